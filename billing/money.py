@@ -1,0 +1,55 @@
+"""Money is an integer count of USD micros (1 USD = 1_000_000 micros); no float ever holds one.
+
+Prices are quoted per million tokens, so a price is held as *rate units*: micro-USD per
+1M tokens. A request's cost is the exact integer sum of tokens x rate over every usage field,
+divided by 1_000_000 once and rounded up (ceiling). Rounding once per request, never per
+field, keeps a request's cost within one micro of the exact value and never below it.
+"""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal, Inexact, InvalidOperation
+
+MICROS_PER_USD = 1_000_000
+TOKENS_PER_RATE = 1_000_000
+# Multiplying by 10**6 must be exact: the default context would silently round a 29th digit
+# or underflow "1e-999999999" to zero; a bounded exponent also keeps the int small.
+_EXACT = Context(prec=64, Emax=40, Emin=-64, traps=[InvalidOperation, Inexact])
+
+
+class MoneyFormatError(ValueError):
+    """A decimal string that cannot be held exactly in micros."""
+
+
+def parse_usd(text: str) -> int:
+    """Parse a decimal USD string ("0.15") into micros, refusing anything inexact."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError) as exc:
+        raise MoneyFormatError(f"not a decimal amount: {text!r}") from exc
+    if not value.is_finite():
+        raise MoneyFormatError(f"not a finite amount: {text!r}")
+    try:
+        micros = _EXACT.multiply(value, MICROS_PER_USD)
+    except Inexact as exc:
+        raise MoneyFormatError(f"{text!r} cannot be held exactly in micros") from exc
+    if micros != micros.to_integral_value():
+        raise MoneyFormatError(f"{text!r} has more precision than one micro-dollar")
+    return int(micros)
+
+
+def format_usd(micros: int) -> str:
+    """Render micros as a plain USD string with six decimals ("0.000150")."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{frac:06d}"
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Integer ceiling division for non-negative numerators."""
+    return -(-numerator // denominator)
+
+
+def rate_cost(rate_units: int) -> int:
+    """Micros for a total already expressed in tokens x rate units, rounded up once."""
+    return ceil_div(rate_units, TOKENS_PER_RATE)

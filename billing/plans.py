@@ -1,0 +1,109 @@
+"""Plans: named bundles of account quotas, billing mode and allowed models, in upgrade order.
+
+The upgrade suggestion in a quota_exceeded answer is the first plan above the account's own
+whose limit for the exhausted (window, metric) would have admitted the request.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from billing.quotas import Quota, QuotaSpecError, parse_quotas
+
+BillingMode = Literal["prepaid", "postpaid"]
+OnInsufficient = Literal["refuse", "clamp"]
+
+
+class PlanError(ValueError):
+    """The plans file is invalid; raised at start-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    rank: int
+    mode: BillingMode
+    quotas: tuple[Quota, ...]
+    models: frozenset[str]  # empty means every model
+    on_insufficient: OnInsufficient = "refuse"
+    clamp_min_tokens: int = 16
+
+    def allows_model(self, model: str) -> bool:
+        return not self.models or model in self.models
+
+    def limit_for(self, window: str, metric: str) -> int | None:
+        """The plan's limit, or None when the plan sets none (unlimited)."""
+        for q in self.quotas:
+            if q.window == window and q.metric == metric:
+                return q.limit
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    plan: str
+    limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanBook:
+    plans: Mapping[str, Plan]
+    default: str
+
+    def get(self, name: str) -> Plan | None:
+        return self.plans.get(name)
+
+    def upgrade_for(self, current: str, window: str, metric: str, needed: int) -> Upgrade | None:
+        """The cheapest higher plan whose limit covers `needed` (used + requested)."""
+        here = self.plans.get(current)
+        rank = here.rank if here else -1
+        for plan in sorted(self.plans.values(), key=lambda p: p.rank):
+            if plan.rank <= rank:
+                continue
+            limit = plan.limit_for(window, metric)
+            if limit is None or limit >= needed:
+                return Upgrade(plan.name, limit)
+        return None
+
+
+def _plan(name: str, rank: int, entry: Mapping[str, object]) -> Plan:
+    mode = entry.get("mode", "prepaid")
+    if mode not in ("prepaid", "postpaid"):
+        raise PlanError(f"plan {name!r}: mode must be prepaid or postpaid")
+    on_insufficient = entry.get("on_insufficient", "refuse")
+    if on_insufficient not in ("refuse", "clamp"):
+        raise PlanError(f"plan {name!r}: on_insufficient must be refuse or clamp")
+    models = entry.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise PlanError(f"plan {name!r}: models must be a list of names")
+    clamp_min = entry.get("clamp_min_tokens", 16)
+    if not isinstance(clamp_min, int) or clamp_min < 1:
+        raise PlanError(f"plan {name!r}: clamp_min_tokens must be a positive whole number")
+    try:
+        quotas = parse_quotas(entry.get("quotas", []))
+    except QuotaSpecError as exc:
+        raise PlanError(f"plan {name!r}: {exc}") from exc
+    return Plan(name, rank, mode, quotas, frozenset(models), on_insufficient, clamp_min)
+
+
+def parse_plans(doc: Mapping[str, object]) -> PlanBook:
+    raw = doc.get("plans")
+    if not isinstance(raw, dict) or not raw:
+        raise PlanError("plans file has no [plans.*] tables")
+    plans = {name: _plan(name, rank, entry) for rank, (name, entry) in enumerate(raw.items())}
+    default = doc.get("default_plan", next(iter(plans)))
+    if default not in plans:
+        raise PlanError(f"default_plan {default!r} is not a plan")
+    return PlanBook(plans, str(default))
+
+
+def load_plans(path: Path) -> PlanBook:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PlanError(f"cannot read plans {path}: {exc}") from exc
+    return parse_plans(doc)

@@ -1,0 +1,177 @@
+"""The provider pricing table: which models exist, where they route, and what they cost.
+
+Loaded once at start-up from config/pricing.toml and validated there, so a typo in a
+price fails the boot instead of mis-billing traffic. Prices are decimal strings in USD per
+1M tokens and are held as integer rate units (micro-USD per 1M tokens).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from billing.money import MoneyFormatError, parse_usd, rate_cost
+from billing.usage import Usage
+
+ModelKind = Literal["chat", "completion", "embedding"]
+ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
+KINDS: frozenset[str] = frozenset({"chat", "completion", "embedding"})
+FIELDS = frozenset(
+    {"provider", "kind", "input", "cached_input", "cache_write", "output"}
+    | {"max_output_tokens", "encoding", "upstream", "aliases"}
+)
+
+
+class PricingError(ValueError):
+    """The pricing table is invalid; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    name: str
+    provider: str
+    upstream_model: str
+    kind: ModelKind
+    input_rate: int
+    cached_input_rate: int
+    cache_write_rate: int
+    output_rate: int
+    max_output_tokens: int
+    encoding: str
+
+    @property
+    def dearest_input_rate(self) -> int:
+        """The input rate a reservation assumes, since the cache split is unknown up front."""
+        return max(self.input_rate, self.cached_input_rate, self.cache_write_rate)
+
+    def cost_micros(self, usage: Usage) -> int:
+        """The request's cost: one exact integer sum, rounded up once."""
+        return rate_cost(
+            usage.input_tokens * self.input_rate
+            + usage.cached_input_tokens * self.cached_input_rate
+            + usage.cache_write_tokens * self.cache_write_rate
+            + usage.output_tokens * self.output_rate
+        )
+
+    def worst_case_micros(self, input_tokens: int, max_output_tokens: int) -> int:
+        """The reservation: every input token at the dearest input rate, every output token."""
+        return rate_cost(
+            input_tokens * self.dearest_input_rate + max_output_tokens * self.output_rate
+        )
+
+    def affordable_output_tokens(self, input_tokens: int, budget_micros: int) -> int:
+        """How many output tokens a budget covers after the worst-case input (0 if none)."""
+        room = budget_micros * 1_000_000 - input_tokens * self.dearest_input_rate
+        if room < 0:
+            return 0
+        if self.output_rate == 0:
+            return self.max_output_tokens
+        return min(self.max_output_tokens, room // self.output_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingTable:
+    models: Mapping[str, ModelPrice]
+    aliases: Mapping[str, str]
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        return self.models.get(self.aliases.get(model, model))
+
+    def names(self) -> list[str]:
+        return sorted(self.models)
+
+
+def _rate(entry: Mapping[str, object], field: str, model: str, default: int | None) -> int:
+    raw = entry.get(field)
+    if raw is None:
+        if default is None:
+            raise PricingError(f"model {model!r}: missing {field!r}")
+        return default
+    if not isinstance(raw, str):
+        raise PricingError(f"model {model!r}: {field!r} must be a decimal string, got {raw!r}")
+    try:
+        value = parse_usd(raw)
+    except MoneyFormatError as exc:
+        raise PricingError(f"model {model!r}: {field!r}: {exc}") from exc
+    if value < 0:
+        raise PricingError(f"model {model!r}: {field!r} is negative")
+    return value
+
+
+def _max_output(name: str, entry: Mapping[str, object], kind: object) -> int:
+    max_out = entry.get("max_output_tokens", 0 if kind == "embedding" else None)
+    if isinstance(max_out, bool) or not isinstance(max_out, int) or max_out < 0:
+        raise PricingError(f"model {name!r}: max_output_tokens must be a whole number")
+    return max_out
+
+
+def _upstream(name: str, entry: Mapping[str, object]) -> str:
+    upstream = entry.get("upstream", name)
+    if not isinstance(upstream, str) or not upstream:
+        raise PricingError(f"model {name!r}: upstream must be a non-empty string")
+    return upstream
+
+
+def _aliases(name: str, entry: Mapping[str, object]) -> list[str]:
+    aliases = entry.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        raise PricingError(f"model {name!r}: aliases must be a list of non-empty strings")
+    return aliases
+
+
+def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) -> ModelPrice:
+    unknown = sorted(set(entry) - FIELDS)
+    if unknown:
+        raise PricingError(f"model {name!r}: unknown field(s) {unknown}")
+    provider = entry.get("provider")
+    if provider not in providers:
+        raise PricingError(f"model {name!r}: unknown provider {provider!r}")
+    kind = entry.get("kind", "chat")
+    if kind not in KINDS:
+        raise PricingError(f"model {name!r}: kind must be one of {sorted(KINDS)}")
+    encoding = entry.get("encoding", "o200k_base")
+    if encoding not in ENCODINGS:
+        raise PricingError(f"model {name!r}: encoding must be one of {sorted(ENCODINGS)}")
+    max_out = _max_output(name, entry, kind)
+    input_rate = _rate(entry, "input", name, None)
+    return ModelPrice(
+        name=name,
+        provider=str(provider),
+        upstream_model=_upstream(name, entry),
+        kind=kind,  # type: ignore[arg-type]
+        input_rate=input_rate,
+        cached_input_rate=_rate(entry, "cached_input", name, input_rate),
+        cache_write_rate=_rate(entry, "cache_write", name, input_rate),
+        output_rate=_rate(entry, "output", name, 0 if kind == "embedding" else None),
+        max_output_tokens=max_out,
+        encoding=str(encoding),
+    )
+
+
+def parse_pricing(doc: Mapping[str, object], providers: frozenset[str]) -> PricingTable:
+    """Validate a parsed pricing document; every error names the model and field."""
+    raw_models = doc.get("models")
+    if not isinstance(raw_models, dict) or not raw_models:
+        raise PricingError("pricing table has no [models.*] entries")
+    models: dict[str, ModelPrice] = {}
+    aliases: dict[str, str] = {}
+    for name, entry in raw_models.items():
+        if not isinstance(entry, dict):
+            raise PricingError(f"model {name!r}: must be a table")
+        models[name] = _model(name, entry, providers)
+        for alias in _aliases(name, entry):
+            if alias in aliases or alias in raw_models:
+                raise PricingError(f"model {name!r}: alias {alias!r} is defined twice")
+            aliases[alias] = name
+    return PricingTable(models=models, aliases=aliases)
+
+
+def load_pricing(path: Path, providers: frozenset[str]) -> PricingTable:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PricingError(f"cannot read pricing table {path}: {exc}") from exc
+    return parse_pricing(doc, providers)

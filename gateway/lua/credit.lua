@@ -1,0 +1,8 @@
+-- Apply a committed ledger credit to the hot balance exactly once (a retry, or the same
+-- credit replayed after a crash, finds its entry id already in the applied set).
+-- KEYS: 1 account hash, 2 applied-credit set.  ARGV: 1 ledger entry id, 2 amount micros.
+-- Reply: the balance after the call.
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'bal', ARGV[2])
+end
+return tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')

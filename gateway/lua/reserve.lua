@@ -1,0 +1,169 @@
+-- Authorize a key and reserve a request's worst case against every quota window of the key
+-- and its account, and against the balance, atomically. One round trip; time from Redis.
+--
+-- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
+--       5 shard ready marker, 6 test clock offset
+-- ARGV: 1 request id, 2 account id, 3 key id, 4 requests, 5 input tokens, 6 max output
+--       tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
+--       10 use test clock (1/0), 11 counter key prefix
+-- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
+--         plan}
+--        or {0, reason, ...details}
+local DAY = 86400000
+local SLIDE = { mi = 60000, h = 3600000 }
+local GRANULES = 12
+
+local function int(x) return string.format('%d', x) end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[10] == '1' then now = now + tonumber(redis.call('GET', KEYS[6]) or '0') end
+
+if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'not_ready'} end
+local k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q')
+if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
+if k[2] ~= 'a' then return {0, 'key_revoked'} end
+local exp = tonumber(k[3] or '0')
+if exp > 0 and now >= exp then return {0, 'key_expired'} end
+local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q')
+if not a[1] then return {0, 'key_invalid'} end
+local plan = a[5] or ''
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function civil_from_days(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+
+-- Calendar windows: the period's id and the instant (UTC ms) it resets; -1 for total.
+local off = tonumber(ARGV[8])
+local function period(w)
+  local d = math.floor((now + off) / DAY)
+  if w == 'd' then return int(d), (d + 1) * DAY - off end
+  if w == 'w' then
+    local wk = math.floor((d + 3) / 7)
+    return int(wk), (wk * 7 + 4) * DAY - off
+  end
+  if w == 'mo' then
+    local y, m = civil_from_days(d)
+    local ny, nm = y, m + 1
+    if nm == 13 then ny, nm = y + 1, 1 end
+    return int(y) .. '-' .. int(m), days_from_civil(ny, nm, 1) * DAY - off
+  end
+  return 'all', -1
+end
+
+local r, i, o, s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local amounts = { r = r, i = i, o = o, t = i + o, s = s }
+local prefix = ARGV[11]
+local touched = {}
+local tightest = { r = { -1, 0, 0 }, t = { -1, 0, 0 } }
+
+local function note_tightest(m, lim, remaining, reset)
+  local cur = tightest[m]
+  if cur and (cur[1] == -1 or remaining < cur[2]) then tightest[m] = { lim, remaining, reset } end
+end
+
+-- Sliding windows sum GRANULES + 1 granules, a span that always contains the true window:
+-- they never admit more than the limit in any rolling period, and count each unit for
+-- between one period and one period plus one granule.
+local function sliding(base, w, m, lim, amount, scope)
+  local g = SLIDE[w] / GRANULES
+  local c = math.floor(now / g)
+  local fields = {}
+  for n = 0, GRANULES do fields[n + 1] = int(c - GRANULES + n) end
+  local vals = redis.call('HMGET', base, unpack(fields))
+  local used = 0
+  for n = 1, GRANULES + 1 do used = used + tonumber(vals[n] or '0') end
+  if used + amount > lim then
+    local reset = -1
+    if amount <= lim then
+      local u = used
+      for n = 1, GRANULES + 1 do
+        u = u - tonumber(vals[n] or '0')
+        if u + amount <= lim then reset = (c + n) * g break end
+      end
+    end
+    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan }
+  end
+  touched[#touched + 1] = { base, int(c), m, SLIDE[w] + 2 * g }
+  note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
+  return nil
+end
+
+local function calendar(base, w, m, lim, amount, scope)
+  local pid, reset = period(w)
+  local key = base .. ':' .. pid
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used + amount > lim then return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan } end
+  touched[#touched + 1] = { key, '', m, reset }
+  note_tightest(m, lim, lim - used - amount, reset)
+  return nil
+end
+
+local function check(scope, id, spec)
+  if not spec or spec == '' then return nil end
+  for w, m, lim in string.gmatch(spec, '(%a+):(%a):(%d+)') do
+    local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
+    local fn = SLIDE[w] and sliding or calendar
+    local refused = fn(base, w, m, tonumber(lim), amounts[m], scope)
+    if refused then return refused end
+  end
+  return nil
+end
+
+local refused = check('k', ARGV[3], k[4]) or check('a', ARGV[2], a[6])
+if refused then return refused end
+
+if (a[3] or 'prepaid') == 'postpaid' then
+  if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan } end
+else
+  local avail = tonumber(a[1]) - tonumber(a[2] or '0')
+  if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
+end
+
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } end
+
+local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now) }
+for _, tc in ipairs(touched) do
+  local key, field, m, ttl = tc[1], tc[2], tc[3], tc[4]
+  local amount = amounts[m]
+  if field ~= '' then
+    redis.call('HINCRBY', key, field, int(amount))
+    redis.call('PEXPIRE', key, int(ttl))
+    if redis.call('HLEN', key) > GRANULES + 4 then
+      local oldest = tonumber(field) - GRANULES
+      for _, f in ipairs(redis.call('HKEYS', key)) do
+        if tonumber(f) < oldest then redis.call('HDEL', key, f) end
+      end
+    end
+  else
+    redis.call('INCRBY', key, int(amount))
+    if ttl > 0 then redis.call('PEXPIREAT', key, int(ttl + DAY)) end
+  end
+  rec[#rec + 1] = key
+  rec[#rec + 1] = field
+  rec[#rec + 1] = m
+end
+redis.call('HINCRBY', KEYS[1], 'held', int(s))
+redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
+redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
+local tr, tt = tightest.r, tightest.t
+return { 1, now, tr[1], tr[2], tr[3], tt[1], tt[2], tt[3], plan }

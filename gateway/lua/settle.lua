@@ -1,0 +1,53 @@
+-- Close a reservation: replace every reserved amount with the actual one, move the balance,
+-- and (for debits and voids) append the settlement to the shard's stream in the same atomic
+-- step, so Redis state and the queue of unwritten ledger rows can never disagree.
+-- Idempotent: a reservation already closed is left alone (reply 0).
+--
+-- KEYS: 1 reservations hash, 2 reservation deadlines zset, 3 account hash, 4 stream,
+--       5 test clock offset
+-- ARGV: 1 request id, 2 kind (debit|release|void), 3 input tokens (all input fields),
+--       4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model, 8 provider,
+--       9 uncached input, 10 cached input, 11 cache write, 12 reasoning, 13 usage source
+-- Reply: 1 when closed now, 0 when it was already closed.
+local function int(x) return string.format('%d', x) end
+
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+
+local f = {}
+for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
+local acct, key_id = f[1], f[2]
+local held, r, ri, ro, reserved_at = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]),
+  tonumber(f[6]), f[7]
+
+local kind = ARGV[2]
+local ai, ao, cost, ar = 0, 0, 0, 0
+if kind == 'debit' then
+  ai, ao, cost, ar = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), r
+end
+local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
+
+for n = 8, #f - 2, 3 do
+  local key, field, m = f[n], f[n + 1], f[n + 2]
+  local d = delta[m]
+  if d ~= 0 and redis.call('EXISTS', key) == 1 then
+    if field ~= '' then redis.call('HINCRBY', key, field, int(d))
+    else redis.call('INCRBY', key, int(d)) end
+  end
+end
+
+redis.call('HINCRBY', KEYS[3], 'held', int(-held))
+if cost ~= 0 then redis.call('HINCRBY', KEYS[3], 'bal', int(-cost)) end
+
+if kind ~= 'release' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
+  redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
+    'cost', int(cost), 'model', ARGV[7], 'provider', ARGV[8], 'in', ARGV[9], 'cin', ARGV[10],
+    'cw', ARGV[11], 'out', int(ao), 'rsn', ARGV[12], 'src', ARGV[13], 'at', reserved_at,
+    'st', int(now))
+end
+return 1

@@ -1,0 +1,111 @@
+"""Restoring Redis from the ledger, and checking the two agree.
+
+rebuild: balances (ledger balance, nothing held), accounts, keys and the current quota
+windows are recomputed from PostgreSQL, then the per-shard ready markers are set; until
+then the reserve script refuses billable work. reconcile: Redis balance plus settlements
+still queued must equal the ledger balance for every account.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from billing.plans import PlanBook
+from billing.quotas import parse_quotas
+from gateway.hotstore import KeyRecord
+from gateway.redis_keys import SHARDS, shard_of
+from gateway.runtime import Stores
+from gateway.settler import text_of
+from gateway.window_rebuild import rebuild_windows
+
+
+async def rebuild(stores: Stores, plans: PlanBook) -> dict[str, int]:
+    """Idempotent; run it with the settler drained (nothing queued) or on an empty Redis."""
+    store, pool = stores.store, stores.pool
+    accounts = await pool.fetch("SELECT * FROM accounts")
+    for row in accounts:
+        plan = plans.get(row["plan"])
+        quotas = plan.quotas if plan else ()
+        shard = shard_of(row["id"])
+        name = store.keys.account(shard, row["id"])
+        await store.redis.hset(name, mapping={"bal": row["balance_micros"], "held": 0})
+        await store.put_account(
+            row["id"],
+            plan=row["plan"],
+            mode=row["mode"],
+            billing_ready=row["billing_ready"],
+            quotas=quotas,
+        )
+        credits = await pool.fetch(
+            "SELECT id FROM ledger_entries WHERE account_id = $1 AND kind = 'credit'", row["id"]
+        )
+        if credits:
+            await store.redis.sadd(
+                store.keys.credits(shard, row["id"]), *[c["id"] for c in credits]
+            )
+    keys = await pool.fetch("SELECT * FROM api_keys")
+    for k in keys:
+        record = KeyRecord(
+            k["id"],
+            k["account_id"],
+            shard_of(k["account_id"]),
+            k["name"],
+            tuple(k["scopes"]),
+            tuple(k["models"]),
+            k["on_insufficient"],
+        )
+        expires = int(k["expires_at"].timestamp() * 1000) if k["expires_at"] else 0
+        await store.put_key(
+            record,
+            k["key_hash"],
+            active=k["revoked_at"] is None,
+            expires_at_ms=expires,
+            quotas=parse_quotas(json.loads(k["quotas"])),
+        )
+    windows = await rebuild_windows(stores, plans)
+    await store.mark_ready()
+    return {"accounts": len(accounts), "keys": len(keys), "window_counters": windows}
+
+
+@dataclass(frozen=True)
+class Drift:
+    account_id: str
+    ledger_micros: int
+    redis_micros: int | None
+    queued_micros: int
+
+    @property
+    def expected_redis(self) -> int:
+        return self.ledger_micros - self.queued_micros
+
+
+async def queued_costs(stores: Stores) -> dict[str, int]:
+    """Cost per account of settlements in the streams not yet written to the ledger."""
+    out: dict[str, int] = {}
+    for shard in range(SHARDS):
+        for _id, fields in await stores.redis.xrange(stores.store.keys.stream(shard)) or []:
+            f = {text_of(k): text_of(v) for k, v in (fields or {}).items()}
+            out[f["acct"]] = out.get(f["acct"], 0) + int(f["cost"])
+    return out
+
+
+async def reconcile(stores: Stores, repair: bool = False) -> list[Drift]:
+    queued = await queued_costs(stores)
+    drifts = []
+    for row in await stores.pool.fetch(
+        "SELECT a.id, coalesce(sum(l.amount_micros), 0)::bigint AS total FROM accounts a"
+        " LEFT JOIN ledger_entries l ON l.account_id = a.id GROUP BY a.id"
+    ):
+        hot = await stores.store.balance(row["id"])
+        d = Drift(
+            row["id"], row["total"], None if hot is None else hot[0], queued.get(row["id"], 0)
+        )
+        if d.redis_micros != d.expected_redis:
+            drifts.append(d)
+            if repair:
+                shard = shard_of(d.account_id)
+                await stores.redis.hset(
+                    stores.store.keys.account(shard, d.account_id), "bal", d.expected_redis
+                )
+    return drifts

@@ -1,0 +1,61 @@
+"""Every Redis key name Meterway uses, built in one place.
+
+Accounts map to a fixed number of shards; every key one script touches carries its shard's
+hash tag, so each script stays inside one slot and the layout runs unchanged on a Redis
+Cluster. The key directory (hash of an API key -> its id and account) is the only untagged
+family, and it is read with plain single-key commands.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+SHARDS = 64
+
+
+def shard_of(account_id: str) -> int:
+    """Stable across processes and versions: crc32, not Python's salted hash()."""
+    return zlib.crc32(account_id.encode()) % SHARDS
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "mw"
+
+    def tag(self, shard: int) -> str:
+        return f"{self.prefix}:{{{shard}}}:"
+
+    def account(self, shard: int, account_id: str) -> str:
+        return f"{self.tag(shard)}a:{account_id}"
+
+    def api_key(self, shard: int, key_id: str) -> str:
+        return f"{self.tag(shard)}k:{key_id}"
+
+    def reservations(self, shard: int) -> str:
+        return f"{self.tag(shard)}res"
+
+    def deadlines(self, shard: int) -> str:
+        return f"{self.tag(shard)}resdl"
+
+    def ready(self, shard: int) -> str:
+        return f"{self.tag(shard)}ready"
+
+    def clock(self, shard: int) -> str:
+        return f"{self.tag(shard)}clock"
+
+    def stream(self, shard: int) -> str:
+        return f"{self.tag(shard)}settle"
+
+    def credits(self, shard: int, account_id: str) -> str:
+        return f"{self.tag(shard)}cr:{account_id}"
+
+    def counters(self, shard: int) -> str:
+        """Prefix of quota counters: <prefix><scope a|k>:<id>:<window>:<metric>[:<period>]."""
+        return f"{self.tag(shard)}c:"
+
+    def directory(self, key_hash: str) -> str:
+        return f"{self.prefix}:kd:{key_hash}"
+
+    def all_patterns(self) -> str:
+        return f"{self.prefix}:*"

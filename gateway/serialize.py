@@ -1,0 +1,69 @@
+"""JSON shapes of accounts, keys and ledger entries, shared by every API that shows them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def account_json(row: asyncpg.Record, hot: tuple[int, int] | None) -> dict[str, Any]:
+    balance, held = hot if hot is not None else (None, None)
+    return {
+        "id": row["id"],
+        "object": "account",
+        "name": row["name"],
+        "plan": row["plan"],
+        "mode": row["mode"],
+        "billing_ready": row["billing_ready"],
+        "balance_micros": balance,
+        "held_micros": held,
+        "available_micros": None if balance is None else balance - (held or 0),
+        "ledger_balance_micros": row["balance_micros"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def key_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "api_key",
+        "account_id": row["account_id"],
+        "name": row["name"],
+        "prefix": row["key_prefix"],
+        "scopes": list(row["scopes"]),
+        "models": list(row["models"]),
+        "quotas": json.loads(row["quotas"]),
+        "on_insufficient": row["on_insufficient"],
+        "expires_at": _iso(row["expires_at"]),
+        "revoked": row["revoked_at"] is not None,
+        "revoked_at": _iso(row["revoked_at"]),
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def entry_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "amount_micros": row["amount_micros"],
+        "request_id": row["request_id"],
+        "idempotency_key": row["idempotency_key"],
+        "key_id": row["key_id"],
+        "model": row["model"],
+        "provider": row["provider"],
+        "input_tokens": row["input_tokens"],
+        "cached_input_tokens": row["cached_input_tokens"],
+        "cache_write_tokens": row["cache_write_tokens"],
+        "output_tokens": row["output_tokens"],
+        "reasoning_tokens": row["reasoning_tokens"],
+        "usage_source": row["usage_source"],
+        "reason": row["reason"],
+        "occurred_at": _iso(row["occurred_at"]),
+    }

@@ -1,0 +1,166 @@
+"""Settings, read once at start-up into a frozen object.
+
+Environment variables win over the optional TOML file given with --config; every value is
+cast and validated here so a bad setting fails the boot with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral")
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai",
+    "deepseek": "https://api.deepseek.com/v1",
+    "mistral": "https://api.mistral.ai/v1",
+}
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "todo"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the CLI prints it as one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    base_url: str
+    api_key: str = field(repr=False)
+    wire: str  # "openai" or "anthropic"
+
+    def __repr__(self) -> str:
+        return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    redis_url: str
+    listen_host: str
+    listen_port: int
+    admin_api_key: str = field(repr=False)
+    providers: Mapping[str, ProviderSettings]
+    config_dir: Path
+    redis_prefix: str = "mw"
+    max_body_bytes: int = 4 * 1024 * 1024
+    upstream_connect_timeout_s: float = 10.0
+    upstream_timeout_s: float = 600.0
+    reservation_ttl_s: float = 660.0
+    timezone: str = "UTC"
+    settler_enabled: bool = True
+    settler_batch: int = 2000
+    test_clock: bool = False
+    billing_url: str = "/v1/account/billing"
+    workers: int = 1
+
+    @property
+    def pricing_path(self) -> Path:
+        return self.config_dir / "pricing.toml"
+
+    @property
+    def plans_path(self) -> Path:
+        return self.config_dir / "plans.toml"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"LISTEN_ADDR must look like 0.0.0.0:8080, got {value!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
+    return value
+
+
+def _number(name: str, value: object, minimum: float) -> float:
+    try:
+        number = float(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _flag(value: object) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> ProviderSettings:
+    section = cfg.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[providers.{name}] must be a table")
+    upper = name.upper()
+    base = env.get(f"{upper}_BASE_URL") or section.get("base_url") or DEFAULT_BASE_URLS[name]
+    key = env.get(f"{upper}_API_KEY") or section.get("api_key") or ""
+    wire = "anthropic" if name == "anthropic" else "openai"
+    url = _url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
+    return ProviderSettings(name, url, str(key), wire)
+
+
+def _read_toml(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+def load_settings(env: Mapping[str, str] | None = None, config: Path | None = None) -> Settings:
+    """Build Settings from the environment (and an optional TOML file); raise ConfigError."""
+    env = os.environ if env is None else env
+    doc = _read_toml(config)
+    gw = doc.get("gateway", {})
+    providers_cfg = doc.get("providers", {})
+    if not isinstance(gw, dict) or not isinstance(providers_cfg, dict):
+        raise ConfigError("[gateway] and [providers] must be tables")
+
+    def get(name: str, default: object = None) -> object:
+        return env.get(name.upper(), gw.get(name.lower(), default))
+
+    admin = str(get("ADMIN_API_KEY", ""))
+    if admin.strip().lower() in PLACEHOLDERS or len(admin) < 16:
+        raise ConfigError("ADMIN_API_KEY must be set to a secret of at least 16 characters")
+    host, port = _listen(str(get("LISTEN_ADDR", "0.0.0.0:8080")))
+    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 600), 1)
+    config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
+    if not (config_dir / "pricing.toml").is_file():
+        raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
+    return Settings(
+        database_url=_url("DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")),
+        redis_url=_url(
+            "REDIS_URL",
+            str(get("REDIS_URL", "redis://127.0.0.1:6379/0")),
+            ("redis", "rediss", "unix"),
+        ),
+        listen_host=host,
+        listen_port=port,
+        admin_api_key=admin,
+        providers={p: _provider(p, env, providers_cfg) for p in PROVIDERS},
+        config_dir=config_dir,
+        redis_prefix=str(get("REDIS_PREFIX", "mw")),
+        max_body_bytes=int(_number("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024)),
+        upstream_connect_timeout_s=_number(
+            "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
+        ),
+        upstream_timeout_s=timeout,
+        reservation_ttl_s=timeout + 60,
+        timezone=str(get("QUOTA_TIMEZONE", "UTC")),
+        settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
+        test_clock=_flag(get("MW_TEST_CLOCK", "0")),
+        billing_url=str(get("BILLING_URL", "/v1/account/billing")),
+        workers=int(_number("WORKERS", get("WORKERS", 1), 1)),
+    )

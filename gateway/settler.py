@@ -1,0 +1,193 @@
+"""Moves settlements from the per-shard Redis streams into the PostgreSQL ledger.
+
+Read with a consumer group, write one batch per transaction (COPY, then an insert that skips
+request ids already present), acknowledge and delete only after the commit. A crash before
+the ack leaves messages pending; they are re-read by this consumer or claimed by another
+(XAUTOCLAIM) and the unique request id makes the second write a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from gateway.ledger import Ledger, ledger_row
+from gateway.redis_keys import SHARDS, Keys
+
+log = logging.getLogger("meterway.settler")
+GROUP = "settlers"
+Messages = list[tuple[int, str, dict[str, str]]]
+
+
+def text_of(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Settlements queued in Redis and not yet in the ledger."""
+
+    length: int
+    oldest_age_ms: int
+
+
+class Settler:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        ledger: Ledger,
+        *,
+        batch: int = 2000,
+        claim_idle_ms: int = 15_000,
+        consumer: str | None = None,
+    ) -> None:
+        self.redis = client
+        self.keys = keys
+        self.ledger = ledger
+        self.batch = batch
+        self.claim_idle_ms = claim_idle_ms
+        self.consumer = consumer or f"settler-{uuid.uuid4().hex[:12]}"
+        self._own_pending = True  # re-read our own unacked messages first
+        self.written = 0
+
+    async def ensure_groups(self) -> None:
+        for shard in range(SHARDS):
+            try:
+                await self.redis.xgroup_create(
+                    self.keys.stream(shard), GROUP, id="0", mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read(self, start: str) -> Messages:
+        per_shard = max(1, self.batch // 8)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                pipe.xreadgroup(
+                    GROUP, self.consumer, {self.keys.stream(shard): start}, count=per_shard
+                )
+            replies = await pipe.execute()
+        return self._flatten(replies)
+
+    @staticmethod
+    def _flatten(replies: list[Any]) -> Messages:
+        out: Messages = []
+        for shard, reply in enumerate(replies):
+            for _stream, entries in reply or []:
+                for msg_id, fields in entries:
+                    if fields:
+                        out.append(
+                            (
+                                shard,
+                                text_of(msg_id),
+                                {text_of(k): text_of(v) for k, v in fields.items()},
+                            )
+                        )
+        return out
+
+    async def _claim(self) -> Messages:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                pipe.xautoclaim(
+                    self.keys.stream(shard),
+                    GROUP,
+                    self.consumer,
+                    self.claim_idle_ms,
+                    "0-0",
+                    count=self.batch // 8,
+                )
+            replies = await pipe.execute()
+        out: Messages = []
+        for shard, reply in enumerate(replies):
+            for msg_id, fields in reply[1]:
+                if fields:
+                    out.append(
+                        (
+                            shard,
+                            text_of(msg_id),
+                            {text_of(k): text_of(v) for k, v in fields.items()},
+                        )
+                    )
+        return out
+
+    async def _commit(self, messages: Messages) -> int:
+        written = await self.ledger.write_settlements([ledger_row(f) for _, _, f in messages])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                ids = [m for s, m, _ in messages if s == shard]
+                if ids:
+                    pipe.xack(self.keys.stream(shard), GROUP, *ids)
+                    pipe.xdel(self.keys.stream(shard), *ids)
+            await pipe.execute()
+        self.written += written
+        return written
+
+    async def run_once(self, claim: bool = False) -> int:
+        """One cycle: own pending (after a failure), stale claims, or new messages."""
+        if claim:
+            messages = await self._claim()
+        elif self._own_pending:
+            messages = await self._read("0")
+            self._own_pending = bool(messages)
+            if not messages:
+                messages = await self._read(">")
+        else:
+            messages = await self._read(">")
+        if not messages:
+            return 0
+        try:
+            await self._commit(messages)
+        except (TimeoutError, asyncpg.PostgresError, OSError):
+            self._own_pending = True
+            raise
+        return len(messages)
+
+    async def run(self, idle_sleep_s: float = 0.02, claim_every_s: float = 5.0) -> None:
+        await self.ensure_groups()
+        last_claim = 0.0
+        delay = idle_sleep_s
+        while True:
+            try:
+                claim = time.monotonic() - last_claim > claim_every_s
+                if claim:
+                    last_claim = time.monotonic()
+                n = await self.run_once(claim=claim)
+                delay = idle_sleep_s
+                if n == 0 and not claim:
+                    await asyncio.sleep(idle_sleep_s)
+            except (TimeoutError, asyncpg.PostgresError, OSError, RedisError) as exc:
+                log.warning("settler: %s; retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued now (tests, shutdown, rebuild)."""
+        await self.ensure_groups()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            n = await self.run_once() + await self.run_once(claim=True)
+            if n == 0 and (await backlog(self.redis, self.keys)).length == 0:
+                return
+        raise TimeoutError("settlement backlog did not drain")
+
+
+async def backlog(client: aioredis.Redis, keys: Keys) -> Backlog:
+    async with client.pipeline(transaction=False) as pipe:
+        for shard in range(SHARDS):
+            pipe.xlen(keys.stream(shard))
+            pipe.xrange(keys.stream(shard), count=1)
+        replies = await pipe.execute()
+    length = sum(int(n) for n in replies[0::2])
+    oldest = [int(text_of(r[0][0]).split("-")[0]) for r in replies[1::2] if r]
+    age = int(time.time() * 1000) - min(oldest) if oldest else 0
+    return Backlog(length, max(age, 0))

@@ -1,0 +1,64 @@
+"""Test data made through the operator API, the way an operator would."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import openai
+
+from tests.harness import Gateway
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    key: str
+    key_id: str
+
+
+async def tenant(
+    gw: Gateway, *, credit: int = 10_000_000, plan: str = "pro", **key_fields: Any
+) -> Tenant:
+    status, account = await gw.admin(
+        "POST", "/admin/v1/accounts", {"name": f"t-{secrets.token_hex(3)}", "plan": plan}
+    )
+    assert status == 201, account
+    if credit:
+        status, body = await gw.admin(
+            "POST",
+            f"/admin/v1/accounts/{account['id']}/credits",
+            {"amount_micros": credit, "idempotency_key": "seed", "reason": "test"},
+        )
+        assert status == 201, body
+    status, key = await gw.admin(
+        "POST", "/admin/v1/keys", {"account_id": account["id"], "name": "k", **key_fields}
+    )
+    assert status == 201, key
+    return Tenant(account["id"], key["key"], key["id"])
+
+
+def openai_client(gw: Gateway, key: str, **kw: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=gw.url + "/v1", api_key=key, max_retries=kw.pop("max_retries", 0), **kw
+    )
+
+
+def anthropic_client(gw: Gateway, key: str, **kw: Any) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url=gw.url, api_key=key, max_retries=kw.pop("max_retries", 0), **kw
+    )
+
+
+async def balance(gw: Gateway, account_id: str) -> int:
+    status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
+    assert status == 200, body
+    return int(body["balance_micros"])
+
+
+async def ledger(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/ledger?limit=500")
+    assert status == 200, body
+    return list(body["data"])

@@ -1,0 +1,154 @@
+"""Real services for tests: a private PostgreSQL database, a private Redis key prefix, the
+fake provider, and the gateway itself on a free port."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from billing.tokens import TokenCounter
+from gateway.app import create_app
+from gateway.appkeys import LEDGER, METER, REDIS, STORE
+from gateway.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from gateway.hotstore import HotStore
+from gateway.migrate import migrate
+from gateway.runtime import Stores
+from gateway.settings import Settings, load_settings
+from gateway.settler import Settler, backlog
+
+PG_ADMIN = os.environ.get("MW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("MW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ADMIN_KEY = "test-admin-key-0123456789"
+COUNTER = TokenCounter()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def temp_database() -> AsyncIterator[str]:
+    name = f"mwtest_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        conn = await asyncpg.connect(dsn)
+        await migrate(conn)
+        await conn.close()
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def drop_prefix(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    async for batch in _scan(client, f"{prefix}:*"):
+        await client.delete(*batch)
+    await client.aclose()
+
+
+async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[bytes]]:
+    batch: list[bytes] = []
+    async for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def test_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
+    base = {
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "LISTEN_ADDR": f"127.0.0.1:{free_port()}",
+        "REDIS_PREFIX": prefix,
+        "OPENAI_BASE_URL": upstream_url + "/v1",
+        "ANTHROPIC_BASE_URL": upstream_url,
+        "MW_TEST_CLOCK": "1",
+        "UPSTREAM_TIMEOUT_S": "30",
+    }
+    for name in ("google", "deepseek", "mistral"):
+        base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"
+    base.update(env)
+    return load_settings(base)
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    app: web.Application
+    upstream: RunningUpstream
+    http: aiohttp.ClientSession
+
+    @property
+    def store(self) -> HotStore:
+        return self.app[STORE]
+
+    @property
+    def control(self) -> UpstreamControl:
+        return self.upstream.control
+
+    def stores(self) -> Stores:
+        return Stores(self.app[REDIS], self.store, self.app[LEDGER].pool, self.app[LEDGER])
+
+    async def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.http.request(
+            method, self.url + path, json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as r:
+            return r.status, await r.json()
+
+    async def settle_all(self) -> None:
+        """Wait for in-flight settlements, then drain the streams into the ledger."""
+        await self.app[METER].drain()
+        await Settler(self.app[REDIS], self.store.keys, self.app[LEDGER]).drain()
+
+    async def backlog_length(self) -> int:
+        return (await backlog(self.app[REDIS], self.store.keys)).length
+
+    async def advance_clock(self, ms: int) -> None:
+        """Move the gateway's (Redis-side) clock forward for every shard."""
+        keys = self.store.keys
+        async with self.app[REDIS].pipeline(transaction=False) as pipe:
+            for shard in range(64):
+                pipe.incrby(keys.clock(shard), ms)
+            await pipe.execute()
+
+
+@asynccontextmanager
+async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
+    prefix = f"mwt{secrets.token_hex(4)}"
+    control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
+    upstream = await start_upstream(control=control)
+    settings = test_settings(dsn, upstream.url, prefix, **env)
+    app = create_app(settings, counter=COUNTER)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.listen_port)
+    await site.start()
+    await app[STORE].mark_ready()
+    http = aiohttp.ClientSession()
+    try:
+        yield Gateway(f"http://127.0.0.1:{settings.listen_port}", settings, app, upstream, http)
+    finally:
+        await http.close()
+        await runner.cleanup()
+        await upstream.close()
+        await drop_prefix(REDIS_URL, prefix)
