@@ -14,7 +14,7 @@ from aiohttp import web
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
-from gateway import admin, health, proxy
+from gateway import admin, health, metrics, proxy
 from gateway.appkeys import (
     COUNTER,
     KEYS,
@@ -86,12 +86,15 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    tasks = [asyncio.create_task(run_sweeper(app[STORE]))]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(run_sweeper(app[STORE], stop=stop))]
     if settings.settler_enabled:
         settler = Settler(app[REDIS], app[STORE].keys, app[LEDGER], batch=settings.settler_batch)
-        tasks.append(asyncio.create_task(settler.run()))
+        tasks.append(asyncio.create_task(settler.run(stop=stop)))
     yield
-    for task in tasks:
+    stop.set()
+    _, pending = await asyncio.wait(tasks, timeout=5)
+    for task in pending:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
@@ -114,4 +117,5 @@ def create_app(settings: Settings, counter: TokenCounter | None = None) -> web.A
     proxy.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)
+    metrics.add_routes(app)
     return app

@@ -21,10 +21,20 @@ from redis.exceptions import RedisError, ResponseError
 
 from gateway.ledger import Ledger, ledger_row
 from gateway.redis_keys import SHARDS, Keys
+from gateway.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.settler")
 GROUP = "settlers"
+WRITE_TIMEOUT_S = 30.0
 Messages = list[tuple[int, str, dict[str, str]]]
+# What a lost or sick store raises; the loop backs off and retries, never dies.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    RedisError,
+)
 
 
 def text_of(value: Any) -> str:
@@ -121,13 +131,16 @@ class Settler:
         return out
 
     async def _commit(self, messages: Messages) -> int:
-        written = await self.ledger.write_settlements([ledger_row(f) for _, _, f in messages])
+        rows = [ledger_row(f) for _, _, f in messages]
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            written = await self.ledger.write_settlements(rows)
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in range(SHARDS):
                 ids = [m for s, m, _ in messages if s == shard]
                 if ids:
                     pipe.xack(self.keys.stream(shard), GROUP, *ids)
                     pipe.xdel(self.keys.stream(shard), *ids)
+            pipe.incrby(written_key(self.keys), written)
             await pipe.execute()
         self.written += written
         return written
@@ -147,28 +160,36 @@ class Settler:
             return 0
         try:
             await self._commit(messages)
-        except (TimeoutError, asyncpg.PostgresError, OSError):
-            self._own_pending = True
+        except BaseException:
+            self._own_pending = True  # the batch stays pending for us: re-read it first
             raise
         return len(messages)
 
-    async def run(self, idle_sleep_s: float = 0.02, claim_every_s: float = 5.0) -> None:
-        await self.ensure_groups()
+    async def run(self, idle_sleep_s: float = 0.02, claim_every_s: float = 5.0,
+                  stop: asyncio.Event | None = None) -> None:
+        """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
         last_claim = 0.0
         delay = idle_sleep_s
-        while True:
+        groups_ok = False
+        while running(stop):
             try:
+                if not groups_ok:
+                    await self.ensure_groups()
+                    groups_ok = True
                 claim = time.monotonic() - last_claim > claim_every_s
                 if claim:
                     last_claim = time.monotonic()
                 n = await self.run_once(claim=claim)
                 delay = idle_sleep_s
                 if n == 0 and not claim:
-                    await asyncio.sleep(idle_sleep_s)
-            except (TimeoutError, asyncpg.PostgresError, OSError, RedisError) as exc:
+                    await pause(stop, idle_sleep_s)
+            except TRANSIENT as exc:
+                raise_if_cancelling()
+                # A flushed Redis loses the consumer groups: make them again.
+                groups_ok = groups_ok and "NOGROUP" not in str(exc)
                 log.warning("settler: %s; retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await pause(stop, delay)
+                delay = min(max(delay, 0.05) * 2, 2.0)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Write everything queued now (tests, shutdown, rebuild)."""
@@ -179,6 +200,15 @@ class Settler:
             if n == 0 and (await backlog(self.redis, self.keys)).length == 0:
                 return
         raise TimeoutError("settlement backlog did not drain")
+
+
+def written_key(keys: Keys) -> str:
+    """Ledger rows written by every settler process, for the metrics endpoint."""
+    return f"{keys.prefix}:stat:settled"
+
+
+async def written_total(client: aioredis.Redis, keys: Keys) -> int:
+    return int(await client.get(written_key(keys)) or 0)
 
 
 async def backlog(client: aioredis.Redis, keys: Keys) -> Backlog:

@@ -11,6 +11,7 @@ import logging
 
 from gateway.hotstore import HotStore, HotStoreUnavailable
 from gateway.redis_keys import SHARDS
+from gateway.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.sweeper")
 BATCH = 200
@@ -34,14 +35,17 @@ async def sweep_once(store: HotStore) -> int:
     return voided
 
 
-async def run_sweeper(store: HotStore, interval_s: float = 5.0) -> None:
-    while True:
+async def run_sweeper(store: HotStore, interval_s: float = 5.0,
+                      stop: asyncio.Event | None = None) -> None:
+    while running(stop):
         try:
             voided = await sweep_once(store)
             if voided:
                 log.warning("voided %d abandoned reservations", voided)
         except HotStoreUnavailable as exc:
+            raise_if_cancelling()
             log.warning("sweeper: %s", exc)
         except OSError as exc:
+            raise_if_cancelling()
             log.warning("sweeper: %s", exc)
-        await asyncio.sleep(interval_s)
+        await pause(stop, interval_s)

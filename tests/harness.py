@@ -3,6 +3,7 @@ fake provider, and the gateway itself on a free port."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -132,6 +133,17 @@ class Gateway:
             await pipe.execute()
 
 
+async def _cleanup(runner: web.AppRunner) -> None:
+    """A gateway that cannot stop in 20 s is a bug: say where it is stuck."""
+    task = asyncio.ensure_future(runner.cleanup())
+    done, _ = await asyncio.wait({task}, timeout=20)
+    if not done:
+        for other in asyncio.all_tasks():
+            other.print_stack(limit=5)
+        raise TimeoutError("gateway did not shut down within 20 s")
+    task.result()
+
+
 @asynccontextmanager
 async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
     prefix = f"mwt{secrets.token_hex(4)}"
@@ -149,6 +161,6 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
         yield Gateway(f"http://127.0.0.1:{settings.listen_port}", settings, app, upstream, http)
     finally:
         await http.close()
-        await runner.cleanup()
+        await _cleanup(runner)
         await upstream.close()
         await drop_prefix(REDIS_URL, prefix)

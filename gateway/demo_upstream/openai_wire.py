@@ -204,4 +204,6 @@ def embedding_inputs(raw: Any) -> list[str | list[int]]:
     """Normalise `input`: a string, a token array, or a list of either."""
     if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
         return [raw]
-    return list(raw) if isinstance(raw, list) else []
+    if not isinstance(raw, list):
+        return []
+    return [item for item in raw if isinstance(item, str | list)]
