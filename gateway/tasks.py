@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 def raise_if_cancelling() -> None:
@@ -27,10 +28,8 @@ async def pause(stop: asyncio.Event | None, seconds: float) -> None:
     if stop is None:
         await asyncio.sleep(seconds)
         return
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 def running(stop: asyncio.Event | None) -> bool:
