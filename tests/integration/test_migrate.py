@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from gateway.migrate import migrate, migration_files
+
+
+async def test_migrations_are_idempotent_and_the_ledger_is_append_only(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await migrate(conn) == []  # the fixture already applied them
+        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        assert versions == [n for n, _, _ in migration_files()]
+        await conn.execute(
+            "INSERT INTO accounts (id, name, plan, mode) VALUES ('acct_m', 'm', 'free', 'prepaid')"
+        )
+        await conn.execute(
+            "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
+            " idempotency_key) VALUES ('acct_m', 'credit', 5, 'i')"
+        )
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("UPDATE ledger_entries SET amount_micros = 6")
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("DELETE FROM ledger_entries")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
+                " idempotency_key) VALUES ('acct_m', 'credit', 5, 'i')"
+            )
+    finally:
+        await conn.close()

@@ -1,0 +1,66 @@
+"""Settings are validated once at start-up; a bad one stops the boot with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import ConfigError, load_settings
+
+GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
+
+
+def test_defaults_and_overrides() -> None:
+    s = load_settings({**GOOD, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1/"})
+    assert (s.listen_host, s.listen_port) == ("0.0.0.0", 8080)
+    assert s.providers["openai"].base_url == "http://127.0.0.1:9/v1"
+    assert s.providers["anthropic"].wire == "anthropic"
+    assert "0123456789abcdef" not in repr(s)
+    assert "postgresql://u@h/db" not in repr(s)
+
+
+def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    cfg = tmp_path / "meterway.toml"
+    cfg.write_text(
+        '[gateway]\nlisten_addr = "127.0.0.1:9000"\nmax_body_bytes = 2048\n'
+        '[providers.openai]\nbase_url = "http://a.example/v1"\napi_key = "sk-file"\n'
+    )
+    s = load_settings({**GOOD, "OPENAI_API_KEY": "sk-env"}, cfg)
+    assert s.listen_port == 9000 and s.max_body_bytes == 2048
+    assert s.providers["openai"].base_url == "http://a.example/v1"
+    assert s.providers["openai"].api_key == "sk-env"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"ADMIN_API_KEY": ""}, "ADMIN_API_KEY"),
+        ({"ADMIN_API_KEY": "changeme"}, "ADMIN_API_KEY"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"LISTEN_ADDR": "localhost"}, "LISTEN_ADDR"),
+        ({"LISTEN_ADDR": "0.0.0.0:70000"}, "LISTEN_ADDR"),
+        ({"UPSTREAM_TIMEOUT_S": "soon"}, "UPSTREAM_TIMEOUT_S"),
+        ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
+        ({"MW_CONFIG_DIR": "/nonexistent"}, "MW_CONFIG_DIR"),
+    ],
+)
+def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings({**GOOD, **env})
+
+
+def test_cli_prints_one_line_and_exits_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin", "DATABASE_URL": "nope"},
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("meterway: configuration error:")
