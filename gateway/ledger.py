@@ -55,6 +55,9 @@ WITH ins AS (
 )
 SELECT coalesce(sum(n), 0)::bigint FROM sums
 """
+# Concurrent settlers lock their accounts in one order before inserting, so two batches
+# sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
+_LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 
 
 class DuplicateCredit(Exception):
@@ -97,7 +100,9 @@ class Ledger:
 
     async def write_settlements(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert a batch in one transaction; rows already present are skipped. Returns new."""
+        accounts = sorted({row[0] for row in rows})
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK, accounts)
             await conn.execute(_STAGE)
             await conn.copy_records_to_table("settle_in", records=rows, columns=LEDGER_COLUMNS)
             return int(await conn.fetchval(_MERGE))

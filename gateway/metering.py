@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -105,7 +104,7 @@ class Meter:
 
     def _refusal(self, decision: Decision, key: KeyRecord, call: Call) -> Exception:
         if isinstance(decision, QuotaRefused):
-            message, extra, headers = quota_answer(decision, self.plans, _now_ms())
+            message, extra, headers = quota_answer(decision, self.plans, decision.now_ms)
             return QuotaExceeded(message, extra=extra, headers=headers)
         if isinstance(decision, BalanceRefused):
             fits = call.price.affordable_output_tokens(call.input_tokens, decision.available_micros)
@@ -127,21 +126,34 @@ class Meter:
         )
 
     def settle_later(self, admitted: Admitted, call: Call, usage: Usage) -> int:
-        """Price the usage, queue its settlement, and return the cost for the response."""
+        """Price the usage, queue its settlement, and return the cost."""
         cost = call.price.cost_micros(usage)
         settlement = Settlement(call.price.name, call.price.provider, usage, cost)
         a = admitted
         self._spawn(lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement))
         return cost
 
+    async def settle(self, admitted: Admitted, call: Call, usage: Usage) -> int:
+        """Settle before answering, so a cost the client is shown is a cost Redis debited.
+
+        Shielded: a client that leaves while this runs does not undo its settlement.
+        """
+        cost = call.price.cost_micros(usage)
+        settlement = Settlement(call.price.name, call.price.provider, usage, cost)
+        a = admitted
+        await asyncio.shield(self._spawn(
+            lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement)))
+        return cost
+
     def release_later(self, admitted: Admitted) -> None:
         a = admitted
         self._spawn(lambda: self.store.release(a.shard, a.account_id, a.request_id))
 
-    def _spawn(self, op: Callable[[], Awaitable[bool]]) -> None:
+    def _spawn(self, op: Callable[[], Awaitable[bool]]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._retry(op))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _retry(self, op: Callable[[], Awaitable[bool]]) -> None:
         """Settle survives a Redis blip; what still fails is voided by the sweeper later."""
@@ -157,7 +169,3 @@ class Meter:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

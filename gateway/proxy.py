@@ -104,7 +104,7 @@ async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.St
         if isinstance(payload, dict)
         else Usage(input_tokens=call.input_tokens, source="counted")
     )
-    cost = meter.settle_later(admitted, call, usage)
+    cost = await meter.settle(admitted, call, usage)
     headers["x-meterway-cost-micros"] = str(cost)
     return web.Response(body=raw, content_type="application/json", headers=headers)
 
@@ -124,7 +124,7 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
         )
         await out.prepare(request)
         outcome = await relay_stream(call, resp, out, request.app[COUNTER])
-    meter.settle_later(admitted, call, outcome.usage)
+    await meter.settle(admitted, call, outcome.usage)
     return out
 
 

@@ -8,6 +8,7 @@ still queued must equal the ledger balance for every account.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -21,15 +22,18 @@ from gateway.window_rebuild import rebuild_windows
 
 
 async def rebuild(stores: Stores, plans: PlanBook) -> dict[str, int]:
-    """Idempotent; run it with the settler drained (nothing queued) or on an empty Redis."""
+    """Idempotent. Run it with no gateway serving (open reservations are forgotten) and no
+    settler running; settlements still queued in Redis are subtracted from the ledger balance."""
     store, pool = stores.store, stores.pool
+    queued = await queued_costs(stores)  # already taken from Redis, not yet in the ledger
     accounts = await pool.fetch("SELECT * FROM accounts")
     for row in accounts:
         plan = plans.get(row["plan"])
         quotas = plan.quotas if plan else ()
         shard = shard_of(row["id"])
         name = store.keys.account(shard, row["id"])
-        await store.redis.hset(name, mapping={"bal": row["balance_micros"], "held": 0})
+        bal = row["balance_micros"] - queued.get(row["id"], 0)
+        await store.redis.hset(name, mapping={"bal": bal, "held": 0})
         await store.put_account(
             row["id"],
             plan=row["plan"],
@@ -90,12 +94,14 @@ async def queued_costs(stores: Stores) -> dict[str, int]:
     return out
 
 
-async def reconcile(stores: Stores, repair: bool = False) -> list[Drift]:
+async def _compare(stores: Stores, only: set[str] | None) -> list[Drift]:
     queued = await queued_costs(stores)
     drifts = []
     for row in await stores.pool.fetch(
         "SELECT a.id, coalesce(sum(l.amount_micros), 0)::bigint AS total FROM accounts a"
-        " LEFT JOIN ledger_entries l ON l.account_id = a.id GROUP BY a.id"
+        " LEFT JOIN ledger_entries l ON l.account_id = a.id"
+        " WHERE $1::text[] IS NULL OR a.id = ANY($1::text[]) GROUP BY a.id",
+        None if only is None else sorted(only),
     ):
         hot = await stores.store.balance(row["id"])
         d = Drift(
@@ -103,9 +109,27 @@ async def reconcile(stores: Stores, repair: bool = False) -> list[Drift]:
         )
         if d.redis_micros != d.expected_redis:
             drifts.append(d)
-            if repair:
-                shard = shard_of(d.account_id)
-                await stores.redis.hset(
-                    stores.store.keys.account(shard, d.account_id), "bal", d.expected_redis
-                )
+    return drifts
+
+
+async def reconcile(
+    stores: Stores, repair: bool = False, rechecks: int = 3, pause_s: float = 0.5
+) -> list[Drift]:
+    """Accounts whose Redis balance + queued settlements differ from the ledger.
+
+    A settler committing, or a credit between its ledger write and its Redis apply, looks
+    like drift for a moment; an account is reported only if it still drifts after rechecks.
+    """
+    drifts = await _compare(stores, None)
+    for _ in range(rechecks):
+        if not drifts:
+            break
+        await asyncio.sleep(pause_s)
+        drifts = await _compare(stores, {d.account_id for d in drifts})
+    if repair:
+        for d in drifts:
+            shard = shard_of(d.account_id)
+            await stores.redis.hset(
+                stores.store.keys.account(shard, d.account_id), "bal", d.expected_redis
+            )
     return drifts

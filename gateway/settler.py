@@ -165,8 +165,12 @@ class Settler:
             raise
         return len(messages)
 
-    async def run(self, idle_sleep_s: float = 0.02, claim_every_s: float = 5.0,
-                  stop: asyncio.Event | None = None) -> None:
+    async def run(
+        self,
+        idle_sleep_s: float = 0.02,
+        claim_every_s: float = 5.0,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
         last_claim = 0.0
         delay = idle_sleep_s

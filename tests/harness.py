@@ -73,7 +73,7 @@ async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[byte
         yield batch
 
 
-def test_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
+def gateway_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
     base = {
         "DATABASE_URL": dsn,
         "REDIS_URL": REDIS_URL,
@@ -149,7 +149,7 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
     prefix = f"mwt{secrets.token_hex(4)}"
     control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
     upstream = await start_upstream(control=control)
-    settings = test_settings(dsn, upstream.url, prefix, **env)
+    settings = gateway_settings(dsn, upstream.url, prefix, **env)
     app = create_app(settings, counter=COUNTER)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()

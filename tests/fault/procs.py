@@ -1,0 +1,143 @@
+"""Real processes for fault tests: `meterway serve` and `meterway settler` as subprocesses
+that a test can kill -9, plus test data made straight through the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from billing.plans import load_plans
+from billing.usage import Usage
+from gateway.auth import hash_key, mint_key, new_id
+from gateway.hotstore import KeyRecord, Settlement
+from gateway.rebuild import rebuild
+from gateway.redis_keys import shard_of
+from gateway.runtime import Stores, open_stores
+from gateway.settings import Settings, load_settings
+from tests.harness import ADMIN_KEY, REDIS_URL, drop_prefix, free_port
+
+
+def gateway_env(dsn: str, upstream_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "LISTEN_ADDR": f"127.0.0.1:{free_port()}",
+        "REDIS_PREFIX": prefix,
+        "OPENAI_BASE_URL": upstream_url + "/v1",
+        "ANTHROPIC_BASE_URL": upstream_url,
+        "MW_TEST_CLOCK": "1",
+        "UPSTREAM_TIMEOUT_S": "30",
+    }
+    env.update(extra)
+    return env
+
+
+class Proc:
+    """One `meterway <command>` child process."""
+
+    def __init__(self, env: dict[str, str], command: str) -> None:
+        self.env = env
+        self.command = command
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            self.command,
+            env={**os.environ, **self.env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            await self.proc.wait()
+        self.proc = None
+
+
+async def wait_healthy(url: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} never became healthy")
+
+
+@asynccontextmanager
+async def fault_stores(env: dict[str, str]) -> AsyncIterator[tuple[Settings, Stores]]:
+    """The stores of a private prefix, rebuilt (ready markers set); dropped afterwards."""
+    settings = load_settings(env)
+    try:
+        async with open_stores(settings) as stores:
+            await rebuild(stores, load_plans(settings.plans_path))
+            yield settings, stores
+    finally:
+        await drop_prefix(REDIS_URL, settings.redis_prefix)
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    key: str
+    record: KeyRecord
+
+
+async def make_tenant(stores: Stores, credit: int, plan: str = "enterprise") -> Tenant:
+    """An account, a credit applied to Redis, and a key, as the admin API would make them."""
+    acct, key_id, key = new_id("acct"), new_id("key"), mint_key()
+    await stores.ledger.create_account(acct, acct, plan, "prepaid")
+    done = await stores.ledger.credit(acct, credit, "seed", "test")
+    await stores.store.put_account(acct, plan=plan, mode="prepaid", billing_ready=True, quotas=())
+    await stores.store.apply_credit(acct, done.entry_id, credit)
+    record = KeyRecord(key_id, acct, shard_of(acct), "k", (), ())
+    await stores.ledger.create_key(
+        key_id=key_id,
+        account_id=acct,
+        name="k",
+        key_hash=hash_key(key),
+        key_prefix=key[:8],
+        scopes=(),
+        models=(),
+        quotas=(),
+        on_insufficient=None,
+        expires_at=None,
+    )
+    await stores.store.put_key(record, hash_key(key), active=True, expires_at_ms=0, quotas=())
+    return Tenant(acct, key, record)
+
+
+async def settle_directly(stores: Stores, tenant: Tenant, n: int) -> dict[str, int]:
+    """n reserve + settle pairs through the real scripts; returns request id -> cost."""
+    costs: dict[str, int] = {}
+    for i in range(n):
+        rid = f"req_{secrets.token_hex(8)}"
+        await stores.store.reserve(
+            rid, tenant.record, input_tokens=10, max_output_tokens=10, spend_micros=1000
+        )
+        cost = 100 + i % 7
+        usage = Usage(input_tokens=10, output_tokens=5)
+        r = tenant.record
+        await stores.store.settle(
+            r.shard, r.account_id, rid, Settlement("demo-gpt", "openai", usage, cost)
+        )
+        costs[rid] = cost
+    return costs

@@ -1,0 +1,74 @@
+"""PostgreSQL unreachable under load: serving continues from Redis, the settlement stream
+backs up, and it drains completely once PostgreSQL is back."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.factories import openai_client, tenant
+from tests.fault.tcp_proxy import CuttableProxy
+from tests.harness import Gateway, running_gateway
+from tests.invariants import check_invariants
+
+
+async def _load(gw: Gateway, key: str, n: int, costs: dict[str, int]) -> None:
+    """n concurrent calls, half streamed; records the cost the client was told."""
+    async with openai_client(gw, key) as client:
+
+        async def one(i: int) -> None:
+            raw = await client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=50,
+                stream=i % 2 == 0,
+            )
+            if i % 2 == 0:
+                async for _ in raw.parse():
+                    pass
+            else:
+                costs[raw.headers["x-request-id"]] = int(raw.headers["x-meterway-cost-micros"])
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+
+@pytest.mark.timeout(120)
+async def test_postgres_outage_backs_up_then_drains(dsn: str) -> None:
+    parts = urlsplit(dsn)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    via_proxy = dsn.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
+    costs: dict[str, int] = {}
+    try:
+        async with running_gateway(via_proxy) as gw:
+            t = await tenant(gw, credit=50_000_000)
+            await _load(gw, t.key, 20, costs)
+            proxy.cut()
+            for _ in range(3):
+                await _load(gw, t.key, 20, costs)
+            await asyncio.sleep(0.3)
+            assert await gw.backlog_length() > 0
+            async with gw.http.get(gw.url + "/readyz") as r:
+                status, ready = r.status, await r.json()
+            assert status == 503 and ready["postgres"] is False
+            assert ready["settlement_backlog"] > 0
+            async with gw.http.get(gw.url + "/metrics") as r:
+                text = await r.text()
+            assert f"meterway_settlement_backlog {ready['settlement_backlog']}" in text or (
+                "meterway_settlement_lag_seconds" in text
+            )
+            proxy.restore()
+            for _ in range(150):  # the app's own settler drains it, within 30 s
+                if not await gw.backlog_length():
+                    break
+                await asyncio.sleep(0.2)
+            assert await gw.backlog_length() == 0
+            await gw.settle_all()
+            report = await check_invariants(gw.stores(), [t.account_id], costs)
+            assert report.debits == 80 and report.costed_without_debit == 0
+            async with gw.http.get(gw.url + "/metrics") as r:
+                assert "meterway_settlement_backlog 0\n" in await r.text()
+    finally:
+        await proxy.close()

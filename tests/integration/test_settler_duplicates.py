@@ -1,0 +1,44 @@
+"""The same settlement delivered three times, shuffled, to concurrent settlers: the ledger
+is written once, and a replay after the first write changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+
+from gateway.settler import Settler, text_of
+from tests.fault.procs import fault_stores, gateway_env, make_tenant, settle_directly
+from tests.invariants import check_invariants
+
+NOWHERE = "http://127.0.0.1:9"
+
+
+async def test_triple_delivery_to_concurrent_settlers_writes_once(dsn: str) -> None:
+    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+    async with fault_stores(env) as (_, stores):
+        tenants = [await make_tenant(stores, 1_000_000) for _ in range(4)]
+        costs: dict[str, int] = {}
+        for t in tenants:
+            costs |= await settle_directly(stores, t, 50)
+        keys = stores.store.keys
+        copies = []
+        for shard in {t.record.shard for t in tenants}:
+            for _id, fields in await stores.redis.xrange(keys.stream(shard)):
+                copies.append((shard, {text_of(k): text_of(v) for k, v in fields.items()}))
+        await Settler(stores.redis, keys, stores.ledger).drain()
+        before = await stores.pool.fetch("SELECT * FROM ledger_entries ORDER BY id")
+
+        replay = copies * 3
+        random.Random(7).shuffle(replay)
+        for shard, fields in replay:
+            await stores.redis.xadd(keys.stream(shard), fields)  # type: ignore[arg-type]
+        settlers = [Settler(stores.redis, keys, stores.ledger, batch=64) for _ in range(4)]
+        await asyncio.gather(*(s.drain() for s in settlers))
+
+        assert sum(s.written for s in settlers) == 0
+        after = await stores.pool.fetch("SELECT * FROM ledger_entries ORDER BY id")
+        assert after == before
+        report = await check_invariants(stores, [t.account_id for t in tenants], costs)
+        assert report.debits == len(costs) == 200
+        assert report.costed_without_debit == 0

@@ -1,0 +1,87 @@
+"""The money invariants every fault test ends with, checked against the real stores.
+
+1. each request id has at most one ledger row;
+2. the ledger's debits add up to what Redis took from the balances (credits - balance);
+3. after a drain, every account's ledger balance equals its Redis balance, nothing held;
+4. every reservation ended settled or voided: no reservation or deadline entries remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gateway.redis_keys import SHARDS
+from gateway.runtime import Stores
+from gateway.settler import backlog
+
+
+@dataclass(frozen=True)
+class Report:
+    debits: int
+    voids: int
+    debited_micros: int
+    costed_without_debit: int  # a client saw a cost, the process died before settling
+
+
+async def check_invariants(
+    stores: Stores, account_ids: Iterable[str], costs: Mapping[str, int] | None = None
+) -> Report:
+    accounts = sorted(set(account_ids))
+    pool, keys = stores.pool, stores.store.keys
+    assert (await backlog(stores.redis, keys)).length == 0, "drain the settler first"
+    dupes = await pool.fetch(
+        "SELECT request_id FROM ledger_entries WHERE request_id IS NOT NULL"
+        " GROUP BY request_id HAVING count(*) > 1"
+    )
+    assert not dupes, f"request ids written twice: {[d[0] for d in dupes][:5]}"
+    rows = await pool.fetch(
+        "SELECT a.id, a.balance_micros AS bal,"
+        " coalesce(sum(l.amount_micros), 0)::bigint AS total,"
+        " coalesce(sum(l.amount_micros) FILTER (WHERE l.kind = 'credit'), 0)::bigint AS cr,"
+        " coalesce(sum(-l.amount_micros) FILTER (WHERE l.kind = 'debit'), 0)::bigint AS dr,"
+        " count(*) FILTER (WHERE l.kind = 'debit') AS nd,"
+        " count(*) FILTER (WHERE l.kind = 'void') AS nv"
+        " FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id"
+        " WHERE a.id = ANY($1::text[]) GROUP BY a.id",
+        accounts,
+    )
+    assert len(rows) == len(accounts)
+    taken = 0
+    for r in rows:
+        hot = await stores.store.balance(r["id"])
+        assert hot is not None, f"{r['id']} missing from Redis"
+        assert r["bal"] == r["total"], f"{r['id']}: accounts.balance != sum(ledger)"
+        assert hot == (r["total"], 0), f"{r['id']}: redis {hot} != ledger {r['total']}"
+        taken += r["cr"] - hot[0]
+    debited = sum(r["dr"] for r in rows)
+    assert debited == taken, f"ledger debits {debited} != taken from Redis {taken}"
+    await _no_open_reservations(stores)
+    missing = await _costs_against_ledger(stores, costs or {})
+    return Report(sum(r["nd"] for r in rows), sum(r["nv"] for r in rows), debited, missing)
+
+
+async def _no_open_reservations(stores: Stores) -> None:
+    keys = stores.store.keys
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for s in range(SHARDS):
+            pipe.hlen(keys.reservations(s))
+            pipe.zcard(keys.deadlines(s))
+        counts = await pipe.execute()
+    assert sum(counts) == 0, f"{sum(counts)} reservation entries left open"
+
+
+async def _costs_against_ledger(stores: Stores, costs: Mapping[str, int]) -> int:
+    """Every debit a client was told about is exactly that amount; returns how many lost."""
+    if not costs:
+        return 0
+    rows = await stores.pool.fetch(
+        "SELECT request_id, kind, amount_micros FROM ledger_entries"
+        " WHERE request_id = ANY($1::text[])",
+        list(costs),
+    )
+    found = {r["request_id"]: r for r in rows}
+    for rid, row in found.items():
+        if row["kind"] == "debit":
+            assert -row["amount_micros"] == costs[rid], f"{rid}: billed != header cost"
+    return sum(1 for rid in costs if rid not in found or found[rid]["kind"] != "debit")
