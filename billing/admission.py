@@ -52,6 +52,7 @@ class QuotaRefused:
     requested: int
     resets_at_ms: int | None
     plan: str
+    now_ms: int  # the store's clock when it refused: Retry-After is measured from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ def decode_reply(
             requested,
             None if reset < 0 else reset,
             str(values[9]),
+            int(str(values[10])),
         )
     if reason == "balance":
         return BalanceRefused(str(values[2]), int(str(values[3])), str(values[4]))

@@ -7,7 +7,7 @@ from typing import Any
 
 from billing.admission import BalanceRefused, QuotaRefused, RateWindow
 from billing.money import format_usd
-from billing.plans import PlanBook
+from billing.plans import PlanBook, Upgrade
 
 METRIC_WORDS = {
     "requests": "requests",
@@ -37,41 +37,45 @@ def duration(ms: int) -> str:
     return f"{m}m{s}s" if m else f"{s}s"
 
 
+def _upgrade(refusal: QuotaRefused, plans: PlanBook) -> Upgrade | None:
+    """Only account quotas come from a plan; a key's own quota is the operator's to raise."""
+    if refusal.scope != "account":
+        return None
+    return plans.upgrade_for(
+        refusal.plan, refusal.window, refusal.metric, refusal.used + refusal.requested
+    )
+
+
+def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, dict[str, str]]:
+    """(the sentence on when to retry, Retry-After / x-should-retry headers)."""
+    never = refusal.requested > refusal.limit
+    if refusal.resets_at_ms is None:
+        tail = " This window does not reset." if refusal.window == "total" else ""
+        if never:
+            tail += " The request is larger than the limit."
+        return tail, {"x-should-retry": "false"}
+    wait_ms = max(0, refusal.resets_at_ms - now_ms)
+    headers = {"retry-after": str(-(-wait_ms // 1000))}
+    if never or wait_ms > RETRY_HORIZON_MS:
+        headers["x-should-retry"] = "false"
+    return f" Resets at {rfc3339(refusal.resets_at_ms)}.", headers
+
+
 def quota_answer(
     refusal: QuotaRefused, plans: PlanBook, now_ms: int
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """(message, extra body fields, headers) for a 429 quota_exceeded."""
-    upgrade = None
-    if refusal.scope == "account":
-        upgrade = plans.upgrade_for(
-            refusal.plan, refusal.window, refusal.metric, refusal.used + refusal.requested
-        )
-    words = METRIC_WORDS[refusal.metric]
     owner = "this API key" if refusal.scope == "key" else "your account"
+    when, headers = _retry(refusal, now_ms)
+    upgrade = _upgrade(refusal, plans)
     message = (
-        f"Quota exceeded for {owner} on {words} per {refusal.window}: "
-        f"Limit {refusal.limit}, Used {refusal.used}, Requested {refusal.requested}."
+        f"Quota exceeded for {owner} on {METRIC_WORDS[refusal.metric]} per {refusal.window}: "
+        f"Limit {refusal.limit}, Used {refusal.used}, Requested {refusal.requested}.{when}"
     )
-    headers: dict[str, str] = {}
-    resets_at = None
-    if refusal.resets_at_ms is not None:
-        resets_at = rfc3339(refusal.resets_at_ms)
-        wait_ms = max(0, refusal.resets_at_ms - now_ms)
-        message += f" Resets at {resets_at}."
-        headers["retry-after"] = str(-(-wait_ms // 1000))
-        if wait_ms > RETRY_HORIZON_MS:
-            headers["x-should-retry"] = "false"
-    else:
-        headers["x-should-retry"] = "false"
-        message += (
-            " This window does not reset."
-            if refusal.window == "total"
-            else " The request is larger than the limit."
-        )
     if upgrade is not None:
         shown = "no limit" if upgrade.limit is None else str(upgrade.limit)
         message += f" Upgrade to {upgrade.plan} for {shown}."
-    extra = {
+    extra: dict[str, Any] = {
         "window": refusal.window,
         "metric": refusal.metric,
         "scope": refusal.scope,
@@ -80,8 +84,8 @@ def quota_answer(
         "requested": refusal.requested,
         "upgrade": None if upgrade is None else {"plan": upgrade.plan, "limit": upgrade.limit},
     }
-    if resets_at is not None:
-        extra["resets_at"] = resets_at
+    if refusal.resets_at_ms is not None:
+        extra["resets_at"] = rfc3339(refusal.resets_at_ms)
     return message, extra, headers
 
 

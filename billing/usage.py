@@ -47,11 +47,14 @@ def usage_from_openai(obj: dict[str, object]) -> Usage:
     """Chat, completions and embeddings usage objects (cached and reasoning details too).
 
     The Responses API spells the same fields input_tokens/output_tokens with
-    input_tokens_details/output_tokens_details, so both spellings are read.
+    input_tokens_details/output_tokens_details, so both spellings are read; DeepSeek reports
+    its cache hits as a top-level prompt_cache_hit_tokens.
     """
     prompt = _int(obj.get("prompt_tokens", obj.get("input_tokens")))
-    cached = _detail(obj, "prompt_tokens_details", "cached_tokens") or _detail(
-        obj, "input_tokens_details", "cached_tokens"
+    cached = (
+        _detail(obj, "prompt_tokens_details", "cached_tokens")
+        or _detail(obj, "input_tokens_details", "cached_tokens")
+        or _int(obj.get("prompt_cache_hit_tokens"))
     )
     reasoning = _detail(obj, "completion_tokens_details", "reasoning_tokens") or _detail(
         obj, "output_tokens_details", "reasoning_tokens"

@@ -88,10 +88,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     stop = asyncio.Event()
     tasks = [asyncio.create_task(run_sweeper(app[STORE], stop=stop))]
+    settler = Settler(app[REDIS], app[STORE].keys, app[LEDGER], batch=settings.settler_batch)
     if settings.settler_enabled:
-        settler = Settler(app[REDIS], app[STORE].keys, app[LEDGER], batch=settings.settler_batch)
         tasks.append(asyncio.create_task(settler.run(stop=stop)))
     yield
+    await app[METER].drain()  # settlements still in flight reach the streams first
     stop.set()
     _, pending = await asyncio.wait(tasks, timeout=5)
     for task in pending:
@@ -101,7 +102,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     if settings.settler_enabled:
         with contextlib.suppress(Exception):
-            await Settler(app[REDIS], app[STORE].keys, app[LEDGER]).drain(timeout_s=5)
+            await settler.drain(timeout_s=5)
 
 
 def create_app(settings: Settings, counter: TokenCounter | None = None) -> web.Application:

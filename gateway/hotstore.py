@@ -281,8 +281,11 @@ class HotStore:
             await pipe.execute()
 
     async def now_ms(self) -> int:
-        sec, usec = await self.redis.time()
-        offset = 0
-        if self._clock == "1":
-            offset = int(await self.redis.get(self.keys.clock(0)) or 0)
+        try:
+            sec, usec = await self.redis.time()
+            offset = 0
+            if self._clock == "1":
+                offset = int(await self.redis.get(self.keys.clock(0)) or 0)
+        except (RedisError, OSError) as exc:
+            raise HotStoreUnavailable(str(exc)) from exc
         return int(sec) * 1000 + int(usec) // 1000 + offset

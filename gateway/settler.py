@@ -196,8 +196,9 @@ class Settler:
                 delay = min(max(delay, 0.05) * 2, 2.0)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Write everything queued now (tests, shutdown, rebuild)."""
+        """Write everything queued now (tests, shutdown, rebuild), our own pending first."""
         await self.ensure_groups()
+        self._own_pending = True
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             n = await self.run_once() + await self.run_once(claim=True)

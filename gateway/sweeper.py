@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from redis.exceptions import RedisError
+
 from gateway.hotstore import HotStore, HotStoreUnavailable
 from gateway.redis_keys import SHARDS
 from gateway.tasks import pause, raise_if_cancelling, running
@@ -35,8 +37,9 @@ async def sweep_once(store: HotStore) -> int:
     return voided
 
 
-async def run_sweeper(store: HotStore, interval_s: float = 5.0,
-                      stop: asyncio.Event | None = None) -> None:
+async def run_sweeper(
+    store: HotStore, interval_s: float = 5.0, stop: asyncio.Event | None = None
+) -> None:
     while running(stop):
         try:
             voided = await sweep_once(store)
@@ -45,7 +48,7 @@ async def run_sweeper(store: HotStore, interval_s: float = 5.0,
         except HotStoreUnavailable as exc:
             raise_if_cancelling()
             log.warning("sweeper: %s", exc)
-        except OSError as exc:
+        except (OSError, RedisError) as exc:
             raise_if_cancelling()
             log.warning("sweeper: %s", exc)
         await pause(stop, interval_s)

@@ -8,7 +8,8 @@
 --       10 use test clock (1/0), 11 counter key prefix
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan}
---        or {0, reason, ...details}
+--        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
+--        measure Retry-After on the same clock that decided.
 local DAY = 86400000
 local SLIDE = { mi = 60000, h = 3600000 }
 local GRANULES = 12
@@ -101,7 +102,7 @@ local function sliding(base, w, m, lim, amount, scope)
         if u + amount <= lim then reset = (c + n) * g break end
       end
     end
-    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan }
+    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
   end
   touched[#touched + 1] = { base, int(c), m, SLIDE[w] + 2 * g }
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
@@ -112,7 +113,7 @@ local function calendar(base, w, m, lim, amount, scope)
   local pid, reset = period(w)
   local key = base .. ':' .. pid
   local used = tonumber(redis.call('GET', key) or '0')
-  if used + amount > lim then return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan } end
+  if used + amount > lim then return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now } end
   touched[#touched + 1] = { key, '', m, reset }
   note_tightest(m, lim, lim - used - amount, reset)
   return nil

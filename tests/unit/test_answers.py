@@ -1,0 +1,127 @@
+"""The words, fields and headers of quota and balance refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from billing.admission import BalanceRefused, QuotaRefused, RateWindow
+from billing.answers import balance_answer, duration, quota_answer, ratelimit_headers, rfc3339
+from billing.plans import parse_plans
+
+PLANS = parse_plans(
+    {
+        "plans": {
+            "free": {"quotas": [{"window": "day", "metric": "tokens", "limit": 100000}]},
+            "pro": {"quotas": [{"window": "day", "metric": "tokens", "limit": 1000000}]},
+        }
+    }
+)
+NOW = int(datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp() * 1000)
+MIDNIGHT = int(datetime(2026, 11, 22, tzinfo=UTC).timestamp() * 1000)
+
+
+def refusal(**kw: object) -> QuotaRefused:
+    base: dict[str, object] = {
+        "scope": "account",
+        "window": "day",
+        "metric": "tokens",
+        "limit": 100000,
+        "used": 99800,
+        "requested": 500,
+        "resets_at_ms": MIDNIGHT,
+        "plan": "free",
+        "now_ms": NOW,
+    }
+    base.update(kw)
+    return QuotaRefused(**base)  # type: ignore[arg-type]
+
+
+def test_day_quota_message_fields_and_headers() -> None:
+    message, extra, headers = quota_answer(refusal(), PLANS, NOW)
+    assert message == (
+        "Quota exceeded for your account on tokens per day: Limit 100000, Used 99800, "
+        "Requested 500. Resets at 2026-11-22T00:00:00Z. Upgrade to pro for 1000000."
+    )
+    assert extra == {
+        "window": "day",
+        "metric": "tokens",
+        "scope": "account",
+        "limit": 100000,
+        "used": 99800,
+        "requested": 500,
+        "upgrade": {"plan": "pro", "limit": 1000000},
+        "resets_at": "2026-11-22T00:00:00Z",
+    }
+    assert headers == {"retry-after": str(12 * 3600), "x-should-retry": "false"}
+
+
+def test_soon_reset_lets_the_client_retry() -> None:
+    _, _, headers = quota_answer(refusal(window="minute", resets_at_ms=NOW + 4500), PLANS, NOW)
+    assert headers == {"retry-after": "5"}
+
+
+def test_key_quota_has_no_upgrade() -> None:
+    message, extra, _ = quota_answer(refusal(scope="key"), PLANS, NOW)
+    assert extra["upgrade"] is None
+    assert message.startswith("Quota exceeded for this API key")
+    assert "Upgrade" not in message
+
+
+def test_no_upgrade_when_no_plan_would_admit() -> None:
+    _, extra, _ = quota_answer(refusal(used=999_900), PLANS, NOW)
+    assert extra["upgrade"] is None
+
+
+def test_total_window_has_no_reset() -> None:
+    message, extra, headers = quota_answer(refusal(window="total", resets_at_ms=None), PLANS, NOW)
+    assert "resets_at" not in extra
+    assert headers == {"x-should-retry": "false"}
+    assert "does not reset" in message
+
+
+def test_request_larger_than_limit_is_never_retried() -> None:
+    _, _, headers = quota_answer(
+        refusal(window="minute", requested=200_000, used=0, resets_at_ms=NOW + 1000), PLANS, NOW
+    )
+    assert headers["x-should-retry"] == "false"
+
+
+def test_balance_answer_fields() -> None:
+    message, extra = balance_answer(
+        BalanceRefused("insufficient_balance", 1500, "free"), 9000, 120, "https://b.example"
+    )
+    assert extra == {
+        "reason": "insufficient_balance",
+        "balance_micros": 1500,
+        "required_micros": 9000,
+        "next": "https://b.example",
+        "affordable_max_tokens": 120,
+    }
+    assert "max_tokens=120" in message
+    assert "$0.009" in message or "0.009" in message
+
+
+def test_no_payment_method_answer() -> None:
+    message, extra = balance_answer(
+        BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, "https://b.example"
+    )
+    assert extra["reason"] == "no_payment_method"
+    assert "affordable_max_tokens" not in extra
+    assert "https://b.example" in message
+
+
+def test_ratelimit_headers_and_durations() -> None:
+    headers = ratelimit_headers(
+        RateWindow(60, 59, NOW + 1000), RateWindow(1000, 0, NOW + 62_500), NOW
+    )
+    assert headers == {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "1m2s",
+    }
+    assert ratelimit_headers(None, None, NOW) == {}
+    assert [duration(x) for x in (20, 3_723_000)] == ["20ms", "1h2m3s"]
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"
