@@ -2,7 +2,8 @@
 
 The gateway bills from the provider's usage when the stream carries it, and otherwise from
 the text it saw (counted once at the end, since BPE merges across chunks). A tally never
-raises on what a provider sends: a malformed event is forwarded and flagged, not fatal.
+raises on what a provider sends: a malformed event is flagged, and the relay decides (it
+stops there and ends the client's stream with a well-formed error event).
 """
 
 from __future__ import annotations

@@ -30,15 +30,20 @@ class Call:
     input_tokens: int
     max_output_tokens: int
     max_tokens_field: str | None = field(default=None)
+    choices: int = 1
 
     @property
     def worst_case_micros(self) -> int:
         return self.price.worst_case_micros(self.input_tokens, self.max_output_tokens)
 
     def clamp(self, max_tokens: int) -> None:
-        """Lower max_tokens in the body the provider will see, and the reservation with it."""
-        self.body[self.max_tokens_field or "max_tokens"] = max_tokens
-        self.max_output_tokens = max_tokens
+        """Lower max_tokens in the body the provider will see, and the reservation with it.
+
+        `max_tokens` is the total over all choices, as `max_output_tokens` is.
+        """
+        per_choice = max(max_tokens // self.choices, 1)
+        self.body[self.max_tokens_field or "max_tokens"] = per_choice
+        self.max_output_tokens = per_choice * self.choices
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -80,6 +85,20 @@ def _max_output(endpoint: str, body: dict[str, Any], price: ModelPrice) -> tuple
     return price.max_output_tokens, None
 
 
+def _choices(endpoint: str, body: dict[str, Any]) -> int:
+    """How many completions one request generates: `n` (or `best_of`) per prompt."""
+    if endpoint not in ("chat", "completions"):
+        return 1
+    per_prompt = _positive_int(body, "n") or 1
+    if endpoint == "chat":
+        return per_prompt
+    per_prompt = max(per_prompt, _positive_int(body, "best_of") or 1)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        return per_prompt * len(prompt)  # a batch of prompts, each with its own completions
+    return per_prompt
+
+
 def _input_tokens(endpoint: str, body: dict[str, Any], enc: str, counter: TokenCounter) -> int:
     if endpoint == "chat":
         messages = body.get("messages")
@@ -93,7 +112,10 @@ def _input_tokens(endpoint: str, body: dict[str, Any], enc: str, counter: TokenC
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
-        return counter.count_anthropic_prompt(enc, body.get("system"), messages)
+        extra = json.dumps(body["tools"]) if body.get("tools") else ""
+        return counter.count_anthropic_prompt(
+            enc, body.get("system"), messages
+        ) + counter.count_text(enc, extra)
     if endpoint == "completions":
         prompt = body.get("prompt")
         if not isinstance(prompt, str | list):
@@ -133,8 +155,11 @@ def read_call(
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     max_out, field_name = _max_output(endpoint, body, price)
+    choices = _choices(endpoint, body)
     tokens = _input_tokens(endpoint, body, price.encoding, counter)
-    return Call(endpoint, price, body, stream, wants_usage, tokens, max_out, field_name)
+    return Call(
+        endpoint, price, body, stream, wants_usage, tokens, max_out * choices, field_name, choices
+    )
 
 
 def upstream_body(call: Call) -> bytes:

@@ -124,7 +124,10 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
         )
         await out.prepare(request)
         outcome = await relay_stream(call, resp, out, request.app[COUNTER])
-    await meter.settle(admitted, call, outcome.usage)
+    if outcome.billable:
+        await meter.settle(admitted, call, outcome.usage)
+    else:
+        meter.release_later(admitted)
     return out
 
 

@@ -5,7 +5,8 @@ Billing policy (README, "What gets billed"):
 - complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
 - stream cut by the client: upstream cancelled at once; input plus the output delivered so far;
 - stream cut by the provider (error event, truncation, malformed data): the same, and the
-  client gets a well-formed error event and the stream terminator.
+  client gets a well-formed error event and the stream terminator; cut before any output or
+  usage was seen, it is billed nothing, like an error status.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 from gateway.calls import Call
-from gateway.sse import SSEParser
+from gateway.sse import SSEEvent, SSEParser
+
+UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
+STREAM_FAILED = "The provider's stream ended abnormally."
+Tally = OpenAIStreamTally | AnthropicStreamTally
 
 
 @dataclass(slots=True)
@@ -30,6 +35,7 @@ class StreamOutcome:
     usage: Usage
     client_gone: bool = False
     upstream_failed: bool = False
+    billable: bool = True  # False: the provider failed before any output; nothing is billed
 
 
 def counted_usage(
@@ -78,54 +84,99 @@ def error_event(call: Call, message: str) -> bytes:
     return b"data: " + json.dumps(body2).encode() + b"\n\ndata: [DONE]\n\n"
 
 
+def _failure_tail(call: Call, tally: Tally) -> bytes:
+    """What ends a failed stream: our error event, or just the terminator after the provider's."""
+    if tally.error is None:
+        return error_event(call, STREAM_FAILED)
+    return b"" if call.endpoint == "messages" else b"data: [DONE]\n\n"
+
+
+def _select(events: list[SSEEvent], tally: Tally) -> tuple[bytes, bool]:
+    """The bytes to forward, and whether the provider's stream failed (error or malformed data).
+
+    Nothing after a failure is forwarded, and malformed data never is: the client's SDK
+    should meet one well-formed error event, not a JSON decode error.
+    """
+    keep: list[bytes] = []
+    for ev in events:
+        forward = tally.feed(ev)
+        if tally.malformed:
+            return b"".join(keep), True
+        if forward:
+            keep.append(ev.raw)
+        if tally.error is not None:
+            return b"".join(keep), True
+    return b"".join(keep), False
+
+
+class _Pump:
+    """Reads the provider's stream and writes the client's; `delivered` counts text parts sent."""
+
+    def __init__(self, upstream: aiohttp.ClientResponse, out: web.StreamResponse, tally: Tally):
+        self.upstream = upstream
+        self.out = out
+        self.tally = tally
+        self.delivered = 0
+
+    async def run(self) -> bool:
+        """Forward events as they arrive; True if the provider's stream ended abnormally.
+
+        Only reads are guarded here: a failed write means the client left, and propagates.
+        """
+        parser = SSEParser()
+        chunks = self.upstream.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return bool(parser.flush()) or not self.tally.done
+            except UPSTREAM_READ_ERRORS:
+                return True
+            wire, failed = _select(parser.feed(chunk), self.tally)
+            if wire:
+                await self.out.write(wire)
+            self.delivered = len(self.tally.text_parts)
+            if failed:
+                return True
+
+
 async def relay_stream(
     call: Call, upstream: aiohttp.ClientResponse, out: web.StreamResponse, counter: TokenCounter
 ) -> StreamOutcome:
     """Pass events through as they arrive; hide only the usage chunk the client did not ask for."""
-    anthropic = call.endpoint == "messages"
-    tally: OpenAIStreamTally | AnthropicStreamTally = (
-        AnthropicStreamTally() if anthropic else OpenAIStreamTally(call.client_wants_usage)
+    tally: Tally = (
+        AnthropicStreamTally()
+        if call.endpoint == "messages"
+        else OpenAIStreamTally(call.client_wants_usage)
     )
-    parser = SSEParser()
-    delivered = 0
-    failed = False
+    pump = _Pump(upstream, out, tally)
     try:
-        try:
-            async for chunk in upstream.content.iter_any():
-                events = parser.feed(chunk)
-                if not events:
-                    continue
-                out_bytes = b"".join([ev.raw for ev in events if tally.feed(ev)])
-                if out_bytes:
-                    await out.write(out_bytes)
-                delivered = len(tally.text_parts)
-            tail = parser.flush()
-            failed = bool(tail) or not tally.done or tally.error is not None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
-            failed = True
+        failed = await pump.run()
         if failed:
-            await out.write(error_event(call, "The provider's stream ended abnormally."))
+            await out.write(_failure_tail(call, tally))
         await out.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         upstream.close()
-        usage = _stream_usage(call, tally, counter, delivered, final=False)
+        usage = _stream_usage(call, tally, counter, pump.delivered)
         return StreamOutcome(usage, client_gone=True)
-    usage = _stream_usage(call, tally, counter, len(tally.text_parts), final=not failed)
-    return StreamOutcome(usage, upstream_failed=failed)
+    usage = _stream_usage(call, tally, counter, len(tally.text_parts))
+    billable = not failed or bool(tally.text_parts) or _provider_reported(tally)
+    return StreamOutcome(usage, upstream_failed=failed, billable=billable)
 
 
-def _stream_usage(
-    call: Call,
-    tally: OpenAIStreamTally | AnthropicStreamTally,
-    counter: TokenCounter,
-    delivered: int,
-    final: bool,
-) -> Usage:
+def _provider_reported(tally: Tally) -> bool:
+    if isinstance(tally, AnthropicStreamTally):
+        return tally.usage() is not None
+    return tally.usage is not None
+
+
+def _stream_usage(call: Call, tally: Tally, counter: TokenCounter, delivered: int) -> Usage:
+    """The provider's usage when it is final; otherwise input as known, output counted."""
     parts = tally.text_parts[:delivered]
     if isinstance(tally, AnthropicStreamTally):
         provided = tally.usage()
-        if provided is not None and tally.output_final and final:
-            return provided
+        if provided is not None and tally.output_final:
+            return provided  # message_delta carried the final output count
         if provided is not None:
             output = counted_usage(call, counter, parts).output_tokens
             return replace(provided, output_tokens=output, source="counted")

@@ -1,0 +1,95 @@
+"""Providers that report no usage: the gateway bills what tiktoken counts, and says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.usage import Usage
+from gateway.appkeys import PRICING
+from tests.factories import ledger, openai_client, tenant
+from tests.harness import COUNTER, Gateway
+
+MESSAGES: list[Any] = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Count these tokens for me, exactly as tiktoken would."},
+]
+
+
+async def only_debit(gw: Gateway, account_id: str) -> dict[str, Any]:
+    await gw.settle_all()
+    rows = [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
+    assert len(rows) == 1
+    return rows[0]
+
+
+def cost(gw: Gateway, model: str, usage: Usage) -> int:
+    price = gw.app[PRICING].lookup(model)
+    assert price is not None
+    return price.cost_micros(usage)
+
+
+async def test_plain_chat_without_usage_is_counted(gw: Gateway) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.omit_usage = True
+    async with openai_client(gw, t.key) as client:
+        reply = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert reply.usage is None
+    text = reply.choices[0].message.content or ""
+    expected = Usage(
+        input_tokens=COUNTER.count_chat_prompt("o200k_base", MESSAGES),
+        output_tokens=COUNTER.count_text("o200k_base", text),
+        source="counted",
+    )
+    row = await only_debit(gw, t.account_id)
+    assert (row["input_tokens"], row["output_tokens"], row["usage_source"]) == (
+        expected.input_tokens,
+        expected.output_tokens,
+        "counted",
+    )
+    assert row["amount_micros"] == -cost(gw, "gpt-4o", expected)
+
+
+async def test_streamed_chat_ignoring_include_usage_is_counted(gw: Gateway) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.ignore_usage_request = True
+    gw.control.chunks = 7
+    async with openai_client(gw, t.key) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-3.5-turbo", messages=MESSAGES, stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    expected = Usage(
+        input_tokens=COUNTER.count_chat_prompt("cl100k_base", MESSAGES),
+        output_tokens=COUNTER.count_text("cl100k_base", text),
+        source="counted",
+    )
+    row = await only_debit(gw, t.account_id)
+    assert (row["input_tokens"], row["output_tokens"], row["usage_source"]) == (
+        expected.input_tokens,
+        expected.output_tokens,
+        "counted",
+    )
+    assert row["amount_micros"] == -cost(gw, "gpt-3.5-turbo", expected)
+
+
+async def test_streamed_legacy_completion_without_usage_is_counted(gw: Gateway) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.omit_usage = True
+    prompt = "Once upon a time, in a metered land"
+    async with openai_client(gw, t.key) as client:
+        stream = await client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt=prompt, max_tokens=200, stream=True
+        )
+        text = "".join([c.choices[0].text async for c in stream if c.choices])
+    expected = Usage(
+        input_tokens=COUNTER.count_text("cl100k_base", prompt),
+        output_tokens=COUNTER.count_text("cl100k_base", text),
+        source="counted",
+    )
+    row = await only_debit(gw, t.account_id)
+    assert (row["input_tokens"], row["output_tokens"], row["usage_source"]) == (
+        expected.input_tokens,
+        expected.output_tokens,
+        "counted",
+    )
+    assert row["amount_micros"] == -cost(gw, "gpt-3.5-turbo-instruct", expected)
