@@ -8,8 +8,9 @@ stops there and ends the client's stream with a well-formed error event).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
+
+import orjson
 
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 
@@ -38,7 +39,7 @@ class StreamEvent(Protocol):
 
 def _parse_object(data: str) -> dict[str, Any] | None:
     try:
-        parsed = json.loads(data)
+        parsed = orjson.loads(data)
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None

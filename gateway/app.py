@@ -46,7 +46,6 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         max_connections=512,
         socket_connect_timeout=2,
         socket_timeout=5,
-        health_check_interval=30,
     )
     app[REDIS] = client
     store = HotStore(

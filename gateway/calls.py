@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from billing.pricing import ModelPrice, PricingTable
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
@@ -48,7 +50,7 @@ class Call:
 
 def parse_json(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}", param="body") from exc
     if not isinstance(body, dict):
@@ -170,4 +172,4 @@ def upstream_body(call: Call) -> bytes:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
-    return json.dumps(body).encode()
+    return orjson.dumps(body)

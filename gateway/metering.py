@@ -136,13 +136,14 @@ class Meter:
     async def settle(self, admitted: Admitted, call: Call, usage: Usage) -> int:
         """Settle before answering, so a cost the client is shown is a cost Redis debited.
 
-        Shielded: a client that leaves while this runs does not undo its settlement.
+        Callers run inside the proxy's shielded task: a client leaving does not cancel this.
         """
         cost = call.price.cost_micros(usage)
         settlement = Settlement(call.price.name, call.price.provider, usage, cost)
         a = admitted
-        await asyncio.shield(self._spawn(
-            lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement)))
+        await self._retry(
+            lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement)
+        )
         return cost
 
     def release_later(self, admitted: Admitted) -> None:

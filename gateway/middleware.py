@@ -24,8 +24,13 @@ from gateway.hotstore import HotStoreUnavailable
 log = logging.getLogger("meterway")
 # Where Redis or PostgreSQL fail outside the metered path (admin calls, key lookup), the
 # answer is 503: the stores are down, not the request wrong.
-STORE_DOWN = (HotStoreUnavailable, RedisError, asyncpg.PostgresConnectionError,
-              asyncpg.InterfaceError, ConnectionRefusedError)
+STORE_DOWN = (
+    HotStoreUnavailable,
+    RedisError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    ConnectionRefusedError,
+)
 REQUEST_ID = web.RequestKey("request_id", str)
 ANTHROPIC_PATHS = ("/v1/messages",)
 
@@ -60,9 +65,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return render(request, exc)
     except STORE_DOWN as exc:
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-        return render(request, ServiceUnavailable(
-            "A backing store is unavailable; the request was not carried out.",
-            headers={"retry-after": "1"}))
+        return render(
+            request,
+            ServiceUnavailable(
+                "A backing store is unavailable; the request was not carried out.",
+                headers={"retry-after": "1"},
+            ),
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

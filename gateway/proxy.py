@@ -7,10 +7,10 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
@@ -94,7 +94,7 @@ async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.St
             raise _upstream_failure(resp.status, await resp.text(errors="replace"))
         try:
             raw = await resp.read()
-            payload = json.loads(raw)
+            payload = orjson.loads(raw)
         except UPSTREAM_FAILURES as exc:
             raise UpstreamError("The provider's answer was cut off; nothing was billed.") from exc
         except ValueError as exc:
