@@ -1,0 +1,146 @@
+"""Benchmark data: a fresh database, a private Redis prefix, accounts on the "pro" plan
+(limits scaled up so no window refuses, the number of windows unchanged), 1,000 keys with
+two key-level quotas each, and Redis rebuilt from the ledger and marked ready."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from billing.plans import load_plans
+from billing.quotas import parse_quotas
+from gateway.auth import hash_key, mint_key, new_id
+from gateway.migrate import migrate
+from gateway.rebuild import rebuild
+from gateway.runtime import open_stores
+from gateway.settings import DEFAULT_CONFIG_DIR, Settings
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "meterway_bench"
+DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + DATABASE
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PREFIX = "mwbench"
+ADMIN_KEY = "bench-admin-key-0123456789"
+SCALE = 1_000_000
+CREDIT_MICROS = 10**13
+KEY_QUOTAS = parse_quotas(
+    [
+        {"window": "minute", "metric": "requests", "limit": 10**12},
+        {"window": "day", "metric": "tokens", "limit": 10**13},
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Population:
+    account_ids: list[str]
+    key_ids: list[str]
+    key_accounts: list[str]
+    secrets: list[str]
+
+
+def bench_config(dest: Path) -> Path:
+    """config/ copied, with plans.toml reduced to "pro" and its limits multiplied by SCALE."""
+    shutil.copytree(DEFAULT_CONFIG_DIR, dest, dirs_exist_ok=True)
+    pro = tomllib.loads((DEFAULT_CONFIG_DIR / "plans.toml").read_text())["plans"]["pro"]
+    rows = [
+        f'  {{ window = "{q["window"]}", metric = "{q["metric"]}", limit = {q["limit"] * SCALE} }},'
+        for q in pro["quotas"]
+    ]
+    text = [
+        'default_plan = "pro"',
+        "",
+        "[plans.pro]",
+        f'mode = "{pro["mode"]}"',
+        f'on_insufficient = "{pro.get("on_insufficient", "refuse")}"',
+        "quotas = [",
+        *rows,
+        "]",
+        "",
+    ]
+    (dest / "plans.toml").write_text("\n".join(text))
+    return dest
+
+
+async def fresh_database() -> None:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(DSN)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def drop_database() -> None:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def drop_prefix() -> int:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    dropped = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                dropped += await client.delete(*batch)
+                batch = []
+        if batch:
+            dropped += await client.delete(*batch)
+    finally:
+        await client.aclose()
+    return dropped
+
+
+async def populate(settings: Settings, accounts: int, keys_per_account: int) -> Population:
+    plans = load_plans(settings.plans_path)
+    plan = plans.plans["pro"]
+    pop = Population([], [], [], [])
+    async with open_stores(settings) as stores:
+        ledger = stores.ledger
+        for a in range(accounts):
+            account_id = new_id("acct")
+            await ledger.create_account(account_id, f"bench {a}", plan.name, plan.mode)
+            await ledger.credit(account_id, CREDIT_MICROS, "bench-credit", "bench credit")
+            pop.account_ids.append(account_id)
+            for _ in range(keys_per_account):
+                secret, key_id = mint_key(), new_id("key")
+                await ledger.create_key(
+                    key_id=key_id,
+                    account_id=account_id,
+                    name="bench",
+                    key_hash=hash_key(secret),
+                    key_prefix=secret[:9],
+                    scopes=[],
+                    models=[],
+                    quotas=KEY_QUOTAS,
+                    on_insufficient=None,
+                    expires_at=None,
+                )
+                pop.key_ids.append(key_id)
+                pop.key_accounts.append(account_id)
+                pop.secrets.append(secret)
+        await rebuild(stores, plans)
+    return pop
+
+
+async def ledger_debits() -> int:
+    conn = await asyncpg.connect(DSN)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'debit'"))
+    finally:
+        await conn.close()

@@ -1,0 +1,82 @@
+"""Driving load with wrk (pinned to the load CPU) and reading its summary line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench.upstream import MODEL
+
+HERE = Path(__file__).resolve().parent
+LINE = re.compile(r"BENCH (.*)")
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    seconds: float
+    non2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.non2xx
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def write_body(path: Path, stream: bool) -> None:
+    body: dict[str, object] = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Say hello and offer to help."},
+        ],
+        "max_tokens": 64,
+    }
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    path.write_text(json.dumps(body))
+
+
+def wrk(
+    url: str,
+    *,
+    keys: Path,
+    body: Path,
+    stream: bool,
+    connections: int,
+    seconds: float,
+    cpu: int,
+    delay_ms: int = 0,
+) -> Run:
+    env = {
+        **os.environ,
+        "BENCH_KEYS": str(keys),
+        "BENCH_BODY": str(body),
+        "BENCH_ORG": "sse" if stream else "plain",
+        "BENCH_DELAY": str(delay_ms),
+    }
+    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
+    argv += ["--timeout", "10s", "-s", str(HERE / "wrk" / "post.lua"), url]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    match = LINE.search(out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    f = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    return Run(
+        requests=f["requests"],
+        seconds=f["duration_us"] / 1e6,
+        non2xx=f["status"],
+        socket_errors=f["connect"] + f["read"] + f["write"] + f["timeout"],
+        p50_ms=f["p50_us"] / 1000,
+        p99_ms=f["p99_us"] / 1000,
+    )

@@ -1,0 +1,261 @@
+"""The measurements, one function per phase; each returns rows for the table."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from gateway.redis_keys import Keys
+from gateway.settler import backlog
+from tests.bench import fixtures
+from tests.bench.load import Run, wrk
+from tests.bench.profiles import Durations
+from tests.bench.report import Row
+from tests.bench.targets import LOAD_CPU, Target
+
+MODES = {False: "plain", True: "stream"}
+
+
+@dataclass
+class Bench:
+    d: Durations
+    keys_all: Path
+    keys_hot: Path
+    bodies: dict[bool, Path]
+    direct: Target
+    bare: Target
+    mw: Target
+    served: int = 0  # 2xx from every Meterway process, for the ledger check
+    in_flight: int = 0  # requests wrk may have left running at the end of its runs
+    max_rps: dict[bool, float] = field(default_factory=dict)
+    bare_rps: dict[bool, float] = field(default_factory=dict)  # c=64, for WORKERS=2
+    c1_p50: dict[bool, float] = field(default_factory=dict)
+
+    def load(
+        self,
+        t: Target,
+        *,
+        stream: bool,
+        c: int,
+        seconds: float,
+        hot: bool = False,
+        delay_ms: int = 0,
+    ) -> Run:
+        keys = self.keys_hot if hot else self.keys_all
+        body = self.bodies[stream]
+        run = wrk(
+            t.url,
+            keys=keys,
+            body=body,
+            stream=stream,
+            connections=c,
+            seconds=seconds,
+            cpu=LOAD_CPU,
+            delay_ms=delay_ms,
+        )
+        if t.name.startswith("meterway"):
+            self.served += run.ok
+            self.in_flight += c
+        return run
+
+    def warm(self, t: Target) -> None:
+        for stream in (False, True):
+            self.load(t, stream=stream, c=8, seconds=self.d.warmup_s)
+
+
+def _errors(*runs: Run) -> str:
+    return f"{sum(r.non2xx for r in runs)}/{sum(r.socket_errors for r in runs)}"
+
+
+def latency(b: Bench, stream: bool) -> list[Row]:
+    """c=1, interleaved rounds; per arm the median over rounds of wrk's p50 and p99."""
+    arms = (b.direct, b.bare, b.mw)
+    runs: dict[str, list[Run]] = {t.name: [] for t in arms}
+    for _ in range(b.d.latency_rounds):
+        for t in arms:
+            runs[t.name].append(b.load(t, stream=stream, c=1, seconds=b.d.latency_s))
+
+    def med(name: str, p: str) -> float:
+        return float(statistics.median(float(getattr(r, p)) for r in runs[name]))
+
+    mode, rows = MODES[stream], []
+    for p in ("p50_ms", "p99_ms"):
+        base = med(b.direct.name, p)
+        rows.append(
+            Row(
+                f"{mode} c=1 added latency {p[:3]} (ms)",
+                base,
+                med(b.bare.name, p) - base,
+                med(b.mw.name, p) - base,
+                errors=_errors(*runs[b.mw.name]),
+                note=f"direct column = absolute; {b.d.latency_rounds}x{b.d.latency_s:g}s rounds",
+            )
+        )
+    b.c1_p50[stream] = med(b.mw.name, "p50_ms")
+    return rows
+
+
+def _measured(b: Bench, t: Target, **kw: object) -> tuple[Run, float]:
+    """A run and the CPU ms the target used per 1,000 requests in it."""
+    before = t.cpu()
+    run = b.load(t, **kw)  # type: ignore[arg-type]
+    used = t.cpu() - before
+    return run, (used * 1e6 / run.requests if run.requests else 0.0)
+
+
+def _median_run(runs: list[tuple[Run, float]]) -> tuple[Run, float]:
+    return sorted(runs, key=lambda rc: rc[0].rps)[len(runs) // 2]
+
+
+def throughput(b: Bench, stream: bool, c: int) -> list[Row]:
+    """Arms interleaved over rounds; per arm the round with the median req/s."""
+    secs, mode = b.d.throughput_s, MODES[stream]
+    arms: dict[str, list[tuple[Run, float]]] = {"direct": [], "bare": [], "rot": [], "hot": []}
+    for _ in range(b.d.throughput_rounds):
+        arms["direct"].append((b.load(b.direct, stream=stream, c=c, seconds=secs), 0.0))
+        arms["bare"].append(_measured(b, b.bare, stream=stream, c=c, seconds=secs))
+        arms["rot"].append(_measured(b, b.mw, stream=stream, c=c, seconds=secs))
+        arms["hot"].append(_measured(b, b.mw, stream=stream, c=c, seconds=secs, hot=True))
+    (direct, _), (bare, bare_cpu) = _median_run(arms["direct"]), _median_run(arms["bare"])
+    rot, hot = _median_run(arms["rot"]), _median_run(arms["hot"])
+    b.max_rps[stream] = max(b.max_rps.get(stream, 0.0), rot[0].rps)
+    if c == 64:
+        b.bare_rps[stream] = bare.rps
+    rows = []
+    for label, (run, cpu) in (("1,000 keys", rot), ("hot key", hot)):
+        err = _errors(run)
+        rows += [
+            Row(f"{mode} c={c} req/s ({label})", direct.rps, bare.rps, run.rps, err),
+            Row(f"{mode} c={c} p99 ms ({label})", direct.p99_ms, bare.p99_ms, run.p99_ms, err),
+            Row(f"{mode} c={c} CPU ms / 1k req ({label})", None, bare_cpu, cpu, err),
+        ]
+    return rows
+
+
+def workers(b: Bench, w2: Target, stream: bool) -> Row:
+    run, cpu = _measured(b, w2, stream=stream, c=64, seconds=b.d.workers_s)
+    w1 = b.max_rps[stream]
+    return Row(
+        f"{MODES[stream]} c=64 req/s, WORKERS=2 (1,000 keys)",
+        None,
+        b.bare_rps.get(stream),
+        run.rps,
+        _errors(run),
+        note=f"{run.rps / w1:.2f}x W=1 ({w1:,.0f}); ceiling: 1 bare proc; {cpu:.0f} CPU ms/1k",
+    )
+
+
+def _soak_delay(b: Bench, target_rps: float, conns: int) -> int:
+    """wrk has no rate option: calibrate a per-request delay with two short probes."""
+    delay = max(1, round(conns * 1000 / target_rps - b.c1_p50[False]))
+    for _ in range(2):
+        probe = b.load(b.mw, stream=False, c=conns, seconds=2, delay_ms=delay)
+        service_ms = conns * 1000 / max(probe.rps, 1.0) - delay
+        delay = max(1, round(conns * 1000 / target_rps - service_ms))
+    return delay
+
+
+def soak(b: Bench, seconds: float, ceiling_rss: float) -> list[Row]:
+    """Plain calls at ~70% of the best WORKERS=1 rate, RSS sampled every 5 s."""
+    target_rps, conns = 0.7 * b.max_rps[False], 32
+    delay = _soak_delay(b, target_rps, conns)
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(5.0):
+            samples.append(b.mw.rss())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    start_rss = b.mw.rss()
+    thread.start()
+    run = b.load(b.mw, stream=False, c=conns, seconds=seconds, delay_ms=delay)
+    stop.set()
+    thread.join()
+    end_rss = b.mw.rss()
+    first = samples[0] if samples else start_rss
+    drift = (max([*samples, end_rss]) - first) / first
+    verdict = "flat" if drift <= 0.10 else "GROWING"
+    pct = 100 * run.rps / b.max_rps[False]
+    return [
+        Row(
+            f"RSS MiB after {seconds:g}s soak (plain, {pct:.0f}% of max)",
+            None,
+            ceiling_rss,
+            end_rss,
+            _errors(run),
+            note=(
+                f"{run.rps:,.0f} req/s; start {start_rss:.1f}, first 5s sample {first:.1f}, "
+                f"max {max([*samples, end_rss]):.1f}; drift {drift:+.1%} -> {verdict} (<=10%)"
+            ),
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class Settled:
+    debits: int
+    backlog_at_start: int
+    seconds: float
+
+
+async def settled(prefix: str, timeout_s: float = 300.0) -> Settled:
+    """Wait (gateway running) until the streams are empty and the ledger count stops moving."""
+    client = aioredis.Redis.from_url(fixtures.REDIS_URL)
+    keys, last, started = Keys(prefix), -1, time.monotonic()
+    try:
+        initial = (await backlog(client, keys)).length
+        while time.monotonic() - started < timeout_s:
+            queued = (await backlog(client, keys)).length
+            count = await fixtures.ledger_debits()
+            if queued == 0 and count == last:
+                return Settled(count, initial, time.monotonic() - started)
+            last = count
+            await asyncio.sleep(0.5)
+    finally:
+        await client.aclose()
+    raise TimeoutError("settlement backlog did not drain")
+
+
+def ledger_rows(served: int, in_flight: int, s: Settled) -> list[Row]:
+    """wrk stops with up to c requests in flight; the gateway completes and bills those."""
+    extra = s.debits - served
+    if extra == 0:
+        verdict = "equal"
+    elif 0 < extra <= in_flight:
+        verdict = f"+{extra} rows, within the {in_flight} left in flight when wrk stopped"
+    else:
+        verdict = f"MISMATCH ({extra:+d}; in-flight bound {in_flight})"
+    return [
+        Row(
+            "ledger debit rows after the settler drained",
+            None,
+            None,
+            float(s.debits),
+            note=f"2xx served by Meterway (wrk): {served:,} -> {verdict}",
+        ),
+        Row(
+            "settler backlog when load stopped (messages)",
+            None,
+            None,
+            float(s.backlog_at_start),
+            note=f"in-process settler emptied it in {s.seconds:.1f}s (incl. 1s settle check)",
+        ),
+    ]
+
+
+def settler_row(rows: int, seconds: float, gateway_rps: float) -> Row:
+    rate = rows / seconds
+    return Row(
+        f"settler debits/s into PostgreSQL ({rows:,} pre-filled)",
+        None,
+        None,
+        rate,
+        note=f"{seconds:.2f}s; {rate / gateway_rps:.1f}x the gateway's best plain req/s",
+    )

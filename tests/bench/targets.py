@@ -1,0 +1,93 @@
+"""The systems under test as child processes: the bare proxy and `meterway serve`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.bench import fixtures
+from tests.bench.procs import cpu_seconds, family, free_port, rss_mib, spawn, stop, wait_port
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_CPU = 0
+LOAD_CPU = 1
+
+
+@dataclass
+class Target:
+    """A proxy under test; `served` counts the 2xx answers wrk saw from it."""
+
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes] | None = None
+    served: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def pids(self) -> list[int]:
+        return family(self.proc.pid) if self.proc else []
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids()) if self.proc else 0.0
+
+    def rss(self) -> float:
+        return rss_mib(self.pids()) if self.proc else 0.0
+
+    def close(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": fixtures.DSN,
+        "REDIS_URL": fixtures.REDIS_URL,
+        "ADMIN_API_KEY": fixtures.ADMIN_KEY,
+        "LISTEN_ADDR": f"127.0.0.1:{port}",
+        "REDIS_PREFIX": fixtures.PREFIX,
+        "OPENAI_BASE_URL": upstream + "/v1",
+        "OPENAI_API_KEY": "bench-upstream-key",
+        "MW_CONFIG_DIR": str(config_dir),
+        "WORKERS": str(workers),
+    }
+
+
+def _wait_http(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def start_bare(upstream: str, logs: Path) -> Target:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
+    proc = spawn([*argv, "--upstream", upstream], cpu=GATEWAY_CPU, log=logs / "bare.log")
+    wait_port(port)
+    return Target("bare", f"http://127.0.0.1:{port}", proc)
+
+
+def start_meterway(upstream: str, config_dir: Path, logs: Path, workers: int = 1) -> Target:
+    """WORKERS=1 is pinned to the gateway CPU; more workers float over both CPUs."""
+    port = free_port()
+    env = gateway_env(upstream, port, config_dir, workers)
+    cpu = GATEWAY_CPU if workers == 1 else None
+    argv = [str(Path(sys.executable).with_name("meterway")), "serve"]
+    proc = spawn(argv, cpu=cpu, log=logs / f"meterway-w{workers}.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + "/readyz")
+    if workers > 1:
+        time.sleep(1.0)  # let every forked worker bind the port
+    return Target(f"meterway-w{workers}", url, proc)
