@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -23,15 +23,28 @@ from billing.admission import Decision, decode_reply
 from billing.quotas import Quota, encode_quotas
 from billing.usage import Usage
 from gateway.redis_keys import SHARDS, Keys, shard_of
+from gateway.redis_wire import ReplyError, WireRedis, WireScript
 
 
 class HotStoreUnavailable(RuntimeError):
     """Redis could not be reached or answered with an error; billable work must stop."""
 
 
-def _script(client: aioredis.Redis, name: str) -> AsyncScript:
-    text = resources.files("gateway.lua").joinpath(f"{name}.lua").read_text()
-    return client.register_script(text)
+ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
+
+
+def script_text(name: str) -> str:
+    return resources.files("gateway.lua").joinpath(f"{name}.lua").read_text()
+
+
+def _script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
+    """EVALSHA through the lean wire client when there is one, else through redis-py."""
+    text = script_text(name)
+    if wire is not None:
+        fast = WireScript(wire, text)
+        return lambda keys, args: fast(tuple(keys), tuple(args))
+    script: AsyncScript = client.register_script(text)
+    return lambda keys, args: script(keys=keys, args=args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +102,16 @@ class HotStore:
         reservation_ttl_s: float,
         timezone: str = "UTC",
         test_clock: bool = False,
+        wire: WireRedis | None = None,
     ) -> None:
         self.redis = client
         self.keys = keys
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
-        self._reserve = _script(client, "reserve")
-        self._settle = _script(client, "settle")
+        self.wire = wire
+        self._reserve = _script(client, "reserve", wire)
+        self._settle = _script(client, "settle", wire)
         self._credit = _script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
 
@@ -109,12 +124,10 @@ class HotStore:
             self._tz_cache = (minute, str(offset))
         return self._tz_cache[1]
 
-    async def _call(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await script(keys=keys, args=args)
-        except RedisError as exc:
-            raise HotStoreUnavailable(str(exc)) from exc
-        except OSError as exc:
+            return await script(keys, args)
+        except (RedisError, OSError, ReplyError) as exc:
             raise HotStoreUnavailable(str(exc)) from exc
 
     async def lookup_key(self, key_hash: str) -> KeyRecord | None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+import uvloop
 
 from tests.harness import Gateway, running_gateway, temp_database
 
@@ -17,3 +19,10 @@ async def dsn() -> AsyncIterator[str]:
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     async with running_gateway(dsn) as gateway:
         yield gateway
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests run on uvloop, like `meterway serve` does."""
+    return {"uvloop": uvloop.new_event_loop}

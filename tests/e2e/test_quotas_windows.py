@@ -163,8 +163,10 @@ async def test_200_concurrent_requests_never_overshoot(gw: Gateway) -> None:
     limit = 20 * per
     t = await tenant(gw, quotas=[{"window": "day", "metric": "tokens", "limit": limit}])
     n_in = per - 100
-    gw.control.usage = {"prompt_tokens": n_in, "completion_tokens": 7, "total_tokens": n_in + 7}
-    gw.control.delay_s = 1.0  # every reservation is taken before any settles
+    # Actual usage equals the reservation, so a settlement frees no room and the count of
+    # admitted requests cannot depend on how the 200 arrive over time.
+    gw.control.usage = {"prompt_tokens": n_in, "completion_tokens": 100, "total_tokens": per}
+    gw.control.delay_s = 0.5
     peak = 0
     done = asyncio.Event()
 
@@ -191,7 +193,18 @@ async def test_200_concurrent_requests_never_overshoot(gw: Gateway) -> None:
     assert gw.control.hits_by_path[CHAT] == 20
     assert 0 < peak <= limit
     await gw.settle_all()
-    assert (await key_used(gw, t))[("day", "tokens")] == 20 * (n_in + 7)
+    assert (await key_used(gw, t))[("day", "tokens")] == limit
+
+
+async def test_settlement_replaces_the_reserved_amount_with_the_actual(gw: Gateway) -> None:
+    per = reserved_per_request(gw, max_tokens=100)
+    t = await tenant(gw, quotas=[{"window": "day", "metric": "tokens", "limit": 10 * per}])
+    gw.control.usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    async with openai_client(gw, t.key) as client:
+        for _ in range(3):
+            await client.chat.completions.create(model=MODEL, messages=HI, max_tokens=100)
+    await gw.settle_all()
+    assert (await key_used(gw, t))[("day", "tokens")] == 3 * 18
 
 
 async def test_usage_api_agrees_with_reserve_script_on_every_window(gw: Gateway) -> None:

@@ -1,0 +1,198 @@
+"""A lean, auto-pipelining Redis connection for the two hot-path scripts.
+
+redis-py spends more CPU per command than the reserve script costs Redis to run: pool
+checkout, per-read timeouts, observability hooks. On the request path Meterway only needs
+EVALSHA, so this speaks RESP directly over one asyncio connection parsed by hiredis.
+Commands issued in the same event-loop turn leave in one write, and replies are matched to
+callers in order, the way ioredis auto-pipelining works. Everything else (admin, settler,
+sweeper) keeps using redis-py.
+
+A connection whose oldest reply is overdue is closed, failing every caller waiting on it
+with ConnectionError; the next command reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+
+
+class WireError(ConnectionError):
+    """The connection failed or timed out; the command's outcome is unknown."""
+
+
+class ReplyError(Exception):
+    """Redis answered the command with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+    db: int
+    password: str | None
+    username: str | None
+
+
+def parse_url(url: str) -> Endpoint | None:
+    """Plain redis:// URLs only; TLS, sockets and options stay with redis-py (None)."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or parts.query:
+        return None
+    db = int(parts.path.lstrip("/") or 0)
+    return Endpoint(
+        parts.hostname or "127.0.0.1",
+        parts.port or 6379,
+        db,
+        unquote(parts.password) if parts.password else None,
+        unquote(parts.username) if parts.username else None,
+    )
+
+
+def pack(args: tuple[Any, ...]) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.outbox: list[bytes] = []
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            future, _ = self.waiting.popleft()
+            if future.done():
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(ReplyError(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        while self.waiting:
+            future, _ = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(WireError(f"Redis connection lost: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def send(self, packed: bytes) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.waiting.append((future, time.monotonic()))
+        if not self.outbox:
+            loop.call_soon(self.flush)
+        self.outbox.append(packed)
+        return future
+
+    def flush(self) -> None:
+        if self.transport is not None and self.outbox:
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
+
+    def overdue(self, timeout_s: float) -> bool:
+        return bool(self.waiting) and time.monotonic() - self.waiting[0][1] > timeout_s
+
+
+class WireRedis:
+    def __init__(
+        self, endpoint: Endpoint, *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self._proto: _Protocol | None = None
+        self._lock = asyncio.Lock()
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    async def _connection(self) -> _Protocol:
+        proto = self._proto
+        if proto is not None and proto.transport is not None:
+            return proto
+        async with self._lock:
+            if self._proto is None or self._proto.transport is None:
+                self._proto = await self._connect()
+            return self._proto
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        e = self.endpoint
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(_Protocol, e.host, e.port), self.connect_timeout_s
+            )
+        except (OSError, TimeoutError) as exc:
+            raise WireError(f"cannot connect to Redis at {e.host}:{e.port}: {exc}") from exc
+        setup: list[tuple[Any, ...]] = []
+        if e.password is not None:
+            setup.append(("AUTH", e.username, e.password) if e.username else ("AUTH", e.password))
+        if e.db:
+            setup.append(("SELECT", e.db))
+        for command in setup:
+            await asyncio.wait_for(proto.send(pack(command)), self.timeout_s)
+        self._arm_watchdog()
+        return proto
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check)
+
+    def _check(self) -> None:
+        self._watchdog = None
+        proto = self._proto
+        if proto is None or proto.transport is None:
+            return
+        if proto.overdue(self.timeout_s):
+            proto.transport.abort()
+            return
+        self._arm_watchdog()
+
+    async def execute(self, *args: Any) -> Any:
+        proto = await self._connection()
+        return await proto.send(pack(args))
+
+    async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        proto, self._proto = self._proto, None
+        if proto is not None and proto.transport is not None:
+            proto.transport.close()
+            await proto.closed
+
+
+class WireScript:
+    """EVALSHA with a one-time SCRIPT LOAD when Redis does not know the script yet."""
+
+    def __init__(self, client: WireRedis, text: str) -> None:
+        self.client = client
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        try:
+            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except ReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await self.client.execute("SCRIPT", "LOAD", self.text)
+        return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
