@@ -30,12 +30,12 @@ MAX_PAGE = 500
 
 @web.middleware
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path.startswith("/admin/"):
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        expected = request.app[SETTINGS].admin_api_key
-        if not hmac.compare_digest(token.encode(), expected.encode()):
-            raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")
+    """Only the admin sub-application runs this, so proxied calls never pay for it."""
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    expected = request.config_dict[SETTINGS].admin_api_key
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -64,7 +64,7 @@ def _quotas(body: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def _account(request: web.Request) -> asyncpg.Record:
-    row = await request.app[LEDGER].get_account(request.match_info["account_id"])
+    row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
     if row is None:
         raise NotFound("No such account.")
     return row
@@ -73,23 +73,23 @@ async def _account(request: web.Request) -> asyncpg.Record:
 async def create_account(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     name = _str(body, "name")
-    plans = request.app[PLANS]
+    plans = request.config_dict[PLANS]
     plan_name = _str(body, "plan", required=False) or plans.default
     plan = plans.get(plan_name)
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{plan_name}'.", param="plan")
     account_id = new_id("acct")
-    await request.app[LEDGER].create_account(account_id, str(name), plan.name, plan.mode)
-    await request.app[STORE].put_account(
+    await request.config_dict[LEDGER].create_account(account_id, str(name), plan.name, plan.mode)
+    await request.config_dict[STORE].put_account(
         account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
     )
-    row = await request.app[LEDGER].get_account(account_id)
+    row = await request.config_dict[LEDGER].get_account(account_id)
     return web.json_response(account_json(row, (0, 0)), status=201)
 
 
 async def get_account(request: web.Request) -> web.Response:
     row = await _account(request)
-    hot = await request.app[STORE].balance(row["id"])
+    hot = await request.config_dict[STORE].balance(row["id"])
     return web.json_response(account_json(row, hot))
 
 
@@ -102,12 +102,12 @@ async def add_credit(request: web.Request) -> web.Response:
     idem = str(_str(body, "idempotency_key"))
     reason = _str(body, "reason", required=False) or "operator credit"
     try:
-        result = await request.app[LEDGER].credit(row["id"], amount, idem, reason)
+        result = await request.config_dict[LEDGER].credit(row["id"], amount, idem, reason)
     except DuplicateCredit as exc:
         raise Conflict(
             "This idempotency_key was already used for a different amount.", param="idempotency_key"
         ) from exc
-    balance = await request.app[STORE].apply_credit(row["id"], result.entry_id, amount)
+    balance = await request.config_dict[STORE].apply_credit(row["id"], result.entry_id, amount)
     return web.json_response(
         {
             "entry_id": result.entry_id,
@@ -123,7 +123,7 @@ async def add_credit(request: web.Request) -> web.Response:
 async def set_plan(request: web.Request) -> web.Response:
     row = await _account(request)
     body = parse_json(await request.read())
-    plan = request.app[PLANS].get(str(_str(body, "plan")))
+    plan = request.config_dict[PLANS].get(str(_str(body, "plan")))
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{body['plan']}'.", param="plan")
     mode = body.get("mode", plan.mode)
@@ -132,8 +132,8 @@ async def set_plan(request: web.Request) -> web.Response:
     billing_ready = body.get("billing_ready", row["billing_ready"])
     if not isinstance(billing_ready, bool):
         raise InvalidRequest("'billing_ready' must be a boolean.", param="billing_ready")
-    await request.app[LEDGER].set_plan(row["id"], plan.name, mode, billing_ready)
-    await request.app[STORE].put_account(
+    await request.config_dict[LEDGER].set_plan(row["id"], plan.name, mode, billing_ready)
+    await request.config_dict[STORE].put_account(
         row["id"], plan=plan.name, mode=mode, billing_ready=billing_ready, quotas=plan.quotas
     )
     return await get_account(request)
@@ -155,7 +155,7 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(_str(body, "account_id"))
-    if await request.app[LEDGER].get_account(account_id) is None:
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
         raise NotFound("No such account.", param="account_id")
     on_insufficient = body.get("on_insufficient")
     if on_insufficient not in (None, "refuse", "clamp"):
@@ -168,7 +168,7 @@ async def create_key(request: web.Request) -> web.Response:
     quotas, expires = _quotas(body), _expiry(body)
     secret, key_id = mint_key(), new_id("key")
     digest = hash_key(secret)
-    await request.app[LEDGER].create_key(
+    await request.config_dict[LEDGER].create_key(
         key_id=key_id,
         account_id=account_id,
         name=name,
@@ -190,15 +190,15 @@ async def create_key(request: web.Request) -> web.Response:
         on_insufficient,
     )
     expires_ms = int(expires.timestamp() * 1000) if expires else 0
-    await request.app[STORE].put_key(
+    await request.config_dict[STORE].put_key(
         record, digest, active=True, expires_at_ms=expires_ms, quotas=quotas
     )
-    row = await request.app[LEDGER].get_key(key_id)
+    row = await request.config_dict[LEDGER].get_key(key_id)
     return web.json_response({**key_json(row), "key": secret}, status=201)
 
 
 async def _key_row(request: web.Request) -> asyncpg.Record:
-    row = await request.app[LEDGER].get_key(request.match_info["key_id"])
+    row = await request.config_dict[LEDGER].get_key(request.match_info["key_id"])
     if row is None:
         raise NotFound("No such key.")
     return row
@@ -206,23 +206,23 @@ async def _key_row(request: web.Request) -> asyncpg.Record:
 
 async def revoke_key(request: web.Request) -> web.Response:
     row = await _key_row(request)
-    revoked = await request.app[LEDGER].revoke_key(row["id"])
-    await request.app[STORE].revoke_key(shard_of(row["account_id"]), row["id"])
+    revoked = await request.config_dict[LEDGER].revoke_key(row["id"])
+    await request.config_dict[STORE].revoke_key(shard_of(row["account_id"]), row["id"])
     return web.json_response(key_json(revoked))
 
 
 async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = _quotas(parse_json(await request.read()))
-    updated = await request.app[LEDGER].set_key_quotas(row["id"], quotas)
-    await request.app[STORE].set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
+    updated = await request.config_dict[LEDGER].set_key_quotas(row["id"], quotas)
+    await request.config_dict[STORE].set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
     return web.json_response(key_json(updated))
 
 
 async def key_usage(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = tuple(parse_quotas(json.loads(row["quotas"])))
-    store = request.app[STORE]
+    store = request.config_dict[STORE]
     windows = await window_usage(store, shard_of(row["account_id"]), "k", row["id"], quotas)
     return web.json_response(
         {"key_id": row["id"], "account_id": row["account_id"], "windows": windows}
@@ -231,7 +231,7 @@ async def key_usage(request: web.Request) -> web.Response:
 
 async def account_usage(request: web.Request) -> web.Response:
     row = await _account(request)
-    store = request.app[STORE]
+    store = request.config_dict[STORE]
     shard = shard_of(row["id"])
     raw = await store.redis.hget(store.keys.account(shard, row["id"]), "q")
     quotas = decode_quotas(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
@@ -255,7 +255,7 @@ async def ledger_page(request: web.Request) -> web.Response:
         raise InvalidRequest("'limit' and 'before' must be integers.") from exc
     if limit < 1:
         raise InvalidRequest("'limit' must be at least 1.", param="limit")
-    rows = await request.app[LEDGER].entries(row["id"], before=before, limit=limit + 1)
+    rows = await request.config_dict[LEDGER].entries(row["id"], before=before, limit=limit + 1)
     page = rows[:limit]
     more = len(rows) > limit
     return web.json_response(
@@ -269,14 +269,16 @@ async def ledger_page(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/admin/v1/accounts", create_account)
-    r.add_get("/admin/v1/accounts/{account_id}", get_account)
-    r.add_post("/admin/v1/accounts/{account_id}/credits", add_credit)
-    r.add_put("/admin/v1/accounts/{account_id}/plan", set_plan)
-    r.add_get("/admin/v1/accounts/{account_id}/usage", account_usage)
-    r.add_get("/admin/v1/accounts/{account_id}/ledger", ledger_page)
-    r.add_post("/admin/v1/keys", create_key)
-    r.add_delete("/admin/v1/keys/{key_id}", revoke_key)
-    r.add_put("/admin/v1/keys/{key_id}/quotas", put_key_quotas)
-    r.add_get("/admin/v1/keys/{key_id}/usage", key_usage)
+    admin = web.Application(middlewares=[admin_auth])
+    r = admin.router
+    r.add_post("/accounts", create_account)
+    r.add_get("/accounts/{account_id}", get_account)
+    r.add_post("/accounts/{account_id}/credits", add_credit)
+    r.add_put("/accounts/{account_id}/plan", set_plan)
+    r.add_get("/accounts/{account_id}/usage", account_usage)
+    r.add_get("/accounts/{account_id}/ledger", ledger_page)
+    r.add_post("/keys", create_key)
+    r.add_delete("/keys/{key_id}", revoke_key)
+    r.add_put("/keys/{key_id}/quotas", put_key_quotas)
+    r.add_get("/keys/{key_id}/usage", key_usage)
+    app.add_subapp("/admin/v1/", admin)

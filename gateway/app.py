@@ -111,9 +111,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, counter: TokenCounter | None = None) -> web.Application:
-    app = web.Application(
-        middlewares=[errors_middleware, admin.admin_auth], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     app[PLANS] = load_plans(settings.plans_path)

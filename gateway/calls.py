@@ -33,6 +33,7 @@ class Call:
     max_output_tokens: int
     max_tokens_field: str | None = field(default=None)
     choices: int = 1
+    raw: bytes = b""  # the client's body, forwarded as is when nothing needs changing
 
     @property
     def worst_case_micros(self) -> int:
@@ -45,6 +46,7 @@ class Call:
         """
         per_choice = max(max_tokens // self.choices, 1)
         self.body[self.max_tokens_field or "max_tokens"] = per_choice
+        self.raw = b""
         self.max_output_tokens = per_choice * self.choices
 
 
@@ -166,6 +168,12 @@ def read_call(
 
 def upstream_body(call: Call) -> bytes:
     """The body the provider sees: its model name, and usage always asked for on streams."""
+    asks_usage = call.stream and call.endpoint in ("chat", "completions")
+    unchanged = call.body.get("model") == call.price.upstream_model and (
+        not asks_usage or call.client_wants_usage
+    )
+    if unchanged and call.raw:
+        return call.raw
     body = dict(call.body)
     body["model"] = call.price.upstream_model
     if call.stream and call.endpoint in ("chat", "completions"):

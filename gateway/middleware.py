@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
+import os
 
 import asyncpg
 from aiohttp import web
@@ -58,7 +58,7 @@ def _translate(exc: web.HTTPException) -> MeterwayError:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[REQUEST_ID] = uuid.uuid4().hex
+    request[REQUEST_ID] = os.urandom(16).hex()
     try:
         return await handler(request)
     except MeterwayError as exc:

@@ -133,9 +133,9 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
 
 async def _metered(request: web.Request, endpoint: str) -> web.StreamResponse:
     key = await request.app[KEYS].resolve(request)
-    call = read_call(
-        endpoint, parse_json(await request.read()), key, request.app[PRICING], request.app[COUNTER]
-    )
+    raw = await request.read()
+    call = read_call(endpoint, parse_json(raw), key, request.app[PRICING], request.app[COUNTER])
+    call.raw = raw
     admitted = await request.app[METER].admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
     task = asyncio.ensure_future(_guarded(forward, request, call, admitted))

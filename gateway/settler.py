@@ -67,6 +67,7 @@ class Settler:
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer or f"settler-{uuid.uuid4().hex[:12]}"
         self._own_pending = True  # re-read our own unacked messages first
+        self._shard_of_stream = {keys.stream(shard): shard for shard in range(SHARDS)}
         self.written = 0
 
     async def ensure_groups(self) -> None:
@@ -79,30 +80,32 @@ class Settler:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _read(self, start: str) -> Messages:
-        per_shard = max(1, self.batch // 8)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(SHARDS):
-                pipe.xreadgroup(
-                    GROUP, self.consumer, {self.keys.stream(shard): start}, count=per_shard
-                )
-            replies = await pipe.execute()
-        return self._flatten(replies)
+    async def _read(self, start: str, block_ms: int | None = None) -> Messages:
+        """One XREADGROUP over every shard's stream: one command, not one per shard.
 
-    @staticmethod
-    def _flatten(replies: list[Any]) -> Messages:
+        A standalone Redis serves all 64 streams in one call; on a Redis Cluster the same
+        call would be issued once per node, grouping the shards it owns.
+        """
+        streams: dict[Any, Any] = {self.keys.stream(shard): start for shard in range(SHARDS)}
+        reply = await self.redis.xreadgroup(
+            GROUP, self.consumer, streams, count=max(1, self.batch // 8), block=block_ms
+        )
+        return self._flatten(reply)
+
+    def _flatten(self, reply: Any) -> Messages:
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
         out: Messages = []
-        for shard, reply in enumerate(replies):
-            for _stream, entries in reply or []:
-                for msg_id, fields in entries:
-                    if fields:
-                        out.append(
-                            (
-                                shard,
-                                text_of(msg_id),
-                                {text_of(k): text_of(v) for k, v in fields.items()},
-                            )
+        for stream, entries in pairs:
+            shard = self._shard_of_stream[text_of(stream)]
+            for msg_id, fields in entries:
+                if fields:
+                    out.append(
+                        (
+                            shard,
+                            text_of(msg_id),
+                            {text_of(k): text_of(v) for k, v in fields.items()},
                         )
+                    )
         return out
 
     async def _claim(self) -> Messages:
@@ -145,7 +148,7 @@ class Settler:
         self.written += written
         return written
 
-    async def run_once(self, claim: bool = False) -> int:
+    async def run_once(self, claim: bool = False, block_ms: int | None = None) -> int:
         """One cycle: own pending (after a failure), stale claims, or new messages."""
         if claim:
             messages = await self._claim()
@@ -155,7 +158,7 @@ class Settler:
             if not messages:
                 messages = await self._read(">")
         else:
-            messages = await self._read(">")
+            messages = await self._read(">", block_ms)
         if not messages:
             return 0
         try:
@@ -170,6 +173,7 @@ class Settler:
         idle_sleep_s: float = 0.02,
         claim_every_s: float = 5.0,
         stop: asyncio.Event | None = None,
+        idle_block_ms: int = 50,
     ) -> None:
         """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
         last_claim = 0.0
@@ -183,10 +187,8 @@ class Settler:
                 claim = time.monotonic() - last_claim > claim_every_s
                 if claim:
                     last_claim = time.monotonic()
-                n = await self.run_once(claim=claim)
+                await self.run_once(claim=claim, block_ms=idle_block_ms)
                 delay = idle_sleep_s
-                if n == 0 and not claim:
-                    await pause(stop, idle_sleep_s)
             except TRANSIENT as exc:
                 raise_if_cancelling()
                 # A flushed Redis loses the consumer groups: make them again.
