@@ -4,6 +4,7 @@ that a test can kill -9, plus test data made straight through the stores."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import secrets
 import signal
@@ -42,6 +43,15 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **extra: str) -> dict[
     return env
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL if the test process dies, so no gateway is orphaned."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+LIVE: set[Proc] = set()
+
+
 class Proc:
     """One `meterway <command>` child process."""
 
@@ -59,13 +69,16 @@ class Proc:
             env={**os.environ, **self.env},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
+        LIVE.add(self)
 
     async def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(sig)
             await self.proc.wait()
         self.proc = None
+        LIVE.discard(self)
 
 
 async def wait_healthy(url: str, timeout_s: float = 20.0) -> None:
