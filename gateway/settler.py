@@ -174,6 +174,7 @@ class Settler:
         claim_every_s: float = 5.0,
         stop: asyncio.Event | None = None,
         idle_block_ms: int = 50,
+        linger_s: float = 0.05,
     ) -> None:
         """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
         last_claim = 0.0
@@ -187,8 +188,12 @@ class Settler:
                 claim = time.monotonic() - last_claim > claim_every_s
                 if claim:
                     last_claim = time.monotonic()
-                await self.run_once(claim=claim, block_ms=idle_block_ms)
+                n = await self.run_once(claim=claim, block_ms=idle_block_ms)
                 delay = idle_sleep_s
+                if 0 < n < self.batch // 4:
+                    # A thin batch: let more settlements gather rather than pay a
+                    # PostgreSQL transaction per request on the gateway's own core.
+                    await pause(stop, linger_s)
             except TRANSIENT as exc:
                 raise_if_cancelling()
                 # A flushed Redis loses the consumer groups: make them again.
