@@ -9,6 +9,7 @@ the ack leaves messages pending; they are re-read by this consumer or claimed by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -19,14 +20,14 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from gateway.ledger import Ledger, ledger_row
+from gateway.ledger import Ledger, ledger_row_raw
 from gateway.redis_keys import SHARDS, Keys
 from gateway.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.settler")
 GROUP = "settlers"
 WRITE_TIMEOUT_S = 30.0
-Messages = list[tuple[int, str, dict[str, str]]]
+Messages = list[tuple[int, bytes, dict[bytes, bytes]]]  # (shard, message id, raw fields)
 # What a lost or sick store raises; the loop backs off and retries, never dies.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
@@ -67,6 +68,7 @@ class Settler:
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer or f"settler-{uuid.uuid4().hex[:12]}"
         self._own_pending = True  # re-read our own unacked messages first
+        self._prefetch: asyncio.Future[Messages] | None = None
         self._shard_of_stream = {keys.stream(shard): shard for shard in range(SHARDS)}
         self.written = 0
 
@@ -97,15 +99,7 @@ class Settler:
         out: Messages = []
         for stream, entries in pairs:
             shard = self._shard_of_stream[text_of(stream)]
-            for msg_id, fields in entries:
-                if fields:
-                    out.append(
-                        (
-                            shard,
-                            text_of(msg_id),
-                            {text_of(k): text_of(v) for k, v in fields.items()},
-                        )
-                    )
+            out.extend((shard, msg_id, fields) for msg_id, fields in entries if fields)
         return out
 
     async def _claim(self) -> Messages:
@@ -120,29 +114,24 @@ class Settler:
                     count=self.batch // 8,
                 )
             replies = await pipe.execute()
-        out: Messages = []
-        for shard, reply in enumerate(replies):
-            for msg_id, fields in reply[1]:
-                if fields:
-                    out.append(
-                        (
-                            shard,
-                            text_of(msg_id),
-                            {text_of(k): text_of(v) for k, v in fields.items()},
-                        )
-                    )
-        return out
+        return [
+            (shard, msg_id, fields)
+            for shard, reply in enumerate(replies)
+            for msg_id, fields in reply[1]
+            if fields
+        ]
 
     async def _commit(self, messages: Messages) -> int:
-        rows = [ledger_row(f) for _, _, f in messages]
+        rows = [ledger_row_raw(fields) for _, _, fields in messages]
         async with asyncio.timeout(WRITE_TIMEOUT_S):
             written = await self.ledger.write_settlements(rows)
+        by_shard: dict[int, list[Any]] = {}
+        for shard, msg_id, _ in messages:
+            by_shard.setdefault(shard, []).append(msg_id)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(SHARDS):
-                ids = [m for s, m, _ in messages if s == shard]
-                if ids:
-                    pipe.xack(self.keys.stream(shard), GROUP, *ids)
-                    pipe.xdel(self.keys.stream(shard), *ids)
+            for shard, ids in by_shard.items():
+                pipe.xack(self.keys.stream(shard), GROUP, *ids)
+                pipe.xdel(self.keys.stream(shard), *ids)
             pipe.incrby(written_key(self.keys), written)
             await pipe.execute()
         self.written += written
@@ -157,16 +146,29 @@ class Settler:
             self._own_pending = bool(messages)
             if not messages:
                 messages = await self._read(">")
+        elif self._prefetch is not None:
+            messages, self._prefetch = await self._prefetch, None
         else:
             messages = await self._read(">", block_ms)
         if not messages:
             return 0
+        if len(messages) >= self.batch and not claim:
+            # A full batch: read the next one while PostgreSQL writes this one.
+            self._prefetch = asyncio.ensure_future(self._read(">"))
         try:
             await self._commit(messages)
         except BaseException:
             self._own_pending = True  # the batch stays pending for us: re-read it first
+            await self._drop_prefetch()
             raise
         return len(messages)
+
+    async def _drop_prefetch(self) -> None:
+        """Prefetched messages are pending for us; the own-pending read will take them."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            with contextlib.suppress(Exception):
+                await prefetch
 
     async def run(
         self,
@@ -208,8 +210,12 @@ class Settler:
         self._own_pending = True
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            n = await self.run_once() + await self.run_once(claim=True)
-            if n == 0 and (await backlog(self.redis, self.keys)).length == 0:
+            if await self.run_once():
+                continue
+            if (
+                await self.run_once(claim=True) == 0
+                and (await backlog(self.redis, self.keys)).length == 0
+            ):
                 return
         raise TimeoutError("settlement backlog did not drain")
 
