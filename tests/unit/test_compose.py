@@ -48,7 +48,8 @@ def test_gateway_environment_is_valid_for_the_settings_loader() -> None:
 
 
 def test_dockerfile_installs_what_the_gateway_needs() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
+    build = compose()["services"]["gateway"]["build"]
+    dockerfile = (ROOT / build["context"] / build["dockerfile"]).read_text()
     for folder in ("gateway", "billing", "config"):
         assert f"COPY {folder}" in dockerfile
     assert 'CMD ["meterway", "serve"]' in dockerfile
