@@ -16,11 +16,11 @@ from aiohttp import web
 
 from billing.quotas import QuotaSpecError, decode_quotas, parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
-from gateway.auth import KEY_PREFIX, hash_key, mint_key, new_id
+from gateway.auth import new_id
 from gateway.calls import parse_json
 from gateway.errors import Conflict, InvalidApiKey, InvalidRequest, NotFound
-from gateway.hotstore import KeyRecord
 from gateway.ledger import DuplicateCredit
+from gateway.provisioning import KeySpec, issue_key
 from gateway.redis_keys import shard_of
 from gateway.serialize import account_json, entry_json, key_json
 from gateway.usage_view import window_usage
@@ -166,35 +166,12 @@ async def create_key(request: web.Request) -> web.Response:
         _str_list(body, "models"),
     )
     quotas, expires = _quotas(body), _expiry(body)
-    secret, key_id = mint_key(), new_id("key")
-    digest = hash_key(secret)
-    await request.config_dict[LEDGER].create_key(
-        key_id=key_id,
-        account_id=account_id,
-        name=name,
-        key_hash=digest,
-        key_prefix=secret[: len(KEY_PREFIX) + 6],
-        scopes=scopes,
-        models=models,
-        quotas=quotas,
-        on_insufficient=on_insufficient,
-        expires_at=expires,
+    spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires)
+    issued = await issue_key(
+        request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
     )
-    record = KeyRecord(
-        key_id,
-        account_id,
-        shard_of(account_id),
-        name,
-        tuple(scopes),
-        tuple(models),
-        on_insufficient,
-    )
-    expires_ms = int(expires.timestamp() * 1000) if expires else 0
-    await request.config_dict[STORE].put_key(
-        record, digest, active=True, expires_at_ms=expires_ms, quotas=quotas
-    )
-    row = await request.config_dict[LEDGER].get_key(key_id)
-    return web.json_response({**key_json(row), "key": secret}, status=201)
+    row = await request.config_dict[LEDGER].get_key(issued.key_id)
+    return web.json_response({**key_json(row), "key": issued.secret}, status=201)
 
 
 async def _key_row(request: web.Request) -> asyncpg.Record:

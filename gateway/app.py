@@ -33,7 +33,6 @@ from gateway.hotstore import HotStore
 from gateway.ledger import Ledger
 from gateway.metering import Meter
 from gateway.middleware import errors_middleware
-from gateway.redis_keys import Keys
 from gateway.redis_wire import WireRedis, parse_url
 from gateway.settings import PROVIDERS, Settings
 from gateway.settler import Settler
@@ -51,14 +50,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     endpoint = parse_url(settings.redis_url)
     wire = WireRedis(endpoint) if endpoint is not None else None
-    store = HotStore(
-        client,
-        Keys(settings.redis_prefix),
-        reservation_ttl_s=settings.reservation_ttl_s,
-        timezone=settings.timezone,
-        test_clock=settings.test_clock,
-        wire=wire,
-    )
+    store = HotStore.for_settings(client, settings, wire)
     app[STORE] = store
     app[KEYS] = KeyResolver(store)
     app[METER] = Meter(store, app[PLANS], settings.billing_url)

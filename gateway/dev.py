@@ -12,12 +12,10 @@ from dataclasses import replace
 
 from billing.plans import load_plans
 from billing.tokens import TokenCounter
-from gateway.auth import hash_key, mint_key, new_id
 from gateway.demo_upstream import UpstreamControl, start_upstream
-from gateway.hotstore import KeyRecord
 from gateway.migrate import ensure_database, migrate
+from gateway.provisioning import KeySpec, issue_key
 from gateway.rebuild import rebuild
-from gateway.redis_keys import shard_of
 from gateway.runtime import Stores, open_stores, serve
 from gateway.settings import Settings
 
@@ -35,22 +33,8 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
         DEMO_ACCOUNT, DEMO_CREDIT_MICROS, "demo-initial-credit", "demo credit"
     )
     await stores.store.apply_credit(DEMO_ACCOUNT, result.entry_id, DEMO_CREDIT_MICROS)
-    secret, key_id = mint_key(), new_id("key")
-    await stores.ledger.create_key(
-        key_id=key_id,
-        account_id=DEMO_ACCOUNT,
-        name="demo",
-        key_hash=hash_key(secret),
-        key_prefix=secret[:9],
-        scopes=[],
-        models=[],
-        quotas=(),
-        on_insufficient=None,
-        expires_at=None,
-    )
-    record = KeyRecord(key_id, DEMO_ACCOUNT, shard_of(DEMO_ACCOUNT), "demo", (), ())
-    await stores.store.put_key(record, hash_key(secret), active=True, expires_at_ms=0, quotas=())
-    return secret
+    issued = await issue_key(stores.ledger, stores.store, DEMO_ACCOUNT, KeySpec("demo"))
+    return issued.secret
 
 
 def _banner(settings: Settings, key: str) -> str:

@@ -24,6 +24,7 @@ from billing.quotas import Quota, encode_quotas
 from billing.usage import Usage
 from gateway.redis_keys import SHARDS, Keys, shard_of
 from gateway.redis_wire import ReplyError, WireRedis, WireScript
+from gateway.settings import Settings
 
 
 class HotStoreUnavailable(RuntimeError):
@@ -114,6 +115,19 @@ class HotStore:
         self._settle = _script(client, "settle", wire)
         self._credit = _script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
+
+    @classmethod
+    def for_settings(
+        cls, client: aioredis.Redis, settings: Settings, wire: WireRedis | None = None
+    ) -> HotStore:
+        return cls(
+            client,
+            Keys(settings.redis_prefix),
+            reservation_ttl_s=settings.reservation_ttl_s,
+            timezone=settings.timezone,
+            test_clock=settings.test_clock,
+            wire=wire,
+        )
 
     def tz_offset_ms(self) -> str:
         """UTC offset of the quota zone, recomputed once a minute (DST moves it)."""

@@ -26,6 +26,7 @@ from gateway.appkeys import (
 )
 from gateway.calls import ENDPOINTS, Call, parse_json, read_call, upstream_body
 from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
+from gateway.metering import Meter
 from gateway.middleware import REQUEST_ID
 from gateway.providers import target
 from gateway.relay import json_usage, relay_stream
@@ -67,6 +68,16 @@ async def _passthrough_client_error(
     )
 
 
+async def _refused_upstream(
+    resp: aiohttp.ClientResponse, meter: Meter, admitted: Admitted, headers: dict[str, str]
+) -> web.StreamResponse:
+    """An error status from the provider: nothing is billed, the reservation is released."""
+    if resp.status in CLIENT_ERRORS:
+        meter.release_later(admitted)
+        return await _passthrough_client_error(resp, headers)
+    raise _upstream_failure(resp.status, await resp.text(errors="replace"))
+
+
 async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
     settings = request.app[SETTINGS]
     provider = settings.providers[call.price.provider]
@@ -88,10 +99,7 @@ async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.St
     resp = await _open(request, call)
     async with resp:
         if resp.status >= 400:
-            if resp.status in CLIENT_ERRORS:
-                meter.release_later(admitted)
-                return await _passthrough_client_error(resp, headers)
-            raise _upstream_failure(resp.status, await resp.text(errors="replace"))
+            return await _refused_upstream(resp, meter, admitted, headers)
         try:
             raw = await resp.read()
             payload = orjson.loads(raw)
@@ -115,10 +123,7 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
     resp = await _open(request, call)
     async with resp:
         if resp.status >= 400:
-            if resp.status in CLIENT_ERRORS:
-                meter.release_later(admitted)
-                return await _passthrough_client_error(resp, headers)
-            raise _upstream_failure(resp.status, await resp.text(errors="replace"))
+            return await _refused_upstream(resp, meter, admitted, headers)
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )

@@ -16,7 +16,6 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.hotstore import HotStore
 from gateway.ledger import Ledger
-from gateway.redis_keys import Keys
 from gateway.settings import Settings
 
 
@@ -33,13 +32,7 @@ async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
     client = aioredis.Redis.from_url(settings.redis_url)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     try:
-        store = HotStore(
-            client,
-            Keys(settings.redis_prefix),
-            reservation_ttl_s=settings.reservation_ttl_s,
-            timezone=settings.timezone,
-            test_clock=settings.test_clock,
-        )
+        store = HotStore.for_settings(client, settings)
         yield Stores(client, store, pool, Ledger(pool))
     finally:
         await pool.close()

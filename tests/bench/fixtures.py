@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 
 from billing.plans import load_plans
 from billing.quotas import parse_quotas
-from gateway.auth import hash_key, mint_key, new_id
+from gateway.auth import new_id
 from gateway.migrate import migrate
+from gateway.provisioning import KeySpec, issue_key
 from gateway.rebuild import rebuild
 from gateway.runtime import open_stores
 from gateway.settings import DEFAULT_CONFIG_DIR, Settings
@@ -118,19 +119,10 @@ async def populate(settings: Settings, accounts: int, keys_per_account: int) -> 
             await ledger.credit(account_id, CREDIT_MICROS, "bench-credit", "bench credit")
             pop.account_ids.append(account_id)
             for _ in range(keys_per_account):
-                secret, key_id = mint_key(), new_id("key")
-                await ledger.create_key(
-                    key_id=key_id,
-                    account_id=account_id,
-                    name="bench",
-                    key_hash=hash_key(secret),
-                    key_prefix=secret[:9],
-                    scopes=[],
-                    models=[],
-                    quotas=KEY_QUOTAS,
-                    on_insufficient=None,
-                    expires_at=None,
+                issued = await issue_key(
+                    ledger, stores.store, account_id, KeySpec("bench", quotas=KEY_QUOTAS)
                 )
+                key_id, secret = issued.key_id, issued.secret
                 pop.key_ids.append(key_id)
                 pop.key_accounts.append(account_id)
                 pop.secrets.append(secret)

@@ -18,8 +18,9 @@ import aiohttp
 
 from billing.plans import load_plans
 from billing.usage import Usage
-from gateway.auth import hash_key, mint_key, new_id
+from gateway.auth import new_id
 from gateway.hotstore import KeyRecord, Settlement
+from gateway.provisioning import KeySpec, issue_key
 from gateway.rebuild import rebuild
 from gateway.redis_keys import shard_of
 from gateway.runtime import Stores, open_stores
@@ -116,26 +117,14 @@ class Tenant:
 
 async def make_tenant(stores: Stores, credit: int, plan: str = "enterprise") -> Tenant:
     """An account, a credit applied to Redis, and a key, as the admin API would make them."""
-    acct, key_id, key = new_id("acct"), new_id("key"), mint_key()
+    acct = new_id("acct")
     await stores.ledger.create_account(acct, acct, plan, "prepaid")
     done = await stores.ledger.credit(acct, credit, "seed", "test")
     await stores.store.put_account(acct, plan=plan, mode="prepaid", billing_ready=True, quotas=())
     await stores.store.apply_credit(acct, done.entry_id, credit)
-    record = KeyRecord(key_id, acct, shard_of(acct), "k", (), ())
-    await stores.ledger.create_key(
-        key_id=key_id,
-        account_id=acct,
-        name="k",
-        key_hash=hash_key(key),
-        key_prefix=key[:8],
-        scopes=(),
-        models=(),
-        quotas=(),
-        on_insufficient=None,
-        expires_at=None,
-    )
-    await stores.store.put_key(record, hash_key(key), active=True, expires_at_ms=0, quotas=())
-    return Tenant(acct, key, record)
+    issued = await issue_key(stores.ledger, stores.store, acct, KeySpec("k"))
+    record = KeyRecord(issued.key_id, acct, shard_of(acct), "k", (), ())
+    return Tenant(acct, issued.secret, record)
 
 
 async def settle_directly(stores: Stores, tenant: Tenant, n: int) -> dict[str, int]:
