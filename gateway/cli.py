@@ -17,7 +17,7 @@ from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError
 from gateway.dev import run_dev
 from gateway.migrate import ensure_database, migrate
-from gateway.rebuild import rebuild, reconcile
+from gateway.rebuild import rebuild, reconcile, sync_plans
 from gateway.runtime import open_stores, serve_workers
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.settler import Settler
@@ -47,6 +47,13 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        count = await sync_plans(stores, load_plans(settings.plans_path))
+    print(f"plans re-applied to {count} account(s)")
+    return 0
+
+
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         drifts = await reconcile(stores, repair=args.repair)
@@ -71,6 +78,7 @@ COMMANDS: dict[str, Command] = {
     "rebuild": _rebuild,
     "reconcile": _reconcile,
     "dev": _dev,
+    "sync-plans": _sync_plans,
 }
 
 
@@ -84,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--create-database", action="store_true")
     sub.add_parser("settler", help="run only the settler (stream -> ledger)")
     sub.add_parser("rebuild", help="restore Redis from the ledger and mark it consistent")
+    sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
     r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
     r.add_argument("--repair", action="store_true")
     return parser

@@ -21,6 +21,25 @@ from gateway.settler import text_of
 from gateway.window_rebuild import rebuild_windows
 
 
+async def sync_plans(stores: Stores, plans: PlanBook) -> int:
+    """Re-apply every account's plan (limits, mode) to Redis after config/plans.toml changed.
+
+    Safe while serving: it rewrites the plan fields of each account's hot record and never
+    touches balances, holds or window counters. Returns the number of accounts updated.
+    """
+    rows = await stores.pool.fetch("SELECT id, plan, mode, billing_ready FROM accounts")
+    for row in rows:
+        plan = plans.get(row["plan"])
+        await stores.store.put_account(
+            row["id"],
+            plan=row["plan"],
+            mode=row["mode"],
+            billing_ready=row["billing_ready"],
+            quotas=plan.quotas if plan else (),
+        )
+    return len(rows)
+
+
 async def rebuild(stores: Stores, plans: PlanBook) -> dict[str, int]:
     """Idempotent. Run it with no gateway serving (open reservations are forgotten) and no
     settler running; settlements still queued in Redis are subtracted from the ledger balance."""
