@@ -35,9 +35,31 @@ def calendar_period(window: str, now_ms: int, offset_ms: int) -> tuple[str, int 
     return "all", None
 
 
+def granule_ms(window: str) -> int:
+    """Length of one granule of a sliding window (5 s for a minute, 5 min for an hour)."""
+    return SLIDING_MS[window] // GRANULES
+
+
+def window_start(window: str, now_ms: int, offset_ms: int) -> int | None:
+    """First instant (UTC ms) a window counts at now_ms: its oldest granule or its period's
+    start; None for total, which counts everything."""
+    if window in SLIDING_MS:
+        g = granule_ms(window)
+        return (now_ms // g - GRANULES) * g
+    if window == "total":
+        return None
+    day = (now_ms + offset_ms) // DAY_MS
+    if window == "day":
+        return day * DAY_MS - offset_ms
+    if window == "week":
+        return ((day + 3) // 7 * 7 - 3) * DAY_MS - offset_ms
+    first = datetime.fromtimestamp(day * 86_400, UTC).replace(day=1)
+    return int(first.timestamp()) * 1000 - offset_ms
+
+
 def sliding_granules(window: str, now_ms: int) -> tuple[list[str], int]:
     """(the granule field names summed now, the instant every one of them has expired)."""
-    g = SLIDING_MS[window] // GRANULES
+    g = granule_ms(window)
     current = now_ms // g
     fields = [str(current - GRANULES + n) for n in range(GRANULES + 1)]
     return fields, (current + GRANULES + 1) * g

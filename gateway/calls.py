@@ -176,7 +176,7 @@ def upstream_body(call: Call) -> bytes:
         return call.raw
     body = dict(call.body)
     body["model"] = call.price.upstream_model
-    if call.stream and call.endpoint in ("chat", "completions"):
+    if asks_usage:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options

@@ -34,13 +34,9 @@ class HotStoreUnavailable(RuntimeError):
 ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
 
 
-def script_text(name: str) -> str:
-    return resources.files("gateway.lua").joinpath(f"{name}.lua").read_text()
-
-
 def _script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
     """EVALSHA through the lean wire client when there is one, else through redis-py."""
-    text = script_text(name)
+    text = resources.files("gateway.lua").joinpath(f"{name}.lua").read_text()
     if wire is not None:
         fast = WireScript(wire, text)
         return lambda keys, args: fast(tuple(keys), tuple(args))
@@ -110,7 +106,6 @@ class HotStore:
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
-        self.wire = wire
         self._reserve = _script(client, "reserve", wire)
         self._settle = _script(client, "settle", wire)
         self._credit = _script(client, "credit")

@@ -1,7 +1,8 @@
 """Reserve before forwarding, settle after: the bridge between a proxied call and the store.
 
-Settlement runs as a tracked background task so the client never waits on it; shutdown
-drains every pending task, and a reservation a crash leaves open is voided by the sweeper.
+Settlement is awaited before the answer goes out, so a cost a client is shown has been
+debited; releases of failed calls run as tracked background tasks that shutdown drains. A
+reservation a crash leaves open is voided by the sweeper.
 """
 
 from __future__ import annotations
@@ -125,14 +126,6 @@ class Meter:
             KEY_MESSAGES.get(decision.reason, "Invalid API key."), extra={"reason": decision.reason}
         )
 
-    def settle_later(self, admitted: Admitted, call: Call, usage: Usage) -> int:
-        """Price the usage, queue its settlement, and return the cost."""
-        cost = call.price.cost_micros(usage)
-        settlement = Settlement(call.price.name, call.price.provider, usage, cost)
-        a = admitted
-        self._spawn(lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement))
-        return cost
-
     async def settle(self, admitted: Admitted, call: Call, usage: Usage) -> int:
         """Settle before answering, so a cost the client is shown is a cost Redis debited.
 
@@ -150,11 +143,10 @@ class Meter:
         a = admitted
         self._spawn(lambda: self.store.release(a.shard, a.account_id, a.request_id))
 
-    def _spawn(self, op: Callable[[], Awaitable[bool]]) -> asyncio.Task[None]:
+    def _spawn(self, op: Callable[[], Awaitable[bool]]) -> None:
         task = asyncio.get_running_loop().create_task(self._retry(op))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _retry(self, op: Callable[[], Awaitable[bool]]) -> None:
         """Settle survives a Redis blip; what still fails is voided by the sweeper later."""

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from billing.plans import PlanBook
 from billing.quotas import WINDOW_CODES, Quota, parse_quotas
-from billing.windows import DAY_MS, GRANULES, SLIDING_MS, calendar_period
+from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
 from gateway.redis_keys import Keys, shard_of
 from gateway.runtime import Stores
 
@@ -46,29 +46,11 @@ class Governed:
     quota: Quota
 
 
-def window_start(window: str, now_ms: int, offset_ms: int) -> int | None:
-    """First instant (UTC ms) of the window containing now; None for all time."""
-    if window in SLIDING_MS:
-        g = SLIDING_MS[window] // GRANULES
-        return (now_ms // g - GRANULES) * g
-    if window == "total":
-        return None
-    _, reset = calendar_period(window, now_ms, offset_ms)
-    assert reset is not None
-    if window == "day":
-        return reset - DAY_MS
-    if window == "week":
-        return reset - 7 * DAY_MS
-    day = (now_ms + offset_ms) // DAY_MS
-    first = datetime.fromtimestamp(day * 86_400, UTC).replace(day=1)
-    return int(first.timestamp()) * 1000 - offset_ms
-
-
 async def _usage(pool: asyncpg.Pool, scope: str, window: str, start: int | None) -> Usage:
     column = _SCOPE_COLUMN[scope]
     bucket = "0"
     if window in SLIDING_MS:
-        g = SLIDING_MS[window] // GRANULES
+        g = granule_ms(window)
         bucket = f"floor(extract(epoch FROM occurred_at) * 1000 / {g})::bigint"
     rows = await pool.fetch(
         f"SELECT {column} AS id, {bucket} AS b, {_SUMS} FROM ledger_entries"
@@ -111,7 +93,7 @@ def _write(
         }
         pipe.delete(base)
         if granules:
-            span = SLIDING_MS[w] + 2 * (SLIDING_MS[w] // GRANULES)
+            span = SLIDING_MS[w] + 2 * granule_ms(w)
             pipe.hset(base, mapping=granules)
             pipe.pexpire(base, span)
         return 1 if granules else 0

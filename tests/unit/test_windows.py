@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.windows import GRANULES, calendar_period, sliding_granules
+from billing.windows import (
+    GRANULES,
+    calendar_period,
+    granule_ms,
+    sliding_granules,
+    window_start,
+)
 
 
 def ms(text: str) -> int:
@@ -97,3 +103,24 @@ def test_hour_granules_are_five_minutes() -> None:
     fields, gone = sliding_granules("hour", now)
     assert int(fields[1]) - int(fields[0]) == 1
     assert gone - now == 65 * 60_000
+
+
+@pytest.mark.parametrize("window", ["day", "week", "month"])
+@pytest.mark.parametrize("offset_ms", [0, 2 * 3_600_000, -5 * 3_600_000])
+def test_window_start_is_the_start_of_the_period_calendar_period_names(
+    window: str, offset_ms: int
+) -> None:
+    now = 1_795_264_465_123  # 2026-11-21T12:34:25Z
+    start = window_start(window, now, offset_ms)
+    assert start is not None
+    period, reset = calendar_period(window, now, offset_ms)
+    assert reset is not None and start <= now < reset
+    assert calendar_period(window, start, offset_ms)[0] == period
+    assert calendar_period(window, start - 1, offset_ms)[0] != period
+
+
+def test_window_start_of_sliding_and_total_windows() -> None:
+    now = 1_795_264_465_123
+    fields, _ = sliding_granules("minute", now)
+    assert window_start("minute", now, 0) == int(fields[0]) * granule_ms("minute")
+    assert window_start("total", now, 0) is None
