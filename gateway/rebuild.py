@@ -108,8 +108,9 @@ async def queued_costs(stores: Stores) -> dict[str, int]:
     out: dict[str, int] = {}
     for shard in range(SHARDS):
         for _id, fields in await stores.redis.xrange(stores.store.keys.stream(shard)) or []:
-            f = {text_of(k): text_of(v) for k, v in (fields or {}).items()}
-            out[f["acct"]] = out.get(f["acct"], 0) + int(f["cost"])
+            if fields:
+                account = text_of(fields[b"acct"])
+                out[account] = out.get(account, 0) + int(fields[b"cost"])
     return out
 
 

@@ -172,7 +172,7 @@ class Settler:
 
     async def run(
         self,
-        idle_sleep_s: float = 0.02,
+        retry_min_s: float = 0.05,
         claim_every_s: float = 5.0,
         stop: asyncio.Event | None = None,
         idle_block_ms: int = 50,
@@ -180,7 +180,7 @@ class Settler:
     ) -> None:
         """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
         last_claim = 0.0
-        delay = idle_sleep_s
+        delay = retry_min_s
         groups_ok = False
         while running(stop):
             try:
@@ -191,7 +191,7 @@ class Settler:
                 if claim:
                     last_claim = time.monotonic()
                 n = await self.run_once(claim=claim, block_ms=idle_block_ms)
-                delay = idle_sleep_s
+                delay = retry_min_s
                 if 0 < n < self.batch // 4:
                     # A thin batch: let more settlements gather rather than pay a
                     # PostgreSQL transaction per request on the gateway's own core.
@@ -202,7 +202,7 @@ class Settler:
                 groups_ok = groups_ok and "NOGROUP" not in str(exc)
                 log.warning("settler: %s; retrying in %.2fs", exc, delay)
                 await pause(stop, delay)
-                delay = min(max(delay, 0.05) * 2, 2.0)
+                delay = min(delay * 2, 2.0)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Write everything queued now (tests, shutdown, rebuild), our own pending first."""
