@@ -19,6 +19,8 @@ async def dsn() -> AsyncIterator[str]:
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     async with running_gateway(dsn) as gateway:
         yield gateway
+        # Nothing left queued: shutdown then has no settlement of this test to drain.
+        await gateway.settle_all()
 
 
 def pytest_asyncio_loop_factories(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import anthropic
 import openai
 
+from billing.pricing import ModelPrice
+from gateway.appkeys import PRICING
 from tests.harness import Gateway
 
 
@@ -62,3 +65,29 @@ async def ledger(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/ledger?limit=500")
     assert status == 200, body
     return list(body["data"])
+
+
+def price(gw: Gateway, model: str) -> ModelPrice:
+    found = gw.app[PRICING].lookup(model)
+    assert found is not None
+    return found
+
+
+async def debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    """The account's debit rows once every settlement so far reached the ledger."""
+    await gw.settle_all()
+    return [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
+
+
+async def eventual_debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    """A call whose client left settles after its handler unwinds: poll for the row."""
+    while True:
+        rows = await debits(gw, account_id)
+        if rows:
+            return rows
+        await asyncio.sleep(0.02)
+
+
+async def held(gw: Gateway, account_id: str) -> int:
+    _, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
+    return int(body["held_micros"])

@@ -73,7 +73,9 @@ async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[byte
         yield batch
 
 
-def gateway_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
+def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[str, str]:
+    """The environment of a test gateway: a free port, a private key prefix, the fake
+    provider behind every provider name, and the test clock."""
     base = {
         "DATABASE_URL": dsn,
         "REDIS_URL": REDIS_URL,
@@ -88,7 +90,11 @@ def gateway_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Se
     for name in ("google", "deepseek", "mistral"):
         base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"
     base.update(env)
-    return load_settings(base)
+    return base
+
+
+def gateway_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
+    return load_settings(gateway_env(dsn, upstream_url, prefix, **env))
 
 
 @dataclass

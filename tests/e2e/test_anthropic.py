@@ -12,7 +12,7 @@ import pytest
 from billing.usage import Usage
 from gateway.appkeys import PRICING
 from gateway.sse import SSEEvent, SSEParser
-from tests.factories import anthropic_client, ledger, tenant
+from tests.factories import anthropic_client, debits, eventual_debits, tenant
 from tests.harness import COUNTER, Gateway
 
 MODEL = "claude-haiku-4-5"
@@ -26,20 +26,6 @@ USAGE = {
 # claude-haiku-4-5: 1000 x $1.00/M + 2000 x $1.25/M (cache write) + 3000 x $0.10/M (cache read)
 #   + 500 x $5.00/M = 1000 + 2500 + 300 + 2500 = 6300 micros.
 COST = 6_300
-
-
-async def debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
-    await gw.settle_all()
-    return [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
-
-
-async def eventual_debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
-    """A cut stream settles after its handler unwinds: poll for the row."""
-    while True:
-        rows = await debits(gw, account_id)
-        if rows:
-            return rows
-        await asyncio.sleep(0.02)
 
 
 def bearer_client(gw: Gateway, key: str) -> anthropic.AsyncAnthropic:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import openai
 import pytest
 
-from billing.pricing import ModelPrice
-from gateway.appkeys import PRICING
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-
-
-def price(gw: Gateway, model: str) -> ModelPrice:
-    found = gw.app[PRICING].lookup(model)
-    assert found is not None
-    return found
 
 
 async def test_chat_completion_is_debited_exactly(gw: Gateway) -> None:

@@ -13,25 +13,16 @@ import openai
 import pytest
 from aiohttp import web
 
-from billing.pricing import ModelPrice
 from gateway.app import create_app
-from gateway.appkeys import COUNTER, PRICING
+from gateway.appkeys import COUNTER
 from gateway.demo_upstream import UpstreamControl, start_upstream
-from tests.factories import Tenant, openai_client, tenant
+from tests.factories import Tenant, openai_client, price, tenant
 from tests.harness import COUNTER as HARNESS_COUNTER
 from tests.harness import Gateway, free_port, gateway_settings, running_gateway
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    """The shared gateway, left with no settlement queued so shutdown has nothing to drain."""
-    async with running_gateway(dsn) as gateway:
-        yield gateway
-        await gateway.settle_all()
 
 
 def error_body(exc: openai.APIStatusError) -> dict[str, Any]:
@@ -150,14 +141,8 @@ async def test_key_quota_change_is_immediate(gw: Gateway) -> None:
         await chat(gw, t)
 
 
-def price(gw: Gateway, model: str = MODEL) -> ModelPrice:
-    found = gw.app[PRICING].lookup(model)
-    assert found is not None
-    return found
-
-
 def prompt_tokens(gw: Gateway) -> int:
-    return gw.app[COUNTER].count_chat_prompt(price(gw).encoding, HI)
+    return gw.app[COUNTER].count_chat_prompt(price(gw, MODEL).encoding, HI)
 
 
 async def test_insufficient_balance_names_what_it_can_afford(gw: Gateway) -> None:
@@ -166,7 +151,7 @@ async def test_insufficient_balance_names_what_it_can_afford(gw: Gateway) -> Non
     assert err.status_code == 402
     assert err.response.headers["x-should-retry"] == "false"
     body = error_body(err)
-    p, n = price(gw), prompt_tokens(gw)
+    p, n = price(gw, MODEL), prompt_tokens(gw)
     affordable = p.affordable_output_tokens(n, 100)
     assert 0 < affordable < 1000
     assert body["reason"] == "insufficient_balance"
@@ -185,7 +170,7 @@ async def test_clamp_lowers_max_tokens(gw: Gateway, plan: str, key_policy: str |
     t = await tenant(gw, plan=plan, credit=100, **fields)
     raw = await chat(gw, t, max_tokens=1000)
     sent = gw.control.last_request.body
-    assert sent["max_tokens"] == price(gw).affordable_output_tokens(prompt_tokens(gw), 100)
+    assert sent["max_tokens"] == price(gw, MODEL).affordable_output_tokens(prompt_tokens(gw), 100)
     assert raw.parse().choices[0].message.content
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,19 +11,11 @@ import pytest
 
 from gateway.appkeys import COUNTER, PRICING
 from tests.factories import Tenant, openai_client, tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    """The shared gateway, left with no settlement queued so shutdown has nothing to drain."""
-    async with running_gateway(dsn) as gateway:
-        yield gateway
-        await gateway.settle_all()
 
 
 async def status_of(gw: Gateway, t: Tenant, max_tokens: int = 10) -> int:

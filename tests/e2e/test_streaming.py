@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from billing.pricing import ModelPrice
 from billing.usage import Usage
-from gateway.appkeys import PRICING
-from tests.factories import balance, ledger, openai_client, tenant
+from tests.factories import (
+    balance,
+    debits,
+    eventual_debits,
+    held,
+    openai_client,
+    price,
+    tenant,
+)
 from tests.harness import COUNTER, Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 MESSAGES = [{"role": "user", "content": "Tell me about metering streamed tokens."}]
-
-
-def price(gw: Gateway, model: str) -> ModelPrice:
-    found = gw.app[PRICING].lookup(model)
-    assert found is not None
-    return found
-
-
-async def debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
-    await gw.settle_all()
-    return [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
-
-
-async def eventual_debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
-    """Settlement of a call whose client left runs after the handler unwinds: poll for it."""
-    while True:
-        rows = await debits(gw, account_id)
-        if rows:
-            return rows
-        await asyncio.sleep(0.02)
-
-
-async def held(gw: Gateway, account_id: str) -> int:
-    _, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
-    return int(body["held_micros"])
 
 
 async def test_stream_is_billed_from_the_usage_chunk_which_stays_hidden(gw: Gateway) -> None:

@@ -9,22 +9,14 @@ from typing import Any
 import openai
 import pytest
 
-from billing.pricing import ModelPrice
 from billing.usage import Usage
-from gateway.appkeys import PRICING
 from gateway.sse import SSEEvent, SSEParser
-from tests.factories import ledger, openai_client, tenant
+from tests.factories import held, ledger, openai_client, price, tenant
 from tests.harness import COUNTER, Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten"}]
 MODEL = "gpt-4o-mini"
-
-
-def price(gw: Gateway) -> ModelPrice:
-    found = gw.app[PRICING].lookup(MODEL)
-    assert found is not None
-    return found
 
 
 def counted(text: str) -> Usage:
@@ -47,11 +39,6 @@ def pieces(events: list[SSEEvent]) -> list[str]:
 
 def content(events: list[SSEEvent]) -> str:
     return "".join(pieces(events))
-
-
-async def held(gw: Gateway, account_id: str) -> int:
-    _, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
-    return int(body["held_micros"])
 
 
 async def settled_debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
@@ -105,7 +92,7 @@ async def test_client_disconnect_cancels_upstream_and_bills_what_was_delivered(
         expected.input_tokens,
         expected.output_tokens,
     )
-    assert rows[0]["amount_micros"] == -price(gw).cost_micros(expected)
+    assert rows[0]["amount_micros"] == -price(gw, MODEL).cost_micros(expected)
     assert await held(gw, t.account_id) == 0
 
 
@@ -128,7 +115,7 @@ async def test_upstream_failure_mid_stream_ends_with_an_error_event(gw: Gateway,
     rows = await settled_debits(gw, t.account_id)
     expected = counted(delivered)
     assert [(r["amount_micros"], r["usage_source"]) for r in rows] == [
-        (-price(gw).cost_micros(expected), "counted")
+        (-price(gw, MODEL).cost_micros(expected), "counted")
     ]
     assert await held(gw, t.account_id) == 0
     gw.control.reset()

@@ -25,23 +25,7 @@ from gateway.rebuild import rebuild
 from gateway.redis_keys import shard_of
 from gateway.runtime import Stores, open_stores
 from gateway.settings import Settings, load_settings
-from tests.harness import ADMIN_KEY, REDIS_URL, drop_prefix, free_port
-
-
-def gateway_env(dsn: str, upstream_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    env = {
-        "DATABASE_URL": dsn,
-        "REDIS_URL": REDIS_URL,
-        "ADMIN_API_KEY": ADMIN_KEY,
-        "LISTEN_ADDR": f"127.0.0.1:{free_port()}",
-        "REDIS_PREFIX": prefix,
-        "OPENAI_BASE_URL": upstream_url + "/v1",
-        "ANTHROPIC_BASE_URL": upstream_url,
-        "MW_TEST_CLOCK": "1",
-        "UPSTREAM_TIMEOUT_S": "30",
-    }
-    env.update(extra)
-    return env
+from tests.harness import REDIS_URL, drop_prefix
 
 
 def _die_with_parent() -> None:

@@ -9,7 +9,8 @@ import secrets
 import pytest
 
 from gateway.settler import Settler
-from tests.fault.procs import Proc, fault_stores, gateway_env, make_tenant, settle_directly
+from tests.fault.procs import Proc, fault_stores, make_tenant, settle_directly
+from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"

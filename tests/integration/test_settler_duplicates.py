@@ -8,7 +8,8 @@ import random
 import secrets
 
 from gateway.settler import Settler, text_of
-from tests.fault.procs import fault_stores, gateway_env, make_tenant, settle_directly
+from tests.fault.procs import fault_stores, make_tenant, settle_directly
+from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
