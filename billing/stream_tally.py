@@ -28,7 +28,7 @@ _ANTHROPIC_DELTA_TEXT = {
 
 
 class StreamEvent(Protocol):
-    """What a tally reads from an event (gateway.sse.SSEEvent fits), so billing needs no gateway."""
+    """What a tally reads from an event (gateway.llm.sse.SSEEvent fits): no gateway import."""
 
     @property
     def event(self) -> str | None: ...

@@ -14,7 +14,6 @@ from aiohttp import web
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
-from gateway import admin, health, metrics, proxy
 from gateway.appkeys import (
     COUNTER,
     KEYS,
@@ -28,15 +27,16 @@ from gateway.appkeys import (
     SETTINGS,
     STORE,
 )
-from gateway.auth import KeyResolver
-from gateway.hotstore import HotStore
-from gateway.ledger import Ledger
-from gateway.metering import Meter
-from gateway.middleware import errors_middleware
-from gateway.redis_wire import WireRedis, parse_url
+from gateway.http import admin, health, metrics, proxy
+from gateway.http.middleware import errors_middleware
+from gateway.services.auth import KeyResolver
+from gateway.services.metering import Meter
 from gateway.settings import PROVIDERS, Settings
-from gateway.settler import Settler
-from gateway.sweeper import run_sweeper
+from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.redis.resp import WireRedis, parse_url
+from gateway.workers.settler import Settler
+from gateway.workers.sweeper import run_sweeper
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

@@ -10,11 +10,11 @@ from aiohttp import web
 from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
-from gateway.auth import KeyResolver
-from gateway.hotstore import HotStore
-from gateway.ledger import Ledger
-from gateway.metering import Meter
+from gateway.services.auth import KeyResolver
+from gateway.services.metering import Meter
 from gateway.settings import Settings
+from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.redis.hotstore import HotStore
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)

@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway.app import create_app
-from gateway.hotstore import HotStore
-from gateway.ledger import Ledger
 from gateway.settings import Settings
+from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.redis.hotstore import HotStore
 
 
 @dataclass

@@ -20,12 +20,12 @@ from aiohttp import web
 from billing.tokens import TokenCounter
 from gateway.app import create_app
 from gateway.appkeys import LEDGER, METER, REDIS, STORE
-from gateway.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from gateway.hotstore import HotStore
-from gateway.migrate import migrate
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.runtime import Stores
 from gateway.settings import Settings, load_settings
-from gateway.settler import Settler, backlog
+from gateway.stores.postgres.migrate import migrate
+from gateway.stores.redis.hotstore import HotStore
+from gateway.workers.settler import Settler, backlog
 
 PG_ADMIN = os.environ.get("MW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MW_TEST_REDIS", "redis://127.0.0.1:6379/0")

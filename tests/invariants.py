@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.redis_keys import SHARDS
 from gateway.runtime import Stores
-from gateway.settler import backlog
+from gateway.stores.redis.keys import SHARDS
+from gateway.workers.settler import backlog
 
 
 @dataclass(frozen=True)

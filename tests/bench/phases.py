@@ -11,8 +11,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from gateway.redis_keys import Keys
-from gateway.settler import backlog
+from gateway.stores.redis.keys import Keys
+from gateway.workers.settler import backlog
 from tests.bench import fixtures
 from tests.bench.load import Run, wrk
 from tests.bench.profiles import Durations

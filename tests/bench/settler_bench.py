@@ -7,10 +7,10 @@ import itertools
 import time
 import uuid
 
-from gateway.redis_keys import shard_of
 from gateway.runtime import open_stores
 from gateway.settings import Settings
-from gateway.settler import Settler, backlog
+from gateway.stores.redis.keys import shard_of
+from gateway.workers.settler import Settler, backlog
 from tests.bench.fixtures import Population
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from billing.usage import Usage
 from gateway.appkeys import PRICING
-from gateway.sse import SSEEvent, SSEParser
+from gateway.llm.sse import SSEEvent, SSEParser
 from tests.factories import anthropic_client, debits, eventual_debits, tenant
 from tests.harness import COUNTER, Gateway
 

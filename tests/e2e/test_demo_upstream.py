@@ -14,7 +14,7 @@ import openai
 import pytest
 import pytest_asyncio
 
-from gateway.demo_upstream import (
+from gateway.devtools.demo_upstream import (
     BEHAVIOUR_HEADER,
     Behaviour,
     RunningUpstream,

@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from gateway.appkeys import COUNTER, PRICING
-from gateway.calls import read_call
-from gateway.hotstore import KeyRecord
+from gateway.llm.calls import read_call
+from gateway.stores.redis.hotstore import KeyRecord
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import Gateway
 

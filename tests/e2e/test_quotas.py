@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.appkeys import COUNTER
-from gateway.demo_upstream import UpstreamControl, start_upstream
+from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from tests.factories import Tenant, openai_client, price, tenant
 from tests.harness import COUNTER as HARNESS_COUNTER
 from tests.harness import Gateway, free_port, gateway_settings, running_gateway

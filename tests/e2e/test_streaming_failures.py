@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from billing.usage import Usage
-from gateway.sse import SSEEvent, SSEParser
+from gateway.llm.sse import SSEEvent, SSEParser
 from tests.factories import held, ledger, openai_client, price, tenant
 from tests.harness import COUNTER, Gateway
 

@@ -18,13 +18,13 @@ import aiohttp
 
 from billing.plans import load_plans
 from billing.usage import Usage
-from gateway.auth import new_id
-from gateway.hotstore import KeyRecord, Settlement
-from gateway.provisioning import KeySpec, issue_key
-from gateway.rebuild import rebuild
-from gateway.redis_keys import shard_of
+from gateway.ops.rebuild import rebuild
 from gateway.runtime import Stores, open_stores
+from gateway.services.auth import new_id
+from gateway.services.provisioning import KeySpec, issue_key
 from gateway.settings import Settings, load_settings
+from gateway.stores.redis.hotstore import KeyRecord, Settlement
+from gateway.stores.redis.keys import shard_of
 from tests.harness import REDIS_URL, drop_prefix
 
 

@@ -10,9 +10,9 @@ import secrets
 import aiohttp
 import pytest
 
-from gateway.demo_upstream import UpstreamControl, start_upstream
-from gateway.settler import Settler
-from gateway.sweeper import sweep_once
+from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.workers.settler import Settler
+from gateway.workers.sweeper import sweep_once
 from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
 from tests.harness import gateway_env
 from tests.invariants import check_invariants

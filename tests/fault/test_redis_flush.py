@@ -7,8 +7,8 @@ import openai
 import pytest
 
 from gateway.appkeys import PLANS
-from gateway.rebuild import rebuild, reconcile
-from gateway.redis_keys import shard_of
+from gateway.ops.rebuild import rebuild, reconcile
+from gateway.stores.redis.keys import shard_of
 from tests.factories import openai_client, tenant
 from tests.harness import Gateway, drop_prefix
 from tests.invariants import check_invariants

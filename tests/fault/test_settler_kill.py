@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from gateway.settler import Settler
+from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, fault_stores, make_tenant, settle_directly
 from tests.harness import gateway_env
 from tests.invariants import check_invariants

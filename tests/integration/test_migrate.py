@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from gateway.migrate import migrate, migration_files
+from gateway.stores.postgres.migrate import migrate, migration_files
 
 
 async def test_migrations_are_idempotent_and_the_ledger_is_append_only(dsn: str) -> None:

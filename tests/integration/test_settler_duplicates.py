@@ -7,7 +7,7 @@ import asyncio
 import random
 import secrets
 
-from gateway.settler import Settler, text_of
+from gateway.workers.settler import Settler, text_of
 from tests.fault.procs import fault_stores, make_tenant, settle_directly
 from tests.harness import gateway_env
 from tests.invariants import check_invariants

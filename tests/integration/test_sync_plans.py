@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from billing.quotas import Quota
 from gateway.appkeys import PLANS
-from gateway.rebuild import sync_plans
+from gateway.ops.rebuild import sync_plans
 from tests.factories import balance, tenant
 from tests.harness import Gateway
 

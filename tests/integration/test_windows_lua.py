@@ -5,8 +5,8 @@ from __future__ import annotations
 from billing.admission import Admitted
 from billing.quotas import Quota
 from billing.windows import WINDOW_CODE, calendar_period, sliding_granules
-from gateway.auth import hash_key
-from gateway.hotstore import KeyRecord
+from gateway.services.auth import hash_key
+from gateway.stores.redis.hotstore import KeyRecord
 from tests.factories import tenant
 from tests.harness import Gateway
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.auth import KEY_PREFIX, hash_key, mint_key, new_id
-from gateway.redis_keys import SHARDS, Keys, shard_of
+from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
+from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 
 
 def test_keys_are_high_entropy_and_only_hashed() -> None:

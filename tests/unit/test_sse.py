@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from gateway.sse import SSEEvent, SSEParser
+from gateway.llm.sse import SSEEvent, SSEParser
 
 Parsed = tuple[str | None, str]
 

@@ -7,7 +7,7 @@ import json
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
-from gateway.sse import SSEEvent, SSEParser
+from gateway.llm.sse import SSEEvent, SSEParser
 
 
 def sse(obj: object, event: str | None = None) -> bytes:

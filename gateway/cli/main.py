@@ -1,0 +1,127 @@
+"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from billing.plans import PlanError, load_plans
+from billing.pricing import PricingError
+from gateway.ops.rebuild import rebuild, reconcile, sync_plans
+from gateway.runtime import open_stores, serve_workers
+from gateway.settings import ConfigError, Settings, load_settings
+from gateway.stores.postgres.migrate import ensure_database, migrate
+from gateway.workers.settler import Settler
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.create_database:
+        await ensure_database(settings.database_url)
+    async with open_stores(settings) as stores, stores.pool.acquire() as conn:
+        applied = await migrate(conn)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+async def _settler(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        await Settler(
+            stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch
+        ).run()
+    return 0
+
+
+async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        result = await rebuild(stores, load_plans(settings.plans_path))
+    print(json.dumps(result))
+    return 0
+
+
+async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        count = await sync_plans(stores, load_plans(settings.plans_path))
+    print(f"plans re-applied to {count} account(s)")
+    return 0
+
+
+async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        drifts = await reconcile(stores, repair=args.repair)
+    for d in drifts:
+        print(
+            f"drift {d.account_id}: ledger {d.ledger_micros} - queued {d.queued_micros} "
+            f"!= redis {d.redis_micros}" + (" (repaired)" if args.repair else "")
+        )
+    print(f"{len(drifts)} account(s) drifted")
+    return 1 if drifts else 0
+
+
+async def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    # devtools (the demo provider) is imported only here, so production commands never load it.
+    from gateway.devtools.dev import run_dev
+
+    await run_dev(settings)
+    return 0
+
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+COMMANDS: dict[str, Command] = {
+    "migrate": _migrate,
+    "settler": _settler,
+    "rebuild": _rebuild,
+    "reconcile": _reconcile,
+    "dev": _dev,
+    "sync-plans": _sync_plans,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meterway", description=__doc__)
+    parser.add_argument("--config", type=Path, help="optional TOML settings file")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gateway")
+    sub.add_parser("dev", help="demo mode: local demo upstream, demo account and key")
+    m = sub.add_parser("migrate", help="apply SQL migrations")
+    m.add_argument("--create-database", action="store_true")
+    sub.add_parser("settler", help="run only the settler (stream -> ledger)")
+    sub.add_parser("rebuild", help="restore Redis from the ledger and mark it consistent")
+    sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
+    r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
+    r.add_argument("--repair", action="store_true")
+    return parser
+
+
+def _dev_env(env: dict[str, str]) -> dict[str, str]:
+    defaults = {
+        "ADMIN_API_KEY": "dev-admin-key-change-me-in-production",
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
+        "LISTEN_ADDR": "127.0.0.1:8080",
+    }
+    return {**defaults, **env}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    env = dict(os.environ)
+    if args.command == "dev":
+        env = _dev_env(env)
+    try:
+        settings = load_settings(env, args.config)
+        load_plans(settings.plans_path)
+    except (ConfigError, PlanError, PricingError) as exc:
+        print(f"meterway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        serve_workers(settings)
+        return 0
+    return uvloop.run(COMMANDS[args.command](settings, args))

@@ -1,0 +1,87 @@
+"""`meterway dev`: the whole gateway on this machine with a demo upstream, in one command.
+
+Creates the database if needed, migrates, rebuilds Redis, starts the built-in demo provider
+(OpenAI and Anthropic wire formats), creates a demo account with credit and a fresh key,
+prints copy-paste examples, then serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from billing.plans import load_plans
+from billing.tokens import TokenCounter
+from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.ops.rebuild import rebuild
+from gateway.runtime import Stores, open_stores, serve
+from gateway.services.provisioning import KeySpec, issue_key
+from gateway.settings import Settings
+from gateway.stores.postgres.migrate import ensure_database, migrate
+
+DEMO_ACCOUNT = "acct_demo"
+DEMO_CREDIT_MICROS = 10_000_000
+
+
+async def _demo_key(stores: Stores, settings: Settings) -> str:
+    plans = load_plans(settings.plans_path)
+    if await stores.ledger.get_account(DEMO_ACCOUNT) is None:
+        plan = plans.plans["starter"]
+        await stores.ledger.create_account(DEMO_ACCOUNT, "Demo account", plan.name, plan.mode)
+        await rebuild(stores, plans)
+    result = await stores.ledger.credit(
+        DEMO_ACCOUNT, DEMO_CREDIT_MICROS, "demo-initial-credit", "demo credit"
+    )
+    await stores.store.apply_credit(DEMO_ACCOUNT, result.entry_id, DEMO_CREDIT_MICROS)
+    issued = await issue_key(stores.ledger, stores.store, DEMO_ACCOUNT, KeySpec("demo"))
+    return issued.secret
+
+
+def _banner(settings: Settings, key: str) -> str:
+    host = "127.0.0.1" if settings.listen_host in ("0.0.0.0", "::") else settings.listen_host
+    base = f"http://{host}:{settings.listen_port}"
+    admin = settings.admin_api_key
+    return f"""
+Meterway is running in demo mode at {base} (demo upstream; nothing leaves this machine).
+Demo account {DEMO_ACCOUNT} has credit; demo key (shown once): {key}
+
+  curl -s {base}/v1/chat/completions -H "Authorization: Bearer {key}" \\
+    -H "content-type: application/json" \\
+    -d '{{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "Hello!"}}]}}' -i
+
+  python -c "from openai import OpenAI; c = OpenAI(base_url='{base}/v1', api_key='{key}'); \\
+r = c.chat.completions.create(model='gpt-4o-mini', \\
+messages=[{{'role': 'user', 'content': 'Hi'}}]); print(r.choices[0].message.content, r.usage)"
+
+  curl -s {base}/admin/v1/accounts/{DEMO_ACCOUNT} -H "Authorization: Bearer {admin}"
+  curl -s {base}/admin/v1/accounts/{DEMO_ACCOUNT}/ledger -H "Authorization: Bearer {admin}"
+Ctrl-C stops it.
+"""
+
+
+async def run_dev(settings: Settings) -> None:
+    await ensure_database(settings.database_url)
+    async with open_stores(settings) as stores:
+        async with stores.pool.acquire() as conn:
+            await migrate(conn)
+        await rebuild(stores, load_plans(settings.plans_path))
+        counter = TokenCounter()
+        upstream = await start_upstream(
+            control=UpstreamControl(counter=lambda text: counter.count_text("o200k_base", text))
+        )
+        providers = {
+            name: replace(
+                p, base_url=upstream.url + ("" if p.wire == "anthropic" else "/v1"), api_key="demo"
+            )
+            for name, p in settings.providers.items()
+        }
+        demo = replace(settings, providers=providers)
+        key = await _demo_key(stores, demo)
+    ready = asyncio.Event()
+    server = asyncio.create_task(serve(demo, ready=ready))
+    await ready.wait()
+    print(_banner(demo, key), flush=True)
+    try:
+        await server
+    finally:
+        await upstream.close()

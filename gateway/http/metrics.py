@@ -1,0 +1,45 @@
+"""A small Prometheus text endpoint: how far settlement lags behind serving.
+
+The backlog lives in Redis, so every gateway process reports the same cluster-wide numbers;
+meterway_settler_written_total counts ledger rows written by all settler processes.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway.appkeys import REDIS, STORE
+from gateway.errors import ServiceUnavailable
+from gateway.workers.settler import backlog, written_total
+
+CONTENT_TYPE = "text/plain"
+
+
+def render(backlog_length: int, lag_ms: int, written: int) -> str:
+    return (
+        "# HELP meterway_settlement_backlog Settlements queued in Redis, not yet in the ledger.\n"
+        "# TYPE meterway_settlement_backlog gauge\n"
+        f"meterway_settlement_backlog {backlog_length}\n"
+        "# HELP meterway_settlement_lag_seconds Age of the oldest queued settlement.\n"
+        "# TYPE meterway_settlement_lag_seconds gauge\n"
+        f"meterway_settlement_lag_seconds {lag_ms / 1000:.3f}\n"
+        "# HELP meterway_settler_written_total Ledger rows written by the settlers.\n"
+        "# TYPE meterway_settler_written_total counter\n"
+        f"meterway_settler_written_total {written}\n"
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    client, keys = request.app[REDIS], request.app[STORE].keys
+    try:
+        lag = await backlog(client, keys)
+        written = await written_total(client, keys)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("Redis is unreachable; no settlement metrics.") from exc
+    body = render(lag.length, lag.oldest_age_ms, written)
+    return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,81 @@
+"""The one place errors become HTTP answers, and every answer gets its request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import asyncpg
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
+
+from gateway.errors import (
+    InternalError,
+    MeterwayError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+from gateway.stores.redis.hotstore import HotStoreUnavailable
+
+log = logging.getLogger("meterway")
+# Where Redis or PostgreSQL fail outside the metered path (admin calls, key lookup), the
+# answer is 503: the stores are down, not the request wrong.
+STORE_DOWN = (
+    HotStoreUnavailable,
+    RedisError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    ConnectionRefusedError,
+)
+REQUEST_ID = web.RequestKey("request_id", str)
+ANTHROPIC_PATHS = ("/v1/messages",)
+
+
+def render(request: web.Request, error: MeterwayError) -> web.Response:
+    anthropic = request.path.startswith(ANTHROPIC_PATHS)
+    body = error.anthropic_body() if anthropic else error.openai_body()
+    headers = {"x-request-id": request[REQUEST_ID], **error.headers}
+    if error.status in (402, 403, 404, 413) or error.status == 400:
+        headers.setdefault("x-should-retry", "false")
+    return web.Response(
+        status=error.status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def _translate(exc: web.HTTPException) -> MeterwayError:
+    if exc.status == 404:
+        return NotFound("Unknown path.")
+    if exc.status == 405:
+        return MethodNotAllowed("Method not allowed on this path.")
+    if exc.status == 413:
+        return PayloadTooLarge("Request body is larger than this gateway accepts.")
+    return InternalError(exc.reason)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID] = os.urandom(16).hex()
+    try:
+        return await handler(request)
+    except MeterwayError as exc:
+        return render(request, exc)
+    except STORE_DOWN as exc:
+        log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
+        return render(
+            request,
+            ServiceUnavailable(
+                "A backing store is unavailable; the request was not carried out.",
+                headers={"retry-after": "1"},
+            ),
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return render(request, _translate(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render(request, InternalError("The gateway failed; nothing was billed."))

@@ -1,0 +1,202 @@
+"""The proxied routes: authenticate, reserve, forward, relay, settle.
+
+Postgres is never awaited here: the reservation is one Redis round trip and the ledger row
+is queued by the settle script for the settler to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from billing.admission import Admitted
+from billing.answers import ratelimit_headers
+from billing.usage import Usage
+from gateway.appkeys import (
+    COUNTER,
+    KEYS,
+    METER,
+    PRICING,
+    SESSION,
+    SETTINGS,
+)
+from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
+from gateway.http.middleware import REQUEST_ID
+from gateway.llm.calls import ENDPOINTS, Call, parse_json, read_call, upstream_body
+from gateway.llm.providers import target
+from gateway.llm.relay import json_usage, relay_stream
+from gateway.services.metering import Meter
+
+UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
+CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
+Forward = Callable[[web.Request, Call, Admitted], Awaitable[web.StreamResponse]]
+HOP_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
+)
+
+
+def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
+    headers = {"x-request-id": request[REQUEST_ID]}
+    headers.update(ratelimit_headers(admitted.requests, admitted.tokens, admitted.now_ms))
+    return headers
+
+
+def _upstream_failure(status: int, text: str) -> MeterwayError:
+    return UpstreamError(
+        f"The provider answered {status}; nothing was billed.",
+        extra={"upstream_status": status, "upstream_body": text[:2000]},
+    )
+
+
+async def _passthrough_client_error(
+    resp: aiohttp.ClientResponse, headers: dict[str, str]
+) -> web.Response:
+    """Provider 4xx about the request itself reach the client as the provider said them."""
+    body = await resp.read()
+    return web.Response(
+        status=resp.status,
+        body=body,
+        headers={
+            **headers,
+            "content-type": resp.headers.get("content-type", "application/json"),
+            "x-meterway-cost-micros": "0",
+        },
+    )
+
+
+async def _refused_upstream(
+    resp: aiohttp.ClientResponse, meter: Meter, admitted: Admitted, headers: dict[str, str]
+) -> web.StreamResponse:
+    """An error status from the provider: nothing is billed, the reservation is released."""
+    if resp.status in CLIENT_ERRORS:
+        meter.release_later(admitted)
+        return await _passthrough_client_error(resp, headers)
+    raise _upstream_failure(resp.status, await resp.text(errors="replace"))
+
+
+async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
+    settings = request.app[SETTINGS]
+    provider = settings.providers[call.price.provider]
+    path = ENDPOINTS[call.endpoint][1]
+    dest = target(provider, path, request.headers, forward_test_headers=settings.test_clock)
+    try:
+        return await request.app[SESSION].post(
+            dest.url, data=upstream_body(call), headers=dest.headers
+        )
+    except TimeoutError as exc:
+        raise UpstreamTimeout("The provider did not answer in time; nothing was billed.") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"Could not reach the provider: {exc}; nothing was billed.") from exc
+
+
+async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.StreamResponse:
+    meter = request.app[METER]
+    headers = _headers(request, admitted)
+    resp = await _open(request, call)
+    async with resp:
+        if resp.status >= 400:
+            return await _refused_upstream(resp, meter, admitted, headers)
+        try:
+            raw = await resp.read()
+            payload = orjson.loads(raw)
+        except UPSTREAM_FAILURES as exc:
+            raise UpstreamError("The provider's answer was cut off; nothing was billed.") from exc
+        except ValueError as exc:
+            raise UpstreamError("The provider's answer was not JSON; nothing was billed.") from exc
+    usage = (
+        json_usage(call, payload, request.app[COUNTER])
+        if isinstance(payload, dict)
+        else Usage(input_tokens=call.input_tokens, source="counted")
+    )
+    cost = await meter.settle(admitted, call, usage)
+    headers["x-meterway-cost-micros"] = str(cost)
+    return web.Response(body=raw, content_type="application/json", headers=headers)
+
+
+async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web.StreamResponse:
+    meter = request.app[METER]
+    headers = _headers(request, admitted)
+    resp = await _open(request, call)
+    async with resp:
+        if resp.status >= 400:
+            return await _refused_upstream(resp, meter, admitted, headers)
+        out = web.StreamResponse(
+            headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        await out.prepare(request)
+        outcome = await relay_stream(call, resp, out, request.app[COUNTER])
+    if outcome.billable:
+        await meter.settle(admitted, call, outcome.usage)
+    else:
+        meter.release_later(admitted)
+    return out
+
+
+async def _metered(request: web.Request, endpoint: str) -> web.StreamResponse:
+    key = await request.app[KEYS].resolve(request)
+    raw = await request.read()
+    call = read_call(endpoint, parse_json(raw), key, request.app[PRICING], request.app[COUNTER])
+    call.raw = raw
+    admitted = await request.app[METER].admit(request[REQUEST_ID], key, call)
+    forward = _streamed if call.stream else _plain
+    task = asyncio.ensure_future(_guarded(forward, request, call, admitted))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # The client went away. A stream stops now and bills what was delivered; a plain
+        # call runs on, and is billed in full if the provider completes it.
+        if call.stream:
+            task.cancel()
+        raise
+
+
+async def _guarded(
+    forward: Forward, request: web.Request, call: Call, admitted: Admitted
+) -> web.StreamResponse:
+    """A failure before settlement releases the reservation; nothing is left held."""
+    try:
+        return await forward(request, call, admitted)
+    except BaseException:
+        request.app[METER].release_later(admitted)
+        raise
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _metered(request, "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _metered(request, "completions")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _metered(request, "embeddings")
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _metered(request, "messages")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    key = await request.app[KEYS].resolve(request)
+    pricing = request.app[PRICING]
+    names = [n for n in pricing.names() if not key.models or n in key.models]
+    data = [
+        {"id": n, "object": "model", "created": 0, "owned_by": pricing.models[n].provider}
+        for n in names
+    ]
+    return web.json_response(
+        {"object": "list", "data": data}, headers={"x-request-id": request[REQUEST_ID]}
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_get("/v1/models", list_models)

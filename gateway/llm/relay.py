@@ -1,0 +1,186 @@
+"""Relaying a provider's answer to the client and deciding what usage to bill.
+
+Billing policy (README, "What gets billed"):
+- upstream error status, network failure before any output: nothing billed, reservation released;
+- complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
+- stream cut by the client: upstream cancelled at once; input plus the output delivered so far;
+- stream cut by the provider (error event, truncation, malformed data): the same, and the
+  client gets a well-formed error event and the stream terminator; cut before any output or
+  usage was seen, it is billed nothing, like an error status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally
+from billing.tokens import TokenCounter
+from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from gateway.llm.calls import Call
+from gateway.llm.sse import SSEEvent, SSEParser
+
+UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
+STREAM_FAILED = "The provider's stream ended abnormally."
+Tally = OpenAIStreamTally | AnthropicStreamTally
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    usage: Usage
+    client_gone: bool = False
+    upstream_failed: bool = False
+    billable: bool = True  # False: the provider failed before any output; nothing is billed
+
+
+def counted_usage(
+    call: Call, counter: TokenCounter, text_parts: list[str], input_tokens: int | None = None
+) -> Usage:
+    completion = counter.completion_counter(call.price.encoding)
+    for part in text_parts:
+        completion.feed(part)
+    tokens = call.input_tokens if input_tokens is None else input_tokens
+    return Usage(input_tokens=tokens, output_tokens=completion.count(), source="counted")
+
+
+def _response_text(call: Call, payload: dict[str, Any]) -> list[str]:
+    if call.endpoint == "messages":
+        return [b.get("text", "") for b in payload.get("content") or [] if isinstance(b, dict)]
+    parts = []
+    for choice in payload.get("choices") or []:
+        if isinstance(choice, dict):
+            message = choice.get("message") or {}
+            parts.append(str(message.get("content") or choice.get("text") or ""))
+    return parts
+
+
+def json_usage(call: Call, payload: dict[str, Any], counter: TokenCounter) -> Usage:
+    """Usage of a complete JSON answer: the provider's, else counted."""
+    raw = payload.get("usage")
+    if isinstance(raw, dict):
+        return usage_from_anthropic(raw) if call.endpoint == "messages" else usage_from_openai(raw)
+    if call.endpoint == "embeddings":
+        return Usage(input_tokens=call.input_tokens, source="counted")
+    return counted_usage(call, counter, _response_text(call, payload))
+
+
+def error_event(call: Call, message: str) -> bytes:
+    if call.endpoint == "messages":
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
+    body2 = {
+        "error": {
+            "message": message,
+            "type": "upstream_error",
+            "code": "upstream_error",
+            "param": None,
+        }
+    }
+    return b"data: " + json.dumps(body2).encode() + b"\n\ndata: [DONE]\n\n"
+
+
+def _failure_tail(call: Call, tally: Tally) -> bytes:
+    """What ends a failed stream: our error event, or just the terminator after the provider's."""
+    if tally.error is None:
+        return error_event(call, STREAM_FAILED)
+    return b"" if call.endpoint == "messages" else b"data: [DONE]\n\n"
+
+
+def _select(events: list[SSEEvent], tally: Tally) -> tuple[bytes, bool]:
+    """The bytes to forward, and whether the provider's stream failed (error or malformed data).
+
+    Nothing after a failure is forwarded, and malformed data never is: the client's SDK
+    should meet one well-formed error event, not a JSON decode error.
+    """
+    keep: list[bytes] = []
+    for ev in events:
+        forward = tally.feed(ev)
+        if tally.malformed:
+            return b"".join(keep), True
+        if forward:
+            keep.append(ev.raw)
+        if tally.error is not None:
+            return b"".join(keep), True
+    return b"".join(keep), False
+
+
+class _Pump:
+    """Reads the provider's stream and writes the client's; `delivered` counts text parts sent."""
+
+    def __init__(self, upstream: aiohttp.ClientResponse, out: web.StreamResponse, tally: Tally):
+        self.upstream = upstream
+        self.out = out
+        self.tally = tally
+        self.delivered = 0
+
+    async def run(self) -> bool:
+        """Forward events as they arrive; True if the provider's stream ended abnormally.
+
+        Only reads are guarded here: a failed write means the client left, and propagates.
+        """
+        parser = SSEParser()
+        chunks = self.upstream.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return bool(parser.flush()) or not self.tally.done
+            except UPSTREAM_READ_ERRORS:
+                return True
+            wire, failed = _select(parser.feed(chunk), self.tally)
+            if wire:
+                await self.out.write(wire)
+            self.delivered = len(self.tally.text_parts)
+            if failed:
+                return True
+
+
+async def relay_stream(
+    call: Call, upstream: aiohttp.ClientResponse, out: web.StreamResponse, counter: TokenCounter
+) -> StreamOutcome:
+    """Pass events through as they arrive; hide only the usage chunk the client did not ask for."""
+    tally: Tally = (
+        AnthropicStreamTally()
+        if call.endpoint == "messages"
+        else OpenAIStreamTally(call.client_wants_usage)
+    )
+    pump = _Pump(upstream, out, tally)
+    try:
+        failed = await pump.run()
+        if failed:
+            await out.write(_failure_tail(call, tally))
+        await out.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        upstream.close()
+        usage = _stream_usage(call, tally, counter, pump.delivered)
+        return StreamOutcome(usage, client_gone=True)
+    usage = _stream_usage(call, tally, counter, len(tally.text_parts))
+    billable = not failed or bool(tally.text_parts) or _provider_reported(tally)
+    return StreamOutcome(usage, upstream_failed=failed, billable=billable)
+
+
+def _provider_reported(tally: Tally) -> bool:
+    if isinstance(tally, AnthropicStreamTally):
+        return tally.usage() is not None
+    return tally.usage is not None
+
+
+def _stream_usage(call: Call, tally: Tally, counter: TokenCounter, delivered: int) -> Usage:
+    """The provider's usage when it is final; otherwise input as known, output counted."""
+    parts = tally.text_parts[:delivered]
+    if isinstance(tally, AnthropicStreamTally):
+        provided = tally.usage()
+        if provided is not None and tally.output_final:
+            return provided  # message_delta carried the final output count
+        if provided is not None:
+            output = counted_usage(call, counter, parts).output_tokens
+            return replace(provided, output_tokens=output, source="counted")
+        return counted_usage(call, counter, parts)
+    if tally.usage is not None:
+        return tally.usage
+    return counted_usage(call, counter, parts)

@@ -1,0 +1,62 @@
+"""API keys: minting, hashing, and resolving a presented key to its record.
+
+Only the SHA-256 of a key is stored anywhere. A key's immutable facts are cached per
+process; whether it is revoked or expired is checked inside the reserve script on every
+request, so revocation reaches every gateway process immediately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict
+
+from aiohttp import web
+
+from gateway.errors import InvalidApiKey
+from gateway.stores.redis.hotstore import HotStore, KeyRecord
+
+KEY_PREFIX = "mw-"
+CACHE_SIZE = 100_000
+
+
+def mint_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}_{secrets.token_hex(10)}"
+
+
+def presented_key(request: web.Request) -> str:
+    """Bearer token, or Anthropic's x-api-key header."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+class KeyResolver:
+    def __init__(self, store: HotStore, size: int = CACHE_SIZE) -> None:
+        self._store = store
+        self._cache: OrderedDict[str, KeyRecord] = OrderedDict()
+        self._size = size
+
+    async def resolve(self, request: web.Request) -> KeyRecord:
+        key = presented_key(request)
+        if not key.startswith(KEY_PREFIX):
+            raise InvalidApiKey("Missing or malformed API key; expected 'Bearer mw-...'.")
+        digest = hash_key(key)
+        record = self._cache.get(digest)
+        if record is None:
+            record = await self._store.lookup_key(digest)
+            if record is None:
+                raise InvalidApiKey("Incorrect API key provided.")
+            self._cache[digest] = record
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return record

@@ -1,0 +1,62 @@
+"""Issuing API keys: the one place a key is minted, recorded and published.
+
+PostgreSQL gets the hash (the record of truth), Redis gets the hot record and the directory
+entry the proxy resolves keys through; the secret itself is returned once and kept nowhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from billing.quotas import Quota
+from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
+from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.redis.hotstore import HotStore, KeyRecord
+from gateway.stores.redis.keys import shard_of
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    name: str
+    scopes: Sequence[str] = ()
+    models: Sequence[str] = ()
+    quotas: Sequence[Quota] = field(default_factory=tuple)
+    on_insufficient: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: str
+    secret: str
+
+
+async def issue_key(ledger: Ledger, store: HotStore, account_id: str, spec: KeySpec) -> IssuedKey:
+    secret, key_id = mint_key(), new_id("key")
+    digest = hash_key(secret)
+    await ledger.create_key(
+        key_id=key_id,
+        account_id=account_id,
+        name=spec.name,
+        key_hash=digest,
+        key_prefix=secret[: len(KEY_PREFIX) + 6],
+        scopes=spec.scopes,
+        models=spec.models,
+        quotas=spec.quotas,
+        on_insufficient=spec.on_insufficient,
+        expires_at=spec.expires_at,
+    )
+    record = KeyRecord(
+        key_id,
+        account_id,
+        shard_of(account_id),
+        spec.name,
+        tuple(spec.scopes),
+        tuple(spec.models),
+        spec.on_insufficient,
+    )
+    expires_ms = int(spec.expires_at.timestamp() * 1000) if spec.expires_at else 0
+    await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=spec.quotas)
+    return IssuedKey(key_id, secret)

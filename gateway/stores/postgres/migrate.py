@@ -1,0 +1,65 @@
+"""Numbered SQL migrations, applied in order, each once, each in its own transaction.
+
+An advisory lock serialises concurrent runs (several gateways starting at once).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+
+LOCK_ID = 0x6D657465  # "mete"
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    files = resources.files("gateway.stores.postgres.migrations")
+    found = []
+    for entry in files.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for number, name, sql in migration_files():
+            if number in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", number, name
+                )
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+    return applied
+
+
+async def ensure_database(dsn: str) -> bool:
+    """Create the database named in dsn if it does not exist (dev and tests); True if created."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(dsn)
+    name = parts.path.lstrip("/")
+    admin_dsn = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()

@@ -1,0 +1,313 @@
+"""The Redis hot store: the only code that talks to Redis on the request path.
+
+Every hot-path operation is one EVALSHA of a script loaded once at start-up. Library errors
+are translated here into HotStoreUnavailable so the HTTP layer can fail closed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from billing.admission import Decision, decode_reply
+from billing.quotas import Quota, encode_quotas
+from billing.usage import Usage
+from gateway.settings import Settings
+from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.resp import ReplyError, WireRedis, WireScript
+
+
+class HotStoreUnavailable(RuntimeError):
+    """Redis could not be reached or answered with an error; billable work must stop."""
+
+
+ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
+
+
+def _script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
+    """EVALSHA through the lean wire client when there is one, else through redis-py."""
+    text = resources.files("gateway.stores.redis.lua").joinpath(f"{name}.lua").read_text()
+    if wire is not None:
+        fast = WireScript(wire, text)
+        return lambda keys, args: fast(tuple(keys), tuple(args))
+    script: AsyncScript = client.register_script(text)
+    return lambda keys, args: script(keys=keys, args=args)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """The immutable facts about an API key, cached per process once looked up."""
+
+    key_id: str
+    account_id: str
+    shard: int
+    name: str
+    scopes: tuple[str, ...]
+    models: tuple[str, ...]
+    on_insufficient: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            [
+                self.key_id,
+                self.account_id,
+                self.name,
+                list(self.scopes),
+                list(self.models),
+                self.on_insufficient,
+            ]
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> KeyRecord:
+        key_id, account_id, name, scopes, models, on_insufficient = json.loads(text)
+        return cls(
+            key_id,
+            account_id,
+            shard_of(account_id),
+            name,
+            tuple(scopes),
+            tuple(models),
+            on_insufficient,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    model: str
+    provider: str
+    usage: Usage
+    cost_micros: int
+
+
+class HotStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        reservation_ttl_s: float,
+        timezone: str = "UTC",
+        test_clock: bool = False,
+        wire: WireRedis | None = None,
+    ) -> None:
+        self.redis = client
+        self.keys = keys
+        self._ttl_ms = str(int(reservation_ttl_s * 1000))
+        self._zone = ZoneInfo(timezone)
+        self._clock = "1" if test_clock else "0"
+        self._reserve = _script(client, "reserve", wire)
+        self._settle = _script(client, "settle", wire)
+        self._credit = _script(client, "credit")
+        self._tz_cache: tuple[int, str] = (0, "0")
+
+    @classmethod
+    def for_settings(
+        cls, client: aioredis.Redis, settings: Settings, wire: WireRedis | None = None
+    ) -> HotStore:
+        return cls(
+            client,
+            Keys(settings.redis_prefix),
+            reservation_ttl_s=settings.reservation_ttl_s,
+            timezone=settings.timezone,
+            test_clock=settings.test_clock,
+            wire=wire,
+        )
+
+    def tz_offset_ms(self) -> str:
+        """UTC offset of the quota zone, recomputed once a minute (DST moves it)."""
+        minute = int(time.time() // 60)
+        if self._tz_cache[0] != minute:
+            delta = datetime.now(self._zone).utcoffset()
+            offset = int(delta.total_seconds() * 1000) if delta else 0
+            self._tz_cache = (minute, str(offset))
+        return self._tz_cache[1]
+
+    async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await script(keys, args)
+        except (RedisError, OSError, ReplyError) as exc:
+            raise HotStoreUnavailable(str(exc)) from exc
+
+    async def lookup_key(self, key_hash: str) -> KeyRecord | None:
+        try:
+            raw = await self.redis.get(self.keys.directory(key_hash))
+        except (RedisError, OSError) as exc:
+            raise HotStoreUnavailable(str(exc)) from exc
+        return None if raw is None else KeyRecord.from_json(raw)
+
+    async def reserve(
+        self,
+        request_id: str,
+        key: KeyRecord,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        spend_micros: int,
+    ) -> Decision:
+        k, s = self.keys, key.shard
+        reply = await self._call(
+            self._reserve,
+            (
+                k.account(s, key.account_id),
+                k.api_key(s, key.key_id),
+                k.reservations(s),
+                k.deadlines(s),
+                k.ready(s),
+                k.clock(s),
+            ),
+            (
+                request_id,
+                key.account_id,
+                key.key_id,
+                1,
+                input_tokens,
+                max_output_tokens,
+                spend_micros,
+                self.tz_offset_ms(),
+                self._ttl_ms,
+                self._clock,
+                k.counters(s),
+            ),
+        )
+        return decode_reply(reply, request_id, key.account_id, key.key_id, s, spend_micros)
+
+    async def _close(
+        self, shard: int, account_id: str, request_id: str, kind: str, settlement: Settlement | None
+    ) -> bool:
+        k = self.keys
+        u = settlement.usage if settlement else Usage()
+        args = (
+            request_id,
+            kind,
+            u.total_input_tokens,
+            u.output_tokens,
+            settlement.cost_micros if settlement else 0,
+            self._clock,
+            settlement.model if settlement else "",
+            settlement.provider if settlement else "",
+            u.input_tokens,
+            u.cached_input_tokens,
+            u.cache_write_tokens,
+            u.reasoning_tokens,
+            u.source,
+        )
+        done = await self._call(
+            self._settle,
+            (
+                k.reservations(shard),
+                k.deadlines(shard),
+                k.account(shard, account_id),
+                k.stream(shard),
+                k.clock(shard),
+            ),
+            args,
+        )
+        return bool(done)
+
+    async def settle(
+        self, shard: int, account_id: str, request_id: str, settlement: Settlement
+    ) -> bool:
+        """Debit the actual cost; queue the ledger row in the same atomic step."""
+        return await self._close(shard, account_id, request_id, "debit", settlement)
+
+    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
+        """Give back everything a failed upstream call reserved; nothing is billed."""
+        return await self._close(shard, account_id, request_id, "release", None)
+
+    async def void(self, shard: int, account_id: str, request_id: str) -> bool:
+        """Close a reservation whose gateway died; recorded in the ledger as voided."""
+        return await self._close(shard, account_id, request_id, "void", None)
+
+    async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
+        s = shard_of(account_id)
+        keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
+        return int(await self._call(self._credit, keys, (entry_id, amount_micros)))
+
+    async def put_account(
+        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+    ) -> None:
+        """Create or update an account's hot record; never touches its balance."""
+        s = shard_of(account_id)
+        name = self.keys.account(s, account_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(name, "bal", 0)
+            pipe.hsetnx(name, "held", 0)
+            pipe.hset(
+                name,
+                mapping={
+                    "plan": plan,
+                    "mode": mode,
+                    "q": encode_quotas(quotas),
+                    "billing": "1" if billing_ready else "0",
+                },
+            )
+            await pipe.execute()
+
+    async def put_key(
+        self,
+        record: KeyRecord,
+        key_hash: str,
+        *,
+        active: bool,
+        expires_at_ms: int,
+        quotas: Sequence[Quota],
+    ) -> None:
+        name = self.keys.api_key(record.shard, record.key_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(
+                name,
+                mapping={
+                    "acct": record.account_id,
+                    "st": "a" if active else "r",
+                    "exp": expires_at_ms,
+                    "q": encode_quotas(quotas),
+                },
+            )
+            pipe.set(self.keys.directory(key_hash), record.to_json())
+            await pipe.execute()
+
+    async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
+        await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
+
+    async def revoke_key(self, shard: int, key_id: str) -> None:
+        await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
+
+    async def balance(self, account_id: str) -> tuple[int, int] | None:
+        """(balance, held) in micros, or None if the account is not in Redis."""
+        s = shard_of(account_id)
+        bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
+        return None if bal is None else (int(bal), int(held or 0))
+
+    async def reservation_account(self, shard: int, request_id: str) -> str | None:
+        raw = await self.redis.hget(self.keys.reservations(shard), request_id)
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return text.split("|", 1)[0]
+
+    async def mark_ready(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in range(SHARDS):
+                pipe.set(self.keys.ready(s), "1")
+            await pipe.execute()
+
+    async def now_ms(self) -> int:
+        try:
+            sec, usec = await self.redis.time()
+            offset = 0
+            if self._clock == "1":
+                offset = int(await self.redis.get(self.keys.clock(0)) or 0)
+        except (RedisError, OSError) as exc:
+            raise HotStoreUnavailable(str(exc)) from exc
+        return int(sec) * 1000 + int(usec) // 1000 + offset
