@@ -37,6 +37,27 @@ class StreamEvent(Protocol):
     def data(self) -> str: ...
 
 
+class StreamTally(Protocol):
+    """What the relay needs from any wire format's tally, so it never asks which one it has.
+
+    `reported()` is the provider's usage seen so far (None: none yet); `usage_final` says it
+    already holds the final output count, else the relay counts the delivered text instead.
+    """
+
+    text_parts: list[str]
+    done: bool
+    error: dict[str, Any] | None
+    malformed: bool
+    rewrite: bytes | None  # set by feed: forward these bytes instead of the event's own
+
+    def feed(self, event: StreamEvent) -> bool: ...
+
+    def reported(self) -> Usage | None: ...
+
+    @property
+    def usage_final(self) -> bool: ...
+
+
 def _parse_object(data: str) -> dict[str, Any] | None:
     try:
         parsed = orjson.loads(data)
@@ -54,15 +75,28 @@ def _append_str(parts: list[str], value: object) -> None:
         parts.append(value)
 
 
+def _carries_something(choice: object) -> bool:
+    """A choice with text, a tool call, a finish reason or logprobs must reach the client."""
+    if not isinstance(choice, dict):
+        return True
+    if choice.get("finish_reason") is not None or choice.get("logprobs") is not None:
+        return True
+    delta = choice.get("delta")
+    return bool(choice.get("text")) or (isinstance(delta, dict) and any(delta.values()))
+
+
 class OpenAIStreamTally:
     """Chat and legacy completion streams.
 
     The gateway always asks the provider for `stream_options.include_usage`; a client that
-    did not ask must not receive the extra usage-only chunk, so `feed` says to hide it.
+    did not ask must not receive the extra usage-only chunk, so `feed` says to hide it. Some
+    providers (LiteLLM) put the usage on a chunk that also has choices: that chunk is hidden
+    when its choices carry nothing, else forwarded rewritten without its `usage`.
     """
 
     def __init__(self, client_wants_usage: bool) -> None:
         self.client_wants_usage = client_wants_usage
+        self.rewrite: bytes | None = None
         self.usage: Usage | None = None
         self.text_parts: list[str] = []
         self.done = False
@@ -71,7 +105,8 @@ class OpenAIStreamTally:
         self.chunks_seen = 0
 
     def feed(self, event: StreamEvent) -> bool:
-        """True if the event should be forwarded to the client."""
+        """True if the event should be forwarded to the client (as `rewrite` when that is set)."""
+        self.rewrite = None
         data = event.data
         if not data:
             return True
@@ -88,6 +123,14 @@ class OpenAIStreamTally:
     def text(self) -> str:
         return "".join(self.text_parts)
 
+    def reported(self) -> Usage | None:
+        return self.usage
+
+    @property
+    def usage_final(self) -> bool:
+        """The usage chunk comes once, after the last choice: when seen, it is final."""
+        return self.usage is not None
+
     def _take_chunk(self, chunk: dict[str, Any]) -> bool:
         if chunk.get("error") is not None:
             self.error = _error_dict(chunk["error"])
@@ -99,7 +142,13 @@ class OpenAIStreamTally:
         if not isinstance(usage, dict):
             return True
         self.usage = usage_from_openai(usage)
-        return self.client_wants_usage or choices != []
+        if self.client_wants_usage or not isinstance(choices, list) or not choices:
+            return self.client_wants_usage
+        if not any(_carries_something(c) for c in choices):
+            return False
+        rest = {k: v for k, v in chunk.items() if k != "usage"}
+        self.rewrite = b"data: " + orjson.dumps(rest) + b"\n\n"
+        return True
 
     def _take_choice(self, choice: object) -> None:
         if not isinstance(choice, dict):
@@ -135,6 +184,7 @@ class AnthropicStreamTally:
         self.malformed = False
         self.chunks_seen = 0
         self.output_final = False
+        self.rewrite: bytes | None = None
         self._usage: dict[str, object] | None = None
 
     def feed(self, event: StreamEvent) -> bool:
@@ -154,6 +204,14 @@ class AnthropicStreamTally:
 
     def text(self) -> str:
         return "".join(self.text_parts)
+
+    def reported(self) -> Usage | None:
+        return self.usage()
+
+    @property
+    def usage_final(self) -> bool:
+        """message_delta carries the cumulative output count; before it only input is known."""
+        return self.output_final
 
     def _take(self, kind: object, body: dict[str, Any]) -> None:
         if kind == "content_block_delta":

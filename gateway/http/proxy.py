@@ -26,7 +26,9 @@ from gateway.appkeys import (
 )
 from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
 from gateway.http.middleware import REQUEST_ID
-from gateway.llm.calls import ENDPOINTS, Call, parse_json, read_call, upstream_body
+from gateway.llm import endpoints
+from gateway.llm.calls import Call, parse_json, read_call, upstream_body
+from gateway.llm.endpoint import Endpoint
 from gateway.llm.providers import target
 from gateway.llm.relay import json_usage, relay_stream
 from gateway.services.metering import Meter
@@ -81,8 +83,9 @@ async def _refused_upstream(
 async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
     settings = request.app[SETTINGS]
     provider = settings.providers[call.price.provider]
-    path = ENDPOINTS[call.endpoint][1]
-    dest = target(provider, path, request.headers, forward_test_headers=settings.test_clock)
+    dest = target(
+        provider, call.endpoint.path, request.headers, forward_test_headers=settings.test_clock
+    )
     try:
         return await request.app[SESSION].post(
             dest.url, data=upstream_body(call), headers=dest.headers
@@ -136,12 +139,12 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
     return out
 
 
-async def _metered(request: web.Request, endpoint: str) -> web.StreamResponse:
+async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     key = await request.app[KEYS].resolve(request)
     raw = await request.read()
-    call = read_call(endpoint, parse_json(raw), key, request.app[PRICING], request.app[COUNTER])
-    call.raw = raw
-    admitted = await request.app[METER].admit(request[REQUEST_ID], key, call)
+    body = parse_json(raw)
+    call = read_call(endpoint, body, key, request.app[PRICING], request.app[COUNTER], raw)
+    admitted, call = await request.app[METER].admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
     task = asyncio.ensure_future(_guarded(forward, request, call, admitted))
     try:
@@ -166,19 +169,19 @@ async def _guarded(
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, "chat")
+    return await _metered(request, endpoints.CHAT)
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, "completions")
+    return await _metered(request, endpoints.COMPLETIONS)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, "embeddings")
+    return await _metered(request, endpoints.EMBEDDINGS)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, "messages")
+    return await _metered(request, endpoints.MESSAGES)
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -12,22 +12,20 @@ Billing policy (README, "What gets billed"):
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally
+from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from billing.usage import Usage
 from gateway.llm.calls import Call
 from gateway.llm.sse import SSEEvent, SSEParser
 
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
 STREAM_FAILED = "The provider's stream ended abnormally."
-Tally = OpenAIStreamTally | AnthropicStreamTally
 
 
 @dataclass(slots=True)
@@ -48,50 +46,22 @@ def counted_usage(
     return Usage(input_tokens=tokens, output_tokens=completion.count(), source="counted")
 
 
-def _response_text(call: Call, payload: dict[str, Any]) -> list[str]:
-    if call.endpoint == "messages":
-        return [b.get("text", "") for b in payload.get("content") or [] if isinstance(b, dict)]
-    parts = []
-    for choice in payload.get("choices") or []:
-        if isinstance(choice, dict):
-            message = choice.get("message") or {}
-            parts.append(str(message.get("content") or choice.get("text") or ""))
-    return parts
-
-
 def json_usage(call: Call, payload: dict[str, Any], counter: TokenCounter) -> Usage:
     """Usage of a complete JSON answer: the provider's, else counted."""
-    raw = payload.get("usage")
-    if isinstance(raw, dict):
-        return usage_from_anthropic(raw) if call.endpoint == "messages" else usage_from_openai(raw)
-    if call.endpoint == "embeddings":
-        return Usage(input_tokens=call.input_tokens, source="counted")
-    return counted_usage(call, counter, _response_text(call, payload))
+    reported = call.endpoint.read_usage(payload)
+    if reported is not None:
+        return reported
+    return counted_usage(call, counter, call.endpoint.answer_text(payload))
 
 
-def error_event(call: Call, message: str) -> bytes:
-    if call.endpoint == "messages":
-        body = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
-    body2 = {
-        "error": {
-            "message": message,
-            "type": "upstream_error",
-            "code": "upstream_error",
-            "param": None,
-        }
-    }
-    return b"data: " + json.dumps(body2).encode() + b"\n\ndata: [DONE]\n\n"
-
-
-def _failure_tail(call: Call, tally: Tally) -> bytes:
+def _failure_tail(call: Call, tally: StreamTally) -> bytes:
     """What ends a failed stream: our error event, or just the terminator after the provider's."""
     if tally.error is None:
-        return error_event(call, STREAM_FAILED)
-    return b"" if call.endpoint == "messages" else b"data: [DONE]\n\n"
+        return call.endpoint.error_event(STREAM_FAILED)
+    return call.endpoint.stream_end
 
 
-def _select(events: list[SSEEvent], tally: Tally) -> tuple[bytes, bool]:
+def _select(events: list[SSEEvent], tally: StreamTally) -> tuple[bytes, bool]:
     """The bytes to forward, and whether the provider's stream failed (error or malformed data).
 
     Nothing after a failure is forwarded, and malformed data never is: the client's SDK
@@ -103,7 +73,7 @@ def _select(events: list[SSEEvent], tally: Tally) -> tuple[bytes, bool]:
         if tally.malformed:
             return b"".join(keep), True
         if forward:
-            keep.append(ev.raw)
+            keep.append(ev.raw if tally.rewrite is None else tally.rewrite)
         if tally.error is not None:
             return b"".join(keep), True
     return b"".join(keep), False
@@ -112,7 +82,9 @@ def _select(events: list[SSEEvent], tally: Tally) -> tuple[bytes, bool]:
 class _Pump:
     """Reads the provider's stream and writes the client's; `delivered` counts text parts sent."""
 
-    def __init__(self, upstream: aiohttp.ClientResponse, out: web.StreamResponse, tally: Tally):
+    def __init__(
+        self, upstream: aiohttp.ClientResponse, out: web.StreamResponse, tally: StreamTally
+    ):
         self.upstream = upstream
         self.out = out
         self.tally = tally
@@ -144,11 +116,7 @@ async def relay_stream(
     call: Call, upstream: aiohttp.ClientResponse, out: web.StreamResponse, counter: TokenCounter
 ) -> StreamOutcome:
     """Pass events through as they arrive; hide only the usage chunk the client did not ask for."""
-    tally: Tally = (
-        AnthropicStreamTally()
-        if call.endpoint == "messages"
-        else OpenAIStreamTally(call.client_wants_usage)
-    )
+    tally = call.endpoint.new_tally(call.client_wants_usage)
     pump = _Pump(upstream, out, tally)
     try:
         failed = await pump.run()
@@ -160,27 +128,17 @@ async def relay_stream(
         usage = _stream_usage(call, tally, counter, pump.delivered)
         return StreamOutcome(usage, client_gone=True)
     usage = _stream_usage(call, tally, counter, len(tally.text_parts))
-    billable = not failed or bool(tally.text_parts) or _provider_reported(tally)
+    billable = not failed or bool(tally.text_parts) or tally.reported() is not None
     return StreamOutcome(usage, upstream_failed=failed, billable=billable)
 
 
-def _provider_reported(tally: Tally) -> bool:
-    if isinstance(tally, AnthropicStreamTally):
-        return tally.usage() is not None
-    return tally.usage is not None
-
-
-def _stream_usage(call: Call, tally: Tally, counter: TokenCounter, delivered: int) -> Usage:
+def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter, delivered: int) -> Usage:
     """The provider's usage when it is final; otherwise input as known, output counted."""
     parts = tally.text_parts[:delivered]
-    if isinstance(tally, AnthropicStreamTally):
-        provided = tally.usage()
-        if provided is not None and tally.output_final:
-            return provided  # message_delta carried the final output count
-        if provided is not None:
-            output = counted_usage(call, counter, parts).output_tokens
-            return replace(provided, output_tokens=output, source="counted")
-        return counted_usage(call, counter, parts)
-    if tally.usage is not None:
-        return tally.usage
+    provided = tally.reported()
+    if provided is not None and tally.usage_final:
+        return provided
+    if provided is not None:
+        output = counted_usage(call, counter, parts).output_tokens
+        return replace(provided, output_tokens=output, source="counted")
     return counted_usage(call, counter, parts)

@@ -49,13 +49,16 @@ class Meter:
         self.billing_url = billing_url
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def admit(self, request_id: str, key: KeyRecord, call: Call) -> Admitted:
-        """Reserve the call's worst case or raise the error the client should see."""
+    async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
+        """Reserve the call's worst case or raise the error the client should see.
+
+        Returns the call as admitted: a clamping plan may have lowered its max tokens.
+        """
         decision = await self._reserve(request_id, key, call)
         if isinstance(decision, BalanceRefused):
             affordable = self._clamp_to(key, call, decision)
             if affordable is not None:
-                call.clamp(affordable)
+                call = call.clamped(affordable)
                 decision = await self._reserve(request_id, key, call)
         if not isinstance(decision, Admitted):
             raise self._refusal(decision, key, call)
@@ -67,7 +70,7 @@ class Meter:
                 param="model",
                 extra={"upgrade": self._model_upgrade(plan.rank, call)},
             )
-        return decision
+        return decision, call
 
     async def _reserve(self, request_id: str, key: KeyRecord, call: Call) -> Decision:
         try:
@@ -90,7 +93,7 @@ class Meter:
         if (
             policy != "clamp"
             or refusal.reason != "insufficient_balance"
-            or call.endpoint == "embeddings"
+            or not call.endpoint.clamps
         ):
             return None
         fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
@@ -109,9 +112,8 @@ class Meter:
             return QuotaExceeded(message, extra=extra, headers=headers)
         if isinstance(decision, BalanceRefused):
             fits = call.price.affordable_output_tokens(call.input_tokens, decision.available_micros)
-            affordable = fits if 0 < fits < call.max_output_tokens else None
-            if call.endpoint == "embeddings":
-                affordable = None
+            clamps = call.endpoint.clamps
+            affordable = fits if clamps and 0 < fits < call.max_output_tokens else None
             message, extra = balance_answer(
                 decision, call.worst_case_micros, affordable, self.billing_url
             )

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.appkeys import COUNTER, PRICING
 from gateway.llm.calls import read_call
+from gateway.llm.endpoints import CHAT
 from gateway.stores.redis.hotstore import KeyRecord
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import Gateway
@@ -22,7 +23,7 @@ def reservation(gw: Gateway, max_tokens: int) -> tuple[int, int]:
     """(input tokens the gateway will count, worst-case micros it will reserve)."""
     body = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": max_tokens}
     key = KeyRecord("k", "a", 0, "k", (), ())
-    call = read_call("chat", body, key, gw.app[PRICING], gw.app[COUNTER])
+    call = read_call(CHAT, body, key, gw.app[PRICING], gw.app[COUNTER])
     return call.input_tokens, call.worst_case_micros
 
 

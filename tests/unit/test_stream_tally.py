@@ -288,3 +288,29 @@ def test_anthropic_type_falls_back_to_event_name_and_tolerates_garbage() -> None
     assert tally.feed(SSEEvent(b"", None, json.dumps({"type": "content_block_delta", "delta": 3})))
     assert tally.malformed
     assert tally.chunks_seen == 2
+
+
+def test_usage_on_a_chunk_with_empty_choices_is_hidden_litellm_style() -> None:
+    """LiteLLM sends its usage on a chunk whose choices hold an empty delta: hide it all."""
+    tally = OpenAIStreamTally(client_wants_usage=False)
+    empty = {"choices": [{"index": 0, "delta": {}, "finish_reason": None}], "usage": OPENAI_USAGE}
+    assert not tally.feed(SSEEvent(b"raw", None, json.dumps(empty)))
+    assert tally.usage is not None and tally.usage.output_tokens == 30
+
+
+def test_usage_on_a_chunk_with_content_is_stripped_not_dropped() -> None:
+    tally = OpenAIStreamTally(client_wants_usage=False)
+    chunk = chat_chunk({"content": "end"}, usage=OPENAI_USAGE)
+    chunk["choices"][0]["finish_reason"] = "stop"  # type: ignore[index]
+    assert tally.feed(SSEEvent(b"raw", None, json.dumps(chunk)))
+    assert tally.rewrite is not None
+    forwarded = json.loads(tally.rewrite.removeprefix(b"data: "))
+    assert "usage" not in forwarded and forwarded["choices"] == chunk["choices"]
+    assert tally.text_parts == ["end"] and tally.usage is not None
+
+
+def test_a_client_that_asked_gets_the_usage_chunk_untouched() -> None:
+    tally = OpenAIStreamTally(client_wants_usage=True)
+    chunk = chat_chunk({"content": "end"}, usage=OPENAI_USAGE)
+    assert tally.feed(SSEEvent(b"raw", None, json.dumps(chunk)))
+    assert tally.rewrite is None

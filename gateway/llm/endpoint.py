@@ -1,0 +1,64 @@
+"""What one proxied route is, as a value: where it goes, who may call it, how it is metered.
+
+Each route the gateway meters is one frozen `Endpoint`; the request reader, the usage reader,
+the stream tally and the error events are its fields, so the proxy, the relay and the meter
+never compare endpoint names. A new API (Responses, a metering API) is a new value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from billing.pricing import ModelKind, ModelPrice
+from billing.stream_tally import StreamTally
+from billing.tokens import TokenCounter
+from billing.usage import Usage
+
+Wire = Literal["openai", "anthropic"]
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """A request's worst case as its reader found it, before the meter reserves it."""
+
+    input_tokens: int
+    max_output_tokens: int  # per choice
+    max_tokens_field: str | None = None  # the body field that set it, None if defaulted
+    choices: int = 1
+
+
+RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One metered route.
+
+    `read_usage` is the provider's usage of a complete JSON answer (None: it reported none,
+    so `answer_text` is counted instead); `new_tally(client_wants_usage)` reads its stream;
+    `error_event(message)` ends a failed stream in the wire's own terms and `stream_end`
+    follows a provider's own error event.
+    """
+
+    name: str
+    path: str  # relative to the provider's API root
+    scope: str
+    kind: ModelKind
+    wire: Wire
+    read_request: RequestReader
+    read_usage: Callable[[Body], Usage | None]
+    answer_text: Callable[[Body], list[str]]
+    new_tally: Callable[[bool], StreamTally]
+    error_event: Callable[[str], bytes]
+    stream_end: bytes = b""
+    asks_stream_usage: bool = False  # the provider must be asked to put usage on streams
+    clamps: bool = True  # output can be lowered through a max-tokens field
+    max_tokens_field: str = "max_tokens"
+    wrong_provider: str = "'{model}' is served on /v1/messages only."
+
+    def serves(self, price: ModelPrice) -> bool:
+        """Anthropic models speak the Messages wire only, every other model the OpenAI one."""
+        return (price.provider == "anthropic") == (self.wire == "anthropic")

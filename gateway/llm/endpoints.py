@@ -1,0 +1,101 @@
+"""The metered routes as values: chat, completions, embeddings and Anthropic messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from billing.pricing import ModelKind
+from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
+from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from gateway.llm import readers
+from gateway.llm.endpoint import Body, Endpoint, RequestReader
+
+OPENAI_DONE = b"data: [DONE]\n\n"
+
+
+def openai_error_event(message: str) -> bytes:
+    """An in-stream error the OpenAI SDKs raise as APIError, then the terminator."""
+    error = {"message": message, "type": "upstream_error", "code": "upstream_error", "param": None}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n" + OPENAI_DONE
+
+
+def anthropic_error_event(message: str) -> bytes:
+    body = {"type": "error", "error": {"type": "api_error", "message": message}}
+    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+def openai_usage(payload: Body) -> Usage | None:
+    raw = payload.get("usage")
+    return usage_from_openai(raw) if isinstance(raw, dict) else None
+
+
+def anthropic_usage(payload: Body) -> Usage | None:
+    raw = payload.get("usage")
+    return usage_from_anthropic(raw) if isinstance(raw, dict) else None
+
+
+def choices_text(payload: Body) -> list[str]:
+    parts = []
+    for choice in payload.get("choices") or []:
+        if isinstance(choice, dict):
+            message = choice.get("message") or {}
+            parts.append(str(message.get("content") or choice.get("text") or ""))
+    return parts
+
+
+def content_text(payload: Body) -> list[str]:
+    blocks = payload.get("content") or []
+    return [b.get("text", "") for b in blocks if isinstance(b, dict)]
+
+
+def no_text(payload: Body) -> list[str]:
+    return []
+
+
+def openai_tally(client_wants_usage: bool) -> StreamTally:
+    return OpenAIStreamTally(client_wants_usage)
+
+
+def anthropic_tally(client_wants_usage: bool) -> StreamTally:
+    return AnthropicStreamTally()
+
+
+def _openai(name: str, path: str, kind: ModelKind, reader: RequestReader, **kw: Any) -> Endpoint:
+    """An OpenAI-wire route; `kw` overrides what differs from chat's defaults."""
+    fields: dict[str, Any] = {
+        "read_usage": openai_usage,
+        "answer_text": choices_text,
+        "new_tally": openai_tally,
+        "error_event": openai_error_event,
+        "stream_end": OPENAI_DONE,
+        "asks_stream_usage": True,
+    }
+    return Endpoint(name, path, name, kind, "openai", reader, **{**fields, **kw})
+
+
+CHAT = _openai("chat", "/chat/completions", "chat", readers.read_chat)
+COMPLETIONS = _openai("completions", "/completions", "completion", readers.read_completion)
+EMBEDDINGS = _openai(
+    "embeddings",
+    "/embeddings",
+    "embedding",
+    readers.read_embedding,
+    answer_text=no_text,
+    asks_stream_usage=False,
+    clamps=False,
+)
+MESSAGES = Endpoint(
+    name="messages",
+    path="/v1/messages",
+    scope="messages",
+    kind="chat",
+    wire="anthropic",
+    read_request=readers.read_messages,
+    read_usage=anthropic_usage,
+    answer_text=content_text,
+    new_tally=anthropic_tally,
+    error_event=anthropic_error_event,
+    wrong_provider="'{model}' is not an Anthropic model.",
+)

@@ -1,0 +1,101 @@
+"""Request readers: validate a body and size its worst case, one function per wire shape.
+
+Each reads only what its API defines and raises `InvalidRequest` naming the field; the token
+counts are the upper bound the reservation is built on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from billing.pricing import ModelPrice
+from billing.tokens import TokenCounter
+from gateway.errors import InvalidRequest
+from gateway.llm.endpoint import Body, Sizing
+
+COMPLETIONS_DEFAULT_MAX = 16  # the legacy API's documented default
+
+
+def positive_int(body: Body, name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"'{name}' must be a positive integer.", param=name)
+    return value
+
+
+def max_output(
+    body: Body, price: ModelPrice, names: tuple[str, ...]
+) -> tuple[int | None, str | None]:
+    """The first of `names` present, checked against the model's cap; (None, None) if absent."""
+    for name in names:
+        value = positive_int(body, name)
+        if value is not None:
+            if value > price.max_output_tokens:
+                raise InvalidRequest(
+                    f"'{name}' is {value}, above {price.name}'s limit of "
+                    f"{price.max_output_tokens}.",
+                    param=name,
+                )
+            return value, name
+    return None, None
+
+
+def tools_tokens(body: Body, enc: str, counter: TokenCounter) -> int:
+    return counter.count_text(enc, json.dumps(body["tools"])) if body.get("tools") else 0
+
+
+def _messages(body: Body) -> list[Any]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
+    return messages
+
+
+def read_chat(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    out, field = max_output(body, price, ("max_completion_tokens", "max_tokens"))
+    choices = positive_int(body, "n") or 1
+    messages = _messages(body)
+    if not all(isinstance(m, dict) for m in messages):
+        raise InvalidRequest("Each message must be an object.", param="messages")
+    enc = price.encoding
+    tokens = counter.count_chat_prompt(enc, messages) + tools_tokens(body, enc, counter)
+    return Sizing(tokens, out or price.max_output_tokens, field, choices)
+
+
+def _completion_choices(body: Body) -> int:
+    """`n` (or `best_of`) completions per prompt, for each prompt of a batch."""
+    per_prompt = max(positive_int(body, "n") or 1, positive_int(body, "best_of") or 1)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        return per_prompt * len(prompt)
+    return per_prompt
+
+
+def read_completion(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    out, field = max_output(body, price, ("max_completion_tokens", "max_tokens"))
+    choices = _completion_choices(body)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str | list):
+        raise InvalidRequest("'prompt' must be a string or an array.", param="prompt")
+    tokens = counter.count_completion_prompt(price.encoding, prompt)
+    return Sizing(tokens, out or COMPLETIONS_DEFAULT_MAX, field, choices)
+
+
+def read_embedding(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    data = body.get("input")
+    if not isinstance(data, str | list) or not data:
+        raise InvalidRequest("'input' must be a non-empty string or array.", param="input")
+    return Sizing(counter.count_embedding_input(price.encoding, data), 0)
+
+
+def read_messages(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    out, field = max_output(body, price, ("max_completion_tokens", "max_tokens"))
+    if out is None:
+        raise InvalidRequest("'max_tokens' is required.", param="max_tokens")
+    messages = _messages(body)
+    enc = price.encoding
+    tokens = counter.count_anthropic_prompt(enc, body.get("system"), messages)
+    return Sizing(tokens + tools_tokens(body, enc, counter), out, field)

@@ -1,0 +1,63 @@
+"""Endpoints are values: each carries what the proxy, relay and meter need to know."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from billing.pricing import load_pricing
+from billing.tokens import TokenCounter
+from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.llm.calls import read_call, upstream_body
+from gateway.llm.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, openai_error_event
+from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
+from gateway.stores.redis.hotstore import KeyRecord
+
+PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
+COUNTER = TokenCounter()
+KEY = KeyRecord("k", "a", 0, "k", (), ())
+CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_call_is_frozen_and_clamping_makes_a_new_one() -> None:
+    call = read_call(CHAT, {**CHAT_BODY, "n": 2, "max_tokens": 100}, KEY, PRICING, COUNTER)
+    assert call.max_output_tokens == 200
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        call.max_output_tokens = 1  # type: ignore[misc]
+    lower = call.clamped(50)
+    assert (lower.max_output_tokens, lower.body["max_tokens"]) == (50, 25)
+    assert call.body["max_tokens"] == 100 and lower.raw == b""
+
+
+def test_messages_clamps_its_own_field_and_embeddings_do_not_clamp() -> None:
+    body = {"model": "claude-haiku-4-5", "max_tokens": 900, "messages": [{"role": "user"}]}
+    call = read_call(MESSAGES, body, KEY, PRICING, COUNTER)
+    assert call.clamped(300).body["max_tokens"] == 300
+    assert not EMBEDDINGS.clamps and CHAT.clamps
+
+
+def test_wire_decides_which_models_an_endpoint_serves() -> None:
+    with pytest.raises(ModelNotFound, match="not an Anthropic model"):
+        read_call(MESSAGES, {**CHAT_BODY, "max_tokens": 5}, KEY, PRICING, COUNTER)
+    with pytest.raises(ModelNotFound, match="/v1/messages only"):
+        read_call(CHAT, {**CHAT_BODY, "model": "claude-haiku-4-5"}, KEY, PRICING, COUNTER)
+    with pytest.raises(InvalidRequest, match="max_tokens"):
+        read_call(MESSAGES, {"model": "claude-haiku-4-5", "messages": []}, KEY, PRICING, COUNTER)
+
+
+def test_only_streams_of_usage_asking_endpoints_get_include_usage() -> None:
+    call = read_call(
+        COMPLETIONS,
+        {"model": "gpt-3.5-turbo-instruct", "prompt": "x", "stream": True},
+        KEY,
+        PRICING,
+        COUNTER,
+    )
+    assert b'"include_usage":true' in upstream_body(call)
+    assert COMPLETIONS.asks_stream_usage and not MESSAGES.asks_stream_usage
+
+
+def test_openai_error_event_ends_with_the_terminator() -> None:
+    wire = openai_error_event("boom")
+    assert wire.startswith(b"data: {") and wire.endswith(CHAT.stream_end)
