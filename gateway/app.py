@@ -1,14 +1,18 @@
-"""The composition root: create_app(settings) builds every client and background task."""
+"""The composition root: create_app(settings) builds every client and background task.
+
+Serve, the CLI commands and the tests all open their stores through `stores.connect`
+(`open_stores`); a test may hand `create_app` another opener, and `Meter`, `KeyResolver`
+and the workers take their stores as parameters, so each can be given a fake.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import aiohttp
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from billing.plans import load_plans
@@ -19,10 +23,8 @@ from gateway.appkeys import (
     KEYS,
     LEDGER,
     METER,
-    PG,
     PLANS,
     PRICING,
-    REDIS,
     SESSION,
     SETTINGS,
     STORE,
@@ -32,41 +34,28 @@ from gateway.http.middleware import errors_middleware
 from gateway.services.auth import KeyResolver
 from gateway.services.metering import Meter
 from gateway.settings import PROVIDERS, Settings
-from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.resp import WireRedis, parse_url
+from gateway.stores.connect import Stores, open_stores
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import run_sweeper
 
-
-async def _redis(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url,
-        max_connections=512,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-    )
-    app[REDIS] = client
-    endpoint = parse_url(settings.redis_url)
-    wire = WireRedis(endpoint) if endpoint is not None else None
-    store = HotStore.for_settings(client, settings, wire)
-    app[STORE] = store
-    app[KEYS] = KeyResolver(store)
-    app[METER] = Meter(store, app[PLANS], settings.billing_url)
-    yield
-    await app[METER].drain()
-    if wire is not None:
-        await wire.close()
-    await client.aclose()
+StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
+# The concrete stores, for the workers (which issue 9 moves onto the ports); handlers and
+# services see only STORE and LEDGER, typed as ports.
+STORES = web.AppKey("stores", Stores)
 
 
-async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=8)
-    app[PG] = pool
-    app[LEDGER] = Ledger(pool)
-    yield
-    await pool.close()
+def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def stores(app: web.Application) -> AsyncIterator[None]:
+        async with opener(app[SETTINGS]) as opened:
+            app[STORES] = opened
+            app[STORE] = opened.store
+            app[LEDGER] = opened.ledger
+            app[KEYS] = KeyResolver(opened.store)
+            app[METER] = Meter(opened.store, app[PLANS], app[SETTINGS].billing_url)
+            yield
+            await app[METER].drain()
+
+    return stores
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
@@ -82,10 +71,10 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings, stores = app[SETTINGS], app[STORES]
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_sweeper(app[STORE], stop=stop))]
-    settler = Settler(app[REDIS], app[STORE].keys, app[LEDGER], batch=settings.settler_batch)
+    tasks = [asyncio.create_task(run_sweeper(stores.store, stop=stop))]
+    settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
         tasks.append(asyncio.create_task(settler.run(stop=stop)))
     yield
@@ -102,14 +91,19 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await settler.drain(timeout_s=5)
 
 
-def create_app(settings: Settings, counter: TokenCounter | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    counter: TokenCounter | None = None,
+    *,
+    stores: StoresOpener = open_stores,
+) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     app[PLANS] = load_plans(settings.plans_path)
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
-    app.cleanup_ctx.extend([_redis, _postgres, _upstream, _background])
+    app.cleanup_ctx.extend([_stores_ctx(stores), _upstream, _background])
     proxy.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import aiohttp
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from billing.plans import PlanBook
@@ -13,17 +11,14 @@ from billing.tokens import TokenCounter
 from gateway.services.auth import KeyResolver
 from gateway.services.metering import Meter
 from gateway.settings import Settings
-from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.ports import HotStorePort, LedgerPort
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)
 PLANS = web.AppKey("plans", PlanBook)
 COUNTER = web.AppKey("counter", TokenCounter)
-REDIS = web.AppKey("redis", aioredis.Redis)
-STORE = web.AppKey("store", HotStore)
+STORE: web.AppKey[HotStorePort] = web.AppKey("store")
 KEYS = web.AppKey("keys", KeyResolver)
 METER = web.AppKey("meter", Meter)
-PG = web.AppKey("pg", asyncpg.Pool)
-LEDGER = web.AppKey("ledger", Ledger)
+LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
 SESSION = web.AppKey("session", aiohttp.ClientSession)

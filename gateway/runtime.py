@@ -1,4 +1,4 @@
-"""Opening the stores outside a web app (CLI commands), and running the server."""
+"""Running the server: one process, or several sharing the port."""
 
 from __future__ import annotations
 
@@ -6,37 +6,14 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.connect import Stores, open_stores
 
-
-@dataclass
-class Stores:
-    redis: aioredis.Redis
-    store: HotStore
-    pool: asyncpg.Pool
-    ledger: Ledger
-
-
-@contextlib.asynccontextmanager
-async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
-    client = aioredis.Redis.from_url(settings.redis_url)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-    try:
-        store = HotStore.for_settings(client, settings)
-        yield Stores(client, store, pool, Ledger(pool))
-    finally:
-        await pool.close()
-        await client.aclose()
+__all__ = ["Stores", "open_stores", "serve", "serve_workers"]  # stores: see stores/connect.py
 
 
 async def serve(

@@ -18,14 +18,14 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from billing.tokens import TokenCounter
-from gateway.app import create_app
-from gateway.appkeys import LEDGER, METER, REDIS, STORE
+from gateway.app import STORES, create_app
+from gateway.appkeys import METER
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from gateway.runtime import Stores
 from gateway.settings import Settings, load_settings
+from gateway.stores.connect import Stores
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
-from gateway.workers.settler import Settler, backlog
+from gateway.workers.settler import Settler
 
 PG_ADMIN = os.environ.get("MW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MW_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -107,14 +107,14 @@ class Gateway:
 
     @property
     def store(self) -> HotStore:
-        return self.app[STORE]
+        return self.app[STORES].store
 
     @property
     def control(self) -> UpstreamControl:
         return self.upstream.control
 
     def stores(self) -> Stores:
-        return Stores(self.app[REDIS], self.store, self.app[LEDGER].pool, self.app[LEDGER])
+        return self.app[STORES]
 
     async def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         async with self.http.request(
@@ -125,15 +125,16 @@ class Gateway:
     async def settle_all(self) -> None:
         """Wait for in-flight settlements, then drain the streams into the ledger."""
         await self.app[METER].drain()
-        await Settler(self.app[REDIS], self.store.keys, self.app[LEDGER]).drain()
+        stores = self.stores()
+        await Settler(stores.redis, self.store.keys, stores.ledger).drain()
 
     async def backlog_length(self) -> int:
-        return (await backlog(self.app[REDIS], self.store.keys)).length
+        return (await self.store.backlog()).length
 
     async def advance_clock(self, ms: int) -> None:
         """Move the gateway's (Redis-side) clock forward for every shard."""
         keys = self.store.keys
-        async with self.app[REDIS].pipeline(transaction=False) as pipe:
+        async with self.store.redis.pipeline(transaction=False) as pipe:
             for shard in range(64):
                 pipe.incrby(keys.clock(shard), ms)
             await pipe.execute()
@@ -161,7 +162,7 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.listen_port)
     await site.start()
-    await app[STORE].mark_ready()
+    await app[STORES].store.mark_ready()
     http = aiohttp.ClientSession()
     try:
         yield Gateway(f"http://127.0.0.1:{settings.listen_port}", settings, app, upstream, http)

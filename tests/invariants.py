@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.runtime import Stores
+from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import SHARDS
-from gateway.workers.settler import backlog
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,8 @@ async def check_invariants(
     stores: Stores, account_ids: Iterable[str], costs: Mapping[str, int] | None = None
 ) -> Report:
     accounts = sorted(set(account_ids))
-    pool, keys = stores.pool, stores.store.keys
-    assert (await backlog(stores.redis, keys)).length == 0, "drain the settler first"
+    pool = stores.pool
+    assert (await stores.store.backlog()).length == 0, "drain the settler first"
     dupes = await pool.fetch(
         "SELECT request_id FROM ledger_entries WHERE request_id IS NOT NULL"
         " GROUP BY request_id HAVING count(*) > 1"

@@ -16,8 +16,9 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError
 from gateway.ops.rebuild import rebuild, reconcile, sync_plans
-from gateway.runtime import open_stores, serve_workers
+from gateway.runtime import serve_workers
 from gateway.settings import ConfigError, Settings, load_settings
+from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import ensure_database, migrate
 from gateway.workers.settler import Settler
 

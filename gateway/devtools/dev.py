@@ -14,9 +14,10 @@ from billing.plans import load_plans
 from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.ops.rebuild import rebuild
-from gateway.runtime import Stores, open_stores, serve
+from gateway.runtime import serve
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.settings import Settings
+from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import ensure_database, migrate
 
 DEMO_ACCOUNT = "acct_demo"

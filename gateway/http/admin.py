@@ -11,10 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-from billing.quotas import QuotaSpecError, decode_quotas, parse_quotas, quota_to_json
+from billing.quotas import QuotaSpecError, parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidApiKey, InvalidRequest, NotFound
 from gateway.http.serialize import account_json, entry_json, key_json
@@ -22,7 +21,8 @@ from gateway.llm.calls import parse_json
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
-from gateway.stores.postgres.ledger import DuplicateCredit
+from gateway.stores.errors import DuplicateCredit
+from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
 MAX_PAGE = 500
@@ -63,11 +63,15 @@ def _quotas(body: dict[str, Any]) -> tuple[Any, ...]:
         raise InvalidRequest(str(exc), param="quotas") from exc
 
 
-async def _account(request: web.Request) -> asyncpg.Record:
-    row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
+def _found(row: Row | None, message: str) -> Row:
     if row is None:
-        raise NotFound("No such account.")
+        raise NotFound(message)
     return row
+
+
+async def _account(request: web.Request) -> Row:
+    row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
+    return _found(row, "No such account.")
 
 
 async def create_account(request: web.Request) -> web.Response:
@@ -83,7 +87,7 @@ async def create_account(request: web.Request) -> web.Response:
     await request.config_dict[STORE].put_account(
         account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
     )
-    row = await request.config_dict[LEDGER].get_account(account_id)
+    row = _found(await request.config_dict[LEDGER].get_account(account_id), "No such account.")
     return web.json_response(account_json(row, (0, 0)), status=201)
 
 
@@ -170,22 +174,20 @@ async def create_key(request: web.Request) -> web.Response:
     issued = await issue_key(
         request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
     )
-    row = await request.config_dict[LEDGER].get_key(issued.key_id)
+    row = _found(await request.config_dict[LEDGER].get_key(issued.key_id), "No such key.")
     return web.json_response({**key_json(row), "key": issued.secret}, status=201)
 
 
-async def _key_row(request: web.Request) -> asyncpg.Record:
+async def _key_row(request: web.Request) -> Row:
     row = await request.config_dict[LEDGER].get_key(request.match_info["key_id"])
-    if row is None:
-        raise NotFound("No such key.")
-    return row
+    return _found(row, "No such key.")
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     row = await _key_row(request)
     revoked = await request.config_dict[LEDGER].revoke_key(row["id"])
     await request.config_dict[STORE].revoke_key(shard_of(row["account_id"]), row["id"])
-    return web.json_response(key_json(revoked))
+    return web.json_response(key_json(_found(revoked, "No such key.")))
 
 
 async def put_key_quotas(request: web.Request) -> web.Response:
@@ -193,7 +195,7 @@ async def put_key_quotas(request: web.Request) -> web.Response:
     quotas = _quotas(parse_json(await request.read()))
     updated = await request.config_dict[LEDGER].set_key_quotas(row["id"], quotas)
     await request.config_dict[STORE].set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
-    return web.json_response(key_json(updated))
+    return web.json_response(key_json(_found(updated, "No such key.")))
 
 
 async def key_usage(request: web.Request) -> web.Response:
@@ -210,8 +212,7 @@ async def account_usage(request: web.Request) -> web.Response:
     row = await _account(request)
     store = request.config_dict[STORE]
     shard = shard_of(row["id"])
-    raw = await store.redis.hget(store.keys.account(shard, row["id"]), "q")
-    quotas = decode_quotas(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
+    quotas = await store.account_quotas(row["id"])
     windows = await window_usage(store, shard, "a", row["id"], quotas)
     return web.json_response(
         {

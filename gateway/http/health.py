@@ -2,44 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from gateway.appkeys import PG, REDIS, STORE
-from gateway.stores.redis.keys import SHARDS
-from gateway.workers.settler import backlog
+from gateway.appkeys import LEDGER, STORE
+from gateway.stores.errors import StoreUnavailable
 
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _postgres(request: web.Request) -> bool:
-    try:
-        await asyncio.wait_for(request.app[PG].fetchval("SELECT 1"), 2)
-        return True
-    except (OSError, TimeoutError, Exception):
-        return False
-
-
 async def readyz(request: web.Request) -> web.Response:
-    details: dict[str, Any] = {"postgres": await _postgres(request)}
+    details: dict[str, Any] = {"postgres": await request.app[LEDGER].ping(timeout_s=2)}
+    store = request.app[STORE]
     try:
-        client = request.app[REDIS]
-        store = request.app[STORE]
-        await client.ping()
-        ready = await client.exists(*[store.keys.ready(s) for s in range(SHARDS)])
-        lag = await backlog(client, store.keys)
+        consistent = await store.consistent()
+        lag = await store.backlog()
         details.update(
             redis=True,
-            redis_consistent=ready == SHARDS,
+            redis_consistent=consistent,
             settlement_backlog=lag.length,
             settlement_lag_ms=lag.oldest_age_ms,
         )
-    except (RedisError, OSError):
+    except StoreUnavailable:
         details.update(redis=False, redis_consistent=False)
     ok = details["redis"] and details["postgres"] and details["redis_consistent"]
     return web.json_response(

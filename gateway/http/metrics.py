@@ -7,11 +7,10 @@ meterway_settler_written_total counts ledger rows written by all settler process
 from __future__ import annotations
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from gateway.appkeys import REDIS, STORE
+from gateway.appkeys import STORE
 from gateway.errors import ServiceUnavailable
-from gateway.workers.settler import backlog, written_total
+from gateway.stores.errors import StoreUnavailable
 
 CONTENT_TYPE = "text/plain"
 
@@ -31,11 +30,11 @@ def render(backlog_length: int, lag_ms: int, written: int) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    client, keys = request.app[REDIS], request.app[STORE].keys
+    store = request.app[STORE]
     try:
-        lag = await backlog(client, keys)
-        written = await written_total(client, keys)
-    except (RedisError, OSError) as exc:
+        lag = await store.backlog()
+        written = await store.settled_total()
+    except StoreUnavailable as exc:
         raise ServiceUnavailable("Redis is unreachable; no settlement metrics.") from exc
     body = render(lag.length, lag.oldest_age_ms, written)
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")

@@ -6,10 +6,8 @@ import json
 import logging
 import os
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import RedisError
 
 from gateway.errors import (
     InternalError,
@@ -19,18 +17,13 @@ from gateway.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from gateway.stores.redis.hotstore import HotStoreUnavailable
+from gateway.stores.errors import StoreUnavailable
 
 log = logging.getLogger("meterway")
 # Where Redis or PostgreSQL fail outside the metered path (admin calls, key lookup), the
 # answer is 503: the stores are down, not the request wrong.
-STORE_DOWN = (
-    HotStoreUnavailable,
-    RedisError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    ConnectionRefusedError,
-)
+# The stores translate their libraries' errors into StoreUnavailable where they enter.
+STORE_DOWN = StoreUnavailable
 REQUEST_ID = web.RequestKey("request_id", str)
 ANTHROPIC_PATHS = ("/v1/messages",)
 

@@ -6,14 +6,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-import asyncpg
+from gateway.stores.records import Row
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def account_json(row: asyncpg.Record, hot: tuple[int, int] | None) -> dict[str, Any]:
+def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
     balance, held = hot if hot is not None else (None, None)
     return {
         "id": row["id"],
@@ -30,7 +30,7 @@ def account_json(row: asyncpg.Record, hot: tuple[int, int] | None) -> dict[str, 
     }
 
 
-def key_json(row: asyncpg.Record) -> dict[str, Any]:
+def key_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "object": "api_key",
@@ -48,7 +48,7 @@ def key_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def entry_json(row: asyncpg.Record) -> dict[str, Any]:
+def entry_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "kind": row["kind"],

@@ -11,7 +11,7 @@ from billing.pricing import ModelPrice, PricingTable
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.endpoint import Endpoint
-from gateway.stores.redis.hotstore import KeyRecord
+from gateway.stores.records import KeyRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from billing.plans import PlanBook
 from billing.quotas import parse_quotas
-from gateway.runtime import Stores
-from gateway.stores.redis.hotstore import KeyRecord
+from gateway.stores.connect import Stores
+from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import SHARDS, shard_of
 from gateway.stores.redis.window_rebuild import rebuild_windows
 from gateway.workers.settler import text_of

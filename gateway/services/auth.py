@@ -14,7 +14,8 @@ from collections import OrderedDict
 from aiohttp import web
 
 from gateway.errors import InvalidApiKey
-from gateway.stores.redis.hotstore import HotStore, KeyRecord
+from gateway.stores.ports import KeyDirectory
+from gateway.stores.records import KeyRecord
 
 KEY_PREFIX = "mw-"
 CACHE_SIZE = 100_000
@@ -41,7 +42,7 @@ def presented_key(request: web.Request) -> str:
 
 
 class KeyResolver:
-    def __init__(self, store: HotStore, size: int = CACHE_SIZE) -> None:
+    def __init__(self, store: KeyDirectory, size: int = CACHE_SIZE) -> None:
         self._store = store
         self._cache: OrderedDict[str, KeyRecord] = OrderedDict()
         self._size = size

@@ -31,7 +31,9 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.llm.calls import Call
-from gateway.stores.redis.hotstore import HotStore, HotStoreUnavailable, KeyRecord, Settlement
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.ports import Reservations
+from gateway.stores.records import KeyRecord, Settlement
 
 log = logging.getLogger("meterway.metering")
 KEY_MESSAGES = {
@@ -43,7 +45,7 @@ SETTLE_ATTEMPTS = 5
 
 
 class Meter:
-    def __init__(self, store: HotStore, plans: PlanBook, billing_url: str) -> None:
+    def __init__(self, store: Reservations, plans: PlanBook, billing_url: str) -> None:
         self.store = store
         self.plans = plans
         self.billing_url = billing_url

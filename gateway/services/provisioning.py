@@ -12,8 +12,8 @@ from datetime import datetime
 
 from billing.quotas import Quota
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
-from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.redis.hotstore import HotStore, KeyRecord
+from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 
 
@@ -33,7 +33,9 @@ class IssuedKey:
     secret: str
 
 
-async def issue_key(ledger: Ledger, store: HotStore, account_id: str, spec: KeySpec) -> IssuedKey:
+async def issue_key(
+    ledger: LedgerPort, store: HotStorePort, account_id: str, spec: KeySpec
+) -> IssuedKey:
     secret, key_id = mint_key(), new_id("key")
     digest = hash_key(secret)
     await ledger.create_key(

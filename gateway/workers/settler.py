@@ -13,15 +13,17 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.stores.errors import StoreError
 from gateway.stores.postgres.ledger import Ledger, ledger_row_raw
+from gateway.stores.records import Backlog
 from gateway.stores.redis.keys import SHARDS, Keys
+from gateway.stores.redis.stream import backlog, text_of, written_total
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.settler")
@@ -35,19 +37,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
     RedisError,
+    StoreError,
 )
-
-
-def text_of(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    """Settlements queued in Redis and not yet in the ledger."""
-
-    length: int
-    oldest_age_ms: int
+__all__ = ["Backlog", "Settler", "backlog", "text_of", "written_total"]  # moved to stores/
 
 
 class Settler:
@@ -132,7 +124,7 @@ class Settler:
             for shard, ids in by_shard.items():
                 pipe.xack(self.keys.stream(shard), GROUP, *ids)
                 pipe.xdel(self.keys.stream(shard), *ids)
-            pipe.incrby(written_key(self.keys), written)
+            pipe.incrby(self.keys.settled_stat(), written)
             await pipe.execute()
         self.written += written
         return written
@@ -218,24 +210,3 @@ class Settler:
             ):
                 return
         raise TimeoutError("settlement backlog did not drain")
-
-
-def written_key(keys: Keys) -> str:
-    """Ledger rows written by every settler process, for the metrics endpoint."""
-    return f"{keys.prefix}:stat:settled"
-
-
-async def written_total(client: aioredis.Redis, keys: Keys) -> int:
-    return int(await client.get(written_key(keys)) or 0)
-
-
-async def backlog(client: aioredis.Redis, keys: Keys) -> Backlog:
-    async with client.pipeline(transaction=False) as pipe:
-        for shard in range(SHARDS):
-            pipe.xlen(keys.stream(shard))
-            pipe.xrange(keys.stream(shard), count=1)
-        replies = await pipe.execute()
-    length = sum(int(n) for n in replies[0::2])
-    oldest = [int(text_of(r[0][0]).split("-")[0]) for r in replies[1::2] if r]
-    age = int(time.time() * 1000) - min(oldest) if oldest else 0
-    return Backlog(length, max(age, 0))

@@ -11,7 +11,8 @@ import logging
 
 from redis.exceptions import RedisError
 
-from gateway.stores.redis.hotstore import HotStore, HotStoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 

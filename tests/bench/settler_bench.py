@@ -7,8 +7,8 @@ import itertools
 import time
 import uuid
 
-from gateway.runtime import open_stores
 from gateway.settings import Settings
+from gateway.stores.connect import open_stores
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.settler import Settler, backlog
 from tests.bench.fixtures import Population

@@ -12,7 +12,7 @@ import pytest
 from gateway.appkeys import COUNTER, PRICING
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
-from gateway.stores.redis.hotstore import KeyRecord
+from gateway.stores.records import KeyRecord
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import Gateway
 

@@ -19,11 +19,11 @@ import aiohttp
 from billing.plans import load_plans
 from billing.usage import Usage
 from gateway.ops.rebuild import rebuild
-from gateway.runtime import Stores, open_stores
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.settings import Settings, load_settings
-from gateway.stores.redis.hotstore import KeyRecord, Settlement
+from gateway.stores.connect import Stores, open_stores
+from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import shard_of
 from tests.harness import REDIS_URL, drop_prefix
 

@@ -6,7 +6,7 @@ from billing.admission import Admitted
 from billing.quotas import Quota
 from billing.windows import WINDOW_CODE, calendar_period, sliding_granules
 from gateway.services.auth import hash_key
-from gateway.stores.redis.hotstore import KeyRecord
+from gateway.stores.records import KeyRecord
 from tests.factories import tenant
 from tests.harness import Gateway
 

@@ -6,15 +6,28 @@ indexes (request id for debits, idempotency key for credits) make every write id
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from billing.quotas import Quota, quota_to_json
+from gateway.stores.errors import DuplicateCredit, StoreError
+from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.records import CreditResult, Row
+
+# Re-exported for code written before `stores/errors.py` and `stores/records.py`.
+__all__ = [
+    "LEDGER_COLUMNS",
+    "CreditResult",
+    "DuplicateCredit",
+    "Ledger",
+    "ledger_row",
+    "ledger_row_raw",
+]
 
 LEDGER_COLUMNS = (
     "account_id",
@@ -60,18 +73,6 @@ SELECT coalesce(sum(n), 0)::bigint FROM sums
 _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 
 
-class DuplicateCredit(Exception):
-    """An idempotency key was reused for a different credit."""
-
-
-@dataclass(frozen=True, slots=True)
-class CreditResult:
-    entry_id: int
-    amount_micros: int
-    created: bool
-    created_at: datetime
-
-
 def ledger_row_raw(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
     """One stream message (see settle.lua), as Redis returns it, as a row of LEDGER_COLUMNS.
 
@@ -102,68 +103,89 @@ def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
     return ledger_row_raw({k.encode(): v.encode() for k, v in fields.items()})
 
 
+def _row(record: asyncpg.Record | None) -> Row | None:
+    return None if record is None else dict(record)
+
+
 class Ledger:
+    """Implements `stores.ports.LedgerPort`; every statement runs inside map_postgres_errors."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        try:
+            with map_postgres_errors():
+                await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout_s)
+        except (StoreError, TimeoutError):
+            return False
+        return True
 
     async def write_settlements(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert a batch in one transaction; rows already present are skipped. Returns new."""
         accounts = sorted({row[0] for row in rows})
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_LOCK, accounts)
-            await conn.execute(_STAGE)
-            await conn.copy_records_to_table("settle_in", records=rows, columns=LEDGER_COLUMNS)
-            return int(await conn.fetchval(_MERGE))
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_LOCK, accounts)
+                await conn.execute(_STAGE)
+                await conn.copy_records_to_table("settle_in", records=rows, columns=LEDGER_COLUMNS)
+                return int(await conn.fetchval(_MERGE))
 
     async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO accounts (id, name, plan, mode) VALUES ($1, $2, $3, $4)",
-            account_id,
-            name,
-            plan,
-            mode,
-        )
+        with map_postgres_errors():
+            await self.pool.execute(
+                "INSERT INTO accounts (id, name, plan, mode) VALUES ($1, $2, $3, $4)",
+                account_id,
+                name,
+                plan,
+                mode,
+            )
 
-    async def get_account(self, account_id: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow("SELECT * FROM accounts WHERE id = $1", account_id)
+    async def get_account(self, account_id: str) -> Row | None:
+        with map_postgres_errors():
+            return _row(
+                await self.pool.fetchrow("SELECT * FROM accounts WHERE id = $1", account_id)
+            )
 
     async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
-        done = await self.pool.execute(
-            "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1",
-            account_id,
-            plan,
-            mode,
-            billing_ready,
-        )
+        with map_postgres_errors():
+            done = await self.pool.execute(
+                "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1",
+                account_id,
+                plan,
+                mode,
+                billing_ready,
+            )
         return bool(done.endswith(" 1"))
 
     async def credit(
         self, account_id: str, amount: int, idempotency_key: str, reason: str
     ) -> CreditResult:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO ledger_entries (account_id, kind, amount_micros, idempotency_key,"
-                " reason) VALUES ($1, 'credit', $2, $3, $4) ON CONFLICT (account_id,"
-                " idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-                " RETURNING id, created_at",
-                account_id,
-                amount,
-                idempotency_key,
-                reason,
-            )
-            if row is not None:
-                await conn.execute(
-                    "UPDATE accounts SET balance_micros = balance_micros + $2 WHERE id = $1",
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
+                    " idempotency_key, reason) VALUES ($1, 'credit', $2, $3, $4) ON CONFLICT"
+                    " (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+                    " RETURNING id, created_at",
                     account_id,
                     amount,
+                    idempotency_key,
+                    reason,
                 )
-                return CreditResult(row["id"], amount, True, row["created_at"])
-            prior = await conn.fetchrow(
-                "SELECT id, amount_micros, created_at FROM ledger_entries"
-                " WHERE account_id = $1 AND idempotency_key = $2",
-                account_id,
-                idempotency_key,
-            )
+                if row is not None:
+                    await conn.execute(
+                        "UPDATE accounts SET balance_micros = balance_micros + $2 WHERE id = $1",
+                        account_id,
+                        amount,
+                    )
+                    return CreditResult(row["id"], amount, True, row["created_at"])
+                prior = await conn.fetchrow(
+                    "SELECT id, amount_micros, created_at FROM ledger_entries"
+                    " WHERE account_id = $1 AND idempotency_key = $2",
+                    account_id,
+                    idempotency_key,
+                )
         if prior["amount_micros"] != amount:
             raise DuplicateCredit(idempotency_key)
         return CreditResult(prior["id"], amount, False, prior["created_at"])
@@ -182,48 +204,55 @@ class Ledger:
         on_insufficient: str | None,
         expires_at: datetime | None,
     ) -> None:
-        await self.pool.execute(
-            "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes, models,"
-            " quotas, on_insufficient, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-            key_id,
-            account_id,
-            name,
-            key_hash,
-            key_prefix,
-            list(scopes),
-            list(models),
-            json.dumps([quota_to_json(q) for q in quotas]),
-            on_insufficient,
-            expires_at,
-        )
+        with map_postgres_errors():
+            await self.pool.execute(
+                "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
+                " models, quotas, on_insufficient, expires_at)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                key_id,
+                account_id,
+                name,
+                key_hash,
+                key_prefix,
+                list(scopes),
+                list(models),
+                json.dumps([quota_to_json(q) for q in quotas]),
+                on_insufficient,
+                expires_at,
+            )
 
-    async def get_key(self, key_id: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id)
+    async def get_key(self, key_id: str) -> Row | None:
+        with map_postgres_errors():
+            return _row(await self.pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id))
 
-    async def revoke_key(self, key_id: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(
-            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1"
-            " RETURNING *",
-            key_id,
-        )
+    async def revoke_key(self, key_id: str) -> Row | None:
+        with map_postgres_errors():
+            return _row(
+                await self.pool.fetchrow(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1"
+                    " RETURNING *",
+                    key_id,
+                )
+            )
 
-    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(
-            "UPDATE api_keys SET quotas = $2 WHERE id = $1 RETURNING *",
-            key_id,
-            json.dumps([quota_to_json(q) for q in quotas]),
-        )
+    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
+        with map_postgres_errors():
+            return _row(
+                await self.pool.fetchrow(
+                    "UPDATE api_keys SET quotas = $2 WHERE id = $1 RETURNING *",
+                    key_id,
+                    json.dumps([quota_to_json(q) for q in quotas]),
+                )
+            )
 
-    async def entries(
-        self, account_id: str, *, before: int | None, limit: int
-    ) -> list[asyncpg.Record]:
+    async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
         """Newest first; `before` is the id of the last entry of the previous page."""
-        return list(
-            await self.pool.fetch(
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
                 "SELECT * FROM ledger_entries WHERE account_id = $1 AND ($2::bigint IS NULL"
                 " OR id < $2) ORDER BY id DESC LIMIT $3",
                 account_id,
                 before,
                 limit,
             )
-        )
+        return [dict(r) for r in rows]

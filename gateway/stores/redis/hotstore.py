@@ -1,96 +1,40 @@
 """The Redis hot store: the only code that talks to Redis on the request path.
 
-Every hot-path operation is one EVALSHA of a script loaded once at start-up. Library errors
-are translated here into HotStoreUnavailable so the HTTP layer can fail closed.
+Every hot-path operation is one EVALSHA of a script loaded once at start-up. Every method
+runs inside `map_redis_errors`, so callers see HotStoreUnavailable, never a Redis error,
+and the HTTP layer can fail closed.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from billing.admission import Decision, decode_reply
-from billing.quotas import Quota, encode_quotas
+from billing.quotas import Quota, decode_quotas, encode_quotas
 from billing.usage import Usage
 from gateway.settings import Settings
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.records import Backlog, KeyRecord, Settlement, WindowCount
+from gateway.stores.redis import counters, stream
+from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
-from gateway.stores.redis.resp import ReplyError, WireRedis, WireScript
+from gateway.stores.redis.records import decode_key_record, encode_key_record
+from gateway.stores.redis.resp import WireRedis
+from gateway.stores.redis.scripts import ScriptFn, load_script
 
-
-class HotStoreUnavailable(RuntimeError):
-    """Redis could not be reached or answered with an error; billable work must stop."""
-
-
-ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
-
-
-def _script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
-    """EVALSHA through the lean wire client when there is one, else through redis-py."""
-    text = resources.files("gateway.stores.redis.lua").joinpath(f"{name}.lua").read_text()
-    if wire is not None:
-        fast = WireScript(wire, text)
-        return lambda keys, args: fast(tuple(keys), tuple(args))
-    script: AsyncScript = client.register_script(text)
-    return lambda keys, args: script(keys=keys, args=args)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    """The immutable facts about an API key, cached per process once looked up."""
-
-    key_id: str
-    account_id: str
-    shard: int
-    name: str
-    scopes: tuple[str, ...]
-    models: tuple[str, ...]
-    on_insufficient: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(
-            [
-                self.key_id,
-                self.account_id,
-                self.name,
-                list(self.scopes),
-                list(self.models),
-                self.on_insufficient,
-            ]
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> KeyRecord:
-        key_id, account_id, name, scopes, models, on_insufficient = json.loads(text)
-        return cls(
-            key_id,
-            account_id,
-            shard_of(account_id),
-            name,
-            tuple(scopes),
-            tuple(models),
-            on_insufficient,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    model: str
-    provider: str
-    usage: Usage
-    cost_micros: int
+# The value types and error are re-exported for code written before `stores/records.py`.
+__all__ = ["HotStore", "HotStoreUnavailable", "KeyRecord", "Settlement"]
 
 
 class HotStore:
+    """Implements `stores.ports.HotStorePort` on one Redis (or Redis Cluster-ready layout)."""
+
     def __init__(
         self,
         client: aioredis.Redis,
@@ -106,9 +50,9 @@ class HotStore:
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
-        self._reserve = _script(client, "reserve", wire)
-        self._settle = _script(client, "settle", wire)
-        self._credit = _script(client, "credit")
+        self._reserve = load_script(client, "reserve", wire)
+        self._settle = load_script(client, "settle", wire)
+        self._credit = load_script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
 
     @classmethod
@@ -134,17 +78,13 @@ class HotStore:
         return self._tz_cache[1]
 
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
+        with map_redis_errors():
             return await script(keys, args)
-        except (RedisError, OSError, ReplyError) as exc:
-            raise HotStoreUnavailable(str(exc)) from exc
 
     async def lookup_key(self, key_hash: str) -> KeyRecord | None:
-        try:
+        with map_redis_errors():
             raw = await self.redis.get(self.keys.directory(key_hash))
-        except (RedisError, OSError) as exc:
-            raise HotStoreUnavailable(str(exc)) from exc
-        return None if raw is None else KeyRecord.from_json(raw)
+        return None if raw is None else decode_key_record(raw)
 
     async def reserve(
         self,
@@ -238,21 +178,19 @@ class HotStore:
         self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
     ) -> None:
         """Create or update an account's hot record; never touches its balance."""
-        s = shard_of(account_id)
-        name = self.keys.account(s, account_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(name, "bal", 0)
-            pipe.hsetnx(name, "held", 0)
-            pipe.hset(
-                name,
-                mapping={
-                    "plan": plan,
-                    "mode": mode,
-                    "q": encode_quotas(quotas),
-                    "billing": "1" if billing_ready else "0",
-                },
-            )
-            await pipe.execute()
+        name = self.keys.account(shard_of(account_id), account_id)
+        fields = {
+            "plan": plan,
+            "mode": mode,
+            "q": encode_quotas(quotas),
+            "billing": "1" if billing_ready else "0",
+        }
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(name, "bal", 0)
+                pipe.hsetnx(name, "held", 0)
+                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+                await pipe.execute()
 
     async def put_key(
         self,
@@ -264,50 +202,79 @@ class HotStore:
         quotas: Sequence[Quota],
     ) -> None:
         name = self.keys.api_key(record.shard, record.key_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(
-                name,
-                mapping={
-                    "acct": record.account_id,
-                    "st": "a" if active else "r",
-                    "exp": expires_at_ms,
-                    "q": encode_quotas(quotas),
-                },
-            )
-            pipe.set(self.keys.directory(key_hash), record.to_json())
-            await pipe.execute()
+        fields = {
+            "acct": record.account_id,
+            "st": "a" if active else "r",
+            "exp": expires_at_ms,
+            "q": encode_quotas(quotas),
+        }
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+                pipe.set(self.keys.directory(key_hash), encode_key_record(record))
+                await pipe.execute()
 
     async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
-        await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
 
     async def revoke_key(self, shard: int, key_id: str) -> None:
-        await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
 
     async def balance(self, account_id: str) -> tuple[int, int] | None:
         """(balance, held) in micros, or None if the account is not in Redis."""
         s = shard_of(account_id)
-        bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
+        with map_redis_errors():
+            bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
         return None if bal is None else (int(bal), int(held or 0))
 
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
+        with map_redis_errors():
+            raw = await self.redis.hget(self.keys.account(shard_of(account_id), account_id), "q")
+        return decode_quotas(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: Sequence[Quota]
+    ) -> list[WindowCount]:
+        now, offset = await self.now_ms(), int(self.tz_offset_ms())
+        with map_redis_errors():
+            return await counters.window_counts(
+                self.redis, self.keys, (shard, scope, owner_id), quotas, now, offset
+            )
+
     async def reservation_account(self, shard: int, request_id: str) -> str | None:
-        raw = await self.redis.hget(self.keys.reservations(shard), request_id)
+        with map_redis_errors():
+            raw = await self.redis.hget(self.keys.reservations(shard), request_id)
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         return text.split("|", 1)[0]
 
+    async def consistent(self) -> bool:
+        with map_redis_errors():
+            ready = await self.redis.exists(*[self.keys.ready(s) for s in range(SHARDS)])
+        return int(ready) == SHARDS
+
     async def mark_ready(self) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for s in range(SHARDS):
-                pipe.set(self.keys.ready(s), "1")
-            await pipe.execute()
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for s in range(SHARDS):
+                    pipe.set(self.keys.ready(s), "1")
+                await pipe.execute()
+
+    async def backlog(self) -> Backlog:
+        with map_redis_errors():
+            return await stream.backlog(self.redis, self.keys)
+
+    async def settled_total(self) -> int:
+        with map_redis_errors():
+            return await stream.written_total(self.redis, self.keys)
 
     async def now_ms(self) -> int:
-        try:
+        with map_redis_errors():
             sec, usec = await self.redis.time()
             offset = 0
             if self._clock == "1":
                 offset = int(await self.redis.get(self.keys.clock(0)) or 0)
-        except (RedisError, OSError) as exc:
-            raise HotStoreUnavailable(str(exc)) from exc
         return int(sec) * 1000 + int(usec) // 1000 + offset

@@ -54,6 +54,21 @@ class Keys:
         """Prefix of quota counters: <prefix><scope a|k>:<id>:<window>:<metric>[:<period>]."""
         return f"{self.tag(shard)}c:"
 
+    def counter(self, shard: int, scope: str, owner_id: str, quota_code: str) -> str:
+        """A quota's counter as reserve.lua names it: a sliding window's granule hash, or
+        the stem a calendar window's period id is appended to (see `period_counter`).
+        `quota_code` is `Quota.code` (window code ':' metric code); scope is 'a' or 'k'."""
+        return f"{self.counters(shard)}{scope}:{owner_id}:{quota_code}"
+
+    @staticmethod
+    def period_counter(counter: str, period: str) -> str:
+        """A calendar window's counter for one period (`billing.windows.calendar_period`)."""
+        return f"{counter}:{period}"
+
+    def settled_stat(self) -> str:
+        """Ledger rows written by every settler process, for the metrics endpoint."""
+        return f"{self.prefix}:stat:settled"
+
     def directory(self, key_hash: str) -> str:
         return f"{self.prefix}:kd:{key_hash}"
 

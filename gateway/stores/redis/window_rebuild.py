@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from billing.plans import PlanBook
 from billing.quotas import WINDOW_CODES, Quota, parse_quotas
 from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
-from gateway.runtime import Stores
+from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import Keys, shard_of
 
 # Per-metric sums of the debit rows, in reserve.lua's metric codes.

@@ -1,0 +1,73 @@
+"""Opening and closing the store clients: the one way serve, CLI commands and tests do it.
+
+The client settings (timeouts, pool sizes, the lean RESP connection for the hot path) are
+chosen here once, so a command-line `rebuild` and a test talk to Redis exactly as the
+serving gateway does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gateway.settings import Settings
+from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.redis.resp import WireRedis, parse_url
+
+REDIS_MAX_CONNECTIONS = 512
+POOL_MAX_SIZE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Both stores, opened together. `redis` and `pool` expose the raw clients only for the
+    settler, sweeper and ops commands, which issue 9 moves onto store methods."""
+
+    store: HotStore
+    ledger: Ledger
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self.store.redis
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.ledger.pool
+
+
+@contextlib.asynccontextmanager
+async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
+    endpoint = parse_url(settings.redis_url)
+    wire = WireRedis(endpoint) if endpoint is not None else None
+    try:
+        yield HotStore.for_settings(client, settings, wire)
+    finally:
+        if wire is not None:
+            await wire.close()
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_ledger(settings: Settings) -> AsyncIterator[Ledger]:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE)
+    try:
+        yield Ledger(pool)
+    finally:
+        await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
+    async with open_hot_store(settings) as store, open_ledger(settings) as ledger:
+        yield Stores(store, ledger)

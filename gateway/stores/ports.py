@@ -1,0 +1,192 @@
+"""The ports: what the rest of Meterway may ask of its stores, and what each call promises.
+
+Services, handlers and workers depend on these Protocols, never on a Redis or asyncpg
+client; `stores/redis/hotstore.py` and `stores/postgres/ledger.py` implement them, and unit
+tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from billing.admission import Decision
+from billing.quotas import Quota
+from gateway.stores.records import Backlog, CreditResult, KeyRecord, Row, Settlement, WindowCount
+
+
+class KeyDirectory(Protocol):
+    async def lookup_key(self, key_hash: str) -> KeyRecord | None:
+        """The key whose secret hashes to `key_hash`, or None. Revocation and expiry are
+        not judged here: the reserve step checks them on every request."""
+        ...
+
+
+class Reservations(Protocol):
+    """Reserve before forwarding, close after: each close happens at most once."""
+
+    async def reserve(
+        self,
+        request_id: str,
+        key: KeyRecord,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        spend_micros: int,
+    ) -> Decision:
+        """Atomically check the key, every quota window and the balance, and hold the
+        worst case. Admitted means the hold is in place; any refusal holds nothing."""
+        ...
+
+    async def settle(
+        self, shard: int, account_id: str, request_id: str, settlement: Settlement
+    ) -> bool:
+        """Replace the hold by the actual cost and queue the ledger row in the same atomic
+        step. False when the reservation was already closed (a retry is harmless)."""
+        ...
+
+    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
+        """Give back everything the reservation held; nothing is billed or queued."""
+        ...
+
+
+class HotStorePort(KeyDirectory, Reservations, Protocol):
+    """The Redis hot store: balances, holds, quota counters, keys, and the settlement queue."""
+
+    async def void(self, shard: int, account_id: str, request_id: str) -> bool:
+        """Close a reservation its gateway abandoned; the ledger records it as voided."""
+        ...
+
+    async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
+        """Add a committed ledger credit to the hot balance once per entry id; the balance."""
+        ...
+
+    async def put_account(
+        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+    ) -> None:
+        """Create or update an account's hot record; its balance and holds are untouched."""
+        ...
+
+    async def put_key(
+        self,
+        record: KeyRecord,
+        key_hash: str,
+        *,
+        active: bool,
+        expires_at_ms: int,
+        quotas: Sequence[Quota],
+    ) -> None:
+        """Publish a key so the next request on any gateway process can use it."""
+        ...
+
+    async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
+        """A key's own quota limits, live on the next request."""
+        ...
+
+    async def revoke_key(self, shard: int, key_id: str) -> None:
+        """Refuse the key from the next request on, on every gateway process."""
+        ...
+
+    async def balance(self, account_id: str) -> tuple[int, int] | None:
+        """(balance, held) in micros, or None if the account is not in Redis."""
+        ...
+
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
+        """The quota limits the reserve step applies to this account now."""
+        ...
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: Sequence[Quota]
+    ) -> list[WindowCount]:
+        """Current use of each quota window of an account (scope 'a') or key ('k')."""
+        ...
+
+    async def now_ms(self) -> int:
+        """The clock the scripts decide on (Redis time, plus the test offset if enabled)."""
+        ...
+
+    def tz_offset_ms(self) -> str:
+        """UTC offset of the quota time zone now, as the reserve script takes it."""
+        ...
+
+    async def consistent(self) -> bool:
+        """Whether Redis is known to hold the ledger's state (every shard marked ready)."""
+        ...
+
+    async def mark_ready(self) -> None:
+        """Declare Redis restored from the ledger: the reserve step starts admitting."""
+        ...
+
+    async def backlog(self) -> Backlog:
+        """Settlements queued in the streams and not yet written to the ledger."""
+        ...
+
+    async def settled_total(self) -> int:
+        """Ledger rows written by every settler process so far (for /metrics)."""
+        ...
+
+
+class LedgerPort(Protocol):
+    """The PostgreSQL ledger: the record of truth. Each write is one transaction, and a
+    unique constraint makes each write idempotent."""
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """Whether the ledger answers within the timeout; never raises."""
+        ...
+
+    async def write_settlements(self, rows: Sequence[tuple[object, ...]]) -> int:
+        """Append a batch of settled rows; rows already present are skipped. New rows."""
+        ...
+
+    async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
+        """Insert a new account with a zero balance."""
+        ...
+
+    async def get_account(self, account_id: str) -> Row | None:
+        """The account's row, or None."""
+        ...
+
+    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
+        """Change an account's plan, mode and billing flag; False if there is no account."""
+        ...
+
+    async def credit(
+        self, account_id: str, amount: int, idempotency_key: str, reason: str
+    ) -> CreditResult:
+        """Append a credit once per idempotency key (a replay returns the first entry);
+        raises DuplicateCredit when the key was used for another amount."""
+        ...
+
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        account_id: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        scopes: Sequence[str],
+        models: Sequence[str],
+        quotas: Sequence[Quota],
+        on_insufficient: str | None,
+        expires_at: datetime | None,
+    ) -> None:
+        """Record a key by its hash; the secret is never stored."""
+        ...
+
+    async def get_key(self, key_id: str) -> Row | None:
+        """The key's row, or None."""
+        ...
+
+    async def revoke_key(self, key_id: str) -> Row | None:
+        """Mark the key revoked (the first revocation time is kept); its row, or None."""
+        ...
+
+    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
+        """Replace the key's quotas; its row, or None."""
+        ...
+
+    async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
+        """Ledger entries newest first; `before` is the last id of the previous page."""
+        ...

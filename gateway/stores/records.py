@@ -1,0 +1,63 @@
+"""Plain values that cross the store ports, free of any client library.
+
+Services and handlers see these, never a Redis reply or an asyncpg Record, so a fake store
+in a unit test returns exactly what the real one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from billing.usage import Usage
+
+Row = Mapping[str, Any]  # one ledger row by column name (a dict, never an asyncpg Record)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """The immutable facts about an API key, cached per process once looked up."""
+
+    key_id: str
+    account_id: str
+    shard: int
+    name: str
+    scopes: tuple[str, ...]
+    models: tuple[str, ...]
+    on_insufficient: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a finished call consumed and costs; settle.lua moves it into the stream."""
+
+    model: str
+    provider: str
+    usage: Usage
+    cost_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    entry_id: int
+    amount_micros: int
+    created: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Settlements queued in Redis and not yet in the ledger."""
+
+    length: int
+    oldest_age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCount:
+    """How much of one quota window is used now, and when it resets (None: never)."""
+
+    used: int
+    resets_at_ms: int | None

@@ -1,0 +1,23 @@
+"""Redis library errors become store errors here, and only here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis.exceptions import RedisError
+
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.redis.resp import ReplyError
+
+# OSError covers the lean wire client's WireError (a ConnectionError) and socket failures.
+REDIS_FAILURES = (RedisError, OSError, ReplyError)
+
+
+@contextmanager
+def map_redis_errors() -> Iterator[None]:
+    """Like httpx's map_httpcore_exceptions: one translation for every Redis command."""
+    try:
+        yield
+    except REDIS_FAILURES as exc:
+        raise HotStoreUnavailable(str(exc)) from exc

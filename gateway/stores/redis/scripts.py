@@ -1,0 +1,28 @@
+"""Loading the `.lua` scripts once, so every later call is one EVALSHA."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from gateway.stores.redis.resp import WireRedis, WireScript
+
+ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
+
+
+def script_text(name: str) -> str:
+    return resources.files("gateway.stores.redis.lua").joinpath(f"{name}.lua").read_text()
+
+
+def load_script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
+    """EVALSHA through the lean wire client when there is one, else through redis-py."""
+    text = script_text(name)
+    if wire is not None:
+        fast = WireScript(wire, text)
+        return lambda keys, args: fast(tuple(keys), tuple(args))
+    script: AsyncScript = client.register_script(text)
+    return lambda keys, args: script(keys=keys, args=args)

@@ -1,0 +1,30 @@
+"""Reading the settlement streams' length and age, and the settlers' written counter."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+from gateway.stores.records import Backlog
+from gateway.stores.redis.keys import SHARDS, Keys
+
+
+def text_of(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def backlog(client: aioredis.Redis, keys: Keys) -> Backlog:
+    async with client.pipeline(transaction=False) as pipe:
+        for shard in range(SHARDS):
+            pipe.xlen(keys.stream(shard))
+            pipe.xrange(keys.stream(shard), count=1)
+        replies = await pipe.execute()
+    length = sum(int(n) for n in replies[0::2])
+    oldest = [int(text_of(r[0][0]).split("-")[0]) for r in replies[1::2] if r]
+    age = int(time.time() * 1000) - min(oldest) if oldest else 0
+    return Backlog(length, max(age, 0))
+
+
+async def written_total(client: aioredis.Redis, keys: Keys) -> int:
+    return int(await client.get(keys.settled_stat()) or 0)
