@@ -12,7 +12,7 @@ from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.llm.calls import read_call, upstream_body
 from gateway.llm.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, openai_error_event
 from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
-from gateway.stores.redis.hotstore import KeyRecord
+from gateway.stores.records import KeyRecord
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
 COUNTER = TokenCounter()
