@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from billing.quotas import WINDOW_CODES
+
 DAY_MS = 86_400_000
 SLIDING_MS = {"minute": 60_000, "hour": 3_600_000}
 GRANULES = 12
-WINDOW_CODE = {"minute": "mi", "hour": "h", "day": "d", "week": "w", "month": "mo", "total": "t"}
+WINDOW_CODE = WINDOW_CODES  # one table: billing/quotas.py
 
 
 def calendar_period(window: str, now_ms: int, offset_ms: int) -> tuple[str, int | None]:

@@ -18,7 +18,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import SHARDS, shard_of
 from gateway.stores.redis.window_rebuild import rebuild_windows
-from gateway.workers.settler import text_of
+from gateway.stores.stream_fields import queued_cost
 
 
 async def sync_plans(stores: Stores, plans: PlanBook) -> int:
@@ -109,8 +109,8 @@ async def queued_costs(stores: Stores) -> dict[str, int]:
     for shard in range(SHARDS):
         for _id, fields in await stores.redis.xrange(stores.store.keys.stream(shard)) or []:
             if fields:
-                account = text_of(fields[b"acct"])
-                out[account] = out.get(account, 0) + int(fields[b"cost"])
+                account, cost = queued_cost(fields)
+                out[account] = out.get(account, 0) + cost
     return out
 
 

@@ -20,10 +20,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from gateway.stores.errors import StoreError
-from gateway.stores.postgres.ledger import Ledger, ledger_row_raw
+from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.records import Backlog
 from gateway.stores.redis.keys import SHARDS, Keys
 from gateway.stores.redis.stream import backlog, text_of, written_total
+from gateway.stores.stream_fields import ledger_row_raw
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.settler")

@@ -33,7 +33,7 @@ async def test_reserve_writes_the_counters_windows_py_reads(gw: Gateway) -> None
 
 async def _assert_counter(gw: Gateway, record: KeyRecord, window: str, now: int) -> None:
     store = gw.store
-    base = f"{store.keys.counters(record.shard)}k:{record.key_id}:{WINDOW_CODE[window]}:t"
+    base = store.keys.counter(record.shard, "k", record.key_id, f"{WINDOW_CODE[window]}:t")
     if window in ("minute", "hour"):
         fields, _ = sliding_granules(window, now)
         values = await store.redis.hmget(base, fields)

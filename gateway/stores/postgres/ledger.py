@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -18,8 +18,9 @@ from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import DuplicateCredit, StoreError
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import CreditResult, Row
+from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
-# Re-exported for code written before `stores/errors.py` and `stores/records.py`.
+# Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
 __all__ = [
     "LEDGER_COLUMNS",
     "CreditResult",
@@ -29,22 +30,6 @@ __all__ = [
     "ledger_row_raw",
 ]
 
-LEDGER_COLUMNS = (
-    "account_id",
-    "kind",
-    "amount_micros",
-    "request_id",
-    "key_id",
-    "model",
-    "provider",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "usage_source",
-    "occurred_at",
-)
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS settle_in (account_id text, kind text, amount_micros bigint,"
     " request_id text, key_id text, model text, provider text, input_tokens bigint,"
@@ -71,36 +56,6 @@ SELECT coalesce(sum(n), 0)::bigint FROM sums
 # Concurrent settlers lock their accounts in one order before inserting, so two batches
 # sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
 _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-
-
-def ledger_row_raw(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
-    """One stream message (see settle.lua), as Redis returns it, as a row of LEDGER_COLUMNS.
-
-    Works on the raw bytes: decoding every field of every message was most of the
-    settler's CPU.
-    """
-    kind = f[b"kind"].decode()
-    return (
-        f[b"acct"].decode(),
-        kind,
-        -int(f[b"cost"]),
-        f[b"rid"].decode(),
-        f[b"key"].decode() or None,
-        f[b"model"].decode() or None,
-        f[b"provider"].decode() or None,
-        int(f[b"in"] or 0),
-        int(f[b"cin"] or 0),
-        int(f[b"cw"] or 0),
-        int(f[b"out"] or 0),
-        int(f[b"rsn"] or 0),
-        f[b"src"].decode() if kind == "debit" else None,
-        datetime.fromtimestamp(int(f[b"st"]) / 1000, UTC),
-    )
-
-
-def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
-    """The same for a message whose fields were already decoded to text."""
-    return ledger_row_raw({k.encode(): v.encode() for k, v in fields.items()})
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from billing.admission import Decision, decode_reply
+from billing.admission import Decision
 from billing.quotas import Quota, decode_quotas, encode_quotas
 from billing.usage import Usage
 from gateway.settings import Settings
@@ -24,7 +24,8 @@ from gateway.stores.records import Backlog, KeyRecord, Settlement, WindowCount
 from gateway.stores.redis import counters, stream
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
-from gateway.stores.redis.records import decode_key_record, encode_key_record
+from gateway.stores.redis.records import decode_key_record, decode_reservation, encode_key_record
+from gateway.stores.redis.replies import decode_reserve_reply
 from gateway.stores.redis.resp import WireRedis
 from gateway.stores.redis.scripts import ScriptFn, load_script
 
@@ -120,7 +121,7 @@ class HotStore:
                 k.counters(s),
             ),
         )
-        return decode_reply(reply, request_id, key.account_id, key.key_id, s, spend_micros)
+        return decode_reserve_reply(reply, request_id, key, spend_micros)
 
     async def _close(
         self, shard: int, account_id: str, request_id: str, kind: str, settlement: Settlement | None
@@ -246,10 +247,7 @@ class HotStore:
     async def reservation_account(self, shard: int, request_id: str) -> str | None:
         with map_redis_errors():
             raw = await self.redis.hget(self.keys.reservations(shard), request_id)
-        if raw is None:
-            return None
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return text.split("|", 1)[0]
+        return None if raw is None else decode_reservation(raw).account_id
 
     async def consistent(self) -> bool:
         with map_redis_errors():

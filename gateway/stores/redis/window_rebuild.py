@@ -1,7 +1,7 @@
 """Recomputing the live quota counters from ledger debits (used by `meterway rebuild`).
 
-Counters are named as reserve.lua names them: `<counters prefix><a|k>:<id>:<wcode>:<mcode>`,
-plus `:<period>` for calendar windows, while sliding windows are hashes whose fields are
+Counters are named by `Keys.counter` (and `Keys.period_counter` for calendar windows), as
+reserve.lua names them, while sliding windows are hashes whose fields are
 granule indexes. Ledger rows carry the settle instant, not the reserve instant, so a call
 that straddled a boundary counts in the later period; voids and releases count nothing,
 as in Redis.
@@ -19,7 +19,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from billing.plans import PlanBook
-from billing.quotas import WINDOW_CODES, Quota, parse_quotas
+from billing.quotas import METRIC_CODES, Quota, parse_quotas
 from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import Keys, shard_of
@@ -85,8 +85,8 @@ def _write(
     now_ms: int,
     offset_ms: int,
 ) -> int:
-    w, m = g.quota.window, g.quota.code.split(":")[1]
-    base = f"{keys.counters(shard_of(g.account_id))}{g.scope}:{g.id}:{WINDOW_CODES[w]}:{m}"
+    w, m = g.quota.window, METRIC_CODES[g.quota.metric]
+    base = keys.counter(shard_of(g.account_id), g.scope, g.id, g.quota.code)
     if w in SLIDING_MS:
         granules: dict[Any, Any] = {
             str(b): u[m] for (i, b), u in usage.items() if i == g.id and u[m]
@@ -99,9 +99,10 @@ def _write(
         return 1 if granules else 0
     period, reset = calendar_period(w, now_ms, offset_ms)
     amount = usage.get((g.id, 0), {}).get(m, 0)
-    pipe.set(f"{base}:{period}", amount)
+    name = Keys.period_counter(base, period)
+    pipe.set(name, amount)
     if reset is not None:
-        pipe.pexpireat(f"{base}:{period}", reset + DAY_MS)
+        pipe.pexpireat(name, reset + DAY_MS)
     return 1
 
 

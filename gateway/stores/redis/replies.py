@@ -1,0 +1,78 @@
+"""The reserve script's reply, decoded into billing's decision types.
+
+reserve.lua answers with a flat array (see its header): `{1, now, req limit, remaining,
+reset, tok limit, remaining, reset, plan}` when admitted, else `{0, reason, ...}`. Only this
+module reads that layout; billing/admission.py keeps the pure decisions.
+"""
+
+from __future__ import annotations
+
+from billing.admission import (
+    Admitted,
+    BalanceRefused,
+    Decision,
+    KeyRefused,
+    NotReady,
+    QuotaRefused,
+    RateWindow,
+)
+from billing.quotas import METRIC_BY_CODE, WINDOW_BY_CODE
+from gateway.stores.records import KeyRecord
+
+
+class DuplicateReservation(ValueError):
+    """The request id already holds a reservation (request ids are unique per call)."""
+
+
+def _window(limit: int, remaining: int, reset: int) -> RateWindow | None:
+    return None if limit < 0 else RateWindow(limit, max(0, remaining), reset)
+
+
+def _admitted(values: list[object], request_id: str, key: KeyRecord, held: int) -> Admitted:
+    n = [int(str(v)) for v in values[1:8]]
+    return Admitted(
+        request_id,
+        key.account_id,
+        key.key_id,
+        key.shard,
+        held,
+        n[0],
+        _window(n[1], n[2], n[3]),
+        _window(n[4], n[5], n[6]),
+        str(values[8]),
+    )
+
+
+def _quota(values: list[object]) -> QuotaRefused:
+    scope, window, metric = str(values[2]), str(values[3]), str(values[4])
+    limit, used, requested, reset = (int(str(v)) for v in values[5:9])
+    return QuotaRefused(
+        "key" if scope == "k" else "account",
+        WINDOW_BY_CODE[window],
+        METRIC_BY_CODE[metric],
+        limit,
+        used,
+        requested,
+        None if reset < 0 else reset,
+        str(values[9]),
+        int(str(values[10])),
+    )
+
+
+def decode_reserve_reply(
+    reply: list[object], request_id: str, key: KeyRecord, held: int
+) -> Decision:
+    """Turn the reserve script's flat reply into a typed decision."""
+    values = [v.decode() if isinstance(v, bytes) else v for v in reply]
+    if values[0] == 1:
+        return _admitted(values, request_id, key, held)
+    reason = str(values[1])
+    if reason == "quota":
+        return _quota(values)
+    if reason == "balance":
+        return BalanceRefused(str(values[2]), int(str(values[3])), str(values[4]))
+    if reason == "not_ready":
+        return NotReady()
+    if reason == "duplicate":
+        raise DuplicateReservation(f"request id {request_id} is already reserved")
+    return KeyRefused(reason)

@@ -1,0 +1,131 @@
+"""Every format Lua and Python share, round-tripped through the real scripts in Redis:
+key names (quota counters included), the reservation record, the reserve reply, and the
+settlement stream's message."""
+
+from __future__ import annotations
+
+from billing.admission import Admitted, NotReady, QuotaRefused, RateWindow
+from billing.quotas import Quota
+from billing.usage import Usage
+from billing.windows import calendar_period, sliding_granules
+from gateway.stores import stream_fields
+from gateway.stores.connect import Stores
+from gateway.stores.records import Settlement
+from gateway.stores.redis.keys import Keys
+from gateway.stores.redis.records import HeldCounter, decode_reservation
+from gateway.workers.settler import Settler
+from tests.integration.conftest import Holder, make_holder
+
+MINUTE_TOKENS = Quota("minute", "tokens", 1_000)
+DAY_REQUESTS = Quota("day", "requests", 10)
+USAGE = Usage(input_tokens=40, cached_input_tokens=10, cache_write_tokens=3, output_tokens=7,
+              reasoning_tokens=2, source="provider")  # fmt: skip
+
+
+async def _admit(stores: Stores, h: Holder, rid: str = "rid-1") -> Admitted:
+    decision = await stores.store.reserve(
+        rid, h.record, input_tokens=30, max_output_tokens=20, spend_micros=900
+    )
+    assert isinstance(decision, Admitted), decision
+    return decision
+
+
+async def test_quota_counters_are_where_keys_names_them(stores: Stores) -> None:
+    h = await make_holder(stores, key_quotas=(MINUTE_TOKENS,), account_quotas=(DAY_REQUESTS,))
+    admitted = await _admit(stores, h)
+    keys, redis = stores.store.keys, stores.store.redis
+    sliding = keys.counter(h.shard, "k", h.record.key_id, MINUTE_TOKENS.code)
+    fields, _ = sliding_granules("minute", admitted.now_ms)
+    assert sum(int(v or 0) for v in await redis.hmget(sliding, fields)) == 50
+    period, _ = calendar_period("day", admitted.now_ms, int(stores.store.tz_offset_ms()))
+    calendar = Keys.period_counter(
+        keys.counter(h.shard, "a", h.account_id, DAY_REQUESTS.code), period
+    )
+    assert int(await redis.get(calendar) or 0) == 1
+    counts = await stores.store.window_counts(h.shard, "k", h.record.key_id, (MINUTE_TOKENS,))
+    assert [c.used for c in counts] == [50]
+
+
+async def test_reservation_record_round_trips(stores: Stores) -> None:
+    h = await make_holder(stores, key_quotas=(MINUTE_TOKENS,), account_quotas=(DAY_REQUESTS,))
+    admitted = await _admit(stores, h)
+    keys = stores.store.keys
+    raw = await stores.store.redis.hget(keys.reservations(h.shard), "rid-1")
+    record = decode_reservation(raw)
+    assert (record.account_id, record.key_id, record.held_micros) == (
+        h.account_id,
+        h.record.key_id,
+        900,
+    )
+    assert (record.requests, record.input_tokens, record.output_tokens) == (1, 30, 20)
+    assert record.reserved_at_ms == admitted.now_ms
+    granule = sliding_granules("minute", admitted.now_ms)[0][-1]
+    period, _ = calendar_period("day", admitted.now_ms, int(stores.store.tz_offset_ms()))
+    day = keys.counter(h.shard, "a", h.account_id, DAY_REQUESTS.code)
+    assert record.counters == (
+        HeldCounter(keys.counter(h.shard, "k", h.record.key_id, MINUTE_TOKENS.code), granule, "t"),
+        HeldCounter(Keys.period_counter(day, period), "", "r"),
+    )
+
+
+async def test_reserve_reply_decodes_admitted_and_refusals(stores: Stores) -> None:
+    h = await make_holder(stores, key_quotas=(MINUTE_TOKENS,), account_quotas=(DAY_REQUESTS,))
+    admitted = await _admit(stores, h)
+    assert admitted.plan == "pro" and admitted.shard == h.shard
+    assert admitted.tokens is not None and admitted.tokens.limit == 1_000
+    assert admitted.tokens.remaining == 950
+    assert admitted.requests == RateWindow(10, 9, admitted.requests.reset_at_ms)  # type: ignore[union-attr]
+    refused = await stores.store.reserve(
+        "rid-2", h.record, input_tokens=900, max_output_tokens=100, spend_micros=1
+    )
+    assert isinstance(refused, QuotaRefused)
+    assert (refused.scope, refused.window, refused.metric) == ("key", "minute", "tokens")
+    assert (refused.limit, refused.used, refused.requested) == (1_000, 50, 1_000)
+    assert refused.plan == "pro" and refused.now_ms >= admitted.now_ms
+    await stores.store.redis.delete(stores.store.keys.ready(h.shard))
+    assert (
+        await stores.store.reserve(
+            "rid-3", h.record, input_tokens=1, max_output_tokens=1, spend_micros=1
+        )
+        == NotReady()
+    )
+
+
+async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) -> None:
+    h = await make_holder(stores)
+    admitted = await _admit(stores, h)
+    settlement = Settlement("demo-gpt", "openai", USAGE, 321)
+    await stores.store.settle(h.shard, h.account_id, "rid-1", settlement)
+    messages = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    [(_, fields)] = messages
+    assert tuple(fields) == stream_fields.FIELDS
+    row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
+    assert row == {
+        "account_id": h.account_id,
+        "kind": "debit",
+        "amount_micros": -321,
+        "request_id": "rid-1",
+        "key_id": h.record.key_id,
+        "model": "demo-gpt",
+        "provider": "openai",
+        "input_tokens": 40,
+        "cached_input_tokens": 10,
+        "cache_write_tokens": 3,
+        "output_tokens": 7,
+        "reasoning_tokens": 2,
+        "usage_source": "provider",
+        "occurred_at": row["occurred_at"],
+    }
+    assert int(fields[stream_fields.RESERVED_AT]) == admitted.now_ms
+    assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms
+    assert stream_fields.queued_cost(fields) == (h.account_id, 321)
+
+
+async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -> None:
+    h = await make_holder(stores)
+    await _admit(stores, h)
+    await stores.store.void(h.shard, h.account_id, "rid-1")
+    before = await stores.store.settled_total()
+    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    assert await stores.store.settled_total() == before + 1
+    assert int(await stores.store.redis.get(stores.store.keys.settled_stat())) == before + 1
