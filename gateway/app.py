@@ -20,21 +20,29 @@ from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     COUNTER,
+    DIRECTORY,
+    JWT,
     KEYS,
     LEDGER,
     METER,
     PLANS,
     PRICING,
+    REVOCATIONS,
     SESSION,
     SETTINGS,
     STORE,
 )
-from gateway.http import admin, health, metrics, proxy
+from gateway.http import account, admin, health, metrics, proxy, user_auth
+from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
 from gateway.services.auth import KeyResolver
+from gateway.services.jwks import JwksCache
+from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metering import Meter
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
+from gateway.stores.postgres.directory import Directory
+from gateway.stores.redis.revocations import Revocations
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import run_sweeper
 
@@ -56,6 +64,23 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             await app[METER].drain()
 
     return stores
+
+
+async def _user_auth(app: web.Application) -> AsyncIterator[None]:
+    """Revocations always (the admin API writes them); the JWT verifier when configured."""
+    jwt, stores = app[SETTINGS].jwt, app[STORES]
+    app[DIRECTORY] = Directory(stores.pool)
+    revocations = Revocations(stores.redis, stores.store.keys, jwt.max_lifetime_s + jwt.leeway_s)
+    app[REVOCATIONS] = revocations
+    source = JwksSource(jwt.jwks_url) if jwt.jwks_url else None
+    if jwt.enabled:
+        jwks = JwksCache(source) if source is not None else None
+        app[JWT] = JwtVerifier(jwt, jwks, revocations)
+        if jwks is not None:
+            await jwks.refresh()  # a down identity provider does not stop the boot
+    yield
+    if source is not None:
+        await source.close()
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
@@ -103,9 +128,11 @@ def create_app(
     app[PLANS] = load_plans(settings.plans_path)
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
-    app.cleanup_ctx.extend([_stores_ctx(stores), _upstream, _background])
+    app.cleanup_ctx.extend([_stores_ctx(stores), _user_auth, _upstream, _background])
     proxy.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
+    account.add_routes(app)
+    user_auth.add_routes(app)
     return app

@@ -9,9 +9,10 @@ from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.services.auth import KeyResolver
+from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metering import Meter
 from gateway.settings import Settings
-from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, RevocationsPort
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)
@@ -22,3 +23,6 @@ KEYS = web.AppKey("keys", KeyResolver)
 METER = web.AppKey("meter", Meter)
 LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configured
+REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
+DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +40,27 @@ class ProviderSettings:
         return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
 
 
+JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"})
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """User sign-in: HS* tokens verify with `secret` only, RS*/ES* with the JWKS keys only."""
+
+    secret: str = field(default="", repr=False)
+    jwks_url: str = ""
+    audience: str = ""
+    issuer: str = ""
+    algorithms: tuple[str, ...] = ()
+    leeway_s: int = 30
+    account_claim: str = "account_id"
+    max_lifetime_s: int = 86400
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.algorithms)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
@@ -60,6 +81,8 @@ class Settings:
     test_clock: bool = False
     billing_url: str = "/v1/account/billing"
     workers: int = 1
+    jwt: JwtSettings = field(default_factory=JwtSettings)
+    key_rotation_grace_s: int = 86400
 
     @property
     def pricing_path(self) -> Path:
@@ -163,4 +186,40 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         test_clock=_flag(get("MW_TEST_CLOCK", "0")),
         billing_url=str(get("BILLING_URL", "/v1/account/billing")),
         workers=int(_number("WORKERS", get("WORKERS", 1), 1)),
+        jwt=_jwt(get),
+        key_rotation_grace_s=int(
+            _number("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0)
+        ),
+    )
+
+
+def _jwt_algorithms(raw: str, secret: str, jwks_url: str) -> tuple[str, ...]:
+    default = (["HS256"] if secret else []) + (["RS256", "ES256"] if jwks_url else [])
+    algs = tuple(a.strip() for a in raw.split(",") if a.strip()) if raw else tuple(default)
+    bad = [a for a in algs if a not in JWT_ALGORITHMS]
+    if bad:
+        raise ConfigError(f"JWT_ALGORITHMS: {bad[0]!r} is not allowed (never 'none')")
+    if any(a.startswith("HS") for a in algs) and len(secret) < 32:
+        raise ConfigError("JWT_SECRET must be at least 32 characters for HS* algorithms")
+    if any(not a.startswith("HS") for a in algs) and not jwks_url:
+        raise ConfigError("JWT_JWKS_URL is required for RS*/ES* algorithms")
+    return algs
+
+
+def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
+    secret, jwks = str(get("JWT_SECRET", "")), str(get("JWT_JWKS_URL", ""))
+    if jwks:
+        _url("JWT_JWKS_URL", jwks, ("http", "https"))
+    algs = _jwt_algorithms(str(get("JWT_ALGORITHMS", "")), secret, jwks)
+    if algs and not (get("JWT_AUDIENCE", "") and get("JWT_ISSUER", "")):
+        raise ConfigError("JWT_AUDIENCE and JWT_ISSUER must be set when JWT sign-in is on")
+    return JwtSettings(
+        secret=secret,
+        jwks_url=jwks,
+        audience=str(get("JWT_AUDIENCE", "")),
+        issuer=str(get("JWT_ISSUER", "")),
+        algorithms=algs,
+        leeway_s=int(_number("JWT_LEEWAY_S", get("JWT_LEEWAY_S", 30), 0)),
+        account_claim=str(get("JWT_ACCOUNT_CLAIM", "account_id")),
+        max_lifetime_s=int(_number("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60)),
     )

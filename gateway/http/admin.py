@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from billing.quotas import QuotaSpecError, parse_quotas, quota_to_json
+from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidApiKey, InvalidRequest, NotFound
-from gateway.http.serialize import account_json, entry_json, key_json
+from gateway.http import admin_directory, bodies
+from gateway.http.reports import ledger_response
+from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
+from gateway.services import keys as key_service
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import DuplicateCredit
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
-
-MAX_PAGE = 500
 
 
 @web.middleware
@@ -38,29 +38,6 @@ async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
         raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")
     response: web.StreamResponse = await handler(request)
     return response
-
-
-def _str(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidRequest(f"'{name}' must be a non-empty string.", param=name)
-    return value
-
-
-def _str_list(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidRequest(f"'{name}' must be an array of strings.", param=name)
-    return value
-
-
-def _quotas(body: dict[str, Any]) -> tuple[Any, ...]:
-    try:
-        return parse_quotas(body.get("quotas", []))
-    except QuotaSpecError as exc:
-        raise InvalidRequest(str(exc), param="quotas") from exc
 
 
 def _found(row: Row | None, message: str) -> Row:
@@ -76,14 +53,15 @@ async def _account(request: web.Request) -> Row:
 
 async def create_account(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
-    name = _str(body, "name")
+    name = bodies.text_field(body, "name")
     plans = request.config_dict[PLANS]
-    plan_name = _str(body, "plan", required=False) or plans.default
+    plan_name = bodies.text_field(body, "plan", required=False) or plans.default
     plan = plans.get(plan_name)
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{plan_name}'.", param="plan")
     account_id = new_id("acct")
     await request.config_dict[LEDGER].create_account(account_id, str(name), plan.name, plan.mode)
+    await admin_directory.apply_external_id(request, account_id, body)
     await request.config_dict[STORE].put_account(
         account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
     )
@@ -103,8 +81,8 @@ async def add_credit(request: web.Request) -> web.Response:
     amount = body.get("amount_micros")
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**53:
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
-    idem = str(_str(body, "idempotency_key"))
-    reason = _str(body, "reason", required=False) or "operator credit"
+    idem = str(bodies.text_field(body, "idempotency_key"))
+    reason = bodies.text_field(body, "reason", required=False) or "operator credit"
     try:
         result = await request.config_dict[LEDGER].credit(row["id"], amount, idem, reason)
     except DuplicateCredit as exc:
@@ -127,7 +105,7 @@ async def add_credit(request: web.Request) -> web.Response:
 async def set_plan(request: web.Request) -> web.Response:
     row = await _account(request)
     body = parse_json(await request.read())
-    plan = request.config_dict[PLANS].get(str(_str(body, "plan")))
+    plan = request.config_dict[PLANS].get(str(bodies.text_field(body, "plan")))
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{body['plan']}'.", param="plan")
     mode = body.get("mode", plan.mode)
@@ -143,33 +121,18 @@ async def set_plan(request: web.Request) -> web.Response:
     return await get_account(request)
 
 
-def _expiry(body: dict[str, Any]) -> datetime | None:
-    raw = body.get("expires_at")
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidRequest("'expires_at' must be an RFC 3339 time.", param="expires_at") from exc
-    if when.tzinfo is None:
-        raise InvalidRequest("'expires_at' needs a UTC offset.", param="expires_at")
-    return when
-
-
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
-    account_id = str(_str(body, "account_id"))
+    account_id = str(bodies.text_field(body, "account_id"))
     if await request.config_dict[LEDGER].get_account(account_id) is None:
         raise NotFound("No such account.", param="account_id")
-    on_insufficient = body.get("on_insufficient")
-    if on_insufficient not in (None, "refuse", "clamp"):
-        raise InvalidRequest("'on_insufficient' must be refuse or clamp.", param="on_insufficient")
+    on_insufficient = bodies.on_insufficient_field(body)
     name, scopes, models = (
-        str(_str(body, "name")),
-        _str_list(body, "scopes"),
-        _str_list(body, "models"),
+        str(bodies.text_field(body, "name")),
+        bodies.str_list(body, "scopes"),
+        bodies.str_list(body, "models"),
     )
-    quotas, expires = _quotas(body), _expiry(body)
+    quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body)
     spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires)
     issued = await issue_key(
         request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
@@ -185,14 +148,14 @@ async def _key_row(request: web.Request) -> Row:
 
 async def revoke_key(request: web.Request) -> web.Response:
     row = await _key_row(request)
-    revoked = await request.config_dict[LEDGER].revoke_key(row["id"])
-    await request.config_dict[STORE].revoke_key(shard_of(row["account_id"]), row["id"])
+    app = request.config_dict
+    revoked = await key_service.revoke_key(app[LEDGER], app[STORE], row)
     return web.json_response(key_json(_found(revoked, "No such key.")))
 
 
 async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
-    quotas = _quotas(parse_json(await request.read()))
+    quotas = bodies.quotas_field(parse_json(await request.read()))
     updated = await request.config_dict[LEDGER].set_key_quotas(row["id"], quotas)
     await request.config_dict[STORE].set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
     return web.json_response(key_json(_found(updated, "No such key.")))
@@ -226,24 +189,7 @@ async def account_usage(request: web.Request) -> web.Response:
 
 async def ledger_page(request: web.Request) -> web.Response:
     row = await _account(request)
-    try:
-        limit = min(int(request.query.get("limit", "50")), MAX_PAGE)
-        before = int(request.query["before"]) if "before" in request.query else None
-    except ValueError as exc:
-        raise InvalidRequest("'limit' and 'before' must be integers.") from exc
-    if limit < 1:
-        raise InvalidRequest("'limit' must be at least 1.", param="limit")
-    rows = await request.config_dict[LEDGER].entries(row["id"], before=before, limit=limit + 1)
-    page = rows[:limit]
-    more = len(rows) > limit
-    return web.json_response(
-        {
-            "data": [entry_json(r) for r in page],
-            "has_more": more,
-            "next_before": page[-1]["id"] if more else None,
-            "as_of": datetime.now(UTC).isoformat(),
-        }
-    )
+    return await ledger_response(request, row["id"])
 
 
 def add_routes(app: web.Application) -> None:
@@ -259,4 +205,5 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/keys/{key_id}", revoke_key)
     r.add_put("/keys/{key_id}/quotas", put_key_quotas)
     r.add_get("/keys/{key_id}/usage", key_usage)
+    admin_directory.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

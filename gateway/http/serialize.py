@@ -26,6 +26,7 @@ def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
         "held_micros": held,
         "available_micros": None if balance is None else balance - (held or 0),
         "ledger_balance_micros": row["balance_micros"],
+        "external_id": row.get("external_id"),
         "created_at": _iso(row["created_at"]),
     }
 
@@ -45,6 +46,16 @@ def key_json(row: Row) -> dict[str, Any]:
         "revoked": row["revoked_at"] is not None,
         "revoked_at": _iso(row["revoked_at"]),
         "created_at": _iso(row["created_at"]),
+    }
+
+
+def key_use_json(row: Row) -> dict[str, Any]:
+    """A key with its use, from the rollups: as fresh as the last settlement."""
+    return {
+        **key_json(row),
+        "rotated_from": row["rotated_from"],
+        "last_used_at": _iso(row["last_used_at"]),
+        "spend_this_month_micros": row["month_spend_micros"],
     }
 
 

@@ -37,3 +37,7 @@ class LedgerRejected(StoreError):
 
 class DuplicateCredit(StoreError):
     """An idempotency key was reused for a different credit."""
+
+
+class DuplicateExternalId(StoreError):
+    """Another account already has this external id."""

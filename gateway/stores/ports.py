@@ -8,7 +8,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from billing.admission import Decision
@@ -86,6 +86,14 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
     async def revoke_key(self, shard: int, key_id: str) -> None:
         """Refuse the key from the next request on, on every gateway process."""
+        ...
+
+    async def key_is_live(self, shard: int, key_id: str) -> bool:
+        """Active and not expired, judged as the reserve step judges it (same clock)."""
+        ...
+
+    async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
+        """A key's expiry (ms on the store clock), live on the next request."""
         ...
 
     async def balance(self, account_id: str) -> tuple[int, int] | None:
@@ -189,4 +197,64 @@ class LedgerPort(Protocol):
 
     async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
         """Ledger entries newest first; `before` is the last id of the previous page."""
+        ...
+
+
+class DirectoryPort(Protocol):
+    """Finding accounts, keys and requests for the account and operator APIs (not the proxy)."""
+
+    async def account_by_external_id(self, external_id: str) -> Row | None:
+        """The account whose external id (the identity provider's `sub`) this is."""
+        ...
+
+    async def set_external_id(self, account_id: str, external_id: str | None) -> bool:
+        """Raises DuplicateExternalId when another account has it; False if no account."""
+        ...
+
+    async def search_accounts(
+        self, *, query: str | None, plan: str | None, after: str | None, limit: int
+    ) -> list[Row]:
+        """By name prefix, exact id or external id, and plan; in id order after `after`."""
+        ...
+
+    async def keys_of(self, account_id: str, *, include_revoked: bool) -> list[Row]:
+        """An account's keys with `last_used_at` and `month_spend_micros` from the rollups."""
+        ...
+
+    async def key_with_use(self, key_id: str) -> Row | None:
+        """One key with the same use columns, or None."""
+        ...
+
+    async def set_key_expiry(self, key_id: str, expires_at: datetime) -> None:
+        """Bring a key's expiry forward to `expires_at` (never later than it was)."""
+        ...
+
+    async def mark_rotated(self, new_key_id: str, old_key_id: str) -> None:
+        """Record that `new_key_id` replaced `old_key_id`."""
+        ...
+
+    async def request_entry(self, account_id: str, request_id: str) -> Row | None:
+        """The ledger row of one settled request of this account, or None."""
+        ...
+
+    async def usage_report(
+        self, account_id: str, start: date, end: date, group_by: str
+    ) -> list[Row]:
+        """Sums per bucket (day, model or key) over [start, end) from the rollups only."""
+        ...
+
+
+class RevocationsPort(Protocol):
+    """Revoked user tokens, visible to every gateway process on its next verification."""
+
+    async def revoke_token(self, jti: str, remaining_s: int) -> None:
+        """Refuse this jti until the token would have expired anyway."""
+        ...
+
+    async def revoke_subject(self, subject: str) -> int:
+        """Refuse every token of `subject` issued up to now; the cut-off in ms."""
+        ...
+
+    async def is_revoked(self, subject: str, jti: str | None, issued_at: int) -> bool:
+        """Whether this token was revoked by jti or by a revoke-all of its subject."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from billing.usage import Usage
 
@@ -61,3 +61,16 @@ class WindowCount:
 
     used: int
     resets_at_ms: int | None
+
+
+GroupBy = Literal["day", "model", "key"]
+# The sums of a usage report bucket, as the rollups keep them.
+USAGE_FIELDS = (
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "spend_micros",
+)

@@ -17,6 +17,7 @@ import asyncpg
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import DuplicateCredit, StoreError
 from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import CreditResult, Row
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
@@ -43,8 +44,8 @@ WITH ins AS (
     INSERT INTO ledger_entries ({_COLS})
     SELECT {_COLS} FROM settle_in
     ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
-    RETURNING account_id, amount_micros
-), sums AS (
+    RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
+), {ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE accounts a SET balance_micros = a.balance_micros + sums.total

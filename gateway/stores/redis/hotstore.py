@@ -276,3 +276,16 @@ class HotStore:
             if self._clock == "1":
                 offset = int(await self.redis.get(self.keys.clock(0)) or 0)
         return int(sec) * 1000 + int(usec) // 1000 + offset
+
+    async def key_is_live(self, shard: int, key_id: str) -> bool:
+        """Active and not past its expiry, on the same clock the reserve script uses."""
+        with map_redis_errors():
+            state, exp = await self.redis.hmget(self.keys.api_key(shard, key_id), ["st", "exp"])
+        if state not in (b"a", "a"):
+            return False
+        expires = int(exp or 0)
+        return expires == 0 or await self.now_ms() < expires
+
+    async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "exp", expires_at_ms)

@@ -74,3 +74,11 @@ class Keys:
 
     def all_patterns(self) -> str:
         return f"{self.prefix}:*"
+
+    def revoked_token(self, jti: str) -> str:
+        """A revoked JWT, by jti; it expires when the token would have."""
+        return f"{self.prefix}:jwt:jti:{jti}"
+
+    def revoked_before(self, subject: str) -> str:
+        """The instant (ms) before which every token of a user is revoked."""
+        return f"{self.prefix}:jwt:sub:{subject}"

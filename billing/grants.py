@@ -1,0 +1,83 @@
+"""What a caller may hand to a key it creates: never more than it holds itself.
+
+A grant is the scopes, models, quotas and expiry a key carries. A user (signed in) may create
+keys within their token's scopes plus the proxy scopes; an API key may create keys only within
+its own grant: a subset of its scopes and models, each of its quotas at most as large, and
+expiring no later than it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from billing.quotas import Quota
+
+PROXY_SCOPES = frozenset({"chat", "completions", "embeddings", "messages"})
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    scopes: frozenset[str]
+    models: frozenset[str]  # empty: every model
+    quotas: tuple[Quota, ...] = ()
+    expires_at_ms: int | None = None  # None: never
+
+
+class GrantTooWide(ValueError):
+    """The requested key would hold more than its creator; args[1] names the field."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, field)
+        self.message = message
+        self.field = field
+
+
+def _scopes_within(parent: Grant, child: Grant) -> None:
+    extra = sorted(child.scopes - parent.scopes)
+    if extra:
+        raise GrantTooWide(f"You cannot grant scope '{extra[0]}': you do not hold it.", "scopes")
+    if not child.scopes and not parent.scopes >= PROXY_SCOPES:
+        raise GrantTooWide(
+            "A key without scopes may call every endpoint; list its scopes.", "scopes"
+        )
+
+
+def _models_within(parent: Grant, child: Grant) -> None:
+    if not parent.models:
+        return
+    if not child.models:
+        raise GrantTooWide(
+            "Your access is limited to some models; list the key's models.", "models"
+        )
+    extra = sorted(child.models - parent.models)
+    if extra:
+        raise GrantTooWide(f"You cannot grant model '{extra[0]}'.", "models")
+
+
+def _quotas_within(parent: Grant, child: Grant) -> None:
+    limits = {(q.window, q.metric): q.limit for q in child.quotas}
+    for q in parent.quotas:
+        mine = limits.get((q.window, q.metric))
+        if mine is None or mine > q.limit:
+            raise GrantTooWide(
+                f"The key needs a {q.window} {q.metric} quota of at most {q.limit}.", "quotas"
+            )
+
+
+def _expiry_within(parent: Grant, child: Grant) -> None:
+    if parent.expires_at_ms is None:
+        return
+    if child.expires_at_ms is None or child.expires_at_ms > parent.expires_at_ms:
+        raise GrantTooWide("The key cannot outlive the key creating it.", "expires_at")
+
+
+def check_within(parent: Grant, child: Grant) -> None:
+    """Raise GrantTooWide naming the first field where `child` exceeds `parent`."""
+    for check in (_scopes_within, _models_within, _quotas_within, _expiry_within):
+        check(parent, child)
+
+
+def user_grant(token_scopes: Iterable[str], plan_models: Iterable[str]) -> Grant:
+    """A signed-in user holds their token's scopes, every proxy scope and their plan's models."""
+    return Grant(frozenset(token_scopes) | PROXY_SCOPES, frozenset(plan_models))

@@ -1,0 +1,97 @@
+"""Operator routes for running accounts for real: search, external ids, keys, usage reports,
+and signing a user out everywhere. Mounted on the admin sub-app (and its auth) by admin.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, LEDGER, REVOCATIONS
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.http import bodies
+from gateway.http.reports import usage_response
+from gateway.http.serialize import account_json, key_use_json
+from gateway.llm.calls import parse_json
+from gateway.stores.errors import DuplicateExternalId
+
+MAX_SEARCH = 200
+
+
+async def apply_external_id(request: web.Request, account_id: str, body: dict[str, Any]) -> None:
+    """Set `external_id` (the identity provider's `sub`) when the body carries the field."""
+    if "external_id" not in body:
+        return
+    value = body["external_id"]
+    if value is not None:
+        value = bodies.text_field(body, "external_id")
+    try:
+        await request.config_dict[DIRECTORY].set_external_id(account_id, value)
+    except DuplicateExternalId as exc:
+        raise Conflict(
+            "Another account already has this external_id.", param="external_id"
+        ) from exc
+
+
+async def _account_id(request: web.Request) -> str:
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    return account_id
+
+
+async def search_accounts(request: web.Request) -> web.Response:
+    q = request.query
+    try:
+        limit = max(1, min(int(q.get("limit", "50")), MAX_SEARCH))
+    except ValueError as exc:
+        raise InvalidRequest("'limit' must be an integer.", param="limit") from exc
+    rows = await request.config_dict[DIRECTORY].search_accounts(
+        query=q.get("q") or None, plan=q.get("plan") or None, after=q.get("after"), limit=limit + 1
+    )
+    page = rows[:limit]
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [account_json(r, None) for r in page],
+            "has_more": len(rows) > limit,
+            "next_after": page[-1]["id"] if len(rows) > limit else None,
+        }
+    )
+
+
+async def patch_account(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    body = parse_json(await request.read())
+    await apply_external_id(request, account_id, body)
+    row = await request.config_dict[LEDGER].get_account(account_id)
+    return web.json_response(account_json(bodies.found(row, "No such account."), None))
+
+
+async def account_keys(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    revoked = request.query.get("include_revoked", "false").lower() == "true"
+    rows = await request.config_dict[DIRECTORY].keys_of(account_id, include_revoked=revoked)
+    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def usage_report(request: web.Request) -> web.Response:
+    return await usage_response(request, await _account_id(request))
+
+
+async def revoke_user_tokens(request: web.Request) -> web.Response:
+    subject = request.match_info["subject"]
+    cutoff_ms = await request.config_dict[REVOCATIONS].revoke_subject(subject)
+    return web.json_response(
+        {"object": "token_revocation", "subject": subject, "revoked_before_ms": cutoff_ms}
+    )
+
+
+def add_routes(admin: web.Application) -> None:
+    r = admin.router
+    r.add_get("/accounts", search_accounts)
+    r.add_patch("/accounts/{account_id}", patch_account)
+    r.add_get("/accounts/{account_id}/keys", account_keys)
+    r.add_get("/accounts/{account_id}/usage/report", usage_report)
+    r.add_post("/users/{subject}/revoke-tokens", revoke_user_tokens)

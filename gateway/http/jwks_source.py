@@ -1,0 +1,39 @@
+"""Fetching the identity provider's JWKS document over HTTP (the only network I/O of sign-in)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+FETCH_TIMEOUT_S = 5.0
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+class JwksSource:
+    """GET the JWKS URL with a short timeout; any failure raises, the cache keeps its keys."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __call__(self) -> Mapping[str, Any]:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        async with self._session.get(self.url, headers={"accept": "application/json"}) as resp:
+            resp.raise_for_status()
+            body = await resp.read()
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise ValueError("JWKS document is too large")
+        document = orjson.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("JWKS document is not an object")
+        return document
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,106 @@
+"""Who is calling a user-facing surface (account, billing): an API key or a signed-in user.
+
+An API key must carry the route's scope explicitly (a key with no scopes is a proxy-only key);
+a user token (JWT) carries its scopes in the `scope` claim. Both resolve to one account.
+Each sub-app installs `principal_middleware` and its handlers call `require(request, scope)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, SETTINGS, STORE
+from gateway.errors import InvalidApiKey, PermissionDenied
+from gateway.services.auth import KEY_PREFIX, presented_key
+from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
+from gateway.stores.records import KeyRecord, Row
+
+ACCOUNT_READ = "account:read"
+USAGE_READ = "usage:read"
+KEYS_READ = "keys:read"
+KEYS_WRITE = "keys:write"
+BILLING_READ = "billing:read"
+BILLING_SETUP = "billing:setup"
+USER_SCOPES = frozenset(
+    {ACCOUNT_READ, USAGE_READ, KEYS_READ, KEYS_WRITE, BILLING_READ, BILLING_SETUP}
+)
+IMPLIED = {KEYS_READ: KEYS_WRITE}  # holding the value grants the key too
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: str
+    kind: Literal["key", "user"]
+    scopes: frozenset[str]
+    key: KeyRecord | None = None
+    token: VerifiedToken | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or IMPLIED.get(scope, "") in self.scopes
+
+    def require(self, scope: str) -> None:
+        if not self.has(scope):
+            who = "API key" if self.kind == "key" else "token"
+            raise PermissionDenied(f"This {who} lacks the '{scope}' scope.")
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def require(request: web.Request, scope: str) -> Principal:
+    who = request[PRINCIPAL]
+    who.require(scope)
+    return who
+
+
+async def _from_key(request: web.Request) -> Principal:
+    record = await request.config_dict[KEYS].resolve(request)
+    store = request.config_dict[STORE]
+    if not await store.key_is_live(record.shard, record.key_id):
+        raise InvalidApiKey("This API key has been revoked or has expired.")
+    return Principal(record.account_id, "key", frozenset(record.scopes), key=record)
+
+
+async def _account_of(request: web.Request, token: VerifiedToken) -> Row:
+    claim = request.config_dict[SETTINGS].jwt.account_claim
+    account_id = token.claims.get(claim)
+    if isinstance(account_id, str) and account_id:
+        row = await request.config_dict[LEDGER].get_account(account_id)
+    else:
+        row = await request.config_dict[DIRECTORY].account_by_external_id(token.subject)
+    if row is None:
+        raise InvalidToken("No account belongs to this token's user.")
+    return row
+
+
+async def _from_token(request: web.Request, raw: str) -> Principal:
+    verifier = request.config_dict.get(JWT)
+    if verifier is None:
+        raise InvalidApiKey("User tokens are not accepted here (JWT sign-in is not configured).")
+    token = await verifier.verify(raw)
+    row = await _account_of(request, token)
+    return Principal(row["id"], "user", token.scopes, token=token)
+
+
+async def resolve_principal(request: web.Request) -> Principal:
+    raw = presented_key(request)
+    if raw.startswith(KEY_PREFIX):
+        return await _from_key(request)
+    if looks_like_jwt(raw):
+        return await _from_token(request, raw)
+    raise InvalidApiKey("Missing credentials; send 'Authorization: Bearer <API key or token>'.")
+
+
+@web.middleware
+async def principal_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Only the user-facing sub-apps run this: resolve the caller once per request."""
+    request[PRINCIPAL] = await resolve_principal(request)
+    response: web.StreamResponse = await handler(request)
+    return response

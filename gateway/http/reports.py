@@ -1,0 +1,111 @@
+"""Usage and ledger reports as the account and operator APIs both answer them.
+
+Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model or
+key, as JSON or CSV. The ledger is paginated newest first by entry id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, LEDGER
+from gateway.errors import InvalidRequest
+from gateway.http.serialize import entry_json
+from gateway.stores.records import USAGE_FIELDS, GroupBy
+
+MAX_PAGE = 500
+MAX_RANGE_DAYS = 400
+
+
+def _day(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{name}' must be a date like 2026-01-31.", param=name) from exc
+
+
+def usage_range(request: web.Request) -> tuple[date, date]:
+    """[from, to) in UTC days; `to` defaults to tomorrow, `from` to 30 days before `to`."""
+    today = datetime.now(UTC).date()
+    end = _day(request, "to", today + timedelta(days=1))
+    start = _day(request, "from", end - timedelta(days=30))
+    if start >= end or (end - start).days > MAX_RANGE_DAYS:
+        raise InvalidRequest(
+            f"'from' must be before 'to', at most {MAX_RANGE_DAYS} days apart.", param="from"
+        )
+    return start, end
+
+
+def _choice(request: web.Request, name: str, options: tuple[str, ...]) -> str:
+    value = request.query.get(name, options[0])
+    if value not in options:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(options)}.", param=name)
+    return value
+
+
+def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["account_id", group_by, *USAGE_FIELDS])
+    for row in rows:
+        writer.writerow([account_id, row[group_by], *(row[f] for f in USAGE_FIELDS)])
+    return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+async def usage_response(request: web.Request, account_id: str) -> web.Response:
+    start, end = usage_range(request)
+    group_by: GroupBy = _choice(request, "group_by", ("day", "model", "key"))  # type: ignore[assignment]
+    fmt = _choice(request, "format", ("json", "csv"))
+    records = await request.config_dict[DIRECTORY].usage_report(account_id, start, end, group_by)
+    rows = [{group_by: r["bucket"], **{f: int(r[f]) for f in USAGE_FIELDS}} for r in records]
+    if fmt == "csv":
+        return _csv(account_id, group_by, rows)
+    totals = {f: sum(r[f] for r in rows) for f in USAGE_FIELDS}
+    return web.json_response(
+        {
+            "object": "usage_report",
+            "account_id": account_id,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "group_by": group_by,
+            "data": rows,
+            "totals": totals,
+        }
+    )
+
+
+def _page_args(request: web.Request) -> tuple[int, int | None]:
+    try:
+        limit = min(int(request.query.get("limit", "50")), MAX_PAGE)
+        before = int(request.query["before"]) if "before" in request.query else None
+    except ValueError as exc:
+        raise InvalidRequest("'limit' and 'before' must be integers.") from exc
+    if limit < 1:
+        raise InvalidRequest("'limit' must be at least 1.", param="limit")
+    if before is not None and not 0 < before < 2**63:
+        raise InvalidRequest("'before' must be an entry id.", param="before")
+    return limit, before
+
+
+async def ledger_response(request: web.Request, account_id: str) -> web.Response:
+    limit, before = _page_args(request)
+    rows = await request.config_dict[LEDGER].entries(account_id, before=before, limit=limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [entry_json(r) for r in page],
+            "has_more": more,
+            "next_before": page[-1]["id"] if more else None,
+            "as_of": datetime.now(UTC).isoformat(),
+        }
+    )

@@ -1,0 +1,27 @@
+"""The /v1/auth sub-app: a signed-in user revokes the token they present."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.appkeys import REVOCATIONS
+from gateway.errors import InvalidRequest
+from gateway.http.principal import principal, principal_middleware
+
+
+async def revoke(request: web.Request) -> web.Response:
+    """Revoke the presented JWT by its jti, in Redis until the token would have expired."""
+    who = principal(request)
+    token = who.token
+    if token is None:
+        raise InvalidRequest("Only user tokens are revoked here; delete API keys instead.")
+    if token.jti is None:
+        raise InvalidRequest("This token has no 'jti' claim, so it cannot be revoked alone.")
+    await request.config_dict[REVOCATIONS].revoke_token(token.jti, token.remaining_s())
+    return web.json_response({"object": "token_revocation", "jti": token.jti, "revoked": True})
+
+
+def add_routes(app: web.Application) -> None:
+    auth = web.Application(middlewares=[principal_middleware])
+    auth.router.add_post("/revoke", revoke)
+    app.add_subapp("/v1/auth", auth)

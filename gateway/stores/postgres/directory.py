@@ -1,0 +1,127 @@
+"""Finding accounts, keys and requests in PostgreSQL for the account and operator APIs.
+
+Read paths for people, not the proxy: the account search, a user's account by identity
+provider id, an account's keys with their use (from the rollups), one request's ledger row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+
+from gateway.stores.errors import DuplicateExternalId
+from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.rollups import REPORT_SQL
+from gateway.stores.records import Row
+
+_KEYS = """
+SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
+FROM api_keys k
+LEFT JOIN LATERAL (
+    SELECT max(last_at) AS last_used_at,
+           sum(spend_micros) FILTER (
+               WHERE day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date
+           ) AS month_spend
+    FROM usage_rollups r WHERE r.key_id = k.id
+) u ON true
+"""
+
+
+def _rows(records: list[asyncpg.Record]) -> list[Row]:
+    return [dict(r) for r in records]
+
+
+def _row(record: asyncpg.Record | None) -> Row | None:
+    return None if record is None else dict(record)
+
+
+class Directory:
+    """Implements `stores.ports.DirectoryPort`; every statement inside map_postgres_errors."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def _fetch(self, sql: str, *args: object) -> list[Row]:
+        with map_postgres_errors():
+            return _rows(await self.pool.fetch(sql, *args))
+
+    async def _fetchrow(self, sql: str, *args: object) -> Row | None:
+        with map_postgres_errors():
+            return _row(await self.pool.fetchrow(sql, *args))
+
+    async def _execute(self, sql: str, *args: object) -> str:
+        with map_postgres_errors():
+            return str(await self.pool.execute(sql, *args))
+
+    async def account_by_external_id(self, external_id: str) -> Row | None:
+        return await self._fetchrow("SELECT * FROM accounts WHERE external_id = $1", external_id)
+
+    async def set_external_id(self, account_id: str, external_id: str | None) -> bool:
+        try:
+            done = await self.pool.execute(
+                "UPDATE accounts SET external_id = $2 WHERE id = $1", account_id, external_id
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateExternalId(str(external_id)) from exc
+        except asyncpg.PostgresError:
+            with map_postgres_errors():
+                raise
+        return bool(done.endswith(" 1"))
+
+    async def search_accounts(
+        self, *, query: str | None, plan: str | None, after: str | None, limit: int
+    ) -> list[Row]:
+        """By name prefix (case-insensitive), exact id or external id, and plan; id order."""
+        return await self._fetch(
+            "SELECT * FROM accounts WHERE ($1::text IS NULL OR lower(name) LIKE"
+            " lower($5) || '%' OR external_id = $1 OR id = $1)"
+            " AND ($2::text IS NULL OR plan = $2) AND ($3::text IS NULL OR id > $3)"
+            " ORDER BY id LIMIT $4",
+            query,
+            plan,
+            after,
+            limit,
+            _escape_like(query),
+        )
+
+    async def keys_of(self, account_id: str, *, include_revoked: bool) -> list[Row]:
+        return await self._fetch(
+            _KEYS + " WHERE k.account_id = $1 AND ($2 OR k.revoked_at IS NULL)"
+            " ORDER BY k.created_at, k.id",
+            account_id,
+            include_revoked,
+        )
+
+    async def key_with_use(self, key_id: str) -> Row | None:
+        return await self._fetchrow(_KEYS + " WHERE k.id = $1", key_id)
+
+    async def set_key_expiry(self, key_id: str, expires_at: datetime) -> None:
+        await self._execute(
+            "UPDATE api_keys SET expires_at = least(coalesce(expires_at, $2), $2) WHERE id = $1",
+            key_id,
+            expires_at,
+        )
+
+    async def mark_rotated(self, new_key_id: str, old_key_id: str) -> None:
+        await self._execute(
+            "UPDATE api_keys SET rotated_from = $2 WHERE id = $1", new_key_id, old_key_id
+        )
+
+    async def request_entry(self, account_id: str, request_id: str) -> Row | None:
+        return await self._fetchrow(
+            "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2",
+            request_id,
+            account_id,
+        )
+
+    async def usage_report(
+        self, account_id: str, start: date, end: date, group_by: str
+    ) -> list[Row]:
+        return await self._fetch(REPORT_SQL[group_by], account_id, start, end)
+
+
+def _escape_like(query: str | None) -> str | None:
+    if query is None:
+        return None
+    return query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
