@@ -1,0 +1,57 @@
+"""A key is never wider than the caller creating it."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.grants import PROXY_SCOPES, Grant, GrantTooWide, check_within, user_grant
+from billing.quotas import Quota
+
+DAY = Quota("day", "requests", 100)
+PARENT = Grant(frozenset({"chat", "keys:write"}), frozenset({"gpt-4o-mini"}), (DAY,), 5_000)
+
+
+def child(**kw: object) -> Grant:
+    base: dict[str, object] = {
+        "scopes": frozenset({"chat"}),
+        "models": frozenset({"gpt-4o-mini"}),
+        "quotas": (Quota("day", "requests", 10),),
+        "expires_at_ms": 4_000,
+    }
+    return Grant(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_a_narrower_key_passes() -> None:
+    check_within(PARENT, child())
+    check_within(PARENT, child(quotas=(DAY, Quota("minute", "tokens", 5))))
+
+
+@pytest.mark.parametrize(
+    ("field", "wider"),
+    [
+        ("scopes", child(scopes=frozenset({"chat", "billing:setup"}))),
+        ("scopes", child(scopes=frozenset())),
+        ("models", child(models=frozenset())),
+        ("models", child(models=frozenset({"gpt-4o-mini", "gpt-4o"}))),
+        ("quotas", child(quotas=())),
+        ("quotas", child(quotas=(Quota("day", "requests", 101),))),
+        ("quotas", child(quotas=(Quota("day", "tokens", 1),))),
+        ("expires_at", child(expires_at_ms=None)),
+        ("expires_at", child(expires_at_ms=5_001)),
+    ],
+)
+def test_every_way_of_being_wider_is_refused(field: str, wider: Grant) -> None:
+    with pytest.raises(GrantTooWide) as caught:
+        check_within(PARENT, wider)
+    assert caught.value.field == field
+
+
+def test_a_user_may_grant_proxy_scopes_and_their_token_scopes_only() -> None:
+    user = user_grant({"keys:write"}, ())
+    check_within(user, Grant(frozenset(), frozenset()))  # a proxy key with every endpoint
+    check_within(user, Grant(PROXY_SCOPES | {"keys:write"}, frozenset()))
+    with pytest.raises(GrantTooWide):
+        check_within(user, Grant(frozenset({"billing:setup"}), frozenset()))
+    plan_limited = user_grant({"keys:write"}, {"gpt-4o-mini"})
+    with pytest.raises(GrantTooWide):
+        check_within(plan_limited, Grant(frozenset({"chat"}), frozenset({"gpt-4o"})))
