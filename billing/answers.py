@@ -1,11 +1,16 @@
-"""The words and fields of refusals that drive upgrades: pure functions over decisions."""
+"""The words and fields of refusals that drive upgrades: pure functions over decisions.
+
+How a refusal is spelled in HTTP headers (retry-after, x-should-retry) is gateway/http's
+business; this module only decides when a retry could pass (RetryAdvice).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.admission import BalanceRefused, QuotaRefused, RateWindow
+from billing.admission import BalanceRefused, QuotaRefused
 from billing.money import format_usd
 from billing.plans import PlanBook, Upgrade
 
@@ -25,18 +30,6 @@ def rfc3339(ms: int) -> str:
     )
 
 
-def duration(ms: int) -> str:
-    """OpenAI's x-ratelimit-reset-* style: "1s", "6m0s", "1h2m3s", "20ms"."""
-    if ms < 1000:
-        return f"{max(ms, 0)}ms"
-    seconds = ms // 1000
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    return f"{m}m{s}s" if m else f"{s}s"
-
-
 def _upgrade(refusal: QuotaRefused, plans: PlanBook) -> Upgrade | None:
     """Only account quotas come from a plan; a key's own quota is the operator's to raise."""
     if refusal.scope != "account":
@@ -46,27 +39,35 @@ def _upgrade(refusal: QuotaRefused, plans: PlanBook) -> Upgrade | None:
     )
 
 
-def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, dict[str, str]]:
-    """(the sentence on when to retry, Retry-After / x-should-retry headers)."""
+@dataclass(frozen=True, slots=True)
+class RetryAdvice:
+    """When the same request could pass: after `after_s` seconds (None: the window never
+    resets), and whether a client should retry on its own (False) or decide (None)."""
+
+    after_s: int | None
+    should_retry: bool | None
+
+
+def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, RetryAdvice]:
+    """(the sentence on when to retry, the advice an SDK's retry logic gets)."""
     never = refusal.requested > refusal.limit
     if refusal.resets_at_ms is None:
         tail = " This window does not reset." if refusal.window == "total" else ""
         if never:
             tail += " The request is larger than the limit."
-        return tail, {"x-should-retry": "false"}
+        return tail, RetryAdvice(None, False)
     wait_ms = max(0, refusal.resets_at_ms - now_ms)
-    headers = {"retry-after": str(-(-wait_ms // 1000))}
-    if never or wait_ms > RETRY_HORIZON_MS:
-        headers["x-should-retry"] = "false"
-    return f" Resets at {rfc3339(refusal.resets_at_ms)}.", headers
+    too_long = never or wait_ms > RETRY_HORIZON_MS
+    advice = RetryAdvice(-(-wait_ms // 1000), False if too_long else None)
+    return f" Resets at {rfc3339(refusal.resets_at_ms)}.", advice
 
 
 def quota_answer(
     refusal: QuotaRefused, plans: PlanBook, now_ms: int
-) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """(message, extra body fields, headers) for a 429 quota_exceeded."""
+) -> tuple[str, dict[str, Any], RetryAdvice]:
+    """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
     owner = "this API key" if refusal.scope == "key" else "your account"
-    when, headers = _retry(refusal, now_ms)
+    when, advice = _retry(refusal, now_ms)
     upgrade = _upgrade(refusal, plans)
     message = (
         f"Quota exceeded for {owner} on {METRIC_WORDS[refusal.metric]} per {refusal.window}: "
@@ -86,7 +87,7 @@ def quota_answer(
     }
     if refusal.resets_at_ms is not None:
         extra["resets_at"] = rfc3339(refusal.resets_at_ms)
-    return message, extra, headers
+    return message, extra, advice
 
 
 def balance_answer(
@@ -112,15 +113,3 @@ def balance_answer(
     if affordable_max_tokens:
         extra["affordable_max_tokens"] = affordable_max_tokens
     return message, extra
-
-
-def ratelimit_headers(
-    requests: RateWindow | None, tokens: RateWindow | None, now_ms: int
-) -> dict[str, str]:
-    headers = {}
-    for suffix, window in (("requests", requests), ("tokens", tokens)):
-        if window is not None:
-            headers[f"x-ratelimit-limit-{suffix}"] = str(window.limit)
-            headers[f"x-ratelimit-remaining-{suffix}"] = str(window.remaining)
-            headers[f"x-ratelimit-reset-{suffix}"] = duration(window.reset_at_ms - now_ms)
-    return headers

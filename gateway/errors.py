@@ -16,7 +16,9 @@
     ├── ServiceUnavailable     503 service_unavailable
     └── UpstreamTimeout        504 upstream_timeout
 
-The middleware in gateway/middleware.py renders them; nothing else picks a status.
+The middleware in gateway/http/middleware.py renders them; nothing else picks a status.
+Each class also declares its retry policy (`should_retry`, sent as x-should-retry): a
+request refused for what it is (400, 402, 403, 404, 413) fails the same way when retried.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class MeterwayError(Exception):
     type: ClassVar[str] = "internal_error"
     code: ClassVar[str] = "internal_error"
     anthropic_type: ClassVar[str] = "api_error"
+    # None: no x-should-retry header (the SDKs' own rules apply); an instance may override.
+    should_retry: bool | None = None
 
     def __init__(
         self,
@@ -38,12 +42,17 @@ class MeterwayError(Exception):
         param: str | None = None,
         extra: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        retry_after_s: int | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
+        self.retry_after_s = retry_after_s
+        if should_retry is not None:
+            self.should_retry = should_retry
 
     def openai_body(self) -> dict[str, Any]:
         error = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
@@ -63,6 +72,7 @@ class InvalidRequest(MeterwayError):
         "invalid_request",
         "invalid_request_error",
     )
+    should_retry = False
 
 
 class InvalidApiKey(MeterwayError):
@@ -81,6 +91,7 @@ class BillingRequired(MeterwayError):
         "billing_required",
         "billing_error",
     )
+    should_retry = False
 
 
 class PermissionDenied(MeterwayError):
@@ -90,6 +101,7 @@ class PermissionDenied(MeterwayError):
         "permission_denied",
         "permission_error",
     )
+    should_retry = False
 
 
 class NotFound(MeterwayError):
@@ -99,6 +111,7 @@ class NotFound(MeterwayError):
         "not_found",
         "not_found_error",
     )
+    should_retry = False
 
 
 class ModelNotFound(NotFound):
@@ -130,6 +143,7 @@ class PayloadTooLarge(MeterwayError):
         "request_too_large",
         "request_too_large",
     )
+    should_retry = False
 
 
 class QuotaExceeded(MeterwayError):

@@ -17,6 +17,7 @@ from gateway.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from gateway.http.headers import error_headers
 from gateway.stores.errors import StoreUnavailable
 
 log = logging.getLogger("meterway")
@@ -31,9 +32,7 @@ ANTHROPIC_PATHS = ("/v1/messages",)
 def render(request: web.Request, error: MeterwayError) -> web.Response:
     anthropic = request.path.startswith(ANTHROPIC_PATHS)
     body = error.anthropic_body() if anthropic else error.openai_body()
-    headers = {"x-request-id": request[REQUEST_ID], **error.headers}
-    if error.status in (402, 403, 404, 413) or error.status == 400:
-        headers.setdefault("x-should-retry", "false")
+    headers = {"x-request-id": request[REQUEST_ID], **error_headers(error)}
     return web.Response(
         status=error.status, text=json.dumps(body), content_type="application/json", headers=headers
     )
@@ -62,7 +61,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             request,
             ServiceUnavailable(
                 "A backing store is unavailable; the request was not carried out.",
-                headers={"retry-after": "1"},
+                retry_after_s=1,
             ),
         )
     except web.HTTPException as exc:

@@ -14,7 +14,6 @@ import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
-from billing.answers import ratelimit_headers
 from billing.usage import Usage
 from gateway.appkeys import (
     COUNTER,
@@ -25,6 +24,7 @@ from gateway.appkeys import (
     SETTINGS,
 )
 from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
+from gateway.http.headers import ratelimit_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body

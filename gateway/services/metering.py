@@ -86,7 +86,7 @@ class Meter:
         except HotStoreUnavailable as exc:
             log.error("reserve failed, refusing unmetered work: %s", exc)
             raise ServiceUnavailable(
-                "Metering is unavailable; the request was not sent.", headers={"retry-after": "1"}
+                "Metering is unavailable; the request was not sent.", retry_after_s=1
             ) from exc
 
     def _clamp_to(self, key: KeyRecord, call: Call, refusal: BalanceRefused) -> int | None:
@@ -110,8 +110,10 @@ class Meter:
 
     def _refusal(self, decision: Decision, key: KeyRecord, call: Call) -> Exception:
         if isinstance(decision, QuotaRefused):
-            message, extra, headers = quota_answer(decision, self.plans, decision.now_ms)
-            return QuotaExceeded(message, extra=extra, headers=headers)
+            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms)
+            return QuotaExceeded(
+                message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
+            )
         if isinstance(decision, BalanceRefused):
             fits = call.price.affordable_output_tokens(call.input_tokens, decision.available_micros)
             clamps = call.endpoint.clamps
@@ -119,11 +121,11 @@ class Meter:
             message, extra = balance_answer(
                 decision, call.worst_case_micros, affordable, self.billing_url
             )
-            return BillingRequired(message, extra=extra, headers={"x-should-retry": "false"})
+            return BillingRequired(message, extra=extra)
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
                 "Metering state is being restored (run `meterway rebuild`); request not sent.",
-                headers={"retry-after": "5"},
+                retry_after_s=5,
             )
         assert isinstance(decision, KeyRefused)
         return InvalidApiKey(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing.admission import BalanceRefused, QuotaRefused, RateWindow
-from billing.answers import balance_answer, duration, quota_answer, ratelimit_headers, rfc3339
+from billing.admission import BalanceRefused, QuotaRefused
+from billing.answers import RetryAdvice, balance_answer, quota_answer
 from billing.plans import parse_plans
+from gateway.http.headers import retry_headers
 
 PLANS = parse_plans(
     {
@@ -36,8 +37,14 @@ def refusal(**kw: object) -> QuotaRefused:
     return QuotaRefused(**base)  # type: ignore[arg-type]
 
 
+def _headers(advice: RetryAdvice) -> dict[str, str]:
+    """What the gateway sends for this advice (gateway/http/headers.py)."""
+    return retry_headers(advice.after_s, advice.should_retry)
+
+
 def test_day_quota_message_fields_and_headers() -> None:
-    message, extra, headers = quota_answer(refusal(), PLANS, NOW)
+    message, extra, advice = quota_answer(refusal(), PLANS, NOW)
+    headers = _headers(advice)
     assert message == (
         "Quota exceeded for your account on tokens per day: Limit 100000, Used 99800, "
         "Requested 500. Resets at 2026-11-22T00:00:00Z. Upgrade to pro for 1000000."
@@ -56,7 +63,8 @@ def test_day_quota_message_fields_and_headers() -> None:
 
 
 def test_soon_reset_lets_the_client_retry() -> None:
-    _, _, headers = quota_answer(refusal(window="minute", resets_at_ms=NOW + 4500), PLANS, NOW)
+    _, _, advice = quota_answer(refusal(window="minute", resets_at_ms=NOW + 4500), PLANS, NOW)
+    headers = _headers(advice)
     assert headers == {"retry-after": "5"}
 
 
@@ -73,16 +81,18 @@ def test_no_upgrade_when_no_plan_would_admit() -> None:
 
 
 def test_total_window_has_no_reset() -> None:
-    message, extra, headers = quota_answer(refusal(window="total", resets_at_ms=None), PLANS, NOW)
+    message, extra, advice = quota_answer(refusal(window="total", resets_at_ms=None), PLANS, NOW)
+    headers = _headers(advice)
     assert "resets_at" not in extra
     assert headers == {"x-should-retry": "false"}
     assert "does not reset" in message
 
 
 def test_request_larger_than_limit_is_never_retried() -> None:
-    _, _, headers = quota_answer(
+    _, _, advice = quota_answer(
         refusal(window="minute", requested=200_000, used=0, resets_at_ms=NOW + 1000), PLANS, NOW
     )
+    headers = _headers(advice)
     assert headers["x-should-retry"] == "false"
 
 
@@ -108,20 +118,3 @@ def test_no_payment_method_answer() -> None:
     assert extra["reason"] == "no_payment_method"
     assert "affordable_max_tokens" not in extra
     assert "https://b.example" in message
-
-
-def test_ratelimit_headers_and_durations() -> None:
-    headers = ratelimit_headers(
-        RateWindow(60, 59, NOW + 1000), RateWindow(1000, 0, NOW + 62_500), NOW
-    )
-    assert headers == {
-        "x-ratelimit-limit-requests": "60",
-        "x-ratelimit-remaining-requests": "59",
-        "x-ratelimit-reset-requests": "1s",
-        "x-ratelimit-limit-tokens": "1000",
-        "x-ratelimit-remaining-tokens": "0",
-        "x-ratelimit-reset-tokens": "1m2s",
-    }
-    assert ratelimit_headers(None, None, NOW) == {}
-    assert [duration(x) for x in (20, 3_723_000)] == ["20ms", "1h2m3s"]
-    assert rfc3339(0) == "1970-01-01T00:00:00Z"

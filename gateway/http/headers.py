@@ -1,0 +1,50 @@
+"""Response headers SDKs act on: Retry-After, x-should-retry and OpenAI's x-ratelimit-*.
+
+The decisions behind them are billing's (RateWindow, RetryAdvice) and the errors' own
+(`MeterwayError.should_retry`, `retry_after_s`); only their spelling lives here.
+"""
+
+from __future__ import annotations
+
+from billing.admission import RateWindow
+from gateway.errors import MeterwayError
+
+
+def duration(ms: int) -> str:
+    """OpenAI's x-ratelimit-reset-* style: "1s", "6m0s", "1h2m3s", "20ms"."""
+    if ms < 1000:
+        return f"{max(ms, 0)}ms"
+    seconds = ms // 1000
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    return f"{m}m{s}s" if m else f"{s}s"
+
+
+def retry_headers(retry_after_s: int | None, should_retry: bool | None) -> dict[str, str]:
+    """Retry-After when a wait is known; x-should-retry only when the gateway has a view
+    (the official SDKs otherwise retry 408/409/429/5xx by their own rules)."""
+    headers = {}
+    if retry_after_s is not None:
+        headers["retry-after"] = str(retry_after_s)
+    if should_retry is not None:
+        headers["x-should-retry"] = "true" if should_retry else "false"
+    return headers
+
+
+def error_headers(error: MeterwayError) -> dict[str, str]:
+    """The retry policy the error class (or this instance) declares, then its own headers."""
+    return {**retry_headers(error.retry_after_s, error.should_retry), **error.headers}
+
+
+def ratelimit_headers(
+    requests: RateWindow | None, tokens: RateWindow | None, now_ms: int
+) -> dict[str, str]:
+    headers = {}
+    for suffix, window in (("requests", requests), ("tokens", tokens)):
+        if window is not None:
+            headers[f"x-ratelimit-limit-{suffix}"] = str(window.limit)
+            headers[f"x-ratelimit-remaining-{suffix}"] = str(window.remaining)
+            headers[f"x-ratelimit-reset-{suffix}"] = duration(window.reset_at_ms - now_ms)
+    return headers

@@ -1,0 +1,81 @@
+"""The house rules of ARCHITECTURE.md, checked by parsing every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STORE_LIBRARIES = frozenset({"redis", "hiredis", "asyncpg"})
+IO_LIBRARIES = STORE_LIBRARIES | {"aiohttp", "stripe"}
+# Issue 9 moves the settler, sweeper and ops commands onto store methods; until then these
+# modules still hold raw clients. Nothing else is exempt, and this list only shrinks.
+EXEMPT = frozenset({"gateway/workers/settler.py", "gateway/workers/sweeper.py"})
+# The port modules services import: plain values and Protocols, no library at all.
+PURE_STORE_MODULES = (
+    "gateway/stores/ports.py",
+    "gateway/stores/records.py",
+    "gateway/stores/errors.py",
+    "gateway/stores/stream_fields.py",
+)
+
+
+def modules(*packages: str) -> Iterator[Path]:
+    for package in packages:
+        yield from sorted((ROOT / package).rglob("*.py"))
+
+
+def imported_roots(path: Path) -> set[str]:
+    return roots_of(path.read_text())
+
+
+def roots_of(source: str) -> set[str]:
+    """Top-level names of every import in the module, at any depth (functions included)."""
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_only_stores_import_redis_hiredis_or_asyncpg() -> None:
+    offenders = {
+        rel(p): sorted(imported_roots(p) & STORE_LIBRARIES)
+        for p in modules("gateway", "billing")
+        if not rel(p).startswith("gateway/stores/") and rel(p) not in EXEMPT
+    }
+    assert {m: libs for m, libs in offenders.items() if libs} == {}
+
+
+def test_the_exemptions_are_still_needed() -> None:
+    stale = [m for m in EXEMPT if not imported_roots(ROOT / m) & STORE_LIBRARIES]
+    assert stale == [], f"remove from EXEMPT, they no longer import a store library: {stale}"
+
+
+def test_billing_is_pure() -> None:
+    offenders = {rel(p): sorted(imported_roots(p) & IO_LIBRARIES) for p in modules("billing")}
+    assert {m: libs for m, libs in offenders.items() if libs} == {}
+    assert all("gateway" not in imported_roots(p) for p in modules("billing"))
+
+
+def test_port_modules_import_no_library() -> None:
+    for name in PURE_STORE_MODULES:
+        assert imported_roots(ROOT / name) & IO_LIBRARIES == set(), name
+
+
+def test_the_rule_sees_every_spelling_of_an_import() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import asyncpg.pool\n"
+        "def f():\n    from redis.asyncio import Redis\n    import hiredis as h\n"
+        "from . import sibling\n"
+    )
+    assert roots_of(source) == {"typing", "asyncpg", "redis", "hiredis"}
+    assert "redis" in imported_roots(ROOT / "gateway/stores/redis/hotstore.py")

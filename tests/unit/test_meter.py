@@ -1,0 +1,168 @@
+"""Meter's admission logic against an in-memory Reservations port: no Redis, no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.admission import Admitted, BalanceRefused, Decision
+from billing.plans import load_plans
+from billing.pricing import load_pricing
+from billing.tokens import TokenCounter
+from billing.usage import Usage
+from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
+from gateway.llm.calls import Call, read_call
+from gateway.llm.endpoints import CHAT
+from gateway.services.metering import Meter
+from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.ports import Reservations
+from gateway.stores.records import KeyRecord, Settlement
+
+PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")
+PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
+COUNTER = TokenCounter()
+KEY = KeyRecord("key_1", "acct_1", 7, "k", (), ())
+
+
+class FakeReservations:
+    """The Reservations port in memory: one prepaid balance and the holds on it."""
+
+    def __init__(self, balance: int, plan: str = "pro", fail_next: int = 0) -> None:
+        self.balance, self.plan, self.fail_next = balance, plan, fail_next
+        self.holds: dict[str, int] = {}
+        self.reserved: list[int] = []
+        self.settled: dict[str, int] = {}
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise HotStoreUnavailable("connection refused")
+
+    async def reserve(
+        self,
+        request_id: str,
+        key: KeyRecord,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        spend_micros: int,
+    ) -> Decision:
+        self._maybe_fail()
+        self.reserved.append(spend_micros)
+        available = self.balance - sum(self.holds.values())
+        if spend_micros > available:
+            return BalanceRefused("insufficient_balance", available, self.plan)
+        self.holds[request_id] = spend_micros
+        return Admitted(
+            request_id,
+            key.account_id,
+            key.key_id,
+            key.shard,
+            spend_micros,
+            0,
+            None,
+            None,
+            self.plan,
+        )
+
+    async def settle(
+        self, shard: int, account_id: str, request_id: str, settlement: Settlement
+    ) -> bool:
+        self._maybe_fail()
+        if self.holds.pop(request_id, None) is None:
+            return False
+        self.balance -= settlement.cost_micros
+        self.settled[request_id] = settlement.cost_micros
+        return True
+
+    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
+        self._maybe_fail()
+        return self.holds.pop(request_id, None) is not None
+
+
+def _call(model: str = "gpt-4o-mini", max_tokens: int = 4_000) -> Call:
+    body = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    return read_call(CHAT, body, KEY, PRICING, COUNTER)
+
+
+def _meter(store: Reservations) -> Meter:
+    return Meter(store, PLANS, "https://billing.example")
+
+
+def test_the_fake_is_a_reservations_port() -> None:
+    store: Reservations = FakeReservations(0)
+    assert isinstance(store, FakeReservations)
+
+
+async def test_clamp_lowers_max_tokens_to_what_the_balance_affords() -> None:
+    call = _call()
+    affordable = call.price.worst_case_micros(call.input_tokens, 1_000)
+    store = FakeReservations(balance=affordable)
+    admitted, admitted_call = await _meter(store).admit("r1", KEY, call)
+    assert store.reserved[0] == call.worst_case_micros > affordable
+    fits = admitted_call.max_output_tokens
+    assert fits >= 1_000 and admitted_call.body["max_tokens"] == fits
+    assert call.price.worst_case_micros(call.input_tokens, fits) <= affordable
+    assert call.price.worst_case_micros(call.input_tokens, fits + 1) > affordable
+    assert admitted.held_micros == store.holds["r1"] == store.reserved[1] <= affordable
+
+
+async def test_refuse_policy_answers_402_with_the_affordable_max_tokens() -> None:
+    call = _call()
+    affordable = call.price.worst_case_micros(call.input_tokens, 1_000)
+    key = KeyRecord("key_1", "acct_1", 7, "k", (), (), on_insufficient="refuse")
+    store = FakeReservations(balance=affordable)
+    with pytest.raises(BillingRequired) as caught:
+        await _meter(store).admit("r1", key, call)
+    fits = caught.value.extra["affordable_max_tokens"]
+    assert fits >= 1_000
+    assert call.price.worst_case_micros(call.input_tokens, fits + 1) > affordable
+    assert caught.value.should_retry is False
+    assert store.holds == {} and len(store.reserved) == 1
+
+
+async def test_no_clamp_below_the_plan_minimum() -> None:
+    call = _call()
+    store = FakeReservations(balance=call.price.worst_case_micros(call.input_tokens, 5))
+    with pytest.raises(BillingRequired):
+        await _meter(store).admit("r1", KEY, call)
+    assert len(store.reserved) == 1
+
+
+async def test_a_model_outside_the_plan_is_refused_released_and_upgrade_named() -> None:
+    store = FakeReservations(balance=10**9, plan="free")
+    meter = _meter(store)
+    with pytest.raises(PermissionDenied) as caught:
+        await meter.admit("r1", KEY, _call(model="gpt-4o"))
+    assert caught.value.extra == {"upgrade": {"plan": "starter"}}
+    assert caught.value.param == "model"
+    await meter.drain()
+    assert store.holds == {}
+
+
+async def test_a_model_the_plan_allows_is_admitted() -> None:
+    store = FakeReservations(balance=10**9, plan="free")
+    admitted, _ = await _meter(store).admit("r1", KEY, _call(model="gpt-4o-mini"))
+    assert admitted.plan == "free" and "r1" in store.holds
+
+
+async def test_store_down_is_a_503_with_retry_after() -> None:
+    store = FakeReservations(balance=10**9, fail_next=1)
+    with pytest.raises(ServiceUnavailable) as caught:
+        await _meter(store).admit("r1", KEY, _call())
+    assert caught.value.retry_after_s == 1
+    assert store.holds == {}
+
+
+async def test_settle_retries_a_blip_and_debits_once() -> None:
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    store.fail_next = 2
+    cost = await meter.settle(admitted, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost > 0 and store.settled == {"r1": cost}
+    assert store.balance == 10**9 - cost and store.holds == {}
