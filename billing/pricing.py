@@ -21,8 +21,11 @@ ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 KINDS: frozenset[str] = frozenset({"chat", "completion", "embedding"})
 FIELDS = frozenset(
     {"provider", "kind", "input", "cached_input", "cache_write", "output"}
-    | {"max_output_tokens", "encoding", "upstream", "aliases"}
+    | {"max_output_tokens", "encoding", "upstream", "aliases", "image_max_tokens"}
 )
+# Upper bounds of one input image, in tokens, when a model sets none (billing/tokens.py).
+DEFAULT_IMAGE_TOKENS = {"anthropic": 1600}
+IMAGE_TOKENS_FALLBACK = 3800
 
 
 class PricingError(ValueError):
@@ -41,6 +44,7 @@ class ModelPrice:
     output_rate: int
     max_output_tokens: int
     encoding: str
+    image_max_tokens: int = IMAGE_TOKENS_FALLBACK
 
     @property
     def dearest_input_rate(self) -> int:
@@ -136,6 +140,11 @@ def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) ->
     if encoding not in ENCODINGS:
         raise PricingError(f"model {name!r}: encoding must be one of {sorted(ENCODINGS)}")
     max_out = _max_output(name, entry, kind)
+    image = entry.get(
+        "image_max_tokens", DEFAULT_IMAGE_TOKENS.get(str(provider), IMAGE_TOKENS_FALLBACK)
+    )
+    if isinstance(image, bool) or not isinstance(image, int) or image < 0:
+        raise PricingError(f"model {name!r}: image_max_tokens must be a whole number")
     input_rate = _rate(entry, "input", name, None)
     return ModelPrice(
         name=name,
@@ -148,6 +157,7 @@ def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) ->
         output_rate=_rate(entry, "output", name, 0 if kind == "embedding" else None),
         max_output_tokens=max_out,
         encoding=str(encoding),
+        image_max_tokens=image,
     )
 
 

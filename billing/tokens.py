@@ -14,6 +14,7 @@ import functools
 import gzip
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,9 +46,12 @@ O200K_PAT_STR = "|".join(
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
-# A low-detail image costs a flat 85 tokens; high detail adds 170 per 512px tile, which needs
-# the image's size, so 85 is the floor we can charge without fetching the image.
-IMAGE_PART_TOKENS = 85
+# OpenAI tiles: an image is fitted in 2048x2048, then its short side scaled to 768, so a
+# high-detail image is at most 2x4 tiles of 512px: 85 + 8 x 170 tokens. Patch-based models
+# (gpt-4.1-mini, o4-mini) cap at 1536 patches times a multiplier up to 2.46, so a single bound
+# that covers both is 3,800; models that multiply further (gpt-4o-mini) set their own bound
+# (`image_max_tokens` in pricing.toml). Reserving the bound never under-reserves.
+IMAGE_PART_TOKENS = 3800
 # Anthropic charges about width*height/750; ~1600 is the documented cost of an image that
 # needs no resizing, so an estimate made for reserving quota errs on the high side.
 ANTHROPIC_IMAGE_TOKENS = 1600
@@ -114,8 +118,22 @@ def load_encoding(name: str) -> tiktoken.Encoding:
     )
 
 
+log = logging.getLogger("meterway.tokens")
+
+
 def _n(enc: tiktoken.Encoding, text: str) -> int:
-    return len(enc.encode_ordinary(text))
+    """tiktoken's Rust regex overflows its stack on ~1M spaces and raises PanicException, a
+    BaseException: contained here, the count falls back to the UTF-8 byte length, which no
+    token count exceeds (every token is at least one byte)."""
+    try:
+        return len(enc.encode_ordinary(text))
+    except Exception:
+        log.warning("tokenizer failed on %d chars; counting bytes instead", len(text))
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        log.warning("tokenizer panicked on %d chars; counting bytes instead", len(text))
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _json_tokens(enc: tiktoken.Encoding, value: object) -> int:
@@ -151,13 +169,13 @@ def _part_tokens(enc: tiktoken.Encoding, part: object, image_tokens: int) -> int
     return _json_tokens(enc, part)
 
 
-def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object) -> int:
+def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object, image_tokens: int) -> int:
     if isinstance(value, str):
         return _n(enc, value)
     if value is None:
         return 0
     if key == "content" and isinstance(value, list):
-        return sum(_part_tokens(enc, part, IMAGE_PART_TOKENS) for part in value)
+        return sum(_part_tokens(enc, part, image_tokens) for part in value)
     if key == "tool_calls" and isinstance(value, list):
         return sum(_tool_call_tokens(enc, call) for call in value)
     if key == "function_call":
@@ -165,12 +183,12 @@ def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object) -> int:
     return _json_tokens(enc, value)
 
 
-def _chat_message_tokens(enc: tiktoken.Encoding, message: object) -> int:
+def _chat_message_tokens(enc: tiktoken.Encoding, message: object, image_tokens: int) -> int:
     if not isinstance(message, Mapping):
         return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
     total = TOKENS_PER_MESSAGE
     for key, value in message.items():
-        total += _chat_value_tokens(enc, str(key), value)
+        total += _chat_value_tokens(enc, str(key), value, image_tokens)
         if key == "name":
             total += TOKENS_PER_NAME
     return total
@@ -250,10 +268,19 @@ class TokenCounter:
         """Special-token text counts as plain text: a client must not be able to make us raise."""
         return _n(self.encoding(encoding), text)
 
-    def count_chat_prompt(self, encoding: str, messages: Sequence[Mapping[str, object]]) -> int:
-        """OpenAI cookbook formula; `tools` in the request are not messages: count them apart."""
+    def count_chat_prompt(
+        self,
+        encoding: str,
+        messages: Sequence[Mapping[str, object]],
+        image_tokens: int = IMAGE_PART_TOKENS,
+    ) -> int:
+        """OpenAI cookbook formula; `tools` in the request are not messages: count them apart.
+
+        Each image counts `image_tokens`, the model's upper bound for one image."""
         enc = self.encoding(encoding)
-        return REPLY_PRIMING_TOKENS + sum(_chat_message_tokens(enc, m) for m in messages)
+        return REPLY_PRIMING_TOKENS + sum(
+            _chat_message_tokens(enc, m, image_tokens) for m in messages
+        )
 
     def count_completion_prompt(self, encoding: str, prompt: PromptInput) -> int:
         """Token-id prompts count their length: the provider bills exactly those ids."""

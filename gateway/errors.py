@@ -14,7 +14,8 @@
     ├── InternalError          500 internal_error
     ├── UpstreamError          502 upstream_error
     ├── ServiceUnavailable     503 service_unavailable
-    └── UpstreamTimeout        504 upstream_timeout
+    ├── UpstreamTimeout        504 upstream_timeout
+    └── RequestTimeout         408 request_timeout
 
 The middleware in gateway/http/middleware.py renders them; nothing else picks a status.
 Each class also declares its retry policy (`should_retry`, sent as x-should-retry): a
@@ -169,3 +170,14 @@ class ServiceUnavailable(MeterwayError):
 
 class UpstreamTimeout(MeterwayError):
     status, type, code, anthropic_type = 504, "upstream_timeout", "upstream_timeout", "api_error"
+
+
+class RequestTimeout(MeterwayError):
+    """The client did not send its body in time (CLIENT_BODY_TIMEOUT_S)."""
+
+    status, type, code, anthropic_type = (
+        408,
+        "invalid_request_error",
+        "request_timeout",
+        "timeout_error",
+    )

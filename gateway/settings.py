@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -83,6 +84,15 @@ class Settings:
     workers: int = 1
     jwt: JwtSettings = field(default_factory=JwtSettings)
     key_rotation_grace_s: int = 86400
+    client_body_timeout_s: float = 30.0
+    client_idle_timeout_s: float = 15.0
+    max_connections: int = 4096
+    upstream_first_byte_timeout_s: float = 600.0
+    upstream_idle_timeout_s: float = 300.0
+    stream_drain_timeout_s: float = 60.0
+    max_upstream_body_bytes: int = 64 * 1024 * 1024
+    max_sse_event_bytes: int = 8 * 1024 * 1024
+    admin_listen: tuple[str, int] | None = None
 
     @property
     def pricing_path(self) -> Path:
@@ -93,10 +103,10 @@ class Settings:
         return self.config_dir / "plans.toml"
 
 
-def _listen(value: str) -> tuple[str, int]:
+def _listen(value: str, name: str = "LISTEN_ADDR") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"LISTEN_ADDR must look like 0.0.0.0:8080, got {value!r}")
+        raise ConfigError(f"{name} must look like 0.0.0.0:8080, got {value!r}")
     return host or "0.0.0.0", int(port)
 
 
@@ -158,7 +168,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     if admin.strip().lower() in PLACEHOLDERS or len(admin) < 16:
         raise ConfigError("ADMIN_API_KEY must be set to a secret of at least 16 characters")
     host, port = _listen(str(get("LISTEN_ADDR", "0.0.0.0:8080")))
-    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 600), 1)
+    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 3600), 1)
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
@@ -190,6 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         key_rotation_grace_s=int(
             _number("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0)
         ),
+        **_hostile_limits(get),
     )
 
 
@@ -223,3 +234,23 @@ def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
         account_claim=str(get("JWT_ACCOUNT_CLAIM", "account_id")),
         max_lifetime_s=int(_number("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60)),
     )
+
+
+def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
+    """Bounds on what a client or provider can make the gateway wait for or hold."""
+
+    def num(name: str, default: float, minimum: float) -> float:
+        return _number(name, get(name, default), minimum)
+
+    admin = str(get("ADMIN_LISTEN_ADDR", "") or "")
+    return {
+        "client_body_timeout_s": num("CLIENT_BODY_TIMEOUT_S", 30, 0.1),
+        "client_idle_timeout_s": num("CLIENT_IDLE_TIMEOUT_S", 15, 0.1),
+        "max_connections": int(num("MAX_CONNECTIONS", 4096, 1)),
+        "upstream_first_byte_timeout_s": num("UPSTREAM_FIRST_BYTE_TIMEOUT_S", 600, 0.1),
+        "upstream_idle_timeout_s": num("UPSTREAM_IDLE_TIMEOUT_S", 300, 0.1),
+        "stream_drain_timeout_s": num("STREAM_DRAIN_TIMEOUT_S", 60, 0),
+        "max_upstream_body_bytes": int(num("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024)),
+        "max_sse_event_bytes": int(num("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024)),
+        "admin_listen": _listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,8 @@ from gateway.stores.errors import DuplicateCredit
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 @web.middleware
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -34,10 +37,18 @@ async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     expected = request.config_dict[SETTINGS].admin_api_key
-    if not hmac.compare_digest(token.encode(), expected.encode()):
+    if not token.isascii() or not hmac.compare_digest(token.encode(), expected.encode()):
         raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")
     response: web.StreamResponse = await handler(request)
     return response
+
+
+def _path_id(request: web.Request, name: str) -> str:
+    """Ids are short ASCII tokens; anything else (a NUL, 10 kB) is simply not found."""
+    value = request.match_info[name]
+    if not ID_SHAPE.fullmatch(value):
+        raise NotFound("No such resource.")
+    return value
 
 
 def _found(row: Row | None, message: str) -> Row:
@@ -47,7 +58,7 @@ def _found(row: Row | None, message: str) -> Row:
 
 
 async def _account(request: web.Request) -> Row:
-    row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
+    row = await request.config_dict[LEDGER].get_account(_path_id(request, "account_id"))
     return _found(row, "No such account.")
 
 
@@ -124,7 +135,9 @@ async def set_plan(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
-    if await request.config_dict[LEDGER].get_account(account_id) is None:
+    if not ID_SHAPE.fullmatch(account_id) or not await request.config_dict[LEDGER].get_account(
+        account_id
+    ):
         raise NotFound("No such account.", param="account_id")
     on_insufficient = bodies.on_insufficient_field(body)
     name, scopes, models = (
@@ -142,7 +155,7 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 async def _key_row(request: web.Request) -> Row:
-    row = await request.config_dict[LEDGER].get_key(request.match_info["key_id"])
+    row = await request.config_dict[LEDGER].get_key(_path_id(request, "key_id"))
     return _found(row, "No such key.")
 
 

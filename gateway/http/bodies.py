@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
@@ -14,14 +14,16 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidRequest(f"'{name}' must be a non-empty string.", param=name)
+    if not isinstance(value, str) or not value.strip() or len(value) > 200 or "\x00" in value:
+        raise InvalidRequest(f"'{name}' must be a non-empty string without NUL.", param=name)
     return value
 
 
 def str_list(body: dict[str, Any], name: str) -> list[str]:
     value = body.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and "\x00" not in v for v in value
+    ):
         raise InvalidRequest(f"'{name}' must be an array of strings.", param=name)
     return value
 
@@ -39,10 +41,13 @@ def expiry_field(body: dict[str, Any]) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if when.tzinfo is None:
+            raise InvalidRequest("'expires_at' needs a UTC offset.", param="expires_at")
+        when = when.astimezone(UTC)  # an offset can push year 9999 or 1 out of range
+    except (ValueError, OverflowError) as exc:
         raise InvalidRequest("'expires_at' must be an RFC 3339 time.", param="expires_at") from exc
-    if when.tzinfo is None:
-        raise InvalidRequest("'expires_at' needs a UTC offset.", param="expires_at")
+    if not 1970 < when.year < 9000:
+        raise InvalidRequest("'expires_at' is out of range.", param="expires_at")
     return when
 
 

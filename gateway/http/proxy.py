@@ -7,6 +7,7 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -23,15 +24,17 @@ from gateway.appkeys import (
     SESSION,
     SETTINGS,
 )
-from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
+from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamTimeout
 from gateway.http.headers import ratelimit_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.options import refuse_billing_headers
 from gateway.llm.providers import target
 from gateway.llm.relay import json_usage, relay_stream
 from gateway.services.metering import Meter
+from gateway.stores.records import KeyRecord
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
@@ -39,6 +42,9 @@ Forward = Callable[[web.Request, Call, Admitted], Awaitable[web.StreamResponse]]
 HOP_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
 )
+# Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
+# large prompt never stalls the event loop other clients share.
+INLINE_COUNT_BYTES = 32 * 1024
 
 
 def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
@@ -87,9 +93,9 @@ async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
         provider, call.endpoint.path, request.headers, forward_test_headers=settings.test_clock
     )
     try:
-        return await request.app[SESSION].post(
-            dest.url, data=upstream_body(call), headers=dest.headers
-        )
+        body = upstream_body(call)
+        data = io.BytesIO(body) if len(body) > INLINE_COUNT_BYTES else body
+        return await request.app[SESSION].post(dest.url, data=data, headers=dest.headers)
     except TimeoutError as exc:
         raise UpstreamTimeout("The provider did not answer in time; nothing was billed.") from exc
     except aiohttp.ClientError as exc:
@@ -139,11 +145,32 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
     return out
 
 
-async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+async def _body(request: web.Request) -> bytes:
+    """The body within CLIENT_BODY_TIMEOUT_S: a client trickling bytes cannot hold a slot."""
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].client_body_timeout_s):
+            return await request.read()
+    except TimeoutError as exc:
+        raise RequestTimeout("The request body did not arrive in time.") from exc
+
+
+async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
+    """Key first (live, able to pay for anything), then the body, then tokens: nothing is
+    read, validated or counted for a key that would be refused anyway. A large body is
+    read and counted in a worker thread (tiktoken releases the GIL), off the event loop."""
     key = await request.app[KEYS].resolve(request)
-    raw = await request.read()
+    await request.app[METER].precheck(request[REQUEST_ID], key)
+    refuse_billing_headers(request.headers)
+    raw = await _body(request)
     body = parse_json(raw)
-    call = read_call(endpoint, body, key, request.app[PRICING], request.app[COUNTER], raw)
+    args = (endpoint, body, key, request.app[PRICING], request.app[COUNTER])
+    if len(raw) > INLINE_COUNT_BYTES:
+        return key, await asyncio.to_thread(read_call, *args)
+    return key, read_call(*args)
+
+
+async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    key, call = await _read(request, endpoint)
     admitted, call = await request.app[METER].admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
     task = asyncio.ensure_future(_guarded(forward, request, call, admitted))
@@ -186,6 +213,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def list_models(request: web.Request) -> web.Response:
     key = await request.app[KEYS].resolve(request)
+    await request.app[METER].precheck(request[REQUEST_ID], key, key_only=True)
     pricing = request.app[PRICING]
     names = [n for n in pricing.names() if not key.models or n in key.models]
     data = [

@@ -1,4 +1,10 @@
-"""Reading a proxied request: validate its body and size its worst case before forwarding."""
+"""Reading a proxied request: validate its body and size its worst case before forwarding.
+
+What is forwarded is exactly what was priced: the provider always gets a body re-serialized
+from the parsed, validated request (duplicate JSON keys collapse to the value that was
+priced), and requests whose meaning is ambiguous (two max-token fields that disagree, a
+`stream` that is not a boolean) are refused with a 400.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from billing.pricing import ModelPrice, PricingTable
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.options import refuse_unpriced
 from gateway.stores.records import KeyRecord
 
 
@@ -27,7 +34,6 @@ class Call:
     max_output_tokens: int  # over all choices
     max_tokens_field: str | None = None
     choices: int = 1
-    raw: bytes = b""  # the client's body, forwarded as is when nothing needs changing
 
     @property
     def worst_case_micros(self) -> int:
@@ -39,9 +45,13 @@ class Call:
         `max_tokens` is the total over all choices, as `max_output_tokens` is.
         """
         per_choice = max(max_tokens // self.choices, 1)
-        field = self.max_tokens_field or self.endpoint.max_tokens_field
-        body = {**self.body, field: per_choice}
-        return replace(self, body=body, raw=b"", max_output_tokens=per_choice * self.choices)
+        present = [name for name in MAX_FIELDS if name in self.body]
+        fields = present or [self.max_tokens_field or self.endpoint.max_tokens_field]
+        body = {**self.body, **dict.fromkeys(fields, per_choice)}
+        return replace(self, body=body, max_output_tokens=per_choice * self.choices)
+
+
+MAX_FIELDS = ("max_completion_tokens", "max_tokens")
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -51,7 +61,29 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}", param="body") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.", param="body")
+    try:
+        orjson.dumps(body)  # orjson writes at most 254 levels: deeper cannot be forwarded
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest("Request body is nested too deeply.", param="body") from exc
     return body
+
+
+def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+    """(stream, client asked for usage); anything but a boolean is ambiguous."""
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false.", param="stream")
+    options = body.get("stream_options")
+    if options is None:
+        return stream, False
+    if not isinstance(options, dict):
+        raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
+    wants = options.get("include_usage", False)
+    if not isinstance(wants, bool):
+        raise InvalidRequest(
+            "'stream_options.include_usage' must be true or false.", param="stream_options"
+        )
+    return stream, wants
 
 
 def model_for(
@@ -81,34 +113,30 @@ def read_call(
     key: KeyRecord,
     pricing: PricingTable,
     counter: TokenCounter,
-    raw: bytes = b"",
 ) -> Call:
-    """The whole call, validated and sized; `raw` is forwarded when nothing needs changing."""
+    """The whole call, validated and sized; billable options the table cannot price are
+    refused by name before any token is counted."""
     price = model_for(endpoint, body, key, pricing)
-    options = body.get("stream_options")
+    stream, wants_usage = _stream_flags(body)
+    refuse_unpriced(body)
     sizing = endpoint.read_request(body, price, counter)
     return Call(
         endpoint=endpoint,
         price=price,
         body=body,
-        stream=body.get("stream") is True,
-        client_wants_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        stream=stream,
+        client_wants_usage=wants_usage,
         input_tokens=sizing.input_tokens,
         max_output_tokens=sizing.max_output_tokens * sizing.choices,
         max_tokens_field=sizing.max_tokens_field,
         choices=sizing.choices,
-        raw=raw,
     )
 
 
 def upstream_body(call: Call) -> bytes:
-    """The body the provider sees: its model name, and usage always asked for on streams."""
+    """The body the provider sees, re-serialized from what was priced: its model name, and
+    usage always asked for on streams."""
     asks_usage = call.stream and call.endpoint.asks_stream_usage
-    unchanged = call.body.get("model") == call.price.upstream_model and (
-        not asks_usage or call.client_wants_usage
-    )
-    if unchanged and call.raw:
-        return call.raw
     body = dict(call.body)
     body["model"] = call.price.upstream_model
     if asks_usage:

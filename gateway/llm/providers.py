@@ -1,15 +1,20 @@
-"""Provider adapters: where a model's request goes and how it authenticates there."""
+"""Provider adapters: where a model's request goes and how it authenticates there.
+
+Client headers are allow-listed: only `anthropic-version` (a date) passes. Headers that pick
+another billing account or beta pricing (`OpenAI-Organization`, `OpenAI-Project`,
+`anthropic-beta`) never reach the provider.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.settings import ProviderSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
-PASSTHROUGH_ANTHROPIC = ("anthropic-version", "anthropic-beta")
-PASSTHROUGH_OPENAI = ("openai-organization", "openai-project")
+VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
 
 
@@ -29,14 +34,13 @@ def target(
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
     if provider.wire == "anthropic":
         headers["x-api-key"] = provider.api_key
-        headers["anthropic-version"] = incoming.get("anthropic-version", ANTHROPIC_VERSION)
-        names: tuple[str, ...] = PASSTHROUGH_ANTHROPIC
+        version = incoming.get("anthropic-version", "")
+        headers["anthropic-version"] = (
+            version if VERSION_SHAPE.fullmatch(version) else ANTHROPIC_VERSION
+        )
     else:
         headers["authorization"] = f"Bearer {provider.api_key}"
-        names = PASSTHROUGH_OPENAI
-    if forward_test_headers:
-        names = names + TEST_HEADERS
-    for name in names:
+    for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
     return Target(provider.base_url + path, headers)

@@ -15,6 +15,8 @@ from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
 
 COMPLETIONS_DEFAULT_MAX = 16  # the legacy API's documented default
+# Request fields besides the messages that the provider counts as prompt tokens.
+PROMPT_FIELDS = ("tools", "functions", "tool_choice", "function_call", "response_format")
 
 
 def positive_int(body: Body, name: str) -> int | None:
@@ -29,7 +31,15 @@ def positive_int(body: Body, name: str) -> int | None:
 def max_output(
     body: Body, price: ModelPrice, names: tuple[str, ...]
 ) -> tuple[int | None, str | None]:
-    """The first of `names` present, checked against the model's cap; (None, None) if absent."""
+    """The first of `names` present, checked against the model's cap; (None, None) if absent.
+
+    Two fields that disagree are refused: the provider might honour either."""
+    given = {body.get(name) for name in names if body.get(name) is not None}
+    if len(given) > 1:
+        raise InvalidRequest(
+            f"{' and '.join(repr(n) for n in names)} disagree; send one of them.",
+            param="max_tokens",
+        )
     for name in names:
         value = positive_int(body, name)
         if value is not None:
@@ -44,7 +54,9 @@ def max_output(
 
 
 def tools_tokens(body: Body, enc: str, counter: TokenCounter) -> int:
-    return counter.count_text(enc, json.dumps(body["tools"])) if body.get("tools") else 0
+    """Tools, legacy `functions`, tool choice and response schemas are prompt tokens too."""
+    parts = [body[name] for name in PROMPT_FIELDS if body.get(name)]
+    return counter.count_text(enc, json.dumps(parts, ensure_ascii=False)) if parts else 0
 
 
 def _messages(body: Body) -> list[Any]:
@@ -61,7 +73,8 @@ def read_chat(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     if not all(isinstance(m, dict) for m in messages):
         raise InvalidRequest("Each message must be an object.", param="messages")
     enc = price.encoding
-    tokens = counter.count_chat_prompt(enc, messages) + tools_tokens(body, enc, counter)
+    prompt = counter.count_chat_prompt(enc, messages, price.image_max_tokens)
+    tokens = prompt + tools_tokens(body, enc, counter)
     return Sizing(tokens, out or price.max_output_tokens, field, choices)
 
 

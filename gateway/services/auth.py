@@ -49,7 +49,7 @@ class KeyResolver:
 
     async def resolve(self, request: web.Request) -> KeyRecord:
         key = presented_key(request)
-        if not key.startswith(KEY_PREFIX):
+        if not key.startswith(KEY_PREFIX) or not key.isascii():
             raise InvalidApiKey("Missing or malformed API key; expected 'Bearer mw-...'.")
         digest = hash_key(key)
         record = self._cache.get(digest)

@@ -74,15 +74,39 @@ class Meter:
             )
         return decision, call
 
+    async def precheck(self, request_id: str, key: KeyRecord, *, key_only: bool = False) -> None:
+        """Before the body is read, validated or tokenized: the key is live (not revoked or
+        expired), metering is ready, and (unless `key_only`) no request window is full and the
+        balance covers the cheapest request (one micro). A key that cannot be served costs no
+        counting, and learns nothing about the request it sent."""
+        decision = await self._call(
+            self.store.reserve(
+                request_id,
+                key,
+                input_tokens=0,
+                max_output_tokens=0,
+                spend_micros=0 if key_only else 1,
+                requests=0 if key_only else 1,
+                mode="key" if key_only else "check",
+            )
+        )
+        if not isinstance(decision, Admitted):
+            raise self._refusal(decision, key, None)
+
     async def _reserve(self, request_id: str, key: KeyRecord, call: Call) -> Decision:
-        try:
-            return await self.store.reserve(
+        return await self._call(
+            self.store.reserve(
                 request_id,
                 key,
                 input_tokens=call.input_tokens,
                 max_output_tokens=call.max_output_tokens,
                 spend_micros=call.worst_case_micros,
             )
+        )
+
+    async def _call(self, reserve: Awaitable[Decision]) -> Decision:
+        try:
+            return await reserve
         except HotStoreUnavailable as exc:
             log.error("reserve failed, refusing unmetered work: %s", exc)
             raise ServiceUnavailable(
@@ -108,19 +132,16 @@ class Meter:
                 return {"plan": plan.name}
         return None
 
-    def _refusal(self, decision: Decision, key: KeyRecord, call: Call) -> Exception:
+    def _refusal(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
         if isinstance(decision, QuotaRefused):
             message, extra, retry = quota_answer(decision, self.plans, decision.now_ms)
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
-            fits = call.price.affordable_output_tokens(call.input_tokens, decision.available_micros)
-            clamps = call.endpoint.clamps
-            affordable = fits if clamps and 0 < fits < call.max_output_tokens else None
-            message, extra = balance_answer(
-                decision, call.worst_case_micros, affordable, self.billing_url
-            )
+            affordable = None if call is None else _affordable(call, decision)
+            required = 1 if call is None else call.worst_case_micros
+            message, extra = balance_answer(decision, required, affordable, self.billing_url)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
@@ -168,3 +189,11 @@ class Meter:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
+    """The max_tokens the balance would cover, when lowering it would help."""
+    if not call.endpoint.clamps:
+        return None
+    fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
+    return fits if 0 < fits < call.max_output_tokens else None

@@ -34,9 +34,12 @@ class Reservations(Protocol):
         input_tokens: int,
         max_output_tokens: int,
         spend_micros: int,
+        requests: int = 1,
+        mode: str = "",
     ) -> Decision:
         """Atomically check the key, every quota window and the balance, and hold the
-        worst case. Admitted means the hold is in place; any refusal holds nothing."""
+        worst case. Admitted means the hold is in place; any refusal holds nothing.
+        `mode` "check" runs every check and holds nothing; "key" checks only the key."""
         ...
 
     async def settle(

@@ -95,7 +95,10 @@ class HotStore:
         input_tokens: int,
         max_output_tokens: int,
         spend_micros: int,
+        requests: int = 1,
+        mode: str = "",
     ) -> Decision:
+        """`mode` "check" runs every check and reserves nothing; "key" checks only the key."""
         k, s = self.keys, key.shard
         reply = await self._call(
             self._reserve,
@@ -111,7 +114,7 @@ class HotStore:
                 request_id,
                 key.account_id,
                 key.key_id,
-                1,
+                requests,
                 input_tokens,
                 max_output_tokens,
                 spend_micros,
@@ -119,6 +122,7 @@ class HotStore:
                 self._ttl_ms,
                 self._clock,
                 k.counters(s),
+                mode,
             ),
         )
         return decode_reserve_reply(reply, request_id, key, spend_micros)

@@ -5,7 +5,8 @@
 --       5 shard ready marker, 6 test clock offset
 -- ARGV: 1 request id, 2 account id, 3 key id, 4 requests, 5 input tokens, 6 max output
 --       tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
---       10 use test clock (1/0), 11 counter key prefix
+--       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
+--       checks the key and account; 'check' runs every check and reserves nothing
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan}
 --        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
@@ -29,6 +30,9 @@ if exp > 0 and now >= exp then return {0, 'key_expired'} end
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q')
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
+local mode = ARGV[12] or ''
+local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan } end
+if mode == 'key' then return checked() end
 
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
@@ -139,6 +143,7 @@ else
   local avail = tonumber(a[1]) - tonumber(a[2] or '0')
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
 end
+if mode == 'check' then return checked() end
 
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } end
 
