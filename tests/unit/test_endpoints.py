@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 
 from billing.pricing import load_pricing
@@ -27,7 +28,8 @@ def test_call_is_frozen_and_clamping_makes_a_new_one() -> None:
         call.max_output_tokens = 1  # type: ignore[misc]
     lower = call.clamped(50)
     assert (lower.max_output_tokens, lower.body["max_tokens"]) == (50, 25)
-    assert call.body["max_tokens"] == 100 and lower.raw == b""
+    assert call.body["max_tokens"] == 100
+    assert orjson.loads(upstream_body(lower))["max_tokens"] == 25  # forwarded as priced
 
 
 def test_messages_clamps_its_own_field_and_embeddings_do_not_clamp() -> None:
