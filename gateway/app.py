@@ -32,7 +32,7 @@ from gateway.appkeys import (
     SETTINGS,
     STORE,
 )
-from gateway.http import account, admin, health, metrics, proxy, user_auth
+from gateway.http import account, admin, health, metrics, openapi, proxy, user_auth
 from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
 from gateway.services.auth import KeyResolver
@@ -135,4 +135,5 @@ def create_app(
     metrics.add_routes(app)
     account.add_routes(app)
     user_auth.add_routes(app)
+    openapi.add_routes(app)
     return app

@@ -1,0 +1,187 @@
+"""OpenAPI paths of the proxy, the operator API, health, metrics and the document itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi_schemas import (
+    BOOL,
+    INT,
+    JSON_OBJECT,
+    MICROS,
+    STR,
+    Security,
+    array,
+    obj,
+    op,
+    path_param,
+    query,
+    ref,
+)
+
+PROXY: Security = [{"apiKey": []}]
+ADMIN: Security = [{"adminKey": []}]
+OPEN: Security = []
+
+_CALL = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {"model": STR, "stream": BOOL, "max_tokens": INT},
+    "description": "The provider's own request body (OpenAI or Anthropic wire format).",
+}
+
+
+def _proxy(summary: str) -> dict[str, Any]:
+    return op(summary, "proxy", PROXY, ok=JSON_OBJECT, body=_CALL)
+
+
+_PAGE = (
+    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
+)
+_ACCOUNT_ID = path_param("account_id")
+_KEY_ID = path_param("key_id")
+_NEW_ACCOUNT = obj(("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]})
+_NEW_KEY = obj(
+    ("account_id", "name"),
+    account_id=STR,
+    name=STR,
+    scopes=array(STR),
+    models=array(STR),
+    quotas=array(ref("Quota")),
+    on_insufficient={"enum": ["refuse", "clamp", None]},
+    expires_at={"type": ["string", "null"], "format": "date-time"},
+)
+_CREDIT = obj(
+    ("amount_micros", "idempotency_key"),
+    amount_micros={"type": "integer", "minimum": 1},
+    idempotency_key=STR,
+    reason=STR,
+)
+_CREDITED = obj(
+    ("entry_id", "account_id", "amount_micros", "balance_micros"),
+    entry_id=INT,
+    account_id=STR,
+    amount_micros=MICROS,
+    balance_micros=MICROS,
+    idempotent_replay=BOOL,
+)
+_WINDOWS = obj(("windows",), windows=array(ref("Window")))
+
+
+def proxy_paths() -> dict[str, Any]:
+    return {
+        "/v1/chat/completions": {"post": _proxy("OpenAI chat completion, metered")},
+        "/v1/completions": {"post": _proxy("OpenAI legacy completion, metered")},
+        "/v1/embeddings": {"post": _proxy("OpenAI embeddings, metered")},
+        "/v1/messages": {"post": _proxy("Anthropic messages, metered")},
+        "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
+    }
+
+
+def ops_paths() -> dict[str, Any]:
+    return {
+        "/healthz": {"get": op("The process runs", "health", OPEN, ok=JSON_OBJECT)},
+        "/readyz": {
+            "get": op(
+                "The gateway can meter",
+                "health",
+                OPEN,
+                ok=JSON_OBJECT,
+                extra={
+                    "503": {
+                        "description": "Not ready",
+                        "content": {"application/json": {"schema": JSON_OBJECT}},
+                    }
+                },
+            )
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "tags": ["health"],
+                "security": OPEN,
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": STR}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {"get": op("This document", "health", OPEN, ok=JSON_OBJECT)},
+    }
+
+
+def admin_paths() -> dict[str, Any]:
+    account = ref("Account")
+    return {
+        "/admin/v1/accounts": {
+            "post": op(
+                "Create an account", "admin", ADMIN, ok=account, status="201", body=_NEW_ACCOUNT
+            ),
+        },
+        "/admin/v1/accounts/{account_id}": {
+            "get": op("An account", "admin", ADMIN, ok=account, params=(_ACCOUNT_ID,)),
+        },
+        "/admin/v1/accounts/{account_id}/credits": {
+            "post": op(
+                "Credit an account (idempotent by key)",
+                "admin",
+                ADMIN,
+                ok=_CREDITED,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=_CREDIT,
+                extra={
+                    "200": {
+                        "description": "replay of an earlier credit",
+                        "content": {"application/json": {"schema": _CREDITED}},
+                    }
+                },
+            )
+        },
+        "/admin/v1/accounts/{account_id}/plan": {
+            "put": op(
+                "Change plan, mode, billing flag",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(
+                    ("plan",), plan=STR, mode={"enum": ["prepaid", "postpaid"]}, billing_ready=BOOL
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/usage": {
+            "get": op("Current quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_ACCOUNT_ID,))
+        },
+        "/admin/v1/accounts/{account_id}/ledger": {
+            "get": op(
+                "Ledger entries, newest first",
+                "admin",
+                ADMIN,
+                ok=ref("LedgerPage"),
+                params=(_ACCOUNT_ID, *_PAGE),
+            )
+        },
+        "/admin/v1/keys": {
+            "post": op("Issue a key", "admin", ADMIN, ok=ref("ApiKey"), status="201", body=_NEW_KEY)
+        },
+        "/admin/v1/keys/{key_id}": {
+            "delete": op("Revoke a key", "admin", ADMIN, ok=ref("ApiKey"), params=(_KEY_ID,))
+        },
+        "/admin/v1/keys/{key_id}/quotas": {
+            "put": op(
+                "Replace a key's quotas",
+                "admin",
+                ADMIN,
+                ok=ref("ApiKey"),
+                params=(_KEY_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/admin/v1/keys/{key_id}/usage": {
+            "get": op("A key's quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_KEY_ID,))
+        },
+    }
