@@ -1,4 +1,5 @@
-"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile."""
+"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, and the
+HTTP clients `billing` (end users) and `admin` (operators)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError
+from gateway.cli import admin_cmd, billing_cmd
 from gateway.ops.rebuild import rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
 from gateway.settings import ConfigError, Settings, load_settings
@@ -85,6 +87,12 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "billing": billing_cmd.main,
+    "admin": admin_cmd.main,
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meterway", description=__doc__)
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
@@ -98,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
     r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
     r.add_argument("--repair", action="store_true")
+    billing_cmd.add_parser(sub)
+    admin_cmd.add_parser(sub)
     return parser
 
 
@@ -112,6 +122,8 @@ def _dev_env(env: dict[str, str]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in CLIENTS:  # talk to a gateway over HTTP: no server settings needed
+        return CLIENTS[args.command](args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = dict(os.environ)
     if args.command == "dev":

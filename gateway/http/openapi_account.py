@@ -7,6 +7,7 @@ from typing import Any
 from gateway.http.openapi_paths import ADMIN
 from gateway.http.openapi_schemas import (
     INT,
+    PAGE_PARAMS,
     STR,
     Security,
     array,
@@ -37,10 +38,6 @@ _USAGE_PARAMS = (
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
     query("group_by", {"enum": ["day", "model", "key"]}),
     query("format", {"enum": ["json", "csv"]}),
-)
-_PAGE = (
-    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-    query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 
@@ -93,7 +90,11 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/usage": {"get": _usage("Usage from the rollups", USER)},
         "/v1/account/ledger": {
             "get": op(
-                "Your ledger, newest first", "account", USER, ok=ref("LedgerPage"), params=_PAGE
+                "Your ledger, newest first",
+                "account",
+                USER,
+                ok=ref("LedgerPage"),
+                params=PAGE_PARAMS,
             )
         },
         "/v1/account/requests/{request_id}": {

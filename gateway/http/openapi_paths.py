@@ -9,13 +9,13 @@ from gateway.http.openapi_schemas import (
     INT,
     JSON_OBJECT,
     MICROS,
+    PAGE_PARAMS,
     STR,
     Security,
     array,
     obj,
     op,
     path_param,
-    query,
     ref,
 )
 
@@ -35,10 +35,6 @@ def _proxy(summary: str) -> dict[str, Any]:
     return op(summary, "proxy", PROXY, ok=JSON_OBJECT, body=_CALL)
 
 
-_PAGE = (
-    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-    query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
-)
 _ACCOUNT_ID = path_param("account_id")
 _KEY_ID = path_param("key_id")
 _NEW_ACCOUNT = obj(("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]})
@@ -162,7 +158,7 @@ def admin_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("LedgerPage"),
-                params=(_ACCOUNT_ID, *_PAGE),
+                params=(_ACCOUNT_ID, *PAGE_PARAMS),
             )
         },
         "/admin/v1/keys": {

@@ -89,6 +89,10 @@ def query(name: str, schema: Schema, description: str = "") -> Schema:
     }
 
 
+PAGE_PARAMS = (
+    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
+)
 QUOTA = obj(
     ("window", "metric", "limit"),
     window={"enum": ["minute", "hour", "day", "week", "month", "total"]},

@@ -104,3 +104,17 @@ async def principal_middleware(request: web.Request, handler: Any) -> web.Stream
     request[PRINCIPAL] = await resolve_principal(request)
     response: web.StreamResponse = await handler(request)
     return response
+
+
+def scoped_principal_middleware(scope: str) -> Any:
+    """For a sub-app whose every route needs the same scope: resolve and check it once."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        who = await resolve_principal(request)
+        who.require(scope)
+        request[PRINCIPAL] = who
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware

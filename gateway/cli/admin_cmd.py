@@ -1,0 +1,128 @@
+"""`meterway admin accounts|keys|credit|plan|usage`: the operator API from the terminal.
+
+Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
+or $METERWAY_ADMIN_KEY, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from billing.money import format_usd
+from gateway.cli.client import OK, add_common, amount_micros, call, emit, expect, run
+
+A = "/admin/v1"
+
+
+def _usd(micros: int | None) -> str:
+    return "-" if micros is None else f"${format_usd(micros)}"
+
+
+def accounts(args: argparse.Namespace) -> int:
+    params = {k: v for k, v in (("q", args.query), ("plan", args.plan)) if v}
+    params["limit"] = str(args.limit)
+    body = expect(call(args, "GET", f"{A}/accounts?{urlencode(params)}"), 200)
+    lines = [
+        f"{a['id']}  {a['plan']:<10} {a['mode']:<8} {a.get('external_id') or '-':<20} {a['name']}"
+        for a in body["data"]
+    ]
+    emit(args, "\n".join(lines) or "no accounts match", body)
+    return OK
+
+
+def keys(args: argparse.Namespace) -> int:
+    suffix = "?include_revoked=true" if args.all else ""
+    body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/keys{suffix}"), 200)
+    lines = [
+        f"{k['id']}  {k['prefix']}…  {k['name']:<16} scopes={','.join(k['scopes']) or '*'}"
+        f"  last used {k['last_used_at'] or 'never'}  month {_usd(k['spend_this_month_micros'])}"
+        + ("  REVOKED" if k["revoked"] else "")
+        for k in body["data"]
+    ]
+    emit(args, "\n".join(lines) or "no keys", body)
+    return OK
+
+
+def credit(args: argparse.Namespace) -> int:
+    micros = amount_micros(args.amount)
+    payload = {
+        "amount_micros": micros,
+        "idempotency_key": args.idempotency_key or f"cli-{secrets.token_hex(8)}",
+        "reason": args.reason,
+    }
+    path = f"{A}/accounts/{quote(args.account_id)}/credits"
+    body = expect(call(args, "POST", path, payload), 200, 201)
+    replay = " (replay: already credited)" if body["idempotent_replay"] else ""
+    text = f"credited {_usd(micros)}{replay}; balance {_usd(body['balance_micros'])}"
+    emit(args, text, body)
+    return OK
+
+
+def plan(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"plan": args.plan}
+    if args.mode:
+        payload["mode"] = args.mode
+    body = expect(call(args, "PUT", f"{A}/accounts/{quote(args.account_id)}/plan", payload), 200)
+    emit(args, f"{body['id']} is on {body['plan']} ({body['mode']})", body)
+    return OK
+
+
+def usage(args: argparse.Namespace) -> int:
+    params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
+    params.update({k: v for k, v in (("from", args.since), ("to", args.until)) if v})
+    path = f"{A}/accounts/{quote(args.account_id)}/usage/report?{urlencode(params)}"
+    body = expect(call(args, "GET", path), 200)
+    if args.csv:
+        emit(args, str(body).rstrip("\n"), body)
+        return OK
+    lines = [
+        f"{row[args.group_by]:<28} {row['requests']:>8} req  {row['input_tokens']:>10} in"
+        f"  {row['output_tokens']:>10} out  {_usd(row['spend_micros']):>14}"
+        for row in body["data"]
+    ]
+    lines.append(
+        f"{'total':<28} {body['totals']['requests']:>8} req  {_usd(body['totals']['spend_micros'])}"
+    )
+    emit(args, "\n".join(lines), body)
+    return OK
+
+
+def _command(commands: Any, name: str, handler: Any, text: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = commands.add_parser(name, help=text, allow_abbrev=False)
+    add_common(p, "admin-key", "METERWAY_ADMIN_KEY")
+    p.set_defaults(client=handler)
+    return p
+
+
+def add_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="the operator API (accounts, keys, credit, plan, usage)")
+    commands = admin.add_subparsers(dest="admin_command", required=True)
+    p = _command(commands, "accounts", accounts, "search accounts")
+    p.add_argument("--query", help="name prefix, account id or external id")
+    p.add_argument("--plan")
+    p.add_argument("--limit", type=int, default=50)
+    p = _command(commands, "keys", keys, "an account's keys")
+    p.add_argument("account_id")
+    p.add_argument("--all", action="store_true", help="include revoked keys")
+    p = _command(commands, "credit", credit, "add credit to an account")
+    p.add_argument("account_id")
+    p.add_argument("--amount", required=True, help="USD, e.g. 25 or 0.50")
+    p.add_argument("--reason", default="operator credit")
+    p.add_argument("--idempotency-key", help="repeat a credit safely (default: a new key)")
+    p = _command(commands, "plan", plan, "move an account to a plan")
+    p.add_argument("account_id")
+    p.add_argument("plan")
+    p.add_argument("--mode", choices=("prepaid", "postpaid"))
+    p = _command(commands, "usage", usage, "an account's usage report")
+    p.add_argument("account_id")
+    p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
+    p.add_argument("--group-by", choices=("day", "model", "key"), default="day")
+    p.add_argument("--csv", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    return run(args.client, args)

@@ -1,0 +1,135 @@
+"""What the user-facing commands share: the API URL, the token file, HTTP calls, output.
+
+Tokens never come from the command line (they would land in shell history and `ps`): they
+are read from a file (default under ~/.config/meterway/) or an environment variable.
+Exit codes: 0 ok, 3 action needed (the output says which), 1 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from billing.money import MoneyFormatError, parse_usd
+
+OK, ERROR, ACTION_NEEDED = 0, 1, 3
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+TIMEOUT_S = 30
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with exit code 1."""
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "meterway"
+
+
+def add_common(parser: argparse.ArgumentParser, token_name: str, token_env: str) -> None:
+    parser.add_argument(
+        "--api-url", default=os.environ.get("METERWAY_API_URL", DEFAULT_API_URL), help="gateway URL"
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=config_dir() / token_name,
+        help=f"file holding the token (default ~/.config/meterway/{token_name}; ${token_env} wins)",
+    )
+    parser.add_argument("--output", type=Path, help="write the output to FILE instead of stdout")
+    parser.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(token_env=token_env)
+
+
+def amount_micros(text: str) -> int:
+    """A positive USD amount given on the command line ("10", "2.50"), in micros."""
+    try:
+        micros = parse_usd(text)
+    except MoneyFormatError as exc:
+        raise CliError(f"--amount: {exc}") from exc
+    if micros <= 0:
+        raise CliError("--amount must be positive")
+    return micros
+
+
+def read_token(args: argparse.Namespace) -> str:
+    token = os.environ.get(str(args.token_env), "").strip()
+    if token:
+        return token
+    path: Path = args.token_file
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise CliError(
+            f"no token: put it in {args.token_file} (chmod 600) or set ${args.token_env}"
+        ) from exc
+    if not token:
+        raise CliError(f"{args.token_file} is empty")
+    return token
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+    def error_message(self) -> str:
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return str(self.body["error"].get("message", self.body))
+        return str(self.body)[:500]
+
+
+def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Answer:
+    """One HTTP call with the token; any HTTP status comes back, a network failure raises."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        args.api_url.rstrip("/") + path, data=data, method=method,
+        headers={"Authorization": f"Bearer {read_token(args)}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
+            return Answer(resp.status, _decode(resp.read(), resp.headers.get_content_type()))
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, _decode(exc.read(), exc.headers.get_content_type()))
+    except (urllib.error.URLError, OSError) as exc:
+        raise CliError(f"cannot reach {args.api_url}: {exc}") from exc
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    if content_type == "application/json":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw.decode(errors="replace")
+
+
+def expect(answer: Answer, *statuses: int) -> Any:
+    if answer.status not in statuses:
+        raise CliError(f"the gateway answered {answer.status}: {answer.error_message()}")
+    return answer.body
+
+
+def emit(args: argparse.Namespace, text: str, data: Any) -> None:
+    """Print `text` (or `data` as JSON with --json) to stdout or --output; nothing if --quiet."""
+    out = json.dumps(data, indent=2) if args.json else text
+    if args.output is not None:
+        args.output.write_text(out + "\n")
+    elif not args.quiet:
+        print(out)
+
+
+def run(handler: Any, args: argparse.Namespace) -> int:
+    try:
+        return int(handler(args))
+    except CliError as exc:
+        print(f"meterway: {exc}", file=sys.stderr)
+        return ERROR

@@ -1,0 +1,157 @@
+"""`meterway billing` and `meterway admin` driven as a user would: a subprocess against a
+real gateway, the token in ~/.config/meterway, never on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.factories import openai_client, tenant
+from tests.harness import ADMIN_KEY, Gateway
+
+STATUS_SCOPES = ["chat", "account:read"]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+async def meterway(gw: Gateway, home: Path, *argv: str) -> Run:
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(home),
+        "METERWAY_API_URL": gw.url,
+    }
+    env.pop("METERWAY_TOKEN", None)
+    env.pop("METERWAY_ADMIN_KEY", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return Run(int(proc.returncode or 0), out.decode(), err.decode())
+
+
+def login(home: Path, token: str, name: str = "token") -> None:
+    (home / "meterway").mkdir(parents=True, exist_ok=True)
+    path = home / "meterway" / name
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+
+
+async def test_status_when_all_is_well(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=STATUS_SCOPES)
+    login(tmp_path, t.key)
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 0, run
+    assert t.account_id in run.out and "pro (prepaid)" in run.out
+    assert "available $10.000000" in run.out and "nothing to do" in run.out
+    assert "quota     minute requests      0/600" in run.out
+    as_json = await meterway(gw, tmp_path, "billing", "status", "--json")
+    assert json.loads(as_json.out)["account"]["balance_micros"] == 10_000_000
+    quiet = await meterway(gw, tmp_path, "billing", "status", "--quiet")
+    assert (quiet.code, quiet.out) == (0, "")
+    target = tmp_path / "status.txt"
+    to_file = await meterway(gw, tmp_path, "billing", "status", "--output", str(target))
+    assert to_file.out == "" and "nothing to do" in target.read_text()
+
+
+async def test_status_when_billing_is_missing_prints_the_fix(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=STATUS_SCOPES)
+    status, body = await gw.admin(
+        "PUT", f"/admin/v1/accounts/{t.account_id}/plan", {"plan": "enterprise"}
+    )
+    assert status == 200 and body["billing_ready"] is False, body
+    login(tmp_path, t.key)
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 3, run
+    assert "ACTION    billing is not set up" in run.out
+    assert "run     meterway billing setup" in run.out
+
+
+async def test_status_when_the_balance_is_used_up(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, credit=0, scopes=STATUS_SCOPES)
+    login(tmp_path, t.key)
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 3, run
+    assert "the balance is used up" in run.out
+    assert "meterway billing topup --amount 10" in run.out
+
+
+async def test_status_when_a_quota_is_exhausted_prints_the_fix(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, plan="free", scopes=STATUS_SCOPES)
+    async with openai_client(gw, t.key) as client:
+        for _ in range(20):  # the free plan's 20 requests a minute
+            await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+            )
+    login(tmp_path, t.key)
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 3, run
+    assert "ACTION    the minute requests quota is used up (20/20; resets 20" in run.out
+    assert "run     meterway billing portal" in run.out
+    data = json.loads((await meterway(gw, tmp_path, "billing", "status", "--json")).out)
+    assert data["next"]["command"] == "meterway billing portal"
+
+
+async def test_errors_exit_1_and_tokens_are_never_arguments(gw: Gateway, tmp_path: Path) -> None:
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 1 and "no token: put it in" in run.err and run.out == ""
+    login(tmp_path, "mw-not-a-real-key")
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 1 and "401" in run.err
+    run = await meterway(gw, tmp_path, "billing", "status", "--token", "mw-secret")
+    assert run.code == 2 and "unrecognized arguments: --token" in run.err
+    t = await tenant(gw)  # a proxy-only key lacks account:read
+    login(tmp_path, t.key)
+    run = await meterway(gw, tmp_path, "billing", "status")
+    assert run.code == 1 and "account:read" in run.err
+
+
+async def test_setup_portal_and_topup_print_the_payment_url(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=[*STATUS_SCOPES, "billing", "billing:setup"])
+    login(tmp_path, t.key)
+    for argv in (("setup",), ("portal",), ("topup", "--amount", "12.50")):
+        run = await meterway(gw, tmp_path, "billing", *argv)
+        if run.code == 0:  # a gateway with the billing routes answers a payment page
+            assert "http" in run.out, run
+        else:  # one without them says so in one line
+            assert run.code == 1 and "offers no /v1/account/billing" in run.err, run
+    run = await meterway(gw, tmp_path, "billing", "topup", "--amount", "0.0000001")
+    assert run.code == 1 and "more precision than one micro-dollar" in run.err
+
+
+async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=STATUS_SCOPES)
+    login(tmp_path, ADMIN_KEY, "admin-key")
+    run = await meterway(gw, tmp_path, "admin", "accounts", "--query", t.account_id)
+    assert run.code == 0 and t.account_id in run.out and "pro" in run.out, run
+    run = await meterway(gw, tmp_path, "admin", "keys", t.account_id)
+    assert run.code == 0 and t.key_id in run.out and "never" in run.out, run
+    credit = ("admin", "credit", t.account_id, "--amount", "2.5", "--idempotency-key", "cli-1")
+    run = await meterway(gw, tmp_path, *credit)
+    assert run.code == 0 and "balance $12.500000" in run.out, run
+    run = await meterway(gw, tmp_path, *credit)
+    assert "replay" in run.out and "balance $12.500000" in run.out, run
+    run = await meterway(gw, tmp_path, "admin", "plan", t.account_id, "starter")
+    assert run.code == 0 and "is on starter (prepaid)" in run.out, run
+    async with openai_client(gw, t.key) as client:
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+        )
+    await gw.settle_all()
+    run = await meterway(
+        gw, tmp_path, "admin", "usage", t.account_id, "--group-by", "model", "--csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert run.code == 0 and [r["model"] for r in rows] == ["gpt-4o-mini"], run
+    assert int(rows[0]["requests"]) == 1 and int(rows[0]["spend_micros"]) > 0
