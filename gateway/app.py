@@ -31,10 +31,12 @@ from gateway.appkeys import (
     SESSION,
     SETTINGS,
     STORE,
+    UPSTREAM,
 )
 from gateway.http import account, admin, health, metrics, openapi, proxy, user_auth
 from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
+from gateway.llm.upstream import HttpUpstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
@@ -91,6 +93,9 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
     app[SESSION] = session
+    app[UPSTREAM] = HttpUpstream(
+        session, settings.providers, forward_test_headers=settings.test_clock
+    )
     yield
     await session.close()
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
+from gateway.llm.upstream import Upstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metering import Meter
@@ -23,6 +24,7 @@ KEYS = web.AppKey("keys", KeyResolver)
 METER = web.AppKey("meter", Meter)
 LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream")
 JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configured
 REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
 DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")

@@ -7,7 +7,6 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -21,17 +20,15 @@ from gateway.appkeys import (
     KEYS,
     METER,
     PRICING,
-    SESSION,
-    SETTINGS,
+    UPSTREAM,
 )
-from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamTimeout
+from gateway.errors import MeterwayError, RequestTimeout, UpstreamError
 from gateway.http.headers import ratelimit_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.options import refuse_billing_headers
-from gateway.llm.providers import target
 from gateway.llm.relay import json_usage, relay_stream
 from gateway.services.metering import Meter
 from gateway.stores.records import KeyRecord
@@ -87,19 +84,9 @@ async def _refused_upstream(
 
 
 async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
-    settings = request.app[SETTINGS]
-    provider = settings.providers[call.price.provider]
-    dest = target(
-        provider, call.endpoint.path, request.headers, forward_test_headers=settings.test_clock
+    return await request.app[UPSTREAM].post(
+        call.price.provider, call.endpoint.path, request.headers, upstream_body(call)
     )
-    try:
-        body = upstream_body(call)
-        data = io.BytesIO(body) if len(body) > INLINE_COUNT_BYTES else body
-        return await request.app[SESSION].post(dest.url, data=data, headers=dest.headers)
-    except TimeoutError as exc:
-        raise UpstreamTimeout("The provider did not answer in time; nothing was billed.") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"Could not reach the provider: {exc}; nothing was billed.") from exc
 
 
 async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.StreamResponse:

@@ -1,0 +1,64 @@
+"""The upstream call: one metered request to its provider, and its failures translated once.
+
+The proxy reaches providers only through the `Upstream` port, so a test can hand it a fake,
+and aiohttp's connection errors become UpstreamTimeout / UpstreamError here, with
+`raise ... from exc`, the way the stores translate theirs.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Protocol
+
+import aiohttp
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.llm.providers import target
+from gateway.settings import ProviderSettings
+
+# Bodies above this are handed to aiohttp as a stream rather than one bytes payload.
+STREAM_BODY_BYTES = 32 * 1024
+
+
+class Upstream(Protocol):
+    async def post(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """Send `body` to `path` under the provider's API root, authenticated as Meterway,
+        and return the open response (any status). Raises UpstreamTimeout or UpstreamError
+        when no answer arrives: nothing was billed, the caller releases its reservation."""
+        ...
+
+
+class HttpUpstream:
+    """Implements `Upstream` over one shared aiohttp ClientSession."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        providers: Mapping[str, ProviderSettings],
+        *,
+        forward_test_headers: bool = False,
+    ) -> None:
+        self.session = session
+        self.providers = providers
+        self.forward_test_headers = forward_test_headers
+
+    async def post(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        dest = target(
+            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
+        )
+        data = io.BytesIO(body) if len(body) > STREAM_BODY_BYTES else body
+        try:
+            return await self.session.post(dest.url, data=data, headers=dest.headers)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                "The provider did not answer in time; nothing was billed."
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"Could not reach the provider: {exc}; nothing was billed."
+            ) from exc
