@@ -20,6 +20,7 @@ from gateway.appkeys import (
     KEYS,
     METER,
     PRICING,
+    SETTINGS,
     UPSTREAM,
 )
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError
