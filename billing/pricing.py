@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,15 +21,42 @@ ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 KINDS: frozenset[str] = frozenset({"chat", "completion", "embedding"})
 FIELDS = frozenset(
     {"provider", "kind", "input", "cached_input", "cache_write", "output"}
-    | {"max_output_tokens", "encoding", "upstream", "aliases", "image_max_tokens"}
+    | {"max_output_tokens", "encoding", "upstream", "aliases", "image_max_tokens", "service_tiers"}
 )
 # Upper bounds of one input image, in tokens, when a model sets none (billing/tokens.py).
 DEFAULT_IMAGE_TOKENS = {"anthropic": 1600}
 IMAGE_TOKENS_FALLBACK = 3800
+RATE_FIELDS = ("input", "cached_input", "cache_write", "output")
 
 
 class PricingError(ValueError):
     """The pricing table is invalid; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """One tier's token rates, in rate units (micro-USD per 1M tokens)."""
+
+    input: int
+    cached_input: int
+    cache_write: int
+    output: int
+
+    @property
+    def dearest_input(self) -> int:
+        return max(self.input, self.cached_input, self.cache_write)
+
+    def tokens_cost(self, usage: Usage) -> int:
+        """One exact integer sum over every usage field, rounded up once."""
+        return rate_cost(
+            usage.input_tokens * self.input
+            + usage.cached_input_tokens * self.cached_input
+            + usage.cache_write_tokens * self.cache_write
+            + usage.output_tokens * self.output
+        )
+
+    def worst_case(self, input_tokens: int, max_output_tokens: int) -> int:
+        return rate_cost(input_tokens * self.dearest_input + max_output_tokens * self.output)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +72,37 @@ class ModelPrice:
     max_output_tokens: int
     encoding: str
     image_max_tokens: int = IMAGE_TOKENS_FALLBACK
+    service_tiers: Mapping[str, Rates] = field(default_factory=dict)  # flex, priority, ...
+    tool_fees: Mapping[str, int] = field(default_factory=dict)  # micros per built-in tool run
 
     @property
     def dearest_input_rate(self) -> int:
         """The input rate a reservation assumes, since the cache split is unknown up front."""
         return max(self.input_rate, self.cached_input_rate, self.cache_write_rate)
 
-    def cost_micros(self, usage: Usage) -> int:
-        """The request's cost: one exact integer sum, rounded up once."""
-        return rate_cost(
-            usage.input_tokens * self.input_rate
-            + usage.cached_input_tokens * self.cached_input_rate
-            + usage.cache_write_tokens * self.cache_write_rate
-            + usage.output_tokens * self.output_rate
+    @property
+    def base_rates(self) -> Rates:
+        return Rates(
+            self.input_rate, self.cached_input_rate, self.cache_write_rate, self.output_rate
         )
 
-    def worst_case_micros(self, input_tokens: int, max_output_tokens: int) -> int:
-        """The reservation: every input token at the dearest input rate, every output token."""
-        return rate_cost(
-            input_tokens * self.dearest_input_rate + max_output_tokens * self.output_rate
-        )
+    def rates(self, tier: str) -> Rates:
+        """The tier the provider reported; its default (or an unpriced tier) is the base price."""
+        return self.service_tiers.get(tier) or self.base_rates
+
+    def fees_micros(self, runs: tuple[tuple[str, int], ...]) -> int:
+        """Built-in tool fees: whole micros per run, so no rounding is involved."""
+        return sum(self.tool_fees.get(name, 0) * count for name, count in runs)
+
+    def cost_micros(self, usage: Usage) -> int:
+        """The request's cost: tokens at the reported tier's rates (rounded up once) plus fees."""
+        return self.rates(usage.service_tier).tokens_cost(usage) + self.fees_micros(usage.tool_runs)
+
+    def worst_case_micros(self, input_tokens: int, max_output_tokens: int, tier: str = "") -> int:
+        """The reservation: every input token at the dearest input rate, every output token,
+        at the base price or the requested tier's, whichever is dearer."""
+        base = self.base_rates.worst_case(input_tokens, max_output_tokens)
+        return max(base, self.rates(tier).worst_case(input_tokens, max_output_tokens))
 
     def affordable_output_tokens(self, input_tokens: int, budget_micros: int) -> int:
         """How many output tokens a budget covers after the worst-case input (0 if none)."""
@@ -126,6 +164,30 @@ def _aliases(name: str, entry: Mapping[str, object]) -> list[str]:
     return aliases
 
 
+def _tiers(name: str, entry: Mapping[str, object], base: Rates) -> dict[str, Rates]:
+    """`service_tiers.flex = { input = ..., output = ... }`: a tier names the rates it
+    changes; the others stay the base price's."""
+    raw = entry.get("service_tiers", {})
+    if not isinstance(raw, dict):
+        raise PricingError(f"model {name!r}: service_tiers must be a table of tiers")
+    tiers: dict[str, Rates] = {}
+    for tier, rates in raw.items():
+        where = f"{name}/{tier}"
+        if not isinstance(rates, dict) or set(rates) - set(RATE_FIELDS):
+            raise PricingError(f"model {where!r}: a tier holds only {list(RATE_FIELDS)}")
+        values = [_rate(rates, f, where, getattr(base, f)) for f in RATE_FIELDS]
+        tiers[tier] = Rates(*values)
+    return tiers
+
+
+def parse_tool_fees(doc: Mapping[str, object]) -> dict[str, int]:
+    """`[tools]`: USD per run of a built-in tool, keyed by its output item type."""
+    raw = doc.get("tools", {})
+    if not isinstance(raw, dict):
+        raise PricingError("[tools] must be a table of per-run prices")
+    return {tool: _rate(raw, tool, "[tools]", None) for tool in raw}
+
+
 def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) -> ModelPrice:
     unknown = sorted(set(entry) - FIELDS)
     if unknown:
@@ -161,6 +223,12 @@ def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) ->
     )
 
 
+def _with_extras(
+    price: ModelPrice, entry: Mapping[str, object], fees: Mapping[str, int]
+) -> ModelPrice:
+    return replace(price, service_tiers=_tiers(price.name, entry, price.base_rates), tool_fees=fees)
+
+
 def parse_pricing(doc: Mapping[str, object], providers: frozenset[str]) -> PricingTable:
     """Validate a parsed pricing document; every error names the model and field."""
     raw_models = doc.get("models")
@@ -168,10 +236,11 @@ def parse_pricing(doc: Mapping[str, object], providers: frozenset[str]) -> Prici
         raise PricingError("pricing table has no [models.*] entries")
     models: dict[str, ModelPrice] = {}
     aliases: dict[str, str] = {}
+    fees = parse_tool_fees(doc)
     for name, entry in raw_models.items():
         if not isinstance(entry, dict):
             raise PricingError(f"model {name!r}: must be a table")
-        models[name] = _model(name, entry, providers)
+        models[name] = _with_extras(_model(name, entry, providers), entry, fees)
         for alias in _aliases(name, entry):
             if alias in aliases or alias in raw_models:
                 raise PricingError(f"model {name!r}: alias {alias!r} is defined twice")

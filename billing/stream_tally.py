@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from billing.usage import ToolRuns, Usage, usage_from_anthropic, usage_from_openai
 
 _ANTHROPIC_USAGE_FIELDS = (
     "input_tokens",
@@ -49,6 +49,7 @@ class StreamTally(Protocol):
     error: dict[str, Any] | None
     malformed: bool
     rewrite: bytes | None  # set by feed: forward these bytes instead of the event's own
+    stored_id: str | None  # an object the stream created (a Responses API response)
 
     def feed(self, event: StreamEvent) -> bool: ...
 
@@ -56,6 +57,11 @@ class StreamTally(Protocol):
 
     @property
     def usage_final(self) -> bool: ...
+
+    @property
+    def tool_runs(self) -> ToolRuns:
+        """Built-in tool runs seen so far, billed even when the stream is cut."""
+        ...
 
 
 def _parse_object(data: str) -> dict[str, Any] | None:
@@ -125,6 +131,9 @@ class OpenAIStreamTally:
 
     def reported(self) -> Usage | None:
         return self.usage
+
+    tool_runs: ToolRuns = ()
+    stored_id: str | None = None
 
     @property
     def usage_final(self) -> bool:
@@ -207,6 +216,9 @@ class AnthropicStreamTally:
 
     def reported(self) -> Usage | None:
         return self.usage()
+
+    tool_runs: ToolRuns = ()
+    stored_id: str | None = None
 
     @property
     def usage_final(self) -> bool:

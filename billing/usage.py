@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 UsageSource = Literal["provider", "counted"]
+ToolRuns = tuple[tuple[str, int], ...]  # (built-in tool item type, runs), sorted by type
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class Usage:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     source: UsageSource = "provider"
+    tool_runs: ToolRuns = ()  # built-in tools that ran (web_search_call, ...), priced per run
+    service_tier: str = ""  # the tier the provider says served it; "" means its default
 
     @property
     def total_input_tokens(self) -> int:
@@ -56,13 +59,16 @@ def usage_from_openai(obj: dict[str, object]) -> Usage:
         or _detail(obj, "input_tokens_details", "cached_tokens")
         or _int(obj.get("prompt_cache_hit_tokens"))
     )
+    written = _detail(obj, "input_tokens_details", "cache_write_tokens")
     reasoning = _detail(obj, "completion_tokens_details", "reasoning_tokens") or _detail(
         obj, "output_tokens_details", "reasoning_tokens"
     )
     cached = min(cached, prompt)
+    written = min(written, prompt - cached)
     return Usage(
-        input_tokens=prompt - cached,
+        input_tokens=prompt - cached - written,
         cached_input_tokens=cached,
+        cache_write_tokens=written,
         output_tokens=_int(obj.get("completion_tokens", obj.get("output_tokens"))),
         reasoning_tokens=reasoning,
     )

@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from billing.plans import load_plans
@@ -27,13 +29,14 @@ from gateway.appkeys import (
     METER,
     PLANS,
     PRICING,
+    RESPONSE_BOOK,
     REVOCATIONS,
     SESSION,
     SETTINGS,
     STORE,
     UPSTREAM,
 )
-from gateway.http import account, admin, health, metrics, openapi, proxy, user_auth
+from gateway.http import account, admin, health, metrics, openapi, proxy, responses, user_auth
 from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
 from gateway.llm.upstream import HttpUpstream
@@ -41,10 +44,14 @@ from gateway.services.auth import KeyResolver
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metering import Meter
+from gateway.services.responses import Fetch, ResponseBook
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.records import OwnedResponse
+from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
+from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import run_sweeper
 
@@ -62,6 +69,13 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[LEDGER] = opened.ledger
             app[KEYS] = KeyResolver(opened.store)
             app[METER] = Meter(opened.store, app[PLANS], app[SETTINGS].billing_url)
+            app[RESPONSE_BOOK] = ResponseBook(
+                OwnedResponses(opened.redis, opened.store.keys),
+                opened.store,
+                app[METER],
+                app[PRICING],
+                app[COUNTER],
+            )
             yield
             await app[METER].drain()
 
@@ -103,7 +117,10 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     settings, stores = app[SETTINGS], app[STORES]
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_sweeper(stores.store, stop=stop))]
+    tasks = [
+        asyncio.create_task(run_sweeper(stores.store, stop=stop)),
+        asyncio.create_task(run_response_poller(app[RESPONSE_BOOK], _fetcher(app), stop=stop)),
+    ]
     settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
         tasks.append(asyncio.create_task(settler.run(stop=stop)))
@@ -121,6 +138,18 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await settler.drain(timeout_s=5)
 
 
+def _fetcher(app: web.Application) -> Fetch:
+    """How the background poller reads a response: from the provider of its model."""
+
+    async def fetch(rec: OwnedResponse) -> tuple[int, Any]:
+        provider = app[PRICING].models[rec.model].provider
+        path = f"/responses/{rec.response_id}"
+        status, raw, _ = await app[UPSTREAM].call(provider, "GET", path, {}, None)
+        return status, orjson.loads(raw) if status == 200 else None
+
+    return fetch
+
+
 def create_app(
     settings: Settings,
     counter: TokenCounter | None = None,
@@ -135,6 +164,7 @@ def create_app(
     app[COUNTER].preload()
     app.cleanup_ctx.extend([_stores_ctx(stores), _user_auth, _upstream, _background])
     proxy.add_routes(app)
+    responses.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)

@@ -12,6 +12,7 @@ from gateway.llm.upstream import Upstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metering import Meter
+from gateway.services.responses import ResponseBook
 from gateway.settings import Settings
 from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, RevocationsPort
 
@@ -28,3 +29,4 @@ UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream")
 JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configured
 REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
 DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")
+RESPONSE_BOOK = web.AppKey("response_book", ResponseBook)

@@ -1,10 +1,17 @@
 """Response headers SDKs act on: Retry-After, x-should-retry and OpenAI's x-ratelimit-*.
 
+A provider's 4xx passed through (a 429 above all) keeps the provider's own back-off
+headers, so an SDK waits as long as the provider asked; Meterway's own rate-limit headers
+then move under `x-meterway-ratelimit-` so the two never mix. Every answer carries its id
+as both `x-request-id` and `request-id` (the Anthropic SDK reads the latter).
+
 The decisions behind them are billing's (RateWindow, RetryAdvice) and the errors' own
 (`MeterwayError.should_retry`, `retry_after_s`); only their spelling lives here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from billing.admission import RateWindow
 from gateway.errors import MeterwayError
@@ -48,3 +55,26 @@ def ratelimit_headers(
             headers[f"x-ratelimit-remaining-{suffix}"] = str(window.remaining)
             headers[f"x-ratelimit-reset-{suffix}"] = duration(window.reset_at_ms - now_ms)
     return headers
+
+
+PROVIDER_HEADERS = frozenset({"retry-after", "retry-after-ms", "x-should-retry"})
+PROVIDER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+OURS = "x-ratelimit-"
+OURS_MOVED = "x-meterway-ratelimit-"
+
+
+def request_id_headers(request_id: str) -> dict[str, str]:
+    return {"x-request-id": request_id, "request-id": request_id}
+
+
+def provider_error_headers(ours: Mapping[str, str], provider: Mapping[str, str]) -> dict[str, str]:
+    """Our headers with our rate limits renamed, then the provider's back-off headers."""
+    out = {
+        (OURS_MOVED + name.removeprefix(OURS) if name.startswith(OURS) else name): value
+        for name, value in ours.items()
+    }
+    for name, value in provider.items():
+        low = name.lower()
+        if low in PROVIDER_HEADERS or low.startswith(PROVIDER_PREFIXES):
+            out[low] = value
+    return out

@@ -32,7 +32,8 @@ ANTHROPIC_PATHS = ("/v1/messages",)
 def render(request: web.Request, error: MeterwayError) -> web.Response:
     anthropic = request.path.startswith(ANTHROPIC_PATHS)
     body = error.anthropic_body() if anthropic else error.openai_body()
-    headers = {"x-request-id": request[REQUEST_ID], **error_headers(error)}
+    rid = request[REQUEST_ID]
+    headers = {"x-request-id": rid, "request-id": rid, **error_headers(error)}
     return web.Response(
         status=error.status, text=json.dumps(body), content_type="application/json", headers=headers
     )

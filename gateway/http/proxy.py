@@ -24,8 +24,13 @@ from gateway.appkeys import (
     UPSTREAM,
 )
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError
-from gateway.http.headers import ratelimit_headers
+from gateway.http.headers import (
+    provider_error_headers,
+    ratelimit_headers,
+    request_id_headers,
+)
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.owned import own_response
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
@@ -46,7 +51,7 @@ INLINE_COUNT_BYTES = 32 * 1024
 
 
 def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
-    headers = {"x-request-id": request[REQUEST_ID]}
+    headers = request_id_headers(request[REQUEST_ID])
     headers.update(ratelimit_headers(admitted.requests, admitted.tokens, admitted.now_ms))
     return headers
 
@@ -58,16 +63,17 @@ def _upstream_failure(status: int, text: str) -> MeterwayError:
     )
 
 
-async def _passthrough_client_error(
+async def passthrough_client_error(
     resp: aiohttp.ClientResponse, headers: dict[str, str]
 ) -> web.Response:
-    """Provider 4xx about the request itself reach the client as the provider said them."""
+    """Provider 4xx about the request itself reach the client as the provider said them,
+    with its back-off headers (see gateway/http/headers.py)."""
     body = await resp.read()
     return web.Response(
         status=resp.status,
         body=body,
         headers={
-            **headers,
+            **provider_error_headers(headers, resp.headers),
             "content-type": resp.headers.get("content-type", "application/json"),
             "x-meterway-cost-micros": "0",
         },
@@ -80,7 +86,7 @@ async def _refused_upstream(
     """An error status from the provider: nothing is billed, the reservation is released."""
     if resp.status in CLIENT_ERRORS:
         meter.release_later(admitted)
-        return await _passthrough_client_error(resp, headers)
+        return await passthrough_client_error(resp, headers)
     raise _upstream_failure(resp.status, await resp.text(errors="replace"))
 
 
@@ -104,12 +110,19 @@ async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.St
             raise UpstreamError("The provider's answer was cut off; nothing was billed.") from exc
         except ValueError as exc:
             raise UpstreamError("The provider's answer was not JSON; nothing was billed.") from exc
+    answer = payload if isinstance(payload, dict) else {}
+    stored = call.endpoint.stored_id(answer)
+    if stored is not None and not call.endpoint.finished(answer):
+        await own_response(request, call, admitted, stored, pending=True)  # settles when done
+        return web.Response(body=raw, content_type="application/json", headers=headers)
     usage = (
         json_usage(call, payload, request.app[COUNTER])
         if isinstance(payload, dict)
         else Usage(input_tokens=call.input_tokens, source="counted")
     )
     cost = await meter.settle(admitted, call, usage)
+    if stored is not None:
+        await own_response(request, call, admitted, stored, pending=False)
     headers["x-meterway-cost-micros"] = str(cost)
     return web.Response(body=raw, content_type="application/json", headers=headers)
 
@@ -126,10 +139,17 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
         )
         await out.prepare(request)
         outcome = await relay_stream(call, resp, out, request.app[COUNTER])
+    runs_on = call.body.get("background") is True and not outcome.finished
+    if outcome.stored_id is not None and runs_on:
+        # A background response outlives its stream: it is settled when it ends.
+        await own_response(request, call, admitted, outcome.stored_id, pending=True)
+        return out
     if outcome.billable:
         await meter.settle(admitted, call, outcome.usage)
     else:
         meter.release_later(admitted)
+    if outcome.stored_id is not None:
+        await own_response(request, call, admitted, outcome.stored_id, pending=False)
     return out
 
 
@@ -199,6 +219,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return await _metered(request, endpoints.MESSAGES)
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _metered(request, endpoints.RESPONSES)
+
+
 async def list_models(request: web.Request) -> web.Response:
     key = await request.app[KEYS].resolve(request)
     await request.app[METER].precheck(request[REQUEST_ID], key, key_only=True)
@@ -209,7 +233,7 @@ async def list_models(request: web.Request) -> web.Response:
         for n in names
     ]
     return web.json_response(
-        {"object": "list", "data": data}, headers={"x-request-id": request[REQUEST_ID]}
+        {"object": "list", "data": data}, headers=request_id_headers(request[REQUEST_ID])
     )
 
 
@@ -218,4 +242,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", list_models)

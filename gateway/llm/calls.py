@@ -34,10 +34,15 @@ class Call:
     max_output_tokens: int  # over all choices
     max_tokens_field: str | None = None
     choices: int = 1
+    service_tier: str = ""
+    fees_micros: int = 0
 
     @property
     def worst_case_micros(self) -> int:
-        return self.price.worst_case_micros(self.input_tokens, self.max_output_tokens)
+        tokens = self.price.worst_case_micros(
+            self.input_tokens, self.max_output_tokens, self.service_tier
+        )
+        return tokens + self.fees_micros
 
     def clamped(self, max_tokens: int) -> Call:
         """This call with max_tokens lowered in the body the provider sees, and the reservation.
@@ -118,7 +123,7 @@ def read_call(
     refused by name before any token is counted."""
     price = model_for(endpoint, body, key, pricing)
     stream, wants_usage = _stream_flags(body)
-    refuse_unpriced(body)
+    refuse_unpriced(body, price if endpoint.bills_extras else None)
     sizing = endpoint.read_request(body, price, counter)
     return Call(
         endpoint=endpoint,
@@ -130,6 +135,8 @@ def read_call(
         max_output_tokens=sizing.max_output_tokens * sizing.choices,
         max_tokens_field=sizing.max_tokens_field,
         choices=sizing.choices,
+        service_tier=sizing.service_tier,
+        fees_micros=sizing.fees_micros,
     )
 
 

@@ -28,6 +28,8 @@ class Sizing:
     max_output_tokens: int  # per choice
     max_tokens_field: str | None = None  # the body field that set it, None if defaulted
     choices: int = 1
+    service_tier: str = ""  # the tier asked for: the reservation assumes its rates if dearer
+    fees_micros: int = 0  # built-in tool fees the request may run up
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
@@ -58,7 +60,13 @@ class Endpoint:
     clamps: bool = True  # output can be lowered through a max-tokens field
     max_tokens_field: str = "max_tokens"
     wrong_provider: str = "'{model}' is served on /v1/messages only."
+    providers: frozenset[str] | None = None  # None: every provider speaking this wire
+    bills_extras: bool = False  # the reported service tier and built-in tool runs are priced
+    stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
+    finished: Callable[[Body], bool] = lambda answer: True  # False: settle when it ends
 
     def serves(self, price: ModelPrice) -> bool:
         """Anthropic models speak the Messages wire only, every other model the OpenAI one."""
+        if self.providers is not None:
+            return price.provider in self.providers
         return (price.provider == "anthropic") == (self.wire == "anthropic")

@@ -1,4 +1,4 @@
-"""The metered routes as values: chat, completions, embeddings and Anthropic messages."""
+"""The metered routes as values: chat, completions, embeddings, responses, Anthropic messages."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from typing import Any
 import orjson
 
 from billing.pricing import ModelKind
+from billing.responses import (
+    ResponsesStreamTally,
+    is_terminal,
+    response_text,
+    usage_from_response,
+)
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 from gateway.llm import readers
@@ -98,4 +104,45 @@ MESSAGES = Endpoint(
     new_tally=anthropic_tally,
     error_event=anthropic_error_event,
     wrong_provider="'{model}' is not an Anthropic model.",
+)
+
+
+def responses_error_event(message: str) -> bytes:
+    """The Responses API's own `error` event: the SDK yields it as a ResponseErrorEvent."""
+    body = {
+        "type": "error",
+        "code": "upstream_error",
+        "message": message,
+        "param": None,
+        "sequence_number": 0,
+    }
+    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+def response_id(answer: Body) -> str | None:
+    rid = answer.get("id")
+    return rid if answer.get("object") == "response" and isinstance(rid, str) else None
+
+
+def responses_tally(client_wants_usage: bool) -> StreamTally:
+    return ResponsesStreamTally()
+
+
+RESPONSES = _openai(
+    "responses",
+    "/responses",
+    "chat",
+    readers.read_responses,
+    read_usage=usage_from_response,
+    answer_text=response_text,
+    new_tally=responses_tally,
+    error_event=responses_error_event,
+    stream_end=b"",
+    asks_stream_usage=False,
+    max_tokens_field="max_output_tokens",
+    wrong_provider="'{model}' is not served on /v1/responses.",
+    providers=frozenset({"openai"}),
+    bills_extras=True,
+    stored_id=response_id,
+    finished=is_terminal,
 )

@@ -13,6 +13,7 @@ from billing.pricing import ModelPrice
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
+from gateway.llm.options import fee_item
 
 COMPLETIONS_DEFAULT_MAX = 16  # the legacy API's documented default
 # Request fields besides the messages that the provider counts as prompt tokens.
@@ -112,3 +113,47 @@ def read_messages(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizin
     enc = price.encoding
     tokens = counter.count_anthropic_prompt(enc, body.get("system"), messages)
     return Sizing(tokens + tools_tokens(body, enc, counter), out, field)
+
+
+def _responses_fees(body: Body, price: ModelPrice) -> int:
+    """One run of each declared fee tool, or `max_tool_calls` runs when the client caps it."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return 0
+    runs = positive_int(body, "max_tool_calls") or 1
+    items = [item for item in map(fee_item, tools) if item]
+    return price.fees_micros(tuple((item, runs) for item in items))
+
+
+def _responses_items(body: Body) -> list[dict[str, Any]]:
+    """Instructions and input as chat-like messages, so the chat counter sizes them."""
+    data = body.get("input")
+    if data is None and not (body.get("prompt") or body.get("previous_response_id")):
+        raise InvalidRequest("'input' is required.", param="input")
+    if data is not None and not isinstance(data, str | list):
+        raise InvalidRequest("'input' must be a string or an array of items.", param="input")
+    items: list[dict[str, Any]] = []
+    if isinstance(body.get("instructions"), str):
+        items.append({"role": "system", "content": body["instructions"]})
+    if isinstance(data, str):
+        items.append({"role": "user", "content": data})
+    elif isinstance(data, list):
+        items += [i if isinstance(i, dict) else {"content": str(i)} for i in data]
+    return items
+
+
+def read_responses(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    """Input (string or items), instructions and tools at the dearest input rate, plus
+    `max_output_tokens` or the model's cap. A `previous_response_id`'s history is not
+    visible here; the debit still bills it from the provider's usage."""
+    out, field = max_output(body, price, ("max_output_tokens",))
+    enc = price.encoding
+    tokens = counter.count_chat_prompt(enc, _responses_items(body))
+    tier = body.get("service_tier")
+    return Sizing(
+        tokens + tools_tokens(body, enc, counter),
+        out or price.max_output_tokens,
+        field,
+        service_tier=tier if isinstance(tier, str) else "",
+        fees_micros=_responses_fees(body, price),
+    )

@@ -6,7 +6,8 @@ Billing policy (README, "What gets billed"):
 - stream cut by the client: upstream cancelled at once; input plus the output delivered so far;
 - stream cut by the provider (error event, truncation, malformed data): the same, and the
   client gets a well-formed error event and the stream terminator; cut before any output or
-  usage was seen, it is billed nothing, like an error status.
+  usage was seen, it is billed nothing, like an error status (a built-in tool that already
+  ran and was reported to the client counts as output: its fee is billed).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class StreamOutcome:
     client_gone: bool = False
     upstream_failed: bool = False
     billable: bool = True  # False: the provider failed before any output; nothing is billed
+    stored_id: str | None = None  # a Responses API response the stream created
+    finished: bool = True  # the stream reached its end (a terminal event, [DONE], ...)
 
 
 def counted_usage(
@@ -126,10 +129,13 @@ async def relay_stream(
     except (ConnectionResetError, asyncio.CancelledError):
         upstream.close()
         usage = _stream_usage(call, tally, counter, pump.delivered)
-        return StreamOutcome(usage, client_gone=True)
+        return StreamOutcome(usage, client_gone=True, stored_id=tally.stored_id, finished=False)
     usage = _stream_usage(call, tally, counter, len(tally.text_parts))
-    billable = not failed or bool(tally.text_parts) or tally.reported() is not None
-    return StreamOutcome(usage, upstream_failed=failed, billable=billable)
+    delivered = bool(tally.text_parts) or bool(tally.tool_runs)
+    billable = not failed or delivered or tally.reported() is not None
+    return StreamOutcome(
+        usage, False, failed, billable, stored_id=tally.stored_id, finished=tally.done
+    )
 
 
 def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter, delivered: int) -> Usage:
@@ -141,4 +147,4 @@ def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter, deliver
     if provided is not None:
         output = counted_usage(call, counter, parts).output_tokens
         return replace(provided, output_tokens=output, source="counted")
-    return counted_usage(call, counter, parts)
+    return replace(counted_usage(call, counter, parts), tool_runs=tally.tool_runs)

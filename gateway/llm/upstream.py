@@ -30,6 +30,13 @@ class Upstream(Protocol):
         when no answer arrives: nothing was billed, the caller releases its reservation."""
         ...
 
+    async def call(
+        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """A small request outside metering (read back a stored response, count tokens):
+        (status, whole body, headers with lower-case names). Raises UpstreamTimeout or UpstreamError."""
+        ...
+
 
 class HttpUpstream:
     """Implements `Upstream` over one shared aiohttp ClientSession."""
@@ -62,3 +69,20 @@ class HttpUpstream:
             raise UpstreamError(
                 f"Could not reach the provider: {exc}; nothing was billed."
             ) from exc
+
+    async def call(
+        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        dest = target(
+            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
+        )
+        try:
+            async with self.session.request(
+                method, dest.url, data=body, headers=dest.headers
+            ) as resp:
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+                return resp.status, await resp.read(), headers
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The provider did not answer in time.") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Could not reach the provider: {exc}.") from exc

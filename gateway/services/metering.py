@@ -22,6 +22,7 @@ from billing.admission import (
 )
 from billing.answers import balance_answer, quota_answer
 from billing.plans import PlanBook
+from billing.pricing import ModelPrice
 from billing.usage import Usage
 from gateway.errors import (
     BillingRequired,
@@ -158,8 +159,13 @@ class Meter:
 
         Callers run inside the proxy's shielded task: a client leaving does not cancel this.
         """
-        cost = call.price.cost_micros(usage)
-        settlement = Settlement(call.price.name, call.price.provider, usage, cost)
+        return await self.settle_priced(admitted, call.price, usage)
+
+    async def settle_priced(self, admitted: Admitted, price: ModelPrice, usage: Usage) -> int:
+        """Settle a reservation by its model's price: a background response settles long after
+        its request, when the gateway first sees it finished."""
+        cost = price.cost_micros(usage)
+        settlement = Settlement(price.name, price.provider, usage, cost)
         a = admitted
         await self._retry(
             lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement)

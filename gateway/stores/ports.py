@@ -13,7 +13,15 @@ from typing import Protocol
 
 from billing.admission import Decision
 from billing.quotas import Quota
-from gateway.stores.records import Backlog, CreditResult, KeyRecord, Row, Settlement, WindowCount
+from gateway.stores.records import (
+    Backlog,
+    CreditResult,
+    KeyRecord,
+    OwnedResponse,
+    Row,
+    Settlement,
+    WindowCount,
+)
 
 
 class KeyDirectory(Protocol):
@@ -260,4 +268,28 @@ class RevocationsPort(Protocol):
 
     async def is_revoked(self, subject: str, jti: str | None, issued_at: int) -> bool:
         """Whether this token was revoked by jti or by a revoke-all of its subject."""
+        ...
+
+
+class ResponseOwners(Protocol):
+    """Who created each Responses API response, and the background ones still running."""
+
+    async def record(self, owned: OwnedResponse, poll_at_ms: int) -> None:
+        """Remember the owner; a pending response is due a poll from `poll_at_ms` on."""
+        ...
+
+    async def get(self, response_id: str) -> OwnedResponse | None: ...
+
+    async def settled(self, response_id: str) -> None:
+        """Its reservation is closed: never polled again; the owner is kept."""
+        ...
+
+    async def due(self, now_ms: int, limit: int = 100) -> list[str]:
+        """Ids of pending responses whose poll time has come."""
+        ...
+
+    async def poll_later(self, response_id: str, at_ms: int) -> None: ...
+
+    async def hold(self, owned: OwnedResponse, until_ms: int) -> None:
+        """Move the open reservation's deadline so the sweeper does not void it."""
         ...

@@ -74,3 +74,18 @@ USAGE_FIELDS = (
     "reasoning_tokens",
     "spend_micros",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedResponse:
+    """Which key created a Responses API response, and (while `pending`) its open reservation."""
+
+    response_id: str
+    key_id: str
+    account_id: str
+    shard: int
+    request_id: str  # the reservation's id
+    model: str  # the priced model name
+    input_tokens: int  # counted at admission: billed if the provider never reports usage
+    held_micros: int
+    pending: bool  # the reservation is still open

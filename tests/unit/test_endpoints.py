@@ -63,3 +63,26 @@ def test_only_streams_of_usage_asking_endpoints_get_include_usage() -> None:
 def test_openai_error_event_ends_with_the_terminator() -> None:
     wire = openai_error_event("boom")
     assert wire.startswith(b"data: {") and wire.endswith(CHAT.stream_end)
+
+
+def test_responses_reservation_covers_input_instructions_tools_output_and_fees() -> None:
+    from gateway.llm.endpoints import RESPONSES
+
+    tools = [{"type": "web_search"}, {"type": "function", "name": "f", "parameters": {}}]
+    body = {"model": "gpt-4o", "input": "hi", "instructions": "be terse", "tools": tools}
+    call = read_call(RESPONSES, body, KEY, PRICING, COUNTER)
+    bare = read_call(RESPONSES, {"model": "gpt-4o", "input": "hi"}, KEY, PRICING, COUNTER)
+    assert call.input_tokens > bare.input_tokens
+    assert call.max_output_tokens == 16384  # no max_output_tokens: the model's cap
+    assert call.fees_micros == 10_000  # one web search run reserved
+    capped = read_call(
+        RESPONSES, {**body, "max_output_tokens": 50, "max_tool_calls": 3}, KEY, PRICING, COUNTER
+    )
+    assert (capped.max_output_tokens, capped.fees_micros) == (50, 30_000)
+    assert capped.clamped(20).body["max_output_tokens"] == 20
+    priority = read_call(RESPONSES, {**body, "service_tier": "priority"}, KEY, PRICING, COUNTER)
+    assert priority.worst_case_micros > call.worst_case_micros
+    with pytest.raises(InvalidRequest, match="'input' is required"):
+        read_call(RESPONSES, {"model": "gpt-4o"}, KEY, PRICING, COUNTER)
+    with pytest.raises(ModelNotFound, match="/v1/responses"):
+        read_call(RESPONSES, {"model": "gemini-2.5-flash", "input": "x"}, KEY, PRICING, COUNTER)

@@ -32,3 +32,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return await play(request, call, frames, wire.error_frame())
     call.finished()
     return web.json_response(wire.message(wire.new_id(), model, reply, usage))
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages/count_tokens: the prompt's tokens under the demo's counter."""
+    call = await open_call(request, ERRORS)
+    model_of(call, ERRORS)
+    call.finished()
+    return web.json_response({"input_tokens": call.control.counter(prompt_text(call.body))})

@@ -18,6 +18,7 @@ from gateway.devtools.demo_upstream import (
     anthropic_wire,
     openai_routes,
     openai_wire,
+    responses_routes,
 )
 from gateway.devtools.demo_upstream.calls import CONTROL, ProviderError, open_call, parse_body
 from gateway.devtools.demo_upstream.control import RecordedRequest, UpstreamControl
@@ -46,7 +47,7 @@ async def _provider_middleware(request: web.Request, handler: Handler) -> web.St
     try:
         return await handler(request)
     except ProviderError as exc:
-        return web.json_response(exc.body, status=exc.status)
+        return web.json_response(exc.body, status=exc.status, headers=exc.headers)
     except asyncio.CancelledError:
         control.note_cancelled()
         raise
@@ -71,6 +72,8 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     app.router.add_post("/v1/embeddings", openai_routes.embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/messages", anthropic_routes.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_routes.count_tokens)
+    responses_routes.add_routes(app)
     return app
 
 

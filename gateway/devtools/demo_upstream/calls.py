@@ -30,10 +30,11 @@ ErrorFormat = Callable[[int, str], JSON]
 class ProviderError(Exception):
     """An HTTP error response, body already shaped like the provider's."""
 
-    def __init__(self, status: int, body: JSON) -> None:
+    def __init__(self, status: int, body: JSON, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status}: {body}")
         self.status = status
         self.body = body
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,8 @@ async def open_call(request: web.Request, errors: ErrorFormat, body_required: bo
     if behaviour.status is not None:
         status = behaviour.status
         message = f"Injected error {status} from the Meterway demo upstream."
-        raise ProviderError(status, behaviour.error_body or errors(status, message))
+        body = behaviour.error_body or errors(status, message)
+        raise ProviderError(status, body, behaviour.error_headers)
     return Call(body, behaviour, control)
 
 

@@ -34,7 +34,10 @@ class Behaviour:
 
     `omit_usage` plays an old server that never reports usage (JSON or stream, OpenAI routes);
     `ignore_usage_request` plays one that reports usage in JSON but ignores
-    `stream_options.include_usage`, so streams carry no usage chunk.
+    `stream_options.include_usage`, so streams carry no usage chunk. Responses API knobs:
+    `web_searches` completed web_search_call items precede the message, `service_tier` is the
+    tier reported, and a background response finishes `background_s` after it was created
+    (0: the first retrieve finds it done). `error_headers` go with an injected `status`.
     """
 
     reply_text: str | None = None
@@ -48,6 +51,10 @@ class Behaviour:
     chunks: int = 3
     fail_after_chunks: int | None = None
     fail_mode: FailMode = "disconnect"
+    web_searches: int = 0
+    service_tier: str = "default"
+    background_s: float = 0.0
+    error_headers: dict[str, str] | None = None
 
     def snapshot(self) -> Behaviour:
         """A detached plain copy, so later knob changes do not leak into a running response."""
@@ -86,6 +93,10 @@ _KNOB_TYPES: Mapping[str, tuple[type, ...]] = {
     "chunks": (int,),
     "fail_after_chunks": (int, type(None)),
     "fail_mode": (str,),
+    "web_searches": (int,),
+    "service_tier": (str,),
+    "background_s": _NUMBER,
+    "error_headers": (dict, type(None)),
 }
 
 
@@ -135,6 +146,7 @@ class UpstreamControl(Behaviour):
     requests: list[RecordedRequest] = field(default_factory=list)
     cancelled: int = 0
     completed: int = 0
+    stored: dict[str, Any] = field(default_factory=dict)  # Responses API objects by id
     _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def next_behaviour(self) -> Behaviour:
@@ -181,6 +193,7 @@ class UpstreamControl(Behaviour):
         self.hits = self.cancelled = self.completed = 0
         self.hits_by_path.clear()
         self.requests.clear()
+        self.stored.clear()
 
     async def wait_until(self, predicate: Callable[[UpstreamControl], bool]) -> None:
         """Wake on each observed event until `predicate(self)` holds, so tests need no sleeps.

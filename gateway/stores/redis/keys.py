@@ -69,6 +69,14 @@ class Keys:
         """Ledger rows written by every settler process, for the metrics endpoint."""
         return f"{self.prefix}:stat:settled"
 
+    def owned_response(self, response_id: str) -> str:
+        """Who created a Responses API response, and its reservation while it runs."""
+        return f"{self.prefix}:resp:{response_id}"
+
+    def responses_due(self) -> str:
+        """Background responses still running, scored by when the gateway next polls them."""
+        return f"{self.prefix}:respdue"
+
     def directory(self, key_hash: str) -> str:
         return f"{self.prefix}:kd:{key_hash}"
 

@@ -1,0 +1,18 @@
+"""Recording which key created a Responses API response, from the proxy's side."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from billing.admission import Admitted
+from gateway.appkeys import RESPONSE_BOOK
+from gateway.llm.calls import Call
+from gateway.services.responses import Created
+
+
+async def own_response(
+    request: web.Request, call: Call, admitted: Admitted, response_id: str, *, pending: bool
+) -> None:
+    """A pending (background) response keeps its reservation open until it ends."""
+    created = Created(response_id, admitted, call.price.name, call.input_tokens, pending)
+    await request.app[RESPONSE_BOOK].created(created)

@@ -1,0 +1,89 @@
+"""Which key created each Responses API response, and which are still running.
+
+A record lives 30 days (about as long as the provider keeps a stored response), so only its
+creator can retrieve, cancel, list or delete it. A background response's record also holds
+its open reservation, and its id sits in the due set until the gateway settles it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+
+from gateway.stores.records import OwnedResponse
+from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.keys import Keys
+
+RECORD_TTL_S = 30 * 24 * 3600
+T = TypeVar("T")
+
+
+def _to_hash(owned: OwnedResponse) -> dict[str, str]:
+    return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(owned).items()}
+
+
+def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    return OwnedResponse(
+        f["response_id"],
+        f["key_id"],
+        f["account_id"],
+        int(f["shard"]),
+        f["request_id"],
+        f["model"],
+        int(f["input_tokens"]),
+        int(f["held_micros"]),
+        f["pending"] == "1",
+    )
+
+
+class OwnedResponses:
+    """The Redis home of response ownership; Redis errors leave as HotStoreUnavailable."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    async def _run(self, op: Awaitable[T]) -> T:
+        with map_redis_errors():
+            return await op
+
+    async def record(self, owned: OwnedResponse, poll_at_ms: int) -> None:
+        """Remember the owner; a pending response is polled from `poll_at_ms` on."""
+        name = self.keys.owned_response(owned.response_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(name, mapping=_to_hash(owned))  # type: ignore[arg-type]
+            pipe.expire(name, RECORD_TTL_S)
+            if owned.pending:
+                pipe.zadd(self.keys.responses_due(), {owned.response_id: poll_at_ms})
+            await self._run(pipe.execute())
+
+    async def get(self, response_id: str) -> OwnedResponse | None:
+        raw: dict[bytes, bytes] = await self._run(
+            self.redis.hgetall(self.keys.owned_response(response_id))  # type: ignore[arg-type]
+        )
+        return _from_hash(raw) if raw else None
+
+    async def settled(self, response_id: str) -> None:
+        """The reservation is closed: stop polling, keep the owner."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.owned_response(response_id), "pending", "0")
+            pipe.zrem(self.keys.responses_due(), response_id)
+            await self._run(pipe.execute())
+
+    async def due(self, now_ms: int, limit: int = 100) -> list[str]:
+        ids: list[Any] = await self._run(
+            self.redis.zrangebyscore(self.keys.responses_due(), "-inf", now_ms, start=0, num=limit)
+        )
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def poll_later(self, response_id: str, at_ms: int) -> None:
+        await self._run(self.redis.zadd(self.keys.responses_due(), {response_id: at_ms}, xx=True))
+
+    async def hold(self, owned: OwnedResponse, until_ms: int) -> None:
+        """Move the open reservation's deadline, so the sweeper leaves a running response be."""
+        deadlines = self.keys.deadlines(owned.shard)
+        await self._run(self.redis.zadd(deadlines, {owned.request_id: until_ms}, xx=True))
