@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.openapi_account import account_paths, admin_directory_paths
+from gateway.http.openapi_llm import llm_paths
 from gateway.http.openapi_paths import admin_paths, ops_paths, proxy_paths
 from gateway.http.openapi_schemas import SCHEMAS
 
@@ -22,6 +23,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     admin_paths,
     admin_directory_paths,
     account_paths,
+    llm_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},

@@ -34,7 +34,7 @@ class Upstream(Protocol):
         self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """A small request outside metering (read back a stored response, count tokens):
-        (status, whole body, headers with lower-case names). Raises UpstreamTimeout or UpstreamError."""
+        (status, whole body, lower-case headers). Raises UpstreamTimeout or UpstreamError."""
         ...
 
 
