@@ -15,22 +15,26 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from billing.admission import Decision
+from billing.admission import Admitted, Decision, QuotaRefused
 from billing.quotas import Quota, decode_quotas, encode_quotas
 from billing.usage import Usage
 from gateway.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import Backlog, KeyRecord, Settlement, WindowCount
 from gateway.stores.redis import counters, stream
+from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.records import decode_key_record, decode_reservation, encode_key_record
-from gateway.stores.redis.replies import decode_reserve_reply
+from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import WireRedis
 from gateway.stores.redis.scripts import ScriptFn, load_script
 
 # The value types and error are re-exported for code written before `stores/records.py`.
 __all__ = ["HotStore", "HotStoreUnavailable", "KeyRecord", "Settlement"]
+DECLARE_ATTEMPTS = 3  # a cold spec cache, then a clock or spec change mid-call at worst
+UNDECLARED = -1  # settle.lua: a held counter was not in KEYS, nothing changed
+HELD_CACHE_SIZE = 100_000
 
 
 class HotStore:
@@ -55,6 +59,8 @@ class HotStore:
         self._settle = load_script(client, "settle", wire)
         self._credit = load_script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
+        self._declared = Declarations(keys)
+        self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
 
     @classmethod
     def for_settings(
@@ -100,32 +106,56 @@ class HotStore:
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key."""
         k, s = self.keys, key.shard
-        reply = await self._call(
-            self._reserve,
-            (
-                k.account(s, key.account_id),
-                k.api_key(s, key.key_id),
-                k.reservations(s),
-                k.deadlines(s),
-                k.ready(s),
-                k.clock(s),
-            ),
-            (
-                request_id,
-                key.account_id,
-                key.key_id,
-                requests,
-                input_tokens,
-                max_output_tokens,
-                spend_micros,
-                self.tz_offset_ms(),
-                self._ttl_ms,
-                self._clock,
-                k.counters(s),
-                mode,
-            ),
+        fixed = (
+            k.account(s, key.account_id),
+            k.api_key(s, key.key_id),
+            k.reservations(s),
+            k.deadlines(s),
+            k.ready(s),
+            k.clock(s),
         )
-        return decode_reserve_reply(reply, request_id, key, spend_micros)
+        offset = self.tz_offset_ms()
+        args = (
+            request_id,
+            key.account_id,
+            key.key_id,
+            requests,
+            input_tokens,
+            max_output_tokens,
+            spend_micros,
+            offset,
+            self._ttl_ms,
+            self._clock,
+            k.counters(s),
+            mode,
+        )
+        for _ in range(DECLARE_ATTEMPTS):
+            counters = self._declared.names(key, int(offset))
+            reply = await self._call(self._reserve, fixed + counters, args)
+            miss = undeclared(reply)
+            if miss is None:
+                return self._decided(reply, request_id, key, spend_micros, counters)
+            self._declared.learn_clock(miss[0])
+            self._declared.learn_specs(key, miss[1], miss[2])
+        raise HotStoreUnavailable("quota specs changed on every reserve attempt")
+
+    def _decided(
+        self, reply: Any, request_id: str, key: KeyRecord, held: int, counters: tuple[str, ...]
+    ) -> Decision:
+        decision = decode_reserve_reply(reply, request_id, key, held)
+        if isinstance(decision, Admitted | QuotaRefused):
+            self._declared.learn_clock(decision.now_ms)
+        if isinstance(decision, Admitted) and counters:
+            if len(self._held) >= HELD_CACHE_SIZE:
+                self._held.clear()  # closes then read the names from the record instead
+            self._held[request_id] = counters
+        return decision
+
+    async def _held_counters(self, shard: int, request_id: str) -> tuple[str, ...]:
+        """The counters a reservation holds, from its record (another process made it)."""
+        with map_redis_errors():
+            raw = await self.redis.hget(self.keys.reservations(shard), request_id)
+        return () if raw is None else tuple(c.name for c in decode_reservation(raw).counters)
 
     async def _close(
         self, shard: int, account_id: str, request_id: str, kind: str, settlement: Settlement | None
@@ -147,18 +177,24 @@ class HotStore:
             u.reasoning_tokens,
             u.source,
         )
-        done = await self._call(
-            self._settle,
-            (
-                k.reservations(shard),
-                k.deadlines(shard),
-                k.account(shard, account_id),
-                k.stream(shard),
-                k.clock(shard),
-            ),
-            args,
+        fixed = (
+            k.reservations(shard),
+            k.deadlines(shard),
+            k.account(shard, account_id),
+            k.stream(shard),
+            k.clock(shard),
         )
-        return bool(done)
+        counters = self._held.get(request_id)
+        if counters is None:
+            counters = await self._held_counters(shard, request_id)
+        done = int(await self._call(self._settle, fixed + counters, args))
+        if done == UNDECLARED:
+            counters = await self._held_counters(shard, request_id)
+            done = int(await self._call(self._settle, fixed + counters, args))
+        if done == UNDECLARED:
+            raise HotStoreUnavailable(f"reservation {request_id} holds undeclared counters")
+        self._held.pop(request_id, None)
+        return done == 1
 
     async def settle(
         self, shard: int, account_id: str, request_id: str, settlement: Settlement

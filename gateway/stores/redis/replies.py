@@ -76,3 +76,13 @@ def decode_reserve_reply(
     if reason == "duplicate":
         raise DuplicateReservation(f"request id {request_id} is already reserved")
     return KeyRefused(reason)
+
+
+def undeclared(reply: list[object]) -> tuple[int, str, str] | None:
+    """(Redis now, key spec, account spec) when the script met a counter not in KEYS."""
+    if reply[0] != 0 or len(reply) != 5:
+        return None
+    values = [v.decode() if isinstance(v, bytes) else str(v) for v in reply[1:]]
+    if values[0] != "undeclared":
+        return None
+    return int(values[1]), values[2], values[3]

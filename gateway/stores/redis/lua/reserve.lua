@@ -2,7 +2,8 @@
 -- and its account, and against the balance, atomically. One round trip; time from Redis.
 --
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
---       5 shard ready marker, 6 test clock offset
+--       5 shard ready marker, 6 test clock offset, 7.. every quota counter this call may
+--       touch (see gateway/stores/redis/declared.py); a counter not declared is not touched
 -- ARGV: 1 request id, 2 account id, 3 key id, 4 requests, 5 input tokens, 6 max output
 --       tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
@@ -10,7 +11,9 @@
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan}
 --        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
---        measure Retry-After on the same clock that decided.
+--        measure Retry-After on the same clock that decided;
+--        or {0, 'undeclared', now, key quota spec, account quota spec}, having changed
+--        nothing, when a counter it needs was not in KEYS.
 local DAY = 86400000
 local SLIDE = { mi = 60000, h = 3600000 }
 local GRANULES = 12
@@ -75,6 +78,10 @@ local function period(w)
   return 'all', -1
 end
 
+local declared = {}
+for n = 7, #KEYS do declared[KEYS[n]] = true end
+local function undeclared() return { 0, 'undeclared', now, k[4] or '', a[6] or '' } end
+
 local r, i, o, s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local prefix = ARGV[11]
@@ -90,6 +97,7 @@ end
 -- they never admit more than the limit in any rolling period, and count each unit for
 -- between one period and one period plus one granule.
 local function sliding(base, w, m, lim, amount, scope)
+  if not declared[base] then return undeclared() end
   local g = SLIDE[w] / GRANULES
   local c = math.floor(now / g)
   local fields = {}
@@ -116,6 +124,7 @@ end
 local function calendar(base, w, m, lim, amount, scope)
   local pid, reset = period(w)
   local key = base .. ':' .. pid
+  if not declared[key] then return undeclared() end
   local used = tonumber(redis.call('GET', key) or '0')
   if used + amount > lim then return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now } end
   touched[#touched + 1] = { key, '', m, reset }

@@ -4,20 +4,26 @@
 -- Idempotent: a reservation already closed is left alone (reply 0).
 --
 -- KEYS: 1 reservations hash, 2 reservation deadlines zset, 3 account hash, 4 stream,
---       5 test clock offset
+--       5 test clock offset, 6.. the quota counters the reservation holds (a superset will do)
 -- ARGV: 1 request id, 2 kind (debit|release|void), 3 input tokens (all input fields),
 --       4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model, 8 provider,
 --       9 uncached input, 10 cached input, 11 cache write, 12 reasoning, 13 usage source
--- Reply: 1 when closed now, 0 when it was already closed.
+-- Reply: 1 when closed now, 0 when it was already closed, -1 (nothing changed) when a
+--        counter the reservation holds was not in KEYS.
 local function int(x) return string.format('%d', x) end
 
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
 if not rec then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 
 local f = {}
 for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
+local declared = {}
+for n = 6, #KEYS do declared[KEYS[n]] = true end
+for n = 8, #f - 2, 3 do
+  if not declared[f[n]] then return -1 end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]),
   tonumber(f[6]), f[7]

@@ -1,0 +1,73 @@
+"""Declaring, through KEYS, every quota counter a reserve may touch.
+
+Redis Cluster (and the scripting contract) wants each key a script touches passed in KEYS,
+but which counters a reserve touches depends on the quota specs stored in the key and
+account hashes, and a calendar counter's name on the period, which the script computes from
+Redis's clock. So this process keeps what it last saw of each spec and of Redis's clock, and
+declares the names they imply (both periods when the clock is within GRACE_MS of a
+boundary). A script that meets a name it was not given touches nothing and answers
+`undeclared` with the current specs and its clock; the store learns them and calls again.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from billing.quotas import WINDOW_BY_CODE
+from billing.windows import calendar_period
+from gateway.stores.records import KeyRecord
+from gateway.stores.redis.keys import Keys
+
+GRACE_MS = 2_000
+SLIDING_CODES = frozenset({"mi", "h"})
+CACHE_SIZE = 100_000
+
+
+@lru_cache(maxsize=4096)
+def spec_codes(spec: str) -> tuple[tuple[str, str], ...]:
+    """(window code, metric code) of each quota in an encoded spec ("mi:r:60;d:t:1000")."""
+    return tuple((w, m) for w, m, _ in (part.split(":") for part in spec.split(";") if part))
+
+
+def counter_names(
+    keys: Keys, owner: tuple[int, str, str], spec: str, now_ms: int, offset_ms: int
+) -> list[str]:
+    """Names reserve.lua may build for one owner (shard, scope 'a'|'k', id) around now."""
+    shard, scope, owner_id = owner
+    out = []
+    for w, m in spec_codes(spec):
+        base = keys.counter(shard, scope, owner_id, f"{w}:{m}")
+        if w in SLIDING_CODES:
+            out.append(base)
+            continue
+        moments = (now_ms - GRACE_MS, now_ms + GRACE_MS)
+        periods = {calendar_period(WINDOW_BY_CODE[w], t, offset_ms)[0] for t in moments}
+        out.extend(Keys.period_counter(base, p) for p in sorted(periods))
+    return out
+
+
+class Declarations:
+    """This process's view of quota specs and of Redis's clock, corrected on every miss."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        self._specs: dict[tuple[str, str], str] = {}  # (scope, id) -> encoded spec
+        self._skew_ms = 0
+
+    def names(self, key: KeyRecord, offset_ms: int) -> tuple[str, ...]:
+        now = int(time.time() * 1000) + self._skew_ms
+        out: list[str] = []
+        for scope, owner_id in (("k", key.key_id), ("a", key.account_id)):
+            spec = self._specs.get((scope, owner_id), "")
+            out += counter_names(self.keys, (key.shard, scope, owner_id), spec, now, offset_ms)
+        return tuple(out)
+
+    def learn_clock(self, redis_now_ms: int) -> None:
+        self._skew_ms = redis_now_ms - int(time.time() * 1000)
+
+    def learn_specs(self, key: KeyRecord, key_spec: str, account_spec: str) -> None:
+        if len(self._specs) >= CACHE_SIZE:
+            self._specs.clear()
+        self._specs[("k", key.key_id)] = key_spec
+        self._specs[("a", key.account_id)] = account_spec
