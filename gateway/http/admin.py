@@ -71,6 +71,7 @@ async def create_account(request: web.Request) -> web.Response:
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{plan_name}'.", param="plan")
     account_id = new_id("acct")
+    await admin_directory.refuse_taken_external_id(request, body)
     await request.config_dict[LEDGER].create_account(account_id, str(name), plan.name, plan.mode)
     await admin_directory.apply_external_id(request, account_id, body)
     await request.config_dict[STORE].put_account(

@@ -34,6 +34,15 @@ async def apply_external_id(request: web.Request, account_id: str, body: dict[st
         ) from exc
 
 
+async def refuse_taken_external_id(request: web.Request, body: dict[str, Any]) -> None:
+    """Before creating an account: 409 rather than an account created without its id."""
+    value = body.get("external_id")
+    if isinstance(value, str) and await request.config_dict[DIRECTORY].account_by_external_id(
+        value
+    ):
+        raise Conflict("Another account already has this external_id.", param="external_id")
+
+
 async def _account_id(request: web.Request) -> str:
     account_id = request.match_info["account_id"]
     if await request.config_dict[LEDGER].get_account(account_id) is None:

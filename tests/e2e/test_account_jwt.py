@@ -90,6 +90,10 @@ async def test_sub_maps_to_external_id_set_through_the_admin_api(jgw: Gateway) -
         "PATCH", f"/admin/v1/accounts/{other.account_id}", {"external_id": "idp|alice"}
     )
     assert status == 409, body
+    status, body = await jgw.admin(
+        "POST", "/admin/v1/accounts", {"name": "dup", "external_id": "idp|alice"}
+    )
+    assert status == 409, body
 
 
 async def test_hs256_with_the_shared_secret_is_accepted(jgw: Gateway) -> None:
