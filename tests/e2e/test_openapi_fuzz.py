@@ -25,11 +25,13 @@ ACCOUNT_SCOPES = ["chat", "account:read", "usage:read", "keys:write"]
 
 
 async def schemathesis(gw: Gateway, tmp: Path, token: str, paths: str) -> tuple[int, str]:
+    """`paths` selects operations by regex; a leading '!' excludes them instead."""
+    flag = "--exclude-path-regex" if paths.startswith("!") else "--include-path-regex"
     st = Path(sys.executable).with_name("st")
     proc = await asyncio.create_subprocess_exec(
         str(st), "run", f"{gw.url}/openapi.json",
         "--checks", CHECKS,
-        "--include-path-regex", paths,
+        flag, paths.lstrip("!"),
         "--header", f"Authorization: Bearer {token}",
         "--max-examples", os.environ.get("MW_FUZZ_EXAMPLES", "10"),
         "--phases", "examples,coverage,fuzzing",
@@ -38,7 +40,6 @@ async def schemathesis(gw: Gateway, tmp: Path, token: str, paths: str) -> tuple[
         "--suppress-health-check", "all",
         "--request-timeout", "20",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )  # fmt: skip
     out, _ = await proc.communicate()
     return int(proc.returncode or 0), out.decode(errors="replace")
@@ -50,16 +51,13 @@ async def schemathesis(gw: Gateway, tmp: Path, token: str, paths: str) -> tuple[
     [
         ("admin", "^/admin/"),
         ("account", "^/v1/(account|auth)"),
-        (
-            "proxy",
-            "^/v1/(chat|completions|embeddings|messages|models)|^/(healthz|readyz|metrics|openapi)",
-        ),
+        ("everything else, with a proxy key", "!^/admin/|^/v1/(account|auth)"),
     ],
 )
 async def test_no_server_errors_and_no_schema_violations(
     gw: Gateway, tmp_path: Path, surface: str, paths: str
 ) -> None:
     t = await tenant(gw, credit=1_000_000_000, plan="enterprise", scopes=ACCOUNT_SCOPES)
-    token = {"admin": ADMIN_KEY, "account": t.key, "proxy": t.key}[surface]
+    token = ADMIN_KEY if surface == "admin" else t.key
     code, out = await schemathesis(gw, tmp_path, token, paths)
     assert code == 0, out[-12000:]
