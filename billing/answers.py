@@ -69,8 +69,9 @@ def quota_answer(
     owner = "this API key" if refusal.scope == "key" else "your account"
     when, advice = _retry(refusal, now_ms)
     upgrade = _upgrade(refusal, plans)
+    words = METRIC_WORDS.get(refusal.metric, refusal.metric)
     message = (
-        f"Quota exceeded for {owner} on {METRIC_WORDS[refusal.metric]} per {refusal.window}: "
+        f"Quota exceeded for {owner} on {words} per {refusal.window}: "
         f"Limit {refusal.limit}, Used {refusal.used}, Requested {refusal.requested}.{when}"
     )
     if upgrade is not None:

@@ -7,6 +7,7 @@ visible to every gateway process on its very next request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +42,8 @@ METRIC_CODES: Mapping[str, str] = {
 }
 WINDOW_BY_CODE = {v: k for k, v in WINDOW_CODES.items()}
 METRIC_BY_CODE = {v: k for k, v in METRIC_CODES.items()}
+# Non-token meters are limited like tokens: metric "meter:<name>", code "m.<name>".
+METER_METRIC = re.compile(r"^meter:([a-z][a-z0-9_]{0,62})$")
 MAX_LIMIT = 2**53 - 1  # Lua numbers are doubles: above this, integers stop being exact.
 
 
@@ -51,12 +54,21 @@ class QuotaSpecError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Quota:
     window: Window
-    metric: Metric
+    metric: Metric | str  # a token metric, or "meter:<name>"
     limit: int
 
     @property
     def code(self) -> str:
-        return f"{WINDOW_CODES[self.window]}:{METRIC_CODES[self.metric]}"
+        return f"{WINDOW_CODES[self.window]}:{metric_code(self.metric)}"
+
+
+def metric_code(metric: str) -> str:
+    """The reserve script's name for a metric: one letter, or "m.<name>" for a meter."""
+    return METRIC_CODES.get(metric) or "m." + metric.removeprefix("meter:")
+
+
+def metric_of_code(code: str) -> str:
+    return METRIC_BY_CODE.get(code) or "meter:" + code.removeprefix("m.")
 
 
 def parse_quota(obj: object) -> Quota:
@@ -66,8 +78,10 @@ def parse_quota(obj: object) -> Quota:
     window, metric, limit = obj.get("window"), obj.get("metric"), obj.get("limit")
     if window not in WINDOW_CODES:
         raise QuotaSpecError(f"quota window must be one of {list(WINDOWS)}, got {window!r}")
-    if metric not in METRIC_CODES:
-        raise QuotaSpecError(f"quota metric must be one of {list(METRICS)}, got {metric!r}")
+    if metric not in METRIC_CODES and not (isinstance(metric, str) and METER_METRIC.match(metric)):
+        raise QuotaSpecError(
+            f"quota metric must be one of {list(METRICS)} or 'meter:<name>', got {metric!r}"
+        )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
         raise QuotaSpecError(f"quota limit must be a whole number from 0 to {MAX_LIMIT}")
     return Quota(window, metric, limit)  # type: ignore[arg-type]
@@ -92,7 +106,7 @@ def decode_quotas(text: str) -> tuple[Quota, ...]:
     out = []
     for part in filter(None, text.split(";")):
         w, m, limit = part.split(":")
-        out.append(Quota(WINDOW_BY_CODE[w], METRIC_BY_CODE[m], int(limit)))  # type: ignore[arg-type]
+        out.append(Quota(WINDOW_BY_CODE[w], metric_of_code(m), int(limit)))  # type: ignore[arg-type]
     return tuple(out)
 
 

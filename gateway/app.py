@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from billing.meters import load_meters
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
@@ -27,27 +28,44 @@ from gateway.appkeys import (
     KEYS,
     LEDGER,
     METER,
+    METER_BOOK,
+    METERING,
+    METERING_LEDGER,
     PLANS,
     PRICING,
     RESPONSE_BOOK,
     REVOCATIONS,
+    SERVICES,
     SESSION,
     SETTINGS,
     STORE,
     UPSTREAM,
 )
-from gateway.http import account, admin, health, metrics, openapi, proxy, responses, user_auth
+from gateway.http import (
+    account,
+    admin,
+    health,
+    metering,
+    metrics,
+    openapi,
+    proxy,
+    responses,
+    user_auth,
+)
 from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
 from gateway.llm.upstream import HttpUpstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
+from gateway.services.metered import Metering
 from gateway.services.metering import Meter
 from gateway.services.responses import Fetch, ResponseBook
+from gateway.services.service_keys import ServiceResolver
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.records import OwnedResponse
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
@@ -76,6 +94,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[PRICING],
                 app[COUNTER],
             )
+            _metering(app, opened)
             yield
             await app[METER].drain()
 
@@ -97,6 +116,15 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     yield
     if source is not None:
         await source.close()
+
+
+def _metering(app: web.Application, opened: Stores) -> None:
+    """The metering API's services, on the same stores as the proxy."""
+    app[METERING_LEDGER] = MeteringLedger(opened.ledger.pool)
+    app[SERVICES] = ServiceResolver(opened.store.meters)
+    app[METERING] = Metering(
+        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
+    )
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
@@ -160,6 +188,7 @@ def create_app(
     app[SETTINGS] = settings
     app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     app[PLANS] = load_plans(settings.plans_path)
+    app[METER_BOOK] = load_meters(settings.meters_path)
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
     app.cleanup_ctx.extend([_stores_ctx(stores), _user_auth, _upstream, _background])
@@ -171,4 +200,5 @@ def create_app(
     account.add_routes(app)
     user_auth.add_routes(app)
     openapi.add_routes(app)
+    metering.add_routes(app)
     return app

@@ -5,16 +5,25 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from billing.meters import MeterBook
 from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.llm.upstream import Upstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwt_auth import JwtVerifier
+from gateway.services.metered import Metering
 from gateway.services.metering import Meter
 from gateway.services.responses import ResponseBook
+from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
-from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, RevocationsPort
+from gateway.stores.ports import (
+    DirectoryPort,
+    HotStorePort,
+    LedgerPort,
+    MeteringLedgerPort,
+    RevocationsPort,
+)
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)
@@ -30,3 +39,7 @@ JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configure
 REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
 DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")
 RESPONSE_BOOK = web.AppKey("response_book", ResponseBook)
+METER_BOOK = web.AppKey("meter_book", MeterBook)
+METERING = web.AppKey("metering", Metering)
+SERVICES = web.AppKey("services", ServiceResolver)
+METERING_LEDGER: web.AppKey[MeteringLedgerPort] = web.AppKey("metering_ledger")

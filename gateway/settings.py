@@ -102,6 +102,10 @@ class Settings:
     def plans_path(self) -> Path:
         return self.config_dir / "plans.toml"
 
+    @property
+    def meters_path(self) -> Path:
+        return self.config_dir / "meters.toml"
+
 
 def _listen(value: str, name: str = "LISTEN_ADDR") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")

@@ -16,7 +16,7 @@ from aiohttp import web
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidApiKey, InvalidRequest, NotFound
-from gateway.http import admin_directory, bodies
+from gateway.http import admin_directory, admin_services, bodies
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
@@ -220,4 +220,5 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/keys/{key_id}/quotas", put_key_quotas)
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
+    admin_services.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

@@ -62,7 +62,7 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
 
 async def usage_response(request: web.Request, account_id: str) -> web.Response:
     start, end = usage_range(request)
-    group_by: GroupBy = _choice(request, "group_by", ("day", "model", "key"))  # type: ignore[assignment]
+    group_by: GroupBy = _choice(request, "group_by", ("day", "model", "key", "meter"))  # type: ignore[assignment]
     fmt = _choice(request, "format", ("json", "csv"))
     records = await request.config_dict[DIRECTORY].usage_report(account_id, start, end, group_by)
     rows = [{group_by: r["bucket"], **{f: int(r[f]) for f in USAGE_FIELDS}} for r in records]

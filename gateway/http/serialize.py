@@ -77,4 +77,7 @@ def entry_json(row: Row) -> dict[str, Any]:
         "usage_source": row["usage_source"],
         "reason": row["reason"],
         "occurred_at": _iso(row["occurred_at"]),
+        "meter": row.get("meter"),
+        "quantity": row.get("quantity"),
+        "service": row.get("service"),
     }

@@ -16,12 +16,20 @@ from billing.quotas import Quota
 from gateway.stores.records import (
     Backlog,
     CreditResult,
+    Extended,
     KeyRecord,
+    MeterClosed,
+    MeterHold,
+    MeterOpen,
+    OpenHold,
     OwnedResponse,
     Row,
+    ServiceRecord,
     Settlement,
     WindowCount,
 )
+
+MeterDecision = Decision | MeterClosed | MeterOpen
 
 
 class KeyDirectory(Protocol):
@@ -64,6 +72,11 @@ class Reservations(Protocol):
 
 class HotStorePort(KeyDirectory, Reservations, Protocol):
     """The Redis hot store: balances, holds, quota counters, keys, and the settlement queue."""
+
+    @property
+    def meters(self) -> MeterHoldsPort:
+        """Metered holds on the same reservation engine."""
+        ...
 
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation its gateway abandoned; the ledger records it as voided."""
@@ -292,4 +305,72 @@ class ResponseOwners(Protocol):
 
     async def hold(self, owned: OwnedResponse, until_ms: int) -> None:
         """Move the open reservation's deadline so the sweeper does not void it."""
+
+
+class MeterHoldsPort(Protocol):
+    """Metered holds on the reservation engine (`stores/redis/meter_holds.py`): the same
+    reserve and settle scripts, stream and ledger as LLM calls."""
+
+    async def hold(self, h: MeterHold) -> MeterDecision:
+        """Reserve in one round trip; refusals hold nothing. An id already open answers
+        MeterOpen, one already closed MeterClosed: a metered id is charged at most once."""
+        ...
+
+    async def open_hold(self, request_id: str) -> OpenHold | None:
+        """The open hold behind a metered id, or None once closed (or never made)."""
+        ...
+
+    async def settle(self, request_id: str, quantity: int, cost_micros: int) -> bool:
+        """Debit and queue the ledger row atomically; False when already closed."""
+        ...
+
+    async def release(self, request_id: str) -> bool:
+        """Give back the hold; nothing is billed. False when already closed."""
+        ...
+
+    async def expire(self, request_id: str) -> bool:
+        """Close by the meter's expiry policy (charge the hold, or void)."""
+        ...
+
+    async def closed(self, request_id: str) -> MeterClosed | None:
+        """How a metered id was closed, while its closed marker lasts."""
+        ...
+
+    async def extend(
+        self, request_id: str, service: str, *, ttl_ms: int, max_quantity: int, hold_micros: int
+    ) -> Extended | Decision | None:
+        """New deadline now + ttl; a larger max quantity is held and counted or refused.
+        None when the id is not open for this service."""
+        ...
+
+    async def put_service(self, key_hash: str, record: ServiceRecord | None) -> None:
+        """Publish a service key to every gateway process, or withdraw it (None)."""
+        ...
+
+    async def lookup_service(self, key_hash: str) -> ServiceRecord | None:
+        """The service whose key hashes to `key_hash`, or None."""
+        ...
+
+
+class MeteringLedgerPort(Protocol):
+    """Service keys and metered usage in PostgreSQL (`stores/postgres/metering.py`)."""
+
+    async def create_service(
+        self, service_id: str, name: str, key_hash: str, key_prefix: str, meters: Sequence[str]
+    ) -> Row:
+        """Record a service key by its hash; raises DuplicateService for a taken name."""
+        ...
+
+    async def revoke_service(self, service_id: str) -> Row | None:
+        """Mark revoked; the row, or None."""
+        ...
+
+    async def active_services(self) -> list[Row]:
+        """Every unrevoked service key (rebuild republishes them)."""
+        ...
+
+    async def meter_usage(
+        self, account_id: str, since: datetime | None, until: datetime | None
+    ) -> list[Row]:
+        """The account's metered debits grouped by meter."""
         ...

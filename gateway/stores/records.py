@@ -63,7 +63,7 @@ class WindowCount:
     resets_at_ms: int | None
 
 
-GroupBy = Literal["day", "model", "key"]
+GroupBy = Literal["day", "model", "key", "meter"]
 # The sums of a usage report bucket, as the rollups keep them.
 USAGE_FIELDS = (
     "requests",
@@ -73,6 +73,7 @@ USAGE_FIELDS = (
     "output_tokens",
     "reasoning_tokens",
     "spend_micros",
+    "quantity",  # units of a meter (group by meter to read them per meter)
 )
 
 
@@ -89,3 +90,63 @@ class OwnedResponse:
     input_tokens: int  # counted at admission: billed if the provider never reports usage
     held_micros: int
     pending: bool  # the reservation is still open
+
+
+@dataclass(frozen=True, slots=True)
+class MeterHold:
+    """A metered authorization (or a reported event) to reserve through reserve.lua."""
+
+    request_id: str
+    account_id: str
+    key_id: str  # '' when a service acts on the account by id
+    meter: str  # the meter's name
+    quantity: int
+    hold_micros: int
+    service: str
+    ttl_ms: int
+    charge_on_expiry: bool
+    occurred_at_ms: int | None = None
+    refuse_over_quota: bool = True
+    refuse_over_balance: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MeterClosed:
+    """A metered id already closed: how (debit|void|release), the quantity and the cost."""
+
+    kind: str
+    quantity: int
+    cost_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeterOpen:
+    """A metered id that is reserved and not closed yet (a concurrent duplicate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHold:
+    """An open metered hold, as its reservation record says."""
+
+    account_id: str
+    key_id: str
+    meter: str
+    max_quantity: int
+    held_micros: int
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extended:
+    now_ms: int
+    held_micros: int
+    max_quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A service allowed to call /v1/metering, and the meters it may charge."""
+
+    service_id: str
+    name: str
+    meters: tuple[str, ...]

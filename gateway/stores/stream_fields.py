@@ -28,6 +28,11 @@ REASONING = b"rsn"
 SOURCE = b"src"  # where the usage came from (provider, counted, ...)
 RESERVED_AT = b"at"  # ms, Redis clock, when the reservation was made
 SETTLED_AT = b"st"  # ms, Redis clock, when it was closed: the ledger's occurred_at
+# Only on a metered (non-token) settlement, after the fields above:
+METER = b"meter"  # the meter's name
+QUANTITY = b"qty"  # units settled
+SERVICE = b"svc"  # the service that authorized or reported it
+OCCURRED_AT = b"occ"  # ms a reported event says it happened ('' = SETTLED_AT)
 
 FIELDS = (
     REQUEST_ID,
@@ -63,6 +68,9 @@ LEDGER_COLUMNS = (
     "reasoning_tokens",
     "usage_source",
     "occurred_at",
+    "meter",
+    "quantity",
+    "service",
 )
 
 
@@ -86,9 +94,18 @@ def ledger_row_raw(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
         int(f[CACHE_WRITE] or 0),
         int(f[OUTPUT] or 0),
         int(f[REASONING] or 0),
-        f[SOURCE].decode() if kind == "debit" else None,
-        datetime.fromtimestamp(int(f[SETTLED_AT]) / 1000, UTC),
+        (f[SOURCE].decode() or None) if kind == "debit" else None,
+        datetime.fromtimestamp(int(f.get(OCCURRED_AT) or f[SETTLED_AT]) / 1000, UTC),
+        *_metered(f),
     )
+
+
+def _metered(f: Mapping[bytes, bytes]) -> tuple[str | None, int | None, str | None]:
+    """(meter, quantity, service) of a metered settlement; all None for an LLM call."""
+    meter = f.get(METER)
+    if not meter:
+        return None, None, None
+    return meter.decode(), int(f[QUANTITY]), f[SERVICE].decode() or None
 
 
 def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
@@ -99,3 +116,6 @@ def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
 def queued_cost(f: Mapping[Any, Any]) -> tuple[str, int]:
     """(account id, cost in micros) of a message not yet written to the ledger."""
     return f[ACCOUNT].decode(), int(f[COST])
+
+
+METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT)  # a metered message, in order

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS
+from gateway.stores.redis.meter_holds import is_metered
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.sweeper")
@@ -21,7 +22,8 @@ BATCH = 200
 
 
 async def sweep_once(store: HotStore) -> int:
-    """Void every reservation past its deadline; returns how many were voided."""
+    """Void every reservation past its deadline (a metered one by its meter's expiry
+    policy); returns how many were closed."""
     now = await store.now_ms()
     voided = 0
     for shard in range(SHARDS):
@@ -30,6 +32,12 @@ async def sweep_once(store: HotStore) -> int:
         )
         for raw in expired:
             rid = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if is_metered(rid):  # charged or voided by its meter's policy
+                if await store.meters.expire(rid):
+                    voided += 1
+                else:
+                    await store.redis.zrem(store.keys.deadlines(shard), rid)
+                continue
             account_id = await store.reservation_account(shard, rid)
             if account_id is not None and await store.void(shard, account_id, rid):
                 voided += 1

@@ -115,6 +115,9 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         "reasoning_tokens": 2,
         "usage_source": "provider",
         "occurred_at": row["occurred_at"],
+        "meter": None,
+        "quantity": None,
+        "service": None,
     }
     assert int(fields[stream_fields.RESERVED_AT]) == admitted.now_ms
     assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms

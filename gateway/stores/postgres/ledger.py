@@ -35,7 +35,8 @@ _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS settle_in (account_id text, kind text, amount_micros bigint,"
     " request_id text, key_id text, model text, provider text, input_tokens bigint,"
     " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
-    " reasoning_tokens bigint, usage_source text, occurred_at timestamptz)"
+    " reasoning_tokens bigint, usage_source text, occurred_at timestamptz, meter text,"
+    " quantity bigint, service text)"
     " ON COMMIT DELETE ROWS"
 )
 _COLS = ", ".join(LEDGER_COLUMNS)

@@ -1,4 +1,5 @@
-"""Usage rollups: per-day sums of debits by (account, model, key), never read from the ledger.
+"""Usage rollups: per-day sums of debits by (account, model, key, meter), never read from
+the ledger. A metered debit counts its units in `quantity` and is not a request.
 
 ROLLUP_CTE is spliced into the settler's merge statement, so a rollup row changes in the same
 transaction as the ledger rows it sums, counting only rows that insert actually added (a
@@ -11,17 +12,18 @@ from gateway.stores.records import USAGE_FIELDS
 
 ROLLUP_RETURNING = (
     "kind, key_id, model, input_tokens, cached_input_tokens, cache_write_tokens,"
-    " output_tokens, reasoning_tokens, occurred_at"
+    " output_tokens, reasoning_tokens, occurred_at, meter, quantity"
 )
 ROLLUP_CTE = """
 roll AS (
     INSERT INTO usage_rollups AS r
     SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, coalesce(model, ''),
-           coalesce(key_id, ''), count(*), sum(input_tokens), sum(cached_input_tokens),
-           sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens),
-           -sum(amount_micros), max(occurred_at)
-    FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4
-    ON CONFLICT (account_id, day, model, key_id) DO UPDATE SET
+           coalesce(key_id, ''), count(*) FILTER (WHERE meter IS NULL), sum(input_tokens),
+           sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens),
+           sum(reasoning_tokens), -sum(amount_micros), max(occurred_at), coalesce(meter, ''),
+           coalesce(sum(quantity), 0)
+    FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
+    ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET
         requests = r.requests + excluded.requests,
         input_tokens = r.input_tokens + excluded.input_tokens,
         cached_input_tokens = r.cached_input_tokens + excluded.cached_input_tokens,
@@ -29,10 +31,11 @@ roll AS (
         output_tokens = r.output_tokens + excluded.output_tokens,
         reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
         spend_micros = r.spend_micros + excluded.spend_micros,
+        quantity = r.quantity + excluded.quantity,
         last_at = greatest(r.last_at, excluded.last_at)
     RETURNING 1
 )"""
-_BUCKET = {"day": "day::text", "model": "model", "key": "key_id"}
+_BUCKET = {"day": "day::text", "model": "model", "key": "key_id", "meter": "meter"}
 _SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in USAGE_FIELDS)
 # Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days.
 REPORT_SQL = {

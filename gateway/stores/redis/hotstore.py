@@ -25,6 +25,7 @@ from gateway.stores.redis import counters, stream
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.meter_holds import MeterHolds
 from gateway.stores.redis.records import decode_key_record, decode_reservation, encode_key_record
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import WireRedis
@@ -55,12 +56,14 @@ class HotStore:
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
+        self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
         self._reserve = load_script(client, "reserve", wire)
         self._settle = load_script(client, "settle", wire)
         self._credit = load_script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
         self._declared = Declarations(keys)
         self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
+        self.meters = MeterHolds(self)
 
     @classmethod
     def for_settings(
@@ -106,15 +109,6 @@ class HotStore:
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key."""
         k, s = self.keys, key.shard
-        fixed = (
-            k.account(s, key.account_id),
-            k.api_key(s, key.key_id),
-            k.reservations(s),
-            k.deadlines(s),
-            k.ready(s),
-            k.clock(s),
-        )
-        offset = self.tz_offset_ms()
         args = (
             request_id,
             key.account_id,
@@ -123,23 +117,41 @@ class HotStore:
             input_tokens,
             max_output_tokens,
             spend_micros,
-            offset,
+            self.tz_offset_ms(),
             self._ttl_ms,
             self._clock,
             k.counters(s),
             mode,
         )
+        reply, counters = await self.reserve_raw(key, args)
+        return self.decided(reply, request_id, key, spend_micros, counters)
+
+    async def reserve_raw(
+        self, key: KeyRecord, args: tuple[Any, ...], tail: tuple[str, ...] = ()
+    ) -> tuple[Any, tuple[str, ...]]:
+        """One reserve.lua call (again only when a counter was undeclared): its reply and
+        the counters declared. `args` start as `reserve` builds them; a metered hold adds
+        its meter arguments and, in `tail`, its closed marker (meter_holds.py)."""
+        k, s = self.keys, key.shard
+        fixed = (
+            k.account(s, key.account_id),
+            k.api_key(s, key.key_id),
+            k.reservations(s),
+            k.deadlines(s),
+            k.ready(s),
+            k.clock(s),
+        )
         for _ in range(DECLARE_ATTEMPTS):
-            counters = self._declared.names(key, int(offset))
-            reply = await self._call(self._reserve, fixed + counters, args)
+            counters = self._declared.names(key, int(args[7]))
+            reply = await self._call(self._reserve, fixed + counters + tail, args)
             miss = undeclared(reply)
             if miss is None:
-                return self._decided(reply, request_id, key, spend_micros, counters)
+                return reply, counters
             self._declared.learn_clock(miss[0])
             self._declared.learn_specs(key, miss[1], miss[2])
         raise HotStoreUnavailable("quota specs changed on every reserve attempt")
 
-    def _decided(
+    def decided(
         self, reply: Any, request_id: str, key: KeyRecord, held: int, counters: tuple[str, ...]
     ) -> Decision:
         decision = decode_reserve_reply(reply, request_id, key, held)
@@ -158,11 +170,18 @@ class HotStore:
         return () if raw is None else tuple(c.name for c in decode_reservation(raw).counters)
 
     async def _close(
-        self, shard: int, account_id: str, request_id: str, kind: str, settlement: Settlement | None
+        self,
+        shard: int,
+        account_id: str,
+        request_id: str,
+        kind: str,
+        settlement: Settlement | None,
+        metered: tuple[int, str, str] | None = None,
     ) -> bool:
+        """`metered` (quantity, closed marker ttl ms, closed marker key) closes a meter's hold."""
         k = self.keys
         u = settlement.usage if settlement else Usage()
-        args = (
+        args: tuple[Any, ...] = (
             request_id,
             kind,
             u.total_input_tokens,
@@ -177,6 +196,10 @@ class HotStore:
             u.reasoning_tokens,
             u.source,
         )
+        tail: tuple[str, ...] = ()
+        if metered is not None:
+            args = (*args, metered[0], metered[1])
+            tail = (metered[2],)
         fixed = (
             k.reservations(shard),
             k.deadlines(shard),
@@ -187,10 +210,10 @@ class HotStore:
         counters = self._held.get(request_id)
         if counters is None:
             counters = await self._held_counters(shard, request_id)
-        done = int(await self._call(self._settle, fixed + counters, args))
+        done = int(await self._call(self._settle, fixed + counters + tail, args))
         if done == UNDECLARED:
             counters = await self._held_counters(shard, request_id)
-            done = int(await self._call(self._settle, fixed + counters, args))
+            done = int(await self._call(self._settle, fixed + counters + tail, args))
         if done == UNDECLARED:
             raise HotStoreUnavailable(f"reservation {request_id} holds undeclared counters")
         self._held.pop(request_id, None)
@@ -201,6 +224,15 @@ class HotStore:
     ) -> bool:
         """Debit the actual cost; queue the ledger row in the same atomic step."""
         return await self._close(shard, account_id, request_id, "debit", settlement)
+
+    async def close_metered(
+        self, account_id: str, request_id: str, kind: str, quantity: int, cost: int, ttl_ms: int
+    ) -> bool:
+        """Close a meter's hold (debit, release or expire) and leave its closed marker."""
+        s = shard_of(account_id)
+        settlement = Settlement("", "", Usage(), cost) if kind == "debit" else None
+        metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id))
+        return await self._close(s, account_id, request_id, kind, settlement, metered)
 
     async def release(self, shard: int, account_id: str, request_id: str) -> bool:
         """Give back everything a failed upstream call reserved; nothing is billed."""

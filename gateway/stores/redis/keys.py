@@ -47,6 +47,10 @@ class Keys:
     def stream(self, shard: int) -> str:
         return f"{self.tag(shard)}settle"
 
+    def closed(self, shard: int, request_id: str) -> str:
+        """Marker of a closed metered authorization or event: `kind|quantity|cost`."""
+        return f"{self.tag(shard)}mc:{request_id}"
+
     def credits(self, shard: int, account_id: str) -> str:
         return f"{self.tag(shard)}cr:{account_id}"
 
@@ -79,6 +83,10 @@ class Keys:
 
     def directory(self, key_hash: str) -> str:
         return f"{self.prefix}:kd:{key_hash}"
+
+    def service(self, key_hash: str) -> str:
+        """The service-key directory: hash of a service key -> its record."""
+        return f"{self.prefix}:sd:{key_hash}"
 
     def all_patterns(self) -> str:
         return f"{self.prefix}:*"

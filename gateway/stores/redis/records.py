@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gateway.stores.records import KeyRecord
+from gateway.stores.records import KeyRecord, ServiceRecord
 from gateway.stores.redis.keys import shard_of
 
 
@@ -36,6 +36,9 @@ def decode_key_record(text: str | bytes) -> KeyRecord:
     )
 
 
+HEAD_FIELDS = 12  # fields before the counters; settle.lua and meter_extend.lua start at 13
+
+
 @dataclass(frozen=True, slots=True)
 class HeldCounter:
     """One quota counter a reservation added to: the key, the hash field ('' for a plain
@@ -49,7 +52,9 @@ class HeldCounter:
 @dataclass(frozen=True, slots=True)
 class ReservationRecord:
     """What reserve.lua stores per open reservation (field = request id) and settle.lua
-    reads back: `acct|key|held|r|i|o|reserved_at` then `|name|field|metric` per counter."""
+    reads back: `acct|key|held|r|i|o|reserved_at|meter|quantity|service|on expiry|occurred
+    at` then `|name|field|metric` per counter. The meter fields are empty (quantity 0) for
+    an LLM call; a meter is stored as its quota code `m.<name>`."""
 
     account_id: str
     key_id: str
@@ -59,12 +64,40 @@ class ReservationRecord:
     output_tokens: int
     reserved_at_ms: int
     counters: tuple[HeldCounter, ...]
+    meter: str = ""
+    max_quantity: int = 0
+    service: str = ""
+    charge_on_expiry: bool = False
+    occurred_at_ms: int | None = None
 
 
 def decode_reservation(raw: str | bytes) -> ReservationRecord:
     text = raw.decode() if isinstance(raw, bytes) else raw
     parts = text.split("|")
-    acct, key, held, r, i, o, at = parts[:7]
-    rest = parts[7:]
+    acct, key, held, r, i, o, at, meter, mq, service, expiry, occurred = parts[:HEAD_FIELDS]
+    rest = parts[HEAD_FIELDS:]
     counters = tuple(HeldCounter(*rest[n : n + 3]) for n in range(0, len(rest) - 2, 3))
-    return ReservationRecord(acct, key, int(held), int(r), int(i), int(o), int(at), counters)
+    return ReservationRecord(
+        acct,
+        key,
+        int(held),
+        int(r),
+        int(i),
+        int(o),
+        int(at),
+        counters,
+        meter.removeprefix("m."),
+        int(mq or 0),
+        service,
+        expiry == "c",
+        int(occurred) if occurred else None,
+    )
+
+
+def encode_service(record: ServiceRecord) -> str:
+    return json.dumps([record.service_id, record.name, list(record.meters)])
+
+
+def decode_service(text: str | bytes) -> ServiceRecord:
+    service_id, name, meters = json.loads(text)
+    return ServiceRecord(service_id, name, tuple(meters))

@@ -16,7 +16,7 @@ from billing.admission import (
     QuotaRefused,
     RateWindow,
 )
-from billing.quotas import METRIC_BY_CODE, WINDOW_BY_CODE
+from billing.quotas import WINDOW_BY_CODE, metric_of_code
 from gateway.stores.records import KeyRecord
 
 
@@ -49,7 +49,7 @@ def _quota(values: list[object]) -> QuotaRefused:
     return QuotaRefused(
         "key" if scope == "k" else "account",
         WINDOW_BY_CODE[window],
-        METRIC_BY_CODE[metric],
+        metric_of_code(metric),
         limit,
         used,
         requested,

@@ -19,14 +19,14 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from billing.plans import PlanBook
-from billing.quotas import METRIC_CODES, Quota, parse_quotas
+from billing.quotas import Quota, metric_code, parse_quotas
 from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import Keys, shard_of
 
 # Per-metric sums of the debit rows, in reserve.lua's metric codes.
 _SUMS = (
-    "count(*) AS r,"
+    "(count(*) FILTER (WHERE meter IS NULL)) AS r,"
     " sum(input_tokens + cached_input_tokens + cache_write_tokens)::bigint AS i,"
     " sum(output_tokens)::bigint AS o,"
     " sum(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens)::bigint AS t,"
@@ -59,7 +59,17 @@ async def _usage(pool: asyncpg.Pool, scope: str, window: str, start: int | None)
         f" GROUP BY {column}, b",
         None if start is None else datetime.fromtimestamp(start / 1000, UTC),
     )
-    return {(r["id"], int(r["b"])): {m: int(r[m] or 0) for m in "riots"} for r in rows}
+    usage: Usage = {(r["id"], int(r["b"])): {m: int(r[m] or 0) for m in "riots"} for r in rows}
+    metered = await pool.fetch(
+        f"SELECT {column} AS id, {bucket} AS b, meter, sum(quantity)::bigint AS q"
+        " FROM ledger_entries WHERE kind = 'debit' AND meter IS NOT NULL"
+        f" AND {column} IS NOT NULL AND ($1::timestamptz IS NULL OR occurred_at >= $1)"
+        f" GROUP BY {column}, b, meter",
+        None if start is None else datetime.fromtimestamp(start / 1000, UTC),
+    )
+    for r in metered:  # a meter's quota code is "m.<name>" (billing.quotas.metric_code)
+        usage.setdefault((r["id"], int(r["b"])), {})["m." + r["meter"]] = int(r["q"] or 0)
+    return usage
 
 
 async def _governed(pool: asyncpg.Pool, plans: PlanBook) -> list[Governed]:
@@ -85,11 +95,11 @@ def _write(
     now_ms: int,
     offset_ms: int,
 ) -> int:
-    w, m = g.quota.window, METRIC_CODES[g.quota.metric]
+    w, m = g.quota.window, metric_code(g.quota.metric)
     base = keys.counter(shard_of(g.account_id), g.scope, g.id, g.quota.code)
     if w in SLIDING_MS:
         granules: dict[Any, Any] = {
-            str(b): u[m] for (i, b), u in usage.items() if i == g.id and u[m]
+            str(b): u[m] for (i, b), u in usage.items() if i == g.id and u.get(m)
         }
         pipe.delete(base)
         if granules:

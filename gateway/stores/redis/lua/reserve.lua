@@ -1,19 +1,28 @@
 -- Authorize a key and reserve a request's worst case against every quota window of the key
 -- and its account, and against the balance, atomically. One round trip; time from Redis.
 --
+-- The same script holds a metered (non-token) authorization: a meter code and quantity
+-- replace the token amounts, the key may be absent (a service acting on an account by id),
+-- and a reported event may count its quota windows or balance without being refused by them.
+--
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
 --       5 shard ready marker, 6 test clock offset, 7.. every quota counter this call may
---       touch (see gateway/stores/redis/declared.py); a counter not declared is not touched
--- ARGV: 1 request id, 2 account id, 3 key id, 4 requests, 5 input tokens, 6 max output
---       tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
+--       touch (see gateway/stores/redis/declared.py); a counter not declared is not touched;
+--       for a meter, last, the closed marker of this request id
+-- ARGV: 1 request id, 2 account id, 3 key id ('' = no key), 4 requests, 5 input tokens,
+--       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
---       checks the key and account; 'check' runs every check and reserves nothing
+--       checks the key and account; 'check' runs every check and reserves nothing; then for
+--       a meter (all absent otherwise): 13 meter quota code (m.<name>), 14 max quantity,
+--       15 service name, 16 on expiry (c|v), 17 occurred at ms, 18 refuse over quota (1/0),
+--       19 refuse over balance (1/0)
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan}
 --        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
 --        measure Retry-After on the same clock that decided;
 --        or {0, 'undeclared', now, key quota spec, account quota spec}, having changed
---        nothing, when a counter it needs was not in KEYS.
+--        nothing, when a counter it needs was not in KEYS. A meter request id that is open
+--        answers {0, 'duplicate'}, one already closed {0, 'closed', marker}.
 local DAY = 86400000
 local SLIDE = { mi = 60000, h = 3600000 }
 local GRANULES = 12
@@ -25,11 +34,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[10] == '1' then now = now + tonumber(redis.call('GET', KEYS[6]) or '0') end
 
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'not_ready'} end
-local k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q')
-if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
-if k[2] ~= 'a' then return {0, 'key_revoked'} end
-local exp = tonumber(k[3] or '0')
-if exp > 0 and now >= exp then return {0, 'key_expired'} end
+local meter = ARGV[13] or ''
+if meter ~= '' then
+  local closed = redis.call('GET', KEYS[#KEYS])
+  if closed then return {0, 'closed', closed} end
+  if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {0, 'duplicate'} end
+end
+local k = {ARGV[2], 'a', '0', ''}
+if ARGV[3] ~= '' then
+  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q')
+  if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
+  if k[2] ~= 'a' then return {0, 'key_revoked'} end
+  local exp = tonumber(k[3] or '0')
+  if exp > 0 and now >= exp then return {0, 'key_expired'} end
+end
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q')
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
@@ -84,6 +102,12 @@ local function undeclared() return { 0, 'undeclared', now, k[4] or '', a[6] or '
 
 local r, i, o, s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
+local mq = 0
+if meter ~= '' then
+  mq = tonumber(ARGV[14])
+  amounts = { s = s, [meter] = mq }
+end
+local enforce = meter == '' or ARGV[18] == '1'
 local prefix = ARGV[11]
 local touched = {}
 local tightest = { r = { -1, 0, 0 }, t = { -1, 0, 0 } }
@@ -105,7 +129,7 @@ local function sliding(base, w, m, lim, amount, scope)
   local vals = redis.call('HMGET', base, unpack(fields))
   local used = 0
   for n = 1, GRANULES + 1 do used = used + tonumber(vals[n] or '0') end
-  if used + amount > lim then
+  if enforce and used + amount > lim then
     local reset = -1
     if amount <= lim then
       local u = used
@@ -126,7 +150,9 @@ local function calendar(base, w, m, lim, amount, scope)
   local key = base .. ':' .. pid
   if not declared[key] then return undeclared() end
   local used = tonumber(redis.call('GET', key) or '0')
-  if used + amount > lim then return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now } end
+  if enforce and used + amount > lim then
+    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
+  end
   touched[#touched + 1] = { key, '', m, reset }
   note_tightest(m, lim, lim - used - amount, reset)
   return nil
@@ -134,11 +160,14 @@ end
 
 local function check(scope, id, spec)
   if not spec or spec == '' then return nil end
-  for w, m, lim in string.gmatch(spec, '(%a+):(%a):(%d+)') do
-    local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
-    local fn = SLIDE[w] and sliding or calendar
-    local refused = fn(base, w, m, tonumber(lim), amounts[m], scope)
-    if refused then return refused end
+  for w, m, lim in string.gmatch(spec, '(%a+):([%a][%w_.]*):(%d+)') do
+    local amount = amounts[m]
+    if amount then
+      local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
+      local fn = SLIDE[w] and sliding or calendar
+      local refused = fn(base, w, m, tonumber(lim), amount, scope)
+      if refused then return refused end
+    end
   end
   return nil
 end
@@ -148,7 +177,7 @@ if refused then return refused end
 
 if (a[3] or 'prepaid') == 'postpaid' then
   if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan } end
-else
+elseif meter == '' or ARGV[19] == '1' then
   local avail = tonumber(a[1]) - tonumber(a[2] or '0')
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
 end
@@ -156,7 +185,11 @@ if mode == 'check' then return checked() end
 
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } end
 
-local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now) }
+-- The reservation record (its Python home: stores/redis/records.py):
+-- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric
+-- per counter it added to.
+local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now), meter, int(mq),
+  ARGV[15] or '', ARGV[16] or '', ARGV[17] or '' }
 for _, tc in ipairs(touched) do
   local key, field, m, ttl = tc[1], tc[2], tc[3], tc[4]
   local amount = amounts[m]

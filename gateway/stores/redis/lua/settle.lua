@@ -2,12 +2,17 @@
 -- and (for debits and voids) append the settlement to the shard's stream in the same atomic
 -- step, so Redis state and the queue of unwritten ledger rows can never disagree.
 -- Idempotent: a reservation already closed is left alone (reply 0).
+-- A metered authorization (its record names a meter) settles a quantity instead of tokens,
+-- may expire by its meter's policy (kind 'expire': charged at the hold, or voided), and
+-- leaves a closed marker so its id is never reserved or debited twice.
 --
 -- KEYS: 1 reservations hash, 2 reservation deadlines zset, 3 account hash, 4 stream,
---       5 test clock offset, 6.. the quota counters the reservation holds (a superset will do)
--- ARGV: 1 request id, 2 kind (debit|release|void), 3 input tokens (all input fields),
---       4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model, 8 provider,
---       9 uncached input, 10 cached input, 11 cache write, 12 reasoning, 13 usage source
+--       5 test clock offset, 6.. the quota counters the reservation holds (a superset will do),
+--       and last, for a meter, the closed marker of this request id
+-- ARGV: 1 request id, 2 kind (debit|release|void|expire), 3 input tokens (all input
+--       fields), 4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model,
+--       8 provider, 9 uncached input, 10 cached input, 11 cache write, 12 reasoning,
+--       13 usage source, for a meter: 14 quantity, 15 closed marker ttl ms
 -- Reply: 1 when closed now, 0 when it was already closed, -1 (nothing changed) when a
 --        counter the reservation holds was not in KEYS.
 local function int(x) return string.format('%d', x) end
@@ -19,7 +24,7 @@ local f = {}
 for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
 local declared = {}
 for n = 6, #KEYS do declared[KEYS[n]] = true end
-for n = 8, #f - 2, 3 do
+for n = 13, #f - 2, 3 do
   if not declared[f[n]] then return -1 end
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -27,17 +32,22 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]),
   tonumber(f[6]), f[7]
+local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
 
 local kind = ARGV[2]
-local ai, ao, cost, ar = 0, 0, 0, 0
-if kind == 'debit' then
+local ai, ao, cost, ar, aq = 0, 0, 0, 0, 0
+if kind == 'expire' then
+  if on_expiry == 'c' then kind, cost, aq = 'debit', held, mq else kind = 'void' end
+elseif kind == 'debit' then
   ai, ao, cost, ar = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), r
+  if meter ~= '' then aq = tonumber(ARGV[14]) end
 end
 local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
+if meter ~= '' then delta[meter] = aq - mq end
 
-for n = 8, #f - 2, 3 do
+for n = 13, #f - 2, 3 do
   local key, field, m = f[n], f[n + 1], f[n + 2]
-  local d = delta[m]
+  local d = delta[m] or 0
   if d ~= 0 and redis.call('EXISTS', key) == 1 then
     if field ~= '' then redis.call('HINCRBY', key, field, int(d))
     else redis.call('INCRBY', key, int(d)) end
@@ -47,13 +57,23 @@ end
 redis.call('HINCRBY', KEYS[3], 'held', int(-held))
 if cost ~= 0 then redis.call('HINCRBY', KEYS[3], 'bal', int(-cost)) end
 
+if meter ~= '' and ARGV[15] then
+  redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost), 'PX', ARGV[15])
+end
 if kind ~= 'release' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
-  redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
-    'cost', int(cost), 'model', ARGV[7], 'provider', ARGV[8], 'in', ARGV[9], 'cin', ARGV[10],
-    'cw', ARGV[11], 'out', int(ao), 'rsn', ARGV[12], 'src', ARGV[13], 'at', reserved_at,
-    'st', int(now))
+  if meter == '' then
+    redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
+      'cost', int(cost), 'model', ARGV[7], 'provider', ARGV[8], 'in', ARGV[9], 'cin', ARGV[10],
+      'cw', ARGV[11], 'out', int(ao), 'rsn', ARGV[12], 'src', ARGV[13], 'at', reserved_at,
+      'st', int(now))
+  else
+    redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
+      'cost', int(cost), 'model', '', 'provider', '', 'in', '0', 'cin', '0', 'cw', '0',
+      'out', '0', 'rsn', '0', 'src', '', 'at', reserved_at, 'st', int(now),
+      'meter', string.sub(meter, 3), 'qty', int(aq), 'svc', svc, 'occ', occurred)
+  end
 end
 return 1

@@ -1,0 +1,116 @@
+"""Operator endpoints for the metering API: service keys, meters, and usage by meter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import LEDGER, METER_BOOK, METERING_LEDGER, STORE
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.llm.calls import parse_json
+from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
+from gateway.stores.postgres.metering import DuplicateService
+from gateway.stores.records import Row
+
+
+def service_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "service",
+        "name": row["name"],
+        "prefix": row["key_prefix"],
+        "meters": list(row["meters"]),
+        "revoked": row["revoked_at"] is not None,
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+async def create_service(request: web.Request) -> web.Response:
+    body = parse_json(await request.read())
+    name, meters = body.get("name"), body.get("meters")
+    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+        raise InvalidRequest("'name' must be 1-63 of a-z, 0-9, '_', '.', '-'.", param="name")
+    book = request.config_dict[METER_BOOK]
+    if not isinstance(meters, list) or not meters or not all(isinstance(m, str) for m in meters):
+        raise InvalidRequest("'meters' must be a non-empty list of meter names.", param="meters")
+    unknown = sorted(set(meters) - set(book.names()))
+    if unknown:
+        raise InvalidRequest(f"Unknown meter(s) {unknown}; see config/meters.toml.", param="meters")
+    try:
+        issued = await issue_service(
+            request.config_dict[METERING_LEDGER], request.config_dict[STORE].meters, name, meters
+        )
+    except DuplicateService as exc:
+        raise Conflict(f"A service named '{name}' already exists.", param="name") from exc
+    return web.json_response({**service_json(issued.row), "key": issued.secret}, status=201)
+
+
+async def delete_service(request: web.Request) -> web.Response:
+    row = await revoke_service(
+        request.config_dict[METERING_LEDGER],
+        request.config_dict[STORE].meters,
+        request.match_info["service_id"],
+    )
+    if row is None:
+        raise NotFound("No such service.")
+    return web.json_response(service_json(row))
+
+
+async def list_meters(request: web.Request) -> web.Response:
+    book = request.config_dict[METER_BOOK]
+    data = [
+        {
+            "name": m.name,
+            "unit": m.unit,
+            "price_micros": m.price_micros,
+            "per": m.per,
+            "quota_metric": m.quota_metric,
+            "on_expiry": m.on_expiry,
+            "allow_overage": m.allow_overage,
+            "allow_negative": m.allow_negative,
+        }
+        for m in (book.meters[n] for n in book.names())
+    ]
+    return web.json_response({"data": data})
+
+
+def _when(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequest(f"'{name}' must be an RFC 3339 time.", param=name) from exc
+    if when.tzinfo is None:
+        raise InvalidRequest(f"'{name}' needs a UTC offset.", param=name)
+    return when
+
+
+async def meter_usage(request: web.Request) -> web.Response:
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    rows = await request.config_dict[METERING_LEDGER].meter_usage(
+        account_id, _when(request, "since"), _when(request, "until")
+    )
+    data = [
+        {
+            "meter": r["meter"],
+            "quantity": r["quantity"],
+            "cost_micros": r["cost_micros"],
+            "debits": r["events"],
+        }
+        for r in rows
+    ]
+    return web.json_response({"account_id": account_id, "meters": data})
+
+
+def add_routes(admin: web.Application) -> None:
+    r = admin.router
+    r.add_post("/services", create_service)
+    r.add_delete("/services/{service_id}", delete_service)
+    r.add_get("/meters", list_meters)
+    r.add_get("/accounts/{account_id}/usage/meters", meter_usage)

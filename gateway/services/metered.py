@@ -1,0 +1,235 @@
+"""Metered work from other services: authorize, extend, settle, release.
+
+The same engine as a proxied LLM call: one reserve.lua round trip holds the worst case
+(max quantity x price) against the balance and every quota window, settle.lua debits the
+actual quantity and queues the ledger row, the sweeper closes what expires (charged at the
+hold or voided, per meter). Refusals are the proxy's own 402 and 429 answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from billing.admission import Admitted, BalanceRefused, Decision, KeyRefused, QuotaRefused
+from billing.answers import balance_answer, quota_answer
+from billing.meters import Meter, MeterBook
+from billing.plans import PlanBook
+from gateway.errors import (
+    BillingRequired,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    ServiceUnavailable,
+)
+from gateway.services.auth import KEY_PREFIX, hash_key
+from gateway.stores.ports import KeyDirectory, MeterDecision, MeterHoldsPort
+from gateway.stores.records import (
+    Extended,
+    MeterClosed,
+    MeterHold,
+    MeterOpen,
+    OpenHold,
+    ServiceRecord,
+)
+from gateway.stores.redis.keys import shard_of
+
+MAX_TTL_S = 7 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Whose credit: an account by id, or the account behind a user's API key."""
+
+    account_id: str
+    key_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    id: str
+    account_id: str
+    meter: str
+    max_quantity: int
+    held_micros: int
+    expires_at_ms: int
+    replay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    id: str
+    status: str  # settled | released | voided
+    quantity: int
+    cost_micros: int
+    replay: bool
+
+
+def metered_id(kind: str, service: str, account_id: str, idempotency_key: str) -> str:
+    """Stable per (service, account, idempotency key): a retry names the same hold."""
+    digest = hashlib.sha256(f"{service}|{account_id}|{idempotency_key}".encode()).hexdigest()
+    return f"{kind}_{shard_of(account_id)}_{digest[:32]}"
+
+
+def refusal(decision: Decision, plans: PlanBook, required: int, billing_url: str) -> Exception:
+    """The proxy's answers for the same decisions, so clients handle both alike."""
+    if isinstance(decision, QuotaRefused):
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms)
+        return QuotaExceeded(
+            message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
+        )
+    if isinstance(decision, BalanceRefused):
+        message, extra = balance_answer(decision, required, None, billing_url)
+        return BillingRequired(message, extra=extra)
+    if isinstance(decision, KeyRefused):
+        if decision.reason == "key_invalid":
+            return NotFound("No such account, or the API key does not belong to it.")
+        return PermissionDenied(
+            f"The user's API key is not usable ({decision.reason}).", param="api_key"
+        )
+    return ServiceUnavailable(
+        "Metering state is being restored; nothing was authorized.", retry_after_s=5
+    )
+
+
+class Metering:
+    def __init__(
+        self,
+        holds: MeterHoldsPort,
+        keys: KeyDirectory,
+        meters: MeterBook,
+        plans: PlanBook,
+        billing_url: str,
+    ) -> None:
+        self.holds = holds
+        self.keys = keys
+        self.meters = meters
+        self.plans = plans
+        self.billing_url = billing_url
+
+    def meter_for(self, service: ServiceRecord, name: str) -> Meter:
+        meter = self.meters.get(name)
+        if meter is None:
+            raise NotFound(f"Unknown meter '{name}'.", param="meter")
+        if name not in service.meters:
+            raise PermissionDenied(
+                f"Service '{service.name}' may not charge meter '{name}'.", param="meter"
+            )
+        return meter
+
+    async def target(self, account_id: str | None, api_key: str | None) -> Target:
+        if api_key is None:
+            return Target(str(account_id))
+        record = None
+        if api_key.startswith(KEY_PREFIX):
+            record = await self.keys.lookup_key(hash_key(api_key))
+        if record is None:
+            raise NotFound("Unknown user API key.", param="api_key")
+        return Target(record.account_id, record.key_id)
+
+    async def authorize(
+        self,
+        service: ServiceRecord,
+        target: Target,
+        meter: Meter,
+        max_quantity: int,
+        idempotency_key: str,
+        ttl_s: int,
+    ) -> Authorization:
+        rid = metered_id("mtr", service.name, target.account_id, idempotency_key)
+        hold = meter.cost_micros(max_quantity)
+        decision = await self.holds.hold(
+            MeterHold(
+                rid,
+                target.account_id,
+                target.key_id,
+                meter.name,
+                max_quantity,
+                hold,
+                service.name,
+                ttl_s * 1000,
+                meter.on_expiry == "charge",
+            )
+        )
+        return await self._authorized(rid, meter, decision, max_quantity, ttl_s)
+
+    async def _authorized(
+        self, rid: str, meter: Meter, decision: MeterDecision, max_quantity: int, ttl_s: int
+    ) -> Authorization:
+        hold = meter.cost_micros(max_quantity)
+        if isinstance(decision, Admitted):
+            expires = decision.now_ms + ttl_s * 1000
+            return Authorization(rid, decision.account_id, meter.name, max_quantity, hold, expires)
+        if isinstance(decision, MeterOpen):
+            return await self._replay(rid)
+        if isinstance(decision, MeterClosed):
+            raise Conflict(
+                f"This idempotency_key names an authorization already {decision.kind}ed.",
+                param="idempotency_key",
+            )
+        raise refusal(decision, self.plans, hold, self.billing_url)
+
+    async def _replay(self, rid: str) -> Authorization:
+        held = await self.holds.open_hold(rid)
+        if held is None:
+            raise Conflict("This authorization was closed meanwhile.", param="idempotency_key")
+        return Authorization(
+            rid, held.account_id, held.meter, held.max_quantity, held.held_micros, 0, True
+        )
+
+    async def open_hold(self, service: ServiceRecord, rid: str) -> OpenHold | None:
+        held = await self.holds.open_hold(rid)
+        return held if held is not None and held.service == service.name else None
+
+    async def extend(
+        self, service: ServiceRecord, rid: str, ttl_s: int, max_quantity: int | None
+    ) -> Authorization:
+        held = await self.open_hold(service, rid)
+        if held is None:
+            raise NotFound("No open authorization with this id.")
+        meter = self.meter_for(service, held.meter)
+        quantity = max(max_quantity or 0, held.max_quantity)
+        hold = meter.cost_micros(quantity)
+        result = await self.holds.extend(
+            rid, service.name, ttl_ms=ttl_s * 1000, max_quantity=quantity, hold_micros=hold
+        )
+        if result is None:
+            raise NotFound("No open authorization with this id.")
+        if not isinstance(result, Extended):
+            raise refusal(result, self.plans, hold - held.held_micros, self.billing_url)
+        expires = result.now_ms + ttl_s * 1000
+        return Authorization(
+            rid, held.account_id, meter.name, result.max_quantity, result.held_micros, expires
+        )
+
+    async def settle(self, service: ServiceRecord, rid: str, quantity: int) -> Settled:
+        """Debit the used quantity; at most the hold unless the meter allows overage."""
+        held = await self.open_hold(service, rid)
+        if held is not None:
+            meter = self.meter_for(service, held.meter)
+            if not meter.allow_overage:
+                quantity = min(quantity, held.max_quantity)
+            cost = meter.cost_micros(quantity)
+            if await self.holds.settle(rid, quantity, cost):
+                return Settled(rid, "settled", quantity, cost, False)
+        return await self._closed(rid, "debit")
+
+    async def release(self, service: ServiceRecord, rid: str) -> Settled:
+        """Give the whole hold back: the work did not happen; nothing is billed."""
+        held = await self.open_hold(service, rid)
+        if held is not None and await self.holds.release(rid):
+            return Settled(rid, "released", 0, 0, False)
+        return await self._closed(rid, "release")
+
+    async def _closed(self, rid: str, wanted: str) -> Settled:
+        """A retry of a close that already happened answers what happened, once."""
+        closed = await self.holds.closed(rid)
+        if closed is None:
+            raise NotFound("No open authorization with this id.")
+        if closed.kind != wanted:
+            raise Conflict(f"This authorization was already {STATUS[closed.kind]}.")
+        return Settled(rid, STATUS[closed.kind], closed.quantity, closed.cost_micros, True)
+
+
+STATUS = {"debit": "settled", "release": "released", "void": "voided"}

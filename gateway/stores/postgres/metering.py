@@ -1,0 +1,73 @@
+"""Service keys (stored by hash) and metered usage read back from the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from gateway.stores.errors import LedgerRejected
+from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.records import Row
+
+
+class DuplicateService(LedgerRejected):
+    """A service of that name already exists."""
+
+
+class MeteringLedger:
+    """Implements `stores.ports.MeteringLedgerPort` on the ledger's pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create_service(
+        self, service_id: str, name: str, key_hash: str, key_prefix: str, meters: Sequence[str]
+    ) -> Row:
+        try:
+            with map_postgres_errors():
+                row = await self.pool.fetchrow(
+                    "INSERT INTO service_keys (id, name, key_hash, key_prefix, meters)"
+                    " VALUES ($1, $2, $3, $4, $5) RETURNING *",
+                    service_id,
+                    name,
+                    key_hash,
+                    key_prefix,
+                    list(meters),
+                )
+        except LedgerRejected as exc:
+            raise DuplicateService(name) from exc
+        return dict(row)
+
+    async def revoke_service(self, service_id: str) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "UPDATE service_keys SET revoked_at = coalesce(revoked_at, now())"
+                " WHERE id = $1 RETURNING *",
+                service_id,
+            )
+        return None if row is None else dict(row)
+
+    async def active_services(self) -> list[Row]:
+        with map_postgres_errors():
+            rows = await self.pool.fetch("SELECT * FROM service_keys WHERE revoked_at IS NULL")
+        return [dict(r) for r in rows]
+
+    async def meter_usage(
+        self, account_id: str, since: datetime | None, until: datetime | None
+    ) -> list[Row]:
+        """Debits of one account grouped by meter: quantity, cost and count per meter."""
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                "SELECT meter, sum(quantity)::bigint AS quantity,"
+                " (-sum(amount_micros))::bigint AS cost_micros, count(*) AS events"
+                " FROM ledger_entries WHERE account_id = $1 AND kind = 'debit'"
+                " AND meter IS NOT NULL AND ($2::timestamptz IS NULL OR occurred_at >= $2)"
+                " AND ($3::timestamptz IS NULL OR occurred_at < $3)"
+                " GROUP BY meter ORDER BY meter",
+                account_id,
+                since,
+                until,
+            )
+        return [dict(r) for r in rows]
