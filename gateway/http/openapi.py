@@ -14,6 +14,11 @@ from aiohttp import web
 
 from gateway.http.openapi_account import account_paths, admin_directory_paths
 from gateway.http.openapi_llm import llm_paths
+from gateway.http.openapi_metering import (
+    SERVICE_KEY_SCHEME,
+    metering_admin_paths,
+    metering_paths,
+)
 from gateway.http.openapi_paths import admin_paths, ops_paths, proxy_paths
 from gateway.http.openapi_schemas import SCHEMAS
 
@@ -24,11 +29,14 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     admin_directory_paths,
     account_paths,
     llm_paths,
+    metering_paths,
+    metering_admin_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},
     "adminKey": {"type": "http", "scheme": "bearer", "description": "ADMIN_API_KEY"},
     "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "serviceKey": SERVICE_KEY_SCHEME,
 }
 DOCUMENT = web.AppKey("openapi", dict)
 
