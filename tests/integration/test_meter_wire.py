@@ -11,6 +11,7 @@ from gateway.stores.records import Extended, MeterClosed, MeterHold, MeterOpen
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import decode_reservation
 from tests.integration.conftest import make_holder
+from tests.integration.test_script_keys import _recording, _snapshot
 
 DAY_GPU = Quota("day", "meter:gpu_seconds", 100)
 
@@ -75,3 +76,24 @@ async def test_extension_counts_and_refuses_on_the_admitted_windows(stores: Stor
     )
     assert await stores.store.meters.release(rid)
     assert await stores.store.balance(h.account_id) == (1_000_000, 0)
+
+
+async def test_metered_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
+    h = await make_holder(stores, account_quotas=(DAY_GPU, Quota("minute", "spend_micros", 10**6)))
+    store, meters, given = stores.store, stores.store.meters, set[str]()
+    store._reserve = _recording(store._reserve, given)  # type: ignore[method-assign]
+    store._settle = _recording(store._settle, given)  # type: ignore[method-assign]
+    meters._extend = _recording(meters._extend, given)  # type: ignore[method-assign]
+    before = await _snapshot(stores)
+    rids = [f"mtr_{h.shard}_" + c * 32 for c in "def"]
+    for rid in rids:
+        assert isinstance(await meters.hold(_hold(h.account_id, rid, 5)), Admitted)
+    grown = await meters.extend(rids[0], "runner", ttl_ms=9_000, max_quantity=8, hold_micros=32)
+    assert isinstance(grown, Extended)
+    assert await meters.settle(rids[0], 6, 24)
+    assert await meters.release(rids[1])
+    assert await meters.expire(rids[2])
+    after = await _snapshot(stores)
+    changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed - given == set()
+    assert {k for k in changed if ":mc:" in k} == {store.keys.closed(h.shard, r) for r in rids}
