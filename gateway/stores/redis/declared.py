@@ -32,42 +32,64 @@ def spec_codes(spec: str) -> tuple[tuple[str, str], ...]:
 
 def counter_names(
     keys: Keys, owner: tuple[int, str, str], spec: str, now_ms: int, offset_ms: int
-) -> list[str]:
-    """Names reserve.lua may build for one owner (shard, scope 'a'|'k', id) around now."""
+) -> tuple[list[str], int | None]:
+    """Names reserve.lua may build for one owner (shard, scope 'a'|'k', id) around now, and
+    until when (ms) they stay right: the first period boundary past now + GRACE_MS, less it."""
     shard, scope, owner_id = owner
-    out = []
+    out, until = [], None
     for w, m in spec_codes(spec):
         base = keys.counter(shard, scope, owner_id, f"{w}:{m}")
         if w in SLIDING_CODES:
             out.append(base)
             continue
-        moments = (now_ms - GRACE_MS, now_ms + GRACE_MS)
-        periods = {calendar_period(WINDOW_BY_CODE[w], t, offset_ms)[0] for t in moments}
-        out.extend(Keys.period_counter(base, p) for p in sorted(periods))
-    return out
+        window = WINDOW_BY_CODE[w]
+        early = calendar_period(window, now_ms - GRACE_MS, offset_ms)[0]
+        late, reset = calendar_period(window, now_ms + GRACE_MS, offset_ms)
+        out.extend(Keys.period_counter(base, p) for p in sorted({early, late}))
+        if reset is not None:
+            until = reset - GRACE_MS if until is None else min(until, reset - GRACE_MS)
+    return out, until
 
 
 class Declarations:
-    """This process's view of quota specs and of Redis's clock, corrected on every miss."""
+    """This process's view of quota specs and of Redis's clock, corrected on every miss.
+
+    The names for a key are kept until a period boundary could change them, so the hot
+    path computes them about once a day per key, not once a request.
+    """
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
         self._specs: dict[tuple[str, str], str] = {}  # (scope, id) -> encoded spec
+        self._names: dict[str, tuple[int, int, tuple[str, ...]]] = {}  # key id -> names
         self._skew_ms = 0
 
     def names(self, key: KeyRecord, offset_ms: int) -> tuple[str, ...]:
         now = int(time.time() * 1000) + self._skew_ms
+        hit = self._names.get(key.key_id)
+        if hit is not None and hit[0] > now and hit[1] == offset_ms:
+            return hit[2]
         out: list[str] = []
+        valid = now + 86_400_000
         for scope, owner_id in (("k", key.key_id), ("a", key.account_id)):
             spec = self._specs.get((scope, owner_id), "")
-            out += counter_names(self.keys, (key.shard, scope, owner_id), spec, now, offset_ms)
+            names, until = counter_names(
+                self.keys, (key.shard, scope, owner_id), spec, now, offset_ms
+            )
+            out += names
+            valid = valid if until is None else min(valid, until)
+        if len(self._names) >= CACHE_SIZE:
+            self._names.clear()
+        self._names[key.key_id] = (valid, offset_ms, tuple(out))
         return tuple(out)
 
     def learn_clock(self, redis_now_ms: int) -> None:
         self._skew_ms = redis_now_ms - int(time.time() * 1000)
 
     def learn_specs(self, key: KeyRecord, key_spec: str, account_spec: str) -> None:
+        """After a miss: the specs Redis holds now (the clock was learnt just before)."""
         if len(self._specs) >= CACHE_SIZE:
             self._specs.clear()
         self._specs[("k", key.key_id)] = key_spec
         self._specs[("a", key.account_id)] = account_spec
+        self._names.pop(key.key_id, None)
