@@ -42,6 +42,13 @@ class NotReady:
 
 
 @dataclass(frozen=True, slots=True)
+class DuplicateRequest:
+    """A reservation with this request id is already open: the same request twice."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaRefused:
     scope: str  # "key" or "account"
     window: str
@@ -61,4 +68,4 @@ class BalanceRefused:
     plan: str
 
 
-Decision = Admitted | KeyRefused | NotReady | QuotaRefused | BalanceRefused
+Decision = Admitted | KeyRefused | NotReady | QuotaRefused | BalanceRefused | DuplicateRequest

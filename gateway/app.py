@@ -7,7 +7,6 @@ and the workers take their stores as parameters, so each can be given a fake.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -18,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from billing.meters import load_meters
-from billing.plans import load_plans
+from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
@@ -39,6 +38,7 @@ from gateway.appkeys import (
     SESSION,
     SETTINGS,
     STORE,
+    SUPERVISOR,
     UPSTREAM,
 )
 from gateway.http import (
@@ -60,8 +60,10 @@ from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter
+from gateway.services.registry import TaskRegistry
 from gateway.services.responses import Fetch, ResponseBook
 from gateway.services.service_keys import ServiceResolver
+from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.directory import Directory
@@ -71,7 +73,10 @@ from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
-from gateway.workers.sweeper import run_sweeper
+from gateway.workers.supervisor import Supervisor, every
+from gateway.workers.sweeper import sweep_and_apply
+
+SWEEP_EVERY_S = 5.0
 
 StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 # The concrete stores, for the workers (which issue 9 moves onto the ports); handlers and
@@ -86,7 +91,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[STORE] = opened.store
             app[LEDGER] = opened.ledger
             app[KEYS] = KeyResolver(opened.store)
-            app[METER] = Meter(opened.store, app[PLANS], app[SETTINGS].billing_url)
+            app[METER] = _meter(app[SETTINGS], app[PLANS], opened)
             app[RESPONSE_BOOK] = ResponseBook(
                 OwnedResponses(opened.redis, opened.store.keys),
                 opened.store,
@@ -96,9 +101,20 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             )
             _metering(app, opened)
             yield
-            await app[METER].drain()
+            await app[METER].drain(app[SETTINGS].drain_timeout_s)
 
     return stores
+
+
+def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
+    """Metering needs both stores: Redis to settle, PostgreSQL to keep what Redis refused."""
+    settlements = Settlements(
+        stores.store,
+        TaskRegistry(),
+        refresh_s=settings.hold_refresh_s,
+        spool=stores.pending.put,
+    )
+    return Meter(stores.store, plans, settings.billing_url, settlements)
 
 
 async def _user_auth(app: web.Application) -> AsyncIterator[None]:
@@ -143,24 +159,23 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
+    """Every background task runs under the supervisor, whose report /readyz shows."""
     settings, stores = app[SETTINGS], app[STORES]
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(run_sweeper(stores.store, stop=stop)),
-        asyncio.create_task(run_response_poller(app[RESPONSE_BOOK], _fetcher(app), stop=stop)),
-    ]
+    supervisor = app[SUPERVISOR] = Supervisor()
+    stop = supervisor.stop
+
+    async def sweep() -> None:
+        await sweep_and_apply(stores.store, stores.pending)
+
+    supervisor.start("sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper"))
+    book, fetch = app[RESPONSE_BOOK], _fetcher(app)
+    supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
     settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
-        tasks.append(asyncio.create_task(settler.run(stop=stop)))
+        supervisor.start("settler", lambda: settler.run(stop=stop))
     yield
-    await app[METER].drain()  # settlements still in flight reach the streams first
-    stop.set()
-    _, pending = await asyncio.wait(tasks, timeout=5)
-    for task in pending:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
+    await supervisor.close()
     if settings.settler_enabled:
         with contextlib.suppress(Exception):
             await settler.drain(timeout_s=5)

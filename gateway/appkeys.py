@@ -24,6 +24,7 @@ from gateway.stores.ports import (
     MeteringLedgerPort,
     RevocationsPort,
 )
+from gateway.workers.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)
@@ -43,3 +44,6 @@ METER_BOOK = web.AppKey("meter_book", MeterBook)
 METERING = web.AppKey("metering", Metering)
 SERVICES = web.AppKey("services", ServiceResolver)
 METERING_LEDGER: web.AppKey[MeteringLedgerPort] = web.AppKey("metering_ledger")
+
+# The background tasks' supervisor (settler, sweeper): its report is part of /readyz.
+SUPERVISOR = web.AppKey("supervisor", Supervisor)

@@ -9,6 +9,7 @@
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
+    │   └── RequestInFlight    409 duplicate_request
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     ├── InternalError          500 internal_error
@@ -181,3 +182,7 @@ class RequestTimeout(MeterwayError):
         "request_timeout",
         "timeout_error",
     )
+
+
+class RequestInFlight(Conflict):
+    code = "duplicate_request"

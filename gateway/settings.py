@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral")
@@ -93,6 +94,8 @@ class Settings:
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
     admin_listen: tuple[str, int] | None = None
+    hold_refresh_s: float = 30.0
+    drain_timeout_s: float = 30.0
 
     @property
     def pricing_path(self) -> Path:
@@ -129,6 +132,15 @@ def _number(name: str, value: object, minimum: float) -> float:
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
     return number
+
+
+def _zone(value: str) -> str:
+    """An IANA zone name; an unknown one fails the boot here, not with a traceback later."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"QUOTA_TIMEZONE must be an IANA time zone name, got {value!r}") from exc
+    return value
 
 
 def _flag(value: object) -> bool:
@@ -195,7 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         ),
         upstream_timeout_s=timeout,
         reservation_ttl_s=timeout + 60,
-        timezone=str(get("QUOTA_TIMEZONE", "UTC")),
+        timezone=_zone(str(get("QUOTA_TIMEZONE", "UTC"))),
         settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
         test_clock=_flag(get("MW_TEST_CLOCK", "0")),
         billing_url=str(get("BILLING_URL", "/v1/account/billing")),
@@ -205,6 +217,8 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
             _number("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0)
         ),
         **_hostile_limits(get),
+        hold_refresh_s=_number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
+        drain_timeout_s=_number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
     )
 
 

@@ -15,11 +15,11 @@ from typing import Any
 import uvloop
 
 from billing.plans import PlanError, load_plans
-from billing.pricing import PricingError
+from billing.pricing import PricingError, load_pricing
 from gateway.cli import admin_cmd, billing_cmd
 from gateway.ops.rebuild import rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
-from gateway.settings import ConfigError, Settings, load_settings
+from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import ensure_database, migrate
 from gateway.workers.settler import Settler
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(env, args.config)
         load_plans(settings.plans_path)
+        load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     except (ConfigError, PlanError, PricingError) as exc:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2

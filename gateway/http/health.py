@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER, STORE
+from gateway.appkeys import LEDGER, STORE, SUPERVISOR
 from gateway.stores.errors import StoreUnavailable
 
 
@@ -28,7 +28,11 @@ async def readyz(request: web.Request) -> web.Response:
         )
     except StoreUnavailable:
         details.update(redis=False, redis_consistent=False)
-    ok = details["redis"] and details["postgres"] and details["redis_consistent"]
+    supervisor = request.app.get(SUPERVISOR)
+    tasks_ok = supervisor is None or supervisor.healthy()
+    if supervisor is not None:
+        details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
+    ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
     return web.json_response(
         {"status": "ready" if ok else "not_ready", **details}, status=200 if ok else 503
     )

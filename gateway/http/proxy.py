@@ -37,11 +37,12 @@ from gateway.llm.endpoint import Endpoint
 from gateway.llm.options import refuse_billing_headers
 from gateway.llm.relay import json_usage, relay_stream
 from gateway.services.metering import Meter
+from gateway.services.settlement import Hold
 from gateway.stores.records import KeyRecord
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
-Forward = Callable[[web.Request, Call, Admitted], Awaitable[web.StreamResponse]]
+Forward = Callable[[web.Request, Call, Hold], Awaitable[web.StreamResponse]]
 HOP_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
 )
@@ -96,8 +97,8 @@ async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
     )
 
 
-async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.StreamResponse:
-    meter = request.app[METER]
+async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
+    meter, admitted = request.app[METER], hold.admitted
     headers = _headers(request, admitted)
     resp = await _open(request, call)
     async with resp:
@@ -113,22 +114,30 @@ async def _plain(request: web.Request, call: Call, admitted: Admitted) -> web.St
     answer = payload if isinstance(payload, dict) else {}
     stored = call.endpoint.stored_id(answer)
     if stored is not None and not call.endpoint.finished(answer):
-        await own_response(request, call, admitted, stored, pending=True)  # settles when done
+        hold.settling = True  # the response book settles it when it is done
+        await own_response(request, call, admitted, stored, pending=True)
         return web.Response(body=raw, content_type="application/json", headers=headers)
     usage = (
         json_usage(call, payload, request.app[COUNTER])
         if isinstance(payload, dict)
         else Usage(input_tokens=call.input_tokens, source="counted")
     )
-    cost = await meter.settle(admitted, call, usage)
+    cost = await meter.settle(hold, call, usage)
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
-    headers["x-meterway-cost-micros"] = str(cost)
+    headers.update(_cost_headers(cost))
     return web.Response(body=raw, content_type="application/json", headers=headers)
 
 
-async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web.StreamResponse:
-    meter = request.app[METER]
+def _cost_headers(cost: int | None) -> dict[str, str]:
+    """A cost is shown only once Redis debited it; otherwise the settlement is pending."""
+    if cost is None:
+        return {"x-meterway-settlement": "pending"}
+    return {"x-meterway-cost-micros": str(cost)}
+
+
+async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
+    meter, admitted = request.app[METER], hold.admitted
     headers = _headers(request, admitted)
     resp = await _open(request, call)
     async with resp:
@@ -139,17 +148,22 @@ async def _streamed(request: web.Request, call: Call, admitted: Admitted) -> web
         )
         await out.prepare(request)
         outcome = await relay_stream(call, resp, out, request.app[COUNTER])
-    runs_on = call.body.get("background") is True and not outcome.finished
-    if outcome.stored_id is not None and runs_on:
-        # A background response outlives its stream: it is settled when it ends.
-        await own_response(request, call, admitted, outcome.stored_id, pending=True)
-        return out
-    if outcome.billable:
-        await meter.settle(admitted, call, outcome.usage)
-    else:
-        meter.release_later(admitted)
+        runs_on = call.body.get("background") is True and not outcome.finished
+        if outcome.stored_id is not None and runs_on:
+            # A background response outlives its stream: it is settled when it ends.
+            hold.settling = True
+            await own_response(request, call, admitted, outcome.stored_id, pending=True)
+            return out
+        # Decided before leaving the upstream block: a cancel landing in its exit must not
+        # turn a delivered stream into a release.
+        if outcome.billable:
+            await meter.settle(hold, call, outcome.usage)
+        else:
+            meter.release_later(admitted)
     if outcome.stored_id is not None:
         await own_response(request, call, admitted, outcome.stored_id, pending=False)
+    if outcome.cancelled:
+        raise asyncio.CancelledError
     return out
 
 
@@ -179,9 +193,10 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     key, call = await _read(request, endpoint)
-    admitted, call = await request.app[METER].admit(request[REQUEST_ID], key, call)
+    meter = request.app[METER]
+    admitted, call = await meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
-    task = asyncio.ensure_future(_guarded(forward, request, call, admitted))
+    task = meter.tasks.spawn(_guarded(forward, request, call, admitted))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -195,12 +210,9 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
 async def _guarded(
     forward: Forward, request: web.Request, call: Call, admitted: Admitted
 ) -> web.StreamResponse:
-    """A failure before settlement releases the reservation; nothing is left held."""
-    try:
-        return await forward(request, call, admitted)
-    except BaseException:
-        request.app[METER].release_later(admitted)
-        raise
+    """A failure before settlement began releases the reservation; nothing is left held."""
+    async with request.app[METER].serving(admitted) as hold:
+        return await forward(request, call, hold)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

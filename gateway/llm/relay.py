@@ -37,6 +37,7 @@ class StreamOutcome:
     billable: bool = True  # False: the provider failed before any output; nothing is billed
     stored_id: str | None = None  # a Responses API response the stream created
     finished: bool = True  # the stream reached its end (a terminal event, [DONE], ...)
+    cancelled: bool = False  # the task was cancelled: settle what was delivered, then re-raise
 
 
 def counted_usage(
@@ -126,10 +127,17 @@ async def relay_stream(
         if failed:
             await out.write(_failure_tail(call, tally))
         await out.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionResetError, asyncio.CancelledError) as exc:
         upstream.close()
         usage = _stream_usage(call, tally, counter, pump.delivered)
-        return StreamOutcome(usage, client_gone=True, stored_id=tally.stored_id, finished=False)
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        return StreamOutcome(
+            usage,
+            client_gone=True,
+            stored_id=tally.stored_id,
+            finished=False,
+            cancelled=cancelled,
+        )
     usage = _stream_usage(call, tally, counter, len(tally.text_parts))
     delivered = bool(tally.text_parts) or bool(tally.tool_runs)
     billable = not failed or delivered or tally.reported() is not None

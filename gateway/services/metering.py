@@ -1,21 +1,22 @@
 """Reserve before forwarding, settle after: the bridge between a proxied call and the store.
 
-Settlement is awaited before the answer goes out, so a cost a client is shown has been
-debited; releases of failed calls run as tracked background tasks that shutdown drains. A
-reservation a crash leaves open is voided by the sweeper.
+A cost a client is shown has been debited (see services/settlement.py for how a settlement
+survives Redis failing); releases of failed calls run as tracked tasks that shutdown drains.
+A reservation a crash leaves open is voided by the sweeper.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
 
 from billing.admission import (
     Admitted,
     BalanceRefused,
     Decision,
+    DuplicateRequest,
     KeyRefused,
     NotReady,
     QuotaRefused,
@@ -29,9 +30,12 @@ from gateway.errors import (
     InvalidApiKey,
     PermissionDenied,
     QuotaExceeded,
+    RequestInFlight,
     ServiceUnavailable,
 )
 from gateway.llm.calls import Call
+from gateway.services.registry import TaskRegistry
+from gateway.services.settlement import Hold, Settlements
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
 from gateway.stores.records import KeyRecord, Settlement
@@ -42,15 +46,22 @@ KEY_MESSAGES = {
     "key_expired": "This API key has expired.",
     "key_invalid": "Incorrect API key provided.",
 }
-SETTLE_ATTEMPTS = 5
+RELEASE_ATTEMPTS = 5
 
 
 class Meter:
-    def __init__(self, store: Reservations, plans: PlanBook, billing_url: str) -> None:
+    def __init__(
+        self,
+        store: Reservations,
+        plans: PlanBook,
+        billing_url: str,
+        settlements: Settlements | None = None,
+    ) -> None:
         self.store = store
         self.plans = plans
         self.billing_url = billing_url
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
+        self.tasks = self.settlements.registry
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
@@ -144,6 +155,11 @@ class Meter:
             required = 1 if call is None else call.worst_case_micros
             message, extra = balance_answer(decision, required, affordable, self.billing_url)
             return BillingRequired(message, extra=extra)
+        if isinstance(decision, DuplicateRequest):
+            return RequestInFlight(
+                f"A request with id {decision.request_id} is already being served.",
+                should_retry=False,
+            )
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
                 "Metering state is being restored (run `meterway rebuild`); request not sent.",
@@ -154,47 +170,58 @@ class Meter:
             KEY_MESSAGES.get(decision.reason, "Invalid API key."), extra={"reason": decision.reason}
         )
 
-    async def settle(self, admitted: Admitted, call: Call, usage: Usage) -> int:
-        """Settle before answering, so a cost the client is shown is a cost Redis debited.
+    def hold(self, admitted: Admitted) -> contextlib.AbstractAsyncContextManager[Hold]:
+        """Keep the reservation alive while the request is served."""
+        return self.settlements.hold(admitted)
 
-        Callers run inside the proxy's shielded task: a client leaving does not cancel this.
+    async def settle(self, hold: Hold, call: Call, usage: Usage) -> int | None:
+        """Debit the priced usage; the cost if Redis took it in time, else None.
+
+        The settlement runs on in a task shutdown drains, so a caller cancelled here (the
+        client left) does not stop it; a None means the answer goes out without a cost.
         """
-        return await self.settle_priced(admitted, call.price, usage)
+        return await self._settle(hold, call.price, usage)
 
-    async def settle_priced(self, admitted: Admitted, price: ModelPrice, usage: Usage) -> int:
+    async def settle_priced(
+        self, admitted: Admitted, price: ModelPrice, usage: Usage
+    ) -> int | None:
         """Settle a reservation by its model's price: a background response settles long after
         its request, when the gateway first sees it finished."""
+        return await self._settle(Hold(admitted), price, usage)
+
+    async def _settle(self, hold: Hold, price: ModelPrice, usage: Usage) -> int | None:
         cost = price.cost_micros(usage)
         settlement = Settlement(price.name, price.provider, usage, cost)
-        a = admitted
-        await self._retry(
-            lambda: self.store.settle(a.shard, a.account_id, a.request_id, settlement)
-        )
-        return cost
+        return cost if await self.settlements.settle(hold, settlement) else None
 
     def release_later(self, admitted: Admitted) -> None:
-        a = admitted
-        self._spawn(lambda: self.store.release(a.shard, a.account_id, a.request_id))
+        """Give the reservation back, for a call whose settlement never began."""
+        self.tasks.spawn(self._release(admitted))
 
-    def _spawn(self, op: Callable[[], Awaitable[bool]]) -> None:
-        task = asyncio.get_running_loop().create_task(self._retry(op))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _retry(self, op: Callable[[], Awaitable[bool]]) -> None:
-        """Settle survives a Redis blip; what still fails is voided by the sweeper later."""
-        for attempt in range(SETTLE_ATTEMPTS):
+    async def _release(self, a: Admitted) -> None:
+        """A release that keeps failing is left to the sweeper, which voids it: same money."""
+        for attempt in range(RELEASE_ATTEMPTS):
             try:
-                await op()
+                await self.store.release(a.shard, a.account_id, a.request_id)
                 return
             except HotStoreUnavailable as exc:
-                log.warning("settle attempt %d failed: %s", attempt + 1, exc)
+                log.warning("release attempt %d failed: %s", attempt + 1, exc)
                 await asyncio.sleep(0.05 * 2**attempt)
-        log.error("settle gave up; the sweeper will void the reservation")
+        log.error("release of %s gave up; the sweeper will void it", a.request_id)
 
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        await self.settlements.drain(timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def serving(self, admitted: Admitted) -> AsyncIterator[Hold]:
+        """Hold the reservation while serving; release it if serving fails before settling."""
+        async with self.hold(admitted) as hold:
+            try:
+                yield hold
+            except BaseException:
+                if not hold.settling:
+                    self.release_later(admitted)
+                raise
 
 
 def _affordable(call: Call, refusal: BalanceRefused) -> int | None:

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from gateway.settings import Settings
 from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.resp import WireRedis, parse_url
 
@@ -38,6 +39,11 @@ class Stores:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.ledger.pool
+
+    @property
+    def pending(self) -> PendingDebits:
+        """Debits a stopping gateway could not settle in Redis (see services/settlement.py)."""
+        return PendingDebits(self.ledger.pool)
 
 
 @contextlib.asynccontextmanager

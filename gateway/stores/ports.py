@@ -60,9 +60,15 @@ class Reservations(Protocol):
 
     async def settle(
         self, shard: int, account_id: str, request_id: str, settlement: Settlement
-    ) -> bool:
+    ) -> int:
         """Replace the hold by the actual cost and queue the ledger row in the same atomic
-        step. False when the reservation was already closed (a retry is harmless)."""
+        step. 0 when the reservation was already closed (a retry is harmless); 2 when it had
+        been voided (the gateway could not reach Redis in time): the usage is debited anyway."""
+        ...
+
+    async def extend(self, shard: int, request_id: str) -> bool:
+        """Push a live reservation's deadline to now + its lifetime, while its request is
+        still being served; False once it is closed."""
         ...
 
     async def release(self, shard: int, account_id: str, request_id: str) -> bool:

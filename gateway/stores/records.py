@@ -150,3 +150,17 @@ class ServiceRecord:
     service_id: str
     name: str
     meters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDebit:
+    """A completed call's priced usage that Redis could not take before its gateway stopped;
+    kept in PostgreSQL until the sweeper debits it (never voids it)."""
+
+    request_id: str
+    account_id: str
+    shard: int
+    model: str
+    provider: str
+    cost_micros: int
+    usage: Usage

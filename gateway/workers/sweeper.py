@@ -1,24 +1,35 @@
-"""Voids reservations whose gateway died before settling, so no credit is held forever.
+"""Voids reservations whose gateway died before settling, so no credit is held forever,
+and debits what a stopping gateway recorded as completed but unsettled (never a void).
 
 Any gateway process may sweep any shard: settle.lua is idempotent, so two sweepers racing
-for one reservation void it once.
+for one reservation void it once, and a recorded debit applied twice debits once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from redis.exceptions import RedisError
-
-from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.postgres.pending import PendingDebits
+from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS
 from gateway.stores.redis.meter_holds import is_metered
-from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.sweeper")
 BATCH = 200
+
+
+async def _close_expired(store: HotStore, shard: int, rid: str) -> bool:
+    if is_metered(rid):  # charged or voided by its meter's policy
+        if await store.meters.expire(rid):
+            return True
+        await store.forget_deadline(shard, rid)
+        return False
+    account_id = await store.reservation_account(shard, rid)
+    if account_id is None:
+        await store.forget_deadline(shard, rid)
+        return False
+    return await store.void(shard, account_id, rid)
 
 
 async def sweep_once(store: HotStore) -> int:
@@ -27,37 +38,28 @@ async def sweep_once(store: HotStore) -> int:
     now = await store.now_ms()
     voided = 0
     for shard in range(SHARDS):
-        expired = await store.redis.zrangebyscore(
-            store.keys.deadlines(shard), "-inf", now, start=0, num=BATCH
-        )
-        for raw in expired:
-            rid = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if is_metered(rid):  # charged or voided by its meter's policy
-                if await store.meters.expire(rid):
-                    voided += 1
-                else:
-                    await store.redis.zrem(store.keys.deadlines(shard), rid)
-                continue
-            account_id = await store.reservation_account(shard, rid)
-            if account_id is not None and await store.void(shard, account_id, rid):
-                voided += 1
-            elif account_id is None:
-                await store.redis.zrem(store.keys.deadlines(shard), rid)
+        for rid in await store.expired_reservations(shard, now, BATCH):
+            voided += await _close_expired(store, shard, rid)
     return voided
 
 
-async def run_sweeper(
-    store: HotStore, interval_s: float = 5.0, stop: asyncio.Event | None = None
-) -> None:
-    while running(stop):
-        try:
-            voided = await sweep_once(store)
-            if voided:
-                log.warning("voided %d abandoned reservations", voided)
-        except HotStoreUnavailable as exc:
-            raise_if_cancelling()
-            log.warning("sweeper: %s", exc)
-        except (OSError, RedisError) as exc:
-            raise_if_cancelling()
-            log.warning("sweeper: %s", exc)
-        await pause(stop, interval_s)
+async def apply_pending(store: HotStore, pending: PendingDebits) -> int:
+    """Debit every recorded unsettled call; returns how many were applied."""
+    applied = 0
+    for p in await pending.oldest():
+        settlement = Settlement(p.model, p.provider, p.usage, p.cost_micros)
+        await store.settle(p.shard, p.account_id, p.request_id, settlement)
+        await pending.done(p.request_id)
+        applied += 1
+    return applied
+
+
+async def sweep_and_apply(store: HotStore, pending: PendingDebits | None) -> None:
+    """One round: recorded debits first (so an expired one is debited, not voided)."""
+    if pending is not None:
+        applied = await apply_pending(store, pending)
+        if applied:
+            log.warning("applied %d debits recorded by a stopping gateway", applied)
+    voided = await sweep_once(store)
+    if voided:
+        log.warning("voided %d abandoned reservations", voided)

@@ -8,6 +8,7 @@ from billing.admission import Admitted, BalanceRefused, KeyRefused
 from billing.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.redis.hotstore import CLOSED, DEBITED
 from tests.integration.conftest import make_holder
 
 USAGE = Usage(input_tokens=40, cached_input_tokens=10, output_tokens=7, reasoning_tokens=2)
@@ -49,9 +50,9 @@ async def test_settle_debits_the_actual_cost_once(stores: Stores) -> None:
     h = await make_holder(stores, credit=1_000)
     await _reserve(stores, h.record, "r1", 600)
     settlement = Settlement("demo-gpt", "openai", USAGE, 250)
-    assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) is True
+    assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) == DEBITED
     assert await stores.store.balance(h.account_id) == (750, 0)
-    assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) is False
+    assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) == CLOSED
     assert await stores.store.balance(h.account_id) == (750, 0)
     assert (await stores.store.backlog()).length == 1
 

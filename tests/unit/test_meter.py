@@ -13,10 +13,12 @@ from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
 from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
 from gateway.services.metering import Meter
+from gateway.services.registry import TaskRegistry
+from gateway.services.settlement import Settlements
 from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
-from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.records import KeyRecord, PendingDebit, Settlement
 
 PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
@@ -67,10 +69,10 @@ class FakeReservations:
 
     async def settle(
         self, shard: int, account_id: str, request_id: str, settlement: Settlement
-    ) -> bool:
+    ) -> int:
         self._maybe_fail()
         if self.holds.pop(request_id, None) is None:
-            return False
+            return 0
         self.balance -= settlement.cost_micros
         self.settled[request_id] = settlement.cost_micros
         return True
@@ -78,6 +80,9 @@ class FakeReservations:
     async def release(self, shard: int, account_id: str, request_id: str) -> bool:
         self._maybe_fail()
         return self.holds.pop(request_id, None) is not None
+
+    async def extend(self, shard: int, request_id: str) -> bool:
+        return request_id in self.holds
 
 
 def _call(model: str = "gpt-4o-mini", max_tokens: int = 4_000) -> Call:
@@ -90,6 +95,7 @@ def _call(model: str = "gpt-4o-mini", max_tokens: int = 4_000) -> Call:
 
 
 def _meter(store: Reservations) -> Meter:
+    """A meter with no spool: these tests never stop with a settlement outstanding."""
     return Meter(store, PLANS, "https://billing.example")
 
 
@@ -163,6 +169,38 @@ async def test_settle_retries_a_blip_and_debits_once() -> None:
     meter = _meter(store)
     admitted, call = await meter.admit("r1", KEY, _call())
     store.fail_next = 2
-    cost = await meter.settle(admitted, call, Usage(input_tokens=8, output_tokens=20))
-    assert cost > 0 and store.settled == {"r1": cost}
+    async with meter.serving(admitted) as hold:
+        cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost is not None and cost > 0 and store.settled == {"r1": cost}
     assert store.balance == 10**9 - cost and store.holds == {}
+
+
+async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown() -> None:
+    store = FakeReservations(balance=10**9)
+    recorded: list[PendingDebit] = []
+
+    async def spool(debits: list[PendingDebit]) -> None:
+        recorded.extend(debits)
+
+    settlements = Settlements(store, TaskRegistry(), refresh_s=30, spool=spool)
+    meter = Meter(store, PLANS, "https://billing.example", settlements)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    store.fail_next = 10**6
+    async with meter.serving(admitted) as hold:
+        cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost is None and store.settled == {}
+    assert store.holds == {"r1": admitted.held_micros}  # never released: settlement began
+    await meter.drain(timeout_s=0.1)
+    assert [(d.request_id, d.usage.output_tokens) for d in recorded] == [("r1", 20)]
+    assert recorded[0].cost_micros == call.price.cost_micros(Usage(8, output_tokens=20))
+
+
+async def test_a_failure_before_settling_releases_after_settling_does_not() -> None:
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, _ = await meter.admit("r1", KEY, _call())
+    with pytest.raises(RuntimeError):
+        async with meter.serving(admitted):
+            raise RuntimeError("provider vanished")
+    await meter.drain(timeout_s=1)
+    assert store.holds == {}

@@ -46,6 +46,7 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"UPSTREAM_TIMEOUT_S": "soon"}, "UPSTREAM_TIMEOUT_S"),
         ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
         ({"MW_CONFIG_DIR": "/nonexistent"}, "MW_CONFIG_DIR"),
+        ({"QUOTA_TIMEZONE": "Mars/Olympus"}, "QUOTA_TIMEZONE"),
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> None:
@@ -53,14 +54,35 @@ def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> Non
         load_settings({**GOOD, **env})
 
 
-def test_cli_prints_one_line_and_exits_2() -> None:
+def _one_line_refusal(env: dict[str, str], fragment: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve"],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin", "DATABASE_URL": "nope"},
+        env={"PATH": "/usr/bin", **env},
         timeout=60,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("meterway: configuration error:")
+    assert len(lines) == 1 and lines[0].startswith("meterway: configuration error:"), lines
+    assert fragment in lines[0]
+
+
+def test_cli_prints_one_line_and_exits_2() -> None:
+    _one_line_refusal({"DATABASE_URL": "nope"}, "")
+
+
+def test_unknown_quota_timezone_is_one_line() -> None:
+    _one_line_refusal({**GOOD, "QUOTA_TIMEZONE": "Mars/Olympus"}, "QUOTA_TIMEZONE")
+
+
+def test_price_finer_than_a_micro_is_one_line(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[2] / "config"
+    for name in ("pricing.toml", "plans.toml"):
+        (tmp_path / name).write_text((config / name).read_text())
+    pricing = tmp_path / "pricing.toml"
+    text = pricing.read_text()
+    first = text.index('input = "')
+    end = text.index('"', first + len('input = "'))
+    pricing.write_text(text[:first] + 'input = "2.5000001' + text[end:])
+    _one_line_refusal({**GOOD, "MW_CONFIG_DIR": str(tmp_path)}, "micro-dollar")

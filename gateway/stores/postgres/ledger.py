@@ -44,7 +44,7 @@ _MERGE = f"""
 WITH ins AS (
     INSERT INTO ledger_entries ({_COLS})
     SELECT {_COLS} FROM settle_in
-    ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+    ON CONFLICT (request_id, kind) WHERE request_id IS NOT NULL DO NOTHING
     RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
 ), {ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id

@@ -35,6 +35,8 @@ from gateway.stores.redis.scripts import ScriptFn, load_script
 __all__ = ["HotStore", "HotStoreUnavailable", "KeyRecord", "Settlement"]
 DECLARE_ATTEMPTS = 3  # a cold spec cache, then a clock or spec change mid-call at worst
 UNDECLARED = -1  # settle.lua: a held counter was not in KEYS, nothing changed
+CLOSED, DEBITED, DEBITED_LATE = 0, 1, 2  # settle.lua's other replies
+TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000
 HELD_CACHE_SIZE = 100_000
 
 
@@ -59,6 +61,7 @@ class HotStore:
         self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
         self._reserve = load_script(client, "reserve", wire)
         self._settle = load_script(client, "settle", wire)
+        self._extend = load_script(client, "extend", wire)
         self._credit = load_script(client, "credit")
         self._tz_cache: tuple[int, str] = (0, "0")
         self._declared = Declarations(keys)
@@ -164,9 +167,12 @@ class HotStore:
         return decision
 
     async def _held_counters(self, shard: int, request_id: str) -> tuple[str, ...]:
-        """The counters a reservation holds, from its record (another process made it)."""
+        """The counters a reservation holds, from its record (another process made it), or
+        from its void tombstone when it was voided before a late debit."""
         with map_redis_errors():
             raw = await self.redis.hget(self.keys.reservations(shard), request_id)
+            if raw is None:
+                raw = await self.redis.get(self.keys.voided(shard, request_id))
         return () if raw is None else tuple(c.name for c in decode_reservation(raw).counters)
 
     async def _close(
@@ -177,7 +183,7 @@ class HotStore:
         kind: str,
         settlement: Settlement | None,
         metered: tuple[int, str, str] | None = None,
-    ) -> bool:
+    ) -> int:
         """`metered` (quantity, closed marker ttl ms, closed marker key) closes a meter's hold."""
         k = self.keys
         u = settlement.usage if settlement else Usage()
@@ -197,8 +203,9 @@ class HotStore:
             u.source,
         )
         tail: tuple[str, ...] = ()
+        quantity, marker_ttl = (metered[0], metered[1]) if metered is not None else (0, "")
+        args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS)
         if metered is not None:
-            args = (*args, metered[0], metered[1])
             tail = (metered[2],)
         fixed = (
             k.reservations(shard),
@@ -206,6 +213,7 @@ class HotStore:
             k.account(shard, account_id),
             k.stream(shard),
             k.clock(shard),
+            k.voided(shard, request_id),
         )
         counters = self._held.get(request_id)
         if counters is None:
@@ -217,13 +225,23 @@ class HotStore:
         if done == UNDECLARED:
             raise HotStoreUnavailable(f"reservation {request_id} holds undeclared counters")
         self._held.pop(request_id, None)
-        return done == 1
+        return done
 
     async def settle(
         self, shard: int, account_id: str, request_id: str, settlement: Settlement
-    ) -> bool:
-        """Debit the actual cost; queue the ledger row in the same atomic step."""
+    ) -> int:
+        """Debit the actual cost; queue the ledger row in the same atomic step.
+
+        Returns DEBITED, DEBITED_LATE (the reservation had been voided: the usage is still
+        debited) or CLOSED (already settled: nothing done).
+        """
         return await self._close(shard, account_id, request_id, "debit", settlement)
+
+    async def extend(self, shard: int, request_id: str) -> bool:
+        """Push a live reservation's deadline to now + ttl; False once it is closed."""
+        k = self.keys
+        keys = (k.reservations(shard), k.deadlines(shard), k.clock(shard))
+        return bool(await self._call(self._extend, keys, (request_id, self._ttl_ms, self._clock)))
 
     async def close_metered(
         self, account_id: str, request_id: str, kind: str, quantity: int, cost: int, ttl_ms: int
@@ -232,15 +250,15 @@ class HotStore:
         s = shard_of(account_id)
         settlement = Settlement("", "", Usage(), cost) if kind == "debit" else None
         metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id))
-        return await self._close(s, account_id, request_id, kind, settlement, metered)
+        return await self._close(s, account_id, request_id, kind, settlement, metered) == DEBITED
 
     async def release(self, shard: int, account_id: str, request_id: str) -> bool:
         """Give back everything a failed upstream call reserved; nothing is billed."""
-        return await self._close(shard, account_id, request_id, "release", None)
+        return await self._close(shard, account_id, request_id, "release", None) == DEBITED
 
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation whose gateway died; recorded in the ledger as voided."""
-        return await self._close(shard, account_id, request_id, "void", None)
+        return await self._close(shard, account_id, request_id, "void", None) == DEBITED
 
     async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
         s = shard_of(account_id)
@@ -315,6 +333,19 @@ class HotStore:
             return await counters.window_counts(
                 self.redis, self.keys, (shard, scope, owner_id), quotas, now, offset
             )
+
+    async def expired_reservations(self, shard: int, now_ms: int, limit: int) -> list[str]:
+        """Request ids whose reservation deadline is at or before now_ms, oldest first."""
+        with map_redis_errors():
+            raw = await self.redis.zrangebyscore(
+                self.keys.deadlines(shard), "-inf", now_ms, start=0, num=limit
+            )
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    async def forget_deadline(self, shard: int, request_id: str) -> None:
+        """Drop a deadline whose reservation is already gone."""
+        with map_redis_errors():
+            await self.redis.zrem(self.keys.deadlines(shard), request_id)
 
     async def reservation_account(self, shard: int, request_id: str) -> str | None:
         with map_redis_errors():

@@ -51,6 +51,10 @@ class Keys:
         """Marker of a closed metered authorization or event: `kind|quantity|cost`."""
         return f"{self.tag(shard)}mc:{request_id}"
 
+    def voided(self, shard: int, request_id: str) -> str:
+        """Tombstone of a voided reservation, so a late settle can still debit it."""
+        return f"{self.tag(shard)}vd:{request_id}"
+
     def credits(self, shard: int, account_id: str) -> str:
         return f"{self.tag(shard)}cr:{account_id}"
 

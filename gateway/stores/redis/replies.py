@@ -11,6 +11,7 @@ from billing.admission import (
     Admitted,
     BalanceRefused,
     Decision,
+    DuplicateRequest,
     KeyRefused,
     NotReady,
     QuotaRefused,
@@ -18,10 +19,6 @@ from billing.admission import (
 )
 from billing.quotas import WINDOW_BY_CODE, metric_of_code
 from gateway.stores.records import KeyRecord
-
-
-class DuplicateReservation(ValueError):
-    """The request id already holds a reservation (request ids are unique per call)."""
 
 
 def _window(limit: int, remaining: int, reset: int) -> RateWindow | None:
@@ -74,7 +71,7 @@ def decode_reserve_reply(
     if reason == "not_ready":
         return NotReady()
     if reason == "duplicate":
-        raise DuplicateReservation(f"request id {request_id} is already reserved")
+        return DuplicateRequest(request_id)
     return KeyRefused(reason)
 
 

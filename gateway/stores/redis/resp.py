@@ -98,6 +98,10 @@ class _Protocol(asyncio.Protocol):
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if self.transport is None:
+            # Lost already (between connect and this send): nothing would ever answer it.
+            future.set_exception(WireError("Redis connection lost"))
+            return future
         self.waiting.append((future, time.monotonic()))
         if not self.outbox:
             loop.call_soon(self.flush)

@@ -5,34 +5,55 @@
 -- A metered authorization (its record names a meter) settles a quantity instead of tokens,
 -- may expire by its meter's policy (kind 'expire': charged at the hold, or voided), and
 -- leaves a closed marker so its id is never reserved or debited twice.
+-- A proxied call's void leaves a tombstone holding the reservation record: a debit that
+-- arrives after its reservation was voided (the gateway was alive but could not reach Redis
+-- in time) still debits the actual usage, once; the ledger shows the void, then the debit.
 --
 -- KEYS: 1 reservations hash, 2 reservation deadlines zset, 3 account hash, 4 stream,
---       5 test clock offset, 6.. the quota counters the reservation holds (a superset will do),
+--       5 test clock offset, 6 void tombstone of this request id,
+--       7.. the quota counters the reservation holds (a superset will do),
 --       and last, for a meter, the closed marker of this request id
 -- ARGV: 1 request id, 2 kind (debit|release|void|expire), 3 input tokens (all input
 --       fields), 4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model,
 --       8 provider, 9 uncached input, 10 cached input, 11 cache write, 12 reasoning,
---       13 usage source, for a meter: 14 quantity, 15 closed marker ttl ms
--- Reply: 1 when closed now, 0 when it was already closed, -1 (nothing changed) when a
---        counter the reservation holds was not in KEYS.
+--       13 usage source, 14 quantity (meters; else 0), 15 closed marker ttl ms (meters;
+--       else ''), 16 tombstone ttl ms
+-- Reply: 1 when closed now, 2 when a voided reservation was debited late, 0 when it was
+--        already closed, -1 (nothing changed) when a counter the reservation holds was not
+--        in KEYS.
 local function int(x) return string.format('%d', x) end
 
+local late = false
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
-if not rec then return 0 end
+if not rec then
+  if ARGV[2] ~= 'debit' then return 0 end
+  rec = redis.call('GET', KEYS[6])
+  if not rec then return 0 end
+  late = true
+end
 
 local f = {}
 for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
 local declared = {}
-for n = 6, #KEYS do declared[KEYS[n]] = true end
+for n = 7, #KEYS do declared[KEYS[n]] = true end
 for n = 13, #f - 2, 3 do
   if not declared[f[n]] then return -1 end
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]),
   tonumber(f[6]), f[7]
 local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
+if late then
+  -- The void already gave back the hold and every reserved quota amount.
+  redis.call('DEL', KEYS[6])
+  held, r, ri, ro = 0, 0, 0, 0
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  if ARGV[2] == 'void' and meter == '' then
+    redis.call('SET', KEYS[6], rec, 'PX', ARGV[16])
+  end
+end
 
 local kind = ARGV[2]
 local ai, ao, cost, ar, aq = 0, 0, 0, 0, 0
@@ -76,4 +97,5 @@ if kind ~= 'release' then
       'meter', string.sub(meter, 3), 'qty', int(aq), 'svc', svc, 'occ', occurred)
   end
 end
+if late then return 2 end
 return 1

@@ -1,0 +1,122 @@
+"""Holding a reservation while its request is served, and settling it whatever Redis does.
+
+- While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
+  so the sweeper never voids a slow reader's stream.
+- A completed upstream call is never voided. Its settlement runs in a task the registry owns:
+  the handler waits a short while and shows a cost only if Redis debited it; the task keeps
+  retrying after the answer went out, and a clean stop writes what is still unsettled to
+  PostgreSQL, where the sweeper turns it into a debit once Redis is back.
+- Once settlement started nothing releases the reservation: release is only for calls whose
+  settlement never began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from billing.admission import Admitted
+from gateway.services.registry import TaskRegistry
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.ports import Reservations
+from gateway.stores.records import PendingDebit, Settlement
+
+log = logging.getLogger("meterway.settlement")
+ANSWER_BUDGET_S = 1.5  # how long a client waits for its cost before getting the answer without
+RETRY_MAX_S = 2.0
+Spool = Callable[[list[PendingDebit]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Hold:
+    """One admitted request while it is served; `settling` once its settlement has begun."""
+
+    admitted: Admitted
+    settling: bool = False
+
+
+class Settlements:
+    def __init__(
+        self,
+        store: Reservations,
+        registry: TaskRegistry,
+        *,
+        refresh_s: float,
+        spool: Spool | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.refresh_s = refresh_s
+        self.spool = spool
+        self._unsettled: dict[str, PendingDebit] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, admitted: Admitted) -> AsyncIterator[Hold]:
+        beat = self.registry.spawn(self._heartbeat(admitted))
+        try:
+            yield Hold(admitted)
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self, a: Admitted) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                if not await self.store.extend(a.shard, a.request_id):
+                    return
+            except HotStoreUnavailable as exc:
+                log.warning("could not extend reservation %s: %s", a.request_id, exc)
+
+    async def settle(self, hold: Hold, settlement: Settlement) -> bool:
+        """Start settling (nothing can stop it now); True if Redis debited it in time."""
+        hold.settling = True
+        a = hold.admitted
+        pending = PendingDebit(
+            a.request_id,
+            a.account_id,
+            a.shard,
+            settlement.model,
+            settlement.provider,
+            settlement.cost_micros,
+            settlement.usage,
+        )
+        self._unsettled[a.request_id] = pending
+        task = self.registry.spawn(self._until_settled(pending, settlement))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), ANSWER_BUDGET_S)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _until_settled(self, p: PendingDebit, settlement: Settlement) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
+                self._unsettled.pop(p.request_id, None)
+                return
+            except HotStoreUnavailable as exc:
+                log.warning("settle %s failed, retrying in %.2fs: %s", p.request_id, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait for in-flight work; what Redis still refuses is written down, not dropped."""
+        for wait_s in (timeout_s, 2 * ANSWER_BUDGET_S):
+            # The second round: calls cancelled by the first start their settlements.
+            left = await self.registry.drain(wait_s)
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+        unsettled = list(self._unsettled.values())
+        if not unsettled:
+            return
+        if self.spool is None:
+            log.error("%d settlements lost at shutdown: %s", len(unsettled), unsettled)
+            return
+        await self.spool(unsettled)
+        self._unsettled.clear()
+        log.warning("%d unsettled debits recorded for the sweeper", len(unsettled))

@@ -1,0 +1,48 @@
+"""Calls whose clients left are owned: a gateway stopped (SIGTERM) while such a call is still
+with the provider waits for it and bills it, instead of dropping the task unbilled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+
+import aiohttp
+import pytest
+
+from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.workers.settler import Settler
+from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
+from tests.harness import gateway_env
+from tests.invariants import check_invariants
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20}
+
+
+async def _abandoned_call(url: str, key: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {key}"}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.4):
+                await http.post(url + "/v1/chat/completions", json=BODY, headers=headers)
+
+
+@pytest.mark.timeout(90)
+async def test_stop_drains_calls_whose_clients_left(dsn: str) -> None:
+    upstream = await start_upstream(control=UpstreamControl(delay_s=1.5))
+    env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")
+    url = f"http://{env['LISTEN_ADDR']}"
+    try:
+        async with fault_stores(env) as (_, stores):
+            t = await make_tenant(stores, 10_000_000)
+            gateway = Proc(env, "serve")
+            await gateway.start()
+            await wait_healthy(url)
+            await asyncio.gather(*(_abandoned_call(url, t.key) for _ in range(3)))
+            await gateway.kill(signal.SIGTERM)  # the provider has not answered yet
+            await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+            report = await check_invariants(stores, [t.account_id])
+            assert report.debits == 3 and report.voids == 0
+    finally:
+        await upstream.close()
