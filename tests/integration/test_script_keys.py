@@ -12,7 +12,7 @@ from billing.usage import Usage
 from billing.windows import calendar_period
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
-from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.redis.hotstore import CLOSED, DEBITED, HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.scripts import load_script
 from tests.integration.conftest import Holder, make_holder
@@ -83,9 +83,16 @@ async def test_settle_refuses_a_reservation_whose_counters_it_was_not_given(
     await _reserve(stores.store, h, "r1")
     k, s = stores.store.keys, h.shard
     raw = load_script(stores.store.redis, "settle")
-    fixed = (k.reservations(s), k.deadlines(s), k.account(s, h.account_id), k.stream(s), k.clock(s))
+    fixed = (
+        k.reservations(s),
+        k.deadlines(s),
+        k.account(s, h.account_id),
+        k.stream(s),
+        k.clock(s),
+        k.voided(s, "r1"),
+    )
     before = await _snapshot(stores)
-    args = ("r1", "release", 0, 0, 0, "1", "", "", 0, 0, 0, 0, "")
+    args = ("r1", "release", 0, 0, 0, "1", "", "", 0, 0, 0, 0, "", 60_000)
     assert await raw(fixed, args) == -1
     assert await _snapshot(stores) == before
 
@@ -110,8 +117,8 @@ async def test_another_process_closes_a_reservation_from_its_record(stores: Stor
     await _reserve(stores.store, h, "r1")
     s = stores.store
     other = HotStore(s.redis, s.keys, reservation_ttl_s=60, test_clock=True)
-    assert await other.settle(h.shard, h.account_id, "r1", SETTLEMENT) is True
+    assert await other.settle(h.shard, h.account_id, "r1", SETTLEMENT) == DEBITED
     assert await s.balance(h.account_id) == (10_000 - 70, 0)
     counts = await s.window_counts(h.shard, "a", h.account_id, QUOTAS_A)
     assert [c.used for c in counts] == [1, 1]
-    assert await other.settle(h.shard, h.account_id, "r1", SETTLEMENT) is False
+    assert await other.settle(h.shard, h.account_id, "r1", SETTLEMENT) == CLOSED
