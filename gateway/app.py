@@ -23,6 +23,7 @@ from billing.tokens import TokenCounter
 from gateway.appkeys import (
     COUNTER,
     DIRECTORY,
+    EXPORTS,
     JWT,
     KEYS,
     LEDGER,
@@ -30,6 +31,7 @@ from gateway.appkeys import (
     METER_BOOK,
     METERING,
     METERING_LEDGER,
+    OUTBOUND_SESSION,
     PLANS,
     PRICING,
     RESPONSE_BOOK,
@@ -67,10 +69,12 @@ from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.records import OwnedResponse
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
+from gateway.workers.outbound import export_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
 from gateway.workers.supervisor import Supervisor, every
@@ -137,6 +141,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
 def _metering(app: web.Application, opened: Stores) -> None:
     """The metering API's services, on the same stores as the proxy."""
     app[METERING_LEDGER] = MeteringLedger(opened.ledger.pool)
+    app[EXPORTS] = ExportLedger(opened.ledger.pool)
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
         opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
@@ -173,12 +178,22 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))
+    exports = ExportLedger(stores.ledger.pool)
+    for name, job in export_jobs(settings, exports, app[OUTBOUND_SESSION], stop):
+        supervisor.start(name, job)
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
     await supervisor.close()
     if settings.settler_enabled:
         with contextlib.suppress(Exception):
             await settler.drain(timeout_s=5)
+
+
+async def _outbound_session(app: web.Application) -> AsyncIterator[None]:
+    """The HTTP client of usage exports and notifications; closed after the tasks stop."""
+    async with aiohttp.ClientSession() as session:
+        app[OUTBOUND_SESSION] = session
+        yield
 
 
 def _fetcher(app: web.Application) -> Fetch:
@@ -206,7 +221,9 @@ def create_app(
     app[METER_BOOK] = load_meters(settings.meters_path)
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
-    app.cleanup_ctx.extend([_stores_ctx(stores), _user_auth, _upstream, _background])
+    app.cleanup_ctx.extend(
+        [_stores_ctx(stores), _user_auth, _upstream, _outbound_session, _background]
+    )
     proxy.add_routes(app)
     responses.add_routes(app)
     admin.add_routes(app)

@@ -19,6 +19,7 @@ from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
 from gateway.stores.ports import (
     DirectoryPort,
+    ExportLedgerPort,
     HotStorePort,
     LedgerPort,
     MeteringLedgerPort,
@@ -47,3 +48,5 @@ METERING_LEDGER: web.AppKey[MeteringLedgerPort] = web.AppKey("metering_ledger")
 
 # The background tasks' supervisor (settler, sweeper): its report is part of /readyz.
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
+EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
+OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks

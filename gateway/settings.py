@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.outbound.config import OutboundSettings
+
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral")
 DEFAULT_BASE_URLS = {
@@ -96,6 +98,7 @@ class Settings:
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     @property
     def pricing_path(self) -> Path:
@@ -213,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         billing_url=str(get("BILLING_URL", "/v1/account/billing")),
         workers=int(_number("WORKERS", get("WORKERS", 1), 1)),
         jwt=_jwt(get),
+        outbound=_outbound(get),
         key_rotation_grace_s=int(
             _number("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0)
         ),
@@ -272,3 +276,37 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "max_sse_event_bytes": int(num("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024)),
         "admin_listen": _listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
+
+
+def _outbound(get: Callable[..., object]) -> OutboundSettings:
+    """Usage exports (Stripe meter events, Lago) and notifications (webhook, SMTP)."""
+    urls = {}
+    for name in ("STRIPE_API_BASE", "LAGO_API_URL", "NOTIFY_WEBHOOK_URL"):
+        raw = str(get(name, "") or "")
+        urls[name] = _url(name, raw, ("http", "https")) if raw else ""
+    smtp = str(get("SMTP_URL", "") or "")
+    if smtp:
+        _url("SMTP_URL", smtp, ("smtp",))
+    secret = str(get("NOTIFY_WEBHOOK_SECRET", "") or "")
+    if urls["NOTIFY_WEBHOOK_URL"] and len(secret) < 16:
+        raise ConfigError("NOTIFY_WEBHOOK_SECRET (16+ characters) must be set with the webhook URL")
+    if bool(get("LAGO_API_URL", "")) != bool(get("LAGO_API_KEY", "")):
+        raise ConfigError("LAGO_API_URL and LAGO_API_KEY must be set together")
+    return OutboundSettings(
+        stripe_meter_event_name=str(get("STRIPE_METER_EVENT_NAME", "") or ""),
+        stripe_api_key=str(get("STRIPE_API_KEY", "") or ""),
+        stripe_api_base=urls["STRIPE_API_BASE"] or "https://api.stripe.com",
+        lago_api_url=urls["LAGO_API_URL"],
+        lago_api_key=str(get("LAGO_API_KEY", "") or ""),
+        lago_metric_code=str(get("LAGO_METRIC_CODE", "meterway_usage")),
+        export_interval_s=_number("EXPORT_INTERVAL_S", get("EXPORT_INTERVAL_S", 60), 0.05),
+        notify_webhook_url=urls["NOTIFY_WEBHOOK_URL"],
+        notify_webhook_secret=secret,
+        smtp_url=smtp,
+        notify_email_from=str(get("NOTIFY_EMAIL_FROM", "") or ""),
+        notify_email_to=str(get("NOTIFY_EMAIL_TO", "") or ""),
+        notify_interval_s=_number("NOTIFY_INTERVAL_S", get("NOTIFY_INTERVAL_S", 15), 0.05),
+        balance_low_micros=int(
+            _number("NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0)
+        ),
+    )

@@ -16,7 +16,7 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import admin_cmd, billing_cmd
+from gateway.cli import admin_cmd, billing_cmd, export_cmd
 from gateway.ops.rebuild import rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
@@ -84,6 +84,7 @@ COMMANDS: dict[str, Command] = {
     "reconcile": _reconcile,
     "dev": _dev,
     "sync-plans": _sync_plans,
+    "export": export_cmd.run,
 }
 
 
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--repair", action="store_true")
     billing_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
     return parser
 
 

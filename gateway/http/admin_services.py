@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER, METER_BOOK, METERING_LEDGER, STORE
+from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
@@ -108,8 +108,26 @@ async def meter_usage(request: web.Request) -> web.Response:
     return web.json_response({"account_id": account_id, "meters": data})
 
 
+async def export_ids(request: web.Request) -> web.Response:
+    """The account's ids at Stripe and Lago; usage of unmapped accounts is not exported."""
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    body = parse_json(await request.read())
+    fields = {"stripe_customer_id": "stripe", "lago_subscription_id": "lago"}
+    for name, target in fields.items():
+        if name not in body:
+            continue
+        value = body[name]
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 255):
+            raise InvalidRequest(f"'{name}' must be a string or null.", param=name)
+        await request.config_dict[EXPORTS].set_customer(account_id, target, value)
+    return web.json_response({"account_id": account_id, **{k: body.get(k) for k in fields}})
+
+
 def add_routes(admin: web.Application) -> None:
     r = admin.router
+    r.add_put("/accounts/{account_id}/export-ids", export_ids)
     r.add_post("/services", create_service)
     r.add_delete("/services/{service_id}", delete_service)
     r.add_get("/meters", list_meters)

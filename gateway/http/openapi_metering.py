@@ -129,6 +129,16 @@ def metering_admin_paths() -> dict[str, Any]:
                 params=(path_param("service_id"),),
             )
         },
+        "/admin/v1/accounts/{account_id}/export-ids": {
+            "put": op(
+                "The account's ids at Stripe and Lago (usage exports)",
+                "admin",
+                ADMIN,
+                ok=obj(("account_id",), account_id=STR),
+                params=(path_param("account_id"),),
+                body=obj((), stripe_customer_id=STR, lago_subscription_id=STR),
+            )
+        },
         "/admin/v1/meters": {
             "get": op(
                 "The meters of config/meters.toml",

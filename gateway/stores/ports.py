@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from billing.admission import Decision
+from billing.exports import ExportRow, Outcome
 from billing.quotas import Quota
 from gateway.stores.records import (
     Backlog,
@@ -379,4 +380,27 @@ class MeteringLedgerPort(Protocol):
         self, account_id: str, since: datetime | None, until: datetime | None
     ) -> list[Row]:
         """The account's metered debits grouped by meter."""
+        ...
+
+
+class ExportLedgerPort(Protocol):
+    """Per-row export state in PostgreSQL (`stores/postgres/exports.py`)."""
+
+    async def due(self, target: str, now: datetime, limit: int) -> list[ExportRow]:
+        """Debits of accounts mapped at `target`, never exported or failed and due, oldest
+        first."""
+        ...
+
+    async def mark(
+        self, target: str, outcomes: Sequence[Outcome], expired: Sequence[int], now: datetime
+    ) -> None:
+        """Record delivered, failed (due again after a backoff) and expired rows."""
+        ...
+
+    async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:
+        """The account's id at `target` (Stripe customer, Lago external subscription)."""
+        ...
+
+    async def counts(self, target: str, account_id: str | None = None) -> dict[str, int]:
+        """Rows per export status (of one account, or of all)."""
         ...

@@ -1,0 +1,39 @@
+"""The background jobs that talk to the outside: usage exporters and the notifier.
+
+Each is a periodic job for the supervisor; which ones run depends on the settings alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import aiohttp
+
+from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
+from gateway.settings import Settings
+from gateway.stores.postgres.exports import ExportLedger
+from gateway.workers.exporter import export_all
+from gateway.workers.supervisor import Job, every
+
+
+def export_sinks(settings: Settings, session: aiohttp.ClientSession) -> Iterator[UsageSink]:
+    o = settings.outbound
+    if o.stripe_export:
+        yield StripeMeterSink(
+            session, o.stripe_api_key, o.stripe_meter_event_name, o.stripe_api_base
+        )
+    if o.lago_export:
+        yield LagoSink(session, o.lago_api_url, o.lago_api_key, o.lago_metric_code)
+
+
+def export_jobs(
+    settings: Settings, ledger: ExportLedger, session: aiohttp.ClientSession, stop: asyncio.Event
+) -> Iterator[tuple[str, Job]]:
+    for sink in export_sinks(settings, session):
+
+        async def job(sink: UsageSink = sink) -> None:
+            await export_all(ledger, sink)
+
+        name = f"export-{sink.target}"
+        yield name, every(settings.outbound.export_interval_s, job, stop, name)
