@@ -48,6 +48,7 @@ from gateway.http import (
     admin,
     health,
     metering,
+    lookups,
     metrics,
     openapi,
     proxy,
@@ -226,6 +227,7 @@ def create_app(
     )
     proxy.add_routes(app)
     responses.add_routes(app)
+    lookups.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)

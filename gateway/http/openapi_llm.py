@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi_paths import PROXY
-from gateway.http.openapi_schemas import BOOL, INT, JSON_OBJECT, STR, op, path_param
+from gateway.http.openapi_paths import OPEN, PROXY
+from gateway.http.openapi_schemas import BOOL, INT, JSON_OBJECT, STR, obj, op, path_param
 
 _RESPONSE_ID = path_param("response_id")
 _RESPONSE_CALL = {
@@ -40,5 +40,31 @@ def llm_paths() -> dict[str, Any]:
         },
         "/v1/responses/{response_id}/input_items": {
             "get": _owned("Input items of a response this key created"),
+        },
+        "/v1/messages/count_tokens": {
+            "post": op(
+                "Anthropic token count, not billed (the provider's, else a local estimate)",
+                "proxy",
+                PROXY,
+                ok=obj(("input_tokens",), input_tokens=INT),
+                body=JSON_OBJECT,
+            )
+        },
+        "/v1/models/{model}": {
+            "get": op(
+                "One model, if this key may use it",
+                "proxy",
+                PROXY,
+                ok=JSON_OBJECT,
+                params=(path_param("model"),),
+            )
+        },
+        "/api/ping": {
+            "get": op(
+                "The running build: image, version, git commit ('' when unknown)",
+                "health",
+                OPEN,
+                ok=obj(("image", "version", "commit"), image=STR, version=STR, commit=STR),
+            )
         },
     }

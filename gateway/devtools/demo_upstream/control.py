@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -122,12 +123,14 @@ def behaviour_from_header(base: Behaviour, raw: str | None) -> Behaviour:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request as the fake provider saw it; header names are lower-case."""
+    """One request as the fake provider saw it; header names are lower-case, `at` is when
+    it arrived (time.monotonic), so a test can measure a client's back-off."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
