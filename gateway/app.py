@@ -47,8 +47,8 @@ from gateway.http import (
     account,
     admin,
     health,
-    metering,
     lookups,
+    metering,
     metrics,
     openapi,
     proxy,
@@ -57,6 +57,7 @@ from gateway.http import (
 )
 from gateway.http.jwks_source import JwksSource
 from gateway.http.middleware import errors_middleware
+from gateway.http.observe import observe_middleware
 from gateway.llm.upstream import HttpUpstream
 from gateway.services.auth import KeyResolver
 from gateway.services.jwks import JwksCache
@@ -215,7 +216,10 @@ def create_app(
     *,
     stores: StoresOpener = open_stores,
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[observe_middleware, errors_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
     app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     app[PLANS] = load_plans(settings.plans_path)

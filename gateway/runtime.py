@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from gateway import telemetry
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
@@ -39,9 +40,12 @@ async def serve(
 
 
 def serve_workers(settings: Settings) -> None:
-    """WORKERS > 1: fork that many processes sharing the port with SO_REUSEPORT."""
+    """WORKERS > 1: fork that many processes sharing the port with SO_REUSEPORT; their
+    metrics go to one multi-process directory, so any worker's /metrics sums them all."""
     import uvloop
 
+    if settings.workers > 1:
+        telemetry.enable_multiprocess()
     children = []
     for _ in range(settings.workers - 1):
         pid = os.fork()
@@ -58,3 +62,6 @@ def serve_workers(settings: Settings) -> None:
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            telemetry.worker_exited(pid)
+        if settings.workers > 1:
+            telemetry.remove_multiprocess_dir()

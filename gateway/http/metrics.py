@@ -1,4 +1,5 @@
-"""A small Prometheus text endpoint: how far settlement lags behind serving.
+"""/metrics in the Prometheus text format: the families of gateway/telemetry.py (summed
+over every worker when WORKERS > 1), then how far settlement lags behind serving.
 
 The backlog lives in Redis, so every gateway process reports the same cluster-wide numbers;
 meterway_settler_written_total counts ledger rows written by all settler processes.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway import telemetry
 from gateway.appkeys import STORE
 from gateway.errors import ServiceUnavailable
 from gateway.stores.errors import StoreUnavailable
@@ -36,7 +38,7 @@ async def metrics(request: web.Request) -> web.Response:
         written = await store.settled_total()
     except StoreUnavailable as exc:
         raise ServiceUnavailable("Redis is unreachable; no settlement metrics.") from exc
-    body = render(lag.length, lag.oldest_age_ms, written)
+    body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written)
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
 
 

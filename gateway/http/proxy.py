@@ -30,6 +30,7 @@ from gateway.http.headers import (
     request_id_headers,
 )
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.observe import timing
 from gateway.http.owned import own_response
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
@@ -92,9 +93,11 @@ async def _refused_upstream(
 
 
 async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
-    return await request.app[UPSTREAM].post(
-        call.price.provider, call.endpoint.path, request.headers, upstream_body(call)
-    )
+    body = upstream_body(call)
+    with timing(request).upstream():
+        return await request.app[UPSTREAM].post(
+            call.price.provider, call.endpoint.path, request.headers, body
+        )
 
 
 async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
@@ -105,7 +108,8 @@ async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResp
         if resp.status >= 400:
             return await _refused_upstream(resp, meter, admitted, headers)
         try:
-            raw = await resp.read()
+            with timing(request).upstream():
+                raw = await resp.read()
             payload = orjson.loads(raw)
         except UPSTREAM_FAILURES as exc:
             raise UpstreamError("The provider's answer was cut off; nothing was billed.") from exc
@@ -147,7 +151,8 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await out.prepare(request)
-        outcome = await relay_stream(call, resp, out, request.app[COUNTER])
+        with timing(request).upstream():
+            outcome = await relay_stream(call, resp, out, request.app[COUNTER])
         runs_on = call.body.get("background") is True and not outcome.finished
         if outcome.stored_id is not None and runs_on:
             # A background response outlives its stream: it is settled when it ends.
@@ -193,6 +198,7 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     key, call = await _read(request, endpoint)
+    timing(request).model = call.price.name
     meter = request.app[METER]
     admitted, call = await meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain

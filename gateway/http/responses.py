@@ -16,6 +16,7 @@ from gateway.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
 from gateway.errors import UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.observe import timing
 from gateway.stores.records import OwnedResponse
 
 CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
@@ -29,7 +30,10 @@ async def _upstream(
     if request.query_string:
         path += "?" + request.query_string
     body = await request.read() if request.can_read_body else None
-    return await request.app[UPSTREAM].call(provider, method, path, request.headers, body)
+    clock = timing(request)
+    clock.model = rec.model
+    with clock.upstream():
+        return await request.app[UPSTREAM].call(provider, method, path, request.headers, body)
 
 
 async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.Response:

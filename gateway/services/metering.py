@@ -39,6 +39,7 @@ from gateway.services.settlement import Hold, Settlements
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
 from gateway.stores.records import KeyRecord, Settlement
+from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.metering")
 KEY_MESSAGES = {
@@ -145,6 +146,7 @@ class Meter:
         return None
 
     def _refusal(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
+        _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
             message, extra, retry = quota_answer(decision, self.plans, decision.now_ms)
             return QuotaExceeded(
@@ -192,7 +194,9 @@ class Meter:
     async def _settle(self, hold: Hold, price: ModelPrice, usage: Usage) -> int | None:
         cost = price.cost_micros(usage)
         settlement = Settlement(price.name, price.provider, usage, cost)
-        return cost if await self.settlements.settle(hold, settlement) else None
+        done = await self.settlements.settle(hold, settlement)
+        _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
+        return cost if done else None
 
     def release_later(self, admitted: Admitted) -> None:
         """Give the reservation back, for a call whose settlement never began."""
@@ -230,3 +234,26 @@ def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
         return None
     fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
     return fits if 0 < fits < call.max_output_tokens else None
+
+
+def _count_refusal(decision: Decision) -> None:
+    """Balance and quota refusals by reason (and window); key and readiness ones are not
+    reservations refused for money or quota, so they are left to the request counts."""
+    if isinstance(decision, QuotaRefused):
+        metrics().refused.labels("quota", decision.window).inc()
+    elif isinstance(decision, BalanceRefused):
+        metrics().refused.labels(decision.reason, "").inc()
+
+
+def _count_settled(model: str, usage: Usage, cost: int) -> None:
+    m = metrics()
+    m.spend.labels(model).inc(cost)
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("cached_input", usage.cached_input_tokens),
+        ("cache_write", usage.cache_write_tokens),
+        ("output", usage.output_tokens),
+        ("reasoning", usage.reasoning_tokens),
+    ):
+        if tokens:
+            m.tokens.labels(model, kind).inc(tokens)

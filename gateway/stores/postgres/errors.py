@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import asyncpg
 
 from gateway.stores.errors import LedgerRejected, LedgerUnavailable, StoreError
+from gateway.telemetry import metrics
 
 # Lost, refused or never-made connections (OSError covers ConnectionRefusedError and
 # TimeoutError): the ledger is away, not the data wrong.
@@ -23,12 +24,14 @@ REJECTED = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 
 @contextmanager
 def map_postgres_errors() -> Iterator[None]:
-    """Like httpx's map_httpcore_exceptions: one translation for every ledger statement."""
+    """Like httpx's map_httpcore_exceptions: one translation for every ledger statement
+    (each one counted in meterway_store_errors_total)."""
     try:
         yield
-    except UNREACHABLE as exc:
-        raise LedgerUnavailable(str(exc)) from exc
-    except REJECTED as exc:
-        raise LedgerRejected(str(exc)) from exc
-    except asyncpg.PostgresError as exc:
+    except (*UNREACHABLE, *REJECTED, asyncpg.PostgresError) as exc:
+        metrics().store_errors.labels("postgres").inc()
+        if isinstance(exc, UNREACHABLE):
+            raise LedgerUnavailable(str(exc)) from exc
+        if isinstance(exc, REJECTED):
+            raise LedgerRejected(str(exc)) from exc
         raise StoreError(str(exc)) from exc

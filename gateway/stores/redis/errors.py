@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.redis.resp import ReplyError
+from gateway.telemetry import metrics
 
 # OSError covers the lean wire client's WireError (a ConnectionError) and socket failures.
 REDIS_FAILURES = (RedisError, OSError, ReplyError)
@@ -16,8 +17,10 @@ REDIS_FAILURES = (RedisError, OSError, ReplyError)
 
 @contextmanager
 def map_redis_errors() -> Iterator[None]:
-    """Like httpx's map_httpcore_exceptions: one translation for every Redis command."""
+    """Like httpx's map_httpcore_exceptions: one translation for every Redis command
+    (each one counted in meterway_store_errors_total)."""
     try:
         yield
     except REDIS_FAILURES as exc:
+        metrics().store_errors.labels("redis").inc()
         raise HotStoreUnavailable(str(exc)) from exc

@@ -1,0 +1,71 @@
+"""Per-request measurements for /metrics: route, model, status, and where the time went.
+
+The outermost middleware starts a `Timing` on every request; the proxy names the priced
+model and wraps its provider waits in `timing.upstream()`, so the time Meterway adds is the
+whole minus the provider's share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.telemetry import metrics
+
+
+class Timing:
+    __slots__ = ("model", "upstream_s")
+
+    def __init__(self) -> None:
+        self.model = ""
+        self.upstream_s = 0.0
+
+    @contextmanager
+    def upstream(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.upstream_s += time.perf_counter() - started
+
+
+TIMING = web.RequestKey("timing", Timing)
+
+
+def timing(request: web.Request) -> Timing:
+    """The request's timing (a detached one where no middleware started it, as in tests)."""
+    return request.get(TIMING) or Timing()
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    clock = request[TIMING] = Timing()
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        total = time.perf_counter() - started
+        route, m = _route(request), metrics()
+        m.requests.labels(route, clock.model, str(status)).inc()
+        m.overhead.labels(route).observe(max(total - clock.upstream_s, 0.0))
+        if clock.upstream_s:
+            m.upstream.labels(route).observe(clock.upstream_s)

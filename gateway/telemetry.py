@@ -1,0 +1,129 @@
+"""What operators watch, in Prometheus terms: one process-wide set of metric families.
+
+`metrics()` builds the families on first use. With WORKERS > 1, `enable_multiprocess()`
+runs in the parent before it forks: prometheus_client then keeps each process's values in
+files under PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker sums them all. Labels are
+bounded sets (route templates, priced model names, statuses, refusal reasons, store names);
+never an account or key id, whose spend is the usage API's job.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    overhead: Histogram
+    upstream: Histogram
+    refused: Counter
+    spend: Counter
+    tokens: Counter
+    store_errors: Counter
+
+
+def _build() -> Metrics:
+    r = CollectorRegistry()
+    return Metrics(
+        registry=r,
+        requests=Counter(
+            "meterway_requests",
+            "Requests answered, by route template, model and status.",
+            ["route", "model", "status"],
+            registry=r,
+        ),
+        overhead=Histogram(
+            "meterway_overhead_seconds",
+            "Time Meterway adds to a request: its whole time minus the provider's.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        ),
+        upstream=Histogram(
+            "meterway_upstream_seconds",
+            "Time spent waiting on the provider, streams included.",
+            ["route"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=r,
+        ),
+        refused=Counter(
+            "meterway_reservations_refused",
+            "Reservations refused, by reason (balance reasons, quota) and quota window.",
+            ["reason", "window"],
+            registry=r,
+        ),
+        spend=Counter(
+            "meterway_spend_micros", "USD micros debited, by model.", ["model"], registry=r
+        ),
+        tokens=Counter(
+            "meterway_tokens", "Tokens billed, by model and kind.", ["model", "kind"], registry=r
+        ),
+        store_errors=Counter(
+            "meterway_store_errors",
+            "Redis and PostgreSQL failures, by store.",
+            ["store"],
+            registry=r,
+        ),
+    )
+
+
+_built: list[Metrics] = []
+
+
+def metrics() -> Metrics:
+    """The process's families, built on first use (after `enable_multiprocess`, if called)."""
+    if not _built:
+        _built.append(_build())
+    return _built[0]
+
+
+def enable_multiprocess() -> str:
+    """Keep values in files every worker shares; the directory is emptied of a previous
+    run's files (they would be summed in). Call before the first metric is used."""
+    path = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="meterway-metrics-")
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    return path
+
+
+def worker_exited(pid: int) -> None:
+    """Forget a dead worker's live gauges (its counters stay in the sums)."""
+    if MULTIPROC_ENV in os.environ:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def remove_multiprocess_dir() -> None:
+    path = os.environ.get(MULTIPROC_ENV)
+    if path and os.path.basename(path).startswith("meterway-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def exposition() -> bytes:
+    """Every family in the text format: summed over all workers in multi-process mode."""
+    if MULTIPROC_ENV not in os.environ:
+        return generate_latest(metrics().registry)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
