@@ -81,3 +81,15 @@ def check_within(parent: Grant, child: Grant) -> None:
 def user_grant(token_scopes: Iterable[str], plan_models: Iterable[str]) -> Grant:
     """A signed-in user holds their token's scopes, every proxy scope and their plan's models."""
     return Grant(frozenset(token_scopes) | PROXY_SCOPES, frozenset(plan_models))
+
+
+def check_key_quotas(account_quotas: Iterable[Quota], key_quotas: Iterable[Quota]) -> None:
+    """A key's own limit on a window and metric the account also limits must fit inside it:
+    a larger one could never be reached and would only mislead whoever reads it."""
+    ceiling = {(q.window, q.metric): q.limit for q in account_quotas}
+    for q in key_quotas:
+        top = ceiling.get((q.window, q.metric))
+        if top is not None and q.limit > top:
+            raise GrantTooWide(
+                f"The account allows at most {top} {q.metric} per {q.window}.", "quotas"
+            )

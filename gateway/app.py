@@ -22,6 +22,7 @@ from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     COUNTER,
+    DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
     JWT,
@@ -46,6 +47,7 @@ from gateway.appkeys import (
 from gateway.http import (
     account,
     admin,
+    dashboard,
     health,
     lookups,
     metering,
@@ -76,6 +78,7 @@ from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.records import OwnedResponse
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
+from gateway.stores.redis.sessions import Sessions
 from gateway.workers.outbound import export_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
@@ -124,11 +127,13 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
 
 
 async def _user_auth(app: web.Application) -> AsyncIterator[None]:
-    """Revocations always (the admin API writes them); the JWT verifier when configured."""
+    """Revocations always (the admin API writes them), dashboard sessions; the JWT verifier
+    when configured."""
     jwt, stores = app[SETTINGS].jwt, app[STORES]
     app[DIRECTORY] = Directory(stores.pool)
     revocations = Revocations(stores.redis, stores.store.keys, jwt.max_lifetime_s + jwt.leeway_s)
     app[REVOCATIONS] = revocations
+    app[DASHBOARD_SESSIONS] = Sessions(stores.redis, stores.store.keys)
     source = JwksSource(jwt.jwks_url) if jwt.jwks_url else None
     if jwt.enabled:
         jwks = JwksCache(source) if source is not None else None
@@ -239,4 +244,5 @@ def create_app(
     user_auth.add_routes(app)
     openapi.add_routes(app)
     metering.add_routes(app)
+    dashboard.add_routes(app)
     return app

@@ -24,6 +24,7 @@ from gateway.stores.ports import (
     LedgerPort,
     MeteringLedgerPort,
     RevocationsPort,
+    SessionsPort,
 )
 from gateway.workers.supervisor import Supervisor
 
@@ -50,3 +51,4 @@ METERING_LEDGER: web.AppKey[MeteringLedgerPort] = web.AppKey("metering_ledger")
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks
+DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")

@@ -6,9 +6,13 @@ carries it (gateway/http/principal.py). Every route is confined to the caller's 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from aiohttp import web
 
-from billing.grants import Grant, GrantTooWide, check_within, user_grant
+from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
+from billing.quotas import Quota
 from gateway.appkeys import DIRECTORY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import bodies
@@ -24,7 +28,13 @@ from gateway.http.principal import (
 from gateway.http.reports import ledger_response, usage_response
 from gateway.http.serialize import account_json, entry_json, key_use_json
 from gateway.llm.calls import parse_json
-from gateway.services.keys import grant_of_key, issue_key_within, revoke_key, rotate_key
+from gateway.services.keys import (
+    grant_of_key,
+    issue_key_within,
+    revoke_key,
+    rotate_key,
+    set_key_quotas,
+)
 from gateway.services.provisioning import KeySpec
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
@@ -55,7 +65,8 @@ async def list_keys(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
 
 
-async def _caller_grant(request: web.Request, who: Principal) -> Grant:
+async def caller_grant(request: web.Request, who: Principal) -> Grant:
+    """What the caller may hand on: an API key its own grant, a user their scopes and plan."""
     if who.key is not None:
         row = await request.config_dict[LEDGER].get_key(who.key.key_id)
         return grant_of_key(bodies.found(row, "No such key."))
@@ -64,7 +75,8 @@ async def _caller_grant(request: web.Request, who: Principal) -> Grant:
     return user_grant(who.scopes, plan.models if plan else ())
 
 
-def _spec(body: dict[str, object]) -> KeySpec:
+def spec_of_body(body: dict[str, object]) -> KeySpec:
+    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -76,22 +88,32 @@ def _spec(body: dict[str, object]) -> KeySpec:
     )
 
 
-async def create_key(request: web.Request) -> web.Response:
-    who = require(request, KEYS_WRITE)
-    spec = _spec(parse_json(await request.read()))
+def _denied(exc: GrantTooWide) -> PermissionDenied:
+    return PermissionDenied(exc.message, param=exc.field)
+
+
+async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) -> dict[str, Any]:
+    """Issue a key within the caller's grant; the answer carries the secret, shown once."""
     app = request.config_dict
     try:
-        issued = await issue_key_within(
-            app[LEDGER], app[STORE], who.account_id, await _caller_grant(request, who), spec
-        )
+        check_key_quotas(await app[STORE].account_quotas(who.account_id), spec.quotas)
+        grant = await caller_grant(request, who)
+        issued = await issue_key_within(app[LEDGER], app[STORE], who.account_id, grant, spec)
     except GrantTooWide as exc:
-        raise PermissionDenied(exc.message, param=exc.field) from exc
+        raise _denied(exc) from exc
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
-    return web.json_response({**key_use_json(row), "key": issued.secret}, status=201)
+    return {**key_use_json(row), "key": issued.secret}
 
 
-async def _own_key(request: web.Request, who: Principal) -> Row:
-    row = await request.config_dict[DIRECTORY].key_with_use(request.match_info["key_id"])
+async def create_key(request: web.Request) -> web.Response:
+    who = require(request, KEYS_WRITE)
+    spec = spec_of_body(parse_json(await request.read()))
+    return web.json_response(await create_key_for(request, who, spec), status=201)
+
+
+async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
+    """One of the caller's account's keys, or NotFound (never another account's)."""
+    row = await request.config_dict[DIRECTORY].key_with_use(key_id)
     if row is None or row["account_id"] != who.account_id:
         raise NotFound("No such key.")
     return row
@@ -99,7 +121,7 @@ async def _own_key(request: web.Request, who: Principal) -> Row:
 
 async def delete_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    row = await _own_key(request, who)
+    row = await own_key(request, who, request.match_info["key_id"])
     app = request.config_dict
     await revoke_key(app[LEDGER], app[STORE], row)
     return web.json_response({"id": row["id"], "object": "api_key", "deleted": True})
@@ -110,28 +132,56 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
     if who.key is None or who.key.key_id == row["id"]:
         return
     try:
-        check_within(await _caller_grant(request, who), grant_of_key(row))
+        check_within(await caller_grant(request, who), grant_of_key(row))
     except GrantTooWide as exc:
-        raise PermissionDenied(exc.message, param=exc.field) from exc
+        raise _denied(exc) from exc
+
+
+async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int) -> dict[str, Any]:
+    """A new secret for `row`; the old one keeps working for `grace` seconds."""
+    if row["revoked_at"] is not None:
+        raise InvalidRequest("A revoked key cannot be rotated.", param="key_id")
+    await _check_rotation(request, who, row)
+    app = request.config_dict
+    issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
+    new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
+    old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
+    return {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)}
 
 
 async def rotate(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    row = await _own_key(request, who)
-    if row["revoked_at"] is not None:
-        raise InvalidRequest("A revoked key cannot be rotated.", param="key_id")
+    row = await own_key(request, who, request.match_info["key_id"])
     raw = await request.read()
     body = parse_json(raw) if raw.strip() else {}
-    app = request.config_dict
-    grace = bodies.int_field(body, "grace_seconds", app[SETTINGS].key_rotation_grace_s, MAX_GRACE_S)
-    await _check_rotation(request, who, row)
-    issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
-    new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
-    old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
-    return web.json_response(
-        {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)},
-        status=201,
+    grace = bodies.int_field(
+        body, "grace_seconds", request.config_dict[SETTINGS].key_rotation_grace_s, MAX_GRACE_S
     )
+    return web.json_response(await rotate_for(request, who, row, grace), status=201)
+
+
+async def set_quotas_for(
+    request: web.Request, who: Principal, row: Row, quotas: tuple[Quota, ...]
+) -> dict[str, Any]:
+    """A key's own limits, within the account's limits and the caller's own grant."""
+    app = request.config_dict
+    try:
+        check_key_quotas(await app[STORE].account_quotas(who.account_id), quotas)
+        if who.key is not None and who.key.key_id != row["id"]:
+            check_within(
+                await caller_grant(request, who), replace(grant_of_key(row), quotas=quotas)
+            )
+    except GrantTooWide as exc:
+        raise _denied(exc) from exc
+    await set_key_quotas(app[LEDGER], app[STORE], row, quotas)
+    return key_use_json(bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key."))
+
+
+async def put_quotas(request: web.Request) -> web.Response:
+    who = require(request, KEYS_WRITE)
+    row = await own_key(request, who, request.match_info["key_id"])
+    quotas = bodies.quotas_field(parse_json(await request.read()))
+    return web.json_response(await set_quotas_for(request, who, row, quotas))
 
 
 async def usage(request: web.Request) -> web.Response:
@@ -161,6 +211,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys", create_key)
     r.add_delete("/keys/{key_id}", delete_key)
     r.add_post("/keys/{key_id}/rotate", rotate)
+    r.add_put("/keys/{key_id}/quotas", put_quotas)
     r.add_get("/usage", usage)
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)

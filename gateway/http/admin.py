@@ -6,7 +6,6 @@ reads), so a change is live on every gateway process as soon as the call returns
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from typing import Any
@@ -14,9 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
-from gateway.errors import Conflict, InvalidApiKey, InvalidRequest, NotFound
+from gateway.appkeys import LEDGER, PLANS, STORE
+from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import admin_directory, admin_services, bodies
+from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
@@ -33,12 +33,11 @@ ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 @web.middleware
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Only the admin sub-application runs this, so proxied calls never pay for it."""
+    """Only the admin sub-application runs this, so proxied calls never pay for it.
+
+    The ADMIN_API_KEY, or a user token with the `admin` scope (http/operator.py)."""
     auth = request.headers.get("Authorization", "")
-    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    expected = request.config_dict[SETTINGS].admin_api_key
-    if not token.isascii() or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")
+    await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -87,36 +86,44 @@ async def get_account(request: web.Request) -> web.Response:
     return web.json_response(account_json(row, hot))
 
 
-async def add_credit(request: web.Request) -> web.Response:
-    row = await _account(request)
-    body = parse_json(await request.read())
-    amount = body.get("amount_micros")
+async def credit_account(
+    request: web.Request, account_id: str, amount: object, idem: str, reason: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Credit once per idempotency key (the API and the dashboard); the answer and whether
+    this call created the credit."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**53:
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
-    idem = str(bodies.text_field(body, "idempotency_key"))
-    reason = bodies.text_field(body, "reason", required=False) or "operator credit"
+    app = request.config_dict
     try:
-        result = await request.config_dict[LEDGER].credit(row["id"], amount, idem, reason)
+        result = await app[LEDGER].credit(account_id, amount, idem, reason or "operator credit")
     except DuplicateCredit as exc:
         raise Conflict(
             "This idempotency_key was already used for a different amount.", param="idempotency_key"
         ) from exc
-    balance = await request.config_dict[STORE].apply_credit(row["id"], result.entry_id, amount)
-    return web.json_response(
-        {
-            "entry_id": result.entry_id,
-            "account_id": row["id"],
-            "amount_micros": amount,
-            "balance_micros": balance,
-            "idempotent_replay": not result.created,
-        },
-        status=201 if result.created else 200,
-    )
+    balance = await app[STORE].apply_credit(account_id, result.entry_id, amount)
+    answer = {
+        "entry_id": result.entry_id,
+        "account_id": account_id,
+        "amount_micros": amount,
+        "balance_micros": balance,
+        "idempotent_replay": not result.created,
+    }
+    return answer, result.created
 
 
-async def set_plan(request: web.Request) -> web.Response:
+async def add_credit(request: web.Request) -> web.Response:
     row = await _account(request)
     body = parse_json(await request.read())
+    idem = str(bodies.text_field(body, "idempotency_key"))
+    reason = bodies.text_field(body, "reason", required=False)
+    answer, created = await credit_account(
+        request, row["id"], body.get("amount_micros"), idem, reason
+    )
+    return web.json_response(answer, status=201 if created else 200)
+
+
+async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any]) -> None:
+    """Plan (and optionally mode, billing_ready) from a body; live on the next request."""
     plan = request.config_dict[PLANS].get(str(bodies.text_field(body, "plan")))
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{body['plan']}'.", param="plan")
@@ -130,6 +137,11 @@ async def set_plan(request: web.Request) -> web.Response:
     await request.config_dict[STORE].put_account(
         row["id"], plan=plan.name, mode=mode, billing_ready=billing_ready, quotas=plan.quotas
     )
+
+
+async def set_plan(request: web.Request) -> web.Response:
+    row = await _account(request)
+    await set_account_plan(request, row, parse_json(await request.read()))
     return await get_account(request)
 
 
@@ -170,8 +182,8 @@ async def revoke_key(request: web.Request) -> web.Response:
 async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = bodies.quotas_field(parse_json(await request.read()))
-    updated = await request.config_dict[LEDGER].set_key_quotas(row["id"], quotas)
-    await request.config_dict[STORE].set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
+    app = request.config_dict
+    updated = await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas)
     return web.json_response(key_json(_found(updated, "No such key.")))
 
 
@@ -185,17 +197,20 @@ async def key_usage(request: web.Request) -> web.Response:
     )
 
 
+async def account_windows(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    store = request.config_dict[STORE]
+    quotas = await store.account_quotas(account_id)
+    return await window_usage(store, shard_of(account_id), "a", account_id, quotas)
+
+
 async def account_usage(request: web.Request) -> web.Response:
     row = await _account(request)
-    store = request.config_dict[STORE]
-    shard = shard_of(row["id"])
-    quotas = await store.account_quotas(row["id"])
-    windows = await window_usage(store, shard, "a", row["id"], quotas)
+    quotas = await request.config_dict[STORE].account_quotas(row["id"])
     return web.json_response(
         {
             "account_id": row["id"],
             "plan": row["plan"],
-            "windows": windows,
+            "windows": await account_windows(request, row["id"]),
             "quotas": [quota_to_json(q) for q in quotas],
         }
     )

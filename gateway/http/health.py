@@ -14,9 +14,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    details: dict[str, Any] = {"postgres": await request.app[LEDGER].ping(timeout_s=2)}
-    store = request.app[STORE]
+async def readiness(request: web.Request) -> dict[str, Any]:
+    """Whether the gateway can meter, and why not: /readyz and the operators' dashboard."""
+    app = request.config_dict
+    details: dict[str, Any] = {"postgres": await app[LEDGER].ping(timeout_s=2)}
+    store = app[STORE]
     try:
         consistent = await store.consistent()
         lag = await store.backlog()
@@ -28,14 +30,17 @@ async def readyz(request: web.Request) -> web.Response:
         )
     except StoreUnavailable:
         details.update(redis=False, redis_consistent=False)
-    supervisor = request.app.get(SUPERVISOR)
+    supervisor = app.get(SUPERVISOR)
     tasks_ok = supervisor is None or supervisor.healthy()
     if supervisor is not None:
         details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
-    return web.json_response(
-        {"status": "ready" if ok else "not_ready", **details}, status=200 if ok else 503
-    )
+    return {"status": "ready" if ok else "not_ready", **details}
+
+
+async def readyz(request: web.Request) -> web.Response:
+    details = await readiness(request)
+    return web.json_response(details, status=200 if details["status"] == "ready" else 503)
 
 
 def add_routes(app: web.Application) -> None:

@@ -60,8 +60,8 @@ def require(request: web.Request, scope: str) -> Principal:
     return who
 
 
-async def _from_key(request: web.Request) -> Principal:
-    record = await request.config_dict[KEYS].resolve(request)
+async def _from_key(request: web.Request, raw: str) -> Principal:
+    record = await request.config_dict[KEYS].resolve_secret(raw)
     store = request.config_dict[STORE]
     if not await store.key_is_live(record.shard, record.key_id):
         raise InvalidApiKey("This API key has been revoked or has expired.")
@@ -90,9 +90,13 @@ async def _from_token(request: web.Request, raw: str) -> Principal:
 
 
 async def resolve_principal(request: web.Request) -> Principal:
-    raw = presented_key(request)
+    return await principal_of(request, presented_key(request))
+
+
+async def principal_of(request: web.Request, raw: str) -> Principal:
+    """The caller behind a credential given as text: the header's, or the dashboard's form."""
     if raw.startswith(KEY_PREFIX):
-        return await _from_key(request)
+        return await _from_key(request, raw)
     if looks_like_jwt(raw):
         return await _from_token(request, raw)
     raise InvalidApiKey("Missing credentials; send 'Authorization: Bearer <API key or token>'.")

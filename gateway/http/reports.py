@@ -60,12 +60,33 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
+def group_by_of(request: web.Request) -> GroupBy:
+    return _choice(request, "group_by", ("day", "model", "key", "meter"))  # type: ignore[return-value]
+
+
+async def usage_rows(
+    request: web.Request, account_id: str, start: date, end: date, group_by: GroupBy
+) -> list[dict[str, Any]]:
+    """One dict per bucket with every usage sum; `model`, `key_id`, `meter` in the query
+    filter (an empty `meter` is not a filter; LLM calls are the meter named '')."""
+    q = request.query
+    records = await request.config_dict[DIRECTORY].usage_report(
+        account_id,
+        start,
+        end,
+        group_by,
+        model=q.get("model") or None,
+        key_id=q.get("key_id") or None,
+        meter=q.get("meter") or None,
+    )
+    return [{group_by: r["bucket"], **{f: int(r[f]) for f in USAGE_FIELDS}} for r in records]
+
+
 async def usage_response(request: web.Request, account_id: str) -> web.Response:
     start, end = usage_range(request)
-    group_by: GroupBy = _choice(request, "group_by", ("day", "model", "key", "meter"))  # type: ignore[assignment]
+    group_by = group_by_of(request)
     fmt = _choice(request, "format", ("json", "csv"))
-    records = await request.config_dict[DIRECTORY].usage_report(account_id, start, end, group_by)
-    rows = [{group_by: r["bucket"], **{f: int(r[f]) for f in USAGE_FIELDS}} for r in records]
+    rows = await usage_rows(request, account_id, start, end, group_by)
     if fmt == "csv":
         return _csv(account_id, group_by, rows)
     totals = {f: sum(r[f] for r in rows) for f in USAGE_FIELDS}

@@ -48,7 +48,10 @@ class KeyResolver:
         self._size = size
 
     async def resolve(self, request: web.Request) -> KeyRecord:
-        key = presented_key(request)
+        return await self.resolve_secret(presented_key(request))
+
+    async def resolve_secret(self, key: str) -> KeyRecord:
+        """The record of a key given as text (a header, or the dashboard's sign-in form)."""
         if not key.startswith(KEY_PREFIX) or not key.isascii():
             raise InvalidApiKey("Missing or malformed API key; expected 'Bearer mw-...'.")
         digest = hash_key(key)

@@ -7,10 +7,11 @@ Redis (what the proxy reads), as for every write.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from billing.grants import Grant, check_within
-from billing.quotas import parse_quotas
+from billing.quotas import Quota, parse_quotas
 from gateway.services.provisioning import IssuedKey, KeySpec, issue_key
 from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort
 from gateway.stores.records import Row
@@ -78,3 +79,12 @@ async def rotate_key(
     await directory.set_key_expiry(row["id"], datetime.fromtimestamp(until_ms / 1000, UTC))
     await store.set_key_expiry(shard_of(row["account_id"]), row["id"], max(until_ms, 1))
     return issued
+
+
+async def set_key_quotas(
+    ledger: LedgerPort, store: HotStorePort, row: Row, quotas: Sequence[Quota]
+) -> Row | None:
+    """New limits for a key, live on the next request (the operator and account APIs)."""
+    updated = await ledger.set_key_quotas(row["id"], quotas)
+    await store.set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
+    return updated

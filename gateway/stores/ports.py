@@ -269,9 +269,18 @@ class DirectoryPort(Protocol):
         ...
 
     async def usage_report(
-        self, account_id: str, start: date, end: date, group_by: str
+        self,
+        account_id: str,
+        start: date,
+        end: date,
+        group_by: str,
+        *,
+        model: str | None = None,
+        key_id: str | None = None,
+        meter: str | None = None,
     ) -> list[Row]:
-        """Sums per bucket (day, model or key) over [start, end) from the rollups only."""
+        """Sums per bucket (day, model or key) over [start, end) from the rollups only,
+        optionally of one model, key and/or meter."""
         ...
 
 
@@ -403,4 +412,20 @@ class ExportLedgerPort(Protocol):
 
     async def counts(self, target: str, account_id: str | None = None) -> dict[str, int]:
         """Rows per export status (of one account, or of all)."""
+        ...
+
+
+class SessionsPort(Protocol):
+    """Dashboard sign-ins, shared by every gateway process; each expires on its own."""
+
+    async def create(self, digest: str, data: dict[str, object], ttl_s: int) -> None:
+        """Keep `data` under `digest` (the cookie's hash, never the cookie) for `ttl_s`."""
+        ...
+
+    async def get(self, digest: str) -> dict[str, object] | None:
+        """The session's data, or None when it ended or never began."""
+        ...
+
+    async def delete(self, digest: str) -> None:
+        """End the session at once (sign-out)."""
         ...

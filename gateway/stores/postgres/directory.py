@@ -116,9 +116,17 @@ class Directory:
         )
 
     async def usage_report(
-        self, account_id: str, start: date, end: date, group_by: str
+        self,
+        account_id: str,
+        start: date,
+        end: date,
+        group_by: str,
+        *,
+        model: str | None = None,
+        key_id: str | None = None,
+        meter: str | None = None,
     ) -> list[Row]:
-        return await self._fetch(REPORT_SQL[group_by], account_id, start, end)
+        return await self._fetch(REPORT_SQL[group_by], account_id, start, end, model, key_id, meter)
 
 
 def _escape_like(query: str | None) -> str | None:

@@ -37,9 +37,13 @@ roll AS (
 )"""
 _BUCKET = {"day": "day::text", "model": "model", "key": "key_id", "meter": "meter"}
 _SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in USAGE_FIELDS)
-# Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days.
+# Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days,
+# $4 one model or NULL, $5 one key or NULL, $6 one meter or NULL ('' for LLM calls).
 REPORT_SQL = {
     group: f"SELECT {bucket} AS bucket, {_SUMS} FROM usage_rollups"
-    " WHERE account_id = $1 AND day >= $2 AND day < $3 GROUP BY 1 ORDER BY 1"
+    " WHERE account_id = $1 AND day >= $2 AND day < $3"
+    " AND ($4::text IS NULL OR model = $4) AND ($5::text IS NULL OR key_id = $5)"
+    " AND ($6::text IS NULL OR meter = $6)"
+    " GROUP BY 1 ORDER BY 1"
     for group, bucket in _BUCKET.items()
 }

@@ -102,3 +102,7 @@ class Keys:
     def revoked_before(self, subject: str) -> str:
         """The instant (ms) before which every token of a user is revoked."""
         return f"{self.prefix}:jwt:sub:{subject}"
+
+    def dashboard_session(self, digest: str) -> str:
+        """A dashboard sign-in, by the SHA-256 of its cookie; it expires with the session."""
+        return f"{self.prefix}:dash:{digest}"

@@ -1,0 +1,36 @@
+"""Dashboard sessions in Redis, so a sign-in holds on every gateway process and a sign-out
+ends it everywhere at once. Stored under the SHA-256 of the cookie: a copy of Redis holds
+no cookie that could be replayed."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+
+from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.keys import Keys
+
+
+class Sessions:
+    """Implements `stores.ports.SessionsPort`."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    async def create(self, digest: str, data: dict[str, object], ttl_s: int) -> None:
+        with map_redis_errors():
+            await self._redis.set(
+                self._keys.dashboard_session(digest), orjson.dumps(data), ex=max(1, ttl_s)
+            )
+
+    async def get(self, digest: str) -> dict[str, object] | None:
+        with map_redis_errors():
+            raw = await self._redis.get(self._keys.dashboard_session(digest))
+        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+
+    async def delete(self, digest: str) -> None:
+        with map_redis_errors():
+            await self._redis.delete(self._keys.dashboard_session(digest))

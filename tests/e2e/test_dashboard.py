@@ -1,0 +1,200 @@
+"""The dashboard in headless Chromium: sign in, a balance and a chart that match the ledger,
+keys created, limited, rotated and revoked, usage filtered and downloaded, operators."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from billing.money import display_usd
+from tests.browser_kit import launch, new_page, overflow_px, screenshots, sign_in
+from tests.factories import balance, ledger, openai_client, tenant
+from tests.harness import ADMIN_KEY, Gateway
+
+SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write"]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await launch(pw)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
+    context, tab = await new_page(browser, gw)
+    yield tab
+    await context.close()
+
+
+async def chat(gw: Gateway, key: str, model: str = "gpt-4o-mini") -> None:
+    async with openai_client(gw, key) as client:
+        await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hello there"}], max_tokens=40
+        )
+
+
+def daily_spend(entries: list[dict[str, Any]]) -> dict[str, int]:
+    days: dict[str, int] = defaultdict(int)
+    for e in entries:
+        if e["kind"] == "debit":
+            day = datetime.fromisoformat(e["occurred_at"]).astimezone(UTC).date().isoformat()
+            days[day] -= e["amount_micros"]
+    return dict(days)
+
+
+async def test_sign_in_shows_the_balance_and_a_chart_that_match_the_ledger(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await chat(gw, t.key)
+    await chat(gw, t.key, model="gpt-4o")
+    await gw.settle_all()
+    await sign_in(page, t.key)
+    assert page.url.endswith("/dashboard/")
+    assert await page.inner_text("#balance") == display_usd(await balance(gw, t.account_id))
+    series = json.loads(await page.inner_text("script[data-chart=chart-daily]"))
+    assert len(series["days"]) == 30 and series["metric"] == "spend_micros"
+    charted = {d: v for d, v in zip(series["days"], series["values"], strict=True) if v}
+    expected = daily_spend(await ledger(gw, t.account_id))
+    assert charted == expected and sum(expected.values()) > 0
+    await page.wait_for_selector("#chart-daily canvas")  # uPlot drew it
+    assert await page.get_attribute("#chart-daily", "data-drawn") == "30"
+    assert await page.locator("#by-model tbody tr").count() == 2
+    cookies = {c["name"]: c for c in await page.context.cookies()}
+    session = cookies["mw_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert t.key not in json.dumps(await page.context.storage_state())
+    assert await overflow_px(page) == 0
+    await screenshots(page, "overview")
+
+
+async def test_a_wrong_or_unscoped_credential_is_refused(gw: Gateway, page: Page) -> None:
+    await sign_in(page, "mw-not-a-key")
+    assert "/signin" in page.url and "Incorrect API key" in await page.inner_text(".error")
+    proxy_only = await tenant(gw, scopes=["chat"])
+    await sign_in(page, proxy_only.key)
+    assert "'billing' scope" in await page.inner_text(".error")
+    await screenshots(page, "signin")
+    await page.goto("/dashboard/keys")
+    assert page.url.endswith("/dashboard/signin")
+
+
+async def test_create_limit_rotate_and_revoke_a_key(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/keys")
+    await page.fill("#key-name", "ci runner")
+    await page.fill("#new-limit-0", "5")
+    await page.select_option("#new-window-0", "day")
+    await page.select_option("#new-metric-0", "requests")
+    await page.click("#create-key button[type=submit]")
+    secret = await page.input_value("#secret")
+    assert secret.startswith("mw-")
+    await page.click("button[data-copy]")
+    await page.wait_for_selector("#copy-status:has-text('Copied')")
+    await screenshots(page, "key-created")
+    await chat(gw, secret)  # the new key works
+
+    await page.goto("/dashboard/keys")
+    card = page.locator("li.key", has_text="ci runner")
+    await card.locator("summary", has_text="Limits").click()
+    await card.locator("input[name=limit_0]").fill("700")  # the account allows 600/minute
+    await card.locator("select[name=window_0]").select_option("minute")
+    await card.locator("button", has_text="Save limits").click()
+    assert "at most 600 requests per minute" in await page.inner_text(".error")
+    await screenshots(page, "keys")
+
+    card = page.locator("li.key", has_text="ci runner")
+    await card.locator("summary", has_text="Revoke").click()
+    await card.locator("button.danger").click()
+    await page.wait_for_selector("text=The key was revoked")
+    assert await page.locator("li.key", has_text="ci runner").count() == 0
+    with pytest.raises(openai.AuthenticationError):
+        await chat(gw, secret)
+
+
+async def test_forms_refuse_a_missing_token_or_a_foreign_origin(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await sign_in(page, t.key)
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "mw_session")
+    jar = {"mw_session": cookie["value"]}
+    csrf = await page.input_value("form.signout input[name=csrf]")
+    async with aiohttp.ClientSession(cookies=jar) as http:
+        async with http.post(gw.url + "/dashboard/keys", data={"name": "x"}) as r:
+            assert r.status == 403
+        async with http.post(
+            gw.url + "/dashboard/keys",
+            data={"name": "x", "csrf": csrf, "scopes": "chat"},
+            headers={"Origin": "https://evil.example"},
+        ) as r:
+            assert r.status == 403
+        async with http.post(
+            gw.url + "/dashboard/keys", data={"name": "ok", "csrf": csrf, "scopes": "chat"}
+        ) as r:
+            assert r.status == 200 and "shown once" in await r.text()
+
+
+async def test_usage_filters_and_csv_download(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await chat(gw, t.key)
+    await chat(gw, t.key, model="gpt-4o")
+    await gw.settle_all()
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/usage")
+    await page.select_option("#f-group", "model")
+    await page.fill("#f-model", "gpt-4o")
+    await page.click("form.filters button[type=submit]")
+    rows = page.locator("#usage-table tbody tr")
+    assert await rows.count() == 1 and "gpt-4o" in await rows.first.inner_text()
+    spend = -sum(
+        e["amount_micros"] for e in await ledger(gw, t.account_id) if e.get("model") == "gpt-4o"
+    )
+    assert await page.inner_text("#usage-total") == display_usd(spend)
+    async with page.expect_download() as info:
+        await page.click("#csv")
+    path = await (await info.value).path()
+    table = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert [(r["model"], int(r["spend_micros"])) for r in table] == [("gpt-4o", spend)]
+    await page.goto("/dashboard/usage")
+    await screenshots(page, "usage")
+
+
+async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    _, account = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}")
+    await sign_in(page, ADMIN_KEY)
+    assert page.url.endswith("/dashboard/operators")
+    assert "ready" in await page.inner_text("#health")
+    await page.fill("#q", account["name"])
+    await page.click("form[role=search] button")
+    await page.click(f"a[href='/dashboard/operators/accounts/{t.account_id}']")
+    await screenshots(page, "operators-account")
+    before = await balance(gw, t.account_id)
+    await page.fill("#credit-amount", "2.50")
+    await page.fill("#credit-reason", "goodwill")
+    form_html = await page.content()
+    await page.click("form[action$='/credit'] button")
+    await page.wait_for_selector("text=Credit recorded")
+    assert await balance(gw, t.account_id) == before + 2_500_000
+    assert await page.inner_text("#balance") == display_usd(before + 2_500_000)
+    # The same form posted twice (a double click, a reload) credits once.
+    await page.set_content(form_html)
+    await page.click("form[action$='/credit'] button")
+    assert await balance(gw, t.account_id) == before + 2_500_000
+    await page.goto("/dashboard/operators")
+    await screenshots(page, "operators")
+    await page.goto("/dashboard/keys")  # an operator-only session has no account pages
+    assert "Sign in with an account" in await page.inner_text(".error")
