@@ -11,7 +11,7 @@ import secrets
 
 from aiohttp import web
 
-from gateway.errors import MeterwayError
+from gateway.errors import MeterwayError, NotFound
 from gateway.http import dashboard_account, dashboard_keys, dashboard_ops
 from gateway.http.dashboard_session import (
     BASE,
@@ -68,6 +68,17 @@ async def home(request: web.Request) -> web.Response:
     return await dashboard_account.overview(request)
 
 
+STATIC = {p.name: p for p in (ASSETS / "static").iterdir() if p.suffix in (".css", ".js")}
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """Only the files shipped in dashboard_assets/static, by exact name: no path walking."""
+    path = STATIC.get(request.match_info["name"])
+    if path is None:
+        raise NotFound("No such file.")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
 def add_routes(app: web.Application) -> None:
     dash = web.Application(middlewares=[page_middleware, session_middleware])
     dash[TEMPLATES] = environment()
@@ -85,5 +96,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
     dashboard_ops.add_routes(dash)
-    r.add_static("/static", ASSETS / "static", append_version=False)
+    r.add_get("/static/{name}", static_file)
     app.add_subapp(BASE, dash)

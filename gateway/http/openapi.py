@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.openapi_account import account_paths, admin_directory_paths
+from gateway.http.openapi_dashboard import dashboard_paths
 from gateway.http.openapi_llm import llm_paths
 from gateway.http.openapi_metering import (
     SERVICE_KEY_SCHEME,
@@ -31,12 +32,14 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     llm_paths,
     metering_paths,
     metering_admin_paths,
+    dashboard_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},
     "adminKey": {"type": "http", "scheme": "bearer", "description": "ADMIN_API_KEY"},
     "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "serviceKey": SERVICE_KEY_SCHEME,
+    "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "mw_session"},
 }
 DOCUMENT = web.AppKey("openapi", dict)
 

@@ -36,8 +36,11 @@ _ROTATED = {
 _USAGE_PARAMS = (
     query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
-    query("group_by", {"enum": ["day", "model", "key"]}),
+    query("group_by", {"enum": ["day", "model", "key", "meter"]}),
     query("format", {"enum": ["json", "csv"]}),
+    query("model", STR, "only this model"),
+    query("key_id", STR, "only this key"),
+    query("meter", STR, "only this meter"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 
@@ -85,6 +88,16 @@ def account_paths() -> dict[str, Any]:
                 params=(_KEY_ID,),
                 body=obj((), grace_seconds={"type": "integer", "minimum": 0, "maximum": 604800}),
                 body_required=False,
+            )
+        },
+        "/v1/account/keys/{key_id}/quotas": {
+            "put": op(
+                "Set a key's own limits, within the account's",
+                "account",
+                USER,
+                ok=ref("ApiKeyUse"),
+                params=(_KEY_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
             )
         },
         "/v1/account/usage": {"get": _usage("Usage from the rollups", USER)},
