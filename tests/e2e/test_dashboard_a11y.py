@@ -1,0 +1,92 @@
+"""Accessibility basics of every dashboard page in headless Chromium: every input labelled,
+text contrast at WCAG AA computed from the rendered colours, forms usable by keyboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.browser_kit import launch, low_contrast, new_page, sign_in, unlabelled
+from tests.e2e.test_dashboard import SCOPES, chat
+from tests.factories import tenant
+from tests.harness import ADMIN_KEY, Gateway
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await launch(pw)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
+    context, tab = await new_page(browser, gw)
+    yield tab
+    await context.close()
+
+
+async def check(page: Page, path: str) -> None:
+    await page.goto(path)
+    assert await unlabelled(page) == [], path
+    assert await low_contrast(page) == [], path
+
+
+async def test_every_page_labels_its_inputs_and_has_readable_contrast(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await chat(gw, t.key)
+    await gw.settle_all()
+    await check(page, "/dashboard/signin")
+    await sign_in(page, t.key)
+    for path in ("/dashboard/", "/dashboard/keys", "/dashboard/usage"):
+        await check(page, path)
+    await page.click("text=Sign out")
+    await sign_in(page, ADMIN_KEY)
+    for path in ("/dashboard/operators", f"/dashboard/operators/accounts/{t.account_id}"):
+        await check(page, path)
+
+
+async def focused(page: Page) -> str:
+    """The focused element as 'tag#id' (or its text for links and buttons)."""
+    found: str = await page.evaluate(
+        "() => { const e = document.activeElement;"
+        " return e.tagName.toLowerCase() + (e.id ? '#' + e.id : ':' + e.textContent.trim()) }"
+    )
+    return found
+
+
+async def tab_to(page: Page, target: str, limit: int = 40) -> list[str]:
+    """Press Tab until `target` has focus; the stops on the way."""
+    stops = []
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        stops.append(await focused(page))
+        if stops[-1] == target:
+            return stops
+    raise AssertionError(f"{target} never got focus; stops: {stops}")
+
+
+async def test_sign_in_and_create_a_key_with_the_keyboard_alone(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await page.goto("/dashboard/signin")
+    stops = await tab_to(page, "input#credential")
+    assert stops[0] == "a:Skip to content"
+    await page.keyboard.type(t.key)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/dashboard/")
+
+    await page.goto("/dashboard/keys")
+    await page.focus("#key-name")
+    await page.keyboard.type("typed by keyboard")
+    stops = await tab_to(page, "button:Create key")
+    assert stops.index("input#key-models") < stops.index("input#new-limit-0"), stops
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#secret")
+    assert (await page.input_value("#secret")).startswith("mw-")
+    await page.goto("/dashboard/keys")
+    assert await page.locator("li.key", has_text="typed by keyboard").count() == 1
