@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.appkeys import DASHBOARD_SESSIONS, REVOCATIONS, SETTINGS, STORE
-from gateway.errors import InvalidApiKey, MeterwayError, PermissionDenied
+from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.dashboard_web import CONTEXT
 from gateway.http.operator import Operator, verify_operator
 from gateway.http.principal import (
@@ -203,7 +203,10 @@ def _same_origin(request: web.Request) -> None:
 async def check_csrf(request: web.Request, expected: str | None) -> None:
     """The form's `csrf` field must equal `expected` (constant-time); raise otherwise."""
     _same_origin(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as exc:  # a malformed form body, e.g. multipart without a boundary
+        raise InvalidRequest("The form could not be read.") from exc
     given = form.get("csrf")
     if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
         raise PermissionDenied("The form expired or did not come from this dashboard; reload it.")
