@@ -143,6 +143,10 @@ async def test_every_bad_token_is_refused_with_401(jgw: Gateway) -> None:
         assert status == 401, (name, body)
         assert body["error"]["code"] == "invalid_token", (name, body)
     assert (await call(jgw, sign(FIRST, ok)))[0] == 200
+    within_leeway = {**ok, "iat": now - 600, "exp": now - 10}  # JWT_LEEWAY_S is 30
+    assert (await call(jgw, sign(FIRST, within_leeway)))[0] == 200
+    past_leeway = {**ok, "iat": now - 600, "exp": now - 45}
+    assert (await call(jgw, sign(FIRST, past_leeway)))[0] == 401
 
 
 async def test_scopes_limit_what_a_token_may_do(jgw: Gateway) -> None:
