@@ -107,7 +107,7 @@ class FakeClock:
     """A monotonic clock the test moves by hand, instead of sleeping 30 s."""
 
     def __init__(self) -> None:
-        self.now = time.monotonic()
+        self.now = float(int(time.monotonic()) + 1)  # whole seconds: `+ 30` stays exact
 
     def __call__(self) -> float:
         return self.now
