@@ -110,7 +110,8 @@ class Directory:
 
     async def request_entry(self, account_id: str, request_id: str) -> Row | None:
         return await self._fetchrow(
-            "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2",
+            "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
+            " ORDER BY (kind = 'debit') DESC, id DESC LIMIT 1",  # a late debit beats its void
             request_id,
             account_id,
         )
