@@ -46,7 +46,7 @@ async def _cut_while_upstream_works(
     """n calls reserved with Redis up; Redis cut while the provider is still answering."""
     calls = asyncio.create_task(_calls(url, t.key, n))
     reservations = stores.store.keys.reservations(t.record.shard)
-    for _ in range(500):  # until all are reserved; the provider then still delays 1.2 s
+    for _ in range(500):  # until all are reserved; the provider then still delays 3 s
         if await stores.redis.hlen(reservations) >= n:
             break
         await asyncio.sleep(0.01)
@@ -80,7 +80,9 @@ async def _wait_no_pending(stores: Stores, timeout_s: float = 20.0) -> None:
 
 @pytest.mark.timeout(120)
 async def test_settle_failure_is_debited_after_recovery(dsn: str) -> None:
-    upstream = await start_upstream(control=UpstreamControl(delay_s=1.2))
+    # 3 s, not 1.2: on a loaded machine the 4 calls of a fresh gateway took longer than 1.2 s
+    # to all reserve, so the first had settled before the cut (a 503 when the last reserved).
+    upstream = await start_upstream(control=UpstreamControl(delay_s=3.0))
     redis = urlsplit(REDIS_URL)
     proxy = CuttableProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
     await proxy.start()
