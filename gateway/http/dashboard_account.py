@@ -8,11 +8,12 @@ credential's scopes do not cover is left out, exactly as the API would refuse it
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY
+from billing.plans import PlanBook
+from gateway.appkeys import DIRECTORY, PLANS
 from gateway.http.account import account_overview
 from gateway.http.dashboard_billing import billing_overview
 from gateway.http.dashboard_session import account_principal
@@ -51,9 +52,27 @@ async def _spend(request: web.Request, who: Principal) -> dict[str, Any]:
     }
 
 
+def with_upgrades(plans: PlanBook, plan: str, windows: list[dict[str, Any]]) -> str | None:
+    """Mark each full account window with the cheapest plan that lifts it (as a 429's
+    `upgrade` does); the first such plan, for the billing next step."""
+    first = None
+    for w in windows:
+        if w["scope"] != "account" or w["used"] < w["limit"]:
+            continue
+        found = plans.upgrade_for(plan, w["window"], w["metric"], w["used"] + 1)
+        if found is not None:
+            w["upgrade"] = {"plan": found.plan, "limit": found.limit}
+            first = first or found.plan
+    return first
+
+
 async def overview(request: web.Request) -> web.Response:
     who = account_principal(request)
-    account = await account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else None
+    account, upgrade = None, None
+    if who.has(ACCOUNT_READ):
+        account = await account_overview(request, who.account_id)
+        plan, windows = str(account["plan"]), cast(list[dict[str, Any]], account["windows"])
+        upgrade = with_upgrades(request.config_dict[PLANS], plan, windows)
     spend = await _spend(request, who) if who.has(USAGE_READ) else None
     return render(
         request,
@@ -61,7 +80,7 @@ async def overview(request: web.Request) -> web.Response:
         title="Overview",
         nav="overview",
         account=account,
-        billing=await billing_overview(request, who),
+        billing=await billing_overview(request, who, upgrade),
         spend=spend,
     )
 

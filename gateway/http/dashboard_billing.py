@@ -9,6 +9,8 @@ from aiohttp import web
 from gateway.http.principal import Principal
 
 
-async def billing_overview(request: web.Request, who: Principal) -> dict[str, Any] | None:
+async def billing_overview(
+    request: web.Request, who: Principal, upgrade_to: str | None = None
+) -> dict[str, Any] | None:
     """What GET /v1/account/billing answers for this caller; None until payments exist."""
     return None

@@ -198,3 +198,17 @@ async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: P
     await screenshots(page, "operators")
     await page.goto("/dashboard/keys")  # an operator-only session has no account pages
     assert "Sign in with an account" in await page.inner_text(".error")
+
+
+async def test_a_full_window_names_the_plan_that_lifts_it(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, plan="free", scopes=SCOPES)
+    for _ in range(20):  # the free plan allows 20 requests a minute
+        await chat(gw, t.key)
+    with pytest.raises(openai.RateLimitError) as refused:
+        await chat(gw, t.key)
+    upgrade = refused.value.body["upgrade"]  # type: ignore[index]
+    await sign_in(page, t.key)
+    link = page.locator("#upgrade-minute-requests")
+    assert f"upgrade to {upgrade['plan']}" in await link.inner_text()
+    assert f"upgrade={upgrade['plan']}" in (await link.get_attribute("href") or "")
+    await screenshots(page, "overview-quota-full")
