@@ -128,3 +128,48 @@ async def test_ping_reports_the_build_from_the_environment(
     async with gw.http.get(gw.url + "/api/ping") as r:
         body = await r.json()
     assert (body["commit"], body["image"]) == ("abc123", "meterway:test")
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def _scrape(gw: Gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with gw.http.get(gw.url + "/metrics") as r:
+        assert r.status == 200
+        return _samples(await r.text())
+
+
+async def test_metrics_count_refusals_responses_and_time_without_ids(gw: Gateway) -> None:
+    """Metrics are per process (tests share one): every check is a difference."""
+    rich, poor = await tenant(gw, credit=1_000_000), await tenant(gw, credit=1)
+    refused = (
+        "meterway_reservations_refused_total",
+        (("reason", "insufficient_balance"), ("window", "")),
+    )
+    route = (("model", "gpt-4o-mini"), ("route", "/v1/responses"), ("status", "200"))
+    before = await _scrape(gw)
+    async with openai_client(gw, poor.key) as client:
+        with pytest.raises(openai.APIStatusError):
+            await client.responses.create(model="gpt-4o-mini", input="hi")
+    async with openai_client(gw, rich.key) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    after = await _scrape(gw)
+    assert after[refused] - before.get(refused, 0) == 1
+    assert (
+        after[("meterway_requests_total", route)]
+        - before.get(("meterway_requests_total", route), 0)
+        == 1
+    )
+    overhead = ("meterway_overhead_seconds_count", (("route", "/v1/responses"),))
+    assert after[overhead] - before.get(overhead, 0) == 2
+    upstream = ("meterway_upstream_seconds_count", (("route", "/v1/responses"),))
+    assert after[upstream] - before.get(upstream, 0) == 1  # the refused call never went out
+    values = {v for (_, labels) in after for _, v in labels}
+    assert not values & {rich.account_id, rich.key_id, poor.account_id, poor.key_id}

@@ -45,3 +45,25 @@ def test_an_instance_may_advise_and_explicit_headers_win() -> None:
     assert error_headers(late) == {"retry-after": "90", "x-should-retry": "false"}
     told = errors.InvalidRequest("x", headers={"x-should-retry": "true"})
     assert error_headers(told) == {"x-should-retry": "true"}
+
+
+def test_provider_error_keeps_its_back_off_and_ours_move_aside() -> None:
+    from gateway.http.headers import provider_error_headers, request_id_headers
+
+    ours = {**request_id_headers("rid"), "x-ratelimit-limit-requests": "60"}
+    provider = {
+        "Retry-After": "3",
+        "retry-after-ms": "2500",
+        "x-ratelimit-remaining-tokens": "0",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "set-cookie": "never=forwarded",
+    }
+    assert provider_error_headers(ours, provider) == {
+        "x-request-id": "rid",
+        "request-id": "rid",
+        "x-meterway-ratelimit-limit-requests": "60",
+        "retry-after": "3",
+        "retry-after-ms": "2500",
+        "x-ratelimit-remaining-tokens": "0",
+        "anthropic-ratelimit-requests-remaining": "0",
+    }

@@ -54,7 +54,7 @@ class OwnedResponses:
     async def record(self, owned: OwnedResponse, poll_at_ms: int) -> None:
         """Remember the owner; a pending response is polled from `poll_at_ms` on."""
         name = self.keys.owned_response(owned.response_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(name, mapping=_to_hash(owned))  # type: ignore[arg-type]
             pipe.expire(name, RECORD_TTL_S)
             if owned.pending:
@@ -69,7 +69,7 @@ class OwnedResponses:
 
     async def settled(self, response_id: str) -> None:
         """The reservation is closed: stop polling, keep the owner."""
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.owned_response(response_id), "pending", "0")
             pipe.zrem(self.keys.responses_due(), response_id)
             await self._run(pipe.execute())
