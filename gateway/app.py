@@ -32,6 +32,7 @@ from gateway.appkeys import (
     METER_BOOK,
     METERING,
     METERING_LEDGER,
+    NOTIFY,
     OUTBOUND_SESSION,
     PLANS,
     PRICING,
@@ -75,11 +76,12 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.notify import NotifyLedger
 from gateway.stores.records import OwnedResponse
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions
-from gateway.workers.outbound import export_jobs
+from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
 from gateway.workers.supervisor import Supervisor, every
@@ -149,6 +151,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     """The metering API's services, on the same stores as the proxy."""
     app[METERING_LEDGER] = MeteringLedger(opened.ledger.pool)
     app[EXPORTS] = ExportLedger(opened.ledger.pool)
+    app[NOTIFY] = NotifyLedger(opened.ledger.pool)
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
         opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
@@ -186,7 +189,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))
     exports = ExportLedger(stores.ledger.pool)
-    for name, job in export_jobs(settings, exports, app[OUTBOUND_SESSION], stop):
+    session = app[OUTBOUND_SESSION]
+    for name, job in export_jobs(settings, exports, session, stop):
+        supervisor.start(name, job)
+    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], session, stop):
         supervisor.start(name, job)
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first

@@ -23,6 +23,7 @@ from gateway.stores.ports import (
     HotStorePort,
     LedgerPort,
     MeteringLedgerPort,
+    NotifyLedgerPort,
     RevocationsPort,
     SessionsPort,
 )
@@ -52,3 +53,4 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
+NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, STORE
+from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
@@ -125,8 +125,23 @@ async def export_ids(request: web.Request) -> web.Response:
     return web.json_response({"account_id": account_id, **{k: body.get(k) for k in fields}})
 
 
+async def alerts(request: web.Request) -> web.Response:
+    """The account's balance.low threshold (else NOTIFY_BALANCE_LOW_MICROS)."""
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    value = parse_json(await request.read()).get("balance_low_micros")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise InvalidRequest(
+            "'balance_low_micros' must be a whole number of micros.", param="balance_low_micros"
+        )
+    await request.config_dict[NOTIFY].set_threshold(account_id, value)
+    return web.json_response({"account_id": account_id, "balance_low_micros": value})
+
+
 def add_routes(admin: web.Application) -> None:
     r = admin.router
+    r.add_put("/accounts/{account_id}/alerts", alerts)
     r.add_put("/accounts/{account_id}/export-ids", export_ids)
     r.add_post("/services", create_service)
     r.add_delete("/services/{service_id}", delete_service)

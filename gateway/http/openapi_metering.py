@@ -139,6 +139,18 @@ def metering_admin_paths() -> dict[str, Any]:
                 body=obj((), stripe_customer_id=STR, lago_subscription_id=STR),
             )
         },
+        "/admin/v1/accounts/{account_id}/alerts": {
+            "put": op(
+                "The account's balance.low threshold",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("account_id", "balance_low_micros"), account_id=STR, balance_low_micros=INT
+                ),
+                params=(path_param("account_id"),),
+                body=obj(("balance_low_micros",), balance_low_micros=INT),
+            )
+        },
         "/admin/v1/meters": {
             "get": op(
                 "The meters of config/meters.toml",

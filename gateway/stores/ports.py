@@ -7,11 +7,12 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from billing.admission import Decision
+from billing.alerts import Transition
 from billing.exports import ExportRow, Outcome
 from billing.quotas import Quota
 from gateway.stores.records import (
@@ -429,3 +430,37 @@ class SessionsPort(Protocol):
     async def delete(self, digest: str) -> None:
         """End the session at once (sign-out)."""
         ...
+
+
+class NotifyOutbox(Protocol):
+    """Where other parts of Meterway (payments: payment.failed, grace_period.ending,
+    auto_topup.disabled and their .resolved) hand an event to be notified. Delivery happens
+    in the notifier worker, never on the caller's request path."""
+
+    async def emit(
+        self, account_id: str, event: str, data: Mapping[str, Any], dedup_key: str
+    ) -> bool:
+        """Queue `event` once per (event, dedup key); True if newly queued."""
+        ...
+
+
+class NotifyLedgerPort(NotifyOutbox, Protocol):
+    """Alert state, thresholds and the outbox (`stores/postgres/notify.py`)."""
+
+    async def accounts_to_check(self) -> tuple[list[str], int]: ...
+
+    async def save_cursor(self, value: int) -> None: ...
+
+    async def thresholds(self, account_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def set_threshold(self, account_id: str, balance_low_micros: int) -> None: ...
+
+    async def active(self, account_id: str) -> set[str]: ...
+
+    async def apply(self, account_id: str, changes: Sequence[Transition]) -> None:
+        """Record transitions with their outbox rows in one transaction."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Row]: ...
+
+    async def delivered(self, outbox_id: int, error: str | None, next_at: datetime) -> None: ...

@@ -11,9 +11,12 @@ from collections.abc import Iterator
 import aiohttp
 
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
+from gateway.outbound.notify import Sender, SmtpSender, WebhookSender
 from gateway.settings import Settings
+from gateway.stores.ports import HotStorePort, NotifyLedgerPort
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all
+from gateway.workers.notifier import deliver_once, evaluate_once
 from gateway.workers.supervisor import Job, every
 
 
@@ -37,3 +40,32 @@ def export_jobs(
 
         name = f"export-{sink.target}"
         yield name, every(settings.outbound.export_interval_s, job, stop, name)
+
+
+def senders(settings: Settings, session: aiohttp.ClientSession) -> list[Sender]:
+    o = settings.outbound
+    out: list[Sender] = []
+    if o.notify_webhook_url:
+        out.append(WebhookSender(session, o.notify_webhook_url, o.notify_webhook_secret))
+    if o.smtp_url:
+        out.append(SmtpSender(o.smtp_url, o.notify_email_from, o.notify_email_to))
+    return out
+
+
+def notify_jobs(
+    settings: Settings,
+    store: HotStorePort,
+    ledger: NotifyLedgerPort,
+    session: aiohttp.ClientSession,
+    stop: asyncio.Event,
+) -> Iterator[tuple[str, Job]]:
+    """The notifier, when a webhook URL or an SMTP server is configured."""
+    if not settings.outbound.notify:
+        return
+    send_to = senders(settings, session)
+
+    async def job() -> None:
+        await evaluate_once(store, ledger, settings.outbound.balance_low_micros)
+        await deliver_once(ledger, send_to)
+
+    yield "notifier", every(settings.outbound.notify_interval_s, job, stop, "notifier")

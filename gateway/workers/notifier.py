@@ -1,0 +1,62 @@
+"""The notifier: evaluates accounts' alerts off the request path and delivers the outbox.
+
+Evaluation reads what the hot store says now (available balance, every quota window of the
+account) for accounts with new ledger activity or an active alert, and records each
+crossing with its outbox row in one transaction. Delivery sends due outbox rows to every
+configured sender and retries failures with a growing backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from billing.alerts import Window, account_checks, transitions
+from billing.exports import retry_delay_s
+from gateway.outbound.notify import Sender
+from gateway.stores.ports import HotStorePort, NotifyLedgerPort
+from gateway.stores.redis.keys import shard_of
+
+log = logging.getLogger("meterway.notifier")
+
+
+async def evaluate_once(store: HotStorePort, ledger: NotifyLedgerPort, default_low: int) -> int:
+    """Check every account due a check; returns how many alerts moved."""
+    accounts, cursor = await ledger.accounts_to_check()
+    thresholds = await ledger.thresholds(accounts)
+    moved = 0
+    for account_id in accounts:
+        hot = await store.balance(account_id)
+        if hot is None:
+            continue
+        quotas = await store.account_quotas(account_id)
+        counts = await store.window_counts(shard_of(account_id), "a", account_id, quotas)
+        windows = [
+            Window(q.window, q.metric, c.used, q.limit) for q, c in zip(quotas, counts, strict=True)
+        ]
+        checks = account_checks(hot[0] - hot[1], thresholds.get(account_id, default_low), windows)
+        changes = transitions(checks, await ledger.active(account_id))
+        if changes:
+            await ledger.apply(account_id, changes)
+            moved += len(changes)
+    await ledger.save_cursor(cursor)
+    return moved
+
+
+async def deliver_once(
+    ledger: NotifyLedgerPort, senders: Sequence[Sender], now: datetime | None = None
+) -> int:
+    """Send each due outbox row to every sender; returns how many were delivered."""
+    now = now or datetime.now(UTC)
+    sent = 0
+    for row in await ledger.due(now):
+        errors = [e for e in [await s.send(row) for s in senders] if e is not None]
+        error = "; ".join(errors) or None
+        delay = retry_delay_s(int(row["attempts"]) + 1) // 15  # 2 s, 4 s, ... up to 24 min
+        await ledger.delivered(row["id"], error, now + timedelta(seconds=max(delay, 1)))
+        if error is None:
+            sent += 1
+        else:
+            log.warning("notification %s not delivered: %s", row["delivery_id"], error)
+    return sent
