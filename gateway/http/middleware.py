@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.errors import (
     InternalError,
+    InvalidRequest,
     MeterwayError,
     MethodNotAllowed,
     NotFound,
@@ -18,7 +19,7 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.http.headers import error_headers
-from gateway.stores.errors import StoreUnavailable
+from gateway.stores.errors import LedgerRejected, StoreUnavailable
 
 log = logging.getLogger("meterway")
 # Where Redis or PostgreSQL fail outside the metered path (admin calls, key lookup), the
@@ -65,6 +66,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 retry_after_s=1,
             ),
         )
+    except LedgerRejected as exc:
+        # PostgreSQL refused a value the request carried (a NUL in a name, an id too long):
+        # the request is wrong, not the gateway. Logged, since a bug can look the same.
+        log.warning("ledger rejected a value on %s %s: %s", request.method, request.path, exc)
+        return render(request, InvalidRequest("A value in this request cannot be stored."))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
