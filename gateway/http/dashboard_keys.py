@@ -7,6 +7,7 @@ through the same functions as /v1/account/keys (`create_key_for`, `rotate_for`,
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from gateway.http.dashboard_web import render
 from gateway.http.principal import KEYS_READ, KEYS_WRITE, USER_SCOPES
 from gateway.http.serialize import key_use_json
 from gateway.services.keys import revoke_key
+from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
 SCOPES = sorted(PROXY_SCOPES) + sorted(USER_SCOPES) + ["billing"]
@@ -62,17 +64,24 @@ def _key_body(form: Form) -> dict[str, object]:
     return body
 
 
+def _shown(row: Row, now: datetime) -> dict[str, Any]:
+    """A key as the API lists it, and whether it has expired (a rotated key's old secret)."""
+    expired = row["expires_at"] is not None and row["expires_at"] <= now
+    return {**key_use_json(row), "expired": expired}
+
+
 async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_READ)
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
+    now = datetime.fromtimestamp(await request.config_dict[STORE].now_ms() / 1000, UTC)
     return render(
         request,
         "keys.html",
         status=status,
         title="Keys",
         nav="keys",
-        keys=[key_use_json(r) for r in rows],
+        keys=[_shown(r, now) for r in rows],
         scopes=SCOPES,
         windows=WINDOWS,
         metrics=METRICS,

@@ -118,10 +118,22 @@ async def test_create_limit_rotate_and_revoke_a_key(gw: Gateway, page: Page) -> 
     await screenshots(page, "keys")
 
     card = page.locator("li.key", has_text="ci runner")
+    await card.locator("summary", has_text="Rotate").click()
+    await card.locator("input[name=grace]").fill("0")
+    await card.locator("button", has_text="Rotate key").click()
+    rotated = await page.input_value("#secret")
+    assert rotated.startswith("mw-") and rotated != secret
+    with pytest.raises(openai.AuthenticationError):
+        await chat(gw, secret)  # no grace: the old secret stopped at once
+    await chat(gw, rotated)
+    secret = rotated
+
+    await page.goto("/dashboard/keys")
+    card = page.locator("li.key", has_text=rotated[:9])
     await card.locator("summary", has_text="Revoke").click()
     await card.locator("button.danger").click()
     await page.wait_for_selector("text=The key was revoked")
-    assert await page.locator("li.key", has_text="ci runner").count() == 0
+    assert await page.locator("li.key", has_text=rotated[:9]).count() == 0
     with pytest.raises(openai.AuthenticationError):
         await chat(gw, secret)
 
