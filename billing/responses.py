@@ -58,8 +58,11 @@ def usage_from_response(response: dict[str, Any]) -> Usage | None:
     raw = response.get("usage")
     if not isinstance(raw, dict):
         return None
+    usage = usage_from_openai(raw)
+    if usage is None:
+        return None  # malformed: counted instead, like an absent usage
     runs = tool_runs(response.get("output"))
-    return replace(usage_from_openai(raw), tool_runs=runs, service_tier=service_tier(response))
+    return replace(usage, tool_runs=runs, service_tier=service_tier(response))
 
 
 def _append_text(parts: list[str], value: object) -> None:

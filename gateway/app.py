@@ -167,7 +167,10 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
     app[SESSION] = session
     app[UPSTREAM] = HttpUpstream(
-        session, settings.providers, forward_test_headers=settings.test_clock
+        session,
+        settings.providers,
+        forward_test_headers=settings.test_clock,
+        first_byte_timeout_s=settings.upstream_first_byte_timeout_s,
     )
     yield
     await session.close()

@@ -14,6 +14,7 @@
     ├── QuotaExceeded          429 quota_exceeded
     ├── InternalError          500 internal_error
     ├── UpstreamError          502 upstream_error
+    │   └── UpstreamUnreachable    (nothing reached the provider)
     ├── ServiceUnavailable     503 service_unavailable
     ├── UpstreamTimeout        504 upstream_timeout
     └── RequestTimeout         408 request_timeout
@@ -186,3 +187,7 @@ class RequestTimeout(MeterwayError):
 
 class RequestInFlight(Conflict):
     code = "duplicate_request"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The provider could not be connected to: nothing was sent, so nothing counts."""

@@ -187,7 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     if admin.strip().lower() in PLACEHOLDERS or len(admin) < 16:
         raise ConfigError("ADMIN_API_KEY must be set to a secret of at least 16 characters")
     host, port = _listen(str(get("LISTEN_ADDR", "0.0.0.0:8080")))
-    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 600), 1)
+    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 3600), 1)
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")

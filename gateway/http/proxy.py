@@ -23,33 +23,27 @@ from gateway.appkeys import (
     SETTINGS,
     UPSTREAM,
 )
-from gateway.errors import MeterwayError, RequestTimeout, UpstreamError
-from gateway.http.headers import (
-    provider_error_headers,
-    ratelimit_headers,
-    request_id_headers,
-)
+from gateway.errors import RequestTimeout, UpstreamError, UpstreamUnreachable
+from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.owned import own_response
+from gateway.http.provider_answers import read_answer, refused
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.options import refuse_billing_headers
-from gateway.llm.relay import json_usage, relay_stream
-from gateway.services.metering import Meter
+from gateway.llm.relay import StreamLimits, json_usage, relay_stream
 from gateway.services.settlement import Hold
+from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
 
-UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
-CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
 Forward = Callable[[web.Request, Call, Hold], Awaitable[web.StreamResponse]]
-HOP_HEADERS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
-)
 # Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
 # large prompt never stalls the event loop other clients share.
 INLINE_COUNT_BYTES = 32 * 1024
+# Set when the client leaves a stream: the relay stops writing and drains the provider.
+CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
 
 
 def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
@@ -58,61 +52,40 @@ def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
     return headers
 
 
-def _upstream_failure(status: int, text: str) -> MeterwayError:
-    return UpstreamError(
-        f"The provider answered {status}; nothing was billed.",
-        extra={"upstream_status": status, "upstream_body": text[:2000]},
-    )
-
-
-async def passthrough_client_error(
-    resp: aiohttp.ClientResponse, headers: dict[str, str]
-) -> web.Response:
-    """Provider 4xx about the request itself reach the client as the provider said them,
-    with its back-off headers (see gateway/http/headers.py)."""
-    body = await resp.read()
-    return web.Response(
-        status=resp.status,
-        body=body,
-        headers={
-            **provider_error_headers(headers, resp.headers),
-            "content-type": resp.headers.get("content-type", "application/json"),
-            "x-meterway-cost-micros": "0",
-        },
-    )
-
-
 async def _refused_upstream(
-    resp: aiohttp.ClientResponse, meter: Meter, admitted: Admitted, headers: dict[str, str]
+    request: web.Request, resp: aiohttp.ClientResponse, hold: Hold, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """An error status from the provider: nothing is billed, the reservation is released."""
-    if resp.status in CLIENT_ERRORS:
-        meter.release_later(admitted)
-        return await passthrough_client_error(resp, headers)
-    raise _upstream_failure(resp.status, await resp.text(errors="replace"))
+    """The provider did not answer with success: nothing is billed, the reservation is
+    released, and the request stays counted in request windows (it was forwarded)."""
+    answer = await refused(request, resp, headers)
+    request.app[METER].release_later(hold.admitted, forwarded=True)
+    return answer
 
 
-async def _open(request: web.Request, call: Call) -> aiohttp.ClientResponse:
+async def _open(request: web.Request, call: Call, hold: Hold) -> aiohttp.ClientResponse:
     body = upstream_body(call)
-    with timing(request).upstream():
-        return await request.app[UPSTREAM].post(
-            call.price.provider, call.endpoint.path, request.headers, body
-        )
+    hold.forwarded = True
+    try:
+        with timing(request).upstream():
+            return await request.app[UPSTREAM].post(
+                call.price.provider, call.endpoint.path, request.headers, body
+            )
+    except UpstreamUnreachable:
+        hold.forwarded = False  # nothing reached the provider
+        raise
 
 
 async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
     meter, admitted = request.app[METER], hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, call)
+    resp = await _open(request, call, hold)
     async with resp:
-        if resp.status >= 400:
-            return await _refused_upstream(resp, meter, admitted, headers)
+        if resp.status >= 300:
+            return await _refused_upstream(request, resp, hold, headers)
+        with timing(request).upstream():
+            raw = await read_answer(request, resp)
         try:
-            with timing(request).upstream():
-                raw = await resp.read()
             payload = orjson.loads(raw)
-        except UPSTREAM_FAILURES as exc:
-            raise UpstreamError("The provider's answer was cut off; nothing was billed.") from exc
         except ValueError as exc:
             raise UpstreamError("The provider's answer was not JSON; nothing was billed.") from exc
     answer = payload if isinstance(payload, dict) else {}
@@ -133,6 +106,10 @@ async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResp
     return web.Response(body=raw, content_type="application/json", headers=headers)
 
 
+def _limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(settings.upstream_idle_timeout_s, settings.max_sse_event_bytes)
+
+
 def _cost_headers(cost: int | None) -> dict[str, str]:
     """A cost is shown only once Redis debited it; otherwise the settlement is pending."""
     if cost is None:
@@ -143,16 +120,17 @@ def _cost_headers(cost: int | None) -> dict[str, str]:
 async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
     meter, admitted = request.app[METER], hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, call)
+    resp = await _open(request, call, hold)
     async with resp:
-        if resp.status >= 400:
-            return await _refused_upstream(resp, meter, admitted, headers)
+        if resp.status >= 300:
+            return await _refused_upstream(request, resp, hold, headers)
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await out.prepare(request)
+        counter, limits = request.app[COUNTER], _limits(request.app[SETTINGS])
         with timing(request).upstream():
-            outcome = await relay_stream(call, resp, out, request.app[COUNTER])
+            outcome = await relay_stream(call, resp, out, counter, limits, request[CLIENT_GONE])
         runs_on = call.body.get("background") is True and not outcome.finished
         if outcome.stored_id is not None and runs_on:
             # A background response outlives its stream: it is settled when it ends.
@@ -164,7 +142,7 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
         if outcome.billable:
             await meter.settle(hold, call, outcome.usage)
         else:
-            meter.release_later(admitted)
+            meter.release_later(admitted, forwarded=True)
     if outcome.stored_id is not None:
         await own_response(request, call, admitted, outcome.stored_id, pending=False)
     if outcome.cancelled:
@@ -202,14 +180,18 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     meter = request.app[METER]
     admitted, call = await meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
+    request[CLIENT_GONE] = asyncio.Event()
     task = meter.tasks.spawn(_guarded(forward, request, call, admitted))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        # The client went away. A stream stops now and bills what was delivered; a plain
-        # call runs on, and is billed in full if the provider completes it.
+        # The client went away. A plain call runs on and is billed in full if the provider
+        # completes it; a stream stops writing and keeps reading for the provider's final
+        # usage (hidden reasoning included) for up to STREAM_DRAIN_TIMEOUT_S.
         if call.stream:
-            task.cancel()
+            request[CLIENT_GONE].set()
+            drain_s = request.app[SETTINGS].stream_drain_timeout_s
+            asyncio.get_running_loop().call_later(drain_s, task.cancel)
         raise
 
 

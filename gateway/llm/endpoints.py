@@ -37,6 +37,11 @@ def openai_usage(payload: Body) -> Usage | None:
     return usage_from_openai(raw) if isinstance(raw, dict) else None
 
 
+def embedding_usage(payload: Body) -> Usage | None:
+    raw = payload.get("usage")
+    return usage_from_openai(raw, output_required=False) if isinstance(raw, dict) else None
+
+
 def anthropic_usage(payload: Body) -> Usage | None:
     raw = payload.get("usage")
     return usage_from_anthropic(raw) if isinstance(raw, dict) else None
@@ -88,6 +93,7 @@ EMBEDDINGS = _openai(
     "/embeddings",
     "embedding",
     readers.read_embedding,
+    read_usage=embedding_usage,
     answer_text=no_text,
     asks_stream_usage=False,
     clamps=False,

@@ -3,7 +3,11 @@
 Billing policy (README, "What gets billed"):
 - upstream error status, network failure before any output: nothing billed, reservation released;
 - complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
-- stream cut by the client: upstream cancelled at once; input plus the output delivered so far;
+- stream cut by the client: the upstream is still read (nothing more is written) for up to
+  STREAM_DRAIN_TIMEOUT_S, to get the provider's final usage, hidden reasoning included; if it
+  does not come in time, input plus every output token read from the provider, counted;
+- a single SSE event larger than MAX_SSE_EVENT_BYTES, or no byte for UPSTREAM_IDLE_TIMEOUT_S,
+  fails the stream like a truncation: what was delivered is billed;
 - stream cut by the provider (error event, truncation, malformed data): the same, and the
   client gets a well-formed error event and the stream terminator; cut before any output or
   usage was seen, it is billed nothing, like an error status (a built-in tool that already
@@ -27,6 +31,14 @@ from gateway.llm.sse import SSEEvent, SSEParser
 
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
 STREAM_FAILED = "The provider's stream ended abnormally."
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """How long the relay waits between provider chunks and how large one event may grow."""
+
+    idle_s: float = 300.0
+    max_event_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -84,61 +96,73 @@ def _select(events: list[SSEEvent], tally: StreamTally) -> tuple[bytes, bool]:
 
 
 class _Pump:
-    """Reads the provider's stream and writes the client's; `delivered` counts text parts sent."""
+    """Reads the provider's stream and writes the client's until `gone` is set; after that it
+    keeps reading (the provider's final usage comes last) and writes nothing."""
 
     def __init__(
-        self, upstream: aiohttp.ClientResponse, out: web.StreamResponse, tally: StreamTally
+        self,
+        upstream: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        tally: StreamTally,
+        limits: StreamLimits,
+        gone: asyncio.Event,
     ):
         self.upstream = upstream
         self.out = out
         self.tally = tally
-        self.delivered = 0
+        self.limits = limits
+        self.gone = gone
 
     async def run(self) -> bool:
-        """Forward events as they arrive; True if the provider's stream ended abnormally.
-
-        Only reads are guarded here: a failed write means the client left, and propagates.
-        """
+        """Forward events as they arrive; True if the provider's stream ended abnormally."""
         parser = SSEParser()
-        chunks = self.upstream.content.iter_any()
         while True:
             try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                return bool(parser.flush()) or not self.tally.done
+                async with asyncio.timeout(self.limits.idle_s):
+                    chunk = await self.upstream.content.readany()
             except UPSTREAM_READ_ERRORS:
                 return True
+            if not chunk:
+                return bool(parser.flush()) or not self.tally.done
             wire, failed = _select(parser.feed(chunk), self.tally)
-            if wire:
-                await self.out.write(wire)
-            self.delivered = len(self.tally.text_parts)
-            if failed:
+            await self._write(wire)
+            if failed or parser.pending_bytes > self.limits.max_event_bytes:
                 return True
+
+    async def _write(self, wire: bytes) -> None:
+        if wire and not self.gone.is_set():
+            try:
+                await self.out.write(wire)
+            except ConnectionResetError:
+                self.gone.set()
 
 
 async def relay_stream(
-    call: Call, upstream: aiohttp.ClientResponse, out: web.StreamResponse, counter: TokenCounter
+    call: Call,
+    upstream: aiohttp.ClientResponse,
+    out: web.StreamResponse,
+    counter: TokenCounter,
+    limits: StreamLimits,
+    gone: asyncio.Event,
 ) -> StreamOutcome:
-    """Pass events through as they arrive; hide only the usage chunk the client did not ask for."""
+    """Pass events through as they arrive; hide only the usage chunk the client did not ask for.
+
+    `gone` is set when the client leaves; the caller cancels this after the drain bound."""
     tally = call.endpoint.new_tally(call.client_wants_usage)
-    pump = _Pump(upstream, out, tally)
+    pump = _Pump(upstream, out, tally, limits, gone)
     try:
         failed = await pump.run()
-        if failed:
-            await out.write(_failure_tail(call, tally))
-        await out.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError) as exc:
-        upstream.close()
-        usage = _stream_usage(call, tally, counter, pump.delivered)
-        cancelled = isinstance(exc, asyncio.CancelledError)
-        return StreamOutcome(
-            usage,
-            client_gone=True,
-            stored_id=tally.stored_id,
-            finished=False,
-            cancelled=cancelled,
-        )
-    usage = _stream_usage(call, tally, counter, len(tally.text_parts))
+        if not gone.is_set():
+            if failed:
+                await out.write(_failure_tail(call, tally))
+            await out.write_eof()
+    except ConnectionResetError:
+        gone.set()
+    except asyncio.CancelledError:  # the drain bound ran out: settle what was read, re-raise
+        return _gone(call, tally, counter, upstream, cancelled=True)
+    if gone.is_set():
+        return _gone(call, tally, counter, upstream, cancelled=False)
+    usage = _stream_usage(call, tally, counter)
     delivered = bool(tally.text_parts) or bool(tally.tool_runs)
     billable = not failed or delivered or tally.reported() is not None
     return StreamOutcome(
@@ -146,9 +170,28 @@ async def relay_stream(
     )
 
 
-def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter, delivered: int) -> Usage:
-    """The provider's usage when it is final; otherwise input as known, output counted."""
-    parts = tally.text_parts[:delivered]
+def _gone(
+    call: Call,
+    tally: StreamTally,
+    counter: TokenCounter,
+    upstream: aiohttp.ClientResponse,
+    *,
+    cancelled: bool,
+) -> StreamOutcome:
+    upstream.close()
+    return StreamOutcome(
+        _stream_usage(call, tally, counter),
+        client_gone=True,
+        stored_id=tally.stored_id,
+        finished=tally.done,
+        cancelled=cancelled,
+    )
+
+
+def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter) -> Usage:
+    """The provider's usage when it is final; otherwise input as known, output counted from
+    every text part the provider sent (delivered or read after the client left)."""
+    parts = tally.text_parts
     provided = tally.reported()
     if provided is not None and tally.usage_final:
         return provided

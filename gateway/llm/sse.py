@@ -68,6 +68,12 @@ class SSEParser:
         self._scan = max(self._scan - pos, 0)
         return events
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the event still waiting for its blank line: the relay caps this, so a
+        provider cannot make the gateway buffer one endless event."""
+        return len(self._buf)
+
     def flush(self) -> list[SSEEvent]:
         """The stream ended: an unterminated event is returned if it carried data."""
         raw = bytes(self._buf)

@@ -1,5 +1,9 @@
 """The upstream call: one metered request to its provider, and its failures translated once.
 
+Redirects are never followed (the operator's key would go with them); the answer's headers
+must arrive within the first-byte timeout (UPSTREAM_FIRST_BYTE_TIMEOUT_S), separate from the
+session's connect and total timeouts and the relay's idle timeout between chunks.
+
 The proxy reaches providers only through the `Upstream` port, so a test can hand it a fake,
 and aiohttp's connection errors become UpstreamTimeout / UpstreamError here, with
 `raise ... from exc`, the way the stores translate theirs.
@@ -7,13 +11,14 @@ and aiohttp's connection errors become UpstreamTimeout / UpstreamError here, wit
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.llm.providers import target
 from gateway.settings import ProviderSettings
 
@@ -47,10 +52,12 @@ class HttpUpstream:
         providers: Mapping[str, ProviderSettings],
         *,
         forward_test_headers: bool = False,
+        first_byte_timeout_s: float = 600.0,
     ) -> None:
         self.session = session
         self.providers = providers
         self.forward_test_headers = forward_test_headers
+        self.first_byte_timeout_s = first_byte_timeout_s
 
     async def post(
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
@@ -60,7 +67,14 @@ class HttpUpstream:
         )
         data = io.BytesIO(body) if len(body) > STREAM_BODY_BYTES else body
         try:
-            return await self.session.post(dest.url, data=data, headers=dest.headers)
+            async with asyncio.timeout(self.first_byte_timeout_s):
+                return await self.session.post(
+                    dest.url, data=data, headers=dest.headers, allow_redirects=False
+                )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise UpstreamUnreachable(
+                f"Could not reach the provider: {exc}; nothing was billed."
+            ) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 "The provider did not answer in time; nothing was billed."
@@ -78,7 +92,7 @@ class HttpUpstream:
         )
         try:
             async with self.session.request(
-                method, dest.url, data=body, headers=dest.headers
+                method, dest.url, data=body, headers=dest.headers, allow_redirects=False
             ) as resp:
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 return resp.status, await resp.read(), headers

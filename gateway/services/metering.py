@@ -48,6 +48,10 @@ KEY_MESSAGES = {
     "key_invalid": "Incorrect API key provided.",
 }
 RELEASE_ATTEMPTS = 5
+# The debit may exceed the reservation only on the input side, where the count is an
+# estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
+INPUT_MARGIN = 4
+INPUT_SLACK_TOKENS = 8192
 
 
 class Meter:
@@ -182,7 +186,7 @@ class Meter:
         The settlement runs on in a task shutdown drains, so a caller cancelled here (the
         client left) does not stop it; a None means the answer goes out without a cost.
         """
-        return await self._settle(hold, call.price, usage)
+        return await self._settle(hold, call.price, usage, _cap(hold.admitted, call))
 
     async def settle_priced(
         self, admitted: Admitted, price: ModelPrice, usage: Usage
@@ -191,22 +195,39 @@ class Meter:
         its request, when the gateway first sees it finished."""
         return await self._settle(Hold(admitted), price, usage)
 
-    async def _settle(self, hold: Hold, price: ModelPrice, usage: Usage) -> int | None:
+    async def _settle(
+        self, hold: Hold, price: ModelPrice, usage: Usage, cap: int | None = None
+    ) -> int | None:
         cost = price.cost_micros(usage)
+        if cap is not None and cost > cap:
+            log.warning(
+                "provider discrepancy on %s (%s): usage %s costs %d micros, above the cap of "
+                "%d (reserved %d); debiting the cap",
+                hold.admitted.request_id,
+                price.name,
+                usage,
+                cost,
+                cap,
+                hold.admitted.held_micros,
+            )
+            cost = cap
         settlement = Settlement(price.name, price.provider, usage, cost)
         done = await self.settlements.settle(hold, settlement)
         _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
         return cost if done else None
 
-    def release_later(self, admitted: Admitted) -> None:
-        """Give the reservation back, for a call whose settlement never began."""
-        self.tasks.spawn(self._release(admitted))
+    def release_later(self, admitted: Admitted, *, forwarded: bool = False) -> None:
+        """Give the reservation back, for a call whose settlement never began; a `forwarded`
+        request stays counted in request windows whatever the provider answered."""
+        self.tasks.spawn(self._release(admitted, forwarded))
 
-    async def _release(self, a: Admitted) -> None:
+    async def _release(self, a: Admitted, forwarded: bool = False) -> None:
         """A release that keeps failing is left to the sweeper, which voids it: same money."""
         for attempt in range(RELEASE_ATTEMPTS):
             try:
-                await self.store.release(a.shard, a.account_id, a.request_id)
+                await self.store.release(
+                    a.shard, a.account_id, a.request_id, keep_request=forwarded
+                )
                 return
             except HotStoreUnavailable as exc:
                 log.warning("release attempt %d failed: %s", attempt + 1, exc)
@@ -224,7 +245,7 @@ class Meter:
                 yield hold
             except BaseException:
                 if not hold.settling:
-                    self.release_later(admitted)
+                    self.release_later(admitted, forwarded=hold.forwarded)
                 raise
 
 
@@ -257,3 +278,12 @@ def _count_settled(model: str, usage: Usage, cost: int) -> None:
     ):
         if tokens:
             m.tokens.labels(model, kind).inc(tokens)
+
+
+def _cap(admitted: Admitted, call: Call) -> int:
+    """The most a call may be debited: never more output than reserved (the provider enforces
+    max_tokens, reasoning included), and input at most INPUT_MARGIN x the gateway's count
+    + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields)."""
+    margin_input = call.input_tokens * INPUT_MARGIN + INPUT_SLACK_TOKENS
+    worst = call.price.worst_case_micros(margin_input, call.max_output_tokens)
+    return max(admitted.held_micros, worst)

@@ -36,6 +36,7 @@ class Hold:
 
     admitted: Admitted
     settling: bool = False
+    forwarded: bool = False  # the request reached the provider: it counts in request windows
 
 
 class Settlements:

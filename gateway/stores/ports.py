@@ -73,8 +73,11 @@ class Reservations(Protocol):
         still being served; False once it is closed."""
         ...
 
-    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
-        """Give back everything the reservation held; nothing is billed or queued."""
+    async def release(
+        self, shard: int, account_id: str, request_id: str, *, keep_request: bool = False
+    ) -> bool:
+        """Give back everything the reservation held; nothing is billed or queued.
+        `keep_request`: the request was forwarded, so it stays counted in request windows."""
         ...
 
 

@@ -162,9 +162,11 @@ async def test_sdk_meets_a_clean_error_when_the_stream_is_malformed(gw: Gateway)
     assert [r["usage_source"] for r in rows] == ["counted"]
 
 
-async def test_client_disconnect_cancels_upstream_and_bills_delivered_output(
+async def test_client_disconnect_drains_upstream_and_bills_the_final_usage(
     gw: Gateway,
 ) -> None:
+    """Issue 10, item 2: the gateway keeps reading after the client left, for the final
+    usage in message_delta (it used to cancel at once and bill the delivered text)."""
     t = await tenant(gw, credit=1_000_000)
     gw.control.usage = USAGE
     gw.control.chunks = 8
@@ -178,24 +180,10 @@ async def test_client_disconnect_cancels_upstream_and_bills_delivered_output(
         if sum(e.event == "content_block_delta" for e in events) >= 2:
             break
     resp.close()
-    delivered = "".join(
-        json.loads(e.data)["delta"]["text"] for e in events if e.event == "content_block_delta"
-    )
-    async with asyncio.timeout(1.5):
-        await gw.control.wait_until(lambda c: c.cancelled >= 1)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(10):
+        await gw.control.wait_until(lambda c: c.completed >= 1)
         rows = await eventual_debits(gw, t.account_id)
-    expected = Usage(
-        input_tokens=1000,
-        cache_write_tokens=2000,
-        cached_input_tokens=3000,
-        output_tokens=COUNTER.count_text("cl100k_base", delivered),
-        source="counted",
-    )
-    price = gw.app[PRICING].lookup(MODEL)
-    assert price is not None
-    assert [(r["amount_micros"], r["output_tokens"]) for r in rows] == [
-        (-price.cost_micros(expected), expected.output_tokens)
-    ]
+    assert gw.control.cancelled == 0
+    assert [(r["amount_micros"], r["usage_source"]) for r in rows] == [(-COST, "provider")]
     _, account = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}")
     assert account["held_micros"] == 0

@@ -48,6 +48,8 @@ class FakeReservations:
         input_tokens: int,
         max_output_tokens: int,
         spend_micros: int,
+        requests: int = 1,
+        mode: str = "",
     ) -> Decision:
         self._maybe_fail()
         self.reserved.append(spend_micros)
@@ -77,7 +79,9 @@ class FakeReservations:
         self.settled[request_id] = settlement.cost_micros
         return True
 
-    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
+    async def release(
+        self, shard: int, account_id: str, request_id: str, *, keep_request: bool = False
+    ) -> bool:
         self._maybe_fail()
         return self.holds.pop(request_id, None) is not None
 

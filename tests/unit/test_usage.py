@@ -1,4 +1,7 @@
-"""Provider usage objects normalised to disjoint input fields; odd values never raise."""
+"""Provider usage objects normalised to disjoint input fields; odd values never raise.
+
+Usage that fails validation is None (issue 10, item 3): the gateway then counts the tokens
+itself, where it used to bill the odd fields as zero."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from billing.usage import MAX_USAGE_TOKENS, Usage, usage_from_anthropic, usage_from_openai
 
-ODD_VALUES: list[object] = [None, -1, -1000, True, False, 1.5, 12.0, "12", [], {}]
+ODD_VALUES: list[object] = [-1, -1000, True, False, 1.5, 12.0, "12", [], {}, 10**18, 1e6]
 
 
 def test_usage_defaults_and_totals() -> None:
@@ -80,22 +83,23 @@ def test_openai_responses_api_spelling() -> None:
 
 
 def test_openai_embeddings_usage_has_no_completion_tokens() -> None:
-    usage = usage_from_openai({"prompt_tokens": 8, "total_tokens": 8})
+    usage = usage_from_openai({"prompt_tokens": 8, "total_tokens": 8}, output_required=False)
     assert usage == Usage(input_tokens=8)
 
 
-def test_openai_empty_usage_is_zero() -> None:
-    assert usage_from_openai({}) == Usage()
+def test_openai_empty_usage_is_absent() -> None:
+    assert usage_from_openai({}) is None
+    assert usage_from_openai({"prompt_tokens": 5}) is None  # a chat answer with no output count
+
+
+@pytest.mark.parametrize("value", [*ODD_VALUES, None])
+def test_openai_odd_top_level_values_make_usage_absent(value: object) -> None:
+    assert usage_from_openai({"prompt_tokens": value, "completion_tokens": value}) is None
+    assert usage_from_openai({"prompt_tokens": 3, "completion_tokens": value}) is None
 
 
 @pytest.mark.parametrize("value", ODD_VALUES)
-def test_openai_odd_top_level_values_count_as_zero(value: object) -> None:
-    usage = usage_from_openai({"prompt_tokens": value, "completion_tokens": value})
-    assert usage == Usage()
-
-
-@pytest.mark.parametrize("value", ODD_VALUES)
-def test_openai_odd_detail_values_count_as_zero(value: object) -> None:
+def test_openai_odd_detail_values_make_usage_absent(value: object) -> None:
     usage = usage_from_openai(
         {
             "prompt_tokens": 100,
@@ -104,11 +108,11 @@ def test_openai_odd_detail_values_count_as_zero(value: object) -> None:
             "completion_tokens_details": {"reasoning_tokens": value},
         }
     )
-    assert usage == Usage(input_tokens=100, output_tokens=10)
+    assert usage is None
 
 
-@pytest.mark.parametrize("details", [None, [], "cached", 5, {}, {"other": 3}])
-def test_openai_missing_or_malformed_details_count_as_zero(details: object) -> None:
+@pytest.mark.parametrize("details", [None, {}, {"other": 3}])
+def test_openai_missing_details_count_as_zero(details: object) -> None:
     usage = usage_from_openai(
         {
             "prompt_tokens": 100,
@@ -121,13 +125,24 @@ def test_openai_missing_or_malformed_details_count_as_zero(details: object) -> N
 
 
 def test_openai_cached_tokens_never_exceed_prompt_tokens() -> None:
-    usage = usage_from_openai({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 50}})
+    usage = usage_from_openai(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 0,
+            "prompt_tokens_details": {"cached_tokens": 50},
+        }
+    )
     assert usage == Usage(input_tokens=0, cached_input_tokens=10)
 
 
-def test_openai_cached_tokens_without_prompt_tokens_are_dropped() -> None:
-    usage = usage_from_openai({"prompt_tokens_details": {"cached_tokens": 50}})
-    assert usage == Usage()
+def test_openai_cached_tokens_without_prompt_tokens_are_absent() -> None:
+    assert usage_from_openai({"prompt_tokens_details": {"cached_tokens": 50}}) is None
+
+
+@pytest.mark.parametrize("details", [[], "cached", 5])
+def test_openai_malformed_details_make_usage_absent(details: object) -> None:
+    obj = {"prompt_tokens": 100, "completion_tokens": 10, "prompt_tokens_details": details}
+    assert usage_from_openai(obj) is None
 
 
 def test_anthropic_usage() -> None:
@@ -153,16 +168,16 @@ def test_anthropic_cache_reads_and_writes_are_disjoint_from_input() -> None:
     assert usage.total_input_tokens == 10_050
 
 
-def test_anthropic_message_delta_usage_has_only_output() -> None:
-    assert usage_from_anthropic({"output_tokens": 15}) == Usage(output_tokens=15)
+def test_anthropic_usage_without_input_is_absent() -> None:
+    assert usage_from_anthropic({"output_tokens": 15}) is None
 
 
-def test_anthropic_empty_usage_is_zero() -> None:
-    assert usage_from_anthropic({}) == Usage()
+def test_anthropic_empty_usage_is_absent() -> None:
+    assert usage_from_anthropic({}) is None
 
 
-@pytest.mark.parametrize("value", ODD_VALUES)
-def test_anthropic_odd_values_count_as_zero(value: object) -> None:
+@pytest.mark.parametrize("value", [*ODD_VALUES, None])
+def test_anthropic_odd_values_make_usage_absent(value: object) -> None:
     usage = usage_from_anthropic(
         {
             "input_tokens": value,
@@ -171,7 +186,7 @@ def test_anthropic_odd_values_count_as_zero(value: object) -> None:
             "output_tokens": value,
         }
     )
-    assert usage == Usage()
+    assert usage is None
 
 
 counts = st.integers(min_value=0, max_value=10**9)
@@ -189,6 +204,7 @@ def test_openai_input_fields_partition_prompt_tokens(
             "completion_tokens_details": {"reasoning_tokens": reasoning},
         }
     )
+    assert usage is not None
     assert usage.total_input_tokens == prompt
     assert usage.cached_input_tokens == min(cached, prompt)
     assert usage.output_tokens == completion
@@ -219,6 +235,7 @@ usage_keys = st.sampled_from(
 @given(st.dictionaries(usage_keys, json_values))
 def test_parsers_never_raise_and_never_go_negative(obj: dict[str, object]) -> None:
     for usage in (usage_from_openai(obj), usage_from_anthropic(obj)):
-        fields = [getattr(usage, f.name) for f in dataclasses.fields(usage) if f.type == "int"]
-        assert len(fields) == 5
-        assert all(type(value) is int and value >= 0 for value in fields)
+        if usage is not None:
+            fields = [getattr(usage, f.name) for f in dataclasses.fields(usage) if f.type == "int"]
+            assert len(fields) == 5
+            assert all(type(v) is int and 0 <= v <= MAX_USAGE_TOKENS for v in fields)

@@ -252,9 +252,13 @@ class HotStore:
         metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id))
         return await self._close(s, account_id, request_id, kind, settlement, metered) == DEBITED
 
-    async def release(self, shard: int, account_id: str, request_id: str) -> bool:
-        """Give back everything a failed upstream call reserved; nothing is billed."""
-        return await self._close(shard, account_id, request_id, "release", None) == DEBITED
+    async def release(
+        self, shard: int, account_id: str, request_id: str, *, keep_request: bool = False
+    ) -> bool:
+        """Give back everything a failed upstream call reserved; nothing is billed. A request
+        the provider refused after forwarding (`keep_request`) stays in request windows."""
+        kind = "refused" if keep_request else "release"
+        return await self._close(shard, account_id, request_id, kind, None) == DEBITED
 
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation whose gateway died; recorded in the ledger as voided."""

@@ -28,6 +28,15 @@ local SLIDE = { mi = 60000, h = 3600000 }
 local GRANULES = 12
 
 local function int(x) return string.format('%d', x) end
+-- Lua numbers are doubles: every amount must stay an integer below 2^53 to be exact.
+local EXACT = 9007199254740992
+local function exact(x)
+  local n = tonumber(x)
+  if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
+    return error('reserve: ' .. tostring(x) .. ' is not an exact integer')
+  end
+  return n
+end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -100,11 +109,11 @@ local declared = {}
 for n = 7, #KEYS do declared[KEYS[n]] = true end
 local function undeclared() return { 0, 'undeclared', now, k[4] or '', a[6] or '' } end
 
-local r, i, o, s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), exact(ARGV[7])
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local mq = 0
 if meter ~= '' then
-  mq = tonumber(ARGV[14])
+  mq = exact(ARGV[14])
   amounts = { s = s, [meter] = mq }
 end
 local enforce = meter == '' or ARGV[18] == '1'
@@ -178,7 +187,7 @@ if refused then return refused end
 if (a[3] or 'prepaid') == 'postpaid' then
   if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan } end
 elseif meter == '' or ARGV[19] == '1' then
-  local avail = tonumber(a[1]) - tonumber(a[2] or '0')
+  local avail = exact(a[1]) - exact(a[2] or '0')
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
 end
 if mode == 'check' then return checked() end

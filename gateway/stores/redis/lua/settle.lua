@@ -13,15 +13,27 @@
 --       5 test clock offset, 6 void tombstone of this request id,
 --       7.. the quota counters the reservation holds (a superset will do),
 --       and last, for a meter, the closed marker of this request id
--- ARGV: 1 request id, 2 kind (debit|release|void|expire), 3 input tokens (all input
+-- ARGV: 1 request id, 2 kind (debit|release|refused|void|expire), 3 input tokens (all input
 --       fields), 4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model,
 --       8 provider, 9 uncached input, 10 cached input, 11 cache write, 12 reasoning,
 --       13 usage source, 14 quantity (meters; else 0), 15 closed marker ttl ms (meters;
 --       else ''), 16 tombstone ttl ms
+-- A release gives back everything; `refused` (the provider refused a forwarded request) gives
+-- back tokens and spend but keeps the request counted in its request windows.
+-- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
+-- anything larger is an error, never rounded into a balance.
 -- Reply: 1 when closed now, 2 when a voided reservation was debited late, 0 when it was
 --        already closed, -1 (nothing changed) when a counter the reservation holds was not
 --        in KEYS.
 local function int(x) return string.format('%d', x) end
+local EXACT = 9007199254740992
+local function exact(x)
+  local n = tonumber(x)
+  if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
+    return error('settle: ' .. tostring(x) .. ' is not an exact integer')
+  end
+  return n
+end
 
 local late = false
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
@@ -40,8 +52,7 @@ for n = 13, #f - 2, 3 do
   if not declared[f[n]] then return -1 end
 end
 local acct, key_id = f[1], f[2]
-local held, r, ri, ro, reserved_at = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]),
-  tonumber(f[6]), f[7]
+local held, r, ri, ro, reserved_at = exact(f[3]), exact(f[4]), exact(f[5]), exact(f[6]), f[7]
 local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
 if late then
   -- The void already gave back the hold and every reserved quota amount.
@@ -60,8 +71,10 @@ local ai, ao, cost, ar, aq = 0, 0, 0, 0, 0
 if kind == 'expire' then
   if on_expiry == 'c' then kind, cost, aq = 'debit', held, mq else kind = 'void' end
 elseif kind == 'debit' then
-  ai, ao, cost, ar = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), r
-  if meter ~= '' then aq = tonumber(ARGV[14]) end
+  ai, ao, cost, ar = exact(ARGV[3]), exact(ARGV[4]), exact(ARGV[5]), r
+  if meter ~= '' then aq = exact(ARGV[14]) end
+elseif kind == 'refused' then
+  ar = r
 end
 local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
 if meter ~= '' then delta[meter] = aq - mq end
@@ -81,7 +94,7 @@ if cost ~= 0 then redis.call('HINCRBY', KEYS[3], 'bal', int(-cost)) end
 if meter ~= '' and ARGV[15] then
   redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost), 'PX', ARGV[15])
 end
-if kind ~= 'release' then
+if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end

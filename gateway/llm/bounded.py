@@ -1,0 +1,35 @@
+"""Reading a provider's body with a size cap and an idle timeout between chunks.
+
+A provider that answers 200 MB of JSON, or stalls half-way, must not hold the gateway's
+memory or a client's request forever: `read_capped` stops at `cap` bytes and raises
+TimeoutError when no byte arrives for `idle_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+
+class TooLarge(Exception):
+    """The provider's body exceeded the cap; `head` is what was read before the cap."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__(f"provider body over {len(head)} bytes")
+        self.head = head
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int, idle_s: float) -> bytes:
+    """The whole body, or TooLarge once more than `cap` bytes arrived."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        async with asyncio.timeout(idle_s):
+            chunk = await resp.content.readany()
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            raise TooLarge(b"".join(parts)[:cap])
