@@ -59,6 +59,7 @@ from gateway.http import (
     user_auth,
 )
 from gateway.http.jwks_source import JwksSource
+from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import errors_middleware
 from gateway.http.observe import observe_middleware
 from gateway.llm.upstream import HttpUpstream
@@ -230,6 +231,7 @@ def create_app(
     *,
     stores: StoresOpener = open_stores,
 ) -> web.Application:
+    install_log_redaction()  # before anything logs: no secret in any log line
     app = web.Application(
         middlewares=[observe_middleware, errors_middleware],
         client_max_size=settings.max_body_bytes,

@@ -15,6 +15,7 @@
     ├── InternalError          500 internal_error
     ├── UpstreamError          502 upstream_error
     │   └── UpstreamUnreachable    (nothing reached the provider)
+    ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     ├── UpstreamTimeout        504 upstream_timeout
     └── RequestTimeout         408 request_timeout
@@ -191,3 +192,14 @@ class RequestInFlight(Conflict):
 
 class UpstreamUnreachable(UpstreamError):
     """The provider could not be connected to: nothing was sent, so nothing counts."""
+
+
+class MalformedRequest(MeterwayError):
+    """Bytes that are not valid HTTP (bare LF, an oversized head): answered before routing."""
+
+    status, type, code, anthropic_type = (
+        400,
+        "invalid_request_error",
+        "malformed_request",
+        "invalid_request_error",
+    )

@@ -7,10 +7,9 @@ import contextlib
 import os
 import signal
 
-from aiohttp import web
-
 from gateway import telemetry
 from gateway.app import create_app
+from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
 
@@ -21,12 +20,9 @@ async def serve(
     settings: Settings, *, reuse_port: bool = False, ready: asyncio.Event | None = None
 ) -> None:
     """Run until SIGINT/SIGTERM, then drain in-flight settlements and stop."""
-    runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
+    runner = GatewayRunner(create_app(settings), settings)
     await runner.setup()
-    site = web.TCPSite(
-        runner, settings.listen_host, settings.listen_port, reuse_port=reuse_port, backlog=4096
-    )
-    await site.start()
+    await start_sites(runner, settings, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

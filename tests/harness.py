@@ -21,6 +21,7 @@ from billing.tokens import TokenCounter
 from gateway.app import STORES, create_app
 from gateway.appkeys import METER
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import Settings, load_settings
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.migrate import migrate
@@ -158,10 +159,9 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
     upstream = await start_upstream(control=control)
     settings = gateway_settings(dsn, upstream.url, prefix, **env)
     app = create_app(settings, counter=COUNTER)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = GatewayRunner(app, settings)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", settings.listen_port)
-    await site.start()
+    await start_sites(runner, settings)
     await app[STORES].store.mark_ready()
     http = aiohttp.ClientSession()
     try:

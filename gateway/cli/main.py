@@ -113,9 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEV_ADMIN_KEY = "dev-admin-key-change-me-in-production"
+
+
 def _dev_env(env: dict[str, str]) -> dict[str, str]:
     defaults = {
-        "ADMIN_API_KEY": "dev-admin-key-change-me-in-production",
+        "ADMIN_API_KEY": DEV_ADMIN_KEY,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
         "LISTEN_ADDR": "127.0.0.1:8080",
     }
@@ -138,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
+        if settings.admin_api_key == DEV_ADMIN_KEY:
+            print(
+                "meterway: configuration error: ADMIN_API_KEY is `meterway dev`'s fixed key; "
+                "`serve` needs a secret of your own",
+                file=sys.stderr,
+            )
+            return 2
         serve_workers(settings)
         return 0
     return uvloop.run(COMMANDS[args.command](settings, args))

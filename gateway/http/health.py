@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.appkeys import LEDGER, STORE, SUPERVISOR
+from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
 
@@ -40,7 +41,9 @@ async def readiness(request: web.Request) -> dict[str, Any]:
 
 async def readyz(request: web.Request) -> web.Response:
     details = await readiness(request)
-    return web.json_response(details, status=200 if details["status"] == "ready" else 503)
+    status = 200 if details["status"] == "ready" else 503
+    shown = details if ops_allowed(request) else {"status": details["status"]}  # operator only
+    return web.json_response(shown, status=status)
 
 
 def add_routes(app: web.Application) -> None:

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from gateway import telemetry
 from gateway.appkeys import STORE
-from gateway.errors import ServiceUnavailable
+from gateway.errors import NotFound, ServiceUnavailable
+from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
 CONTENT_TYPE = "text/plain"
@@ -32,6 +33,8 @@ def render(backlog_length: int, lag_ms: int, written: int) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    if not ops_allowed(request):
+        raise NotFound("Unknown path.")  # served on ADMIN_LISTEN_ADDR, or with the admin key
     store = request.app[STORE]
     try:
         lag = await store.backlog()

@@ -14,7 +14,7 @@ from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
 from gateway.stores.records import KeyRecord
 from tests.factories import balance, ledger, openai_client, tenant
-from tests.harness import Gateway
+from tests.harness import ADMIN_KEY, Gateway
 
 MESSAGES = [{"role": "user", "content": "race me"}]
 
@@ -230,7 +230,8 @@ async def test_ledger_is_paginated_newest_first(gw: Gateway) -> None:
 async def test_health_and_readiness(gw: Gateway) -> None:
     async with gw.http.get(gw.url + "/healthz") as resp:
         assert resp.status == 200
-    async with gw.http.get(gw.url + "/readyz") as resp:
+    operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # details are the operator's only
+    async with gw.http.get(gw.url + "/readyz", headers=operator) as resp:
         body = await resp.json()
         assert resp.status == 200, body
     assert body["redis"] and body["postgres"] and body["redis_consistent"]

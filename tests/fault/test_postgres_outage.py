@@ -10,8 +10,11 @@ import pytest
 
 from tests.factories import openai_client, tenant
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
+
 from tests.invariants import check_invariants
+
+OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /metrics and /readyz details
 
 
 async def _load(gw: Gateway, key: str, n: int, costs: dict[str, int]) -> None:
@@ -50,11 +53,11 @@ async def test_postgres_outage_backs_up_then_drains(dsn: str) -> None:
                 await _load(gw, t.key, 20, costs)
             await asyncio.sleep(0.3)
             assert await gw.backlog_length() > 0
-            async with gw.http.get(gw.url + "/readyz") as r:
+            async with gw.http.get(gw.url + "/readyz", headers=OPERATOR) as r:
                 status, ready = r.status, await r.json()
             assert status == 503 and ready["postgres"] is False
             assert ready["settlement_backlog"] > 0
-            async with gw.http.get(gw.url + "/metrics") as r:
+            async with gw.http.get(gw.url + "/metrics", headers=OPERATOR) as r:
                 text = await r.text()
             assert f"meterway_settlement_backlog {ready['settlement_backlog']}" in text or (
                 "meterway_settlement_lag_seconds" in text
@@ -68,7 +71,7 @@ async def test_postgres_outage_backs_up_then_drains(dsn: str) -> None:
             await gw.settle_all()
             report = await check_invariants(gw.stores(), [t.account_id], costs)
             assert report.debits == 80 and report.costed_without_debit == 0
-            async with gw.http.get(gw.url + "/metrics") as r:
+            async with gw.http.get(gw.url + "/metrics", headers=OPERATOR) as r:
                 assert "meterway_settlement_backlog 0\n" in await r.text()
     finally:
         await proxy.close()

@@ -38,6 +38,13 @@ async def send_raw(url: str, data: bytes, timeout_s: float = 10) -> RawAnswer:
     return parse_answer(raw)
 
 
+async def read_answer(reader: asyncio.StreamReader) -> RawAnswer:
+    """One answer with a Content-Length, without waiting for the server to close."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = parse_answer(head).headers.get("content-length", "0")
+    return parse_answer(head + await reader.readexactly(int(length)))
+
+
 def parse_answer(raw: bytes) -> RawAnswer:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -73,11 +80,9 @@ def request_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "surrogateescape") + body
 
 
-async def open_idle(url: str, count: int) -> list[asyncio.StreamWriter]:
-    """Connections that send nothing (or half a request line) and wait."""
+async def open_idle(
+    url: str, count: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """Connections that send nothing and wait."""
     host, port = _address(url)
-    writers = []
-    for _ in range(count):
-        _, writer = await asyncio.open_connection(host, port)
-        writers.append(writer)
-    return writers
+    return [await asyncio.open_connection(host, port) for _ in range(count)]
