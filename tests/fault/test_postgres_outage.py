@@ -11,7 +11,6 @@ import pytest
 from tests.factories import openai_client, tenant
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
-
 from tests.invariants import check_invariants
 
 OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /metrics and /readyz details
