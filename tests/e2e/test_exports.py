@@ -19,7 +19,7 @@ from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once
 from tests.factories import tenant
 from tests.fake_billing import running_fake
-from tests.harness import Gateway, gateway_env, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, gateway_env, running_gateway
 from tests.metering_client import event, service
 
 
@@ -167,7 +167,8 @@ async def test_background_exporter_runs_supervised_when_configured(dsn: str) -> 
         }
         async with running_gateway(dsn, **env) as gw:
             account, cost = await _usage(gw, 4, stripe_customer_id="cus_BG")
-            async with gw.http.get(gw.url + "/readyz") as r:
+            operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /readyz details: operator only
+            async with gw.http.get(gw.url + "/readyz", headers=operator) as r:
                 ready = await r.json()
             assert ready["tasks"]["export-stripe"]["running"] is True
             for _ in range(200):
