@@ -111,7 +111,7 @@ async def meter_usage(request: web.Request) -> web.Response:
 async def export_ids(request: web.Request) -> web.Response:
     """The account's ids at Stripe and Lago; usage of unmapped accounts is not exported."""
     account_id = request.match_info["account_id"]
-    if await request.config_dict[LEDGER].get_account(account_id) is None:
+    if "\x00" in account_id or await request.config_dict[LEDGER].get_account(account_id) is None:
         raise NotFound("No such account.")
     body = parse_json(await request.read())
     fields = {"stripe_customer_id": "stripe", "lago_subscription_id": "lago"}
@@ -119,7 +119,9 @@ async def export_ids(request: web.Request) -> web.Response:
         if name not in body:
             continue
         value = body[name]
-        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 255):
+        if value is not None and (
+            not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value
+        ):
             raise InvalidRequest(f"'{name}' must be a string or null.", param=name)
         await request.config_dict[EXPORTS].set_customer(account_id, target, value)
     return web.json_response({"account_id": account_id, **{k: body.get(k) for k in fields}})

@@ -94,14 +94,18 @@ def ops_paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics",
+                "summary": "Prometheus metrics (on ADMIN_LISTEN_ADDR, or with the admin key)",
                 "tags": ["health"],
-                "security": OPEN,
+                "security": ADMIN,
                 "responses": {
                     "200": {
                         "description": "text exposition format",
                         "content": {"text/plain": {"schema": STR}},
-                    }
+                    },
+                    "404": {
+                        "description": "Not served here without the operator's key",
+                        "content": {"application/json": {"schema": ref("Error")}},
+                    },
                 },
             }
         },

@@ -186,7 +186,7 @@ class Meter:
         The settlement runs on in a task shutdown drains, so a caller cancelled here (the
         client left) does not stop it; a None means the answer goes out without a cost.
         """
-        return await self._settle(hold, call.price, usage, _cap(hold.admitted, call))
+        return await self._settle(hold, call.price, usage, _cap(hold.admitted, call, usage))
 
     async def settle_priced(
         self, admitted: Admitted, price: ModelPrice, usage: Usage
@@ -280,10 +280,11 @@ def _count_settled(model: str, usage: Usage, cost: int) -> None:
             m.tokens.labels(model, kind).inc(tokens)
 
 
-def _cap(admitted: Admitted, call: Call) -> int:
+def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
     """The most a call may be debited: never more output than reserved (the provider enforces
-    max_tokens, reasoning included), and input at most INPUT_MARGIN x the gateway's count
-    + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields)."""
+    max_tokens, reasoning included), input at most INPUT_MARGIN x the gateway's count
+    + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields), at the
+    requested tier's rates; built-in tool fees are added as the provider reported the runs."""
     margin_input = call.input_tokens * INPUT_MARGIN + INPUT_SLACK_TOKENS
-    worst = call.price.worst_case_micros(margin_input, call.max_output_tokens)
-    return max(admitted.held_micros, worst)
+    tokens = call.price.worst_case_micros(margin_input, call.max_output_tokens, call.service_tier)
+    return max(admitted.held_micros, tokens + call.price.fees_micros(usage.tool_runs))

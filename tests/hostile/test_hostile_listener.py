@@ -64,8 +64,8 @@ async def test_silent_and_slowloris_connections_are_closed(strict: Gateway) -> N
     reader, writer = (await open_idle(strict.url, 1))[0]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with asyncio.timeout(10):
-        for byte in b"GET /v1/models HTTP/1.1\r\nHost: gw\r\nX-Slow: " + b"a" * 100:
+    async with asyncio.timeout(30):
+        for byte in b"GET /v1/models HTTP/1.1\r\nHost: gw\r\nX-Slow: " + b"a" * 300:
             if reader.at_eof() or writer.is_closing():
                 break
             writer.write(bytes([byte]))
@@ -73,7 +73,7 @@ async def test_silent_and_slowloris_connections_are_closed(strict: Gateway) -> N
         assert await reader.read() == b""
         for r, _ in silent:
             assert await r.read() == b""
-    assert loop.time() - started < 6  # closed at the 1.5 s bound, not aiohttp's 3,630 s
+    assert loop.time() - started < 15  # closed at the 1.5 s bound, not aiohttp's 3,630 s
     for _, w in [*silent, (reader, writer)]:
         w.close()
 
