@@ -14,7 +14,7 @@
     ├── QuotaExceeded          429 quota_exceeded
     ├── InternalError          500 internal_error
     ├── UpstreamError          502 upstream_error
-    │   └── UpstreamUnreachable    (nothing reached the provider)
+    │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     ├── UpstreamTimeout        504 upstream_timeout
@@ -192,6 +192,8 @@ class RequestInFlight(Conflict):
 
 class UpstreamUnreachable(UpstreamError):
     """The provider could not be connected to: nothing was sent, so nothing counts."""
+
+    code = "upstream_unreachable"
 
 
 class MalformedRequest(MeterwayError):

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from tests.factories import openai_client
 from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
-from tests.harness import gateway_env
+from tests.harness import ADMIN_KEY, gateway_env
 
 CALLS = 12
 USAGE = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
@@ -27,7 +27,8 @@ class _Url:
 
 
 async def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+    operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /metrics is the operator's
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics", headers=operator) as r:
         assert r.status == 200
         text = await r.text()
     samples = {}

@@ -31,6 +31,7 @@ local function int(x) return string.format('%d', x) end
 -- Lua numbers are doubles: every amount must stay an integer below 2^53 to be exact.
 local EXACT = 9007199254740992
 local function exact(x)
+  if x == nil or x == '' then return 0 end  -- an absent amount (a meter has no tokens)
   local n = tonumber(x)
   if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
     return error('reserve: ' .. tostring(x) .. ' is not an exact integer')
