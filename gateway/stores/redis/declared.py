@@ -61,12 +61,13 @@ class Declarations:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
         self._specs: dict[tuple[str, str], str] = {}  # (scope, id) -> encoded spec
-        self._names: dict[str, tuple[int, int, tuple[str, ...]]] = {}  # key id -> names
+        # (key id, account id) -> names; a metered hold on an account by id has key id ''
+        self._names: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
         self._skew_ms = 0
 
     def names(self, key: KeyRecord, offset_ms: int) -> tuple[str, ...]:
         now = int(time.time() * 1000) + self._skew_ms
-        hit = self._names.get(key.key_id)
+        hit = self._names.get((key.key_id, key.account_id))
         if hit is not None and hit[0] > now and hit[1] == offset_ms:
             return hit[2]
         out: list[str] = []
@@ -80,7 +81,7 @@ class Declarations:
             valid = valid if until is None else min(valid, until)
         if len(self._names) >= CACHE_SIZE:
             self._names.clear()
-        self._names[key.key_id] = (valid, offset_ms, tuple(out))
+        self._names[(key.key_id, key.account_id)] = (valid, offset_ms, tuple(out))
         return tuple(out)
 
     def learn_clock(self, redis_now_ms: int) -> None:
@@ -92,4 +93,4 @@ class Declarations:
             self._specs.clear()
         self._specs[("k", key.key_id)] = key_spec
         self._specs[("a", key.account_id)] = account_spec
-        self._names.pop(key.key_id, None)
+        self._names.pop((key.key_id, key.account_id), None)
