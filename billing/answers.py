@@ -63,7 +63,7 @@ def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, RetryAdvice]:
 
 
 def quota_answer(
-    refusal: QuotaRefused, plans: PlanBook, now_ms: int
+    refusal: QuotaRefused, plans: PlanBook, now_ms: int, upgrade_url: str | None = None
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
     owner = "this API key" if refusal.scope == "key" else "your account"
@@ -84,11 +84,18 @@ def quota_answer(
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
-        "upgrade": None if upgrade is None else {"plan": upgrade.plan, "limit": upgrade.limit},
+        "upgrade": _upgrade_json(upgrade, upgrade_url),
     }
     if refusal.resets_at_ms is not None:
         extra["resets_at"] = rfc3339(refusal.resets_at_ms)
     return message, extra, advice
+
+
+def _upgrade_json(upgrade: Upgrade | None, url: str | None) -> dict[str, Any] | None:
+    if upgrade is None:
+        return None
+    shown: dict[str, Any] = {"plan": upgrade.plan, "limit": upgrade.limit}
+    return shown | ({"url": url} if url else {})
 
 
 def balance_answer(
@@ -96,6 +103,11 @@ def balance_answer(
 ) -> tuple[str, dict[str, Any]]:
     if refusal.reason == "no_payment_method":
         message = f"Billing is not set up for this account. Set it up at {next_url}."
+    elif refusal.reason == "payment_failed":
+        message = (
+            "The last payment for this account's plan failed. Update the payment method at "
+            f"{next_url}."
+        )
     else:
         message = (
             f"Insufficient balance: this request may cost up to "

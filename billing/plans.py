@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from billing.money import MoneyFormatError, parse_usd
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 
 BillingMode = Literal["prepaid", "postpaid"]
@@ -31,6 +32,8 @@ class Plan:
     models: frozenset[str]  # empty means every model
     on_insufficient: OnInsufficient = "refuse"
     clamp_min_tokens: int = 16
+    price_micros: int = 0  # per month; 0 = free
+    stripe_price: str = ""  # the Stripe Price id billed for this plan
 
     def allows_model(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -87,7 +90,24 @@ def _plan(name: str, rank: int, entry: Mapping[str, object]) -> Plan:
         quotas = parse_quotas(entry.get("quotas", []))
     except QuotaSpecError as exc:
         raise PlanError(f"plan {name!r}: {exc}") from exc
-    return Plan(name, rank, mode, quotas, frozenset(models), on_insufficient, clamp_min)
+    price, stripe_price = _price(name, entry)
+    return Plan(
+        name, rank, mode, quotas, frozenset(models), on_insufficient, clamp_min, price, stripe_price
+    )
+
+
+def _price(name: str, entry: Mapping[str, object]) -> tuple[int, str]:
+    """(monthly price in micros, Stripe Price id); prices are decimal USD strings."""
+    raw, stripe_price = entry.get("price", "0"), entry.get("stripe_price", "")
+    if not isinstance(raw, str) or not isinstance(stripe_price, str):
+        raise PlanError(f"plan {name!r}: price and stripe_price must be strings")
+    try:
+        micros = parse_usd(raw)
+    except MoneyFormatError as exc:
+        raise PlanError(f"plan {name!r}: price {exc}") from exc
+    if micros < 0:
+        raise PlanError(f"plan {name!r}: price must not be negative")
+    return micros, stripe_price
 
 
 def parse_plans(doc: Mapping[str, object]) -> PlanBook:

@@ -21,6 +21,7 @@ from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
+    AUTO_TOPUPS,
     COUNTER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
@@ -28,12 +29,14 @@ from gateway.appkeys import (
     JWT,
     KEYS,
     LEDGER,
+    LOCAL_PROVIDER,
     METER,
     METER_BOOK,
     METERING,
     METERING_LEDGER,
     NOTIFY,
     OUTBOUND_SESSION,
+    PAYMENTS,
     PLANS,
     PRICING,
     RESPONSE_BOOK,
@@ -48,8 +51,10 @@ from gateway.appkeys import (
 from gateway.http import (
     account,
     admin,
+    billing,
     dashboard,
     health,
+    local_pay,
     lookups,
     metering,
     metrics,
@@ -57,13 +62,17 @@ from gateway.http import (
     proxy,
     responses,
     user_auth,
+    webhooks,
 )
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import errors_middleware
 from gateway.http.observe import observe_middleware
 from gateway.llm.upstream import HttpUpstream
+from gateway.payments.factory import make_payments, make_provider
+from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
+from gateway.services.auto_topup import AutoTopups
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
@@ -82,6 +91,7 @@ from gateway.stores.records import OwnedResponse
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions
+from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
@@ -177,6 +187,22 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def _payments(app: web.Application) -> AsyncIterator[None]:
+    """The payment provider, the use cases, auto top-up after settlements, the billing clock."""
+    settings, plans, stores = app[SETTINGS], app[PLANS], app[STORES]
+    provider = make_provider(settings, stores, plans)
+    if isinstance(provider, LocalProvider):
+        app[LOCAL_PROVIDER] = provider
+    payments = make_payments(settings, provider, stores, plans)
+    app[PAYMENTS] = payments
+    app[AUTO_TOPUPS] = AutoTopups(payments)
+    app[METER].after_settle = app[AUTO_TOPUPS].after_settle
+    app[METER].in_grace = stores.store.in_grace
+    yield
+    await app[AUTO_TOPUPS].drain()
+    await provider.close()
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Every background task runs under the supervisor, whose report /readyz shows."""
     settings, stores = app[SETTINGS], app[STORES]
@@ -198,6 +224,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         supervisor.start(name, job)
     for name, job in notify_jobs(settings, stores.store, app[NOTIFY], session, stop):
         supervisor.start(name, job)
+    payments = app[PAYMENTS]
+    clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
+    supervisor.start("billing_clock", clock)
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
     await supervisor.close()
@@ -243,12 +272,15 @@ def create_app(
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
     app.cleanup_ctx.extend(
-        [_stores_ctx(stores), _user_auth, _upstream, _outbound_session, _background]
+        [_stores_ctx(stores), _user_auth, _upstream, _outbound_session, _payments, _background]
     )
     proxy.add_routes(app)
     responses.add_routes(app)
     lookups.add_routes(app)
     admin.add_routes(app)
+    billing.add_routes(app)  # before any /v1/account sub-app: its longer prefix must win
+    webhooks.add_routes(app)
+    local_pay.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
     account.add_routes(app)

@@ -10,10 +10,13 @@ from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.llm.upstream import Upstream
+from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
+from gateway.services.auto_topup import AutoTopups
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter
+from gateway.services.payments import Payments
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
@@ -47,6 +50,9 @@ METER_BOOK = web.AppKey("meter_book", MeterBook)
 METERING = web.AppKey("metering", Metering)
 SERVICES = web.AppKey("services", ServiceResolver)
 METERING_LEDGER: web.AppKey[MeteringLedgerPort] = web.AppKey("metering_ledger")
+PAYMENTS = web.AppKey("payments", Payments)
+AUTO_TOPUPS = web.AppKey("auto_topups", AutoTopups)
+LOCAL_PROVIDER = web.AppKey("local_provider", LocalProvider)  # only when PAYMENTS_PROVIDER=local
 
 # The background tasks' supervisor (settler, sweeper): its report is part of /readyz.
 SUPERVISOR = web.AppKey("supervisor", Supervisor)

@@ -18,7 +18,8 @@
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     ├── UpstreamTimeout        504 upstream_timeout
-    └── RequestTimeout         408 request_timeout
+    ├── RequestTimeout         408 request_timeout
+    └── PaymentProviderError   502 payment_provider_error
 
 The middleware in gateway/http/middleware.py renders them; nothing else picks a status.
 Each class also declares its retry policy (`should_retry`, sent as x-should-retry): a
@@ -204,4 +205,15 @@ class MalformedRequest(MeterwayError):
         "invalid_request_error",
         "malformed_request",
         "invalid_request_error",
+    )
+
+
+class PaymentProviderError(MeterwayError):
+    """The payment provider failed or could not be reached; nothing was charged or credited."""
+
+    status, type, code, anthropic_type = (
+        502,
+        "payment_provider_error",
+        "payment_provider_error",
+        "api_error",
     )

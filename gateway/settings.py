@@ -66,6 +66,17 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    provider: str = "local"  # stripe | local
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    stripe_api_base: str | None = None
+    grace_days: int = 7
+    topup_min_micros: int = 1_000_000
+    topup_max_micros: int = 1_000_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
     redis_url: str
@@ -83,7 +94,7 @@ class Settings:
     settler_enabled: bool = True
     settler_batch: int = 2000
     test_clock: bool = False
-    billing_url: str = "/v1/account/billing"
+    billing_url: str = ""  # an operator's own billing page; empty = the built-in routes
     workers: int = 1
     jwt: JwtSettings = field(default_factory=JwtSettings)
     key_rotation_grace_s: int = 86400
@@ -99,6 +110,7 @@ class Settings:
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
 
     @property
     def pricing_path(self) -> Path:
@@ -213,7 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         timezone=_zone(str(get("QUOTA_TIMEZONE", "UTC"))),
         settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
         test_clock=_flag(get("MW_TEST_CLOCK", "0")),
-        billing_url=str(get("BILLING_URL", "/v1/account/billing")),
+        billing_url=str(get("BILLING_URL", "")),
         workers=int(_number("WORKERS", get("WORKERS", 1), 1)),
         jwt=_jwt(get),
         outbound=_outbound(get),
@@ -223,6 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         **_hostile_limits(get),
         hold_refresh_s=_number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=_number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
+        payments=_payments(get),
     )
 
 
@@ -309,4 +322,32 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         balance_low_micros=int(
             _number("NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0)
         ),
+    )
+
+
+def _payments(get: Callable[..., object]) -> PaymentSettings:
+    """PAYMENTS_PROVIDER defaults to stripe when a Stripe key and webhook secret are set, else
+    to local (a key alone may be there only for usage exports)."""
+    key = str(get("STRIPE_API_KEY", ""))
+    secrets = tuple(
+        s.strip() for s in str(get("STRIPE_WEBHOOK_SECRET", "")).split(",") if s.strip()
+    )
+    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "local"))
+    if provider not in ("stripe", "local"):
+        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe or local, got {provider!r}")
+    if provider == "stripe" and (key.strip().lower() in PLACEHOLDERS or not secrets):
+        raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+    if len(secrets) > 2:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET takes at most two secrets (new,old)")
+    base = get("STRIPE_API_BASE", None)
+    low = int(_number("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000))
+    high = int(_number("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low))
+    return PaymentSettings(
+        provider=provider,
+        stripe_api_key=key,
+        stripe_webhook_secrets=secrets,
+        stripe_api_base=_url("STRIPE_API_BASE", str(base), ("http", "https")) if base else None,
+        grace_days=int(_number("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0)),
+        topup_min_micros=low,
+        topup_max_micros=high,
     )

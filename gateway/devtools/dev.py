@@ -15,6 +15,7 @@ from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.ops.rebuild import rebuild
 from gateway.runtime import serve
+from gateway.services.credits import post_credit
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
@@ -30,10 +31,14 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
         plan = plans.plans["starter"]
         await stores.ledger.create_account(DEMO_ACCOUNT, "Demo account", plan.name, plan.mode)
         await rebuild(stores, plans)
-    result = await stores.ledger.credit(
-        DEMO_ACCOUNT, DEMO_CREDIT_MICROS, "demo-initial-credit", "demo credit"
+    await post_credit(
+        stores.ledger,
+        stores.store,
+        DEMO_ACCOUNT,
+        DEMO_CREDIT_MICROS,
+        "demo-initial-credit",
+        "demo credit",
     )
-    await stores.store.apply_credit(DEMO_ACCOUNT, result.entry_id, DEMO_CREDIT_MICROS)
     issued = await issue_key(stores.ledger, stores.store, DEMO_ACCOUNT, KeySpec("demo"))
     return issued.secret
 

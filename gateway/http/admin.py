@@ -22,6 +22,8 @@ from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
+from gateway.services.credits import post_credit
+from gateway.services.plan_change import apply_plan
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import DuplicateCredit
@@ -95,20 +97,21 @@ async def credit_account(
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
     app = request.config_dict
     try:
-        result = await app[LEDGER].credit(account_id, amount, idem, reason or "operator credit")
+        posted = await post_credit(
+            app[LEDGER], app[STORE], account_id, amount, idem, reason or "operator credit"
+        )
     except DuplicateCredit as exc:
         raise Conflict(
             "This idempotency_key was already used for a different amount.", param="idempotency_key"
         ) from exc
-    balance = await app[STORE].apply_credit(account_id, result.entry_id, amount)
     answer = {
-        "entry_id": result.entry_id,
+        "entry_id": posted.entry_id,
         "account_id": account_id,
         "amount_micros": amount,
-        "balance_micros": balance,
-        "idempotent_replay": not result.created,
+        "balance_micros": posted.balance_micros,
+        "idempotent_replay": not posted.created,
     }
-    return answer, result.created
+    return answer, posted.created
 
 
 async def add_credit(request: web.Request) -> web.Response:
@@ -133,10 +136,8 @@ async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any])
     billing_ready = body.get("billing_ready", row["billing_ready"])
     if not isinstance(billing_ready, bool):
         raise InvalidRequest("'billing_ready' must be a boolean.", param="billing_ready")
-    await request.config_dict[LEDGER].set_plan(row["id"], plan.name, mode, billing_ready)
-    await request.config_dict[STORE].put_account(
-        row["id"], plan=plan.name, mode=mode, billing_ready=billing_ready, quotas=plan.quotas
-    )
+    ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
+    await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
 
 
 async def set_plan(request: web.Request) -> web.Response:

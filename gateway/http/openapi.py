@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.openapi_account import account_paths, admin_directory_paths
+from gateway.http.openapi_billing import billing_paths
 from gateway.http.openapi_dashboard import dashboard_paths
 from gateway.http.openapi_llm import llm_paths
 from gateway.http.openapi_metering import (
@@ -33,6 +34,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     metering_paths,
     metering_admin_paths,
     dashboard_paths,
+    billing_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},

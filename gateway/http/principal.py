@@ -24,10 +24,16 @@ KEYS_READ = "keys:read"
 KEYS_WRITE = "keys:write"
 BILLING_READ = "billing:read"
 BILLING_SETUP = "billing:setup"
+BILLING = "billing"  # an API key's scope for all of /v1/account/billing
 USER_SCOPES = frozenset(
     {ACCOUNT_READ, USAGE_READ, KEYS_READ, KEYS_WRITE, BILLING_READ, BILLING_SETUP}
 )
-IMPLIED = {KEYS_READ: KEYS_WRITE}  # holding the value grants the key too
+# holding any of the values grants the key too
+IMPLIED = {
+    KEYS_READ: (KEYS_WRITE,),
+    BILLING_READ: (BILLING_SETUP, BILLING),
+    BILLING_SETUP: (BILLING,),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ class Principal:
     token: VerifiedToken | None = None
 
     def has(self, scope: str) -> bool:
-        return scope in self.scopes or IMPLIED.get(scope, "") in self.scopes
+        return scope in self.scopes or any(s in self.scopes for s in IMPLIED.get(scope, ()))
 
     def require(self, scope: str) -> None:
         if not self.has(scope):

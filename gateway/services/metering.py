@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 from billing.admission import (
     Admitted,
@@ -22,6 +23,7 @@ from billing.admission import (
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.payments import refusal_link
 from billing.plans import PlanBook
 from billing.pricing import ModelPrice
 from billing.usage import Usage
@@ -42,6 +44,7 @@ from gateway.stores.records import KeyRecord, Settlement
 from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.metering")
+BILLING_BASE = "/v1/account/billing"
 KEY_MESSAGES = {
     "key_revoked": "This API key has been revoked.",
     "key_expired": "This API key has expired.",
@@ -64,9 +67,11 @@ class Meter:
     ) -> None:
         self.store = store
         self.plans = plans
-        self.billing_url = billing_url
+        self.billing_url = billing_url  # an operator's own page, overriding the routes below
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
+        self.after_settle: Callable[[str], None] | None = None  # e.g. auto top-up
+        self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
@@ -80,7 +85,7 @@ class Meter:
                 call = call.clamped(affordable)
                 decision = await self._reserve(request_id, key, call)
         if not isinstance(decision, Admitted):
-            raise self._refusal(decision, key, call)
+            raise await self._refuse(decision, key, call)
         plan = self.plans.get(decision.plan)
         if plan is not None and not plan.allows_model(call.price.name):
             self.release_later(decision)
@@ -108,7 +113,21 @@ class Meter:
             )
         )
         if not isinstance(decision, Admitted):
-            raise self._refusal(decision, key, None)
+            raise await self._refuse(decision, key, None)
+
+    async def _refuse(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
+        if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
+            decision = replace(decision, reason="payment_failed")
+        return self._refusal(decision, key, call)
+
+    async def _in_grace(self, account_id: str) -> bool:
+        """Only on the refusal path: a failed plan payment explains the 402 better."""
+        if self.in_grace is None:
+            return False
+        try:
+            return await self.in_grace(account_id)
+        except HotStoreUnavailable:
+            return False
 
     async def _reserve(self, request_id: str, key: KeyRecord, call: Call) -> Decision:
         return await self._call(
@@ -152,14 +171,16 @@ class Meter:
     def _refusal(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
-            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms)
+            upgrade_url = self.billing_url or f"{BILLING_BASE}/subscription"
+            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, upgrade_url)
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
             affordable = None if call is None else _affordable(call, decision)
             required = 1 if call is None else call.worst_case_micros
-            message, extra = balance_answer(decision, required, affordable, self.billing_url)
+            link = refusal_link(BILLING_BASE, decision.reason, self.billing_url)
+            message, extra = balance_answer(decision, required, affordable, link)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, DuplicateRequest):
             return RequestInFlight(
@@ -214,6 +235,8 @@ class Meter:
         settlement = Settlement(price.name, price.provider, usage, cost)
         done = await self.settlements.settle(hold, settlement)
         _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
+        if self.after_settle is not None:
+            self.after_settle(hold.admitted.account_id)
         return cost if done else None
 
     def release_later(self, admitted: Admitted, *, forwarded: bool = False) -> None:

@@ -18,6 +18,7 @@ from billing.quotas import Quota
 from gateway.stores.records import (
     Backlog,
     CreditResult,
+    EventRef,
     Extended,
     KeyRecord,
     MeterClosed,
@@ -135,6 +136,22 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """(balance, held) in micros, or None if the account is not in Redis."""
         ...
 
+    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+        """Mark (or clear) an open payment grace period, so a 402 can say payment_failed."""
+        ...
+
+    async def in_grace(self, account_id: str) -> bool:
+        """Whether the account is in a payment grace period (read on the refusal path only)."""
+        ...
+
+    async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
+        """The auto top-up threshold rides in the hot record: one read after a settlement."""
+        ...
+
+    async def auto_threshold(self, account_id: str) -> int | None:
+        """The account's auto top-up threshold, or None when auto top-up is off."""
+        ...
+
     async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
         """The quota limits the reserve step applies to this account now."""
         ...
@@ -195,10 +212,19 @@ class LedgerPort(Protocol):
         ...
 
     async def credit(
-        self, account_id: str, amount: int, idempotency_key: str, reason: str
+        self,
+        account_id: str,
+        amount: int,
+        idempotency_key: str,
+        reason: str,
+        *,
+        kind: str = "credit",
+        event: EventRef | None = None,
     ) -> CreditResult:
         """Append a credit once per idempotency key (a replay returns the first entry);
-        raises DuplicateCredit when the key was used for another amount."""
+        raises DuplicateCredit when the key was used for another amount. kind="refund"
+        posts a negative entry; `event` (the provider event that caused it) is recorded
+        as applied in the same transaction."""
         ...
 
     async def create_key(

@@ -48,6 +48,15 @@ class CreditResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EventRef:
+    """A payment provider's event, recorded as applied in the transaction of its effect."""
+
+    provider: str
+    event_id: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
 class Backlog:
     """Settlements queued in Redis and not yet in the ledger."""
 

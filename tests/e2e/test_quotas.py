@@ -91,7 +91,11 @@ async def test_upgrade_names_the_next_plan_and_plan_change_is_immediate(gw: Gate
     assert err.status_code == 429
     body = error_body(err)
     assert (body["scope"], body["window"], body["metric"]) == ("account", "minute", "requests")
-    assert body["upgrade"] == {"plan": "starter", "limit": 120}
+    assert body["upgrade"] == {
+        "plan": "starter",
+        "limit": 120,
+        "url": "/v1/account/billing/subscription",
+    }
     assert body["message"].endswith("Upgrade to starter for 120.")
     # A just-filled sliding minute frees up 60-65 s later; past 60 s (the longest Retry-After
     # the SDK honours) the gateway says not to retry.
@@ -117,7 +121,11 @@ async def test_token_window_upgrade_reports_used_and_requested(gw: Gateway) -> N
     body = error_body(err)
     assert (body["window"], body["metric"], body["limit"]) == ("minute", "tokens", 40000)
     assert (body["used"], body["requested"]) == (n + 30000, n + 30000)
-    assert body["upgrade"] == {"plan": "starter", "limit": 200000}
+    assert body["upgrade"] == {
+        "plan": "starter",
+        "limit": 200000,
+        "url": "/v1/account/billing/subscription",
+    }
     assert "on tokens per minute: Limit 40000" in body["message"]
     assert gw.control.hits_by_path[CHAT] == 1
 
@@ -158,7 +166,7 @@ async def test_insufficient_balance_names_what_it_can_afford(gw: Gateway) -> Non
     assert body["balance_micros"] == 100
     assert body["required_micros"] == p.worst_case_micros(n, 1000)
     assert body["affordable_max_tokens"] == affordable
-    assert body["next"]
+    assert body["next"] == "/v1/account/billing/topups"
     assert f"max_tokens={affordable}" in body["message"]
     await chat(gw, t, max_tokens=affordable)  # the advice is right
     assert gw.control.hits_by_path[CHAT] == 1

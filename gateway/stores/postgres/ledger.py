@@ -18,7 +18,7 @@ from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import DuplicateCredit, StoreError
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
-from gateway.stores.records import CreditResult, Row
+from gateway.stores.records import CreditResult, EventRef, Row
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
 # Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
@@ -58,6 +58,18 @@ SELECT coalesce(sum(n), 0)::bigint FROM sums
 # Concurrent settlers lock their accounts in one order before inserting, so two batches
 # sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
 _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+
+
+async def record_event(conn: asyncpg.Connection, event: EventRef) -> bool:
+    """Mark a provider event applied, inside the caller's transaction; False if it was."""
+    row = await conn.fetchval(
+        "INSERT INTO provider_events (provider, event_id, type) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        event.provider,
+        event.event_id,
+        event.type,
+    )
+    return row is not None
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:
@@ -116,19 +128,29 @@ class Ledger:
         return bool(done.endswith(" 1"))
 
     async def credit(
-        self, account_id: str, amount: int, idempotency_key: str, reason: str
+        self,
+        account_id: str,
+        amount: int,
+        idempotency_key: str,
+        reason: str,
+        *,
+        kind: str = "credit",
+        event: EventRef | None = None,
     ) -> CreditResult:
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
+                if event is not None:
+                    await record_event(conn, event)
                 row = await conn.fetchrow(
                     "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
-                    " idempotency_key, reason) VALUES ($1, 'credit', $2, $3, $4) ON CONFLICT"
+                    " idempotency_key, reason) VALUES ($1, $5, $2, $3, $4) ON CONFLICT"
                     " (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
                     " RETURNING id, created_at",
                     account_id,
                     amount,
                     idempotency_key,
                     reason,
+                    kind,
                 )
                 if row is not None:
                     await conn.execute(

@@ -317,6 +317,35 @@ class HotStore:
         with map_redis_errors():
             await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
 
+    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            if until_ms is None:
+                await self.redis.hdel(name, "grace")
+            else:
+                await self.redis.hset(name, "grace", until_ms)
+
+    async def in_grace(self, account_id: str) -> bool:
+        with map_redis_errors():
+            return bool(
+                await self.redis.hexists(
+                    self.keys.account(shard_of(account_id), account_id), "grace"
+                )
+            )
+
+    async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            if threshold is None:
+                await self.redis.hdel(name, "att")
+            else:
+                await self.redis.hset(name, "att", threshold)
+
+    async def auto_threshold(self, account_id: str) -> int | None:
+        with map_redis_errors():
+            raw = await self.redis.hget(self.keys.account(shard_of(account_id), account_id), "att")
+        return None if raw is None else int(raw)
+
     async def balance(self, account_id: str) -> tuple[int, int] | None:
         """(balance, held) in micros, or None if the account is not in Redis."""
         s = shard_of(account_id)

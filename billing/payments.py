@@ -1,0 +1,142 @@
+"""Payment decisions as plain values: top-up bounds, auto top-up, plan changes, grace, next step.
+
+Nothing here talks to a provider or a store; the payments service feeds these functions what
+it read and acts on what they decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from billing.plans import Plan, PlanBook
+
+AUTO_TOPUP_MAX_FAILURES = 3
+MICROS_PER_CENT = 10_000  # cards are charged in whole cents
+PlanMove = Literal["upgrade", "downgrade", "same"]
+
+
+class PaymentRuleError(ValueError):
+    """A request the rules refuse; the message is shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopupLimits:
+    min_micros: int
+    max_micros: int
+
+    def check(self, amount: object) -> int:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise PaymentRuleError("'amount_micros' must be an integer number of USD micros.")
+        if not self.min_micros <= amount <= self.max_micros:
+            raise PaymentRuleError(
+                f"'amount_micros' must be between {self.min_micros} and {self.max_micros}."
+            )
+        if amount % MICROS_PER_CENT:
+            raise PaymentRuleError("'amount_micros' must be whole cents (a multiple of 10000).")
+        return amount
+
+
+@dataclass(frozen=True, slots=True)
+class AutoTopup:
+    threshold_micros: int
+    amount_micros: int
+    monthly_cap_micros: int
+
+
+def parse_auto_topup(body: object, limits: TopupLimits) -> AutoTopup | None:
+    """`null` turns auto top-up off; otherwise three whole amounts with amount <= cap."""
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise PaymentRuleError("Send an object or null.")
+    values = []
+    for name in ("threshold_micros", "amount_micros", "monthly_cap_micros"):
+        value = body.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PaymentRuleError(f"'{name}' must be a non-negative integer.")
+        values.append(value)
+    setting = AutoTopup(*values)
+    limits.check(setting.amount_micros)
+    if setting.monthly_cap_micros < setting.amount_micros:
+        raise PaymentRuleError("'monthly_cap_micros' must be at least 'amount_micros'.")
+    return setting
+
+
+def auto_topup_due(balance: int, setting: AutoTopup, charged_this_month: int) -> bool:
+    """Charge when the balance fell under the threshold and the month's cap still allows it."""
+    if balance >= setting.threshold_micros:
+        return False
+    return charged_this_month + setting.amount_micros <= setting.monthly_cap_micros
+
+
+def month_start(now: datetime) -> datetime:
+    """The calendar month the auto top-up cap counts in (UTC)."""
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def plan_move(plans: PlanBook, current: str, target: str) -> PlanMove:
+    here, there = plans.get(current), plans.get(target)
+    if here is None or there is None or here.rank == there.rank:
+        return "same"
+    return "upgrade" if there.rank > here.rank else "downgrade"
+
+
+def purchasable(plans: PlanBook, name: object) -> Plan:
+    """A plan a user may choose: the default (free) one or one with a price."""
+    plan = plans.get(name) if isinstance(name, str) else None
+    if plan is None:
+        raise PaymentRuleError(f"Unknown plan {name!r}.")
+    if plan.price_micros == 0 and plan.name != plans.default:
+        raise PaymentRuleError(f"The {plan.name} plan is arranged with sales, not bought here.")
+    return plan
+
+
+def grace_until(failed_at: datetime, days: int) -> datetime:
+    return failed_at + timedelta(days=days)
+
+
+def grace_over(until: datetime | None, now: datetime) -> bool:
+    return until is not None and now >= until
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    action: str  # setup | top_up | upgrade | fix_payment | none
+    url: str
+    method: str = "POST"
+    plan: str | None = None
+
+
+def next_step(
+    *,
+    base: str,
+    mode: str,
+    method_on_file: bool,
+    in_grace: bool,
+    available: int,
+    upgrade_to: str | None,
+) -> NextStep:
+    """The one step a user should take next, in order of urgency."""
+    if in_grace:
+        return NextStep("fix_payment", f"{base}/portal")
+    if not method_on_file and mode == "postpaid":
+        return NextStep("setup", f"{base}/setup")
+    if mode == "prepaid" and available <= 0:
+        return NextStep("top_up", f"{base}/topups")
+    if upgrade_to is not None:
+        return NextStep("upgrade", f"{base}/subscription", plan=upgrade_to)
+    if not method_on_file:
+        return NextStep("setup", f"{base}/setup")
+    return NextStep("none", base, method="GET")
+
+
+def refusal_link(base: str, reason: str, override: str | None) -> str:
+    """Where a 402 sends the user: an operator's own page, else the route that fixes it."""
+    if override:
+        return override
+    return {
+        "no_payment_method": f"{base}/setup",
+        "payment_failed": f"{base}/portal",
+    }.get(reason, f"{base}/topups")

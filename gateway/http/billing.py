@@ -1,0 +1,108 @@
+"""The /v1/account/billing sub-app: a caller's own billing, for an API key scoped `billing` or
+a signed-in user whose token carries billing:read / billing:setup.
+
+Handlers are thin: the use cases live in services/payments.py and the provider behind them
+is whichever one is configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from billing.payments import PaymentRuleError
+from gateway.appkeys import PAYMENTS
+from gateway.errors import InvalidRequest, PaymentProviderError
+from gateway.http.principal import (
+    BILLING_READ,
+    BILLING_SETUP,
+    principal_middleware,
+    require,
+)
+from gateway.llm.calls import parse_json
+from gateway.services.payments_port import ProviderUnavailable
+
+PREFIX = "/v1/account/billing"
+
+
+@web.middleware
+async def payment_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Rule and provider failures enter here and leave as the one error tree's classes."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except PaymentRuleError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    except ProviderUnavailable as exc:
+        raise PaymentProviderError(
+            "The payment provider did not answer; nothing was charged.",
+            retry_after_s=5,
+        ) from exc
+
+
+def _account(request: web.Request, scope: str = BILLING_SETUP) -> str:
+    """The caller's account; reading needs billing:read, anything else billing:setup (an API
+    key's `billing` scope grants both)."""
+    return require(request, scope).account_id
+
+
+def _absolute(request: web.Request, url: str) -> str:
+    """Local pages are paths on this gateway; a browser needs the whole address."""
+    return f"{request.url.origin()}{url}" if url.startswith("/") else url
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    return parse_json(raw) if raw.strip() else {}
+
+
+async def overview(request: web.Request) -> web.Response:
+    payments = request.config_dict[PAYMENTS]
+    return web.json_response(await payments.overview(_account(request, BILLING_READ)))
+
+
+async def setup(request: web.Request) -> web.Response:
+    page = await request.config_dict[PAYMENTS].setup(_account(request))
+    return web.json_response({"url": _absolute(request, page.url), "id": page.id})
+
+
+async def topups(request: web.Request) -> web.Response:
+    body = await _body(request)
+    amount = body.get("amount_micros") if isinstance(body, dict) else None
+    page = await request.config_dict[PAYMENTS].topup(_account(request), amount)
+    return web.json_response({"url": _absolute(request, page.url), "id": page.id}, status=201)
+
+
+async def subscription(request: web.Request) -> web.Response:
+    body = await _body(request)
+    plan = body.get("plan") if isinstance(body, dict) else None
+    result = await request.config_dict[PAYMENTS].change_plan(_account(request), plan)
+    if "url" in result:
+        result["url"] = _absolute(request, result["url"])
+    return web.json_response(result)
+
+
+async def portal(request: web.Request) -> web.Response:
+    page = await request.config_dict[PAYMENTS].portal(_account(request))
+    return web.json_response({"url": _absolute(request, page.url)})
+
+
+async def auto_topup(request: web.Request) -> web.Response:
+    raw = await request.read()
+    body = None if raw.strip() == b"null" else parse_json(raw)  # null turns it off
+    setting = await request.config_dict[PAYMENTS].set_auto_topup(_account(request), body)
+    return web.json_response({"auto_topup": setting})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register before any /v1/account sub-app: the longer prefix must be matched first."""
+    billing = web.Application(middlewares=[principal_middleware, payment_errors])
+    r = billing.router
+    r.add_get("", overview)
+    r.add_post("/setup", setup)
+    r.add_post("/topups", topups)
+    r.add_post("/subscription", subscription)
+    r.add_post("/portal", portal)
+    r.add_put("/auto-topup", auto_topup)
+    app.add_subapp(PREFIX, billing)

@@ -1,0 +1,42 @@
+"""Building the configured provider and the payments use cases for one app or command."""
+
+from __future__ import annotations
+
+import hashlib
+
+from billing.payments import TopupLimits
+from billing.plans import PlanBook
+from gateway.payments.local import LocalProvider
+from gateway.payments.stripe_provider import StripeProvider
+from gateway.services.payments import Payments, PaymentsConfig
+from gateway.services.payments_port import PaymentsProvider
+from gateway.settings import Settings
+from gateway.stores.connect import Stores
+from gateway.stores.postgres.local_provider import LocalProviderStore
+from gateway.stores.postgres.payments import PaymentsStore
+
+
+def local_secret(settings: Settings) -> str:
+    """The local provider signs its events with a secret derived from the admin key."""
+    return hashlib.sha256(b"meterway-local-events:" + settings.admin_api_key.encode()).hexdigest()
+
+
+def make_provider(settings: Settings, stores: Stores, plans: PlanBook) -> PaymentsProvider:
+    cfg = settings.payments
+    if cfg.provider == "stripe":
+        return StripeProvider(
+            cfg.stripe_api_key, cfg.stripe_webhook_secrets, plans, api_base=cfg.stripe_api_base
+        )
+    return LocalProvider(LocalProviderStore(stores.pool), plans, local_secret(settings))
+
+
+def make_payments(
+    settings: Settings,
+    provider: PaymentsProvider,
+    stores: Stores,
+    plans: PlanBook,
+) -> Payments:
+    cfg = settings.payments
+    config = PaymentsConfig(cfg.grace_days, TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros))
+    profiles = PaymentsStore(stores.pool)
+    return Payments(provider, profiles, stores.ledger, stores.store, plans, config)

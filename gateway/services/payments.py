@@ -1,0 +1,199 @@
+"""What a user does with billing: look, save a method, top up, change plan, auto top-up.
+
+Called by the /v1/account/billing sub-app. Money only moves when the provider says a payment
+succeeded, through services/payment_events.py; nothing here credits an account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from billing.payments import (
+    NextStep,
+    PaymentRuleError,
+    TopupLimits,
+    next_step,
+    parse_auto_topup,
+    plan_move,
+    purchasable,
+)
+from billing.plans import PlanBook
+from gateway.services.payments_port import HostedPage, PaymentsProvider
+from gateway.services.plan_change import apply_plan
+from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.postgres.payments import PaymentsStore, Profile
+
+BILLING_BASE = "/v1/account/billing"
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    grace_days: int = 7
+    limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
+
+
+@dataclass
+class Payments:
+    """The payments use cases and everything they need; one per app."""
+
+    provider: PaymentsProvider
+    profiles: PaymentsStore
+    ledger: LedgerPort
+    store: HotStorePort
+    plans: PlanBook
+    config: PaymentsConfig
+
+    async def now(self) -> datetime:
+        """The gateway's one clock (Redis TIME, moved by the test clock), as a UTC time."""
+        return datetime.fromtimestamp(await self.store.now_ms() / 1000, UTC)
+
+    async def account(self, account_id: str) -> Any:
+        """The account's ledger row; an account with a billing key always has one."""
+        row = await self.ledger.get_account(account_id)
+        if row is None:
+            raise LookupError(f"no account {account_id}")
+        return row
+
+    async def profile(self, account_id: str) -> Profile:
+        """The account's billing profile, creating the provider's customer on first use."""
+        found = await self.profiles.profile(account_id)
+        if found is not None:
+            return found
+        customer = await self.provider.ensure_customer(account_id, None)
+        return await self.profiles.create_profile(account_id, self.provider.name, customer)
+
+    async def overview(self, account_id: str, upgrade_to: str | None = None) -> dict[str, Any]:
+        account = await self.account(account_id)
+        profile = await self.profiles.profile(account_id)
+        hot = await self.store.balance(account_id) or (0, 0)
+        step = self._next(account, profile, hot, upgrade_to)
+        return {
+            "object": "billing",
+            "account_id": account_id,
+            "provider": self.provider.name,
+            "plan": account["plan"],
+            "mode": account["mode"],
+            "billing_ready": account["billing_ready"],
+            "balance_micros": hot[0],
+            "held_micros": hot[1],
+            "payment_method_on_file": bool(profile and profile.method_on_file),
+            "subscription": _subscription(profile),
+            "auto_topup": _auto(profile),
+            "grace_period": _grace(profile),
+            "next": {"action": step.action, "url": step.url, "method": step.method}
+            | ({"plan": step.plan} if step.plan else {}),
+        }
+
+    def _next(
+        self, account: Any, profile: Profile | None, hot: tuple[int, int], upgrade: str | None
+    ) -> NextStep:
+        return next_step(
+            base=BILLING_BASE,
+            mode=account["mode"],
+            method_on_file=bool(profile and profile.method_on_file),
+            in_grace=bool(profile and profile.grace_until),
+            available=hot[0] - hot[1],
+            upgrade_to=upgrade,
+        )
+
+    async def setup(self, account_id: str) -> HostedPage:
+        profile = await self.profile(account_id)
+        return await self.provider.setup_page(account_id, profile.customer_id)
+
+    async def topup(self, account_id: str, amount: object) -> HostedPage:
+        micros = self.config.limits.check(amount)
+        profile = await self.profile(account_id)
+        return await self.provider.topup_page(account_id, profile.customer_id, micros)
+
+    async def portal(self, account_id: str) -> HostedPage:
+        profile = await self.profile(account_id)
+        return await self.provider.portal_page(account_id, profile.customer_id)
+
+    async def set_auto_topup(self, account_id: str, body: object) -> dict[str, Any] | None:
+        setting = parse_auto_topup(body, self.config.limits)
+        profile = await self.profile(account_id)
+        if setting is not None and not profile.method_on_file:
+            raise PaymentRuleError("Save a payment method first (POST .../billing/setup).")
+        await self.profiles.set_auto_topup(account_id, setting)
+        await self.store.set_auto_threshold(
+            account_id, setting.threshold_micros if setting else None
+        )
+        return _auto(await self.profiles.profile(account_id))
+
+    async def change_plan(self, account_id: str, name: object) -> dict[str, Any]:
+        """Upgrade now, downgrade at period end; a checkout page when no method is on file."""
+        plan = purchasable(self.plans, name)
+        account = await self.account(account_id)
+        move = plan_move(self.plans, account["plan"], plan.name)
+        profile = await self.profile(account_id)
+        if move == "same":
+            await self.profiles.set_pending_plan(account_id, None)
+            return {"status": "unchanged", "plan": plan.name}
+        if move == "upgrade" and not profile.method_on_file:
+            page = await self.provider.subscribe_page(account_id, profile.customer_id, plan.name)
+            return {"status": "checkout", "url": page.url, "id": page.id, "plan": plan.name}
+        if move == "downgrade" and profile.subscription_id is not None:
+            await self.profiles.set_pending_plan(account_id, plan.name)
+            when = profile.period_end.isoformat() if profile.period_end else None
+            return {"status": "scheduled", "plan": plan.name, "effective_at": when}
+        return await self._change_now(account_id, profile, plan.name)
+
+    async def _change_now(self, account_id: str, profile: Profile, plan: str) -> dict[str, Any]:
+        target = self.plans.plans[plan]
+        if target.price_micros == 0:
+            if profile.subscription_id:
+                await self.provider.cancel_subscription(profile.subscription_id)
+            await self.profiles.set_subscription(account_id, None, None, None, None)
+        else:
+            if profile.subscription_id:
+                sub = await self.provider.change_plan(profile.subscription_id, plan)
+            else:
+                sub = await self.provider.subscribe_now(account_id, profile.customer_id, plan)
+            if sub.status not in ("active", "trialing"):
+                raise PaymentRuleError(f"The plan payment did not go through ({sub.status}).")
+            await self.profiles.set_subscription(
+                account_id, sub.id, sub.status, sub.period_end, None
+            )
+        await self.profiles.set_pending_plan(account_id, None)
+        account = await self.account(account_id)
+        await apply_plan(
+            self.ledger, self.store, account_id, target, billing_ready=account["billing_ready"]
+        )
+        return {"status": "changed", "plan": plan}
+
+
+def _subscription(profile: Profile | None) -> dict[str, Any] | None:
+    if profile is None or profile.subscription_id is None:
+        return None
+    return {
+        "id": profile.subscription_id,
+        "status": profile.subscription_status,
+        "current_period_end": profile.period_end.isoformat() if profile.period_end else None,
+        "pending_plan": profile.pending_plan,
+    }
+
+
+def _auto(profile: Profile | None) -> dict[str, Any] | None:
+    if profile is None or (profile.auto_topup is None and profile.auto_off_reason is None):
+        return None
+    setting = profile.auto_topup
+    return {
+        "enabled": setting is not None and profile.auto_off_reason is None,
+        "threshold_micros": setting.threshold_micros if setting else None,
+        "amount_micros": setting.amount_micros if setting else None,
+        "monthly_cap_micros": setting.monthly_cap_micros if setting else None,
+        "failures": profile.auto_failures,
+        "off_reason": profile.auto_off_reason,
+    }
+
+
+def _grace(profile: Profile | None) -> dict[str, Any] | None:
+    if profile is None or profile.grace_until is None:
+        return None
+    return {
+        "reason": "payment_failed",
+        "ends_at": profile.grace_until.isoformat(),
+        "url": f"{BILLING_BASE}/portal",
+    }

@@ -1,0 +1,137 @@
+"""The payments port: what Meterway asks of a payment provider, whichever one runs.
+
+Two adapters implement it (gateway/payments/): Stripe, and a local offline stand-in. The
+use cases in services/ see only these types, so neither they nor the HTTP layer know which
+provider is configured. Amounts are USD micros here; adapters convert to the provider's unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+ObjectKind = Literal["payment", "setup", "subscription", "invoice", "refund", "dispute", "other"]
+PaymentStatus = Literal["pending", "requires_action", "succeeded", "failed"]
+Purpose = Literal["topup", "auto_topup"]
+
+
+class SignatureInvalid(Exception):
+    """A webhook whose signature does not verify, or whose timestamp is out of tolerance."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or answered with an error we cannot act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A provider event reduced to what applying it needs: which object to re-fetch."""
+
+    id: str
+    type: str
+    kind: ObjectKind
+    object_id: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostedPage:
+    url: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    id: str
+    account_id: str
+    purpose: Purpose
+    amount_micros: int
+    status: PaymentStatus
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetupState:
+    account_id: str
+    customer_id: str
+    method_on_file: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    id: str
+    account_id: str
+    plan: str | None  # None when the provider's price maps to no plan
+    status: str  # active | past_due | unpaid | canceled | incomplete | ...
+    period_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceState:
+    id: str
+    account_id: str
+    subscription_id: str | None
+    paid: bool
+    failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefundState:
+    """A refund or a lost dispute: money that leaves the account's balance."""
+
+    id: str
+    account_id: str
+    payment_id: str
+    amount_micros: int
+
+
+class PaymentsProvider(Protocol):
+    name: str
+
+    async def ensure_customer(self, account_id: str, known: str | None) -> str:
+        """The provider's customer for this account, created on first use."""
+
+    async def setup_page(self, account_id: str, customer: str) -> HostedPage: ...
+
+    async def topup_page(
+        self, account_id: str, customer: str, amount_micros: int
+    ) -> HostedPage: ...
+
+    async def subscribe_page(self, account_id: str, customer: str, plan: str) -> HostedPage: ...
+
+    async def portal_page(self, account_id: str, customer: str) -> HostedPage: ...
+
+    async def charge_saved_method(
+        self, account_id: str, customer: str, amount_micros: int, idempotency_key: str
+    ) -> PaymentState:
+        """Charge the saved method off-session; never raises for a declined card."""
+
+    async def subscribe_now(
+        self, account_id: str, customer: str, plan: str
+    ) -> SubscriptionState: ...
+
+    async def change_plan(self, subscription_id: str, plan: str) -> SubscriptionState: ...
+
+    async def cancel_subscription(self, subscription_id: str) -> SubscriptionState: ...
+
+    async def payment(self, object_id: str) -> PaymentState | None:
+        """Re-fetch a payment (or the payment behind a checkout); None if not a top-up."""
+
+    async def setup(self, object_id: str) -> SetupState | None: ...
+
+    async def subscription(self, object_id: str) -> SubscriptionState | None: ...
+
+    async def invoice(self, object_id: str) -> InvoiceState | None: ...
+
+    async def refund(self, object_id: str) -> RefundState | None: ...
+
+    async def events_since(self, since: datetime) -> Sequence[ProviderEvent]: ...
+
+    async def payments_since(self, since: datetime) -> Sequence[PaymentState]: ...
+
+    def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
+        """Check the signature and freshness of a webhook; raise SignatureInvalid."""
+
+    async def close(self) -> None: ...

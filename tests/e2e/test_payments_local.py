@@ -1,0 +1,123 @@
+"""Taking money with the local provider, end to end through the HTTP routes and its pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.billing_client import (
+    DECLINED,
+    NEEDS_AUTH,
+    Biller,
+    biller,
+    books_balance,
+    credits,
+)
+from tests.factories import openai_client
+from tests.harness import Gateway
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+async def chat(b: Biller, **kw: Any) -> Any:
+    async with openai_client(b.gw, b.t.key) as client:
+        return await client.chat.completions.with_raw_response.create(
+            model=kw.pop("model", "gpt-4o-mini"), messages=HI, max_tokens=kw.pop("max_tokens", 10)
+        )
+
+
+async def refusal(b: Biller, **kw: Any) -> openai.APIStatusError:
+    with pytest.raises(openai.APIStatusError) as caught:
+        await chat(b, **kw)
+    return caught.value
+
+
+async def test_billing_needs_a_key_with_the_billing_scope(gw: Gateway) -> None:
+    b = await biller(gw)
+    async with gw.http.get(gw.url + "/v1/account/billing") as r:
+        assert r.status == 401
+    plain = await biller(gw, scopes=["chat"])
+    status, doc = await plain.call("GET", "")
+    assert (status, doc["error"]["code"]) == (403, "permission_denied")
+    await gw.admin("DELETE", f"/admin/v1/keys/{b.t.key_id}")
+    status, doc = await b.call("GET", "")
+    assert status == 401
+
+
+async def test_top_up_credits_once_when_the_payment_succeeds(gw: Gateway) -> None:
+    b = await biller(gw)
+    state = await b.state()
+    assert state["balance_micros"] == 0
+    assert state["next"]["url"] == "/v1/account/billing/topups"
+    page = await b.ok("POST", "/topups", {"amount_micros": 5_000_000})
+    assert page["url"].startswith(gw.url + "/billing/local/checkout/")
+    assert await books_balance(gw, b.t.account_id) == 0  # nothing until it is paid
+    async with gw.http.get(page["url"]) as r:
+        html = await r.text()
+        assert r.status == 200 and ">Pay</button>" in html and ">Cancel</button>" in html
+    assert "succeeded" in await b.pay(page["url"])
+    await b.pay(page["url"])  # a double click, or the back button: still one payment
+    assert (await b.state())["balance_micros"] == 5_000_000
+    rows = await credits(gw, b.t.account_id)
+    assert [r["amount_micros"] for r in rows] == [5_000_000]
+    assert rows[0]["idempotency_key"].startswith("pi_local_")
+    assert await books_balance(gw, b.t.account_id) == 5_000_000
+    await chat(b)  # the credit is spendable at once
+
+
+async def test_top_up_amount_bounds(gw: Gateway) -> None:
+    b = await biller(gw)
+    for amount in (10, 10**12, "5", None, 1_000_001):
+        status, doc = await b.call("POST", "/topups", {"amount_micros": amount})
+        assert status == 400, (amount, doc)
+
+
+async def test_declined_card_and_cancel_credit_nothing(gw: Gateway) -> None:
+    b = await biller(gw)
+    declined = await b.ok("POST", "/topups", {"amount_micros": 2_000_000})
+    assert "failed" in await b.pay(declined["url"], DECLINED)
+    failed = await b.ok("POST", "/topups", {"amount_micros": 2_000_000})
+    assert "failed" in await b.pay(failed["url"], action="fail")
+    cancelled = await b.ok("POST", "/topups", {"amount_micros": 2_000_000})
+    assert "expired" in await b.pay(cancelled["url"], action="cancel")
+    assert await credits(gw, b.t.account_id) == []
+    assert await books_balance(gw, b.t.account_id) == 0
+    pool = gw.stores().pool
+    failures = await pool.fetch(
+        "SELECT status, failure FROM payments WHERE account_id = $1", b.t.account_id
+    )
+    assert sorted(r["status"] for r in failures) == ["failed", "failed"]
+
+
+async def test_card_needing_authentication(gw: Gateway) -> None:
+    b = await biller(gw)
+    page = await b.ok("POST", "/topups", {"amount_micros": 3_000_000})
+    status, path, html = await b.page(page["url"], action="pay", card=NEEDS_AUTH)
+    assert status == 200 and path.startswith("/billing/local/authenticate/")
+    assert await books_balance(gw, b.t.account_id) == 0
+    status, _, html = await b.page(path, action="complete")
+    assert "succeeded" in html
+    assert await books_balance(gw, b.t.account_id) == 3_000_000
+    again = await b.ok("POST", "/topups", {"amount_micros": 3_000_000})
+    _, path, _ = await b.page(again["url"], action="pay", card=NEEDS_AUTH)
+    _, _, html = await b.page(path, action="fail")
+    assert "failed" in html
+    assert await books_balance(gw, b.t.account_id) == 3_000_000
+
+
+async def test_402_points_at_the_route_that_fixes_it(gw: Gateway) -> None:
+    b = await biller(gw)
+    err = await refusal(b)
+    assert err.status_code == 402
+    assert err.body["next"] == "/v1/account/billing/topups"  # type: ignore[index]
+    post = await biller(gw, plan="enterprise")
+    err = await refusal(post)
+    assert err.body["reason"] == "no_payment_method"  # type: ignore[index]
+    assert err.body["next"] == "/v1/account/billing/setup"  # type: ignore[index]
+    assert (await post.state())["next"]["action"] == "setup"
+    await post.save_card()
+    state = await post.state()
+    assert state["billing_ready"] and state["payment_method_on_file"]
+    await chat(post)  # postpaid: billing_ready once a method is on file
