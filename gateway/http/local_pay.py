@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing.money import format_usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS
-from gateway.errors import NotFound
+from gateway.errors import InvalidRequest, NotFound
 from gateway.payments.local import CARDS, SUCCEEDS, LocalProvider
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderEvent
@@ -45,6 +45,15 @@ def _cards() -> str:
         for n, w in CARDS.items()
     )
     return f"<p><label>Card <select name=card>{options}</select></label></p>"
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The page's form fields; a body that is not a form is the client's error."""
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        raise InvalidRequest("Send the page's form (application/x-www-form-urlencoded).") from exc
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 async def _apply(request: web.Request, events: Sequence[ProviderEvent]) -> None:
@@ -80,7 +89,7 @@ async def checkout_page(request: web.Request) -> web.Response:
 
 
 async def checkout_submit(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await _form(request)
     provider = _local(request)
     session_id = request.match_info["id"]
     await _session(request)
@@ -111,7 +120,7 @@ async def authenticate_page(request: web.Request) -> web.Response:
 
 
 async def authenticate_submit(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await _form(request)
     provider = _local(request)
     payment_id = request.match_info["id"]
     events = await provider.authenticate(payment_id, form.get("action") == "complete")
@@ -153,7 +162,7 @@ async def portal_card(request: web.Request) -> web.Response:
     customer = request.match_info["id"]
     if await provider.store.get(customer) is None:
         raise NotFound("No such customer.")
-    form = await request.post()
+    form = await _form(request)
     await _apply(request, await provider.replace_card(customer, str(form.get("card"))))
     raise web.HTTPSeeOther(f"{PREFIX}/portal/{customer}")
 
