@@ -62,6 +62,11 @@ async def overview(request: web.Request) -> web.Response:
     return web.json_response(await payments.overview(_account(request, BILLING_READ)))
 
 
+async def payments(request: web.Request) -> web.Response:
+    history = await request.config_dict[PAYMENTS].history(_account(request, BILLING_READ))
+    return web.json_response({"object": "list", "data": history})
+
+
 async def setup(request: web.Request) -> web.Response:
     page = await request.config_dict[PAYMENTS].setup(_account(request))
     return web.json_response({"url": _absolute(request, page.url), "id": page.id})
@@ -100,6 +105,7 @@ def add_routes(app: web.Application) -> None:
     billing = web.Application(middlewares=[principal_middleware, payment_errors])
     r = billing.router
     r.add_get("", overview)
+    r.add_get("/payments", payments)
     r.add_post("/setup", setup)
     r.add_post("/topups", topups)
     r.add_post("/subscription", subscription)

@@ -12,7 +12,7 @@ import secrets
 from aiohttp import web
 
 from gateway.errors import MeterwayError, NotFound
-from gateway.http import dashboard_account, dashboard_keys, dashboard_ops
+from gateway.http import dashboard_account, dashboard_billing, dashboard_keys, dashboard_ops
 from gateway.http.dashboard_session import (
     BASE,
     COOKIE,
@@ -95,6 +95,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/rotate", dashboard_keys.rotate)
     r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
+    dashboard_billing.add_routes(dash)
     dashboard_ops.add_routes(dash)
     r.add_get("/static/{name}", static_file)
     app.add_subapp(BASE, dash)

@@ -11,6 +11,7 @@ from gateway.http.openapi_schemas import (
     JSON_OBJECT,
     MICROS,
     STR,
+    array,
     nullable,
     obj,
     op,
@@ -40,6 +41,16 @@ _BILLING = obj(
     next=obj(("action", "url", "method"), action=STR, url=STR, method=STR, plan=STR),
 )
 
+_PAYMENT = obj(
+    ("id", "purpose", "amount_micros", "status", "created_at"),
+    id=STR,
+    purpose={"enum": ["topup", "auto_topup"]},
+    amount_micros=MICROS,
+    status={"enum": ["succeeded", "failed"]},
+    failure=nullable("string"),
+    created_at={"type": "string", "format": "date-time"},
+)
+
 
 def _page(summary: str, *, form: bool = False) -> dict[str, Any]:
     out = op(summary, "billing pages", OPEN, ok=JSON_OBJECT, params=(_ID,))
@@ -62,6 +73,14 @@ def billing_paths() -> dict[str, Any]:
         base: {
             "get": op(
                 "Plan, balance, method on file, grace, next step", "billing", USER, ok=_BILLING
+            )
+        },
+        f"{base}/payments": {
+            "get": op(
+                "Your payments (top-ups), newest first",
+                "billing",
+                USER,
+                ok=obj(("data",), object=STR, data=array(_PAYMENT)),
             )
         },
         f"{base}/setup": {

@@ -122,6 +122,21 @@ class Payments:
         )
         return _auto(await self.profiles.profile(account_id))
 
+    async def history(self, account_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The account's payments (top-ups, automatic or not), newest first."""
+        rows = await self.profiles.payments(account_id, limit)
+        return [
+            {
+                "id": r["id"],
+                "purpose": r["purpose"],
+                "amount_micros": r["amount_micros"],
+                "status": r["status"],
+                "failure": r["failure"],
+                "created_at": r["created_at"].isoformat(),
+            }
+            for r in rows
+        ]
+
     async def change_plan(self, account_id: str, name: object) -> dict[str, Any]:
         """Upgrade now, downgrade at period end; a checkout page when no method is on file."""
         plan = purchasable(self.plans, name)

@@ -1,0 +1,82 @@
+"""The dashboard's Billing page in headless Chromium with the local payments provider
+(offline): top up and watch the balance change; hit a quota, follow the page's upgrade link
+to the plan that lifts it, pay for it, and get through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import openai
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from billing.money import display_usd
+from tests.browser_kit import launch, low_contrast, new_page, screenshots, sign_in, unlabelled
+from tests.e2e.test_dashboard import SCOPES, chat
+from tests.factories import balance, tenant
+from tests.harness import Gateway
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await launch(pw)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
+    context, tab = await new_page(browser, gw)
+    yield tab
+    await context.close()
+
+
+async def pay(page: Page) -> None:
+    """On the local provider's checkout page: pay with the card that succeeds."""
+    assert "/billing/local/checkout/" in page.url, page.url
+    await page.click("button[value=pay]")
+    assert await page.inner_text("#outcome") in ("succeeded", "complete", "active"), page.url
+
+
+async def test_top_up_through_the_local_provider_changes_the_balance(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await page.click("#next-step")  # an empty prepaid balance: the next step is a top-up
+    assert page.url.endswith("/dashboard/billing#topup")
+    assert await unlabelled(page) == [] and await low_contrast(page) == []
+    await screenshots(page, "billing")
+    await page.fill("#topup-amount", "5.25")
+    await page.click("#topup button[type=submit]")
+    await pay(page)
+    assert await balance(gw, t.account_id) == 5_250_000
+    await page.goto("/dashboard/billing")
+    assert await page.inner_text("#balance") == display_usd(5_250_000)
+    history = await page.inner_text("#payments tbody")
+    assert "$5.25" in history and "succeeded" in history
+    await page.goto("/dashboard/")
+    assert await page.inner_text("#balance") == "$5.25"
+    assert await page.locator("#next-step").count() in (0, 1)  # set up billing may remain
+
+
+async def test_a_full_quota_links_to_the_plan_that_lifts_it(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, plan="free", scopes=SCOPES)
+    for _ in range(20):  # free: 20 requests a minute
+        await chat(gw, t.key)
+    with pytest.raises(openai.RateLimitError):
+        await chat(gw, t.key)
+    await sign_in(page, t.key)
+    link = page.locator("#upgrade-minute-requests")
+    assert "starter" in await link.inner_text()
+    await screenshots(page, "overview-quota-full")
+    await link.click()
+    assert "upgrade=starter" in page.url
+    card = page.locator(".plan[data-plan=starter]")
+    assert "suggested" in await card.inner_text() and "$" in await card.inner_text()
+    await card.locator("button", has_text="Switch to starter").click()
+    await pay(page)  # no card on file yet: the plan is bought on the provider's checkout
+    await page.goto("/dashboard/")
+    assert await page.inner_text("#plan") == "starter"
+    await chat(gw, t.key)  # 120 a minute now: the 21st request goes through
