@@ -13,7 +13,7 @@ from gateway.appkeys import NOTIFY
 from gateway.outbound.notify import WebhookSender
 from gateway.workers.notifier import deliver_once, evaluate_once
 from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.metering_client import Service, event, service
 from tests.webhook_sink import SECRET, webhook_sink
 
@@ -111,6 +111,7 @@ async def test_background_notifier_delivers_when_configured(dsn: str) -> None:
                     break
                 await asyncio.sleep(0.05)
             assert [e["type"] for e in sink.events(t.account_id)] == ["balance.low"]
-            async with gw.http.get(gw.url + "/readyz") as r:
+            operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /readyz details
+            async with gw.http.get(gw.url + "/readyz", headers=operator) as r:
                 assert (await r.json())["tasks"]["notifier"]["running"] is True
             await gw.settle_all()

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.devtools.demo_upstream import Behaviour
 from tests.factories import anthropic_client, balance, debits, openai_client, tenant
-from tests.harness import COUNTER, Gateway
+from tests.harness import ADMIN_KEY, COUNTER, Gateway
 
 MESSAGES = [{"role": "user", "content": "How many tokens is this?"}]
 
@@ -141,7 +141,8 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def _scrape(gw: Gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with gw.http.get(gw.url + "/metrics") as r:
+    operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /metrics is the operator's
+    async with gw.http.get(gw.url + "/metrics", headers=operator) as r:
         assert r.status == 200
         return _samples(await r.text())
 
