@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 
@@ -12,6 +14,8 @@ from gateway.app import create_app
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 __all__ = ["Stores", "open_stores", "serve", "serve_workers"]  # stores: see stores/connect.py
 
@@ -35,6 +39,16 @@ async def serve(
         await runner.cleanup()
 
 
+def _die_with(parent: int) -> None:
+    """A worker must not outlive its parent: a parent killed with SIGKILL runs no cleanup,
+    and an orphaned worker would keep serving (and billing) on the port unsupervised."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def serve_workers(settings: Settings) -> None:
     """WORKERS > 1: fork that many processes sharing the port with SO_REUSEPORT; their
     metrics go to one multi-process directory, so any worker's /metrics sums them all."""
@@ -44,8 +58,10 @@ def serve_workers(settings: Settings) -> None:
         telemetry.enable_multiprocess()
     children = []
     for _ in range(settings.workers - 1):
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
+            _die_with(parent)
             uvloop.run(serve(settings, reuse_port=True))
             os._exit(0)
         children.append(pid)
