@@ -7,36 +7,20 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
 from billing.money import display_usd
-from tests.browser_kit import launch, new_page, overflow_px, screenshots, sign_in
+from tests.browser_kit import overflow_px, screenshots, sign_in
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
 
 SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write"]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await launch(pw)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
-    context, tab = await new_page(browser, gw)
-    yield tab
-    await context.close()
 
 
 async def chat(gw: Gateway, key: str, model: str = "gpt-4o-mini") -> None:

@@ -3,30 +3,12 @@ text contrast at WCAG AA computed from the rendered colours, forms usable by key
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from playwright.async_api import Page
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
-
-from tests.browser_kit import launch, low_contrast, new_page, sign_in, unlabelled
+from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.factories import tenant
 from tests.harness import ADMIN_KEY, Gateway
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await launch(pw)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
-    context, tab = await new_page(browser, gw)
-    yield tab
-    await context.close()
 
 
 async def check(page: Page, path: str) -> None:

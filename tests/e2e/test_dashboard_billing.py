@@ -4,32 +4,15 @@ to the plan that lifts it, pay for it, and get through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import openai
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
 from billing.money import display_usd
-from tests.browser_kit import launch, low_contrast, new_page, screenshots, sign_in, unlabelled
+from tests.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.factories import balance, tenant
 from tests.harness import Gateway
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await launch(pw)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, gw: Gateway) -> AsyncIterator[Page]:
-    context, tab = await new_page(browser, gw)
-    yield tab
-    await context.close()
 
 
 async def pay(page: Page) -> None:
