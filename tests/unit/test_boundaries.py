@@ -14,7 +14,11 @@ IO_LIBRARIES = STORE_LIBRARIES | {"aiohttp", "stripe"}
 EXEMPT = frozenset({"gateway/workers/settler.py"})
 # The port modules services import: plain values and Protocols, no library at all.
 PURE_STORE_MODULES = (
-    "gateway/stores/ports.py",
+    "gateway/stores/ports/__init__.py",
+    "gateway/stores/ports/hot.py",
+    "gateway/stores/ports/ledger.py",
+    "gateway/stores/ports/directory.py",
+    "gateway/stores/ports/metering.py",
     "gateway/stores/records.py",
     "gateway/stores/errors.py",
     "gateway/stores/stream_fields.py",

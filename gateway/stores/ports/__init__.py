@@ -1,0 +1,48 @@
+"""The ports: what the rest of Meterway may ask of its stores, and what each call promises.
+
+Services, handlers and workers depend on these Protocols, never on a Redis or asyncpg
+client; `stores/redis/hotstore.py` and `stores/postgres/ledger.py` implement them, and unit
+tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
+"""
+
+from __future__ import annotations
+
+from gateway.stores.ports.directory import (
+    DirectoryPort,
+    RevocationsPort,
+    SessionsPort,
+)
+from gateway.stores.ports.hot import (
+    HotStorePort,
+    KeyDirectory,
+    Reservations,
+)
+from gateway.stores.ports.ledger import (
+    ExportLedgerPort,
+    LedgerPort,
+    MeteringLedgerPort,
+    NotifyLedgerPort,
+    NotifyOutbox,
+)
+from gateway.stores.ports.metering import (
+    MeterDecision,
+    MeterHoldsPort,
+    ResponseOwners,
+)
+
+__all__ = [
+    "DirectoryPort",
+    "ExportLedgerPort",
+    "HotStorePort",
+    "KeyDirectory",
+    "LedgerPort",
+    "MeterDecision",
+    "MeterHoldsPort",
+    "MeteringLedgerPort",
+    "NotifyLedgerPort",
+    "NotifyOutbox",
+    "Reservations",
+    "ResponseOwners",
+    "RevocationsPort",
+    "SessionsPort",
+]

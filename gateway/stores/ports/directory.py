@@ -1,0 +1,99 @@
+"""The directory's ports: accounts, keys, revocations and dashboard sessions.
+
+What each call promises is in its docstring; every method raises only store errors
+(`stores/errors.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Protocol
+
+from gateway.stores.records import (
+    Row,
+)
+
+
+class DirectoryPort(Protocol):
+    """Finding accounts, keys and requests for the account and operator APIs (not the proxy)."""
+
+    async def account_by_external_id(self, external_id: str) -> Row | None:
+        """The account whose external id (the identity provider's `sub`) this is."""
+        ...
+
+    async def set_external_id(self, account_id: str, external_id: str | None) -> bool:
+        """Raises DuplicateExternalId when another account has it; False if no account."""
+        ...
+
+    async def search_accounts(
+        self, *, query: str | None, plan: str | None, after: str | None, limit: int
+    ) -> list[Row]:
+        """By name prefix, exact id or external id, and plan; in id order after `after`."""
+        ...
+
+    async def keys_of(self, account_id: str, *, include_revoked: bool) -> list[Row]:
+        """An account's keys with `last_used_at` and `month_spend_micros` from the rollups."""
+        ...
+
+    async def key_with_use(self, key_id: str) -> Row | None:
+        """One key with the same use columns, or None."""
+        ...
+
+    async def set_key_expiry(self, key_id: str, expires_at: datetime) -> None:
+        """Bring a key's expiry forward to `expires_at` (never later than it was)."""
+        ...
+
+    async def mark_rotated(self, new_key_id: str, old_key_id: str) -> None:
+        """Record that `new_key_id` replaced `old_key_id`."""
+        ...
+
+    async def request_entry(self, account_id: str, request_id: str) -> Row | None:
+        """The ledger row of one settled request of this account, or None."""
+        ...
+
+    async def usage_report(
+        self,
+        account_id: str,
+        start: date,
+        end: date,
+        group_by: str,
+        *,
+        model: str | None = None,
+        key_id: str | None = None,
+        meter: str | None = None,
+    ) -> list[Row]:
+        """Sums per bucket (day, model or key) over [start, end) from the rollups only,
+        optionally of one model, key and/or meter."""
+        ...
+
+
+class RevocationsPort(Protocol):
+    """Revoked user tokens, visible to every gateway process on its next verification."""
+
+    async def revoke_token(self, jti: str, remaining_s: int) -> None:
+        """Refuse this jti until the token would have expired anyway."""
+        ...
+
+    async def revoke_subject(self, subject: str) -> int:
+        """Refuse every token of `subject` issued up to now; the cut-off in ms."""
+        ...
+
+    async def is_revoked(self, subject: str, jti: str | None, issued_at: int) -> bool:
+        """Whether this token was revoked by jti or by a revoke-all of its subject."""
+        ...
+
+
+class SessionsPort(Protocol):
+    """Dashboard sign-ins, shared by every gateway process; each expires on its own."""
+
+    async def create(self, digest: str, data: dict[str, object], ttl_s: int) -> None:
+        """Keep `data` under `digest` (the cookie's hash, never the cookie) for `ttl_s`."""
+        ...
+
+    async def get(self, digest: str) -> dict[str, object] | None:
+        """The session's data, or None when it ended or never began."""
+        ...
+
+    async def delete(self, digest: str) -> None:
+        """End the session at once (sign-out)."""
+        ...

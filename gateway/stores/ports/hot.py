@@ -1,0 +1,172 @@
+"""The hot store's ports: key lookup, reservations and the counters the proxy keeps in Redis.
+
+What each call promises is in its docstring; every method raises only store errors
+(`stores/errors.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from billing.admission import Decision
+from billing.quotas import Quota
+from gateway.stores.ports.metering import MeterHoldsPort
+from gateway.stores.records import (
+    Backlog,
+    KeyRecord,
+    Settlement,
+    WindowCount,
+)
+
+
+class KeyDirectory(Protocol):
+    async def lookup_key(self, key_hash: str) -> KeyRecord | None:
+        """The key whose secret hashes to `key_hash`, or None. Revocation and expiry are
+        not judged here: the reserve step checks them on every request."""
+        ...
+
+
+class Reservations(Protocol):
+    """Reserve before forwarding, close after: each close happens at most once."""
+
+    async def reserve(
+        self,
+        request_id: str,
+        key: KeyRecord,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        spend_micros: int,
+        requests: int = 1,
+        mode: str = "",
+    ) -> Decision:
+        """Atomically check the key, every quota window and the balance, and hold the
+        worst case. Admitted means the hold is in place; any refusal holds nothing.
+        `mode` "check" runs every check and holds nothing; "key" checks only the key."""
+        ...
+
+    async def settle(
+        self, shard: int, account_id: str, request_id: str, settlement: Settlement
+    ) -> int:
+        """Replace the hold by the actual cost and queue the ledger row in the same atomic
+        step. 0 when the reservation was already closed (a retry is harmless); 2 when it had
+        been voided (the gateway could not reach Redis in time): the usage is debited anyway."""
+        ...
+
+    async def extend(self, shard: int, request_id: str) -> bool:
+        """Push a live reservation's deadline to now + its lifetime, while its request is
+        still being served; False once it is closed."""
+        ...
+
+    async def release(
+        self, shard: int, account_id: str, request_id: str, *, keep_request: bool = False
+    ) -> bool:
+        """Give back everything the reservation held; nothing is billed or queued.
+        `keep_request`: the request was forwarded, so it stays counted in request windows."""
+        ...
+
+
+class HotStorePort(KeyDirectory, Reservations, Protocol):
+    """The Redis hot store: balances, holds, quota counters, keys, and the settlement queue."""
+
+    @property
+    def meters(self) -> MeterHoldsPort:
+        """Metered holds on the same reservation engine."""
+        ...
+
+    async def void(self, shard: int, account_id: str, request_id: str) -> bool:
+        """Close a reservation its gateway abandoned; the ledger records it as voided."""
+        ...
+
+    async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
+        """Add a committed ledger credit to the hot balance once per entry id; the balance."""
+        ...
+
+    async def put_account(
+        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+    ) -> None:
+        """Create or update an account's hot record; its balance and holds are untouched."""
+        ...
+
+    async def put_key(
+        self,
+        record: KeyRecord,
+        key_hash: str,
+        *,
+        active: bool,
+        expires_at_ms: int,
+        quotas: Sequence[Quota],
+    ) -> None:
+        """Publish a key so the next request on any gateway process can use it."""
+        ...
+
+    async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
+        """A key's own quota limits, live on the next request."""
+        ...
+
+    async def revoke_key(self, shard: int, key_id: str) -> None:
+        """Refuse the key from the next request on, on every gateway process."""
+        ...
+
+    async def key_is_live(self, shard: int, key_id: str) -> bool:
+        """Active and not expired, judged as the reserve step judges it (same clock)."""
+        ...
+
+    async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
+        """A key's expiry (ms on the store clock), live on the next request."""
+        ...
+
+    async def balance(self, account_id: str) -> tuple[int, int] | None:
+        """(balance, held) in micros, or None if the account is not in Redis."""
+        ...
+
+    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+        """Mark (or clear) an open payment grace period, so a 402 can say payment_failed."""
+        ...
+
+    async def in_grace(self, account_id: str) -> bool:
+        """Whether the account is in a payment grace period (read on the refusal path only)."""
+        ...
+
+    async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
+        """The auto top-up threshold rides in the hot record: one read after a settlement."""
+        ...
+
+    async def auto_threshold(self, account_id: str) -> int | None:
+        """The account's auto top-up threshold, or None when auto top-up is off."""
+        ...
+
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
+        """The quota limits the reserve step applies to this account now."""
+        ...
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: Sequence[Quota]
+    ) -> list[WindowCount]:
+        """Current use of each quota window of an account (scope 'a') or key ('k')."""
+        ...
+
+    async def now_ms(self) -> int:
+        """The clock the scripts decide on (Redis time, plus the test offset if enabled)."""
+        ...
+
+    def tz_offset_ms(self) -> str:
+        """UTC offset of the quota time zone now, as the reserve script takes it."""
+        ...
+
+    async def consistent(self) -> bool:
+        """Whether Redis is known to hold the ledger's state (every shard marked ready)."""
+        ...
+
+    async def mark_ready(self) -> None:
+        """Declare Redis restored from the ledger: the reserve step starts admitting."""
+        ...
+
+    async def backlog(self) -> Backlog:
+        """Settlements queued in the streams and not yet written to the ledger."""
+        ...
+
+    async def settled_total(self) -> int:
+        """Ledger rows written by every settler process so far (for /metrics)."""
+        ...

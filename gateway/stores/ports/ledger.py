@@ -1,0 +1,175 @@
+"""The ledger's ports: the PostgreSQL money record and the outboxes written beside it.
+
+What each call promises is in its docstring; every method raises only store errors
+(`stores/errors.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from billing.alerts import Transition
+from billing.exports import ExportRow, Outcome
+from billing.quotas import Quota
+from gateway.stores.records import (
+    CreditResult,
+    EventRef,
+    Row,
+)
+
+
+class LedgerPort(Protocol):
+    """The PostgreSQL ledger: the record of truth. Each write is one transaction, and a
+    unique constraint makes each write idempotent."""
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """Whether the ledger answers within the timeout; never raises."""
+        ...
+
+    async def write_settlements(self, rows: Sequence[tuple[object, ...]]) -> int:
+        """Append a batch of settled rows; rows already present are skipped. New rows."""
+        ...
+
+    async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
+        """Insert a new account with a zero balance."""
+        ...
+
+    async def get_account(self, account_id: str) -> Row | None:
+        """The account's row, or None."""
+        ...
+
+    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
+        """Change an account's plan, mode and billing flag; False if there is no account."""
+        ...
+
+    async def credit(
+        self,
+        account_id: str,
+        amount: int,
+        idempotency_key: str,
+        reason: str,
+        *,
+        kind: str = "credit",
+        event: EventRef | None = None,
+    ) -> CreditResult:
+        """Append a credit once per idempotency key (a replay returns the first entry);
+        raises DuplicateCredit when the key was used for another amount. kind="refund"
+        posts a negative entry; `event` (the provider event that caused it) is recorded
+        as applied in the same transaction."""
+        ...
+
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        account_id: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        scopes: Sequence[str],
+        models: Sequence[str],
+        quotas: Sequence[Quota],
+        on_insufficient: str | None,
+        expires_at: datetime | None,
+    ) -> None:
+        """Record a key by its hash; the secret is never stored."""
+        ...
+
+    async def get_key(self, key_id: str) -> Row | None:
+        """The key's row, or None."""
+        ...
+
+    async def revoke_key(self, key_id: str) -> Row | None:
+        """Mark the key revoked (the first revocation time is kept); its row, or None."""
+        ...
+
+    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
+        """Replace the key's quotas; its row, or None."""
+        ...
+
+    async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
+        """Ledger entries newest first; `before` is the last id of the previous page."""
+        ...
+
+
+class MeteringLedgerPort(Protocol):
+    """Service keys and metered usage in PostgreSQL (`stores/postgres/metering.py`)."""
+
+    async def create_service(
+        self, service_id: str, name: str, key_hash: str, key_prefix: str, meters: Sequence[str]
+    ) -> Row:
+        """Record a service key by its hash; raises DuplicateService for a taken name."""
+        ...
+
+    async def revoke_service(self, service_id: str) -> Row | None:
+        """Mark revoked; the row, or None."""
+        ...
+
+    async def active_services(self) -> list[Row]:
+        """Every unrevoked service key (rebuild republishes them)."""
+        ...
+
+    async def meter_usage(
+        self, account_id: str, since: datetime | None, until: datetime | None
+    ) -> list[Row]:
+        """The account's metered debits grouped by meter."""
+        ...
+
+
+class ExportLedgerPort(Protocol):
+    """Per-row export state in PostgreSQL (`stores/postgres/exports.py`)."""
+
+    async def due(self, target: str, now: datetime, limit: int) -> list[ExportRow]:
+        """Debits of accounts mapped at `target`, never exported or failed and due, oldest
+        first."""
+        ...
+
+    async def mark(
+        self, target: str, outcomes: Sequence[Outcome], expired: Sequence[int], now: datetime
+    ) -> None:
+        """Record delivered, failed (due again after a backoff) and expired rows."""
+        ...
+
+    async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:
+        """The account's id at `target` (Stripe customer, Lago external subscription)."""
+        ...
+
+    async def counts(self, target: str, account_id: str | None = None) -> dict[str, int]:
+        """Rows per export status (of one account, or of all)."""
+        ...
+
+
+class NotifyOutbox(Protocol):
+    """Where other parts of Meterway (payments: payment.failed, grace_period.ending,
+    auto_topup.disabled and their .resolved) hand an event to be notified. Delivery happens
+    in the notifier worker, never on the caller's request path."""
+
+    async def emit(
+        self, account_id: str, event: str, data: Mapping[str, Any], dedup_key: str
+    ) -> bool:
+        """Queue `event` once per (event, dedup key); True if newly queued."""
+        ...
+
+
+class NotifyLedgerPort(NotifyOutbox, Protocol):
+    """Alert state, thresholds and the outbox (`stores/postgres/notify.py`)."""
+
+    async def accounts_to_check(self) -> tuple[list[str], int]: ...
+
+    async def save_cursor(self, value: int) -> None: ...
+
+    async def thresholds(self, account_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def set_threshold(self, account_id: str, balance_low_micros: int) -> None: ...
+
+    async def active(self, account_id: str) -> set[str]: ...
+
+    async def apply(self, account_id: str, changes: Sequence[Transition]) -> None:
+        """Record transitions with their outbox rows in one transaction."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Row]: ...
+
+    async def delivered(self, outbox_id: int, error: str | None, next_at: datetime) -> None: ...
