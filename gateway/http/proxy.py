@@ -127,7 +127,12 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
-        await out.prepare(request)
+        try:
+            await out.prepare(request)
+        except ConnectionResetError:
+            # Gone before the headers went out: read on for the provider's usage, as
+            # for a client that leaves mid-stream; the call reached the provider.
+            request[CLIENT_GONE].set()
         counter, limits = request.app[COUNTER], _limits(request.app[SETTINGS])
         with timing(request).upstream():
             outcome = await relay_stream(call, resp, out, counter, limits, request[CLIENT_GONE])

@@ -9,10 +9,12 @@ them, so a clean stop never drops a debit on the floor.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("meterway.tasks")
 
 
 class TaskRegistry:
@@ -22,8 +24,18 @@ class TaskRegistry:
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        """Nobody may be awaiting a task whose handler left: its failure is logged here,
+        with the traceback, instead of as asyncio's "exception was never retrieved"."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ConnectionResetError):
+            log.error("owned task failed", exc_info=exc)
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -147,3 +147,32 @@ async def test_stream_failing_before_any_output_is_not_billed(gw: Gateway) -> No
     async with asyncio.timeout(5):
         while await held(gw, t.account_id):
             await gw.settle_all()
+
+
+async def test_client_gone_before_the_stream_headers_is_billed_the_final_usage(
+    gw: Gateway,
+) -> None:
+    """A client that sends a streaming request and leaves while the provider is still
+    thinking: writing the headers fails, and the gateway must still read the provider's
+    stream and bill it (it used to release the call unbilled and log an orphaned task)."""
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage = USAGE
+    gw.control.delay_s = 0.5
+    body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": True, "max_tokens": 600})
+    host, port = gw.url.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        (
+            "POST /v1/chat/completions HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: Bearer {t.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        await gw.control.wait_until(lambda c: c.hits >= 1)
+    writer.close()  # gone before the provider's first byte
+    rows = await settled_debits(gw, t.account_id)
+    assert len(rows) == 1 and rows[0]["usage_source"] == "provider"
+    assert (rows[0]["input_tokens"], rows[0]["output_tokens"]) == (1000, 500)
+    assert await held(gw, t.account_id) == 0
