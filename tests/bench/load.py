@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench.upstream import MODEL
+from tests.bench.upstream import MODEL, STREAM_MODEL
 
 HERE = Path(__file__).resolve().parent
 LINE = re.compile(r"BENCH (.*)")
@@ -35,7 +35,7 @@ class Run:
 
 def write_body(path: Path, stream: bool) -> None:
     body: dict[str, object] = {
-        "model": MODEL,
+        "model": STREAM_MODEL if stream else MODEL,
         "messages": [
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "Say hello and offer to help."},

@@ -53,6 +53,9 @@ def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dic
         "REDIS_PREFIX": fixtures.PREFIX,
         "OPENAI_BASE_URL": upstream + "/v1",
         "OPENAI_API_KEY": "bench-upstream-key",
+        # The streamed arm asks for a Gemini model: its provider is nginx's SSE location.
+        "GOOGLE_BASE_URL": upstream + "/sse/v1",
+        "GOOGLE_API_KEY": "bench-upstream-key",
         "MW_CONFIG_DIR": str(config_dir),
         "WORKERS": str(workers),
     }

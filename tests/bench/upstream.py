@@ -12,6 +12,7 @@ from tests.bench.procs import spawn, stop, wait_port
 
 HERE = Path(__file__).resolve().parent
 MODEL = "gpt-4o-mini"
+STREAM_MODEL = "gemini-2.5-flash"  # routed by Meterway to nginx's SSE location
 USAGE = {"prompt_tokens": 21, "completion_tokens": 12, "total_tokens": 33}
 
 
