@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from gateway.errors import (
     InternalError,
     InvalidRequest,
+    MalformedRequest,
     MeterwayError,
     MethodNotAllowed,
     NotFound,
@@ -75,6 +76,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         return render(request, _translate(exc))
+    except ConnectionResetError:
+        # The client left while its request was read or answered: nobody is there to read
+        # an error, and it is not the gateway's fault. Work already forwarded is owned by
+        # its task (billed or released there); this request just ends.
+        log.info("client left during %s %s", request.method, request.path)
+        return render(request, MalformedRequest("The connection closed mid-request."))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render(request, InternalError("The gateway failed; nothing was billed."))

@@ -190,6 +190,7 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
+        meter.tasks.orphan(task)
         # The client went away. A plain call runs on and is billed in full if the provider
         # completes it; a stream stops writing and keeps reading for the provider's final
         # usage (hidden reasoning included) for up to STREAM_DRAIN_TIMEOUT_S.

@@ -24,18 +24,14 @@ class TaskRegistry:
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._tasks.discard)
         return task
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        """Nobody may be awaiting a task whose handler left: its failure is logged here,
-        with the traceback, instead of as asyncio's "exception was never retrieved"."""
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, ConnectionResetError):
-            log.error("owned task failed", exc_info=exc)
+    @staticmethod
+    def orphan(task: asyncio.Task[Any]) -> None:
+        """The handler awaiting `task` has left: nobody will read its outcome, so a failure
+        is logged here, with its traceback, not as asyncio's "exception was never retrieved"."""
+        task.add_done_callback(_log_failure)
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -50,3 +46,11 @@ class TaskRegistry:
                 break
             await asyncio.wait(set(self._tasks), timeout=left)
         return set(self._tasks)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, ConnectionResetError):
+        log.error("request task failed after its client left", exc_info=exc)

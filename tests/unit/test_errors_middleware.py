@@ -1,0 +1,45 @@
+"""The error middleware: a client that hangs up mid-request is not a gateway failure.
+
+With handler cancellation on, a lost connection usually cancels the handler; under load the
+handler's read can instead wake first with the ConnectionResetError aiohttp set on the
+payload (seen in the benchmark's wrk shutdown as 'unhandled error' tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from gateway.http.middleware import errors_middleware
+
+
+async def test_a_connection_reset_is_logged_as_the_client_leaving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise ConnectionResetError("Connection lost")
+
+    request = make_mocked_request("POST", "/v1/chat/completions")
+    with caplog.at_level(logging.INFO, logger="meterway"):
+        answer = await errors_middleware(request, handler)
+    assert isinstance(answer, web.Response) and answer.status == 400
+    assert answer.text is not None
+    assert json.loads(answer.text)["error"]["type"] == "invalid_request_error"
+    assert [r.levelno for r in caplog.records if r.name == "meterway"] == [logging.INFO]
+    assert "client left" in caplog.records[-1].getMessage()
+
+
+async def test_any_other_exception_is_still_an_internal_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise KeyError("bug")
+
+    request = make_mocked_request("POST", "/v1/chat/completions")
+    with caplog.at_level(logging.INFO, logger="meterway"):
+        answer = await errors_middleware(request, handler)
+    assert answer.status == 500
+    assert [r.levelno for r in caplog.records if r.name == "meterway"] == [logging.ERROR]
