@@ -53,8 +53,10 @@ class AutoTopups:
         """Charge if due; returns what happened (tests and logs)."""
         p = self.payments
         threshold = await p.store.auto_threshold(account_id)
+        if threshold is None:  # the common case: one read per settlement, nothing more
+            return "not due"
         hot = await p.store.balance(account_id)
-        if threshold is None or hot is None or hot[0] >= threshold:
+        if hot is None or hot[0] >= threshold:
             return "not due"
         profile = await p.profiles.profile(account_id)
         if profile is None or profile.auto_topup is None or profile.auto_off_reason:
