@@ -57,12 +57,14 @@ def wrk(
     seconds: float,
     cpu: int,
     delay_ms: int = 0,
+    org: str | None = None,
 ) -> Run:
+    """`org` picks nginx's answer for the bare proxy (default: "sse" or "plain")."""
     env = {
         **os.environ,
         "BENCH_KEYS": str(keys),
         "BENCH_BODY": str(body),
-        "BENCH_ORG": "sse" if stream else "plain",
+        "BENCH_ORG": org or ("sse" if stream else "plain"),
         "BENCH_DELAY": str(delay_ms),
     }
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]

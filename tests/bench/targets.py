@@ -82,10 +82,16 @@ def start_bare(upstream: str, logs: Path) -> Target:
     return Target("bare", f"http://127.0.0.1:{port}", proc)
 
 
-def start_meterway(upstream: str, config_dir: Path, logs: Path, workers: int = 1) -> Target:
+def start_meterway(
+    upstream: str,
+    config_dir: Path,
+    logs: Path,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Target:
     """WORKERS=1 is pinned to the gateway CPU; more workers float over both CPUs."""
     port = free_port()
-    env = gateway_env(upstream, port, config_dir, workers)
+    env = {**gateway_env(upstream, port, config_dir, workers), **(extra_env or {})}
     cpu = GATEWAY_CPU if workers == 1 else None
     argv = [str(Path(sys.executable).with_name("meterway")), "serve"]
     proc = spawn(argv, cpu=cpu, log=logs / f"meterway-w{workers}.log", env=env)

@@ -48,9 +48,14 @@ def _chunk(delta: dict[str, str], finish: str | None = None, usage: bool = False
     return "data: " + json.dumps(body) + "\n\n"
 
 
-def sse_body() -> str:
+WORDS = ("Hello!", " How can", " I help", " you today?")
+CHUNK_COUNTS = (10, 100, 1000)  # the growth bench's streams, served under /sse<N>/v1/
+
+
+def sse_body(chunks: int = len(WORDS)) -> str:
+    """A stream of `chunks` content chunks (the default one is the main bench's)."""
     parts = [_chunk({"role": "assistant", "content": ""})]
-    parts += [_chunk({"content": w}) for w in ("Hello!", " How can", " I help", " you today?")]
+    parts += [_chunk({"content": WORDS[i % len(WORDS)]}) for i in range(chunks)]
     parts += [_chunk({}, "stop"), _chunk({}, usage=True), "data: [DONE]\n\n"]
     return "".join(parts)
 
@@ -75,6 +80,11 @@ def start_nginx(port: int, cpu: int) -> Upstream:
     conf = (HERE / "nginx.conf.template").read_text()
     conf = conf.replace("@PORT@", str(port)).replace("@JSON@", _nginx_quote(json_body()))
     conf = conf.replace("@SSE@", _nginx_quote(sse_body()))
+    (Path(tmp.name) / "files").mkdir()
+    Path(tmp.name).chmod(0o755)  # nginx's workers (not root) read the files
+    for n in CHUNK_COUNTS:
+        (Path(tmp.name) / "files" / f"sse{n}.txt").write_text(sse_body(n))
+    conf = conf.replace("@DIR@", tmp.name)
     (Path(tmp.name) / "nginx.conf").write_text(conf)
     (Path(tmp.name) / "tmp").mkdir()
     proc = spawn(["nginx", "-p", tmp.name, "-c", "nginx.conf"], cpu=cpu, log=Path(tmp.name) / "out")
