@@ -101,6 +101,14 @@ def grace_over(until: datetime | None, now: datetime) -> bool:
     return until is not None and now >= until
 
 
+GRACE_ENDING_NOTICE = timedelta(days=1)  # grace_period.ending is sent this long before
+
+
+def grace_key(account_id: str, until: datetime) -> str:
+    """One grace period of one account: the dedup key of its notifications."""
+    return f"{account_id}:{int(until.timestamp() * 1000)}"
+
+
 @dataclass(frozen=True, slots=True)
 class NextStep:
     action: str  # setup | top_up | upgrade | fix_payment | none

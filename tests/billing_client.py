@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
+from gateway.cli.main import COMMANDS, _parser
 from gateway.payments.local import DECLINED, NEEDS_AUTH, SUCCEEDS
 from gateway.services.grace import tick
 from tests.factories import Tenant, tenant
@@ -101,3 +104,12 @@ async def run_clock(gw: Gateway, advance_ms: int = 0) -> list[str]:
         await gw.advance_clock(advance_ms)
     payments = gw.app[PAYMENTS]
     return await tick(payments, await payments.now())
+
+
+async def payments_cli(
+    gw: Gateway, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, list[str]]:
+    """Run `meterway payments ...` against this gateway's stores and provider."""
+    capsys.readouterr()
+    code = await COMMANDS["payments"](gw.settings, _parser().parse_args(["payments", *argv]))
+    return code, capsys.readouterr().out.splitlines()

@@ -1,4 +1,4 @@
-"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, and the
+"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, and the
 HTTP clients `billing` (end users) and `admin` (operators)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import admin_cmd, billing_cmd, export_cmd
+from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd
 from gateway.ops.rebuild import rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
@@ -85,6 +85,7 @@ COMMANDS: dict[str, Command] = {
     "dev": _dev,
     "sync-plans": _sync_plans,
     "export": export_cmd.run,
+    "payments": payments_cmd.run,
 }
 
 
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     billing_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
+    payments_cmd.add_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from gateway.services.payments_port import PaymentsProvider
 from gateway.settings import Settings
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.local_provider import LocalProviderStore
+from gateway.stores.postgres.notify import NotifyLedger
 from gateway.stores.postgres.payments import PaymentsStore
 
 
@@ -39,4 +40,5 @@ def make_payments(
     cfg = settings.payments
     config = PaymentsConfig(cfg.grace_days, TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros))
     profiles = PaymentsStore(stores.pool)
-    return Payments(provider, profiles, stores.ledger, stores.store, plans, config)
+    outbox = NotifyLedger(stores.pool) if settings.outbound.notify else None
+    return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)

@@ -166,11 +166,9 @@ class LocalProvider:
             doc["id"], doc["account_id"], doc["subscription"], doc["paid"], not doc["paid"]
         )
 
-    async def refund(self, object_id: str) -> RefundState | None:
+    async def refunds(self, object_id: str) -> Sequence[RefundState]:
         doc = await self.store.get(object_id)
-        if doc is None or "payment_id" not in doc:
-            return None
-        return RefundState(doc["id"], doc["account_id"], doc["payment_id"], doc["amount_micros"])
+        return [] if doc is None or "payment_id" not in doc else [_refund_state(doc)]
 
     async def events_since(self, since: datetime) -> Sequence[ProviderEvent]:
         rows = await self.store.events_since(since)
@@ -180,6 +178,9 @@ class LocalProvider:
 
     async def payments_since(self, since: datetime) -> Sequence[PaymentState]:
         return [_payment_state(d) for d in await self.store.of_kind("payment", since)]
+
+    async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
+        return [_refund_state(d) for d in await self.store.of_kind("refund", since)]
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Events posted to /webhooks/local carry the Stripe-style signature scheme."""
@@ -380,6 +381,10 @@ def _payment_state(doc: dict[str, Any]) -> PaymentState:
         status,
         doc.get("failure"),
     )
+
+
+def _refund_state(doc: dict[str, Any]) -> RefundState:
+    return RefundState(doc["id"], doc["account_id"], doc["payment_id"], doc["amount_micros"])
 
 
 def _subscription_state(doc: dict[str, Any]) -> SubscriptionState:

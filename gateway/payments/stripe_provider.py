@@ -10,12 +10,20 @@ server, understands).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import stripe
 
 from billing.plans import PlanBook
+from gateway.payments.stripe_wire import (
+    MICROS_PER_CENT,
+    event_of,
+    get,
+    id_of,
+    payment_state,
+    when,
+)
 from gateway.services.payments_port import (
     HostedPage,
     InvoiceState,
@@ -26,39 +34,10 @@ from gateway.services.payments_port import (
     SetupState,
     SignatureInvalid,
     SubscriptionState,
+    UnknownObject,
 )
 
-MICROS_PER_CENT = 10_000
 TOLERANCE_S = 300
-KINDS = {
-    "payment_intent.": "payment",
-    "setup_intent.": "setup",
-    "payment_method.": "setup",
-    "customer.subscription.": "subscription",
-    "invoice.": "invoice",
-    "charge.refunded": "refund",
-    "charge.dispute.": "dispute",
-}
-FAILED_PI = ("requires_payment_method", "canceled")
-
-
-def _when(stamp: object) -> datetime | None:
-    return datetime.fromtimestamp(int(str(stamp)), UTC) if stamp else None
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for name in path:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    return obj
-
-
-def _id(value: Any) -> str | None:
-    """An expandable field: an id string or an object with an id."""
-    if value is None or isinstance(value, str):
-        return value
-    return str(_get(value, "id"))
 
 
 class StripeProvider:
@@ -93,6 +72,10 @@ class StripeProvider:
             return await fn(*args, params=params) if params else await fn(*args)
         except stripe.CardError:
             raise
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise UnknownObject(str(exc)) from exc
+            raise ProviderUnavailable(str(exc)) from exc
         except stripe.StripeError as exc:
             raise ProviderUnavailable(str(exc)) from exc
 
@@ -161,7 +144,7 @@ class StripeProvider:
 
     async def _default_method(self, customer: str) -> str | None:
         found = await self._call(self.v1.customers.retrieve_async, customer)
-        method = _id(_get(found, "invoice_settings", "default_payment_method"))
+        method = id_of(get(found, "invoice_settings", "default_payment_method"))
         if method:
             return method
         listed = await self._call(
@@ -191,8 +174,8 @@ class StripeProvider:
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as exc:
-            intent_id = _id(_get(exc.error, "payment_intent"))
-            reason = str(_get(exc.error, "code") or "card_declined")
+            intent_id = id_of(get(exc.error, "payment_intent"))
+            reason = str(get(exc.error, "code") or "card_declined")
             return PaymentState(
                 intent_id or idempotency_key,
                 account_id,
@@ -201,7 +184,7 @@ class StripeProvider:
                 "failed",
                 reason,
             )
-        state = self._payment_state(intent)
+        state = payment_state(intent)
         if state is not None and state.status == "requires_action":
             return PaymentState(
                 state.id,
@@ -238,44 +221,17 @@ class StripeProvider:
 
     # ---- re-fetching objects
 
-    def _payment_state(self, intent: Any) -> PaymentState | None:
-        meta = _get(intent, "metadata") or {}
-        purpose = _get(meta, "purpose")
-        if purpose not in ("topup", "auto_topup"):
-            return None
-        status = str(intent.status)
-        error = _get(intent, "last_payment_error", "code")
-        if status == "succeeded":
-            mapped = "succeeded"
-        elif status in FAILED_PI and (error or status == "canceled"):
-            mapped = "failed"
-        elif status == "requires_action":
-            mapped = "requires_action"
-        else:
-            mapped = "pending"
-        amount = int(intent.amount) * MICROS_PER_CENT
-        return PaymentState(
-            str(intent.id),
-            str(_get(meta, "account_id")),
-            purpose,
-            amount,
-            mapped,  # type: ignore[arg-type]
-            str(error) if error else None,
-        )
-
     async def payment(self, object_id: str) -> PaymentState | None:
         if object_id.startswith("cs_"):
             session = await self._call(self.v1.checkout.sessions.retrieve_async, object_id)
-            object_id = _id(_get(session, "payment_intent")) or ""
+            object_id = id_of(get(session, "payment_intent")) or ""
         if not object_id.startswith("pi_"):
             return None
-        return self._payment_state(
-            await self._call(self.v1.payment_intents.retrieve_async, object_id)
-        )
+        return payment_state(await self._call(self.v1.payment_intents.retrieve_async, object_id))
 
     async def _account_of(self, customer: str) -> str | None:
         found = await self._call(self.v1.customers.retrieve_async, customer)
-        return _get(found, "metadata", "account_id")  # type: ignore[no-any-return]
+        return get(found, "metadata", "account_id")  # type: ignore[no-any-return]
 
     async def setup(self, object_id: str) -> SetupState | None:
         customer, method = await self._setup_target(object_id)
@@ -295,33 +251,33 @@ class StripeProvider:
         """(customer, method to make the default) behind a checkout, setup intent or method."""
         if object_id.startswith("cs_"):
             session = await self._call(self.v1.checkout.sessions.retrieve_async, object_id)
-            intent = _id(_get(session, "setup_intent"))
+            intent = id_of(get(session, "setup_intent"))
             if intent is None:
-                return _id(_get(session, "customer")), None
+                return id_of(get(session, "customer")), None
             object_id = intent
         if object_id.startswith("seti_"):
             found = await self._call(self.v1.setup_intents.retrieve_async, object_id)
-            return _id(_get(found, "customer")), _id(_get(found, "payment_method"))
+            return id_of(get(found, "customer")), id_of(get(found, "payment_method"))
         if object_id.startswith("pm_"):
             found = await self._call(self.v1.payment_methods.retrieve_async, object_id)
-            return _id(_get(found, "customer")), None
+            return id_of(get(found, "customer")), None
         return None, None
 
     async def _subscription_state(self, sub: Any) -> SubscriptionState:
         item = sub["items"].data[0]
-        price = _id(_get(item, "price")) or _id(_get(item, "plan")) or ""
-        account = _get(sub, "metadata", "account_id") or await self._account_of(
-            str(_id(sub.customer))
+        price = id_of(get(item, "price")) or id_of(get(item, "plan")) or ""
+        account = get(sub, "metadata", "account_id") or await self._account_of(
+            str(id_of(sub.customer))
         )
-        end = _get(sub, "current_period_end") or _get(item, "current_period_end")
+        end = get(sub, "current_period_end") or get(item, "current_period_end")
         return SubscriptionState(
-            str(sub.id), str(account), self.price_plan.get(price), str(sub.status), _when(end)
+            str(sub.id), str(account), self.price_plan.get(price), str(sub.status), when(end)
         )
 
     async def subscription(self, object_id: str) -> SubscriptionState | None:
         if object_id.startswith("cs_"):
             session = await self._call(self.v1.checkout.sessions.retrieve_async, object_id)
-            object_id = _id(_get(session, "subscription")) or ""
+            object_id = id_of(get(session, "subscription")) or ""
         if not object_id.startswith("sub_"):
             return None
         sub = await self._call(self.v1.subscriptions.retrieve_async, object_id)
@@ -329,61 +285,74 @@ class StripeProvider:
 
     async def invoice(self, object_id: str) -> InvoiceState | None:
         inv = await self._call(self.v1.invoices.retrieve_async, object_id)
-        account = await self._account_of(str(_id(inv.customer)))
+        account = await self._account_of(str(id_of(inv.customer)))
         if account is None:
             return None
         paid = inv.status == "paid"
-        failed = not paid and bool(_get(inv, "attempted")) and inv.status == "open"
-        subscription = _id(_get(inv, "subscription")) or _id(
-            _get(inv, "parent", "subscription_details", "subscription")
+        failed = not paid and bool(get(inv, "attempted")) and inv.status == "open"
+        subscription = id_of(get(inv, "subscription")) or id_of(
+            get(inv, "parent", "subscription_details", "subscription")
         )
         return InvoiceState(str(inv.id), account, subscription, paid, failed)
 
-    async def refund(self, object_id: str) -> RefundState | None:
-        if object_id.startswith("dp_") or object_id.startswith("du_"):
-            found = await self._call(self.v1.disputes.retrieve_async, object_id)
-            lost = found.status == "lost" or found.status.startswith("needs_response")
-            intent_id = _id(_get(found, "payment_intent"))
-            amount = int(found.amount) * MICROS_PER_CENT if lost else 0
-        else:
-            charge = await self._call(self.v1.charges.retrieve_async, object_id)
-            intent_id = _id(_get(charge, "payment_intent"))
-            amount = int(charge.amount_refunded) * MICROS_PER_CENT
-            object_id = f"{object_id}:{amount}"  # each cumulative refund level posts once
-        payment = await self.payment(intent_id or "")
+    async def refunds(self, object_id: str) -> Sequence[RefundState]:
+        if object_id.startswith(("dp_", "du_")):
+            return [r for r in [await self._dispute(object_id)] if r is not None]
+        if object_id.startswith("re_"):
+            found = await self._call(self.v1.refunds.retrieve_async, object_id)
+            object_id = id_of(get(found, "charge")) or ""
+        charge = await self._call(self.v1.charges.retrieve_async, object_id)
+        return await self._charge_refunds(charge)
+
+    async def _charge_refunds(self, charge: Any) -> list[RefundState]:
+        """Each succeeded (or pending) refund of a charge, keyed by the refund's own id."""
+        if not int(get(charge, "amount_refunded") or 0):
+            return []
+        payment = await self.payment(id_of(get(charge, "payment_intent")) or "")
         if payment is None:
+            return []
+        listed = await self._call(self.v1.refunds.list_async, charge=str(charge.id), limit=100)
+        return [
+            RefundState(str(r.id), payment.account_id, payment.id, int(r.amount) * MICROS_PER_CENT)
+            async for r in listed.auto_paging_iter()
+            if get(r, "status") in ("succeeded", "pending")
+        ]
+
+    async def _dispute(self, object_id: str) -> RefundState | None:
+        found = await self._call(self.v1.disputes.retrieve_async, object_id)
+        lost = found.status == "lost" or found.status.startswith("needs_response")
+        payment = await self.payment(id_of(get(found, "payment_intent")) or "")
+        if payment is None or not lost:
             return None
+        amount = int(found.amount) * MICROS_PER_CENT
         return RefundState(object_id, payment.account_id, payment.id, amount)
 
     async def events_since(self, since: datetime) -> Sequence[ProviderEvent]:
         page = await self._call(
             self.v1.events.list_async, created={"gte": int(since.timestamp())}, limit=100
         )
-        found = [self._event(e) async for e in page.auto_paging_iter()]
+        found = [event_of(e) async for e in page.auto_paging_iter()]
         return sorted((e for e in found if e is not None), key=lambda e: e.created)
 
-    async def payments_since(self, since: datetime) -> Sequence[PaymentState]:
+    async def _charges_since(self, since: datetime) -> list[Any]:
+        """Charges are listed by date (`created[gt]`: what every Stripe server filters on)."""
         page = await self._call(
-            self.v1.payment_intents.list_async, created={"gte": int(since.timestamp())}, limit=100
+            self.v1.charges.list_async, created={"gt": int(since.timestamp()) - 1}, limit=100
         )
-        states = [self._payment_state(i) async for i in page.auto_paging_iter()]
-        return [s for s in states if s is not None and s.status == "succeeded"]
+        return [c async for c in page.auto_paging_iter()]
 
-    def _event(self, event: Any) -> ProviderEvent | None:
-        type_ = str(_get(event, "type"))
-        obj = _get(event, "data", "object")
-        kind: Any = "other"
-        if type_.startswith("checkout.session."):
-            kind = str(_get(obj, "mode"))
-        else:
-            kind = next((k for p, k in KINDS.items() if type_.startswith(p)), "other")
-        return ProviderEvent(
-            str(_get(event, "id")),
-            type_,
-            kind,
-            str(_get(obj, "id")),
-            _when(_get(event, "created")) or datetime.now(UTC),
-        )
+    async def payments_since(self, since: datetime) -> Sequence[PaymentState]:
+        states = []
+        for charge in await self._charges_since(since):
+            intent = id_of(get(charge, "payment_intent"))
+            state = await self.payment(intent) if intent else None
+            if state is not None:
+                states.append(state)
+        return list({s.id: s for s in states}.values())  # retried charges: one payment
+
+    async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
+        found = [await self._charge_refunds(c) for c in await self._charges_since(since)]
+        return [r for refunds in found for r in refunds]
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """The official SDK checks the signature and the 300 s tolerance, for each secret."""
@@ -395,7 +364,7 @@ class StripeProvider:
                 continue
             except ValueError as exc:
                 raise SignatureInvalid("payload is not an event") from exc
-            found = self._event(event)
+            found = event_of(event)
             if found is not None:
                 return found
         raise SignatureInvalid("no webhook secret verifies this signature")

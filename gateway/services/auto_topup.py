@@ -70,11 +70,10 @@ class AutoTopups:
 
     async def _charge(self, account_id: str, customer: str, amount: int) -> str:
         p = self.payments
-        failed = True
+        failed, charge = True, f"auto_{secrets.token_hex(12)}"
         try:
-            state = await p.provider.charge_saved_method(
-                account_id, customer, amount, f"auto_{secrets.token_hex(12)}"
-            )
+            state = await p.provider.charge_saved_method(account_id, customer, amount, charge)
+            charge = state.id
             outcome = await apply_payment(p, state, None)
             failed = state.status != "succeeded"
             return outcome
@@ -84,6 +83,9 @@ class AutoTopups:
             )
             if failed and left >= AUTO_TOPUP_MAX_FAILURES:
                 await p.store.set_auto_threshold(account_id, None)
+            if failed and left == AUTO_TOPUP_MAX_FAILURES:  # this failure turned it off
+                data = {"failures": left, "payment_id": charge, "amount_micros": amount}
+                await p.notify(account_id, "auto_topup.disabled", data, charge)
 
     async def drain(self) -> None:
         while self._tasks:

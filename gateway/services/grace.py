@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from billing.payments import GRACE_ENDING_NOTICE, grace_key
 from gateway.services.payment_events import close_grace
-from gateway.services.payments import Payments
+from gateway.services.payments import BILLING_BASE, Payments
 from gateway.services.plan_change import apply_plan
 
 log = logging.getLogger("meterway.payments")
@@ -18,6 +19,7 @@ log = logging.getLogger("meterway.payments")
 
 async def tick(p: Payments, now: datetime) -> list[str]:
     """Apply everything due at `now`; returns what it did, one line per account."""
+    await _notice_endings(p, now)
     done = []
     for account_id in await p.profiles.graces_over(now):
         await _grace_over(p, account_id)
@@ -26,6 +28,16 @@ async def tick(p: Payments, now: datetime) -> list[str]:
         await _downgrade(p, account_id, plan)
         done.append(f"{account_id}: downgraded to {plan}")
     return done
+
+
+async def _notice_endings(p: Payments, now: datetime) -> None:
+    """grace_period.ending once per grace period, a day before it ends (the outbox drops
+    the repeats of later ticks)."""
+    if p.outbox is None:
+        return
+    for account_id, until in await p.profiles.graces_ending(now + GRACE_ENDING_NOTICE):
+        data = {"ends_at": until.isoformat(), "url": f"{BILLING_BASE}/portal"}
+        await p.notify(account_id, "grace_period.ending", data, grace_key(account_id, until))
 
 
 async def _grace_over(p: Payments, account_id: str) -> None:

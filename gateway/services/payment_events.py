@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-from billing.payments import AUTO_TOPUP_MAX_FAILURES, grace_until
+from billing.payments import (
+    AUTO_TOPUP_MAX_FAILURES,
+    GRACE_ENDING_NOTICE,
+    grace_key,
+    grace_until,
+)
 from gateway.services.credits import post_credit
 from gateway.services.payments import Payments
-from gateway.services.payments_port import PaymentState, ProviderEvent, SubscriptionState
+from gateway.services.payments_port import (
+    InvoiceState,
+    PaymentState,
+    ProviderEvent,
+    RefundState,
+    SubscriptionState,
+)
 from gateway.services.plan_change import apply_plan
 from gateway.stores.records import EventRef
 
@@ -53,6 +65,9 @@ async def apply_payment(p: Payments, state: PaymentState, ref: EventRef | None) 
         )
         return "credited" if posted.created else "already credited"
     if state.status == "failed":
+        data: dict[str, Any] = {"payment_id": state.id, "purpose": state.purpose}
+        data |= {"amount_micros": state.amount_micros, "failure": state.failure}
+        await p.notify(state.account_id, "payment.failed", data, state.id)
         if ref is not None:
             await p.profiles.record_event(ref)
         await p.profiles.record_payment(
@@ -117,14 +132,45 @@ async def _invoice(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
     if invoice is None or invoice.subscription_id is None:
         await p.profiles.record_event(ref)
         return "not a subscription invoice"
+    sub = await p.provider.subscription(invoice.subscription_id)
     if invoice.paid:
+        await _resolved(p, invoice)
         await close_grace(p, invoice.account_id, ref)
-        return "grace closed"
-    if invoice.failed:
+        outcome = "grace closed"
+    elif _failed_renewal(event, invoice, sub):
+        data: dict[str, Any] = {"invoice_id": invoice.id, "purpose": "subscription"}
+        data |= {"subscription_id": invoice.subscription_id}
+        await p.notify(invoice.account_id, "payment.failed", data, invoice.id)
         await open_grace(p, invoice.account_id, await p.now(), ref)
-        return "grace opened"
-    await p.profiles.record_event(ref)
-    return "open invoice"
+        outcome = "grace opened"
+    else:
+        await p.profiles.record_event(ref)
+        return "open invoice"
+    if sub is not None:  # a provider may not send customer.subscription.updated for this
+        await apply_subscription(p, sub, None)
+    return outcome
+
+
+async def _resolved(p: Payments, invoice: InvoiceState) -> None:
+    """A paid invoice ends an open grace period: say so (once per grace period)."""
+    profile = await p.profiles.profile(invoice.account_id)
+    if profile is None or profile.grace_until is None:
+        return
+    key = grace_key(invoice.account_id, profile.grace_until)
+    paid = {"invoice_id": invoice.id, "subscription_id": invoice.subscription_id}
+    await p.notify(invoice.account_id, "payment.failed.resolved", paid, key)
+    if await p.now() >= profile.grace_until - GRACE_ENDING_NOTICE:  # the notice went out
+        ends = {"ends_at": profile.grace_until.isoformat()}
+        await p.notify(invoice.account_id, "grace_period.ending.resolved", ends, key)
+
+
+def _failed_renewal(
+    event: ProviderEvent, invoice: InvoiceState, sub: SubscriptionState | None
+) -> bool:
+    """Grace is for a plan the account has: not for a first payment, nor an ended one."""
+    if not invoice.failed or event.type != "invoice.payment_failed":
+        return False
+    return sub is None or sub.status not in ("incomplete", "incomplete_expired", "canceled")
 
 
 async def open_grace(
@@ -145,21 +191,27 @@ async def close_grace(p: Payments, account_id: str, ref: EventRef | None) -> Non
 
 
 async def _refund(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
-    refund = await p.provider.refund(event.object_id)
-    if refund is None or refund.amount_micros <= 0:
+    found = [r for r in await p.provider.refunds(event.object_id) if r.amount_micros > 0]
+    if not found:
         await p.profiles.record_event(ref)
         return "nothing refunded"
+    posted = [await post_refund(p, r, f"{event.kind} of {r.payment_id}", ref) for r in found]
+    return "refunded" if any(posted) else "already refunded"
+
+
+async def post_refund(p: Payments, refund: RefundState, reason: str, ref: EventRef | None) -> bool:
+    """A negative entry keyed by the refund's id; True if it was new."""
     posted = await post_credit(
         p.ledger,
         p.store,
         refund.account_id,
         -refund.amount_micros,
         refund.id,
-        f"{event.kind} of {refund.payment_id}",
+        reason,
         kind="refund",
         event=ref,
     )
-    return "refunded" if posted.created else "already refunded"
+    return posted.created
 
 
 async def note_auto_failure(p: Payments, account_id: str) -> None:

@@ -22,7 +22,7 @@ from billing.payments import (
 from billing.plans import PlanBook
 from gateway.services.payments_port import HostedPage, PaymentsProvider
 from gateway.services.plan_change import apply_plan
-from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.ports import HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.postgres.payments import PaymentsStore, Profile
 
 BILLING_BASE = "/v1/account/billing"
@@ -44,6 +44,16 @@ class Payments:
     store: HotStorePort
     plans: PlanBook
     config: PaymentsConfig
+    outbox: NotifyOutbox | None = None  # None: notifications are not configured
+
+    async def notify(
+        self, account_id: str, event: str, data: dict[str, Any], occurrence: str
+    ) -> None:
+        """Queue a notification once per (event, occurrence); the notifier delivers it.
+        Callers emit before they record what caused it, so a retried cause re-emits
+        (a no-op) instead of losing it."""
+        if self.outbox is not None:
+            await self.outbox.emit(account_id, event, data, occurrence)
 
     async def now(self) -> datetime:
         """The gateway's one clock (Redis TIME, moved by the test clock), as a UTC time."""
@@ -116,6 +126,10 @@ class Payments:
         profile = await self.profile(account_id)
         if setting is not None and not profile.method_on_file:
             raise PaymentRuleError("Save a payment method first (POST .../billing/setup).")
+        if profile.auto_off_reason is not None:  # turned back on, or off for good
+            last = await self.profiles.last_failed_auto_charge(account_id)
+            data = {"enabled": setting is not None}
+            await self.notify(account_id, "auto_topup.disabled.resolved", data, last or account_id)
         await self.profiles.set_auto_topup(account_id, setting)
         await self.store.set_auto_threshold(
             account_id, setting.threshold_micros if setting else None

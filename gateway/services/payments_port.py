@@ -25,6 +25,10 @@ class ProviderUnavailable(Exception):
     """The provider could not be reached or answered with an error we cannot act on."""
 
 
+class UnknownObject(ProviderUnavailable):
+    """The provider answered that it has no object with this id."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderEvent:
     """A provider event reduced to what applying it needs: which object to re-fetch."""
@@ -125,11 +129,19 @@ class PaymentsProvider(Protocol):
 
     async def invoice(self, object_id: str) -> InvoiceState | None: ...
 
-    async def refund(self, object_id: str) -> RefundState | None: ...
+    async def refunds(self, object_id: str) -> Sequence[RefundState]:
+        """Every refund behind a charge, refund or dispute, each with its own id: two
+        partial refunds of one payment are two entries."""
 
-    async def events_since(self, since: datetime) -> Sequence[ProviderEvent]: ...
+    async def events_since(self, since: datetime) -> Sequence[ProviderEvent]:
+        """The provider's events since `since`, oldest first (for replay)."""
 
-    async def payments_since(self, since: datetime) -> Sequence[PaymentState]: ...
+    async def payments_since(self, since: datetime) -> Sequence[PaymentState]:
+        """Top-up payments (of any outcome) made since `since` (for reconcile)."""
+
+    async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
+        """Refunds made since `since`, at least those of the payments made since then
+        (for reconcile)."""
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Check the signature and freshness of a webhook; raise SignatureInvalid."""

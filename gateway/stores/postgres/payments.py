@@ -34,6 +34,16 @@ class Profile:
     auto_off_reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerMoney:
+    """A ledger entry a provider's payment or refund caused (amount signed as posted)."""
+
+    key: str
+    account_id: str
+    amount_micros: int
+    kind: str
+
+
 def _profile(row: asyncpg.Record) -> Profile:
     auto = None
     if row["auto_threshold"] is not None:
@@ -223,6 +233,23 @@ class PaymentsStore:
         )
         return int(failures or 0)
 
+    async def last_failed_auto_charge(self, account_id: str) -> str | None:
+        """The failed charge that turned auto top-up off (none is tried after it)."""
+        found: str | None = await self.pool.fetchval(
+            "SELECT id FROM payments WHERE account_id = $1 AND purpose = 'auto_topup'"
+            " AND status = 'failed' ORDER BY created_at DESC LIMIT 1",
+            account_id,
+        )
+        return found
+
+    async def graces_ending(self, before: datetime) -> list[tuple[str, datetime]]:
+        """Open grace periods that end before `before`: (account, end)."""
+        rows = await self.pool.fetch(
+            "SELECT account_id, grace_until FROM billing_profiles WHERE grace_until < $1",
+            before,
+        )
+        return [(r[0], r[1]) for r in rows]
+
     async def graces_over(self, now: datetime) -> list[str]:
         rows = await self.pool.fetch(
             "SELECT account_id FROM billing_profiles WHERE grace_until <= $1", now
@@ -236,3 +263,24 @@ class PaymentsStore:
             now,
         )
         return [(r[0], r[1]) for r in rows]
+
+    async def ledger_payments(self, since: datetime) -> list[LedgerMoney]:
+        """Ledger entries that say a provider moved money since `since`: credits of a
+        recorded payment (key = payment id) and refunds (key = refund id)."""
+        rows = await self.pool.fetch(
+            "SELECT idempotency_key, account_id, amount_micros, kind FROM ledger_entries l"
+            " WHERE created_at >= $1 AND idempotency_key IS NOT NULL AND (kind = 'refund'"
+            " OR (kind = 'credit' AND EXISTS (SELECT 1 FROM payments p"
+            "     WHERE p.id = l.idempotency_key AND p.account_id = l.account_id)))",
+            since,
+        )
+        return [LedgerMoney(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def ledger_by_keys(self, keys: list[str]) -> dict[str, LedgerMoney]:
+        """Credit and refund entries with these idempotency keys, whenever written."""
+        rows = await self.pool.fetch(
+            "SELECT idempotency_key, account_id, amount_micros, kind FROM ledger_entries"
+            " WHERE idempotency_key = ANY($1::text[]) AND kind IN ('credit', 'refund')",
+            keys,
+        )
+        return {r[0]: LedgerMoney(r[0], r[1], r[2], r[3]) for r in rows}

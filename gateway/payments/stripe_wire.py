@@ -1,0 +1,87 @@
+"""Reading Stripe's objects: pure functions over the SDK's objects (or plain dicts), so the
+adapter's calls stay short and these stay testable without a server.
+
+Amounts cross as cents (1 cent = 10,000 micros). Events and objects are reduced to the
+port's values (`PaymentState`, `ProviderEvent`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.services.payments_port import PaymentState, ProviderEvent
+
+MICROS_PER_CENT = 10_000
+KINDS = {
+    "payment_intent.": "payment",
+    "setup_intent.": "setup",
+    "payment_method.": "setup",
+    "customer.subscription.": "subscription",
+    "invoice.": "invoice",
+    "charge.refunded": "refund",
+    "charge.dispute.": "dispute",
+}
+FAILED_PI = ("requires_payment_method", "canceled")
+
+
+def when(stamp: object) -> datetime | None:
+    return datetime.fromtimestamp(int(str(stamp)), UTC) if stamp else None
+
+
+def get(obj: Any, *path: str) -> Any:
+    for name in path:
+        if obj is None:
+            return None
+        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    return obj
+
+
+def id_of(value: Any) -> str | None:
+    """An expandable field: an id string or an object with an id."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(get(value, "id"))
+
+
+def payment_state(intent: Any) -> PaymentState | None:
+    meta = get(intent, "metadata") or {}
+    purpose = get(meta, "purpose")
+    if purpose not in ("topup", "auto_topup"):
+        return None
+    status = str(intent.status)
+    error = get(intent, "last_payment_error", "code")
+    if status == "succeeded":
+        mapped = "succeeded"
+    elif status in FAILED_PI and (error or status == "canceled"):
+        mapped = "failed"
+    elif status == "requires_action":
+        mapped = "requires_action"
+    else:
+        mapped = "pending"
+    amount = int(intent.amount) * MICROS_PER_CENT
+    return PaymentState(
+        str(intent.id),
+        str(get(meta, "account_id")),
+        purpose,
+        amount,
+        mapped,  # type: ignore[arg-type]
+        str(error) if error else None,
+    )
+
+
+def event_of(event: Any) -> ProviderEvent | None:
+    type_ = str(get(event, "type"))
+    obj = get(event, "data", "object")
+    kind: Any = "other"
+    if type_.startswith("checkout.session."):
+        kind = str(get(obj, "mode"))
+    else:
+        kind = next((k for p, k in KINDS.items() if type_.startswith(p)), "other")
+    return ProviderEvent(
+        str(get(event, "id")),
+        type_,
+        kind,
+        str(get(obj, "id")),
+        when(get(event, "created")) or datetime.now(UTC),
+    )

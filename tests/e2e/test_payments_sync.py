@@ -1,0 +1,87 @@
+"""`meterway payments replay` and `reconcile` with the local provider: webhooks that never
+arrived are found by reconcile and applied by replay exactly once; credits the provider does
+not know are reported; both are safe to run again."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.appkeys import PAYMENTS
+from gateway.payments.local import LocalProvider
+from gateway.services.payment_events import apply_payment
+from gateway.services.payments_port import PaymentState
+from tests.billing_client import biller, books_balance, credits, payments_cli
+from tests.harness import Gateway
+
+
+async def test_lost_events_are_reconciled_and_replayed_once(
+    gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    b = await biller(gw)
+    await b.topup(4_000_000)
+    code, out = await payments_cli(gw, capsys, "reconcile", "--since", since)
+    assert (code, out[-1].split(":")[0]) == (0, "the ledger matches"), out
+    paid = (await credits(gw, b.t.account_id))[0]["idempotency_key"]
+
+    # The provider charges and refunds, and the gateway hears nothing of it.
+    await b.save_card()
+    provider = gw.app[PAYMENTS].provider
+    assert isinstance(provider, LocalProvider)
+    customer = (await gw.app[PAYMENTS].profile(b.t.account_id)).customer_id
+    lost = await provider.charge_saved_method(b.t.account_id, customer, 3_000_000, "lost-1")
+    assert lost.status == "succeeded"
+    (refunded,) = await provider.refund_payment(paid)
+    assert await books_balance(gw, b.t.account_id) == 4_000_000
+
+    code, out = await payments_cli(gw, capsys, "reconcile", "--since", since)
+    assert code == 1
+    assert sorted(out[:-1]) == sorted(
+        [
+            f"missing in ledger: payment {lost.id} account {b.t.account_id}"
+            " provider $3.000000 ledger -",
+            f"missing in ledger: refund {refunded.object_id} account {b.t.account_id}"
+            " provider -$4.000000 ledger -",
+        ]
+    )
+    assert out[-1].startswith("2 difference(s): local payments and refunds since")
+
+    code, out = await payments_cli(gw, capsys, "replay", "--since", since)
+    assert code == 0, out
+    outcomes = {line.split()[1]: line.rsplit(": ", 1)[1] for line in out[:-1]}
+    assert "credited" in outcomes.values() and "refunded" in outcomes.values()
+    assert re.fullmatch(
+        r"\d+ event\(s\) from local since .*: 2 applied now, \d+ already applied, 0 failed",
+        out[-1],
+    ), out[-1]
+    code, again = await payments_cli(gw, capsys, "replay", "--since", since)
+    assert code == 0 and all(line.endswith(": already applied") for line in again[:-1])
+    assert len(again) == len(out)
+    assert [r["amount_micros"] for r in await credits(gw, b.t.account_id)] == [
+        4_000_000,
+        3_000_000,
+    ]
+    assert [r["amount_micros"] for r in await credits(gw, b.t.account_id, "refund")] == [-4_000_000]
+    assert await books_balance(gw, b.t.account_id) == 3_000_000
+    code, out = await payments_cli(gw, capsys, "reconcile", "--since", since)
+    assert code == 0 and out == [f"the ledger matches: local payments and refunds since {since}"]
+
+
+async def test_a_credit_the_provider_does_not_know_is_reported(
+    gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    b = await biller(gw)
+    await b.topup(2_000_000)
+    ghost = PaymentState("pi_local_ghost", b.t.account_id, "topup", 1_000_000, "succeeded")
+    assert await apply_payment(gw.app[PAYMENTS], ghost, None) == "credited"
+    code, out = await payments_cli(gw, capsys, "reconcile", "--since", since)
+    assert code == 1
+    assert out[:-1] == [
+        f"unknown to provider: payment pi_local_ghost account {b.t.account_id}"
+        " provider - ledger $1.000000"
+    ]
+    assert await books_balance(gw, b.t.account_id) == 3_000_000
