@@ -45,11 +45,13 @@ def id_of(value: Any) -> str | None:
 
 
 def payment_state(intent: Any) -> PaymentState | None:
+    """A PaymentIntent as the ledger sees it; None when it is not a top-up (an invoice's).
+    A PaymentIntent waiting for its first method is pending, not failed."""
     meta = get(intent, "metadata") or {}
     purpose = get(meta, "purpose")
     if purpose not in ("topup", "auto_topup"):
         return None
-    status = str(intent.status)
+    status = str(get(intent, "status"))
     error = get(intent, "last_payment_error", "code")
     if status == "succeeded":
         mapped = "succeeded"
@@ -59,9 +61,9 @@ def payment_state(intent: Any) -> PaymentState | None:
         mapped = "requires_action"
     else:
         mapped = "pending"
-    amount = int(intent.amount) * MICROS_PER_CENT
+    amount = int(get(intent, "amount")) * MICROS_PER_CENT
     return PaymentState(
-        str(intent.id),
+        str(get(intent, "id")),
         str(get(meta, "account_id")),
         purpose,
         amount,
@@ -71,6 +73,7 @@ def payment_state(intent: Any) -> PaymentState | None:
 
 
 def event_of(event: Any) -> ProviderEvent | None:
+    """What an event names: its object's kind and id (a checkout session's kind is its mode)."""
     type_ = str(get(event, "type"))
     obj = get(event, "data", "object")
     kind: Any = "other"

@@ -15,7 +15,7 @@ from datetime import datetime
 from gateway.services.payment_events import apply_event
 from gateway.services.payments import Payments
 from gateway.services.payments_port import ProviderEvent, ProviderUnavailable, UnknownObject
-from gateway.stores.errors import StoreUnavailable
+from gateway.stores.errors import StoreError
 from gateway.stores.postgres.payments import LedgerMoney
 
 ALREADY = "already applied"
@@ -52,7 +52,7 @@ async def replay(p: Payments, since: datetime) -> list[Replayed]:
             continue
         try:
             outcome = await apply_event(p, event)
-        except (ProviderUnavailable, StoreUnavailable, LookupError, ValueError) as exc:
+        except (ProviderUnavailable, StoreError, LookupError, ValueError) as exc:
             outcome = f"error: {type(exc).__name__}: {exc}"
         done.append(Replayed(event, outcome))
     return done

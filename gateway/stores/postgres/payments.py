@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from billing.payments import AutoTopup
+from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.ledger import record_event
 from gateway.stores.records import EventRef
 
@@ -76,6 +77,13 @@ class PaymentsStore:
 
     async def create_profile(self, account_id: str, provider: str, customer_id: str) -> Profile:
         """Idempotent: a concurrent creator's profile wins and is returned."""
+        with map_postgres_errors():
+            await self._insert_profile(account_id, provider, customer_id)
+        found = await self.profile(account_id)
+        assert found is not None
+        return found
+
+    async def _insert_profile(self, account_id: str, provider: str, customer_id: str) -> None:
         await self.pool.execute(
             "INSERT INTO billing_profiles (account_id, provider, customer_id) VALUES ($1, $2, $3)"
             " ON CONFLICT (account_id) DO NOTHING",
@@ -83,21 +91,19 @@ class PaymentsStore:
             provider,
             customer_id,
         )
-        found = await self.profile(account_id)
-        assert found is not None
-        return found
 
     async def _update(
         self, account_id: str, event: EventRef | None, sql: str, *args: object
     ) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if event is not None:
-                await record_event(conn, event)
-            await conn.execute(
-                f"UPDATE billing_profiles SET {sql}, updated_at = now() WHERE account_id = $1",
-                account_id,
-                *args,
-            )
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                if event is not None:
+                    await record_event(conn, event)
+                await conn.execute(
+                    f"UPDATE billing_profiles SET {sql}, updated_at = now() WHERE account_id = $1",
+                    account_id,
+                    *args,
+                )
 
     async def set_method_on_file(
         self, account_id: str, on_file: bool, event: EventRef | None
