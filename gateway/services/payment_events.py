@@ -84,7 +84,7 @@ async def _setup(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
     if state is None:
         await p.profiles.record_event(ref)
         return "unknown setup"
-    await p.profile(state.account_id)
+    await p.profile(state.account_id, state.customer_id)
     await p.profiles.set_method_on_file(state.account_id, state.method_on_file, ref)
     account = await p.account(state.account_id)
     plan = p.plans.get(account["plan"])

@@ -66,12 +66,13 @@ class Payments:
             raise LookupError(f"no account {account_id}")
         return row
 
-    async def profile(self, account_id: str) -> Profile:
-        """The account's billing profile, creating the provider's customer on first use."""
+    async def profile(self, account_id: str, customer: str | None = None) -> Profile:
+        """The account's billing profile, created on first use: with `customer` when an
+        event already names the provider's customer, else with a new one."""
         found = await self.profiles.profile(account_id)
         if found is not None:
             return found
-        customer = await self.provider.ensure_customer(account_id, None)
+        customer = await self.provider.ensure_customer(account_id, customer)
         return await self.profiles.create_profile(account_id, self.provider.name, customer)
 
     async def overview(self, account_id: str, upgrade_to: str | None = None) -> dict[str, Any]:

@@ -46,9 +46,15 @@ async def sgw(dsn: str, stack: StripeStack) -> AsyncIterator[Gateway]:
     env = stack.env() | {"LISTEN_ADDR": f"127.0.0.1:{port}"}
     await stack.reset(f"http://127.0.0.1:{port}/webhooks/stripe")
     async with running_gateway(dsn, **env) as gw:
+        started = await gw.stores().pool.fetchval("SELECT now()")
         yield gw
         await stack.quiet()
         stack.target = None
+        mine = await gw.stores().pool.fetch(
+            "SELECT id FROM accounts WHERE created_at >= $1", started
+        )
+        for row in mine:  # every late webhook in: ledger sum == balance, for every account
+            await books_balance(gw, row["id"])
         await gw.settle_all()
 
 
@@ -94,6 +100,7 @@ async def test_customer_and_saved_method(sgw: Gateway, stack: StripeStack) -> No
     assert customer.invoice_settings.default_payment_method  # set from the SetupIntent
     portal = await b.ok("POST", "/portal")
     assert portal["url"].startswith(stack.api_base + "/portal/bps_")
+    assert await books_balance(sgw, b.t.account_id) == 0
 
 
 async def test_off_session_auto_top_up_charges_a_payment_intent_once(
