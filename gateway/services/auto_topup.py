@@ -3,7 +3,8 @@
 The hot path pays one Redis read per settlement of an account that has auto top-up on (the
 threshold rides in the account's hot record). The charge itself is claimed in PostgreSQL:
 one in flight per account across every gateway process, and never past the month's cap.
-The credit lands before the claim is released, so the next check sees the new balance.
+The credit lands before the claim is released, and a check reads the balance again once it
+holds the claim, so a check that read it before another charge finished does not charge twice.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class AutoTopups:
             return "not due"
         if not await p.profiles.claim_auto_charge(account_id, month_start(now), now):
             return "in flight or capped"
+        hot = await p.store.balance(account_id)  # a charge that released the slot raised it
+        if hot is None or not auto_topup_due(hot[0], profile.auto_topup, 0):
+            await p.profiles.unclaim_auto_charge(account_id)
+            return "not due"
         return await self._charge(account_id, profile.customer_id, profile.auto_topup.amount_micros)
 
     async def _charge(self, account_id: str, customer: str, amount: int) -> str:

@@ -225,6 +225,13 @@ class PaymentsStore:
         )
         return got is not None
 
+    async def unclaim_auto_charge(self, account_id: str) -> None:
+        """Free the slot without charging (no longer due): the failure count stays."""
+        await self.pool.execute(
+            "UPDATE billing_profiles SET auto_in_flight_at = NULL WHERE account_id = $1",
+            account_id,
+        )
+
     async def release_auto_charge(self, account_id: str, *, failed: bool, limit: int) -> int:
         """Free the slot; count a failure (turning auto top-up off at `limit`) or reset."""
         failures = await self.pool.fetchval(
