@@ -79,13 +79,15 @@ class PaymentSettings:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
-    redis_url: str
+    redis_url: str = field(repr=False)  # may carry a password, like database_url
     listen_host: str
     listen_port: int
     admin_api_key: str = field(repr=False)
     providers: Mapping[str, ProviderSettings]
     config_dir: Path
     redis_prefix: str = "mw"
+    # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
+    redis_cluster: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 4 * 1024 * 1024
     upstream_connect_timeout_s: float = 10.0
     upstream_timeout_s: float = 600.0
@@ -137,6 +139,51 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     if parts.scheme not in schemes or not parts.netloc:
         raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
     return value
+
+
+def _cluster_seeds(name: str, raw: str) -> tuple[str, ...]:
+    """Seed node URLs from `REDIS_CLUSTER_URLS` (comma-separated redis://host:port, or bare
+    host:port) or a `redis+cluster://[user:pass@]host:port,host:port` REDIS_URL. A cluster has
+    only database 0, and the lean hot-path client speaks plain TCP, so both are checked here."""
+    seeds: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        url = item if "://" in item else f"redis://{item}"
+        parts = urlsplit(url)
+        if parts.scheme != "redis" or not parts.hostname or parts.query:
+            raise ConfigError(f"{name}: {item!r} is not a redis://host:port seed node")
+        if parts.path.strip("/") not in ("", "0"):
+            raise ConfigError(f"{name}: a Redis Cluster has only database 0, got {item!r}")
+        try:
+            port = parts.port or 6379
+        except ValueError as exc:
+            raise ConfigError(f"{name}: bad port in {item!r}") from exc
+        auth = parts.netloc.rpartition("@")[0]
+        seeds.append(f"redis://{auth + '@' if auth else ''}{parts.hostname}:{port}")
+    if not seeds:
+        raise ConfigError(f"{name} names no seed node")
+    return tuple(seeds)
+
+
+def _redis(get: Callable[[str, object], object]) -> dict[str, Any]:
+    """REDIS_URL, or a Redis Cluster's seed nodes (REDIS_CLUSTER_URLS or redis+cluster://)."""
+    url = str(get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    cluster_urls = str(get("REDIS_CLUSTER_URLS", ""))
+    if url.startswith("redis+cluster://"):
+        userinfo, _, rest = url.removeprefix("redis+cluster://").rpartition("@")
+        hosts = rest.split("/", 1)[0]
+        path = rest.split("/", 1)[1] if "/" in rest else ""
+        auth = userinfo + "@" if userinfo else ""
+        cluster_urls = ",".join(f"redis://{auth}{h}/{path}" for h in hosts.split(","))
+        name = "REDIS_URL"
+    else:
+        url = _url("REDIS_URL", url, ("redis", "rediss", "unix"))
+        name = "REDIS_CLUSTER_URLS"
+    if not cluster_urls.strip():
+        return {"redis_url": url}
+    seeds = _cluster_seeds(name, cluster_urls)
+    return {"redis_url": seeds[0], "redis_cluster": seeds}
 
 
 def _number(name: str, value: object, minimum: float) -> float:
@@ -205,11 +252,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
     return Settings(
         database_url=_url("DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")),
-        redis_url=_url(
-            "REDIS_URL",
-            str(get("REDIS_URL", "redis://127.0.0.1:6379/0")),
-            ("redis", "rediss", "unix"),
-        ),
+        **_redis(get),
         listen_host=host,
         listen_port=port,
         admin_api_key=admin,

@@ -8,6 +8,8 @@ import uvloop
 
 from tests.harness import Gateway, running_gateway, temp_database
 
+pytest_plugins = ["tests.redis_cluster"]  # the session-scoped `redis_cluster` fixture
+
 
 @pytest.fixture(scope="session")
 async def dsn() -> AsyncIterator[str]:

@@ -23,7 +23,7 @@ from gateway.appkeys import METER
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import Settings, load_settings
-from gateway.stores.connect import Stores
+from gateway.stores.connect import Stores, redis_clients
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
 from gateway.workers.settler import Settler
@@ -61,6 +61,18 @@ async def drop_prefix(url: str, prefix: str) -> None:
     async for batch in _scan(client, f"{prefix}:*"):
         await client.delete(*batch)
     await client.aclose()
+
+
+async def drop_keys(settings: Settings) -> None:
+    """Delete a test's key prefix on its Redis or Redis Cluster (SCAN per master there)."""
+    client, wire = redis_clients(settings)
+    try:
+        async for batch in _scan(client, f"{settings.redis_prefix}:*"):
+            await client.delete(*batch)
+    finally:
+        await client.aclose()
+        if wire is not None:
+            await wire.close()
 
 
 async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[bytes]]:
@@ -170,4 +182,4 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
         await http.close()
         await _cleanup(runner)
         await upstream.close()
-        await drop_prefix(REDIS_URL, prefix)
+        await drop_keys(settings)

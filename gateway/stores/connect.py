@@ -2,7 +2,9 @@
 
 The client settings (timeouts, pool sizes, the lean RESP connection for the hot path) are
 chosen here once, so a command-line `rebuild` and a test talk to Redis exactly as the
-serving gateway does.
+serving gateway does. With `REDIS_CLUSTER_URLS` both become cluster clients: redis-py's
+`RedisCluster` for everything but the scripts, and `ClusterWire` (the lean client with slot
+routing) for the hot path's scripts.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.pending import PendingDebits
+from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.resp import WireRedis, parse_url
+from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
 
 REDIS_MAX_CONNECTIONS = 512
 POOL_MAX_SIZE = 8
@@ -46,8 +51,30 @@ class Stores:
         return PendingDebits(self.ledger.pool)
 
 
-@contextlib.asynccontextmanager
-async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
+def cluster_seeds(settings: Settings) -> list[Endpoint]:
+    seeds = [parse_url(url) for url in settings.redis_cluster]
+    return [e for e in seeds if e is not None]  # settings.py admits only redis:// seeds
+
+
+def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None]:
+    """redis-py for everything, and the lean script client where the URL allows one.
+
+    On a cluster, redis-py's `RedisCluster` is typed as `aioredis.Redis`: it offers the same
+    commands, routes each by its key's slot, splits multi-key EXISTS/DELETE per slot, runs
+    non-transactional pipelines per node and SCAN per master. The one read that differs,
+    the settler's multi-stream XREADGROUP, checks `is_cluster` (stores/redis/nodes.py).
+    """
+    if settings.redis_cluster:
+        seeds = cluster_seeds(settings)
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(e.host, e.port) for e in seeds],
+            username=seeds[0].username,
+            password=seeds[0].password,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+        )
+        return cast(aioredis.Redis, cluster), ClusterWire(seeds)
     client = aioredis.Redis.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
@@ -55,7 +82,12 @@ async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
         socket_timeout=5,
     )
     endpoint = parse_url(settings.redis_url)
-    wire = WireRedis(endpoint) if endpoint is not None else None
+    return client, WireRedis(endpoint) if endpoint is not None else None
+
+
+@contextlib.asynccontextmanager
+async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
+    client, wire = redis_clients(settings)
     try:
         yield HotStore.for_settings(client, settings, wire)
     finally:

@@ -23,6 +23,7 @@ from gateway.stores.errors import StoreError
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.records import Backlog
 from gateway.stores.redis.keys import SHARDS, Keys
+from gateway.stores.redis.nodes import is_cluster
 from gateway.stores.redis.stream import backlog, text_of, written_total
 from gateway.stores.stream_fields import ledger_row_raw
 from gateway.workers.tasks import pause, raise_if_cancelling, running
@@ -78,14 +79,30 @@ class Settler:
     async def _read(self, start: str, block_ms: int | None = None) -> Messages:
         """One XREADGROUP over every shard's stream: one command, not one per shard.
 
-        A standalone Redis serves all 64 streams in one call; on a Redis Cluster the same
-        call would be issued once per node, grouping the shards it owns.
+        A standalone Redis serves all 64 streams in one call. A Redis Cluster refuses a
+        read across slots (even slots of one node), so there it is one XREADGROUP per
+        stream, pipelined: one round trip per node, covering the shards that node owns.
         """
+        count = max(1, self.batch // 8)
+        if is_cluster(self.redis):
+            return await self._read_per_node(start, count, block_ms)
         streams: dict[Any, Any] = {self.keys.stream(shard): start for shard in range(SHARDS)}
         reply = await self.redis.xreadgroup(
-            GROUP, self.consumer, streams, count=max(1, self.batch // 8), block=block_ms
+            GROUP, self.consumer, streams, count=count, block=block_ms
         )
         return self._flatten(reply)
+
+    async def _read_per_node(self, start: str, count: int, block_ms: int | None) -> Messages:
+        """Non-blocking per-stream reads (a blocked read would hold its node's pipeline);
+        an idle cluster waits `block_ms` here instead of inside Redis."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                pipe.xreadgroup(GROUP, self.consumer, {self.keys.stream(shard): start}, count=count)
+            replies = await pipe.execute()
+        out = [m for reply in replies for m in self._flatten(reply)]
+        if not out and block_ms:
+            await asyncio.sleep(block_ms / 1000)
+        return out
 
     def _flatten(self, reply: Any) -> Messages:
         pairs = reply.items() if isinstance(reply, dict) else (reply or [])

@@ -86,3 +86,27 @@ def test_price_finer_than_a_micro_is_one_line(tmp_path: Path) -> None:
     end = text.index('"', first + len('input = "'))
     pricing.write_text(text[:first] + 'input = "2.5000001' + text[end:])
     _one_line_refusal({**GOOD, "MW_CONFIG_DIR": str(tmp_path)}, "micro-dollar")
+
+
+def test_redis_cluster_seeds_from_either_spelling() -> None:
+    listed = load_settings({**GOOD, "REDIS_CLUSTER_URLS": "redis://10.0.0.1:7000, 10.0.0.2"})
+    assert listed.redis_cluster == ("redis://10.0.0.1:7000", "redis://10.0.0.2:6379")
+    assert listed.redis_url == "redis://10.0.0.1:7000"
+    url = load_settings({**GOOD, "REDIS_URL": "redis+cluster://u:pw@h1:7000,h2:7001/0"})
+    assert url.redis_cluster == ("redis://u:pw@h1:7000", "redis://u:pw@h2:7001")
+    assert "pw" not in repr(url)
+    assert load_settings(GOOD).redis_cluster == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"REDIS_CLUSTER_URLS": "redis://h:7000/2"}, "only database 0"),
+        ({"REDIS_CLUSTER_URLS": "rediss://h:7000"}, "seed node"),
+        ({"REDIS_CLUSTER_URLS": " , "}, "names no seed node"),
+        ({"REDIS_URL": "redis+cluster://h:notaport"}, "bad port"),
+    ],
+)
+def test_bad_redis_cluster_settings_stop_the_boot(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings({**GOOD, **env})

@@ -28,7 +28,7 @@ from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.meter_holds import MeterHolds
 from gateway.stores.redis.records import decode_key_record, decode_reservation, encode_key_record
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
-from gateway.stores.redis.resp import WireRedis
+from gateway.stores.redis.resp import ScriptWire
 from gateway.stores.redis.scripts import ScriptFn, load_script
 
 # The value types and error are re-exported for code written before `stores/records.py`.
@@ -51,7 +51,7 @@ class HotStore:
         reservation_ttl_s: float,
         timezone: str = "UTC",
         test_clock: bool = False,
-        wire: WireRedis | None = None,
+        wire: ScriptWire | None = None,
     ) -> None:
         self.redis = client
         self.wire = wire
@@ -71,7 +71,7 @@ class HotStore:
 
     @classmethod
     def for_settings(
-        cls, client: aioredis.Redis, settings: Settings, wire: WireRedis | None = None
+        cls, client: aioredis.Redis, settings: Settings, wire: ScriptWire | None = None
     ) -> HotStore:
         return cls(
             client,

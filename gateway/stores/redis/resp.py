@@ -18,7 +18,7 @@ import hashlib
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 import hiredis
@@ -174,6 +174,30 @@ class WireRedis:
         proto = await self._connection()
         return await proto.send(pack(args))
 
+    async def execute_pair(self, first: tuple[Any, ...], second: tuple[Any, ...]) -> Any:
+        """Two commands in one write on this connection (ASKING and the call it permits);
+        the second's reply, or the first error."""
+        proto = await self._connection()
+        replies = await asyncio.gather(
+            proto.send(pack(first)), proto.send(pack(second)), return_exceptions=True
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies[1]
+
+    async def evalsha(
+        self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
+    ) -> Any:
+        """EVALSHA with a one-time SCRIPT LOAD when Redis does not know the script yet."""
+        try:
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        except ReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await self.execute("SCRIPT", "LOAD", text)
+        return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+
     async def close(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -184,19 +208,23 @@ class WireRedis:
             await proto.closed
 
 
-class WireScript:
-    """EVALSHA with a one-time SCRIPT LOAD when Redis does not know the script yet."""
+class ScriptWire(Protocol):
+    """A lean client that runs scripts: one Redis (`WireRedis`) or a cluster (`ClusterWire`)."""
 
-    def __init__(self, client: WireRedis, text: str) -> None:
+    async def evalsha(
+        self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
+    ) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class WireScript:
+    """One script by its SHA1, through whichever lean client the deployment has."""
+
+    def __init__(self, client: ScriptWire, text: str) -> None:
         self.client = client
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
 
     async def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        try:
-            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
-        except ReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-        await self.client.execute("SCRIPT", "LOAD", self.text)
-        return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        return await self.client.evalsha(self.sha, self.text, keys, args)

@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from gateway.stores.redis.resp import WireRedis, WireScript
+from gateway.stores.redis.resp import ScriptWire, WireScript
 
 ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
 
@@ -18,7 +18,7 @@ def script_text(name: str) -> str:
     return resources.files("gateway.stores.redis.lua").joinpath(f"{name}.lua").read_text()
 
 
-def load_script(client: aioredis.Redis, name: str, wire: WireRedis | None = None) -> ScriptFn:
+def load_script(client: aioredis.Redis, name: str, wire: ScriptWire | None = None) -> ScriptFn:
     """EVALSHA through the lean wire client when there is one, else through redis-py."""
     text = script_text(name)
     if wire is not None:

@@ -1,0 +1,60 @@
+"""The end-to-end money tests again, on a real Redis Cluster (3 masters, 3 replicas).
+
+The tests are the same functions as in their own modules, imported here so they run a
+second time: the module's `gw` fixture overrides the suite's with a gateway whose every
+part (hot-path scripts, settler, sweeper, readiness, admin reads) talks to the cluster.
+Covered: reserve/settle/ledger, 402 and 429 refusals, quotas, streaming, and the 200-way
+races for credit and for quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.e2e.test_core_flow import (
+    test_chat_completion_is_debited_exactly,
+    test_upstream_failure_is_not_billed,
+)
+from tests.e2e.test_proxy_api import (
+    test_200_concurrent_requests_never_spend_credit_that_is_not_there,
+)
+from tests.e2e.test_quotas import (
+    test_insufficient_balance_names_what_it_can_afford,
+    test_key_quota_change_is_immediate,
+    test_ratelimit_headers_decrease_plain_and_streaming,
+    test_sdk_does_not_retry_a_quota_that_resets_tomorrow,
+)
+from tests.e2e.test_quotas_windows import (
+    test_200_concurrent_requests_never_overshoot,
+    test_settlement_replaces_the_reserved_amount_with_the_actual,
+)
+from tests.e2e.test_streaming import (
+    test_stream_is_billed_from_the_usage_chunk_which_stays_hidden,
+    test_stream_without_usage_is_billed_from_counted_tokens,
+)
+from tests.harness import Gateway, running_gateway
+from tests.redis_cluster import RedisCluster
+
+__all__ = [
+    "test_200_concurrent_requests_never_overshoot",
+    "test_200_concurrent_requests_never_spend_credit_that_is_not_there",
+    "test_chat_completion_is_debited_exactly",
+    "test_insufficient_balance_names_what_it_can_afford",
+    "test_key_quota_change_is_immediate",
+    "test_ratelimit_headers_decrease_plain_and_streaming",
+    "test_sdk_does_not_retry_a_quota_that_resets_tomorrow",
+    "test_settlement_replaces_the_reserved_amount_with_the_actual",
+    "test_stream_is_billed_from_the_usage_chunk_which_stays_hidden",
+    "test_stream_without_usage_is_billed_from_counted_tokens",
+    "test_upstream_failure_is_not_billed",
+]
+
+
+@pytest.fixture
+async def gw(dsn: str, redis_cluster: RedisCluster) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, REDIS_CLUSTER_URLS=redis_cluster.urls) as gateway:
+        assert gateway.settings.redis_cluster, "the gateway must run in cluster mode"
+        yield gateway
+        await gateway.settle_all()
