@@ -3,7 +3,9 @@
 Made with `redis-cli --cluster create` in a temporary directory on free ports, the way an
 operator would make one, so the tests exercise real MOVED redirects, per-node scripts and a
 real automatic failover (cluster-node-timeout is 1 s so a killed master's replica takes over
-within a few seconds). The session fixture `redis_cluster` starts it once and removes it.
+within a few seconds; cluster-require-full-coverage is off, as the README advises, so the
+other masters keep serving meanwhile). The session fixture `redis_cluster` starts it once
+and removes it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class ClusterNode:
                 "nodes.conf",
                 "--cluster-node-timeout",
                 str(NODE_TIMEOUT_MS),
+                "--cluster-require-full-coverage",
+                "no",  # the other masters keep serving while one fails over
                 "--appendonly",
                 "no",
                 "--save",
@@ -110,17 +114,29 @@ class RedisCluster:
             time.sleep(0.1)
         raise TimeoutError("Redis Cluster did not reach cluster_state:ok")
 
-    def kill_master_of(self, key: str) -> ClusterNode:
-        """SIGKILL the master serving `key`'s slot; its replica is promoted automatically."""
+    def slot_map(self) -> dict[int, int]:
+        """Slot -> port of the master serving it, as the cluster says now."""
         with self.live()[0].client() as c:
-            slot = int(c.execute_command("CLUSTER KEYSLOT", key))
-            for start, end, master, *_ in c.execute_command("CLUSTER SLOTS"):
-                if start <= slot <= end:
-                    port = int(master[1])
+            ranges = c.execute_command("CLUSTER SLOTS")
+        return {
+            slot: int(master[1])
+            for start, end, master, *_ in ranges
+            for slot in range(int(start), int(end) + 1)
+        }
+
+    def keyslot(self, key: str) -> int:
+        with self.live()[0].client() as c:
+            return int(c.execute_command("CLUSTER KEYSLOT", key))
+
+    def kill_master_of(self, key: str) -> tuple[ClusterNode, set[int]]:
+        """SIGKILL the master serving `key`'s slot (its replica is promoted automatically);
+        returns it and the slots it served."""
+        slots = self.slot_map()
+        port = slots[self.keyslot(key)]
         node = next(n for n in self.nodes if n.port == port)
         node.kill()
         self.killed.append(node)
-        return node
+        return node, {slot for slot, owner in slots.items() if owner == port}
 
     def restart_killed(self) -> None:
         """Bring killed masters back; they rejoin as replicas of whoever took over."""

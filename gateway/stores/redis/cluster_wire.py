@@ -132,6 +132,7 @@ class ClusterWire:
     ) -> Any:
         slot = slot_of(keys[0], self._tags) if keys else 0
         target: tuple[WireRedis, bool] | None = None  # where a redirect sent us, and ASK?
+        last = ""
         for _ in range(MAX_REDIRECTS):
             conn, asking = target or (await self._master(slot), False)
             try:
@@ -142,8 +143,9 @@ class ClusterWire:
                 self._stale = True  # a dead or unreachable master: ask the cluster again
                 raise
             except ReplyError as exc:
-                target = await self._redirected(str(exc), slot)
-        raise WireError(f"slot {slot}: more than {MAX_REDIRECTS} redirects")
+                last = str(exc)
+                target = await self._redirected(last, slot)
+        raise WireError(f"slot {slot}: still redirected after {MAX_REDIRECTS} tries: {last}")
 
     async def _redirected(self, message: str, slot: int) -> tuple[WireRedis, bool] | None:
         """Act on a cluster error: the node to retry on (and whether with ASKING), or None
