@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.crc import key_slot
@@ -54,7 +54,8 @@ def _address(host: Any, port: Any) -> tuple[str, int]:
 
 
 class ClusterWire:
-    """Routes each script call to its slot's master; same contract as `WireRedis.evalsha`."""
+    """Routes each script call or single-key command to its slot's master; same contract
+    as `WireRedis.evalsha` and `WireRedis.execute`."""
 
     def __init__(
         self, seeds: Sequence[Endpoint], *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0
@@ -130,15 +131,38 @@ class ClusterWire:
     async def evalsha(
         self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
     ) -> Any:
-        slot = slot_of(keys[0], self._tags) if keys else 0
+        call = ("EVALSHA", sha, len(keys), *keys, *args)
+
+        async def on(conn: WireRedis, asking: bool) -> Any:
+            if not asking:
+                return await conn.evalsha(sha, text, keys, args)
+            try:  # ASKING must precede the call on the same connection: one write
+                return await conn.execute_pair(("ASKING",), call)
+            except ReplyError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+            await conn.execute("SCRIPT", "LOAD", text)
+            return await conn.execute_pair(("ASKING",), call)
+
+        return await self._routed(slot_of(keys[0], self._tags) if keys else 0, on)
+
+    async def execute(self, *args: Any) -> Any:
+        """A single-key command (`GET key`, `HGET key field`): routed by its key, args[1]."""
+
+        async def on(conn: WireRedis, asking: bool) -> Any:
+            if asking:
+                return await conn.execute_pair(("ASKING",), args)
+            return await conn.execute(*args)
+
+        return await self._routed(slot_of(str(args[1]), self._tags), on)
+
+    async def _routed(self, slot: int, on: Callable[[WireRedis, bool], Awaitable[Any]]) -> Any:
         target: tuple[WireRedis, bool] | None = None  # where a redirect sent us, and ASK?
         last = ""
         for _ in range(MAX_REDIRECTS):
             conn, asking = target or (await self._master(slot), False)
             try:
-                if asking:
-                    return await self._asking(conn, sha, text, keys, args)
-                return await conn.evalsha(sha, text, keys, args)
+                return await on(conn, asking)
             except WireError:
                 self._stale = True  # a dead or unreachable master: ask the cluster again
                 raise
@@ -164,19 +188,6 @@ class ClusterWire:
             self._stale = True
             return None
         raise ReplyError(message)
-
-    async def _asking(
-        self, conn: WireRedis, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
-    ) -> Any:
-        """ASKING must precede the call on the same connection: both leave in one write."""
-        call = ("EVALSHA", sha, len(keys), *keys, *args)
-        try:
-            return await conn.execute_pair(("ASKING",), call)
-        except ReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-        await conn.execute("SCRIPT", "LOAD", text)
-        return await conn.execute_pair(("ASKING",), call)
 
     async def close(self) -> None:
         nodes, self._nodes = list(self._nodes.values()), {}

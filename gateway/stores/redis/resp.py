@@ -215,6 +215,9 @@ class ScriptWire(Protocol):
         self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
     ) -> Any: ...
 
+    async def execute(self, *args: Any) -> Any:
+        """A command on one key (args[1]), or a keyless one on a single Redis."""
+
     async def close(self) -> None: ...
 
 
