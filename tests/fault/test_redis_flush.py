@@ -10,7 +10,7 @@ from gateway.appkeys import PLANS
 from gateway.ops.rebuild import rebuild, reconcile
 from gateway.stores.redis.keys import shard_of
 from tests.factories import openai_client, tenant
-from tests.harness import Gateway, drop_prefix
+from tests.harness import Gateway, drop_keys
 from tests.invariants import check_invariants
 
 HOUR_REQUESTS = [{"window": "hour", "metric": "requests", "limit": 1000}]
@@ -46,7 +46,7 @@ async def test_flushed_redis_refuses_until_rebuild(gw: Gateway) -> None:
     before = await _counters(gw, shard_of(t.account_id), t.account_id, t.key_id)
     assert any(":k:" in k for k in before) and any(":a:" in k for k in before)
 
-    await drop_prefix(gw.settings.redis_url, gw.settings.redis_prefix)
+    await drop_keys(gw.settings)  # every master's keys, on a Redis Cluster
     with pytest.raises(openai.APIStatusError) as caught:
         await _chat(gw, t.key)
     assert caught.value.status_code == 503
