@@ -17,6 +17,10 @@ Reported per arm: reserve+settle pairs per second and the client's CPU per pair
 baseline measured in the same run. The client process is the bottleneck by design (Redis
 runs a script in microseconds): what is measured is what the gateway's event loop pays.
 The cluster is started here (6 `redis-server` processes, tests/redis_cluster.py).
+
+A second table drains `--settle N` pre-filled settlement messages into PostgreSQL with one
+`Settler` (batch 2000), from one Redis and from the cluster (where its read is one
+XREADGROUP per stream, pipelined per node), as debits per second.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import redis.asyncio as aioredis
 import uvloop
 from redis.asyncio.cluster import ClusterNode
@@ -40,12 +45,15 @@ from redis.asyncio.cluster import RedisCluster as PyCluster
 from billing.admission import Admitted
 from billing.plans import load_plans
 from billing.usage import Usage
+from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis
-from tests.harness import REDIS_URL
+from gateway.workers.settler import Settler
+from tests.bench.settler_bench import message
+from tests.harness import REDIS_URL, temp_database
 from tests.redis_cluster import start_cluster
 
 ACCOUNTS = 256
@@ -115,7 +123,60 @@ async def _drop(client: aioredis.Redis, prefix: str) -> None:
         await client.delete(*batch)
 
 
-async def main(seconds: float, rounds: int, concurrency: int) -> str:
+async def _settler_rate(client: aioredis.Redis, dsn: str, accounts: list[str], n: int) -> float:
+    """Debits per second draining n pre-filled stream messages into the ledger."""
+    keys = Keys(f"mws{secrets.token_hex(3)}")
+    now_ms = int(time.time() * 1000)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=8)
+    try:
+        ledger = Ledger(pool)
+        for start in range(0, n, 5000):
+            async with client.pipeline(transaction=False) as pipe:
+                for i in range(start, min(n, start + 5000)):
+                    acct = accounts[i % len(accounts)]
+                    fields = message(f"s-{keys.prefix}-{i}", acct, "key_bench", now_ms)
+                    pipe.xadd(keys.stream(shard_of(acct)), fields)  # type: ignore[arg-type]
+                await pipe.execute()
+        settler = Settler(client, keys, ledger, batch=2000)
+        started = time.perf_counter()
+        await settler.drain(timeout_s=600)
+        elapsed = time.perf_counter() - started
+        assert settler.written == n, (settler.written, n)
+    finally:
+        await pool.close()
+        await _drop(client, keys.prefix)
+    return n / elapsed
+
+
+async def settler_table(cluster_client: aioredis.Redis, n: int) -> str:
+    async with temp_database() as dsn:
+        conn = await asyncpg.connect(dsn)
+        accounts = [f"acct_bench{i}" for i in range(ACCOUNTS)]
+        for acct in accounts:
+            await conn.execute(
+                "INSERT INTO accounts (id, name, plan, mode) VALUES ($1, $1, 'pro', 'prepaid')",
+                acct,
+            )
+        await conn.close()
+        single = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            one = await _settler_rate(single, dsn, accounts, n)
+            many = await _settler_rate(cluster_client, dsn, accounts, n)
+        finally:
+            await single.aclose()
+    return "\n".join(
+        [
+            f"settler: {n:,} pre-filled debits drained into PostgreSQL by one Settler",
+            "",
+            "| Redis | debits/s | ratio |",
+            "|---|---:|---:|",
+            f"| one Redis (one XREADGROUP over 64 streams) | {one:,.0f} | 1.00 |",
+            f"| cluster (XREADGROUP per stream, per node) | {many:,.0f} | {many / one:.2f} |",
+        ]
+    )
+
+
+async def main(seconds: float, rounds: int, concurrency: int, settle: int) -> str:
     cluster = await asyncio.to_thread(start_cluster)
     seeds = [Endpoint("127.0.0.1", n.port, 0, None, None) for n in cluster.nodes]
     nodes = [ClusterNode(e.host, e.port) for e in seeds]
@@ -132,6 +193,7 @@ async def main(seconds: float, rounds: int, concurrency: int) -> str:
     ]
     prefix = f"mwb{secrets.token_hex(3)}"
     results: dict[str, list[tuple[float, float]]] = {a.name: [] for a in arms}
+    settled = ""
     try:
         stores = []
         for arm in arms:
@@ -141,6 +203,8 @@ async def main(seconds: float, rounds: int, concurrency: int) -> str:
         for _ in range(rounds):
             for arm, store, records in stores:
                 results[arm.name].append(await _round(store, records, seconds, concurrency))
+        if settle:
+            settled = "\n\n" + await settler_table(arms[1].client, settle)
     finally:
         for arm in arms:
             await _drop(arm.client, prefix)
@@ -148,7 +212,7 @@ async def main(seconds: float, rounds: int, concurrency: int) -> str:
             if arm.wire is not None:
                 await arm.wire.close()
         cluster.stop()
-    return _table(results, seconds, rounds, concurrency)
+    return _table(results, seconds, rounds, concurrency) + settled
 
 
 def _table(
@@ -182,5 +246,6 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--settle", type=int, default=100_000, help="settler messages (0: skip)")
     a = p.parse_args()
-    print(_run(lambda: main(a.seconds, a.rounds, a.concurrency)))
+    print(_run(lambda: main(a.seconds, a.rounds, a.concurrency, a.settle)))
