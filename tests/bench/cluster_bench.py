@@ -54,6 +54,7 @@ from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis
 from gateway.workers.settler import Settler
 from tests.bench.settler_bench import message
 from tests.harness import REDIS_URL, temp_database
+from tests.redis_cluster import RedisCluster as RedisClusterProcs
 from tests.redis_cluster import start_cluster
 
 ACCOUNTS = 256
@@ -194,6 +195,9 @@ async def main(seconds: float, rounds: int, concurrency: int, settle: int) -> st
     prefix = f"mwb{secrets.token_hex(3)}"
     results: dict[str, list[tuple[float, float]]] = {a.name: [] for a in arms}
     settled = ""
+    for node in cluster.live():
+        with node.client() as c:
+            c.config_resetstat()
     try:
         stores = []
         for arm in arms:
@@ -203,8 +207,9 @@ async def main(seconds: float, rounds: int, concurrency: int, settle: int) -> st
         for _ in range(rounds):
             for arm, store, records in stores:
                 results[arm.name].append(await _round(store, records, seconds, concurrency))
+        settled = "\n\n" + _redis_side(cluster)
         if settle:
-            settled = "\n\n" + await settler_table(arms[1].client, settle)
+            settled += "\n\n" + await settler_table(arms[1].client, settle)
     finally:
         for arm in arms:
             await _drop(arm.client, prefix)
@@ -213,6 +218,22 @@ async def main(seconds: float, rounds: int, concurrency: int, settle: int) -> st
                 await arm.wire.close()
         cluster.stop()
     return _table(results, seconds, rounds, concurrency) + settled
+
+
+def _redis_side(cluster: RedisClusterProcs) -> str:
+    """Redis's own CPU per script call, from the masters' INFO commandstats over the run (both
+    cluster arms): what bounds one master, since Lua runs on its single thread."""
+    calls = usec = 0
+    for node in cluster.masters():
+        with node.client() as c:
+            stats = c.info("commandstats").get("cmdstat_evalsha", {})
+        calls += int(stats.get("calls", 0))
+        usec += int(stats.get("usec", 0))
+    per = usec / max(calls, 1)
+    return (
+        f"Redis side: {calls:,} EVALSHA on the cluster's masters, {per:.1f} µs of Redis CPU"
+        f" each, so one master core runs at most ~{1e6 / per / 2:,.0f} reserve+settle pairs/s"
+    )
 
 
 def _table(
