@@ -53,3 +53,32 @@ async def test_a_stale_slot_map_follows_moved(redis_cluster: RedisCluster) -> No
             rc.delete(key)
     finally:
         await wire.close()
+
+
+async def test_a_migrating_slot_follows_ask_to_the_importing_node(
+    redis_cluster: RedisCluster,
+) -> None:
+    """Mid-resharding, a key not yet on the source is answered with ASK: the call goes to
+    the importing node behind ASKING, and the slot map is left as it was."""
+    keys, wire = Keys(f"cw{secrets.token_hex(3)}"), wire_for(redis_cluster)
+    key = keys.clock(11)
+    slot = slot_of(key, {})
+    owners = redis_cluster.slot_map()
+    source = next(n for n in redis_cluster.live() if n.port == owners[slot])
+    target = next(n for n in redis_cluster.masters() if n.port != source.port)
+    with source.client() as src, target.client() as dst:
+        src_id, dst_id = src.execute_command("CLUSTER MYID"), dst.execute_command("CLUSTER MYID")
+        dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+        try:
+            assert await wire.evalsha(SHA, INCR, (key,), (5,)) == 5
+            assert await wire.evalsha(SHA, INCR, (key,), (1,)) == 6  # ASK again, same node
+            assert wire._owner[slot] == ("127.0.0.1", source.port)
+            dst.execute_command("ASKING")
+            assert int(dst.get(key)) == 6
+            dst.execute_command("ASKING")
+            dst.delete(key)
+        finally:
+            await wire.close()
+            for c in (src, dst):
+                c.execute_command("CLUSTER SETSLOT", slot, "STABLE")
