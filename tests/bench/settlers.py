@@ -5,8 +5,9 @@ Issue 17 asks for 50,000 debits/s "with as many settler processes as it takes". 
 process count the streams are pre-filled with N settlement messages in settle.lua's format
 (spread over the bench's accounts, so over the 64 shard streams), then K settler processes
 start at once as one consumer group; the clock runs from the first row written (process
-start-up excluded) until the ledger holds N new debit rows and the streams are empty. Every message must land exactly once: the run fails
-otherwise, so a fast figure can never hide a lost or duplicated debit.
+start-up excluded) until the ledger holds N new debit rows and the streams are empty. Every
+message must land exactly once: the run fails otherwise, so a fast figure can never hide a
+lost or duplicated debit.
 """
 
 from __future__ import annotations
