@@ -17,7 +17,7 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd
-from gateway.ops.rebuild import rebuild, reconcile, sync_plans
+from gateway.ops.rebuild import Drift, rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
@@ -60,12 +60,23 @@ async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         drifts = await reconcile(stores, repair=args.repair)
     for d in drifts:
-        print(
-            f"drift {d.account_id}: ledger {d.ledger_micros} - queued {d.queued_micros} "
-            f"!= redis {d.redis_micros}" + (" (repaired)" if args.repair else "")
-        )
+        print(_drift_line(d, args.repair))
     print(f"{len(drifts)} account(s) drifted")
     return 1 if drifts else 0
+
+
+def _drift_line(d: Drift, repair: bool) -> str:
+    line = (
+        f"drift {d.account_id}: ledger {d.ledger_micros} - queued {d.queued_micros} "
+        f"!= redis {d.redis_micros}"
+    )
+    if d.unapplied_credits:
+        line += f" ({d.unapplied_credits} ledger credit(s) never applied to Redis)"
+    if d.redis_micros is None:
+        return line + " (missing from Redis: run `meterway rebuild`)"
+    if not d.checked:
+        return line + " (kept moving: not checked exactly, not repaired; run again)"
+    return line + (" (repaired)" if d.repaired else "")
 
 
 async def _dev(settings: Settings, args: argparse.Namespace) -> int:

@@ -173,3 +173,21 @@ class PendingDebit:
     provider: str
     cost_micros: int
     usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class HotPosition:
+    """An account's hot balance and the fence it was read under (see repair.lua): the
+    balance's change counter and how many ledger credits Redis applied. `queued` holds the
+    account's settlements still in its stream, (request id, kind) -> cost micros: taken
+    from the balance, maybe not yet (or just) written to the ledger."""
+
+    account_id: str
+    balance: int
+    seq: int
+    applied_credits: int
+    queued: Mapping[tuple[str, str], int]
+
+    @property
+    def queued_micros(self) -> int:
+        return sum(self.queued.values())

@@ -2,7 +2,9 @@
 -- credit replayed after a crash, finds its entry id already in the applied set).
 -- KEYS: 1 account hash, 2 applied-credit set.  ARGV: 1 ledger entry id, 2 amount micros.
 -- Reply: the balance after the call.
+-- `seq` counts every change of the balance, so a repair read before this one changes nothing.
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'seq', 1)
   return redis.call('HINCRBY', KEYS[1], 'bal', ARGV[2])
 end
 return tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')

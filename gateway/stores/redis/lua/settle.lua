@@ -90,7 +90,10 @@ for n = 13, #f - 2, 3 do
 end
 
 redis.call('HINCRBY', KEYS[3], 'held', int(-held))
-if cost ~= 0 then redis.call('HINCRBY', KEYS[3], 'bal', int(-cost)) end
+if cost ~= 0 then
+  redis.call('HINCRBY', KEYS[3], 'bal', int(-cost))
+  redis.call('HINCRBY', KEYS[3], 'seq', 1)  -- the balance moved: fences a repair (repair.lua)
+end
 
 if meter ~= '' and ARGV[15] then
   redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost), 'PX', ARGV[15])
