@@ -17,7 +17,7 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd
-from gateway.ops.rebuild import Drift, rebuild, reconcile, sync_plans
+from gateway.ops.rebuild import Drift, RebuildRefused, rebuild, reconcile, sync_plans
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
@@ -44,7 +44,11 @@ async def _settler(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
-        result = await rebuild(stores, load_plans(settings.plans_path))
+        try:
+            result = await rebuild(stores, load_plans(settings.plans_path), force=args.force)
+        except RebuildRefused as exc:
+            print(f"meterway: rebuild refused: {exc}", file=sys.stderr)
+            return 1
     print(json.dumps(result))
     return 0
 
@@ -115,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("migrate", help="apply SQL migrations")
     m.add_argument("--create-database", action="store_true")
     sub.add_parser("settler", help="run only the settler (stream -> ledger)")
-    sub.add_parser("rebuild", help="restore Redis from the ledger and mark it consistent")
+    rb = sub.add_parser("rebuild", help="restore Redis from the ledger and mark it consistent")
+    rb.add_argument(
+        "--force",
+        action="store_true",
+        help="on a live Redis: keep open holds, correct balances by fenced deltas",
+    )
     sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
     r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
     r.add_argument("--repair", action="store_true")

@@ -30,7 +30,9 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
     if await stores.ledger.get_account(DEMO_ACCOUNT) is None:
         plan = plans.plans["starter"]
         await stores.ledger.create_account(DEMO_ACCOUNT, "Demo account", plan.name, plan.mode)
-        await rebuild(stores, plans)
+        await stores.store.put_account(
+            DEMO_ACCOUNT, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
+        )
     await post_credit(
         stores.ledger,
         stores.store,
@@ -70,7 +72,8 @@ async def run_dev(settings: Settings) -> None:
     async with open_stores(settings) as stores:
         async with stores.pool.acquire() as conn:
             await migrate(conn)
-        await rebuild(stores, load_plans(settings.plans_path))
+        # A previous dev session left Redis live: keep what it holds (open holds included).
+        await rebuild(stores, load_plans(settings.plans_path), force=True)
         counter = TokenCounter()
         upstream = await start_upstream(
             control=UpstreamControl(counter=lambda text: counter.count_text("o200k_base", text))

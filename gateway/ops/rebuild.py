@@ -1,24 +1,38 @@
-"""Restoring Redis from the ledger, and checking the two agree.
+"""Restoring Redis from the ledger, and re-applying plans.
 
-rebuild: balances (ledger balance, nothing held), accounts, keys and the current quota
-windows are recomputed from PostgreSQL, then the per-shard ready markers are set; until
-then the reserve script refuses billable work. reconcile: Redis balance plus settlements
-still queued must equal the ledger balance for every account.
+rebuild: balances, accounts, keys and the current quota windows are recomputed from
+PostgreSQL, then the per-shard ready markers are set; until then the reserve script refuses
+billable work.
+
+A Redis that gateways are serving from (ready markers set, or reservations open) is refused
+unless forced: the offline rebuild writes absolute balances and nothing held, which on a live
+Redis erased open holds (an in-flight request then settled into available > balance). Forced,
+it keeps every live value: `held` is recounted from the open reservations in one script, each
+balance is corrected by reconcile's fenced delta, and only missing window counters are
+written. reconcile (the comparison) lives in ops/reconcile.py.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from billing.plans import PlanBook
 from billing.quotas import parse_quotas
-from gateway.ops.reconcile import Drift, queued_costs, reconcile
+from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
-from gateway.stores.records import KeyRecord
+from gateway.stores.postgres import restore_source as source
+from gateway.stores.records import KeyRecord, Row
+from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.keys import shard_of
+from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.window_rebuild import rebuild_windows
 
-__all__ = ["Drift", "queued_costs", "rebuild", "reconcile", "sync_plans"]  # reconcile moved
+__all__ = ["Drift", "RebuildRefused", "queued_costs", "rebuild", "reconcile", "sync_plans"]
+
+
+class RebuildRefused(Exception):
+    """Redis is live (ready markers or open reservations) and `--force` was not given."""
 
 
 async def sync_plans(stores: Stores, plans: PlanBook) -> int:
@@ -27,48 +41,79 @@ async def sync_plans(stores: Stores, plans: PlanBook) -> int:
     Safe while serving: it rewrites the plan fields of each account's hot record and never
     touches balances, holds or window counters. Returns the number of accounts updated.
     """
-    rows = await stores.pool.fetch("SELECT id, plan, mode, billing_ready FROM accounts")
+    rows = await source.accounts(stores.pool)
     for row in rows:
-        plan = plans.get(row["plan"])
-        await stores.store.put_account(
-            row["id"],
-            plan=row["plan"],
-            mode=row["mode"],
-            billing_ready=row["billing_ready"],
-            quotas=plan.quotas if plan else (),
-        )
+        await _put_account(stores, plans, row)
     return len(rows)
 
 
-async def rebuild(stores: Stores, plans: PlanBook) -> dict[str, int]:
-    """Idempotent. Run it with no gateway serving (open reservations are forgotten) and no
-    settler running; settlements still queued in Redis are subtracted from the ledger balance."""
-    store, pool = stores.store, stores.pool
-    queued = await queued_costs(stores)  # already taken from Redis, not yet in the ledger
-    accounts = await pool.fetch("SELECT * FROM accounts")
+async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
+    plan = plans.get(row["plan"])
+    await stores.store.put_account(
+        row["id"],
+        plan=row["plan"],
+        mode=row["mode"],
+        billing_ready=row["billing_ready"],
+        quotas=plan.quotas if plan else (),
+    )
+
+
+async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> dict[str, int]:
+    """Idempotent. Refuses a live Redis unless `force` (see the module docstring)."""
+    hot = HotRestore(stores.store)
+    live = await hot.liveness()
+    if live.live and not force:
+        raise RebuildRefused(
+            f"Redis is live ({live.ready_shards} shard(s) ready, {live.open_reservations}"
+            " open reservation(s)): gateways are serving from it. `meterway reconcile"
+            " --repair` corrects balances safely; `rebuild --force` keeps open holds."
+        )
+    accounts = await source.accounts(stores.pool)
+    if live.live:
+        unsettled = await _live_balances(stores, plans, hot, accounts)
+    else:
+        unsettled = 0
+        await _offline_balances(stores, plans, hot, accounts)
+    keys = await _keys(stores)
+    windows = await rebuild_windows(stores, plans, only_missing=live.live)
+    await stores.store.mark_ready()
+    return {
+        "accounts": len(accounts),
+        "keys": keys,
+        "window_counters": windows,
+        "balances_unsettled": unsettled,
+    }
+
+
+async def _offline_balances(
+    stores: Stores, plans: PlanBook, hot: HotRestore, accounts: Sequence[Row]
+) -> None:
+    """Nothing serves: balance = ledger - still queued, nothing held, credits applied."""
+    queued = await hot.queued_costs()  # already taken from Redis, not yet in the ledger
+    credits = await source.credit_ids(stores.pool)
     for row in accounts:
-        plan = plans.get(row["plan"])
-        quotas = plan.quotas if plan else ()
-        shard = shard_of(row["id"])
-        name = store.keys.account(shard, row["id"])
-        bal = row["balance_micros"] - queued.get(row["id"], 0)
-        await store.redis.hset(name, mapping={"bal": bal, "held": 0})
-        await store.put_account(
-            row["id"],
-            plan=row["plan"],
-            mode=row["mode"],
-            billing_ready=row["billing_ready"],
-            quotas=quotas,
-        )
-        credits = await pool.fetch(
-            "SELECT id FROM ledger_entries WHERE account_id = $1 AND kind = 'credit'", row["id"]
-        )
-        if credits:
-            await store.redis.sadd(
-                store.keys.credits(shard, row["id"]), *[c["id"] for c in credits]
-            )
-    keys = await pool.fetch("SELECT * FROM api_keys")
-    for k in keys:
+        balance = row["balance_micros"] - queued.get(row["id"], 0)
+        await hot.set_balance(row["id"], balance, credits.get(row["id"], []))
+        await _put_account(stores, plans, row)
+
+
+async def _live_balances(
+    stores: Stores, plans: PlanBook, hot: HotRestore, accounts: Sequence[Row]
+) -> int:
+    """Serving goes on: held from the open reservations, balance by a fenced delta (every
+    ledger credit applied once). Returns how many balances kept moving and were left."""
+    fix, unsettled = BalanceRepair(stores.store), 0
+    for row in accounts:
+        await _put_account(stores, plans, row)  # creates a missing account at 0
+        await hot.restore_held(row["id"])
+        drift = await exact_check(fix, stores, row["id"], repair=True, grace_s=0.0)
+        unsettled += drift is not None and not drift.checked
+    return unsettled
+
+
+async def _keys(stores: Stores) -> int:
+    rows = await source.api_keys(stores.pool)
+    for k in rows:
         record = KeyRecord(
             k["id"],
             k["account_id"],
@@ -79,13 +124,12 @@ async def rebuild(stores: Stores, plans: PlanBook) -> dict[str, int]:
             k["on_insufficient"],
         )
         expires = int(k["expires_at"].timestamp() * 1000) if k["expires_at"] else 0
-        await store.put_key(
+        raw = k["quotas"]
+        await stores.store.put_key(
             record,
             k["key_hash"],
             active=k["revoked_at"] is None,
             expires_at_ms=expires,
-            quotas=parse_quotas(json.loads(k["quotas"])),
+            quotas=parse_quotas(json.loads(raw) if isinstance(raw, str) else raw),
         )
-    windows = await rebuild_windows(stores, plans)
-    await store.mark_ready()
-    return {"accounts": len(accounts), "keys": len(keys), "window_counters": windows}
+    return len(rows)

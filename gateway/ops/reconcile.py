@@ -19,8 +19,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.postgres.balances import ledger_position, ledger_totals
 from gateway.stores.records import HotPosition
 from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.keys import SHARDS
-from gateway.stores.stream_fields import queued_cost
+from gateway.stores.redis.restore import HotRestore
 
 ATTEMPTS = 20  # fenced reads per account before it is reported as too busy to check
 RETRY_PAUSE_S = 0.02
@@ -49,13 +48,7 @@ class Drift:
 
 async def queued_costs(stores: Stores) -> dict[str, int]:
     """Cost per account of settlements in the streams not yet written to the ledger."""
-    out: dict[str, int] = {}
-    for shard in range(SHARDS):
-        for _id, fields in await stores.redis.xrange(stores.store.keys.stream(shard)) or []:
-            if fields:
-                account, cost = queued_cost(fields)
-                out[account] = out.get(account, 0) + cost
-    return out
+    return await HotRestore(stores.store).queued_costs()
 
 
 async def _candidates(stores: Stores, only: set[str] | None) -> set[str]:
@@ -89,7 +82,7 @@ async def _check(fix: BalanceRepair, stores: Stores, pos: HotPosition, grace_s: 
     return _Check(pos, ledger, unapplied, ledger - pos.queued_micros - pos.balance)
 
 
-async def _exact(
+async def exact_check(
     fix: BalanceRepair, stores: Stores, account_id: str, repair: bool, grace_s: float
 ) -> Drift | None:
     """One account compared (and repaired) under the fence; None when it does not drift.
@@ -143,7 +136,7 @@ async def reconcile(
         suspects = await _candidates(stores, suspects)
     fix = BalanceRepair(stores.store)
     drifts = [
-        await _exact(fix, stores, account_id, repair, credit_grace_s)
+        await exact_check(fix, stores, account_id, repair, credit_grace_s)
         for account_id in sorted(suspects)
     ]
     return [d for d in drifts if d is not None]

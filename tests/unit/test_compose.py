@@ -53,3 +53,12 @@ def test_dockerfile_installs_what_the_gateway_needs() -> None:
     for folder in ("gateway", "billing", "config"):
         assert f"COPY {folder}" in dockerfile
     assert 'CMD ["meterway", "serve"]' in dockerfile
+
+
+def test_no_advice_to_rebuild_a_live_redis() -> None:
+    """`meterway rebuild` after `up` zeroed open holds; the comments must not advise it."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    advice = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+    for line in advice:
+        assert "&& docker compose run --rm gateway meterway rebuild" not in line, line
+    assert any("only while Redis is empty" in line for line in advice)

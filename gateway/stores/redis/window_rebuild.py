@@ -92,32 +92,37 @@ def _write(
     keys: Keys,
     g: Governed,
     usage: Usage,
-    now_ms: int,
-    offset_ms: int,
+    clock: tuple[int, int, bool],
 ) -> int:
+    """`clock` is (now ms, zone offset ms, only missing): on a live Redis a counter holds
+    the amounts of open reservations too, so an existing counter (or granule) is kept."""
+    now_ms, offset_ms, only_missing = clock
     w, m = g.quota.window, metric_code(g.quota.metric)
     base = keys.counter(shard_of(g.account_id), g.scope, g.id, g.quota.code)
     if w in SLIDING_MS:
         granules: dict[Any, Any] = {
             str(b): u[m] for (i, b), u in usage.items() if i == g.id and u.get(m)
         }
-        pipe.delete(base)
+        if not only_missing:
+            pipe.delete(base)
         if granules:
             span = SLIDING_MS[w] + 2 * granule_ms(w)
-            pipe.hset(base, mapping=granules)
+            for field, amount in granules.items():
+                pipe.hsetnx(base, field, amount)
             pipe.pexpire(base, span)
         return 1 if granules else 0
     period, reset = calendar_period(w, now_ms, offset_ms)
     amount = usage.get((g.id, 0), {}).get(m, 0)
     name = Keys.period_counter(base, period)
-    pipe.set(name, amount)
+    pipe.set(name, amount, nx=only_missing)
     if reset is not None:
         pipe.pexpireat(name, reset + DAY_MS)
     return 1
 
 
-async def rebuild_windows(stores: Stores, plans: PlanBook) -> int:
-    """Rewrite the counter of every quota of every account and key; returns how many."""
+async def rebuild_windows(stores: Stores, plans: PlanBook, *, only_missing: bool = False) -> int:
+    """Rewrite the counter of every quota of every account and key (`only_missing`: write
+    only counters Redis lacks, for a live Redis); returns how many."""
     store, pool = stores.store, stores.pool
     now, offset = await store.now_ms(), int(store.tz_offset_ms())
     governed = await _governed(pool, plans)
@@ -129,6 +134,7 @@ async def rebuild_windows(stores: Stores, plans: PlanBook) -> int:
     written = 0
     async with store.redis.pipeline(transaction=False) as pipe:
         for g in governed:
-            written += _write(pipe, store.keys, g, usage[(g.scope, g.quota.window)], now, offset)
+            clock = (now, offset, only_missing)
+            written += _write(pipe, store.keys, g, usage[(g.scope, g.quota.window)], clock)
         await pipe.execute()
     return written
