@@ -1,8 +1,8 @@
 """Restoring Redis from the ledger, and re-applying plans.
 
-rebuild: balances, accounts, keys and the current quota windows are recomputed from
-PostgreSQL, then the per-shard ready markers are set; until then the reserve script refuses
-billable work.
+rebuild: balances, accounts, keys, the current quota windows, the service-key directory and
+the closed markers of metered ids are recomputed from PostgreSQL, then the per-shard ready
+markers are set; until then the reserve script refuses billable work.
 
 A Redis that gateways are serving from (ready markers set, or reservations open) is refused
 unless forced: the offline rebuild writes absolute balances and nothing held, which on a live
@@ -25,6 +25,7 @@ from gateway.stores.postgres import restore_source as source
 from gateway.stores.records import KeyRecord, Row
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.keys import shard_of
+from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.window_rebuild import rebuild_windows
 
@@ -76,11 +77,15 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
         await _offline_balances(stores, plans, hot, accounts)
     keys = await _keys(stores)
     windows = await rebuild_windows(stores, plans, only_missing=live.live)
+    services = await hot.put_services(await source.services(stores.pool))
+    closed = await hot.put_closed(await source.closed_markers(stores.pool, CLOSED_TTL_MS))
     await stores.store.mark_ready()
     return {
         "accounts": len(accounts),
         "keys": keys,
         "window_counters": windows,
+        "services": services,
+        "closed_markers": closed,
         "balances_unsettled": unsettled,
     }
 

@@ -191,3 +191,16 @@ class HotPosition:
     @property
     def queued_micros(self) -> int:
         return sum(self.queued.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedMarker:
+    """A metered request id's closed marker as settle.lua writes it (`kind|qty|cost`), to
+    be restored from its ledger row with the time it has left (`ttl_ms`)."""
+
+    account_id: str
+    request_id: str
+    kind: str
+    quantity: int
+    cost_micros: int
+    ttl_ms: int

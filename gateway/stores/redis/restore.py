@@ -8,12 +8,14 @@ with COUNT), never the whole backlog in one reply.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gateway.stores.records import ClosedMarker, ServiceRecord
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS, shard_of
+from gateway.stores.redis.records import encode_service
 from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import text_of
 from gateway.stores.stream_fields import queued_cost
@@ -86,3 +88,29 @@ class HotRestore:
         keys = (self.keys.account(s, account_id), self.keys.reservations(s))
         with map_redis_errors():
             return int(await self._held(keys, (account_id,)))
+
+    async def put_services(self, services: Iterable[tuple[str, ServiceRecord | None]]) -> int:
+        """The service-key directory: (key hash, record), or None for a revoked key."""
+        count = 0
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key_hash, record in services:
+                    if record is None:
+                        pipe.delete(self.keys.service(key_hash))
+                    else:
+                        pipe.set(self.keys.service(key_hash), encode_service(record))
+                        count += 1
+                await pipe.execute()
+        return count
+
+    async def put_closed(self, markers: Iterable[ClosedMarker]) -> int:
+        """Closed markers of metered ids, so a settled or voided id is never reserved again."""
+        count = 0
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for m in markers:
+                    name = self.keys.closed(shard_of(m.account_id), m.request_id)
+                    pipe.set(name, f"{m.kind}|{m.quantity}|{m.cost_micros}", px=m.ttl_ms)
+                    count += 1
+                await pipe.execute()
+        return count
