@@ -69,6 +69,7 @@ from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import errors_middleware
 from gateway.http.observe import observe_middleware
 from gateway.llm.upstream import HttpUpstream
+from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
@@ -137,6 +138,15 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         spool=stores.pending.put,
     )
     return Meter(stores.store, plans, settings.billing_url, settlements)
+
+
+async def _self_restore(app: web.Application) -> AsyncIterator[None]:
+    """Before serving: a Redis without ready markers is restored from the ledger, once
+    across every gateway starting together (ops/self_restore.py)."""
+    settings = app[SETTINGS]
+    if settings.self_restore:
+        await ensure_restored(app[STORES], app[PLANS], settings, "start")
+    yield
 
 
 async def _user_auth(app: web.Application) -> AsyncIterator[None]:
@@ -213,6 +223,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         await sweep_and_apply(stores.store, stores.pending)
 
     supervisor.start("sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper"))
+    if settings.self_restore:
+
+        async def restore() -> None:
+            await ensure_restored(stores, app[PLANS], settings, "watcher")
+
+        supervisor.start("restorer", every(CHECK_EVERY_S, restore, stop, "restorer"))
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
     supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
     settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
@@ -272,7 +288,15 @@ def create_app(
     app[COUNTER] = counter or TokenCounter()
     app[COUNTER].preload()
     app.cleanup_ctx.extend(
-        [_stores_ctx(stores), _user_auth, _upstream, _outbound_session, _payments, _background]
+        [
+            _stores_ctx(stores),
+            _self_restore,
+            _user_auth,
+            _upstream,
+            _outbound_session,
+            _payments,
+            _background,
+        ]
     )
     proxy.add_routes(app)
     responses.add_routes(app)

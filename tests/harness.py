@@ -23,7 +23,7 @@ from gateway.appkeys import METER
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import Settings, load_settings
-from gateway.stores.connect import Stores, redis_clients
+from gateway.stores.connect import Stores, open_hot_store, redis_clients
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
 from gateway.workers.settler import Settler
@@ -170,6 +170,10 @@ async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
     control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
     upstream = await start_upstream(control=control)
     settings = gateway_settings(dsn, upstream.url, prefix, **env)
+    async with open_hot_store(settings) as hot:
+        # Ready before start: `serve` restores a Redis without markers from the ledger, and
+        # the shared test database holds every test's accounts, not this test's to load.
+        await hot.mark_ready()
     app = create_app(settings, counter=COUNTER)
     runner = GatewayRunner(app, settings)
     await runner.setup()

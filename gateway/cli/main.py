@@ -17,7 +17,8 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd
-from gateway.ops.rebuild import Drift, RebuildRefused, rebuild, reconcile, sync_plans
+from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
+from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
@@ -34,6 +35,15 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate_before_serving(settings: Settings) -> None:
+    """`serve --migrate` / MIGRATE=1: pending migrations first (an advisory lock makes
+    gateways starting together apply each once)."""
+    async with open_stores(settings) as stores, stores.pool.acquire() as conn:
+        applied = await migrate(conn)
+    if applied:
+        logging.getLogger("meterway").info("migrations applied: %s", ", ".join(applied))
+
+
 async def _settler(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         await Settler(
@@ -45,7 +55,8 @@ async def _settler(settings: Settings, args: argparse.Namespace) -> int:
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         try:
-            result = await rebuild(stores, load_plans(settings.plans_path), force=args.force)
+            plans = load_plans(settings.plans_path)
+            result = await rebuild_command(stores, plans, settings, args.force)
         except RebuildRefused as exc:
             print(f"meterway: rebuild refused: {exc}", file=sys.stderr)
             return 1
@@ -114,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meterway", description=__doc__)
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the gateway")
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     sub.add_parser("dev", help="demo mode: local demo upstream, demo account and key")
     m = sub.add_parser("migrate", help="apply SQL migrations")
     m.add_argument("--create-database", action="store_true")
@@ -170,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        if args.migrate or settings.migrate_on_start:
+            uvloop.run(_migrate_before_serving(settings))
         serve_workers(settings)
         return 0
     return uvloop.run(COMMANDS[args.command](settings, args))

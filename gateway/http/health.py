@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER, STORE, SUPERVISOR
+from gateway.appkeys import LEDGER, SETTINGS, STORE, SUPERVISOR
 from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
@@ -36,6 +36,12 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     if supervisor is not None:
         details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
+    if details["redis"] and not details["redis_consistent"]:
+        details["error"] = (
+            "Redis holds no ready markers: it is being restored from the ledger"
+            if app[SETTINGS].self_restore
+            else "Redis holds no ready markers: run `meterway rebuild`"
+        )
     return {"status": "ready" if ok else "not_ready", **details}
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import OrderedDict
+from typing import NoReturn
 
 from aiohttp import web
 
-from gateway.errors import InvalidApiKey
+from gateway.errors import InvalidApiKey, ServiceUnavailable
 from gateway.stores.ports import KeyDirectory
 from gateway.stores.records import KeyRecord
 
@@ -59,8 +60,18 @@ class KeyResolver:
         if record is None:
             record = await self._store.lookup_key(digest)
             if record is None:
-                raise InvalidApiKey("Incorrect API key provided.")
+                await self._refuse_unknown()
             self._cache[digest] = record
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return record
+
+    async def _refuse_unknown(self) -> NoReturn:
+        """401 only when the directory is whole: a Redis being restored from the ledger
+        would call every key invalid, and a client may drop a key it is told is invalid."""
+        if not await self._store.consistent():
+            raise ServiceUnavailable(
+                "Metering state is being restored from the ledger; retry shortly.",
+                retry_after_s=2,
+            )
+        raise InvalidApiKey("Incorrect API key provided.")

@@ -189,7 +189,7 @@ class Meter:
             )
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
-                "Metering state is being restored (run `meterway rebuild`); request not sent.",
+                "Metering state is being restored from the ledger; request not sent.",
                 retry_after_s=5,
             )
         assert isinstance(decision, KeyRefused)

@@ -1,7 +1,10 @@
-"""Redis loses everything: billable traffic is refused until `rebuild`, then balances and
-quota windows equal what the ledger says."""
+"""Redis loses everything, with the gateway's own restore turned off (SELF_RESTORE=0):
+billable traffic is refused until `rebuild`, then balances and quota windows equal what the
+ledger says. (Automatic restore: test_self_restore.py.)"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import openai
 import pytest
@@ -10,7 +13,7 @@ from gateway.appkeys import PLANS
 from gateway.ops.rebuild import rebuild, reconcile
 from gateway.stores.redis.keys import shard_of
 from tests.factories import openai_client, tenant
-from tests.harness import Gateway, drop_keys
+from tests.harness import Gateway, drop_keys, running_gateway
 from tests.invariants import check_invariants
 
 HOUR_REQUESTS = [{"window": "hour", "metric": "requests", "limit": 1000}]
@@ -35,6 +38,13 @@ async def _chat(gw: Gateway, key: str) -> None:
         await client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50
         )
+
+
+@pytest.fixture
+async def gw(dsn: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, SELF_RESTORE="0") as gateway:
+        yield gateway
+        await gateway.settle_all()
 
 
 @pytest.mark.timeout(90)

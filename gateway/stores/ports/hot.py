@@ -26,6 +26,11 @@ class KeyDirectory(Protocol):
         not judged here: the reserve step checks them on every request."""
         ...
 
+    async def consistent(self) -> bool:
+        """Whether Redis holds its state (every shard's ready marker): while it is being
+        restored from the ledger, a key missing from the directory proves nothing."""
+        ...
+
 
 class Reservations(Protocol):
     """Reserve before forwarding, close after: each close happens at most once."""

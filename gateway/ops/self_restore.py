@@ -1,0 +1,62 @@
+"""`serve` restores an empty Redis from the ledger by itself, once, and serves.
+
+At start, and every second afterwards (the `restorer` background task), a gateway checks
+the per-shard ready markers. Missing markers mean Redis lost its state (a fresh deployment,
+a FLUSHALL, a restart without its data): billable traffic already gets 503, so the gateway
+takes the restore lock (a PostgreSQL advisory lock: every gateway reaches the ledger), checks
+again (another gateway may have restored while it waited), rebuilds Redis from the ledger,
+records the restore in `redis_restores` and sets the markers. Gateways starting together
+restore once; the others wait on the lock and then serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from billing.plans import PlanBook
+from gateway.ops.rebuild import rebuild
+from gateway.settings import Settings
+from gateway.stores.connect import Stores
+from gateway.stores.postgres.restores import record_restore, restore_lock
+from gateway.stores.redis.restore import HotRestore
+
+log = logging.getLogger("meterway.restore")
+CHECK_EVERY_S = 1.0
+
+
+def lock_name(settings: Settings) -> str:
+    """One lock per Redis (URL and key prefix); the URL is hashed so no password reaches
+    PostgreSQL's logs."""
+    where = hashlib.sha256(settings.redis_url.encode()).hexdigest()[:16]
+    return f"meterway:restore:{where}:{settings.redis_prefix}"
+
+
+async def ensure_restored(
+    stores: Stores, plans: PlanBook, settings: Settings, trigger: str
+) -> bool:
+    """Restore Redis from the ledger if it is not marked ready; True when this call did."""
+    if await stores.store.consistent():
+        return False
+    async with restore_lock(stores.pool, lock_name(settings)):
+        if await stores.store.consistent():
+            return False  # restored by another gateway while this one waited
+        started = datetime.now(UTC)
+        log.warning("Redis has no ready markers: restoring it from the ledger (%s)", trigger)
+        live = (await HotRestore(stores.store).liveness()).live  # partly marked, or holds open
+        counts = await rebuild(stores, plans, force=live)
+        await record_restore(stores.pool, settings.redis_prefix, trigger, counts, started)
+    log.warning("Redis restored from the ledger: %s", counts)
+    return True
+
+
+async def rebuild_command(
+    stores: Stores, plans: PlanBook, settings: Settings, force: bool
+) -> dict[str, int]:
+    """`meterway rebuild`: under the same lock as the gateways' own restores, recorded."""
+    async with restore_lock(stores.pool, lock_name(settings)):
+        started = datetime.now(UTC)
+        counts = await rebuild(stores, plans, force=force)
+        await record_restore(stores.pool, settings.redis_prefix, "command", counts, started)
+    return counts

@@ -1,0 +1,120 @@
+"""`meterway serve` restores an empty Redis from the ledger by itself: four gateways
+started at once restore it exactly once and all serve; a Redis emptied while they serve
+answers 503 with a clear error until their watchers restore it, again once, with no manual
+step. Balances equal the ledger to the micro afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.ops.self_restore import lock_name
+from gateway.stores.connect import Stores
+from gateway.stores.postgres.restores import restore_lock
+from gateway.workers.settler import Settler
+from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, settle_directly
+from tests.harness import ADMIN_KEY, REDIS_URL, drop_prefix, free_port, gateway_env
+from tests.invariants import check_invariants
+
+GATEWAYS = 4
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+async def _ready(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, object]]:
+    async with http.get(url + "/readyz", headers=ADMIN) as r:
+        return r.status, await r.json()
+
+
+async def _wait_ready(http: aiohttp.ClientSession, urls: list[str], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = set(urls)
+    while pending and time.monotonic() < deadline:
+        for url in sorted(pending):
+            try:
+                if (await _ready(http, url))[0] == 200:
+                    pending.discard(url)
+            except aiohttp.ClientError:
+                pass
+        await asyncio.sleep(0.1)
+    assert not pending, f"never ready: {pending}"
+
+
+async def _chat(http: aiohttp.ClientSession, url: str, key: str) -> tuple[int, dict[str, object]]:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with http.post(url + "/v1/chat/completions", json=body, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def _restores(stores: Stores, prefix: str) -> list[str]:
+    rows = await stores.pool.fetch(
+        "SELECT trigger FROM redis_restores WHERE redis_prefix = $1 ORDER BY id", prefix
+    )
+    return [r["trigger"] for r in rows]
+
+
+async def _balances_equal_ledger(stores: Stores, tenants: list[Tenant]) -> None:
+    for t in tenants:
+        total = await stores.pool.fetchval(
+            "SELECT sum(amount_micros) FROM ledger_entries WHERE account_id = $1", t.account_id
+        )
+        assert await stores.store.balance(t.account_id) == (total, 0), t.account_id
+
+
+async def _populated_ledger_empty_redis(stores: Stores, prefix: str) -> list[Tenant]:
+    tenants = [await make_tenant(stores, 5_000_000) for _ in range(3)]
+    for t in tenants:
+        await settle_directly(stores, t, 20)
+    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    await drop_prefix(REDIS_URL, prefix)
+    assert not await stores.store.consistent()
+    return tenants
+
+
+@pytest.mark.timeout(180)
+async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> None:
+    upstream = await start_upstream(control=UpstreamControl())
+    prefix = f"mwt{secrets.token_hex(4)}"
+    envs = [
+        gateway_env(dsn, upstream.url, prefix, LISTEN_ADDR=f"127.0.0.1:{free_port()}")
+        for _ in range(GATEWAYS)
+    ]
+    urls = [f"http://{env['LISTEN_ADDR']}" for env in envs]
+    try:
+        async with fault_stores(envs[0]) as (settings, stores), aiohttp.ClientSession() as http:
+            tenants = await _populated_ledger_empty_redis(stores, prefix)
+            gateways = [Proc(env, "serve") for env in envs]
+            await asyncio.gather(*(g.start() for g in gateways))
+            await _wait_ready(http, urls)
+            assert await _restores(stores, prefix) == ["start"]
+            await _balances_equal_ledger(stores, tenants)
+            for url, t in zip(urls, [*tenants, tenants[0]], strict=False):
+                assert (await _chat(http, url, t.key))[0] == 200
+
+            # Redis emptied while serving; the restore is held back until we have looked.
+            async with restore_lock(stores.pool, lock_name(settings)):
+                await drop_prefix(REDIS_URL, prefix)
+                status, details = await _ready(http, urls[1])
+                assert status == 503 and details["redis_consistent"] is False
+                assert "being restored from the ledger" in str(details["error"])
+                status, answer = await _chat(http, urls[2], tenants[1].key)
+                assert status == 503, answer
+                assert "being restored" in str(answer["error"]), answer
+            await _wait_ready(http, urls)
+            assert await _restores(stores, prefix) == ["start", "watcher"]
+            await _balances_equal_ledger(stores, tenants)
+            for url, t in zip(urls, [*tenants, tenants[0]], strict=False):
+                assert (await _chat(http, url, t.key))[0] == 200
+
+            for g in gateways:
+                await g.kill(signal.SIGTERM)
+            await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+            await check_invariants(stores, [t.account_id for t in tenants])
+    finally:
+        await upstream.close()
