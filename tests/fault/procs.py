@@ -50,7 +50,7 @@ class Proc:
             sys.executable,
             "-m",
             "gateway.cli",
-            self.command,
+            *self.command.split(),
             env={**os.environ, **self.env},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

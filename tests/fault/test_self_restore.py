@@ -11,6 +11,7 @@ import signal
 import time
 
 import aiohttp
+import asyncpg
 import pytest
 
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
@@ -19,7 +20,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.postgres.restores import restore_lock
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, settle_directly
-from tests.harness import ADMIN_KEY, REDIS_URL, drop_prefix, free_port, gateway_env
+from tests.harness import ADMIN_KEY, PG_ADMIN, REDIS_URL, drop_prefix, free_port, gateway_env
 from tests.invariants import check_invariants
 
 GATEWAYS = 4
@@ -118,3 +119,47 @@ async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> 
             await check_invariants(stores, [t.account_id for t in tenants])
     finally:
         await upstream.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_brand_new_database_needs_only_serve_migrate(dsn: str) -> None:
+    """An empty database and an empty Redis: `serve --migrate` alone, then the operator API
+    and a proxied call work."""
+    name = f"mwtest_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    upstream = await start_upstream(control=UpstreamControl())
+    prefix = f"mwt{secrets.token_hex(4)}"
+    env = gateway_env(PG_ADMIN.rsplit("/", 1)[0] + "/" + name, upstream.url, prefix)
+    url = f"http://{env['LISTEN_ADDR']}"
+    gateway = Proc(env, "serve --migrate")
+    try:
+        await gateway.start()
+        async with aiohttp.ClientSession() as http:
+            await _wait_ready(http, [url])
+            created = {"name": "new", "plan": "enterprise"}
+            async with http.post(url + "/admin/v1/accounts", json=created, headers=ADMIN) as r:
+                assert r.status == 201, await r.text()
+                account = (await r.json())["id"]
+            plan = {"plan": "enterprise", "mode": "prepaid", "billing_ready": True}
+            async with http.put(
+                url + f"/admin/v1/accounts/{account}/plan", json=plan, headers=ADMIN
+            ) as r:
+                assert r.status == 200, await r.text()
+            credit = {"amount_micros": 1_000_000, "idempotency_key": "first"}
+            async with http.post(
+                url + f"/admin/v1/accounts/{account}/credits", json=credit, headers=ADMIN
+            ) as r:
+                assert r.status == 201, await r.text()
+            async with http.post(
+                url + "/admin/v1/keys", json={"account_id": account, "name": "k"}, headers=ADMIN
+            ) as r:
+                key = (await r.json())["key"]
+            status, answer = await _chat(http, url, key)
+            assert status == 200, answer
+    finally:
+        await gateway.kill(signal.SIGTERM)
+        await upstream.close()
+        await drop_prefix(REDIS_URL, prefix)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
