@@ -64,22 +64,58 @@ async def _account(request: web.Request) -> Row:
 
 
 async def create_account(request: web.Request) -> web.Response:
+    """Redis first, then PostgreSQL: an account the ledger knows always has its hot record
+    (the proxy called the keys of one without it invalid), and a hot record whose insert
+    failed is inert. With `idempotency_key` a retry names the same account (200) and
+    completes whatever the failed call left undone."""
     body = parse_json(await request.read())
-    name = bodies.text_field(body, "name")
+    name = str(bodies.text_field(body, "name"))
     plans = request.config_dict[PLANS]
     plan_name = bodies.text_field(body, "plan", required=False) or plans.default
     plan = plans.get(plan_name)
     if plan is None:
         raise InvalidRequest(f"Unknown plan '{plan_name}'.", param="plan")
-    account_id = new_id("acct")
+    idem = bodies.text_field(body, "idempotency_key", required=False)
+    ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
+    prior = await ledger.account_by_idempotency_key(str(idem)) if idem else None
+    if prior is not None:
+        return await _replayed(request, prior, name, body)
     await admin_directory.refuse_taken_external_id(request, body)
-    await request.config_dict[LEDGER].create_account(account_id, str(name), plan.name, plan.mode)
-    await admin_directory.apply_external_id(request, account_id, body)
-    await request.config_dict[STORE].put_account(
+    account_id = new_id("acct")
+    await store.put_account(
         account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
     )
-    row = _found(await request.config_dict[LEDGER].get_account(account_id), "No such account.")
+    if idem:
+        row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)
+        if not created:  # a concurrent call with the same key won
+            return await _replayed(request, row, name, body)
+    else:
+        await ledger.create_account(account_id, name, plan.name, plan.mode)
+    await admin_directory.apply_external_id(request, account_id, body)
+    row = _found(await ledger.get_account(account_id), "No such account.")
     return web.json_response(account_json(row, (0, 0)), status=201)
+
+
+async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web.Response:
+    """The account an idempotency key already opened: its hot record written again (the
+    first call may have failed before it), its external id applied, answered 200."""
+    if row["name"] != name:
+        raise Conflict(
+            "This idempotency_key was already used for a different account.",
+            param="idempotency_key",
+        )
+    app = request.config_dict
+    plan = app[PLANS].get(row["plan"])
+    await app[STORE].put_account(
+        row["id"],
+        plan=row["plan"],
+        mode=row["mode"],
+        billing_ready=row["billing_ready"],
+        quotas=plan.quotas if plan else (),
+    )
+    await admin_directory.apply_external_id(request, row["id"], body)
+    row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
+    return web.json_response(account_json(row, await app[STORE].balance(row["id"])))
 
 
 async def get_account(request: web.Request) -> web.Response:

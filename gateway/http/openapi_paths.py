@@ -37,7 +37,9 @@ def _proxy(summary: str) -> dict[str, Any]:
 
 _ACCOUNT_ID = path_param("account_id")
 _KEY_ID = path_param("key_id")
-_NEW_ACCOUNT = obj(("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]})
+_NEW_ACCOUNT = obj(
+    ("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]}, idempotency_key=STR
+)
 _NEW_KEY = obj(
     ("account_id", "name"),
     account_id=STR,
@@ -118,7 +120,18 @@ def admin_paths() -> dict[str, Any]:
     return {
         "/admin/v1/accounts": {
             "post": op(
-                "Create an account", "admin", ADMIN, ok=account, status="201", body=_NEW_ACCOUNT
+                "Create an account (idempotent by key)",
+                "admin",
+                ADMIN,
+                ok=account,
+                status="201",
+                body=_NEW_ACCOUNT,
+                extra={
+                    "200": {
+                        "description": "The account this idempotency_key already created",
+                        "content": {"application/json": {"schema": account}},
+                    }
+                },
             ),
         },
         "/admin/v1/accounts/{account_id}": {

@@ -36,6 +36,17 @@ class LedgerPort(Protocol):
         """Insert a new account with a zero balance."""
         ...
 
+    async def open_account(
+        self, account_id: str, name: str, plan: str, mode: str, idempotency_key: str
+    ) -> tuple[Row, bool]:
+        """Insert a new account unless one was opened with `idempotency_key`; returns its
+        row and whether this call created it."""
+        ...
+
+    async def account_by_idempotency_key(self, idempotency_key: str) -> Row | None:
+        """The account opened with this key, or None."""
+        ...
+
     async def get_account(self, account_id: str) -> Row | None:
         """The account's row, or None."""
         ...

@@ -11,7 +11,7 @@ from datetime import date, datetime
 import asyncpg
 
 from gateway.stores.errors import DuplicateExternalId
-from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import REPORT_SQL
 from gateway.stores.records import Row
 
@@ -43,12 +43,11 @@ class Directory:
         self.pool = pool
 
     async def _fetch(self, sql: str, *args: object) -> list[Row]:
-        with map_postgres_errors():
-            return _rows(await self.pool.fetch(sql, *args))
+        """A read: once more on a fresh connection if its connection was killed."""
+        return _rows(await read_once_more(self.pool, lambda: self.pool.fetch(sql, *args)))
 
     async def _fetchrow(self, sql: str, *args: object) -> Row | None:
-        with map_postgres_errors():
-            return _row(await self.pool.fetchrow(sql, *args))
+        return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, *args)))
 
     async def _execute(self, sql: str, *args: object) -> str:
         with map_postgres_errors():

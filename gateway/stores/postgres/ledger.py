@@ -16,7 +16,7 @@ import asyncpg
 
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import DuplicateCredit, StoreError
-from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import CreditResult, EventRef, Row
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
@@ -110,11 +110,39 @@ class Ledger:
                 mode,
             )
 
-    async def get_account(self, account_id: str) -> Row | None:
+    async def open_account(
+        self, account_id: str, name: str, plan: str, mode: str, idempotency_key: str
+    ) -> tuple[Row, bool]:
+        """Insert the account unless one was opened with this key: (its row, created)."""
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "INSERT INTO accounts (id, name, plan, mode, idempotency_key)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key)"
+                " WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *",
+                account_id,
+                name,
+                plan,
+                mode,
+                idempotency_key,
+            )
+            if row is not None:
+                return dict(row), True
+            prior = await self.account_by_idempotency_key(idempotency_key)
+        assert prior is not None  # the conflict that skipped the insert is this row
+        return prior, False
+
+    async def account_by_idempotency_key(self, idempotency_key: str) -> Row | None:
         with map_postgres_errors():
             return _row(
-                await self.pool.fetchrow("SELECT * FROM accounts WHERE id = $1", account_id)
+                await self.pool.fetchrow(
+                    "SELECT * FROM accounts WHERE idempotency_key = $1", idempotency_key
+                )
             )
+
+    async def get_account(self, account_id: str) -> Row | None:
+        """Reads here go once more on a fresh connection if theirs was killed."""
+        sql = "SELECT * FROM accounts WHERE id = $1"
+        return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, account_id)))
 
     async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
         with map_postgres_errors():
@@ -201,8 +229,8 @@ class Ledger:
             )
 
     async def get_key(self, key_id: str) -> Row | None:
-        with map_postgres_errors():
-            return _row(await self.pool.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id))
+        sql = "SELECT * FROM api_keys WHERE id = $1"
+        return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, key_id)))
 
     async def revoke_key(self, key_id: str) -> Row | None:
         with map_postgres_errors():
@@ -226,12 +254,11 @@ class Ledger:
 
     async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
         """Newest first; `before` is the id of the last entry of the previous page."""
-        with map_postgres_errors():
-            rows = await self.pool.fetch(
-                "SELECT * FROM ledger_entries WHERE account_id = $1 AND ($2::bigint IS NULL"
-                " OR id < $2) ORDER BY id DESC LIMIT $3",
-                account_id,
-                before,
-                limit,
-            )
+        sql = (
+            "SELECT * FROM ledger_entries WHERE account_id = $1 AND ($2::bigint IS NULL"
+            " OR id < $2) ORDER BY id DESC LIMIT $3"
+        )
+        rows = await read_once_more(
+            self.pool, lambda: self.pool.fetch(sql, account_id, before, limit)
+        )
         return [dict(r) for r in rows]
