@@ -8,6 +8,7 @@ and the workers take their stores as parameters, so each can be given a fake.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -84,6 +85,7 @@ from gateway.services.service_keys import ServiceResolver
 from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
+from gateway.stores.errors import StoreUnavailable
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.metering import MeteringLedger
@@ -145,7 +147,10 @@ async def _self_restore(app: web.Application) -> AsyncIterator[None]:
     across every gateway starting together (ops/self_restore.py)."""
     settings = app[SETTINGS]
     if settings.self_restore:
-        await ensure_restored(app[STORES], app[PLANS], settings, "start")
+        try:
+            await ensure_restored(app[STORES], app[PLANS], settings, "start")
+        except StoreUnavailable as exc:  # serve anyway (failing closed); the restorer retries
+            logging.getLogger("meterway.restore").warning("restore at start: %s", exc)
     yield
 
 

@@ -19,11 +19,20 @@ from gateway.ops.self_restore import lock_name
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.restores import restore_lock
 from gateway.workers.settler import Settler
-from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, settle_directly
+from tests.fault.procs import (
+    Proc,
+    Tenant,
+    fault_stores,
+    make_tenant,
+    settle_directly,
+    wait_healthy,
+)
+from tests.fault.tcp_proxy import CuttableProxy
 from tests.harness import ADMIN_KEY, PG_ADMIN, REDIS_URL, drop_prefix, free_port, gateway_env
 from tests.invariants import check_invariants
 
 GATEWAYS = 4
+NOWHERE = "http://127.0.0.1:9"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -163,3 +172,30 @@ async def test_a_brand_new_database_needs_only_serve_migrate(dsn: str) -> None:
         await drop_prefix(REDIS_URL, prefix)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_gateway_started_without_redis_serves_and_restores_once_it_is_back(
+    dsn: str,
+) -> None:
+    proxy = CuttableProxy("127.0.0.1", 6379)
+    await proxy.start()
+    prefix = f"mwt{secrets.token_hex(4)}"
+    env = gateway_env(dsn, NOWHERE, prefix, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+    url = f"http://{env['LISTEN_ADDR']}"
+    gateway = Proc(env, "serve")
+    try:
+        async with fault_stores(gateway_env(dsn, NOWHERE, prefix)) as (_, stores):
+            await drop_prefix(REDIS_URL, prefix)
+            proxy.cut()
+            await gateway.start()
+            await wait_healthy(url)
+            async with aiohttp.ClientSession() as http:
+                status, details = await _ready(http, url)
+                assert status == 503 and details["redis"] is False
+                proxy.restore()
+                await _wait_ready(http, [url])
+            assert await _restores(stores, prefix) == ["watcher"]
+    finally:
+        await gateway.kill(signal.SIGTERM)
+        await proxy.close()
