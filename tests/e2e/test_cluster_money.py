@@ -63,7 +63,11 @@ __all__ = [
 
 @pytest.fixture
 async def gw(dsn: str, redis_cluster: RedisCluster) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, REDIS_CLUSTER_URLS=redis_cluster.urls) as gateway:
+    # SELF_RESTORE=0: the flushed-cluster test checks the refusal until `rebuild`; with the
+    # gateway's own restorer on, the cluster would be restored under it.
+    async with running_gateway(
+        dsn, REDIS_CLUSTER_URLS=redis_cluster.urls, SELF_RESTORE="0"
+    ) as gateway:
         assert gateway.settings.redis_cluster, "the gateway must run in cluster mode"
         yield gateway
         await gateway.settle_all()
