@@ -4,6 +4,8 @@ idempotency key makes the account once and completes its Redis half."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from gateway.stores.redis.keys import shard_of
@@ -11,7 +13,7 @@ from tests.factories import openai_client
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.harness import Gateway, running_gateway
 
-CREATE = {"name": "acme", "plan": "enterprise", "idempotency_key": "create-acme-1"}
+CREATE = {"name": "acme", "plan": "enterprise", "idempotency_key": secrets.token_hex(8)}
 
 
 async def _ready_for_calls(gw: Gateway, account_id: str) -> str:

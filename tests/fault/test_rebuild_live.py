@@ -34,17 +34,22 @@ async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     return int(proc.returncode or 0), out.decode()
 
 
-async def _hold(stores: Stores, t: Tenant, rid: str, micros: int) -> None:
+def _rid(name: str, t: Tenant) -> str:
+    """Request ids are unique in the shared test ledger: one per tenant."""
+    return f"{name}-{t.account_id}"
+
+
+async def _hold(stores: Stores, t: Tenant, name: str, micros: int) -> None:
     decision = await stores.store.reserve(
-        rid, t.record, input_tokens=10, max_output_tokens=10, spend_micros=micros
+        _rid(name, t), t.record, input_tokens=10, max_output_tokens=10, spend_micros=micros
     )
     assert isinstance(decision, Admitted), decision
 
 
-async def _settle(stores: Stores, t: Tenant, rid: str, cost: int) -> None:
+async def _settle(stores: Stores, t: Tenant, name: str, cost: int) -> None:
     usage = Usage(input_tokens=10, output_tokens=10)
     done = await stores.store.settle(
-        t.record.shard, t.account_id, rid, Settlement("demo-gpt", "openai", usage, cost)
+        t.record.shard, t.account_id, _rid(name, t), Settlement("demo-gpt", "openai", usage, cost)
     )
     assert done == 1
 

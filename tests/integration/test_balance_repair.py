@@ -14,9 +14,12 @@ from tests.integration.conftest import Holder, make_holder
 SETTLEMENT = Settlement("demo-gpt", "openai", Usage(input_tokens=5, output_tokens=5), 70)
 
 
-async def _settle(stores: Stores, h: Holder, rid: str) -> None:
+async def _settle(stores: Stores, h: Holder, name: str) -> str:
+    """Request ids are unique in the shared test ledger: one per holder."""
+    rid = f"{name}-{h.account_id}"
     await stores.store.reserve(rid, h.record, input_tokens=5, max_output_tokens=5, spend_micros=90)
     await stores.store.settle(h.shard, h.account_id, rid, SETTLEMENT)
+    return rid
 
 
 async def _bal(stores: Stores, h: Holder) -> int:
@@ -35,7 +38,7 @@ async def test_position_holds_queued_settlements_of_the_account_across_pages(
     pos = await BalanceRepair(stores.store, page=2).position(h.account_id)
     assert pos is not None
     assert pos.balance == 1_000_000 - 7 * 70
-    assert dict(pos.queued) == {(f"r{n}", "debit"): 70 for n in range(7)}
+    assert dict(pos.queued) == {(f"r{n}-{h.account_id}", "debit"): 70 for n in range(7)}
 
 
 async def test_a_settle_after_the_read_makes_the_repair_change_nothing(stores: Stores) -> None:

@@ -4,6 +4,8 @@ metered ids, so after a lost Redis no settled id can be authorized or debited ag
 
 from __future__ import annotations
 
+import secrets
+
 from billing.admission import Admitted
 from billing.plans import load_plans
 from gateway.ops.rebuild import rebuild
@@ -30,7 +32,7 @@ async def test_rebuild_restores_service_keys_and_closed_markers(stores: Stores) 
     live = await issue_service(ledger, holds, f"runner-{h.account_id}", ["gpu_seconds"])
     gone = await issue_service(ledger, holds, f"old-{h.account_id}", ["gpu_seconds"])
     await revoke_service(ledger, holds, gone.row["id"])
-    settled, voided = f"mtr_{h.shard}_" + "d" * 32, f"mtr_{h.shard}_" + "e" * 32
+    settled, voided = (f"mtr_{h.shard}_{secrets.token_hex(16)}" for _ in range(2))
     for rid, charge in ((settled, True), (voided, False)):
         assert isinstance(await holds.hold(_hold(h.account_id, rid, charge)), Admitted)
     assert await holds.settle(settled, 7, 28)
