@@ -121,10 +121,29 @@ def load_encoding(name: str) -> tiktoken.Encoding:
 log = logging.getLogger("meterway.tokens")
 
 
-def _n(enc: tiktoken.Encoding, text: str) -> int:
+@dataclass(frozen=True, slots=True)
+class ByteBound:
+    """Stands in for an encoding to bound a count without tokenizing. A BPE token is at least
+    one byte and at most the vocabulary's longest token (`longest` bytes), so a text of b
+    UTF-8 bytes has between ceil(b / longest) and b tokens: `ByteBound(longest)` gives the
+    lower bound, `ByteBound(1)` the upper. Counted through the same request walk as the real
+    encoding (overheads, flat image costs, token-id lists), the whole count is bounded too."""
+
+    longest: int
+
+    def count(self, text: str) -> int:
+        return -(-len(text.encode("utf-8", "surrogatepass")) // self.longest)
+
+
+Encoder = tiktoken.Encoding | ByteBound
+
+
+def _n(enc: Encoder, text: str) -> int:
     """tiktoken's Rust regex overflows its stack on ~1M spaces and raises PanicException, a
     BaseException: contained here, the count falls back to the UTF-8 byte length, which no
     token count exceeds (every token is at least one byte)."""
+    if isinstance(enc, ByteBound):
+        return enc.count(text)
     try:
         return len(enc.encode_ordinary(text))
     except Exception:
@@ -136,12 +155,12 @@ def _n(enc: tiktoken.Encoding, text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _json_tokens(enc: tiktoken.Encoding, value: object) -> int:
+def _json_tokens(enc: Encoder, value: object) -> int:
     """Unknown shapes still cost something, so nothing a client sends is free."""
     return _n(enc, json.dumps(value, ensure_ascii=False, default=str))
 
 
-def _function_tokens(enc: tiktoken.Encoding, fn: object) -> int:
+def _function_tokens(enc: Encoder, fn: object) -> int:
     if isinstance(fn, dict):
         name, arguments = fn.get("name"), fn.get("arguments")
         if isinstance(name, str) and isinstance(arguments, str):
@@ -149,13 +168,13 @@ def _function_tokens(enc: tiktoken.Encoding, fn: object) -> int:
     return _json_tokens(enc, fn)
 
 
-def _tool_call_tokens(enc: tiktoken.Encoding, call: object) -> int:
+def _tool_call_tokens(enc: Encoder, call: object) -> int:
     if isinstance(call, dict) and "function" in call:
         return _function_tokens(enc, call["function"])
     return _json_tokens(enc, call)
 
 
-def _part_tokens(enc: tiktoken.Encoding, part: object, image_tokens: int) -> int:
+def _part_tokens(enc: Encoder, part: object, image_tokens: int) -> int:
     """Text parts by their text, images at a flat rate, anything else by its JSON."""
     if isinstance(part, str):
         return _n(enc, part)
@@ -169,7 +188,7 @@ def _part_tokens(enc: tiktoken.Encoding, part: object, image_tokens: int) -> int
     return _json_tokens(enc, part)
 
 
-def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object, image_tokens: int) -> int:
+def _chat_value_tokens(enc: Encoder, key: str, value: object, image_tokens: int) -> int:
     if isinstance(value, str):
         return _n(enc, value)
     if value is None:
@@ -183,7 +202,7 @@ def _chat_value_tokens(enc: tiktoken.Encoding, key: str, value: object, image_to
     return _json_tokens(enc, value)
 
 
-def _chat_message_tokens(enc: tiktoken.Encoding, message: object, image_tokens: int) -> int:
+def _chat_message_tokens(enc: Encoder, message: object, image_tokens: int) -> int:
     if not isinstance(message, Mapping):
         return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
     total = TOKENS_PER_MESSAGE
@@ -194,7 +213,7 @@ def _chat_message_tokens(enc: tiktoken.Encoding, message: object, image_tokens: 
     return total
 
 
-def _anthropic_block_tokens(enc: tiktoken.Encoding, block: object, nested: bool) -> int:
+def _anthropic_block_tokens(enc: Encoder, block: object, nested: bool) -> int:
     if isinstance(block, dict) and not nested:
         kind, name = block.get("type"), block.get("name")
         if kind == "tool_use" and isinstance(name, str):
@@ -204,7 +223,7 @@ def _anthropic_block_tokens(enc: tiktoken.Encoding, block: object, nested: bool)
     return _part_tokens(enc, block, ANTHROPIC_IMAGE_TOKENS)
 
 
-def _anthropic_content_tokens(enc: tiktoken.Encoding, content: object, nested: bool = False) -> int:
+def _anthropic_content_tokens(enc: Encoder, content: object, nested: bool = False) -> int:
     """Tool results may hold only plain blocks, so crafted nesting cannot recurse deeply."""
     if content is None:
         return 0
@@ -213,7 +232,7 @@ def _anthropic_content_tokens(enc: tiktoken.Encoding, content: object, nested: b
     return _part_tokens(enc, content, ANTHROPIC_IMAGE_TOKENS)
 
 
-def _anthropic_message_tokens(enc: tiktoken.Encoding, message: object) -> int:
+def _anthropic_message_tokens(enc: Encoder, message: object) -> int:
     if not isinstance(message, Mapping):
         return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
     role = message.get("role")
@@ -221,14 +240,14 @@ def _anthropic_message_tokens(enc: tiktoken.Encoding, message: object) -> int:
     return TOKENS_PER_MESSAGE + role_tokens + _anthropic_content_tokens(enc, message.get("content"))
 
 
-def _input_tokens(enc: tiktoken.Encoding, value: object) -> int:
+def _input_tokens(enc: Encoder, value: object) -> int:
     """Strings, lists of strings, token ids, or lists of token-id lists (OpenAI's input forms)."""
     return sum(
         _input_item_tokens(enc, item) for item in (value if isinstance(value, list) else [value])
     )
 
 
-def _input_item_tokens(enc: tiktoken.Encoding, item: object) -> int:
+def _input_item_tokens(enc: Encoder, item: object) -> int:
     if isinstance(item, int):
         return 1
     if isinstance(item, str):
@@ -250,6 +269,7 @@ class TokenCounter:
 
     def __init__(self) -> None:
         self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._longest: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def encoding(self, name: str) -> tiktoken.Encoding:
@@ -264,9 +284,28 @@ class TokenCounter:
         for name in names:
             self.encoding(name)
 
+    def _encoder(self, name: str) -> Encoder:
+        """What the prompt counts below tokenize with: the real encoding here."""
+        return self.encoding(name)
+
+    def longest_token_bytes(self, name: str) -> int:
+        """The vocabulary's longest token in bytes (ordinary tokens: specials are never
+        produced by the counts here); computed once per encoding."""
+        longest = self._longest.get(name)
+        if longest is None:
+            values = self.encoding(name).token_byte_values()
+            longest = self._longest[name] = max(map(len, values))
+        return longest
+
+    def floor(self) -> TokenCounter:
+        """A counter whose prompt counts are a lower bound of this one's, from byte lengths
+        alone: ~1,000x cheaper than tokenizing, so a request can be refused before any
+        tokenizing when even its floor cannot be afforded (README, "Before tokenizing")."""
+        return _FloorCounter(self)
+
     def count_text(self, encoding: str, text: str) -> int:
         """Special-token text counts as plain text: a client must not be able to make us raise."""
-        return _n(self.encoding(encoding), text)
+        return _n(self._encoder(encoding), text)
 
     def count_chat_prompt(
         self,
@@ -277,17 +316,17 @@ class TokenCounter:
         """OpenAI cookbook formula; `tools` in the request are not messages: count them apart.
 
         Each image counts `image_tokens`, the model's upper bound for one image."""
-        enc = self.encoding(encoding)
+        enc = self._encoder(encoding)
         return REPLY_PRIMING_TOKENS + sum(
             _chat_message_tokens(enc, m, image_tokens) for m in messages
         )
 
     def count_completion_prompt(self, encoding: str, prompt: PromptInput) -> int:
         """Token-id prompts count their length: the provider bills exactly those ids."""
-        return _input_tokens(self.encoding(encoding), prompt)
+        return _input_tokens(self._encoder(encoding), prompt)
 
     def count_embedding_input(self, encoding: str, input: PromptInput) -> int:
-        return _input_tokens(self.encoding(encoding), input)
+        return _input_tokens(self._encoder(encoding), input)
 
     def count_anthropic_prompt(
         self,
@@ -296,7 +335,7 @@ class TokenCounter:
         messages: Sequence[Mapping[str, object]],
     ) -> int:
         """An estimate with an OpenAI tokenizer and chat overheads: Anthropic's is private."""
-        enc = self.encoding(encoding)
+        enc = self._encoder(encoding)
         total = REPLY_PRIMING_TOKENS + sum(_anthropic_message_tokens(enc, m) for m in messages)
         if system:
             total += TOKENS_PER_MESSAGE + _anthropic_content_tokens(enc, system)
@@ -304,6 +343,20 @@ class TokenCounter:
 
     def completion_counter(self, encoding: str) -> CompletionTextCounter:
         return CompletionTextCounter(self.encoding(encoding))
+
+
+class _FloorCounter(TokenCounter):
+    """Prompt counts at ceil(bytes / longest token) per text: never above the real count."""
+
+    def __init__(self, real: TokenCounter) -> None:
+        super().__init__()
+        self._real = real
+
+    def _encoder(self, name: str) -> Encoder:
+        return ByteBound(self._real.longest_token_bytes(name))
+
+    def completion_counter(self, encoding: str) -> CompletionTextCounter:
+        return self._real.completion_counter(encoding)
 
 
 class CompletionTextCounter:

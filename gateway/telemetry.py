@@ -38,6 +38,7 @@ class Metrics:
     spend: Counter
     tokens: Counter
     store_errors: Counter
+    prompts_counted: Counter
 
 
 def _build() -> Metrics:
@@ -80,6 +81,12 @@ def _build() -> Metrics:
             "meterway_store_errors",
             "Redis and PostgreSQL failures, by store.",
             ["store"],
+            registry=r,
+        ),
+        prompts_counted=Counter(
+            "meterway_prompts_counted",
+            "Proxied prompts tokenized for a reservation, by where (event loop or thread).",
+            ["where"],
             registry=r,
         ),
     )

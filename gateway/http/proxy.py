@@ -37,6 +37,7 @@ from gateway.llm.relay import StreamLimits, json_usage, relay_stream
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
+from gateway.telemetry import metrics
 
 Forward = Callable[[web.Request, Call, Hold], Awaitable[web.StreamResponse]]
 # Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
@@ -166,17 +167,23 @@ async def _body(request: web.Request) -> bytes:
 
 async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
     """Key first (live, able to pay for anything), then the body, then tokens: nothing is
-    read, validated or counted for a key that would be refused anyway. A large body is
-    read and counted in a worker thread (tiktoken releases the GIL), off the event loop."""
+    read for a key that would be refused anyway. A large body is checked at its floor (what
+    any reading of it costs at least, from byte lengths) before it is tokenized, in a worker
+    thread (tiktoken releases the GIL), off the event loop; a small one costs microseconds
+    to count, so its reservation alone decides (and words the refusal exactly)."""
+    meter, rid, counter = request.app[METER], request[REQUEST_ID], request.app[COUNTER]
     key = await request.app[KEYS].resolve(request)
-    await request.app[METER].precheck(request[REQUEST_ID], key)
+    plan = await meter.precheck(rid, key)
     refuse_billing_headers(request.headers)
     raw = await _body(request)
     body = parse_json(raw)
-    args = (endpoint, body, key, request.app[PRICING], request.app[COUNTER])
-    if len(raw) > INLINE_COUNT_BYTES:
-        return key, await asyncio.to_thread(read_call, *args)
-    return key, read_call(*args)
+    args = (endpoint, body, key, request.app[PRICING])
+    if len(raw) <= INLINE_COUNT_BYTES:
+        metrics().prompts_counted.labels("loop").inc()
+        return key, read_call(*args, counter)
+    await meter.check_floor(rid, key, read_call(*args, counter.floor()), plan)
+    metrics().prompts_counted.labels("thread").inc()
+    return key, await asyncio.to_thread(read_call, *args, counter)
 
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:

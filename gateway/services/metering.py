@@ -96,11 +96,11 @@ class Meter:
             )
         return decision, call
 
-    async def precheck(self, request_id: str, key: KeyRecord, *, key_only: bool = False) -> None:
+    async def precheck(self, request_id: str, key: KeyRecord, *, key_only: bool = False) -> str:
         """Before the body is read, validated or tokenized: the key is live (not revoked or
         expired), metering is ready, and (unless `key_only`) no request window is full and the
         balance covers the cheapest request (one micro). A key that cannot be served costs no
-        counting, and learns nothing about the request it sent."""
+        counting, and learns nothing about the request it sent. Returns the account's plan."""
         decision = await self._call(
             self.store.reserve(
                 request_id,
@@ -114,11 +114,45 @@ class Meter:
         )
         if not isinstance(decision, Admitted):
             raise await self._refuse(decision, key, None)
+        return decision.plan
 
-    async def _refuse(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
+    async def check_floor(self, request_id: str, key: KeyRecord, floor: Call, plan: str) -> None:
+        """Before tokenizing: refuse a call whose cheapest reading does not fit the balance
+        or a window. `floor` was read with `TokenCounter.floor()` (input tokens a lower bound
+        of the count), and its output is lowered as far as a clamping plan would lower it, so
+        every amount checked is at most what `admit` will reserve: a call refused here would
+        be refused there, only without seconds of tokenizing first. Holds nothing."""
+        lowest = self._clamp_floor(key, floor, plan)
+        if lowest < floor.max_output_tokens:
+            floor = floor.clamped(lowest)
+        decision = await self._call(
+            self.store.reserve(
+                request_id,
+                key,
+                input_tokens=floor.input_tokens,
+                max_output_tokens=floor.max_output_tokens,
+                spend_micros=floor.worst_case_micros,
+                mode="check",
+            )
+        )
+        if not isinstance(decision, Admitted):
+            raise await self._refuse(decision, key, floor, suggest=False)
+
+    def _clamp_floor(self, key: KeyRecord, call: Call, plan_name: str) -> int:
+        """The fewest output tokens `admit` could clamp this call to (see `_clamp_to`)."""
+        plan = self.plans.get(plan_name)
+        policy = key.on_insufficient or (plan.on_insufficient if plan else "refuse")
+        if policy != "clamp" or not call.endpoint.clamps:
+            return call.max_output_tokens
+        return min(plan.clamp_min_tokens if plan else 16, call.max_output_tokens)
+
+    async def _refuse(
+        self, decision: Decision, key: KeyRecord, call: Call | None, *, suggest: bool = True
+    ) -> Exception:
+        """`suggest`: offer an affordable max_tokens (not from a floor: its input is low)."""
         if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
             decision = replace(decision, reason="payment_failed")
-        return self._refusal(decision, key, call)
+        return self._refusal(decision, key, call, suggest)
 
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""
@@ -168,7 +202,9 @@ class Meter:
                 return {"plan": plan.name}
         return None
 
-    def _refusal(self, decision: Decision, key: KeyRecord, call: Call | None) -> Exception:
+    def _refusal(
+        self, decision: Decision, key: KeyRecord, call: Call | None, suggest: bool = True
+    ) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
             upgrade_url = self.billing_url or f"{BILLING_BASE}/subscription"
@@ -177,7 +213,7 @@ class Meter:
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
-            affordable = None if call is None else _affordable(call, decision)
+            affordable = _affordable(call, decision) if call and suggest else None
             required = 1 if call is None else call.worst_case_micros
             link = refusal_link(BILLING_BASE, decision.reason, self.billing_url)
             message, extra = balance_answer(decision, required, affordable, link)

@@ -1,0 +1,81 @@
+"""Issue 10, item 10: a large prompt is checked against the balance and the windows at its
+byte floor before any tokenizing, so an account that cannot afford even the floor costs the
+gateway no counting; one that can is counted (in a thread) and admitted, and never overdraws.
+
+Whether a prompt was tokenized is read from `meterway_prompts_counted_total`, not timed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.factories import tenant
+from tests.harness import ADMIN_KEY, Gateway
+from tests.hostile.conftest import money
+from tests.hostile.provider import HostileProvider, chat_body, json_answer
+from tests.hostile.test_hostile_clients import post
+
+BIG = "a" * 4_000_000  # floor: ceil(4e6 / 128) = 31,250 tokens, ~4,690 micros on gpt-4o-mini
+
+
+def big_body(text: str = BIG, **extra: object) -> dict[str, object]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+
+
+async def counted(gw: Gateway) -> dict[str, float]:
+    """meterway_prompts_counted_total by `where` (absent until the first count)."""
+    operator = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with gw.http.get(gw.url + "/metrics", headers=operator) as r:
+        text = await r.text()
+    found = re.findall(r'^meterway_prompts_counted_total\{where="(\w+)"\} (\S+)$', text, re.M)
+    return {where: float(value) for where, value in found}
+
+
+async def test_a_prompt_whose_floor_is_unaffordable_is_refused_without_tokenizing(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    poor = await tenant(hgw, credit=3_000)  # passes the 1-micro check before the body
+    before = await counted(hgw)
+    status, body = await post(hgw, poor.key, big_body(max_tokens=5))
+    assert (status, body["error"]["code"]) == (402, "billing_required"), body
+    assert body["error"]["required_micros"] > 3_000
+    assert "affordable_max_tokens" not in body["error"]
+    assert await counted(hgw) == before
+    m = await money(hgw, poor.account_id)
+    assert (m.balance, m.held, m.rows, hp.seen) == (3_000, 0, [], [])
+
+
+async def test_a_prompt_whose_floor_fills_a_window_is_refused_without_tokenizing(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    quota = {"window": "minute", "metric": "input_tokens", "limit": 30_000}
+    t = await tenant(hgw, quotas=[quota])
+    before = await counted(hgw)
+    status, body = await post(hgw, t.key, big_body(max_tokens=5))
+    assert (status, body["error"]["code"]) == (429, "quota_exceeded"), body
+    assert await counted(hgw) == before
+    m = await money(hgw, t.account_id)
+    assert (m.held, m.rows, hp.seen) == (0, [], [])
+
+
+async def test_an_affordable_large_prompt_is_counted_in_a_thread_and_never_overdraws(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    """Three concurrent large prompts (each counted at 300,007 tokens: ~45,000 micros; three
+    fit the pro plan's 1M tokens a minute) on a balance that covers two: all pass the floor
+    and are counted, off the event loop; each admitted one was reserved at its real count,
+    so the balance never goes below zero."""
+    t = await tenant(hgw, credit=100_000)
+    body = big_body("a" * 2_400_000, max_tokens=5)
+    before = await counted(hgw)
+    hp.script.extend(json_answer(chat_body(usage=None)) for _ in range(3))
+    answers = await asyncio.gather(*(post(hgw, t.key, body) for _ in range(3)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses in ([200, 200, 402], [200, 402, 402]), answers
+    after = await counted(hgw)
+    assert after.get("thread", 0) - before.get("thread", 0) == 3
+    assert after.get("loop", 0) == before.get("loop", 0)
+    m = await money(hgw, t.account_id)
+    assert len(m.debits) == statuses.count(200)
+    assert set(m.debits) == {45_002}  # 300,007 tokens in, "hello" out
+    assert m.held == 0 and m.balance == 100_000 - sum(m.debits) >= 0
