@@ -28,6 +28,7 @@ class ExportRow:
     meter: str | None = None
     quantity: int | None = None
     model: str | None = None
+    metadata: dict[str, Any] | None = None  # what a metering service sent with the debit
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ def lago_event(row: ExportRow, code: str) -> dict[str, Any]:
     properties: dict[str, Any] = {"cost_micros": row.cost_micros}
     if row.meter is not None:
         properties.update(meter=row.meter, quantity=row.quantity)
+    if row.metadata:
+        properties["metadata"] = row.metadata
     if row.model is not None:
         properties["model"] = row.model
     return {

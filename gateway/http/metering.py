@@ -75,8 +75,11 @@ async def authorize(request: web.Request) -> web.Response:
     idem = str(bodies.text(body, "idempotency_key"))
     ttl_s = bodies.ttl(body)
     account_id, api_key = bodies.target(body)
+    metadata = bodies.metadata(body)
     target = await metering.target(account_id, api_key)
-    auth = await metering.authorize(service, target, meter, max_quantity, idem, ttl_s)
+    auth = await metering.authorize(
+        service, target, meter, max_quantity, idem, ttl_s, metadata=metadata
+    )
     return web.json_response(_authorization(auth), status=200 if auth.replay else 201)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from billing.meters import valid_quantity
 from gateway.errors import InvalidRequest
 from gateway.services.metered import MAX_TTL_S
@@ -14,6 +16,7 @@ DEFAULT_TTL_S = 3600
 MAX_BATCH = 1000
 MAX_EVENT_AGE_MS = 35 * 86_400_000  # a resend older than this could no longer be recognised
 MAX_EVENT_SKEW_MS = 300_000
+MAX_METADATA_BYTES = 4096  # as compact JSON; it travels in Redis with the hold
 
 
 def text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -41,6 +44,26 @@ def ttl(body: dict[str, Any], *, required: bool = False) -> int:
             f"'ttl_s' must be a whole number of seconds, 1 to {MAX_TTL_S}.", param="ttl_s"
         )
     return value
+
+
+def metadata(body: dict[str, Any]) -> bytes:
+    """The optional `metadata` object as compact JSON (b"" when absent): an object, at most
+    MAX_METADATA_BYTES, and without NUL characters, which a jsonb column refuses (one such
+    row would stop the settler's whole batch)."""
+    value = body.get("metadata")
+    if value is None:
+        return b""
+    if not isinstance(value, dict):
+        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata")
+    raw = orjson.dumps(value)
+    if len(raw) > MAX_METADATA_BYTES:
+        raise InvalidRequest(
+            f"'metadata' is {len(raw)} bytes as JSON; the limit is {MAX_METADATA_BYTES}.",
+            param="metadata",
+        )
+    if b"\\u0000" in raw:
+        raise InvalidRequest("'metadata' may not contain NUL characters.", param="metadata")
+    return raw
 
 
 def target(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -78,6 +101,7 @@ def event(obj: object, now_ms: int) -> Event:
         int(quantity(obj, "quantity") or 0),
         str(text(obj, "idempotency_key")),
         _instant(obj.get("occurred_at"), now_ms),
+        metadata(obj),
     )
 
 

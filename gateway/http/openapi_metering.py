@@ -26,10 +26,12 @@ _CLOSED = obj(
     id=STR, status={"enum": ["settled", "released", "voided"]}, quantity=INT, cost_micros=INT,
     idempotent_replay={"type": "boolean"},
 )  # fmt: skip
+# Stored with the ledger row (a jsonb column) and returned by ledger reads and Lago exports.
+METADATA = {"type": "object", "description": "At most 4,096 bytes as JSON; no NUL characters."}
 _EVENT = obj(
     ("account_id", "meter", "quantity", "idempotency_key", "occurred_at"),
     account_id=STR, meter=STR, quantity=INT, idempotency_key=STR,
-    occurred_at={"type": "string", "format": "date-time"},
+    occurred_at={"type": "string", "format": "date-time"}, metadata=METADATA,
 )  # fmt: skip
 _EVENT_RESULT = obj(
     ("idempotency_key", "status", "cost_micros"),
@@ -39,7 +41,7 @@ _EVENT_RESULT = obj(
 _NEW_AUTH = obj(
     ("meter", "max_quantity", "idempotency_key"),
     account_id=STR, api_key=STR, meter=STR, max_quantity=INT, idempotency_key=STR,
-    ttl_s=INT, metadata={"type": "object"},
+    ttl_s=INT, metadata=METADATA,
 )  # fmt: skip
 _SERVICE = obj(("id", "name", "meters"), id=STR, name=STR, prefix=STR, meters=array(STR),
                revoked={"type": "boolean"}, key=STR)  # fmt: skip

@@ -158,6 +158,10 @@ LEDGER_ENTRY = obj(
     usage_source=nullable("string"),
     reason=nullable("string"),
     occurred_at=TIME,
+    meter=nullable("string"),
+    quantity=nullable("integer"),
+    service=nullable("string"),
+    metadata=nullable("object"),
 )
 USAGE_SUMS = obj(
     ("requests", "spend_micros"),

@@ -80,4 +80,5 @@ def entry_json(row: Row) -> dict[str, Any]:
         "meter": row.get("meter"),
         "quantity": row.get("quantity"),
         "service": row.get("service"),
+        "metadata": row.get("metadata"),
     }

@@ -136,7 +136,11 @@ class Metering:
         max_quantity: int,
         idempotency_key: str,
         ttl_s: int,
+        *,
+        metadata: bytes = b"",
     ) -> Authorization:
+        """Hold max_quantity's cost; `metadata` (compact JSON) rides with the hold into the
+        ledger row its settlement or expiry writes."""
         rid = metered_id("mtr", service.name, target.account_id, idempotency_key)
         hold = meter.cost_micros(max_quantity)
         decision = await self.holds.hold(
@@ -150,6 +154,7 @@ class Metering:
                 service.name,
                 ttl_s * 1000,
                 meter.on_expiry == "charge",
+                metadata=metadata,
             )
         )
         return await self._authorized(rid, meter, decision, max_quantity, ttl_s)

@@ -30,6 +30,7 @@ class Event:
     quantity: int
     idempotency_key: str
     occurred_at_ms: int
+    metadata: bytes = b""  # compact JSON, b"" = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +103,5 @@ def _hold(rid: str, event: Event, meter: Meter, cost: int, service: ServiceRecor
         occurred_at_ms=event.occurred_at_ms,
         refuse_over_quota=False,
         refuse_over_balance=not meter.allow_negative,
+        metadata=event.metadata,
     )

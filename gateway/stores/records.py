@@ -117,6 +117,7 @@ class MeterHold:
     occurred_at_ms: int | None = None
     refuse_over_quota: bool = True
     refuse_over_balance: bool = True
+    metadata: bytes = b""  # the client's metadata object as compact JSON; b"" = none
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ checks both sides agree.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ METER = b"meter"  # the meter's name
 QUANTITY = b"qty"  # units settled
 SERVICE = b"svc"  # the service that authorized or reported it
 OCCURRED_AT = b"occ"  # ms a reported event says it happened ('' = SETTLED_AT)
+METADATA = b"md"  # the metadata the service sent, base64 of its JSON ('' = none)
 
 FIELDS = (
     REQUEST_ID,
@@ -71,6 +73,7 @@ LEDGER_COLUMNS = (
     "meter",
     "quantity",
     "service",
+    "metadata",
 )
 
 
@@ -100,12 +103,17 @@ def ledger_row_raw(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
     )
 
 
-def _metered(f: Mapping[bytes, bytes]) -> tuple[str | None, int | None, str | None]:
-    """(meter, quantity, service) of a metered settlement; all None for an LLM call."""
+def _metered(
+    f: Mapping[bytes, bytes],
+) -> tuple[str | None, int | None, str | None, str | None]:
+    """(meter, quantity, service, metadata JSON) of a metered settlement; all None for an
+    LLM call. A message queued before metadata existed has no `md` field: None."""
     meter = f.get(METER)
     if not meter:
-        return None, None, None
-    return meter.decode(), int(f[QUANTITY]), f[SERVICE].decode() or None
+        return None, None, None, None
+    md = f.get(METADATA)
+    metadata = base64.b64decode(md).decode() if md else None
+    return meter.decode(), int(f[QUANTITY]), f[SERVICE].decode() or None, metadata
 
 
 def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
@@ -118,4 +126,4 @@ def queued_cost(f: Mapping[Any, Any]) -> tuple[str, int]:
     return f[ACCOUNT].decode(), int(f[COST])
 
 
-METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT)  # a metered message, in order
+METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order

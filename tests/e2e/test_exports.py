@@ -178,3 +178,22 @@ async def test_background_exporter_runs_supervised_when_configured(dsn: str) -> 
                 await asyncio.sleep(0.05)
             assert sum(int(e["value"]) for e in mine) == cost
             assert account
+
+
+async def test_lago_events_carry_the_metering_metadata(gw: Gateway) -> None:
+    """Stripe's meter events take only a customer and a value; Lago's properties take the
+    metadata object a service sent, as the ledger row keeps it."""
+    t = await tenant(gw, credit=10_000_000)
+    mapping = {"lago_subscription_id": "sub_M1"}
+    status, _ = await gw.admin("PUT", f"/admin/v1/accounts/{t.account_id}/export-ids", mapping)
+    assert status == 200
+    svc = await service(gw, "api_calls")
+    tagged = {**event(t.account_id, "api_calls", 2, "m1"), "metadata": {"route": "/v2/x"}}
+    _, body = await svc.events([tagged, event(t.account_id, "api_calls", 3, "m2")])
+    assert body["debited"] == 2
+    await gw.settle_all()
+    async with running_fake("lago") as fake, aiohttp.ClientSession() as http:
+        sent = await export_all(ExportLedger(gw.stores().pool), LagoSink(http, fake.url, "k", "c"))
+        assert sent.sent == 2
+    by_quantity = {e["quantity"]: e.get("metadata") for e in fake.events.values()}
+    assert by_quantity == {2: {"route": "/v2/x"}, 3: None}

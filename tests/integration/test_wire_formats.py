@@ -4,13 +4,15 @@ settlement stream's message."""
 
 from __future__ import annotations
 
+import base64
+
 from billing.admission import Admitted, NotReady, QuotaRefused, RateWindow
 from billing.quotas import Quota
 from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import Settlement
+from gateway.stores.records import MeterHold, Settlement
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import HeldCounter, decode_reservation
 from gateway.workers.settler import Settler
@@ -118,10 +120,39 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         "meter": None,
         "quantity": None,
         "service": None,
+        "metadata": None,
     }
     assert int(fields[stream_fields.RESERVED_AT]) == admitted.now_ms
     assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms
     assert stream_fields.queued_cost(fields) == (h.account_id, 321)
+
+
+async def test_metered_metadata_trails_the_record_and_reaches_the_ledger_row(
+    stores: Stores,
+) -> None:
+    """The metadata is one trailing field after the counter triples: the scripts' counter
+    loops never reach it, `decode_reservation` splits it off, and settle.lua puts it in the
+    message as `md`, which the settler writes as the row's JSON."""
+    gpu_day, gpu_minute = (
+        Quota("day", "meter:gpu_seconds", 100),
+        Quota("minute", "meter:gpu_seconds", 9),
+    )
+    h = await make_holder(stores, account_quotas=(gpu_day, gpu_minute))
+    meta = b'{"job":"a|b","n":1}'
+    hold = MeterHold(f"mtr_{h.shard}_" + "0" * 32, h.account_id, "", "gpu_seconds", 5, 2_000, "svc",
+                     60_000, True, metadata=meta)  # fmt: skip
+    decision = await stores.store.meters.hold(hold)
+    assert isinstance(decision, Admitted), decision
+    raw = await stores.store.redis.hget(stores.store.keys.reservations(h.shard), hold.request_id)
+    record = decode_reservation(raw)
+    assert base64.b64decode(record.metadata) == meta
+    assert [c.metric for c in record.counters] == ["m.gpu_seconds"] * 2
+    assert await stores.store.meters.settle(hold.request_id, 3, 1_200)
+    [(_, fields)] = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
+    assert (row["meter"], row["quantity"], row["metadata"]) == ("gpu_seconds", 3, meta.decode())
+    fields.pop(stream_fields.METADATA)  # a message queued before metadata existed
+    assert stream_fields.ledger_row_raw(fields)[-1] is None
 
 
 async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -> None:

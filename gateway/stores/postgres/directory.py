@@ -12,6 +12,7 @@ import asyncpg
 
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
+from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.rollups import REPORT_SQL
 from gateway.stores.records import Row
 
@@ -108,12 +109,14 @@ class Directory:
         )
 
     async def request_entry(self, account_id: str, request_id: str) -> Row | None:
-        return await self._fetchrow(
-            "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
-            " ORDER BY (kind = 'debit') DESC, id DESC LIMIT 1",  # a late debit beats its void
-            request_id,
-            account_id,
-        )
+        with map_postgres_errors():
+            found = await self.pool.fetchrow(
+                "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
+                " ORDER BY (kind = 'debit') DESC, id DESC LIMIT 1",  # a late debit beats its void
+                request_id,
+                account_id,
+            )
+        return None if found is None else entry_row(found)
 
     async def usage_report(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from gateway.stores.postgres.errors import map_postgres_errors
 CUSTOMER_COLUMN = {"stripe": "stripe_customer_id", "lago": "lago_subscription_id"}
 _DUE = """
 SELECT l.id, l.account_id, l.request_id, -l.amount_micros AS cost, l.occurred_at, l.meter,
-       l.quantity, l.model, c.{column} AS customer
+       l.quantity, l.model, l.metadata, c.{column} AS customer
 FROM ledger_entries l
 JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
 LEFT JOIN usage_exports x ON x.target = $1 AND x.entry_id = l.id
@@ -53,6 +54,7 @@ class ExportLedger:
                 r["meter"],
                 r["quantity"],
                 r["model"],
+                json.loads(r["metadata"]) if r["metadata"] else None,
             )
             for r in rows
         ]

@@ -36,7 +36,7 @@ _STAGE = (
     " request_id text, key_id text, model text, provider text, input_tokens bigint,"
     " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
     " reasoning_tokens bigint, usage_source text, occurred_at timestamptz, meter text,"
-    " quantity bigint, service text)"
+    " quantity bigint, service text, metadata jsonb)"
     " ON COMMIT DELETE ROWS"
 )
 _COLS = ", ".join(LEDGER_COLUMNS)
@@ -74,6 +74,14 @@ async def record_event(conn: asyncpg.Connection, event: EventRef) -> bool:
 
 def _row(record: asyncpg.Record | None) -> Row | None:
     return None if record is None else dict(record)
+
+
+def entry_row(record: asyncpg.Record) -> Row:
+    """A ledger entry as plain values: its jsonb metadata as an object (asyncpg gives text)."""
+    row = dict(record)
+    if isinstance(row.get("metadata"), str):
+        row["metadata"] = json.loads(row["metadata"])
+    return row
 
 
 class Ledger:
@@ -261,4 +269,4 @@ class Ledger:
         rows = await read_once_more(
             self.pool, lambda: self.pool.fetch(sql, account_id, before, limit)
         )
-        return [dict(r) for r in rows]
+        return [entry_row(r) for r in rows]

@@ -8,6 +8,7 @@ ledger's unique request id guards the row itself.
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,7 @@ class MeterHolds:
             "m." + h.meter, h.quantity, h.service, "c" if h.charge_on_expiry else "v",
             "" if h.occurred_at_ms is None else h.occurred_at_ms,
             "1" if h.refuse_over_quota else "0", "1" if h.refuse_over_balance else "0",
+            base64.b64encode(h.metadata).decode(),
         )  # fmt: skip
         closed_key = self.keys.closed(s, h.request_id)
         reply, counters = await self.store.reserve_raw(key, args, (closed_key,))

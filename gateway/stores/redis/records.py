@@ -69,6 +69,7 @@ class ReservationRecord:
     service: str = ""
     charge_on_expiry: bool = False
     occurred_at_ms: int | None = None
+    metadata: str = ""  # a meter's metadata, base64 of its JSON, as the record carries it
 
 
 def decode_reservation(raw: str | bytes) -> ReservationRecord:
@@ -76,6 +77,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
     parts = text.split("|")
     acct, key, held, r, i, o, at, meter, mq, service, expiry, occurred = parts[:HEAD_FIELDS]
     rest = parts[HEAD_FIELDS:]
+    metadata = rest.pop() if len(rest) % 3 == 1 else ""  # trails the counter triples
     counters = tuple(HeldCounter(*rest[n : n + 3]) for n in range(0, len(rest) - 2, 3))
     return ReservationRecord(
         acct,
@@ -91,6 +93,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
         service,
         expiry == "c",
         int(occurred) if occurred else None,
+        metadata,
     )
 
 

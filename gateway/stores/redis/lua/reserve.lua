@@ -15,7 +15,7 @@
 --       checks the key and account; 'check' runs every check and reserves nothing; then for
 --       a meter (all absent otherwise): 13 meter quota code (m.<name>), 14 max quantity,
 --       15 service name, 16 on expiry (c|v), 17 occurred at ms, 18 refuse over quota (1/0),
---       19 refuse over balance (1/0)
+--       19 refuse over balance (1/0), 20 metadata (base64 of its JSON; '' = none)
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan}
 --        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
@@ -197,7 +197,8 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 
 -- The reservation record (its Python home: stores/redis/records.py):
 -- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric
--- per counter it added to.
+-- per counter it added to, then (a meter's, when given) its metadata: one trailing field,
+-- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now), meter, int(mq),
   ARGV[15] or '', ARGV[16] or '', ARGV[17] or '' }
 for _, tc in ipairs(touched) do
@@ -220,6 +221,7 @@ for _, tc in ipairs(touched) do
   rec[#rec + 1] = field
   rec[#rec + 1] = m
 end
+if (ARGV[20] or '') ~= '' then rec[#rec + 1] = ARGV[20] end
 redis.call('HINCRBY', KEYS[1], 'held', int(s))
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])

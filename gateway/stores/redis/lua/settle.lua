@@ -55,6 +55,7 @@ end
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = exact(f[3]), exact(f[4]), exact(f[5]), exact(f[6]), f[7]
 local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
+local metadata = (#f - 12) % 3 == 1 and f[#f] or ''  -- a meter's, after its counters
 if late then
   -- The void already gave back the hold and every reserved quota amount.
   redis.call('DEL', KEYS[6])
@@ -111,7 +112,8 @@ if kind ~= 'release' and kind ~= 'refused' then
     redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
       'cost', int(cost), 'model', '', 'provider', '', 'in', '0', 'cin', '0', 'cw', '0',
       'out', '0', 'rsn', '0', 'src', '', 'at', reserved_at, 'st', int(now),
-      'meter', string.sub(meter, 3), 'qty', int(aq), 'svc', svc, 'occ', occurred)
+      'meter', string.sub(meter, 3), 'qty', int(aq), 'svc', svc, 'occ', occurred,
+      'md', metadata)
   end
 end
 if late then return 2 end
