@@ -8,6 +8,7 @@ and is fresh, and drop a retry it has already seen by its delivery id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +25,8 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 class Sender(Protocol):
+    name: str  # remembered per outbox row once this sender delivered it
+
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
         """Deliver one outbox row; the error, or None when delivered."""
         ...
@@ -46,6 +49,8 @@ def envelope(delivery: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class WebhookSender:
+    name = "webhook"
+
     def __init__(self, session: aiohttp.ClientSession, url: str, secret: str) -> None:
         self.session = session
         self.url = url
@@ -73,6 +78,8 @@ class WebhookSender:
 class SmtpSender:
     """Plain SMTP (smtp://host:port) in a thread: the loop never waits on a mail server."""
 
+    name = "smtp"
+
     def __init__(self, url: str, sender: str, to: str) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 25
@@ -91,5 +98,14 @@ class SmtpSender:
         return None
 
     def _send(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+        """Delivered once the server accepted the message (250 after DATA): a failure to say
+        goodbye afterwards (a 421 or a reset on QUIT) must not make the notifier send it
+        again. A connection lost before that answer is a failure and is retried; the
+        Message-ID (the delivery id) stays the same, so a mail store can drop the copy."""
+        smtp = smtplib.SMTP(self.host, self.port, timeout=10)
+        try:
             smtp.send_message(message)
+        finally:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()
+            smtp.close()

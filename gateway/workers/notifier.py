@@ -47,14 +47,23 @@ async def evaluate_once(store: HotStorePort, ledger: NotifyLedgerPort, default_l
 async def deliver_once(
     ledger: NotifyLedgerPort, senders: Sequence[Sender], now: datetime | None = None
 ) -> int:
-    """Send each due outbox row to every sender; returns how many were delivered."""
+    """Send each due outbox row to every sender that has not delivered it yet (a retry after
+    one sender failed does not repeat the others); returns how many rows were delivered."""
     now = now or datetime.now(UTC)
     sent = 0
     for row in await ledger.due(now):
-        errors = [e for e in [await s.send(row) for s in senders] if e is not None]
+        done: list[str] = []
+        errors: list[str] = []
+        for sender in (s for s in senders if s.name not in row["delivered_to"]):
+            failure = await sender.send(row)
+            if failure is None:
+                done.append(sender.name)
+            else:
+                errors.append(f"{sender.name}: {failure}")
         error = "; ".join(errors) or None
         delay = retry_delay_s(int(row["attempts"]) + 1) // 15  # 2 s, 4 s, ... up to 24 min
-        await ledger.delivered(row["id"], error, now + timedelta(seconds=max(delay, 1)))
+        later = now + timedelta(seconds=max(delay, 1))
+        await ledger.delivered(row["id"], error, later, done)
         if error is None:
             sent += 1
         else:

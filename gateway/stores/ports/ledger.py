@@ -183,4 +183,13 @@ class NotifyLedgerPort(NotifyOutbox, Protocol):
 
     async def due(self, now: datetime, limit: int = 100) -> list[Row]: ...
 
-    async def delivered(self, outbox_id: int, error: str | None, next_at: datetime) -> None: ...
+    async def delivered(
+        self,
+        outbox_id: int,
+        error: str | None,
+        next_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
+        """Record an attempt; `delivered_to` names the senders that delivered it this time
+        (kept with the row, so a retry goes only to the ones that have not)."""
+        ...

@@ -113,16 +113,24 @@ class NotifyLedger:
             )
         return [dict(r) for r in rows]
 
-    async def delivered(self, outbox_id: int, error: str | None, next_at: datetime) -> None:
+    async def delivered(
+        self,
+        outbox_id: int,
+        error: str | None,
+        next_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "UPDATE notify_outbox SET attempts = attempts + 1, last_error = $2,"
                 " status = CASE WHEN $2::text IS NULL THEN 'sent' ELSE 'failed' END,"
-                " sent_at = CASE WHEN $2::text IS NULL THEN now() END, next_at = $3"
+                " sent_at = CASE WHEN $2::text IS NULL THEN now() END, next_at = $3,"
+                " delivered_to = ARRAY(SELECT DISTINCT s FROM unnest(delivered_to || $4::text[]) s)"
                 " WHERE id = $1",
                 outbox_id,
                 error,
                 next_at,
+                list(delivered_to),
             )
 
 
