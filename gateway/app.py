@@ -275,6 +275,12 @@ def _fetcher(app: web.Application) -> Fetch:
     return fetch
 
 
+async def _begin_stop(app: web.Application) -> None:
+    """Runs when the server stops listening, before open requests are waited for."""
+    if METER in app:
+        app[METER].begin_stop(app[SETTINGS].drain_timeout_s)
+
+
 def create_app(
     settings: Settings,
     counter: TokenCounter | None = None,
@@ -303,6 +309,7 @@ def create_app(
             _background,
         ]
     )
+    app.on_shutdown.append(_begin_stop)
     proxy.add_routes(app)
     responses.add_routes(app)
     lookups.add_routes(app)

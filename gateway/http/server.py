@@ -67,6 +67,10 @@ class GatewayRunner(web.AppRunner):
             handler_cancellation=True,
             access_log=None,
             keepalive_timeout=settings.client_idle_timeout_s,
+            # On SIGTERM, requests still being served get DRAIN_TIMEOUT_S, not aiohttp's 60 s:
+            # an orchestrator's kill must find their settlements started, not still waiting.
+            # (aiohttp reads 0 as "no limit": DRAIN_TIMEOUT_S=0 means at once.)
+            shutdown_timeout=max(settings.drain_timeout_s, 0.001),
         )
         self._max_connections = settings.max_connections
 

@@ -72,6 +72,7 @@ class Meter:
         self.tasks = self.settlements.registry
         self.after_settle: Callable[[str], None] | None = None  # e.g. auto top-up
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
+        self._stop_by: float | None = None  # loop time by which a stop must be drained
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
@@ -293,7 +294,18 @@ class Meter:
                 await asyncio.sleep(0.05 * 2**attempt)
         log.error("release of %s gave up; the sweeper will void it", a.request_id)
 
+    def begin_stop(self, timeout_s: float) -> None:
+        """Shutdown began (before open requests are waited for): every later `drain` shares
+        this one budget, so DRAIN_TIMEOUT_S bounds the whole stop, not each step of it."""
+        if self._stop_by is None:
+            self._stop_by = asyncio.get_running_loop().time() + timeout_s
+
     async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for owned tasks up to timeout_s (less what `begin_stop` left); cancel the
+        rest, settle what they delivered, and spool what Redis still refuses."""
+        if self._stop_by is not None:
+            left = self._stop_by - asyncio.get_running_loop().time()
+            timeout_s = max(0.0, min(timeout_s, left))
         await self.settlements.drain(timeout_s)
 
     @contextlib.asynccontextmanager
