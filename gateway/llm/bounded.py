@@ -32,4 +32,9 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int, idle_s: float) -> 
         parts.append(chunk)
         size += len(chunk)
         if size > cap:
-            raise TooLarge(b"".join(parts)[:cap])
+            # One copy of `cap` bytes, and the chunks let go before raising (the traceback
+            # would keep them): joining then slicing held three copies at once.
+            parts[-1] = chunk[: len(chunk) - (size - cap)]
+            head = b"".join(parts)
+            parts.clear()
+            raise TooLarge(head)

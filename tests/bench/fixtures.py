@@ -68,34 +68,40 @@ def bench_config(dest: Path) -> Path:
     return dest
 
 
-async def fresh_database() -> None:
+def dsn_of(database: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+
+
+async def fresh_database(database: str = DATABASE) -> None:
+    """`database` dropped, created and migrated; another bench (tests/bench/rss.py) names its
+    own, so two benchmarks running at once do not drop each other's data."""
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
     finally:
         await admin.close()
-    conn = await asyncpg.connect(DSN)
+    conn = await asyncpg.connect(dsn_of(database))
     try:
         await migrate(conn)
     finally:
         await conn.close()
 
 
-async def drop_database() -> None:
+async def drop_database(database: str = DATABASE) -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
-async def drop_prefix() -> int:
+async def drop_prefix(prefix: str = PREFIX) -> int:
     client = aioredis.Redis.from_url(REDIS_URL)
     dropped = 0
     try:
         batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000):
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             batch.append(key)
             if len(batch) >= 500:
                 dropped += await client.delete(*batch)
