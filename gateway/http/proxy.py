@@ -23,7 +23,7 @@ from gateway.appkeys import (
     SETTINGS,
     UPSTREAM,
 )
-from gateway.errors import RequestTimeout, UpstreamError, UpstreamUnreachable
+from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -166,13 +166,16 @@ async def _body(request: web.Request) -> bytes:
 
 
 async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
-    """Key first (live, able to pay for anything), then the body, then tokens: nothing is
-    read for a key that would be refused anyway. A large body is checked at its floor (what
+    """Key first (live, able to pay for anything), then the body, then tokens: nothing
+    large is read for a key that would be refused anyway (a small body: `_read_small`). A large body is checked at its floor (what
     any reading of it costs at least, from byte lengths) before it is tokenized, in a worker
     thread (tiktoken releases the GIL), off the event loop; a small one costs microseconds
     to count, so its reservation alone decides (and words the refusal exactly)."""
     meter, rid, counter = request.app[METER], request[REQUEST_ID], request.app[COUNTER]
     key = await request.app[KEYS].resolve(request)
+    size = request.content_length
+    if size is not None and size <= INLINE_COUNT_BYTES:
+        return key, await _read_small(request, endpoint, key)
     plan = await meter.precheck(rid, key)
     refuse_billing_headers(request.headers)
     raw = await _body(request)
@@ -184,6 +187,22 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
     await meter.check_floor(rid, key, read_call(*args, counter.floor()), plan)
     metrics().prompts_counted.labels("thread").inc()
     return key, await asyncio.to_thread(read_call, *args, counter)
+
+
+async def _read_small(request: web.Request, endpoint: Endpoint, key: KeyRecord) -> Call:
+    """A small body skips the pre-check: one Redis round trip less on the common path. The
+    reservation that follows runs every check the pre-check would, and reading and counting
+    a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
+    key (revoked, out of credit) is still told so before anything about its body."""
+    try:
+        refuse_billing_headers(request.headers)
+        body = parse_json(await _body(request))
+        call = read_call(endpoint, body, key, request.app[PRICING], request.app[COUNTER])
+    except MeterwayError:
+        await request.app[METER].precheck(request[REQUEST_ID], key)
+        raise
+    metrics().prompts_counted.labels("loop").inc()
+    return call
 
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
