@@ -167,10 +167,10 @@ async def _body(request: web.Request) -> bytes:
 
 async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
     """Key first (live, able to pay for anything), then the body, then tokens: nothing
-    large is read for a key that would be refused anyway (a small body: `_read_small`). A large body is checked at its floor (what
-    any reading of it costs at least, from byte lengths) before it is tokenized, in a worker
-    thread (tiktoken releases the GIL), off the event loop; a small one costs microseconds
-    to count, so its reservation alone decides (and words the refusal exactly)."""
+    large is read for a key that would be refused anyway (a small body: `_read_small`). A
+    large body is checked at its floor (what any reading of it costs at least, from byte
+    lengths) before it is tokenized, in a worker thread (tiktoken releases the GIL), off the
+    event loop."""
     meter, rid, counter = request.app[METER], request[REQUEST_ID], request.app[COUNTER]
     key = await request.app[KEYS].resolve(request)
     size = request.content_length
