@@ -34,15 +34,17 @@ def max_output(
 ) -> tuple[int | None, str | None]:
     """The first of `names` present, checked against the model's cap; (None, None) if absent.
 
-    Two fields that disagree are refused: the provider might honour either."""
-    given = {body.get(name) for name in names if body.get(name) is not None}
+    Two fields that disagree are refused: the provider might honour either. Each is checked
+    for its type first: a list or an object is a 400, not a failed comparison."""
+    values = {name: positive_int(body, name) for name in names}
+    given = {v for v in values.values() if v is not None}
     if len(given) > 1:
         raise InvalidRequest(
             f"{' and '.join(repr(n) for n in names)} disagree; send one of them.",
             param="max_tokens",
         )
     for name in names:
-        value = positive_int(body, name)
+        value = values[name]
         if value is not None:
             if value > price.max_output_tokens:
                 raise InvalidRequest(

@@ -86,3 +86,21 @@ def test_responses_reservation_covers_input_instructions_tools_output_and_fees()
         read_call(RESPONSES, {"model": "gpt-4o"}, KEY, PRICING, COUNTER)
     with pytest.raises(ModelNotFound, match="/v1/responses"):
         read_call(RESPONSES, {"model": "gemini-2.5-flash", "input": "x"}, KEY, PRICING, COUNTER)
+
+
+@pytest.mark.parametrize("value", [[1], {"n": 1}, "100", 1.5, True, 0])
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_a_max_field_of_the_wrong_type_is_a_400_naming_it(field: str, value: object) -> None:
+    """A list or object in a max field used to reach a set comparison and answer 500 (found
+    by the fuzz test once small bodies stopped being pre-checked before they were read)."""
+    with pytest.raises(InvalidRequest) as caught:
+        read_call(CHAT, {**CHAT_BODY, field: value}, KEY, PRICING, COUNTER)
+    assert caught.value.param == field
+
+
+@pytest.mark.parametrize("tier", [["flex"], {"a": 1}, 3])
+def test_a_service_tier_that_is_not_a_string_is_a_400(tier: object) -> None:
+    """An unhashable tier used to reach a set membership test and answer 500 (fuzz test)."""
+    with pytest.raises(InvalidRequest) as caught:
+        read_call(CHAT, {**CHAT_BODY, "service_tier": tier}, KEY, PRICING, COUNTER)
+    assert caught.value.param == "service_tier"
