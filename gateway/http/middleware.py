@@ -6,6 +6,7 @@ import json
 import logging
 import os
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -76,12 +77,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         return render(request, _translate(exc))
-    except ConnectionResetError:
-        # The client left while its request was read or answered: nobody is there to read
-        # an error, and it is not the gateway's fault. Work already forwarded is owned by
-        # its task (billed or released there); this request just ends.
-        log.info("client left during %s %s", request.method, request.path)
-        return render(request, MalformedRequest("The connection closed mid-request."))
-    except Exception:
+    except Exception as exc:
+        if _client_left(exc):
+            # Nobody is there to read an error, and it is not the gateway's fault. Work
+            # already forwarded is owned by its task (billed or released there).
+            log.info("client left during %s %s", request.method, request.path)
+            return render(request, MalformedRequest("The connection closed mid-request."))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render(request, InternalError("The gateway failed; nothing was billed."))
+
+
+def _client_left(exc: Exception) -> bool:
+    """The client's own socket reset. aiohttp's client errors subclass ConnectionResetError
+    too: a provider's socket resetting is the gateway's problem, never the client's 400."""
+    return isinstance(exc, ConnectionResetError) and not isinstance(exc, aiohttp.ClientError)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -37,6 +38,19 @@ async def test_any_other_exception_is_still_an_internal_error(
 ) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         raise KeyError("bug")
+
+    request = make_mocked_request("POST", "/v1/chat/completions")
+    with caplog.at_level(logging.INFO, logger="meterway"):
+        answer = await errors_middleware(request, handler)
+    assert answer.status == 500
+    assert [r.levelno for r in caplog.records if r.name == "meterway"] == [logging.ERROR]
+
+
+async def test_a_provider_socket_reset_is_not_blamed_on_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise aiohttp.ClientConnectionResetError("provider reset")
 
     request = make_mocked_request("POST", "/v1/chat/completions")
     with caplog.at_level(logging.INFO, logger="meterway"):
