@@ -198,6 +198,18 @@ def _number(name: str, value: object, minimum: float) -> float:
     return number
 
 
+def _micros(name: str, value: object, minimum: int) -> int:
+    """An amount in USD micros: an exact integer, never read through a float (which would
+    round a large amount and silently truncate '1.5')."""
+    try:
+        amount = int(str(value).strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of micros, got {value!r}") from exc
+    if amount < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
+    return amount
+
+
 def _zone(value: str) -> str:
     """An IANA zone name; an unknown one fails the boot here, not with a traceback later."""
     try:
@@ -366,8 +378,8 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         notify_email_from=str(get("NOTIFY_EMAIL_FROM", "") or ""),
         notify_email_to=str(get("NOTIFY_EMAIL_TO", "") or ""),
         notify_interval_s=_number("NOTIFY_INTERVAL_S", get("NOTIFY_INTERVAL_S", 15), 0.05),
-        balance_low_micros=int(
-            _number("NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0)
+        balance_low_micros=_micros(
+            "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
     )
 
@@ -387,8 +399,8 @@ def _payments(get: Callable[..., object]) -> PaymentSettings:
     if len(secrets) > 2:
         raise ConfigError("STRIPE_WEBHOOK_SECRET takes at most two secrets (new,old)")
     base = get("STRIPE_API_BASE", None)
-    low = int(_number("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000))
-    high = int(_number("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low))
+    low = _micros("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000)
+    high = _micros("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low)
     return PaymentSettings(
         provider=provider,
         stripe_api_key=key,

@@ -110,3 +110,15 @@ def test_redis_cluster_seeds_from_either_spelling() -> None:
 def test_bad_redis_cluster_settings_stop_the_boot(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_settings({**GOOD, **env})
+
+
+@pytest.mark.parametrize("value", ["1.5", "1e6", "lots"])
+def test_money_settings_are_whole_micros(value: str) -> None:
+    """Amounts never pass through a float: '1.5' was truncated to 1 and '1e6' accepted."""
+    with pytest.raises(ConfigError, match="TOPUP_MAX_MICROS"):
+        load_settings({**GOOD, "TOPUP_MAX_MICROS": value})
+
+
+def test_a_large_money_setting_keeps_every_micro() -> None:
+    s = load_settings({**GOOD, "TOPUP_MAX_MICROS": "9007199254740993"})
+    assert s.payments.topup_max_micros == 9007199254740993
