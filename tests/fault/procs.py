@@ -66,6 +66,16 @@ class Proc:
         LIVE.discard(self)
 
 
+async def run_command(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """One `meterway <args>` run to its end: (exit code, stdout and stderr together)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return int(proc.returncode or 0), out.decode()
+
+
 async def wait_healthy(url: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:

@@ -13,8 +13,6 @@ the kill to an account on the dead master's slots.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +22,7 @@ import pytest
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.sweeper import sweep_once
 from tests.factories import Tenant, tenant
+from tests.fault.procs import run_command
 from tests.harness import Gateway, gateway_env, running_gateway, temp_database
 from tests.invariants import check_invariants
 from tests.redis_cluster import RedisCluster
@@ -81,20 +80,6 @@ async def _promoted(cluster: RedisCluster, timeout_s: float = 30.0) -> float:
         except TimeoutError:
             continue
     raise TimeoutError("no replica took over")
-
-
-async def _reconcile_cli(env: dict[str, str]) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "reconcile",
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
 
 
 @pytest.mark.timeout(180)
@@ -158,7 +143,7 @@ async def test_master_killed_under_load_fails_over_and_the_books_agree(
         env = gateway_env(
             dsn, gw.upstream.url, gw.settings.redis_prefix, REDIS_CLUSTER_URLS=redis_cluster.urls
         )
-        code, out = await _reconcile_cli(env)
+        code, out = await run_command(env, "reconcile")
         assert (code, out.strip().splitlines()[-1]) == (0, "0 account(s) drifted"), out
         print(  # the figures the README quotes
             f"failover: {len(load.costs)} calls served, {len(missing)} lost to replication,"

@@ -4,10 +4,7 @@ fenced deltas. Run as the real command, beside the stores a gateway would use.""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
-import sys
 
 import pytest
 
@@ -18,20 +15,11 @@ from gateway.ops.rebuild import RebuildRefused, rebuild
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.workers.settler import Settler
-from tests.fault.procs import Tenant, fault_stores, make_tenant
+from tests.fault.procs import Tenant, fault_stores, make_tenant, run_command
 from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
-
-
-async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
 
 
 def _rid(name: str, t: Tenant) -> str:
@@ -67,7 +55,7 @@ async def test_rebuild_is_refused_on_a_live_redis(dsn: str) -> None:
     env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (settings, stores):  # rebuilt: ready markers set
         t = await make_tenant(stores, 1_000_000)
-        code, out = await _cli(env, "rebuild")
+        code, out = await run_command(env, "rebuild")
         assert code == 1 and "rebuild refused" in out and "1 open" not in out, out
         plans = load_plans(settings.plans_path)
         with pytest.raises(RebuildRefused):
@@ -91,14 +79,14 @@ async def test_forced_rebuild_keeps_open_holds(dsn: str) -> None:
         await _settle(stores, t, "queued", 500)  # debited in Redis, still in the stream
         assert await stores.store.balance(t.account_id) == (999_500, 400_000)
 
-        code, out = await _cli(env, "rebuild", "--force")
+        code, out = await run_command(env, "rebuild", "--force")
         assert code == 0, out
         assert await stores.store.balance(t.account_id) == (999_500, 400_000)
 
         await _settle(stores, t, "in-flight", 1_000)
         hot = await stores.store.balance(t.account_id)
         assert hot == (998_500, 0)
-        await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+        await Settler(stores.settlement_stream(), stores.ledger).drain()
         assert hot[0] - hot[1] == await _ledger(stores, t.account_id) == 998_500
         await check_invariants(stores, [t.account_id])
 
@@ -116,7 +104,7 @@ async def test_forced_rebuild_repairs_a_wrong_balance_and_restores_a_lost_accoun
             keys.account(lost.record.shard, lost.account_id),
             keys.credits(lost.record.shard, lost.account_id),
         )
-        code, out = await _cli(env, "rebuild", "--force")
+        code, out = await run_command(env, "rebuild", "--force")
         assert code == 0, out
         assert await stores.store.balance(wrong.account_id) == (700_000, 0)
         assert await stores.store.balance(lost.account_id) == (300_000, 0)
@@ -134,7 +122,7 @@ async def test_offline_rebuild_pages_a_long_backlog(dsn: str) -> None:
         await drop_prefix_but_streams(stores)
         await rebuild(stores, load_plans(settings.plans_path))
         assert await stores.store.balance(t.account_id) == (10_000_000 - 7_500, 0)
-        await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+        await Settler(stores.settlement_stream(), stores.ledger).drain()
         await check_invariants(stores, [t.account_id])
 
 

@@ -19,7 +19,7 @@ from gateway.ops.reconcile import Drift, reconcile
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.workers.settler import Settler
-from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant
+from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, run_command
 from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
@@ -57,22 +57,12 @@ async def _crediting(stores: Stores, tenants: list[Tenant], stop: asyncio.Event)
         await asyncio.sleep(0.05)
 
 
-async def _cli_reconcile(env: dict[str, str]) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "reconcile", "--repair",
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return out.decode()
-
-
 async def _finish(
     stores: Stores, settler: Proc, tenants: list[Tenant], costs: dict[str, int]
 ) -> None:
     """After the load: everything drained, Redis equals the ledger exactly, nothing lost."""
     await settler.kill()
-    await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+    await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
     report = await check_invariants(stores, [t.account_id for t in tenants], costs)
     assert report.debits == len(costs) and report.costed_without_debit == 0
     assert await reconcile(stores, rechecks=0) == []
@@ -96,7 +86,7 @@ async def test_repair_under_load_creates_no_drift(dsn: str) -> None:
             while loop.time() < end or runs < 3:
                 seen.extend(await reconcile(stores, repair=True, rechecks=0))
                 runs += 1
-            cli = await _cli_reconcile(env)
+            cli = (await run_command(env, "reconcile", "--repair"))[1]
             stop.set()
             await credits
         assert len(costs) > 200, "the load never ran"
