@@ -236,7 +236,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         supervisor.start("restorer", every(CHECK_EVERY_S, restore, stop, "restorer"))
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
     supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
-    settler = Settler(stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch)
+    stream = stores.settlement_stream(settings.settler_name)
+    settler = Settler(stream, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))
     exports = ExportLedger(stores.ledger.pool)

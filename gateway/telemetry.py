@@ -39,6 +39,7 @@ class Metrics:
     tokens: Counter
     store_errors: Counter
     prompts_counted: Counter
+    dead_lettered: Counter
 
 
 def _build() -> Metrics:
@@ -87,6 +88,11 @@ def _build() -> Metrics:
             "meterway_prompts_counted",
             "Proxied prompts tokenized for a reservation, by where (event loop or thread).",
             ["where"],
+            registry=r,
+        ),
+        dead_lettered=Counter(
+            "meterway_settler_dead_lettered",
+            "Settlement messages this process parked in the dead-letter stream.",
             registry=r,
         ),
     )

@@ -139,7 +139,7 @@ class Gateway:
         """Wait for in-flight settlements, then drain the streams into the ledger."""
         await self.app[METER].drain()
         stores = self.stores()
-        await Settler(stores.redis, self.store.keys, stores.ledger).drain()
+        await Settler(stores.settlement_stream(), stores.ledger).drain()
 
     async def backlog_length(self) -> int:
         return (await self.store.backlog()).length

@@ -16,14 +16,14 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd
+from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd, settler_cmd
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
+from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import ensure_database, migrate
-from gateway.workers.settler import Settler
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -42,14 +42,6 @@ async def _migrate_before_serving(settings: Settings) -> None:
         applied = await migrate(conn)
     if applied:
         logging.getLogger("meterway").info("migrations applied: %s", ", ".join(applied))
-
-
-async def _settler(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_stores(settings) as stores:
-        await Settler(
-            stores.redis, stores.store.keys, stores.ledger, batch=settings.settler_batch
-        ).run()
-    return 0
 
 
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -74,10 +66,18 @@ async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         drifts = await reconcile(stores, repair=args.repair)
+        dead = await parked(stores)
     for d in drifts:
         print(_drift_line(d, args.repair))
     print(f"{len(drifts)} account(s) drifted")
-    return 1 if drifts else 0
+    if dead.count:
+        print(
+            f"{dead.count} settlement(s) parked in the dead-letter streams, the ledger lacks "
+            f"them: {sum(dead.owed.values())} micros owed by {len(dead.owed)} account(s)"
+            + (f", {dead.unreadable} unreadable" if dead.unreadable else "")
+            + "; see `meterway settler dead-letters`"
+        )
+    return 1 if drifts or dead.count else 0
 
 
 def _drift_line(d: Drift, repair: bool) -> str:
@@ -105,7 +105,7 @@ async def _dev(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 COMMANDS: dict[str, Command] = {
     "migrate": _migrate,
-    "settler": _settler,
+    "settler": settler_cmd.run,
     "rebuild": _rebuild,
     "reconcile": _reconcile,
     "dev": _dev,
@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("dev", help="demo mode: local demo upstream, demo account and key")
     m = sub.add_parser("migrate", help="apply SQL migrations")
     m.add_argument("--create-database", action="store_true")
-    sub.add_parser("settler", help="run only the settler (stream -> ledger)")
+    settler_cmd.add_parser(sub)
     rb = sub.add_parser("rebuild", help="restore Redis from the ledger and mark it consistent")
     rb.add_argument(
         "--force",

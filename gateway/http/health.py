@@ -28,6 +28,7 @@ async def readiness(request: web.Request) -> dict[str, Any]:
             redis_consistent=consistent,
             settlement_backlog=lag.length,
             settlement_lag_ms=lag.oldest_age_ms,
+            settlement_dead_letters=await store.dead_letter_count(),
         )
     except StoreUnavailable:
         details.update(redis=False, redis_consistent=False)
@@ -41,6 +42,12 @@ async def readiness(request: web.Request) -> dict[str, Any]:
             "Redis holds no ready markers: it is being restored from the ledger"
             if app[SETTINGS].self_restore
             else "Redis holds no ready markers: run `meterway rebuild`"
+        )
+    if details.get("settlement_dead_letters"):
+        # Serving goes on (the debits are held in Redis and reconcile counts them), but an
+        # operator must look: the ledger lacks these until they are requeued.
+        details["warning"] = (
+            "settlements were refused by the ledger and parked: run `meterway settler dead-letters`"
         )
     return {"status": "ready" if ok else "not_ready", **details}
 

@@ -18,7 +18,7 @@ from gateway.stores.errors import StoreUnavailable
 CONTENT_TYPE = "text/plain"
 
 
-def render(backlog_length: int, lag_ms: int, written: int) -> str:
+def render(backlog_length: int, lag_ms: int, written: int, parked: int) -> str:
     return (
         "# HELP meterway_settlement_backlog Settlements queued in Redis, not yet in the ledger.\n"
         "# TYPE meterway_settlement_backlog gauge\n"
@@ -29,6 +29,9 @@ def render(backlog_length: int, lag_ms: int, written: int) -> str:
         "# HELP meterway_settler_written_total Ledger rows written by the settlers.\n"
         "# TYPE meterway_settler_written_total counter\n"
         f"meterway_settler_written_total {written}\n"
+        "# HELP meterway_settlement_dead_letters Settlements the ledger refused, parked.\n"
+        "# TYPE meterway_settlement_dead_letters gauge\n"
+        f"meterway_settlement_dead_letters {parked}\n"
     )
 
 
@@ -39,9 +42,10 @@ async def metrics(request: web.Request) -> web.Response:
     try:
         lag = await store.backlog()
         written = await store.settled_total()
+        parked = await store.dead_letter_count()
     except StoreUnavailable as exc:
         raise ServiceUnavailable("Redis is unreachable; no settlement metrics.") from exc
-    body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written)
+    body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written, parked)
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
 
 

@@ -1,5 +1,5 @@
 """`meterway reconcile [--repair]`: every account's Redis balance plus the settlements still
-queued in its stream must equal its ledger balance.
+queued in its stream (or parked in its dead-letter stream) must equal its ledger balance.
 
 A cheap pass over every account finds candidates (rechecked, since a settler commit or a
 credit between its ledger write and its Redis apply looks like drift for a moment); each
@@ -20,6 +20,7 @@ from gateway.stores.postgres.balances import ledger_position, ledger_totals
 from gateway.stores.records import HotPosition
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.restore import HotRestore
+from gateway.stores.stream_fields import readable_cost
 
 ATTEMPTS = 20  # fenced reads per account before it is reported as too busy to check
 RETRY_PAUSE_S = 0.02
@@ -44,6 +45,30 @@ class Drift:
     @property
     def expected_redis(self) -> int:
         return self.ledger_micros - self.queued_micros
+
+
+@dataclass(frozen=True)
+class Parked:
+    """Settlements in the dead-letter streams: taken from Redis balances, refused by the
+    ledger. Reconcile counts their cost as queued (so a repair never gives it back) and
+    reports them, since until they are requeued the ledger lacks them."""
+
+    count: int
+    owed: dict[str, int]  # account -> micros, for the messages that still name both
+    unreadable: int  # messages too damaged to name an account or a cost
+
+
+async def parked(stores: Stores) -> Parked:
+    letters = await stores.settlement_stream().dead_letters(limit=1_000_000)
+    owed: dict[str, int] = {}
+    unreadable = 0
+    for letter in letters:
+        cost = readable_cost(letter.fields)
+        if cost is None:
+            unreadable += 1
+        else:
+            owed[cost[0]] = owed.get(cost[0], 0) + cost[1]
+    return Parked(len(letters), owed, unreadable)
 
 
 async def queued_costs(stores: Stores) -> dict[str, int]:

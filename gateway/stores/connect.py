@@ -24,6 +24,7 @@ from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
+from gateway.stores.redis.settlement_stream import RedisSettlementStream
 
 REDIS_MAX_CONNECTIONS = 512
 POOL_MAX_SIZE = 8
@@ -44,6 +45,11 @@ class Stores:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.ledger.pool
+
+    def settlement_stream(self, consumer: str | None = None) -> RedisSettlementStream:
+        """The settler's queue; `consumer` names this settler in the group (default
+        host-pid, see `default_consumer`)."""
+        return RedisSettlementStream(self.store.redis, self.store.keys, consumer)
 
     @property
     def pending(self) -> PendingDebits:

@@ -65,6 +65,38 @@ class Backlog:
 
 
 @dataclass(frozen=True, slots=True)
+class Queued:
+    """One settlement message read from its shard's stream, its fields as Redis holds them
+    (the settler turns them into a ledger row with `stream_fields.ledger_row_raw`)."""
+
+    shard: int
+    message_id: str
+    fields: Mapping[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A settlement message the ledger could not take, parked with why. Its cost was taken
+    from the Redis balance and is not in the ledger: reconcile counts it as queued, and
+    `meterway settler dead-letters --requeue` sends it back once the cause is fixed."""
+
+    shard: int
+    entry_id: str  # in the dead-letter stream
+    message_id: str  # it had in the settlement stream
+    reason: str
+    parked_at_ms: int
+    fields: Mapping[bytes, bytes]
+
+    @property
+    def request_id(self) -> str:
+        return self.fields.get(b"rid", b"").decode(errors="replace")
+
+    @property
+    def account_id(self) -> str:
+        return self.fields.get(b"acct", b"").decode(errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
 class WindowCount:
     """How much of one quota window is used now, and when it resets (None: never)."""
 

@@ -10,6 +10,7 @@ checks both sides agree.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -77,26 +78,61 @@ LEDGER_COLUMNS = (
 )
 
 
+KINDS = frozenset({"debit", "void"})
+BIGINT_MAX = 2**63 - 1  # the ledger's bigint columns; a larger count cannot be written
+
+
+class MalformedSettlement(ValueError):
+    """A stream message no ledger row can be made of: a field missing, unreadable or out of
+    the ledger's range. Permanent: the settler parks it in the dead-letter stream with this
+    reason instead of retrying it (or stopping every good message behind it)."""
+
+
 def ledger_row_raw(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
     """One stream message, as Redis returns it, as a row of LEDGER_COLUMNS.
 
     Works on the raw bytes: decoding every field of every message was most of the
-    settler's CPU.
+    settler's CPU. Raises MalformedSettlement (never KeyError, OverflowError, ...).
     """
+    try:
+        return _row(f)
+    except MalformedSettlement:
+        raise
+    except (KeyError, ValueError, TypeError, OverflowError, OSError, AttributeError) as exc:
+        raise MalformedSettlement(f"unreadable message: {type(exc).__name__}: {exc}") from exc
+
+
+def _count(value: bytes | None, name: str) -> int:
+    """A non-negative integer the ledger's bigint columns can hold."""
+    n = int(value or 0)
+    if not 0 <= n <= BIGINT_MAX:
+        raise MalformedSettlement(f"{name} out of range: {n}")
+    return n
+
+
+def _row(f: Mapping[bytes, bytes]) -> tuple[Any, ...]:
     kind = f[KIND].decode()
+    if kind not in KINDS:
+        raise MalformedSettlement(f"unknown kind {kind!r}")
+    cost = _count(f[COST], "cost")
+    if kind == "void" and cost:
+        raise MalformedSettlement(f"a void cannot cost {cost}")
+    account, request_id = f[ACCOUNT].decode(), f[REQUEST_ID].decode()
+    if not account or not request_id:
+        raise MalformedSettlement("no account or request id")
     return (
-        f[ACCOUNT].decode(),
+        account,
         kind,
-        -int(f[COST]),
-        f[REQUEST_ID].decode(),
+        -cost,
+        request_id,
         f[KEY].decode() or None,
         f[MODEL].decode() or None,
         f[PROVIDER].decode() or None,
-        int(f[INPUT] or 0),
-        int(f[CACHED_INPUT] or 0),
-        int(f[CACHE_WRITE] or 0),
-        int(f[OUTPUT] or 0),
-        int(f[REASONING] or 0),
+        _count(f[INPUT], "input_tokens"),
+        _count(f[CACHED_INPUT], "cached_input_tokens"),
+        _count(f[CACHE_WRITE], "cache_write_tokens"),
+        _count(f[OUTPUT], "output_tokens"),
+        _count(f[REASONING], "reasoning_tokens"),
         (f[SOURCE].decode() or None) if kind == "debit" else None,
         datetime.fromtimestamp(int(f.get(OCCURRED_AT) or f[SETTLED_AT]) / 1000, UTC),
         *_metered(f),
@@ -113,7 +149,9 @@ def _metered(
         return None, None, None, None
     md = f.get(METADATA)
     metadata = base64.b64decode(md).decode() if md else None
-    return meter.decode(), int(f[QUANTITY]), f[SERVICE].decode() or None, metadata
+    if metadata is not None:
+        json.loads(metadata)  # jsonb would refuse it for the whole batch
+    return meter.decode(), _count(f[QUANTITY], "quantity"), f[SERVICE].decode() or None, metadata
 
 
 def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
@@ -124,6 +162,15 @@ def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
 def queued_cost(f: Mapping[Any, Any]) -> tuple[str, int]:
     """(account id, cost in micros) of a message not yet written to the ledger."""
     return f[ACCOUNT].decode(), int(f[COST])
+
+
+def readable_cost(f: Mapping[Any, Any]) -> tuple[str, int] | None:
+    """The same, or None for a message too damaged to say (one parked as unreadable:
+    reconcile reports those apart, they name no account)."""
+    try:
+        return queued_cost(f)
+    except (KeyError, ValueError, AttributeError):
+        return None
 
 
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order

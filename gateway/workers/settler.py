@@ -1,9 +1,17 @@
 """Moves settlements from the per-shard Redis streams into the PostgreSQL ledger.
 
-Read with a consumer group, write one batch per transaction (COPY, then an insert that skips
-request ids already present), acknowledge and delete only after the commit. A crash before
-the ack leaves messages pending; they are re-read by this consumer or claimed by another
-(XAUTOCLAIM) and the unique request id makes the second write a no-op.
+Read with a consumer group, write one batch per transaction, acknowledge and delete only after
+the commit. A crash before the ack leaves messages pending; they are re-read by this consumer
+or claimed by another, and the unique request id makes the second write a no-op.
+
+No message may stop the others. A message no ledger row can be made of (a field missing, a
+count beyond bigint) is parked at once; a batch PostgreSQL refuses for its data
+(`LedgerRejected`: a foreign key, a check) is bisected until the refused message stands alone,
+and that one is parked. Parking moves the message to its shard's dead-letter stream with the
+reason, in one script with its acknowledgement; it is counted in /metrics, flagged in /readyz
+and by `meterway reconcile`, and `meterway settler dead-letters --requeue` sends it back.
+Everything else (a store away, a timeout) is transient: the same batch is retried with
+backoff, and an error nobody foresaw escapes to the supervisor, which logs and restarts.
 """
 
 from __future__ import annotations
@@ -12,159 +20,114 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from typing import Any
+from collections.abc import Sequence
 
-import asyncpg
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
-
-from gateway.stores.errors import StoreError
-from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.records import Backlog
-from gateway.stores.redis.keys import SHARDS, Keys
-from gateway.stores.redis.nodes import is_cluster
-from gateway.stores.redis.stream import backlog, text_of, written_total
-from gateway.stores.stream_fields import ledger_row_raw
+from gateway.stores.errors import LedgerRejected, StoreError
+from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
+from gateway.stores.records import Queued
+from gateway.stores.stream_fields import MalformedSettlement, ledger_row_raw
+from gateway.telemetry import metrics
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.settler")
-GROUP = "settlers"
 WRITE_TIMEOUT_S = 30.0
-Messages = list[tuple[int, bytes, dict[bytes, bytes]]]  # (shard, message id, raw fields)
-# What a lost or sick store raises; the loop backs off and retries, never dies.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    RedisError,
-    StoreError,
-)
-__all__ = ["Backlog", "Settler", "backlog", "text_of", "written_total"]  # moved to stores/
+FORGET_CONSUMERS_IDLE_MS = 3_600_000  # a consumer name unused for an hour is a gone process
+FORGET_EVERY_S = 300.0
+# What a lost or sick store raises; the loop backs off and retries the same batch.
+TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, OSError, StoreError)
 
 
 class Settler:
     def __init__(
         self,
-        client: aioredis.Redis,
-        keys: Keys,
-        ledger: Ledger,
+        stream: SettlementStream,
+        ledger: SettlementLedger,
         *,
         batch: int = 2000,
         claim_idle_ms: int = 15_000,
-        consumer: str | None = None,
     ) -> None:
-        self.redis = client
-        self.keys = keys
+        self.stream = stream
         self.ledger = ledger
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
-        self.consumer = consumer or f"settler-{uuid.uuid4().hex[:12]}"
         self._own_pending = True  # re-read our own unacked messages first
-        self._prefetch: asyncio.Future[Messages] | None = None
-        self._shard_of_stream = {keys.stream(shard): shard for shard in range(SHARDS)}
+        self._prefetch: asyncio.Future[list[Queued]] | None = None
         self.written = 0
+        self.parked = 0
 
-    async def ensure_groups(self) -> None:
-        for shard in range(SHARDS):
+    @property
+    def consumer(self) -> str:
+        return self.stream.consumer
+
+    async def _read(self, *, pending: bool = False, block_ms: int | None = None) -> list[Queued]:
+        return await self.stream.read(max(1, self.batch // 8), pending=pending, block_ms=block_ms)
+
+    async def _commit(self, messages: Sequence[Queued]) -> int:
+        """Write the batch, parking what the ledger can never take; then acknowledge."""
+        good: list[Queued] = []
+        rows: list[tuple[object, ...]] = []
+        for message in messages:
             try:
-                await self.redis.xgroup_create(
-                    self.keys.stream(shard), GROUP, id="0", mkstream=True
-                )
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-
-    async def _read(self, start: str, block_ms: int | None = None) -> Messages:
-        """One XREADGROUP over every shard's stream: one command, not one per shard.
-
-        A standalone Redis serves all 64 streams in one call. A Redis Cluster refuses a
-        read across slots (even slots of one node), so there it is one XREADGROUP per
-        stream, pipelined: one round trip per node, covering the shards that node owns.
-        """
-        count = max(1, self.batch // 8)
-        if is_cluster(self.redis):
-            return await self._read_per_node(start, count, block_ms)
-        streams: dict[Any, Any] = {self.keys.stream(shard): start for shard in range(SHARDS)}
-        reply = await self.redis.xreadgroup(
-            GROUP, self.consumer, streams, count=count, block=block_ms
-        )
-        return self._flatten(reply)
-
-    async def _read_per_node(self, start: str, count: int, block_ms: int | None) -> Messages:
-        """Non-blocking per-stream reads (a blocked read would hold its node's pipeline);
-        an idle cluster waits `block_ms` here instead of inside Redis."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(SHARDS):
-                pipe.xreadgroup(GROUP, self.consumer, {self.keys.stream(shard): start}, count=count)
-            replies = await pipe.execute()
-        out = [m for reply in replies for m in self._flatten(reply)]
-        if not out and block_ms:
-            await asyncio.sleep(block_ms / 1000)
-        return out
-
-    def _flatten(self, reply: Any) -> Messages:
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-        out: Messages = []
-        for stream, entries in pairs:
-            shard = self._shard_of_stream[text_of(stream)]
-            out.extend((shard, msg_id, fields) for msg_id, fields in entries if fields)
-        return out
-
-    async def _claim(self) -> Messages:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(SHARDS):
-                pipe.xautoclaim(
-                    self.keys.stream(shard),
-                    GROUP,
-                    self.consumer,
-                    self.claim_idle_ms,
-                    "0-0",
-                    count=self.batch // 8,
-                )
-            replies = await pipe.execute()
-        return [
-            (shard, msg_id, fields)
-            for shard, reply in enumerate(replies)
-            for msg_id, fields in reply[1]
-            if fields
-        ]
-
-    async def _commit(self, messages: Messages) -> int:
-        rows = [ledger_row_raw(fields) for _, _, fields in messages]
-        async with asyncio.timeout(WRITE_TIMEOUT_S):
-            written = await self.ledger.write_settlements(rows)
-        by_shard: dict[int, list[Any]] = {}
-        for shard, msg_id, _ in messages:
-            by_shard.setdefault(shard, []).append(msg_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard, ids in by_shard.items():
-                pipe.xack(self.keys.stream(shard), GROUP, *ids)
-                pipe.xdel(self.keys.stream(shard), *ids)
-            pipe.incrby(self.keys.settled_stat(), written)
-            await pipe.execute()
+                rows.append(ledger_row_raw(message.fields))
+                good.append(message)
+            except MalformedSettlement as exc:
+                await self._park(message, str(exc))
+        refused: set[str] = set()
+        written = await self._write(good, rows, refused) if rows else 0
+        # A parked message was acknowledged by the move itself.
+        await self.stream.ack([m for m in good if m.message_id not in refused], written)
         self.written += written
         return written
+
+    async def _write(
+        self, messages: Sequence[Queued], rows: Sequence[tuple[object, ...]], refused: set[str]
+    ) -> int:
+        """One transaction; a refused one is split in halves until the refused row is alone
+        (parked, and its message id added to `refused`).
+
+        Each half commits on its own: a crash between halves leaves the batch pending, and
+        the rows already committed are skipped when it is read again."""
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                return await self.ledger.write_settlements(rows)
+        except LedgerRejected as exc:
+            if len(rows) == 1:
+                await self._park(messages[0], f"ledger refused: {exc}")
+                refused.add(messages[0].message_id)
+                return 0
+        mid = len(rows) // 2
+        first = await self._write(messages[:mid], rows[:mid], refused)
+        return first + await self._write(messages[mid:], rows[mid:], refused)
+
+    async def _park(self, message: Queued, reason: str) -> None:
+        if await self.stream.dead_letter(message, reason):
+            self.parked += 1
+            metrics().dead_lettered.inc()
+            log.error(
+                "settler: parked message %s of shard %d in the dead-letter stream: %s",
+                message.message_id,
+                message.shard,
+                reason,
+            )
 
     async def run_once(self, claim: bool = False, block_ms: int | None = None) -> int:
         """One cycle: own pending (after a failure), stale claims, or new messages."""
         if claim:
-            messages = await self._claim()
+            messages = await self.stream.claim_stale(self.claim_idle_ms, self.batch // 8)
         elif self._own_pending:
-            messages = await self._read("0")
+            messages = await self._read(pending=True)
             self._own_pending = bool(messages)
             if not messages:
-                messages = await self._read(">")
+                messages = await self._read()
         elif self._prefetch is not None:
             messages, self._prefetch = await self._prefetch, None
         else:
-            messages = await self._read(">", block_ms)
+            messages = await self._read(block_ms=block_ms)
         if not messages:
             return 0
         if len(messages) >= self.batch and not claim:
             # A full batch: read the next one while PostgreSQL writes this one.
-            self._prefetch = asyncio.ensure_future(self._read(">"))
+            self._prefetch = asyncio.ensure_future(self._read())
         try:
             await self._commit(messages)
         except BaseException:
@@ -189,17 +152,20 @@ class Settler:
         linger_s: float = 0.05,
     ) -> None:
         """Forever; a lost PostgreSQL or Redis only delays settlement, the queue waits."""
-        last_claim = 0.0
+        last_claim = last_forget = 0.0
         delay = retry_min_s
         groups_ok = False
         while running(stop):
             try:
                 if not groups_ok:
-                    await self.ensure_groups()
+                    await self.stream.ensure_groups()
                     groups_ok = True
                 claim = time.monotonic() - last_claim > claim_every_s
                 if claim:
                     last_claim = time.monotonic()
+                if time.monotonic() - last_forget > FORGET_EVERY_S:
+                    last_forget = time.monotonic()
+                    await self.stream.forget_idle_consumers(FORGET_CONSUMERS_IDLE_MS)
                 n = await self.run_once(claim=claim, block_ms=idle_block_ms)
                 delay = retry_min_s
                 if 0 < n < self.batch // 4:
@@ -216,15 +182,12 @@ class Settler:
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Write everything queued now (tests, shutdown, rebuild), our own pending first."""
-        await self.ensure_groups()
+        await self.stream.ensure_groups()
         self._own_pending = True
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if await self.run_once():
                 continue
-            if (
-                await self.run_once(claim=True) == 0
-                and (await backlog(self.redis, self.keys)).length == 0
-            ):
+            if await self.run_once(claim=True) == 0 and (await self.stream.backlog()).length == 0:
                 return
         raise TimeoutError("settlement backlog did not drain")

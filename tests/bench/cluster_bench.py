@@ -51,6 +51,7 @@ from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis
+from gateway.stores.redis.settlement_stream import RedisSettlementStream
 from gateway.workers.settler import Settler
 from tests.bench.settler_bench import message
 from tests.harness import REDIS_URL, temp_database
@@ -138,7 +139,7 @@ async def _settler_rate(client: aioredis.Redis, dsn: str, accounts: list[str], n
                     fields = message(f"s-{keys.prefix}-{i}", acct, "key_bench", now_ms)
                     pipe.xadd(keys.stream(shard_of(acct)), fields)  # type: ignore[arg-type]
                 await pipe.execute()
-        settler = Settler(client, keys, ledger, batch=2000)
+        settler = Settler(RedisSettlementStream(client, keys), ledger, batch=2000)
         started = time.perf_counter()
         await settler.drain(timeout_s=600)
         elapsed = time.perf_counter() - started

@@ -12,7 +12,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from gateway.stores.redis.keys import Keys
-from gateway.workers.settler import backlog
+from gateway.stores.redis.stream import backlog
 from tests.bench import fixtures
 from tests.bench.load import Run, wrk
 from tests.bench.profiles import Durations

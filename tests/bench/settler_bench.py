@@ -10,7 +10,8 @@ import uuid
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
 from gateway.stores.redis.keys import shard_of
-from gateway.workers.settler import Settler, backlog
+from gateway.stores.redis.stream import backlog
+from gateway.workers.settler import Settler
 from tests.bench.fixtures import Population
 
 
@@ -49,7 +50,7 @@ async def settler_throughput(settings: Settings, pop: Population, n: int) -> tup
                     pipe.xadd(keys.stream(shard_of(account_id)), fields)  # type: ignore[arg-type]
                 await pipe.execute()
         queued = (await backlog(stores.redis, keys)).length
-        settler = Settler(stores.redis, keys, stores.ledger, batch=settings.settler_batch)
+        settler = Settler(stores.settlement_stream(), stores.ledger, batch=settings.settler_batch)
         started = time.perf_counter()
         await settler.drain(timeout_s=900)
         elapsed = time.perf_counter() - started

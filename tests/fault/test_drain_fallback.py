@@ -91,7 +91,7 @@ async def test_requests_outlasting_the_drain_are_cut_billed_for_output_and_relea
             stop_s = time.monotonic() - stopped_at
             await asyncio.gather(*streams)
             statuses = await asyncio.gather(*plains)
-            await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+            await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
             report = await check_invariants(stores, [t.account_id])
             rows = await stores.pool.fetch(
                 "SELECT kind, output_tokens, usage_source, amount_micros FROM ledger_entries"

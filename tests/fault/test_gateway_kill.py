@@ -81,7 +81,7 @@ async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
             ttl_ms = int(settings.reservation_ttl_s * 1000) + 1000
             await stores.redis.incrby(stores.store.keys.clock(0), ttl_ms)
             voided = await sweep_once(stores.store)
-            await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+            await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
             report = await check_invariants(stores, [t.account_id], costs)
             assert voided > 0 and report.voids == voided
             assert report.costed_without_debit == 0

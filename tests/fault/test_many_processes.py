@@ -27,7 +27,7 @@ from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import SHARDS
-from gateway.workers.settler import GROUP
+from gateway.stores.redis.settlement_stream import GROUP
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, settle_directly, wait_healthy
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.harness import gateway_env

@@ -81,7 +81,7 @@ async def _populated_ledger_empty_redis(stores: Stores, prefix: str) -> list[Ten
     tenants = [await make_tenant(stores, 5_000_000) for _ in range(3)]
     for t in tenants:
         await settle_directly(stores, t, 20)
-    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
     await drop_prefix(REDIS_URL, prefix)
     assert not await stores.store.consistent()
     return tenants
@@ -124,7 +124,7 @@ async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> 
 
             for g in gateways:
                 await g.kill(signal.SIGTERM)
-            await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+            await Settler(stores.settlement_stream(), stores.ledger).drain()
             await check_invariants(stores, [t.account_id for t in tenants])
     finally:
         await upstream.close()

@@ -103,7 +103,7 @@ async def test_settle_failure_is_debited_after_recovery(dsn: str) -> None:
             for _ in range(100):
                 if await _all_debited(stores, retried):
                     break
-                await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+                await Settler(stores.settlement_stream(), stores.ledger).drain()
                 await asyncio.sleep(0.1)
 
             # 2. The gateway is stopped while Redis is still down: it records the debits.
@@ -120,7 +120,7 @@ async def test_settle_failure_is_debited_after_recovery(dsn: str) -> None:
             await gateway.kill(signal.SIGTERM)
 
             assert await sweep_once(stores.store) == 0
-            await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+            await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
             kinds = await _debited(stores, retried + spooled)
             assert kinds == {rid: ["debit"] for rid in retried + spooled}
             report = await check_invariants(stores, [t.account_id])

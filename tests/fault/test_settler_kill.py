@@ -31,7 +31,7 @@ async def test_settler_killed_mid_batch_loses_and_doubles_nothing(dsn: str) -> N
             await asyncio.sleep(rng.uniform(0.6, 1.5))  # start-up, then mid-batch
             await settler.kill()
         # The operator's drain takes over what dead consumers left pending.
-        await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+        await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
         report = await check_invariants(stores, [t.account_id for t in tenants], costs)
         assert report.debits == len(costs)
         assert report.costed_without_debit == 0

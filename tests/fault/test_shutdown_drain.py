@@ -41,7 +41,7 @@ async def test_stop_drains_calls_whose_clients_left(dsn: str) -> None:
             await wait_healthy(url)
             await asyncio.gather(*(_abandoned_call(url, t.key) for _ in range(3)))
             await gateway.kill(signal.SIGTERM)  # the provider has not answered yet
-            await Settler(stores.redis, stores.store.keys, stores.ledger, claim_idle_ms=0).drain()
+            await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
             report = await check_invariants(stores, [t.account_id])
             assert report.debits == 3 and report.voids == 0
     finally:

@@ -74,7 +74,7 @@ async def test_a_settler_write_after_the_read_is_counted_once(stores: Stores) ->
     pos = await BalanceRepair(stores.store).position(h.account_id)
     assert pos is not None and pos.queued_micros == 70
     before, _ = await ledger_position(stores.pool, h.account_id, pos.queued.keys())
-    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
     after, credits = await ledger_position(stores.pool, h.account_id, pos.queued.keys())
     assert before == after == 1_000_000 == pos.balance + pos.queued_micros
     assert [amount for _, amount, _ in credits] == [1_000_000]

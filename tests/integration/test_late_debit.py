@@ -36,7 +36,7 @@ async def test_settle_after_void_debits_once(dsn: str) -> None:
         settlement = Settlement("demo", "openai", Usage(input_tokens=10, output_tokens=40), 700)
         assert await store.settle(r.shard, r.account_id, "rid-late", settlement) == DEBITED_LATE
         assert await store.settle(r.shard, r.account_id, "rid-late", settlement) == CLOSED
-        await Settler(stores.redis, store.keys, stores.ledger).drain()
+        await Settler(stores.settlement_stream(), stores.ledger).drain()
         kinds = await stores.pool.fetch(
             "SELECT kind, amount_micros FROM ledger_entries WHERE request_id = 'rid-late'"
             " ORDER BY id"

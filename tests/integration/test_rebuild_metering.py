@@ -37,7 +37,7 @@ async def test_rebuild_restores_service_keys_and_closed_markers(stores: Stores) 
         assert isinstance(await holds.hold(_hold(h.account_id, rid, charge)), Admitted)
     assert await holds.settle(settled, 7, 28)
     assert await holds.expire(voided)
-    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
     before = {rid: await holds.closed(rid) for rid in (settled, voided)}
     assert before == {settled: MeterClosed("debit", 7, 28), voided: MeterClosed("void", 0, 0)}
 

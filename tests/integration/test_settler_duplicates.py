@@ -7,7 +7,8 @@ import asyncio
 import random
 import secrets
 
-from gateway.workers.settler import Settler, text_of
+from gateway.stores.redis.stream import text_of
+from gateway.workers.settler import Settler
 from tests.fault.procs import fault_stores, make_tenant, settle_directly
 from tests.harness import gateway_env
 from tests.invariants import check_invariants
@@ -27,14 +28,14 @@ async def test_triple_delivery_to_concurrent_settlers_writes_once(dsn: str) -> N
         for shard in {t.record.shard for t in tenants}:
             for _id, fields in await stores.redis.xrange(keys.stream(shard)):
                 copies.append((shard, {text_of(k): text_of(v) for k, v in fields.items()}))
-        await Settler(stores.redis, keys, stores.ledger).drain()
+        await Settler(stores.settlement_stream(), stores.ledger).drain()
         before = await stores.pool.fetch("SELECT * FROM ledger_entries ORDER BY id")
 
         replay = copies * 3
         random.Random(7).shuffle(replay)
         for shard, fields in replay:
             await stores.redis.xadd(keys.stream(shard), fields)  # type: ignore[arg-type]
-        settlers = [Settler(stores.redis, keys, stores.ledger, batch=64) for _ in range(4)]
+        settlers = [Settler(stores.settlement_stream(), stores.ledger, batch=64) for _ in range(4)]
         await asyncio.gather(*(s.drain() for s in settlers))
 
         assert sum(s.written for s in settlers) == 0

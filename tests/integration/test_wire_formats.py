@@ -160,6 +160,6 @@ async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -
     await _admit(stores, h)
     await stores.store.void(h.shard, h.account_id, "rid-1")
     before = await stores.store.settled_total()
-    await Settler(stores.redis, stores.store.keys, stores.ledger).drain()
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
     assert await stores.store.settled_total() == before + 1
     assert int(await stores.store.redis.get(stores.store.keys.settled_stat())) == before + 1

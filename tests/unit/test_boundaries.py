@@ -9,9 +9,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STORE_LIBRARIES = frozenset({"redis", "hiredis", "asyncpg"})
 IO_LIBRARIES = STORE_LIBRARIES | {"aiohttp", "stripe"}
-# Issue 9 moves the settler, sweeper and ops commands onto store methods; until then these
-# modules still hold raw clients. Nothing else is exempt, and this list only shrinks.
-EXEMPT = frozenset({"gateway/workers/settler.py"})
 # The port modules services import: plain values and Protocols, no library at all.
 PURE_STORE_MODULES = (
     "gateway/stores/ports/__init__.py",
@@ -19,6 +16,7 @@ PURE_STORE_MODULES = (
     "gateway/stores/ports/ledger.py",
     "gateway/stores/ports/directory.py",
     "gateway/stores/ports/metering.py",
+    "gateway/stores/ports/settlement.py",
     "gateway/stores/records.py",
     "gateway/stores/errors.py",
     "gateway/stores/stream_fields.py",
@@ -53,14 +51,9 @@ def test_only_stores_import_redis_hiredis_or_asyncpg() -> None:
     offenders = {
         rel(p): sorted(imported_roots(p) & STORE_LIBRARIES)
         for p in modules("gateway", "billing")
-        if not rel(p).startswith("gateway/stores/") and rel(p) not in EXEMPT
+        if not rel(p).startswith("gateway/stores/")
     }
     assert {m: libs for m, libs in offenders.items() if libs} == {}
-
-
-def test_the_exemptions_are_still_needed() -> None:
-    stale = [m for m in EXEMPT if not imported_roots(ROOT / m) & STORE_LIBRARIES]
-    assert stale == [], f"remove from EXEMPT, they no longer import a store library: {stale}"
 
 
 def test_billing_is_pure() -> None:

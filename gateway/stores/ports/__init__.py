@@ -29,6 +29,7 @@ from gateway.stores.ports.metering import (
     MeterHoldsPort,
     ResponseOwners,
 )
+from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
     "DirectoryPort",
@@ -45,4 +46,6 @@ __all__ = [
     "ResponseOwners",
     "RevocationsPort",
     "SessionsPort",
+    "SettlementLedger",
+    "SettlementStream",
 ]

@@ -172,6 +172,10 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """Settlements queued in the streams and not yet written to the ledger."""
         ...
 
+    async def dead_letter_count(self) -> int:
+        """Settlement messages the ledger refused, parked in the dead-letter streams."""
+        ...
+
     async def settled_total(self) -> int:
         """Ledger rows written by every settler process so far (for /metrics)."""
         ...

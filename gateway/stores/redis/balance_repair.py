@@ -7,6 +7,12 @@ pages the stream (XRANGE with COUNT, up to that id) for the account's queued set
 `repair` runs repair.lua, which applies the delta only while the fence holds. Any new
 settlement of the account moved its balance (and the fence); one deleted by the settler
 meanwhile was written to the ledger first, so the ledger read after it counts it.
+
+A message the settler parked in the dead-letter stream is still owed (taken from the
+balance, not in the ledger), so it counts as queued: the stream is paged first, then the
+dead-letter stream, and the two are merged by (request id, kind), so a message parked while
+the stream was paged is counted once. One going the other way (`--requeue`) moves the
+balance's change counter (requeue.lua), which breaks the fence.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class BalanceRepair:
             return None
         newest_id = text_of(newest[0][0]) if newest else ""
         queued = await self._queued(stream, account_id, newest_id) if newest_id else {}
+        parked = self.keys.dead_letters(shard_of(account_id))
+        queued |= await self._queued(parked, account_id, "+")
         return HotPosition(account_id, int(bal), int(seq or 0), int(applied), queued)
 
     async def _queued(self, stream: str, account_id: str, newest: str) -> dict[Settled, int]:

@@ -409,6 +409,10 @@ class HotStore:
         with map_redis_errors():
             return await stream.backlog(self.redis, self.keys)
 
+    async def dead_letter_count(self) -> int:
+        with map_redis_errors():
+            return await stream.parked_count(self.redis, self.keys)
+
     async def settled_total(self) -> int:
         with map_redis_errors():
             return await stream.written_total(self.redis, self.keys)

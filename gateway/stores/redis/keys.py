@@ -47,6 +47,11 @@ class Keys:
     def stream(self, shard: int) -> str:
         return f"{self.tag(shard)}settle"
 
+    def dead_letters(self, shard: int) -> str:
+        """Settlement messages the ledger cannot take, parked with the reason (same slot as
+        the stream, so moving one between the two is one atomic script)."""
+        return f"{self.tag(shard)}dead"
+
     def closed(self, shard: int, request_id: str) -> str:
         """Marker of a closed metered authorization or event: `kind|quantity|cost`."""
         return f"{self.tag(shard)}mc:{request_id}"

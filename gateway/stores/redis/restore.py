@@ -8,8 +8,9 @@ with COUNT), never the whole backlog in one reply.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.stores.records import ClosedMarker, ServiceRecord
 from gateway.stores.redis.errors import map_redis_errors
@@ -18,7 +19,7 @@ from gateway.stores.redis.keys import SHARDS, shard_of
 from gateway.stores.redis.records import encode_service
 from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import text_of
-from gateway.stores.stream_fields import queued_cost
+from gateway.stores.stream_fields import readable_cost
 
 PAGE = 1000
 
@@ -54,21 +55,29 @@ class HotRestore:
         return Liveness(int(ready), sum(int(n) for n in open_counts))
 
     async def queued_costs(self) -> dict[str, int]:
-        """Cost per account of settlements in the streams, not yet in the ledger."""
+        """Cost per account of settlements taken from Redis balances and not yet in the
+        ledger: those queued in the streams and those parked in the dead-letter streams
+        (a parked debit is still owed; giving it back would make the call free)."""
         out: dict[str, int] = {}
         for shard in range(SHARDS):
-            start = "-"
-            while True:
-                with map_redis_errors():
-                    page = await self.redis.xrange(self.keys.stream(shard), start, "+", self.page)
-                for msg_id, fields in page or []:
-                    if fields:
-                        account, cost = queued_cost(fields)
-                        out[account] = out.get(account, 0) + cost
-                    start = "(" + text_of(msg_id)
-                if len(page or []) < self.page:
-                    break
+            for stream in (self.keys.stream(shard), self.keys.dead_letters(shard)):
+                async for fields in self._page(stream):
+                    owed = readable_cost(fields)
+                    if owed is not None:
+                        out[owed[0]] = out.get(owed[0], 0) + owed[1]
         return out
+
+    async def _page(self, stream: str) -> AsyncIterator[Mapping[Any, Any]]:
+        start = "-"
+        while True:
+            with map_redis_errors():
+                page = await self.redis.xrange(stream, start, "+", self.page)
+            for msg_id, fields in page or []:
+                if fields:
+                    yield fields
+                start = "(" + text_of(msg_id)
+            if len(page or []) < self.page:
+                return
 
     async def set_balance(self, account_id: str, balance: int, credit_ids: Sequence[int]) -> None:
         """Offline only (nothing serving): the balance, nothing held, and every ledger

@@ -1,4 +1,5 @@
-"""Reading the settlement streams' length and age, and the settlers' written counter."""
+"""Reading the settlement streams' length and age, how many messages are parked in the
+dead-letter streams, and the settlers' written counter."""
 
 from __future__ import annotations
 
@@ -28,3 +29,10 @@ async def backlog(client: aioredis.Redis, keys: Keys) -> Backlog:
 
 async def written_total(client: aioredis.Redis, keys: Keys) -> int:
     return int(await client.get(keys.settled_stat()) or 0)
+
+
+async def parked_count(client: aioredis.Redis, keys: Keys) -> int:
+    async with client.pipeline(transaction=False) as pipe:
+        for shard in range(SHARDS):
+            pipe.xlen(keys.dead_letters(shard))
+        return sum(int(n) for n in await pipe.execute())

@@ -1,0 +1,57 @@
+"""`meterway settler`: run only the settler; `meterway settler dead-letters [--requeue]`:
+what it parked, and sending it back once the cause is fixed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gateway.settings import Settings
+from gateway.stores.connect import open_stores
+from gateway.stores.records import DeadLetter
+from gateway.workers.settler import Settler
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("settler", help="run only the settler (stream -> ledger)")
+    commands = s.add_subparsers(dest="settler_command")
+    d = commands.add_parser(
+        "dead-letters", help="list settlements the ledger refused (exit 1 if any)"
+    )
+    d.add_argument("--requeue", action="store_true", help="send them back to their stream")
+    d.add_argument("--id", action="append", dest="ids", help="only this entry (repeatable)")
+    d.add_argument("--limit", type=int, default=1000)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_stores(settings) as stores:
+        stream = stores.settlement_stream(settings.settler_name)
+        if args.settler_command != "dead-letters":
+            await Settler(stream, stores.ledger, batch=settings.settler_batch).run()
+            return 0
+        if args.requeue:
+            moved = await stream.requeue(args.ids)
+            print(f"{moved} settlement(s) sent back to their stream")
+            return 0
+        letters = await stream.dead_letters(args.limit)
+        total = await stream.dead_letter_count()
+    for letter in letters:
+        print(json.dumps(describe(letter)))
+    print(f"{total} settlement(s) parked")
+    return 1 if total else 0
+
+
+def describe(letter: DeadLetter) -> dict[str, object]:
+    text = {
+        k.decode(errors="replace"): v.decode(errors="replace") for k, v in letter.fields.items()
+    }
+    return {
+        "id": letter.entry_id,
+        "shard": letter.shard,
+        "message_id": letter.message_id,
+        "parked_at_ms": letter.parked_at_ms,
+        "reason": letter.reason,
+        "request_id": letter.request_id,
+        "account_id": letter.account_id,
+        "fields": text,
+    }

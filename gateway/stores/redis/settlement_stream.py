@@ -1,0 +1,186 @@
+"""The settlement streams as the settler's queue (`stores.ports.SettlementStream`).
+
+One consumer group over the 64 shard streams. A standalone Redis serves a read of all of them
+in one XREADGROUP; a Redis Cluster refuses a read across slots (even slots of one node), so
+there it is one XREADGROUP per stream, pipelined: one round trip per node. Messages the ledger
+cannot take move to their shard's dead-letter stream (same slot) by one script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.records import Backlog, DeadLetter, Queued
+from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.nodes import is_cluster
+from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.stream import backlog, parked_count, text_of
+
+GROUP = "settlers"
+DEAD_FIELDS = (b"x-reason", b"x-id", b"x-at")  # what dead_letter.lua adds to a message
+
+
+def default_consumer() -> str:
+    """Host and process id: never shared by two live settlers (a shared name would make
+    each re-read the other's pending messages), readable in XINFO, and stable where a
+    container's host name and pid are. Names of settlers that are gone are removed by
+    `forget_idle_consumers` once nothing is pending for them."""
+    return f"settler-{socket.gethostname()}-{os.getpid()}"
+
+
+class RedisSettlementStream:
+    def __init__(self, client: aioredis.Redis, keys: Keys, consumer: str | None = None) -> None:
+        self.redis = client
+        self.keys = keys
+        self.consumer = consumer or default_consumer()
+        self._stream_shard = {keys.stream(shard): shard for shard in range(SHARDS)}
+        self._dead_letter = load_script(client, "dead_letter")
+        self._requeue = load_script(client, "requeue")
+
+    async def ensure_groups(self) -> None:
+        for shard in range(SHARDS):
+            try:
+                with map_redis_errors():
+                    await self.redis.xgroup_create(
+                        self.keys.stream(shard), GROUP, id="0", mkstream=True
+                    )
+            except HotStoreUnavailable as exc:  # BUSYGROUP: it exists, as it should
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read(self, count: int, *, pending: bool, block_ms: int | None = None) -> list[Queued]:
+        start = "0" if pending else ">"
+        with map_redis_errors():
+            if is_cluster(self.redis):
+                return await self._read_per_node(start, count, block_ms)
+            streams: dict[Any, Any] = {self.keys.stream(s): start for s in range(SHARDS)}
+            reply = await self.redis.xreadgroup(
+                GROUP, self.consumer, streams, count=count, block=block_ms
+            )
+        return self._flatten(reply)
+
+    async def _read_per_node(self, start: str, count: int, block_ms: int | None) -> list[Queued]:
+        """Non-blocking per-stream reads (a blocked read would hold its node's pipeline);
+        an idle cluster waits `block_ms` here instead of inside Redis."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                pipe.xreadgroup(GROUP, self.consumer, {self.keys.stream(shard): start}, count=count)
+            replies = await pipe.execute()
+        out = [m for reply in replies for m in self._flatten(reply)]
+        if not out and block_ms:
+            await asyncio.sleep(block_ms / 1000)
+        return out
+
+    def _flatten(self, reply: Any) -> list[Queued]:
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+        out: list[Queued] = []
+        for stream, entries in pairs:
+            shard = self._stream_shard[text_of(stream)]
+            out.extend(Queued(shard, text_of(i), fields) for i, fields in entries if fields)
+        return out
+
+    async def claim_stale(self, idle_ms: int, count: int) -> list[Queued]:
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for shard in range(SHARDS):
+                    stream = self.keys.stream(shard)
+                    pipe.xautoclaim(stream, GROUP, self.consumer, idle_ms, "0-0", count=count)
+                replies = await pipe.execute()
+        return [
+            Queued(shard, text_of(i), fields)
+            for shard, reply in enumerate(replies)
+            for i, fields in reply[1]
+            if fields
+        ]
+
+    async def ack(self, messages: Sequence[Queued], written: int) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for m in messages:
+            by_shard.setdefault(m.shard, []).append(m.message_id)
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for shard, ids in by_shard.items():
+                    pipe.xack(self.keys.stream(shard), GROUP, *ids)
+                    pipe.xdel(self.keys.stream(shard), *ids)
+                if written:
+                    pipe.incrby(self.keys.settled_stat(), written)
+                await pipe.execute()
+
+    async def dead_letter(self, message: Queued, reason: str) -> bool:
+        keys = (self.keys.stream(message.shard), self.keys.dead_letters(message.shard))
+        args = (GROUP, message.message_id, reason[:1000], int(time.time() * 1000))
+        with map_redis_errors():
+            return int(await self._dead_letter(keys, args)) == 1
+
+    async def backlog(self) -> Backlog:
+        with map_redis_errors():
+            return await backlog(self.redis, self.keys)
+
+    async def dead_letter_count(self) -> int:
+        with map_redis_errors():
+            return await parked_count(self.redis, self.keys)
+
+    async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        out: list[DeadLetter] = []
+        for shard in range(SHARDS):
+            with map_redis_errors():
+                page = await self.redis.xrange(self.keys.dead_letters(shard), count=limit)
+            out.extend(_dead_letter(shard, text_of(i), f) for i, f in page or [] if f)
+            if len(out) >= limit:
+                return out[:limit]
+        return out
+
+    async def requeue(self, entry_ids: Sequence[str] | None = None) -> int:
+        wanted = None if entry_ids is None else set(entry_ids)
+        moved = 0
+        for letter in await self.dead_letters(limit=1_000_000):
+            if wanted is not None and letter.entry_id not in wanted:
+                continue
+            s = letter.shard
+            # An unreadable account id still names a key of this slot (one that is absent).
+            readable = shard_of(letter.account_id) == s
+            account = self.keys.account(s, letter.account_id if readable else "")
+            keys = (self.keys.stream(s), self.keys.dead_letters(s), account)
+            with map_redis_errors():
+                moved += await self._requeue(keys, (letter.entry_id,)) is not None
+        return moved
+
+    async def forget_idle_consumers(self, idle_ms: int) -> int:
+        removed = 0
+        for shard in range(SHARDS):
+            stream = self.keys.stream(shard)
+            try:
+                with map_redis_errors():
+                    consumers = await self.redis.xinfo_consumers(stream, GROUP)
+            except HotStoreUnavailable as exc:  # NOGROUP: nothing to tidy on this shard yet
+                if "NOGROUP" in str(exc):
+                    continue
+                raise
+            for c in consumers:
+                name = text_of(c["name"])
+                if name != self.consumer and int(c["pending"]) == 0 and int(c["idle"]) > idle_ms:
+                    with map_redis_errors():  # replies its pending count: 0, as checked
+                        await self.redis.xgroup_delconsumer(stream, GROUP, name)
+                    removed += 1
+        return removed
+
+
+def _dead_letter(shard: int, entry_id: str, f: Mapping[Any, Any]) -> DeadLetter:
+    fields = {k: v for k, v in f.items() if k not in DEAD_FIELDS}
+    return DeadLetter(
+        shard,
+        entry_id,
+        text_of(f.get(b"x-id", b"")),
+        text_of(f.get(b"x-reason", b"")),
+        int(f.get(b"x-at") or 0),
+        fields,
+    )

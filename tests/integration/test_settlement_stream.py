@@ -1,0 +1,70 @@
+"""The settlement stream adapter against real Redis and its real scripts: parking a message
+and requeueing it are single atomic moves, and a parked debit stays owed for reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+
+from billing.usage import Usage
+from gateway.stores.connect import Stores
+from gateway.stores.records import Settlement
+from gateway.stores.redis.balance_repair import BalanceRepair
+from gateway.stores.redis.restore import HotRestore
+from tests.integration.conftest import Holder, make_holder
+
+SETTLEMENT = Settlement("demo-gpt", "openai", Usage(input_tokens=5, output_tokens=5), 70)
+
+
+async def _settle(stores: Stores, h: Holder, rid: str) -> None:
+    await stores.store.reserve(
+        rid, h.record, input_tokens=10, max_output_tokens=10, spend_micros=500
+    )
+    await stores.store.settle(h.shard, h.account_id, rid, SETTLEMENT)
+
+
+async def test_park_then_requeue_moves_one_message_each_way(stores: Stores) -> None:
+    h = await make_holder(stores)
+    await _settle(stores, h, "rid-park")
+    stream = stores.settlement_stream("test-consumer")
+    await stream.ensure_groups()
+    (message,) = await stream.read(10, pending=False)
+    assert await stream.dead_letter(message, "ledger refused: test") is True
+    assert await stream.dead_letter(message, "again") is False  # no longer pending
+    assert (await stream.backlog()).length == 0
+    (letter,) = await stream.dead_letters()
+    assert (letter.request_id, letter.account_id, letter.message_id, letter.reason) == (
+        "rid-park",
+        h.account_id,
+        message.message_id,
+        "ledger refused: test",
+    )
+    assert letter.fields == message.fields  # the message as it was, reason kept apart
+    assert await stores.store.dead_letter_count() == 1
+
+    fix = BalanceRepair(stores.store)
+    parked = await fix.position(h.account_id)
+    assert parked is not None and parked.queued == {("rid-park", "debit"): 70}
+    assert await HotRestore(stores.store).queued_costs() == {h.account_id: 70}
+
+    assert await stream.requeue([letter.entry_id]) == 1
+    assert await stream.dead_letter_count() == 0
+    (again,) = await stream.read(10, pending=False)
+    assert again.fields == message.fields and again.message_id != message.message_id
+    moved = await fix.position(h.account_id)
+    assert moved is not None and moved.seq == parked.seq + 1  # a fenced repair reads again
+    assert not await fix.repair(parked, 70, [])
+
+
+async def test_idle_consumers_with_nothing_pending_are_forgotten(stores: Stores) -> None:
+    h = await make_holder(stores)
+    gone, holder = stores.settlement_stream("gone"), stores.settlement_stream("holder")
+    await gone.ensure_groups()
+    await _settle(stores, h, "rid-done")
+    done = await gone.read(10, pending=False)
+    await gone.ack(done, 0)  # "gone" now has a name in the group and nothing pending
+    await _settle(stores, h, "rid-held")
+    (held,) = await holder.read(10, pending=False)
+    await asyncio.sleep(0.01)
+    assert await stores.settlement_stream("other").forget_idle_consumers(idle_ms=1) == 1
+    assert [m.message_id for m in await holder.read(10, pending=True)] == [held.message_id]
+    assert await holder.forget_idle_consumers(idle_ms=1) == 0  # "holder" keeps its message

@@ -1,0 +1,189 @@
+"""The settler's batching against in-memory fakes of its two ports: no Redis, no PostgreSQL.
+
+A fake stream hands out messages and remembers what was acknowledged and parked; a fake ledger
+refuses rows it is told to (like a foreign key would) and fails whole writes on demand (like
+a lost connection). What must hold: good messages are written once and acknowledged, a refused
+or unreadable message is parked alone with its reason, and a transient failure acknowledges
+nothing and loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.stores import stream_fields as sf
+from gateway.stores.errors import LedgerRejected, LedgerUnavailable
+from gateway.stores.ports import SettlementLedger, SettlementStream
+from gateway.stores.records import Backlog, DeadLetter, Queued
+from gateway.workers.settler import Settler
+
+
+def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
+    f = {
+        sf.REQUEST_ID: rid.encode(),
+        sf.KIND: b"debit",
+        sf.ACCOUNT: account.encode(),
+        sf.KEY: b"key_1",
+        sf.COST: b"100",
+        sf.MODEL: b"gpt-4o-mini",
+        sf.PROVIDER: b"openai",
+        sf.INPUT: b"10",
+        sf.CACHED_INPUT: b"0",
+        sf.CACHE_WRITE: b"0",
+        sf.OUTPUT: b"5",
+        sf.REASONING: b"0",
+        sf.SOURCE: b"provider",
+        sf.RESERVED_AT: b"1700000000000",
+        sf.SETTLED_AT: b"1700000000500",
+    }
+    f.update({k.encode(): v for k, v in over.items()})
+    return f
+
+
+class FakeStream:
+    """Messages in one list; `read` hands out what is neither acknowledged nor parked."""
+
+    consumer = "settler-test"
+
+    def __init__(self, messages: Sequence[dict[bytes, bytes]]) -> None:
+        self.messages = [Queued(i % 64, f"{i}-0", m) for i, m in enumerate(messages)]
+        self.handed: set[str] = set()
+        self.acked: list[str] = []
+        self.parked: dict[str, str] = {}
+        self.written_counter = 0
+
+    def _open(self) -> list[Queued]:
+        done = set(self.acked) | set(self.parked)
+        return [m for m in self.messages if m.message_id not in done]
+
+    async def ensure_groups(self) -> None:
+        pass
+
+    async def read(self, count: int, *, pending: bool, block_ms: int | None = None) -> list[Queued]:
+        if pending:
+            return [m for m in self._open() if m.message_id in self.handed]
+        new = [m for m in self._open() if m.message_id not in self.handed][: count * 8]
+        self.handed |= {m.message_id for m in new}
+        return new
+
+    async def claim_stale(self, idle_ms: int, count: int) -> list[Queued]:
+        return []
+
+    async def ack(self, messages: Sequence[Queued], written: int) -> None:
+        self.acked.extend(m.message_id for m in messages)
+        self.written_counter += written
+
+    async def dead_letter(self, message: Queued, reason: str) -> bool:
+        self.parked[message.message_id] = reason
+        return True
+
+    async def backlog(self) -> Backlog:
+        return Backlog(len(self._open()), 0)
+
+    async def dead_letter_count(self) -> int:
+        return len(self.parked)
+
+    async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        return []
+
+    async def requeue(self, entry_ids: Sequence[str] | None = None) -> int:
+        return 0
+
+    async def forget_idle_consumers(self, idle_ms: int) -> int:
+        return 0
+
+
+class FakeLedger:
+    """Rows by request id; refuses any batch holding a refused account, like a foreign key."""
+
+    def __init__(self, refuse_accounts: frozenset[str] = frozenset(), fail_writes: int = 0):
+        self.rows: dict[str, tuple[object, ...]] = {}
+        self.refuse = refuse_accounts
+        self.fail_writes = fail_writes
+        self.writes = 0
+
+    async def write_settlements(self, rows: Sequence[tuple[object, ...]]) -> int:
+        self.writes += 1
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise LedgerUnavailable("connection lost")
+        if any(row[0] in self.refuse for row in rows):
+            raise LedgerRejected("violates foreign key constraint")
+        before = len(self.rows)
+        for row in rows:
+            self.rows.setdefault(str(row[3]), row)
+        return len(self.rows) - before
+
+
+def settler(stream: SettlementStream, ledger: SettlementLedger, batch: int = 64) -> Settler:
+    return Settler(stream, ledger, batch=batch)
+
+
+async def test_a_refused_message_is_bisected_out_and_parked_alone() -> None:
+    msgs = [fields(f"r{i}") for i in range(40)]
+    msgs[23] = fields("r23", account="acct_gone")
+    stream, ledger = FakeStream(msgs), FakeLedger(frozenset({"acct_gone"}))
+    await settler(stream, ledger).drain(timeout_s=5)
+    assert sorted(ledger.rows) == sorted(f"r{i}" for i in range(40) if i != 23)
+    assert list(stream.parked) == ["23-0"]
+    assert "foreign key" in stream.parked["23-0"]
+    assert len(stream.acked) == 39 and "23-0" not in stream.acked
+    assert stream.written_counter == 39
+    assert ledger.writes <= 2 * 7  # halves down to one row: about 2 log2(n) writes
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"out": b"10000000000000000000"}, "output_tokens out of range"),
+        ({"cost": b"-5"}, "cost out of range"),
+        ({"kind": b"refund"}, "unknown kind"),
+        ({"in": b"ten"}, "unreadable message: ValueError"),
+        ({"st": b"99999999999999999999"}, "unreadable message"),
+    ],
+)
+async def test_an_unreadable_message_is_parked_without_a_write(
+    over: dict[str, bytes], reason: str
+) -> None:
+    msgs = [fields("good1"), fields("bad", **over), fields("good2")]
+    stream, ledger = FakeStream(msgs), FakeLedger()
+    await settler(stream, ledger).drain(timeout_s=5)
+    assert sorted(ledger.rows) == ["good1", "good2"]
+    assert reason in stream.parked["1-0"]
+    assert ledger.writes == 1  # the good ones in one transaction
+
+
+async def test_a_missing_field_is_parked() -> None:
+    broken = fields("bad")
+    del broken[sf.COST]
+    stream, ledger = FakeStream([broken, fields("good")]), FakeLedger()
+    await settler(stream, ledger).drain(timeout_s=5)
+    assert list(ledger.rows) == ["good"]
+    assert "KeyError" in stream.parked["0-0"]
+
+
+async def test_a_transient_failure_acknowledges_nothing_and_the_batch_is_retried() -> None:
+    stream, ledger = FakeStream([fields(f"r{i}") for i in range(10)]), FakeLedger(fail_writes=1)
+    s = settler(stream, ledger)
+    with pytest.raises(LedgerUnavailable):
+        await s.run_once()
+    assert stream.acked == [] and stream.parked == {}
+    await s.drain(timeout_s=5)  # re-reads its own pending batch first
+    assert len(ledger.rows) == 10 and len(stream.acked) == 10 and s.written == 10
+
+
+async def test_a_redelivered_message_is_acknowledged_but_not_counted_twice() -> None:
+    stream, ledger = FakeStream([fields("r1"), fields("r1"), fields("r2")]), FakeLedger()
+    s = settler(stream, ledger)
+    await s.drain(timeout_s=5)
+    assert len(stream.acked) == 3
+    assert s.written == stream.written_counter == 2
+
+
+async def test_full_batches_are_read_ahead_and_all_written() -> None:
+    stream, ledger = FakeStream([fields(f"r{i}") for i in range(1000)]), FakeLedger()
+    s = settler(stream, ledger, batch=64)  # 8 messages per shard read, 64 at most
+    await s.drain(timeout_s=5)
+    assert len(ledger.rows) == 1000 and len(set(stream.acked)) == 1000
