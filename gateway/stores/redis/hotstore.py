@@ -2,31 +2,30 @@
 
 Every hot-path operation is one EVALSHA of a script loaded once at start-up. Every method
 runs inside `map_redis_errors`, so callers see HotStoreUnavailable, never a Redis error,
-and the HTTP layer can fail closed.
+and the HTTP layer can fail closed. This module holds the money: the key lookup and the
+reserve, settle, extend, release, void and credit scripts. The same object's account and key
+records are in `hot_records.py`, its clock and upkeep reads in `upkeep.py`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
 from billing.admission import Admitted, Decision, QuotaRefused
-from billing.quotas import Quota, decode_quotas, encode_quotas
 from billing.usage import Usage
 from gateway.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
-from gateway.stores.records import Backlog, KeyRecord, Settlement, WindowCount
-from gateway.stores.redis import counters, stream
+from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import map_redis_errors
-from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.hot_records import HotRecords
+from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.meter_holds import MeterHolds
-from gateway.stores.redis.records import decode_key_record, decode_reservation, encode_key_record
+from gateway.stores.redis.records import decode_key_record, decode_reservation
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import ScriptWire
 from gateway.stores.redis.scripts import ScriptFn, load_script
@@ -40,7 +39,7 @@ TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000
 HELD_CACHE_SIZE = 100_000
 
 
-class HotStore:
+class HotStore(HotRecords):
     """Implements `stores.ports.HotStorePort` on one Redis (or Redis Cluster-ready layout)."""
 
     def __init__(
@@ -82,24 +81,9 @@ class HotStore:
             wire=wire,
         )
 
-    def tz_offset_ms(self) -> str:
-        """UTC offset of the quota zone, recomputed once a minute (DST moves it)."""
-        minute = int(time.time() // 60)
-        if self._tz_cache[0] != minute:
-            delta = datetime.now(self._zone).utcoffset()
-            offset = int(delta.total_seconds() * 1000) if delta else 0
-            self._tz_cache = (minute, str(offset))
-        return self._tz_cache[1]
-
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
         with map_redis_errors():
             return await script(keys, args)
-
-    async def _command(self, *args: Any) -> Any:
-        """A single-key read on the hot path: the lean client's costs a fraction of redis-py's."""
-        if self.wire is not None:
-            return await self.wire.execute(*args)
-        return await cast(Any, self.redis).execute_command(*args)
 
     async def lookup_key(self, key_hash: str) -> KeyRecord | None:
         with map_redis_errors():
@@ -275,165 +259,3 @@ class HotStore:
         s = shard_of(account_id)
         keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
         return int(await self._call(self._credit, keys, (entry_id, amount_micros)))
-
-    async def put_account(
-        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
-    ) -> None:
-        """Create or update an account's hot record; never touches its balance."""
-        name = self.keys.account(shard_of(account_id), account_id)
-        fields = {
-            "plan": plan,
-            "mode": mode,
-            "q": encode_quotas(quotas),
-            "billing": "1" if billing_ready else "0",
-        }
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hsetnx(name, "bal", 0)
-                pipe.hsetnx(name, "held", 0)
-                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
-                await pipe.execute()
-
-    async def put_key(
-        self,
-        record: KeyRecord,
-        key_hash: str,
-        *,
-        active: bool,
-        expires_at_ms: int,
-        quotas: Sequence[Quota],
-    ) -> None:
-        name = self.keys.api_key(record.shard, record.key_id)
-        fields = {
-            "acct": record.account_id,
-            "st": "a" if active else "r",
-            "exp": expires_at_ms,
-            "q": encode_quotas(quotas),
-        }
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
-                pipe.set(self.keys.directory(key_hash), encode_key_record(record))
-                await pipe.execute()
-
-    async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
-        with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
-
-    async def revoke_key(self, shard: int, key_id: str) -> None:
-        with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
-
-    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
-        name = self.keys.account(shard_of(account_id), account_id)
-        with map_redis_errors():
-            if until_ms is None:
-                await self.redis.hdel(name, "grace")
-            else:
-                await self.redis.hset(name, "grace", until_ms)
-
-    async def in_grace(self, account_id: str) -> bool:
-        with map_redis_errors():
-            return bool(
-                await self.redis.hexists(
-                    self.keys.account(shard_of(account_id), account_id), "grace"
-                )
-            )
-
-    async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
-        name = self.keys.account(shard_of(account_id), account_id)
-        with map_redis_errors():
-            if threshold is None:
-                await self.redis.hdel(name, "att")
-            else:
-                await self.redis.hset(name, "att", threshold)
-
-    async def auto_threshold(self, account_id: str) -> int | None:
-        name = self.keys.account(shard_of(account_id), account_id)
-        with map_redis_errors():
-            raw = await self._command("HGET", name, "att")  # after every settlement
-        return None if raw is None else int(raw)
-
-    async def balance(self, account_id: str) -> tuple[int, int] | None:
-        """(balance, held) in micros, or None if the account is not in Redis."""
-        s = shard_of(account_id)
-        with map_redis_errors():
-            bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
-        return None if bal is None else (int(bal), int(held or 0))
-
-    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
-        with map_redis_errors():
-            raw = await self.redis.hget(self.keys.account(shard_of(account_id), account_id), "q")
-        return decode_quotas(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
-
-    async def window_counts(
-        self, shard: int, scope: str, owner_id: str, quotas: Sequence[Quota]
-    ) -> list[WindowCount]:
-        now, offset = await self.now_ms(), int(self.tz_offset_ms())
-        with map_redis_errors():
-            return await counters.window_counts(
-                self.redis, self.keys, (shard, scope, owner_id), quotas, now, offset
-            )
-
-    async def expired_reservations(self, shard: int, now_ms: int, limit: int) -> list[str]:
-        """Request ids whose reservation deadline is at or before now_ms, oldest first."""
-        with map_redis_errors():
-            raw = await self.redis.zrangebyscore(
-                self.keys.deadlines(shard), "-inf", now_ms, start=0, num=limit
-            )
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
-
-    async def forget_deadline(self, shard: int, request_id: str) -> None:
-        """Drop a deadline whose reservation is already gone."""
-        with map_redis_errors():
-            await self.redis.zrem(self.keys.deadlines(shard), request_id)
-
-    async def reservation_account(self, shard: int, request_id: str) -> str | None:
-        with map_redis_errors():
-            raw = await self.redis.hget(self.keys.reservations(shard), request_id)
-        return None if raw is None else decode_reservation(raw).account_id
-
-    async def consistent(self) -> bool:
-        with map_redis_errors():
-            ready = await self.redis.exists(*[self.keys.ready(s) for s in range(SHARDS)])
-        return int(ready) == SHARDS
-
-    async def mark_ready(self) -> None:
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for s in range(SHARDS):
-                    pipe.set(self.keys.ready(s), "1")
-                await pipe.execute()
-
-    async def backlog(self) -> Backlog:
-        with map_redis_errors():
-            return await stream.backlog(self.redis, self.keys)
-
-    async def dead_letter_count(self) -> int:
-        with map_redis_errors():
-            return await stream.parked_count(self.redis, self.keys)
-
-    async def settled_total(self) -> int:
-        with map_redis_errors():
-            return await stream.written_total(self.redis, self.keys)
-
-    async def now_ms(self) -> int:
-        with map_redis_errors():
-            sec, usec = await self.redis.time()
-            offset = 0
-            if self._clock == "1":
-                offset = int(await self.redis.get(self.keys.clock(0)) or 0)
-        return int(sec) * 1000 + int(usec) // 1000 + offset
-
-    async def key_is_live(self, shard: int, key_id: str) -> bool:
-        """Active and not past its expiry, on the same clock the reserve script uses."""
-        with map_redis_errors():
-            state, exp = await self.redis.hmget(self.keys.api_key(shard, key_id), ["st", "exp"])
-        if state not in (b"a", "a"):
-            return False
-        expires = int(exp or 0)
-        return expires == 0 or await self.now_ms() < expires
-
-    async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
-        with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "exp", expires_at_ms)

@@ -1,0 +1,130 @@
+"""The hot records of accounts and keys: what the admin API, payments and the key lookup
+write and read outside the money scripts (plan, quotas, grace, auto top-up threshold, key
+state and expiry), and the balances and window counts the usage views show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from billing.quotas import Quota, decode_quotas, encode_quotas
+from gateway.stores.records import KeyRecord, WindowCount
+from gateway.stores.redis import counters
+from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.keys import shard_of
+from gateway.stores.redis.records import encode_key_record
+from gateway.stores.redis.upkeep import HotUpkeep
+
+
+class HotRecords(HotUpkeep):
+    async def put_account(
+        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+    ) -> None:
+        """Create or update an account's hot record; never touches its balance."""
+        name = self.keys.account(shard_of(account_id), account_id)
+        fields = {
+            "plan": plan,
+            "mode": mode,
+            "q": encode_quotas(quotas),
+            "billing": "1" if billing_ready else "0",
+        }
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(name, "bal", 0)
+                pipe.hsetnx(name, "held", 0)
+                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+                await pipe.execute()
+
+    async def put_key(
+        self,
+        record: KeyRecord,
+        key_hash: str,
+        *,
+        active: bool,
+        expires_at_ms: int,
+        quotas: Sequence[Quota],
+    ) -> None:
+        name = self.keys.api_key(record.shard, record.key_id)
+        fields = {
+            "acct": record.account_id,
+            "st": "a" if active else "r",
+            "exp": expires_at_ms,
+            "q": encode_quotas(quotas),
+        }
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+                pipe.set(self.keys.directory(key_hash), encode_key_record(record))
+                await pipe.execute()
+
+    async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
+
+    async def revoke_key(self, shard: int, key_id: str) -> None:
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
+
+    async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "exp", expires_at_ms)
+
+    async def key_is_live(self, shard: int, key_id: str) -> bool:
+        """Active and not past its expiry, on the same clock the reserve script uses."""
+        with map_redis_errors():
+            state, exp = await self.redis.hmget(self.keys.api_key(shard, key_id), ["st", "exp"])
+        if state not in (b"a", "a"):
+            return False
+        expires = int(exp or 0)
+        return expires == 0 or await self.now_ms() < expires
+
+    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            if until_ms is None:
+                await self.redis.hdel(name, "grace")
+            else:
+                await self.redis.hset(name, "grace", until_ms)
+
+    async def in_grace(self, account_id: str) -> bool:
+        with map_redis_errors():
+            return bool(
+                await self.redis.hexists(
+                    self.keys.account(shard_of(account_id), account_id), "grace"
+                )
+            )
+
+    async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            if threshold is None:
+                await self.redis.hdel(name, "att")
+            else:
+                await self.redis.hset(name, "att", threshold)
+
+    async def auto_threshold(self, account_id: str) -> int | None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            raw = await self._command("HGET", name, "att")  # after every settlement
+        return None if raw is None else int(raw)
+
+    async def balance(self, account_id: str) -> tuple[int, int] | None:
+        """(balance, held) in micros, or None if the account is not in Redis."""
+        s = shard_of(account_id)
+        with map_redis_errors():
+            bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
+        return None if bal is None else (int(bal), int(held or 0))
+
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
+        with map_redis_errors():
+            raw = await self.redis.hget(self.keys.account(shard_of(account_id), account_id), "q")
+        return decode_quotas(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: Sequence[Quota]
+    ) -> list[WindowCount]:
+        now, offset = await self.now_ms(), int(self.tz_offset_ms())
+        with map_redis_errors():
+            return await counters.window_counts(
+                self.redis, self.keys, (shard, scope, owner_id), quotas, now, offset
+            )
