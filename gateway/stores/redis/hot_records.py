@@ -78,13 +78,17 @@ class HotRecords(HotUpkeep):
         expires = int(exp or 0)
         return expires == 0 or await self.now_ms() < expires
 
-    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+    async def _set_account_field(self, account_id: str, field: str, value: int | None) -> None:
+        """Set one optional field of the account hash; None removes it."""
         name = self.keys.account(shard_of(account_id), account_id)
         with map_redis_errors():
-            if until_ms is None:
-                await self.redis.hdel(name, "grace")
+            if value is None:
+                await self.redis.hdel(name, field)
             else:
-                await self.redis.hset(name, "grace", until_ms)
+                await self.redis.hset(name, field, value)
+
+    async def set_grace(self, account_id: str, until_ms: int | None) -> None:
+        await self._set_account_field(account_id, "grace", until_ms)
 
     async def in_grace(self, account_id: str) -> bool:
         with map_redis_errors():
@@ -95,12 +99,7 @@ class HotRecords(HotUpkeep):
             )
 
     async def set_auto_threshold(self, account_id: str, threshold: int | None) -> None:
-        name = self.keys.account(shard_of(account_id), account_id)
-        with map_redis_errors():
-            if threshold is None:
-                await self.redis.hdel(name, "att")
-            else:
-                await self.redis.hset(name, "att", threshold)
+        await self._set_account_field(account_id, "att", threshold)
 
     async def auto_threshold(self, account_id: str) -> int | None:
         name = self.keys.account(shard_of(account_id), account_id)
