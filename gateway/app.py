@@ -86,14 +86,7 @@ from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.postgres.directory import Directory
-from gateway.stores.postgres.exports import ExportLedger
-from gateway.stores.postgres.metering import MeteringLedger
-from gateway.stores.postgres.notify import NotifyLedger
 from gateway.stores.records import OwnedResponse
-from gateway.stores.redis.owned import OwnedResponses
-from gateway.stores.redis.revocations import Revocations
-from gateway.stores.redis.sessions import Sessions
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
@@ -118,7 +111,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[KEYS] = KeyResolver(opened.store)
             app[METER] = _meter(app[SETTINGS], app[PLANS], opened)
             app[RESPONSE_BOOK] = ResponseBook(
-                OwnedResponses(opened.redis, opened.store.keys),
+                opened.owned_responses(),
                 opened.store,
                 app[METER],
                 app[PRICING],
@@ -158,10 +151,10 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     """Revocations always (the admin API writes them), dashboard sessions; the JWT verifier
     when configured."""
     jwt, stores = app[SETTINGS].jwt, app[STORES]
-    app[DIRECTORY] = Directory(stores.pool)
-    revocations = Revocations(stores.redis, stores.store.keys, jwt.max_lifetime_s + jwt.leeway_s)
+    app[DIRECTORY] = stores.directory()
+    revocations = stores.revocations(jwt.max_lifetime_s + jwt.leeway_s)
     app[REVOCATIONS] = revocations
-    app[DASHBOARD_SESSIONS] = Sessions(stores.redis, stores.store.keys)
+    app[DASHBOARD_SESSIONS] = stores.sessions()
     source = JwksSource(jwt.jwks_url) if jwt.jwks_url else None
     if jwt.enabled:
         jwks = JwksCache(source) if source is not None else None
@@ -175,9 +168,9 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
 
 def _metering(app: web.Application, opened: Stores) -> None:
     """The metering API's services, on the same stores as the proxy."""
-    app[METERING_LEDGER] = MeteringLedger(opened.ledger.pool)
-    app[EXPORTS] = ExportLedger(opened.ledger.pool)
-    app[NOTIFY] = NotifyLedger(opened.ledger.pool)
+    app[METERING_LEDGER] = opened.metering_ledger()
+    app[EXPORTS] = opened.exports()
+    app[NOTIFY] = opened.notify_ledger()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
         opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
@@ -240,7 +233,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     settler = Settler(stream, stores.ledger, batch=settings.settler_batch)
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))
-    exports = ExportLedger(stores.ledger.pool)
+    exports = stores.exports()
     session = app[OUTBOUND_SESSION]
     for name, job in export_jobs(settings, exports, session, stop):
         supervisor.start(name, job)

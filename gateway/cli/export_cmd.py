@@ -11,7 +11,6 @@ import aiohttp
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
-from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import BATCH, dry_run, export_all, print_payloads
 
 TARGETS = {"stripe-meters": "stripe", "lago": "lago"}
@@ -43,7 +42,7 @@ def make_sink(settings: Settings, target: str, session: aiohttp.ClientSession) -
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     target = TARGETS[args.target]
     async with open_stores(settings) as stores, aiohttp.ClientSession() as session:
-        ledger = ExportLedger(stores.pool)
+        ledger = stores.exports()
         if args.dry_run:
             o = settings.outbound
             name = o.stripe_meter_event_name or "meterway_usage"

@@ -23,14 +23,14 @@ from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
-from gateway.stores.postgres.migrate import ensure_database, migrate
+from gateway.stores.postgres.migrate import ensure_database
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.create_database:
         await ensure_database(settings.database_url)
-    async with open_stores(settings) as stores, stores.pool.acquire() as conn:
-        applied = await migrate(conn)
+    async with open_stores(settings) as stores:
+        applied = await stores.operator().migrate()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -38,8 +38,8 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def _migrate_before_serving(settings: Settings) -> None:
     """`serve --migrate` / MIGRATE=1: pending migrations first (an advisory lock makes
     gateways starting together apply each once)."""
-    async with open_stores(settings) as stores, stores.pool.acquire() as conn:
-        applied = await migrate(conn)
+    async with open_stores(settings) as stores:
+        applied = await stores.operator().migrate()
     if applied:
         logging.getLogger("meterway").info("migrations applied: %s", ", ".join(applied))
 

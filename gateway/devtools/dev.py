@@ -19,7 +19,7 @@ from gateway.services.credits import post_credit
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
-from gateway.stores.postgres.migrate import ensure_database, migrate
+from gateway.stores.postgres.migrate import ensure_database
 
 DEMO_ACCOUNT = "acct_demo"
 DEMO_CREDIT_MICROS = 10_000_000
@@ -70,8 +70,7 @@ Ctrl-C stops it.
 async def run_dev(settings: Settings) -> None:
     await ensure_database(settings.database_url)
     async with open_stores(settings) as stores:
-        async with stores.pool.acquire() as conn:
-            await migrate(conn)
+        await stores.operator().migrate()
         # A previous dev session left Redis live: keep what it holds (open holds included).
         await rebuild(stores, load_plans(settings.plans_path), force=True)
         counter = TokenCounter()

@@ -21,7 +21,6 @@ from billing.plans import PlanBook
 from billing.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
-from gateway.stores.postgres import restore_source as source
 from gateway.stores.records import KeyRecord, Row
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.keys import shard_of
@@ -42,7 +41,7 @@ async def sync_plans(stores: Stores, plans: PlanBook) -> int:
     Safe while serving: it rewrites the plan fields of each account's hot record and never
     touches balances, holds or window counters. Returns the number of accounts updated.
     """
-    rows = await source.accounts(stores.pool)
+    rows = await stores.operator().accounts()
     for row in rows:
         await _put_account(stores, plans, row)
     return len(rows)
@@ -69,7 +68,7 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
             " open reservation(s)): gateways are serving from it. `meterway reconcile"
             " --repair` corrects balances safely; `rebuild --force` keeps open holds."
         )
-    accounts = await source.accounts(stores.pool)
+    accounts = await stores.operator().accounts()
     if live.live:
         unsettled = await _live_balances(stores, plans, hot, accounts)
     else:
@@ -77,8 +76,8 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
         await _offline_balances(stores, plans, hot, accounts)
     keys = await _keys(stores)
     windows = await rebuild_windows(stores, plans, only_missing=live.live)
-    services = await hot.put_services(await source.services(stores.pool))
-    closed = await hot.put_closed(await source.closed_markers(stores.pool, CLOSED_TTL_MS))
+    services = await hot.put_services(await stores.operator().services())
+    closed = await hot.put_closed(await stores.operator().closed_markers(CLOSED_TTL_MS))
     await stores.store.mark_ready()
     return {
         "accounts": len(accounts),
@@ -95,7 +94,7 @@ async def _offline_balances(
 ) -> None:
     """Nothing serves: balance = ledger - still queued, nothing held, credits applied."""
     queued = await hot.queued_costs()  # already taken from Redis, not yet in the ledger
-    credits = await source.credit_ids(stores.pool)
+    credits = await stores.operator().credit_ids()
     for row in accounts:
         balance = row["balance_micros"] - queued.get(row["id"], 0)
         await hot.set_balance(row["id"], balance, credits.get(row["id"], []))
@@ -117,7 +116,7 @@ async def _live_balances(
 
 
 async def _keys(stores: Stores) -> int:
-    rows = await source.api_keys(stores.pool)
+    rows = await stores.operator().api_keys()
     for k in rows:
         record = KeyRecord(
             k["id"],

@@ -16,7 +16,6 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.balances import ledger_position, ledger_totals
 from gateway.stores.records import HotPosition
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.restore import HotRestore
@@ -79,7 +78,7 @@ async def queued_costs(stores: Stores) -> dict[str, int]:
 async def _candidates(stores: Stores, only: set[str] | None) -> set[str]:
     """Accounts that look drifted on a quick, unfenced read (a superset of the drifted)."""
     queued = await queued_costs(stores)
-    totals = await ledger_totals(stores.pool, None if only is None else sorted(only))
+    totals = await stores.operator().totals(None if only is None else sorted(only))
     out = set()
     for account_id, total in totals.items():
         hot = await stores.store.balance(account_id)
@@ -99,7 +98,7 @@ class _Check:
 async def _check(fix: BalanceRepair, stores: Stores, pos: HotPosition, grace_s: float) -> _Check:
     """The exact comparison of one fenced read. A credit younger than `grace_s` that Redis
     has not applied is in flight (its writer applies it next) and counts on neither side."""
-    ledger, credits = await ledger_position(stores.pool, pos.account_id, pos.queued.keys())
+    ledger, credits = await stores.operator().position(pos.account_id, pos.queued.keys())
     missing = set(await fix.unapplied(pos.account_id, [entry for entry, _, _ in credits]))
     in_flight = sum(amount for entry, amount, age in credits if entry in missing and age < grace_s)
     unapplied = [entry for entry, _, age in credits if entry in missing and age >= grace_s]
@@ -116,7 +115,7 @@ async def exact_check(
     for _ in range(ATTEMPTS):
         pos = await fix.position(account_id)
         if pos is None:  # not in Redis at all: `meterway rebuild` restores it
-            total = (await ledger_totals(stores.pool, [account_id]))[account_id]
+            total = (await stores.operator().totals([account_id]))[account_id]
             return Drift(account_id, total, None, 0)
         check = await _check(fix, stores, pos, grace_s)
         delta, credits = (check.delta, check.unapplied) if repair else (0, [])

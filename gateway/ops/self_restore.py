@@ -19,7 +19,6 @@ from billing.plans import PlanBook
 from gateway.ops.rebuild import rebuild
 from gateway.settings import Settings
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.restores import record_restore, restore_lock
 from gateway.stores.redis.restore import HotRestore
 
 log = logging.getLogger("meterway.restore")
@@ -39,14 +38,14 @@ async def ensure_restored(
     """Restore Redis from the ledger if it is not marked ready; True when this call did."""
     if await stores.store.consistent():
         return False
-    async with restore_lock(stores.pool, lock_name(settings)):
+    async with stores.operator().restore_lock(lock_name(settings)):
         if await stores.store.consistent():
             return False  # restored by another gateway while this one waited
         started = datetime.now(UTC)
         log.warning("Redis has no ready markers: restoring it from the ledger (%s)", trigger)
         live = (await HotRestore(stores.store).liveness()).live  # partly marked, or holds open
         counts = await rebuild(stores, plans, force=live)
-        await record_restore(stores.pool, settings.redis_prefix, trigger, counts, started)
+        await stores.operator().record_restore(settings.redis_prefix, trigger, counts, started)
     log.warning("Redis restored from the ledger: %s", counts)
     return True
 
@@ -55,8 +54,8 @@ async def rebuild_command(
     stores: Stores, plans: PlanBook, settings: Settings, force: bool
 ) -> dict[str, int]:
     """`meterway rebuild`: under the same lock as the gateways' own restores, recorded."""
-    async with restore_lock(stores.pool, lock_name(settings)):
+    async with stores.operator().restore_lock(lock_name(settings)):
         started = datetime.now(UTC)
         counts = await rebuild(stores, plans, force=force)
-        await record_restore(stores.pool, settings.redis_prefix, "command", counts, started)
+        await stores.operator().record_restore(settings.redis_prefix, "command", counts, started)
     return counts

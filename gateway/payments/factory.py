@@ -12,9 +12,6 @@ from gateway.services.payments import Payments, PaymentsConfig
 from gateway.services.payments_port import PaymentsProvider
 from gateway.settings import Settings
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.local_provider import LocalProviderStore
-from gateway.stores.postgres.notify import NotifyLedger
-from gateway.stores.postgres.payments import PaymentsStore
 
 
 def local_secret(settings: Settings) -> str:
@@ -28,7 +25,7 @@ def make_provider(settings: Settings, stores: Stores, plans: PlanBook) -> Paymen
         return StripeProvider(
             cfg.stripe_api_key, cfg.stripe_webhook_secrets, plans, api_base=cfg.stripe_api_base
         )
-    return LocalProvider(LocalProviderStore(stores.pool), plans, local_secret(settings))
+    return LocalProvider(stores.local_provider_store(), plans, local_secret(settings))
 
 
 def make_payments(
@@ -39,6 +36,6 @@ def make_payments(
 ) -> Payments:
     cfg = settings.payments
     config = PaymentsConfig(cfg.grace_days, TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros))
-    profiles = PaymentsStore(stores.pool)
-    outbox = NotifyLedger(stores.pool) if settings.outbound.notify else None
+    profiles = stores.payments_store()
+    outbox = stores.notify_ledger() if settings.outbound.notify else None
     return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)

@@ -19,11 +19,21 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
+from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.postgres.local_provider import LocalProviderStore
+from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.notify import NotifyLedger
+from gateway.stores.postgres.operator import OperatorLedger
+from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
+from gateway.stores.redis.revocations import Revocations
+from gateway.stores.redis.sessions import Sessions
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
 
 REDIS_MAX_CONNECTIONS = 512
@@ -32,8 +42,9 @@ POOL_MAX_SIZE = 8
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """Both stores, opened together. `redis` and `pool` expose the raw clients only for the
-    settler, sweeper and ops commands, which issue 9 moves onto store methods."""
+    """Both stores, opened together, and the one place every other adapter is built from
+    their clients: nothing outside gateway/stores/ holds a raw Redis client or pool
+    (tests/unit/test_boundaries.py checks it). `redis` and `pool` are for the tests."""
 
     store: HotStore
     ledger: Ledger
@@ -45,6 +56,37 @@ class Stores:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.ledger.pool
+
+    def operator(self) -> OperatorLedger:
+        """What rebuild, reconcile, the self-restore and migrate read in PostgreSQL."""
+        return OperatorLedger(self.pool)
+
+    def directory(self) -> Directory:
+        return Directory(self.pool)
+
+    def metering_ledger(self) -> MeteringLedger:
+        return MeteringLedger(self.pool)
+
+    def exports(self) -> ExportLedger:
+        return ExportLedger(self.pool)
+
+    def notify_ledger(self) -> NotifyLedger:
+        return NotifyLedger(self.pool)
+
+    def payments_store(self) -> PaymentsStore:
+        return PaymentsStore(self.pool)
+
+    def local_provider_store(self) -> LocalProviderStore:
+        return LocalProviderStore(self.pool)
+
+    def owned_responses(self) -> OwnedResponses:
+        return OwnedResponses(self.redis, self.store.keys)
+
+    def revocations(self, ttl_s: int) -> Revocations:
+        return Revocations(self.redis, self.store.keys, ttl_s)
+
+    def sessions(self) -> Sessions:
+        return Sessions(self.redis, self.store.keys)
 
     def settlement_stream(self, consumer: str | None = None) -> RedisSettlementStream:
         """The settler's queue; `consumer` names this settler in the group (default

@@ -56,6 +56,34 @@ def test_only_stores_import_redis_hiredis_or_asyncpg() -> None:
     assert {m: libs for m, libs in offenders.items() if libs} == {}
 
 
+RAW_CLIENTS = frozenset({"redis", "pool"})  # Stores' and the adapters' raw-client attributes
+
+
+def raw_client_uses(source: str) -> list[str]:
+    """`x.redis` / `x.pool` attribute reads: a raw client taken out of a store."""
+    return [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in RAW_CLIENTS
+    ]
+
+
+def test_nothing_outside_stores_takes_a_raw_client_out_of_a_store() -> None:
+    offenders = {
+        rel(p): uses
+        for p in modules("gateway")
+        if not rel(p).startswith("gateway/stores/") and (uses := raw_client_uses(p.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_the_raw_client_rule_sees_attribute_reads() -> None:
+    assert raw_client_uses("async def f(stores):\n    await stores.pool.fetch('x')\n") == [
+        "line 2: .pool"
+    ]
+    assert raw_client_uses("import redis.asyncio\nx = settings.redis_url\n") == []
+
+
 def test_billing_is_pure() -> None:
     offenders = {rel(p): sorted(imported_roots(p) & IO_LIBRARIES) for p in modules("billing")}
     assert {m: libs for m, libs in offenders.items() if libs} == {}
