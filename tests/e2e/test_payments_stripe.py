@@ -260,7 +260,10 @@ def _stamp(signature: str) -> int:
 async def test_replay_and_reconcile_against_stripe(
     sgw: Gateway, stack: StripeStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    since = datetime.fromtimestamp(int(time.time()) - 1, UTC).isoformat()
+    # Stripe filters by whole seconds: start at the next second, so a charge an earlier test
+    # made a moment ago (a second ago, with `- 1`) is never inside this test's window.
+    await asyncio.sleep(1.01 - time.time() % 1)
+    since = datetime.fromtimestamp(int(time.time()), UTC).isoformat()
     stack.forward = False  # the gateway hears nothing: an outage of its webhook endpoint
     b, pi = await funded(sgw, stack, 5_000_000)
     await stack.quiet()
