@@ -4,6 +4,7 @@ two key-level quotas each, and Redis rebuilt from the ledger and marked ready.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -22,10 +23,13 @@ from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import migrate
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DATABASE = "meterway_bench"
+# MWBENCH_TAG gives a run its own database and Redis prefix, so benchmarks started by
+# different people on one machine do not drop each other's data mid-run.
+TAG = os.environ.get("MWBENCH_TAG", "")
+DATABASE = f"meterway_bench{TAG}"
 DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + DATABASE
 REDIS_URL = "redis://127.0.0.1:6379/0"
-PREFIX = "mwbench"
+PREFIX = f"mwbench{TAG}"
 ADMIN_KEY = "bench-admin-key-0123456789"
 SCALE = 1_000_000
 CREDIT_MICROS = 10**13

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 PACKAGES = (
-    ("redis-py (redis/)", "redis/"),
+    ("redis-py (redis/)", "(redis/"),
     ("aiohttp server (web_protocol, web_app)", "aiohttp/web_"),
     ("aiohttp client (upstream call)", "aiohttp/client"),
     ("settler task (Settler.run)", "Settler.run"),
