@@ -57,6 +57,15 @@ def parse_url(url: str) -> Endpoint | None:
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP. hiredis packs str, bytes, int and float in C (a fourth of the
+    CPU of building it here, twice per proxied request); anything else goes through str()."""
+    try:
+        return cast(bytes, hiredis.pack_command(args))
+    except TypeError:
+        return _pack_text(args)
+
+
+def _pack_text(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
