@@ -1,7 +1,8 @@
 """Auto top-up: after a settlement leaves the balance under the threshold, charge once.
 
-The hot path pays one Redis read per settlement of an account that has auto top-up on (the
-threshold rides in the account's hot record). The charge itself is claimed in PostgreSQL:
+The hot path pays nothing for it: the threshold rides in the account's hot record and the
+settle script reports a debit that left the balance under it; only then does a check run
+(which reads the threshold and balance again). The charge itself is claimed in PostgreSQL:
 one in flight per account across every gateway process, and never past the month's cap.
 The credit lands before the claim is released, and a check reads the balance again once it
 holds the claim, so a check that read it before another charge finished does not charge twice.
@@ -28,7 +29,8 @@ class AutoTopups:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def after_settle(self, account_id: str) -> None:
-        """Called by the meter after each settlement; never blocks the answer."""
+        """Called by the meter after a settlement left the balance under the threshold;
+        never blocks the answer."""
         if account_id in self._running:
             self._running[account_id] = True
             return
@@ -54,7 +56,7 @@ class AutoTopups:
         """Charge if due; returns what happened (tests and logs)."""
         p = self.payments
         threshold = await p.store.auto_threshold(account_id)
-        if threshold is None:  # the common case: one read per settlement, nothing more
+        if threshold is None:  # turned off since the settlement reported it
             return "not due"
         hot = await p.store.balance(account_id)
         if hot is None or hot[0] >= threshold:

@@ -70,9 +70,18 @@ class Meter:
         self.billing_url = billing_url  # an operator's own page, overriding the routes below
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
-        self.after_settle: Callable[[str], None] | None = None  # e.g. auto top-up
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
         self._stop_by: float | None = None  # loop time by which a stop must be drained
+
+    @property
+    def after_settle(self) -> Callable[[str], None] | None:
+        """Called with the account id after a settlement left its balance under the auto
+        top-up threshold (e.g. auto top-up); settle.lua tells, so no other read is made."""
+        return self.settlements.on_low_balance
+
+    @after_settle.setter
+    def after_settle(self, hook: Callable[[str], None] | None) -> None:
+        self.settlements.on_low_balance = hook
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
@@ -272,8 +281,6 @@ class Meter:
         settlement = Settlement(price.name, price.provider, usage, cost)
         done = await self.settlements.settle(hold, settlement)
         _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
-        if self.after_settle is not None:
-            self.after_settle(hold.admitted.account_id)
         return cost if done else None
 
     def release_later(self, admitted: Admitted, *, forwarded: bool = False) -> None:

@@ -22,6 +22,7 @@ from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
+from gateway.stores.ports.hot import LOW_BALANCE
 from gateway.stores.records import PendingDebit, Settlement
 
 log = logging.getLogger("meterway.settlement")
@@ -52,6 +53,9 @@ class Settlements:
         self.registry = registry
         self.refresh_s = refresh_s
         self.spool = spool
+        # Called with the account id when a debit left its balance under the auto top-up
+        # threshold (settle.lua says so): no read of the threshold after every settlement.
+        self.on_low_balance: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
 
     @contextlib.asynccontextmanager
@@ -96,8 +100,10 @@ class Settlements:
         delay = 0.05
         while True:
             try:
-                await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
+                done = await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
                 self._unsettled.pop(p.request_id, None)
+                if done & LOW_BALANCE and self.on_low_balance is not None:
+                    self.on_low_balance(p.account_id)
                 return
             except HotStoreUnavailable as exc:
                 log.warning("settle %s failed, retrying in %.2fs: %s", p.request_id, delay, exc)

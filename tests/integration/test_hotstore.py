@@ -7,6 +7,7 @@ import pytest
 from billing.admission import Admitted, BalanceRefused, KeyRefused
 from billing.usage import Usage
 from gateway.stores.connect import Stores
+from gateway.stores.ports.hot import LOW_BALANCE
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import CLOSED, DEBITED
 from tests.integration.conftest import make_holder
@@ -55,6 +56,28 @@ async def test_settle_debits_the_actual_cost_once(stores: Stores) -> None:
     assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) == CLOSED
     assert await stores.store.balance(h.account_id) == (750, 0)
     assert (await stores.store.backlog()).length == 1
+
+
+async def test_settle_says_when_a_debit_leaves_the_balance_under_the_auto_topup_threshold(
+    stores: Stores,
+) -> None:
+    """The auto top-up check runs only after such a debit (settle.lua reports it), so the
+    flag must appear exactly when the balance after the debit is under the threshold."""
+    h = await make_holder(stores, credit=1_000)
+    settlement = Settlement("demo-gpt", "openai", USAGE, 250)
+    await _reserve(stores, h.record, "r1", 300)
+    assert await stores.store.settle(h.shard, h.account_id, "r1", settlement) == DEBITED
+    await stores.store.set_auto_threshold(h.account_id, 500)
+    await _reserve(stores, h.record, "r2", 300)
+    assert await stores.store.settle(h.shard, h.account_id, "r2", settlement) == DEBITED  # 500
+    await _reserve(stores, h.record, "r3", 300)
+    assert (
+        await stores.store.settle(h.shard, h.account_id, "r3", settlement) == DEBITED | LOW_BALANCE
+    )
+    assert await stores.store.settle(h.shard, h.account_id, "r3", settlement) == CLOSED
+    assert await stores.store.balance(h.account_id) == (250, 0)
+    await _reserve(stores, h.record, "r4", 100)
+    assert await stores.store.release(h.shard, h.account_id, "r4")  # a release never says so
 
 
 async def test_release_gives_everything_back_and_queues_nothing(stores: Stores) -> None:

@@ -19,6 +19,10 @@ from gateway.stores.records import (
     WindowCount,
 )
 
+# Added to a settle's reply when the debit left the balance under the account's auto
+# top-up threshold: the only settlements after which a top-up check runs.
+LOW_BALANCE = 4
+
 
 class KeyDirectory(Protocol):
     async def lookup_key(self, key_hash: str) -> KeyRecord | None:
@@ -56,7 +60,8 @@ class Reservations(Protocol):
     ) -> int:
         """Replace the hold by the actual cost and queue the ledger row in the same atomic
         step. 0 when the reservation was already closed (a retry is harmless); 2 when it had
-        been voided (the gateway could not reach Redis in time): the usage is debited anyway."""
+        been voided (the gateway could not reach Redis in time): the usage is debited anyway.
+        Plus LOW_BALANCE when the debit left the balance under the auto top-up threshold."""
         ...
 
     async def extend(self, shard: int, request_id: str) -> bool:

@@ -224,7 +224,8 @@ class HotStore(HotRecords):
         """Debit the actual cost; queue the ledger row in the same atomic step.
 
         Returns DEBITED, DEBITED_LATE (the reservation had been voided: the usage is still
-        debited) or CLOSED (already settled: nothing done).
+        debited) or CLOSED (already settled: nothing done); a debit that left the balance
+        under the account's auto top-up threshold adds LOW_BALANCE (ports/hot.py).
         """
         return await self._close(shard, account_id, request_id, "debit", settlement)
 

@@ -24,7 +24,9 @@
 -- anything larger is an error, never rounded into a balance.
 -- Reply: 1 when closed now, 2 when a voided reservation was debited late, 0 when it was
 --        already closed, -1 (nothing changed) when a counter the reservation holds was not
---        in KEYS.
+--        in KEYS. A proxied call's debit that leaves the balance under the account's auto
+--        top-up threshold (field att) adds 4 (5, 6): the gateway checks for a top-up only
+--        then, instead of reading the threshold after every settlement.
 local function int(x) return string.format('%d', x) end
 local EXACT = 9007199254740992
 local function exact(x)
@@ -116,5 +118,10 @@ if kind ~= 'release' and kind ~= 'refused' then
       'md', metadata)
   end
 end
-if late then return 2 end
-return 1
+local low = 0
+if kind == 'debit' and meter == '' then
+  local att = redis.call('HGET', KEYS[3], 'att')
+  if att and tonumber(redis.call('HGET', KEYS[3], 'bal') or '0') < tonumber(att) then low = 4 end
+end
+if late then return 2 + low end
+return 1 + low
