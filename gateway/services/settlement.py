@@ -1,7 +1,8 @@
 """Holding a reservation while its request is served, and settling it whatever Redis does.
 
 - While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
-  so the sweeper never voids a slow reader's stream.
+  so the sweeper never voids a slow reader's stream. One timer beats for every hold in the
+  process, rather than a task and a timer created and cancelled on every request.
 - A completed upstream call is never voided. Its settlement runs in a task the registry owns:
   the handler waits a short while and shows a cost only if Redis debited it; the task keeps
   retrying after the answer went out, and a clean stop writes what is still unsettled to
@@ -13,9 +14,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from billing.admission import Admitted
@@ -57,23 +57,39 @@ class Settlements:
         # threshold (settle.lua says so): no read of the threshold after every settlement.
         self.on_low_balance: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
+        self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive
+        self._beat: asyncio.TimerHandle | None = None
 
-    @contextlib.asynccontextmanager
-    async def hold(self, admitted: Admitted) -> AsyncIterator[Hold]:
-        beat = self.registry.spawn(self._heartbeat(admitted))
-        try:
-            yield Hold(admitted)
-        finally:
-            beat.cancel()
+    def open(self, admitted: Admitted) -> Hold:
+        """Keep the reservation alive from now until `let_go`: every hold alive at a beat is
+        extended, so none waits longer than refresh_s for its first or next extension."""
+        self._live[admitted.request_id] = admitted
+        if self._beat is None:
+            self._beat = asyncio.get_running_loop().call_later(self.refresh_s, self._tick)
+        return Hold(admitted)
 
-    async def _heartbeat(self, a: Admitted) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
-            try:
-                if not await self.store.extend(a.shard, a.request_id):
-                    return
-            except HotStoreUnavailable as exc:
-                log.warning("could not extend reservation %s: %s", a.request_id, exc)
+    def let_go(self, hold: Hold) -> None:
+        self._live.pop(hold.admitted.request_id, None)
+
+    def _tick(self) -> None:
+        """The heartbeat: extend every live hold, then beat again while any is left."""
+        self._beat = None
+        if not self._live:
+            return
+        self.registry.spawn(self._extend(list(self._live.values())))
+        self._beat = asyncio.get_running_loop().call_later(self.refresh_s, self._tick)
+
+    async def _extend(self, held: list[Admitted]) -> None:
+        replies = await asyncio.gather(
+            *(self.store.extend(a.shard, a.request_id) for a in held), return_exceptions=True
+        )
+        for a, reply in zip(held, replies, strict=True):
+            if isinstance(reply, HotStoreUnavailable):
+                log.warning("could not extend reservation %s: %s", a.request_id, reply)
+            elif isinstance(reply, BaseException):
+                raise reply
+            elif not reply:  # closed (settled, or voided by a sweeper): stop extending it
+                self._live.pop(a.request_id, None)
 
     async def settle(self, hold: Hold, settlement: Settlement) -> bool:
         """Start settling (nothing can stop it now); True if Redis debited it in time."""

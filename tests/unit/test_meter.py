@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from billing.admission import Admitted, BalanceRefused, Decision
@@ -32,6 +35,7 @@ class FakeReservations:
     def __init__(self, balance: int, plan: str = "pro", fail_next: int = 0) -> None:
         self.balance, self.plan, self.fail_next = balance, plan, fail_next
         self.holds: dict[str, int] = {}
+        self.extended: list[str] = []
         self.reserved: list[int] = []
         self.settled: dict[str, int] = {}
 
@@ -86,6 +90,7 @@ class FakeReservations:
         return self.holds.pop(request_id, None) is not None
 
     async def extend(self, shard: int, request_id: str) -> bool:
+        self.extended.append(request_id)
         return request_id in self.holds
 
 
@@ -197,6 +202,39 @@ async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown(
     await meter.drain(timeout_s=0.1)
     assert [(d.request_id, d.usage.output_tokens) for d in recorded] == [("r1", 20)]
     assert recorded[0].cost_micros == call.price.cost_micros(Usage(8, output_tokens=20))
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    for _ in range(3000):  # the beat is every 0.01 s; this allows a very loaded machine
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the heartbeat never got there")
+
+
+async def test_one_heartbeat_extends_every_live_hold_and_stops_with_it() -> None:
+    """One timer for the process: every hold alive at a beat is extended, a hold let go or
+    whose reservation closed is not extended again, and with none left the beat stops."""
+    store = FakeReservations(balance=10**9)
+    settlements = Settlements(store, TaskRegistry(), refresh_s=0.01)
+    meter = Meter(store, PLANS, "https://billing.example", settlements)
+    a1, _ = await meter.admit("r1", KEY, _call())
+    a2, _ = await meter.admit("r2", KEY, _call())
+    a3, _ = await meter.admit("r3", KEY, _call())
+    async with meter.serving(a1), meter.serving(a3):
+        async with meter.serving(a2):
+            await _until(lambda: {"r1", "r2", "r3"} <= set(store.extended))
+        del store.holds["r3"]  # closed under it (a sweeper voided it): extend says False
+        await _until(lambda: "r3" not in settlements._live)
+        beats = store.extended.count("r1")
+        await _until(lambda: store.extended.count("r1") > beats)
+        after = len(store.extended)
+        await _until(lambda: store.extended.count("r1") > beats + 3)
+        assert set(store.extended[after:]) == {"r1"}  # r2 let go, r3 closed
+    await _until(lambda: settlements._beat is None)
+    count = len(store.extended)
+    await asyncio.sleep(0.05)
+    assert len(store.extended) == count
 
 
 async def test_a_failure_before_settling_releases_after_settling_does_not() -> None:
