@@ -3,10 +3,13 @@
 - While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
   so the sweeper never voids a slow reader's stream. One timer beats for every hold in the
   process, rather than a task and a timer created and cancelled on every request.
-- A completed upstream call is never voided. Its settlement runs in a task the registry owns:
-  the handler waits a short while and shows a cost only if Redis debited it; the task keeps
-  retrying after the answer went out, and a clean stop writes what is still unsettled to
-  PostgreSQL, where the sweeper turns it into a debit once Redis is back.
+- A completed upstream call is never voided. Its settlement is tried once in the handler
+  (no task to create on the common path); if Redis fails, does not answer within a short
+  budget or the handler is cancelled, it runs on in a task the registry owns. The handler
+  shows a cost only if Redis debited it in time; the task keeps retrying after the answer
+  went out, and a clean stop writes what is still unsettled to PostgreSQL, where the sweeper
+  turns it into a debit once Redis is back. The settle script is idempotent, so a retry of
+  a debit whose first reply was cut off debits nothing more.
 - Once settlement started nothing releases the reservation: release is only for calls whose
   settlement never began.
 """
@@ -27,6 +30,7 @@ from gateway.stores.records import PendingDebit, Settlement
 
 log = logging.getLogger("meterway.settlement")
 ANSWER_BUDGET_S = 1.5  # how long a client waits for its cost before getting the answer without
+RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 Spool = Callable[[list[PendingDebit]], Awaitable[None]]
 
@@ -105,21 +109,45 @@ class Settlements:
             settlement.usage,
         )
         self._unsettled[a.request_id] = pending
-        task = self.registry.spawn(self._until_settled(pending, settlement))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_BUDGET_S
         try:
-            await asyncio.wait_for(asyncio.shield(task), ANSWER_BUDGET_S)
+            async with asyncio.timeout_at(deadline):
+                await self._settle_once(pending, settlement)
+            return True
+        except HotStoreUnavailable as exc:
+            log.warning("settle %s failed, retrying: %s", a.request_id, exc)
+        except TimeoutError:
+            self.registry.spawn(self._until_settled(pending, settlement))
+            return False
+        except asyncio.CancelledError:
+            self.registry.spawn(self._until_settled(pending, settlement))
+            raise
+        task = self.registry.spawn(self._until_settled(pending, settlement, RETRY_FIRST_S))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), max(deadline - loop.time(), 0.0))
         except TimeoutError:
             return False
         return True
 
-    async def _until_settled(self, p: PendingDebit, settlement: Settlement) -> None:
-        delay = 0.05
+    async def _settle_once(self, p: PendingDebit, settlement: Settlement) -> None:
+        done = await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
+        self._unsettled.pop(p.request_id, None)
+        if done & LOW_BALANCE and self.on_low_balance is not None:
+            self.on_low_balance(p.account_id)
+
+    async def _until_settled(
+        self, p: PendingDebit, settlement: Settlement, wait_s: float = 0.0
+    ) -> None:
+        """Retry until Redis takes it: first after `wait_s` (the handler's try just failed),
+        then backing off from RETRY_FIRST_S up to RETRY_MAX_S."""
+        delay = RETRY_FIRST_S
+        if wait_s:
+            await asyncio.sleep(wait_s)
+            delay = min(wait_s * 2, RETRY_MAX_S)
         while True:
             try:
-                done = await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
-                self._unsettled.pop(p.request_id, None)
-                if done & LOW_BALANCE and self.on_low_balance is not None:
-                    self.on_low_balance(p.account_id)
+                await self._settle_once(p, settlement)
                 return
             except HotStoreUnavailable as exc:
                 log.warning("settle %s failed, retrying in %.2fs: %s", p.request_id, delay, exc)
