@@ -157,7 +157,10 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
 
 
 async def _body(request: web.Request) -> bytes:
-    """The body within CLIENT_BODY_TIMEOUT_S: a client trickling bytes cannot hold a slot."""
+    """The body within CLIENT_BODY_TIMEOUT_S: a client trickling bytes cannot hold a slot.
+    A body already whole (a small one arrives with its head) cannot wait: no timer for it."""
+    if request.content.is_eof():
+        return await request.read()
     try:
         async with asyncio.timeout(request.app[SETTINGS].client_body_timeout_s):
             return await request.read()

@@ -25,8 +25,11 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int, idle_s: float) -> 
     parts: list[bytes] = []
     size = 0
     while True:
-        async with asyncio.timeout(idle_s):
+        if resp.content.is_eof():  # the rest is buffered: reading it cannot stall
             chunk = await resp.content.readany()
+        else:
+            async with asyncio.timeout(idle_s):
+                chunk = await resp.content.readany()
         if not chunk:
             return b"".join(parts)
         parts.append(chunk)
