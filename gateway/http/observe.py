@@ -65,7 +65,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         total = time.perf_counter() - started
         route, m = _route(request), metrics()
-        m.requests.labels(route, clock.model, str(status)).inc()
-        m.overhead.labels(route).observe(max(total - clock.upstream_s, 0.0))
+        m.labelled(m.requests, route, clock.model, str(status)).inc()
+        m.labelled(m.overhead, route).observe(max(total - clock.upstream_s, 0.0))
         if clock.upstream_s:
-            m.upstream.labels(route).observe(clock.upstream_s)
+            m.labelled(m.upstream, route).observe(clock.upstream_s)

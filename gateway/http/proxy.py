@@ -185,10 +185,10 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
     body = parse_json(raw)
     args = (endpoint, body, key, request.app[PRICING])
     if len(raw) <= INLINE_COUNT_BYTES:
-        metrics().prompts_counted.labels("loop").inc()
+        _counted("loop")
         return key, read_call(*args, counter)
     await meter.check_floor(rid, key, read_call(*args, counter.floor()), plan)
-    metrics().prompts_counted.labels("thread").inc()
+    _counted("thread")
     return key, await asyncio.to_thread(read_call, *args, counter)
 
 
@@ -204,8 +204,13 @@ async def _read_small(request: web.Request, endpoint: Endpoint, key: KeyRecord) 
     except MeterwayError:
         await request.app[METER].precheck(request[REQUEST_ID], key)
         raise
-    metrics().prompts_counted.labels("loop").inc()
+    _counted("loop")
     return call
+
+
+def _counted(where: str) -> None:
+    m = metrics()
+    m.labelled(m.prompts_counted, where).inc()
 
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:

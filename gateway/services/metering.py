@@ -358,7 +358,7 @@ def _count_refusal(decision: Decision) -> None:
 
 def _count_settled(model: str, usage: Usage, cost: int) -> None:
     m = metrics()
-    m.spend.labels(model).inc(cost)
+    m.labelled(m.spend, model).inc(cost)
     for kind, tokens in (
         ("input", usage.input_tokens),
         ("cached_input", usage.cached_input_tokens),
@@ -367,7 +367,7 @@ def _count_settled(model: str, usage: Usage, cost: int) -> None:
         ("reasoning", usage.reasoning_tokens),
     ):
         if tokens:
-            m.tokens.labels(model, kind).inc(tokens)
+            m.labelled(m.tokens, model, kind).inc(tokens)
 
 
 def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
