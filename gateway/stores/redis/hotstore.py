@@ -21,7 +21,7 @@ from gateway.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.declared import Declarations
-from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.hot_records import HotRecords
 from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.meter_holds import MeterHolds
@@ -82,8 +82,10 @@ class HotStore(HotRecords):
         )
 
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        with map_redis_errors():
+        try:
             return await script(keys, args)
+        except REDIS_FAILURES as exc:
+            raise unavailable(exc) from exc
 
     async def lookup_key(self, key_hash: str) -> KeyRecord | None:
         with map_redis_errors():

@@ -23,6 +23,6 @@ def load_script(client: aioredis.Redis, name: str, wire: ScriptWire | None = Non
     text = script_text(name)
     if wire is not None:
         fast = WireScript(wire, text)
-        return lambda keys, args: fast(tuple(keys), tuple(args))
+        return lambda keys, args: fast(tuple(keys), tuple(args))  # the coroutine itself
     script: AsyncScript = client.register_script(text)
     return lambda keys, args: script(keys=keys, args=args)
