@@ -26,7 +26,7 @@ from tests.bench.fixtures import Population
 from tests.bench.load import write_body
 from tests.bench.procs import free_port
 from tests.bench.profile import record, summary
-from tests.bench.profiles import FULL, QUICK
+from tests.bench.profiles import FULL, QUICK, Durations
 from tests.bench.report import Row, document
 from tests.bench.settler_bench import settler_throughput
 from tests.bench.targets import LOAD_CPU, Target, gateway_env, start_bare, start_meterway
@@ -68,6 +68,19 @@ def _prepare(work: Path, args: argparse.Namespace) -> tuple[Settings, Population
     for stream in (False, True):
         write_body(work / f"body-{phases.MODES[stream]}.json", stream)
     return settings, pop
+
+
+def bench(d: Durations, work: Path, upstream: str, bare: Target, mw: Target) -> phases.Bench:
+    """The arms and the files `_prepare` wrote into `work` (keys, bodies)."""
+    return phases.Bench(
+        d,
+        work / "keys-all.txt",
+        work / "keys-hot.txt",
+        {s: work / f"body-{phases.MODES[s]}.json" for s in (False, True)},
+        Target("direct", upstream),
+        bare,
+        mw,
+    )
 
 
 @contextlib.contextmanager
@@ -125,15 +138,7 @@ def main() -> int:
         upstream = start_nginx(free_port(), LOAD_CPU)
         bare = start_bare(upstream.url, work)
         mw = start_meterway(upstream.url, settings.config_dir, work)
-        b = phases.Bench(
-            d,
-            work / "keys-all.txt",
-            work / "keys-hot.txt",
-            {s: work / f"body-{phases.MODES[s]}.json" for s in (False, True)},
-            Target("direct", upstream.url),
-            bare,
-            mw,
-        )
+        b = bench(d, work, upstream.url, bare, mw)
         try:
             rows = _measure(b, args, soak_s)
             if args.profile:

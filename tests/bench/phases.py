@@ -183,6 +183,9 @@ def soak(b: Bench, seconds: float, ceiling_rss: float) -> list[Row]:
     drift = (max([*samples, end_rss]) - first) / first
     verdict = "flat" if drift <= 0.10 else "GROWING"
     pct = 100 * run.rps / b.max_rps[False]
+    minute = max(1, min(12, len(samples) // 2))  # 12 samples of 5 s, or half a short soak
+    head = statistics.mean(samples[:minute]) if samples else start_rss
+    tail = statistics.mean(samples[-minute:]) if samples else end_rss
     return [
         Row(
             f"RSS MiB after {seconds:g}s soak (plain, {pct:.0f}% of max)",
@@ -192,7 +195,9 @@ def soak(b: Bench, seconds: float, ceiling_rss: float) -> list[Row]:
             _errors(run),
             note=(
                 f"{run.rps:,.0f} req/s; start {start_rss:.1f}, first 5s sample {first:.1f}, "
-                f"max {max([*samples, end_rss]):.1f}; drift {drift:+.1%} -> {verdict} (<=10%)"
+                f"max {max([*samples, end_rss]):.1f}; drift {drift:+.1%} -> {verdict} (<=10%); "
+                f"mean of the first / last {minute * 5} s: {head:.1f} / {tail:.1f} "
+                f"({(tail - head) / head:+.1%})"
             ),
         )
     ]

@@ -1,0 +1,102 @@
+"""`python -m tests.bench.ab --ref DIR [--stream] [--rounds N] [--seconds S]`
+
+Before/after in one run: the bare proxy, `meterway serve` from this tree and `meterway serve`
+from another copy of the code (DIR holds its `gateway/` and `billing/`, e.g. made with
+`git archive <commit> gateway billing | tar -x -C DIR`), on the same database, Redis and
+nginx. Each round runs all three at c=32 one after the other, so load from other processes
+hits every arm alike; per arm the median over rounds of req/s and of CPU ms per 1,000
+requests (from /proc), each also as a ratio to the bare proxy of the same run. The
+comparison to judge a change by on a shared machine, where absolute figures move by +-20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from tests.bench import fixtures, phases
+from tests.bench.__main__ import _cleanup, _prepare, bench
+from tests.bench.procs import free_port
+from tests.bench.profiles import QUICK
+from tests.bench.targets import LOAD_CPU, Target, start_bare, start_meterway
+from tests.bench.upstream import start_nginx
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.bench.ab", description=__doc__)
+    p.add_argument("--ref", type=Path, required=True, help="a copy of gateway/ and billing/")
+    p.add_argument("--stream", action="store_true", help="streamed calls too")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--accounts", type=int, default=100)
+    p.add_argument("--keys", type=int, default=1000)
+    return p.parse_args()
+
+
+def _compare(b: phases.Bench, arms: list[Target], stream: bool, rounds: int, secs: float) -> str:
+    runs: dict[str, list[tuple[float, float]]] = {t.name: [] for t in arms}
+    for _ in range(rounds):
+        for t in arms:
+            run, cpu = phases._measured(b, t, stream=stream, c=32, seconds=secs)
+            runs[t.name].append((run.rps, cpu))
+    med = {
+        name: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
+        for name, v in runs.items()
+    }
+    bare_rps, bare_cpu = med[arms[0].name]
+    lines = [
+        f"{phases.MODES[stream]} c=32, median of {rounds} rounds of {secs:g}s:",
+        "",
+        "| arm | req/s | / bare | CPU ms / 1k req | / bare |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for t in arms:
+        rps, cpu = med[t.name]
+        lines.append(
+            f"| {t.name} | {rps:,.0f} | {rps / bare_rps:.2f} | {cpu:,.0f} | {cpu / bare_cpu:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    args = _args()
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    with tempfile.TemporaryDirectory(prefix="mwbench-") as tmp, _cleanup(False):
+        work = Path(tmp)
+        settings, _ = _prepare(work, args)
+        upstream = start_nginx(free_port(), LOAD_CPU)
+        bare = start_bare(upstream.url, work)
+        new = start_meterway(upstream.url, settings.config_dir, work)
+        new.name = "meterway (this tree)"
+        ref = start_meterway(
+            upstream.url,
+            settings.config_dir,
+            work,
+            extra_env={"PYTHONPATH": str(args.ref.resolve())},
+        )
+        ref.name = f"meterway ({args.ref})"
+        arms = [bare, new, ref]
+        b = bench(QUICK, work, upstream.url, bare, new)
+        try:
+            for t in arms:
+                b.warm(t)
+            tables = [
+                _compare(b, arms, stream, args.rounds, args.seconds)
+                for stream in ((False, True) if args.stream else (False,))
+            ]
+        finally:
+            for t in arms:
+                t.close()
+            upstream.close()
+    after = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"# A/B, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {fixtures.DATABASE}")
+    print(f"load average before/after: {' '.join(load)} / {' '.join(after)}\n")
+    print("\n\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
