@@ -31,10 +31,22 @@ async def _check_append_only(dsn: str) -> None:
             await conn.execute("UPDATE ledger_entries SET amount_micros = 6")
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("DELETE FROM ledger_entries")
+        # Uniqueness lives in the guard tables every writer goes through (migration 020: a
+        # partitioned table's unique index would be per month); they are append-only too.
+        await conn.execute(
+            "INSERT INTO ledger_credit_keys (account_id, idempotency_key, entry_id, amount_micros)"
+            " VALUES ('acct_m', 'i', 1, 5)"
+        )
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute(
-                "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
-                " idempotency_key) VALUES ('acct_m', 'credit', 5, 'i')"
+                "INSERT INTO ledger_credit_keys (account_id, idempotency_key, entry_id,"
+                " amount_micros) VALUES ('acct_m', 'i', 2, 5)"
             )
+        await conn.execute("INSERT INTO ledger_request_ids VALUES ('r', 'debit')")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute("INSERT INTO ledger_request_ids VALUES ('r', 'debit')")
+        for guard in ("ledger_credit_keys", "ledger_request_ids"):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(f"DELETE FROM {guard}")
     finally:
         await conn.close()

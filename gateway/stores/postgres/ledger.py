@@ -1,7 +1,9 @@
 """The PostgreSQL ledger: accounts, keys and the append-only money history.
 
 Never on the request path before forwarding. Each write is one transaction, and unique
-indexes (request id for debits, idempotency key for credits) make every write idempotent.
+keys (request id and kind for settlements, account and idempotency key for credits) make
+every write idempotent; they live in small guard tables because the ledger is partitioned
+by month (migration 020) and a partitioned table's unique index would be per month.
 """
 
 from __future__ import annotations
@@ -40,11 +42,22 @@ _STAGE = (
     " ON COMMIT DELETE ROWS"
 )
 _COLS = ", ".join(LEDGER_COLUMNS)
+# The guard row (request id, kind) is taken first; only rows that won it are inserted: the
+# first copy of each (a batch may carry a message twice), in the order they were copied in,
+# so ids follow the streams. The ledger is partitioned by month, so its own indexes cannot be
+# unique across months (migration 020); every settlement has a request id.
 _MERGE = f"""
-WITH ins AS (
+WITH won AS (
+    INSERT INTO ledger_request_ids (request_id, kind)
+    SELECT request_id, kind FROM settle_in
+    ON CONFLICT (request_id, kind) DO NOTHING
+    RETURNING request_id, kind
+), ins AS (
     INSERT INTO ledger_entries ({_COLS})
-    SELECT {_COLS} FROM settle_in
-    ON CONFLICT (request_id, kind) WHERE request_id IS NOT NULL DO NOTHING
+    SELECT {_COLS} FROM settle_in WHERE ctid IN (
+        SELECT min(s.ctid) FROM settle_in s JOIN won USING (request_id, kind)
+        GROUP BY request_id, kind
+    ) ORDER BY ctid
     RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
 ), {ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
@@ -54,6 +67,19 @@ WITH ins AS (
     RETURNING 1
 )
 SELECT coalesce(sum(n), 0)::bigint FROM sums
+"""
+# A credit takes its guard row (with the entry id it will have) and inserts the entry only if
+# it won; a retry finds its answer in the guard, even once the entry's month is archived.
+_CREDIT = """
+WITH won AS (
+    INSERT INTO ledger_credit_keys (account_id, idempotency_key, entry_id, amount_micros)
+    VALUES ($1, $3, nextval('ledger_entries_id_seq'), $2)
+    ON CONFLICT (account_id, idempotency_key) DO NOTHING
+    RETURNING entry_id
+)
+INSERT INTO ledger_entries (id, account_id, kind, amount_micros, idempotency_key, reason)
+SELECT entry_id, $1, $5, $2, $3, $4 FROM won
+RETURNING id, created_at
 """
 # Concurrent settlers lock their accounts in one order before inserting, so two batches
 # sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
@@ -178,15 +204,7 @@ class Ledger:
                 if event is not None:
                     await record_event(conn, event)
                 row = await conn.fetchrow(
-                    "INSERT INTO ledger_entries (account_id, kind, amount_micros,"
-                    " idempotency_key, reason) VALUES ($1, $5, $2, $3, $4) ON CONFLICT"
-                    " (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-                    " RETURNING id, created_at",
-                    account_id,
-                    amount,
-                    idempotency_key,
-                    reason,
-                    kind,
+                    _CREDIT, account_id, amount, idempotency_key, reason, kind
                 )
                 if row is not None:
                     await conn.execute(
@@ -196,7 +214,7 @@ class Ledger:
                     )
                     return CreditResult(row["id"], amount, True, row["created_at"])
                 prior = await conn.fetchrow(
-                    "SELECT id, amount_micros, created_at FROM ledger_entries"
+                    "SELECT entry_id AS id, amount_micros, created_at FROM ledger_credit_keys"
                     " WHERE account_id = $1 AND idempotency_key = $2",
                     account_id,
                     idempotency_key,
