@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -70,6 +71,7 @@ from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import errors_middleware
 from gateway.http.observe import observe_middleware
 from gateway.llm.upstream import HttpUpstream
+from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
@@ -242,6 +244,15 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     payments = app[PAYMENTS]
     clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
     supervisor.start("billing_clock", clock)
+
+    async def keep_months() -> None:
+        for added in await keep_ahead(stores, datetime.now(UTC)):
+            logging.getLogger("meterway.ledger").info(
+                "ledger partition %s created (%d rows from DEFAULT)", added.month, added.moved
+            )
+
+    keeper = every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
+    supervisor.start("ledger_partitions", keeper)
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
     await supervisor.close()

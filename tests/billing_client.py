@@ -77,7 +77,8 @@ async def books_balance(gw: Gateway, account_id: str) -> int:
     pool = gw.stores().pool
     row = await pool.fetchrow(
         "SELECT a.balance_micros AS bal, coalesce(sum(l.amount_micros), 0)::bigint AS total"
-        " FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id WHERE a.id = $1"
+        " FROM accounts a LEFT JOIN ledger_kind_sums l ON l.account_id = a.id"
+        " AND l.account_id = $1 WHERE a.id = $1"
         " GROUP BY a.id",
         account_id,
     )

@@ -1,5 +1,5 @@
-"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, and the
-HTTP clients `billing` (end users) and `admin` (operators)."""
+"""The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, ledger,
+and the HTTP clients `billing` (end users) and `admin` (operators)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import admin_cmd, billing_cmd, export_cmd, payments_cmd, settler_cmd
+from gateway.cli import admin_cmd, billing_cmd, export_cmd, ledger_cmd, payments_cmd, settler_cmd
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
@@ -112,6 +112,7 @@ COMMANDS: dict[str, Command] = {
     "sync-plans": _sync_plans,
     "export": export_cmd.run,
     "payments": payments_cmd.run,
+    "ledger": ledger_cmd.run,
 }
 
 
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     admin_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)
+    ledger_cmd.add_parser(sub)
     return parser
 
 

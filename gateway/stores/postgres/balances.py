@@ -13,15 +13,18 @@ import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
 
+# ledger_kind_sums adds what `meterway ledger retention` archived to the live entries.
 _TOTALS = (
     "SELECT a.id, coalesce(sum(l.amount_micros), 0)::bigint AS total FROM accounts a"
-    " LEFT JOIN ledger_entries l ON l.account_id = a.id"
+    " LEFT JOIN ledger_kind_sums l ON l.account_id = a.id"
+    " AND ($1::text[] IS NULL OR l.account_id = ANY($1::text[]))"
     " WHERE $1::text[] IS NULL OR a.id = ANY($1::text[]) GROUP BY a.id"
 )
 
 
 async def ledger_totals(pool: asyncpg.Pool, only: Sequence[str] | None = None) -> dict[str, int]:
-    """Every account's ledger balance (the sum of its entries), or only these accounts'."""
+    """Every account's ledger balance (the sum of its entries, archived months included),
+    or only these accounts'."""
     with map_postgres_errors():
         rows = await pool.fetch(_TOTALS, None if only is None else sorted(only))
     return {r["id"]: int(r["total"]) for r in rows}
@@ -38,7 +41,7 @@ async def ledger_position(
     with map_postgres_errors():
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             total = await conn.fetchval(
-                "SELECT coalesce(sum(amount_micros), 0)::bigint FROM ledger_entries"
+                "SELECT coalesce(sum(amount_micros), 0)::bigint FROM ledger_kind_sums"
                 " WHERE account_id = $1",
                 account_id,
             )

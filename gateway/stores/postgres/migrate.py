@@ -22,8 +22,9 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+async def migrate(conn: asyncpg.Connection, upto: int | None = None) -> list[str]:
+    """Apply pending migrations (numbered `upto` or lower when given: tests build an older
+    schema to migrate from); return the names applied (empty when up to date)."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
     try:
@@ -34,7 +35,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for number, name, sql in migration_files():
-            if number in done:
+            if number in done or (upto is not None and number > upto):
                 continue
             async with conn.transaction():
                 await conn.execute(sql)

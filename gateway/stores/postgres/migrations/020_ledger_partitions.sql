@@ -128,7 +128,7 @@ CREATE TABLE ledger_archived_sums (
     amount_micros bigint NOT NULL,
     archive_table text NOT NULL,
     archived_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (account_id, month, kind)
+    PRIMARY KEY (account_id, month, kind, archive_table)
 );
 CREATE TRIGGER ledger_archived_sums_no_update BEFORE UPDATE OR DELETE ON ledger_archived_sums
     FOR EACH ROW EXECUTE FUNCTION ledger_immutable();

@@ -1,0 +1,139 @@
+"""The ledger's monthly partitions: creating months ahead, and detaching old ones into
+archive tables (migration 020 made `ledger_entries` partitioned by month of occurred_at, UTC).
+
+Nothing here deletes a money record. Detaching keeps every row in a standalone archive table
+and records, in the same transaction, per account and kind what left the live ledger, so
+"sum of the ledger == balance" still holds through `ledger_kind_sums`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import TypeAlias
+
+import asyncpg
+
+from gateway.stores.postgres.errors import map_postgres_errors
+
+Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
+
+_MONTHS = """
+SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'ledger_entries'::regclass AND c.relname ~ '^ledger_entries_[0-9]{4}_[0-9]{2}$'
+ORDER BY 1
+"""
+_ARCHIVE_SUMS = """
+INSERT INTO ledger_archived_sums (account_id, month, kind, entries, amount_micros, archive_table)
+SELECT account_id, $1, kind, count(*), sum(amount_micros), $2 FROM {table}
+GROUP BY account_id, kind
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MonthAdded:
+    month: date
+    created: bool
+    moved: int  # rows that left the DEFAULT partition for the new month
+
+
+@dataclass(frozen=True, slots=True)
+class MonthSummary:
+    """A month's partition: what detaching it would take out of the live ledger."""
+
+    month: date
+    table: str
+    entries: int
+    amount_micros: int
+    accounts: int
+
+    archive: str = ""  # the archive table it went to, once detached
+
+
+def partition_name(month: date) -> str:
+    return f"ledger_entries_{month:%Y_%m}"
+
+
+async def _archive_name(conn: asyncpg.Connection, month: date) -> str:
+    """ledger_archive_YYYY_MM, or with _2, _3... if that month was archived before (it
+    can be created again by ledger_add_month and receive late rows)."""
+    base = f"ledger_archive_{month:%Y_%m}"
+    taken = await conn.fetchval(
+        "SELECT count(*) FROM pg_class WHERE relname = $1 OR relname ~ ('^' || $1 || '_[0-9]+$')",
+        base,
+    )
+    return base if taken == 0 else f"{base}_{taken + 1}"
+
+
+def _month_of(name: str) -> date:
+    year, month = name.rsplit("_", 2)[-2:]
+    return date(int(year), int(month), 1)
+
+
+async def add_months(pool: asyncpg.Pool, months: list[date]) -> list[MonthAdded]:
+    """Create each month's partition unless it exists (ledger_add_month, one transaction
+    each), moving that month's rows out of the DEFAULT partition."""
+    added = []
+    with map_postgres_errors():
+        for month in months:
+            moved = await pool.fetchval("SELECT ledger_add_month($1)", month)
+            added.append(MonthAdded(month, moved is not None, int(moved or 0)))
+    return added
+
+
+async def missing(pool: asyncpg.Pool, months: list[date]) -> list[date]:
+    """The months among these without a partition: a catalog read, no lock taken."""
+    have = set(await attached(pool))
+    return [m for m in months if m not in have]
+
+
+async def attached(pool: asyncpg.Pool) -> list[date]:
+    """The months with a partition in the live ledger, oldest first."""
+    with map_postgres_errors():
+        return [_month_of(r["name"]) for r in await pool.fetch(_MONTHS)]
+
+
+async def default_months(pool: asyncpg.Pool) -> dict[date, int]:
+    """Rows in the DEFAULT partition (no month partition for them) per month."""
+    with map_postgres_errors():
+        rows = await pool.fetch(
+            "SELECT (date_trunc('month', occurred_at AT TIME ZONE 'UTC'))::date AS month,"
+            " count(*) AS n FROM ledger_entries_default GROUP BY 1 ORDER BY 1"
+        )
+    return {r["month"]: int(r["n"]) for r in rows}
+
+
+async def summarize(pool: Reader, months: list[date]) -> list[MonthSummary]:
+    """What each of these months' partitions holds (a scan of each)."""
+    out = []
+    with map_postgres_errors():
+        for month in months:
+            table = partition_name(month)
+            row = await pool.fetchrow(
+                "SELECT count(*) AS n, coalesce(sum(amount_micros), 0)::bigint AS total,"
+                f" count(DISTINCT account_id) AS accounts FROM {table}"
+            )
+            out.append(MonthSummary(month, table, row["n"], row["total"], row["accounts"]))
+    return out
+
+
+async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
+    """Detach one month into its archive table, in one transaction with its archived sums.
+
+    The ledger is locked for the transaction (writes and reads wait while the month is
+    summed) so no row can land in the month between its sums and its detaching. The archive
+    table keeps every row and refuses any change, as the ledger does."""
+    table = partition_name(month)
+    with map_postgres_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
+            archive = await _archive_name(conn, month)
+            [summary] = await summarize(conn, [month])
+            await conn.execute(_ARCHIVE_SUMS.format(table=table), month, archive)
+            await conn.execute(f"ALTER TABLE ledger_entries DETACH PARTITION {table}")
+            await conn.execute(f"ALTER TABLE {table} RENAME TO {archive}")
+            await conn.execute(
+                f"CREATE TRIGGER {archive}_no_change BEFORE INSERT OR UPDATE OR DELETE"
+                f" ON {archive} FOR EACH ROW EXECUTE FUNCTION ledger_immutable()"
+            )
+    return replace(summary, archive=archive)
