@@ -33,6 +33,7 @@ from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
+from gateway.stores.postgres.rollups import ROLLUP_CTE
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = os.environ.get("MW_LEDGER_SCALE_DATABASE", "meterway_ledger_scale")
@@ -55,17 +56,8 @@ FROM (SELECT g, hashint4(g::int) & 2147483647 AS h, g % 20 = 0 AS m,
              END AS a
       FROM generate_series($1::bigint, $2::bigint) AS g) s
 """
-_ROLLUPS = """
-INSERT INTO usage_rollups (account_id, day, model, key_id, requests, input_tokens,
-    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, spend_micros,
-    last_at, meter, quantity)
-SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, coalesce(model, ''),
-       coalesce(key_id, ''), count(*) FILTER (WHERE meter IS NULL), sum(input_tokens),
-       sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens),
-       sum(reasoning_tokens), -sum(amount_micros), max(occurred_at), coalesce(meter, ''),
-       coalesce(sum(quantity), 0)
-FROM ledger_entries WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
-"""
+# The settler's own rollup statement, fed every loaded row at once.
+_ROLLUPS = f"WITH ins AS (SELECT * FROM ledger_entries), {ROLLUP_CTE} SELECT count(*) FROM roll"
 
 
 async def load(rows: int, first: date) -> None:
