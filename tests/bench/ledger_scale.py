@@ -48,7 +48,7 @@ INSERT INTO ledger_entries (id, account_id, kind, amount_micros, request_id, key
 SELECT g, a, 'debit', -(100 + g % 5000), 'req_' || g, 'key_' || (h % 4) || a,
        CASE WHEN m THEN NULL ELSE (ARRAY['gpt-4o-mini', 'gpt-4o', 'claude-3-5'])[1 + g % 3] END,
        'openai', 200 + g % 1000, 50 + g % 300, 'provider',
-       $3::timestamptz + ($4::interval * (g - 1) / $5), CASE WHEN m THEN 'minutes' END,
+       $3::timestamptz + $4::interval * ((g - 1)::float8 / $5), CASE WHEN m THEN 'minutes' END,
        CASE WHEN m THEN 1 + g % 60 END
 FROM (SELECT g, hashint4(g::int) & 2147483647 AS h, g % 20 = 0 AS m,
              CASE WHEN g % 10 = 0 THEN 'acct_big'
