@@ -143,20 +143,21 @@ async def test_guards_carry_over_from_019(db019: str) -> None:
 
 async def test_one_request_at_two_times_is_written_once(stores: Stores) -> None:
     acct = await _account(stores)
-    early = _settled(acct, "rid-both", 700, datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
-    late = _settled(acct, "rid-both", 700, datetime(2026, 11, 1, 0, 1, tzinfo=UTC))
+    early = _settled(acct, f"{acct}-both", 700, datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
+    late = _settled(acct, f"{acct}-both", 700, datetime(2026, 11, 1, 0, 1, tzinfo=UTC))
     assert await stores.ledger.write_settlements([early]) == 1
     assert await stores.ledger.write_settlements([late]) == 0  # another month, same request
-    other_early = _settled(acct, "rid-batch", 300, datetime(2026, 9, 1, tzinfo=UTC))
-    other_late = _settled(acct, "rid-batch", 300, datetime(2026, 12, 1, tzinfo=UTC))
+    other_early = _settled(acct, f"{acct}-batch", 300, datetime(2026, 9, 1, tzinfo=UTC))
+    other_late = _settled(acct, f"{acct}-batch", 300, datetime(2026, 12, 1, tzinfo=UTC))
     assert await stores.ledger.write_settlements([other_early, other_late]) == 1
     rows = await stores.pool.fetch(
-        "SELECT request_id, occurred_at FROM ledger_entries WHERE request_id LIKE 'rid-%'"
-        " ORDER BY request_id"
+        "SELECT request_id, occurred_at FROM ledger_entries WHERE account_id = $1"
+        " AND kind = 'debit' ORDER BY request_id",
+        acct,
     )
     assert [(r["request_id"], r["occurred_at"].month) for r in rows] == [
-        ("rid-batch", 9),  # the first copy in the batch wins
-        ("rid-both", 10),
+        (f"{acct}-batch", 9),  # the first copy in the batch wins
+        (f"{acct}-both", 10),
     ]
     await _balances_match_ledger(stores, [acct])
 
