@@ -57,14 +57,19 @@ class MeteringLedger:
     async def meter_usage(
         self, account_id: str, since: datetime | None, until: datetime | None
     ) -> list[Row]:
-        """Debits of one account grouped by meter: quantity, cost and count per meter."""
+        """Debits of one account grouped by meter: quantity, cost and count per meter.
+
+        The bounds are plain comparisons on occurred_at (open ends as infinities), so even a
+        prepared statement's generic plan reads only the months in range: `$2 IS NULL OR ...`
+        would scan every partition of the ledger."""
         with map_postgres_errors():
             rows = await self.pool.fetch(
                 "SELECT meter, sum(quantity)::bigint AS quantity,"
                 " (-sum(amount_micros))::bigint AS cost_micros, count(*) AS events"
                 " FROM ledger_entries WHERE account_id = $1 AND kind = 'debit'"
-                " AND meter IS NOT NULL AND ($2::timestamptz IS NULL OR occurred_at >= $2)"
-                " AND ($3::timestamptz IS NULL OR occurred_at < $3)"
+                " AND meter IS NOT NULL"
+                " AND occurred_at >= coalesce($2::timestamptz, '-infinity')"
+                " AND occurred_at < coalesce($3::timestamptz, 'infinity')"
                 " GROUP BY meter ORDER BY meter",
                 account_id,
                 since,
