@@ -52,7 +52,7 @@ async def _partitions(stores: Stores, now: datetime, ahead: int) -> int:
             print(f"{name}: exists")
         else:
             print(f"{name}: created, {added.moved} row(s) moved in from DEFAULT")
-    left = await partitions.default_months(stores.pool)
+    left = await stores.partitions().default_months()
     for month, n in left.items():
         print(f"DEFAULT partition holds {n} row(s) of {month:%Y-%m} (no partition for that month)")
     return 0

@@ -11,7 +11,6 @@ import re
 from datetime import UTC, date, datetime
 
 from gateway.stores.connect import Stores
-from gateway.stores.postgres import partitions
 from gateway.stores.postgres.partitions import MonthAdded, MonthSummary
 
 KEEP_AHEAD = 2  # months the keeper keeps created beyond the current one
@@ -49,13 +48,13 @@ def months_ahead(now: datetime, ahead: int) -> list[date]:
 async def ensure_ahead(stores: Stores, now: datetime, ahead: int) -> list[MonthAdded]:
     """Create the current month and `ahead` more (idempotent), moving any of their rows out
     of the DEFAULT partition."""
-    return await partitions.add_months(stores.pool, months_ahead(now, ahead))
+    return await stores.partitions().add_months(months_ahead(now, ahead))
 
 
 async def keep_ahead(stores: Stores, now: datetime) -> list[MonthAdded]:
     """The keeper's round: only when a month is missing does it take the DDL lock."""
-    wanted = await partitions.missing(stores.pool, months_ahead(now, KEEP_AHEAD))
-    return await partitions.add_months(stores.pool, wanted) if wanted else []
+    wanted = await stores.partitions().missing(months_ahead(now, KEEP_AHEAD))
+    return await stores.partitions().add_months(wanted) if wanted else []
 
 
 def retention_cut(before: date, now: datetime) -> date:
@@ -74,12 +73,12 @@ def retention_cut(before: date, now: datetime) -> date:
 async def retention_plan(stores: Stores, before: date, now: datetime) -> list[MonthSummary]:
     """The attached months before the cut and what each holds."""
     cut = retention_cut(before, now)
-    months = [m for m in await partitions.attached(stores.pool) if m < cut]
-    return await partitions.summarize(stores.pool, months)
+    months = [m for m in await stores.partitions().attached() if m < cut]
+    return await stores.partitions().summarize(months)
 
 
 async def retain(stores: Stores, before: date, now: datetime) -> list[MonthSummary]:
     """Detach every month before the cut, oldest first, each in its own transaction."""
     cut = retention_cut(before, now)
-    months = [m for m in await partitions.attached(stores.pool) if m < cut]
-    return [await partitions.detach(stores.pool, m) for m in months]
+    months = [m for m in await stores.partitions().attached() if m < cut]
+    return [await stores.partitions().detach(m) for m in months]

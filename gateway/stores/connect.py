@@ -26,6 +26,7 @@ from gateway.stores.postgres.local_provider import LocalProviderStore
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.notify import NotifyLedger
 from gateway.stores.postgres.operator import OperatorLedger
+from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.redis.cluster_wire import ClusterWire
@@ -63,6 +64,10 @@ class Stores:
 
     def directory(self) -> Directory:
         return Directory(self.pool)
+
+    def partitions(self) -> LedgerPartitions:
+        """The ledger's monthly partitions: created ahead, archived by the operator."""
+        return LedgerPartitions(self.pool)
 
     def metering_ledger(self) -> MeteringLedger:
         return MeteringLedger(self.pool)

@@ -137,3 +137,28 @@ async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
                 f" ON {archive} FOR EACH ROW EXECUTE FUNCTION ledger_immutable()"
             )
     return replace(summary, archive=archive)
+
+
+class LedgerPartitions:
+    """The functions above bound to the pool, so gateway/ops/ and the CLI never hold it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_months(self, months: list[date]) -> list[MonthAdded]:
+        return await add_months(self._pool, months)
+
+    async def missing(self, months: list[date]) -> list[date]:
+        return await missing(self._pool, months)
+
+    async def attached(self) -> list[date]:
+        return await attached(self._pool)
+
+    async def default_months(self) -> dict[date, int]:
+        return await default_months(self._pool)
+
+    async def summarize(self, months: list[date]) -> list[MonthSummary]:
+        return await summarize(self._pool, months)
+
+    async def detach(self, month: date) -> MonthSummary:
+        return await detach(self._pool, month)
