@@ -89,7 +89,7 @@ async def test_migration_from_019_keeps_every_row_and_sum(db019: str) -> None:
             " ('a2', 'debit', -1000, 'r2', NULL, now())"
         )
         before = await conn.fetch("SELECT * FROM ledger_entries ORDER BY id")
-        assert await migrate(conn) == ["020_ledger_partitions.sql"]
+        assert await migrate(conn, upto=20) == ["020_ledger_partitions.sql"]
         assert await conn.fetch("SELECT * FROM ledger_entries ORDER BY id") == before
         kind = await conn.fetchval("SELECT relkind FROM pg_class WHERE relname = 'ledger_entries'")
         assert kind == b"p"
