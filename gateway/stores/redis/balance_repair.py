@@ -24,7 +24,7 @@ from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.scripts import load_script
-from gateway.stores.redis.stream import text_of
+from gateway.stores.redis.stream import stream_entries, text_of
 from gateway.stores.stream_fields import ACCOUNT, COST, KIND, REQUEST_ID
 
 STREAM_PAGE = 1000
@@ -64,16 +64,11 @@ class BalanceRepair:
 
     async def _queued(self, stream: str, account_id: str, newest: str) -> dict[Settled, int]:
         out: dict[Settled, int] = {}
-        start, account = "-", account_id.encode()
-        while True:
-            with map_redis_errors():
-                page = await self.store.redis.xrange(stream, start, newest, count=self.page) or []
-            for msg_id, f in page:
-                if f and f[ACCOUNT] == account:
-                    out[(text_of(f[REQUEST_ID]), text_of(f[KIND]))] = int(f[COST])
-                start = "(" + text_of(msg_id)
-            if len(page) < self.page:
-                return out
+        account = account_id.encode()
+        async for _, f in stream_entries(self.store.redis, stream, newest, self.page):
+            if f[ACCOUNT] == account:
+                out[(text_of(f[REQUEST_ID]), text_of(f[KIND]))] = int(f[COST])
+        return out
 
     async def unapplied(self, account_id: str, entry_ids: Sequence[int]) -> list[int]:
         """Which of these ledger credit entries Redis has not applied."""

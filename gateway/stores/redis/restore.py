@@ -8,9 +8,8 @@ with COUNT), never the whole backlog in one reply.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.stores.records import ClosedMarker, ServiceRecord
 from gateway.stores.redis.errors import map_redis_errors
@@ -18,7 +17,7 @@ from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS, shard_of
 from gateway.stores.redis.records import encode_service
 from gateway.stores.redis.scripts import load_script
-from gateway.stores.redis.stream import text_of
+from gateway.stores.redis.stream import stream_entries
 from gateway.stores.stream_fields import readable_cost
 
 PAGE = 1000
@@ -61,23 +60,11 @@ class HotRestore:
         out: dict[str, int] = {}
         for shard in range(SHARDS):
             for stream in (self.keys.stream(shard), self.keys.dead_letters(shard)):
-                async for fields in self._page(stream):
+                async for _, fields in stream_entries(self.redis, stream, page=self.page):
                     owed = readable_cost(fields)
                     if owed is not None:
                         out[owed[0]] = out.get(owed[0], 0) + owed[1]
         return out
-
-    async def _page(self, stream: str) -> AsyncIterator[Mapping[Any, Any]]:
-        start = "-"
-        while True:
-            with map_redis_errors():
-                page = await self.redis.xrange(stream, start, "+", self.page)
-            for msg_id, fields in page or []:
-                if fields:
-                    yield fields
-                start = "(" + text_of(msg_id)
-            if len(page or []) < self.page:
-                return
 
     async def set_balance(self, account_id: str, balance: int, credit_ids: Sequence[int]) -> None:
         """Offline only (nothing serving): the balance, nothing held, and every ledger

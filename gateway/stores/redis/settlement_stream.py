@@ -23,7 +23,7 @@ from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.nodes import is_cluster
 from gateway.stores.redis.scripts import load_script
-from gateway.stores.redis.stream import backlog, parked_count, text_of
+from gateway.stores.redis.stream import backlog, parked_count, stream_entries, text_of
 
 GROUP = "settlers"
 DEAD_FIELDS = (b"x-reason", b"x-id", b"x-at")  # what dead_letter.lua adds to a message
@@ -132,11 +132,10 @@ class RedisSettlementStream:
     async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
         out: list[DeadLetter] = []
         for shard in range(SHARDS):
-            with map_redis_errors():
-                page = await self.redis.xrange(self.keys.dead_letters(shard), count=limit)
-            out.extend(_dead_letter(shard, text_of(i), f) for i, f in page or [] if f)
-            if len(out) >= limit:
-                return out[:limit]
+            async for entry_id, f in stream_entries(self.redis, self.keys.dead_letters(shard)):
+                out.append(_dead_letter(shard, entry_id, f))
+                if len(out) >= limit:
+                    return out
         return out
 
     async def requeue(self, entry_ids: Sequence[str] | None = None) -> int:

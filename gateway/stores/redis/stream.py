@@ -4,11 +4,16 @@ dead-letter streams, and the settlers' written counter."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from gateway.stores.records import Backlog
+from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys
+
+PAGE = 1000
 
 
 def text_of(value: object) -> str:
@@ -36,3 +41,20 @@ async def parked_count(client: aioredis.Redis, keys: Keys) -> int:
         for shard in range(SHARDS):
             pipe.xlen(keys.dead_letters(shard))
         return sum(int(n) for n in await pipe.execute())
+
+
+async def stream_entries(
+    client: aioredis.Redis, stream: str, end: str = "+", page: int = PAGE
+) -> AsyncIterator[tuple[str, Mapping[Any, Any]]]:
+    """Every (id, fields) of a stream up to `end`, read in pages (XRANGE with COUNT), never
+    the whole stream in one reply; entries deleted under the read are skipped."""
+    start = "-"
+    while True:
+        with map_redis_errors():
+            batch = await client.xrange(stream, start, end, count=page) or []
+        for msg_id, fields in batch:
+            start = "(" + text_of(msg_id)
+            if fields:
+                yield text_of(msg_id), fields
+        if len(batch) < page:
+            return
