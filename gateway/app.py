@@ -206,7 +206,7 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     payments = make_payments(settings, provider, stores, plans)
     app[PAYMENTS] = payments
     app[AUTO_TOPUPS] = AutoTopups(payments)
-    app[METER].after_settle = app[AUTO_TOPUPS].after_settle
+    app[METER].settlements.on_low_balance = app[AUTO_TOPUPS].after_settle
     app[METER].in_grace = stores.store.in_grace
     yield
     await app[AUTO_TOPUPS].drain()

@@ -72,16 +72,6 @@ class Meter:
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
         self._stop_by: float | None = None  # loop time by which a stop must be drained
 
-    @property
-    def after_settle(self) -> Callable[[str], None] | None:
-        """Called with the account id after a settlement left its balance under the auto
-        top-up threshold (e.g. auto top-up); settle.lua tells, so no other read is made."""
-        return self.settlements.on_low_balance
-
-    @after_settle.setter
-    def after_settle(self, hook: Callable[[str], None] | None) -> None:
-        self.settlements.on_low_balance = hook
-
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
 
@@ -319,15 +309,14 @@ class Serving:
     """`Meter.serving`'s context: a class, since a generator-based one costs several times
     as much CPU and is entered on every proxied request."""
 
-    __slots__ = ("_admitted", "_hold", "_meter")
+    __slots__ = ("_hold", "_meter")
 
     def __init__(self, meter: Meter, admitted: Admitted) -> None:
         self._meter = meter
-        self._admitted = admitted
         self._hold = Hold(admitted)
 
     async def __aenter__(self) -> Hold:
-        self._hold = self._meter.settlements.open(self._admitted)
+        self._meter.settlements.open(self._hold)
         return self._hold
 
     async def __aexit__(

@@ -64,13 +64,13 @@ class Settlements:
         self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive
         self._beat: asyncio.TimerHandle | None = None
 
-    def open(self, admitted: Admitted) -> Hold:
+    def open(self, hold: Hold) -> None:
         """Keep the reservation alive from now until `let_go`: every hold alive at a beat is
         extended, so none waits longer than refresh_s for its first or next extension."""
+        admitted = hold.admitted
         self._live[admitted.request_id] = admitted
         if self._beat is None:
             self._beat = asyncio.get_running_loop().call_later(self.refresh_s, self._tick)
-        return Hold(admitted)
 
     def let_go(self, hold: Hold) -> None:
         self._live.pop(hold.admitted.request_id, None)
