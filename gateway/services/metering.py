@@ -124,26 +124,23 @@ class Meter:
         lowest = self._clamp_floor(key, floor, plan)
         if lowest < floor.max_output_tokens:
             floor = floor.clamped(lowest)
-        decision = await self._call(
-            self.store.reserve(
-                request_id,
-                key,
-                input_tokens=floor.input_tokens,
-                max_output_tokens=floor.max_output_tokens,
-                spend_micros=floor.worst_case_micros,
-                mode="check",
-            )
-        )
+        decision = await self._reserve(request_id, key, floor, mode="check")
         if not isinstance(decision, Admitted):
             raise await self._refuse(decision, key, floor, suggest=False)
 
     def _clamp_floor(self, key: KeyRecord, call: Call, plan_name: str) -> int:
         """The fewest output tokens `admit` could clamp this call to (see `_clamp_to`)."""
+        minimum = self._clamp_minimum(key, call, plan_name)
+        return call.max_output_tokens if minimum is None else min(minimum, call.max_output_tokens)
+
+    def _clamp_minimum(self, key: KeyRecord, call: Call, plan_name: str) -> int | None:
+        """The fewest output tokens a clamp may leave, or None when this key's policy (or
+        else its plan's) does not clamp, or the endpoint cannot be clamped."""
         plan = self.plans.get(plan_name)
         policy = key.on_insufficient or (plan.on_insufficient if plan else "refuse")
         if policy != "clamp" or not call.endpoint.clamps:
-            return call.max_output_tokens
-        return min(plan.clamp_min_tokens if plan else 16, call.max_output_tokens)
+            return None
+        return plan.clamp_min_tokens if plan else 16
 
     async def _refuse(
         self, decision: Decision, key: KeyRecord, call: Call | None, *, suggest: bool = True
@@ -162,7 +159,9 @@ class Meter:
         except HotStoreUnavailable:
             return False
 
-    async def _reserve(self, request_id: str, key: KeyRecord, call: Call) -> Decision:
+    async def _reserve(
+        self, request_id: str, key: KeyRecord, call: Call, mode: str = ""
+    ) -> Decision:
         return await self._call(
             self.store.reserve(
                 request_id,
@@ -170,6 +169,7 @@ class Meter:
                 input_tokens=call.input_tokens,
                 max_output_tokens=call.max_output_tokens,
                 spend_micros=call.worst_case_micros,
+                mode=mode,
             )
         )
 
@@ -183,16 +183,10 @@ class Meter:
             ) from exc
 
     def _clamp_to(self, key: KeyRecord, call: Call, refusal: BalanceRefused) -> int | None:
-        plan = self.plans.get(refusal.plan)
-        policy = key.on_insufficient or (plan.on_insufficient if plan else "refuse")
-        if (
-            policy != "clamp"
-            or refusal.reason != "insufficient_balance"
-            or not call.endpoint.clamps
-        ):
+        minimum = self._clamp_minimum(key, call, refusal.plan)
+        if minimum is None or refusal.reason != "insufficient_balance":
             return None
         fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
-        minimum = plan.clamp_min_tokens if plan else 16
         return fits if minimum <= fits < call.max_output_tokens else None
 
     def _model_upgrade(self, rank: int, call: Call) -> dict[str, object] | None:
