@@ -53,11 +53,6 @@ class Settler:
         self._own_pending = True  # re-read our own unacked messages first
         self._prefetch: asyncio.Future[list[Queued]] | None = None
         self.written = 0
-        self.parked = 0
-
-    @property
-    def consumer(self) -> str:
-        return self.stream.consumer
 
     async def _read(self, *, pending: bool = False, block_ms: int | None = None) -> list[Queued]:
         return await self.stream.read(max(1, self.batch // 8), pending=pending, block_ms=block_ms)
@@ -101,7 +96,6 @@ class Settler:
 
     async def _park(self, message: Queued, reason: str) -> None:
         if await self.stream.dead_letter(message, reason):
-            self.parked += 1
             metrics().dead_lettered.inc()
             log.error(
                 "settler: parked message %s of shard %d in the dead-letter stream: %s",
