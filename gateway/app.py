@@ -232,7 +232,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
     supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
     stream = stores.settlement_stream(settings.settler_name)
-    settler = Settler(stream, stores.ledger, batch=settings.settler_batch)
+    settler = Settler(
+        stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
+    )
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))
     exports = stores.exports()

@@ -95,6 +95,7 @@ class Settings:
     timezone: str = "UTC"
     settler_enabled: bool = True
     settler_batch: int = 2000
+    settler_lanes: int = 2  # transactions a settler writes at once, one per shard group
     settler_name: str | None = None  # the settler's consumer name; default host-pid
     self_restore: bool = True  # serve restores a Redis without ready markers from the ledger
     migrate_on_start: bool = False  # serve applies pending migrations first (MIGRATE=1)
@@ -283,6 +284,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         timezone=_zone(str(get("QUOTA_TIMEZONE", "UTC"))),
         settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
         settler_name=str(get("SETTLER_NAME", "")) or None,
+        settler_lanes=int(_number("SETTLER_LANES", get("SETTLER_LANES", 2), 1)),
         self_restore=_flag(get("SELF_RESTORE", "1")),
         migrate_on_start=_flag(get("MIGRATE", "0")),
         test_clock=_flag(get("MW_TEST_CLOCK", "0")),

@@ -27,7 +27,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         stream = stores.settlement_stream(settings.settler_name)
         if args.settler_command != "dead-letters":
-            await Settler(stream, stores.ledger, batch=settings.settler_batch).run()
+            await Settler(
+                stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
+            ).run()
             return 0
         if args.requeue:
             moved = await stream.requeue(args.ids)

@@ -12,6 +12,12 @@ reason, in one script with its acknowledgement; it is counted in /metrics, flagg
 and by `meterway reconcile`, and `meterway settler dead-letters --requeue` sends it back.
 Everything else (a store away, a timeout) is transient: the same batch is retried with
 backoff, and an error nobody foresaw escapes to the supervisor, which logs and restarts.
+
+A full batch is written in `lanes` transactions at once, one per group of shards (shard
+modulo lanes). Every account lives in one shard, so lanes never share an account row or a usage
+rollup row: they do not wait for each other's locks, and PostgreSQL works on as many cores
+as there are lanes. One transaction for a whole batch would lock every account it touches
+and make every other settler's batch queue behind it.
 """
 
 from __future__ import annotations
@@ -45,10 +51,12 @@ class Settler:
         *,
         batch: int = 2000,
         claim_idle_ms: int = 15_000,
+        lanes: int = 2,
     ) -> None:
         self.stream = stream
         self.ledger = ledger
         self.batch = batch
+        self.lanes = max(1, lanes)
         self.claim_idle_ms = claim_idle_ms
         self._own_pending = True  # re-read our own unacked messages first
         self._prefetch: asyncio.Future[list[Queued]] | None = None
@@ -58,20 +66,39 @@ class Settler:
         return await self.stream.read(max(1, self.batch // 8), pending=pending, block_ms=block_ms)
 
     async def _commit(self, messages: Sequence[Queued]) -> int:
-        """Write the batch, parking what the ledger can never take; then acknowledge."""
-        good: list[Queued] = []
-        rows: list[tuple[object, ...]] = []
+        """Write the batch lane by lane at once, parking what the ledger can never take;
+        each lane is acknowledged when its transaction committed. A lane that failed is
+        raised once the others finished (its messages stay pending, re-read first)."""
+        # A thin batch is one transaction: lanes pay off only when PostgreSQL is the limit.
+        width = self.lanes if len(messages) >= self.batch // 4 else 1
+        lanes: dict[int, tuple[list[Queued], list[tuple[object, ...]]]] = {}
         for message in messages:
             try:
-                rows.append(ledger_row_raw(message.fields))
-                good.append(message)
+                row = ledger_row_raw(message.fields)
             except MalformedSettlement as exc:
                 await self._park(message, str(exc))
-        refused: set[str] = set()
-        written = await self._write(good, rows, refused) if rows else 0
-        # A parked message was acknowledged by the move itself.
-        await self.stream.ack([m for m in good if m.message_id not in refused], written)
+                continue
+            good, rows = lanes.setdefault(message.shard % width, ([], []))
+            good.append(message)
+            rows.append(row)
+        outcomes = await asyncio.gather(
+            *(self._commit_lane(good, rows) for good, rows in lanes.values()),
+            return_exceptions=True,
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        written = sum(o for o in outcomes if isinstance(o, int))
         self.written += written
+        if failed:
+            raise failed[0]
+        return written
+
+    async def _commit_lane(
+        self, messages: Sequence[Queued], rows: Sequence[tuple[object, ...]]
+    ) -> int:
+        refused: set[str] = set()
+        written = await self._write(messages, rows, refused)
+        # A parked message was acknowledged by the move itself.
+        await self.stream.ack([m for m in messages if m.message_id not in refused], written)
         return written
 
     async def _write(

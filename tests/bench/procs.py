@@ -59,11 +59,35 @@ def family(pid: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the given processes, in seconds."""
-    total = 0
+    return sum(cpu_by_pid(pids).values())
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """utime + stime in seconds per process; one that has exited is left out."""
+    out = {}
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def matching(*texts: str) -> list[int]:
+    """Processes whose command line holds any of `texts` (a PostgreSQL backend's shows its
+    database, e.g. "postgres: postgres meterway_bench 127.0.0.1(5432) idle")."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(t in cmdline for t in texts):
+            found.append(int(entry.name))
+    return found
 
 
 def rss_mib(pids: list[int]) -> float:

@@ -50,7 +50,12 @@ async def settler_throughput(settings: Settings, pop: Population, n: int) -> tup
                     pipe.xadd(keys.stream(shard_of(account_id)), fields)  # type: ignore[arg-type]
                 await pipe.execute()
         queued = (await backlog(stores.redis, keys)).length
-        settler = Settler(stores.settlement_stream(), stores.ledger, batch=settings.settler_batch)
+        settler = Settler(
+            stores.settlement_stream(),
+            stores.ledger,
+            batch=settings.settler_batch,
+            lanes=settings.settler_lanes,
+        )
         started = time.perf_counter()
         await settler.drain(timeout_s=900)
         elapsed = time.perf_counter() - started

@@ -9,6 +9,7 @@ nothing and loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -187,3 +188,70 @@ async def test_full_batches_are_read_ahead_and_all_written() -> None:
     s = settler(stream, ledger, batch=64)  # 8 messages per shard read, 64 at most
     await s.drain(timeout_s=5)
     assert len(ledger.rows) == 1000 and len(set(stream.acked)) == 1000
+
+
+class LaneLedger(FakeLedger):
+    """Holds each write until `lanes` writes are in flight at once (or fails the test after
+    a second), and fails the first write that holds an odd shard's account when told to."""
+
+    def __init__(self, lanes: int, fail_odd_once: bool = False) -> None:
+        super().__init__()
+        self.lanes, self.fail_odd_once = lanes, fail_odd_once
+        self.in_flight = self.most_in_flight = 0
+        self.accounts_per_write: list[set[str]] = []
+        self.together = asyncio.Event()
+
+    async def write_settlements(self, rows: Sequence[tuple[object, ...]]) -> int:
+        accounts = {str(row[0]) for row in rows}
+        self.accounts_per_write.append(accounts)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight == self.lanes:
+            self.together.set()
+        try:
+            await asyncio.wait_for(self.together.wait(), 1.0)
+            if self.fail_odd_once and any(int(a[1:]) % 2 for a in accounts):
+                self.fail_odd_once = False
+                raise LedgerUnavailable("connection lost")
+            return await super().write_settlements(rows)
+        finally:
+            self.in_flight -= 1
+
+
+def by_shard(n: int) -> list[dict[bytes, bytes]]:
+    """Message i lands in shard i % 64 (FakeStream) and bills account `s<shard>`, as a real
+    account always settles through its own shard."""
+    return [fields(f"r{i}", account=f"s{i % 64}") for i in range(n)]
+
+
+async def test_a_full_batch_is_written_in_concurrent_lanes_that_share_no_account() -> None:
+    stream, ledger = FakeStream(by_shard(64)), LaneLedger(lanes=2)
+    s = Settler(stream, ledger, batch=64, lanes=2)
+    assert await s.run_once() == 64
+    assert ledger.most_in_flight == 2  # both transactions were open at once
+    first, second = ledger.accounts_per_write
+    assert not first & second  # no account row for the two to queue on
+    assert {int(a[1:]) % 2 for a in first} != {int(a[1:]) % 2 for a in second}
+    assert len(ledger.rows) == 64 and sorted(stream.acked) == sorted(
+        m.message_id for m in stream.messages
+    )
+
+
+async def test_a_thin_batch_is_one_transaction() -> None:
+    stream, ledger = FakeStream(by_shard(10)), FakeLedger()
+    await Settler(stream, ledger, batch=64, lanes=2).drain(timeout_s=5)
+    assert ledger.writes == 1 and len(ledger.rows) == 10
+
+
+async def test_a_failed_lane_leaves_only_its_own_messages_pending() -> None:
+    stream, ledger = FakeStream(by_shard(64)), LaneLedger(lanes=2, fail_odd_once=True)
+    s = Settler(stream, ledger, batch=64, lanes=2)
+    with pytest.raises(LedgerUnavailable):
+        await s.run_once()
+    even = sorted(m.message_id for m in stream.messages if m.shard % 2 == 0)
+    assert sorted(stream.acked) == even  # the lane that committed was acknowledged
+    assert s.written == 32
+    ledger.lanes = 1  # the retry is one lane: nothing to wait for
+    await s.drain(timeout_s=5)
+    assert len(ledger.rows) == 64 and len(stream.acked) == 64 == len(set(stream.acked))
+    assert s.written == 64 == stream.written_counter
