@@ -70,6 +70,7 @@ from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import errors_middleware
 from gateway.http.observe import observe_middleware
+from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
@@ -186,14 +187,20 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     )
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
+    pool = Pool(
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        total_timeout_s=settings.upstream_timeout_s,
+    )
     app[SESSION] = session
     app[UPSTREAM] = HttpUpstream(
         session,
+        pool,
         settings.providers,
         forward_test_headers=settings.test_clock,
         first_byte_timeout_s=settings.upstream_first_byte_timeout_s,
     )
     yield
+    await pool.close()
     await session.close()
 
 

@@ -14,6 +14,7 @@ from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
 from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
+from gateway.llm.http1 import Answer
 from gateway.llm.scrub import scrub
 from gateway.settings import Settings
 
@@ -26,7 +27,7 @@ def _secrets(settings: Settings) -> list[str]:
     return [p.api_key for p in settings.providers.values()] + [settings.admin_api_key]
 
 
-async def error_text(request: web.Request, resp: aiohttp.ClientResponse) -> str:
+async def error_text(request: web.Request, resp: Answer) -> str:
     """The provider's error body, at most MAX_ERROR_BODY_BYTES, with secrets scrubbed."""
     settings = request.app[SETTINGS]
     try:
@@ -45,9 +46,7 @@ def upstream_failure(status: int, text: str) -> MeterwayError:
     )
 
 
-async def refused(
-    request: web.Request, resp: aiohttp.ClientResponse, headers: dict[str, str]
-) -> web.Response:
+async def refused(request: web.Request, resp: Answer, headers: dict[str, str]) -> web.Response:
     """A provider status that is not success: a redirect or a server error raises (502); a
     4xx about the request itself is passed through, scrubbed, with the provider's back-off
     headers. Nothing is billed either way."""
@@ -70,7 +69,7 @@ async def refused(
     )
 
 
-async def read_answer(request: web.Request, resp: aiohttp.ClientResponse) -> bytes:
+async def read_answer(request: web.Request, resp: Answer) -> bytes:
     """A complete JSON answer, capped at MAX_UPSTREAM_BODY_BYTES (502 beyond: nothing was
     delivered, so nothing is billed) and idle-bounded between chunks (504)."""
     settings = request.app[SETTINGS]

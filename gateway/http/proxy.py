@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from gateway.http.provider_answers import read_answer, refused
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.http1 import Answer
 from gateway.llm.options import refuse_billing_headers
 from gateway.llm.relay import StreamLimits, json_usage, relay_stream
 from gateway.services.settlement import Hold
@@ -54,7 +54,7 @@ def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
 
 
 async def _refused_upstream(
-    request: web.Request, resp: aiohttp.ClientResponse, hold: Hold, headers: dict[str, str]
+    request: web.Request, resp: Answer, hold: Hold, headers: dict[str, str]
 ) -> web.StreamResponse:
     """The provider did not answer with success: nothing is billed, the reservation is
     released, and the request stays counted in request windows (it was forwarded)."""
@@ -63,7 +63,7 @@ async def _refused_upstream(
     return answer
 
 
-async def _open(request: web.Request, call: Call, hold: Hold) -> aiohttp.ClientResponse:
+async def _open(request: web.Request, call: Call, hold: Hold) -> Answer:
     body = upstream_body(call)
     hold.forwarded = True
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
+from gateway.llm.http1 import Answer
 
 
 class TooLarge(Exception):
@@ -20,7 +20,7 @@ class TooLarge(Exception):
         self.head = head
 
 
-async def read_capped(resp: aiohttp.ClientResponse, cap: int, idle_s: float) -> bytes:
+async def read_capped(resp: Answer, cap: int, idle_s: float) -> bytes:
     """The whole body, or TooLarge once more than `cap` bytes arrived."""
     parts: list[bytes] = []
     size = 0

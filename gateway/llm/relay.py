@@ -27,6 +27,7 @@ from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.llm.calls import Call
+from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEEvent, SSEParser
 
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
@@ -101,7 +102,7 @@ class _Pump:
 
     def __init__(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: Answer,
         out: web.StreamResponse,
         tally: StreamTally,
         limits: StreamLimits,
@@ -139,7 +140,7 @@ class _Pump:
 
 async def relay_stream(
     call: Call,
-    upstream: aiohttp.ClientResponse,
+    upstream: Answer,
     out: web.StreamResponse,
     counter: TokenCounter,
     limits: StreamLimits,
@@ -174,7 +175,7 @@ def _gone(
     call: Call,
     tally: StreamTally,
     counter: TokenCounter,
-    upstream: aiohttp.ClientResponse,
+    upstream: Answer,
     *,
     cancelled: bool,
 ) -> StreamOutcome:

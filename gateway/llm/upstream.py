@@ -5,31 +5,28 @@ must arrive within the first-byte timeout (UPSTREAM_FIRST_BYTE_TIMEOUT_S), separ
 session's connect and total timeouts and the relay's idle timeout between chunks.
 
 The proxy reaches providers only through the `Upstream` port, so a test can hand it a fake,
-and aiohttp's connection errors become UpstreamTimeout / UpstreamError here, with
-`raise ... from exc`, the way the stores translate theirs.
+and connection errors become UpstreamTimeout / UpstreamError here, with `raise ... from exc`,
+the way the stores translate theirs. The metered call goes over the lean keep-alive client
+(`http1.py`); the small calls outside metering over the aiohttp session.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
 
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
 from gateway.settings import ProviderSettings
-
-# Bodies above this are handed to aiohttp as a stream rather than one bytes payload.
-STREAM_BODY_BYTES = 32 * 1024
 
 
 class Upstream(Protocol):
     async def post(
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
-    ) -> aiohttp.ClientResponse:
+    ) -> Answer:
         """Send `body` to `path` under the provider's API root, authenticated as Meterway,
         and return the open response (any status). Raises UpstreamTimeout or UpstreamError
         when no answer arrives: nothing was billed, the caller releases its reservation."""
@@ -44,34 +41,35 @@ class Upstream(Protocol):
 
 
 class HttpUpstream:
-    """Implements `Upstream` over one shared aiohttp ClientSession."""
+    """Implements `Upstream`: metered calls over `pool`, the others over `session`."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
+        pool: Pool,
         providers: Mapping[str, ProviderSettings],
         *,
         forward_test_headers: bool = False,
         first_byte_timeout_s: float = 600.0,
     ) -> None:
         self.session = session
+        self.connections = pool
         self.providers = providers
         self.forward_test_headers = forward_test_headers
         self.first_byte_timeout_s = first_byte_timeout_s
+        self.origins = {name: Origin.parse(p.base_url) for name, p in providers.items()}
 
     async def post(
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
-    ) -> aiohttp.ClientResponse:
+    ) -> Answer:
         dest = target(
             self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
         )
-        data = io.BytesIO(body) if len(body) > STREAM_BODY_BYTES else body
         try:
-            async with asyncio.timeout(self.first_byte_timeout_s):
-                return await self.session.post(
-                    dest.url, data=data, headers=dest.headers, allow_redirects=False
-                )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            return await self.connections.request(
+                self.origins[provider], "POST", path, dest.headers, body, self.first_byte_timeout_s
+            )
+        except CannotConnect as exc:
             raise UpstreamUnreachable(
                 f"Could not reach the provider: {exc}; nothing was billed."
             ) from exc
