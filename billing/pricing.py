@@ -74,17 +74,19 @@ class ModelPrice:
     image_max_tokens: int = IMAGE_TOKENS_FALLBACK
     service_tiers: Mapping[str, Rates] = field(default_factory=dict)  # flex, priority, ...
     tool_fees: Mapping[str, int] = field(default_factory=dict)  # micros per built-in tool run
+    # The four rates above as one value, made once (priced at least twice per request).
+    base_rates: Rates = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rates = Rates(
+            self.input_rate, self.cached_input_rate, self.cache_write_rate, self.output_rate
+        )
+        object.__setattr__(self, "base_rates", rates)
 
     @property
     def dearest_input_rate(self) -> int:
         """The input rate a reservation assumes, since the cache split is unknown up front."""
         return max(self.input_rate, self.cached_input_rate, self.cache_write_rate)
-
-    @property
-    def base_rates(self) -> Rates:
-        return Rates(
-            self.input_rate, self.cached_input_rate, self.cache_write_rate, self.output_rate
-        )
 
     def rates(self, tier: str) -> Rates:
         """The tier the provider reported; its default (or an unpriced tier) is the base price."""

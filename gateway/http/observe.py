@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,19 +18,26 @@ from gateway.telemetry import metrics
 
 
 class Timing:
-    __slots__ = ("model", "upstream_s")
+    """`with timing.upstream():` adds the block's time to `upstream_s`. A plain class, not
+    a generator context manager: it runs twice per proxied request."""
+
+    __slots__ = ("_started", "model", "upstream_s")
 
     def __init__(self) -> None:
         self.model = ""
         self.upstream_s = 0.0
+        self._started = 0.0
 
-    @contextmanager
-    def upstream(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.upstream_s += time.perf_counter() - started
+    def upstream(self) -> Timing:
+        return self
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.upstream_s += time.perf_counter() - self._started
 
 
 TIMING = web.RequestKey("timing", Timing)
