@@ -20,16 +20,21 @@ class TooLarge(Exception):
         self.head = head
 
 
+async def next_chunk(resp: Answer, idle_s: float) -> bytes:
+    """The next bytes of the body (b"" at its end); TimeoutError when none arrive for
+    `idle_s`. Once the whole body is buffered reading cannot stall: no timer for it."""
+    if resp.content.is_eof():
+        return await resp.content.readany()
+    async with asyncio.timeout(idle_s):
+        return await resp.content.readany()
+
+
 async def read_capped(resp: Answer, cap: int, idle_s: float) -> bytes:
     """The whole body, or TooLarge once more than `cap` bytes arrived."""
     parts: list[bytes] = []
     size = 0
     while True:
-        if resp.content.is_eof():  # the rest is buffered: reading it cannot stall
-            chunk = await resp.content.readany()
-        else:
-            async with asyncio.timeout(idle_s):
-                chunk = await resp.content.readany()
+        chunk = await next_chunk(resp, idle_s)
         if not chunk:
             return b"".join(parts)
         parts.append(chunk)

@@ -26,6 +26,7 @@ from aiohttp import web
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEEvent, SSEParser
@@ -119,8 +120,7 @@ class _Pump:
         parser = SSEParser()
         while True:
             try:
-                async with asyncio.timeout(self.limits.idle_s):
-                    chunk = await self.upstream.content.readany()
+                chunk = await next_chunk(self.upstream, self.limits.idle_s)
             except UPSTREAM_READ_ERRORS:
                 return True
             if not chunk:
