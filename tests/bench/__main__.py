@@ -29,7 +29,14 @@ from tests.bench.profile import record, summary
 from tests.bench.profiles import FULL, QUICK, Durations
 from tests.bench.report import Row, document
 from tests.bench.settler_bench import settler_throughput
-from tests.bench.targets import LOAD_CPU, Target, gateway_env, start_bare, start_meterway
+from tests.bench.targets import (
+    LOAD_CPU,
+    Target,
+    gateway_env,
+    start_bare,
+    start_meterway,
+    start_settler,
+)
 from tests.bench.upstream import start_nginx
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,6 +131,22 @@ def _measure(b: phases.Bench, args: argparse.Namespace, soak_s: float) -> list[R
     return rows
 
 
+def _apart(b: phases.Bench, upstream: str, settings: Settings, work: Path) -> list[Row]:
+    gateway = start_meterway(
+        upstream, settings.config_dir, work, extra_env={"SETTLER_DISABLED": "1"}
+    )
+    gateway.name = "meterway-apart"  # its 2xx count toward the ledger check
+    settler = start_settler(upstream, settings.config_dir, work)
+    try:
+        b.warm(gateway)
+        rows = phases.apart(b, gateway, settler)
+        asyncio.run(phases.settled(fixtures.PREFIX))  # its settler writes what it served
+        return rows
+    finally:
+        gateway.close()
+        settler.close()
+
+
 def main() -> int:
     args = _args()
     d = QUICK if args.quick else FULL
@@ -145,6 +168,8 @@ def main() -> int:
                 _say("profile")
                 extra = _profile(b)
             mw.close()
+            _say("settler in its own process")
+            rows += _apart(b, upstream.url, settings, work)
             _say("WORKERS=2")
             w2 = start_meterway(upstream.url, settings.config_dir, work, workers=2)
             try:

@@ -140,6 +140,35 @@ def throughput(b: Bench, stream: bool, c: int) -> list[Row]:
     return rows
 
 
+def apart(b: Bench, gateway: Target, settler: Target) -> list[Row]:
+    """The gateway with SETTLER_DISABLED=1 and `meterway settler` beside it, floating like
+    Redis and PostgreSQL: what one core serves when the settlers are their own tier, as
+    README's Running at scale draws them. Interleaved with the bare proxy, plain c=32."""
+    secs = b.d.throughput_s
+    bare_runs: list[tuple[Run, float]] = []
+    runs: list[tuple[Run, float, float]] = []
+    for _ in range(b.d.throughput_rounds):
+        bare_runs.append(_measured(b, b.bare, stream=False, c=32, seconds=secs))
+        settler_before = settler.cpu()
+        run, cpu = _measured(b, gateway, stream=False, c=32, seconds=secs)
+        settler_ms = (settler.cpu() - settler_before) * 1e6 / run.requests if run.requests else 0
+        runs.append((run, cpu, settler_ms))
+    bare, bare_cpu = _median_run(bare_runs)
+    run, cpu, settler_ms = sorted(runs, key=lambda r: r[0].rps)[len(runs) // 2]
+    err, label = _errors(run), "settler in its own process (1,000 keys)"
+    return [
+        Row(f"plain c=32 req/s, {label}", None, bare.rps, run.rps, err),
+        Row(
+            f"plain c=32 CPU ms / 1k req, {label}",
+            None,
+            bare_cpu,
+            cpu,
+            err,
+            note=f"gateway process only; the settler process: {settler_ms:.0f} CPU ms/1k",
+        ),
+    ]
+
+
 # What the gateway shares this machine with: Redis, PostgreSQL and the nginx upstream; wrk's
 # own CPU is read from the waited-for children's usage.
 SHARED = ("redis-server", "postgres", "nginx")

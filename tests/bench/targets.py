@@ -100,3 +100,10 @@ def start_meterway(
     if workers > 1:
         time.sleep(1.0)  # let every forked worker bind the port
     return Target(f"meterway-w{workers}", url, proc)
+
+
+def start_settler(upstream: str, config_dir: Path, logs: Path) -> Target:
+    """`meterway settler` on its own, floating over both CPUs like Redis and PostgreSQL."""
+    env = gateway_env(upstream, free_port(), config_dir, 1)
+    argv = [str(Path(sys.executable).with_name("meterway")), "settler"]
+    return Target("settler", "", spawn(argv, cpu=None, log=logs / "settler.log", env=env))
