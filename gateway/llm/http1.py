@@ -13,6 +13,9 @@ Semantics kept from the session it replaces: no redirects, no proxy from the env
 no decompression, a response without a length is read to EOF, 1xx answers are skipped, a
 POST is never retried (it may have reached the provider), a connection idle longer than
 KEEPALIVE_S is closed rather than reused, and a total deadline covers the whole exchange.
+
+`ResponseHandler` is aiohttp's client protocol, not a documented API: if an aiohttp release
+changes it, tests/integration/test_upstream_http1.py is where that shows.
 """
 
 from __future__ import annotations
@@ -134,11 +137,11 @@ class _Exchange:
             self.timer = self.owner.loop.call_at(self.deadline, self._expire)
             return
         exc = ServerTimeoutError("The provider did not answer in time")
-        conn.force_close()
         if self.payload is None:
             conn.set_exception(exc)
         else:
             self.payload.set_exception(exc)
+        self.abort()  # closed now, not at release: an answer never released holds no socket
 
     def _stop(self) -> ResponseHandler | None:
         if self.timer is not None:

@@ -266,6 +266,27 @@ async def test_the_total_deadline_covers_the_body() -> None:
         await tight.close()
 
 
+async def test_an_answer_never_released_lets_its_socket_go_at_the_total_deadline() -> None:
+    closed = asyncio.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+        await writer.drain()
+        if not await reader.read():
+            closed.set()
+
+    tight = Pool(connect_timeout_s=1.0, total_timeout_s=0.3)
+    try:
+        async with Raw(script) as origin:
+            answer = await _post(tight, origin, first_byte_s=0.2)
+            await asyncio.wait_for(closed.wait(), 2.0)
+            with pytest.raises(TimeoutError):
+                await answer.content.read()
+    finally:
+        await tight.close()
+
+
 async def test_a_connection_idle_past_keep_alive_is_closed_not_reused() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
