@@ -28,7 +28,9 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TAG = os.environ.get("MWBENCH_TAG", "")
 DATABASE = f"meterway_bench{TAG}"
 DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + DATABASE
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# MWBENCH_REDIS_URL points a run at a Redis of its own (the Redis CPU per request is then
+# only this run's).
+REDIS_URL = os.environ.get("MWBENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PREFIX = f"mwbench{TAG}"
 ADMIN_KEY = "bench-admin-key-0123456789"
 SCALE = 1_000_000
