@@ -201,21 +201,26 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now), meter, int(mq),
   ARGV[15] or '', ARGV[16] or '', ARGV[17] or '' }
+-- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
+-- counter or the granule, seen as the increment answering the amount itself (a counter or
+-- field at 0 takes the same path, harmlessly). Granules are created in the current granule
+-- only, so the hash outlives its newest granule's last counted instant by one granule; a
+-- period counter's expiry follows from its period alone.
 for _, tc in ipairs(touched) do
   local key, field, m, ttl = tc[1], tc[2], tc[3], tc[4]
   local amount = amounts[m]
   if field ~= '' then
-    redis.call('HINCRBY', key, field, int(amount))
-    redis.call('PEXPIRE', key, int(ttl))
-    if redis.call('HLEN', key) > GRANULES + 4 then
-      local oldest = tonumber(field) - GRANULES
-      for _, f in ipairs(redis.call('HKEYS', key)) do
-        if tonumber(f) < oldest then redis.call('HDEL', key, f) end
+    if redis.call('HINCRBY', key, field, int(amount)) == amount then
+      redis.call('PEXPIRE', key, int(ttl))
+      if redis.call('HLEN', key) > GRANULES + 4 then
+        local oldest = tonumber(field) - GRANULES
+        for _, f in ipairs(redis.call('HKEYS', key)) do
+          if tonumber(f) < oldest then redis.call('HDEL', key, f) end
+        end
       end
     end
-  else
-    redis.call('INCRBY', key, int(amount))
-    if ttl > 0 then redis.call('PEXPIREAT', key, int(ttl + DAY)) end
+  elseif redis.call('INCRBY', key, int(amount)) == amount and ttl > 0 then
+    redis.call('PEXPIREAT', key, int(ttl + DAY))
   end
   rec[#rec + 1] = key
   rec[#rec + 1] = field

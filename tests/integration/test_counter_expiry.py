@@ -1,0 +1,136 @@
+"""A quota counter's expiry is set by the reserve that creates it (or creates its granule),
+not refreshed by every write: the expiry must still cover every instant the counter can
+count in a window, old granules must still go, and a settlement's correction must never
+bring back a counter that is gone (it would live forever, without an expiry)."""
+
+from __future__ import annotations
+
+from billing.admission import Admitted
+from billing.quotas import Quota
+from billing.usage import Usage
+from billing.windows import DAY_MS, GRANULES, SLIDING_MS, calendar_period, granule_ms
+from gateway.stores.connect import Stores
+from gateway.stores.records import Settlement
+from tests.integration.conftest import Holder, make_holder
+
+MINUTE, G = SLIDING_MS["minute"], granule_ms("minute")
+KEY_QUOTAS = (Quota("minute", "tokens", 10**9), Quota("day", "tokens", 10**9))
+ACCOUNT_QUOTAS = (Quota("minute", "requests", 10**6), Quota("total", "requests", 10**6))
+
+
+async def _holder(stores: Stores) -> Holder:
+    return await make_holder(stores, key_quotas=KEY_QUOTAS, account_quotas=ACCOUNT_QUOTAS)
+
+
+async def _offset(stores: Stores, h: Holder) -> int:
+    """The test clock's offset on the holder's shard (reserve.lua adds it to Redis's time)."""
+    return int(await stores.store.redis.get(stores.store.keys.clock(h.shard)) or 0)
+
+
+async def _now(stores: Stores, h: Holder) -> int:
+    """Now as reserve.lua sees it on the holder's shard."""
+    sec, usec = await stores.store.redis.time()
+    return int(sec) * 1000 + int(usec) // 1000 + await _offset(stores, h)
+
+
+async def _to_granule_start(stores: Stores, h: Holder) -> None:
+    """Move the test clock to 10 ms into the next minute granule, so the calls that follow
+    (well within 5 s) all fall in one granule."""
+    await _advance(stores, h, G - await _now(stores, h) % G + 10)
+
+
+async def _advance(stores: Stores, h: Holder, ms: int) -> None:
+    await stores.store.redis.incrby(stores.store.keys.clock(h.shard), ms)
+
+
+async def _reserve(stores: Stores, h: Holder, rid: str, tokens: int = 10) -> Admitted:
+    decision = await stores.store.reserve(
+        rid, h.record, input_tokens=tokens, max_output_tokens=tokens, spend_micros=tokens
+    )
+    assert isinstance(decision, Admitted), decision
+    return decision
+
+
+def _minute(stores: Stores, h: Holder) -> str:
+    return stores.store.keys.counter(h.shard, "k", h.record.key_id, "mi:t")
+
+
+def _day(stores: Stores, h: Holder, now: int) -> tuple[str, int]:
+    period, reset = calendar_period("day", now, int(stores.store.tz_offset_ms()))
+    assert reset is not None
+    base = stores.store.keys.counter(h.shard, "k", h.record.key_id, "d:t")
+    return f"{base}:{period}", reset
+
+
+async def test_a_new_granule_and_a_new_period_counter_get_their_expiry(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    now = (await _reserve(stores, h, "r1")).now_ms
+    assert MINUTE + G < await redis.pttl(_minute(stores, h)) <= MINUTE + 2 * G
+    day, reset = _day(stores, h, now)
+    assert await redis.pexpiretime(day) == reset + DAY_MS
+    total = stores.store.keys.counter(h.shard, "a", h.account_id, "t:r") + ":all"
+    assert await redis.get(total) == b"1"
+    assert await redis.pttl(total) == -1  # a total never resets
+
+
+async def test_an_expiry_set_once_covers_every_later_write_to_its_granule(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    await _to_granule_start(stores, h)
+    now = (await _reserve(stores, h, "r1")).now_ms
+    minute, (day, reset) = _minute(stores, h), _day(stores, h, now)
+    first = await redis.pexpiretime(minute)
+    later = (await _reserve(stores, h, "r2")).now_ms
+    assert later // G == now // G
+    assert await redis.pexpiretime(minute) == first
+    assert await redis.pexpiretime(day) == reset + DAY_MS
+    # The granule counts until (c + GRANULES + 1) * G on the test clock; its hash outlives
+    # that by a granule, in Redis's own time.
+    last_counted = (now // G + GRANULES + 1) * G - await _offset(stores, h)
+    assert first >= last_counted + G
+
+
+async def test_the_next_granule_pushes_the_expiry(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    await _to_granule_start(stores, h)
+    await _reserve(stores, h, "r1")
+    first = await redis.pexpiretime(_minute(stores, h))
+    await _advance(stores, h, G)
+    now = (await _reserve(stores, h, "r2")).now_ms
+    pushed = await redis.pexpiretime(_minute(stores, h))
+    assert pushed > first
+    assert pushed >= (now // G + GRANULES + 2) * G - await _offset(stores, h)
+
+
+async def test_a_counter_created_at_zero_still_gets_its_expiry(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    now = (await _reserve(stores, h, "r0", tokens=0)).now_ms
+    minute, (day, reset) = _minute(stores, h), _day(stores, h, now)
+    assert await redis.hgetall(minute) == {str(now // G).encode(): b"0"}
+    assert MINUTE + G < await redis.pttl(minute) <= MINUTE + 2 * G
+    assert await redis.get(day) == b"0"
+    assert await redis.pexpiretime(day) == reset + DAY_MS
+
+
+async def test_a_new_granule_removes_the_granules_older_than_the_window(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    await _to_granule_start(stores, h)
+    c = await _now(stores, h) // G
+    minute = _minute(stores, h)
+    old = {str(c - GRANULES - 1 - n): 1 for n in range(GRANULES + 4)}
+    await redis.hset(minute, mapping={**old, str(c - 3): 7})
+    await redis.pexpire(minute, MINUTE)
+    now = (await _reserve(stores, h, "r1")).now_ms
+    assert now // G == c
+    assert await redis.hgetall(minute) == {str(c - 3).encode(): b"7", str(c).encode(): b"20"}
+
+
+async def test_a_correction_never_brings_back_a_counter_that_is_gone(stores: Stores) -> None:
+    h, redis = await _holder(stores), stores.store.redis
+    now = (await _reserve(stores, h, "r1")).now_ms
+    minute, (day, reset) = _minute(stores, h), _day(stores, h, now)
+    await redis.delete(minute)
+    settled = Settlement("demo-gpt", "openai", Usage(input_tokens=3, output_tokens=2), 5)
+    await stores.store.settle(h.shard, h.account_id, "r1", settled)
+    assert not await redis.exists(minute)
+    assert await redis.get(day) == b"5"  # the counters still there were corrected
+    assert await redis.pexpiretime(day) == reset + DAY_MS
