@@ -39,8 +39,10 @@ local function exact(x)
   return n
 end
 
+-- Replies hold integers as strings. Hot paths read them with arithmetic, which parses once
+-- (tonumber parses twice); tonumber stays where a string may not be a number.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 if ARGV[10] == '1' then now = now + tonumber(redis.call('GET', KEYS[6]) or '0') end
 
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'not_ready'} end
@@ -127,18 +129,34 @@ local function note_tightest(m, lim, remaining, reset)
   if cur and (cur[1] == -1 or remaining < cur[2]) then tightest[m] = { lim, remaining, reset } end
 end
 
+-- The granule names of one window size, built once per call and shared by every window of
+-- that size (a key's and its account's minute windows read the same fields).
+local spans = {}
+local function granules(w)
+  local span = spans[w]
+  if not span then
+    local g = SLIDE[w] / GRANULES
+    local c = math.floor(now / g)
+    local fields = {}
+    for n = 0, GRANULES do fields[n + 1] = int(c - GRANULES + n) end
+    span = { g, c, fields }
+    spans[w] = span
+  end
+  return span[1], span[2], span[3]
+end
+
 -- Sliding windows sum GRANULES + 1 granules, a span that always contains the true window:
 -- they never admit more than the limit in any rolling period, and count each unit for
 -- between one period and one period plus one granule.
 local function sliding(base, w, m, lim, amount, scope)
   if not declared[base] then return undeclared() end
-  local g = SLIDE[w] / GRANULES
-  local c = math.floor(now / g)
-  local fields = {}
-  for n = 0, GRANULES do fields[n + 1] = int(c - GRANULES + n) end
+  local g, c, fields = granules(w)
   local vals = redis.call('HMGET', base, unpack(fields))
   local used = 0
-  for n = 1, GRANULES + 1 do used = used + tonumber(vals[n] or '0') end
+  for n = 1, GRANULES + 1 do
+    local v = vals[n]
+    if v then used = used + v end
+  end
   if enforce and used + amount > lim then
     local reset = -1
     if amount <= lim then
@@ -150,7 +168,7 @@ local function sliding(base, w, m, lim, amount, scope)
     end
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
   end
-  touched[#touched + 1] = { base, int(c), m, SLIDE[w] + 2 * g }
+  touched[#touched + 1] = { base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g }
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
   return nil
 end
@@ -159,7 +177,7 @@ local function calendar(base, w, m, lim, amount, scope)
   local pid, reset = period(w)
   local key = base .. ':' .. pid
   if not declared[key] then return undeclared() end
-  local used = tonumber(redis.call('GET', key) or '0')
+  local used = (redis.call('GET', key) or 0) + 0
   if enforce and used + amount > lim then
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
   end
@@ -175,7 +193,7 @@ local function check(scope, id, spec)
     if amount then
       local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
       local fn = SLIDE[w] and sliding or calendar
-      local refused = fn(base, w, m, tonumber(lim), amount, scope)
+      local refused = fn(base, w, m, lim + 0, amount, scope)
       if refused then return refused end
     end
   end
@@ -199,7 +217,8 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric
 -- per counter it added to, then (a meter's, when given) its metadata: one trailing field,
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
-local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now), meter, int(mq),
+local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
+local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
   ARGV[15] or '', ARGV[16] or '', ARGV[17] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
@@ -209,8 +228,13 @@ local rec = { ARGV[2], ARGV[3], int(s), int(r), int(i), int(o), int(now), meter,
 for _, tc in ipairs(touched) do
   local key, field, m, ttl = tc[1], tc[2], tc[3], tc[4]
   local amount = amounts[m]
+  local text = strs[m]
+  if not text then
+    text = int(amount)
+    strs[m] = text
+  end
   if field ~= '' then
-    if redis.call('HINCRBY', key, field, int(amount)) == amount then
+    if redis.call('HINCRBY', key, field, text) == amount then
       redis.call('PEXPIRE', key, int(ttl))
       if redis.call('HLEN', key) > GRANULES + 4 then
         local oldest = tonumber(field) - GRANULES
@@ -219,7 +243,7 @@ for _, tc in ipairs(touched) do
         end
       end
     end
-  elseif redis.call('INCRBY', key, int(amount)) == amount and ttl > 0 then
+  elseif redis.call('INCRBY', key, text) == amount and ttl > 0 then
     redis.call('PEXPIREAT', key, int(ttl + DAY))
   end
   rec[#rec + 1] = key
@@ -227,7 +251,7 @@ for _, tc in ipairs(touched) do
   rec[#rec + 1] = m
 end
 if (ARGV[20] or '') ~= '' then rec[#rec + 1] = ARGV[20] end
-redis.call('HINCRBY', KEYS[1], 'held', int(s))
+redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
 local tr, tt = tightest.r, tightest.t
