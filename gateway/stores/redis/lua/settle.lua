@@ -83,19 +83,30 @@ end
 local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
 if meter ~= '' then delta[meter] = aq - mq end
 
+-- Corrections go only to counters that still exist: one that expired, or that a rebuild
+-- dropped, is never recreated without its expiry. One EXISTS over every counter to correct
+-- answers for all of them in the usual case, where none is gone.
+local moved, at = {}, {}
 for n = 13, #f - 2, 3 do
-  local key, field, m = f[n], f[n + 1], f[n + 2]
-  local d = delta[m] or 0
-  if d ~= 0 and redis.call('EXISTS', key) == 1 then
-    if field ~= '' then redis.call('HINCRBY', key, field, int(d))
-    else redis.call('INCRBY', key, int(d)) end
+  if (delta[f[n + 2]] or 0) ~= 0 then
+    moved[#moved + 1] = f[n]
+    at[#at + 1] = n
+  end
+end
+local all = #moved > 0 and redis.call('EXISTS', unpack(moved)) == #moved
+for j, n in ipairs(at) do
+  if all or redis.call('EXISTS', moved[j]) == 1 then
+    local field, d = f[n + 1], int(delta[f[n + 2]])
+    if field ~= '' then redis.call('HINCRBY', moved[j], field, d)
+    else redis.call('INCRBY', moved[j], d) end
   end
 end
 
 redis.call('HINCRBY', KEYS[3], 'held', int(-held))
+local bal = nil  -- the balance after this debit, when it moved
 if cost ~= 0 then
-  redis.call('HINCRBY', KEYS[3], 'bal', int(-cost))
-  redis.call('HINCRBY', KEYS[3], 'seq', 1)  -- the balance moved: fences a repair (repair.lua)
+  bal = redis.call('HINCRBY', KEYS[3], 'bal', int(-cost))
+  redis.call('HINCRBY', KEYS[3], 'seq', '1')  -- the balance moved: fences a repair (repair.lua)
 end
 
 if meter ~= '' and ARGV[15] then
@@ -103,7 +114,7 @@ if meter ~= '' and ARGV[15] then
 end
 if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
   if meter == '' then
     redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
@@ -121,7 +132,10 @@ end
 local low = 0
 if kind == 'debit' and meter == '' then
   local att = redis.call('HGET', KEYS[3], 'att')
-  if att and tonumber(redis.call('HGET', KEYS[3], 'bal') or '0') < tonumber(att) then low = 4 end
+  if att then
+    bal = bal or tonumber(redis.call('HGET', KEYS[3], 'bal') or '0')
+    if bal < tonumber(att) then low = 4 end
+  end
 end
 if late then return 2 + low end
 return 1 + low
