@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from billing.money import MoneyFormatError, ceil_div, parse_usd
 
@@ -93,7 +93,7 @@ def _meter(name: str, entry: object) -> Meter:
     if unknown:
         raise MeterError(f"meter {name!r}: unknown field(s) {unknown}")
     unit = entry.get("unit")
-    if unit not in UNITS:
+    if not isinstance(unit, str) or unit not in UNITS:
         raise MeterError(f"meter {name!r}: unit must be one of {sorted(UNITS)}")
     on_expiry = entry.get("on_expiry", "void")
     if on_expiry not in ("charge", "void"):
@@ -104,7 +104,7 @@ def _meter(name: str, entry: object) -> Meter:
     micros, per = _price(name, entry)
     return Meter(
         name,
-        unit,
+        cast(Unit, unit),
         micros,
         per,
         metric,

@@ -195,13 +195,13 @@ def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) ->
     if unknown:
         raise PricingError(f"model {name!r}: unknown field(s) {unknown}")
     provider = entry.get("provider")
-    if provider not in providers:
+    if not isinstance(provider, str) or provider not in providers:
         raise PricingError(f"model {name!r}: unknown provider {provider!r}")
     kind = entry.get("kind", "chat")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise PricingError(f"model {name!r}: kind must be one of {sorted(KINDS)}")
     encoding = entry.get("encoding", "o200k_base")
-    if encoding not in ENCODINGS:
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise PricingError(f"model {name!r}: encoding must be one of {sorted(ENCODINGS)}")
     max_out = _max_output(name, entry, kind)
     image = entry.get(

@@ -76,9 +76,12 @@ def parse_quota(obj: object) -> Quota:
     if not isinstance(obj, Mapping):
         raise QuotaSpecError("each quota must be an object with window, metric and limit")
     window, metric, limit = obj.get("window"), obj.get("metric"), obj.get("limit")
-    if window not in WINDOW_CODES:
+    # A JSON object or list is unhashable: it must be refused here, not raise TypeError.
+    if not isinstance(window, str) or window not in WINDOW_CODES:
         raise QuotaSpecError(f"quota window must be one of {list(WINDOWS)}, got {window!r}")
-    if metric not in METRIC_CODES and not (isinstance(metric, str) and METER_METRIC.match(metric)):
+    if not isinstance(metric, str) or (
+        metric not in METRIC_CODES and not METER_METRIC.match(metric)
+    ):
         raise QuotaSpecError(
             f"quota metric must be one of {list(METRICS)} or 'meter:<name>', got {metric!r}"
         )

@@ -33,14 +33,18 @@ TEXT_DELTAS = frozenset(
 
 
 def is_terminal(response: dict[str, Any]) -> bool:
-    return response.get("status") in TERMINAL_STATUSES
+    status = response.get("status")
+    return isinstance(status, str) and status in TERMINAL_STATUSES
 
 
 def _ran(item: object) -> str | None:
     """The item's tool type when it is a built-in tool run that completed."""
-    if not isinstance(item, dict) or item.get("type") not in BUILT_IN_TOOLS:
+    if not isinstance(item, dict):
         return None
-    return str(item["type"]) if item.get("status") == "completed" else None
+    kind = item.get("type")
+    if not isinstance(kind, str) or kind not in BUILT_IN_TOOLS:
+        return None
+    return kind if item.get("status") == "completed" else None
 
 
 def tool_runs(items: object) -> ToolRuns:
@@ -112,10 +116,14 @@ class ResponsesStreamTally:
         if not isinstance(body, dict):
             self.malformed = True
             return True
-        self._take(body.get("type", event.event), body)
+        kind = body.get("type", event.event)
+        if kind is not None and not isinstance(kind, str):
+            self.malformed = True  # a type no client SDK can dispatch on
+            return True
+        self._take(kind, body)
         return True
 
-    def _take(self, kind: object, body: dict[str, Any]) -> None:
+    def _take(self, kind: str | None, body: dict[str, Any]) -> None:
         if kind in TEXT_DELTAS:
             _append_text(self.text_parts, body.get("delta"))
         elif kind == "response.output_item.done":

@@ -183,7 +183,7 @@ def _part_tokens(enc: Encoder, part: object, image_tokens: int) -> int:
         text = part.get(kind) if kind in ("text", "thinking") else None
         if isinstance(text, str):
             return _n(enc, text)
-        if kind in _IMAGE_PART_TYPES:
+        if isinstance(kind, str) and kind in _IMAGE_PART_TYPES:
             return image_tokens
     return _json_tokens(enc, part)
 

@@ -39,6 +39,7 @@ def test_prices_are_exact_per_unit_and_per_thousand_and_million() -> None:
         {"price": "-1"},
         {"price": "1", "per": 10},
         {"price": "1", "unit": "furlong"},
+        {"price": "1", "unit": ["second"]},  # a TOML array: refused, not a TypeError
         {"price": "1", "on_expiry": "later"},
         {"price": "1", "quota_metric": "gpu"},
         {"price": "1", "allow_overage": "yes"},
@@ -64,3 +65,19 @@ def test_meter_metrics_round_trip_through_the_quota_encoding() -> None:
     assert decode_quotas(encode_quotas(quotas)) == quotas
     with pytest.raises(QuotaSpecError):
         parse_quota({"window": "day", "metric": "meter:GPU", "limit": 1})
+
+
+@pytest.mark.parametrize(
+    "quota",
+    [
+        {"window": {"day": 1}, "metric": "requests", "limit": 1},
+        {"window": ["day"], "metric": "requests", "limit": 1},
+        {"window": "day", "metric": {"requests": 1}, "limit": 1},
+        {"window": "day", "metric": ["tokens"], "limit": 1},
+    ],
+)
+def test_a_quota_field_of_the_wrong_json_type_is_a_spec_error(quota: dict[str, object]) -> None:
+    """An object or a list is unhashable: it must be refused as a bad spec (a 400 for the
+    admin API), not raise TypeError (a 500)."""
+    with pytest.raises(QuotaSpecError):
+        parse_quota(quota)

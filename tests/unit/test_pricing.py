@@ -279,6 +279,9 @@ def test_lookup_by_name_and_alias() -> None:
         ("aliases", 5),
         ("aliases", [1]),
         ("aliases", [""]),
+        ("kind", ["chat"]),
+        ("encoding", {"name": "o200k_base"}),
+        ("provider", ["openai"]),
     ],
 )
 def test_invalid_fields_name_model_and_field(field: str, value: object) -> None:

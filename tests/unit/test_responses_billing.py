@@ -7,7 +7,7 @@ import json
 import pytest
 
 from billing.pricing import PricingError, parse_pricing
-from billing.responses import ResponsesStreamTally, tool_runs, usage_from_response
+from billing.responses import ResponsesStreamTally, is_terminal, tool_runs, usage_from_response
 from billing.usage import Usage
 from gateway.llm.sse import SSEParser
 
@@ -145,3 +145,15 @@ def test_error_and_malformed_events_are_flagged() -> None:
     broken = ResponsesStreamTally()
     run(broken, [b'event: response.output_text.delta\ndata: {"type\n\n'])
     assert broken.malformed
+
+
+def test_a_type_that_is_not_text_is_malformed_not_a_crash() -> None:
+    """A hostile provider's `type` may be any JSON: an object or list is unhashable, and the
+    event is malformed (nothing after it forwarded), never a TypeError in the relay."""
+    for odd in ({"a": 1}, ["response.completed"], 5):
+        tally = ResponsesStreamTally()
+        body = json.dumps({"type": odd, "response": {"status": "completed", "usage": USAGE}})
+        run(tally, [STREAM[0], f"data: {body}\n\n".encode()])
+        assert tally.malformed and not tally.done
+    assert not is_terminal({"status": {"completed": True}})
+    assert tool_runs([{"type": ["web_search_call"], "status": "completed"}]) == ()

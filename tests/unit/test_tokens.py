@@ -283,3 +283,14 @@ def test_completion_counter_differs_from_summing_chunks() -> None:
         counter.feed(chunk)
     assert counter.count() == 2 < sum(len(enc.encode_ordinary(c)) for c in chunks)
     assert CompletionTextCounter(enc).count() == 0
+
+
+@pytest.mark.parametrize("odd", [{"image": 1}, ["image_url"], 7])
+def test_a_content_part_whose_type_is_not_text_is_counted_as_json(
+    counter: TokenCounter, odd: object
+) -> None:
+    """A hostile client's part type may be any JSON (an object or list is unhashable): the
+    part is counted like any unknown part, never a TypeError."""
+    part = {"type": odd, "text": "hello"}
+    n = counter.count_chat_prompt("o200k_base", [{"role": "user", "content": [part]}])
+    assert n == counter.count_chat_prompt("o200k_base", [{"role": "user", "content": [part]}]) > 3
