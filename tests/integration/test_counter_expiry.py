@@ -134,3 +134,21 @@ async def test_a_correction_never_brings_back_a_counter_that_is_gone(stores: Sto
     assert not await redis.exists(minute)
     assert await redis.get(day) == b"5"  # the counters still there were corrected
     assert await redis.pexpiretime(day) == reset + DAY_MS
+
+
+async def test_a_correction_to_a_granule_already_cleaned_up_leaves_no_negative_granule(
+    stores: Stores,
+) -> None:
+    """A long call's granule can be dropped by the clean-up before it settles; its amounts
+    left the window with it. The correction must not bring it back below zero, where a sum
+    over the hash (meter_extend.lua) would count it against the newer granules."""
+    h, redis = await _holder(stores), stores.store.redis
+    await _to_granule_start(stores, h)
+    c = (await _reserve(stores, h, "r1")).now_ms // G
+    minute = _minute(stores, h)
+    assert await redis.hgetall(minute) == {str(c).encode(): b"20"}
+    await redis.hdel(minute, str(c))  # as a later reserve's clean-up would
+    await redis.hset(minute, str(c + GRANULES + 1), 7)
+    settled = Settlement("demo-gpt", "openai", Usage(input_tokens=3, output_tokens=2), 5)
+    await stores.store.settle(h.shard, h.account_id, "r1", settled)
+    assert await redis.hgetall(minute) == {str(c + GRANULES + 1).encode(): b"7"}

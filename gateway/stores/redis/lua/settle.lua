@@ -97,7 +97,11 @@ local all = #moved > 0 and redis.call('EXISTS', unpack(moved)) == #moved
 for j, n in ipairs(at) do
   if all or redis.call('EXISTS', moved[j]) == 1 then
     local field, d = f[n + 1], int(delta[f[n + 2]])
-    if field ~= '' then redis.call('HINCRBY', moved[j], field, d)
+    if field ~= '' then
+      -- A granule never holds less than nothing: one below zero had been dropped by the
+      -- clean-up before this correction came (its amounts left the window with it), and
+      -- a sum over the hash (meter_extend.lua) must not count it.
+      if redis.call('HINCRBY', moved[j], field, d) < 0 then redis.call('HDEL', moved[j], field) end
     else redis.call('INCRBY', moved[j], d) end
   end
 end
