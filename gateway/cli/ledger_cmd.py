@@ -59,11 +59,11 @@ async def _partitions(stores: Stores, now: datetime, ahead: int) -> int:
 
 
 async def _retention(stores: Stores, now: datetime, before: date, yes: bool) -> int:
-    plan = await retention_plan(stores, before, now)
-    if not plan:
+    # Confirmed, each month is summed once, inside the transaction that detaches it.
+    done = await (retain if yes else retention_plan)(stores, before, now)
+    if not done:
         print(f"no month before {before:%Y-%m} is attached: nothing to detach")
         return 0
-    done = await retain(stores, before, now) if yes else plan
     verb = "detached" if yes else "would detach"
     for m in done:
         print(

@@ -70,15 +70,18 @@ def retention_cut(before: date, now: datetime) -> date:
     return before
 
 
+async def _months_before(stores: Stores, before: date, now: datetime) -> list[date]:
+    """The attached months before the cut, oldest first."""
+    cut = retention_cut(before, now)
+    return [m for m in await stores.partitions().attached() if m < cut]
+
+
 async def retention_plan(stores: Stores, before: date, now: datetime) -> list[MonthSummary]:
     """The attached months before the cut and what each holds."""
-    cut = retention_cut(before, now)
-    months = [m for m in await stores.partitions().attached() if m < cut]
-    return await stores.partitions().summarize(months)
+    return await stores.partitions().summarize(await _months_before(stores, before, now))
 
 
 async def retain(stores: Stores, before: date, now: datetime) -> list[MonthSummary]:
-    """Detach every month before the cut, oldest first, each in its own transaction."""
-    cut = retention_cut(before, now)
-    months = [m for m in await stores.partitions().attached() if m < cut]
-    return [await stores.partitions().detach(m) for m in months]
+    """Detach every month before the cut, oldest first, each in its own transaction (each
+    summed inside it, as it leaves)."""
+    return [await stores.partitions().detach(m) for m in await _months_before(stores, before, now)]
