@@ -128,6 +128,13 @@ def _measure(b: phases.Bench, args: argparse.Namespace, soak_s: float) -> list[R
             rows += phases.throughput(b, stream, c)
     _say(f"soak {soak_s:g}s")
     rows += phases.soak(b, soak_s, b.bare.rss())
+    _say("floor: the bare proxy plus two Redis round trips")
+    floor_t = start_bare(b.direct.url, b.keys_all.parent, fixtures.REDIS_URL)
+    try:
+        b.warm(floor_t)
+        rows += phases.floor(b, floor_t)
+    finally:
+        floor_t.close()
     return rows
 
 

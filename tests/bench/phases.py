@@ -75,17 +75,28 @@ def _errors(*runs: Run) -> str:
     return f"{sum(r.non2xx for r in runs)}/{sum(r.socket_errors for r in runs)}"
 
 
-def latency(b: Bench, stream: bool) -> list[Row]:
-    """c=1, interleaved rounds; per arm the median over rounds of wrk's p50 and p99."""
-    arms = (b.direct, b.bare, b.mw)
+@dataclass
+class Rounds:
+    """c=1 runs of several arms, interleaved round by round."""
+
+    runs: dict[str, list[Run]]
+
+    def median(self, name: str, p: str) -> float:
+        return float(statistics.median(float(getattr(r, p)) for r in self.runs[name]))
+
+
+def _c1_rounds(b: Bench, arms: tuple[Target, ...], stream: bool) -> Rounds:
     runs: dict[str, list[Run]] = {t.name: [] for t in arms}
     for _ in range(b.d.latency_rounds):
         for t in arms:
             runs[t.name].append(b.load(t, stream=stream, c=1, seconds=b.d.latency_s))
+    return Rounds(runs)
 
-    def med(name: str, p: str) -> float:
-        return float(statistics.median(float(getattr(r, p)) for r in runs[name]))
 
+def latency(b: Bench, stream: bool) -> list[Row]:
+    """c=1, interleaved rounds; per arm the median over rounds of wrk's p50 and p99."""
+    rounds = _c1_rounds(b, (b.direct, b.bare, b.mw), stream)
+    med, runs = rounds.median, rounds.runs
     mode, rows = MODES[stream], []
     for p in ("p50_ms", "p99_ms"):
         base = med(b.direct.name, p)
@@ -166,6 +177,45 @@ def apart(b: Bench, gateway: Target, settler: Target) -> list[Row]:
             err,
             note=f"gateway process only; the settler process: {settler_ms:.0f} CPU ms/1k",
         ),
+    ]
+
+
+def floor(b: Bench, floor_t: Target) -> list[Row]:
+    """The bare proxy plus the two Redis round trips (`bare_proxy --redis`), interleaved with
+    the bare proxy and Meterway, plain: c=1 latency and c=32 throughput. It splits Meterway's
+    distance from the ceiling into what any reserve-then-debit design pays (the hops) and
+    what is Meterway's own work."""
+    arms = (b.direct, b.bare, floor_t, b.mw)
+    rounds = _c1_rounds(b, arms, stream=False)
+    med, lat = rounds.median, rounds.runs
+    rows, label = [], "floor: bare proxy + 2 Redis round trips"
+    for p in ("p50_ms", "p99_ms"):
+        base = med(b.direct.name, p)
+        fl, mw = med(floor_t.name, p) - base, med(b.mw.name, p) - base
+        note = f"Meterway in the same rounds: {mw:.3f} ms = {mw / fl:.2f}x the floor"
+        rows.append(
+            Row(
+                f"plain c=1 added latency {p[:3]} (ms), {label}",
+                base,
+                med(b.bare.name, p) - base,
+                fl,
+                _errors(*lat[floor_t.name]),
+                note,
+            )
+        )
+    runs: dict[str, list[tuple[Run, float]]] = {t.name: [] for t in arms[1:]}
+    for _ in range(b.d.throughput_rounds):
+        for t in arms[1:]:
+            runs[t.name].append(_measured(b, t, stream=False, c=32, seconds=b.d.throughput_s))
+    (bare, bare_cpu), (fl_run, fl_cpu) = _median_run(runs["bare"]), _median_run(runs["floor"])
+    mw_run, mw_cpu = _median_run(runs[b.mw.name])
+    err = _errors(fl_run)
+    rps_note = f"Meterway in the same rounds: {mw_run.rps:,.0f} = {mw_run.rps / fl_run.rps:.2f}x"
+    cpu_note = f"Meterway in the same rounds: {mw_cpu:.0f} = {mw_cpu / fl_cpu:.2f}x the floor"
+    return [
+        *rows,
+        Row(f"plain c=32 req/s, {label}", None, bare.rps, fl_run.rps, err, rps_note + " the floor"),
+        Row(f"plain c=32 CPU ms / 1k req, {label}", None, bare_cpu, fl_cpu, err, cpu_note),
     ]
 
 

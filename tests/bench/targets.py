@@ -74,12 +74,15 @@ def _wait_http(url: str, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer 200 within {timeout_s}s")
 
 
-def start_bare(upstream: str, logs: Path) -> Target:
+def start_bare(upstream: str, logs: Path, redis_url: str | None = None) -> Target:
+    """The bare proxy; with `redis_url`, the floor (two Redis round trips per request)."""
     port = free_port()
     argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
-    proc = spawn([*argv, "--upstream", upstream], cpu=GATEWAY_CPU, log=logs / "bare.log")
+    argv += ["--upstream", upstream, *(["--redis", redis_url] if redis_url else [])]
+    name = "floor" if redis_url else "bare"
+    proc = spawn(argv, cpu=GATEWAY_CPU, log=logs / f"{name}.log")
     wait_port(port)
-    return Target("bare", f"http://127.0.0.1:{port}", proc)
+    return Target(name, f"http://127.0.0.1:{port}", proc)
 
 
 def start_meterway(
