@@ -3,7 +3,9 @@ archive tables (migration 020 made `ledger_entries` partitioned by month of occu
 
 Nothing here deletes a money record. Detaching keeps every row in a standalone archive table
 and records, in the same transaction, per account and kind what left the live ledger, so
-"sum of the ledger == balance" still holds through `ledger_kind_sums`.
+"sum of the ledger == balance" still holds through `ledger_kind_sums`, and per account, key
+and meter what the quota windows counted of it (`ledger_archived_usage`), so a `total`
+window rebuilt from the ledger still counts it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TypeAlias
 import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.window_usage import RECORD_ARCHIVED
 
 Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
@@ -118,7 +121,8 @@ async def summarize(pool: Reader, months: list[date]) -> list[MonthSummary]:
 
 
 async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
-    """Detach one month into its archive table, in one transaction with its archived sums.
+    """Detach one month into its archive table, in one transaction with its archived sums
+    (per account and kind) and usage (per account, key and meter, in the windows' metrics).
 
     The ledger is locked for the transaction (writes and reads wait while the month is
     summed) so no row can land in the month between its sums and its detaching. The archive
@@ -130,6 +134,7 @@ async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
             archive = await _archive_name(conn, month)
             [summary] = await summarize(conn, [month])
             await conn.execute(_ARCHIVE_SUMS.format(table=table), month, archive)
+            await conn.execute(RECORD_ARCHIVED.format(table=table), month, archive)
             await conn.execute(f"ALTER TABLE ledger_entries DETACH PARTITION {table}")
             await conn.execute(f"ALTER TABLE {table} RENAME TO {archive}")
             await conn.execute(

@@ -4,7 +4,8 @@ Counters are named by `Keys.counter` (and `Keys.period_counter` for calendar win
 reserve.lua names them, while sliding windows are hashes whose fields are
 granule indexes. Ledger rows carry the settle instant, not the reserve instant, so a call
 that straddled a boundary counts in the later period; voids and releases count nothing,
-as in Redis.
+as in Redis. A `total` window also counts what retention archived of the months it
+detached (`stores/postgres/window_usage.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -22,18 +22,8 @@ from billing.plans import PlanBook
 from billing.quotas import Quota, metric_code, parse_quotas
 from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
 from gateway.stores.connect import Stores
+from gateway.stores.postgres.window_usage import Usage, window_usage
 from gateway.stores.redis.keys import Keys, shard_of
-
-# Per-metric sums of the debit rows, in reserve.lua's metric codes.
-_SUMS = (
-    "(count(*) FILTER (WHERE meter IS NULL)) AS r,"
-    " sum(input_tokens + cached_input_tokens + cache_write_tokens)::bigint AS i,"
-    " sum(output_tokens)::bigint AS o,"
-    " sum(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens)::bigint AS t,"
-    " (-sum(amount_micros))::bigint AS s"
-)
-_SCOPE_COLUMN = {"a": "account_id", "k": "key_id"}
-Usage = dict[tuple[str, int], dict[str, int]]  # (id, bucket) -> metric code -> amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,32 +34,6 @@ class Governed:
     id: str
     account_id: str
     quota: Quota
-
-
-async def _usage(pool: asyncpg.Pool, scope: str, window: str, start: int | None) -> Usage:
-    column = _SCOPE_COLUMN[scope]
-    bucket = "0"
-    if window in SLIDING_MS:
-        g = granule_ms(window)
-        bucket = f"floor(extract(epoch FROM occurred_at) * 1000 / {g})::bigint"
-    rows = await pool.fetch(
-        f"SELECT {column} AS id, {bucket} AS b, {_SUMS} FROM ledger_entries"
-        f" WHERE kind = 'debit' AND {column} IS NOT NULL"
-        " AND ($1::timestamptz IS NULL OR occurred_at >= $1)"
-        f" GROUP BY {column}, b",
-        None if start is None else datetime.fromtimestamp(start / 1000, UTC),
-    )
-    usage: Usage = {(r["id"], int(r["b"])): {m: int(r[m] or 0) for m in "riots"} for r in rows}
-    metered = await pool.fetch(
-        f"SELECT {column} AS id, {bucket} AS b, meter, sum(quantity)::bigint AS q"
-        " FROM ledger_entries WHERE kind = 'debit' AND meter IS NOT NULL"
-        f" AND {column} IS NOT NULL AND ($1::timestamptz IS NULL OR occurred_at >= $1)"
-        f" GROUP BY {column}, b, meter",
-        None if start is None else datetime.fromtimestamp(start / 1000, UTC),
-    )
-    for r in metered:  # a meter's quota code is "m.<name>" (billing.quotas.metric_code)
-        usage.setdefault((r["id"], int(r["b"])), {})["m." + r["meter"]] = int(r["q"] or 0)
-    return usage
 
 
 async def _governed(pool: asyncpg.Pool, plans: PlanBook) -> list[Governed]:
@@ -128,7 +92,7 @@ async def rebuild_windows(stores: Stores, plans: PlanBook, *, only_missing: bool
     governed = await _governed(pool, plans)
     needed = {(g.scope, g.quota.window) for g in governed}
     usage: Mapping[tuple[str, str], Usage] = {
-        (scope, w): await _usage(pool, scope, w, window_start(w, now, offset))
+        (scope, w): await window_usage(pool, scope, w, window_start(w, now, offset))
         for scope, w in sorted(needed)
     }
     written = 0
