@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 
 from billing.quotas import Quota
 from gateway.services.auth import new_id
 from gateway.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
+from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
-from tests.harness import REDIS_URL, drop_prefix, gateway_env
+from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -30,6 +33,52 @@ async def stores(dsn: str) -> AsyncIterator[Stores]:
             yield opened
     finally:
         await drop_prefix(REDIS_URL, prefix)
+
+
+@pytest.fixture
+async def own() -> AsyncIterator[Stores]:
+    """The same on a database of its own, for a test that changes what every account shares
+    (retention detaches every month before its cut; rebuild reads every account)."""
+    prefix = f"mwt{secrets.token_hex(4)}"
+    async with temp_database() as dsn:
+        settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
+        try:
+            async with open_stores(settings) as opened:
+                yield opened
+        finally:
+            await drop_prefix(REDIS_URL, prefix)
+
+
+@contextlib.asynccontextmanager
+async def schema_at(upto: int) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """(dsn, connection) of a database of its own built up to migration `upto` (20 or
+    later), with an account `a1` and the ledger's 2019-05 partition, to test what a later
+    migration does with the rows of an older schema."""
+    async with temp_database() as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            await migrate(conn, upto=upto)
+            await conn.execute(
+                "INSERT INTO accounts (id, name, plan, mode, balance_micros) VALUES"
+                " ('a1', 'a', 'pro', 'prepaid', 0); SELECT ledger_add_month('2019-05-01')"
+            )
+            yield dsn, conn
+        finally:
+            await conn.close()
+
+
+async def archive_as_before_022(conn: asyncpg.Connection, month: str) -> None:
+    """What `meterway ledger retention` did before migration 022: the month's sums per
+    account and kind, then its partition detached and renamed (`month` as YYYY_MM)."""
+    table, archive = f"ledger_entries_{month}", f"ledger_archive_{month}"
+    await conn.execute(
+        "INSERT INTO ledger_archived_sums (account_id, month, kind, entries, amount_micros,"
+        f" archive_table) SELECT account_id, date_trunc('month', min(occurred_at))::date, kind,"
+        f" count(*), sum(amount_micros), '{archive}' FROM {table} GROUP BY account_id, kind;"
+        f"ALTER TABLE ledger_entries DETACH PARTITION {table};"
+        f"ALTER TABLE {table} RENAME TO {archive}"
+    )
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,7 @@ account, so sharing the session's database would let other tests' months in."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-
-import asyncpg
-import pytest
 
 from billing.admission import Admitted, QuotaRefused
 from billing.plans import Plan, PlanBook
@@ -20,15 +16,14 @@ from billing.quotas import Quota
 from gateway.ops.ledger_months import retain
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
-from gateway.settings import load_settings
-from gateway.stores.connect import Stores, open_stores
+from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.stream_fields import ledger_row
-from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
-from tests.integration.conftest import NOWHERE
+from tests.harness import REDIS_URL, drop_prefix
+from tests.integration.conftest import archive_as_before_022, schema_at
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # retention's "now"
 OLD = datetime(2018, 3, 10, 8, tzinfo=UTC)
@@ -46,18 +41,6 @@ KEY_TOTALS = (
     Quota("total", "meter:gpu_seconds", 1_000_000),
 )
 PLANS = PlanBook({"pro": Plan("pro", 0, "prepaid", ACCOUNT_TOTALS, frozenset())}, "pro")
-
-
-@pytest.fixture
-async def own() -> AsyncIterator[Stores]:
-    prefix = f"mwt{secrets.token_hex(4)}"
-    async with temp_database() as dsn:
-        settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
-        try:
-            async with open_stores(settings) as opened:
-                yield opened
-        finally:
-            await drop_prefix(REDIS_URL, prefix)
 
 
 def _debit(
@@ -130,37 +113,25 @@ async def test_total_windows_keep_what_retention_archived(own: Stores) -> None:
     assert isinstance(await _one_more(own, key), QuotaRefused)  # beyond the lifetime quota
 
 
+_MAY_2019 = (
+    "INSERT INTO ledger_entries (account_id, kind, amount_micros, request_id, key_id,"
+    " input_tokens, cached_input_tokens, output_tokens, meter, quantity, occurred_at)"
+    " VALUES ('a1', 'debit', -100, 'r1', 'k1', 10, 2, 5, NULL, NULL, '2019-05-02'),"
+    " ('a1', 'debit', -40, 'r2', 'k1', 0, 0, 0, 'gpu_seconds', 7, '2019-05-03'),"
+    " ('a1', 'void', 0, 'r3', 'k1', 9, 9, 9, NULL, NULL, '2019-05-03')"
+)
+
+
 async def test_migration_022_sums_months_archived_before_it() -> None:
-    async with temp_database() as dsn:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-            await migrate(conn, upto=21)
-            await conn.execute(
-                "INSERT INTO accounts (id, name, plan, mode, balance_micros) VALUES"
-                " ('a1', 'a', 'pro', 'prepaid', 0);"
-                "SELECT ledger_add_month('2019-05-01');"
-                "INSERT INTO ledger_entries (account_id, kind, amount_micros, request_id, key_id,"
-                " input_tokens, cached_input_tokens, output_tokens, meter, quantity, occurred_at)"
-                " VALUES ('a1', 'debit', -100, 'r1', 'k1', 10, 2, 5, NULL, NULL, '2019-05-02'),"
-                " ('a1', 'debit', -40, 'r2', 'k1', 0, 0, 0, 'gpu_seconds', 7, '2019-05-03'),"
-                " ('a1', 'void', 0, 'r3', 'k1', 9, 9, 9, NULL, NULL, '2019-05-03');"
-                # what retention did before 022: sums per kind, then detach and rename
-                "INSERT INTO ledger_archived_sums (account_id, month, kind, entries,"
-                " amount_micros, archive_table) SELECT account_id, '2019-05-01', kind, count(*),"
-                " sum(amount_micros), 'ledger_archive_2019_05' FROM ledger_entries_2019_05"
-                " GROUP BY 1, 3;"
-                "ALTER TABLE ledger_entries DETACH PARTITION ledger_entries_2019_05;"
-                "ALTER TABLE ledger_entries_2019_05 RENAME TO ledger_archive_2019_05"
-            )
-            assert await migrate(conn) == ["022_archived_usage.sql"]
-            rows = await conn.fetch(
-                "SELECT key_id, meter, requests, input_tokens, output_tokens, spend_micros,"
-                " quantity FROM ledger_archived_usage ORDER BY meter NULLS FIRST"
-            )
-            assert [tuple(r) for r in rows] == [
-                ("k1", None, 1, 12, 5, 100, 0),
-                ("k1", "gpu_seconds", 0, 0, 0, 40, 7),
-            ]
-        finally:
-            await conn.close()
+    async with schema_at(21) as (_, conn):
+        await conn.execute(_MAY_2019)
+        await archive_as_before_022(conn, "2019_05")
+        assert await migrate(conn, upto=22) == ["022_archived_usage.sql"]
+        rows = await conn.fetch(
+            "SELECT key_id, meter, requests, input_tokens, output_tokens, spend_micros,"
+            " quantity FROM ledger_archived_usage ORDER BY meter NULLS FIRST"
+        )
+    assert [tuple(r) for r in rows] == [
+        ("k1", None, 1, 12, 5, 100, 0),
+        ("k1", "gpu_seconds", 0, 0, 0, 40, 7),
+    ]
