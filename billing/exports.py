@@ -6,6 +6,7 @@ kind), so a resend after a crash carries the same identifier and the receiver dr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,16 @@ class Outcome:
     entry_id: int
     delivered: bool  # accepted now, or already held by the receiver (a resend)
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One batch: the rows that were due, the receiver's answer for those sent, and the ids
+    of those too old to send. Recorded whole, each row with its debit."""
+
+    rows: Sequence[ExportRow]
+    outcomes: Sequence[Outcome]
+    expired: Sequence[int]
 
 
 def identifier(row: ExportRow) -> str:

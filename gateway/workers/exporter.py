@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing.exports import lago_event, stripe_meter_event, too_old_for_stripe
+from billing.exports import Attempt, lago_event, stripe_meter_event, too_old_for_stripe
 from gateway.outbound.exports import UsageSink
 from gateway.stores.ports import ExportLedgerPort
 
@@ -45,7 +45,7 @@ async def export_once(
     fresh = [r for r in rows if sink.target != "stripe" or not too_old_for_stripe(r, now())]
     expired = [r.entry_id for r in rows if r not in fresh]
     outcomes = await sink.send(fresh) if fresh else []
-    await ledger.mark(sink.target, outcomes, expired, now())
+    await ledger.mark(sink.target, Attempt(rows, outcomes, expired), now())
     report.sent = sum(1 for o in outcomes if o.delivered)
     report.failed = len(outcomes) - report.sent
     report.expired = len(expired)

@@ -7,13 +7,12 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
-from billing.exports import Outcome
+from billing.exports import Attempt
 from gateway.outbound.exports import LagoSink, StripeMeterSink
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once
@@ -26,9 +25,7 @@ from tests.metering_client import event, service
 class CrashBeforeRecording(ExportLedger):
     """The exporter dies after the receiver answered and before the rows are marked."""
 
-    async def mark(
-        self, target: str, outcomes: Sequence[Outcome], expired: Sequence[int], now: datetime
-    ) -> None:
+    async def mark(self, target: str, attempt: Attempt, now: datetime) -> None:
         raise ConnectionResetError("exporter killed")
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from billing.alerts import Transition
-from billing.exports import ExportRow, Outcome
+from billing.exports import Attempt, ExportRow
 from billing.quotas import Quota
 from gateway.stores.records import (
     CreditResult,
@@ -133,14 +133,15 @@ class ExportLedgerPort(Protocol):
     """Per-row export state in PostgreSQL (`stores/postgres/exports.py`)."""
 
     async def due(self, target: str, now: datetime, limit: int) -> list[ExportRow]:
-        """Debits of accounts mapped at `target`, never exported or failed and due, oldest
-        first."""
+        """Debits of accounts mapped at `target`, never exported (from the live ledger) or
+        failed or pending and due (from their export rows, archived months included),
+        oldest first."""
         ...
 
-    async def mark(
-        self, target: str, outcomes: Sequence[Outcome], expired: Sequence[int], now: datetime
-    ) -> None:
-        """Record delivered, failed (due again after a backoff) and expired rows."""
+    async def mark(self, target: str, attempt: Attempt, now: datetime) -> None:
+        """Record delivered, failed (due again after a backoff) and expired rows, each with
+        its debit (the row `due` answered), so a retry needs no ledger row: retention may
+        have archived its month by then."""
         ...
 
     async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:

@@ -8,27 +8,52 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from billing.exports import ExportRow, Outcome, retry_delay_s
+from billing.exports import Attempt, ExportRow, retry_delay_s
 from gateway.stores.postgres.errors import map_postgres_errors
 
 CUSTOMER_COLUMN = {"stripe": "stripe_customer_id", "lago": "lago_subscription_id"}
+# What a delivery sends of a debit: each export row keeps it (migration 023), so a retry
+# never reads the ledger, whose month retention may have archived since the first attempt.
+_DEBIT = ("account_id", "request_id", "cost_micros", "occurred_at", "meter", "quantity",
+          "model", "metadata")  # fmt: skip
 _DUE = """
-SELECT l.id, l.account_id, l.request_id, -l.amount_micros AS cost, l.occurred_at, l.meter,
-       l.quantity, l.model, l.metadata, c.{column} AS customer
-FROM ledger_entries l
-JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
-LEFT JOIN usage_exports x ON x.target = $1 AND x.entry_id = l.id
-WHERE l.kind = 'debit' AND l.amount_micros < 0
-  AND (x.entry_id IS NULL OR (x.status = 'failed' AND x.next_at <= $2))
-ORDER BY l.id LIMIT $3
+SELECT * FROM (
+    SELECT l.id, l.account_id, l.request_id, -l.amount_micros AS cost_micros, l.occurred_at,
+           l.meter, l.quantity, l.model, l.metadata, c.{column} AS customer
+    FROM ledger_entries l
+    JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
+    WHERE l.kind = 'debit' AND l.amount_micros < 0
+      AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
+    UNION ALL
+    SELECT x.entry_id, x.account_id, x.request_id, x.cost_micros, x.occurred_at, x.meter,
+           x.quantity, x.model, x.metadata, c.{column}
+    FROM usage_exports x
+    JOIN export_customers c ON c.account_id = x.account_id AND c.{column} IS NOT NULL
+    WHERE x.target = $1 AND x.status IN ('failed', 'pending') AND x.next_at <= $2
+) due ORDER BY id LIMIT $3
 """
-_MARK = """
-INSERT INTO usage_exports AS x (target, entry_id, status, attempts, next_at, last_error)
-SELECT $1, e, s, 1, n, err FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::text[])
-    AS t(e, s, n, err)
+_MARK = f"""
+INSERT INTO usage_exports AS x (target, entry_id, status, attempts, next_at, last_error,
+    {", ".join(_DEBIT)})
+SELECT $1, e, s, 1, n, err, a, r, c, o, m, q, mo, md FROM unnest($2::bigint[], $3::text[],
+    $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[],
+    $10::text[], $11::bigint[], $12::text[], $13::jsonb[])
+    AS t(e, s, n, err, a, r, c, o, m, q, mo, md)
 ON CONFLICT (target, entry_id) DO UPDATE SET status = excluded.status,
     attempts = x.attempts + 1, next_at = excluded.next_at, last_error = excluded.last_error,
-    updated_at = now()
+    updated_at = now(), {", ".join(f"{c} = excluded.{c}" for c in _DEBIT)}
+"""
+# Run by retention as it detaches a month (`{{table}}`, the month's partition): a debit of a
+# mapped account never tried at a target gets a `pending` row, sent like a retry.
+RECORD_UNSENT = f"""
+INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
+SELECT t.target, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
+       l.occurred_at, l.meter, l.quantity, l.model, l.metadata
+FROM {{table}} l JOIN export_customers c ON c.account_id = l.account_id
+CROSS JOIN LATERAL (VALUES ('stripe', c.stripe_customer_id), ('lago', c.lago_subscription_id))
+    AS t (target, customer)
+WHERE t.customer IS NOT NULL AND l.kind = 'debit' AND l.amount_micros < 0
+ON CONFLICT (target, entry_id) DO NOTHING
 """
 
 
@@ -48,7 +73,7 @@ class ExportLedger:
                 r["id"],
                 r["account_id"],
                 r["request_id"],
-                r["cost"],
+                r["cost_micros"],
                 r["occurred_at"],
                 r["customer"],
                 r["meter"],
@@ -69,26 +94,23 @@ class ExportLedger:
             )
         return {r["entry_id"]: r["attempts"] for r in rows}
 
-    async def mark(
-        self, target: str, outcomes: Sequence[Outcome], expired: Sequence[int], now: datetime
-    ) -> None:
-        """Record each row's fate in one statement; a failure is due again after a backoff."""
+    async def mark(self, target: str, attempt: Attempt, now: datetime) -> None:
+        """Record each row's fate in one statement; a failure is due again after a backoff.
+        Each row keeps the debit it sends, so its retry reads no ledger."""
+        outcomes = attempt.outcomes
         tried = await self.attempts(target, [o.entry_id for o in outcomes if not o.delivered])
-        ids, states, nexts, errors = [], [], [], []
+        fates: list[tuple[int, str, datetime | None, str | None]] = []
         for o in outcomes:
-            ids.append(o.entry_id)
-            states.append("sent" if o.delivered else "failed")
             delay = retry_delay_s(tried.get(o.entry_id, 0) + 1)
-            nexts.append(None if o.delivered else now + timedelta(seconds=delay))
-            errors.append(o.error)
-        for entry_id in expired:
-            ids.append(entry_id)
-            states.append("expired")
-            nexts.append(None)
-            errors.append("older than Stripe's 35-day limit")
-        if ids:
+            later = None if o.delivered else now + timedelta(seconds=delay)
+            fates.append((o.entry_id, "sent" if o.delivered else "failed", later, o.error))
+        for entry_id in attempt.expired:
+            fates.append((entry_id, "expired", None, "older than Stripe's 35-day limit"))
+        if fates:
+            debits = {r.entry_id: _debit(r) for r in attempt.rows}
+            columns = zip(*(fate + debits[fate[0]] for fate in fates), strict=True)
             with map_postgres_errors():
-                await self.pool.execute(_MARK, target, ids, states, nexts, errors)
+                await self.pool.execute(_MARK, target, *(list(c) for c in columns))
 
     async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:
         column = CUSTOMER_COLUMN[target]
@@ -104,12 +126,21 @@ class ExportLedger:
         with map_postgres_errors():
             rows = await self.pool.fetch(
                 "SELECT x.status, count(*) AS n FROM usage_exports x"
-                " JOIN ledger_entries l ON l.id = x.entry_id WHERE x.target = $1"
-                " AND ($2::text IS NULL OR l.account_id = $2) GROUP BY 1",
+                " LEFT JOIN ledger_entries l ON x.account_id IS NULL AND l.id = x.entry_id"
+                " WHERE x.target = $1"
+                " AND ($2::text IS NULL OR coalesce(x.account_id, l.account_id) = $2)"
+                " GROUP BY 1",
                 target,
                 account_id,
             )
         return {r["status"]: int(r["n"]) for r in rows}
+
+
+def _debit(r: ExportRow) -> tuple[object, ...]:
+    """The `_DEBIT` columns of a row, in order."""
+    md = None if r.metadata is None else json.dumps(r.metadata)
+    return (r.account_id, r.request_id, r.cost_micros, r.occurred_at, r.meter, r.quantity,
+            r.model, md)  # fmt: skip
 
 
 def utcnow() -> datetime:

@@ -5,7 +5,8 @@ Nothing here deletes a money record. Detaching keeps every row in a standalone a
 and records, in the same transaction, per account and kind what left the live ledger, so
 "sum of the ledger == balance" still holds through `ledger_kind_sums`, and per account, key
 and meter what the quota windows counted of it (`ledger_archived_usage`), so a `total`
-window rebuilt from the ledger still counts it.
+window rebuilt from the ledger still counts it. A debit of the month still owed to an
+export target gets an export row carrying it, so it is still delivered.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TypeAlias
 import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.exports import RECORD_UNSENT
 from gateway.stores.postgres.window_usage import RECORD_ARCHIVED
 
 Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
@@ -122,7 +124,8 @@ async def summarize(pool: Reader, months: list[date]) -> list[MonthSummary]:
 
 async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
     """Detach one month into its archive table, in one transaction with its archived sums
-    (per account and kind) and usage (per account, key and meter, in the windows' metrics).
+    (per account and kind) and usage (per account, key and meter, in the windows' metrics),
+    and a `pending` export row for each of its debits never yet tried at a mapped target.
 
     The ledger is locked for the transaction (writes and reads wait while the month is
     summed) so no row can land in the month between its sums and its detaching. The archive
@@ -135,6 +138,7 @@ async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
             [summary] = await summarize(conn, [month])
             await conn.execute(_ARCHIVE_SUMS.format(table=table), month, archive)
             await conn.execute(RECORD_ARCHIVED.format(table=table), month, archive)
+            await conn.execute(RECORD_UNSENT.format(table=table))
             await conn.execute(f"ALTER TABLE ledger_entries DETACH PARTITION {table}")
             await conn.execute(f"ALTER TABLE {table} RENAME TO {archive}")
             await conn.execute(
