@@ -44,6 +44,7 @@ async def own() -> AsyncIterator[Stores]:
         settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
         try:
             async with open_stores(settings) as opened:
+                await opened.store.mark_ready()
                 yield opened
         finally:
             await drop_prefix(REDIS_URL, prefix)
