@@ -14,6 +14,7 @@ from gateway.ops.ledger_months import add_months, month_of, retain
 from gateway.ops.rebuild import rebuild
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
+from gateway.stores.postgres.payments import LedgerMoney
 from gateway.stores.records import MeterClosed, MeterHold
 from gateway.workers.settler import Settler
 from tests.harness import REDIS_URL, drop_prefix
@@ -56,3 +57,16 @@ async def test_a_metered_id_settled_in_an_archived_month_stays_closed(own: Store
     assert await holds.closed(rid) == MeterClosed("debit", 7, 28)
     assert await holds.hold(hold) == MeterClosed("debit", 7, 28)  # never authorized again
     assert await own.store.balance(h.account_id) == (1_000_000 - 28, 0)
+
+
+async def test_payments_reconcile_still_finds_a_payment_of_an_archived_month(own: Stores) -> None:
+    h = await make_holder(own, credit=0)
+    await post_credit(own.ledger, own.store, h.account_id, 9_000, "pi_archived", "payment")
+    await post_credit(own.ledger, own.store, h.account_id, -2_000, "re_archived", "refund",
+                      kind="refund")  # fmt: skip
+    await _archive_this_month_and_lose_redis(own)
+    found = await own.payments_store().ledger_by_keys(["pi_archived", "re_archived", "pi_no"])
+    assert found == {
+        "pi_archived": LedgerMoney("pi_archived", h.account_id, 9_000, "credit"),
+        "re_archived": LedgerMoney("re_archived", h.account_id, -2_000, "refund"),
+    }

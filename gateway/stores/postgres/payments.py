@@ -290,10 +290,15 @@ class PaymentsStore:
         return [LedgerMoney(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def ledger_by_keys(self, keys: list[str]) -> dict[str, LedgerMoney]:
-        """Credit and refund entries with these idempotency keys, whenever written."""
+        """Credit and refund entries with these idempotency keys, whenever written: from
+        their guard rows, which retention never archives (a refund is the negative one when
+        its entry is archived and its kind no longer at hand)."""
         rows = await self.pool.fetch(
-            "SELECT idempotency_key, account_id, amount_micros, kind FROM ledger_entries"
-            " WHERE idempotency_key = ANY($1::text[]) AND kind IN ('credit', 'refund')",
+            "SELECT * FROM (SELECT k.idempotency_key, k.account_id, k.amount_micros,"
+            " coalesce(l.kind, CASE WHEN k.amount_micros < 0 THEN 'refund' ELSE 'credit' END)"
+            " AS kind FROM ledger_credit_keys k LEFT JOIN ledger_entries l"
+            " ON l.id = k.entry_id AND l.account_id = k.account_id"
+            " WHERE k.idempotency_key = ANY($1::text[])) c WHERE kind IN ('credit', 'refund')",
             keys,
         )
         return {r[0]: LedgerMoney(r[0], r[1], r[2], r[3]) for r in rows}
