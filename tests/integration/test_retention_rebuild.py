@@ -18,6 +18,7 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
+from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
@@ -100,6 +101,11 @@ async def test_total_windows_keep_what_retention_archived(own: Stores) -> None:
     assert [m.archive for m in done] == ["ledger_archive_2018_03"]
     assert await _totals(own, key) == expected
     assert isinstance(await _one_more(own, key), Admitted)  # the 5th request of 5
+    meters = MeteringLedger(own.pool)
+    whole = [{"meter": "gpu_seconds", "quantity": 7, "cost_micros": 40, "events": 1}]
+    assert await meters.meter_usage(acct, None, None) == whole
+    assert await meters.meter_usage(acct, datetime(2018, 3, 1, tzinfo=UTC), None) == whole
+    assert await meters.meter_usage(acct, OLD, None) == []  # cuts the archived month
 
     late = _debit(acct, key.key_id, f"{acct}-late", OLD, 100)  # lands in DEFAULT
     assert await own.ledger.write_settlements([late]) == 1
@@ -129,9 +135,9 @@ async def test_migration_022_sums_months_archived_before_it() -> None:
         assert await migrate(conn, upto=22) == ["022_archived_usage.sql"]
         rows = await conn.fetch(
             "SELECT key_id, meter, requests, input_tokens, output_tokens, spend_micros,"
-            " quantity FROM ledger_archived_usage ORDER BY meter NULLS FIRST"
+            " quantity, debits FROM ledger_archived_usage ORDER BY meter NULLS FIRST"
         )
     assert [tuple(r) for r in rows] == [
-        ("k1", None, 1, 12, 5, 100, 0),
-        ("k1", "gpu_seconds", 0, 0, 0, 40, 7),
+        ("k1", None, 1, 12, 5, 100, 0, 1),
+        ("k1", "gpu_seconds", 0, 0, 0, 40, 7, 1),
     ]

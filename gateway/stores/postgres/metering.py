@@ -16,6 +16,26 @@ class DuplicateService(LedgerRejected):
     """A service of that name already exists."""
 
 
+_METER_USAGE = """
+SELECT meter, sum(quantity)::bigint AS quantity, sum(cost)::bigint AS cost_micros,
+       sum(events)::bigint AS events
+FROM (
+    SELECT meter, sum(quantity) AS quantity, -sum(amount_micros) AS cost, count(*) AS events
+    FROM ledger_entries WHERE account_id = $1 AND kind = 'debit' AND meter IS NOT NULL
+      AND occurred_at >= coalesce($2::timestamptz, '-infinity')
+      AND occurred_at < coalesce($3::timestamptz, 'infinity')
+    GROUP BY meter
+    UNION ALL
+    SELECT meter, sum(quantity), sum(spend_micros), sum(debits) FROM ledger_archived_usage
+    WHERE account_id = $1 AND meter IS NOT NULL
+      AND month::timestamp AT TIME ZONE 'UTC' >= coalesce($2::timestamptz, '-infinity')
+      AND (month + interval '1 month') AT TIME ZONE 'UTC'
+          <= coalesce($3::timestamptz, 'infinity')
+    GROUP BY meter
+) u GROUP BY meter ORDER BY meter
+"""
+
+
 class MeteringLedger:
     """Implements `stores.ports.MeteringLedgerPort` on the ledger's pool."""
 
@@ -57,22 +77,13 @@ class MeteringLedger:
     async def meter_usage(
         self, account_id: str, since: datetime | None, until: datetime | None
     ) -> list[Row]:
-        """Debits of one account grouped by meter: quantity, cost and count per meter.
+        """Debits of one account grouped by meter: quantity, cost and count per meter, with
+        the months retention archived that lie wholly in the range (ledger_archived_usage;
+        an archived month the range cuts through is left out: its sums are per month).
 
         The bounds are plain comparisons on occurred_at (open ends as infinities), so even a
         prepared statement's generic plan reads only the months in range: `$2 IS NULL OR ...`
         would scan every partition of the ledger."""
         with map_postgres_errors():
-            rows = await self.pool.fetch(
-                "SELECT meter, sum(quantity)::bigint AS quantity,"
-                " (-sum(amount_micros))::bigint AS cost_micros, count(*) AS events"
-                " FROM ledger_entries WHERE account_id = $1 AND kind = 'debit'"
-                " AND meter IS NOT NULL"
-                " AND occurred_at >= coalesce($2::timestamptz, '-infinity')"
-                " AND occurred_at < coalesce($3::timestamptz, 'infinity')"
-                " GROUP BY meter ORDER BY meter",
-                account_id,
-                since,
-                until,
-            )
+            rows = await self.pool.fetch(_METER_USAGE, account_id, since, until)
         return [dict(r) for r in rows]

@@ -26,9 +26,9 @@ _ARCHIVED = ", ".join(f"sum({col})::bigint AS {code}" for code, (col, _) in METR
 SCOPE_COLUMN = {"a": "account_id", "k": "key_id"}
 RECORD_ARCHIVED = f"""
 INSERT INTO ledger_archived_usage (archive_table, month, account_id, key_id, meter,
-    {", ".join(col for col, _ in METRICS.values())}, quantity)
+    {", ".join(col for col, _ in METRICS.values())}, quantity, debits)
 SELECT $2, $1, account_id, key_id, meter, {", ".join(f"sum({r})" for _, r in METRICS.values())},
-    coalesce(sum(quantity), 0)
+    coalesce(sum(quantity), 0), count(*)
 FROM {{table}} WHERE kind = 'debit' GROUP BY account_id, key_id, meter
 """
 
