@@ -11,6 +11,15 @@ Per arm, medians over rounds of: Redis CPU per request (everything Redis did: sc
 the settler's reads, sockets), EVALSHA time per request, and the commands per request
 (scripts' inner commands included). Redis CPU is the steady figure on a shared machine;
 EVALSHA time is wall time inside Redis and grows when the machine is busy.
+
+`--instructions` runs that redis-server under `valgrind --tool=callgrind` and reads the
+instructions Redis executed per request instead (zeroed before each arm's run, dumped
+after it): a count that does not move with the machine's load, so two trees' scripts can be
+compared to a fraction of a percent on a busy machine. Redis runs ~50x slower under
+valgrind; the request rate is low and the CPU and EVALSHA columns mean nothing then. The
+scripts' work depends on how many calls each window sees per granule (5 s): to keep the
+full bench's density (~1,700 req/s over 100 accounts and 1,000 keys) at ~55 req/s, pass
+`--accounts 4 --keys 32`.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from tests.bench.targets import LOAD_CPU, Target, start_meterway
 from tests.bench.upstream import start_nginx
 
 OWN_REDIS = "MWBENCH_REDIS_URL"
+CALLGRIND_DIR = "MWBENCH_CALLGRIND_DIR"  # set when redis-server runs under callgrind
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Sample:
     redis_us: float
     evalsha_us: float
     calls: dict[str, float] = field(default_factory=dict)
+    instructions: float = 0.0  # per request, under --instructions
 
 
 def _args() -> argparse.Namespace:
@@ -50,7 +61,27 @@ def _args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--stream", action="store_true", help="streamed calls instead of plain")
+    p.add_argument("--accounts", type=int, default=100)
+    p.add_argument("--keys", type=int, default=1000, help="keys in all (spread over accounts)")
+    p.add_argument(
+        "--instructions", action="store_true", help="Redis instructions per request (callgrind)"
+    )
     return p.parse_args()
+
+
+def _callgrind(pid: int, command: str) -> None:
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
+
+
+def _instructions(pid: int) -> float:
+    """Dump the counters since the last zeroing; the instructions in that dump."""
+    _callgrind(pid, "-d")
+    folder = Path(os.environ[CALLGRIND_DIR])
+    newest = max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
+    for line in newest.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return float(line.split()[1])
+    raise RuntimeError(f"no totals in {newest}")
 
 
 def _redis_cpu(pid: int) -> float:
@@ -62,18 +93,22 @@ def _redis_cpu(pid: int) -> float:
 def _sample(
     client: redis.Redis, pid: int, b: phases.Bench, t: Target, a: argparse.Namespace
 ) -> Sample:
-    time.sleep(1.0)  # the settler drains what the previous arm left
+    time.sleep(3.0 if a.instructions else 1.0)  # the settler drains the previous arm's
     client.config_resetstat()
+    if a.instructions:
+        _callgrind(pid, "-z")
     before = _redis_cpu(pid)
     run = b.load(t, stream=a.stream, c=32, seconds=a.seconds)
-    time.sleep(1.5)  # settlements and the settler's reads of this run finish
+    time.sleep(6.0 if a.instructions else 1.5)  # settlements and the settler's reads finish
     used = _redis_cpu(pid) - before
+    ins = _instructions(pid) / max(run.requests, 1) if a.instructions else 0.0
     stats = client.info("commandstats")
     n = max(run.requests, 1)
     calls = {k.removeprefix("cmdstat_"): int(v["calls"]) / n for k, v in stats.items()}
     evalsha = int(stats.get("cmdstat_evalsha", {}).get("usec", 0)) / n
-    print(f"  {t.name}: {run.rps:,.0f} req/s, Redis {used * 1e6 / n:.1f} us/req", flush=True)
-    return Sample(used * 1e6 / n, evalsha, calls)
+    shown = f", {ins:,.0f} instructions/req" if a.instructions else ""
+    print(f"  {t.name}: {run.rps:,.0f} req/s, Redis {used * 1e6 / n:.1f} us/req{shown}", flush=True)
+    return Sample(used * 1e6 / n, evalsha, calls, ins)
 
 
 def _table(samples: dict[str, list[Sample]], a: argparse.Namespace) -> str:
@@ -81,14 +116,17 @@ def _table(samples: dict[str, list[Sample]], a: argparse.Namespace) -> str:
     lines = [
         f"{mode} c=32, own redis-server, median of {a.rounds} rounds of {a.seconds:g}s:",
         "",
-        "| arm | Redis CPU us / req | EVALSHA us / req | Redis commands / req |",
-        "|---|---:|---:|---:|",
+        "| arm | Redis CPU us / req | EVALSHA us / req | Redis commands / req "
+        "| Redis instructions / req |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, rows in samples.items():
         cpu = statistics.median(s.redis_us for s in rows)
         ev = statistics.median(s.evalsha_us for s in rows)
         cmds = statistics.median(sum(v for k, v in s.calls.items() if k != "evalsha") for s in rows)
-        lines.append(f"| {name} | {cpu:.1f} | {ev:.1f} | {cmds:.1f} |")
+        ins = statistics.median(s.instructions for s in rows)
+        shown = f"{ins:,.0f}" if a.instructions else "-"
+        lines.append(f"| {name} | {cpu:.1f} | {ev:.1f} | {cmds:.1f} | {shown} |")
     for name, rows in samples.items():
         top = sorted(rows[-1].calls.items(), key=lambda kv: -kv[1])
         lines.append(
@@ -103,7 +141,7 @@ def measure(a: argparse.Namespace, pid: int) -> str:
     client = redis.Redis.from_url(fixtures.REDIS_URL)
     with tempfile.TemporaryDirectory(prefix="mwbench-") as tmp, _cleanup(False):
         work = Path(tmp)
-        settings, _ = _prepare(work, argparse.Namespace(accounts=100, keys=1000))
+        settings, _ = _prepare(work, argparse.Namespace(accounts=a.accounts, keys=a.keys))
         upstream = start_nginx(free_port(), LOAD_CPU)
         arms = [start_meterway(upstream.url, settings.config_dir, work)]
         arms[0].name = "this tree"
@@ -132,19 +170,24 @@ def main() -> int:
         pid = int(os.environ["MWBENCH_REDIS_PID"])
         print(measure(_args(), pid))
         return 0
-    _args()
+    a = _args()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="mwredis-") as tmp:
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        if a.instructions:
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p", *argv]
         server = subprocess.Popen(
-            [*argv, "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL
+            [*argv, "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
-            wait_port(port)
+            wait_port(port, timeout_s=60.0 if a.instructions else 20.0)
             env = {
                 **os.environ,
                 OWN_REDIS: f"redis://127.0.0.1:{port}/0",
                 "MWBENCH_REDIS_PID": str(server.pid),
+                CALLGRIND_DIR: tmp,
             }
             argv = [sys.executable, "-m", "tests.bench.redis_cost", *sys.argv[1:]]
             return subprocess.run(argv, env=env, check=False).returncode
