@@ -37,6 +37,7 @@ UNDECLARED = -1  # settle.lua: a held counter was not in KEYS, nothing changed
 CLOSED, DEBITED, DEBITED_LATE = 0, 1, 2  # settle.lua's other replies
 TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000
 HELD_CACHE_SIZE = 100_000
+NAMES_CACHE_SIZE = 100_000  # key names per key and per account, rebuilt when cleared
 
 
 class HotStore(HotRecords):
@@ -66,6 +67,8 @@ class HotStore(HotRecords):
         self._tz_cache: tuple[int, str] = (0, "0")
         self._declared = Declarations(keys)
         self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
+        self._key_names: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._account_names: dict[tuple[int, str], tuple[str, ...]] = {}
         self.meters = MeterHolds(self)
 
     @classmethod
@@ -128,15 +131,7 @@ class HotStore(HotRecords):
         """One reserve.lua call (again only when a counter was undeclared): its reply and
         the counters declared. `args` start as `reserve` builds them; a metered hold adds
         its meter arguments and, in `tail`, its closed marker (meter_holds.py)."""
-        k, s = self.keys, key.shard
-        fixed = (
-            k.account(s, key.account_id),
-            k.api_key(s, key.key_id),
-            k.reservations(s),
-            k.deadlines(s),
-            k.ready(s),
-            k.clock(s),
-        )
+        fixed = self._reserve_keys(key)
         for _ in range(DECLARE_ATTEMPTS):
             counters = self._declared.names(key, int(args[7]))
             reply = await self._call(self._reserve, fixed + counters + tail, args)
@@ -146,6 +141,42 @@ class HotStore(HotRecords):
             self._declared.learn_clock(miss[0])
             self._declared.learn_specs(key, miss[1], miss[2])
         raise HotStoreUnavailable("quota specs changed on every reserve attempt")
+
+    def _reserve_keys(self, key: KeyRecord) -> tuple[str, ...]:
+        """reserve.lua's first KEYS, named once per key (formatted twice per request before)."""
+        ids = (key.key_id, key.account_id)  # the shard follows from the account
+        names = self._key_names.get(ids)
+        if names is None:
+            k, s = self.keys, key.shard
+            names = (
+                k.account(s, key.account_id),
+                k.api_key(s, key.key_id),
+                k.reservations(s),
+                k.deadlines(s),
+                k.ready(s),
+                k.clock(s),
+            )
+            if len(self._key_names) >= NAMES_CACHE_SIZE:
+                self._key_names.clear()
+            self._key_names[ids] = names
+        return names
+
+    def _close_keys(self, shard: int, account_id: str) -> tuple[str, ...]:
+        """settle.lua's first KEYS but the request's own tombstone, named once per account."""
+        names = self._account_names.get((shard, account_id))
+        if names is None:
+            k = self.keys
+            names = (
+                k.reservations(shard),
+                k.deadlines(shard),
+                k.account(shard, account_id),
+                k.stream(shard),
+                k.clock(shard),
+            )
+            if len(self._account_names) >= NAMES_CACHE_SIZE:
+                self._account_names.clear()
+            self._account_names[(shard, account_id)] = names
+        return names
 
     def decided(
         self, reply: Any, request_id: str, key: KeyRecord, held: int, counters: tuple[str, ...]
@@ -200,14 +231,7 @@ class HotStore(HotRecords):
         args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS)
         if metered is not None:
             tail = (metered[2],)
-        fixed = (
-            k.reservations(shard),
-            k.deadlines(shard),
-            k.account(shard, account_id),
-            k.stream(shard),
-            k.clock(shard),
-            k.voided(shard, request_id),
-        )
+        fixed = (*self._close_keys(shard, account_id), k.voided(shard, request_id))
         counters = self._held.get(request_id)
         if counters is None:
             counters = await self._held_counters(shard, request_id)

@@ -25,8 +25,11 @@ def _window(limit: int, remaining: int, reset: int) -> RateWindow | None:
     return None if limit < 0 else RateWindow(limit, max(0, remaining), reset)
 
 
-def _admitted(values: list[object], request_id: str, key: KeyRecord, held: int) -> Admitted:
-    n = [int(str(v)) for v in values[1:8]]
+def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -> Admitted:
+    """Read from the raw reply (every request is admitted this way): `int()` takes Redis's
+    integers and the digits of a bulk string alike, and only the plan is text."""
+    n = [int(v) for v in reply[1:8]]  # type: ignore[call-overload]
+    plan = reply[8]
     return Admitted(
         request_id,
         key.account_id,
@@ -36,7 +39,7 @@ def _admitted(values: list[object], request_id: str, key: KeyRecord, held: int) 
         n[0],
         _window(n[1], n[2], n[3]),
         _window(n[4], n[5], n[6]),
-        str(values[8]),
+        plan.decode() if isinstance(plan, bytes) else str(plan),
     )
 
 
@@ -60,9 +63,9 @@ def decode_reserve_reply(
     reply: list[object], request_id: str, key: KeyRecord, held: int
 ) -> Decision:
     """Turn the reserve script's flat reply into a typed decision."""
+    if reply[0] == 1:
+        return _admitted(reply, request_id, key, held)
     values = [v.decode() if isinstance(v, bytes) else v for v in reply]
-    if values[0] == 1:
-        return _admitted(values, request_id, key, held)
     reason = str(values[1])
     if reason == "quota":
         return _quota(values)
