@@ -15,6 +15,7 @@ from billing.usage import Usage
 from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
 from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
+from gateway.services import settlement
 from gateway.services.metering import Meter
 from gateway.services.registry import TaskRegistry
 from gateway.services.settlement import Settlements
@@ -38,6 +39,7 @@ class FakeReservations:
         self.extended: list[str] = []
         self.reserved: list[int] = []
         self.settled: dict[str, int] = {}
+        self.stall: asyncio.Event | None = None  # set: settles wait for it (Redis stalled)
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -77,6 +79,8 @@ class FakeReservations:
         self, shard: int, account_id: str, request_id: str, settlement: Settlement
     ) -> int:
         self._maybe_fail()
+        if self.stall is not None:
+            await self.stall.wait()
         if self.holds.pop(request_id, None) is None:
             return 0
         self.balance -= settlement.cost_micros
@@ -202,6 +206,47 @@ async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown(
     await meter.drain(timeout_s=0.1)
     assert [(d.request_id, d.usage.output_tokens) for d in recorded] == [("r1", 20)]
     assert recorded[0].cost_micros == call.price.cost_micros(Usage(8, output_tokens=20))
+
+
+async def test_a_settle_redis_does_not_answer_in_time_shows_no_cost_and_debits_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settlement, "ANSWER_BUDGET_S", 0.05)
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    store.stall = asyncio.Event()
+    async with meter.serving(admitted) as hold:
+        cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost is None and store.settled == {}
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0  # the budget's cancel is undone
+    store.stall.set()
+    await meter.drain(timeout_s=5)
+    assert list(store.settled) == ["r1"] and store.holds == {}
+
+
+async def test_a_handler_cancelled_while_settling_stays_cancelled_and_the_debit_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settlement, "ANSWER_BUDGET_S", 30.0)
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    store.stall = asyncio.Event()
+
+    async def handler() -> int | None:
+        async with meter.serving(admitted) as hold:
+            return await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+
+    task = asyncio.create_task(handler())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    store.stall.set()
+    await meter.drain(timeout_s=5)
+    assert list(store.settled) == ["r1"] and store.holds == {}
 
 
 async def _until(done: Callable[[], bool]) -> None:
