@@ -23,7 +23,7 @@ from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.hot_records import HotRecords
-from gateway.stores.redis.keys import Keys, shard_of
+from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.meter_holds import MeterHolds
 from gateway.stores.redis.records import decode_key_record, decode_reservation
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
@@ -69,6 +69,7 @@ class HotStore(HotRecords):
         self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
         self._key_names: dict[tuple[str, str], tuple[str, ...]] = {}
         self._account_names: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._counter_prefixes = tuple(keys.counters(shard) for shard in range(SHARDS))
         self.meters = MeterHolds(self)
 
     @classmethod
@@ -107,7 +108,6 @@ class HotStore(HotRecords):
         mode: str = "",
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key."""
-        k, s = self.keys, key.shard
         args = (
             request_id,
             key.account_id,
@@ -119,7 +119,7 @@ class HotStore(HotRecords):
             self.tz_offset_ms(),
             self._ttl_ms,
             self._clock,
-            k.counters(s),
+            self._counter_prefixes[key.shard],
             mode,
         )
         reply, counters = await self.reserve_raw(key, args)
