@@ -1,5 +1,6 @@
 """The settlement stream adapter against real Redis and its real scripts: parking a message
-and requeueing it are single atomic moves, and a parked debit stays owed for reconcile."""
+and requeueing it are single atomic moves, a parked debit stays owed for reconcile, and one
+ack.lua call acknowledges and deletes a batch across shards."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.restore import HotRestore
+from gateway.stores.redis.stream import written_total
 from tests.integration.conftest import Holder, make_holder
 
 SETTLEMENT = Settlement("demo-gpt", "openai", Usage(input_tokens=5, output_tokens=5), 70)
@@ -68,3 +70,36 @@ async def test_idle_consumers_with_nothing_pending_are_forgotten(stores: Stores)
     assert await stores.settlement_stream("other").forget_idle_consumers(idle_ms=1) == 1
     assert [m.message_id for m in await holder.read(10, pending=True)] == [held.message_id]
     assert await holder.forget_idle_consumers(idle_ms=1) == 0  # "holder" keeps its message
+
+
+async def test_an_ack_acknowledges_and_deletes_every_shards_messages_and_counts_the_rows(
+    stores: Stores,
+) -> None:
+    holders = [await make_holder(stores) for _ in range(3)]
+    for i, h in enumerate(holders):
+        for n in range(2):
+            await _settle(stores, h, f"rid-ack-{i}-{n}")
+    stream = stores.settlement_stream("acker")
+    await stream.ensure_groups()
+    messages = await stream.read(10, pending=False)
+    assert len(messages) == 6
+    counted = await written_total(stores.redis, stores.store.keys)
+    await stream.ack(messages, 6)
+    assert await stream.read(10, pending=True) == []  # nothing left pending for us
+    assert (await stream.backlog()).length == 0  # and the messages are gone
+    assert await written_total(stores.redis, stores.store.keys) == counted + 6
+
+
+async def test_an_ack_of_more_ids_than_lua_unpacks_at_once(stores: Stores) -> None:
+    keys, shard = stores.store.keys, 5
+    stream = stores.settlement_stream("acker")
+    await stream.ensure_groups()
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for n in range(2_345):
+            pipe.xadd(keys.stream(shard), {"rid": f"r{n}"})
+        await pipe.execute()
+    messages = await stream.read(3_000, pending=False)
+    assert len(messages) == 2_345
+    await stream.ack(messages, 0)
+    assert await stream.read(3_000, pending=True) == []
+    assert await stores.redis.xlen(keys.stream(shard)) == 0

@@ -45,6 +45,7 @@ class RedisSettlementStream:
         self._stream_shard = {keys.stream(shard): shard for shard in range(SHARDS)}
         self._dead_letter = load_script(client, "dead_letter")
         self._requeue = load_script(client, "requeue")
+        self._ack_all = load_script(client, "ack")
 
     async def ensure_groups(self) -> None:
         for shard in range(SHARDS):
@@ -106,7 +107,12 @@ class RedisSettlementStream:
         by_shard: dict[int, list[str]] = {}
         for m in messages:
             by_shard.setdefault(m.shard, []).append(m.message_id)
+        if not by_shard and not written:
+            return
         with map_redis_errors():
+            if not is_cluster(self.redis):
+                await self._ack_all(*ack_call(self.keys, by_shard, written))
+                return
             async with self.redis.pipeline(transaction=False) as pipe:
                 for shard, ids in by_shard.items():
                     pipe.xack(self.keys.stream(shard), GROUP, *ids)
@@ -171,6 +177,19 @@ class RedisSettlementStream:
                         await self.redis.xgroup_delconsumer(stream, GROUP, name)
                     removed += 1
         return removed
+
+
+def ack_call(
+    keys: Keys, by_shard: Mapping[int, Sequence[str]], written: int
+) -> tuple[list[str], list[object]]:
+    """ack.lua's KEYS and ARGV: the streams and the counter; the group, the rows written,
+    then each stream's id count and ids."""
+    names = [keys.stream(shard) for shard in by_shard]
+    args: list[object] = [GROUP, written]
+    for ids in by_shard.values():
+        args.append(len(ids))
+        args.extend(ids)
+    return [*names, keys.settled_stat()], args
 
 
 def _dead_letter(shard: int, entry_id: str, f: Mapping[Any, Any]) -> DeadLetter:
