@@ -43,8 +43,9 @@ ON CONFLICT (target, entry_id) DO UPDATE SET status = excluded.status,
     attempts = x.attempts + 1, next_at = excluded.next_at, last_error = excluded.last_error,
     updated_at = now(), {", ".join(f"{c} = excluded.{c}" for c in _DEBIT)}
 """
-# Run by retention as it detaches a month (`{{table}}`, the month's partition): a debit of a
-# mapped account never tried at a target gets a `pending` row, sent like a retry.
+# Run by retention as it detaches a month (`{{table}}`, the month's partition, whose ids lie
+# from $1 to $2): a debit of a mapped account never tried at a target gets a `pending` row,
+# sent like a retry. The id bounds keep the check to the month's export rows, not all ever.
 RECORD_UNSENT = f"""
 INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
 SELECT t.target, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
@@ -53,6 +54,8 @@ FROM {{table}} l JOIN export_customers c ON c.account_id = l.account_id
 CROSS JOIN LATERAL (VALUES ('stripe', c.stripe_customer_id), ('lago', c.lago_subscription_id))
     AS t (target, customer)
 WHERE t.customer IS NOT NULL AND l.kind = 'debit' AND l.amount_micros < 0
+  AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target IN ('stripe', 'lago')
+                  AND x.entry_id BETWEEN $1 AND $2 AND x.target = t.target AND x.entry_id = l.id)
 ON CONFLICT (target, entry_id) DO NOTHING
 """
 

@@ -11,7 +11,7 @@ export target gets an export row carrying it, so it is still delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import TypeAlias
 
@@ -28,10 +28,17 @@ SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhreli
 WHERE i.inhparent = 'ledger_entries'::regclass AND c.relname ~ '^ledger_entries_[0-9]{4}_[0-9]{2}$'
 ORDER BY 1
 """
+# The month's sums per account and kind, answering the month's summary from what it wrote.
 _ARCHIVE_SUMS = """
-INSERT INTO ledger_archived_sums (account_id, month, kind, entries, amount_micros, archive_table)
-SELECT account_id, $1, kind, count(*), sum(amount_micros), $2 FROM {table}
-GROUP BY account_id, kind
+WITH ins AS (
+    INSERT INTO ledger_archived_sums (account_id, month, kind, entries, amount_micros,
+        archive_table)
+    SELECT account_id, $1, kind, count(*), sum(amount_micros), $2 FROM {table}
+    GROUP BY account_id, kind
+    RETURNING account_id, entries, amount_micros
+)
+SELECT coalesce(sum(entries), 0)::bigint AS n, coalesce(sum(amount_micros), 0)::bigint AS total,
+    count(DISTINCT account_id) AS accounts FROM ins
 """
 
 
@@ -135,17 +142,25 @@ async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
             archive = await _archive_name(conn, month)
-            [summary] = await summarize(conn, [month])
-            await conn.execute(_ARCHIVE_SUMS.format(table=table), month, archive)
-            await conn.execute(RECORD_ARCHIVED.format(table=table), month, archive)
-            await conn.execute(RECORD_UNSENT.format(table=table))
+            summary = await _record(conn, month, archive)
             await conn.execute(f"ALTER TABLE ledger_entries DETACH PARTITION {table}")
             await conn.execute(f"ALTER TABLE {table} RENAME TO {archive}")
             await conn.execute(
                 f"CREATE TRIGGER {archive}_no_change BEFORE INSERT OR UPDATE OR DELETE"
                 f" ON {archive} FOR EACH ROW EXECUTE FUNCTION ledger_immutable()"
             )
-    return replace(summary, archive=archive)
+    return summary
+
+
+async def _record(conn: asyncpg.Connection, month: date, archive: str) -> MonthSummary:
+    """What the month's rows leave behind (sums, usage, exports still owed); the month's
+    summary comes from its sums as they are written, not from one more scan of it."""
+    table = partition_name(month)
+    row = await conn.fetchrow(_ARCHIVE_SUMS.format(table=table), month, archive)
+    await conn.execute(RECORD_ARCHIVED.format(table=table), month, archive)
+    ids = await conn.fetchrow(f"SELECT min(id), max(id) FROM {table}")
+    await conn.execute(RECORD_UNSENT.format(table=table), *ids)
+    return MonthSummary(month, table, row["n"], row["total"], row["accounts"], archive)
 
 
 class LedgerPartitions:
