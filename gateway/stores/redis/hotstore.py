@@ -156,9 +156,7 @@ class HotStore(HotRecords):
                 k.ready(s),
                 k.clock(s),
             )
-            if len(self._key_names) >= NAMES_CACHE_SIZE:
-                self._key_names.clear()
-            self._key_names[ids] = names
+            _keep(self._key_names, ids, names, NAMES_CACHE_SIZE)
         return names
 
     def _close_keys(self, shard: int, account_id: str) -> tuple[str, ...]:
@@ -173,9 +171,7 @@ class HotStore(HotRecords):
                 k.stream(shard),
                 k.clock(shard),
             )
-            if len(self._account_names) >= NAMES_CACHE_SIZE:
-                self._account_names.clear()
-            self._account_names[(shard, account_id)] = names
+            _keep(self._account_names, (shard, account_id), names, NAMES_CACHE_SIZE)
         return names
 
     def decided(
@@ -185,9 +181,8 @@ class HotStore(HotRecords):
         if isinstance(decision, Admitted | QuotaRefused):
             self._declared.learn_clock(decision.now_ms)
         if isinstance(decision, Admitted) and counters:
-            if len(self._held) >= HELD_CACHE_SIZE:
-                self._held.clear()  # closes then read the names from the record instead
-            self._held[request_id] = counters
+            # A full cache starts over: closes then read the names from the record instead.
+            _keep(self._held, request_id, counters, HELD_CACHE_SIZE)
         return decision
 
     async def _held_counters(self, shard: int, request_id: str) -> tuple[str, ...]:
@@ -286,3 +281,10 @@ class HotStore(HotRecords):
         s = shard_of(account_id)
         keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
         return int(await self._call(self._credit, keys, (entry_id, amount_micros)))
+
+
+def _keep(cache: dict[Any, tuple[str, ...]], key: Any, names: tuple[str, ...], size: int) -> None:
+    """Remember a tuple of key names; a full cache starts over (a miss makes them again)."""
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = names
