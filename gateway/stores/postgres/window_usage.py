@@ -36,10 +36,13 @@ Usage = dict[tuple[str, int], dict[str, int]]  # (id, bucket) -> metric code -> 
 
 
 def _add(usage: Usage, rows: list[asyncpg.Record]) -> None:
+    """Add each row's sums; `t` (tokens) is input plus output, as reserve.lua counts it."""
     for r in rows:
         into = usage.setdefault((r["id"], int(r["b"])), {})
-        for code in (*METRICS, "t"):
-            into[code] = into.get(code, 0) + int(r[code] or 0)
+        amounts = {code: int(r[code] or 0) for code in METRICS}
+        amounts["t"] = amounts["i"] + amounts["o"]
+        for code, amount in amounts.items():
+            into[code] = into.get(code, 0) + amount
 
 
 def _add_meters(usage: Usage, rows: list[asyncpg.Record]) -> None:
@@ -48,45 +51,41 @@ def _add_meters(usage: Usage, rows: list[asyncpg.Record]) -> None:
         into["m." + r["meter"]] = into.get("m." + r["meter"], 0) + int(r["q"] or 0)
 
 
+async def _read(
+    pool: asyncpg.Pool, usage: Usage, scope: str, rows: str, sums: str, *args: object
+) -> None:
+    """Per-metric and per-meter sums per account or key (`scope` 'a' or 'k') and bucket `b`,
+    added to `usage`. `rows`: the columns `b` and the FROM and WHERE to read."""
+    column = SCOPE_COLUMN[scope]
+    head, rows = f"SELECT {column} AS id", f"{rows} AND {column} IS NOT NULL"
+    _add(usage, await pool.fetch(f"{head}, {sums}, {rows} GROUP BY {column}, b", *args))
+    _add_meters(usage, await pool.fetch(
+        f"{head}, meter, sum(quantity)::bigint AS q, {rows} AND meter IS NOT NULL"
+        f" GROUP BY {column}, b, meter",
+        *args,
+    ))  # fmt: skip
+
+
 async def _live(
     pool: asyncpg.Pool, scope: str, window: str, start: int | None, usage: Usage
 ) -> None:
     """Debits of the live ledger since `start` (UTC ms; None: all) per account or key
     (`scope` 'a' or 'k') and bucket: a granule index for a sliding window, else 0."""
-    column = SCOPE_COLUMN[scope]
     bucket = "0"
     if window in SLIDING_MS:
         bucket = f"floor(extract(epoch FROM occurred_at) * 1000 / {granule_ms(window)})::bigint"
     since = None if start is None else datetime.fromtimestamp(start / 1000, UTC)
-    where = (
-        f"WHERE kind = 'debit' AND {column} IS NOT NULL"
-        " AND ($1::timestamptz IS NULL OR occurred_at >= $1)"
+    rows = (
+        f"{bucket} AS b FROM ledger_entries"
+        " WHERE kind = 'debit' AND ($1::timestamptz IS NULL OR occurred_at >= $1)"
     )
-    _add(usage, await pool.fetch(
-        f"SELECT {column} AS id, {bucket} AS b, {_SUMS}, sum({METRICS['i'][1]} + output_tokens)"
-        f"::bigint AS t FROM ledger_entries {where} GROUP BY {column}, b",
-        since,
-    ))  # fmt: skip
-    _add_meters(usage, await pool.fetch(
-        f"SELECT {column} AS id, {bucket} AS b, meter, sum(quantity)::bigint AS q"
-        f" FROM ledger_entries {where} AND meter IS NOT NULL GROUP BY {column}, b, meter",
-        since,
-    ))  # fmt: skip
+    await _read(pool, usage, scope, rows, _SUMS, since)
 
 
 async def _archived(pool: asyncpg.Pool, scope: str, usage: Usage) -> None:
     """What retention archived, per account or key, into bucket 0 (each archived debit was
     summed once, in the transaction that detached its month)."""
-    column = SCOPE_COLUMN[scope]
-    _add(usage, await pool.fetch(
-        f"SELECT {column} AS id, 0 AS b, {_ARCHIVED}, sum(input_tokens + output_tokens)"
-        f"::bigint AS t FROM ledger_archived_usage WHERE {column} IS NOT NULL GROUP BY 1",
-    ))  # fmt: skip
-    _add_meters(usage, await pool.fetch(
-        f"SELECT {column} AS id, 0 AS b, meter, sum(quantity)::bigint AS q"
-        f" FROM ledger_archived_usage WHERE {column} IS NOT NULL AND meter IS NOT NULL"
-        " GROUP BY 1, meter",
-    ))  # fmt: skip
+    await _read(pool, usage, scope, "0 AS b FROM ledger_archived_usage WHERE true", _ARCHIVED)
 
 
 async def window_usage(pool: asyncpg.Pool, scope: str, window: str, start: int | None) -> Usage:
