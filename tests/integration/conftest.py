@@ -22,9 +22,10 @@ from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
 NOWHERE = "http://127.0.0.1:9"
 
 
-@pytest.fixture
-async def stores(dsn: str) -> AsyncIterator[Stores]:
-    """Both adapters, opened the way `meterway serve` opens them, Redis marked ready."""
+@contextlib.asynccontextmanager
+async def _opened(dsn: str) -> AsyncIterator[Stores]:
+    """Both adapters on `dsn` and a private Redis prefix (dropped after), opened the way
+    `meterway serve` opens them, Redis marked ready."""
     prefix = f"mwt{secrets.token_hex(4)}"
     settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
     try:
@@ -36,18 +37,18 @@ async def stores(dsn: str) -> AsyncIterator[Stores]:
 
 
 @pytest.fixture
+async def stores(dsn: str) -> AsyncIterator[Stores]:
+    """Both adapters on the session database."""
+    async with _opened(dsn) as opened:
+        yield opened
+
+
+@pytest.fixture
 async def own() -> AsyncIterator[Stores]:
     """The same on a database of its own, for a test that changes what every account shares
     (retention detaches every month before its cut; rebuild reads every account)."""
-    prefix = f"mwt{secrets.token_hex(4)}"
-    async with temp_database() as dsn:
-        settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
-        try:
-            async with open_stores(settings) as opened:
-                await opened.store.mark_ready()
-                yield opened
-        finally:
-            await drop_prefix(REDIS_URL, prefix)
+    async with temp_database() as dsn, _opened(dsn) as opened:
+        yield opened
 
 
 @contextlib.asynccontextmanager

@@ -208,14 +208,22 @@ async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown(
     assert recorded[0].cost_micros == call.price.cost_micros(Usage(8, output_tokens=20))
 
 
-async def test_a_settle_redis_does_not_answer_in_time_shows_no_cost_and_debits_later(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(settlement, "ANSWER_BUDGET_S", 0.05)
+async def _stalled(
+    monkeypatch: pytest.MonkeyPatch, budget_s: float
+) -> tuple[FakeReservations, Meter, Admitted, Call]:
+    """A meter whose first settle waits on `store.stall`, with `budget_s` for an answer."""
+    monkeypatch.setattr(settlement, "ANSWER_BUDGET_S", budget_s)
     store = FakeReservations(balance=10**9)
     meter = _meter(store)
     admitted, call = await meter.admit("r1", KEY, _call())
     store.stall = asyncio.Event()
+    return store, meter, admitted, call
+
+
+async def test_a_settle_redis_does_not_answer_in_time_shows_no_cost_and_debits_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, meter, admitted, call = await _stalled(monkeypatch, budget_s=0.05)
     async with meter.serving(admitted) as hold:
         cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
     assert cost is None and store.settled == {}
@@ -229,11 +237,7 @@ async def test_a_settle_redis_does_not_answer_in_time_shows_no_cost_and_debits_l
 async def test_a_handler_cancelled_while_settling_stays_cancelled_and_the_debit_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(settlement, "ANSWER_BUDGET_S", 30.0)
-    store = FakeReservations(balance=10**9)
-    meter = _meter(store)
-    admitted, call = await meter.admit("r1", KEY, _call())
-    store.stall = asyncio.Event()
+    store, meter, admitted, call = await _stalled(monkeypatch, budget_s=30.0)
 
     async def handler() -> int | None:
         async with meter.serving(admitted) as hold:
