@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from billing.money import MoneyFormatError, ceil_div, parse_usd
+from billing.names import one_of
 
 Unit = Literal["second", "gb_second", "byte", "request", "item"]
 OnExpiry = Literal["charge", "void"]
@@ -93,7 +94,7 @@ def _meter(name: str, entry: object) -> Meter:
     if unknown:
         raise MeterError(f"meter {name!r}: unknown field(s) {unknown}")
     unit = entry.get("unit")
-    if not isinstance(unit, str) or unit not in UNITS:
+    if not one_of(unit, UNITS):
         raise MeterError(f"meter {name!r}: unit must be one of {sorted(UNITS)}")
     on_expiry = entry.get("on_expiry", "void")
     if on_expiry not in ("charge", "void"):

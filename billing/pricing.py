@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from billing.money import MoneyFormatError, parse_usd, rate_cost
+from billing.names import one_of
 from billing.usage import Usage
 
 ModelKind = Literal["chat", "completion", "embedding"]
@@ -195,13 +196,13 @@ def _model(name: str, entry: Mapping[str, object], providers: frozenset[str]) ->
     if unknown:
         raise PricingError(f"model {name!r}: unknown field(s) {unknown}")
     provider = entry.get("provider")
-    if not isinstance(provider, str) or provider not in providers:
+    if not one_of(provider, providers):
         raise PricingError(f"model {name!r}: unknown provider {provider!r}")
     kind = entry.get("kind", "chat")
-    if not isinstance(kind, str) or kind not in KINDS:
+    if not one_of(kind, KINDS):
         raise PricingError(f"model {name!r}: kind must be one of {sorted(KINDS)}")
     encoding = entry.get("encoding", "o200k_base")
-    if not isinstance(encoding, str) or encoding not in ENCODINGS:
+    if not one_of(encoding, ENCODINGS):
         raise PricingError(f"model {name!r}: encoding must be one of {sorted(ENCODINGS)}")
     max_out = _max_output(name, entry, kind)
     image = entry.get(

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from billing.names import one_of
+
 Window = Literal["minute", "hour", "day", "week", "month", "total"]
 Metric = Literal["requests", "input_tokens", "output_tokens", "tokens", "spend_micros"]
 
@@ -76,8 +78,7 @@ def parse_quota(obj: object) -> Quota:
     if not isinstance(obj, Mapping):
         raise QuotaSpecError("each quota must be an object with window, metric and limit")
     window, metric, limit = obj.get("window"), obj.get("metric"), obj.get("limit")
-    # A JSON object or list is unhashable: it must be refused here, not raise TypeError.
-    if not isinstance(window, str) or window not in WINDOW_CODES:
+    if not one_of(window, WINDOW_CODES):
         raise QuotaSpecError(f"quota window must be one of {list(WINDOWS)}, got {window!r}")
     if not isinstance(metric, str) or (
         metric not in METRIC_CODES and not METER_METRIC.match(metric)

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from billing.names import one_of
 from billing.stream_tally import StreamEvent
 from billing.usage import ToolRuns, Usage, usage_from_openai
 
@@ -34,7 +35,7 @@ TEXT_DELTAS = frozenset(
 
 def is_terminal(response: dict[str, Any]) -> bool:
     status = response.get("status")
-    return isinstance(status, str) and status in TERMINAL_STATUSES
+    return one_of(status, TERMINAL_STATUSES)
 
 
 def _ran(item: object) -> str | None:
@@ -42,7 +43,7 @@ def _ran(item: object) -> str | None:
     if not isinstance(item, dict):
         return None
     kind = item.get("type")
-    if not isinstance(kind, str) or kind not in BUILT_IN_TOOLS:
+    if not one_of(kind, BUILT_IN_TOOLS):
         return None
     return kind if item.get("status") == "completed" else None
 

@@ -22,6 +22,8 @@ from importlib import resources
 
 import tiktoken
 
+from billing.names import one_of
+
 CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 O200K_BASE_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 
@@ -183,7 +185,7 @@ def _part_tokens(enc: Encoder, part: object, image_tokens: int) -> int:
         text = part.get(kind) if kind in ("text", "thinking") else None
         if isinstance(text, str):
             return _n(enc, text)
-        if isinstance(kind, str) and kind in _IMAGE_PART_TYPES:
+        if one_of(kind, _IMAGE_PART_TYPES):
             return image_tokens
     return _json_tokens(enc, part)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from billing.names import one_of
 from billing.pricing import ModelPrice
 from gateway.errors import InvalidRequest
 
@@ -69,7 +70,7 @@ def refuse_unpriced(body: Mapping[str, Any], extras: ModelPrice | None = None) -
     """
     tier = body.get("service_tier")
     priced = PRICED_TIERS | (extras.service_tiers.keys() if extras is not None else set())
-    if tier is not None and (not isinstance(tier, str) or tier not in priced):
+    if tier is not None and not one_of(tier, priced):
         raise _refuse("service_tier", f"is {tier!r}, a tier billed at other rates")
     if extras is None and body.get("store") not in (None, False):
         raise _refuse("store", "asks the provider to store the completion")

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from billing.names import one_of
 from gateway.errors import InvalidApiKey
 from gateway.services.jwks import JwksCache, UnknownSigningKey
 from gateway.settings import JwtSettings
@@ -65,7 +66,7 @@ class JwtVerifier:
 
     async def _key(self, header: dict[str, Any]) -> Any:
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.settings.algorithms:
+        if not one_of(alg, self.settings.algorithms):
             raise InvalidToken(f"Token algorithm {alg!r} is not accepted.")
         if alg.startswith("HS"):
             return self.settings.secret
