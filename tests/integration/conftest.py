@@ -6,6 +6,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -17,6 +18,7 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
+from gateway.stores.stream_fields import ledger_row
 from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
 
 NOWHERE = "http://127.0.0.1:9"
@@ -81,6 +83,22 @@ async def archive_as_before_022(conn: asyncpg.Connection, month: str) -> None:
         f"ALTER TABLE ledger_entries DETACH PARTITION {table};"
         f"ALTER TABLE {table} RENAME TO {archive}"
     )
+
+
+def settled_row(
+    acct: str, rid: str, cost: int, at: datetime, kind: str = "debit", *, qty: int = 0
+) -> tuple[object, ...]:
+    """A settlement's ledger row as the settler writes it (3 input tokens, 1 cached, 2
+    output), settled at `at`; with `qty`, a debit of the meter gpu_seconds."""
+    ms = str(int(at.timestamp() * 1000))
+    fields = {
+        "rid": rid, "kind": kind, "acct": acct, "key": "key_x", "cost": str(cost),
+        "model": "demo-gpt", "provider": "openai", "in": "3", "cin": "1", "cw": "0",
+        "out": "2", "rsn": "0", "src": "provider", "at": ms, "st": ms,
+    }  # fmt: skip
+    if qty:
+        fields.update(meter="gpu_seconds", qty=str(qty), svc="runner", occ="", md="")
+    return ledger_row(fields)
 
 
 @dataclass(frozen=True)

@@ -28,23 +28,11 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
 from gateway.stores.postgres.balances import ledger_totals
 from gateway.stores.postgres.migrate import migrate
-from gateway.stores.stream_fields import ledger_row
 from tests.harness import Gateway, gateway_env, temp_database
+from tests.integration.conftest import settled_row
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # the keeper's and retention's "now" here
 NOWHERE = "http://127.0.0.1:9"
-
-
-def _settled(
-    acct: str, rid: str, cost: int, at: datetime, kind: str = "debit"
-) -> tuple[object, ...]:
-    ms = str(int(at.timestamp() * 1000))
-    fields = {
-        "rid": rid, "kind": kind, "acct": acct, "key": "key_x", "cost": str(cost),
-        "model": "demo-gpt", "provider": "openai", "in": "3", "cin": "1", "cw": "0",
-        "out": "2", "rsn": "0", "src": "provider", "at": ms, "st": ms,
-    }  # fmt: skip
-    return ledger_row(fields)
 
 
 async def _account(stores: Stores, credit: int = 1_000_000) -> str:
@@ -136,19 +124,19 @@ async def test_guards_carry_over_from_019(db019: str) -> None:
     async with _stores_at(db019) as stores:
         again = await stores.ledger.credit("a1", 10000, "pay-1", "seed")
         assert not again.created
-        replay = _settled("a1", "r1", 1000, datetime(2026, 11, 1, tzinfo=UTC))
+        replay = settled_row("a1", "r1", 1000, datetime(2026, 11, 1, tzinfo=UTC))
         assert await stores.ledger.write_settlements([replay]) == 0
         await _balances_match_ledger(stores, ["a1"])
 
 
 async def test_one_request_at_two_times_is_written_once(stores: Stores) -> None:
     acct = await _account(stores)
-    early = _settled(acct, f"{acct}-both", 700, datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
-    late = _settled(acct, f"{acct}-both", 700, datetime(2026, 11, 1, 0, 1, tzinfo=UTC))
+    early = settled_row(acct, f"{acct}-both", 700, datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
+    late = settled_row(acct, f"{acct}-both", 700, datetime(2026, 11, 1, 0, 1, tzinfo=UTC))
     assert await stores.ledger.write_settlements([early]) == 1
     assert await stores.ledger.write_settlements([late]) == 0  # another month, same request
-    other_early = _settled(acct, f"{acct}-batch", 300, datetime(2026, 9, 1, tzinfo=UTC))
-    other_late = _settled(acct, f"{acct}-batch", 300, datetime(2026, 12, 1, tzinfo=UTC))
+    other_early = settled_row(acct, f"{acct}-batch", 300, datetime(2026, 9, 1, tzinfo=UTC))
+    other_late = settled_row(acct, f"{acct}-batch", 300, datetime(2026, 12, 1, tzinfo=UTC))
     assert await stores.ledger.write_settlements([other_early, other_late]) == 1
     rows = await stores.pool.fetch(
         "SELECT request_id, occurred_at FROM ledger_entries WHERE account_id = $1"
@@ -176,7 +164,7 @@ async def test_credits_stay_idempotent_across_months(stores: Stores) -> None:
 async def test_partitions_are_created_ahead_and_take_rows_out_of_default(stores: Stores) -> None:
     acct = await _account(stores)
     far = datetime(2031, 3, 5, tzinfo=UTC)
-    assert await stores.ledger.write_settlements([_settled(acct, "rid-far", 100, far)]) == 1
+    assert await stores.ledger.write_settlements([settled_row(acct, "rid-far", 100, far)]) == 1
     assert (await partitions.default_months(stores.pool)).get(date(2031, 3, 1)) == 1
     before = await stores.pool.fetch("SELECT * FROM ledger_entries WHERE account_id = $1", acct)
 
@@ -218,11 +206,11 @@ async def _old_months(stores: Stores, year: int) -> list[str]:
     accounts = [await _account(stores) for _ in range(2)]
     await partitions.add_months(stores.pool, [date(year, 1, 1), date(year, 6, 1)])
     rows = [
-        _settled(acct, f"{acct}-{i}", 100 * (i + 1), at)
+        settled_row(acct, f"{acct}-{i}", 100 * (i + 1), at)
         for acct in accounts
         for i, at in enumerate(_old(year))
     ]
-    rows.append(_settled(accounts[0], f"{accounts[0]}-now", 50, datetime.now(UTC)))
+    rows.append(settled_row(accounts[0], f"{accounts[0]}-now", 50, datetime.now(UTC)))
     assert await stores.ledger.write_settlements(rows) == 5
     return accounts
 
@@ -253,12 +241,12 @@ async def test_retention_detaches_whole_months_and_keeps_the_sums(stores: Stores
             "INSERT INTO ledger_archive_2024_06 SELECT * FROM ledger_archive_2024_01"
         )
     await _balances_match_ledger(stores, accounts)
-    replay = _settled(accounts[0], f"{accounts[0]}-0", 100, _old(2024)[0])
+    replay = settled_row(accounts[0], f"{accounts[0]}-0", 100, _old(2024)[0])
     assert await stores.ledger.write_settlements([replay]) == 0  # the guard outlives the month
     assert [m for m in await retain(stores, date(2024, 7, 1), NOW) if m.month.year == 2024] == []
 
     await partitions.add_months(stores.pool, [date(2024, 1, 1)])  # a late row for an archived month
-    late = _settled(accounts[1], "rid-late-2024", 30, _old(2024)[0])
+    late = settled_row(accounts[1], "rid-late-2024", 30, _old(2024)[0])
     assert await stores.ledger.write_settlements([late]) == 1
     again = await retain(stores, date(2024, 7, 1), NOW)
     assert [m.archive for m in again if m.month.year == 2024] == ["ledger_archive_2024_01_2"]
