@@ -103,7 +103,7 @@ async def test_migration_023_keeps_retries_of_months_archived_before_it() -> Non
             " ('lago', 1, 'failed', now()), ('lago', 3, 'failed', now())"
         )
         await archive_as_before_022(conn, "2019_05")
-        assert await migrate(conn) == ["023_export_snapshots.sql"]
+        assert (await migrate(conn))[0] == "023_export_snapshots.sql"  # and any later one
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
         try:
             due = await ExportLedger(pool).due("lago", datetime.now(UTC) + timedelta(1), 10)

@@ -11,11 +11,15 @@ from datetime import date, datetime
 import asyncpg
 
 from gateway.stores.errors import DuplicateExternalId
+from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.rollups import REPORT_SQL
 from gateway.stores.records import Row
 
+_GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"
+_REQUEST = "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
+_ARCHIVED_REQUEST = "SELECT * FROM {table} WHERE request_id = $1 AND account_id = $2"
 _KEYS = """
 SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
 FROM api_keys k
@@ -109,14 +113,28 @@ class Directory:
         )
 
     async def request_entry(self, account_id: str, request_id: str) -> Row | None:
+        """The request's entry on this account, a debit before its void (a late debit beats
+        it), else the newest; live or archived. The guard rows say which kinds exist at all,
+        so an unknown id costs one lookup, and archives are read only for a kind the live
+        ledger lacks."""
         with map_postgres_errors():
-            found = await self.pool.fetchrow(
-                "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
-                " ORDER BY (kind = 'debit') DESC, id DESC LIMIT 1",  # a late debit beats its void
-                request_id,
-                account_id,
-            )
-        return None if found is None else entry_row(found)
+            kinds = {r["kind"] for r in await self.pool.fetch(_GUARDS, request_id)}
+            if not kinds:
+                return None
+            found = list(await self.pool.fetch(_REQUEST, request_id, account_id))
+            missing = kinds - {r["kind"] for r in found}
+            if missing and "debit" not in {r["kind"] for r in found}:
+                for archive in await archives.of_account(self.pool, account_id):
+                    more = await archives.fetch(
+                        self.pool, archive.table, _ARCHIVED_REQUEST, request_id, account_id
+                    )
+                    found += more
+                    missing -= {r["kind"] for r in more}
+                    if not missing:
+                        break
+        if not found:
+            return None
+        return entry_row(min(found, key=lambda r: (r["kind"] != "debit", -r["id"])))
 
     async def usage_report(
         self,

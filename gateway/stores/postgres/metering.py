@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from gateway.stores.errors import LedgerRejected
+from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 
@@ -33,6 +34,24 @@ FROM (
           <= coalesce($3::timestamptz, 'infinity')
     GROUP BY meter
 ) u GROUP BY meter ORDER BY meter
+"""
+# The account's archive tables of months the range cuts through (meets, but not whole).
+_CUT_ARCHIVES = """
+SELECT DISTINCT archive_table FROM ledger_archived_usage
+WHERE account_id = $1 AND meter IS NOT NULL
+  AND (month + interval '1 month') AT TIME ZONE 'UTC' > coalesce($2::timestamptz, '-infinity')
+  AND month::timestamp AT TIME ZONE 'UTC' < coalesce($3::timestamptz, 'infinity')
+  AND NOT (month::timestamp AT TIME ZONE 'UTC' >= coalesce($2::timestamptz, '-infinity')
+       AND (month + interval '1 month') AT TIME ZONE 'UTC'
+           <= coalesce($3::timestamptz, 'infinity'))
+"""
+_ARCHIVE_METER_USAGE = """
+SELECT meter, sum(quantity)::bigint AS quantity, -sum(amount_micros)::bigint AS cost_micros,
+       count(*) AS events
+FROM {table} WHERE account_id = $1 AND kind = 'debit' AND meter IS NOT NULL
+  AND occurred_at >= coalesce($2::timestamptz, '-infinity')
+  AND occurred_at < coalesce($3::timestamptz, 'infinity')
+GROUP BY meter
 """
 
 
@@ -77,13 +96,31 @@ class MeteringLedger:
     async def meter_usage(
         self, account_id: str, since: datetime | None, until: datetime | None
     ) -> list[Row]:
-        """Debits of one account grouped by meter: quantity, cost and count per meter, with
-        the months retention archived that lie wholly in the range (ledger_archived_usage;
-        an archived month the range cuts through is left out: its sums are per month).
+        """Debits of one account grouped by meter: quantity, cost and count per meter, live
+        and archived. An archived month the range covers whole is added from its sums
+        (ledger_archived_usage); one the range cuts through is read from its archive table
+        for the exact range (through the meter usage index the detached partition kept), so
+        the answer is the one the same range gave before the month was archived. A dropped
+        archive table adds only what its whole months' sums keep.
 
         The bounds are plain comparisons on occurred_at (open ends as infinities), so even a
         prepared statement's generic plan reads only the months in range: `$2 IS NULL OR ...`
         would scan every partition of the ledger."""
         with map_postgres_errors():
-            rows = await self.pool.fetch(_METER_USAGE, account_id, since, until)
-        return [dict(r) for r in rows]
+            rows = list(await self.pool.fetch(_METER_USAGE, account_id, since, until))
+            cut = await self.pool.fetch(_CUT_ARCHIVES, account_id, since, until)
+            for r in cut:
+                rows += await archives.fetch(
+                    self.pool, r["archive_table"], _ARCHIVE_METER_USAGE, account_id, since, until
+                )
+        if not cut:
+            return [dict(r) for r in rows]
+        sums: dict[str, list[int]] = {}
+        for r in rows:
+            into = sums.setdefault(r["meter"], [0, 0, 0])
+            for i, column in enumerate(("quantity", "cost_micros", "events")):
+                into[i] += int(r[column])
+        return [
+            {"meter": m, "quantity": q, "cost_micros": c, "events": n}
+            for m, (q, c, n) in sorted(sums.items())
+        ]

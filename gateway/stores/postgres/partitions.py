@@ -41,6 +41,16 @@ SELECT coalesce(sum(entries), 0)::bigint AS n, coalesce(sum(amount_micros), 0)::
     count(DISTINCT account_id) AS accounts FROM ins
 """
 
+# Archive names in use: tables there, and names recorded by earlier detaches (dropped since).
+_TAKEN = """
+WITH p AS (SELECT '^' || $1 || '(_[0-9]+)?$' AS re)
+SELECT count(*) FROM (
+    SELECT relname::text AS name FROM pg_class, p WHERE relname ~ p.re
+    UNION SELECT archive_table FROM ledger_archives, p WHERE archive_table ~ p.re
+    UNION SELECT archive_table FROM ledger_archived_sums, p WHERE archive_table ~ p.re
+) taken
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class MonthAdded:
@@ -68,12 +78,10 @@ def partition_name(month: date) -> str:
 
 async def _archive_name(conn: asyncpg.Connection, month: date) -> str:
     """ledger_archive_YYYY_MM, or with _2, _3... if that month was archived before (it
-    can be created again by ledger_add_month and receive late rows)."""
+    can be created again by ledger_add_month and receive late rows). A name stays taken
+    after an operator drops its table: its sums and registry rows keep it."""
     base = f"ledger_archive_{month:%Y_%m}"
-    taken = await conn.fetchval(
-        "SELECT count(*) FROM pg_class WHERE relname = $1 OR relname ~ ('^' || $1 || '_[0-9]+$')",
-        base,
-    )
+    taken = await conn.fetchval(_TAKEN, base)
     return base if taken == 0 else f"{base}_{taken + 1}"
 
 
@@ -153,13 +161,22 @@ async def detach(pool: asyncpg.Pool, month: date) -> MonthSummary:
 
 
 async def _record(conn: asyncpg.Connection, month: date, archive: str) -> MonthSummary:
-    """What the month's rows leave behind (sums, usage, exports still owed); the month's
-    summary comes from its sums as they are written, not from one more scan of it."""
+    """What the month's rows leave behind (sums, usage, exports still owed, the archive's
+    registry row with its id range); the month's summary comes from its sums as they are
+    written, not from one more scan of it."""
     table = partition_name(month)
     row = await conn.fetchrow(_ARCHIVE_SUMS.format(table=table), month, archive)
     await conn.execute(RECORD_ARCHIVED.format(table=table), month, archive)
     ids = await conn.fetchrow(f"SELECT min(id), max(id) FROM {table}")
     await conn.execute(RECORD_UNSENT.format(table=table), *ids)
+    await conn.execute(
+        "INSERT INTO ledger_archives (archive_table, month, entries, min_id, max_id)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        archive,
+        month,
+        row["n"],
+        *ids,
+    )
     return MonthSummary(month, table, row["n"], row["total"], row["accounts"], archive)
 
 
