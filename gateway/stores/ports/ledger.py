@@ -145,7 +145,8 @@ class ExportLedgerPort(Protocol):
         ...
 
     async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:
-        """The account's id at `target` (Stripe customer, Lago external subscription)."""
+        """The account's id at `target` (Stripe customer, Lago external subscription);
+        mapping an account makes every debit of it never tried there due."""
         ...
 
     async def counts(self, target: str, account_id: str | None = None) -> dict[str, int]:

@@ -22,7 +22,7 @@ SELECT * FROM (
            l.meter, l.quantity, l.model, l.metadata, c.{column} AS customer
     FROM ledger_entries l
     JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
-    WHERE l.kind = 'debit' AND l.amount_micros < 0
+    WHERE l.id > {through} AND l.kind = 'debit' AND l.amount_micros < 0
       AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
     UNION ALL
     SELECT x.entry_id, x.account_id, x.request_id, x.cost_micros, x.occurred_at, x.meter,
@@ -32,6 +32,28 @@ SELECT * FROM (
     WHERE x.target = $1 AND x.status IN ('failed', 'pending') AND x.next_at <= $2
 ) due ORDER BY id LIMIT $3
 """
+# Debits of mapped accounts with ids in (after, upto] never tried at the target: while there
+# is one, the scan's lower bound stays below it.
+_UNTRIED = """
+SELECT EXISTS (
+    SELECT 1 FROM ledger_entries l
+    JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
+    WHERE l.id > {after} AND l.id <= {upto} AND l.kind = 'debit' AND l.amount_micros < 0
+      AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
+)
+"""
+# The open transactions that took a ledger id, by virtual id: nextval holds a lock on the
+# sequence until its transaction ends, so these are the only ones that may still commit an
+# id already given out (another open transaction, however long, holds none).
+_OPEN = (
+    "SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks"
+    " WHERE locktype = 'relation' AND relation = 'ledger_entries_id_seq'::regclass"
+    " AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+_STILL_OPEN = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
+    " AND virtualxid = ANY($1::text[]))"
+)
 _MARK = f"""
 INSERT INTO usage_exports AS x (target, entry_id, status, attempts, next_at, last_error,
     {", ".join(_DEBIT)})
@@ -60,6 +82,44 @@ ON CONFLICT (target, entry_id) DO NOTHING
 """
 
 
+# An account mapped at a target: its debits below the scan's bound never tried there become
+# `pending` rows (the scan will not read them), sent like a retry.
+_BACKFILL = f"""
+INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
+SELECT $1, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
+       l.occurred_at, l.meter, l.quantity, l.model, l.metadata
+FROM ledger_entries l
+WHERE l.account_id = $2 AND l.id <= $3 AND l.kind = 'debit' AND l.amount_micros < 0
+  AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
+ON CONFLICT (target, entry_id) DO NOTHING
+"""
+
+
+async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
+    """Move the scan's lower bound up when it is safe: to the id the sequence had when the
+    transactions then holding ledger ids were listed, once they have all ended (no lower id
+    can commit after) and no debit up to it is left untried; then list them again."""
+    async with conn.transaction():
+        scan = await conn.fetchrow("SELECT * FROM export_scan WHERE target = $1 FOR UPDATE", target)
+        through = scan["through_id"]
+        if scan["next_id"] is not None:
+            if await conn.fetchval(_STILL_OPEN, scan["next_vxids"]):
+                return
+            untried = _UNTRIED.format(column=column, after=int(through), upto=int(scan["next_id"]))
+            if await conn.fetchval(untried, target):
+                return
+            through = scan["next_id"]
+        upto = await conn.fetchval("SELECT last_value FROM ledger_entries_id_seq")
+        await conn.execute(
+            "UPDATE export_scan SET through_id = $2, next_id = $3, next_vxids = $4"
+            " WHERE target = $1",
+            target,
+            through,
+            upto,
+            await conn.fetchval(_OPEN),
+        )
+
+
 class ExportLedger:
     """Implements `stores.ports.ExportLedgerPort`."""
 
@@ -67,10 +127,20 @@ class ExportLedger:
         self.pool = pool
 
     async def due(self, target: str, now: datetime, limit: int) -> list[ExportRow]:
-        """Debits of mapped accounts never exported, or failed and due again, oldest first."""
-        sql = _DUE.format(column=CUSTOMER_COLUMN[target])
+        """Debits of mapped accounts never exported, or failed and due again, oldest first.
+        Never-tried debits are looked for above the scan's bound only (export_scan, migration
+        025: an index range on every month), which then moves up if it safely can. The bound
+        is written into the statement: as a parameter, a prepared statement's generic plan
+        (from its sixth run) does not know it is near the top and reads every month."""
+        column = CUSTOMER_COLUMN[target]
         with map_postgres_errors():
-            rows = await self.pool.fetch(sql, target, now, limit)
+            async with self.pool.acquire() as conn:
+                through = await conn.fetchval(
+                    "SELECT through_id FROM export_scan WHERE target = $1", target
+                )
+                sql = _DUE.format(column=column, through=int(through))
+                rows = await conn.fetch(sql, target, now, limit)
+                await _advance(conn, target, column)
         return [
             ExportRow(
                 r["id"],
@@ -116,14 +186,23 @@ class ExportLedger:
                 await self.pool.execute(_MARK, target, *(list(c) for c in columns))
 
     async def set_customer(self, account_id: str, target: str, customer: str | None) -> None:
+        """Map (or unmap, with None) the account at the target. Mapping it gives its debits
+        below the exporter's scan bound never tried there a `pending` row each, in the same
+        transaction, which waits for a bound being moved (and moves it after)."""
         column = CUSTOMER_COLUMN[target]
         with map_postgres_errors():
-            await self.pool.execute(
-                f"INSERT INTO export_customers (account_id, {column}) VALUES ($1, $2)"
-                f" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}",
-                account_id,
-                customer,
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    f"INSERT INTO export_customers (account_id, {column}) VALUES ($1, $2)"
+                    f" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}",
+                    account_id,
+                    customer,
+                )
+                if customer is not None:
+                    through = await conn.fetchval(
+                        "SELECT through_id FROM export_scan WHERE target = $1 FOR UPDATE", target
+                    )
+                    await conn.execute(_BACKFILL, target, account_id, through)
 
     async def counts(self, target: str, account_id: str | None = None) -> dict[str, int]:
         with map_postgres_errors():
