@@ -29,7 +29,7 @@ import uvloop
 from gateway.settings import load_settings
 from tests.bench import fixtures, rss_upstream
 from tests.bench.procs import free_port, rss_mib, spawn, stop
-from tests.bench.targets import GATEWAY_CPU, _wait_http, gateway_env
+from tests.bench.targets import GATEWAY_CPU, gateway_env, wait_http
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATABASE, PREFIX = "meterway_bench_rss", "mwbenchrss"  # not the main bench's: both may run
@@ -133,7 +133,7 @@ async def gateway(upstream: str, config_dir: Path, logs: Path) -> AsyncIterator[
     argv = [str(Path(sys.executable).with_name("meterway")), "serve"]
     proc = spawn(argv, cpu=GATEWAY_CPU, log=logs / "meterway-rss.log", env=env)
     try:
-        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{port}/readyz")
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/readyz")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         stop(proc)

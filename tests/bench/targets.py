@@ -61,7 +61,7 @@ def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dic
     }
 
 
-def _wait_http(url: str, timeout_s: float = 30.0) -> None:
+def wait_http(url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -99,7 +99,7 @@ def start_meterway(
     argv = [str(Path(sys.executable).with_name("meterway")), "serve"]
     proc = spawn(argv, cpu=cpu, log=logs / f"meterway-w{workers}.log", env=env)
     url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/readyz")
+    wait_http(url + "/readyz")
     if workers > 1:
         time.sleep(1.0)  # let every forked worker bind the port
     return Target(f"meterway-w{workers}", url, proc)
