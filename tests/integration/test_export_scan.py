@@ -45,15 +45,21 @@ async def _through(stores: Stores) -> int:
     )
 
 
-async def test_a_debit_committed_after_newer_ones_is_still_exported(own: Stores) -> None:
-    ledger = ExportLedger(own.pool)
-    a, c = await _account(own, ledger), await _account(own, ledger)
-    await _debit(own, a, "r-0")
+async def _first_bound(stores: Stores, ledger: ExportLedger, acct: str) -> int:
+    """One debit sent, then runs until the bound has passed it: the bound."""
+    await _debit(stores, acct, "r-0")
     assert await _export(ledger) == ["r-0"]
     for _ in range(2):
         assert await _export(ledger) == []
-    first = await _through(own)
-    assert first > 0
+    bound = await _through(stores)
+    assert bound > 0
+    return bound
+
+
+async def test_a_debit_committed_after_newer_ones_is_still_exported(own: Stores) -> None:
+    ledger = ExportLedger(own.pool)
+    a, c = await _account(own, ledger), await _account(own, ledger)
+    first = await _first_bound(own, ledger, a)
     async with own.pool.acquire() as slow:
         tx = slow.transaction()
         await tx.start()  # a settler's batch still open: its id is taken, not yet committed
@@ -116,3 +122,22 @@ async def test_an_account_mapped_after_the_bound_passed_its_debits_gets_them(
     assert await ledger.counts("lago", b) == {"sent": 2}
     await ledger.set_customer(b, "lago", "sub_B2")  # mapped again: nothing is sent twice
     assert await _export(ledger) == []
+
+
+async def test_a_sequence_that_caches_ids_keeps_the_bound_where_it_is(own: Stores) -> None:
+    """An operator's ALTER SEQUENCE ... CACHE n lets a session commit an id it took earlier,
+    below a bound set since: the bound stops moving, and every debit is still sent."""
+    ledger = ExportLedger(own.pool)
+    a = await _account(own, ledger)
+    held = await _first_bound(own, ledger, a)
+    await own.pool.execute("ALTER SEQUENCE ledger_entries_id_seq CACHE 20")
+    for i in range(1, 3):
+        await _debit(own, a, f"r-{i}")
+        assert await _export(ledger) == [f"r-{i}"]
+        assert await _export(ledger) == []
+    assert await _through(own) == held
+    await own.pool.execute("ALTER SEQUENCE ledger_entries_id_seq CACHE 1")
+    for _ in range(2):
+        assert await _export(ledger) == []
+    assert await _through(own) > held  # ids one by one again: the bound moves on
+    assert await ledger.counts("lago", a) == {"sent": 3}

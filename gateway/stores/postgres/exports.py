@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,8 @@ import asyncpg
 
 from billing.exports import Attempt, ExportRow, retry_delay_s
 from gateway.stores.postgres.errors import map_postgres_errors
+
+log = logging.getLogger("meterway.exports")
 
 CUSTOMER_COLUMN = {"stripe": "stripe_customer_id", "lago": "lago_subscription_id"}
 # What a delivery sends of a debit: each export row keeps it (migration 023), so a retry
@@ -49,6 +52,11 @@ _OPEN = (
     "SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks"
     " WHERE locktype = 'relation' AND relation = 'ledger_entries_id_seq'::regclass"
     " AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+# The bound's reasoning needs every id taken in the transaction that commits it. A sequence
+# with CACHE > 1 hands a session ids it took earlier, possibly below a bound set since.
+_SEQUENCE_CACHE = (
+    "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ledger_entries_id_seq'::regclass"
 )
 _STILL_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
@@ -99,6 +107,11 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
     """Move the scan's lower bound up when it is safe: to the id the sequence had when the
     transactions then holding ledger ids were listed, once they have all ended (no lower id
     can commit after) and no debit up to it is left untried; then list them again."""
+    if await conn.fetchval(_SEQUENCE_CACHE) != 1:
+        # An operator's ALTER SEQUENCE ... CACHE n: the bound stays (reads stay correct,
+        # only slower as the ledger grows) until the sequence hands out ids one by one again.
+        log.warning("ledger_entries_id_seq caches ids: the export scan's bound is not moved")
+        return
     async with conn.transaction():
         scan = await conn.fetchrow("SELECT * FROM export_scan WHERE target = $1 FOR UPDATE", target)
         through = scan["through_id"]
