@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from billing.exports import Attempt, ExportRow, retry_delay_s
+from gateway.stores.postgres.archives import ID_MAX
 from gateway.stores.postgres.errors import map_postgres_errors
 
 log = logging.getLogger("meterway.exports")
@@ -19,15 +20,21 @@ CUSTOMER_COLUMN = {"stripe": "stripe_customer_id", "lago": "lago_subscription_id
 # never reads the ledger, whose month retention may have archived since the first attempt.
 _DEBIT = ("account_id", "request_id", "cost_micros", "occurred_at", "meter", "quantity",
           "model", "metadata")  # fmt: skip
-_DUE = """
-SELECT * FROM (
-    SELECT l.id, l.account_id, l.request_id, -l.amount_micros AS cost_micros, l.occurred_at,
-           l.meter, l.quantity, l.model, l.metadata, c.{column} AS customer
+# Debits of accounts mapped at the target ($1) with ids in ({after}, {upto}] and no export
+# row there: what the due read sends first, and what holds the scan's bound below them.
+_NEVER_TRIED = """
     FROM ledger_entries l
     JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
-    WHERE l.id > {through} AND l.kind = 'debit' AND l.amount_micros < 0
+    WHERE l.id > {after} AND l.id <= {upto} AND l.kind = 'debit' AND l.amount_micros < 0
       AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
-    UNION ALL
+"""
+_DUE = (
+    """
+SELECT * FROM (
+    SELECT l.id, l.account_id, l.request_id, -l.amount_micros AS cost_micros, l.occurred_at,
+           l.meter, l.quantity, l.model, l.metadata, c.{column} AS customer"""
+    + _NEVER_TRIED
+    + """    UNION ALL
     SELECT x.entry_id, x.account_id, x.request_id, x.cost_micros, x.occurred_at, x.meter,
            x.quantity, x.model, x.metadata, c.{column}
     FROM usage_exports x
@@ -35,16 +42,9 @@ SELECT * FROM (
     WHERE x.target = $1 AND x.status IN ('failed', 'pending') AND x.next_at <= $2
 ) due ORDER BY id LIMIT $3
 """
-# Debits of mapped accounts with ids in (after, upto] never tried at the target: while there
-# is one, the scan's lower bound stays below it.
-_UNTRIED = """
-SELECT EXISTS (
-    SELECT 1 FROM ledger_entries l
-    JOIN export_customers c ON c.account_id = l.account_id AND c.{column} IS NOT NULL
-    WHERE l.id > {after} AND l.id <= {upto} AND l.kind = 'debit' AND l.amount_micros < 0
-      AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
 )
-"""
+# While one of them is left, the scan's lower bound stays below it.
+_UNTRIED = "SELECT EXISTS (SELECT 1" + _NEVER_TRIED + ")"
 # The open transactions that took a ledger id, by virtual id: nextval holds a lock on the
 # sequence until its transaction ends, so these are the only ones that may still commit an
 # id already given out (another open transaction, however long, holds none).
@@ -73,14 +73,18 @@ ON CONFLICT (target, entry_id) DO UPDATE SET status = excluded.status,
     attempts = x.attempts + 1, next_at = excluded.next_at, last_error = excluded.last_error,
     updated_at = now(), {", ".join(f"{c} = excluded.{c}" for c in _DEBIT)}
 """
-# Run by retention as it detaches a month (`{{table}}`, the month's partition, whose ids lie
+# A debit `l` becoming a `pending` export row at a target (`{target}`), sent like a retry.
+_PENDING = f"""
+INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
+SELECT {{target}}, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
+       l.occurred_at, l.meter, l.quantity, l.model, l.metadata"""
+# Run by retention as it detaches a month (`{table}`, the month's partition, whose ids lie
 # from $1 to $2): a debit of a mapped account never tried at a target gets a `pending` row,
 # sent like a retry. The id bounds keep the check to the month's export rows, not all ever.
-RECORD_UNSENT = f"""
-INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
-SELECT t.target, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
-       l.occurred_at, l.meter, l.quantity, l.model, l.metadata
-FROM {{table}} l JOIN export_customers c ON c.account_id = l.account_id
+RECORD_UNSENT = (
+    _PENDING.format(target="t.target")
+    + """
+FROM {table} l JOIN export_customers c ON c.account_id = l.account_id
 CROSS JOIN LATERAL (VALUES ('stripe', c.stripe_customer_id), ('lago', c.lago_subscription_id))
     AS t (target, customer)
 WHERE t.customer IS NOT NULL AND l.kind = 'debit' AND l.amount_micros < 0
@@ -88,19 +92,20 @@ WHERE t.customer IS NOT NULL AND l.kind = 'debit' AND l.amount_micros < 0
                   AND x.entry_id BETWEEN $1 AND $2 AND x.target = t.target AND x.entry_id = l.id)
 ON CONFLICT (target, entry_id) DO NOTHING
 """
+)
 
 
 # An account mapped at a target: its debits below the scan's bound never tried there become
 # `pending` rows (the scan will not read them), sent like a retry.
-_BACKFILL = f"""
-INSERT INTO usage_exports (target, entry_id, status, attempts, next_at, {", ".join(_DEBIT)})
-SELECT $1, l.id, 'pending', 0, now(), l.account_id, l.request_id, -l.amount_micros,
-       l.occurred_at, l.meter, l.quantity, l.model, l.metadata
+_BACKFILL = (
+    _PENDING.format(target="$1")
+    + """
 FROM ledger_entries l
 WHERE l.account_id = $2 AND l.id <= $3 AND l.kind = 'debit' AND l.amount_micros < 0
   AND NOT EXISTS (SELECT 1 FROM usage_exports x WHERE x.target = $1 AND x.entry_id = l.id)
 ON CONFLICT (target, entry_id) DO NOTHING
 """
+)
 
 
 async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
@@ -118,7 +123,8 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
         if scan["next_id"] is not None:
             if await conn.fetchval(_STILL_OPEN, scan["next_vxids"]):
                 return
-            untried = _UNTRIED.format(column=column, after=int(through), upto=int(scan["next_id"]))
+            next_id = int(scan["next_id"])
+            untried = _UNTRIED.format(column=column, after=int(through), upto=next_id)
             if await conn.fetchval(untried, target):
                 return
             through = scan["next_id"]
@@ -151,7 +157,7 @@ class ExportLedger:
                 through = await conn.fetchval(
                     "SELECT through_id FROM export_scan WHERE target = $1", target
                 )
-                sql = _DUE.format(column=column, through=int(through))
+                sql = _DUE.format(column=column, after=int(through), upto=ID_MAX)
                 rows = await conn.fetch(sql, target, now, limit)
                 await _advance(conn, target, column)
         return [
