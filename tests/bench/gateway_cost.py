@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tests.bench import phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
-from tests.bench.procs import free_port, wait_port
+from tests.bench.procs import callgrind, dumped_instructions, free_port, wait_port
 from tests.bench.profiles import QUICK
 from tests.bench.targets import LOAD_CPU, Target, gateway_env, wait_http
 from tests.bench.upstream import start_nginx
@@ -54,10 +54,6 @@ def _args() -> argparse.Namespace:
     p.add_argument("--c", type=int, default=16, help="wrk connections")
     p.add_argument("--stream", action="store_true", help="streamed calls instead of plain")
     return p.parse_args()
-
-
-def _callgrind(pid: int, command: str) -> None:
-    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
 
 
 def _start(folder: Path, argv: list[str], env: dict[str, str], port: int, name: str) -> Target:
@@ -98,28 +94,17 @@ def _meterway(
     return t
 
 
-def _instructions(t: Target, folder: Path) -> float:
-    """Dump the counters since the last zeroing; the instructions in that dump."""
-    assert t.proc is not None
-    _callgrind(t.proc.pid, "-d")
-    newest = max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
-    for line in newest.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return float(line.split()[1])
-    raise RuntimeError(f"no totals in {newest}")
-
-
 def _sample(b: phases.Bench, t: Target, folder: Path, a: argparse.Namespace) -> float:
     """(instructions under load - instructions of as long idle) / requests: the timers that
     run whatever the load (heartbeats, watchdogs, supervised tasks) would otherwise be
     charged to the few requests valgrind lets through."""
     assert t.proc is not None
-    _callgrind(t.proc.pid, "-z")
+    callgrind(t.proc.pid, "-z")
     time.sleep(a.seconds)
-    idle = _instructions(t, folder)
-    _callgrind(t.proc.pid, "-z")
+    idle = dumped_instructions(t.proc.pid, folder)
+    callgrind(t.proc.pid, "-z")
     run = b.load(t, stream=a.stream, c=a.c, seconds=a.seconds, hot=not a.rotate)
-    ins = (_instructions(t, folder) - idle) / max(run.requests, 1)
+    ins = (dumped_instructions(t.proc.pid, folder) - idle) / max(run.requests, 1)
     print(f"  {t.name}: {run.requests} requests, {ins:,.0f} instructions/req", flush=True)
     return ins
 

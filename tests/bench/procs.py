@@ -97,3 +97,19 @@ def rss_mib(pids: list[int]) -> float:
             if line.startswith("VmRSS:"):
                 total_kib += int(line.split()[1])
     return total_kib / 1024
+
+
+def callgrind(pid: int, command: str) -> None:
+    """`callgrind_control` on a process running under callgrind (-z zeroes, -d dumps)."""
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
+
+
+def dumped_instructions(pid: int, folder: Path) -> float:
+    """Dump the counters since the last zeroing (the output files are in `folder`); the
+    instructions in that dump."""
+    callgrind(pid, "-d")
+    newest = max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
+    for line in newest.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return float(line.split()[1])
+    raise RuntimeError(f"no totals in {newest}")

@@ -38,7 +38,7 @@ import redis
 
 from tests.bench import fixtures, phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
-from tests.bench.procs import CLK_TCK, free_port, stop, wait_port
+from tests.bench.procs import CLK_TCK, callgrind, dumped_instructions, free_port, stop, wait_port
 from tests.bench.profiles import QUICK
 from tests.bench.targets import LOAD_CPU, Target, start_meterway
 from tests.bench.upstream import start_nginx
@@ -69,21 +69,6 @@ def _args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _callgrind(pid: int, command: str) -> None:
-    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
-
-
-def _instructions(pid: int) -> float:
-    """Dump the counters since the last zeroing; the instructions in that dump."""
-    _callgrind(pid, "-d")
-    folder = Path(os.environ[CALLGRIND_DIR])
-    newest = max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
-    for line in newest.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return float(line.split()[1])
-    raise RuntimeError(f"no totals in {newest}")
-
-
 def _redis_cpu(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     ticks = stat[stat.rindex(")") + 2 :].split()
@@ -96,12 +81,16 @@ def _sample(
     time.sleep(3.0 if a.instructions else 1.0)  # the settler drains the previous arm's
     client.config_resetstat()
     if a.instructions:
-        _callgrind(pid, "-z")
+        callgrind(pid, "-z")
     before = _redis_cpu(pid)
     run = b.load(t, stream=a.stream, c=32, seconds=a.seconds)
     time.sleep(6.0 if a.instructions else 1.5)  # settlements and the settler's reads finish
     used = _redis_cpu(pid) - before
-    ins = _instructions(pid) / max(run.requests, 1) if a.instructions else 0.0
+    ins = (
+        dumped_instructions(pid, Path(os.environ[CALLGRIND_DIR])) / max(run.requests, 1)
+        if a.instructions
+        else 0.0
+    )
     stats = client.info("commandstats")
     n = max(run.requests, 1)
     calls = {k.removeprefix("cmdstat_"): int(v["calls"]) / n for k, v in stats.items()}
