@@ -23,25 +23,38 @@ from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
 from gateway.stores.connect import open_stores
+from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres.migrate import ensure_database
+
+
+async def _migrated(settings: Settings) -> list[str] | None:
+    """The migrations applied, or None (said on stderr) when the runner refused the schema:
+    an archive table whose columns differ from the ledger's."""
+    try:
+        async with open_stores(settings) as stores:
+            return await stores.operator().migrate()
+    except ArchiveSchemaMismatch as exc:
+        print(f"meterway: migrate refused: {exc}", file=sys.stderr)
+        return None
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.create_database:
         await ensure_database(settings.database_url)
-    async with open_stores(settings) as stores:
-        applied = await stores.operator().migrate()
+    applied = await _migrated(settings)
+    if applied is None:
+        return 2
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
 
-async def _migrate_before_serving(settings: Settings) -> None:
+async def _migrate_before_serving(settings: Settings) -> bool:
     """`serve --migrate` / MIGRATE=1: pending migrations first (an advisory lock makes
-    gateways starting together apply each once)."""
-    async with open_stores(settings) as stores:
-        applied = await stores.operator().migrate()
+    gateways starting together apply each once); False if the schema was refused."""
+    applied = await _migrated(settings)
     if applied:
         logging.getLogger("meterway").info("migrations applied: %s", ", ".join(applied))
+    return applied is not None
 
 
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        if args.migrate or settings.migrate_on_start:
-            uvloop.run(_migrate_before_serving(settings))
+        if (args.migrate or settings.migrate_on_start) and not uvloop.run(
+            _migrate_before_serving(settings)
+        ):
+            return 2
         serve_workers(settings)
         return 0
     return uvloop.run(COMMANDS[args.command](settings, args))

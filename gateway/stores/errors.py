@@ -5,6 +5,7 @@
     │   ├── HotStoreUnavailable   Redis: billable work must stop (fail closed)
     │   └── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
     ├── LedgerRejected            PostgreSQL refused the data itself (constraint, bad value)
+    ├── ArchiveSchemaMismatch     an archive table's columns differ from the ledger's
     └── DuplicateCredit           an idempotency key was reused for a different credit
 
 Redis and asyncpg exceptions are translated into these once, where they enter (see
@@ -33,6 +34,12 @@ class LedgerUnavailable(StoreUnavailable):
 
 class LedgerRejected(StoreError):
     """PostgreSQL refused a statement for its data (permanent: retrying will not help)."""
+
+
+class ArchiveSchemaMismatch(StoreError):
+    """A table `ledger_archives` lists lacks, adds or retypes a column of `ledger_entries`:
+    the migration runner refuses the schema (stores/postgres/ledger_shape.py), since the
+    archive reads would otherwise answer archived rows unlike live ones."""
 
 
 class DuplicateCredit(StoreError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -83,6 +86,17 @@ async def archive_as_before_022(conn: asyncpg.Connection, month: str) -> None:
         f"ALTER TABLE ledger_entries DETACH PARTITION {table};"
         f"ALTER TABLE {table} RENAME TO {archive}"
     )
+
+
+async def meterway(dsn: str, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the `meterway` command on the database `dsn`."""
+    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+    exe = str(Path(sys.executable).with_name("meterway"))
+    proc = await asyncio.create_subprocess_exec(
+        exe, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def settled_row(

@@ -3,13 +3,9 @@ unpartitioned ledger, months created ahead, idempotency across months, and reten
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import secrets
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -29,7 +25,7 @@ from gateway.stores.postgres import partitions
 from gateway.stores.postgres.balances import ledger_totals
 from gateway.stores.postgres.migrate import migrate
 from tests.harness import Gateway, gateway_env, temp_database
-from tests.integration.conftest import settled_row
+from tests.integration.conftest import meterway, settled_row
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # the keeper's and retention's "now" here
 NOWHERE = "http://127.0.0.1:9"
@@ -259,30 +255,20 @@ async def test_retention_refuses_the_current_month_and_later(stores: Stores) -> 
             await retain(stores, before, NOW)
 
 
-async def _meterway(dsn: str, *args: str) -> tuple[int, str, str]:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
-    exe = str(Path(sys.executable).with_name("meterway"))
-    proc = await asyncio.create_subprocess_exec(
-        exe, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 async def test_commands_dry_run_detach_and_refuse_with_one_line(stores: Stores, dsn: str) -> None:
     accounts = await _old_months(stores, 2022)
-    code, out, _ = await _meterway(dsn, "ledger", "partitions", "--ahead", "3")
+    code, out, _ = await meterway(dsn, "ledger", "partitions", "--ahead", "3")
     assert code == 0 and "exists" in out
-    code, out, _ = await _meterway(dsn, "ledger", "retention", "--before", "2022-07")
+    code, out, _ = await meterway(dsn, "ledger", "retention", "--before", "2022-07")
     assert code == 0 and "would detach ledger_entries_2022_01" in out and "dry run" in out
     assert date(2022, 1, 1) in await partitions.attached(stores.pool)
-    code, out, err = await _meterway(dsn, "ledger", "retention", "--before", "2022-02", "--yes")
+    code, out, err = await meterway(dsn, "ledger", "retention", "--before", "2022-02", "--yes")
     assert code == 0, err
     assert out.startswith("detached ledger_entries_2022_01 -> ledger_archive_2022_01")
     assert date(2022, 6, 1) in await partitions.attached(stores.pool)
     await _balances_match_ledger(stores, accounts)
     current = datetime.now(UTC).strftime("%Y-%m")
     for bad, words in ((current, "current month or later"), ("2024-13", "not a month")):
-        code, out, err = await _meterway(dsn, "ledger", "retention", "--before", bad, "--yes")
+        code, out, err = await meterway(dsn, "ledger", "retention", "--before", bad, "--yes")
         assert code == 2 and out == ""
         assert err.count("\n") == 1 and words in err

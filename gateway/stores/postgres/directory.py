@@ -14,12 +14,15 @@ from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
+from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
 from gateway.stores.postgres.rollups import REPORT_SQL
 from gateway.stores.records import Row
 
 _GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"
-_REQUEST = "SELECT * FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
-_ARCHIVED_REQUEST = "SELECT * FROM {table} WHERE request_id = $1 AND account_id = $2"
+_REQUEST = f"SELECT {ENTRY_SELECT} FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
+_ARCHIVED_REQUEST = (
+    f"SELECT {ENTRY_SELECT} FROM {{table}} WHERE request_id = $1 AND account_id = $2"
+)
 _KEYS = """
 SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
 FROM api_keys k

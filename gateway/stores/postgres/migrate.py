@@ -1,13 +1,19 @@
 """Numbered SQL migrations, applied in order, each once, each in its own transaction.
 
-An advisory lock serialises concurrent runs (several gateways starting at once).
+An advisory lock serialises concurrent runs (several gateways starting at once). Each
+migration's transaction, and every run even with nothing to apply, ends with the check that
+the archive tables still have the ledger's columns (ledger_shape.py): a migration that
+changes `ledger_entries` alone is rolled back, and a schema changed by hand refuses to start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 
 import asyncpg
+
+from gateway.stores.postgres.ledger_shape import check_archives
 
 LOCK_ID = 0x6D657465  # "mete"
 
@@ -22,9 +28,15 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(conn: asyncpg.Connection, upto: int | None = None) -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection,
+    upto: int | None = None,
+    files: Sequence[tuple[int, str, str]] | None = None,
+) -> list[str]:
     """Apply pending migrations (numbered `upto` or lower when given: tests build an older
-    schema to migrate from); return the names applied (empty when up to date)."""
+    schema to migrate from; `files` instead of the package's, for a test's own migration);
+    return the names applied (empty when up to date). ArchiveSchemaMismatch if an archive
+    table's columns differ from the ledger's, after a migration (then rolled back) or not."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
     try:
@@ -34,15 +46,17 @@ async def migrate(conn: asyncpg.Connection, upto: int | None = None) -> list[str
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for number, name, sql in migration_files():
+        for number, name, sql in migration_files() if files is None else files:
             if number in done or (upto is not None and number > upto):
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
+                await check_archives(conn)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", number, name
                 )
             applied.append(name)
+        await check_archives(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
     return applied
