@@ -17,7 +17,10 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
-os.environ.setdefault("MW_LEDGER_SCALE_DATABASE", "meterway_archive_reads")
+# MWBENCH_TAG, as for the other benchmarks, gives a run a database of its own.
+os.environ.setdefault(
+    "MW_LEDGER_SCALE_DATABASE", "meterway_archive_reads" + os.environ.get("MWBENCH_TAG", "")
+)
 
 import asyncpg
 

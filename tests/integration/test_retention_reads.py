@@ -15,6 +15,7 @@ from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import archives, partitions
+from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import Row
@@ -171,6 +172,25 @@ async def test_a_request_entry_is_found_in_its_archive(own: Stores) -> None:
     ]  # fmt: skip
     await retain(own, MAR, NOW)
     assert [await own.directory().request_entry(acct, rid) for acct, rid in asked] == before
+
+
+async def test_an_archived_request_reads_its_archives_in_one_statement(own: Stores) -> None:
+    await partitions.add_months(own.pool, [JAN, FEB])
+    a = await _account(own)
+    await _write(own, _row(a, "r-jan", _at(5, 1)), _row(a, "r-feb", _at(5)))
+    await retain(own, MAR, NOW)
+    async with own.pool.acquire() as conn:
+        said: list[str] = []
+        conn.add_query_logger(lambda q: said.append(q.query))
+        entry = await Directory(conn).request_entry(a, "r-jan")  # the older of two archives
+        assert entry is not None and entry["request_id"] == "r-jan"
+        await asyncio.sleep(0.01)  # query loggers are called soon after, not during
+        assert sum("ledger_archive_" in q for q in said) == 1
+        sql = "SELECT request_id FROM {table} WHERE account_id = $1"
+        tables = ["ledger_archive_2018_01", "ledger_archive_2018_03", "ledger_archive_2018_02"]
+        found = await archives.fetch_each(conn, tables, sql, a)  # 2018_03 is none (dropped)
+        assert sorted(r["request_id"] for r in found) == ["r-feb", "r-jan"]
+        assert await archives.fetch_each(conn, tables[1:2], sql, a) == []
 
 
 async def test_meter_usage_reads_an_archived_month_the_range_cuts(own: Stores) -> None:

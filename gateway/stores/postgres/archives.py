@@ -35,6 +35,11 @@ WHERE a.archive_table IN (SELECT archive_table FROM ledger_archived_sums WHERE a
   AND to_regclass(a.archive_table) IS NOT NULL
 ORDER BY a.max_id DESC
 """
+# Which of these tables are still there, in the order given.
+_THERE = """
+SELECT t FROM unnest($1::text[]) WITH ORDINALITY u (t, n) WHERE to_regclass(t) IS NOT NULL
+ORDER BY n
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,24 @@ async def of_account(
     else:
         rows = await pool.fetch(_IN_RANGE, account_id, before, after)
     return [Archive(r["archive_table"], r["max_id"]) for r in rows]
+
+
+async def fetch_each(
+    pool: Reader, tables: list[str], sql: str, *args: object
+) -> list[asyncpg.Record]:
+    """`sql` with `{table}` read from every one of these tables in one statement (UNION ALL),
+    one round trip however many archives; a table dropped since it was listed is left out
+    (the statement runs again without the tables gone)."""
+    while tables:
+        union = " UNION ALL ".join(f"({sql.format(table=quoted(t))})" for t in tables)
+        try:
+            return list(await pool.fetch(union, *args))
+        except asyncpg.UndefinedTableError:
+            there = await pool.fetch(_THERE, tables)
+            if len(there) == len(tables):
+                raise
+            tables = [r["t"] for r in there]
+    return []
 
 
 async def fetch(pool: Reader, table: str, sql: str, *args: object) -> list[asyncpg.Record]:

@@ -119,22 +119,19 @@ class Directory:
         """The request's entry on this account, a debit before its void (a late debit beats
         it), else the newest; live or archived. The guard rows say which kinds exist at all,
         so an unknown id costs one lookup, and archives are read only for a kind the live
-        ledger lacks."""
+        ledger lacks: all of the account's in one statement (their probes one after another
+        cost 4.2 ms with ten archives, tests.bench.archive_reads)."""
         with map_postgres_errors():
             kinds = {r["kind"] for r in await self.pool.fetch(_GUARDS, request_id)}
             if not kinds:
                 return None
             found = list(await self.pool.fetch(_REQUEST, request_id, account_id))
-            missing = kinds - {r["kind"] for r in found}
-            if missing and "debit" not in {r["kind"] for r in found}:
-                for archive in await archives.of_account(self.pool, account_id):
-                    more = await archives.fetch(
-                        self.pool, archive.table, _ARCHIVED_REQUEST, request_id, account_id
-                    )
-                    found += more
-                    missing -= {r["kind"] for r in more}
-                    if not missing:
-                        break
+            live = {r["kind"] for r in found}
+            if kinds - live and "debit" not in live:
+                tables = [a.table for a in await archives.of_account(self.pool, account_id)]
+                found += await archives.fetch_each(
+                    self.pool, tables, _ARCHIVED_REQUEST, request_id, account_id
+                )
         if not found:
             return None
         return entry_row(min(found, key=lambda r: (r["kind"] != "debit", -r["id"])))
