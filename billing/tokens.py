@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -137,14 +138,86 @@ class ByteBound:
         return -(-len(text.encode("utf-8", "surrogatepass")) // self.longest)
 
 
-Encoder = tiktoken.Encoding | ByteBound
+# Texts at least this long are counted once per account (see CountCache); a shorter one
+# costs a few microseconds to tokenize, about what keeping it would.
+CACHED_MIN_CHARS = 256
+# What the cache holds at most, in characters of text (8-32 MB as CPython stores them).
+CACHE_BUDGET_CHARS = 8_000_000
+
+
+class CountCache:
+    """Token counts of long texts, kept per (scope, encoding, text).
+
+    Clients resend what they sent before: every turn of a conversation carries all the earlier
+    ones, and an app sends one system prompt with every request. Tokenizing costs ~55 ns a
+    byte, so a 20 KB history costs ~1 ms of the event loop's time on every turn; with the
+    counts kept it costs a hash of each text. A count is a pure function of encoding and text,
+    so a kept count is exactly the one tokenizing would give.
+
+    The scope is the account: a count kept for one account is never another's, so how fast a
+    request is reserved cannot tell one tenant what text another sent (the timing leak prompt
+    caches are scoped against). Bounded by the characters held, oldest use evicted first; a
+    text over a sixteenth of the budget is not kept, so no one request empties it. Large
+    prompts are counted in worker threads, hence the lock (held only around the dict)."""
+
+    def __init__(
+        self, budget_chars: int = CACHE_BUDGET_CHARS, min_chars: int = CACHED_MIN_CHARS
+    ) -> None:
+        self._entries: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._budget = budget_chars
+        self._min = min_chars
+        self._largest = budget_chars // 16
+        self._held = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def held_chars(self) -> int:
+        return self._held
+
+    def count(self, scope: str, enc: tiktoken.Encoding, text: str) -> int:
+        if not self._min <= len(text) <= self._largest:
+            return _n(enc, text)
+        key = (scope, enc.name, text)
+        with self._lock:
+            kept = self._entries.get(key)
+            if kept is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return kept
+        tokens = _n(enc, text)  # outside the lock: other threads keep counting meanwhile
+        with self._lock:
+            self.misses += 1
+            if key not in self._entries:
+                self._entries[key] = tokens
+                self._held += len(text)
+                while self._held > self._budget:
+                    (_, _, old), _ = self._entries.popitem(last=False)
+                    self._held -= len(old)
+        return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedEncoding:
+    """An encoding whose counts of long texts go through the account's share of the cache."""
+
+    encoding: tiktoken.Encoding
+    cache: CountCache
+    scope: str
+
+    def count(self, text: str) -> int:
+        return self.cache.count(self.scope, self.encoding, text)
+
+
+Encoder = tiktoken.Encoding | ByteBound | _CachedEncoding
 
 
 def _n(enc: Encoder, text: str) -> int:
     """tiktoken's Rust regex overflows its stack on ~1M spaces and raises PanicException, a
     BaseException: contained here, the count falls back to the UTF-8 byte length, which no
     token count exceeds (every token is at least one byte)."""
-    if isinstance(enc, ByteBound):
+    if not isinstance(enc, tiktoken.Encoding):
         return enc.count(text)
     try:
         return len(enc.encode_ordinary(text))
@@ -269,10 +342,11 @@ class TokenCounter:
     what it cannot interpret it counts as its JSON text.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: CountCache | None = None) -> None:
         self._encodings: dict[str, tiktoken.Encoding] = {}
         self._longest: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.cache = cache or CountCache()
 
     def encoding(self, name: str) -> tiktoken.Encoding:
         """Loading blocks for ~0.3 s per encoding: `preload` off the event loop at start-up."""
@@ -298,6 +372,11 @@ class TokenCounter:
             values = self.encoding(name).token_byte_values()
             longest = self._longest[name] = max(map(len, values))
         return longest
+
+    def for_account(self, account_id: str) -> TokenCounter:
+        """This counter, keeping counts of long texts for one account (CountCache): what a
+        proxied request is counted with."""
+        return _AccountCounter(self, account_id)
 
     def floor(self) -> TokenCounter:
         """A counter whose prompt counts are a lower bound of this one's, from byte lengths
@@ -351,14 +430,42 @@ class _FloorCounter(TokenCounter):
     """Prompt counts at ceil(bytes / longest token) per text: never above the real count."""
 
     def __init__(self, real: TokenCounter) -> None:
-        super().__init__()
+        super().__init__(real.cache)
         self._real = real
 
     def _encoder(self, name: str) -> Encoder:
         return ByteBound(self._real.longest_token_bytes(name))
 
+    def for_account(self, account_id: str) -> TokenCounter:
+        return self  # tokenizes nothing: nothing to keep
+
     def completion_counter(self, encoding: str) -> CompletionTextCounter:
         return self._real.completion_counter(encoding)
+
+
+class _AccountCounter(TokenCounter):
+    """The app's counter seen by one account: the same encodings, counts of long texts kept
+    in the shared cache under the account's id. Made per request, so it builds nothing."""
+
+    def __init__(self, real: TokenCounter, account_id: str) -> None:  # no super(): a view
+        self._real = real
+        self._account_id = account_id
+        self.cache = real.cache
+
+    def encoding(self, name: str) -> tiktoken.Encoding:
+        return self._real.encoding(name)
+
+    def _encoder(self, name: str) -> Encoder:
+        return _CachedEncoding(self._real.encoding(name), self.cache, self._account_id)
+
+    def longest_token_bytes(self, name: str) -> int:
+        return self._real.longest_token_bytes(name)
+
+    def for_account(self, account_id: str) -> TokenCounter:
+        return self._real.for_account(account_id)
+
+    def floor(self) -> TokenCounter:
+        return self._real.floor()
 
 
 class CompletionTextCounter:

@@ -124,7 +124,7 @@ def read_call(
     price = model_for(endpoint, body, key, pricing)
     stream, wants_usage = _stream_flags(body)
     refuse_unpriced(body, price if endpoint.bills_extras else None)
-    sizing = endpoint.read_request(body, price, counter)
+    sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
     return Call(
         endpoint=endpoint,
         price=price,

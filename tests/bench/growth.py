@@ -33,6 +33,9 @@ from tests.bench.upstream import MODEL, start_nginx
 RESULTS = Path(__file__).resolve().parent / "results"
 STALL_DELAY_MS = 250  # the 1 MB side load: one connection, a pause of 250 ms per request
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
+HISTORIES = (8_000, 32_000)  # earlier turns resent by a conversation, bytes
+SYSTEM_BYTES, TURN_BYTES = 2_000, 200
+MARK = "@@TURN@@ "  # numbered per request by tests/bench/wrk/post.lua
 # One OpenAI-wire provider per stream length, each pointed at nginx's /sse<N>/v1/ location.
 STREAMED = {10: ("GOOGLE", "gemini-2.5-flash"), 100: ("DEEPSEEK", "deepseek-chat")}
 STREAMED[1000] = ("MISTRAL", "mistral-small-latest")
@@ -62,15 +65,31 @@ def prompt_text(size: int) -> str:
     return " ".join(words)[:size]
 
 
-def write_body(path: Path, model: str, size: int = 40, stream: bool = False) -> Path:
+def write_body(
+    path: Path, model: str, size: int = 40, stream: bool = False, new: bool = False
+) -> Path:
+    """`new`: the text is numbered afresh on every request (see the module's docstring)."""
+    text = MARK + prompt_text(size - len(MARK)) if new else prompt_text(size)
     body: dict[str, object] = {
         "model": model,
-        "messages": [{"role": "user", "content": prompt_text(size)}],
+        "messages": [{"role": "user", "content": text}],
         "max_tokens": 64,
     }
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     path.write_text(json.dumps(body))
+    return path
+
+
+def write_conversation(path: Path, history: int) -> Path:
+    """A system prompt and `history` bytes of earlier turns, the same on every request,
+    then a new user turn."""
+    messages = [{"role": "system", "content": prompt_text(SYSTEM_BYTES)}]
+    for i in range(history // 1_000):
+        role = "assistant" if i % 2 else "user"
+        messages.append({"role": role, "content": f"{i} " + prompt_text(1_000 - 2)})
+    messages.append({"role": "user", "content": MARK + prompt_text(TURN_BYTES)})
+    path.write_text(json.dumps({"model": MODEL, "messages": messages, "max_tokens": 64}))
     return path
 
 
@@ -197,13 +216,19 @@ def main() -> int:
             ]
             last: tuple[int, float] | None = None
             for size in SIZES:
-                body = write_body(work / f"prompt-{size}.json", MODEL, size)
+                body = write_body(work / f"prompt-{size}.json", MODEL, size, new=True)
                 b, m = paired(bare, mw, keys, (body, body), "plain", d)
                 added = m.cpu_ms - b.cpu_ms
                 per = _marginal(last, size, added, 1e6, "ns/byte")
                 lines.append(_row(f"prompt {size:,} B", b, m, per))
                 print(lines[-1], flush=True)
                 last = (size, added)
+            for history in HISTORIES:
+                body = write_conversation(work / f"conversation-{history}.json", history)
+                b, m = paired(bare, mw, keys, (body, body), "plain", d)
+                label = f"conversation: {history:,} B of earlier turns resent, {TURN_BYTES} B new"
+                lines.append(_row(label, b, m))
+                print(lines[-1], flush=True)
             last = None
             for n, (_, model) in STREAMED.items():
                 bare_body = write_body(work / f"sse-bare-{n}.json", MODEL, stream=True)

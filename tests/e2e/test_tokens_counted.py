@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.appkeys import PRICING
 from tests.factories import ledger, openai_client, tenant
@@ -93,3 +94,38 @@ async def test_streamed_legacy_completion_without_usage_is_counted(gw: Gateway) 
         "counted",
     )
     assert row["amount_micros"] == -cost(gw, "gpt-3.5-turbo-instruct", expected)
+
+
+async def test_a_conversations_repeated_turns_are_counted_once_and_billed_exactly(
+    gw: Gateway,
+) -> None:
+    """The second turn resends the first: its long texts come from the account's kept counts
+    (CountCache), and what is billed is what tokenizing them again would give."""
+    t = await tenant(gw, credit=10_000_000)
+    gw.control.omit_usage = True
+    system = {"role": "system", "content": "Answer as a careful ledger clerk would. " * 30}
+    first: list[Any] = [system, {"role": "user", "content": "Which invoices are open? " * 20}]
+    hits = COUNTER.cache.hits
+    async with openai_client(gw, t.key) as client:
+        reply = await client.chat.completions.create(model="gpt-4o", messages=first)
+        answer = reply.choices[0].message.content or ""
+        second = [
+            *first,
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": "And paid?"},
+        ]
+        again = await client.chat.completions.create(model="gpt-4o", messages=second)
+    assert COUNTER.cache.hits >= hits + 2  # the system prompt and the first question
+    await gw.settle_all()
+    rows = sorted(
+        (r for r in await ledger(gw, t.account_id) if r["kind"] == "debit"),
+        key=lambda r: r["id"],
+    )
+    uncached = TokenCounter()
+    assert [r["input_tokens"] for r in rows] == [
+        uncached.count_chat_prompt("o200k_base", first),
+        uncached.count_chat_prompt("o200k_base", second),
+    ]
+    assert rows[1]["output_tokens"] == uncached.count_text(
+        "o200k_base", again.choices[0].message.content or ""
+    )

@@ -1,0 +1,113 @@
+"""Counts of long texts kept per account: exactly what tokenizing gives, never another
+account's, bounded, and safe from the worker threads large prompts are counted in."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from billing.tokens import CACHED_MIN_CHARS, CountCache, TokenCounter
+
+SYSTEM = "You are a careful assistant for a billing team. " * 40  # ~2 KB, sent every turn
+HISTORY: list[Any] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "Summarise the invoice dispute from last week. " * 12},
+    {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The customer disputes two line items. " * 20}],
+        "tool_calls": [
+            {"function": {"name": "lookup_invoice", "arguments": '{"id": "in_1"}' * 30}}
+        ],
+    },
+    {"role": "user", "content": "Now draft a reply."},
+]
+
+
+def test_an_accounts_counts_are_the_uncached_counts_on_every_turn() -> None:
+    shared, fresh = TokenCounter(), TokenCounter()
+    mine = shared.for_account("acct_a")
+    for turn in range(1, len(HISTORY) + 1):
+        messages = HISTORY[:turn]
+        expected = fresh.count_chat_prompt("o200k_base", messages)
+        assert mine.count_chat_prompt("o200k_base", messages) == expected
+        assert mine.count_chat_prompt("o200k_base", messages) == expected  # from the cache
+        assert mine.count_anthropic_prompt("cl100k_base", SYSTEM, messages[1:]) == (
+            fresh.count_anthropic_prompt("cl100k_base", SYSTEM, messages[1:])
+        )
+        assert mine.count_completion_prompt("o200k_base", [SYSTEM, "hi"]) == (
+            fresh.count_completion_prompt("o200k_base", [SYSTEM, "hi"])
+        )
+    assert shared.cache.hits > shared.cache.misses > 0
+    assert fresh.cache.hits == fresh.cache.misses == 0  # a counter for no account keeps nothing
+
+
+def test_a_kept_count_is_never_another_accounts() -> None:
+    counter = TokenCounter()
+    a, b = counter.for_account("acct_a"), counter.for_account("acct_b")
+    expected = TokenCounter().count_text("o200k_base", SYSTEM)
+    assert a.count_text("o200k_base", SYSTEM) == expected
+    assert (counter.cache.hits, counter.cache.misses) == (0, 1)
+    assert b.count_text("o200k_base", SYSTEM) == expected
+    assert (counter.cache.hits, counter.cache.misses) == (0, 2)  # b tokenized it itself
+    assert a.count_text("o200k_base", SYSTEM) == expected
+    assert a.count_text("cl100k_base", SYSTEM) == TokenCounter().count_text("cl100k_base", SYSTEM)
+    assert (counter.cache.hits, counter.cache.misses) == (1, 3)  # per encoding, too
+
+
+def test_short_and_oversized_texts_are_counted_not_kept() -> None:
+    cache = CountCache(budget_chars=16_000)
+    counter = TokenCounter(cache).for_account("acct_a")
+    short = "x" * (CACHED_MIN_CHARS - 1)
+    oversized = "word " * 201  # over a sixteenth of the budget (1,000 chars)
+    for _ in range(2):
+        counter.count_text("o200k_base", short)
+        counter.count_text("o200k_base", oversized)
+    assert (cache.hits, cache.misses, cache.held_chars) == (0, 0, 0)
+
+
+def test_the_budget_bounds_what_is_held_and_the_oldest_use_goes_first() -> None:
+    cache = CountCache(budget_chars=16 * 1_000)
+    counter = TokenCounter(cache).for_account("acct_a")
+    texts = [f"{i:04d} " + "lorem ipsum " * 80 for i in range(40)]  # ~966 chars each
+    reference = TokenCounter()
+    for i, text in enumerate(texts):
+        counter.count_text("o200k_base", texts[0])  # kept in use throughout
+        assert counter.count_text("o200k_base", text) == reference.count_text("o200k_base", text)
+        assert cache.held_chars <= 16_000, i
+    hits = cache.hits
+    counter.count_text("o200k_base", texts[0])
+    counter.count_text("o200k_base", texts[-1])
+    assert cache.hits == hits + 2
+    counter.count_text("o200k_base", texts[1])  # long evicted: tokenized again
+    assert cache.hits == hits + 2
+
+
+def test_threads_sharing_the_cache_count_exactly() -> None:
+    counter = TokenCounter()
+    texts = [f"thread text {i} " * 30 for i in range(16)]
+    expected = {t: TokenCounter().count_text("o200k_base", t) for t in texts}
+    wrong: list[str] = []
+
+    def work(n: int) -> None:
+        mine = counter.for_account(f"acct_{n % 3}")
+        for _ in range(50):
+            for t in texts:
+                if mine.count_text("o200k_base", t) != expected[t]:
+                    wrong.append(t)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    assert counter.cache.held_chars == 3 * sum(map(len, texts))
+
+
+def test_the_floor_keeps_nothing_and_stays_a_floor() -> None:
+    counter = TokenCounter()
+    floor = counter.floor()
+    assert floor.for_account("acct_a") is floor
+    bound = floor.count_chat_prompt("o200k_base", HISTORY)
+    assert bound <= counter.count_chat_prompt("o200k_base", HISTORY)
+    assert counter.cache.misses == 0
