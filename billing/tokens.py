@@ -176,17 +176,25 @@ class CountCache:
     def held_chars(self) -> int:
         return self._held
 
-    def count(self, scope: str, enc: tiktoken.Encoding, text: str) -> int:
-        if not self._min <= len(text) <= self._largest:
-            return _n(enc, text)
+    def count(
+        self, scope: str, enc: tiktoken.Encoding, text: str, allowance: Allowance | None = None
+    ) -> int:
+        """A kept count, or the text tokenized (and kept if long enough), after `allowance`
+        is charged for it: what a count on the event loop may still tokenize."""
+        keep = self._min <= len(text) <= self._largest
         key = (scope, enc.name, text)
-        with self._lock:
-            kept = self._entries.get(key)
-            if kept is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return kept
+        if keep:
+            with self._lock:
+                kept = self._entries.get(key)
+                if kept is not None:
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return kept
+        if allowance is not None:
+            allowance.spend(text)
         tokens = _n(enc, text)  # outside the lock: other threads keep counting meanwhile
+        if not keep:
+            return tokens
         with self._lock:
             self.misses += 1
             if key not in self._entries:
@@ -198,6 +206,24 @@ class CountCache:
         return tokens
 
 
+class NewTextOverBudget(Exception):
+    """A count met more text it would have to tokenize than its Allowance: the caller counts
+    the request where a long count stalls nobody (a worker thread) instead."""
+
+
+@dataclass(slots=True)
+class Allowance:
+    """UTF-8 bytes of text a count may still tokenize (kept counts are free): lets a large
+    body made mostly of texts already counted be counted on the event loop."""
+
+    left: int
+
+    def spend(self, text: str) -> None:
+        self.left -= len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        if self.left < 0:
+            raise NewTextOverBudget
+
+
 @dataclass(frozen=True, slots=True)
 class _CachedEncoding:
     """An encoding whose counts of long texts go through the account's share of the cache."""
@@ -205,9 +231,10 @@ class _CachedEncoding:
     encoding: tiktoken.Encoding
     cache: CountCache
     scope: str
+    allowance: Allowance | None
 
     def count(self, text: str) -> int:
-        return self.cache.count(self.scope, self.encoding, text)
+        return self.cache.count(self.scope, self.encoding, text, self.allowance)
 
 
 Encoder = tiktoken.Encoding | ByteBound | _CachedEncoding
@@ -373,10 +400,13 @@ class TokenCounter:
             longest = self._longest[name] = max(map(len, values))
         return longest
 
-    def for_account(self, account_id: str) -> TokenCounter:
+    def for_account(self, account_id: str, new_bytes: int | None = None) -> TokenCounter:
         """This counter, keeping counts of long texts for one account (CountCache): what a
-        proxied request is counted with."""
-        return _AccountCounter(self, account_id)
+        proxied request is counted with. `new_bytes`: tokenize at most that much text not
+        counted before, else raise NewTextOverBudget (kept counts cost only a lookup)."""
+        return _AccountCounter(
+            self, account_id, None if new_bytes is None else Allowance(new_bytes)
+        )
 
     def floor(self) -> TokenCounter:
         """A counter whose prompt counts are a lower bound of this one's, from byte lengths
@@ -436,8 +466,8 @@ class _FloorCounter(TokenCounter):
     def _encoder(self, name: str) -> Encoder:
         return ByteBound(self._real.longest_token_bytes(name))
 
-    def for_account(self, account_id: str) -> TokenCounter:
-        return self  # tokenizes nothing: nothing to keep
+    def for_account(self, account_id: str, new_bytes: int | None = None) -> TokenCounter:
+        return self  # tokenizes nothing: nothing to keep, nothing to spend
 
     def completion_counter(self, encoding: str) -> CompletionTextCounter:
         return self._real.completion_counter(encoding)
@@ -447,22 +477,29 @@ class _AccountCounter(TokenCounter):
     """The app's counter seen by one account: the same encodings, counts of long texts kept
     in the shared cache under the account's id. Made per request, so it builds nothing."""
 
-    def __init__(self, real: TokenCounter, account_id: str) -> None:  # no super(): a view
+    def __init__(  # no super(): a view
+        self, real: TokenCounter, account_id: str, allowance: Allowance | None
+    ) -> None:
         self._real = real
         self._account_id = account_id
+        self._allowance = allowance
         self.cache = real.cache
 
     def encoding(self, name: str) -> tiktoken.Encoding:
         return self._real.encoding(name)
 
     def _encoder(self, name: str) -> Encoder:
-        return _CachedEncoding(self._real.encoding(name), self.cache, self._account_id)
+        return _CachedEncoding(
+            self._real.encoding(name), self.cache, self._account_id, self._allowance
+        )
 
     def longest_token_bytes(self, name: str) -> int:
         return self._real.longest_token_bytes(name)
 
-    def for_account(self, account_id: str) -> TokenCounter:
-        return self._real.for_account(account_id)
+    def for_account(self, account_id: str, new_bytes: int | None = None) -> TokenCounter:
+        if account_id == self._account_id and new_bytes is None:
+            return self  # read_call scopes what the proxy scoped already
+        return self._real.for_account(account_id, new_bytes)
 
     def floor(self) -> TokenCounter:
         return self._real.floor()

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+from billing.tokens import TokenCounter
+from billing.usage import Usage
+from gateway.appkeys import PRICING
 from tests.factories import tenant
 from tests.harness import ADMIN_KEY, Gateway
 from tests.hostile.conftest import money
@@ -79,3 +82,51 @@ async def test_an_affordable_large_prompt_is_counted_in_a_thread_and_never_overd
     assert len(m.debits) == statuses.count(200)
     assert set(m.debits) == {45_002}  # 300,007 tokens in, "hello" out
     assert m.held == 0 and m.balance == 100_000 - sum(m.debits) >= 0
+
+
+async def test_a_long_conversation_is_counted_on_the_loop_once_its_turns_were_counted(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    """Over 32 KiB, a body whose texts were counted for the account before (a conversation's
+    earlier turns) is counted on the event loop, with no floor check; one with more new text
+    than that still goes to a thread. Every one is billed at its exact count."""
+    t = await tenant(hgw, credit=10_000_000)
+    turns = [
+        {
+            "role": ("user", "assistant")[i % 2],
+            "content": f"turn {i}: " + "the ledger balances " * 200,
+        }
+        for i in range(12)
+    ]  # ~48 KB of text
+    bodies = [
+        {"model": "gpt-4o-mini", "messages": turns, "max_tokens": 5},
+        {"model": "gpt-4o-mini", "messages": [*turns, {"role": "user", "content": "And?"}]},
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{**m, "content": "new " + m["content"]} for m in turns],
+        },
+    ]
+    hp.script.extend(json_answer(chat_body(usage=None)) for _ in bodies)
+    wheres = []
+    for body in bodies:
+        before = await counted(hgw)
+        status, answer = await post(hgw, t.key, body)
+        assert status == 200, answer
+        after = await counted(hgw)
+        wheres.append({w for w in after if after[w] != before.get(w, 0)})
+    assert wheres == [{"thread"}, {"loop"}, {"thread"}]
+    price = hgw.app[PRICING].lookup("gpt-4o-mini")
+    assert price is not None
+    uncached = TokenCounter()
+    expected = [
+        price.cost_micros(
+            Usage(
+                input_tokens=uncached.count_chat_prompt("o200k_base", b["messages"]),  # type: ignore[arg-type]
+                output_tokens=uncached.count_text("o200k_base", "hello"),
+                source="counted",
+            )
+        )
+        for b in bodies
+    ]
+    m = await money(hgw, t.account_id)
+    assert m.debits[::-1] == expected and m.held == 0  # the ledger lists newest first

@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from billing.tokens import CACHED_MIN_CHARS, CountCache, TokenCounter
+import pytest
+
+from billing.tokens import CACHED_MIN_CHARS, CountCache, NewTextOverBudget, TokenCounter
 
 SYSTEM = "You are a careful assistant for a billing team. " * 40  # ~2 KB, sent every turn
 HISTORY: list[Any] = [
@@ -111,3 +113,31 @@ def test_the_floor_keeps_nothing_and_stays_a_floor() -> None:
     bound = floor.count_chat_prompt("o200k_base", HISTORY)
     assert bound <= counter.count_chat_prompt("o200k_base", HISTORY)
     assert counter.cache.misses == 0
+
+
+def test_an_allowance_charges_only_new_text_and_keeps_what_it_counted() -> None:
+    counter = TokenCounter()
+    long_turns = [{"role": "user", "content": f"{i} " + "ledger lines " * 100} for i in range(6)]
+    counter.for_account("acct_a").count_chat_prompt("o200k_base", long_turns[:3])
+    size = len(long_turns[0]["content"])  # ASCII: bytes == characters
+    # The three kept turns cost nothing; the three new ones (and 6 roles) need ~3 turns' bytes.
+    fits = counter.for_account("acct_a", new_bytes=3 * size + 6 * 4)
+    assert fits.count_chat_prompt("o200k_base", long_turns) == (
+        TokenCounter().count_chat_prompt("o200k_base", long_turns)
+    )
+    more = [{"role": "user", "content": f"new {i} " + "ledger lines " * 100} for i in range(3)]
+    short = counter.for_account("acct_a", new_bytes=size + size // 2)
+    with pytest.raises(NewTextOverBudget):
+        short.count_chat_prompt("o200k_base", [*long_turns, *more])
+    misses = counter.cache.misses
+    # The first new turn was counted before the allowance ran out, and kept: only two are new.
+    again = counter.for_account("acct_a", new_bytes=2 * size + 64)
+    assert again.count_chat_prompt("o200k_base", [*long_turns, *more]) > 0
+    assert counter.cache.misses == misses + 2
+
+
+def test_non_ascii_text_is_charged_its_utf8_bytes() -> None:
+    text = "é" * 300  # 600 bytes
+    with pytest.raises(NewTextOverBudget):
+        TokenCounter().for_account("acct_a", new_bytes=599).count_text("o200k_base", text)
+    assert TokenCounter().for_account("acct_a", new_bytes=600).count_text("o200k_base", text) > 0
