@@ -2,7 +2,7 @@
 archived months cost, the same reads timed before and after retention.
 
 Loads N synthetic rows (default 2,000,000) over 12 months the way `tests.bench.ledger_scale`
-does (its loader, into a database of its own), fills the request guard, times the account
+does (its loader, into a database of its own, with the request guards), times the account
 ledger page, a request's entry and meter usage over a range cutting a month, then detaches
 the ten oldest months (`partitions.detach`, as `meterway ledger retention` does) and times
 the same calls again. Not part of the test run: a benchmark, no assertion.
@@ -102,18 +102,6 @@ async def _archive(first: date, months: int) -> None:
         await pool.close()
 
 
-async def _guards() -> None:
-    conn = await asyncpg.connect(DSN)
-    try:
-        await conn.execute(
-            "INSERT INTO ledger_request_ids (request_id, kind)"
-            " SELECT request_id, kind FROM ledger_entries ON CONFLICT DO NOTHING"
-        )
-        await conn.execute("VACUUM ANALYZE")
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.bench.archive_reads", description=__doc__)
     p.add_argument("--rows", type=int, default=2_000_000)
@@ -124,7 +112,6 @@ def main() -> int:
     cut = add_months(first, 5)  # a month in the middle: live first, archived after
     print(f"loading {args.rows:,} rows over 12 months from {first:%Y-%m}", flush=True)
     asyncio.run(load(args.rows, first))
-    asyncio.run(_guards())
     try:
         print("all months live:", flush=True)
         live = asyncio.run(_round(args.rows, args.runs, cut))

@@ -42,7 +42,13 @@ ACCOUNTS = 10_000
 BIG = "acct_big"
 CHUNK = 1_000_000
 _PARTITION = r"ledger_entries_(\d{4}_\d{2}|default)"
+# Each row's guard (migration 020) taken in the same statement, as the settler does; the
+# loader's transaction says so (meterway.guards_taken, migration 026), as the settler's does.
 _LOAD = """
+WITH guards AS (
+    INSERT INTO ledger_request_ids (request_id, kind)
+    SELECT 'req_' || g, 'debit' FROM generate_series($1::bigint, $2::bigint) AS g
+)
 INSERT INTO ledger_entries (id, account_id, kind, amount_micros, request_id, key_id, model,
     provider, input_tokens, output_tokens, usage_source, occurred_at, meter, quantity)
 SELECT g, a, 'debit', -(100 + g % 5000), 'req_' || g, 'key_' || (h % 4) || a,
@@ -83,7 +89,9 @@ async def load(rows: int, first: date) -> None:
         for lo in range(1, rows + 1, CHUNK):
             t0 = time.perf_counter()
             hi = min(lo + CHUNK - 1, rows)
-            await conn.execute(_LOAD, lo, hi, start, span, rows, ACCOUNTS)
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('meterway.guards_taken', 'on', true)")
+                await conn.execute(_LOAD, lo, hi, start, span, rows, ACCOUNTS)
             print(f"  rows {lo:,}-{hi:,} in {time.perf_counter() - t0:.1f}s", flush=True)
         await conn.execute("SELECT setval('ledger_entries_id_seq', $1)", rows)
         t0 = time.perf_counter()

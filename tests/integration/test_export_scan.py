@@ -64,7 +64,8 @@ async def test_a_debit_committed_after_newer_ones_is_still_exported(own: Stores)
         tx = slow.transaction()
         await tx.start()  # a settler's batch still open: its id is taken, not yet committed
         slow_id = await slow.fetchval(
-            "INSERT INTO ledger_entries (account_id, kind, amount_micros, request_id,"
+            "WITH g AS (INSERT INTO ledger_request_ids VALUES ('r-slow', 'debit'))"
+            " INSERT INTO ledger_entries (account_id, kind, amount_micros, request_id,"
             " occurred_at) VALUES ($1, 'debit', -100, 'r-slow', now()) RETURNING id",
             c,  # another account: its batch holds that account's row
         )
