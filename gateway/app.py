@@ -21,7 +21,7 @@ from aiohttp import web
 from billing.meters import load_meters
 from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
-from billing.tokens import TokenCounter
+from billing.tokens import CountCache, TokenCounter
 from gateway.appkeys import (
     AUTO_TOPUPS,
     COUNTER,
@@ -310,7 +310,7 @@ def create_app(
     app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
     app[PLANS] = load_plans(settings.plans_path)
     app[METER_BOOK] = load_meters(settings.meters_path)
-    app[COUNTER] = counter or TokenCounter()
+    app[COUNTER] = counter or TokenCounter(CountCache(settings.token_count_cache_chars))
     app[COUNTER].preload()
     app.cleanup_ctx.extend(
         [

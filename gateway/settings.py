@@ -112,6 +112,7 @@ class Settings:
     stream_drain_timeout_s: float = 60.0
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
+    token_count_cache_chars: int = 8_000_000  # billing.tokens.CountCache; 0 keeps nothing
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
@@ -350,6 +351,7 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "stream_drain_timeout_s": num("STREAM_DRAIN_TIMEOUT_S", 60, 0),
         "max_upstream_body_bytes": int(num("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024)),
         "max_sse_event_bytes": int(num("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024)),
+        "token_count_cache_chars": int(num("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0)),
         "admin_listen": _listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
 

@@ -43,7 +43,9 @@ class Metrics:
     store_errors: Counter
     prompts_counted: Counter
     dead_lettered: Counter
+    kept_counts: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
 
     def labelled(self, family: F, *values: str) -> F:
         """`family.labels(*values)`, from a dict after the first time: labels() checks its
@@ -109,6 +111,13 @@ def _build() -> Metrics:
             "Settlement messages this process parked in the dead-letter stream.",
             registry=r,
         ),
+        kept_counts=Counter(
+            "meterway_token_counts_kept",
+            "Prompt texts long enough to keep the token count of: found kept (hit) or"
+            " tokenized and kept (miss). Each worker adds its share when it answers a scrape.",
+            ["result"],
+            registry=r,
+        ),
     )
 
 
@@ -145,6 +154,18 @@ def remove_multiprocess_dir() -> None:
     path = os.environ.get(MULTIPROC_ENV)
     if path and os.path.basename(path).startswith("meterway-metrics-"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def note_kept_counts(cache: int, hits: int, misses: int) -> None:
+    """Adds what a token-count cache (billing.tokens.CountCache, `cache` its id) counted
+    since the last call. The cache counts in plain ints under its own lock, so a request that
+    hits it costs no Prometheus update; the totals reach the families when a scrape asks."""
+    m = metrics()
+    for result, total in (("hit", hits), ("miss", misses)):
+        added = total - m.noted.get((cache, result), 0)
+        if added > 0:
+            m.labelled(m.kept_counts, result).inc(added)
+            m.noted[cache, result] = total
 
 
 def exposition() -> bytes:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.appkeys import PRICING
 from tests.factories import ledger, openai_client, tenant
-from tests.harness import COUNTER, Gateway
+from tests.harness import ADMIN_KEY, COUNTER, Gateway
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "You are terse."},
@@ -21,6 +22,15 @@ async def only_debit(gw: Gateway, account_id: str) -> dict[str, Any]:
     rows = [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
     assert len(rows) == 1
     return rows[0]
+
+
+async def kept_hits(gw: Gateway) -> float:
+    """meterway_token_counts_kept_total{result="hit"} in a scrape (0 before the first)."""
+    operator = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with gw.http.get(gw.url + "/metrics", headers=operator) as r:
+        text = await r.text()
+    found = re.search(r'^meterway_token_counts_kept_total\{result="hit"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def cost(gw: Gateway, model: str, usage: Usage) -> int:
@@ -105,7 +115,7 @@ async def test_a_conversations_repeated_turns_are_counted_once_and_billed_exactl
     gw.control.omit_usage = True
     system = {"role": "system", "content": "Answer as a careful ledger clerk would. " * 30}
     first: list[Any] = [system, {"role": "user", "content": "Which invoices are open? " * 20}]
-    hits = COUNTER.cache.hits
+    hits, scraped = COUNTER.cache.hits, await kept_hits(gw)
     async with openai_client(gw, t.key) as client:
         reply = await client.chat.completions.create(model="gpt-4o", messages=first)
         answer = reply.choices[0].message.content or ""
@@ -116,6 +126,7 @@ async def test_a_conversations_repeated_turns_are_counted_once_and_billed_exactl
         ]
         again = await client.chat.completions.create(model="gpt-4o", messages=second)
     assert COUNTER.cache.hits >= hits + 2  # the system prompt and the first question
+    assert await kept_hits(gw) - scraped == COUNTER.cache.hits - hits  # as of this scrape
     await gw.settle_all()
     rows = sorted(
         (r for r in await ledger(gw, t.account_id) if r["kind"] == "debit"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from billing.tokens import CountCache, TokenCounter
 from gateway.settings import ConfigError, load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
@@ -47,6 +48,7 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
         ({"MW_CONFIG_DIR": "/nonexistent"}, "MW_CONFIG_DIR"),
         ({"QUOTA_TIMEZONE": "Mars/Olympus"}, "QUOTA_TIMEZONE"),
+        ({"TOKEN_COUNT_CACHE_CHARS": "-1"}, "TOKEN_COUNT_CACHE_CHARS"),
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> None:
@@ -86,6 +88,15 @@ def test_price_finer_than_a_micro_is_one_line(tmp_path: Path) -> None:
     end = text.index('"', first + len('input = "'))
     pricing.write_text(text[:first] + 'input = "2.5000001' + text[end:])
     _one_line_refusal({**GOOD, "MW_CONFIG_DIR": str(tmp_path)}, "micro-dollar")
+
+
+def test_the_token_count_cache_is_sized_or_off() -> None:
+    assert load_settings(GOOD).token_count_cache_chars == 8_000_000
+    off = load_settings({**GOOD, "TOKEN_COUNT_CACHE_CHARS": "0"}).token_count_cache_chars
+    counter = TokenCounter(CountCache(off)).for_account("acct_a")
+    for _ in range(2):
+        counter.count_text("o200k_base", "kept nowhere " * 100)
+    assert (counter.cache.hits, counter.cache.misses, counter.cache.held_chars) == (0, 0, 0)
 
 
 def test_redis_cluster_seeds_from_either_spelling() -> None:
