@@ -109,10 +109,10 @@ class MeteringLedger:
         with map_postgres_errors():
             rows = list(await self.pool.fetch(_METER_USAGE, account_id, since, until))
             cut = await self.pool.fetch(_CUT_ARCHIVES, account_id, since, until)
-            for r in cut:
-                rows += await archives.fetch(
-                    self.pool, r["archive_table"], _ARCHIVE_METER_USAGE, account_id, since, until
-                )
+            tables = [r["archive_table"] for r in cut]
+            rows += await archives.fetch_each(
+                self.pool, tables, _ARCHIVE_METER_USAGE, account_id, since, until
+            )
         if not cut:
             return [dict(r) for r in rows]
         sums: dict[str, list[int]] = {}
