@@ -165,7 +165,7 @@ class CountCache:
     ) -> None:
         self._entries: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self._budget = budget_chars
-        self._min = min_chars
+        self.min_chars = min_chars
         self._largest = budget_chars // 16
         self._held = 0
         self._lock = threading.Lock()
@@ -181,9 +181,9 @@ class CountCache:
     ) -> int:
         """A kept count, or the text tokenized (and kept if long enough), after `allowance`
         is charged for it: what a count on the event loop may still tokenize."""
-        keep = self._min <= len(text) <= self._largest
-        key = (scope, enc.name, text)
+        keep = self.min_chars <= len(text) <= self._largest
         if keep:
+            key = (scope, enc.name, text)
             with self._lock:
                 kept = self._entries.get(key)
                 if kept is not None:
@@ -224,16 +224,29 @@ class Allowance:
             raise NewTextOverBudget
 
 
-@dataclass(frozen=True, slots=True)
 class _CachedEncoding:
-    """An encoding whose counts of long texts go through the account's share of the cache."""
+    """An encoding whose counts of long texts go through the account's share of the cache.
+    Made once per count of a request, so a plain class (a frozen dataclass's __init__ costs
+    a microsecond), and a short text with no allowance to charge goes straight to tiktoken:
+    the bench's small prompts pay what they paid before the cache."""
 
-    encoding: tiktoken.Encoding
-    cache: CountCache
-    scope: str
-    allowance: Allowance | None
+    __slots__ = ("allowance", "cache", "encoding", "scope")
+
+    def __init__(
+        self,
+        encoding: tiktoken.Encoding,
+        cache: CountCache,
+        scope: str,
+        allowance: Allowance | None,
+    ) -> None:
+        self.encoding = encoding
+        self.cache = cache
+        self.scope = scope
+        self.allowance = allowance
 
     def count(self, text: str) -> int:
+        if self.allowance is None and len(text) < self.cache.min_chars:
+            return _n(self.encoding, text)
         return self.cache.count(self.scope, self.encoding, text, self.allowance)
 
 
