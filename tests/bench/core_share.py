@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,12 +23,17 @@ from pathlib import Path
 
 from tests.bench import fixtures, phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
-from tests.bench.procs import cpu_by_pid, free_port, matching, stop, wait_port
+from tests.bench.procs import (
+    OWN_REDIS_PID,
+    OWN_REDIS_URL,
+    cpu_by_pid,
+    free_port,
+    matching,
+    rerun_on_own_redis,
+)
 from tests.bench.profiles import QUICK
 from tests.bench.targets import GATEWAY_CPU, LOAD_CPU, Target, start_bare, start_meterway
 from tests.bench.upstream import start_nginx
-
-OWN_REDIS_PID = "MWBENCH_CORE_SHARE_REDIS_PID"  # set in the re-run against our redis-server
 
 
 def _args() -> argparse.Namespace:
@@ -131,25 +134,11 @@ def main() -> int:
     if not a.own_redis:
         print(measure(a, matching("redis-server")))
         return 0
-    if OWN_REDIS_PID in os.environ:
+    if OWN_REDIS_URL in os.environ:
         print(measure(a, [int(os.environ[OWN_REDIS_PID])]))
         return 0
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="mwredis-") as tmp:
-        argv = ["taskset", "-c", str(LOAD_CPU), "redis-server", "--port", str(port)]
-        argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp]
-        server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port)
-            env = {
-                **os.environ,
-                "MWBENCH_REDIS_URL": f"redis://127.0.0.1:{port}/0",  # read by fixtures at import
-                OWN_REDIS_PID: str(server.pid),
-            }
-            rerun = [sys.executable, "-m", "tests.bench.core_share", *sys.argv[1:]]
-            return subprocess.run(rerun, env=env, check=False).returncode
-        finally:
-            stop(server)
+    cpu = ["taskset", "-c", str(LOAD_CPU)]
+    return rerun_on_own_redis("tests.bench.core_share", prefix=lambda folder: cpu)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+OWN_REDIS_URL = "MWBENCH_REDIS_URL"  # read once, at import, by tests/bench/fixtures.py
+OWN_REDIS_PID = "MWBENCH_REDIS_PID"
 
 
 def free_port() -> int:
@@ -113,3 +118,32 @@ def dumped_instructions(pid: int, folder: Path) -> float:
         if line.startswith(("summary:", "totals:")):
             return float(line.split()[1])
     raise RuntimeError(f"no totals in {newest}")
+
+
+def rerun_on_own_redis(
+    module: str,
+    *,
+    prefix: Callable[[str], list[str]] = lambda folder: [],
+    env: Callable[[str], dict[str, str]] = lambda folder: {},
+    timeout_s: float = 20.0,
+) -> int:
+    """Start a redis-server of the bench's own (its data in a temporary folder; `prefix(folder)`
+    before its command, e.g. taskset or valgrind) and run `python -m module` again, with this
+    process's arguments, against it: the fixtures read its URL only at import. The re-run finds
+    the server's URL and pid in OWN_REDIS_URL and OWN_REDIS_PID, and `env(folder)` besides."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="mwredis-") as folder:
+        argv = [*prefix(folder), "redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", folder]
+        server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, timeout_s)
+            extra = {
+                OWN_REDIS_URL: f"redis://127.0.0.1:{port}/0",
+                OWN_REDIS_PID: str(server.pid),
+                **env(folder),
+            }
+            rerun = [sys.executable, "-m", module, *sys.argv[1:]]
+            return subprocess.run(rerun, env={**os.environ, **extra}, check=False).returncode
+        finally:
+            stop(server)

@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,12 +36,19 @@ import redis
 
 from tests.bench import fixtures, phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
-from tests.bench.procs import CLK_TCK, callgrind, dumped_instructions, free_port, stop, wait_port
+from tests.bench.procs import (
+    CLK_TCK,
+    OWN_REDIS_PID,
+    OWN_REDIS_URL,
+    callgrind,
+    dumped_instructions,
+    free_port,
+    rerun_on_own_redis,
+)
 from tests.bench.profiles import QUICK
 from tests.bench.targets import LOAD_CPU, Target, start_meterway
 from tests.bench.upstream import start_nginx
 
-OWN_REDIS = "MWBENCH_REDIS_URL"
 CALLGRIND_DIR = "MWBENCH_CALLGRIND_DIR"  # set when redis-server runs under callgrind
 
 
@@ -153,35 +158,21 @@ def measure(a: argparse.Namespace, pid: int) -> str:
 
 
 def main() -> int:
-    """Starts a redis-server and runs itself again against it (the fixtures read
-    MWBENCH_REDIS_URL once, at import), then stops it."""
-    if OWN_REDIS in os.environ:
-        pid = int(os.environ["MWBENCH_REDIS_PID"])
-        print(measure(_args(), pid))
+    """Starts a redis-server and runs itself again against it, then stops it."""
+    if OWN_REDIS_URL in os.environ:
+        print(measure(_args(), int(os.environ[OWN_REDIS_PID])))
         return 0
     a = _args()
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="mwredis-") as tmp:
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        if a.instructions:
-            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p", *argv]
-        server = subprocess.Popen(
-            [*argv, "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_port(port, timeout_s=60.0 if a.instructions else 20.0)
-            env = {
-                **os.environ,
-                OWN_REDIS: f"redis://127.0.0.1:{port}/0",
-                "MWBENCH_REDIS_PID": str(server.pid),
-                CALLGRIND_DIR: tmp,
-            }
-            argv = [sys.executable, "-m", "tests.bench.redis_cost", *sys.argv[1:]]
-            return subprocess.run(argv, env=env, check=False).returncode
-        finally:
-            stop(server)
+
+    def under_callgrind(folder: str) -> list[str]:
+        return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.%p"]
+
+    return rerun_on_own_redis(
+        "tests.bench.redis_cost",
+        prefix=under_callgrind if a.instructions else lambda folder: [],
+        env=lambda folder: {CALLGRIND_DIR: folder},
+        timeout_s=60.0 if a.instructions else 20.0,
+    )
 
 
 if __name__ == "__main__":
