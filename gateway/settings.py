@@ -112,7 +112,7 @@ class Settings:
     stream_drain_timeout_s: float = 60.0
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
-    token_count_cache_chars: int = 8_000_000  # billing.tokens.CountCache; 0 keeps nothing
+    token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0

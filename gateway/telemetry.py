@@ -157,7 +157,7 @@ def remove_multiprocess_dir() -> None:
 
 
 def note_kept_counts(cache: int, hits: int, misses: int) -> None:
-    """Adds what a token-count cache (billing.tokens.CountCache, `cache` its id) counted
+    """Adds what a token-count cache (billing.token_cache.CountCache, `cache` its id) counted
     since the last call. The cache counts in plain ints under its own lock, so a request that
     hits it costs no Prometheus update; the totals reach the families when a scrape asks."""
     m = metrics()

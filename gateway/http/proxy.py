@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
-from billing.tokens import NewTextOverBudget
+from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import (
     COUNTER,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from billing.tokens import CACHED_MIN_CHARS, CountCache, NewTextOverBudget, TokenCounter
+from billing.token_cache import CACHED_MIN_CHARS, CountCache, NewTextOverBudget
+from billing.tokens import TokenCounter
 
 SYSTEM = "You are a careful assistant for a billing team. " * 40  # ~2 KB, sent every turn
 HISTORY: list[Any] = [

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.tokens import CountCache, TokenCounter
+from billing.token_cache import CountCache
+from billing.tokens import TokenCounter
 from gateway.settings import ConfigError, load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.tokens import ENCODING_NAMES, ByteBound, TokenCounter
+from billing.encodings import ENCODING_NAMES
+from billing.tokens import ByteBound, TokenCounter
 
 COUNTER = TokenCounter()
 FLOOR = COUNTER.floor()

