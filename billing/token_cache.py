@@ -51,6 +51,15 @@ class CountCache:
     def held_chars(self) -> int:
         return self._held
 
+    def holds(self, scope: str, enc: tiktoken.Encoding, text: str) -> bool:
+        """Whether a count of `text` is kept, touching nothing (no use recorded, no hit or
+        miss counted): what a probe asks, so a request refused after it leaves the cache as
+        it found it. One dict lookup, atomic under the GIL: no lock."""
+        return (
+            self.min_chars <= len(text) <= self._largest
+            and (scope, enc.name, text) in self._entries
+        )
+
     def count(
         self, scope: str, enc: tiktoken.Encoding, text: str, allowance: Allowance | None = None
     ) -> int:
@@ -123,3 +132,17 @@ class CachedEncoding:
         if self.allowance is None and len(text) < self.cache.min_chars:
             return count_tokens(self.encoding, text)
         return self.cache.count(self.scope, self.encoding, text, self.allowance)
+
+
+class ProbeEncoding(CachedEncoding):
+    """Tokenizes nothing: charges the allowance for every text whose count is not kept (as
+    a count would before tokenizing it), so walking a request through it raises
+    NewTextOverBudget when counting it would tokenize more than the allowance. Its counts
+    are 0: only whether the walk raises means anything."""
+
+    __slots__ = ()
+
+    def count(self, text: str) -> int:
+        if self.allowance is not None and not self.cache.holds(self.scope, self.encoding, text):
+            self.allowance.spend(text)
+        return 0

@@ -18,7 +18,7 @@ import tiktoken
 
 from billing.encodings import ENCODING_NAMES, count_tokens, load_encoding
 from billing.names import one_of
-from billing.token_cache import Allowance, CachedEncoding, CountCache
+from billing.token_cache import Allowance, CachedEncoding, CountCache, ProbeEncoding
 
 # OpenAI cookbook ("How to count tokens with tiktoken"): every message is wrapped in
 # <|start|>{role/name}\n{content}<|end|>\n, and every reply is primed with <|start|>assistant.
@@ -213,6 +213,15 @@ class TokenCounter:
             self, account_id, None if new_bytes is None else Allowance(new_bytes)
         )
 
+    def probe(self, account_id: str, new_bytes: int) -> TokenCounter:
+        """A counter that tokenizes nothing: walking a request through it raises
+        NewTextOverBudget when counting it for the account (`for_account(account_id,
+        new_bytes)`) would tokenize more than `new_bytes` of text not kept. It only looks
+        kept counts up (no use recorded, nothing kept), so a body with too much new text
+        costs a lookup per text before its floor check, not ~55 ns a byte of tokenizing.
+        Its counts mean nothing."""
+        return _ProbeCounter(self, account_id, Allowance(new_bytes))
+
     def floor(self) -> TokenCounter:
         """A counter whose prompt counts are a lower bound of this one's, from byte lengths
         alone: ~1,000x cheaper than tokenizing, so a request can be refused before any
@@ -308,6 +317,15 @@ class _AccountCounter(TokenCounter):
 
     def floor(self) -> TokenCounter:
         return self._real.floor()
+
+
+class _ProbeCounter(_AccountCounter):
+    """The account's view walking a request with a ProbeEncoding (see TokenCounter.probe)."""
+
+    def _encoder(self, name: str) -> Encoder:
+        return ProbeEncoding(
+            self._real.encoding(name), self.cache, self._account_id, self._allowance
+        )
 
 
 class CompletionTextCounter:

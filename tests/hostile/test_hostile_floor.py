@@ -11,7 +11,7 @@ import re
 
 from billing.tokens import TokenCounter
 from billing.usage import Usage
-from gateway.appkeys import PRICING
+from gateway.appkeys import COUNTER, PRICING
 from tests.factories import tenant
 from tests.harness import ADMIN_KEY, Gateway
 from tests.hostile.conftest import money
@@ -59,6 +59,60 @@ async def test_a_prompt_whose_floor_fills_a_window_is_refused_without_tokenizing
     assert await counted(hgw) == before
     m = await money(hgw, t.account_id)
     assert (m.held, m.rows, hp.seen) == (0, [], [])
+
+
+async def test_too_much_new_text_for_an_account_short_of_its_floor_is_never_tokenized(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    """A body under 1 MiB with more new text than the event loop may tokenize (32 KiB): a
+    probe finds that from kept-count lookups alone, so the floor check refuses it before any
+    of its text is tokenized or kept (the request it sent costs the gateway no counting)."""
+    poor = await tenant(hgw, credit=20)  # the floor of 48 KB is ~375 tokens, ~56 micros
+    turns = [{"role": "user", "content": f"new {i}: " + "unpaid invoices " * 500} for i in range(6)]
+    cache = hgw.app[COUNTER].cache
+    kept, before = (cache.hits, cache.misses, cache.held_chars), await counted(hgw)
+    status, body = await post(
+        hgw, poor.key, {"model": "gpt-4o-mini", "messages": turns, "max_tokens": 5}
+    )
+    assert (status, body["error"]["code"]) == (402, "billing_required"), body
+    assert body["error"]["required_micros"] > 20
+    assert "affordable_max_tokens" not in body["error"]  # a floor refusal
+    assert (cache.hits, cache.misses, cache.held_chars) == kept
+    assert await counted(hgw) == before
+    m = await money(hgw, poor.account_id)
+    assert (m.balance, m.held, m.rows, hp.seen) == (20, 0, [], [])
+
+
+async def test_new_text_that_fits_is_counted_on_the_loop_once_and_billed_exactly(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    """The probe tokenizes nothing and records no use: after it, the count tokenizes each
+    new text once (misses), finds each kept one once (hits), and bills the uncached count."""
+    t = await tenant(hgw, credit=10_000_000)
+    kept = [
+        {"role": "user", "content": f"old {i}: " + "the ledger balances " * 400} for i in range(6)
+    ]
+    new = [{"role": "user", "content": f"new {i}: " + "unpaid invoices " * 600} for i in range(3)]
+    bodies = [
+        {"model": "gpt-4o-mini", "messages": m, "max_tokens": 5} for m in (kept, [*kept, *new])
+    ]
+    hp.script.extend(json_answer(chat_body(usage=None)) for _ in bodies)
+    status, answer = await post(hgw, t.key, bodies[0])  # 48 KB new: the floor, a thread
+    assert status == 200, answer
+    cache = hgw.app[COUNTER].cache
+    hits, misses, before = cache.hits, cache.misses, await counted(hgw)
+    status, answer = await post(hgw, t.key, bodies[1])  # 29 KB of it new: on the loop
+    assert status == 200, answer
+    assert (cache.hits - hits, cache.misses - misses) == (6, 3)
+    after = await counted(hgw)
+    assert {w: after[w] - before.get(w, 0) for w in after} == {"loop": 1, "thread": 0}
+    price = hgw.app[PRICING].lookup("gpt-4o-mini")
+    assert price is not None
+    uncached = TokenCounter().count_chat_prompt("o200k_base", [*kept, *new])
+    out = TokenCounter().count_text("o200k_base", "hello")
+    usage = Usage(input_tokens=uncached, output_tokens=out, source="counted")
+    m = await money(hgw, t.account_id)
+    assert m.debits[0] == price.cost_micros(usage) and m.held == 0  # newest first
 
 
 async def test_an_affordable_large_prompt_is_counted_in_a_thread_and_never_overdraws(

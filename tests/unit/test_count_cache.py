@@ -142,3 +142,45 @@ def test_non_ascii_text_is_charged_its_utf8_bytes() -> None:
     with pytest.raises(NewTextOverBudget):
         TokenCounter().for_account("acct_a", new_bytes=599).count_text("o200k_base", text)
     assert TokenCounter().for_account("acct_a", new_bytes=600).count_text("o200k_base", text) > 0
+
+
+def test_a_probe_over_its_allowance_raises_before_tokenizing_or_keeping_anything() -> None:
+    counter = TokenCounter()
+    turns = [{"role": "user", "content": f"{i} " + "unpaid invoices " * 100} for i in range(6)]
+    counter.for_account("acct_a").count_chat_prompt("o200k_base", turns[:2])
+    size = len(turns[0]["content"])  # ASCII: bytes == characters
+    stats = (counter.cache.hits, counter.cache.misses, counter.cache.held_chars)
+    with pytest.raises(NewTextOverBudget):  # four new turns need 4 * size: the probe stops
+        counter.probe("acct_a", new_bytes=3 * size).count_chat_prompt("o200k_base", turns)
+    assert (counter.cache.hits, counter.cache.misses, counter.cache.held_chars) == stats
+    # Roles are short texts, tokenized too: charged like the new turns, as a count would be.
+    with pytest.raises(NewTextOverBudget):
+        counter.probe("acct_a", new_bytes=4 * size).count_chat_prompt("o200k_base", turns)
+    fits = 4 * size + 6 * len("user")
+    counter.probe("acct_a", fits).count_chat_prompt("o200k_base", turns)  # does not raise
+    assert (counter.cache.hits, counter.cache.misses, counter.cache.held_chars) == stats
+    assert counter.for_account("acct_a", fits).count_chat_prompt("o200k_base", turns) == (
+        TokenCounter().count_chat_prompt("o200k_base", turns)
+    )
+    with pytest.raises(NewTextOverBudget):  # another account's kept counts are not its own
+        counter.probe("acct_b", new_bytes=fits).count_chat_prompt("o200k_base", turns)
+
+
+def test_a_probe_never_changes_the_caches_order_or_stats() -> None:
+    cache = CountCache(budget_chars=16 * 1_000)
+    counter = TokenCounter(cache)
+    mine = counter.for_account("acct_a")
+    texts = [f"{i:02d} " + "lorem ipsum " * 80 for i in range(16)]  # 963 chars, 16 fit
+    for text in texts:
+        mine.count_text("o200k_base", text)
+    stats = (cache.hits, cache.misses, cache.held_chars)
+    for _ in range(3):  # texts[0], the oldest use, would be the newest if a probe touched it
+        counter.probe("acct_a", new_bytes=0).count_completion_prompt("o200k_base", texts)
+    with pytest.raises(NewTextOverBudget):
+        counter.probe("acct_a", new_bytes=0).count_text("o200k_base", "new " + texts[0])
+    assert (cache.hits, cache.misses, cache.held_chars) == stats
+    mine.count_text("o200k_base", "16 " + "lorem ipsum " * 80)  # evicts the oldest use
+    mine.count_text("o200k_base", texts[1])
+    assert (cache.hits, cache.misses) == (stats[0] + 1, stats[1] + 1)
+    mine.count_text("o200k_base", texts[0])  # evicted: tokenized again
+    assert (cache.hits, cache.misses) == (stats[0] + 1, stats[1] + 2)
