@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from billing.token_cache import CACHED_MIN_CHARS, CountCache, NewTextOverBudget
+from billing.token_cache import CACHED_MIN_CHARS, TEXT_WALK_BYTES, CountCache, NewTextOverBudget
 from billing.tokens import TokenCounter
 
 SYSTEM = "You are a careful assistant for a billing team. " * 40  # ~2 KB, sent every turn
@@ -121,27 +121,29 @@ def test_an_allowance_charges_only_new_text_and_keeps_what_it_counted() -> None:
     long_turns = [{"role": "user", "content": f"{i} " + "ledger lines " * 100} for i in range(6)]
     counter.for_account("acct_a").count_chat_prompt("o200k_base", long_turns[:3])
     size = len(long_turns[0]["content"])  # ASCII: bytes == characters
-    # The three kept turns cost nothing; the three new ones (and 6 roles) need ~3 turns' bytes.
-    fits = counter.for_account("acct_a", new_bytes=3 * size + 6 * 4)
+    # The three kept turns cost only their walk; the three new ones (and 6 roles) their bytes.
+    fits = counter.for_account("acct_a", new_bytes=3 * size + 6 * 4 + 12 * TEXT_WALK_BYTES)
     assert fits.count_chat_prompt("o200k_base", long_turns) == (
         TokenCounter().count_chat_prompt("o200k_base", long_turns)
     )
     more = [{"role": "user", "content": f"new {i} " + "ledger lines " * 100} for i in range(3)]
-    short = counter.for_account("acct_a", new_bytes=size + size // 2)
+    short = counter.for_account("acct_a", new_bytes=size + size // 2 + 16 * TEXT_WALK_BYTES)
     with pytest.raises(NewTextOverBudget):
         short.count_chat_prompt("o200k_base", [*long_turns, *more])
     misses = counter.cache.misses
     # The first new turn was counted before the allowance ran out, and kept: only two are new.
-    again = counter.for_account("acct_a", new_bytes=2 * size + 64)
+    new_size = len(more[1]["content"])
+    again = counter.for_account("acct_a", new_bytes=2 * new_size + 9 * 4 + 18 * TEXT_WALK_BYTES)
     assert again.count_chat_prompt("o200k_base", [*long_turns, *more]) > 0
     assert counter.cache.misses == misses + 2
 
 
 def test_non_ascii_text_is_charged_its_utf8_bytes() -> None:
     text = "é" * 300  # 600 bytes
+    over, fits = 599 + TEXT_WALK_BYTES, 600 + TEXT_WALK_BYTES
     with pytest.raises(NewTextOverBudget):
-        TokenCounter().for_account("acct_a", new_bytes=599).count_text("o200k_base", text)
-    assert TokenCounter().for_account("acct_a", new_bytes=600).count_text("o200k_base", text) > 0
+        TokenCounter().for_account("acct_a", new_bytes=over).count_text("o200k_base", text)
+    assert TokenCounter().for_account("acct_a", new_bytes=fits).count_text("o200k_base", text) > 0
 
 
 def test_a_probe_over_its_allowance_raises_before_tokenizing_or_keeping_anything() -> None:
@@ -156,7 +158,7 @@ def test_a_probe_over_its_allowance_raises_before_tokenizing_or_keeping_anything
     # Roles are short texts, tokenized too: charged like the new turns, as a count would be.
     with pytest.raises(NewTextOverBudget):
         counter.probe("acct_a", new_bytes=4 * size).count_chat_prompt("o200k_base", turns)
-    fits = 4 * size + 6 * len("user")
+    fits = 4 * size + 6 * len("user") + 12 * TEXT_WALK_BYTES
     counter.probe("acct_a", fits).count_chat_prompt("o200k_base", turns)  # does not raise
     assert (counter.cache.hits, counter.cache.misses, counter.cache.held_chars) == stats
     assert counter.for_account("acct_a", fits).count_chat_prompt("o200k_base", turns) == (
@@ -175,7 +177,8 @@ def test_a_probe_never_changes_the_caches_order_or_stats() -> None:
         mine.count_text("o200k_base", text)
     stats = (cache.hits, cache.misses, cache.held_chars)
     for _ in range(3):  # texts[0], the oldest use, would be the newest if a probe touched it
-        counter.probe("acct_a", new_bytes=0).count_completion_prompt("o200k_base", texts)
+        walk = 16 * TEXT_WALK_BYTES  # every kept text is charged its walk, nothing more
+        counter.probe("acct_a", new_bytes=walk).count_completion_prompt("o200k_base", texts)
     with pytest.raises(NewTextOverBudget):
         counter.probe("acct_a", new_bytes=0).count_text("o200k_base", "new " + texts[0])
     assert (cache.hits, cache.misses, cache.held_chars) == stats
@@ -184,3 +187,22 @@ def test_a_probe_never_changes_the_caches_order_or_stats() -> None:
     assert (cache.hits, cache.misses) == (stats[0] + 1, stats[1] + 1)
     mine.count_text("o200k_base", texts[0])  # evicted: tokenized again
     assert (cache.hits, cache.misses) == (stats[0] + 1, stats[1] + 2)
+
+
+def test_many_short_kept_texts_cost_their_walk_so_the_loop_time_stays_bounded() -> None:
+    """Kept counts are free to tokenize but not to walk: 4,096 kept 256-byte messages held
+    the event loop ~27 ms when only new bytes were charged. Every text now costs its walk."""
+    counter = TokenCounter()
+    turns = [{"role": "user", "content": f"{i:04d} " + "x" * 251} for i in range(4096)]
+    counter.for_account("acct_a").count_chat_prompt("o200k_base", turns)  # all kept
+    allowance = 32 * 1024
+    with pytest.raises(NewTextOverBudget):
+        counter.probe("acct_a", allowance).count_chat_prompt("o200k_base", turns)
+    with pytest.raises(NewTextOverBudget):
+        counter.for_account("acct_a", allowance).count_chat_prompt("o200k_base", turns)
+    # A conversation of 200 kept turns still fits: it is counted on the loop, exactly.
+    some = turns[:200]
+    counter.probe("acct_a", allowance).count_chat_prompt("o200k_base", some)
+    assert counter.for_account("acct_a", allowance).count_chat_prompt("o200k_base", some) == (
+        TokenCounter().count_chat_prompt("o200k_base", some)
+    )
