@@ -47,6 +47,11 @@ FORGET_EVERY_S = 300.0
 LINGER_S = 0.05
 BUSY_LINGER_S = 0.2
 BUSY_READ = 32
+# A message becomes a ledger row in ~6 us; the settler usually shares the event loop with the
+# gateway's requests, so a batch of hundreds gives the loop back every ROWS_SLICE messages
+# (held ~0.2 ms at most) instead of holding it for a millisecond or more: at c=1 that tail
+# was most of the gateway's p99 (tests/bench/README.md, "Sixth pass").
+ROWS_SLICE = 32
 # What a lost or sick store raises; the loop backs off and retries the same batch.
 TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, OSError, StoreError)
 
@@ -80,7 +85,9 @@ class Settler:
         # A thin batch is one transaction: lanes pay off only when PostgreSQL is the limit.
         width = self.lanes if len(messages) >= self.batch // 4 else 1
         lanes: dict[int, tuple[list[Queued], list[tuple[object, ...]]]] = {}
-        for message in messages:
+        for n, message in enumerate(messages):
+            if n and n % ROWS_SLICE == 0:
+                await asyncio.sleep(0)  # see ROWS_SLICE
             try:
                 row = ledger_row_raw(message.fields)
             except MalformedSettlement as exc:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.errors import DuplicateCredit
+from gateway.stores.postgres import ledger as ledger_module
+from gateway.stores.postgres.ledger import COPY_SLICE_ROWS
 from gateway.stores.stream_fields import ledger_row
 
 
@@ -62,6 +67,48 @@ async def test_write_settlements_skips_rows_already_written(stores: Stores) -> N
         -100,
         -50,
     ]
+
+
+async def test_a_batch_over_a_copy_slice_is_written_whole_and_gives_the_loop_back(
+    stores: Stores,
+) -> None:
+    """A batch larger than COPY_SLICE_ROWS goes to COPY in slices with the event loop free
+    between them (the settler shares it with the gateway's requests): every row is written
+    once, and a task beside it runs while the rows are encoded, not only after."""
+    acct = await _account(stores)
+    await stores.ledger.credit(acct, 10**9, "seed", "seed")
+    rows = [_settled(acct, new_id("req"), 1 + i) for i in range(3 * COPY_SLICE_ROWS + 5)]
+    ticks: list[int] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            ticks.append(len(ticks))
+            await asyncio.sleep(0)
+
+    paced, slices_seen = ledger_module._paced, []
+
+    async def watched(batch: Sequence[tuple[Any, ...]]) -> AsyncIterator[tuple[Any, ...]]:
+        async for row in paced(batch):
+            slices_seen.append(len(ticks))
+            yield row
+
+    side = asyncio.create_task(ticker())
+    ledger_module._paced = watched
+    try:
+        assert await stores.ledger.write_settlements(rows) == len(rows)
+    finally:
+        ledger_module._paced = paced
+        stop.set()
+        await side
+    # The ticker ran between slices: the count it had reached grows at each slice boundary.
+    per_slice = [slices_seen[i] for i in range(0, len(rows), COPY_SLICE_ROWS)]
+    assert per_slice == sorted(per_slice) and len(set(per_slice)) == len(per_slice)
+    assert await stores.ledger.write_settlements(rows) == 0
+    debits = sum(1 for e in await stores.ledger.entries(acct, before=None, limit=500)
+                 if e["kind"] == "debit")  # fmt: skip
+    assert debits == len(rows)
+    assert await _ledger_balance(stores, acct) == 10**9 - sum(1 + i for i in range(len(rows)))
 
 
 async def test_ping_answers_true_when_reachable(stores: Stores) -> None:

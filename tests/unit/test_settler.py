@@ -18,7 +18,7 @@ from gateway.stores import stream_fields as sf
 from gateway.stores.errors import LedgerRejected, LedgerUnavailable
 from gateway.stores.ports import SettlementLedger, SettlementStream
 from gateway.stores.records import Backlog, DeadLetter, Queued
-from gateway.workers.settler import Settler
+from gateway.workers.settler import ROWS_SLICE, Settler
 
 
 def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
@@ -255,3 +255,34 @@ async def test_a_failed_lane_leaves_only_its_own_messages_pending() -> None:
     await s.drain(timeout_s=5)
     assert len(ledger.rows) == 64 and len(stream.acked) == 64 == len(set(stream.acked))
     assert s.written == 64 == stream.written_counter
+
+
+async def test_a_large_batch_gives_the_event_loop_back_while_it_becomes_rows() -> None:
+    """The settler usually shares the loop with the gateway's requests: a batch of hundreds
+    of messages lets other tasks run every ROWS_SLICE messages before anything is written
+    (the fakes here never wait, so only the settler's own pacing lets the ticker in)."""
+    n = 8 * ROWS_SLICE + 3
+    stream = FakeStream([fields(f"r{i}") for i in range(n)])
+    ticks: list[int] = []
+    at_write: list[int] = []
+
+    class WatchedLedger(FakeLedger):
+        async def write_settlements(self, rows: Sequence[tuple[object, ...]]) -> int:
+            at_write.append(len(ticks))
+            return await super().write_settlements(rows)
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(len(ticks))
+            await asyncio.sleep(0)
+
+    ledger = WatchedLedger()
+    side = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    ticks.clear()
+    try:
+        assert await Settler(stream, ledger, batch=4 * n, lanes=1).run_once() == n
+    finally:
+        side.cancel()
+    assert at_write and at_write[0] >= n // ROWS_SLICE
+    assert len(ledger.rows) == n and len(stream.acked) == n

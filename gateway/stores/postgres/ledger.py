@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +89,18 @@ RETURNING id, created_at
 # Concurrent settlers lock their accounts in one order before inserting, so two batches
 # sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
 _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+# The settler usually shares the event loop with the gateway's requests: COPY encodes its
+# rows in one go (~3 us a row), so a batch of hundreds would hold the loop for a millisecond
+# or more. Larger batches are handed over in slices of this many rows, the loop free between.
+COPY_SLICE_ROWS = 64
+
+
+async def _paced(rows: Sequence[tuple[Any, ...]]) -> AsyncIterator[tuple[Any, ...]]:
+    for start in range(0, len(rows), COPY_SLICE_ROWS):
+        if start:
+            await asyncio.sleep(0)
+        for row in rows[start : start + COPY_SLICE_ROWS]:
+            yield row
 
 
 async def record_event(conn: asyncpg.Connection, event: EventRef) -> bool:
@@ -136,7 +148,10 @@ class Ledger:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_LOCK, accounts)
                 await conn.execute(_STAGE)
-                await conn.copy_records_to_table("settle_in", records=rows, columns=LEDGER_COLUMNS)
+                records = rows if len(rows) <= COPY_SLICE_ROWS else _paced(rows)
+                await conn.copy_records_to_table(
+                    "settle_in", records=records, columns=LEDGER_COLUMNS
+                )
                 return int(await conn.fetchval(_MERGE))
 
     async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
