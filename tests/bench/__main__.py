@@ -143,15 +143,20 @@ def _apart(b: phases.Bench, upstream: str, settings: Settings, work: Path) -> li
         upstream, settings.config_dir, work, extra_env={"SETTLER_DISABLED": "1"}
     )
     gateway.name = "meterway-apart"  # its 2xx count toward the ledger check
-    settler = start_settler(upstream, settings.config_dir, work)
+    settler: Target | None = None
     try:
         b.warm(gateway)
-        rows = phases.apart(b, gateway, settler)
+        _say("latency c=1, ledger written afterwards")
+        rows = phases.deferred(b, gateway)
+        _say("settler in its own process")
+        settler = start_settler(upstream, settings.config_dir, work)
+        rows += phases.apart(b, gateway, settler)
         asyncio.run(phases.settled(fixtures.PREFIX))  # its settler writes what it served
         return rows
     finally:
         gateway.close()
-        settler.close()
+        if settler is not None:
+            settler.close()
 
 
 def main() -> int:
@@ -175,7 +180,6 @@ def main() -> int:
                 _say("profile")
                 extra = _profile(b)
             mw.close()
-            _say("settler in its own process")
             rows += _apart(b, upstream.url, settings, work)
             _say("WORKERS=2")
             w2 = start_meterway(upstream.url, settings.config_dir, work, workers=2)

@@ -180,6 +180,30 @@ def apart(b: Bench, gateway: Target, settler: Target) -> list[Row]:
     ]
 
 
+def deferred(b: Bench, gateway: Target) -> list[Row]:
+    """c=1 latency of the gateway with SETTLER_DISABLED=1 and no settler running yet: the
+    ledger's work (the settler's reads and acks, PostgreSQL's writes) waits until the rounds
+    end. On this 2-vCPU box that work otherwise shares the cores with the gateway, nginx and
+    wrk, and it is most of Meterway's c=1 p99 (tests/bench/README.md, "Sixth pass"); in a
+    deployment it runs on other cores or hosts. Interleaved with the bare proxy, plain."""
+    rounds = _c1_rounds(b, (b.direct, b.bare, gateway), stream=False)
+    med, runs = rounds.median, rounds.runs
+    rows, label = [], "ledger written after the rounds (no settler during them)"
+    for p in ("p50_ms", "p99_ms"):
+        base = med(b.direct.name, p)
+        rows.append(
+            Row(
+                f"plain c=1 added latency {p[:3]} (ms), {label}",
+                base,
+                med(b.bare.name, p) - base,
+                med(gateway.name, p) - base,
+                errors=_errors(*runs[gateway.name]),
+                note=f"direct column = absolute; {b.d.latency_rounds}x{b.d.latency_s:g}s rounds",
+            )
+        )
+    return rows
+
+
 def floor(b: Bench, floor_t: Target) -> list[Row]:
     """The bare proxy plus the two Redis round trips (`bare_proxy --redis`), interleaved with
     the bare proxy and Meterway, plain: c=1 latency and c=32 throughput. It splits Meterway's
