@@ -96,21 +96,25 @@ def _c1_rounds(b: Bench, arms: tuple[Target, ...], stream: bool) -> Rounds:
 def latency(b: Bench, stream: bool) -> list[Row]:
     """c=1, interleaved rounds; per arm the median over rounds of wrk's p50 and p99."""
     rounds = _c1_rounds(b, (b.direct, b.bare, b.mw), stream)
-    med, runs = rounds.median, rounds.runs
-    mode, rows = MODES[stream], []
+    b.c1_p50[stream] = rounds.median(b.mw.name, "p50_ms")
+    return _c1_rows(b, rounds, b.mw, f"{MODES[stream]} c=1 added latency {{}} (ms)")
+
+
+def _c1_rows(b: Bench, rounds: Rounds, t: Target, title: str) -> list[Row]:
+    """p50 and p99 rows: the direct figure, and the bare proxy's and `t`'s added to it."""
+    med, rows = rounds.median, []
     for p in ("p50_ms", "p99_ms"):
         base = med(b.direct.name, p)
         rows.append(
             Row(
-                f"{mode} c=1 added latency {p[:3]} (ms)",
+                title.format(p[:3]),
                 base,
                 med(b.bare.name, p) - base,
-                med(b.mw.name, p) - base,
-                errors=_errors(*runs[b.mw.name]),
+                med(t.name, p) - base,
+                errors=_errors(*rounds.runs[t.name]),
                 note=f"direct column = absolute; {b.d.latency_rounds}x{b.d.latency_s:g}s rounds",
             )
         )
-    b.c1_p50[stream] = med(b.mw.name, "p50_ms")
     return rows
 
 
@@ -187,21 +191,8 @@ def deferred(b: Bench, gateway: Target) -> list[Row]:
     wrk, and it is most of Meterway's c=1 p99 (tests/bench/README.md, "Sixth pass"); in a
     deployment it runs on other cores or hosts. Interleaved with the bare proxy, plain."""
     rounds = _c1_rounds(b, (b.direct, b.bare, gateway), stream=False)
-    med, runs = rounds.median, rounds.runs
-    rows, label = [], "ledger written after the rounds (no settler during them)"
-    for p in ("p50_ms", "p99_ms"):
-        base = med(b.direct.name, p)
-        rows.append(
-            Row(
-                f"plain c=1 added latency {p[:3]} (ms), {label}",
-                base,
-                med(b.bare.name, p) - base,
-                med(gateway.name, p) - base,
-                errors=_errors(*runs[gateway.name]),
-                note=f"direct column = absolute; {b.d.latency_rounds}x{b.d.latency_s:g}s rounds",
-            )
-        )
-    return rows
+    label = "ledger written after the rounds (no settler during them)"
+    return _c1_rows(b, rounds, gateway, f"plain c=1 added latency {{}} (ms), {label}")
 
 
 def floor(b: Bench, floor_t: Target) -> list[Row]:
