@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+
+import orjson
 
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.appkeys import COUNTER, PRICING
+from gateway.llm import endpoints
+from gateway.llm.calls import parse_json, read_call
+from gateway.stores.records import KeyRecord
 from tests.factories import tenant
 from tests.harness import ADMIN_KEY, Gateway
 from tests.hostile.conftest import money
@@ -184,3 +190,49 @@ async def test_a_long_conversation_is_counted_on_the_loop_once_its_turns_were_co
     ]
     m = await money(hgw, t.account_id)
     assert m.debits[::-1] == expected and m.held == 0  # the ledger lists newest first
+
+
+async def test_walking_a_body_of_many_tiny_messages_for_its_floor_never_holds_the_loop(
+    hgw: Gateway, hp: HostileProvider
+) -> None:
+    """~140,000 empty messages in 4 MiB: nothing to tokenize, yet walking them for the floor
+    takes a large fraction of a second (measured here first, on this machine). The walk runs
+    in a worker thread, so a task on the gateway's loop keeps running through it: its
+    longest pause is the parse, not parse and walk together as when the floor was walked on
+    the loop, whatever this machine's speed."""
+    poor = await tenant(hgw, credit=3_000)  # passes the 1-micro check before the body
+    messages = [{"role": "user", "content": ""}] * 140_000
+    raw = orjson.dumps({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 5})
+    assert 3 * 1024 * 1024 < len(raw) < hgw.settings.max_body_bytes
+    key = KeyRecord("key_walk", poor.account_id, 0, "walk", ("chat",), ())
+    floor = hgw.app[COUNTER].floor()
+    started = time.perf_counter()
+    body = parse_json(raw)
+    parsed = time.perf_counter()
+    read_call(endpoints.CHAT, body, key, hgw.app[PRICING], floor)
+    parse_s, walk_s = parsed - started, time.perf_counter() - parsed
+    del body
+
+    pauses: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            pauses.append(now - last)
+            last = now
+
+    side = asyncio.create_task(ticker())
+    try:
+        status, answer = await post(hgw, poor.key, raw)
+    finally:
+        done.set()
+        await side
+    assert (status, answer["error"]["code"]) == (402, "billing_required"), answer
+    m = await money(hgw, poor.account_id)
+    assert (m.balance, m.held, m.rows, hp.seen) == (3_000, 0, [], [])
+    # Parsing the 4 MiB stays on the loop (orjson holds the GIL: a thread would not help); on
+    # the loop, the walk followed it in the same pause.
+    assert max(pauses) < parse_s + walk_s / 2, (max(pauses), parse_s, walk_s)
