@@ -49,8 +49,8 @@ BUSY_LINGER_S = 0.2
 BUSY_READ = 32
 # A message becomes a ledger row in ~6 us; the settler usually shares the event loop with the
 # gateway's requests, so a batch of hundreds gives the loop back every ROWS_SLICE messages
-# (held ~0.2 ms at most) instead of holding it for a millisecond or more: at c=1 that tail
-# was most of the gateway's p99 (tests/bench/README.md, "Sixth pass").
+# (held ~0.2 ms at most) instead of holding it for a millisecond or more (a lag probe saw
+# 2-4.5 ms blocks inside batches at c=1: tests/bench/README.md, "Sixth pass").
 ROWS_SLICE = 32
 # What a lost or sick store raises; the loop backs off and retries the same batch.
 TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, OSError, StoreError)
