@@ -70,7 +70,7 @@ async def test_write_settlements_skips_rows_already_written(stores: Stores) -> N
 
 
 async def test_a_batch_over_a_copy_slice_is_written_whole_and_gives_the_loop_back(
-    stores: Stores,
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch larger than COPY_SLICE_ROWS goes to COPY in slices with the event loop free
     between them (the settler shares it with the gateway's requests): every row is written
@@ -93,21 +93,19 @@ async def test_a_batch_over_a_copy_slice_is_written_whole_and_gives_the_loop_bac
             slices_seen.append(len(ticks))
             yield row
 
+    monkeypatch.setattr(ledger_module, "_paced", watched)
     side = asyncio.create_task(ticker())
-    ledger_module._paced = watched
     try:
         assert await stores.ledger.write_settlements(rows) == len(rows)
     finally:
-        ledger_module._paced = paced
         stop.set()
         await side
     # The ticker ran between slices: the count it had reached grows at each slice boundary.
     per_slice = [slices_seen[i] for i in range(0, len(rows), COPY_SLICE_ROWS)]
     assert per_slice == sorted(per_slice) and len(set(per_slice)) == len(per_slice)
     assert await stores.ledger.write_settlements(rows) == 0
-    debits = sum(1 for e in await stores.ledger.entries(acct, before=None, limit=500)
-                 if e["kind"] == "debit")  # fmt: skip
-    assert debits == len(rows)
+    entries = await stores.ledger.entries(acct, before=None, limit=500)
+    assert sum(1 for e in entries if e["kind"] == "debit") == len(rows)
     assert await _ledger_balance(stores, acct) == 10**9 - sum(1 + i for i in range(len(rows)))
 
 
