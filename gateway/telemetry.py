@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    GCCollector,
     Histogram,
     generate_latest,
     multiprocess,
@@ -60,6 +61,9 @@ class Metrics:
 
 def _build() -> Metrics:
     r = CollectorRegistry()
+    # python_gc_*: collections per generation (see runtime.quiet_collector). prometheus_client
+    # leaves it out in multi-process mode, where each worker has its own collector.
+    GCCollector(registry=r)
     return Metrics(
         registry=r,
         requests=Counter(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gateway.runtime import quiet_collector
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
 from gateway.stores.records import DeadLetter
@@ -27,6 +28,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         stream = stores.settlement_stream(settings.settler_name)
         if args.settler_command != "dead-letters":
+            quiet_collector()  # its batches make thousands of short-lived objects, no cycles
             await Settler(
                 stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
             ).run()

@@ -103,6 +103,28 @@ async def fault_stores(env: dict[str, str]) -> AsyncIterator[tuple[Settings, Sto
 
 
 @dataclass
+class Serving:
+    """A `meterway serve` child on a private prefix, with one funded tenant."""
+
+    url: str
+    stores: Stores
+    tenant: Tenant
+    gateway: Proc
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], credit: int) -> AsyncIterator[Serving]:
+    """fault_stores(env), a tenant with `credit`, and the gateway started and healthy."""
+    url = f"http://{env['LISTEN_ADDR']}"
+    async with fault_stores(env) as (_, stores):
+        tenant = await make_tenant(stores, credit)
+        gateway = Proc(env, "serve")
+        await gateway.start()
+        await wait_healthy(url)
+        yield Serving(url, stores, tenant, gateway)
+
+
+@dataclass
 class Tenant:
     account_id: str
     key: str

@@ -24,7 +24,7 @@ import pytest
 from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.workers.settler import Settler
-from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
+from tests.fault.procs import serving
 from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
@@ -72,13 +72,9 @@ async def test_requests_outlasting_the_drain_are_cut_billed_for_output_and_relea
     upstream = await start_upstream(control=control)
     env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")
     env["DRAIN_TIMEOUT_S"] = "1"
-    url = f"http://{env['LISTEN_ADDR']}"
     try:
-        async with fault_stores(env) as (_, stores), aiohttp.ClientSession() as http:
-            t = await make_tenant(stores, 10_000_000)
-            gateway = Proc(env, "serve")
-            await gateway.start()
-            await wait_healthy(url)
+        async with serving(env, 10_000_000) as s, aiohttp.ClientSession() as http:
+            url, stores, t, gateway = s.url, s.stores, s.tenant, s.gateway
             delivered: list[list[str]] = [[], [], []]
             streams = [asyncio.create_task(_stream(http, url, t.key, d)) for d in delivered]
             await _until(lambda: all(sum(map(len, d)) >= 8 for d in delivered))

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.workers.settler import Settler
-from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
+from tests.fault.procs import serving
 from tests.harness import gateway_env
 from tests.invariants import check_invariants
 
@@ -32,17 +32,12 @@ async def _abandoned_call(url: str, key: str) -> None:
 async def test_stop_drains_calls_whose_clients_left(dsn: str) -> None:
     upstream = await start_upstream(control=UpstreamControl(delay_s=1.5))
     env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")
-    url = f"http://{env['LISTEN_ADDR']}"
     try:
-        async with fault_stores(env) as (_, stores):
-            t = await make_tenant(stores, 10_000_000)
-            gateway = Proc(env, "serve")
-            await gateway.start()
-            await wait_healthy(url)
-            await asyncio.gather(*(_abandoned_call(url, t.key) for _ in range(3)))
-            await gateway.kill(signal.SIGTERM)  # the provider has not answered yet
-            await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
-            report = await check_invariants(stores, [t.account_id])
+        async with serving(env, 10_000_000) as s:
+            await asyncio.gather(*(_abandoned_call(s.url, s.tenant.key) for _ in range(3)))
+            await s.gateway.kill(signal.SIGTERM)  # the provider has not answered yet
+            await Settler(s.stores.settlement_stream(), s.stores.ledger, claim_idle_ms=0).drain()
+            report = await check_invariants(s.stores, [s.tenant.account_id])
             assert report.debits == 3 and report.voids == 0
     finally:
         await upstream.close()
