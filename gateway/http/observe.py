@@ -71,7 +71,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         total = time.perf_counter() - started
         route, m = _route(request), metrics()
-        m.labelled(m.requests, route, clock.model, str(status)).inc()
-        m.labelled(m.overhead, route).observe(max(total - clock.upstream_s, 0.0))
+        tally = m.tally
+        tally.count(m.requests, route, clock.model, str(status))
+        tally.observe(m.overhead, max(total - clock.upstream_s, 0.0), route)
         if clock.upstream_s:
-            m.labelled(m.upstream, route).observe(clock.upstream_s)
+            tally.observe(m.upstream, clock.upstream_s, route)

@@ -232,7 +232,7 @@ async def _read_small(request: web.Request, endpoint: Endpoint, key: KeyRecord) 
 
 def _counted(where: str) -> None:
     m = metrics()
-    m.labelled(m.prompts_counted, where).inc()
+    m.tally.count(m.prompts_counted, where)
 
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:

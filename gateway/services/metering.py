@@ -341,7 +341,8 @@ def _count_refusal(decision: Decision) -> None:
 
 def _count_settled(model: str, usage: Usage, cost: int) -> None:
     m = metrics()
-    m.labelled(m.spend, model).inc(cost)
+    tally = m.tally
+    tally.count(m.spend, model, amount=cost)
     for kind, tokens in (
         ("input", usage.input_tokens),
         ("cached_input", usage.cached_input_tokens),
@@ -350,7 +351,7 @@ def _count_settled(model: str, usage: Usage, cost: int) -> None:
         ("reasoning", usage.reasoning_tokens),
     ):
         if tokens:
-            m.labelled(m.tokens, model, kind).inc(tokens)
+            tally.count(m.tokens, model, kind, amount=tokens)
 
 
 def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
