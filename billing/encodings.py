@@ -100,7 +100,25 @@ def load_encoding(name: str) -> tiktoken.Encoding:
 log = logging.getLogger("meterway.tokens")
 
 
+# Every chat message names its role, so these are tokenized on nearly every request: their
+# counts are kept per encoding after the first (a fixed set: no client text is kept here).
+ROLE_NAMES = frozenset({"system", "user", "assistant", "developer", "tool", "function"})
+_role_counts: dict[tuple[str, str], int] = {}
+
+
 def count_tokens(enc: tiktoken.Encoding, text: str) -> int:
+    """A role name's count once per encoding (~0.1 us after, against ~2.5 us through
+    tiktoken), any other text's every time."""
+    if text in ROLE_NAMES:
+        key = (enc.name, text)
+        n = _role_counts.get(key)
+        if n is None:
+            n = _role_counts[key] = _tokenize(enc, text)
+        return n
+    return _tokenize(enc, text)
+
+
+def _tokenize(enc: tiktoken.Encoding, text: str) -> int:
     """tiktoken's Rust regex overflows its stack on ~1M spaces and raises PanicException, a
     BaseException: contained here, the count falls back to the UTF-8 byte length, which no
     token count exceeds (every token is at least one byte)."""

@@ -110,7 +110,8 @@ def _chat_value_tokens(enc: Encoder, key: str, value: object, image_tokens: int)
 
 
 def _chat_message_tokens(enc: Encoder, message: object, image_tokens: int) -> int:
-    if not isinstance(message, Mapping):
+    # dict first: the Mapping check goes through ABCMeta's Python-level __instancecheck__
+    if not isinstance(message, dict) and not isinstance(message, Mapping):
         return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
     total = TOKENS_PER_MESSAGE
     for key, value in message.items():

@@ -44,8 +44,12 @@ TIMING = web.RequestKey("timing", Timing)
 
 
 def timing(request: web.Request) -> Timing:
-    """The request's timing (a detached one where no middleware started it, as in tests)."""
-    return request.get(TIMING) or Timing()
+    """The request's timing (a detached one where no middleware started it, as in tests).
+    Not `request.get`: the Mapping mixin's get is two more Python calls, thrice a request."""
+    try:
+        return request[TIMING]
+    except KeyError:
+        return Timing()
 
 
 def _route(request: web.Request) -> str:

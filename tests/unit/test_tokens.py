@@ -294,3 +294,15 @@ def test_a_content_part_whose_type_is_not_text_is_counted_as_json(
     part = {"type": odd, "text": "hello"}
     n = counter.count_chat_prompt("o200k_base", [{"role": "user", "content": [part]}])
     assert n == counter.count_chat_prompt("o200k_base", [{"role": "user", "content": [part]}]) > 3
+
+
+@pytest.mark.parametrize("name", ENCODING_NAMES)
+def test_role_names_count_as_tiktoken_counts_them_and_only_they_are_kept(name: str) -> None:
+    enc = load_encoding(name)
+    for role in sorted(encodings.ROLE_NAMES):
+        for _ in range(2):  # tokenized the first time, kept the second
+            assert encodings.count_tokens(enc, role) == len(enc.encode_ordinary(role))
+    for text in ("users", "User", "user ", " assistant", "hello world"):
+        assert encodings.count_tokens(enc, text) == len(enc.encode_ordinary(text))
+    kept = {key for key in encodings._role_counts if key[0] == name}
+    assert kept == {(name, role) for role in encodings.ROLE_NAMES}
