@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billing.quick import quick_init
 
+
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RateWindow:
     """The tightest window for a metric family, for x-ratelimit-* headers."""
@@ -18,6 +21,7 @@ class RateWindow:
     reset_at_ms: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Admitted:
     request_id: str

@@ -12,10 +12,13 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from billing.quick import quick_init
+
 UsageSource = Literal["provider", "counted"]
 ToolRuns = tuple[tuple[str, int], ...]  # (built-in tool item type, runs), sorted by type
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from billing.pricing import ModelPrice, PricingTable
+from billing.quick import quick_init
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.endpoint import Endpoint
@@ -21,6 +22,7 @@ from gateway.llm.options import refuse_unpriced
 from gateway.stores.records import KeyRecord
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Call:
     """One metered request, read whole before anything is reserved; `clamped` makes a new one."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from billing.pricing import ModelKind, ModelPrice
+from billing.quick import quick_init
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
@@ -20,6 +21,7 @@ Wire = Literal["openai", "anthropic"]
 Body = dict[str, Any]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Sizing:
     """A request's worst case as its reader found it, before the meter reserves it."""

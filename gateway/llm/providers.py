@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from billing.quick import quick_init
 from gateway.settings import ProviderSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -18,6 +19,7 @@ VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Target:
     url: str

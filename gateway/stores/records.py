@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from billing.quick import quick_init
 from billing.usage import Usage
 
 Row = Mapping[str, Any]  # one ledger row by column name (a dict, never an asyncpg Record)
@@ -29,6 +30,7 @@ class KeyRecord:
     on_insufficient: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What a finished call consumed and costs; settle.lua moves it into the stream."""
@@ -194,6 +196,7 @@ class ServiceRecord:
     meters: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PendingDebit:
     """A completed call's priced usage that Redis could not take before its gateway stopped;
