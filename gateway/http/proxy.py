@@ -29,6 +29,7 @@ from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
+from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.endpoint import Endpoint
@@ -238,23 +239,27 @@ def _counted(where: str) -> None:
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     key, call = await _read(request, endpoint)
     timing(request).model = call.price.name
-    meter = request.app[METER]
-    admitted, call = await meter.admit(request[REQUEST_ID], key, call)
+    admitted, call = await request.app[METER].admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
     request[CLIENT_GONE] = asyncio.Event()
-    task = meter.tasks.spawn(_guarded(forward, request, call, admitted))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        meter.tasks.orphan(task)
-        # The client went away. A plain call runs on and is billed in full if the provider
-        # completes it; a stream stops writing and keeps reading for the provider's final
-        # usage (hidden reasoning included) for up to STREAM_DRAIN_TIMEOUT_S.
-        if call.stream:
-            request[CLIENT_GONE].set()
-            drain_s = request.app[SETTINGS].stream_drain_timeout_s
-            asyncio.get_running_loop().call_later(drain_s, task.cancel)
-        raise
+    # Admitted: from here the call outlives its client (until now a client that left
+    # cancelled it, before anything was forwarded).
+    request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
+    return await _guarded(forward, request, call, admitted)
+
+
+def _plain_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
+    """The client went away: a plain call runs on and is billed in full if the provider
+    completes it."""
+
+
+def _stream_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
+    """The client went away: a stream stops writing and keeps reading for the provider's
+    final usage (hidden reasoning included) for up to STREAM_DRAIN_TIMEOUT_S, then is
+    cancelled."""
+    request[CLIENT_GONE].set()
+    drain_s = request.app[SETTINGS].stream_drain_timeout_s
+    asyncio.get_running_loop().call_later(drain_s, serving.cancel)
 
 
 async def _guarded(

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
@@ -62,6 +63,8 @@ class Settlements:
         self.on_low_balance: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
         self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive
+        # The task serving each hold: a stop waits for them (see drain)
+        self._serving: dict[str, asyncio.Task[Any]] = {}
         self._beat: asyncio.TimerHandle | None = None
 
     def open(self, hold: Hold) -> None:
@@ -69,11 +72,15 @@ class Settlements:
         extended, so none waits longer than refresh_s for its first or next extension."""
         admitted = hold.admitted
         self._live[admitted.request_id] = admitted
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving[admitted.request_id] = task
         if self._beat is None:
             self._beat = asyncio.get_running_loop().call_later(self.refresh_s, self._tick)
 
     def let_go(self, hold: Hold) -> None:
         self._live.pop(hold.admitted.request_id, None)
+        self._serving.pop(hold.admitted.request_id, None)
 
     def _tick(self) -> None:
         """The heartbeat: extend every live hold, then beat again while any is left."""
@@ -155,13 +162,24 @@ class Settlements:
             delay = min(delay * 2, RETRY_MAX_S)
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait for in-flight work; what Redis still refuses is written down, not dropped."""
-        for wait_s in (timeout_s, 2 * ANSWER_BUDGET_S):
-            # The second round: calls cancelled by the first start their settlements.
-            left = await self.registry.drain(wait_s)
-            for task in left:
+        """Wait for in-flight work; what Redis still refuses is written down, not dropped.
+
+        The first round waits for the registry's tasks and for the handlers still serving a
+        hold, and cancels the handlers left (at a stop the server has already cancelled those
+        that outlasted its wait, on the same budget): a cancelled handler settles what it
+        delivered or releases the rest, in tasks of the registry. The second round gives those,
+        and whatever else the registry still runs, 2 x ANSWER_BUDGET_S, then cancels them."""
+        serving = set(self._serving.values())
+        await self.registry.drain(timeout_s, also=serving)
+        cut = [t for t in serving if not t.done()]
+        for task in cut:
+            if not task.cancelling():  # cancelled once is enough: let it clean up
                 task.cancel()
-            await asyncio.gather(*left, return_exceptions=True)
+        await asyncio.gather(*cut, return_exceptions=True)
+        left = await self.registry.drain(2 * ANSWER_BUDGET_S)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
         unsettled = list(self._unsettled.values())
         if not unsettled:
             return

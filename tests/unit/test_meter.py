@@ -295,3 +295,29 @@ async def test_a_failure_before_settling_releases_after_settling_does_not() -> N
             raise RuntimeError("provider vanished")
     await meter.drain(timeout_s=1)
     assert store.holds == {}
+
+
+async def test_a_stop_waits_for_handlers_then_cuts_them_and_their_releases_run() -> None:
+    """Handlers serving holds are the stop's to wait for (no task of the meter's own runs a
+    proxied call): one that finishes within the budget settles; one that outlasts it is
+    cancelled, and the release its cancellation starts still gets the second round."""
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    quick, call = await meter.admit("quick", KEY, _call())
+    stuck, _ = await meter.admit("stuck", KEY, _call())
+    provider = asyncio.Event()
+
+    async def serve(admitted: Admitted) -> int | None:
+        async with meter.serving(admitted) as hold:
+            hold.forwarded = True
+            if admitted is stuck:
+                await asyncio.Event().wait()  # a provider that never answers
+            await provider.wait()
+            return await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+
+    handlers = [asyncio.create_task(serve(a)) for a in (quick, stuck)]
+    await asyncio.sleep(0.01)
+    asyncio.get_running_loop().call_later(0.05, provider.set)
+    await meter.drain(timeout_s=0.3)
+    assert handlers[0].result() is not None and handlers[1].cancelled()
+    assert list(store.settled) == ["quick"] and store.holds == {}
