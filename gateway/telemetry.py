@@ -74,16 +74,17 @@ class Tally:
 
     def __init__(self) -> None:
         self.direct = MULTIPROC_ENV in os.environ
-        self.counts: dict[tuple[Any, ...], float] = {}
+        # (counter, *labels) -> a whole number: requests, tokens, spend in USD micros
+        self.counts: dict[tuple[Any, ...], int] = {}
         # (histogram, *labels) -> one count per bucket (+Inf last), then the sum
         self.observed: dict[tuple[Any, ...], list[float]] = {}
 
-    def count(self, family: Counter, *labels: str, amount: float = 1) -> None:
-        key = (family, *labels)
+    def count(self, family: Counter, *labels: str, amount: int = 1) -> None:
         if self.direct:
             metrics().labelled(family, *labels).inc(amount)
-        else:
-            self.counts[key] = self.counts.get(key, 0) + amount
+            return
+        key = (family, *labels)
+        self.counts[key] = self.counts.get(key, 0) + amount
 
     def observe(self, family: Histogram, value: float, *labels: str) -> None:
         if self.direct:

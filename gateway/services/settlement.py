@@ -63,7 +63,9 @@ class Settlements:
         self.on_low_balance: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
         self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive
-        # The task serving each hold: a stop waits for them (see drain)
+        # The task serving each hold, which a stop waits for (see drain). Not kept in _live:
+        # the heartbeat drops a hold whose reservation closed under it (a sweeper voided
+        # it), and its handler may still deliver output that a late settle debits.
         self._serving: dict[str, asyncio.Task[Any]] = {}
         self._beat: asyncio.TimerHandle | None = None
 
