@@ -42,6 +42,7 @@ from gateway.appkeys import (
     PAYMENTS,
     PLANS,
     PRICING,
+    PROXYING,
     RESPONSE_BOOK,
     REVOCATIONS,
     SERVICES,
@@ -50,6 +51,7 @@ from gateway.appkeys import (
     STORE,
     SUPERVISOR,
     UPSTREAM,
+    Proxying,
 )
 from gateway.http import (
     account,
@@ -69,8 +71,7 @@ from gateway.http import (
 )
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
-from gateway.http.middleware import errors_middleware
-from gateway.http.observe import observe_middleware
+from gateway.http.middleware import gateway_middleware
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
@@ -290,6 +291,13 @@ def _fetcher(app: web.Application) -> Fetch:
     return fetch
 
 
+async def _proxying(app: web.Application) -> None:
+    """After every cleanup context opened (aiohttp runs them first at start-up)."""
+    app[PROXYING] = Proxying(
+        app[SETTINGS], app[PRICING], app[COUNTER], app[KEYS], app[METER], app[UPSTREAM]
+    )
+
+
 async def _begin_stop(app: web.Application) -> None:
     """Runs when the server stops listening, before open requests are waited for."""
     if METER in app:
@@ -304,7 +312,7 @@ def create_app(
 ) -> web.Application:
     install_log_redaction()  # before anything logs: no secret in any log line
     app = web.Application(
-        middlewares=[observe_middleware, errors_middleware],
+        middlewares=[gateway_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -324,6 +332,7 @@ def create_app(
             _background,
         ]
     )
+    app.on_startup.append(_proxying)
     app.on_shutdown.append(_begin_stop)
     proxy.add_routes(app)
     responses.add_routes(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 from aiohttp import web
 
@@ -60,3 +62,19 @@ EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
+
+
+@dataclass(frozen=True, slots=True)
+class Proxying:
+    """What a proxied request reads from the app, in one lookup: `request.app[KEY]` is a
+    property and a mapping lookup in Python, and the proxy made eleven of them a request."""
+
+    settings: Settings
+    pricing: PricingTable
+    counter: TokenCounter
+    keys: KeyResolver
+    meter: Meter
+    upstream: Upstream
+
+
+PROXYING = web.AppKey("proxying", Proxying)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.http.headers import error_headers
+from gateway.http.observe import TIMING, Timing, observed
 from gateway.stores.errors import LedgerRejected, StoreUnavailable
 
 log = logging.getLogger("meterway")
@@ -53,13 +55,36 @@ def _translate(exc: web.HTTPException) -> MeterwayError:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The only middleware: the request id, the timing /metrics reads, and every error as
+    its HTTP answer. One layer, not one per concern: aiohttp wraps each in a partial and a
+    coroutine frame on every request."""
+    clock = request[TIMING] = Timing()
     request[REQUEST_ID] = os.urandom(16).hex()
+    status = 500
     try:
-        return await handler(request)
-    except MeterwayError as exc:
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            response = error_answer(request, exc)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        observed(request, clock, status)
+
+
+def error_answer(request: web.Request, exc: Exception) -> web.Response:
+    """The answer a handler's exception becomes; a redirect (an HTTPException under 400) is
+    raised again for aiohttp to send."""
+    if isinstance(exc, MeterwayError):
         return render(request, exc)
-    except STORE_DOWN as exc:
+    if isinstance(exc, STORE_DOWN):
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return render(
             request,
@@ -68,23 +93,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 retry_after_s=1,
             ),
         )
-    except LedgerRejected as exc:
+    if isinstance(exc, LedgerRejected):
         # PostgreSQL refused a value the request carried (a NUL in a name, an id too long):
         # the request is wrong, not the gateway. Logged, since a bug can look the same.
         log.warning("ledger rejected a value on %s %s: %s", request.method, request.path, exc)
         return render(request, InvalidRequest("A value in this request cannot be stored."))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return render(request, _translate(exc))
-    except Exception as exc:
-        if _client_left(exc):
-            # Nobody is there to read an error, and it is not the gateway's fault. Work
-            # already forwarded is owned by its task (billed or released there).
-            log.info("client left during %s %s", request.method, request.path)
-            return render(request, MalformedRequest("The connection closed mid-request."))
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return render(request, InternalError("The gateway failed; nothing was billed."))
+    if _client_left(exc):
+        # Nobody is there to read an error, and it is not the gateway's fault. Work
+        # already forwarded is owned by its task (billed or released there).
+        log.info("client left during %s %s", request.method, request.path)
+        return render(request, MalformedRequest("The connection closed mid-request."))
+    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return render(request, InternalError("The gateway failed; nothing was billed."))
 
 
 def _client_left(exc: Exception) -> bool:

@@ -1,18 +1,16 @@
 """Per-request measurements for /metrics: route, model, status, and where the time went.
 
-The outermost middleware starts a `Timing` on every request; the proxy names the priced
-model and wraps its provider waits in `timing.upstream()`, so the time Meterway adds is the
-whole minus the provider's share.
+The middleware (gateway/http/middleware.py) starts a `Timing` on every request; the proxy
+names the priced model and wraps its provider waits in `timing.upstream()`, so the time
+Meterway adds is the whole minus the provider's share.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from types import TracebackType
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.telemetry import metrics
 
@@ -21,9 +19,10 @@ class Timing:
     """`with timing.upstream():` adds the block's time to `upstream_s`. A plain class, not
     a generator context manager: it runs twice per proxied request."""
 
-    __slots__ = ("_started", "model", "upstream_s")
+    __slots__ = ("_started", "began", "model", "upstream_s")
 
     def __init__(self) -> None:
+        self.began = time.perf_counter()
         self.model = ""
         self.upstream_s = 0.0
         self._started = 0.0
@@ -57,26 +56,12 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-@web.middleware
-async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    clock = request[TIMING] = Timing()
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = 499  # the client went away
-        raise
-    finally:
-        total = time.perf_counter() - started
-        route, m = _route(request), metrics()
-        tally = m.tally
-        tally.count(m.requests, route, clock.model, str(status))
-        tally.observe(m.overhead, max(total - clock.upstream_s, 0.0), route)
-        if clock.upstream_s:
-            tally.observe(m.upstream, clock.upstream_s, route)
+def observed(request: web.Request, clock: Timing, status: int) -> None:
+    """A request's count and its time (Meterway's share and the provider's), at its end."""
+    total = time.perf_counter() - clock.began
+    route, m = _route(request), metrics()
+    tally = m.tally
+    tally.count(m.requests, route, clock.model, str(status))
+    tally.observe(m.overhead, max(total - clock.upstream_s, 0.0), route)
+    if clock.upstream_s:
+        tally.observe(m.upstream, clock.upstream_s, route)

@@ -69,10 +69,9 @@ async def refused(request: web.Request, resp: Answer, headers: dict[str, str]) -
     )
 
 
-async def read_answer(request: web.Request, resp: Answer) -> bytes:
+async def read_answer(settings: Settings, resp: Answer) -> bytes:
     """A complete JSON answer, capped at MAX_UPSTREAM_BODY_BYTES (502 beyond: nothing was
     delivered, so nothing is billed) and idle-bounded between chunks (504)."""
-    settings = request.app[SETTINGS]
     try:
         return await read_capped(
             resp, settings.max_upstream_body_bytes, settings.upstream_idle_timeout_s

@@ -15,14 +15,7 @@ from aiohttp import web
 from billing.admission import Admitted
 from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
-from gateway.appkeys import (
-    COUNTER,
-    KEYS,
-    METER,
-    PRICING,
-    SETTINGS,
-    UPSTREAM,
-)
+from gateway.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
@@ -41,7 +34,7 @@ from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
 from gateway.telemetry import metrics
 
-Forward = Callable[[web.Request, Call, Hold], Awaitable[web.StreamResponse]]
+Forward = Callable[[web.Request, Proxying, Call, Hold], Awaitable[web.StreamResponse]]
 # Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
 # large prompt never stalls the event loop other clients share.
 INLINE_COUNT_BYTES = 32 * 1024
@@ -63,21 +56,21 @@ def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
 
 
 async def _refused_upstream(
-    request: web.Request, resp: Answer, hold: Hold, headers: dict[str, str]
+    request: web.Request, p: Proxying, resp: Answer, hold: Hold, headers: dict[str, str]
 ) -> web.StreamResponse:
     """The provider did not answer with success: nothing is billed, the reservation is
     released, and the request stays counted in request windows (it was forwarded)."""
     answer = await refused(request, resp, headers)
-    request.app[METER].release_later(hold.admitted, forwarded=True)
+    p.meter.release_later(hold.admitted, forwarded=True)
     return answer
 
 
-async def _open(request: web.Request, call: Call, hold: Hold) -> Answer:
+async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> Answer:
     body = upstream_body(call)
     hold.forwarded = True
     try:
         with timing(request).upstream():
-            return await request.app[UPSTREAM].post(
+            return await p.upstream.post(
                 call.price.provider, call.endpoint.path, request.headers, body
             )
     except UpstreamUnreachable:
@@ -85,15 +78,15 @@ async def _open(request: web.Request, call: Call, hold: Hold) -> Answer:
         raise
 
 
-async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
-    meter, admitted = request.app[METER], hold.admitted
+async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
+    meter, admitted = p.meter, hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, call, hold)
+    resp = await _open(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
-            return await _refused_upstream(request, resp, hold, headers)
+            return await _refused_upstream(request, p, resp, hold, headers)
         with timing(request).upstream():
-            raw = await read_answer(request, resp)
+            raw = await read_answer(p.settings, resp)
         try:
             payload = orjson.loads(raw)
         except ValueError as exc:
@@ -105,7 +98,7 @@ async def _plain(request: web.Request, call: Call, hold: Hold) -> web.StreamResp
         await own_response(request, call, admitted, stored, pending=True)
         return web.Response(body=raw, content_type="application/json", headers=headers)
     usage = (
-        json_usage(call, payload, request.app[COUNTER])
+        json_usage(call, payload, p.counter)
         if isinstance(payload, dict)
         else Usage(input_tokens=call.input_tokens, source="counted")
     )
@@ -127,13 +120,15 @@ def _cost_headers(cost: int | None) -> dict[str, str]:
     return {"x-meterway-cost-micros": str(cost)}
 
 
-async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamResponse:
-    meter, admitted = request.app[METER], hold.admitted
+async def _streamed(
+    request: web.Request, p: Proxying, call: Call, hold: Hold
+) -> web.StreamResponse:
+    meter, admitted = p.meter, hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, call, hold)
+    resp = await _open(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
-            return await _refused_upstream(request, resp, hold, headers)
+            return await _refused_upstream(request, p, resp, hold, headers)
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
@@ -143,7 +138,7 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
             # Gone before the headers went out: read on for the provider's usage, as
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
-        counter, limits = request.app[COUNTER], _limits(request.app[SETTINGS])
+        counter, limits = p.counter, _limits(p.settings)
         with timing(request).upstream():
             outcome = await relay_stream(call, resp, out, counter, limits, request[CLIENT_GONE])
         runs_on = call.body.get("background") is True and not outcome.finished
@@ -165,19 +160,19 @@ async def _streamed(request: web.Request, call: Call, hold: Hold) -> web.StreamR
     return out
 
 
-async def _body(request: web.Request) -> bytes:
+async def _body(request: web.Request, settings: Settings) -> bytes:
     """The body within CLIENT_BODY_TIMEOUT_S: a client trickling bytes cannot hold a slot.
     A body already whole (a small one arrives with its head) cannot wait: no timer for it."""
     if request.content.is_eof():
         return await request.read()
     try:
-        async with asyncio.timeout(request.app[SETTINGS].client_body_timeout_s):
+        async with asyncio.timeout(settings.client_body_timeout_s):
             return await request.read()
     except TimeoutError as exc:
         raise RequestTimeout("The request body did not arrive in time.") from exc
 
 
-async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
+async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
     """Key first (live, able to pay for anything), then the body, then tokens: nothing
     large is read for a key that would be refused anyway (a small body: `_read_small`). A
     large body whose new text is small (its other texts counted for the account before, as
@@ -187,16 +182,16 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
     is walked in a worker thread too: it tokenizes nothing, but a 4 MiB body of ~140,000
     empty messages took 0.2-0.75 s to walk, which on the loop stalled every other client
     (in a thread the loop gets the GIL back every switch interval, 5 ms)."""
-    meter, rid, counter = request.app[METER], request[REQUEST_ID], request.app[COUNTER]
-    key = await request.app[KEYS].resolve(request)
+    meter, rid, counter = p.meter, request[REQUEST_ID], p.counter
+    key = await p.keys.resolve(request)
     size = request.content_length
     if size is not None and size <= INLINE_COUNT_BYTES:
-        return key, await _read_small(request, endpoint, key)
+        return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
     refuse_billing_headers(request.headers)
-    raw = await _body(request)
+    raw = await _body(request, p.settings)
     body = parse_json(raw)
-    args = (endpoint, body, key, request.app[PRICING])
+    args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
         return key, read_call(*args, counter)
@@ -215,17 +210,19 @@ async def _read(request: web.Request, endpoint: Endpoint) -> tuple[KeyRecord, Ca
     return key, await asyncio.to_thread(read_call, *args, counter)
 
 
-async def _read_small(request: web.Request, endpoint: Endpoint, key: KeyRecord) -> Call:
+async def _read_small(
+    request: web.Request, p: Proxying, endpoint: Endpoint, key: KeyRecord
+) -> Call:
     """A small body skips the pre-check: one Redis round trip less on the common path. The
     reservation that follows runs every check the pre-check would, and reading and counting
     a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
     key (revoked, out of credit) is still told so before anything about its body."""
     try:
         refuse_billing_headers(request.headers)
-        body = parse_json(await _body(request))
-        call = read_call(endpoint, body, key, request.app[PRICING], request.app[COUNTER])
+        body = parse_json(await _body(request, p.settings))
+        call = read_call(endpoint, body, key, p.pricing, p.counter)
     except MeterwayError:
-        await request.app[METER].precheck(request[REQUEST_ID], key)
+        await p.meter.precheck(request[REQUEST_ID], key)
         raise
     _counted("loop")
     return call
@@ -237,15 +234,16 @@ def _counted(where: str) -> None:
 
 
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    key, call = await _read(request, endpoint)
+    p = request.app[PROXYING]
+    key, call = await _read(request, p, endpoint)
     timing(request).model = call.price.name
-    admitted, call = await request.app[METER].admit(request[REQUEST_ID], key, call)
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
     request[CLIENT_GONE] = asyncio.Event()
     # Admitted: from here the call outlives its client (until now a client that left
     # cancelled it, before anything was forwarded).
     request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
-    return await _guarded(forward, request, call, admitted)
+    return await _guarded(forward, request, p, call, admitted)
 
 
 def _plain_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
@@ -263,11 +261,11 @@ def _stream_client_left(request: web.Request, serving: asyncio.Task[None]) -> No
 
 
 async def _guarded(
-    forward: Forward, request: web.Request, call: Call, admitted: Admitted
+    forward: Forward, request: web.Request, p: Proxying, call: Call, admitted: Admitted
 ) -> web.StreamResponse:
     """A failure before settlement began releases the reservation; nothing is left held."""
-    async with request.app[METER].serving(admitted) as hold:
-        return await forward(request, call, hold)
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -291,9 +289,10 @@ async def responses(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    key = await request.app[KEYS].resolve(request)
-    await request.app[METER].precheck(request[REQUEST_ID], key, key_only=True)
-    pricing = request.app[PRICING]
+    p = request.app[PROXYING]
+    key = await p.keys.resolve(request)
+    await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
+    pricing = p.pricing
     names = [n for n in pricing.names() if not key.models or n in key.models]
     data = [
         {"id": n, "object": "model", "created": 0, "owned_by": pricing.models[n].provider}

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from gateway.http.middleware import errors_middleware
+from gateway.http.middleware import gateway_middleware
 
 
 async def test_a_connection_reset_is_logged_as_the_client_leaving(
@@ -25,7 +25,7 @@ async def test_a_connection_reset_is_logged_as_the_client_leaving(
 
     request = make_mocked_request("POST", "/v1/chat/completions")
     with caplog.at_level(logging.INFO, logger="meterway"):
-        answer = await errors_middleware(request, handler)
+        answer = await gateway_middleware(request, handler)
     assert isinstance(answer, web.Response) and answer.status == 400
     assert answer.text is not None
     assert json.loads(answer.text)["error"]["type"] == "invalid_request_error"
@@ -41,7 +41,7 @@ async def test_any_other_exception_is_still_an_internal_error(
 
     request = make_mocked_request("POST", "/v1/chat/completions")
     with caplog.at_level(logging.INFO, logger="meterway"):
-        answer = await errors_middleware(request, handler)
+        answer = await gateway_middleware(request, handler)
     assert answer.status == 500
     assert [r.levelno for r in caplog.records if r.name == "meterway"] == [logging.ERROR]
 
@@ -54,6 +54,6 @@ async def test_a_provider_socket_reset_is_not_blamed_on_the_client(
 
     request = make_mocked_request("POST", "/v1/chat/completions")
     with caplog.at_level(logging.INFO, logger="meterway"):
-        answer = await errors_middleware(request, handler)
+        answer = await gateway_middleware(request, handler)
     assert answer.status == 500
     assert [r.levelno for r in caplog.records if r.name == "meterway"] == [logging.ERROR]
