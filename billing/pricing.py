@@ -42,10 +42,12 @@ class Rates:
     cached_input: int
     cache_write: int
     output: int
+    # The input rate a reservation assumes, made once (a worst case is priced twice a request).
+    dearest_input: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def dearest_input(self) -> int:
-        return max(self.input, self.cached_input, self.cache_write)
+    def __post_init__(self) -> None:
+        dearest = max(self.input, self.cached_input, self.cache_write)
+        object.__setattr__(self, "dearest_input", dearest)
 
     def tokens_cost(self, usage: Usage) -> int:
         """One exact integer sum over every usage field, rounded up once."""
@@ -58,6 +60,13 @@ class Rates:
 
     def worst_case(self, input_tokens: int, max_output_tokens: int) -> int:
         return rate_cost(input_tokens * self.dearest_input + max_output_tokens * self.output)
+
+    def dearer(self, other: Rates, input_tokens: int, max_output_tokens: int) -> int:
+        """The larger worst case of the two tiers' rates."""
+        mine = self.worst_case(input_tokens, max_output_tokens)
+        if other is self:
+            return mine
+        return max(mine, other.worst_case(input_tokens, max_output_tokens))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +113,7 @@ class ModelPrice:
     def worst_case_micros(self, input_tokens: int, max_output_tokens: int, tier: str = "") -> int:
         """The reservation: every input token at the dearest input rate, every output token,
         at the base price or the requested tier's, whichever is dearer."""
-        base = self.base_rates.worst_case(input_tokens, max_output_tokens)
-        return max(base, self.rates(tier).worst_case(input_tokens, max_output_tokens))
+        return self.base_rates.dearer(self.rates(tier), input_tokens, max_output_tokens)
 
     def affordable_output_tokens(self, input_tokens: int, budget_micros: int) -> int:
         """How many output tokens a budget covers after the worst-case input (0 if none)."""

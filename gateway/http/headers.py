@@ -45,15 +45,28 @@ def error_headers(error: MeterwayError) -> dict[str, str]:
     return {**retry_headers(error.retry_after_s, error.should_retry), **error.headers}
 
 
+# Spelled once, set on every answer: (window's name, limit, remaining, reset header names).
+RATELIMIT_NAMES = tuple(
+    (
+        suffix,
+        f"x-ratelimit-limit-{suffix}",
+        f"x-ratelimit-remaining-{suffix}",
+        f"x-ratelimit-reset-{suffix}",
+    )
+    for suffix in ("requests", "tokens")
+)
+
+
 def ratelimit_headers(
     requests: RateWindow | None, tokens: RateWindow | None, now_ms: int
 ) -> dict[str, str]:
     headers = {}
-    for suffix, window in (("requests", requests), ("tokens", tokens)):
+    for suffix, limit, remaining, reset in RATELIMIT_NAMES:
+        window = requests if suffix == "requests" else tokens
         if window is not None:
-            headers[f"x-ratelimit-limit-{suffix}"] = str(window.limit)
-            headers[f"x-ratelimit-remaining-{suffix}"] = str(window.remaining)
-            headers[f"x-ratelimit-reset-{suffix}"] = duration(window.reset_at_ms - now_ms)
+            headers[limit] = str(window.limit)
+            headers[remaining] = str(window.remaining)
+            headers[reset] = duration(window.reset_at_ms - now_ms)
     return headers
 
 

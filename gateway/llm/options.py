@@ -30,6 +30,8 @@ SERVER_TOOL_PREFIXES = (
     "code_interpreter",
 )
 REFUSED_FIELDS = ("web_search_options", "audio", "mcp_servers", "container")
+# Every field refuse_unpriced reads: a body with none of them (most) is passed at once.
+CHECKED_FIELDS = frozenset({"service_tier", "store", "modalities", "tools", *REFUSED_FIELDS})
 REFUSED_HEADERS = ("anthropic-beta",)
 # Built-in tool types that have a per-run fee, by the output item type each run produces.
 FEE_TOOLS = {"web_search": "web_search_call", "file_search": "file_search_call"}
@@ -68,6 +70,8 @@ def refuse_unpriced(body: Mapping[str, Any], extras: ModelPrice | None = None) -
 
     `extras` is the model's price when the endpoint bills reported tiers and tool runs.
     """
+    if body.keys().isdisjoint(CHECKED_FIELDS):
+        return
     tier = body.get("service_tier")
     priced = PRICED_TIERS | (extras.service_tiers.keys() if extras is not None else set())
     if tier is not None and not one_of(tier, priced):

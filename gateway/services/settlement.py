@@ -45,6 +45,40 @@ class Hold:
     forwarded: bool = False  # the request reached the provider: it counts in request windows
 
 
+class _Budget:
+    """`asyncio.timeout_at` for the settlement's answer budget at under half its cost (it is
+    entered on every proxied request): one timer handle that cancels the task at the
+    deadline, and the standard library's rule for telling that cancel from any other."""
+
+    __slots__ = ("_cancelling", "_expired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None, "a settlement runs in a task"
+        self._task = task
+        self._cancelling = task.cancelling()  # cancels already asked for are not ours
+        self._expired = False
+        self._handle = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._task.cancel()
+
+    def ran_out(self) -> bool:
+        """On a CancelledError: whether it is this budget's alone (then it is undone, as
+        asyncio.Timeout undoes its own), rather than a cancel the caller must see."""
+        if not self._expired:
+            return False
+        self._expired = False
+        return self._task.uncancel() <= self._cancelling
+
+    def stop(self) -> None:
+        self._handle.cancel()
+        if self._expired:  # fired, but the awaited call finished first: take the cancel back
+            self._expired = False
+            self._task.uncancel()
+
+
 class Settlements:
     def __init__(
         self,
@@ -120,18 +154,19 @@ class Settlements:
         self._unsettled[a.request_id] = pending
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_BUDGET_S
+        budget = _Budget(loop, deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._settle_once(pending, settlement)
+            await self._settle_once(pending, settlement)
             return True
         except HotStoreUnavailable as exc:
             log.warning("settle %s failed, retrying: %s", a.request_id, exc)
-        except TimeoutError:
-            self.registry.spawn(self._until_settled(pending, settlement))
-            return False
         except asyncio.CancelledError:
             self.registry.spawn(self._until_settled(pending, settlement))
+            if budget.ran_out():
+                return False
             raise
+        finally:
+            budget.stop()
         task = self.registry.spawn(self._until_settled(pending, settlement, RETRY_FIRST_S))
         try:
             await asyncio.wait_for(asyncio.shield(task), max(deadline - loop.time(), 0.0))

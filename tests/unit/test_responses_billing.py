@@ -77,7 +77,17 @@ def test_default_and_unpriced_tiers_bill_the_base_price() -> None:
 
 
 def test_reservation_takes_the_dearer_of_base_and_requested_tier() -> None:
-    assert PRICE.worst_case_micros(1000, 100, "flex") == PRICE.worst_case_micros(1000, 100)
+    # base: 1000 x 1.00 + 100 x 4.00 = 1400 micros; flex is cheaper, an unpriced tier is base
+    assert PRICE.worst_case_micros(1000, 100) == 1400
+    assert PRICE.worst_case_micros(1000, 100, "flex") == 1400
+    assert PRICE.worst_case_micros(1000, 100, "scale") == 1400
+    dear = parse_pricing(
+        {"models": {"m": {**DOC["models"]["m"], "service_tiers": {"priority": {"output": "9"}}}}},
+        frozenset({"openai"}),
+    ).models["m"]
+    # priority: 1000 x 1.00 (input at the base rate) + 100 x 9.00 = 1900 micros
+    assert dear.worst_case_micros(1000, 100, "priority") == 1900
+    assert dear.worst_case_micros(1000, 100) == 1400
 
 
 @pytest.mark.parametrize(
