@@ -115,7 +115,10 @@ def _chat_message_tokens(enc: Encoder, message: object, image_tokens: int) -> in
         return TOKENS_PER_MESSAGE + _json_tokens(enc, message)
     total = TOKENS_PER_MESSAGE
     for key, value in message.items():
-        total += _chat_value_tokens(enc, str(key), value, image_tokens)
+        if isinstance(value, str):  # most values (role, content), counted without a dispatch
+            total += _n(enc, value)
+        else:
+            total += _chat_value_tokens(enc, str(key), value, image_tokens)
         if key == "name":
             total += TOKENS_PER_NAME
     return total

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import orjson
 from aiohttp import web
@@ -243,7 +244,9 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     # Admitted: from here the call outlives its client (until now a client that left
     # cancelled it, before anything was forwarded).
     request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
-    return await _guarded(forward, request, p, call, admitted)
+    # A failure before settlement began releases the reservation; nothing is left held.
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
 
 
 def _plain_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
@@ -258,34 +261,6 @@ def _stream_client_left(request: web.Request, serving: asyncio.Task[None]) -> No
     request[CLIENT_GONE].set()
     drain_s = request.app[SETTINGS].stream_drain_timeout_s
     asyncio.get_running_loop().call_later(drain_s, serving.cancel)
-
-
-async def _guarded(
-    forward: Forward, request: web.Request, p: Proxying, call: Call, admitted: Admitted
-) -> web.StreamResponse:
-    """A failure before settlement began releases the reservation; nothing is left held."""
-    async with p.meter.serving(admitted) as hold:
-        return await forward(request, p, call, hold)
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, endpoints.CHAT)
-
-
-async def completions(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, endpoints.COMPLETIONS)
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, endpoints.EMBEDDINGS)
-
-
-async def messages(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, endpoints.MESSAGES)
-
-
-async def responses(request: web.Request) -> web.StreamResponse:
-    return await _metered(request, endpoints.RESPONSES)
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -303,10 +278,19 @@ async def list_models(request: web.Request) -> web.Response:
     )
 
 
+METERED_ROUTES = (
+    ("/v1/chat/completions", endpoints.CHAT),
+    ("/v1/completions", endpoints.COMPLETIONS),
+    ("/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/v1/messages", endpoints.MESSAGES),
+    ("/v1/responses", endpoints.RESPONSES),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/v1/completions", completions)
-    app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_post("/v1/messages", messages)
-    app.router.add_post("/v1/responses", responses)
+    # `_metered` itself, bound to its endpoint: a handler of its own per route would be one
+    # more frame to resume at each of a request's three awaits (two Redis replies, the
+    # provider's head).
+    for path, endpoint in METERED_ROUTES:
+        app.router.add_post(path, partial(_metered, endpoint=endpoint))
     app.router.add_get("/v1/models", list_models)

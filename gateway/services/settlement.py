@@ -43,6 +43,10 @@ class Hold:
     admitted: Admitted
     settling: bool = False
     forwarded: bool = False  # the request reached the provider: it counts in request windows
+    # The task serving it, from `Settlements.open`: its settlement's answer budget cancels
+    # that task. Kept, because on Python 3.11 asyncio.current_task() costs a getpid()
+    # system call (get_running_loop's fork check).
+    task: asyncio.Task[Any] | None = None
 
 
 class _Budget:
@@ -52,13 +56,11 @@ class _Budget:
 
     __slots__ = ("_cancelling", "_expired", "_handle", "_task")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        task = asyncio.current_task()
-        assert task is not None, "a settlement runs in a task"
+    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
         self._task = task
         self._cancelling = task.cancelling()  # cancels already asked for are not ours
         self._expired = False
-        self._handle = loop.call_at(deadline, self._expire)
+        self._handle = task.get_loop().call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._expired = True
@@ -108,7 +110,7 @@ class Settlements:
         extended, so none waits longer than refresh_s for its first or next extension."""
         admitted = hold.admitted
         self._live[admitted.request_id] = admitted
-        task = asyncio.current_task()
+        task = hold.task = asyncio.current_task()
         if task is not None:
             self._serving[admitted.request_id] = task
         if self._beat is None:
@@ -152,9 +154,11 @@ class Settlements:
             settlement.usage,
         )
         self._unsettled[a.request_id] = pending
-        loop = asyncio.get_running_loop()
+        task = hold.task or asyncio.current_task()
+        assert task is not None, "a settlement runs in a task"
+        loop = task.get_loop()
         deadline = loop.time() + ANSWER_BUDGET_S
-        budget = _Budget(loop, deadline)
+        budget = _Budget(task, deadline)
         try:
             await self._settle_once(pending, settlement)
             return True

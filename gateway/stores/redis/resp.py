@@ -80,7 +80,10 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.transport: asyncio.Transport | None = None
         self.outbox: list[bytes] = []
-        self.closed = asyncio.get_running_loop().create_future()
+        # Kept: on Python 3.11 every asyncio.get_running_loop() is a getpid() system call
+        # (its fork check), and send() runs twice a proxied request.
+        self.loop = asyncio.get_running_loop()
+        self.closed = self.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -106,7 +109,7 @@ class _Protocol(asyncio.Protocol):
             self.closed.set_result(None)
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         future: asyncio.Future[Any] = loop.create_future()
         if self.transport is None:
             # Lost already (between connect and this send): nothing would ever answer it.
