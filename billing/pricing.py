@@ -61,13 +61,6 @@ class Rates:
     def worst_case(self, input_tokens: int, max_output_tokens: int) -> int:
         return rate_cost(input_tokens * self.dearest_input + max_output_tokens * self.output)
 
-    def dearer(self, other: Rates, input_tokens: int, max_output_tokens: int) -> int:
-        """The larger worst case of the two tiers' rates."""
-        mine = self.worst_case(input_tokens, max_output_tokens)
-        if other is self:
-            return mine
-        return max(mine, other.worst_case(input_tokens, max_output_tokens))
-
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
@@ -96,7 +89,7 @@ class ModelPrice:
     @property
     def dearest_input_rate(self) -> int:
         """The input rate a reservation assumes, since the cache split is unknown up front."""
-        return max(self.input_rate, self.cached_input_rate, self.cache_write_rate)
+        return self.base_rates.dearest_input
 
     def rates(self, tier: str) -> Rates:
         """The tier the provider reported; its default (or an unpriced tier) is the base price."""
@@ -113,7 +106,11 @@ class ModelPrice:
     def worst_case_micros(self, input_tokens: int, max_output_tokens: int, tier: str = "") -> int:
         """The reservation: every input token at the dearest input rate, every output token,
         at the base price or the requested tier's, whichever is dearer."""
-        return self.base_rates.dearer(self.rates(tier), input_tokens, max_output_tokens)
+        base = self.base_rates.worst_case(input_tokens, max_output_tokens)
+        tiered = self.rates(tier)
+        if tiered is self.base_rates:  # the default tier (or an unpriced one): priced once
+            return base
+        return max(base, tiered.worst_case(input_tokens, max_output_tokens))
 
     def affordable_output_tokens(self, input_tokens: int, budget_micros: int) -> int:
         """How many output tokens a budget covers after the worst-case input (0 if none)."""

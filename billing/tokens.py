@@ -96,8 +96,7 @@ def _part_tokens(enc: Encoder, part: object, image_tokens: int) -> int:
 
 
 def _chat_value_tokens(enc: Encoder, key: str, value: object, image_tokens: int) -> int:
-    if isinstance(value, str):
-        return _n(enc, value)
+    """A message value that is not a string (those are counted by the caller)."""
     if value is None:
         return 0
     if key == "content" and isinstance(value, list):

@@ -45,15 +45,11 @@ def error_headers(error: MeterwayError) -> dict[str, str]:
     return {**retry_headers(error.retry_after_s, error.should_retry), **error.headers}
 
 
-# Spelled once, set on every answer: (window's name, limit, remaining, reset header names).
+# Spelled once, set on every answer: the limit, remaining and reset header names of the
+# requests window, then of the tokens window.
 RATELIMIT_NAMES = tuple(
-    (
-        suffix,
-        f"x-ratelimit-limit-{suffix}",
-        f"x-ratelimit-remaining-{suffix}",
-        f"x-ratelimit-reset-{suffix}",
-    )
-    for suffix in ("requests", "tokens")
+    tuple(f"x-ratelimit-{part}-{window}" for part in ("limit", "remaining", "reset"))
+    for window in ("requests", "tokens")
 )
 
 
@@ -61,8 +57,7 @@ def ratelimit_headers(
     requests: RateWindow | None, tokens: RateWindow | None, now_ms: int
 ) -> dict[str, str]:
     headers = {}
-    for suffix, limit, remaining, reset in RATELIMIT_NAMES:
-        window = requests if suffix == "requests" else tokens
+    for (limit, remaining, reset), window in zip(RATELIMIT_NAMES, (requests, tokens), strict=True):
         if window is not None:
             headers[limit] = str(window.limit)
             headers[remaining] = str(window.remaining)

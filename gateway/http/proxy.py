@@ -7,7 +7,6 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from functools import partial
 
 import orjson
@@ -35,7 +34,6 @@ from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
 from gateway.telemetry import metrics
 
-Forward = Callable[[web.Request, Proxying, Call, Hold], Awaitable[web.StreamResponse]]
 # Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
 # large prompt never stalls the event loop other clients share.
 INLINE_COUNT_BYTES = 32 * 1024
@@ -240,7 +238,8 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
-    request[CLIENT_GONE] = asyncio.Event()
+    if call.stream:
+        request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing
     # Admitted: from here the call outlives its client (until now a client that left
     # cancelled it, before anything was forwarded).
     request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
