@@ -97,6 +97,10 @@ class Settings:
     settler_batch: int = 2000
     settler_lanes: int = 2  # transactions a settler writes at once, one per shard group
     settler_name: str | None = None  # the settler's consumer name; default host-pid
+    # How settle.lua queues a settlement: "packed" (one JSON row) or "named" (a stream field
+    # per value, as versions before the packed row did): for a rolling upgrade from one of
+    # those, whose settlers cannot read a packed row (stream_fields.py).
+    settlement_messages: str = "packed"
     self_restore: bool = True  # serve restores a Redis without ready markers from the ledger
     migrate_on_start: bool = False  # serve applies pending migrations first (MIGRATE=1)
     test_clock: bool = False
@@ -226,6 +230,15 @@ def _flag(value: object) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _one_of(
+    name: str, get: Callable[[str, object], object], default: str, allowed: tuple[str, ...]
+) -> str:
+    value = str(get(name, default)).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> ProviderSettings:
     section = cfg.get(name, {})
     if not isinstance(section, dict):
@@ -286,6 +299,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
         settler_name=str(get("SETTLER_NAME", "")) or None,
         settler_lanes=int(_number("SETTLER_LANES", get("SETTLER_LANES", 2), 1)),
+        settlement_messages=_one_of("SETTLEMENT_MESSAGES", get, "packed", ("packed", "named")),
         self_restore=_flag(get("SELF_RESTORE", "1")),
         migrate_on_start=_flag(get("MIGRATE", "0")),
         test_clock=_flag(get("MW_TEST_CLOCK", "0")),

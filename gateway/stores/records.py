@@ -87,7 +87,7 @@ class DeadLetter:
     message_id: str  # it had in the settlement stream
     reason: str
     parked_at_ms: int
-    fields: Mapping[bytes, bytes]
+    fields: Mapping[bytes, bytes]  # as named fields (stream_fields.named), where readable
 
     @property
     def request_id(self) -> str:

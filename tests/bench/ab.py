@@ -1,4 +1,4 @@
-"""`python -m tests.bench.ab --ref DIR [--stream] [--rounds N] [--seconds S]`
+"""`python -m tests.bench.ab --ref DIR [--ref-env K=V ...] [--stream] [--rounds N] [--seconds S]`
 
 Before/after in one run: the bare proxy, `meterway serve` from this tree and `meterway serve`
 from another copy of the code (DIR holds its `gateway/` and `billing/`, e.g. made with
@@ -7,6 +7,10 @@ nginx. Each round runs all three at c=32 one after the other, so load from other
 hits every arm alike; per arm the median over rounds of req/s and of CPU ms per 1,000
 requests (from /proc), each also as a ratio to the bare proxy of the same run. The
 comparison to judge a change by on a shared machine, where absolute figures move by +-20%.
+
+Both gateways run all along, and so do their in-process settlers, in one consumer group: a
+change to what the settlers read (the settlement message) is compared with DIR a copy of this
+tree and `--ref-env` setting the old behaviour, or an older settler parks the newer messages.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from tests.bench.upstream import start_nginx
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.ab", description=__doc__)
     p.add_argument("--ref", type=Path, required=True, help="a copy of gateway/ and billing/")
+    p.add_argument(
+        "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
+    )
     p.add_argument("--stream", action="store_true", help="streamed calls too")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=5.0)
@@ -75,9 +82,12 @@ def main() -> int:
             upstream.url,
             settings.config_dir,
             work,
-            extra_env={"PYTHONPATH": str(args.ref.resolve())},
+            extra_env={
+                "PYTHONPATH": str(args.ref.resolve()),
+                **dict(kv.split("=", 1) for kv in args.ref_env),
+            },
         )
-        ref.name = f"meterway ({args.ref})"
+        ref.name = f"meterway ({args.ref} {' '.join(args.ref_env)})".replace(" )", ")")
         arms = [bare, new, ref]
         b = bench(QUICK, work, upstream.url, bare, new)
         try:

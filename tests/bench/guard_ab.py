@@ -42,7 +42,7 @@ from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.stream_fields import ledger_row
 from tests.bench import fixtures
 from tests.bench.__main__ import _cleanup, _prepare
-from tests.bench.settler_bench import message, settler_throughput
+from tests.bench.settler_bench import named_message, settler_throughput
 
 BATCH = 2000
 
@@ -118,7 +118,7 @@ async def _direct(arms: list[str], rounds: int, n: int, accounts: int) -> dict[s
             for start in range(0, n, BATCH):
                 rows = [
                     ledger_row(
-                        message(f"ab-{uuid.uuid4().hex}", f"acct_{i % accounts}", "k", now_ms)
+                        named_message(f"ab-{uuid.uuid4().hex}", f"acct_{i % accounts}", "k", now_ms)
                     )
                     for i in range(start, min(start + BATCH, n))
                 ]

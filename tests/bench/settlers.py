@@ -30,13 +30,13 @@ import redis.asyncio as aioredis
 from tests.bench import fixtures
 from tests.bench.__main__ import _prepare
 from tests.bench.procs import cpu_by_pid, matching, spawn, stop
-from tests.bench.settler_bench import message
+from tests.bench.settler_bench import message, named_message
 from tests.bench.targets import gateway_env
 
 SHARDS = 64
 
 
-async def prefill(pop: fixtures.Population, n: int) -> None:
+async def prefill(pop: fixtures.Population, n: int, named: bool = False) -> None:
     from gateway.stores.redis.keys import Keys, shard_of
 
     keys = Keys(fixtures.PREFIX)
@@ -48,7 +48,8 @@ async def prefill(pop: fixtures.Population, n: int) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 for _ in range(min(5000, n - start)):
                     key_id, account_id = next(pairs)
-                    fields = message(f"bench-{uuid.uuid4().hex}", account_id, key_id, now_ms)
+                    make = named_message if named else message
+                    fields = make(f"bench-{uuid.uuid4().hex}", account_id, key_id, now_ms)
                     pipe.xadd(keys.stream(shard_of(account_id)), fields)  # type: ignore[arg-type]
                 await pipe.execute()
     finally:
@@ -87,10 +88,16 @@ def tiers(procs: list[subprocess.Popen[bytes]]) -> dict[str, Callable[[], list[i
 
 
 async def run_once(
-    work: Path, config_dir: Path, pop: fixtures.Population, n: int, k: int, lanes: int
+    work: Path,
+    config_dir: Path,
+    pop: fixtures.Population,
+    n: int,
+    k: int,
+    lanes: int,
+    named: bool = False,
 ) -> tuple[float, dict[str, float]]:
     before = await debits()
-    await prefill(pop, n)
+    await prefill(pop, n, named)
     env = {**gateway_env("http://127.0.0.1:1", 1, config_dir, 1), "SETTLER_LANES": str(lanes)}
     exe = str(Path(sys.executable).with_name("meterway"))
     procs = []
@@ -133,6 +140,11 @@ def main() -> int:
     p.add_argument("--messages", type=int, default=200_000)
     p.add_argument("--processes", default="1,2,4")
     p.add_argument("--lanes", type=int, default=2, help="SETTLER_LANES of every process")
+    p.add_argument(
+        "--named",
+        action="store_true",
+        help="queue messages as named fields (versions before the packed row) instead",
+    )
     args = p.parse_args()
     counts = [int(x) for x in args.processes.split(",")]
     rows = []
@@ -142,7 +154,9 @@ def main() -> int:
         try:
             for k in counts:
                 secs, cpu = asyncio.run(
-                    run_once(work, settings.config_dir, pop, args.messages, k, args.lanes)
+                    run_once(
+                        work, settings.config_dir, pop, args.messages, k, args.lanes, args.named
+                    )
                 )
                 per = {tier: 1e6 * c / args.messages for tier, c in cpu.items()}
                 rows.append((k, args.messages / secs, secs, per))
@@ -154,7 +168,8 @@ def main() -> int:
             asyncio.run(fixtures.drop_database())
     base = rows[0][1]
     print(
-        f"\n{args.lanes} lane(s) per settler.\n\n"
+        f"\n{args.lanes} lane(s) per settler; messages as"
+        f" {'named fields' if args.named else 'packed rows'}.\n\n"
         "| Settler processes | Debits/s | Ratio to 1 | Seconds | CPU"
         " µs per debit: settlers / PostgreSQL / Redis | Cores for 50,000/s |"
         "\n|---:|---:|---:|---:|---:|---:|"

@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.services.auth import new_id
@@ -40,19 +41,25 @@ GHOST_CREDIT = 50_000
 
 
 async def first_message(stores: Stores, account_id: str) -> dict[bytes, bytes]:
+    """The account's first queued settlement, as named fields."""
     stream = stores.store.keys.stream(shard_of(account_id))
     (_, fields), *_ = await stores.redis.xrange(stream, count=1)
-    return dict(fields)
+    return sf.named(fields)
 
 
-async def queue_poison(stores: Stores, fields: dict[bytes, bytes], cost: int) -> str:
-    """XADD a message as settle.lua would, taking `cost` from the account's Redis balance."""
+async def queue_poison(
+    stores: Stores, fields: dict[bytes, bytes], cost: int, *, packed: bool = True
+) -> str:
+    """XADD a message as settle.lua would (as one packed row, or as the named fields of
+    versions before it), taking `cost` from the account's Redis balance."""
     rid = f"req_{secrets.token_hex(8)}"
     fields = {**fields, sf.REQUEST_ID: rid.encode()}
     account = fields.get(sf.ACCOUNT, b"").decode()
     shard = shard_of(account)
     if cost:
         await stores.redis.hincrby(stores.store.keys.account(shard, account), "bal", -cost)
+    if packed:
+        fields = {sf.ROW: orjson.dumps([fields[n].decode() for n in sf.FIELDS])}
     await stores.redis.xadd(stores.store.keys.stream(shard), fields)  # type: ignore[arg-type]
     return rid
 
@@ -105,7 +112,7 @@ async def _poison_run(dsn: str) -> None:
             await queue_poison(stores, overflow, 500)
             no_cost = {k: v for k, v in (await first_message(stores, b.account_id)).items()}
             del no_cost[sf.COST]
-            await queue_poison(stores, no_cost, 0)
+            await queue_poison(stores, no_cost, 0, packed=False)  # as an older version queued
             orphan = {**template, sf.ACCOUNT: ghost.encode(), sf.COST: b"300"}
             ghost_rid = await queue_poison(stores, orphan, 300)
             # Good settlements behind the poison, in the same streams.

@@ -16,6 +16,7 @@ from gateway.ops.reconcile import parked, reconcile
 from gateway.settings import DEFAULT_CONFIG_DIR, load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import Settlement
+from gateway.stores.stream_fields import named
 from gateway.workers.settler import Settler
 from tests.harness import gateway_env, temp_database
 from tests.integration.conftest import make_holder
@@ -49,7 +50,8 @@ async def test_parked_and_repaired_and_rebuilt_on_a_cluster(cluster_stores: Stor
             await stores.store.settle(h.shard, h.account_id, rid, SETTLEMENT)
     stream = stores.settlement_stream("ops-test")
     await stream.ensure_groups()
-    first = next(m for m in await stream.read(10, pending=False) if m.fields[b"rid"] == b"r0-0")
+    read = await stream.read(10, pending=False)
+    first = next(m for m in read if named(m.fields)[b"rid"] == b"r0-0")
     assert await stream.dead_letter(first, "ledger refused: test")
     await Settler(stores.settlement_stream(), stores.ledger).drain()
 

@@ -39,7 +39,8 @@ async def test_metered_record_message_and_row_round_trip(stores: Stores) -> None
     assert await stores.store.meters.closed(rid) == MeterClosed("debit", 7, 28)
     assert await stores.store.meters.hold(_hold(h.account_id, rid)) == MeterClosed("debit", 7, 28)
     [(_, fields)] = await stores.store.redis.xrange(keys.stream(h.shard))
-    assert tuple(fields) == stream_fields.METERED_FIELDS
+    assert tuple(fields) == (stream_fields.ROW,)
+    assert tuple(stream_fields.named(fields)) == stream_fields.METERED_FIELDS
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert (row["kind"], row["amount_micros"], row["key_id"], row["usage_source"]) == (
         "debit", -28, None, None,

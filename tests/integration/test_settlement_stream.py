@@ -12,6 +12,7 @@ from gateway.stores.records import Settlement
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.stream import written_total
+from gateway.stores.stream_fields import named
 from tests.integration.conftest import Holder, make_holder
 
 SETTLEMENT = Settlement("demo-gpt", "openai", Usage(input_tokens=5, output_tokens=5), 70)
@@ -40,7 +41,8 @@ async def test_park_then_requeue_moves_one_message_each_way(stores: Stores) -> N
         message.message_id,
         "ledger refused: test",
     )
-    assert letter.fields == message.fields  # the message as it was, reason kept apart
+    # The message as it was (shown as named fields), the reason kept apart.
+    assert letter.fields == named(message.fields)
     assert await stores.store.dead_letter_count() == 1
 
     fix = BalanceRepair(stores.store)

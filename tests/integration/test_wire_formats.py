@@ -13,6 +13,7 @@ from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
 from gateway.stores.records import MeterHold, Settlement
+from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import HeldCounter, decode_reservation
 from gateway.workers.settler import Settler
@@ -100,7 +101,8 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
     await stores.store.settle(h.shard, h.account_id, "rid-1", settlement)
     messages = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
     [(_, fields)] = messages
-    assert tuple(fields) == stream_fields.FIELDS
+    assert tuple(fields) == (stream_fields.ROW,)  # one JSON array, in FIELDS order
+    assert tuple(stream_fields.named(fields)) == stream_fields.FIELDS
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert row == {
         "account_id": h.account_id,
@@ -122,9 +124,36 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         "service": None,
         "metadata": None,
     }
-    assert int(fields[stream_fields.RESERVED_AT]) == admitted.now_ms
+    assert int(stream_fields.named(fields)[stream_fields.RESERVED_AT]) == admitted.now_ms
     assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms
-    assert stream_fields.queued_cost(fields) == (h.account_id, 321)
+    assert stream_fields.queued(fields) == ("rid-1", "debit", h.account_id, 321)
+    # The same message as versions before the packed row queued it makes the same row.
+    assert stream_fields.ledger_row_raw(stream_fields.named(fields)) == tuple(row.values())
+
+
+async def test_named_messages_for_a_rolling_upgrade_make_the_same_rows(stores: Stores) -> None:
+    """SETTLEMENT_MESSAGES=named queues a field per value, as versions before the packed row
+    did (their settlers read only that), for an LLM call and a meter alike."""
+    h = await make_holder(stores, account_quotas=(Quota("day", "meter:gpu_seconds", 100),))
+    s = stores.store
+    named = HotStore(s.redis, s.keys, reservation_ttl_s=60, settlement_messages="named")
+    hold = MeterHold(f"mtr_{h.shard}_" + "1" * 32, h.account_id, "", "gpu_seconds", 5, 2_000,
+                     "svc", 60_000, True, metadata=b'{"n":1}')  # fmt: skip
+    for store in (s, named):
+        rid = f"rid-{id(store)}"
+        await _admit(stores, h, rid)
+        await store.settle(h.shard, h.account_id, rid, Settlement("demo-gpt", "openai", USAGE, 5))
+    assert isinstance(await named.meters.hold(hold), Admitted)
+    assert await named.meters.settle(hold.request_id, 3, 1_200)
+    packed, old, meter = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    assert tuple(packed) == (stream_fields.ROW,)
+    assert tuple(old) == stream_fields.FIELDS and tuple(meter) == stream_fields.METERED_FIELDS
+    moment = (stream_fields.REQUEST_ID, stream_fields.RESERVED_AT, stream_fields.SETTLED_AT)
+    assert {k: v for k, v in stream_fields.named(packed).items() if k not in moment} == {
+        k: v for k, v in old.items() if k not in moment
+    }
+    row = stream_fields.ledger_row_raw(meter)
+    assert (row[14], row[15], row[17]) == ("gpu_seconds", 3, '{"n":1}')
 
 
 async def test_metered_metadata_trails_the_record_and_reaches_the_ledger_row(
@@ -151,8 +180,9 @@ async def test_metered_metadata_trails_the_record_and_reaches_the_ledger_row(
     [(_, fields)] = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert (row["meter"], row["quantity"], row["metadata"]) == ("gpu_seconds", 3, meta.decode())
-    fields.pop(stream_fields.METADATA)  # a message queued before metadata existed
-    assert stream_fields.ledger_row_raw(fields)[-1] is None
+    old = stream_fields.named(fields)
+    old.pop(stream_fields.METADATA)  # a named-field message queued before metadata existed
+    assert stream_fields.ledger_row_raw(old)[-1] is None
 
 
 async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -> None:

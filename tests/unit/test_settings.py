@@ -50,6 +50,7 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"MW_CONFIG_DIR": "/nonexistent"}, "MW_CONFIG_DIR"),
         ({"QUOTA_TIMEZONE": "Mars/Olympus"}, "QUOTA_TIMEZONE"),
         ({"TOKEN_COUNT_CACHE_CHARS": "-1"}, "TOKEN_COUNT_CACHE_CHARS"),
+        ({"SETTLEMENT_MESSAGES": "json"}, "SETTLEMENT_MESSAGES must be one of packed, named"),
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> None:
@@ -122,6 +123,11 @@ def test_redis_cluster_seeds_from_either_spelling() -> None:
 def test_bad_redis_cluster_settings_stop_the_boot(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_settings({**GOOD, **env})
+
+
+def test_settlements_are_queued_packed_unless_a_rolling_upgrade_asks_for_named() -> None:
+    assert load_settings(GOOD).settlement_messages == "packed"
+    assert load_settings({**GOOD, "SETTLEMENT_MESSAGES": "Named"}).settlement_messages == "named"
 
 
 @pytest.mark.parametrize("value", ["1.5", "1e6", "lots"])

@@ -10,8 +10,9 @@ nothing and loses nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import orjson
 import pytest
 
 from gateway.stores import stream_fields as sf
@@ -21,7 +22,8 @@ from gateway.stores.records import Backlog, DeadLetter, Queued
 from gateway.workers.settler import ROWS_SLICE, Settler
 
 
-def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
+def named_fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
+    """A message as versions before the packed row queued it: one stream field a name."""
     f = {
         sf.REQUEST_ID: rid.encode(),
         sf.KIND: b"debit",
@@ -41,6 +43,12 @@ def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, byte
     }
     f.update({k.encode(): v for k, v in over.items()})
     return f
+
+
+def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
+    """A message as settle.lua queues it: the same values as one JSON array."""
+    named = named_fields(rid, account, **over)
+    return {sf.ROW: orjson.dumps([named[n].decode() for n in sf.FIELDS])}
 
 
 class FakeStream:
@@ -145,10 +153,11 @@ async def test_a_refused_message_is_bisected_out_and_parked_alone() -> None:
         ({"st": b"99999999999999999999"}, "unreadable message"),
     ],
 )
+@pytest.mark.parametrize("form", [fields, named_fields])
 async def test_an_unreadable_message_is_parked_without_a_write(
-    over: dict[str, bytes], reason: str
+    over: dict[str, bytes], reason: str, form: Callable[..., dict[bytes, bytes]]
 ) -> None:
-    msgs = [fields("good1"), fields("bad", **over), fields("good2")]
+    msgs = [form("good1"), form("bad", **over), form("good2")]
     stream, ledger = FakeStream(msgs), FakeLedger()
     await settler(stream, ledger).drain(timeout_s=5)
     assert sorted(ledger.rows) == ["good1", "good2"]
@@ -157,12 +166,38 @@ async def test_an_unreadable_message_is_parked_without_a_write(
 
 
 async def test_a_missing_field_is_parked() -> None:
-    broken = fields("bad")
+    broken = named_fields("bad")
     del broken[sf.COST]
     stream, ledger = FakeStream([broken, fields("good")]), FakeLedger()
     await settler(stream, ledger).drain(timeout_s=5)
     assert list(ledger.rows) == ["good"]
     assert "KeyError" in stream.parked["0-0"]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (b'["r1", "debit"', "unreadable message: JSONDecodeError"),
+        (b'{"rid": "r1"}', "not an array of strings"),
+        (b'["r1", "debit", "acct_1", "key_1", 100]', "not an array of strings"),
+        (orjson.dumps(["x"] * 14), "a row of 14 values"),
+        (orjson.dumps(["x"] * 16), "a row of 16 values"),
+    ],
+)
+async def test_a_row_that_is_not_a_settlement_is_parked(row: bytes, reason: str) -> None:
+    stream, ledger = FakeStream([{sf.ROW: row}, fields("good")]), FakeLedger()
+    await settler(stream, ledger).drain(timeout_s=5)
+    assert list(ledger.rows) == ["good"]
+    assert reason in stream.parked["0-0"]
+
+
+def test_both_forms_make_the_same_row_and_read_the_same_cost() -> None:
+    packed, named = fields("r1", cost=b"250"), named_fields("r1", cost=b"250")
+    assert sf.ledger_row_raw(packed) == sf.ledger_row_raw(named)
+    assert sf.named(packed) == named and sf.named(named) == named
+    assert sf.queued(packed) == sf.queued(named) == ("r1", "debit", "acct_1", 250)
+    assert sf.readable_cost({sf.ROW: b"[1"}) is None
+    assert sf.named({sf.ROW: b"[1", b"x-reason": b"r"}) == {sf.ROW: b"[1", b"x-reason": b"r"}
 
 
 async def test_a_transient_failure_acknowledges_nothing_and_the_batch_is_retried() -> None:

@@ -25,7 +25,7 @@ from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import stream_entries, text_of
-from gateway.stores.stream_fields import ACCOUNT, COST, KIND, REQUEST_ID
+from gateway.stores.stream_fields import queued
 
 STREAM_PAGE = 1000
 Settled = tuple[str, str]  # (request id, kind) of a settlement message
@@ -64,10 +64,10 @@ class BalanceRepair:
 
     async def _queued(self, stream: str, account_id: str, newest: str) -> dict[Settled, int]:
         out: dict[Settled, int] = {}
-        account = account_id.encode()
         async for _, f in stream_entries(self.store.redis, stream, newest, self.page):
-            if f[ACCOUNT] == account:
-                out[(text_of(f[REQUEST_ID]), text_of(f[KIND]))] = int(f[COST])
+            q = queued(f)  # an unreadable message names no account: reconcile counts it apart
+            if q is not None and q[2] == account_id:
+                out[(q[0], q[1])] = q[3]
         return out
 
     async def unapplied(self, account_id: str, entry_ids: Sequence[int]) -> list[int]:

@@ -51,6 +51,7 @@ class HotStore(HotRecords):
         reservation_ttl_s: float,
         timezone: str = "UTC",
         test_clock: bool = False,
+        settlement_messages: str = "packed",
         wire: ScriptWire | None = None,
     ) -> None:
         self.redis = client
@@ -60,6 +61,7 @@ class HotStore(HotRecords):
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
         self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
+        self._messages = settlement_messages  # settle.lua's ARGV[17]: packed | named
         self._reserve = load_script(client, "reserve", wire)
         self._settle = load_script(client, "settle", wire)
         self._extend = load_script(client, "extend", wire)
@@ -82,6 +84,7 @@ class HotStore(HotRecords):
             reservation_ttl_s=settings.reservation_ttl_s,
             timezone=settings.timezone,
             test_clock=settings.test_clock,
+            settlement_messages=settings.settlement_messages,
             wire=wire,
         )
 
@@ -223,7 +226,7 @@ class HotStore(HotRecords):
         )
         tail: tuple[str, ...] = ()
         quantity, marker_ttl = (metered[0], metered[1]) if metered is not None else (0, "")
-        args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS)
+        args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS, self._messages)
         if metered is not None:
             tail = (metered[2],)
         fixed = (*self._close_keys(shard, account_id), k.voided(shard, request_id))

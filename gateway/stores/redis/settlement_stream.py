@@ -24,6 +24,7 @@ from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.nodes import is_cluster
 from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import backlog, parked_count, stream_entries, text_of
+from gateway.stores.stream_fields import named
 
 GROUP = "settlers"
 DEAD_FIELDS = (b"x-reason", b"x-id", b"x-at")  # what dead_letter.lua adds to a message
@@ -193,7 +194,7 @@ def ack_call(
 
 
 def _dead_letter(shard: int, entry_id: str, f: Mapping[Any, Any]) -> DeadLetter:
-    fields = {k: v for k, v in f.items() if k not in DEAD_FIELDS}
+    fields = named({k: v for k, v in f.items() if k not in DEAD_FIELDS})
     return DeadLetter(
         shard,
         entry_id,

@@ -17,7 +17,8 @@
 --       fields), 4 output tokens, 5 cost micros, 6 use test clock (1/0), 7 model,
 --       8 provider, 9 uncached input, 10 cached input, 11 cache write, 12 reasoning,
 --       13 usage source, 14 quantity (meters; else 0), 15 closed marker ttl ms (meters;
---       else ''), 16 tombstone ttl ms
+--       else ''), 16 tombstone ttl ms, 17 message form: packed (one JSON row) | named (a
+--       stream field per value, as versions before the packed row wrote; a rolling upgrade)
 -- A release gives back everything; `refused` (the provider refused a forwarded request) gives
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
@@ -120,17 +121,26 @@ if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')
   local now = t[1] * 1000 + math.floor(t[2] / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
+  -- One field: a JSON array of the values in stream_fields.FIELDS order (METERED_FIELDS
+  -- for a meter), every one a string so no amount passes through cjson's number format.
+  local row
   if meter == '' then
-    redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
-      'cost', int(cost), 'model', ARGV[7], 'provider', ARGV[8], 'in', ARGV[9], 'cin', ARGV[10],
-      'cw', ARGV[11], 'out', int(ao), 'rsn', ARGV[12], 'src', ARGV[13], 'at', reserved_at,
-      'st', int(now))
+    row = { ARGV[1], kind, acct, key_id, int(cost), ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+      ARGV[11], int(ao), ARGV[12], ARGV[13], reserved_at, int(now) }
   else
-    redis.call('XADD', KEYS[4], '*', 'rid', ARGV[1], 'kind', kind, 'acct', acct, 'key', key_id,
-      'cost', int(cost), 'model', '', 'provider', '', 'in', '0', 'cin', '0', 'cw', '0',
-      'out', '0', 'rsn', '0', 'src', '', 'at', reserved_at, 'st', int(now),
-      'meter', string.sub(meter, 3), 'qty', int(aq), 'svc', svc, 'occ', occurred,
-      'md', metadata)
+    row = { ARGV[1], kind, acct, key_id, int(cost), '', '', '0', '0', '0', '0', '0', '',
+      reserved_at, int(now), string.sub(meter, 3), int(aq), svc, occurred, metadata }
+  end
+  if ARGV[17] == 'named' then
+    local names = { 'rid', 'kind', 'acct', 'key', 'cost', 'model', 'provider', 'in', 'cin',
+      'cw', 'out', 'rsn', 'src', 'at', 'st', 'meter', 'qty', 'svc', 'occ', 'md' }
+    local pairs = {}
+    for i, v in ipairs(row) do
+      pairs[2 * i - 1], pairs[2 * i] = names[i], v
+    end
+    redis.call('XADD', KEYS[4], '*', unpack(pairs))
+  else
+    redis.call('XADD', KEYS[4], '*', 'row', cjson.encode(row))
   end
 end
 local low = 0
