@@ -7,10 +7,7 @@ nginx. Each round runs all three at c=32 one after the other, so load from other
 hits every arm alike; per arm the median over rounds of req/s and of CPU ms per 1,000
 requests (from /proc), each also as a ratio to the bare proxy of the same run. The
 comparison to judge a change by on a shared machine, where absolute figures move by +-20%.
-
-Both gateways run all along, and so do their in-process settlers, in one consumer group: a
-change to what the settlers read (the settlement message) is compared with DIR a copy of this
-tree and `--ref-env` setting the old behaviour, or an older settler parks the newer messages.
+`--ref-env K=V` sets the ref arm's environment; see `targets.ref_env` for when it is needed.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from tests.bench import fixtures, phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
 from tests.bench.procs import free_port
 from tests.bench.profiles import QUICK
-from tests.bench.targets import LOAD_CPU, Target, start_bare, start_meterway
+from tests.bench.targets import LOAD_CPU, Target, ref_env, start_bare, start_meterway
 from tests.bench.upstream import start_nginx
 
 
@@ -82,10 +79,7 @@ def main() -> int:
             upstream.url,
             settings.config_dir,
             work,
-            extra_env={
-                "PYTHONPATH": str(args.ref.resolve()),
-                **dict(kv.split("=", 1) for kv in args.ref_env),
-            },
+            extra_env=ref_env(args.ref, args.ref_env),
         )
         ref.name = f"meterway ({args.ref} {' '.join(args.ref_env)})".replace(" )", ")")
         arms = [bare, new, ref]

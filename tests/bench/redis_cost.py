@@ -1,4 +1,5 @@
-"""`python -m tests.bench.redis_cost [--ref DIR] [--rounds N] [--seconds S] [--stream]`
+"""`python -m tests.bench.redis_cost [--ref DIR [--ref-env K=V ...]] [--rounds N] [--seconds S]
+[--stream]`
 
 Redis's CPU per metered request. Runs on a `redis-server` of its own (started here, on a
 free port, no persistence, like the shared one), so the CPU and the command counts read are
@@ -46,7 +47,7 @@ from tests.bench.procs import (
     rerun_on_own_redis,
 )
 from tests.bench.profiles import QUICK
-from tests.bench.targets import LOAD_CPU, Target, start_meterway
+from tests.bench.targets import LOAD_CPU, Target, ref_env, start_meterway
 from tests.bench.upstream import start_nginx
 
 CALLGRIND_DIR = "MWBENCH_CALLGRIND_DIR"  # set when redis-server runs under callgrind
@@ -63,6 +64,9 @@ class Sample:
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.redis_cost", description=__doc__)
     p.add_argument("--ref", type=Path, help="a copy of gateway/ and billing/ to compare with")
+    p.add_argument(
+        "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
+    )
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--stream", action="store_true", help="streamed calls instead of plain")
@@ -140,7 +144,7 @@ def measure(a: argparse.Namespace, pid: int) -> str:
         arms = [start_meterway(upstream.url, settings.config_dir, work)]
         arms[0].name = "this tree"
         if a.ref:
-            env = {"PYTHONPATH": str(a.ref.resolve())}
+            env = ref_env(a.ref, a.ref_env)  # see targets.ref_env
             arms.append(start_meterway(upstream.url, settings.config_dir, work, extra_env=env))
             arms[1].name = f"ref {a.ref}"
         b = bench(QUICK, work, upstream.url, Target("direct", upstream.url), arms[0])

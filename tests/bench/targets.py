@@ -61,6 +61,15 @@ def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dic
     }
 
 
+def ref_env(ref: Path, pairs: list[str]) -> dict[str, str]:
+    """The environment of a `--ref` arm: its copy of the code first on PYTHONPATH, and the
+    `--ref-env K=V` settings. Both arms run all along with their in-process settlers in one
+    consumer group, so a ref whose settler cannot read this tree's settlement messages
+    would park them (and the reverse): compare a message change with a copy of this tree
+    and the old behaviour's setting (e.g. SETTLEMENT_MESSAGES=named) instead."""
+    return {"PYTHONPATH": str(ref.resolve()), **dict(kv.split("=", 1) for kv in pairs)}
+
+
 def wait_http(url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
