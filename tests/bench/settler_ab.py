@@ -8,6 +8,9 @@ order alternating), each alone, and reads its CPU from /proc from the start of i
 1 s after it (the last batch written). Per arm the median CPU us per request over rounds.
 The settler floats over both CPUs like Redis and PostgreSQL, as in the bench's "settler in
 its own process" row. In-process, the gateway spends the same work on its own core.
+The gateway from DIR queues the messages, so both settlers read DIR's message form (this
+tree reads the older named fields too): a change of the form itself is measured by
+`tests.bench.settlers [--named]`.
 """
 
 from __future__ import annotations
