@@ -67,6 +67,7 @@ FIELDS = (
     SETTLED_AT,
 )
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order
+_NAMES = {len(FIELDS): FIELDS, len(METERED_FIELDS): METERED_FIELDS}  # by a row's length
 
 # The ledger_entries columns a message fills, in the order `ledger_row` returns them.
 LEDGER_COLUMNS = (
@@ -135,12 +136,19 @@ def named(f: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
         row = values(f) if ROW in f else None
     except (ValueError, TypeError):
         row = None
-    names = METERED_FIELDS if row is not None and len(row) == len(METERED_FIELDS) else FIELDS
-    if row is None or len(row) != len(names):
+    names = None if row is None else _NAMES.get(len(row))
+    if row is None or names is None:
         return dict(f)
     out = {k: v for k, v in f.items() if k != ROW}
     out.update(zip(names, (v.encode() for v in row), strict=True))
     return out
+
+
+def packed(f: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+    """The inverse of `named`: a message of named fields as settle.lua queues it now (tests
+    and tools that make messages; settle.lua is the only writer in service)."""
+    names = METERED_FIELDS if f.get(METER) else FIELDS
+    return {ROW: orjson.dumps([f.get(n, b"").decode() for n in names])}
 
 
 def _count(value: str, name: str) -> int:
@@ -152,7 +160,7 @@ def _count(value: str, name: str) -> int:
 
 
 def _row(v: Sequence[str]) -> tuple[Any, ...]:
-    if len(v) not in (len(FIELDS), len(METERED_FIELDS)):
+    if len(v) not in _NAMES:
         raise MalformedSettlement(f"a row of {len(v)} values")
     rid, kind, account, key, cost_text, model, provider = v[:7]
     if kind not in KINDS:

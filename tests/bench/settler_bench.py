@@ -7,19 +7,19 @@ import itertools
 import time
 import uuid
 
-import orjson
-
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.stream import backlog
+from gateway.stores.stream_fields import packed
 from gateway.workers.settler import Settler
 from tests.bench.fixtures import Population
 
 
-def message(rid: str, account_id: str, key_id: str, now_ms: int) -> dict[str, bytes]:
+def message(rid: str, account_id: str, key_id: str, now_ms: int) -> dict[bytes, bytes]:
     """The message settle.lua XADDs for a debit: one JSON array, in FIELDS order."""
-    return {"row": orjson.dumps(list(named_message(rid, account_id, key_id, now_ms).values()))}
+    fields = named_message(rid, account_id, key_id, now_ms)
+    return packed({k.encode(): v.encode() for k, v in fields.items()})
 
 
 def named_message(rid: str, account_id: str, key_id: str, now_ms: int) -> dict[str, str]:

@@ -17,7 +17,6 @@ import secrets
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from gateway.services.auth import new_id
@@ -59,7 +58,7 @@ async def queue_poison(
     if cost:
         await stores.redis.hincrby(stores.store.keys.account(shard, account), "bal", -cost)
     if packed:
-        fields = {sf.ROW: orjson.dumps([fields[n].decode() for n in sf.FIELDS])}
+        fields = sf.packed(fields)
     await stores.redis.xadd(stores.store.keys.stream(shard), fields)  # type: ignore[arg-type]
     return rid
 

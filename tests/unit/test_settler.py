@@ -47,8 +47,7 @@ def named_fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes
 
 def fields(rid: str, account: str = "acct_1", **over: bytes) -> dict[bytes, bytes]:
     """A message as settle.lua queues it: the same values as one JSON array."""
-    named = named_fields(rid, account, **over)
-    return {sf.ROW: orjson.dumps([named[n].decode() for n in sf.FIELDS])}
+    return sf.packed(named_fields(rid, account, **over))
 
 
 class FakeStream:

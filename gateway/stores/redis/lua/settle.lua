@@ -134,11 +134,11 @@ if kind ~= 'release' and kind ~= 'refused' then
   if ARGV[17] == 'named' then
     local names = { 'rid', 'kind', 'acct', 'key', 'cost', 'model', 'provider', 'in', 'cin',
       'cw', 'out', 'rsn', 'src', 'at', 'st', 'meter', 'qty', 'svc', 'occ', 'md' }
-    local pairs = {}
+    local flat = {}
     for i, v in ipairs(row) do
-      pairs[2 * i - 1], pairs[2 * i] = names[i], v
+      flat[2 * i - 1], flat[2 * i] = names[i], v
     end
-    redis.call('XADD', KEYS[4], '*', unpack(pairs))
+    redis.call('XADD', KEYS[4], '*', unpack(flat))
   else
     redis.call('XADD', KEYS[4], '*', 'row', cjson.encode(row))
   end
