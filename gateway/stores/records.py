@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from billing.quick import quick_init
 from billing.usage import Usage
+from gateway.stores.stream_fields import ACCOUNT, REQUEST_ID
 
 Row = Mapping[str, Any]  # one ledger row by column name (a dict, never an asyncpg Record)
 
@@ -91,11 +92,11 @@ class DeadLetter:
 
     @property
     def request_id(self) -> str:
-        return self.fields.get(b"rid", b"").decode(errors="replace")
+        return self.fields.get(REQUEST_ID, b"").decode(errors="replace")
 
     @property
     def account_id(self) -> str:
-        return self.fields.get(b"acct", b"").decode(errors="replace")
+        return self.fields.get(ACCOUNT, b"").decode(errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -209,13 +209,21 @@ def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:
     return ledger_row_raw({k.encode(): v.encode() for k, v in fields.items()})
 
 
-def queued(f: Mapping[bytes, bytes]) -> tuple[str, str, str, int] | None:
-    """(request id, kind, account id, cost in micros) of a message not yet written to the
-    ledger, or None for one too damaged to say (parked as unreadable: reconcile reports
-    those apart, they name no account)."""
+class QueuedSettlement(NamedTuple):
+    """What the readers off the settler's path need of a message not yet in the ledger."""
+
+    request_id: str
+    kind: str
+    account_id: str
+    cost_micros: int
+
+
+def queued(f: Mapping[bytes, bytes]) -> QueuedSettlement | None:
+    """A message not yet written to the ledger, or None for one too damaged to say (parked
+    as unreadable: reconcile reports those apart, they name no account)."""
     try:
         v = values(f)
-        return v[0], v[1], v[2], int(v[4])
+        return QueuedSettlement(v[0], v[1], v[2], int(v[4]))
     except (KeyError, ValueError, TypeError, IndexError, AttributeError):
         return None
 
@@ -223,4 +231,4 @@ def queued(f: Mapping[bytes, bytes]) -> tuple[str, str, str, int] | None:
 def readable_cost(f: Mapping[bytes, bytes]) -> tuple[str, int] | None:
     """(account id, cost in micros) of a queued message, or None as for `queued`."""
     q = queued(f)
-    return None if q is None else (q[2], q[3])
+    return None if q is None else (q.account_id, q.cost_micros)

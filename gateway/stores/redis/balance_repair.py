@@ -66,8 +66,8 @@ class BalanceRepair:
         out: dict[Settled, int] = {}
         async for _, f in stream_entries(self.store.redis, stream, newest, self.page):
             q = queued(f)  # an unreadable message names no account: reconcile counts it apart
-            if q is not None and q[2] == account_id:
-                out[(q[0], q[1])] = q[3]
+            if q is not None and q.account_id == account_id:
+                out[(q.request_id, q.kind)] = q.cost_micros
         return out
 
     async def unapplied(self, account_id: str, entry_ids: Sequence[int]) -> list[int]:
