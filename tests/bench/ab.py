@@ -1,9 +1,9 @@
-"""`python -m tests.bench.ab --ref DIR [--ref-env K=V ...] [--stream] [--rounds N] [--seconds S]`
+"""`python -m tests.bench.ab --ref DIR [--ref-env K=V ...] [--stream] [--c N] [--rounds N] ...`
 
 Before/after in one run: the bare proxy, `meterway serve` from this tree and `meterway serve`
 from another copy of the code (DIR holds its `gateway/` and `billing/`, e.g. made with
 `git archive <commit> gateway billing | tar -x -C DIR`), on the same database, Redis and
-nginx. Each round runs all three at c=32 one after the other, so load from other processes
+nginx. Each round runs all three at c=32 (`--c`) one after the other, so load from others
 hits every arm alike; per arm the median over rounds of req/s and of CPU ms per 1,000
 requests (from /proc), each also as a ratio to the bare proxy of the same run. The
 comparison to judge a change by on a shared machine, where absolute figures move by +-20%.
@@ -22,17 +22,23 @@ from tests.bench import fixtures, phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
 from tests.bench.procs import free_port
 from tests.bench.profiles import QUICK
-from tests.bench.targets import LOAD_CPU, Target, ref_env, start_bare, start_meterway
+from tests.bench.targets import (
+    LOAD_CPU,
+    Target,
+    add_ref_env,
+    ref_env,
+    start_bare,
+    start_meterway,
+)
 from tests.bench.upstream import start_nginx
 
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.ab", description=__doc__)
     p.add_argument("--ref", type=Path, required=True, help="a copy of gateway/ and billing/")
-    p.add_argument(
-        "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
-    )
+    add_ref_env(p)
     p.add_argument("--stream", action="store_true", help="streamed calls too")
+    p.add_argument("--c", type=int, default=32, help="wrk connections")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--accounts", type=int, default=100)
@@ -40,19 +46,20 @@ def _args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _compare(b: phases.Bench, arms: list[Target], stream: bool, rounds: int, secs: float) -> str:
+def _compare(b: phases.Bench, arms: list[Target], stream: bool, args: argparse.Namespace) -> str:
+    rounds, secs, c = args.rounds, args.seconds, args.c
     runs: dict[str, list[tuple[float, float]]] = {t.name: [] for t in arms}
     for _ in range(rounds):
         for t in arms:
-            run, cpu = phases._measured(b, t, stream=stream, c=32, seconds=secs)
+            run, cpu = phases._measured(b, t, stream=stream, c=c, seconds=secs)
             runs[t.name].append((run.rps, cpu))
     med = {
-        name: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
+        name: (statistics.median(r for r, _ in v), statistics.median(cpu for _, cpu in v))
         for name, v in runs.items()
     }
     bare_rps, bare_cpu = med[arms[0].name]
     lines = [
-        f"{phases.MODES[stream]} c=32, median of {rounds} rounds of {secs:g}s:",
+        f"{phases.MODES[stream]} c={c}, median of {rounds} rounds of {secs:g}s:",
         "",
         "| arm | req/s | / bare | CPU ms / 1k req | / bare |",
         "|---|---:|---:|---:|---:|",
@@ -88,7 +95,7 @@ def main() -> int:
             for t in arms:
                 b.warm(t)
             tables = [
-                _compare(b, arms, stream, args.rounds, args.seconds)
+                _compare(b, arms, stream, args)
                 for stream in ((False, True) if args.stream else (False,))
             ]
         finally:

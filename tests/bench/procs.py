@@ -109,15 +109,24 @@ def callgrind(pid: int, command: str) -> None:
     subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
 
 
-def dumped_instructions(pid: int, folder: Path) -> float:
+def dump(pid: int, folder: Path) -> Path:
     """Dump the counters since the last zeroing (the output files are in `folder`); the
-    instructions in that dump."""
+    file of that dump."""
     callgrind(pid, "-d")
-    newest = max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
-    for line in newest.read_text().splitlines():
+    return max(folder.glob("cg.*"), key=lambda f: f.stat().st_mtime)
+
+
+def instructions(dumped: Path) -> float:
+    """The instructions counted in one callgrind dump."""
+    for line in dumped.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
             return float(line.split()[1])
-    raise RuntimeError(f"no totals in {newest}")
+    raise RuntimeError(f"no totals in {dumped}")
+
+
+def dumped_instructions(pid: int, folder: Path) -> float:
+    """`dump`, and the instructions in that dump."""
+    return instructions(dump(pid, folder))
 
 
 def rerun_on_own_redis(

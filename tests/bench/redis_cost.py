@@ -47,7 +47,7 @@ from tests.bench.procs import (
     rerun_on_own_redis,
 )
 from tests.bench.profiles import QUICK
-from tests.bench.targets import LOAD_CPU, Target, ref_env, start_meterway
+from tests.bench.targets import LOAD_CPU, Target, add_ref_env, ref_env, start_meterway
 from tests.bench.upstream import start_nginx
 
 CALLGRIND_DIR = "MWBENCH_CALLGRIND_DIR"  # set when redis-server runs under callgrind
@@ -64,9 +64,7 @@ class Sample:
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.redis_cost", description=__doc__)
     p.add_argument("--ref", type=Path, help="a copy of gateway/ and billing/ to compare with")
-    p.add_argument(
-        "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
-    )
+    add_ref_env(p)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--stream", action="store_true", help="streamed calls instead of plain")

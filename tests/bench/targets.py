@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -59,6 +60,13 @@ def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dic
         "MW_CONFIG_DIR": str(config_dir),
         "WORKERS": str(workers),
     }
+
+
+def add_ref_env(parser: argparse.ArgumentParser) -> None:
+    """`--ref-env K=V`, repeatable: what `ref_env` adds to a `--ref` arm's environment."""
+    parser.add_argument(
+        "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
+    )
 
 
 def ref_env(ref: Path, pairs: list[str]) -> dict[str, str]:
