@@ -7,14 +7,13 @@ cast and validated here so a bad setting fails the boot with one clear line.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway import config_values as v
+from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -27,10 +26,6 @@ DEFAULT_BASE_URLS = {
     "mistral": "https://api.mistral.ai/v1",
 }
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "todo"})
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the CLI prints it as one line and exits 2."""
 
 
 @dataclass(frozen=True)
@@ -136,109 +131,6 @@ class Settings:
         return self.config_dir / "meters.toml"
 
 
-def _listen(value: str, name: str = "LISTEN_ADDR") -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{name} must look like 0.0.0.0:8080, got {value!r}")
-    return host or "0.0.0.0", int(port)
-
-
-def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
-    return value
-
-
-def _cluster_seeds(name: str, raw: str) -> tuple[str, ...]:
-    """Seed node URLs from `REDIS_CLUSTER_URLS` (comma-separated redis://host:port, or bare
-    host:port) or a `redis+cluster://[user:pass@]host:port,host:port` REDIS_URL. A cluster has
-    only database 0, and the lean hot-path client speaks plain TCP, so both are checked here."""
-    seeds: list[str] = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        url = item if "://" in item else f"redis://{item}"
-        parts = urlsplit(url)
-        if parts.scheme != "redis" or not parts.hostname or parts.query:
-            raise ConfigError(f"{name}: {item!r} is not a redis://host:port seed node")
-        if parts.path.strip("/") not in ("", "0"):
-            raise ConfigError(f"{name}: a Redis Cluster has only database 0, got {item!r}")
-        try:
-            port = parts.port or 6379
-        except ValueError as exc:
-            raise ConfigError(f"{name}: bad port in {item!r}") from exc
-        auth = parts.netloc.rpartition("@")[0]
-        seeds.append(f"redis://{auth + '@' if auth else ''}{parts.hostname}:{port}")
-    if not seeds:
-        raise ConfigError(f"{name} names no seed node")
-    return tuple(seeds)
-
-
-def _redis(get: Callable[[str, object], object]) -> dict[str, Any]:
-    """REDIS_URL, or a Redis Cluster's seed nodes (REDIS_CLUSTER_URLS or redis+cluster://)."""
-    url = str(get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    cluster_urls = str(get("REDIS_CLUSTER_URLS", ""))
-    if url.startswith("redis+cluster://"):
-        userinfo, _, rest = url.removeprefix("redis+cluster://").rpartition("@")
-        hosts = rest.split("/", 1)[0]
-        path = rest.split("/", 1)[1] if "/" in rest else ""
-        auth = userinfo + "@" if userinfo else ""
-        cluster_urls = ",".join(f"redis://{auth}{h}/{path}" for h in hosts.split(","))
-        name = "REDIS_URL"
-    else:
-        url = _url("REDIS_URL", url, ("redis", "rediss", "unix"))
-        name = "REDIS_CLUSTER_URLS"
-    if not cluster_urls.strip():
-        return {"redis_url": url}
-    seeds = _cluster_seeds(name, cluster_urls)
-    return {"redis_url": seeds[0], "redis_cluster": seeds}
-
-
-def _number(name: str, value: object, minimum: float) -> float:
-    try:
-        number = float(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
-    return number
-
-
-def _micros(name: str, value: object, minimum: int) -> int:
-    """An amount in USD micros: an exact integer, never read through a float (which would
-    round a large amount and silently truncate '1.5')."""
-    try:
-        amount = int(str(value).strip())
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number of micros, got {value!r}") from exc
-    if amount < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
-    return amount
-
-
-def _zone(value: str) -> str:
-    """An IANA zone name; an unknown one fails the boot here, not with a traceback later."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"QUOTA_TIMEZONE must be an IANA time zone name, got {value!r}") from exc
-    return value
-
-
-def _flag(value: object) -> bool:
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _one_of(
-    name: str, get: Callable[[str, object], object], default: str, allowed: tuple[str, ...]
-) -> str:
-    value = str(get(name, default)).strip().lower()
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
 def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> ProviderSettings:
     section = cfg.get(name, {})
     if not isinstance(section, dict):
@@ -247,23 +139,14 @@ def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> P
     base = env.get(f"{upper}_BASE_URL") or section.get("base_url") or DEFAULT_BASE_URLS[name]
     key = env.get(f"{upper}_API_KEY") or section.get("api_key") or ""
     wire = "anthropic" if name == "anthropic" else "openai"
-    url = _url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
+    url = v.url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
     return ProviderSettings(name, url, str(key), wire)
-
-
-def _read_toml(path: Path | None) -> dict[str, object]:
-    if path is None:
-        return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
 
 
 def load_settings(env: Mapping[str, str] | None = None, config: Path | None = None) -> Settings:
     """Build Settings from the environment (and an optional TOML file); raise ConfigError."""
     env = os.environ if env is None else env
-    doc = _read_toml(config)
+    doc = v.read_toml(config)
     gw = doc.get("gateway", {})
     providers_cfg = doc.get("providers", {})
     if not isinstance(gw, dict) or not isinstance(providers_cfg, dict):
@@ -275,44 +158,44 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     admin = str(get("ADMIN_API_KEY", ""))
     if admin.strip().lower() in PLACEHOLDERS or len(admin) < 16:
         raise ConfigError("ADMIN_API_KEY must be set to a secret of at least 16 characters")
-    host, port = _listen(str(get("LISTEN_ADDR", "0.0.0.0:8080")))
-    timeout = _number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 3600), 1)
+    host, port = v.listen(str(get("LISTEN_ADDR", "0.0.0.0:8080")))
+    timeout = v.number("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S", 3600), 1)
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
     return Settings(
-        database_url=_url("DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")),
-        **_redis(get),
+        database_url=v.url(
+            "DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")
+        ),
+        **v.redis_location(get),
         listen_host=host,
         listen_port=port,
         admin_api_key=admin,
         providers={p: _provider(p, env, providers_cfg) for p in PROVIDERS},
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
-        max_body_bytes=int(_number("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024)),
-        upstream_connect_timeout_s=_number(
+        max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
+        upstream_connect_timeout_s=v.number(
             "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
         ),
         upstream_timeout_s=timeout,
         reservation_ttl_s=timeout + 60,
-        timezone=_zone(str(get("QUOTA_TIMEZONE", "UTC"))),
-        settler_enabled=not _flag(get("SETTLER_DISABLED", "0")),
+        timezone=v.zone(str(get("QUOTA_TIMEZONE", "UTC"))),
+        settler_enabled=not v.flag(get("SETTLER_DISABLED", "0")),
         settler_name=str(get("SETTLER_NAME", "")) or None,
-        settler_lanes=int(_number("SETTLER_LANES", get("SETTLER_LANES", 2), 1)),
-        settlement_messages=_one_of("SETTLEMENT_MESSAGES", get, "packed", ("packed", "named")),
-        self_restore=_flag(get("SELF_RESTORE", "1")),
-        migrate_on_start=_flag(get("MIGRATE", "0")),
-        test_clock=_flag(get("MW_TEST_CLOCK", "0")),
+        settler_lanes=v.whole("SETTLER_LANES", get("SETTLER_LANES", 2), 1),
+        settlement_messages=v.one_of("SETTLEMENT_MESSAGES", get, "packed", ("packed", "named")),
+        self_restore=v.flag(get("SELF_RESTORE", "1")),
+        migrate_on_start=v.flag(get("MIGRATE", "0")),
+        test_clock=v.flag(get("MW_TEST_CLOCK", "0")),
         billing_url=str(get("BILLING_URL", "")),
-        workers=int(_number("WORKERS", get("WORKERS", 1), 1)),
+        workers=v.whole("WORKERS", get("WORKERS", 1), 1),
         jwt=_jwt(get),
         outbound=_outbound(get),
-        key_rotation_grace_s=int(
-            _number("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0)
-        ),
+        key_rotation_grace_s=v.whole("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0),
         **_hostile_limits(get),
-        hold_refresh_s=_number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
-        drain_timeout_s=_number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
+        hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
+        drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=_payments(get),
     )
 
@@ -333,7 +216,7 @@ def _jwt_algorithms(raw: str, secret: str, jwks_url: str) -> tuple[str, ...]:
 def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
     secret, jwks = str(get("JWT_SECRET", "")), str(get("JWT_JWKS_URL", ""))
     if jwks:
-        _url("JWT_JWKS_URL", jwks, ("http", "https"))
+        v.url("JWT_JWKS_URL", jwks, ("http", "https"))
     algs = _jwt_algorithms(str(get("JWT_ALGORITHMS", "")), secret, jwks)
     if algs and not (get("JWT_AUDIENCE", "") and get("JWT_ISSUER", "")):
         raise ConfigError("JWT_AUDIENCE and JWT_ISSUER must be set when JWT sign-in is on")
@@ -343,9 +226,9 @@ def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
         audience=str(get("JWT_AUDIENCE", "")),
         issuer=str(get("JWT_ISSUER", "")),
         algorithms=algs,
-        leeway_s=int(_number("JWT_LEEWAY_S", get("JWT_LEEWAY_S", 30), 0)),
+        leeway_s=v.whole("JWT_LEEWAY_S", get("JWT_LEEWAY_S", 30), 0),
         account_claim=str(get("JWT_ACCOUNT_CLAIM", "account_id")),
-        max_lifetime_s=int(_number("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60)),
+        max_lifetime_s=v.whole("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60),
     )
 
 
@@ -353,20 +236,23 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
     """Bounds on what a client or provider can make the gateway wait for or hold."""
 
     def num(name: str, default: float, minimum: float) -> float:
-        return _number(name, get(name, default), minimum)
+        return v.number(name, get(name, default), minimum)
+
+    def count(name: str, default: int, minimum: int) -> int:
+        return v.whole(name, get(name, default), minimum)
 
     admin = str(get("ADMIN_LISTEN_ADDR", "") or "")
     return {
         "client_body_timeout_s": num("CLIENT_BODY_TIMEOUT_S", 30, 0.1),
         "client_idle_timeout_s": num("CLIENT_IDLE_TIMEOUT_S", 15, 0.1),
-        "max_connections": int(num("MAX_CONNECTIONS", 4096, 1)),
+        "max_connections": count("MAX_CONNECTIONS", 4096, 1),
         "upstream_first_byte_timeout_s": num("UPSTREAM_FIRST_BYTE_TIMEOUT_S", 600, 0.1),
         "upstream_idle_timeout_s": num("UPSTREAM_IDLE_TIMEOUT_S", 300, 0.1),
         "stream_drain_timeout_s": num("STREAM_DRAIN_TIMEOUT_S", 60, 0),
-        "max_upstream_body_bytes": int(num("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024)),
-        "max_sse_event_bytes": int(num("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024)),
-        "token_count_cache_chars": int(num("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0)),
-        "admin_listen": _listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
+        "max_upstream_body_bytes": count("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024),
+        "max_sse_event_bytes": count("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024),
+        "token_count_cache_chars": count("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0),
+        "admin_listen": v.listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
 
 
@@ -375,10 +261,10 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
     urls = {}
     for name in ("STRIPE_API_BASE", "LAGO_API_URL", "NOTIFY_WEBHOOK_URL"):
         raw = str(get(name, "") or "")
-        urls[name] = _url(name, raw, ("http", "https")) if raw else ""
+        urls[name] = v.url(name, raw, ("http", "https")) if raw else ""
     smtp = str(get("SMTP_URL", "") or "")
     if smtp:
-        _url("SMTP_URL", smtp, ("smtp",))
+        v.url("SMTP_URL", smtp, ("smtp",))
     secret = str(get("NOTIFY_WEBHOOK_SECRET", "") or "")
     if urls["NOTIFY_WEBHOOK_URL"] and len(secret) < 16:
         raise ConfigError("NOTIFY_WEBHOOK_SECRET (16+ characters) must be set with the webhook URL")
@@ -391,14 +277,14 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         lago_api_url=urls["LAGO_API_URL"],
         lago_api_key=str(get("LAGO_API_KEY", "") or ""),
         lago_metric_code=str(get("LAGO_METRIC_CODE", "meterway_usage")),
-        export_interval_s=_number("EXPORT_INTERVAL_S", get("EXPORT_INTERVAL_S", 60), 0.05),
+        export_interval_s=v.number("EXPORT_INTERVAL_S", get("EXPORT_INTERVAL_S", 60), 0.05),
         notify_webhook_url=urls["NOTIFY_WEBHOOK_URL"],
         notify_webhook_secret=secret,
         smtp_url=smtp,
         notify_email_from=str(get("NOTIFY_EMAIL_FROM", "") or ""),
         notify_email_to=str(get("NOTIFY_EMAIL_TO", "") or ""),
-        notify_interval_s=_number("NOTIFY_INTERVAL_S", get("NOTIFY_INTERVAL_S", 15), 0.05),
-        balance_low_micros=_micros(
+        notify_interval_s=v.number("NOTIFY_INTERVAL_S", get("NOTIFY_INTERVAL_S", 15), 0.05),
+        balance_low_micros=v.micros(
             "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
     )
@@ -419,14 +305,14 @@ def _payments(get: Callable[..., object]) -> PaymentSettings:
     if len(secrets) > 2:
         raise ConfigError("STRIPE_WEBHOOK_SECRET takes at most two secrets (new,old)")
     base = get("STRIPE_API_BASE", None)
-    low = _micros("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000)
-    high = _micros("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low)
+    low = v.micros("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000)
+    high = v.micros("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low)
     return PaymentSettings(
         provider=provider,
         stripe_api_key=key,
         stripe_webhook_secrets=secrets,
-        stripe_api_base=_url("STRIPE_API_BASE", str(base), ("http", "https")) if base else None,
-        grace_days=int(_number("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0)),
+        stripe_api_base=v.url("STRIPE_API_BASE", str(base), ("http", "https")) if base else None,
+        grace_days=v.whole("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0),
         topup_min_micros=low,
         topup_max_micros=high,
     )

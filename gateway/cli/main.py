@@ -17,11 +17,12 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway.cli import admin_cmd, billing_cmd, export_cmd, ledger_cmd, payments_cmd, settler_cmd
+from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
-from gateway.settings import PROVIDERS, ConfigError, Settings, load_settings
+from gateway.settings import PROVIDERS, Settings, load_settings
 from gateway.stores.connect import open_stores
 from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres.migrate import ensure_database

@@ -10,7 +10,8 @@ import pytest
 
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
-from gateway.settings import ConfigError, load_settings
+from gateway.config_values import ConfigError
+from gateway.settings import load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 
@@ -140,3 +141,47 @@ def test_money_settings_are_whole_micros(value: str) -> None:
 def test_a_large_money_setting_keeps_every_micro() -> None:
     s = load_settings({**GOOD, "TOPUP_MAX_MICROS": "9007199254740993"})
     assert s.payments.topup_max_micros == 9007199254740993
+
+
+@pytest.mark.parametrize(
+    "name", ["UPSTREAM_TIMEOUT_S", "DRAIN_TIMEOUT_S", "HOLD_REFRESH_S", "CLIENT_BODY_TIMEOUT_S"]
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_durations_are_finite(name: str, value: str) -> None:
+    """float() reads these: a NaN passed the minimum, and UPSTREAM_TIMEOUT_S=inf was accepted
+    here only to stop the start with a traceback from the hot store's reservation deadline."""
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+        load_settings({**GOOD, name: value})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "WORKERS",
+        "SETTLER_LANES",
+        "MAX_BODY_BYTES",
+        "MAX_CONNECTIONS",
+        "MAX_SSE_EVENT_BYTES",
+        "TOKEN_COUNT_CACHE_CHARS",
+        "KEY_ROTATION_GRACE_S",
+        "JWT_LEEWAY_S",
+        "PAYMENT_GRACE_DAYS",
+    ],
+)
+@pytest.mark.parametrize("value", ["2048.5", "4e6", "inf", "nan", "lots"])
+def test_counts_and_sizes_are_whole_numbers(name: str, value: str) -> None:
+    """Read through float() and int(), WORKERS=2.5 was quietly two workers,
+    PAYMENT_GRACE_DAYS=0.5 no grace at all, and WORKERS=inf a traceback instead of a line."""
+    with pytest.raises(ConfigError, match=f"{name} must be a whole number"):
+        load_settings({**GOOD, name: value})
+
+
+def test_whole_numbers_keep_their_value() -> None:
+    s = load_settings(
+        {**GOOD, "WORKERS": " 3 ", "PAYMENT_GRACE_DAYS": "0", "MAX_BODY_BYTES": "2048"}
+    )
+    assert (s.workers, s.payments.grace_days, s.max_body_bytes) == (3, 0, 2048)
+
+
+def test_an_infinite_worker_count_is_one_line() -> None:
+    _one_line_refusal({**GOOD, "WORKERS": "inf"}, "WORKERS must be a whole number")
