@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 
@@ -199,20 +201,48 @@ async def test_walking_a_body_of_many_tiny_messages_for_its_floor_never_holds_th
     takes a large fraction of a second (measured here first, on this machine). The walk runs
     in a worker thread, so a task on the gateway's loop keeps running through it: its
     longest pause is the parse, not parse and walk together as when the floor was walked on
-    the loop, whatever this machine's speed."""
+    the loop, whatever this machine's speed.
+
+    Up to three rounds, each measured afresh: a busy machine can stretch one round's pause
+    (the scheduler takes the loop's core), but a walk on the loop stretches every round's.
+    """
     poor = await tenant(hgw, credit=3_000)  # passes the 1-micro check before the body
     messages = [{"role": "user", "content": ""}] * 140_000
     raw = orjson.dumps({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 5})
     assert 3 * 1024 * 1024 < len(raw) < hgw.settings.max_body_bytes
-    key = KeyRecord("key_walk", poor.account_id, 0, "walk", ("chat",), ())
+    rounds = []
+    for _ in range(3):
+        parse_s, walk_s = _parse_and_walk(hgw, raw, poor.account_id)
+        longest = await _longest_pause_while(_refused(hgw, poor.key, raw))
+        m = await money(hgw, poor.account_id)
+        assert (m.balance, m.held, m.rows, hp.seen) == (3_000, 0, [], [])
+        rounds.append((longest, parse_s, walk_s))
+        # Parsing the 4 MiB stays on the loop (orjson holds the GIL: a thread would not
+        # help); on the loop, the walk followed it in the same pause.
+        if longest < parse_s + walk_s / 2:
+            return
+    raise AssertionError(f"the loop paused for parse and walk (longest, parse, walk): {rounds}")
+
+
+def _parse_and_walk(hgw: Gateway, raw: bytes, account_id: str) -> tuple[float, float]:
+    """How long parsing the body and walking it for the floor take here and now, on the
+    test's own thread."""
+    key = KeyRecord("key_walk", account_id, 0, "walk", ("chat",), ())
     floor = hgw.app[COUNTER].floor()
     started = time.perf_counter()
     body = parse_json(raw)
     parsed = time.perf_counter()
     read_call(endpoints.CHAT, body, key, hgw.app[PRICING], floor)
-    parse_s, walk_s = parsed - started, time.perf_counter() - parsed
-    del body
+    return parsed - started, time.perf_counter() - parsed
 
+
+async def _refused(hgw: Gateway, key: str, raw: bytes) -> None:
+    status, answer = await post(hgw, key, raw)
+    assert (status, answer["error"]["code"]) == (402, "billing_required"), answer
+
+
+async def _longest_pause_while(work: Coroutine[Any, Any, None]) -> float:
+    """The longest the event loop went without running a 1 ms ticker while `work` ran."""
     pauses: list[float] = []
     done = asyncio.Event()
 
@@ -226,13 +256,8 @@ async def test_walking_a_body_of_many_tiny_messages_for_its_floor_never_holds_th
 
     side = asyncio.create_task(ticker())
     try:
-        status, answer = await post(hgw, poor.key, raw)
+        await work
     finally:
         done.set()
         await side
-    assert (status, answer["error"]["code"]) == (402, "billing_required"), answer
-    m = await money(hgw, poor.account_id)
-    assert (m.balance, m.held, m.rows, hp.seen) == (3_000, 0, [], [])
-    # Parsing the 4 MiB stays on the loop (orjson holds the GIL: a thread would not help); on
-    # the loop, the walk followed it in the same pause.
-    assert max(pauses) < parse_s + walk_s / 2, (max(pauses), parse_s, walk_s)
+    return max(pauses)
