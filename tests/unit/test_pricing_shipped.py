@@ -1,0 +1,103 @@
+"""The pricing table shipped in config/: the models it must cover and sane rates for each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from billing.pricing import ModelPrice, load_pricing
+from billing.usage import Usage
+from tests.unit.test_pricing import PROVIDERS
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "pricing.toml"
+
+TABLE = load_pricing(SHIPPED, PROVIDERS)
+REQUIRED = {
+    "openai": [
+        "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3",
+        "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-3.5-turbo-instruct",
+        "text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002",
+    ],
+    "anthropic": [
+        "claude-opus-4-1", "claude-opus-4", "claude-sonnet-4-5", "claude-sonnet-4",
+        "claude-3-7-sonnet", "claude-haiku-4-5", "claude-3-5-haiku",
+    ],
+    "google": [
+        "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash",
+        "gemini-embedding-001",
+    ],
+    "deepseek": ["deepseek-chat", "deepseek-reasoner"],
+    "mistral": [
+        "mistral-large-latest", "mistral-medium-latest", "mistral-small-latest",
+        "codestral-latest", "mistral-embed",
+    ],
+}  # fmt: skip
+
+
+def shipped(name: str) -> ModelPrice:
+    price = TABLE.lookup(name)
+    assert price is not None, name
+    return price
+
+
+def test_shipped_gpt_4o_mini_prices() -> None:
+    mini = shipped("gpt-4o-mini")
+    assert (mini.input_rate, mini.cached_input_rate, mini.output_rate) == (
+        150_000,
+        75_000,
+        600_000,
+    )
+    assert mini.max_output_tokens == 16384
+    assert mini.encoding == "o200k_base"
+    assert mini.cost_micros(Usage(input_tokens=1000, output_tokens=500)) == 450
+
+
+@pytest.mark.parametrize(
+    ("name", "provider"), [(n, p) for p, names in REQUIRED.items() for n in names]
+)
+def test_shipped_table_covers_required_models(name: str, provider: str) -> None:
+    assert shipped(name).provider == provider
+
+
+def test_shipped_embedding_prices() -> None:
+    rates = {n: shipped(n).input_rate for n in REQUIRED["openai"] if n.startswith("text-")}
+    assert rates == {
+        "text-embedding-3-small": 20_000,
+        "text-embedding-3-large": 130_000,
+        "text-embedding-ada-002": 100_000,
+    }
+
+
+def test_shipped_kinds() -> None:
+    assert shipped("gpt-3.5-turbo-instruct").kind == "completion"
+    for name in ("text-embedding-3-small", "mistral-embed", "gemini-embedding-001"):
+        price = shipped(name)
+        assert (price.kind, price.output_rate, price.max_output_tokens) == ("embedding", 0, 0)
+
+
+@pytest.mark.parametrize("name", TABLE.names())
+def test_shipped_models_are_sane(name: str) -> None:
+    price = shipped(name)
+    assert price.input_rate > 0
+    assert price.cached_input_rate <= price.input_rate
+    if price.kind != "embedding":
+        assert price.output_rate > 0
+        assert price.max_output_tokens > 0
+
+
+@pytest.mark.parametrize("name", REQUIRED["anthropic"])
+def test_shipped_anthropic_cache_rates(name: str) -> None:
+    price = shipped(name)
+    assert price.cache_write_rate * 4 == price.input_rate * 5
+    assert price.cached_input_rate * 10 == price.input_rate
+    assert price.upstream_model.startswith(name)
+    assert price.upstream_model[-8:].isdigit()
+    assert TABLE.lookup(price.upstream_model) is price
+
+
+@pytest.mark.parametrize("name", TABLE.names())
+def test_shipped_encodings(name: str) -> None:
+    price = shipped(name)
+    o200k = price.provider == "openai" and name.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o"))
+    assert price.encoding == ("o200k_base" if o200k else "cl100k_base")
