@@ -23,6 +23,11 @@ class PlanError(ValueError):
     """The plans file is invalid; raised at start-up."""
 
 
+FIELDS = frozenset(
+    {"mode", "on_insufficient", "models", "clamp_min_tokens", "quotas", "price", "stripe_price"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     name: str
@@ -73,7 +78,14 @@ class PlanBook:
         return None
 
 
-def _plan(name: str, rank: int, entry: Mapping[str, object]) -> Plan:
+def _plan(name: str, rank: int, entry: object) -> Plan:
+    """One [plans.NAME] table. An unknown field fails the start, as in pricing.toml and
+    meters.toml: a misspelt `quotas` would otherwise give the plan no limits at all."""
+    if not isinstance(entry, Mapping):
+        raise PlanError(f"plan {name!r} must be a table")
+    unknown = sorted(set(entry) - FIELDS)
+    if unknown:
+        raise PlanError(f"plan {name!r}: unknown field(s) {unknown}")
     mode = entry.get("mode", "prepaid")
     if mode not in ("prepaid", "postpaid"):
         raise PlanError(f"plan {name!r}: mode must be prepaid or postpaid")
@@ -84,7 +96,7 @@ def _plan(name: str, rank: int, entry: Mapping[str, object]) -> Plan:
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise PlanError(f"plan {name!r}: models must be a list of names")
     clamp_min = entry.get("clamp_min_tokens", 16)
-    if not isinstance(clamp_min, int) or clamp_min < 1:
+    if isinstance(clamp_min, bool) or not isinstance(clamp_min, int) or clamp_min < 1:
         raise PlanError(f"plan {name!r}: clamp_min_tokens must be a positive whole number")
     try:
         quotas = parse_quotas(entry.get("quotas", []))

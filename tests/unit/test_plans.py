@@ -57,12 +57,26 @@ def test_shipped_plans_file_is_valid_and_ordered() -> None:
         {"on_insufficient": "beg"},
         {"models": "gpt"},
         {"clamp_min_tokens": 0},
+        {"clamp_min_tokens": True},
         {"quotas": [{"window": "fortnight", "metric": "tokens", "limit": 1}]},
     ],
 )
 def test_bad_plan_entries_are_refused(entry: dict[str, object]) -> None:
     with pytest.raises(PlanError):
         parse_plans({"plans": {"x": entry}})
+
+
+def test_a_misspelt_field_fails_the_start_instead_of_dropping_the_limits() -> None:
+    """`quota` for `quotas` used to be ignored: the plan loaded with no limits at all."""
+    limits = [{"window": "day", "metric": "requests", "limit": 10}]
+    with pytest.raises(PlanError, match=r"plan 'x': unknown field\(s\) \['quota'\]"):
+        parse_plans({"plans": {"x": {"mode": "prepaid", "quota": limits}}})
+    assert parse_plans({"plans": {"x": {"quotas": limits}}}).plans["x"].quotas
+
+
+def test_a_plan_that_is_not_a_table_is_refused() -> None:
+    with pytest.raises(PlanError, match="plan 'x' must be a table"):
+        parse_plans({"plans": {"x": "pro"}})
 
 
 def test_unknown_default_is_refused() -> None:
