@@ -45,6 +45,7 @@ class Metrics:
     store_errors: Counter
     prompts_counted: Counter
     dead_lettered: Counter
+    vanished: Counter
     kept_counts: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
@@ -168,6 +169,12 @@ def _build() -> Metrics:
         dead_lettered=Counter(
             "meterway_settler_dead_lettered",
             "Settlement messages this process parked in the dead-letter stream.",
+            registry=r,
+        ),
+        vanished=Counter(
+            "meterway_settlements_vanished",
+            "Completed calls whose reservation was gone when they settled (Redis lost it):"
+            " delivered, and not debited.",
             registry=r,
         ),
         kept_counts=Counter(

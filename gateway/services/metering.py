@@ -239,7 +239,7 @@ class Meter:
     ) -> int | None:
         """Settle a reservation by its model's price: a background response settles long after
         its request, when the gateway first sees it finished."""
-        return await self._settle(Hold(admitted), price, usage)
+        return await self._settle(Hold(admitted, resettle=True), price, usage)
 
     async def _settle(
         self, hold: Hold, price: ModelPrice, usage: Usage, cap: int | None = None

@@ -26,8 +26,9 @@ from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
-from gateway.stores.ports.hot import LOW_BALANCE
+from gateway.stores.ports.hot import CLOSED, LOW_BALANCE
 from gateway.stores.records import PendingDebit, Settlement
+from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.settlement")
 ANSWER_BUDGET_S = 1.5  # how long a client waits for its cost before getting the answer without
@@ -47,6 +48,9 @@ class Hold:
     # that task. Kept, because on Python 3.11 asyncio.current_task() costs a getpid()
     # system call (get_running_loop's fork check).
     task: asyncio.Task[Any] | None = None
+    # A background response may be seen finished twice (a retrieve and the poller): the
+    # second settle finds the reservation closed by the first, which is not a loss.
+    resettle: bool = False
 
 
 class _Budget:
@@ -160,7 +164,10 @@ class Settlements:
         deadline = loop.time() + ANSWER_BUDGET_S
         budget = _Budget(task, deadline)
         try:
-            await self._settle_once(pending, settlement)
+            done = await self._settle_once(pending, settlement)
+            if done == CLOSED and not hold.resettle:
+                _vanished(pending)
+                return False
             return True
         except HotStoreUnavailable as exc:
             log.warning("settle %s failed, retrying: %s", a.request_id, exc)
@@ -178,11 +185,12 @@ class Settlements:
             return False
         return True
 
-    async def _settle_once(self, p: PendingDebit, settlement: Settlement) -> None:
+    async def _settle_once(self, p: PendingDebit, settlement: Settlement) -> int:
         done = await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
         self._unsettled.pop(p.request_id, None)
         if done & LOW_BALANCE and self.on_low_balance is not None:
             self.on_low_balance(p.account_id)
+        return done
 
     async def _until_settled(
         self, p: PendingDebit, settlement: Settlement, wait_s: float = 0.0
@@ -230,3 +238,22 @@ class Settlements:
         await self.spool(unsettled)
         self._unsettled.clear()
         log.warning("%d unsettled debits recorded for the sweeper", len(unsettled))
+
+
+def _vanished(p: PendingDebit) -> None:
+    """A first try that finds the reservation closed: nothing of this call was debited before
+    (a sweeper's void leaves a tombstone that a late debit still finds), so Redis lost the
+    reservation (a restart without its data, a failover before replication). Nothing can be
+    debited against it any more; the answer shows no cost, and the call is told here, the
+    one place that knows of it. A retry after a failed try may find it closed by that try,
+    and says nothing."""
+    metrics().vanished.inc()
+    log.error(
+        "settle %s found no reservation (Redis lost it?): %d micros of delivered usage on"
+        " account %s (%s, %s) not debited",
+        p.request_id,
+        p.cost_micros,
+        p.account_id,
+        p.model,
+        p.usage,
+    )

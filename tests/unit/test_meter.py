@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -23,6 +24,7 @@ from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
 from gateway.stores.records import KeyRecord, PendingDebit, Settlement
+from gateway.telemetry import metrics
 
 PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
@@ -40,6 +42,7 @@ class FakeReservations:
         self.reserved: list[int] = []
         self.settled: dict[str, int] = {}
         self.stall: asyncio.Event | None = None  # set: settles wait for it (Redis stalled)
+        self.lose_reply_next = 0
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -85,6 +88,9 @@ class FakeReservations:
             return 0
         self.balance -= settlement.cost_micros
         self.settled[request_id] = settlement.cost_micros
+        if self.lose_reply_next:  # carried out, but the reply never came back
+            self.lose_reply_next -= 1
+            raise HotStoreUnavailable("connection reset")
         return True
 
     async def release(
@@ -186,6 +192,55 @@ async def test_settle_retries_a_blip_and_debits_once() -> None:
         cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
     assert cost is not None and cost > 0 and store.settled == {"r1": cost}
     assert store.balance == 10**9 - cost and store.holds == {}
+
+
+def _vanished() -> float:
+    return metrics().registry.get_sample_value("meterway_settlements_vanished_total") or 0.0
+
+
+async def test_a_settle_that_finds_its_reservation_gone_shows_no_cost_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis lost the reservation (a restart without its data): nothing can be debited
+    against it, so no cost is shown, and the loss is logged and counted, not taken for a
+    settlement that already happened."""
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    before = _vanished()
+    async with meter.serving(admitted) as hold:
+        store.holds.clear()
+        with caplog.at_level(logging.ERROR, "meterway.settlement"):
+            cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost is None and store.settled == {} and store.balance == 10**9
+    assert _vanished() == before + 1
+    assert "settle r1 found no reservation" in caplog.text and "acct_1" in caplog.text
+
+
+async def test_a_retry_that_finds_its_own_debit_done_is_no_loss() -> None:
+    """The first try was carried out but its reply was lost: the retry finds the
+    reservation closed by that try, the cost stands, and nothing is counted as lost."""
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    store.lose_reply_next = 1
+    before = _vanished()
+    async with meter.serving(admitted) as hold:
+        cost = await meter.settle(hold, call, Usage(input_tokens=8, output_tokens=20))
+    assert cost is not None and store.settled == {"r1": cost}
+    assert _vanished() == before
+
+
+async def test_a_background_response_settled_twice_is_no_loss() -> None:
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+    admitted, call = await meter.admit("r1", KEY, _call())
+    usage = Usage(input_tokens=8, output_tokens=20)
+    before = _vanished()
+    first = await meter.settle_priced(admitted, call.price, usage)
+    await meter.settle_priced(admitted, call.price, usage)  # the poller saw it finished too
+    assert first is not None and store.settled == {"r1": first}
+    assert _vanished() == before
 
 
 async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown() -> None:

@@ -19,6 +19,8 @@ from gateway.stores.records import (
     WindowCount,
 )
 
+# A settle's reply when the reservation was already closed: nothing was debited by it.
+CLOSED = 0
 # Added to a settle's reply when the debit left the balance under the account's auto
 # top-up threshold: the only settlements after which a top-up check runs.
 LOW_BALANCE = 4

@@ -19,6 +19,7 @@ from billing.admission import Admitted, Decision, QuotaRefused
 from billing.usage import Usage
 from gateway.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
@@ -30,11 +31,12 @@ from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import ScriptWire
 from gateway.stores.redis.scripts import ScriptFn, load_script
 
-# The value types and error are re-exported for code written before `stores/records.py`.
-__all__ = ["HotStore", "HotStoreUnavailable", "KeyRecord", "Settlement"]
+# The value types, the error and CLOSED are re-exported for code written before
+# `stores/records.py` and `stores/ports/`.
+__all__ = ["CLOSED", "HotStore", "HotStoreUnavailable", "KeyRecord", "Settlement"]
 DECLARE_ATTEMPTS = 3  # a cold spec cache, then a clock or spec change mid-call at worst
 UNDECLARED = -1  # settle.lua: a held counter was not in KEYS, nothing changed
-CLOSED, DEBITED, DEBITED_LATE = 0, 1, 2  # settle.lua's other replies
+DEBITED, DEBITED_LATE = 1, 2  # settle.lua's other replies (and CLOSED, ports/hot.py)
 TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000
 HELD_CACHE_SIZE = 100_000
 NAMES_CACHE_SIZE = 100_000  # key names per key and per account, rebuilt when cleared
