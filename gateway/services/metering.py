@@ -259,6 +259,8 @@ class Meter:
             cost = cap
         settlement = Settlement(price.name, price.provider, usage, cost)
         done = await self.settlements.settle(hold, settlement)
+        if done is None:  # Redis lost the reservation: nothing is, or will be, debited
+            return None
         _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
         return cost if done else None
 

@@ -144,8 +144,9 @@ class Settlements:
             elif not reply:  # closed (settled, or voided by a sweeper): stop extending it
                 self._live.pop(a.request_id, None)
 
-    async def settle(self, hold: Hold, settlement: Settlement) -> bool:
-        """Start settling (nothing can stop it now); True if Redis debited it in time."""
+    async def settle(self, hold: Hold, settlement: Settlement) -> bool | None:
+        """Start settling (nothing can stop it now): True if Redis debited it in time, False
+        if it is still being settled, None if it never will be (Redis lost the reservation)."""
         hold.settling = True
         a = hold.admitted
         pending = PendingDebit(
@@ -167,7 +168,7 @@ class Settlements:
             done = await self._settle_once(pending, settlement)
             if done == CLOSED and not hold.resettle:
                 _vanished(pending)
-                return False
+                return None
             return True
         except HotStoreUnavailable as exc:
             log.warning("settle %s failed, retrying: %s", a.request_id, exc)
