@@ -33,6 +33,7 @@ class Admitted:
     requests: RateWindow | None
     tokens: RateWindow | None
     plan: str
+    markup_bps: int = 0  # the account's markup over provider cost (its own, else its plan's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,19 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
+# A priced sum is held exactly as an integer over COST_SCALE: the least common multiple of
+# every price unit's `per` (1M tokens, 1k calls, 3,600 seconds, 1G pixels), so a rate of
+# micro-USD per `per` units scales to a whole number per unit.
+COST_SCALE = 9_000_000_000
+BPS = 10_000  # basis points in one
+
+
+def charge(numerator: int, markup_bps: int = 0) -> int:
+    """Micros charged for an exact cost of `numerator / COST_SCALE` micros marked up by
+    `markup_bps`: the request's one upward rounding, taken after the markup."""
+    return ceil_div(numerator * (BPS + markup_bps), COST_SCALE * BPS)
+
+
 def rate_cost(rate_units: int) -> int:
     """Micros for a total already expressed in tokens x rate units, rounded up once."""
     return ceil_div(rate_units, TOKENS_PER_RATE)

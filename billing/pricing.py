@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from billing.money import MoneyFormatError, parse_usd, rate_cost
+from billing.money import (
+    COST_SCALE,
+    TOKENS_PER_RATE,
+    MoneyFormatError,
+    ceil_div,
+    charge,
+    parse_usd,
+    rate_cost,
+)
 from billing.names import one_of
 from billing.usage import Usage
 
@@ -32,6 +40,23 @@ RATE_FIELDS = ("input", "cached_input", "cache_write", "output")
 
 class PricingError(ValueError):
     """The pricing table is invalid; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A call's exact provider cost, `numerator / COST_SCALE` micros, and what priced it."""
+
+    numerator: int
+    version: str = ""  # the rate card's id (a ledger debit's price_version)
+    detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
+
+    @property
+    def provider_micros(self) -> int:
+        return ceil_div(self.numerator, COST_SCALE)
+
+    def charged(self, markup_bps: int = 0) -> int:
+        """What the account is debited: the exact cost marked up, rounded up once."""
+        return charge(self.numerator, markup_bps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +127,18 @@ class ModelPrice:
     def cost_micros(self, usage: Usage) -> int:
         """The request's cost: tokens at the reported tier's rates (rounded up once) plus fees."""
         return self.rates(usage.service_tier).tokens_cost(usage) + self.fees_micros(usage.tool_runs)
+
+    def price(self, usage: Usage, at_ms: int = 0) -> Priced:
+        """The exact cost of `usage` at the prices in force at `at_ms` (Redis clock)."""
+        r = self.rates(usage.service_tier)
+        tokens = (
+            usage.input_tokens * r.input
+            + usage.cached_input_tokens * r.cached_input
+            + usage.cache_write_tokens * r.cache_write
+            + usage.output_tokens * r.output
+        )
+        scale = COST_SCALE // TOKENS_PER_RATE
+        return Priced(tokens * scale + self.fees_micros(usage.tool_runs) * COST_SCALE)
 
     def worst_case_micros(self, input_tokens: int, max_output_tokens: int, tier: str = "") -> int:
         """The reservation: every input token at the dearest input rate, every output token,

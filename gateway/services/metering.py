@@ -244,7 +244,8 @@ class Meter:
     async def _settle(
         self, hold: Hold, price: ModelPrice, usage: Usage, cap: int | None = None
     ) -> int | None:
-        cost = price.cost_micros(usage)
+        priced = price.price(usage, hold.admitted.now_ms)
+        cost = priced.charged(hold.admitted.markup_bps)
         if cap is not None and cost > cap:
             log.warning(
                 "provider discrepancy on %s (%s): usage %s costs %d micros, above the cap of "
@@ -257,7 +258,15 @@ class Meter:
                 hold.admitted.held_micros,
             )
             cost = cap
-        settlement = Settlement(price.name, price.provider, usage, cost)
+        settlement = Settlement(
+            price.name,
+            price.provider,
+            usage,
+            cost,
+            priced.version,
+            priced.provider_micros,
+            priced.detail,
+        )
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited
             return None

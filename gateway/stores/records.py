@@ -39,7 +39,10 @@ class Settlement:
     model: str
     provider: str
     usage: Usage
-    cost_micros: int
+    cost_micros: int  # charged: the provider cost marked up
+    price_version: str = ""  # the rate card that priced it (billing.pricing)
+    provider_cost_micros: int | None = None  # before markup; None means equal to cost_micros
+    detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
 
 
 @dataclass(frozen=True, slots=True)
