@@ -12,13 +12,16 @@ from typing import Any, Protocol
 
 import orjson
 
-from billing.usage import ToolRuns, Usage, usage_from_anthropic, usage_from_openai
+from billing.usage import ToolRuns, Usage, usage_from_anthropic, usage_from_openai, with_tier
 
 _ANTHROPIC_USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
+    "cache_creation",
+    "server_tool_use",
+    "service_tier",
 )
 _ANTHROPIC_DELTA_TEXT = {
     "text_delta": "text",
@@ -150,7 +153,7 @@ class OpenAIStreamTally:
         usage = chunk.get("usage")
         if not isinstance(usage, dict):
             return True
-        self.usage = usage_from_openai(usage)
+        self.usage = with_tier(usage_from_openai(usage), chunk.get("service_tier"))
         if self.client_wants_usage or not isinstance(choices, list) or not choices:
             return self.client_wants_usage
         if not any(_carries_something(c) for c in choices):

@@ -9,7 +9,7 @@ are disjoint and output_tokens already includes reasoning tokens.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from billing.quick import quick_init
@@ -29,6 +29,9 @@ class Usage:
     source: UsageSource = "provider"
     tool_runs: ToolRuns = ()  # built-in tools that ran (web_search_call, ...), priced per run
     service_tier: str = ""  # the tier the provider says served it; "" means its default
+    # Priced parts beyond the fields above, by the catalogue's usage keys, each a part of its
+    # general key (cache_write_1h_tokens of cache_write_tokens, input_audio_tokens of input).
+    extra: tuple[tuple[str, int], ...] = ()
 
     @property
     def total_input_tokens(self) -> int:
@@ -88,7 +91,7 @@ def usage_from_openai(obj: dict[str, object], *, output_required: bool = True) -
 
 def _openai(obj: dict[str, object], output_required: bool) -> Usage:
     prompt = _int(obj.get("prompt_tokens", obj.get("input_tokens")), required=True)
-    output = obj.get("completion_tokens", obj.get("output_tokens"))
+    output = _int(obj.get("completion_tokens", obj.get("output_tokens")), required=output_required)
     cached = (
         _detail(obj, "prompt_tokens_details", "cached_tokens")
         or _detail(obj, "input_tokens_details", "cached_tokens")
@@ -104,21 +107,72 @@ def _openai(obj: dict[str, object], output_required: bool) -> Usage:
         input_tokens=prompt - cached - written,
         cached_input_tokens=cached,
         cache_write_tokens=written,
-        output_tokens=_int(output, required=output_required),
-        reasoning_tokens=reasoning,
+        output_tokens=output,
+        reasoning_tokens=min(reasoning, output),
+        extra=_parts(
+            ("input_audio_tokens", _either(obj, "audio_tokens"), prompt),
+            ("input_image_tokens", _either(obj, "image_tokens"), prompt),
+            (
+                "output_audio_tokens",
+                _detail(obj, "completion_tokens_details", "audio_tokens"),
+                output,
+            ),
+            ("output_image_tokens", _detail(obj, "output_tokens_details", "image_tokens"), output),
+        ),
     )
+
+
+def _either(obj: dict[str, object], field: str) -> int:
+    """An input detail under either API's spelling (Chat Completions or Responses)."""
+    return _detail(obj, "prompt_tokens_details", field) or _detail(
+        obj, "input_tokens_details", field
+    )
+
+
+def _parts(*parts: tuple[str, int, int]) -> tuple[tuple[str, int], ...]:
+    """(usage key, count) of each reported part, never above the whole it is part of."""
+    return tuple((key, min(n, whole)) for key, n, whole in parts if n)
+
+
+DEFAULT_TIERS = frozenset({"default", "standard", "auto"})
+
+
+def _tier(tier: object) -> str:
+    return tier if isinstance(tier, str) and tier not in DEFAULT_TIERS else ""
+
+
+def with_tier(usage: Usage | None, tier: object) -> Usage | None:
+    """The usage with the service tier its answer reports ("default", "standard": none)."""
+    if usage is None or not isinstance(tier, str) or not tier or tier in DEFAULT_TIERS:
+        return usage
+    return replace(usage, service_tier=tier)
 
 
 def usage_from_anthropic(obj: dict[str, object]) -> Usage | None:
     """Anthropic Messages usage; its input_tokens already excludes cache reads and writes.
 
-    input_tokens and output_tokens are required; malformed usage is None, as for OpenAI."""
+    input_tokens and output_tokens are required; malformed usage is None, as for OpenAI.
+    1-hour cache writes (`cache_creation.ephemeral_1h_input_tokens`) and server tool uses
+    (`server_tool_use.web_search_requests`) are the priced parts beyond the counts."""
     try:
+        written = _int(obj.get("cache_creation_input_tokens"))
         return Usage(
             input_tokens=_int(obj.get("input_tokens"), required=True),
             cached_input_tokens=_int(obj.get("cache_read_input_tokens")),
-            cache_write_tokens=_int(obj.get("cache_creation_input_tokens")),
+            cache_write_tokens=written,
             output_tokens=_int(obj.get("output_tokens"), required=True),
+            extra=_parts(
+                (
+                    "cache_write_1h_tokens",
+                    _detail(obj, "cache_creation", "ephemeral_1h_input_tokens"),
+                    written,
+                ),
+                (
+                    "web_searches",
+                    _detail(obj, "server_tool_use", "web_search_requests"),
+                    MAX_USAGE_TOKENS,
+                ),
+            ),
         )
     except _Malformed:
         return _absent("Anthropic", obj)

@@ -18,6 +18,7 @@ from billing.quick import quick_init
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.stores.records import KeyRecord
 
@@ -38,11 +39,12 @@ class Call:
     choices: int = 1
     service_tier: str = ""
     fees_micros: int = 0
+    kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
 
     @property
     def worst_case_micros(self) -> int:
         tokens = self.price.worst_case_micros(
-            self.input_tokens, self.max_output_tokens, self.service_tier
+            self.input_tokens, self.max_output_tokens, self.service_tier, kinds=self.kinds
         )
         return tokens + self.fees_micros
 
@@ -125,7 +127,7 @@ def read_call(
     refused by name before any token is counted."""
     price = model_for(endpoint, body, key, pricing)
     stream, wants_usage = _stream_flags(body)
-    refuse_unpriced(body, price if endpoint.bills_extras else None)
+    refuse_unpriced(body, price, stores=endpoint.stores)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
     return Call(
         endpoint=endpoint,
@@ -139,6 +141,7 @@ def read_call(
         choices=sizing.choices,
         service_tier=sizing.service_tier,
         fees_micros=sizing.fees_micros,
+        kinds=billed_kinds(body, price),
     )
 
 

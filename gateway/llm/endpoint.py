@@ -63,7 +63,7 @@ class Endpoint:
     max_tokens_field: str = "max_tokens"
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
-    bills_extras: bool = False  # the reported service tier and built-in tool runs are priced
+    stores: bool = False  # it keeps what it makes, so `store` is no extra
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
     finished: Callable[[Body], bool] = lambda answer: True  # False: settle when it ends
 

@@ -14,7 +14,7 @@ from billing.responses import (
     usage_from_response,
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
 from gateway.llm import readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 
@@ -34,7 +34,8 @@ def anthropic_error_event(message: str) -> bytes:
 
 def openai_usage(payload: Body) -> Usage | None:
     raw = payload.get("usage")
-    return usage_from_openai(raw) if isinstance(raw, dict) else None
+    usage = usage_from_openai(raw) if isinstance(raw, dict) else None
+    return with_tier(usage, payload.get("service_tier"))
 
 
 def embedding_usage(payload: Body) -> Usage | None:
@@ -148,7 +149,7 @@ RESPONSES = _openai(
     max_tokens_field="max_output_tokens",
     wrong_provider="'{model}' is not served on /v1/responses.",
     providers=frozenset({"openai"}),
-    bills_extras=True,
+    stores=True,
     stored_id=response_id,
     finished=is_terminal,
 )

@@ -1,13 +1,12 @@
-"""Request options a provider bills beyond base text rates: refused with a 400 naming them.
+"""Request options a provider bills beyond the model's token rates: priced, or refused by name.
 
-The pricing table holds standard-tier text prices only, so an option that changes the price
-(a priority tier, audio output, server-side web search or code execution, stored completions)
-would be billed at the wrong rate if it passed through. Each is refused by name instead; the
-headers that would pick another billing account or beta pricing are not forwarded at all.
+What the model's prices cover passes: a service tier it has rates for, audio output where it
+prices audio tokens, a built-in search tool it has a per-call fee for. Anything else that
+changes the bill (an unpriced tier or tool, code execution billed per container hour, MCP
+servers) is refused with a 400 naming it, before anything is reserved.
 
-An endpoint that bills what the provider reports beyond tokens (the Responses API: its
-service tier and built-in tool runs) passes the model's priced tiers and the tools that
-have a per-run fee in the table, and storage (a stored response is what retrieve reads).
+An endpoint that keeps what it makes (the Responses API: a stored response is what retrieve
+reads) passes `store`; elsewhere storing is refused.
 """
 
 from __future__ import annotations
@@ -29,12 +28,21 @@ SERVER_TOOL_PREFIXES = (
     "image_generation",
     "code_interpreter",
 )
-REFUSED_FIELDS = ("web_search_options", "audio", "mcp_servers", "container")
+REFUSED_FIELDS = ("web_search_options", "mcp_servers", "container")
 # Every field refuse_unpriced reads: a body with none of them (most) is passed at once.
-CHECKED_FIELDS = frozenset({"service_tier", "store", "modalities", "tools", *REFUSED_FIELDS})
+CHECKED_FIELDS = frozenset(
+    {"service_tier", "store", "modalities", "audio", "tools", *REFUSED_FIELDS}
+)
 REFUSED_HEADERS = ("anthropic-beta",)
 # Built-in tool types that have a per-run fee, by the output item type each run produces.
 FEE_TOOLS = {"web_search": "web_search_call", "file_search": "file_search_call"}
+# The catalogue's price of each such run.
+FEE_PRICES = {
+    "web_search_call": "web_searches_kcount",
+    "file_search_call": "storage_searches_kcount",
+}
+# Server tools billed as the tokens they add, with no fee of their own.
+TOKEN_ONLY_TOOLS = ("web_fetch",)
 
 
 def fee_item(tool: object) -> str | None:
@@ -47,44 +55,49 @@ def fee_item(tool: object) -> str | None:
 
 def _refuse(name: str, why: str) -> InvalidRequest:
     return InvalidRequest(
-        f"'{name}' {why}; this gateway prices standard text only, so it is not accepted.",
+        f"'{name}' {why}; the gateway cannot price it, so it is not accepted.",
         param=name,
         extra={"unpriced_option": name},
     )
 
 
-def _check_tools(tools: object, extras: ModelPrice | None) -> None:
+def _check_tools(tools: object, price: ModelPrice) -> None:
     """Tools the provider runs itself (search, code, MCP) are billed per use."""
     if not isinstance(tools, list):
         return
     for tool in tools:
         kind = str(tool.get("type") or "") if isinstance(tool, dict) else ""
-        if extras is not None and fee_item(tool) in extras.tool_fees:
+        item = fee_item(tool)
+        if (item is not None and price.prices(FEE_PRICES[item])) or kind.startswith(
+            TOKEN_ONLY_TOOLS
+        ):
             continue
         if kind.startswith(SERVER_TOOL_PREFIXES):
             raise _refuse("tools", f"includes the server-side tool '{kind}', billed per use")
 
 
-def refuse_unpriced(body: Mapping[str, Any], extras: ModelPrice | None = None) -> None:
-    """Raise InvalidRequest naming the first billable option the pricing table cannot price.
+def _asks_audio(body: Mapping[str, Any]) -> bool:
+    modalities = body.get("modalities")
+    return body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities)
 
-    `extras` is the model's price when the endpoint bills reported tiers and tool runs.
-    """
+
+def refuse_unpriced(body: Mapping[str, Any], price: ModelPrice, stores: bool = False) -> None:
+    """Raise InvalidRequest naming the first billable option `price` cannot price.
+
+    `stores`: the endpoint keeps what it makes (the Responses API), so `store` passes."""
     if body.keys().isdisjoint(CHECKED_FIELDS):
         return
     tier = body.get("service_tier")
-    priced = PRICED_TIERS | (extras.service_tiers.keys() if extras is not None else set())
-    if tier is not None and not one_of(tier, priced):
+    if tier is not None and not (one_of(tier, PRICED_TIERS) or one_of(tier, price.tiers())):
         raise _refuse("service_tier", f"is {tier!r}, a tier billed at other rates")
-    if extras is None and body.get("store") not in (None, False):
+    if not stores and body.get("store") not in (None, False):
         raise _refuse("store", "asks the provider to store the completion")
-    modalities = body.get("modalities")
-    if isinstance(modalities, list) and "audio" in modalities:
-        raise _refuse("modalities", "asks for audio output, billed at audio rates")
+    if _asks_audio(body) and not price.prices("output_audio_mtok"):
+        raise _refuse("modalities", "asks for audio output, which this model has no price for")
     for name in REFUSED_FIELDS:
         if body.get(name) is not None:
             raise _refuse(name, "enables a feature billed apart from tokens")
-    _check_tools(body.get("tools"), extras)
+    _check_tools(body.get("tools"), price)
 
 
 def refuse_billing_headers(headers: Mapping[str, str]) -> None:

@@ -46,7 +46,7 @@ def max_output(
     for name in names:
         value = values[name]
         if value is not None:
-            if value > price.max_output_tokens:
+            if price.max_output_tokens and value > price.max_output_tokens:
                 raise InvalidRequest(
                     f"'{name}' is {value}, above {price.name}'s limit of "
                     f"{price.max_output_tokens}.",
@@ -54,6 +54,18 @@ def max_output(
                 )
             return value, name
     return None, None
+
+
+def output_bound(out: int | None, price: ModelPrice, field: str) -> int:
+    """The request's own output cap, else the model's; a model whose cap is unknown (a
+    catalogue model with no context window) needs the request to name one."""
+    if out:
+        return out
+    if not price.max_output_tokens:
+        raise InvalidRequest(
+            f"'{field}' is required: the output limit of '{price.name}' is unknown.", param=field
+        )
+    return price.max_output_tokens
 
 
 def tools_tokens(body: Body, enc: str, counter: TokenCounter) -> int:
@@ -78,7 +90,7 @@ def read_chat(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     enc = price.encoding
     prompt = counter.count_chat_prompt(enc, messages, price.image_max_tokens)
     tokens = prompt + tools_tokens(body, enc, counter)
-    return Sizing(tokens, out or price.max_output_tokens, field, choices)
+    return Sizing(tokens, output_bound(out, price, "max_completion_tokens"), field, choices)
 
 
 def _completion_choices(body: Body) -> int:
@@ -114,7 +126,8 @@ def read_messages(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizin
     messages = _messages(body)
     enc = price.encoding
     tokens = counter.count_anthropic_prompt(enc, body.get("system"), messages)
-    return Sizing(tokens + tools_tokens(body, enc, counter), out, field)
+    fees = _server_tool_fees(body, price)
+    return Sizing(tokens + tools_tokens(body, enc, counter), out, field, fees_micros=fees)
 
 
 def _responses_fees(body: Body, price: ModelPrice) -> int:
@@ -125,6 +138,19 @@ def _responses_fees(body: Body, price: ModelPrice) -> int:
     runs = positive_int(body, "max_tool_calls") or 1
     items = [item for item in map(fee_item, tools) if item]
     return price.fees_micros(tuple((item, runs) for item in items))
+
+
+def _server_tool_fees(body: Body, price: ModelPrice) -> int:
+    """Anthropic's server tools with a fee: `max_uses` runs of each, else one."""
+    tools = body.get("tools")
+    runs = []
+    for tool in tools if isinstance(tools, list) else ():
+        item = fee_item(tool)
+        if item is not None:
+            uses = tool.get("max_uses")
+            count = uses if isinstance(uses, int) and not isinstance(uses, bool) and uses > 0 else 1
+            runs.append((item, count))
+    return price.fees_micros(tuple(runs)) if runs else 0
 
 
 def _responses_items(body: Body) -> list[dict[str, Any]]:
@@ -154,7 +180,7 @@ def read_responses(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizi
     tier = body.get("service_tier")
     return Sizing(
         tokens + tools_tokens(body, enc, counter),
-        out or price.max_output_tokens,
+        output_bound(out, price, "max_output_tokens"),
         field,
         service_tier=tier if isinstance(tier, str) else "",
         fees_micros=_responses_fees(body, price),

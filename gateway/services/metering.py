@@ -371,5 +371,7 @@ def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
     + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields), at the
     requested tier's rates; built-in tool fees are added as the provider reported the runs."""
     margin_input = call.input_tokens * INPUT_MARGIN + INPUT_SLACK_TOKENS
-    tokens = call.price.worst_case_micros(margin_input, call.max_output_tokens, call.service_tier)
+    tokens = call.price.worst_case_micros(
+        margin_input, call.max_output_tokens, call.service_tier, kinds=call.kinds
+    )
     return max(admitted.held_micros, tokens + call.price.fees_micros(usage.tool_runs))

@@ -31,10 +31,20 @@ def entry(**overrides: object) -> dict[str, object]:
     return {key: value for key, value in base.items() if value is not MISSING}
 
 
+def own(models: dict[str, Any]) -> dict[str, Any]:
+    """A pricing document of the operator's models alone, the catalogue not served."""
+    return {"catalogue": {"serve": False}, "models": models}
+
+
 def model(name: str = "m", **overrides: object) -> ModelPrice:
-    price = parse_pricing({"models": {name: entry(**overrides)}}, PROVIDERS).lookup(name)
+    price = parse_pricing(own({name: entry(**overrides)}), PROVIDERS).lookup(name)
     assert price is not None
     return price
+
+
+def usd(rate: int) -> str:
+    """Rate units (micro-USD per 1M tokens) as the decimal string pricing.toml holds."""
+    return f"{rate // 1_000_000}.{rate % 1_000_000:06d}"
 
 
 MINI = model("gpt-4o-mini", cached_input="0.075")
@@ -101,18 +111,15 @@ caps = st.integers(min_value=0, max_value=200_000)
 
 @st.composite
 def prices(draw: st.DrawFn) -> ModelPrice:
-    return ModelPrice(
-        name="m",
-        provider="openai",
-        upstream_model="m",
-        kind="chat",
-        input_rate=draw(rates),
-        cached_input_rate=draw(rates),
-        cache_write_rate=draw(rates),
-        output_rate=draw(rates),
-        max_output_tokens=draw(caps),
-        encoding="o200k_base",
-    )
+    rates = draw(st.lists(st.integers(min_value=0, max_value=10**9), min_size=4, max_size=4))
+    fields = ("input", "cached_input", "cache_write", "output")
+    return model(**dict(zip(fields, map(usd, rates), strict=True)), max_output_tokens=draw(caps))
+
+
+def rate(price: ModelPrice, key: str) -> int:
+    """The base rate of `key` (micro-USD per 1M), the input rate where the key has none."""
+    rates = price.card().bands[0].rates
+    return rates.get(key, rates["input_mtok"])
 
 
 usages = st.builds(
@@ -127,10 +134,10 @@ usages = st.builds(
 
 def exact_cost(price: ModelPrice, usage: Usage) -> Fraction:
     units = (
-        usage.input_tokens * price.input_rate
-        + usage.cached_input_tokens * price.cached_input_rate
-        + usage.cache_write_tokens * price.cache_write_rate
-        + usage.output_tokens * price.output_rate
+        usage.input_tokens * rate(price, "input_mtok")
+        + usage.cached_input_tokens * rate(price, "cache_read_mtok")
+        + usage.cache_write_tokens * rate(price, "cache_write_mtok")
+        + usage.output_tokens * rate(price, "output_mtok")
     )
     return Fraction(units, 1_000_000)
 
@@ -169,7 +176,7 @@ def test_worst_case_assumes_the_dearest_input_rate() -> None:
 
 def test_worst_case_covers_a_cached_rate_above_input() -> None:
     odd = model(input="1", cached_input="2")
-    assert odd.dearest_input_rate == 2_000_000
+    assert odd.card().bands[0].dearest_input == 2_000_000 * 9000
     assert odd.worst_case_micros(10, 0) >= odd.cost_micros(Usage(cached_input_tokens=10))
 
 
@@ -235,7 +242,10 @@ def test_affordable_output_tokens_shrinks_with_input(
 
 def test_defaults() -> None:
     price = model("x", input="1.25")
-    assert price.cached_input_rate == price.cache_write_rate == price.input_rate == 1_250_000
+    fresh = price.cost_micros(Usage(input_tokens=1000))
+    assert fresh == 1250
+    assert price.cost_micros(Usage(cached_input_tokens=1000)) == fresh
+    assert price.cost_micros(Usage(cache_write_tokens=1000)) == fresh
     assert price.upstream_model == "x"
     assert price.kind == "chat"
     assert price.encoding == "o200k_base"
@@ -243,12 +253,12 @@ def test_defaults() -> None:
 
 def test_embedding_defaults_to_no_output() -> None:
     emb = model(kind="embedding", output=MISSING, max_output_tokens=MISSING)
-    assert (emb.output_rate, emb.max_output_tokens) == (0, 0)
+    assert (emb.prices("output_mtok"), emb.max_output_tokens) == (False, 0)
 
 
 def test_lookup_by_name_and_alias() -> None:
     table = parse_pricing(
-        {"models": {"b": entry(aliases=["b-2025"], upstream="b-up"), "a": entry()}}, PROVIDERS
+        own({"b": entry(aliases=["b-2025"], upstream="b-up"), "a": entry()}), PROVIDERS
     )
     assert table.lookup("b-2025") is table.lookup("b")
     assert table.lookup("b") is not None
@@ -287,7 +297,7 @@ def test_lookup_by_name_and_alias() -> None:
 )
 def test_invalid_fields_name_model_and_field(field: str, value: object) -> None:
     with pytest.raises(PricingError, match=rf"'bad'.*{field}"):
-        parse_pricing({"models": {"bad": entry(**{field: value})}}, PROVIDERS)
+        parse_pricing(own({"bad": entry(**{field: value})}), PROVIDERS)
 
 
 @pytest.mark.parametrize("field", ["input", "cached_input", "cache_write", "output"])
@@ -296,28 +306,29 @@ def test_invalid_fields_name_model_and_field(field: str, value: object) -> None:
 )
 def test_invalid_rates_name_model_and_field(field: str, value: object) -> None:
     with pytest.raises(PricingError, match=rf"'bad'.*'{field}'"):
-        parse_pricing({"models": {"bad": entry(**{field: value})}}, PROVIDERS)
+        parse_pricing(own({"bad": entry(**{field: value})}), PROVIDERS)
 
 
 def test_unknown_fields_are_rejected_so_typos_fail_the_boot() -> None:
     with pytest.raises(PricingError, match=r"'bad'.*cache_writes"):
-        parse_pricing({"models": {"bad": entry(cache_writes="3.75")}}, PROVIDERS)
+        parse_pricing(own({"bad": entry(cache_writes="3.75")}), PROVIDERS)
 
 
 def test_provider_must_be_one_the_gateway_knows() -> None:
     with pytest.raises(PricingError, match="provider"):
-        parse_pricing({"models": {"m": entry()}}, frozenset({"anthropic"}))
+        parse_pricing(own({"m": entry()}), frozenset({"anthropic"}))
 
 
-@pytest.mark.parametrize("doc", [{}, {"models": {}}, {"models": 3}, {"models": []}])
-def test_a_table_without_models_is_rejected(doc: dict[str, Any]) -> None:
-    with pytest.raises(PricingError, match=r"no \[models"):
+@pytest.mark.parametrize("models", [{}, 3, []])
+def test_a_table_without_models_is_rejected(models: object) -> None:
+    doc = {"catalogue": {"serve": False}, "models": models}
+    with pytest.raises(PricingError, match=r"no model|\[models\] must be a table"):
         parse_pricing(doc, PROVIDERS)
 
 
 def test_a_model_must_be_a_table() -> None:
     with pytest.raises(PricingError, match=r"'m'.*table"):
-        parse_pricing({"models": {"m": "gpt-4o"}}, PROVIDERS)
+        parse_pricing(own({"m": "gpt-4o"}), PROVIDERS)
 
 
 @pytest.mark.parametrize(
@@ -332,7 +343,7 @@ def test_a_model_must_be_a_table() -> None:
 )
 def test_an_alias_may_not_be_defined_twice(models: dict[str, Any]) -> None:
     with pytest.raises(PricingError, match="defined twice"):
-        parse_pricing({"models": models}, PROVIDERS)
+        parse_pricing(own(models), PROVIDERS)
 
 
 def test_load_pricing_reports_unreadable_files(tmp_path: Path) -> None:
@@ -349,6 +360,9 @@ def test_load_pricing_reports_bad_toml(tmp_path: Path) -> None:
 
 def test_load_pricing_rejects_float_prices(tmp_path: Path) -> None:
     path = tmp_path / "pricing.toml"
-    path.write_text('[models.m]\nprovider = "openai"\nmax_output_tokens = 8\ninput = 0.15\n')
+    path.write_text(
+        '[catalogue]\nserve = false\n[models.m]\nprovider = "openai"\nmax_output_tokens = 8\n'
+        "input = 0.15\n"
+    )
     with pytest.raises(PricingError, match=r"'m'.*'input'.*decimal string"):
         load_pricing(path, PROVIDERS)

@@ -1,4 +1,5 @@
-"""The pricing table shipped in config/: the models it must cover and sane rates for each."""
+"""The pricing table shipped in config/ over the catalogue: the models it must cover and
+sane rates for each."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ REQUIRED = {
 }  # fmt: skip
 
 
+def base(price: ModelPrice, key: str) -> int:
+    """The base rate of `key` now, micro-USD per its unit's `per` (0 if unpriced)."""
+    return price.card().bands[0].rates.get(key, 0)
+
+
 def shipped(name: str) -> ModelPrice:
     price = TABLE.lookup(name)
     assert price is not None, name
@@ -43,11 +49,8 @@ def shipped(name: str) -> ModelPrice:
 
 def test_shipped_gpt_4o_mini_prices() -> None:
     mini = shipped("gpt-4o-mini")
-    assert (mini.input_rate, mini.cached_input_rate, mini.output_rate) == (
-        150_000,
-        75_000,
-        600_000,
-    )
+    rates = [base(mini, k) for k in ("input_mtok", "cache_read_mtok", "output_mtok")]
+    assert rates == [150_000, 75_000, 600_000]
     assert mini.max_output_tokens == 16384
     assert mini.encoding == "o200k_base"
     assert mini.cost_micros(Usage(input_tokens=1000, output_tokens=500)) == 450
@@ -61,7 +64,7 @@ def test_shipped_table_covers_required_models(name: str, provider: str) -> None:
 
 
 def test_shipped_embedding_prices() -> None:
-    rates = {n: shipped(n).input_rate for n in REQUIRED["openai"] if n.startswith("text-")}
+    rates = {n: base(shipped(n), "input_mtok") for n in REQUIRED["openai"] if "embed" in n}
     assert rates == {
         "text-embedding-3-small": 20_000,
         "text-embedding-3-large": 130_000,
@@ -73,31 +76,40 @@ def test_shipped_kinds() -> None:
     assert shipped("gpt-3.5-turbo-instruct").kind == "completion"
     for name in ("text-embedding-3-small", "mistral-embed", "gemini-embedding-001"):
         price = shipped(name)
-        assert (price.kind, price.output_rate, price.max_output_tokens) == ("embedding", 0, 0)
+        assert (price.kind, price.max_output_tokens) == ("embedding", 0)
 
 
-@pytest.mark.parametrize("name", TABLE.names())
+@pytest.mark.parametrize("name", sorted(TABLE.models))
 def test_shipped_models_are_sane(name: str) -> None:
     price = shipped(name)
-    assert price.input_rate > 0
-    assert price.cached_input_rate <= price.input_rate
+    assert base(price, "input_mtok") > 0
+    assert base(price, "cache_read_mtok") <= base(price, "input_mtok")
     if price.kind != "embedding":
-        assert price.output_rate > 0
+        assert base(price, "output_mtok") > 0
         assert price.max_output_tokens > 0
 
 
 @pytest.mark.parametrize("name", REQUIRED["anthropic"])
 def test_shipped_anthropic_cache_rates(name: str) -> None:
     price = shipped(name)
-    assert price.cache_write_rate * 4 == price.input_rate * 5
-    assert price.cached_input_rate * 10 == price.input_rate
+    fresh = base(price, "input_mtok")
+    assert base(price, "cache_write_mtok") * 4 == fresh * 5
+    assert base(price, "cache_read_mtok") * 10 == fresh
+    assert base(price, "cache_write_1h_mtok") in (0, fresh * 2)
     assert price.upstream_model.startswith(name)
     assert price.upstream_model[-8:].isdigit()
     assert TABLE.lookup(price.upstream_model) is price
 
 
-@pytest.mark.parametrize("name", TABLE.names())
+@pytest.mark.parametrize("name", sorted(TABLE.models))
 def test_shipped_encodings(name: str) -> None:
     price = shipped(name)
     o200k = price.provider == "openai" and name.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o"))
     assert price.encoding == ("o200k_base" if o200k else "cl100k_base")
+
+
+@pytest.mark.parametrize("name", TABLE.names())
+def test_every_served_catalogue_model_has_a_priced_input(name: str) -> None:
+    price = shipped(name)
+    assert price.prices("input_mtok")
+    assert price.kind in ("chat", "embedding", "completion")

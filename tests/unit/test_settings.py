@@ -86,10 +86,8 @@ def test_price_finer_than_a_micro_is_one_line(tmp_path: Path) -> None:
     for name in ("pricing.toml", "plans.toml"):
         (tmp_path / name).write_text((config / name).read_text())
     pricing = tmp_path / "pricing.toml"
-    text = pricing.read_text()
-    first = text.index('input = "')
-    end = text.index('"', first + len('input = "'))
-    pricing.write_text(text[:first] + 'input = "2.5000001' + text[end:])
+    own = '[models."own"]\nprovider = "openai"\nmax_output_tokens = 8\noutput = "1"\n'
+    pricing.write_text(pricing.read_text() + own + 'input = "2.5000001"\n')
     _one_line_refusal({**GOOD, "MW_CONFIG_DIR": str(tmp_path)}, "micro-dollar")
 
 

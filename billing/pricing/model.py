@@ -1,0 +1,204 @@
+"""A served model: where it routes, and its rate cards over time and service tiers.
+
+A request is priced at the prices in force when it was admitted (the reservation's Redis
+clock): the last period that started by then, the time-of-day segment it falls in (DeepSeek's
+off-peak hours), and the service tier the provider reports it served ("" is the default).
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from billing.money import COST_SCALE, ceil_div, charge
+from billing.pricing.card import Band, RateCard
+from billing.usage import ToolRuns, Usage
+
+ModelKind = Literal["chat", "completion", "embedding"]
+DAY_MINUTES = 1440
+BATCH = "batch"  # the tier of a batch's calls, at the catalogue's batch rates
+# A built-in tool's run, by the output item it produces, as the catalogue's usage key.
+TOOL_UNITS = {
+    "web_search_call": "web_searches",
+    "file_search_call": "storage_searches",
+    "code_interpreter_call": "code_executions",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A call's exact provider cost, `numerator / COST_SCALE` micros, and what priced it."""
+
+    numerator: int
+    version: str = ""  # the rate card's id (a ledger debit's price_version)
+    detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
+
+    @property
+    def provider_micros(self) -> int:
+        return ceil_div(self.numerator, COST_SCALE)
+
+    def charged(self, markup_bps: int = 0) -> int:
+        """What the account is debited: the exact cost marked up, rounded up once."""
+        return charge(self.numerator, markup_bps)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Prices in force from `start_ms` (UTC) until the next period starts."""
+
+    start_ms: int
+    minute_starts: tuple[int, ...]  # UTC minute of day each segment starts; the first is 0
+    segments: tuple[Mapping[str, RateCard], ...]  # per segment: service tier -> card
+
+    def cards(self, at_ms: int) -> Mapping[str, RateCard]:
+        if len(self.segments) == 1:
+            return self.segments[0]
+        minute = (at_ms // 60_000) % DAY_MINUTES
+        return self.segments[bisect_right(self.minute_starts, minute) - 1]
+
+
+def usage_counts(usage: Usage) -> dict[str, int]:
+    """The usage as the catalogue's usage keys: input_tokens counts every input token (cache
+    reads and writes included), and each more specific key is a part of its general one."""
+    counts = {
+        "input_tokens": usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+    if usage.cached_input_tokens:
+        counts["cache_read_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_tokens:
+        counts["cache_write_tokens"] = usage.cache_write_tokens
+    if usage.reasoning_tokens:
+        counts["output_reasoning_tokens"] = usage.reasoning_tokens
+    for key, n in usage.extra:
+        counts[key] = counts.get(key, 0) + n
+    for item, runs in usage.tool_runs:
+        key = TOOL_UNITS.get(item, item)
+        counts[key] = counts.get(key, 0) + runs
+    return counts
+
+
+def tool_counts(runs: ToolRuns) -> dict[str, int]:
+    return {TOOL_UNITS.get(item, item): n for item, n in runs}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    name: str
+    provider: str
+    upstream_model: str
+    kind: ModelKind
+    max_output_tokens: int  # 0: unknown, the request must name its own
+    encoding: str
+    image_max_tokens: int
+    periods: tuple[Period, ...]  # by start, ascending; the first starts at 0
+    source: str = "pricing.toml"  # or the catalogue's name and version
+    # Every price key any of its cards sets: what a request may be billed for at all.
+    priced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = {
+            key
+            for period in self.periods
+            for cards in period.segments
+            for card in cards.values()
+            for key in card.bands[0].rates
+        }
+        object.__setattr__(self, "priced_keys", frozenset(keys))
+
+    def card(self, at_ms: int | None = None, tier: str = "") -> RateCard:
+        """The card in force at `at_ms` (now if None) for the reported service tier; a
+        tier without prices of its own (or "default") is the base price."""
+        at = _now_ms() if at_ms is None else at_ms
+        periods = self.periods
+        period = periods[-1]
+        if at < period.start_ms:
+            starts = [p.start_ms for p in periods]
+            period = periods[max(bisect_right(starts, at) - 1, 0)]
+        cards = period.cards(at)
+        return cards.get(tier) or cards[""]
+
+    def tiers(self, at_ms: int | None = None) -> frozenset[str]:
+        """The service tiers a request may ask for that have prices of their own (the batch
+        rate is the Batch API's, not a tier a call asks for)."""
+        at = _now_ms() if at_ms is None else at_ms
+        starts = [p.start_ms for p in self.periods]
+        period = self.periods[max(bisect_right(starts, at) - 1, 0)]
+        return frozenset(t for t in period.cards(at) if t and t != BATCH)
+
+    def price(self, usage: Usage, at_ms: int | None = None) -> Priced:
+        """The exact cost of `usage` at the prices in force at `at_ms` (Redis clock)."""
+        card = self.card(at_ms, usage.service_tier)
+        counts = usage_counts(usage)
+        band = card.band(counts["input_tokens"])
+        return Priced(band.numerator(counts), card.version, _detail(usage, band))
+
+    def cost_micros(self, usage: Usage, at_ms: int | None = None) -> int:
+        return self.price(usage, at_ms).provider_micros
+
+    def prices(self, price_key: str, at_ms: int | None = None) -> bool:
+        """This model has a price for `price_key` (a tool fee, a modality) now."""
+        return self.card(at_ms).prices(price_key)
+
+    def fees_micros(self, runs: ToolRuns, at_ms: int | None = None) -> int:
+        """Built-in tool runs at the base price, rounded up: a bound for reservations."""
+        band = self.card(at_ms).bands[0]
+        return ceil_div(band.numerator(tool_counts(runs)) - band.fixed, COST_SCALE)
+
+    def worst_case_micros(
+        self,
+        input_tokens: int,
+        max_output_tokens: int,
+        tier: str = "",
+        at_ms: int | None = None,
+        kinds: tuple[str, ...] = (),
+    ) -> int:
+        """The reservation: every input token at its dearest kind, every output token, at
+        the band the prompt reaches and the dearer of the base price and the requested tier.
+        `kinds` are usage keys the request asks for beyond text (1-hour cache writes, audio
+        in or out), whose rates the worst case also assumes."""
+        base = _worst(self.card(at_ms).band(input_tokens), input_tokens, max_output_tokens, kinds)
+        if not tier:
+            return base
+        tiered = self.card(at_ms, tier).band(input_tokens)
+        return max(base, _worst(tiered, input_tokens, max_output_tokens, kinds))
+
+    def affordable_output_tokens(self, input_tokens: int, budget_micros: int) -> int:
+        """How many output tokens a budget covers after the worst-case input (0 if none)."""
+        band = self.card().band(input_tokens)
+        room = budget_micros * COST_SCALE - input_tokens * band.dearest_input - band.fixed
+        if room < 0:
+            return 0
+        if band.dearest_output == 0:
+            return self.max_output_tokens
+        return min(self.max_output_tokens, room // band.dearest_output)
+
+
+def _worst(band: Band, input_tokens: int, output_tokens: int, kinds: tuple[str, ...]) -> int:
+    dearest_in, dearest_out = band.dearest_input, band.dearest_output
+    for key in kinds:
+        rate = band.unit_rate(key) or 0
+        if key.startswith("output_"):
+            dearest_out = max(dearest_out, rate)
+        else:
+            dearest_in = max(dearest_in, rate)
+    exact = input_tokens * dearest_in + output_tokens * dearest_out
+    return ceil_div(exact + band.fixed, COST_SCALE)
+
+
+def _detail(usage: Usage, band: Band) -> tuple[tuple[str, int | str], ...]:
+    """What priced the call beyond the ledger's token columns, for the debit's record."""
+    detail: list[tuple[str, int | str]] = [*usage.extra]
+    detail += sorted(tool_counts(usage.tool_runs).items())
+    if usage.service_tier:
+        detail.append(("service_tier", usage.service_tier))
+    if band.above >= 0:
+        detail.append(("context_above", band.above))
+    return tuple(detail)

@@ -1,0 +1,146 @@
+"""The pricing table: every model the gateway serves, by the names clients send.
+
+Built once at start-up from the catalogue and the operator's config/pricing.toml (the
+operator's entries win). A name the operator lists is a dict lookup; any other name is
+matched against the catalogue's models once (dated snapshots, new models) and the answer is
+kept, so a request costs a lookup either way.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from billing.pricing.catalogue import VERSION, Entry, compile_catalogue, dashed_date
+from billing.pricing.errors import PricingError
+from billing.pricing.model import ModelPrice
+from billing.pricing.operator import operator_periods, parse_tools, read_route, routed
+
+CATALOGUE_FIELDS = frozenset({"serve", "providers", "exclude"})
+MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile client's are bounded)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingTable:
+    models: Mapping[str, ModelPrice]  # the operator's names
+    aliases: Mapping[str, str]
+    catalogue: tuple[Entry, ...] = ()
+    catalogue_version: str | None = None  # None: the catalogue is not served
+    _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        found = self.models.get(self.aliases.get(model, model))
+        if found is not None or not self.catalogue:
+            return found
+        if model in self._matched:
+            return self._matched[model]
+        if len(self._matched) >= MATCHES_KEPT:
+            self._matched.clear()
+        matched = self._match(model)
+        self._matched[model] = matched
+        return matched
+
+    def _match(self, model: str) -> ModelPrice | None:
+        name = model.lower()
+        for candidate in (name, dashed_date(name)):
+            for entry in self.catalogue:
+                if entry.model_id == candidate or entry.matches(candidate):
+                    own = self.models.get(entry.model_id)
+                    price = own if own is not None and own.provider == entry.provider else None
+                    return replace(price or entry.price, upstream_model=model)
+        return None
+
+    def names(self) -> list[str]:
+        """Every model served by its own name: the operator's and the catalogue's."""
+        return sorted({*self.models, *(e.model_id for e in self.catalogue)})
+
+    def served(self) -> list[ModelPrice]:
+        return [
+            *self.models.values(),
+            *(e.price for e in self.catalogue if e.model_id not in self.models),
+        ]
+
+    def rate_cards(self) -> dict[str, Mapping[str, object]]:
+        """Every card a debit can name, by version: what the ledger keeps to re-derive it."""
+        return {
+            card.version: card.to_json()
+            for price in self.served()
+            for period in price.periods
+            for cards in period.segments
+            for card in cards.values()
+        }
+
+
+def _catalogue_settings(
+    doc: Mapping[str, object], providers: frozenset[str]
+) -> tuple[bool, list[str], frozenset[str]]:
+    raw = doc.get("catalogue", {})
+    if not isinstance(raw, dict) or set(raw) - CATALOGUE_FIELDS:
+        raise PricingError(f"[catalogue] holds only {sorted(CATALOGUE_FIELDS)}")
+    serve = raw.get("serve", True)
+    names = raw.get("providers", sorted(providers))
+    exclude = raw.get("exclude", [])
+    if not isinstance(serve, bool):
+        raise PricingError("[catalogue] serve must be true or false")
+    for field_name, value in (("providers", names), ("exclude", exclude)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PricingError(f"[catalogue] {field_name} must be a list of names")
+    unknown = sorted(set(names) - providers)
+    if unknown:
+        raise PricingError(f"[catalogue] providers: unknown provider(s) {unknown}")
+    return serve, names, frozenset(exclude)
+
+
+def _catalogued(route_name: str, wanted: str, provider: str, entries: list[Entry]) -> Entry:
+    name = wanted.lower()
+    for entry in entries:
+        if entry.provider == provider and (entry.model_id == wanted or entry.matches(name)):
+            return entry
+    raise PricingError(
+        f"model {route_name!r}: no rates, and {VERSION} has no {provider} model {wanted!r}"
+    )
+
+
+def parse_pricing(doc: Mapping[str, object], providers: frozenset[str]) -> PricingTable:
+    """Validate a parsed pricing document over the catalogue; every error names the model
+    and field."""
+    serve, served_providers, exclude = _catalogue_settings(doc, providers)
+    raw_models = doc.get("models", {})
+    if not isinstance(raw_models, dict):
+        raise PricingError("[models] must be a table of models")
+    entries = compile_catalogue(served_providers if serve else [], exclude)
+    tools = parse_tools(doc)
+    models: dict[str, ModelPrice] = {}
+    aliases: dict[str, str] = {}
+    for name, entry in raw_models.items():
+        if not isinstance(entry, dict):
+            raise PricingError(f"model {name!r}: must be a table")
+        route = read_route(name, entry, providers)
+        if route.priced:
+            if route.max_output_tokens is None:
+                raise PricingError(f"model {name!r}: max_output_tokens must be a whole number")
+            models[name] = routed(route, operator_periods(route, entry, tools), "pricing.toml")
+        else:
+            found = _catalogued(name, route.catalogue or name, route.provider, entries)
+            cap = found.price.max_output_tokens if route.max_output_tokens is None else None
+            models[name] = replace(
+                routed(route, found.price.periods, found.price.source),
+                max_output_tokens=cap if cap is not None else route.max_output_tokens or 0,
+            )
+        for alias in route.aliases:
+            if alias in aliases or alias in raw_models:
+                raise PricingError(f"model {name!r}: alias {alias!r} is defined twice")
+            aliases[alias] = name
+    if not models and not entries:
+        raise PricingError("pricing table serves no model: no [models.*] and no catalogue")
+    return PricingTable(models, aliases, tuple(entries), VERSION if serve else None)
+
+
+def load_pricing(path: Path, providers: frozenset[str]) -> PricingTable:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PricingError(f"cannot read pricing table {path}: {exc}") from exc
+    return parse_pricing(doc, providers)
