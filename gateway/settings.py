@@ -17,6 +17,13 @@ from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """Where pricing.toml, plans.toml and meters.toml are, for commands that read no more."""
+    return Path(env.get("MW_CONFIG_DIR", str(DEFAULT_CONFIG_DIR)))
+
+
 PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral")
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",

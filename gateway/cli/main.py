@@ -1,5 +1,5 @@
 """The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, ledger,
-and the HTTP clients `billing` (end users) and `admin` (operators)."""
+prices, and the HTTP clients `billing` (end users) and `admin` (operators)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import admin_cmd, billing_cmd, export_cmd, ledger_cmd, payments_cmd, settler_cmd
+from gateway.cli import (
+    admin_cmd,
+    billing_cmd,
+    export_cmd,
+    ledger_cmd,
+    payments_cmd,
+    prices_cmd,
+    settler_cmd,
+)
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
-from gateway.settings import PROVIDERS, Settings, load_settings
+from gateway.settings import PROVIDERS, Settings, config_dir, load_settings
 from gateway.stores.connect import open_stores
 from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres.migrate import ensure_database
@@ -160,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     export_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)
     ledger_cmd.add_parser(sub)
+    prices_cmd.add_parser(sub)
     return parser
 
 
@@ -179,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in CLIENTS:  # talk to a gateway over HTTP: no server settings needed
         return CLIENTS[args.command](args)
+    if args.command == "prices" and args.prices_command in prices_cmd.OFFLINE:
+        return prices_cmd.offline(args, config_dir(os.environ))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = dict(os.environ)
     if args.command == "dev":

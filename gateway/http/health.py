@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER, SETTINGS, STORE, SUPERVISOR
+from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR
 from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
@@ -19,6 +19,7 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     """Whether the gateway can meter, and why not: /readyz and the operators' dashboard."""
     app = request.config_dict
     details: dict[str, Any] = {"postgres": await app[LEDGER].ping(timeout_s=2)}
+    details["price_catalogue"] = app[PRICING].catalogue_version or "not served"
     store = app[STORE]
     try:
         consistent = await store.consistent()

@@ -82,7 +82,9 @@ async def retrieve_model(request: web.Request) -> web.Response:
 
 async def ping(request: web.Request) -> web.Response:
     """Empty strings, never guesses, for what the environment does not say."""
-    return web.json_response({name: os.environ.get(var, "") for name, var in PING_ENV.items()})
+    build = {name: os.environ.get(var, "") for name, var in PING_ENV.items()}
+    catalogue = request.app[PRICING].catalogue_version
+    return web.json_response({**build, "price_catalogue": catalogue or ""})
 
 
 def add_routes(app: web.Application) -> None:

@@ -266,11 +266,10 @@ async def list_models(request: web.Request) -> web.Response:
     p = request.app[PROXYING]
     key = await p.keys.resolve(request)
     await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
-    pricing = p.pricing
-    names = [n for n in pricing.names() if not key.models or n in key.models]
+    served = [m for m in p.pricing.served() if not key.models or m.name in key.models]
     data = [
-        {"id": n, "object": "model", "created": 0, "owned_by": pricing.models[n].provider}
-        for n in names
+        {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}
+        for m in sorted(served, key=lambda m: m.name)
     ]
     return web.json_response(
         {"object": "list", "data": data}, headers=request_id_headers(request[REQUEST_ID])

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from gateway.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
-from gateway.errors import UpstreamError
+from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -25,7 +25,10 @@ CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
 async def _upstream(
     request: web.Request, rec: OwnedResponse, method: str, suffix: str
 ) -> tuple[int, bytes, Mapping[str, str]]:
-    provider = request.app[PRICING].models[rec.model].provider
+    price = request.app[PRICING].lookup(rec.model)
+    if price is None:
+        raise NotFound(f"No response with id '{rec.response_id}' found.", param="response_id")
+    provider = price.provider
     path = f"/responses/{rec.response_id}{suffix}"
     if request.query_string:
         path += "?" + request.query_string

@@ -86,16 +86,17 @@ class ResponseBook:
         """Settle a pending response the first time it is seen finished; its cost, else None."""
         if not rec.pending or not isinstance(answer, dict) or not is_terminal(answer):
             return None
-        price = self.pricing.models[rec.model]
-        usage = usage_from_response(answer) or self._counted(rec, answer)
+        price = self.pricing.lookup(rec.model)
+        if price is None:  # no longer served: its reservation is left to the sweeper
+            log.error("response %s of unserved model %s not settled", rec.response_id, rec.model)
+            return None
+        usage = usage_from_response(answer) or self._counted(rec, price.encoding, answer)
         cost = await self.meter.settle_priced(_admitted(rec), price, usage)
         await self.owned.settled(rec.response_id)
         return cost
 
-    def _counted(self, rec: OwnedResponse, answer: dict[str, Any]) -> Usage:
-        text = self.counter.count_text(
-            self.pricing.models[rec.model].encoding, "".join(response_text(answer))
-        )
+    def _counted(self, rec: OwnedResponse, encoding: str, answer: dict[str, Any]) -> Usage:
+        text = self.counter.count_text(encoding, "".join(response_text(answer)))
         return Usage(input_tokens=rec.input_tokens, output_tokens=text, source="counted")
 
     async def gone(self, rec: OwnedResponse) -> None:

@@ -1,0 +1,67 @@
+"""`meterway prices show MODEL | check`: the prices the gateway would bill by, read from
+config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue, with no server running."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from billing.plans import PlanError, load_plans
+from billing.pricing import PricingError, PricingTable, load_pricing
+from billing.pricing.explain import show
+from gateway.settings import PROVIDERS
+
+
+def add_parser(sub: Any) -> None:
+    prices = sub.add_parser("prices", help="the prices billed: a model's rates, a full check")
+    ops = prices.add_subparsers(dest="prices_command", required=True)
+    s = ops.add_parser("show", help="every rate, tier and fee of a model, and their source")
+    s.add_argument("model", help="a model name as clients send it")
+    ops.add_parser("check", help="load every price; fail if a served model has none")
+
+
+OFFLINE = frozenset({"show", "check"})
+
+
+def _table(config: Path) -> PricingTable:
+    return load_pricing(config / "pricing.toml", frozenset(PROVIDERS))
+
+
+def _show(config: Path, name: str) -> int:
+    price = _table(config).lookup(name)
+    if price is None:
+        print(f"meterway: no model {name!r} is served", file=sys.stderr)
+        return 1
+    print("\n".join(show(price)))
+    return 0
+
+
+def _check(config: Path) -> int:
+    """The table loaded (else main refused it); each served model is priced now, and every
+    model a plan names is served."""
+    table = _table(config)
+    unpriced = [m.name for m in table.served() if not m.prices("input_mtok")]
+    for name in unpriced:
+        print(f"meterway: {name} has no input price", file=sys.stderr)
+    named = {m for plan in load_plans(config / "plans.toml").plans.values() for m in plan.models}
+    for name in sorted(n for n in named if table.lookup(n) is None):
+        print(f"warning: a plan names {name!r}, which is not served")
+    served = table.served()
+    cards = table.rate_cards()
+    print(f"catalogue: {table.catalogue_version or 'not served'}")
+    own = len(table.models)
+    print(f"{len(served)} models served ({own} from pricing.toml), {len(cards)} rate cards")
+    return 1 if unpriced else 0
+
+
+def offline(args: argparse.Namespace, config: Path) -> int:
+    """The subcommands that read only the config directory and the catalogue."""
+    try:
+        if args.prices_command == "show":
+            return _show(config, args.model)
+        return _check(config)
+    except (PricingError, PlanError) as exc:
+        print(f"meterway: configuration error: {exc}", file=sys.stderr)
+        return 2
