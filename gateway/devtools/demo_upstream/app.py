@@ -33,6 +33,9 @@ DEMO_MODELS = (
 )
 
 
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
 async def _record(request: web.Request, control: UpstreamControl) -> None:
     body = parse_body(await request.read()) if request.can_read_body else None
     headers = {name.lower(): value for name, value in request.headers.items()}
@@ -65,7 +68,8 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 def create_upstream_app(control: UpstreamControl | None = None) -> web.Application:
     """The fake provider app; pass a `control` to steer it and read what it saw."""
-    app = web.Application(middlewares=[_provider_middleware])
+    # Providers take prompts of a million tokens and more: no 1 MiB cap as aiohttp's default.
+    app = web.Application(middlewares=[_provider_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONTROL] = control if control is not None else UpstreamControl()
     app.router.add_post("/v1/chat/completions", openai_routes.chat_completions)
     app.router.add_post("/v1/completions", openai_routes.completions)

@@ -32,13 +32,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     reply = call.reply(prompt_text(call.body), last_user_text(call.body), budget)
     computed = wire.chat_usage(reply)
     if _streaming(call):
-        meta = wire.Meta.new("chatcmpl", model, "chat.completion.chunk")
+        tier = call.behaviour.service_tier
+        meta = wire.Meta.new("chatcmpl", model, "chat.completion.chunk", tier)
         pieces = split_chunks(reply.text, call.behaviour.chunks)
         usage = wire.stream_usage(call.behaviour, call.body, computed)
         return await play(
             request, call, wire.chat_frames(meta, reply, pieces, usage), wire.error_frame()
         )
-    meta = wire.Meta.new("chatcmpl", model, "chat.completion")
+    meta = wire.Meta.new("chatcmpl", model, "chat.completion", call.behaviour.service_tier)
     call.finished()
     return web.json_response(
         wire.chat_completion(meta, reply, wire.json_usage(call.behaviour, computed))

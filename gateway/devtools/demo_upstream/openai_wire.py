@@ -43,18 +43,21 @@ class Meta:
     created: int
     model: str
     object: str
+    service_tier: str | None = None  # chat reports the tier that served it; others do not
 
     @classmethod
-    def new(cls, prefix: str, model: str, obj: str) -> Meta:
+    def new(cls, prefix: str, model: str, obj: str, service_tier: str | None = None) -> Meta:
         """Fresh id and timestamp for one response."""
-        return cls(f"{prefix}-{uuid.uuid4().hex[:24]}", int(time.time()), model, obj)
+        return cls(f"{prefix}-{uuid.uuid4().hex[:24]}", int(time.time()), model, obj, service_tier)
 
     def envelope(self, choices: list[JSON]) -> JSON:
+        tier = {} if self.service_tier is None else {"service_tier": self.service_tier}
         return {
             "id": self.id,
             "object": self.object,
             "created": self.created,
             "model": self.model,
+            **tier,
             "choices": choices,
         }
 
