@@ -2,8 +2,8 @@
 
 Each is looked for only when the model has a price of its own for it (otherwise those
 tokens bill at the text rates the worst case already assumes): 1-hour prompt-cache writes
-(`cache_control.ttl = "1h"` on any block), audio output (`modalities`, `audio`) and audio
-input parts.
+(`cache_control.ttl = "1h"` on any block), audio output (`modalities`, `audio`), and audio
+and image input parts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from billing.pricing import ModelPrice
 CACHE_1H = "cache_write_1h_tokens"
 AUDIO_IN = "input_audio_tokens"
 AUDIO_OUT = "output_audio_tokens"
+IMAGE_IN = "input_image_tokens"
+IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 
 
 def _blocks(body: dict[str, Any]) -> Iterator[object]:
@@ -39,8 +41,8 @@ def _asks_1h_cache(body: dict[str, Any]) -> bool:
     return False
 
 
-def _has_audio_input(body: dict[str, Any]) -> bool:
-    return any(isinstance(b, dict) and b.get("type") == "input_audio" for b in _blocks(body))
+def _has_part(body: dict[str, Any], kinds: frozenset[str]) -> bool:
+    return any(isinstance(b, dict) and b.get("type") in kinds for b in _blocks(body))
 
 
 def _asks_audio_output(body: dict[str, Any]) -> bool:
@@ -54,8 +56,10 @@ def billed_kinds(body: dict[str, Any], price: ModelPrice) -> tuple[str, ...]:
     priced = price.priced_keys
     if "cache_write_1h_mtok" in priced and _asks_1h_cache(body):
         kinds.append(CACHE_1H)
-    if "input_audio_mtok" in priced and _has_audio_input(body):
+    if "input_audio_mtok" in priced and _has_part(body, frozenset({"input_audio"})):
         kinds.append(AUDIO_IN)
+    if "input_image_mtok" in priced and _has_part(body, IMAGE_PARTS):
+        kinds.append(IMAGE_IN)
     if _asks_audio_output(body):
         kinds.append(AUDIO_OUT)
     return tuple(kinds)

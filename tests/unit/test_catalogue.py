@@ -21,6 +21,7 @@ from billing.money import COST_SCALE
 from billing.pricing import ModelPrice, PricingError, parse_pricing
 from billing.pricing.model import usage_counts
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai
+from gateway.llm.kinds import billed_kinds
 from tests.unit.test_pricing import PROVIDERS
 
 TABLE = parse_pricing({}, PROVIDERS)
@@ -278,3 +279,27 @@ def test_compiled_rates_bill_exactly_the_catalogues_price(
     priced = price.price(usage, int(at.timestamp() * 1000))
     assert priced.provider_micros == math.ceil(exact)
     assert priced.numerator == exact * COST_SCALE
+
+
+# ---------------------------------------------------------------- what a request asks for
+
+
+def _kinds(body: dict[str, Any], model: str) -> tuple[str, ...]:
+    return billed_kinds(body, served(model))
+
+
+def test_a_request_names_the_kinds_its_reservation_assumes() -> None:
+    hour = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    assert _kinds({"system": [hour], "messages": []}, "claude-sonnet-4-6") == (
+        "cache_write_1h_tokens",
+    )
+    five = {**hour, "cache_control": {"type": "ephemeral"}}
+    assert _kinds({"messages": [{"role": "user", "content": [five]}]}, "claude-sonnet-4-6") == ()
+    audio = {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
+    spoken = {"messages": [{"role": "user", "content": [audio]}], "modalities": ["audio"]}
+    assert _kinds(spoken, "gpt-audio") == ("input_audio_tokens", "output_audio_tokens")
+    image = {"type": "image_url", "image_url": {"url": "data:"}}
+    assert _kinds({"messages": [{"role": "user", "content": [image]}]}, "gpt-image-1") == (
+        "input_image_tokens",
+    )
+    assert _kinds({"messages": [{"role": "user", "content": [image]}]}, "gpt-4o") == ()
