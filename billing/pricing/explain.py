@@ -112,3 +112,38 @@ def _micros(value: Fraction) -> str:
     whole, rest = divmod(value.numerator, value.denominator)
     tail = f" {rest}/{value.denominator}" if rest else ""
     return f"{whole:,}{tail} micros"
+
+
+Cards = Mapping[str, Mapping[str, Mapping[str, Any]]]  # model -> tier -> card (to_json)
+
+
+def diff(served: Cards, installed: Cards) -> list[str]:
+    """What changes, model by model, between the cards a gateway serves and those the
+    installed catalogue and pricing.toml would serve."""
+    lines = [f"+ {name} (newly served)" for name in sorted(installed.keys() - served.keys())]
+    lines += [f"- {name} (no longer served)" for name in sorted(served.keys() - installed.keys())]
+    for name in sorted(served.keys() & installed.keys()):
+        for tier in sorted(served[name].keys() | installed[name].keys()):
+            old, new = served[name].get(tier), installed[name].get(tier)
+            lines += _card_diff(f"{name} [{tier or 'default'}]", old, new)
+    return lines
+
+
+def _rates_of(card: Mapping[str, Any] | None) -> dict[tuple[int, str], int]:
+    bands = card["bands"] if card else []
+    return {(b["above"], k): r for b in bands for k, r in b["rates"].items()}
+
+
+def _card_diff(
+    label: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+) -> list[str]:
+    before, after = _rates_of(old), _rates_of(new)
+    lines = []
+    for above, key in sorted(before.keys() | after.keys()):
+        was, now = before.get((above, key)), after.get((above, key))
+        if was == now:
+            continue
+        band = "" if above < 0 else f" over {above:,} input tokens"
+        shown = [("none" if r is None else format_usd(r)) for r in (was, now)]
+        lines.append(f"~ {label} {key}{band}: {shown[0]} -> {shown[1]} {unit_label(key)}")
+    return lines

@@ -62,6 +62,15 @@ class PricingTable:
             *(e.price for e in self.catalogue if e.model_id not in self.models),
         ]
 
+    def current(self, at_ms: int | None = None) -> dict[str, dict[str, Mapping[str, object]]]:
+        """Every served model's cards in force at `at_ms` (now), by service tier ("" the
+        default): what `meterway prices diff` compares."""
+        out: dict[str, dict[str, Mapping[str, object]]] = {}
+        for price in self.served():
+            tiers = ["", *sorted(price.tiers(at_ms))]
+            out[price.name] = {t: price.card(at_ms, t).to_json() for t in tiers}
+        return out
+
     def rate_cards(self) -> dict[str, Mapping[str, object]]:
         """Every card a debit can name, by version: what the ledger keeps to re-derive it."""
         return {

@@ -1,5 +1,6 @@
-"""`meterway prices show MODEL | check`: the prices the gateway would bill by, read from
-config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue, with no server running."""
+"""`meterway prices show MODEL | check | diff`: the prices the gateway would bill by, read
+from config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue; `diff` compares them
+with what a running gateway bills now (its operator API), before an upgrade is served."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
-from billing.pricing.explain import show
+from billing.pricing.explain import diff, show
+from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
 from gateway.settings import PROVIDERS
 
 
@@ -20,9 +22,11 @@ def add_parser(sub: Any) -> None:
     s = ops.add_parser("show", help="every rate, tier and fee of a model, and their source")
     s.add_argument("model", help="a model name as clients send it")
     ops.add_parser("check", help="load every price; fail if a served model has none")
+    d = ops.add_parser("diff", help="what this install would bill differently from a gateway")
+    add_common(d, "admin-key", "METERWAY_ADMIN_KEY")
 
 
-OFFLINE = frozenset({"show", "check"})
+OFFLINE = frozenset({"show", "check", "diff"})
 
 
 def _table(config: Path) -> PricingTable:
@@ -56,11 +60,27 @@ def _check(config: Path) -> int:
     return 1 if unpriced else 0
 
 
+def _diff(config: Path, args: argparse.Namespace) -> int:
+    """Exit 0 when nothing would change, 3 (action needed) when a price would."""
+    try:
+        served = expect(call(args, "GET", "/admin/v1/prices"), 200)
+    except CliError as exc:
+        print(f"meterway: {exc}", file=sys.stderr)
+        return ERROR
+    table = _table(config)
+    lines = diff(served["models"], table.current())
+    print(f"served: {served['catalogue'] or 'no catalogue'}; installed: {table.catalogue_version}")
+    print("\n".join(lines) if lines else "no price would change")
+    return ACTION_NEEDED if lines else OK
+
+
 def offline(args: argparse.Namespace, config: Path) -> int:
     """The subcommands that read only the config directory and the catalogue."""
     try:
         if args.prices_command == "show":
             return _show(config, args.model)
+        if args.prices_command == "diff":
+            return _diff(config, args)
         return _check(config)
     except (PricingError, PlanError) as exc:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)

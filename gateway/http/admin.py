@@ -15,7 +15,7 @@ from aiohttp import web
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import admin_directory, admin_services, bodies
+from gateway.http import admin_directory, admin_prices, admin_services, bodies
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
@@ -273,4 +273,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
     admin_services.add_routes(admin)
+    admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

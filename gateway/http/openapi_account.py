@@ -178,6 +178,18 @@ def admin_directory_paths() -> dict[str, Any]:
         "/admin/v1/accounts/{account_id}/usage/report": {
             "get": _usage("An account's usage report", ADMIN, _ACCOUNT_ID)
         },
+        "/admin/v1/prices": {
+            "get": op(
+                "The rate cards billed now, by model and service tier, and the catalogue loaded",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("catalogue", "models"),
+                    catalogue={"type": ["string", "null"]},
+                    models={"type": "object"},
+                ),
+            )
+        },
         "/admin/v1/users/{subject}/revoke-tokens": {
             "post": op(
                 "Revoke every token of a user issued until now",

@@ -1,0 +1,18 @@
+"""GET /admin/v1/prices: the rate cards this gateway bills by now, model by model and tier
+by tier, with the catalogue it loaded; `meterway prices diff` compares them with an install."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.appkeys import PRICING
+
+
+async def current_prices(request: web.Request) -> web.Response:
+    table = request.config_dict[PRICING]
+    body = {"catalogue": table.catalogue_version, "models": table.current()}
+    return web.json_response(body)
+
+
+def add_routes(admin: web.Application) -> None:
+    admin.router.add_get("/prices", current_prices)

@@ -1,0 +1,40 @@
+"""`meterway prices diff` against a running gateway: what an install would bill differently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from tests.harness import ADMIN_KEY, Gateway
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+async def _diff(gw: Gateway, config: Path) -> tuple[int, str]:
+    env = {**os.environ, "MW_CONFIG_DIR": str(config), "METERWAY_ADMIN_KEY": ADMIN_KEY}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "prices", "diff", "--api-url", gw.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return int(proc.returncode or 0), out.decode() + err.decode()
+
+
+async def test_the_same_install_changes_nothing(gw: Gateway) -> None:
+    code, out = await _diff(gw, CONFIG)
+    assert (code, "no price would change" in out) == (0, True), out
+
+
+async def test_a_changed_price_is_shown_before_it_is_served(gw: Gateway, tmp_path: Path) -> None:
+    for name in ("plans.toml", "meters.toml"):
+        shutil.copy(CONFIG / name, tmp_path / name)
+    head = '[models."gpt-4o-mini"]\n'
+    own = head + 'input = "0.20"\noutput = "0.80"\n'
+    (tmp_path / "pricing.toml").write_text((CONFIG / "pricing.toml").read_text().replace(head, own))
+    code, out = await _diff(gw, tmp_path)
+    assert code == 3, out
+    assert "~ gpt-4o-mini [default] input_mtok: 0.150000 -> 0.200000 USD per 1M tokens" in out
+    assert "~ gpt-4o-mini [default] cache_read_mtok: 0.075000 -> none" in out
