@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -94,6 +95,17 @@ def _meterway(
     return t
 
 
+def _ref_config(dest: Path, config: Path, ref: Path) -> Path:
+    """The bench's config with the reference tree's own pricing.toml, whose form is that
+    tree's (the catalogue's operator layer, or the hand-written table before it)."""
+    own = ref / "config" / "pricing.toml"
+    if not own.is_file():
+        return config
+    shutil.copytree(config, dest)
+    shutil.copy(own, dest / "pricing.toml")
+    return dest
+
+
 def _sample(b: phases.Bench, t: Target, folder: Path, a: argparse.Namespace) -> float:
     """(instructions under load - instructions of as long idle) / requests: the timers that
     run whatever the load (heartbeats, watchdogs, supervised tasks) would otherwise be
@@ -124,7 +136,8 @@ def main() -> int:
             for i, ref in enumerate(a.ref, start=2):
                 env = {"PYTHONPATH": str(ref.resolve())}
                 name = f"meterway ({ref})"
-                arms.append(_meterway(work / f"cg-{i}", upstream.url, config, env, name))
+                own = _ref_config(work / f"config-{i}", config, ref)
+                arms.append(_meterway(work / f"cg-{i}", upstream.url, own, env, name))
             b = bench(QUICK, work, upstream.url, arms[0], arms[1])
             for t in arms:
                 b.load(t, stream=a.stream, c=8, seconds=5.0)  # warm: first calls load modules
