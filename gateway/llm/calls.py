@@ -127,7 +127,7 @@ def read_call(
     refused by name before any token is counted."""
     price = model_for(endpoint, body, key, pricing)
     stream, wants_usage = _stream_flags(body)
-    refuse_unpriced(body, price, stores=endpoint.stores)
+    refuse_unpriced(body, price, endpoint.stores, endpoint.counts_tool_runs)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
     return Call(
         endpoint=endpoint,

@@ -64,6 +64,7 @@ class Endpoint:
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
     stores: bool = False  # it keeps what it makes, so `store` is no extra
+    counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
     finished: Callable[[Body], bool] = lambda answer: True  # False: settle when it ends
 

@@ -111,6 +111,7 @@ MESSAGES = Endpoint(
     new_tally=anthropic_tally,
     error_event=anthropic_error_event,
     wrong_provider="'{model}' is not an Anthropic model.",
+    counts_tool_runs=True,
 )
 
 
@@ -150,6 +151,7 @@ RESPONSES = _openai(
     wrong_provider="'{model}' is not served on /v1/responses.",
     providers=frozenset({"openai"}),
     stores=True,
+    counts_tool_runs=True,
     stored_id=response_id,
     finished=is_terminal,
 )

@@ -61,16 +61,16 @@ def _refuse(name: str, why: str) -> InvalidRequest:
     )
 
 
-def _check_tools(tools: object, price: ModelPrice) -> None:
-    """Tools the provider runs itself (search, code, MCP) are billed per use."""
+def _check_tools(tools: object, price: ModelPrice, counts_runs: bool) -> None:
+    """Tools the provider runs itself (search, code, MCP) are billed per use: a fee tool
+    passes where the model has its fee and the endpoint's usage says how often it ran."""
     if not isinstance(tools, list):
         return
     for tool in tools:
         kind = str(tool.get("type") or "") if isinstance(tool, dict) else ""
         item = fee_item(tool)
-        if (item is not None and price.prices(FEE_PRICES[item])) or kind.startswith(
-            TOKEN_ONLY_TOOLS
-        ):
+        priced = item is not None and counts_runs and price.prices(FEE_PRICES[item])
+        if priced or kind.startswith(TOKEN_ONLY_TOOLS):
             continue
         if kind.startswith(SERVER_TOOL_PREFIXES):
             raise _refuse("tools", f"includes the server-side tool '{kind}', billed per use")
@@ -81,10 +81,13 @@ def _asks_audio(body: Mapping[str, Any]) -> bool:
     return body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities)
 
 
-def refuse_unpriced(body: Mapping[str, Any], price: ModelPrice, stores: bool = False) -> None:
+def refuse_unpriced(
+    body: Mapping[str, Any], price: ModelPrice, stores: bool = False, counts_runs: bool = False
+) -> None:
     """Raise InvalidRequest naming the first billable option `price` cannot price.
 
-    `stores`: the endpoint keeps what it makes (the Responses API), so `store` passes."""
+    `stores`: the endpoint keeps what it makes (the Responses API), so `store` passes;
+    `counts_runs`: its usage reports built-in tool runs, so a priced fee tool passes."""
     if body.keys().isdisjoint(CHECKED_FIELDS):
         return
     tier = body.get("service_tier")
@@ -97,7 +100,7 @@ def refuse_unpriced(body: Mapping[str, Any], price: ModelPrice, stores: bool = F
     for name in REFUSED_FIELDS:
         if body.get(name) is not None:
             raise _refuse(name, "enables a feature billed apart from tokens")
-    _check_tools(body.get("tools"), price)
+    _check_tools(body.get("tools"), price, counts_runs)
 
 
 def refuse_billing_headers(headers: Mapping[str, str]) -> None:

@@ -122,7 +122,8 @@ async def test_ping_reports_the_build_from_the_environment(
     async with gw.http.get(gw.url + "/api/ping") as r:
         assert r.status == 200
         empty = await r.json()
-    assert set(empty) == {"image", "version", "commit"}
+    assert set(empty) == {"image", "version", "commit", "price_catalogue"}
+    assert empty["price_catalogue"].startswith("genai-prices ")
     monkeypatch.setenv("MW_GIT_COMMIT", "abc123")
     monkeypatch.setenv("MW_IMAGE", "meterway:test")
     async with gw.http.get(gw.url + "/api/ping") as r:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -185,9 +186,17 @@ async def test_deepseek_cache_hits_are_priced_at_the_cached_rate(gw: Gateway) ->
             model="deepseek-chat", messages=MESSAGES, max_tokens=600
         )
     rows = await debits(gw, t.account_id)
-    # deepseek-chat: 600 x $0.28/M + 400 x $0.028/M + 500 x $0.42/M
-    #   = 168 + 11.2 + 210 = 389.2, rounded up once to 390 micros.
-    assert [(r["amount_micros"], r["cached_input_tokens"]) for r in rows] == [(-390, 400)]
+    # deepseek-chat at its peak price (00:30-16:30 UTC) or its off-peak one, by the hour the
+    # call was admitted: 600 x $0.27/M + 400 cache hits x $0.07/M + 500 x $1.10/M = 740
+    # micros, or half that.
+    usage = Usage(input_tokens=600, cached_input_tokens=400, output_tokens=500)
+    deepseek = price(gw, "deepseek-chat")
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = (int(day.replace(hour=h).timestamp() * 1000) for h in (12, 20))
+    costs = {deepseek.cost_micros(usage, at) for at in hours}
+    assert costs == {740, 370}
+    assert [r["cached_input_tokens"] for r in rows] == [400]
+    assert -rows[0]["amount_micros"] in costs
 
 
 async def test_n_choices_reserve_n_times_the_output(gw: Gateway) -> None:

@@ -114,7 +114,7 @@ async def test_legacy_functions_are_counted(hgw: Gateway, hp: HostileProvider) -
 @pytest.mark.parametrize(
     ("extra", "headers", "param"),
     [
-        ({"service_tier": "priority"}, {}, "service_tier"),
+        ({"service_tier": "flex"}, {}, "service_tier"),
         ({"store": True}, {}, "store"),
         ({"modalities": ["text", "audio"], "audio": {"voice": "x"}}, {}, "modalities"),
         ({"web_search_options": {}}, {}, "web_search_options"),
