@@ -19,8 +19,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from billing.pricing.units import BY_PRICE, BY_USAGE, REQUESTS, Unit, is_plain_token
+from billing.usage import Usage
 
 Tiered = tuple[int, tuple[tuple[int, int], ...]]  # base rate, ((above N input tokens, rate), ...)
+
+
+# The usage keys every call reports, in Usage's own fields' order (billing/usage.py).
+CORE_KEYS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "output_reasoning_tokens",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +42,36 @@ class Band:
     fixed: int  # the per-call fee, in COST_SCALE units
     dearest_input: int  # COST_SCALE units per text input token, at its dearest kind
     dearest_output: int  # the same per text output token
+    # The effective rates of CORE_KEYS, then of every other key: priced per call without
+    # building a mapping of the usage first.
+    core: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False)
+    others: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rates = dict(self.effective)
+        core = tuple(rates.pop(key, 0) for key in CORE_KEYS)
+        object.__setattr__(self, "core", core)
+        object.__setattr__(self, "others", rates)
+
+    def usage_numerator(self, usage: Usage, tool_keys: Mapping[str, str]) -> int:
+        """The exact cost of a call's usage, in COST_SCALE units (see model.usage_counts)."""
+        cached, written = usage.cached_input_tokens, usage.cache_write_tokens
+        r_in, r_read, r_write, r_out, r_reason = self.core
+        total = (
+            self.fixed
+            + (usage.input_tokens + cached + written) * r_in
+            + cached * r_read
+            + written * r_write
+            + usage.output_tokens * r_out
+            + usage.reasoning_tokens * r_reason
+        )
+        if usage.extra or usage.tool_runs:
+            others = self.others
+            for key, n in usage.extra:
+                total += n * others.get(key, 0)
+            for item, runs in usage.tool_runs:
+                total += runs * others.get(tool_keys.get(item, item), 0)
+        return total
 
     def numerator(self, counts: Mapping[str, int]) -> int:
         total = self.fixed

@@ -15,6 +15,7 @@ from typing import Literal
 
 from billing.money import COST_SCALE, ceil_div, charge
 from billing.pricing.card import Band, RateCard
+from billing.quick import quick_init
 from billing.usage import ToolRuns, Usage
 
 ModelKind = Literal["chat", "completion", "embedding"]
@@ -28,6 +29,7 @@ TOOL_UNITS = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Priced:
     """A call's exact provider cost, `numerator / COST_SCALE` micros, and what priced it."""
@@ -116,14 +118,15 @@ class ModelPrice:
     def card(self, at_ms: int | None = None, tier: str = "") -> RateCard:
         """The card in force at `at_ms` (now if None) for the reported service tier; a
         tier without prices of its own (or "default") is the base price."""
-        at = _now_ms() if at_ms is None else at_ms
+        at = time.time_ns() // 1_000_000 if at_ms is None else at_ms
         periods = self.periods
         period = periods[-1]
         if at < period.start_ms:
             starts = [p.start_ms for p in periods]
             period = periods[max(bisect_right(starts, at) - 1, 0)]
-        cards = period.cards(at)
-        return cards.get(tier) or cards[""]
+        segments = period.segments
+        cards = segments[0] if len(segments) == 1 else period.cards(at)
+        return (tier and cards.get(tier)) or cards[""]
 
     def tiers(self, at_ms: int | None = None) -> frozenset[str]:
         """The service tiers a request may ask for that have prices of their own (the batch
@@ -136,9 +139,10 @@ class ModelPrice:
     def price(self, usage: Usage, at_ms: int | None = None) -> Priced:
         """The exact cost of `usage` at the prices in force at `at_ms` (Redis clock)."""
         card = self.card(at_ms, usage.service_tier)
-        counts = usage_counts(usage)
-        band = card.band(counts["input_tokens"])
-        return Priced(band.numerator(counts), card.version, _detail(usage, band))
+        band = card.band(usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens)
+        numerator = band.usage_numerator(usage, TOOL_UNITS)
+        plain = not (usage.extra or usage.tool_runs or usage.service_tier) and band.above < 0
+        return Priced(numerator, card.version, () if plain else _detail(usage, band))
 
     def cost_micros(self, usage: Usage, at_ms: int | None = None) -> int:
         return self.price(usage, at_ms).provider_micros
@@ -183,6 +187,10 @@ class ModelPrice:
 
 def _worst(band: Band, input_tokens: int, output_tokens: int, kinds: tuple[str, ...]) -> int:
     dearest_in, dearest_out = band.dearest_input, band.dearest_output
+    if not kinds:
+        return ceil_div(
+            input_tokens * dearest_in + output_tokens * dearest_out + band.fixed, COST_SCALE
+        )
     for key in kinds:
         rate = band.unit_rate(key) or 0
         if key.startswith("output_"):
