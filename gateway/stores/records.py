@@ -213,6 +213,37 @@ class PendingDebit:
     provider: str
     cost_micros: int
     usage: Usage
+    price_version: str = ""  # what priced it, as its Settlement said (kept for its debit)
+    provider_cost_micros: int | None = None
+    detail: tuple[tuple[str, int | str], ...] = ()
+
+    @classmethod
+    def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:
+        """The debit a settlement makes, as a stopping gateway writes it down."""
+        return cls(
+            request_id,
+            account_id,
+            shard,
+            s.model,
+            s.provider,
+            s.cost_micros,
+            s.usage,
+            s.price_version,
+            s.provider_cost_micros,
+            s.detail,
+        )
+
+    def settlement(self) -> Settlement:
+        """The settlement to apply, the same as the one that was written down."""
+        return Settlement(
+            self.model,
+            self.provider,
+            self.usage,
+            self.cost_micros,
+            self.price_version,
+            self.provider_cost_micros,
+            self.detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)

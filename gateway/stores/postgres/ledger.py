@@ -40,7 +40,8 @@ _STAGE = (
     " request_id text, key_id text, model text, provider text, input_tokens bigint,"
     " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
     " reasoning_tokens bigint, usage_source text, occurred_at timestamptz, meter text,"
-    " quantity bigint, service text, metadata jsonb)"
+    " quantity bigint, service text, metadata jsonb, price_version text,"
+    " provider_cost_micros bigint, usage_detail jsonb)"
     " ON COMMIT DELETE ROWS;"
     # The merge takes every row's guard itself: the check for rows inserted by hand
     # (migration 026) is skipped for this transaction, at no cost per row.
@@ -120,10 +121,12 @@ def _row(record: asyncpg.Record | None) -> Row | None:
 
 
 def entry_row(record: asyncpg.Record) -> Row:
-    """A ledger entry as plain values: its jsonb metadata as an object (asyncpg gives text)."""
+    """A ledger entry as plain values: its jsonb metadata and usage detail as objects
+    (asyncpg gives text)."""
     row = dict(record)
-    if isinstance(row.get("metadata"), str):
-        row["metadata"] = json.loads(row["metadata"])
+    for column in ("metadata", "usage_detail"):
+        if isinstance(row.get(column), str):
+            row[column] = json.loads(row[column])
     return row
 
 
