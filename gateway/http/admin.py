@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.plans import resolved_markup
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -83,7 +84,12 @@ async def create_account(request: web.Request) -> web.Response:
     await admin_directory.refuse_taken_external_id(request, body)
     account_id = new_id("acct")
     await store.put_account(
-        account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
+        account_id,
+        plan=plan.name,
+        mode=plan.mode,
+        billing_ready=False,
+        quotas=plan.quotas,
+        markup_bps=plan.markup_bps,
     )
     if idem:
         row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)
@@ -112,6 +118,7 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
         mode=row["mode"],
         billing_ready=row["billing_ready"],
         quotas=plan.quotas if plan else (),
+        markup_bps=resolved_markup(plan, row.get("markup_bps")),
     )
     await admin_directory.apply_external_id(request, row["id"], body)
     row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from billing.admission import Admitted, NotReady, QuotaRefused, RateWindow
+from billing.admission import Admitted, BalanceRefused, NotReady, QuotaRefused, RateWindow
+from billing.money import marked_up
 from billing.quotas import Quota
 from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
@@ -220,3 +221,46 @@ async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     assert await stores.store.settled_total() == before + 1
     assert int(await stores.store.redis.get(stores.store.keys.settled_stat())) == before + 1
+
+
+async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -> None:
+    """The account hash's `mk` scales the worst case before the balance check and the hold
+    (reserve.lua's integers agree with billing.money.marked_up), and the reply carries it."""
+    spend = Quota("month", "spend_micros", 10_000)
+    h = await make_holder(stores, credit=10_000, account_quotas=(spend,), markup_bps=2_000)
+    keys = stores.store.keys
+    for n, (asked, markup) in enumerate(((450, 2_000), (1, 2_000), (9_999, 1), (7, 0))):
+        await stores.store.put_account(
+            h.account_id,
+            plan="pro",
+            mode="prepaid",
+            billing_ready=True,
+            quotas=(spend,),
+            markup_bps=markup,
+        )
+        decision = await stores.store.reserve(
+            f"mk-{n}", h.record, input_tokens=1, max_output_tokens=1, spend_micros=asked
+        )
+        assert isinstance(decision, Admitted), decision
+        assert decision.markup_bps == markup
+        assert decision.held_micros == marked_up(asked, markup)
+        raw = await stores.store.redis.hget(keys.reservations(h.shard), f"mk-{n}")
+        assert decode_reservation(raw).held_micros == decision.held_micros
+        await stores.store.release(h.shard, h.account_id, f"mk-{n}")
+    assert marked_up(450, 2_000) == 540
+    # The balance check sees the marked-up spend: 9,000 fits 10,000, its 10,800 does not.
+    await stores.store.put_account(h.account_id, plan="pro", mode="prepaid", billing_ready=True,
+                                   quotas=(), markup_bps=2_000)  # fmt: skip
+    refused = await stores.store.reserve(
+        "mk-big", h.record, input_tokens=1, max_output_tokens=1, spend_micros=9_000
+    )
+    assert refused == BalanceRefused("insufficient_balance", 10_000, "pro", 2_000)
+
+
+async def test_a_meter_is_never_marked_up(stores: Stores) -> None:
+    h = await make_holder(stores, markup_bps=5_000)
+    hold = MeterHold(f"mtr_{h.shard}_" + "2" * 32, h.account_id, "", "gpu_seconds", 5, 2_000,
+                     "svc", 60_000, True)  # fmt: skip
+    decision = await stores.store.meters.hold(hold)
+    assert isinstance(decision, Admitted), decision
+    assert (decision.held_micros, decision.markup_bps) == (2_000, 0)

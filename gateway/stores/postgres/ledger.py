@@ -201,16 +201,28 @@ class Ledger:
         sql = "SELECT * FROM accounts WHERE id = $1"
         return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, account_id)))
 
-    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
+    async def set_plan(
+        self, account_id: str, plan: str, mode: str, billing_ready: bool
+    ) -> Row | None:
         with map_postgres_errors():
-            done = await self.pool.execute(
-                "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1",
+            row = await self.pool.fetchrow(
+                "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1"
+                " RETURNING *",
                 account_id,
                 plan,
                 mode,
                 billing_ready,
             )
-        return bool(done.endswith(" 1"))
+        return _row(row)
+
+    async def set_markup(self, account_id: str, markup_bps: int | None) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "UPDATE accounts SET markup_bps = $2 WHERE id = $1 RETURNING *",
+                account_id,
+                markup_bps,
+            )
+        return _row(row)
 
     async def credit(
         self,
