@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.plans import resolved_markup
+from billing.plans import markup_bps, resolved_markup
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -24,7 +24,7 @@ from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
 from gateway.services.credits import post_credit
-from gateway.services.plan_change import apply_plan
+from gateway.services.plan_change import apply_markup, apply_plan
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import DuplicateCredit
@@ -189,6 +189,23 @@ async def set_plan(request: web.Request) -> web.Response:
     return await get_account(request)
 
 
+async def set_markup(request: web.Request) -> web.Response:
+    """`{"markup_bps": 2000}` sets the account's own markup over provider cost, overriding
+    its plan's; `null` clears it. Live on the next request; holds made keep theirs."""
+    row = await _account(request)
+    body = parse_json(await request.read())
+    if "markup_bps" not in body:
+        raise InvalidRequest("'markup_bps' is required (null clears it).", param="markup_bps")
+    raw = body["markup_bps"]
+    try:
+        markup = None if raw is None else markup_bps(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{exc}.", param="markup_bps") from exc
+    app = request.config_dict
+    await apply_markup(app[LEDGER], app[STORE], app[PLANS], row["id"], markup)
+    return await get_account(request)
+
+
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
@@ -272,6 +289,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/accounts/{account_id}", get_account)
     r.add_post("/accounts/{account_id}/credits", add_credit)
     r.add_put("/accounts/{account_id}/plan", set_plan)
+    r.add_put("/accounts/{account_id}/markup", set_markup)
     r.add_get("/accounts/{account_id}/usage", account_usage)
     r.add_get("/accounts/{account_id}/ledger", ledger_page)
     r.add_post("/keys", create_key)
