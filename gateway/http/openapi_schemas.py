@@ -181,6 +181,8 @@ USAGE_SUMS = obj(
     output_tokens=INT,
     reasoning_tokens=INT,
     spend_micros=MICROS,
+    provider_cost_micros={**MICROS, "description": "the provider's cost of spend_micros"},
+    gross_margin_micros={**MICROS, "description": "spend_micros - provider_cost_micros"},
 )
 ERROR = obj(
     ("error",),

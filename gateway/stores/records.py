@@ -122,6 +122,10 @@ USAGE_FIELDS = (
     "spend_micros",
     "quantity",  # units of a meter (group by meter to read them per meter)
 )
+# Beside them in a usage report: the provider's cost of the spend (the spend is what was
+# charged, marked up), and the gross margin between them (reports.py).
+COST_FIELDS = ("provider_cost_micros",)
+MARGIN_FIELDS = (*COST_FIELDS, "gross_margin_micros")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ sums to every balance."""
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from gateway.settings import DEFAULT_CONFIG_DIR
 from tests.factories import balance, debits, openai_client, price, tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.invariants import check_invariants
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
@@ -57,6 +59,20 @@ async def test_a_plan_with_a_2000_bps_markup_bills_540_for_450(rgw: Gateway) -> 
     card = await rgw.stores().price_versions().card(row["price_version"])
     assert card is not None and card["model"] == "gpt-4o-mini"
     await check_invariants(rgw.stores(), [t.account_id])
+    # The operator's usage report: gross margin per model, and in total.
+    report = f"/admin/v1/accounts/{t.account_id}/usage/report?group_by=model"
+    status, body = await rgw.admin("GET", report)
+    assert status == 200, body
+    [model] = body["data"]
+    assert (model["model"], model["spend_micros"], model["provider_cost_micros"]) == (
+        "gpt-4o-mini", 540, 450,
+    )  # fmt: skip
+    assert model["gross_margin_micros"] == body["totals"]["gross_margin_micros"] == 90
+    async with rgw.http.get(
+        rgw.url + report + "&format=csv", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as r:
+        [line] = list(csv.DictReader(io.StringIO(await r.text())))
+    assert (line["provider_cost_micros"], line["gross_margin_micros"]) == ("450", "90")
 
 
 async def test_an_account_markup_beats_its_plan_and_clears_back_to_it(rgw: Gateway) -> None:

@@ -40,3 +40,10 @@ CREATE TABLE price_versions (
 );
 CREATE TRIGGER price_versions_no_update BEFORE UPDATE OR DELETE ON price_versions
     FOR EACH ROW EXECUTE FUNCTION ledger_immutable();
+
+-- Usage reports show gross margin (charged - provider cost) per model and account: the
+-- rollups sum the provider cost beside the spend. Days summed before this were charged at
+-- provider cost (no markups existed).
+ALTER TABLE usage_rollups ADD COLUMN provider_cost_micros bigint;
+UPDATE usage_rollups SET provider_cost_micros = spend_micros;
+ALTER TABLE usage_rollups ALTER COLUMN provider_cost_micros SET NOT NULL;
