@@ -141,6 +141,8 @@ class OwnedResponse:
     input_tokens: int  # counted at admission: billed if the provider never reports usage
     held_micros: int
     pending: bool  # the reservation is still open
+    markup_bps: int = 0  # the markup it was admitted with: its late settlement charges it
+    admitted_at_ms: int = 0  # Redis clock at admission: its prices are those then in force
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ sums to every balance."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import shutil
@@ -103,4 +104,24 @@ async def test_a_plan_change_keeps_the_account_markup(rgw: Gateway) -> None:
     assert (await rgw.admin("PUT", path + "/plan", {"plan": "starter"}))[0] == 200
     assert await _call(rgw, t.key) == "495"
     await rgw.settle_all()
+    await check_invariants(rgw.stores(), [t.account_id])
+
+
+async def test_a_background_response_is_charged_its_markup(rgw: Gateway) -> None:
+    """Settled long after its request (here when retrieved finished), from the record of
+    its owner, which keeps the markup it was admitted with."""
+    t = await tenant(rgw, credit=1_000_000, plan="reseller")
+    rgw.control.usage = {"input_tokens": 1000, "output_tokens": 500, "total_tokens": 1500}
+    rgw.control.background_s = 0.3
+    async with openai_client(rgw, t.key) as client:
+        created = await client.responses.create(
+            model="gpt-4o-mini", input="later", background=True, max_output_tokens=600
+        )
+        for _ in range(100):
+            got = await client.responses.retrieve(created.id)
+            if got.status == "completed":
+                break
+            await asyncio.sleep(0.05)
+    [row] = await debits(rgw, t.account_id)
+    assert (row["provider_cost_micros"], row["charged_micros"]) == (450, 540)
     await check_invariants(rgw.stores(), [t.account_id])
