@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.plans import markup_bps, resolved_markup
+from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -24,7 +24,7 @@ from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
 from gateway.services.credits import post_credit
-from gateway.services.plan_change import apply_markup, apply_plan
+from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import DuplicateCredit
@@ -111,15 +111,7 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
             param="idempotency_key",
         )
     app = request.config_dict
-    plan = app[PLANS].get(row["plan"])
-    await app[STORE].put_account(
-        row["id"],
-        plan=row["plan"],
-        mode=row["mode"],
-        billing_ready=row["billing_ready"],
-        quotas=plan.quotas if plan else (),
-        markup_bps=resolved_markup(plan, row.get("markup_bps")),
-    )
+    await put_account_row(app[STORE], row, app[PLANS].get(row["plan"]))
     await admin_directory.apply_external_id(request, row["id"], body)
     row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
     return web.json_response(account_json(row, await app[STORE].balance(row["id"])))

@@ -26,7 +26,7 @@ async def apply_plan(
     row = await ledger.set_plan(account_id, plan.name, chosen, billing_ready)
     if row is None:
         return False
-    await _put(store, row, plan)
+    await put_account_row(store, row, plan)
     return True
 
 
@@ -37,11 +37,14 @@ async def apply_markup(
     there is no such account. Holds already made keep the markup they were made with."""
     row = await ledger.set_markup(account_id, markup)
     if row is not None:
-        await _put(store, row, plans.get(row["plan"]))
+        await put_account_row(store, row, plans.get(row["plan"]))
     return row
 
 
-async def _put(store: HotStorePort, row: Row, plan: Plan | None) -> None:
+async def put_account_row(store: HotStorePort, row: Row, plan: Plan | None) -> None:
+    """An account's hot record as its PostgreSQL row says: its plan's limits and mode, and
+    its markup resolved (its own, else its plan's). `ops/rebuild.py` does the same from the
+    ledger's rows (its room reaches stores, not services)."""
     await store.put_account(
         row["id"],
         plan=row["plan"],
