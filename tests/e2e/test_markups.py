@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from billing.usage import Usage
 from gateway.settings import DEFAULT_CONFIG_DIR
 from tests.factories import balance, debits, openai_client, price, tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
@@ -55,7 +56,8 @@ async def test_a_plan_with_a_2000_bps_markup_bills_540_for_450(rgw: Gateway) -> 
     [row] = await debits(rgw, t.account_id)
     assert row["amount_micros"] == -540 and row["charged_micros"] == 540
     assert row["provider_cost_micros"] == 450
-    assert row["price_version"] == price(rgw, "gpt-4o-mini").version
+    priced = price(rgw, "gpt-4o-mini").price(Usage(input_tokens=1000, output_tokens=500))
+    assert row["price_version"] == priced.version != ""
     assert await balance(rgw, t.account_id) == 1_000_000 - 540
     card = await rgw.stores().price_versions().card(row["price_version"])
     assert card is not None and card["model"] == "gpt-4o-mini"
