@@ -71,6 +71,7 @@ class BalanceRefused:
     reason: str  # insufficient_balance | no_payment_method
     available_micros: int
     plan: str
+    markup_bps: int = 0  # the account's markup: the spend it was refused was marked up by it
 
 
 Decision = Admitted | KeyRefused | NotReady | QuotaRefused | BalanceRefused | DuplicateRequest

@@ -72,6 +72,19 @@ def charge(numerator: int, markup_bps: int = 0) -> int:
     return ceil_div(numerator * (BPS + markup_bps), COST_SCALE * BPS)
 
 
+def marked_up(micros: int, markup_bps: int) -> int:
+    """Whole micros marked up, rounded up: a reservation's worst case and a debit's ceiling
+    (reserve.lua computes the same, in integers exact below 2^53). It never falls short of
+    `charge` for a cost of at most `micros`."""
+    return ceil_div(micros * (BPS + markup_bps), BPS)
+
+
+def within(micros: int, markup_bps: int) -> int:
+    """The largest whole-micros cost whose markup (`marked_up`) fits in `micros`: what a
+    balance affords before the account's markup."""
+    return micros * BPS // (BPS + markup_bps)
+
+
 def rate_cost(rate_units: int) -> int:
     """Micros for a total already expressed in tokens x rate units, rounded up once."""
     return ceil_div(rate_units, TOKENS_PER_RATE)

@@ -25,7 +25,9 @@ class PlanError(ValueError):
 
 FIELDS = frozenset(
     {"mode", "on_insufficient", "models", "clamp_min_tokens", "quotas", "price", "stripe_price"}
+    | {"markup_bps"}
 )
+MAX_MARKUP_BPS = 1_000_000  # 100x: a bound that keeps every marked-up amount exact in Lua
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Plan:
     clamp_min_tokens: int = 16
     price_micros: int = 0  # per month; 0 = free
     stripe_price: str = ""  # the Stripe Price id billed for this plan
+    markup_bps: int = 0  # charged over provider cost, in basis points (2000 = +20 %)
 
     def allows_model(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -103,9 +106,36 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
     except QuotaSpecError as exc:
         raise PlanError(f"plan {name!r}: {exc}") from exc
     price, stripe_price = _price(name, entry)
+    try:
+        markup = markup_bps(entry.get("markup_bps", 0))
+    except ValueError as exc:
+        raise PlanError(f"plan {name!r}: {exc}") from exc
     return Plan(
-        name, rank, mode, quotas, frozenset(models), on_insufficient, clamp_min, price, stripe_price
+        name,
+        rank,
+        mode,
+        quotas,
+        frozenset(models),
+        on_insufficient,
+        clamp_min,
+        price,
+        stripe_price,
+        markup,
     )
+
+
+def markup_bps(raw: object) -> int:
+    """A markup in basis points: a whole number from 0 to MAX_MARKUP_BPS (not a bool)."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_MARKUP_BPS:
+        raise ValueError(f"markup_bps must be a whole number from 0 to {MAX_MARKUP_BPS}")
+    return raw
+
+
+def resolved_markup(plan: Plan | None, override: int | None) -> int:
+    """The markup an account is charged: its own when set, else its plan's."""
+    if override is not None:
+        return override
+    return plan.markup_bps if plan else 0
 
 
 def _price(name: str, entry: Mapping[str, object]) -> tuple[int, str]:

@@ -90,7 +90,7 @@ from gateway.services.service_keys import ServiceResolver
 from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
-from gateway.stores.errors import StoreUnavailable
+from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.records import OwnedResponse
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
 from gateway.workers.outbound import export_jobs, notify_jobs
@@ -149,6 +149,17 @@ async def _self_restore(app: web.Application) -> AsyncIterator[None]:
             await ensure_restored(app[STORES], app[PLANS], settings, "start")
         except StoreUnavailable as exc:  # serve anyway (failing closed); the restorer retries
             logging.getLogger("meterway.restore").warning("restore at start: %s", exc)
+    yield
+
+
+async def _price_versions(app: web.Application) -> AsyncIterator[None]:
+    """Register the rate cards debits will name, once at start (never per request). A ledger
+    that cannot take them now does not stop the gateway: debits carry their version anyway,
+    and the next start registers the cards (the same versions: a version hashes its card)."""
+    try:
+        await app[STORES].price_versions().register(app[PRICING].rate_cards())
+    except StoreError as exc:
+        logging.getLogger("meterway.pricing").warning("rate cards not registered: %s", exc)
     yield
 
 
@@ -324,6 +335,7 @@ def create_app(
     app.cleanup_ctx.extend(
         [
             _stores_ctx(stores),
+            _price_versions,
             _self_restore,
             _user_auth,
             _upstream,

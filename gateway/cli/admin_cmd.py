@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from billing.money import format_usd
-from gateway.cli.client import OK, add_common, amount_micros, call, emit, expect, run
+from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 
 A = "/admin/v1"
 
@@ -70,6 +71,20 @@ def plan(args: argparse.Namespace) -> int:
     return OK
 
 
+def markup(args: argparse.Namespace) -> int:
+    """`meterway admin markup ACCOUNT 2000` (basis points) or `--clear` (back to its plan's)."""
+    if args.clear == (args.markup_bps is not None):
+        print("give a markup in basis points, or --clear", file=sys.stderr)
+        return ERROR
+    payload = {"markup_bps": None if args.clear else args.markup_bps}
+    path = f"{A}/accounts/{quote(args.account_id)}/markup"
+    body = expect(call(args, "PUT", path, payload), 200)
+    own = body.get("markup_bps")
+    text = f"{body['id']}: plan's markup" if own is None else f"{body['id']}: markup {own} bps"
+    emit(args, text, body)
+    return OK
+
+
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
     params.update({k: v for k, v in (("from", args.since), ("to", args.until)) if v})
@@ -116,6 +131,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("plan")
     p.add_argument("--mode", choices=("prepaid", "postpaid"))
+    p = _command(commands, "markup", markup, "set an account's markup over provider cost")
+    p.add_argument("account_id")
+    p.add_argument("markup_bps", nargs="?", type=int, help="basis points: 2000 is +20%%")
+    p.add_argument("--clear", action="store_true", help="follow the plan's markup again")
     p = _command(commands, "usage", usage, "an account's usage report")
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")

@@ -31,7 +31,12 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
         plan = plans.plans["starter"]
         await stores.ledger.create_account(DEMO_ACCOUNT, "Demo account", plan.name, plan.mode)
         await stores.store.put_account(
-            DEMO_ACCOUNT, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
+            DEMO_ACCOUNT,
+            plan=plan.name,
+            mode=plan.mode,
+            billing_ready=False,
+            quotas=plan.quotas,
+            markup_bps=plan.markup_bps,
         )
     await post_credit(
         stores.ledger,

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -23,7 +24,7 @@ from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
 from gateway.services.credits import post_credit
-from gateway.services.plan_change import apply_plan
+from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import DuplicateCredit
@@ -83,7 +84,12 @@ async def create_account(request: web.Request) -> web.Response:
     await admin_directory.refuse_taken_external_id(request, body)
     account_id = new_id("acct")
     await store.put_account(
-        account_id, plan=plan.name, mode=plan.mode, billing_ready=False, quotas=plan.quotas
+        account_id,
+        plan=plan.name,
+        mode=plan.mode,
+        billing_ready=False,
+        quotas=plan.quotas,
+        markup_bps=plan.markup_bps,
     )
     if idem:
         row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)
@@ -105,14 +111,7 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
             param="idempotency_key",
         )
     app = request.config_dict
-    plan = app[PLANS].get(row["plan"])
-    await app[STORE].put_account(
-        row["id"],
-        plan=row["plan"],
-        mode=row["mode"],
-        billing_ready=row["billing_ready"],
-        quotas=plan.quotas if plan else (),
-    )
+    await put_account_row(app[STORE], row, app[PLANS].get(row["plan"]))
     await admin_directory.apply_external_id(request, row["id"], body)
     row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
     return web.json_response(account_json(row, await app[STORE].balance(row["id"])))
@@ -179,6 +178,23 @@ async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any])
 async def set_plan(request: web.Request) -> web.Response:
     row = await _account(request)
     await set_account_plan(request, row, parse_json(await request.read()))
+    return await get_account(request)
+
+
+async def set_markup(request: web.Request) -> web.Response:
+    """`{"markup_bps": 2000}` sets the account's own markup over provider cost, overriding
+    its plan's; `null` clears it. Live on the next request; holds made keep theirs."""
+    row = await _account(request)
+    body = parse_json(await request.read())
+    if "markup_bps" not in body:
+        raise InvalidRequest("'markup_bps' is required (null clears it).", param="markup_bps")
+    raw = body["markup_bps"]
+    try:
+        markup = None if raw is None else markup_bps(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{exc}.", param="markup_bps") from exc
+    app = request.config_dict
+    await apply_markup(app[LEDGER], app[STORE], app[PLANS], row["id"], markup)
     return await get_account(request)
 
 
@@ -265,6 +281,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/accounts/{account_id}", get_account)
     r.add_post("/accounts/{account_id}/credits", add_credit)
     r.add_put("/accounts/{account_id}/plan", set_plan)
+    r.add_put("/accounts/{account_id}/markup", set_markup)
     r.add_get("/accounts/{account_id}/usage", account_usage)
     r.add_get("/accounts/{account_id}/ledger", ledger_page)
     r.add_post("/keys", create_key)

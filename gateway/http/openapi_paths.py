@@ -166,6 +166,16 @@ def admin_paths() -> dict[str, Any]:
                 ),
             )
         },
+        "/admin/v1/accounts/{account_id}/markup": {
+            "put": op(
+                "Set or clear the account's own markup over provider cost",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(("markup_bps",), markup_bps={"type": ["integer", "null"], "minimum": 0}),
+            )
+        },
         "/admin/v1/accounts/{account_id}/usage": {
             "get": op("Current quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_ACCOUNT_ID,))
         },

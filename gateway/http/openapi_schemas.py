@@ -122,6 +122,11 @@ ACCOUNT = obj(
     available_micros=nullable("integer"),
     ledger_balance_micros=MICROS,
     external_id=nullable("string"),
+    markup_bps={
+        "type": ["integer", "null"],
+        "description": "the account's own markup over provider cost, in basis points;"
+        " null follows its plan's",
+    },
     created_at=TIME,
 )
 API_KEY = obj(
@@ -162,6 +167,10 @@ LEDGER_ENTRY = obj(
     quantity=nullable("integer"),
     service=nullable("string"),
     metadata=nullable("object"),
+    price_version=nullable("string"),
+    provider_cost_micros=nullable("integer"),
+    charged_micros=nullable("integer"),
+    usage_detail=nullable("object"),
 )
 USAGE_SUMS = obj(
     ("requests", "spend_micros"),
@@ -172,6 +181,8 @@ USAGE_SUMS = obj(
     output_tokens=INT,
     reasoning_tokens=INT,
     spend_micros=MICROS,
+    provider_cost_micros={**MICROS, "description": "the provider's cost of spend_micros"},
+    gross_margin_micros={**MICROS, "description": "spend_micros - provider_cost_micros"},
 )
 ERROR = obj(
     ("error",),

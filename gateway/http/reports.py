@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from aiohttp import web
 from gateway.appkeys import DIRECTORY, LEDGER
 from gateway.errors import InvalidRequest
 from gateway.http.serialize import entry_json
-from gateway.stores.records import USAGE_FIELDS, GroupBy
+from gateway.stores.records import COST_FIELDS, MARGIN_FIELDS, USAGE_FIELDS, GroupBy
 
 MAX_PAGE = 500
 MAX_RANGE_DAYS = 400
@@ -54,9 +55,10 @@ def _choice(request: web.Request, name: str, options: tuple[str, ...]) -> str:
 def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["account_id", group_by, *USAGE_FIELDS])
+    writer.writerow(["account_id", group_by, *USAGE_FIELDS, *MARGIN_FIELDS])
     for row in rows:
-        writer.writerow([account_id, row[group_by], *(row[f] for f in USAGE_FIELDS)])
+        fields = (*USAGE_FIELDS, *MARGIN_FIELDS)
+        writer.writerow([account_id, row[group_by], *(row[f] for f in fields)])
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
@@ -79,7 +81,14 @@ async def usage_rows(
         key_id=q.get("key_id") or None,
         meter=q.get("meter") or None,
     )
-    return [{group_by: r["bucket"], **{f: int(r[f]) for f in USAGE_FIELDS}} for r in records]
+    return [{group_by: r["bucket"], **_sums(r)} for r in records]
+
+
+def _sums(r: Mapping[str, Any]) -> dict[str, int]:
+    """A bucket's sums, with its gross margin: what was charged less the provider's cost."""
+    sums = {f: int(r[f]) for f in (*USAGE_FIELDS, *COST_FIELDS)}
+    sums["gross_margin_micros"] = sums["spend_micros"] - sums["provider_cost_micros"]
+    return sums
 
 
 async def usage_response(request: web.Request, account_id: str) -> web.Response:
@@ -89,7 +98,7 @@ async def usage_response(request: web.Request, account_id: str) -> web.Response:
     rows = await usage_rows(request, account_id, start, end, group_by)
     if fmt == "csv":
         return _csv(account_id, group_by, rows)
-    totals = {f: sum(r[f] for r in rows) for f in USAGE_FIELDS}
+    totals = {f: sum(r[f] for r in rows) for f in (*USAGE_FIELDS, *MARGIN_FIELDS)}
     return web.json_response(
         {
             "object": "usage_report",

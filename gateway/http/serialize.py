@@ -27,6 +27,7 @@ def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
         "available_micros": None if balance is None else balance - (held or 0),
         "ledger_balance_micros": row["balance_micros"],
         "external_id": row.get("external_id"),
+        "markup_bps": row.get("markup_bps"),  # its own; None follows its plan's
         "created_at": _iso(row["created_at"]),
     }
 
@@ -81,4 +82,20 @@ def entry_json(row: Row) -> dict[str, Any]:
         "quantity": row.get("quantity"),
         "service": row.get("service"),
         "metadata": row.get("metadata"),
+        **prices_json(row),
+    }
+
+
+def prices_json(row: Row) -> dict[str, Any]:
+    """What priced a debit: its rate card's version, the provider's cost and the amount
+    charged (the provider cost marked up; a debit written before markups has no provider
+    cost of its own: it was the charge), and the priced dimensions beyond the columns."""
+    debit = row["kind"] == "debit"
+    charged = -row["amount_micros"] if debit else None
+    provider = row.get("provider_cost_micros")
+    return {
+        "price_version": row.get("price_version"),
+        "provider_cost_micros": charged if debit and provider is None else provider,
+        "charged_micros": charged,
+        "usage_detail": row.get("usage_detail"),
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from billing.plans import PlanBook
+from billing.plans import PlanBook, resolved_markup
 from billing.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
@@ -55,6 +55,7 @@ async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
         mode=row["mode"],
         billing_ready=row["billing_ready"],
         quotas=plan.quotas if plan else (),
+        markup_bps=resolved_markup(plan, row.get("markup_bps")),
     )
 
 

@@ -22,6 +22,7 @@ from billing.admission import (
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.money import marked_up, within
 from billing.payments import refusal_link
 from billing.plans import PlanBook
 from billing.pricing import ModelPrice
@@ -186,7 +187,8 @@ class Meter:
         minimum = self._clamp_minimum(key, call, refusal.plan)
         if minimum is None or refusal.reason != "insufficient_balance":
             return None
-        fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
+        budget = within(refusal.available_micros, refusal.markup_bps)
+        fits = call.price.affordable_output_tokens(call.input_tokens, budget)
         return fits if minimum <= fits < call.max_output_tokens else None
 
     def _model_upgrade(self, rank: int, call: Call) -> dict[str, object] | None:
@@ -207,7 +209,7 @@ class Meter:
             )
         if isinstance(decision, BalanceRefused):
             affordable = _affordable(call, decision) if call and suggest else None
-            required = 1 if call is None else call.worst_case_micros
+            required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
             link = refusal_link(BILLING_BASE, decision.reason, self.billing_url)
             message, extra = balance_answer(decision, required, affordable, link)
             return BillingRequired(message, extra=extra)
@@ -337,7 +339,8 @@ def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
     """The max_tokens the balance would cover, when lowering it would help."""
     if not call.endpoint.clamps:
         return None
-    fits = call.price.affordable_output_tokens(call.input_tokens, refusal.available_micros)
+    budget = within(refusal.available_micros, refusal.markup_bps)
+    fits = call.price.affordable_output_tokens(call.input_tokens, budget)
     return fits if 0 < fits < call.max_output_tokens else None
 
 
@@ -369,9 +372,11 @@ def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
     """The most a call may be debited: never more output than reserved (the provider enforces
     max_tokens, reasoning included), input at most INPUT_MARGIN x the gateway's count
     + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields), at the
-    requested tier's rates; built-in tool fees are added as the provider reported the runs."""
+    requested tier's rates; built-in tool fees are added as the provider reported the runs; all
+    marked up by the account's markup, as its charge is."""
     margin_input = call.input_tokens * INPUT_MARGIN + INPUT_SLACK_TOKENS
     tokens = call.price.worst_case_micros(
         margin_input, call.max_output_tokens, call.service_tier, kinds=call.kinds
     )
-    return max(admitted.held_micros, tokens + call.price.fees_micros(usage.tool_runs))
+    worst = marked_up(tokens + call.price.fees_micros(usage.tool_runs), admitted.markup_bps)
+    return max(admitted.held_micros, worst)

@@ -1,13 +1,15 @@
-"""Moving an account to a plan: the one path for the operator API and for payments.
+"""Moving an account to a plan, or changing its markup: the one path for the operator API
+and for payments.
 
-PostgreSQL first, then the hot record, so the new limits are live on every gateway process
-on the next request.
+PostgreSQL first, then the hot record, so the new limits (and the markup reserve.lua marks
+holds up by) are live on every gateway process on the next request.
 """
 
 from __future__ import annotations
 
-from billing.plans import Plan
+from billing.plans import Plan, PlanBook, resolved_markup
 from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.records import Row
 
 
 async def apply_plan(
@@ -19,11 +21,35 @@ async def apply_plan(
     mode: str | None = None,
     billing_ready: bool,
 ) -> bool:
-    """False when there is no such account."""
+    """False when there is no such account. The account's own markup, if set, stays."""
     chosen = mode or plan.mode
-    if not await ledger.set_plan(account_id, plan.name, chosen, billing_ready):
+    row = await ledger.set_plan(account_id, plan.name, chosen, billing_ready)
+    if row is None:
         return False
-    await store.put_account(
-        account_id, plan=plan.name, mode=chosen, billing_ready=billing_ready, quotas=plan.quotas
-    )
+    await put_account_row(store, row, plan)
     return True
+
+
+async def apply_markup(
+    ledger: LedgerPort, store: HotStorePort, plans: PlanBook, account_id: str, markup: int | None
+) -> Row | None:
+    """Set (None: clear, back to the plan's) an account's markup; the account, or None when
+    there is no such account. Holds already made keep the markup they were made with."""
+    row = await ledger.set_markup(account_id, markup)
+    if row is not None:
+        await put_account_row(store, row, plans.get(row["plan"]))
+    return row
+
+
+async def put_account_row(store: HotStorePort, row: Row, plan: Plan | None) -> None:
+    """An account's hot record as its PostgreSQL row says: its plan's limits and mode, and
+    its markup resolved (its own, else its plan's). `ops/rebuild.py` does the same from the
+    ledger's rows (its room reaches stores, not services)."""
+    await store.put_account(
+        row["id"],
+        plan=row["plan"],
+        mode=row["mode"],
+        billing_ready=row["billing_ready"],
+        quotas=plan.quotas if plan else (),
+        markup_bps=resolved_markup(plan, row.get("markup_bps")),
+    )

@@ -69,6 +69,8 @@ class ResponseBook:
             c.input_tokens,
             a.held_micros,
             c.pending,
+            a.markup_bps,
+            a.now_ms,
         )
         now = await self.hot.now_ms()
         await self.owned.record(rec, now + self.poll_interval_ms)
@@ -131,5 +133,14 @@ class ResponseBook:
 
 def _admitted(rec: OwnedResponse) -> Admitted:
     return Admitted(
-        rec.request_id, rec.account_id, rec.key_id, rec.shard, rec.held_micros, 0, None, None, ""
+        rec.request_id,
+        rec.account_id,
+        rec.key_id,
+        rec.shard,
+        rec.held_micros,
+        rec.admitted_at_ms,
+        None,
+        None,
+        "",
+        rec.markup_bps,
     )

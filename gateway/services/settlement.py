@@ -149,15 +149,7 @@ class Settlements:
         if it is still being settled, None if it never will be (Redis lost the reservation)."""
         hold.settling = True
         a = hold.admitted
-        pending = PendingDebit(
-            a.request_id,
-            a.account_id,
-            a.shard,
-            settlement.model,
-            settlement.provider,
-            settlement.cost_micros,
-            settlement.usage,
-        )
+        pending = PendingDebit.of(a.request_id, a.account_id, a.shard, settlement)
         self._unsettled[a.request_id] = pending
         task = hold.task or asyncio.current_task()
         assert task is not None, "a settlement runs in a task"

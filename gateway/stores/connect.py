@@ -29,6 +29,7 @@ from gateway.stores.postgres.operator import OperatorLedger
 from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
+from gateway.stores.postgres.price_versions import PriceVersions
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.owned import OwnedResponses
@@ -64,6 +65,10 @@ class Stores:
 
     def directory(self) -> Directory:
         return Directory(self.pool)
+
+    def price_versions(self) -> PriceVersions:
+        """The rate cards debits name, and the reads that explain a debit."""
+        return PriceVersions(self.pool)
 
     def partitions(self) -> LedgerPartitions:
         """The ledger's monthly partitions: created ahead, archived by the operator."""

@@ -122,6 +122,10 @@ USAGE_FIELDS = (
     "spend_micros",
     "quantity",  # units of a meter (group by meter to read them per meter)
 )
+# Beside them in a usage report: the provider's cost of the spend (the spend is what was
+# charged, marked up), and the gross margin between them (reports.py).
+COST_FIELDS = ("provider_cost_micros",)
+MARGIN_FIELDS = (*COST_FIELDS, "gross_margin_micros")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,8 @@ class OwnedResponse:
     input_tokens: int  # counted at admission: billed if the provider never reports usage
     held_micros: int
     pending: bool  # the reservation is still open
+    markup_bps: int = 0  # the markup it was admitted with: its late settlement charges it
+    admitted_at_ms: int = 0  # Redis clock at admission: its prices are those then in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +219,37 @@ class PendingDebit:
     provider: str
     cost_micros: int
     usage: Usage
+    price_version: str = ""  # what priced it, as its Settlement said (kept for its debit)
+    provider_cost_micros: int | None = None
+    detail: tuple[tuple[str, int | str], ...] = ()
+
+    @classmethod
+    def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:
+        """The debit a settlement makes, as a stopping gateway writes it down."""
+        return cls(
+            request_id,
+            account_id,
+            shard,
+            s.model,
+            s.provider,
+            s.cost_micros,
+            s.usage,
+            s.price_version,
+            s.provider_cost_micros,
+            s.detail,
+        )
+
+    def settlement(self) -> Settlement:
+        """The settlement to apply, the same as the one that was written down."""
+        return Settlement(
+            self.model,
+            self.provider,
+            self.usage,
+            self.cost_micros,
+            self.price_version,
+            self.provider_cost_micros,
+            self.detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,11 @@ QUANTITY = b"qty"  # units settled
 SERVICE = b"svc"  # the service that authorized or reported it
 OCCURRED_AT = b"occ"  # ms a reported event says it happened ('' = SETTLED_AT)
 METADATA = b"md"  # the metadata the service sent, base64 of its JSON ('' = none)
+# Only on an LLM call's settlement queued since the ledger records its prices, after the
+# first fifteen ('' for a void):
+PRICE_VERSION = b"pv"  # the rate card that priced the call (price_versions.version)
+PROVIDER_COST = b"pc"  # micros, the provider's cost before the account's markup
+DETAIL = b"dt"  # the priced dimensions beyond the token columns, a JSON object ('' = none)
 
 FIELDS = (
     REQUEST_ID,
@@ -66,8 +71,14 @@ FIELDS = (
     RESERVED_AT,
     SETTLED_AT,
 )
+PRICED_FIELDS = (*FIELDS, PRICE_VERSION, PROVIDER_COST, DETAIL)  # an LLM call's, in order
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order
-_NAMES = {len(FIELDS): FIELDS, len(METERED_FIELDS): METERED_FIELDS}  # by a row's length
+# By a row's length: an LLM call's row of 15 values was queued before prices were recorded.
+_NAMES = {
+    len(FIELDS): FIELDS,
+    len(PRICED_FIELDS): PRICED_FIELDS,
+    len(METERED_FIELDS): METERED_FIELDS,
+}
 
 # The ledger_entries columns a message fills, in the order `ledger_row` returns them.
 LEDGER_COLUMNS = (
@@ -89,6 +100,9 @@ LEDGER_COLUMNS = (
     "quantity",
     "service",
     "metadata",
+    "price_version",
+    "provider_cost_micros",
+    "usage_detail",
 )
 
 
@@ -123,9 +137,16 @@ def values(f: Mapping[bytes, bytes]) -> list[str]:
         if type(out) is not list or not all(type(v) is str for v in out):
             raise MalformedSettlement("the row is not an array of strings")
         return out
-    names = METERED_FIELDS if f.get(METER) else FIELDS
     # A metered message queued before metadata existed has no `md`.
-    return [f[n].decode() if n != METADATA else f.get(n, b"").decode() for n in names]
+    return [f[n].decode() if n != METADATA else f.get(n, b"").decode() for n in _names_of(f)]
+
+
+def _names_of(f: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
+    """The names a message of named fields holds: a meter's, an LLM call's with its prices,
+    or an LLM call's queued before prices were recorded."""
+    if f.get(METER):
+        return METERED_FIELDS
+    return PRICED_FIELDS if PRICE_VERSION in f else FIELDS
 
 
 def named(f: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
@@ -147,8 +168,7 @@ def named(f: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
 def packed(f: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     """The inverse of `named`: a message of named fields as settle.lua queues it now (tests
     and tools that make messages; settle.lua is the only writer in service)."""
-    names = METERED_FIELDS if f.get(METER) else FIELDS
-    return {ROW: orjson.dumps([f.get(n, b"").decode() for n in names])}
+    return {ROW: orjson.dumps([f.get(n, b"").decode() for n in _names_of(f)])}
 
 
 def _count(value: str, name: str) -> int:
@@ -171,7 +191,7 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
     if not account or not rid:
         raise MalformedSettlement("no account or request id")
     source, settled_at = v[12], v[14]
-    metered = v[15:]
+    metered = v[15:] if len(v) == len(METERED_FIELDS) else ()
     occurred = metered[3] if metered else ""
     return (
         account,
@@ -189,6 +209,7 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
         (source or None) if kind == "debit" else None,
         datetime.fromtimestamp(int(occurred or settled_at) / 1000, UTC),
         *_metered(metered),
+        *_priced(v[15:] if len(v) == len(PRICED_FIELDS) else ()),
     )
 
 
@@ -202,6 +223,23 @@ def _metered(m: Sequence[str]) -> tuple[str | None, int | None, str | None, str 
     if metadata is not None:
         json.loads(metadata)  # jsonb would refuse it for the whole batch
     return meter, _count(quantity, "quantity"), service or None, metadata
+
+
+def _priced(p: Sequence[str]) -> tuple[str | None, int | None, str | None]:
+    """(price version, provider cost, detail JSON) of an LLM call's debit; all None for a
+    void, a meter, or a row queued before prices were recorded."""
+    if not p:
+        return None, None, None
+    version, cost, detail = p
+    if detail:
+        json.loads(detail)  # jsonb would refuse it for the whole batch
+    return version or None, _count(cost, "provider_cost") if cost else None, detail or None
+
+
+def encode_detail(detail: Sequence[tuple[str, int | str]]) -> str:
+    """A settlement's priced detail as the stream and the ledger's usage_detail hold it: a
+    JSON object of its pairs ('' for none)."""
+    return orjson.dumps(dict(detail)).decode() if detail else ""
 
 
 def ledger_row(fields: Mapping[str, str]) -> tuple[Any, ...]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from gateway.stores.postgres.pending import PendingDebits
-from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS
 from gateway.stores.redis.meter_holds import is_metered
@@ -47,8 +46,7 @@ async def apply_pending(store: HotStore, pending: PendingDebits) -> int:
     """Debit every recorded unsettled call; returns how many were applied."""
     applied = 0
     for p in await pending.oldest():
-        settlement = Settlement(p.model, p.provider, p.usage, p.cost_micros)
-        await store.settle(p.shard, p.account_id, p.request_id, settlement)
+        await store.settle(p.shard, p.account_id, p.request_id, p.settlement())
         await pending.done(p.request_id)
         applied += 1
     return applied

@@ -76,7 +76,9 @@ async def _populate(store: HotStore) -> list[KeyRecord]:
     records = []
     for i in range(ACCOUNTS):
         acct = f"acct_bench{i}"
-        await store.put_account(acct, plan="pro", mode="prepaid", billing_ready=True, quotas=quotas)
+        await store.put_account(
+            acct, plan="pro", mode="prepaid", billing_ready=True, quotas=quotas, markup_bps=0
+        )
         await store.apply_credit(acct, 1, 10**14)
         records.append(KeyRecord(f"key_bench{i}", acct, shard_of(acct), "k", (), ()))
         await store.put_key(

@@ -136,7 +136,9 @@ async def make_tenant(stores: Stores, credit: int, plan: str = "enterprise") -> 
     acct = new_id("acct")
     await stores.ledger.create_account(acct, acct, plan, "prepaid")
     done = await stores.ledger.credit(acct, credit, "seed", "test")
-    await stores.store.put_account(acct, plan=plan, mode="prepaid", billing_ready=True, quotas=())
+    await stores.store.put_account(
+        acct, plan=plan, mode="prepaid", billing_ready=True, quotas=(), markup_bps=0
+    )
     await stores.store.apply_credit(acct, done.entry_id, credit)
     issued = await issue_key(stores.ledger, stores.store, acct, KeySpec("k"))
     record = KeyRecord(issued.key_id, acct, shard_of(acct), "k", (), ())

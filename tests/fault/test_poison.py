@@ -103,7 +103,12 @@ async def _poison_run(dsn: str) -> None:
             # A ghost account: in Redis (its hot record and balance), not in PostgreSQL.
             ghost = new_id("acct")
             await stores.store.put_account(
-                ghost, plan="enterprise", mode="prepaid", billing_ready=True, quotas=()
+                ghost,
+                plan="enterprise",
+                mode="prepaid",
+                billing_ready=True,
+                quotas=(),
+                markup_bps=0,
             )
             await stores.store.apply_credit(ghost, 1, GHOST_CREDIT)
             template = await first_message(stores, a.account_id)

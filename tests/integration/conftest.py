@@ -138,11 +138,17 @@ async def make_holder(
     key_quotas: tuple[Quota, ...] = (),
     account_quotas: tuple[Quota, ...] = (),
     mode: str = "prepaid",
+    markup_bps: int = 0,
 ) -> Holder:
     acct, key_id = new_id("acct"), new_id("key")
     await stores.ledger.create_account(acct, acct, "pro", mode)
     await stores.store.put_account(
-        acct, plan="pro", mode=mode, billing_ready=True, quotas=account_quotas
+        acct,
+        plan="pro",
+        mode=mode,
+        billing_ready=True,
+        quotas=account_quotas,
+        markup_bps=markup_bps,
     )
     if credit:
         entry = await stores.ledger.credit(acct, credit, "seed", "test")

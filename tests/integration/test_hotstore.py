@@ -127,6 +127,6 @@ async def test_consistent_follows_the_ready_markers(stores: Stores) -> None:
 async def test_put_account_keeps_the_balance(stores: Stores, mode: str) -> None:
     h = await make_holder(stores, credit=2_000)
     await stores.store.put_account(
-        h.account_id, plan="pro", mode=mode, billing_ready=True, quotas=()
+        h.account_id, plan="pro", mode=mode, billing_ready=True, quotas=(), markup_bps=0
     )
     assert await stores.store.balance(h.account_id) == (2_000, 0)

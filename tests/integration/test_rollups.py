@@ -20,11 +20,14 @@ async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
-def debit(rid: str, account: str, cost: int, model: str, key: str, day: int) -> tuple[object, ...]:
+def debit(
+    rid: str, account: str, cost: int, model: str, key: str, day: int, provider: int | None = None
+) -> tuple[object, ...]:
     at = datetime(2026, 3, day, 23, 59, 59, tzinfo=UTC)
-    # ledger row columns (stream_fields.LEDGER_COLUMNS); the last four are the meter's
+    # ledger row columns (stream_fields.LEDGER_COLUMNS); then four of the meter's, then the
+    # price version, the provider cost (None: the charge) and the priced detail
     return (account, "debit", -cost, rid, key, model, "openai", 10, 2, 0, 5, 1, "provider", at,
-            None, None, None, None)  # fmt: skip
+            None, None, None, None, "v1", provider, None)  # fmt: skip
 
 
 async def test_rollups_follow_the_ledger_once_per_request(pool: asyncpg.Pool) -> None:
@@ -33,11 +36,11 @@ async def test_rollups_follow_the_ledger_once_per_request(pool: asyncpg.Pool) ->
     await ledger.create_account(account, "r", "pro", "prepaid")
     rows = [
         debit(f"{account}-1", account, 100, "m1", "k1", 1),
-        debit(f"{account}-2", account, 250, "m2", "k1", 1),
+        debit(f"{account}-2", account, 250, "m2", "k1", 1, provider=200),
         debit(f"{account}-3", account, 7, "m1", "k2", 2),
     ]
-    void = (account, "void", 0, f"{account}-4", "k1", None, None, 0, 0, 0, 0, 0, None, rows[0][-5],
-            None, None, None, None)  # fmt: skip
+    void = (account, "void", 0, f"{account}-4", "k1", None, None, 0, 0, 0, 0, 0, None, rows[0][13],
+            None, None, None, None, None, None, None)  # fmt: skip
     assert await ledger.write_settlements([*rows, void]) == 4
     assert await ledger.write_settlements(rows[:2]) == 0  # redelivered: nothing new
     by_day = await directory.usage_report(account, date(2026, 3, 1), date(2026, 4, 1), "day")
@@ -47,6 +50,9 @@ async def test_rollups_follow_the_ledger_once_per_request(pool: asyncpg.Pool) ->
     ]
     by_model = await directory.usage_report(account, date(2026, 3, 1), date(2026, 4, 1), "model")
     assert {r["bucket"]: r["output_tokens"] for r in by_model} == {"m1": 10, "m2": 5}
+    # The gross margin: a debit marked up 250 over a provider cost of 200; the others are
+    # charged at provider cost (no provider cost of their own).
+    assert {r["bucket"]: r["provider_cost_micros"] for r in by_model} == {"m1": 107, "m2": 200}
     ledger_sum = await pool.fetchval(
         "SELECT -sum(amount_micros) FROM ledger_entries WHERE account_id = $1 AND kind = 'debit'",
         account,

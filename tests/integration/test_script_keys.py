@@ -103,7 +103,7 @@ async def test_a_stale_view_of_specs_and_clock_is_corrected(stores: Stores) -> N
     await _reserve(store, h, "r1")  # learns: no quotas
     day = Quota("day", "requests", 100)
     await store.put_account(h.account_id, plan="pro", mode="prepaid", billing_ready=True,
-                            quotas=(day,))  # fmt: skip
+                            quotas=(day,), markup_bps=0)  # fmt: skip
     await store.redis.incrby(store.keys.clock(0), 3 * 86_400_000)
     await store.redis.incrby(store.keys.clock(h.shard), 3 * 86_400_000)
     admitted = await _reserve(store, h, "r2")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from billing.admission import Admitted, NotReady, QuotaRefused, RateWindow
+from billing.admission import Admitted, BalanceRefused, NotReady, QuotaRefused, RateWindow
+from billing.money import marked_up
 from billing.quotas import Quota
 from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
@@ -97,12 +98,13 @@ async def test_reserve_reply_decodes_admitted_and_refusals(stores: Stores) -> No
 async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) -> None:
     h = await make_holder(stores)
     admitted = await _admit(stores, h)
-    settlement = Settlement("demo-gpt", "openai", USAGE, 321)
+    detail = (("service_tier", "flex"), ("web_searches", 2))
+    settlement = Settlement("demo-gpt", "openai", USAGE, 321, "demo-gpt@1a2b", 268, detail)
     await stores.store.settle(h.shard, h.account_id, "rid-1", settlement)
     messages = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
     [(_, fields)] = messages
-    assert tuple(fields) == (stream_fields.ROW,)  # one JSON array, in FIELDS order
-    assert tuple(stream_fields.named(fields)) == stream_fields.FIELDS
+    assert tuple(fields) == (stream_fields.ROW,)  # one JSON array, in PRICED_FIELDS order
+    assert tuple(stream_fields.named(fields)) == stream_fields.PRICED_FIELDS
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert row == {
         "account_id": h.account_id,
@@ -123,12 +125,33 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         "quantity": None,
         "service": None,
         "metadata": None,
+        "price_version": "demo-gpt@1a2b",
+        "provider_cost_micros": 268,
+        "usage_detail": '{"service_tier":"flex","web_searches":2}',
     }
     assert int(stream_fields.named(fields)[stream_fields.RESERVED_AT]) == admitted.now_ms
     assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms
     assert stream_fields.queued(fields) == ("rid-1", "debit", h.account_id, 321)
     # The same message as versions before the packed row queued it makes the same row.
     assert stream_fields.ledger_row_raw(stream_fields.named(fields)) == tuple(row.values())
+    # A row of fifteen values, queued before prices were recorded, reads with none.
+    old = {k: v for k, v in stream_fields.named(fields).items() if k in stream_fields.FIELDS}
+    for form in (old, stream_fields.packed(old)):
+        read = dict(
+            zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(form), strict=True)
+        )
+        assert read == {**row, "price_version": None, "provider_cost_micros": None,
+                        "usage_detail": None}  # fmt: skip
+
+
+async def test_a_void_of_a_call_carries_no_prices(stores: Stores) -> None:
+    h = await make_holder(stores)
+    await _admit(stores, h)
+    await stores.store.void(h.shard, h.account_id, "rid-1")
+    [(_, fields)] = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
+    assert row["kind"] == "void" and row["amount_micros"] == 0
+    assert (row["price_version"], row["provider_cost_micros"], row["usage_detail"]) == (None,) * 3
 
 
 async def test_named_messages_for_a_rolling_upgrade_make_the_same_rows(stores: Stores) -> None:
@@ -142,12 +165,14 @@ async def test_named_messages_for_a_rolling_upgrade_make_the_same_rows(stores: S
     for store in (s, named):
         rid = f"rid-{id(store)}"
         await _admit(stores, h, rid)
-        await store.settle(h.shard, h.account_id, rid, Settlement("demo-gpt", "openai", USAGE, 5))
+        priced = Settlement("demo-gpt", "openai", USAGE, 6, "demo-gpt@v1", 5, (("x", 1),))
+        await store.settle(h.shard, h.account_id, rid, priced)
     assert isinstance(await named.meters.hold(hold), Admitted)
     assert await named.meters.settle(hold.request_id, 3, 1_200)
     packed, old, meter = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
     assert tuple(packed) == (stream_fields.ROW,)
-    assert tuple(old) == stream_fields.FIELDS and tuple(meter) == stream_fields.METERED_FIELDS
+    assert tuple(old) == stream_fields.PRICED_FIELDS
+    assert tuple(meter) == stream_fields.METERED_FIELDS
     moment = (stream_fields.REQUEST_ID, stream_fields.RESERVED_AT, stream_fields.SETTLED_AT)
     assert {k: v for k, v in stream_fields.named(packed).items() if k not in moment} == {
         k: v for k, v in old.items() if k not in moment
@@ -182,7 +207,10 @@ async def test_metered_metadata_trails_the_record_and_reaches_the_ledger_row(
     assert (row["meter"], row["quantity"], row["metadata"]) == ("gpu_seconds", 3, meta.decode())
     old = stream_fields.named(fields)
     old.pop(stream_fields.METADATA)  # a named-field message queued before metadata existed
-    assert stream_fields.ledger_row_raw(old)[-1] is None
+    old_row = dict(
+        zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(old), strict=True)
+    )
+    assert old_row["metadata"] is None and old_row["price_version"] is None
 
 
 async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -> None:
@@ -193,3 +221,46 @@ async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     assert await stores.store.settled_total() == before + 1
     assert int(await stores.store.redis.get(stores.store.keys.settled_stat())) == before + 1
+
+
+async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -> None:
+    """The account hash's `mk` scales the worst case before the balance check and the hold
+    (reserve.lua's integers agree with billing.money.marked_up), and the reply carries it."""
+    spend = Quota("month", "spend_micros", 10_000)
+    h = await make_holder(stores, credit=10_000, account_quotas=(spend,), markup_bps=2_000)
+    keys = stores.store.keys
+    for n, (asked, markup) in enumerate(((450, 2_000), (1, 2_000), (9_999, 1), (7, 0))):
+        await stores.store.put_account(
+            h.account_id,
+            plan="pro",
+            mode="prepaid",
+            billing_ready=True,
+            quotas=(spend,),
+            markup_bps=markup,
+        )
+        decision = await stores.store.reserve(
+            f"mk-{n}", h.record, input_tokens=1, max_output_tokens=1, spend_micros=asked
+        )
+        assert isinstance(decision, Admitted), decision
+        assert decision.markup_bps == markup
+        assert decision.held_micros == marked_up(asked, markup)
+        raw = await stores.store.redis.hget(keys.reservations(h.shard), f"mk-{n}")
+        assert decode_reservation(raw).held_micros == decision.held_micros
+        await stores.store.release(h.shard, h.account_id, f"mk-{n}")
+    assert marked_up(450, 2_000) == 540
+    # The balance check sees the marked-up spend: 9,000 fits 10,000, its 10,800 does not.
+    await stores.store.put_account(h.account_id, plan="pro", mode="prepaid", billing_ready=True,
+                                   quotas=(), markup_bps=2_000)  # fmt: skip
+    refused = await stores.store.reserve(
+        "mk-big", h.record, input_tokens=1, max_output_tokens=1, spend_micros=9_000
+    )
+    assert refused == BalanceRefused("insufficient_balance", 10_000, "pro", 2_000)
+
+
+async def test_a_meter_is_never_marked_up(stores: Stores) -> None:
+    h = await make_holder(stores, markup_bps=5_000)
+    hold = MeterHold(f"mtr_{h.shard}_" + "2" * 32, h.account_id, "", "gpu_seconds", 5, 2_000,
+                     "svc", 60_000, True)  # fmt: skip
+    decision = await stores.store.meters.hold(hold)
+    assert isinstance(decision, Admitted), decision
+    assert (decision.held_micros, decision.markup_bps) == (2_000, 0)

@@ -96,9 +96,17 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         ...
 
     async def put_account(
-        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+        self,
+        account_id: str,
+        *,
+        plan: str,
+        mode: str,
+        billing_ready: bool,
+        quotas: Sequence[Quota],
+        markup_bps: int,
     ) -> None:
-        """Create or update an account's hot record; its balance and holds are untouched."""
+        """Create or update an account's hot record; its balance and holds are untouched.
+        `markup_bps` is the account's resolved markup (reserve.lua marks holds up by it)."""
         ...
 
     async def put_key(

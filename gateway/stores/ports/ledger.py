@@ -51,8 +51,16 @@ class LedgerPort(Protocol):
         """The account's row, or None."""
         ...
 
-    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
-        """Change an account's plan, mode and billing flag; False if there is no account."""
+    async def set_plan(
+        self, account_id: str, plan: str, mode: str, billing_ready: bool
+    ) -> Row | None:
+        """Change an account's plan, mode and billing flag; the account as it is now (its
+        own markup_bps with it), None if there is no account."""
+        ...
+
+    async def set_markup(self, account_id: str, markup_bps: int | None) -> Row | None:
+        """Set (None: clear) an account's own markup over provider cost; the account as it
+        is now, None if there is no account."""
         ...
 
     async def credit(

@@ -40,7 +40,8 @@ _STAGE = (
     " request_id text, key_id text, model text, provider text, input_tokens bigint,"
     " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
     " reasoning_tokens bigint, usage_source text, occurred_at timestamptz, meter text,"
-    " quantity bigint, service text, metadata jsonb)"
+    " quantity bigint, service text, metadata jsonb, price_version text,"
+    " provider_cost_micros bigint, usage_detail jsonb)"
     " ON COMMIT DELETE ROWS;"
     # The merge takes every row's guard itself: the check for rows inserted by hand
     # (migration 026) is skipped for this transaction, at no cost per row.
@@ -120,10 +121,12 @@ def _row(record: asyncpg.Record | None) -> Row | None:
 
 
 def entry_row(record: asyncpg.Record) -> Row:
-    """A ledger entry as plain values: its jsonb metadata as an object (asyncpg gives text)."""
+    """A ledger entry as plain values: its jsonb metadata and usage detail as objects
+    (asyncpg gives text)."""
     row = dict(record)
-    if isinstance(row.get("metadata"), str):
-        row["metadata"] = json.loads(row["metadata"])
+    for column in ("metadata", "usage_detail"):
+        if isinstance(row.get(column), str):
+            row[column] = json.loads(row[column])
     return row
 
 
@@ -198,16 +201,28 @@ class Ledger:
         sql = "SELECT * FROM accounts WHERE id = $1"
         return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, account_id)))
 
-    async def set_plan(self, account_id: str, plan: str, mode: str, billing_ready: bool) -> bool:
+    async def set_plan(
+        self, account_id: str, plan: str, mode: str, billing_ready: bool
+    ) -> Row | None:
         with map_postgres_errors():
-            done = await self.pool.execute(
-                "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1",
+            row = await self.pool.fetchrow(
+                "UPDATE accounts SET plan = $2, mode = $3, billing_ready = $4 WHERE id = $1"
+                " RETURNING *",
                 account_id,
                 plan,
                 mode,
                 billing_ready,
             )
-        return bool(done.endswith(" 1"))
+        return _row(row)
+
+    async def set_markup(self, account_id: str, markup_bps: int | None) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "UPDATE accounts SET markup_bps = $2 WHERE id = $1 RETURNING *",
+                account_id,
+                markup_bps,
+            )
+        return _row(row)
 
     async def credit(
         self,

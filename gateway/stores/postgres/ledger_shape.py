@@ -38,6 +38,9 @@ ENTRY_COLUMNS = (
     "quantity",
     "service",
     "metadata",
+    "price_version",
+    "provider_cost_micros",
+    "usage_detail",
 )
 ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)
 

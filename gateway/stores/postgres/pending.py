@@ -6,15 +6,19 @@ priced usage is written here, and the sweeper turns each row into a debit once R
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
 from billing.usage import Usage, UsageSource
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import PendingDebit
+from gateway.stores.stream_fields import encode_detail
 
 _COLUMNS = (
     "request_id, account_id, shard, model, provider, cost_micros, input_tokens,"
-    " cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source"
+    " cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source,"
+    " price_version, provider_cost_micros, usage_detail"
 )
 
 
@@ -33,6 +37,9 @@ def _row(p: PendingDebit) -> tuple[object, ...]:
         u.output_tokens,
         u.reasoning_tokens,
         u.source,
+        p.price_version,
+        p.provider_cost_micros,
+        encode_detail(p.detail) or None,
     )
 
 
@@ -54,7 +61,15 @@ def _debit(r: asyncpg.Record) -> PendingDebit:
         r["provider"],
         r["cost_micros"],
         usage,
+        r["price_version"],
+        r["provider_cost_micros"],
+        _detail(r["usage_detail"]),
     )
+
+
+def _detail(text: str | None) -> tuple[tuple[str, int | str], ...]:
+    """The priced detail as a Settlement holds it: sorted pairs."""
+    return tuple(sorted(json.loads(text).items())) if text else ()
 
 
 class PendingDebits:
@@ -69,7 +84,7 @@ class PendingDebits:
     async def _put(self, debits: list[PendingDebit]) -> None:
         await self.pool.executemany(
             f"INSERT INTO pending_debits ({_COLUMNS}) VALUES"
-            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT DO NOTHING",
+            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT DO NOTHING",
             [_row(d) for d in debits],
         )
 

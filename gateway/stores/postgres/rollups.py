@@ -1,5 +1,7 @@
 """Usage rollups: per-day sums of debits by (account, model, key, meter), never read from
-the ledger. A metered debit counts its units in `quantity` and is not a request.
+the ledger. A metered debit counts its units in `quantity` and is not a request. Beside the
+spend (what was charged) they sum the provider cost (a debit without one, a meter or a row
+from before markups, cost what it charged), so a report shows the gross margin.
 
 ROLLUP_CTE is spliced into the settler's merge statement, so a rollup row changes in the same
 transaction as the ledger rows it sums, counting only rows that insert actually added (a
@@ -8,11 +10,11 @@ re-delivered settlement adds nothing to either). Reports read only this table.
 
 from __future__ import annotations
 
-from gateway.stores.records import USAGE_FIELDS
+from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
 ROLLUP_RETURNING = (
     "kind, key_id, model, input_tokens, cached_input_tokens, cache_write_tokens,"
-    " output_tokens, reasoning_tokens, occurred_at, meter, quantity"
+    " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros"
 )
 ROLLUP_CTE = """
 roll AS (
@@ -21,7 +23,7 @@ roll AS (
            coalesce(key_id, ''), count(*) FILTER (WHERE meter IS NULL), sum(input_tokens),
            sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens),
            sum(reasoning_tokens), -sum(amount_micros), max(occurred_at), coalesce(meter, ''),
-           coalesce(sum(quantity), 0)
+           coalesce(sum(quantity), 0), sum(coalesce(provider_cost_micros, -amount_micros))
     FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
     ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET
         requests = r.requests + excluded.requests,
@@ -32,11 +34,12 @@ roll AS (
         reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
         spend_micros = r.spend_micros + excluded.spend_micros,
         quantity = r.quantity + excluded.quantity,
+        provider_cost_micros = r.provider_cost_micros + excluded.provider_cost_micros,
         last_at = greatest(r.last_at, excluded.last_at)
     RETURNING 1
 )"""
 _BUCKET = {"day": "day::text", "model": "model", "key": "key_id", "meter": "meter"}
-_SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in USAGE_FIELDS)
+_SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
 # Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days,
 # $4 one model or NULL, $5 one key or NULL, $6 one meter or NULL ('' for LLM calls).
 REPORT_SQL = {

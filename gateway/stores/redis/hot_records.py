@@ -18,12 +18,21 @@ from gateway.stores.redis.upkeep import HotUpkeep
 
 class HotRecords(HotUpkeep):
     async def put_account(
-        self, account_id: str, *, plan: str, mode: str, billing_ready: bool, quotas: Sequence[Quota]
+        self,
+        account_id: str,
+        *,
+        plan: str,
+        mode: str,
+        billing_ready: bool,
+        quotas: Sequence[Quota],
+        markup_bps: int,
     ) -> None:
-        """Create or update an account's hot record; never touches its balance."""
+        """Create or update an account's hot record; never touches its balance. `markup_bps`
+        is the markup resolved for it (its own, else its plan's: billing.plans)."""
         name = self.keys.account(shard_of(account_id), account_id)
         fields = {
             "plan": plan,
+            "mk": str(markup_bps),
             "mode": mode,
             "q": encode_quotas(quotas),
             "billing": "1" if billing_ready else "0",

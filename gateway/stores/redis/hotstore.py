@@ -30,6 +30,7 @@ from gateway.stores.redis.records import decode_key_record, decode_reservation
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import ScriptWire
 from gateway.stores.redis.scripts import ScriptFn, load_script
+from gateway.stores.stream_fields import encode_detail
 
 # The value types, the error and CLOSED are re-exported for code written before
 # `stores/records.py` and `stores/ports/`.
@@ -228,7 +229,7 @@ class HotStore(HotRecords):
         )
         tail: tuple[str, ...] = ()
         quantity, marker_ttl = (metered[0], metered[1]) if metered is not None else (0, "")
-        args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS, self._messages)
+        args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS, self._messages, *_prices(settlement))
         if metered is not None:
             tail = (metered[2],)
         fixed = (*self._close_keys(shard, account_id), k.voided(shard, request_id))
@@ -286,6 +287,14 @@ class HotStore(HotRecords):
         s = shard_of(account_id)
         keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
         return int(await self._call(self._credit, keys, (entry_id, amount_micros)))
+
+
+def _prices(s: Settlement | None) -> tuple[str, str, str]:
+    """settle.lua's ARGV 18-20: what priced a proxied call's debit ('' for none)."""
+    if s is None or not s.model:
+        return "", "", ""
+    provider = s.cost_micros if s.provider_cost_micros is None else s.provider_cost_micros
+    return s.price_version, str(provider), encode_detail(s.detail)
 
 
 def _keep(cache: dict[Any, tuple[str, ...]], key: Any, names: tuple[str, ...], size: int) -> None:

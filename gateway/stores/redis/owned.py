@@ -37,6 +37,8 @@ def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
         int(f["input_tokens"]),
         int(f["held_micros"]),
         f["pending"] == "1",
+        int(f.get("markup_bps", "0")),  # a record from before markups has none
+        int(f.get("admitted_at_ms", "0")),
     )
 
 

@@ -1,8 +1,10 @@
 """The reserve script's reply, decoded into billing's decision types.
 
 reserve.lua answers with a flat array (see its header): `{1, now, req limit, remaining,
-reset, tok limit, remaining, reset, plan}` when admitted, else `{0, reason, ...}`. Only this
-module reads that layout; billing/admission.py keeps the pure decisions.
+reset, tok limit, remaining, reset, plan, markup bps}` when admitted, else `{0, reason, ...}`.
+Only this module reads that layout; billing/admission.py keeps the pure decisions. The
+script held the spend marked up by the account's markup (`marked_up`, the same integers), so
+an admitted call's `held_micros` is that amount, not the worst case the gateway asked for.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from billing.admission import (
     QuotaRefused,
     RateWindow,
 )
+from billing.money import marked_up
 from billing.quotas import WINDOW_BY_CODE, metric_of_code
 from gateway.stores.records import KeyRecord
 
@@ -30,16 +33,18 @@ def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -
     integers and the digits of a bulk string alike, and only the plan is text."""
     n = [int(v) for v in reply[1:8]]  # type: ignore[call-overload]
     plan = reply[8]
+    markup = int(reply[9]) if len(reply) > 9 else 0  # type: ignore[call-overload]
     return Admitted(
         request_id,
         key.account_id,
         key.key_id,
         key.shard,
-        held,
+        marked_up(held, markup) if markup else held,
         n[0],
         _window(n[1], n[2], n[3]),
         _window(n[4], n[5], n[6]),
         plan.decode() if isinstance(plan, bytes) else str(plan),
+        markup,
     )
 
 
@@ -70,7 +75,8 @@ def decode_reserve_reply(
     if reason == "quota":
         return _quota(values)
     if reason == "balance":
-        return BalanceRefused(str(values[2]), int(str(values[3])), str(values[4]))
+        markup = int(str(values[5])) if len(values) > 5 else 0
+        return BalanceRefused(str(values[2]), int(str(values[3])), str(values[4]), markup)
     if reason == "not_ready":
         return NotReady()
     if reason == "duplicate":

@@ -16,9 +16,13 @@
 --       a meter (all absent otherwise): 13 meter quota code (m.<name>), 14 max quantity,
 --       15 service name, 16 on expiry (c|v), 17 occurred at ms, 18 refuse over quota (1/0),
 --       19 refuse over balance (1/0), 20 metadata (base64 of its JSON; '' = none)
+-- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
+-- up before anything checks or holds it: the balance check, the hold and the spend windows
+-- all see what the call may be charged. A meter is priced by its operator: never marked up.
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
---         plan}
---        or {0, reason, ...details}; a quota refusal ends with plan and now, so answers
+--         plan, markup bps applied}
+--        or {0, reason, ...details}; a balance refusal ends with plan and markup bps applied;
+--        a quota refusal ends with plan and now, so answers
 --        measure Retry-After on the same clock that decided;
 --        or {0, 'undeclared', now, key quota spec, account quota spec}, having changed
 --        nothing, when a counter it needs was not in KEYS. A meter request id that is open
@@ -60,11 +64,12 @@ if ARGV[3] ~= '' then
   local exp = tonumber(k[3] or '0')
   if exp > 0 and now >= exp then return {0, 'key_expired'} end
 end
-local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q')
+local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk')
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
+local mk = meter == '' and exact(a[7]) or 0
 local mode = ARGV[12] or ''
-local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan } end
+local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan, mk } end
 if mode == 'key' then return checked() end
 
 local function days_from_civil(y, m, d)
@@ -112,7 +117,15 @@ local declared = {}
 for n = 7, #KEYS do declared[KEYS[n]] = true end
 local function undeclared() return { 0, 'undeclared', now, k[4] or '', a[6] or '' } end
 
-local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), exact(ARGV[7])
+-- ceil(x * (10000 + mk) / 10000) in integers exact below 2^53 (x = q * 10000 + rest), the
+-- same as billing.money.marked_up.
+local function marked_up(x)
+  if mk == 0 then return x end
+  local rest = x % 10000
+  return exact((x - rest) / 10000 * (10000 + mk) + math.ceil(rest * (10000 + mk) / 10000))
+end
+
+local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), marked_up(exact(ARGV[7]))
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local mq = 0
 if meter ~= '' then
@@ -204,10 +217,10 @@ local refused = check('k', ARGV[3], k[4]) or check('a', ARGV[2], a[6])
 if refused then return refused end
 
 if (a[3] or 'prepaid') == 'postpaid' then
-  if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan } end
+  if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan, mk } end
 elseif meter == '' or ARGV[19] == '1' then
   local avail = exact(a[1]) - exact(a[2] or '0')
-  if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
+  if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan, mk } end
 end
 if mode == 'check' then return checked() end
 
@@ -255,4 +268,4 @@ redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
 local tr, tt = tightest.r, tightest.t
-return { 1, now, tr[1], tr[2], tr[3], tt[1], tt[2], tt[3], plan }
+return { 1, now, tr[1], tr[2], tr[3], tt[1], tt[2], tt[3], plan, mk }

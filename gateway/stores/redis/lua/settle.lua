@@ -18,7 +18,9 @@
 --       8 provider, 9 uncached input, 10 cached input, 11 cache write, 12 reasoning,
 --       13 usage source, 14 quantity (meters; else 0), 15 closed marker ttl ms (meters;
 --       else ''), 16 tombstone ttl ms, 17 message form: packed (one JSON row) | named (a
---       stream field per value, as versions before the packed row wrote; a rolling upgrade)
+--       stream field per value, as versions before the packed row wrote; a rolling upgrade),
+--       then for a proxied call's debit (else ''): 18 price version, 19 provider cost micros
+--       (before the account's markup), 20 priced detail (a JSON object, '' = none)
 -- A release gives back everything; `refused` (the provider refused a forwarded request) gives
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
@@ -121,12 +123,13 @@ if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')
   local now = t[1] * 1000 + math.floor(t[2] / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
-  -- One field: a JSON array of the values in stream_fields.FIELDS order (METERED_FIELDS
+  -- One field: a JSON array of the values in stream_fields.PRICED_FIELDS order (METERED_FIELDS
   -- for a meter), every one a string so no amount passes through cjson's number format.
   local row
   if meter == '' then
     row = { ARGV[1], kind, acct, key_id, int(cost), ARGV[7], ARGV[8], ARGV[9], ARGV[10],
-      ARGV[11], int(ao), ARGV[12], ARGV[13], reserved_at, int(now) }
+      ARGV[11], int(ao), ARGV[12], ARGV[13], reserved_at, int(now),
+      ARGV[18] or '', ARGV[19] or '', ARGV[20] or '' }
   else
     row = { ARGV[1], kind, acct, key_id, int(cost), '', '', '0', '0', '0', '0', '0', '',
       reserved_at, int(now), string.sub(meter, 3), int(aq), svc, occurred, metadata }
@@ -134,6 +137,7 @@ if kind ~= 'release' and kind ~= 'refused' then
   if ARGV[17] == 'named' then
     local names = { 'rid', 'kind', 'acct', 'key', 'cost', 'model', 'provider', 'in', 'cin',
       'cw', 'out', 'rsn', 'src', 'at', 'st', 'meter', 'qty', 'svc', 'occ', 'md' }
+    if meter == '' then names[16], names[17], names[18] = 'pv', 'pc', 'dt' end
     local flat = {}
     for i, v in ipairs(row) do
       flat[2 * i - 1], flat[2 * i] = names[i], v
