@@ -24,11 +24,11 @@ from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
+from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
 from gateway.llm.cost_field import costed_answer
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
-from gateway.llm.options import refuse_billing_headers
 from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
@@ -208,26 +208,26 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    refuse_billing_headers(request.headers)
+    betas = read_betas(request.headers)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
-        return key, read_call(*args, counter)
+        return key, read_call(*args, counter, betas)
     if len(raw) <= INLINE_KEPT_BYTES:
         try:
-            read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES))
-            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES))
+            read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
+            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES), betas)
         except NewTextOverBudget:
             pass  # more new text than the loop may tokenize: the probe found it untokenized
         else:
             _counted("loop")
             return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor())
+    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas)
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter)
+    return key, await asyncio.to_thread(read_call, *args, counter, betas)
 
 
 async def _read_small(
@@ -238,9 +238,9 @@ async def _read_small(
     a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
     key (revoked, out of credit) is still told so before anything about its body."""
     try:
-        refuse_billing_headers(request.headers)
+        betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        call = read_call(endpoint, body, key, p.pricing, p.counter)
+        call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key)
         raise
