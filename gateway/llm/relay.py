@@ -91,8 +91,9 @@ class StreamRelay:
     client will see (chat's usage chunk when asked for, Anthropic's `message_delta`, the
     Responses API's terminal event): that one is held, so the caller settles from it and
     `finish` relays it with the debit in its usage, then the rest. A stream without such an
-    event is relayed whole by `run`. Once `gone` is set nothing more is written; until the
-    usage is final the provider is still read (its final usage comes last)."""
+    event is relayed whole by `run`. Once `gone` is set nothing more is written, and the
+    provider is still read to its end (its final usage comes last) until the caller's
+    drain bound cancels it."""
 
     def __init__(
         self,
