@@ -2,8 +2,9 @@
 
 Client headers are allow-listed: `anthropic-version` (a date) and, to Anthropic,
 `anthropic-beta` as sent (a metered request's betas were checked first: each passes only when
-its price effect is priced, see `betas.py`). Headers that pick another billing account
-(`OpenAI-Organization`, `OpenAI-Project`) never reach the provider.
+its price effect is priced, see `betas.py`; a token count, which costs nothing, takes them
+unchecked). Headers that pick another billing account (`OpenAI-Organization`,
+`OpenAI-Project`) never reach the provider.
 """
 
 from __future__ import annotations
