@@ -44,7 +44,7 @@ def target(
             version if VERSION_SHAPE.fullmatch(version) else ANTHROPIC_VERSION
         )
         betas = forwarded(incoming)
-        if betas is not None:
+        if betas:  # an empty header names no beta
             headers[HEADER] = betas
     else:
         headers["authorization"] = f"Bearer {provider.api_key}"
