@@ -152,12 +152,17 @@ class StreamRelay:
         """Forward `events`, then what arrives; True if the provider's stream ended
         abnormally, False at its end, None when the usage event is held."""
         while True:
-            wire, failed, held = self._select(events)
-            await self._write(head + wire)
-            head = b""
-            if held:
-                self.held = held
-                return None
+            failed = False
+            if events:  # a chunk inside one event completes none: nothing to select
+                wire, failed, held = self._select(events)
+                head += wire
+                if held:
+                    await self._write(head)
+                    self.held = held
+                    return None
+            if head:
+                await self._write(head)
+                head = b""
             if failed or self.parser.pending_bytes > self.limits.max_event_bytes:
                 return True
             try:
@@ -197,7 +202,7 @@ class StreamRelay:
         return self.tally.rewrite is None and self.tally.error is None
 
     async def _write(self, wire: bytes) -> None:
-        if wire and not self.gone.is_set():
+        if not self.gone.is_set():
             try:
                 await self.out.write(wire)
             except ConnectionResetError:
