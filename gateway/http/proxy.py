@@ -24,11 +24,12 @@ from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
+from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
+from gateway.llm.cost_field import costed_answer
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
-from gateway.llm.options import refuse_billing_headers
-from gateway.llm.relay import StreamLimits, json_usage, relay_stream
+from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
@@ -105,7 +106,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
-    return web.Response(body=raw, content_type="application/json", headers=headers)
+    body = raw if cost is None else costed_answer(raw, cost)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _limits(settings: Settings) -> StreamLimits:
@@ -122,7 +124,7 @@ def _cost_headers(cost: int | None) -> dict[str, str]:
 async def _streamed(
     request: web.Request, p: Proxying, call: Call, hold: Hold
 ) -> web.StreamResponse:
-    meter, admitted = p.meter, hold.admitted
+    admitted = hold.admitted
     headers = _headers(request, admitted)
     resp = await _open(request, p, call, hold)
     async with resp:
@@ -137,26 +139,45 @@ async def _streamed(
             # Gone before the headers went out: read on for the provider's usage, as
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
-        counter, limits = p.counter, _limits(p.settings)
+        relay = StreamRelay(call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE])
         with timing(request).upstream():
-            outcome = await relay_stream(call, resp, out, counter, limits, request[CLIENT_GONE])
+            outcome = await relay.run()
         runs_on = call.body.get("background") is True and not outcome.finished
         if outcome.stored_id is not None and runs_on:
             # A background response outlives its stream: it is settled when it ends.
             hold.settling = True
             await own_response(request, call, admitted, outcome.stored_id, pending=True)
             return out
-        # Decided before leaving the upstream block: a cancel landing in its exit must not
-        # turn a delivered stream into a release.
-        if outcome.billable:
-            await meter.settle(hold, call, outcome.usage)
-        else:
-            meter.release_later(admitted, forwarded=True)
+        cancelled = await _settle_stream(request, p, call, hold, relay, outcome)
     if outcome.stored_id is not None:
         await own_response(request, call, admitted, outcome.stored_id, pending=False)
-    if outcome.cancelled:
+    if cancelled:
         raise asyncio.CancelledError
     return out
+
+
+async def _settle_stream(
+    request: web.Request,
+    p: Proxying,
+    call: Call,
+    hold: Hold,
+    relay: StreamRelay,
+    outcome: StreamOutcome,
+) -> bool:
+    """Settle a relayed stream, then relay its held usage event with the debit (none while
+    the settlement is pending); True if the handler was cancelled meanwhile.
+
+    Decided before leaving the upstream block: a cancel landing in its exit must not turn a
+    delivered stream into a release."""
+    cost = None
+    if outcome.billable:
+        cost = await p.meter.settle(hold, call, outcome.usage)
+    else:
+        p.meter.release_later(hold.admitted, forwarded=True)
+    if not outcome.held:
+        return outcome.cancelled
+    with timing(request).upstream():
+        return await relay.finish(cost)
 
 
 async def _body(request: web.Request, settings: Settings) -> bytes:
@@ -187,26 +208,26 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    refuse_billing_headers(request.headers)
+    betas = read_betas(request.headers)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
-        return key, read_call(*args, counter)
+        return key, read_call(*args, counter, betas)
     if len(raw) <= INLINE_KEPT_BYTES:
         try:
-            read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES))
-            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES))
+            read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
+            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES), betas)
         except NewTextOverBudget:
             pass  # more new text than the loop may tokenize: the probe found it untokenized
         else:
             _counted("loop")
             return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor())
+    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas)
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter)
+    return key, await asyncio.to_thread(read_call, *args, counter, betas)
 
 
 async def _read_small(
@@ -217,9 +238,9 @@ async def _read_small(
     a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
     key (revoked, out of credit) is still told so before anything about its body."""
     try:
-        refuse_billing_headers(request.headers)
+        betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        call = read_call(endpoint, body, key, p.pricing, p.counter)
+        call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key)
         raise

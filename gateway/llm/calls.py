@@ -17,6 +17,7 @@ from billing.pricing import ModelPrice, PricingTable
 from billing.quick import quick_init
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from gateway.llm.betas import NONE, Betas
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
@@ -122,10 +123,14 @@ def read_call(
     key: KeyRecord,
     pricing: PricingTable,
     counter: TokenCounter,
+    betas: Betas = NONE,
 ) -> Call:
     """The whole call, validated and sized; billable options the table cannot price are
-    refused by name before any token is counted."""
+    refused by name before any token is counted. `betas` (Anthropic's, all passing) may
+    raise the model's output cap."""
     price = model_for(endpoint, body, key, pricing)
+    if betas.output_cap and endpoint.wire == "anthropic":
+        price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
     refuse_unpriced(body, price, endpoint.stores, endpoint.counts_tool_runs)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))

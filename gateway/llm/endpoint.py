@@ -67,6 +67,9 @@ class Endpoint:
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
     finished: Callable[[Body], bool] = lambda answer: True  # False: settle when it ends
+    # Where the usage object sits in the stream event carrying the final usage (its debit is
+    # added there as `cost_micros`); a JSON answer has it at the top level on every route.
+    stream_cost_path: tuple[str, ...] = ("usage",)
 
     def serves(self, price: ModelPrice) -> bool:
         """Anthropic models speak the Messages wire only, every other model the OpenAI one."""

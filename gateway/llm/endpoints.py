@@ -154,4 +154,5 @@ RESPONSES = _openai(
     counts_tool_runs=True,
     stored_id=response_id,
     finished=is_terminal,
+    stream_cost_path=("response", "usage"),
 )

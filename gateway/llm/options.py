@@ -4,6 +4,8 @@ What the model's prices cover passes: a service tier it has rates for, audio out
 prices audio tokens, a built-in search tool it has a per-call fee for. Anything else that
 changes the bill (an unpriced tier or tool, code execution billed per container hour, MCP
 servers) is refused with a 400 naming it, before anything is reserved.
+Anthropic's beta header is read by `betas.py`: a beta passes when its price effect is
+priced, else it is refused by name like these options.
 
 An endpoint that keeps what it makes (the Responses API: a stored response is what retrieve
 reads) passes `store`; elsewhere storing is refused.
@@ -33,7 +35,6 @@ REFUSED_FIELDS = ("web_search_options", "mcp_servers", "container")
 CHECKED_FIELDS = frozenset(
     {"service_tier", "store", "modalities", "audio", "tools", *REFUSED_FIELDS}
 )
-REFUSED_HEADERS = ("anthropic-beta",)
 # Built-in tool types that have a per-run fee, by the output item type each run produces.
 FEE_TOOLS = {"web_search": "web_search_call", "file_search": "file_search_call"}
 # The catalogue's price of each such run.
@@ -101,10 +102,3 @@ def refuse_unpriced(
         if body.get(name) is not None:
             raise _refuse(name, "enables a feature billed apart from tokens")
     _check_tools(body.get("tools"), price, counts_runs)
-
-
-def refuse_billing_headers(headers: Mapping[str, str]) -> None:
-    """`anthropic-beta` can switch on beta pricing (1M context, longer cache TTLs)."""
-    for name in REFUSED_HEADERS:
-        if name in headers:
-            raise _refuse(name, "selects beta features some of which are billed differently")

@@ -1,8 +1,10 @@
 """Provider adapters: where a model's request goes and how it authenticates there.
 
-Client headers are allow-listed: only `anthropic-version` (a date) passes. Headers that pick
-another billing account or beta pricing (`OpenAI-Organization`, `OpenAI-Project`,
-`anthropic-beta`) never reach the provider.
+Client headers are allow-listed: `anthropic-version` (a date) and, to Anthropic,
+`anthropic-beta` as sent (a metered request's betas were checked first: each passes only when
+its price effect is priced, see `betas.py`; a token count, which costs nothing, takes them
+unchecked). Headers that pick another billing account (`OpenAI-Organization`,
+`OpenAI-Project`) never reach the provider.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from billing.quick import quick_init
+from gateway.llm.betas import HEADER, forwarded
 from gateway.settings import ProviderSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -40,6 +43,9 @@ def target(
         headers["anthropic-version"] = (
             version if VERSION_SHAPE.fullmatch(version) else ANTHROPIC_VERSION
         )
+        betas = forwarded(incoming)
+        if betas:  # an empty header names no beta
+            headers[HEADER] = betas
     else:
         headers["authorization"] = f"Bearer {provider.api_key}"
     for name in TEST_HEADERS if forward_test_headers else ():

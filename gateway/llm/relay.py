@@ -3,6 +3,9 @@
 Billing policy (README, "What gets billed"):
 - upstream error status, network failure before any output: nothing billed, reservation released;
 - complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
+- stream: settled from the event carrying the provider's final usage, which is held until
+  the settlement answers (within its answer budget) and then relayed with the debit as
+  `usage.cost_micros`; what came before it was already relayed as it arrived;
 - stream cut by the client: the upstream is still read (nothing more is written) for up to
   STREAM_DRAIN_TIMEOUT_S, to get the provider's final usage, hidden reasoning included; if it
   does not come in time, input plus every output token read from the provider, counted;
@@ -28,6 +31,7 @@ from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
+from gateway.llm.cost_field import costed_event
 from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEEvent, SSEParser
 
@@ -52,6 +56,7 @@ class StreamOutcome:
     stored_id: str | None = None  # a Responses API response the stream created
     finished: bool = True  # the stream reached its end (a terminal event, [DONE], ...)
     cancelled: bool = False  # the task was cancelled: settle what was delivered, then re-raise
+    held: bool = False  # the usage event waits for `StreamRelay.finish`, the stream for it
 
 
 def counted_usage(
@@ -79,114 +84,153 @@ def _failure_tail(call: Call, tally: StreamTally) -> bytes:
     return call.endpoint.stream_end
 
 
-def _select(events: list[SSEEvent], tally: StreamTally) -> tuple[bytes, bool]:
-    """The bytes to forward, and whether the provider's stream failed (error or malformed data).
+class StreamRelay:
+    """Reads the provider's stream and writes the client's, in two steps around settlement.
 
-    Nothing after a failure is forwarded, and malformed data never is: the client's SDK
-    should meet one well-formed error event, not a JSON decode error.
-    """
-    keep: list[bytes] = []
-    for ev in events:
-        forward = tally.feed(ev)
-        if tally.malformed:
-            return b"".join(keep), True
-        if forward:
-            keep.append(ev.raw if tally.rewrite is None else tally.rewrite)
-        if tally.error is not None:
-            return b"".join(keep), True
-    return b"".join(keep), False
-
-
-class _Pump:
-    """Reads the provider's stream and writes the client's until `gone` is set; after that it
-    keeps reading (the provider's final usage comes last) and writes nothing."""
+    `run` forwards events as they arrive until the one carrying the final usage that the
+    client will see (chat's usage chunk when asked for, Anthropic's `message_delta`, the
+    Responses API's terminal event): that one is held, so the caller settles from it and
+    `finish` relays it with the debit in its usage, then the rest. A stream without such an
+    event is relayed whole by `run`. Once `gone` is set nothing more is written, and the
+    provider is still read to its end (its final usage comes last) until the caller's
+    drain bound cancels it."""
 
     def __init__(
         self,
+        call: Call,
         upstream: Answer,
         out: web.StreamResponse,
-        tally: StreamTally,
+        counter: TokenCounter,
         limits: StreamLimits,
         gone: asyncio.Event,
     ):
+        self.call = call
         self.upstream = upstream
         self.out = out
-        self.tally = tally
+        self.counter = counter
         self.limits = limits
         self.gone = gone
+        self.tally = call.endpoint.new_tally(call.client_wants_usage)
+        self.parser = SSEParser()
+        self.held: list[SSEEvent] = []  # the usage event, then the events read with it
+        self._watch = True  # until the usage event is held
 
-    async def run(self) -> bool:
-        """Forward events as they arrive; True if the provider's stream ended abnormally."""
-        parser = SSEParser()
+    async def run(self) -> StreamOutcome:
+        """Relay up to the usage event (then `outcome.held`) or to the end; the caller
+        cancels this after the drain bound once the client left."""
+        try:
+            failed = await self._pump([], b"")
+            if failed is None:
+                return self._outcome(False, held=True)
+            await self._end(failed)
+        except ConnectionResetError:
+            self.gone.set()
+        except asyncio.CancelledError:  # the drain bound ran out: settle what was read, re-raise
+            return self._gone(cancelled=True)
+        if self.gone.is_set():
+            return self._gone(cancelled=False)
+        return self._outcome(bool(failed))
+
+    async def finish(self, cost: int | None) -> bool:
+        """Write the held usage event, with `cost_micros` when the debit is known, and relay
+        the rest; True if cancelled meanwhile (the caller re-raises once it is done)."""
+        event, rest = self.held[0], self.held[1:]
+        path = self.call.endpoint.stream_cost_path
+        head = event.raw if cost is None else costed_event(event, path, cost)
+        try:
+            await self._end(bool(await self._pump(rest, head)))  # None only before the hold
+        except ConnectionResetError:
+            self.gone.set()
+        except asyncio.CancelledError:
+            self.upstream.close()
+            return True
+        if self.gone.is_set():
+            self.upstream.close()
+        return False
+
+    async def _pump(self, events: list[SSEEvent], head: bytes) -> bool | None:
+        """Forward `events`, then what arrives; True if the provider's stream ended
+        abnormally, False at its end, None when the usage event is held."""
         while True:
+            failed = False
+            if events:  # a chunk inside one event completes none: nothing to select
+                wire, failed, held = self._select(events)
+                head += wire
+                if held:
+                    await self._write(head)
+                    self.held = held
+                    return None
+            if head:
+                await self._write(head)
+                head = b""
+            if failed or self.parser.pending_bytes > self.limits.max_event_bytes:
+                return True
             try:
                 chunk = await next_chunk(self.upstream, self.limits.idle_s)
             except UPSTREAM_READ_ERRORS:
                 return True
             if not chunk:
-                return bool(parser.flush()) or not self.tally.done
-            wire, failed = _select(parser.feed(chunk), self.tally)
-            await self._write(wire)
-            if failed or parser.pending_bytes > self.limits.max_event_bytes:
-                return True
+                return bool(self.parser.flush()) or not self.tally.done
+            events = self.parser.feed(chunk)
+
+    def _select(self, events: list[SSEEvent]) -> tuple[bytes, bool, list[SSEEvent]]:
+        """The bytes to forward, whether the provider's stream failed (error or malformed
+        data), and the usage event with the events after it when it is reached.
+
+        Nothing after a failure is forwarded, and malformed data never is: the client's SDK
+        should meet one well-formed error event, not a JSON decode error.
+        """
+        keep: list[bytes] = []
+        tally = self.tally
+        for at, ev in enumerate(events):
+            forward = tally.feed(ev)
+            if tally.malformed:
+                return b"".join(keep), True, []
+            if self._watch and tally.usage_final:
+                self._watch = False  # this event made the usage final
+                if forward and self._carries_usage():
+                    return b"".join(keep), False, events[at:]
+            if forward:
+                keep.append(ev.raw if tally.rewrite is None else tally.rewrite)
+            if tally.error is not None:
+                return b"".join(keep), True, []
+        return b"".join(keep), False, []
+
+    def _carries_usage(self) -> bool:
+        """The event that made the usage final goes to the client as it came (not rewritten
+        without its usage) and is no error."""
+        return self.tally.rewrite is None and self.tally.error is None
 
     async def _write(self, wire: bytes) -> None:
-        if wire and not self.gone.is_set():
+        if not self.gone.is_set():
             try:
                 await self.out.write(wire)
             except ConnectionResetError:
                 self.gone.set()
 
-
-async def relay_stream(
-    call: Call,
-    upstream: Answer,
-    out: web.StreamResponse,
-    counter: TokenCounter,
-    limits: StreamLimits,
-    gone: asyncio.Event,
-) -> StreamOutcome:
-    """Pass events through as they arrive; hide only the usage chunk the client did not ask for.
-
-    `gone` is set when the client leaves; the caller cancels this after the drain bound."""
-    tally = call.endpoint.new_tally(call.client_wants_usage)
-    pump = _Pump(upstream, out, tally, limits, gone)
-    try:
-        failed = await pump.run()
-        if not gone.is_set():
+    async def _end(self, failed: bool) -> None:
+        if not self.gone.is_set():
             if failed:
-                await out.write(_failure_tail(call, tally))
-            await out.write_eof()
-    except ConnectionResetError:
-        gone.set()
-    except asyncio.CancelledError:  # the drain bound ran out: settle what was read, re-raise
-        return _gone(call, tally, counter, upstream, cancelled=True)
-    if gone.is_set():
-        return _gone(call, tally, counter, upstream, cancelled=False)
-    usage = _stream_usage(call, tally, counter)
-    delivered = bool(tally.text_parts) or bool(tally.tool_runs)
-    billable = not failed or delivered or tally.reported() is not None
-    return StreamOutcome(
-        usage, False, failed, billable, stored_id=tally.stored_id, finished=tally.done
-    )
+                await self.out.write(_failure_tail(self.call, self.tally))
+            await self.out.write_eof()
 
+    def _outcome(self, failed: bool, *, held: bool = False) -> StreamOutcome:
+        tally = self.tally
+        usage = _stream_usage(self.call, tally, self.counter)
+        delivered = bool(tally.text_parts) or bool(tally.tool_runs)
+        billable = not failed or delivered or tally.reported() is not None
+        gone = self.gone.is_set()
+        return StreamOutcome(usage, gone, failed, billable, tally.stored_id, tally.done, held=held)
 
-def _gone(
-    call: Call,
-    tally: StreamTally,
-    counter: TokenCounter,
-    upstream: Answer,
-    *,
-    cancelled: bool,
-) -> StreamOutcome:
-    upstream.close()
-    return StreamOutcome(
-        _stream_usage(call, tally, counter),
-        client_gone=True,
-        stored_id=tally.stored_id,
-        finished=tally.done,
-        cancelled=cancelled,
-    )
+    def _gone(self, *, cancelled: bool) -> StreamOutcome:
+        self.upstream.close()
+        return StreamOutcome(
+            _stream_usage(self.call, self.tally, self.counter),
+            client_gone=True,
+            stored_id=self.tally.stored_id,
+            finished=self.tally.done,
+            cancelled=cancelled,
+        )
 
 
 def _stream_usage(call: Call, tally: StreamTally, counter: TokenCounter) -> Usage:

@@ -43,7 +43,8 @@ async def test_stream_is_billed_from_the_usage_chunk_which_stays_hidden(gw: Gate
     assert await balance(gw, t.account_id) == 1_000_000 - 450
 
 
-async def test_usage_chunk_passes_unchanged_when_the_client_asks(gw: Gateway) -> None:
+async def test_usage_chunk_carries_the_debit_when_the_client_asks(gw: Gateway) -> None:
+    """The provider's usage chunk passes with `cost_micros` added: the ledger's debit."""
     t = await tenant(gw, credit=1_000_000)
     gw.control.usage = USAGE
     async with openai_client(gw, t.key) as client:
@@ -57,7 +58,7 @@ async def test_usage_chunk_passes_unchanged_when_the_client_asks(gw: Gateway) ->
         chunks = [chunk async for chunk in stream]
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
-    assert last.usage.model_dump(exclude_none=True) == USAGE
+    assert last.usage.model_dump(exclude_none=True) == {**USAGE, "cost_micros": 450}
     assert all(c.usage is None for c in chunks[:-1])
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-450]
 

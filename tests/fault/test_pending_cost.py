@@ -1,0 +1,96 @@
+"""Redis stops answering while calls settle: the usage goes out without `cost_micros` (a
+pending settlement shows no cost rather than a wrong one), after the settlement's answer
+budget, and the debit still reaches the ledger once Redis is back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from tests.factories import eventual_debits, openai_client, tenant
+from tests.fault.tcp_proxy import CuttableProxy
+from tests.harness import Gateway, running_gateway
+
+MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
+USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+
+
+@pytest.fixture
+async def redis_cut() -> AsyncIterator[CuttableProxy]:
+    proxy = CuttableProxy("127.0.0.1", 6379)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def cut_gw(dsn: str, redis_cut: CuttableProxy) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{redis_cut.port}/0") as gw:
+        yield gw
+        redis_cut.restore()
+        await gw.settle_all()
+
+
+def _extra(usage: BaseModel | None) -> dict[str, Any]:
+    assert usage is not None
+    return usage.model_extra or {}
+
+
+async def _cut_once_forwarded(gw: Gateway, proxy: CuttableProxy) -> None:
+    async with asyncio.timeout(10):
+        await gw.control.wait_until(lambda c: c.hits >= 1)
+    proxy.cut()
+
+
+async def _debited_after_restore(gw: Gateway, proxy: CuttableProxy, account_id: str) -> int:
+    proxy.restore()
+    async with asyncio.timeout(20):
+        rows = await eventual_debits(gw, account_id)
+    return -int(rows[0]["amount_micros"])
+
+
+@pytest.mark.timeout(60)
+async def test_pending_plain_answer_shows_no_cost(
+    cut_gw: Gateway, redis_cut: CuttableProxy
+) -> None:
+    gw = cut_gw
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage, gw.control.delay_s = USAGE, 0.3
+    async with openai_client(gw, t.key) as client:
+        call = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, max_tokens=600
+        )
+        answered = asyncio.ensure_future(call)
+        await _cut_once_forwarded(gw, redis_cut)
+        raw = await answered
+    assert raw.headers["x-meterway-settlement"] == "pending"
+    assert "x-meterway-cost-micros" not in raw.headers
+    assert "cost_micros" not in _extra(raw.parse().usage)
+    assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450
+
+
+@pytest.mark.timeout(60)
+async def test_pending_stream_usage_chunk_shows_no_cost(
+    cut_gw: Gateway, redis_cut: CuttableProxy
+) -> None:
+    gw = cut_gw
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage, gw.control.chunk_delay_s = USAGE, 0.2
+    async with openai_client(gw, t.key) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,
+            max_tokens=600,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        redis_cut.cut()  # forwarded, and the first chunk is on its way
+        chunks = [chunk async for chunk in stream]
+    last = chunks[-1]
+    assert last.choices == [] and _extra(last.usage) == {}
+    assert last.usage is not None and last.usage.completion_tokens == 500
+    assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450
