@@ -135,6 +135,7 @@ COMMANDS: dict[str, Command] = {
     "export": export_cmd.run,
     "payments": payments_cmd.run,
     "ledger": ledger_cmd.run,
+    "prices": prices_cmd.run,
 }
 
 

@@ -1,19 +1,27 @@
-"""`meterway prices show MODEL | check | diff`: the prices the gateway would bill by, read
-from config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue; `diff` compares them
-with what a running gateway bills now (its operator API), before an upgrade is served."""
+"""`meterway prices show MODEL | check | diff | explain REQUEST_ID`: the prices the gateway
+would bill by, read from config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue;
+`diff` compares them with what a running gateway bills now (its operator API), before an
+upgrade is served; `explain` re-derives one debit from its ledger row and the rate card the
+ledger kept for it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
-from billing.pricing.explain import diff, show
+from billing.pricing.explain import diff, explain, show
+from billing.pricing.model import usage_counts
+from billing.pricing.units import BY_USAGE
+from billing.usage import Usage
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
-from gateway.settings import PROVIDERS
+from gateway.settings import PROVIDERS, Settings
+from gateway.stores.connect import open_stores
 
 
 def add_parser(sub: Any) -> None:
@@ -24,6 +32,8 @@ def add_parser(sub: Any) -> None:
     ops.add_parser("check", help="load every price; fail if a served model has none")
     d = ops.add_parser("diff", help="what this install would bill differently from a gateway")
     add_common(d, "admin-key", "METERWAY_ADMIN_KEY")
+    e = ops.add_parser("explain", help="the arithmetic of one debit, from the ledger")
+    e.add_argument("request_id")
 
 
 OFFLINE = frozenset({"show", "check", "diff"})
@@ -72,6 +82,53 @@ def _diff(config: Path, args: argparse.Namespace) -> int:
     print(f"served: {served['catalogue'] or 'no catalogue'}; installed: {table.catalogue_version}")
     print("\n".join(lines) if lines else "no price would change")
     return ACTION_NEEDED if lines else OK
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    """`explain`: the ledger's row and card for the request, through the stores."""
+    async with open_stores(settings) as stores:
+        versions = stores.price_versions()
+        row = await versions.request_entry(args.request_id)
+        if row is None or row["kind"] != "debit":
+            print(f"meterway: no debit for request {args.request_id!r}", file=sys.stderr)
+            return ERROR
+        card = await versions.card(row["price_version"]) if row["price_version"] else None
+    if card is None:
+        print(
+            f"meterway: the debit names no known rate card ({row['price_version']})",
+            file=sys.stderr,
+        )
+        return ERROR
+    print("\n".join(explain_row(row, card["card"])))
+    return OK
+
+
+def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
+    """The card's arithmetic over the row's usage, then what the ledger debited."""
+    detail = row["usage_detail"] or {}
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    extra = tuple((k, v) for k, v in sorted(detail.items()) if k in BY_USAGE and isinstance(v, int))
+    usage = Usage(
+        input_tokens=row["input_tokens"] or 0,
+        cached_input_tokens=row["cached_input_tokens"] or 0,
+        cache_write_tokens=row["cache_write_tokens"] or 0,
+        output_tokens=row["output_tokens"] or 0,
+        reasoning_tokens=row["reasoning_tokens"] or 0,
+        extra=extra,
+    )
+    charged = -row["amount_micros"]
+    provider = row["provider_cost_micros"]
+    lines = [
+        f"request {row['request_id']}  model {row['model']}  price_version {row['price_version']}"
+    ]
+    lines += explain(card, usage_counts(usage))
+    tier = detail.get("service_tier")
+    if tier:
+        lines.append(f"  service tier {tier}")
+    cost = charged if provider is None else provider
+    lines.append(f"  provider cost {cost:,} micros, debited {charged:,} micros")
+    return lines
 
 
 def offline(args: argparse.Namespace, config: Path) -> int:

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from tests.factories import anthropic_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -38,3 +39,37 @@ async def test_a_changed_price_is_shown_before_it_is_served(gw: Gateway, tmp_pat
     assert code == 3, out
     assert "~ gpt-4o-mini [default] input_mtok: 0.150000 -> 0.200000 USD per 1M tokens" in out
     assert "~ gpt-4o-mini [default] cache_read_mtok: 0.075000 -> none" in out
+
+
+async def test_explain_rederives_a_debit_from_its_ledger_row(gw: Gateway) -> None:
+    t = await tenant(gw, credit=10_000_000)
+    gw.control.usage = {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 10_000,
+        "cache_creation": {"ephemeral_1h_input_tokens": 10_000, "ephemeral_5m_input_tokens": 0},
+        "output_tokens": 100,
+    }
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    rule = {"type": "text", "text": "rule " * 10_000, "cache_control": hour}
+    async with anthropic_client(gw, t.key) as client:
+        raw = await client.messages.with_raw_response.create(
+            model="claude-sonnet-4-6", max_tokens=100, system=[rule],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": "hi"}],
+        )  # fmt: skip
+    await gw.settle_all()
+    env = {
+        **os.environ,
+        "DATABASE_URL": gw.settings.database_url,
+        "REDIS_URL": gw.settings.redis_url,
+        "REDIS_PREFIX": gw.settings.redis_prefix,
+        "ADMIN_API_KEY": ADMIN_KEY,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "prices", "explain", raw.headers["x-request-id"],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0, out
+    assert "cache_write_1h_tokens" in out and "10,000 x 6.000000 USD per 1M tokens" in out
+    assert "rounded up once: 61,800 micros" in out
+    assert "debited 61,800 micros" in out
