@@ -26,6 +26,7 @@ from tests.bench.targets import (
     LOAD_CPU,
     Target,
     add_ref_env,
+    ref_config,
     ref_env,
     start_bare,
     start_meterway,
@@ -84,7 +85,7 @@ def main() -> int:
         new.name = "meterway (this tree)"
         ref = start_meterway(
             upstream.url,
-            settings.config_dir,
+            ref_config(work / "ref-config", settings.config_dir, args.ref),
             work,
             extra_env=ref_env(args.ref, args.ref_env),
         )

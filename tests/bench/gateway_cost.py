@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from tests.bench import phases
 from tests.bench.__main__ import _cleanup, _prepare, bench
 from tests.bench.procs import callgrind, dumped_instructions, free_port, wait_port
 from tests.bench.profiles import QUICK
-from tests.bench.targets import LOAD_CPU, Target, gateway_env, wait_http
+from tests.bench.targets import LOAD_CPU, Target, gateway_env, ref_config, wait_http
 from tests.bench.upstream import start_nginx
 
 
@@ -95,17 +94,6 @@ def _meterway(
     return t
 
 
-def _ref_config(dest: Path, config: Path, ref: Path) -> Path:
-    """The bench's config with the reference tree's own pricing.toml, whose form is that
-    tree's (the catalogue's operator layer, or the hand-written table before it)."""
-    own = ref / "config" / "pricing.toml"
-    if not own.is_file():
-        return config
-    shutil.copytree(config, dest)
-    shutil.copy(own, dest / "pricing.toml")
-    return dest
-
-
 def _sample(b: phases.Bench, t: Target, folder: Path, a: argparse.Namespace) -> float:
     """(instructions under load - instructions of as long idle) / requests: the timers that
     run whatever the load (heartbeats, watchdogs, supervised tasks) would otherwise be
@@ -136,7 +124,7 @@ def main() -> int:
             for i, ref in enumerate(a.ref, start=2):
                 env = {"PYTHONPATH": str(ref.resolve())}
                 name = f"meterway ({ref})"
-                own = _ref_config(work / f"config-{i}", config, ref)
+                own = ref_config(work / f"config-{i}", config, ref)
                 arms.append(_meterway(work / f"cg-{i}", upstream.url, own, env, name))
             b = bench(QUICK, work, upstream.url, arms[0], arms[1])
             for t in arms:

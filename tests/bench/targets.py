@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -67,6 +68,17 @@ def add_ref_env(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ref-env", action="append", default=[], metavar="K=V", help="the ref arm's environment"
     )
+
+
+def ref_config(dest: Path, config: Path, ref: Path) -> Path:
+    """The bench's config with the reference tree's own pricing.toml, whose form is that
+    tree's (the catalogue's operator layer, or the hand-written table before it)."""
+    own = ref / "config" / "pricing.toml"
+    if not own.is_file():
+        return config
+    shutil.copytree(config, dest)
+    shutil.copy(own, dest / "pricing.toml")
+    return dest
 
 
 def ref_env(ref: Path, pairs: list[str]) -> dict[str, str]:
