@@ -92,41 +92,43 @@ def usage_from_openai(obj: dict[str, object], *, output_required: bool = True) -
 def _openai(obj: dict[str, object], output_required: bool) -> Usage:
     prompt = _int(obj.get("prompt_tokens", obj.get("input_tokens")), required=True)
     output = _int(obj.get("completion_tokens", obj.get("output_tokens")), required=output_required)
-    cached = (
-        _detail(obj, "prompt_tokens_details", "cached_tokens")
-        or _detail(obj, "input_tokens_details", "cached_tokens")
-        or _int(obj.get("prompt_cache_hit_tokens"))
-    )
-    written = _detail(obj, "input_tokens_details", "cache_write_tokens")
-    reasoning = _detail(obj, "completion_tokens_details", "reasoning_tokens") or _detail(
-        obj, "output_tokens_details", "reasoning_tokens"
-    )
-    cached = min(cached, prompt)
-    written = min(written, prompt - cached)
+    inp = _details(obj, "prompt_tokens_details", "input_tokens_details")
+    out = _details(obj, "completion_tokens_details", "output_tokens_details")
+    cached = min(_int(inp.get("cached_tokens")) or _int(obj.get("prompt_cache_hit_tokens")), prompt)
+    written = min(_int(inp.get("cache_write_tokens")), prompt - cached)
+    audio_in, image_in = _int(inp.get("audio_tokens")), _int(inp.get("image_tokens"))
+    audio_out, image_out = _int(out.get("audio_tokens")), _int(out.get("image_tokens"))
+    extra: tuple[tuple[str, int], ...] = ()
+    if audio_in or image_in or audio_out or image_out:
+        extra = _parts(
+            ("input_audio_tokens", audio_in, prompt),
+            ("input_image_tokens", image_in, prompt),
+            ("output_audio_tokens", audio_out, output),
+            ("output_image_tokens", image_out, output),
+        )
     return Usage(
         input_tokens=prompt - cached - written,
         cached_input_tokens=cached,
         cache_write_tokens=written,
         output_tokens=output,
-        reasoning_tokens=min(reasoning, output),
-        extra=_parts(
-            ("input_audio_tokens", _either(obj, "audio_tokens"), prompt),
-            ("input_image_tokens", _either(obj, "image_tokens"), prompt),
-            (
-                "output_audio_tokens",
-                _detail(obj, "completion_tokens_details", "audio_tokens"),
-                output,
-            ),
-            ("output_image_tokens", _detail(obj, "output_tokens_details", "image_tokens"), output),
-        ),
+        reasoning_tokens=min(_int(out.get("reasoning_tokens")), output),
+        extra=extra,
     )
 
 
-def _either(obj: dict[str, object], field: str) -> int:
-    """An input detail under either API's spelling (Chat Completions or Responses)."""
-    return _detail(obj, "prompt_tokens_details", field) or _detail(
-        obj, "input_tokens_details", field
-    )
+_NO_DETAILS: dict[str, object] = {}
+
+
+def _details(obj: dict[str, object], *keys: str) -> dict[str, object]:
+    """The first details object present under `keys` (Chat Completions' spelling, then the
+    Responses API's), or none."""
+    for key in keys:
+        details = obj.get(key)
+        if details is not None:
+            if not isinstance(details, dict):
+                raise _Malformed(details)
+            return details
+    return _NO_DETAILS
 
 
 def _parts(*parts: tuple[str, int, int]) -> tuple[tuple[str, int], ...]:

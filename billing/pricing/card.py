@@ -98,6 +98,8 @@ class RateCard:
 
     def band(self, input_tokens: int) -> Band:
         bands = self.bands
+        if len(bands) == 1:
+            return bands[0]
         for i in range(len(bands) - 1, 0, -1):
             if input_tokens > bands[i].above:
                 return bands[i]

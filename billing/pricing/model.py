@@ -104,6 +104,9 @@ class ModelPrice:
     source: str = "pricing.toml"  # or the catalogue's name and version
     # Every price key any of its cards sets: what a request may be billed for at all.
     priced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    # The cards by tier when one period with one segment holds them all (most models): no
+    # clock is read to find them.
+    fixed: Mapping[str, RateCard] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keys = {
@@ -114,10 +117,15 @@ class ModelPrice:
             for key in card.bands[0].rates
         }
         object.__setattr__(self, "priced_keys", frozenset(keys))
+        only = self.periods[0].segments if len(self.periods) == 1 else ()
+        object.__setattr__(self, "fixed", only[0] if len(only) == 1 else None)
 
     def card(self, at_ms: int | None = None, tier: str = "") -> RateCard:
         """The card in force at `at_ms` (now if None) for the reported service tier; a
         tier without prices of its own (or "default") is the base price."""
+        cards = self.fixed
+        if cards is not None:
+            return (tier and cards.get(tier)) or cards[""]
         at = time.time_ns() // 1_000_000 if at_ms is None else at_ms
         periods = self.periods
         period = periods[-1]
@@ -153,6 +161,8 @@ class ModelPrice:
 
     def fees_micros(self, runs: ToolRuns, at_ms: int | None = None) -> int:
         """Built-in tool runs at the base price, rounded up: a bound for reservations."""
+        if not runs:
+            return 0
         band = self.card(at_ms).bands[0]
         return ceil_div(band.numerator(tool_counts(runs)) - band.fixed, COST_SCALE)
 
@@ -168,7 +178,11 @@ class ModelPrice:
         the band the prompt reaches and the dearer of the base price and the requested tier.
         `kinds` are usage keys the request asks for beyond text (1-hour cache writes, audio
         in or out), whose rates the worst case also assumes."""
-        base = _worst(self.card(at_ms).band(input_tokens), input_tokens, max_output_tokens, kinds)
+        band = self.card(at_ms).band(input_tokens)
+        if not (tier or kinds):
+            exact = input_tokens * band.dearest_input + max_output_tokens * band.dearest_output
+            return -(-(exact + band.fixed) // COST_SCALE)
+        base = _worst(band, input_tokens, max_output_tokens, kinds)
         if not tier:
             return base
         tiered = self.card(at_ms, tier).band(input_tokens)
