@@ -13,6 +13,7 @@ from dataclasses import replace
 from billing.plans import load_plans
 from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.http.dashboard_keys import SCOPES
 from gateway.ops.rebuild import rebuild
 from gateway.runtime import serve
 from gateway.services.credits import post_credit
@@ -22,6 +23,8 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import ensure_database
 
 DEMO_ACCOUNT = "acct_demo"
+# Every scope a key can hold, `billing` included, so the demo key also signs into the dashboard.
+DEMO_KEY = KeySpec("demo", scopes=tuple(SCOPES))
 DEMO_CREDIT_MICROS = 10_000_000
 
 
@@ -46,7 +49,7 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
         "demo-initial-credit",
         "demo credit",
     )
-    issued = await issue_key(stores.ledger, stores.store, DEMO_ACCOUNT, KeySpec("demo"))
+    issued = await issue_key(stores.ledger, stores.store, DEMO_ACCOUNT, DEMO_KEY)
     return issued.secret
 
 
@@ -57,6 +60,7 @@ def _banner(settings: Settings, key: str) -> str:
     return f"""
 Meterway is running in demo mode at {base} (demo upstream; nothing leaves this machine).
 Demo account {DEMO_ACCOUNT} has credit; demo key (shown once): {key}
+Dashboard: {base}/dashboard (sign in with the demo key); operator key: {admin}
 
   curl -s {base}/v1/chat/completions -H "Authorization: Bearer {key}" \\
     -H "content-type: application/json" \\
