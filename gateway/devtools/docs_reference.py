@@ -1,0 +1,153 @@
+"""The reference pages of the documentation site, written from the code so they cannot drift.
+
+`python -m gateway.devtools.docs_reference` rewrites docs/reference/{cli,http-api,error-types,
+settings}.md; tests/unit/test_docs_reference.py fails when a committed page differs from what
+the code says now (a command, flag, route, error type or setting added without its page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from gateway import errors
+from gateway.cli.main import _parser
+from gateway.http.openapi import build_document
+from gateway.settings import load_settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
+HEADER = "<!-- Written by `python -m gateway.devtools.docs_reference`: do not edit by hand. -->\n\n"
+MINIMAL_ENV = {"DATABASE_URL": "postgresql://meterway@db/meterway", "ADMIN_API_KEY": "x" * 16}
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[str]:
+    subs = list(_subparsers(parser))
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    positional = [a for a in parser._actions if not a.option_strings and a.dest != "help"]
+    positional = [a for a in positional if not isinstance(a, argparse._SubParsersAction)]
+    if not subs or options or positional:
+        usage = " ".join([prefix, *(a.dest.upper() for a in positional)])
+        yield f"## `{usage}`\n"
+        if parser.description:
+            yield parser.description.strip().splitlines()[0] + "\n"
+        for a in options:
+            flags = ", ".join(f"`{f}`" for f in a.option_strings)
+            yield f"- {flags}: {a.help or ''}".rstrip(": ") + "\n"
+        yield "\n"
+    for name, sub in subs:
+        yield from _commands(sub, f"{prefix} {name}")
+
+
+def cli_page() -> str:
+    """Every command and flag of `meterway`, from its argument parser."""
+    return HEADER + "# The `meterway` command\n\n" + "".join(_commands(_parser(), "meterway"))
+
+
+def http_page(document: Mapping[str, Any] | None = None) -> str:
+    """Every route of the gateway, from its OpenAPI document (served at /openapi.json)."""
+    doc = document or build_document()
+    lines = [HEADER, "# HTTP API\n\n", "| method | path | what it does |\n|---|---|---|\n"]
+    for path, ops in sorted(doc["paths"].items()):
+        for method, op in sorted(ops.items()):
+            summary = str(op.get("summary", "")).replace("|", "\\|")
+            lines.append(f"| {method.upper()} | `{path}` | {summary} |\n")
+    return "".join(lines)
+
+
+def _error_classes() -> list[type[errors.MeterwayError]]:
+    found = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, errors.MeterwayError) and c.__module__ == errors.__name__
+    ]
+    return sorted(found, key=lambda c: (c.status, c.__name__))
+
+
+def errors_page() -> str:
+    """Every client-visible error: its status, `error.type` and retry advice."""
+    lines = [HEADER, "# Errors\n\n"]
+    lines.append("Every error answer is OpenAI-shaped (Anthropic-shaped on `/v1/messages`): ")
+    lines.append('`{"error": {"message", "type", "code", "param"}}`.\n\n')
+    lines.append("| status | error.type | class | retry |\n|---|---|---|---|\n")
+    for c in _error_classes():
+        retry = {None: "SDK default", True: "yes", False: "no"}[c.should_retry]
+        lines.append(f"| {c.status} | `{c.type}` | `{c.__name__}` | {retry} |\n")
+    return "".join(lines)
+
+
+class _Recording(dict[str, str]):
+    """An environment that remembers every name the settings loader asked for."""
+
+    def __init__(self, base: Mapping[str, str]) -> None:
+        super().__init__(base)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.asked.add(key)
+        return super().__contains__(key)
+
+
+def setting_names() -> list[str]:
+    """Every environment variable `load_settings` reads."""
+    env = _Recording(MINIMAL_ENV)
+    load_settings(env)
+    return sorted(n for n in env.asked if n.isupper())
+
+
+def settings_page(described: Mapping[str, str]) -> str:
+    """Every setting, with the meaning the production guide gives it."""
+    lines = [HEADER, "# Settings\n\n", "Environment variables read at start-up ("]
+    lines.append("[production guide](../guides/production.md) for how they fit together).\n\n")
+    lines.append("| setting | meaning |\n|---|---|\n")
+    for name in setting_names():
+        lines.append(f"| `{name}` | {described.get(name, '')} |\n")
+    return "".join(lines)
+
+
+def described_settings(guides: list[Path]) -> dict[str, str]:
+    """`| NAME | default | meaning |` rows of the guides' settings tables, by name."""
+    out: dict[str, str] = {}
+    lines = [line for guide in guides for line in guide.read_text().splitlines()]
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[0][1:2].isupper():
+            meaning = f"{cells[2]} (default: {cells[1]})"
+            for name in cells[0].replace("`", "").replace(" ", "").split("/"):
+                out[name] = meaning
+    return out
+
+
+def pages() -> dict[str, str]:
+    guides = sorted((DOCS.parent / "guides").glob("*.md"))
+    return {
+        "cli.md": cli_page(),
+        "http-api.md": http_page(),
+        "error-types.md": errors_page(),
+        "settings.md": settings_page(described_settings(guides)),
+    }
+
+
+def main() -> int:
+    for name, text in pages().items():
+        (DOCS / name).write_text(text)
+        print(f"wrote docs/reference/{name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
