@@ -56,6 +56,7 @@ from gateway.appkeys import (
 from gateway.http import (
     account,
     admin,
+    api_docs,
     billing,
     dashboard,
     health,
@@ -358,6 +359,7 @@ def create_app(
     account.add_routes(app)
     user_auth.add_routes(app)
     openapi.add_routes(app)
+    api_docs.add_routes(app)
     metering.add_routes(app)
     dashboard.add_routes(app)
     return app

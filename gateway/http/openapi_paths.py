@@ -23,6 +23,17 @@ PROXY: Security = [{"apiKey": []}]
 ADMIN: Security = [{"adminKey": []}]
 OPEN: Security = []
 
+
+def _page(summary: str, *params: Any) -> dict[str, Any]:
+    """A page or asset for people (HTML, CSS, JavaScript), not a JSON answer."""
+    operation = op(summary, "health", OPEN, ok=STR, params=params)
+    operation["responses"]["200"] = {
+        "description": summary,
+        "content": {"text/html": {"schema": STR}},
+    }
+    return operation
+
+
 _CALL = {
     "type": "object",
     "required": ["model"],
@@ -112,6 +123,10 @@ def ops_paths() -> dict[str, Any]:
             }
         },
         "/openapi.json": {"get": op("This document", "health", OPEN, ok=JSON_OBJECT)},
+        "/docs/api": {"get": _page("This document as a browsable page (Swagger UI)")},
+        "/docs/api/{asset}": {
+            "get": _page("The browsable page's scripts and styles", path_param("asset"))
+        },
     }
 
 
