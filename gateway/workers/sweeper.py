@@ -11,7 +11,6 @@ import logging
 
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.keys import SHARDS
 from gateway.stores.redis.meter_holds import is_metered
 
 log = logging.getLogger("meterway.sweeper")
@@ -36,8 +35,8 @@ async def sweep_once(store: HotStore) -> int:
     policy); returns how many were closed."""
     now = await store.now_ms()
     voided = 0
-    for shard in range(SHARDS):
-        for rid in await store.expired_reservations(shard, now, BATCH):
+    for shard, rids in (await store.expired_reservations(now, BATCH)).items():
+        for rid in rids:
             voided += await _close_expired(store, shard, rid)
     return voided
 

@@ -53,13 +53,21 @@ class HotUpkeep:
                 offset = int(await self.redis.get(self.keys.clock(0)) or 0)
         return int(sec) * 1000 + int(usec) // 1000 + offset
 
-    async def expired_reservations(self, shard: int, now_ms: int, limit: int) -> list[str]:
-        """Request ids whose reservation deadline is at or before now_ms, oldest first."""
+    async def expired_reservations(self, now_ms: int, limit: int) -> dict[int, list[str]]:
+        """Per shard, the request ids whose reservation deadline is at or before now_ms,
+        oldest first, at most `limit` each: every shard read in one pipeline."""
         with map_redis_errors():
-            raw = await self.redis.zrangebyscore(
-                self.keys.deadlines(shard), "-inf", now_ms, start=0, num=limit
-            )
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for shard in range(SHARDS):
+                    pipe.zrangebyscore(
+                        self.keys.deadlines(shard), "-inf", now_ms, start=0, num=limit
+                    )
+                replies = await pipe.execute()
+        return {
+            shard: [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+            for shard, raw in enumerate(replies)
+            if raw
+        }
 
     async def forget_deadline(self, shard: int, request_id: str) -> None:
         """Drop a deadline whose reservation is already gone."""
