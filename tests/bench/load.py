@@ -34,8 +34,13 @@ class Run:
 
 
 def write_body(path: Path, stream: bool) -> None:
+    path.write_text(json.dumps(chat_body(STREAM_MODEL if stream else MODEL, stream)))
+
+
+def chat_body(model: str, stream: bool) -> dict[str, object]:
+    """The benches' chat completion request: a short prompt, 64 tokens at most."""
     body: dict[str, object] = {
-        "model": STREAM_MODEL if stream else MODEL,
+        "model": model,
         "messages": [
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "Say hello and offer to help."},
@@ -44,7 +49,7 @@ def write_body(path: Path, stream: bool) -> None:
     }
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-    path.write_text(json.dumps(body))
+    return body
 
 
 def wrk(

@@ -1,0 +1,227 @@
+"""`python -m tests.bench.speed_guard [--update]`: CI's guard on the hot path.
+
+Counts machine instructions per proxied request (callgrind, as `tests.bench.gateway_cost`
+does) for the bare pass-through proxy and for `meterway serve` on the full metered path (key
+auth, every window of the `pro` plan and two key quotas checked and reserved, pricing,
+settlement; the settler is off: it runs off the hot path), plain and streamed, and compares
+Meterway / bare with `speed_baseline.json`. Exits 1, naming the figure, when a ratio grew by
+more than the baseline's threshold; `--update` writes the new figures as the baseline.
+
+The count is steady (~1% between runs on a busy machine) because the load is: one client
+sends batches of requests one after another (no concurrency to batch differently from run to
+run), PYTHONHASHSEED is fixed, what the process does idle per second is subtracted for each
+batch's duration, and the cheapest batch is kept. A ratio to the bare proxy measured in the
+same run, not an absolute count, is kept, so that a newer aiohttp or Python moves both arms
+together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+
+from tests.bench import fixtures
+from tests.bench.__main__ import _settings
+from tests.bench.load import chat_body
+from tests.bench.procs import callgrind, dumped_instructions, free_port, stop, wait_port
+from tests.bench.targets import gateway_env, wait_http
+from tests.bench.upstream import MODEL
+
+BASELINE = Path(__file__).with_name("speed_baseline.json")
+PATHS = {"plain": False, "stream": True}
+START_TIMEOUT_S = 600.0
+# The settler and the self-restore watcher run beside the requests, not in them.
+VERBOSE = bool(os.environ.get("MWGUARD_VERBOSE"))
+OFF_THE_HOT_PATH = {"SETTLER_DISABLED": "1", "SELF_RESTORE": "0"}
+
+
+@dataclass
+class Arm:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    folder: Path
+    secret: str | None = None
+
+
+def _body(stream: bool) -> bytes:
+    return json.dumps(chat_body(MODEL, stream)).encode()
+
+
+def _under_callgrind(
+    folder: Path, argv: list[str], env: dict[str, str], port: int, name: str
+) -> Arm:
+    """argv under callgrind with instrumentation off until measured (start-up runs ~5x
+    faster that way)."""
+    folder.mkdir()
+    cg = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    cg.append(f"--callgrind-out-file={folder}/cg.%p")
+    log = (folder / "out.log").open("ab")
+    env = {**env, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen([*cg, *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
+    return Arm(name, port, proc, folder)
+
+
+def _wait(arm: Arm, ready_path: str | None) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        wait_port(arm.port, timeout_s=START_TIMEOUT_S)
+        if ready_path:
+            wait_http(f"http://127.0.0.1:{arm.port}{ready_path}", deadline - time.monotonic())
+    except TimeoutError:
+        tail = (arm.folder / "out.log").read_text()[-3000:]
+        raise RuntimeError(f"{arm.name} did not start:\n{tail}") from None
+    callgrind(arm.proc.pid, "--instr=on")
+
+
+def _send(arm: Arm, stream: bool, n: int) -> None:
+    """n requests on one keep-alive connection, each read to its end."""
+    headers = {"content-type": "application/json"}
+    if arm.secret:
+        headers["authorization"] = f"Bearer {arm.secret}"
+    body = _body(stream)
+    conn = http.client.HTTPConnection("127.0.0.1", arm.port, timeout=120)
+    try:
+        for _ in range(n):
+            conn.request("POST", "/v1/chat/completions", body, headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{arm.name} answered {resp.status}")
+    finally:
+        conn.close()
+
+
+def _idle_rate(arm: Arm, samples: int = 7) -> float:
+    """Instructions per second of the process with nothing to serve (its 1-second timers),
+    the median of 1-second stretches: the 5-second sweeper lands in few of them."""
+    rates = []
+    for _ in range(samples):
+        callgrind(arm.proc.pid, "-z")
+        began = time.monotonic()
+        time.sleep(1.0)
+        rates.append(dumped_instructions(arm.proc.pid, arm.folder) / (time.monotonic() - began))
+    return statistics.median(rates)
+
+
+def _per_request(arm: Arm, stream: bool, n: int, batches: int) -> float:
+    """The least over batches of (instructions of n requests - the idle rate times their
+    duration) / n. Periodic jobs (the sweeper every 5 s) only ever add to a batch, so the
+    cheapest batch is one they missed."""
+    _send(arm, stream, 10)  # the first calls of a path load and warm what it uses
+    idle = _idle_rate(arm)
+    samples = []
+    for _ in range(batches):
+        callgrind(arm.proc.pid, "-z")
+        began = time.monotonic()
+        _send(arm, stream, n)
+        took = time.monotonic() - began
+        samples.append((dumped_instructions(arm.proc.pid, arm.folder) - idle * took) / n)
+    if VERBOSE:
+        print(f"  {arm.name} idle {idle:,.0f}/s, batches:", [round(s) for s in samples])
+    return min(samples)
+
+
+@contextlib.contextmanager
+def _arms(work: Path) -> Iterator[tuple[Arm, Arm]]:
+    settings = fixtures.bench_config(work / "config")
+
+    async def populate() -> str:
+        await fixtures.drop_prefix()
+        await fixtures.fresh_database()
+        return (await fixtures.populate(_settings(settings), 1, 1)).secrets[0]
+
+    secret = uvloop.run(populate())
+    up_port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.fixed_upstream", "--port", str(up_port)]
+    )
+    arms: list[Arm] = []
+    try:
+        wait_port(up_port)
+        url = f"http://127.0.0.1:{up_port}"
+        port = free_port()
+        argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
+        argv += ["--upstream", url]
+        arms.append(_under_callgrind(work / "bare", argv, {**os.environ}, port, "bare proxy"))
+        port = free_port()
+        env = {**gateway_env(url, port, settings, 1), **OFF_THE_HOT_PATH}
+        meterway = [sys.executable, str(Path(sys.executable).with_name("meterway")), "serve"]
+        arms.append(_under_callgrind(work / "meterway", meterway, env, port, "meterway"))
+        arms[1].secret = secret
+        _wait(arms[0], None)
+        _wait(arms[1], "/readyz")
+        yield arms[0], arms[1]
+    finally:
+        for arm in arms:
+            stop(arm.proc)
+        stop(upstream)
+        uvloop.run(fixtures.drop_prefix())
+        uvloop.run(fixtures.drop_database())
+
+
+def measure(n: int, batches: int) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="mwguard-") as tmp, _arms(Path(tmp)) as (bare, mw):
+        for path, stream in PATHS.items():
+            b = _per_request(bare, stream, n, batches)
+            m = _per_request(mw, stream, n, batches)
+            figures[path] = {"bare": round(b), "meterway": round(m), "ratio": round(m / b, 4)}
+            print(f"{path}: bare {b:,.0f}, meterway {m:,.0f} per request: {m / b:.4f}x", flush=True)
+    return figures
+
+
+def verdict(figures: dict[str, dict[str, float]], baseline: dict[str, object]) -> list[str]:
+    """One line per path whose ratio grew past the threshold."""
+    threshold = float(baseline["threshold"])  # type: ignore[arg-type]
+    failures = []
+    for path, got in figures.items():
+        base = baseline[path]
+        assert isinstance(base, dict)
+        growth = got["ratio"] / base["ratio"] - 1
+        if growth > threshold:
+            failures.append(
+                f"{path} chat completion: {got['ratio']:.3f}x the bare proxy "
+                f"({got['meterway']:,.0f} instructions/request) against the baseline's "
+                f"{base['ratio']:.3f}x ({base['meterway']:,.0f}): +{growth:.1%}, over "
+                f"{threshold:.0%}"
+            )
+    return failures
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.bench.speed_guard", description=__doc__)
+    p.add_argument("--requests", type=int, default=30, help="requests per batch")
+    p.add_argument("--batches", type=int, default=11)
+    p.add_argument("--update", action="store_true", help="write these figures as the baseline")
+    a = p.parse_args()
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"threshold": 0.03}
+    figures = measure(a.requests, a.batches)
+    if a.update:
+        BASELINE.write_text(json.dumps({**baseline, **figures}, indent=2) + "\n")
+        print(f"wrote {BASELINE}")
+        return 0
+    failures = verdict(figures, baseline)
+    for line in failures:
+        print(f"SLOWER: {line}")
+    if failures:
+        print("If the cost is wanted, run `python -m tests.bench.speed_guard --update` and commit")
+        print("the new tests/bench/speed_baseline.json in the same change.")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
