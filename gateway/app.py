@@ -33,11 +33,13 @@ from gateway.appkeys import (
     KEYS,
     LEDGER,
     LOCAL_PROVIDER,
+    MEMBERS,
     METER,
     METER_BOOK,
     METERING,
     METERING_LEDGER,
     NOTIFY,
+    OIDC,
     OUTBOUND_SESSION,
     PAYMENTS,
     PLANS,
@@ -48,6 +50,7 @@ from gateway.appkeys import (
     SERVICES,
     SESSION,
     SETTINGS,
+    SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
     UPSTREAM,
@@ -70,6 +73,7 @@ from gateway.http import (
     user_auth,
     webhooks,
 )
+from gateway.http.dashboard_signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import gateway_middleware
@@ -77,6 +81,7 @@ from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
+from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
@@ -172,6 +177,13 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     revocations = stores.revocations(jwt.max_lifetime_s + jwt.leeway_s)
     app[REVOCATIONS] = revocations
     app[DASHBOARD_SESSIONS] = stores.sessions()
+    app[SIGNIN_TICKETS] = stores.signin_tickets()
+    app[MEMBERS] = stores.members()
+    settings = app[SETTINGS]
+    oidc = None
+    if settings.signin.oidc:
+        redirect = callback_url(settings.public_url)
+        oidc = app[OIDC] = OidcClient(settings.signin, redirect, revocations)
     source = JwksSource(jwt.jwks_url) if jwt.jwks_url else None
     if jwt.enabled:
         jwks = JwksCache(source) if source is not None else None
@@ -181,6 +193,8 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     yield
     if source is not None:
         await source.close()
+    if oidc is not None:
+        await oidc.close()
 
 
 def _metering(app: web.Application, opened: Stores) -> None:

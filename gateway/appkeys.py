@@ -12,6 +12,7 @@ from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.llm.upstream import Upstream
+from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
@@ -27,10 +28,12 @@ from gateway.stores.ports import (
     ExportLedgerPort,
     HotStorePort,
     LedgerPort,
+    MembersPort,
     MeteringLedgerPort,
     NotifyLedgerPort,
     RevocationsPort,
     SessionsPort,
+    SigninTicketsPort,
 )
 from gateway.workers.supervisor import Supervisor
 
@@ -61,6 +64,9 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
+SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
+MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
+OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 
 

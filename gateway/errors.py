@@ -3,6 +3,7 @@
     MeterwayError
     ├── InvalidRequest         400 invalid_request_error
     ├── InvalidApiKey          401 invalid_api_key
+    │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
     ├── NotFound               404 not_found
@@ -17,6 +18,7 @@
     │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
+    │   └── IdentityProviderUnavailable 503 identity_provider_unavailable
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
     └── PaymentProviderError   502 payment_provider_error
@@ -170,6 +172,18 @@ class ServiceUnavailable(MeterwayError):
         "service_unavailable",
         "overloaded_error",
     )
+
+
+class SigninFailed(InvalidApiKey):
+    """A sign-in by identity provider or e-mailed link that did not prove who is signing in."""
+
+    code = "signin_failed"
+
+
+class IdentityProviderUnavailable(ServiceUnavailable):
+    """The OpenID Connect issuer could not be reached or answered nonsense."""
+
+    code = "identity_provider_unavailable"
 
 
 class UpstreamTimeout(MeterwayError):

@@ -68,6 +68,25 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class SigninSettings:
+    """How people sign in to the dashboard besides a key or token: OpenID Connect
+    (authorization code + PKCE) and links sent by e-mail."""
+
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    oidc_scopes: str = "openid email"
+    oidc_name: str = "single sign-on"
+    email_links: bool = False
+    email_from: str = ""
+    smtp_url: str = ""
+
+    @property
+    def oidc(self) -> bool:
+        return bool(self.oidc_issuer)
+
+
+@dataclass(frozen=True)
 class PaymentSettings:
     provider: str = "local"  # stripe | local
     stripe_api_key: str = field(default="", repr=False)
@@ -124,6 +143,8 @@ class Settings:
     drain_timeout_s: float = 30.0
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
+    public_url: str = ""  # the gateway's address as people and providers reach it
+    signin: SigninSettings = field(default_factory=SigninSettings)
 
     @property
     def pricing_path(self) -> Path:
@@ -204,7 +225,37 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=_payments(get),
+        **_signin(get),
     )
+
+
+def _signin(get: Callable[..., object]) -> dict[str, Any]:
+    """PUBLIC_URL and the people's sign-ins that hand it out: an OIDC redirect URI and
+    e-mailed links must name the gateway as the world reaches it, never a request's Host."""
+    public = str(get("PUBLIC_URL", "") or "").rstrip("/")
+    if public:
+        v.url("PUBLIC_URL", public, ("http", "https"))
+    issuer = str(get("OIDC_ISSUER", "") or "").rstrip("/")
+    client = str(get("OIDC_CLIENT_ID", "") or "")
+    if issuer:
+        v.url("OIDC_ISSUER", issuer, ("http", "https"))
+        if not client or not public:
+            raise ConfigError("OIDC_ISSUER needs OIDC_CLIENT_ID and PUBLIC_URL")
+    links = v.flag(get("SIGNIN_EMAIL_LINKS", "0"))
+    smtp, sender = str(get("SMTP_URL", "") or ""), str(get("NOTIFY_EMAIL_FROM", "") or "")
+    if links and not (smtp and sender and public):
+        raise ConfigError("SIGNIN_EMAIL_LINKS needs SMTP_URL, NOTIFY_EMAIL_FROM and PUBLIC_URL")
+    signin = SigninSettings(
+        oidc_issuer=issuer,
+        oidc_client_id=client,
+        oidc_client_secret=str(get("OIDC_CLIENT_SECRET", "") or ""),
+        oidc_scopes=str(get("OIDC_SCOPES", "openid email")),
+        oidc_name=str(get("OIDC_DISPLAY_NAME", "single sign-on")),
+        email_links=links,
+        email_from=sender,
+        smtp_url=smtp,
+    )
+    return {"public_url": public, "signin": signin}
 
 
 def _jwt_algorithms(raw: str, secret: str, jwks_url: str) -> tuple[str, ...]:

@@ -8,13 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, LEDGER, REVOCATIONS
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
 from gateway.http.reports import usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
-from gateway.stores.errors import DuplicateExternalId
+from gateway.stores.errors import DuplicateExternalId, DuplicateMember
+from gateway.stores.records import Row
 
 MAX_SEARCH = 200
 
@@ -97,6 +98,50 @@ async def revoke_user_tokens(request: web.Request) -> web.Response:
     )
 
 
+def member_json(row: Row) -> dict[str, Any]:
+    signed_in = row["signed_in_at"]
+    return {
+        "id": row["id"],
+        "object": "account_member",
+        "account_id": row["account_id"],
+        "email": row["email"],
+        "issuer": row["issuer"],
+        "subject": row["subject"],
+        "created_at": row["created_at"].isoformat(),
+        "signed_in_at": signed_in.isoformat() if signed_in else None,
+    }
+
+
+async def list_members(request: web.Request) -> web.Response:
+    rows = await request.config_dict[MEMBERS].of_account(await _account_id(request))
+    return web.json_response({"object": "list", "data": [member_json(r) for r in rows]})
+
+
+async def invite_member(request: web.Request) -> web.Response:
+    """Invite a person by e-mail: they sign in by their identity provider (with that address
+    verified) or by an e-mailed link."""
+    account_id = await _account_id(request)
+    body = parse_json(await request.read())
+    email = str(bodies.text_field(body, "email")).strip().lower()
+    if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
+        raise InvalidRequest("'email' must be an e-mail address.", param="email")
+    try:
+        row = await request.config_dict[MEMBERS].add(account_id, email)
+    except DuplicateMember as exc:
+        raise Conflict(
+            "This account already has a member with this e-mail.", param="email"
+        ) from exc
+    return web.json_response(member_json(row), status=201)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    """Remove a member; their dashboard sessions end on their next page."""
+    account_id = await _account_id(request)
+    if not await request.config_dict[MEMBERS].remove(account_id, request.match_info["member_id"]):
+        raise NotFound("No such member.")
+    return web.json_response({"id": request.match_info["member_id"], "deleted": True})
+
+
 def add_routes(admin: web.Application) -> None:
     r = admin.router
     r.add_get("/accounts", search_accounts)
@@ -104,3 +149,6 @@ def add_routes(admin: web.Application) -> None:
     r.add_get("/accounts/{account_id}/keys", account_keys)
     r.add_get("/accounts/{account_id}/usage/report", usage_report)
     r.add_post("/users/{subject}/revoke-tokens", revoke_user_tokens)
+    r.add_get("/accounts/{account_id}/members", list_members)
+    r.add_post("/accounts/{account_id}/members", invite_member)
+    r.add_delete("/accounts/{account_id}/members/{member_id}", remove_member)

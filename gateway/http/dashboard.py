@@ -7,12 +7,16 @@ call, after the same scope checks: nothing shown here is hidden from a script.
 
 from __future__ import annotations
 
-import secrets
-
 from aiohttp import web
 
 from gateway.errors import MeterwayError, NotFound
-from gateway.http import dashboard_account, dashboard_billing, dashboard_keys, dashboard_ops
+from gateway.http import (
+    dashboard_account,
+    dashboard_billing,
+    dashboard_keys,
+    dashboard_ops,
+    dashboard_signin,
+)
 from gateway.http.dashboard_session import (
     BASE,
     COOKIE,
@@ -23,20 +27,12 @@ from gateway.http.dashboard_session import (
     set_cookie,
     start_session,
 )
-from gateway.http.dashboard_web import ASSETS, CONTEXT, TEMPLATES, environment, page_middleware
-from gateway.http.dashboard_web import render as render_page
-
-
-def _signin_form(request: web.Request, *, status: int = 200, error: str = "") -> web.Response:
-    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
-    request[CONTEXT] = {"session": None, "csrf": token}
-    response = render_page(request, "signin.html", status=status, title="Sign in", error=error)
-    set_cookie(request, response, PRE_COOKIE, token)
-    return response
+from gateway.http.dashboard_signin import signin_form
+from gateway.http.dashboard_web import ASSETS, TEMPLATES, environment, page_middleware
 
 
 async def signin_page(request: web.Request) -> web.Response:
-    return _signin_form(request)
+    return signin_form(request)
 
 
 async def signin(request: web.Request) -> web.Response:
@@ -47,7 +43,7 @@ async def signin(request: web.Request) -> web.Response:
     try:
         cookie, data = await start_session(request, raw.strip() if isinstance(raw, str) else "")
     except MeterwayError as exc:
-        return _signin_form(request, status=exc.status, error=exc.message)
+        return signin_form(request, status=exc.status, error=exc.message)
     home = f"{BASE}/" if data.get("account_id") else f"{BASE}/operators"
     response = web.HTTPSeeOther(home)
     set_cookie(request, response, COOKIE, cookie)
@@ -88,6 +84,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/signin", signin_page)
     r.add_post("/signin", signin)
     r.add_post("/signout", signout)
+    dashboard_signin.add_routes(dash)
     r.add_get("/usage", dashboard_account.usage)
     r.add_get("/usage/export", dashboard_account.usage_export)
     r.add_get("/keys", dashboard_keys.keys_page)

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import DASHBOARD_SESSIONS, REVOCATIONS, SETTINGS, STORE
+from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.dashboard_web import CONTEXT
 from gateway.http.operator import Operator, verify_operator
@@ -36,6 +36,7 @@ from gateway.http.principal import (
 )
 from gateway.services.auth import hash_key
 from gateway.services.jwt_auth import VerifiedToken
+from gateway.stores.records import Row
 
 BASE = "/dashboard"
 COOKIE = "mw_session"
@@ -134,6 +135,31 @@ async def start_session(request: web.Request, raw: str) -> tuple[str, dict[str, 
     return cookie, data
 
 
+async def start_member_session(request: web.Request, member: Row) -> str:
+    """A session for an account member signed in by identity provider or e-mailed link;
+    the cookie value."""
+    await request.config_dict[MEMBERS].signed_in(member["id"])
+    data = {
+        "kind": "member",
+        "member_id": member["id"],
+        "account_id": member["account_id"],
+        "label": member["email"] or member["subject"],
+        "csrf": secrets.token_urlsafe(24),
+        "operator": False,
+    }
+    cookie = secrets.token_urlsafe(32)
+    await request.config_dict[DASHBOARD_SESSIONS].create(digest(cookie), data, TTL_S)
+    return cookie
+
+
+async def _member_principal(request: web.Request, data: dict[str, Any]) -> Principal | None:
+    """A member's session lasts while the member does: removing them ends it."""
+    member = await request.config_dict[MEMBERS].get(str(data["member_id"]))
+    if member is None or member["account_id"] != data["account_id"]:
+        return None
+    return Principal(member["account_id"], "user", USER_SCOPES)
+
+
 async def _key_principal(request: web.Request, data: dict[str, Any]) -> Principal | None:
     store = request.config_dict[STORE]
     record = await store.lookup_key(str(data["key_hash"]))
@@ -163,6 +189,10 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
         return None
     if data["kind"] == "key":
         who = await _key_principal(request, data)
+        if who is None:
+            return None
+    elif data["kind"] == "member":
+        who = await _member_principal(request, data)
         if who is None:
             return None
     elif data["kind"] == "user":

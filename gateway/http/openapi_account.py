@@ -9,6 +9,7 @@ from gateway.http.openapi_schemas import (
     INT,
     PAGE_PARAMS,
     STR,
+    Schema,
     Security,
     array,
     obj,
@@ -21,6 +22,18 @@ from gateway.http.openapi_schemas import (
 USER: Security = [{"apiKey": []}, {"userToken": []}]
 _KEY_ID = path_param("key_id")
 _ACCOUNT_ID = path_param("account_id")
+_NULLABLE_STR: Schema = {"type": ["string", "null"]}
+_MEMBER = obj(
+    ("id", "account_id", "email"),
+    id=STR,
+    object=STR,
+    account_id=STR,
+    email=STR,
+    issuer=_NULLABLE_STR,
+    subject=_NULLABLE_STR,
+    created_at=STR,
+    signed_in_at=_NULLABLE_STR,
+)
 _NEW_KEY = obj(
     ("name",),
     name=STR,
@@ -188,6 +201,33 @@ def admin_directory_paths() -> dict[str, Any]:
                     catalogue={"type": ["string", "null"]},
                     models={"type": "object"},
                 ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/members": {
+            "get": op(
+                "The people who may sign in to an account's dashboard",
+                "admin",
+                ADMIN,
+                ok=obj(("data",), object=STR, data=array(_MEMBER)),
+                params=(_ACCOUNT_ID,),
+            ),
+            "post": op(
+                "Invite a person by e-mail (identity provider or e-mailed link sign-in)",
+                "admin",
+                ADMIN,
+                ok=_MEMBER,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=obj(("email",), email=STR),
+            ),
+        },
+        "/admin/v1/accounts/{account_id}/members/{member_id}": {
+            "delete": op(
+                "Remove a member; their dashboard sessions end",
+                "admin",
+                ADMIN,
+                ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
+                params=(_ACCOUNT_ID, path_param("member_id")),
             )
         },
         "/admin/v1/users/{subject}/revoke-tokens": {

@@ -8,7 +8,6 @@ and is fresh, and drop a retry it has already seen by its delivery id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -17,9 +16,10 @@ import time
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
+
+from gateway.outbound import smtp
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -81,8 +81,7 @@ class SmtpSender:
     name = "smtp"
 
     def __init__(self, url: str, sender: str, to: str) -> None:
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 25
+        self.host, self.port = smtp.address(url)
         self.sender, self.to = sender, to
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
@@ -98,14 +97,6 @@ class SmtpSender:
         return None
 
     def _send(self, message: EmailMessage) -> None:
-        """Delivered once the server accepted the message (250 after DATA): a failure to say
-        goodbye afterwards (a 421 or a reset on QUIT) must not make the notifier send it
-        again. A connection lost before that answer is a failure and is retried; the
-        Message-ID (the delivery id) stays the same, so a mail store can drop the copy."""
-        smtp = smtplib.SMTP(self.host, self.port, timeout=10)
-        try:
-            smtp.send_message(message)
-        finally:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                smtp.quit()
-            smtp.close()
+        """A connection lost before the server's answer to DATA is a failure and is retried;
+        the Message-ID (the delivery id) stays the same, so a mail store can drop the copy."""
+        smtp.deliver(self.host, self.port, message)

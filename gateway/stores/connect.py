@@ -23,6 +23,7 @@ from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.local_provider import LocalProviderStore
+from gateway.stores.postgres.members import Members
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.notify import NotifyLedger
 from gateway.stores.postgres.operator import OperatorLedger
@@ -35,7 +36,7 @@ from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
 from gateway.stores.redis.revocations import Revocations
-from gateway.stores.redis.sessions import Sessions
+from gateway.stores.redis.sessions import Sessions, SigninTickets
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
 
 REDIS_MAX_CONNECTIONS = 512
@@ -97,6 +98,12 @@ class Stores:
 
     def sessions(self) -> Sessions:
         return Sessions(self.redis, self.store.keys)
+
+    def signin_tickets(self) -> SigninTickets:
+        return SigninTickets(self.redis, self.store.keys)
+
+    def members(self) -> Members:
+        return Members(self.pool)
 
     def settlement_stream(self, consumer: str | None = None) -> RedisSettlementStream:
         """The settler's queue; `consumer` names this settler in the group (default

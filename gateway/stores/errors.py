@@ -48,3 +48,7 @@ class DuplicateCredit(StoreError):
 
 class DuplicateExternalId(StoreError):
     """Another account already has this external id."""
+
+
+class DuplicateMember(StoreError):
+    """The account already has a member with this e-mail."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from gateway.stores.ports.directory import (
     DirectoryPort,
+    MembersPort,
     RevocationsPort,
     SessionsPort,
+    SigninTicketsPort,
 )
 from gateway.stores.ports.hot import (
     HotStorePort,
@@ -37,6 +39,7 @@ __all__ = [
     "HotStorePort",
     "KeyDirectory",
     "LedgerPort",
+    "MembersPort",
     "MeterDecision",
     "MeterHoldsPort",
     "MeteringLedgerPort",
@@ -48,4 +51,5 @@ __all__ = [
     "SessionsPort",
     "SettlementLedger",
     "SettlementStream",
+    "SigninTicketsPort",
 ]

@@ -97,3 +97,43 @@ class SessionsPort(Protocol):
     async def delete(self, digest: str) -> None:
         """End the session at once (sign-out)."""
         ...
+
+
+class SigninTicketsPort(Protocol):
+    """One-use secrets of sign-ins under way (OIDC state, e-mailed links), by their hash."""
+
+    async def put(self, digest: str, data: dict[str, object], ttl_s: int) -> None: ...
+
+    async def take(self, digest: str) -> dict[str, object] | None:
+        """The ticket's data, gone from the store; None when taken already or expired."""
+        ...
+
+
+class MembersPort(Protocol):
+    """The people who may sign in to an account's dashboard (`account_members`)."""
+
+    async def add(self, account_id: str, email: str, issuer: str = "", subject: str = "") -> Row:
+        """Invite `email` (bound to (issuer, subject) when given); DuplicateMember if there."""
+        ...
+
+    async def of_account(self, account_id: str) -> list[Row]: ...
+
+    async def get(self, member: str) -> Row | None: ...
+
+    async def by_subject(self, issuer: str, subject: str) -> Row | None:
+        """The member an identity provider's user is bound to."""
+        ...
+
+    async def unbound_by_email(self, email: str) -> list[Row]:
+        """Invitations to `email` no identity provider's user has claimed yet, oldest first."""
+        ...
+
+    async def by_email(self, email: str) -> list[Row]: ...
+
+    async def bind(self, member: str, issuer: str, subject: str) -> bool:
+        """Claim an invitation; False when another sign-in claimed it first."""
+        ...
+
+    async def signed_in(self, member: str) -> None: ...
+
+    async def remove(self, account_id: str, member: str) -> bool: ...

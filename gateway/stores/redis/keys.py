@@ -111,3 +111,7 @@ class Keys:
     def dashboard_session(self, digest: str) -> str:
         """A dashboard sign-in, by the SHA-256 of its cookie; it expires with the session."""
         return f"{self.prefix}:dash:{digest}"
+
+    def signin_ticket(self, digest: str) -> str:
+        """A sign-in under way (an OIDC state, an e-mailed link), by its secret's SHA-256."""
+        return f"{self.prefix}:signin:{digest}"

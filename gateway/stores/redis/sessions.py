@@ -34,3 +34,21 @@ class Sessions:
     async def delete(self, digest: str) -> None:
         with map_redis_errors():
             await self._redis.delete(self._keys.dashboard_session(digest))
+
+
+class SigninTickets:
+    """Implements `stores.ports.SigninTicketsPort`: one-use secrets of a sign-in under way,
+    taken with GETDEL so two requests presenting the same one cannot both succeed."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    async def put(self, digest: str, data: dict[str, object], ttl_s: int) -> None:
+        with map_redis_errors():
+            await self._redis.set(self._keys.signin_ticket(digest), orjson.dumps(data), ex=ttl_s)
+
+    async def take(self, digest: str) -> dict[str, object] | None:
+        with map_redis_errors():
+            raw = await self._redis.getdel(self._keys.signin_ticket(digest))
+        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))

@@ -1,0 +1,110 @@
+"""The people of an account (`account_members`): who may sign in to its dashboard, by an
+identity provider's (issuer, subject) once bound, or by e-mail."""
+
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+
+from gateway.stores.errors import DuplicateMember
+from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.records import Row
+
+_COLUMNS = "id, account_id, email, issuer, subject, created_at, signed_in_at"
+
+
+def member_id() -> str:
+    return "mem_" + secrets.token_hex(10)
+
+
+class Members:
+    """Implements `stores.ports.MembersPort`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def add(self, account_id: str, email: str, issuer: str = "", subject: str = "") -> Row:
+        try:
+            row = await self.pool.fetchrow(
+                f"INSERT INTO account_members (id, account_id, email, issuer, subject)"
+                f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+                member_id(),
+                account_id,
+                email.lower(),
+                issuer or None,
+                subject or None,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateMember(email) from exc
+        except asyncpg.PostgresError:
+            with map_postgres_errors():
+                raise
+        return dict(row)
+
+    async def of_account(self, account_id: str) -> list[Row]:
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                f"SELECT {_COLUMNS} FROM account_members WHERE account_id = $1 ORDER BY created_at",
+                account_id,
+            )
+        return [dict(r) for r in rows]
+
+    async def get(self, member: str) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"SELECT {_COLUMNS} FROM account_members WHERE id = $1", member
+            )
+        return None if row is None else dict(row)
+
+    async def by_subject(self, issuer: str, subject: str) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"SELECT {_COLUMNS} FROM account_members WHERE issuer = $1 AND subject = $2",
+                issuer,
+                subject,
+            )
+        return None if row is None else dict(row)
+
+    async def unbound_by_email(self, email: str) -> list[Row]:
+        """Invitations to `email` that no identity provider's user has claimed yet."""
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                f"SELECT {_COLUMNS} FROM account_members WHERE email = $1 AND subject IS NULL"
+                " ORDER BY created_at",
+                email.lower(),
+            )
+        return [dict(r) for r in rows]
+
+    async def by_email(self, email: str) -> list[Row]:
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                f"SELECT {_COLUMNS} FROM account_members WHERE email = $1 ORDER BY created_at",
+                email.lower(),
+            )
+        return [dict(r) for r in rows]
+
+    async def bind(self, member: str, issuer: str, subject: str) -> bool:
+        """Claim an invitation for (issuer, subject); False when another sign-in did first."""
+        with map_postgres_errors():
+            done = await self.pool.execute(
+                "UPDATE account_members SET issuer = $2, subject = $3"
+                " WHERE id = $1 AND subject IS NULL",
+                member,
+                issuer,
+                subject,
+            )
+        return str(done).endswith(" 1")
+
+    async def signed_in(self, member: str) -> None:
+        with map_postgres_errors():
+            await self.pool.execute(
+                "UPDATE account_members SET signed_in_at = now() WHERE id = $1", member
+            )
+
+    async def remove(self, account_id: str, member: str) -> bool:
+        with map_postgres_errors():
+            done = await self.pool.execute(
+                "DELETE FROM account_members WHERE id = $1 AND account_id = $2", member, account_id
+            )
+        return str(done).endswith(" 1")

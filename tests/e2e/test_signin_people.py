@@ -1,0 +1,198 @@
+"""People sign in to the dashboard without a key: by their identity provider (a real OpenID
+Connect provider, panva's `oidc-provider` on Node, driven in Chromium) and by a link e-mailed
+to an invited address (a real SMTP server)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.browser_kit import launch
+from tests.factories import tenant
+from tests.harness import Gateway, free_port, running_gateway
+from tests.smtp_sink import Mailbox, smtp_server
+
+PROVIDER = Path(__file__).resolve().parents[1] / "oidc_provider"
+CLIENT_SECRET = "a-client-secret-" + secrets.token_hex(8)
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+LINK = re.compile(r"http://\S+/dashboard/signin/link/[\w-]+")
+
+
+@pytest.fixture
+async def oidc_gw(dsn: str) -> AsyncIterator[Gateway]:
+    """A gateway whose OIDC_ISSUER is a real provider running beside it."""
+    if not (PROVIDER / "node_modules" / "oidc-provider").is_dir():  # a fresh clone
+        npm = await asyncio.create_subprocess_exec("npm", "ci", "--no-audit", cwd=PROVIDER)
+        assert await asyncio.wait_for(npm.wait(), 300) == 0, "npm ci in tests/oidc_provider"
+    port, idp_port = free_port(), free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = {
+        "PORT": str(idp_port),
+        "REDIRECT_URI": f"{public}/dashboard/signin/oidc/callback",
+        "CLIENT_SECRET": CLIENT_SECRET,
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    idp = await asyncio.create_subprocess_exec(
+        "node", "server.mjs", cwd=PROVIDER, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert idp.stdout is not None
+        line = await asyncio.wait_for(idp.stdout.readline(), 30)
+        assert b"listening" in line, line
+        async with running_gateway(
+            dsn,
+            LISTEN_ADDR=f"127.0.0.1:{port}",
+            PUBLIC_URL=public,
+            OIDC_ISSUER=f"http://127.0.0.1:{idp_port}",
+            OIDC_CLIENT_ID="meterway",
+            OIDC_CLIENT_SECRET=CLIENT_SECRET,
+            OIDC_DISPLAY_NAME="Test IdP",
+        ) as gateway:
+            yield gateway
+    finally:
+        idp.terminate()
+        await idp.wait()
+
+
+async def _invite(gw: Gateway, account_id: str, email: str) -> dict[str, object]:
+    status, member = await gw.admin(
+        "POST", f"/admin/v1/accounts/{account_id}/members", {"email": email}
+    )
+    assert status == 201, member
+    return member
+
+
+@pytest.mark.timeout(120)
+async def test_an_invited_person_signs_in_with_their_identity_provider(oidc_gw: Gateway) -> None:
+    gw = oidc_gw
+    t = await tenant(gw)
+    await _invite(gw, t.account_id, "ada@example.com")
+    async with async_playwright() as pw:
+        browser = await launch(pw)
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto(gw.url + "/dashboard/signin")
+        await page.click("text=Sign in with Test IdP")
+        await page.fill("input[name=login]", "ada@example.com")
+        await page.fill("input[name=password]", "anything")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(gw.url + "/dashboard/")
+        assert "$" in await page.inner_text("main")  # the account's overview, balance shown
+
+        stranger = await browser.new_page()
+        await stranger.goto(gw.url + "/dashboard/signin/oidc")
+        await stranger.fill("input[name=login]", "eve@example.com")
+        await stranger.fill("input[name=password]", "anything")
+        await stranger.click("button[type=submit]")
+        await stranger.wait_for_load_state()
+        assert "No account has invited eve@example.com" in await stranger.inner_text("body")
+        await browser.close()
+
+    status, members = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}/members")
+    assert status == 200
+    (ada,) = members["data"]
+    assert ada["subject"] == "ada@example.com" and ada["signed_in_at"]
+    assert ada["issuer"] == gw.settings.signin.oidc_issuer
+
+
+async def test_a_callback_this_browser_did_not_start_is_refused(oidc_gw: Gateway) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(oidc_gw.url + "/dashboard/signin/oidc", allow_redirects=False) as r:
+            assert r.status == 303 and "code_challenge_method=S256" in r.headers["Location"]
+            state = re.search(r"state=([\w-]+)", r.headers["Location"])
+        assert state is not None
+    async with aiohttp.ClientSession() as other:  # another browser: no attempt cookie
+        url = f"{oidc_gw.url}/dashboard/signin/oidc/callback?state={state.group(1)}&code=x"
+        async with other.get(url, allow_redirects=False) as r:
+            assert r.status == 401
+            assert "not started in this browser" in await r.text()
+
+
+@pytest.fixture
+async def mail_gw(dsn: str) -> AsyncIterator[tuple[Gateway, Mailbox]]:
+    port = free_port()
+    with smtp_server() as box:
+        async with running_gateway(
+            dsn,
+            LISTEN_ADDR=f"127.0.0.1:{port}",
+            PUBLIC_URL=f"http://127.0.0.1:{port}",
+            SIGNIN_EMAIL_LINKS="1",
+            SMTP_URL=box.url,
+            NOTIFY_EMAIL_FROM="meterway@example.com",
+        ) as gateway:
+            yield gateway, box
+
+
+async def _ask_link(http: aiohttp.ClientSession, gw: Gateway, email: str) -> str:
+    async with http.get(gw.url + "/dashboard/signin") as r:
+        token = CSRF.search(await r.text())
+    assert token is not None
+    data = {"csrf": token.group(1), "email": email}
+    async with http.post(gw.url + "/dashboard/signin/email", data=data) as r:
+        assert r.status == 200
+        return await r.text()
+
+
+async def _use_link(http: aiohttp.ClientSession, link: str) -> int:
+    async with http.get(link) as r:
+        page = await r.text()
+    token = CSRF.search(page)
+    assert token is not None and "Sign in" in page
+    async with http.post(link, data={"csrf": token.group(1)}, allow_redirects=False) as r:
+        return r.status
+
+
+async def test_an_emailed_link_signs_in_once(mail_gw: tuple[Gateway, Mailbox]) -> None:
+    gw, box = mail_gw
+    t = await tenant(gw)
+    await _invite(gw, t.account_id, "bob@example.com")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        page = await _ask_link(http, gw, "Bob@Example.com")
+        assert "a link is on its way" in page
+        (mail,) = box.messages
+        assert mail["To"] == "bob@example.com"
+        text = mail.get_body(("plain",))
+        html = mail.get_body(("html",))
+        assert text is not None and html is not None and "<a href=" in html.get_content()
+        link = LINK.search(text.get_content())
+        assert link is not None
+        assert await _use_link(http, link.group(0)) == 303
+        async with http.get(gw.url + "/dashboard/") as r:
+            assert r.status == 200 and "Overview" in await r.text()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as again:
+        assert await _use_link(again, link.group(0)) == 401  # one use
+
+
+async def test_a_stranger_gets_the_same_answer_and_no_mail(
+    mail_gw: tuple[Gateway, Mailbox],
+) -> None:
+    gw, box = mail_gw
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        page = await _ask_link(http, gw, "nobody@example.com")
+    assert "a link is on its way" in page
+    assert box.messages == []
+
+
+async def test_removing_a_member_ends_their_session(mail_gw: tuple[Gateway, Mailbox]) -> None:
+    gw, box = mail_gw
+    t = await tenant(gw)
+    member = await _invite(gw, t.account_id, "carol@example.com")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await _ask_link(http, gw, "carol@example.com")
+        body = box.messages[-1].get_body(("plain",))
+        assert body is not None
+        link = LINK.search(body.get_content())
+        assert link is not None and await _use_link(http, link.group(0)) == 303
+        status, _ = await gw.admin(
+            "DELETE", f"/admin/v1/accounts/{t.account_id}/members/{member['id']}"
+        )
+        assert status == 200
+        async with http.get(gw.url + "/dashboard/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"].endswith("/dashboard/signin")
