@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from billing.quotas import Quota
 
-PROXY_SCOPES = frozenset({"chat", "completions", "embeddings", "messages"})
+PROXY_SCOPES = frozenset(
+    {"chat", "completions", "embeddings", "messages", "moderations", "images", "audio", "batches"}
+)
 
 
 @dataclass(frozen=True, slots=True)

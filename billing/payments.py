@@ -83,12 +83,22 @@ def plan_move(plans: PlanBook, current: str, target: str) -> PlanMove:
     return "upgrade" if there.rank > here.rank else "downgrade"
 
 
+def arranged_with_sales(plans: PlanBook, plan: Plan) -> bool:
+    """A plan with no price that is not the default one: set by the operator, never bought."""
+    return plan.price_micros == 0 and plan.name != plans.default
+
+
+def for_sale(plans: PlanBook) -> list[str]:
+    """The plans a user may choose themselves, in upgrade order."""
+    return [p.name for p in plans.plans.values() if not arranged_with_sales(plans, p)]
+
+
 def purchasable(plans: PlanBook, name: object) -> Plan:
     """A plan a user may choose: the default (free) one or one with a price."""
     plan = plans.get(name) if isinstance(name, str) else None
     if plan is None:
         raise PaymentRuleError(f"Unknown plan {name!r}.")
-    if plan.price_micros == 0 and plan.name != plans.default:
+    if arranged_with_sales(plans, plan):
         raise PaymentRuleError(f"The {plan.name} plan is arranged with sales, not bought here.")
     return plan
 
@@ -135,8 +145,6 @@ def next_step(
         return NextStep("top_up", f"{base}/topups")
     if upgrade_to is not None:
         return NextStep("upgrade", f"{base}/subscription", plan=upgrade_to)
-    if not method_on_file:
-        return NextStep("setup", f"{base}/setup")
     return NextStep("none", base, method="GET")
 
 

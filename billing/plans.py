@@ -25,7 +25,7 @@ class PlanError(ValueError):
 
 FIELDS = frozenset(
     {"mode", "on_insufficient", "models", "clamp_min_tokens", "quotas", "price", "stripe_price"}
-    | {"markup_bps"}
+    | {"markup_bps", "providers"}
 )
 MAX_MARKUP_BPS = 1_000_000  # 100x: a bound that keeps every marked-up amount exact in Lua
 
@@ -42,6 +42,7 @@ class Plan:
     price_micros: int = 0  # per month; 0 = free
     stripe_price: str = ""  # the Stripe Price id billed for this plan
     markup_bps: int = 0  # charged over provider cost, in basis points (2000 = +20 %)
+    providers: frozenset[str] = frozenset()  # the only providers it may be served by; empty all
 
     def allows_model(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -98,6 +99,9 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
     models = entry.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise PlanError(f"plan {name!r}: models must be a list of names")
+    providers = entry.get("providers", [])
+    if not isinstance(providers, list) or not all(isinstance(p, str) and p for p in providers):
+        raise PlanError(f"plan {name!r}: providers must be a list of provider names")
     clamp_min = entry.get("clamp_min_tokens", 16)
     if isinstance(clamp_min, bool) or not isinstance(clamp_min, int) or clamp_min < 1:
         raise PlanError(f"plan {name!r}: clamp_min_tokens must be a positive whole number")
@@ -121,6 +125,7 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
         price,
         stripe_price,
         markup,
+        frozenset(providers),
     )
 
 

@@ -54,6 +54,7 @@ from gateway.appkeys import (
     STORE,
     SUPERVISOR,
     UPSTREAM,
+    UPSTREAMS,
     Proxying,
 )
 from gateway.http import (
@@ -77,6 +78,7 @@ from gateway.http.dashboard_signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import gateway_middleware
+from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
@@ -84,6 +86,7 @@ from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
+from gateway.provider_settings import pricing_terms
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.jwks import JwksCache
@@ -99,6 +102,7 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.records import OwnedResponse
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
+from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
@@ -281,6 +285,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     payments = app[PAYMENTS]
     clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
     supervisor.start("billing_clock", clock)
+    keeper = GrantKeeper(stores.grants(), stores.grant_write_offs())
+    grants = every(GRANT_KEEPER_EVERY_S, keeper.tick, stop, "grant_keeper")
+    supervisor.start("grant_keeper", grants)
 
     async def keep_months() -> None:
         for added in await keep_ahead(stores, datetime.now(UTC)):
@@ -288,8 +295,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
                 "ledger partition %s created (%d rows from DEFAULT)", added.month, added.moved
             )
 
-    keeper = every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
-    supervisor.start("ledger_partitions", keeper)
+    months = every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
+    supervisor.start("ledger_partitions", months)
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
     await supervisor.close()
@@ -320,7 +327,13 @@ def _fetcher(app: web.Application) -> Fetch:
 async def _proxying(app: web.Application) -> None:
     """After every cleanup context opened (aiohttp runs them first at start-up)."""
     app[PROXYING] = Proxying(
-        app[SETTINGS], app[PRICING], app[COUNTER], app[KEYS], app[METER], app[UPSTREAM]
+        app[SETTINGS],
+        app[PRICING],
+        app[COUNTER],
+        app[KEYS],
+        app[METER],
+        app[UPSTREAM],
+        app[UPSTREAMS],
     )
 
 
@@ -342,7 +355,11 @@ def create_app(
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[PRICING] = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
+    app[PRICING] = load_pricing(
+        settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)
+    )
+    deployed = (d.upstream for d in app[PRICING].deployments())
+    app[UPSTREAMS] = Upstreams(deployed, settings.upstream_cooldown_s)
     app[PLANS] = load_plans(settings.plans_path)
     app[METER_BOOK] = load_meters(settings.meters_path)
     app[COUNTER] = counter or TokenCounter(CountCache(settings.token_count_cache_chars))

@@ -11,6 +11,7 @@ from billing.meters import MeterBook
 from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
+from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.local import LocalProvider
@@ -47,6 +48,7 @@ METER = web.AppKey("meter", Meter)
 LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream")
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
 JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configured
 REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
 DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")
@@ -81,6 +83,7 @@ class Proxying:
     keys: KeyResolver
     meter: Meter
     upstream: Upstream
+    upstreams: Upstreams  # the cool-downs of models' deployments
 
 
 PROXYING = web.AppKey("proxying", Proxying)

@@ -18,7 +18,8 @@
     │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
-    │   └── IdentityProviderUnavailable 503 identity_provider_unavailable
+    │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
+    │   └── UpstreamsCoolingDown 503 upstreams_cooling_down (every deployment of the model)
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
     └── PaymentProviderError   502 payment_provider_error
@@ -184,6 +185,13 @@ class IdentityProviderUnavailable(ServiceUnavailable):
     """The OpenID Connect issuer could not be reached or answered nonsense."""
 
     code = "identity_provider_unavailable"
+
+
+class UpstreamsCoolingDown(ServiceUnavailable):
+    """Every upstream of a model with several deployments is cooling down after a 429,
+    5xx or failed connection: nothing was sent; retry after the soonest cool-down ends."""
+
+    code = "upstreams_cooling_down"
 
 
 class UpstreamTimeout(MeterwayError):

@@ -15,6 +15,9 @@ from typing import Any
 from gateway import config_values as v
 from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
+from gateway.provider_settings import PROVIDERS as PROVIDERS
+from gateway.provider_settings import ProviderSettings as ProviderSettings
+from gateway.provider_settings import read_providers
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -24,26 +27,7 @@ def config_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("MW_CONFIG_DIR", str(DEFAULT_CONFIG_DIR)))
 
 
-PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral")
-DEFAULT_BASE_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "google": "https://generativelanguage.googleapis.com/v1beta/openai",
-    "deepseek": "https://api.deepseek.com/v1",
-    "mistral": "https://api.mistral.ai/v1",
-}
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "todo"})
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    name: str
-    base_url: str
-    api_key: str = field(repr=False)
-    wire: str  # "openai" or "anthropic"
-
-    def __repr__(self) -> str:
-        return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
 
 
 JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"})
@@ -112,6 +96,9 @@ class Settings:
     max_body_bytes: int = 4 * 1024 * 1024
     upstream_connect_timeout_s: float = 10.0
     upstream_timeout_s: float = 600.0
+    # How long a deployment's upstream rests after a 429, 5xx or failed connection that
+    # named no retry-after (UPSTREAM_COOLDOWN_S).
+    upstream_cooldown_s: float = 10.0
     reservation_ttl_s: float = 660.0
     timezone: str = "UTC"
     settler_enabled: bool = True
@@ -159,18 +146,6 @@ class Settings:
         return self.config_dir / "meters.toml"
 
 
-def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> ProviderSettings:
-    section = cfg.get(name, {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"[providers.{name}] must be a table")
-    upper = name.upper()
-    base = env.get(f"{upper}_BASE_URL") or section.get("base_url") or DEFAULT_BASE_URLS[name]
-    key = env.get(f"{upper}_API_KEY") or section.get("api_key") or ""
-    wire = "anthropic" if name == "anthropic" else "openai"
-    url = v.url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
-    return ProviderSettings(name, url, str(key), wire)
-
-
 def load_settings(env: Mapping[str, str] | None = None, config: Path | None = None) -> Settings:
     """Build Settings from the environment (and an optional TOML file); raise ConfigError."""
     env = os.environ if env is None else env
@@ -199,7 +174,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         listen_host=host,
         listen_port=port,
         admin_api_key=admin,
-        providers={p: _provider(p, env, providers_cfg) for p in PROVIDERS},
+        providers=read_providers(env, providers_cfg),
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
@@ -207,6 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
             "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
         ),
         upstream_timeout_s=timeout,
+        upstream_cooldown_s=v.number("UPSTREAM_COOLDOWN_S", get("UPSTREAM_COOLDOWN_S", 10), 0),
         reservation_ttl_s=timeout + 60,
         timezone=v.zone(str(get("QUOTA_TIMEZONE", "UTC"))),
         settler_enabled=not v.flag(get("SETTLER_DISABLED", "0")),

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     generate_latest,
@@ -47,6 +48,8 @@ class Metrics:
     dead_lettered: Counter
     vanished: Counter
     kept_counts: Counter
+    upstream_failures: Counter
+    upstream_cooling: Gauge
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -182,6 +185,21 @@ def _build() -> Metrics:
             "Prompt texts long enough to keep the token count of: found kept (hit) or"
             " tokenized and kept (miss). Each worker adds its share when it answers a scrape.",
             ["result"],
+            registry=r,
+        ),
+        upstream_failures=Counter(
+            "meterway_upstream_failures",
+            "Calls a deployment's upstream failed before answering (connect, 429, 5xx): it"
+            " cools down and the next deployment is tried. By upstream (provider/model) and"
+            " reason.",
+            ["upstream", "reason"],
+            registry=r,
+        ),
+        upstream_cooling=Gauge(
+            "meterway_upstream_cooling",
+            "1 while a deployment's upstream cools down (no call is sent to it), else 0.",
+            ["upstream"],
+            multiprocess_mode="max",
             registry=r,
         ),
     )

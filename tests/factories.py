@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import openai
+from openai.types.chat import ChatCompletionChunk
 
 from billing.pricing import ModelPrice
 from gateway.appkeys import PRICING
@@ -53,6 +54,20 @@ def anthropic_client(gw: Gateway, key: str, **kw: Any) -> anthropic.AsyncAnthrop
     return anthropic.AsyncAnthropic(
         base_url=gw.url, api_key=key, max_retries=kw.pop("max_retries", 0), **kw
     )
+
+
+async def usage_stream(
+    client: openai.AsyncOpenAI, model: str, messages: Any, **kw: Any
+) -> list[ChatCompletionChunk]:
+    """A chat stream that asks for its usage chunk (where the debit is shown), read whole."""
+    stream = await client.chat.completions.create(
+        model=model,
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        **kw,
+    )
+    return [chunk async for chunk in stream]
 
 
 async def balance(gw: Gateway, account_id: str) -> int:

@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,7 @@ from gateway.app import STORES, create_app
 from gateway.appkeys import METER
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.http.server import GatewayRunner, start_sites
-from gateway.settings import Settings, load_settings
+from gateway.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from gateway.stores.connect import Stores, open_hot_store, redis_clients
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
@@ -106,8 +107,19 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
     return base
 
 
-def gateway_settings(dsn: str, upstream_url: str, prefix: str, **env: str) -> Settings:
-    return load_settings(gateway_env(dsn, upstream_url, prefix, **env))
+def config_dir_with(path: Path, **appended: str) -> Path:
+    """A copy of the shipped config directory at `path` (for MW_CONFIG_DIR), with text
+    appended to its files by stem: `pricing=...`, `plans=...`, `meters=...`."""
+    for stem in ("pricing", "plans", "meters"):
+        text = (DEFAULT_CONFIG_DIR / f"{stem}.toml").read_text()
+        (path / f"{stem}.toml").write_text(text + appended.get(stem, ""))
+    return path
+
+
+def gateway_settings(
+    dsn: str, upstream_url: str, prefix: str, config: Path | None = None, **env: str
+) -> Settings:
+    return load_settings(gateway_env(dsn, upstream_url, prefix, **env), config)
 
 
 @dataclass
@@ -165,11 +177,15 @@ async def _cleanup(runner: web.AppRunner) -> None:
 
 
 @asynccontextmanager
-async def running_gateway(dsn: str, **env: str) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    dsn: str, config: Path | None = None, **env: str
+) -> AsyncIterator[Gateway]:
+    """The gateway on a free port in front of the fake provider; `config` is a TOML file
+    (`meterway serve --config`), e.g. for `[providers.NAME]` tables."""
     prefix = f"mwt{secrets.token_hex(4)}"
     control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
     upstream = await start_upstream(control=control)
-    settings = gateway_settings(dsn, upstream.url, prefix, **env)
+    settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
     async with open_hot_store(settings) as hot:
         # Ready before start: `serve` restores a Redis without markers from the ledger, and
         # the shared test database holds every test's accounts, not this test's to load.

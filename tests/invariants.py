@@ -2,9 +2,13 @@
 
 1. each request id has at most one ledger row of each kind, and only a void may precede its
    debit (a reservation voided while its request was alive, then debited late);
-2. the ledger's debits add up to what Redis took from the balances (credits - balance);
+2. the ledger's debits add up to what Redis took from the balances (credits - balance,
+   less refunds and write-offs);
 3. after a drain, every account's ledger balance equals its Redis balance, nothing held;
-4. every reservation ended settled or voided: no reservation or deadline entries remain.
+4. every reservation ended settled or voided: no reservation or deadline entries remain;
+5. once every entry is allocated to credit grants, each account's grants hold its balance:
+   sum(remaining) - debt == balance, each grant's remaining is its amount less its draws,
+   and every debit, refund and write-off drew exactly its amount.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ async def check_invariants(
         " coalesce(sum(l.amount_micros), 0)::bigint AS total,"
         " coalesce(sum(l.amount_micros) FILTER (WHERE l.kind = 'credit'), 0)::bigint AS cr,"
         " coalesce(sum(-l.amount_micros) FILTER (WHERE l.kind = 'debit'), 0)::bigint AS dr,"
+        # write-offs of credit grants and refunds leave the balance too, not as debits
+        " coalesce(sum(-l.amount_micros) FILTER (WHERE l.kind IN ('expire', 'refund')), 0)"
+        "::bigint AS other,"
         " coalesce(sum(l.entries) FILTER (WHERE l.kind = 'debit'), 0)::bigint AS nd,"
         " coalesce(sum(l.entries) FILTER (WHERE l.kind = 'void'), 0)::bigint AS nv"
         " FROM accounts a LEFT JOIN ledger_kind_sums l ON l.account_id = a.id"
@@ -55,12 +62,50 @@ async def check_invariants(
         assert hot is not None, f"{r['id']} missing from Redis"
         assert r["bal"] == r["total"], f"{r['id']}: accounts.balance != sum(ledger)"
         assert hot == (r["total"], 0), f"{r['id']}: redis {hot} != ledger {r['total']}"
-        taken += r["cr"] - hot[0]
+        taken += r["cr"] - hot[0] - r["other"]
     debited = sum(r["dr"] for r in rows)
     assert debited == taken, f"ledger debits {debited} != taken from Redis {taken}"
     await _no_open_reservations(stores)
+    await check_grants(stores, accounts)
     missing = await _costs_against_ledger(stores, costs or {})
     return Report(sum(r["nd"] for r in rows), sum(r["nv"] for r in rows), debited, missing)
+
+
+async def check_grants(stores: Stores, account_ids: Iterable[str]) -> None:
+    """Allocate every account's entries (the keeper does it within a second), then check
+    that its grants and debt add up to its balance and agree with the draws."""
+    accounts = sorted(set(account_ids))
+    grants = stores.grants()
+    for account_id in accounts:
+        await grants.allocate(account_id)
+    off = await stores.pool.fetch(
+        "SELECT a.id, a.balance_micros, b.debt_micros,"
+        " (SELECT coalesce(sum(remaining_micros), 0) FROM credit_grants g"
+        "  WHERE g.account_id = a.id)::bigint AS held,"
+        " (SELECT coalesce(sum(amount_micros), 0) FROM grant_draws d"
+        "  WHERE d.account_id = a.id AND d.grant_id IS NULL)::bigint AS unfunded"
+        " FROM accounts a JOIN grant_books b ON b.account_id = a.id WHERE a.id = ANY($1::text[])"
+        " AND (a.balance_micros <> (SELECT coalesce(sum(remaining_micros), 0)"
+        "  FROM credit_grants g WHERE g.account_id = a.id) - b.debt_micros"
+        "  OR b.debt_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM grant_draws d"
+        "  WHERE d.account_id = a.id AND d.grant_id IS NULL))",
+        accounts,
+    )
+    assert not off, f"grants do not add up to the balance: {[dict(r) for r in off][:3]}"
+    drifted = await stores.pool.fetch(
+        "SELECT g.id FROM credit_grants g WHERE g.account_id = ANY($1::text[])"
+        " AND g.remaining_micros <> g.amount_micros - (SELECT coalesce(sum(amount_micros), 0)"
+        " FROM grant_draws d WHERE d.grant_id = g.id)",
+        accounts,
+    )
+    assert not drifted, f"grants whose remaining != amount - draws: {drifted[:5]}"
+    undrawn = await stores.pool.fetch(
+        "SELECT l.id FROM ledger_entries l WHERE l.account_id = ANY($1::text[])"
+        " AND l.amount_micros < 0 AND -l.amount_micros <> (SELECT coalesce(sum(amount_micros), 0)"
+        " FROM grant_draws d WHERE d.entry_id = l.id)",
+        accounts,
+    )
+    assert not undrawn, f"entries whose draws != their amount: {undrawn[:5]}"
 
 
 async def _no_open_reservations(stores: Stores) -> None:

@@ -7,11 +7,12 @@ model and the `Priced` value a settlement records, `units` the catalogue's units
 
 from billing.pricing.card import Band, RateCard
 from billing.pricing.errors import PricingError
-from billing.pricing.model import ModelKind, ModelPrice, Priced, usage_counts
+from billing.pricing.model import Deployment, ModelKind, ModelPrice, Priced, usage_counts
 from billing.pricing.table import PricingTable, load_pricing, parse_pricing
 
 __all__ = [
     "Band",
+    "Deployment",
     "ModelKind",
     "ModelPrice",
     "Priced",

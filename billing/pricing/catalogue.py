@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from importlib.metadata import version
-from typing import Any
+from typing import Any, Literal
 
 from genai_prices import data as catalogue_data
 from genai_prices import types as gp
@@ -34,6 +34,8 @@ EPOCH = date(1970, 1, 1)
 # OpenAI models counted with cl100k_base; every other OpenAI model uses o200k_base, and other
 # providers' models are counted with cl100k_base, the documented approximation.
 CL100K_OPENAI = ("gpt-3.5", "gpt-4-", "text-embedding", "davinci", "babbage")
+# Models answering on /v1/images: their names say so (their prices look like chat's).
+IMAGE_MODELS = ("gpt-image", "chatgpt-image", "dall-e")
 _COMPACT_DATE = re.compile(r"-(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
 
 
@@ -163,13 +165,31 @@ def _periods(provider: str, model: gp.ModelInfo) -> tuple[Period, ...]:
 
 
 def _kind(model: gp.ModelInfo, prices: gp.ModelPrice) -> ModelKind | None:
-    """What the gateway serves it as: embeddings (input only), chat (token-priced), or
-    nothing yet (priced per image, per second, per character)."""
+    """What the gateway serves it as: by the endpoint its name says it answers on
+    (moderation, images, transcription, speech; realtime and live models are not served),
+    else embeddings (input only) or chat (token-priced)."""
+    named = _named_kind(model.id)
+    if named is not None:
+        return None if named == "unserved" else named
     if prices.input_mtok is None:
         return None
     if "embed" in model.id and prices.output_mtok in (None, Decimal(0)):
         return "embedding"
     return "chat" if prices.output_mtok is not None else None
+
+
+def _named_kind(model_id: str) -> ModelKind | Literal["unserved"] | None:
+    if any(word in model_id for word in ("realtime", "live")):
+        return "unserved"
+    if "moderation" in model_id:
+        return "moderation"
+    if model_id.startswith(IMAGE_MODELS):
+        return "image"
+    if "transcribe" in model_id or model_id.startswith("whisper"):
+        return "transcription"
+    if "tts" in model_id:
+        return "speech"
+    return None
 
 
 def _encoding(provider: str, model_id: str) -> str:
@@ -188,7 +208,7 @@ def _entry(provider: str, model: gp.ModelInfo) -> Entry | None:
         provider=provider,
         upstream_model=model.id,
         kind=kind,
-        max_output_tokens=0 if kind == "embedding" else (model.context_window or 0),
+        max_output_tokens=(model.context_window or 0) if kind in ("chat", "completion") else 0,
         encoding=_encoding(provider, model.id),
         image_max_tokens=DEFAULT_IMAGE_TOKENS.get(provider, IMAGE_TOKENS_FALLBACK),
         periods=_periods(provider, model),
@@ -197,12 +217,16 @@ def _entry(provider: str, model: gp.ModelInfo) -> Entry | None:
     return Entry(provider, model.id, matcher(model.match), price)
 
 
-def compile_catalogue(providers: Iterable[str], exclude: frozenset[str]) -> list[Entry]:
-    """Every served model of `providers`, in their order (the first provider's match wins)."""
+def compile_catalogue(
+    providers: Iterable[str] | Mapping[str, str], exclude: frozenset[str]
+) -> list[Entry]:
+    """Every served model of `providers`, in their order (the first provider's match wins);
+    a mapping serves a catalogue provider's models (its values) under another name (its keys)."""
+    pairs = providers.items() if isinstance(providers, Mapping) else ((p, p) for p in providers)
     by_id = {p.id: p for p in catalogue_data.providers}
     entries = []
-    for provider in providers:
-        found = by_id.get(provider)
+    for provider, source in pairs:
+        found = by_id.get(source)
         for model in found.models if found else ():
             if model.id in exclude or f"{provider}/{model.id}" in exclude:
                 continue

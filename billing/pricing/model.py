@@ -18,7 +18,9 @@ from billing.pricing.card import Band, RateCard
 from billing.quick import quick_init
 from billing.usage import ToolRuns, Usage
 
-ModelKind = Literal["chat", "completion", "embedding"]
+ModelKind = Literal[
+    "chat", "completion", "embedding", "moderation", "image", "transcription", "speech"
+]
 DAY_MINUTES = 1440
 BATCH = "batch"  # the tier of a batch's calls, at the catalogue's batch rates
 # A built-in tool's run, by the output item it produces, as the catalogue's usage key.
@@ -102,6 +104,9 @@ class ModelPrice:
     image_max_tokens: int
     periods: tuple[Period, ...]  # by start, ascending; the first starts at 0
     source: str = "pricing.toml"  # or the catalogue's name and version
+    # The upstreams serving it when more than one does (pricing.toml `deployments`), each
+    # a price of its own; () for a model with one upstream, this price's.
+    deployments: tuple[Deployment, ...] = ()
     # Every price key any of its cards sets: what a request may be billed for at all.
     priced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     # The cards by tier when one period with one segment holds them all (most models): no
@@ -159,6 +164,24 @@ class ModelPrice:
         """This model has a price for `price_key` (a tool fee, a modality) now."""
         return self.card(at_ms).prices(price_key)
 
+    def units_micros(self, counts: Mapping[str, int], at_ms: int | None = None) -> int:
+        """Units priced apart from tokens (images by size and quality, audio seconds,
+        characters) at the base price, rounded up: a reservation's part for them."""
+        if not counts:
+            return 0
+        band = self.card(at_ms).bands[0]
+        return ceil_div(band.numerator(counts) - band.fixed, COST_SCALE)
+
+    def is_priced(self, at_ms: int | None = None) -> bool:
+        """Priced now: token kinds need an input rate, the others any rate of their own;
+        a moderation model is free unless the table prices it."""
+        rates = self.card(at_ms).bands[0].rates
+        if self.kind == "moderation":
+            return True
+        if self.kind in ("image", "transcription", "speech"):
+            return bool(rates)
+        return "input_mtok" in rates
+
     def fees_micros(self, runs: ToolRuns, at_ms: int | None = None) -> int:
         """Built-in tool runs at the base price, rounded up: a bound for reservations."""
         if not runs:
@@ -197,6 +220,20 @@ class ModelPrice:
         if band.dearest_output == 0:
             return self.max_output_tokens
         return min(self.max_output_tokens, room // band.dearest_output)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One upstream of a model served by several: its price (the model's name, the
+    upstream's provider, model id and rates) and its share of the traffic."""
+
+    price: ModelPrice
+    weight: int
+
+    @property
+    def upstream(self) -> str:
+        """How the gateway names this upstream (its cool-downs, /readyz, /metrics)."""
+        return f"{self.price.provider}/{self.price.upstream_model}"
 
 
 def _worst(band: Band, input_tokens: int, output_tokens: int, kinds: tuple[str, ...]) -> int:

@@ -20,8 +20,13 @@ from billing.names import one_of
 from billing.pricing.card import Tiered, compile_card
 from billing.pricing.errors import PricingError
 from billing.pricing.model import ModelKind, ModelPrice, Period
+from billing.pricing.units import IMAGE_QUALITIES, IMAGE_SIZES, image_key
 
-KINDS: frozenset[str] = frozenset({"chat", "completion", "embedding"})
+KINDS: frozenset[str] = frozenset(
+    {"chat", "completion", "embedding", "moderation", "image", "transcription", "speech"}
+)
+# Kinds priced in tokens: their rates must name an input price (and, but embeddings, output).
+TOKEN_KINDS = frozenset({"chat", "completion", "embedding"})
 ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 DEFAULT_IMAGE_TOKENS = {"anthropic": 1600}  # upper bound of one input image, in tokens
 IMAGE_TOKENS_FALLBACK = 3800
@@ -44,11 +49,18 @@ CALL_RATES = {
     "file_search": "storage_searches_kcount",
     "request": "requests_kcount",
 }
-RATE_FIELDS = frozenset(TOKEN_RATES) | frozenset(CALL_RATES)
+# Rates of units other than tokens and calls: field -> (price key, micro-USD per `per` for
+# one micro-USD per the field's unit).
+UNIT_RATES = {
+    "audio_minute": ("audio_hours", 60),  # USD per minute of audio
+    "characters": ("input_mchars", 1),  # USD per 1M input characters
+}
+IMAGES = "images"  # { "SIZE/QUALITY" = "USD per image" }
+RATE_FIELDS = frozenset(TOKEN_RATES) | frozenset(CALL_RATES) | frozenset(UNIT_RATES) | {IMAGES}
 TOOL_FIELDS = {"web_search_call": "web_search", "file_search_call": "file_search"}
 ROUTING = frozenset(
     {"provider", "kind", "max_output_tokens", "encoding", "upstream", "aliases"}
-    | {"image_max_tokens", "catalogue"}
+    | {"image_max_tokens", "catalogue", "deployments"}
 )
 PRICE_PARTS = frozenset({"service_tiers", "tiers"})
 FIELDS = ROUTING | RATE_FIELDS | PRICE_PARTS | {"prices"}
@@ -91,8 +103,30 @@ def _rates(entry: Mapping[str, object], where: str, tools: Mapping[str, int]) ->
             per_call = _usd(entry[field], f"{where}: {field!r}")
         if per_call is not None:
             rates[key] = per_call * 1000
-    if "input_mtok" not in rates:
-        raise PricingError(f"model {where}: missing 'input'")
+    for field, (key, factor) in UNIT_RATES.items():
+        if field in entry:
+            rates[key] = _usd(entry[field], f"{where}: {field!r}") * factor
+    rates.update(_image_rates(entry.get(IMAGES), where))
+    if not rates:
+        raise PricingError(f"model {where}: no rates (set 'input', or this kind's own)")
+    return rates
+
+
+def _image_rates(raw: object, where: str) -> dict[str, int]:
+    """`images = { "1024x1024/hd" = "0.08" }`: USD per image of a size and quality."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PricingError(f"model {where}: 'images' must be a table of \"SIZE/QUALITY\" prices")
+    rates = {}
+    for name, usd in raw.items():
+        size, _, quality = str(name).partition("/")
+        if size not in IMAGE_SIZES or quality not in IMAGE_QUALITIES:
+            raise PricingError(
+                f"model {where}: images {name!r}: not SIZE/QUALITY of {list(IMAGE_SIZES)} and"
+                f" {list(IMAGE_QUALITIES)}"
+            )
+        rates[image_key(size, quality)] = _usd(usd, f"{where}: images {name!r}")
     return rates
 
 
@@ -172,8 +206,7 @@ def operator_periods(
     periods = []
     for start, prices in _dated(entry, route.name):
         tiers = _service_tiers(prices, repr(route.name), tools)
-        if route.kind != "embedding" and "output_mtok" not in tiers[""]:
-            raise PricingError(f"model {route.name!r}: missing 'output'")
+        _check_token_rates(route, tiers[""])
         day = None if start == 0 else datetime.fromtimestamp(start / 1000, UTC).date().isoformat()
         cards = {
             tier: compile_card(
@@ -185,6 +218,15 @@ def operator_periods(
         }  # fmt: skip
         periods.append(Period(start, (0,), (cards,)))
     return tuple(periods)
+
+
+def _check_token_rates(route: Route, rates: Mapping[str, object]) -> None:
+    if route.kind not in TOKEN_KINDS:
+        return
+    if "input_mtok" not in rates:
+        raise PricingError(f"model {route.name!r}: missing 'input'")
+    if route.kind != "embedding" and "output_mtok" not in rates:
+        raise PricingError(f"model {route.name!r}: missing 'output'")
 
 
 def parse_tools(doc: Mapping[str, object]) -> dict[str, int]:
@@ -251,7 +293,7 @@ def read_route(name: str, entry: Mapping[str, object], providers: frozenset[str]
 def _max_output(name: str, entry: Mapping[str, object], kind: object, priced: bool) -> int | None:
     """A model priced here names its output cap; one the catalogue prices may take the
     catalogue's bound."""
-    if "max_output_tokens" not in entry and kind == "embedding":
+    if "max_output_tokens" not in entry and kind not in ("chat", "completion"):
         return 0
     if "max_output_tokens" not in entry and not priced:
         return None

@@ -9,14 +9,15 @@ kept, so a request costs a lookup either way.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from billing.pricing.catalogue import VERSION, Entry, compile_catalogue, dashed_date
+from billing.pricing.deployments import Spec, deployed, read_specs
 from billing.pricing.errors import PricingError
-from billing.pricing.model import ModelPrice
-from billing.pricing.operator import operator_periods, parse_tools, read_route, routed
+from billing.pricing.model import Deployment, ModelPrice, Period
+from billing.pricing.operator import Route, operator_periods, parse_tools, read_route, routed
 
 CATALOGUE_FIELDS = frozenset({"serve", "providers", "exclude"})
 MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile client's are bounded)
@@ -26,13 +27,17 @@ MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile clie
 class PricingTable:
     models: Mapping[str, ModelPrice]  # the operator's names
     aliases: Mapping[str, str]
-    catalogue: tuple[Entry, ...] = ()
+    catalogue: tuple[Entry, ...] = ()  # matched by a bare name, in the providers' order
     catalogue_version: str | None = None  # None: the catalogue is not served
+    # Every served provider's catalogue models, matched by `PROVIDER/model` only (an added
+    # provider's never by a bare name: it would take names the built-in ones serve).
+    by_provider: Mapping[str, tuple[Entry, ...]] = field(default_factory=dict)
+    wires: Mapping[str, str] = field(default_factory=dict)  # provider -> "openai"/"anthropic"
     _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
 
     def lookup(self, model: str) -> ModelPrice | None:
         found = self.models.get(self.aliases.get(model, model))
-        if found is not None or not self.catalogue:
+        if found is not None or not self.by_provider:
             return found
         if model in self._matched:
             return self._matched[model]
@@ -42,25 +47,40 @@ class PricingTable:
         self._matched[model] = matched
         return matched
 
+    def wire(self, provider: str) -> str:
+        """The wire format `provider` speaks."""
+        return self.wires.get(provider) or ("anthropic" if provider == "anthropic" else "openai")
+
     def _match(self, model: str) -> ModelPrice | None:
-        name = model.lower()
-        for candidate in (name, dashed_date(name)):
-            for entry in self.catalogue:
-                if entry.model_id == candidate or entry.matches(candidate):
-                    own = self.models.get(entry.model_id)
-                    price = own if own is not None and own.provider == entry.provider else None
-                    return replace(price or entry.price, upstream_model=model)
-        return None
+        provider, _, rest = model.partition("/")
+        if rest and provider in self.by_provider:
+            found = _first(rest, self.by_provider[provider], self.models)
+            if found is not None:
+                return replace(found, name=f"{provider}/{found.name}")
+        return _first(model, self.catalogue, self.models)
 
     def names(self) -> list[str]:
         """Every model served by its own name: the operator's and the catalogue's."""
         return sorted({*self.models, *(e.model_id for e in self.catalogue)})
 
     def served(self) -> list[ModelPrice]:
+        """The operator's models, the catalogue's by bare name, and those of a provider
+        reached only by `PROVIDER/model`."""
+        bare = {e.provider for e in self.catalogue}
         return [
             *self.models.values(),
             *(e.price for e in self.catalogue if e.model_id not in self.models),
+            *(
+                replace(e.price, name=f"{provider}/{e.model_id}")
+                for provider, entries in self.by_provider.items()
+                if provider not in bare
+                for e in entries
+            ),
         ]
+
+    def deployments(self) -> list[Deployment]:
+        """Every deployment of the operator's models served by several upstreams."""
+        return [d for price in self.models.values() for d in price.deployments]
 
     def current(self, at_ms: int | None = None) -> dict[str, dict[str, Mapping[str, object]]]:
         """Every served model's cards in force at `at_ms` (now), by service tier ("" the
@@ -80,6 +100,21 @@ class PricingTable:
             for cards in period.segments
             for card in cards.values()
         }
+
+
+def _first(
+    model: str, entries: tuple[Entry, ...], own: Mapping[str, ModelPrice]
+) -> ModelPrice | None:
+    """The first entry matching `model` (or its dashed date), sent upstream as named; the
+    operator's prices of that model id win when they route to the same provider."""
+    name = model.lower()
+    for candidate in (name, dashed_date(name)):
+        for entry in entries:
+            if entry.model_id == candidate or entry.matches(candidate):
+                mine = own.get(entry.model_id)
+                price = mine if mine is not None and mine.provider == entry.provider else None
+                return replace(price or entry.price, upstream_model=model)
+    return None
 
 
 def _catalogue_settings(
@@ -112,44 +147,91 @@ def _catalogued(route_name: str, wanted: str, provider: str, entries: list[Entry
     )
 
 
-def parse_pricing(doc: Mapping[str, object], providers: frozenset[str]) -> PricingTable:
+def _priced(
+    route: Route,
+    entry: Mapping[str, object],
+    specs: list[Spec],
+    tools: Mapping[str, int],
+    entries: list[Entry],
+) -> ModelPrice:
+    """The model's price: its own rates (or its first deployment's), else the catalogue's;
+    with every deployment's when it has several."""
+    own = entry if route.priced else (specs[0].rates if specs and specs[0].rates else None)
+    if own is not None:
+        if route.max_output_tokens is None:
+            raise PricingError(f"model {route.name!r}: max_output_tokens must be a whole number")
+        model = routed(route, operator_periods(route, own, tools), "pricing.toml")
+    else:
+        found = _catalogued(route.name, route.catalogue or route.name, route.provider, entries)
+        cap = found.price.max_output_tokens if route.max_output_tokens is None else None
+        model = replace(
+            routed(route, found.price.periods, found.price.source),
+            max_output_tokens=cap if cap is not None else route.max_output_tokens or 0,
+        )
+    if not specs:
+        return model
+
+    def catalogued(wanted: str, provider: str) -> tuple[Period, ...]:
+        return _catalogued(route.name, wanted, provider, entries).price.periods
+
+    return deployed(model, route, specs, tools, catalogued)
+
+
+def parse_pricing(
+    doc: Mapping[str, object],
+    providers: Collection[str],
+    added: Mapping[str, str] | None = None,
+    wires: Mapping[str, str] | None = None,
+) -> PricingTable:
     """Validate a parsed pricing document over the catalogue; every error names the model
-    and field."""
-    serve, served_providers, exclude = _catalogue_settings(doc, providers)
+    and field. `providers` are matched by a bare model name; `added` ones (name -> the
+    catalogue provider pricing its models, "" none) by `NAME/model` or pricing.toml only."""
+    added = {p: c for p, c in (added or {}).items() if p not in providers}
+    known = frozenset(providers) | frozenset(added)
+    serve, served_providers, exclude = _catalogue_settings(doc, frozenset(providers))
     raw_models = doc.get("models", {})
     if not isinstance(raw_models, dict):
         raise PricingError("[models] must be a table of models")
     entries = compile_catalogue(served_providers if serve else [], exclude)
+    extra = compile_catalogue({p: c for p, c in added.items() if c} if serve else {}, exclude)
     tools = parse_tools(doc)
     models: dict[str, ModelPrice] = {}
     aliases: dict[str, str] = {}
     for name, entry in raw_models.items():
         if not isinstance(entry, dict):
             raise PricingError(f"model {name!r}: must be a table")
-        route = read_route(name, entry, providers)
-        if route.priced:
-            if route.max_output_tokens is None:
-                raise PricingError(f"model {name!r}: max_output_tokens must be a whole number")
-            models[name] = routed(route, operator_periods(route, entry, tools), "pricing.toml")
-        else:
-            found = _catalogued(name, route.catalogue or name, route.provider, entries)
-            cap = found.price.max_output_tokens if route.max_output_tokens is None else None
-            models[name] = replace(
-                routed(route, found.price.periods, found.price.source),
-                max_output_tokens=cap if cap is not None else route.max_output_tokens or 0,
-            )
+        specs = read_specs(name, entry, known)
+        if specs:
+            entry = {"provider": specs[0].provider, **entry}
+        route = read_route(name, entry, known)
+        models[name] = _priced(route, entry, specs, tools, entries + extra)
         for alias in route.aliases:
             if alias in aliases or alias in raw_models:
                 raise PricingError(f"model {name!r}: alias {alias!r} is defined twice")
             aliases[alias] = name
     if not models and not entries:
         raise PricingError("pricing table serves no model: no [models.*] and no catalogue")
-    return PricingTable(models, aliases, tuple(entries), VERSION if serve else None)
+    by_provider: dict[str, list[Entry]] = {}
+    for found in entries + extra:
+        by_provider.setdefault(found.provider, []).append(found)
+    return PricingTable(
+        models,
+        aliases,
+        tuple(entries),
+        VERSION if serve else None,
+        {p: tuple(e) for p, e in by_provider.items()},
+        dict(wires or {}),
+    )
 
 
-def load_pricing(path: Path, providers: frozenset[str]) -> PricingTable:
+def load_pricing(
+    path: Path,
+    providers: Collection[str],
+    added: Mapping[str, str] | None = None,
+    wires: Mapping[str, str] | None = None,
+) -> PricingTable:
     try:
         doc = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PricingError(f"cannot read pricing table {path}: {exc}") from exc
-    return parse_pricing(doc, providers)
+    return parse_pricing(doc, providers, added, wires)

@@ -50,7 +50,32 @@ def _units(raw: Mapping[str, Mapping[str, object]]) -> dict[str, Unit]:
     return units
 
 
-BY_USAGE: Mapping[str, Unit] = _units(unit_data)
+# Per-image prices (DALL-E's, by size and quality) are Meterway's own units: the catalogue
+# has none. One image of a size and quality is one unit; no unit covers another.
+IMAGE_SIZES = (
+    "256x256", "512x512", "1024x1024", "1024x1792", "1792x1024", "1024x1536", "1536x1024",
+)  # fmt: skip
+IMAGE_QUALITIES = ("standard", "hd", "low", "medium", "high")
+
+
+def image_key(size: str, quality: str) -> str:
+    """The usage (and price) key of one image of `size` and `quality`."""
+    return f"images_{size}_{quality}"
+
+
+def _image_units() -> dict[str, dict[str, object]]:
+    return {
+        image_key(size, quality): {
+            "per": 1,
+            "price_key": image_key(size, quality),
+            "dimensions": {"family": "images", "size": size, "quality": quality},
+        }
+        for size in IMAGE_SIZES
+        for quality in IMAGE_QUALITIES
+    }
+
+
+BY_USAGE: Mapping[str, Unit] = _units({**unit_data, **_image_units()})
 BY_PRICE: Mapping[str, Unit] = {u.price_key: u for u in BY_USAGE.values()}
 
 

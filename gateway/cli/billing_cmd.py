@@ -32,7 +32,9 @@ def _usd(micros: int | None) -> str:
 
 def _provider_step(billing: dict[str, Any] | None) -> dict[str, Any] | None:
     step = billing.get("next") if billing else None
-    return step if isinstance(step, dict) and step else None
+    if not isinstance(step, dict) or step.get("action") in (None, "none"):
+        return None
+    return step
 
 
 def next_step(account: dict[str, Any], billing: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
+from gateway.provider_settings import pricing_terms
 from gateway.runtime import serve_workers
 from gateway.settings import PROVIDERS, Settings, config_dir, load_settings
 from gateway.stores.connect import open_stores
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(env, args.config)
         load_plans(settings.plans_path)
-        load_pricing(settings.pricing_path, frozenset(PROVIDERS))
+        load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers))
     except (ConfigError, PlanError, PricingError) as exc:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2

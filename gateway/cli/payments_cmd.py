@@ -68,9 +68,11 @@ async def _replay(payments: Payments, since: datetime) -> int:
         print(f"{e.created.isoformat()} {e.id} {e.type} {e.object_id}: {r.outcome}")
     already = sum(r.outcome == ALREADY for r in done)
     failed = sum(r.failed for r in done)
+    ignored = sum(r.ignored for r in done)
+    applied = len(done) - already - failed - ignored
     print(
         f"{len(done)} event(s) from {payments.provider.name} since {since.isoformat()}: "
-        f"{len(done) - already - failed} applied now, {already} already applied, {failed} failed"
+        f"{applied} applied now, {ignored} ignored, {already} already applied, {failed} failed"
     )
     return 1 if failed else 0
 

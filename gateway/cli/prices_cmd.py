@@ -56,9 +56,9 @@ def _check(config: Path) -> int:
     """The table loaded (else main refused it); each served model is priced now, and every
     model a plan names is served."""
     table = _table(config)
-    unpriced = [m.name for m in table.served() if not m.prices("input_mtok")]
+    unpriced = [m.name for m in table.served() if not m.is_priced()]
     for name in unpriced:
-        print(f"meterway: {name} has no input price", file=sys.stderr)
+        print(f"meterway: {name} has no price", file=sys.stderr)
     named = {m for plan in load_plans(config / "plans.toml").plans.values() for m in plan.models}
     for name in sorted(n for n in named if table.lookup(n) is None):
         print(f"warning: a plan names {name!r}, which is not served")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +20,8 @@ from gateway.cli.main import _parser
 from gateway.http.openapi import build_document
 from gateway.settings import load_settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "reference"
 HEADER = "<!-- Written by `python -m gateway.devtools.docs_reference`: do not edit by hand. -->\n\n"
 MINIMAL_ENV = {"DATABASE_URL": "postgresql://meterway@db/meterway", "ADMIN_API_KEY": "x" * 16}
 
@@ -86,14 +88,18 @@ def errors_page() -> str:
 
 
 class _Recording(dict[str, str]):
-    """An environment that remembers every name the settings loader asked for."""
+    """An environment that remembers every name the settings loader asked for, and the
+    default it passed: the reference's defaults are the code's, not a guide's words."""
 
     def __init__(self, base: Mapping[str, str]) -> None:
         super().__init__(base)
         self.asked: set[str] = set()
+        self.defaults: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         self.asked.add(key)
+        if default is not None:
+            self.defaults.setdefault(key, default)
         return super().get(key, default)
 
     def __contains__(self, key: object) -> bool:
@@ -102,32 +108,47 @@ class _Recording(dict[str, str]):
         return super().__contains__(key)
 
 
-def setting_names() -> list[str]:
-    """Every environment variable `load_settings` reads."""
+def _read_settings() -> _Recording:
     env = _Recording(MINIMAL_ENV)
     load_settings(env)
-    return sorted(n for n in env.asked if n.isupper())
+    return env
+
+
+def setting_names() -> list[str]:
+    """Every environment variable `load_settings` reads."""
+    return sorted(n for n in _read_settings().asked if n.isupper())
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, Path) and value.is_relative_to(ROOT):
+        value = value.relative_to(ROOT)
+    text = str(value)
+    return f"`{text}`" if text else "(empty)"
 
 
 def settings_page(described: Mapping[str, str]) -> str:
-    """Every setting, with the meaning the production guide gives it."""
+    """Every setting with the default the loader passes and the meaning a guide gives it."""
+    env = _read_settings()
     lines = [HEADER, "# Settings\n\n", "Environment variables read at start-up ("]
     lines.append("[production guide](../guides/production.md) for how they fit together).\n\n")
-    lines.append("| setting | meaning |\n|---|---|\n")
-    for name in setting_names():
-        lines.append(f"| `{name}` | {described.get(name, '')} |\n")
+    lines.append("| setting | default | meaning |\n|---|---|---|\n")
+    for name in sorted(n for n in env.asked if n.isupper()):
+        default = "(required)" if name in MINIMAL_ENV else _default(env.defaults.get(name))
+        lines.append(f"| `{name}` | {default} | {described.get(name, '')} |\n")
     return "".join(lines)
 
 
 def described_settings(guides: list[Path]) -> dict[str, str]:
-    """`| NAME | default | meaning |` rows of the guides' settings tables, by name."""
+    """The meaning column of `| NAME | default | meaning |` rows in the guides' tables."""
     out: dict[str, str] = {}
     lines = [line for guide in guides for line in guide.read_text().splitlines()]
     for line in lines:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0].startswith("`") and cells[0][1:2].isupper():
-            meaning = f"{cells[2]} (default: {cells[1]})"
-            for name in cells[0].replace("`", "").replace(" ", "").split("/"):
+            meaning = re.sub(r"\]\((?!\.\./|https?:)", "](../guides/", cells[2])
+            for name in re.split(r"[/,]", cells[0].replace("`", "").replace(" ", "")):
                 out[name] = meaning
     return out
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.payments import PaymentRuleError
-from gateway.appkeys import PAYMENTS
+from billing.payments import PaymentRuleError, for_sale
+from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, PaymentProviderError
 from gateway.http.principal import (
     BILLING_READ,
@@ -82,6 +82,9 @@ async def topups(request: web.Request) -> web.Response:
 async def subscription(request: web.Request) -> web.Response:
     body = await _body(request)
     plan = body.get("plan") if isinstance(body, dict) else None
+    if not isinstance(plan, str):
+        names = ", ".join(for_sale(request.config_dict[PLANS]))
+        raise InvalidRequest(f"'plan' is required: the name of a plan ({names}).", param="plan")
     result = await request.config_dict[PAYMENTS].change_plan(_account(request), plan)
     if "url" in result:
         result["url"] = _absolute(request, result["url"])

@@ -14,8 +14,8 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from billing.money import MoneyFormatError, parse_usd
-from billing.payments import PaymentRuleError
-from billing.plans import Plan
+from billing.payments import PaymentRuleError, arranged_with_sales
+from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http.dashboard_session import BASE, account_principal
@@ -51,9 +51,10 @@ async def billing_overview(
     return {**data, "next": _step(data["next"])}
 
 
-def _plan_view(plan: Plan, current: str) -> dict[str, Any]:
+def _plan_view(plan: Plan, current: str, plans: PlanBook) -> dict[str, Any]:
     return {
         "name": plan.name,
+        "sales": arranged_with_sales(plans, plan),
         "price_micros": plan.price_micros,
         "mode": plan.mode,
         "quotas": plan.quotas,
@@ -77,7 +78,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         title="Billing",
         nav="billing",
         billing=billing,
-        plans=[_plan_view(p, billing["plan"]) for p in plans.plans.values()],
+        plans=[_plan_view(p, billing["plan"], plans) for p in plans.plans.values()],
         upgrade=upgrade,
         history=await request.config_dict[PAYMENTS].history(who.account_id),
         can_pay=who.has(BILLING_SETUP),

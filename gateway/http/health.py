@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR
+from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
 from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
@@ -20,6 +20,9 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     app = request.config_dict
     details: dict[str, Any] = {"postgres": await app[LEDGER].ping(timeout_s=2)}
     details["price_catalogue"] = app[PRICING].catalogue_version or "not served"
+    upstreams = app[UPSTREAMS].report()
+    if upstreams:  # a cooling upstream leaves the gateway ready: its model has others
+        details["upstreams"] = upstreams
     store = app[STORE]
     try:
         consistent = await store.consistent()

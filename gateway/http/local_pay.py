@@ -15,11 +15,16 @@ from aiohttp import web
 from billing.money import format_usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS
 from gateway.errors import InvalidRequest, NotFound
-from gateway.payments.local import CARDS, SUCCEEDS, LocalProvider
+from gateway.payments.local import CARDS, DECLINED_STATUS, SUCCEEDS, LocalProvider
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderEvent
 
 PREFIX = "/billing/local"
+ENDED = {
+    "complete": "This checkout is complete.",
+    "expired": "This checkout was cancelled: nothing was charged.",
+    DECLINED_STATUS: "The card was declined: nothing was charged.",
+}
 STYLE = "body{font-family:sans-serif;max-width:36em;margin:3em auto}button{margin-right:.5em}"
 
 
@@ -77,9 +82,8 @@ async def checkout_page(request: web.Request) -> web.Response:
         "subscription": f"Subscribe to the {escape(str(s.get('plan')))} plan.",
     }[str(s["mode"])]
     if s["status"] != "open":
-        return _page(
-            "Checkout", f"<p>{what}</p><p>This checkout is {escape(str(s['status']))}.</p>"
-        )
+        ended = ENDED.get(str(s["status"]), f"This checkout is {escape(str(s['status']))}.")
+        return _page("Checkout", f"<p>{what}</p><p>{ended}</p>")
     form = (
         f"<form method=post><p>{what}</p>{_cards()}"
         "<button name=action value=pay>Pay</button><button name=action value=fail>Fail</button>"

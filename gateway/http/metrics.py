@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import telemetry
-from gateway.appkeys import COUNTER, STORE
+from gateway.appkeys import COUNTER, STORE, UPSTREAMS
 from gateway.errors import NotFound, ServiceUnavailable
 from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
@@ -45,6 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
         parked = await store.dead_letter_count()
     except StoreUnavailable as exc:
         raise ServiceUnavailable("Redis is unreachable; no settlement metrics.") from exc
+    request.app[UPSTREAMS].report()  # ends the cool-downs due, so their gauges read 0
     kept = request.app[COUNTER].cache
     telemetry.note_kept_counts(id(kept), kept.hits, kept.misses)
     body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written, parked)

@@ -83,6 +83,7 @@ def proxy_paths() -> dict[str, Any]:
         "/v1/chat/completions": {"post": _proxy("OpenAI chat completion, metered")},
         "/v1/completions": {"post": _proxy("OpenAI legacy completion, metered")},
         "/v1/embeddings": {"post": _proxy("OpenAI embeddings, metered")},
+        "/v1/moderations": {"post": _proxy("OpenAI moderations, counted (free unless priced)")},
         "/v1/messages": {"post": _proxy("Anthropic messages, metered")},
         "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
     }

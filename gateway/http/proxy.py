@@ -17,6 +17,7 @@ from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
+from gateway.http.failover import open_deployed
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -81,7 +82,10 @@ async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> An
 async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
     meter, admitted = p.meter, hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, p, call, hold)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
@@ -126,7 +130,10 @@ async def _streamed(
 ) -> web.StreamResponse:
     admitted = hold.admitted
     headers = _headers(request, admitted)
-    resp = await _open(request, p, call, hold)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
@@ -236,13 +243,15 @@ async def _read_small(
     """A small body skips the pre-check: one Redis round trip less on the common path. The
     reservation that follows runs every check the pre-check would, and reading and counting
     a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
-    key (revoked, out of credit) is still told so before anything about its body."""
+    key (revoked, expired) is still told so before anything about its body; its windows and
+    balance are not: a request that can never succeed (a model the key may not use, a bad
+    body) says so rather than 429 or 402, which would only have it retried."""
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
         call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
     except MeterwayError:
-        await p.meter.precheck(request[REQUEST_ID], key)
+        await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
         raise
     _counted("loop")
     return call
@@ -301,6 +310,7 @@ METERED_ROUTES = (
     ("/v1/chat/completions", endpoints.CHAT),
     ("/v1/completions", endpoints.COMPLETIONS),
     ("/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/v1/moderations", endpoints.MODERATIONS),
     ("/v1/messages", endpoints.MESSAGES),
     ("/v1/responses", endpoints.RESPONSES),
 )

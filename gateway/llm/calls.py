@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from billing.pricing import ModelPrice, PricingTable
+from billing.pricing import Deployment, ModelPrice, PricingTable
 from billing.quick import quick_init
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
@@ -41,6 +41,9 @@ class Call:
     service_tier: str = ""
     fees_micros: int = 0
     kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
+    # The upstreams it may go to when its model has several; `price` is then the dearest's
+    # (what is reserved) until one serves it (`served_by`).
+    deployments: tuple[Deployment, ...] = ()
 
     @property
     def worst_case_micros(self) -> int:
@@ -59,6 +62,17 @@ class Call:
         fields = present or [self.max_tokens_field or self.endpoint.max_tokens_field]
         body = {**self.body, **dict.fromkeys(fields, per_choice)}
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
+
+    def served_by(self, deployment: Deployment) -> Call:
+        """This call as sent to `deployment`: its model id upstream, billed at its price."""
+        return replace(self, price=deployment.price)
+
+    def pinned(self, providers: frozenset[str]) -> Call | None:
+        """This call kept to `providers` (a plan's data residency), None if none serves it."""
+        if not self.deployments:
+            return self if self.price.provider in providers else None
+        kept = tuple(d for d in self.deployments if d.price.provider in providers)
+        return replace(self, deployments=kept) if kept else None
 
 
 MAX_FIELDS = ("max_completion_tokens", "max_tokens")
@@ -112,7 +126,7 @@ def model_for(
         raise PermissionDenied(f"This API key lacks the '{endpoint.scope}' scope.")
     if key.models and price.name not in key.models:
         raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
-    if not endpoint.serves(price):
+    if not endpoint.serves(price, pricing.wire(price.provider)):
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
     return price
 
@@ -132,9 +146,9 @@ def read_call(
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
-    refuse_unpriced(body, price, endpoint.stores, endpoint.counts_tool_runs)
+    deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
-    return Call(
+    call = Call(
         endpoint=endpoint,
         price=price,
         body=body,
@@ -148,6 +162,34 @@ def read_call(
         fees_micros=sizing.fees_micros,
         kinds=billed_kinds(body, price),
     )
+    return _at_dearest(call, deployments) if deployments else call
+
+
+def _priceable(
+    body: dict[str, Any], price: ModelPrice, endpoint: Endpoint
+) -> tuple[Deployment, ...]:
+    """The model's deployments able to price every option the body asks for (refused by
+    name when none can); () for a model with one upstream, checked alone."""
+    if not price.deployments:
+        refuse_unpriced(body, price, endpoint.stores, endpoint.counts_tool_runs)
+        return ()
+    able, refusal = [], None
+    for deployment in price.deployments:
+        try:
+            refuse_unpriced(body, deployment.price, endpoint.stores, endpoint.counts_tool_runs)
+        except InvalidRequest as exc:
+            refusal = refusal or exc
+        else:
+            able.append(deployment)
+    if not able and refusal is not None:
+        raise refusal
+    return tuple(able)
+
+
+def _at_dearest(call: Call, deployments: tuple[Deployment, ...]) -> Call:
+    """The call reserving at its dearest deployment: whichever serves it costs no more."""
+    dearest = max(deployments, key=lambda d: call.served_by(d).worst_case_micros)
+    return replace(call, price=dearest.price, deployments=deployments)
 
 
 def upstream_body(call: Call) -> bytes:

@@ -71,8 +71,8 @@ class Endpoint:
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
 
-    def serves(self, price: ModelPrice) -> bool:
-        """Anthropic models speak the Messages wire only, every other model the OpenAI one."""
+    def serves(self, price: ModelPrice, wire: str) -> bool:
+        """A model is served on the routes of the wire its provider speaks (`wire`)."""
         if self.providers is not None:
             return price.provider in self.providers
-        return (price.provider == "anthropic") == (self.wire == "anthropic")
+        return wire == self.wire

@@ -1,4 +1,5 @@
-"""The metered routes as values: chat, completions, embeddings, responses, Anthropic messages."""
+"""The metered routes as values: chat, completions, embeddings, moderations, responses,
+Anthropic messages, images and audio."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import readers
+from gateway.llm import media_readers, readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 
 OPENAI_DONE = b"data: [DONE]\n\n"
@@ -95,6 +96,16 @@ EMBEDDINGS = _openai(
     "embedding",
     readers.read_embedding,
     read_usage=embedding_usage,
+    answer_text=no_text,
+    asks_stream_usage=False,
+    clamps=False,
+)
+MODERATIONS = _openai(
+    "moderations",
+    "/moderations",
+    "moderation",
+    media_readers.read_moderation,
+    read_usage=lambda payload: None,  # moderations report none: the input is counted
     answer_text=no_text,
     asks_stream_usage=False,
     clamps=False,

@@ -40,6 +40,7 @@ EVENT_KINDS = {
     "charge.refunded": "refund",
 }
 PERIOD = timedelta(days=30)
+DECLINED_STATUS = "declined"  # a checkout session's end when its card was declined
 
 
 def _id(prefix: str) -> str:
@@ -218,6 +219,7 @@ class LocalProvider:
 
     async def _complete_setup(self, s: dict[str, Any], card: str) -> list[ProviderEvent]:
         if card == DECLINED:
+            await self._declined(s)
             return [await self.emit("setup_intent.setup_failed", s["id"])]
         await self._save_card(s["customer"], card)
         return [await self.emit("checkout.session.completed", s["id"])]
@@ -227,6 +229,8 @@ class LocalProvider:
         failure = _failure(card, off_session=False) if status == "failed" else None
         payment = await self._payment(s["account_id"], "topup", s["amount_micros"], status, failure)
         s["payment_id"] = payment["id"]
+        if status == "failed":
+            s["status"] = DECLINED_STATUS
         await self.store.put(s["id"], "session", s["account_id"], s)
         if status == "requires_action":
             return []
@@ -237,6 +241,7 @@ class LocalProvider:
 
     async def _complete_subscription(self, s: dict[str, Any], card: str) -> list[ProviderEvent]:
         if card != SUCCEEDS:
+            await self._declined(s)
             return [await self.emit("checkout.session.async_payment_failed", s["id"])]
         await self._save_card(s["customer"], card)
         saved = await self.emit("payment_method.attached", s["customer"])
@@ -292,6 +297,11 @@ class LocalProvider:
         return {"card": doc.get("card"), "payments": payments, "subscriptions": subs}
 
     # ---- helpers
+
+    async def _declined(self, session: dict[str, Any]) -> None:
+        """A checkout whose card was declined ends as such, not as complete."""
+        session["status"] = DECLINED_STATUS
+        await self.store.put(session["id"], "session", session["account_id"], session)
 
     async def emit(self, type_: str, object_id: str) -> ProviderEvent:
         event_id = _id("evt")

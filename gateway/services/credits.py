@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.stores.ports import HotStorePort, LedgerPort
-from gateway.stores.records import EventRef
+from gateway.stores.records import EventRef, GrantSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,12 @@ async def post_credit(
     *,
     kind: str = "credit",
     event: EventRef | None = None,
+    grant: GrantSpec | None = None,
 ) -> Posted:
-    """Raises DuplicateCredit when the key was used for a different amount."""
+    """Raises DuplicateCredit when the key was used for a different amount. A credit funds
+    the grant `grant` describes (a paid one by default), in the same transaction."""
     result = await ledger.credit(
-        account_id, amount_micros, idempotency_key, reason, kind=kind, event=event
+        account_id, amount_micros, idempotency_key, reason, kind=kind, event=event, grant=grant
     )
     balance = await store.apply_credit(account_id, result.entry_id, amount_micros)
     return Posted(result.entry_id, amount_micros, result.created, balance)

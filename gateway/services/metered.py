@@ -213,12 +213,11 @@ class Metering:
         held = await self.open_hold(service, rid)
         if held is not None:
             meter = self.meter_for(service, held.meter)
-            if not meter.allow_overage:
-                quantity = min(quantity, held.max_quantity)
-            cost = meter.cost_micros(quantity)
-            if await self.holds.settle(rid, quantity, cost):
-                return Settled(rid, "settled", quantity, cost, False)
-        return await self._closed(rid, "debit")
+            used = quantity if meter.allow_overage else min(quantity, held.max_quantity)
+            cost = meter.cost_micros(used)
+            if await self.holds.settle(rid, used, cost, asked=quantity):
+                return Settled(rid, "settled", used, cost, False)
+        return await self._closed(rid, "debit", quantity)
 
     async def release(self, service: ServiceRecord, rid: str) -> Settled:
         """Give the whole hold back: the work did not happen; nothing is billed."""
@@ -227,13 +226,20 @@ class Metering:
             return Settled(rid, "released", 0, 0, False)
         return await self._closed(rid, "release")
 
-    async def _closed(self, rid: str, wanted: str) -> Settled:
-        """A retry of a close that already happened answers what happened, once."""
+    async def _closed(self, rid: str, wanted: str, asked: int | None = None) -> Settled:
+        """A retry of a close that already happened answers what happened, once; a settle
+        asking for another quantity than the one that closed it is a conflict, not a retry."""
         closed = await self.holds.closed(rid)
         if closed is None:
             raise NotFound("No open authorization with this id.")
         if closed.kind != wanted:
             raise Conflict(f"This authorization was already {STATUS[closed.kind]}.")
+        if closed.asked is not None and asked is not None and closed.asked != asked:
+            raise Conflict(
+                f"This authorization was already settled for a quantity of {closed.asked};"
+                f" this settle asks for {asked}.",
+                param="quantity",
+            )
         return Settled(rid, STATUS[closed.kind], closed.quantity, closed.cost_micros, True)
 
 

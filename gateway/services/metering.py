@@ -94,6 +94,16 @@ class Meter:
                 param="model",
                 extra={"upgrade": self._model_upgrade(plan.rank, call)},
             )
+        if plan is not None and plan.providers:
+            pinned = call.pinned(plan.providers)
+            if pinned is None:
+                self.release_later(decision)
+                raise PermissionDenied(
+                    f"The model '{call.price.name}' is not served by a provider the "
+                    f"{plan.name} plan allows ({', '.join(sorted(plan.providers))}).",
+                    param="model",
+                )
+            call = pinned
         return decision, call
 
     async def precheck(self, request_id: str, key: KeyRecord, *, key_only: bool = False) -> str:

@@ -29,10 +29,25 @@ from gateway.services.payments_port import (
     SubscriptionState,
 )
 from gateway.services.plan_change import apply_plan
-from gateway.stores.records import EventRef
+from gateway.stores.records import EventRef, GrantSpec
 
 log = logging.getLogger("meterway.payments")
 ACTIVE = ("active", "trialing")
+# Outcomes of apply_event that changed nothing: replay counts them as ignored, not applied.
+NOTHING_DONE = frozenset(
+    {
+        "ignored",
+        "not a top-up",
+        "already credited",
+        "unknown setup",
+        "unknown subscription",
+        "stale subscription",
+        "not a subscription invoice",
+        "open invoice",
+        "nothing refunded",
+        "already refunded",
+    }
+)
 
 
 async def apply_event(p: Payments, event: ProviderEvent) -> str:
@@ -210,6 +225,7 @@ async def post_refund(p: Payments, refund: RefundState, reason: str, ref: EventR
         reason,
         kind="refund",
         event=ref,
+        grant=GrantSpec(refund_of=refund.payment_id),
     )
     return posted.created
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.services.payment_events import apply_event
+from gateway.services.payment_events import NOTHING_DONE, apply_event
 from gateway.services.payments import Payments
 from gateway.services.payments_port import ProviderEvent, ProviderUnavailable, UnknownObject
 from gateway.stores.errors import StoreError
@@ -29,6 +29,11 @@ class Replayed:
     @property
     def failed(self) -> bool:
         return self.outcome.startswith("error")
+
+    @property
+    def ignored(self) -> bool:
+        """Applied just now, but it changed nothing (an event kind the gateway does not use)."""
+        return self.outcome in NOTHING_DONE
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from gateway.settings import Settings
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.local_provider import LocalProviderStore
 from gateway.stores.postgres.members import Members
@@ -32,6 +33,7 @@ from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
 from gateway.stores.redis.cluster_wire import ClusterWire
+from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.owned import OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
@@ -104,6 +106,14 @@ class Stores:
 
     def members(self) -> Members:
         return Members(self.pool)
+
+    def grants(self) -> Grants:
+        """Credit grants in PostgreSQL: their allocation and the operator's reads."""
+        return Grants(self.pool)
+
+    def grant_write_offs(self) -> GrantWriteOffs:
+        """Writing off an ended grant's rest from the hot balance."""
+        return GrantWriteOffs(self.store)
 
     def settlement_stream(self, consumer: str | None = None) -> RedisSettlementStream:
         """The settler's queue; `consumer` names this settler in the group (default

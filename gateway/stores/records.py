@@ -54,6 +54,19 @@ class CreditResult:
 
 
 @dataclass(frozen=True, slots=True)
+class GrantSpec:
+    """The grant a credit funds (billing/credit_grants.py): a plain top-up is `paid`, never
+    expiring, at the default priority. `refund_of`: on a refund, the idempotency key of the
+    credit it returns money from (its grant gives it back)."""
+
+    kind: str = "paid"
+    expires_at: datetime | None = None
+    priority: int = 50
+    reason: str | None = None
+    refund_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EventRef:
     """A payment provider's event, recorded as applied in the transaction of its effect."""
 
@@ -166,11 +179,13 @@ class MeterHold:
 
 @dataclass(frozen=True, slots=True)
 class MeterClosed:
-    """A metered id already closed: how (debit|void|release), the quantity and the cost."""
+    """A metered id already closed: how (debit|void|release), the quantity and the cost, and
+    for a settle through the API the quantity it asked for (None: expired, or restored)."""
 
     kind: str
     quantity: int
     cost_micros: int
+    asked: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

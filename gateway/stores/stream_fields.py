@@ -53,6 +53,10 @@ METADATA = b"md"  # the metadata the service sent, base64 of its JSON ('' = none
 PRICE_VERSION = b"pv"  # the rate card that priced the call (price_versions.version)
 PROVIDER_COST = b"pc"  # micros, the provider's cost before the account's markup
 DETAIL = b"dt"  # the priced dimensions beyond the token columns, a JSON object ('' = none)
+# Only on a grant's write-off (kind `expire`, written by write_off.lua), after the first
+# fifteen (model, provider, key and tokens empty):
+GRANT = b"grant"  # the credit grant whose rest is written off
+CAUSE = b"cause"  # expired | revoked
 
 FIELDS = (
     REQUEST_ID,
@@ -73,11 +77,13 @@ FIELDS = (
 )
 PRICED_FIELDS = (*FIELDS, PRICE_VERSION, PROVIDER_COST, DETAIL)  # an LLM call's, in order
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order
+WRITE_OFF_FIELDS = (*FIELDS, GRANT, CAUSE)  # a grant's write-off, in order
 # By a row's length: an LLM call's row of 15 values was queued before prices were recorded.
 _NAMES = {
     len(FIELDS): FIELDS,
     len(PRICED_FIELDS): PRICED_FIELDS,
     len(METERED_FIELDS): METERED_FIELDS,
+    len(WRITE_OFF_FIELDS): WRITE_OFF_FIELDS,
 }
 
 # The ledger_entries columns a message fills, in the order `ledger_row` returns them.
@@ -107,6 +113,8 @@ LEDGER_COLUMNS = (
 
 
 KINDS = frozenset({"debit", "void"})
+WRITE_OFF = "expire"  # the kind of a write-off row, the only kind it may have
+CAUSES = frozenset({"expired", "revoked"})
 BIGINT_MAX = 2**63 - 1  # the ledger's bigint columns; a larger count cannot be written
 
 
@@ -146,6 +154,8 @@ def _names_of(f: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
     or an LLM call's queued before prices were recorded."""
     if f.get(METER):
         return METERED_FIELDS
+    if GRANT in f:
+        return WRITE_OFF_FIELDS
     return PRICED_FIELDS if PRICE_VERSION in f else FIELDS
 
 
@@ -183,8 +193,9 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
     if len(v) not in _NAMES:
         raise MalformedSettlement(f"a row of {len(v)} values")
     rid, kind, account, key, cost_text, model, provider = v[:7]
-    if kind not in KINDS:
-        raise MalformedSettlement(f"unknown kind {kind!r}")
+    write_off = len(v) == len(WRITE_OFF_FIELDS)
+    if (kind == WRITE_OFF) != write_off or (kind not in KINDS and not write_off):
+        raise MalformedSettlement(f"unknown kind {kind!r} in a row of {len(v)} values")
     cost = _count(cost_text, "cost")
     if kind == "void" and cost:
         raise MalformedSettlement(f"a void cannot cost {cost}")
@@ -193,6 +204,8 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
     source, settled_at = v[12], v[14]
     metered = v[15:] if len(v) == len(METERED_FIELDS) else ()
     occurred = metered[3] if metered else ""
+    if write_off and not cost:
+        raise MalformedSettlement("a write-off of nothing")
     return (
         account,
         kind,
@@ -208,9 +221,18 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
         _count(v[11], "reasoning_tokens"),
         (source or None) if kind == "debit" else None,
         datetime.fromtimestamp(int(occurred or settled_at) / 1000, UTC),
-        *_metered(metered),
+        *(_written_off(v[15:]) if write_off else _metered(metered)),
         *_priced(v[15:] if len(v) == len(PRICED_FIELDS) else ()),
     )
+
+
+def _written_off(w: Sequence[str]) -> tuple[None, None, None, str]:
+    """(meter, quantity, service, metadata JSON) of a write-off: the metadata names the
+    grant and why (postgres/grants.py allocates the entry to that grant)."""
+    grant, cause = w
+    if not (grant.isdigit() and len(grant) <= 18) or cause not in CAUSES:
+        raise MalformedSettlement(f"a write-off of grant {grant!r} ({cause!r})")
+    return None, None, None, orjson.dumps({"grant_id": int(grant), "cause": cause}).decode()
 
 
 def _metered(m: Sequence[str]) -> tuple[str | None, int | None, str | None, str | None]:

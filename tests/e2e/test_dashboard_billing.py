@@ -63,3 +63,15 @@ async def test_a_full_quota_links_to_the_plan_that_lifts_it(gw: Gateway, page: P
     await page.goto("/dashboard/")
     assert await page.inner_text("#plan") == "starter"
     await chat(gw, t.key)  # 120 a minute now: the 21st request goes through
+
+
+async def test_a_plan_arranged_with_sales_is_not_offered_for_sale(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, credit=1_000_000, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/billing")
+    card = page.locator(".plan[data-plan=enterprise]")
+    text = await card.inner_text()
+    assert "Contact sales" in text and "$0.00" not in text, text
+    assert await card.locator("button").count() == 0
+    starter = page.locator(".plan[data-plan=starter]")
+    assert await starter.locator("button", has_text="Switch to starter").count() == 1

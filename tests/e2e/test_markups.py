@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from billing.usage import Usage
-from gateway.settings import DEFAULT_CONFIG_DIR
 from tests.factories import balance, debits, openai_client, price, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, config_dir_with, running_gateway
 from tests.invariants import check_invariants
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
@@ -31,10 +29,7 @@ markup_bps = 2000
 @pytest.fixture
 async def rgw(dsn: str, tmp_path: Path) -> AsyncIterator[Gateway]:
     """A gateway whose plans add `reseller`, +20 % over provider cost."""
-    for name in ("pricing.toml", "plans.toml", "meters.toml"):
-        shutil.copy(DEFAULT_CONFIG_DIR / name, tmp_path / name)
-    with (tmp_path / "plans.toml").open("a") as plans:
-        plans.write(RESELLER)
+    config_dir_with(tmp_path, plans=RESELLER)
     async with running_gateway(dsn, MW_CONFIG_DIR=str(tmp_path)) as gateway:
         yield gateway
         await gateway.settle_all()

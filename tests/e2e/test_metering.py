@@ -236,3 +236,23 @@ async def test_on_behalf_of_a_user_api_key(gw: Gateway) -> None:
     rows = [r for r in await ledger(gw, t.account_id) if r["kind"] == "debit"]
     assert {r["key_id"] for r in rows} == {t.key_id}
     await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_a_second_settle_for_another_quantity_is_a_conflict(gw: Gateway) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    svc = await service(gw, "gpu_seconds")
+    auth = await ContainerRunner(svc, t.account_id).start(max_seconds=100)
+    path = f"/authorizations/{auth['id']}/settle"
+    status, body = await svc.call(path, {"quantity": 150, "idempotency_key": "first"})
+    assert status == 200 and (body["quantity"], body["idempotent_replay"]) == (100, False)
+    status, body = await svc.call(path, {"quantity": 150, "idempotency_key": "first"})
+    assert status == 200 and (body["quantity"], body["idempotent_replay"]) == (100, True), body
+    for idem, quantity in (("second", 40), ("first", 40)):
+        status, body = await svc.call(path, {"quantity": quantity, "idempotency_key": idem})
+        assert status == 409, body
+        message = body["error"]["message"]
+        assert "150" in message and "40" in message, message
+        assert body["error"]["param"] == "quantity"
+    await gw.settle_all()
+    assert await balance(gw, t.account_id) == 1_000_000 - 100 * GPU
+    await check_invariants(gw.stores(), [t.account_id])

@@ -121,3 +121,17 @@ async def test_402_points_at_the_route_that_fixes_it(gw: Gateway) -> None:
     state = await post.state()
     assert state["billing_ready"] and state["payment_method_on_file"]
     await chat(post)  # postpaid: billing_ready once a method is on file
+
+
+async def test_a_declined_checkout_says_so_when_opened_again(gw: Gateway) -> None:
+    b = await biller(gw)
+    topup = await b.ok("POST", "/topups", {"amount_micros": 2_000_000})
+    setup = await b.ok("POST", "/setup")
+    for url in (topup["url"], setup["url"]):
+        await b.pay(url, DECLINED)
+        async with gw.http.get(url) as r:
+            html = await r.text()
+        assert r.status == 200 and "declined" in html and "is complete" not in html, html
+    async with gw.http.get(setup["url"] + "/done") as r:
+        assert "declined" in await r.text()
+    assert await books_balance(gw, b.t.account_id) == 0

@@ -76,6 +76,16 @@ async def test_plans_sold_elsewhere_are_refused(gw: Gateway) -> None:
         assert status == 400, doc
 
 
+async def test_a_subscription_without_a_plan_names_the_missing_field(gw: Gateway) -> None:
+    b = await biller(gw)
+    for body in (..., {}, {"plan": None}, {"plan": 3}):
+        status, doc = await b.call("POST", "/subscription", body)
+        assert status == 400, doc
+        assert doc["error"]["param"] == "plan", doc
+        assert "None" not in doc["error"]["message"] and "'plan'" in doc["error"]["message"]
+        assert "starter" in doc["error"]["message"], doc
+
+
 async def test_failed_renewal_opens_grace_then_drops_to_the_default_plan(gw: Gateway) -> None:
     b = await biller(gw)
     await b.save_card()

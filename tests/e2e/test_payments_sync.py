@@ -54,7 +54,8 @@ async def test_lost_events_are_reconciled_and_replayed_once(
     outcomes = {line.split()[1]: line.rsplit(": ", 1)[1] for line in out[:-1]}
     assert "credited" in outcomes.values() and "refunded" in outcomes.values()
     assert re.fullmatch(
-        r"\d+ event\(s\) from local since .*: 2 applied now, \d+ already applied, 0 failed",
+        r"\d+ event\(s\) from local since .*: 2 applied now, \d+ ignored, \d+ already applied,"
+        r" 0 failed",
         out[-1],
     ), out[-1]
     code, again = await payments_cli(gw, capsys, "replay", "--since", since)
@@ -85,3 +86,17 @@ async def test_a_credit_the_provider_does_not_know_is_reported(
         " provider - ledger $1.000000"
     ]
     assert await books_balance(gw, b.t.account_id) == 3_000_000
+
+
+async def test_replay_does_not_count_ignored_events_as_applied(
+    gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    provider = gw.app[PAYMENTS].provider
+    assert isinstance(provider, LocalProvider)
+    for n in range(4):
+        await provider.emit("customer.created", f"cus_local_ignored_{n}")
+    code, out = await payments_cli(gw, capsys, "replay", "--since", since)
+    assert code == 0, out
+    assert [line.rsplit(": ", 1)[1] for line in out[:-1]] == ["ignored"] * 4
+    assert out[-1].endswith(": 0 applied now, 4 ignored, 0 already applied, 0 failed"), out[-1]

@@ -235,3 +235,25 @@ async def test_health_and_readiness(gw: Gateway) -> None:
         body = await resp.json()
         assert resp.status == 200, body
     assert body["redis"] and body["postgres"] and body["redis_consistent"]
+
+
+async def test_a_model_the_key_may_not_use_is_403_even_with_a_full_window(gw: Gateway) -> None:
+    t = await tenant(
+        gw,
+        models=["gpt-4o-mini"],
+        quotas=[{"window": "minute", "metric": "requests", "limit": 1}],
+    )
+    url, auth = gw.url + "/v1/chat/completions", {"Authorization": f"Bearer {t.key}"}
+    other = {"model": "gpt-4.1", "messages": MESSAGES}
+    async with openai_client(gw, t.key) as client:
+        await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        with pytest.raises(openai.RateLimitError):
+            await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    async with gw.http.post(url, json=other, headers=auth) as r:
+        body = await r.json()
+        assert r.status == 403, body
+        assert (body["error"]["code"], body["error"]["param"]) == ("permission_denied", "model")
+    status, _ = await gw.admin("DELETE", f"/admin/v1/keys/{t.key_id}")
+    assert status in (200, 204)
+    async with gw.http.post(url, json=other, headers=auth) as r:
+        assert r.status == 401  # a revoked key is told so before anything about its body

@@ -16,6 +16,7 @@ from tests.factories import (
     openai_client,
     price,
     tenant,
+    usage_stream,
 )
 from tests.harness import COUNTER, Gateway
 
@@ -48,14 +49,7 @@ async def test_usage_chunk_carries_the_debit_when_the_client_asks(gw: Gateway) -
     t = await tenant(gw, credit=1_000_000)
     gw.control.usage = USAGE
     async with openai_client(gw, t.key) as client:
-        stream = await client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=MESSAGES,
-            max_tokens=600,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        chunks = [chunk async for chunk in stream]
+        chunks = await usage_stream(client, "gpt-4o-mini", MESSAGES, max_tokens=600)
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
     assert last.usage.model_dump(exclude_none=True) == {**USAGE, "cost_micros": 450}

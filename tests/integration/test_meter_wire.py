@@ -35,9 +35,11 @@ async def test_metered_record_message_and_row_round_trip(stores: Stores) -> None
     assert [c.metric for c in record.counters] == ["m.gpu_seconds"]
     assert await stores.store.meters.hold(_hold(h.account_id, rid)) == MeterOpen()
 
-    assert await stores.store.meters.settle(rid, 7, 28)
-    assert await stores.store.meters.closed(rid) == MeterClosed("debit", 7, 28)
-    assert await stores.store.meters.hold(_hold(h.account_id, rid)) == MeterClosed("debit", 7, 28)
+    assert await stores.store.meters.settle(rid, 7, 28, asked=9)
+    assert await stores.store.meters.closed(rid) == MeterClosed("debit", 7, 28, 9)
+    assert await stores.store.meters.hold(_hold(h.account_id, rid)) == MeterClosed(
+        "debit", 7, 28, 9
+    )
     [(_, fields)] = await stores.store.redis.xrange(keys.stream(h.shard))
     assert tuple(fields) == (stream_fields.ROW,)
     assert tuple(stream_fields.named(fields)) == stream_fields.METERED_FIELDS

@@ -273,7 +273,7 @@ def test_lookup_by_name_and_alias() -> None:
         ("provider", MISSING),
         ("provider", "azure"),
         ("provider", 3),
-        ("kind", "image"),
+        ("kind", "video"),
         ("kind", 1),
         ("encoding", "p50k_base"),
         ("encoding", None),

@@ -82,6 +82,8 @@ def test_shipped_kinds() -> None:
 @pytest.mark.parametrize("name", sorted(TABLE.models))
 def test_shipped_models_are_sane(name: str) -> None:
     price = shipped(name)
+    if price.kind in UNIT_PRICES:
+        return
     assert base(price, "input_mtok") > 0
     assert base(price, "cache_read_mtok") <= base(price, "input_mtok")
     if price.kind != "embedding":
@@ -108,8 +110,41 @@ def test_shipped_encodings(name: str) -> None:
     assert price.encoding == ("o200k_base" if o200k else "cl100k_base")
 
 
+# What each kind of model that is not priced in tokens is priced by, one of these at least.
+UNIT_PRICES = {
+    "image": ("input_mtok", "images_1024x1024_standard"),
+    "transcription": ("input_mtok", "audio_hours"),
+    "speech": ("input_mtok", "input_mchars"),
+}
+
+
 @pytest.mark.parametrize("name", TABLE.names())
 def test_every_served_catalogue_model_has_a_priced_input(name: str) -> None:
     price = shipped(name)
-    assert price.prices("input_mtok")
-    assert price.kind in ("chat", "embedding", "completion")
+    if price.kind == "moderation":  # free unless the table says otherwise
+        assert not price.priced_keys
+    elif price.kind in UNIT_PRICES:
+        assert any(price.prices(key) for key in UNIT_PRICES[price.kind])
+    else:
+        assert price.prices("input_mtok")
+        assert price.kind in ("chat", "embedding", "completion")
+
+
+def test_shipped_kinds_by_endpoint() -> None:
+    kinds = {
+        "omni-moderation-latest": "moderation",
+        "gpt-image-1": "image",
+        "dall-e-3": "image",
+        "whisper-1": "transcription",
+        "gpt-4o-transcribe": "transcription",
+        "tts-1": "speech",
+        "gpt-4o-mini-tts": "speech",
+    }
+    assert {name: shipped(name).kind for name in kinds} == kinds
+
+
+def test_shipped_per_unit_prices() -> None:
+    assert base(shipped("dall-e-3"), "images_1024x1024_hd") == 80_000
+    assert base(shipped("dall-e-2"), "images_256x256_standard") == 16_000
+    assert base(shipped("whisper-1"), "audio_hours") == 360_000  # $0.006 a minute
+    assert base(shipped("tts-1"), "input_mchars") == 15_000_000

@@ -14,6 +14,7 @@ from gateway.stores.ports.directory import (
     SessionsPort,
     SigninTicketsPort,
 )
+from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort
 from gateway.stores.ports.hot import (
     HotStorePort,
     KeyDirectory,
@@ -36,6 +37,8 @@ from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 __all__ = [
     "DirectoryPort",
     "ExportLedgerPort",
+    "GrantWriteOffPort",
+    "GrantsPort",
     "HotStorePort",
     "KeyDirectory",
     "LedgerPort",

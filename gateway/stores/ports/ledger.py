@@ -16,6 +16,7 @@ from billing.quotas import Quota
 from gateway.stores.records import (
     CreditResult,
     EventRef,
+    GrantSpec,
     Row,
 )
 
@@ -72,11 +73,13 @@ class LedgerPort(Protocol):
         *,
         kind: str = "credit",
         event: EventRef | None = None,
+        grant: GrantSpec | None = None,
     ) -> CreditResult:
         """Append a credit once per idempotency key (a replay returns the first entry);
         raises DuplicateCredit when the key was used for another amount. kind="refund"
         posts a negative entry; `event` (the provider event that caused it) is recorded
-        as applied in the same transaction."""
+        as applied in the same transaction, and so is the credit's grant (`grant`, a paid
+        one by default; a refund's `refund_of` names the credit whose grant it returns to)."""
         ...
 
     async def create_key(

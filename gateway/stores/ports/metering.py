@@ -58,8 +58,11 @@ class MeterHoldsPort(Protocol):
         """The open hold behind a metered id, or None once closed (or never made)."""
         ...
 
-    async def settle(self, request_id: str, quantity: int, cost_micros: int) -> bool:
-        """Debit and queue the ledger row atomically; False when already closed."""
+    async def settle(
+        self, request_id: str, quantity: int, cost_micros: int, asked: int | None = None
+    ) -> bool:
+        """Debit and queue the ledger row atomically; False when already closed. `asked`, the
+        quantity the caller asked for, is kept with the closed marker (`MeterClosed.asked`)."""
         ...
 
     async def release(self, request_id: str) -> bool:

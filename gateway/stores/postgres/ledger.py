@@ -18,11 +18,11 @@ import asyncpg
 
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import DuplicateCredit, StoreError
-from gateway.stores.postgres import archives
+from gateway.stores.postgres import archives, grants
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
 from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
-from gateway.stores.records import CreditResult, EventRef, Row
+from gateway.stores.records import CreditResult, EventRef, GrantSpec, Row
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
 # Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
@@ -114,6 +114,16 @@ async def record_event(conn: asyncpg.Connection, event: EventRef) -> bool:
         event.type,
     )
     return row is not None
+
+
+async def _fund(
+    conn: asyncpg.Connection, account_id: str, entry_id: int, amount: int, spec: GrantSpec
+) -> None:
+    """Money in funds a grant; a refund returns to the grant of the credit it refunds."""
+    if amount > 0:
+        await grants.create_for_credit(conn, account_id, entry_id, amount, spec)
+    elif spec.refund_of is not None:
+        await grants.refund_to(conn, account_id, entry_id, spec.refund_of)
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:
@@ -233,9 +243,12 @@ class Ledger:
         *,
         kind: str = "credit",
         event: EventRef | None = None,
+        grant: GrantSpec | None = None,
     ) -> CreditResult:
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
+                # The account's lock before the entry takes its id (postgres/grants.py).
+                await conn.execute(_LOCK, [account_id])
                 if event is not None:
                     await record_event(conn, event)
                 row = await conn.fetchrow(
@@ -247,6 +260,7 @@ class Ledger:
                         account_id,
                         amount,
                     )
+                    await _fund(conn, account_id, row["id"], amount, grant or GrantSpec())
                     return CreditResult(row["id"], amount, True, row["created_at"])
                 prior = await conn.fetchrow(
                     "SELECT entry_id AS id, amount_micros, created_at FROM ledger_credit_keys"

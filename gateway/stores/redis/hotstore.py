@@ -207,9 +207,10 @@ class HotStore(HotRecords):
         request_id: str,
         kind: str,
         settlement: Settlement | None,
-        metered: tuple[int, str, str] | None = None,
+        metered: tuple[int, str, str, int | None] | None = None,
     ) -> int:
-        """`metered` (quantity, closed marker ttl ms, closed marker key) closes a meter's hold."""
+        """`metered` (quantity, closed marker ttl ms, closed marker key, quantity asked for)
+        closes a meter's hold."""
         k = self.keys
         u = settlement.usage if settlement else Usage()
         args: tuple[Any, ...] = (
@@ -232,6 +233,7 @@ class HotStore(HotRecords):
         args = (*args, quantity, marker_ttl, TOMBSTONE_TTL_MS, self._messages, *_prices(settlement))
         if metered is not None:
             tail = (metered[2],)
+            args = (*args, "" if metered[3] is None else metered[3])
         fixed = (*self._close_keys(shard, account_id), k.voided(shard, request_id))
         counters = self._held.get(request_id)
         if counters is None:
@@ -263,12 +265,20 @@ class HotStore(HotRecords):
         return bool(await self._call(self._extend, keys, (request_id, self._ttl_ms, self._clock)))
 
     async def close_metered(
-        self, account_id: str, request_id: str, kind: str, quantity: int, cost: int, ttl_ms: int
+        self,
+        account_id: str,
+        request_id: str,
+        kind: str,
+        quantity: int,
+        cost: int,
+        ttl_ms: int,
+        asked: int | None = None,
     ) -> bool:
-        """Close a meter's hold (debit, release or expire) and leave its closed marker."""
+        """Close a meter's hold (debit, release or expire) and leave its closed marker, with
+        the quantity a settle `asked` for (before the cap at the hold)."""
         s = shard_of(account_id)
         settlement = Settlement("", "", Usage(), cost) if kind == "debit" else None
-        metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id))
+        metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id), asked)
         return await self._close(s, account_id, request_id, kind, settlement, metered) == DEBITED
 
     async def release(

@@ -52,8 +52,9 @@ def _text(value: object) -> str:
 
 
 def decode_closed(marker: object) -> MeterClosed:
-    kind, quantity, cost = _text(marker).split("|")
-    return MeterClosed(kind, int(quantity), int(cost))
+    """settle.lua's marker: kind|quantity|cost, then |asked for a settle through the API."""
+    kind, quantity, cost, *asked = _text(marker).split("|")
+    return MeterClosed(kind, int(quantity), int(cost), int(asked[0]) if asked else None)
 
 
 class MeterHolds:
@@ -86,17 +87,21 @@ class MeterHolds:
             return MeterOpen()
         return self.store.decided(reply, h.request_id, key, h.hold_micros, counters)
 
-    async def _close(self, request_id: str, kind: str, quantity: int, cost: int) -> bool:
+    async def _close(
+        self, request_id: str, kind: str, quantity: int, cost: int, asked: int | None = None
+    ) -> bool:
         held = await self.open_hold(request_id)
         if held is None:
             return False
         return await self.store.close_metered(
-            held.account_id, request_id, kind, quantity, cost, self._closed_ttl
+            held.account_id, request_id, kind, quantity, cost, self._closed_ttl, asked
         )
 
-    async def settle(self, request_id: str, quantity: int, cost_micros: int) -> bool:
+    async def settle(
+        self, request_id: str, quantity: int, cost_micros: int, asked: int | None = None
+    ) -> bool:
         """Debit the quantity at its cost; the ledger row is queued in the same step."""
-        return await self._close(request_id, "debit", quantity, cost_micros)
+        return await self._close(request_id, "debit", quantity, cost_micros, asked)
 
     async def release(self, request_id: str) -> bool:
         return await self._close(request_id, "release", 0, 0)

@@ -20,7 +20,9 @@
 --       else ''), 16 tombstone ttl ms, 17 message form: packed (one JSON row) | named (a
 --       stream field per value, as versions before the packed row wrote; a rolling upgrade),
 --       then for a proxied call's debit (else ''): 18 price version, 19 provider cost micros
---       (before the account's markup), 20 priced detail (a JSON object, '' = none)
+--       (before the account's markup), 20 priced detail (a JSON object, '' = none),
+--       21 for a meter's settle, the quantity asked for (kept in the closed marker, so a
+--       later settle asking for another quantity is told apart from a retry; else absent)
 -- A release gives back everything; `refused` (the provider refused a forwarded request) gives
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
@@ -117,7 +119,8 @@ if cost ~= 0 then
 end
 
 if meter ~= '' and ARGV[15] then
-  redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost), 'PX', ARGV[15])
+  local asked = (ARGV[21] or '') ~= '' and ('|' .. int(exact(ARGV[21]))) or ''
+  redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost) .. asked, 'PX', ARGV[15])
 end
 if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')

@@ -1,0 +1,71 @@
+"""Credit grants' ports: the PostgreSQL side (grants, their allocation) and the Redis side
+(writing off a grant's rest from the hot balance)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from gateway.stores.records import Row
+
+
+class GrantsPort(Protocol):
+    """Credit grants in the ledger (stores/postgres/grants.py)."""
+
+    async def allocate(self, account_id: str) -> int:
+        """Allocate the account's ledger entries not yet allocated to its grants, in id
+        order; how many were."""
+        ...
+
+    async def moved(self, limit: int = 500) -> list[str]:
+        """Accounts whose balance moved since their last allocation."""
+        ...
+
+    async def behind(self) -> list[str]:
+        """Every account with entries not yet allocated (slow: for a periodic pass)."""
+        ...
+
+    async def ending(self, now: datetime, limit: int = 100) -> list[Row]:
+        """Grants past their expiry or revoked and not yet closed, soonest first."""
+        ...
+
+    async def rest(self, grant_id: int) -> tuple[int, int]:
+        """(remaining micros, write-off entries so far) of a grant."""
+        ...
+
+    async def close(self, grant_id: int, at: datetime) -> None:
+        """Mark an ended grant with nothing left closed (no-op while it holds money)."""
+        ...
+
+    async def revoke(self, grant_id: int, at: datetime) -> Row | None:
+        """Mark a grant revoked (its rest is written off after); None if there is none."""
+        ...
+
+    async def of_account(self, account_id: str) -> list[Row]:
+        """The account's grants, newest first."""
+        ...
+
+    async def get(self, grant_id: int) -> Row | None:
+        """One grant, or None."""
+        ...
+
+
+class GrantWriteOffPort(Protocol):
+    """Writing off a grant's rest from the hot balance (stores/redis/grant_write_off.py)."""
+
+    async def fence(self, account_id: str) -> int | None:
+        """The balance's change counter, or None while a settlement of the account is still
+        on its way to the ledger."""
+        ...
+
+    async def write_off(
+        self, account_id: str, grant_id: int, request_id: str, rest: int, seq: int, cause: str
+    ) -> int:
+        """Take min(rest, balance - held) from the balance and queue its `expire` ledger row,
+        only if the counter is still `seq`: the micros taken, -1 if it moved, -2 if the
+        account is not in Redis."""
+        ...
+
+    async def now_ms(self) -> int:
+        """The gateway's clock in ms."""
+        ...

@@ -1,0 +1,109 @@
+"""Any OpenAI-compatible host by configuration alone, through the official openai SDK: a
+`[providers.NAME]` table sends its models to that host with its key, priced from the
+catalogue's provider of that name or by the operator; an unknown model is refused by name."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from tests.factories import debits, openai_client, tenant
+from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.invariants import check_invariants
+from tests.unit.test_added_providers import HOUSE
+
+USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+
+
+@dataclass
+class Hosts:
+    gw: Gateway
+    groq: RunningUpstream
+    vllm: RunningUpstream
+
+
+@pytest.fixture
+async def hosts(dsn: str, tmp_path: Path) -> AsyncIterator[Hosts]:
+    config_dir_with(tmp_path, pricing=HOUSE)
+    async with (
+        await start_upstream(control=UpstreamControl()) as groq,
+        await start_upstream(control=UpstreamControl()) as vllm,
+    ):
+        config = tmp_path / "meterway.toml"
+        config.write_text(
+            f'[providers.groq]\nbase_url = "{groq.url}/v1"\napi_key = "gsk-groq"\n'
+            f'[providers.vllm]\nbase_url = "{vllm.url}/v1"\napi_key = "vllm-key"\n'
+            'catalogue = ""\n'
+        )
+        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
+            yield Hosts(gw, groq, vllm)
+            await gw.settle_all()
+
+
+async def test_a_catalogue_model_of_an_added_host_is_sent_there_and_billed_at_its_price(
+    hosts: Hosts,
+) -> None:
+    gw = hosts.gw
+    t = await tenant(gw, credit=1_000_000)
+    hosts.groq.control.usage = USAGE
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="groq/llama-3.3-70b-versatile",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=600,
+        )
+        stream = await client.chat.completions.create(
+            model="groq/llama-3.3-70b-versatile",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=600,
+            stream=True,
+        )
+        chunks = [chunk async for chunk in stream]
+    assert raw.parse().choices[0].message.content and chunks
+    # groq llama-3.3-70b-versatile: 1000 x $0.59/M + 500 x $0.79/M = 590 + 395 micros.
+    assert raw.headers["x-meterway-cost-micros"] == "985"
+    sent = hosts.groq.control.requests
+    assert [r.body["model"] for r in sent] == ["llama-3.3-70b-versatile"] * 2
+    assert {r.headers["authorization"] for r in sent} == {"Bearer gsk-groq"}
+    assert gw.control.hits == 0 and hosts.vllm.control.hits == 0
+    rows = await debits(gw, t.account_id)
+    assert sorted(r["amount_micros"] for r in rows) == [-985, -985]
+    assert {r["model"] for r in rows} == {"groq/llama-3.3-70b-versatile"}
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_an_operator_priced_model_of_a_host_without_catalogue(hosts: Hosts) -> None:
+    gw = hosts.gw
+    t = await tenant(gw, credit=1_000_000)
+    hosts.vllm.control.usage = USAGE
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="house-llama", messages=[{"role": "user", "content": "hi"}], max_tokens=600
+        )
+    # 1000 x $0.10/M + 500 x $0.30/M = 100 + 150 micros.
+    assert raw.headers["x-meterway-cost-micros"] == "250"
+    [sent] = hosts.vllm.control.requests
+    assert sent.body["model"] == "meta-llama/Llama-3.3-70B-Instruct"
+    assert sent.headers["authorization"] == "Bearer vllm-key"
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-250]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+@pytest.mark.parametrize("model", ["groq/no-such-model", "vllm/llama-3.3-70b-versatile"])
+async def test_an_unknown_model_of_an_added_host_is_refused_by_name(
+    hosts: Hosts, model: str
+) -> None:
+    t = await tenant(hosts.gw, credit=1_000_000)
+    async with openai_client(hosts.gw, t.key) as client:
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}]
+            )
+    assert f"'{model}'" in caught.value.message
+    assert hosts.groq.control.hits == hosts.vllm.control.hits == 0
+    assert [r for r in await debits(hosts.gw, t.account_id)] == []
