@@ -313,6 +313,7 @@ METERED_ROUTES = (
     ("/v1/moderations", endpoints.MODERATIONS),
     ("/v1/messages", endpoints.MESSAGES),
     ("/v1/responses", endpoints.RESPONSES),
+    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
 )
 
 

@@ -160,7 +160,7 @@ def read_call(
         choices=sizing.choices,
         service_tier=sizing.service_tier,
         fees_micros=sizing.fees_micros,
-        kinds=billed_kinds(body, price),
+        kinds=billed_kinds(body, price) + sizing.kinds,
     )
     return _at_dearest(call, deployments) if deployments else call
 

@@ -7,10 +7,13 @@ import uuid
 
 from aiohttp import web
 
+from gateway.devtools.demo_upstream import images_wire
 from gateway.devtools.demo_upstream import openai_wire as wire
-from gateway.devtools.demo_upstream.calls import ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.sse import play
 
 ERRORS = wire.error_body
+JSON = dict[str, object]
 CATEGORIES = ("harassment", "hate", "self-harm", "sexual", "violence")
 
 
@@ -38,5 +41,40 @@ async def moderations(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": f"modr-{uuid.uuid4().hex}", "model": model, "results": results})
 
 
+def _image_usage(call: Call, model: str, n: int, image_tokens: int) -> JSON | None:
+    """The usage a GPT image answer reports: the truth, the override, or none."""
+    if not images_wire.is_token_model(model):
+        return None
+    text_tokens = call.control.counter(str(call.body.get("prompt") or ""))
+    partial = call.body.get("partial_images") or 0 if call.body.get("stream") else 0
+    output = images_wire.output_tokens(call.body, n) + 100 * int(partial)
+    computed = images_wire.token_usage(text_tokens, image_tokens, output)
+    return wire.json_usage(call.behaviour, computed)
+
+
+async def answer_images(
+    request: web.Request, call: Call, kind: str, image_tokens: int = 0
+) -> web.StreamResponse:
+    """An images answer for `call` (generation or edit), JSON or a stream of events."""
+    model = model_of(call, ERRORS)
+    n = int(call.body.get("n") or 1)
+    usage = _image_usage(call, model, n, image_tokens)
+    if call.body.get("stream") in (True, "true"):
+        partial = int(call.body.get("partial_images") or 0)
+        frames = images_wire.image_frames(kind, call.body, partial, usage)
+        return await play(request, call, frames, wire.error_frame())
+    call.finished()
+    return web.json_response(images_wire.images_response(model, n, usage))
+
+
+async def image_generations(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/generations."""
+    call = await open_call(request, ERRORS)
+    if not isinstance(call.body.get("prompt"), str):
+        raise ProviderError(400, ERRORS(400, "'prompt' is a required property"))
+    return await answer_images(request, call, "image_generation")
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/images/generations", image_generations)
