@@ -88,6 +88,10 @@ def proxy_paths() -> dict[str, Any]:
         "/v1/images/generations": {
             "post": _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
         },
+        "/v1/images/edits": {"post": _proxy("OpenAI image edits (multipart upload), metered")},
+        "/v1/images/variations": {
+            "post": _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
+        },
         "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
     }
 

@@ -75,6 +75,7 @@ class Endpoint:
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
     answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
+    upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

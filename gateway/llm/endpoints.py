@@ -178,7 +178,7 @@ def image_tally(client_wants_usage: bool) -> StreamTally:
     return ImageStreamTally()
 
 
-def _image_route(name: str, path: str, reader: RequestReader) -> Endpoint:
+def _image_route(name: str, path: str, reader: RequestReader, upload: bool = False) -> Endpoint:
     """An images route: priced per image or in tokens (llm/media_answers.py), never clamped."""
     return _openai(
         name,
@@ -195,9 +195,16 @@ def _image_route(name: str, path: str, reader: RequestReader) -> Endpoint:
         clamps=False,
         providers=frozenset({"openai"}),
         wrong_provider="'{model}' is not served on the images routes.",
+        upload=upload,
     )
 
 
 IMAGE_GENERATIONS = _image_route(
     "image_generations", "/images/generations", media_readers.read_image_generation
+)
+IMAGE_EDITS = _image_route(
+    "image_edits", "/images/edits", media_readers.read_image_edit, upload=True
+)
+IMAGE_VARIATIONS = _image_route(
+    "image_variations", "/images/variations", media_readers.read_image_variation, upload=True
 )

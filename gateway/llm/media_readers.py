@@ -7,6 +7,8 @@ priced by (images of a size and quality, characters), as `Sizing.fees_micros`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from billing.images import (
     GPT_IMAGE_QUALITIES,
     GPT_IMAGE_SIZES,
@@ -136,3 +138,38 @@ def image_sizing(
 def read_image_generation(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     """POST /v1/images/generations: a prompt, and n images of a size and quality."""
     return image_sizing(body, price, counter)
+
+
+def input_images(body: Body) -> int:
+    """How many image files an edit sends (`image`, or several as `image[]`), a mask
+    counted as one more; none is refused by name."""
+    images = body.get("image[]", body.get("image"))
+    files = images if isinstance(images, list) else [images]
+    if not files or not all(isinstance(f, dict) and "bytes" in f for f in files):
+        raise InvalidRequest("'image' must be one or more uploaded image files.", param="image")
+    mask = body.get("mask")
+    if mask is not None and not (isinstance(mask, dict) and "bytes" in mask):
+        raise InvalidRequest("'mask' must be an uploaded image file.", param="mask")
+    return len(files) + (mask is not None)
+
+
+def read_image_edit(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    """POST /v1/images/edits: a prompt, input images (each bounded at the model's image
+    bound, more with `input_fidelity` high), and n images out."""
+    images = input_images(body)
+    if body.get("input_fidelity") not in (None, "low", "high"):
+        raise InvalidRequest("'input_fidelity' must be low or high.", param="input_fidelity")
+    sizing = image_sizing(body, price, counter, images)
+    if body.get("input_fidelity") == "high" and not per_image(price):
+        extra = images * gpt_image_output_bound("auto", "high")
+        return replace(sizing, input_tokens=sizing.input_tokens + extra)
+    return sizing
+
+
+def read_image_variation(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    """POST /v1/images/variations: DALL-E 2 only, one input image, n images out."""
+    if not per_image(price):
+        raise InvalidRequest(f"'{price.name}' makes no variations.", param="model")
+    if not isinstance(body.get("image"), dict):
+        raise InvalidRequest("'image' must be an uploaded image file.", param="image")
+    return image_sizing(body, price, counter, prompt=False)

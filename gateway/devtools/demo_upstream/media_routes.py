@@ -75,6 +75,43 @@ async def image_generations(request: web.Request) -> web.StreamResponse:
     return await answer_images(request, call, "image_generation")
 
 
+def _form_int(call: Call, name: str) -> None:
+    """Form fields arrive as text: the counts the answer depends on become integers."""
+    value = call.body.get(name)
+    if isinstance(value, str):
+        call.body[name] = int(value) if value.isdigit() else 0
+    if call.body.get("stream") == "true":
+        call.body["stream"] = True
+
+
+def _input_images(call: Call) -> list[dict[str, object]]:
+    images = call.body.get("image[]") or call.body.get("image")
+    found = images if isinstance(images, list) else [images]
+    return [i for i in found if isinstance(i, dict) and i.get("filename") is not None]
+
+
+async def image_edits(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/edits (multipart): each input image is 85 image tokens here."""
+    call = await open_call(request, ERRORS)
+    images = _input_images(call)
+    if not images or not isinstance(call.body.get("prompt"), str):
+        raise ProviderError(400, ERRORS(400, "'image' and 'prompt' are required properties"))
+    for name in ("n", "partial_images"):
+        _form_int(call, name)
+    return await answer_images(request, call, "image_edit", image_tokens=85 * len(images))
+
+
+async def image_variations(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/variations (multipart, DALL-E 2)."""
+    call = await open_call(request, ERRORS)
+    if not _input_images(call):
+        raise ProviderError(400, ERRORS(400, "'image' is a required property"))
+    _form_int(call, "n")
+    return await answer_images(request, call, "image_variation")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/images/edits", image_edits)
+    app.router.add_post("/v1/images/variations", image_variations)
     app.router.add_post("/v1/moderations", moderations)
     app.router.add_post("/v1/images/generations", image_generations)
