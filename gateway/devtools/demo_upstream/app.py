@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
+    audio_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -89,6 +90,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     app.router.add_post("/v1/messages/count_tokens", anthropic_routes.count_tokens)
     responses_routes.add_routes(app)
     media_routes.add_routes(app)
+    audio_routes.add_routes(app)
     return app
 
 
