@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.factories import balance, debits, eventual_debits, held, openai_client, tenant
-from tests.harness import COUNTER, Gateway
+from tests.harness import ADMIN_KEY, COUNTER, Gateway
 
 CREDIT = 10_000_000
 TRANSCRIPT = "the quick brown fox jumps over the lazy dog"
@@ -176,3 +176,23 @@ async def test_a_key_without_the_audio_scope_is_refused(gw: Gateway) -> None:
         with pytest.raises(openai.PermissionDeniedError, match="'audio' scope"):
             await client.audio.speech.create(model="tts-1", voice="alloy", input=SPOKEN)
     assert gw.control.requests == []
+
+
+async def test_usage_reports_show_seconds_and_characters(gw: Gateway) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        await client.audio.transcriptions.create(
+            model="whisper-1", file=("call.wav", wav(7.4), "audio/wav")
+        )
+        await client.audio.speech.create(model="tts-1", voice="alloy", input=SPOKEN)
+    await gw.settle_all()
+    path = f"/admin/v1/accounts/{t.account_id}/usage/report?group_by=model"
+    status, report = await gw.admin("GET", path)
+    assert status == 200, report
+    units = {r["model"]: (r["audio_seconds"], r["characters"]) for r in report["data"]}
+    assert units == {"whisper-1": (7, 0), "tts-1": (0, len(SPOKEN))}
+    async with gw.http.get(
+        gw.url + path + "&format=csv", headers={"authorization": f"Bearer {ADMIN_KEY}"}
+    ) as r:
+        header = (await r.text()).splitlines()[0].split(",")
+    assert {"images", "audio_seconds", "characters"} <= set(header)
