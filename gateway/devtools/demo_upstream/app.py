@@ -17,6 +17,7 @@ from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
     audio_routes,
+    batch_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -91,6 +92,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     responses_routes.add_routes(app)
     media_routes.add_routes(app)
     audio_routes.add_routes(app)
+    batch_routes.add_routes(app)
     return app
 
 

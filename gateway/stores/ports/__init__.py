@@ -28,6 +28,7 @@ from gateway.stores.ports.ledger import (
     NotifyOutbox,
 )
 from gateway.stores.ports.metering import (
+    FileOwners,
     MeterDecision,
     MeterHoldsPort,
     ResponseOwners,
@@ -37,6 +38,7 @@ from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 __all__ = [
     "DirectoryPort",
     "ExportLedgerPort",
+    "FileOwners",
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",
