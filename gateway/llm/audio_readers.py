@@ -27,6 +27,7 @@ from gateway.llm.endpoint import Body, Sizing
 
 MAX_SPEECH_CHARACTERS = 4096  # OpenAI's limit on `input`
 SPEECH_OUTPUT_TOKENS = 2_000  # gpt-4o-mini-tts's output cap
+JSON_FORMATS = frozenset({"json", "verbose_json", "diarized_json"})
 SPEECH_FORMATS = frozenset({"mp3", "opus", "aac", "flac", "wav", "pcm"})
 # A provider may report a second or two more than the frames sum to (encoder padding).
 SECONDS_MARGIN = 2
@@ -77,6 +78,13 @@ def read_transcription(body: Body, price: ModelPrice, counter: TokenCounter) -> 
     file = body.get("file")
     if not isinstance(file, dict) or "bytes" not in file:
         raise InvalidRequest("'file' must be an uploaded audio file.", param="file")
+    if body.get("response_format", "json") not in JSON_FORMATS:
+        raise InvalidRequest(
+            f"'{price.name}' is billed in tokens, which it reports only in a JSON answer: "
+            "ask for response_format json.",
+            param="response_format",
+            extra={"unpriced_option": "response_format"},
+        )
     return Sizing(TRANSCRIBE_INPUT_TOKENS + prompt, TRANSCRIBE_OUTPUT_TOKENS, kinds=(INPUT_AUDIO,))
 
 

@@ -196,3 +196,16 @@ async def test_usage_reports_show_seconds_and_characters(gw: Gateway) -> None:
     ) as r:
         header = (await r.text()).splitlines()[0].split(",")
     assert {"images", "audio_seconds", "characters"} <= set(header)
+
+
+async def test_a_token_model_asked_for_plain_text_is_refused_by_name(gw: Gateway) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.audio.transcriptions.create(
+                model="gpt-4o-transcribe",
+                file=("a.wav", wav(1), "audio/wav"),
+                response_format="text",
+            )
+    assert caught.value.param == "response_format"  # its usage would be lost: not guessed
+    assert gw.control.requests == []

@@ -137,3 +137,23 @@ async def test_an_upload_over_the_limit_is_refused_with_413(dsn: str) -> None:
         assert status == 413 and answer["error"]["param"] == "image"  # type: ignore[index]
         assert small.control.requests == []
         assert await balance(small, t.account_id) == CREDIT
+
+
+async def test_a_streamed_edit_is_relayed_and_billed(gw: Gateway) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        stream = await client.images.edit(
+            model="gpt-image-1",
+            image=("kite.png", PNG, "image/png"),
+            prompt=PROMPT,
+            quality="low",
+            size="1024x1024",
+            stream=True,
+            partial_images=1,
+        )
+        events = [event async for event in stream]
+    assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]
+    text = COUNTER.count_text("o200k_base", PROMPT)
+    expected = text * 5 + 85 * 10 + (272 + 100) * 40  # a partial image is 100 tokens more
+    assert events[-1].model_dump()["usage"]["cost_micros"] == expected
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected]
