@@ -13,7 +13,8 @@ from aiohttp import web
 from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError, NotFound, PermissionDenied
-from gateway.http.admin import account_windows, credit_account, set_account_plan
+from gateway.http.admin import account_windows, set_account_plan
+from gateway.http.admin_money import credit_account
 from gateway.http.dashboard_session import BASE, SESSION
 from gateway.http.dashboard_web import render
 from gateway.http.health import readiness
