@@ -15,6 +15,7 @@ from gateway.http import (
     dashboard_billing,
     dashboard_keys,
     dashboard_ops,
+    dashboard_ops_money,
     dashboard_signin,
 )
 from gateway.http.dashboard_session import (
@@ -94,5 +95,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
     dashboard_billing.add_routes(dash)
     dashboard_ops.add_routes(dash)
+    dashboard_ops_money.add_routes(dash)
     r.add_get("/static/{name}", static_file)
     app.add_subapp(BASE, dash)
