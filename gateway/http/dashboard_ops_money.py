@@ -113,7 +113,7 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
 async def submit(request: web.Request) -> web.Response:
     """POST from the confirmation page only: the key it carries makes a repeat a replay."""
     operator(request)
-    action = request.match_info["action"]
+    action = request.path.rsplit("/", 1)[1]
     fields = await request.post()
     try:
         notice = await _post(request, action, fields)
@@ -125,4 +125,5 @@ async def submit(request: web.Request) -> web.Response:
 def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/operators/accounts/{account_id}/confirm/{action}", confirm)
-    r.add_post("/operators/accounts/{account_id}/{action:credit|adjustment|plan}", submit)
+    for action in ACTIONS:
+        r.add_post(f"/operators/accounts/{{account_id}}/{action}", submit)
