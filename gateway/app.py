@@ -147,7 +147,9 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
     )
-    return Meter(stores.store, plans, settings.billing_url, settlements)
+    return Meter(
+        stores.store, plans, settings.billing_url, settlements, public_url=settings.public_url
+    )
 
 
 async def _self_restore(app: web.Application) -> AsyncIterator[None]:

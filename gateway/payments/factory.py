@@ -35,7 +35,8 @@ def make_payments(
     plans: PlanBook,
 ) -> Payments:
     cfg = settings.payments
-    config = PaymentsConfig(cfg.grace_days, TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros))
+    limits = TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros)
+    config = PaymentsConfig(cfg.grace_days, limits, settings.public_url)
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None
     return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)

@@ -64,10 +64,15 @@ class Meter:
         plans: PlanBook,
         billing_url: str,
         settlements: Settlements | None = None,
+        *,
+        public_url: str = "",
     ) -> None:
         self.store = store
         self.plans = plans
         self.billing_url = billing_url  # an operator's own page, overriding the routes below
+        # the routes a refusal names, in full on PUBLIC_URL when it is set: a client shows
+        # `next` to a person, who has no page to resolve a path against
+        self.billing_base = public_url + BILLING_BASE
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
@@ -212,7 +217,7 @@ class Meter:
     ) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
-            upgrade_url = self.billing_url or f"{BILLING_BASE}/subscription"
+            upgrade_url = self.billing_url or f"{self.billing_base}/subscription"
             message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, upgrade_url)
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
@@ -220,7 +225,7 @@ class Meter:
         if isinstance(decision, BalanceRefused):
             affordable = _affordable(call, decision) if call and suggest else None
             required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-            link = refusal_link(BILLING_BASE, decision.reason, self.billing_url)
+            link = refusal_link(self.billing_base, decision.reason, self.billing_url)
             message, extra = balance_answer(decision, required, affordable, link)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, DuplicateRequest):

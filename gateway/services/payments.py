@@ -32,6 +32,7 @@ BILLING_BASE = "/v1/account/billing"
 class PaymentsConfig:
     grace_days: int = 7
     limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
+    public_url: str = ""  # PUBLIC_URL: links in notifications are sent in full on it
 
 
 @dataclass

@@ -150,6 +150,18 @@ async def test_refuse_policy_answers_402_with_the_affordable_max_tokens() -> Non
     assert store.holds == {} and len(store.reserved) == 1
 
 
+async def test_a_402_names_the_route_that_fixes_it_in_full_on_public_url() -> None:
+    call = _call()
+    key = KeyRecord("key_1", "acct_1", 7, "k", (), (), on_insufficient="refuse")
+    meter = Meter(FakeReservations(balance=0), PLANS, "", public_url="https://m.example")
+    with pytest.raises(BillingRequired) as caught:
+        await meter.admit("r1", key, call)
+    assert caught.value.extra["next"] == "https://m.example/v1/account/billing/topups"
+    with pytest.raises(BillingRequired) as caught:
+        await Meter(FakeReservations(balance=0), PLANS, "").admit("r2", key, call)
+    assert caught.value.extra["next"] == "/v1/account/billing/topups"  # no PUBLIC_URL: a path
+
+
 async def test_no_clamp_below_the_plan_minimum() -> None:
     call = _call()
     store = FakeReservations(balance=call.price.worst_case_micros(call.input_tokens, 5))
