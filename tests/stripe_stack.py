@@ -252,6 +252,24 @@ class StripeStack:
 
     # ---- the front's routes
 
+    async def _pay_page(self, request: web.Request) -> web.Response:
+        """Checkout's hosted page, reduced to a Pay button for a browser to press."""
+        s = self.sessions.get(request.match_info["id"])
+        if s is None:
+            raise web.HTTPNotFound()
+        html = (
+            f"<!doctype html><title>Checkout</title><p>{s['mode']}: {s['amount_total']} cents</p>"
+            "<form method=post><button id=pay>Pay</button></form>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    async def _pay(self, request: web.Request) -> web.Response:
+        """Pressing Pay: the card is charged, then the browser goes to success_url with the
+        session id filled in, as Stripe does."""
+        sid = request.match_info["id"]
+        done = await self.complete(sid)
+        raise web.HTTPSeeOther(str(done["success_url"]).replace("{CHECKOUT_SESSION_ID}", sid))
+
     def _sent(self, form: dict[str, Any], *names: str) -> None:
         self.urls_sent.extend((n, str(form[n])) for n in names if n in form)
 
@@ -333,6 +351,8 @@ class StripeStack:
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/checkout/sessions/{id}", self._get_session)
         app.router.add_post("/v1/billing_portal/sessions", self._portal)
+        app.router.add_get("/pay/{id}", self._pay_page)
+        app.router.add_post("/pay/{id}", self._pay)
         app.router.add_route("*", "/v1/{tail:.*}", self._pass)
         return app
 
