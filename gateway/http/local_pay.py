@@ -114,7 +114,8 @@ async def checkout_submit(request: web.Request) -> web.Response:
     after = await provider.store.get(session_id) or {}
     payment = await provider.store.get(str(after.get("payment_id") or "")) or {}
     if payment.get("status") == "requires_action":
-        raise web.HTTPSeeOther(f"{PREFIX}/authenticate/{payment['id']}")
+        # the checkout rides along, so the result page can lead back where it should
+        raise web.HTTPSeeOther(f"{PREFIX}/authenticate/{payment['id']}?checkout={session_id}")
     raise web.HTTPSeeOther(f"{PREFIX}/checkout/{session_id}/done")
 
 
@@ -143,9 +144,11 @@ async def authenticate_submit(request: web.Request) -> web.Response:
     events = await provider.authenticate(payment_id, form.get("action") == "complete")
     await _apply(request, events)
     doc = await provider.store.get(payment_id) or {}
-    return _page(
-        "Authenticate", f"<p>Result: <b id=outcome>{escape(str(doc.get('status')))}</b></p>"
-    )
+    outcome = str(doc.get("status"))
+    session = await provider.store.get(request.query.get("checkout", "")) or {}
+    mine = session.get("payment_id") == payment_id  # only the checkout this payment is of
+    back = _back(session, "success" if outcome == "succeeded" else "cancel") if mine else ""
+    return _page("Authenticate", f"<p>Result: <b id=outcome>{escape(outcome)}</b></p>{back}")
 
 
 async def _portal(request: web.Request) -> tuple[str, dict[str, object]]:

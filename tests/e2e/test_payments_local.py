@@ -99,6 +99,8 @@ async def test_card_needing_authentication(gw: Gateway) -> None:
     assert await books_balance(gw, b.t.account_id) == 0
     status, _, html = await b.page(path, action="complete")
     assert "succeeded" in html
+    back = f'href="{gw.url}/dashboard/billing?checkout=success"'  # no PUBLIC_URL: its origin
+    assert back in html, html
     assert await books_balance(gw, b.t.account_id) == 3_000_000
     again = await b.ok("POST", "/topups", {"amount_micros": 3_000_000})
     _, path, _ = await b.page(again["url"], action="pay", card=NEEDS_AUTH)
