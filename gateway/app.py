@@ -62,22 +62,22 @@ from gateway.http import (
     admin,
     api_docs,
     billing,
-    dashboard,
     health,
     local_pay,
     lookups,
     metering,
     metrics,
-    openapi,
     proxy,
     responses,
     user_auth,
     webhooks,
 )
-from gateway.http.dashboard_signin import callback_url
+from gateway.http.dashboard import routes as dashboard
+from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import gateway_middleware
+from gateway.http.openapi import document as openapi
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream

@@ -10,14 +10,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import MeterwayError, NotFound
-from gateway.http import (
-    dashboard_account,
-    dashboard_billing,
-    dashboard_keys,
-    dashboard_ops,
-    dashboard_signin,
-)
-from gateway.http.dashboard_session import (
+from gateway.http.dashboard import account as dashboard_account
+from gateway.http.dashboard import billing as dashboard_billing
+from gateway.http.dashboard import keys as dashboard_keys
+from gateway.http.dashboard import ops as dashboard_ops
+from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard.session import (
     BASE,
     COOKIE,
     PRE_COOKIE,
@@ -27,8 +25,8 @@ from gateway.http.dashboard_session import (
     set_cookie,
     start_session,
 )
-from gateway.http.dashboard_signin import signin_form
-from gateway.http.dashboard_web import ASSETS, TEMPLATES, environment, page_middleware
+from gateway.http.dashboard.signin import signin_form
+from gateway.http.dashboard.web import ASSETS, TEMPLATES, environment, page_middleware
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -68,7 +66,7 @@ STATIC = {p.name: p for p in (ASSETS / "static").iterdir() if p.suffix in (".css
 
 
 async def static_file(request: web.Request) -> web.FileResponse:
-    """Only the files shipped in dashboard_assets/static, by exact name: no path walking."""
+    """Only the files shipped in dashboard/assets/static, by exact name: no path walking."""
     path = STATIC.get(request.match_info["name"])
     if path is None:
         raise NotFound("No such file.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi_schemas import (
+from gateway.http.openapi.schemas import (
     BOOL,
     INT,
     JSON_OBJECT,

@@ -25,7 +25,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
-from gateway.http.dashboard_web import CONTEXT
+from gateway.http.dashboard.web import CONTEXT
 from gateway.http.operator import Operator, verify_operator
 from gateway.http.principal import (
     BILLING_READ,

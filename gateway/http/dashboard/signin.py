@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import NotFound, SigninFailed
-from gateway.http.dashboard_session import (
+from gateway.http.dashboard.session import (
     BASE,
     COOKIE,
     PRE_COOKIE,
@@ -25,8 +25,8 @@ from gateway.http.dashboard_session import (
     set_cookie,
     start_member_session,
 )
-from gateway.http.dashboard_web import CONTEXT
-from gateway.http.dashboard_web import render as render_page
+from gateway.http.dashboard.web import CONTEXT
+from gateway.http.dashboard.web import render as render_page
 from gateway.outbound import signin_mail
 from gateway.outbound.oidc_client import Attempt, OidcClient
 from gateway.services.members import member_for

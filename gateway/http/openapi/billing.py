@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi_account import USER
-from gateway.http.openapi_paths import OPEN
-from gateway.http.openapi_schemas import (
+from gateway.http.openapi.account import USER
+from gateway.http.openapi.paths import OPEN
+from gateway.http.openapi.schemas import (
     BOOL,
     JSON_OBJECT,
     MICROS,

@@ -19,8 +19,8 @@ from gateway.appkeys import DIRECTORY, LEDGER, SETTINGS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account import create_key_for, own_key, rotate_for, set_quotas_for, spec_of_body
-from gateway.http.dashboard_session import BASE, account_principal
-from gateway.http.dashboard_web import render
+from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.web import render
 from gateway.http.principal import KEYS_READ, KEYS_WRITE, USER_SCOPES
 from gateway.http.serialize import key_use_json
 from gateway.services.keys import revoke_key

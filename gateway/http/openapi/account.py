@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi_paths import ADMIN
-from gateway.http.openapi_schemas import (
+from gateway.http.openapi.paths import ADMIN
+from gateway.http.openapi.schemas import (
     INT,
     PAGE_PARAMS,
     STR,

@@ -12,17 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.http.openapi_account import account_paths, admin_directory_paths
-from gateway.http.openapi_billing import billing_paths
-from gateway.http.openapi_dashboard import dashboard_paths
-from gateway.http.openapi_llm import llm_paths
-from gateway.http.openapi_metering import (
+from gateway.http.openapi.account import account_paths, admin_directory_paths
+from gateway.http.openapi.billing import billing_paths
+from gateway.http.openapi.dashboard import dashboard_paths
+from gateway.http.openapi.llm import llm_paths
+from gateway.http.openapi.metering import (
     SERVICE_KEY_SCHEME,
     metering_admin_paths,
     metering_paths,
 )
-from gateway.http.openapi_paths import admin_paths, ops_paths, proxy_paths
-from gateway.http.openapi_schemas import SCHEMAS
+from gateway.http.openapi.paths import admin_paths, ops_paths, proxy_paths
+from gateway.http.openapi.schemas import SCHEMAS
 
 PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     proxy_paths,

@@ -1,7 +1,7 @@
 """How the dashboard answers: Jinja templates shipped as package data, autoescaped; strict
 security headers on every page; failures rendered as a page (not JSON) with their status.
 
-Templates and static files live in gateway/http/dashboard_assets/, installed with the
+Templates and static files live in gateway/http/dashboard/assets/, installed with the
 package, so `pip install` alone serves the dashboard; nothing is fetched from a CDN.
 """
 
@@ -21,7 +21,7 @@ from gateway.errors import InvalidApiKey, MeterwayError, ServiceUnavailable
 from gateway.stores.errors import StoreUnavailable
 
 log = logging.getLogger("meterway.dashboard")
-ASSETS = Path(__file__).parent / "dashboard_assets"
+ASSETS = Path(__file__).parent / "assets"
 TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)
 # Context every page gets (the session, its CSRF token), set by the session middleware.
 CONTEXT = web.RequestKey("dashboard_context", dict)

@@ -18,8 +18,8 @@ from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
-from gateway.http.dashboard_session import BASE, account_principal
-from gateway.http.dashboard_web import render
+from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 
 PAGE = f"{BASE}/billing"

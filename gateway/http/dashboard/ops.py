@@ -14,8 +14,8 @@ from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError, NotFound, PermissionDenied
 from gateway.http.admin import account_windows, credit_account, set_account_plan
-from gateway.http.dashboard_session import BASE, SESSION
-from gateway.http.dashboard_web import render
+from gateway.http.dashboard.session import BASE, SESSION
+from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
 from gateway.http.serialize import account_json, entry_json, key_use_json
 from gateway.stores.records import Row

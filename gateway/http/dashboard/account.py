@@ -15,9 +15,9 @@ from aiohttp import web
 from billing.plans import PlanBook
 from gateway.appkeys import DIRECTORY, PLANS
 from gateway.http.account import account_overview
-from gateway.http.dashboard_billing import billing_overview
-from gateway.http.dashboard_session import account_principal
-from gateway.http.dashboard_web import render
+from gateway.http.dashboard.billing import billing_overview
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.reports import group_by_of, usage_range, usage_response, usage_rows
 from gateway.stores.records import USAGE_FIELDS
