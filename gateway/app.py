@@ -29,6 +29,7 @@ from gateway.appkeys import (
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
+    GRANTS,
     JWT,
     KEYS,
     LEDGER,
@@ -183,6 +184,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD_SESSIONS] = stores.sessions()
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
+    app[GRANTS] = stores.grants()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:

@@ -27,6 +27,7 @@ from gateway.settings import Settings
 from gateway.stores.ports import (
     DirectoryPort,
     ExportLedgerPort,
+    GrantsPort,
     HotStorePort,
     LedgerPort,
     MembersPort,
@@ -68,6 +69,7 @@ OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # expo
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
 MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
+GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 

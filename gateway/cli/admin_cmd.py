@@ -1,4 +1,5 @@
-"""`meterway admin accounts|keys|credit|plan|usage`: the operator API from the terminal.
+"""`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
+plans, markups, usage).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -54,10 +55,45 @@ def credit(args: argparse.Namespace) -> int:
         "idempotency_key": args.idempotency_key or f"cli-{secrets.token_hex(8)}",
         "reason": args.reason,
     }
+    grant = _grant(args)
+    if grant:
+        payload["grant"] = grant
     path = f"{A}/accounts/{quote(args.account_id)}/credits"
     body = expect(call(args, "POST", path, payload), 200, 201)
     replay = " (replay: already credited)" if body["idempotent_replay"] else ""
     text = f"credited {_usd(micros)}{replay}; balance {_usd(body['balance_micros'])}"
+    emit(args, text, body)
+    return OK
+
+
+def _grant(args: argparse.Namespace) -> dict[str, Any]:
+    """The grant a credit funds; a bare date for --expires is that day's start, UTC."""
+    grant: dict[str, Any] = {}
+    if args.kind:
+        grant["kind"] = args.kind
+    if args.priority is not None:
+        grant["priority"] = args.priority
+    if args.expires:
+        bare_date = len(args.expires) == 10
+        grant["expires_at"] = f"{args.expires}T00:00:00+00:00" if bare_date else args.expires
+    return grant
+
+
+def grants(args: argparse.Namespace) -> int:
+    body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/grants"), 200)
+    lines = [
+        f"{g['id']:>6}  {g['kind']:<12} {g['status']:<8} {_usd(g['remaining_micros']):>12}"
+        f" of {_usd(g['amount_micros']):<12} expires {g['expires_at'] or 'never'}"
+        for g in body["data"]
+    ]
+    emit(args, "\n".join(lines) or "no grants", body)
+    return OK
+
+
+def revoke_grant(args: argparse.Namespace) -> int:
+    path = f"{A}/accounts/{quote(args.account_id)}/grants/{quote(args.grant_id)}/revoke"
+    body = expect(call(args, "POST", path, {}), 200)
+    text = f"grant {body['id']} revoked; its rest is written off within seconds"
     emit(args, text, body)
     return OK
 
@@ -127,6 +163,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--amount", required=True, help="USD, e.g. 25 or 0.50")
     p.add_argument("--reason", default="operator credit")
     p.add_argument("--idempotency-key", help="repeat a credit safely (default: a new key)")
+    p.add_argument("--kind", help="the grant it funds: paid (default), promotional, trial, ...")
+    p.add_argument("--expires", help="when the grant's rest is written off: YYYY-MM-DD or RFC 3339")
+    p.add_argument("--priority", type=int, help="0-1000, lower is spent first (default 50)")
+    p = _command(commands, "grants", grants, "an account's credit grants")
+    p.add_argument("account_id")
+    p = _command(commands, "revoke-grant", revoke_grant, "revoke a credit grant")
+    p.add_argument("account_id")
+    p.add_argument("grant_id")
     p = _command(commands, "plan", plan, "move an account to a plan")
     p.add_argument("account_id")
     p.add_argument("plan")

@@ -132,6 +132,9 @@ def account_paths() -> dict[str, Any]:
                 params=(path_param("request_id"),),
             )
         },
+        "/v1/account/grants": {
+            "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
+        },
         "/v1/auth/revoke": {
             "post": op(
                 "Revoke the presented user token (by jti)",
@@ -228,6 +231,24 @@ def admin_directory_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
                 params=(_ACCOUNT_ID, path_param("member_id")),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/grants": {
+            "get": op(
+                "An account's credit grants, newest first",
+                "admin",
+                ADMIN,
+                ok=ref("GrantList"),
+                params=(_ACCOUNT_ID,),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/grants/{grant_id}/revoke": {
+            "post": op(
+                "Revoke a grant: its rest is written off by an expire entry within seconds",
+                "admin",
+                ADMIN,
+                ok=ref("CreditGrant"),
+                params=(_ACCOUNT_ID, path_param("grant_id")),
             )
         },
         "/admin/v1/users/{subject}/revoke-tokens": {

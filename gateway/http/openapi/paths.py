@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.http.openapi.schemas import (
     BOOL,
+    GRANT_SPEC,
     INT,
     JSON_OBJECT,
     MICROS,
@@ -66,6 +67,7 @@ _CREDIT = obj(
     amount_micros={"type": "integer", "minimum": 1},
     idempotency_key=STR,
     reason=STR,
+    grant=GRANT_SPEC,
 )
 _CREDITED = obj(
     ("entry_id", "account_id", "amount_micros", "balance_micros"),

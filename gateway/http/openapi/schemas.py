@@ -196,7 +196,32 @@ ERROR = obj(
 )
 ERROR["description"] = "OpenAI-style error body; /v1/messages answers Anthropic's {type, error}."
 
+CREDIT_GRANT = obj(
+    ("id", "kind", "amount_micros", "remaining_micros", "priority", "status"),
+    id=INT,
+    object={"const": "credit_grant"},
+    account_id=STR,
+    kind=STR,
+    amount_micros=MICROS,
+    remaining_micros={**MICROS, "description": "as of the last allocation (within seconds)"},
+    priority=INT,
+    expires_at=TIME,
+    revoked_at=TIME,
+    closed_at=TIME,
+    status={"enum": ["active", "used", "expired", "revoked"]},
+    reason=nullable("string"),
+    created_at=STR,
+)
+GRANT_SPEC = obj(
+    (),
+    kind={"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "default": "paid"},
+    expires_at={"type": "string", "format": "date-time"},
+    priority={"type": "integer", "minimum": 0, "maximum": 1000, "default": 50},
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "CreditGrant": CREDIT_GRANT,
+    "GrantList": obj(("data",), object={"const": "list"}, data=array(ref("CreditGrant"))),
     "Error": ERROR,
     "Quota": QUOTA,
     "Window": WINDOW,
