@@ -18,6 +18,7 @@ from gateway.outbound.config import OutboundSettings
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
+from gateway.services.return_urls import NotAnOrigin, parse_origin
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -79,6 +80,8 @@ class PaymentSettings:
     grace_days: int = 7
     topup_min_micros: int = 1_000_000
     topup_max_micros: int = 1_000_000_000
+    # Origins a caller's own return_url may be on, besides PUBLIC_URL's (RETURN_URL_ORIGINS).
+    return_url_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
+    payments, signin = _payments(get), _signin(get)
+    if payments.provider == "stripe" and not signin["public_url"]:
+        raise ConfigError(
+            "PAYMENTS_PROVIDER=stripe needs PUBLIC_URL: Stripe sends people back to absolute"
+            " addresses on it"
+        )
     return Settings(
         database_url=v.url(
             "DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")
@@ -200,8 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         **_hostile_limits(get),
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
-        payments=_payments(get),
-        **_signin(get),
+        payments=payments,
+        **signin,
     )
 
 
@@ -349,4 +358,13 @@ def _payments(get: Callable[..., object]) -> PaymentSettings:
         grace_days=v.whole("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0),
         topup_min_micros=low,
         topup_max_micros=high,
+        return_url_origins=_origins(str(get("RETURN_URL_ORIGINS", "") or "")),
     )
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """RETURN_URL_ORIGINS: comma-separated scheme://host[:port], each checked here."""
+    try:
+        return tuple(parse_origin(o) for o in raw.split(",") if o.strip())
+    except NotAnOrigin as exc:
+        raise ConfigError(f"RETURN_URL_ORIGINS: {exc}") from exc

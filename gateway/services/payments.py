@@ -109,18 +109,20 @@ class Payments:
             upgrade_to=upgrade,
         )
 
-    async def setup(self, account_id: str) -> HostedPage:
+    # `back` is where the person returns after the hosted page: absolute, already checked
+    # against the allowed origins (services/return_urls.py).
+    async def setup(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.setup_page(account_id, profile.customer_id)
+        return await self.provider.setup_page(account_id, profile.customer_id, back)
 
-    async def topup(self, account_id: str, amount: object) -> HostedPage:
+    async def topup(self, account_id: str, amount: object, back: str) -> HostedPage:
         micros = self.config.limits.check(amount)
         profile = await self.profile(account_id)
-        return await self.provider.topup_page(account_id, profile.customer_id, micros)
+        return await self.provider.topup_page(account_id, profile.customer_id, micros, back)
 
-    async def portal(self, account_id: str) -> HostedPage:
+    async def portal(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.portal_page(account_id, profile.customer_id)
+        return await self.provider.portal_page(account_id, profile.customer_id, back)
 
     async def set_auto_topup(self, account_id: str, body: object) -> dict[str, Any] | None:
         setting = parse_auto_topup(body, self.config.limits)
@@ -152,7 +154,7 @@ class Payments:
             for r in rows
         ]
 
-    async def change_plan(self, account_id: str, name: object) -> dict[str, Any]:
+    async def change_plan(self, account_id: str, name: object, back: str) -> dict[str, Any]:
         """Upgrade now, downgrade at period end; a checkout page when no method is on file."""
         plan = purchasable(self.plans, name)
         account = await self.account(account_id)
@@ -162,7 +164,9 @@ class Payments:
             await self.profiles.set_pending_plan(account_id, None)
             return {"status": "unchanged", "plan": plan.name}
         if move == "upgrade" and not profile.method_on_file:
-            page = await self.provider.subscribe_page(account_id, profile.customer_id, plan.name)
+            page = await self.provider.subscribe_page(
+                account_id, profile.customer_id, plan.name, back
+            )
             return {"status": "checkout", "url": page.url, "id": page.id, "plan": plan.name}
         if move == "downgrade" and profile.subscription_id is not None:
             await self.profiles.set_pending_plan(account_id, plan.name)

@@ -21,6 +21,7 @@ from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
+from gateway.http.return_to import absolute, return_url
 
 PAGE = f"{BASE}/billing"
 # What each next step (billing.payments.NextStep.action) asks of a person, and where.
@@ -104,11 +105,12 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
     who = account_principal(request)
     who.require(BILLING_SETUP)
     payments, account = request.config_dict[PAYMENTS], who.account_id
+    back = return_url(request, None)
     if action == "topup":
-        return (await payments.topup(account, _usd(form, "amount"))).url
+        return absolute(request, (await payments.topup(account, _usd(form, "amount"), back)).url)
     if action in ("setup", "portal"):
         hosted = payments.setup if action == "setup" else payments.portal
-        return (await hosted(account)).url
+        return absolute(request, (await hosted(account, back)).url)
     if action == "auto-topup":
         body = None
         if form.get("enabled") == "on":
@@ -119,9 +121,9 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
             }
         await payments.set_auto_topup(account, body)
         return f"{PAGE}?notice=auto-topup"
-    result = await payments.change_plan(account, form.get("plan"))
+    result = await payments.change_plan(account, form.get("plan"), back)
     if result["status"] == "checkout":
-        return str(result["url"])
+        return absolute(request, str(result["url"]))
     return f"{PAGE}?notice={result['status']}"
 
 

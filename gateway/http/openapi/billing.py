@@ -19,6 +19,9 @@ from gateway.http.openapi.schemas import (
 )
 
 _PAGE = obj(("url",), url=STR, id=STR)
+# Where the person goes back to: an absolute URL on PUBLIC_URL's origin or RETURN_URL_ORIGINS.
+_RETURN = {"type": "string", "format": "uri", "maxLength": 2000}
+_BACK = obj((), return_url=_RETURN)
 _HTML = {"text/html": {"schema": STR}}
 _ID = path_param("id")
 _AUTO = obj(
@@ -84,7 +87,14 @@ def billing_paths() -> dict[str, Any]:
             )
         },
         f"{base}/setup": {
-            "post": op("A page that saves a payment method", "billing", USER, ok=_PAGE)
+            "post": op(
+                "A page that saves a payment method",
+                "billing",
+                USER,
+                ok=_PAGE,
+                body=_BACK,
+                body_required=False,
+            )
         },
         f"{base}/topups": {
             "post": op(
@@ -93,7 +103,7 @@ def billing_paths() -> dict[str, Any]:
                 USER,
                 ok=_PAGE,
                 status="201",
-                body=obj(("amount_micros",), amount_micros=MICROS),
+                body=obj(("amount_micros",), amount_micros=MICROS, return_url=_RETURN),
             )
         },
         f"{base}/subscription": {
@@ -102,10 +112,19 @@ def billing_paths() -> dict[str, Any]:
                 "billing",
                 USER,
                 ok=obj(("status", "plan"), status=STR, plan=STR, url=STR, effective_at=STR),
-                body=obj(("plan",), plan=STR),
+                body=obj(("plan",), plan=STR, return_url=_RETURN),
             )
         },
-        f"{base}/portal": {"post": op("The provider's billing portal", "billing", USER, ok=_PAGE)},
+        f"{base}/portal": {
+            "post": op(
+                "The provider's billing portal",
+                "billing",
+                USER,
+                ok=_PAGE,
+                body=_BACK,
+                body_required=False,
+            )
+        },
         f"{base}/auto-topup": {
             "put": op(
                 "Auto top-up settings (null turns it off)",
