@@ -13,14 +13,14 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from billing.money import format_usd
+from billing.display import usd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 
 A = "/admin/v1"
 
 
 def _usd(micros: int | None) -> str:
-    return "-" if micros is None else f"${format_usd(micros)}"
+    return "-" if micros is None else usd(micros)
 
 
 def accounts(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import bodies, credit_grants
 from gateway.http.principal import (
@@ -44,14 +44,17 @@ MAX_GRACE_S = 7 * 86400
 
 
 async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
-    """Plan, mode, balance, held, available and every quota window of an account."""
+    """Plan, mode, balance, held, available, every quota window of an account and its one
+    next step (the same value GET /v1/account/billing answers)."""
     row = await request.config_dict[LEDGER].get_account(account_id)
     if row is None:
         raise NotFound("No such account.")
     store = request.config_dict[STORE]
     quotas = await store.account_quotas(account_id)
     windows = await window_usage(store, shard_of(account_id), "a", account_id, quotas)
-    return {**account_json(row, await store.balance(account_id)), "windows": windows}
+    hot = await store.balance(account_id)
+    step = await request.config_dict[PAYMENTS].next_step(row, hot, windows)
+    return {**account_json(row, hot), "windows": windows, "next": step.json()}
 
 
 async def get_account(request: web.Request) -> web.Response:

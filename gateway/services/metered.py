@@ -75,7 +75,7 @@ def metered_id(kind: str, service: str, account_id: str, idempotency_key: str) -
 def refusal(decision: Decision, plans: PlanBook, required: int, billing_url: str) -> Exception:
     """The proxy's answers for the same decisions, so clients handle both alike."""
     if isinstance(decision, QuotaRefused):
-        message, extra, retry = quota_answer(decision, plans, decision.now_ms)
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms, billing_url)
         return QuotaExceeded(
             message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
         )

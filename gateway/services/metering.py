@@ -23,7 +23,6 @@ from billing.admission import (
 )
 from billing.answers import balance_answer, quota_answer
 from billing.money import marked_up, within
-from billing.payments import refusal_link
 from billing.plans import PlanBook
 from billing.pricing import ModelPrice
 from billing.usage import Usage
@@ -44,7 +43,6 @@ from gateway.stores.records import KeyRecord, Settlement
 from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.metering")
-BILLING_BASE = "/v1/account/billing"
 KEY_MESSAGES = {
     "key_revoked": "This API key has been revoked.",
     "key_expired": "This API key has expired.",
@@ -212,16 +210,16 @@ class Meter:
     ) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
-            upgrade_url = self.billing_url or f"{BILLING_BASE}/subscription"
-            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, upgrade_url)
+            message, extra, retry = quota_answer(
+                decision, self.plans, decision.now_ms, self.billing_url
+            )
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
             affordable = _affordable(call, decision) if call and suggest else None
             required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-            link = refusal_link(BILLING_BASE, decision.reason, self.billing_url)
-            message, extra = balance_answer(decision, required, affordable, link)
+            message, extra = balance_answer(decision, required, affordable, self.billing_url)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, DuplicateRequest):
             return RequestInFlight(

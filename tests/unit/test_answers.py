@@ -13,7 +13,11 @@ PLANS = parse_plans(
     {
         "plans": {
             "free": {"quotas": [{"window": "day", "metric": "tokens", "limit": 100000}]},
-            "pro": {"quotas": [{"window": "day", "metric": "tokens", "limit": 1000000}]},
+            "pro": {
+                "price": "20.00",
+                "quotas": [{"window": "day", "metric": "tokens", "limit": 1000000}],
+            },
+            "sales": {"quotas": [{"window": "day", "metric": "tokens", "limit": 10000000}]},
         }
     }
 )
@@ -56,7 +60,18 @@ def test_day_quota_message_fields_and_headers() -> None:
         "limit": 100000,
         "used": 99800,
         "requested": 500,
-        "upgrade": {"plan": "pro", "limit": 1000000},
+        "upgrade": {"plan": "pro", "limit": 1000000, "url": "/dashboard/billing?upgrade=pro#plans"},
+        "next": {
+            "action": "upgrade",
+            "blocked": True,
+            "reason": "The quota of tokens per day (99,800 of 100,000) is used up: "
+            "the pro plan lifts it.",
+            "url": "/dashboard/billing?upgrade=pro#plans",
+            "command": "meterway billing plan pro",
+            "api": {"method": "POST", "path": "/v1/account/billing/subscription"},
+            "plan": "pro",
+            "resets_at": None,
+        },
         "resets_at": "2026-11-22T00:00:00Z",
     }
     assert headers == {"retry-after": str(12 * 3600), "x-should-retry": "false"}
@@ -75,9 +90,27 @@ def test_key_quota_has_no_upgrade() -> None:
     assert "Upgrade" not in message
 
 
+def test_a_plan_arranged_with_sales_is_named_not_sold() -> None:
+    message, extra, _ = quota_answer(refusal(used=999_900), PLANS, NOW)
+    assert extra["upgrade"] == {
+        "plan": "sales",
+        "limit": 10000000,
+        "url": "/dashboard/billing#plans",
+    }
+    assert extra["next"]["action"] == "contact_sales"
+    assert message.endswith(" The sales plan (10000000) is arranged with sales.")
+
+
 def test_no_upgrade_when_no_plan_would_admit() -> None:
-    _, extra, _ = quota_answer(refusal(used=999_900), PLANS, NOW)
+    _, extra, _ = quota_answer(refusal(used=9_999_900), PLANS, NOW)
     assert extra["upgrade"] is None
+    assert extra["next"]["action"] == "wait"
+    assert extra["next"]["resets_at"] == "2026-11-22T00:00:00Z"
+
+
+def test_an_operators_billing_page_is_the_link() -> None:
+    _, extra, _ = quota_answer(refusal(), PLANS, NOW, "https://pay.example/acme")
+    assert extra["upgrade"]["url"] == extra["next"]["url"] == "https://pay.example/acme"
 
 
 def test_total_window_has_no_reset() -> None:
@@ -104,11 +137,21 @@ def test_balance_answer_fields() -> None:
         "reason": "insufficient_balance",
         "balance_micros": 1500,
         "required_micros": 9000,
-        "next": "https://b.example",
+        "next": {
+            "action": "top_up",
+            "blocked": True,
+            "reason": "The balance ($0.001500 available) does not cover this request "
+            "(up to $0.009000): add credit.",
+            "url": "https://b.example",
+            "command": "meterway billing topup --amount 10",
+            "api": {"method": "POST", "path": "/v1/account/billing/topups"},
+            "plan": None,
+            "resets_at": None,
+        },
         "affordable_max_tokens": 120,
     }
     assert "max_tokens=120" in message
-    assert "$0.009" in message or "0.009" in message
+    assert "may cost up to $0.009000 but the balance available is $0.001500" in message
 
 
 def test_no_payment_method_answer() -> None:
@@ -116,5 +159,6 @@ def test_no_payment_method_answer() -> None:
         BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, "https://b.example"
     )
     assert extra["reason"] == "no_payment_method"
+    assert extra["next"]["action"] == "setup"
     assert "affordable_max_tokens" not in extra
     assert "https://b.example" in message

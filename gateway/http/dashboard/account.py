@@ -12,10 +12,9 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from billing.plans import PlanBook
-from gateway.appkeys import DIRECTORY, PLANS
+from gateway.appkeys import DIRECTORY
 from gateway.http.account import account_overview
-from gateway.http.dashboard.billing import billing_overview
+from gateway.http.dashboard.billing import billing_overview, step_view
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
@@ -52,27 +51,11 @@ async def _spend(request: web.Request, who: Principal) -> dict[str, Any]:
     }
 
 
-def with_upgrades(plans: PlanBook, plan: str, windows: list[dict[str, Any]]) -> str | None:
-    """Mark each full account window with the cheapest plan that lifts it (as a 429's
-    `upgrade` does); the first such plan, for the billing next step."""
-    first = None
-    for w in windows:
-        if w["scope"] != "account" or w["used"] < w["limit"]:
-            continue
-        found = plans.upgrade_for(plan, w["window"], w["metric"], w["used"] + 1)
-        if found is not None:
-            w["upgrade"] = {"plan": found.plan, "limit": found.limit}
-            first = first or found.plan
-    return first
-
-
 async def overview(request: web.Request) -> web.Response:
     who = account_principal(request)
-    account, upgrade = None, None
-    if who.has(ACCOUNT_READ):
-        account = await account_overview(request, who.account_id)
-        plan, windows = str(account["plan"]), cast(list[dict[str, Any]], account["windows"])
-        upgrade = with_upgrades(request.config_dict[PLANS], plan, windows)
+    account = await account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else None
+    billing = await billing_overview(request, who)
+    step = billing["next"] if billing else account["next"] if account else None
     spend = await _spend(request, who) if who.has(USAGE_READ) else None
     return render(
         request,
@@ -80,7 +63,8 @@ async def overview(request: web.Request) -> web.Response:
         title="Overview",
         nav="overview",
         account=account,
-        billing=await billing_overview(request, who, upgrade),
+        billing=billing,
+        next=step_view(cast(dict[str, Any], step)) if step else None,
         spend=spend,
     )
 

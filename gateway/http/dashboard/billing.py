@@ -24,32 +24,30 @@ from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 
 PAGE = f"{BASE}/billing"
-# What each next step (billing.payments.NextStep.action) asks of a person, and where.
-STEPS = {
-    "top_up": ("Your balance is used up: add credit.", "Top up", f"{PAGE}#topup"),
-    "setup": ("Save a payment method to keep going.", "Set up billing", f"{PAGE}#method"),
-    "fix_payment": ("A payment failed: update your card.", "Fix payment", f"{PAGE}#method"),
-    "upgrade": ("A limit is reached: a bigger plan lifts it.", "See plans", f"{PAGE}#plans"),
+# The button of each next step (billing.next_step.decide); its words and link are the step's.
+BUTTONS = {
+    "top_up": "Top up",
+    "setup": "Set up billing",
+    "fix_payment": "Fix payment",
+    "wait": "See your limits",
+    "contact_sales": "Contact sales",
 }
 Form = MultiDictProxy[str | bytes | Any]
 
 
-def _step(next_step: dict[str, Any]) -> dict[str, Any]:
-    label, cta, href = STEPS.get(next_step["action"], ("", "", PAGE))
-    if next_step["action"] == "upgrade":
-        href = f"{PAGE}?upgrade={next_step['plan']}#plans"
-    return {**next_step, "label": label, "cta": cta, "href": href}
+def step_view(step: dict[str, Any]) -> dict[str, Any]:
+    """The account's next step as the API answers it, with its button's words."""
+    button = f"Upgrade to {step['plan']}" if step["action"] == "upgrade" else ""
+    return {**step, "cta": button or BUTTONS.get(step["action"], "")}
 
 
-async def billing_overview(
-    request: web.Request, who: Principal, upgrade_to: str | None = None
-) -> dict[str, Any] | None:
-    """GET /v1/account/billing for this caller, with the next step as a link on this site."""
+async def billing_overview(request: web.Request, who: Principal) -> dict[str, Any] | None:
+    """GET /v1/account/billing for this caller."""
     payments = request.config_dict.get(PAYMENTS)
     if payments is None or not who.has(BILLING_READ):
         return None
-    data = await payments.overview(who.account_id, upgrade_to)
-    return {**data, "next": _step(data["next"])}
+    data = await payments.overview(who.account_id)
+    return {**data, "next": step_view(data["next"])}
 
 
 def _plan_view(plan: Plan, current: str, plans: PlanBook) -> dict[str, Any]:
@@ -68,7 +66,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
     who = account_principal(request)
     who.require(BILLING_READ)
     upgrade = request.query.get("upgrade") or None
-    billing = await billing_overview(request, who, upgrade)
+    billing = await billing_overview(request, who)
     if billing is None:
         raise NotFound("Billing is not available on this gateway.")
     plans = request.config_dict[PLANS]
