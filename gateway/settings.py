@@ -97,6 +97,7 @@ class Settings:
     # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
     redis_cluster: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 4 * 1024 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
     upstream_connect_timeout_s: float = 10.0
     upstream_timeout_s: float = 600.0
     # How long a deployment's upstream rests after a 429, 5xx or failed connection that
@@ -187,6 +188,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
+        max_upload_bytes=v.whole(
+            "MAX_UPLOAD_BYTES", get("MAX_UPLOAD_BYTES", 64 * 1024 * 1024), 1024
+        ),
         upstream_connect_timeout_s=v.number(
             "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
         ),

@@ -7,6 +7,7 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from functools import partial
 
 import orjson
@@ -24,6 +25,7 @@ from gateway.http.observe import timing
 from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
+from gateway.http.uploads import form_body, read_upload
 from gateway.llm import endpoints
 from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
@@ -31,6 +33,7 @@ from gateway.llm.cost_field import costed_answer
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
+from gateway.llm.sending import send
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
@@ -67,12 +70,13 @@ async def _refused_upstream(
 
 
 async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> Answer:
-    body = upstream_body(call)
     hold.forwarded = True
     try:
         with timing(request).upstream():
+            if call.upload is not None:
+                return await send(p.upstream, call, request.headers)
             return await p.upstream.post(
-                call.price.provider, call.endpoint.path, request.headers, body
+                call.price.provider, call.endpoint.path, request.headers, upstream_body(call)
             )
     except UpstreamUnreachable:
         hold.forwarded = False  # nothing reached the provider
@@ -262,9 +266,53 @@ def _counted(where: str) -> None:
     m.tally.count(m.prompts_counted, where)
 
 
+async def _read_upload(
+    request: web.Request, p: Proxying, endpoint: Endpoint
+) -> tuple[KeyRecord, Call]:
+    """A multipart upload: the key checked in full (live, able to pay) before a byte of the
+    body is read, then the body spooled (http/uploads.py) and read as its form fields."""
+    key = await p.keys.resolve(request)
+    await p.meter.precheck(request[REQUEST_ID], key)
+    settings = p.settings
+    upload = await read_upload(request, settings.max_upload_bytes, settings.client_body_timeout_s)
+    try:
+        body = form_body(upload)
+        call = read_call(endpoint, body, key, p.pricing, p.counter)
+    except BaseException:
+        upload.close()
+        raise
+    return key, replace(call, upload=upload)
+
+
+async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    """A multipart route: `_metered` with the body read from its spool, which is removed
+    once the call is done."""
+    p = request.app[PROXYING]
+    key, call = await _read_upload(request, p, endpoint)
+    try:
+        return await _serve(request, p, key, call)
+    finally:
+        if call.upload is not None:
+            call.upload.close()
+
+
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    # `_serve` written out here: one frame less on the JSON routes' hot path.
     p = request.app[PROXYING]
     key, call = await _read(request, p, endpoint)
+    timing(request).model = call.price.name
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    forward = _streamed if call.stream else _plain
+    if call.stream:
+        request[CLIENT_GONE] = asyncio.Event()
+    request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
+
+
+async def _serve(
+    request: web.Request, p: Proxying, key: KeyRecord, call: Call
+) -> web.StreamResponse:
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _plain
@@ -313,6 +361,9 @@ METERED_ROUTES = (
     ("/v1/moderations", endpoints.MODERATIONS),
     ("/v1/messages", endpoints.MESSAGES),
     ("/v1/responses", endpoints.RESPONSES),
+    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
+    ("/v1/images/edits", endpoints.IMAGE_EDITS),
+    ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
 )
 
 
@@ -321,5 +372,6 @@ def add_routes(app: web.Application) -> None:
     # more frame to resume at each of a request's three awaits (two Redis replies, the
     # provider's head).
     for path, endpoint in METERED_ROUTES:
-        app.router.add_post(path, partial(_metered, endpoint=endpoint))
+        handler = _uploaded if endpoint.upload else _metered
+        app.router.add_post(path, partial(handler, endpoint=endpoint))
     app.router.add_get("/v1/models", list_models)

@@ -21,6 +21,7 @@ from gateway.llm.betas import NONE, Betas
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
+from gateway.llm.uploads import Upload
 from gateway.stores.records import KeyRecord
 
 
@@ -44,6 +45,7 @@ class Call:
     # The upstreams it may go to when its model has several; `price` is then the dearest's
     # (what is reserved) until one serves it (`served_by`).
     deployments: tuple[Deployment, ...] = ()
+    upload: Upload | None = None  # a multipart body, sent from its spool (llm/uploads.py)
 
     @property
     def worst_case_micros(self) -> int:
@@ -160,7 +162,7 @@ def read_call(
         choices=sizing.choices,
         service_tier=sizing.service_tier,
         fees_micros=sizing.fees_micros,
-        kinds=billed_kinds(body, price),
+        kinds=billed_kinds(body, price) + sizing.kinds,
     )
     return _at_dearest(call, deployments) if deployments else call
 

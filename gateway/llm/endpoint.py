@@ -32,9 +32,13 @@ class Sizing:
     choices: int = 1
     service_tier: str = ""  # the tier asked for: the reservation assumes its rates if dearer
     fees_micros: int = 0  # built-in tool fees the request may run up
+    kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
+# (price, request body, answer, counted input tokens) -> the usage billed, for routes whose
+# bill depends on the request as much as the answer (images by size and quality).
+AnswerUsage = Callable[[ModelPrice, Body, Body, int], Usage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Endpoint:
     # Where the usage object sits in the stream event carrying the final usage (its debit is
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
+    answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
+    upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from billing.images import ImageStreamTally
 from billing.pricing import ModelKind
 from billing.responses import (
     ResponsesStreamTally,
@@ -18,6 +19,7 @@ from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, Stream
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
 from gateway.llm import media_readers, readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
+from gateway.llm.media_answers import image_usage
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 
@@ -75,8 +77,11 @@ def anthropic_tally(client_wants_usage: bool) -> StreamTally:
     return AnthropicStreamTally()
 
 
-def _openai(name: str, path: str, kind: ModelKind, reader: RequestReader, **kw: Any) -> Endpoint:
-    """An OpenAI-wire route; `kw` overrides what differs from chat's defaults."""
+def _openai(
+    name: str, path: str, kind: ModelKind, reader: RequestReader, scope: str = "", **kw: Any
+) -> Endpoint:
+    """An OpenAI-wire route (its scope is its name unless given); `kw` overrides what
+    differs from chat's defaults."""
     fields: dict[str, Any] = {
         "read_usage": openai_usage,
         "answer_text": choices_text,
@@ -85,7 +90,7 @@ def _openai(name: str, path: str, kind: ModelKind, reader: RequestReader, **kw: 
         "stream_end": OPENAI_DONE,
         "asks_stream_usage": True,
     }
-    return Endpoint(name, path, name, kind, "openai", reader, **{**fields, **kw})
+    return Endpoint(name, path, scope or name, kind, "openai", reader, **{**fields, **kw})
 
 
 CHAT = _openai("chat", "/chat/completions", "chat", readers.read_chat)
@@ -166,4 +171,40 @@ RESPONSES = _openai(
     stored_id=response_id,
     finished=is_terminal,
     stream_cost_path=("response", "usage"),
+)
+
+
+def image_tally(client_wants_usage: bool) -> StreamTally:
+    return ImageStreamTally()
+
+
+def _image_route(name: str, path: str, reader: RequestReader, upload: bool = False) -> Endpoint:
+    """An images route: priced per image or in tokens (llm/media_answers.py), never clamped."""
+    return _openai(
+        name,
+        path,
+        "image",
+        reader,
+        scope="images",
+        answer_text=no_text,
+        answer_usage=image_usage,
+        new_tally=image_tally,
+        error_event=openai_error_event,
+        stream_end=b"",
+        asks_stream_usage=False,
+        clamps=False,
+        providers=frozenset({"openai"}),
+        wrong_provider="'{model}' is not served on the images routes.",
+        upload=upload,
+    )
+
+
+IMAGE_GENERATIONS = _image_route(
+    "image_generations", "/images/generations", media_readers.read_image_generation
+)
+IMAGE_EDITS = _image_route(
+    "image_edits", "/images/edits", media_readers.read_image_edit, upload=True
+)
+IMAGE_VARIATIONS = _image_route(
+    "image_variations", "/images/variations", media_readers.read_image_variation, upload=True
 )

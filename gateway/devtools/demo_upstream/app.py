@@ -23,6 +23,7 @@ from gateway.devtools.demo_upstream import (
 )
 from gateway.devtools.demo_upstream.calls import CONTROL, ProviderError, open_call, parse_body
 from gateway.devtools.demo_upstream.control import RecordedRequest, UpstreamControl
+from gateway.devtools.demo_upstream.forms import is_form, parse_form
 
 DEMO_MODELS = (
     "gpt-4o-mini",
@@ -34,11 +35,19 @@ DEMO_MODELS = (
 )
 
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_BODY_BYTES = 80 * 1024 * 1024  # MAX_UPLOAD_BYTES' default, and its multipart framing
 
 
 async def _record(request: web.Request, control: UpstreamControl) -> None:
-    body = parse_body(await request.read()) if request.can_read_body else None
+    body = None
+    if request.can_read_body:
+        raw = await request.read()
+        form = (
+            parse_form(request.headers["content-type"], raw)
+            if is_form(request.content_type)
+            else None
+        )
+        body = parse_body(raw) if form is None else form
     headers = {name.lower(): value for name, value in request.headers.items()}
     control.record(RecordedRequest(request.method, request.path, headers, body))
 

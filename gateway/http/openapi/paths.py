@@ -87,6 +87,13 @@ def proxy_paths() -> dict[str, Any]:
         "/v1/embeddings": {"post": _proxy("OpenAI embeddings, metered")},
         "/v1/moderations": {"post": _proxy("OpenAI moderations, counted (free unless priced)")},
         "/v1/messages": {"post": _proxy("Anthropic messages, metered")},
+        "/v1/images/generations": {
+            "post": _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
+        },
+        "/v1/images/edits": {"post": _proxy("OpenAI image edits (multipart upload), metered")},
+        "/v1/images/variations": {
+            "post": _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
+        },
         "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
     }
 
