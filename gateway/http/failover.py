@@ -43,6 +43,7 @@ async def open_deployed(
                     call.endpoint.path,
                     request.headers,
                     upstream_body(served),
+                    served.price.upstream_model,
                 )
         except UpstreamUnreachable:
             hold.forwarded = reached  # nothing reached this one

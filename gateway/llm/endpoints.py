@@ -3,6 +3,7 @@ Anthropic messages, images and audio."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -161,9 +162,15 @@ RESPONSES = _openai(
     max_tokens_field="max_output_tokens",
     wrong_provider="'{model}' is not served on /v1/responses.",
     providers=frozenset({"openai"}),
+    provider_wires=frozenset({"azure"}),
     stores=True,
     counts_tool_runs=True,
     stored_id=response_id,
     finished=is_terminal,
     stream_cost_path=("response", "usage"),
 )
+
+# Azure's dated API: the same routes, the model named by the deployment in the path.
+AZURE_CHAT = replace(CHAT, model_in_path=True)
+AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
+AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)
