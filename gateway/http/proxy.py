@@ -76,7 +76,11 @@ async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> An
             if call.upload is not None:
                 return await send(p.upstream, call, request.headers)
             return await p.upstream.post(
-                call.price.provider, call.endpoint.path, request.headers, upstream_body(call)
+                call.price.provider,
+                call.endpoint.path,
+                request.headers,
+                upstream_body(call),
+                call.price.upstream_model,
             )
     except UpstreamUnreachable:
         hold.forwarded = False  # nothing reached the provider
@@ -222,6 +226,8 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     betas = read_betas(request.headers)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
+    if endpoint.model_in_path:
+        body["model"] = request.match_info["deployment"]
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
@@ -253,6 +259,8 @@ async def _read_small(
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
+        if endpoint.model_in_path:
+            body["model"] = request.match_info["deployment"]
         call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
@@ -364,6 +372,16 @@ METERED_ROUTES = (
     ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
     ("/v1/images/edits", endpoints.IMAGE_EDITS),
     ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
+    # Azure OpenAI's forms, for `openai.AzureOpenAI` clients: the dated API names the model
+    # by its deployment in the path, the v1 API in the body.
+    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT),
+    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS),
+    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS),
+    ("/openai/responses", endpoints.RESPONSES),
+    ("/openai/v1/chat/completions", endpoints.CHAT),
+    ("/openai/v1/completions", endpoints.COMPLETIONS),
+    ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/openai/v1/responses", endpoints.RESPONSES),
 )
 
 

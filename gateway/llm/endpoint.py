@@ -18,6 +18,8 @@ from billing.tokens import TokenCounter
 from billing.usage import Usage
 
 Wire = Literal["openai", "anthropic"]
+# A provider's configured wire -> the body format it speaks, where they differ.
+SPEAKS = {"azure": "openai"}
 Body = dict[str, Any]
 
 
@@ -67,6 +69,8 @@ class Endpoint:
     max_tokens_field: str = "max_tokens"
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
+    provider_wires: frozenset[str] = frozenset()  # with `providers`: wires serving it too
+    model_in_path: bool = False  # Azure's form: the deployment in the path names the model
     stores: bool = False  # it keeps what it makes, so `store` is no extra
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
@@ -80,5 +84,5 @@ class Endpoint:
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""
         if self.providers is not None:
-            return price.provider in self.providers
-        return wire == self.wire
+            return price.provider in self.providers or wire in self.provider_wires
+        return SPEAKS.get(wire, wire) == self.wire

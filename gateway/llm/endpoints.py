@@ -3,6 +3,7 @@ Anthropic messages, images and audio."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -166,6 +167,7 @@ RESPONSES = _openai(
     max_tokens_field="max_output_tokens",
     wrong_provider="'{model}' is not served on /v1/responses.",
     providers=frozenset({"openai"}),
+    provider_wires=frozenset({"azure"}),
     stores=True,
     counts_tool_runs=True,
     stored_id=response_id,
@@ -208,3 +210,9 @@ IMAGE_EDITS = _image_route(
 IMAGE_VARIATIONS = _image_route(
     "image_variations", "/images/variations", media_readers.read_image_variation, upload=True
 )
+
+
+# Azure's dated API: the same routes, the model named by the deployment in the path.
+AZURE_CHAT = replace(CHAT, model_in_path=True)
+AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
+AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)

@@ -27,11 +27,12 @@ from gateway.settings import ProviderSettings
 
 class Upstream(Protocol):
     async def post(
-        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
         """Send `body` to `path` under the provider's API root, authenticated as Meterway,
-        and return the open response (any status). Raises UpstreamTimeout or UpstreamError
-        when no answer arrives: nothing was billed, the caller releases its reservation."""
+        and return the open response (any status); `model` is the model id sent there.
+        Raises UpstreamTimeout or UpstreamError when no answer arrives: nothing was billed,
+        the caller releases its reservation."""
         ...
 
     async def upload(
@@ -69,14 +70,17 @@ class HttpUpstream:
         self.origins = {name: Origin.parse(p.base_url) for name, p in providers.items()}
 
     async def post(
-        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
-        dest = target(
-            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
-        )
+        dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             return await self.connections.request(
-                self.origins[provider], "POST", path, dest.headers, body, self.first_byte_timeout_s
+                self.origins[provider],
+                "POST",
+                dest.path,
+                dest.headers,
+                body,
+                self.first_byte_timeout_s,
             )
         except CannotConnect as exc:
             raise UpstreamUnreachable(

@@ -95,7 +95,34 @@ def proxy_paths() -> dict[str, Any]:
             "post": _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
         },
         "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
+        **azure_paths(),
     }
+
+
+_DEPLOYMENT = path_param("deployment")
+
+
+def azure_paths() -> dict[str, Any]:
+    """Azure OpenAI's forms of the same routes, for `openai.AzureOpenAI` clients (the key
+    as `api-key`): the dated API names the model by its deployment, the v1 API in the body."""
+    dated = {
+        f"/openai/deployments/{{deployment}}/{name}": {
+            "post": op(
+                f"Azure OpenAI {name}, the model named by the deployment, metered",
+                "proxy",
+                PROXY,
+                ok=JSON_OBJECT,
+                body=_CALL,
+                params=(_DEPLOYMENT,),
+            )
+        }
+        for name in ("chat/completions", "completions", "embeddings")
+    }
+    v1 = {
+        f"/openai/v1/{name}": {"post": _proxy(f"Azure OpenAI v1 API {name}, metered")}
+        for name in ("chat/completions", "completions", "embeddings", "responses")
+    }
+    return {**dated, **v1, "/openai/responses": {"post": _proxy("Azure OpenAI responses")}}
 
 
 def ops_paths() -> dict[str, Any]:
