@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 
 from billing.meters import load_meters
+from billing.next_step import Links
 from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.token_cache import CountCache
@@ -118,6 +119,11 @@ StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 STORES = web.AppKey("stores", Stores)
 
 
+def links_of(settings: Settings) -> Links:
+    """Where next steps point: BILLING_URL for paying, else the dashboard on PUBLIC_URL."""
+    return Links(settings.billing_url, settings.public_url)
+
+
 def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterator[None]]:
     async def stores(app: web.Application) -> AsyncIterator[None]:
         async with opener(app[SETTINGS]) as opened:
@@ -148,7 +154,7 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
     )
-    return Meter(stores.store, plans, settings.billing_url, settlements)
+    return Meter(stores.store, plans, links_of(settings), settlements)
 
 
 async def _self_restore(app: web.Application) -> AsyncIterator[None]:
@@ -210,7 +216,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     app[NOTIFY] = opened.notify_ledger()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
-        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
+        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], links_of(app[SETTINGS])
     )
 
 

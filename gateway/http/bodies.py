@@ -6,10 +6,22 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
+
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 from gateway.errors import InvalidRequest, NotFound
 from gateway.stores.records import GrantSpec, Row
+
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """Ids are short ASCII tokens; anything else (a NUL, 10 kB) is simply not found."""
+    value = request.match_info[name]
+    if not ID_SHAPE.fullmatch(value):
+        raise NotFound("No such resource.")
+    return value
 
 
 def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:

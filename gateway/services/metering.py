@@ -23,6 +23,7 @@ from billing.admission import (
 )
 from billing.answers import balance_answer, quota_answer
 from billing.money import marked_up, within
+from billing.next_step import Links
 from billing.plans import PlanBook
 from billing.pricing import ModelPrice
 from billing.usage import Usage
@@ -60,12 +61,12 @@ class Meter:
         self,
         store: Reservations,
         plans: PlanBook,
-        billing_url: str,
+        links: Links,
         settlements: Settlements | None = None,
     ) -> None:
         self.store = store
         self.plans = plans
-        self.billing_url = billing_url  # an operator's own page, overriding the routes below
+        self.links = links  # where the next step a refusal names is
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
@@ -210,16 +211,14 @@ class Meter:
     ) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
-            message, extra, retry = quota_answer(
-                decision, self.plans, decision.now_ms, self.billing_url
-            )
+            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, self.links)
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
             affordable = _affordable(call, decision) if call and suggest else None
             required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-            message, extra = balance_answer(decision, required, affordable, self.billing_url)
+            message, extra = balance_answer(decision, required, affordable, self.links)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, DuplicateRequest):
             return RequestInFlight(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.next_step import NextStep, decide
+from billing.next_step import Links, NextStep, decide
 from billing.payments import (
     PaymentRuleError,
     TopupLimits,
@@ -37,6 +37,7 @@ class PaymentsConfig:
     limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
     low_balance_micros: int = 1_000_000  # NOTIFY_BALANCE_LOW_MICROS: "about to be blocked"
     billing_url: str = ""  # BILLING_URL: an operator's own billing page
+    public_url: str = ""  # PUBLIC_URL: links in notifications are sent in full on it
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Payments:
         if profile is None:
             profile = await self.profiles.profile(account["id"])
         state = state_of(account, hot, windows, profile, self.config.low_balance_micros)
-        return decide(state, self.plans, self.config.billing_url)
+        return decide(state, self.plans, Links(self.config.billing_url, self.config.public_url))
 
     # `back` is where the person returns after the hosted page: absolute, already checked
     # against the allowed origins (services/return_urls.py).

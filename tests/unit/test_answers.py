@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from billing.admission import BalanceRefused, QuotaRefused
 from billing.answers import RetryAdvice, balance_answer, quota_answer
+from billing.next_step import Links
 from billing.plans import parse_plans
 from gateway.http.headers import retry_headers
 
@@ -109,7 +110,7 @@ def test_no_upgrade_when_no_plan_would_admit() -> None:
 
 
 def test_an_operators_billing_page_is_the_link() -> None:
-    _, extra, _ = quota_answer(refusal(), PLANS, NOW, "https://pay.example/acme")
+    _, extra, _ = quota_answer(refusal(), PLANS, NOW, Links("https://pay.example/acme"))
     assert extra["upgrade"]["url"] == extra["next"]["url"] == "https://pay.example/acme"
 
 
@@ -131,7 +132,7 @@ def test_request_larger_than_limit_is_never_retried() -> None:
 
 def test_balance_answer_fields() -> None:
     message, extra = balance_answer(
-        BalanceRefused("insufficient_balance", 1500, "free"), 9000, 120, "https://b.example"
+        BalanceRefused("insufficient_balance", 1500, "free"), 9000, 120, Links("https://b.example")
     )
     assert extra == {
         "reason": "insufficient_balance",
@@ -156,7 +157,7 @@ def test_balance_answer_fields() -> None:
 
 def test_no_payment_method_answer() -> None:
     message, extra = balance_answer(
-        BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, "https://b.example"
+        BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, Links("https://b.example")
     )
     assert extra["reason"] == "no_payment_method"
     assert extra["next"]["action"] == "setup"

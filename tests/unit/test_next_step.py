@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from billing.next_step import AccountState, FullWindow, decide
+from billing.next_step import AccountState, FullWindow, Links, decide
 from billing.plans import load_plans
 
 PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
@@ -114,3 +114,13 @@ def test_spend_windows_read_in_dollars() -> None:
     full = (_full("month", "spend_micros", used=5_000_000),)
     step = decide(_with(plan="free", full=full), PLANS)
     assert "spend per month ($5.00 of $5.00)" in step.reason
+
+
+def test_pages_are_absolute_on_public_url_and_billing_url_replaces_paying_ones() -> None:
+    links = Links(public_url="https://gw.example")
+    assert decide(FUNDED, PLANS, links).url == "https://gw.example/dashboard/"
+    empty = _with(available_micros=0)
+    assert decide(empty, PLANS, links).url == "https://gw.example/dashboard/billing#topup"
+    own = Links("https://pay.example/acme", "https://gw.example")
+    assert decide(empty, PLANS, own).url == "https://pay.example/acme"
+    assert decide(FUNDED, PLANS, own).url == "https://gw.example/dashboard/"

@@ -82,6 +82,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         history=await request.config_dict[PAYMENTS].history(who.account_id),
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),
+        checkout=request.query.get("checkout", ""),  # back from a hosted page
         **extra,
     )
 

@@ -10,10 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PLANS, STORE
-from gateway.errors import InvalidRequest, MeterwayError, NotFound, PermissionDenied
-from gateway.http.admin import account_windows, credit_account, set_account_plan
+from gateway.errors import NotFound, PermissionDenied
+from gateway.http.admin import account_windows
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
@@ -24,13 +23,13 @@ OPS = f"{BASE}/operators"
 PAGE = 50
 
 
-def _operator(request: web.Request) -> None:
+def operator(request: web.Request) -> None:
     if not request[SESSION].operator:
         raise PermissionDenied("Operators only: sign in with the admin key or an admin token.")
 
 
 async def accounts(request: web.Request) -> web.Response:
-    _operator(request)
+    operator(request)
     q, plan = request.query.get("q", "").strip(), request.query.get("plan", "")
     rows = await request.config_dict[DIRECTORY].search_accounts(
         query=q or None, plan=plan or None, after=request.query.get("after"), limit=PAGE + 1
@@ -50,7 +49,7 @@ async def accounts(request: web.Request) -> web.Response:
     )
 
 
-async def _row(request: web.Request) -> Row:
+async def target_row(request: web.Request) -> Row:
     row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
     if row is None:
         raise NotFound("No such account.")
@@ -63,8 +62,8 @@ async def _before(request: web.Request) -> int | None:
 
 
 async def account(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
-    _operator(request)
-    row = await _row(request)
+    operator(request)
+    row = await target_row(request)
     app = request.config_dict
     entries = await app[LEDGER].entries(row["id"], before=await _before(request), limit=PAGE + 1)
     keys = await app[DIRECTORY].keys_of(row["id"], include_revoked=True)
@@ -80,43 +79,11 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         entries=[entry_json(e) for e in entries[:PAGE]],
         next_before=entries[PAGE - 1]["id"] if len(entries) > PAGE else None,
         plans=list(app[PLANS].plans),
-        idempotency_key=secrets.token_hex(12),
+        # one key per money form, minted now: the form carries it to its confirmation and
+        # post, so Back or a double click repeats the key, never the money
+        form_keys={form: secrets.token_hex(12) for form in ("credit", "adjustment", "plan")},
         **extra,
     )
-
-
-def _micros(text: str) -> int:
-    try:
-        return parse_usd(text)
-    except MoneyFormatError as exc:
-        raise InvalidRequest("The amount must be in dollars, like 25 or 12.50.") from exc
-
-
-async def credit(request: web.Request) -> web.Response:
-    """A credit with the form's idempotency key, so a second click never credits twice."""
-    _operator(request)
-    row = await _row(request)
-    form = await request.post()
-    try:
-        amount = _micros(str(form.get("amount", "")))
-        idem, reason = str(form.get("idempotency_key", "")), str(form.get("reason", ""))
-        if not idem:
-            raise InvalidRequest("The form has no idempotency key; reload it.")
-        await credit_account(request, row["id"], amount, idem, reason.strip() or None)
-    except MeterwayError as exc:
-        return await account(request, status=exc.status, error=exc.message)
-    raise web.HTTPSeeOther(f"{OPS}/accounts/{row['id']}?notice=credited")
-
-
-async def plan(request: web.Request) -> web.Response:
-    _operator(request)
-    row = await _row(request)
-    form = await request.post()
-    try:
-        await set_account_plan(request, row, {"plan": str(form.get("plan", ""))})
-    except MeterwayError as exc:
-        return await account(request, status=exc.status, error=exc.message)
-    raise web.HTTPSeeOther(f"{OPS}/accounts/{row['id']}?notice=plan")
 
 
 async def account_page(request: web.Request) -> web.Response:
@@ -127,5 +94,3 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/operators", accounts)
     r.add_get("/operators/accounts/{account_id}", account_page)
-    r.add_post("/operators/accounts/{account_id}/credit", credit)
-    r.add_post("/operators/accounts/{account_id}/plan", plan)

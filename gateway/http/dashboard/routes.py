@@ -14,6 +14,7 @@ from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
+from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import signin as dashboard_signin
 from gateway.http.dashboard.session import (
     BASE,
@@ -92,5 +93,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
     dashboard_billing.add_routes(dash)
     dashboard_ops.add_routes(dash)
+    dashboard_ops_money.add_routes(dash)
     r.add_get("/static/{name}", static_file)
     app.add_subapp(BASE, dash)

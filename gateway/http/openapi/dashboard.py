@@ -37,7 +37,13 @@ PAGES = (
     ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
     ("get", "/dashboard/operators/accounts/{account_id}", "One account: credit, plan, keys"),
+    (
+        "get",
+        "/dashboard/operators/accounts/{account_id}/confirm/{action}",
+        "A credit, adjustment or plan change read back in dollars, with its Confirm button",
+    ),
     ("post", "/dashboard/operators/accounts/{account_id}/credit", "Credit an account once"),
+    ("post", "/dashboard/operators/accounts/{account_id}/adjustment", "Adjust a balance once"),
     ("post", "/dashboard/operators/accounts/{account_id}/plan", "Change an account's plan"),
     ("get", "/dashboard/static/{name}", "A static file shipped with the package"),
 )

@@ -69,6 +69,12 @@ _CREDIT = obj(
     reason=STR,
     grant=GRANT_SPEC,
 )
+_ADJUSTMENT = obj(
+    ("amount_micros", "idempotency_key", "reason"),
+    amount_micros={"type": "integer", "not": {"const": 0}, "description": "negative: money out"},
+    idempotency_key=STR,
+    reason=STR,
+)
 _CREDITED = obj(
     ("entry_id", "account_id", "amount_micros", "balance_micros"),
     entry_id=INT,
@@ -201,6 +207,24 @@ def admin_paths() -> dict[str, Any]:
                 extra={
                     "200": {
                         "description": "replay of an earlier credit",
+                        "content": {"application/json": {"schema": _CREDITED}},
+                    }
+                },
+            )
+        },
+        "/admin/v1/accounts/{account_id}/adjustments": {
+            "post": op(
+                "Adjust a balance by hand, with a reason (idempotent by key; money out may take"
+                " at most what the account has)",
+                "admin",
+                ADMIN,
+                ok=_CREDITED,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=_ADJUSTMENT,
+                extra={
+                    "200": {
+                        "description": "replay of an earlier adjustment",
                         "content": {"application/json": {"schema": _CREDITED}},
                     }
                 },
