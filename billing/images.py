@@ -10,12 +10,9 @@ per image of each quality and size, plus 100 tokens per partial image a stream a
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
-import orjson
-
-from billing.stream_tally import StreamEvent
-from billing.usage import ToolRuns, Usage, usage_from_openai
+from billing.final_event import FinalEventTally
+from billing.usage import Usage, usage_from_openai
 
 # Output tokens of one image (OpenAI's image generation guide, "Cost and latency").
 GPT_IMAGE_OUTPUT = {
@@ -56,49 +53,7 @@ def usage_from_images(obj: dict[str, object]) -> Usage | None:
 COMPLETED = frozenset({"image_generation.completed", "image_edit.completed"})
 
 
-class ImageStreamTally:
+def image_stream_tally() -> FinalEventTally:
     """A streamed image generation or edit: partial images, then one `*.completed` event
-    whose `usage` is the bill (that event is held, and carries the debit to the client).
-
-    Nothing in it is text: a stream cut before its completed event bills what its usage
-    said so far (none: the input as counted)."""
-
-    def __init__(self) -> None:
-        self.text_parts: list[str] = []
-        self.done = False
-        self.error: dict[str, Any] | None = None
-        self.malformed = False
-        self.rewrite: bytes | None = None
-        self.stored_id: str | None = None
-        self.usage: Usage | None = None
-
-    def feed(self, event: StreamEvent) -> bool:
-        if not event.data:
-            return True
-        try:
-            body = orjson.loads(event.data)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self.malformed = True
-            return True
-        kind = body.get("type", event.event)
-        if kind in COMPLETED:
-            raw = body.get("usage")
-            self.usage = usage_from_images(raw) if isinstance(raw, dict) else None
-            self.done = True
-        elif kind == "error" or "error" in body:
-            error = body.get("error", body)
-            self.error = error if isinstance(error, dict) else {"message": str(error)}
-        return True
-
-    def reported(self) -> Usage | None:
-        return self.usage
-
-    @property
-    def usage_final(self) -> bool:
-        return self.done and self.usage is not None
-
-    @property
-    def tool_runs(self) -> ToolRuns:
-        return ()
+    whose `usage` is the bill (held, and carrying the debit to the client)."""
+    return FinalEventTally(COMPLETED, usage_from_images)

@@ -20,6 +20,7 @@ from gateway.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
 from gateway.http.failover import open_deployed
 from gateway.http.headers import ratelimit_headers, request_id_headers
+from gateway.http.media import relay_media
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.owned import own_response
@@ -120,6 +121,19 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     headers.update(_cost_headers(cost))
     body = raw if cost is None else costed_answer(raw, cost)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
+    """A plain answer that may be other than JSON (http/media.py)."""
+    headers = _headers(request, hold.admitted)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
+    async with resp:
+        if resp.status >= 300:
+            return await _refused_upstream(request, p, resp, hold, headers)
+        return await relay_media(request, p, call, hold, resp, headers)
 
 
 def _limits(settings: Settings) -> StreamLimits:
@@ -284,7 +298,8 @@ async def _read_upload(
     settings = p.settings
     upload = await read_upload(request, settings.max_upload_bytes, settings.client_body_timeout_s)
     try:
-        body = form_body(upload)
+        measure = endpoint.kind == "transcription"
+        body = await asyncio.to_thread(form_body, upload, True) if measure else form_body(upload)
         call = read_call(endpoint, body, key, p.pricing, p.counter)
     except BaseException:
         upload.close()
@@ -310,7 +325,7 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     key, call = await _read(request, p, endpoint)
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
-    forward = _streamed if call.stream else _plain
+    forward = _streamed if call.stream else _media if endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()
     request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
@@ -323,7 +338,7 @@ async def _serve(
 ) -> web.StreamResponse:
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
-    forward = _streamed if call.stream else _plain
+    forward = _streamed if call.stream else _media if call.endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing
     # Admitted: from here the call outlives its client (until now a client that left
@@ -382,6 +397,9 @@ METERED_ROUTES = (
     ("/openai/v1/completions", endpoints.COMPLETIONS),
     ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
     ("/openai/v1/responses", endpoints.RESPONSES),
+    ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
+    ("/v1/audio/translations", endpoints.TRANSLATIONS),
+    ("/v1/audio/speech", endpoints.SPEECH),
 )
 
 

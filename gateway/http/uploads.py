@@ -20,7 +20,7 @@ from typing import IO, Any
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from gateway.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
-from gateway.llm.uploads import FilePart, Upload
+from gateway.llm.uploads import FilePart, Upload, measured_seconds
 
 MAX_FIELD_BYTES = 256 * 1024  # a prompt of 32,000 characters is at most 128 KB of UTF-8
 INT_FIELDS = frozenset({"n", "partial_images"})
@@ -121,15 +121,23 @@ async def read_upload(request: web.Request, limit: int, timeout_s: float) -> Upl
     return Upload(reading.fields, reading.files, spool)
 
 
-def form_body(upload: Upload) -> dict[str, Any]:
+def form_body(upload: Upload, measure: bool = False) -> dict[str, Any]:
     """The fields as a request body for the endpoint's reader: counts as integers, `stream`
     as a boolean (a value that is neither is refused by name), each file as its name, size
-    and content type (several under a name ending in [] are a list)."""
+    and content type (several under a name ending in [] are a list), and with `measure`
+    how many seconds a recording plays (None: not a format Meterway measures). Blocking
+    when it measures: run it in a worker thread."""
     body: dict[str, Any] = {}
     for name, value in upload.fields:
         body[name] = _typed(name, value)
     for part in upload.files:
-        info = {"filename": part.filename, "bytes": part.size, "content_type": part.content_type}
+        info: dict[str, Any] = {
+            "filename": part.filename,
+            "bytes": part.size,
+            "content_type": part.content_type,
+        }
+        if measure:
+            info["seconds"] = measured_seconds(upload, part)
         if part.name.endswith("[]"):
             body.setdefault(part.name, []).append(info)
         elif part.name in body:

@@ -154,7 +154,7 @@ def read_call(
         endpoint=endpoint,
         price=price,
         body=body,
-        stream=stream,
+        stream=stream if sizing.streams is None else sizing.streams,
         client_wants_usage=wants_usage,
         input_tokens=sizing.input_tokens,
         max_output_tokens=sizing.max_output_tokens * sizing.choices,

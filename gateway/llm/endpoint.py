@@ -35,6 +35,7 @@ class Sizing:
     service_tier: str = ""  # the tier asked for: the reservation assumes its rates if dearer
     fees_micros: int = 0  # built-in tool fees the request may run up
     kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
+    streams: bool | None = None  # streamed whatever `stream` says (speech's stream_format)
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
@@ -80,6 +81,7 @@ class Endpoint:
     stream_cost_path: tuple[str, ...] = ("usage",)
     answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
     upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
+    media: bool = False  # its plain answer may be other than JSON (audio, text formats)
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

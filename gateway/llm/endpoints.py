@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from billing.images import ImageStreamTally
+from billing.audio import speech_stream_tally, transcript_stream_tally
+from billing.images import image_stream_tally
 from billing.pricing import ModelKind
 from billing.responses import (
     ResponsesStreamTally,
@@ -18,7 +19,8 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import media_readers, readers
+from gateway.llm import audio_readers, media_readers, readers
+from gateway.llm.audio_answers import speech_usage, transcription_usage
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 from gateway.llm.media_answers import image_usage
 
@@ -177,7 +179,7 @@ RESPONSES = _openai(
 
 
 def image_tally(client_wants_usage: bool) -> StreamTally:
-    return ImageStreamTally()
+    return image_stream_tally()
 
 
 def _image_route(name: str, path: str, reader: RequestReader, upload: bool = False) -> Endpoint:
@@ -216,3 +218,55 @@ IMAGE_VARIATIONS = _image_route(
 AZURE_CHAT = replace(CHAT, model_in_path=True)
 AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
 AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)
+
+
+def transcript_tally(client_wants_usage: bool) -> StreamTally:
+    return transcript_stream_tally()
+
+
+def speech_tally(client_wants_usage: bool) -> StreamTally:
+    return speech_stream_tally()
+
+
+def _audio_route(name: str, path: str, kind: ModelKind, **kw: Any) -> Endpoint:
+    """An audio route: per second, per character or in tokens (llm/audio_answers.py)."""
+    fields: dict[str, Any] = {
+        "answer_text": no_text,
+        "error_event": openai_error_event,
+        "stream_end": b"",
+        "asks_stream_usage": False,
+        "clamps": False,
+        "providers": frozenset({"openai"}),
+        "wrong_provider": "'{model}' is not served on the audio routes.",
+        "media": True,
+    }
+    reader = kw.pop("reader")
+    return _openai(name, path, kind, reader, scope="audio", **{**fields, **kw})
+
+
+TRANSCRIPTIONS = _audio_route(
+    "transcriptions",
+    "/audio/transcriptions",
+    "transcription",
+    reader=audio_readers.read_transcription,
+    answer_usage=transcription_usage,
+    new_tally=transcript_tally,
+    upload=True,
+)
+TRANSLATIONS = _audio_route(
+    "translations",
+    "/audio/translations",
+    "transcription",
+    reader=audio_readers.read_transcription,
+    answer_usage=transcription_usage,
+    new_tally=transcript_tally,
+    upload=True,
+)
+SPEECH = _audio_route(
+    "speech",
+    "/audio/speech",
+    "speech",
+    reader=audio_readers.read_speech,
+    answer_usage=speech_usage,
+    new_tally=speech_tally,
+)

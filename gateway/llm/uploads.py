@@ -12,7 +12,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import IO
+
+from billing.audio_duration import Mp3Frames, wav_seconds
 
 CHUNK = 64 * 1024
 
@@ -92,3 +95,23 @@ class Upload:
                 yield self.read(part, start)
             yield b"\r\n"
         yield tail
+
+
+MP3_NAMES = (".mp3", ".mpga", ".mpeg")
+MP3_TYPES = frozenset({"audio/mpeg", "audio/mp3", "audio/mpga"})
+
+
+def measured_seconds(upload: Upload, part: FilePart) -> Fraction | None:
+    """How long the recording in `part` plays (WAV from its header, MP3 from its frames),
+    None for a format Meterway cannot measure. Blocking: run it in a worker thread."""
+    head = upload.read(part, 0, CHUNK)
+    wav = wav_seconds(head, part.size)
+    if wav is not None:
+        return wav
+    named = part.filename.lower().endswith(MP3_NAMES) or part.content_type in MP3_TYPES
+    if not named:
+        return None
+    frames = Mp3Frames()
+    for start in range(0, part.size, CHUNK):
+        frames.feed(upload.read(part, start))
+    return frames.seconds if frames.frames else None

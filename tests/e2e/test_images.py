@@ -40,6 +40,9 @@ async def test_dall_e_2_bills_each_image_of_n(gw: Gateway) -> None:
     assert len(answer.data or []) == 3
     rows = await debits(gw, t.account_id)
     assert [r["amount_micros"] for r in rows] == [-3 * 16_000]
+    path = f"/admin/v1/accounts/{t.account_id}/usage/report?group_by=model"
+    _, report = await gw.admin("GET", path)
+    assert [(r["model"], r["images"]) for r in report["data"]] == [("dall-e-2", 3)]
 
 
 async def test_gpt_image_1_is_billed_from_the_answers_usage(gw: Gateway) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.images import ImageStreamTally, gpt_image_output_bound, usage_from_images
+from billing.images import gpt_image_output_bound, image_stream_tally, usage_from_images
 
 
 @dataclass
@@ -38,13 +38,13 @@ def test_output_tokens_are_image_tokens_unless_the_details_split_them() -> None:
 
 
 def test_a_stream_is_final_at_its_completed_event() -> None:
-    tally = ImageStreamTally()
+    tally = image_stream_tally()
     tally.feed(Event('{"type": "image_generation.partial_image", "b64_json": "x"}'))
     assert not tally.usage_final
     usage = '"usage": {"input_tokens": 3, "output_tokens": 9}'
     tally.feed(Event('{"type": "image_generation.completed", ' + usage + "}"))
     assert tally.usage_final and tally.reported() is not None
     assert tally.reported().output_tokens == 9  # type: ignore[union-attr]
-    broken = ImageStreamTally()
+    broken = image_stream_tally()
     broken.feed(Event("{not json"))
     assert broken.malformed

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
+    audio_routes,
     azure_routes,
     media_routes,
     openai_routes,
@@ -93,6 +94,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     responses_routes.add_routes(app)
     media_routes.add_routes(app)
     azure_routes.add_routes(app)
+    audio_routes.add_routes(app)
     return app
 
 

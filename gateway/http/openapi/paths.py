@@ -97,6 +97,15 @@ def proxy_paths() -> dict[str, Any]:
             "post": _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
         },
         "/v1/images/edits": {"post": _proxy("OpenAI image edits (multipart upload), metered")},
+        "/v1/audio/transcriptions": {
+            "post": _proxy("OpenAI transcription (multipart upload), per second or in tokens")
+        },
+        "/v1/audio/translations": {
+            "post": _proxy("OpenAI translation to English (multipart upload), per second")
+        },
+        "/v1/audio/speech": {
+            "post": _proxy("OpenAI text to speech, per character or in tokens; audio relayed")
+        },
         "/v1/images/variations": {
             "post": _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
         },

@@ -181,6 +181,10 @@ USAGE_SUMS = obj(
     output_tokens=INT,
     reasoning_tokens=INT,
     spend_micros=MICROS,
+    quantity={**INT, "description": "units of a meter"},
+    images={**INT, "description": "images made by models priced per image"},
+    audio_seconds={**INT, "description": "seconds of audio billed per minute (whisper-1)"},
+    characters={**INT, "description": "characters read aloud, billed per character"},
     provider_cost_micros={**MICROS, "description": "the provider's cost of spend_micros"},
     gross_margin_micros={**MICROS, "description": "spend_micros - provider_cost_micros"},
 )
