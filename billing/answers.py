@@ -66,7 +66,7 @@ def quota_answer(
     refusal: QuotaRefused, plans: PlanBook, now_ms: int, upgrade_url: str | None = None
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
-    owner = "this API key" if refusal.scope == "key" else "your account"
+    owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
     upgrade = _upgrade(refusal, plans)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
@@ -81,6 +81,7 @@ def quota_answer(
         "window": refusal.window,
         "metric": refusal.metric,
         "scope": refusal.scope,
+        "scope_id": refusal.scope_id,
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
@@ -89,6 +90,14 @@ def quota_answer(
     if refusal.resets_at_ms is not None:
         extra["resets_at"] = rfc3339(refusal.resets_at_ms)
     return message, extra, advice
+
+
+def _owner(refusal: QuotaRefused) -> str:
+    if refusal.scope == "key":
+        return "this API key"
+    if refusal.scope == "end_user":
+        return f"end user '{refusal.scope_id}'"
+    return "your account"
 
 
 def _upgrade_json(upgrade: Upgrade | None, url: str | None) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     AUTO_TOPUPS,
+    BUDGETS,
     COUNTER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
@@ -185,6 +186,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
     app[GRANTS] = stores.grants()
+    app[BUDGETS] = stores.end_user_budgets()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:

@@ -15,7 +15,7 @@ from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, 
 from billing.quotas import Quota
 from gateway.appkeys import DIRECTORY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies, credit_grants
+from gateway.http import bodies, credit_grants, end_user_budgets
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -216,4 +216,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)
     credit_grants.add_account_routes(account)
+    end_user_budgets.add_account_routes(account)
     app.add_subapp("/v1/account", account)

@@ -16,7 +16,14 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import admin_directory, admin_prices, admin_services, bodies, credit_grants
+from gateway.http import (
+    admin_directory,
+    admin_prices,
+    admin_services,
+    bodies,
+    credit_grants,
+    end_user_budgets,
+)
 from gateway.http.credit_grants import live_grant
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
@@ -303,6 +310,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
     credit_grants.add_admin_routes(admin)
+    end_user_budgets.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

@@ -17,11 +17,13 @@ from billing.admission import (
     BalanceRefused,
     Decision,
     DuplicateRequest,
+    EndUserInvalid,
     KeyRefused,
     NotReady,
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.money import marked_up, within
 from billing.payments import refusal_link
 from billing.plans import PlanBook
@@ -30,6 +32,7 @@ from billing.usage import Usage
 from gateway.errors import (
     BillingRequired,
     InvalidApiKey,
+    InvalidRequest,
     PermissionDenied,
     QuotaExceeded,
     RequestInFlight,
@@ -50,6 +53,10 @@ KEY_MESSAGES = {
     "key_expired": "This API key has expired.",
     "key_invalid": "Incorrect API key provided.",
 }
+END_USER_RULE = (
+    f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
+    " an end-user budget applies."
+)
 RELEASE_ATTEMPTS = 5
 # The debit may exceed the reservation only on the input side, where the count is an
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
@@ -181,6 +188,7 @@ class Meter:
                 max_output_tokens=call.max_output_tokens,
                 spend_micros=call.worst_case_micros,
                 mode=mode,
+                end_user=call.end_user,
             )
         )
 
@@ -228,6 +236,8 @@ class Meter:
                 f"A request with id {decision.request_id} is already being served.",
                 should_retry=False,
             )
+        if isinstance(decision, EndUserInvalid):
+            return InvalidRequest(END_USER_RULE, param=call.end_user_param if call else None)
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
                 "Metering state is being restored from the ledger; request not sent.",

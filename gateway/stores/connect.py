@@ -20,6 +20,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.ledger import Ledger
@@ -106,6 +107,9 @@ class Stores:
 
     def members(self) -> Members:
         return Members(self.pool)
+
+    def end_user_budgets(self) -> EndUserBudgets:
+        return EndUserBudgets(self.pool)
 
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (
+    END_USER_BUDGET_SPEC,
     INT,
     PAGE_PARAMS,
     STR,
@@ -135,6 +136,21 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/grants": {
             "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
         },
+        "/v1/account/end-user-budgets": {
+            "get": op(
+                "Your end-user budgets: the default, keys' defaults, end users' own",
+                "account",
+                USER,
+                ok=ref("EndUserBudgetList"),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an end-user budget",
+                "account",
+                USER,
+                ok=ref("EndUserBudget"),
+                body=END_USER_BUDGET_SPEC,
+            ),
+        },
         "/v1/auth/revoke": {
             "post": op(
                 "Revoke the presented user token (by jti)",
@@ -232,6 +248,23 @@ def admin_directory_paths() -> dict[str, Any]:
                 ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
                 params=(_ACCOUNT_ID, path_param("member_id")),
             )
+        },
+        "/admin/v1/accounts/{account_id}/end-user-budgets": {
+            "get": op(
+                "An account's end-user budgets",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudgetList"),
+                params=(_ACCOUNT_ID,),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an account's, a key's or an end user's budget",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudget"),
+                params=(_ACCOUNT_ID,),
+                body=END_USER_BUDGET_SPEC,
+            ),
         },
         "/admin/v1/accounts/{account_id}/grants": {
             "get": op(

@@ -1,0 +1,89 @@
+"""The end-user side of reserve.lua's wire format, through the real script: the budget it
+picks (own, else the key's default, else the account's), the counters it names (where
+`Keys` and `Declarations` say), the `undeclared` reply's specs, and a refusal's scope id."""
+
+from __future__ import annotations
+
+from billing.admission import Admitted, EndUserInvalid, QuotaRefused
+from billing.end_users import INVALID
+from billing.quotas import Quota, encode_quotas
+from billing.windows import calendar_period, sliding_granules
+from gateway.stores.connect import Stores
+from gateway.stores.redis.keys import Keys
+from gateway.stores.redis.replies import Specs, undeclared
+from gateway.stores.redis.scripts import load_script
+from tests.integration.conftest import Holder, make_holder
+
+HOUR = Quota("hour", "requests", 2)
+DAY = Quota("day", "tokens", 1_000)
+MONTH = Quota("month", "requests", 5)
+
+
+async def _reserve(stores: Stores, h: Holder, rid: str, user: str) -> object:
+    return await stores.store.reserve(
+        rid, h.record, input_tokens=30, max_output_tokens=20, spend_micros=900, end_user=user
+    )
+
+
+async def test_the_budget_picked_and_its_counters_are_where_keys_names_them(
+    stores: Stores,
+) -> None:
+    h = await make_holder(stores)
+    store, keys, redis = stores.store, stores.store.keys, stores.store.redis
+    await store.put_end_user_budget(h.account_id, "", "", (MONTH,))
+    await store.put_end_user_budget(h.account_id, h.record.key_id, "", (DAY,))
+    await store.put_end_user_budget(h.account_id, "", "own", (HOUR,))
+    admitted = await _reserve(stores, h, "r1", "own")
+    assert isinstance(admitted, Admitted)
+    own = keys.counter(h.shard, "u", Keys.end_user_owner(h.account_id, "own"), HOUR.code)
+    fields, _ = sliding_granules("hour", admitted.now_ms)
+    assert sum(int(v or 0) for v in await redis.hmget(own, fields)) == 1
+    assert isinstance(await _reserve(stores, h, "r2", "other"), Admitted)
+    day = Keys.period_counter(
+        keys.counter(h.shard, "u", Keys.end_user_owner(h.account_id, "other"), DAY.code),
+        calendar_period("day", admitted.now_ms, int(store.tz_offset_ms()))[0],
+    )
+    assert int(await redis.get(day) or 0) == 50  # the key's default, not the account's
+    assert await redis.pttl(day) > 0  # it expires with its window
+    await store.put_end_user_budget(h.account_id, h.record.key_id, "", ())
+    await _reserve(stores, h, "r3", "other")  # now the account's default: a month window
+    month = calendar_period("month", admitted.now_ms, int(store.tz_offset_ms()))[0]
+    name = keys.counter(h.shard, "u", Keys.end_user_owner(h.account_id, "other"), MONTH.code)
+    assert int(await redis.get(Keys.period_counter(name, month)) or 0) == 1
+
+
+async def test_undeclared_names_every_spec_and_a_refusal_names_the_end_user(
+    stores: Stores,
+) -> None:
+    h = await make_holder(stores, key_quotas=(DAY,))
+    store, k, s = stores.store, stores.store.keys, h.shard
+    await store.put_end_user_budget(h.account_id, "", "", (MONTH,))
+    await store.put_end_user_budget(h.account_id, h.record.key_id, "", (HOUR,))
+    await store.put_end_user_budget(h.account_id, "", "zoe", (DAY, HOUR))
+    raw = load_script(store.redis, "reserve")
+    fixed = store._reserve_keys(h.record)
+    assert fixed[6] == k.end_user_budgets(s, h.account_id)
+    args = ("r1", h.account_id, h.record.key_id, 1, 10, 10, 500, 0, 60_000, "1",
+            k.counters(s), "", "zoe")  # fmt: skip
+    specs = undeclared(await raw(fixed, args))
+    assert specs is not None
+    assert specs == Specs(
+        specs.now_ms,
+        encode_quotas((DAY,)),
+        "",
+        encode_quotas((HOUR,)),
+        encode_quotas((MONTH,)),
+        encode_quotas((DAY, HOUR)),
+    )
+    for rid in ("a", "b"):
+        assert isinstance(await _reserve(stores, h, rid, "zoe"), Admitted)
+    refused = await _reserve(stores, h, "c", "zoe")
+    assert isinstance(refused, QuotaRefused)
+    assert (refused.scope, refused.scope_id, refused.window) == ("end_user", "zoe", "hour")
+
+
+async def test_an_out_of_bounds_id_is_refused_only_under_a_budget(stores: Stores) -> None:
+    h = await make_holder(stores)
+    assert isinstance(await _reserve(stores, h, "r1", INVALID), Admitted)
+    await stores.store.put_end_user_budget(h.account_id, "", "", (HOUR,))
+    assert isinstance(await _reserve(stores, h, "r2", INVALID), EndUserInvalid)
