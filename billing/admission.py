@@ -47,6 +47,15 @@ class EndUserInvalid:
 
 
 @dataclass(frozen=True, slots=True)
+class EndUsersFull:
+    """A new end user, and the account already has `limit` end users with live windows."""
+
+    limit: int
+    plan: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class NotReady:
     """Redis is not known to hold the ledger's state (flushed, or never rebuilt)."""
 
@@ -88,4 +97,5 @@ Decision = (
     | BalanceRefused
     | DuplicateRequest
     | EndUserInvalid
+    | EndUsersFull
 )

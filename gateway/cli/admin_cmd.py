@@ -1,5 +1,5 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
-plans, markups, usage).
+end-user budgets, plans, markups, usage).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -98,6 +98,42 @@ def revoke_grant(args: argparse.Namespace) -> int:
     return OK
 
 
+def _quota(text: str) -> dict[str, Any]:
+    """`hour:requests:10` as the API's quota object."""
+    try:
+        window, metric, limit = text.rsplit(":", 2)
+        return {"window": window, "metric": metric, "limit": int(limit)}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: want WINDOW:METRIC:LIMIT") from exc
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    owner = b["end_user"] or b["key_id"] or "every end user"
+    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in b["quotas"])
+    return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
+
+
+def end_user_budget(args: argparse.Namespace) -> int:
+    """Set the organization's default, a key's (--key) or an end user's own (--end-user);
+    no --quota removes it."""
+    payload: dict[str, Any] = {"quotas": args.quota or []}
+    if args.key:
+        payload["key_id"] = args.key
+    if args.end_user:
+        payload["end_user"] = args.end_user
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "PUT", path, payload), 200)
+    emit(args, _budget_line(body), body)
+    return OK
+
+
+def end_user_budgets(args: argparse.Namespace) -> int:
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "GET", path), 200)
+    emit(args, "\n".join(_budget_line(b) for b in body["data"]) or "no end-user budgets", body)
+    return OK
+
+
 def plan(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"plan": args.plan}
     if args.mode:
@@ -171,6 +207,19 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "revoke-grant", revoke_grant, "revoke a credit grant")
     p.add_argument("account_id")
     p.add_argument("grant_id")
+    p = _command(commands, "end-user-budget", end_user_budget, "set an end-user budget")
+    p.add_argument("account_id")
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--key", help="this key's default for its end users")
+    owner.add_argument("--end-user", help="this end user's own budget")
+    p.add_argument(
+        "--quota",
+        type=_quota,
+        action="append",
+        help="WINDOW:METRIC:LIMIT, repeatable (none removes)",
+    )
+    p = _command(commands, "end-user-budgets", end_user_budgets, "an account's end-user budgets")
+    p.add_argument("account_id")
     p = _command(commands, "plan", plan, "move an account to a plan")
     p.add_argument("account_id")
     p.add_argument("plan")

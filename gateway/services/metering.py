@@ -18,6 +18,7 @@ from billing.admission import (
     Decision,
     DuplicateRequest,
     EndUserInvalid,
+    EndUsersFull,
     KeyRefused,
     NotReady,
     QuotaRefused,
@@ -234,6 +235,19 @@ class Meter:
         if isinstance(decision, DuplicateRequest):
             return RequestInFlight(
                 f"A request with id {decision.request_id} is already being served.",
+                should_retry=False,
+            )
+        if isinstance(decision, EndUsersFull):
+            return QuotaExceeded(
+                f"This organization already has {decision.limit} end users with live budget"
+                " windows; a new end user is admitted once some of their windows expire.",
+                extra={
+                    "scope": "end_user",
+                    "scope_id": call.end_user if call else "",
+                    "metric": "live_end_users",
+                    "limit": decision.limit,
+                },
+                retry_after_s=None,
                 should_retry=False,
             )
         if isinstance(decision, EndUserInvalid):

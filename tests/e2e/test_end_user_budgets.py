@@ -8,15 +8,18 @@ serves the whole module."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e.test_cli_billing import login, meterway
 from tests.factories import Tenant, anthropic_client, openai_client, tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.invariants import check_invariants
 
 HI = [{"role": "user", "content": "hi"}]
@@ -179,3 +182,20 @@ async def test_a_100_way_race_never_overshoots_an_end_user_budget(gw: Gateway) -
     await gw.settle_all()
     report = await check_invariants(gw.stores(), [t.account_id])
     assert report.debits == 10
+
+
+async def test_the_cli_sets_and_lists_end_user_budgets(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw)
+    login(tmp_path, ADMIN_KEY, "admin-key")
+    run = await meterway(
+        gw, tmp_path, "admin", "end-user-budget", t.account_id, "--end-user", "fay",
+        "--quota", "hour:requests:1", "--quota", "day:tokens:5000",
+    )  # fmt: skip
+    assert run.code == 0, run
+    assert run.out.split() == ["end_user", "fay", "1", "requests/hour,", "5000", "tokens/day"]
+    await chat(gw, t, "fay")
+    assert (await refusal(gw, t, "fay"))["scope_id"] == "fay"
+    run = await meterway(gw, tmp_path, "admin", "end-user-budgets", t.account_id, "--json")
+    assert [b["end_user"] for b in json.loads(run.out)["data"]] == ["fay"]
+    run = await meterway(gw, tmp_path, "admin", "end-user-budget", t.account_id, "--quota", "x")
+    assert run.code != 0 and "WINDOW:METRIC:LIMIT" in run.err

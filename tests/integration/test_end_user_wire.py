@@ -4,11 +4,12 @@ picks (own, else the key's default, else the account's), the counters it names (
 
 from __future__ import annotations
 
-from billing.admission import Admitted, EndUserInvalid, QuotaRefused
+from billing.admission import Admitted, EndUserInvalid, EndUsersFull, QuotaRefused
 from billing.end_users import INVALID
 from billing.quotas import Quota, encode_quotas
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores.connect import Stores
+from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.replies import Specs, undeclared
 from gateway.stores.redis.scripts import load_script
@@ -62,9 +63,9 @@ async def test_undeclared_names_every_spec_and_a_refusal_names_the_end_user(
     await store.put_end_user_budget(h.account_id, "", "zoe", (DAY, HOUR))
     raw = load_script(store.redis, "reserve")
     fixed = store._reserve_keys(h.record)
-    assert fixed[6] == k.end_user_budgets(s, h.account_id)
+    assert fixed[6:] == (k.end_user_budgets(s, h.account_id), k.end_users_live(s, h.account_id))
     args = ("r1", h.account_id, h.record.key_id, 1, 10, 10, 500, 0, 60_000, "1",
-            k.counters(s), "", "zoe")  # fmt: skip
+            k.counters(s), "", "zoe", 100)  # fmt: skip
     specs = undeclared(await raw(fixed, args))
     assert specs is not None
     assert specs == Specs(
@@ -87,3 +88,28 @@ async def test_an_out_of_bounds_id_is_refused_only_under_a_budget(stores: Stores
     assert isinstance(await _reserve(stores, h, "r1", INVALID), Admitted)
     await stores.store.put_end_user_budget(h.account_id, "", "", (HOUR,))
     assert isinstance(await _reserve(stores, h, "r2", INVALID), EndUserInvalid)
+
+
+async def test_live_end_users_are_capped_and_leave_with_their_windows(stores: Stores) -> None:
+    h = await make_holder(stores)
+    base = stores.store
+    store = HotStore(base.redis, base.keys, reservation_ttl_s=60, test_clock=True, end_users_max=2)
+    await store.put_end_user_budget(h.account_id, "", "", (HOUR,))
+
+    async def reserve(rid: str, user: str) -> object:
+        return await store.reserve(
+            rid, h.record, input_tokens=1, max_output_tokens=1, spend_micros=1, end_user=user
+        )
+
+    assert isinstance(await reserve("r1", "a"), Admitted)
+    assert isinstance(await reserve("r2", "b"), Admitted)
+    full = await reserve("r3", "c")
+    assert isinstance(full, EndUsersFull) and full.limit == 2
+    assert isinstance(await reserve("r4", "a"), Admitted)  # a live end user still passes
+    live = base.keys.end_users_live(h.shard, h.account_id)
+    assert await base.redis.zcard(live) == 2 and await base.redis.pttl(live) > 0
+    await base.redis.incrby(base.keys.clock(h.shard), 3_600_000 + 600_000)  # hour + 2 granules
+    assert isinstance(await reserve("r5", "c"), Admitted)
+    assert await base.redis.zrange(live, 0, -1) == [b"c"]
+    for rid in ("r1", "r2", "r4", "r5"):
+        await store.release(h.shard, h.account_id, rid)

@@ -56,6 +56,7 @@ class HotStore(HotRecords):
         test_clock: bool = False,
         settlement_messages: str = "packed",
         wire: ScriptWire | None = None,
+        end_users_max: int = 100_000,
     ) -> None:
         self.redis = client
         self.wire = wire
@@ -63,6 +64,7 @@ class HotStore(HotRecords):
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
+        self._end_users_max = str(end_users_max)  # reserve.lua's ARGV[14]
         self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
         self._messages = settlement_messages  # settle.lua's ARGV[17]: packed | named
         self._reserve = load_script(client, "reserve", wire)
@@ -89,6 +91,7 @@ class HotStore(HotRecords):
             test_clock=settings.test_clock,
             settlement_messages=settings.settlement_messages,
             wire=wire,
+            end_users_max=settings.end_users_max,
         )
 
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -130,6 +133,7 @@ class HotStore(HotRecords):
             self._counter_prefixes[key.shard],
             mode,
             end_user,
+            self._end_users_max,
         )
         reply, counters = await self.reserve_raw(key, args)
         return self.decided(reply, request_id, key, spend_micros, counters)
@@ -165,6 +169,7 @@ class HotStore(HotRecords):
                 k.ready(s),
                 k.clock(s),
                 k.end_user_budgets(s, key.account_id),
+                k.end_users_live(s, key.account_id),
             )
             _keep(self._key_names, ids, names, NAMES_CACHE_SIZE)
         return names

@@ -67,6 +67,11 @@ class Keys:
         """An account's explicit end-user budgets: end user id -> encoded quota spec."""
         return f"{self.tag(shard)}eub:{account_id}"
 
+    def end_users_live(self, shard: int, account_id: str) -> str:
+        """An account's end users with live budget windows: a zset of id -> the instant
+        (ms) its last counter expires, which bounds how many there can be."""
+        return f"{self.tag(shard)}eul:{account_id}"
+
     def counters(self, shard: int) -> str:
         """Prefix of quota counters: <prefix><scope a|k|u>:<id>:<window>:<metric>[:<period>]
         (an end user's id is '<account>:<end user>')."""

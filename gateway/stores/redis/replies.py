@@ -17,6 +17,7 @@ from billing.admission import (
     Decision,
     DuplicateRequest,
     EndUserInvalid,
+    EndUsersFull,
     KeyRefused,
     NotReady,
     QuotaRefused,
@@ -90,6 +91,8 @@ def decode_reserve_reply(
         return DuplicateRequest(request_id)
     if reason == "end_user_invalid":
         return EndUserInvalid()
+    if reason == "end_users_full":
+        return EndUsersFull(int(str(values[2])), str(values[3]), int(str(values[4])))
     return KeyRefused(reason)
 
 

@@ -7,20 +7,23 @@
 --
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
 --       5 shard ready marker, 6 test clock offset, 7 the account's end-user budgets hash
---       (end user id -> quota spec), 8.. every quota counter this call may touch (see
+--       (end user id -> quota spec), 8 the account's live end users (zset: id -> when its
+--       last counter expires), 9.. every quota counter this call may touch (see
 --       gateway/stores/redis/declared.py); a counter not declared is not touched; for a
 --       meter, last, the closed marker of this request id
 -- ARGV: 1 request id, 2 account id, 3 key id ('' = no key), 4 requests, 5 input tokens,
 --       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
 --       checks the key and account; 'check' runs every check and reserves nothing;
---       13 end user id ('' = none, '!' = one out of bounds: billing/end_users.py); then for
---       a meter (all absent otherwise): 14 meter quota code (m.<name>), 15 max quantity,
---       16 service name, 17 on expiry (c|v), 18 occurred at ms, 19 refuse over quota (1/0),
---       20 refuse over balance (1/0), 21 metadata (base64 of its JSON; '' = none)
+--       13 end user id ('' = none, '!' = one out of bounds: billing/end_users.py), 14 how
+--       many end users with live budget windows an account may have; then for a meter (all
+--       absent otherwise): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
+--       18 on expiry (c|v), 19 occurred at ms, 20 refuse over quota (1/0), 21 refuse over
+--       balance (1/0), 22 metadata (base64 of its JSON; '' = none)
 -- An end user's budget is its own (KEYS[7]), else the key's default for end users (`uq`
 -- in the key hash), else the account's (`uq` in the account hash); its counters are scope
--- 'u', owner '<account>:<end user>'.
+-- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
+-- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
 -- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
 -- up before anything checks or holds it: the balance check, the hold and the spend windows
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
@@ -57,7 +60,7 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 if ARGV[10] == '1' then now = now + tonumber(redis.call('GET', KEYS[6]) or '0') end
 
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'not_ready'} end
-local meter = ARGV[14] or ''
+local meter = ARGV[15] or ''
 if meter ~= '' then
   local closed = redis.call('GET', KEYS[#KEYS])
   if closed then return {0, 'closed', closed} end
@@ -130,7 +133,7 @@ local function period(w)
 end
 
 local declared = {}
-for n = 8, #KEYS do declared[KEYS[n]] = true end
+for n = 9, #KEYS do declared[KEYS[n]] = true end
 local function undeclared()
   return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own }
 end
@@ -147,10 +150,10 @@ local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), marked_up(exa
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local mq = 0
 if meter ~= '' then
-  mq = exact(ARGV[15])
+  mq = exact(ARGV[16])
   amounts = { s = s, [meter] = mq }
 end
-local enforce = meter == '' or ARGV[19] == '1'
+local enforce = meter == '' or ARGV[20] == '1'
 local prefix = ARGV[11]
 local touched = {}
 local tightest = { r = { -1, 0, 0 }, t = { -1, 0, 0 } }
@@ -217,6 +220,14 @@ local function calendar(base, w, m, lim, amount, scope, shown)
   return nil
 end
 
+-- When the end user's last counter touched expires (ms; math.huge: never).
+local eu_until = nil
+local function note_end_user()
+  local tc = touched[#touched]
+  local at = tc[2] ~= '' and now + tc[4] or (tc[4] < 0 and math.huge or tc[4] + DAY)
+  if not eu_until or at > eu_until then eu_until = at end
+end
+
 -- `shown` is the id a refusal names: the key's, the account's, or the end user's.
 local function check(scope, id, spec, shown)
   if not spec or spec == '' then return nil end
@@ -227,6 +238,7 @@ local function check(scope, id, spec, shown)
       local fn = SLIDE[w] and sliding or calendar
       local refused = fn(base, w, m, lim + 0, amount, scope, shown or id)
       if refused then return refused end
+      if scope == 'u' then note_end_user() end
     end
   end
   return nil
@@ -236,9 +248,22 @@ local refused = check('u', ARGV[2] .. ':' .. eu, eu_spec, eu) or check('k', ARGV
   or check('a', ARGV[2], a[6])
 if refused then return refused end
 
+-- An end user whose counters have all expired is new: admitted while the account has fewer
+-- than ARGV[14] live ones, so ids a client invents cannot grow Redis without bound.
+if eu_until then
+  local seen = redis.call('ZSCORE', KEYS[8], eu)
+  if not seen or seen + 0 <= now then
+    redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', int(now))
+    local cap = exact(ARGV[14])
+    if redis.call('ZCARD', KEYS[8]) >= cap then
+      return { 0, 'end_users_full', cap, plan, now }
+    end
+  end
+end
+
 if (a[3] or 'prepaid') == 'postpaid' then
   if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan, mk } end
-elseif meter == '' or ARGV[20] == '1' then
+elseif meter == '' or ARGV[21] == '1' then
   local avail = exact(a[1]) - exact(a[2] or '0')
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan, mk } end
 end
@@ -252,7 +277,7 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
 local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
-  ARGV[16] or '', ARGV[17] or '', ARGV[18] or '' }
+  ARGV[17] or '', ARGV[18] or '', ARGV[19] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
 -- field at 0 takes the same path, harmlessly). Granules are created in the current granule
@@ -283,7 +308,13 @@ for _, tc in ipairs(touched) do
   rec[#rec + 1] = field
   rec[#rec + 1] = m
 end
-if (ARGV[21] or '') ~= '' then rec[#rec + 1] = ARGV[21] end
+if (ARGV[22] or '') ~= '' then rec[#rec + 1] = ARGV[22] end
+if eu_until then
+  local score = eu_until == math.huge and '+inf' or int(eu_until)
+  redis.call('ZADD', KEYS[8], 'GT', score, eu)
+  local last = redis.call('ZRANGE', KEYS[8], -1, -1, 'WITHSCORES')
+  if last[2] ~= 'inf' then redis.call('PEXPIREAT', KEYS[8], last[2]) end
+end
 redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
