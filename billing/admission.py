@@ -69,7 +69,7 @@ class DuplicateRequest:
 
 @dataclass(frozen=True, slots=True)
 class QuotaRefused:
-    scope: str  # "key", "account" or "end_user"
+    scope: str  # "key", "team", "account" or "end_user"
     window: str
     metric: str
     limit: int

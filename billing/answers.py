@@ -97,6 +97,8 @@ def _owner(refusal: QuotaRefused) -> str:
         return "this API key"
     if refusal.scope == "end_user":
         return f"end user '{refusal.scope_id}'"
+    if refusal.scope == "team":
+        return f"team '{refusal.scope_id}'"
     return "your account"
 
 

@@ -55,6 +55,7 @@ from gateway.appkeys import (
     SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
+    TEAMS,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
@@ -187,6 +188,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[MEMBERS] = stores.members()
     app[GRANTS] = stores.grants()
     app[BUDGETS] = stores.end_user_budgets()
+    app[TEAMS] = stores.teams()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:

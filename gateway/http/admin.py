@@ -23,6 +23,7 @@ from gateway.http import (
     bodies,
     credit_grants,
     end_user_budgets,
+    teams,
 )
 from gateway.http.credit_grants import live_grant
 from gateway.http.operator import verify_operator
@@ -311,6 +312,7 @@ def add_routes(app: web.Application) -> None:
     admin_directory.add_routes(admin)
     credit_grants.add_admin_routes(admin)
     end_user_budgets.add_admin_routes(admin)
+    teams.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

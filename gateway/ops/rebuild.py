@@ -78,6 +78,7 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
         await _offline_balances(stores, plans, hot, accounts)
     keys = await _keys(stores)
     await _end_user_budgets(stores)
+    await _key_teams(stores)
     windows = await rebuild_windows(stores, plans, only_missing=live.live)
     services = await hot.put_services(await stores.operator().services())
     closed = await hot.put_closed(await stores.operator().closed_markers(CLOSED_TTL_MS))
@@ -124,6 +125,15 @@ async def _end_user_budgets(stores: Stores) -> None:
         quotas = parse_quotas(row["quotas"])
         await stores.store.put_end_user_budget(
             row["account_id"], row["key_id"], row["end_user"], quotas
+        )
+
+
+async def _key_teams(stores: Stores) -> None:
+    """Every key's team and the team's quotas back in its hash."""
+    for row in await stores.teams().key_teams():
+        quotas = parse_quotas(row["quotas"])
+        await stores.store.set_key_team(
+            shard_of(row["account_id"]), row["id"], row["team_id"], quotas
         )
 
 

@@ -33,6 +33,7 @@ from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
@@ -110,6 +111,9 @@ class Stores:
 
     def end_user_budgets(self) -> EndUserBudgets:
         return EndUserBudgets(self.pool)
+
+    def teams(self) -> Teams:
+        return Teams(self.pool)
 
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""

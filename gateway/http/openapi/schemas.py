@@ -101,7 +101,7 @@ QUOTA = obj(
 )
 WINDOW = obj(
     ("window", "metric", "limit", "used", "resets_at"),
-    scope={"enum": ["account", "key", "end_user"]},
+    scope={"enum": ["account", "key", "team", "end_user"]},
     window=STR,
     metric=STR,
     limit=INT,
@@ -241,7 +241,28 @@ END_USER_BUDGET_SPEC = obj(
     },
 )
 
+TEAM = obj(
+    ("id", "object", "account_id", "name", "quotas"),
+    id=STR,
+    object={"const": "team"},
+    account_id=STR,
+    name=STR,
+    quotas=array(ref("Quota")),
+    keys={"type": "integer", "description": "its live keys (in lists)"},
+    created_at=STR,
+)
+NEW_TEAM = obj(("name",), name={"type": "string", "minLength": 1}, quotas=array(ref("Quota")))
+KEY_TEAM = obj(("team_id",), team_id={"type": ["string", "null"]})
+KEY_TEAM_SET = obj(
+    ("object", "key_id", "team_id"),
+    object={"const": "api_key_team"},
+    key_id=STR,
+    team_id={"type": ["string", "null"]},
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "Team": TEAM,
+    "TeamList": obj(("data",), object={"const": "list"}, data=array(ref("Team"))),
     "EndUserBudget": END_USER_BUDGET,
     "EndUserBudgetList": obj(("data",), object={"const": "list"}, data=array(ref("EndUserBudget"))),
     "CreditGrant": CREDIT_GRANT,

@@ -7,7 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
-from gateway.stores.ports.budgets import EndUserBudgetsPort
+from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
     MembersPort,
@@ -57,4 +57,5 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "TeamsPort",
 ]

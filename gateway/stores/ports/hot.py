@@ -93,6 +93,13 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """Close a reservation its gateway abandoned; the ledger records it as voided."""
         ...
 
+    async def set_key_team(
+        self, shard: int, key_id: str, team_id: str | None, quotas: Sequence[Quota]
+    ) -> None:
+        """Put a key in a team with the team's quotas (set again on every key of a team
+        when they change), or, with None, in none."""
+        ...
+
     async def put_end_user_budget(
         self, account_id: str, key_id: str, end_user: str, quotas: Sequence[Quota]
     ) -> None:

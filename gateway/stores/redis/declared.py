@@ -68,8 +68,9 @@ class Declarations:
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        # (scope, id) -> encoded spec: 'k' key, 'a' account, 'uk' / 'ua' their end-user
-        # defaults, 'u' an end user's own ('<account>:<end user>')
+        # (scope, id) -> encoded spec: 'k' key, 'a' account, 't' team, 'uk' / 'ua' their
+        # end-user defaults, 'u' an end user's own ('<account>:<end user>'); and ('tm', key
+        # id) -> the key's team
         self._specs: dict[tuple[str, str], str] = {}
         # (key id, account id) -> names; a metered hold on an account by id has key id ''
         self._names: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
@@ -91,7 +92,11 @@ class Declarations:
     def _owner_names(self, key: KeyRecord, now: int, offset_ms: int) -> tuple[str, ...]:
         out: list[str] = []
         valid = now + 86_400_000
-        for scope, owner_id in (("k", key.key_id), ("a", key.account_id)):
+        owners = [("k", key.key_id), ("a", key.account_id)]
+        team = self._specs.get(("tm", key.key_id))
+        if team:
+            owners.append(("t", team))
+        for scope, owner_id in owners:
             spec = self._specs.get((scope, owner_id), "")
             names, until = counter_names(
                 self.keys, (key.shard, scope, owner_id), spec, now, offset_ms
@@ -132,6 +137,9 @@ class Declarations:
         self._specs[("a", key.account_id)] = specs.account
         self._specs[("uk", key.key_id)] = specs.key_end_user
         self._specs[("ua", key.account_id)] = specs.account_end_user
+        self._specs[("tm", key.key_id)] = specs.team
+        if specs.team:
+            self._specs[("t", specs.team)] = specs.team_quotas
         if end_user and end_user != INVALID:
             owner = ("u", Keys.end_user_owner(key.account_id, end_user))
             if specs.end_user:

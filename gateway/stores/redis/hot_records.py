@@ -88,6 +88,18 @@ class HotRecords(HotUpkeep):
             else:
                 await self.redis.hdel(name, field)
 
+    async def set_key_team(
+        self, shard: int, key_id: str, team_id: str | None, quotas: Sequence[Quota]
+    ) -> None:
+        """The key's team (`tm`) and a copy of the team's quotas (`tq`), read with the key
+        by the reserve script; None takes the key out of any team."""
+        name = self.keys.api_key(shard, key_id)
+        with map_redis_errors():
+            if team_id is None:
+                await self.redis.hdel(name, "tm", "tq")
+            else:
+                await self.redis.hset(name, mapping={"tm": team_id, "tq": encode_quotas(quotas)})
+
     async def revoke_key(self, shard: int, key_id: str) -> None:
         with map_redis_errors():
             await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")

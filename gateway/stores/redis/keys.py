@@ -73,15 +73,15 @@ class Keys:
         return f"{self.tag(shard)}eul:{account_id}"
 
     def counters(self, shard: int) -> str:
-        """Prefix of quota counters: <prefix><scope a|k|u>:<id>:<window>:<metric>[:<period>]
-        (an end user's id is '<account>:<end user>')."""
+        """Prefix of quota counters: <prefix><scope a|k|t|u>:<id>:<window>:<metric>[:<period>]
+        (t a team; an end user's id is '<account>:<end user>')."""
         return f"{self.tag(shard)}c:"
 
     def counter(self, shard: int, scope: str, owner_id: str, quota_code: str) -> str:
         """A quota's counter as reserve.lua names it: a sliding window's granule hash, or
         the stem a calendar window's period id is appended to (see `period_counter`).
-        `quota_code` is `Quota.code` (window code ':' metric code); scope is 'a', 'k' or
-        'u' (an end user, whose `owner_id` is `end_user_owner`'s)."""
+        `quota_code` is `Quota.code` (window code ':' metric code); scope is 'a', 'k', 't'
+        (a team) or 'u' (an end user, whose `owner_id` is `end_user_owner`'s)."""
         return f"{self.counters(shard)}{scope}:{owner_id}:{quota_code}"
 
     @staticmethod

@@ -52,7 +52,7 @@ def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -
     )
 
 
-SCOPES = {"k": "key", "a": "account", "u": "end_user"}
+SCOPES = {"k": "key", "a": "account", "u": "end_user", "t": "team"}
 
 
 def _quota(values: list[object]) -> QuotaRefused:
@@ -106,13 +106,15 @@ class Specs:
     key_end_user: str  # the key's default end-user budget
     account_end_user: str  # the account's default end-user budget
     end_user: str  # the request's end user's own budget ('' for none)
+    team: str = ""  # the key's team ('' for none)
+    team_quotas: str = ""  # the team's spec, as copied to the key's hash
 
 
 def undeclared(reply: list[object]) -> Specs | None:
     """The specs Redis holds when the script met a counter not in KEYS, else None."""
-    if reply[0] != 0 or len(reply) != 8:
+    if reply[0] != 0 or len(reply) != 10:
         return None
     values = [v.decode() if isinstance(v, bytes) else str(v) for v in reply[1:]]
     if values[0] != "undeclared":
         return None
-    return Specs(int(values[1]), *values[2:7])
+    return Specs(int(values[1]), *values[2:9])

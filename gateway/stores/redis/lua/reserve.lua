@@ -24,6 +24,8 @@
 -- in the key hash), else the account's (`uq` in the account hash); its counters are scope
 -- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
 -- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
+-- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
+-- read with the key: its counters are scope 't', owner the team.
 -- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
 -- up before anything checks or holds it: the balance check, the hold and the spend windows
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
@@ -31,9 +33,10 @@
 --         plan, markup bps applied}
 --        or {0, reason, ...details}; a balance refusal ends with plan and markup bps applied;
 --        a quota refusal ends with plan, now (so answers measure Retry-After on the same
---        clock that decided) and the id of its scope (key, account or end user);
+--        clock that decided) and the id of its scope (key, team, account or end user);
 --        or {0, 'undeclared', now, key quota spec, account quota spec, key end-user spec,
---        account end-user spec, the end user's own spec}, having changed nothing, when a
+--        account end-user spec, the end user's own spec, the key's team, the team's quota
+--        spec}, having changed nothing, when a
 --        counter it needs was not in KEYS; {0, 'end_user_invalid'} when an end-user budget
 --        applies and the id is out of bounds. A meter request id that is open
 --        answers {0, 'duplicate'}, one already closed {0, 'closed', marker}.
@@ -66,9 +69,9 @@ if meter ~= '' then
   if closed then return {0, 'closed', closed} end
   if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {0, 'duplicate'} end
 end
-local k = {ARGV[2], 'a', '0', '', false}
+local k = {ARGV[2], 'a', '0', '', false, false, false}
 if ARGV[3] ~= '' then
-  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq')
+  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq', 'tm', 'tq')
   if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
   if k[2] ~= 'a' then return {0, 'key_revoked'} end
   local exp = tonumber(k[3] or '0')
@@ -135,7 +138,8 @@ end
 local declared = {}
 for n = 9, #KEYS do declared[KEYS[n]] = true end
 local function undeclared()
-  return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own }
+  return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own,
+    k[6] or '', k[7] or '' }
 end
 
 -- ceil(x * (10000 + mk) / 10000) in integers exact below 2^53 (x = q * 10000 + rest), the
@@ -245,7 +249,7 @@ local function check(scope, id, spec, shown)
 end
 
 local refused = check('u', ARGV[2] .. ':' .. eu, eu_spec, eu) or check('k', ARGV[3], k[4])
-  or check('a', ARGV[2], a[6])
+  or (k[6] and check('t', k[6], k[7])) or check('a', ARGV[2], a[6])
 if refused then return refused end
 
 -- An end user whose counters have all expired is new: admitted while the account has fewer

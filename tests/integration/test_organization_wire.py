@@ -1,6 +1,7 @@
-"""The end-user side of reserve.lua's wire format, through the real script: the budget it
-picks (own, else the key's default, else the account's), the counters it names (where
-`Keys` and `Declarations` say), the `undeclared` reply's specs, and a refusal's scope id."""
+"""The organization side of reserve.lua's wire format (end users, teams), through the real
+script: the end-user budget it picks (own, else the key's default, else the account's), a
+key's team read with the key, the counters they name (where `Keys` and `Declarations` say),
+the `undeclared` reply's specs, and a refusal's scope id."""
 
 from __future__ import annotations
 
@@ -113,3 +114,27 @@ async def test_live_end_users_are_capped_and_leave_with_their_windows(stores: St
     assert await base.redis.zrange(live, 0, -1) == [b"c"]
     for rid in ("r1", "r2", "r4", "r5"):
         await store.release(h.shard, h.account_id, rid)
+
+
+async def test_a_keys_team_is_read_with_it_and_counted_where_keys_names_it(
+    stores: Stores,
+) -> None:
+    h = await make_holder(stores)
+    store, keys, redis = stores.store, stores.store.keys, stores.store.redis
+    await store.set_key_team(h.shard, h.record.key_id, "team_x", (HOUR,))
+    admitted = await _reserve(stores, h, "t1", "")
+    assert isinstance(admitted, Admitted)
+    counter = keys.counter(h.shard, "t", "team_x", HOUR.code)
+    fields, _ = sliding_granules("hour", admitted.now_ms)
+    assert sum(int(v or 0) for v in await redis.hmget(counter, fields)) == 1
+    await _reserve(stores, h, "t2", "")
+    refused = await _reserve(stores, h, "t3", "")
+    assert isinstance(refused, QuotaRefused)
+    assert (refused.scope, refused.scope_id) == ("team", "team_x")
+    raw = load_script(redis, "reserve")
+    args = ("t4", h.account_id, h.record.key_id, 1, 1, 1, 1, 0, 60_000, "1",
+            keys.counters(h.shard), "", "", 100)  # fmt: skip
+    specs = undeclared(await raw(store._reserve_keys(h.record), args))
+    assert specs is not None and (specs.team, specs.team_quotas) == ("team_x", "h:r:2")
+    await store.set_key_team(h.shard, h.record.key_id, None, ())
+    assert isinstance(await _reserve(stores, h, "t5", ""), Admitted)  # out of the team
