@@ -33,3 +33,6 @@ ALTER TABLE account_members ADD COLUMN role text NOT NULL DEFAULT 'owner'
     CHECK (role IN ('owner', 'admin', 'billing', 'member', 'viewer'));
 ALTER TABLE account_members ALTER COLUMN role SET DEFAULT 'member';
 ALTER TABLE account_members ADD COLUMN team_id text REFERENCES teams (id);
+-- The member who created a key through the dashboard or account API (NULL: the operator or
+-- a key did): a `member` role manages and sees only its own keys.
+ALTER TABLE api_keys ADD COLUMN member_id text REFERENCES account_members (id) ON DELETE SET NULL;
