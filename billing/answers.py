@@ -85,7 +85,7 @@ def quota_answer(
     refusal: QuotaRefused, plans: PlanBook, now_ms: int, links: Links = DASHBOARD_LINKS
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
-    owner = "this API key" if refusal.scope == "key" else "your account"
+    owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
     step = quota_step(refusal, plans, links)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
@@ -104,6 +104,7 @@ def quota_answer(
         "window": refusal.window,
         "metric": refusal.metric,
         "scope": refusal.scope,
+        "scope_id": refusal.scope_id,
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
@@ -113,6 +114,16 @@ def quota_answer(
     if refusal.resets_at_ms is not None:
         extra["resets_at"] = rfc3339(refusal.resets_at_ms)
     return message, extra, advice
+
+
+def _owner(refusal: QuotaRefused) -> str:
+    if refusal.scope == "key":
+        return "this API key"
+    if refusal.scope == "end_user":
+        return f"end user '{refusal.scope_id}'"
+    if refusal.scope == "team":
+        return f"team '{refusal.scope_id}'"
+    return "your account"
 
 
 def _upgrade_json(step: NextStep, plans: PlanBook, refusal: QuotaRefused) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     AUTO_TOPUPS,
+    BUDGETS,
     COUNTER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
@@ -55,6 +56,7 @@ from gateway.appkeys import (
     SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
+    TEAMS,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
@@ -191,6 +193,8 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
     app[GRANTS] = stores.grants()
+    app[BUDGETS] = stores.end_user_budgets()
+    app[TEAMS] = stores.teams()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:

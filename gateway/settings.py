@@ -129,6 +129,7 @@ class Settings:
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
     token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
+    end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
@@ -299,6 +300,7 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "max_upstream_body_bytes": count("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024),
         "max_sse_event_bytes": count("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024),
         "token_count_cache_chars": count("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0),
+        "end_users_max": count("END_USERS_MAX", 100_000, 1),
         "admin_listen": v.listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
 

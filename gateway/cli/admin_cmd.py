@@ -1,5 +1,5 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
-plans, markups, usage).
+end-user budgets, teams, plans, markups, usage).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -98,6 +98,80 @@ def revoke_grant(args: argparse.Namespace) -> int:
     return OK
 
 
+def _quota(text: str) -> dict[str, Any]:
+    """`hour:requests:10` as the API's quota object."""
+    try:
+        window, metric, limit = text.rsplit(":", 2)
+        return {"window": window, "metric": metric, "limit": int(limit)}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: want WINDOW:METRIC:LIMIT") from exc
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    owner = b["end_user"] or b["key_id"] or "every end user"
+    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in b["quotas"])
+    return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
+
+
+def end_user_budget(args: argparse.Namespace) -> int:
+    """Set the organization's default, a key's (--key) or an end user's own (--end-user);
+    no --quota removes it."""
+    payload: dict[str, Any] = {"quotas": args.quota or []}
+    if args.key:
+        payload["key_id"] = args.key
+    if args.end_user:
+        payload["end_user"] = args.end_user
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "PUT", path, payload), 200)
+    emit(args, _budget_line(body), body)
+    return OK
+
+
+def end_user_budgets(args: argparse.Namespace) -> int:
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "GET", path), 200)
+    emit(args, "\n".join(_budget_line(b) for b in body["data"]) or "no end-user budgets", body)
+    return OK
+
+
+def _team_line(t: dict[str, Any]) -> str:
+    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in t["quotas"])
+    keys = f"  {t['keys']} keys" if "keys" in t else ""
+    return f"{t['id']:<22} {t['name']:<24} {quotas or 'no quotas'}{keys}"
+
+
+def team_create(args: argparse.Namespace) -> int:
+    payload = {"name": args.name, "quotas": args.quota or []}
+    path = f"{A}/accounts/{quote(args.account_id)}/teams"
+    body = expect(call(args, "POST", path, payload), 201)
+    emit(args, _team_line(body), body)
+    return OK
+
+
+def teams(args: argparse.Namespace) -> int:
+    body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/teams"), 200)
+    emit(args, "\n".join(_team_line(t) for t in body["data"]) or "no teams", body)
+    return OK
+
+
+def team_quotas(args: argparse.Namespace) -> int:
+    path = f"{A}/teams/{quote(args.team_id)}/quotas"
+    body = expect(call(args, "PUT", path, {"quotas": args.quota or []}), 200)
+    emit(args, _team_line(body), body)
+    return OK
+
+
+def key_team(args: argparse.Namespace) -> int:
+    """`meterway admin key-team KEY TEAM`, or `--none` to take it out of its team."""
+    if args.none == (args.team_id is not None):
+        print("give a team id, or --none", file=sys.stderr)
+        return ERROR
+    path = f"{A}/keys/{quote(args.key_id)}/team"
+    body = expect(call(args, "PUT", path, {"team_id": args.team_id}), 200)
+    emit(args, f"{body['key_id']}: team {body['team_id'] or 'none'}", body)
+    return OK
+
+
 def plan(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"plan": args.plan}
     if args.mode:
@@ -171,6 +245,32 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "revoke-grant", revoke_grant, "revoke a credit grant")
     p.add_argument("account_id")
     p.add_argument("grant_id")
+    p = _command(commands, "end-user-budget", end_user_budget, "set an end-user budget")
+    p.add_argument("account_id")
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--key", help="this key's default for its end users")
+    owner.add_argument("--end-user", help="this end user's own budget")
+    p.add_argument(
+        "--quota",
+        type=_quota,
+        action="append",
+        help="WINDOW:METRIC:LIMIT, repeatable (none removes)",
+    )
+    p = _command(commands, "end-user-budgets", end_user_budgets, "an account's end-user budgets")
+    p.add_argument("account_id")
+    p = _command(commands, "team-create", team_create, "create a team in an account")
+    p.add_argument("account_id")
+    p.add_argument("name")
+    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p = _command(commands, "teams", teams, "an account's teams")
+    p.add_argument("account_id")
+    p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
+    p.add_argument("team_id")
+    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p = _command(commands, "key-team", key_team, "put a key in a team")
+    p.add_argument("key_id")
+    p.add_argument("team_id", nargs="?")
+    p.add_argument("--none", action="store_true", help="take the key out of its team")
     p = _command(commands, "plan", plan, "move an account to a plan")
     p.add_argument("account_id")
     p.add_argument("plan")

@@ -23,6 +23,8 @@ from gateway.http import (
     admin_services,
     bodies,
     credit_grants,
+    end_user_budgets,
+    teams,
 )
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
@@ -258,6 +260,8 @@ def add_routes(app: web.Application) -> None:
     admin_directory.add_routes(admin)
     credit_grants.add_admin_routes(admin)
     admin_money.add_routes(admin)
+    end_user_budgets.add_admin_routes(admin)
+    teams.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
+from billing.end_users import HEADER as END_USER_HEADER
 from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
@@ -237,7 +238,7 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    betas = read_betas(request.headers)
+    betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
     if endpoint.model_in_path:
@@ -245,20 +246,21 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
-        return key, read_call(*args, counter, betas)
+        return key, read_call(*args, counter, betas, end_user)
     if len(raw) <= INLINE_KEPT_BYTES:
         try:
             read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
-            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES), betas)
+            kept = counter.for_account(key.account_id, INLINE_COUNT_BYTES)
+            call = read_call(*args, kept, betas, end_user)
         except NewTextOverBudget:
             pass  # more new text than the loop may tokenize: the probe found it untokenized
         else:
             _counted("loop")
             return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas)
+    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas, end_user)
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter, betas)
+    return key, await asyncio.to_thread(read_call, *args, counter, betas, end_user)
 
 
 async def _read_small(
@@ -275,7 +277,8 @@ async def _read_small(
         body = parse_json(await _body(request, p.settings))
         if endpoint.model_in_path:
             body["model"] = request.match_info["deployment"]
-        call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
+        end_user = request.headers.get(END_USER_HEADER)
+        call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
         raise

@@ -17,11 +17,14 @@ from billing.admission import (
     BalanceRefused,
     Decision,
     DuplicateRequest,
+    EndUserInvalid,
+    EndUsersFull,
     KeyRefused,
     NotReady,
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.money import marked_up, within
 from billing.next_step import Links
 from billing.plans import PlanBook
@@ -30,6 +33,7 @@ from billing.usage import Usage
 from gateway.errors import (
     BillingRequired,
     InvalidApiKey,
+    InvalidRequest,
     PermissionDenied,
     QuotaExceeded,
     RequestInFlight,
@@ -49,6 +53,10 @@ KEY_MESSAGES = {
     "key_expired": "This API key has expired.",
     "key_invalid": "Incorrect API key provided.",
 }
+END_USER_RULE = (
+    f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
+    " an end-user budget applies."
+)
 RELEASE_ATTEMPTS = 5
 # The debit may exceed the reservation only on the input side, where the count is an
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
@@ -180,6 +188,7 @@ class Meter:
                 max_output_tokens=call.max_output_tokens,
                 spend_micros=call.worst_case_micros,
                 mode=mode,
+                end_user=call.end_user,
             )
         )
 
@@ -225,6 +234,21 @@ class Meter:
                 f"A request with id {decision.request_id} is already being served.",
                 should_retry=False,
             )
+        if isinstance(decision, EndUsersFull):
+            return QuotaExceeded(
+                f"This organization already has {decision.limit} end users with live budget"
+                " windows; a new end user is admitted once some of their windows expire.",
+                extra={
+                    "scope": "end_user",
+                    "scope_id": call.end_user if call else "",
+                    "metric": "live_end_users",
+                    "limit": decision.limit,
+                },
+                retry_after_s=None,
+                should_retry=False,
+            )
+        if isinstance(decision, EndUserInvalid):
+            return InvalidRequest(END_USER_RULE, param=call.end_user_param if call else None)
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
                 "Metering state is being restored from the ledger; request not sent.",

@@ -37,6 +37,7 @@ def refusal(**kw: object) -> QuotaRefused:
         "resets_at_ms": MIDNIGHT,
         "plan": "free",
         "now_ms": NOW,
+        "scope_id": "acct_1",
     }
     base.update(kw)
     return QuotaRefused(**base)  # type: ignore[arg-type]
@@ -58,6 +59,7 @@ def test_day_quota_message_fields_and_headers() -> None:
         "window": "day",
         "metric": "tokens",
         "scope": "account",
+        "scope_id": "acct_1",
         "limit": 100000,
         "used": 99800,
         "requested": 500,
@@ -76,6 +78,17 @@ def test_day_quota_message_fields_and_headers() -> None:
         "resets_at": "2026-11-22T00:00:00Z",
     }
     assert headers == {"retry-after": str(12 * 3600), "x-should-retry": "false"}
+
+
+def test_an_end_user_refusal_names_the_end_user_and_offers_no_upgrade() -> None:
+    over = refusal(scope="end_user", scope_id="alice@example.com", window="minute")
+    message, extra, _ = quota_answer(over, PLANS, NOW)
+    assert message.startswith("Quota exceeded for end user 'alice@example.com' on tokens per ")
+    assert (extra["scope"], extra["scope_id"], extra["upgrade"]) == (
+        "end_user",
+        "alice@example.com",
+        None,
+    )
 
 
 def test_soon_reset_lets_the_client_retry() -> None:

@@ -60,6 +60,7 @@ class FakeReservations:
         spend_micros: int,
         requests: int = 1,
         mode: str = "",
+        end_user: str = "",
     ) -> Decision:
         self._maybe_fail()
         self.reserved.append(spend_micros)

@@ -6,7 +6,11 @@ from typing import Any
 
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (
+    END_USER_BUDGET_SPEC,
     INT,
+    KEY_TEAM,
+    KEY_TEAM_SET,
+    NEW_TEAM,
     PAGE_PARAMS,
     STR,
     Schema,
@@ -22,6 +26,7 @@ from gateway.http.openapi.schemas import (
 USER: Security = [{"apiKey": []}, {"userToken": []}]
 _KEY_ID = path_param("key_id")
 _ACCOUNT_ID = path_param("account_id")
+_TEAM_ID = path_param("team_id")
 _NULLABLE_STR: Schema = {"type": ["string", "null"]}
 _MEMBER = obj(
     ("id", "account_id", "email"),
@@ -135,6 +140,47 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/grants": {
             "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
         },
+        "/v1/account/teams": {
+            "get": op("Your teams, by name", "account", USER, ok=ref("TeamList")),
+            "post": op(
+                "Create a team", "account", USER, ok=ref("Team"), status="201", body=NEW_TEAM
+            ),
+        },
+        "/v1/account/teams/{team_id}/quotas": {
+            "put": op(
+                "Set a team's quotas, shared by its keys",
+                "account",
+                USER,
+                ok=ref("Team"),
+                params=(_TEAM_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/v1/account/keys/{key_id}/team": {
+            "put": op(
+                "Put a key in a team (null: in none)",
+                "account",
+                USER,
+                ok=KEY_TEAM_SET,
+                params=(_KEY_ID,),
+                body=KEY_TEAM,
+            )
+        },
+        "/v1/account/end-user-budgets": {
+            "get": op(
+                "Your end-user budgets: the default, keys' defaults, end users' own",
+                "account",
+                USER,
+                ok=ref("EndUserBudgetList"),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an end-user budget",
+                "account",
+                USER,
+                ok=ref("EndUserBudget"),
+                body=END_USER_BUDGET_SPEC,
+            ),
+        },
         "/v1/auth/revoke": {
             "post": op(
                 "Revoke the presented user token (by jti)",
@@ -232,6 +278,57 @@ def admin_directory_paths() -> dict[str, Any]:
                 ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
                 params=(_ACCOUNT_ID, path_param("member_id")),
             )
+        },
+        "/admin/v1/accounts/{account_id}/teams": {
+            "get": op(
+                "An account's teams", "admin", ADMIN, ok=ref("TeamList"), params=(_ACCOUNT_ID,)
+            ),
+            "post": op(
+                "Create a team in an account",
+                "admin",
+                ADMIN,
+                ok=ref("Team"),
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=NEW_TEAM,
+            ),
+        },
+        "/admin/v1/teams/{team_id}/quotas": {
+            "put": op(
+                "Set a team's quotas, shared by its keys",
+                "admin",
+                ADMIN,
+                ok=ref("Team"),
+                params=(_TEAM_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/admin/v1/keys/{key_id}/team": {
+            "put": op(
+                "Put a key in a team of its account (null: in none)",
+                "admin",
+                ADMIN,
+                ok=KEY_TEAM_SET,
+                params=(_KEY_ID,),
+                body=KEY_TEAM,
+            )
+        },
+        "/admin/v1/accounts/{account_id}/end-user-budgets": {
+            "get": op(
+                "An account's end-user budgets",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudgetList"),
+                params=(_ACCOUNT_ID,),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an account's, a key's or an end user's budget",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudget"),
+                params=(_ACCOUNT_ID,),
+                body=END_USER_BUDGET_SPEC,
+            ),
         },
         "/admin/v1/accounts/{account_id}/grants": {
             "get": op(

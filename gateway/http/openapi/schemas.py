@@ -101,7 +101,7 @@ QUOTA = obj(
 )
 WINDOW = obj(
     ("window", "metric", "limit", "used", "resets_at"),
-    scope={"enum": ["account", "key"]},
+    scope={"enum": ["account", "key", "team", "end_user"]},
     window=STR,
     metric=STR,
     limit=INT,
@@ -223,7 +223,52 @@ GRANT_SPEC = obj(
     priority={"type": "integer", "minimum": 0, "maximum": 1000, "default": 50},
 )
 
+END_USER_BUDGET = obj(
+    ("object", "account_id", "applies_to", "quotas"),
+    object={"const": "end_user_budget"},
+    account_id=STR,
+    applies_to={"enum": ["organization", "key", "end_user"]},
+    key_id=nullable("string"),
+    end_user=nullable("string"),
+    quotas=array(ref("Quota")),
+    updated_at=STR,
+    deleted={"const": True},
+)
+END_USER_BUDGET_SPEC = obj(
+    ("quotas",),
+    quotas={**array(ref("Quota")), "description": "windows minute to month; [] removes it"},
+    key_id={"type": "string", "description": "this key's default for its end users"},
+    end_user={
+        "type": "string",
+        "pattern": "^[A-Za-z0-9._~@+=/#-]{1,128}$",
+        "description": "this end user's own budget (wins over the defaults)",
+    },
+)
+
+TEAM = obj(
+    ("id", "object", "account_id", "name", "quotas"),
+    id=STR,
+    object={"const": "team"},
+    account_id=STR,
+    name=STR,
+    quotas=array(ref("Quota")),
+    keys={"type": "integer", "description": "its live keys (in lists)"},
+    created_at=STR,
+)
+NEW_TEAM = obj(("name",), name={"type": "string", "minLength": 1}, quotas=array(ref("Quota")))
+KEY_TEAM = obj(("team_id",), team_id={"type": ["string", "null"]})
+KEY_TEAM_SET = obj(
+    ("object", "key_id", "team_id"),
+    object={"const": "api_key_team"},
+    key_id=STR,
+    team_id={"type": ["string", "null"]},
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "Team": TEAM,
+    "TeamList": obj(("data",), object={"const": "list"}, data=array(ref("Team"))),
+    "EndUserBudget": END_USER_BUDGET,
+    "EndUserBudgetList": obj(("data",), object={"const": "list"}, data=array(ref("EndUserBudget"))),
     "CreditGrant": CREDIT_GRANT,
     "GrantList": obj(("data",), object={"const": "list"}, data=array(ref("CreditGrant"))),
     "Error": ERROR,
