@@ -97,6 +97,7 @@ class Settings:
     # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
     redis_cluster: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 4 * 1024 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
     upstream_connect_timeout_s: float = 10.0
     upstream_timeout_s: float = 600.0
     # How long a deployment's upstream rests after a 429, 5xx or failed connection that
@@ -128,6 +129,7 @@ class Settings:
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
     token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
+    end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
@@ -187,6 +189,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
+        max_upload_bytes=v.whole(
+            "MAX_UPLOAD_BYTES", get("MAX_UPLOAD_BYTES", 64 * 1024 * 1024), 1024
+        ),
         upstream_connect_timeout_s=v.number(
             "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
         ),
@@ -295,6 +300,7 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "max_upstream_body_bytes": count("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024),
         "max_sse_event_bytes": count("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024),
         "token_count_cache_chars": count("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0),
+        "end_users_max": count("END_USERS_MAX", 100_000, 1),
         "admin_listen": v.listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
 

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies
+from gateway.http import bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -36,6 +36,7 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
+from gateway.services.teams import assign_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
@@ -44,14 +45,17 @@ MAX_GRACE_S = 7 * 86400
 
 
 async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
-    """Plan, mode, balance, held, available and every quota window of an account."""
+    """Plan, mode, balance, held, available, every quota window of an account and its one
+    next step (the same value GET /v1/account/billing answers)."""
     row = await request.config_dict[LEDGER].get_account(account_id)
     if row is None:
         raise NotFound("No such account.")
     store = request.config_dict[STORE]
     quotas = await store.account_quotas(account_id)
     windows = await window_usage(store, shard_of(account_id), "a", account_id, quotas)
-    return {**account_json(row, await store.balance(account_id)), "windows": windows}
+    hot = await store.balance(account_id)
+    step = await request.config_dict[PAYMENTS].next_step(row, hot, windows)
+    return {**account_json(row, hot), "windows": windows, "next": step.json()}
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -137,6 +141,16 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         raise _denied(exc) from exc
 
 
+async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:
+    """A rotated key's successor stays in its team."""
+    app = request.config_dict
+    old = await app[LEDGER].get_key(old_key_id)
+    team = await app[TEAMS].get(old["team_id"]) if old and old.get("team_id") else None
+    if team is not None:
+        new = {"id": new_key_id, "account_id": team["account_id"]}
+        await assign_key(app[TEAMS], app[STORE], new, team)
+
+
 async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int) -> dict[str, Any]:
     """A new secret for `row`; the old one keeps working for `grace` seconds."""
     if row["revoked_at"] is not None:
@@ -144,6 +158,7 @@ async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int)
     await _check_rotation(request, who, row)
     app = request.config_dict
     issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
+    await _same_team(request, row["id"], issued.key_id)
     new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
     return {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)}
@@ -215,4 +230,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/usage", usage)
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)
+    credit_grants.add_account_routes(account)
+    end_user_budgets.add_account_routes(account)
+    teams.add_account_routes(account)
     app.add_subapp("/v1/account", account)

@@ -16,7 +16,16 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import admin_directory, admin_money, admin_prices, admin_services, bodies
+from gateway.http import (
+    admin_directory,
+    admin_money,
+    admin_prices,
+    admin_services,
+    bodies,
+    credit_grants,
+    end_user_budgets,
+    teams,
+)
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
@@ -249,7 +258,10 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/keys/{key_id}/quotas", put_key_quotas)
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
+    credit_grants.add_admin_routes(admin)
     admin_money.add_routes(admin)
+    end_user_budgets.add_admin_routes(admin)
+    teams.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

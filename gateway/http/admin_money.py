@@ -16,9 +16,11 @@ from billing.money import display_usd as _usd
 from gateway.appkeys import LEDGER, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
+from gateway.http.credit_grants import live_grant
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
+from gateway.stores.records import GrantSpec
 
 LIMIT = 2**53  # amounts cross JSON as numbers: beyond this a client's float loses micros
 
@@ -42,16 +44,27 @@ def _answer(account_id: str, amount: int, posted: Posted) -> dict[str, Any]:
 
 
 async def credit_account(
-    request: web.Request, account_id: str, amount: object, idem: str, reason: str | None
+    request: web.Request,
+    account_id: str,
+    amount: object,
+    idem: str,
+    reason: str | None,
+    grant: GrantSpec | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Credit once per idempotency key (the API and the dashboard); the answer and whether
-    this call created the credit."""
+    this call created the credit. The credit funds `grant` (a paid one by default)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < LIMIT:
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
     app = request.config_dict
     try:
         posted = await post_credit(
-            app[LEDGER], app[STORE], account_id, amount, idem, reason or "operator credit"
+            app[LEDGER],
+            app[STORE],
+            account_id,
+            amount,
+            idem,
+            reason or "operator credit",
+            grant=await live_grant(app[STORE], grant),
         )
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "credit") from exc
@@ -98,8 +111,9 @@ async def add_credit(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     idem = str(bodies.text_field(body, "idempotency_key"))
     reason = bodies.text_field(body, "reason", required=False)
+    grant = bodies.grant_field(body)
     answer, created = await credit_account(
-        request, account_id, body.get("amount_micros"), idem, reason
+        request, account_id, body.get("amount_micros"), idem, reason, grant
     )
     return web.json_response(answer, status=201 if created else 200)
 

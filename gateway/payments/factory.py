@@ -35,8 +35,13 @@ def make_payments(
     plans: PlanBook,
 ) -> Payments:
     cfg = settings.payments
-    limits = TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros)
-    config = PaymentsConfig(cfg.grace_days, limits, settings.public_url)
+    config = PaymentsConfig(
+        cfg.grace_days,
+        TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros),
+        settings.outbound.balance_low_micros,
+        settings.billing_url,
+        settings.public_url,
+    )
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None
     return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)

@@ -10,20 +10,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from billing.next_step import Links, NextStep, decide
 from billing.payments import (
-    NextStep,
     PaymentRuleError,
     TopupLimits,
-    next_step,
     parse_auto_topup,
     plan_move,
     purchasable,
 )
 from billing.plans import PlanBook
+from gateway.services.next_steps import state_of
 from gateway.services.payments_port import HostedPage, PaymentsProvider
 from gateway.services.plan_change import apply_plan
+from gateway.services.usage_view import window_usage
 from gateway.stores.ports import HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.postgres.payments import PaymentsStore, Profile
+from gateway.stores.records import Row
+from gateway.stores.redis.keys import shard_of
 
 BILLING_BASE = "/v1/account/billing"
 
@@ -32,6 +35,8 @@ BILLING_BASE = "/v1/account/billing"
 class PaymentsConfig:
     grace_days: int = 7
     limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
+    low_balance_micros: int = 1_000_000  # NOTIFY_BALANCE_LOW_MICROS: "about to be blocked"
+    billing_url: str = ""  # BILLING_URL: an operator's own billing page
     public_url: str = ""  # PUBLIC_URL: links in notifications are sent in full on it
 
 
@@ -76,11 +81,13 @@ class Payments:
         customer = await self.provider.ensure_customer(account_id, customer)
         return await self.profiles.create_profile(account_id, self.provider.name, customer)
 
-    async def overview(self, account_id: str, upgrade_to: str | None = None) -> dict[str, Any]:
+    async def overview(self, account_id: str) -> dict[str, Any]:
         account = await self.account(account_id)
         profile = await self.profiles.profile(account_id)
-        hot = await self.store.balance(account_id) or (0, 0)
-        step = self._next(account, profile, hot, upgrade_to)
+        hot = await self.store.balance(account_id)
+        quotas = await self.store.account_quotas(account_id)
+        windows = await window_usage(self.store, shard_of(account_id), "a", account_id, quotas)
+        step = await self.next_step(account, hot, windows, profile)
         return {
             "object": "billing",
             "account_id": account_id,
@@ -88,27 +95,27 @@ class Payments:
             "plan": account["plan"],
             "mode": account["mode"],
             "billing_ready": account["billing_ready"],
-            "balance_micros": hot[0],
-            "held_micros": hot[1],
+            "balance_micros": (hot or (0, 0))[0],
+            "held_micros": (hot or (0, 0))[1],
             "payment_method_on_file": bool(profile and profile.method_on_file),
             "subscription": _subscription(profile),
             "auto_topup": _auto(profile),
             "grace_period": _grace(profile),
-            "next": {"action": step.action, "url": step.url, "method": step.method}
-            | ({"plan": step.plan} if step.plan else {}),
+            "next": step.json(),
         }
 
-    def _next(
-        self, account: Any, profile: Profile | None, hot: tuple[int, int], upgrade: str | None
+    async def next_step(
+        self,
+        account: Row,
+        hot: tuple[int, int] | None,
+        windows: list[dict[str, Any]],
+        profile: Profile | None = None,
     ) -> NextStep:
-        return next_step(
-            base=BILLING_BASE,
-            mode=account["mode"],
-            method_on_file=bool(profile and profile.method_on_file),
-            in_grace=bool(profile and profile.grace_until),
-            available=hot[0] - hot[1],
-            upgrade_to=upgrade,
-        )
+        """The account's one next step (billing.next_step.decide) from what was read."""
+        if profile is None:
+            profile = await self.profiles.profile(account["id"])
+        state = state_of(account, hot, windows, profile, self.config.low_balance_micros)
+        return decide(state, self.plans, Links(self.config.billing_url, self.config.public_url))
 
     # `back` is where the person returns after the hosted page: absolute, already checked
     # against the allowed origins (services/return_urls.py).

@@ -68,3 +68,7 @@ class DuplicateExternalId(StoreError):
 
 class DuplicateMember(StoreError):
     """The account already has a member with this e-mail."""
+
+
+class DuplicateTeam(StoreError):
+    """The account already has a team with this name."""

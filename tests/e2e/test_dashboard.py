@@ -168,6 +168,17 @@ async def test_usage_filters_and_csv_download(gw: Gateway, page: Page) -> None:
     await screenshots(page, "usage")
 
 
+async def test_usage_shows_images_seconds_and_characters(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=[*SCOPES, "images", "audio"])
+    async with openai_client(gw, t.key) as client:
+        await client.images.generate(model="dall-e-2", prompt="a kite", n=2, size="256x256")
+        await client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there")
+    await gw.settle_all()
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/usage")
+    assert await page.inner_text("#usage-units") == "2 images · 11 characters"
+
+
 async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: Page) -> None:
     t = await tenant(gw, scopes=SCOPES)
     _, account = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}")

@@ -1,7 +1,8 @@
 """The paying user's journey, in Chromium: a new person invited to an account signs in (by
 their identity provider, or by an e-mailed link), their key meets a 402 whose `next` is a
-whole address, they top up on the provider's hosted page (Stripe Checkout through
-localstripe, or the local provider) and come back to the dashboard showing the new balance.
+whole address (the dashboard's top-up form, which they follow), they top up on the
+provider's hosted page (Stripe Checkout through localstripe, or the local provider) and come
+back to the dashboard showing the new balance.
 
 Every URL handed to the person or to Stripe is absolute: the 402's `next`, the payment page
 the dashboard sends the browser to, the mailed link, and each URL parameter Stripe received
@@ -39,16 +40,16 @@ async def _invite(gw: Gateway, account_id: str, email: str) -> None:
 
 
 async def _meets_a_402(gw: Gateway, key: str) -> str:
-    """The person's key, out of money: the 402's `next`, which must be a whole address."""
-    client = openai_client(gw, key)
-    with pytest.raises(openai.APIStatusError) as caught:
-        await client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50
-        )
+    """The person's key, out of money: the page the 402's `next` sends them to."""
+    async with openai_client(gw, key) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+            )
     assert caught.value.status_code == 402
     body = caught.value.body
-    assert isinstance(body, dict)
-    return str(body["next"])
+    assert isinstance(body, dict) and body["next"]["action"] == "top_up", body
+    return str(body["next"]["url"])
 
 
 @asynccontextmanager
@@ -76,8 +77,9 @@ async def _browser(
             await browser.close()
 
 
-async def _top_up_from_the_dashboard(page: Page, public: str) -> None:
-    await page.goto(public + "/dashboard/billing")
+async def _top_up_from_the_dashboard(page: Page, url: str) -> None:
+    """Follow the 402's link (the dashboard's top-up form) and pay $5."""
+    await page.goto(url)
     await page.fill("#topup-amount", "5")
     await page.click("#topup button")
 
@@ -101,7 +103,8 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
         async with running_gateway(dsn, **env) as gw:
             t = await tenant(gw, credit=0)
             await _invite(gw, t.account_id, "ada@example.com")
-            assert await _meets_a_402(gw, t.key) == f"{public}/v1/account/billing/topups"
+            fix = await _meets_a_402(gw, t.key)
+            assert fix == f"{public}/dashboard/billing#topup"
             async with _browser(redirects, plain_http_provider=True) as page:
                 await page.goto(public + "/dashboard/signin")
                 await page.click("text=Sign in with Test IdP")
@@ -109,7 +112,7 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
                 await page.fill("input[name=password]", "anything")
                 await page.click("button[type=submit]")
                 await page.wait_for_url(public + "/dashboard/")
-                await _top_up_from_the_dashboard(page, public)
+                await _top_up_from_the_dashboard(page, fix)
                 await page.wait_for_url(re.compile(re.escape(stack.api_base) + r"/pay/cs_test_"))
                 await page.click("#pay")
                 back = re.escape(public) + r"/dashboard/billing\?checkout=success&session_id=cs_"
@@ -141,7 +144,8 @@ async def test_sign_in_by_emailed_link_402_then_the_local_provider(dsn: str) -> 
         async with running_gateway(dsn, **env) as gw:
             t = await tenant(gw, credit=0)
             await _invite(gw, t.account_id, "bob@example.com")
-            assert await _meets_a_402(gw, t.key) == f"{public}/v1/account/billing/topups"
+            fix = await _meets_a_402(gw, t.key)
+            assert fix == f"{public}/dashboard/billing#topup"
             async with _browser(redirects) as page:
                 await page.goto(public + "/dashboard/signin")
                 await page.fill("#email", "bob@example.com")
@@ -154,7 +158,7 @@ async def test_sign_in_by_emailed_link_402_then_the_local_provider(dsn: str) -> 
                 await page.goto(link.group(0))
                 await page.click("form[action*='/signin/link/'] button")
                 await page.wait_for_url(public + "/dashboard/")
-                await _top_up_from_the_dashboard(page, public)
+                await _top_up_from_the_dashboard(page, fix)
                 await page.wait_for_url(re.compile(re.escape(public) + "/billing/local/checkout/"))
                 await page.click("button[value=pay]")
                 assert await page.inner_text("#outcome") == "succeeded"

@@ -7,6 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
+from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
     MembersPort,
@@ -36,6 +37,7 @@ from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
     "DirectoryPort",
+    "EndUserBudgetsPort",
     "ExportLedgerPort",
     "GrantWriteOffPort",
     "GrantsPort",
@@ -55,4 +57,5 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "TeamsPort",
 ]
