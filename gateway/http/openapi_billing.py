@@ -10,6 +10,7 @@ from gateway.http.openapi_schemas import (
     BOOL,
     JSON_OBJECT,
     MICROS,
+    NEXT_STEP,
     STR,
     array,
     nullable,
@@ -38,7 +39,7 @@ _BILLING = obj(
     subscription=nullable("object"),
     auto_topup=nullable("object"),
     grace_period=nullable("object"),
-    next=obj(("action", "url", "method"), action=STR, url=STR, method=STR, plan=STR),
+    next=NEXT_STEP,
 )
 
 _PAYMENT = obj(
