@@ -75,3 +75,21 @@ def quota_label(window: str, metric: str) -> str:
 def quota_amount(metric: str, amount: int) -> str:
     """A window's used or limit figure: dollars for spend, else a grouped count."""
     return usd(amount) if metric == "spend_micros" else f"{amount:,}"
+
+
+def usd_input(micros: int) -> str:
+    """An amount as a form field holds it: exact, plain, at least cents ("12.50", "0.123456"),
+    so saving a form unchanged never changes the amount."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+def usage_label(group_by: str, value: str | None) -> str:
+    """A usage row's name: rollups hold meter debits under no model and LLM calls under no
+    meter, so neither reads as an unlabelled "—"."""
+    if group_by == "model":
+        return value or "Metered usage (meters)"
+    if group_by == "meter":
+        return meter_label(value) if value else "LLM calls"
+    return value or "—"
