@@ -1,0 +1,48 @@
+"""The dashboard's words for people (issue 38, item 5), read as a browser gets them: one card
+per rotated key, amounts in one format, windows and metrics named in words."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.test_dashboard_session import page, sign_in
+from tests.factories import openai_client, tenant
+from tests.harness import Gateway
+
+SCOPES = ["chat", "account:read", "usage:read", "keys:write", "billing"]
+
+
+async def test_a_rotated_key_is_one_card_saying_until_when_the_old_secret_works(
+    gw: Gateway,
+) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    headers = {"Authorization": f"Bearer {t.key}"}
+    url = f"{gw.url}/v1/account/keys/{t.key_id}/rotate"
+    async with gw.http.post(url, json={"grace_seconds": 3600}, headers=headers) as r:
+        assert r.status == 201
+        rotated = await r.json()
+    http, _, _ = await sign_in(gw, rotated["key"])
+    async with http:
+        _, text = await page(http, gw, "/dashboard/keys")
+    assert text.count('class="card key"') == 1, text  # were two identical cards
+    assert f'data-key-id="{rotated["id"]}"' in text
+    found = re.search(r"the previous secret <code>([^<]+)…</code> is valid until ([^.]+)\.", text)
+    assert found is not None and found.group(1) == rotated["previous"]["prefix"]
+    assert found.group(2).endswith(" UTC")
+
+
+async def test_balances_are_in_cents_and_windows_in_words(gw: Gateway) -> None:
+    t = await tenant(gw, credit=9_975_423, plan="free", scopes=SCOPES)
+    async with openai_client(gw, t.key) as client:
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+        )
+    await gw.settle_all()
+    http, _, _ = await sign_in(gw, t.key)
+    async with http:
+        _, overview = await page(http, gw, "/dashboard/")
+    balance = re.search(r'id="balance">([^<]+)<', overview)
+    assert balance is not None and re.fullmatch(r"\$9\.9[78]", balance.group(1)), balance
+    assert "spend per month" in overview and "requests per minute" in overview
+    shown = re.sub(r"<script.*?</script>", "", overview.split("<main")[-1], flags=re.S)
+    assert "spend micros" not in shown and "spend_micros" not in shown
