@@ -67,6 +67,15 @@ async def payments(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": history})
 
 
+async def invoices(request: web.Request) -> web.Response:
+    found = await request.config_dict[PAYMENTS].invoices(_account(request, BILLING_READ))
+    return web.json_response({"object": "list", "data": found})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    return web.json_response(await request.config_dict[PAYMENTS].cancel(_account(request)))
+
+
 async def setup(request: web.Request) -> web.Response:
     page = await request.config_dict[PAYMENTS].setup(_account(request))
     return web.json_response({"url": _absolute(request, page.url), "id": page.id})
@@ -109,6 +118,8 @@ def add_routes(app: web.Application) -> None:
     r = billing.router
     r.add_get("", overview)
     r.add_get("/payments", payments)
+    r.add_get("/invoices", invoices)
+    r.add_post("/subscription/cancel", cancel)
     r.add_post("/setup", setup)
     r.add_post("/topups", topups)
     r.add_post("/subscription", subscription)

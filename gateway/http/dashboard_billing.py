@@ -21,6 +21,7 @@ from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http.dashboard_session import BASE, account_principal
 from gateway.http.dashboard_web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
+from gateway.services.payments_port import ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 # The button of each next step (billing.next_step.decide); its words and link are the step's.
@@ -79,10 +80,19 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         plans=[_plan_view(p, billing["plan"], plans) for p in plans.plans.values()],
         upgrade=upgrade,
         history=await request.config_dict[PAYMENTS].history(who.account_id),
+        invoices=await _invoices(request, who.account_id),
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),
         **extra,
     )
+
+
+async def _invoices(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """The page still shows while the provider does not answer, without its invoices."""
+    try:
+        return await request.config_dict[PAYMENTS].invoices(account_id)
+    except ProviderUnavailable:
+        return []
 
 
 async def billing_page(request: web.Request) -> web.Response:
@@ -117,6 +127,9 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
             }
         await payments.set_auto_topup(account, body)
         return f"{PAGE}?notice=auto-topup"
+    if action == "cancel":
+        await payments.cancel(account)
+        return f"{PAGE}?notice=cancelled"
     result = await payments.change_plan(account, form.get("plan"))
     if result["status"] == "checkout":
         return str(result["url"])
@@ -136,5 +149,5 @@ async def act(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     dash.router.add_get("/billing", billing_page)
-    for action in ("topup", "setup", "portal", "auto-topup", "plan"):
+    for action in ("topup", "setup", "portal", "auto-topup", "plan", "cancel"):
         dash.router.add_post(f"/billing/{action}", act)

@@ -33,6 +33,7 @@ PAGES = (
     ("post", "/dashboard/billing/portal", "On to the provider's billing portal"),
     ("post", "/dashboard/billing/auto-topup", "Save or turn off auto top-up"),
     ("post", "/dashboard/billing/plan", "Change plan (a checkout page when no card is on file)"),
+    ("post", "/dashboard/billing/cancel", "Cancel the subscription at the end of its period"),
     ("get", "/dashboard/usage", "Usage report with filters"),
     ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
