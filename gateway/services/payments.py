@@ -6,6 +6,7 @@ succeeded, through services/payment_events.py; nothing here credits an account.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,8 @@ class Payments:
     plans: PlanBook
     config: PaymentsConfig
     outbox: NotifyOutbox | None = None  # None: notifications are not configured
+    # The accounts' own low-balance lines (PUT /admin/v1/accounts/{id}/alerts), if any.
+    thresholds: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None
 
     async def notify(
         self, account_id: str, event: str, data: dict[str, Any], occurrence: str
@@ -114,7 +117,10 @@ class Payments:
         """The account's one next step (billing.next_step.decide) from what was read."""
         if profile is None:
             profile = await self.profiles.profile(account["id"])
-        state = state_of(account, hot, windows, profile, self.config.low_balance_micros)
+        low = self.config.low_balance_micros
+        if self.thresholds is not None:
+            low = (await self.thresholds([account["id"]])).get(account["id"], low)
+        state = state_of(account, hot, windows, profile, low)
         return decide(state, self.plans, self.config.billing_url)
 
     async def card(self, profile: Profile | None) -> dict[str, Any] | None:
