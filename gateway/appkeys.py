@@ -25,6 +25,7 @@ from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
 from gateway.stores.ports import (
+    AccountAlertsPort,
     DirectoryPort,
     ExportLedgerPort,
     HotStorePort,
@@ -70,6 +71,7 @@ SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
 MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
+ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, 
 from billing.quotas import Quota
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies
+from gateway.http import account_alerts, bodies
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -218,4 +218,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/usage", usage)
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)
+    account_alerts.add_routes(account)
     app.add_subapp("/v1/account", account)

@@ -21,6 +21,7 @@ from gateway.stores.ports.hot import (
     Reservations,
 )
 from gateway.stores.ports.ledger import (
+    AccountAlertsPort,
     ExportLedgerPort,
     LedgerPort,
     MeteringLedgerPort,
@@ -35,6 +36,7 @@ from gateway.stores.ports.metering import (
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
+    "AccountAlertsPort",
     "DirectoryPort",
     "ExportLedgerPort",
     "GrantWriteOffPort",

@@ -93,7 +93,8 @@ class NotifyLedger:
                         t.active,
                     )
                     if moved:
-                        await _outbox(conn, delivery_id(), account_id, t.event, t.data)
+                        did = delivery_id()
+                        await _outbox(conn, did, account_id, t.event, t.data, t.alert_id)
 
     async def emit(
         self, account_id: str, event: str, data: Mapping[str, Any], dedup_key: str
@@ -135,14 +136,20 @@ class NotifyLedger:
 
 
 async def _outbox(
-    conn: asyncpg.Connection, did: str, account_id: str, event: str, data: Mapping[str, Any]
+    conn: asyncpg.Connection,
+    did: str,
+    account_id: str,
+    event: str,
+    data: Mapping[str, Any],
+    alert_id: str | None = None,
 ) -> bool:
     done = await conn.execute(
-        "INSERT INTO notify_outbox (delivery_id, account_id, event, payload)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING",
+        "INSERT INTO notify_outbox (delivery_id, account_id, event, payload, alert_id)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (delivery_id) DO NOTHING",
         did,
         account_id,
         event,
         json.dumps(dict(data)),
+        alert_id,
     )
     return bool(done.endswith(" 1"))
