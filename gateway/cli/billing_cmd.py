@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from billing.display import quota_amount, quota_label, usd
+from gateway.cli import alerts_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -175,6 +176,7 @@ def add_parser(sub: Any) -> None:
         ("plan", plan, "change plan (upgrades now; may print a checkout URL)"),
         ("invoices", invoices, "your plan's invoices"),
         ("cancel", cancel, "cancel the subscription at the end of its period"),
+        *alerts_cmd.COMMANDS,
     ):
         p = commands.add_parser(name, help=text, allow_abbrev=False)  # no --token for --token-file
         add_common(p, "token", "METERWAY_TOKEN")
@@ -183,6 +185,7 @@ def add_parser(sub: Any) -> None:
             p.add_argument("--amount", required=True, help="USD, e.g. 10 or 2.50")
         if name == "plan":
             p.add_argument("plan", help="the plan's name, e.g. starter")
+        alerts_cmd.add_arguments(name, p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+from gateway.cli.main import main as cli
 from tests.e2e.test_notify_smtp import TO, mailing_gateway
 from tests.factories import tenant
 from tests.harness import Gateway
@@ -44,7 +46,7 @@ def mails_to(box: Any, to: str) -> list[EmailMessage]:
     return [m for m in box.messages if m["To"] == to]
 
 
-async def test_alerts_are_validated_listed_and_deleted(dsn: str) -> None:
+async def test_alerts_are_validated_listed_and_deleted(dsn: str, tmp_path: Path) -> None:
     async with mailing_gateway(dsn) as (gw, _):
         t = await tenant(gw, scopes=SCOPES)
         bad = {"kind": "spend_above", "amount_micros": 5_000_000, "email": ME}
@@ -63,6 +65,25 @@ async def test_alerts_are_validated_listed_and_deleted(dsn: str) -> None:
         assert status == 404  # never another account's
         status, gone = await call(gw, t.key, "DELETE", f"/v1/account/alerts/{made['id']}")
         assert status == 200 and gone["deleted"] is True
+        await the_cli_manages_them(gw, t.key, tmp_path)
+
+
+async def the_cli_manages_them(gw: Gateway, key: str, tmp: Path) -> None:
+    token, out = tmp / "token", tmp / "out.txt"
+    token.write_text(key)
+
+    async def run(*argv: str) -> tuple[int, str]:
+        common = ["--api-url", gw.url, "--token-file", str(token), "--output", str(out)]
+        code = await asyncio.to_thread(cli, ["billing", *argv, *common])
+        return code, out.read_text()
+
+    code, text = await run("alert-add", "--spend-above", "25", "--period", "day", "--email", ME)
+    assert code == 0 and f"spend above $25.00 a day  to {ME}" in text, text
+    alert_id = text.split()[1]
+    code, text = await run("alerts")
+    assert code == 0 and text.startswith(alert_id)
+    assert (await run("alert-remove", alert_id))[0] == 0
+    assert (await run("alerts"))[1] == "no alerts\n"
 
 
 async def test_balance_below_reaches_the_persons_own_address_in_words(dsn: str) -> None:
