@@ -75,28 +75,42 @@ def alert_of_body(body: object) -> tuple[UserAlert, str | None, str | None]:
     return UserAlert(new_alert_id(), kind, amount, period), email, url
 
 
+async def alerts_of(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    rows = await request.config_dict[ACCOUNT_ALERTS].of_account(account_id)
+    return [alert_json(r) for r in rows]
+
+
+async def create_for(request: web.Request, account_id: str, body: object) -> dict[str, Any]:
+    """The API's and the dashboard's one way to add an alert; the answer carries the
+    webhook's secret, shown once."""
+    alert, email, url = alert_of_body(body)
+    alerts = request.config_dict[ACCOUNT_ALERTS]
+    if len(await alerts.of_account(account_id)) >= MAX_ALERTS:
+        raise InvalidRequest(f"An account has at most {MAX_ALERTS} alerts.")
+    row, secret = await alerts.create(account_id, alert, email, url)
+    return alert_json(row) | ({"webhook_secret": secret} if secret else {})
+
+
+async def delete_for(request: web.Request, account_id: str, alert_id: str) -> None:
+    if not await request.config_dict[ACCOUNT_ALERTS].delete(account_id, alert_id):
+        raise NotFound("No such alert.")
+
+
 async def list_alerts(request: web.Request) -> web.Response:
     who = require(request, BILLING_READ)
-    rows = await request.config_dict[ACCOUNT_ALERTS].of_account(who.account_id)
-    return web.json_response({"object": "list", "data": [alert_json(r) for r in rows]})
+    return web.json_response({"object": "list", "data": await alerts_of(request, who.account_id)})
 
 
 async def create_alert(request: web.Request) -> web.Response:
     who = require(request, BILLING_SETUP)
-    alert, email, url = alert_of_body(parse_json(await request.read()))
-    alerts = request.config_dict[ACCOUNT_ALERTS]
-    if len(await alerts.of_account(who.account_id)) >= MAX_ALERTS:
-        raise InvalidRequest(f"An account has at most {MAX_ALERTS} alerts.")
-    row, secret = await alerts.create(who.account_id, alert, email, url)
-    shown = alert_json(row) | ({"webhook_secret": secret} if secret else {})
-    return web.json_response(shown, status=201)
+    made = await create_for(request, who.account_id, parse_json(await request.read()))
+    return web.json_response(made, status=201)
 
 
 async def delete_alert(request: web.Request) -> web.Response:
     who = require(request, BILLING_SETUP)
     alert_id = request.match_info["alert_id"]
-    if not await request.config_dict[ACCOUNT_ALERTS].delete(who.account_id, alert_id):
-        raise NotFound("No such alert.")
+    await delete_for(request, who.account_id, alert_id)
     return web.json_response({"id": alert_id, "object": "alert", "deleted": True})
 
 

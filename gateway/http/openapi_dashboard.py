@@ -34,6 +34,8 @@ PAGES = (
     ("post", "/dashboard/billing/auto-topup", "Save or turn off auto top-up"),
     ("post", "/dashboard/billing/plan", "Change plan (a checkout page when no card is on file)"),
     ("post", "/dashboard/billing/cancel", "Cancel the subscription at the end of its period"),
+    ("post", "/dashboard/billing/alert-add", "Add an alert (a webhook's secret is shown once)"),
+    ("post", "/dashboard/billing/alert-remove", "Remove an alert"),
     ("get", "/dashboard/usage", "Usage report with filters"),
     ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),

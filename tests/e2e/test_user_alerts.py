@@ -5,6 +5,7 @@ secret), with words a person reads; the operator's targets get none of them."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.main import main as cli
+from tests.e2e.test_dashboard_session import CSRF, page, sign_in
 from tests.e2e.test_notify_smtp import TO, mailing_gateway
 from tests.factories import tenant
 from tests.harness import Gateway
@@ -66,6 +68,31 @@ async def test_alerts_are_validated_listed_and_deleted(dsn: str, tmp_path: Path)
         status, gone = await call(gw, t.key, "DELETE", f"/v1/account/alerts/{made['id']}")
         assert status == 200 and gone["deleted"] is True
         await the_cli_manages_them(gw, t.key, tmp_path)
+        await the_dashboard_manages_them(gw, t.key)
+
+
+async def the_dashboard_manages_them(gw: Gateway, key: str) -> None:
+    http, _, _ = await sign_in(gw, key)
+    async with http:
+        _, html = await page(http, gw, "/dashboard/billing")
+        found = CSRF.search(html)
+        assert found is not None and 'id="alert-add"' in html
+        form = {"csrf": found.group(1), "kind": "balance_below", "amount": "2.50", "email": ME}
+        async with http.post(gw.url + "/dashboard/billing/alert-add", data=form) as r:
+            assert r.status == 200 and r.url.query.get("notice") == "alert"
+            html = await r.text()
+        assert f"Balance below $2.50, to {ME}" in html
+        alert_id = re.search(r'data-alert-id="([^"]+)"', html)
+        assert alert_id is not None
+        hook = form | {"kind": "spend_above", "period": "day", "webhook_url": "https://h.test/x"}
+        del hook["email"]
+        async with http.post(gw.url + "/dashboard/billing/alert-add", data=hook) as r:
+            secret = re.search(r'id="alert-secret">(whsec_[0-9a-f]+)<', await r.text())
+        assert secret is not None  # shown once, on the answer to the form
+        gone = {"csrf": form["csrf"], "alert_id": alert_id.group(1)}
+        async with http.post(gw.url + "/dashboard/billing/alert-remove", data=gone) as r:
+            html = await r.text()
+        assert "Balance below $2.50" not in html and "Spend above $2.50 a day" in html
 
 
 async def the_cli_manages_them(gw: Gateway, key: str, tmp: Path) -> None:
