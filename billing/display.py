@@ -3,7 +3,9 @@
 Amounts stay exact integers everywhere else; only here are they rounded, and only for the
 eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with "$0.002":
 
-- balances, totals and payments (`usd`): dollars and cents, rounded half up to the cent;
+- balances, totals and payments (`usd`): dollars and cents, rounded down (toward minus
+  infinity) to the cent, so a balance never shows a cent it does not hold ($9.999992 is
+  $9.99, and 8 micros spent off $10.00 shows);
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
@@ -18,11 +20,10 @@ MICROS_PER_CENT = 10_000
 
 
 def usd(micros: int) -> str:
-    """A balance, total or payment: "$1,234.50", "-$0.02" (half a cent and more rounds up)."""
-    sign = "-" if micros < 0 else ""
-    cents = (abs(micros) + MICROS_PER_CENT // 2) // MICROS_PER_CENT
-    whole, frac = divmod(cents, 100)
-    return f"{sign if cents else ''}${whole:,}.{frac:02d}"
+    """A balance, total or payment: "$1,234.50", "-$0.02" (rounded down to the cent)."""
+    cents = micros // MICROS_PER_CENT
+    whole, frac = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}${whole:,}.{frac:02d}"
 
 
 def usd_cost(micros: int) -> str:

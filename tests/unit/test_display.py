@@ -15,11 +15,12 @@ from billing.money import parse_usd
 
 
 def test_a_balance_is_shown_in_cents_not_micros() -> None:
-    assert usd(9_975_423) == "$9.98"  # was "$9.975423"
-    assert usd(9_974_999) == "$9.97"
+    assert usd(9_975_423) == "$9.97"  # was "$9.975423"; never a cent it does not hold
+    assert usd(9_999_992) == "$9.99"  # 8 micros spent off $10.00 shows
     assert usd(1_234_500_000) == "$1,234.50"
     assert usd(-20_000) == "-$0.02"
-    assert usd(0) == usd(4_999) == usd(-4_999) == "$0.00"  # no "-$0.00"
+    assert usd(-1) == "-$0.01"  # owing anything shows as owing
+    assert usd(0) == usd(9_999) == "$0.00"
 
 
 def test_request_costs_share_one_precision() -> None:
