@@ -114,3 +114,9 @@ def test_spend_windows_read_in_dollars() -> None:
     full = (_full("month", "spend_micros", used=5_000_000),)
     step = decide(_with(plan="free", full=full), PLANS)
     assert "spend per month ($5.00 of $5.00)" in step.reason
+
+
+def test_the_window_used_up_for_good_is_the_one_named() -> None:
+    full = (_full(used=6000), _full("total", "tokens", used=9, resets_at=None))
+    step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
+    assert step.action == "contact_sales" and "tokens in total" in step.reason
