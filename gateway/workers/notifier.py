@@ -32,7 +32,10 @@ async def evaluate_once(
     """Check every account due a check; returns how many alerts moved. `operator`: the
     operator's alerts (off when no webhook or e-mail is configured for them); `personal`:
     the alerts people set on their own accounts."""
-    accounts, cursor = await ledger.accounts_to_check()
+    # A process without the operator's targets reads its own cursor: it must not move past
+    # activity a process with them has not checked (configurations differ in a rollout).
+    name = "notifier" if operator else "notifier-people"
+    accounts, cursor = await ledger.accounts_to_check(name)
     thresholds = await ledger.thresholds(accounts) if operator else {}
     own = await personal.of_accounts(accounts) if personal is not None else {}
     moved = 0
@@ -51,7 +54,7 @@ async def evaluate_once(
         if changes:
             await ledger.apply(account_id, changes)
             moved += len(changes)
-    await ledger.save_cursor(cursor)
+    await ledger.save_cursor(cursor, name)
     return moved
 
 

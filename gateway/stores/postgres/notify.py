@@ -28,12 +28,12 @@ class NotifyLedger:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def accounts_to_check(self) -> tuple[list[str], int]:
-        """Accounts with ledger activity since the cursor, or with an alert active; and the
-        cursor to store once they are checked."""
+    async def accounts_to_check(self, name: str = CURSOR) -> tuple[list[str], int]:
+        """Accounts with ledger activity since the cursor `name`, or with an alert active;
+        and the cursor to store once they are checked."""
         with map_postgres_errors():
             cursor = await self.pool.fetchval(
-                "SELECT value FROM worker_cursors WHERE name = $1", CURSOR
+                "SELECT value FROM worker_cursors WHERE name = $1", name
             )
             top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM ledger_entries")
             rows = await self.pool.fetch(
@@ -44,12 +44,12 @@ class NotifyLedger:
             )
         return [r["account_id"] for r in rows], int(top)
 
-    async def save_cursor(self, value: int) -> None:
+    async def save_cursor(self, value: int, name: str = CURSOR) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO worker_cursors (name, value) VALUES ($1, $2)"
                 " ON CONFLICT (name) DO UPDATE SET value = greatest(worker_cursors.value, $2)",
-                CURSOR,
+                name,
                 value,
             )
 
