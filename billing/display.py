@@ -93,4 +93,6 @@ def usage_label(group_by: str, value: str | None) -> str:
         return value or "Metered usage (meters)"
     if group_by == "meter":
         return meter_label(value) if value else "LLM calls"
+    if group_by == "key":
+        return value or "Metered usage (no key)"
     return value or "—"

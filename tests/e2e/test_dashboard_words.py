@@ -8,6 +8,7 @@ import re
 from tests.e2e.test_dashboard_session import page, sign_in
 from tests.factories import openai_client, tenant
 from tests.harness import Gateway
+from tests.metering_client import event, service
 
 SCOPES = ["chat", "account:read", "usage:read", "keys:write", "billing"]
 
@@ -46,3 +47,17 @@ async def test_balances_are_in_cents_and_windows_in_words(gw: Gateway) -> None:
     assert "spend per month" in overview and "requests per minute" in overview
     shown = re.sub(r"<script.*?</script>", "", overview.split("<main")[-1], flags=re.S)
     assert "spend micros" not in shown and "spend_micros" not in shown
+
+
+async def test_meter_debits_are_labelled_not_a_dash(gw: Gateway) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    svc = await service(gw, "gpu_seconds")
+    _, body = await svc.events([event(t.account_id, "gpu_seconds", 100, "gpu-1")])
+    assert body["debited"] == 1, body
+    await gw.settle_all()
+    http, _, _ = await sign_in(gw, t.key)
+    async with http:
+        _, overview = await page(http, gw, "/dashboard/")
+        _, by_meter = await page(http, gw, "/dashboard/usage?group_by=meter")
+    assert "<td>Metered usage (meters)</td>" in overview and "<td>—</td>" not in overview
+    assert "<td>GPU seconds</td>" in by_meter and '<th scope="col">Meter</th>' in by_meter

@@ -48,3 +48,4 @@ def test_meter_debits_and_llm_calls_are_labelled_in_usage() -> None:
     assert usage_label("model", "gpt-4o-mini") == "gpt-4o-mini"
     assert usage_label("meter", "egress_bytes") == "egress bytes"
     assert usage_label("meter", None) == "LLM calls"
+    assert usage_label("key", "") == "Metered usage (no key)"
