@@ -25,6 +25,7 @@ from billing.pricing import load_pricing
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
+    ACCOUNT_ALERTS,
     AUTO_TOPUPS,
     BUDGETS,
     COUNTER,
@@ -218,6 +219,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     app[METERING_LEDGER] = opened.metering_ledger()
     app[EXPORTS] = opened.exports()
     app[NOTIFY] = opened.notify_ledger()
+    app[ACCOUNT_ALERTS] = opened.account_alerts()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
         opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], links_of(app[SETTINGS])
@@ -292,7 +294,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     session = app[OUTBOUND_SESSION]
     for name, job in export_jobs(settings, exports, session, stop):
         supervisor.start(name, job)
-    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], session, stop):
+    alerts = app[ACCOUNT_ALERTS]
+    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop):
         supervisor.start(name, job)
     payments = app[PAYMENTS]
     clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")

@@ -25,6 +25,7 @@ from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
 from gateway.stores.ports import (
+    AccountAlertsPort,
     DirectoryPort,
     EndUserBudgetsPort,
     ExportLedgerPort,
@@ -76,6 +77,7 @@ BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
+ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
+from gateway.stores.postgres.account_alerts import AccountAlerts
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
@@ -87,6 +88,9 @@ class Stores:
 
     def notify_ledger(self) -> NotifyLedger:
         return NotifyLedger(self.pool)
+
+    def account_alerts(self) -> AccountAlerts:
+        return AccountAlerts(self.pool)
 
     def payments_store(self) -> PaymentsStore:
         return PaymentsStore(self.pool)

@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from billing.money import MoneyFormatError, display_usd, parse_usd
+from billing.display import usd_exact
+from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http.admin import set_account_plan
@@ -66,7 +67,7 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
             micros = -micros
     verb = "Take" if micros < 0 else "Add"
     where = "from" if micros < 0 else "to"
-    summary = f"{verb} {display_usd(abs(micros))} {where} {row['name']}"
+    summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}"
     return {"amount_micros": micros, "reason": reason, "summary": summary}
 
 

@@ -69,8 +69,57 @@ def _usage(summary: str, security: list[dict[str, list[str]]], *params: Any) -> 
     return out
 
 
-def account_paths() -> dict[str, Any]:
+_ALERT = obj(
+    ("id", "kind", "amount_micros", "period", "email", "webhook_url", "created_at"),
+    id=STR,
+    object=STR,
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros=INT,
+    period={"enum": ["day", "month", None]},
+    email=_NULLABLE_STR,
+    webhook_url=_NULLABLE_STR,
+    created_at=STR,
+    webhook_secret={"type": "string", "description": "shown once, when created"},
+)
+_NEW_ALERT = obj(
+    ("kind", "amount_micros"),
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros={"type": "integer", "minimum": 1},
+    period={"enum": ["day", "month"]},
+    email=STR,
+    webhook_url=STR,
+)
+
+
+def _alert_paths() -> dict[str, Any]:
     return {
+        "/v1/account/alerts": {
+            "get": op(
+                "Your alerts", "account", USER, ok=obj(("data",), object=STR, data=array(_ALERT))
+            ),
+            "post": op(
+                "Alert me: balance below or spend above, to my e-mail or webhook",
+                "account",
+                USER,
+                ok=_ALERT,
+                status="201",
+                body=_NEW_ALERT,
+            ),
+        },
+        "/v1/account/alerts/{alert_id}": {
+            "delete": op(
+                "Delete an alert",
+                "account",
+                USER,
+                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"type": "boolean"}),
+                params=(path_param("alert_id"),),
+            )
+        },
+    }
+
+
+def account_paths() -> dict[str, Any]:
+    return _alert_paths() | {
         "/v1/account": {
             "get": op(
                 "Your plan, balance and quota windows", "account", USER, ok=ref("AccountOverview")

@@ -22,6 +22,7 @@ from gateway.stores.ports.hot import (
     Reservations,
 )
 from gateway.stores.ports.ledger import (
+    AccountAlertsPort,
     ExportLedgerPort,
     LedgerPort,
     MeteringLedgerPort,
@@ -36,6 +37,7 @@ from gateway.stores.ports.metering import (
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
+    "AccountAlertsPort",
     "DirectoryPort",
     "EndUserBudgetsPort",
     "ExportLedgerPort",
