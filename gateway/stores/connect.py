@@ -38,7 +38,7 @@ from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.owned import OwnedResponses
+from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions, SigninTickets
@@ -100,6 +100,12 @@ class Stores:
 
     def owned_responses(self) -> OwnedResponses:
         return OwnedResponses(self.redis, self.store.keys)
+
+    def owned_batches(self) -> OwnedResponses:
+        return OwnedResponses(self.redis, self.store.keys, batches=True)
+
+    def owned_files(self) -> OwnedFiles:
+        return OwnedFiles(self.redis, self.store.keys)
 
     def revocations(self, ttl_s: int) -> Revocations:
         return Revocations(self.redis, self.store.keys, ttl_s)

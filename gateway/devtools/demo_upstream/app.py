@@ -18,6 +18,7 @@ from gateway.devtools.demo_upstream import (
     anthropic_wire,
     audio_routes,
     azure_routes,
+    batch_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -95,6 +96,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     media_routes.add_routes(app)
     azure_routes.add_routes(app)
     audio_routes.add_routes(app)
+    batch_routes.add_routes(app)
     return app
 
 

@@ -30,6 +30,7 @@ from gateway.stores.ports.ledger import (
     NotifyOutbox,
 )
 from gateway.stores.ports.metering import (
+    FileOwners,
     MeterDecision,
     MeterHoldsPort,
     ResponseOwners,
@@ -41,6 +42,7 @@ __all__ = [
     "DirectoryPort",
     "EndUserBudgetsPort",
     "ExportLedgerPort",
+    "FileOwners",
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",
