@@ -13,6 +13,14 @@ the resource (`https://NAME.openai.azure.com`), a model's `upstream` is its depl
 `api_version` picks the dated API (`/openai/deployments/{deployment}/...?api-version=`) and
 its absence the v1 API (`/openai/v1/...`, the deployment name as `model`); `api_key` goes as
 `api-key`, or `entra_token` (NAME_ENTRA_TOKEN) as a bearer token instead.
+
+Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version root,
+`https://generativelanguage.googleapis.com/v1beta`; the key goes as `x-goog-api-key`),
+`wire = "vertex"` Vertex AI (`base_url` down to the publisher,
+`https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/LOCATION/publishers/google`;
+`api_key` is an OAuth access token sent as a bearer token). Calls go to
+`{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
+take genai-prices' `google` prices by default.
 """
 
 from __future__ import annotations
@@ -32,10 +40,16 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-WIRES = ("openai", "anthropic", "azure")
+WIRES = ("openai", "anthropic", "azure", "gemini", "vertex")
 # The body format each wire speaks, as the metered routes know it.
-BODIES = {"openai": "openai", "anthropic": "anthropic", "azure": "openai"}
-DEFAULT_CATALOGUE = {"azure": "azure"}
+BODIES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "openai",
+    "gemini": "gemini",
+    "vertex": "gemini",
+}
+DEFAULT_CATALOGUE = {"azure": "azure", "gemini": "google", "vertex": "google"}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 FIELDS = frozenset({"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token"})
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?|v1")

@@ -222,8 +222,8 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     betas = read_betas(request.headers)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
-    if endpoint.model_in_path:
-        body["model"] = request.match_info["deployment"]
+    if endpoint.path_model:
+        body["model"] = request.match_info[endpoint.path_model]
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
@@ -255,8 +255,8 @@ async def _read_small(
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        if endpoint.model_in_path:
-            body["model"] = request.match_info["deployment"]
+        if endpoint.path_model:
+            body["model"] = request.match_info[endpoint.path_model]
         call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
@@ -331,6 +331,16 @@ METERED_ROUTES = (
     ("/openai/v1/completions", endpoints.COMPLETIONS),
     ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
     ("/openai/v1/responses", endpoints.RESPONSES),
+    # Gemini's own form, for the google-genai SDK by base URL (v1 since its 3.x, v1beta
+    # before): the model in the path.
+    *(
+        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint)
+        for version in ("v1", "v1beta")
+        for method, endpoint in (
+            ("generateContent", endpoints.GEMINI),
+            ("streamGenerateContent", endpoints.GEMINI_STREAM),
+        )
+    ),
 )
 
 

@@ -146,6 +146,7 @@ def read_call(
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
+    stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
     call = Call(
@@ -197,7 +198,10 @@ def upstream_body(call: Call) -> bytes:
     usage always asked for on streams."""
     asks_usage = call.stream and call.endpoint.asks_stream_usage
     body = dict(call.body)
-    body["model"] = call.price.upstream_model
+    if call.endpoint.model_in_body:
+        body["model"] = call.price.upstream_model
+    else:
+        body.pop("model", None)
     if asks_usage:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True

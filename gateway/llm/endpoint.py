@@ -17,9 +17,9 @@ from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 
-Wire = Literal["openai", "anthropic"]
+Wire = Literal["openai", "anthropic", "gemini"]
 # A provider's configured wire -> the body format it speaks, where they differ.
-SPEAKS = {"azure": "openai"}
+SPEAKS = {"azure": "openai", "vertex": "gemini"}
 Body = dict[str, Any]
 
 
@@ -66,7 +66,11 @@ class Endpoint:
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
     provider_wires: frozenset[str] = frozenset()  # with `providers`: wires serving it too
-    model_in_path: bool = False  # Azure's form: the deployment in the path names the model
+    # The path segment naming the model (Azure's deployment, Gemini's model), "" the body's;
+    # `model_in_body` False: the provider takes it in the path, never in the body.
+    path_model: str = ""
+    model_in_body: bool = True
+    always_streams: bool = False  # the route streams (Gemini's streamGenerateContent)
     stores: bool = False  # it keeps what it makes, so `store` is no extra
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from billing import gemini
 from billing.pricing import ModelKind
 from billing.responses import (
     ResponsesStreamTally,
@@ -19,6 +20,7 @@ from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, Stream
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
 from gateway.llm import media_readers, readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
+from gateway.llm.gemini_readers import read_gemini
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 
@@ -171,6 +173,42 @@ RESPONSES = _openai(
 )
 
 # Azure's dated API: the same routes, the model named by the deployment in the path.
-AZURE_CHAT = replace(CHAT, model_in_path=True)
-AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
-AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)
+AZURE_CHAT = replace(CHAT, path_model="deployment")
+AZURE_COMPLETIONS = replace(COMPLETIONS, path_model="deployment")
+AZURE_EMBEDDINGS = replace(EMBEDDINGS, path_model="deployment")
+
+
+def gemini_error_event(message: str) -> bytes:
+    """Google's error object, as its SDKs read one in a stream."""
+    error = {"code": 502, "message": message, "status": "UNAVAILABLE"}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+def gemini_tally(client_wants_usage: bool) -> StreamTally:
+    return gemini.GeminiStreamTally()
+
+
+GEMINI = Endpoint(
+    name="generate_content",
+    path=":generateContent",
+    scope="chat",
+    kind="chat",
+    wire="gemini",
+    read_request=read_gemini,
+    read_usage=gemini.answer_usage,
+    answer_text=gemini.candidate_texts,
+    new_tally=gemini_tally,
+    error_event=gemini_error_event,
+    clamps=False,  # its output cap sits in generationConfig
+    max_tokens_field="maxOutputTokens",
+    wrong_provider="'{model}' is not served by a Gemini API provider.",
+    path_model="model",
+    model_in_body=False,
+    stream_cost_path=("usageMetadata",),
+)
+GEMINI_STREAM = replace(
+    GEMINI,
+    name="stream_generate_content",
+    path=":streamGenerateContent?alt=sse",
+    always_streams=True,
+)

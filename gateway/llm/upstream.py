@@ -34,7 +34,13 @@ class Upstream(Protocol):
         ...
 
     async def call(
-        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+        self,
+        provider: str,
+        method: str,
+        path: str,
+        incoming: Mapping[str, str],
+        body: bytes | None,
+        model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """A small request outside metering (read back a stored response, count tokens):
         (status, whole body, lower-case headers). Raises UpstreamTimeout or UpstreamError."""
@@ -87,11 +93,15 @@ class HttpUpstream:
             ) from exc
 
     async def call(
-        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+        self,
+        provider: str,
+        method: str,
+        path: str,
+        incoming: Mapping[str, str],
+        body: bytes | None,
+        model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        dest = target(
-            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
-        )
+        dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             async with self.session.request(
                 method, dest.url, data=body, headers=dest.headers, allow_redirects=False

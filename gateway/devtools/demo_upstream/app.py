@@ -1,7 +1,8 @@
 """The demo upstream's composition root: routes, the one middleware, and a runner helper.
 
-Serves OpenAI's and Anthropic's wire formats side by side under /v1, and Azure OpenAI's
-under /openai, so one fake process stands in for them in `meterway dev` and the e2e tests.
+Serves OpenAI's and Anthropic's wire formats side by side under /v1, Azure OpenAI's under
+/openai, and Google's (Gemini API, Vertex AI), so one fake process stands in for them in
+`meterway dev` and the e2e tests.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
     azure_routes,
+    gemini_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -84,6 +86,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     responses_routes.add_routes(app)
     media_routes.add_routes(app)
     azure_routes.add_routes(app)
+    gemini_routes.add_routes(app)
     return app
 
 
