@@ -150,7 +150,10 @@ async def _streamed(
             # Gone before the headers went out: read on for the provider's usage, as
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
-        relay = StreamRelay(call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE])
+        parser = p.upstream.stream_parser(call.price.provider)
+        relay = StreamRelay(
+            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser
+        )
         with timing(request).upstream():
             outcome = await relay.run()
         runs_on = call.body.get("background") is True and not outcome.finished

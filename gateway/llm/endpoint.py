@@ -16,10 +16,10 @@ from billing.quick import quick_init
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from gateway.provider_settings import BODIES
 
 Wire = Literal["openai", "anthropic", "gemini"]
-# A provider's configured wire -> the body format it speaks, where they differ.
-SPEAKS = {"azure": "openai", "vertex": "gemini"}
+
 Body = dict[str, Any]
 
 
@@ -83,4 +83,4 @@ class Endpoint:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""
         if self.providers is not None:
             return price.provider in self.providers or wire in self.provider_wires
-        return SPEAKS.get(wire, wire) == self.wire
+        return BODIES.get(wire, wire) == self.wire

@@ -1,8 +1,8 @@
 """The demo upstream's composition root: routes, the one middleware, and a runner helper.
 
 Serves OpenAI's and Anthropic's wire formats side by side under /v1, Azure OpenAI's under
-/openai, and Google's (Gemini API, Vertex AI), so one fake process stands in for them in
-`meterway dev` and the e2e tests.
+/openai, Google's (Gemini API, Vertex AI) and Bedrock's InvokeModel, so one fake process
+stands in for them in `meterway dev` and the e2e tests.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
     azure_routes,
+    bedrock_routes,
     gemini_routes,
     media_routes,
     openai_routes,
@@ -41,10 +42,19 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 async def _record(request: web.Request, control: UpstreamControl) -> None:
-    body = parse_body(await request.read()) if request.can_read_body else None
+    raw = await request.read() if request.can_read_body else b""
+    body = parse_body(raw) if raw else None
     headers = {name.lower(): value for name, value in request.headers.items()}
     control.record(
-        RecordedRequest(request.method, request.path, headers, body, query=request.query_string)
+        RecordedRequest(
+            request.method,
+            request.path,
+            headers,
+            body,
+            query=request.query_string,
+            raw_path=request.raw_path,
+            raw=raw,
+        )
     )
 
 
@@ -87,6 +97,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     media_routes.add_routes(app)
     azure_routes.add_routes(app)
     gemini_routes.add_routes(app)
+    bedrock_routes.add_routes(app)
     return app
 
 
