@@ -149,6 +149,8 @@ def read_call(
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
+    if key.providers:
+        deployments = _key_pinned(price, deployments, key)
     call = Call(
         endpoint=endpoint,
         price=price,
@@ -185,6 +187,23 @@ def _priceable(
     if not able and refusal is not None:
         raise refusal
     return tuple(able)
+
+
+def _key_pinned(
+    price: ModelPrice, deployments: tuple[Deployment, ...], key: KeyRecord
+) -> tuple[Deployment, ...]:
+    """The deployments a key pinned to some providers (data residency) may use; refused
+    by name when none is left."""
+    if not deployments and price.provider in key.providers:
+        return deployments
+    kept = tuple(d for d in deployments if d.price.provider in key.providers)
+    if kept:
+        return kept
+    raise PermissionDenied(
+        f"The model '{price.name}' is not served by a provider this API key allows "
+        f"({', '.join(sorted(key.providers))}).",
+        param="model",
+    )
 
 
 def _at_dearest(call: Call, deployments: tuple[Deployment, ...]) -> Call:
