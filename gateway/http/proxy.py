@@ -114,6 +114,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
+    if call.endpoint.answer is not None:  # the client speaks another wire
+        raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
     body = raw if cost is None else costed_answer(raw, cost)
     return web.Response(body=body, content_type="application/json", headers=headers)
 

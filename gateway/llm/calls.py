@@ -21,6 +21,8 @@ from gateway.llm.betas import NONE, Betas
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
+from gateway.llm.translations import translated
+from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -114,6 +116,17 @@ def model_for(
     endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
 ) -> ModelPrice:
     """The priced model this key may use on this endpoint, or the error saying why not."""
+    price, translation = _routed(endpoint, body, key, pricing)
+    if translation is not None:
+        raise ModelNotFound(endpoint.wrong_provider.format(model=body["model"]), param="model")
+    return price
+
+
+def _routed(
+    endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
+) -> tuple[ModelPrice, tuple[Endpoint, Endpoint] | None]:
+    """The priced model, and the endpoints translating the call when its provider speaks
+    another wire (None: it speaks this one)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required.", param="model")
@@ -126,9 +139,13 @@ def model_for(
         raise PermissionDenied(f"This API key lacks the '{endpoint.scope}' scope.")
     if key.models and price.name not in key.models:
         raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
-    if not endpoint.serves(price, pricing.wire(price.provider)):
+    wire = pricing.wire(price.provider)
+    if endpoint.serves(price, wire):
+        return price, None
+    translation = translated(endpoint, BODIES.get(wire, wire))
+    if translation is None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
-    return price
+    return price, translation
 
 
 def read_call(
@@ -142,10 +159,12 @@ def read_call(
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
     raise the model's output cap."""
-    price = model_for(endpoint, body, key, pricing)
+    price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
+    if translation is not None:
+        endpoint = translation[stream]
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
@@ -221,6 +240,8 @@ def upstream_body(call: Call) -> bytes:
         body["model"] = call.price.upstream_model
     else:
         body.pop("model", None)
+    if call.endpoint.translate is not None:
+        return orjson.dumps(call.endpoint.translate(body))
     if asks_usage:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True

@@ -71,6 +71,10 @@ class Endpoint:
     path_model: str = ""
     model_in_body: bool = True
     always_streams: bool = False  # the route streams (Gemini's streamGenerateContent)
+    # A client's wire reaching a provider of another (llm/translations.py): the body the
+    # provider takes, and its JSON answer in the client's shape (with the model's name).
+    translate: Callable[[Body], Body] | None = None
+    answer: Callable[[Body, str], Body] | None = None
     stores: bool = False  # it keeps what it makes, so `store` is no extra
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns

@@ -18,7 +18,7 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import media_readers, readers
+from gateway.llm import gemini_translate, media_readers, readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 from gateway.llm.gemini_readers import read_gemini
 
@@ -212,3 +212,26 @@ GEMINI_STREAM = replace(
     path=":streamGenerateContent?alt=sse",
     always_streams=True,
 )
+
+
+def chat_from_gemini_tally(client_wants_usage: bool) -> StreamTally:
+    return gemini_translate.ChatFromGeminiTally(client_wants_usage)
+
+
+# OpenAI chat clients reaching a model on Google's wire: Gemini's paths and usage, the
+# request and the answer translated (llm/gemini_translate.py).
+CHAT_TO_GEMINI = replace(
+    GEMINI,
+    name="chat",
+    wire="openai",
+    read_request=gemini_translate.read_translated,
+    new_tally=chat_from_gemini_tally,
+    error_event=openai_error_event,
+    stream_end=OPENAI_DONE,
+    clamps=True,
+    max_tokens_field="max_completion_tokens",
+    path_model="",
+    translate=gemini_translate.to_gemini,
+    answer=gemini_translate.to_chat,
+)
+CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)

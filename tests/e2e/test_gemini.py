@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import openai
 import pytest
 from google import genai
 from google.genai import errors, types
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from tests.factories import debits, tenant
+from tests.factories import debits, openai_client, tenant, usage_stream
 from tests.harness import Gateway, config_dir_with, running_gateway
 from tests.invariants import check_invariants
 
@@ -25,7 +26,7 @@ upstream = "gemini-2.5-pro"
 catalogue = "gemini-2.5-pro"
 max_output_tokens = 65536
 
-[models."gemini-2.5-flash-eu"]
+[models."gemini-flash-eu"]
 provider = "vertex-eu"
 upstream = "gemini-2.5-flash"
 catalogue = "gemini-2.5-flash"
@@ -160,7 +161,7 @@ async def test_a_vertex_model_goes_to_its_project_with_a_bearer_token(
     t = await tenant(gw, credit=1_000_000)
     fake.usage = {"promptTokenCount": 1000, "candidatesTokenCount": 500}
     await _client(gw, t.key).aio.models.generate_content(
-        model="gemini-2.5-flash-eu", contents=PROMPT, config=CONFIG
+        model="gemini-flash-eu", contents=PROMPT, config=CONFIG
     )
     [sent] = fake.requests
     assert sent.path == f"{VERTEX_ROOT}/models/gemini-2.5-flash:generateContent"
@@ -179,4 +180,58 @@ async def test_a_model_of_another_wire_is_refused_by_name(
             model="gpt-4o-mini", contents="hi", config=CONFIG
         )
     assert caught.value.code == 404 and "'gpt-4o-mini'" in str(caught.value)
+    assert fake.requests == []
+
+
+async def test_openai_clients_reach_gemini_models_translated(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": PROMPT},
+    ]
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="gemini-pro", messages=messages, max_tokens=600, temperature=0.2
+        )
+        chunks = await usage_stream(client, "gemini-flash-eu", messages, max_tokens=600)
+    answer = raw.parse()
+    assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1050, 400)
+    assert raw.headers["x-meterway-cost-micros"] == str(PRO_COST)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 400
+    plain, streamed = fake.requests
+    assert plain.path == "/v1beta/models/gemini-2.5-pro:generateContent"
+    assert plain.body == {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "generationConfig": {"maxOutputTokens": 600, "temperature": 0.2},
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+    assert streamed.path == f"{VERTEX_ROOT}/models/gemini-2.5-flash:streamGenerateContent"
+    assert streamed.query == "alt=sse"
+    # gemini-2.5-flash per 1M: (1000 - 200 + 50) x $0.30 + 200 x $0.03 + 400 x $2.50
+    # = 255 + 6 + 1000 micros.
+    rows = await debits(gw, t.account_id)
+    assert sorted((r["amount_micros"], r["provider"]) for r in rows) == [
+        (-PRO_COST, "gemini"),
+        (-1261, "vertex-eu"),
+    ]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_what_does_not_translate_is_refused_by_name(
+    google: Google, fake: UpstreamControl
+) -> None:
+    t = await tenant(google.gw, credit=1_000_000)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    async with openai_client(google.gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="gemini-pro", messages=[{"role": "user", "content": "hi"}], tools=[tool]
+            )
+    assert "'tools' is not translated" in caught.value.message
     assert fake.requests == []
