@@ -36,12 +36,17 @@ def credentials() -> Any:
     return get_session().get_credentials()
 
 
-def invoke_body(body: bytes) -> tuple[bytes, bool]:
-    """Anthropic's Messages body as InvokeModel takes it, and whether it streams."""
+def invoke_body(body: bytes, betas: str | None = None) -> tuple[bytes, bool]:
+    """Anthropic's Messages body as InvokeModel takes it, and whether it streams; the
+    `anthropic-beta` header's betas (checked by price effect first) go in the body, where
+    Bedrock reads them."""
     doc = orjson.loads(body)
     stream = doc.pop("stream", False) is True
     doc.pop("model", None)
     doc["anthropic_version"] = ANTHROPIC_VERSION
+    names = [b.strip() for b in (betas or "").split(",") if b.strip()]
+    if names:
+        doc["anthropic_beta"] = names
     return orjson.dumps(doc), stream
 
 

@@ -20,6 +20,7 @@ import aiohttp
 from gateway.config_values import ConfigError
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.llm import bedrock
+from gateway.llm.betas import forwarded
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
 from gateway.llm.sse import SSEParser
@@ -91,7 +92,7 @@ class HttpUpstream:
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
         if provider in self.aws_credentials:
-            path, headers, body = self._signed(provider, body, model)
+            path, headers, body = self._signed(provider, body, model, forwarded(incoming))
         else:
             dest = target(
                 self.providers[provider], path, incoming, self.forward_test_headers, model
@@ -114,10 +115,12 @@ class HttpUpstream:
                 f"Could not reach the provider: {exc}; nothing was billed."
             ) from exc
 
-    def _signed(self, provider: str, body: bytes, model: str) -> tuple[str, dict[str, str], bytes]:
+    def _signed(
+        self, provider: str, body: bytes, model: str, betas: str | None
+    ) -> tuple[str, dict[str, str], bytes]:
         """A Messages call as Bedrock's InvokeModel takes it, signed."""
         settings = self.providers[provider]
-        invoke, stream = bedrock.invoke_body(body)
+        invoke, stream = bedrock.invoke_body(body, betas)
         path = bedrock.invoke_path(model, stream)
         url = settings.base_url + path
         creds = self.aws_credentials[provider]

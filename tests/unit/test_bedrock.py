@@ -55,6 +55,8 @@ def test_invoke_takes_the_model_and_stream_out_of_the_body() -> None:
         "messages": [],
         "anthropic_version": "bedrock-2023-05-31",
     }
+    with_betas, _ = invoke_body(b'{"model":"m","messages":[]}', "a-2025, b-2025")
+    assert orjson.loads(with_betas)["anthropic_beta"] == ["a-2025", "b-2025"]
     assert invoke_path("a.b-v1:0", stream) == "/model/a.b-v1%3A0/invoke-with-response-stream"
     assert invoke_path("a/b", False) == "/model/a%2Fb/invoke"
 
