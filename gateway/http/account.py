@@ -6,6 +6,7 @@ carries it (gateway/http/principal.py). Every route is confined to the caller's 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -79,8 +80,9 @@ async def caller_grant(request: web.Request, who: Principal) -> Grant:
     return user_grant(who.scopes, plan.models if plan else ())
 
 
-def spec_of_body(body: dict[str, object]) -> KeySpec:
-    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field."""
+def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
+    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field.
+    `known`: the providers a key may be pinned to."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -89,6 +91,7 @@ def spec_of_body(body: dict[str, object]) -> KeySpec:
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),
         bodies.expiry_field(data),
+        bodies.providers_field(data, known),
     )
 
 
@@ -111,7 +114,7 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
 
 async def create_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    spec = spec_of_body(parse_json(await request.read()))
+    spec = spec_of_body(parse_json(await request.read()), request.config_dict[SETTINGS].providers)
     return web.json_response(await create_key_for(request, who, spec), status=201)
 
 

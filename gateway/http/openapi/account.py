@@ -44,6 +44,7 @@ _NEW_KEY = obj(
     name=STR,
     scopes=array(STR),
     models=array(STR),
+    providers=array(STR),
     quotas=array(ref("Quota")),
     on_insufficient={"enum": ["refuse", "clamp", None]},
     expires_at={"type": ["string", "null"], "format": "date-time"},

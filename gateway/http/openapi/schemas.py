@@ -150,6 +150,7 @@ API_KEY = obj(
     prefix=STR,
     scopes=array(STR),
     models=array(STR),
+    providers=array(STR),
     quotas=array(QUOTA),
     on_insufficient=nullable("string"),
     expires_at=TIME,

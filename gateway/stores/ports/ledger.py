@@ -98,6 +98,7 @@ class LedgerPort(Protocol):
         quotas: Sequence[Quota],
         on_insufficient: str | None,
         expires_at: datetime | None,
+        providers: Sequence[str] = (),
     ) -> None:
         """Record a key by its hash; the secret is never stored."""
         ...
