@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import account_alerts, bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
@@ -67,7 +67,17 @@ async def get_account(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     who = require(request, KEYS_READ)
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
+    if who.own_keys_only:
+        owned = await _owned_key_ids(request, who)
+        rows = [r for r in rows if r["id"] in owned]
     return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:
+    """The keys a member kept to their own created (none when they are no member here)."""
+    if who.member_id is None:
+        return set()
+    return set(await request.config_dict[MEMBERS].keys_of_member(who.member_id))
 
 
 async def caller_grant(request: web.Request, who: Principal) -> Grant:
@@ -108,6 +118,8 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         issued = await issue_key_within(app[LEDGER], app[STORE], who.account_id, grant, spec)
     except GrantTooWide as exc:
         raise _denied(exc) from exc
+    if who.member_id is not None:
+        await app[MEMBERS].own_key(issued.key_id, who.member_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     return {**key_use_json(row), "key": issued.secret}
 
@@ -122,6 +134,8 @@ async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
     """One of the caller's account's keys, or NotFound (never another account's)."""
     row = await request.config_dict[DIRECTORY].key_with_use(key_id)
     if row is None or row["account_id"] != who.account_id:
+        raise NotFound("No such key.")
+    if who.own_keys_only and key_id not in await _owned_key_ids(request, who):
         raise NotFound("No such key.")
     return row
 

@@ -28,6 +28,7 @@ _KEY_ID = path_param("key_id")
 _ACCOUNT_ID = path_param("account_id")
 _TEAM_ID = path_param("team_id")
 _NULLABLE_STR: Schema = {"type": ["string", "null"]}
+_ROLE: Schema = {"enum": ["owner", "admin", "billing", "member", "viewer"]}
 _MEMBER = obj(
     ("id", "account_id", "email"),
     id=STR,
@@ -36,6 +37,7 @@ _MEMBER = obj(
     email=STR,
     issuer=_NULLABLE_STR,
     subject=_NULLABLE_STR,
+    role=_ROLE,
     created_at=STR,
     signed_in_at=_NULLABLE_STR,
 )
@@ -317,8 +319,18 @@ def admin_directory_paths() -> dict[str, Any]:
                 ok=_MEMBER,
                 status="201",
                 params=(_ACCOUNT_ID,),
-                body=obj(("email",), email=STR),
+                body=obj(("email",), email=STR, role={**_ROLE, "default": "owner"}),
             ),
+        },
+        "/admin/v1/accounts/{account_id}/members/{member_id}/role": {
+            "put": op(
+                "Change a member's role",
+                "admin",
+                ADMIN,
+                ok=_MEMBER,
+                params=(_ACCOUNT_ID, path_param("member_id")),
+                body=obj(("role",), role=_ROLE),
+            )
         },
         "/admin/v1/accounts/{account_id}/members/{member_id}": {
             "delete": op(
