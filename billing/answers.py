@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing.admission import BalanceRefused, QuotaRefused
-from billing.money import format_usd
-from billing.plans import PlanBook, Upgrade
+from billing.display import usd_cost
+from billing.next_step import DASHBOARD_LINKS, AccountState, FullWindow, Links, NextStep, decide
+from billing.plans import PlanBook
 
 METRIC_WORDS = {
     "requests": "requests",
@@ -30,13 +31,31 @@ def rfc3339(ms: int) -> str:
     )
 
 
-def _upgrade(refusal: QuotaRefused, plans: PlanBook) -> Upgrade | None:
-    """Only account quotas come from a plan; a key's own quota is the operator's to raise."""
-    if refusal.scope != "account":
-        return None
-    return plans.upgrade_for(
-        refusal.plan, refusal.window, refusal.metric, refusal.used + refusal.requested
+def quota_step(refusal: QuotaRefused, plans: PlanBook, links: Links = DASHBOARD_LINKS) -> NextStep:
+    """The account's next step as a 429 shows it: the refused window is the full one (the
+    balance is not in question)."""
+    resets = None if refusal.resets_at_ms is None else rfc3339(refusal.resets_at_ms)
+    full = FullWindow(
+        refusal.window, refusal.metric, refusal.used, refusal.limit, resets, refusal.scope,
+        refusal.requested,
+    )  # fmt: skip
+    mode = plans.plans[refusal.plan].mode if refusal.plan in plans.plans else "prepaid"
+    return decide(AccountState(refusal.plan, mode, full=(full,)), plans, links)
+
+
+def balance_step(
+    refusal: BalanceRefused, required: int, links: Links = DASHBOARD_LINKS
+) -> NextStep:
+    """The account's next step as a 402 shows it: this request's worst case must fit."""
+    state = AccountState(
+        refusal.plan,
+        "postpaid" if refusal.reason == "no_payment_method" else "prepaid",
+        billing_ready=refusal.reason != "no_payment_method",
+        in_grace=refusal.reason == "payment_failed",
+        available_micros=refusal.available_micros,
+        required_micros=required,
     )
+    return decide(state, PlanBook({}, ""), links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,65 +82,86 @@ def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, RetryAdvice]:
 
 
 def quota_answer(
-    refusal: QuotaRefused, plans: PlanBook, now_ms: int, upgrade_url: str | None = None
+    refusal: QuotaRefused, plans: PlanBook, now_ms: int, links: Links = DASHBOARD_LINKS
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
-    owner = "this API key" if refusal.scope == "key" else "your account"
+    owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
-    upgrade = _upgrade(refusal, plans)
+    step = quota_step(refusal, plans, links)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
     message = (
         f"Quota exceeded for {owner} on {words} per {refusal.window}: "
         f"Limit {refusal.limit}, Used {refusal.used}, Requested {refusal.requested}.{when}"
     )
+    upgrade = _upgrade_json(step, plans, refusal)
     if upgrade is not None:
-        shown = "no limit" if upgrade.limit is None else str(upgrade.limit)
-        message += f" Upgrade to {upgrade.plan} for {shown}."
+        shown = "no limit" if upgrade["limit"] is None else str(upgrade["limit"])
+        if step.action == "upgrade":
+            message += f" Upgrade to {step.plan} for {shown}."
+        else:
+            message += f" The {step.plan} plan ({shown}) is arranged with sales."
     extra: dict[str, Any] = {
         "window": refusal.window,
         "metric": refusal.metric,
         "scope": refusal.scope,
+        "scope_id": refusal.scope_id,
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
-        "upgrade": _upgrade_json(upgrade, upgrade_url),
+        "upgrade": upgrade,
+        "next": step.json(),
     }
     if refusal.resets_at_ms is not None:
         extra["resets_at"] = rfc3339(refusal.resets_at_ms)
     return message, extra, advice
 
 
-def _upgrade_json(upgrade: Upgrade | None, url: str | None) -> dict[str, Any] | None:
-    if upgrade is None:
+def _owner(refusal: QuotaRefused) -> str:
+    if refusal.scope == "key":
+        return "this API key"
+    if refusal.scope == "end_user":
+        return f"end user '{refusal.scope_id}'"
+    if refusal.scope == "team":
+        return f"team '{refusal.scope_id}'"
+    return "your account"
+
+
+def _upgrade_json(step: NextStep, plans: PlanBook, refusal: QuotaRefused) -> dict[str, Any] | None:
+    """The plan the next step names, with its limit for the refused window."""
+    if step.plan is None:
         return None
-    shown: dict[str, Any] = {"plan": upgrade.plan, "limit": upgrade.limit}
-    return shown | ({"url": url} if url else {})
+    limit = plans.plans[step.plan].limit_for(refusal.window, refusal.metric)
+    return {"plan": step.plan, "limit": limit, "url": step.url}
 
 
 def balance_answer(
-    refusal: BalanceRefused, required: int, affordable_max_tokens: int | None, next_url: str
+    refusal: BalanceRefused,
+    required: int,
+    affordable_max_tokens: int | None,
+    links: Links = DASHBOARD_LINKS,
 ) -> tuple[str, dict[str, Any]]:
+    step = balance_step(refusal, required, links)
     if refusal.reason == "no_payment_method":
-        message = f"Billing is not set up for this account. Set it up at {next_url}."
+        message = f"Billing is not set up for this account. Set it up at {step.url}."
     elif refusal.reason == "payment_failed":
         message = (
             "The last payment for this account's plan failed. Update the payment method at "
-            f"{next_url}."
+            f"{step.url}."
         )
     else:
         message = (
             f"Insufficient balance: this request may cost up to "
-            f"${format_usd(required)} but the balance available is "
-            f"${format_usd(max(refusal.available_micros, 0))}."
+            f"{usd_cost(required)} but the balance available is "
+            f"{usd_cost(max(refusal.available_micros, 0))}."
         )
         if affordable_max_tokens:
             message += f" You can only afford max_tokens={affordable_max_tokens}."
-        message += f" Add credit at {next_url}."
+        message += f" Add credit at {step.url}."
     extra: dict[str, Any] = {
         "reason": refusal.reason,
         "balance_micros": refusal.available_micros,
         "required_micros": required,
-        "next": next_url,
+        "next": step.json(),
     }
     if affordable_max_tokens:
         extra["affordable_max_tokens"] = affordable_max_tokens

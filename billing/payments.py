@@ -1,4 +1,4 @@
-"""Payment decisions as plain values: top-up bounds, auto top-up, plan changes, grace, next step.
+"""Payment decisions as plain values: top-up bounds, auto top-up, plan changes, grace.
 
 Nothing here talks to a provider or a store; the payments service feeds these functions what
 it read and acts on what they decide.
@@ -117,42 +117,3 @@ GRACE_ENDING_NOTICE = timedelta(days=1)  # grace_period.ending is sent this long
 def grace_key(account_id: str, until: datetime) -> str:
     """One grace period of one account: the dedup key of its notifications."""
     return f"{account_id}:{int(until.timestamp() * 1000)}"
-
-
-@dataclass(frozen=True, slots=True)
-class NextStep:
-    action: str  # setup | top_up | upgrade | fix_payment | none
-    url: str
-    method: str = "POST"
-    plan: str | None = None
-
-
-def next_step(
-    *,
-    base: str,
-    mode: str,
-    method_on_file: bool,
-    in_grace: bool,
-    available: int,
-    upgrade_to: str | None,
-) -> NextStep:
-    """The one step a user should take next, in order of urgency."""
-    if in_grace:
-        return NextStep("fix_payment", f"{base}/portal")
-    if not method_on_file and mode == "postpaid":
-        return NextStep("setup", f"{base}/setup")
-    if mode == "prepaid" and available <= 0:
-        return NextStep("top_up", f"{base}/topups")
-    if upgrade_to is not None:
-        return NextStep("upgrade", f"{base}/subscription", plan=upgrade_to)
-    return NextStep("none", base, method="GET")
-
-
-def refusal_link(base: str, reason: str, override: str | None) -> str:
-    """Where a 402 sends the user: an operator's own page, else the route that fixes it."""
-    if override:
-        return override
-    return {
-        "no_payment_method": f"{base}/setup",
-        "payment_failed": f"{base}/portal",
-    }.get(reason, f"{base}/topups")

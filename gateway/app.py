@@ -20,17 +20,21 @@ import orjson
 from aiohttp import web
 
 from billing.meters import load_meters
+from billing.next_step import Links
 from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
+    ACCOUNT_ALERTS,
     AUTO_TOPUPS,
     BATCH_BOOK,
+    BUDGETS,
     COUNTER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
+    GRANTS,
     JWT,
     KEYS,
     LEDGER,
@@ -55,6 +59,7 @@ from gateway.appkeys import (
     SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
+    TEAMS,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
@@ -65,23 +70,23 @@ from gateway.http import (
     api_docs,
     batches,
     billing,
-    dashboard,
     health,
     local_pay,
     lookups,
     metering,
     metrics,
-    openapi,
     proxy,
     responses,
     user_auth,
     webhooks,
 )
 from gateway.http.batches import batch_fetcher, output_fetcher
-from gateway.http.dashboard_signin import callback_url
+from gateway.http.dashboard import routes as dashboard
+from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import gateway_middleware
+from gateway.http.openapi import document as openapi
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
@@ -123,6 +128,11 @@ StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 STORES = web.AppKey("stores", Stores)
 
 
+def links_of(settings: Settings) -> Links:
+    """Where next steps point: BILLING_URL for paying, else the dashboard on PUBLIC_URL."""
+    return Links(settings.billing_url, settings.public_url)
+
+
 def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterator[None]]:
     async def stores(app: web.Application) -> AsyncIterator[None]:
         async with opener(app[SETTINGS]) as opened:
@@ -160,7 +170,7 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
     )
-    return Meter(stores.store, plans, settings.billing_url, settlements)
+    return Meter(stores.store, plans, links_of(settings), settlements)
 
 
 async def _self_restore(app: web.Application) -> AsyncIterator[None]:
@@ -196,6 +206,9 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD_SESSIONS] = stores.sessions()
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
+    app[GRANTS] = stores.grants()
+    app[BUDGETS] = stores.end_user_budgets()
+    app[TEAMS] = stores.teams()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:
@@ -219,9 +232,10 @@ def _metering(app: web.Application, opened: Stores) -> None:
     app[METERING_LEDGER] = opened.metering_ledger()
     app[EXPORTS] = opened.exports()
     app[NOTIFY] = opened.notify_ledger()
+    app[ACCOUNT_ALERTS] = opened.account_alerts()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
-        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
+        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], links_of(app[SETTINGS])
     )
 
 
@@ -306,7 +320,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     session = app[OUTBOUND_SESSION]
     for name, job in export_jobs(settings, exports, session, stop):
         supervisor.start(name, job)
-    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], session, stop):
+    alerts = app[ACCOUNT_ALERTS]
+    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop):
         supervisor.start(name, job)
     payments = app[PAYMENTS]
     clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")

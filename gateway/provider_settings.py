@@ -2,10 +2,30 @@
 an operator adds with a `[providers.NAME]` table (xAI, Groq, Together, vLLM, Ollama...).
 
 A built-in provider needs nothing but its key. An added one names its `base_url` and may set
-`api_key`, `wire` ("openai", the default, or "anthropic") and `catalogue`: the genai-prices
-provider whose prices its models take (default: its own name; "" for none, so only the
-models pricing.toml prices are served). `NAME_BASE_URL` and `NAME_API_KEY` (upper case, `-`
-as `_`) override the table, as they do for the built-in ones.
+`api_key`, `wire` ("openai", the default, "anthropic", or "azure") and `catalogue`: the
+genai-prices provider whose prices its models take (default: its own name, "azure" for an
+Azure one; "" for none, so only the models pricing.toml prices are served). `NAME_BASE_URL`
+and `NAME_API_KEY` (upper case, `-` as `_`) override the table, as they do for the built-in
+ones.
+
+Azure OpenAI speaks OpenAI's bodies at other paths and with another header: `base_url` is
+the resource (`https://NAME.openai.azure.com`), a model's `upstream` is its deployment name,
+`api_version` picks the dated API (`/openai/deployments/{deployment}/...?api-version=`) and
+its absence the v1 API (`/openai/v1/...`, the deployment name as `model`); `api_key` goes as
+`api-key`, or `entra_token` (NAME_ENTRA_TOKEN) as a bearer token instead.
+
+Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version root,
+`https://generativelanguage.googleapis.com/v1beta`; the key goes as `x-goog-api-key`),
+`wire = "vertex"` Vertex AI (`base_url` down to the publisher,
+`https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/LOCATION/publishers/google`;
+`api_key` is an OAuth access token sent as a bearer token). Calls go to
+`{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
+take genai-prices' `google` prices by default.
+
+AWS Bedrock: `wire = "bedrock"`, `base_url` the runtime endpoint
+(`https://bedrock-runtime.REGION.amazonaws.com`), `region` when that URL names none; calls
+are signed with SigV4 with the standard AWS credential chain's credentials (no `api_key`),
+and take genai-prices' `aws` prices by default. Anthropic models are called by InvokeModel.
 """
 
 from __future__ import annotations
@@ -25,9 +45,24 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-WIRES = ("openai", "anthropic")
+WIRES = ("openai", "anthropic", "azure", "gemini", "vertex", "bedrock")
+# The body format each wire speaks, as the metered routes know it.
+BODIES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "openai",
+    "gemini": "gemini",
+    "vertex": "gemini",
+    "bedrock": "anthropic",
+}
+DEFAULT_CATALOGUE = {"azure": "azure", "gemini": "google", "vertex": "google", "bedrock": "aws"}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-FIELDS = frozenset({"base_url", "api_key", "wire", "catalogue"})
+FIELDS = frozenset(
+    {"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token", "region"}
+)
+BEDROCK_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?|v1")
 
 
 @dataclass(frozen=True)
@@ -35,11 +70,19 @@ class ProviderSettings:
     name: str
     base_url: str
     api_key: str = field(repr=False)
-    wire: str  # "openai" or "anthropic"
+    wire: str  # one of WIRES
     catalogue: str = ""  # the genai-prices provider pricing its models; "" none
+    api_version: str = ""  # Azure's dated API version; "" its v1 API
+    entra_token: str = field(default="", repr=False)  # Azure: a bearer token, not api-key
+    region: str = ""  # Bedrock's AWS region, which its SigV4 signature names
 
     def __repr__(self) -> str:
         return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
+
+    @property
+    def body_wire(self) -> str:
+        """The body format its calls speak ("openai" or "anthropic")."""
+        return BODIES[self.wire]
 
 
 def _env_name(name: str) -> str:
@@ -70,11 +113,47 @@ def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> P
         raise ConfigError(f"[providers.{name}]: a built-in provider's wire is {native!r}")
     if wire not in WIRES:
         raise ConfigError(f"[providers.{name}] wire must be one of {', '.join(WIRES)}")
-    catalogue = name if built_in else section.get("catalogue", name)
+    default_catalogue = DEFAULT_CATALOGUE.get(str(wire), name)
+    catalogue = name if built_in else section.get("catalogue", default_catalogue)
     if not isinstance(catalogue, str):
         raise ConfigError(f'[providers.{name}] catalogue must be a provider name or ""')
     url = v.url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
-    return ProviderSettings(name, url, str(key), str(wire), catalogue)
+    version, token = _azure(name, str(wire), section, env)
+    region = _region(name, str(wire), section, url)
+    return ProviderSettings(name, url, str(key), str(wire), catalogue, version, token, region)
+
+
+def _region(name: str, wire: str, section: Mapping[str, object], url: str) -> str:
+    """A Bedrock provider's region: its table's, else its runtime URL's."""
+    raw = section.get("region")
+    if wire != "bedrock":
+        if raw is not None:
+            raise ConfigError(f"[providers.{name}]: region is Bedrock's")
+        return ""
+    host = BEDROCK_HOST.search(url)
+    region = raw if raw is not None else (host.group(1) if host else "")
+    if not isinstance(region, str) or not REGION.fullmatch(region):
+        raise ConfigError(
+            f'[providers.{name}] needs region (like "us-east-1"): its base_url names none'
+        )
+    return region
+
+
+def _azure(
+    name: str, wire: str, section: Mapping[str, object], env: Mapping[str, str]
+) -> tuple[str, str]:
+    """An Azure provider's API version ("" the v1 API) and Entra token ("" none)."""
+    version = section.get("api_version", "")
+    if wire != "azure":
+        if version or "entra_token" in section:
+            raise ConfigError(f"[providers.{name}]: api_version and entra_token are Azure's")
+        return "", ""
+    token = env.get(f"{_env_name(name)}_ENTRA_TOKEN", "") or section.get("entra_token", "")
+    if not isinstance(version, str) or (version and not API_VERSION.fullmatch(version)):
+        raise ConfigError(f'[providers.{name}] api_version is a date like "2024-10-21"')
+    if version == "v1":
+        version = ""  # the v1 API takes no dated version
+    return version, str(token)
 
 
 def read_providers(

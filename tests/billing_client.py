@@ -44,10 +44,11 @@ class Biller:
         return doc
 
     async def page(self, url: str, **form: str) -> tuple[int, str, str]:
-        """POST a hosted page's form (following its redirect): (status, final path, html)."""
+        """POST a hosted page's form (following its redirect): (status, final path and
+        query, html)."""
         target = url if url.startswith("http") else self.gw.url + url
         async with self.gw.http.post(target, data=form) as r:
-            return r.status, r.url.path, await r.text()
+            return r.status, r.url.path_qs, await r.text()
 
     async def pay(self, url: str, card: str = SUCCEEDS, action: str = "pay") -> str:
         status, _, html = await self.page(url, action=action, card=card)

@@ -1,7 +1,8 @@
 """`meterway billing status|setup|portal|topup`: an end user's billing from the terminal.
 
-`status` prints balance, plan and quota windows and the one next step; when billing is
-missing or a quota is used up it prints the exact command or URL that fixes it and exits 3.
+`status` prints balance, plan and quota windows and the account's one next step (decided by
+billing.next_step, answered by GET /v1/account): when the account is blocked or about to be,
+the exact command and the page that fix it, and exits 3.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from billing.money import format_usd
+from billing.display import quota_amount, quota_label, usd
+from gateway.cli import alerts_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -27,72 +29,77 @@ BILLING = "/v1/account/billing"
 
 
 def _usd(micros: int | None) -> str:
-    return "unknown" if micros is None else f"${format_usd(micros)}"
+    return "unknown" if micros is None else usd(micros)
 
 
-def _provider_step(billing: dict[str, Any] | None) -> dict[str, Any] | None:
-    step = billing.get("next") if billing else None
+def next_step(account: dict[str, Any]) -> dict[str, Any] | None:
+    """The account's one next step as GET /v1/account answers it; None when all is well."""
+    step = account.get("next")
     if not isinstance(step, dict) or step.get("action") in (None, "none"):
         return None
     return step
 
 
-def next_step(account: dict[str, Any], billing: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The one thing to do now, with the exact command or URL; None when all is well."""
-    offered = _provider_step(billing)
-    url = offered.get("url") if offered else None
-    if account["mode"] == "postpaid" and not account["billing_ready"]:
-        return {"why": "billing is not set up", "command": "meterway billing setup", "url": url}
-    available = account.get("available_micros")
-    if account["mode"] == "prepaid" and available is not None and available <= 0:
-        return {
-            "why": f"the balance is used up (available {_usd(available)})",
-            "command": "meterway billing topup --amount 10",
-            "url": url,
-        }
-    for w in account.get("windows", []):
-        if w["used"] >= w["limit"]:
-            resets = w["resets_at"] or "never (a lifetime quota)"
-            return {
-                "why": f"the {w['window']} {w['metric']} quota is used up "
-                f"({w['used']}/{w['limit']}; resets {resets})",
-                "command": "meterway billing portal",
-                "url": url,
-            }
-    if offered:
-        return {"why": str(offered.get("reason") or offered.get("action") or "see URL"), "url": url}
-    return None
+def _link(args: argparse.Namespace, url: str) -> str:
+    """A page of the gateway as a full address; an operator's own page as it is."""
+    return url if "://" in url else args.api_url.rstrip("/") + url
 
 
-def _status_text(account: dict[str, Any], step: dict[str, Any] | None) -> str:
+def _window_line(w: dict[str, Any]) -> str:
+    resets = f"  resets {w['resets_at']}" if w["resets_at"] else ""
+    used, limit = quota_amount(w["metric"], w["used"]), quota_amount(w["metric"], w["limit"])
+    return f"quota     {quota_label(w['window'], w['metric']):<24} {used} of {limit}{resets}"
+
+
+def _renewal(billing: dict[str, Any] | None) -> str:
+    sub = (billing or {}).get("subscription")
+    if not sub:
+        return ""
+    if sub.get("cancels_at"):
+        return f", ends {sub['cancels_at']}"
+    if sub.get("renews_at"):
+        return f", renews {sub['renews_at']}"
+    return f", subscription {sub.get('status')}"
+
+
+def _card_line(billing: dict[str, Any] | None) -> list[str]:
+    card = (billing or {}).get("card")
+    if not card:
+        return []
+    expires = f" (expires {card['exp_month']}/{card['exp_year']})" if card.get("exp_year") else ""
+    return [f"card      {card['brand']} •••• {card['last4']}{expires}"]
+
+
+def _status_text(
+    args: argparse.Namespace, account: dict[str, Any], billing: dict[str, Any] | None
+) -> str:
     lines = [
         f"account   {account['id']} ({account['name']})",
-        f"plan      {account['plan']} ({account['mode']})",
+        f"plan      {account['plan']} ({account['mode']}){_renewal(billing)}",
         f"balance   {_usd(account['balance_micros'])}  held {_usd(account['held_micros'])}"
         f"  available {_usd(account['available_micros'])}",
     ]
-    for w in account.get("windows", []):
-        resets = f"  resets {w['resets_at']}" if w["resets_at"] else ""
-        lines.append(
-            f"quota     {w['window']:<6} {w['metric']:<13} {w['used']}/{w['limit']}{resets}"
-        )
+    lines += _card_line(billing)
+    lines += [_window_line(w) for w in account.get("windows", [])]
+    step = next_step(account)
     if step is None:
         lines.append("next      nothing to do")
-    else:
-        lines.append(f"ACTION    {step['why']}")
-        if step.get("command"):
-            lines.append(f"  run     {step['command']}")
-        if step.get("url"):
-            lines.append(f"  or open {step['url']}")
+        return "\n".join(lines)
+    lines.append(f"ACTION    {step['reason']}")
+    if step.get("command"):
+        lines.append(f"  run     {step['command']}")
+    lines.append(f"  or open {_link(args, step['url'])}")
     return "\n".join(lines)
 
 
 def status(args: argparse.Namespace) -> int:
+    """Exit 3 only when the account is blocked or about to be (billing.next_step)."""
     account = expect(call(args, "GET", "/v1/account"), 200)
     answer = call(args, "GET", BILLING)
     billing = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
-    step = next_step(account, billing)
-    emit(args, _status_text(account, step), {"account": account, "billing": billing, "next": step})
+    step = next_step(account)
+    data = {"account": account, "billing": billing, "next": account.get("next")}
+    emit(args, _status_text(args, account, billing), data)
     return ACTION_NEEDED if step else OK
 
 
@@ -106,24 +113,60 @@ def _billing_post(args: argparse.Namespace, path: str, body: Any = None) -> dict
     return result
 
 
+def _back(args: argparse.Namespace) -> dict[str, Any]:
+    """--return-url, where the payment page sends the person back (the gateway checks it)."""
+    return {"return_url": args.return_url} if args.return_url else {}
+
+
 def setup(args: argparse.Namespace) -> int:
-    result = _billing_post(args, "/setup")
+    result = _billing_post(args, "/setup", _back(args))
     emit(args, f"Open this page to add a payment method:\n{result['url']}", result)
     return OK
 
 
 def portal(args: argparse.Namespace) -> int:
-    result = _billing_post(args, "/portal")
+    result = _billing_post(args, "/portal", _back(args))
     emit(args, f"Your billing portal:\n{result['url']}", result)
     return OK
 
 
 def topup(args: argparse.Namespace) -> int:
     micros = amount_micros(args.amount)
-    result = _billing_post(args, "/topups", {"amount_micros": micros})
-    emit(
-        args, f"Pay ${format_usd(micros)} here; credit appears once paid:\n{result['url']}", result
-    )
+    result = _billing_post(args, "/topups", {"amount_micros": micros} | _back(args))
+    emit(args, f"Pay {usd(micros)} here; credit appears once paid:\n{result['url']}", result)
+    return OK
+
+
+def invoices(args: argparse.Namespace) -> int:
+    found = expect(call(args, "GET", BILLING + "/invoices"), 200)["data"]
+    lines = [
+        f"{i['created'][:10]}  {i['number'] or i['id']}  {usd(i['amount_micros'])}  {i['status']}"
+        + (f"  {i['url']}" if i.get("url") else "")
+        for i in found
+    ]
+    emit(args, "\n".join(lines) or "no invoices", found)
+    return OK
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """The plan stays until the period it was paid for ends."""
+    result = expect(call(args, "POST", BILLING + "/subscription/cancel", {}), 200)
+    when = result.get("effective_at") or "the end of the period"
+    emit(args, f"Your subscription ends {when}; then your plan is {result['plan']}.", result)
+    return OK
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Change plan: now for an upgrade with a card on file, else a checkout page to pay."""
+    answer = call(args, "POST", BILLING + "/subscription", {"plan": args.plan} | _back(args))
+    result = expect(answer, 200, 201)
+    if result.get("status") == "checkout":
+        text = f"Pay for the {result['plan']} plan here:\n{result['url']}"
+    elif result.get("status") == "scheduled":
+        text = f"You move to {result['plan']} on {result.get('effective_at') or 'renewal'}."
+    else:
+        text = f"Your plan is {result['plan']} ({result['status']})."
+    emit(args, text, result)
     return OK
 
 
@@ -135,12 +178,25 @@ def add_parser(sub: Any) -> None:
         ("setup", setup, "add a payment method (prints a URL)"),
         ("portal", portal, "open the billing portal (prints a URL)"),
         ("topup", topup, "add credit (prints a payment URL)"),
+        ("plan", plan, "change plan (upgrades now; may print a checkout URL)"),
+        ("invoices", invoices, "your plan's invoices"),
+        ("cancel", cancel, "cancel the subscription at the end of its period"),
+        *alerts_cmd.COMMANDS,
     ):
         p = commands.add_parser(name, help=text, allow_abbrev=False)  # no --token for --token-file
         add_common(p, "token", "METERWAY_TOKEN")
         p.set_defaults(client=handler)
         if name == "topup":
             p.add_argument("--amount", required=True, help="USD, e.g. 10 or 2.50")
+        if name == "plan":
+            p.add_argument("plan", help="the plan's name, e.g. starter")
+        if name != "status":
+            p.add_argument(
+                "--return-url",
+                help="where the page sends you back to (default: the dashboard's billing page);"
+                " must be on an origin the gateway allows",
+            )
+        alerts_cmd.add_arguments(name, p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ carries it (gateway/http/principal.py). Every route is confined to the caller's 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -13,9 +14,9 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies
+from gateway.http import account_alerts, bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -36,6 +37,7 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
+from gateway.services.teams import assign_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
@@ -44,14 +46,17 @@ MAX_GRACE_S = 7 * 86400
 
 
 async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
-    """Plan, mode, balance, held, available and every quota window of an account."""
+    """Plan, mode, balance, held, available, every quota window of an account and its one
+    next step (the same value GET /v1/account/billing answers)."""
     row = await request.config_dict[LEDGER].get_account(account_id)
     if row is None:
         raise NotFound("No such account.")
     store = request.config_dict[STORE]
     quotas = await store.account_quotas(account_id)
     windows = await window_usage(store, shard_of(account_id), "a", account_id, quotas)
-    return {**account_json(row, await store.balance(account_id)), "windows": windows}
+    hot = await store.balance(account_id)
+    step = await request.config_dict[PAYMENTS].next_step(row, hot, windows)
+    return {**account_json(row, hot), "windows": windows, "next": step.json()}
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -62,7 +67,17 @@ async def get_account(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     who = require(request, KEYS_READ)
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
+    if who.own_keys_only:
+        owned = await _owned_key_ids(request, who)
+        rows = [r for r in rows if r["id"] in owned]
     return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:
+    """The keys a member kept to their own created (none when they are no member here)."""
+    if who.member_id is None:
+        return set()
+    return set(await request.config_dict[MEMBERS].keys_of_member(who.member_id))
 
 
 async def caller_grant(request: web.Request, who: Principal) -> Grant:
@@ -75,8 +90,9 @@ async def caller_grant(request: web.Request, who: Principal) -> Grant:
     return user_grant(who.scopes, plan.models if plan else ())
 
 
-def spec_of_body(body: dict[str, object]) -> KeySpec:
-    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field."""
+def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
+    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field.
+    `known`: the providers a key may be pinned to."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -85,6 +101,7 @@ def spec_of_body(body: dict[str, object]) -> KeySpec:
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),
         bodies.expiry_field(data),
+        bodies.providers_field(data, known),
     )
 
 
@@ -101,13 +118,15 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         issued = await issue_key_within(app[LEDGER], app[STORE], who.account_id, grant, spec)
     except GrantTooWide as exc:
         raise _denied(exc) from exc
+    if who.member_id is not None:
+        await app[MEMBERS].own_key(issued.key_id, who.member_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     return {**key_use_json(row), "key": issued.secret}
 
 
 async def create_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    spec = spec_of_body(parse_json(await request.read()))
+    spec = spec_of_body(parse_json(await request.read()), request.config_dict[SETTINGS].providers)
     return web.json_response(await create_key_for(request, who, spec), status=201)
 
 
@@ -115,6 +134,8 @@ async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
     """One of the caller's account's keys, or NotFound (never another account's)."""
     row = await request.config_dict[DIRECTORY].key_with_use(key_id)
     if row is None or row["account_id"] != who.account_id:
+        raise NotFound("No such key.")
+    if who.own_keys_only and key_id not in await _owned_key_ids(request, who):
         raise NotFound("No such key.")
     return row
 
@@ -137,6 +158,16 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         raise _denied(exc) from exc
 
 
+async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:
+    """A rotated key's successor stays in its team."""
+    app = request.config_dict
+    old = await app[LEDGER].get_key(old_key_id)
+    team = await app[TEAMS].get(old["team_id"]) if old and old.get("team_id") else None
+    if team is not None:
+        new = {"id": new_key_id, "account_id": team["account_id"]}
+        await assign_key(app[TEAMS], app[STORE], new, team)
+
+
 async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int) -> dict[str, Any]:
     """A new secret for `row`; the old one keeps working for `grace` seconds."""
     if row["revoked_at"] is not None:
@@ -144,6 +175,7 @@ async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int)
     await _check_rotation(request, who, row)
     app = request.config_dict
     issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
+    await _same_team(request, row["id"], issued.key_id)
     new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
     return {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)}
@@ -215,4 +247,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/usage", usage)
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)
+    credit_grants.add_account_routes(account)
+    end_user_budgets.add_account_routes(account)
+    teams.add_account_routes(account)
+    account_alerts.add_routes(account)
     app.add_subapp("/v1/account", account)

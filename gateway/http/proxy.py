@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
+from billing.end_users import HEADER as END_USER_HEADER
 from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
@@ -77,7 +78,11 @@ async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> An
             if call.upload is not None:
                 return await send(p.upstream, call, request.headers)
             return await p.upstream.post(
-                call.price.provider, call.endpoint.path, request.headers, upstream_body(call)
+                call.price.provider,
+                call.endpoint.path,
+                request.headers,
+                upstream_body(call),
+                call.price.upstream_model,
             )
     except UpstreamUnreachable:
         hold.forwarded = False  # nothing reached the provider
@@ -115,6 +120,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
+    if call.endpoint.answer is not None:  # the client speaks another wire
+        raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
     body = raw if cost is None else costed_answer(raw, cost)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
@@ -164,7 +171,10 @@ async def _streamed(
             # Gone before the headers went out: read on for the provider's usage, as
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
-        relay = StreamRelay(call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE])
+        parser = p.upstream.stream_parser(call.price.provider)
+        relay = StreamRelay(
+            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser
+        )
         with timing(request).upstream():
             outcome = await relay.run()
         runs_on = call.body.get("background") is True and not outcome.finished
@@ -233,26 +243,29 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    betas = read_betas(request.headers)
+    betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
+    if endpoint.path_model:
+        body["model"] = request.match_info[endpoint.path_model]
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
-        return key, read_call(*args, counter, betas)
+        return key, read_call(*args, counter, betas, end_user)
     if len(raw) <= INLINE_KEPT_BYTES:
         try:
             read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
-            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES), betas)
+            kept = counter.for_account(key.account_id, INLINE_COUNT_BYTES)
+            call = read_call(*args, kept, betas, end_user)
         except NewTextOverBudget:
             pass  # more new text than the loop may tokenize: the probe found it untokenized
         else:
             _counted("loop")
             return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas)
+    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas, end_user)
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter, betas)
+    return key, await asyncio.to_thread(read_call, *args, counter, betas, end_user)
 
 
 async def _read_small(
@@ -267,7 +280,10 @@ async def _read_small(
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
+        if endpoint.path_model:
+            body["model"] = request.match_info[endpoint.path_model]
+        end_user = request.headers.get(END_USER_HEADER)
+        call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
         raise
@@ -379,9 +395,29 @@ METERED_ROUTES = (
     ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
     ("/v1/images/edits", endpoints.IMAGE_EDITS),
     ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
+    # Azure OpenAI's forms, for `openai.AzureOpenAI` clients: the dated API names the model
+    # by its deployment in the path, the v1 API in the body.
+    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT),
+    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS),
+    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS),
+    ("/openai/responses", endpoints.RESPONSES),
+    ("/openai/v1/chat/completions", endpoints.CHAT),
+    ("/openai/v1/completions", endpoints.COMPLETIONS),
+    ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/openai/v1/responses", endpoints.RESPONSES),
     ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
     ("/v1/audio/translations", endpoints.TRANSLATIONS),
     ("/v1/audio/speech", endpoints.SPEECH),
+    # Gemini's own form, for the google-genai SDK by base URL (v1 since its 3.x, v1beta
+    # before): the model in the path.
+    *(
+        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint)
+        for version in ("v1", "v1beta")
+        for method, endpoint in (
+            ("generateContent", endpoints.GEMINI),
+            ("streamGenerateContent", endpoints.GEMINI_STREAM),
+        )
+    ),
 )
 
 

@@ -16,4 +16,6 @@ async def send(upstream: Upstream, call: Call, incoming: Mapping[str, str]) -> A
     if call.upload is not None:
         body = call.upload.encoded(call.price.upstream_model)
         return await upstream.upload(provider, path, incoming, body)
-    return await upstream.post(provider, path, incoming, upstream_body(call))
+    return await upstream.post(
+        provider, path, incoming, upstream_body(call), call.price.upstream_model
+    )

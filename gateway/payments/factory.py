@@ -35,7 +35,16 @@ def make_payments(
     plans: PlanBook,
 ) -> Payments:
     cfg = settings.payments
-    config = PaymentsConfig(cfg.grace_days, TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros))
+    config = PaymentsConfig(
+        cfg.grace_days,
+        TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros),
+        settings.outbound.balance_low_micros,
+        settings.billing_url,
+        settings.public_url,
+    )
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None
-    return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)
+    thresholds = stores.notify_ledger().thresholds
+    return Payments(
+        provider, profiles, stores.ledger, stores.store, plans, config, outbox, thresholds
+    )

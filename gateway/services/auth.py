@@ -35,11 +35,14 @@ def new_id(kind: str) -> str:
 
 
 def presented_key(request: web.Request) -> str:
-    """Bearer token, or Anthropic's x-api-key header."""
+    """Bearer token, or Anthropic's x-api-key header, or Azure's api-key (what
+    `openai.AzureOpenAI` sends its key as), or Google's x-goog-api-key (google-genai's)."""
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
-    return request.headers.get("x-api-key", "").strip()
+    headers = request.headers
+    presented = headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
+    return (presented or "").strip()
 
 
 class KeyResolver:

@@ -6,24 +6,28 @@ succeeded, through services/payment_events.py; nothing here credits an account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from billing.next_step import Links, NextStep, decide
 from billing.payments import (
-    NextStep,
     PaymentRuleError,
     TopupLimits,
-    next_step,
     parse_auto_topup,
     plan_move,
     purchasable,
 )
 from billing.plans import PlanBook
-from gateway.services.payments_port import HostedPage, PaymentsProvider
+from gateway.services.next_steps import state_of
+from gateway.services.payments_port import HostedPage, PaymentsProvider, ProviderUnavailable
 from gateway.services.plan_change import apply_plan
+from gateway.services.usage_view import window_usage
 from gateway.stores.ports import HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.postgres.payments import PaymentsStore, Profile
+from gateway.stores.records import Row
+from gateway.stores.redis.keys import shard_of
 
 BILLING_BASE = "/v1/account/billing"
 
@@ -32,6 +36,9 @@ BILLING_BASE = "/v1/account/billing"
 class PaymentsConfig:
     grace_days: int = 7
     limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
+    low_balance_micros: int = 1_000_000  # NOTIFY_BALANCE_LOW_MICROS: "about to be blocked"
+    billing_url: str = ""  # BILLING_URL: an operator's own billing page
+    public_url: str = ""  # PUBLIC_URL: links in notifications are sent in full on it
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Payments:
     plans: PlanBook
     config: PaymentsConfig
     outbox: NotifyOutbox | None = None  # None: notifications are not configured
+    # The accounts' own low-balance lines (PUT /admin/v1/accounts/{id}/alerts), if any.
+    thresholds: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None
 
     async def notify(
         self, account_id: str, event: str, data: dict[str, Any], occurrence: str
@@ -75,11 +84,13 @@ class Payments:
         customer = await self.provider.ensure_customer(account_id, customer)
         return await self.profiles.create_profile(account_id, self.provider.name, customer)
 
-    async def overview(self, account_id: str, upgrade_to: str | None = None) -> dict[str, Any]:
+    async def overview(self, account_id: str) -> dict[str, Any]:
         account = await self.account(account_id)
         profile = await self.profiles.profile(account_id)
-        hot = await self.store.balance(account_id) or (0, 0)
-        step = self._next(account, profile, hot, upgrade_to)
+        hot = await self.store.balance(account_id)
+        quotas = await self.store.account_quotas(account_id)
+        windows = await window_usage(self.store, shard_of(account_id), "a", account_id, quotas)
+        step = await self.next_step(account, hot, windows, profile)
         return {
             "object": "billing",
             "account_id": account_id,
@@ -87,40 +98,73 @@ class Payments:
             "plan": account["plan"],
             "mode": account["mode"],
             "billing_ready": account["billing_ready"],
-            "balance_micros": hot[0],
-            "held_micros": hot[1],
+            "balance_micros": (hot or (0, 0))[0],
+            "held_micros": (hot or (0, 0))[1],
             "payment_method_on_file": bool(profile and profile.method_on_file),
-            "subscription": _subscription(profile),
+            "subscription": _subscription(profile, account["plan"], self.plans.default),
+            "card": await self.card(profile),
             "auto_topup": _auto(profile),
             "grace_period": _grace(profile),
-            "next": {"action": step.action, "url": step.url, "method": step.method}
-            | ({"plan": step.plan} if step.plan else {}),
+            "next": step.json(),
         }
 
-    def _next(
-        self, account: Any, profile: Profile | None, hot: tuple[int, int], upgrade: str | None
+    async def next_step(
+        self,
+        account: Row,
+        hot: tuple[int, int] | None,
+        windows: list[dict[str, Any]],
+        profile: Profile | None = None,
     ) -> NextStep:
-        return next_step(
-            base=BILLING_BASE,
-            mode=account["mode"],
-            method_on_file=bool(profile and profile.method_on_file),
-            in_grace=bool(profile and profile.grace_until),
-            available=hot[0] - hot[1],
-            upgrade_to=upgrade,
-        )
+        """The account's one next step (billing.next_step.decide) from what was read."""
+        if profile is None:
+            profile = await self.profiles.profile(account["id"])
+        low = self.config.low_balance_micros
+        if self.thresholds is not None:
+            low = (await self.thresholds([account["id"]])).get(account["id"], low)
+        state = state_of(account, hot, windows, profile, low)
+        return decide(state, self.plans, Links(self.config.billing_url, self.config.public_url))
 
-    async def setup(self, account_id: str) -> HostedPage:
+    async def card(self, profile: Profile | None) -> dict[str, Any] | None:
+        """The saved card's brand and last four, read from the provider (None while it is
+        unreachable: the overview still answers)."""
+        if profile is None or not profile.method_on_file:
+            return None
+        try:
+            card = await self.provider.card(profile.customer_id)
+        except ProviderUnavailable:
+            return None
+        return None if card is None else asdict(card)
+
+    async def invoices(self, account_id: str, limit: int = 24) -> list[dict[str, Any]]:
+        """The provider's invoices of this account (its plan's), newest first."""
+        profile = await self.profiles.profile(account_id)
+        if profile is None:
+            return []
+        found = await self.provider.invoices(account_id, profile.customer_id, limit)
+        return [asdict(i) | {"created": i.created.isoformat()} for i in found]
+
+    async def cancel(self, account_id: str, back: str) -> dict[str, Any]:
+        """Cancel the plan's subscription: the account keeps its plan until the period it
+        paid for ends, then moves to the default plan (a scheduled downgrade)."""
+        profile = await self.profiles.profile(account_id)
+        if profile is None or profile.subscription_id is None:
+            raise PaymentRuleError("There is no subscription to cancel.")
+        return await self.change_plan(account_id, self.plans.default, back)
+
+    # `back` is where the person returns after the hosted page: absolute, already checked
+    # against the allowed origins (services/return_urls.py).
+    async def setup(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.setup_page(account_id, profile.customer_id)
+        return await self.provider.setup_page(account_id, profile.customer_id, back)
 
-    async def topup(self, account_id: str, amount: object) -> HostedPage:
+    async def topup(self, account_id: str, amount: object, back: str) -> HostedPage:
         micros = self.config.limits.check(amount)
         profile = await self.profile(account_id)
-        return await self.provider.topup_page(account_id, profile.customer_id, micros)
+        return await self.provider.topup_page(account_id, profile.customer_id, micros, back)
 
-    async def portal(self, account_id: str) -> HostedPage:
+    async def portal(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.portal_page(account_id, profile.customer_id)
+        return await self.provider.portal_page(account_id, profile.customer_id, back)
 
     async def set_auto_topup(self, account_id: str, body: object) -> dict[str, Any] | None:
         setting = parse_auto_topup(body, self.config.limits)
@@ -152,7 +196,7 @@ class Payments:
             for r in rows
         ]
 
-    async def change_plan(self, account_id: str, name: object) -> dict[str, Any]:
+    async def change_plan(self, account_id: str, name: object, back: str) -> dict[str, Any]:
         """Upgrade now, downgrade at period end; a checkout page when no method is on file."""
         plan = purchasable(self.plans, name)
         account = await self.account(account_id)
@@ -162,7 +206,9 @@ class Payments:
             await self.profiles.set_pending_plan(account_id, None)
             return {"status": "unchanged", "plan": plan.name}
         if move == "upgrade" and not profile.method_on_file:
-            page = await self.provider.subscribe_page(account_id, profile.customer_id, plan.name)
+            page = await self.provider.subscribe_page(
+                account_id, profile.customer_id, plan.name, back
+            )
             return {"status": "checkout", "url": page.url, "id": page.id, "plan": plan.name}
         if move == "downgrade" and profile.subscription_id is not None:
             await self.profiles.set_pending_plan(account_id, plan.name)
@@ -194,13 +240,21 @@ class Payments:
         return {"status": "changed", "plan": plan}
 
 
-def _subscription(profile: Profile | None) -> dict[str, Any] | None:
+def _subscription(profile: Profile | None, plan: str, default: str) -> dict[str, Any] | None:
+    """The plan's subscription: it renews at the period's end unless a downgrade is pending
+    (to the default plan: it is cancelled, and ends then)."""
     if profile is None or profile.subscription_id is None:
         return None
+    end = profile.period_end.isoformat() if profile.period_end else None
+    ending = profile.pending_plan == default
+    live = profile.subscription_status in ("active", "trialing")
     return {
         "id": profile.subscription_id,
+        "plan": plan,
         "status": profile.subscription_status,
-        "current_period_end": profile.period_end.isoformat() if profile.period_end else None,
+        "current_period_end": end,
+        "renews_at": end if live and profile.pending_plan is None else None,
+        "cancels_at": end if ending else None,
         "pending_plan": profile.pending_plan,
     }
 

@@ -91,21 +91,47 @@ class RefundState:
     amount_micros: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardOnFile:
+    """The saved card as people recognise it: never more than brand and last four digits."""
+
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """One of the customer's invoices, as the provider keeps it."""
+
+    id: str
+    number: str | None
+    amount_micros: int
+    status: str  # paid | open | void | uncollectible | draft
+    created: datetime
+    url: str | None  # the provider's page for it, if it has one
+
+
 class PaymentsProvider(Protocol):
     name: str
 
     async def ensure_customer(self, account_id: str, known: str | None) -> str:
         """The provider's customer for this account, created on first use."""
 
-    async def setup_page(self, account_id: str, customer: str) -> HostedPage: ...
+    # Each hosted page takes `return_url`, the absolute address the person goes back to
+    # (services/return_urls.py checked it): with ?checkout=success or cancel after a checkout.
+    async def setup_page(self, account_id: str, customer: str, return_url: str) -> HostedPage: ...
 
     async def topup_page(
-        self, account_id: str, customer: str, amount_micros: int
+        self, account_id: str, customer: str, amount_micros: int, return_url: str
     ) -> HostedPage: ...
 
-    async def subscribe_page(self, account_id: str, customer: str, plan: str) -> HostedPage: ...
+    async def subscribe_page(
+        self, account_id: str, customer: str, plan: str, return_url: str
+    ) -> HostedPage: ...
 
-    async def portal_page(self, account_id: str, customer: str) -> HostedPage: ...
+    async def portal_page(self, account_id: str, customer: str, return_url: str) -> HostedPage: ...
 
     async def charge_saved_method(
         self, account_id: str, customer: str, amount_micros: int, idempotency_key: str
@@ -128,6 +154,12 @@ class PaymentsProvider(Protocol):
     async def subscription(self, object_id: str) -> SubscriptionState | None: ...
 
     async def invoice(self, object_id: str) -> InvoiceState | None: ...
+
+    async def card(self, customer: str) -> CardOnFile | None:
+        """The saved card's brand and last four digits; None when none is saved."""
+
+    async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
+        """The customer's invoices, newest first."""
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         """Every refund behind a charge, refund or dispute, each with its own id: two

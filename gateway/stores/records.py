@@ -29,6 +29,7 @@ class KeyRecord:
     scopes: tuple[str, ...]
     models: tuple[str, ...]
     on_insufficient: str | None = None
+    providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
 
 
 @quick_init

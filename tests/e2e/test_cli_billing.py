@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.appkeys import LOCAL_PROVIDER
 from tests.factories import openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
 
@@ -25,11 +26,11 @@ class Run:
     err: str
 
 
-async def meterway(gw: Gateway, home: Path, *argv: str) -> Run:
+async def meterway(gw: Gateway, home: Path, *argv: str, api_url: str | None = None) -> Run:
     env = {
         **os.environ,
         "XDG_CONFIG_HOME": str(home),
-        "METERWAY_API_URL": gw.url,
+        "METERWAY_API_URL": api_url or gw.url,
     }
     env.pop("METERWAY_TOKEN", None)
     env.pop("METERWAY_ADMIN_KEY", None)
@@ -54,8 +55,9 @@ async def test_status_when_all_is_well(gw: Gateway, tmp_path: Path) -> None:
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 0, run
     assert t.account_id in run.out and "pro (prepaid)" in run.out
-    assert "available $10.000000" in run.out and "nothing to do" in run.out
-    assert "quota     minute requests      0/600" in run.out
+    assert "available $10.00\n" in run.out and "nothing to do" in run.out
+    assert "quota     requests per minute      0 of 600  resets" in run.out
+    assert "quota     spend per month          $0.00 of $1,000.00" in run.out
     as_json = await meterway(gw, tmp_path, "billing", "status", "--json")
     assert json.loads(as_json.out)["account"]["balance_micros"] == 10_000_000
     quiet = await meterway(gw, tmp_path, "billing", "status", "--quiet")
@@ -74,8 +76,9 @@ async def test_status_when_billing_is_missing_prints_the_fix(gw: Gateway, tmp_pa
     login(tmp_path, t.key)
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 3, run
-    assert "ACTION    billing is not set up" in run.out
+    assert "ACTION    Billing is not set up: save a payment method." in run.out
     assert "run     meterway billing setup" in run.out
+    assert f"or open {gw.url}/dashboard/billing#method" in run.out
 
 
 async def test_status_when_the_balance_is_used_up(gw: Gateway, tmp_path: Path) -> None:
@@ -83,8 +86,8 @@ async def test_status_when_the_balance_is_used_up(gw: Gateway, tmp_path: Path) -
     login(tmp_path, t.key)
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 3, run
-    assert "the balance is used up" in run.out
-    assert "meterway billing topup --amount 10" in run.out
+    assert "The balance is used up ($0.00 available): add credit." in run.out
+    assert "run     meterway billing topup --amount 10" in run.out
 
 
 async def test_status_when_a_quota_is_exhausted_prints_the_fix(gw: Gateway, tmp_path: Path) -> None:
@@ -97,10 +100,14 @@ async def test_status_when_a_quota_is_exhausted_prints_the_fix(gw: Gateway, tmp_
     login(tmp_path, t.key)
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 3, run
-    assert "ACTION    the minute requests quota is used up (20/20; resets 20" in run.out
-    assert "run     meterway billing portal" in run.out
+    assert (
+        "ACTION    The quota of requests per minute (20 of 20) is used up: "
+        "the starter plan lifts it." in run.out
+    )
+    assert "run     meterway billing plan starter" in run.out
+    assert f"or open {gw.url}/dashboard/billing?upgrade=starter#plans" in run.out
     data = json.loads((await meterway(gw, tmp_path, "billing", "status", "--json")).out)
-    assert data["next"]["command"] == "meterway billing portal"
+    assert data["next"]["command"] == "meterway billing plan starter"
 
 
 async def test_errors_exit_1_and_tokens_are_never_arguments(gw: Gateway, tmp_path: Path) -> None:
@@ -139,9 +146,9 @@ async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) ->
     assert run.code == 0 and t.key_id in run.out and "never" in run.out, run
     credit = ("admin", "credit", t.account_id, "--amount", "2.5", "--idempotency-key", "cli-1")
     run = await meterway(gw, tmp_path, *credit)
-    assert run.code == 0 and "balance $12.500000" in run.out, run
+    assert run.code == 0 and "balance $12.50" in run.out, run
     run = await meterway(gw, tmp_path, *credit)
-    assert "replay" in run.out and "balance $12.500000" in run.out, run
+    assert "replay" in run.out and "balance $12.50" in run.out, run
     run = await meterway(gw, tmp_path, "admin", "plan", t.account_id, "starter")
     assert run.code == 0 and "is on starter (prepaid)" in run.out, run
     async with openai_client(gw, t.key) as client:
@@ -155,3 +162,36 @@ async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) ->
     rows = list(csv.DictReader(io.StringIO(run.out)))
     assert run.code == 0 and [r["model"] for r in rows] == ["gpt-4o-mini"], run
     assert int(rows[0]["requests"]) == 1 and int(rows[0]["spend_micros"]) > 0
+
+
+async def test_return_url_is_sent_and_checked(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=[*STATUS_SCOPES, "billing", "billing:setup"])
+    login(tmp_path, t.key)
+    mine = f"{gw.url}/my/billing?from=cli"  # the gateway's own origin is always allowed
+    argv = ("billing", "topup", "--amount", "5", "--return-url", mine, "--json")
+    run = await meterway(gw, tmp_path, *argv)
+    assert run.code == 0, run
+    page = json.loads(run.out)
+    assert page["url"].startswith(f"{gw.url}/billing/local/checkout/cs_")
+    session = await gw.app[LOCAL_PROVIDER].store.get(page["id"])
+    assert session is not None and session["return_url"] == mine
+    run = await meterway(gw, tmp_path, "billing", "portal", "--return-url", "https://evil.example/")
+    assert run.code == 1 and "'return_url' must be on an allowed origin" in run.err, run
+
+
+async def test_timeout_and_version(gw: Gateway, tmp_path: Path) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes the request, never answers, until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    login(tmp_path, "mw-anything")
+    async with server:
+        argv = ("billing", "status", "--timeout", "0.3")
+        run = await meterway(gw, tmp_path, *argv, api_url=f"http://127.0.0.1:{port}")
+    assert run.code == 1 and "did not answer within 0.3 s" in run.err, run
+    run = await meterway(gw, tmp_path, "billing", "status", "--timeout", "0")
+    assert run.code == 2 and "--timeout" in run.err
+    run = await meterway(gw, tmp_path, "--version")
+    assert run.code == 0 and run.out.startswith("meterway "), run

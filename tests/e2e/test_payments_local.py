@@ -50,7 +50,8 @@ async def test_top_up_credits_once_when_the_payment_succeeds(gw: Gateway) -> Non
     b = await biller(gw)
     state = await b.state()
     assert state["balance_micros"] == 0
-    assert state["next"]["url"] == "/v1/account/billing/topups"
+    assert state["next"]["url"] == "/dashboard/billing#topup"  # a page, not a POST route
+    assert state["next"]["api"] == {"method": "POST", "path": "/v1/account/billing/topups"}
     page = await b.ok("POST", "/topups", {"amount_micros": 5_000_000})
     assert page["url"].startswith(gw.url + "/billing/local/checkout/")
     assert await books_balance(gw, b.t.account_id) == 0  # nothing until it is paid
@@ -99,6 +100,8 @@ async def test_card_needing_authentication(gw: Gateway) -> None:
     assert await books_balance(gw, b.t.account_id) == 0
     status, _, html = await b.page(path, action="complete")
     assert "succeeded" in html
+    back = f'href="{gw.url}/dashboard/billing?checkout=success"'  # no PUBLIC_URL: its origin
+    assert back in html, html
     assert await books_balance(gw, b.t.account_id) == 3_000_000
     again = await b.ok("POST", "/topups", {"amount_micros": 3_000_000})
     _, path, _ = await b.page(again["url"], action="pay", card=NEEDS_AUTH)
@@ -111,11 +114,13 @@ async def test_402_points_at_the_route_that_fixes_it(gw: Gateway) -> None:
     b = await biller(gw)
     err = await refusal(b)
     assert err.status_code == 402
-    assert err.body["next"] == "/v1/account/billing/topups"  # type: ignore[index]
+    assert err.body["next"]["action"] == "top_up"  # type: ignore[index]
+    assert err.body["next"]["url"] == "/dashboard/billing#topup"  # type: ignore[index]
     post = await biller(gw, plan="enterprise")
     err = await refusal(post)
     assert err.body["reason"] == "no_payment_method"  # type: ignore[index]
-    assert err.body["next"] == "/v1/account/billing/setup"  # type: ignore[index]
+    assert err.body["next"]["url"] == "/dashboard/billing#method"  # type: ignore[index]
+    assert err.body["next"]["command"] == "meterway billing setup"  # type: ignore[index]
     assert (await post.state())["next"]["action"] == "setup"
     await post.save_card()
     state = await post.state()

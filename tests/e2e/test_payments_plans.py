@@ -35,7 +35,8 @@ async def test_upgrade_lifts_the_quota_the_next_request_needed(gw: Gateway) -> N
     err = await refusal(b)
     assert err.status_code == 429
     upgrade = err.body["upgrade"]  # type: ignore[index]
-    assert upgrade["plan"] == "starter" and upgrade["url"] == "/v1/account/billing/subscription"
+    assert upgrade["plan"] == "starter"
+    assert upgrade["url"] == err.body["next"]["url"] == "/dashboard/billing?upgrade=starter#plans"  # type: ignore[index]
     result = await b.ok("POST", "/subscription", {"plan": upgrade["plan"]})
     assert result["status"] == "checkout"  # no card on file yet: a hosted page
     assert (await b.state())["plan"] == "free"  # nothing changes until it is paid
@@ -100,13 +101,18 @@ async def test_failed_renewal_opens_grace_then_drops_to_the_default_plan(gw: Gat
     assert state["grace_period"]["reason"] == "payment_failed"
     assert state["next"] == {
         "action": "fix_payment",
-        "url": "/v1/account/billing/portal",
-        "method": "POST",
+        "blocked": True,
+        "reason": "A plan payment failed: update your payment method before the grace period ends.",
+        "url": "/dashboard/billing#method",
+        "command": "meterway billing portal",
+        "api": {"method": "POST", "path": "/v1/account/billing/portal"},
+        "plan": None,
+        "resets_at": None,
     }
     err = await refusal(b)  # no balance: the 402 says why the account is in trouble
     assert err.status_code == 402
     assert err.body["reason"] == "payment_failed"  # type: ignore[index]
-    assert err.body["next"] == "/v1/account/billing/portal"  # type: ignore[index]
+    assert err.body["next"] == state["next"]  # type: ignore[index]
     assert await run_clock(gw, 6 * DAY_MS) == []
     assert await run_clock(gw, 1 * DAY_MS + 1000) == [f"{b.t.account_id}: grace over, plan free"]
     state = await b.state()
@@ -149,5 +155,6 @@ async def test_billing_url_overrides_every_link(dsn: str) -> None:
     async with running_gateway(dsn, BILLING_URL="https://pay.example/acme") as gw:
         b = await biller(gw)
         err = await refusal(b)
-        assert err.body["next"] == "https://pay.example/acme"  # type: ignore[index]
+        assert err.body["next"]["url"] == "https://pay.example/acme"  # type: ignore[index]
+        assert (await b.state())["next"]["url"] == "https://pay.example/acme"
         await gw.settle_all()

@@ -94,8 +94,9 @@ async def test_upgrade_names_the_next_plan_and_plan_change_is_immediate(gw: Gate
     assert body["upgrade"] == {
         "plan": "starter",
         "limit": 120,
-        "url": "/v1/account/billing/subscription",
+        "url": "/dashboard/billing?upgrade=starter#plans",
     }
+    assert body["next"]["command"] == "meterway billing plan starter"
     assert body["message"].endswith("Upgrade to starter for 120.")
     # A just-filled sliding minute frees up 60-65 s later; past 60 s (the longest Retry-After
     # the SDK honours) the gateway says not to retry.
@@ -124,7 +125,7 @@ async def test_token_window_upgrade_reports_used_and_requested(gw: Gateway) -> N
     assert body["upgrade"] == {
         "plan": "starter",
         "limit": 200000,
-        "url": "/v1/account/billing/subscription",
+        "url": "/dashboard/billing?upgrade=starter#plans",
     }
     assert "on tokens per minute: Limit 40000" in body["message"]
     assert gw.control.hits_by_path[CHAT] == 1
@@ -166,7 +167,8 @@ async def test_insufficient_balance_names_what_it_can_afford(gw: Gateway) -> Non
     assert body["balance_micros"] == 100
     assert body["required_micros"] == p.worst_case_micros(n, 1000)
     assert body["affordable_max_tokens"] == affordable
-    assert body["next"] == "/v1/account/billing/topups"
+    assert body["next"]["action"] == "top_up" and body["next"]["blocked"] is True
+    assert body["next"]["url"] == "/dashboard/billing#topup"
     assert f"max_tokens={affordable}" in body["message"]
     await chat(gw, t, max_tokens=affordable)  # the advice is right
     assert gw.control.hits_by_path[CHAT] == 1

@@ -4,11 +4,8 @@ to an invited address (a real SMTP server)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,10 +14,9 @@ from playwright.async_api import async_playwright
 from tests.browser_kit import launch
 from tests.factories import tenant
 from tests.harness import Gateway, free_port, running_gateway
+from tests.oidc_idp import oidc_provider
 from tests.smtp_sink import Mailbox, smtp_server
 
-PROVIDER = Path(__file__).resolve().parents[1] / "oidc_provider"
-CLIENT_SECRET = "a-client-secret-" + secrets.token_hex(8)
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LINK = re.compile(r"http://\S+/dashboard/signin/link/[\w-]+")
 
@@ -28,37 +24,13 @@ LINK = re.compile(r"http://\S+/dashboard/signin/link/[\w-]+")
 @pytest.fixture
 async def oidc_gw(dsn: str) -> AsyncIterator[Gateway]:
     """A gateway whose OIDC_ISSUER is a real provider running beside it."""
-    if not (PROVIDER / "node_modules" / "oidc-provider").is_dir():  # a fresh clone
-        npm = await asyncio.create_subprocess_exec("npm", "ci", "--no-audit", cwd=PROVIDER)
-        assert await asyncio.wait_for(npm.wait(), 300) == 0, "npm ci in tests/oidc_provider"
-    port, idp_port = free_port(), free_port()
+    port = free_port()
     public = f"http://127.0.0.1:{port}"
-    env = {
-        "PORT": str(idp_port),
-        "REDIRECT_URI": f"{public}/dashboard/signin/oidc/callback",
-        "CLIENT_SECRET": CLIENT_SECRET,
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-    }
-    idp = await asyncio.create_subprocess_exec(
-        "node", "server.mjs", cwd=PROVIDER, env=env, stdout=asyncio.subprocess.PIPE
-    )
-    try:
-        assert idp.stdout is not None
-        line = await asyncio.wait_for(idp.stdout.readline(), 30)
-        assert b"listening" in line, line
-        async with running_gateway(
-            dsn,
-            LISTEN_ADDR=f"127.0.0.1:{port}",
-            PUBLIC_URL=public,
-            OIDC_ISSUER=f"http://127.0.0.1:{idp_port}",
-            OIDC_CLIENT_ID="meterway",
-            OIDC_CLIENT_SECRET=CLIENT_SECRET,
-            OIDC_DISPLAY_NAME="Test IdP",
-        ) as gateway:
-            yield gateway
-    finally:
-        idp.terminate()
-        await idp.wait()
+    async with (
+        oidc_provider(public) as oidc,
+        running_gateway(dsn, LISTEN_ADDR=f"127.0.0.1:{port}", PUBLIC_URL=public, **oidc) as gateway,
+    ):
+        yield gateway
 
 
 async def _invite(gw: Gateway, account_id: str, email: str) -> dict[str, object]:

@@ -1,41 +1,132 @@
-"""The next step offered to an account, as billing.payments decides it and the CLI reads it."""
+"""The one next step of an account (billing.next_step.decide), for every state a user meets."""
 
 from __future__ import annotations
 
-from billing.payments import next_step
-from gateway.cli.billing_cmd import next_step as cli_next_step
+from pathlib import Path
 
-BASE = "/v1/account/billing"
+from billing.next_step import AccountState, FullWindow, Links, decide
+from billing.plans import load_plans
+
+PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
+FUNDED = AccountState(plan="pro", mode="prepaid", available_micros=9_970_000, low_micros=1_000_000)
+RESETS = "2026-11-25T10:01:00Z"
 
 
-def _step(**over: object) -> str:
-    args: dict = dict(
-        base=BASE,
-        mode="prepaid",
-        method_on_file=False,
-        in_grace=False,
-        available=9_970_000,
-        upgrade_to=None,
-    )
+def _full(
+    window: str = "minute", metric: str = "requests", used: int = 20, **over: object
+) -> FullWindow:
+    args: dict = {
+        "window": window,
+        "metric": metric,
+        "used": used,
+        "limit": used,
+        "resets_at": RESETS,
+    }
     args.update(over)
-    return next_step(**args).action
+    return FullWindow(**args)
 
 
-def test_a_funded_prepaid_account_without_a_card_has_nothing_to_do() -> None:
-    assert _step() == "none"
+def _with(**over: object) -> AccountState:
+    args: dict = {f: getattr(FUNDED, f) for f in FUNDED.__dataclass_fields__}
+    args.update(over)
+    return AccountState(**args)
+
+
+def test_a_funded_prepaid_account_has_nothing_to_do() -> None:
+    step = decide(FUNDED, PLANS)
+    assert (step.action, step.blocked, step.url) == ("none", False, "/dashboard/")
+
+
+def test_an_empty_balance_is_a_top_up_with_or_without_a_card() -> None:
+    step = decide(_with(available_micros=0), PLANS)
+    assert (step.action, step.blocked) == ("top_up", True)
+    assert step.url == "/dashboard/billing#topup"
+    assert step.command == "meterway billing topup --amount 10"
+    assert step.json()["api"] == {"method": "POST", "path": "/v1/account/billing/topups"}
+    assert step.reason == "The balance is used up ($0.00 available): add credit."
+
+
+def test_a_low_balance_is_about_to_block_unless_auto_top_up_refills_it() -> None:
+    low = _with(available_micros=400_000)
+    step = decide(low, PLANS)
+    assert (step.action, step.blocked) == ("top_up", False)
+    assert "under $1.00" in step.reason
+    assert decide(_with(available_micros=400_000, auto_topup=True), PLANS).action == "none"
+    assert decide(_with(available_micros=1_000_000), PLANS).action == "none"
+
+
+def test_postpaid_without_billing_sets_it_up() -> None:
+    step = decide(AccountState(plan="enterprise", mode="postpaid", billing_ready=False), PLANS)
+    assert (step.action, step.blocked, step.command) == ("setup", True, "meterway billing setup")
+    ready = AccountState(plan="enterprise", mode="postpaid", billing_ready=True)
+    assert decide(ready, PLANS).action == "none"  # a postpaid balance may be zero
+
+
+def test_a_full_quota_with_a_plan_for_sale_is_an_upgrade() -> None:
+    step = decide(_with(plan="free", full=(_full(),)), PLANS)
+    assert (step.action, step.plan, step.blocked) == ("upgrade", "starter", True)
+    assert step.url == "/dashboard/billing?upgrade=starter#plans"
+    assert step.command == "meterway billing plan starter"
+    assert step.reason == (
+        "The quota of requests per minute (20 of 20) is used up: the starter plan lifts it."
+    )
+
+
+def test_the_plan_lifting_every_full_window_is_offered() -> None:
+    full = (_full(), _full("minute", "requests", used=120))  # 120 needs pro
+    assert decide(_with(plan="free", full=full), PLANS).plan == "pro"
+
+
+def test_a_full_quota_only_a_sales_plan_lifts_is_contact_sales() -> None:
+    step = decide(_with(full=(_full(used=600),)), PLANS)
+    assert (step.action, step.plan) == ("contact_sales", "enterprise")
+    assert step.url == "/dashboard/billing#plans"
+
+
+def test_a_full_quota_on_the_top_plan_waits_for_the_reset() -> None:
+    top = AccountState(plan="enterprise", mode="postpaid", full=(_full(used=6000),))
+    step = decide(top, PLANS)
+    assert (step.action, step.resets_at, step.blocked) == ("wait", RESETS, True)
+    assert step.url == "/dashboard/#limits"
+
+
+def test_a_lifetime_window_nothing_lifts_is_contact_sales() -> None:
+    full = (_full("total", "requests", used=6000, resets_at=None),)
+    step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
+    assert (step.action, step.plan) == ("contact_sales", None)
+
+
+def test_a_keys_own_quota_is_waited_out_not_upgraded() -> None:
+    step = decide(_with(plan="free", full=(_full(scope="key"),)), PLANS)
+    assert (step.action, step.resets_at) == ("wait", RESETS)
+    assert step.reason.startswith("This key's quota of requests per minute")
 
 
 def test_the_order_of_urgency() -> None:
-    assert _step(in_grace=True, available=0) == "fix_payment"
-    assert _step(mode="postpaid") == "setup"
-    assert _step(available=0) == "top_up"
-    assert _step(upgrade_to="pro") == "upgrade"
-    assert _step(method_on_file=True) == "none"
+    assert decide(_with(in_grace=True, available_micros=0), PLANS).action == "fix_payment"
+    assert decide(_with(available_micros=0, full=(_full(),)), PLANS).action == "top_up"
+    assert decide(_with(plan="free", available_micros=10, full=(_full(),)), PLANS).action == (
+        "upgrade"
+    )
 
 
-def test_the_cli_reads_none_as_nothing_to_do() -> None:
-    account = {"mode": "prepaid", "billing_ready": True, "available_micros": 5, "windows": []}
-    billing = {"next": {"action": "none", "url": BASE, "method": "GET"}}
-    assert cli_next_step(account, billing) is None
-    billing = {"next": {"action": "upgrade", "url": BASE + "/subscription", "plan": "pro"}}
-    assert cli_next_step(account, billing) is not None
+def test_spend_windows_read_in_dollars() -> None:
+    full = (_full("month", "spend_micros", used=5_000_000),)
+    step = decide(_with(plan="free", full=full), PLANS)
+    assert "spend per month ($5.00 of $5.00)" in step.reason
+
+
+def test_pages_are_absolute_on_public_url_and_billing_url_replaces_paying_ones() -> None:
+    links = Links(public_url="https://gw.example")
+    assert decide(FUNDED, PLANS, links).url == "https://gw.example/dashboard/"
+    empty = _with(available_micros=0)
+    assert decide(empty, PLANS, links).url == "https://gw.example/dashboard/billing#topup"
+    own = Links("https://pay.example/acme", "https://gw.example")
+    assert decide(empty, PLANS, own).url == "https://pay.example/acme"
+    assert decide(FUNDED, PLANS, own).url == "https://gw.example/dashboard/"
+
+
+def test_the_window_used_up_for_good_is_the_one_named() -> None:
+    full = (_full(used=6000), _full("total", "tokens", used=9, resets_at=None))
+    step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
+    assert step.action == "contact_sales" and "tokens in total" in step.reason

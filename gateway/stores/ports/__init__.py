@@ -7,6 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
+from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
     MembersPort,
@@ -21,6 +22,7 @@ from gateway.stores.ports.hot import (
     Reservations,
 )
 from gateway.stores.ports.ledger import (
+    AccountAlertsPort,
     ExportLedgerPort,
     LedgerPort,
     MeteringLedgerPort,
@@ -36,7 +38,9 @@ from gateway.stores.ports.metering import (
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
+    "AccountAlertsPort",
     "DirectoryPort",
+    "EndUserBudgetsPort",
     "ExportLedgerPort",
     "FileOwners",
     "GrantWriteOffPort",
@@ -57,4 +61,5 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "TeamsPort",
 ]

@@ -1,0 +1,106 @@
+"""Money and names as people read them: one home for every surface (dashboard, CLI, e-mail).
+
+Amounts stay exact integers everywhere else; only here are they rounded, and only for the
+eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with "$0.002":
+
+- balances, totals and payments (`usd`): dollars and cents, rounded down (toward minus
+  infinity) to the cent, so a balance never shows a cent it does not hold ($9.999992 is
+  $9.99, and 8 micros spent off $10.00 shows);
+- what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
+  kept in, so "-$0.000120" stands beside "-$0.002000".
+
+The exact figure is always in the API, in micros.
+"""
+
+from __future__ import annotations
+
+from billing.money import MICROS_PER_USD
+
+MICROS_PER_CENT = 10_000
+
+
+def usd(micros: int) -> str:
+    """A balance, total or payment: "$1,234.50", "-$0.02" (rounded down to the cent)."""
+    cents = micros // MICROS_PER_CENT
+    whole, frac = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}${whole:,}.{frac:02d}"
+
+
+def usd_exact(micros: int) -> str:
+    """An amount an operator confirms: exact, zeros trimmed to cents ("$2.50", "$0.000450"),
+    so a confirmation never rounds away what will move."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+def usd_cost(micros: int) -> str:
+    """One request's or one ledger row's amount, exact: "$0.000120", "-$1,234.500000"."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}${whole:,}.{frac:06d}"
+
+
+METRICS = {
+    "requests": "requests",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "tokens": "tokens",
+    "spend_micros": "spend",
+}
+WINDOWS = {
+    "minute": "per minute",
+    "hour": "per hour",
+    "day": "per day",
+    "week": "per week",
+    "month": "per month",
+    "total": "in total",
+}
+UNITS = {"second": "seconds", "gb_second": "GB-seconds", "byte": "bytes", "request": "calls"}
+
+
+def meter_label(name: str) -> str:
+    """A meter's code as words: "gpu_seconds" -> "GPU seconds", "egress_bytes" -> "egress bytes"."""
+    words = name.split("_")
+    return " ".join(w.upper() if w in ("gpu", "cpu", "gb", "tpu") else w for w in words)
+
+
+def metric_label(metric: str) -> str:
+    """A quota metric as words: "spend_micros" -> "spend", "meter:gpu_seconds" -> "GPU seconds"."""
+    if metric.startswith("meter:"):
+        return meter_label(metric.removeprefix("meter:"))
+    return METRICS.get(metric, metric.replace("_", " "))
+
+
+def window_label(window: str) -> str:
+    return WINDOWS.get(window, f"per {window}")
+
+
+def quota_label(window: str, metric: str) -> str:
+    """A quota window as words: "requests per minute", "spend per month", "tokens in total"."""
+    return f"{metric_label(metric)} {window_label(window)}"
+
+
+def quota_amount(metric: str, amount: int) -> str:
+    """A window's used or limit figure: dollars for spend, else a grouped count."""
+    return usd(amount) if metric == "spend_micros" else f"{amount:,}"
+
+
+def usd_input(micros: int) -> str:
+    """An amount as a form field holds it: exact, plain, at least cents ("12.50", "0.123456"),
+    so saving a form unchanged never changes the amount."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+def usage_label(group_by: str, value: str | None) -> str:
+    """A usage row's name: rollups hold meter debits under no model and LLM calls under no
+    meter, so neither reads as an unlabelled "—"."""
+    if group_by == "model":
+        return value or "Metered usage (meters)"
+    if group_by == "meter":
+        return meter_label(value) if value else "LLM calls"
+    if group_by == "key":
+        return value or "Metered usage (no key)"
+    return value or "—"
