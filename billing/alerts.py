@@ -8,6 +8,7 @@ value wobbling around a threshold does not fire again and again.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ class Check:
     firing: bool
     clear: bool
     data: Mapping[str, Any] = field(default_factory=dict)
+    alert_id: str | None = None  # a person's own alert: delivered to its target only
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class Transition:
     event: str  # e.g. "balance.low" or "balance.low.resolved"
     active: bool
     data: Mapping[str, Any]
+    alert_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,49 @@ def transitions(checks: Iterable[Check], active: set[str]) -> list[Transition]:
     out = []
     for c in checks:
         if c.firing and c.key not in active:
-            out.append(Transition(c.key, c.event, True, c.data))
+            out.append(Transition(c.key, c.event, True, c.data, c.alert_id))
         elif c.key in active and c.clear and not c.firing:
-            out.append(Transition(c.key, f"{c.event}.resolved", False, c.data))
+            out.append(Transition(c.key, f"{c.event}.resolved", False, c.data, c.alert_id))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class UserAlert:
+    """An alert a person set on their own account: balance below, or spend above in a UTC
+    day or calendar month."""
+
+    id: str
+    kind: str  # balance_below | spend_above
+    amount_micros: int
+    period: str | None = None  # spend_above: day | month
+
+
+def user_checks(
+    alerts: Iterable[UserAlert], available_micros: int, spend: Mapping[str, int]
+) -> list[Check]:
+    """Each alert's condition now; `spend` is the account's spend per period ("day",
+    "month"). A balance alert resolves like balance.low (clearly above); a spend alert
+    when its period starts over."""
+    out = []
+    for a in alerts:
+        if a.kind == "balance_below":
+            low = balance_check(available_micros, a.amount_micros)
+            data = {**low.data, "alert_id": a.id}
+            out.append(
+                Check(f"user:{a.id}", "alert.balance_below", low.firing, low.clear, data, a.id)
+            )
+            continue
+        spent = spend.get(a.period or "month", 0)
+        data = {
+            "alert_id": a.id,
+            "period": a.period,
+            "spend_micros": spent,
+            "threshold_micros": a.amount_micros,
+        }
+        over = spent >= a.amount_micros
+        out.append(Check(f"user:{a.id}", "alert.spend_above", over, not over, data, a.id))
+    return out
+
+
+def new_alert_id() -> str:
+    return "alrt_" + secrets.token_hex(10)

@@ -3,7 +3,9 @@
 Amounts stay exact integers everywhere else; only here are they rounded, and only for the
 eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with "$0.002":
 
-- balances, totals and payments (`usd`): dollars and cents, rounded half up to the cent;
+- balances, totals and payments (`usd`): dollars and cents, rounded down (toward minus
+  infinity) to the cent, so a balance never shows a cent it does not hold ($9.999992 is
+  $9.99, and 8 micros spent off $10.00 shows);
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
@@ -18,11 +20,18 @@ MICROS_PER_CENT = 10_000
 
 
 def usd(micros: int) -> str:
-    """A balance, total or payment: "$1,234.50", "-$0.02" (half a cent and more rounds up)."""
+    """A balance, total or payment: "$1,234.50", "-$0.02" (rounded down to the cent)."""
+    cents = micros // MICROS_PER_CENT
+    whole, frac = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}${whole:,}.{frac:02d}"
+
+
+def usd_exact(micros: int) -> str:
+    """An amount an operator confirms: exact, zeros trimmed to cents ("$2.50", "$0.000450"),
+    so a confirmation never rounds away what will move."""
     sign = "-" if micros < 0 else ""
-    cents = (abs(micros) + MICROS_PER_CENT // 2) // MICROS_PER_CENT
-    whole, frac = divmod(cents, 100)
-    return f"{sign if cents else ''}${whole:,}.{frac:02d}"
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
 
 
 def usd_cost(micros: int) -> str:
@@ -75,3 +84,23 @@ def quota_label(window: str, metric: str) -> str:
 def quota_amount(metric: str, amount: int) -> str:
     """A window's used or limit figure: dollars for spend, else a grouped count."""
     return usd(amount) if metric == "spend_micros" else f"{amount:,}"
+
+
+def usd_input(micros: int) -> str:
+    """An amount as a form field holds it: exact, plain, at least cents ("12.50", "0.123456"),
+    so saving a form unchanged never changes the amount."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+def usage_label(group_by: str, value: str | None) -> str:
+    """A usage row's name: rollups hold meter debits under no model and LLM calls under no
+    meter, so neither reads as an unlabelled "—"."""
+    if group_by == "model":
+        return value or "Metered usage (meters)"
+    if group_by == "meter":
+        return meter_label(value) if value else "LLM calls"
+    if group_by == "key":
+        return value or "Metered usage (no key)"
+    return value or "—"

@@ -1,9 +1,9 @@
 """What a caller may hand to a key it creates: never more than it holds itself.
 
-A grant is the scopes, models, quotas and expiry a key carries. A user (signed in) may create
-keys within their token's scopes plus the proxy scopes; an API key may create keys only within
-its own grant: a subset of its scopes and models, each of its quotas at most as large, and
-expiring no later than it does.
+A grant is the scopes, models, providers, quotas and expiry a key carries. A user (signed
+in) may create keys within their token's scopes plus the proxy scopes; an API key may create
+keys only within its own grant: a subset of its scopes, models and providers, each of its
+quotas at most as large, and expiring no later than it does.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Grant:
     models: frozenset[str]  # empty: every model
     quotas: tuple[Quota, ...] = ()
     expires_at_ms: int | None = None  # None: never
+    providers: frozenset[str] = frozenset()  # empty: every provider
 
 
 class GrantTooWide(ValueError):
@@ -57,6 +58,19 @@ def _models_within(parent: Grant, child: Grant) -> None:
         raise GrantTooWide(f"You cannot grant model '{extra[0]}'.", "models")
 
 
+def _providers_within(parent: Grant, child: Grant) -> None:
+    """A key pinned to some providers (data residency) hands on no wider a pin."""
+    if not parent.providers:
+        return
+    if not child.providers:
+        raise GrantTooWide(
+            "Your access is limited to some providers; list the key's providers.", "providers"
+        )
+    extra = sorted(child.providers - parent.providers)
+    if extra:
+        raise GrantTooWide(f"You cannot grant provider '{extra[0]}'.", "providers")
+
+
 def _quotas_within(parent: Grant, child: Grant) -> None:
     limits = {(q.window, q.metric): q.limit for q in child.quotas}
     for q in parent.quotas:
@@ -76,7 +90,8 @@ def _expiry_within(parent: Grant, child: Grant) -> None:
 
 def check_within(parent: Grant, child: Grant) -> None:
     """Raise GrantTooWide naming the first field where `child` exceeds `parent`."""
-    for check in (_scopes_within, _models_within, _quotas_within, _expiry_within):
+    checks = (_scopes_within, _models_within, _providers_within, _quotas_within, _expiry_within)
+    for check in checks:
         check(parent, child)
 
 

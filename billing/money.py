@@ -45,15 +45,6 @@ def format_usd(micros: int) -> str:
     return f"{sign}{whole}.{frac:06d}"
 
 
-def display_usd(micros: int) -> str:
-    """Money for people: "$1,234.50", "-$0.000450": exact, never rounded, zeros trimmed to
-    cents (a micro-dollar amount is shown to the micro rather than rounded away)."""
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(micros), MICROS_PER_USD)
-    cents = f"{frac:06d}".rstrip("0").ljust(2, "0")
-    return f"{sign}${whole:,}.{cents}"
-
-
 def ceil_div(numerator: int, denominator: int) -> int:
     """Integer ceiling division for non-negative numerators."""
     return -(-numerator // denominator)

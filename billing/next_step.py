@@ -163,8 +163,9 @@ def _top_up(state: AccountState, *, blocked: bool) -> NextStep:
 def _quota(state: AccountState, plans: PlanBook) -> NextStep:
     """Every full window must be lifted: a plan sold here, else sales, else the wait."""
     lifts = [_lift(state.plan, w, plans) for w in state.full]
-    if any(plan is None and w.resets_at is None for plan, w in zip(lifts, state.full, strict=True)):
-        return _sales(state.full[0], None)
+    stuck = [w for p, w in zip(lifts, state.full, strict=True) if p is None and not w.resets_at]
+    if stuck:  # used up for good and no plan lifts it
+        return _sales(stuck[0], None)
     wanted = [p for p in lifts if p is not None]
     if wanted:
         top = max(wanted, key=lambda name: plans.plans[name].rank)

@@ -7,6 +7,7 @@ and the workers take their stores as parameters, so each can be given a fake.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,9 @@ from billing.pricing import load_pricing
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
+    ACCOUNT_ALERTS,
     AUTO_TOPUPS,
+    BATCH_BOOK,
     BUDGETS,
     COUNTER,
     DASHBOARD_SESSIONS,
@@ -65,6 +68,7 @@ from gateway.http import (
     account,
     admin,
     api_docs,
+    batches,
     billing,
     health,
     local_pay,
@@ -76,6 +80,7 @@ from gateway.http import (
     user_auth,
     webhooks,
 )
+from gateway.http.batches import batch_fetcher, output_fetcher
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
@@ -93,6 +98,7 @@ from gateway.payments.local import LocalProvider
 from gateway.provider_settings import pricing_terms
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
+from gateway.services.batches import BatchBook
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
@@ -110,10 +116,11 @@ from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
-from gateway.workers.supervisor import Supervisor, every
+from gateway.workers.supervisor import Job, Supervisor, every
 from gateway.workers.sweeper import sweep_and_apply
 
 SWEEP_EVERY_S = 5.0
+BATCH_POLL_S = 60.0  # running batches are looked at this often when no owner asks
 
 StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 # The concrete stores, for the workers (which issue 9 moves onto the ports); handlers and
@@ -140,6 +147,13 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[METER],
                 app[PRICING],
                 app[COUNTER],
+            )
+            app[BATCH_BOOK] = BatchBook(
+                opened.owned_files(),
+                opened.owned_batches(),
+                opened.store,
+                app[METER],
+                app[PRICING],
             )
             _metering(app, opened)
             yield
@@ -218,6 +232,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     app[METERING_LEDGER] = opened.metering_ledger()
     app[EXPORTS] = opened.exports()
     app[NOTIFY] = opened.notify_ledger()
+    app[ACCOUNT_ALERTS] = opened.account_alerts()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
         opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], links_of(app[SETTINGS])
@@ -264,6 +279,18 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     await provider.close()
 
 
+def _batch_poller(app: web.Application, stop: asyncio.Event) -> Job:
+    """Running batches no owner asks about are looked at every BATCH_POLL_S, and settled
+    when seen ended."""
+    book, upstream = app[BATCH_BOOK], app[UPSTREAM]
+    fetch_batch, fetch_output = batch_fetcher(upstream), output_fetcher(upstream)
+
+    async def poll() -> None:
+        await book.poll_once(fetch_batch, fetch_output)
+
+    return every(BATCH_POLL_S, poll, stop, "batch_poller")
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Every background task runs under the supervisor, whose report /readyz shows."""
     settings, stores = app[SETTINGS], app[STORES]
@@ -282,6 +309,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         supervisor.start("restorer", every(CHECK_EVERY_S, restore, stop, "restorer"))
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
     supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
+    supervisor.start("batch_poller", _batch_poller(app, stop))
     stream = stores.settlement_stream(settings.settler_name)
     settler = Settler(
         stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
@@ -292,7 +320,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     session = app[OUTBOUND_SESSION]
     for name, job in export_jobs(settings, exports, session, stop):
         supervisor.start(name, job)
-    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], session, stop):
+    alerts = app[ACCOUNT_ALERTS]
+    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop):
         supervisor.start(name, job)
     payments = app[PAYMENTS]
     clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
@@ -392,6 +421,7 @@ def create_app(
     app.on_shutdown.append(_begin_stop)
     proxy.add_routes(app)
     responses.add_routes(app)
+    batches.add_routes(app)
     lookups.add_routes(app)
     admin.add_routes(app)
     billing.add_routes(app)  # before any /v1/account sub-app: its longer prefix must win

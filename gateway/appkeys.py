@@ -17,6 +17,7 @@ from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
+from gateway.services.batches import BatchBook
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter
@@ -25,6 +26,7 @@ from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
 from gateway.stores.ports import (
+    AccountAlertsPort,
     DirectoryPort,
     EndUserBudgetsPort,
     ExportLedgerPort,
@@ -56,6 +58,7 @@ JWT = web.AppKey("jwt", JwtVerifier)  # absent when JWT sign-in is not configure
 REVOCATIONS: web.AppKey[RevocationsPort] = web.AppKey("revocations")
 DIRECTORY: web.AppKey[DirectoryPort] = web.AppKey("directory")
 RESPONSE_BOOK = web.AppKey("response_book", ResponseBook)
+BATCH_BOOK = web.AppKey("batch_book", BatchBook)
 METER_BOOK = web.AppKey("meter_book", MeterBook)
 METERING = web.AppKey("metering", Metering)
 SERVICES = web.AppKey("services", ServiceResolver)
@@ -76,6 +79,7 @@ BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
+ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")
 
 
 @dataclass(frozen=True, slots=True)

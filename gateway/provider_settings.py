@@ -13,6 +13,19 @@ the resource (`https://NAME.openai.azure.com`), a model's `upstream` is its depl
 `api_version` picks the dated API (`/openai/deployments/{deployment}/...?api-version=`) and
 its absence the v1 API (`/openai/v1/...`, the deployment name as `model`); `api_key` goes as
 `api-key`, or `entra_token` (NAME_ENTRA_TOKEN) as a bearer token instead.
+
+Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version root,
+`https://generativelanguage.googleapis.com/v1beta`; the key goes as `x-goog-api-key`),
+`wire = "vertex"` Vertex AI (`base_url` down to the publisher,
+`https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/LOCATION/publishers/google`;
+`api_key` is an OAuth access token sent as a bearer token). Calls go to
+`{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
+take genai-prices' `google` prices by default.
+
+AWS Bedrock: `wire = "bedrock"`, `base_url` the runtime endpoint
+(`https://bedrock-runtime.REGION.amazonaws.com`), `region` when that URL names none; calls
+are signed with SigV4 with the standard AWS credential chain's credentials (no `api_key`),
+and take genai-prices' `aws` prices by default. Anthropic models are called by InvokeModel.
 """
 
 from __future__ import annotations
@@ -32,12 +45,23 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-WIRES = ("openai", "anthropic", "azure")
+WIRES = ("openai", "anthropic", "azure", "gemini", "vertex", "bedrock")
 # The body format each wire speaks, as the metered routes know it.
-BODIES = {"openai": "openai", "anthropic": "anthropic", "azure": "openai"}
-DEFAULT_CATALOGUE = {"azure": "azure"}
+BODIES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "openai",
+    "gemini": "gemini",
+    "vertex": "gemini",
+    "bedrock": "anthropic",
+}
+DEFAULT_CATALOGUE = {"azure": "azure", "gemini": "google", "vertex": "google", "bedrock": "aws"}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-FIELDS = frozenset({"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token"})
+FIELDS = frozenset(
+    {"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token", "region"}
+)
+BEDROCK_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?|v1")
 
 
@@ -50,6 +74,7 @@ class ProviderSettings:
     catalogue: str = ""  # the genai-prices provider pricing its models; "" none
     api_version: str = ""  # Azure's dated API version; "" its v1 API
     entra_token: str = field(default="", repr=False)  # Azure: a bearer token, not api-key
+    region: str = ""  # Bedrock's AWS region, which its SigV4 signature names
 
     def __repr__(self) -> str:
         return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
@@ -94,7 +119,24 @@ def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> P
         raise ConfigError(f'[providers.{name}] catalogue must be a provider name or ""')
     url = v.url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
     version, token = _azure(name, str(wire), section, env)
-    return ProviderSettings(name, url, str(key), str(wire), catalogue, version, token)
+    region = _region(name, str(wire), section, url)
+    return ProviderSettings(name, url, str(key), str(wire), catalogue, version, token, region)
+
+
+def _region(name: str, wire: str, section: Mapping[str, object], url: str) -> str:
+    """A Bedrock provider's region: its table's, else its runtime URL's."""
+    raw = section.get("region")
+    if wire != "bedrock":
+        if raw is not None:
+            raise ConfigError(f"[providers.{name}]: region is Bedrock's")
+        return ""
+    host = BEDROCK_HOST.search(url)
+    region = raw if raw is not None else (host.group(1) if host else "")
+    if not isinstance(region, str) or not REGION.fullmatch(region):
+        raise ConfigError(
+            f'[providers.{name}] needs region (like "us-east-1"): its base_url names none'
+        )
+    return region
 
 
 def _azure(

@@ -46,6 +46,7 @@ class JwtSettings:
     leeway_s: int = 30
     account_claim: str = "account_id"
     max_lifetime_s: int = 86400
+    role_claim: str = ""  # JWT_ROLE_CLAIM: the claim whose values name a member's role
 
     @property
     def enabled(self) -> bool:
@@ -277,6 +278,7 @@ def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
         leeway_s=v.whole("JWT_LEEWAY_S", get("JWT_LEEWAY_S", 30), 0),
         account_claim=str(get("JWT_ACCOUNT_CLAIM", "account_id")),
         max_lifetime_s=v.whole("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60),
+        role_claim=str(get("JWT_ROLE_CLAIM", "") or ""),
     )
 
 

@@ -25,14 +25,15 @@ class Sink:
     deliveries: list[str] = field(default_factory=list)  # every attempt, retries included
     bad_signatures: int = 0
     fail_next: int = 0
+    secret: str = SECRET  # a person's alert signs with its own secret
 
     def events(self, account_id: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e["account_id"] == account_id]
 
 
-def _valid(request: web.Request, body: bytes) -> bool:
+def _valid(request: web.Request, body: bytes, secret: str) -> bool:
     ts = request.headers["Meterway-Timestamp"]
-    expected = hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
     given = request.headers["Meterway-Signature"].removeprefix("v1=")
     return hmac.compare_digest(expected, given) and abs(time.time() - int(ts)) < 300
 
@@ -44,7 +45,7 @@ async def webhook_sink() -> AsyncIterator[Sink]:
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         sink.deliveries.append(request.headers["Meterway-Delivery"])
-        if not _valid(request, body):
+        if not _valid(request, body, sink.secret):
             sink.bad_signatures += 1
             return web.Response(status=400)
         if sink.fail_next:

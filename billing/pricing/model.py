@@ -200,11 +200,16 @@ class ModelPrice:
         """The reservation: every input token at its dearest kind, every output token, at
         the band the prompt reaches and the dearer of the base price and the requested tier.
         `kinds` are usage keys the request asks for beyond text (1-hour cache writes, audio
-        in or out), whose rates the worst case also assumes."""
+        in or out), whose rates the worst case also assumes. A batch's (`tier` BATCH) is at
+        the batch rates alone: nothing in it runs at another tier."""
         band = self.card(at_ms).band(input_tokens)
         if not (tier or kinds):
             exact = input_tokens * band.dearest_input + max_output_tokens * band.dearest_output
             return -(-(exact + band.fixed) // COST_SCALE)
+        if tier == BATCH:  # a batch runs at the batch rates, never a call's tier
+            return _worst(
+                self.card(at_ms, tier).band(input_tokens), input_tokens, max_output_tokens, kinds
+            )
         base = _worst(band, input_tokens, max_output_tokens, kinds)
         if not tier:
             return base

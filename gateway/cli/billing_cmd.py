@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from billing.display import quota_amount, quota_label, usd
+from gateway.cli import alerts_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -50,13 +51,35 @@ def _window_line(w: dict[str, Any]) -> str:
     return f"quota     {quota_label(w['window'], w['metric']):<24} {used} of {limit}{resets}"
 
 
-def _status_text(args: argparse.Namespace, account: dict[str, Any]) -> str:
+def _renewal(billing: dict[str, Any] | None) -> str:
+    sub = (billing or {}).get("subscription")
+    if not sub:
+        return ""
+    if sub.get("cancels_at"):
+        return f", ends {sub['cancels_at']}"
+    if sub.get("renews_at"):
+        return f", renews {sub['renews_at']}"
+    return f", subscription {sub.get('status')}"
+
+
+def _card_line(billing: dict[str, Any] | None) -> list[str]:
+    card = (billing or {}).get("card")
+    if not card:
+        return []
+    expires = f" (expires {card['exp_month']}/{card['exp_year']})" if card.get("exp_year") else ""
+    return [f"card      {card['brand']} •••• {card['last4']}{expires}"]
+
+
+def _status_text(
+    args: argparse.Namespace, account: dict[str, Any], billing: dict[str, Any] | None
+) -> str:
     lines = [
         f"account   {account['id']} ({account['name']})",
-        f"plan      {account['plan']} ({account['mode']})",
+        f"plan      {account['plan']} ({account['mode']}){_renewal(billing)}",
         f"balance   {_usd(account['balance_micros'])}  held {_usd(account['held_micros'])}"
         f"  available {_usd(account['available_micros'])}",
     ]
+    lines += _card_line(billing)
     lines += [_window_line(w) for w in account.get("windows", [])]
     step = next_step(account)
     if step is None:
@@ -76,7 +99,7 @@ def status(args: argparse.Namespace) -> int:
     billing = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
     step = next_step(account)
     data = {"account": account, "billing": billing, "next": account.get("next")}
-    emit(args, _status_text(args, account), data)
+    emit(args, _status_text(args, account, billing), data)
     return ACTION_NEEDED if step else OK
 
 
@@ -114,6 +137,25 @@ def topup(args: argparse.Namespace) -> int:
     return OK
 
 
+def invoices(args: argparse.Namespace) -> int:
+    found = expect(call(args, "GET", BILLING + "/invoices"), 200)["data"]
+    lines = [
+        f"{i['created'][:10]}  {i['number'] or i['id']}  {usd(i['amount_micros'])}  {i['status']}"
+        + (f"  {i['url']}" if i.get("url") else "")
+        for i in found
+    ]
+    emit(args, "\n".join(lines) or "no invoices", found)
+    return OK
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """The plan stays until the period it was paid for ends."""
+    result = expect(call(args, "POST", BILLING + "/subscription/cancel", {}), 200)
+    when = result.get("effective_at") or "the end of the period"
+    emit(args, f"Your subscription ends {when}; then your plan is {result['plan']}.", result)
+    return OK
+
+
 def plan(args: argparse.Namespace) -> int:
     """Change plan: now for an upgrade with a card on file, else a checkout page to pay."""
     answer = call(args, "POST", BILLING + "/subscription", {"plan": args.plan} | _back(args))
@@ -137,6 +179,9 @@ def add_parser(sub: Any) -> None:
         ("portal", portal, "open the billing portal (prints a URL)"),
         ("topup", topup, "add credit (prints a payment URL)"),
         ("plan", plan, "change plan (upgrades now; may print a checkout URL)"),
+        ("invoices", invoices, "your plan's invoices"),
+        ("cancel", cancel, "cancel the subscription at the end of its period"),
+        *alerts_cmd.COMMANDS,
     ):
         p = commands.add_parser(name, help=text, allow_abbrev=False)  # no --token for --token-file
         add_common(p, "token", "METERWAY_TOKEN")
@@ -151,6 +196,7 @@ def add_parser(sub: Any) -> None:
                 help="where the page sends you back to (default: the dashboard's billing page);"
                 " must be on an origin the gateway allows",
             )
+        alerts_cmd.add_arguments(name, p)
 
 
 def main(args: argparse.Namespace) -> int:

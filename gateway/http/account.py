@@ -6,6 +6,7 @@ carries it (gateway/http/principal.py). Every route is confined to the caller's 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -13,9 +14,9 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies, credit_grants, end_user_budgets, teams
+from gateway.http import account_alerts, bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -66,7 +67,17 @@ async def get_account(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     who = require(request, KEYS_READ)
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
+    if who.own_keys_only:
+        owned = await _owned_key_ids(request, who)
+        rows = [r for r in rows if r["id"] in owned]
     return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:
+    """The keys a member kept to their own created (none when they are no member here)."""
+    if who.member_id is None:
+        return set()
+    return set(await request.config_dict[MEMBERS].keys_of_member(who.member_id))
 
 
 async def caller_grant(request: web.Request, who: Principal) -> Grant:
@@ -79,8 +90,9 @@ async def caller_grant(request: web.Request, who: Principal) -> Grant:
     return user_grant(who.scopes, plan.models if plan else ())
 
 
-def spec_of_body(body: dict[str, object]) -> KeySpec:
-    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field."""
+def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
+    """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field.
+    `known`: the providers a key may be pinned to."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -89,6 +101,7 @@ def spec_of_body(body: dict[str, object]) -> KeySpec:
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),
         bodies.expiry_field(data),
+        bodies.providers_field(data, known),
     )
 
 
@@ -105,13 +118,15 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         issued = await issue_key_within(app[LEDGER], app[STORE], who.account_id, grant, spec)
     except GrantTooWide as exc:
         raise _denied(exc) from exc
+    if who.member_id is not None:
+        await app[MEMBERS].own_key(issued.key_id, who.member_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     return {**key_use_json(row), "key": issued.secret}
 
 
 async def create_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    spec = spec_of_body(parse_json(await request.read()))
+    spec = spec_of_body(parse_json(await request.read()), request.config_dict[SETTINGS].providers)
     return web.json_response(await create_key_for(request, who, spec), status=201)
 
 
@@ -119,6 +134,8 @@ async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
     """One of the caller's account's keys, or NotFound (never another account's)."""
     row = await request.config_dict[DIRECTORY].key_with_use(key_id)
     if row is None or row["account_id"] != who.account_id:
+        raise NotFound("No such key.")
+    if who.own_keys_only and key_id not in await _owned_key_ids(request, who):
         raise NotFound("No such key.")
     return row
 
@@ -233,4 +250,5 @@ def add_routes(app: web.Application) -> None:
     credit_grants.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
+    account_alerts.add_routes(account)
     app.add_subapp("/v1/account", account)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import LEDGER, PLANS, STORE
+from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import (
     admin_directory,
@@ -182,7 +182,8 @@ async def create_key(request: web.Request) -> web.Response:
         bodies.str_list(body, "models"),
     )
     quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body)
-    spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires)
+    providers = bodies.providers_field(body, request.config_dict[SETTINGS].providers)
+    spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires, providers)
     issued = await issue_key(
         request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
@@ -107,6 +108,7 @@ def member_json(row: Row) -> dict[str, Any]:
         "email": row["email"],
         "issuer": row["issuer"],
         "subject": row["subject"],
+        "role": row["role"],
         "created_at": row["created_at"].isoformat(),
         "signed_in_at": signed_in.isoformat() if signed_in else None,
     }
@@ -117,21 +119,45 @@ async def list_members(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [member_json(r) for r in rows]})
 
 
-async def invite_member(request: web.Request) -> web.Response:
-    """Invite a person by e-mail: they sign in by their identity provider (with that address
-    verified) or by an e-mailed link."""
-    account_id = await _account_id(request)
+def role_field(body: dict[str, Any], default: str) -> str:
+    try:
+        return parse_role(body.get("role", default))
+    except RoleError as exc:
+        raise InvalidRequest(str(exc), param="role") from exc
+
+
+async def add_member(account_id: str, request: web.Request, default_role: str) -> Row:
+    """Invite a person by e-mail with a role: they sign in by their identity provider
+    (with that address verified) or by an e-mailed link."""
     body = parse_json(await request.read())
     email = str(bodies.text_field(body, "email")).strip().lower()
     if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
         raise InvalidRequest("'email' must be an e-mail address.", param="email")
+    role = role_field(body, default_role)
     try:
-        row = await request.config_dict[MEMBERS].add(account_id, email)
+        return await request.config_dict[MEMBERS].add(account_id, email, role=role)
     except DuplicateMember as exc:
         raise Conflict(
             "This account already has a member with this e-mail.", param="email"
         ) from exc
+
+
+async def invite_member(request: web.Request) -> web.Response:
+    """The operator invites the organization's people: owners unless a role is given (the
+    role members had before roles existed)."""
+    row = await add_member(await _account_id(request), request, "owner")
     return web.json_response(member_json(row), status=201)
+
+
+async def set_member_role(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    role = role_field(parse_json(await request.read()), "")
+    members = request.config_dict[MEMBERS]
+    row = await members.get(request.match_info["member_id"])
+    if row is None or row["account_id"] != account_id:
+        raise NotFound("No such member.")
+    updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
+    return web.json_response(member_json(updated))
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -152,3 +178,4 @@ def add_routes(admin: web.Application) -> None:
     r.add_get("/accounts/{account_id}/members", list_members)
     r.add_post("/accounts/{account_id}/members", invite_member)
     r.add_delete("/accounts/{account_id}/members/{member_id}", remove_member)
+    r.add_put("/accounts/{account_id}/members/{member_id}/role", set_member_role)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.money import display_usd as _usd
+from billing.display import usd_exact as _usd
 from billing.payments import PaymentRuleError
 from gateway.appkeys import LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError

@@ -70,6 +70,16 @@ async def payments(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": history})
 
 
+async def invoices(request: web.Request) -> web.Response:
+    found = await request.config_dict[PAYMENTS].invoices(_account(request, BILLING_READ))
+    return web.json_response({"object": "list", "data": found})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    back = return_url(request, None)
+    return web.json_response(await request.config_dict[PAYMENTS].cancel(_account(request), back))
+
+
 async def setup(request: web.Request) -> web.Response:
     account, body = _account(request), await _body(request)
     page = await request.config_dict[PAYMENTS].setup(account, _back(request, body))
@@ -115,6 +125,8 @@ def add_routes(app: web.Application) -> None:
     r = billing.router
     r.add_get("", overview)
     r.add_get("/payments", payments)
+    r.add_get("/invoices", invoices)
+    r.add_post("/subscription/cancel", cancel)
     r.add_post("/setup", setup)
     r.add_post("/topups", topups)
     r.add_post("/subscription", subscription)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,15 @@ def str_list(body: dict[str, Any], name: str) -> list[str]:
     ):
         raise InvalidRequest(f"'{name}' must be an array of strings.", param=name)
     return value
+
+
+def providers_field(body: dict[str, Any], known: Collection[str]) -> tuple[str, ...]:
+    """The providers a key is pinned to (data residency); each must be one Meterway has."""
+    names = str_list(body, "providers")
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise InvalidRequest(f"Unknown provider '{unknown[0]}'.", param="providers")
+    return tuple(dict.fromkeys(names))
 
 
 def quotas_field(body: dict[str, Any]) -> tuple[Quota, ...]:

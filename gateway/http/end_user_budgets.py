@@ -17,7 +17,7 @@ from billing.end_users import check_end_user_id, parse_end_user_quotas
 from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
-from gateway.http.principal import ACCOUNT_READ, KEYS_WRITE, require
+from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.llm.calls import parse_json
 from gateway.services.end_user_budgets import set_end_user_budget
 from gateway.stores.records import Row
@@ -101,7 +101,7 @@ async def account_list(request: web.Request) -> web.Response:
 
 
 async def account_put(request: web.Request) -> web.Response:
-    return await _put(request, require(request, KEYS_WRITE).account_id)
+    return await _put(request, require(request, ORG_WRITE).account_id)
 
 
 def add_admin_routes(admin: web.Application) -> None:

@@ -12,7 +12,7 @@ from html import escape
 
 from aiohttp import web
 
-from billing.money import format_usd
+from billing.display import usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS
 from gateway.errors import InvalidRequest, NotFound
 from gateway.payments.local import CARDS, DECLINED_STATUS, SUCCEEDS, LocalProvider
@@ -90,7 +90,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     s = await _session(request)
     what = {
         "setup": "Save a card for future payments.",
-        "payment": f"Add ${format_usd(int(str(s.get('amount_micros', 0))))} of credit.",
+        "payment": f"Add {usd(int(str(s.get('amount_micros', 0))))} of credit.",
         "subscription": f"Subscribe to the {escape(str(s.get('plan')))} plan.",
     }[str(s["mode"])]
     if s["status"] != "open":
@@ -168,7 +168,7 @@ async def portal_page(request: web.Request) -> web.Response:
     info = await provider.portal(customer)
     card = info["card"]
     rows = "".join(
-        f"<li>{escape(p['id'])}: ${format_usd(p['amount_micros'])} {escape(p['status'])}</li>"
+        f"<li>{escape(p['id'])}: {usd(p['amount_micros'])} {escape(p['status'])}</li>"
         for p in info["payments"]
     )
     subs = "".join(

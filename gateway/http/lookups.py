@@ -1,9 +1,10 @@
 """Answers that cost nothing: token counts, one model, and the build that is running.
 
-`POST /v1/messages/count_tokens` is authenticated but not billed: Anthropic's own count
-when the provider answers, else the gateway's local estimate (`x-meterway-token-count`
-says which). `GET /v1/models/{model}` answers only for a model this key may use, in
-Anthropic's shape when the Anthropic SDK asks. `/api/ping` says which build runs.
+`POST /v1/messages/count_tokens` and Gemini's `:countTokens` are authenticated but not
+billed: the provider's own count when it answers, else the gateway's local estimate
+(`x-meterway-token-count` says which). `GET /v1/models/{model}` answers only for a model
+this key may use, in Anthropic's shape when the Anthropic SDK asks. `/api/ping` says which
+build runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.llm import endpoints
 from gateway.llm.calls import model_for, parse_json
+from gateway.llm.endpoint import Endpoint
+from gateway.llm.gemini_readers import read_gemini
 from gateway.llm.readers import tools_tokens
 
 COUNT_PATH = "/v1/messages/count_tokens"
@@ -36,16 +39,34 @@ def _local_count(request: web.Request, body: dict[str, Any], encoding: str) -> i
 
 
 async def count_tokens(request: web.Request) -> web.Response:
+    return await _count(request, endpoints.MESSAGES)
+
+
+async def gemini_count_tokens(request: web.Request) -> web.Response:
+    return await _count(request, endpoints.GEMINI)
+
+
+async def _count(request: web.Request, endpoint: Endpoint) -> web.Response:
     key = await request.app[KEYS].resolve(request)
     await request.app[METER].precheck(request[REQUEST_ID], key, key_only=True)
-    raw = await request.read()
-    body = parse_json(raw)
-    price = model_for(endpoints.MESSAGES, body, key, request.app[PRICING])
-    forwarded = {**body, "model": price.upstream_model}
+    body = parse_json(await request.read())
+    gemini = endpoint is endpoints.GEMINI
+    if gemini:
+        body["model"] = request.match_info["model"]
+    price = model_for(endpoint, body, key, request.app[PRICING])
+    if gemini:
+        forwarded, path = {k: v for k, v in body.items() if k != "model"}, ":countTokens"
+    else:
+        forwarded, path = {**body, "model": price.upstream_model}, COUNT_PATH
     headers = request_id_headers(request[REQUEST_ID])
     try:
         status, answer, upstream_headers = await request.app[UPSTREAM].call(
-            price.provider, "POST", COUNT_PATH, request.headers, orjson.dumps(forwarded)
+            price.provider,
+            "POST",
+            path,
+            request.headers,
+            orjson.dumps(forwarded),
+            price.upstream_model,
         )
     except MeterwayError:
         status, answer, upstream_headers = 0, b"", {}
@@ -57,6 +78,9 @@ async def count_tokens(request: web.Request) -> web.Response:
             status=status, body=answer, content_type="application/json", headers=headers
         )
     headers["x-meterway-token-count"] = "local"
+    if gemini:
+        sizing = read_gemini(body, price, request.app[COUNTER])
+        return web.json_response({"totalTokens": sizing.input_tokens}, headers=headers)
     count = _local_count(request, body, price.encoding)
     return web.json_response({"input_tokens": count}, headers=headers)
 
@@ -89,5 +113,7 @@ async def ping(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post(COUNT_PATH, count_tokens)
+    for version in ("v1", "v1beta"):
+        app.router.add_post(f"/{version}/models/{{model:[^/:]+}}:countTokens", gemini_count_tokens)
     app.router.add_get("/v1/models/{model}", retrieve_model)
     app.router.add_get("/api/ping", ping)

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, SETTINGS, STORE
+from billing import roles
+from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, PermissionDenied
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
@@ -25,8 +26,9 @@ KEYS_WRITE = "keys:write"
 BILLING_READ = "billing:read"
 BILLING_SETUP = "billing:setup"
 BILLING = "billing"  # an API key's scope for all of /v1/account/billing
+ORG_WRITE = roles.ORG_WRITE  # members, teams and end-user budgets
 USER_SCOPES = frozenset(
-    {ACCOUNT_READ, USAGE_READ, KEYS_READ, KEYS_WRITE, BILLING_READ, BILLING_SETUP}
+    {ACCOUNT_READ, USAGE_READ, KEYS_READ, KEYS_WRITE, BILLING_READ, BILLING_SETUP, ORG_WRITE}
 )
 # holding any of the values grants the key too
 IMPLIED = {
@@ -43,6 +45,14 @@ class Principal:
     scopes: frozenset[str]
     key: KeyRecord | None = None
     token: VerifiedToken | None = None
+    # A member's role ('' for a key, or a token without one); a role kept to its own keys
+    # sees and manages only the keys `member_id` created.
+    role: str = ""
+    member_id: str | None = None
+
+    @property
+    def own_keys_only(self) -> bool:
+        return self.role in roles.OWN_KEYS_ONLY
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or any(s in self.scopes for s in IMPLIED.get(scope, ()))
@@ -92,7 +102,40 @@ async def _from_token(request: web.Request, raw: str) -> Principal:
         raise InvalidApiKey("User tokens are not accepted here (JWT sign-in is not configured).")
     token = await verifier.verify(raw)
     row = await _account_of(request, token)
-    return Principal(row["id"], "user", token.scopes, token=token)
+    role = _role_claim(request, token)
+    if role is None:
+        return Principal(row["id"], "user", token.scopes, token=token)
+    member = await _claimed_member(request, row["id"], token, role)
+    scopes = roles.ROLE_SCOPES[role]
+    return Principal(row["id"], "user", scopes, token=token, role=role, member_id=member)
+
+
+def _role_claim(request: web.Request, token: VerifiedToken) -> str | None:
+    """With JWT_ROLE_CLAIM set, the most powerful role among the claim's values (a string
+    or a list, such as an identity provider's groups); None without one."""
+    name = request.config_dict[SETTINGS].jwt.role_claim
+    value = token.claims.get(name) if name else None
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return roles.best_role(v for v in values if isinstance(v, str))
+
+
+async def _claimed_member(
+    request: web.Request, account_id: str, token: VerifiedToken, role: str
+) -> str | None:
+    """The member a token's (issuer, subject) is, added on first sight (members are
+    invited by e-mail or added by claim); their role follows the claim. None when that
+    identity is another organization's member: it owns no key here."""
+    members = request.config_dict[MEMBERS]
+    issuer = str(token.claims.get("iss", ""))
+    found = await members.by_subject(issuer, token.subject)
+    if found is None:
+        email = str(token.claims.get("email") or f"{token.subject}@{issuer or 'jwt'}")
+        found = await members.add(account_id, email, issuer, token.subject, role)
+    elif found["account_id"] != account_id:
+        return None
+    elif found["role"] != role:
+        await members.set_role(found["id"], role)
+    return str(found["id"])
 
 
 async def resolve_principal(request: web.Request) -> Principal:

@@ -120,6 +120,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
+    if call.endpoint.answer is not None:  # the client speaks another wire
+        raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
     body = raw if cost is None else costed_answer(raw, cost)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
@@ -169,7 +171,10 @@ async def _streamed(
             # Gone before the headers went out: read on for the provider's usage, as
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
-        relay = StreamRelay(call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE])
+        parser = p.upstream.stream_parser(call.price.provider)
+        relay = StreamRelay(
+            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser
+        )
         with timing(request).upstream():
             outcome = await relay.run()
         runs_on = call.body.get("background") is True and not outcome.finished
@@ -241,8 +246,8 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
-    if endpoint.model_in_path:
-        body["model"] = request.match_info["deployment"]
+    if endpoint.path_model:
+        body["model"] = request.match_info[endpoint.path_model]
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
@@ -275,8 +280,8 @@ async def _read_small(
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        if endpoint.model_in_path:
-            body["model"] = request.match_info["deployment"]
+        if endpoint.path_model:
+            body["model"] = request.match_info[endpoint.path_model]
         end_user = request.headers.get(END_USER_HEADER)
         call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
     except MeterwayError:
@@ -403,6 +408,16 @@ METERED_ROUTES = (
     ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
     ("/v1/audio/translations", endpoints.TRANSLATIONS),
     ("/v1/audio/speech", endpoints.SPEECH),
+    # Gemini's own form, for the google-genai SDK by base URL (v1 since its 3.x, v1beta
+    # before): the model in the path.
+    *(
+        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint)
+        for version in ("v1", "v1beta")
+        for method, endpoint in (
+            ("generateContent", endpoints.GEMINI),
+            ("streamGenerateContent", endpoints.GEMINI_STREAM),
+        )
+    ),
 )
 
 

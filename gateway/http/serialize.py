@@ -41,6 +41,7 @@ def key_json(row: Row) -> dict[str, Any]:
         "prefix": row["key_prefix"],
         "scopes": list(row["scopes"]),
         "models": list(row["models"]),
+        "providers": list(row["providers"]),
         "quotas": json.loads(row["quotas"]),
         "on_insufficient": row["on_insufficient"],
         "expires_at": _iso(row["expires_at"]),

@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.appkeys import LEDGER, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
-from gateway.http.principal import ACCOUNT_READ, KEYS_WRITE, require
+from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.llm.calls import parse_json
 from gateway.services.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
@@ -101,7 +101,7 @@ async def admin_key_team(request: web.Request) -> web.Response:
 
 
 async def account_create(request: web.Request) -> web.Response:
-    return await _create(request, require(request, KEYS_WRITE).account_id)
+    return await _create(request, require(request, ORG_WRITE).account_id)
 
 
 async def account_list(request: web.Request) -> web.Response:
@@ -109,12 +109,12 @@ async def account_list(request: web.Request) -> web.Response:
 
 
 async def account_quotas(request: web.Request) -> web.Response:
-    who = require(request, KEYS_WRITE)
+    who = require(request, ORG_WRITE)
     return await _quotas(request, await _team(request, who.account_id))
 
 
 async def account_key_team(request: web.Request) -> web.Response:
-    return await _key_team(request, require(request, KEYS_WRITE).account_id)
+    return await _key_team(request, require(request, ORG_WRITE).account_id)
 
 
 def add_admin_routes(admin: web.Application) -> None:

@@ -22,7 +22,9 @@ from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
+from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
+from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -121,6 +123,17 @@ def model_for(
     endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
 ) -> ModelPrice:
     """The priced model this key may use on this endpoint, or the error saying why not."""
+    price, translation = _routed(endpoint, body, key, pricing)
+    if translation is not None:
+        raise ModelNotFound(endpoint.wrong_provider.format(model=body["model"]), param="model")
+    return price
+
+
+def _routed(
+    endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
+) -> tuple[ModelPrice, tuple[Endpoint, Endpoint] | None]:
+    """The priced model, and the endpoints translating the call when its provider speaks
+    another wire (None: it speaks this one)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required.", param="model")
@@ -133,9 +146,13 @@ def model_for(
         raise PermissionDenied(f"This API key lacks the '{endpoint.scope}' scope.")
     if key.models and price.name not in key.models:
         raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
-    if not endpoint.serves(price, pricing.wire(price.provider)):
+    wire = pricing.wire(price.provider)
+    if endpoint.serves(price, wire):
+        return price, None
+    translation = translated(endpoint, BODIES.get(wire, wire))
+    if translation is None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
-    return price
+    return price, translation
 
 
 def read_call(
@@ -150,13 +167,18 @@ def read_call(
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
     raise the model's output cap; `end_user_header` names the end user over the body."""
-    price = model_for(endpoint, body, key, pricing)
+    price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
+    if translation is not None:
+        endpoint = translation[stream]
+    stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
     end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
+    if key.providers:
+        deployments = _key_pinned(price, deployments, key)
     call = Call(
         endpoint=endpoint,
         price=price,
@@ -197,6 +219,23 @@ def _priceable(
     return tuple(able)
 
 
+def _key_pinned(
+    price: ModelPrice, deployments: tuple[Deployment, ...], key: KeyRecord
+) -> tuple[Deployment, ...]:
+    """The deployments a key pinned to some providers (data residency) may use; refused
+    by name when none is left."""
+    if not deployments and price.provider in key.providers:
+        return deployments
+    kept = tuple(d for d in deployments if d.price.provider in key.providers)
+    if kept:
+        return kept
+    raise PermissionDenied(
+        f"The model '{price.name}' is not served by a provider this API key allows "
+        f"({', '.join(sorted(key.providers))}).",
+        param="model",
+    )
+
+
 def _at_dearest(call: Call, deployments: tuple[Deployment, ...]) -> Call:
     """The call reserving at its dearest deployment: whichever serves it costs no more."""
     dearest = max(deployments, key=lambda d: call.served_by(d).worst_case_micros)
@@ -208,7 +247,12 @@ def upstream_body(call: Call) -> bytes:
     usage always asked for on streams."""
     asks_usage = call.stream and call.endpoint.asks_stream_usage
     body = dict(call.body)
-    body["model"] = call.price.upstream_model
+    if call.endpoint.model_in_body:
+        body["model"] = call.price.upstream_model
+    else:
+        body.pop("model", None)
+    if call.endpoint.translate is not None:
+        return orjson.dumps(call.endpoint.translate(body))
     if asks_usage:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True

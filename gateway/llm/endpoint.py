@@ -16,10 +16,10 @@ from billing.quick import quick_init
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from gateway.provider_settings import BODIES
 
-Wire = Literal["openai", "anthropic"]
-# A provider's configured wire -> the body format it speaks, where they differ.
-SPEAKS = {"azure": "openai"}
+Wire = Literal["openai", "anthropic", "gemini"]
+
 Body = dict[str, Any]
 
 
@@ -71,7 +71,15 @@ class Endpoint:
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
     provider_wires: frozenset[str] = frozenset()  # with `providers`: wires serving it too
-    model_in_path: bool = False  # Azure's form: the deployment in the path names the model
+    # The path segment naming the model (Azure's deployment, Gemini's model), "" the body's;
+    # `model_in_body` False: the provider takes it in the path, never in the body.
+    path_model: str = ""
+    model_in_body: bool = True
+    always_streams: bool = False  # the route streams (Gemini's streamGenerateContent)
+    # A client's wire reaching a provider of another (llm/translations.py): the body the
+    # provider takes, and its JSON answer in the client's shape (with the model's name).
+    translate: Callable[[Body], Body] | None = None
+    answer: Callable[[Body, str], Body] | None = None
     stores: bool = False  # it keeps what it makes, so `store` is no extra
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
@@ -87,4 +95,4 @@ class Endpoint:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""
         if self.providers is not None:
             return price.provider in self.providers or wire in self.provider_wires
-        return SPEAKS.get(wire, wire) == self.wire
+        return BODIES.get(wire, wire) == self.wire

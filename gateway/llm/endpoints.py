@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from billing import gemini
 from billing.audio import speech_stream_tally, transcript_stream_tally
 from billing.images import image_stream_tally
 from billing.pricing import ModelKind
@@ -19,9 +20,10 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import audio_readers, media_readers, readers
+from gateway.llm import audio_readers, gemini_translate, media_readers, readers
 from gateway.llm.audio_answers import speech_usage, transcription_usage
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
+from gateway.llm.gemini_readers import read_gemini
 from gateway.llm.media_answers import image_usage
 
 OPENAI_DONE = b"data: [DONE]\n\n"
@@ -215,9 +217,9 @@ IMAGE_VARIATIONS = _image_route(
 
 
 # Azure's dated API: the same routes, the model named by the deployment in the path.
-AZURE_CHAT = replace(CHAT, model_in_path=True)
-AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
-AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)
+AZURE_CHAT = replace(CHAT, path_model="deployment")
+AZURE_COMPLETIONS = replace(COMPLETIONS, path_model="deployment")
+AZURE_EMBEDDINGS = replace(EMBEDDINGS, path_model="deployment")
 
 
 def transcript_tally(client_wants_usage: bool) -> StreamTally:
@@ -270,3 +272,62 @@ SPEECH = _audio_route(
     answer_usage=speech_usage,
     new_tally=speech_tally,
 )
+
+
+def gemini_error_event(message: str) -> bytes:
+    """Google's error object, as its SDKs read one in a stream."""
+    error = {"code": 502, "message": message, "status": "UNAVAILABLE"}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+def gemini_tally(client_wants_usage: bool) -> StreamTally:
+    return gemini.GeminiStreamTally()
+
+
+GEMINI = Endpoint(
+    name="generate_content",
+    path=":generateContent",
+    scope="chat",
+    kind="chat",
+    wire="gemini",
+    read_request=read_gemini,
+    read_usage=gemini.answer_usage,
+    answer_text=gemini.candidate_texts,
+    new_tally=gemini_tally,
+    error_event=gemini_error_event,
+    clamps=False,  # its output cap sits in generationConfig
+    max_tokens_field="maxOutputTokens",
+    wrong_provider="'{model}' is not served by a Gemini API provider.",
+    path_model="model",
+    model_in_body=False,
+    stream_cost_path=("usageMetadata",),
+)
+GEMINI_STREAM = replace(
+    GEMINI,
+    name="stream_generate_content",
+    path=":streamGenerateContent?alt=sse",
+    always_streams=True,
+)
+
+
+def chat_from_gemini_tally(client_wants_usage: bool) -> StreamTally:
+    return gemini_translate.ChatFromGeminiTally(client_wants_usage)
+
+
+# OpenAI chat clients reaching a model on Google's wire: Gemini's paths and usage, the
+# request and the answer translated (llm/gemini_translate.py).
+CHAT_TO_GEMINI = replace(
+    GEMINI,
+    name="chat",
+    wire="openai",
+    read_request=gemini_translate.read_translated,
+    new_tally=chat_from_gemini_tally,
+    error_event=openai_error_event,
+    stream_end=OPENAI_DONE,
+    clamps=True,
+    max_tokens_field="max_completion_tokens",
+    path_model="",
+    translate=gemini_translate.to_gemini,
+    answer=gemini_translate.to_chat,
+)
+CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)

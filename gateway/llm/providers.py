@@ -26,6 +26,7 @@ from gateway.settings import ProviderSettings
 ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
+GOOGLE_WIRES = frozenset({"gemini", "vertex"})
 AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
 
 
@@ -63,6 +64,12 @@ def target(
             headers["authorization"] = f"Bearer {provider.entra_token}"
         else:
             headers["api-key"] = provider.api_key
+    elif provider.wire in GOOGLE_WIRES:
+        path = f"/models/{quote(model, safe='')}{path}" if model else path
+        if provider.wire == "vertex":
+            headers["authorization"] = f"Bearer {provider.api_key}"
+        else:
+            headers["x-goog-api-key"] = provider.api_key
     elif provider.wire == "anthropic":
         headers["x-api-key"] = provider.api_key
         version = incoming.get("anthropic-version", "")

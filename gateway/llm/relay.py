@@ -29,6 +29,7 @@ from aiohttp import web
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from gateway.llm.bedrock import EventStreamToSSE
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_event
@@ -105,6 +106,7 @@ class StreamRelay:
         counter: TokenCounter,
         limits: StreamLimits,
         gone: asyncio.Event,
+        parser: SSEParser | EventStreamToSSE | None = None,
     ):
         self.call = call
         self.upstream = upstream
@@ -113,7 +115,7 @@ class StreamRelay:
         self.limits = limits
         self.gone = gone
         self.tally = call.endpoint.new_tally(call.client_wants_usage)
-        self.parser = SSEParser()
+        self.parser = SSEParser() if parser is None else parser
         self.held: list[SSEEvent] = []  # the usage event, then the events read with it
         self._watch = True  # until the usage event is held
 

@@ -10,7 +10,7 @@ model renamed to its upstream id, with an exact Content-Length, read from the sp
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import IO
@@ -115,3 +115,14 @@ def measured_seconds(upload: Upload, part: FilePart) -> Fraction | None:
     for start in range(0, part.size, CHUNK):
         frames.feed(upload.read(part, start))
     return frames.seconds if frames.frames else None
+
+
+def part_lines(upload: Upload, part: FilePart) -> Iterator[bytes]:
+    """The lines of a file part, read from the spool a chunk at a time (blocking)."""
+    rest = b""
+    for start in range(0, part.size, CHUNK):
+        lines = (rest + upload.read(part, start)).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest

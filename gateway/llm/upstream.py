@@ -18,9 +18,13 @@ from typing import Protocol
 
 import aiohttp
 
+from gateway.config_values import ConfigError
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.llm import bedrock
+from gateway.llm.betas import forwarded
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
+from gateway.llm.sse import SSEParser
 from gateway.llm.uploads import Encoded
 from gateway.settings import ProviderSettings
 
@@ -43,10 +47,20 @@ class Upstream(Protocol):
         ...
 
     async def call(
-        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+        self,
+        provider: str,
+        method: str,
+        path: str,
+        incoming: Mapping[str, str],
+        body: bytes | None,
+        model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """A small request outside metering (read back a stored response, count tokens):
         (status, whole body, lower-case headers). Raises UpstreamTimeout or UpstreamError."""
+        ...
+
+    def stream_parser(self, provider: str) -> SSEParser | bedrock.EventStreamToSSE:
+        """What reads `provider`'s stream into SSE events (Bedrock frames its own)."""
         ...
 
 
@@ -68,19 +82,34 @@ class HttpUpstream:
         self.forward_test_headers = forward_test_headers
         self.first_byte_timeout_s = first_byte_timeout_s
         self.origins = {name: Origin.parse(p.base_url) for name, p in providers.items()}
+        signed = [name for name, p in providers.items() if p.wire == "bedrock"]
+        creds = bedrock.credentials() if signed else None
+        if signed and creds is None:
+            raise ConfigError(
+                f"[providers.{signed[0]}]: no AWS credentials found (environment, shared "
+                "files, SSO or an instance role) to sign Bedrock calls with"
+            )
+        self.aws_credentials = {name: creds for name in signed}
+
+    def stream_parser(self, provider: str) -> SSEParser | bedrock.EventStreamToSSE:
+        """What reads the provider's stream into SSE events: Bedrock frames its own."""
+        if provider in self.aws_credentials:
+            return bedrock.EventStreamToSSE()
+        return SSEParser()
 
     async def post(
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
-        dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
+        if provider in self.aws_credentials:
+            path, headers, body = self._signed(provider, body, model, forwarded(incoming))
+        else:
+            dest = target(
+                self.providers[provider], path, incoming, self.forward_test_headers, model
+            )
+            path, headers = dest.path, dest.headers
         try:
             return await self.connections.request(
-                self.origins[provider],
-                "POST",
-                dest.path,
-                dest.headers,
-                body,
-                self.first_byte_timeout_s,
+                self.origins[provider], "POST", path, headers, body, self.first_byte_timeout_s
             )
         except CannotConnect as exc:
             raise UpstreamUnreachable(
@@ -124,12 +153,29 @@ class HttpUpstream:
             ) from exc
         return Answer(resp.status, resp.headers, resp.content, _Released(resp))
 
+    def _signed(
+        self, provider: str, body: bytes, model: str, betas: str | None
+    ) -> tuple[str, dict[str, str], bytes]:
+        """A Messages call as Bedrock's InvokeModel takes it, signed."""
+        settings = self.providers[provider]
+        invoke, stream = bedrock.invoke_body(body, betas)
+        path = bedrock.invoke_path(model, stream)
+        url = settings.base_url + path
+        creds = self.aws_credentials[provider]
+        return path, bedrock.signed_headers(url, invoke, settings.region, creds), invoke
+
     async def call(
-        self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
+        self,
+        provider: str,
+        method: str,
+        path: str,
+        incoming: Mapping[str, str],
+        body: bytes | None,
+        model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        dest = target(
-            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
-        )
+        if provider in self.aws_credentials:  # no small calls there: the caller falls back
+            raise UpstreamError("Bedrock serves no such request here.")
+        dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             async with self.session.request(
                 method, dest.url, data=body, headers=dest.headers, allow_redirects=False

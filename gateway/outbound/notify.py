@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from gateway.outbound import smtp
+from gateway.outbound.notify_mail import notification_mail
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -57,22 +58,27 @@ class WebhookSender:
         self.secret = secret
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
-        body = json.dumps(envelope(delivery), separators=(",", ":")).encode()
-        ts = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "Meterway-Delivery": delivery["delivery_id"],
-            "Meterway-Event": delivery["event"],
-            "Meterway-Timestamp": ts,
-            "Meterway-Signature": sign(self.secret, ts, body),
-        }
-        try:
-            async with self.session.post(
-                self.url, data=body, headers=headers, timeout=TIMEOUT
-            ) as r:
-                return None if 200 <= r.status < 300 else f"webhook answered {r.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"{type(exc).__name__}: {exc}"
+        return await post_signed(self.session, self.url, self.secret, delivery)
+
+
+async def post_signed(
+    session: aiohttp.ClientSession, url: str, secret: str, delivery: Mapping[str, Any]
+) -> str | None:
+    """POST one delivery, signed; the error, or None when the receiver took it (2xx)."""
+    body = json.dumps(envelope(delivery), separators=(",", ":")).encode()
+    ts = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "Meterway-Delivery": delivery["delivery_id"],
+        "Meterway-Event": delivery["event"],
+        "Meterway-Timestamp": ts,
+        "Meterway-Signature": sign(secret, ts, body),
+    }
+    try:
+        async with session.post(url, data=body, headers=headers, timeout=TIMEOUT) as r:
+            return None if 200 <= r.status < 300 else f"webhook answered {r.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 class SmtpSender:
@@ -85,11 +91,10 @@ class SmtpSender:
         self.sender, self.to = sender, to
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
-        message = EmailMessage()
-        message["From"], message["To"] = self.sender, self.to
-        message["Subject"] = f"[meterway] {delivery['event']} for {delivery['account_id']}"
-        message["Message-ID"] = f"<{delivery['delivery_id']}@meterway>"
-        message.set_content(json.dumps(envelope(delivery), indent=2))
+        return await self.mail(delivery, self.to)
+
+    async def mail(self, delivery: Mapping[str, Any], to: str) -> str | None:
+        message = notification_mail(envelope(delivery), self.sender, to)
         try:
             await asyncio.to_thread(self._send, message)
         except (OSError, smtplib.SMTPException) as exc:
@@ -100,3 +105,40 @@ class SmtpSender:
         """A connection lost before the server's answer to DATA is a failure and is retried;
         the Message-ID (the delivery id) stays the same, so a mail store can drop the copy."""
         smtp.deliver(self.host, self.port, message)
+
+
+class Targets(Protocol):
+    """Where a person's alert is delivered (stores.ports.AccountAlertsPort has it)."""
+
+    async def target(self, alert_id: str) -> Mapping[str, Any] | None: ...
+
+
+class PersonalEmail:
+    """A person's own alert, e-mailed to the address they gave (needs SMTP_URL)."""
+
+    name = "email"
+
+    def __init__(self, alerts: Targets, mailer: SmtpSender) -> None:
+        self.alerts, self.mailer = alerts, mailer
+
+    async def send(self, delivery: Mapping[str, Any]) -> str | None:
+        target = await self.alerts.target(str(delivery["alert_id"]))
+        if target is None or not target["email"]:
+            return None  # deleted since, or no address: nothing to deliver
+        return await self.mailer.mail(delivery, target["email"])
+
+
+class PersonalWebhook:
+    """A person's own alert, POSTed to their webhook, signed with the alert's secret."""
+
+    name = "webhook"
+
+    def __init__(self, alerts: Targets, session: aiohttp.ClientSession) -> None:
+        self.alerts, self.session = alerts, session
+
+    async def send(self, delivery: Mapping[str, Any]) -> str | None:
+        target = await self.alerts.target(str(delivery["alert_id"]))
+        if target is None or not target["webhook_url"]:
+            return None
+        url, secret = target["webhook_url"], target["webhook_secret"]
+        return await post_signed(self.session, url, secret, delivery)

@@ -44,4 +44,7 @@ def make_payments(
     )
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None
-    return Payments(provider, profiles, stores.ledger, stores.store, plans, config, outbox)
+    thresholds = stores.notify_ledger().thresholds
+    return Payments(
+        provider, profiles, stores.ledger, stores.store, plans, config, outbox, thresholds
+    )

@@ -19,7 +19,9 @@ from typing import Any
 from billing.plans import PlanBook
 from gateway.payments.signing import sign, verify_signature
 from gateway.services.payments_port import (
+    CardOnFile,
     HostedPage,
+    Invoice,
     InvoiceState,
     PaymentState,
     ProviderEvent,
@@ -32,6 +34,7 @@ from gateway.stores.postgres.local_provider import LocalProviderStore
 PAGES = "/billing/local"
 SUCCEEDS, DECLINED, NEEDS_AUTH = "4242424242424242", "4000000000000002", "4000002500003155"
 CARDS = {SUCCEEDS: "succeeds", DECLINED: "declined", NEEDS_AUTH: "requires authentication"}
+BRAND = "visa"  # every test card number above is a Visa number
 EVENT_KINDS = {
     "payment_intent": "payment",
     "setup_intent": "setup",
@@ -180,6 +183,14 @@ class LocalProvider:
         return InvoiceState(
             doc["id"], doc["account_id"], doc["subscription"], doc["paid"], not doc["paid"]
         )
+
+    async def card(self, customer: str) -> CardOnFile | None:
+        number = await self._card(customer)
+        return None if number is None else CardOnFile(BRAND, number[-4:], 12, 2034)
+
+    async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
+        docs = await self.store.of_account("invoice", account_id)
+        return [_invoice(doc) for doc in docs[:limit]]
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         doc = await self.store.get(object_id)
@@ -375,6 +386,8 @@ class LocalProvider:
         paid = card == SUCCEEDS
         invoice = _id("in")
         data = {"id": invoice, "account_id": sub["account_id"], "subscription": sub["id"]}
+        plan = self.plans.get(str(sub.get("plan")))
+        data |= {"amount_micros": plan.price_micros if plan else 0, "created": _iso(_now())}
         await self.store.put(invoice, "invoice", sub["account_id"], data | {"paid": paid})
         if paid:
             sub["status"] = "active"
@@ -429,3 +442,16 @@ def _refund_state(doc: dict[str, Any]) -> RefundState:
 def _subscription_state(doc: dict[str, Any]) -> SubscriptionState:
     end = datetime.fromisoformat(doc["period_end"]) if doc.get("period_end") else None
     return SubscriptionState(doc["id"], doc["account_id"], doc["plan"], doc["status"], end)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _invoice(doc: dict[str, Any]) -> Invoice:
+    """A local invoice; one written before invoices carried an amount or a date reads 0 and
+    the epoch."""
+    created = datetime.fromisoformat(doc.get("created") or "1970-01-01T00:00:00+00:00")
+    status = "paid" if doc.get("paid") else "open"
+    amount = int(doc.get("amount_micros", 0))
+    return Invoice(doc["id"], doc["id"].upper(), amount, status, created, None)

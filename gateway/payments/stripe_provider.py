@@ -18,14 +18,18 @@ import stripe
 from billing.plans import PlanBook
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,
+    card_of,
     event_of,
     get,
     id_of,
+    invoice_of,
     payment_state,
     when,
 )
 from gateway.services.payments_port import (
+    CardOnFile,
     HostedPage,
+    Invoice,
     InvoiceState,
     PaymentState,
     ProviderEvent,
@@ -321,6 +325,16 @@ class StripeProvider:
             get(inv, "parent", "subscription_details", "subscription")
         )
         return InvoiceState(str(inv.id), account, subscription, paid, failed)
+
+    async def card(self, customer: str) -> CardOnFile | None:
+        method = await self._default_method(customer)
+        if method is None:
+            return None
+        return card_of(await self._call(self.v1.payment_methods.retrieve_async, method))
+
+    async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
+        listed = await self._call(self.v1.invoices.list_async, customer=customer, limit=limit)
+        return [invoice_of(inv) for inv in listed.data]
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         if object_id.startswith(("dp_", "du_")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.services.payments_port import PaymentState, ProviderEvent
+from gateway.services.payments_port import CardOnFile, Invoice, PaymentState, ProviderEvent
 
 MICROS_PER_CENT = 10_000
 KINDS = {
@@ -87,4 +87,32 @@ def event_of(event: Any) -> ProviderEvent | None:
         kind,
         str(get(obj, "id")),
         when(get(event, "created")) or datetime.now(UTC),
+    )
+
+
+def card_of(method: Any) -> CardOnFile | None:
+    """A PaymentMethod's card: brand and last four digits only."""
+    card = get(method, "card")
+    if card is None or not get(card, "last4"):
+        return None
+    month, year = get(card, "exp_month"), get(card, "exp_year")
+    return CardOnFile(
+        str(get(card, "brand") or "card"),
+        str(get(card, "last4")),
+        int(month) if month else None,
+        int(year) if year else None,
+    )
+
+
+def invoice_of(inv: Any) -> Invoice:
+    """An invoice as the account sees it: what it was for (amount due) and where it stands."""
+    cents = get(inv, "amount_paid") if get(inv, "status") == "paid" else get(inv, "amount_due")
+    created = when(get(inv, "created")) or datetime.fromtimestamp(0, UTC)
+    return Invoice(
+        str(get(inv, "id")),
+        get(inv, "number"),
+        int(cents or 0) * MICROS_PER_CENT,
+        str(get(inv, "status") or "draft"),
+        created,
+        get(inv, "hosted_invoice_url"),
     )

@@ -36,12 +36,13 @@ def new_id(kind: str) -> str:
 
 def presented_key(request: web.Request) -> str:
     """Bearer token, or Anthropic's x-api-key header, or Azure's api-key (what
-    `openai.AzureOpenAI` sends its key as)."""
+    `openai.AzureOpenAI` sends its key as), or Google's x-goog-api-key (google-genai's)."""
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     headers = request.headers
-    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
+    presented = headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
+    return (presented or "").strip()
 
 
 class KeyResolver:

@@ -29,12 +29,17 @@ def grant_of_key(row: Row) -> Grant:
         frozenset(row["models"]),
         tuple(parse_quotas(json.loads(row["quotas"]))),
         _ms(row["expires_at"]),
+        frozenset(row["providers"]),
     )
 
 
 def grant_of_spec(spec: KeySpec) -> Grant:
     return Grant(
-        frozenset(spec.scopes), frozenset(spec.models), tuple(spec.quotas), _ms(spec.expires_at)
+        frozenset(spec.scopes),
+        frozenset(spec.models),
+        tuple(spec.quotas),
+        _ms(spec.expires_at),
+        frozenset(spec.providers),
     )
 
 
@@ -46,6 +51,7 @@ def spec_of_key(row: Row) -> KeySpec:
         tuple(parse_quotas(json.loads(row["quotas"]))),
         row["on_insufficient"],
         row["expires_at"],
+        tuple(row["providers"]),
     )
 
 

@@ -6,7 +6,8 @@ succeeded, through services/payment_events.py; nothing here credits an account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from billing.payments import (
 )
 from billing.plans import PlanBook
 from gateway.services.next_steps import state_of
-from gateway.services.payments_port import HostedPage, PaymentsProvider
+from gateway.services.payments_port import HostedPage, PaymentsProvider, ProviderUnavailable
 from gateway.services.plan_change import apply_plan
 from gateway.services.usage_view import window_usage
 from gateway.stores.ports import HotStorePort, LedgerPort, NotifyOutbox
@@ -51,6 +52,8 @@ class Payments:
     plans: PlanBook
     config: PaymentsConfig
     outbox: NotifyOutbox | None = None  # None: notifications are not configured
+    # The accounts' own low-balance lines (PUT /admin/v1/accounts/{id}/alerts), if any.
+    thresholds: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None
 
     async def notify(
         self, account_id: str, event: str, data: dict[str, Any], occurrence: str
@@ -98,7 +101,8 @@ class Payments:
             "balance_micros": (hot or (0, 0))[0],
             "held_micros": (hot or (0, 0))[1],
             "payment_method_on_file": bool(profile and profile.method_on_file),
-            "subscription": _subscription(profile),
+            "subscription": _subscription(profile, account["plan"], self.plans.default),
+            "card": await self.card(profile),
             "auto_topup": _auto(profile),
             "grace_period": _grace(profile),
             "next": step.json(),
@@ -114,8 +118,38 @@ class Payments:
         """The account's one next step (billing.next_step.decide) from what was read."""
         if profile is None:
             profile = await self.profiles.profile(account["id"])
-        state = state_of(account, hot, windows, profile, self.config.low_balance_micros)
+        low = self.config.low_balance_micros
+        if self.thresholds is not None:
+            low = (await self.thresholds([account["id"]])).get(account["id"], low)
+        state = state_of(account, hot, windows, profile, low)
         return decide(state, self.plans, Links(self.config.billing_url, self.config.public_url))
+
+    async def card(self, profile: Profile | None) -> dict[str, Any] | None:
+        """The saved card's brand and last four, read from the provider (None while it is
+        unreachable: the overview still answers)."""
+        if profile is None or not profile.method_on_file:
+            return None
+        try:
+            card = await self.provider.card(profile.customer_id)
+        except ProviderUnavailable:
+            return None
+        return None if card is None else asdict(card)
+
+    async def invoices(self, account_id: str, limit: int = 24) -> list[dict[str, Any]]:
+        """The provider's invoices of this account (its plan's), newest first."""
+        profile = await self.profiles.profile(account_id)
+        if profile is None:
+            return []
+        found = await self.provider.invoices(account_id, profile.customer_id, limit)
+        return [asdict(i) | {"created": i.created.isoformat()} for i in found]
+
+    async def cancel(self, account_id: str, back: str) -> dict[str, Any]:
+        """Cancel the plan's subscription: the account keeps its plan until the period it
+        paid for ends, then moves to the default plan (a scheduled downgrade)."""
+        profile = await self.profiles.profile(account_id)
+        if profile is None or profile.subscription_id is None:
+            raise PaymentRuleError("There is no subscription to cancel.")
+        return await self.change_plan(account_id, self.plans.default, back)
 
     # `back` is where the person returns after the hosted page: absolute, already checked
     # against the allowed origins (services/return_urls.py).
@@ -206,13 +240,21 @@ class Payments:
         return {"status": "changed", "plan": plan}
 
 
-def _subscription(profile: Profile | None) -> dict[str, Any] | None:
+def _subscription(profile: Profile | None, plan: str, default: str) -> dict[str, Any] | None:
+    """The plan's subscription: it renews at the period's end unless a downgrade is pending
+    (to the default plan: it is cancelled, and ends then)."""
     if profile is None or profile.subscription_id is None:
         return None
+    end = profile.period_end.isoformat() if profile.period_end else None
+    ending = profile.pending_plan == default
+    live = profile.subscription_status in ("active", "trialing")
     return {
         "id": profile.subscription_id,
+        "plan": plan,
         "status": profile.subscription_status,
-        "current_period_end": profile.period_end.isoformat() if profile.period_end else None,
+        "current_period_end": end,
+        "renews_at": end if live and profile.pending_plan is None else None,
+        "cancels_at": end if ending else None,
         "pending_plan": profile.pending_plan,
     }
 

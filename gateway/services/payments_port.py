@@ -91,6 +91,28 @@ class RefundState:
     amount_micros: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardOnFile:
+    """The saved card as people recognise it: never more than brand and last four digits."""
+
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """One of the customer's invoices, as the provider keeps it."""
+
+    id: str
+    number: str | None
+    amount_micros: int
+    status: str  # paid | open | void | uncollectible | draft
+    created: datetime
+    url: str | None  # the provider's page for it, if it has one
+
+
 class PaymentsProvider(Protocol):
     name: str
 
@@ -138,6 +160,12 @@ class PaymentsProvider(Protocol):
     async def subscription(self, object_id: str) -> SubscriptionState | None: ...
 
     async def invoice(self, object_id: str) -> InvoiceState | None: ...
+
+    async def card(self, customer: str) -> CardOnFile | None:
+        """The saved card's brand and last four digits; None when none is saved."""
+
+    async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
+        """The customer's invoices, newest first."""
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         """Every refund behind a charge, refund or dispute, each with its own id: two

@@ -25,6 +25,7 @@ class KeySpec:
     quotas: Sequence[Quota] = field(default_factory=tuple)
     on_insufficient: str | None = None
     expires_at: datetime | None = None
+    providers: Sequence[str] = ()  # the only providers its calls may go to; () any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ async def issue_key(
         quotas=spec.quotas,
         on_insufficient=spec.on_insufficient,
         expires_at=spec.expires_at,
+        providers=spec.providers,
     )
     record = KeyRecord(
         key_id,
@@ -58,6 +60,7 @@ async def issue_key(
         tuple(spec.scopes),
         tuple(spec.models),
         spec.on_insufficient,
+        tuple(spec.providers),
     )
     expires_ms = int(spec.expires_at.timestamp() * 1000) if spec.expires_at else 0
     await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=spec.quotas)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.money import display_usd
+from billing.display import usd_exact as display_usd
 from billing.payments import PaymentRuleError
 from gateway.services.payment_events import post_refund
 from gateway.services.payments import Payments

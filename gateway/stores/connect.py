@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
+from gateway.stores.postgres.account_alerts import AccountAlerts
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
@@ -37,7 +38,7 @@ from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.owned import OwnedResponses
+from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions, SigninTickets
@@ -88,6 +89,9 @@ class Stores:
     def notify_ledger(self) -> NotifyLedger:
         return NotifyLedger(self.pool)
 
+    def account_alerts(self) -> AccountAlerts:
+        return AccountAlerts(self.pool)
+
     def payments_store(self) -> PaymentsStore:
         return PaymentsStore(self.pool)
 
@@ -96,6 +100,12 @@ class Stores:
 
     def owned_responses(self) -> OwnedResponses:
         return OwnedResponses(self.redis, self.store.keys)
+
+    def owned_batches(self) -> OwnedResponses:
+        return OwnedResponses(self.redis, self.store.keys, batches=True)
+
+    def owned_files(self) -> OwnedFiles:
+        return OwnedFiles(self.redis, self.store.keys)
 
     def revocations(self, ttl_s: int) -> Revocations:
         return Revocations(self.redis, self.store.keys, ttl_s)

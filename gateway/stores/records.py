@@ -29,6 +29,7 @@ class KeyRecord:
     scopes: tuple[str, ...]
     models: tuple[str, ...]
     on_insufficient: str | None = None
+    providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
 
 
 @quick_init
@@ -142,6 +143,22 @@ USAGE_FIELDS = (
 # charged, marked up), and the gross margin between them (reports.py).
 COST_FIELDS = ("provider_cost_micros",)
 MARGIN_FIELDS = (*COST_FIELDS, "gross_margin_micros")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedFile:
+    """A file a key uploaded for a batch (its lines' model, route and summed worst case,
+    read when it was uploaded), or one its batch produced (lines 0: nothing to price)."""
+
+    file_id: str
+    key_id: str
+    account_id: str
+    model: str
+    endpoint: str  # the route every line calls, "/v1/chat/completions"
+    lines: int
+    input_tokens: int  # summed over the lines
+    output_tokens: int  # the lines' output bounds, summed
+    fees_micros: int
 
 
 @dataclass(frozen=True, slots=True)

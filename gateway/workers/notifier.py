@@ -12,49 +12,76 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from billing.alerts import Window, account_checks, transitions
+from billing.alerts import Window, account_checks, transitions, user_checks
 from billing.exports import retry_delay_s
 from gateway.outbound.notify import Sender
-from gateway.stores.ports import HotStorePort, NotifyLedgerPort
+from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
 from gateway.stores.redis.keys import shard_of
 
 log = logging.getLogger("meterway.notifier")
 
 
-async def evaluate_once(store: HotStorePort, ledger: NotifyLedgerPort, default_low: int) -> int:
-    """Check every account due a check; returns how many alerts moved."""
-    accounts, cursor = await ledger.accounts_to_check()
-    thresholds = await ledger.thresholds(accounts)
+async def evaluate_once(
+    store: HotStorePort,
+    ledger: NotifyLedgerPort,
+    default_low: int,
+    personal: AccountAlertsPort | None = None,
+    *,
+    operator: bool = True,
+) -> int:
+    """Check every account due a check; returns how many alerts moved. `operator`: the
+    operator's alerts (off when no webhook or e-mail is configured for them); `personal`:
+    the alerts people set on their own accounts."""
+    # A process without the operator's targets reads its own cursor: it must not move past
+    # activity a process with them has not checked (configurations differ in a rollout).
+    name = "notifier" if operator else "notifier-people"
+    accounts, cursor = await ledger.accounts_to_check(name)
+    thresholds = await ledger.thresholds(accounts) if operator else {}
+    own = await personal.of_accounts(accounts) if personal is not None else {}
     moved = 0
     for account_id in accounts:
         hot = await store.balance(account_id)
         if hot is None:
             continue
-        quotas = await store.account_quotas(account_id)
-        counts = await store.window_counts(shard_of(account_id), "a", account_id, quotas)
-        windows = [
-            Window(q.window, q.metric, c.used, q.limit) for q, c in zip(quotas, counts, strict=True)
-        ]
-        checks = account_checks(hot[0] - hot[1], thresholds.get(account_id, default_low), windows)
+        checks = []
+        if operator:
+            low = thresholds.get(account_id, default_low)
+            checks += account_checks(hot[0] - hot[1], low, await _windows(store, account_id))
+        if personal is not None and own.get(account_id):
+            spend = await personal.spend(account_id, datetime.now(UTC).date())
+            checks += user_checks(own[account_id], hot[0] - hot[1], spend)
         changes = transitions(checks, await ledger.active(account_id))
         if changes:
             await ledger.apply(account_id, changes)
             moved += len(changes)
-    await ledger.save_cursor(cursor)
+    await ledger.save_cursor(cursor, name)
     return moved
 
 
+async def _windows(store: HotStorePort, account_id: str) -> list[Window]:
+    quotas = await store.account_quotas(account_id)
+    counts = await store.window_counts(shard_of(account_id), "a", account_id, quotas)
+    return [
+        Window(q.window, q.metric, c.used, q.limit) for q, c in zip(quotas, counts, strict=True)
+    ]
+
+
 async def deliver_once(
-    ledger: NotifyLedgerPort, senders: Sequence[Sender], now: datetime | None = None
+    ledger: NotifyLedgerPort,
+    senders: Sequence[Sender],
+    now: datetime | None = None,
+    personal: Sequence[Sender] = (),
 ) -> int:
     """Send each due outbox row to every sender that has not delivered it yet (a retry after
-    one sender failed does not repeat the others); returns how many rows were delivered."""
+    one sender failed does not repeat the others); returns how many rows were delivered. A
+    row of a person's own alert goes to `personal` (their address or webhook) only."""
     now = now or datetime.now(UTC)
     sent = 0
     for row in await ledger.due(now):
         done: list[str] = []
         errors: list[str] = []
-        for sender in (s for s in senders if s.name not in row["delivered_to"]):
+        chosen = personal if row.get("alert_id") else senders
+        for sender in (s for s in chosen if s.name not in row["delivered_to"]):
             failure = await sender.send(row)
             if failure is None:
                 done.append(sender.name)

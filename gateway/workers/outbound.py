@@ -11,9 +11,15 @@ from collections.abc import Iterator
 import aiohttp
 
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
-from gateway.outbound.notify import Sender, SmtpSender, WebhookSender
+from gateway.outbound.notify import (
+    PersonalEmail,
+    PersonalWebhook,
+    Sender,
+    SmtpSender,
+    WebhookSender,
+)
 from gateway.settings import Settings
-from gateway.stores.ports import HotStorePort, NotifyLedgerPort
+from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all
 from gateway.workers.notifier import deliver_once, evaluate_once
@@ -52,20 +58,34 @@ def senders(settings: Settings, session: aiohttp.ClientSession) -> list[Sender]:
     return out
 
 
+def personal_senders(
+    settings: Settings, alerts: AccountAlertsPort, session: aiohttp.ClientSession
+) -> list[Sender]:
+    """People's own alerts: to their webhook always, to their address when SMTP is set."""
+    o = settings.outbound
+    out: list[Sender] = [PersonalWebhook(alerts, session)]
+    if o.smtp_url:
+        out.append(PersonalEmail(alerts, SmtpSender(o.smtp_url, o.notify_email_from, "")))
+    return out
+
+
 def notify_jobs(
     settings: Settings,
     store: HotStorePort,
     ledger: NotifyLedgerPort,
+    alerts: AccountAlertsPort,
     session: aiohttp.ClientSession,
     stop: asyncio.Event,
 ) -> Iterator[tuple[str, Job]]:
-    """The notifier, when a webhook URL or an SMTP server is configured."""
-    if not settings.outbound.notify:
-        return
+    """The notifier: the operator's alerts when a webhook URL or an SMTP server is
+    configured for them, and always the alerts people set on their own accounts."""
+    operator = settings.outbound.notify
     send_to = senders(settings, session)
+    personal = personal_senders(settings, alerts, session)
 
     async def job() -> None:
-        await evaluate_once(store, ledger, settings.outbound.balance_low_micros)
-        await deliver_once(ledger, send_to)
+        low = settings.outbound.balance_low_micros
+        await evaluate_once(store, ledger, low, alerts, operator=operator)
+        await deliver_once(ledger, send_to, personal=personal)
 
     yield "notifier", every(settings.outbound.notify_interval_s, job, stop, "notifier")

@@ -15,7 +15,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from billing.money import display_usd
+from billing.display import usd, usd_exact
 from tests.billing_client import Biller
 from tests.browser_kit import overflow_px, screenshots, sign_in
 from tests.factories import balance, ledger, openai_client, tenant
@@ -49,7 +49,7 @@ async def test_sign_in_shows_the_balance_and_a_chart_that_match_the_ledger(
     await gw.settle_all()
     await sign_in(page, t.key)
     assert page.url.endswith("/dashboard/")
-    assert await page.inner_text("#balance") == display_usd(await balance(gw, t.account_id))
+    assert await page.inner_text("#balance") == usd(await balance(gw, t.account_id))
     series = json.loads(await page.inner_text("script[data-chart=chart-daily]"))
     assert len(series["days"]) == 30 and series["metric"] == "spend_micros"
     charted = {d: v for d, v in zip(series["days"], series["values"], strict=True) if v}
@@ -159,7 +159,7 @@ async def test_usage_filters_and_csv_download(gw: Gateway, page: Page) -> None:
     spend = -sum(
         e["amount_micros"] for e in await ledger(gw, t.account_id) if e.get("model") == "gpt-4o"
     )
-    assert await page.inner_text("#usage-total") == display_usd(spend)
+    assert await page.inner_text("#usage-total") == usd(spend)
     async with page.expect_download() as info:
         await page.click("#csv")
     path = await (await info.value).path()
@@ -201,7 +201,7 @@ async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: P
     await page.click("#confirm")
     await page.wait_for_selector("text=Credit recorded")
     assert await balance(gw, t.account_id) == before + 2_500_000
-    assert await page.inner_text("#balance") == display_usd(before + 2_500_000)
+    assert await page.inner_text("#balance") == usd(before + 2_500_000)
     # The same form submitted and confirmed again (a reload of an old copy) credits once.
     await page.set_content(form_html)  # the DOM's markup: the typed values are not in it
     await page.fill("#credit-amount", "2.50")
@@ -255,7 +255,7 @@ async def test_back_and_double_click_never_repeat_money(gw: Gateway, page: Page)
     await page.fill("#adjust-reason", "duplicate charge")
     await page.click("form[action$='/confirm/adjustment'] button")
     summary = await page.inner_text("#confirm-summary")
-    assert "Take $1.25 from" in summary and display_usd(before + 3_000_000) in summary
+    assert "Take $1.25 from" in summary and usd_exact(before + 3_000_000) in summary
     assert await balance(gw, t.account_id) == before + 3_000_000
     await page.dblclick("#confirm")
     await page.wait_for_selector("text=recorded")

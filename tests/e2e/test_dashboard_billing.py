@@ -8,7 +8,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from billing.money import display_usd
+from billing.display import usd
 from tests.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.factories import balance, tenant
@@ -36,7 +36,7 @@ async def test_top_up_through_the_local_provider_changes_the_balance(
     await pay(page)
     assert await balance(gw, t.account_id) == 5_250_000
     await page.goto("/dashboard/billing")
-    assert await page.inner_text("#balance") == display_usd(5_250_000)
+    assert await page.inner_text("#balance") == usd(5_250_000)
     history = await page.inner_text("#payments tbody")
     assert "$5.25" in history and "succeeded" in history
     await page.goto("/dashboard/")

@@ -150,7 +150,7 @@ async def test_bad_budgets_are_refused_by_name(gw: Gateway) -> None:
 
 
 async def test_the_account_api_sets_its_own_end_user_budgets(gw: Gateway) -> None:
-    t = await tenant(gw, scopes=["chat", "keys:write", "account:read"])
+    t = await tenant(gw, scopes=["chat", "keys:write", "account:read", "org:write"])
     headers = {"Authorization": f"Bearer {t.key}"}
     url = gw.url + "/v1/account/end-user-budgets"
     body = {"quotas": per_hour(1), "end_user": "erin"}

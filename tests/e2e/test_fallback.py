@@ -188,3 +188,25 @@ async def test_every_upstream_cooling_down_refuses_without_sending(pool: Pool) -
     assert caught.value.response.headers["retry-after"] in {"29", "30"}
     assert (east.control.hits, west.control.hits) == (1, 1)
     assert await debits(gw, t.account_id) == []
+
+
+async def test_a_key_pinned_to_providers_is_served_by_them_only(pool: Pool) -> None:
+    gw, east, west = pool.gw, pool.east, pool.west
+    t = await tenant(gw, credit=1_000_000, providers=["west"])
+    costs = [await _chat(gw, t.key), await _chat(gw, t.key, stream=True)]
+    assert costs == [str(WEST_COST)] * 2
+    assert (east.control.hits, west.control.hits) == (0, 2)
+    elsewhere = await tenant(gw, credit=1_000_000, providers=["openai"])
+    async with openai_client(gw, elsewhere.key) as client:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            await client.chat.completions.create(model="pooled", messages=MESSAGES)
+    assert "allows (openai)" in caught.value.message
+    assert west.control.hits == 2
+    assert [r["amount_micros"] for r in await debits(gw, elsewhere.account_id)] == []
+    status, body = await gw.admin(
+        "POST",
+        "/admin/v1/keys",
+        {"account_id": t.account_id, "name": "k", "providers": ["atlantis"]},
+    )
+    assert status == 400 and "'atlantis'" in body["error"]["message"]
+    await check_invariants(gw.stores(), [t.account_id, elsewhere.account_id])

@@ -195,7 +195,12 @@ async def test_meter_quota_answers_like_the_proxy(gw: Gateway) -> None:
         "day",
     )
     assert (error["limit"], error["used"], error["requested"]) == (36_000, 30_000, 10_000)
-    assert error["upgrade"] == {"plan": "pro", "limit": None}
+    assert error["upgrade"] == {
+        "plan": "pro",
+        "limit": None,
+        "url": "/dashboard/billing?upgrade=pro#plans",
+    }
+    assert (error["next"]["action"], error["next"]["plan"]) == ("upgrade", "pro")
     status, _ = await svc.call(f"/authorizations/{first['id']}/release", {})
     assert status == 200
 

@@ -101,6 +101,13 @@ async def _account(gw: Gateway, state: str) -> str:
     plans = {"quota_upgrade": "t_small", "quota_sales": "t_mid", "quota_top": "t_top"}
     t = await tenant(gw, credit=credit, plan=plans.get(state, "free"), scopes=SCOPES)
     b = Biller(gw, t)
+    if state.startswith("low_balance"):  # $10 under this account's own $20 line
+        path = f"/admin/v1/accounts/{t.account_id}/alerts"
+        assert (await gw.admin("PUT", path, {"balance_low_micros": 20_000_000}))[0] == 200
+    if state == "low_balance_auto_topup":
+        await b.save_card()
+        auto = {"threshold_micros": 1_000_000, "amount_micros": 10_000_000}
+        await b.ok("PUT", "/auto-topup", auto | {"monthly_cap_micros": 50_000_000})
     if state in ("empty_with_card", "subscribed"):
         await b.save_card()
     if state == "subscribed":
@@ -117,6 +124,8 @@ async def _account(gw: Gateway, state: str) -> str:
         ("funded", "none", None),
         ("empty_without_card", "top_up", None),
         ("empty_with_card", "top_up", None),
+        ("low_balance", "top_up", None),
+        ("low_balance_auto_topup", "none", None),
         ("quota_upgrade", "upgrade", "t_mid"),
         ("quota_sales", "contact_sales", "t_sales"),
         ("quota_top", "wait", None),
@@ -135,6 +144,8 @@ async def test_every_surface_shows_the_same_next_step(
     assert code == (0 if action == "none" else 3)
     shown = await _dashboard(tgw, key)
     assert shown == (None if action == "none" else (api["reason"], api["url"]))
+    if state == "low_balance":
+        assert api["blocked"] is False and "under $20.00" in api["reason"]
     if action == "wait":
         assert api["resets_at"] is not None and api["url"] == "/dashboard/#limits"
 

@@ -54,11 +54,13 @@ async def first_mail(box: Mailbox, account_id: str, timeout_s: float = 15.0) -> 
 
 
 def check_content(mail: EmailMessage, account_id: str) -> None:
-    assert mail["Subject"] == f"[meterway] balance.low for {account_id}"
+    assert mail["Subject"] == f"[meterway] Your balance is low ({account_id})"
     assert (mail["From"], mail["To"], mail["X-Envelope"]) == (FROM, TO, f"{FROM} -> {TO}")
-    body = mail.get_body()
+    body = mail.get_body(("plain",))
     assert body is not None
-    envelope = json.loads(body.get_content())
+    assert "The available balance is $0.40, under $0.50." in body.get_content()
+    [attached] = list(mail.iter_attachments())  # the delivery's JSON, for programs
+    envelope = json.loads(attached.get_content())
     assert mail["Message-ID"] == f"<{envelope['id']}@meterway>"
     assert (envelope["type"], envelope["account_id"]) == ("balance.low", account_id)
     assert envelope["data"] == {"balance_micros": 400_000, "threshold_micros": THRESHOLD}

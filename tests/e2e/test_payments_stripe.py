@@ -227,6 +227,10 @@ async def test_subscription_payment_failure_opens_grace_then_ends_it(
     assert (await b.ok("POST", "/subscription", {"plan": "starter"}))["status"] == "changed"
     state = await b.state()
     assert state["plan"] == "starter" and state["subscription"]["status"] == "active"
+    assert state["subscription"]["renews_at"] == state["subscription"]["current_period_end"]
+    assert (state["card"]["brand"], state["card"]["last4"]) == ("visa", CARD_OK[-4:])
+    invoices = (await b.ok("GET", "/invoices"))["data"]
+    assert [(i["amount_micros"], i["status"]) for i in invoices] == [(20_000_000, "paid")]
     sub = state["subscription"]["id"]
     remote = await stack.client.v1.subscriptions.retrieve_async(sub)
     assert remote.status == "active" and remote.metadata["account_id"] == b.t.account_id

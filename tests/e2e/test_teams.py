@@ -125,7 +125,7 @@ async def test_teams_stay_inside_their_organization(gw: Gateway) -> None:
 
 
 async def test_the_account_api_and_the_cli_manage_teams(gw: Gateway, tmp_path: Path) -> None:
-    t = await tenant(gw, scopes=["chat", "keys:write", "account:read"])
+    t = await tenant(gw, scopes=["chat", "keys:write", "account:read", "org:write"])
     headers = {"Authorization": f"Bearer {t.key}"}
     body = {"name": "support", "quotas": per_hour(1)}
     async with gw.http.post(gw.url + "/v1/account/teams", json=body, headers=headers) as r:
@@ -151,7 +151,7 @@ async def test_the_account_api_and_the_cli_manage_teams(gw: Gateway, tmp_path: P
 
 
 async def test_a_rotated_key_stays_in_its_team(gw: Gateway) -> None:
-    t = await tenant(gw, scopes=["chat", "keys:write", "account:read"])
+    t = await tenant(gw, scopes=["chat", "keys:write", "account:read", "org:write"])
     team = await new_team(gw, t.account_id, "rotating", per_hour(1))
     await join(gw, t.key_id, team["id"])
     await chat(gw, t)

@@ -67,7 +67,7 @@ def test_added_tables_are_read_after_the_built_in_providers(tmp_path: Path) -> N
     [
         ("[providers.groq]\napi_key = 'k'\n", r"\[providers.groq\] needs base_url"),
         ("[providers.groq]\nbase_url = 'ftp://x'\n", "GROQ_BASE_URL"),
-        ("[providers.groq]\nbase_url = 'http://x'\nwire = 'gemini'\n", "wire must be one of"),
+        ("[providers.groq]\nbase_url = 'http://x'\nwire = 'grpc'\n", "wire must be one of"),
         ("[providers.groq]\nbase_url = 'http://x'\nkey = 'k'\n", r"unknown field\(s\) \['key'\]"),
         ("[providers.Groq]\nbase_url = 'http://x'\n", "lower-case letters"),
         ("[providers.openai]\nwire = 'anthropic'\n", "a built-in provider's wire"),

@@ -55,3 +55,13 @@ def test_a_user_may_grant_proxy_scopes_and_their_token_scopes_only() -> None:
     plan_limited = user_grant({"keys:write"}, {"gpt-4o-mini"})
     with pytest.raises(GrantTooWide):
         check_within(plan_limited, Grant(frozenset({"chat"}), frozenset({"gpt-4o"})))
+
+
+def test_a_key_pinned_to_providers_hands_on_no_wider_pin() -> None:
+    pinned = Grant(frozenset({"chat"}), frozenset(), providers=frozenset({"azure-eu", "mistral"}))
+    check_within(pinned, child(models=frozenset(), providers=frozenset({"mistral"})))
+    for wider in (frozenset(), frozenset({"openai"})):
+        with pytest.raises(GrantTooWide) as caught:
+            check_within(pinned, child(models=frozenset(), providers=wider))
+        assert caught.value.field == "providers"
+    check_within(PARENT, child(providers=frozenset({"openai"})))  # an unpinned parent: any

@@ -124,3 +124,9 @@ def test_pages_are_absolute_on_public_url_and_billing_url_replaces_paying_ones()
     own = Links("https://pay.example/acme", "https://gw.example")
     assert decide(empty, PLANS, own).url == "https://pay.example/acme"
     assert decide(FUNDED, PLANS, own).url == "https://gw.example/dashboard/"
+
+
+def test_the_window_used_up_for_good_is_the_one_named() -> None:
+    full = (_full(used=6000), _full("total", "tokens", used=9, resets_at=None))
+    step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
+    assert step.action == "contact_sales" and "tokens in total" in step.reason

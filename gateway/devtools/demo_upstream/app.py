@@ -1,7 +1,8 @@
 """The demo upstream's composition root: routes, the one middleware, and a runner helper.
 
-Serves OpenAI's and Anthropic's wire formats side by side under /v1, and Azure OpenAI's
-under /openai, so one fake process stands in for them in `meterway dev` and the e2e tests.
+Serves OpenAI's and Anthropic's wire formats side by side under /v1, Azure OpenAI's under
+/openai, Google's (Gemini API, Vertex AI) and Bedrock's InvokeModel, so one fake process
+stands in for them in `meterway dev` and the e2e tests.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from gateway.devtools.demo_upstream import (
     anthropic_wire,
     audio_routes,
     azure_routes,
+    batch_routes,
+    bedrock_routes,
+    gemini_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -41,18 +45,24 @@ MAX_BODY_BYTES = 80 * 1024 * 1024  # MAX_UPLOAD_BYTES' default, and its multipar
 
 
 async def _record(request: web.Request, control: UpstreamControl) -> None:
-    body = None
-    if request.can_read_body:
-        raw = await request.read()
-        form = (
-            parse_form(request.headers["content-type"], raw)
-            if is_form(request.content_type)
-            else None
-        )
-        body = parse_body(raw) if form is None else form
+    raw = await request.read() if request.can_read_body else b""
+    form = (
+        parse_form(request.headers["content-type"], raw)
+        if raw and is_form(request.content_type)
+        else None
+    )
+    body = form if form is not None else (parse_body(raw) if raw else None)
     headers = {name.lower(): value for name, value in request.headers.items()}
     control.record(
-        RecordedRequest(request.method, request.path, headers, body, query=request.query_string)
+        RecordedRequest(
+            request.method,
+            request.path,
+            headers,
+            body,
+            query=request.query_string,
+            raw_path=request.raw_path,
+            raw=raw,
+        )
     )
 
 
@@ -95,6 +105,9 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     media_routes.add_routes(app)
     azure_routes.add_routes(app)
     audio_routes.add_routes(app)
+    batch_routes.add_routes(app)
+    gemini_routes.add_routes(app)
+    bedrock_routes.add_routes(app)
     return app
 
 

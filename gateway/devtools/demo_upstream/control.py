@@ -132,6 +132,8 @@ class RecordedRequest:
     body: Any
     at: float = field(default_factory=time.monotonic)
     query: str = ""  # the query string, as sent
+    raw_path: str = ""  # the path as sent (percent-escapes kept), with its query
+    raw: bytes = b""  # the body's bytes, which a signature covers
 
 
 @dataclass(eq=False)

@@ -18,10 +18,12 @@ from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
+from gateway.http.account_alerts import alerts_of, create_for, delete_for
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
+from gateway.services.payments_port import ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 # The button of each next step (billing.next_step.decide); its words and link are the step's.
@@ -80,11 +82,21 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         plans=[_plan_view(p, billing["plan"], plans) for p in plans.plans.values()],
         upgrade=upgrade,
         history=await request.config_dict[PAYMENTS].history(who.account_id),
+        invoices=await _invoices(request, who.account_id),
+        alerts=await alerts_of(request, who.account_id),
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),
         checkout=request.query.get("checkout", ""),  # back from a hosted page
         **extra,
     )
+
+
+async def _invoices(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """The page still shows while the provider does not answer, without its invoices."""
+    try:
+        return await request.config_dict[PAYMENTS].invoices(account_id)
+    except ProviderUnavailable:
+        return []
 
 
 async def billing_page(request: web.Request) -> web.Response:
@@ -120,16 +132,52 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
             }
         await payments.set_auto_topup(account, body)
         return f"{PAGE}?notice=auto-topup"
+    if action == "alert-add":
+        await create_for(request, account, _alert_body(form))
+        return f"{PAGE}?notice=alert#alerts"
+    if action == "alert-remove":
+        await delete_for(request, account, _text(form, "alert_id"))
+        return f"{PAGE}?notice=alert-removed#alerts"
+    if action == "cancel":
+        await payments.cancel(account, back)
+        return f"{PAGE}?notice=cancelled"
     result = await payments.change_plan(account, form.get("plan"), back)
     if result["status"] == "checkout":
         return absolute(request, str(result["url"]))
     return f"{PAGE}?notice={result['status']}"
 
 
+def _text(form: Form, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _alert_body(form: Form) -> dict[str, object]:
+    """The form as the API's body: dollars to micros, empty fields left out."""
+    body: dict[str, object] = {"kind": _text(form, "kind"), "amount_micros": _usd(form, "amount")}
+    for name in ("period", "email", "webhook_url"):
+        if _text(form, name):
+            body[name] = _text(form, name)
+    if body["kind"] == "balance_below":
+        body.pop("period", None)
+    return body
+
+
+async def _alert_with_secret(request: web.Request, form: Form) -> web.Response:
+    """A webhook's secret is shown once, on the page the form answers (no redirect)."""
+    who = account_principal(request)
+    made = await create_for(request, who.account_id, _alert_body(form))
+    return await page(request, alert_secret=made["webhook_secret"])
+
+
 async def act(request: web.Request) -> web.Response:
     form = await request.post()
+    action = request.path.rsplit("/", 1)[1]
     try:
-        target = await _act(request, request.path.rsplit("/", 1)[1], form)
+        if action == "alert-add" and _text(form, "webhook_url"):
+            account_principal(request).require(BILLING_SETUP)
+            return await _alert_with_secret(request, form)
+        target = await _act(request, action, form)
     except PaymentRuleError as exc:
         return await page(request, status=400, error=str(exc))
     except MeterwayError as exc:
@@ -139,5 +187,6 @@ async def act(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     dash.router.add_get("/billing", billing_page)
-    for action in ("topup", "setup", "portal", "auto-topup", "plan"):
+    actions = ("topup", "setup", "portal", "auto-topup", "plan", "cancel")
+    for action in (*actions, "alert-add", "alert-remove"):
         dash.router.add_post(f"/billing/{action}", act)

@@ -70,6 +70,20 @@ def _shown(row: Row, now: datetime) -> dict[str, Any]:
     return {**key_use_json(row), "expired": expired}
 
 
+def one_card_per_key(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rotated key is one card: the new secret's, naming the old one while it still works
+    (its `previous`); the old row, identical but for its prefix, is not a card of its own."""
+    by_id = {k["id"]: k for k in keys}
+    replaced = {k["rotated_from"] for k in keys if k["rotated_from"] in by_id}
+    cards = []
+    for k in keys:
+        if k["id"] in replaced:
+            continue
+        old = by_id.get(k["rotated_from"] or "")
+        cards.append({**k, "previous": old if old and not old["expired"] else None})
+    return cards
+
+
 async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_READ)
@@ -81,7 +95,7 @@ async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web
         status=status,
         title="Keys",
         nav="keys",
-        keys=[_shown(r, now) for r in rows],
+        keys=one_card_per_key([_shown(r, now) for r in rows]),
         scopes=SCOPES,
         windows=WINDOWS,
         metrics=METRICS,

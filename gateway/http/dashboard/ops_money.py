@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from billing.money import MoneyFormatError, display_usd, parse_usd
+from billing.display import usd_exact
+from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http.admin import set_account_plan
@@ -61,7 +62,7 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
     micros = _dollars(fields)
     if action == "refund":  # shown as money out; posted as the refund's positive amount
         payment = str(fields.get("payment_id", ""))
-        summary = f"Refund {display_usd(micros)} of payment {payment} to {row['name']}"
+        summary = f"Refund {usd_exact(micros)} of payment {payment} to {row['name']}"
         return {"amount_micros": -micros, "payment_id": payment, "summary": summary}
     if action == "adjustment":
         if not reason:
@@ -70,7 +71,7 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
             micros = -micros
     verb = "Take" if micros < 0 else "Add"
     where = "from" if micros < 0 else "to"
-    summary = f"{verb} {display_usd(abs(micros))} {where} {row['name']}"
+    summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}"
     return {"amount_micros": micros, "reason": reason, "summary": summary}
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from billing.roles import ROLE_SCOPES
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.dashboard.web import CONTEXT
@@ -157,7 +158,9 @@ async def _member_principal(request: web.Request, data: dict[str, Any]) -> Princ
     member = await request.config_dict[MEMBERS].get(str(data["member_id"]))
     if member is None or member["account_id"] != data["account_id"]:
         return None
-    return Principal(member["account_id"], "user", USER_SCOPES)
+    role = member["role"]
+    scopes = ROLE_SCOPES[role]
+    return Principal(member["account_id"], "user", scopes, role=role, member_id=member["id"])
 
 
 async def _key_principal(request: web.Request, data: dict[str, Any]) -> Principal | None:

@@ -16,7 +16,16 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from billing.money import display_usd
+from billing.display import (
+    meter_label,
+    metric_label,
+    quota_amount,
+    quota_label,
+    usage_label,
+    usd,
+    usd_cost,
+    usd_input,
+)
 from gateway.errors import InvalidApiKey, MeterwayError, ServiceUnavailable
 from gateway.stores.errors import StoreUnavailable
 
@@ -59,7 +68,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=display_usd, when=when, percent=percent)
+    env.filters.update(usd=usd, usd_cost=usd_cost, usd_input=usd_input, when=when)
+    env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
+    env.filters.update(metric=metric_label, meter=meter_label, usage_label=usage_label)
     return env
 
 

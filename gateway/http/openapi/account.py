@@ -28,6 +28,7 @@ _KEY_ID = path_param("key_id")
 _ACCOUNT_ID = path_param("account_id")
 _TEAM_ID = path_param("team_id")
 _NULLABLE_STR: Schema = {"type": ["string", "null"]}
+_ROLE: Schema = {"enum": ["owner", "admin", "billing", "member", "viewer"]}
 _MEMBER = obj(
     ("id", "account_id", "email"),
     id=STR,
@@ -36,6 +37,7 @@ _MEMBER = obj(
     email=STR,
     issuer=_NULLABLE_STR,
     subject=_NULLABLE_STR,
+    role=_ROLE,
     created_at=STR,
     signed_in_at=_NULLABLE_STR,
 )
@@ -44,6 +46,7 @@ _NEW_KEY = obj(
     name=STR,
     scopes=array(STR),
     models=array(STR),
+    providers=array(STR),
     quotas=array(ref("Quota")),
     on_insufficient={"enum": ["refuse", "clamp", None]},
     expires_at={"type": ["string", "null"], "format": "date-time"},
@@ -69,8 +72,57 @@ def _usage(summary: str, security: list[dict[str, list[str]]], *params: Any) -> 
     return out
 
 
-def account_paths() -> dict[str, Any]:
+_ALERT = obj(
+    ("id", "kind", "amount_micros", "period", "email", "webhook_url", "created_at"),
+    id=STR,
+    object=STR,
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros=INT,
+    period={"enum": ["day", "month", None]},
+    email=_NULLABLE_STR,
+    webhook_url=_NULLABLE_STR,
+    created_at=STR,
+    webhook_secret={"type": "string", "description": "shown once, when created"},
+)
+_NEW_ALERT = obj(
+    ("kind", "amount_micros"),
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros={"type": "integer", "minimum": 1},
+    period={"enum": ["day", "month"]},
+    email=STR,
+    webhook_url=STR,
+)
+
+
+def _alert_paths() -> dict[str, Any]:
     return {
+        "/v1/account/alerts": {
+            "get": op(
+                "Your alerts", "account", USER, ok=obj(("data",), object=STR, data=array(_ALERT))
+            ),
+            "post": op(
+                "Alert me: balance below or spend above, to my e-mail or webhook",
+                "account",
+                USER,
+                ok=_ALERT,
+                status="201",
+                body=_NEW_ALERT,
+            ),
+        },
+        "/v1/account/alerts/{alert_id}": {
+            "delete": op(
+                "Delete an alert",
+                "account",
+                USER,
+                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"type": "boolean"}),
+                params=(path_param("alert_id"),),
+            )
+        },
+    }
+
+
+def account_paths() -> dict[str, Any]:
+    return _alert_paths() | {
         "/v1/account": {
             "get": op(
                 "Your plan, balance and quota windows", "account", USER, ok=ref("AccountOverview")
@@ -267,8 +319,18 @@ def admin_directory_paths() -> dict[str, Any]:
                 ok=_MEMBER,
                 status="201",
                 params=(_ACCOUNT_ID,),
-                body=obj(("email",), email=STR),
+                body=obj(("email",), email=STR, role={**_ROLE, "default": "owner"}),
             ),
+        },
+        "/admin/v1/accounts/{account_id}/members/{member_id}/role": {
+            "put": op(
+                "Change a member's role",
+                "admin",
+                ADMIN,
+                ok=_MEMBER,
+                params=(_ACCOUNT_ID, path_param("member_id")),
+                body=obj(("role",), role=_ROLE),
+            )
         },
         "/admin/v1/accounts/{account_id}/members/{member_id}": {
             "delete": op(

@@ -10,6 +10,7 @@ from gateway.http.openapi.schemas import (
     BOOL,
     JSON_OBJECT,
     MICROS,
+    NEXT_STEP,
     STR,
     array,
     nullable,
@@ -38,12 +39,42 @@ _BILLING = obj(
     balance_micros=MICROS,
     held_micros=MICROS,
     payment_method_on_file=BOOL,
-    subscription=nullable("object"),
+    subscription={
+        "type": ["object", "null"],
+        "properties": {
+            "id": STR,
+            "plan": STR,
+            "status": nullable("string"),
+            "current_period_end": nullable("string"),
+            "renews_at": nullable("string"),
+            "cancels_at": nullable("string"),
+            "pending_plan": nullable("string"),
+        },
+    },
+    card={
+        "type": ["object", "null"],
+        "properties": {
+            "brand": STR,
+            "last4": STR,
+            "exp_month": nullable("integer"),
+            "exp_year": nullable("integer"),
+        },
+    },
     auto_topup=nullable("object"),
     grace_period=nullable("object"),
-    next=obj(("action", "url", "method"), action=STR, url=STR, method=STR, plan=STR),
+    next=NEXT_STEP,
 )
 
+_INVOICE = obj(
+    ("id", "amount_micros", "status", "created"),
+    id=STR,
+    number=nullable("string"),
+    amount_micros=MICROS,
+    status=STR,
+    created={"type": "string", "format": "date-time"},
+    url=nullable("string"),
+)
+_SCHEDULED = obj(("status", "plan"), status=STR, plan=STR, url=STR, effective_at=nullable("string"))
 _PAYMENT = obj(
     ("id", "purpose", "amount_micros", "status", "created_at"),
     id=STR,
@@ -86,6 +117,22 @@ def billing_paths() -> dict[str, Any]:
                 ok=obj(("data",), object=STR, data=array(_PAYMENT)),
             )
         },
+        f"{base}/invoices": {
+            "get": op(
+                "Your plan's invoices from the provider, newest first",
+                "billing",
+                USER,
+                ok=obj(("data",), object=STR, data=array(_INVOICE)),
+            )
+        },
+        f"{base}/subscription/cancel": {
+            "post": op(
+                "Cancel the subscription: the plan stays until the period ends, then the default",
+                "billing",
+                USER,
+                ok=_SCHEDULED,
+            )
+        },
         f"{base}/setup": {
             "post": op(
                 "A page that saves a payment method",
@@ -111,7 +158,7 @@ def billing_paths() -> dict[str, Any]:
                 "Change plan: upgrade now, downgrade at period end, or a checkout page",
                 "billing",
                 USER,
-                ok=obj(("status", "plan"), status=STR, plan=STR, url=STR, effective_at=STR),
+                ok=_SCHEDULED,
                 body=obj(("plan",), plan=STR, return_url=_RETURN),
             )
         },

@@ -20,8 +20,38 @@ def _owned(summary: str) -> dict[str, Any]:
     return op(summary, "responses", PROXY, ok=JSON_OBJECT, params=(_RESPONSE_ID,))
 
 
+def _batch_op(summary: str, param: str | None = None, body: Any = None) -> dict[str, Any]:
+    params = (path_param(param),) if param else ()
+    return op(summary, "batches", PROXY, ok=JSON_OBJECT, params=params, body=body)
+
+
+def batch_paths() -> dict[str, Any]:
+    """Files and batches, the key's own only (another's id answers 404); scope batches."""
+    return {
+        "/v1/files": {
+            "post": _batch_op("Upload a batch input file (multipart, purpose batch), priced")
+        },
+        "/v1/files/{file_id}": {"get": _batch_op("A file this key uploaded", "file_id")},
+        "/v1/files/{file_id}/content": {
+            "get": _batch_op("The content of this key's file or its batch's output", "file_id")
+        },
+        "/v1/batches": {
+            "post": _batch_op(
+                "Create a batch: its file's worst case reserved at batch rates", body=JSON_OBJECT
+            )
+        },
+        "/v1/batches/{batch_id}": {
+            "get": _batch_op("A batch this key created; settled when first seen ended", "batch_id")
+        },
+        "/v1/batches/{batch_id}/cancel": {
+            "post": _batch_op("Cancel a batch this key created", "batch_id")
+        },
+    }
+
+
 def llm_paths() -> dict[str, Any]:
     return {
+        **batch_paths(),
         "/v1/responses": {
             "post": op(
                 "OpenAI Responses API, metered (background: settled when it ends)",

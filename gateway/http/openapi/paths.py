@@ -58,6 +58,7 @@ _NEW_KEY = obj(
     name=STR,
     scopes=array(STR),
     models=array(STR),
+    providers=array(STR),
     quotas=array(ref("Quota")),
     on_insufficient={"enum": ["refuse", "clamp", None]},
     expires_at={"type": ["string", "null"], "format": "date-time"},
@@ -111,6 +112,26 @@ def proxy_paths() -> dict[str, Any]:
         },
         "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
         **azure_paths(),
+        **gemini_paths(),
+    }
+
+
+_MODEL = path_param("model")
+
+
+def gemini_paths() -> dict[str, Any]:
+    """Gemini's own form, for the google-genai SDK by base URL (the key as x-goog-api-key)."""
+    what = {
+        "generateContent": "Gemini generateContent, metered",
+        "streamGenerateContent": "Gemini streamGenerateContent (SSE with alt=sse), metered",
+        "countTokens": "Gemini countTokens: the provider's count, not billed",
+    }
+    return {
+        f"/{version}/models/{{model}}:{method}": {
+            "post": op(summary, "proxy", PROXY, ok=JSON_OBJECT, body=_CALL, params=(_MODEL,))
+        }
+        for version in ("v1", "v1beta")
+        for method, summary in what.items()
     }
 
 

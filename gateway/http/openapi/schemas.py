@@ -31,6 +31,18 @@ def array(items: Schema) -> Schema:
 STR: Schema = {"type": "string"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
+# billing.next_step.NextStep.json(): the account's one next step, the same on every surface.
+NEXT_STEP: Schema = obj(
+    ("action", "blocked", "reason", "url", "command", "api", "plan", "resets_at"),
+    action={"enum": ["none", "top_up", "setup", "fix_payment", "upgrade", "wait", "contact_sales"]},
+    blocked={"type": "boolean", "description": "requests are refused now"},
+    reason=STR,
+    url={"type": "string", "description": "a page to open (GET)"},
+    command={"type": "string", "description": "the meterway command that does it"},
+    api={"type": ["object", "null"], "description": "the route a program calls: method, path"},
+    plan={"type": ["string", "null"]},
+    resets_at={"type": ["string", "null"], "format": "date-time"},
+)
 MICROS: Schema = {"type": "integer", "description": "USD micros (1 USD = 1,000,000)"}
 TIME = nullable("string")
 JSON_OBJECT: Schema = {"type": "object"}
@@ -138,6 +150,7 @@ API_KEY = obj(
     prefix=STR,
     scopes=array(STR),
     models=array(STR),
+    providers=array(STR),
     quotas=array(QUOTA),
     on_insufficient=nullable("string"),
     expires_at=TIME,
@@ -275,7 +288,13 @@ SCHEMAS: dict[str, Schema] = {
     "Quota": QUOTA,
     "Window": WINDOW,
     "Account": ACCOUNT,
-    "AccountOverview": {"allOf": [ref("Account"), obj(("windows",), windows=array(ref("Window")))]},
+    "AccountOverview": {
+        "allOf": [
+            ref("Account"),
+            obj(("windows", "next"), windows=array(ref("Window")), next=ref("NextStep")),
+        ]
+    },
+    "NextStep": NEXT_STEP,
     "ApiKey": API_KEY,
     "ApiKeyUse": {
         "allOf": [

@@ -22,6 +22,7 @@ from gateway.stores.ports.hot import (
     Reservations,
 )
 from gateway.stores.ports.ledger import (
+    AccountAlertsPort,
     ExportLedgerPort,
     LedgerPort,
     MeteringLedgerPort,
@@ -29,6 +30,7 @@ from gateway.stores.ports.ledger import (
     NotifyOutbox,
 )
 from gateway.stores.ports.metering import (
+    FileOwners,
     MeterDecision,
     MeterHoldsPort,
     ResponseOwners,
@@ -36,9 +38,11 @@ from gateway.stores.ports.metering import (
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
+    "AccountAlertsPort",
     "DirectoryPort",
     "EndUserBudgetsPort",
     "ExportLedgerPort",
+    "FileOwners",
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",

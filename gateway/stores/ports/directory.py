@@ -112,8 +112,28 @@ class SigninTicketsPort(Protocol):
 class MembersPort(Protocol):
     """The people who may sign in to an account's dashboard (`account_members`)."""
 
-    async def add(self, account_id: str, email: str, issuer: str = "", subject: str = "") -> Row:
-        """Invite `email` (bound to (issuer, subject) when given); DuplicateMember if there."""
+    async def add(
+        self,
+        account_id: str,
+        email: str,
+        issuer: str = "",
+        subject: str = "",
+        role: str = "member",
+    ) -> Row:
+        """Invite `email` (bound to (issuer, subject) when given) with a role
+        (billing/roles.py); DuplicateMember if there."""
+        ...
+
+    async def set_role(self, member: str, role: str) -> Row | None:
+        """Change a member's role; None if there is no such member."""
+        ...
+
+    async def own_key(self, key_id: str, member: str) -> None:
+        """Record that `member` created the key."""
+        ...
+
+    async def keys_of_member(self, member: str) -> list[str]:
+        """The ids of the keys `member` created."""
         ...
 
     async def of_account(self, account_id: str) -> list[Row]: ...

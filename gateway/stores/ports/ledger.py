@@ -7,10 +7,10 @@ What each call promises is in its docstring; every method raises only store erro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
-from billing.alerts import Transition
+from billing.alerts import Transition, UserAlert
 from billing.exports import Attempt, ExportRow
 from billing.quotas import Quota
 from gateway.stores.records import (
@@ -98,6 +98,7 @@ class LedgerPort(Protocol):
         quotas: Sequence[Quota],
         on_insufficient: str | None,
         expires_at: datetime | None,
+        providers: Sequence[str] = (),
     ) -> None:
         """Record a key by its hash; the secret is never stored."""
         ...
@@ -183,9 +184,11 @@ class NotifyOutbox(Protocol):
 class NotifyLedgerPort(NotifyOutbox, Protocol):
     """Alert state, thresholds and the outbox (`stores/postgres/notify.py`)."""
 
-    async def accounts_to_check(self) -> tuple[list[str], int]: ...
+    async def accounts_to_check(self, name: str = "notifier") -> tuple[list[str], int]:
+        """Accounts with ledger activity since the cursor `name` or an alert active."""
+        ...
 
-    async def save_cursor(self, value: int) -> None: ...
+    async def save_cursor(self, value: int, name: str = "notifier") -> None: ...
 
     async def thresholds(self, account_ids: Sequence[str]) -> dict[str, int]: ...
 
@@ -208,4 +211,30 @@ class NotifyLedgerPort(NotifyOutbox, Protocol):
     ) -> None:
         """Record an attempt; `delivered_to` names the senders that delivered it this time
         (kept with the row, so a retry goes only to the ones that have not)."""
+        ...
+
+
+class AccountAlertsPort(Protocol):
+    """The alerts people set on their own account (`stores/postgres/account_alerts.py`)."""
+
+    async def create(
+        self, account_id: str, alert: UserAlert, email: str | None, webhook_url: str | None
+    ) -> tuple[Row, str | None]:
+        """The stored alert, and its webhook's signing secret (shown once), if any."""
+        ...
+
+    async def of_account(self, account_id: str) -> list[Row]: ...
+
+    async def delete(self, account_id: str, alert_id: str) -> bool:
+        """False when the account has no such alert."""
+        ...
+
+    async def target(self, alert_id: str) -> Row | None:
+        """email, webhook_url, webhook_secret; None once the alert was deleted."""
+        ...
+
+    async def of_accounts(self, account_ids: Sequence[str]) -> dict[str, list[UserAlert]]: ...
+
+    async def spend(self, account_id: str, today: date) -> dict[str, int]:
+        """Spend in today's UTC day ("day") and calendar month ("month")."""
         ...

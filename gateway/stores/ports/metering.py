@@ -15,6 +15,7 @@ from gateway.stores.records import (
     MeterHold,
     MeterOpen,
     OpenHold,
+    OwnedFile,
     OwnedResponse,
     ServiceRecord,
 )
@@ -43,6 +44,14 @@ class ResponseOwners(Protocol):
 
     async def hold(self, owned: OwnedResponse, until_ms: int) -> None:
         """Move the open reservation's deadline so the sweeper does not void it."""
+
+
+class FileOwners(Protocol):
+    """Who uploaded each batch file, with what its lines may cost, or whose batch made it."""
+
+    async def put(self, rec: OwnedFile) -> None: ...
+
+    async def get(self, file_id: str) -> OwnedFile | None: ...
 
 
 class MeterHoldsPort(Protocol):

@@ -303,12 +303,13 @@ class Ledger:
         quotas: Sequence[Quota],
         on_insufficient: str | None,
         expires_at: datetime | None,
+        providers: Sequence[str] = (),
     ) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
-                " models, quotas, on_insufficient, expires_at)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                " models, quotas, on_insufficient, expires_at, providers)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
                 key_id,
                 account_id,
                 name,
@@ -319,6 +320,7 @@ class Ledger:
                 json.dumps([quota_to_json(q) for q in quotas]),
                 on_insufficient,
                 expires_at,
+                list(providers),
             )
 
     async def get_key(self, key_id: str) -> Row | None:

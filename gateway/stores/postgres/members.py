@@ -11,7 +11,7 @@ from gateway.stores.errors import DuplicateMember
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 
-_COLUMNS = "id, account_id, email, issuer, subject, created_at, signed_in_at"
+_COLUMNS = "id, account_id, email, issuer, subject, role, team_id, created_at, signed_in_at"
 
 
 def member_id() -> str:
@@ -24,16 +24,24 @@ class Members:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def add(self, account_id: str, email: str, issuer: str = "", subject: str = "") -> Row:
+    async def add(
+        self,
+        account_id: str,
+        email: str,
+        issuer: str = "",
+        subject: str = "",
+        role: str = "member",
+    ) -> Row:
         try:
             row = await self.pool.fetchrow(
-                f"INSERT INTO account_members (id, account_id, email, issuer, subject)"
-                f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+                f"INSERT INTO account_members (id, account_id, email, issuer, subject, role)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
                 member_id(),
                 account_id,
                 email.lower(),
                 issuer or None,
                 subject or None,
+                role,
             )
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateMember(email) from exc
@@ -95,6 +103,27 @@ class Members:
                 subject,
             )
         return str(done).endswith(" 1")
+
+    async def set_role(self, member: str, role: str) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"UPDATE account_members SET role = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+                member,
+                role,
+            )
+        return None if row is None else dict(row)
+
+    async def own_key(self, key_id: str, member: str) -> None:
+        """Record that `member` created the key (a `member` role sees only its own)."""
+        with map_postgres_errors():
+            await self.pool.execute(
+                "UPDATE api_keys SET member_id = $2 WHERE id = $1", key_id, member
+            )
+
+    async def keys_of_member(self, member: str) -> list[str]:
+        with map_postgres_errors():
+            rows = await self.pool.fetch("SELECT id FROM api_keys WHERE member_id = $1", member)
+        return [r["id"] for r in rows]
 
     async def signed_in(self, member: str) -> None:
         with map_postgres_errors():

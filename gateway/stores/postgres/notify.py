@@ -28,12 +28,12 @@ class NotifyLedger:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def accounts_to_check(self) -> tuple[list[str], int]:
-        """Accounts with ledger activity since the cursor, or with an alert active; and the
-        cursor to store once they are checked."""
+    async def accounts_to_check(self, name: str = CURSOR) -> tuple[list[str], int]:
+        """Accounts with ledger activity since the cursor `name`, or with an alert active;
+        and the cursor to store once they are checked."""
         with map_postgres_errors():
             cursor = await self.pool.fetchval(
-                "SELECT value FROM worker_cursors WHERE name = $1", CURSOR
+                "SELECT value FROM worker_cursors WHERE name = $1", name
             )
             top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM ledger_entries")
             rows = await self.pool.fetch(
@@ -44,12 +44,12 @@ class NotifyLedger:
             )
         return [r["account_id"] for r in rows], int(top)
 
-    async def save_cursor(self, value: int) -> None:
+    async def save_cursor(self, value: int, name: str = CURSOR) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO worker_cursors (name, value) VALUES ($1, $2)"
                 " ON CONFLICT (name) DO UPDATE SET value = greatest(worker_cursors.value, $2)",
-                CURSOR,
+                name,
                 value,
             )
 
@@ -93,7 +93,8 @@ class NotifyLedger:
                         t.active,
                     )
                     if moved:
-                        await _outbox(conn, delivery_id(), account_id, t.event, t.data)
+                        did = delivery_id()
+                        await _outbox(conn, did, account_id, t.event, t.data, t.alert_id)
 
     async def emit(
         self, account_id: str, event: str, data: Mapping[str, Any], dedup_key: str
@@ -135,14 +136,20 @@ class NotifyLedger:
 
 
 async def _outbox(
-    conn: asyncpg.Connection, did: str, account_id: str, event: str, data: Mapping[str, Any]
+    conn: asyncpg.Connection,
+    did: str,
+    account_id: str,
+    event: str,
+    data: Mapping[str, Any],
+    alert_id: str | None = None,
 ) -> bool:
     done = await conn.execute(
-        "INSERT INTO notify_outbox (delivery_id, account_id, event, payload)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING",
+        "INSERT INTO notify_outbox (delivery_id, account_id, event, payload, alert_id)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (delivery_id) DO NOTHING",
         did,
         account_id,
         event,
         json.dumps(dict(data)),
+        alert_id,
     )
     return bool(done.endswith(" 1"))

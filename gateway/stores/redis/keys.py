@@ -102,6 +102,18 @@ class Keys:
         """Who created a Responses API response, and its reservation while it runs."""
         return f"{self.prefix}:resp:{response_id}"
 
+    def owned_batch(self, batch_id: str) -> str:
+        """Who created a batch, and its reservation until the gateway sees it end."""
+        return f"{self.prefix}:batch:{batch_id}"
+
+    def batches_due(self) -> str:
+        """Batches still running, scored by when the gateway next polls them."""
+        return f"{self.prefix}:batchdue"
+
+    def owned_file(self, file_id: str) -> str:
+        """Who uploaded a batch input file (and its priced summary), or whose batch made it."""
+        return f"{self.prefix}:file:{file_id}"
+
     def responses_due(self) -> str:
         """Background responses still running, scored by when the gateway next polls them."""
         return f"{self.prefix}:respdue"

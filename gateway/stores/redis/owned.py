@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
-from gateway.stores.records import OwnedResponse
+from gateway.stores.records import OwnedFile, OwnedResponse
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import Keys
 
@@ -43,11 +43,15 @@ def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
 
 
 class OwnedResponses:
-    """The Redis home of response ownership; Redis errors leave as HotStoreUnavailable."""
+    """The Redis home of response ownership; Redis errors leave as HotStoreUnavailable.
+    With `batches` it keeps batches instead, the same way under their own names (a batch
+    is a response that runs for hours: its reservation stays open until it ends)."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, batches: bool = False) -> None:
         self.redis = client
         self.keys = keys
+        self._name = keys.owned_batch if batches else keys.owned_response
+        self._due = keys.batches_due() if batches else keys.responses_due()
 
     async def _run(self, op: Awaitable[T]) -> T:
         with map_redis_errors():
@@ -55,37 +59,71 @@ class OwnedResponses:
 
     async def record(self, owned: OwnedResponse, poll_at_ms: int) -> None:
         """Remember the owner; a pending response is polled from `poll_at_ms` on."""
-        name = self.keys.owned_response(owned.response_id)
+        name = self._name(owned.response_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(name, mapping=_to_hash(owned))  # type: ignore[arg-type]
             pipe.expire(name, RECORD_TTL_S)
             if owned.pending:
-                pipe.zadd(self.keys.responses_due(), {owned.response_id: poll_at_ms})
+                pipe.zadd(self._due, {owned.response_id: poll_at_ms})
             await self._run(pipe.execute())
 
     async def get(self, response_id: str) -> OwnedResponse | None:
         raw: dict[bytes, bytes] = await self._run(
-            self.redis.hgetall(self.keys.owned_response(response_id))  # type: ignore[arg-type]
+            self.redis.hgetall(self._name(response_id))  # type: ignore[arg-type]
         )
         return _from_hash(raw) if raw else None
 
     async def settled(self, response_id: str) -> None:
         """The reservation is closed: stop polling, keep the owner."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self.keys.owned_response(response_id), "pending", "0")
-            pipe.zrem(self.keys.responses_due(), response_id)
+            pipe.hset(self._name(response_id), "pending", "0")
+            pipe.zrem(self._due, response_id)
             await self._run(pipe.execute())
 
     async def due(self, now_ms: int, limit: int = 100) -> list[str]:
         ids: list[Any] = await self._run(
-            self.redis.zrangebyscore(self.keys.responses_due(), "-inf", now_ms, start=0, num=limit)
+            self.redis.zrangebyscore(self._due, "-inf", now_ms, start=0, num=limit)
         )
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def poll_later(self, response_id: str, at_ms: int) -> None:
-        await self._run(self.redis.zadd(self.keys.responses_due(), {response_id: at_ms}, xx=True))
+        await self._run(self.redis.zadd(self._due, {response_id: at_ms}, xx=True))
 
     async def hold(self, owned: OwnedResponse, until_ms: int) -> None:
         """Move the open reservation's deadline, so the sweeper leaves a running response be."""
         deadlines = self.keys.deadlines(owned.shard)
         await self._run(self.redis.zadd(deadlines, {owned.request_id: until_ms}, xx=True))
+
+
+def _file_hash(rec: OwnedFile) -> dict[str, str]:
+    return {k: str(v) for k, v in asdict(rec).items()}
+
+
+class OwnedFiles:
+    """Which key uploaded each batch input file (with its priced summary), or whose batch
+    produced it; a record lives as long as a response's."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    async def put(self, rec: OwnedFile) -> None:
+        name = self.keys.owned_file(rec.file_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(name, mapping=_file_hash(rec))  # type: ignore[arg-type]
+            pipe.expire(name, RECORD_TTL_S)
+            with map_redis_errors():
+                await pipe.execute()
+
+    async def get(self, file_id: str) -> OwnedFile | None:
+        with map_redis_errors():
+            name = self.keys.owned_file(file_id)
+            raw: dict[bytes, bytes] = await self.redis.hgetall(name)  # type: ignore[assignment]
+        if not raw:
+            return None
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        return OwnedFile(
+            f["file_id"], f["key_id"], f["account_id"], f["model"], f["endpoint"],
+            int(f["lines"]), int(f["input_tokens"]), int(f["output_tokens"]),
+            int(f["fees_micros"]),
+        )  # fmt: skip

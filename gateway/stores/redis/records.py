@@ -19,12 +19,14 @@ def encode_key_record(record: KeyRecord) -> str:
             list(record.scopes),
             list(record.models),
             record.on_insufficient,
+            list(record.providers),
         ]
     )
 
 
 def decode_key_record(text: str | bytes) -> KeyRecord:
-    key_id, account_id, name, scopes, models, on_insufficient = json.loads(text)
+    """An entry of six fields was written before keys could pin providers: it pins none."""
+    key_id, account_id, name, scopes, models, on_insufficient, *rest = json.loads(text)
     return KeyRecord(
         key_id,
         account_id,
@@ -33,6 +35,7 @@ def decode_key_record(text: str | bytes) -> KeyRecord:
         tuple(scopes),
         tuple(models),
         on_insufficient,
+        tuple(rest[0]) if rest else (),
     )
 
 

@@ -1,0 +1,88 @@
+"""What a notification says to a person: a title and a sentence per event, from its data.
+
+E-mails carry these (text and HTML) instead of the raw JSON, which rides along as an
+attachment for programs. Amounts are written by billing.display like everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from billing.display import quota_amount, quota_label, usd
+
+Words = Callable[[Mapping[str, Any]], tuple[str, str]]
+
+
+def _money(data: Mapping[str, Any], name: str) -> str:
+    return usd(int(data.get(name) or 0))
+
+
+def _balance_low(d: Mapping[str, Any]) -> tuple[str, str]:
+    return "Your balance is low", (
+        f"The available balance is {_money(d, 'balance_micros')}, under "
+        f"{_money(d, 'threshold_micros')}. Add credit to keep your requests going."
+    )
+
+
+def _spend_above(d: Mapping[str, Any]) -> tuple[str, str]:
+    period = "today" if d.get("period") == "day" else "this month"
+    return "Your spend passed your alert", (
+        f"You have spent {_money(d, 'spend_micros')} {period}, at or over the "
+        f"{_money(d, 'threshold_micros')} you set."
+    )
+
+
+def _budget(d: Mapping[str, Any]) -> tuple[str, str]:
+    window = quota_label(str(d.get("window")), "spend_micros")
+    return f"{d.get('level_pct')}% of a spend limit used", (
+        f"{_money(d, 'used_micros')} of the {_money(d, 'limit_micros')} limit on {window} is used."
+    )
+
+
+def _quota(d: Mapping[str, Any]) -> tuple[str, str]:
+    metric = str(d.get("metric"))
+    label = quota_label(str(d.get("window")), metric)
+    used, limit = (quota_amount(metric, int(d.get(n) or 0)) for n in ("used", "limit"))
+    return "A quota is used up", f"The quota of {label} is used up ({used} of {limit})."
+
+
+def _payment_failed(d: Mapping[str, Any]) -> tuple[str, str]:
+    why = f" ({d['failure']})" if d.get("failure") else ""
+    what = "A plan payment" if d.get("purpose") == "subscription" else "A payment"
+    return "A payment failed", f"{what} failed{why}. Update your payment method."
+
+
+def _grace(d: Mapping[str, Any]) -> tuple[str, str]:
+    return "Your plan ends soon", (
+        f"A plan payment failed; the plan ends at {d.get('ends_at')} unless it is paid."
+    )
+
+
+def _auto_off(d: Mapping[str, Any]) -> tuple[str, str]:
+    return "Auto top-up was turned off", (
+        f"{d.get('failures')} automatic charges in a row failed, so auto top-up is off. "
+        "Check your card and turn it on again."
+    )
+
+
+WORDS: dict[str, Words] = {
+    "balance.low": _balance_low,
+    "alert.balance_below": _balance_low,
+    "alert.spend_above": _spend_above,
+    "budget.threshold": _budget,
+    "quota.exhausted": _quota,
+    "payment.failed": _payment_failed,
+    "grace_period.ending": _grace,
+    "auto_topup.disabled": _auto_off,
+}
+
+
+def describe(event: str, data: Mapping[str, Any]) -> tuple[str, str]:
+    """(title, sentence); a `.resolved` event says the condition is over."""
+    base = event.removesuffix(".resolved")
+    words = WORDS.get(base)
+    title, sentence = words(data) if words else (base.replace("_", " "), "")
+    if event.endswith(".resolved"):
+        return f"Resolved: {title[0].lower()}{title[1:]}", "This is no longer the case."
+    return title, sentence

@@ -1,0 +1,129 @@
+"""Google's Gemini wire (the Gemini API and Vertex AI): an answer's `usageMetadata` as
+billed usage, its text, and its SSE stream (`streamGenerateContent?alt=sse`) read one event
+at a time.
+
+`usageMetadata` counts: `promptTokenCount` (every prompt token, cached ones included),
+`cachedContentTokenCount` (the cached part, billed at the cache-read rate),
+`toolUsePromptTokenCount` (tool results fed back as prompt, billed as input),
+`candidatesTokenCount` (the answer) and `thoughtsTokenCount` (thinking, billed as output).
+The long-context tier (above 200k prompt tokens) is the card's band for the input total.
+Every stream event carries the usage so far; the event whose candidate has a
+`finishReason` carries the final one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from billing.usage import MAX_USAGE_TOKENS, ToolRuns, Usage, log
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _count(obj: dict[str, Any], name: str, *, required: bool = False) -> int:
+    value = obj.get(name)
+    if value is None and not required:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USAGE_TOKENS:
+        raise _Malformed(name)
+    return value
+
+
+def usage_from_gemini(obj: dict[str, Any]) -> Usage | None:
+    """The usage in a `usageMetadata` object; None when malformed (the tokens are then
+    counted, never billed as a made-up zero)."""
+    try:
+        prompt = _count(obj, "promptTokenCount", required=True)
+        cached = min(_count(obj, "cachedContentTokenCount"), prompt)
+        tool_prompt = _count(obj, "toolUsePromptTokenCount")
+        thoughts = _count(obj, "thoughtsTokenCount")
+        answer = _count(obj, "candidatesTokenCount")
+    except _Malformed:
+        log.warning("malformed Gemini usage treated as absent (tokens counted): %.300r", obj)
+        return None
+    return Usage(
+        input_tokens=prompt - cached + tool_prompt,
+        cached_input_tokens=cached,
+        output_tokens=answer + thoughts,
+        reasoning_tokens=thoughts,
+    )
+
+
+def answer_usage(payload: dict[str, Any]) -> Usage | None:
+    raw = payload.get("usageMetadata")
+    return usage_from_gemini(raw) if isinstance(raw, dict) else None
+
+
+def _candidates(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    found = payload.get("candidates")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def candidate_texts(payload: dict[str, Any]) -> list[str]:
+    """Every text and function call of the answer's candidates, for counting."""
+    out: list[str] = []
+    for candidate in _candidates(payload):
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
+                out.append(part["text"])
+            elif part.get("functionCall") is not None:
+                out.append(orjson.dumps(part["functionCall"]).decode())
+    return out
+
+
+def finished(payload: dict[str, Any]) -> bool:
+    return any(c.get("finishReason") for c in _candidates(payload))
+
+
+class GeminiStreamTally:
+    """`streamGenerateContent?alt=sse`: each event a whole GenerateContentResponse with the
+    usage so far; the one with a finish reason is final. An `error` object is the
+    provider's error event."""
+
+    def __init__(self) -> None:
+        self.text_parts: list[str] = []
+        self.done = False
+        self.error: dict[str, Any] | None = None
+        self.malformed = False
+        self.rewrite: bytes | None = None
+        self.usage: Usage | None = None
+
+    tool_runs: ToolRuns = ()
+    stored_id: str | None = None
+
+    def feed(self, event: Any) -> bool:
+        data = event.data
+        if not data:
+            return True
+        try:
+            chunk = orjson.loads(data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            self.malformed = True
+            return True
+        if chunk.get("error") is not None:
+            error = chunk["error"]
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+            return True
+        self.text_parts += candidate_texts(chunk)
+        if isinstance(chunk.get("usageMetadata"), dict):
+            self.usage = usage_from_gemini(chunk["usageMetadata"])
+        if finished(chunk):
+            self.done = True
+        return True
+
+    def reported(self) -> Usage | None:
+        return self.usage
+
+    @property
+    def usage_final(self) -> bool:
+        return self.done and self.usage is not None

@@ -1,0 +1,46 @@
+"""Members' roles: what each may do in its organization, as the scopes the account API and
+the dashboard already check (gateway/http/principal.py names them).
+
+owner: everything; admin: members, teams, keys and budgets (no billing); billing: top-ups,
+payment methods and invoices; member: their own keys, with each key's spend this month (not
+the organization's usage reports); viewer: reads the account, its keys and usage.
+`ORG_WRITE` (members, teams, end-user budgets) sets an owner or admin apart from a member,
+who may write keys, but only their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+ROLES = ("owner", "admin", "billing", "member", "viewer")  # most powerful first
+ORG_WRITE = "org:write"
+_READ = frozenset({"account:read", "usage:read", "keys:read"})
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "owner": _READ | {"keys:write", ORG_WRITE, "billing:read", "billing:setup"},
+    "admin": _READ | {"keys:write", ORG_WRITE},
+    "billing": frozenset({"account:read", "usage:read", "billing:read", "billing:setup"}),
+    "member": frozenset({"account:read", "keys:read", "keys:write"}),
+    "viewer": _READ,
+}
+OWN_KEYS_ONLY = frozenset({"member"})  # roles kept to the keys they created
+
+
+class RoleError(ValueError):
+    """A role that is not one of ROLES."""
+
+
+def parse_role(value: object) -> str:
+    if not isinstance(value, str) or value not in ROLE_SCOPES:
+        raise RoleError(f"role must be one of {list(ROLES)}")
+    return value
+
+
+def best_role(values: Iterable[str]) -> str | None:
+    """The most powerful role named among an identity provider's group values, if any."""
+    named = set(values)
+    return next((r for r in ROLES if r in named), None)
+
+
+def may_grant(granter: str, role: str) -> bool:
+    """Only an owner makes owners; an admin grants any other role."""
+    return granter == "owner" or (granter == "admin" and role != "owner")

@@ -1,0 +1,160 @@
+"""Batches the gateway created: the files they read, who owns each, and settling them.
+
+A batch input file is priced when it is uploaded (llm/batch_input.py) and remembered with
+its owner. Creating a batch reserves that file's worst case at the batch tier's rates; the
+reservation stays open (its deadline moved on at each look) until Meterway first sees the
+batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve or cancel or
+on its own poll. Then the output file is read and the lines that succeeded are billed, once
+(settle.lua closes a reservation once, so two processes seeing the same end never bill it
+twice); a batch none of whose lines ran is released. A key sees only its own files and
+batches: another's id answers the 404 an unknown id gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from billing.admission import Admitted
+from billing.batches import BATCH_TIER, is_terminal, output_usage
+from billing.pricing import PricingTable
+from gateway.errors import NotFound
+from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
+from gateway.llm.calls import Call
+from gateway.services.metering import Meter
+from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners
+from gateway.stores.records import KeyRecord, OwnedFile, OwnedResponse
+
+log = logging.getLogger("meterway.batches")
+HOLD_MS = 26 * 3600 * 1000  # past a 24 h completion window: moved on at each look
+FetchBatch = Callable[[OwnedResponse], Awaitable[tuple[int, Any]]]
+FetchOutput = Callable[[str], Awaitable[bytes]]
+
+
+class BatchBook:
+    def __init__(
+        self,
+        files: FileOwners,
+        owned: ResponseOwners,
+        hot: HotStorePort,
+        meter: Meter,
+        pricing: PricingTable,
+        poll_interval_ms: int = 60_000,
+    ) -> None:
+        self.files = files
+        self.owned = owned
+        self.hot = hot
+        self.meter = meter
+        self.pricing = pricing
+        self.poll_interval_ms = poll_interval_ms
+
+    async def file_uploaded(self, key: KeyRecord, file_id: str, batch: BatchInput) -> None:
+        await self.files.put(
+            OwnedFile(
+                file_id,
+                key.key_id,
+                key.account_id,
+                batch.model,
+                batch.endpoint,
+                batch.lines,
+                batch.input_tokens,
+                batch.output_tokens,
+                batch.fees_micros,
+            )
+        )
+
+    async def file_of(self, key: KeyRecord, file_id: str) -> OwnedFile:
+        rec = await self.files.get(file_id)
+        if rec is None or rec.key_id != key.key_id:
+            raise NotFound(f"No such File object: {file_id}", param="file_id")
+        return rec
+
+    def call_for(self, rec: OwnedFile) -> Call:
+        """What a batch of this file reserves: every line's worst case, at batch rates."""
+        price = self.pricing.lookup(rec.model)
+        endpoint = BATCH_ROUTES.get(rec.endpoint)
+        if price is None or endpoint is None:
+            raise NotFound(f"The model '{rec.model}' is no longer served.", param="input_file_id")
+        return Call(
+            endpoint=replace(endpoint, clamps=False, scope="batches"),
+            price=price,
+            body={},
+            stream=False,
+            client_wants_usage=False,
+            input_tokens=rec.input_tokens,
+            max_output_tokens=rec.output_tokens,
+            service_tier=BATCH_TIER,
+            fees_micros=rec.fees_micros,
+        )
+
+    async def created(self, batch_id: str, call: Call, admitted: Admitted) -> None:
+        """Remember the owner and the open reservation before the client sees the id."""
+        a = admitted
+        rec = OwnedResponse(
+            batch_id, a.key_id, a.account_id, a.shard, a.request_id, call.price.name,
+            call.input_tokens, a.held_micros, True, a.markup_bps, a.now_ms,
+        )  # fmt: skip
+        now = await self.hot.now_ms()
+        await self.owned.record(rec, now + self.poll_interval_ms)
+        await self.owned.hold(rec, now + HOLD_MS)
+
+    async def owned_by(self, key: KeyRecord, batch_id: str) -> OwnedResponse:
+        rec = await self.owned.get(batch_id)
+        if rec is None or rec.key_id != key.key_id:
+            raise NotFound(f"No such batch: {batch_id}", param="batch_id")
+        return rec
+
+    async def observe(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> None:
+        """Own the batch's output files; settle it the first time it is seen ended."""
+        if not isinstance(batch, dict):
+            return
+        for name in ("output_file_id", "error_file_id"):
+            file_id = batch.get(name)
+            if isinstance(file_id, str) and file_id:
+                await self.files.put(
+                    OwnedFile(file_id, rec.key_id, rec.account_id, rec.model, "", 0, 0, 0, 0)
+                )
+        if rec.pending and is_terminal(batch):
+            await self._settle(rec, batch, output)
+
+    async def _settle(self, rec: OwnedResponse, batch: dict[str, Any], output: FetchOutput) -> None:
+        price = self.pricing.lookup(rec.model)
+        if price is None:
+            log.error("batch %s of unserved model %s not settled", rec.response_id, rec.model)
+            return
+        file_id = batch.get("output_file_id")
+        lines = (await output(file_id)).splitlines() if isinstance(file_id, str) else []
+        usage, succeeded = output_usage(lines, line_usage)
+        if succeeded:
+            await self.meter.settle_priced(_admitted(rec), price, usage)
+        else:
+            self.meter.release_later(_admitted(rec), forwarded=True)
+        await self.owned.settled(rec.response_id)
+
+    async def poll_once(self, fetch: FetchBatch, output: FetchOutput) -> int:
+        """Look at every running batch due a poll; how many were seen ended."""
+        now = await self.hot.now_ms()
+        ended = 0
+        for batch_id in await self.owned.due(now):
+            rec = await self.owned.get(batch_id)
+            if rec is None or not rec.pending:
+                await self.owned.settled(batch_id)
+                continue
+            status, batch = await fetch(rec)
+            if status == 200:
+                await self.observe(rec, batch, output)
+            if is_terminal(batch):
+                ended += 1
+                continue
+            await self.owned.poll_later(batch_id, now + self.poll_interval_ms)
+            await self.owned.hold(rec, now + HOLD_MS)
+        return ended
+
+
+def _admitted(rec: OwnedResponse) -> Admitted:
+    return Admitted(
+        rec.request_id, rec.account_id, rec.key_id, rec.shard, rec.held_micros,
+        rec.admitted_at_ms, None, None, "", rec.markup_bps,
+    )  # fmt: skip

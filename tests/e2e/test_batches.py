@@ -1,0 +1,129 @@
+"""The Batch API through the gateway with the official SDK: files.create, batches.create,
+batches.retrieve, batches.cancel and files.content; each debit is the usage of the output
+file's succeeded lines at OpenAI's batch rates for gpt-4o-mini ($0.075 per 1M input and
+$0.30 per 1M output tokens), worked out here by hand; failed lines are not billed."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import openai
+import pytest
+
+from tests.factories import balance, debits, held, openai_client, tenant
+from tests.harness import Gateway
+
+CREDIT = 10_000_000
+ENDPOINT = "/v1/chat/completions"
+
+
+def jsonl(*custom_ids: str, model: str = "gpt-4o-mini") -> bytes:
+    lines = [
+        {
+            "custom_id": cid,
+            "method": "POST",
+            "url": ENDPOINT,
+            "body": {
+                "model": model,
+                "messages": [{"role": "user", "content": f"Say something about {cid}."}],
+                "max_tokens": 20,
+            },
+        }
+        for cid in custom_ids
+    ]
+    return "\n".join(json.dumps(line) for line in lines).encode() + b"\n"
+
+
+def by_hand(output: bytes) -> int:
+    """The succeeded lines' usage at gpt-4o-mini's batch rates, rounded up once."""
+    prompt = completion = 0
+    for raw in output.splitlines():
+        line = json.loads(raw)
+        if line["response"]["status_code"] == 200:
+            usage = line["response"]["body"]["usage"]
+            prompt += usage["prompt_tokens"]
+            completion += usage["completion_tokens"]
+    return math.ceil(Fraction(75, 1000) * prompt + Fraction(300, 1000) * completion)
+
+
+async def _batch(client: openai.AsyncOpenAI, data: bytes) -> tuple[str, str]:
+    uploaded = await client.files.create(file=("in.jsonl", data), purpose="batch")
+    batch = await client.batches.create(
+        input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
+    )
+    return uploaded.id, batch.id
+
+
+async def test_a_batch_is_reserved_then_billed_once_for_its_succeeded_lines(gw: Gateway) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        _, batch_id = await _batch(client, jsonl("a", "b", "fail-c", "d"))
+        assert await held(gw, t.account_id) > 0  # the worst case of every line, at batch rates
+        done = await client.batches.retrieve(batch_id)
+        assert done.status == "completed" and done.output_file_id
+        output = (await client.files.content(done.output_file_id)).content
+        await client.batches.retrieve(batch_id)  # seen ended again: billed once
+    assert done.request_counts is not None and done.request_counts.failed == 1
+    expected = by_hand(output)
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected]
+    assert (await held(gw, t.account_id), await balance(gw, t.account_id)) == (0, CREDIT - expected)
+
+
+async def test_a_batch_cancelled_half_way_bills_the_lines_that_ran(gw: Gateway) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        _, batch_id = await _batch(client, jsonl("a", "b", "c", "d"))
+        cancelled = await client.batches.cancel(batch_id)
+        assert cancelled.status == "cancelled" and cancelled.output_file_id
+        output = (await client.files.content(cancelled.output_file_id)).content
+    assert len(output.splitlines()) == 2
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [by_hand(output)]
+    assert await held(gw, t.account_id) == 0
+
+
+async def test_another_key_sees_neither_the_files_nor_the_batches(gw: Gateway) -> None:
+    owner, other = await tenant(gw, credit=CREDIT), await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, owner.key) as client:
+        file_id, batch_id = await _batch(client, jsonl("a"))
+    async with openai_client(gw, other.key) as client:
+        with pytest.raises(openai.NotFoundError):
+            await client.batches.retrieve(batch_id)
+        with pytest.raises(openai.NotFoundError):
+            await client.batches.cancel(batch_id)
+        with pytest.raises(openai.NotFoundError):
+            await client.files.content(file_id)
+        with pytest.raises(openai.NotFoundError):
+            await client.batches.create(
+                input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h"
+            )
+    assert await held(gw, other.account_id) == 0 and await debits(gw, other.account_id) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "purpose", "param", "words"),
+    [
+        (jsonl("a"), "fine-tune", "purpose", "batch"),
+        (jsonl("a") + jsonl("b", model="no-such-model"), "batch", "file", "Line 2"),
+        (jsonl("a") + jsonl("b", model="gpt-4o"), "batch", "file", "Line 2"),
+        (b"not json\n", "batch", "file", "Line 1"),
+    ],
+)
+async def test_a_file_the_gateway_cannot_price_is_refused_by_name(
+    gw: Gateway, data: bytes, purpose: str, param: str, words: str
+) -> None:
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.files.create(file=("in.jsonl", data), purpose=purpose)  # type: ignore[arg-type]
+    assert refused.value.param == param and words in refused.value.message
+    assert gw.control.requests == []
+
+
+async def test_a_key_without_the_batches_scope_is_refused(gw: Gateway) -> None:
+    t = await tenant(gw, scopes=["chat"])
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.PermissionDeniedError, match="'batches' scope"):
+            await client.files.create(file=("in.jsonl", jsonl("a")), purpose="batch")
+    assert gw.control.requests == []

@@ -1,0 +1,237 @@
+"""Google's own wire through the official google-genai SDK by base URL: generateContent,
+streamGenerateContent (SSE) and countTokens on a Gemini API provider and a Vertex AI one,
+each debit exact for `usageMetadata`'s fields (prompt less cached at the input rate, cached
+at the cache-read rate, tool-use prompt as input, candidates and thoughts as output), the
+long-context tier above 200k prompt tokens included."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import openai
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from tests.factories import debits, openai_client, tenant, usage_stream
+from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.invariants import check_invariants
+
+PRICING = """
+[models."gemini-pro"]
+provider = "gemini"
+upstream = "gemini-2.5-pro"
+catalogue = "gemini-2.5-pro"
+max_output_tokens = 65536
+
+[models."gemini-flash-eu"]
+provider = "vertex-eu"
+upstream = "gemini-2.5-flash"
+catalogue = "gemini-2.5-flash"
+"""
+VERTEX_ROOT = "/v1/projects/acme/locations/europe-west4/publishers/google"
+PROMPT = "hello world " * 600  # ~1,200 tokens counted: the reported 1,050 input fit it
+USAGE = {
+    "promptTokenCount": 1000,
+    "cachedContentTokenCount": 200,
+    "toolUsePromptTokenCount": 50,
+    "candidatesTokenCount": 300,
+    "thoughtsTokenCount": 100,
+    "totalTokenCount": 1450,
+}
+# gemini-2.5-pro up to 200k prompt tokens, per 1M: input $1.25, cache read $0.125, output $10.
+# (1000 - 200 + 50) x 1.25 + 200 x 0.125 + (300 + 100) x 10 = 1062.5 + 25 + 4000, rounded up.
+PRO_COST = 5088
+CONFIG = types.GenerateContentConfig(max_output_tokens=600)
+
+
+@dataclass
+class Google:
+    gw: Gateway
+    fake: RunningUpstream
+
+
+@pytest.fixture(scope="module")
+async def google(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Google]:
+    tmp_path = tmp_path_factory.mktemp("gemini")
+    config_dir_with(tmp_path, pricing=PRICING)
+    async with await start_upstream(control=UpstreamControl()) as fake:
+        config = tmp_path / "meterway.toml"
+        config.write_text(
+            f'[providers.gemini]\nwire = "gemini"\nbase_url = "{fake.url}/v1beta"\n'
+            'api_key = "g-key"\n'
+            f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{fake.url}{VERTEX_ROOT}"\n'
+            'api_key = "ya29.token"\n'
+        )
+        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
+            yield Google(gw, fake)
+            await gw.settle_all()
+
+
+@pytest.fixture
+def fake(google: Google) -> UpstreamControl:
+    control = google.fake.control
+    control.reset()
+    control.usage = USAGE
+    return control
+
+
+def _client(gw: Gateway, key: str) -> genai.Client:
+    return genai.Client(api_key=key, http_options=types.HttpOptions(base_url=gw.url))
+
+
+async def test_generate_content_is_billed_per_usage_metadata_field(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    answer = await _client(gw, t.key).aio.models.generate_content(
+        model="gemini-pro", contents=PROMPT, config=CONFIG
+    )
+    assert answer.text and answer.usage_metadata is not None
+    assert answer.usage_metadata.thoughts_token_count == 100
+    [sent] = fake.requests
+    assert sent.path == "/v1beta/models/gemini-2.5-pro:generateContent"
+    assert sent.headers["x-goog-api-key"] == "g-key" and "model" not in sent.body
+    assert sent.body["generationConfig"]["maxOutputTokens"] == 600
+    rows = await debits(gw, t.account_id)
+    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-PRO_COST, "gemini")]
+    row = rows[0]
+    assert (row["input_tokens"], row["cached_input_tokens"]) == (850, 200)
+    assert (row["output_tokens"], row["reasoning_tokens"]) == (400, 100)
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_a_prompt_over_200k_tokens_is_billed_at_the_long_context_rates(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=10_000_000)
+    fake.usage = {"promptTokenCount": 250_000, "candidatesTokenCount": 500}
+    long_prompt = "hello world " * 32_000  # ~64,000 tokens counted, x4 + slack > 250,000
+    await _client(gw, t.key).aio.models.generate_content(
+        model="gemini-pro", contents=long_prompt, config=CONFIG
+    )
+    # Above 200k prompt tokens, per 1M: input $2.50, output $15.
+    # 250,000 x 2.50 + 500 x 15 = 625,000 + 7,500 micros.
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-632_500]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_stream_generate_content_is_billed_from_its_last_event(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    stream = await _client(gw, t.key).aio.models.generate_content_stream(
+        model="gemini-pro", contents=PROMPT, config=CONFIG
+    )
+    chunks = [chunk async for chunk in stream]
+    assert len(chunks) == 3 and "".join(c.text or "" for c in chunks)
+    assert chunks[-1].usage_metadata is not None
+    assert chunks[-1].usage_metadata.candidates_token_count == 300
+    [sent] = fake.requests
+    assert (sent.path, sent.query) == (
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent", "alt=sse"
+    )  # fmt: skip
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-PRO_COST]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_count_tokens_is_the_providers_and_not_billed(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    counted = await _client(gw, t.key).aio.models.count_tokens(
+        model="gemini-pro", contents="how many tokens is this"
+    )
+    assert counted.total_tokens == 5  # the fake counts words
+    [sent] = fake.requests
+    assert sent.path == "/v1beta/models/gemini-2.5-pro:countTokens"
+    assert await debits(gw, t.account_id) == []
+
+
+async def test_a_vertex_model_goes_to_its_project_with_a_bearer_token(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    fake.usage = {"promptTokenCount": 1000, "candidatesTokenCount": 500}
+    await _client(gw, t.key).aio.models.generate_content(
+        model="gemini-flash-eu", contents=PROMPT, config=CONFIG
+    )
+    [sent] = fake.requests
+    assert sent.path == f"{VERTEX_ROOT}/models/gemini-2.5-flash:generateContent"
+    assert sent.headers["authorization"] == "Bearer ya29.token"
+    # gemini-2.5-flash per 1M: input $0.30, output $2.50: 300 + 1,250 micros.
+    rows = await debits(gw, t.account_id)
+    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-1550, "vertex-eu")]
+
+
+async def test_a_model_of_another_wire_is_refused_by_name(
+    google: Google, fake: UpstreamControl
+) -> None:
+    t = await tenant(google.gw, credit=1_000_000)
+    with pytest.raises(errors.ClientError) as caught:
+        await _client(google.gw, t.key).aio.models.generate_content(
+            model="gpt-4o-mini", contents="hi", config=CONFIG
+        )
+    assert caught.value.code == 404 and "'gpt-4o-mini'" in str(caught.value)
+    assert fake.requests == []
+
+
+async def test_openai_clients_reach_gemini_models_translated(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": PROMPT},
+    ]
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="gemini-pro", messages=messages, max_tokens=600, temperature=0.2
+        )
+        chunks = await usage_stream(client, "gemini-flash-eu", messages, max_tokens=600)
+    answer = raw.parse()
+    assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1050, 400)
+    assert raw.headers["x-meterway-cost-micros"] == str(PRO_COST)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 400
+    plain, streamed = fake.requests
+    assert plain.path == "/v1beta/models/gemini-2.5-pro:generateContent"
+    assert plain.body == {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "generationConfig": {"maxOutputTokens": 600, "temperature": 0.2},
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+    assert streamed.path == f"{VERTEX_ROOT}/models/gemini-2.5-flash:streamGenerateContent"
+    assert streamed.query == "alt=sse"
+    # gemini-2.5-flash per 1M: (1000 - 200 + 50) x $0.30 + 200 x $0.03 + 400 x $2.50
+    # = 255 + 6 + 1000 micros.
+    rows = await debits(gw, t.account_id)
+    assert sorted((r["amount_micros"], r["provider"]) for r in rows) == [
+        (-PRO_COST, "gemini"),
+        (-1261, "vertex-eu"),
+    ]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_what_does_not_translate_is_refused_by_name(
+    google: Google, fake: UpstreamControl
+) -> None:
+    t = await tenant(google.gw, credit=1_000_000)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    async with openai_client(google.gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="gemini-pro", messages=[{"role": "user", "content": "hi"}], tools=[tool]
+            )
+    assert "'tools' is not translated" in caught.value.message
+    assert fake.requests == []

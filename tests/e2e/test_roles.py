@@ -1,0 +1,181 @@
+"""Roles on the account API: every route against every role, a user token's role coming
+from its identity provider's groups (JWT_ROLE_CLAIM=groups), and a member of another
+organization, who sees nothing of it. One gateway serves the whole module.
+
+A route a role may not use answers 403; a key a `member` did not create answers 404, like
+another organization's."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.factories import Tenant, tenant
+from tests.harness import Gateway, running_gateway
+from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+
+ROLES = ("owner", "admin", "billing", "member", "viewer")
+ALL = frozenset(ROLES)
+KEYS_READ = frozenset({"owner", "admin", "member", "viewer"})
+KEYS_WRITE = frozenset({"owner", "admin", "member"})
+ORG_WRITE = frozenset({"owner", "admin"})
+USAGE = frozenset({"owner", "admin", "billing", "viewer"})
+BILLING = frozenset({"owner", "billing"})
+HOUR = [{"window": "hour", "metric": "requests", "limit": 5}]
+# (method, path, body, roles allowed); {key} is a key the operator made, {team} a team
+ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
+    ("GET", "/v1/account", None, ALL),
+    ("GET", "/v1/account/keys", None, KEYS_READ),
+    ("POST", "/v1/account/keys", {"name": "mine"}, KEYS_WRITE),
+    ("PUT", "/v1/account/keys/{key}/quotas", {"quotas": HOUR}, KEYS_WRITE),
+    ("POST", "/v1/account/keys/{key}/rotate", {"grace_seconds": 0}, KEYS_WRITE),
+    ("DELETE", "/v1/account/keys/{key}", None, KEYS_WRITE),
+    ("GET", "/v1/account/usage", None, USAGE),
+    ("GET", "/v1/account/ledger", None, ALL),
+    ("GET", "/v1/account/requests/req_none", None, ALL),
+    ("GET", "/v1/account/grants", None, ALL),
+    ("GET", "/v1/account/end-user-budgets", None, ALL),
+    ("PUT", "/v1/account/end-user-budgets", {"quotas": HOUR}, ORG_WRITE),
+    ("GET", "/v1/account/teams", None, ALL),
+    ("POST", "/v1/account/teams", {"name": "{name}"}, ORG_WRITE),
+    ("PUT", "/v1/account/teams/{team}/quotas", {"quotas": HOUR}, ORG_WRITE),
+    ("PUT", "/v1/account/keys/{key}/team", {"team_id": "{team}"}, ORG_WRITE),
+    ("GET", "/v1/account/billing", None, BILLING),
+    ("GET", "/v1/account/billing/payments", None, BILLING),
+    ("PUT", "/v1/account/billing/auto-topup", b"null", BILLING),  # null: off
+]
+MEMBER_SEES_NOT = "{key}"  # a `member` never reaches a key it did not create
+
+
+@pytest.fixture(scope="module")
+async def gw(dsn: str) -> AsyncIterator[Gateway]:
+    env = {
+        "JWT_SECRET": HS_SECRET,
+        "JWT_AUDIENCE": AUDIENCE,
+        "JWT_ISSUER": ISSUER,
+        "JWT_ROLE_CLAIM": "groups",
+    }
+    async with running_gateway(dsn, **env) as gateway:
+        yield gateway
+        await gateway.settle_all()
+
+
+def token(account_id: str, role: str, sub: str | None = None) -> str:
+    body = claims(sub or f"{role}-{secrets.token_hex(3)}", account_id=account_id, groups=[role])
+    return sign_hs(body)
+
+
+async def call(gw: Gateway, tok: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {tok}", "content-type": "application/json"}
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body)
+    async with gw.http.request(method, gw.url + path, data=data, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def operator_key(gw: Gateway, account_id: str) -> str:
+    body = {"account_id": account_id, "name": "op"}
+    status, key = await gw.admin("POST", "/admin/v1/keys", body)
+    assert status == 201, key
+    return str(key["id"])
+
+
+async def operator_team(gw: Gateway, account_id: str) -> str:
+    path = f"/admin/v1/accounts/{account_id}/teams"
+    status, team = await gw.admin("POST", path, {"name": f"t-{secrets.token_hex(3)}"})
+    assert status == 201, team
+    return str(team["id"])
+
+
+def filled(text: Any, key: str, team: str) -> Any:
+    if isinstance(text, str):
+        name = f"n-{secrets.token_hex(3)}"
+        return text.replace("{key}", key).replace("{team}", team).replace("{name}", name)
+    if isinstance(text, dict):
+        return {k: filled(v, key, team) for k, v in text.items()}
+    return text
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_account_route_answers_each_role_as_its_role_allows(
+    gw: Gateway, role: str
+) -> None:
+    org = await tenant(gw)
+    tok = token(org.account_id, role)
+    for method, path, body, allowed in ROUTES:
+        key, team = await operator_key(gw, org.account_id), await operator_team(gw, org.account_id)
+        status, answer = await call(
+            gw, tok, method, filled(path, key, team), filled(body, key, team)
+        )
+        where = f"{role} {method} {path}: {status} {answer}"
+        if role not in allowed:
+            assert status == 403, where
+        elif role == "member" and MEMBER_SEES_NOT in path:
+            assert status == 404, where
+        elif path.endswith("req_none"):
+            assert status == 404, where  # allowed, and there is no such request
+        else:
+            assert status < 400 or status == 409, where
+
+
+async def test_a_member_manages_only_the_keys_they_created(gw: Gateway) -> None:
+    org = await tenant(gw)
+    tok = token(org.account_id, "member")
+    status, made = await call(gw, tok, "POST", "/v1/account/keys", {"name": "own"})
+    assert status == 201, made
+    theirs = await operator_key(gw, org.account_id)
+    _, listed = await call(gw, tok, "GET", "/v1/account/keys")
+    assert [k["id"] for k in listed["data"]] == [made["id"]]
+    quotas = {"quotas": HOUR}
+    assert (await call(gw, tok, "PUT", f"/v1/account/keys/{made['id']}/quotas", quotas))[0] == 200
+    assert (await call(gw, tok, "PUT", f"/v1/account/keys/{theirs}/quotas", quotas))[0] == 404
+    _, owners = await call(gw, token(org.account_id, "owner"), "GET", "/v1/account/keys")
+    assert {made["id"], theirs} <= {k["id"] for k in owners["data"]}
+
+
+async def test_a_member_of_another_organization_sees_nothing_of_it(gw: Gateway) -> None:
+    a, b = await tenant(gw), await tenant(gw)
+    key, team = await operator_key(gw, a.account_id), await operator_team(gw, a.account_id)
+    tok = token(b.account_id, "owner")
+    for method, path, body, _ in ROUTES:
+        if "{key}" not in path and "{team}" not in path:
+            continue
+        status, answer = await call(gw, tok, method, filled(path, key, team), body)
+        assert status == 404, f"{method} {path}: {status} {answer}"
+    _, keys = await call(gw, tok, "GET", "/v1/account/keys")
+    assert a.account_id not in str(keys) and key not in str(keys)
+    _, teams = await call(gw, tok, "GET", "/v1/account/teams")
+    assert teams["data"] == []
+    _, account = await call(gw, tok, "GET", "/v1/account")
+    assert account["id"] == b.account_id
+
+
+async def test_a_token_user_becomes_a_member_with_the_claimed_role(gw: Gateway) -> None:
+    org: Tenant = await tenant(gw)
+    tok = token(org.account_id, "admin", sub="sam")
+    assert (await call(gw, tok, "GET", "/v1/account"))[0] == 200
+    status, members = await gw.admin("GET", f"/admin/v1/accounts/{org.account_id}/members")
+    assert [(m["subject"], m["role"]) for m in members["data"]] == [("sam", "admin")]
+    viewer = token(org.account_id, "viewer", sub="sam")  # the group changed at the provider
+    assert (await call(gw, viewer, "POST", "/v1/account/teams", {"name": "x"}))[0] == 403
+    status, members = await gw.admin("GET", f"/admin/v1/accounts/{org.account_id}/members")
+    assert status == 200 and [m["role"] for m in members["data"]] == ["viewer"]
+
+
+async def test_the_operator_invites_with_a_role_and_changes_it(gw: Gateway) -> None:
+    org = await tenant(gw)
+    path = f"/admin/v1/accounts/{org.account_id}/members"
+    status, owner = await gw.admin("POST", path, {"email": "o@example.com"})
+    assert (status, owner["role"]) == (201, "owner")  # as members were before roles
+    status, viewer = await gw.admin("POST", path, {"email": "v@example.com", "role": "viewer"})
+    assert (status, viewer["role"]) == (201, "viewer")
+    status, bad = await gw.admin("POST", path, {"email": "x@example.com", "role": "boss"})
+    assert (status, bad["error"]["param"]) == (400, "role")
+    status, changed = await gw.admin("PUT", f"{path}/{viewer['id']}/role", {"role": "billing"})
+    assert (status, changed["role"]) == (200, "billing")
+    other = await tenant(gw)
+    elsewhere = f"/admin/v1/accounts/{other.account_id}/members/{viewer['id']}/role"
+    assert (await gw.admin("PUT", elsewhere, {"role": "owner"}))[0] == 404

@@ -1,0 +1,51 @@
+"""Money and names for people (billing.display): the wrong answers issue 38 listed, fixed."""
+
+from __future__ import annotations
+
+from billing.display import (
+    metric_label,
+    quota_amount,
+    quota_label,
+    usage_label,
+    usd,
+    usd_cost,
+    usd_input,
+)
+from billing.money import parse_usd
+
+
+def test_a_balance_is_shown_in_cents_not_micros() -> None:
+    assert usd(9_975_423) == "$9.97"  # was "$9.975423"; never a cent it does not hold
+    assert usd(9_999_992) == "$9.99"  # 8 micros spent off $10.00 shows
+    assert usd(1_234_500_000) == "$1,234.50"
+    assert usd(-20_000) == "-$0.02"
+    assert usd(-1) == "-$0.01"  # owing anything shows as owing
+    assert usd(0) == usd(9_999) == "$0.00"
+
+
+def test_request_costs_share_one_precision() -> None:
+    assert (usd_cost(-120), usd_cost(-2_000)) == ("-$0.000120", "-$0.002000")  # was -$0.00012
+    assert usd_cost(1_234_500_000) == "$1,234.500000"
+
+
+def test_a_form_field_holds_the_exact_amount() -> None:
+    for micros in (5_000_000, 1_234_500_000, 123_456, 10_000):
+        assert parse_usd(usd_input(micros)) == micros
+    assert usd_input(1_234_500_000) == "1234.50"  # no "$", no thousands comma
+
+
+def test_windows_and_metrics_read_as_words() -> None:
+    assert quota_label("month", "spend_micros") == "spend per month"  # was "spend micros"
+    assert quota_label("day", "meter:gpu_seconds") == "GPU seconds per day"
+    assert quota_label("total", "tokens") == "tokens in total"
+    assert metric_label("input_tokens") == "input tokens"
+    assert quota_amount("spend_micros", 5_000_000) == "$5.00"
+    assert quota_amount("requests", 12_000) == "12,000"
+
+
+def test_meter_debits_and_llm_calls_are_labelled_in_usage() -> None:
+    assert usage_label("model", None) == "Metered usage (meters)"  # was "—"
+    assert usage_label("model", "gpt-4o-mini") == "gpt-4o-mini"
+    assert usage_label("meter", "egress_bytes") == "egress bytes"
+    assert usage_label("meter", None) == "LLM calls"
+    assert usage_label("key", "") == "Metered usage (no key)"
