@@ -13,12 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from billing.display import usd_exact as _usd
-from gateway.appkeys import LEDGER, STORE
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from billing.payments import PaymentRuleError
+from gateway.appkeys import LEDGER, PAYMENTS, STORE
+from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import bodies
 from gateway.http.credit_grants import live_grant
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
+from gateway.services.payments_port import ProviderUnavailable
+from gateway.services.refunds import refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
 
@@ -99,6 +102,42 @@ async def adjust_account(
     return _answer(account_id, amount, posted), posted.created
 
 
+async def refund_account(
+    request: web.Request, account_id: str, payment_id: str, amount: object, idem: str
+) -> tuple[dict[str, Any], bool]:
+    """Refund (part of) one of the account's top-ups through its provider, once per key."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
+    payments = request.config_dict.get(PAYMENTS)
+    if payments is None:
+        raise NotFound("Payments are not available on this gateway.")
+    try:
+        done = await refund_topup(payments, account_id, payment_id, amount, idem)
+    except LookupError as exc:
+        raise NotFound("No such payment of this account.") from exc
+    except PaymentRuleError as exc:
+        raise InvalidRequest(str(exc), param="amount_micros") from exc
+    except DuplicateCredit as exc:
+        raise _conflict(exc, -amount, "refund") from exc
+    except ProviderUnavailable as exc:
+        raise PaymentProviderError(
+            "The payment provider did not refund it; nothing was booked.", retry_after_s=5
+        ) from exc
+    answer = {"id": done.id, "payment_id": payment_id, "amount_micros": amount}
+    return answer | {"idempotent_replay": not done.created}, done.created
+
+
+async def add_refund(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    payment_id = bodies.path_id(request, "payment_id")
+    body = parse_json(await request.read())
+    idem = str(bodies.text_field(body, "idempotency_key"))
+    answer, created = await refund_account(
+        request, account_id, payment_id, body.get("amount_micros"), idem
+    )
+    return web.json_response(answer, status=201 if created else 200)
+
+
 async def _account_id(request: web.Request) -> str:
     account_id = bodies.path_id(request, "account_id")
     if await request.config_dict[LEDGER].get_account(account_id) is None:
@@ -132,3 +171,4 @@ async def add_adjustment(request: web.Request) -> web.Response:
 def add_routes(admin: web.Application) -> None:
     admin.router.add_post("/accounts/{account_id}/credits", add_credit)
     admin.router.add_post("/accounts/{account_id}/adjustments", add_adjustment)
+    admin.router.add_post("/accounts/{account_id}/payments/{payment_id}/refunds", add_refund)

@@ -212,6 +212,21 @@ class StripeProvider:
             )
         return state or failed
 
+    async def refund(
+        self, payment_id: str, amount_micros: int, idempotency_key: str
+    ) -> RefundState:
+        payment = await self.payment(payment_id)
+        if payment is None:
+            raise UnknownObject(f"no top-up {payment_id}")
+        made = await self._call(
+            self.v1.refunds.create_async,
+            payment_intent=payment_id,
+            amount=amount_micros // MICROS_PER_CENT,
+            options={"idempotency_key": idempotency_key},
+        )
+        amount = int(made.amount) * MICROS_PER_CENT
+        return RefundState(str(made.id), payment.account_id, payment.id, amount)
+
     async def subscribe_now(self, account_id: str, customer: str, plan: str) -> SubscriptionState:
         sub = await self._call(
             self.v1.subscriptions.create_async,

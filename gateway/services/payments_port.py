@@ -138,6 +138,12 @@ class PaymentsProvider(Protocol):
     ) -> PaymentState:
         """Charge the saved method off-session; never raises for a declined card."""
 
+    async def refund(
+        self, payment_id: str, amount_micros: int, idempotency_key: str
+    ) -> RefundState:
+        """Refund (part of) a top-up now, once per idempotency key: a repeat answers the
+        refund the key first made."""
+
     async def subscribe_now(
         self, account_id: str, customer: str, plan: str
     ) -> SubscriptionState: ...

@@ -30,14 +30,14 @@ class NotAnOrigin(ValueError):
 
 def origin(url: str) -> str:
     """scheme://host[:port] of an absolute http(s) URL, lower-cased, default port dropped."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # both raise ValueError: a broken [IPv6] host, a port past 65535
+    except ValueError as exc:
+        raise NotAnOrigin(f"{url!r} is not a URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
         raise NotAnOrigin(f"{url!r} is not an absolute http(s) URL")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise NotAnOrigin(f"{url!r} has a bad port") from exc
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     shown = "" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}"
     return f"{scheme}://{host}{shown}"
@@ -45,7 +45,10 @@ def origin(url: str) -> str:
 
 def parse_origin(raw: str) -> str:
     """An allowed origin as written in settings: nothing after the host and port."""
-    parts = urlsplit(raw.strip())
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError as exc:
+        raise NotAnOrigin(f"{raw!r} is not a URL: {exc}") from exc
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise NotAnOrigin(f"{raw!r} must be an origin (scheme://host[:port]), not a page")
     return origin(raw)

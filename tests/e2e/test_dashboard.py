@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Page
 
 from billing.display import usd, usd_exact
+from tests.billing_client import Biller
 from tests.browser_kit import overflow_px, screenshots, sign_in
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
@@ -263,3 +264,25 @@ async def test_back_and_double_click_never_repeat_money(gw: Gateway, page: Page)
     assert [(r["amount_micros"], r["reason"]) for r in adjustments] == [
         (-1_250_000, "duplicate charge")
     ]
+
+
+async def test_an_operator_refund_is_confirmed_in_dollars_and_made_once(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await Biller(gw, t).topup(4_000_000)  # paid on the local provider's page
+    await sign_in(page, ADMIN_KEY)
+    await page.goto(f"/dashboard/operators/accounts/{t.account_id}")
+    form = "#payments form[action$='/confirm/refund']"
+    await page.fill(f"{form} input[name=amount]", "1.50")
+    await page.click(f"{form} button")
+    assert "Refund $1.50 of payment pi_local_" in await page.inner_text("#confirm-summary")
+    assert await balance(gw, t.account_id) == 4_000_000  # nothing moves before Confirm
+    await page.dblclick("#confirm")
+    await page.wait_for_selector("text=recorded")  # 'Refund made' or, second, 'Already'
+    await page.go_back()
+    await page.click("#confirm")
+    await page.wait_for_selector("text=Already recorded")
+    assert await balance(gw, t.account_id) == 2_500_000
+    refunds = [r for r in await ledger(gw, t.account_id) if r["kind"] == "refund"]
+    assert [r["amount_micros"] for r in refunds] == [-1_500_000]

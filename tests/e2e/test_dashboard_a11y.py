@@ -29,7 +29,12 @@ async def test_every_page_labels_its_inputs_and_has_readable_contrast(
         await check(page, path)
     await page.click("text=Sign out")
     await sign_in(page, ADMIN_KEY)
-    for path in ("/dashboard/operators", f"/dashboard/operators/accounts/{t.account_id}"):
+    confirm = f"/dashboard/operators/accounts/{t.account_id}/confirm/adjustment"
+    for path in (
+        "/dashboard/operators",
+        f"/dashboard/operators/accounts/{t.account_id}",
+        f"{confirm}?idempotency_key=k1&amount=2&reason=check&direction=out",
+    ):
         await check(page, path)
 
 

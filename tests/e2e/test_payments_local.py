@@ -140,3 +140,30 @@ async def test_a_declined_checkout_says_so_when_opened_again(gw: Gateway) -> Non
     async with gw.http.get(setup["url"] + "/done") as r:
         assert "declined" in await r.text()
     assert await books_balance(gw, b.t.account_id) == 0
+
+
+async def test_an_operator_refunds_a_top_up_once(gw: Gateway) -> None:
+    b = await biller(gw)
+    await b.topup(3_000_000)
+    payment_id = (await b.ok("GET", "/payments"))["data"][0]["id"]
+    path = f"/admin/v1/accounts/{b.t.account_id}/payments/{payment_id}/refunds"
+    body = {"amount_micros": 1_000_000, "idempotency_key": "r1"}
+    status, first = await gw.admin("POST", path, body)
+    assert status == 201 and first["idempotent_replay"] is False, first
+    status, again = await gw.admin("POST", path, body)
+    assert status == 200 and again["idempotent_replay"] and again["id"] == first["id"]
+    status, err = await gw.admin("POST", path, body | {"amount_micros": 2_000_000})
+    assert status == 409 and "refund of -$1.00" in err["error"]["message"], err
+    for amount in (4_000_000, 1_000_001, 0):  # over the payment, not whole cents, nothing
+        status, err = await gw.admin(
+            "POST", path, {"amount_micros": amount, "idempotency_key": "r2"}
+        )
+        assert status == 400 and err["error"]["param"] == "amount_micros", err
+    other = await biller(gw)
+    status, _ = await gw.admin(
+        "POST", f"/admin/v1/accounts/{other.t.account_id}/payments/{payment_id}/refunds", body
+    )
+    assert status == 404
+    rows = await credits(gw, b.t.account_id, "refund")
+    assert [(r["amount_micros"], r["idempotency_key"]) for r in rows] == [(-1_000_000, first["id"])]
+    assert await books_balance(gw, b.t.account_id) == 2_000_000

@@ -45,6 +45,8 @@ def test_allowed_origins_pass_unchanged(url: str) -> None:
         "http://app.example.com/",  # scheme is part of the origin
         "https://user@app.example.com/",
         "javascript:alert(1)",
+        "http://[x",  # urlsplit raises ValueError: a 400, not a 500
+        "https://app.example.com:99999/",
         "https://app.example.com/a b",
         'https://app.example.com/"><script>',
         "https://app.example.com/" + "a" * 2000,
@@ -87,6 +89,6 @@ def test_stripe_needs_public_url_and_origins_must_be_origins() -> None:
         STRIPE | {"PUBLIC_URL": BASE, "RETURN_URL_ORIGINS": "https://A.example, http://b:81"}
     )
     assert s.payments.return_url_origins == ("https://a.example", "http://b:81")
-    for bad in ("https://a.example/path", "ftp://a.example", "a.example"):
+    for bad in ("https://a.example/path", "ftp://a.example", "a.example", "http://[::1"):
         with pytest.raises(ConfigError, match="RETURN_URL_ORIGINS"):
             load_settings(GOOD | {"RETURN_URL_ORIGINS": bad})

@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, LEDGER, PLANS, STORE
+from billing.money import format_usd
+from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http.admin import account_windows
 from gateway.http.dashboard.session import BASE, SESSION
@@ -82,8 +83,22 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         # one key per money form, minted now: the form carries it to its confirmation and
         # post, so Back or a double click repeats the key, never the money
         form_keys={form: secrets.token_hex(12) for form in ("credit", "adjustment", "plan")},
+        payments=await _refundable(request, row["id"]),
         **extra,
     )
+
+
+async def _refundable(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """The account's succeeded top-ups, each with the key its refund form carries."""
+    payments = request.config_dict.get(PAYMENTS)
+    if payments is None:
+        return []
+    done = [p for p in await payments.history(account_id) if p["status"] == "succeeded"]
+    # the refund field's value: dollars parse_usd reads back exactly (no thousands comma)
+    return [
+        p | {"refund_key": secrets.token_hex(12), "dollars": format_usd(p["amount_micros"])}
+        for p in done
+    ]
 
 
 async def account_page(request: web.Request) -> web.Response:

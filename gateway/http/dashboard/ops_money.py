@@ -21,11 +21,11 @@ from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http.admin import set_account_plan
-from gateway.http.admin_money import adjust_account, credit_account
+from gateway.http.admin_money import adjust_account, credit_account, refund_account
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
 
-ACTIONS = ("credit", "adjustment", "plan")
+ACTIONS = ("credit", "adjustment", "plan", "refund")
 Fields = MultiMapping[Any]
 
 
@@ -60,6 +60,10 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
         plan = str(fields.get("plan", ""))
         return {"plan": plan, "summary": f"Change the plan from {row['plan']} to {plan}"}
     micros = _dollars(fields)
+    if action == "refund":  # shown as money out; posted as the refund's positive amount
+        payment = str(fields.get("payment_id", ""))
+        summary = f"Refund {usd_exact(micros)} of payment {payment} to {row['name']}"
+        return {"amount_micros": -micros, "payment_id": payment, "summary": summary}
     if action == "adjustment":
         if not reason:
             raise InvalidRequest("An adjustment needs a reason.")
@@ -104,6 +108,10 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
     if action == "plan":
         await set_account_plan(request, row, {"plan": str(fields.get("plan", ""))})
         return "plan"
+    if action == "refund":
+        payment = str(fields.get("payment_id", ""))
+        _, created = await refund_account(request, row["id"], payment, -_micros(fields), key)
+        return "refunded" if created else "replayed"
     if action == "credit":
         _, created = await credit_account(request, row["id"], _micros(fields), key, reason or None)
     else:

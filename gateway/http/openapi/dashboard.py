@@ -43,11 +43,12 @@ PAGES = (
     (
         "get",
         "/dashboard/operators/accounts/{account_id}/confirm/{action}",
-        "A credit, adjustment or plan change read back in dollars, with its Confirm button",
+        "A credit, adjustment, refund or plan change read back in dollars, with Confirm",
     ),
     ("post", "/dashboard/operators/accounts/{account_id}/credit", "Credit an account once"),
     ("post", "/dashboard/operators/accounts/{account_id}/adjustment", "Adjust a balance once"),
     ("post", "/dashboard/operators/accounts/{account_id}/plan", "Change an account's plan"),
+    ("post", "/dashboard/operators/accounts/{account_id}/refund", "Refund a top-up once"),
     ("get", "/dashboard/static/{name}", "A static file shipped with the package"),
 )
 

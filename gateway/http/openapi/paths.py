@@ -260,6 +260,28 @@ def admin_paths() -> dict[str, Any]:
                 },
             )
         },
+        "/admin/v1/accounts/{account_id}/payments/{payment_id}/refunds": {
+            "post": op(
+                "Refund (part of) a top-up through its provider, booked at once (idempotent by"
+                " key)",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("id", "payment_id", "amount_micros"),
+                    id=STR,
+                    payment_id=STR,
+                    amount_micros=MICROS,
+                    idempotent_replay=BOOL,
+                ),
+                status="201",
+                params=(_ACCOUNT_ID, path_param("payment_id")),
+                body=obj(
+                    ("amount_micros", "idempotency_key"),
+                    amount_micros={"type": "integer", "minimum": 10_000},
+                    idempotency_key=STR,
+                ),
+            )
+        },
         "/admin/v1/accounts/{account_id}/plan": {
             "put": op(
                 "Change plan, mode, billing flag",

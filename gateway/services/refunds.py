@@ -1,0 +1,50 @@
+"""An operator's refund of a top-up: the provider refunds it, the ledger books it at once.
+
+The negative entry (kind `refund`) is keyed by the refund's own id, as a provider's
+charge.refunded event books it, so the event that follows is a replay; the operator's
+idempotency key makes the provider refund once (Stripe's Idempotency-Key; the local
+provider's refund id is made from it). A refund is booked even if the money was spent since:
+it left through the provider, so the ledger must say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing.display import usd_exact as display_usd
+from billing.payments import PaymentRuleError
+from gateway.services.payment_events import post_refund
+from gateway.services.payments import Payments
+from gateway.stores.errors import DuplicateCredit
+
+CENT = 10_000  # providers refund whole cents
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    id: str
+    payment_id: str
+    amount_micros: int
+    created: bool
+
+
+async def refund_topup(
+    p: Payments, account_id: str, payment_id: str, amount: int, key: str
+) -> Refunded:
+    """Raises LookupError (no such payment of this account), PaymentRuleError (not a
+    succeeded top-up, or an amount it cannot refund) or DuplicateCredit (the key made a
+    refund of another amount)."""
+    rows = await p.profiles.payments(account_id, 1000)
+    paid = next((r for r in rows if r["id"] == payment_id), None)
+    if paid is None:
+        raise LookupError(payment_id)
+    if paid["status"] != "succeeded":
+        raise PaymentRuleError(f"Only a succeeded payment can be refunded ({paid['status']}).")
+    if not 0 < amount <= paid["amount_micros"] or amount % CENT:
+        most = display_usd(paid["amount_micros"])
+        raise PaymentRuleError(f"A refund of this payment is whole cents, at most {most}.")
+    state = await p.provider.refund(payment_id, amount, f"refund-{account_id}-{key}")
+    if state.amount_micros != amount:
+        raise DuplicateCredit(key, -state.amount_micros)
+    created = await post_refund(p, state, f"operator refund of {payment_id}", None)
+    return Refunded(state.id, payment_id, amount, created)
