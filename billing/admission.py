@@ -42,6 +42,20 @@ class KeyRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class EndUserInvalid:
+    """An end-user budget applies and the request's end user id is out of bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndUsersFull:
+    """A new end user, and the account already has `limit` end users with live windows."""
+
+    limit: int
+    plan: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class NotReady:
     """Redis is not known to hold the ledger's state (flushed, or never rebuilt)."""
 
@@ -55,7 +69,7 @@ class DuplicateRequest:
 
 @dataclass(frozen=True, slots=True)
 class QuotaRefused:
-    scope: str  # "key" or "account"
+    scope: str  # "key", "team", "account" or "end_user"
     window: str
     metric: str
     limit: int
@@ -64,6 +78,7 @@ class QuotaRefused:
     resets_at_ms: int | None
     plan: str
     now_ms: int  # the store's clock when it refused: Retry-After is measured from here
+    scope_id: str = ""  # the key's, the account's or the end user's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,4 +89,13 @@ class BalanceRefused:
     markup_bps: int = 0  # the account's markup: the spend it was refused was marked up by it
 
 
-Decision = Admitted | KeyRefused | NotReady | QuotaRefused | BalanceRefused | DuplicateRequest
+Decision = (
+    Admitted
+    | KeyRefused
+    | NotReady
+    | QuotaRefused
+    | BalanceRefused
+    | DuplicateRequest
+    | EndUserInvalid
+    | EndUsersFull
+)

@@ -12,7 +12,7 @@ from typing import Any
 
 from billing.admission import BalanceRefused, QuotaRefused
 from billing.display import usd_cost
-from billing.next_step import AccountState, FullWindow, NextStep, decide
+from billing.next_step import DASHBOARD_LINKS, AccountState, FullWindow, Links, NextStep, decide
 from billing.plans import PlanBook
 
 METRIC_WORDS = {
@@ -31,7 +31,7 @@ def rfc3339(ms: int) -> str:
     )
 
 
-def quota_step(refusal: QuotaRefused, plans: PlanBook, billing_url: str = "") -> NextStep:
+def quota_step(refusal: QuotaRefused, plans: PlanBook, links: Links = DASHBOARD_LINKS) -> NextStep:
     """The account's next step as a 429 shows it: the refused window is the full one (the
     balance is not in question)."""
     resets = None if refusal.resets_at_ms is None else rfc3339(refusal.resets_at_ms)
@@ -40,10 +40,12 @@ def quota_step(refusal: QuotaRefused, plans: PlanBook, billing_url: str = "") ->
         refusal.requested,
     )  # fmt: skip
     mode = plans.plans[refusal.plan].mode if refusal.plan in plans.plans else "prepaid"
-    return decide(AccountState(refusal.plan, mode, full=(full,)), plans, billing_url)
+    return decide(AccountState(refusal.plan, mode, full=(full,)), plans, links)
 
 
-def balance_step(refusal: BalanceRefused, required: int, billing_url: str = "") -> NextStep:
+def balance_step(
+    refusal: BalanceRefused, required: int, links: Links = DASHBOARD_LINKS
+) -> NextStep:
     """The account's next step as a 402 shows it: this request's worst case must fit."""
     state = AccountState(
         refusal.plan,
@@ -53,7 +55,7 @@ def balance_step(refusal: BalanceRefused, required: int, billing_url: str = "") 
         available_micros=refusal.available_micros,
         required_micros=required,
     )
-    return decide(state, PlanBook({}, ""), billing_url)
+    return decide(state, PlanBook({}, ""), links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,12 @@ def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, RetryAdvice]:
 
 
 def quota_answer(
-    refusal: QuotaRefused, plans: PlanBook, now_ms: int, billing_url: str = ""
+    refusal: QuotaRefused, plans: PlanBook, now_ms: int, links: Links = DASHBOARD_LINKS
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
-    owner = "this API key" if refusal.scope == "key" else "your account"
+    owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
-    step = quota_step(refusal, plans, billing_url)
+    step = quota_step(refusal, plans, links)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
     message = (
         f"Quota exceeded for {owner} on {words} per {refusal.window}: "
@@ -102,6 +104,7 @@ def quota_answer(
         "window": refusal.window,
         "metric": refusal.metric,
         "scope": refusal.scope,
+        "scope_id": refusal.scope_id,
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
@@ -113,6 +116,16 @@ def quota_answer(
     return message, extra, advice
 
 
+def _owner(refusal: QuotaRefused) -> str:
+    if refusal.scope == "key":
+        return "this API key"
+    if refusal.scope == "end_user":
+        return f"end user '{refusal.scope_id}'"
+    if refusal.scope == "team":
+        return f"team '{refusal.scope_id}'"
+    return "your account"
+
+
 def _upgrade_json(step: NextStep, plans: PlanBook, refusal: QuotaRefused) -> dict[str, Any] | None:
     """The plan the next step names, with its limit for the refused window."""
     if step.plan is None:
@@ -122,9 +135,12 @@ def _upgrade_json(step: NextStep, plans: PlanBook, refusal: QuotaRefused) -> dic
 
 
 def balance_answer(
-    refusal: BalanceRefused, required: int, affordable_max_tokens: int | None, billing_url: str = ""
+    refusal: BalanceRefused,
+    required: int,
+    affordable_max_tokens: int | None,
+    links: Links = DASHBOARD_LINKS,
 ) -> tuple[str, dict[str, Any]]:
-    step = balance_step(refusal, required, billing_url)
+    step = balance_step(refusal, required, links)
     if refusal.reason == "no_payment_method":
         message = f"Billing is not set up for this account. Set it up at {step.url}."
     elif refusal.reason == "payment_failed":

@@ -9,6 +9,8 @@ eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with 
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
+- an amount a person confirms before it moves (`usd_exact`): exact, zeros trimmed to cents.
+
 The exact figure is always in the API, in micros.
 """
 
@@ -24,6 +26,14 @@ def usd(micros: int) -> str:
     cents = micros // MICROS_PER_CENT
     whole, frac = divmod(abs(cents), 100)
     return f"{'-' if cents < 0 else ''}${whole:,}.{frac:02d}"
+
+
+def usd_exact(micros: int) -> str:
+    """An amount a person confirms before money moves, or reads in an error about one:
+    exact, zeros trimmed to cents ("$2.50", "$0.000450"), so nothing is rounded away."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
 
 
 def usd_cost(micros: int) -> str:

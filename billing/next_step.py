@@ -82,14 +82,33 @@ class NextStep:
 NOTHING = NextStep("none", False, "Nothing to do.", f"{DASHBOARD}/", "meterway billing status")
 
 
-def decide(state: AccountState, plans: PlanBook, billing_url: str = "") -> NextStep:
+PAYING = frozenset({"top_up", "setup", "fix_payment", "upgrade"})
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where a step's page is: an operator's own billing page (BILLING_URL) for the steps
+    that pay, else the dashboard's, in full on PUBLIC_URL when it is set (a person reading
+    a 402 in a terminal or a mail has no page to resolve a path against)."""
+
+    billing_url: str = ""
+    public_url: str = ""
+
+    def place(self, step: NextStep) -> NextStep:
+        if self.billing_url and step.action in PAYING:
+            return replace(step, url=self.billing_url)
+        if self.public_url and step.url.startswith("/"):
+            return replace(step, url=self.public_url + step.url)
+        return step
+
+
+DASHBOARD_LINKS = Links()
+
+
+def decide(state: AccountState, plans: PlanBook, links: Links = DASHBOARD_LINKS) -> NextStep:
     """The one step, in order of urgency: a failed payment, missing billing, an empty
-    balance, a full quota, a low balance; else nothing. `billing_url`, an operator's own
-    billing page (BILLING_URL), replaces the dashboard's for the steps that pay."""
-    step = _decide(state, plans)
-    if billing_url and step.action in ("top_up", "setup", "fix_payment", "upgrade"):
-        return replace(step, url=billing_url)
-    return step
+    balance, a full quota, a low balance; else nothing; its page placed by `links`."""
+    return links.place(_decide(state, plans))
 
 
 def _decide(state: AccountState, plans: PlanBook) -> NextStep:

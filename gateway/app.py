@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 
 from billing.meters import load_meters
+from billing.next_step import Links
 from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.token_cache import CountCache
@@ -26,10 +27,12 @@ from billing.tokens import TokenCounter
 from gateway.appkeys import (
     ACCOUNT_ALERTS,
     AUTO_TOPUPS,
+    BUDGETS,
     COUNTER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
+    GRANTS,
     JWT,
     KEYS,
     LEDGER,
@@ -54,6 +57,7 @@ from gateway.appkeys import (
     SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
+    TEAMS,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
@@ -63,22 +67,22 @@ from gateway.http import (
     admin,
     api_docs,
     billing,
-    dashboard,
     health,
     local_pay,
     lookups,
     metering,
     metrics,
-    openapi,
     proxy,
     responses,
     user_auth,
     webhooks,
 )
-from gateway.http.dashboard_signin import callback_url
+from gateway.http.dashboard import routes as dashboard
+from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.middleware import gateway_middleware
+from gateway.http.openapi import document as openapi
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
@@ -118,6 +122,11 @@ StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 STORES = web.AppKey("stores", Stores)
 
 
+def links_of(settings: Settings) -> Links:
+    """Where next steps point: BILLING_URL for paying, else the dashboard on PUBLIC_URL."""
+    return Links(settings.billing_url, settings.public_url)
+
+
 def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterator[None]]:
     async def stores(app: web.Application) -> AsyncIterator[None]:
         async with opener(app[SETTINGS]) as opened:
@@ -148,7 +157,7 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
     )
-    return Meter(stores.store, plans, settings.billing_url, settlements)
+    return Meter(stores.store, plans, links_of(settings), settlements)
 
 
 async def _self_restore(app: web.Application) -> AsyncIterator[None]:
@@ -184,6 +193,9 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD_SESSIONS] = stores.sessions()
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
+    app[GRANTS] = stores.grants()
+    app[BUDGETS] = stores.end_user_budgets()
+    app[TEAMS] = stores.teams()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:
@@ -210,7 +222,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     app[ACCOUNT_ALERTS] = opened.account_alerts()
     app[SERVICES] = ServiceResolver(opened.store.meters)
     app[METERING] = Metering(
-        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], app[SETTINGS].billing_url
+        opened.store.meters, opened.store, app[METER_BOOK], app[PLANS], links_of(app[SETTINGS])
     )
 
 

@@ -27,7 +27,9 @@ from gateway.settings import Settings
 from gateway.stores.ports import (
     AccountAlertsPort,
     DirectoryPort,
+    EndUserBudgetsPort,
     ExportLedgerPort,
+    GrantsPort,
     HotStorePort,
     LedgerPort,
     MembersPort,
@@ -36,6 +38,7 @@ from gateway.stores.ports import (
     RevocationsPort,
     SessionsPort,
     SigninTicketsPort,
+    TeamsPort,
 )
 from gateway.workers.supervisor import Supervisor
 
@@ -69,6 +72,9 @@ OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # expo
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
 MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
+GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
+BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
+TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")

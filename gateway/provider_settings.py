@@ -2,10 +2,17 @@
 an operator adds with a `[providers.NAME]` table (xAI, Groq, Together, vLLM, Ollama...).
 
 A built-in provider needs nothing but its key. An added one names its `base_url` and may set
-`api_key`, `wire` ("openai", the default, or "anthropic") and `catalogue`: the genai-prices
-provider whose prices its models take (default: its own name; "" for none, so only the
-models pricing.toml prices are served). `NAME_BASE_URL` and `NAME_API_KEY` (upper case, `-`
-as `_`) override the table, as they do for the built-in ones.
+`api_key`, `wire` ("openai", the default, "anthropic", or "azure") and `catalogue`: the
+genai-prices provider whose prices its models take (default: its own name, "azure" for an
+Azure one; "" for none, so only the models pricing.toml prices are served). `NAME_BASE_URL`
+and `NAME_API_KEY` (upper case, `-` as `_`) override the table, as they do for the built-in
+ones.
+
+Azure OpenAI speaks OpenAI's bodies at other paths and with another header: `base_url` is
+the resource (`https://NAME.openai.azure.com`), a model's `upstream` is its deployment name,
+`api_version` picks the dated API (`/openai/deployments/{deployment}/...?api-version=`) and
+its absence the v1 API (`/openai/v1/...`, the deployment name as `model`); `api_key` goes as
+`api-key`, or `entra_token` (NAME_ENTRA_TOKEN) as a bearer token instead.
 """
 
 from __future__ import annotations
@@ -25,9 +32,13 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-WIRES = ("openai", "anthropic")
+WIRES = ("openai", "anthropic", "azure")
+# The body format each wire speaks, as the metered routes know it.
+BODIES = {"openai": "openai", "anthropic": "anthropic", "azure": "openai"}
+DEFAULT_CATALOGUE = {"azure": "azure"}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-FIELDS = frozenset({"base_url", "api_key", "wire", "catalogue"})
+FIELDS = frozenset({"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token"})
+API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?|v1")
 
 
 @dataclass(frozen=True)
@@ -35,11 +46,18 @@ class ProviderSettings:
     name: str
     base_url: str
     api_key: str = field(repr=False)
-    wire: str  # "openai" or "anthropic"
+    wire: str  # one of WIRES
     catalogue: str = ""  # the genai-prices provider pricing its models; "" none
+    api_version: str = ""  # Azure's dated API version; "" its v1 API
+    entra_token: str = field(default="", repr=False)  # Azure: a bearer token, not api-key
 
     def __repr__(self) -> str:
         return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"
+
+    @property
+    def body_wire(self) -> str:
+        """The body format its calls speak ("openai" or "anthropic")."""
+        return BODIES[self.wire]
 
 
 def _env_name(name: str) -> str:
@@ -70,11 +88,30 @@ def _provider(name: str, env: Mapping[str, str], cfg: Mapping[str, object]) -> P
         raise ConfigError(f"[providers.{name}]: a built-in provider's wire is {native!r}")
     if wire not in WIRES:
         raise ConfigError(f"[providers.{name}] wire must be one of {', '.join(WIRES)}")
-    catalogue = name if built_in else section.get("catalogue", name)
+    default_catalogue = DEFAULT_CATALOGUE.get(str(wire), name)
+    catalogue = name if built_in else section.get("catalogue", default_catalogue)
     if not isinstance(catalogue, str):
         raise ConfigError(f'[providers.{name}] catalogue must be a provider name or ""')
     url = v.url(f"{upper}_BASE_URL", str(base), ("http", "https")).rstrip("/")
-    return ProviderSettings(name, url, str(key), str(wire), catalogue)
+    version, token = _azure(name, str(wire), section, env)
+    return ProviderSettings(name, url, str(key), str(wire), catalogue, version, token)
+
+
+def _azure(
+    name: str, wire: str, section: Mapping[str, object], env: Mapping[str, str]
+) -> tuple[str, str]:
+    """An Azure provider's API version ("" the v1 API) and Entra token ("" none)."""
+    version = section.get("api_version", "")
+    if wire != "azure":
+        if version or "entra_token" in section:
+            raise ConfigError(f"[providers.{name}]: api_version and entra_token are Azure's")
+        return "", ""
+    token = env.get(f"{_env_name(name)}_ENTRA_TOKEN", "") or section.get("entra_token", "")
+    if not isinstance(version, str) or (version and not API_VERSION.fullmatch(version)):
+        raise ConfigError(f'[providers.{name}] api_version is a date like "2024-10-21"')
+    if version == "v1":
+        version = ""  # the v1 API takes no dated version
+    return version, str(token)
 
 
 def read_providers(

@@ -18,6 +18,7 @@ from gateway.outbound.config import OutboundSettings
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
+from gateway.services.return_urls import NotAnOrigin, parse_origin
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -79,6 +80,8 @@ class PaymentSettings:
     grace_days: int = 7
     topup_min_micros: int = 1_000_000
     topup_max_micros: int = 1_000_000_000
+    # Origins a caller's own return_url may be on, besides PUBLIC_URL's (RETURN_URL_ORIGINS).
+    return_url_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Settings:
     # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
     redis_cluster: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 4 * 1024 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
     upstream_connect_timeout_s: float = 10.0
     upstream_timeout_s: float = 600.0
     # How long a deployment's upstream rests after a 429, 5xx or failed connection that
@@ -125,6 +129,7 @@ class Settings:
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
     token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
+    end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
     drain_timeout_s: float = 30.0
@@ -166,6 +171,12 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
+    payments, signin = _payments(get), _signin(get)
+    if payments.provider == "stripe" and not signin["public_url"]:
+        raise ConfigError(
+            "PAYMENTS_PROVIDER=stripe needs PUBLIC_URL: Stripe sends people back to absolute"
+            " addresses on it"
+        )
     return Settings(
         database_url=v.url(
             "DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")
@@ -178,6 +189,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
+        max_upload_bytes=v.whole(
+            "MAX_UPLOAD_BYTES", get("MAX_UPLOAD_BYTES", 64 * 1024 * 1024), 1024
+        ),
         upstream_connect_timeout_s=v.number(
             "UPSTREAM_CONNECT_TIMEOUT_S", get("UPSTREAM_CONNECT_TIMEOUT_S", 10), 0.1
         ),
@@ -200,8 +214,8 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         **_hostile_limits(get),
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
-        payments=_payments(get),
-        **_signin(get),
+        payments=payments,
+        **signin,
     )
 
 
@@ -286,6 +300,7 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "max_upstream_body_bytes": count("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024),
         "max_sse_event_bytes": count("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024),
         "token_count_cache_chars": count("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0),
+        "end_users_max": count("END_USERS_MAX", 100_000, 1),
         "admin_listen": v.listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,
     }
 
@@ -349,4 +364,13 @@ def _payments(get: Callable[..., object]) -> PaymentSettings:
         grace_days=v.whole("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0),
         topup_min_micros=low,
         topup_max_micros=high,
+        return_url_origins=_origins(str(get("RETURN_URL_ORIGINS", "") or "")),
     )
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """RETURN_URL_ORIGINS: comma-separated scheme://host[:port], each checked here."""
+    try:
+        return tuple(parse_origin(o) for o in raw.split(",") if o.strip())
+    except NotAnOrigin as exc:
+        raise ConfigError(f"RETURN_URL_ORIGINS: {exc}") from exc

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import stripe
@@ -66,6 +67,22 @@ def sign(body: bytes, secret: str, at: int | None = None) -> str:
     return f"t={stamp},v1={mac}"
 
 
+def url_rule_breaks(param: str, url: str) -> list[str]:
+    """What real Stripe would refuse in a URL parameter (`url_invalid`, "Not a valid URL"):
+    it must be an absolute http(s) URL of at most 5,000 characters; success_url may carry
+    the literal {CHECKOUT_SESSION_ID} template, which Stripe fills in. localstripe checks
+    none of this, so the tests do."""
+    breaks = []
+    parts = urlsplit(url.replace("{CHECKOUT_SESSION_ID}", "cs") if param == "success_url" else url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        breaks.append(f"{param} is not an absolute http(s) URL: {url[:80]!r}")
+    if len(url) > 5000:
+        breaks.append(f"{param} is {len(url)} characters, over 5,000")
+    if any(c.isspace() or c in '{}<>"' for c in parts.geturl()):
+        breaks.append(f"{param} has characters a URL cannot: {url[:80]!r}")
+    return breaks
+
+
 def unflatten(form: Any) -> dict[str, Any]:
     """Stripe's form encoding (`a[b][0][c]=v`) back into nested dicts and lists."""
     out: dict[str, Any] = {}
@@ -95,12 +112,17 @@ class StripeStack:
     forward: bool = True
     deliveries: list[Delivery] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every URL parameter the gateway sent to Checkout or the portal, as (param, value):
+    # localstripe would take a path, real Stripe refuses it (tests hold them to its rules).
+    urls_sent: list[tuple[str, str]] = field(default_factory=list)
     client: Any = None
     http: aiohttp.ClientSession | None = None
 
-    def env(self) -> dict[str, str]:
-        """The gateway's settings for this stack: both secrets, the new one first."""
+    def env(self, public_url: str) -> dict[str, str]:
+        """The gateway's settings for this stack: both secrets, the new one first; Stripe
+        needs the gateway's PUBLIC_URL to send people back to."""
         return {
+            "PUBLIC_URL": public_url,
             "PAYMENTS_PROVIDER": "stripe",
             "STRIPE_API_KEY": API_KEY,
             "STRIPE_WEBHOOK_SECRET": f"{NEW_SECRET},{OLD_SECRET}",
@@ -114,6 +136,7 @@ class StripeStack:
             assert r.status == 200
         self.deliveries.clear()
         self.sessions.clear()
+        self.urls_sent.clear()
         self.forward, self.target = True, target
         await self.use_secret(OLD_SECRET)
         for price, cents in PLANS.items():
@@ -229,12 +252,16 @@ class StripeStack:
 
     # ---- the front's routes
 
+    def _sent(self, form: dict[str, Any], *names: str) -> None:
+        self.urls_sent.extend((n, str(form[n])) for n in names if n in form)
+
     async def _hooks(self, request: web.Request) -> web.Response:
         await self._received(await request.read(), request.headers["Stripe-Signature"])
         return web.Response()
 
     async def _create_session(self, request: web.Request) -> web.Response:
         form = unflatten(await request.post())
+        self._sent(form, "success_url", "cancel_url", "return_url")
         sid = "cs_test_" + secrets.token_hex(12)
         items = form.get("line_items", [])
         amount = sum(
@@ -272,6 +299,7 @@ class StripeStack:
 
     async def _portal(self, request: web.Request) -> web.Response:
         form = unflatten(await request.post())
+        self._sent(form, "return_url")
         bps = "bps_" + secrets.token_hex(12)
         return web.json_response(
             {

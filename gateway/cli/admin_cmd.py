@@ -1,4 +1,5 @@
-"""`meterway admin accounts|keys|credit|plan|usage`: the operator API from the terminal.
+"""`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
+end-user budgets, teams, plans, markups, usage).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -54,11 +55,120 @@ def credit(args: argparse.Namespace) -> int:
         "idempotency_key": args.idempotency_key or f"cli-{secrets.token_hex(8)}",
         "reason": args.reason,
     }
+    grant = _grant(args)
+    if grant:
+        payload["grant"] = grant
     path = f"{A}/accounts/{quote(args.account_id)}/credits"
     body = expect(call(args, "POST", path, payload), 200, 201)
     replay = " (replay: already credited)" if body["idempotent_replay"] else ""
     text = f"credited {_usd(micros)}{replay}; balance {_usd(body['balance_micros'])}"
     emit(args, text, body)
+    return OK
+
+
+def _grant(args: argparse.Namespace) -> dict[str, Any]:
+    """The grant a credit funds; a bare date for --expires is that day's start, UTC."""
+    grant: dict[str, Any] = {}
+    if args.kind:
+        grant["kind"] = args.kind
+    if args.priority is not None:
+        grant["priority"] = args.priority
+    if args.expires:
+        bare_date = len(args.expires) == 10
+        grant["expires_at"] = f"{args.expires}T00:00:00+00:00" if bare_date else args.expires
+    return grant
+
+
+def grants(args: argparse.Namespace) -> int:
+    body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/grants"), 200)
+    lines = [
+        f"{g['id']:>6}  {g['kind']:<12} {g['status']:<8} {_usd(g['remaining_micros']):>12}"
+        f" of {_usd(g['amount_micros']):<12} expires {g['expires_at'] or 'never'}"
+        for g in body["data"]
+    ]
+    emit(args, "\n".join(lines) or "no grants", body)
+    return OK
+
+
+def revoke_grant(args: argparse.Namespace) -> int:
+    path = f"{A}/accounts/{quote(args.account_id)}/grants/{quote(args.grant_id)}/revoke"
+    body = expect(call(args, "POST", path, {}), 200)
+    text = f"grant {body['id']} revoked; its rest is written off within seconds"
+    emit(args, text, body)
+    return OK
+
+
+def _quota(text: str) -> dict[str, Any]:
+    """`hour:requests:10` as the API's quota object."""
+    try:
+        window, metric, limit = text.rsplit(":", 2)
+        return {"window": window, "metric": metric, "limit": int(limit)}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: want WINDOW:METRIC:LIMIT") from exc
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    owner = b["end_user"] or b["key_id"] or "every end user"
+    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in b["quotas"])
+    return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
+
+
+def end_user_budget(args: argparse.Namespace) -> int:
+    """Set the organization's default, a key's (--key) or an end user's own (--end-user);
+    no --quota removes it."""
+    payload: dict[str, Any] = {"quotas": args.quota or []}
+    if args.key:
+        payload["key_id"] = args.key
+    if args.end_user:
+        payload["end_user"] = args.end_user
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "PUT", path, payload), 200)
+    emit(args, _budget_line(body), body)
+    return OK
+
+
+def end_user_budgets(args: argparse.Namespace) -> int:
+    path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
+    body = expect(call(args, "GET", path), 200)
+    emit(args, "\n".join(_budget_line(b) for b in body["data"]) or "no end-user budgets", body)
+    return OK
+
+
+def _team_line(t: dict[str, Any]) -> str:
+    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in t["quotas"])
+    keys = f"  {t['keys']} keys" if "keys" in t else ""
+    return f"{t['id']:<22} {t['name']:<24} {quotas or 'no quotas'}{keys}"
+
+
+def team_create(args: argparse.Namespace) -> int:
+    payload = {"name": args.name, "quotas": args.quota or []}
+    path = f"{A}/accounts/{quote(args.account_id)}/teams"
+    body = expect(call(args, "POST", path, payload), 201)
+    emit(args, _team_line(body), body)
+    return OK
+
+
+def teams(args: argparse.Namespace) -> int:
+    body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/teams"), 200)
+    emit(args, "\n".join(_team_line(t) for t in body["data"]) or "no teams", body)
+    return OK
+
+
+def team_quotas(args: argparse.Namespace) -> int:
+    path = f"{A}/teams/{quote(args.team_id)}/quotas"
+    body = expect(call(args, "PUT", path, {"quotas": args.quota or []}), 200)
+    emit(args, _team_line(body), body)
+    return OK
+
+
+def key_team(args: argparse.Namespace) -> int:
+    """`meterway admin key-team KEY TEAM`, or `--none` to take it out of its team."""
+    if args.none == (args.team_id is not None):
+        print("give a team id, or --none", file=sys.stderr)
+        return ERROR
+    path = f"{A}/keys/{quote(args.key_id)}/team"
+    body = expect(call(args, "PUT", path, {"team_id": args.team_id}), 200)
+    emit(args, f"{body['key_id']}: team {body['team_id'] or 'none'}", body)
     return OK
 
 
@@ -127,6 +237,40 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--amount", required=True, help="USD, e.g. 25 or 0.50")
     p.add_argument("--reason", default="operator credit")
     p.add_argument("--idempotency-key", help="repeat a credit safely (default: a new key)")
+    p.add_argument("--kind", help="the grant it funds: paid (default), promotional, trial, ...")
+    p.add_argument("--expires", help="when the grant's rest is written off: YYYY-MM-DD or RFC 3339")
+    p.add_argument("--priority", type=int, help="0-1000, lower is spent first (default 50)")
+    p = _command(commands, "grants", grants, "an account's credit grants")
+    p.add_argument("account_id")
+    p = _command(commands, "revoke-grant", revoke_grant, "revoke a credit grant")
+    p.add_argument("account_id")
+    p.add_argument("grant_id")
+    p = _command(commands, "end-user-budget", end_user_budget, "set an end-user budget")
+    p.add_argument("account_id")
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--key", help="this key's default for its end users")
+    owner.add_argument("--end-user", help="this end user's own budget")
+    p.add_argument(
+        "--quota",
+        type=_quota,
+        action="append",
+        help="WINDOW:METRIC:LIMIT, repeatable (none removes)",
+    )
+    p = _command(commands, "end-user-budgets", end_user_budgets, "an account's end-user budgets")
+    p.add_argument("account_id")
+    p = _command(commands, "team-create", team_create, "create a team in an account")
+    p.add_argument("account_id")
+    p.add_argument("name")
+    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p = _command(commands, "teams", teams, "an account's teams")
+    p.add_argument("account_id")
+    p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
+    p.add_argument("team_id")
+    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p = _command(commands, "key-team", key_team, "put a key in a team")
+    p.add_argument("key_id")
+    p.add_argument("team_id", nargs="?")
+    p.add_argument("--none", action="store_true", help="take the key out of its team")
     p = _command(commands, "plan", plan, "move an account to a plan")
     p.add_argument("account_id")
     p.add_argument("plan")

@@ -113,21 +113,26 @@ def _billing_post(args: argparse.Namespace, path: str, body: Any = None) -> dict
     return result
 
 
+def _back(args: argparse.Namespace) -> dict[str, Any]:
+    """--return-url, where the payment page sends the person back (the gateway checks it)."""
+    return {"return_url": args.return_url} if args.return_url else {}
+
+
 def setup(args: argparse.Namespace) -> int:
-    result = _billing_post(args, "/setup")
+    result = _billing_post(args, "/setup", _back(args))
     emit(args, f"Open this page to add a payment method:\n{result['url']}", result)
     return OK
 
 
 def portal(args: argparse.Namespace) -> int:
-    result = _billing_post(args, "/portal")
+    result = _billing_post(args, "/portal", _back(args))
     emit(args, f"Your billing portal:\n{result['url']}", result)
     return OK
 
 
 def topup(args: argparse.Namespace) -> int:
     micros = amount_micros(args.amount)
-    result = _billing_post(args, "/topups", {"amount_micros": micros})
+    result = _billing_post(args, "/topups", {"amount_micros": micros} | _back(args))
     emit(args, f"Pay {usd(micros)} here; credit appears once paid:\n{result['url']}", result)
     return OK
 
@@ -153,7 +158,7 @@ def cancel(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     """Change plan: now for an upgrade with a card on file, else a checkout page to pay."""
-    answer = call(args, "POST", BILLING + "/subscription", {"plan": args.plan})
+    answer = call(args, "POST", BILLING + "/subscription", {"plan": args.plan} | _back(args))
     result = expect(answer, 200, 201)
     if result.get("status") == "checkout":
         text = f"Pay for the {result['plan']} plan here:\n{result['url']}"
@@ -186,6 +191,12 @@ def add_parser(sub: Any) -> None:
         if name == "plan":
             p.add_argument("plan", help="the plan's name, e.g. starter")
         alerts_cmd.add_arguments(name, p)
+        if name in ("setup", "portal", "topup", "plan"):  # the commands that print a page
+            p.add_argument(
+                "--return-url",
+                help="where the page sends you back to (default: the dashboard's billing page);"
+                " must be on an origin the gateway allows",
+            )
 
 
 def main(args: argparse.Namespace) -> int:

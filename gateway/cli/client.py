@@ -43,10 +43,24 @@ def add_common(parser: argparse.ArgumentParser, token_name: str, token_env: str)
         default=config_dir() / token_name,
         help=f"file holding the token (default ~/.config/meterway/{token_name}; ${token_env} wins)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=os.environ.get("METERWAY_TIMEOUT", str(TIMEOUT_S)),
+        help=f"seconds to wait for the gateway (default {TIMEOUT_S}; $METERWAY_TIMEOUT)",
+    )
     parser.add_argument("--output", type=Path, help="write the output to FILE instead of stdout")
     parser.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(token_env=token_env)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse turns ValueError into a usage error)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
 
 
 def amount_micros(text: str) -> int:
@@ -95,11 +109,13 @@ def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
         headers={"Authorization": f"Bearer {read_token(args)}", "Content-Type": "application/json"},
     )  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
             return Answer(resp.status, _decode(resp.read(), resp.headers.get_content_type()))
     except urllib.error.HTTPError as exc:
         return Answer(exc.code, _decode(exc.read(), exc.headers.get_content_type()))
     except (urllib.error.URLError, OSError) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise CliError(f"{args.api_url} did not answer within {args.timeout:g} s") from exc
         raise CliError(f"cannot reach {args.api_url}: {exc}") from exc
 
 

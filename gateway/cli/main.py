@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,17 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (a source tree without metadata says so)."""
+    try:
+        return metadata.version("meterway")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meterway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"meterway {_version()}")
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the gateway")

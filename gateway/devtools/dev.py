@@ -13,7 +13,7 @@ from dataclasses import replace
 from billing.plans import load_plans
 from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
-from gateway.http.dashboard_keys import SCOPES
+from gateway.http.dashboard.keys import SCOPES
 from gateway.ops.rebuild import rebuild
 from gateway.runtime import serve
 from gateway.services.credits import post_credit

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway import errors
 from gateway.cli.main import _parser
-from gateway.http.openapi import build_document
+from gateway.http.openapi.document import build_document
 from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE
+from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import account_alerts, bodies
+from gateway.http import account_alerts, bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -36,6 +36,7 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
+from gateway.services.teams import assign_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
@@ -140,6 +141,16 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         raise _denied(exc) from exc
 
 
+async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:
+    """A rotated key's successor stays in its team."""
+    app = request.config_dict
+    old = await app[LEDGER].get_key(old_key_id)
+    team = await app[TEAMS].get(old["team_id"]) if old and old.get("team_id") else None
+    if team is not None:
+        new = {"id": new_key_id, "account_id": team["account_id"]}
+        await assign_key(app[TEAMS], app[STORE], new, team)
+
+
 async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int) -> dict[str, Any]:
     """A new secret for `row`; the old one keeps working for `grace` seconds."""
     if row["revoked_at"] is not None:
@@ -147,6 +158,7 @@ async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int)
     await _check_rotation(request, who, row)
     app = request.config_dict
     issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
+    await _same_team(request, row["id"], issued.key_id)
     new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
     return {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)}
@@ -219,4 +231,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost)
     account_alerts.add_routes(account)
+    credit_grants.add_account_routes(account)
+    end_user_budgets.add_account_routes(account)
+    teams.add_account_routes(account)
     app.add_subapp("/v1/account", account)

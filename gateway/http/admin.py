@@ -16,18 +16,25 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import admin_directory, admin_prices, admin_services, bodies
+from gateway.http import (
+    admin_directory,
+    admin_money,
+    admin_prices,
+    admin_services,
+    bodies,
+    credit_grants,
+    end_user_budgets,
+    teams,
+)
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
-from gateway.services.credits import post_credit
 from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
-from gateway.stores.errors import DuplicateCredit
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
@@ -121,43 +128,6 @@ async def get_account(request: web.Request) -> web.Response:
     row = await _account(request)
     hot = await request.config_dict[STORE].balance(row["id"])
     return web.json_response(account_json(row, hot))
-
-
-async def credit_account(
-    request: web.Request, account_id: str, amount: object, idem: str, reason: str | None
-) -> tuple[dict[str, Any], bool]:
-    """Credit once per idempotency key (the API and the dashboard); the answer and whether
-    this call created the credit."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**53:
-        raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
-    app = request.config_dict
-    try:
-        posted = await post_credit(
-            app[LEDGER], app[STORE], account_id, amount, idem, reason or "operator credit"
-        )
-    except DuplicateCredit as exc:
-        raise Conflict(
-            "This idempotency_key was already used for a different amount.", param="idempotency_key"
-        ) from exc
-    answer = {
-        "entry_id": posted.entry_id,
-        "account_id": account_id,
-        "amount_micros": amount,
-        "balance_micros": posted.balance_micros,
-        "idempotent_replay": not posted.created,
-    }
-    return answer, posted.created
-
-
-async def add_credit(request: web.Request) -> web.Response:
-    row = await _account(request)
-    body = parse_json(await request.read())
-    idem = str(bodies.text_field(body, "idempotency_key"))
-    reason = bodies.text_field(body, "reason", required=False)
-    answer, created = await credit_account(
-        request, row["id"], body.get("amount_micros"), idem, reason
-    )
-    return web.json_response(answer, status=201 if created else 200)
 
 
 async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any]) -> None:
@@ -279,7 +249,6 @@ def add_routes(app: web.Application) -> None:
     r = admin.router
     r.add_post("/accounts", create_account)
     r.add_get("/accounts/{account_id}", get_account)
-    r.add_post("/accounts/{account_id}/credits", add_credit)
     r.add_put("/accounts/{account_id}/plan", set_plan)
     r.add_put("/accounts/{account_id}/markup", set_markup)
     r.add_get("/accounts/{account_id}/usage", account_usage)
@@ -289,6 +258,10 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/keys/{key_id}/quotas", put_key_quotas)
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
+    credit_grants.add_admin_routes(admin)
+    admin_money.add_routes(admin)
+    end_user_budgets.add_admin_routes(admin)
+    teams.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

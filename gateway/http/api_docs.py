@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.errors import NotFound
-from gateway.http.dashboard_web import HEADERS
+from gateway.http.dashboard.web import HEADERS
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "

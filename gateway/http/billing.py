@@ -20,6 +20,7 @@ from gateway.http.principal import (
     principal_middleware,
     require,
 )
+from gateway.http.return_to import absolute, return_url
 from gateway.llm.calls import parse_json
 from gateway.services.payments_port import ProviderUnavailable
 
@@ -47,14 +48,16 @@ def _account(request: web.Request, scope: str = BILLING_SETUP) -> str:
     return require(request, scope).account_id
 
 
-def _absolute(request: web.Request, url: str) -> str:
-    """Local pages are paths on this gateway; a browser needs the whole address."""
-    return f"{request.url.origin()}{url}" if url.startswith("/") else url
-
-
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
-    return parse_json(raw) if raw.strip() else {}
+    body = parse_json(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def _back(request: web.Request, body: dict[str, Any]) -> str:
+    return return_url(request, body.get("return_url"))
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -77,32 +80,35 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def setup(request: web.Request) -> web.Response:
-    page = await request.config_dict[PAYMENTS].setup(_account(request))
-    return web.json_response({"url": _absolute(request, page.url), "id": page.id})
+    account, body = _account(request), await _body(request)
+    page = await request.config_dict[PAYMENTS].setup(account, _back(request, body))
+    return web.json_response({"url": absolute(request, page.url), "id": page.id})
 
 
 async def topups(request: web.Request) -> web.Response:
-    body = await _body(request)
-    amount = body.get("amount_micros") if isinstance(body, dict) else None
-    page = await request.config_dict[PAYMENTS].topup(_account(request), amount)
-    return web.json_response({"url": _absolute(request, page.url), "id": page.id}, status=201)
+    account, body = _account(request), await _body(request)
+    back = _back(request, body)
+    page = await request.config_dict[PAYMENTS].topup(account, body.get("amount_micros"), back)
+    return web.json_response({"url": absolute(request, page.url), "id": page.id}, status=201)
 
 
 async def subscription(request: web.Request) -> web.Response:
-    body = await _body(request)
-    plan = body.get("plan") if isinstance(body, dict) else None
+    account, body = _account(request), await _body(request)
+    plan = body.get("plan")
     if not isinstance(plan, str):
         names = ", ".join(for_sale(request.config_dict[PLANS]))
         raise InvalidRequest(f"'plan' is required: the name of a plan ({names}).", param="plan")
-    result = await request.config_dict[PAYMENTS].change_plan(_account(request), plan)
+    back = _back(request, body)
+    result = await request.config_dict[PAYMENTS].change_plan(account, plan, back)
     if "url" in result:
-        result["url"] = _absolute(request, result["url"])
+        result["url"] = absolute(request, result["url"])
     return web.json_response(result)
 
 
 async def portal(request: web.Request) -> web.Response:
-    page = await request.config_dict[PAYMENTS].portal(_account(request))
-    return web.json_response({"url": _absolute(request, page.url)})
+    account, body = _account(request), await _body(request)
+    page = await request.config_dict[PAYMENTS].portal(account, _back(request, body))
+    return web.json_response({"url": absolute(request, page.url)})
 
 
 async def auto_topup(request: web.Request) -> web.Response:

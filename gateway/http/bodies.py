@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
+
+from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 from gateway.errors import InvalidRequest, NotFound
-from gateway.stores.records import Row
+from gateway.stores.records import GrantSpec, Row
+
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """Ids are short ASCII tokens; anything else (a NUL, 10 kB) is simply not found."""
+    value = request.match_info[name]
+    if not ID_SHAPE.fullmatch(value):
+        raise NotFound("No such resource.")
+    return value
 
 
 def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -35,20 +49,44 @@ def quotas_field(body: dict[str, Any]) -> tuple[Quota, ...]:
         raise InvalidRequest(str(exc), param="quotas") from exc
 
 
-def expiry_field(body: dict[str, Any]) -> datetime | None:
+def expiry_field(body: dict[str, Any], param: str = "expires_at") -> datetime | None:
+    """`expires_at` as an aware UTC time; `param` names it in errors (a nested field)."""
     raw = body.get("expires_at")
     if raw is None:
         return None
     try:
         when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         if when.tzinfo is None:
-            raise InvalidRequest("'expires_at' needs a UTC offset.", param="expires_at")
+            raise InvalidRequest(f"'{param}' needs a UTC offset.", param=param)
         when = when.astimezone(UTC)  # an offset can push year 9999 or 1 out of range
     except (ValueError, OverflowError) as exc:
-        raise InvalidRequest("'expires_at' must be an RFC 3339 time.", param="expires_at") from exc
+        raise InvalidRequest(f"'{param}' must be an RFC 3339 time.", param=param) from exc
     if not 1970 < when.year < 9000:
-        raise InvalidRequest("'expires_at' is out of range.", param="expires_at")
+        raise InvalidRequest(f"'{param}' is out of range.", param=param)
     return when
+
+
+GRANT_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def grant_field(body: dict[str, Any]) -> GrantSpec | None:
+    """`"grant": {"kind", "expires_at", "priority"}` on a credit; absent: a paid grant."""
+    raw = body.get("grant")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("'grant' must be an object.", param="grant")
+    kind = raw.get("kind", PAID)
+    if not isinstance(kind, str) or not GRANT_KIND.fullmatch(kind):
+        raise InvalidRequest(
+            "'grant.kind' must be 1-32 lower-case letters, digits or _, starting with a letter.",
+            param="grant.kind",
+        )
+    priority = raw.get("priority", DEFAULT_PRIORITY)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
+        raise InvalidRequest("'grant.priority' must be an integer 0-1000.", param="grant.priority")
+    expires = expiry_field(raw, "grant.expires_at")
+    return GrantSpec(kind=kind, expires_at=expires, priority=priority)
 
 
 def on_insufficient_field(body: dict[str, Any]) -> str | None:

@@ -14,9 +14,10 @@ from aiohttp import web
 
 from gateway.errors import UpstreamsCoolingDown, UpstreamUnreachable
 from gateway.http.observe import timing
-from gateway.llm.calls import Call, upstream_body
+from gateway.llm.calls import Call
 from gateway.llm.deployments import RETRY_STATUSES, Upstreams, retry_after_s
 from gateway.llm.http1 import Answer
+from gateway.llm.sending import send
 from gateway.llm.upstream import Upstream
 from gateway.services.settlement import Hold
 
@@ -38,12 +39,7 @@ async def open_deployed(
         reached, hold.forwarded = hold.forwarded, True
         try:
             with timing(request).upstream():
-                answer = await upstream.post(
-                    deployment.price.provider,
-                    call.endpoint.path,
-                    request.headers,
-                    upstream_body(served),
-                )
+                answer = await send(upstream, served, request.headers)
         except UpstreamUnreachable:
             hold.forwarded = reached  # nothing reached this one
             upstreams.failed(deployment, "connect")

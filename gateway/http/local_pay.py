@@ -18,6 +18,7 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.payments.local import CARDS, DECLINED_STATUS, SUCCEEDS, LocalProvider
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderEvent
+from gateway.services.return_urls import with_params
 
 PREFIX = "/billing/local"
 ENDED = {
@@ -42,6 +43,17 @@ def _page(title: str, body: str) -> web.Response:
         "<p><small>Local payments provider: no money moves.</small></p></body></html>"
     )
     return web.Response(text=html, content_type="text/html")
+
+
+def _back(doc: dict[str, object], outcome: str | None = None) -> str:
+    """The button back to where the person came from (the dashboard's billing page unless
+    the caller named an allowed return_url), as Stripe's pages send them to success_url."""
+    back = str(doc.get("return_url") or "")
+    if not back:
+        return ""
+    if outcome is not None:
+        back = with_params(back, [("checkout", outcome)])
+    return f'<p><a id=back class=button href="{escape(back)}">Back to billing</a></p>'
 
 
 def _cards() -> str:
@@ -83,7 +95,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     }[str(s["mode"])]
     if s["status"] != "open":
         ended = ENDED.get(str(s["status"]), f"This checkout is {escape(str(s['status']))}.")
-        return _page("Checkout", f"<p>{what}</p><p>{ended}</p>")
+        return _page("Checkout", f"<p>{what}</p><p>{ended}</p>{_back(s)}")
     form = (
         f"<form method=post><p>{what}</p>{_cards()}"
         "<button name=action value=pay>Pay</button><button name=action value=fail>Fail</button>"
@@ -110,8 +122,9 @@ async def done_page(request: web.Request) -> web.Response:
     s = await _session(request)
     provider = _local(request)
     payment = await provider.store.get(str(s.get("payment_id") or "")) or {}
-    outcome = payment.get("status") or s["status"]
-    return _page("Checkout", f"<p>Result: <b id=outcome>{escape(str(outcome))}</b></p>")
+    outcome = str(payment.get("status") or s["status"])
+    back = _back(s, "success" if outcome in ("succeeded", "complete") else "cancel")
+    return _page("Checkout", f"<p>Result: <b id=outcome>{escape(outcome)}</b></p>{back}")
 
 
 async def authenticate_page(request: web.Request) -> web.Response:
@@ -135,11 +148,20 @@ async def authenticate_submit(request: web.Request) -> web.Response:
     )
 
 
+async def _portal(request: web.Request) -> tuple[str, dict[str, object]]:
+    """The customer behind a portal session (or, for links made before portal sessions, a
+    customer id itself) and the session."""
+    doc = await _local(request).store.get(request.match_info["id"])
+    if doc is None:
+        raise NotFound("No such customer.")
+    if "customer" in doc and "return_url" in doc:
+        return str(doc["customer"]), doc
+    return str(doc["id"]), {}
+
+
 async def portal_page(request: web.Request) -> web.Response:
     provider = _local(request)
-    customer = request.match_info["id"]
-    if await provider.store.get(customer) is None:
-        raise NotFound("No such customer.")
+    customer, session = await _portal(request)
     info = await provider.portal(customer)
     card = info["card"]
     rows = "".join(
@@ -153,9 +175,9 @@ async def portal_page(request: web.Request) -> web.Response:
     method = f"card ending {escape(card[-4:])}" if card else "none"
     body = (
         f"<p>Payment method on file: <b id=method>{method}</b></p>"
-        f"<form method=post action={PREFIX}/portal/{escape(customer)}/card>{_cards()}"
-        "<button>Save card</button></form>"
-        f"<h2>Payments</h2><ul>{rows}</ul><h2>Subscriptions</h2><ul>{subs}</ul>"
+        f"<form method=post action={PREFIX}/portal/{escape(request.match_info['id'])}/card>"
+        f"{_cards()}<button>Save card</button></form>"
+        f"<h2>Payments</h2><ul>{rows}</ul><h2>Subscriptions</h2><ul>{subs}</ul>{_back(session)}"
     )
     return _page("Billing portal", body)
 
@@ -163,12 +185,10 @@ async def portal_page(request: web.Request) -> web.Response:
 async def portal_card(request: web.Request) -> web.Response:
     """Replacing the card in the portal is a setup, and pays an open (past due) invoice."""
     provider = _local(request)
-    customer = request.match_info["id"]
-    if await provider.store.get(customer) is None:
-        raise NotFound("No such customer.")
+    customer, _ = await _portal(request)
     form = await _form(request)
     await _apply(request, await provider.replace_card(customer, str(form.get("card"))))
-    raise web.HTTPSeeOther(f"{PREFIX}/portal/{customer}")
+    raise web.HTTPSeeOther(f"{PREFIX}/portal/{request.match_info['id']}")
 
 
 async def renew(request: web.Request) -> web.Response:

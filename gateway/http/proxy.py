@@ -7,23 +7,27 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from functools import partial
 
 import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
+from billing.end_users import HEADER as END_USER_HEADER
 from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
 from gateway.http.failover import open_deployed
 from gateway.http.headers import ratelimit_headers, request_id_headers
+from gateway.http.media import relay_media
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
+from gateway.http.uploads import form_body, read_upload
 from gateway.llm import endpoints
 from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call, upstream_body
@@ -31,6 +35,7 @@ from gateway.llm.cost_field import costed_answer
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
+from gateway.llm.sending import send
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
@@ -67,12 +72,17 @@ async def _refused_upstream(
 
 
 async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> Answer:
-    body = upstream_body(call)
     hold.forwarded = True
     try:
         with timing(request).upstream():
+            if call.upload is not None:
+                return await send(p.upstream, call, request.headers)
             return await p.upstream.post(
-                call.price.provider, call.endpoint.path, request.headers, body
+                call.price.provider,
+                call.endpoint.path,
+                request.headers,
+                upstream_body(call),
+                call.price.upstream_model,
             )
     except UpstreamUnreachable:
         hold.forwarded = False  # nothing reached the provider
@@ -112,6 +122,19 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     headers.update(_cost_headers(cost))
     body = raw if cost is None else costed_answer(raw, cost)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
+    """A plain answer that may be other than JSON (http/media.py)."""
+    headers = _headers(request, hold.admitted)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
+    async with resp:
+        if resp.status >= 300:
+            return await _refused_upstream(request, p, resp, hold, headers)
+        return await relay_media(request, p, call, hold, resp, headers)
 
 
 def _limits(settings: Settings) -> StreamLimits:
@@ -215,26 +238,29 @@ async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    betas = read_betas(request.headers)
+    betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
+    if endpoint.model_in_path:
+        body["model"] = request.match_info["deployment"]
     args = (endpoint, body, key, p.pricing)
     if len(raw) <= INLINE_COUNT_BYTES:
         _counted("loop")
-        return key, read_call(*args, counter, betas)
+        return key, read_call(*args, counter, betas, end_user)
     if len(raw) <= INLINE_KEPT_BYTES:
         try:
             read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
-            call = read_call(*args, counter.for_account(key.account_id, INLINE_COUNT_BYTES), betas)
+            kept = counter.for_account(key.account_id, INLINE_COUNT_BYTES)
+            call = read_call(*args, kept, betas, end_user)
         except NewTextOverBudget:
             pass  # more new text than the loop may tokenize: the probe found it untokenized
         else:
             _counted("loop")
             return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas)
+    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas, end_user)
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter, betas)
+    return key, await asyncio.to_thread(read_call, *args, counter, betas, end_user)
 
 
 async def _read_small(
@@ -249,7 +275,10 @@ async def _read_small(
     try:
         betas = read_betas(request.headers)
         body = parse_json(await _body(request, p.settings))
-        call = read_call(endpoint, body, key, p.pricing, p.counter, betas)
+        if endpoint.model_in_path:
+            body["model"] = request.match_info["deployment"]
+        end_user = request.headers.get(END_USER_HEADER)
+        call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
     except MeterwayError:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
         raise
@@ -262,12 +291,57 @@ def _counted(where: str) -> None:
     m.tally.count(m.prompts_counted, where)
 
 
+async def _read_upload(
+    request: web.Request, p: Proxying, endpoint: Endpoint
+) -> tuple[KeyRecord, Call]:
+    """A multipart upload: the key checked in full (live, able to pay) before a byte of the
+    body is read, then the body spooled (http/uploads.py) and read as its form fields."""
+    key = await p.keys.resolve(request)
+    await p.meter.precheck(request[REQUEST_ID], key)
+    settings = p.settings
+    upload = await read_upload(request, settings.max_upload_bytes, settings.client_body_timeout_s)
+    try:
+        measure = endpoint.kind == "transcription"
+        body = await asyncio.to_thread(form_body, upload, True) if measure else form_body(upload)
+        call = read_call(endpoint, body, key, p.pricing, p.counter)
+    except BaseException:
+        upload.close()
+        raise
+    return key, replace(call, upload=upload)
+
+
+async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    """A multipart route: `_metered` with the body read from its spool, which is removed
+    once the call is done."""
+    p = request.app[PROXYING]
+    key, call = await _read_upload(request, p, endpoint)
+    try:
+        return await _serve(request, p, key, call)
+    finally:
+        if call.upload is not None:
+            call.upload.close()
+
+
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    # `_serve` written out here: one frame less on the JSON routes' hot path.
     p = request.app[PROXYING]
     key, call = await _read(request, p, endpoint)
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
-    forward = _streamed if call.stream else _plain
+    forward = _streamed if call.stream else _media if endpoint.media else _plain
+    if call.stream:
+        request[CLIENT_GONE] = asyncio.Event()
+    request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
+
+
+async def _serve(
+    request: web.Request, p: Proxying, key: KeyRecord, call: Call
+) -> web.StreamResponse:
+    timing(request).model = call.price.name
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    forward = _streamed if call.stream else _media if call.endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing
     # Admitted: from here the call outlives its client (until now a client that left
@@ -313,6 +387,22 @@ METERED_ROUTES = (
     ("/v1/moderations", endpoints.MODERATIONS),
     ("/v1/messages", endpoints.MESSAGES),
     ("/v1/responses", endpoints.RESPONSES),
+    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
+    ("/v1/images/edits", endpoints.IMAGE_EDITS),
+    ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
+    # Azure OpenAI's forms, for `openai.AzureOpenAI` clients: the dated API names the model
+    # by its deployment in the path, the v1 API in the body.
+    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT),
+    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS),
+    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS),
+    ("/openai/responses", endpoints.RESPONSES),
+    ("/openai/v1/chat/completions", endpoints.CHAT),
+    ("/openai/v1/completions", endpoints.COMPLETIONS),
+    ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/openai/v1/responses", endpoints.RESPONSES),
+    ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
+    ("/v1/audio/translations", endpoints.TRANSLATIONS),
+    ("/v1/audio/speech", endpoints.SPEECH),
 )
 
 
@@ -321,5 +411,6 @@ def add_routes(app: web.Application) -> None:
     # more frame to resume at each of a request's three awaits (two Redis replies, the
     # provider's head).
     for path, endpoint in METERED_ROUTES:
-        app.router.add_post(path, partial(_metered, endpoint=endpoint))
+        handler = _uploaded if endpoint.upload else _metered
+        app.router.add_post(path, partial(handler, endpoint=endpoint))
     app.router.add_get("/v1/models", list_models)

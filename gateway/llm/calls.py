@@ -18,9 +18,11 @@ from billing.quick import quick_init
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
+from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
+from gateway.llm.uploads import Upload
 from gateway.stores.records import KeyRecord
 
 
@@ -44,6 +46,11 @@ class Call:
     # The upstreams it may go to when its model has several; `price` is then the dearest's
     # (what is reserved) until one serves it (`served_by`).
     deployments: tuple[Deployment, ...] = ()
+    upload: Upload | None = None  # a multipart body, sent from its spool (llm/uploads.py)
+    # Who it is for (billing/end_users.py: '' none, INVALID out of bounds) and where the
+    # request said so: the header, `user` or `metadata.user_id`.
+    end_user: str = ""
+    end_user_param: str = ""
 
     @property
     def worst_case_micros(self) -> int:
@@ -138,21 +145,23 @@ def read_call(
     pricing: PricingTable,
     counter: TokenCounter,
     betas: Betas = NONE,
+    end_user_header: str | None = None,
 ) -> Call:
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
-    raise the model's output cap."""
+    raise the model's output cap; `end_user_header` names the end user over the body."""
     price = model_for(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
+    end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
     call = Call(
         endpoint=endpoint,
         price=price,
         body=body,
-        stream=stream,
+        stream=stream if sizing.streams is None else sizing.streams,
         client_wants_usage=wants_usage,
         input_tokens=sizing.input_tokens,
         max_output_tokens=sizing.max_output_tokens * sizing.choices,
@@ -160,7 +169,9 @@ def read_call(
         choices=sizing.choices,
         service_tier=sizing.service_tier,
         fees_micros=sizing.fees_micros,
-        kinds=billed_kinds(body, price),
+        kinds=billed_kinds(body, price) + sizing.kinds,
+        end_user=end_user,
+        end_user_param=end_user_param,
     )
     return _at_dearest(call, deployments) if deployments else call
 

@@ -18,6 +18,8 @@ from billing.tokens import TokenCounter
 from billing.usage import Usage
 
 Wire = Literal["openai", "anthropic"]
+# A provider's configured wire -> the body format it speaks, where they differ.
+SPEAKS = {"azure": "openai"}
 Body = dict[str, Any]
 
 
@@ -32,9 +34,14 @@ class Sizing:
     choices: int = 1
     service_tier: str = ""  # the tier asked for: the reservation assumes its rates if dearer
     fees_micros: int = 0  # built-in tool fees the request may run up
+    kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
+    streams: bool | None = None  # streamed whatever `stream` says (speech's stream_format)
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
+# (price, request body, answer, counted input tokens) -> the usage billed, for routes whose
+# bill depends on the request as much as the answer (images by size and quality).
+AnswerUsage = Callable[[ModelPrice, Body, Body, int], Usage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,8 @@ class Endpoint:
     max_tokens_field: str = "max_tokens"
     wrong_provider: str = "'{model}' is served on /v1/messages only."
     providers: frozenset[str] | None = None  # None: every provider speaking this wire
+    provider_wires: frozenset[str] = frozenset()  # with `providers`: wires serving it too
+    model_in_path: bool = False  # Azure's form: the deployment in the path names the model
     stores: bool = False  # it keeps what it makes, so `store` is no extra
     counts_tool_runs: bool = False  # its usage says how often a fee tool ran
     stored_id: Callable[[Body], str | None] = lambda answer: None  # an object the key owns
@@ -70,9 +79,12 @@ class Endpoint:
     # Where the usage object sits in the stream event carrying the final usage (its debit is
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
+    answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
+    upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
+    media: bool = False  # its plain answer may be other than JSON (audio, text formats)
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""
         if self.providers is not None:
-            return price.provider in self.providers
-        return wire == self.wire
+            return price.provider in self.providers or wire in self.provider_wires
+        return SPEAKS.get(wire, wire) == self.wire

@@ -3,10 +3,13 @@ Anthropic messages, images and audio."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
+from billing.audio import speech_stream_tally, transcript_stream_tally
+from billing.images import image_stream_tally
 from billing.pricing import ModelKind
 from billing.responses import (
     ResponsesStreamTally,
@@ -16,8 +19,10 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import media_readers, readers
+from gateway.llm import audio_readers, media_readers, readers
+from gateway.llm.audio_answers import speech_usage, transcription_usage
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
+from gateway.llm.media_answers import image_usage
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 
@@ -75,8 +80,11 @@ def anthropic_tally(client_wants_usage: bool) -> StreamTally:
     return AnthropicStreamTally()
 
 
-def _openai(name: str, path: str, kind: ModelKind, reader: RequestReader, **kw: Any) -> Endpoint:
-    """An OpenAI-wire route; `kw` overrides what differs from chat's defaults."""
+def _openai(
+    name: str, path: str, kind: ModelKind, reader: RequestReader, scope: str = "", **kw: Any
+) -> Endpoint:
+    """An OpenAI-wire route (its scope is its name unless given); `kw` overrides what
+    differs from chat's defaults."""
     fields: dict[str, Any] = {
         "read_usage": openai_usage,
         "answer_text": choices_text,
@@ -85,7 +93,7 @@ def _openai(name: str, path: str, kind: ModelKind, reader: RequestReader, **kw: 
         "stream_end": OPENAI_DONE,
         "asks_stream_usage": True,
     }
-    return Endpoint(name, path, name, kind, "openai", reader, **{**fields, **kw})
+    return Endpoint(name, path, scope or name, kind, "openai", reader, **{**fields, **kw})
 
 
 CHAT = _openai("chat", "/chat/completions", "chat", readers.read_chat)
@@ -161,9 +169,104 @@ RESPONSES = _openai(
     max_tokens_field="max_output_tokens",
     wrong_provider="'{model}' is not served on /v1/responses.",
     providers=frozenset({"openai"}),
+    provider_wires=frozenset({"azure"}),
     stores=True,
     counts_tool_runs=True,
     stored_id=response_id,
     finished=is_terminal,
     stream_cost_path=("response", "usage"),
+)
+
+
+def image_tally(client_wants_usage: bool) -> StreamTally:
+    return image_stream_tally()
+
+
+def _image_route(name: str, path: str, reader: RequestReader, upload: bool = False) -> Endpoint:
+    """An images route: priced per image or in tokens (llm/media_answers.py), never clamped."""
+    return _openai(
+        name,
+        path,
+        "image",
+        reader,
+        scope="images",
+        answer_text=no_text,
+        answer_usage=image_usage,
+        new_tally=image_tally,
+        error_event=openai_error_event,
+        stream_end=b"",
+        asks_stream_usage=False,
+        clamps=False,
+        providers=frozenset({"openai"}),
+        wrong_provider="'{model}' is not served on the images routes.",
+        upload=upload,
+    )
+
+
+IMAGE_GENERATIONS = _image_route(
+    "image_generations", "/images/generations", media_readers.read_image_generation
+)
+IMAGE_EDITS = _image_route(
+    "image_edits", "/images/edits", media_readers.read_image_edit, upload=True
+)
+IMAGE_VARIATIONS = _image_route(
+    "image_variations", "/images/variations", media_readers.read_image_variation, upload=True
+)
+
+
+# Azure's dated API: the same routes, the model named by the deployment in the path.
+AZURE_CHAT = replace(CHAT, model_in_path=True)
+AZURE_COMPLETIONS = replace(COMPLETIONS, model_in_path=True)
+AZURE_EMBEDDINGS = replace(EMBEDDINGS, model_in_path=True)
+
+
+def transcript_tally(client_wants_usage: bool) -> StreamTally:
+    return transcript_stream_tally()
+
+
+def speech_tally(client_wants_usage: bool) -> StreamTally:
+    return speech_stream_tally()
+
+
+def _audio_route(name: str, path: str, kind: ModelKind, **kw: Any) -> Endpoint:
+    """An audio route: per second, per character or in tokens (llm/audio_answers.py)."""
+    fields: dict[str, Any] = {
+        "answer_text": no_text,
+        "error_event": openai_error_event,
+        "stream_end": b"",
+        "asks_stream_usage": False,
+        "clamps": False,
+        "providers": frozenset({"openai"}),
+        "wrong_provider": "'{model}' is not served on the audio routes.",
+        "media": True,
+    }
+    reader = kw.pop("reader")
+    return _openai(name, path, kind, reader, scope="audio", **{**fields, **kw})
+
+
+TRANSCRIPTIONS = _audio_route(
+    "transcriptions",
+    "/audio/transcriptions",
+    "transcription",
+    reader=audio_readers.read_transcription,
+    answer_usage=transcription_usage,
+    new_tally=transcript_tally,
+    upload=True,
+)
+TRANSLATIONS = _audio_route(
+    "translations",
+    "/audio/translations",
+    "transcription",
+    reader=audio_readers.read_transcription,
+    answer_usage=transcription_usage,
+    new_tally=transcript_tally,
+    upload=True,
+)
+SPEECH = _audio_route(
+    "speech",
+    "/audio/speech",
+    "speech",
+    reader=audio_readers.read_speech,
+    answer_usage=speech_usage,
+    new_tally=speech_tally,
 )

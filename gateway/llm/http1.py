@@ -26,6 +26,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohappyeyeballs
@@ -82,6 +83,14 @@ def request_head(
     return "".join(lines).encode("utf-8")
 
 
+class Exchange(Protocol):
+    """What an open answer gives back when it is done: its connection, kept or dropped."""
+
+    def release(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class Answer:
     """An open answer: `status`, `headers` and `content` (aiohttp's StreamReader). Leaving
     `async with` returns the connection to its pool when the body was read to its end, and
@@ -94,7 +103,7 @@ class Answer:
         status: int,
         headers: CIMultiDictProxy[str],
         content: StreamReader,
-        exchange: _Exchange,
+        exchange: Exchange,
     ) -> None:
         self.status = status
         self.headers = headers

@@ -1,7 +1,9 @@
 """Request options a provider bills beyond the model's token rates: priced, or refused by name.
 
 What the model's prices cover passes: a service tier it has rates for, audio output where it
-prices audio tokens, a built-in search tool it has a per-call fee for. Anything else that
+prices audio tokens, a built-in search tool it has a per-call fee for, chat's
+`web_search_options` on a search model (each of its calls searches, billed as its per-call
+fee plus tokens). Anything else that
 changes the bill (an unpriced tier or tool, code execution billed per container hour, MCP
 servers) is refused with a 400 naming it, before anything is reserved.
 Anthropic's beta header is read by `betas.py`: a beta passes when its price effect is
@@ -30,10 +32,11 @@ SERVER_TOOL_PREFIXES = (
     "image_generation",
     "code_interpreter",
 )
-REFUSED_FIELDS = ("web_search_options", "mcp_servers", "container")
+REFUSED_FIELDS = ("mcp_servers", "container")
+SEARCH_OPTIONS = "web_search_options"  # chat's search models: a per-call fee, plus tokens
 # Every field refuse_unpriced reads: a body with none of them (most) is passed at once.
 CHECKED_FIELDS = frozenset(
-    {"service_tier", "store", "modalities", "audio", "tools", *REFUSED_FIELDS}
+    {"service_tier", "store", "modalities", "audio", "tools", SEARCH_OPTIONS, *REFUSED_FIELDS}
 )
 # Built-in tool types that have a per-run fee, by the output item type each run produces.
 FEE_TOOLS = {"web_search": "web_search_call", "file_search": "file_search_call"}
@@ -98,6 +101,8 @@ def refuse_unpriced(
         raise _refuse("store", "asks the provider to store the completion")
     if _asks_audio(body) and not price.prices("output_audio_mtok"):
         raise _refuse("modalities", "asks for audio output, which this model has no price for")
+    if body.get(SEARCH_OPTIONS) is not None and not price.prices("requests_kcount"):
+        raise _refuse(SEARCH_OPTIONS, "asks for a web search, which this model has no fee for")
     for name in REFUSED_FIELDS:
         if body.get(name) is not None:
             raise _refuse(name, "enables a feature billed apart from tokens")

@@ -5,6 +5,11 @@ Client headers are allow-listed: `anthropic-version` (a date) and, to Anthropic,
 its price effect is priced, see `betas.py`; a token count, which costs nothing, takes them
 unchecked). Headers that pick another billing account (`OpenAI-Organization`,
 `OpenAI-Project`) never reach the provider.
+
+Azure OpenAI takes OpenAI's bodies under `/openai`: with a dated `api_version`, the routes a
+deployment serves (chat, completions, embeddings) at `/openai/deployments/{deployment}/...`
+and the others (Responses) at `/openai/...`, each with `?api-version=`; without one, the v1
+API at `/openai/v1/...`. Its key goes as `api-key`, or an Entra token as a bearer token.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from billing.quick import quick_init
 from gateway.llm.betas import HEADER, forwarded
@@ -20,6 +26,7 @@ from gateway.settings import ProviderSettings
 ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
+AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
 
 
 @quick_init
@@ -27,6 +34,17 @@ TEST_HEADERS = ("x-fake-behaviour",)
 class Target:
     url: str
     headers: dict[str, str]
+    path: str  # under the provider's base URL, with its query
+
+
+def azure_path(provider: ProviderSettings, path: str, model: str) -> str:
+    """Where `path` ("/chat/completions") of deployment `model` lives on an Azure resource."""
+    if not provider.api_version:
+        return "/openai/v1" + path
+    version = "?api-version=" + provider.api_version
+    if path in AZURE_DEPLOYMENT_PATHS:
+        return f"/openai/deployments/{quote(model, safe='')}{path}{version}"
+    return "/openai" + path + version
 
 
 def target(
@@ -34,10 +52,18 @@ def target(
     path: str,
     incoming: Mapping[str, str],
     forward_test_headers: bool = False,
+    model: str = "",
 ) -> Target:
-    """`path` is relative to the provider's API root ("/chat/completions", "/v1/messages")."""
+    """`path` is relative to the provider's API root ("/chat/completions", "/v1/messages");
+    `model` is the model id sent upstream (Azure's deployment name)."""
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
-    if provider.wire == "anthropic":
+    if provider.wire == "azure":
+        path = azure_path(provider, path, model)
+        if provider.entra_token:
+            headers["authorization"] = f"Bearer {provider.entra_token}"
+        else:
+            headers["api-key"] = provider.api_key
+    elif provider.wire == "anthropic":
         headers["x-api-key"] = provider.api_key
         version = incoming.get("anthropic-version", "")
         headers["anthropic-version"] = (
@@ -51,4 +77,4 @@ def target(
     for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
-    return Target(provider.base_url + path, headers)
+    return Target(provider.base_url + path, headers, path)

@@ -71,6 +71,8 @@ def counted_usage(
 
 def json_usage(call: Call, payload: dict[str, Any], counter: TokenCounter) -> Usage:
     """Usage of a complete JSON answer: the provider's, else counted."""
+    if call.endpoint.answer_usage is not None:
+        return call.endpoint.answer_usage(call.price, call.body, payload, call.input_tokens)
     reported = call.endpoint.read_usage(payload)
     if reported is not None:
         return reported

@@ -12,6 +12,7 @@ the way the stores translate theirs. The metered call goes over the lean keep-al
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -20,16 +21,25 @@ import aiohttp
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
+from gateway.llm.uploads import Encoded
 from gateway.settings import ProviderSettings
 
 
 class Upstream(Protocol):
     async def post(
-        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
         """Send `body` to `path` under the provider's API root, authenticated as Meterway,
-        and return the open response (any status). Raises UpstreamTimeout or UpstreamError
-        when no answer arrives: nothing was billed, the caller releases its reservation."""
+        and return the open response (any status); `model` is the model id sent there.
+        Raises UpstreamTimeout or UpstreamError when no answer arrives: nothing was billed,
+        the caller releases its reservation."""
+        ...
+
+    async def upload(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: Encoded
+    ) -> Answer:
+        """Send a multipart upload streamed from its spool, as `post` sends a JSON body;
+        the same errors."""
         ...
 
     async def call(
@@ -60,14 +70,17 @@ class HttpUpstream:
         self.origins = {name: Origin.parse(p.base_url) for name, p in providers.items()}
 
     async def post(
-        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
-        dest = target(
-            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
-        )
+        dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             return await self.connections.request(
-                self.origins[provider], "POST", path, dest.headers, body, self.first_byte_timeout_s
+                self.origins[provider],
+                "POST",
+                dest.path,
+                dest.headers,
+                body,
+                self.first_byte_timeout_s,
             )
         except CannotConnect as exc:
             raise UpstreamUnreachable(
@@ -81,6 +94,35 @@ class HttpUpstream:
             raise UpstreamError(
                 f"Could not reach the provider: {exc}; nothing was billed."
             ) from exc
+
+    async def upload(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: Encoded
+    ) -> Answer:
+        """Over the aiohttp session, which writes a streamed body with flow control (the
+        lean client writes a body in one go); the answer is handed back as the same Answer."""
+        dest = target(
+            self.providers[provider], path, incoming, forward_test_headers=self.forward_test_headers
+        )
+        headers = {**dest.headers, "content-type": body.content_type}
+        headers["content-length"] = str(body.size)
+        try:
+            async with asyncio.timeout(self.first_byte_timeout_s):
+                resp = await self.session.post(
+                    dest.url, data=body.chunks, headers=headers, allow_redirects=False
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                "The provider did not answer in time; nothing was billed."
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnreachable(
+                f"Could not reach the provider: {exc}; nothing was billed."
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"Could not reach the provider: {exc}; nothing was billed."
+            ) from exc
+        return Answer(resp.status, resp.headers, resp.content, _Released(resp))
 
     async def call(
         self, provider: str, method: str, path: str, incoming: Mapping[str, str], body: bytes | None
@@ -98,3 +140,16 @@ class HttpUpstream:
             raise UpstreamTimeout("The provider did not answer in time.") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"Could not reach the provider: {exc}.") from exc
+
+
+class _Released:
+    """An aiohttp response as an Answer's exchange: released when read, closed otherwise."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self.resp = resp
+
+    def release(self) -> None:
+        self.resp.release()
+
+    def abort(self) -> None:
+        self.resp.close()

@@ -1,6 +1,7 @@
 """Restoring Redis from the ledger, and re-applying plans.
 
-rebuild: balances, accounts, keys, the current quota windows, the service-key directory and
+rebuild: balances, accounts, keys, end-user budgets (their windows start empty: the ledger
+does not name end users), the current quota windows, the service-key directory and
 the closed markers of metered ids are recomputed from PostgreSQL, then the per-shard ready
 markers are set; until then the reserve script refuses billable work.
 
@@ -76,6 +77,8 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
         unsettled = 0
         await _offline_balances(stores, plans, hot, accounts)
     keys = await _keys(stores)
+    await _end_user_budgets(stores)
+    await _key_teams(stores)
     windows = await rebuild_windows(stores, plans, only_missing=live.live)
     services = await hot.put_services(await stores.operator().services())
     closed = await hot.put_closed(await stores.operator().closed_markers(CLOSED_TTL_MS))
@@ -114,6 +117,24 @@ async def _live_balances(
         drift = await exact_check(fix, stores, row["id"], repair=True, grace_s=0.0)
         unsettled += drift is not None and not drift.checked
     return unsettled
+
+
+async def _end_user_budgets(stores: Stores) -> None:
+    """Every end-user budget back where the reserve script reads it."""
+    for row in await stores.end_user_budgets().every():
+        quotas = parse_quotas(row["quotas"])
+        await stores.store.put_end_user_budget(
+            row["account_id"], row["key_id"], row["end_user"], quotas
+        )
+
+
+async def _key_teams(stores: Stores) -> None:
+    """Every key's team and the team's quotas back in its hash."""
+    for row in await stores.teams().key_teams():
+        quotas = parse_quotas(row["quotas"])
+        await stores.store.set_key_team(
+            shard_of(row["account_id"]), row["id"], row["team_id"], quotas
+        )
 
 
 async def _keys(stores: Stores) -> int:

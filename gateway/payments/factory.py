@@ -40,6 +40,7 @@ def make_payments(
         TopupLimits(cfg.topup_min_micros, cfg.topup_max_micros),
         settings.outbound.balance_low_micros,
         settings.billing_url,
+        settings.public_url,
     )
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None

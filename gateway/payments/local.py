@@ -84,23 +84,36 @@ class LocalProvider:
         await self.store.put(customer, "customer", account_id, doc)
         return customer
 
-    async def _session(self, account_id: str, customer: str, mode: str, **data: Any) -> HostedPage:
+    async def _session(
+        self, account_id: str, customer: str, mode: str, back: str, **data: Any
+    ) -> HostedPage:
         session = _id("cs")
         doc = {"id": session, "mode": mode, "account_id": account_id, "customer": customer}
+        doc["return_url"] = back
         await self.store.put(session, "session", account_id, {**doc, **data, "status": "open"})
         return HostedPage(f"{PAGES}/checkout/{session}", session)
 
-    async def setup_page(self, account_id: str, customer: str) -> HostedPage:
-        return await self._session(account_id, customer, "setup")
+    async def setup_page(self, account_id: str, customer: str, return_url: str) -> HostedPage:
+        return await self._session(account_id, customer, "setup", return_url)
 
-    async def topup_page(self, account_id: str, customer: str, amount_micros: int) -> HostedPage:
-        return await self._session(account_id, customer, "payment", amount_micros=amount_micros)
+    async def topup_page(
+        self, account_id: str, customer: str, amount_micros: int, return_url: str
+    ) -> HostedPage:
+        return await self._session(
+            account_id, customer, "payment", return_url, amount_micros=amount_micros
+        )
 
-    async def subscribe_page(self, account_id: str, customer: str, plan: str) -> HostedPage:
-        return await self._session(account_id, customer, "subscription", plan=plan)
+    async def subscribe_page(
+        self, account_id: str, customer: str, plan: str, return_url: str
+    ) -> HostedPage:
+        return await self._session(account_id, customer, "subscription", return_url, plan=plan)
 
-    async def portal_page(self, account_id: str, customer: str) -> HostedPage:
-        return HostedPage(f"{PAGES}/portal/{customer}", customer)
+    async def portal_page(self, account_id: str, customer: str, return_url: str) -> HostedPage:
+        """A portal session, like Stripe's: its own id, the customer and where to go back."""
+        portal = _id("bps")
+        doc = {"id": portal, "customer": customer, "return_url": return_url}
+        await self.store.put(portal, "portal_session", account_id, doc)
+        return HostedPage(f"{PAGES}/portal/{portal}", portal)
 
     async def charge_saved_method(
         self, account_id: str, customer: str, amount_micros: int, idempotency_key: str

@@ -40,6 +40,7 @@ from gateway.services.payments_port import (
     SubscriptionState,
     UnknownObject,
 )
+from gateway.services.return_urls import with_params
 
 TOLERANCE_S = 300
 
@@ -54,7 +55,6 @@ class StripeProvider:
         plans: PlanBook,
         *,
         api_base: str | None = None,
-        return_url: str = "/v1/account/billing",
     ) -> None:
         addresses: Any = {"api": api_base} if api_base else None
         self.http = stripe.AIOHTTPClient()
@@ -62,7 +62,6 @@ class StripeProvider:
         self.v1: Any = self.client.v1
         self.secrets = tuple(webhook_secrets)
         self.plans = plans
-        self.return_url = return_url
         self.price_plan = {p.stripe_price: p.name for p in plans.plans.values() if p.stripe_price}
 
     async def close(self) -> None:
@@ -93,24 +92,33 @@ class StripeProvider:
         )
         return str(customer.id)
 
-    async def _session(self, account_id: str, customer: str, mode: str, **extra: Any) -> HostedPage:
+    async def _session(
+        self, account_id: str, customer: str, mode: str, back: str, **extra: Any
+    ) -> HostedPage:
         session = await self._call(
             self.v1.checkout.sessions.create_async,
             mode=mode,
             customer=customer,
-            success_url=self.return_url + "?checkout=success",
-            cancel_url=self.return_url + "?checkout=cancel",
+            success_url=with_params(back, [("checkout", "success")], template=True),
+            cancel_url=with_params(back, [("checkout", "cancel")]),
             metadata={"account_id": account_id},
             **extra,
         )
         return HostedPage(str(session.url), str(session.id))
 
-    async def setup_page(self, account_id: str, customer: str) -> HostedPage:
+    async def setup_page(self, account_id: str, customer: str, return_url: str) -> HostedPage:
         return await self._session(
-            account_id, customer, "setup", currency="usd", payment_method_types=["card"]
+            account_id,
+            customer,
+            "setup",
+            return_url,
+            currency="usd",
+            payment_method_types=["card"],
         )
 
-    async def topup_page(self, account_id: str, customer: str, amount_micros: int) -> HostedPage:
+    async def topup_page(
+        self, account_id: str, customer: str, amount_micros: int, return_url: str
+    ) -> HostedPage:
         item = {
             "price_data": {
                 "currency": "usd",
@@ -124,25 +132,29 @@ class StripeProvider:
             account_id,
             customer,
             "payment",
+            return_url,
             line_items=[item],
             payment_intent_data={"metadata": meta, "setup_future_usage": "off_session"},
         )
 
-    async def subscribe_page(self, account_id: str, customer: str, plan: str) -> HostedPage:
+    async def subscribe_page(
+        self, account_id: str, customer: str, plan: str, return_url: str
+    ) -> HostedPage:
         price = self.plans.plans[plan].stripe_price
         return await self._session(
             account_id,
             customer,
             "subscription",
+            return_url,
             line_items=[{"price": price, "quantity": 1}],
             subscription_data={"metadata": {"account_id": account_id}},
         )
 
-    async def portal_page(self, account_id: str, customer: str) -> HostedPage:
+    async def portal_page(self, account_id: str, customer: str, return_url: str) -> HostedPage:
         session = await self._call(
             self.v1.billing_portal.sessions.create_async,
             customer=customer,
-            return_url=self.return_url,
+            return_url=return_url,
         )
         return HostedPage(str(session.url), str(session.id))
 

@@ -35,11 +35,13 @@ def new_id(kind: str) -> str:
 
 
 def presented_key(request: web.Request) -> str:
-    """Bearer token, or Anthropic's x-api-key header."""
+    """Bearer token, or Anthropic's x-api-key header, or Azure's api-key (what
+    `openai.AzureOpenAI` sends its key as)."""
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
-    return request.headers.get("x-api-key", "").strip()
+    headers = request.headers
+    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
 
 
 class KeyResolver:

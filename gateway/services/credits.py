@@ -40,3 +40,29 @@ async def post_credit(
     )
     balance = await store.apply_credit(account_id, result.entry_id, amount_micros)
     return Posted(result.entry_id, amount_micros, result.created, balance)
+
+
+async def post_adjustment(
+    ledger: LedgerPort,
+    store: HotStorePort,
+    account_id: str,
+    amount_micros: int,
+    idempotency_key: str,
+    reason: str,
+) -> Posted:
+    """An operator's correction, its own kind (`adjustment`) with its reason: money in funds
+    a grant like a credit; money out draws from grants like spend. Money out may take at most
+    what the account has: the ledger balance (checked under the account's lock) and the live
+    available balance (balance minus what running requests hold) must both stay >= 0, so an
+    adjustment never makes an account owe; charging someone is a payment, not a correction.
+    Raises BalanceTooLow (naming what could be taken) or DuplicateCredit; a replay of a
+    written adjustment is answered as one, never refused."""
+    most = None
+    if amount_micros < 0:
+        live = await store.balance(account_id)
+        most = max(0, live[0] - live[1]) if live is not None else 0
+    result = await ledger.credit(
+        account_id, amount_micros, idempotency_key, reason, kind="adjustment", take_at_most=most
+    )
+    balance = await store.apply_credit(account_id, result.entry_id, amount_micros)
+    return Posted(result.entry_id, amount_micros, result.created, balance)

@@ -36,7 +36,8 @@ async def _notice_endings(p: Payments, now: datetime) -> None:
     if p.outbox is None:
         return
     for account_id, until in await p.profiles.graces_ending(now + GRACE_ENDING_NOTICE):
-        data = {"ends_at": until.isoformat(), "url": f"{BILLING_BASE}/portal"}
+        portal = f"{p.config.public_url}{BILLING_BASE}/portal"  # read in a mail: in full
+        data = {"ends_at": until.isoformat(), "url": portal}
         await p.notify(account_id, "grace_period.ending", data, grace_key(account_id, until))
 
 

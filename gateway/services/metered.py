@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from billing.admission import Admitted, BalanceRefused, Decision, KeyRefused, QuotaRefused
 from billing.answers import balance_answer, quota_answer
 from billing.meters import Meter, MeterBook
+from billing.next_step import Links
 from billing.plans import PlanBook
 from gateway.errors import (
     BillingRequired,
@@ -72,15 +73,15 @@ def metered_id(kind: str, service: str, account_id: str, idempotency_key: str) -
     return f"{kind}_{shard_of(account_id)}_{digest[:32]}"
 
 
-def refusal(decision: Decision, plans: PlanBook, required: int, billing_url: str) -> Exception:
+def refusal(decision: Decision, plans: PlanBook, required: int, links: Links) -> Exception:
     """The proxy's answers for the same decisions, so clients handle both alike."""
     if isinstance(decision, QuotaRefused):
-        message, extra, retry = quota_answer(decision, plans, decision.now_ms, billing_url)
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links)
         return QuotaExceeded(
             message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
         )
     if isinstance(decision, BalanceRefused):
-        message, extra = balance_answer(decision, required, None, billing_url)
+        message, extra = balance_answer(decision, required, None, links)
         return BillingRequired(message, extra=extra)
     if isinstance(decision, KeyRefused):
         if decision.reason == "key_invalid":
@@ -100,13 +101,13 @@ class Metering:
         keys: KeyDirectory,
         meters: MeterBook,
         plans: PlanBook,
-        billing_url: str,
+        links: Links,
     ) -> None:
         self.holds = holds
         self.keys = keys
         self.meters = meters
         self.plans = plans
-        self.billing_url = billing_url
+        self.links = links
 
     def meter_for(self, service: ServiceRecord, name: str) -> Meter:
         meter = self.meters.get(name)
@@ -173,7 +174,7 @@ class Metering:
                 f"This idempotency_key names an authorization already {decision.kind}ed.",
                 param="idempotency_key",
             )
-        raise refusal(decision, self.plans, hold, self.billing_url)
+        raise refusal(decision, self.plans, hold, self.links)
 
     async def _replay(self, rid: str) -> Authorization:
         held = await self.holds.open_hold(rid)
@@ -202,7 +203,7 @@ class Metering:
         if result is None:
             raise NotFound("No open authorization with this id.")
         if not isinstance(result, Extended):
-            raise refusal(result, self.plans, hold - held.held_micros, self.billing_url)
+            raise refusal(result, self.plans, hold - held.held_micros, self.links)
         expires = result.now_ms + ttl_s * 1000
         return Authorization(
             rid, held.account_id, meter.name, result.max_quantity, result.held_micros, expires

@@ -17,18 +17,23 @@ from billing.admission import (
     BalanceRefused,
     Decision,
     DuplicateRequest,
+    EndUserInvalid,
+    EndUsersFull,
     KeyRefused,
     NotReady,
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.money import marked_up, within
+from billing.next_step import Links
 from billing.plans import PlanBook
 from billing.pricing import ModelPrice
 from billing.usage import Usage
 from gateway.errors import (
     BillingRequired,
     InvalidApiKey,
+    InvalidRequest,
     PermissionDenied,
     QuotaExceeded,
     RequestInFlight,
@@ -48,6 +53,10 @@ KEY_MESSAGES = {
     "key_expired": "This API key has expired.",
     "key_invalid": "Incorrect API key provided.",
 }
+END_USER_RULE = (
+    f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
+    " an end-user budget applies."
+)
 RELEASE_ATTEMPTS = 5
 # The debit may exceed the reservation only on the input side, where the count is an
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
@@ -60,12 +69,12 @@ class Meter:
         self,
         store: Reservations,
         plans: PlanBook,
-        billing_url: str,
+        links: Links,
         settlements: Settlements | None = None,
     ) -> None:
         self.store = store
         self.plans = plans
-        self.billing_url = billing_url  # an operator's own page, overriding the routes below
+        self.links = links  # where the next step a refusal names is
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
@@ -179,6 +188,7 @@ class Meter:
                 max_output_tokens=call.max_output_tokens,
                 spend_micros=call.worst_case_micros,
                 mode=mode,
+                end_user=call.end_user,
             )
         )
 
@@ -210,22 +220,35 @@ class Meter:
     ) -> Exception:
         _count_refusal(decision)
         if isinstance(decision, QuotaRefused):
-            message, extra, retry = quota_answer(
-                decision, self.plans, decision.now_ms, self.billing_url
-            )
+            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, self.links)
             return QuotaExceeded(
                 message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
             )
         if isinstance(decision, BalanceRefused):
             affordable = _affordable(call, decision) if call and suggest else None
             required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-            message, extra = balance_answer(decision, required, affordable, self.billing_url)
+            message, extra = balance_answer(decision, required, affordable, self.links)
             return BillingRequired(message, extra=extra)
         if isinstance(decision, DuplicateRequest):
             return RequestInFlight(
                 f"A request with id {decision.request_id} is already being served.",
                 should_retry=False,
             )
+        if isinstance(decision, EndUsersFull):
+            return QuotaExceeded(
+                f"This organization already has {decision.limit} end users with live budget"
+                " windows; a new end user is admitted once some of their windows expire.",
+                extra={
+                    "scope": "end_user",
+                    "scope_id": call.end_user if call else "",
+                    "metric": "live_end_users",
+                    "limit": decision.limit,
+                },
+                retry_after_s=None,
+                should_retry=False,
+            )
+        if isinstance(decision, EndUserInvalid):
+            return InvalidRequest(END_USER_RULE, param=call.end_user_param if call else None)
         if isinstance(decision, NotReady):
             return ServiceUnavailable(
                 "Metering state is being restored from the ledger; request not sent.",

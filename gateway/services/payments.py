@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.next_step import NextStep, decide
+from billing.next_step import Links, NextStep, decide
 from billing.payments import (
     PaymentRuleError,
     TopupLimits,
@@ -38,6 +38,7 @@ class PaymentsConfig:
     limits: TopupLimits = field(default_factory=lambda: TopupLimits(1_000_000, 1_000_000_000))
     low_balance_micros: int = 1_000_000  # NOTIFY_BALANCE_LOW_MICROS: "about to be blocked"
     billing_url: str = ""  # BILLING_URL: an operator's own billing page
+    public_url: str = ""  # PUBLIC_URL: links in notifications are sent in full on it
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Payments:
         if self.thresholds is not None:
             low = (await self.thresholds([account["id"]])).get(account["id"], low)
         state = state_of(account, hot, windows, profile, low)
-        return decide(state, self.plans, self.config.billing_url)
+        return decide(state, self.plans, Links(self.config.billing_url, self.config.public_url))
 
     async def card(self, profile: Profile | None) -> dict[str, Any] | None:
         """The saved card's brand and last four, read from the provider (None while it is
@@ -148,20 +149,22 @@ class Payments:
         profile = await self.profiles.profile(account_id)
         if profile is None or profile.subscription_id is None:
             raise PaymentRuleError("There is no subscription to cancel.")
-        return await self.change_plan(account_id, self.plans.default)
+        return await self.change_plan(account_id, self.plans.default, back="")  # never a page
 
-    async def setup(self, account_id: str) -> HostedPage:
+    # `back` is where the person returns after the hosted page: absolute, already checked
+    # against the allowed origins (services/return_urls.py).
+    async def setup(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.setup_page(account_id, profile.customer_id)
+        return await self.provider.setup_page(account_id, profile.customer_id, back)
 
-    async def topup(self, account_id: str, amount: object) -> HostedPage:
+    async def topup(self, account_id: str, amount: object, back: str) -> HostedPage:
         micros = self.config.limits.check(amount)
         profile = await self.profile(account_id)
-        return await self.provider.topup_page(account_id, profile.customer_id, micros)
+        return await self.provider.topup_page(account_id, profile.customer_id, micros, back)
 
-    async def portal(self, account_id: str) -> HostedPage:
+    async def portal(self, account_id: str, back: str) -> HostedPage:
         profile = await self.profile(account_id)
-        return await self.provider.portal_page(account_id, profile.customer_id)
+        return await self.provider.portal_page(account_id, profile.customer_id, back)
 
     async def set_auto_topup(self, account_id: str, body: object) -> dict[str, Any] | None:
         setting = parse_auto_topup(body, self.config.limits)
@@ -193,7 +196,7 @@ class Payments:
             for r in rows
         ]
 
-    async def change_plan(self, account_id: str, name: object) -> dict[str, Any]:
+    async def change_plan(self, account_id: str, name: object, back: str) -> dict[str, Any]:
         """Upgrade now, downgrade at period end; a checkout page when no method is on file."""
         plan = purchasable(self.plans, name)
         account = await self.account(account_id)
@@ -203,7 +206,9 @@ class Payments:
             await self.profiles.set_pending_plan(account_id, None)
             return {"status": "unchanged", "plan": plan.name}
         if move == "upgrade" and not profile.method_on_file:
-            page = await self.provider.subscribe_page(account_id, profile.customer_id, plan.name)
+            page = await self.provider.subscribe_page(
+                account_id, profile.customer_id, plan.name, back
+            )
             return {"status": "checkout", "url": page.url, "id": page.id, "plan": plan.name}
         if move == "downgrade" and profile.subscription_id is not None:
             await self.profiles.set_pending_plan(account_id, plan.name)

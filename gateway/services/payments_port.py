@@ -119,15 +119,19 @@ class PaymentsProvider(Protocol):
     async def ensure_customer(self, account_id: str, known: str | None) -> str:
         """The provider's customer for this account, created on first use."""
 
-    async def setup_page(self, account_id: str, customer: str) -> HostedPage: ...
+    # Each hosted page takes `return_url`, the absolute address the person goes back to
+    # (services/return_urls.py checked it): with ?checkout=success or cancel after a checkout.
+    async def setup_page(self, account_id: str, customer: str, return_url: str) -> HostedPage: ...
 
     async def topup_page(
-        self, account_id: str, customer: str, amount_micros: int
+        self, account_id: str, customer: str, amount_micros: int, return_url: str
     ) -> HostedPage: ...
 
-    async def subscribe_page(self, account_id: str, customer: str, plan: str) -> HostedPage: ...
+    async def subscribe_page(
+        self, account_id: str, customer: str, plan: str, return_url: str
+    ) -> HostedPage: ...
 
-    async def portal_page(self, account_id: str, customer: str) -> HostedPage: ...
+    async def portal_page(self, account_id: str, customer: str, return_url: str) -> HostedPage: ...
 
     async def charge_saved_method(
         self, account_id: str, customer: str, amount_micros: int, idempotency_key: str

@@ -21,6 +21,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from gateway.settings import Settings
 from gateway.stores.postgres.account_alerts import AccountAlerts
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.ledger import Ledger
@@ -33,6 +34,7 @@ from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
@@ -110,6 +112,12 @@ class Stores:
 
     def members(self) -> Members:
         return Members(self.pool)
+
+    def end_user_budgets(self) -> EndUserBudgets:
+        return EndUserBudgets(self.pool)
+
+    def teams(self) -> Teams:
+        return Teams(self.pool)
 
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""

@@ -6,7 +6,8 @@
     │   └── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
     ├── LedgerRejected            PostgreSQL refused the data itself (constraint, bad value)
     ├── ArchiveSchemaMismatch     an archive table's columns differ from the ledger's
-    └── DuplicateCredit           an idempotency key was reused for a different credit
+    ├── DuplicateCredit           an idempotency key was reused for a different credit
+    └── BalanceTooLow             money taken out is more than the account has
 
 Redis and asyncpg exceptions are translated into these once, where they enter (see
 `stores/redis/errors.py` and `stores/postgres/errors.py`), with the library error kept as
@@ -43,7 +44,22 @@ class ArchiveSchemaMismatch(StoreError):
 
 
 class DuplicateCredit(StoreError):
-    """An idempotency key was reused for a different credit."""
+    """An idempotency key was reused for a different credit; `first_micros` is the amount
+    it was first used for, so the answer can name both."""
+
+    def __init__(self, idempotency_key: str, first_micros: int) -> None:
+        super().__init__(idempotency_key)
+        self.idempotency_key = idempotency_key
+        self.first_micros = first_micros
+
+
+class BalanceTooLow(StoreError):
+    """Money taken out (a negative adjustment) is more than the account has;
+    `most_micros` is the most that could be taken."""
+
+    def __init__(self, most_micros: int) -> None:
+        super().__init__(f"at most {most_micros} micros can be taken")
+        self.most_micros = most_micros
 
 
 class DuplicateExternalId(StoreError):
@@ -52,3 +68,7 @@ class DuplicateExternalId(StoreError):
 
 class DuplicateMember(StoreError):
     """The account already has a member with this e-mail."""
+
+
+class DuplicateTeam(StoreError):
+    """The account already has a team with this name."""

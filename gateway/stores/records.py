@@ -134,6 +134,9 @@ USAGE_FIELDS = (
     "reasoning_tokens",
     "spend_micros",
     "quantity",  # units of a meter (group by meter to read them per meter)
+    "images",  # images made by models priced per image
+    "audio_seconds",  # seconds of audio billed per minute (whisper-1)
+    "characters",  # characters billed per character (tts-1)
 )
 # Beside them in a usage report: the provider's cost of the spend (the spend is what was
 # charged, marked up), and the gross margin between them (reports.py).

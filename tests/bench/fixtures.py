@@ -119,7 +119,19 @@ async def drop_prefix(prefix: str = PREFIX) -> int:
     return dropped
 
 
-async def populate(settings: Settings, accounts: int, keys_per_account: int) -> Population:
+# A third level of budgets beside the plan's and the key's: every end user of an account.
+END_USER_QUOTAS = parse_quotas(
+    [
+        {"window": "hour", "metric": "requests", "limit": 10**9},
+        {"window": "day", "metric": "tokens", "limit": 10**12},
+    ]
+)
+
+
+async def populate(
+    settings: Settings, accounts: int, keys_per_account: int, *, end_users: bool = False
+) -> Population:
+    """`end_users`: each account gets a default end-user budget (END_USER_QUOTAS)."""
     plans = load_plans(settings.plans_path)
     plan = plans.plans["pro"]
     pop = Population([], [], [], [])
@@ -130,6 +142,8 @@ async def populate(settings: Settings, accounts: int, keys_per_account: int) -> 
             await ledger.create_account(account_id, f"bench {a}", plan.name, plan.mode)
             await ledger.credit(account_id, CREDIT_MICROS, "bench-credit", "bench credit")
             pop.account_ids.append(account_id)
+            if end_users:
+                await stores.end_user_budgets().put(account_id, "", "", END_USER_QUOTAS)
             for _ in range(keys_per_account):
                 issued = await issue_key(
                     ledger, stores.store, account_id, KeySpec("bench", quotas=KEY_QUOTAS)

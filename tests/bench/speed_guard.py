@@ -46,6 +46,9 @@ START_TIMEOUT_S = 600.0
 # The settler and the self-restore watcher run beside the requests, not in them.
 VERBOSE = bool(os.environ.get("MWGUARD_VERBOSE"))
 OFF_THE_HOT_PATH = {"SETTLER_DISABLED": "1", "SELF_RESTORE": "0"}
+# MWGUARD_END_USERS=1: a third level of budgets, the account's default end-user budget, and
+# every request naming its end user (`user`), to measure what end-user budgets cost.
+END_USERS = bool(os.environ.get("MWGUARD_END_USERS"))
 
 
 @dataclass
@@ -58,7 +61,10 @@ class Arm:
 
 
 def _body(stream: bool) -> bytes:
-    return json.dumps(chat_body(MODEL, stream)).encode()
+    body = chat_body(MODEL, stream)
+    if END_USERS:
+        body["user"] = "bench-end-user"
+    return json.dumps(body).encode()
 
 
 def _under_callgrind(
@@ -142,7 +148,8 @@ def _arms(work: Path) -> Iterator[tuple[Arm, Arm]]:
     async def populate() -> str:
         await fixtures.drop_prefix()
         await fixtures.fresh_database()
-        return (await fixtures.populate(_settings(settings), 1, 1)).secrets[0]
+        pop = await fixtures.populate(_settings(settings), 1, 1, end_users=END_USERS)
+        return pop.secrets[0]
 
     secret = uvloop.run(populate())
     up_port = free_port()

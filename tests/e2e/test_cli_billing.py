@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.appkeys import LOCAL_PROVIDER
 from tests.factories import openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
 
@@ -25,11 +26,11 @@ class Run:
     err: str
 
 
-async def meterway(gw: Gateway, home: Path, *argv: str) -> Run:
+async def meterway(gw: Gateway, home: Path, *argv: str, api_url: str | None = None) -> Run:
     env = {
         **os.environ,
         "XDG_CONFIG_HOME": str(home),
-        "METERWAY_API_URL": gw.url,
+        "METERWAY_API_URL": api_url or gw.url,
     }
     env.pop("METERWAY_TOKEN", None)
     env.pop("METERWAY_ADMIN_KEY", None)
@@ -161,3 +162,36 @@ async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) ->
     rows = list(csv.DictReader(io.StringIO(run.out)))
     assert run.code == 0 and [r["model"] for r in rows] == ["gpt-4o-mini"], run
     assert int(rows[0]["requests"]) == 1 and int(rows[0]["spend_micros"]) > 0
+
+
+async def test_return_url_is_sent_and_checked(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw, scopes=[*STATUS_SCOPES, "billing", "billing:setup"])
+    login(tmp_path, t.key)
+    mine = f"{gw.url}/my/billing?from=cli"  # the gateway's own origin is always allowed
+    argv = ("billing", "topup", "--amount", "5", "--return-url", mine, "--json")
+    run = await meterway(gw, tmp_path, *argv)
+    assert run.code == 0, run
+    page = json.loads(run.out)
+    assert page["url"].startswith(f"{gw.url}/billing/local/checkout/cs_")
+    session = await gw.app[LOCAL_PROVIDER].store.get(page["id"])
+    assert session is not None and session["return_url"] == mine
+    run = await meterway(gw, tmp_path, "billing", "portal", "--return-url", "https://evil.example/")
+    assert run.code == 1 and "'return_url' must be on an allowed origin" in run.err, run
+
+
+async def test_timeout_and_version(gw: Gateway, tmp_path: Path) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes the request, never answers, until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    login(tmp_path, "mw-anything")
+    async with server:
+        argv = ("billing", "status", "--timeout", "0.3")
+        run = await meterway(gw, tmp_path, *argv, api_url=f"http://127.0.0.1:{port}")
+    assert run.code == 1 and "did not answer within 0.3 s" in run.err, run
+    run = await meterway(gw, tmp_path, "billing", "status", "--timeout", "0")
+    assert run.code == 2 and "--timeout" in run.err
+    run = await meterway(gw, tmp_path, "--version")
+    assert run.code == 0 and run.out.startswith("meterway "), run

@@ -15,7 +15,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from billing.display import usd
+from billing.display import usd, usd_exact
 from tests.browser_kit import overflow_px, screenshots, sign_in
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
@@ -168,6 +168,17 @@ async def test_usage_filters_and_csv_download(gw: Gateway, page: Page) -> None:
     await screenshots(page, "usage")
 
 
+async def test_usage_shows_images_seconds_and_characters(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=[*SCOPES, "images", "audio"])
+    async with openai_client(gw, t.key) as client:
+        await client.images.generate(model="dall-e-2", prompt="a kite", n=2, size="256x256")
+        await client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there")
+    await gw.settle_all()
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/usage")
+    assert await page.inner_text("#usage-units") == "2 images · 11 characters"
+
+
 async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: Page) -> None:
     t = await tenant(gw, scopes=SCOPES)
     _, account = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}")
@@ -182,13 +193,20 @@ async def test_operators_find_an_account_and_credit_it_once(gw: Gateway, page: P
     await page.fill("#credit-amount", "2.50")
     await page.fill("#credit-reason", "goodwill")
     form_html = await page.content()
-    await page.click("form[action$='/credit'] button")
+    await page.click("form[action$='/confirm/credit'] button")
+    assert "Add $2.50 to" in await page.inner_text("#confirm-summary")
+    assert await balance(gw, t.account_id) == before  # nothing moves before Confirm
+    await screenshots(page, "operators-confirm")
+    await page.click("#confirm")
     await page.wait_for_selector("text=Credit recorded")
     assert await balance(gw, t.account_id) == before + 2_500_000
     assert await page.inner_text("#balance") == usd(before + 2_500_000)
-    # The same form posted twice (a double click, a reload) credits once.
-    await page.set_content(form_html)
-    await page.click("form[action$='/credit'] button")
+    # The same form submitted and confirmed again (a reload of an old copy) credits once.
+    await page.set_content(form_html)  # the DOM's markup: the typed values are not in it
+    await page.fill("#credit-amount", "2.50")
+    await page.click("form[action$='/confirm/credit'] button")
+    await page.click("#confirm")
+    await page.wait_for_selector("text=Already recorded")
     assert await balance(gw, t.account_id) == before + 2_500_000
     await page.goto("/dashboard/operators")
     await screenshots(page, "operators")
@@ -208,3 +226,40 @@ async def test_a_full_window_names_the_plan_that_lifts_it(gw: Gateway, page: Pag
     assert f"upgrade to {upgrade['plan']}" in await link.inner_text()
     assert f"upgrade={upgrade['plan']}" in (await link.get_attribute("href") or "")
     await screenshots(page, "overview-quota-full")
+
+
+async def test_back_and_double_click_never_repeat_money(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    before = await balance(gw, t.account_id)
+    await sign_in(page, ADMIN_KEY)
+    await page.goto(f"/dashboard/operators/accounts/{t.account_id}")
+    await page.fill("#credit-amount", "3")
+    await page.click("form[action$='/confirm/credit'] button")
+    assert "Add $3.00 to" in await page.inner_text("#confirm-summary")
+    await page.click("#confirm")
+    await page.wait_for_selector("text=Credit recorded")
+    await page.go_back()  # the confirmation again, from its address: the same key
+    assert "Add $3.00 to" in await page.inner_text("#confirm-summary")
+    await page.click("#confirm")
+    await page.wait_for_selector("text=Already recorded")
+    await page.go_back()
+    await page.dblclick("#confirm")
+    await page.wait_for_selector("text=Already recorded")
+    assert await balance(gw, t.account_id) == before + 3_000_000
+    credits = [r for r in await ledger(gw, t.account_id) if r["kind"] == "credit"]
+    assert [r["amount_micros"] for r in credits].count(3_000_000) == 1
+    # An adjustment shows its dollars before it moves, and moves once.
+    await page.goto(f"/dashboard/operators/accounts/{t.account_id}")
+    await page.fill("#adjust-amount", "1.25")
+    await page.fill("#adjust-reason", "duplicate charge")
+    await page.click("form[action$='/confirm/adjustment'] button")
+    summary = await page.inner_text("#confirm-summary")
+    assert "Take $1.25 from" in summary and usd_exact(before + 3_000_000) in summary
+    assert await balance(gw, t.account_id) == before + 3_000_000
+    await page.dblclick("#confirm")
+    await page.wait_for_selector("text=recorded")
+    assert await balance(gw, t.account_id) == before + 1_750_000
+    adjustments = [r for r in await ledger(gw, t.account_id) if r["kind"] == "adjustment"]
+    assert [(r["amount_micros"], r["reason"]) for r in adjustments] == [
+        (-1_250_000, "duplicate charge")
+    ]

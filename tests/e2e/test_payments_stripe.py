@@ -29,9 +29,11 @@ from tests.stripe_stack import (
     StripeStack,
     sign,
     stripe_stack,
+    url_rule_breaks,
 )
 
 DAY_MS = 86_400_000
+APP = "https://app.example.com"  # a caller's own site, allowed as a return_url origin
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,8 @@ async def stack() -> AsyncIterator[StripeStack]:
 @pytest.fixture
 async def sgw(dsn: str, stack: StripeStack) -> AsyncIterator[Gateway]:
     port = free_port()
-    env = stack.env() | {"LISTEN_ADDR": f"127.0.0.1:{port}"}
+    public = f"http://127.0.0.1:{port}"
+    env = stack.env(public) | {"LISTEN_ADDR": f"127.0.0.1:{port}", "RETURN_URL_ORIGINS": APP}
     await stack.reset(f"http://127.0.0.1:{port}/webhooks/stripe")
     async with running_gateway(dsn, **env) as gw:
         started = await gw.stores().pool.fetchval("SELECT now()")
@@ -101,6 +104,37 @@ async def test_customer_and_saved_method(sgw: Gateway, stack: StripeStack) -> No
     portal = await b.ok("POST", "/portal")
     assert portal["url"].startswith(stack.api_base + "/portal/bps_")
     assert await books_balance(sgw, b.t.account_id) == 0
+
+
+async def test_every_url_sent_to_stripe_is_one_stripe_accepts(
+    sgw: Gateway, stack: StripeStack
+) -> None:
+    b = await biller(sgw)
+    own = f"{APP}/settings/billing?tab=credit#top"
+    await b.ok("POST", "/setup")
+    await b.ok("POST", "/topups", {"amount_micros": 5_000_000, "return_url": own})
+    await b.ok("POST", "/subscription", {"plan": "starter"})
+    await b.ok("POST", "/portal", {"return_url": own})
+    sent = list(stack.urls_sent)
+    assert sorted({p for p, _ in sent}) == ["cancel_url", "return_url", "success_url"]
+    assert [brk for p, url in sent for brk in url_rule_breaks(p, url)] == []
+    dashboard = f"{sgw.url}/dashboard/billing"
+    assert (
+        f"{dashboard}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+        f"{dashboard}?checkout=cancel",
+    ) == (sent[0][1], sent[1][1])
+    assert (
+        "success_url",
+        f"{APP}/settings/billing?tab=credit&checkout=success"
+        "&session_id={CHECKOUT_SESSION_ID}#top",
+    ) in sent
+    assert ("return_url", own) in sent and ("return_url", dashboard) not in sent
+    for bad in ("/v1/account/billing", "https://evil.example.net/", "javascript:alert(1)", 7):
+        status, err = await b.call(
+            "POST", "/topups", {"amount_micros": 5_000_000, "return_url": bad}
+        )
+        assert status == 400 and err["error"]["param"] == "return_url", err
+    assert len(stack.urls_sent) == len(sent)  # a refused return_url reaches no provider
 
 
 async def test_off_session_auto_top_up_charges_a_payment_intent_once(

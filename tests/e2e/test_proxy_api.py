@@ -15,6 +15,7 @@ from gateway.llm.endpoints import CHAT
 from gateway.stores.records import KeyRecord
 from tests.factories import balance, ledger, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway
+from tests.invariants import check_invariants
 
 MESSAGES = [{"role": "user", "content": "race me"}]
 
@@ -97,9 +98,46 @@ async def test_credit_is_idempotent(gw: Gateway) -> None:
     assert first[1]["entry_id"] == again[1]["entry_id"]
     conflict = await gw.admin("POST", path, {**body, "amount_micros": 6_000_000})
     assert conflict[0] == 409 and conflict[1]["error"]["code"] == "conflict"
+    assert conflict[1]["error"]["param"] == "idempotency_key"
+    message = conflict[1]["error"]["message"]
+    assert "credit of $5.00 (5000000 micros)" in message, message
+    assert "asks for $6.00 (6000000 micros)" in message, message
     assert await balance(gw, t.account_id) == 5_000_000
     credits = [r for r in await ledger(gw, t.account_id) if r["kind"] == "credit"]
     assert len(credits) == 1
+
+
+async def test_adjustments_have_a_reason_their_own_kind_and_never_make_an_account_owe(
+    gw: Gateway,
+) -> None:
+    t = await tenant(gw, credit=5_000_000)
+    path = f"/admin/v1/accounts/{t.account_id}/adjustments"
+
+    async def adjust(amount: int, key: str, reason: str | None = "refund of a bad day") -> Any:
+        body = {"amount_micros": amount, "idempotency_key": key, "reason": reason}
+        return await gw.admin("POST", path, {k: v for k, v in body.items() if v is not None})
+
+    status, err = await adjust(-1_000_000, "a0", None)
+    assert status == 400 and err["error"]["param"] == "reason"
+    status, err = await adjust(0, "a0")
+    assert status == 400 and err["error"]["param"] == "amount_micros"
+    status, out = await adjust(-4_000_000, "a1")
+    assert status == 201 and out["balance_micros"] == 1_000_000
+    status, err = await adjust(-1_000_001, "a2")  # more than the account has
+    assert status == 400 and err["error"]["param"] == "amount_micros"
+    assert "$1.00 that can be taken" in err["error"]["message"]
+    status, again = await adjust(-4_000_000, "a1")  # a replay, though 4 USD is not there now
+    assert status == 200 and again["idempotent_replay"] and again["entry_id"] == out["entry_id"]
+    status, err = await adjust(-3_000_000, "a1")
+    assert status == 409 and "adjustment of -$4.00 (-4000000 micros)" in err["error"]["message"]
+    status, _ = await adjust(250_000, "a3", "goodwill")
+    assert status == 201
+    rows = [(r["kind"], r["amount_micros"], r["reason"]) for r in await ledger(gw, t.account_id)]
+    assert ("adjustment", -4_000_000, "refund of a bad day") in rows
+    assert ("adjustment", 250_000, "goodwill") in rows
+    assert await balance(gw, t.account_id) == 1_250_000
+    await gw.settle_all()
+    await check_invariants(gw.stores(), [t.account_id])  # ledger == balance, grants drew it
 
 
 BAD_REQUESTS: list[tuple[str, bytes, int, str]] = [

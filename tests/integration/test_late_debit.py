@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 
+from billing.next_step import Links
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.usage import Usage
@@ -51,7 +52,7 @@ async def test_duplicate_request_id_is_a_conflict(dsn: str) -> None:
     async with fault_stores(env) as (settings, stores):
         t = await make_tenant(stores, 1_000_000)
         pricing = load_pricing(settings.pricing_path, frozenset(PROVIDERS))
-        meter = Meter(stores.store, load_plans(settings.plans_path), "/billing")
+        meter = Meter(stores.store, load_plans(settings.plans_path), Links("/billing"))
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
         call = read_call(CHAT, body, t.record, pricing, COUNTER)
         await meter.admit("rid-twice", t.record, call)

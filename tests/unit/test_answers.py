@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from billing.admission import BalanceRefused, QuotaRefused
 from billing.answers import RetryAdvice, balance_answer, quota_answer
+from billing.next_step import Links
 from billing.plans import parse_plans
 from gateway.http.headers import retry_headers
 
@@ -36,6 +37,7 @@ def refusal(**kw: object) -> QuotaRefused:
         "resets_at_ms": MIDNIGHT,
         "plan": "free",
         "now_ms": NOW,
+        "scope_id": "acct_1",
     }
     base.update(kw)
     return QuotaRefused(**base)  # type: ignore[arg-type]
@@ -57,6 +59,7 @@ def test_day_quota_message_fields_and_headers() -> None:
         "window": "day",
         "metric": "tokens",
         "scope": "account",
+        "scope_id": "acct_1",
         "limit": 100000,
         "used": 99800,
         "requested": 500,
@@ -75,6 +78,17 @@ def test_day_quota_message_fields_and_headers() -> None:
         "resets_at": "2026-11-22T00:00:00Z",
     }
     assert headers == {"retry-after": str(12 * 3600), "x-should-retry": "false"}
+
+
+def test_an_end_user_refusal_names_the_end_user_and_offers_no_upgrade() -> None:
+    over = refusal(scope="end_user", scope_id="alice@example.com", window="minute")
+    message, extra, _ = quota_answer(over, PLANS, NOW)
+    assert message.startswith("Quota exceeded for end user 'alice@example.com' on tokens per ")
+    assert (extra["scope"], extra["scope_id"], extra["upgrade"]) == (
+        "end_user",
+        "alice@example.com",
+        None,
+    )
 
 
 def test_soon_reset_lets_the_client_retry() -> None:
@@ -109,7 +123,7 @@ def test_no_upgrade_when_no_plan_would_admit() -> None:
 
 
 def test_an_operators_billing_page_is_the_link() -> None:
-    _, extra, _ = quota_answer(refusal(), PLANS, NOW, "https://pay.example/acme")
+    _, extra, _ = quota_answer(refusal(), PLANS, NOW, Links("https://pay.example/acme"))
     assert extra["upgrade"]["url"] == extra["next"]["url"] == "https://pay.example/acme"
 
 
@@ -131,7 +145,7 @@ def test_request_larger_than_limit_is_never_retried() -> None:
 
 def test_balance_answer_fields() -> None:
     message, extra = balance_answer(
-        BalanceRefused("insufficient_balance", 1500, "free"), 9000, 120, "https://b.example"
+        BalanceRefused("insufficient_balance", 1500, "free"), 9000, 120, Links("https://b.example")
     )
     assert extra == {
         "reason": "insufficient_balance",
@@ -156,7 +170,7 @@ def test_balance_answer_fields() -> None:
 
 def test_no_payment_method_answer() -> None:
     message, extra = balance_answer(
-        BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, "https://b.example"
+        BalanceRefused("no_payment_method", 0, "enterprise"), 10, None, Links("https://b.example")
     )
     assert extra["reason"] == "no_payment_method"
     assert extra["next"]["action"] == "setup"

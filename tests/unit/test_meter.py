@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from billing.admission import Admitted, BalanceRefused, Decision
+from billing.next_step import Links
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
@@ -59,6 +60,7 @@ class FakeReservations:
         spend_micros: int,
         requests: int = 1,
         mode: str = "",
+        end_user: str = "",
     ) -> Decision:
         self._maybe_fail()
         self.reserved.append(spend_micros)
@@ -115,7 +117,7 @@ def _call(model: str = "gpt-4o-mini", max_tokens: int = 4_000) -> Call:
 
 def _meter(store: Reservations) -> Meter:
     """A meter with no spool: these tests never stop with a settlement outstanding."""
-    return Meter(store, PLANS, "https://billing.example")
+    return Meter(store, PLANS, Links("https://billing.example"))
 
 
 def test_the_fake_is_a_reservations_port() -> None:
@@ -148,6 +150,21 @@ async def test_refuse_policy_answers_402_with_the_affordable_max_tokens() -> Non
     assert call.price.worst_case_micros(call.input_tokens, fits + 1) > affordable
     assert caught.value.should_retry is False
     assert store.holds == {} and len(store.reserved) == 1
+
+
+async def test_a_402_names_the_route_that_fixes_it_in_full_on_public_url() -> None:
+    call = _call()
+    key = KeyRecord("key_1", "acct_1", 7, "k", (), (), on_insufficient="refuse")
+    meter = Meter(FakeReservations(balance=0), PLANS, Links(public_url="https://m.example"))
+    with pytest.raises(BillingRequired) as caught:
+        await meter.admit("r1", key, call)
+    step = caught.value.extra["next"]
+    assert step["action"] == "top_up"
+    assert step["url"] == "https://m.example/dashboard/billing#topup"
+    assert step["api"] == {"method": "POST", "path": "/v1/account/billing/topups"}
+    with pytest.raises(BillingRequired) as caught:
+        await Meter(FakeReservations(balance=0), PLANS, Links()).admit("r2", key, call)
+    assert caught.value.extra["next"]["url"] == "/dashboard/billing#topup"  # no PUBLIC_URL
 
 
 async def test_no_clamp_below_the_plan_minimum() -> None:
@@ -251,7 +268,7 @@ async def test_a_settle_redis_refuses_shows_no_cost_and_is_recorded_at_shutdown(
         recorded.extend(debits)
 
     settlements = Settlements(store, TaskRegistry(), refresh_s=30, spool=spool)
-    meter = Meter(store, PLANS, "https://billing.example", settlements)
+    meter = Meter(store, PLANS, Links("https://billing.example"), settlements)
     admitted, call = await meter.admit("r1", KEY, _call())
     store.fail_next = 10**6
     async with meter.serving(admitted) as hold:
@@ -321,7 +338,7 @@ async def test_one_heartbeat_extends_every_live_hold_and_stops_with_it() -> None
     whose reservation closed is not extended again, and with none left the beat stops."""
     store = FakeReservations(balance=10**9)
     settlements = Settlements(store, TaskRegistry(), refresh_s=0.01)
-    meter = Meter(store, PLANS, "https://billing.example", settlements)
+    meter = Meter(store, PLANS, Links("https://billing.example"), settlements)
     a1, _ = await meter.admit("r1", KEY, _call())
     a2, _ = await meter.admit("r2", KEY, _call())
     a3, _ = await meter.admit("r3", KEY, _call())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from billing.next_step import AccountState, FullWindow, decide
+from billing.next_step import AccountState, FullWindow, Links, decide
 from billing.plans import load_plans
 
 PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
@@ -120,3 +120,13 @@ def test_the_window_used_up_for_good_is_the_one_named() -> None:
     full = (_full(used=6000), _full("total", "tokens", used=9, resets_at=None))
     step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
     assert step.action == "contact_sales" and "tokens in total" in step.reason
+
+
+def test_pages_are_absolute_on_public_url_and_billing_url_replaces_paying_ones() -> None:
+    links = Links(public_url="https://gw.example")
+    assert decide(FUNDED, PLANS, links).url == "https://gw.example/dashboard/"
+    empty = _with(available_micros=0)
+    assert decide(empty, PLANS, links).url == "https://gw.example/dashboard/billing#topup"
+    own = Links("https://pay.example/acme", "https://gw.example")
+    assert decide(empty, PLANS, own).url == "https://pay.example/acme"
+    assert decide(FUNDED, PLANS, own).url == "https://gw.example/dashboard/"

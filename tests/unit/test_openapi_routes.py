@@ -1,6 +1,6 @@
 """/openapi.json documents every route and nothing else.
 
-A new route fails here until its surface adds it to the document (gateway/http/openapi.py
+A new route fails here until its surface adds it to the document (gateway/http/openapi/document.py
 says where): that is how the document stays whole while many hands add routes.
 """
 
@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import PrefixedSubAppResource
 
 from gateway.app import create_app
-from gateway.http.openapi import build_document
+from gateway.http.openapi.document import build_document
 from gateway.settings import load_settings
 
 ENV = {

@@ -1,7 +1,7 @@
 """The demo upstream's composition root: routes, the one middleware, and a runner helper.
 
-Serves OpenAI's and Anthropic's wire formats side by side under /v1, so one fake process
-stands in for both providers in `meterway dev` and in the e2e tests.
+Serves OpenAI's and Anthropic's wire formats side by side under /v1, and Azure OpenAI's
+under /openai, so one fake process stands in for them in `meterway dev` and the e2e tests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from aiohttp.typedefs import Handler
 from gateway.devtools.demo_upstream import (
     anthropic_routes,
     anthropic_wire,
+    audio_routes,
+    azure_routes,
     media_routes,
     openai_routes,
     openai_wire,
@@ -23,6 +25,7 @@ from gateway.devtools.demo_upstream import (
 )
 from gateway.devtools.demo_upstream.calls import CONTROL, ProviderError, open_call, parse_body
 from gateway.devtools.demo_upstream.control import RecordedRequest, UpstreamControl
+from gateway.devtools.demo_upstream.forms import is_form, parse_form
 
 DEMO_MODELS = (
     "gpt-4o-mini",
@@ -34,13 +37,23 @@ DEMO_MODELS = (
 )
 
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_BODY_BYTES = 80 * 1024 * 1024  # MAX_UPLOAD_BYTES' default, and its multipart framing
 
 
 async def _record(request: web.Request, control: UpstreamControl) -> None:
-    body = parse_body(await request.read()) if request.can_read_body else None
+    body = None
+    if request.can_read_body:
+        raw = await request.read()
+        form = (
+            parse_form(request.headers["content-type"], raw)
+            if is_form(request.content_type)
+            else None
+        )
+        body = parse_body(raw) if form is None else form
     headers = {name.lower(): value for name, value in request.headers.items()}
-    control.record(RecordedRequest(request.method, request.path, headers, body))
+    control.record(
+        RecordedRequest(request.method, request.path, headers, body, query=request.query_string)
+    )
 
 
 @web.middleware
@@ -80,6 +93,8 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     app.router.add_post("/v1/messages/count_tokens", anthropic_routes.count_tokens)
     responses_routes.add_routes(app)
     media_routes.add_routes(app)
+    azure_routes.add_routes(app)
+    audio_routes.add_routes(app)
     return app
 
 

@@ -21,6 +21,7 @@ from gateway.devtools.demo_upstream.control import (
     UpstreamControl,
     behaviour_from_header,
 )
+from gateway.devtools.demo_upstream.forms import is_form, parse_form
 from gateway.devtools.demo_upstream.text import Reply, demo_reply, plan_reply
 
 CONTROL = web.AppKey("demo_upstream_control", UpstreamControl)
@@ -76,7 +77,13 @@ def _behaviour(request: web.Request, control: UpstreamControl, errors: ErrorForm
 
 
 async def _body(request: web.Request, errors: ErrorFormat, required: bool) -> JSON:
-    body = parse_body(await request.read())
+    raw = await request.read()
+    if is_form(request.content_type):
+        form = parse_form(request.headers["content-type"], raw)
+        if form is None:
+            raise ProviderError(400, errors(400, "Could not parse multipart form"))
+        return form
+    body = parse_body(raw)
     if body is None and not required:
         return {}
     if not isinstance(body, dict):

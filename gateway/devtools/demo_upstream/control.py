@@ -131,6 +131,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     at: float = field(default_factory=time.monotonic)
+    query: str = ""  # the query string, as sent
 
 
 @dataclass(eq=False)

@@ -7,10 +7,13 @@ import uuid
 
 from aiohttp import web
 
+from gateway.devtools.demo_upstream import images_wire
 from gateway.devtools.demo_upstream import openai_wire as wire
-from gateway.devtools.demo_upstream.calls import ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.sse import play
 
 ERRORS = wire.error_body
+JSON = dict[str, object]
 CATEGORIES = ("harassment", "hate", "self-harm", "sexual", "violence")
 
 
@@ -38,5 +41,77 @@ async def moderations(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": f"modr-{uuid.uuid4().hex}", "model": model, "results": results})
 
 
+def _image_usage(call: Call, model: str, n: int, image_tokens: int) -> JSON | None:
+    """The usage a GPT image answer reports: the truth, the override, or none."""
+    if not images_wire.is_token_model(model):
+        return None
+    text_tokens = call.control.counter(str(call.body.get("prompt") or ""))
+    partial = call.body.get("partial_images") or 0 if call.body.get("stream") else 0
+    output = images_wire.output_tokens(call.body, n) + 100 * int(partial)
+    computed = images_wire.token_usage(text_tokens, image_tokens, output)
+    return wire.json_usage(call.behaviour, computed)
+
+
+async def answer_images(
+    request: web.Request, call: Call, kind: str, image_tokens: int = 0
+) -> web.StreamResponse:
+    """An images answer for `call` (generation or edit), JSON or a stream of events."""
+    model = model_of(call, ERRORS)
+    n = int(call.body.get("n") or 1)
+    usage = _image_usage(call, model, n, image_tokens)
+    if call.body.get("stream") in (True, "true"):
+        partial = int(call.body.get("partial_images") or 0)
+        frames = images_wire.image_frames(kind, call.body, partial, usage)
+        return await play(request, call, frames, wire.error_frame())
+    call.finished()
+    return web.json_response(images_wire.images_response(model, n, usage))
+
+
+async def image_generations(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/generations."""
+    call = await open_call(request, ERRORS)
+    if not isinstance(call.body.get("prompt"), str):
+        raise ProviderError(400, ERRORS(400, "'prompt' is a required property"))
+    return await answer_images(request, call, "image_generation")
+
+
+def _form_int(call: Call, name: str) -> None:
+    """Form fields arrive as text: the counts the answer depends on become integers."""
+    value = call.body.get(name)
+    if isinstance(value, str):
+        call.body[name] = int(value) if value.isdigit() else 0
+    if call.body.get("stream") == "true":
+        call.body["stream"] = True
+
+
+def _input_images(call: Call) -> list[dict[str, object]]:
+    images = call.body.get("image[]") or call.body.get("image")
+    found = images if isinstance(images, list) else [images]
+    return [i for i in found if isinstance(i, dict) and i.get("filename") is not None]
+
+
+async def image_edits(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/edits (multipart): each input image is 85 image tokens here."""
+    call = await open_call(request, ERRORS)
+    images = _input_images(call)
+    if not images or not isinstance(call.body.get("prompt"), str):
+        raise ProviderError(400, ERRORS(400, "'image' and 'prompt' are required properties"))
+    for name in ("n", "partial_images"):
+        _form_int(call, name)
+    return await answer_images(request, call, "image_edit", image_tokens=85 * len(images))
+
+
+async def image_variations(request: web.Request) -> web.StreamResponse:
+    """POST /v1/images/variations (multipart, DALL-E 2)."""
+    call = await open_call(request, ERRORS)
+    if not _input_images(call):
+        raise ProviderError(400, ERRORS(400, "'image' is a required property"))
+    _form_int(call, "n")
+    return await answer_images(request, call, "image_variation")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/images/edits", image_edits)
+    app.router.add_post("/v1/images/variations", image_variations)
     app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/images/generations", image_generations)

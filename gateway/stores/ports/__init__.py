@@ -7,6 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
+from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
     MembersPort,
@@ -38,6 +39,7 @@ from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 __all__ = [
     "AccountAlertsPort",
     "DirectoryPort",
+    "EndUserBudgetsPort",
     "ExportLedgerPort",
     "GrantWriteOffPort",
     "GrantsPort",
@@ -57,4 +59,5 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "TeamsPort",
 ]

@@ -51,10 +51,12 @@ class Reservations(Protocol):
         spend_micros: int,
         requests: int = 1,
         mode: str = "",
+        end_user: str = "",
     ) -> Decision:
         """Atomically check the key, every quota window and the balance, and hold the
         worst case. Admitted means the hold is in place; any refusal holds nothing.
-        `mode` "check" runs every check and holds nothing; "key" checks only the key."""
+        `mode` "check" runs every check and holds nothing; "key" checks only the key.
+        `end_user` ('' for none) is checked against its budget in the same step."""
         ...
 
     async def settle(
@@ -89,6 +91,20 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation its gateway abandoned; the ledger records it as voided."""
+        ...
+
+    async def set_key_team(
+        self, shard: int, key_id: str, team_id: str | None, quotas: Sequence[Quota]
+    ) -> None:
+        """Put a key in a team with the team's quotas (set again on every key of a team
+        when they change), or, with None, in none."""
+        ...
+
+    async def put_end_user_budget(
+        self, account_id: str, key_id: str, end_user: str, quotas: Sequence[Quota]
+    ) -> None:
+        """Set (or, with no quotas, remove) an end-user budget where the reserve script
+        reads it: the account's default, a key's default, or one end user's own."""
         ...
 
     async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:

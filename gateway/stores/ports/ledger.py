@@ -74,12 +74,15 @@ class LedgerPort(Protocol):
         kind: str = "credit",
         event: EventRef | None = None,
         grant: GrantSpec | None = None,
+        take_at_most: int | None = None,
     ) -> CreditResult:
         """Append a credit once per idempotency key (a replay returns the first entry);
         raises DuplicateCredit when the key was used for another amount. kind="refund"
         posts a negative entry; `event` (the provider event that caused it) is recorded
         as applied in the same transaction, and so is the credit's grant (`grant`, a paid
-        one by default; a refund's `refund_of` names the credit whose grant it returns to)."""
+        one by default; a refund's `refund_of` names the credit whose grant it returns to).
+        With `take_at_most`, a new negative entry larger than it or than the ledger
+        balance raises BalanceTooLow, checked under the account's lock."""
         ...
 
     async def create_key(

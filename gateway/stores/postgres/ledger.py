@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from billing.quotas import Quota, quota_to_json
-from gateway.stores.errors import DuplicateCredit, StoreError
+from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
 from gateway.stores.postgres import archives, grants
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
@@ -124,6 +124,21 @@ async def _fund(
         await grants.create_for_credit(conn, account_id, entry_id, amount, spec)
     elif spec.refund_of is not None:
         await grants.refund_to(conn, account_id, entry_id, spec.refund_of)
+
+
+async def _check_floor(
+    conn: asyncpg.Connection, account_id: str, amount: int, key: str, most: int
+) -> None:
+    """Under the account's lock: refuse new money out of more than the ledger balance or
+    `most` (a replay of a key already written is answered as a replay, not refused)."""
+    balance = await conn.fetchval(
+        "SELECT a.balance_micros FROM accounts a WHERE a.id = $1 AND NOT EXISTS"
+        " (SELECT 1 FROM ledger_credit_keys k WHERE k.account_id = $1 AND k.idempotency_key = $2)",
+        account_id,
+        key,
+    )
+    if balance is not None and -amount > min(balance, most):
+        raise BalanceTooLow(max(0, min(balance, most)))
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:
@@ -244,11 +259,14 @@ class Ledger:
         kind: str = "credit",
         event: EventRef | None = None,
         grant: GrantSpec | None = None,
+        take_at_most: int | None = None,
     ) -> CreditResult:
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 # The account's lock before the entry takes its id (postgres/grants.py).
                 await conn.execute(_LOCK, [account_id])
+                if take_at_most is not None:
+                    await _check_floor(conn, account_id, amount, idempotency_key, take_at_most)
                 if event is not None:
                     await record_event(conn, event)
                 row = await conn.fetchrow(
@@ -269,7 +287,7 @@ class Ledger:
                     idempotency_key,
                 )
         if prior["amount_micros"] != amount:
-            raise DuplicateCredit(idempotency_key)
+            raise DuplicateCredit(idempotency_key, prior["amount_micros"])
         return CreditResult(prior["id"], amount, False, prior["created_at"])
 
     async def create_key(

@@ -12,9 +12,18 @@ from __future__ import annotations
 
 from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
+# The units beyond tokens a debit's usage_detail holds: images of any size and quality
+# (`images_SIZE_QUALITY`), seconds of audio, characters (billing/pricing/units.py).
+_IMAGES = (
+    "CASE WHEN usage_detail IS NULL THEN 0 ELSE (SELECT coalesce(sum(v::bigint), 0)"
+    " FROM jsonb_each_text(usage_detail) AS d(k, v) WHERE left(k, 7) = 'images_') END"
+)
 ROLLUP_RETURNING = (
     "kind, key_id, model, input_tokens, cached_input_tokens, cache_write_tokens,"
-    " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros"
+    " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros,"
+    f" {_IMAGES} AS images,"
+    " coalesce((usage_detail->>'audio_seconds')::bigint, 0) AS audio_seconds,"
+    " coalesce((usage_detail->>'input_characters')::bigint, 0) AS characters"
 )
 ROLLUP_CTE = """
 roll AS (
@@ -23,7 +32,8 @@ roll AS (
            coalesce(key_id, ''), count(*) FILTER (WHERE meter IS NULL), sum(input_tokens),
            sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens),
            sum(reasoning_tokens), -sum(amount_micros), max(occurred_at), coalesce(meter, ''),
-           coalesce(sum(quantity), 0), sum(coalesce(provider_cost_micros, -amount_micros))
+           coalesce(sum(quantity), 0), sum(coalesce(provider_cost_micros, -amount_micros)),
+           sum(images), sum(audio_seconds), sum(characters)
     FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
     ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET
         requests = r.requests + excluded.requests,
@@ -35,6 +45,9 @@ roll AS (
         spend_micros = r.spend_micros + excluded.spend_micros,
         quantity = r.quantity + excluded.quantity,
         provider_cost_micros = r.provider_cost_micros + excluded.provider_cost_micros,
+        images = r.images + excluded.images,
+        audio_seconds = r.audio_seconds + excluded.audio_seconds,
+        characters = r.characters + excluded.characters,
         last_at = greatest(r.last_at, excluded.last_at)
     RETURNING 1
 )"""

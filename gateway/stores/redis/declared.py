@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import TypeVar
 
+from billing.end_users import INVALID
 from billing.quotas import WINDOW_BY_CODE
 from billing.windows import calendar_period
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import Keys
+from gateway.stores.redis.replies import Specs
 
 GRACE_MS = 2_000
 SLIDING_CODES = frozenset({"mi", "h"})
 CACHE_SIZE = 100_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @lru_cache(maxsize=4096)
@@ -55,42 +60,97 @@ class Declarations:
     """This process's view of quota specs and of Redis's clock, corrected on every miss.
 
     The names for a key are kept until a period boundary could change them, so the hot
-    path computes them about once a day per key, not once a request.
+    path computes them about once a day per key, not once a request; an end user's, once a
+    day per end user with a budget. An end user's budget is guessed as Redis chooses it
+    (its own, else the key's default, else the account's): a guess that misses a counter is
+    answered `undeclared` and corrected like a spec.
     """
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self._specs: dict[tuple[str, str], str] = {}  # (scope, id) -> encoded spec
+        # (scope, id) -> encoded spec: 'k' key, 'a' account, 't' team, 'uk' / 'ua' their
+        # end-user defaults, 'u' an end user's own ('<account>:<end user>'); and ('tm', key
+        # id) -> the key's team
+        self._specs: dict[tuple[str, str], str] = {}
         # (key id, account id) -> names; a metered hold on an account by id has key id ''
         self._names: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
+        # (end user owner, spec) -> (valid until, offset, names)
+        self._end_users: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
         self._skew_ms = 0
 
-    def names(self, key: KeyRecord, offset_ms: int) -> tuple[str, ...]:
+    def names(self, key: KeyRecord, offset_ms: int, end_user: str = "") -> tuple[str, ...]:
         now = int(time.time() * 1000) + self._skew_ms
         hit = self._names.get((key.key_id, key.account_id))
         if hit is not None and hit[0] > now and hit[1] == offset_ms:
-            return hit[2]
+            out = hit[2]
+        else:
+            out = self._owner_names(key, now, offset_ms)
+        if not end_user or end_user == INVALID:
+            return out
+        return out + self._end_user_names(key, end_user, now, offset_ms)
+
+    def _owner_names(self, key: KeyRecord, now: int, offset_ms: int) -> tuple[str, ...]:
         out: list[str] = []
         valid = now + 86_400_000
-        for scope, owner_id in (("k", key.key_id), ("a", key.account_id)):
+        owners = [("k", key.key_id), ("a", key.account_id)]
+        team = self._specs.get(("tm", key.key_id))
+        if team:
+            owners.append(("t", team))
+        for scope, owner_id in owners:
             spec = self._specs.get((scope, owner_id), "")
             names, until = counter_names(
                 self.keys, (key.shard, scope, owner_id), spec, now, offset_ms
             )
             out += names
             valid = valid if until is None else min(valid, until)
-        if len(self._names) >= CACHE_SIZE:
-            self._names.clear()
-        self._names[(key.key_id, key.account_id)] = (valid, offset_ms, tuple(out))
+        _keep(self._names, (key.key_id, key.account_id), (valid, offset_ms, tuple(out)))
         return tuple(out)
+
+    def _end_user_names(
+        self, key: KeyRecord, end_user: str, now: int, offset_ms: int
+    ) -> tuple[str, ...]:
+        owner = Keys.end_user_owner(key.account_id, end_user)
+        specs = self._specs
+        spec = (
+            specs.get(("u", owner))
+            or specs.get(("uk", key.key_id))
+            or specs.get(("ua", key.account_id))
+        )
+        if not spec:
+            return ()
+        hit = self._end_users.get((owner, spec))
+        if hit is not None and hit[0] > now and hit[1] == offset_ms:
+            return hit[2]
+        names, until = counter_names(self.keys, (key.shard, "u", owner), spec, now, offset_ms)
+        valid = now + 86_400_000 if until is None else until
+        _keep(self._end_users, (owner, spec), (valid, offset_ms, tuple(names)))
+        return tuple(names)
 
     def learn_clock(self, redis_now_ms: int) -> None:
         self._skew_ms = redis_now_ms - int(time.time() * 1000)
 
-    def learn_specs(self, key: KeyRecord, key_spec: str, account_spec: str) -> None:
+    def learn_specs(self, key: KeyRecord, specs: Specs, end_user: str = "") -> None:
         """After a miss: the specs Redis holds now (the clock was learnt just before)."""
         if len(self._specs) >= CACHE_SIZE:
             self._specs.clear()
-        self._specs[("k", key.key_id)] = key_spec
-        self._specs[("a", key.account_id)] = account_spec
+        self._specs[("k", key.key_id)] = specs.key
+        self._specs[("a", key.account_id)] = specs.account
+        self._specs[("uk", key.key_id)] = specs.key_end_user
+        self._specs[("ua", key.account_id)] = specs.account_end_user
+        self._specs[("tm", key.key_id)] = specs.team
+        if specs.team:
+            self._specs[("t", specs.team)] = specs.team_quotas
+        if end_user and end_user != INVALID:
+            owner = ("u", Keys.end_user_owner(key.account_id, end_user))
+            if specs.end_user:
+                self._specs[owner] = specs.end_user
+            else:
+                self._specs.pop(owner, None)
         self._names.pop((key.key_id, key.account_id), None)
+
+
+def _keep(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    """A full cache starts over: a miss makes its names again."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value

@@ -70,6 +70,36 @@ class HotRecords(HotUpkeep):
         with map_redis_errors():
             await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
 
+    async def put_end_user_budget(
+        self, account_id: str, key_id: str, end_user: str, quotas: Sequence[Quota]
+    ) -> None:
+        """The account hash's or key hash's `uq` (a default for end users), or the
+        end user's field of the account's end-user budgets hash (reserve.lua's KEYS[7])."""
+        s = shard_of(account_id)
+        if end_user:
+            name, field = self.keys.end_user_budgets(s, account_id), end_user
+        elif key_id:
+            name, field = self.keys.api_key(s, key_id), "uq"
+        else:
+            name, field = self.keys.account(s, account_id), "uq"
+        with map_redis_errors():
+            if quotas:
+                await self.redis.hset(name, field, encode_quotas(quotas))
+            else:
+                await self.redis.hdel(name, field)
+
+    async def set_key_team(
+        self, shard: int, key_id: str, team_id: str | None, quotas: Sequence[Quota]
+    ) -> None:
+        """The key's team (`tm`) and a copy of the team's quotas (`tq`), read with the key
+        by the reserve script; None takes the key out of any team."""
+        name = self.keys.api_key(shard, key_id)
+        with map_redis_errors():
+            if team_id is None:
+                await self.redis.hdel(name, "tm", "tq")
+            else:
+                await self.redis.hset(name, mapping={"tm": team_id, "tq": encode_quotas(quotas)})
+
     async def revoke_key(self, shard: int, key_id: str) -> None:
         with map_redis_errors():
             await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")

@@ -56,6 +56,7 @@ class HotStore(HotRecords):
         test_clock: bool = False,
         settlement_messages: str = "packed",
         wire: ScriptWire | None = None,
+        end_users_max: int = 100_000,
     ) -> None:
         self.redis = client
         self.wire = wire
@@ -63,6 +64,7 @@ class HotStore(HotRecords):
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
+        self._end_users_max = str(end_users_max)  # reserve.lua's ARGV[14]
         self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
         self._messages = settlement_messages  # settle.lua's ARGV[17]: packed | named
         self._reserve = load_script(client, "reserve", wire)
@@ -89,6 +91,7 @@ class HotStore(HotRecords):
             test_clock=settings.test_clock,
             settlement_messages=settings.settlement_messages,
             wire=wire,
+            end_users_max=settings.end_users_max,
         )
 
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -112,8 +115,10 @@ class HotStore(HotRecords):
         spend_micros: int,
         requests: int = 1,
         mode: str = "",
+        end_user: str = "",
     ) -> Decision:
-        """`mode` "check" runs every check and reserves nothing; "key" checks only the key."""
+        """`mode` "check" runs every check and reserves nothing; "key" checks only the key.
+        `end_user` is `billing.end_users.end_user_id`'s."""
         args = (
             request_id,
             key.account_id,
@@ -127,6 +132,8 @@ class HotStore(HotRecords):
             self._clock,
             self._counter_prefixes[key.shard],
             mode,
+            end_user,
+            self._end_users_max,
         )
         reply, counters = await self.reserve_raw(key, args)
         return self.decided(reply, request_id, key, spend_micros, counters)
@@ -139,13 +146,13 @@ class HotStore(HotRecords):
         its meter arguments and, in `tail`, its closed marker (meter_holds.py)."""
         fixed = self._reserve_keys(key)
         for _ in range(DECLARE_ATTEMPTS):
-            counters = self._declared.names(key, int(args[7]))
+            counters = self._declared.names(key, int(args[7]), args[12])
             reply = await self._call(self._reserve, fixed + counters + tail, args)
             miss = undeclared(reply)
             if miss is None:
                 return reply, counters
-            self._declared.learn_clock(miss[0])
-            self._declared.learn_specs(key, miss[1], miss[2])
+            self._declared.learn_clock(miss.now_ms)
+            self._declared.learn_specs(key, miss, args[12])
         raise HotStoreUnavailable("quota specs changed on every reserve attempt")
 
     def _reserve_keys(self, key: KeyRecord) -> tuple[str, ...]:
@@ -161,6 +168,8 @@ class HotStore(HotRecords):
                 k.deadlines(s),
                 k.ready(s),
                 k.clock(s),
+                k.end_user_budgets(s, key.account_id),
+                k.end_users_live(s, key.account_id),
             )
             _keep(self._key_names, ids, names, NAMES_CACHE_SIZE)
         return names

@@ -63,15 +63,31 @@ class Keys:
     def credits(self, shard: int, account_id: str) -> str:
         return f"{self.tag(shard)}cr:{account_id}"
 
+    def end_user_budgets(self, shard: int, account_id: str) -> str:
+        """An account's explicit end-user budgets: end user id -> encoded quota spec."""
+        return f"{self.tag(shard)}eub:{account_id}"
+
+    def end_users_live(self, shard: int, account_id: str) -> str:
+        """An account's end users with live budget windows: a zset of id -> the instant
+        (ms) its last counter expires, which bounds how many there can be."""
+        return f"{self.tag(shard)}eul:{account_id}"
+
     def counters(self, shard: int) -> str:
-        """Prefix of quota counters: <prefix><scope a|k>:<id>:<window>:<metric>[:<period>]."""
+        """Prefix of quota counters: <prefix><scope a|k|t|u>:<id>:<window>:<metric>[:<period>]
+        (t a team; an end user's id is '<account>:<end user>')."""
         return f"{self.tag(shard)}c:"
 
     def counter(self, shard: int, scope: str, owner_id: str, quota_code: str) -> str:
         """A quota's counter as reserve.lua names it: a sliding window's granule hash, or
         the stem a calendar window's period id is appended to (see `period_counter`).
-        `quota_code` is `Quota.code` (window code ':' metric code); scope is 'a' or 'k'."""
+        `quota_code` is `Quota.code` (window code ':' metric code); scope is 'a', 'k', 't'
+        (a team) or 'u' (an end user, whose `owner_id` is `end_user_owner`'s)."""
         return f"{self.counters(shard)}{scope}:{owner_id}:{quota_code}"
+
+    @staticmethod
+    def end_user_owner(account_id: str, end_user: str) -> str:
+        """The owner id of an end user's counters: end users are counted per account."""
+        return f"{account_id}:{end_user}"
 
     @staticmethod
     def period_counter(counter: str, period: str) -> str:

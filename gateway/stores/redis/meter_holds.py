@@ -72,8 +72,8 @@ class MeterHolds:
         key = KeyRecord(h.key_id, h.account_id, s, "", (), ())
         args = (
             h.request_id, h.account_id, h.key_id, 0, 0, 0, h.hold_micros,
-            self.store.tz_offset_ms(), h.ttl_ms, self.store.clock_flag, self.keys.counters(s), "",
-            "m." + h.meter, h.quantity, h.service, "c" if h.charge_on_expiry else "v",
+            self.store.tz_offset_ms(), h.ttl_ms, self.store.clock_flag, self.keys.counters(s),
+            "", "", "", "m." + h.meter, h.quantity, h.service, "c" if h.charge_on_expiry else "v",
             "" if h.occurred_at_ms is None else h.occurred_at_ms,
             "1" if h.refuse_over_quota else "0", "1" if h.refuse_over_balance else "0",
             base64.b64encode(h.metadata).decode(),

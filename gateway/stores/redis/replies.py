@@ -9,11 +9,15 @@ an admitted call's `held_micros` is that amount, not the worst case the gateway 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from billing.admission import (
     Admitted,
     BalanceRefused,
     Decision,
     DuplicateRequest,
+    EndUserInvalid,
+    EndUsersFull,
     KeyRefused,
     NotReady,
     QuotaRefused,
@@ -48,11 +52,14 @@ def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -
     )
 
 
+SCOPES = {"k": "key", "a": "account", "u": "end_user", "t": "team"}
+
+
 def _quota(values: list[object]) -> QuotaRefused:
     scope, window, metric = str(values[2]), str(values[3]), str(values[4])
     limit, used, requested, reset = (int(str(v)) for v in values[5:9])
     return QuotaRefused(
-        "key" if scope == "k" else "account",
+        SCOPES[scope],
         WINDOW_BY_CODE[window],
         metric_of_code(metric),
         limit,
@@ -61,6 +68,7 @@ def _quota(values: list[object]) -> QuotaRefused:
         None if reset < 0 else reset,
         str(values[9]),
         int(str(values[10])),
+        str(values[11]) if len(values) > 11 else "",
     )
 
 
@@ -81,14 +89,32 @@ def decode_reserve_reply(
         return NotReady()
     if reason == "duplicate":
         return DuplicateRequest(request_id)
+    if reason == "end_user_invalid":
+        return EndUserInvalid()
+    if reason == "end_users_full":
+        return EndUsersFull(int(str(values[2])), str(values[3]), int(str(values[4])))
     return KeyRefused(reason)
 
 
-def undeclared(reply: list[object]) -> tuple[int, str, str] | None:
-    """(Redis now, key spec, account spec) when the script met a counter not in KEYS."""
-    if reply[0] != 0 or len(reply) != 5:
+@dataclass(frozen=True, slots=True)
+class Specs:
+    """What an `undeclared` reply tells: Redis's clock and the quota specs it holds now."""
+
+    now_ms: int
+    key: str
+    account: str
+    key_end_user: str  # the key's default end-user budget
+    account_end_user: str  # the account's default end-user budget
+    end_user: str  # the request's end user's own budget ('' for none)
+    team: str = ""  # the key's team ('' for none)
+    team_quotas: str = ""  # the team's spec, as copied to the key's hash
+
+
+def undeclared(reply: list[object]) -> Specs | None:
+    """The specs Redis holds when the script met a counter not in KEYS, else None."""
+    if reply[0] != 0 or len(reply) != 10:
         return None
     values = [v.decode() if isinstance(v, bytes) else str(v) for v in reply[1:]]
     if values[0] != "undeclared":
         return None
-    return int(values[1]), values[2], values[3]
+    return Specs(int(values[1]), *values[2:9])

@@ -6,26 +6,39 @@
 -- and a reported event may count its quota windows or balance without being refused by them.
 --
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
---       5 shard ready marker, 6 test clock offset, 7.. every quota counter this call may
---       touch (see gateway/stores/redis/declared.py); a counter not declared is not touched;
---       for a meter, last, the closed marker of this request id
+--       5 shard ready marker, 6 test clock offset, 7 the account's end-user budgets hash
+--       (end user id -> quota spec), 8 the account's live end users (zset: id -> when its
+--       last counter expires), 9.. every quota counter this call may touch (see
+--       gateway/stores/redis/declared.py); a counter not declared is not touched; for a
+--       meter, last, the closed marker of this request id
 -- ARGV: 1 request id, 2 account id, 3 key id ('' = no key), 4 requests, 5 input tokens,
 --       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
---       checks the key and account; 'check' runs every check and reserves nothing; then for
---       a meter (all absent otherwise): 13 meter quota code (m.<name>), 14 max quantity,
---       15 service name, 16 on expiry (c|v), 17 occurred at ms, 18 refuse over quota (1/0),
---       19 refuse over balance (1/0), 20 metadata (base64 of its JSON; '' = none)
+--       checks the key and account; 'check' runs every check and reserves nothing;
+--       13 end user id ('' = none, '!' = one out of bounds: billing/end_users.py), 14 how
+--       many end users with live budget windows an account may have; then for a meter (all
+--       absent otherwise): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
+--       18 on expiry (c|v), 19 occurred at ms, 20 refuse over quota (1/0), 21 refuse over
+--       balance (1/0), 22 metadata (base64 of its JSON; '' = none)
+-- An end user's budget is its own (KEYS[7]), else the key's default for end users (`uq`
+-- in the key hash), else the account's (`uq` in the account hash); its counters are scope
+-- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
+-- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
+-- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
+-- read with the key: its counters are scope 't', owner the team.
 -- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
 -- up before anything checks or holds it: the balance check, the hold and the spend windows
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
 --         plan, markup bps applied}
 --        or {0, reason, ...details}; a balance refusal ends with plan and markup bps applied;
---        a quota refusal ends with plan and now, so answers
---        measure Retry-After on the same clock that decided;
---        or {0, 'undeclared', now, key quota spec, account quota spec}, having changed
---        nothing, when a counter it needs was not in KEYS. A meter request id that is open
+--        a quota refusal ends with plan, now (so answers measure Retry-After on the same
+--        clock that decided) and the id of its scope (key, team, account or end user);
+--        or {0, 'undeclared', now, key quota spec, account quota spec, key end-user spec,
+--        account end-user spec, the end user's own spec, the key's team, the team's quota
+--        spec}, having changed nothing, when a
+--        counter it needs was not in KEYS; {0, 'end_user_invalid'} when an end-user budget
+--        applies and the id is out of bounds. A meter request id that is open
 --        answers {0, 'duplicate'}, one already closed {0, 'closed', marker}.
 local DAY = 86400000
 local SLIDE = { mi = 60000, h = 3600000 }
@@ -50,27 +63,36 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 if ARGV[10] == '1' then now = now + tonumber(redis.call('GET', KEYS[6]) or '0') end
 
 if redis.call('EXISTS', KEYS[5]) == 0 then return {0, 'not_ready'} end
-local meter = ARGV[13] or ''
+local meter = ARGV[15] or ''
 if meter ~= '' then
   local closed = redis.call('GET', KEYS[#KEYS])
   if closed then return {0, 'closed', closed} end
   if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {0, 'duplicate'} end
 end
-local k = {ARGV[2], 'a', '0', ''}
+local k = {ARGV[2], 'a', '0', '', false, false, false}
 if ARGV[3] ~= '' then
-  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q')
+  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq', 'tm', 'tq')
   if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
   if k[2] ~= 'a' then return {0, 'key_revoked'} end
   local exp = tonumber(k[3] or '0')
   if exp > 0 and now >= exp then return {0, 'key_expired'} end
 end
-local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk')
+local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq')
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
 local mk = meter == '' and exact(a[7]) or 0
 local mode = ARGV[12] or ''
 local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan, mk } end
 if mode == 'key' then return checked() end
+
+local eu, eu_spec, own = ARGV[13] or '', '', ''
+if eu ~= '' then
+  if eu ~= '!' then own = redis.call('HGET', KEYS[7], eu) or '' end
+  eu_spec = own
+  if eu_spec == '' then eu_spec = k[5] or '' end
+  if eu_spec == '' then eu_spec = a[8] or '' end
+  if eu == '!' and eu_spec ~= '' then return { 0, 'end_user_invalid' } end
+end
 
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
@@ -114,8 +136,11 @@ local function period(w)
 end
 
 local declared = {}
-for n = 7, #KEYS do declared[KEYS[n]] = true end
-local function undeclared() return { 0, 'undeclared', now, k[4] or '', a[6] or '' } end
+for n = 9, #KEYS do declared[KEYS[n]] = true end
+local function undeclared()
+  return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own,
+    k[6] or '', k[7] or '' }
+end
 
 -- ceil(x * (10000 + mk) / 10000) in integers exact below 2^53 (x = q * 10000 + rest), the
 -- same as billing.money.marked_up.
@@ -129,10 +154,10 @@ local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), marked_up(exa
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local mq = 0
 if meter ~= '' then
-  mq = exact(ARGV[14])
+  mq = exact(ARGV[16])
   amounts = { s = s, [meter] = mq }
 end
-local enforce = meter == '' or ARGV[18] == '1'
+local enforce = meter == '' or ARGV[20] == '1'
 local prefix = ARGV[11]
 local touched = {}
 local tightest = { r = { -1, 0, 0 }, t = { -1, 0, 0 } }
@@ -161,7 +186,7 @@ end
 -- Sliding windows sum GRANULES + 1 granules, a span that always contains the true window:
 -- they never admit more than the limit in any rolling period, and count each unit for
 -- between one period and one period plus one granule.
-local function sliding(base, w, m, lim, amount, scope)
+local function sliding(base, w, m, lim, amount, scope, shown)
   if not declared[base] then return undeclared() end
   local g, c, fields = granules(w)
   local vals = redis.call('HMGET', base, unpack(fields))
@@ -179,46 +204,70 @@ local function sliding(base, w, m, lim, amount, scope)
         if u + amount <= lim then reset = (c + n) * g break end
       end
     end
-    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
+    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
   touched[#touched + 1] = { base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g }
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
   return nil
 end
 
-local function calendar(base, w, m, lim, amount, scope)
+local function calendar(base, w, m, lim, amount, scope, shown)
   local pid, reset = period(w)
   local key = base .. ':' .. pid
   if not declared[key] then return undeclared() end
   local used = (redis.call('GET', key) or 0) + 0
   if enforce and used + amount > lim then
-    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now }
+    return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
   touched[#touched + 1] = { key, '', m, reset }
   note_tightest(m, lim, lim - used - amount, reset)
   return nil
 end
 
-local function check(scope, id, spec)
+-- When the end user's last counter touched expires (ms; math.huge: never).
+local eu_until = nil
+local function note_end_user()
+  local tc = touched[#touched]
+  local at = tc[2] ~= '' and now + tc[4] or (tc[4] < 0 and math.huge or tc[4] + DAY)
+  if not eu_until or at > eu_until then eu_until = at end
+end
+
+-- `shown` is the id a refusal names: the key's, the account's, or the end user's.
+local function check(scope, id, spec, shown)
   if not spec or spec == '' then return nil end
   for w, m, lim in string.gmatch(spec, '(%a+):([%a][%w_.]*):(%d+)') do
     local amount = amounts[m]
     if amount then
       local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
       local fn = SLIDE[w] and sliding or calendar
-      local refused = fn(base, w, m, lim + 0, amount, scope)
+      local refused = fn(base, w, m, lim + 0, amount, scope, shown or id)
       if refused then return refused end
+      if scope == 'u' then note_end_user() end
     end
   end
   return nil
 end
 
-local refused = check('k', ARGV[3], k[4]) or check('a', ARGV[2], a[6])
+local refused = check('u', ARGV[2] .. ':' .. eu, eu_spec, eu) or check('k', ARGV[3], k[4])
+  or (k[6] and check('t', k[6], k[7])) or check('a', ARGV[2], a[6])
 if refused then return refused end
+
+-- An end user whose counters have all expired is new: admitted while the account has fewer
+-- than ARGV[14] live ones, so ids a client invents cannot grow Redis without bound.
+if eu_until then
+  local seen = redis.call('ZSCORE', KEYS[8], eu)
+  if not seen or seen + 0 <= now then
+    redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', int(now))
+    local cap = exact(ARGV[14])
+    if redis.call('ZCARD', KEYS[8]) >= cap then
+      return { 0, 'end_users_full', cap, plan, now }
+    end
+  end
+end
 
 if (a[3] or 'prepaid') == 'postpaid' then
   if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan, mk } end
-elseif meter == '' or ARGV[19] == '1' then
+elseif meter == '' or ARGV[21] == '1' then
   local avail = exact(a[1]) - exact(a[2] or '0')
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan, mk } end
 end
@@ -232,7 +281,7 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
 local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
-  ARGV[15] or '', ARGV[16] or '', ARGV[17] or '' }
+  ARGV[17] or '', ARGV[18] or '', ARGV[19] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
 -- field at 0 takes the same path, harmlessly). Granules are created in the current granule
@@ -263,7 +312,13 @@ for _, tc in ipairs(touched) do
   rec[#rec + 1] = field
   rec[#rec + 1] = m
 end
-if (ARGV[20] or '') ~= '' then rec[#rec + 1] = ARGV[20] end
+if (ARGV[22] or '') ~= '' then rec[#rec + 1] = ARGV[22] end
+if eu_until then
+  local score = eu_until == math.huge and '+inf' or int(eu_until)
+  redis.call('ZADD', KEYS[8], 'GT', score, eu)
+  local last = redis.call('ZRANGE', KEYS[8], -1, -1, 'WITHSCORES')
+  if last[2] ~= 'inf' then redis.call('PEXPIREAT', KEYS[8], last[2]) end
+end
 redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])

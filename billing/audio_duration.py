@@ -1,0 +1,104 @@
+"""How long an uploaded recording plays, read from its own bytes: what a per-minute model
+(whisper-1) is billed for when the provider does not say.
+
+WAV: the `fmt ` chunk's byte rate and the `data` chunk's size. MP3 (MPEG-1, 2 and 2.5
+Layer III): every frame's header walked from the first to the last (after an ID3v2 tag),
+summing samples over sample rate, so variable bit rates are measured exactly; bytes between
+frames that are no frame are skipped to the next sync word. Anything else cannot be
+measured, and the caller refuses it by name rather than guess.
+
+`Mp3Frames` is fed the file in chunks split anywhere (its state is the bytes of a frame not
+yet whole), so a 25 MB upload is walked from its spool without holding it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+# Bit rates (kbit/s) of Layer III by bitrate index: MPEG-1, then MPEG-2 and 2.5.
+_RATES_V1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_RATES_V2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def wav_seconds(head: bytes, size: int) -> Fraction | None:
+    """The duration of a WAV file of `size` bytes from its first bytes, None if it is no
+    PCM-style RIFF/WAVE file whose `fmt ` and `data` chunks lie in `head`."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    at, byte_rate = 12, 0
+    while at + 8 <= len(head):
+        kind, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if kind == b"fmt " and at + 16 <= len(head):
+            byte_rate = int.from_bytes(head[at + 16 : at + 20], "little")
+        elif kind == b"data":
+            if not byte_rate:
+                return None
+            available = size - at - 8
+            data = available if length in (0, 0xFFFFFFFF) else min(length, available)
+            return Fraction(max(data, 0), byte_rate)
+        at += 8 + length + (length & 1)
+    return None
+
+
+def _frame(header: bytes) -> tuple[int, int, int] | None:
+    """(frame bytes, samples, sample rate) of a Layer III frame header, None if it is none."""
+    b1, b2 = header[1], header[2]
+    version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+    rate_index, sr_index = b2 >> 4, (b2 >> 2) & 3
+    if header[0] != 0xFF or b1 & 0xE0 != 0xE0 or version == 1 or layer != 1:
+        return None
+    if rate_index in (0, 15) or sr_index == 3:
+        return None
+    sample_rate = _SAMPLE_RATES[version][sr_index]
+    kbps = (_RATES_V1 if version == 3 else _RATES_V2)[rate_index]
+    samples = 1152 if version == 3 else 576
+    length = samples // 8 * kbps * 1000 // sample_rate + ((b2 >> 1) & 1)
+    return length, samples, sample_rate
+
+
+class Mp3Frames:
+    """An MP3 stream's duration, fed in chunks."""
+
+    def __init__(self) -> None:
+        self._buffer = b""  # a header not yet whole
+        self._skip = 0  # bytes of the ID3 tag or of the current frame still to pass
+        self._tag_checked = False
+        self.seconds = Fraction(0)
+        self.frames = 0
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._buffer + chunk if self._buffer else chunk
+        at = self._pass(data, 0)
+        if not self._tag_checked:
+            if len(data) - at < 10:
+                self._buffer = data[at:]
+                return
+            self._tag_checked = True
+            if data[at : at + 3] == b"ID3":
+                tag = (data[at + 6] << 21) | (data[at + 7] << 14) | (data[at + 8] << 7)
+                tag |= data[at + 9]
+                self._skip = 10 + tag + (10 if data[at + 5] & 0x10 else 0)
+                at = self._pass(data, at)
+        while at + 4 <= len(data):
+            frame = _frame(data[at : at + 4])
+            if frame is None:
+                at += 1
+                continue
+            length, samples, sample_rate = frame
+            self.seconds += Fraction(samples, sample_rate)
+            self.frames += 1
+            at += length
+        self._skip = max(at - len(data), 0)
+        self._buffer = data[at:]
+
+    def _pass(self, data: bytes, at: int) -> int:
+        passed = min(self._skip, len(data) - at)
+        self._skip -= passed
+        return at + passed
+
+
+def billed_seconds(duration: Fraction) -> int:
+    """Whole seconds as OpenAI bills per-minute audio: rounded to the nearest second (half
+    up), and at least one for a call that ran."""
+    return max(int(duration + Fraction(1, 2)), 1)

@@ -1,0 +1,59 @@
+"""End users: the people an organization's own product serves through its keys.
+
+A request names its end user (an id the client chose); budgets cap each end user like key
+quotas cap a key. The id becomes part of Redis key names, so it is bounded here: at most
+MAX_LENGTH characters from a charset without the separators key names and reservation
+records use (':' and '|'), nor spaces or control characters. An end-user budget's windows
+must expire (minute..month, never total), so ids a hostile client invents cannot pile up
+counters that live for ever.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from billing.quotas import Quota, QuotaSpecError, parse_quotas
+
+MAX_LENGTH = 128
+END_USER_ID = re.compile(rf"[A-Za-z0-9._~@+=/#-]{{1,{MAX_LENGTH}}}")
+# What the reserve script is given for an id outside the bounds: it refuses the request
+# only when an end-user budget applies (no budget, nothing to count, nothing refused).
+INVALID = "!"
+HEADER = "x-meterway-end-user"
+
+
+def end_user_id(value: object) -> str:
+    """The id as the reserve script takes it: itself when within bounds, INVALID if not,
+    '' for none (an absent or empty value)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str) and END_USER_ID.fullmatch(value):
+        return value
+    return INVALID
+
+
+def check_end_user_id(value: object) -> str:
+    """An id an operator names (an explicit budget's): refused with the rule when out of
+    bounds, since it could never match a request's."""
+    if end_user_id(value) in ("", INVALID):
+        raise QuotaSpecError(
+            f"an end-user id is 1 to {MAX_LENGTH} characters of letters, digits and ._~@+=/#-"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def parse_end_user_quotas(objs: object) -> tuple[Quota, ...]:
+    """An end-user budget: quotas like a key's, on windows that expire."""
+    quotas = parse_quotas(objs)
+    _expiring(quotas)
+    return quotas
+
+
+def _expiring(quotas: Sequence[Quota]) -> None:
+    if any(q.window == "total" for q in quotas):
+        raise QuotaSpecError(
+            "end-user budgets take windows minute to month, not total: an end user's counters"
+            " expire with their window"
+        )

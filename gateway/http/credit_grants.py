@@ -1,0 +1,102 @@
+"""Credit grants over HTTP: an account's grants for its operator and its members, and the
+operator's revocation. What a grant still holds is as of the grant keeper's last
+allocation (every second); the balance itself is always live."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import GRANTS, LEDGER, STORE
+from gateway.errors import InvalidRequest, NotFound
+from gateway.http.principal import ACCOUNT_READ, require
+from gateway.stores.ports import HotStorePort
+from gateway.stores.records import GrantSpec, Row
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def grant_json(row: Row, now: datetime) -> dict[str, Any]:
+    """A grant for people and programs; `status` as of `now`, the gateway's clock."""
+    return {
+        "id": row["id"],
+        "object": "credit_grant",
+        "account_id": row["account_id"],
+        "kind": row["kind"],
+        "amount_micros": row["amount_micros"],
+        "remaining_micros": row["remaining_micros"],
+        "priority": row["priority"],
+        "expires_at": _iso(row["expires_at"]),
+        "revoked_at": _iso(row["revoked_at"]),
+        "closed_at": _iso(row["closed_at"]),
+        "status": _status(row, now),
+        "reason": row["reason"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def _status(row: Row, now: datetime) -> str:
+    """active, revoked or expired (ended: its rest is being or was written off), or used up."""
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return "expired"
+    return "active" if row["remaining_micros"] > 0 else "used"
+
+
+async def _clock(store: HotStorePort) -> datetime:
+    return datetime.fromtimestamp(await store.now_ms() / 1000, UTC)
+
+
+async def live_grant(store: HotStorePort, grant: GrantSpec | None) -> GrantSpec | None:
+    """The grant a credit funds, refused when it would be born expired (the gateway's clock
+    decides, as it does for the write-off)."""
+    if grant is None or grant.expires_at is None:
+        return grant
+    if grant.expires_at <= await _clock(store):
+        raise InvalidRequest("'grant.expires_at' is in the past.", param="grant.expires_at")
+    return grant
+
+
+async def _list(request: web.Request, account_id: str) -> web.Response:
+    app = request.config_dict
+    rows, now = await app[GRANTS].of_account(account_id), await _clock(app[STORE])
+    return web.json_response({"object": "list", "data": [grant_json(r, now) for r in rows]})
+
+
+async def admin_list(request: web.Request) -> web.Response:
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    return await _list(request, account_id)
+
+
+async def admin_revoke(request: web.Request) -> web.Response:
+    """Revoke a grant: its rest is written off by an `expire` entry within seconds
+    (what open reservations hold is written off once they settle). Repeating it is a no-op."""
+    app = request.config_dict
+    account_id, raw_id = request.match_info["account_id"], request.match_info["grant_id"]
+    grant = await app[GRANTS].get(int(raw_id)) if raw_id.isdigit() and len(raw_id) < 19 else None
+    if grant is None or grant["account_id"] != account_id:
+        raise NotFound("No such grant on this account.")
+    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
+    assert revoked is not None  # it was there a moment ago; grants are never deleted
+    return web.json_response(grant_json(revoked, await _clock(app[STORE])))
+
+
+async def account_list(request: web.Request) -> web.Response:
+    who = require(request, ACCOUNT_READ)
+    return await _list(request, who.account_id)
+
+
+def add_admin_routes(admin: web.Application) -> None:
+    admin.router.add_get("/accounts/{account_id}/grants", admin_list)
+    admin.router.add_post("/accounts/{account_id}/grants/{grant_id}/revoke", admin_revoke)
+
+
+def add_account_routes(account: web.Application) -> None:
+    account.router.add_get("/grants", account_list)

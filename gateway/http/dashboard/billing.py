@@ -1,0 +1,192 @@
+"""The Billing page and the Overview's next step, from what /v1/account/billing answers.
+
+Each form calls the use case its /v1/account/billing route calls (services/payments.py):
+top up, save or change the payment method, the portal, auto top-up, plan change. The
+provider's hosted page (the local provider's /billing/local/..., or Stripe's) is where money
+moves; the dashboard only sends the browser there and shows the result afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from billing.money import MoneyFormatError, parse_usd
+from billing.payments import PaymentRuleError, arranged_with_sales
+from billing.plans import Plan, PlanBook
+from gateway.appkeys import PAYMENTS, PLANS
+from gateway.errors import InvalidRequest, MeterwayError, NotFound
+from gateway.http.account_alerts import alerts_of, create_for, delete_for
+from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
+from gateway.http.return_to import absolute, return_url
+from gateway.services.payments_port import ProviderUnavailable
+
+PAGE = f"{BASE}/billing"
+# The button of each next step (billing.next_step.decide); its words and link are the step's.
+BUTTONS = {
+    "top_up": "Top up",
+    "setup": "Set up billing",
+    "fix_payment": "Fix payment",
+    "wait": "See your limits",
+    "contact_sales": "Contact sales",
+}
+Form = MultiDictProxy[str | bytes | Any]
+
+
+def step_view(step: dict[str, Any]) -> dict[str, Any]:
+    """The account's next step as the API answers it, with its button's words."""
+    button = f"Upgrade to {step['plan']}" if step["action"] == "upgrade" else ""
+    return {**step, "cta": button or BUTTONS.get(step["action"], "")}
+
+
+async def billing_overview(request: web.Request, who: Principal) -> dict[str, Any] | None:
+    """GET /v1/account/billing for this caller."""
+    payments = request.config_dict.get(PAYMENTS)
+    if payments is None or not who.has(BILLING_READ):
+        return None
+    data = await payments.overview(who.account_id)
+    return {**data, "next": step_view(data["next"])}
+
+
+def _plan_view(plan: Plan, current: str, plans: PlanBook) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "sales": arranged_with_sales(plans, plan),
+        "price_micros": plan.price_micros,
+        "mode": plan.mode,
+        "quotas": plan.quotas,
+        "models": sorted(plan.models),
+        "current": plan.name == current,
+    }
+
+
+async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    who = account_principal(request)
+    who.require(BILLING_READ)
+    upgrade = request.query.get("upgrade") or None
+    billing = await billing_overview(request, who)
+    if billing is None:
+        raise NotFound("Billing is not available on this gateway.")
+    plans = request.config_dict[PLANS]
+    return render(
+        request,
+        "billing.html",
+        status=status,
+        title="Billing",
+        nav="billing",
+        billing=billing,
+        plans=[_plan_view(p, billing["plan"], plans) for p in plans.plans.values()],
+        upgrade=upgrade,
+        history=await request.config_dict[PAYMENTS].history(who.account_id),
+        invoices=await _invoices(request, who.account_id),
+        alerts=await alerts_of(request, who.account_id),
+        can_pay=who.has(BILLING_SETUP),
+        notice=request.query.get("notice", ""),
+        checkout=request.query.get("checkout", ""),  # back from a hosted page
+        **extra,
+    )
+
+
+async def _invoices(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """The page still shows while the provider does not answer, without its invoices."""
+    try:
+        return await request.config_dict[PAYMENTS].invoices(account_id)
+    except ProviderUnavailable:
+        return []
+
+
+async def billing_page(request: web.Request) -> web.Response:
+    return await page(request)
+
+
+def _usd(form: Form, name: str) -> int:
+    raw = form.get(name)
+    try:
+        return parse_usd(raw.strip() if isinstance(raw, str) else "")
+    except MoneyFormatError as exc:
+        raise InvalidRequest(f"'{name}' must be an amount in dollars, like 25 or 12.50.") from exc
+
+
+async def _act(request: web.Request, action: str, form: Form) -> str:
+    """Run one billing action; where the browser goes next."""
+    who = account_principal(request)
+    who.require(BILLING_SETUP)
+    payments, account = request.config_dict[PAYMENTS], who.account_id
+    back = return_url(request, None)
+    if action == "topup":
+        return absolute(request, (await payments.topup(account, _usd(form, "amount"), back)).url)
+    if action in ("setup", "portal"):
+        hosted = payments.setup if action == "setup" else payments.portal
+        return absolute(request, (await hosted(account, back)).url)
+    if action == "auto-topup":
+        body = None
+        if form.get("enabled") == "on":
+            body = {
+                "threshold_micros": _usd(form, "threshold"),
+                "amount_micros": _usd(form, "auto_amount"),
+                "monthly_cap_micros": _usd(form, "monthly_cap"),
+            }
+        await payments.set_auto_topup(account, body)
+        return f"{PAGE}?notice=auto-topup"
+    if action == "alert-add":
+        await create_for(request, account, _alert_body(form))
+        return f"{PAGE}?notice=alert#alerts"
+    if action == "alert-remove":
+        await delete_for(request, account, _text(form, "alert_id"))
+        return f"{PAGE}?notice=alert-removed#alerts"
+    if action == "cancel":
+        await payments.cancel(account)
+        return f"{PAGE}?notice=cancelled"
+    result = await payments.change_plan(account, form.get("plan"), back)
+    if result["status"] == "checkout":
+        return absolute(request, str(result["url"]))
+    return f"{PAGE}?notice={result['status']}"
+
+
+def _text(form: Form, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _alert_body(form: Form) -> dict[str, object]:
+    """The form as the API's body: dollars to micros, empty fields left out."""
+    body: dict[str, object] = {"kind": _text(form, "kind"), "amount_micros": _usd(form, "amount")}
+    for name in ("period", "email", "webhook_url"):
+        if _text(form, name):
+            body[name] = _text(form, name)
+    if body["kind"] == "balance_below":
+        body.pop("period", None)
+    return body
+
+
+async def _alert_with_secret(request: web.Request, form: Form) -> web.Response:
+    """A webhook's secret is shown once, on the page the form answers (no redirect)."""
+    who = account_principal(request)
+    made = await create_for(request, who.account_id, _alert_body(form))
+    return await page(request, alert_secret=made["webhook_secret"])
+
+
+async def act(request: web.Request) -> web.Response:
+    form = await request.post()
+    action = request.path.rsplit("/", 1)[1]
+    try:
+        if action == "alert-add" and _text(form, "webhook_url"):
+            account_principal(request).require(BILLING_SETUP)
+            return await _alert_with_secret(request, form)
+        target = await _act(request, action, form)
+    except PaymentRuleError as exc:
+        return await page(request, status=400, error=str(exc))
+    except MeterwayError as exc:
+        return await page(request, status=exc.status, error=exc.message)
+    raise web.HTTPSeeOther(target)
+
+
+def add_routes(dash: web.Application) -> None:
+    dash.router.add_get("/billing", billing_page)
+    actions = ("topup", "setup", "portal", "auto-topup", "plan", "cancel")
+    for action in (*actions, "alert-add", "alert-remove"):
+        dash.router.add_post(f"/billing/{action}", act)

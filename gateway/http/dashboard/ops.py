@@ -1,0 +1,96 @@
+"""The Operators pages: find accounts, look at one (credit, plan, keys, ledger), and see
+whether settlement keeps up. For the ADMIN_API_KEY or a token with the `admin` scope, the
+same operators the admin API lets in; each page calls what its /admin/v1 route calls.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, LEDGER, PLANS, STORE
+from gateway.errors import NotFound, PermissionDenied
+from gateway.http.admin import account_windows
+from gateway.http.dashboard.session import BASE, SESSION
+from gateway.http.dashboard.web import render
+from gateway.http.health import readiness
+from gateway.http.serialize import account_json, entry_json, key_use_json
+from gateway.stores.records import Row
+
+OPS = f"{BASE}/operators"
+PAGE = 50
+
+
+def operator(request: web.Request) -> None:
+    if not request[SESSION].operator:
+        raise PermissionDenied("Operators only: sign in with the admin key or an admin token.")
+
+
+async def accounts(request: web.Request) -> web.Response:
+    operator(request)
+    q, plan = request.query.get("q", "").strip(), request.query.get("plan", "")
+    rows = await request.config_dict[DIRECTORY].search_accounts(
+        query=q or None, plan=plan or None, after=request.query.get("after"), limit=PAGE + 1
+    )
+    return render(
+        request,
+        "ops_accounts.html",
+        title="Operators",
+        nav="operators",
+        accounts=[account_json(r, None) for r in rows[:PAGE]],
+        next_after=rows[PAGE - 1]["id"] if len(rows) > PAGE else None,
+        q=q,
+        plan=plan,
+        plans=list(request.config_dict[PLANS].plans),
+        health=await readiness(request),
+        settled=await request.config_dict[STORE].settled_total(),
+    )
+
+
+async def target_row(request: web.Request) -> Row:
+    row = await request.config_dict[LEDGER].get_account(request.match_info["account_id"])
+    if row is None:
+        raise NotFound("No such account.")
+    return row
+
+
+async def _before(request: web.Request) -> int | None:
+    raw = request.query.get("before", "")
+    return int(raw) if raw.isdigit() else None
+
+
+async def account(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    operator(request)
+    row = await target_row(request)
+    app = request.config_dict
+    entries = await app[LEDGER].entries(row["id"], before=await _before(request), limit=PAGE + 1)
+    keys = await app[DIRECTORY].keys_of(row["id"], include_revoked=True)
+    return render(
+        request,
+        "ops_account.html",
+        status=status,
+        title=f"Account {row['name']}",
+        nav="operators",
+        account=account_json(row, await app[STORE].balance(row["id"])),
+        windows=await account_windows(request, row["id"]),
+        keys=[key_use_json(k) for k in keys],
+        entries=[entry_json(e) for e in entries[:PAGE]],
+        next_before=entries[PAGE - 1]["id"] if len(entries) > PAGE else None,
+        plans=list(app[PLANS].plans),
+        # one key per money form, minted now: the form carries it to its confirmation and
+        # post, so Back or a double click repeats the key, never the money
+        form_keys={form: secrets.token_hex(12) for form in ("credit", "adjustment", "plan")},
+        **extra,
+    )
+
+
+async def account_page(request: web.Request) -> web.Response:
+    return await account(request, notice=request.query.get("notice", ""))
+
+
+def add_routes(dash: web.Application) -> None:
+    r = dash.router
+    r.add_get("/operators", accounts)
+    r.add_get("/operators/accounts/{account_id}", account_page)

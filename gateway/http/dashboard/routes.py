@@ -1,0 +1,98 @@
+"""The dashboard under /dashboard: its own sub-app, its own auth (a session cookie, see
+dashboard_session.py), server-rendered pages with a little progressive JavaScript.
+
+Pages read what the account and operator APIs read, through the functions those routes
+call, after the same scope checks: nothing shown here is hidden from a script.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import MeterwayError, NotFound
+from gateway.http.dashboard import account as dashboard_account
+from gateway.http.dashboard import billing as dashboard_billing
+from gateway.http.dashboard import keys as dashboard_keys
+from gateway.http.dashboard import ops as dashboard_ops
+from gateway.http.dashboard import ops_money as dashboard_ops_money
+from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard.session import (
+    BASE,
+    COOKIE,
+    PRE_COOKIE,
+    SESSION,
+    end_session,
+    session_middleware,
+    set_cookie,
+    start_session,
+)
+from gateway.http.dashboard.signin import signin_form
+from gateway.http.dashboard.web import ASSETS, TEMPLATES, environment, page_middleware
+
+
+async def signin_page(request: web.Request) -> web.Response:
+    return signin_form(request)
+
+
+async def signin(request: web.Request) -> web.Response:
+    """Exchange an API key, admin key or token for a session cookie; the credential is
+    checked as the APIs check it and then forgotten."""
+    form = await request.post()
+    raw = form.get("credential")
+    try:
+        cookie, data = await start_session(request, raw.strip() if isinstance(raw, str) else "")
+    except MeterwayError as exc:
+        return signin_form(request, status=exc.status, error=exc.message)
+    home = f"{BASE}/" if data.get("account_id") else f"{BASE}/operators"
+    response = web.HTTPSeeOther(home)
+    set_cookie(request, response, COOKIE, cookie)
+    response.del_cookie(PRE_COOKIE, path=BASE)
+    raise response
+
+
+async def signout(request: web.Request) -> web.Response:
+    await end_session(request)
+    response = web.HTTPSeeOther(f"{BASE}/signin")
+    response.del_cookie(COOKIE, path=BASE)
+    raise response
+
+
+async def home(request: web.Request) -> web.Response:
+    if request[SESSION].principal is None:
+        raise web.HTTPSeeOther(f"{BASE}/operators")
+    return await dashboard_account.overview(request)
+
+
+STATIC = {p.name: p for p in (ASSETS / "static").iterdir() if p.suffix in (".css", ".js")}
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """Only the files shipped in dashboard/assets/static, by exact name: no path walking."""
+    path = STATIC.get(request.match_info["name"])
+    if path is None:
+        raise NotFound("No such file.")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def add_routes(app: web.Application) -> None:
+    dash = web.Application(middlewares=[page_middleware, session_middleware])
+    dash[TEMPLATES] = environment()
+    r = dash.router
+    r.add_get("", home)
+    r.add_get("/", home)
+    r.add_get("/signin", signin_page)
+    r.add_post("/signin", signin)
+    r.add_post("/signout", signout)
+    dashboard_signin.add_routes(dash)
+    r.add_get("/usage", dashboard_account.usage)
+    r.add_get("/usage/export", dashboard_account.usage_export)
+    r.add_get("/keys", dashboard_keys.keys_page)
+    r.add_post("/keys", dashboard_keys.create)
+    r.add_post("/keys/{key_id}/rotate", dashboard_keys.rotate)
+    r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
+    r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
+    dashboard_billing.add_routes(dash)
+    dashboard_ops.add_routes(dash)
+    dashboard_ops_money.add_routes(dash)
+    r.add_get("/static/{name}", static_file)
+    app.add_subapp(BASE, dash)

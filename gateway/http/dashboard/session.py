@@ -1,0 +1,269 @@
+"""Signing in to the dashboard: a credential exchanged once for a session cookie.
+
+The API key or token is posted once, checked exactly as the APIs check it (`principal_of`,
+`verify_operator`), and never kept: the browser gets a random session id in an HttpOnly,
+SameSite=Strict cookie (nothing in localStorage, nothing a script can read), and Redis keeps
+the session under the id's SHA-256. Each request rebuilds the caller from the session and
+re-checks it, so a revoked key or token ends its sessions at once.
+
+CSRF: every form that changes something carries the session's token, compared in constant
+time; the sign-in form (no session yet) uses a double-submit cookie. A cross-site Origin
+header is refused before either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
+from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
+from gateway.http.dashboard.web import CONTEXT
+from gateway.http.operator import Operator, verify_operator
+from gateway.http.principal import (
+    BILLING_READ,
+    PRINCIPAL,
+    USER_SCOPES,
+    Principal,
+    principal_of,
+)
+from gateway.services.auth import hash_key
+from gateway.services.jwt_auth import VerifiedToken
+from gateway.stores.records import Row
+
+BASE = "/dashboard"
+COOKIE = "mw_session"
+PRE_COOKIE = "mw_signin_csrf"
+TTL_S = 8 * 3600
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC = (f"{BASE}/signin", f"{BASE}/static/")
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    label: str
+    csrf: str
+    principal: Principal | None
+    operator: bool
+
+
+SESSION = web.RequestKey("dashboard_session", Session)
+
+
+def digest(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def _secure(request: web.Request) -> bool:
+    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=TTL_S,
+        path=BASE,
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request),
+    )
+
+
+async def _try_operator(request: web.Request, raw: str) -> Operator | None:
+    try:
+        return await verify_operator(request, raw)
+    except MeterwayError:
+        return None
+
+
+def _may_sign_in(who: Principal) -> None:
+    if who.kind == "key" and not (who.has(BILLING_READ) or "billing" in who.scopes):
+        raise PermissionDenied("Sign in with an API key that has the 'billing' scope.")
+    if who.kind == "user" and not who.scopes & USER_SCOPES:
+        raise PermissionDenied("This token carries no account scope.")
+
+
+async def _caller(request: web.Request, raw: str) -> tuple[Principal | None, Operator | None]:
+    operator = await _try_operator(request, raw)
+    if operator is not None and operator.token is None:
+        return None, operator  # the ADMIN_API_KEY: operator pages only
+    try:
+        who = await principal_of(request, raw)
+    except MeterwayError:
+        if operator is not None:
+            return None, operator  # an admin token whose user has no account
+        raise
+    _may_sign_in(who)
+    return who, operator
+
+
+def _record(
+    who: Principal | None, operator: Operator | None, raw: str
+) -> tuple[dict[str, Any], int]:
+    """What Redis keeps of a sign-in, and for how long: never the credential itself."""
+    data: dict[str, Any] = {"csrf": secrets.token_urlsafe(24), "operator": operator is not None}
+    token = who.token if who is not None else operator.token if operator else None
+    ttl = TTL_S if token is None else min(TTL_S, token.remaining_s())
+    if who is not None and who.key is not None:
+        data.update(kind="key", account_id=who.account_id, key_hash=hash_key(raw))
+        data["label"] = f"key {who.key.key_id}"
+    elif token is not None:
+        data.update(kind="user", sub=token.subject, jti=token.jti, iat=token.issued_at)
+        data.update(exp=token.expires_at, scopes=sorted(token.scopes), label=token.subject)
+        data["account_id"] = who.account_id if who is not None else None
+    else:
+        data.update(kind="admin", label="operator")
+    return data, ttl
+
+
+async def start_session(request: web.Request, raw: str) -> tuple[str, dict[str, Any]]:
+    """Check `raw` as the APIs would and open a session; the cookie value and the record."""
+    who, operator = await _caller(request, raw)
+    data, ttl = _record(who, operator, raw)
+    if data["kind"] == "admin":
+        data["admin_digest"] = _admin_digest(request)
+    cookie = secrets.token_urlsafe(32)
+    await request.config_dict[DASHBOARD_SESSIONS].create(digest(cookie), data, ttl)
+    return cookie, data
+
+
+async def start_member_session(request: web.Request, member: Row) -> str:
+    """A session for an account member signed in by identity provider or e-mailed link;
+    the cookie value."""
+    await request.config_dict[MEMBERS].signed_in(member["id"])
+    data = {
+        "kind": "member",
+        "member_id": member["id"],
+        "account_id": member["account_id"],
+        "label": member["email"] or member["subject"],
+        "csrf": secrets.token_urlsafe(24),
+        "operator": False,
+    }
+    cookie = secrets.token_urlsafe(32)
+    await request.config_dict[DASHBOARD_SESSIONS].create(digest(cookie), data, TTL_S)
+    return cookie
+
+
+async def _member_principal(request: web.Request, data: dict[str, Any]) -> Principal | None:
+    """A member's session lasts while the member does: removing them ends it."""
+    member = await request.config_dict[MEMBERS].get(str(data["member_id"]))
+    if member is None or member["account_id"] != data["account_id"]:
+        return None
+    return Principal(member["account_id"], "user", USER_SCOPES)
+
+
+async def _key_principal(request: web.Request, data: dict[str, Any]) -> Principal | None:
+    store = request.config_dict[STORE]
+    record = await store.lookup_key(str(data["key_hash"]))
+    if record is None or not await store.key_is_live(record.shard, record.key_id):
+        return None
+    return Principal(record.account_id, "key", frozenset(record.scopes), key=record)
+
+
+async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedToken | None:
+    sub, jti, iat, exp = data["sub"], data.get("jti"), int(data["iat"]), int(data["exp"])
+    if exp <= time.time():
+        return None
+    if await request.config_dict[REVOCATIONS].is_revoked(sub, jti, iat):
+        return None
+    return VerifiedToken(sub, jti, iat, exp, frozenset(data["scopes"]), {})
+
+
+def _admin_digest(request: web.Request) -> str:
+    return digest(request.config_dict[SETTINGS].admin_api_key)
+
+
+async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | None:
+    """The caller again, re-checked: None when the key or token has since been revoked
+    (or, for the admin key, replaced)."""
+    who: Principal | None = None
+    if data["kind"] == "admin" and data.get("admin_digest") != _admin_digest(request):
+        return None
+    if data["kind"] == "key":
+        who = await _key_principal(request, data)
+        if who is None:
+            return None
+    elif data["kind"] == "member":
+        who = await _member_principal(request, data)
+        if who is None:
+            return None
+    elif data["kind"] == "user":
+        token = await _token_alive(request, data)
+        if token is None:
+            return None
+        if data["account_id"]:
+            who = Principal(str(data["account_id"]), "user", token.scopes, token=token)
+    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]))
+
+
+async def load_session(request: web.Request) -> Session | None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    sessions = request.config_dict[DASHBOARD_SESSIONS]
+    data = await sessions.get(digest(cookie))
+    if data is None:
+        return None
+    session = await _session_of(request, data)
+    if session is None:
+        await sessions.delete(digest(cookie))
+    return session
+
+
+async def end_session(request: web.Request) -> None:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await request.config_dict[DASHBOARD_SESSIONS].delete(digest(cookie))
+
+
+def _same_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.host:
+        raise PermissionDenied("Cross-site form posts are refused.")
+
+
+async def check_csrf(request: web.Request, expected: str | None) -> None:
+    """The form's `csrf` field must equal `expected` (constant-time); raise otherwise."""
+    _same_origin(request)
+    try:
+        form = await request.post()
+    except ValueError as exc:  # a malformed form body, e.g. multipart without a boundary
+        raise InvalidRequest("The form could not be read.") from exc
+    given = form.get("csrf")
+    if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
+        raise PermissionDenied("The form expired or did not come from this dashboard; reload it.")
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Public pages pass; every other page needs a live session, and every change its CSRF."""
+    if request.path.startswith(PUBLIC):
+        if request.method not in SAFE:
+            await check_csrf(request, request.cookies.get(PRE_COOKIE))
+        return await handler(request)
+    session = await load_session(request)
+    if session is None:
+        raise web.HTTPSeeOther(f"{BASE}/signin")
+    request[SESSION] = session
+    request[CONTEXT] = {"session": session, "csrf": session.csrf}
+    if session.principal is not None:
+        request[PRINCIPAL] = session.principal
+    if request.method not in SAFE:
+        await check_csrf(request, session.csrf)
+    return await handler(request)
+
+
+def account_principal(request: web.Request) -> Principal:
+    """The signed-in account; an operator-only session has none."""
+    who = request[SESSION].principal
+    if who is None:
+        raise InvalidApiKey("Sign in with an account's API key or token to see this page.")
+    return who

@@ -1,0 +1,176 @@
+"""People signing in to the dashboard without a key: by their identity provider (OpenID
+Connect, authorization code + PKCE) or by a link e-mailed to an invited address.
+
+Both end in a member session (`dashboard_session.start_member_session`). The OIDC attempt's
+secrets and the e-mailed links are one-use tickets in Redis, kept under their SHA-256. The
+attempt is also bound to the browser that started it by a cookie holding its `state`, so no
+one can finish a sign-in they did not start in another person's browser. An e-mailed link
+opens a page with a button rather than signing in on GET: mail scanners open links.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import quote
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
+from gateway.errors import NotFound, SigninFailed
+from gateway.http.dashboard.session import (
+    BASE,
+    COOKIE,
+    PRE_COOKIE,
+    digest,
+    set_cookie,
+    start_member_session,
+)
+from gateway.http.dashboard.web import CONTEXT
+from gateway.http.dashboard.web import render as render_page
+from gateway.outbound import signin_mail
+from gateway.outbound.oidc_client import Attempt, OidcClient
+from gateway.services.members import member_for
+from gateway.stores.records import Row
+
+ATTEMPT_COOKIE = "mw_oidc_state"
+ATTEMPT_TTL_S = 600
+LINK_TTL_S = signin_mail.LINK_MINUTES * 60
+CALLBACK = f"{BASE}/signin/oidc/callback"
+
+
+def signin_form(
+    request: web.Request, *, status: int = 200, error: str = "", notice: str = "", link: str = ""
+) -> web.Response:
+    """The sign-in page (or, with `link`, the button that uses an e-mailed link), with the
+    double-submit CSRF cookie its forms need."""
+    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    request[CONTEXT] = {"session": None, "csrf": token}
+    signin = request.config_dict[SETTINGS].signin
+    response = render_page(
+        request,
+        "signin.html",
+        status=status,
+        title="Sign in",
+        error=error,
+        notice=notice,
+        link=link,
+        oidc_name=signin.oidc_name if signin.oidc else "",
+        email_links=signin.email_links,
+    )
+    set_cookie(request, response, PRE_COOKIE, token)
+    return response
+
+
+def callback_url(public_url: str) -> str:
+    return public_url + CALLBACK
+
+
+def _oidc(request: web.Request) -> OidcClient:
+    client = request.config_dict.get(OIDC)
+    if client is None:
+        raise NotFound("Sign-in by identity provider is not configured (OIDC_ISSUER).")
+    return client
+
+
+def _enter(request: web.Request, cookie: str) -> web.HTTPSeeOther:
+    response = web.HTTPSeeOther(f"{BASE}/")
+    set_cookie(request, response, COOKIE, cookie)
+    response.del_cookie(PRE_COOKIE, path=BASE)
+    response.del_cookie(ATTEMPT_COOKIE, path=BASE)
+    return response
+
+
+async def oidc_start(request: web.Request) -> web.Response:
+    """On to the identity provider, with this attempt's state, nonce and code challenge."""
+    client = _oidc(request)
+    attempt = Attempt.new()
+    url = await client.authorization_url(attempt)
+    ticket: dict[str, object] = {"nonce": attempt.nonce, "verifier": attempt.verifier}
+    await request.config_dict[SIGNIN_TICKETS].put(digest(attempt.state), ticket, ATTEMPT_TTL_S)
+    response = web.HTTPSeeOther(url)
+    # Lax, not Strict: the way back is a top-level navigation from the provider's site.
+    response.set_cookie(
+        ATTEMPT_COOKIE,
+        attempt.state,
+        max_age=ATTEMPT_TTL_S,
+        path=BASE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.config_dict[SETTINGS].public_url.startswith("https:"),
+    )
+    raise response
+
+
+async def oidc_callback(request: web.Request) -> web.Response:
+    client = _oidc(request)
+    q = request.query
+    if "error" in q:
+        why = q.get("error_description") or q["error"]
+        raise SigninFailed(f"The identity provider did not sign you in: {why}.")
+    state, code = q.get("state", ""), q.get("code", "")
+    if not state or not code or request.cookies.get(ATTEMPT_COOKIE) != state:
+        raise SigninFailed("This sign-in was not started in this browser; start again.")
+    ticket = await request.config_dict[SIGNIN_TICKETS].take(digest(state))
+    if ticket is None:
+        raise SigninFailed("This sign-in expired or was used already; start again.")
+    attempt = Attempt(state, str(ticket["nonce"]), str(ticket["verifier"]))
+    identity = await client.identity(code, attempt)
+    members, directory = request.config_dict[MEMBERS], request.config_dict[DIRECTORY]
+    member = await member_for(identity, members, directory)
+    raise _enter(request, await start_member_session(request, member))
+
+
+async def _account_name(request: web.Request, member: Row) -> str:
+    account = await request.config_dict[LEDGER].get_account(member["account_id"])
+    return str(account["name"]) if account else str(member["account_id"])
+
+
+async def email_link(request: web.Request) -> web.Response:
+    """E-mail a one-use link for each account the address is a member of. The page says the
+    same whether or not it is one, so the form tells no one who has an account."""
+    settings = request.config_dict[SETTINGS]
+    if not settings.signin.email_links:
+        raise NotFound("Sign-in by e-mailed link is not configured (SIGNIN_EMAIL_LINKS).")
+    form = await request.post()
+    raw = form.get("email")
+    email = raw.strip().lower() if isinstance(raw, str) else ""
+    if "@" not in email or len(email) > 320:
+        return signin_form(request, status=400, error="Enter your e-mail address.")
+    links = []
+    for member in await request.config_dict[MEMBERS].by_email(email):
+        secret = secrets.token_urlsafe(32)
+        ticket: dict[str, object] = {"member_id": member["id"]}
+        await request.config_dict[SIGNIN_TICKETS].put(digest(secret), ticket, LINK_TTL_S)
+        url = f"{settings.public_url}{BASE}/signin/link/{quote(secret)}"
+        links.append((await _account_name(request, member), url))
+    if links:
+        message = signin_mail.link_message(settings.signin.email_from, email, links)
+        try:
+            await signin_mail.send(settings.signin.smtp_url, message)
+        except OSError as exc:
+            raise SigninFailed(f"The sign-in e-mail could not be sent: {exc}.") from exc
+    notice = f"If {email} may sign in, a link is on its way. It works once, for 15 minutes."
+    return signin_form(request, notice=notice)
+
+
+async def link_page(request: web.Request) -> web.Response:
+    return signin_form(request, link=request.match_info["secret"])
+
+
+async def link_signin(request: web.Request) -> web.Response:
+    ticket = await request.config_dict[SIGNIN_TICKETS].take(digest(request.match_info["secret"]))
+    if ticket is None:
+        raise SigninFailed("This link expired or was used already; ask for another.")
+    member = await request.config_dict[MEMBERS].get(str(ticket["member_id"]))
+    if member is None:
+        raise SigninFailed("This address is no longer a member of the account.")
+    raise _enter(request, await start_member_session(request, member))
+
+
+def add_routes(dash: web.Application) -> None:
+    r = dash.router
+    r.add_get("/signin/oidc", oidc_start)
+    r.add_get("/signin/oidc/callback", oidc_callback)
+    r.add_post("/signin/email", email_link)
+    r.add_get("/signin/link/{secret}", link_page)
+    r.add_post("/signin/link/{secret}", link_signin)

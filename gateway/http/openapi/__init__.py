@@ -1,0 +1,1 @@
+"""The OpenAPI document, assembled from each surface's paths."""

@@ -1,0 +1,411 @@
+"""OpenAPI paths of the account API, user-token revocation and the operator's account tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi.paths import ADMIN
+from gateway.http.openapi.schemas import (
+    END_USER_BUDGET_SPEC,
+    INT,
+    KEY_TEAM,
+    KEY_TEAM_SET,
+    NEW_TEAM,
+    PAGE_PARAMS,
+    STR,
+    Schema,
+    Security,
+    array,
+    obj,
+    op,
+    path_param,
+    query,
+    ref,
+)
+
+USER: Security = [{"apiKey": []}, {"userToken": []}]
+_KEY_ID = path_param("key_id")
+_ACCOUNT_ID = path_param("account_id")
+_TEAM_ID = path_param("team_id")
+_NULLABLE_STR: Schema = {"type": ["string", "null"]}
+_MEMBER = obj(
+    ("id", "account_id", "email"),
+    id=STR,
+    object=STR,
+    account_id=STR,
+    email=STR,
+    issuer=_NULLABLE_STR,
+    subject=_NULLABLE_STR,
+    created_at=STR,
+    signed_in_at=_NULLABLE_STR,
+)
+_NEW_KEY = obj(
+    ("name",),
+    name=STR,
+    scopes=array(STR),
+    models=array(STR),
+    quotas=array(ref("Quota")),
+    on_insufficient={"enum": ["refuse", "clamp", None]},
+    expires_at={"type": ["string", "null"], "format": "date-time"},
+)
+_ROTATED = {
+    "allOf": [ref("NewApiKey"), obj(("previous",), previous=ref("ApiKeyUse"))],
+}
+_USAGE_PARAMS = (
+    query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
+    query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
+    query("group_by", {"enum": ["day", "model", "key", "meter"]}),
+    query("format", {"enum": ["json", "csv"]}),
+    query("model", STR, "only this model"),
+    query("key_id", STR, "only this key"),
+    query("meter", STR, "only this meter"),
+)
+_CSV = {"text/csv": {"schema": STR}}
+
+
+def _usage(summary: str, security: list[dict[str, list[str]]], *params: Any) -> dict[str, Any]:
+    out = op(summary, "usage", security, ok=ref("UsageReport"), params=(*params, *_USAGE_PARAMS))
+    out["responses"]["200"]["content"].update(_CSV)
+    return out
+
+
+_ALERT = obj(
+    ("id", "kind", "amount_micros", "period", "email", "webhook_url", "created_at"),
+    id=STR,
+    object=STR,
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros=INT,
+    period={"enum": ["day", "month", None]},
+    email=_NULLABLE_STR,
+    webhook_url=_NULLABLE_STR,
+    created_at=STR,
+    webhook_secret={"type": "string", "description": "shown once, when created"},
+)
+_NEW_ALERT = obj(
+    ("kind", "amount_micros"),
+    kind={"enum": ["balance_below", "spend_above"]},
+    amount_micros={"type": "integer", "minimum": 1},
+    period={"enum": ["day", "month"]},
+    email=STR,
+    webhook_url=STR,
+)
+
+
+def _alert_paths() -> dict[str, Any]:
+    return {
+        "/v1/account/alerts": {
+            "get": op(
+                "Your alerts", "account", USER, ok=obj(("data",), object=STR, data=array(_ALERT))
+            ),
+            "post": op(
+                "Alert me: balance below or spend above, to my e-mail or webhook",
+                "account",
+                USER,
+                ok=_ALERT,
+                status="201",
+                body=_NEW_ALERT,
+            ),
+        },
+        "/v1/account/alerts/{alert_id}": {
+            "delete": op(
+                "Delete an alert",
+                "account",
+                USER,
+                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"type": "boolean"}),
+                params=(path_param("alert_id"),),
+            )
+        },
+    }
+
+
+def account_paths() -> dict[str, Any]:
+    return _alert_paths() | {
+        "/v1/account": {
+            "get": op(
+                "Your plan, balance and quota windows", "account", USER, ok=ref("AccountOverview")
+            )
+        },
+        "/v1/account/keys": {
+            "get": op("Your API keys", "account", USER, ok=ref("KeyList")),
+            "post": op(
+                "Create a key (never wider than you)",
+                "account",
+                USER,
+                ok=ref("NewApiKey"),
+                status="201",
+                body=_NEW_KEY,
+            ),
+        },
+        "/v1/account/keys/{key_id}": {
+            "delete": op(
+                "Delete (revoke) a key",
+                "account",
+                USER,
+                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"const": True}),
+                params=(_KEY_ID,),
+            )
+        },
+        "/v1/account/keys/{key_id}/rotate": {
+            "post": op(
+                "New secret; the old one works for a grace period",
+                "account",
+                USER,
+                ok=_ROTATED,
+                status="201",
+                params=(_KEY_ID,),
+                body=obj((), grace_seconds={"type": "integer", "minimum": 0, "maximum": 604800}),
+                body_required=False,
+            )
+        },
+        "/v1/account/keys/{key_id}/quotas": {
+            "put": op(
+                "Set a key's own limits, within the account's",
+                "account",
+                USER,
+                ok=ref("ApiKeyUse"),
+                params=(_KEY_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/v1/account/usage": {"get": _usage("Usage from the rollups", USER)},
+        "/v1/account/ledger": {
+            "get": op(
+                "Your ledger, newest first",
+                "account",
+                USER,
+                ok=ref("LedgerPage"),
+                params=PAGE_PARAMS,
+            )
+        },
+        "/v1/account/requests/{request_id}": {
+            "get": op(
+                "One settled request's cost",
+                "account",
+                USER,
+                ok=ref("LedgerEntry"),
+                params=(path_param("request_id"),),
+            )
+        },
+        "/v1/account/grants": {
+            "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
+        },
+        "/v1/account/teams": {
+            "get": op("Your teams, by name", "account", USER, ok=ref("TeamList")),
+            "post": op(
+                "Create a team", "account", USER, ok=ref("Team"), status="201", body=NEW_TEAM
+            ),
+        },
+        "/v1/account/teams/{team_id}/quotas": {
+            "put": op(
+                "Set a team's quotas, shared by its keys",
+                "account",
+                USER,
+                ok=ref("Team"),
+                params=(_TEAM_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/v1/account/keys/{key_id}/team": {
+            "put": op(
+                "Put a key in a team (null: in none)",
+                "account",
+                USER,
+                ok=KEY_TEAM_SET,
+                params=(_KEY_ID,),
+                body=KEY_TEAM,
+            )
+        },
+        "/v1/account/end-user-budgets": {
+            "get": op(
+                "Your end-user budgets: the default, keys' defaults, end users' own",
+                "account",
+                USER,
+                ok=ref("EndUserBudgetList"),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an end-user budget",
+                "account",
+                USER,
+                ok=ref("EndUserBudget"),
+                body=END_USER_BUDGET_SPEC,
+            ),
+        },
+        "/v1/auth/revoke": {
+            "post": op(
+                "Revoke the presented user token (by jti)",
+                "auth",
+                [{"userToken": []}],
+                ok=obj(("jti", "revoked"), object=STR, jti=STR, revoked=BOOL_TRUE),
+            )
+        },
+    }
+
+
+BOOL_TRUE = {"const": True}
+
+
+def admin_directory_paths() -> dict[str, Any]:
+    accounts = obj(
+        ("data", "has_more"),
+        object={"const": "list"},
+        data=array(ref("Account")),
+        has_more={"type": "boolean"},
+        next_after={"type": ["string", "null"]},
+    )
+    return {
+        "/admin/v1/accounts": {
+            "get": op(
+                "Search accounts by name prefix, id or external id, and plan",
+                "admin",
+                ADMIN,
+                ok=accounts,
+                params=(
+                    query("q", STR),
+                    query("plan", STR),
+                    query("after", STR, "last account id of the previous page"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}": {
+            "patch": op(
+                "Set an account's external id (the identity provider's sub)",
+                "admin",
+                ADMIN,
+                ok=ref("Account"),
+                params=(_ACCOUNT_ID,),
+                body=obj((), external_id={"type": ["string", "null"]}),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/keys": {
+            "get": op(
+                "An account's keys",
+                "admin",
+                ADMIN,
+                ok=ref("KeyList"),
+                params=(_ACCOUNT_ID, query("include_revoked", {"type": "boolean"})),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/usage/report": {
+            "get": _usage("An account's usage report", ADMIN, _ACCOUNT_ID)
+        },
+        "/admin/v1/prices": {
+            "get": op(
+                "The rate cards billed now, by model and service tier, and the catalogue loaded",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("catalogue", "models"),
+                    catalogue={"type": ["string", "null"]},
+                    models={"type": "object"},
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/members": {
+            "get": op(
+                "The people who may sign in to an account's dashboard",
+                "admin",
+                ADMIN,
+                ok=obj(("data",), object=STR, data=array(_MEMBER)),
+                params=(_ACCOUNT_ID,),
+            ),
+            "post": op(
+                "Invite a person by e-mail (identity provider or e-mailed link sign-in)",
+                "admin",
+                ADMIN,
+                ok=_MEMBER,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=obj(("email",), email=STR),
+            ),
+        },
+        "/admin/v1/accounts/{account_id}/members/{member_id}": {
+            "delete": op(
+                "Remove a member; their dashboard sessions end",
+                "admin",
+                ADMIN,
+                ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
+                params=(_ACCOUNT_ID, path_param("member_id")),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/teams": {
+            "get": op(
+                "An account's teams", "admin", ADMIN, ok=ref("TeamList"), params=(_ACCOUNT_ID,)
+            ),
+            "post": op(
+                "Create a team in an account",
+                "admin",
+                ADMIN,
+                ok=ref("Team"),
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=NEW_TEAM,
+            ),
+        },
+        "/admin/v1/teams/{team_id}/quotas": {
+            "put": op(
+                "Set a team's quotas, shared by its keys",
+                "admin",
+                ADMIN,
+                ok=ref("Team"),
+                params=(_TEAM_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/admin/v1/keys/{key_id}/team": {
+            "put": op(
+                "Put a key in a team of its account (null: in none)",
+                "admin",
+                ADMIN,
+                ok=KEY_TEAM_SET,
+                params=(_KEY_ID,),
+                body=KEY_TEAM,
+            )
+        },
+        "/admin/v1/accounts/{account_id}/end-user-budgets": {
+            "get": op(
+                "An account's end-user budgets",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudgetList"),
+                params=(_ACCOUNT_ID,),
+            ),
+            "put": op(
+                "Set or remove (no quotas) an account's, a key's or an end user's budget",
+                "admin",
+                ADMIN,
+                ok=ref("EndUserBudget"),
+                params=(_ACCOUNT_ID,),
+                body=END_USER_BUDGET_SPEC,
+            ),
+        },
+        "/admin/v1/accounts/{account_id}/grants": {
+            "get": op(
+                "An account's credit grants, newest first",
+                "admin",
+                ADMIN,
+                ok=ref("GrantList"),
+                params=(_ACCOUNT_ID,),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/grants/{grant_id}/revoke": {
+            "post": op(
+                "Revoke a grant: its rest is written off by an expire entry within seconds",
+                "admin",
+                ADMIN,
+                ok=ref("CreditGrant"),
+                params=(_ACCOUNT_ID, path_param("grant_id")),
+            )
+        },
+        "/admin/v1/users/{subject}/revoke-tokens": {
+            "post": op(
+                "Revoke every token of a user issued until now",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("subject", "revoked_before_ms"), object=STR, subject=STR, revoked_before_ms=INT
+                ),
+                params=(path_param("subject"),),
+            )
+        },
+    }

@@ -1,0 +1,213 @@
+"""OpenAPI paths of billing: /v1/account/billing, provider webhooks, the local provider's pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi.account import USER
+from gateway.http.openapi.paths import OPEN
+from gateway.http.openapi.schemas import (
+    BOOL,
+    JSON_OBJECT,
+    MICROS,
+    NEXT_STEP,
+    STR,
+    array,
+    nullable,
+    obj,
+    op,
+    path_param,
+)
+
+_PAGE = obj(("url",), url=STR, id=STR)
+# Where the person goes back to: an absolute URL on PUBLIC_URL's origin or RETURN_URL_ORIGINS.
+_RETURN = {"type": "string", "format": "uri", "maxLength": 2000}
+_BACK = obj((), return_url=_RETURN)
+_HTML = {"text/html": {"schema": STR}}
+_ID = path_param("id")
+_AUTO = obj(
+    ("threshold_micros", "amount_micros", "monthly_cap_micros"),
+    threshold_micros=MICROS,
+    amount_micros=MICROS,
+    monthly_cap_micros=MICROS,
+)
+_BILLING = obj(
+    ("plan", "mode", "balance_micros", "payment_method_on_file", "next"),
+    plan=STR,
+    mode=STR,
+    billing_ready=BOOL,
+    balance_micros=MICROS,
+    held_micros=MICROS,
+    payment_method_on_file=BOOL,
+    subscription={
+        "type": ["object", "null"],
+        "properties": {
+            "id": STR,
+            "plan": STR,
+            "status": nullable("string"),
+            "current_period_end": nullable("string"),
+            "renews_at": nullable("string"),
+            "cancels_at": nullable("string"),
+            "pending_plan": nullable("string"),
+        },
+    },
+    card={
+        "type": ["object", "null"],
+        "properties": {
+            "brand": STR,
+            "last4": STR,
+            "exp_month": nullable("integer"),
+            "exp_year": nullable("integer"),
+        },
+    },
+    auto_topup=nullable("object"),
+    grace_period=nullable("object"),
+    next=NEXT_STEP,
+)
+
+_INVOICE = obj(
+    ("id", "amount_micros", "status", "created"),
+    id=STR,
+    number=nullable("string"),
+    amount_micros=MICROS,
+    status=STR,
+    created={"type": "string", "format": "date-time"},
+    url=nullable("string"),
+)
+_SCHEDULED = obj(("status", "plan"), status=STR, plan=STR, url=STR, effective_at=nullable("string"))
+_PAYMENT = obj(
+    ("id", "purpose", "amount_micros", "status", "created_at"),
+    id=STR,
+    purpose={"enum": ["topup", "auto_topup"]},
+    amount_micros=MICROS,
+    status={"enum": ["succeeded", "failed"]},
+    failure=nullable("string"),
+    created_at={"type": "string", "format": "date-time"},
+)
+
+
+def _page(summary: str, *, form: bool = False) -> dict[str, Any]:
+    out = op(summary, "billing pages", OPEN, ok=JSON_OBJECT, params=(_ID,))
+    out["responses"]["200"]["content"] = _HTML
+    if form:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": JSON_OBJECT}},
+        }
+    return out
+
+
+def _control(summary: str) -> dict[str, Any]:
+    return op(summary, "billing pages", OPEN, ok=obj(("events",)), params=(_ID,))
+
+
+def billing_paths() -> dict[str, Any]:
+    base = "/v1/account/billing"
+    return {
+        base: {
+            "get": op(
+                "Plan, balance, method on file, grace, next step", "billing", USER, ok=_BILLING
+            )
+        },
+        f"{base}/payments": {
+            "get": op(
+                "Your payments (top-ups), newest first",
+                "billing",
+                USER,
+                ok=obj(("data",), object=STR, data=array(_PAYMENT)),
+            )
+        },
+        f"{base}/invoices": {
+            "get": op(
+                "Your plan's invoices from the provider, newest first",
+                "billing",
+                USER,
+                ok=obj(("data",), object=STR, data=array(_INVOICE)),
+            )
+        },
+        f"{base}/subscription/cancel": {
+            "post": op(
+                "Cancel the subscription: the plan stays until the period ends, then the default",
+                "billing",
+                USER,
+                ok=_SCHEDULED,
+            )
+        },
+        f"{base}/setup": {
+            "post": op(
+                "A page that saves a payment method",
+                "billing",
+                USER,
+                ok=_PAGE,
+                body=_BACK,
+                body_required=False,
+            )
+        },
+        f"{base}/topups": {
+            "post": op(
+                "A page that pays a one-off top-up",
+                "billing",
+                USER,
+                ok=_PAGE,
+                status="201",
+                body=obj(("amount_micros",), amount_micros=MICROS, return_url=_RETURN),
+            )
+        },
+        f"{base}/subscription": {
+            "post": op(
+                "Change plan: upgrade now, downgrade at period end, or a checkout page",
+                "billing",
+                USER,
+                ok=_SCHEDULED,
+                body=obj(("plan",), plan=STR, return_url=_RETURN),
+            )
+        },
+        f"{base}/portal": {
+            "post": op(
+                "The provider's billing portal",
+                "billing",
+                USER,
+                ok=_PAGE,
+                body=_BACK,
+                body_required=False,
+            )
+        },
+        f"{base}/auto-topup": {
+            "put": op(
+                "Auto top-up settings (null turns it off)",
+                "billing",
+                USER,
+                ok=obj(("auto_topup",), auto_topup=nullable("object")),
+                body=_AUTO,
+            )
+        },
+        "/webhooks/{provider}": {
+            "post": op(
+                "Provider events (signature verified; 400 when forged or stale)",
+                "billing",
+                OPEN,
+                ok=obj(("received",), received=BOOL, id=STR, result=STR),
+                params=(path_param("provider"),),
+                body=JSON_OBJECT,
+            )
+        },
+        "/billing/local/checkout/{id}": {
+            "get": _page("Local provider: checkout page (Pay / Fail / Cancel)"),
+            "post": _page("Local provider: submit the checkout", form=True),
+        },
+        "/billing/local/checkout/{id}/done": {"get": _page("Local provider: checkout result")},
+        "/billing/local/authenticate/{id}": {
+            "get": _page("Local provider: card authentication step"),
+            "post": _page("Local provider: pass or fail authentication", form=True),
+        },
+        "/billing/local/portal/{id}": {"get": _page("Local provider: payments and method")},
+        "/billing/local/portal/{id}/card": {
+            "post": _page("Local provider: save a card", form=True)
+        },
+        "/billing/local/subscriptions/{id}/renew": {
+            "post": _control("Local provider: bill the next period now")
+        },
+        "/billing/local/payments/{id}/refund": {
+            "post": _control("Local provider: refund a payment in full")
+        },
+    }

@@ -1,0 +1,75 @@
+"""The dashboard's pages in /openapi.json: HTML for people, not an API, but listed so the
+document names every route. Forms post application/x-www-form-urlencoded with a `csrf` field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gateway.http.openapi.schemas import STR, path_param
+
+_HTML = {"text/html": {"schema": STR}}
+_SESSION: list[dict[str, list[str]]] = [{"dashboardSession": []}]
+PAGES = (
+    ("get", "/dashboard", "Overview (or the Operators page for an operator session)"),
+    ("get", "/dashboard/", "Overview"),
+    ("get", "/dashboard/signin", "Sign-in form"),
+    ("post", "/dashboard/signin", "Exchange an API key, token or admin key for a session"),
+    ("get", "/dashboard/signin/oidc", "On to the identity provider (OpenID Connect)"),
+    ("get", "/dashboard/signin/oidc/callback", "Back from the identity provider: a session"),
+    ("post", "/dashboard/signin/email", "E-mail a one-use sign-in link to an invited address"),
+    ("get", "/dashboard/signin/link/{secret}", "The page of an e-mailed link: a Sign in button"),
+    ("post", "/dashboard/signin/link/{secret}", "Use an e-mailed link: a session"),
+    ("post", "/dashboard/signout", "End the session"),
+    ("get", "/dashboard/keys", "Keys"),
+    ("post", "/dashboard/keys", "Create a key; the answer shows its secret once"),
+    ("post", "/dashboard/keys/{key_id}/limits", "Set a key's limits"),
+    ("post", "/dashboard/keys/{key_id}/rotate", "Rotate a key"),
+    ("post", "/dashboard/keys/{key_id}/revoke", "Revoke a key"),
+    ("get", "/dashboard/billing", "Billing: balance, method, auto top-up, plans, payments"),
+    ("post", "/dashboard/billing/topup", "Top up: on to the provider's payment page"),
+    ("post", "/dashboard/billing/setup", "Save or change the payment method (provider page)"),
+    ("post", "/dashboard/billing/portal", "On to the provider's billing portal"),
+    ("post", "/dashboard/billing/auto-topup", "Save or turn off auto top-up"),
+    ("post", "/dashboard/billing/plan", "Change plan (a checkout page when no card is on file)"),
+    ("post", "/dashboard/billing/cancel", "Cancel the subscription at the end of its period"),
+    ("post", "/dashboard/billing/alert-add", "Add an alert (a webhook's secret is shown once)"),
+    ("post", "/dashboard/billing/alert-remove", "Remove an alert"),
+    ("get", "/dashboard/usage", "Usage report with filters"),
+    ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
+    ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
+    ("get", "/dashboard/operators/accounts/{account_id}", "One account: credit, plan, keys"),
+    (
+        "get",
+        "/dashboard/operators/accounts/{account_id}/confirm/{action}",
+        "A credit, adjustment or plan change read back in dollars, with its Confirm button",
+    ),
+    ("post", "/dashboard/operators/accounts/{account_id}/credit", "Credit an account once"),
+    ("post", "/dashboard/operators/accounts/{account_id}/adjustment", "Adjust a balance once"),
+    ("post", "/dashboard/operators/accounts/{account_id}/plan", "Change an account's plan"),
+    ("get", "/dashboard/static/{name}", "A static file shipped with the package"),
+)
+
+
+def _page(summary: str, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["dashboard"],
+        "security": [] if "/signin" in path or "/static/" in path else _SESSION,
+        "responses": {
+            "200": {"description": "a page", "content": _HTML},
+            "default": {"description": "an error page", "content": _HTML},
+        },
+    }
+    params = [path_param(name) for name in re.findall(r"{(\w+)}", path)]
+    if params:
+        out["parameters"] = params
+    return out
+
+
+def dashboard_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary in PAGES:
+        paths.setdefault(path, {})[method] = _page(summary, path)
+    return paths

@@ -1,0 +1,295 @@
+"""OpenAPI paths of the proxy, the operator API, health, metrics and the document itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi.schemas import (
+    BOOL,
+    GRANT_SPEC,
+    INT,
+    JSON_OBJECT,
+    MICROS,
+    PAGE_PARAMS,
+    STR,
+    Security,
+    array,
+    obj,
+    op,
+    path_param,
+    ref,
+)
+
+PROXY: Security = [{"apiKey": []}]
+ADMIN: Security = [{"adminKey": []}]
+OPEN: Security = []
+
+
+def _page(summary: str, *params: Any) -> dict[str, Any]:
+    """A page or asset for people (HTML, CSS, JavaScript), not a JSON answer."""
+    operation = op(summary, "health", OPEN, ok=STR, params=params)
+    operation["responses"]["200"] = {
+        "description": summary,
+        "content": {"text/html": {"schema": STR}},
+    }
+    return operation
+
+
+_CALL = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {"model": STR, "stream": BOOL, "max_tokens": INT},
+    "description": "The provider's own request body (OpenAI or Anthropic wire format).",
+}
+
+
+def _proxy(summary: str) -> dict[str, Any]:
+    return op(summary, "proxy", PROXY, ok=JSON_OBJECT, body=_CALL)
+
+
+_ACCOUNT_ID = path_param("account_id")
+_KEY_ID = path_param("key_id")
+_NEW_ACCOUNT = obj(
+    ("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]}, idempotency_key=STR
+)
+_NEW_KEY = obj(
+    ("account_id", "name"),
+    account_id=STR,
+    name=STR,
+    scopes=array(STR),
+    models=array(STR),
+    quotas=array(ref("Quota")),
+    on_insufficient={"enum": ["refuse", "clamp", None]},
+    expires_at={"type": ["string", "null"], "format": "date-time"},
+)
+_CREDIT = obj(
+    ("amount_micros", "idempotency_key"),
+    amount_micros={"type": "integer", "minimum": 1},
+    idempotency_key=STR,
+    reason=STR,
+    grant=GRANT_SPEC,
+)
+_ADJUSTMENT = obj(
+    ("amount_micros", "idempotency_key", "reason"),
+    amount_micros={"type": "integer", "not": {"const": 0}, "description": "negative: money out"},
+    idempotency_key=STR,
+    reason=STR,
+)
+_CREDITED = obj(
+    ("entry_id", "account_id", "amount_micros", "balance_micros"),
+    entry_id=INT,
+    account_id=STR,
+    amount_micros=MICROS,
+    balance_micros=MICROS,
+    idempotent_replay=BOOL,
+)
+_WINDOWS = obj(("windows",), windows=array(ref("Window")))
+
+
+def proxy_paths() -> dict[str, Any]:
+    return {
+        "/v1/chat/completions": {"post": _proxy("OpenAI chat completion, metered")},
+        "/v1/completions": {"post": _proxy("OpenAI legacy completion, metered")},
+        "/v1/embeddings": {"post": _proxy("OpenAI embeddings, metered")},
+        "/v1/moderations": {"post": _proxy("OpenAI moderations, counted (free unless priced)")},
+        "/v1/messages": {"post": _proxy("Anthropic messages, metered")},
+        "/v1/images/generations": {
+            "post": _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
+        },
+        "/v1/images/edits": {"post": _proxy("OpenAI image edits (multipart upload), metered")},
+        "/v1/audio/transcriptions": {
+            "post": _proxy("OpenAI transcription (multipart upload), per second or in tokens")
+        },
+        "/v1/audio/translations": {
+            "post": _proxy("OpenAI translation to English (multipart upload), per second")
+        },
+        "/v1/audio/speech": {
+            "post": _proxy("OpenAI text to speech, per character or in tokens; audio relayed")
+        },
+        "/v1/images/variations": {
+            "post": _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
+        },
+        "/v1/models": {"get": op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)},
+        **azure_paths(),
+    }
+
+
+_DEPLOYMENT = path_param("deployment")
+
+
+def azure_paths() -> dict[str, Any]:
+    """Azure OpenAI's forms of the same routes, for `openai.AzureOpenAI` clients (the key
+    as `api-key`): the dated API names the model by its deployment, the v1 API in the body."""
+    dated = {
+        f"/openai/deployments/{{deployment}}/{name}": {
+            "post": op(
+                f"Azure OpenAI {name}, the model named by the deployment, metered",
+                "proxy",
+                PROXY,
+                ok=JSON_OBJECT,
+                body=_CALL,
+                params=(_DEPLOYMENT,),
+            )
+        }
+        for name in ("chat/completions", "completions", "embeddings")
+    }
+    v1 = {
+        f"/openai/v1/{name}": {"post": _proxy(f"Azure OpenAI v1 API {name}, metered")}
+        for name in ("chat/completions", "completions", "embeddings", "responses")
+    }
+    return {**dated, **v1, "/openai/responses": {"post": _proxy("Azure OpenAI responses")}}
+
+
+def ops_paths() -> dict[str, Any]:
+    return {
+        "/healthz": {"get": op("The process runs", "health", OPEN, ok=JSON_OBJECT)},
+        "/readyz": {
+            "get": op(
+                "The gateway can meter",
+                "health",
+                OPEN,
+                ok=JSON_OBJECT,
+                extra={
+                    "503": {
+                        "description": "Not ready",
+                        "content": {"application/json": {"schema": JSON_OBJECT}},
+                    }
+                },
+            )
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (on ADMIN_LISTEN_ADDR, or with the admin key)",
+                "tags": ["health"],
+                "security": ADMIN,
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": STR}},
+                    },
+                    "404": {
+                        "description": "Not served here without the operator's key",
+                        "content": {"application/json": {"schema": ref("Error")}},
+                    },
+                },
+            }
+        },
+        "/openapi.json": {"get": op("This document", "health", OPEN, ok=JSON_OBJECT)},
+        "/docs/api": {"get": _page("This document as a browsable page (Swagger UI)")},
+        "/docs/api/{asset}": {
+            "get": _page("The browsable page's scripts and styles", path_param("asset"))
+        },
+    }
+
+
+def admin_paths() -> dict[str, Any]:
+    account = ref("Account")
+    return {
+        "/admin/v1/accounts": {
+            "post": op(
+                "Create an account (idempotent by key)",
+                "admin",
+                ADMIN,
+                ok=account,
+                status="201",
+                body=_NEW_ACCOUNT,
+                extra={
+                    "200": {
+                        "description": "The account this idempotency_key already created",
+                        "content": {"application/json": {"schema": account}},
+                    }
+                },
+            ),
+        },
+        "/admin/v1/accounts/{account_id}": {
+            "get": op("An account", "admin", ADMIN, ok=account, params=(_ACCOUNT_ID,)),
+        },
+        "/admin/v1/accounts/{account_id}/credits": {
+            "post": op(
+                "Credit an account (idempotent by key)",
+                "admin",
+                ADMIN,
+                ok=_CREDITED,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=_CREDIT,
+                extra={
+                    "200": {
+                        "description": "replay of an earlier credit",
+                        "content": {"application/json": {"schema": _CREDITED}},
+                    }
+                },
+            )
+        },
+        "/admin/v1/accounts/{account_id}/adjustments": {
+            "post": op(
+                "Adjust a balance by hand, with a reason (idempotent by key; money out may take"
+                " at most what the account has)",
+                "admin",
+                ADMIN,
+                ok=_CREDITED,
+                status="201",
+                params=(_ACCOUNT_ID,),
+                body=_ADJUSTMENT,
+                extra={
+                    "200": {
+                        "description": "replay of an earlier adjustment",
+                        "content": {"application/json": {"schema": _CREDITED}},
+                    }
+                },
+            )
+        },
+        "/admin/v1/accounts/{account_id}/plan": {
+            "put": op(
+                "Change plan, mode, billing flag",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(
+                    ("plan",), plan=STR, mode={"enum": ["prepaid", "postpaid"]}, billing_ready=BOOL
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/markup": {
+            "put": op(
+                "Set or clear the account's own markup over provider cost",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(("markup_bps",), markup_bps={"type": ["integer", "null"], "minimum": 0}),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/usage": {
+            "get": op("Current quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_ACCOUNT_ID,))
+        },
+        "/admin/v1/accounts/{account_id}/ledger": {
+            "get": op(
+                "Ledger entries, newest first",
+                "admin",
+                ADMIN,
+                ok=ref("LedgerPage"),
+                params=(_ACCOUNT_ID, *PAGE_PARAMS),
+            )
+        },
+        "/admin/v1/keys": {
+            "post": op("Issue a key", "admin", ADMIN, ok=ref("ApiKey"), status="201", body=_NEW_KEY)
+        },
+        "/admin/v1/keys/{key_id}": {
+            "delete": op("Revoke a key", "admin", ADMIN, ok=ref("ApiKey"), params=(_KEY_ID,))
+        },
+        "/admin/v1/keys/{key_id}/quotas": {
+            "put": op(
+                "Replace a key's quotas",
+                "admin",
+                ADMIN,
+                ok=ref("ApiKey"),
+                params=(_KEY_ID,),
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        "/admin/v1/keys/{key_id}/usage": {
+            "get": op("A key's quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_KEY_ID,))
+        },
+    }

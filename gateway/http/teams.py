@@ -1,0 +1,131 @@
+"""Teams over HTTP, for the operator (any account) and an account's own callers: create and
+list an organization's teams, set a team's quotas (shared by its keys, any window and
+metric a key quota takes), and put a key in a team (`{"team_id": null}`: in none)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import LEDGER, STORE, TEAMS
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.http import bodies
+from gateway.http.principal import ACCOUNT_READ, KEYS_WRITE, require
+from gateway.llm.calls import parse_json
+from gateway.services.teams import assign_key, set_team_quotas
+from gateway.stores.errors import DuplicateTeam
+from gateway.stores.records import Row
+
+
+def team_json(row: Row) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "object": "team",
+        "account_id": row["account_id"],
+        "name": row["name"],
+        "quotas": row["quotas"],
+        "created_at": row["created_at"].isoformat(),
+    }
+    return out | ({"keys": row["keys"]} if "keys" in row else {})
+
+
+async def _team(request: web.Request, account_id: str | None) -> Row:
+    """The path's team; NotFound when it is another account's (`account_id` given)."""
+    row = await request.config_dict[TEAMS].get(request.match_info["team_id"])
+    if row is None or (account_id is not None and row["account_id"] != account_id):
+        raise NotFound("No such team.")
+    return row
+
+
+async def _create(request: web.Request, account_id: str) -> web.Response:
+    body = parse_json(await request.read())
+    name, quotas = bodies.text_field(body, "name"), bodies.quotas_field(body)
+    assert name is not None
+    try:
+        row = await request.config_dict[TEAMS].create(account_id, name.strip(), quotas)
+    except DuplicateTeam as exc:
+        raise Conflict(f"This organization already has a team named {name!r}.") from exc
+    return web.json_response(team_json(row), status=201)
+
+
+async def _list(request: web.Request, account_id: str) -> web.Response:
+    rows = await request.config_dict[TEAMS].of_account(account_id)
+    return web.json_response({"object": "list", "data": [team_json(r) for r in rows]})
+
+
+async def _quotas(request: web.Request, team: Row) -> web.Response:
+    app = request.config_dict
+    quotas = bodies.quotas_field(parse_json(await request.read()))
+    row = await set_team_quotas(app[TEAMS], app[STORE], team, quotas)
+    return web.json_response(team_json(row))
+
+
+async def _key_team(request: web.Request, account_id: str | None) -> web.Response:
+    """PUT .../keys/{key_id}/team {"team_id": ...}: the key and team of one account."""
+    app = request.config_dict
+    key = await app[LEDGER].get_key(request.match_info["key_id"])
+    if key is None or (account_id is not None and key["account_id"] != account_id):
+        raise NotFound("No such key.")
+    wanted = parse_json(await request.read()).get("team_id")
+    if wanted is not None and not isinstance(wanted, str):
+        raise InvalidRequest("'team_id' must be a team's id or null.", param="team_id")
+    team = None if wanted is None else await app[TEAMS].get(wanted)
+    if wanted is not None and (team is None or team["account_id"] != key["account_id"]):
+        raise NotFound("No such team in this key's organization.")
+    await assign_key(app[TEAMS], app[STORE], key, team)
+    return web.json_response({"object": "api_key_team", "key_id": key["id"], "team_id": wanted})
+
+
+async def _account(request: web.Request) -> str:
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    return account_id
+
+
+async def admin_create(request: web.Request) -> web.Response:
+    return await _create(request, await _account(request))
+
+
+async def admin_list(request: web.Request) -> web.Response:
+    return await _list(request, await _account(request))
+
+
+async def admin_quotas(request: web.Request) -> web.Response:
+    return await _quotas(request, await _team(request, None))
+
+
+async def admin_key_team(request: web.Request) -> web.Response:
+    return await _key_team(request, None)
+
+
+async def account_create(request: web.Request) -> web.Response:
+    return await _create(request, require(request, KEYS_WRITE).account_id)
+
+
+async def account_list(request: web.Request) -> web.Response:
+    return await _list(request, require(request, ACCOUNT_READ).account_id)
+
+
+async def account_quotas(request: web.Request) -> web.Response:
+    who = require(request, KEYS_WRITE)
+    return await _quotas(request, await _team(request, who.account_id))
+
+
+async def account_key_team(request: web.Request) -> web.Response:
+    return await _key_team(request, require(request, KEYS_WRITE).account_id)
+
+
+def add_admin_routes(admin: web.Application) -> None:
+    admin.router.add_get("/accounts/{account_id}/teams", admin_list)
+    admin.router.add_post("/accounts/{account_id}/teams", admin_create)
+    admin.router.add_put("/teams/{team_id}/quotas", admin_quotas)
+    admin.router.add_put("/keys/{key_id}/team", admin_key_team)
+
+
+def add_account_routes(account: web.Application) -> None:
+    account.router.add_get("/teams", account_list)
+    account.router.add_post("/teams", account_create)
+    account.router.add_put("/teams/{team_id}/quotas", account_quotas)
+    account.router.add_put("/keys/{key_id}/team", account_key_team)
