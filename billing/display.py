@@ -9,6 +9,8 @@ eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with 
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
+- an amount a person confirms before it moves (`usd_exact`): exact, zeros trimmed to cents.
+
 The exact figure is always in the API, in micros.
 """
 
@@ -27,8 +29,8 @@ def usd(micros: int) -> str:
 
 
 def usd_exact(micros: int) -> str:
-    """An amount an operator confirms: exact, zeros trimmed to cents ("$2.50", "$0.000450"),
-    so a confirmation never rounds away what will move."""
+    """An amount a person confirms before money moves, or reads in an error about one:
+    exact, zeros trimmed to cents ("$2.50", "$0.000450"), so nothing is rounded away."""
     sign = "-" if micros < 0 else ""
     whole, frac = divmod(abs(micros), MICROS_PER_USD)
     return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"

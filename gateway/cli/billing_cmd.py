@@ -190,13 +190,13 @@ def add_parser(sub: Any) -> None:
             p.add_argument("--amount", required=True, help="USD, e.g. 10 or 2.50")
         if name == "plan":
             p.add_argument("plan", help="the plan's name, e.g. starter")
-        if name != "status":
+        alerts_cmd.add_arguments(name, p)
+        if name in ("setup", "portal", "topup", "plan"):  # the commands that print a page
             p.add_argument(
                 "--return-url",
                 help="where the page sends you back to (default: the dashboard's billing page);"
                 " must be on an origin the gateway allows",
             )
-        alerts_cmd.add_arguments(name, p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,7 +21,10 @@ from gateway.stores.records import Row
 
 KINDS = ("balance_below", "spend_above")
 PERIODS = ("day", "month")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}\.[^@\s\x00-\x1f\x7f.]{1,63}$"
+)
+MAX_URL = 2048
 MAX_ALERTS = 20
 
 
@@ -49,13 +52,22 @@ def _target(body: dict[str, Any]) -> tuple[str | None, str | None]:
     email, url = body.get("email"), body.get("webhook_url")
     if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
         raise InvalidRequest("'email' must be an e-mail address.", param="email")
-    if url is not None:
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidRequest("'webhook_url' must be an http(s) URL.", param="webhook_url")
+    if url is not None and not _web_url(url):
+        raise InvalidRequest("'webhook_url' must be an http(s) URL.", param="webhook_url")
     if email is None and url is None:
         raise InvalidRequest("Give an 'email' or a 'webhook_url' to send it to.", param="email")
     return email, url
+
+
+def _web_url(value: object) -> bool:
+    """An http(s) URL with a host, printable, of a sane length (hostile input is a 400)."""
+    if not isinstance(value, str) or len(value) > MAX_URL or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 literal)
+        return False
 
 
 def alert_of_body(body: object) -> tuple[UserAlert, str | None, str | None]:

@@ -57,6 +57,10 @@ async def test_alerts_are_validated_listed_and_deleted(dsn: str, tmp_path: Path)
         no_target = {"kind": "balance_below", "amount_micros": 1}
         status, body = await call(gw, t.key, "POST", "/v1/account/alerts", no_target)
         assert status == 400 and body["error"]["param"] == "email"
+        for hostile in ({"email": "me\x00@people.test"}, {"webhook_url": "http://["}):
+            body = {"kind": "balance_below", "amount_micros": 1} | hostile
+            status, refused = await call(gw, t.key, "POST", "/v1/account/alerts", body)
+            assert status == 400 and refused["error"]["param"] in hostile, refused
         good = {"kind": "balance_below", "amount_micros": 1_000_000, "email": ME}
         status, made = await call(gw, t.key, "POST", "/v1/account/alerts", good)
         assert status == 201 and "webhook_secret" not in made

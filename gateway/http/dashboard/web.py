@@ -24,6 +24,7 @@ from billing.display import (
     usage_label,
     usd,
     usd_cost,
+    usd_exact,
     usd_input,
 )
 from gateway.errors import InvalidApiKey, MeterwayError, ServiceUnavailable
@@ -68,7 +69,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, usd_cost=usd_cost, usd_input=usd_input, when=when)
+    env.filters.update(usd=usd, usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
+    env.filters.update(when=when)
     env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
     env.filters.update(metric=metric_label, meter=meter_label, usage_label=usage_label)
     return env
