@@ -18,7 +18,7 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import gemini_translate, media_readers, readers
+from gateway.llm import converse_translate, gemini_translate, media_readers, readers
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 from gateway.llm.gemini_readers import read_gemini
 
@@ -235,3 +235,22 @@ CHAT_TO_GEMINI = replace(
     answer=gemini_translate.to_chat,
 )
 CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)
+
+
+def chat_from_converse_tally(client_wants_usage: bool) -> StreamTally:
+    return converse_translate.ChatFromConverseTally(client_wants_usage)
+
+
+# OpenAI chat clients reaching any Bedrock model through the Converse API.
+CHAT_TO_CONVERSE = replace(
+    CHAT_TO_GEMINI,
+    name="chat",
+    path="/converse",
+    read_usage=converse_translate.answer_usage,
+    answer_text=converse_translate.answer_text,
+    new_tally=chat_from_converse_tally,
+    translate=converse_translate.to_converse,
+    answer=converse_translate.to_chat,
+    stream_cost_path=("usage",),
+)
+CHAT_TO_CONVERSE_STREAM = replace(CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True)

@@ -45,7 +45,7 @@ ROLES = {"user": "user", "assistant": "model"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter"}
 
 
-def _text(content: object, at: int) -> str:
+def text_of(content: object, at: int) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list) and all(
@@ -81,7 +81,7 @@ def to_gemini(body: Body) -> Body:
     """The generateContent body of a chat request read by `read_translated`."""
     system, contents = [], []
     for at, message in enumerate(body["messages"]):
-        role, text = message.get("role"), _text(message.get("content"), at)
+        role, text = message.get("role"), text_of(message.get("content"), at)
         if role in ("system", "developer"):
             system.append({"text": text})
         else:

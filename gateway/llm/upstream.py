@@ -92,7 +92,7 @@ class HttpUpstream:
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
         if provider in self.aws_credentials:
-            path, headers, body = self._signed(provider, body, model, forwarded(incoming))
+            path, headers, body = self._signed(provider, path, body, model, forwarded(incoming))
         else:
             dest = target(
                 self.providers[provider], path, incoming, self.forward_test_headers, model
@@ -116,12 +116,15 @@ class HttpUpstream:
             ) from exc
 
     def _signed(
-        self, provider: str, body: bytes, model: str, betas: str | None
+        self, provider: str, path: str, body: bytes, model: str, betas: str | None
     ) -> tuple[str, dict[str, str], bytes]:
-        """A Messages call as Bedrock's InvokeModel takes it, signed."""
+        """A Messages call as Bedrock's InvokeModel takes it, or a Converse call, signed."""
         settings = self.providers[provider]
-        invoke, stream = bedrock.invoke_body(body, betas)
-        path = bedrock.invoke_path(model, stream)
+        if path.startswith("/converse"):
+            invoke, path = body, bedrock.converse_path(model, path)
+        else:
+            invoke, stream = bedrock.invoke_body(body, betas)
+            path = bedrock.invoke_path(model, stream)
         url = settings.base_url + path
         creds = self.aws_credentials[provider]
         return path, bedrock.signed_headers(url, invoke, settings.region, creds), invoke
