@@ -3,8 +3,9 @@ translated to Converse (`/model/{id}/converse`, or `/converse-stream` whose AWS
 event-stream frames `bedrock.EventStreamToSSE` turns into one SSE event per frame, named by
 its event type), the answer and the stream translated back.
 
-What translates is what Google's translation carries (`gemini_translate.PASSED`, text
-messages only); anything else is refused with a 400 naming it. Converse's usage
+What translates: system, user and assistant text; `max_tokens` / `max_completion_tokens`,
+`temperature`, `top_p`, `stop`; `stream` and `stream_options.include_usage`. Anything else
+(`n`, `seed`, `response_format`, tools, images...) is refused with a 400 naming it. Converse's usage
 (`inputTokens`, `outputTokens`, `cacheReadInputTokens`, `cacheWriteInputTokens`) is billed
 as reported, the cache fields apart from the input, and shown in OpenAI's fields.
 """
@@ -17,11 +18,35 @@ from typing import Any
 
 import orjson
 
+from billing.pricing import ModelPrice
+from billing.tokens import TokenCounter
 from billing.usage import MAX_USAGE_TOKENS, ToolRuns, Usage
-from gateway.llm.endpoint import Body
-from gateway.llm.gemini_translate import text_of
+from gateway.llm.endpoint import Body, Sizing
+from gateway.llm.gemini_translate import check_translatable, text_of
+from gateway.llm.readers import read_chat
 
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+PASSED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "stream_options",
+        "user",
+    }
+)
+
+
+def read_translated(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    """The chat reader's sizing, once every field is one Converse carries (one choice, no
+    seed, no JSON mode)."""
+    check_translatable(body, PASSED, "Bedrock", "/v1/messages (Anthropic models)")
+    return read_chat(body, price, counter)
 
 
 def to_converse(body: Body) -> Body:

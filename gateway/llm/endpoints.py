@@ -246,6 +246,7 @@ CHAT_TO_CONVERSE = replace(
     CHAT_TO_GEMINI,
     name="chat",
     path="/converse",
+    read_request=converse_translate.read_translated,
     read_usage=converse_translate.answer_usage,
     answer_text=converse_translate.answer_text,
     new_tally=chat_from_converse_tally,
