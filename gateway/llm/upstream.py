@@ -156,8 +156,8 @@ class HttpUpstream:
         body: bytes | None,
         model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        if provider in self.aws_credentials:  # no small calls there: the caller falls back
-            raise UpstreamError("Bedrock serves no such request here.")
+        if provider in self.reshaped:  # no small calls there: the caller falls back
+            raise UpstreamError("This provider serves no such request here.")
         dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             async with self.session.request(

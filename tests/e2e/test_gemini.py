@@ -280,3 +280,16 @@ async def test_anthropic_clients_reach_claude_on_vertex_by_raw_predict(
     rows = await debits(gw, t.account_id)
     assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-3520, "vertex-claude")] * 2
     await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_counting_tokens_for_claude_on_vertex_is_the_local_estimate(
+    google: Google, fake: UpstreamControl
+) -> None:
+    t = await tenant(google.gw, credit=1_000_000)
+    async with anthropic_client(google.gw, t.key) as client:
+        raw = await client.messages.with_raw_response.count_tokens(
+            model="claude-vertex", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert raw.headers["x-meterway-token-count"] == "local"
+    assert (await raw.parse()).input_tokens > 0
+    assert fake.requests == []
