@@ -82,6 +82,7 @@ class Endpoint:
     # Where the usage object sits in the stream event carrying the final usage (its debit is
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
+    answer_cost_path: tuple[str, ...] = ("usage",)  # the same in a JSON answer
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

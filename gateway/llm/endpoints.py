@@ -205,6 +205,7 @@ GEMINI = Endpoint(
     path_model="model",
     model_in_body=False,
     stream_cost_path=("usageMetadata",),
+    answer_cost_path=("usageMetadata",),
 )
 GEMINI_STREAM = replace(
     GEMINI,
@@ -233,6 +234,7 @@ CHAT_TO_GEMINI = replace(
     path_model="",
     translate=gemini_translate.to_gemini,
     answer=gemini_translate.to_chat,
+    answer_cost_path=("usage",),  # the translated answer's
 )
 CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)
 

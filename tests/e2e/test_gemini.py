@@ -100,12 +100,19 @@ async def test_generate_content_is_billed_per_usage_metadata_field(
     )
     assert answer.text and answer.usage_metadata is not None
     assert answer.usage_metadata.thoughts_token_count == 100
-    [sent] = fake.requests
+    async with gw.http.post(
+        f"{gw.url}/v1beta/models/gemini-pro:generateContent",
+        json={"contents": [{"parts": [{"text": PROMPT}]}]},
+        headers={"x-goog-api-key": t.key},
+    ) as resp:
+        raw = await resp.json()
+    assert raw["usageMetadata"]["cost_micros"] == PRO_COST  # the debit where usage is read
+    sent = fake.requests[0]
     assert sent.path == "/v1beta/models/gemini-2.5-pro:generateContent"
     assert sent.headers["x-goog-api-key"] == "g-key" and "model" not in sent.body
     assert sent.body["generationConfig"]["maxOutputTokens"] == 600
     rows = await debits(gw, t.account_id)
-    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-PRO_COST, "gemini")]
+    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-PRO_COST, "gemini")] * 2
     row = rows[0]
     assert (row["input_tokens"], row["cached_input_tokens"]) == (850, 200)
     assert (row["output_tokens"], row["reasoning_tokens"]) == (400, 100)
@@ -210,6 +217,7 @@ async def test_openai_clients_reach_gemini_models_translated(
     assert answer.usage is not None
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1050, 400)
     assert raw.headers["x-meterway-cost-micros"] == str(PRO_COST)
+    assert (answer.usage.model_extra or {})["cost_micros"] == PRO_COST
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 400
     plain, streamed = fake.requests
