@@ -20,7 +20,9 @@ Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version r
 `https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/LOCATION/publishers/google`;
 `api_key` is an OAuth access token sent as a bearer token). Calls go to
 `{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
-take genai-prices' `google` prices by default.
+take genai-prices' `google` prices by default. `wire = "vertex-anthropic"` is Anthropic's
+models on Vertex (`base_url` down to `publishers/anthropic`): Messages calls go to
+`/models/{model}:rawPredict` (`:streamRawPredict`), the access token as a bearer token.
 
 AWS Bedrock: `wire = "bedrock"`, `base_url` the runtime endpoint
 (`https://bedrock-runtime.REGION.amazonaws.com`), `region` when that URL names none; calls
@@ -45,7 +47,7 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-WIRES = ("openai", "anthropic", "azure", "gemini", "vertex", "bedrock")
+WIRES = ("openai", "anthropic", "azure", "gemini", "vertex", "vertex-anthropic", "bedrock")
 # The body format each wire speaks, as the metered routes know it.
 BODIES = {
     "openai": "openai",
@@ -53,9 +55,16 @@ BODIES = {
     "azure": "openai",
     "gemini": "gemini",
     "vertex": "gemini",
+    "vertex-anthropic": "anthropic",
     "bedrock": "anthropic",
 }
-DEFAULT_CATALOGUE = {"azure": "azure", "gemini": "google", "vertex": "google", "bedrock": "aws"}
+DEFAULT_CATALOGUE = {
+    "azure": "azure",
+    "gemini": "google",
+    "vertex": "google",
+    "vertex-anthropic": "google",
+    "bedrock": "aws",
+}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 FIELDS = frozenset(
     {"base_url", "api_key", "wire", "catalogue", "api_version", "entra_token", "region"}

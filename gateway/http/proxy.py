@@ -122,7 +122,7 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     headers.update(_cost_headers(cost))
     if call.endpoint.answer is not None:  # the client speaks another wire
         raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
-    body = raw if cost is None else costed_answer(raw, cost)
+    body = raw if cost is None else costed_answer(raw, cost, call.endpoint.answer_cost_path)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 

@@ -50,6 +50,11 @@ def invoke_body(body: bytes, betas: str | None = None) -> tuple[bytes, bool]:
     return orjson.dumps(doc), stream
 
 
+def converse_path(model: str, path: str) -> str:
+    """Where a Converse call (`path` "/converse" or "/converse-stream") of `model` goes."""
+    return f"/model/{quote(model, safe='')}{path}"
+
+
 def invoke_path(model: str, stream: bool) -> str:
     action = "invoke-with-response-stream" if stream else "invoke"
     return f"/model/{quote(model, safe='')}/{action}"
@@ -117,8 +122,9 @@ class EventStreamToSSE:
             except (ValueError, AttributeError):
                 message = ""
             return _error(f"Bedrock {kind}: {message}".strip())
-        if headers.get(":event-type") != "chunk":
-            return SSEEvent(b"", None, "")
+        kind = headers.get(":event-type")
+        if kind != "chunk":  # ConverseStream: the event itself, named by its type
+            return _sse(str(kind), payload)
         data = base64.b64decode(orjson.loads(payload)["bytes"])
         name = orjson.loads(data).get("type", "message")
         return _sse(str(name), data)

@@ -24,7 +24,6 @@ from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
-from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -149,7 +148,7 @@ def _routed(
     wire = pricing.wire(price.provider)
     if endpoint.serves(price, wire):
         return price, None
-    translation = translated(endpoint, BODIES.get(wire, wire))
+    translation = translated(endpoint, wire)
     if translation is None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
     return price, translation

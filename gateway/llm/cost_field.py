@@ -161,10 +161,10 @@ def with_cost(raw: bytes, path: tuple[str, ...], cost: int) -> bytes | None:
     return raw[: last + 1] + field + raw[last + 1 :]
 
 
-def costed_answer(raw: bytes, cost: int) -> bytes:
-    """A JSON answer with its debit in its top-level `usage` (every route puts usage there);
-    as it came when it has none."""
-    costed = with_cost(raw, ("usage",), cost)
+def costed_answer(raw: bytes, cost: int, path: tuple[str, ...] = ("usage",)) -> bytes:
+    """A JSON answer with its debit in its usage object (top-level `usage` on OpenAI's and
+    Anthropic's routes, `usageMetadata` on Gemini's); as it came when it has none."""
+    costed = with_cost(raw, path, cost)
     return raw if costed is None else costed
 
 

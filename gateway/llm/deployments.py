@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from billing.pricing import Deployment
@@ -52,10 +53,12 @@ class Upstreams:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.names = sorted(set(names))
         self.cooldown_s = cooldown_s
         self.clock = clock
+        self.wall = wall  # the cool-downs' ends as people read them, in /readyz
         self.rng = rng or random.Random()
         self.cooling: dict[str, float] = {}  # upstream -> clock time its cool-down ends
 
@@ -97,11 +100,15 @@ class Upstreams:
         return True
 
     def report(self) -> dict[str, dict[str, object]]:
-        """Each upstream's state, for /readyz and /metrics: up, or cooling for a while."""
+        """Each upstream's state, for /readyz and /metrics: up, or cooling for a while, until
+        a UTC time."""
         now = self.clock()
         out: dict[str, dict[str, object]] = {}
         for name in self.names:
             ready = self._ready(name, now)
             left = 0.0 if ready else round(self.cooling[name] - now, 3)
             out[name] = {"state": "up" if ready else "cooling", "cooling_for_s": left}
+            if not ready:
+                until = datetime.fromtimestamp(self.wall() + left, UTC)
+                out[name]["cooling_until"] = until.isoformat(timespec="milliseconds")
         return out

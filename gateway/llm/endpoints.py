@@ -20,7 +20,7 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import audio_readers, gemini_translate, media_readers, readers
+from gateway.llm import audio_readers, converse_translate, gemini_translate, media_readers, readers
 from gateway.llm.audio_answers import speech_usage, transcription_usage
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 from gateway.llm.gemini_readers import read_gemini
@@ -301,6 +301,7 @@ GEMINI = Endpoint(
     path_model="model",
     model_in_body=False,
     stream_cost_path=("usageMetadata",),
+    answer_cost_path=("usageMetadata",),
 )
 GEMINI_STREAM = replace(
     GEMINI,
@@ -329,5 +330,26 @@ CHAT_TO_GEMINI = replace(
     path_model="",
     translate=gemini_translate.to_gemini,
     answer=gemini_translate.to_chat,
+    answer_cost_path=("usage",),  # the translated answer's
 )
 CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)
+
+
+def chat_from_converse_tally(client_wants_usage: bool) -> StreamTally:
+    return converse_translate.ChatFromConverseTally(client_wants_usage)
+
+
+# OpenAI chat clients reaching any Bedrock model through the Converse API.
+CHAT_TO_CONVERSE = replace(
+    CHAT_TO_GEMINI,
+    name="chat",
+    path="/converse",
+    read_request=converse_translate.read_translated,
+    read_usage=converse_translate.answer_usage,
+    answer_text=converse_translate.answer_text,
+    new_tally=chat_from_converse_tally,
+    translate=converse_translate.to_converse,
+    answer=converse_translate.to_chat,
+    stream_cost_path=("usage",),
+)
+CHAT_TO_CONVERSE_STREAM = replace(CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True)

@@ -42,32 +42,50 @@ PASSED = frozenset(
     }
 )
 ROLES = {"user": "user", "assistant": "model"}
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant"})
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter"}
 
 
-def _text(content: object, at: int) -> str:
+def text_of(content: object, at: int) -> str:
+    """A message's text: a string, or text parts only (checked by `check_translatable`)."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list) and all(
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content)
+    raise InvalidRequest(f"messages[{at}] has no text.", param="messages")
+
+
+def _text_only(content: object) -> bool:
+    if isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(
         isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
         for p in content
-    ):
-        return "".join(p["text"] for p in content)
-    raise InvalidRequest(
-        f"messages[{at}]: only text content reaches a Gemini model from this route.",
-        param="messages",
     )
+
+
+def check_translatable(body: Body, passed: frozenset[str], target: str, route: str) -> None:
+    """Refuse by name any field or message the translation to `target` would not carry."""
+    extra = sorted(set(body) - passed)
+    if extra:
+        raise InvalidRequest(
+            f"'{extra[0]}' is not translated for {target} models; call {route} to use it.",
+            param=extra[0],
+        )
+    for at, message in enumerate(body.get("messages") or ()):
+        if not isinstance(message, dict):
+            continue  # the chat reader refuses it
+        if message.get("role") not in MESSAGE_ROLES or not _text_only(message.get("content")):
+            raise InvalidRequest(
+                f"messages[{at}]: only system, user and assistant text reaches {target} "
+                "models from this route.",
+                param="messages",
+            )
 
 
 def read_translated(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     """The chat reader's sizing, once every field is one the translation carries."""
-    extra = sorted(set(body) - PASSED)
-    if extra:
-        raise InvalidRequest(
-            f"'{extra[0]}' is not translated for Gemini models; call "
-            f"/v1/models/{{model}}:generateContent to use it.",
-            param=extra[0],
-        )
+    check_translatable(body, PASSED, "Gemini", "/v1/models/{model}:generateContent")
     fmt = body.get("response_format")
     if fmt is not None and fmt != {"type": "json_object"} and fmt != {"type": "text"}:
         raise InvalidRequest(
@@ -81,7 +99,7 @@ def to_gemini(body: Body) -> Body:
     """The generateContent body of a chat request read by `read_translated`."""
     system, contents = [], []
     for at, message in enumerate(body["messages"]):
-        role, text = message.get("role"), _text(message.get("content"), at)
+        role, text = message.get("role"), text_of(message.get("content"), at)
         if role in ("system", "developer"):
             system.append({"text": text})
         else:

@@ -26,7 +26,6 @@ from gateway.settings import ProviderSettings
 ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
-GOOGLE_WIRES = frozenset({"gemini", "vertex"})
 AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
 
 
@@ -56,32 +55,50 @@ def target(
     model: str = "",
 ) -> Target:
     """`path` is relative to the provider's API root ("/chat/completions", "/v1/messages");
-    `model` is the model id sent upstream (Azure's deployment name)."""
+    `model` is the model id sent upstream (Azure's deployment, Google's model)."""
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
-    if provider.wire == "azure":
-        path = azure_path(provider, path, model)
-        if provider.entra_token:
-            headers["authorization"] = f"Bearer {provider.entra_token}"
-        else:
-            headers["api-key"] = provider.api_key
-    elif provider.wire in GOOGLE_WIRES:
-        path = f"/models/{quote(model, safe='')}{path}" if model else path
-        if provider.wire == "vertex":
-            headers["authorization"] = f"Bearer {provider.api_key}"
-        else:
-            headers["x-goog-api-key"] = provider.api_key
+    if provider.wire == "openai":
+        headers["authorization"] = f"Bearer {provider.api_key}"
     elif provider.wire == "anthropic":
         headers["x-api-key"] = provider.api_key
         version = incoming.get("anthropic-version", "")
         headers["anthropic-version"] = (
             version if VERSION_SHAPE.fullmatch(version) else ANTHROPIC_VERSION
         )
-        betas = forwarded(incoming)
-        if betas:  # an empty header names no beta
-            headers[HEADER] = betas
+        _betas(incoming, headers)
     else:
-        headers["authorization"] = f"Bearer {provider.api_key}"
+        path = _cloud(provider, path, incoming, model, headers)
     for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
     return Target(provider.base_url + path, headers, path)
+
+
+def _betas(incoming: Mapping[str, str], headers: dict[str, str]) -> None:
+    betas = forwarded(incoming)
+    if betas:  # an empty header names no beta
+        headers[HEADER] = betas
+
+
+def _cloud(
+    provider: ProviderSettings,
+    path: str,
+    incoming: Mapping[str, str],
+    model: str,
+    headers: dict[str, str],
+) -> str:
+    """Azure's, Google's and Vertex's paths and credentials: the path as sent."""
+    if provider.wire == "azure":
+        if provider.entra_token:
+            headers["authorization"] = f"Bearer {provider.entra_token}"
+        else:
+            headers["api-key"] = provider.api_key
+        return azure_path(provider, path, model)
+    if provider.wire == "gemini":
+        headers["x-goog-api-key"] = provider.api_key
+    else:  # Vertex AI's, Gemini's or Anthropic's models: an OAuth access token
+        headers["authorization"] = f"Bearer {provider.api_key}"
+    if provider.wire == "vertex-anthropic":
+        _betas(incoming, headers)
+        return path
+    return f"/models/{quote(model, safe='')}{path}" if model else path

@@ -13,20 +13,23 @@ the way the stores translate theirs. The metered call goes over the lean keep-al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import aiohttp
 
 from gateway.config_values import ConfigError
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
-from gateway.llm import bedrock
+from gateway.llm import bedrock, vertex_claude
 from gateway.llm.betas import forwarded
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
 from gateway.llm.sse import SSEParser
 from gateway.llm.uploads import Encoded
 from gateway.settings import ProviderSettings
+
+# (provider, path, incoming headers, body, model) -> (path, headers, body) as sent.
+Reshape = Callable[[str, str, Mapping[str, str], bytes, str], tuple[str, dict[str, str], bytes]]
 
 
 class Upstream(Protocol):
@@ -90,6 +93,12 @@ class HttpUpstream:
                 "files, SSO or an instance role) to sign Bedrock calls with"
             )
         self.aws_credentials = {name: creds for name in signed}
+        # Providers whose calls are reshaped beyond a path and headers: Bedrock (signed,
+        # InvokeModel or Converse) and Anthropic's models on Vertex (rawPredict).
+        self.reshaped: dict[str, Reshape] = {name: self._signed for name in signed}
+        for name, p in providers.items():
+            if p.wire == "vertex-anthropic":
+                self.reshaped[name] = self._raw_predict
 
     def stream_parser(self, provider: str) -> SSEParser | bedrock.EventStreamToSSE:
         """What reads the provider's stream into SSE events: Bedrock frames its own."""
@@ -100,8 +109,9 @@ class HttpUpstream:
     async def post(
         self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str = ""
     ) -> Answer:
-        if provider in self.aws_credentials:
-            path, headers, body = self._signed(provider, body, model, forwarded(incoming))
+        reshape = self.reshaped.get(provider)
+        if reshape is not None:
+            path, headers, body = reshape(provider, path, incoming, body, model)
         else:
             dest = target(
                 self.providers[provider], path, incoming, self.forward_test_headers, model
@@ -153,13 +163,24 @@ class HttpUpstream:
             ) from exc
         return Answer(resp.status, resp.headers, resp.content, _Released(resp))
 
-    def _signed(
-        self, provider: str, body: bytes, model: str, betas: str | None
+    def _raw_predict(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str
     ) -> tuple[str, dict[str, str], bytes]:
-        """A Messages call as Bedrock's InvokeModel takes it, signed."""
+        """A Messages call as Vertex's rawPredict takes it (llm/vertex_claude.py)."""
+        path, body = vertex_claude.raw_predict(body, model)
+        headers = target(self.providers[provider], path, incoming).headers
+        return path, headers, body
+
+    def _signed(
+        self, provider: str, path: str, incoming: Mapping[str, str], body: bytes, model: str
+    ) -> tuple[str, dict[str, str], bytes]:
+        """A Messages call as Bedrock's InvokeModel takes it, or a Converse call, signed."""
         settings = self.providers[provider]
-        invoke, stream = bedrock.invoke_body(body, betas)
-        path = bedrock.invoke_path(model, stream)
+        if path.startswith("/converse"):
+            invoke, path = body, bedrock.converse_path(model, path)
+        else:
+            invoke, stream = bedrock.invoke_body(body, forwarded(incoming))
+            path = bedrock.invoke_path(model, stream)
         url = settings.base_url + path
         creds = self.aws_credentials[provider]
         return path, bedrock.signed_headers(url, invoke, settings.region, creds), invoke
@@ -173,8 +194,8 @@ class HttpUpstream:
         body: bytes | None,
         model: str = "",
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        if provider in self.aws_credentials:  # no small calls there: the caller falls back
-            raise UpstreamError("Bedrock serves no such request here.")
+        if provider in self.reshaped:  # no small calls there: the caller falls back
+            raise UpstreamError("This provider serves no such request here.")
         dest = target(self.providers[provider], path, incoming, self.forward_test_headers, model)
         try:
             async with self.session.request(

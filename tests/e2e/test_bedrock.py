@@ -15,7 +15,7 @@ from botocore.credentials import Credentials
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from tests.aws_sigv4 import verifies
-from tests.factories import anthropic_client, debits, tenant
+from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
 from tests.harness import Gateway, config_dir_with, running_gateway
 from tests.invariants import check_invariants
 
@@ -26,6 +26,12 @@ provider = "bedrock"
 upstream = "{MODEL_ID}"
 catalogue = "regional.anthropic.claude-3-5-haiku-20241022-v1:0"
 max_output_tokens = 8192
+
+[models."nova-bedrock"]
+provider = "bedrock"
+upstream = "amazon.nova-lite-v1:0"
+catalogue = "amazon.nova-lite-v1:0"
+max_output_tokens = 5000
 """
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIDMETERWAYTEST",
@@ -139,3 +145,43 @@ async def test_a_tampered_body_does_not_verify(bedrock: Bedrock, fake: UpstreamC
     assert verifies(sent, CREDS, "us-east-1", "bedrock")
     tampered = replace(sent, raw=sent.raw.replace(b"600", b"601"))
     assert not verifies(tampered, CREDS, "us-east-1", "bedrock")
+
+
+async def test_openai_clients_reach_bedrock_models_through_converse(
+    bedrock: Bedrock, fake: UpstreamControl
+) -> None:
+    gw = bedrock.gw
+    t = await tenant(gw, credit=1_000_000)
+    fake.usage = {
+        "inputTokens": 1000,
+        "outputTokens": 500,
+        "cacheReadInputTokens": 200,
+        "totalTokens": 1700,
+    }
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="nova-bedrock", messages=messages, max_tokens=600
+        )
+        chunks = await usage_stream(client, "nova-bedrock", messages, max_tokens=600)
+    answer = raw.parse()
+    assert answer.choices[0].message.content and answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1200, 500)
+    # amazon.nova-lite per 1M: input $0.06, cache read $0.015, output $0.24:
+    # 1000 x 0.06 + 200 x 0.015 + 500 x 0.24 = 60 + 3 + 120 micros.
+    assert raw.headers["x-meterway-cost-micros"] == "183"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 500
+    plain, streamed = fake.requests
+    assert plain.raw_path == "/model/amazon.nova-lite-v1%3A0/converse"
+    assert plain.body == {
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"maxTokens": 600},
+        "system": [{"text": "Be brief."}],
+    }
+    assert streamed.raw_path == "/model/amazon.nova-lite-v1%3A0/converse-stream"
+    assert verifies(plain, CREDS, "us-east-1", "bedrock")
+    assert verifies(streamed, CREDS, "us-east-1", "bedrock")
+    rows = await debits(gw, t.account_id)
+    assert [r["amount_micros"] for r in rows] == [-183, -183]
+    await check_invariants(gw.stores(), [t.account_id])

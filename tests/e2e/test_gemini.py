@@ -15,7 +15,7 @@ from google import genai
 from google.genai import errors, types
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from tests.factories import debits, openai_client, tenant, usage_stream
+from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
 from tests.harness import Gateway, config_dir_with, running_gateway
 from tests.invariants import check_invariants
 
@@ -26,12 +26,18 @@ upstream = "gemini-2.5-pro"
 catalogue = "gemini-2.5-pro"
 max_output_tokens = 65536
 
+[models."claude-vertex"]
+provider = "vertex-claude"
+upstream = "claude-haiku-4-5@20251001"
+catalogue = "claude-haiku-4-5"
+
 [models."gemini-flash-eu"]
 provider = "vertex-eu"
 upstream = "gemini-2.5-flash"
 catalogue = "gemini-2.5-flash"
 """
 VERTEX_ROOT = "/v1/projects/acme/locations/europe-west4/publishers/google"
+CLAUDE_ROOT = "/v1/projects/acme/locations/us-east5/publishers/anthropic"
 PROMPT = "hello world " * 600  # ~1,200 tokens counted: the reported 1,050 input fit it
 USAGE = {
     "promptTokenCount": 1000,
@@ -64,6 +70,8 @@ async def google(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
             'api_key = "g-key"\n'
             f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{fake.url}{VERTEX_ROOT}"\n'
             'api_key = "ya29.token"\n'
+            f'[providers.vertex-claude]\nwire = "vertex-anthropic"\n'
+            f'base_url = "{fake.url}{CLAUDE_ROOT}"\napi_key = "ya29.claude"\n'
         )
         async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
             yield Google(gw, fake)
@@ -92,12 +100,19 @@ async def test_generate_content_is_billed_per_usage_metadata_field(
     )
     assert answer.text and answer.usage_metadata is not None
     assert answer.usage_metadata.thoughts_token_count == 100
-    [sent] = fake.requests
+    async with gw.http.post(
+        f"{gw.url}/v1beta/models/gemini-pro:generateContent",
+        json={"contents": [{"parts": [{"text": PROMPT}]}]},
+        headers={"x-goog-api-key": t.key},
+    ) as resp:
+        raw = await resp.json()
+    assert raw["usageMetadata"]["cost_micros"] == PRO_COST  # the debit where usage is read
+    sent = fake.requests[0]
     assert sent.path == "/v1beta/models/gemini-2.5-pro:generateContent"
     assert sent.headers["x-goog-api-key"] == "g-key" and "model" not in sent.body
     assert sent.body["generationConfig"]["maxOutputTokens"] == 600
     rows = await debits(gw, t.account_id)
-    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-PRO_COST, "gemini")]
+    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-PRO_COST, "gemini")] * 2
     row = rows[0]
     assert (row["input_tokens"], row["cached_input_tokens"]) == (850, 200)
     assert (row["output_tokens"], row["reasoning_tokens"]) == (400, 100)
@@ -202,6 +217,7 @@ async def test_openai_clients_reach_gemini_models_translated(
     assert answer.usage is not None
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1050, 400)
     assert raw.headers["x-meterway-cost-micros"] == str(PRO_COST)
+    assert (answer.usage.model_extra or {})["cost_micros"] == PRO_COST
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 400
     plain, streamed = fake.requests
@@ -234,4 +250,54 @@ async def test_what_does_not_translate_is_refused_by_name(
                 model="gemini-pro", messages=[{"role": "user", "content": "hi"}], tools=[tool]
             )
     assert "'tools' is not translated" in caught.value.message
+    assert fake.requests == []
+
+
+async def test_anthropic_clients_reach_claude_on_vertex_by_raw_predict(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    fake.usage = {"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 200}
+    async with anthropic_client(gw, t.key) as client:
+        raw = await client.messages.with_raw_response.create(
+            model="claude-vertex", max_tokens=600, messages=[{"role": "user", "content": "hi"}]
+        )
+        stream = await client.messages.create(
+            model="claude-vertex",
+            max_tokens=600,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+        )
+        events = [event async for event in stream]
+    assert (await raw.parse()).content and events[-1].type == "message_stop"
+    # claude-haiku-4-5 on Vertex per 1M: input $1, cache read $0.10, output $5:
+    # 1000 + 20 + 2500 micros.
+    assert raw.headers["x-meterway-cost-micros"] == "3520"
+    plain, streamed = fake.requests
+    root = "/v1/projects/acme/locations/us-east5/publishers/anthropic/models"
+    assert plain.path == f"{root}/claude-haiku-4-5@20251001:rawPredict"
+    assert streamed.path == f"{root}/claude-haiku-4-5@20251001:streamRawPredict"
+    assert plain.body == {
+        "max_tokens": 600,
+        "messages": [{"role": "user", "content": "hi"}],
+        "anthropic_version": "vertex-2023-10-16",
+    }
+    assert streamed.body["stream"] is True
+    assert plain.headers["authorization"] == "Bearer ya29.claude"
+    rows = await debits(gw, t.account_id)
+    assert [(r["amount_micros"], r["provider"]) for r in rows] == [(-3520, "vertex-claude")] * 2
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_counting_tokens_for_claude_on_vertex_is_the_local_estimate(
+    google: Google, fake: UpstreamControl
+) -> None:
+    t = await tenant(google.gw, credit=1_000_000)
+    async with anthropic_client(google.gw, t.key) as client:
+        raw = await client.messages.with_raw_response.count_tokens(
+            model="claude-vertex", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert raw.headers["x-meterway-token-count"] == "local"
+    assert (await raw.parse()).input_tokens > 0
     assert fake.requests == []

@@ -110,12 +110,22 @@ class Clock:
 def test_order_follows_the_weights_and_leaves_out_upstreams_cooling_down() -> None:
     pooled = _deployments(_table(), "pooled")
     clock = Clock()
-    upstreams = Upstreams([d.upstream for d in pooled], 10.0, clock=clock, rng=random.Random(1))
+    upstreams = Upstreams(
+        [d.upstream for d in pooled],
+        10.0,
+        clock=clock,
+        rng=random.Random(1),
+        wall=lambda: 1_700_000_000.0,
+    )
     firsts = Counter(upstreams.order(pooled)[0].upstream for _ in range(4000))
     assert 0.72 < firsts["openai/pooled"] / 4000 < 0.78  # weight 3 of 4
     upstreams.failed(pooled[0], "429", 2.5)
     assert [d.upstream for d in upstreams.order(pooled)] == ["mistral/pooled-west"]
-    assert upstreams.report()["openai/pooled"] == {"state": "cooling", "cooling_for_s": 2.5}
+    assert upstreams.report()["openai/pooled"] == {
+        "state": "cooling",
+        "cooling_for_s": 2.5,
+        "cooling_until": "2023-11-14T22:13:22.500+00:00",
+    }
     upstreams.failed(pooled[1], "connect")  # no retry-after: UPSTREAM_COOLDOWN_S
     assert upstreams.order(pooled) == [] and upstreams.soonest_s(pooled) == 2.5
     clock.now += 2.5

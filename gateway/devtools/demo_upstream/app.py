@@ -26,6 +26,7 @@ from gateway.devtools.demo_upstream import (
     openai_routes,
     openai_wire,
     responses_routes,
+    vertex_claude_routes,
 )
 from gateway.devtools.demo_upstream.calls import CONTROL, ProviderError, open_call, parse_body
 from gateway.devtools.demo_upstream.control import RecordedRequest, UpstreamControl
@@ -108,6 +109,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     batch_routes.add_routes(app)
     gemini_routes.add_routes(app)
     bedrock_routes.add_routes(app)
+    vertex_claude_routes.add_routes(app)
     return app
 
 

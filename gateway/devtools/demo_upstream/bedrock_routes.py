@@ -1,11 +1,13 @@
-"""AWS Bedrock's InvokeModel for Anthropic models: `/model/{modelId}/invoke` answers
-Anthropic's JSON, `/model/{modelId}/invoke-with-response-stream` the same stream events in
-AWS's binary event-stream framing (each a `chunk` message whose JSON payload carries the
-Anthropic event base64-encoded in `bytes`), the last with Bedrock's invocation metrics.
+"""AWS Bedrock: the Converse API (`/model/{modelId}/converse`, and `/converse-stream` in
+event-stream frames named by event type) and InvokeModel for Anthropic models
+(`/model/{modelId}/invoke` answers Anthropic's JSON, `/invoke-with-response-stream` the same
+stream events in AWS's binary event-stream framing, each a `chunk` message whose JSON
+payload carries the Anthropic event base64-encoded in `bytes`, the last with Bedrock's
+invocation metrics).
 
-Like Bedrock, it wants `anthropic_version` in the body and no `model`, and refuses a
-request that is not SigV4-signed (403). It does not check the signature itself: tests
-verify the recorded request with botocore's own signer, as AWS would.
+Like Bedrock, InvokeModel wants `anthropic_version` in the body and no `model`, and every
+route refuses a request that is not SigV4-signed (403). It does not check the signature
+itself: tests verify the recorded request with botocore's own signer, as AWS would.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from gateway.devtools.demo_upstream import anthropic_wire as wire
-from gateway.devtools.demo_upstream.calls import ProviderError, open_call
+from gateway.devtools.demo_upstream.calls import Call, ProviderError, open_call
 from gateway.devtools.demo_upstream.text import (
     last_user_text,
     max_tokens_of,
@@ -87,6 +89,62 @@ async def invoke(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _converse_usage(call: Call, prompt: int, completion: int) -> dict[str, int]:
+    if call.behaviour.usage is not None:
+        return dict(call.behaviour.usage)
+    return {"inputTokens": prompt, "outputTokens": completion, "totalTokens": prompt + completion}
+
+
+def _converse_text(body: dict[str, object]) -> tuple[str, str]:
+    texts = []
+    for message in body.get("messages") or []:  # type: ignore[attr-defined]
+        for block in message.get("content") or []:
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+    return " ".join(texts), texts[-1] if texts else ""
+
+
+async def converse(request: web.Request) -> web.StreamResponse:
+    """Converse and ConverseStream: any model, Bedrock's own message shape."""
+    _checked(request)
+    call = await open_call(request, error_body)
+    if "model" in call.body or not isinstance(call.body.get("messages"), list):
+        raise ProviderError(400, error_body(400, "Malformed input request"))
+    config = call.body.get("inferenceConfig") or {}
+    budget = config.get("maxTokens") if isinstance(config, dict) else None
+    prompt, last = _converse_text(call.body)
+    reply = call.reply(prompt, last, budget if isinstance(budget, int) else None)
+    usage = _converse_usage(call, reply.prompt_tokens, reply.completion_tokens)
+    if not request.path.endswith("/converse-stream"):
+        call.finished()
+        message = {"role": "assistant", "content": [{"text": reply.text}]}
+        return web.json_response(
+            {"output": {"message": message}, "stopReason": "end_turn", "usage": usage}
+        )
+    response = web.StreamResponse(headers={"content-type": "application/vnd.amazon.eventstream"})
+    await response.prepare(request)
+    events: list[tuple[str, dict[str, object]]] = [("messageStart", {"role": "assistant"})]
+    for piece in split_chunks(reply.text, call.behaviour.chunks):
+        events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}))
+    events += [
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "end_turn"}),
+        ("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}),
+    ]
+    for name, event in events:
+        headers = {
+            ":event-type": name,
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
+        await response.write(frame(headers, orjson.dumps(event)))
+    await response.write_eof()
+    call.finished()
+    return response
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/model/{model_id}/invoke", invoke)
     app.router.add_post("/model/{model_id}/invoke-with-response-stream", invoke)
+    app.router.add_post("/model/{model_id}/converse", converse)
+    app.router.add_post("/model/{model_id}/converse-stream", converse)

@@ -1,0 +1,139 @@
+"""OpenAI chat requests translated for Google's wire and Bedrock's Converse, and their
+answers and streams translated back; what would not carry over is refused by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from billing.usage import Usage
+from gateway.errors import InvalidRequest
+from gateway.llm import converse_translate as converse
+from gateway.llm import gemini_translate as gemini
+from gateway.llm.gemini_translate import check_translatable
+from gateway.llm.sse import SSEEvent
+
+CHAT: dict[str, Any] = {
+    "model": "m",
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "again"},
+    ],
+    "max_completion_tokens": 50,
+    "temperature": 0.5,
+    "stop": "END",
+}
+
+
+def test_a_chat_body_becomes_generate_content() -> None:
+    assert gemini.to_gemini({**CHAT, "n": 2, "response_format": {"type": "json_object"}}) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "hello"}]},
+            {"role": "user", "parts": [{"text": "again"}]},
+        ],
+        "generationConfig": {
+            "maxOutputTokens": 50,
+            "temperature": 0.5,
+            "candidateCount": 2,
+            "stopSequences": ["END"],
+            "responseMimeType": "application/json",
+        },
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+
+
+def test_a_chat_body_becomes_a_converse_body() -> None:
+    assert converse.to_converse(CHAT) == {
+        "messages": [
+            {"role": "user", "content": [{"text": "hi"}]},
+            {"role": "assistant", "content": [{"text": "hello"}]},
+            {"role": "user", "content": [{"text": "again"}]},
+        ],
+        "inferenceConfig": {"maxTokens": 50, "temperature": 0.5, "stopSequences": ["END"]},
+        "system": [{"text": "Be brief."}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({**CHAT, "tools": []}, "tools"),
+        ({**CHAT, "messages": [{"role": "tool", "content": "x"}]}, "messages"),
+        ({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+    ],
+)
+def test_what_does_not_carry_over_is_refused_by_name(body: dict[str, Any], param: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check_translatable(body, gemini.PASSED, "Gemini", "/v1/models/{model}:generateContent")
+    assert caught.value.param == param
+
+
+def test_converse_refuses_what_gemini_takes() -> None:
+    for name in ("n", "seed", "response_format"):
+        with pytest.raises(InvalidRequest, match=f"'{name}' is not translated for Bedrock"):
+            check_translatable({**CHAT, name: 1}, converse.PASSED, "Bedrock", "/v1/messages")
+
+
+def test_a_gemini_answer_becomes_a_chat_completion() -> None:
+    answer = {
+        "candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "MAX_TOKENS"}],
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "cachedContentTokenCount": 4,
+            "candidatesTokenCount": 3,
+            "thoughtsTokenCount": 2,
+        },
+    }
+    chat = gemini.to_chat(answer, "gemini-pro")
+    assert chat["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "length"}
+    ]
+    assert chat["usage"]["prompt_tokens"] == 10 and chat["usage"]["completion_tokens"] == 5
+    assert chat["usage"]["completion_tokens_details"] == {"reasoning_tokens": 2}
+
+
+def test_a_converse_answer_and_its_usage() -> None:
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 7, "outputTokens": 3, "cacheWriteInputTokens": 2},
+    }
+    assert converse.answer_usage(answer) == Usage(
+        input_tokens=7, cache_write_tokens=2, output_tokens=3
+    )
+    assert converse.answer_usage({"usage": {"inputTokens": -1, "outputTokens": 1}}) is None
+    chat = converse.to_chat(answer, "nova")
+    assert chat["choices"][0]["message"]["content"] == "ok"
+    assert chat["usage"]["prompt_tokens"] == 9
+
+
+def _event(name: str, payload: dict[str, Any]) -> SSEEvent:
+    data = orjson.dumps(payload)
+    return SSEEvent(b"event: " + name.encode() + b"\ndata: " + data + b"\n\n", name, data.decode())
+
+
+def test_a_converse_stream_becomes_chat_chunks_ending_in_done() -> None:
+    tally = converse.ChatFromConverseTally(client_wants_usage=True)
+    events = [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"delta": {"text": "he"}}),
+        ("contentBlockDelta", {"delta": {"text": "y"}}),
+        ("messageStop", {"stopReason": "max_tokens"}),
+        ("metadata", {"usage": {"inputTokens": 5, "outputTokens": 2}}),
+    ]
+    wire = b""
+    for name, payload in events:
+        assert tally.feed(_event(name, payload)) and not tally.malformed
+        wire += tally.rewrite or b""
+    lines = [line[6:] for line in wire.split(b"\n\n") if line]
+    assert lines[-1] == b"[DONE]"
+    chunks = [orjson.loads(line) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1]) == "hey"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-1]["usage"]["completion_tokens"] == 2
+    assert tally.done and tally.reported() == Usage(input_tokens=5, output_tokens=2)
