@@ -154,7 +154,10 @@ def read_call(
     stream, wants_usage = _stream_flags(body)
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
-    end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
+    if end_user_header is None and endpoint.wire == "openai" and "user" not in body:
+        end_user, end_user_param = "", "user"  # the common case, without a call
+    else:
+        end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
     call = Call(
         endpoint=endpoint,
         price=price,
