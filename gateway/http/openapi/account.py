@@ -56,7 +56,7 @@ _ROTATED = {
 _USAGE_PARAMS = (
     query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
-    query("group_by", {"enum": ["day", "model", "key", "meter"]}),
+    query("group_by", {"enum": ["day", "model", "key", "meter", "team", "member"]}),
     query("format", {"enum": ["json", "csv"]}),
     query("model", STR, "only this model"),
     query("key_id", STR, "only this key"),
