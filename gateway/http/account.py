@@ -114,6 +114,7 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         raise _denied(exc) from exc
     if who.member_id is not None:
         await app[MEMBERS].own_key(issued.key_id, who.member_id)
+        await _member_team(request, who.member_id, issued.key_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     return {**key_use_json(row), "key": issued.secret}
 
@@ -150,6 +151,16 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         check_within(await caller_grant(request, who), grant_of_key(row))
     except GrantTooWide as exc:
         raise _denied(exc) from exc
+
+
+async def _member_team(request: web.Request, member_id: str, key_id: str) -> None:
+    """A key a member of a team creates joins their team."""
+    app = request.config_dict
+    member = await app[MEMBERS].get(member_id)
+    team = await app[TEAMS].get(member["team_id"]) if member and member["team_id"] else None
+    if team is not None:
+        key = {"id": key_id, "account_id": team["account_id"]}
+        await assign_key(app[TEAMS], app[STORE], key, team)
 
 
 async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:

@@ -58,6 +58,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
         "JWT_AUDIENCE": AUDIENCE,
         "JWT_ISSUER": ISSUER,
         "JWT_ROLE_CLAIM": "groups",
+        "JWT_TEAM_CLAIM": "teams",
     }
     async with running_gateway(dsn, **env) as gateway:
         yield gateway
@@ -179,3 +180,17 @@ async def test_the_operator_invites_with_a_role_and_changes_it(gw: Gateway) -> N
     other = await tenant(gw)
     elsewhere = f"/admin/v1/accounts/{other.account_id}/members/{viewer['id']}/role"
     assert (await gw.admin("PUT", elsewhere, {"role": "owner"}))[0] == 404
+
+
+async def test_a_team_claim_puts_the_member_and_their_new_keys_in_that_team(gw: Gateway) -> None:
+    org = await tenant(gw)
+    path = f"/admin/v1/accounts/{org.account_id}/teams"
+    status, team = await gw.admin("POST", path, {"name": "research"})
+    assert status == 201, team
+    body = claims("rita", account_id=org.account_id, groups=["member"], teams=["x", "research"])
+    status, made = await call(gw, sign_hs(body), "POST", "/v1/account/keys", {"name": "r"})
+    assert status == 201, made
+    _, teams = await gw.admin("GET", path)
+    assert [(t["name"], t["keys"]) for t in teams["data"]] == [("research", 1)]
+    _, members = await gw.admin("GET", f"/admin/v1/accounts/{org.account_id}/members")
+    assert [(m["subject"], m["team_id"]) for m in members["data"]] == [("rita", team["id"])]

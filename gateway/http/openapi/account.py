@@ -38,6 +38,7 @@ _MEMBER = obj(
     issuer=_NULLABLE_STR,
     subject=_NULLABLE_STR,
     role=_ROLE,
+    team_id=_NULLABLE_STR,
     created_at=STR,
     signed_in_at=_NULLABLE_STR,
 )
