@@ -61,12 +61,17 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    who = require(request, KEYS_READ)
+    rows = await visible_keys(request, require(request, KEYS_READ))
+    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def visible_keys(request: web.Request, who: Principal) -> list[Row]:
+    """The account's live keys the caller may see: all, or a member's own."""
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
     if who.own_keys_only:
         owned = await _owned_key_ids(request, who)
         rows = [r for r in rows if r["id"] in owned]
-    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+    return rows
 
 
 async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:

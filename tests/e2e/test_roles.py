@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS
+from gateway.http.dashboard.session import COOKIE, digest
 from tests.factories import Tenant, tenant
 from tests.harness import Gateway, running_gateway
 from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
@@ -194,3 +196,56 @@ async def test_a_team_claim_puts_the_member_and_their_new_keys_in_that_team(gw: 
     assert [(t["name"], t["keys"]) for t in teams["data"]] == [("research", 1)]
     _, members = await gw.admin("GET", f"/admin/v1/accounts/{org.account_id}/members")
     assert [(m["subject"], m["team_id"]) for m in members["data"]] == [("rita", team["id"])]
+
+
+async def member_session(gw: Gateway, account_id: str, role: str) -> tuple[dict[str, str], str]:
+    """A member of `role` signed in to the dashboard: the session a sign-in opens
+    (dashboard/session.py's start_member_session), made directly; (cookies, member id)."""
+    path = f"/admin/v1/accounts/{account_id}/members"
+    email = f"{role}-{secrets.token_hex(3)}@example.com"
+    status, member = await gw.admin("POST", path, {"email": email, "role": role})
+    assert status == 201, member
+    cookie = secrets.token_urlsafe(32)
+    record = {"kind": "member", "member_id": member["id"], "account_id": account_id,
+              "label": email, "csrf": "x", "operator": False}  # fmt: skip
+    await gw.app[DASHBOARD_SESSIONS].create(digest(cookie), record, 3600)
+    return {COOKIE: cookie}, member["id"]
+
+
+# Dashboard pages (GET) and the roles that may see each (the others get 403).
+PAGES = [
+    ("/dashboard", ALL),
+    ("/dashboard/keys", KEYS_READ),
+    ("/dashboard/usage", USAGE),
+    ("/dashboard/usage/export", USAGE),
+    ("/dashboard/billing", BILLING),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_dashboard_page_answers_each_role_as_its_role_allows(
+    gw: Gateway, role: str
+) -> None:
+    org = await tenant(gw)
+    cookies, _ = await member_session(gw, org.account_id, role)
+    for path, allowed in PAGES:
+        async with gw.http.get(gw.url + path, cookies=cookies, allow_redirects=False) as r:
+            assert r.status == (200 if role in allowed else 403), f"{role} {path}: {r.status}"
+
+
+async def test_a_dashboard_member_sees_only_their_keys_and_not_another_organization(
+    gw: Gateway,
+) -> None:
+    org, other = await tenant(gw), await tenant(gw)
+    cookies, member_id = await member_session(gw, org.account_id, "member")
+    mine = await operator_key(gw, org.account_id)
+    await gw.app[MEMBERS].own_key(mine, member_id)
+    theirs = await operator_key(gw, org.account_id)
+    elsewhere = await operator_key(gw, other.account_id)
+    async with gw.http.get(gw.url + "/dashboard/keys", cookies=cookies) as r:
+        page = await r.text()
+    assert r.status == 200 and mine in page and theirs not in page and elsewhere not in page
+    for key in (theirs, elsewhere):
+        url = f"{gw.url}/dashboard/keys/{key}/revoke"
+        async with gw.http.post(url, data={"csrf": "x"}, cookies=cookies) as r:
+            assert r.status == 404, (key, r.status)
