@@ -15,7 +15,7 @@ from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, 
 from billing.quotas import Quota
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import bodies, credit_grants, end_user_budgets, teams
+from gateway.http import account_members, bodies, credit_grants, end_user_budgets, teams
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -260,4 +260,5 @@ def add_routes(app: web.Application) -> None:
     credit_grants.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
+    account_members.add_account_routes(account)
     app.add_subapp("/v1/account", account)

@@ -49,6 +49,10 @@ ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
     ("GET", "/v1/account/billing", None, BILLING),
     ("GET", "/v1/account/billing/payments", None, BILLING),
     ("PUT", "/v1/account/billing/auto-topup", b"null", BILLING),  # null: off
+    ("GET", "/v1/account/members", None, ALL),
+    ("POST", "/v1/account/members", {"email": "{name}@example.com", "role": "viewer"}, ORG_WRITE),
+    ("PUT", "/v1/account/members/{member}/role", {"role": "viewer"}, ORG_WRITE),
+    ("DELETE", "/v1/account/members/{member}", None, ORG_WRITE),
 ]
 MEMBER_SEES_NOT = "{key}"  # a `member` never reaches a key it did not create
 
@@ -93,12 +97,20 @@ async def operator_team(gw: Gateway, account_id: str) -> str:
     return str(team["id"])
 
 
-def filled(text: Any, key: str, team: str) -> Any:
+async def operator_member(gw: Gateway, account_id: str) -> str:
+    body = {"email": f"m-{secrets.token_hex(3)}@example.com", "role": "member"}
+    status, member = await gw.admin("POST", f"/admin/v1/accounts/{account_id}/members", body)
+    assert status == 201, member
+    return str(member["id"])
+
+
+def filled(text: Any, key: str, team: str, member: str = "") -> Any:
     if isinstance(text, str):
         name = f"n-{secrets.token_hex(3)}"
-        return text.replace("{key}", key).replace("{team}", team).replace("{name}", name)
+        out = text.replace("{key}", key).replace("{team}", team).replace("{name}", name)
+        return out.replace("{member}", member)
     if isinstance(text, dict):
-        return {k: filled(v, key, team) for k, v in text.items()}
+        return {k: filled(v, key, team, member) for k, v in text.items()}
     return text
 
 
@@ -110,8 +122,9 @@ async def test_every_account_route_answers_each_role_as_its_role_allows(
     tok = token(org.account_id, role)
     for method, path, body, allowed in ROUTES:
         key, team = await operator_key(gw, org.account_id), await operator_team(gw, org.account_id)
+        member = await operator_member(gw, org.account_id)
         status, answer = await call(
-            gw, tok, method, filled(path, key, team), filled(body, key, team)
+            gw, tok, method, filled(path, key, team, member), filled(body, key, team, member)
         )
         where = f"{role} {method} {path}: {status} {answer}"
         if role not in allowed:
@@ -142,11 +155,12 @@ async def test_a_member_manages_only_the_keys_they_created(gw: Gateway) -> None:
 async def test_a_member_of_another_organization_sees_nothing_of_it(gw: Gateway) -> None:
     a, b = await tenant(gw), await tenant(gw)
     key, team = await operator_key(gw, a.account_id), await operator_team(gw, a.account_id)
+    member = await operator_member(gw, a.account_id)
     tok = token(b.account_id, "owner")
     for method, path, body, _ in ROUTES:
-        if "{key}" not in path and "{team}" not in path:
+        if not any(f"{{{x}}}" in path for x in ("key", "team", "member")):
             continue
-        status, answer = await call(gw, tok, method, filled(path, key, team), body)
+        status, answer = await call(gw, tok, method, filled(path, key, team, member), body)
         assert status == 404, f"{method} {path}: {status} {answer}"
     _, keys = await call(gw, tok, "GET", "/v1/account/keys")
     assert a.account_id not in str(keys) and key not in str(keys)
@@ -249,3 +263,18 @@ async def test_a_dashboard_member_sees_only_their_keys_and_not_another_organizat
         url = f"{gw.url}/dashboard/keys/{key}/revoke"
         async with gw.http.post(url, data={"csrf": "x"}, cookies=cookies) as r:
             assert r.status == 404, (key, r.status)
+
+
+async def test_only_an_owner_makes_changes_or_removes_owners(gw: Gateway) -> None:
+    org = await tenant(gw)
+    admin, owner = token(org.account_id, "admin"), token(org.account_id, "owner")
+    body = {"email": "boss@example.com", "role": "owner"}
+    assert (await call(gw, admin, "POST", "/v1/account/members", body))[0] == 403
+    status, boss = await call(gw, owner, "POST", "/v1/account/members", body)
+    assert (status, boss["role"]) == (201, "owner")
+    path = f"/v1/account/members/{boss['id']}"
+    assert (await call(gw, admin, "PUT", path + "/role", {"role": "viewer"}))[0] == 403
+    assert (await call(gw, admin, "DELETE", path))[0] == 403
+    status, demoted = await call(gw, owner, "PUT", path + "/role", {"role": "viewer"})
+    assert (status, demoted["role"]) == (200, "viewer")
+    assert (await call(gw, admin, "DELETE", path))[0] == 200
