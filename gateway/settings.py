@@ -47,6 +47,7 @@ class JwtSettings:
     account_claim: str = "account_id"
     max_lifetime_s: int = 86400
     role_claim: str = ""  # JWT_ROLE_CLAIM: the claim whose values name a member's role
+    team_claim: str = ""  # JWT_TEAM_CLAIM: the claim whose values name a member's team
 
     @property
     def enabled(self) -> bool:
@@ -279,6 +280,7 @@ def _jwt(get: Callable[[str, object], object]) -> JwtSettings:
         account_claim=str(get("JWT_ACCOUNT_CLAIM", "account_id")),
         max_lifetime_s=v.whole("JWT_MAX_LIFETIME_S", get("JWT_MAX_LIFETIME_S", 86400), 60),
         role_claim=str(get("JWT_ROLE_CLAIM", "") or ""),
+        team_claim=str(get("JWT_TEAM_CLAIM", "") or ""),
     )
 
 

@@ -283,7 +283,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
-    p.add_argument("--group-by", choices=("day", "model", "key"), default="day")
+    p.add_argument("--group-by", choices=("day", "model", "key", "team", "member"), default="day")
     p.add_argument("--csv", action="store_true")
 
 

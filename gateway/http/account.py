@@ -16,7 +16,14 @@ from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, 
 from billing.quotas import Quota
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import account_alerts, bodies, credit_grants, end_user_budgets, teams
+from gateway.http import (
+    account_alerts,
+    account_members,
+    bodies,
+    credit_grants,
+    end_user_budgets,
+    teams,
+)
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -65,12 +72,17 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    who = require(request, KEYS_READ)
+    rows = await visible_keys(request, require(request, KEYS_READ))
+    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def visible_keys(request: web.Request, who: Principal) -> list[Row]:
+    """The account's live keys the caller may see: all, or a member's own."""
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
     if who.own_keys_only:
         owned = await _owned_key_ids(request, who)
         rows = [r for r in rows if r["id"] in owned]
-    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+    return rows
 
 
 async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:
@@ -120,6 +132,7 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         raise _denied(exc) from exc
     if who.member_id is not None:
         await app[MEMBERS].own_key(issued.key_id, who.member_id)
+        await _member_team(request, who.member_id, issued.key_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     return {**key_use_json(row), "key": issued.secret}
 
@@ -156,6 +169,16 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         check_within(await caller_grant(request, who), grant_of_key(row))
     except GrantTooWide as exc:
         raise _denied(exc) from exc
+
+
+async def _member_team(request: web.Request, member_id: str, key_id: str) -> None:
+    """A key a member of a team creates joins their team."""
+    app = request.config_dict
+    member = await app[MEMBERS].get(member_id)
+    team = await app[TEAMS].get(member["team_id"]) if member and member["team_id"] else None
+    if team is not None:
+        key = {"id": key_id, "account_id": team["account_id"]}
+        await assign_key(app[TEAMS], app[STORE], key, team)
 
 
 async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:
@@ -251,4 +274,5 @@ def add_routes(app: web.Application) -> None:
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
     account_alerts.add_routes(account)
+    account_members.add_account_routes(account)
     app.add_subapp("/v1/account", account)

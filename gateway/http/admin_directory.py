@@ -109,6 +109,7 @@ def member_json(row: Row) -> dict[str, Any]:
         "issuer": row["issuer"],
         "subject": row["subject"],
         "role": row["role"],
+        "team_id": row["team_id"],
         "created_at": row["created_at"].isoformat(),
         "signed_in_at": signed_in.isoformat() if signed_in else None,
     }

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from billing import roles
-from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE
+from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidApiKey, PermissionDenied
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
@@ -110,13 +110,27 @@ async def _from_token(request: web.Request, raw: str) -> Principal:
     return Principal(row["id"], "user", scopes, token=token, role=role, member_id=member)
 
 
-def _role_claim(request: web.Request, token: VerifiedToken) -> str | None:
-    """With JWT_ROLE_CLAIM set, the most powerful role among the claim's values (a string
-    or a list, such as an identity provider's groups); None without one."""
-    name = request.config_dict[SETTINGS].jwt.role_claim
+def _claim_values(token: VerifiedToken, name: str) -> list[str]:
+    """A claim's values: a string, or a list's strings (an identity provider's groups)."""
     value = token.claims.get(name) if name else None
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    return roles.best_role(v for v in values if isinstance(v, str))
+    return [v for v in values if isinstance(v, str)]
+
+
+def _role_claim(request: web.Request, token: VerifiedToken) -> str | None:
+    """With JWT_ROLE_CLAIM set, the most powerful role among the claim's values; None
+    without one."""
+    return roles.best_role(_claim_values(token, request.config_dict[SETTINGS].jwt.role_claim))
+
+
+async def _team_claim(request: web.Request, account_id: str, token: VerifiedToken) -> str | None:
+    """With JWT_TEAM_CLAIM set, the first of the claim's values naming one of the
+    account's teams (by name); None for none."""
+    names = _claim_values(token, request.config_dict[SETTINGS].jwt.team_claim)
+    if not names:
+        return None
+    teams = {t["name"]: t["id"] for t in await request.config_dict[TEAMS].of_account(account_id)}
+    return next((teams[n] for n in names if n in teams), None)
 
 
 async def _claimed_member(
@@ -135,6 +149,9 @@ async def _claimed_member(
         return None
     elif found["role"] != role:
         await members.set_role(found["id"], role)
+    team = await _team_claim(request, account_id, token)
+    if team != found["team_id"]:
+        await members.set_team(found["id"], team)
     return str(found["id"])
 
 

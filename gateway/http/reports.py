@@ -63,7 +63,8 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
 
 
 def group_by_of(request: web.Request) -> GroupBy:
-    return _choice(request, "group_by", ("day", "model", "key", "meter"))  # type: ignore[return-value]
+    groups = ("day", "model", "key", "meter", "team", "member")
+    return _choice(request, "group_by", groups)  # type: ignore[return-value]
 
 
 async def usage_rows(

@@ -175,7 +175,10 @@ def read_call(
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
-    end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
+    if end_user_header is None and endpoint.wire == "openai" and "user" not in body:
+        end_user, end_user_param = "", "user"  # the common case, without a call
+    else:
+        end_user, end_user_param = end_user_of(endpoint.wire, body, end_user_header)
     if key.providers:
         deployments = _key_pinned(price, deployments, key)
     call = Call(

@@ -124,7 +124,7 @@ class WindowCount:
     resets_at_ms: int | None
 
 
-GroupBy = Literal["day", "model", "key", "meter"]
+GroupBy = Literal["day", "model", "key", "meter", "team", "member"]
 # The sums of a usage report bucket, as the rollups keep them.
 USAGE_FIELDS = (
     "requests",

@@ -120,12 +120,7 @@ async def drop_prefix(prefix: str = PREFIX) -> int:
 
 
 # A third level of budgets beside the plan's and the key's: every end user of an account.
-END_USER_QUOTAS = parse_quotas(
-    [
-        {"window": "hour", "metric": "requests", "limit": 10**9},
-        {"window": "day", "metric": "tokens", "limit": 10**12},
-    ]
-)
+END_USER_QUOTAS = parse_quotas([{"window": "hour", "metric": "requests", "limit": 10**9}])
 
 
 async def populate(

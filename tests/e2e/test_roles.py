@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS
+from gateway.http.dashboard.session import COOKIE, digest
 from tests.factories import Tenant, tenant
 from tests.harness import Gateway, running_gateway
 from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
@@ -47,6 +49,10 @@ ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
     ("GET", "/v1/account/billing", None, BILLING),
     ("GET", "/v1/account/billing/payments", None, BILLING),
     ("PUT", "/v1/account/billing/auto-topup", b"null", BILLING),  # null: off
+    ("GET", "/v1/account/members", None, ALL),
+    ("POST", "/v1/account/members", {"email": "{name}@example.com", "role": "viewer"}, ORG_WRITE),
+    ("PUT", "/v1/account/members/{member}/role", {"role": "viewer"}, ORG_WRITE),
+    ("DELETE", "/v1/account/members/{member}", None, ORG_WRITE),
 ]
 MEMBER_SEES_NOT = "{key}"  # a `member` never reaches a key it did not create
 
@@ -58,6 +64,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
         "JWT_AUDIENCE": AUDIENCE,
         "JWT_ISSUER": ISSUER,
         "JWT_ROLE_CLAIM": "groups",
+        "JWT_TEAM_CLAIM": "teams",
     }
     async with running_gateway(dsn, **env) as gateway:
         yield gateway
@@ -90,12 +97,20 @@ async def operator_team(gw: Gateway, account_id: str) -> str:
     return str(team["id"])
 
 
-def filled(text: Any, key: str, team: str) -> Any:
+async def operator_member(gw: Gateway, account_id: str) -> str:
+    body = {"email": f"m-{secrets.token_hex(3)}@example.com", "role": "member"}
+    status, member = await gw.admin("POST", f"/admin/v1/accounts/{account_id}/members", body)
+    assert status == 201, member
+    return str(member["id"])
+
+
+def filled(text: Any, key: str, team: str, member: str = "") -> Any:
     if isinstance(text, str):
         name = f"n-{secrets.token_hex(3)}"
-        return text.replace("{key}", key).replace("{team}", team).replace("{name}", name)
+        out = text.replace("{key}", key).replace("{team}", team).replace("{name}", name)
+        return out.replace("{member}", member)
     if isinstance(text, dict):
-        return {k: filled(v, key, team) for k, v in text.items()}
+        return {k: filled(v, key, team, member) for k, v in text.items()}
     return text
 
 
@@ -107,8 +122,9 @@ async def test_every_account_route_answers_each_role_as_its_role_allows(
     tok = token(org.account_id, role)
     for method, path, body, allowed in ROUTES:
         key, team = await operator_key(gw, org.account_id), await operator_team(gw, org.account_id)
+        member = await operator_member(gw, org.account_id)
         status, answer = await call(
-            gw, tok, method, filled(path, key, team), filled(body, key, team)
+            gw, tok, method, filled(path, key, team, member), filled(body, key, team, member)
         )
         where = f"{role} {method} {path}: {status} {answer}"
         if role not in allowed:
@@ -139,11 +155,12 @@ async def test_a_member_manages_only_the_keys_they_created(gw: Gateway) -> None:
 async def test_a_member_of_another_organization_sees_nothing_of_it(gw: Gateway) -> None:
     a, b = await tenant(gw), await tenant(gw)
     key, team = await operator_key(gw, a.account_id), await operator_team(gw, a.account_id)
+    member = await operator_member(gw, a.account_id)
     tok = token(b.account_id, "owner")
     for method, path, body, _ in ROUTES:
-        if "{key}" not in path and "{team}" not in path:
+        if not any(f"{{{x}}}" in path for x in ("key", "team", "member")):
             continue
-        status, answer = await call(gw, tok, method, filled(path, key, team), body)
+        status, answer = await call(gw, tok, method, filled(path, key, team, member), body)
         assert status == 404, f"{method} {path}: {status} {answer}"
     _, keys = await call(gw, tok, "GET", "/v1/account/keys")
     assert a.account_id not in str(keys) and key not in str(keys)
@@ -179,3 +196,85 @@ async def test_the_operator_invites_with_a_role_and_changes_it(gw: Gateway) -> N
     other = await tenant(gw)
     elsewhere = f"/admin/v1/accounts/{other.account_id}/members/{viewer['id']}/role"
     assert (await gw.admin("PUT", elsewhere, {"role": "owner"}))[0] == 404
+
+
+async def test_a_team_claim_puts_the_member_and_their_new_keys_in_that_team(gw: Gateway) -> None:
+    org = await tenant(gw)
+    path = f"/admin/v1/accounts/{org.account_id}/teams"
+    status, team = await gw.admin("POST", path, {"name": "research"})
+    assert status == 201, team
+    body = claims("rita", account_id=org.account_id, groups=["member"], teams=["x", "research"])
+    status, made = await call(gw, sign_hs(body), "POST", "/v1/account/keys", {"name": "r"})
+    assert status == 201, made
+    _, teams = await gw.admin("GET", path)
+    assert [(t["name"], t["keys"]) for t in teams["data"]] == [("research", 1)]
+    _, members = await gw.admin("GET", f"/admin/v1/accounts/{org.account_id}/members")
+    assert [(m["subject"], m["team_id"]) for m in members["data"]] == [("rita", team["id"])]
+
+
+async def member_session(gw: Gateway, account_id: str, role: str) -> tuple[dict[str, str], str]:
+    """A member of `role` signed in to the dashboard: the session a sign-in opens
+    (dashboard/session.py's start_member_session), made directly; (cookies, member id)."""
+    path = f"/admin/v1/accounts/{account_id}/members"
+    email = f"{role}-{secrets.token_hex(3)}@example.com"
+    status, member = await gw.admin("POST", path, {"email": email, "role": role})
+    assert status == 201, member
+    cookie = secrets.token_urlsafe(32)
+    record = {"kind": "member", "member_id": member["id"], "account_id": account_id,
+              "label": email, "csrf": "x", "operator": False}  # fmt: skip
+    await gw.app[DASHBOARD_SESSIONS].create(digest(cookie), record, 3600)
+    return {COOKIE: cookie}, member["id"]
+
+
+# Dashboard pages (GET) and the roles that may see each (the others get 403).
+PAGES = [
+    ("/dashboard", ALL),
+    ("/dashboard/keys", KEYS_READ),
+    ("/dashboard/usage", USAGE),
+    ("/dashboard/usage/export", USAGE),
+    ("/dashboard/billing", BILLING),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_dashboard_page_answers_each_role_as_its_role_allows(
+    gw: Gateway, role: str
+) -> None:
+    org = await tenant(gw)
+    cookies, _ = await member_session(gw, org.account_id, role)
+    for path, allowed in PAGES:
+        async with gw.http.get(gw.url + path, cookies=cookies, allow_redirects=False) as r:
+            assert r.status == (200 if role in allowed else 403), f"{role} {path}: {r.status}"
+
+
+async def test_a_dashboard_member_sees_only_their_keys_and_not_another_organization(
+    gw: Gateway,
+) -> None:
+    org, other = await tenant(gw), await tenant(gw)
+    cookies, member_id = await member_session(gw, org.account_id, "member")
+    mine = await operator_key(gw, org.account_id)
+    await gw.app[MEMBERS].own_key(mine, member_id)
+    theirs = await operator_key(gw, org.account_id)
+    elsewhere = await operator_key(gw, other.account_id)
+    async with gw.http.get(gw.url + "/dashboard/keys", cookies=cookies) as r:
+        page = await r.text()
+    assert r.status == 200 and mine in page and theirs not in page and elsewhere not in page
+    for key in (theirs, elsewhere):
+        url = f"{gw.url}/dashboard/keys/{key}/revoke"
+        async with gw.http.post(url, data={"csrf": "x"}, cookies=cookies) as r:
+            assert r.status == 404, (key, r.status)
+
+
+async def test_only_an_owner_makes_changes_or_removes_owners(gw: Gateway) -> None:
+    org = await tenant(gw)
+    admin, owner = token(org.account_id, "admin"), token(org.account_id, "owner")
+    body = {"email": "boss@example.com", "role": "owner"}
+    assert (await call(gw, admin, "POST", "/v1/account/members", body))[0] == 403
+    status, boss = await call(gw, owner, "POST", "/v1/account/members", body)
+    assert (status, boss["role"]) == (201, "owner")
+    path = f"/v1/account/members/{boss['id']}"
+    assert (await call(gw, admin, "PUT", path + "/role", {"role": "viewer"}))[0] == 403
+    assert (await call(gw, admin, "DELETE", path))[0] == 403
+    status, demoted = await call(gw, owner, "PUT", path + "/role", {"role": "viewer"})
+    assert (status, demoted["role"]) == (200, "viewer")
+    assert (await call(gw, admin, "DELETE", path))[0] == 200

@@ -162,3 +162,29 @@ async def test_a_rotated_key_stays_in_its_team(gw: Gateway) -> None:
         rotated = await r.json()
     new = Tenant(t.account_id, rotated["key"], rotated["id"])
     assert (await refusal(gw, new))["scope_id"] == team["id"]
+
+
+async def test_usage_by_team_and_member_in_reports_and_csv(gw: Gateway) -> None:
+    a = await tenant(gw, scopes=["chat", "usage:read"])
+    b, loose = await second_key(gw, a), await second_key(gw, a)
+    team = await new_team(gw, a.account_id, "billing-team", [])
+    await join(gw, a.key_id, team["id"])
+    await join(gw, b.key_id, team["id"])
+    for key in (a, a, b, loose):
+        await chat(gw, key)
+    await gw.settle_all()
+    path = f"/admin/v1/accounts/{a.account_id}/usage/report?group_by=team"
+    status, report = await gw.admin("GET", path)
+    assert status == 200, report
+    by_team = {row["team"]: row["requests"] for row in report["data"]}
+    assert by_team == {"": 1, team["id"]: 3}
+    assert report["totals"]["requests"] == 4
+    status, report = await gw.admin("GET", path.replace("team", "member"))
+    assert {row["member"]: row["requests"] for row in report["data"]} == {"": 4}
+    headers = {"Authorization": f"Bearer {a.key}"}
+    async with gw.http.get(
+        gw.url + "/v1/account/usage?group_by=team&format=csv", headers=headers
+    ) as r:
+        lines = (await r.text()).splitlines()
+    assert r.status == 200 and lines[0].startswith("account_id,team,requests")
+    assert sorted(line.split(",")[1:3] for line in lines[1:]) == [["", "1"], [team["id"], "3"]]

@@ -63,8 +63,7 @@ async def test_undeclared_names_every_spec_and_a_refusal_names_the_end_user(
     await store.put_end_user_budget(h.account_id, h.record.key_id, "", (HOUR,))
     await store.put_end_user_budget(h.account_id, "", "zoe", (DAY, HOUR))
     raw = load_script(store.redis, "reserve")
-    fixed = store._reserve_keys(h.record)
-    assert fixed[6:] == (k.end_user_budgets(s, h.account_id), k.end_users_live(s, h.account_id))
+    fixed = (*store._reserve_keys(h.record), k.end_users_live(s, h.account_id))
     args = ("r1", h.account_id, h.record.key_id, 1, 10, 10, 500, 0, 60_000, "1",
             k.counters(s), "", "zoe", 100)  # fmt: skip
     specs = undeclared(await raw(fixed, args))
@@ -133,7 +132,7 @@ async def test_a_keys_team_is_read_with_it_and_counted_where_keys_names_it(
     assert (refused.scope, refused.scope_id) == ("team", "team_x")
     raw = load_script(redis, "reserve")
     args = ("t4", h.account_id, h.record.key_id, 1, 1, 1, 1, 0, 60_000, "1",
-            keys.counters(h.shard), "", "", 100)  # fmt: skip
+            keys.counters(h.shard), "")  # fmt: skip
     specs = undeclared(await raw(store._reserve_keys(h.record), args))
     assert specs is not None and (specs.team, specs.team_quotas) == ("team_x", "h:r:2")
     await store.set_key_team(h.shard, h.record.key_id, None, ())

@@ -15,10 +15,17 @@ from multidict import MultiDictProxy
 
 from billing.grants import PROXY_SCOPES
 from billing.quotas import METRICS, WINDOWS
-from gateway.appkeys import DIRECTORY, LEDGER, SETTINGS, STORE
+from gateway.appkeys import LEDGER, SETTINGS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
-from gateway.http.account import create_key_for, own_key, rotate_for, set_quotas_for, spec_of_body
+from gateway.http.account import (
+    create_key_for,
+    own_key,
+    rotate_for,
+    set_quotas_for,
+    spec_of_body,
+    visible_keys,
+)
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import KEYS_READ, KEYS_WRITE, USER_SCOPES
@@ -87,7 +94,7 @@ def one_card_per_key(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_READ)
-    rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
+    rows = await visible_keys(request, who)
     now = datetime.fromtimestamp(await request.config_dict[STORE].now_ms() / 1000, UTC)
     return render(
         request,

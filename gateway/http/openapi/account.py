@@ -38,6 +38,7 @@ _MEMBER = obj(
     issuer=_NULLABLE_STR,
     subject=_NULLABLE_STR,
     role=_ROLE,
+    team_id=_NULLABLE_STR,
     created_at=STR,
     signed_in_at=_NULLABLE_STR,
 )
@@ -57,7 +58,7 @@ _ROTATED = {
 _USAGE_PARAMS = (
     query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
-    query("group_by", {"enum": ["day", "model", "key", "meter"]}),
+    query("group_by", {"enum": ["day", "model", "key", "meter", "team", "member"]}),
     query("format", {"enum": ["json", "csv"]}),
     query("model", STR, "only this model"),
     query("key_id", STR, "only this key"),
@@ -191,6 +192,41 @@ def account_paths() -> dict[str, Any]:
         },
         "/v1/account/grants": {
             "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
+        },
+        "/v1/account/members": {
+            "get": op(
+                "Your organization's members",
+                "account",
+                USER,
+                ok=obj(("data",), object=STR, data=array(_MEMBER)),
+            ),
+            "post": op(
+                "Invite a person by e-mail with a role (only an owner makes owners)",
+                "account",
+                USER,
+                ok=_MEMBER,
+                status="201",
+                body=obj(("email",), email=STR, role={**_ROLE, "default": "member"}),
+            ),
+        },
+        "/v1/account/members/{member_id}/role": {
+            "put": op(
+                "Change a member's role",
+                "account",
+                USER,
+                ok=_MEMBER,
+                params=(path_param("member_id"),),
+                body=obj(("role",), role=_ROLE),
+            )
+        },
+        "/v1/account/members/{member_id}": {
+            "delete": op(
+                "Remove a member; their dashboard sessions end",
+                "account",
+                USER,
+                ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
+                params=(path_param("member_id"),),
+            )
         },
         "/v1/account/teams": {
             "get": op("Your teams, by name", "account", USER, ok=ref("TeamList")),

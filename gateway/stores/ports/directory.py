@@ -128,6 +128,10 @@ class MembersPort(Protocol):
         """Change a member's role; None if there is no such member."""
         ...
 
+    async def set_team(self, member: str, team: str | None) -> None:
+        """Put a member in a team (the keys they create join it), or in none."""
+        ...
+
     async def own_key(self, key_id: str, member: str) -> None:
         """Record that `member` created the key."""
         ...

@@ -113,6 +113,12 @@ class Members:
             )
         return None if row is None else dict(row)
 
+    async def set_team(self, member: str, team: str | None) -> None:
+        with map_postgres_errors():
+            await self.pool.execute(
+                "UPDATE account_members SET team_id = $2 WHERE id = $1", member, team
+            )
+
     async def own_key(self, key_id: str, member: str) -> None:
         """Record that `member` created the key (a `member` role sees only its own)."""
         with map_postgres_errors():

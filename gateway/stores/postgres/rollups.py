@@ -51,15 +51,25 @@ roll AS (
         last_at = greatest(r.last_at, excluded.last_at)
     RETURNING 1
 )"""
-_BUCKET = {"day": "day::text", "model": "model", "key": "key_id", "meter": "meter"}
-_SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
+# A team's or a member's usage is its keys' (the team a key is in now, the member who made
+# it; '' for none), found by joining each rollup row's key.
+_BUCKET = {
+    "day": "u.day::text",
+    "model": "u.model",
+    "key": "u.key_id",
+    "meter": "u.meter",
+    "team": "coalesce(k.team_id, '')",
+    "member": "coalesce(k.member_id, '')",
+}
+_SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
 # Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days,
 # $4 one model or NULL, $5 one key or NULL, $6 one meter or NULL ('' for LLM calls).
 REPORT_SQL = {
-    group: f"SELECT {bucket} AS bucket, {_SUMS} FROM usage_rollups"
-    " WHERE account_id = $1 AND day >= $2 AND day < $3"
-    " AND ($4::text IS NULL OR model = $4) AND ($5::text IS NULL OR key_id = $5)"
-    " AND ($6::text IS NULL OR meter = $6)"
+    group: f"SELECT {bucket} AS bucket, {_SUMS} FROM usage_rollups u"
+    + (" LEFT JOIN api_keys k ON k.id = u.key_id" if group in ("team", "member") else "")
+    + " WHERE u.account_id = $1 AND u.day >= $2 AND u.day < $3"
+    " AND ($4::text IS NULL OR u.model = $4) AND ($5::text IS NULL OR u.key_id = $5)"
+    " AND ($6::text IS NULL OR u.meter = $6)"
     " GROUP BY 1 ORDER BY 1"
     for group, bucket in _BUCKET.items()
 }

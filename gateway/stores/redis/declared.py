@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from billing.end_users import INVALID
 from billing.quotas import WINDOW_BY_CODE
@@ -76,18 +76,30 @@ class Declarations:
         self._names: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
         # (end user owner, spec) -> (valid until, offset, names)
         self._end_users: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
+        # (key id, account id, end user) -> (valid until, offset, every name, the key's
+        # entry in _names it was made with: a newer one there makes it stale)
+        self._with_end_user: dict[tuple[str, str, str], tuple[int, int, tuple[str, ...], Any]] = {}
         self._skew_ms = 0
 
     def names(self, key: KeyRecord, offset_ms: int, end_user: str = "") -> tuple[str, ...]:
         now = int(time.time() * 1000) + self._skew_ms
-        hit = self._names.get((key.key_id, key.account_id))
+        ids = (key.key_id, key.account_id)
+        hit = self._names.get(ids)
+        if end_user and end_user != INVALID:
+            both = self._with_end_user.get((*ids, end_user))
+            if both is not None and both[0] > now and both[1] == offset_ms and both[3] is hit:
+                return both[2]
         if hit is not None and hit[0] > now and hit[1] == offset_ms:
             out = hit[2]
         else:
             out = self._owner_names(key, now, offset_ms)
         if not end_user or end_user == INVALID:
             return out
-        return out + self._end_user_names(key, end_user, now, offset_ms)
+        own, valid = self._end_user_names(key, end_user, now, offset_ms)
+        base = self._names[ids]
+        every = (min(base[0], valid), offset_ms, out + own, base)
+        _keep(self._with_end_user, (*ids, end_user), every)
+        return every[2]
 
     def _owner_names(self, key: KeyRecord, now: int, offset_ms: int) -> tuple[str, ...]:
         out: list[str] = []
@@ -108,7 +120,8 @@ class Declarations:
 
     def _end_user_names(
         self, key: KeyRecord, end_user: str, now: int, offset_ms: int
-    ) -> tuple[str, ...]:
+    ) -> tuple[tuple[str, ...], int]:
+        """The end user's counters and until when they stay right."""
         owner = Keys.end_user_owner(key.account_id, end_user)
         specs = self._specs
         spec = (
@@ -117,14 +130,14 @@ class Declarations:
             or specs.get(("ua", key.account_id))
         )
         if not spec:
-            return ()
+            return (), now + 86_400_000
         hit = self._end_users.get((owner, spec))
         if hit is not None and hit[0] > now and hit[1] == offset_ms:
-            return hit[2]
+            return hit[2], hit[0]
         names, until = counter_names(self.keys, (key.shard, "u", owner), spec, now, offset_ms)
         valid = now + 86_400_000 if until is None else until
         _keep(self._end_users, (owner, spec), (valid, offset_ms, tuple(names)))
-        return tuple(names)
+        return tuple(names), valid
 
     def learn_clock(self, redis_now_ms: int) -> None:
         self._skew_ms = redis_now_ms - int(time.time() * 1000)
@@ -146,6 +159,7 @@ class Declarations:
                 self._specs[owner] = specs.end_user
             else:
                 self._specs.pop(owner, None)
+            self._with_end_user.pop((key.key_id, key.account_id, end_user), None)
         self._names.pop((key.key_id, key.account_id), None)
 
 

@@ -74,10 +74,10 @@ class HotRecords(HotUpkeep):
         self, account_id: str, key_id: str, end_user: str, quotas: Sequence[Quota]
     ) -> None:
         """The account hash's or key hash's `uq` (a default for end users), or the
-        end user's field of the account's end-user budgets hash (reserve.lua's KEYS[7])."""
+        account hash's `u:<end user>` (their own), read by the reserve script's HMGET."""
         s = shard_of(account_id)
         if end_user:
-            name, field = self.keys.end_user_budgets(s, account_id), end_user
+            name, field = self.keys.account(s, account_id), f"u:{end_user}"
         elif key_id:
             name, field = self.keys.api_key(s, key_id), "uq"
         else:

@@ -64,7 +64,7 @@ class HotStore(HotRecords):
         self._ttl_ms = str(int(reservation_ttl_s * 1000))
         self._zone = ZoneInfo(timezone)
         self._clock = "1" if test_clock else "0"
-        self._end_users_max = str(end_users_max)  # reserve.lua's ARGV[14]
+        self._end_users_max = str(end_users_max)  # reserve.lua's ARGV[14], with an end user
         self.clock_flag = self._clock  # reserve/settle ARGV: use the test clock (1/0)
         self._messages = settlement_messages  # settle.lua's ARGV[17]: packed | named
         self._reserve = load_script(client, "reserve", wire)
@@ -75,6 +75,7 @@ class HotStore(HotRecords):
         self._declared = Declarations(keys)
         self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
         self._key_names: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._key_names_eu: dict[tuple[str, str], tuple[str, ...]] = {}
         self._account_names: dict[tuple[int, str], tuple[str, ...]] = {}
         self._counter_prefixes = tuple(keys.counters(shard) for shard in range(SHARDS))
         self.meters = MeterHolds(self)
@@ -119,7 +120,7 @@ class HotStore(HotRecords):
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key.
         `end_user` is `billing.end_users.end_user_id`'s."""
-        args = (
+        args: tuple[Any, ...] = (
             request_id,
             key.account_id,
             key.key_id,
@@ -132,27 +133,32 @@ class HotStore(HotRecords):
             self._clock,
             self._counter_prefixes[key.shard],
             mode,
-            end_user,
-            self._end_users_max,
         )
-        reply, counters = await self.reserve_raw(key, args)
+        if end_user:  # only then the script takes the end user, its cap and live set
+            args = (*args, end_user, self._end_users_max)
+        reply, counters = await self.reserve_raw(key, args, end_user=end_user)
         return self.decided(reply, request_id, key, spend_micros, counters)
 
     async def reserve_raw(
-        self, key: KeyRecord, args: tuple[Any, ...], tail: tuple[str, ...] = ()
+        self,
+        key: KeyRecord,
+        args: tuple[Any, ...],
+        tail: tuple[str, ...] = (),
+        end_user: str = "",
     ) -> tuple[Any, tuple[str, ...]]:
         """One reserve.lua call (again only when a counter was undeclared): its reply and
-        the counters declared. `args` start as `reserve` builds them; a metered hold adds
-        its meter arguments and, in `tail`, its closed marker (meter_holds.py)."""
-        fixed = self._reserve_keys(key)
+        the counters declared. `args` start as `reserve` builds them (with `end_user` and
+        its cap when there is one); a metered hold adds its meter arguments and, in `tail`,
+        its closed marker (meter_holds.py)."""
+        fixed = self._reserve_keys_with_end_user(key) if end_user else self._reserve_keys(key)
         for _ in range(DECLARE_ATTEMPTS):
-            counters = self._declared.names(key, int(args[7]), args[12])
+            counters = self._declared.names(key, int(args[7]), end_user)
             reply = await self._call(self._reserve, fixed + counters + tail, args)
             miss = undeclared(reply)
             if miss is None:
                 return reply, counters
             self._declared.learn_clock(miss.now_ms)
-            self._declared.learn_specs(key, miss, args[12])
+            self._declared.learn_specs(key, miss, end_user)
         raise HotStoreUnavailable("quota specs changed on every reserve attempt")
 
     def _reserve_keys(self, key: KeyRecord) -> tuple[str, ...]:
@@ -168,10 +174,18 @@ class HotStore(HotRecords):
                 k.deadlines(s),
                 k.ready(s),
                 k.clock(s),
-                k.end_user_budgets(s, key.account_id),
-                k.end_users_live(s, key.account_id),
             )
             _keep(self._key_names, ids, names, NAMES_CACHE_SIZE)
+        return names
+
+    def _reserve_keys_with_end_user(self, key: KeyRecord) -> tuple[str, ...]:
+        """reserve.lua's first KEYS and, with an end user, the account's live end users."""
+        ids = (key.key_id, key.account_id)
+        names = self._key_names_eu.get(ids)
+        if names is None:
+            live = self.keys.end_users_live(key.shard, key.account_id)
+            names = (*self._reserve_keys(key), live)
+            _keep(self._key_names_eu, ids, names, NAMES_CACHE_SIZE)
         return names
 
     def _close_keys(self, shard: int, account_id: str) -> tuple[str, ...]:

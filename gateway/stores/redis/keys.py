@@ -63,10 +63,6 @@ class Keys:
     def credits(self, shard: int, account_id: str) -> str:
         return f"{self.tag(shard)}cr:{account_id}"
 
-    def end_user_budgets(self, shard: int, account_id: str) -> str:
-        """An account's explicit end-user budgets: end user id -> encoded quota spec."""
-        return f"{self.tag(shard)}eub:{account_id}"
-
     def end_users_live(self, shard: int, account_id: str) -> str:
         """An account's end users with live budget windows: a zset of id -> the instant
         (ms) its last counter expires, which bounds how many there can be."""

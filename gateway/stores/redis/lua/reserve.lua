@@ -6,22 +6,22 @@
 -- and a reported event may count its quota windows or balance without being refused by them.
 --
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
---       5 shard ready marker, 6 test clock offset, 7 the account's end-user budgets hash
---       (end user id -> quota spec), 8 the account's live end users (zset: id -> when its
---       last counter expires), 9.. every quota counter this call may touch (see
---       gateway/stores/redis/declared.py); a counter not declared is not touched; for a
---       meter, last, the closed marker of this request id
+--       5 shard ready marker, 6 test clock offset, then only when ARGV[13] names an end
+--       user: 7 the account's live end users (zset: id -> when its last counter expires);
+--       then every quota counter this call may touch (see gateway/stores/redis/declared.py);
+--       a counter not declared is not touched; for a meter, last, the closed marker of this
+--       request id
 -- ARGV: 1 request id, 2 account id, 3 key id ('' = no key), 4 requests, 5 input tokens,
 --       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
 --       checks the key and account; 'check' runs every check and reserves nothing;
---       13 end user id ('' = none, '!' = one out of bounds: billing/end_users.py), 14 how
---       many end users with live budget windows an account may have; then for a meter (all
---       absent otherwise): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
+--       13 end user id ('' or absent = none, '!' = one out of bounds: billing/end_users.py),
+--       14 how many end users with live budget windows an account may have (with an end
+--       user only); then for a meter (all absent otherwise; 13 and 14 then ''): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
 --       18 on expiry (c|v), 19 occurred at ms, 20 refuse over quota (1/0), 21 refuse over
 --       balance (1/0), 22 metadata (base64 of its JSON; '' = none)
--- An end user's budget is its own (KEYS[7]), else the key's default for end users (`uq`
--- in the key hash), else the account's (`uq` in the account hash); its counters are scope
+-- An end user's budget is its own (`u:<id>` in the account hash), else the key's default
+-- for end users (`uq` in the key hash), else the account's (`uq`); its counters are scope
 -- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
 -- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
 -- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
@@ -77,7 +77,9 @@ if ARGV[3] ~= '' then
   local exp = tonumber(k[3] or '0')
   if exp > 0 and now >= exp then return {0, 'key_expired'} end
 end
-local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq')
+local eu = ARGV[13] or ''
+local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq',
+  'u:' .. eu)
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
 local mk = meter == '' and exact(a[7]) or 0
@@ -85,9 +87,9 @@ local mode = ARGV[12] or ''
 local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan, mk } end
 if mode == 'key' then return checked() end
 
-local eu, eu_spec, own = ARGV[13] or '', '', ''
+local eu_spec, own = '', ''
 if eu ~= '' then
-  if eu ~= '!' then own = redis.call('HGET', KEYS[7], eu) or '' end
+  if eu ~= '!' then own = a[9] or '' end
   eu_spec = own
   if eu_spec == '' then eu_spec = k[5] or '' end
   if eu_spec == '' then eu_spec = a[8] or '' end
@@ -136,7 +138,8 @@ local function period(w)
 end
 
 local declared = {}
-for n = 9, #KEYS do declared[KEYS[n]] = true end
+local LIVE = KEYS[7]  -- with an end user only
+for n = eu == '' and 7 or 8, #KEYS do declared[KEYS[n]] = true end
 local function undeclared()
   return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own,
     k[6] or '', k[7] or '' }
@@ -255,11 +258,11 @@ if refused then return refused end
 -- An end user whose counters have all expired is new: admitted while the account has fewer
 -- than ARGV[14] live ones, so ids a client invents cannot grow Redis without bound.
 if eu_until then
-  local seen = redis.call('ZSCORE', KEYS[8], eu)
+  local seen = redis.call('ZSCORE', LIVE, eu)
   if not seen or seen + 0 <= now then
-    redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', int(now))
+    redis.call('ZREMRANGEBYSCORE', LIVE, '-inf', int(now))
     local cap = exact(ARGV[14])
-    if redis.call('ZCARD', KEYS[8]) >= cap then
+    if redis.call('ZCARD', LIVE) >= cap then
       return { 0, 'end_users_full', cap, plan, now }
     end
   end
@@ -315,9 +318,9 @@ end
 if (ARGV[22] or '') ~= '' then rec[#rec + 1] = ARGV[22] end
 if eu_until then
   local score = eu_until == math.huge and '+inf' or int(eu_until)
-  redis.call('ZADD', KEYS[8], 'GT', score, eu)
-  local last = redis.call('ZRANGE', KEYS[8], -1, -1, 'WITHSCORES')
-  if last[2] ~= 'inf' then redis.call('PEXPIREAT', KEYS[8], last[2]) end
+  redis.call('ZADD', LIVE, 'GT', score, eu)
+  local last = redis.call('ZRANGE', LIVE, -1, -1, 'WITHSCORES')
+  if last[2] ~= 'inf' then redis.call('PEXPIREAT', LIVE, last[2]) end
 end
 redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
