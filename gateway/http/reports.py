@@ -62,9 +62,11 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
+GROUPS = ("day", "model", "key", "meter", "team", "member")  # a usage report's buckets
+
+
 def group_by_of(request: web.Request) -> GroupBy:
-    groups = ("day", "model", "key", "meter", "team", "member")
-    return _choice(request, "group_by", groups)  # type: ignore[return-value]
+    return _choice(request, "group_by", GROUPS)  # type: ignore[return-value]
 
 
 async def usage_rows(

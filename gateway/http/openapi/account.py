@@ -22,6 +22,7 @@ from gateway.http.openapi.schemas import (
     query,
     ref,
 )
+from gateway.http.reports import GROUPS
 
 USER: Security = [{"apiKey": []}, {"userToken": []}]
 _KEY_ID = path_param("key_id")
@@ -58,7 +59,7 @@ _ROTATED = {
 _USAGE_PARAMS = (
     query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
-    query("group_by", {"enum": ["day", "model", "key", "meter", "team", "member"]}),
+    query("group_by", {"enum": list(GROUPS)}),
     query("format", {"enum": ["json", "csv"]}),
     query("model", STR, "only this model"),
     query("key_id", STR, "only this key"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.http.reports import GROUPS
+
 Schema = dict[str, Any]
 Security = list[dict[str, list[str]]]
 
@@ -325,7 +327,7 @@ SCHEMAS: dict[str, Schema] = {
         ("data", "totals", "group_by"),
         object={"const": "usage_report"},
         account_id=STR,
-        group_by={"enum": ["day", "model", "key"]},
+        group_by={"enum": list(GROUPS)},
         data=array({"allOf": [ref("UsageSums"), JSON_OBJECT]}),
         totals=ref("UsageSums"),
     ),
