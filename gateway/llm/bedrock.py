@@ -20,12 +20,11 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.eventstream import EventStreamBuffer, InvalidHeadersLength, ParserError
-from botocore.session import get_session
 
 from gateway.llm.sse import SSEEvent
+
+# botocore is imported when a Bedrock provider is configured, not by every process: its
+# few hundred modules would load into a gateway that never signs a request.
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 SERVICE = "bedrock"
@@ -33,6 +32,8 @@ SERVICE = "bedrock"
 
 def credentials() -> Any:
     """The standard chain's credentials (botocore's), None when it finds none."""
+    from botocore.session import get_session
+
     return get_session().get_credentials()
 
 
@@ -62,6 +63,9 @@ def invoke_path(model: str, stream: bool) -> str:
 
 def signed_headers(url: str, body: bytes, region: str, creds: Any) -> dict[str, str]:
     """The headers of a POST of `body` to `url`, SigV4-signed for Bedrock in `region`."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     accept = (
         "application/vnd.amazon.eventstream" if "response-stream" in url else "application/json"
     )
@@ -91,7 +95,17 @@ class EventStreamToSSE:
     Has the SSEParser's surface the relay uses (`feed`, `flush`, `pending_bytes`)."""
 
     def __init__(self) -> None:
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
         self.buffer = EventStreamBuffer()
+        # botocore's CRC and length errors, and what a bad payload raises here
+        self.bad: tuple[type[Exception], ...] = (
+            ParserError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        )
         self.pending_bytes = 0
         self.broken = False
 
@@ -105,7 +119,7 @@ class EventStreamToSSE:
             for message in self.buffer:
                 self.pending_bytes = 0
                 events.append(self._event(message.headers, message.payload))
-        except (ParserError, InvalidHeadersLength, ValueError, KeyError, TypeError, AttributeError):
+        except self.bad:
             self.broken = True
             events.append(SSEEvent(b"data: {\n\n", None, "{"))  # malformed: the relay fails it
         return events
