@@ -1,13 +1,15 @@
 """An organization's own members over the account API: owners and admins (`org:write`)
 invite people by e-mail with a role, change roles and remove members; anyone who reads the
 account sees who its members are. Only an owner makes owners, or changes or removes one
-(billing/roles.py's `may_grant`)."""
+(billing/roles.py's `may_grant`). The dashboard's members page calls the same functions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from billing.roles import may_grant
+from billing.roles import ROLES, may_grant
 from gateway.appkeys import MEMBERS
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http import bodies
@@ -22,46 +24,78 @@ def _granter(who: Principal) -> str:
     return who.role or "owner"
 
 
+def grantable(who: Principal) -> list[str]:
+    """The roles the caller may give, take away or change (none without org:write)."""
+    if not who.has(ORG_WRITE):
+        return []
+    return [r for r in ROLES if may_grant(_granter(who), r)]
+
+
 def _may(who: Principal, role: str) -> None:
     if not may_grant(_granter(who), role):
         raise PermissionDenied("Only an owner makes, changes or removes owners.", param="role")
 
 
-async def _member(request: web.Request, who: Principal) -> Row:
-    row = await request.config_dict[MEMBERS].get(request.match_info["member_id"])
+async def members_of(request: web.Request, who: Principal) -> list[Row]:
+    who.require(ACCOUNT_READ)
+    return list(await request.config_dict[MEMBERS].of_account(who.account_id))
+
+
+async def _member(request: web.Request, who: Principal, member_id: str) -> Row:
+    row = await request.config_dict[MEMBERS].get(member_id)
     if row is None or row["account_id"] != who.account_id:
         raise NotFound("No such member.")
     return row
 
 
+async def invite_for(request: web.Request, who: Principal, body: dict[str, Any]) -> Row:
+    """Invite a person into the caller's organization (default role `member`)."""
+    who.require(ORG_WRITE)
+    _may(who, role_field(body, "member"))
+    return await add_member(request, who.account_id, body, "member")
+
+
+async def set_role_for(request: web.Request, who: Principal, member_id: str, role: object) -> Row:
+    """Change a member's role; an owner's, or to owner, only by an owner."""
+    who.require(ORG_WRITE)
+    row = await _member(request, who, member_id)
+    wanted = role_field({"role": role}, "")
+    _may(who, row["role"])
+    _may(who, wanted)
+    updated = await request.config_dict[MEMBERS].set_role(row["id"], wanted)
+    return bodies.found(updated, "No such member.")
+
+
+async def remove_for(request: web.Request, who: Principal, member_id: str) -> Row:
+    """Remove a member (an owner only by an owner); their sessions end on their next page."""
+    who.require(ORG_WRITE)
+    row = await _member(request, who, member_id)
+    _may(who, row["role"])
+    await request.config_dict[MEMBERS].remove(who.account_id, row["id"])
+    return row
+
+
 async def list_members(request: web.Request) -> web.Response:
-    who = require(request, ACCOUNT_READ)
-    rows = await request.config_dict[MEMBERS].of_account(who.account_id)
+    rows = await members_of(request, require(request, ACCOUNT_READ))
     return web.json_response({"object": "list", "data": [member_json(r) for r in rows]})
 
 
 async def invite(request: web.Request) -> web.Response:
     who = require(request, ORG_WRITE)
-    _may(who, role_field(parse_json(await request.read()), "member"))
-    row = await add_member(who.account_id, request, "member")
+    row = await invite_for(request, who, parse_json(await request.read()))
     return web.json_response(member_json(row), status=201)
 
 
 async def set_role(request: web.Request) -> web.Response:
     who = require(request, ORG_WRITE)
-    row = await _member(request, who)
-    role = role_field(parse_json(await request.read()), "")
-    _may(who, row["role"])
-    _may(who, role)
-    updated = await request.config_dict[MEMBERS].set_role(row["id"], role)
-    return web.json_response(member_json(bodies.found(updated, "No such member.")))
+    role = parse_json(await request.read()).get("role", "")
+    row = await set_role_for(request, who, request.match_info["member_id"], role)
+    return web.json_response(member_json(row))
 
 
 async def remove(request: web.Request) -> web.Response:
     who = require(request, ORG_WRITE)
-    row = await _member(request, who)
-    _may(who, row["role"])
-    await request.config_dict[MEMBERS].remove(who.account_id, row["id"])
+    row = await remove_for(request, who, request.match_info["member_id"])
     return web.json_response({"id": row["id"], "deleted": True})
 
 

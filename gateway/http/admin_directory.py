@@ -127,10 +127,11 @@ def role_field(body: dict[str, Any], default: str) -> str:
         raise InvalidRequest(str(exc), param="role") from exc
 
 
-async def add_member(account_id: str, request: web.Request, default_role: str) -> Row:
+async def add_member(
+    request: web.Request, account_id: str, body: dict[str, Any], default_role: str
+) -> Row:
     """Invite a person by e-mail with a role: they sign in by their identity provider
     (with that address verified) or by an e-mailed link."""
-    body = parse_json(await request.read())
     email = str(bodies.text_field(body, "email")).strip().lower()
     if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
         raise InvalidRequest("'email' must be an e-mail address.", param="email")
@@ -146,7 +147,8 @@ async def add_member(account_id: str, request: web.Request, default_role: str) -
 async def invite_member(request: web.Request) -> web.Response:
     """The operator invites the organization's people: owners unless a role is given (the
     role members had before roles existed)."""
-    row = await add_member(await _account_id(request), request, "owner")
+    account_id = await _account_id(request)
+    row = await add_member(request, account_id, parse_json(await request.read()), "owner")
     return web.json_response(member_json(row), status=201)
 
 

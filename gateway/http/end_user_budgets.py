@@ -61,9 +61,10 @@ def _quotas(body: dict[str, Any]) -> tuple[Quota, ...]:
         raise InvalidRequest(str(exc), param="quotas") from exc
 
 
-async def _put(request: web.Request, account_id: str) -> web.Response:
+async def put_budget(request: web.Request, account_id: str, body: dict[str, Any]) -> Row:
+    """Set (or, with empty quotas, remove) the budget `body` names; the API's body or the
+    dashboard's form. The budget as it is now (`deleted` when removed)."""
     app = request.config_dict
-    body = parse_json(await request.read())
     (key_id, end_user), quotas = _owner(body), _quotas(body)
     if key_id:
         key = await app[LEDGER].get_key(key_id)
@@ -73,6 +74,11 @@ async def _put(request: web.Request, account_id: str) -> web.Response:
     row = await set_end_user_budget(app[BUDGETS], app[STORE], owner, quotas)
     if row is None:
         row = {"account_id": account_id, "key_id": key_id, "end_user": end_user, "quotas": []}
+    return row
+
+
+async def _put(request: web.Request, account_id: str) -> web.Response:
+    row = await put_budget(request, account_id, parse_json(await request.read()))
     return web.json_response(budget_json(row))
 
 

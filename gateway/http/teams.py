@@ -30,22 +30,30 @@ def team_json(row: Row) -> dict[str, Any]:
     return out | ({"keys": row["keys"]} if "keys" in row else {})
 
 
-async def _team(request: web.Request, account_id: str | None) -> Row:
-    """The path's team; NotFound when it is another account's (`account_id` given)."""
-    row = await request.config_dict[TEAMS].get(request.match_info["team_id"])
+async def team_of(request: web.Request, account_id: str | None, team_id: str) -> Row:
+    """A team; NotFound when it is another account's (`account_id` given)."""
+    row = await request.config_dict[TEAMS].get(team_id)
     if row is None or (account_id is not None and row["account_id"] != account_id):
         raise NotFound("No such team.")
     return row
 
 
-async def _create(request: web.Request, account_id: str) -> web.Response:
-    body = parse_json(await request.read())
+async def _team(request: web.Request, account_id: str | None) -> Row:
+    return await team_of(request, account_id, request.match_info["team_id"])
+
+
+async def create_team(request: web.Request, account_id: str, body: dict[str, Any]) -> Row:
+    """A new team of the account, `{"name", "quotas"}` (the API's body or the dashboard's form)."""
     name, quotas = bodies.text_field(body, "name"), bodies.quotas_field(body)
     assert name is not None
     try:
-        row = await request.config_dict[TEAMS].create(account_id, name.strip(), quotas)
+        return await request.config_dict[TEAMS].create(account_id, name.strip(), quotas)
     except DuplicateTeam as exc:
         raise Conflict(f"This organization already has a team named {name!r}.") from exc
+
+
+async def _create(request: web.Request, account_id: str) -> web.Response:
+    row = await create_team(request, account_id, parse_json(await request.read()))
     return web.json_response(team_json(row), status=201)
 
 
@@ -54,27 +62,39 @@ async def _list(request: web.Request, account_id: str) -> web.Response:
     return web.json_response({"object": "list", "data": [team_json(r) for r in rows]})
 
 
-async def _quotas(request: web.Request, team: Row) -> web.Response:
+async def team_quotas(request: web.Request, team: Row, body: dict[str, Any]) -> Row:
+    """Set a team's quotas from `{"quotas": [...]}`; the team as it is now."""
     app = request.config_dict
-    quotas = bodies.quotas_field(parse_json(await request.read()))
-    row = await set_team_quotas(app[TEAMS], app[STORE], team, quotas)
+    return await set_team_quotas(app[TEAMS], app[STORE], team, bodies.quotas_field(body))
+
+
+async def _quotas(request: web.Request, team: Row) -> web.Response:
+    row = await team_quotas(request, team, parse_json(await request.read()))
     return web.json_response(team_json(row))
 
 
-async def _key_team(request: web.Request, account_id: str | None) -> web.Response:
-    """PUT .../keys/{key_id}/team {"team_id": ...}: the key and team of one account."""
+async def put_key_team(
+    request: web.Request, account_id: str | None, key_id: str, wanted: object
+) -> None:
+    """Put a key in a team (`wanted` None: in none); the key and team of one account."""
     app = request.config_dict
-    key = await app[LEDGER].get_key(request.match_info["key_id"])
+    key = await app[LEDGER].get_key(key_id)
     if key is None or (account_id is not None and key["account_id"] != account_id):
         raise NotFound("No such key.")
-    wanted = parse_json(await request.read()).get("team_id")
     if wanted is not None and not isinstance(wanted, str):
         raise InvalidRequest("'team_id' must be a team's id or null.", param="team_id")
     team = None if wanted is None else await app[TEAMS].get(wanted)
     if wanted is not None and (team is None or team["account_id"] != key["account_id"]):
         raise NotFound("No such team in this key's organization.")
     await assign_key(app[TEAMS], app[STORE], key, team)
-    return web.json_response({"object": "api_key_team", "key_id": key["id"], "team_id": wanted})
+
+
+async def _key_team(request: web.Request, account_id: str | None) -> web.Response:
+    """PUT .../keys/{key_id}/team {"team_id": ...}."""
+    key_id = request.match_info["key_id"]
+    wanted = parse_json(await request.read()).get("team_id")
+    await put_key_team(request, account_id, key_id, wanted)
+    return web.json_response({"object": "api_key_team", "key_id": key_id, "team_id": wanted})
 
 
 async def _account(request: web.Request) -> str:
