@@ -120,6 +120,8 @@ def _record(
         data.update(kind="user", sub=token.subject, jti=token.jti, iat=token.issued_at)
         data.update(exp=token.expires_at, scopes=sorted(token.scopes), label=token.subject)
         data["account_id"] = who.account_id if who is not None else None
+        if who is not None and who.role:  # JWT_ROLE_CLAIM: the role decides, as on the API
+            data.update(role=who.role, member_id=who.member_id)
     else:
         data.update(kind="admin", label="operator")
     return data, ttl
@@ -180,6 +182,17 @@ async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedTo
     return VerifiedToken(sub, jti, iat, exp, frozenset(data["scopes"]), {})
 
 
+def _token_principal(data: dict[str, Any], token: VerifiedToken) -> Principal:
+    """A token's caller: its role's scopes when its role claim named one (kept to the
+    member's own keys for `member`), else the token's own scopes."""
+    account_id, role = str(data["account_id"]), str(data.get("role") or "")
+    if role not in ROLE_SCOPES:
+        return Principal(account_id, "user", token.scopes, token=token)
+    member = data.get("member_id")
+    scopes = ROLE_SCOPES[role]
+    return Principal(account_id, "user", scopes, token=token, role=role, member_id=member)
+
+
 def _admin_digest(request: web.Request) -> str:
     return digest(request.config_dict[SETTINGS].admin_api_key)
 
@@ -203,7 +216,7 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
         if token is None:
             return None
         if data["account_id"]:
-            who = Principal(str(data["account_id"]), "user", token.scopes, token=token)
+            who = _token_principal(data, token)
     return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]))
 
 
