@@ -15,6 +15,7 @@ from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
+from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import signin as dashboard_signin
 from gateway.http.dashboard.session import (
     BASE,
@@ -91,6 +92,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/rotate", dashboard_keys.rotate)
     r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
+    r.add_post("/keys/{key_id}/team", dashboard_keys.team)
+    dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)

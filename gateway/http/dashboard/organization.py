@@ -1,0 +1,201 @@
+"""The Organization pages: members (invite, change role, remove), teams (create, their keys,
+their quotas) and end-user budgets (the organization's default, one end user's own).
+
+Anyone who reads the account (`account:read`) sees them, as the account API lists them;
+only owners and admins (`org:write`) see and use the forms, and only an owner makes,
+changes or removes owners. Every form becomes the body the account API reads and goes
+through the same function as its route (`invite_for`, `set_role_for`, `remove_for`,
+`create_team`, `team_quotas`, `put_budget`); ids come from the caller's own account only,
+so another organization's member, team or key answers 404.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from billing.quotas import METRICS, WINDOWS
+from gateway.appkeys import BUDGETS, TEAMS
+from gateway.errors import MeterwayError
+from gateway.http.account import visible_keys
+from gateway.http.account_members import (
+    grantable,
+    invite_for,
+    members_of,
+    remove_for,
+    set_role_for,
+)
+from gateway.http.dashboard.keys import Form, form_quotas, form_text
+from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.end_user_budgets import budget_json, put_budget
+from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
+from gateway.http.teams import create_team, team_json, team_of, team_quotas
+
+END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
+QUOTA_ROWS = 3
+Page = Callable[..., Awaitable[web.Response]]
+
+
+def _reader(request: web.Request) -> Principal:
+    who = account_principal(request)
+    who.require(ACCOUNT_READ)
+    return who
+
+
+def _writer(request: web.Request) -> Principal:
+    who = account_principal(request)
+    who.require(ORG_WRITE)
+    return who
+
+
+def _page(
+    request: web.Request, who: Principal, template: str, title: str, **extra: Any
+) -> web.Response:
+    context: dict[str, Any] = {"windows": WINDOWS, "metrics": METRICS, "quota_rows": QUOTA_ROWS}
+    context |= {"can_write": who.has(ORG_WRITE), "notice": request.query.get("notice", "")}
+    return render(request, template, title=title, nav="organization", **(context | extra))
+
+
+async def members_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    who = _reader(request)
+    rows = await members_of(request, who)
+    editable = set(grantable(who))
+    return _page(
+        request,
+        who,
+        "org_members.html",
+        "Members",
+        status=status,
+        members=[{**m, "editable": m["role"] in editable} for m in rows],
+        roles=grantable(who),
+        **extra,
+    )
+
+
+async def _key_names(request: web.Request, who: Principal) -> dict[str, list[dict[str, Any]]]:
+    """The caller's visible keys by team id (none without keys:read)."""
+    if not who.has(KEYS_READ):
+        return {}
+    by_team: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for k in await visible_keys(request, who):
+        if k.get("team_id"):
+            by_team[k["team_id"]].append({"id": k["id"], "name": k["name"]})
+    return by_team
+
+
+async def teams_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    who = _reader(request)
+    rows = await request.config_dict[TEAMS].of_account(who.account_id)
+    return _page(
+        request,
+        who,
+        "org_teams.html",
+        "Teams",
+        status=status,
+        teams=[team_json(r) for r in rows],
+        team_keys=await _key_names(request, who),
+        can_keys=who.has(KEYS_READ),
+        **extra,
+    )
+
+
+async def budgets_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    who = _reader(request)
+    rows = [budget_json(r) for r in await request.config_dict[BUDGETS].of_account(who.account_id)]
+    default = next((b for b in rows if b["applies_to"] == "organization"), None)
+    return _page(
+        request,
+        who,
+        "org_budgets.html",
+        "End-user budgets",
+        status=status,
+        default=default,
+        budgets=[b for b in rows if b["applies_to"] != "organization"],
+        windows=END_USER_WINDOWS,
+        **extra,
+    )
+
+
+async def _done(
+    request: web.Request, page: Page, path: str, notice: str, change: Awaitable[object]
+) -> web.Response:
+    """Run a change; back to its page with a notice, or the page again with the error."""
+    try:
+        await change
+    except MeterwayError as exc:
+        return await page(request, status=exc.status, error=exc.message)
+    raise web.HTTPSeeOther(f"{BASE}/{path}?notice={notice}")
+
+
+async def invite(request: web.Request) -> web.Response:
+    who, form = _writer(request), await request.post()
+    body = {"email": form_text(form, "email"), "role": form_text(form, "role")}
+    return await _done(request, members_page, "members", "invited", invite_for(request, who, body))
+
+
+async def change_role(request: web.Request) -> web.Response:
+    who, form = _writer(request), await request.post()
+    member_id = request.match_info["member_id"]
+    change = set_role_for(request, who, member_id, form_text(form, "role"))
+    return await _done(request, members_page, "members", "role", change)
+
+
+async def remove(request: web.Request) -> web.Response:
+    who = _writer(request)
+    change = remove_for(request, who, request.match_info["member_id"])
+    return await _done(request, members_page, "members", "removed", change)
+
+
+async def _set_quotas(request: web.Request, who: Principal, form: Form) -> None:
+    team = await team_of(request, who.account_id, request.match_info["team_id"])
+    await team_quotas(request, team, {"quotas": form_quotas(form)})
+
+
+async def new_team(request: web.Request) -> web.Response:
+    who, form = _writer(request), await request.post()
+    body = {"name": form_text(form, "name"), "quotas": form_quotas(form)}
+    change = create_team(request, who.account_id, body)
+    return await _done(request, teams_page, "teams", "created", change)
+
+
+async def set_team_quotas(request: web.Request) -> web.Response:
+    who, form = _writer(request), await request.post()
+    change = _set_quotas(request, who, form)
+    return await _done(request, teams_page, "teams", "quotas", change)
+
+
+def _budget_body(form: Form) -> dict[str, Any]:
+    """The organization's default (no end user named), one end user's budget or a key's
+    default (removed from this page; set by the API)."""
+    body: dict[str, Any] = {"quotas": form_quotas(form)}
+    applies_to = form_text(form, "applies_to")
+    if applies_to == "end_user":
+        body["end_user"] = form_text(form, "end_user")
+    elif applies_to == "key":
+        body["key_id"] = form_text(form, "key_id")
+    return body
+
+
+async def set_budget(request: web.Request) -> web.Response:
+    who, form = _writer(request), await request.post()
+    quotas = form_quotas(form)
+    change = put_budget(request, who.account_id, _budget_body(form))
+    notice = "budget" if quotas else "budget-removed"
+    return await _done(request, budgets_page, "end-users", notice, change)
+
+
+def add_routes(dash: web.Application) -> None:
+    r = dash.router
+    r.add_get("/members", members_page)
+    r.add_post("/members", invite)
+    r.add_post("/members/{member_id}/role", change_role)
+    r.add_post("/members/{member_id}/remove", remove)
+    r.add_get("/teams", teams_page)
+    r.add_post("/teams", new_team)
+    r.add_post("/teams/{team_id}/quotas", set_team_quotas)
+    r.add_get("/end-users", budgets_page)
+    r.add_post("/end-users", set_budget)
