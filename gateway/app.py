@@ -56,6 +56,7 @@ from gateway.appkeys import (
     SERVICES,
     SESSION,
     SETTINGS,
+    SETTLEMENT,
     SIGNIN_TICKETS,
     STORE,
     SUPERVISOR,
@@ -231,6 +232,7 @@ def _metering(app: web.Application, opened: Stores) -> None:
     """The metering API's services, on the same stores as the proxy."""
     app[METERING_LEDGER] = opened.metering_ledger()
     app[EXPORTS] = opened.exports()
+    app[SETTLEMENT] = opened.settlement_stream()
     app[NOTIFY] = opened.notify_ledger()
     app[ACCOUNT_ALERTS] = opened.account_alerts()
     app[SERVICES] = ServiceResolver(opened.store.meters)

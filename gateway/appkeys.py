@@ -38,6 +38,7 @@ from gateway.stores.ports import (
     NotifyLedgerPort,
     RevocationsPort,
     SessionsPort,
+    SettlementStream,
     SigninTicketsPort,
     TeamsPort,
 )
@@ -70,6 +71,8 @@ LOCAL_PROVIDER = web.AppKey("local_provider", LocalProvider)  # only when PAYMEN
 # The background tasks' supervisor (settler, sweeper): its report is part of /readyz.
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
+# the settlement stream, read by the operator's system view for its parked settlements
+SETTLEMENT: web.AppKey[SettlementStream] = web.AppKey("settlement")
 OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # exports, webhooks
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")

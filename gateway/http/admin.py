@@ -21,6 +21,7 @@ from gateway.http import (
     admin_money,
     admin_prices,
     admin_services,
+    admin_system,
     bodies,
     credit_grants,
     end_user_budgets,
@@ -265,4 +266,5 @@ def add_routes(app: web.Application) -> None:
     teams.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
+    admin_system.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

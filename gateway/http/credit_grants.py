@@ -62,10 +62,37 @@ async def live_grant(store: HotStorePort, grant: GrantSpec | None) -> GrantSpec 
     return grant
 
 
-async def _list(request: web.Request, account_id: str) -> web.Response:
+async def grants_of(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """An account's grants, newest first, each with its status on the gateway's clock."""
     app = request.config_dict
     rows, now = await app[GRANTS].of_account(account_id), await _clock(app[STORE])
-    return web.json_response({"object": "list", "data": [grant_json(r, now) for r in rows]})
+    return [grant_json(r, now) for r in rows]
+
+
+async def _list(request: web.Request, account_id: str) -> web.Response:
+    return web.json_response({"object": "list", "data": await grants_of(request, account_id)})
+
+
+async def grant_on(request: web.Request, account_id: str, raw_id: str) -> Row:
+    """One of the account's grants by its id as given (path or form), or NotFound."""
+    app = request.config_dict
+    grant = await app[GRANTS].get(int(raw_id)) if raw_id.isdigit() and len(raw_id) < 19 else None
+    if grant is None or grant["account_id"] != account_id:
+        raise NotFound("No such grant on this account.")
+    return grant
+
+
+async def revoke_grant(
+    request: web.Request, account_id: str, raw_id: str
+) -> tuple[dict[str, Any], bool]:
+    """Revoke a grant: its rest is written off by an `expire` entry within seconds (what
+    open reservations hold is written off once they settle). The grant, and whether this
+    call revoked it (repeating it is a no-op)."""
+    app = request.config_dict
+    grant = await grant_on(request, account_id, raw_id)
+    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
+    assert revoked is not None  # it was there a moment ago; grants are never deleted
+    return grant_json(revoked, await _clock(app[STORE])), grant["revoked_at"] is None
 
 
 async def admin_list(request: web.Request) -> web.Response:
@@ -76,16 +103,9 @@ async def admin_list(request: web.Request) -> web.Response:
 
 
 async def admin_revoke(request: web.Request) -> web.Response:
-    """Revoke a grant: its rest is written off by an `expire` entry within seconds
-    (what open reservations hold is written off once they settle). Repeating it is a no-op."""
-    app = request.config_dict
     account_id, raw_id = request.match_info["account_id"], request.match_info["grant_id"]
-    grant = await app[GRANTS].get(int(raw_id)) if raw_id.isdigit() and len(raw_id) < 19 else None
-    if grant is None or grant["account_id"] != account_id:
-        raise NotFound("No such grant on this account.")
-    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
-    assert revoked is not None  # it was there a moment ago; grants are never deleted
-    return web.json_response(grant_json(revoked, await _clock(app[STORE])))
+    revoked, _ = await revoke_grant(request, account_id, raw_id)
+    return web.json_response(revoked)
 
 
 async def account_list(request: web.Request) -> web.Response:

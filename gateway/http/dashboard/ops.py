@@ -1,6 +1,7 @@
-"""The Operators pages: find accounts, look at one (credit, plan, keys, ledger), and see
-whether settlement keeps up. For the ADMIN_API_KEY or a token with the `admin` scope, the
-same operators the admin API lets in; each page calls what its /admin/v1 route calls.
+"""The Operators pages: find accounts, look at one (credit, grants, plan, keys, ledger),
+and the System page (readiness, tasks, upstreams, settlement backlog, dead letters,
+exporters). For the ADMIN_API_KEY or a token with the `admin` scope, the same operators
+the admin API lets in; each page calls what its /admin/v1 route calls.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from billing.money import format_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http.admin import account_windows
+from gateway.http.admin_system import system_report
+from gateway.http.credit_grants import grants_of
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
@@ -22,6 +25,7 @@ from gateway.stores.records import Row
 
 OPS = f"{BASE}/operators"
 PAGE = 50
+GRANT_KINDS = ("paid", "promotional", "trial")  # offered first; any lower-case word is taken
 
 
 def operator(request: web.Request) -> None:
@@ -84,6 +88,8 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         # post, so Back or a double click repeats the key, never the money
         form_keys={form: secrets.token_hex(12) for form in ("credit", "adjustment", "plan")},
         payments=await _refundable(request, row["id"]),
+        grants=await _grants(request, row["id"]),
+        grant_kinds=GRANT_KINDS,
         **extra,
     )
 
@@ -101,6 +107,17 @@ async def _refundable(request: web.Request, account_id: str) -> list[dict[str, A
     ]
 
 
+async def _grants(request: web.Request, account_id: str) -> list[dict[str, Any]]:
+    """The account's grants, each live one with the key its revocation form carries."""
+    return [g | {"revoke_key": secrets.token_hex(12)} for g in await grants_of(request, account_id)]
+
+
+async def system(request: web.Request) -> web.Response:
+    operator(request)
+    report = await system_report(request)
+    return render(request, "ops_system.html", title="System", nav="system", report=report)
+
+
 async def account_page(request: web.Request) -> web.Response:
     return await account(request, notice=request.query.get("notice", ""))
 
@@ -109,3 +126,4 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/operators", accounts)
     r.add_get("/operators/accounts/{account_id}", account_page)
+    r.add_get("/system", system)

@@ -1,4 +1,5 @@
-"""The Operators pages' money forms: credit, adjustment and plan change, each in two steps.
+"""The Operators pages' money forms: credit (funding a grant of a kind, expiry and
+priority), adjustment, refund, a grant's revocation and plan change, each in two steps.
 
 The account page mints an idempotency key into each form when it renders it. Submitting the
 form moves nothing: it opens a confirmation page (a GET, its fields in the address) that
@@ -20,12 +21,15 @@ from billing.display import usd_exact
 from billing.money import MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
+from gateway.http import bodies
 from gateway.http.admin import set_account_plan
 from gateway.http.admin_money import adjust_account, credit_account, refund_account
+from gateway.http.credit_grants import grant_on, revoke_grant
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
-from gateway.http.dashboard.web import render
+from gateway.http.dashboard.web import render, when
+from gateway.stores.records import GrantSpec
 
-ACTIONS = ("credit", "adjustment", "plan", "refund")
+ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
 Fields = MultiMapping[Any]
 
 
@@ -53,6 +57,59 @@ def _micros(fields: Fields) -> int:
     return int(raw)
 
 
+def _grant(fields: Fields) -> GrantSpec | None:
+    """The grant a credit funds, from the form (kind, an expiry date or instant, priority)
+    read as the API reads `grant`; None for a plain paid credit."""
+    kind, expires = str(fields.get("kind", "")).strip(), str(fields.get("expires", "")).strip()
+    priority = str(fields.get("priority", "")).strip()
+    if not (kind or expires or priority):
+        return None
+    raw: dict[str, Any] = {"kind": kind or "paid"}
+    if expires:
+        raw["expires_at"] = expires if "T" in expires else f"{expires}T23:59:59+00:00"
+    if priority:
+        if not priority.isdigit():
+            raise InvalidRequest("The priority must be a whole number from 0 to 1000.")
+        raw["priority"] = int(priority)
+    return bodies.grant_field({"grant": raw})
+
+
+def _grant_words(grant: GrantSpec | None) -> tuple[str, dict[str, Any]]:
+    """How the confirmation says the grant, and the fields it posts on."""
+    if grant is None:
+        return "", {}
+    expires = grant.expires_at.isoformat() if grant.expires_at else ""
+    words = f" as a {grant.kind} grant"
+    words += f", expiring {when(expires)}" if expires else ", never expiring"
+    words += f", priority {grant.priority}"
+    return words, {"kind": grant.kind, "expires": expires, "priority": grant.priority}
+
+
+async def _revocation(
+    request: web.Request, fields: Fields, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A grant's revocation: its unspent rest leaves the balance (shown as money out)."""
+    grant = await grant_on(request, row["id"], str(fields.get("grant_id", "")))
+    rest = grant["remaining_micros"] if grant["revoked_at"] is None else 0
+    summary = (
+        f"Revoke grant {grant['id']} ({grant['kind']}, {usd_exact(rest)} left of"
+        f" {usd_exact(grant['amount_micros'])}) of {row['name']}"
+    )
+    return {"amount_micros": -rest, "grant_id": grant["id"], "summary": summary}
+
+
+async def _described(
+    request: web.Request, action: str, fields: Fields, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    if action not in ACTIONS:
+        raise InvalidRequest("Unknown action.")
+    if action == "revoke-grant":
+        what = await _revocation(request, fields, row)
+    else:
+        what = _what(action, fields, row)
+    return what | {"idempotency_key": _key(fields)}
+
+
 def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]:
     """What the confirmation page asks about: the sentence and the fields it posts."""
     reason = str(fields.get("reason", "")).strip()
@@ -71,8 +128,9 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
             micros = -micros
     verb = "Take" if micros < 0 else "Add"
     where = "from" if micros < 0 else "to"
-    summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}"
-    return {"amount_micros": micros, "reason": reason, "summary": summary}
+    words, grant = _grant_words(_grant(fields)) if action == "credit" else ("", {})
+    summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}{words}"
+    return {"amount_micros": micros, "reason": reason, "summary": summary, **grant}
 
 
 async def confirm(request: web.Request) -> web.Response:
@@ -81,9 +139,7 @@ async def confirm(request: web.Request) -> web.Response:
     row = await target_row(request)
     action = request.match_info["action"]
     try:
-        if action not in ACTIONS:
-            raise InvalidRequest("Unknown action.")
-        what = _what(action, request.query, row) | {"idempotency_key": _key(request.query)}
+        what = await _described(request, action, request.query, row)
         if action == "plan" and what["plan"] not in request.config_dict[PLANS].plans:
             raise InvalidRequest("No such plan.")
     except MeterwayError as exc:
@@ -112,8 +168,15 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
         payment = str(fields.get("payment_id", ""))
         _, created = await refund_account(request, row["id"], payment, -_micros(fields), key)
         return "refunded" if created else "replayed"
+    if action == "revoke-grant":
+        _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")))
+        return "grant-revoked" if created else "replayed"
     if action == "credit":
-        _, created = await credit_account(request, row["id"], _micros(fields), key, reason or None)
+        grant = _grant(fields)
+        answer = await credit_account(
+            request, row["id"], _micros(fields), key, reason or None, grant
+        )
+        created = answer[1]
     else:
         _, created = await adjust_account(request, row["id"], _micros(fields), key, reason)
     return ("credited" if action == "credit" else "adjusted") if created else "replayed"

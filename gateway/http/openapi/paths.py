@@ -225,6 +225,14 @@ def admin_paths() -> dict[str, Any]:
         "/admin/v1/accounts/{account_id}": {
             "get": op("An account", "admin", ADMIN, ok=account, params=(_ACCOUNT_ID,)),
         },
+        "/admin/v1/system": {
+            "get": op(
+                "The gateway's state: readiness, backlog, dead letters, exporters",
+                "admin",
+                ADMIN,
+                ok=JSON_OBJECT,
+            ),
+        },
         "/admin/v1/accounts/{account_id}/credits": {
             "post": op(
                 "Credit an account (idempotent by key)",
