@@ -1,0 +1,269 @@
+"""Every dashboard page for every kind of caller, in one Chromium: the five roles (a user
+token whose `groups` claim names the role, JWT_ROLE_CLAIM=groups), an API key with every
+scope (what `meterway dev`'s demo key holds) and the operator (ADMIN_API_KEY).
+
+A page the caller may see renders (200, its heading, no error), its main action is reached
+with the Tab key alone, nothing scrolls sideways at phone width, and it is saved at 1280 and
+390 px into tests/artifacts/dashboard/; a page it may not see answers its refusal in words
+with the right status. No page logs a console error or fails a request.
+
+One gateway and one browser serve the module; each caller gets one browser context.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
+
+from gateway.devtools.dev import DEMO_KEY
+from tests.browser_kit import DESKTOP, PHONE, screenshots, sign_in
+from tests.e2e.test_dashboard import chat
+from tests.factories import Tenant, tenant
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+
+ROLES = ("owner", "admin", "billing", "member", "viewer")
+CALLERS = (*ROLES, "key", "operator")
+EVERY = frozenset({*ROLES, "key"})  # every account caller
+KEYS_READ = frozenset({"owner", "admin", "member", "viewer", "key"})
+KEYS_WRITE = frozenset({"owner", "admin", "member", "key"})
+ORG_WRITE = frozenset({"owner", "admin", "key"})
+USAGE = frozenset({"owner", "admin", "billing", "viewer", "key"})
+BILLING = frozenset({"owner", "billing", "key"})
+OPERATOR = frozenset({"operator"})
+NOBODY: frozenset[str] = frozenset()
+HOUR = [{"window": "hour", "metric": "requests", "limit": 50}]
+# Whose view of each page is saved: the fullest, the read-only one, the operator's.
+SHOTS = frozenset({"owner", "viewer", "operator"})
+
+
+@dataclass(frozen=True)
+class Dash:
+    """One page: who may see it, its heading, and its main action (who gets it)."""
+
+    name: str
+    path: str
+    allowed: frozenset[str]
+    heading: str
+    action: str | None = None
+    acting: frozenset[str] = NOBODY
+
+
+PAGES = (
+    Dash("overview", "/dashboard/", EVERY, "Overview"),
+    Dash("keys", "/dashboard/keys", KEYS_READ, "Keys", "#create-key button", KEYS_WRITE),
+    Dash("usage", "/dashboard/usage", USAGE, "Usage", "form.filters button", USAGE),
+    Dash("billing", "/dashboard/billing", BILLING, "Billing", "#topup button", BILLING),
+    Dash("members", "/dashboard/members", EVERY, "Members", "#invite button", ORG_WRITE),
+    Dash("teams", "/dashboard/teams", EVERY, "Teams", "#create-team button", ORG_WRITE),
+    Dash(
+        "end-users",
+        "/dashboard/end-users",
+        EVERY,
+        "End-user budgets",
+        "#end-user-form button",
+        ORG_WRITE,
+    ),
+    Dash("operators", "/dashboard/operators", OPERATOR, "Operators", "#q", OPERATOR),
+    Dash(
+        "operators-account",
+        "/dashboard/operators/accounts/{account}",
+        OPERATOR,
+        "Account",
+        "form[action$='/confirm/credit'] button",
+        OPERATOR,
+    ),
+    Dash(
+        "operators-revoke-grant",
+        "/dashboard/operators/accounts/{account}/confirm/revoke-grant"
+        "?idempotency_key=k-every-page&grant_id={grant}",
+        OPERATOR,
+        "Confirm",
+        "#confirm",
+        OPERATOR,
+    ),
+    Dash("system", "/dashboard/system", OPERATOR, "System"),
+)
+
+
+@dataclass
+class Org:
+    tenant: Tenant
+    key: str  # an API key with every scope, as `meterway dev`'s demo key
+    grant: int
+    team: str
+
+
+@dataclass
+class Watch:
+    """What went wrong in a context besides the page itself: console errors, failed
+    requests, and answers >= 400 other than the document (a refusal page is expected)."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error" and "status of 40" not in msg.text:
+            self.problems.append(f"console: {msg.text}")
+
+    def failed(self, request: Request) -> None:
+        self.problems.append(f"failed: {request.url} {request.failure}")
+
+    def answered(self, response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            self.problems.append(f"{response.status}: {response.url}")
+
+
+@pytest.fixture(scope="module")
+async def gw(dsn: str) -> AsyncIterator[Gateway]:
+    env = {
+        "JWT_SECRET": HS_SECRET,
+        "JWT_AUDIENCE": AUDIENCE,
+        "JWT_ISSUER": ISSUER,
+        "JWT_ROLE_CLAIM": "groups",
+    }
+    async with running_gateway(dsn, **env) as gateway:
+        yield gateway
+        await gateway.settle_all()
+
+
+async def _admin(gw: Gateway, method: str, path: str, body: object = None) -> dict[str, object]:
+    status, answer = await gw.admin(method, path, body)
+    assert status < 300, (path, status, answer)
+    return dict(answer)
+
+
+@pytest.fixture(scope="module")
+async def org(gw: Gateway) -> Org:
+    """An organization with something on every page: usage, a team holding a key, a
+    member, end-user budgets, a promotional grant."""
+    t = await tenant(gw, scopes=list(DEMO_KEY.scopes))
+    acct = f"/admin/v1/accounts/{t.account_id}"
+    await chat(gw, t.key)
+    await gw.settle_all()
+    team = await _admin(gw, "POST", f"{acct}/teams", {"name": "research", "quotas": HOUR})
+    await _admin(gw, "PUT", f"/admin/v1/keys/{t.key_id}/team", {"team_id": team["id"]})
+    await _admin(gw, "POST", f"{acct}/members", {"email": "ana@example.com", "role": "viewer"})
+    await _admin(gw, "PUT", f"{acct}/end-user-budgets", {"quotas": HOUR})
+    await _admin(gw, "PUT", f"{acct}/end-user-budgets", {"end_user": "cust_42", "quotas": HOUR})
+    promo = {"kind": "promotional", "expires_at": "2099-01-01T00:00:00Z", "priority": 10}
+    credit = {"amount_micros": 2_000_000, "idempotency_key": "promo", "grant": promo}
+    await _admin(gw, "POST", f"{acct}/credits", credit)
+    grants = await _admin(gw, "GET", f"{acct}/grants")
+    grant = next(g for g in grants["data"] if g["kind"] == "promotional")  # type: ignore[attr-defined]
+    return Org(t, t.key, int(grant["id"]), str(team["id"]))
+
+
+def credential(org: Org, caller: str) -> str:
+    if caller == "operator":
+        return ADMIN_KEY
+    if caller == "key":
+        return org.key
+    sub = f"{caller}-{secrets.token_hex(3)}"
+    return sign_hs(claims(sub, account_id=org.tenant.account_id, groups=[caller]))
+
+
+async def focused_matches(page: Page, selector: str) -> bool:
+    found: bool = await page.evaluate(
+        "s => !!document.activeElement && document.activeElement.matches(s)", selector
+    )
+    return found
+
+
+async def tab_reaches(page: Page, selector: str, limit: int = 200) -> bool:
+    """Tab from the top of the page until `selector` has focus."""
+    await page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await focused_matches(page, selector):
+            return True
+    return False
+
+
+FOCUSABLE_JS = """
+s => { const e = document.querySelector(s);
+  return !!e && e.tabIndex >= 0 && !e.disabled && e.checkVisibility() }
+"""
+walked: set[str] = set()
+
+
+async def reachable(page: Page, dash: Dash) -> bool:
+    """The first caller walks the page with Tab to its main action; the next ones (the
+    same form on the same page) check it is visible, enabled and in the tab order."""
+    assert dash.action is not None
+    if dash.name not in walked:
+        walked.add(dash.name)
+        return await tab_reaches(page, dash.action)
+    found: bool = await page.evaluate(FOCUSABLE_JS, dash.action)
+    return found
+
+
+async def sideways_px(page: Page) -> int:
+    await page.set_viewport_size(PHONE)
+    width: int = await page.evaluate("document.documentElement.scrollWidth")
+    await page.set_viewport_size(DESKTOP)
+    return max(0, width - PHONE["width"])
+
+
+def refusal(caller: str, dash: Dash) -> tuple[int, str]:
+    """The status and the words a caller who may not see `dash` gets."""
+    if caller == "operator":
+        return 401, "Sign in with an account's API key or token to see this page."
+    if dash.allowed == OPERATOR:
+        return 403, "Operators only: sign in with the admin key or an admin token."
+    return 403, "This token lacks the '"
+
+
+async def visit(page: Page, org: Org, caller: str, dash: Dash) -> None:
+    path = dash.path.format(account=org.tenant.account_id, grant=org.grant)
+    response = await page.goto(path)
+    assert response is not None, path
+    where = f"{caller} {path}"
+    if caller == "operator" and dash.name == "overview":
+        assert page.url.endswith("/dashboard/operators"), where  # an operator's home
+        return
+    if caller not in dash.allowed:
+        status, words = refusal(caller, dash)
+        assert response.status == status, where
+        assert words in await page.inner_text("p.error[role=alert]"), where
+        return
+    assert response.status == 200, where
+    assert await page.locator("p.error").count() == 0, where
+    assert (await page.inner_text("h1")).startswith(dash.heading), where
+    if caller in dash.acting:
+        assert dash.action is not None
+        assert await reachable(page, dash), f"{where}: Tab never reaches {dash.action}"
+    else:
+        assert dash.action is None or await page.locator(dash.action).count() == 0, where
+    assert await sideways_px(page) == 0, where
+    if caller in SHOTS:
+        await screenshots(page, f"every-{caller}-{dash.name}")
+
+
+async def open_context(browser: Browser, gw: Gateway) -> tuple[BrowserContext, Page, Watch]:
+    context = await browser.new_context(base_url=gw.url, viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    page, watch = await context.new_page(), Watch()
+    page.on("console", watch.console)
+    page.on("pageerror", lambda exc: watch.problems.append(f"pageerror: {exc}"))
+    page.on("requestfailed", watch.failed)
+    page.on("response", watch.answered)
+    return context, page, watch
+
+
+@pytest.mark.timeout(180)
+async def test_every_page_for_every_caller(browser: Browser, gw: Gateway, org: Org) -> None:
+    """One context for all callers: each signs in over the last one's session."""
+    context, page, watch = await open_context(browser, gw)
+    try:
+        for caller in CALLERS:
+            await sign_in(page, credential(org, caller))
+            assert await page.locator("p.error").count() == 0, caller
+            for dash in PAGES:
+                await visit(page, org, caller, dash)
+            assert watch.problems == [], (caller, watch.problems)
+    finally:
+        await context.close()
