@@ -147,3 +147,37 @@ async def test_the_first_customer_tutorial_runs_as_written(shell: Shell, dev_gat
     )
     out, _ = await reconcile.communicate()
     assert reconcile.returncode == 0, out.decode()  # every ledger balance equals Redis's
+
+
+async def _banner(log: Path) -> str:
+    """`meterway dev`'s banner, printed once it serves."""
+    text = ""
+    for _ in range(200):
+        text = await asyncio.to_thread(log.read_text)
+        if "Ctrl-C stops it." in text:
+            return text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no banner in {text[-2000:]}")
+
+
+@pytest.mark.timeout(120)
+async def test_the_dev_banner_names_the_dashboard_and_its_demo_key_signs_in(
+    dev_gateway: Dev, tmp_path: Path
+) -> None:
+    banner = await _banner(tmp_path / "dev.log")
+    dashboard = re.search(r"Dashboard: (\S+/dashboard) \(sign in with the demo key\)", banner)
+    key = re.search(r"demo key \(shown once\): (mw-\S+)", banner)
+    assert dashboard and key, banner
+    assert dashboard.group(1) == f"{dev_gateway.url}/dashboard"
+    async with async_playwright() as pw:
+        browser = await launch(pw)
+        page = await browser.new_page()
+        await page.goto(dashboard.group(1) + "/signin")
+        await page.fill("#credential", key.group(1))
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/dashboard/")
+        assert "$10.00" in await page.inner_text("#balance")  # the demo account's credit
+        for path in ("/keys", "/usage", "/billing", "/members"):
+            answer = await page.goto(dashboard.group(1) + path)
+            assert answer is not None and answer.status == 200, path
+        await browser.close()
