@@ -233,6 +233,11 @@ PAGES = [
     ("/dashboard/usage", USAGE),
     ("/dashboard/usage/export", USAGE),
     ("/dashboard/billing", BILLING),
+    ("/dashboard/members", ALL),
+    ("/dashboard/teams", ALL),
+    ("/dashboard/end-users", ALL),
+    ("/dashboard/operators", frozenset()),
+    ("/dashboard/system", frozenset()),
 ]
 
 
@@ -278,3 +283,26 @@ async def test_only_an_owner_makes_changes_or_removes_owners(gw: Gateway) -> Non
     status, demoted = await call(gw, owner, "PUT", path + "/role", {"role": "viewer"})
     assert (status, demoted["role"]) == (200, "viewer")
     assert (await call(gw, admin, "DELETE", path))[0] == 200
+
+
+# Dashboard forms of the organization pages: owners and admins only (the others get 403).
+HOUR_ROW = {"window_0": "hour", "metric_0": "requests", "limit_0": "5"}
+FORMS = [
+    ("/dashboard/teams", {"name": "{name}"}),
+    ("/dashboard/members", {"email": "{name}@example.com", "role": "viewer"}),
+    ("/dashboard/end-users", {"applies_to": "end_user", "end_user": "{name}", **HOUR_ROW}),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_organization_form_answers_each_role_as_its_role_allows(
+    gw: Gateway, role: str
+) -> None:
+    org = await tenant(gw)
+    cookies, _ = await member_session(gw, org.account_id, role)
+    for path, form in FORMS:
+        data = {"csrf": "x", **filled(form, "", "")}
+        url = gw.url + path
+        async with gw.http.post(url, data=data, cookies=cookies, allow_redirects=False) as r:
+            expected = 303 if role in ORG_WRITE else 403
+            assert r.status == expected, f"{role} {path}: {r.status} {await r.text()}"
