@@ -3,9 +3,10 @@ token whose `groups` claim names the role, JWT_ROLE_CLAIM=groups), an API key wi
 scope (what `meterway dev`'s demo key holds) and the operator (ADMIN_API_KEY).
 
 A page the caller may see renders (200, its heading, no error), its main action is reached
-with the Tab key alone, nothing scrolls sideways at phone width, and it is saved at 1280 and
-390 px into tests/artifacts/dashboard/; a page it may not see answers its refusal in words
-with the right status. No page logs a console error or fails a request.
+with the Tab key alone, nothing scrolls sideways at phone width, and the owner's, the
+viewer's and the operator's views have every input labelled and readable contrast and are
+saved at 1280 and 390 px into tests/artifacts/dashboard/; a page it may not see answers
+its refusal in words with the right status. No page logs a console error or fails a request.
 
 One gateway and one browser serve the module; each caller gets one browser context.
 """
@@ -20,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
 
 from gateway.devtools.dev import DEMO_KEY
-from tests.browser_kit import DESKTOP, PHONE, screenshots, sign_in
+from tests.browser_kit import DESKTOP, PHONE, low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import chat
 from tests.factories import Tenant, tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
@@ -239,7 +240,9 @@ async def visit(page: Page, org: Org, caller: str, dash: Dash) -> None:
     else:
         assert dash.action is None or await page.locator(dash.action).count() == 0, where
     assert await sideways_px(page) == 0, where
-    if caller in SHOTS:
+    if caller in SHOTS:  # the fullest views: every input labelled, text readable (WCAG AA)
+        assert await unlabelled(page) == [], where
+        assert await low_contrast(page) == [], where
         await screenshots(page, f"every-{caller}-{dash.name}")
 
 
