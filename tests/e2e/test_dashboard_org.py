@@ -129,6 +129,10 @@ async def test_teams_are_created_limited_and_given_keys(gw: Gateway, page: Page)
     await card.locator("button", has_text="Save team limits").click()
     await page.wait_for_selector("text=The team's limits were saved")
     assert (await listed(gw, org.account_id, "teams"))[0]["quotas"][0]["limit"] == 80
+    bad = {"name": "other", "window_0": "day", "metric_0": "requests", "limit_0": "ten"}
+    status, text = await post_form(page, "/dashboard/teams", bad)
+    assert status == 400 and "Each limit must be a whole number." in text
+    assert "Create a team" in text  # the page again, its refusal in words
 
     await page.goto("/dashboard/keys")  # the signed-in key joins the team
     key = page.locator(f"li.key[data-key-id='{org.key_id}']")

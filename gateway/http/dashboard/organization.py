@@ -38,6 +38,8 @@ from gateway.http.teams import create_team, team_json, team_of, team_quotas
 END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
 QUOTA_ROWS = 3
 Page = Callable[..., Awaitable[web.Response]]
+Change = Callable[[web.Request, Principal, Form], Awaitable[str]]  # a form's change, its notice
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _reader(request: web.Request) -> Principal:
@@ -120,52 +122,47 @@ async def budgets_page(request: web.Request, *, status: int = 200, **extra: Any)
     )
 
 
-async def _done(
-    request: web.Request, page: Page, path: str, notice: str, change: Awaitable[object]
-) -> web.Response:
-    """Run a change; back to its page with a notice, or the page again with the error."""
-    try:
-        await change
-    except MeterwayError as exc:
-        return await page(request, status=exc.status, error=exc.message)
-    raise web.HTTPSeeOther(f"{BASE}/{path}?notice={notice}")
+def _form(page: Page, path: str, change: Change) -> Handler:
+    """A form's handler: its change, for owners and admins; back to the page with the
+    notice the change names, or the page again with the refusal in words."""
+
+    async def handler(request: web.Request) -> web.Response:
+        who, form = _writer(request), await request.post()
+        try:
+            notice = await change(request, who, form)
+        except MeterwayError as exc:
+            return await page(request, status=exc.status, error=exc.message)
+        raise web.HTTPSeeOther(f"{BASE}/{path}?notice={notice}")
+
+    return handler
 
 
-async def invite(request: web.Request) -> web.Response:
-    who, form = _writer(request), await request.post()
+async def _invite(request: web.Request, who: Principal, form: Form) -> str:
     body = {"email": form_text(form, "email"), "role": form_text(form, "role")}
-    return await _done(request, members_page, "members", "invited", invite_for(request, who, body))
+    await invite_for(request, who, body)
+    return "invited"
 
 
-async def change_role(request: web.Request) -> web.Response:
-    who, form = _writer(request), await request.post()
-    member_id = request.match_info["member_id"]
-    change = set_role_for(request, who, member_id, form_text(form, "role"))
-    return await _done(request, members_page, "members", "role", change)
+async def _change_role(request: web.Request, who: Principal, form: Form) -> str:
+    await set_role_for(request, who, request.match_info["member_id"], form_text(form, "role"))
+    return "role"
 
 
-async def remove(request: web.Request) -> web.Response:
-    who = _writer(request)
-    change = remove_for(request, who, request.match_info["member_id"])
-    return await _done(request, members_page, "members", "removed", change)
+async def _remove(request: web.Request, who: Principal, form: Form) -> str:
+    await remove_for(request, who, request.match_info["member_id"])
+    return "removed"
 
 
-async def _set_quotas(request: web.Request, who: Principal, form: Form) -> None:
+async def _new_team(request: web.Request, who: Principal, form: Form) -> str:
+    body = {"name": form_text(form, "name"), "quotas": form_quotas(form)}
+    await create_team(request, who.account_id, body)
+    return "created"
+
+
+async def _team_quotas(request: web.Request, who: Principal, form: Form) -> str:
     team = await team_of(request, who.account_id, request.match_info["team_id"])
     await team_quotas(request, team, {"quotas": form_quotas(form)})
-
-
-async def new_team(request: web.Request) -> web.Response:
-    who, form = _writer(request), await request.post()
-    body = {"name": form_text(form, "name"), "quotas": form_quotas(form)}
-    change = create_team(request, who.account_id, body)
-    return await _done(request, teams_page, "teams", "created", change)
-
-
-async def set_team_quotas(request: web.Request) -> web.Response:
-    who, form = _writer(request), await request.post()
-    change = _set_quotas(request, who, form)
-    return await _done(request, teams_page, "teams", "quotas", change)
+    return "quotas"
 
 
 def _budget_body(form: Form) -> dict[str, Any]:
@@ -180,22 +177,20 @@ def _budget_body(form: Form) -> dict[str, Any]:
     return body
 
 
-async def set_budget(request: web.Request) -> web.Response:
-    who, form = _writer(request), await request.post()
-    quotas = form_quotas(form)
-    change = put_budget(request, who.account_id, _budget_body(form))
-    notice = "budget" if quotas else "budget-removed"
-    return await _done(request, budgets_page, "end-users", notice, change)
+async def _budget(request: web.Request, who: Principal, form: Form) -> str:
+    body = _budget_body(form)
+    await put_budget(request, who.account_id, body)
+    return "budget" if body["quotas"] else "budget-removed"
 
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/members", members_page)
-    r.add_post("/members", invite)
-    r.add_post("/members/{member_id}/role", change_role)
-    r.add_post("/members/{member_id}/remove", remove)
+    r.add_post("/members", _form(members_page, "members", _invite))
+    r.add_post("/members/{member_id}/role", _form(members_page, "members", _change_role))
+    r.add_post("/members/{member_id}/remove", _form(members_page, "members", _remove))
     r.add_get("/teams", teams_page)
-    r.add_post("/teams", new_team)
-    r.add_post("/teams/{team_id}/quotas", set_team_quotas)
+    r.add_post("/teams", _form(teams_page, "teams", _new_team))
+    r.add_post("/teams/{team_id}/quotas", _form(teams_page, "teams", _team_quotas))
     r.add_get("/end-users", budgets_page)
-    r.add_post("/end-users", set_budget)
+    r.add_post("/end-users", _form(budgets_page, "end-users", _budget))
