@@ -107,6 +107,7 @@ class Watch:
     problems: list[str] = field(default_factory=list)
 
     def console(self, msg: ConsoleMessage) -> None:
+        # Chromium logs a refusal page's own 401/403 too; other 4xx are caught by `answered`
         if msg.type == "error" and "status of 40" not in msg.text:
             self.problems.append(f"console: {msg.text}")
 
@@ -188,10 +189,9 @@ FOCUSABLE_JS = """
 s => { const e = document.querySelector(s);
   return !!e && e.tabIndex >= 0 && !e.disabled && e.checkVisibility() }
 """
-walked: set[str] = set()
 
 
-async def reachable(page: Page, dash: Dash) -> bool:
+async def reachable(page: Page, dash: Dash, walked: set[str]) -> bool:
     """The first caller walks the page with Tab to its main action; the next ones (the
     same form on the same page) check it is visible, enabled and in the tab order."""
     assert dash.action is not None
@@ -218,7 +218,7 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
     return 403, "This token lacks the '"
 
 
-async def visit(page: Page, org: Org, caller: str, dash: Dash) -> None:
+async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str]) -> None:
     path = dash.path.format(account=org.tenant.account_id, grant=org.grant)
     response = await page.goto(path)
     assert response is not None, path
@@ -236,7 +236,7 @@ async def visit(page: Page, org: Org, caller: str, dash: Dash) -> None:
     assert (await page.inner_text("h1")).startswith(dash.heading), where
     if caller in dash.acting:
         assert dash.action is not None
-        assert await reachable(page, dash), f"{where}: Tab never reaches {dash.action}"
+        assert await reachable(page, dash, walked), f"{where}: Tab never reaches {dash.action}"
     else:
         assert dash.action is None or await page.locator(dash.action).count() == 0, where
     assert await sideways_px(page) == 0, where
@@ -261,12 +261,13 @@ async def open_context(browser: Browser, gw: Gateway) -> tuple[BrowserContext, P
 async def test_every_page_for_every_caller(browser: Browser, gw: Gateway, org: Org) -> None:
     """One context for all callers: each signs in over the last one's session."""
     context, page, watch = await open_context(browser, gw)
+    walked: set[str] = set()  # the pages walked with Tab
     try:
         for caller in CALLERS:
             await sign_in(page, credential(org, caller))
             assert await page.locator("p.error").count() == 0, caller
             for dash in PAGES:
-                await visit(page, org, caller, dash)
+                await visit(page, org, caller, dash, walked)
             assert watch.problems == [], (caller, watch.problems)
     finally:
         await context.close()
