@@ -248,7 +248,8 @@ async def test_an_operator_credits_a_promotional_grant_and_revokes_it_once(
     (paid_then,) = [g for g in await listed(gw, org.account_id, "grants") if g["kind"] == "paid"]
     await page.click("#confirm")
     await page.wait_for_selector("text=Grant revoked")
-    await page.go_back()
+    await page.go_back()  # the confirmation again, from its address: the same key
+    assert "already revoked" in await page.inner_text("#confirm-summary")
     await page.click("#confirm")
     await page.wait_for_selector("text=Already recorded")
     grants = {g["kind"]: g for g in await listed(gw, org.account_id, "grants")}

@@ -91,8 +91,9 @@ async def _revocation(
     """A grant's revocation: its unspent rest leaves the balance (shown as money out)."""
     grant = await grant_on(request, row["id"], str(fields.get("grant_id", "")))
     rest = grant["remaining_micros"] if grant["revoked_at"] is None else 0
+    left = f"{usd_exact(rest)} left" if grant["revoked_at"] is None else "already revoked"
     summary = (
-        f"Revoke grant {grant['id']} ({grant['kind']}, {usd_exact(rest)} left of"
+        f"Revoke grant {grant['id']} ({grant['kind']}, {left} of"
         f" {usd_exact(grant['amount_micros'])}) of {row['name']}"
     )
     return {"amount_micros": -rest, "grant_id": grant["id"], "summary": summary}
