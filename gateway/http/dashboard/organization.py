@@ -78,7 +78,7 @@ async def members_page(request: web.Request, *, status: int = 200, **extra: Any)
     )
 
 
-async def _key_names(request: web.Request, who: Principal) -> dict[str, list[dict[str, Any]]]:
+async def _team_keys(request: web.Request, who: Principal) -> dict[str, list[dict[str, Any]]]:
     """The caller's visible keys by team id (none without keys:read)."""
     if not who.has(KEYS_READ):
         return {}
@@ -99,7 +99,7 @@ async def teams_page(request: web.Request, *, status: int = 200, **extra: Any) -
         "Teams",
         status=status,
         teams=[team_json(r) for r in rows],
-        team_keys=await _key_names(request, who),
+        team_keys=await _team_keys(request, who),
         can_keys=who.has(KEYS_READ),
         **extra,
     )
