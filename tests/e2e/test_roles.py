@@ -233,6 +233,9 @@ PAGES = [
     ("/dashboard/usage", USAGE),
     ("/dashboard/usage/export", USAGE),
     ("/dashboard/billing", BILLING),
+]
+# The organization's pages, read by every role; the operators' pages, by none.
+PAGES += [
     ("/dashboard/members", ALL),
     ("/dashboard/teams", ALL),
     ("/dashboard/end-users", ALL),
