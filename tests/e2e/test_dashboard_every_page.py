@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response
 
 from gateway.devtools.dev import DEMO_KEY
 from tests.browser_kit import ARTIFACTS, DESKTOP, PHONE, low_contrast, sign_in, unlabelled
@@ -252,7 +252,17 @@ async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str])
         assert await saved(page, f"every-{caller}-{dash.name}") == 0, where
 
 
-async def open_context(browser: Browser, gw: Gateway) -> tuple[BrowserContext, Page, Watch]:
+@dataclass
+class Tab:
+    """The module's one browser tab, what it saw go wrong, the pages walked with Tab."""
+
+    page: Page
+    watch: Watch
+    walked: set[str] = field(default_factory=set)
+
+
+@pytest.fixture(scope="module")
+async def tab(browser: Browser, gw: Gateway) -> AsyncIterator[Tab]:
     context = await browser.new_context(base_url=gw.url, viewport=DESKTOP)
     context.set_default_timeout(15_000)
     page, watch = await context.new_page(), Watch()
@@ -260,20 +270,35 @@ async def open_context(browser: Browser, gw: Gateway) -> tuple[BrowserContext, P
     page.on("pageerror", lambda exc: watch.problems.append(f"pageerror: {exc}"))
     page.on("requestfailed", watch.failed)
     page.on("response", watch.answered)
-    return context, page, watch
+    yield Tab(page, watch)
+    await context.close()
 
 
-@pytest.mark.timeout(180)
-async def test_every_page_for_every_caller(browser: Browser, gw: Gateway, org: Org) -> None:
-    """One context for all callers: each signs in over the last one's session."""
-    context, page, watch = await open_context(browser, gw)
-    walked: set[str] = set()  # the pages walked with Tab
-    try:
-        for caller in CALLERS:
-            await sign_in(page, credential(org, caller))
-            assert await page.locator("p.error").count() == 0, caller
-            for dash in PAGES:
-                await visit(page, org, caller, dash, walked)
-            assert watch.problems == [], (caller, watch.problems)
-    finally:
-        await context.close()
+NAV = {  # the top navigation's links and who gets each
+    "/dashboard/": EVERY,
+    "/dashboard/keys": KEYS_READ,
+    "/dashboard/members": EVERY,
+    "/dashboard/billing": BILLING,
+    "/dashboard/usage": USAGE,
+    "/dashboard/operators": OPERATOR,
+    "/dashboard/system": OPERATOR,
+}
+
+
+async def nav_links(page: Page) -> set[str]:
+    links = page.locator("nav[aria-label=Dashboard] a")
+    return {str(await a.get_attribute("href")) for a in await links.all()}
+
+
+@pytest.mark.timeout(120)  # the owner's turn walks every page with Tab and saves it
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_every_page_for_every_caller(tab: Tab, org: Org, caller: str) -> None:
+    """Each caller signs in over the last one's session in the same tab; its top
+    navigation links only the pages it may see."""
+    tab.watch.problems.clear()
+    await sign_in(tab.page, credential(org, caller))
+    assert await tab.page.locator("p.error").count() == 0
+    assert await nav_links(tab.page) == {p for p, who in NAV.items() if caller in who}
+    for dash in PAGES:
+        await visit(tab.page, org, caller, dash, tab.walked)
+    assert tab.watch.problems == []
