@@ -98,7 +98,6 @@ class Org:
     tenant: Tenant
     key: str  # an API key with every scope, as `meterway dev`'s demo key
     grant: int
-    team: str
 
 
 @dataclass
@@ -158,7 +157,7 @@ async def org(gw: Gateway) -> Org:
     await _admin(gw, "POST", f"{acct}/credits", credit)
     grants = await _admin(gw, "GET", f"{acct}/grants")
     grant = next(g for g in grants["data"] if g["kind"] == "promotional")  # type: ignore[attr-defined]
-    return Org(t, t.key, int(grant["id"]), str(team["id"]))
+    return Org(t, t.key, int(grant["id"]))
 
 
 def credential(org: Org, caller: str) -> str:
