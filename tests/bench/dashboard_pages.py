@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import aiohttp
 import asyncpg
 
-from gateway.stores.postgres.rollups import ROLLUP_CTE
+from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
 from tests.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 
 TARGET_MS = 150.0
@@ -40,7 +40,8 @@ SELECT $1, 'debit', -(100 + g % 5000), 'bench_' || g, $3,
 FROM generate_series(1, $2::bigint) AS g
 """
 _ROLLUPS = (
-    f"WITH ins AS (SELECT * FROM ledger_entries WHERE request_id LIKE 'bench\\_%'),"
+    f"WITH ins AS (SELECT account_id, amount_micros, {ROLLUP_RETURNING} FROM ledger_entries"
+    f" WHERE request_id LIKE 'bench\\_%'),"
     f" {ROLLUP_CTE} SELECT count(*) FROM roll"
 )
 
