@@ -8,12 +8,13 @@ a section the credential's scopes do not cover is left out, as the API would ref
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
 
-from billing.forecast import WEEK_DAYS, Forecast, forecast
+from billing.forecast import WEEK_DAYS, forecast
 from gateway.appkeys import DIRECTORY
 from gateway.http.account import account_overview
 from gateway.http.dashboard.billing import billing_overview, step_view
@@ -46,25 +47,31 @@ async def chart_rows(
     return await directory.usage_series(who.account_id, *span, by, filters)
 
 
-async def _forecast(request: web.Request, who: Principal, available: int) -> Forecast:
+async def _week_spend(request: web.Request, who: Principal) -> int:
+    """What the last WEEK_DAYS days (today included) spent: the forecast's rate."""
     today = datetime.now(UTC).date()
     start = today - timedelta(days=WEEK_DAYS - 1)
     rows = await request.config_dict[DIRECTORY].usage_series(
         who.account_id, start, today + timedelta(days=1), ("day",), {}
     )
-    return forecast(available, sum(int(r["spend_micros"]) for r in rows))
+    return sum(int(r["spend_micros"]) for r in rows)
 
 
 async def _spend(request: web.Request, who: Principal) -> dict[str, Any]:
+    """The charts and the spend by model and by key over the view's span, read at once."""
     view = chart_view(request.query)
     start, end = recent(datetime.now(UTC).date(), view.granularity)
-    rows = await chart_rows(request, who, (start, end), view, {})
-    keys, teams = await key_names(request, who), await team_names(request, who)
+    series = request.config_dict[DIRECTORY].usage_series
+    rows, by_model, by_key, keys, teams, week = await asyncio.gather(
+        chart_rows(request, who, (start, end), view, {}),
+        series(who.account_id, start, end, ("model",), {}),
+        series(who.account_id, start, end, ("key",), {}),
+        key_names(request, who),
+        team_names(request, who),
+        _week_spend(request, who),
+    )
     label = labeller(view.stack, keys, teams)
     starts = buckets(start, end, view.granularity)
-    directory = request.config_dict[DIRECTORY]
-    by_model = await directory.usage_series(who.account_id, start, end, ("model",), {})
-    by_key = await directory.usage_series(who.account_id, start, end, ("key",), {})
     spend = stacked(starts, rows, view.granularity, view.stack, "spend_micros", label)
     return {
         "view": view,
@@ -75,18 +82,26 @@ async def _spend(request: web.Request, who: Principal) -> dict[str, Any]:
         "by_key": by_key,
         "key_names": keys,
         "total": sum(spend["values"]),
+        "week": week,
     }
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def overview(request: web.Request) -> web.Response:
+    """Each section its scope allows, the sections read at once (independent reads)."""
     who = account_principal(request)
-    account = await account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else None
-    billing = await billing_overview(request, who)
+    account, billing, spend = await asyncio.gather(
+        account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else _nothing(),
+        billing_overview(request, who),
+        _spend(request, who) if who.has(USAGE_READ) else _nothing(),
+    )
     step = billing["next"] if billing else account["next"] if account else None
-    spend = await _spend(request, who) if who.has(USAGE_READ) else None
     outlook = None
     if spend is not None and account is not None:
-        outlook = await _forecast(request, who, cast(int, account["available_micros"]))
+        outlook = forecast(cast(int, account["available_micros"]), spend["week"])
     return render(
         request,
         "overview.html",

@@ -9,8 +9,8 @@ request's page: every ledger row of the request and the price arithmetic of its 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-from typing import Any
+import asyncio
+from datetime import UTC, date, datetime, time
 
 from aiohttp import web
 
@@ -22,7 +22,7 @@ from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_
 from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.principal import ACCOUNT_READ, USAGE_READ
+from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.reports import (
     FILTERS,
     GROUPS,
@@ -52,17 +52,20 @@ def _fields(request: web.Request) -> dict[str, str]:
 
 
 async def _entries(
-    request: web.Request, account_id: str, span: tuple[Any, Any], fields: dict[str, str]
-) -> list[Row]:
-    """The newest ledger rows in the range, of the filters the ledger has (kind, model,
-    key, team); a meter or kind of usage filters the sums only."""
+    request: web.Request, who: Principal, span: tuple[date, date], fields: dict[str, str]
+) -> list[Row] | None:
+    """The last ledger rows written in the range, of the filters the ledger has (kind,
+    model, key, team; a meter or kind of usage filters the sums only); None without
+    `account:read`, the ledger's scope."""
+    if not who.has(ACCOUNT_READ):
+        return None
     start, end = (datetime.combine(d, time(), tzinfo=UTC) for d in span)
     filters = usage_filters(request)
     wanted = {k: v for k, v in filters.items() if k in ("model", "key", "team")}
     if fields["ledger_kind"]:
         wanted["ledger_kind"] = fields["ledger_kind"]
     directory = request.config_dict[DIRECTORY]
-    return await directory.entries_between(account_id, start, end, wanted, ENTRIES)
+    return await directory.entries_between(who.account_id, start, end, wanted, ENTRIES)
 
 
 async def usage(request: web.Request) -> web.Response:
@@ -71,10 +74,14 @@ async def usage(request: web.Request) -> web.Response:
     start, end = usage_range(request)
     group_by = group_by_of(request)
     fields = _fields(request)
-    rows = await usage_rows(request, who.account_id, start, end, group_by)
     view = chart_view(request.query)
-    series = await chart_rows(request, who, (start, end), view, usage_filters(request))
-    keys, teams = await key_names(request, who), await team_names(request, who)
+    rows, series, keys, teams, entries = await asyncio.gather(
+        usage_rows(request, who.account_id, start, end, group_by),
+        chart_rows(request, who, (start, end), view, usage_filters(request)),
+        key_names(request, who),
+        team_names(request, who),
+        _entries(request, who, (start, end), fields),
+    )
     chart = stacked(
         buckets(start, end, view.granularity),
         series,
@@ -83,9 +90,6 @@ async def usage(request: web.Request) -> web.Response:
         fields["metric"],
         labeller(view.stack, keys, teams),
     )
-    entries = None
-    if who.has(ACCOUNT_READ):
-        entries = await _entries(request, who.account_id, (start, end), fields)
     export = {k: v for k, v in request.query.items() if v} | {"format": "csv"}
     return render(
         request,
