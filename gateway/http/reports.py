@@ -64,7 +64,9 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
 
 GROUPS = ("day", "model", "key", "meter", "team", "member", "week", "month", "kind")
 # A usage report's filters: query parameter -> the dimension it keeps one value of
-# (stores/postgres/rollups.DIMENSIONS). One more filter is one more line here.
+# (stores/postgres/rollups.DIMENSIONS). A new dimension (an end user, say, once the rollups
+# keep one) is a line in DIMENSIONS, its name in GROUPS (and GroupBy), a line here, and a
+# line in the dashboard's TEXT_FILTERS (http/dashboard/usage.py) for its field.
 FILTERS = {"model": "model", "key_id": "key", "meter": "meter", "team_id": "team", "kind": "kind"}
 
 

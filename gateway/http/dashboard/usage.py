@@ -37,6 +37,9 @@ from gateway.stores.records import USAGE_FIELDS, Row
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
 LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 ENTRIES = 50
+# The report's filters typed as text, by query parameter (the key and team filters are lists
+# of the account's own): a dimension added to FILTERS gets its field with one line here.
+TEXT_FILTERS = {"model": "Model", "meter": "Meter"}
 # The page's own fields beside the report's filters (FILTERS) and group_by.
 VIEW_FIELDS = ("from", "to", "group_by", "metric", "granularity", "stack", "ledger_kind")
 
@@ -107,6 +110,7 @@ async def usage(request: web.Request) -> web.Response:
         granularities=GRANULARITIES,
         stacks=STACKS,
         kinds=KINDS,
+        text_filters=TEXT_FILTERS,
         ledger_kinds=LEDGER_KINDS,
         chart=chart,
         totals={f: sum(r[f] for r in rows) for f in USAGE_FIELDS},
