@@ -164,8 +164,12 @@ async def test_charts_match_the_ledger_by_day_week_and_month_stacked_by_model_ke
     assert len(spend["days"]) == 30
     assert await page.locator("#chart-daily-figure .legend li").count() == len(spend["series"])
     assert await overflow_px(page) == 0
-    await page.click("#gran-week")
+    await page.click("#gran-month")
     await page.click("#stack-model")
+    await page.wait_for_selector("#chart-daily canvas")
+    await light_and_dark(page, "overview-charts-month")
+    await page.click("#gran-week")
+    await page.wait_for_selector("#chart-daily canvas")
     await light_and_dark(page, "overview-charts")
     assert problems.found == []
 

@@ -39,6 +39,27 @@
     return { series: series, ys: ys };
   }
 
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // Weeks and months are labelled at their own first day (every other one when narrow);
+  // days keep uPlot's own ticks.
+  function xAxis(data, xs, el, muted, line) {
+    var axis = { stroke: muted, grid: { stroke: line }, ticks: { stroke: line } };
+    if (data.granularity === "day") return axis;
+    axis.splits = function () { return xs; };
+    axis.values = function (u, vals) {
+      var step = u.width < 600 ? 2 : 1;
+      return vals.map(function (v, i) {
+        if ((xs.length - 1 - i) % step) return "";
+        var d = new Date(v * 1000);
+        return data.granularity === "month"
+          ? MONTHS[d.getUTCMonth()] + (d.getUTCMonth() === 0 || i === 0 ? " " + d.getUTCFullYear() : "")
+          : (d.getUTCMonth() + 1) + "/" + d.getUTCDate();
+      });
+    };
+    return axis;
+  }
+
   function draw(el, data) {
     var xs = data.days.map(function (d) { return Date.parse(d + "T00:00:00Z") / 1000; });
     var muted = css("--muted"), line = css("--line");
@@ -49,9 +70,15 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } } },
+      scales: {
+        x: { time: true, range: function (u, min, max) {  // half a bucket each side: no bar cut
+          var half = (xs.length > 1 ? xs[1] - xs[0] : 86400) / 2;
+          return [xs[0] - half, xs[xs.length - 1] + half];
+        } },
+        y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } }
+      },
       axes: [
-        { stroke: muted, grid: { stroke: line }, ticks: { stroke: line } },
+        xAxis(data, xs, el, muted, line),
         { stroke: muted, grid: { stroke: line }, ticks: { stroke: line }, size: 80,
           values: function (u, vals) { return vals.map(function (v) { return label(data.metric, v); }); } }
       ],
