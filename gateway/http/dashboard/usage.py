@@ -37,6 +37,7 @@ from gateway.stores.records import USAGE_FIELDS, Row
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
 LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 ENTRIES = 50
+ENTRIES_WITHIN = 10_000  # the explorer's entries are filtered among the last this many
 # The report's filters typed as text, by query parameter (the key and team filters are lists
 # of the account's own): a dimension added to FILTERS gets its field with one line here.
 TEXT_FILTERS = {"model": "Model", "meter": "Meter"}
@@ -68,7 +69,9 @@ async def _entries(
     if fields["ledger_kind"]:
         wanted["ledger_kind"] = fields["ledger_kind"]
     directory = request.config_dict[DIRECTORY]
-    return await directory.entries_between(who.account_id, start, end, wanted, ENTRIES)
+    return await directory.entries_between(
+        who.account_id, start, end, wanted, ENTRIES, ENTRIES_WITHIN
+    )
 
 
 async def usage(request: web.Request) -> web.Response:
@@ -112,6 +115,7 @@ async def usage(request: web.Request) -> web.Response:
         kinds=KINDS,
         text_filters=TEXT_FILTERS,
         ledger_kinds=LEDGER_KINDS,
+        entries_within=ENTRIES_WITHIN,
         chart=chart,
         totals={f: sum(r[f] for r in rows) for f in USAGE_FIELDS},
         key_names=keys,

@@ -97,9 +97,11 @@ class DirectoryPort(Protocol):
         end: datetime,
         filters: Mapping[str, str],
         limit: int,
+        within: int,
     ) -> list[Row]:
-        """The live ledger's newest `limit` rows of the account that occurred in [start, end),
-        filtered by `ledger_kind`, `model`, `key` and `team` when given."""
+        """Of the live ledger's last `within` rows of the account that occurred in
+        [start, end), the newest `limit` of `ledger_kind`, `model`, `key` and `team` when
+        given (bounded: a filter that matches little reads at most `within` rows)."""
         ...
 
 

@@ -29,14 +29,17 @@ _ARCHIVED_REQUEST = (
 _REQUEST_ALL = f"{_REQUEST} ORDER BY id"
 _ARCHIVED_ALL = _ARCHIVED_REQUEST
 _CARD = "SELECT card FROM price_versions WHERE version = $1"
-# The explorer's entries: the live ledger's newest rows of an account in [$2, $3), of one
-# kind, model, key and/or team when given (NULL: any), by the account's id index.
+# The explorer's entries: of the last $8 rows of account $1 that occurred in [$2, $3) (by
+# the account's id index, so a filter that matches little walks at most $8 rows), the newest
+# $9 of one kind, model, key and/or team when given (NULL: any).
 _ENTRIES = (
-    f"SELECT {ENTRY_SELECT} FROM ledger_entries WHERE account_id = $1"
-    " AND occurred_at >= $2 AND occurred_at < $3 AND ($4::text IS NULL OR kind = $4)"
-    " AND ($5::text IS NULL OR model = $5) AND ($6::text IS NULL OR key_id = $6)"
+    f"SELECT {ENTRY_SELECT} FROM (SELECT {ENTRY_SELECT} FROM ledger_entries"
+    " WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
+    " ORDER BY id DESC LIMIT $8) e"
+    " WHERE ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR model = $5)"
+    " AND ($6::text IS NULL OR key_id = $6)"
     " AND ($7::text IS NULL OR key_id IN (SELECT id FROM api_keys WHERE team_id = $7))"
-    " ORDER BY id DESC LIMIT $8"
+    " ORDER BY id DESC LIMIT $9"
 )
 _KEYS = """
 SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
@@ -208,10 +211,12 @@ class Directory:
         end: datetime,
         filters: Mapping[str, str],
         limit: int,
+        within: int,
     ) -> list[Row]:
         args = [filters.get(n) for n in ("ledger_kind", "model", "key", "team")]
         rows = await read_once_more(
-            self.pool, lambda: self.pool.fetch(_ENTRIES, account_id, start, end, *args, limit)
+            self.pool,
+            lambda: self.pool.fetch(_ENTRIES, account_id, start, end, *args, within, limit),
         )
         return [entry_row(r) for r in rows]
 
