@@ -180,6 +180,10 @@ async def test_the_forecast_says_how_long_the_credit_lasts(gw: Gateway, page: Pa
     assert await page.inner_text("#forecast") == (
         "No spend in the last 7 days, so there is no forecast."
     )
+    postpaid = await tenant(gw, plan="enterprise", scopes=SCOPES)
+    await sign_in(page, postpaid.key)  # billed for its use: no credit runs out, no words
+    assert await page.locator("#forecast").count() == 0
+    assert await page.locator("#chart-daily").count() == 1
     s = await scene(gw)
     problems = Problems(page)
     await sign_in(page, s.t.key)

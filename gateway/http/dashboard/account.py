@@ -99,8 +99,8 @@ async def overview(request: web.Request) -> web.Response:
         _spend(request, who) if who.has(USAGE_READ) else _nothing(),
     )
     step = billing["next"] if billing else account["next"] if account else None
-    outlook = None
-    if spend is not None and account is not None:
+    outlook = None  # a postpaid account is billed for its use: no credit runs out
+    if spend is not None and account is not None and account["mode"] == "prepaid":
         outlook = forecast(cast(int, account["available_micros"]), spend["week"])
     return render(
         request,
