@@ -106,3 +106,18 @@ def usage_label(group_by: str, value: str | None) -> str:
     if group_by == "key":
         return value or "Metered usage (no key)"
     return value or "—"
+
+
+def time_left(seconds: int) -> str:
+    """How long until a moment, in the two largest units: "in 40 s", "in 12 min",
+    "in 3 h 5 min", "in 2 days 4 h"; "now" when it is due."""
+    if seconds <= 0:
+        return "now"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"in {days} day{'s' if days > 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"in {hours} h" + (f" {minutes} min" if minutes else "")
+    return f"in {minutes} min" if minutes else f"in {secs} s"

@@ -56,6 +56,37 @@ async def screenshots(page: Page, name: str) -> None:
     await page.set_viewport_size(DESKTOP)
 
 
+async def light_and_dark(page: Page, name: str) -> None:
+    """`screenshots` in the light scheme (`NAME-desktop.png`, `NAME-phone.png`), then in the
+    dark one (`NAME-dark-desktop.png`, ...), the page reloaded so its charts are drawn in it."""
+    await screenshots(page, name)
+    await page.emulate_media(color_scheme="dark")
+    await page.reload()
+    await screenshots(page, f"{name}-dark")
+    await page.emulate_media(color_scheme="light")
+    await page.reload()
+
+
+class Problems:
+    """What went wrong in a page while a test drove it: console errors, uncaught errors,
+    requests that failed or were answered with a 4xx/5xx status."""
+
+    def __init__(self, page: Page) -> None:
+        self.found: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.found.append(f"uncaught: {exc}"))
+        page.on("requestfailed", lambda r: self.found.append(f"failed: {r.method} {r.url}"))
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.found.append(f"console: {message.text} at {message.location.get('url')}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.found.append(f"status {response.status}: {response.url}")
+
+
 async def overflow_px(page: Page) -> int:
     """How far the page is wider than a phone's viewport (0: nothing scrolls sideways)."""
     await page.set_viewport_size(PHONE)

@@ -6,14 +6,16 @@ debit is explained from its own record, whatever the catalogue installed today s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 from billing.money import BPS, COST_SCALE, charge, format_usd
 from billing.pricing.card import _leaves
-from billing.pricing.model import ModelPrice
-from billing.pricing.units import BY_PRICE, REQUESTS
+from billing.pricing.model import ModelPrice, usage_counts
+from billing.pricing.units import BY_PRICE, BY_USAGE, REQUESTS
+from billing.usage import Usage
 
 PER_LABEL = {1_000_000: "1M", 1000: "1k", 3600: "3,600", 1_000_000_000: "1G"}
 
@@ -146,4 +148,34 @@ def _card_diff(
         band = "" if above < 0 else f" over {above:,} input tokens"
         shown = [("none" if r is None else format_usd(r)) for r in (was, now)]
         lines.append(f"~ {label} {key}{band}: {shown[0]} -> {shown[1]} {unit_label(key)}")
+    return lines
+
+
+def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
+    """A ledger debit re-derived from its own row and the card its price_version names: the
+    card's arithmetic over the row's usage, then what the ledger debited (the CLI's
+    `prices explain` and the dashboard's request page print these lines)."""
+    detail = row["usage_detail"] or {}
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    extra = tuple((k, v) for k, v in sorted(detail.items()) if k in BY_USAGE and isinstance(v, int))
+    usage = Usage(
+        input_tokens=row["input_tokens"] or 0,
+        cached_input_tokens=row["cached_input_tokens"] or 0,
+        cache_write_tokens=row["cache_write_tokens"] or 0,
+        output_tokens=row["output_tokens"] or 0,
+        reasoning_tokens=row["reasoning_tokens"] or 0,
+        extra=extra,
+    )
+    charged = -row["amount_micros"]
+    provider = row["provider_cost_micros"]
+    lines = [
+        f"request {row['request_id']}  model {row['model']}  price_version {row['price_version']}"
+    ]
+    lines += explain(card, usage_counts(usage))
+    tier = detail.get("service_tier")
+    if tier:
+        lines.append(f"  service tier {tier}")
+    cost = charged if provider is None else provider
+    lines.append(f"  provider cost {cost:,} micros, debited {charged:,} micros")
     return lines

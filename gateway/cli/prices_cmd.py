@@ -7,18 +7,13 @@ ledger kept for it."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
-from billing.pricing.explain import diff, explain, show
-from billing.pricing.model import usage_counts
-from billing.pricing.units import BY_USAGE
-from billing.usage import Usage
+from billing.pricing.explain import diff, explain_row, show
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import open_stores
@@ -101,34 +96,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return ERROR
     print("\n".join(explain_row(row, card["card"])))
     return OK
-
-
-def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
-    """The card's arithmetic over the row's usage, then what the ledger debited."""
-    detail = row["usage_detail"] or {}
-    if isinstance(detail, str):
-        detail = json.loads(detail)
-    extra = tuple((k, v) for k, v in sorted(detail.items()) if k in BY_USAGE and isinstance(v, int))
-    usage = Usage(
-        input_tokens=row["input_tokens"] or 0,
-        cached_input_tokens=row["cached_input_tokens"] or 0,
-        cache_write_tokens=row["cache_write_tokens"] or 0,
-        output_tokens=row["output_tokens"] or 0,
-        reasoning_tokens=row["reasoning_tokens"] or 0,
-        extra=extra,
-    )
-    charged = -row["amount_micros"]
-    provider = row["provider_cost_micros"]
-    lines = [
-        f"request {row['request_id']}  model {row['model']}  price_version {row['price_version']}"
-    ]
-    lines += explain(card, usage_counts(usage))
-    tier = detail.get("service_tier")
-    if tier:
-        lines.append(f"  service tier {tier}")
-    cost = charged if provider is None else provider
-    lines.append(f"  provider cost {cost:,} micros, debited {charged:,} micros")
-    return lines
 
 
 def offline(args: argparse.Namespace, config: Path) -> int:

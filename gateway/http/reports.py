@@ -62,29 +62,33 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
-GROUPS = ("day", "model", "key", "meter", "team", "member")  # a usage report's buckets
+GROUPS = ("day", "model", "key", "meter", "team", "member", "week", "month", "kind")
+# A usage report's filters: query parameter -> the dimension it keeps one value of
+# (stores/postgres/rollups.DIMENSIONS). A new dimension (an end user, say, once the rollups
+# keep one) is a line in DIMENSIONS, its name in GROUPS (and GroupBy), a line here, and a
+# line in the dashboard's TEXT_FILTERS (http/dashboard/usage.py) for its field.
+FILTERS = {"model": "model", "key_id": "key", "meter": "meter", "team_id": "team", "kind": "kind"}
 
 
 def group_by_of(request: web.Request) -> GroupBy:
     return _choice(request, "group_by", GROUPS)  # type: ignore[return-value]
 
 
+def usage_filters(request: web.Request) -> dict[str, str]:
+    """The query's filters by dimension; an empty value is no filter (so an empty `meter`
+    is not a filter: LLM calls are the meter named '', or `kind=tokens`)."""
+    q = request.query
+    return {dim: q[name] for name, dim in FILTERS.items() if q.get(name)}
+
+
 async def usage_rows(
     request: web.Request, account_id: str, start: date, end: date, group_by: GroupBy
 ) -> list[dict[str, Any]]:
-    """One dict per bucket with every usage sum; `model`, `key_id`, `meter` in the query
-    filter (an empty `meter` is not a filter; LLM calls are the meter named '')."""
-    q = request.query
-    records = await request.config_dict[DIRECTORY].usage_report(
-        account_id,
-        start,
-        end,
-        group_by,
-        model=q.get("model") or None,
-        key_id=q.get("key_id") or None,
-        meter=q.get("meter") or None,
+    """One dict per bucket with every usage sum, filtered by the query (`usage_filters`)."""
+    records = await request.config_dict[DIRECTORY].usage_series(
+        account_id, start, end, (group_by,), usage_filters(request)
     )
-    return [{group_by: r["bucket"], **_sums(r)} for r in records]
+    return [{group_by: r[group_by], **_sums(r)} for r in records]
 
 
 def _sums(r: Mapping[str, Any]) -> dict[str, int]:

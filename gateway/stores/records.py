@@ -124,7 +124,10 @@ class WindowCount:
     resets_at_ms: int | None
 
 
-GroupBy = Literal["day", "model", "key", "meter", "team", "member"]
+# What a usage row is a use of (the `kind` dimension): tokens, else images, audio, speech
+# (characters), or a meter's units.
+USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered")
+GroupBy = Literal["day", "model", "key", "meter", "team", "member", "week", "month", "kind"]
 # The sums of a usage report bucket, as the rollups keep them.
 USAGE_FIELDS = (
     "requests",

@@ -7,7 +7,7 @@ from playwright.async_api import Page
 
 from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
-from tests.factories import tenant
+from tests.factories import ledger, tenant
 from tests.harness import ADMIN_KEY, Gateway
 
 
@@ -36,6 +36,44 @@ async def test_every_page_labels_its_inputs_and_has_readable_contrast(
         f"{confirm}?idempotency_key=k1&amount=2&reason=check&direction=out",
     ):
         await check(page, path)
+
+
+DARK_JS = """() => { const m = getComputedStyle(document.documentElement).backgroundColor
+  .match(/\\d+/g).map(Number); return m[0] + m[1] + m[2] < 120; }"""
+
+
+async def test_light_and_dark_schemes_keep_aa_contrast_on_every_page(
+    gw: Gateway, page: Page
+) -> None:
+    """prefers-color-scheme emulated: each page in each scheme, the charts, gauges, explorer
+    and a request's page included, every text at WCAG AA against its rendered background."""
+    t = await tenant(gw, scopes=SCOPES)
+    for model in ("gpt-4o-mini", "gpt-4o"):
+        await chat(gw, t.key, model=model)
+    await gw.settle_all()
+    rid = next(e["request_id"] for e in await ledger(gw, t.account_id) if e["kind"] == "debit")
+    account_pages = (
+        "/dashboard/",
+        "/dashboard/?granularity=week&stack=model",
+        "/dashboard/keys",
+        "/dashboard/billing",
+        "/dashboard/usage?group_by=kind&stack=model",
+        f"/dashboard/usage/requests/{rid}",
+    )
+    operator_pages = ("/dashboard/operators", f"/dashboard/operators/accounts/{t.account_id}")
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await check(page, "/dashboard/signin")
+        assert await page.evaluate(DARK_JS) is (scheme == "dark"), scheme
+        await sign_in(page, t.key)
+        for path in account_pages:
+            await check(page, path)
+            assert await page.evaluate(DARK_JS) is (scheme == "dark"), (scheme, path)
+        await page.click("text=Sign out")
+        await sign_in(page, ADMIN_KEY)
+        for path in operator_pages:
+            await check(page, path)
+        await page.click("text=Sign out")
 
 
 async def focused(page: Page) -> str:

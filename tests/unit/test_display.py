@@ -49,3 +49,13 @@ def test_meter_debits_and_llm_calls_are_labelled_in_usage() -> None:
     assert usage_label("meter", "egress_bytes") == "egress bytes"
     assert usage_label("meter", None) == "LLM calls"
     assert usage_label("key", "") == "Metered usage (no key)"
+
+
+def test_time_left_in_the_two_largest_units() -> None:
+    from billing.display import time_left
+
+    assert time_left(0) == "now" and time_left(-5) == "now"
+    assert time_left(40) == "in 40 s"
+    assert time_left(60) == "in 1 min" and time_left(719) == "in 11 min"
+    assert time_left(3600) == "in 1 h" and time_left(3600 * 3 + 300) == "in 3 h 5 min"
+    assert time_left(86_400) == "in 1 day" and time_left(2 * 86_400 + 4 * 3600) == "in 2 days 4 h"

@@ -17,6 +17,7 @@ from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard import usage as dashboard_usage
 from gateway.http.dashboard.session import (
     BASE,
     COOKIE,
@@ -85,8 +86,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/signin", signin)
     r.add_post("/signout", signout)
     dashboard_signin.add_routes(dash)
-    r.add_get("/usage", dashboard_account.usage)
-    r.add_get("/usage/export", dashboard_account.usage_export)
+    r.add_get("/usage", dashboard_usage.usage)
+    r.add_get("/usage/export", dashboard_usage.usage_export)
+    r.add_get("/usage/requests/{request_id}", dashboard_usage.request_page)
     r.add_get("/keys", dashboard_keys.keys_page)
     r.add_post("/keys", dashboard_keys.create)
     r.add_post("/keys/{key_id}/rotate", dashboard_keys.rotate)

@@ -21,6 +21,7 @@ from billing.display import (
     metric_label,
     quota_amount,
     quota_label,
+    time_left,
     usage_label,
     usd,
     usd_cost,
@@ -56,6 +57,14 @@ def when(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def until(value: str | None) -> str:
+    """How long until an RFC 3339 instant, in words ("in 3 h 5 min")."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return time_left(int((moment - datetime.now(UTC)).total_seconds()))
+
+
 def percent(used: int, limit: int) -> int:
     """Whole percent of a limit used, for a bar's width class; integers only."""
     return 100 if limit <= 0 else min(100, used * 100 // limit)
@@ -70,7 +79,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(usd=usd, usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
-    env.filters.update(when=when)
+    env.filters.update(when=when, until=until)
     env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
     env.filters.update(metric=metric_label, meter=meter_label, usage_label=usage_label)
     return env

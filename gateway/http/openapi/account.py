@@ -23,6 +23,7 @@ from gateway.http.openapi.schemas import (
     ref,
 )
 from gateway.http.reports import GROUPS
+from gateway.stores.records import USAGE_KINDS
 
 USER: Security = [{"apiKey": []}, {"userToken": []}]
 _KEY_ID = path_param("key_id")
@@ -64,6 +65,8 @@ _USAGE_PARAMS = (
     query("model", STR, "only this model"),
     query("key_id", STR, "only this key"),
     query("meter", STR, "only this meter"),
+    query("team_id", STR, "only the keys of this team"),
+    query("kind", {"enum": list(USAGE_KINDS)}, "only this kind of usage"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 

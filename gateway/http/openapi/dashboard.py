@@ -48,6 +48,7 @@ PAGES = (
     ("post", "/dashboard/billing/alert-remove", "Remove an alert"),
     ("get", "/dashboard/usage", "Usage report with filters"),
     ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
+    ("get", "/dashboard/usage/requests/{request_id}", "A request's ledger rows and its price"),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
     ("get", "/dashboard/operators/accounts/{account_id}", "One account: credit, plan, keys"),
     (

@@ -6,6 +6,7 @@ What each call promises is in its docstring; every method raises only store erro
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -64,6 +65,43 @@ class DirectoryPort(Protocol):
     ) -> list[Row]:
         """Sums per bucket (day, model or key) over [start, end) from the rollups only,
         optionally of one model, key and/or meter."""
+        ...
+
+    async def usage_series(
+        self,
+        account_id: str,
+        start: date,
+        end: date,
+        by: Sequence[str],
+        filters: Mapping[str, str],
+    ) -> list[Row]:
+        """Sums per combination of the `by` dimensions (stores/postgres/rollups.DIMENSIONS:
+        day, week, month, model, key, meter, team, member, kind) over [start, end) from the
+        rollups only, each row with one field per dimension; `filters` keeps the rows whose
+        dimension equals the value (dimension name -> value)."""
+        ...
+
+    async def request_entries(self, account_id: str, request_id: str) -> list[Row]:
+        """Every ledger row of one request of this account (debit, void, ...), oldest first,
+        live or archived; [] when none."""
+        ...
+
+    async def price_card(self, version: str) -> Mapping[str, object] | None:
+        """The rate card a debit's price_version names (as the ledger registered it)."""
+        ...
+
+    async def entries_between(
+        self,
+        account_id: str,
+        start: datetime,
+        end: datetime,
+        filters: Mapping[str, str],
+        limit: int,
+        within: int,
+    ) -> list[Row]:
+        """Of the live ledger's last `within` rows of the account that occurred in
+        [start, end), the newest `limit` of `ledger_kind`, `model`, `key` and `team` when
+        given (bounded: a filter that matches little reads at most `within` rows)."""
         ...
 
 

@@ -6,7 +6,10 @@ provider id, an account's keys with their use (from the rollups), one request's 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import cache
 
 import asyncpg
 
@@ -15,13 +18,28 @@ from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
-from gateway.stores.postgres.rollups import REPORT_SQL
+from gateway.stores.postgres.rollups import series_sql
 from gateway.stores.records import Row
 
 _GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"
 _REQUEST = f"SELECT {ENTRY_SELECT} FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
 _ARCHIVED_REQUEST = (
     f"SELECT {ENTRY_SELECT} FROM {{table}} WHERE request_id = $1 AND account_id = $2"
+)
+_REQUEST_ALL = f"{_REQUEST} ORDER BY id"
+_ARCHIVED_ALL = _ARCHIVED_REQUEST
+_CARD = "SELECT card FROM price_versions WHERE version = $1"
+# The explorer's entries: of the last $8 rows of account $1 that occurred in [$2, $3) (by
+# the account's id index, so a filter that matches little walks at most $8 rows), the newest
+# $9 of one kind, model, key and/or team when given (NULL: any).
+_ENTRIES = (
+    f"SELECT {ENTRY_SELECT} FROM (SELECT {ENTRY_SELECT} FROM ledger_entries"
+    " WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
+    " ORDER BY id DESC LIMIT $8) e"
+    " WHERE ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR model = $5)"
+    " AND ($6::text IS NULL OR key_id = $6)"
+    " AND ($7::text IS NULL OR key_id IN (SELECT id FROM api_keys WHERE team_id = $7))"
+    " ORDER BY id DESC LIMIT $9"
 )
 _KEYS = """
 SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
@@ -147,7 +165,65 @@ class Directory:
         key_id: str | None = None,
         meter: str | None = None,
     ) -> list[Row]:
-        return await self._fetch(REPORT_SQL[group_by], account_id, start, end, model, key_id, meter)
+        given = (("model", model), ("key", key_id), ("meter", meter))
+        filters = {dim: value for dim, value in given if value is not None}
+        rows = await self.usage_series(account_id, start, end, (group_by,), filters)
+        return [
+            {"bucket": r[group_by], **{k: v for k, v in r.items() if k != group_by}} for r in rows
+        ]
+
+    async def usage_series(
+        self,
+        account_id: str,
+        start: date,
+        end: date,
+        by: Sequence[str],
+        filters: Mapping[str, str],
+    ) -> list[Row]:
+        names = tuple(sorted(filters))
+        sql = _series(tuple(by), names)
+        return await self._fetch(sql, account_id, start, end, *(filters[n] for n in names))
+
+    async def request_entries(self, account_id: str, request_id: str) -> list[Row]:
+        """Every row of the request on this account, oldest first, live or archived (the
+        archives only when the guard rows name a kind the live ledger lacks)."""
+        with map_postgres_errors():
+            kinds = {r["kind"] for r in await self.pool.fetch(_GUARDS, request_id)}
+            if not kinds:
+                return []
+            found = list(await self.pool.fetch(_REQUEST_ALL, request_id, account_id))
+            if kinds - {r["kind"] for r in found}:
+                tables = [a.table for a in await archives.of_account(self.pool, account_id)]
+                found += await archives.fetch_each(
+                    self.pool, tables, _ARCHIVED_ALL, request_id, account_id
+                )
+        return [entry_row(r) for r in sorted(found, key=lambda r: r["id"])]
+
+    async def price_card(self, version: str) -> Mapping[str, object] | None:
+        with map_postgres_errors():
+            text = await self.pool.fetchval(_CARD, version)
+        return None if text is None else dict(json.loads(text))
+
+    async def entries_between(
+        self,
+        account_id: str,
+        start: datetime,
+        end: datetime,
+        filters: Mapping[str, str],
+        limit: int,
+        within: int,
+    ) -> list[Row]:
+        args = [filters.get(n) for n in ("ledger_kind", "model", "key", "team")]
+        rows = await read_once_more(
+            self.pool,
+            lambda: self.pool.fetch(_ENTRIES, account_id, start, end, *args, within, limit),
+        )
+        return [entry_row(r) for r in rows]
+
+
+@cache
+def _series(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
+    return series_sql(by, filters)
 
 
 def _escape_like(query: str | None) -> str | None:

@@ -51,25 +51,44 @@ roll AS (
         last_at = greatest(r.last_at, excluded.last_at)
     RETURNING 1
 )"""
-# A team's or a member's usage is its keys' (the team a key is in now, the member who made
-# it; '' for none), found by joining each rollup row's key.
-_BUCKET = {
+_SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
+# What a rollup row is a use of, in words a filter takes: a meter's units, else the first
+# unit beyond tokens it counts, else tokens (a rollup row is one model's, so one kind).
+_KIND = (
+    "CASE WHEN u.meter <> '' THEN 'metered' WHEN u.images > 0 THEN 'images'"
+    " WHEN u.audio_seconds > 0 THEN 'audio' WHEN u.characters > 0 THEN 'speech'"
+    " ELSE 'tokens' END"
+)
+# Every dimension usage is bucketed or filtered by: its name and the SQL of a rollup row's
+# value (u the rollup, k its key). A team's or a member's usage is its keys' (the team a key
+# is in now, the member who made it; '' for none). One more dimension is one more line here.
+DIMENSIONS = {
     "day": "u.day::text",
+    "week": "date_trunc('week', u.day)::date::text",
+    "month": "date_trunc('month', u.day)::date::text",
     "model": "u.model",
     "key": "u.key_id",
     "meter": "u.meter",
     "team": "coalesce(k.team_id, '')",
     "member": "coalesce(k.member_id, '')",
+    "kind": _KIND,
 }
-_SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
-# Sums per bucket over [start, end) (UTC days), ordered by bucket; $1 account, $2, $3 days,
-# $4 one model or NULL, $5 one key or NULL, $6 one meter or NULL ('' for LLM calls).
-REPORT_SQL = {
-    group: f"SELECT {bucket} AS bucket, {_SUMS} FROM usage_rollups u"
-    + (" LEFT JOIN api_keys k ON k.id = u.key_id" if group in ("team", "member") else "")
-    + " WHERE u.account_id = $1 AND u.day >= $2 AND u.day < $3"
-    " AND ($4::text IS NULL OR u.model = $4) AND ($5::text IS NULL OR u.key_id = $5)"
-    " AND ($6::text IS NULL OR u.meter = $6)"
-    " GROUP BY 1 ORDER BY 1"
-    for group, bucket in _BUCKET.items()
-}
+
+
+def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
+    """Sums per combination of the `by` dimensions over [$2, $3) (UTC days) of account $1,
+    where each dimension of `filters` equals its parameter ($4, $5, ... in that order);
+    ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw)."""
+    unknown = [d for d in (*by, *filters) if d not in DIMENSIONS]
+    if unknown or not by:
+        raise ValueError(f"unknown usage dimensions {unknown} (or none to group by)")
+    cols = ", ".join(f'{DIMENSIONS[d]} AS "{d}"' for d in by)
+    where = "".join(f" AND {DIMENSIONS[d]} = ${i}" for i, d in enumerate(filters, start=4))
+    uses_key = any(d in ("team", "member") for d in (*by, *filters))
+    order = ", ".join(str(i) for i in range(1, len(by) + 1))
+    return (
+        f"SELECT {cols}, {_SUMS} FROM usage_rollups u"
+        + (" LEFT JOIN api_keys k ON k.id = u.key_id" if uses_key else "")
+        + f" WHERE u.account_id = $1 AND u.day >= $2 AND u.day < $3{where}"
+        f" GROUP BY {order} ORDER BY {order}"
+    )

@@ -16,29 +16,77 @@
     return metric === "spend_micros" ? usd(v) : Math.round(v).toLocaleString("en-US");
   }
 
+  function css(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  // Stacked bars: each part drawn as a bar up to the sum of it and the parts below it,
+  // the highest sum first, so each lower part paints over the one above it.
+  function stackedSeries(data) {
+    var parts = data.series && data.series.length ? data.series : [{ label: "All", values: data.values }];
+    var sums = [], running = data.days.map(function () { return 0; });
+    parts.forEach(function (part) {
+      running = running.map(function (v, i) { return v + part.values[i]; });
+      sums.push(running);
+    });
+    var series = [{}], ys = [];
+    for (var i = parts.length - 1; i >= 0; i--) {
+      var colour = css("--s" + Math.min(i, 5));
+      series.push({ label: parts[i].label, stroke: colour, fill: colour, width: 0,
+        paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } });
+      ys.push(sums[i]);
+    }
+    return { series: series, ys: ys };
+  }
+
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // Weeks and months are labelled at their own first day (every other one when narrow);
+  // days keep uPlot's own ticks.
+  function xAxis(data, xs, el, muted, line) {
+    var axis = { stroke: muted, grid: { stroke: line }, ticks: { stroke: line } };
+    if (data.granularity === "day") return axis;
+    axis.splits = function () { return xs; };
+    axis.values = function (u, vals) {
+      var step = u.width < 600 ? 2 : 1;
+      return vals.map(function (v, i) {
+        if ((xs.length - 1 - i) % step) return "";
+        var d = new Date(v * 1000);
+        return data.granularity === "month"
+          ? MONTHS[d.getUTCMonth()] + (d.getUTCMonth() === 0 || i === 0 ? " " + d.getUTCFullYear() : "")
+          : (d.getUTCMonth() + 1) + "/" + d.getUTCDate();
+      });
+    };
+    return axis;
+  }
+
   function draw(el, data) {
     var xs = data.days.map(function (d) { return Date.parse(d + "T00:00:00Z") / 1000; });
-    var ink = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim();
+    var muted = css("--muted"), line = css("--line");
+    var stack = stackedSeries(data);
     var opts = {
       width: Math.max(260, el.clientWidth),
       height: 220,
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } } },
+      scales: {
+        x: { time: true, range: function (u, min, max) {  // half a bucket each side: no bar cut
+          var half = (xs.length > 1 ? xs[1] - xs[0] : 86400) / 2;
+          return [xs[0] - half, xs[xs.length - 1] + half];
+        } },
+        y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } }
+      },
       axes: [
-        { stroke: "#4a5060" },
-        { stroke: "#4a5060", size: 80, values: function (u, vals) {
-            return vals.map(function (v) { return label(data.metric, v); }); } }
+        xAxis(data, xs, el, muted, line),
+        { stroke: muted, grid: { stroke: line }, ticks: { stroke: line }, size: 80,
+          values: function (u, vals) { return vals.map(function (v) { return label(data.metric, v); }); } }
       ],
-      series: [
-        {},
-        { label: data.metric, stroke: ink, fill: ink + "cc", width: 1,
-          paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } }
-      ]
+      series: stack.series
     };
-    var chart = new uPlot(opts, [xs, data.values], el);
-    el.dataset.drawn = String(data.values.length);
+    var chart = new uPlot(opts, [xs].concat(stack.ys), el);
+    el.dataset.drawn = String(data.days.length);
+    el.dataset.parts = String(stack.ys.length);
     window.addEventListener("resize", function () {
       chart.setSize({ width: Math.max(260, el.clientWidth), height: 220 });
     });

@@ -1,0 +1,160 @@
+"""The usage explorer (/dashboard/usage) and a request's page (/dashboard/usage/requests/ID).
+
+The explorer's sums are the usage API's report (`usage_rows`, the same filters and groups as
+GET /v1/account/usage, so its CSV download is the page's table); its chart is the same rollups
+over time; its entries are the account ledger's rows (`account:read`), each linking to its
+request's page: every ledger row of the request and the price arithmetic of its debit, as
+`meterway prices explain` prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+
+from aiohttp import web
+
+from billing.pricing.explain import explain_row
+from gateway.appkeys import DIRECTORY
+from gateway.errors import NotFound
+from gateway.http.dashboard.account import chart_rows
+from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
+from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
+from gateway.http.reports import (
+    FILTERS,
+    GROUPS,
+    group_by_of,
+    usage_filters,
+    usage_range,
+    usage_response,
+    usage_rows,
+)
+from gateway.stores.records import USAGE_FIELDS, Row
+
+CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
+LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
+ENTRIES = 50
+ENTRIES_WITHIN = 10_000  # the explorer's entries are filtered among the last this many
+# The report's filters typed as text, by query parameter (the key and team filters are lists
+# of the account's own): a dimension added to FILTERS gets its field with one line here.
+TEXT_FILTERS = {"model": "Model", "meter": "Meter"}
+# The page's own fields beside the report's filters (FILTERS) and group_by.
+VIEW_FIELDS = ("from", "to", "group_by", "metric", "granularity", "stack", "ledger_kind")
+
+
+def _fields(request: web.Request) -> dict[str, str]:
+    q = request.query
+    fields = {name: q.get(name, "") for name in (*VIEW_FIELDS, *FILTERS)}
+    if fields["metric"] not in CHART_METRICS:
+        fields["metric"] = "spend_micros"
+    if fields["ledger_kind"] not in LEDGER_KINDS:
+        fields["ledger_kind"] = ""
+    return fields
+
+
+async def _entries(
+    request: web.Request, who: Principal, span: tuple[date, date], fields: dict[str, str]
+) -> list[Row] | None:
+    """The last ledger rows written in the range, of the filters the ledger has (kind,
+    model, key, team; a meter or kind of usage filters the sums only); None without
+    `account:read`, the ledger's scope."""
+    if not who.has(ACCOUNT_READ):
+        return None
+    start, end = (datetime.combine(d, time(), tzinfo=UTC) for d in span)
+    filters = usage_filters(request)
+    wanted = {k: v for k, v in filters.items() if k in ("model", "key", "team")}
+    if fields["ledger_kind"]:
+        wanted["ledger_kind"] = fields["ledger_kind"]
+    directory = request.config_dict[DIRECTORY]
+    return await directory.entries_between(
+        who.account_id, start, end, wanted, ENTRIES, ENTRIES_WITHIN
+    )
+
+
+async def usage(request: web.Request) -> web.Response:
+    who = account_principal(request)
+    who.require(USAGE_READ)
+    start, end = usage_range(request)
+    group_by = group_by_of(request)
+    fields = _fields(request)
+    view = chart_view(request.query)
+    rows, series, keys, teams, entries = await asyncio.gather(
+        usage_rows(request, who.account_id, start, end, group_by),
+        chart_rows(request, who, (start, end), view, usage_filters(request)),
+        key_names(request, who),
+        team_names(request, who),
+        _entries(request, who, (start, end), fields),
+    )
+    chart = stacked(
+        buckets(start, end, view.granularity),
+        series,
+        view.granularity,
+        view.stack,
+        fields["metric"],
+        labeller(view.stack, keys, teams),
+    )
+    export = {k: v for k, v in request.query.items() if v} | {"format": "csv"}
+    return render(
+        request,
+        "usage.html",
+        title="Usage",
+        nav="usage",
+        rows=rows,
+        group_by=group_by,
+        label=labeller(group_by, keys, teams),
+        start=start.isoformat(),
+        end=end.isoformat(),
+        filters=fields,
+        groups=GROUPS,
+        metrics=CHART_METRICS,
+        granularities=GRANULARITIES,
+        stacks=STACKS,
+        kinds=KINDS,
+        text_filters=TEXT_FILTERS,
+        ledger_kinds=LEDGER_KINDS,
+        entries_within=ENTRIES_WITHIN,
+        chart=chart,
+        totals={f: sum(r[f] for r in rows) for f in USAGE_FIELDS},
+        key_names=keys,
+        team_names=teams,
+        entries=entries,
+        export=request.url.with_path(request.path + "/export").with_query(export).path_qs,
+    )
+
+
+async def usage_export(request: web.Request) -> web.StreamResponse:
+    """The API's own CSV (GET /v1/account/usage?format=csv), as a download."""
+    who = account_principal(request)
+    who.require(USAGE_READ)
+    response = await usage_response(request, who.account_id)
+    response.headers["Content-Disposition"] = 'attachment; filename="meterway-usage.csv"'
+    return response
+
+
+async def request_page(request: web.Request) -> web.Response:
+    """Every ledger row of one request of the account, and its debit's price arithmetic."""
+    who = account_principal(request)
+    who.require(ACCOUNT_READ)
+    rid = request.match_info["request_id"]
+    directory = request.config_dict[DIRECTORY]
+    entries = await directory.request_entries(who.account_id, rid)
+    if not entries:
+        raise NotFound("No settled request with this id on your account (yet).")
+    debit = next((e for e in entries if e["kind"] == "debit"), None)
+    version = debit["price_version"] if debit else None
+    card = await directory.price_card(version) if version else None
+    arithmetic = explain_row(debit, card) if debit and card else None
+    return render(
+        request,
+        "request.html",
+        title=f"Request {rid}",
+        nav="usage",
+        request_id=rid,
+        entries=entries,
+        debit=debit,
+        arithmetic=arithmetic,
+        key_names=await key_names(request, who),
+    )
