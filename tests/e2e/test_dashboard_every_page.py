@@ -60,6 +60,7 @@ PAGES = (
     Dash("overview", "/dashboard/", EVERY, "Overview"),
     Dash("keys", "/dashboard/keys", KEYS_READ, "Keys", "#create-key button", KEYS_WRITE),
     Dash("usage", "/dashboard/usage", USAGE, "Usage", "form.filters button", USAGE),
+    Dash("request", "/dashboard/usage/requests/{request}", EVERY, "Request"),
     Dash("billing", "/dashboard/billing", BILLING, "Billing", "#topup button", BILLING),
     Dash("members", "/dashboard/members", EVERY, "Members", "#invite button", ORG_WRITE),
     Dash("teams", "/dashboard/teams", EVERY, "Teams", "#create-team button", ORG_WRITE),
@@ -98,6 +99,7 @@ class Org:
     tenant: Tenant
     key: str  # an API key with every scope, as `meterway dev`'s demo key
     grant: int
+    request: str  # the request id of the organization's one call
 
 
 @dataclass
@@ -157,7 +159,9 @@ async def org(gw: Gateway) -> Org:
     await _admin(gw, "POST", f"{acct}/credits", credit)
     grants = await _admin(gw, "GET", f"{acct}/grants")
     grant = next(g for g in grants["data"] if g["kind"] == "promotional")  # type: ignore[attr-defined]
-    return Org(t, t.key, int(grant["id"]))
+    ledger = await _admin(gw, "GET", f"{acct}/ledger")
+    debit = next(e for e in ledger["data"] if e["kind"] == "debit")  # type: ignore[attr-defined]
+    return Org(t, t.key, int(grant["id"]), str(debit["request_id"]))
 
 
 def credential(org: Org, caller: str) -> str:
@@ -225,7 +229,7 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
 
 
 async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str]) -> None:
-    path = dash.path.format(account=org.tenant.account_id, grant=org.grant)
+    path = dash.path.format(account=org.tenant.account_id, grant=org.grant, request=org.request)
     response = await page.goto(path)
     assert response is not None, path
     where = f"{caller} {path}"
