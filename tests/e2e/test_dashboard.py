@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Page
 
 from billing.display import usd, usd_exact
+from gateway.stores.redis.keys import shard_of
 from tests.billing_client import Biller
 from tests.browser_kit import overflow_px, screenshots, sign_in
 from tests.factories import balance, ledger, openai_client, tenant
@@ -286,3 +287,15 @@ async def test_an_operator_refund_is_confirmed_in_dollars_and_made_once(
     assert await balance(gw, t.account_id) == 2_500_000
     refunds = [r for r in await ledger(gw, t.account_id) if r["kind"] == "refund"]
     assert [r["amount_micros"] for r in refunds] == [-1_500_000]
+
+
+async def test_an_account_redis_lost_reads_as_unknown_not_a_500(gw: Gateway, page: Page) -> None:
+    """Until `meterway rebuild` writes it back, an account whose live record Redis lost shows
+    its balance as unknown; the page itself still answers."""
+    t = await tenant(gw, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await gw.store.redis.delete(gw.store.keys.account(shard_of(t.account_id), t.account_id))
+    response = await page.goto(gw.url + "/dashboard/")
+    assert response is not None and response.status == 200
+    assert await page.inner_text("#balance") == "—"
+    assert await page.locator("#forecast").count() == 0

@@ -100,8 +100,9 @@ async def overview(request: web.Request) -> web.Response:
     )
     step = billing["next"] if billing else account["next"] if account else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out
-    if spend is not None and account is not None and account["mode"] == "prepaid":
-        outlook = forecast(cast(int, account["available_micros"]), spend["week"])
+    available = account["available_micros"] if account is not None else None
+    if spend is not None and available is not None and account["mode"] == "prepaid":
+        outlook = forecast(cast(int, available), spend["week"])
     return render(
         request,
         "overview.html",

@@ -49,6 +49,12 @@ HEADERS = {
 }
 
 
+def usd_or_unknown(micros: int | None) -> str:
+    """A balance a page may not know: an account the ledger holds whose live record Redis
+    lost (until `meterway rebuild` writes it back) reads "—", not a 500."""
+    return "—" if micros is None else usd(micros)
+
+
 def when(value: str | None) -> str:
     """An RFC 3339 instant as people read it, in UTC to the minute."""
     if not value:
@@ -78,7 +84,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd, usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
+    env.filters.update(usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
+    env.filters["usd"] = usd_or_unknown
     env.filters.update(when=when, until=until)
     env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
     env.filters.update(metric=metric_label, meter=meter_label, usage_label=usage_label)
