@@ -299,3 +299,21 @@ async def test_an_account_redis_lost_reads_as_unknown_not_a_500(gw: Gateway, pag
     assert response is not None and response.status == 200
     assert await page.inner_text("#balance") == "—"
     assert await page.locator("#forecast").count() == 0
+
+
+async def test_an_operator_sees_an_accounts_spend_charted_from_its_ledger(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await chat(gw, t.key)
+    await chat(gw, t.key, model="gpt-4o")
+    await gw.settle_all()
+    await sign_in(page, ADMIN_KEY)
+    await page.goto(f"/dashboard/operators/accounts/{t.account_id}?stack=model")
+    series = json.loads(await page.inner_text("script[data-chart=chart-daily]"))
+    charted = {d: v for d, v in zip(series["days"], series["values"], strict=True) if v}
+    expected = daily_spend(await ledger(gw, t.account_id))
+    assert charted == expected and sum(expected.values()) > 0
+    assert {s["label"] for s in series["series"]} == {"gpt-4o-mini", "gpt-4o"}
+    await page.wait_for_selector("#chart-daily canvas")  # uPlot drew it
+    assert await page.inner_text("#spend-total") == usd(sum(expected.values()))

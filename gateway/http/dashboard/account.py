@@ -57,7 +57,7 @@ async def _week_spend(request: web.Request, who: Principal) -> int:
     return sum(int(r["spend_micros"]) for r in rows)
 
 
-async def _spend(request: web.Request, who: Principal) -> dict[str, Any]:
+async def spend_section(request: web.Request, who: Principal) -> dict[str, Any]:
     """The charts and the spend by model and by key over the view's span, read at once."""
     view = chart_view(request.query)
     start, end = recent(datetime.now(UTC).date(), view.granularity)
@@ -96,7 +96,7 @@ async def overview(request: web.Request) -> web.Response:
     account, billing, spend = await asyncio.gather(
         account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else _nothing(),
         billing_overview(request, who),
-        _spend(request, who) if who.has(USAGE_READ) else _nothing(),
+        spend_section(request, who) if who.has(USAGE_READ) else _nothing(),
     )
     step = billing["next"] if billing else account["next"] if account else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out

@@ -17,9 +17,12 @@ from gateway.errors import NotFound, PermissionDenied
 from gateway.http.admin import account_windows
 from gateway.http.admin_system import system_report
 from gateway.http.credit_grants import grants_of
+from gateway.http.dashboard.account import spend_section
+from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
+from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.serialize import account_json, entry_json, key_use_json
 from gateway.stores.records import Row
 
@@ -66,6 +69,11 @@ async def _before(request: web.Request) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def reading(account_id: str) -> Principal:
+    """How an operator reads an account's usage: as its owner would, read-only."""
+    return Principal(account_id, "user", frozenset({ACCOUNT_READ, USAGE_READ, KEYS_READ}))
+
+
 async def account(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
     operator(request)
     row = await target_row(request)
@@ -90,6 +98,9 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         payments=await _refundable(request, row["id"]),
         grants=await _grants(request, row["id"]),
         grant_kinds=GRANT_KINDS,
+        spend=await spend_section(request, reading(row["id"])),
+        granularities=GRANULARITIES,
+        stacks=STACKS,
         **extra,
     )
 
