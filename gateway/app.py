@@ -57,6 +57,7 @@ from gateway.appkeys import (
     SESSION,
     SETTINGS,
     SIGNIN_TICKETS,
+    STATEMENTS,
     STORE,
     SUPERVISOR,
     TEAMS,
@@ -207,6 +208,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
     app[GRANTS] = stores.grants()
+    app[STATEMENTS] = stores.statements()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
     settings = app[SETTINGS]
