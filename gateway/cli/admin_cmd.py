@@ -1,5 +1,5 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
-end-user budgets, teams, plans, markups, usage).
+end-user budgets, teams, plans, markups, usage, monthly statements).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from billing.display import usd
+from gateway.cli import statement_cmd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 
 A = "/admin/v1"
@@ -285,6 +286,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
     p.add_argument("--group-by", choices=("day", "model", "key", "team", "member"), default="day")
     p.add_argument("--csv", action="store_true")
+    p = _command(commands, "statement", statement_cmd.admin_statement, "an account's statement")
+    p.add_argument("account_id")
+    statement_cmd.add_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard.session import (
     BASE,
     COOKIE,
@@ -92,6 +93,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
     r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
     dashboard_billing.add_routes(dash)
+    dashboard_statements.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     r.add_get("/static/{name}", static_file)
