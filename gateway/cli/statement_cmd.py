@@ -23,7 +23,7 @@ _VIEWS = (("by_model", "by model"), ("by_team", "by team"), ("by_kind", "by kind
 
 
 def _row(label: str, amount: int, entries: int | None = None, indent: int = 0) -> str:
-    count = "" if entries is None else f"{entries:>7} entries"
+    count = "" if entries is None else f"{entries:>7} " + ("entry" if entries == 1 else "entries")
     return f"{' ' * indent}{label:<{40 - indent}}{count:>16} {usd_exact(amount):>18}"
 
 
