@@ -1,7 +1,8 @@
 """Usage and ledger reports as the account and operator APIs both answer them.
 
-Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model or
-key, as JSON or CSV. The ledger is paginated newest first by entry id.
+Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model,
+key, meter, team, member or end user, as JSON or CSV. The ledger is paginated newest first
+by entry id.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
-GROUPS = ("day", "model", "key", "meter", "team", "member")  # a usage report's buckets
+GROUPS = ("day", "model", "key", "meter", "team", "member", "end_user")  # a report's buckets
 
 
 def group_by_of(request: web.Request) -> GroupBy:
@@ -72,8 +73,9 @@ def group_by_of(request: web.Request) -> GroupBy:
 async def usage_rows(
     request: web.Request, account_id: str, start: date, end: date, group_by: GroupBy
 ) -> list[dict[str, Any]]:
-    """One dict per bucket with every usage sum; `model`, `key_id`, `meter` in the query
-    filter (an empty `meter` is not a filter; LLM calls are the meter named '')."""
+    """One dict per bucket with every usage sum; `model`, `key_id`, `meter`, `end_user` in
+    the query filter (an empty `meter` is not a filter; LLM calls are the meter named '').
+    By end user, '' is the usage of calls that named none."""
     q = request.query
     records = await request.config_dict[DIRECTORY].usage_report(
         account_id,
@@ -83,6 +85,7 @@ async def usage_rows(
         model=q.get("model") or None,
         key_id=q.get("key_id") or None,
         meter=q.get("meter") or None,
+        end_user=q.get("end_user") or None,
     )
     return [{group_by: r["bucket"], **_sums(r)} for r in records]
 

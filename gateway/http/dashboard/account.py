@@ -79,6 +79,7 @@ def _filters(request: web.Request) -> dict[str, str]:
         "model": q.get("model", ""),
         "key_id": q.get("key_id", ""),
         "meter": q.get("meter", ""),
+        "end_user": q.get("end_user", ""),
         "metric": metric if metric in USAGE_FIELDS else "spend_micros",
     }
 

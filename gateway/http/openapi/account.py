@@ -64,6 +64,7 @@ _USAGE_PARAMS = (
     query("model", STR, "only this model"),
     query("key_id", STR, "only this key"),
     query("meter", STR, "only this meter"),
+    query("end_user", STR, "only this end user"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 

@@ -15,7 +15,7 @@ from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
-from gateway.stores.postgres.rollups import REPORT_SQL
+from gateway.stores.postgres.rollups import ONE_END_USER, REPORT_SQL
 from gateway.stores.records import Row
 
 _GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"
@@ -146,8 +146,10 @@ class Directory:
         model: str | None = None,
         key_id: str | None = None,
         meter: str | None = None,
+        end_user: str | None = None,
     ) -> list[Row]:
-        return await self._fetch(REPORT_SQL[group_by], account_id, start, end, model, key_id, meter)
+        sql = (ONE_END_USER if end_user is not None else REPORT_SQL)[group_by]
+        return await self._fetch(sql, account_id, start, end, model, key_id, meter, end_user)
 
 
 def _escape_like(query: str | None) -> str | None:
