@@ -120,10 +120,10 @@ async def statement_of(request: web.Request, account_id: str, month: Month) -> S
 VIEW_TITLES = {"by_model": "By model", "by_team": "By team", "by_kind": "By kind of usage"}
 
 
-async def respond(request: web.Request, account_id: str, *, csv: bool = False) -> web.Response:
-    """The statement of the month in the path, as CSV (asked for, or `csv`) or JSON."""
+async def respond(request: web.Request, account_id: str, *, as_csv: bool = False) -> web.Response:
+    """The statement of the month in the path, as CSV (asked for, or `as_csv`) or JSON."""
     s = await statement_of(request, account_id, month_param(request, datetime.now(UTC)))
-    if csv or wants_csv(request):
+    if as_csv or wants_csv(request):
         name = f"meterway-statement-{s.account_id}-{s.month}.csv"
         return web.Response(
             text=statement_csv(s),

@@ -57,7 +57,7 @@ async def export(request: web.Request) -> web.Response:
     """The API's own CSV (GET /v1/account/statements/{month}?format=csv), as a download."""
     who = account_principal(request)
     who.require(STATEMENTS_READ)
-    return await respond(request, who.account_id, csv=True)
+    return await respond(request, who.account_id, as_csv=True)
 
 
 def add_routes(dash: web.Application) -> None:

@@ -32,8 +32,9 @@ SELECT archive_table, month, kind, entries, amount_micros FROM ledger_archived_s
 WHERE account_id = $1 AND month >= $2
 """
 # The month's entries in groups; {table} is the ledger or one archive table. Credits and
-# expiries name their grant (a credit funds one; an expiry names it in its metadata), a
-# refund the grant it returned to; a debit its key's team now, as usage reports do.
+# expiries name their grant (a credit funds one; an expiry names it in its metadata: read
+# only on an expiry, since a metered debit's metadata is a service's own), a refund the
+# grant it returned to; a debit its key's team now, as usage reports do.
 _GROUPS = """
 SELECT l.kind, coalesce(g.kind, e.kind, rg.kind, '') AS grant_kind,
        CASE WHEN l.kind = 'debit' THEN coalesce(l.model, '') ELSE '' END AS model,
@@ -43,7 +44,8 @@ SELECT l.kind, coalesce(g.kind, e.kind, rg.kind, '') AS grant_kind,
        (count(*) FILTER (WHERE l.kind = 'debit' AND l.meter IS NULL))::bigint AS requests
 FROM {table} l
 LEFT JOIN credit_grants g ON l.kind = 'credit' AND g.credit_entry_id = l.id
-LEFT JOIN credit_grants e ON l.kind = 'expire' AND e.id = (l.metadata->>'grant_id')::bigint
+LEFT JOIN credit_grants e
+    ON e.id = CASE WHEN l.kind = 'expire' THEN (l.metadata->>'grant_id')::bigint END
 LEFT JOIN grant_refunds r ON l.kind = 'refund' AND r.entry_id = l.id
 LEFT JOIN credit_grants rg ON rg.id = r.grant_id
 LEFT JOIN api_keys k ON l.kind = 'debit' AND k.id = l.key_id
