@@ -105,6 +105,8 @@ def usage_label(group_by: str, value: str | None) -> str:
         return meter_label(value) if value else "LLM calls"
     if group_by == "key":
         return value or "Metered usage (no key)"
+    if group_by == "end_user":
+        return value or "No end user named"
     return value or "—"
 
 

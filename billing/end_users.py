@@ -42,6 +42,12 @@ def end_user_id(value: object) -> str:
     return answer
 
 
+def recorded(end_user: str) -> str:
+    """The end user a debit records, of an id as `end_user_id` gave it: itself, or '' for
+    none and for one out of bounds (never a client's free text in the ledger)."""
+    return "" if end_user == INVALID else end_user
+
+
 def check_end_user_id(value: object) -> str:
     """An id an operator names (an explicit budget's): refused with the rule when out of
     bounds, since it could never match a request's."""

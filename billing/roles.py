@@ -2,7 +2,8 @@
 the dashboard already check (gateway/http/principal.py names them).
 
 owner: everything; admin: members, teams, keys and budgets (no billing); billing: top-ups,
-payment methods and invoices; member: their own keys, with each key's spend this month (not
+payment methods and invoices; owners, admins and billing read the monthly statements (the
+organization's money, month by month); member: their own keys, with each key's spend this month (not
 the organization's usage reports); viewer: reads the account, its keys and usage.
 `ORG_WRITE` (members, teams, end-user budgets) sets an owner or admin apart from a member,
 who may write keys, but only their own.
@@ -14,11 +15,14 @@ from collections.abc import Iterable
 
 ROLES = ("owner", "admin", "billing", "member", "viewer")  # most powerful first
 ORG_WRITE = "org:write"
+STATEMENTS_READ = "statements:read"  # monthly statements: owners, admins and billing
 _READ = frozenset({"account:read", "usage:read", "keys:read"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "owner": _READ | {"keys:write", ORG_WRITE, "billing:read", "billing:setup"},
-    "admin": _READ | {"keys:write", ORG_WRITE},
-    "billing": frozenset({"account:read", "usage:read", "billing:read", "billing:setup"}),
+    "owner": _READ | {"keys:write", ORG_WRITE, "billing:read", "billing:setup", STATEMENTS_READ},
+    "admin": _READ | {"keys:write", ORG_WRITE, STATEMENTS_READ},
+    "billing": frozenset(
+        {"account:read", "usage:read", "billing:read", "billing:setup", STATEMENTS_READ}
+    ),
     "member": frozenset({"account:read", "keys:read", "keys:write"}),
     "viewer": _READ,
 }

@@ -58,6 +58,7 @@ from gateway.appkeys import (
     SETTINGS,
     SETTLEMENT,
     SIGNIN_TICKETS,
+    STATEMENTS,
     STORE,
     SUPERVISOR,
     TEAMS,
@@ -208,6 +209,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
     app[GRANTS] = stores.grants()
+    app[STATEMENTS] = stores.statements()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
     settings = app[SETTINGS]

@@ -40,6 +40,7 @@ from gateway.stores.ports import (
     SessionsPort,
     SettlementStream,
     SigninTicketsPort,
+    StatementsPort,
     TeamsPort,
 )
 from gateway.workers.supervisor import Supervisor
@@ -78,6 +79,7 @@ DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
 MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
 GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
+STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set

@@ -14,6 +14,7 @@
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     ├── InternalError          500 internal_error
+    │   └── StatementUnbalanced 500 statement_unbalanced (a statement's sums do not add up)
     ├── UpstreamError          502 upstream_error
     │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
@@ -160,6 +161,13 @@ class QuotaExceeded(MeterwayError):
 
 class InternalError(MeterwayError):
     pass
+
+
+class StatementUnbalanced(InternalError):
+    """A month's statement whose opening balance and lines do not make its closing balance:
+    never shown wrong; a fault to report (the ledger itself is unchanged)."""
+
+    code = "statement_unbalanced"
 
 
 class UpstreamError(MeterwayError):

@@ -1,5 +1,5 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
-end-user budgets, teams, plans, markups, usage).
+end-user budgets, teams, plans, markups, usage, monthly statements).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from billing.display import usd
+from gateway.cli import statement_cmd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 
 A = "/admin/v1"
@@ -197,7 +198,8 @@ def markup(args: argparse.Namespace) -> int:
 
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
-    params.update({k: v for k, v in (("from", args.since), ("to", args.until)) if v})
+    given = (("from", args.since), ("to", args.until), ("end_user", args.end_user))
+    params.update({k: v for k, v in given if v})
     path = f"{A}/accounts/{quote(args.account_id)}/usage/report?{urlencode(params)}"
     body = expect(call(args, "GET", path), 200)
     if args.csv:
@@ -283,8 +285,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
-    p.add_argument("--group-by", choices=("day", "model", "key", "team", "member"), default="day")
+    p.add_argument(
+        "--group-by", choices=("day", "model", "key", "team", "member", "end_user"), default="day"
+    )
+    p.add_argument("--end-user", help="only this end user's usage")
     p.add_argument("--csv", action="store_true")
+    p = _command(commands, "statement", statement_cmd.admin_statement, "an account's statement")
+    p.add_argument("account_id")
+    statement_cmd.add_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from gateway.http import (
     bodies,
     credit_grants,
     end_user_budgets,
+    statements,
     teams,
 )
 from gateway.http.principal import (
@@ -275,4 +276,5 @@ def add_routes(app: web.Application) -> None:
     teams.add_account_routes(account)
     account_alerts.add_routes(account)
     account_members.add_account_routes(account)
+    statements.add_account_routes(account)
     app.add_subapp("/v1/account", account)

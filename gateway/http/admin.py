@@ -25,6 +25,7 @@ from gateway.http import (
     bodies,
     credit_grants,
     end_user_budgets,
+    statements,
     teams,
 )
 from gateway.http.operator import verify_operator
@@ -261,6 +262,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
     credit_grants.add_admin_routes(admin)
+    statements.add_admin_routes(admin)
     admin_money.add_routes(admin)
     end_user_budgets.add_admin_routes(admin)
     teams.add_admin_routes(admin)

@@ -27,14 +27,25 @@ BILLING_READ = "billing:read"
 BILLING_SETUP = "billing:setup"
 BILLING = "billing"  # an API key's scope for all of /v1/account/billing
 ORG_WRITE = roles.ORG_WRITE  # members, teams and end-user budgets
+STATEMENTS_READ = roles.STATEMENTS_READ  # monthly statements
 USER_SCOPES = frozenset(
-    {ACCOUNT_READ, USAGE_READ, KEYS_READ, KEYS_WRITE, BILLING_READ, BILLING_SETUP, ORG_WRITE}
+    {
+        ACCOUNT_READ,
+        USAGE_READ,
+        KEYS_READ,
+        KEYS_WRITE,
+        BILLING_READ,
+        BILLING_SETUP,
+        ORG_WRITE,
+        STATEMENTS_READ,
+    }
 )
 # holding any of the values grants the key too
 IMPLIED = {
     KEYS_READ: (KEYS_WRITE,),
     BILLING_READ: (BILLING_SETUP, BILLING),
     BILLING_SETUP: (BILLING,),
+    STATEMENTS_READ: (BILLING_READ, BILLING_SETUP, BILLING),
 }
 
 

@@ -1,7 +1,8 @@
 """Usage and ledger reports as the account and operator APIs both answer them.
 
-Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model or
-key, as JSON or CSV. The ledger is paginated newest first by entry id.
+Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model,
+key, meter, team, member or end user, as JSON or CSV. The ledger is paginated newest first
+by entry id.
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Resp
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
-GROUPS = ("day", "model", "key", "meter", "team", "member", "week", "month", "kind")
+GROUPS = ("day", "model", "key", "meter", "team", "member", "week", "month", "kind", "end_user")
 # A usage report's filters: query parameter -> the dimension it keeps one value of
-# (stores/postgres/rollups.DIMENSIONS). A new dimension (an end user, say, once the rollups
-# keep one) is a line in DIMENSIONS, its name in GROUPS (and GroupBy), a line here, and a
-# line in the dashboard's TEXT_FILTERS (http/dashboard/usage.py) for its field.
-FILTERS = {"model": "model", "key_id": "key", "meter": "meter", "team_id": "team", "kind": "kind"}
+# (stores/postgres/rollups.DIMENSIONS). A new dimension is a line in DIMENSIONS, its name in
+# GROUPS (and GroupBy), a line here, and a line in the dashboard's TEXT_FILTERS
+# (http/dashboard/usage.py) for its field.
+FILTERS = {
+    "model": "model",
+    "key_id": "key",
+    "meter": "meter",
+    "team_id": "team",
+    "kind": "kind",
+    "end_user": "end_user",
+}
 
 
 def group_by_of(request: web.Request) -> GroupBy:
@@ -84,7 +92,8 @@ def usage_filters(request: web.Request) -> dict[str, str]:
 async def usage_rows(
     request: web.Request, account_id: str, start: date, end: date, group_by: GroupBy
 ) -> list[dict[str, Any]]:
-    """One dict per bucket with every usage sum, filtered by the query (`usage_filters`)."""
+    """One dict per bucket with every usage sum, filtered by the query (`usage_filters`).
+    By end user, '' is the usage of calls that named none."""
     records = await request.config_dict[DIRECTORY].usage_series(
         account_id, start, end, (group_by,), usage_filters(request)
     )

@@ -83,6 +83,7 @@ def entry_json(row: Row) -> dict[str, Any]:
         "quantity": row.get("quantity"),
         "service": row.get("service"),
         "metadata": row.get("metadata"),
+        "end_user": row.get("end_user"),
         **prices_json(row),
     }
 

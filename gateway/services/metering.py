@@ -25,6 +25,7 @@ from billing.admission import (
 )
 from billing.answers import balance_answer, quota_answer
 from billing.end_users import MAX_LENGTH as END_USER_MAX
+from billing.end_users import recorded
 from billing.money import marked_up, within
 from billing.next_step import Links
 from billing.plans import PlanBook
@@ -265,7 +266,8 @@ class Meter:
         The settlement runs on in a task shutdown drains, so a caller cancelled here (the
         client left) does not stop it; a None means the answer goes out without a cost.
         """
-        return await self._settle(hold, call.price, usage, _cap(hold.admitted, call, usage))
+        cap = _cap(hold.admitted, call, usage)
+        return await self._settle(hold, call.price, usage, cap, recorded(call.end_user))
 
     async def settle_priced(
         self, admitted: Admitted, price: ModelPrice, usage: Usage
@@ -275,7 +277,12 @@ class Meter:
         return await self._settle(Hold(admitted, resettle=True), price, usage)
 
     async def _settle(
-        self, hold: Hold, price: ModelPrice, usage: Usage, cap: int | None = None
+        self,
+        hold: Hold,
+        price: ModelPrice,
+        usage: Usage,
+        cap: int | None = None,
+        end_user: str = "",
     ) -> int | None:
         priced = price.price(usage, hold.admitted.now_ms)
         cost = priced.charged(hold.admitted.markup_bps)
@@ -299,6 +306,7 @@ class Meter:
             priced.version,
             priced.provider_micros,
             priced.detail,
+            end_user,
         )
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited

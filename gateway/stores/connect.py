@@ -34,6 +34,7 @@ from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.statements import Statements
 from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
@@ -128,6 +129,10 @@ class Stores:
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""
         return Grants(self.pool)
+
+    def statements(self) -> Statements:
+        """Months of an account's ledger, for its statements."""
+        return Statements(self.pool)
 
     def grant_write_offs(self) -> GrantWriteOffs:
         """Writing off an ended grant's rest from the hot balance."""

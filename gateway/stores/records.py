@@ -44,6 +44,7 @@ class Settlement:
     price_version: str = ""  # the rate card that priced it (billing.pricing)
     provider_cost_micros: int | None = None  # before markup; None means equal to cost_micros
     detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
+    end_user: str = ""  # the request's end user, recorded on its debit ('' none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,9 @@ class WindowCount:
 # What a usage row is a use of (the `kind` dimension): tokens, else images, audio, speech
 # (characters), or a meter's units.
 USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered")
-GroupBy = Literal["day", "model", "key", "meter", "team", "member", "week", "month", "kind"]
+GroupBy = Literal[
+    "day", "model", "key", "meter", "team", "member", "week", "month", "kind", "end_user"
+]
 # The sums of a usage report bucket, as the rollups keep them.
 USAGE_FIELDS = (
     "requests",
@@ -260,6 +263,7 @@ class PendingDebit:
     price_version: str = ""  # what priced it, as its Settlement said (kept for its debit)
     provider_cost_micros: int | None = None
     detail: tuple[tuple[str, int | str], ...] = ()
+    end_user: str = ""
 
     @classmethod
     def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:
@@ -275,6 +279,7 @@ class PendingDebit:
             s.price_version,
             s.provider_cost_micros,
             s.detail,
+            s.end_user,
         )
 
     def settlement(self) -> Settlement:
@@ -287,6 +292,7 @@ class PendingDebit:
             self.price_version,
             self.provider_cost_micros,
             self.detail,
+            self.end_user,
         )
 
 

@@ -53,6 +53,9 @@ METADATA = b"md"  # the metadata the service sent, base64 of its JSON ('' = none
 PRICE_VERSION = b"pv"  # the rate card that priced the call (price_versions.version)
 PROVIDER_COST = b"pc"  # micros, the provider's cost before the account's markup
 DETAIL = b"dt"  # the priced dimensions beyond the token columns, a JSON object ('' = none)
+# Only on an LLM call's debit that named its end user (billing/end_users.py), after the
+# eighteen of a priced row:
+END_USER = b"eu"  # the request's end user id
 # Only on a grant's write-off (kind `expire`, written by write_off.lua), after the first
 # fifteen (model, provider, key and tokens empty):
 GRANT = b"grant"  # the credit grant whose rest is written off
@@ -76,12 +79,14 @@ FIELDS = (
     SETTLED_AT,
 )
 PRICED_FIELDS = (*FIELDS, PRICE_VERSION, PROVIDER_COST, DETAIL)  # an LLM call's, in order
+END_USER_FIELDS = (*PRICED_FIELDS, END_USER)  # an LLM call's that named its end user
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order
 WRITE_OFF_FIELDS = (*FIELDS, GRANT, CAUSE)  # a grant's write-off, in order
 # By a row's length: an LLM call's row of 15 values was queued before prices were recorded.
 _NAMES = {
     len(FIELDS): FIELDS,
     len(PRICED_FIELDS): PRICED_FIELDS,
+    len(END_USER_FIELDS): END_USER_FIELDS,
     len(METERED_FIELDS): METERED_FIELDS,
     len(WRITE_OFF_FIELDS): WRITE_OFF_FIELDS,
 }
@@ -109,6 +114,7 @@ LEDGER_COLUMNS = (
     "price_version",
     "provider_cost_micros",
     "usage_detail",
+    "end_user",
 )
 
 
@@ -156,6 +162,8 @@ def _names_of(f: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
         return METERED_FIELDS
     if GRANT in f:
         return WRITE_OFF_FIELDS
+    if END_USER in f:
+        return END_USER_FIELDS
     return PRICED_FIELDS if PRICE_VERSION in f else FIELDS
 
 
@@ -222,7 +230,8 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
         (source or None) if kind == "debit" else None,
         datetime.fromtimestamp(int(occurred or settled_at) / 1000, UTC),
         *(_written_off(v[15:]) if write_off else _metered(metered)),
-        *_priced(v[15:] if len(v) == len(PRICED_FIELDS) else ()),
+        *_priced(v[15:18] if len(v) in (len(PRICED_FIELDS), len(END_USER_FIELDS)) else ()),
+        (v[18] or None) if len(v) == len(END_USER_FIELDS) else None,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response
@@ -36,6 +37,7 @@ KEYS_WRITE = frozenset({"owner", "admin", "member", "key"})
 ORG_WRITE = frozenset({"owner", "admin", "key"})
 USAGE = frozenset({"owner", "admin", "billing", "viewer", "key"})
 BILLING = frozenset({"owner", "billing", "key"})
+STATEMENTS = frozenset({"owner", "admin", "billing", "key"})
 OPERATOR = frozenset({"operator"})
 NOBODY: frozenset[str] = frozenset()
 HOUR = [{"window": "hour", "metric": "requests", "limit": 50}]
@@ -62,6 +64,14 @@ PAGES = (
     Dash("usage", "/dashboard/usage", USAGE, "Usage", "form.filters button", USAGE),
     Dash("request", "/dashboard/usage/requests/{request}", EVERY, "Request"),
     Dash("billing", "/dashboard/billing", BILLING, "Billing", "#topup button", BILLING),
+    Dash(
+        "statement",
+        "/dashboard/statements/{month}",
+        STATEMENTS,
+        "Statement",
+        "button[data-print]",
+        STATEMENTS,
+    ),
     Dash("members", "/dashboard/members", EVERY, "Members", "#invite button", ORG_WRITE),
     Dash("teams", "/dashboard/teams", EVERY, "Teams", "#create-team button", ORG_WRITE),
     Dash(
@@ -229,7 +239,10 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
 
 
 async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str]) -> None:
-    path = dash.path.format(account=org.tenant.account_id, grant=org.grant, request=org.request)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    path = dash.path.format(
+        account=org.tenant.account_id, grant=org.grant, request=org.request, month=month
+    )
     response = await page.goto(path)
     assert response is not None, path
     where = f"{caller} {path}"
@@ -283,6 +296,7 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/members": EVERY,
     "/dashboard/billing": BILLING,
     "/dashboard/usage": USAGE,
+    "/dashboard/statements": STATEMENTS,
     "/dashboard/operators": OPERATOR,
     "/dashboard/system": OPERATOR,
 }

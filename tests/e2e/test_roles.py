@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ KEYS_WRITE = frozenset({"owner", "admin", "member"})
 ORG_WRITE = frozenset({"owner", "admin"})
 USAGE = frozenset({"owner", "admin", "billing", "viewer"})
 BILLING = frozenset({"owner", "billing"})
+STATEMENTS = frozenset({"owner", "admin", "billing"})
+MONTH = f"{datetime.now(UTC):%Y-%m}"
 HOUR = [{"window": "hour", "metric": "requests", "limit": 5}]
 # (method, path, body, roles allowed); {key} is a key the operator made, {team} a team
 ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
@@ -50,6 +53,7 @@ ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
     ("GET", "/v1/account/billing/payments", None, BILLING),
     ("PUT", "/v1/account/billing/auto-topup", b"null", BILLING),  # null: off
     ("GET", "/v1/account/members", None, ALL),
+    ("GET", f"/v1/account/statements/{MONTH}", None, STATEMENTS),
     ("POST", "/v1/account/members", {"email": "{name}@example.com", "role": "viewer"}, ORG_WRITE),
     ("PUT", "/v1/account/members/{member}/role", {"role": "viewer"}, ORG_WRITE),
     ("DELETE", "/v1/account/members/{member}", None, ORG_WRITE),
@@ -233,6 +237,8 @@ PAGES = [
     ("/dashboard/usage", USAGE),
     ("/dashboard/usage/export", USAGE),
     ("/dashboard/billing", BILLING),
+    (f"/dashboard/statements/{MONTH}", STATEMENTS),
+    (f"/dashboard/statements/{MONTH}/export", STATEMENTS),
 ]
 # The organization's pages, read by every role; the operators' pages, by none.
 PAGES += [

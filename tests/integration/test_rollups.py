@@ -25,9 +25,9 @@ def debit(
 ) -> tuple[object, ...]:
     at = datetime(2026, 3, day, 23, 59, 59, tzinfo=UTC)
     # ledger row columns (stream_fields.LEDGER_COLUMNS); then four of the meter's, then the
-    # price version, the provider cost (None: the charge) and the priced detail
+    # price version, the provider cost (None: the charge), the priced detail and the end user
     return (account, "debit", -cost, rid, key, model, "openai", 10, 2, 0, 5, 1, "provider", at,
-            None, None, None, None, "v1", provider, None)  # fmt: skip
+            None, None, None, None, "v1", provider, None, None)  # fmt: skip
 
 
 async def test_rollups_follow_the_ledger_once_per_request(pool: asyncpg.Pool) -> None:
@@ -40,7 +40,7 @@ async def test_rollups_follow_the_ledger_once_per_request(pool: asyncpg.Pool) ->
         debit(f"{account}-3", account, 7, "m1", "k2", 2),
     ]
     void = (account, "void", 0, f"{account}-4", "k1", None, None, 0, 0, 0, 0, 0, None, rows[0][13],
-            None, None, None, None, None, None, None)  # fmt: skip
+            None, None, None, None, None, None, None, None)  # fmt: skip
     assert await ledger.write_settlements([*rows, void]) == 4
     assert await ledger.write_settlements(rows[:2]) == 0  # redelivered: nothing new
     by_day = await directory.usage_report(account, date(2026, 3, 1), date(2026, 4, 1), "day")

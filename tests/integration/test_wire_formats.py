@@ -128,6 +128,7 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         "price_version": "demo-gpt@1a2b",
         "provider_cost_micros": 268,
         "usage_detail": '{"service_tier":"flex","web_searches":2}',
+        "end_user": None,
     }
     assert int(stream_fields.named(fields)[stream_fields.RESERVED_AT]) == admitted.now_ms
     assert row["occurred_at"].timestamp() * 1000 >= admitted.now_ms
@@ -142,6 +143,36 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
         )
         assert read == {**row, "price_version": None, "provider_cost_micros": None,
                         "usage_detail": None}  # fmt: skip
+
+
+async def test_a_debits_end_user_rides_the_message_to_its_ledger_row(stores: Stores) -> None:
+    """settle.lua's ARGV 22 adds a nineteenth value (`eu` in the named form); a row of
+    eighteen, queued before end users were recorded, reads with none."""
+    h = await make_holder(stores)
+    s = stores.store
+    named = HotStore(s.redis, s.keys, reservation_ttl_s=60, settlement_messages="named")
+    for store, rid in ((s, "rid-eu-1"), (named, "rid-eu-2")):
+        await _admit(stores, h, rid)
+        settlement = Settlement("demo-gpt", "openai", USAGE, 321, "demo-gpt@1", 300, (),
+                                "cust_42@acme.example")  # fmt: skip
+        await store.settle(h.shard, h.account_id, rid, settlement)
+    packed, old = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    assert tuple(stream_fields.named(packed)) == stream_fields.END_USER_FIELDS
+    assert tuple(old) == stream_fields.END_USER_FIELDS
+    for fields in (packed, old):
+        row = dict(
+            zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True)
+        )
+        assert (row["end_user"], row["price_version"]) == ("cust_42@acme.example", "demo-gpt@1")
+    before = {k: v for k, v in stream_fields.named(packed).items() if k != stream_fields.END_USER}
+    row = stream_fields.ledger_row_raw(stream_fields.packed(before))
+    assert row[-1] is None and row[-4] == "demo-gpt@1"
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
+    written = await stores.pool.fetch(
+        "SELECT end_user FROM ledger_entries WHERE request_id = ANY($1::text[])",
+        ["rid-eu-1", "rid-eu-2"],
+    )
+    assert [r["end_user"] for r in written] == ["cust_42@acme.example"] * 2
 
 
 async def test_a_void_of_a_call_carries_no_prices(stores: Stores) -> None:

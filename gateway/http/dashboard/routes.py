@@ -17,6 +17,7 @@ from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard import usage as dashboard_usage
 from gateway.http.dashboard.session import (
     BASE,
@@ -97,6 +98,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/{key_id}/team", dashboard_keys.team)
     dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
+    dashboard_statements.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     r.add_get("/static/{name}", static_file)

@@ -40,7 +40,7 @@ ENTRIES = 50
 ENTRIES_WITHIN = 10_000  # the explorer's entries are filtered among the last this many
 # The report's filters typed as text, by query parameter (the key and team filters are lists
 # of the account's own): a dimension added to FILTERS gets its field with one line here.
-TEXT_FILTERS = {"model": "Model", "meter": "Meter"}
+TEXT_FILTERS = {"model": "Model", "meter": "Meter", "end_user": "End user"}
 # The page's own fields beside the report's filters (FILTERS) and group_by.
 VIEW_FIELDS = ("from", "to", "group_by", "metric", "granularity", "stack", "ledger_kind")
 

@@ -67,6 +67,7 @@ _USAGE_PARAMS = (
     query("meter", STR, "only this meter"),
     query("team_id", STR, "only the keys of this team"),
     query("kind", {"enum": list(USAGE_KINDS)}, "only this kind of usage"),
+    query("end_user", STR, "only this end user"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 

@@ -49,6 +49,9 @@ PAGES = (
     ("get", "/dashboard/usage", "Usage report with filters"),
     ("get", "/dashboard/usage/export", "The usage report as a CSV download"),
     ("get", "/dashboard/usage/requests/{request_id}", "A request's ledger rows and its price"),
+    ("get", "/dashboard/statements", "The month picker's target: to that month's statement"),
+    ("get", "/dashboard/statements/{month}", "A month's statement, printable (Print to PDF)"),
+    ("get", "/dashboard/statements/{month}/export", "A month's statement as a CSV download"),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
     ("get", "/dashboard/operators/accounts/{account_id}", "One account: credit, plan, keys"),
     (

@@ -23,6 +23,7 @@ from gateway.http.openapi.metering import (
 )
 from gateway.http.openapi.paths import admin_paths, ops_paths, proxy_paths
 from gateway.http.openapi.schemas import SCHEMAS
+from gateway.http.openapi.statements import statement_paths
 
 PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     proxy_paths,
@@ -35,6 +36,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     metering_admin_paths,
     dashboard_paths,
     billing_paths,
+    statement_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},

@@ -186,6 +186,7 @@ LEDGER_ENTRY = obj(
     provider_cost_micros=nullable("integer"),
     charged_micros=nullable("integer"),
     usage_detail=nullable("object"),
+    end_user=nullable("string"),
 )
 USAGE_SUMS = obj(
     ("requests", "spend_micros"),

@@ -15,7 +15,7 @@ from gateway.stores.ports.directory import (
     SessionsPort,
     SigninTicketsPort,
 )
-from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort
+from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort, StatementsPort
 from gateway.stores.ports.hot import (
     HotStorePort,
     KeyDirectory,
@@ -61,5 +61,6 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "StatementsPort",
     "TeamsPort",
 ]

@@ -62,9 +62,10 @@ class DirectoryPort(Protocol):
         model: str | None = None,
         key_id: str | None = None,
         meter: str | None = None,
+        end_user: str | None = None,
     ) -> list[Row]:
-        """Sums per bucket (day, model or key) over [start, end) from the rollups only,
-        optionally of one model, key and/or meter."""
+        """Sums per bucket (day, model, key, meter, team, member, end user) over [start,
+        end) from the rollups only, optionally of one model, key, meter and/or end user."""
         ...
 
     async def usage_series(

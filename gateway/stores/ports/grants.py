@@ -1,11 +1,12 @@
 """Credit grants' ports: the PostgreSQL side (grants, their allocation) and the Redis side
-(writing off a grant's rest from the hot balance)."""
+(writing off a grant's rest from the hot balance); and the month of a ledger a statement reads."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
 
+from billing.statements import MonthLedger
 from gateway.stores.records import Row
 
 
@@ -68,4 +69,13 @@ class GrantWriteOffPort(Protocol):
 
     async def now_ms(self) -> int:
         """The gateway's clock in ms."""
+        ...
+
+
+class StatementsPort(Protocol):
+    """A month of an account's ledger, for its statement (stores/postgres/statements.py)."""
+
+    async def month(self, account_id: str, start: datetime, end: datetime) -> MonthLedger | None:
+        """The balances at `start` and `end` and the entries between, grouped, read as one
+        snapshot; None if there is no such account."""
         ...

@@ -164,8 +164,9 @@ class Directory:
         model: str | None = None,
         key_id: str | None = None,
         meter: str | None = None,
+        end_user: str | None = None,
     ) -> list[Row]:
-        given = (("model", model), ("key", key_id), ("meter", meter))
+        given = (("model", model), ("key", key_id), ("meter", meter), ("end_user", end_user))
         filters = {dim: value for dim, value in given if value is not None}
         rows = await self.usage_series(account_id, start, end, (group_by,), filters)
         return [

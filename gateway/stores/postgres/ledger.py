@@ -21,7 +21,7 @@ from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
 from gateway.stores.postgres import archives, grants
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
-from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
+from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import CreditResult, EventRef, GrantSpec, Row
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
@@ -41,7 +41,7 @@ _STAGE = (
     " cached_input_tokens bigint, cache_write_tokens bigint, output_tokens bigint,"
     " reasoning_tokens bigint, usage_source text, occurred_at timestamptz, meter text,"
     " quantity bigint, service text, metadata jsonb, price_version text,"
-    " provider_cost_micros bigint, usage_detail jsonb)"
+    " provider_cost_micros bigint, usage_detail jsonb, end_user text)"
     " ON COMMIT DELETE ROWS;"
     # The merge takes every row's guard itself: the check for rows inserted by hand
     # (migration 026) is skipped for this transaction, at no cost per row.
@@ -65,7 +65,7 @@ WITH won AS (
         GROUP BY request_id, kind
     ) ORDER BY ctid
     RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
-), {ROLLUP_CTE}, sums AS (
+), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE accounts a SET balance_micros = a.balance_micros + sums.total

@@ -41,6 +41,7 @@ ENTRY_COLUMNS = (
     "price_version",
     "provider_cost_micros",
     "usage_detail",
+    "end_user",
 )
 ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)
 

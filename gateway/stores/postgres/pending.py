@@ -18,7 +18,7 @@ from gateway.stores.stream_fields import encode_detail
 _COLUMNS = (
     "request_id, account_id, shard, model, provider, cost_micros, input_tokens,"
     " cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source,"
-    " price_version, provider_cost_micros, usage_detail"
+    " price_version, provider_cost_micros, usage_detail, end_user"
 )
 
 
@@ -40,6 +40,7 @@ def _row(p: PendingDebit) -> tuple[object, ...]:
         p.price_version,
         p.provider_cost_micros,
         encode_detail(p.detail) or None,
+        p.end_user,
     )
 
 
@@ -64,6 +65,7 @@ def _debit(r: asyncpg.Record) -> PendingDebit:
         r["price_version"],
         r["provider_cost_micros"],
         _detail(r["usage_detail"]),
+        r["end_user"],
     )
 
 
@@ -84,7 +86,7 @@ class PendingDebits:
     async def _put(self, debits: list[PendingDebit]) -> None:
         await self.pool.executemany(
             f"INSERT INTO pending_debits ({_COLUMNS}) VALUES"
-            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT DO NOTHING",
+            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT DO NOTHING",
             [_row(d) for d in debits],
         )
 

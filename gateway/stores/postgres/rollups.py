@@ -23,19 +23,16 @@ ROLLUP_RETURNING = (
     " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros,"
     f" {_IMAGES} AS images,"
     " coalesce((usage_detail->>'audio_seconds')::bigint, 0) AS audio_seconds,"
-    " coalesce((usage_detail->>'input_characters')::bigint, 0) AS characters"
+    " coalesce((usage_detail->>'input_characters')::bigint, 0) AS characters, end_user"
 )
-ROLLUP_CTE = """
-roll AS (
-    INSERT INTO usage_rollups AS r
+_SUMS_OF_INS = """
     SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, coalesce(model, ''),
            coalesce(key_id, ''), count(*) FILTER (WHERE meter IS NULL), sum(input_tokens),
            sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens),
            sum(reasoning_tokens), -sum(amount_micros), max(occurred_at), coalesce(meter, ''),
            coalesce(sum(quantity), 0), sum(coalesce(provider_cost_micros, -amount_micros)),
-           sum(images), sum(audio_seconds), sum(characters)
-    FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
-    ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET
+           sum(images), sum(audio_seconds), sum(characters)"""
+_ADD_UP = """
         requests = r.requests + excluded.requests,
         input_tokens = r.input_tokens + excluded.input_tokens,
         cached_input_tokens = r.cached_input_tokens + excluded.cached_input_tokens,
@@ -48,15 +45,28 @@ roll AS (
         images = r.images + excluded.images,
         audio_seconds = r.audio_seconds + excluded.audio_seconds,
         characters = r.characters + excluded.characters,
-        last_at = greatest(r.last_at, excluded.last_at)
+        last_at = greatest(r.last_at, excluded.last_at)"""
+ROLLUP_CTE = f"""
+roll AS (
+    INSERT INTO usage_rollups AS r{_SUMS_OF_INS}
+    FROM ins WHERE kind = 'debit' GROUP BY 1, 2, 3, 4, 13
+    ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET{_ADD_UP}
+    RETURNING 1
+)"""
+# The same sums per end user, of the debits that name one (migration 043).
+END_USER_ROLLUP_CTE = f"""
+roll_end_users AS (
+    INSERT INTO end_user_rollups AS r{_SUMS_OF_INS}, end_user
+    FROM ins WHERE kind = 'debit' AND end_user IS NOT NULL GROUP BY 1, 2, 3, 4, 13, end_user
+    ON CONFLICT (account_id, day, end_user, model, key_id, meter) DO UPDATE SET{_ADD_UP}
     RETURNING 1
 )"""
 _SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
 # What a rollup row is a use of, in words a filter takes: a meter's units, else the first
 # unit beyond tokens it counts, else tokens (a rollup row is one model's, so one kind).
 _KIND = (
-    "CASE WHEN u.meter <> '' THEN 'metered' WHEN u.images > 0 THEN 'images'"
-    " WHEN u.audio_seconds > 0 THEN 'audio' WHEN u.characters > 0 THEN 'speech'"
+    "CASE WHEN u.meter <> '' THEN 'metered' WHEN u.images <> 0 THEN 'images'"
+    " WHEN u.audio_seconds <> 0 THEN 'audio' WHEN u.characters <> 0 THEN 'speech'"
     " ELSE 'tokens' END"
 )
 # Every dimension usage is bucketed or filtered by: its name and the SQL of a rollup row's
@@ -72,13 +82,32 @@ DIMENSIONS = {
     "team": "coalesce(k.team_id, '')",
     "member": "coalesce(k.member_id, '')",
     "kind": _KIND,
+    "end_user": "u.end_user",
 }
+_FIELDS = (*USAGE_FIELDS, *COST_FIELDS)
+_COLUMNS = "account_id, day, model, key_id, meter"
+# By end user, the rows are end_user_rollups' and, as end user '', the rest of the usage:
+# usage_rollups less what end users used (PostgreSQL pushes the WHERE into each branch).
+_WITH_END_USERS = (
+    f"(SELECT {_COLUMNS}, end_user, {', '.join(_FIELDS)} FROM end_user_rollups"
+    f" UNION ALL SELECT {_COLUMNS}, '', {', '.join(_FIELDS)} FROM usage_rollups"
+    f" UNION ALL SELECT {_COLUMNS}, '', {', '.join('-' + c for c in _FIELDS)}"
+    " FROM end_user_rollups)"
+)
+
+
+def _source(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
+    """One end user's usage is in end_user_rollups; usage by end user needs the rest too."""
+    if "end_user" in filters:
+        return "end_user_rollups"
+    return _WITH_END_USERS if "end_user" in by else "usage_rollups"
 
 
 def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
     """Sums per combination of the `by` dimensions over [$2, $3) (UTC days) of account $1,
     where each dimension of `filters` equals its parameter ($4, $5, ... in that order);
-    ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw)."""
+    ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw).
+    By end user, the '' bucket (calls that named none) is left out where it sums to nothing."""
     unknown = [d for d in (*by, *filters) if d not in DIMENSIONS]
     if unknown or not by:
         raise ValueError(f"unknown usage dimensions {unknown} (or none to group by)")
@@ -86,9 +115,12 @@ def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
     where = "".join(f" AND {DIMENSIONS[d]} = ${i}" for i, d in enumerate(filters, start=4))
     uses_key = any(d in ("team", "member") for d in (*by, *filters))
     order = ", ".join(str(i) for i in range(1, len(by) + 1))
+    having = ""
+    if "end_user" in by and "end_user" not in filters:
+        having = " HAVING u.end_user <> '' OR " + " OR ".join(f"sum(u.{c}) <> 0" for c in _FIELDS)
     return (
-        f"SELECT {cols}, {_SUMS} FROM usage_rollups u"
+        f"SELECT {cols}, {_SUMS} FROM {_source(by, filters)} u"
         + (" LEFT JOIN api_keys k ON k.id = u.key_id" if uses_key else "")
         + f" WHERE u.account_id = $1 AND u.day >= $2 AND u.day < $3{where}"
-        f" GROUP BY {order} ORDER BY {order}"
+        f" GROUP BY {order}{having} ORDER BY {order}"
     )

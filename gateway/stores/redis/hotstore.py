@@ -257,6 +257,8 @@ class HotStore(HotRecords):
         if metered is not None:
             tail = (metered[2],)
             args = (*args, "" if metered[3] is None else metered[3])
+        elif settlement is not None and settlement.end_user:
+            args = (*args, "", settlement.end_user)  # ARGV 22: recorded on the debit
         fixed = (*self._close_keys(shard, account_id), k.voided(shard, request_id))
         counters = self._held.get(request_id)
         if counters is None:

@@ -22,7 +22,8 @@
 --       then for a proxied call's debit (else ''): 18 price version, 19 provider cost micros
 --       (before the account's markup), 20 priced detail (a JSON object, '' = none),
 --       21 for a meter's settle, the quantity asked for (kept in the closed marker, so a
---       later settle asking for another quantity is told apart from a retry; else absent)
+--       later settle asking for another quantity is told apart from a retry; else absent
+--       or ''), 22 for a proxied call's debit, its end user (absent or '' = none)
 -- A release gives back everything; `refused` (the provider refused a forwarded request) gives
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
@@ -126,13 +127,15 @@ if kind ~= 'release' and kind ~= 'refused' then
   local t = redis.call('TIME')
   local now = t[1] * 1000 + math.floor(t[2] / 1000)
   if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
-  -- One field: a JSON array of the values in stream_fields.PRICED_FIELDS order (METERED_FIELDS
-  -- for a meter), every one a string so no amount passes through cjson's number format.
+  -- One field: a JSON array of the values in stream_fields.PRICED_FIELDS order (END_USER_FIELDS
+  -- with an end user, METERED_FIELDS for a meter), every one a string so no amount passes
+  -- through cjson's number format.
   local row
   if meter == '' then
     row = { ARGV[1], kind, acct, key_id, int(cost), ARGV[7], ARGV[8], ARGV[9], ARGV[10],
       ARGV[11], int(ao), ARGV[12], ARGV[13], reserved_at, int(now),
       ARGV[18] or '', ARGV[19] or '', ARGV[20] or '' }
+    if (ARGV[22] or '') ~= '' then row[19] = ARGV[22] end
   else
     row = { ARGV[1], kind, acct, key_id, int(cost), '', '', '0', '0', '0', '0', '0', '',
       reserved_at, int(now), string.sub(meter, 3), int(aq), svc, occurred, metadata }
@@ -140,7 +143,7 @@ if kind ~= 'release' and kind ~= 'refused' then
   if ARGV[17] == 'named' then
     local names = { 'rid', 'kind', 'acct', 'key', 'cost', 'model', 'provider', 'in', 'cin',
       'cw', 'out', 'rsn', 'src', 'at', 'st', 'meter', 'qty', 'svc', 'occ', 'md' }
-    if meter == '' then names[16], names[17], names[18] = 'pv', 'pc', 'dt' end
+    if meter == '' then names[16], names[17], names[18], names[19] = 'pv', 'pc', 'dt', 'eu' end
     local flat = {}
     for i, v in ipairs(row) do
       flat[2 * i - 1], flat[2 * i] = names[i], v

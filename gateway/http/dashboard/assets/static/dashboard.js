@@ -1,4 +1,4 @@
-/* Progressive behaviour: charts (uPlot, vendored) and the copy button. Every page works
+/* Progressive behaviour: charts (uPlot, vendored), the copy and print buttons. Every page works
    without it; the numbers behind each chart are in a table on the same page. */
 (function () {
   "use strict";
@@ -117,5 +117,13 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { charts(); copyButtons(); });
+  function printButtons() {
+    document.querySelectorAll("button[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    charts(); copyButtons(); printButtons();
+  });
 })();
