@@ -100,6 +100,14 @@ PAGES = (
         "#confirm",
         OPERATOR,
     ),
+    Dash(
+        "operators-statement",
+        "/dashboard/operators/accounts/{account}/statements/{month}",
+        OPERATOR,
+        "Statement",
+        "button[data-print]",
+        OPERATOR,
+    ),
     Dash("system", "/dashboard/system", OPERATOR, "System"),
 )
 

@@ -289,3 +289,28 @@ async def test_the_dashboard_statement_is_refused_to_a_viewer(
     cookies, _ = await member_session(gw, traffic.account_id, "billing")
     async with gw.http.get(url, cookies=cookies, allow_redirects=False) as r:
         assert (r.status, r.content_type) == (200, "text/html")
+
+
+async def test_an_operator_reads_an_accounts_statement_on_its_page(
+    gw: Gateway, traffic: OrgMonth, page: Page
+) -> None:
+    status, s = await get(
+        gw, f"/admin/v1/accounts/{traffic.account_id}/statements/{traffic.month}", ADMIN_KEY
+    )
+    assert status == 200
+    await sign_in(page, ADMIN_KEY)
+    await page.goto(f"/dashboard/operators/accounts/{traffic.account_id}")
+    await page.click("#statements-link")
+    await page.wait_for_url(f"**/operators/accounts/{traffic.account_id}/statements/*")
+    assert page.url.endswith(f"/statements/{traffic.month}")
+    assert await page.text_content("#closing") == usd_exact(s["closing_balance_micros"])
+    async with page.expect_download() as download:
+        await page.click("#csv")
+    saved = await (await download.value).path()
+    got = saved.read_text()
+    _status, api_csv = await get(
+        gw,
+        f"/admin/v1/accounts/{traffic.account_id}/statements/{traffic.month}?format=csv",
+        ADMIN_KEY,
+    )
+    assert got == api_csv

@@ -1,7 +1,8 @@
 """The Statements page: an organization's statement of a month, printable (the browser's
 Print makes the PDF; dashboard.css hides the controls on paper), with a month picker and
 the API's own CSV as a download. Same scope check and the same statement as
-GET /v1/account/statements/{month}."""
+GET /v1/account/statements/{month}; operators read any account's at
+/dashboard/operators/accounts/{id}/statements/{month}, as GET /admin/v1 answers it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from billing.statements import InvalidMonth, month_of, parse_month
 from gateway.errors import InvalidRequest
+from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import STATEMENTS_READ
@@ -23,34 +25,42 @@ from gateway.http.statements import (
 )
 
 
-async def latest(request: web.Request) -> web.Response:
-    """The month picker's target (`?month=YYYY-MM`), else the current month."""
-    account_principal(request).require(STATEMENTS_READ)
+def _picked(request: web.Request) -> str:
+    """The month picker's choice (`?month=YYYY-MM`), else the current month."""
     now = datetime.now(UTC)
     picked = request.query.get("month")
     try:
-        month = parse_month(picked, now) if picked else month_of(now)
+        return str(parse_month(picked, now) if picked else month_of(now))
     except InvalidMonth as exc:
         raise InvalidRequest(str(exc), param="month") from exc
-    raise web.HTTPSeeOther(f"{BASE}/statements/{month}")
+
+
+async def _page(request: web.Request, account_id: str, base: str, nav: str) -> web.Response:
+    month = month_param(request, datetime.now(UTC))
+    statement = statement_json(await statement_of(request, account_id, month))
+    return render(
+        request,
+        "statement.html",
+        title=f"Statement · {month}",
+        nav=nav,
+        s=statement,
+        views=VIEW_TITLES,
+        base=base,
+        previous=str(month.previous()),
+        following=str(month.next()) if month < month_of(datetime.now(UTC)) else None,
+        export=f"{base}/{month}/export",
+    )
+
+
+async def latest(request: web.Request) -> web.Response:
+    account_principal(request).require(STATEMENTS_READ)
+    raise web.HTTPSeeOther(f"{BASE}/statements/{_picked(request)}")
 
 
 async def page(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(STATEMENTS_READ)
-    month = month_param(request, datetime.now(UTC))
-    statement = statement_json(await statement_of(request, who.account_id, month))
-    return render(
-        request,
-        "statement.html",
-        title=f"Statement · {month}",
-        nav="statements",
-        s=statement,
-        views=VIEW_TITLES,
-        previous=str(month.previous()),
-        following=str(month.next()) if month < month_of(datetime.now(UTC)) else None,
-        export=f"{BASE}/statements/{month}/export",
-    )
+    return await _page(request, who.account_id, f"{BASE}/statements", "statements")
 
 
 async def export(request: web.Request) -> web.Response:
@@ -60,7 +70,33 @@ async def export(request: web.Request) -> web.Response:
     return await respond(request, who.account_id, as_csv=True)
 
 
+async def _operators_base(request: web.Request) -> tuple[str, str]:
+    operator(request)
+    account_id = (await target_row(request))["id"]
+    return account_id, f"{OPS}/accounts/{account_id}/statements"
+
+
+async def operator_latest(request: web.Request) -> web.Response:
+    _, base = await _operators_base(request)
+    raise web.HTTPSeeOther(f"{base}/{_picked(request)}")
+
+
+async def operator_page(request: web.Request) -> web.Response:
+    account_id, base = await _operators_base(request)
+    return await _page(request, account_id, base, "operators")
+
+
+async def operator_export(request: web.Request) -> web.Response:
+    """The admin API's CSV (GET /admin/v1/accounts/{id}/statements/{month}?format=csv)."""
+    account_id, _ = await _operators_base(request)
+    return await respond(request, account_id, as_csv=True)
+
+
 def add_routes(dash: web.Application) -> None:
     dash.router.add_get("/statements", latest)
     dash.router.add_get("/statements/{month}", page)
     dash.router.add_get("/statements/{month}/export", export)
+    accounts = "/operators/accounts/{account_id}/statements"
+    dash.router.add_get(accounts, operator_latest)
+    dash.router.add_get(accounts + "/{month}", operator_page)
+    dash.router.add_get(accounts + "/{month}/export", operator_export)

@@ -52,6 +52,17 @@ PAGES = (
     ("get", "/dashboard/statements", "The month picker's target: to that month's statement"),
     ("get", "/dashboard/statements/{month}", "A month's statement, printable (Print to PDF)"),
     ("get", "/dashboard/statements/{month}/export", "A month's statement as a CSV download"),
+    ("get", "/dashboard/operators/accounts/{account_id}/statements", "To an account's statement"),
+    (
+        "get",
+        "/dashboard/operators/accounts/{account_id}/statements/{month}",
+        "An account's statement of a month, printable",
+    ),
+    (
+        "get",
+        "/dashboard/operators/accounts/{account_id}/statements/{month}/export",
+        "An account's statement of a month as a CSV download",
+    ),
     ("get", "/dashboard/operators", "Accounts, search, health and settlement backlog"),
     ("get", "/dashboard/operators/accounts/{account_id}", "One account: credit, plan, keys"),
     (
