@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import usd
 from gateway.cli import statement_cmd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
+from gateway.stores.records import USAGE_KINDS, GroupBy
 
 A = "/admin/v1"
 
@@ -198,7 +199,14 @@ def markup(args: argparse.Namespace) -> int:
 
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
-    given = (("from", args.since), ("to", args.until), ("end_user", args.end_user))
+    given = (
+        ("from", args.since),
+        ("to", args.until),
+        ("model", args.model),
+        ("team_id", args.team_id),
+        ("kind", args.kind),
+        ("end_user", args.end_user),
+    )
     params.update({k: v for k, v in given if v})
     path = f"{A}/accounts/{quote(args.account_id)}/usage/report?{urlencode(params)}"
     body = expect(call(args, "GET", path), 200)
@@ -285,9 +293,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
-    p.add_argument(
-        "--group-by", choices=("day", "model", "key", "team", "member", "end_user"), default="day"
-    )
+    p.add_argument("--group-by", choices=get_args(GroupBy), default="day")
+    p.add_argument("--model", help="only this model's usage")
+    p.add_argument("--team-id", help="only the usage of this team's keys")
+    p.add_argument("--kind", choices=USAGE_KINDS, help="only this kind of usage")
     p.add_argument("--end-user", help="only this end user's usage")
     p.add_argument("--csv", action="store_true")
     p = _command(commands, "statement", statement_cmd.admin_statement, "an account's statement")

@@ -117,6 +117,11 @@ async def test_the_cli_and_the_dashboard_show_usage_by_end_user(
     run = await meterway(gw, tmp_path, "admin", "usage", t.account_id, "--group-by", "model",
                          "--end-user", "bob")  # fmt: skip
     assert run.code == 0 and "gpt-4o-mini" in run.out and " 1 req" in run.out, run.out
+    run = await meterway(gw, tmp_path, "admin", "usage", t.account_id, "--group-by", "kind",
+                         "--kind", "images", "--model", "gpt-4o-mini")  # fmt: skip
+    assert run.code == 0 and "tokens" not in run.out, run.out  # no image use: only the total
+    run = await meterway(gw, tmp_path, "admin", "usage", t.account_id, "--group-by", "week")
+    assert run.code == 0 and len(run.out.splitlines()) == 2, run.out  # this week, total
 
     cookies, _ = await member_session(gw, t.account_id, "viewer")
     url = f"{gw.url}/dashboard/usage?group_by=end_user"
