@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from billing.stream_tally import StreamEvent
+from billing.stream_tally import StreamEvent, event_object
 from billing.usage import ToolRuns, Usage
 
 UsageReader = Callable[[dict[str, object]], Usage | None]
@@ -37,11 +35,8 @@ class FinalEventTally:
     def feed(self, event: StreamEvent) -> bool:
         if not event.data:
             return True
-        try:
-            body = orjson.loads(event.data)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = event_object(event)
+        if body is None:
             self.malformed = True
             return True
         kind = body.get("type", event.event)

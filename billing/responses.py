@@ -12,10 +12,8 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
 from billing.names import one_of
-from billing.stream_tally import StreamEvent
+from billing.stream_tally import StreamEvent, event_object
 from billing.usage import ToolRuns, Usage, usage_from_openai
 
 TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
@@ -110,11 +108,8 @@ class ResponsesStreamTally:
     def feed(self, event: StreamEvent) -> bool:
         if not event.data:
             return True
-        try:
-            body = orjson.loads(event.data)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = event_object(event)
+        if body is None:
             self.malformed = True
             return True
         kind = body.get("type", event.event)

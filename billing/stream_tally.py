@@ -40,6 +40,16 @@ class StreamEvent(Protocol):
     def data(self) -> str: ...
 
 
+def event_object(event: StreamEvent) -> dict[str, Any] | None:
+    """The event's data as a JSON object, or None when it is anything else (a malformed
+    event to the tallies that read objects)."""
+    try:
+        body = orjson.loads(event.data)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 class StreamTally(Protocol):
     """What the relay needs from any wire format's tally, so it never asks which one it has.
 
