@@ -61,7 +61,8 @@ roll_end_users AS (
     ON CONFLICT (account_id, day, end_user, model, key_id, meter) DO UPDATE SET{_ADD_UP}
     RETURNING 1
 )"""
-_SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in (*USAGE_FIELDS, *COST_FIELDS))
+_FIELDS = (*USAGE_FIELDS, *COST_FIELDS)
+_SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in _FIELDS)
 # What a rollup row is a use of, in words a filter takes: a meter's units, else the first
 # unit beyond tokens it counts, else tokens (a rollup row is one model's, so one kind).
 _KIND = (
@@ -84,7 +85,6 @@ DIMENSIONS = {
     "kind": _KIND,
     "end_user": "u.end_user",
 }
-_FIELDS = (*USAGE_FIELDS, *COST_FIELDS)
 _COLUMNS = "account_id, day, model, key_id, meter"
 # By end user, the rows are end_user_rollups' and, as end user '', the rest of the usage:
 # usage_rollups less what end users used (PostgreSQL pushes the WHERE into each branch).
