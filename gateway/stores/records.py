@@ -125,6 +125,8 @@ class WindowCount:
     resets_at_ms: int | None
 
 
+# Every kind of ledger entry (the ledger's CHECK constraint, migration 036).
+LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 # What a usage row is a use of (the `kind` dimension): tokens, else images, audio, speech
 # (characters), or a meter's units.
 USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered")

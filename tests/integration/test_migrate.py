@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import pytest
 
 from gateway.stores.postgres.migrate import migrate, migration_files
+from gateway.stores.records import LEDGER_KINDS
 from tests.harness import temp_database
 
 
@@ -50,3 +53,18 @@ async def _check_append_only(dsn: str) -> None:
                 await conn.execute(f"DELETE FROM {guard}")
     finally:
         await conn.close()
+
+
+async def test_the_ledger_admits_exactly_the_kinds_the_code_names(dsn: str) -> None:
+    """records.LEDGER_KINDS (the API's schema, the explorer's filter) is the ledger's CHECK."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        checks = await conn.fetch(
+            "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint"
+            " WHERE conrelid = 'ledger_entries'::regclass AND contype = 'c'"
+        )
+    finally:
+        await conn.close()
+    kind_checks = [c["def"] for c in checks if "kind = ANY" in c["def"]]
+    assert len(kind_checks) == 1, kind_checks
+    assert sorted(re.findall(r"'(\w+)'::text", kind_checks[0])) == sorted(LEDGER_KINDS)

@@ -32,10 +32,9 @@ from gateway.http.reports import (
     usage_response,
     usage_rows,
 )
-from gateway.stores.records import USAGE_FIELDS, Row
+from gateway.stores.records import LEDGER_KINDS, USAGE_FIELDS, Row
 
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
-LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 ENTRIES = 50
 ENTRIES_WITHIN = 10_000  # the explorer's entries are filtered among the last this many
 # The report's filters typed as text, by query parameter (the key and team filters are lists

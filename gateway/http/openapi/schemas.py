@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.http.reports import GROUPS
+from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]
 Security = list[dict[str, list[str]]]
@@ -163,7 +164,7 @@ API_KEY = obj(
 LEDGER_ENTRY = obj(
     ("id", "kind", "amount_micros"),
     id=INT,
-    kind={"enum": ["credit", "debit", "void", "adjustment"]},
+    kind={"enum": list(LEDGER_KINDS)},
     amount_micros=MICROS,
     request_id=nullable("string"),
     idempotency_key=nullable("string"),
