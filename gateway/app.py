@@ -93,7 +93,7 @@ from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
-from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
+from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored, lock_name
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
@@ -316,7 +316,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     supervisor.start("batch_poller", _batch_poller(app, stop))
     stream = stores.settlement_stream(settings.settler_name)
     settler = Settler(
-        stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
+        stream,
+        stores.ledger,
+        batch=settings.settler_batch,
+        lanes=settings.settler_lanes,
+        fence=stores.operator().restore_fence(lock_name(settings)),
     )
     if settings.settler_enabled:
         supervisor.start("settler", lambda: settler.run(stop=stop))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gateway.ops.self_restore import lock_name
 from gateway.runtime import quiet_collector
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
@@ -30,7 +31,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.settler_command != "dead-letters":
             quiet_collector()  # its batches make thousands of short-lived objects, no cycles
             await Settler(
-                stream, stores.ledger, batch=settings.settler_batch, lanes=settings.settler_lanes
+                stream,
+                stores.ledger,
+                batch=settings.settler_batch,
+                lanes=settings.settler_lanes,
+                fence=stores.operator().restore_fence(lock_name(settings)),
             ).run()
             return 0
         if args.requeue:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 
 from gateway.stores.errors import LedgerRejected, StoreError
-from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
+from gateway.stores.ports.settlement import RestoreFence, SettlementLedger, SettlementStream
 from gateway.stores.records import Queued
 from gateway.stores.stream_fields import MalformedSettlement, ledger_row_raw
 from gateway.telemetry import metrics
@@ -65,6 +65,7 @@ class Settler:
         batch: int = 2000,
         claim_idle_ms: int = 15_000,
         lanes: int = 2,
+        fence: RestoreFence | None = None,
     ) -> None:
         self.stream = stream
         self.ledger = ledger
@@ -74,6 +75,7 @@ class Settler:
         self._own_pending = True  # re-read our own unacked messages first
         self._prefetch: asyncio.Future[list[Queued]] | None = None
         self.written = 0
+        self.fence = fence
 
     async def _read(self, *, pending: bool = False, block_ms: int | None = None) -> list[Queued]:
         return await self.stream.read(max(1, self.batch // 8), pending=pending, block_ms=block_ms)
@@ -147,7 +149,20 @@ class Settler:
             )
 
     async def run_once(self, claim: bool = False, block_ms: int | None = None) -> int:
-        """One cycle: own pending (after a failure), stale claims, or new messages."""
+        """One cycle: own pending (after a failure), stale claims, or new messages; with a
+        fence, held from the read to the acknowledgement."""
+        if self.fence is None:
+            return await self._cycle(claim, block_ms)
+        await self.fence.hold()
+        try:
+            n = await self._cycle(claim, block_ms)
+        except BaseException:
+            await self._let_go()
+            raise
+        await self.fence.let_go_if_due()
+        return n
+
+    async def _cycle(self, claim: bool, block_ms: int | None) -> int:
         if claim:
             messages = await self.stream.claim_stale(self.claim_idle_ms, self.batch // 8)
         elif self._own_pending:
@@ -161,7 +176,7 @@ class Settler:
             messages = await self._read(block_ms=block_ms)
         if not messages:
             return 0
-        if len(messages) >= self.batch and not claim:
+        if len(messages) >= self.batch and not claim and not (self.fence and self.fence.due):
             # A full batch: read the next one while PostgreSQL writes this one.
             self._prefetch = asyncio.ensure_future(self._read())
         try:
@@ -192,39 +207,52 @@ class Settler:
         last_claim = last_forget = 0.0
         delay = retry_min_s
         groups_ok = False
-        while running(stop):
-            try:
-                if not groups_ok:
-                    await self.stream.ensure_groups()
-                    groups_ok = True
-                claim = time.monotonic() - last_claim > claim_every_s
-                if claim:
-                    last_claim = time.monotonic()
-                if time.monotonic() - last_forget > FORGET_EVERY_S:
-                    last_forget = time.monotonic()
-                    await self.stream.forget_idle_consumers(FORGET_CONSUMERS_IDLE_MS)
-                n = await self.run_once(claim=claim, block_ms=idle_block_ms)
-                delay = retry_min_s
-                if 0 < n < self.batch // 4:
-                    # A thin batch: let more settlements gather rather than pay a
-                    # PostgreSQL transaction per request on the gateway's own core.
-                    await pause(stop, busy_linger_s if n >= BUSY_READ else linger_s)
-            except TRANSIENT as exc:
-                raise_if_cancelling()
-                # A flushed Redis loses the consumer groups: make them again.
-                groups_ok = groups_ok and "NOGROUP" not in str(exc)
-                log.warning("settler: %s; retrying in %.2fs", exc, delay)
-                await pause(stop, delay)
-                delay = min(delay * 2, 2.0)
+        try:
+            while running(stop):
+                try:
+                    if not groups_ok:
+                        await self.stream.ensure_groups()
+                        groups_ok = True
+                    claim = time.monotonic() - last_claim > claim_every_s
+                    if claim:
+                        last_claim = time.monotonic()
+                    if time.monotonic() - last_forget > FORGET_EVERY_S:
+                        last_forget = time.monotonic()
+                        await self.stream.forget_idle_consumers(FORGET_CONSUMERS_IDLE_MS)
+                    n = await self.run_once(claim=claim, block_ms=idle_block_ms)
+                    delay = retry_min_s
+                    if 0 < n < self.batch // 4:
+                        # A thin batch: let more settlements gather rather than pay a
+                        # PostgreSQL transaction per request on the gateway's own core.
+                        await pause(stop, busy_linger_s if n >= BUSY_READ else linger_s)
+                except TRANSIENT as exc:
+                    raise_if_cancelling()
+                    # A flushed Redis loses the consumer groups: make them again.
+                    groups_ok = groups_ok and "NOGROUP" not in str(exc)
+                    log.warning("settler: %s; retrying in %.2fs", exc, delay)
+                    await pause(stop, delay)
+                    delay = min(delay * 2, 2.0)
+        finally:
+            await self._let_go()
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Write everything queued now (tests, shutdown, rebuild), our own pending first."""
         await self.stream.ensure_groups()
         self._own_pending = True
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if await self.run_once():
-                continue
-            if await self.run_once(claim=True) == 0 and (await self.stream.backlog()).length == 0:
-                return
+        try:
+            while time.monotonic() < deadline:
+                if await self.run_once():
+                    continue
+                claimed = await self.run_once(claim=True)
+                if claimed == 0 and (await self.stream.backlog()).length == 0:
+                    return
+        finally:
+            await self._let_go()
         raise TimeoutError("settlement backlog did not drain")
+
+    async def _let_go(self) -> None:
+        """A stopped settler holds no fence (a restore must not wait for it)."""
+        if self.fence is not None:
+            with contextlib.suppress(Exception):
+                await self.fence.let_go()

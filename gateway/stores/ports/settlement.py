@@ -79,3 +79,20 @@ class SettlementLedger(Protocol):
         PostgreSQL refuses the data itself (a constraint, a value out of range): retrying
         the same batch cannot succeed."""
         ...
+
+
+class RestoreFence(Protocol):
+    """Held by a settler from reading a batch to acknowledging it, so that a restore of an
+    emptied Redis snapshots the ledger only once no batch read from the old Redis is still
+    on its way (stores/postgres/restores.py)."""
+
+    @property
+    def due(self) -> bool:
+        """Held long enough: the settler lets go after this batch and reads none ahead."""
+        ...
+
+    async def hold(self) -> None: ...
+
+    async def let_go_if_due(self) -> None: ...
+
+    async def let_go(self) -> None: ...

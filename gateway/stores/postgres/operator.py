@@ -51,6 +51,10 @@ class OperatorLedger:
     def restore_lock(self, name: str) -> AbstractAsyncContextManager[None]:
         return restores.restore_lock(self._pool, name)
 
+    def restore_fence(self, name: str) -> restores.RestoreFence:
+        """What a settler holds shared while a batch is on its way (RestoreFence)."""
+        return restores.RestoreFence(self._pool, name)
+
     async def record_restore(
         self, prefix: str, trigger: str, counts: dict[str, int], started: datetime
     ) -> None:
