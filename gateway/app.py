@@ -7,16 +7,11 @@ and the workers take their stores as parameters, so each can be given a fake.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from billing.meters import load_meters
@@ -46,7 +41,6 @@ from gateway.appkeys import (
     METERING_LEDGER,
     NOTIFY,
     OIDC,
-    OUTBOUND_SESSION,
     PAYMENTS,
     PLANS,
     PRICING,
@@ -60,12 +54,13 @@ from gateway.appkeys import (
     SIGNIN_TICKETS,
     STATEMENTS,
     STORE,
-    SUPERVISOR,
+    STORES,
     TEAMS,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
 )
+from gateway.background import background, outbound_session
 from gateway.http import (
     account,
     admin,
@@ -82,7 +77,6 @@ from gateway.http import (
     user_auth,
     webhooks,
 )
-from gateway.http.batches import batch_fetcher, output_fetcher
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
@@ -92,8 +86,7 @@ from gateway.http.openapi import document as openapi
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
-from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
-from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored, lock_name
+from gateway.ops.self_restore import ensure_restored
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
@@ -106,28 +99,14 @@ from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter
 from gateway.services.registry import TaskRegistry
-from gateway.services.responses import Fetch, ResponseBook
+from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.services.settlement import Settlements
 from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
-from gateway.stores.records import OwnedResponse
-from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
-from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
-from gateway.workers.outbound import export_jobs, notify_jobs
-from gateway.workers.response_poller import run_response_poller
-from gateway.workers.settler import Settler
-from gateway.workers.supervisor import Job, Supervisor, every
-from gateway.workers.sweeper import sweep_and_apply
-
-SWEEP_EVERY_S = 5.0
-BATCH_POLL_S = 60.0  # running batches are looked at this often when no owner asks
 
 StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
-# The concrete stores, for the workers (which issue 9 moves onto the ports); handlers and
-# services see only STORE and LEDGER, typed as ports.
-STORES = web.AppKey("stores", Stores)
 
 
 def links_of(settings: Settings) -> Links:
@@ -283,96 +262,6 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     await provider.close()
 
 
-def _batch_poller(app: web.Application, stop: asyncio.Event) -> Job:
-    """Running batches no owner asks about are looked at every BATCH_POLL_S, and settled
-    when seen ended."""
-    book, upstream = app[BATCH_BOOK], app[UPSTREAM]
-    fetch_batch, fetch_output = batch_fetcher(upstream), output_fetcher(upstream)
-
-    async def poll() -> None:
-        await book.poll_once(fetch_batch, fetch_output)
-
-    return every(BATCH_POLL_S, poll, stop, "batch_poller")
-
-
-async def _background(app: web.Application) -> AsyncIterator[None]:
-    """Every background task runs under the supervisor, whose report /readyz shows."""
-    settings, stores = app[SETTINGS], app[STORES]
-    supervisor = app[SUPERVISOR] = Supervisor()
-    stop = supervisor.stop
-
-    async def sweep() -> None:
-        await sweep_and_apply(stores.store, stores.pending)
-
-    supervisor.start("sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper"))
-    if settings.self_restore:
-
-        async def restore() -> None:
-            await ensure_restored(stores, app[PLANS], settings, "watcher")
-
-        supervisor.start("restorer", every(CHECK_EVERY_S, restore, stop, "restorer"))
-    book, fetch = app[RESPONSE_BOOK], _fetcher(app)
-    supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
-    supervisor.start("batch_poller", _batch_poller(app, stop))
-    stream = stores.settlement_stream(settings.settler_name)
-    settler = Settler(
-        stream,
-        stores.ledger,
-        batch=settings.settler_batch,
-        lanes=settings.settler_lanes,
-        fence=stores.operator().restore_fence(lock_name(settings)),
-    )
-    if settings.settler_enabled:
-        supervisor.start("settler", lambda: settler.run(stop=stop))
-    exports = stores.exports()
-    session = app[OUTBOUND_SESSION]
-    for name, job in export_jobs(settings, exports, session, stop):
-        supervisor.start(name, job)
-    alerts = app[ACCOUNT_ALERTS]
-    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop):
-        supervisor.start(name, job)
-    payments = app[PAYMENTS]
-    clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
-    supervisor.start("billing_clock", clock)
-    keeper = GrantKeeper(stores.grants(), stores.grant_write_offs())
-    grants = every(GRANT_KEEPER_EVERY_S, keeper.tick, stop, "grant_keeper")
-    supervisor.start("grant_keeper", grants)
-
-    async def keep_months() -> None:
-        for added in await keep_ahead(stores, datetime.now(UTC)):
-            logging.getLogger("meterway.ledger").info(
-                "ledger partition %s created (%d rows from DEFAULT)", added.month, added.moved
-            )
-
-    months = every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
-    supervisor.start("ledger_partitions", months)
-    yield
-    await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
-    await supervisor.close()
-    if settings.settler_enabled:
-        with contextlib.suppress(Exception):
-            await settler.drain(timeout_s=5)
-
-
-async def _outbound_session(app: web.Application) -> AsyncIterator[None]:
-    """The HTTP client of usage exports and notifications; closed after the tasks stop."""
-    async with aiohttp.ClientSession() as session:
-        app[OUTBOUND_SESSION] = session
-        yield
-
-
-def _fetcher(app: web.Application) -> Fetch:
-    """How the background poller reads a response: from the provider of its model."""
-
-    async def fetch(rec: OwnedResponse) -> tuple[int, Any]:
-        provider = app[PRICING].models[rec.model].provider
-        path = f"/responses/{rec.response_id}"
-        status, raw, _ = await app[UPSTREAM].call(provider, "GET", path, {}, None)
-        return status, orjson.loads(raw) if status == 200 else None
-
-    return fetch
-
-
 async def _proxying(app: web.Application) -> None:
     """After every cleanup context opened (aiohttp runs them first at start-up)."""
     app[PROXYING] = Proxying(
@@ -420,9 +309,9 @@ def create_app(
             _self_restore,
             _user_auth,
             _upstream,
-            _outbound_session,
+            outbound_session,
             _payments,
-            _background,
+            background,
         ]
     )
     app.on_startup.append(_proxying)

@@ -25,6 +25,7 @@ from gateway.services.payments import Payments
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.settings import Settings
+from gateway.stores.connect import Stores
 from gateway.stores.ports import (
     AccountAlertsPort,
     DirectoryPort,
@@ -50,6 +51,9 @@ PRICING = web.AppKey("pricing", PricingTable)
 PLANS = web.AppKey("plans", PlanBook)
 COUNTER = web.AppKey("counter", TokenCounter)
 STORE: web.AppKey[HotStorePort] = web.AppKey("store")
+# The concrete stores, for the composition root and the background tasks; handlers and
+# services see only STORE and LEDGER, typed as ports.
+STORES = web.AppKey("stores", Stores)
 KEYS = web.AppKey("keys", KeyResolver)
 METER = web.AppKey("meter", Meter)
 LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
