@@ -32,8 +32,10 @@ _KIND_SECTION = {
     "refund": "refunds",
     "adjustment": "adjustments",
 }
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 FIRST_YEAR = 2000
+# YYYY-MM from FIRST_YEAR: also the API's documented pattern of a month.
+MONTH_PATTERN = "^([2-9][0-9]{3})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 class InvalidMonth(ValueError):
@@ -71,7 +73,7 @@ def month_of(at: datetime) -> Month:
 def parse_month(text: str, now: datetime) -> Month:
     """A month `YYYY-MM` from 2000 up to the current one (UTC)."""
     found = _MONTH.match(text)
-    if not found or not 1 <= int(found[2]) <= 12 or int(found[1]) < FIRST_YEAR:
+    if not found:
         raise InvalidMonth(f"'{text}' is not a month like 2026-10 (from {FIRST_YEAR}).")
     month = Month(int(found[1]), int(found[2]))
     if month > month_of(now):

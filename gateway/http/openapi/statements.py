@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.statements import MONTH_PATTERN
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (
     BOOL,
@@ -48,7 +49,7 @@ STATEMENT: Schema = obj(
     ),
     object={"const": "statement"},
     account_id=STR,
-    month={"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    month={"type": "string", "pattern": MONTH_PATTERN},
     **{"from": STR, "to": STR},
     currency={"const": "usd"},
     opening_balance_micros=MICROS,
@@ -64,7 +65,7 @@ STATEMENT: Schema = obj(
     complete=BOOL,
     missing_archives=array(STR),
 )  # fmt: skip
-_MONTH = path_param("month")
+_MONTH = {**path_param("month"), "schema": {"type": "string", "pattern": MONTH_PATTERN}}
 _FORMAT = query("format", {"enum": ["json", "csv"]}, "csv, or send Accept: text/csv")
 
 
