@@ -45,6 +45,7 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
+from gateway.services.request_cost import request_cost
 from gateway.services.teams import assign_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
@@ -250,13 +251,23 @@ async def ledger(request: web.Request) -> web.Response:
     return await ledger_response(request, who.account_id)
 
 
-async def request_cost(request: web.Request) -> web.Response:
+async def request_cost_of(request: web.Request) -> web.Response:
+    """The request's entry (its debit, else its newest row), every ledger row of the request
+    oldest first, and the debit's price arithmetic as the dashboard's request page prints it
+    (null without a registered price version)."""
     who = require(request, ACCOUNT_READ)
     rid = request.match_info["request_id"]
-    row = await request.config_dict[DIRECTORY].request_entry(who.account_id, rid)
-    if row is None:
+    cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
+    if cost is None:
         raise NotFound("No settled request with this id on your account (yet).")
-    return web.json_response({**entry_json(row), "object": "request_cost"})
+    return web.json_response(
+        {
+            **entry_json(cost.entry),
+            "object": "request_cost",
+            "entries": [entry_json(e) for e in cost.entries],
+            "arithmetic": cost.arithmetic,
+        }
+    )
 
 
 def add_routes(app: web.Application) -> None:
@@ -270,7 +281,7 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/keys/{key_id}/quotas", put_quotas)
     r.add_get("/usage", usage)
     r.add_get("/ledger", ledger)
-    r.add_get("/requests/{request_id}", request_cost)
+    r.add_get("/requests/{request_id}", request_cost_of)
     credit_grants.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)

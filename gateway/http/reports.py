@@ -10,28 +10,40 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, LEDGER
+from gateway.appkeys import DIRECTORY, LEDGER, TEAMS
 from gateway.errors import InvalidRequest
 from gateway.http.serialize import entry_json
-from gateway.stores.records import COST_FIELDS, MARGIN_FIELDS, USAGE_FIELDS, GroupBy
+from gateway.stores.records import (
+    COST_FIELDS,
+    LEDGER_KINDS,
+    MARGIN_FIELDS,
+    USAGE_FIELDS,
+    EntryFilter,
+    GroupBy,
+)
 
 MAX_PAGE = 500
 MAX_RANGE_DAYS = 400
 
 
-def _day(request: web.Request, name: str, default: date) -> date:
+def _optional_day(request: web.Request, name: str) -> date | None:
     raw = request.query.get(name)
     if raw is None:
-        return default
+        return None
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise InvalidRequest(f"'{name}' must be a date like 2026-01-31.", param=name) from exc
+
+
+def _day(request: web.Request, name: str, default: date) -> date:
+    found = _optional_day(request, name)
+    return default if found is None else found
 
 
 def usage_range(request: web.Request) -> tuple[date, date]:
@@ -141,9 +153,49 @@ def _page_args(request: web.Request) -> tuple[int, int | None]:
     return limit, before
 
 
+async def entry_filter(
+    request: web.Request, account_id: str, kind: str | None, span: tuple[date | None, date | None]
+) -> EntryFilter:
+    """The ledger rows the query keeps: `model`, `key_id`, `team_id` (empty: any), the kind
+    and the days [from, to) the caller read. A key or team of another account is refused
+    (400 naming it), never answered with an empty page that reads as "no use"."""
+    q = request.query
+    key_id, team_id = q.get("key_id") or None, q.get("team_id") or None
+    if key_id is not None:
+        key = await request.config_dict[LEDGER].get_key(key_id)
+        if key is None or key["account_id"] != account_id:
+            raise InvalidRequest("No key with this id on the account.", param="key_id")
+    if team_id is not None:
+        team = await request.config_dict[TEAMS].get(team_id)
+        if team is None or team["account_id"] != account_id:
+            raise InvalidRequest("No team with this id on the account.", param="team_id")
+    since, until = (None if d is None else datetime.combine(d, time(), tzinfo=UTC) for d in span)
+    return EntryFilter(kind, q.get("model") or None, key_id, team_id, since, until)
+
+
+def _ledger_kind(request: web.Request) -> str | None:
+    kind = request.query.get("kind") or None
+    if kind is not None and kind not in LEDGER_KINDS:
+        raise InvalidRequest(f"'kind' must be one of {', '.join(LEDGER_KINDS)}.", param="kind")
+    return kind
+
+
+def _ledger_span(request: web.Request) -> tuple[date | None, date | None]:
+    """Optional [from, to) days: no bound where one is not given."""
+    start, end = _optional_day(request, "from"), _optional_day(request, "to")
+    if start is not None and end is not None and start >= end:
+        raise InvalidRequest("'from' must be before 'to'.", param="from")
+    return start, end
+
+
 async def ledger_response(request: web.Request, account_id: str) -> web.Response:
+    """A page of the ledger, of the filters the query gives (kind, model, key_id, team_id,
+    from, to); `next_before` pages on under the same filters."""
     limit, before = _page_args(request)
-    rows = await request.config_dict[LEDGER].entries(account_id, before=before, limit=limit + 1)
+    filters = await entry_filter(request, account_id, _ledger_kind(request), _ledger_span(request))
+    rows = await request.config_dict[LEDGER].entries(
+        account_id, before=before, limit=limit + 1, filters=filters
+    )
     page = rows[:limit]
     more = len(rows) > limit
     return web.json_response(

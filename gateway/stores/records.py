@@ -6,7 +6,7 @@ in a unit test returns exactly what the real one does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -127,6 +127,30 @@ class WindowCount:
 
 # Every kind of ledger entry (the ledger's CHECK constraint, migration 036).
 LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Which ledger rows a page keeps (None: any): a kind of LEDGER_KINDS, a model, one key,
+    the keys of one team (as the key's team is now), and [since, until) of occurred_at."""
+
+    kind: str | None = None
+    model: str | None = None
+    key_id: str | None = None
+    team_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+NO_FILTER = EntryFilter()
+
+
+def request_entry_of(rows: Sequence[Row]) -> Row:
+    """The one row that answers for a request: its debit (a late debit too, beating the void
+    before it), else its newest row."""
+    return min(rows, key=lambda r: (r["kind"] != "debit", -r["id"]))
+
+
 # What a usage row is a use of (the `kind` dimension): tokens, else images, audio, speech
 # (characters), or a meter's units.
 USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered")

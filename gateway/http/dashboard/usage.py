@@ -10,12 +10,11 @@ request's page: every ledger row of the request and the price arithmetic of its 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from aiohttp import web
 
-from billing.pricing.explain import explain_row
-from gateway.appkeys import DIRECTORY
+from gateway.appkeys import DIRECTORY, LEDGER
 from gateway.errors import NotFound
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
@@ -26,17 +25,18 @@ from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.reports import (
     FILTERS,
     GROUPS,
+    entry_filter,
     group_by_of,
     usage_filters,
     usage_range,
     usage_response,
     usage_rows,
 )
+from gateway.services.request_cost import request_cost
 from gateway.stores.records import LEDGER_KINDS, USAGE_FIELDS, Row
 
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
 ENTRIES = 50
-ENTRIES_WITHIN = 10_000  # the explorer's entries are filtered among the last this many
 # The report's filters typed as text, by query parameter (the key and team filters are lists
 # of the account's own): a dimension added to FILTERS gets its field with one line here.
 TEXT_FILTERS = {"model": "Model", "meter": "Meter", "end_user": "End user"}
@@ -58,19 +58,14 @@ async def _entries(
     request: web.Request, who: Principal, span: tuple[date, date], fields: dict[str, str]
 ) -> list[Row] | None:
     """The last ledger rows written in the range, of the filters the ledger has (kind,
-    model, key, team; a meter or kind of usage filters the sums only); None without
-    `account:read`, the ledger's scope."""
+    model, key, team; a meter or kind of usage filters the sums only): the page GET
+    /v1/account/ledger answers for the same filters. None without `account:read`."""
     if not who.has(ACCOUNT_READ):
         return None
-    start, end = (datetime.combine(d, time(), tzinfo=UTC) for d in span)
-    filters = usage_filters(request)
-    wanted = {k: v for k, v in filters.items() if k in ("model", "key", "team")}
-    if fields["ledger_kind"]:
-        wanted["ledger_kind"] = fields["ledger_kind"]
-    directory = request.config_dict[DIRECTORY]
-    return await directory.entries_between(
-        who.account_id, start, end, wanted, ENTRIES, ENTRIES_WITHIN
-    )
+    kind = fields["ledger_kind"] or None
+    filters = await entry_filter(request, who.account_id, kind, span)
+    ledger = request.config_dict[LEDGER]
+    return await ledger.entries(who.account_id, before=None, limit=ENTRIES, filters=filters)
 
 
 async def usage(request: web.Request) -> web.Response:
@@ -114,7 +109,6 @@ async def usage(request: web.Request) -> web.Response:
         kinds=KINDS,
         text_filters=TEXT_FILTERS,
         ledger_kinds=LEDGER_KINDS,
-        entries_within=ENTRIES_WITHIN,
         chart=chart,
         totals={f: sum(r[f] for r in rows) for f in USAGE_FIELDS},
         key_names=keys,
@@ -138,22 +132,17 @@ async def request_page(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(ACCOUNT_READ)
     rid = request.match_info["request_id"]
-    directory = request.config_dict[DIRECTORY]
-    entries = await directory.request_entries(who.account_id, rid)
-    if not entries:
+    cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
+    if cost is None:
         raise NotFound("No settled request with this id on your account (yet).")
-    debit = next((e for e in entries if e["kind"] == "debit"), None)
-    version = debit["price_version"] if debit else None
-    card = await directory.price_card(version) if version else None
-    arithmetic = explain_row(debit, card) if debit and card else None
     return render(
         request,
         "request.html",
         title=f"Request {rid}",
         nav="usage",
         request_id=rid,
-        entries=entries,
-        debit=debit,
-        arithmetic=arithmetic,
+        entries=cost.entries,
+        debit=cost.debit,
+        arithmetic=cost.arithmetic,
         key_names=await key_names(request, who),
     )

@@ -10,6 +10,7 @@ from gateway.http.openapi.schemas import (
     INT,
     KEY_TEAM,
     KEY_TEAM_SET,
+    LEDGER_PARAMS,
     NEW_TEAM,
     PAGE_PARAMS,
     STR,
@@ -179,19 +180,19 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/usage": {"get": _usage("Usage from the rollups", USER)},
         "/v1/account/ledger": {
             "get": op(
-                "Your ledger, newest first",
+                "Your ledger, newest first, of the filters given",
                 "account",
                 USER,
                 ok=ref("LedgerPage"),
-                params=PAGE_PARAMS,
+                params=(*PAGE_PARAMS, *LEDGER_PARAMS),
             )
         },
         "/v1/account/requests/{request_id}": {
             "get": op(
-                "One settled request's cost",
+                "One settled request's cost: its entry, every row and the debit's arithmetic",
                 "account",
                 USER,
-                ok=ref("LedgerEntry"),
+                ok=ref("RequestCost"),
                 params=(path_param("request_id"),),
             )
         },

@@ -9,6 +9,7 @@ from gateway.http.openapi.schemas import (
     GRANT_SPEC,
     INT,
     JSON_OBJECT,
+    LEDGER_PARAMS,
     MICROS,
     PAGE_PARAMS,
     STR,
@@ -317,11 +318,11 @@ def admin_paths() -> dict[str, Any]:
         },
         "/admin/v1/accounts/{account_id}/ledger": {
             "get": op(
-                "Ledger entries, newest first",
+                "Ledger entries, newest first, of the filters given",
                 "admin",
                 ADMIN,
                 ok=ref("LedgerPage"),
-                params=(_ACCOUNT_ID, *PAGE_PARAMS),
+                params=(_ACCOUNT_ID, *PAGE_PARAMS, *LEDGER_PARAMS),
             )
         },
         "/admin/v1/keys": {

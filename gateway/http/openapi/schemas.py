@@ -108,6 +108,16 @@ PAGE_PARAMS = (
     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
     query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
 )
+_DAY: Schema = {"type": "string", "format": "date"}
+# GET .../ledger's filters (reports.ledger_response); each may be left out.
+LEDGER_PARAMS = (
+    query("kind", {"enum": list(LEDGER_KINDS)}, "entries of this kind"),
+    query("model", STR, "entries of this model"),
+    query("key_id", STR, "entries of this key of the account (another's: 400)"),
+    query("team_id", STR, "entries of the keys now in this team of the account"),
+    query("from", _DAY, "entries that occurred on or after this UTC day"),
+    query("to", _DAY, "entries that occurred before this UTC day"),
+)
 QUOTA = obj(
     ("window", "metric", "limit"),
     window={"enum": ["minute", "hour", "day", "week", "month", "total"]},
@@ -318,6 +328,22 @@ SCHEMAS: dict[str, Schema] = {
         ]
     },
     "LedgerEntry": LEDGER_ENTRY,
+    "RequestCost": {
+        "allOf": [
+            ref("LedgerEntry"),
+            obj(
+                ("object", "entries", "arithmetic"),
+                object={"const": "request_cost"},
+                entries=array(ref("LedgerEntry")),
+                arithmetic={
+                    "type": ["array", "null"],
+                    "items": STR,
+                    "description": "the debit re-derived from its price card, line by line "
+                    "(as `meterway prices explain` prints it); null without a price version",
+                },
+            ),
+        ]
+    },
     "LedgerPage": obj(
         ("data", "has_more"),
         data=array(ref("LedgerEntry")),

@@ -91,20 +91,6 @@ class DirectoryPort(Protocol):
         """The rate card a debit's price_version names (as the ledger registered it)."""
         ...
 
-    async def entries_between(
-        self,
-        account_id: str,
-        start: datetime,
-        end: datetime,
-        filters: Mapping[str, str],
-        limit: int,
-        within: int,
-    ) -> list[Row]:
-        """Of the live ledger's last `within` rows of the account that occurred in
-        [start, end), the newest `limit` of `ledger_kind`, `model`, `key` and `team` when
-        given (bounded: a filter that matches little reads at most `within` rows)."""
-        ...
-
 
 class RevocationsPort(Protocol):
     """Revoked user tokens, visible to every gateway process on its next verification."""

@@ -14,7 +14,9 @@ from billing.alerts import Transition, UserAlert
 from billing.exports import Attempt, ExportRow
 from billing.quotas import Quota
 from gateway.stores.records import (
+    NO_FILTER,
     CreditResult,
+    EntryFilter,
     EventRef,
     GrantSpec,
     Row,
@@ -115,8 +117,16 @@ class LedgerPort(Protocol):
         """Replace the key's quotas; its row, or None."""
         ...
 
-    async def entries(self, account_id: str, *, before: int | None, limit: int) -> list[Row]:
-        """Ledger entries newest first; `before` is the last id of the previous page."""
+    async def entries(
+        self,
+        account_id: str,
+        *,
+        before: int | None,
+        limit: int,
+        filters: EntryFilter = NO_FILTER,
+    ) -> list[Row]:
+        """Ledger entries newest first, of the filters (each an index condition);
+        `before` is the last id of the previous page."""
         ...
 
 

@@ -19,7 +19,7 @@ from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
 from gateway.stores.postgres.rollups import series_sql
-from gateway.stores.records import Row
+from gateway.stores.records import Row, request_entry_of
 
 _GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"
 _REQUEST = f"SELECT {ENTRY_SELECT} FROM ledger_entries WHERE request_id = $1 AND account_id = $2"
@@ -29,18 +29,6 @@ _ARCHIVED_REQUEST = (
 _REQUEST_ALL = f"{_REQUEST} ORDER BY id"
 _ARCHIVED_ALL = _ARCHIVED_REQUEST
 _CARD = "SELECT card FROM price_versions WHERE version = $1"
-# The explorer's entries: of the last $8 rows of account $1 that occurred in [$2, $3) (by
-# the account's id index, so a filter that matches little walks at most $8 rows), the newest
-# $9 of one kind, model, key and/or team when given (NULL: any).
-_ENTRIES = (
-    f"SELECT {ENTRY_SELECT} FROM (SELECT {ENTRY_SELECT} FROM ledger_entries"
-    " WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
-    " ORDER BY id DESC LIMIT $8) e"
-    " WHERE ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR model = $5)"
-    " AND ($6::text IS NULL OR key_id = $6)"
-    " AND ($7::text IS NULL OR key_id IN (SELECT id FROM api_keys WHERE team_id = $7))"
-    " ORDER BY id DESC LIMIT $9"
-)
 _KEYS = """
 SELECT k.*, u.last_used_at, coalesce(u.month_spend, 0)::bigint AS month_spend_micros
 FROM api_keys k
@@ -152,7 +140,7 @@ class Directory:
                 )
         if not found:
             return None
-        return entry_row(min(found, key=lambda r: (r["kind"] != "debit", -r["id"])))
+        return entry_row(request_entry_of(found))
 
     async def usage_report(
         self,
@@ -204,22 +192,6 @@ class Directory:
         with map_postgres_errors():
             text = await self.pool.fetchval(_CARD, version)
         return None if text is None else dict(json.loads(text))
-
-    async def entries_between(
-        self,
-        account_id: str,
-        start: datetime,
-        end: datetime,
-        filters: Mapping[str, str],
-        limit: int,
-        within: int,
-    ) -> list[Row]:
-        args = [filters.get(n) for n in ("ledger_kind", "model", "key", "team")]
-        rows = await read_once_more(
-            self.pool,
-            lambda: self.pool.fetch(_ENTRIES, account_id, start, end, *args, within, limit),
-        )
-        return [entry_row(r) for r in rows]
 
 
 @cache
