@@ -15,21 +15,9 @@ from gateway.llm import converse_chat, gemini_chat
 from gateway.llm import converse_translate as converse
 from gateway.llm import gemini_translate as gemini
 from gateway.llm.sse import SSEEvent
+from tests.factories import WEATHER_TOOL as WEATHER
 from tests.unit.test_pricing import model
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
 CLOCK = {"type": "function", "function": {"name": "now"}}
 CALL = {
     "id": "call_abc",
