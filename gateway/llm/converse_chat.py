@@ -108,6 +108,11 @@ def to_chat(payload: Body, model: str) -> Body:
     }
 
 
+def _block(payload: dict[str, Any]) -> str:
+    """The event's content block, as a key (whatever a provider sends there)."""
+    return repr(payload.get("contentBlockIndex"))
+
+
 class ChatFromConverseTally:
     """ConverseStream's events (one SSE event per frame, named by its event type) read for
     text, tool calls and usage, each forwarded as OpenAI chat chunks (`rewrite`): text and
@@ -122,7 +127,7 @@ class ChatFromConverseTally:
         self.malformed = False
         self.rewrite: bytes | None = None
         self.usage: Usage | None = None
-        self.calls: dict[object, int] = {}  # the OpenAI index of each toolUse block
+        self.calls: dict[str, int] = {}  # the OpenAI index of each toolUse block
         self.base = {
             "id": "chatcmpl-" + secrets.token_hex(12),
             "object": "chat.completion.chunk",
@@ -166,7 +171,7 @@ class ChatFromConverseTally:
         use = start.get("toolUse") if isinstance(start, dict) else None
         if not isinstance(use, dict) or not isinstance(use.get("name"), str):
             return b""
-        index = self.calls[payload.get("contentBlockIndex")] = len(self.calls)
+        index = self.calls[_block(payload)] = len(self.calls)
         self.text_parts.append(use["name"])
         return self._choice(call_start(index, str(use.get("toolUseId")), use["name"]), None)
 
@@ -178,7 +183,7 @@ class ChatFromConverseTally:
             self.text_parts.append(text)
             return self._choice({"content": text}, None)
         piece = use.get("input") if isinstance(use, dict) else None
-        index = self.calls.get(payload.get("contentBlockIndex"))
+        index = self.calls.get(_block(payload))
         if isinstance(piece, str) and piece and index is not None:
             self.text_parts.append(piece)
             return self._choice(call_arguments(index, piece), None)

@@ -165,6 +165,7 @@ class ChatFromGeminiTally(GeminiStreamTally):
 
     def _chunks(self, payload: Body, candidate: dict[str, Any], at: int) -> list[dict[str, Any]]:
         index = candidate.get("index", at)
+        index = index if isinstance(index, int) and not isinstance(index, bool) else at
         deltas = self._deltas(candidate, index)
         finish = _finish(candidate, index in self.calls)
         return [

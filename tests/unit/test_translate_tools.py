@@ -345,3 +345,16 @@ def test_a_converse_tool_use_becomes_tool_calls_whole_and_streamed() -> None:
         0: {"id": "tooluse_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
     }
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_odd_indexes_from_a_provider_do_not_break_the_streams() -> None:
+    gemini_tally = gemini_chat.ChatFromGeminiTally(client_wants_usage=False)
+    odd = {"candidates": [{**GEMINI_ANSWER["candidates"][0], "index": [1]}]}  # type: ignore[dict-item]
+    assert gemini_tally.feed(_sse(odd)) and gemini_tally.rewrite
+    assert _chunks(gemini_tally.rewrite)[0]["choices"][0]["index"] == 0
+    converse_tally = converse_chat.ChatFromConverseTally(client_wants_usage=False)
+    start = {"contentBlockIndex": {"x": 1}, "start": USE}
+    assert converse_tally.feed(_sse(start, "contentBlockStart"))
+    delta = {**_input("{}"), "contentBlockIndex": {"x": 1}}
+    assert converse_tally.feed(_sse(delta, "contentBlockDelta")) and converse_tally.rewrite
+    assert b'"arguments":"{}"' in converse_tally.rewrite
