@@ -15,6 +15,20 @@ from billing.pricing import ModelPrice
 from gateway.appkeys import PRICING
 from tests.harness import Gateway
 
+# An OpenAI function tool, as clients declare one.
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
 
 @dataclass
 class Tenant:

@@ -203,3 +203,18 @@ async def running_gateway(
         await _cleanup(runner)
         await upstream.close()
         await drop_keys(settings)
+
+
+@asynccontextmanager
+async def gateway_with_providers(
+    dsn: str, tmp_path: Path, pricing: str, providers: str
+) -> AsyncIterator[tuple[Gateway, RunningUpstream]]:
+    """The gateway with `[providers.NAME]` tables (`providers`, where `{url}` stands for
+    the fake provider's) and `pricing` appended to the shipped models; settled at exit."""
+    config_dir_with(tmp_path, pricing=pricing)
+    async with await start_upstream(control=UpstreamControl()) as fake:
+        config = tmp_path / "meterway.toml"
+        config.write_text(providers.replace("{url}", fake.url))
+        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
+            yield gw, fake
+            await gw.settle_all()

@@ -20,7 +20,15 @@ from billing.responses import (
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import audio_readers, converse_translate, gemini_translate, media_readers, readers
+from gateway.llm import (
+    audio_readers,
+    converse_chat,
+    converse_translate,
+    gemini_chat,
+    gemini_translate,
+    media_readers,
+    readers,
+)
 from gateway.llm.audio_answers import speech_usage, transcription_usage
 from gateway.llm.endpoint import Body, Endpoint, RequestReader
 from gateway.llm.gemini_readers import read_gemini
@@ -312,7 +320,7 @@ GEMINI_STREAM = replace(
 
 
 def chat_from_gemini_tally(client_wants_usage: bool) -> StreamTally:
-    return gemini_translate.ChatFromGeminiTally(client_wants_usage)
+    return gemini_chat.ChatFromGeminiTally(client_wants_usage)
 
 
 # OpenAI chat clients reaching a model on Google's wire: Gemini's paths and usage, the
@@ -329,14 +337,14 @@ CHAT_TO_GEMINI = replace(
     max_tokens_field="max_completion_tokens",
     path_model="",
     translate=gemini_translate.to_gemini,
-    answer=gemini_translate.to_chat,
+    answer=gemini_chat.to_chat,
     answer_cost_path=("usage",),  # the translated answer's
 )
 CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)
 
 
 def chat_from_converse_tally(client_wants_usage: bool) -> StreamTally:
-    return converse_translate.ChatFromConverseTally(client_wants_usage)
+    return converse_chat.ChatFromConverseTally(client_wants_usage)
 
 
 # OpenAI chat clients reaching any Bedrock model through the Converse API.
@@ -345,11 +353,11 @@ CHAT_TO_CONVERSE = replace(
     name="chat",
     path="/converse",
     read_request=converse_translate.read_translated,
-    read_usage=converse_translate.answer_usage,
-    answer_text=converse_translate.answer_text,
+    read_usage=converse_chat.answer_usage,
+    answer_text=converse_chat.answer_text,
     new_tally=chat_from_converse_tally,
     translate=converse_translate.to_converse,
-    answer=converse_translate.to_chat,
+    answer=converse_chat.to_chat,
     stream_cost_path=("usage",),
 )
 CHAT_TO_CONVERSE_STREAM = replace(CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 import pytest
 from botocore.credentials import Credentials
 
-from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
 from tests.aws_sigv4 import verifies
 from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
-from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.harness import Gateway, gateway_with_providers
 from tests.invariants import check_invariants
 
 MODEL_ID = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -52,6 +52,9 @@ USAGE = {
 # 1000 x 0.80 + 500 x 4 + 200 x 0.08 + 100 x 1 = 800 + 2000 + 16 + 100 micros.
 COST = 2916
 MESSAGES = [{"role": "user", "content": "hi"}]
+BEDROCK_PROVIDER = (
+    '[providers.bedrock]\nwire = "bedrock"\nbase_url = "{url}"\nregion = "us-east-1"\n'
+)
 
 
 @dataclass
@@ -63,19 +66,11 @@ class Bedrock:
 @pytest.fixture(scope="module")
 async def bedrock(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bedrock]:
     tmp_path = tmp_path_factory.mktemp("bedrock")
-    config_dir_with(tmp_path, pricing=PRICING)
     with pytest.MonkeyPatch.context() as env:
         for name, value in AWS_ENV.items():
             env.setenv(name, value)
-        async with await start_upstream(control=UpstreamControl()) as fake:
-            config = tmp_path / "meterway.toml"
-            config.write_text(
-                f'[providers.bedrock]\nwire = "bedrock"\nbase_url = "{fake.url}"\n'
-                'region = "us-east-1"\n'
-            )
-            async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
-                yield Bedrock(gw, fake)
-                await gw.settle_all()
+        async with gateway_with_providers(dsn, tmp_path, PRICING, BEDROCK_PROVIDER) as started:
+            yield Bedrock(*started)
 
 
 @pytest.fixture

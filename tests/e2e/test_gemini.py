@@ -243,13 +243,13 @@ async def test_what_does_not_translate_is_refused_by_name(
     google: Google, fake: UpstreamControl
 ) -> None:
     t = await tenant(google.gw, credit=1_000_000)
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     async with openai_client(google.gw, t.key) as client:
         with pytest.raises(openai.BadRequestError) as caught:
             await client.chat.completions.create(
-                model="gemini-pro", messages=[{"role": "user", "content": "hi"}], tools=[tool]
+                model="gemini-pro", messages=[{"role": "user", "content": "hi"}], logprobs=True
             )
-    assert "'tools' is not translated" in caught.value.message
+    assert "'logprobs' is not translated" in caught.value.message
+    assert caught.value.param == "logprobs"
     assert fake.requests == []
 
 

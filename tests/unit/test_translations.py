@@ -10,9 +10,9 @@ import pytest
 
 from billing.usage import Usage
 from gateway.errors import InvalidRequest
+from gateway.llm import converse_chat, gemini_chat
 from gateway.llm import converse_translate as converse
 from gateway.llm import gemini_translate as gemini
-from gateway.llm.gemini_translate import check_translatable
 from gateway.llm.sse import SSEEvent
 
 CHAT: dict[str, Any] = {
@@ -59,24 +59,33 @@ def test_a_chat_body_becomes_a_converse_body() -> None:
     }
 
 
+def _refusal(read: Any, body: dict[str, Any]) -> str | None:
+    with pytest.raises(InvalidRequest) as caught:
+        read(body, None, None)
+    return caught.value.param
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
         ({**CHAT, "tools": []}, "tools"),
-        ({**CHAT, "messages": [{"role": "tool", "content": "x"}]}, "messages"),
-        ({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+        ({**CHAT, "logprobs": True}, "logprobs"),
+        ({**CHAT, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+        (
+            {**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content",
+        ),
     ],
 )
 def test_what_does_not_carry_over_is_refused_by_name(body: dict[str, Any], param: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        check_translatable(body, gemini.PASSED, "Gemini", "/v1/models/{model}:generateContent")
-    assert caught.value.param == param
+    assert _refusal(gemini.read_translated, body) == param
+    assert _refusal(converse.read_translated, body) == param
 
 
 def test_converse_refuses_what_gemini_takes() -> None:
     for name in ("n", "seed", "response_format"):
         with pytest.raises(InvalidRequest, match=f"'{name}' is not translated for Bedrock"):
-            check_translatable({**CHAT, name: 1}, converse.PASSED, "Bedrock", "/v1/messages")
+            converse.read_translated({**CHAT, name: 1}, None, None)  # type: ignore[arg-type]
 
 
 def test_a_gemini_answer_becomes_a_chat_completion() -> None:
@@ -89,7 +98,7 @@ def test_a_gemini_answer_becomes_a_chat_completion() -> None:
             "thoughtsTokenCount": 2,
         },
     }
-    chat = gemini.to_chat(answer, "gemini-pro")
+    chat = gemini_chat.to_chat(answer, "gemini-pro")
     assert chat["choices"] == [
         {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "length"}
     ]
@@ -103,11 +112,11 @@ def test_a_converse_answer_and_its_usage() -> None:
         "stopReason": "end_turn",
         "usage": {"inputTokens": 7, "outputTokens": 3, "cacheWriteInputTokens": 2},
     }
-    assert converse.answer_usage(answer) == Usage(
+    assert converse_chat.answer_usage(answer) == Usage(
         input_tokens=7, cache_write_tokens=2, output_tokens=3
     )
-    assert converse.answer_usage({"usage": {"inputTokens": -1, "outputTokens": 1}}) is None
-    chat = converse.to_chat(answer, "nova")
+    assert converse_chat.answer_usage({"usage": {"inputTokens": -1, "outputTokens": 1}}) is None
+    chat = converse_chat.to_chat(answer, "nova")
     assert chat["choices"][0]["message"]["content"] == "ok"
     assert chat["usage"]["prompt_tokens"] == 9
 
@@ -118,7 +127,7 @@ def _event(name: str, payload: dict[str, Any]) -> SSEEvent:
 
 
 def test_a_converse_stream_becomes_chat_chunks_ending_in_done() -> None:
-    tally = converse.ChatFromConverseTally(client_wants_usage=True)
+    tally = converse_chat.ChatFromConverseTally(client_wants_usage=True)
     events = [
         ("messageStart", {"role": "assistant"}),
         ("contentBlockDelta", {"delta": {"text": "he"}}),

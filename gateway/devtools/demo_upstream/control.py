@@ -39,6 +39,9 @@ class Behaviour:
     `web_searches` completed web_search_call items precede the message, `service_tier` is the
     tier reported, and a background response finishes `background_s` after it was created
     (0: the first retrieve finds it done). `error_headers` go with an injected `status`.
+    `tool_calls` (Gemini and Converse routes): the calls a request declaring tools is
+    answered with, each `{"name", "arguments"}` (and an `id` Gemini may send); unset, the
+    demo calls a function only when the request requires one (demo_upstream/tool_calls.py).
     """
 
     reply_text: str | None = None
@@ -56,6 +59,7 @@ class Behaviour:
     service_tier: str = "default"
     background_s: float = 0.0
     error_headers: dict[str, str] | None = None
+    tool_calls: list[JSON] | None = None
 
     def snapshot(self) -> Behaviour:
         """A detached plain copy, so later knob changes do not leak into a running response."""
@@ -98,6 +102,7 @@ _KNOB_TYPES: Mapping[str, tuple[type, ...]] = {
     "service_tier": (str,),
     "background_s": _NUMBER,
     "error_headers": (dict, type(None)),
+    "tool_calls": (list, type(None)),
 }
 
 
