@@ -113,14 +113,20 @@ def arguments_json(arguments: object) -> str:
     return orjson.dumps(arguments if isinstance(arguments, dict) else {}).decode()
 
 
-def openai_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
-    """One entry of an answer's `message.tool_calls`."""
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+def openai_call(call_id: str, name: str, arguments: str, signature: str = "") -> dict[str, Any]:
+    """One entry of an answer's `message.tool_calls`; a Gemini thought signature rides in
+    `extra_content.google.thought_signature`, where Google's own OpenAI-compatible endpoint
+    puts it, so a client sending the call back sends it too."""
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    if signature:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
 
 
-def call_start(index: int, call_id: str, name: str) -> dict[str, Any]:
-    """The first stream delta of a call: its place, id and name; arguments follow."""
-    return {"tool_calls": [openai_call(call_id, name, "") | {"index": index}]}
+def call_start(index: int, call_id: str, name: str, signature: str = "") -> dict[str, Any]:
+    """The first stream delta of a call: its place, id, name (and signature); arguments
+    follow."""
+    return {"tool_calls": [openai_call(call_id, name, "", signature) | {"index": index}]}
 
 
 def call_arguments(index: int, piece: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    signature: str = ""  # a Gemini thought signature the call came back with
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,22 @@ def _tool_call(call: object, param: str) -> ToolCall:
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise InvalidRequest(f"'{param}.function.name' is required.", param=f"{param}.function")
     args = _arguments(fn.get("arguments"), f"{param}.function.arguments")
-    return ToolCall(call["id"], fn["name"], args)
+    return ToolCall(call["id"], fn["name"], args, _signature(call, f"{param}.extra_content"))
+
+
+def _signature(call: dict[str, Any], param: str) -> str:
+    """`extra_content.google.thought_signature`, the one extra a call carries back (see
+    chat_tools.openai_call); anything else there is refused by name, not dropped."""
+    extra = call.get("extra_content")
+    if extra is None:
+        return ""
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    if extra != {"google": {"thought_signature": signature}} or not isinstance(signature, str):
+        raise InvalidRequest(
+            f"'{param}' carries only google.thought_signature, a string.", param=param
+        )
+    return signature
 
 
 class _Reader:

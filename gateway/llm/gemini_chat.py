@@ -51,9 +51,14 @@ def _text(candidate: dict[str, Any]) -> str:
     return "".join(p["text"] for p in _parts(candidate) if isinstance(p.get("text"), str))
 
 
-def _calls(candidate: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [p.get("functionCall") for p in _parts(candidate)]
-    return [c for c in found if isinstance(c, dict) and isinstance(c.get("name"), str)]
+def _calls(candidate: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Each function call and the thought signature of its part ('' for none)."""
+    found = [(p.get("functionCall"), p.get("thoughtSignature")) for p in _parts(candidate)]
+    return [
+        (c, sig if isinstance(sig, str) else "")
+        for c, sig in found
+        if isinstance(c, dict) and isinstance(c.get("name"), str)
+    ]
 
 
 def _openai_usage(raw: object) -> dict[str, Any] | None:
@@ -85,7 +90,8 @@ def _finish(candidate: dict[str, Any], called: bool) -> str | None:
 
 def _message(candidate: dict[str, Any], ids: CallIds) -> dict[str, Any]:
     calls = [
-        openai_call(ids.of(c), c["name"], arguments_json(c.get("args"))) for c in _calls(candidate)
+        openai_call(ids.of(c), c["name"], arguments_json(c.get("args")), sig)
+        for c, sig in _calls(candidate)
     ]
     text = _text(candidate)
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
@@ -156,10 +162,10 @@ class ChatFromGeminiTally(GeminiStreamTally):
     def _deltas(self, candidate: dict[str, Any], index: int) -> list[dict[str, Any]]:
         calls, text = _calls(candidate), _text(candidate)
         deltas = [{"role": "assistant", "content": text}] if text or not calls else []
-        for call in calls:
+        for call, signature in calls:
             at = self.calls.get(index, 0)
             self.calls[index] = at + 1
-            deltas.append(call_start(at, self.ids.of(call), call["name"]))
+            deltas.append(call_start(at, self.ids.of(call), call["name"], signature))
             deltas.append(call_arguments(at, arguments_json(call.get("args"))))
         return deltas
 

@@ -14,7 +14,8 @@ else, so it is refused with a 400 naming it, before anything is reserved.
 
 Gemini's calls may carry an `id`, kept as the OpenAI id and sent back; a call without one
 gets an id made here (`LOCAL_ID`...), which is not sent back: Gemini matches such results
-by name and order.
+by name and order. A call's thought signature goes out in its `extra_content` and comes
+back on its part (`thoughtSignature`), as Gemini 3 requires.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, str):
         return {"text": part}
     if isinstance(part, ToolCall):
-        return {"functionCall": {"name": part.name, "args": part.arguments} | _id(part.id)}
+        call = {"functionCall": {"name": part.name, "args": part.arguments} | _id(part.id)}
+        return call | ({"thoughtSignature": part.signature} if part.signature else {})
     response = {"name": part.name, "response": {"output": part.text}}
     return {"functionResponse": response | _id(part.call_id)}
 

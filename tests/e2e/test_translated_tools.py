@@ -291,3 +291,53 @@ async def test_the_reservation_counts_the_tools(both: Both, fake: UpstreamContro
             )
     assert caught.value.status_code == 402
     assert len(fake.requests) == 1
+
+
+SIGNED = [{**PARIS[0], "thought_signature": "c2lnLXBhcmlz"}]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_gemini_thought_signatures_go_back_with_their_calls(
+    both: Both, fake: UpstreamControl, streamed: bool
+) -> None:
+    """As Gemini 3 wants: the call's signature reaches the client in
+    extra_content.google.thought_signature (where Google's OpenAI endpoint puts it) and,
+    sent back with the call, returns on its functionCall part."""
+    gw, cost = both.gw, _usage(fake, "gemini-pro")
+    t = await tenant(gw, credit=1_000_000)
+    fake.tool_calls, fake.signatures_required = SIGNED, True
+    async with openai_client(gw, t.key) as client:
+        if streamed:
+            _, asked = await _streamed(client, "gemini-pro", ASK)
+        else:
+            asked = await client.chat.completions.create(
+                model="gemini-pro", messages=ASK, tools=TOOLS, max_tokens=600
+            )
+        message = asked.choices[0].message
+        [call] = message.tool_calls or []
+        assert (call.model_extra or {}).get("extra_content") == {
+            "google": {"thought_signature": "c2lnLXBhcmlz"}
+        }
+        sent = message.model_dump(exclude_none=True, exclude={"parsed"})
+        await client.chat.completions.create(
+            model="gemini-pro", messages=[*ASK, sent, _result(call.id)], tools=TOOLS
+        )
+        called = fake.requests[-1].body["contents"][1]["parts"][0]
+        assert called["thoughtSignature"] == "c2lnLXBhcmlz"
+
+        # A client that drops the signature meets Gemini's own refusal, and pays nothing.
+        unsigned = {**sent, "tool_calls": [{k: v for k, v in sent["tool_calls"][0].items()
+                                            if k != "extra_content"}]}  # fmt: skip
+        with pytest.raises(openai.BadRequestError, match="thought_signature"):
+            await client.chat.completions.create(
+                model="gemini-pro", messages=[*ASK, unsigned, _result(call.id)], tools=TOOLS
+            )
+        malformed = {**sent, "tool_calls": [{**sent["tool_calls"][0], "extra_content": {"x": 1}}]}
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model="gemini-pro", messages=[*ASK, malformed, _result(call.id)], tools=TOOLS
+            )
+        assert refused.value.param == "messages[1].tool_calls[0].extra_content"
+    rows = await debits(gw, t.account_id)
+    assert [r["amount_micros"] for r in rows] == [-cost, -cost]
+    await check_invariants(gw.stores(), [t.account_id])

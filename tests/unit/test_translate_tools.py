@@ -123,6 +123,14 @@ def test_ids_made_for_gemini_calls_are_not_sent_back() -> None:
     assert "id" not in contents[2]["parts"][0]["functionResponse"]
 
 
+def test_a_thought_signature_returns_to_gemini_and_stays_off_converse() -> None:
+    signed = {**CALL, "extra_content": {"google": {"thought_signature": "sig"}}}
+    messages = [*ROUND_TRIP["messages"][:2], {"role": "assistant", "tool_calls": [signed]}]
+    body = {**ROUND_TRIP, "messages": [*messages, *ROUND_TRIP["messages"][3:]]}
+    assert gemini.to_gemini(body)["contents"][1]["parts"][0]["thoughtSignature"] == "sig"
+    assert converse.to_converse(body) == converse.to_converse(ROUND_TRIP)
+
+
 def test_tools_and_tool_messages_become_converse_blocks() -> None:
     body = converse.to_converse(ROUND_TRIP)
     assert body["messages"] == [

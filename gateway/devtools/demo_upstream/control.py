@@ -42,6 +42,9 @@ class Behaviour:
     `tool_calls` (Gemini and Converse routes): the calls a request declaring tools is
     answered with, each `{"name", "arguments"}` (and an `id` Gemini may send); unset, the
     demo calls a function only when the request requires one (demo_upstream/tool_calls.py).
+    A Gemini call listed with a `thought_signature` answers with it on its part;
+    `signatures_required` plays Gemini 3, which refuses a model turn whose first function
+    call comes back without its signature.
     """
 
     reply_text: str | None = None
@@ -60,6 +63,7 @@ class Behaviour:
     background_s: float = 0.0
     error_headers: dict[str, str] | None = None
     tool_calls: list[JSON] | None = None
+    signatures_required: bool = False
 
     def snapshot(self) -> Behaviour:
         """A detached plain copy, so later knob changes do not leak into a running response."""
@@ -103,6 +107,7 @@ _KNOB_TYPES: Mapping[str, tuple[type, ...]] = {
     "background_s": _NUMBER,
     "error_headers": (dict, type(None)),
     "tool_calls": (list, type(None)),
+    "signatures_required": (bool,),
 }
 
 

@@ -66,6 +66,21 @@ def _names(content: object, kind: str) -> list[str]:
     )
 
 
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for"
+    " tools to work correctly. Please refer to"
+    " https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+
+
+def _check_signatures(contents: list[Any]) -> None:
+    """As Gemini 3: the first function call of each model turn carries its signature."""
+    for content in contents:
+        calls = [p for p in _parts(content) if isinstance(p.get("functionCall"), dict)]
+        if calls and not isinstance(calls[0].get("thoughtSignature"), str):
+            raise ProviderError(400, error_body(400, MISSING_SIGNATURE))
+
+
 def _check_turns(contents: list[Any]) -> None:
     """Each turn of function responses answers the model turn before it, call for call."""
     for at, content in enumerate(contents):
@@ -102,7 +117,9 @@ def _asked(body: JSON) -> Asked:
 
 def _call_part(call: JSON) -> JSON:
     function = {"name": call.get("name"), "args": call.get("arguments") or {}}
-    return {"functionCall": function | ({"id": call["id"]} if call.get("id") else {})}
+    part = {"functionCall": function | ({"id": call["id"]} if call.get("id") else {})}
+    signature = call.get("thought_signature")
+    return part | ({"thoughtSignature": signature} if signature else {})
 
 
 def _prompt(body: JSON) -> tuple[str, str]:
@@ -120,6 +137,8 @@ def _prompt(body: JSON) -> tuple[str, str]:
 def _reply(call: Call) -> tuple[Reply, list[JSON]]:
     """The text answer, or the function calls and their count as the reply."""
     _check_turns(call.body.get("contents") or [])
+    if call.behaviour.signatures_required:
+        _check_signatures(call.body.get("contents") or [])
     config = call.body.get("generationConfig") or {}
     budget = config.get("maxOutputTokens") if isinstance(config, dict) else None
     prompt, last = _prompt(call.body)
