@@ -105,6 +105,7 @@ def expiry_field(body: dict[str, Any], param: str = "expires_at") -> datetime | 
 
 
 GRANT_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+GRANT_PRIORITY_MAX = 1000
 
 
 def grant_field(body: dict[str, Any]) -> GrantSpec | None:
@@ -121,8 +122,11 @@ def grant_field(body: dict[str, Any]) -> GrantSpec | None:
             param="grant.kind",
         )
     priority = raw.get("priority", DEFAULT_PRIORITY)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
-        raise InvalidRequest("'grant.priority' must be an integer 0-1000.", param="grant.priority")
+    whole = isinstance(priority, int) and not isinstance(priority, bool)
+    if not whole or not 0 <= priority <= GRANT_PRIORITY_MAX:
+        raise InvalidRequest(
+            f"'grant.priority' must be an integer 0-{GRANT_PRIORITY_MAX}.", param="grant.priority"
+        )
     expires = expiry_field(raw, "grant.expires_at")
     return GrantSpec(kind=kind, expires_at=expires, priority=priority)
 
