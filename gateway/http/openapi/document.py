@@ -113,7 +113,8 @@ def build_document(catalogue: Catalogue | None = None) -> dict[str, Any]:
         "info": {
             "title": "Meterway",
             "version": "1",
-            "description": "A metering gateway for LLM traffic. Money is in integer USD micros.",
+            "description": "A metering gateway for LLM traffic. Money is in integer USD micros."
+            " Integers are sent as JSON integers (5, not 5.0), though JSON Schema counts both.",
         },
         "paths": dict(sorted(paths.items())),
         "components": {
