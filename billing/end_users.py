@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from billing.quotas import Quota, QuotaSpecError, parse_quotas
+from billing.quotas import WINDOWS, Quota, QuotaSpecError, Window, parse_quotas
 
 MAX_LENGTH = 128
 END_USER_ID = re.compile(rf"[A-Za-z0-9._~@+=/#-]{{1,{MAX_LENGTH}}}")
@@ -21,6 +21,7 @@ END_USER_ID = re.compile(rf"[A-Za-z0-9._~@+=/#-]{{1,{MAX_LENGTH}}}")
 # only when an end-user budget applies (no budget, nothing to count, nothing refused).
 INVALID = "!"
 HEADER = "x-meterway-end-user"
+EXPIRING_WINDOWS: tuple[Window, ...] = tuple(w for w in WINDOWS if w != "total")
 
 
 _CHECKED: dict[str, str] = {}  # ids seen, as end_user_id answered (a dict lookup, no regex)
@@ -67,7 +68,7 @@ def parse_end_user_quotas(objs: object) -> tuple[Quota, ...]:
 
 
 def _expiring(quotas: Sequence[Quota]) -> None:
-    if any(q.window == "total" for q in quotas):
+    if any(q.window not in EXPIRING_WINDOWS for q in quotas):
         raise QuotaSpecError(
             "end-user budgets take windows minute to month, not total: an end user's counters"
             " expire with their window"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from billing.money import MAX_EXACT
 from billing.plans import Plan, PlanBook
 
 AUTO_TOPUP_MAX_FAILURES = 3
@@ -18,7 +19,11 @@ PlanMove = Literal["upgrade", "downgrade", "same"]
 
 
 class PaymentRuleError(ValueError):
-    """A request the rules refuse; the message is shown to the user."""
+    """A request the rules refuse; the message is shown to the user, `param` names the field."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +33,18 @@ class TopupLimits:
 
     def check(self, amount: object) -> int:
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise PaymentRuleError("'amount_micros' must be an integer number of USD micros.")
+            raise PaymentRuleError(
+                "'amount_micros' must be an integer number of USD micros.", "amount_micros"
+            )
         if not self.min_micros <= amount <= self.max_micros:
             raise PaymentRuleError(
-                f"'amount_micros' must be between {self.min_micros} and {self.max_micros}."
+                f"'amount_micros' must be between {self.min_micros} and {self.max_micros}.",
+                "amount_micros",
             )
         if amount % MICROS_PER_CENT:
-            raise PaymentRuleError("'amount_micros' must be whole cents (a multiple of 10000).")
+            raise PaymentRuleError(
+                "'amount_micros' must be whole cents (a multiple of 10000).", "amount_micros"
+            )
         return amount
 
 
@@ -54,13 +64,15 @@ def parse_auto_topup(body: object, limits: TopupLimits) -> AutoTopup | None:
     values = []
     for name in ("threshold_micros", "amount_micros", "monthly_cap_micros"):
         value = body.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PaymentRuleError(f"'{name}' must be a non-negative integer.")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXACT:
+            raise PaymentRuleError(f"'{name}' must be an integer from 0 to {MAX_EXACT}.", name)
         values.append(value)
     setting = AutoTopup(*values)
     limits.check(setting.amount_micros)
     if setting.monthly_cap_micros < setting.amount_micros:
-        raise PaymentRuleError("'monthly_cap_micros' must be at least 'amount_micros'.")
+        raise PaymentRuleError(
+            "'monthly_cap_micros' must be at least 'amount_micros'.", "monthly_cap_micros"
+        )
     return setting
 
 
@@ -97,9 +109,11 @@ def purchasable(plans: PlanBook, name: object) -> Plan:
     """A plan a user may choose: the default (free) one or one with a price."""
     plan = plans.get(name) if isinstance(name, str) else None
     if plan is None:
-        raise PaymentRuleError(f"Unknown plan {name!r}.")
+        raise PaymentRuleError(f"Unknown plan {name!r}.", "plan")
     if arranged_with_sales(plans, plan):
-        raise PaymentRuleError(f"The {plan.name} plan is arranged with sales, not bought here.")
+        raise PaymentRuleError(
+            f"The {plan.name} plan is arranged with sales, not bought here.", "plan"
+        )
     return plan
 
 

@@ -13,18 +13,21 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from billing.alerts import UserAlert, new_alert_id
+from billing.money import MAX_EXACT
 from gateway.appkeys import ACCOUNT_ALERTS
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.bodies import SPACE
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
 from gateway.llm.calls import parse_json
 from gateway.stores.records import Row
 
 KINDS = ("balance_below", "spend_above")
 PERIODS = ("day", "month")
-EMAIL = re.compile(
-    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}\.[^@\s\x00-\x1f\x7f.]{1,63}$"
-)
+_NOT = rf"@{SPACE}\x00-\x1f\x7f"  # str.isspace() spelled out: ECMA's \s is not Python's
+EMAIL = re.compile(rf"^[^{_NOT}]{{1,64}}@[^{_NOT}]{{1,253}}\.[^{_NOT}.]{{1,63}}$")
 MAX_URL = 2048
+# A webhook URL the OpenAPI document promises _web_url takes (it takes some more).
+WEB_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
 MAX_ALERTS = 20
 
 
@@ -50,7 +53,7 @@ def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
 
 def _target(body: dict[str, Any]) -> tuple[str | None, str | None]:
     email, url = body.get("email"), body.get("webhook_url")
-    if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
+    if email is not None and (not isinstance(email, str) or not EMAIL.fullmatch(email)):
         raise InvalidRequest("'email' must be an e-mail address.", param="email")
     if url is not None and not _web_url(url):
         raise InvalidRequest("'webhook_url' must be an http(s) URL.", param="webhook_url")
@@ -76,7 +79,7 @@ def alert_of_body(body: object) -> tuple[UserAlert, str | None, str | None]:
         raise InvalidRequest("Send a JSON object.")
     kind = _choice(body, "kind", KINDS)
     amount = body.get("amount_micros")
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**53:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_EXACT:
         raise InvalidRequest(
             "'amount_micros' must be a positive whole number of micros.", param="amount_micros"
         )

@@ -12,7 +12,7 @@ from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
-from gateway.http.reports import usage_response
+from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
@@ -59,7 +59,10 @@ async def search_accounts(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise InvalidRequest("'limit' must be an integer.", param="limit") from exc
     rows = await request.config_dict[DIRECTORY].search_accounts(
-        query=q.get("q") or None, plan=q.get("plan") or None, after=q.get("after"), limit=limit + 1
+        query=query_text(request, "q") or None,
+        plan=query_text(request, "plan") or None,
+        after=query_text(request, "after"),
+        limit=limit + 1,
     )
     page = rows[:limit]
     return web.json_response(
@@ -132,9 +135,7 @@ async def add_member(
 ) -> Row:
     """Invite a person by e-mail with a role: they sign in by their identity provider
     (with that address verified) or by an e-mailed link."""
-    email = str(bodies.text_field(body, "email")).strip().lower()
-    if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
-        raise InvalidRequest("'email' must be an e-mail address.", param="email")
+    email = bodies.email_field(body)
     role = role_field(body, default_role)
     try:
         return await request.config_dict[MEMBERS].add(account_id, email, role=role)

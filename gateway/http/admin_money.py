@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.display import usd_exact as _usd
+from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
 from gateway.appkeys import LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
@@ -24,8 +25,6 @@ from gateway.services.payments_port import ProviderUnavailable
 from gateway.services.refunds import refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
-
-LIMIT = 2**53  # amounts cross JSON as numbers: beyond this a client's float loses micros
 
 
 def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
@@ -56,7 +55,7 @@ async def credit_account(
 ) -> tuple[dict[str, Any], bool]:
     """Credit once per idempotency key (the API and the dashboard); the answer and whether
     this call created the credit. The credit funds `grant` (a paid one by default)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < LIMIT:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_EXACT:
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
     app = request.config_dict
     try:
@@ -79,7 +78,7 @@ async def adjust_account(
 ) -> tuple[dict[str, Any], bool]:
     """A signed correction with its reason, once per idempotency key; money out may take
     at most what the account has (services/credits.py says why)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < abs(amount) < LIMIT:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < abs(amount) <= MAX_EXACT:
         raise InvalidRequest(
             "'amount_micros' must be a non-zero integer (negative takes money out).",
             param="amount_micros",

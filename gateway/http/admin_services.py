@@ -7,12 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.money import MAX_EXACT
 from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
 from gateway.stores.postgres.metering import DuplicateService
 from gateway.stores.records import Row
+
+EXPORT_ID_MAX = 255  # an id at Stripe or Lago
 
 
 def service_json(row: Row) -> dict[str, Any]:
@@ -120,7 +123,7 @@ async def export_ids(request: web.Request) -> web.Response:
             continue
         value = body[name]
         if value is not None and (
-            not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value
+            not isinstance(value, str) or not 0 < len(value) <= EXPORT_ID_MAX or "\x00" in value
         ):
             raise InvalidRequest(f"'{name}' must be a string or null.", param=name)
         await request.config_dict[EXPORTS].set_customer(account_id, target, value)
@@ -133,7 +136,7 @@ async def alerts(request: web.Request) -> web.Response:
     if await request.config_dict[LEDGER].get_account(account_id) is None:
         raise NotFound("No such account.")
     value = parse_json(await request.read()).get("balance_low_micros")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXACT:
         raise InvalidRequest(
             "'balance_low_micros' must be a whole number of micros.", param="balance_low_micros"
         )

@@ -34,7 +34,7 @@ async def payment_errors(request: web.Request, handler: Any) -> web.StreamRespon
         response: web.StreamResponse = await handler(request)
         return response
     except PaymentRuleError as exc:
-        raise InvalidRequest(str(exc)) from exc
+        raise InvalidRequest(str(exc), param=exc.param) from exc
     except ProviderUnavailable as exc:
         raise PaymentProviderError(
             "The payment provider did not answer; nothing was charged.",

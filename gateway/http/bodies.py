@@ -15,6 +15,17 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.stores.records import GrantSpec, Row
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TEXT_MAX = 200
+# str.isspace()'s characters, spelled out: JavaScript's \s and Python's differ.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A text field: no NUL, and something besides white space. The OpenAPI pattern too (ECMA and
+# Python read it alike).
+TEXT_PATTERN = rf"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*$"
+TEXT = re.compile(TEXT_PATTERN)
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+# A member's e-mail address: one '@' with something either side (white space around is cut).
+EMAIL_PATTERN = rf"^[{SPACE}]*[^\u0000@{SPACE}][^\u0000@]*@[^\u0000@]*[^\u0000@{SPACE}][{SPACE}]*$"
+EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def path_id(request: web.Request, name: str) -> str:
@@ -29,9 +40,20 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200 or "\x00" in value:
-        raise InvalidRequest(f"'{name}' must be a non-empty string without NUL.", param=name)
+    if not isinstance(value, str) or len(value) > TEXT_MAX or not TEXT.fullmatch(value):
+        raise InvalidRequest(
+            f"'{name}' must be 1-{TEXT_MAX} characters, not only white space, without NUL.",
+            param=name,
+        )
     return value
+
+
+def email_field(body: dict[str, Any]) -> str:
+    """`email`, trimmed and lower-cased: the address a member signs in with."""
+    raw = str(text_field(body, "email"))
+    if not EMAIL.fullmatch(raw):
+        raise InvalidRequest("'email' must be an e-mail address.", param="email")
+    return raw.strip().lower()
 
 
 def str_list(body: dict[str, Any], name: str) -> list[str]:
@@ -59,6 +81,12 @@ def quotas_field(body: dict[str, Any]) -> tuple[Quota, ...]:
         raise InvalidRequest(str(exc), param="quotas") from exc
 
 
+# An expiry's UTC year is after 1970 and before 9000; the OpenAPI pattern promises the years
+# 1972-8998 as written, which no UTC offset carries out of those bounds.
+EXPIRY_YEARS = (1970, 9000)
+EXPIRY_PATTERN = r"^(?:197[2-9]|19[89][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9])-"
+
+
 def expiry_field(body: dict[str, Any], param: str = "expires_at") -> datetime | None:
     """`expires_at` as an aware UTC time; `param` names it in errors (a nested field)."""
     raw = body.get("expires_at")
@@ -71,12 +99,13 @@ def expiry_field(body: dict[str, Any], param: str = "expires_at") -> datetime | 
         when = when.astimezone(UTC)  # an offset can push year 9999 or 1 out of range
     except (ValueError, OverflowError) as exc:
         raise InvalidRequest(f"'{param}' must be an RFC 3339 time.", param=param) from exc
-    if not 1970 < when.year < 9000:
+    if not EXPIRY_YEARS[0] < when.year < EXPIRY_YEARS[1]:
         raise InvalidRequest(f"'{param}' is out of range.", param=param)
     return when
 
 
 GRANT_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+GRANT_PRIORITY_MAX = 1000
 
 
 def grant_field(body: dict[str, Any]) -> GrantSpec | None:
@@ -93,8 +122,11 @@ def grant_field(body: dict[str, Any]) -> GrantSpec | None:
             param="grant.kind",
         )
     priority = raw.get("priority", DEFAULT_PRIORITY)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
-        raise InvalidRequest("'grant.priority' must be an integer 0-1000.", param="grant.priority")
+    whole = isinstance(priority, int) and not isinstance(priority, bool)
+    if not whole or not 0 <= priority <= GRANT_PRIORITY_MAX:
+        raise InvalidRequest(
+            f"'grant.priority' must be an integer 0-{GRANT_PRIORITY_MAX}.", param="grant.priority"
+        )
     expires = expiry_field(raw, "grant.expires_at")
     return GrantSpec(kind=kind, expires_at=expires, priority=priority)
 

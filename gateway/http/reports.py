@@ -31,6 +31,15 @@ MAX_PAGE = 500
 MAX_RANGE_DAYS = 400
 
 
+def query_text(request: web.Request, name: str) -> str | None:
+    """A text value of the query; one with a NUL (which no stored value holds, and PostgreSQL
+    cannot compare) is refused, naming it."""
+    value = request.query.get(name)
+    if value is not None and "\x00" in value:
+        raise InvalidRequest(f"'{name}' must not contain NUL.", param=name)
+    return value
+
+
 def _optional_day(request: web.Request, name: str) -> date | None:
     raw = request.query.get(name)
     if raw is None:
@@ -97,8 +106,8 @@ def group_by_of(request: web.Request) -> GroupBy:
 def usage_filters(request: web.Request) -> dict[str, str]:
     """The query's filters by dimension; an empty value is no filter (so an empty `meter`
     is not a filter: LLM calls are the meter named '', or `kind=tokens`)."""
-    q = request.query
-    return {dim: q[name] for name, dim in FILTERS.items() if q.get(name)}
+    found = {dim: query_text(request, name) for name, dim in FILTERS.items()}
+    return {dim: value for dim, value in found.items() if value}
 
 
 async def usage_rows(
@@ -159,8 +168,7 @@ async def entry_filter(
     """The ledger rows the query keeps: `model`, `key_id`, `team_id` (empty: any), the kind
     and the days [from, to) the caller read. A key or team of another account is refused
     (400 naming it), never answered with an empty page that reads as "no use"."""
-    q = request.query
-    key_id, team_id = q.get("key_id") or None, q.get("team_id") or None
+    key_id, team_id = query_text(request, "key_id") or None, query_text(request, "team_id") or None
     if key_id is not None:
         key = await request.config_dict[LEDGER].get_key(key_id)
         if key is None or key["account_id"] != account_id:
@@ -170,7 +178,8 @@ async def entry_filter(
         if team is None or team["account_id"] != account_id:
             raise InvalidRequest("No team with this id on the account.", param="team_id")
     since, until = (None if d is None else datetime.combine(d, time(), tzinfo=UTC) for d in span)
-    return EntryFilter(kind, q.get("model") or None, key_id, team_id, since, until)
+    model = query_text(request, "model") or None
+    return EntryFilter(kind, model, key_id, team_id, since, until)
 
 
 def _ledger_kind(request: web.Request) -> str | None:

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.http.account import MAX_GRACE_S
+from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
+from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
+from gateway.http.admin_directory import MAX_SEARCH
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (
+    EMAIL,
     END_USER_BUDGET_SPEC,
+    EXPIRY,
     INT,
     KEY_TEAM,
     KEY_TEAM_SET,
     LEDGER_PARAMS,
     NEW_TEAM,
     PAGE_PARAMS,
+    QUERY_TEXT,
     STR,
+    TEXT,
     Schema,
     Security,
     array,
+    micros,
     obj,
     op,
     path_param,
     query,
     ref,
+    whole,
 )
 from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
@@ -47,13 +57,13 @@ _MEMBER = obj(
 )
 _NEW_KEY = obj(
     ("name",),
-    name=STR,
-    scopes=array(STR),
-    models=array(STR),
-    providers=array(STR),
+    name=TEXT,
+    scopes=array(QUERY_TEXT),
+    models=array(QUERY_TEXT),
+    providers=array(ref("Provider")),
     quotas=array(ref("Quota")),
     on_insufficient={"enum": ["refuse", "clamp", None]},
-    expires_at={"type": ["string", "null"], "format": "date-time"},
+    expires_at={"anyOf": [EXPIRY, {"type": "null"}]},
 )
 _ROTATED = {
     "allOf": [ref("NewApiKey"), obj(("previous",), previous=ref("ApiKeyUse"))],
@@ -63,12 +73,12 @@ _USAGE_PARAMS = (
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
     query("group_by", {"enum": list(GROUPS)}),
     query("format", {"enum": ["json", "csv"]}),
-    query("model", STR, "only this model"),
-    query("key_id", STR, "only this key"),
-    query("meter", STR, "only this meter"),
-    query("team_id", STR, "only the keys of this team"),
+    query("model", QUERY_TEXT, "only this model"),
+    query("key_id", QUERY_TEXT, "only this key"),
+    query("meter", QUERY_TEXT, "only this meter"),
+    query("team_id", QUERY_TEXT, "only the keys of this team"),
     query("kind", {"enum": list(USAGE_KINDS)}, "only this kind of usage"),
-    query("end_user", STR, "only this end user"),
+    query("end_user", QUERY_TEXT, "only this end user"),
 )
 _CSV = {"text/csv": {"schema": STR}}
 
@@ -93,12 +103,24 @@ _ALERT = obj(
 )
 _NEW_ALERT = obj(
     ("kind", "amount_micros"),
-    kind={"enum": ["balance_below", "spend_above"]},
-    amount_micros={"type": "integer", "minimum": 1},
-    period={"enum": ["day", "month"]},
-    email=STR,
-    webhook_url=STR,
+    kind={"enum": list(KINDS)},
+    amount_micros=micros(1),
+    period={"enum": list(PERIODS), "description": "spend_above's, and only its"},
+    email={"type": "string", "pattern": ALERT_EMAIL.pattern},
+    webhook_url={"type": "string", "maxLength": MAX_URL, "pattern": WEB_URL_PATTERN},
 )
+_NEW_ALERT["allOf"] = [
+    {"anyOf": [{"required": ["email"]}, {"required": ["webhook_url"]}]},
+    {
+        "oneOf": [
+            {
+                "properties": {"kind": {"const": "balance_below"}},
+                "not": {"required": ["period"]},
+            },
+            {"properties": {"kind": {"const": "spend_above"}}, "required": ["period"]},
+        ]
+    },
+]
 
 
 def _alert_paths() -> dict[str, Any]:
@@ -163,7 +185,7 @@ def account_paths() -> dict[str, Any]:
                 ok=_ROTATED,
                 status="201",
                 params=(_KEY_ID,),
-                body=obj((), grace_seconds={"type": "integer", "minimum": 0, "maximum": 604800}),
+                body=obj((), grace_seconds=whole(0, MAX_GRACE_S)),
                 body_required=False,
             )
         },
@@ -212,7 +234,7 @@ def account_paths() -> dict[str, Any]:
                 USER,
                 ok=_MEMBER,
                 status="201",
-                body=obj(("email",), email=STR, role={**_ROLE, "default": "member"}),
+                body=obj(("email",), email=EMAIL, role={**_ROLE, "default": "member"}),
             ),
         },
         "/v1/account/members/{member_id}/role": {
@@ -305,10 +327,10 @@ def admin_directory_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=accounts,
                 params=(
-                    query("q", STR),
-                    query("plan", STR),
-                    query("after", STR, "last account id of the previous page"),
-                    query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                    query("q", QUERY_TEXT),
+                    query("plan", QUERY_TEXT),
+                    query("after", QUERY_TEXT, "last account id of the previous page"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH}),
                 ),
             )
         },
@@ -319,7 +341,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=ref("Account"),
                 params=(_ACCOUNT_ID,),
-                body=obj((), external_id={"type": ["string", "null"]}),
+                body=obj((), external_id={"anyOf": [TEXT, {"type": "null"}]}),
             )
         },
         "/admin/v1/accounts/{account_id}/keys": {
@@ -361,7 +383,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 ok=_MEMBER,
                 status="201",
                 params=(_ACCOUNT_ID,),
-                body=obj(("email",), email=STR, role={**_ROLE, "default": "owner"}),
+                body=obj(("email",), email=EMAIL, role={**_ROLE, "default": "owner"}),
             ),
         },
         "/admin/v1/accounts/{account_id}/members/{member_id}/role": {

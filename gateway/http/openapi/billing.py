@@ -13,10 +13,12 @@ from gateway.http.openapi.schemas import (
     NEXT_STEP,
     STR,
     array,
+    micros,
     nullable,
     obj,
     op,
     path_param,
+    ref,
 )
 
 _PAGE = obj(("url",), url=STR, id=STR)
@@ -27,9 +29,9 @@ _HTML = {"text/html": {"schema": STR}}
 _ID = path_param("id")
 _AUTO = obj(
     ("threshold_micros", "amount_micros", "monthly_cap_micros"),
-    threshold_micros=MICROS,
-    amount_micros=MICROS,
-    monthly_cap_micros=MICROS,
+    threshold_micros=micros(),
+    amount_micros=ref("TopupAmount"),
+    monthly_cap_micros=micros(description="at least amount_micros"),
 )
 _BILLING = obj(
     ("plan", "mode", "balance_micros", "payment_method_on_file", "next"),
@@ -150,7 +152,7 @@ def billing_paths() -> dict[str, Any]:
                 USER,
                 ok=_PAGE,
                 status="201",
-                body=obj(("amount_micros",), amount_micros=MICROS, return_url=_RETURN),
+                body=obj(("amount_micros",), amount_micros=ref("TopupAmount"), return_url=_RETURN),
             )
         },
         f"{base}/subscription": {
@@ -159,7 +161,7 @@ def billing_paths() -> dict[str, Any]:
                 "billing",
                 USER,
                 ok=_SCHEDULED,
-                body=obj(("plan",), plan=STR, return_url=_RETURN),
+                body=obj(("plan",), plan=ref("PlanForSale"), return_url=_RETURN),
             )
         },
         f"{base}/portal": {

@@ -3,15 +3,21 @@
 Each surface writes its paths next to the others (openapi_paths.py, openapi_account.py, ...)
 and adds its function to PATH_SOURCES; tests/unit/test_openapi_routes.py fails while any
 registered aiohttp route is missing here, or any documented one is not registered.
+
+Names a request must take from this gateway's configuration (its plans, providers, meters)
+are schemas of their own, `PlanName` and the like, that the app's document makes enums of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from billing.payments import MICROS_PER_CENT, for_sale
+from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi.account import account_paths, admin_directory_paths
 from gateway.http.openapi.billing import billing_paths
 from gateway.http.openapi.dashboard import dashboard_paths
@@ -48,7 +54,56 @@ SECURITY_SCHEMES = {
 DOCUMENT = web.AppKey("openapi", dict)
 
 
-def build_document() -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The names this gateway is configured with that requests carry."""
+
+    plans: tuple[str, ...]
+    plans_for_sale: tuple[str, ...]
+    providers: tuple[str, ...]
+    meters: tuple[str, ...]
+    topup_micros: tuple[int, int]  # the least and the most a top-up may be
+
+
+def catalogue_of(app: web.Application) -> Catalogue:
+    plans, payments = app[PLANS], app[SETTINGS].payments
+    return Catalogue(
+        plans=tuple(plans.plans),
+        plans_for_sale=tuple(for_sale(plans)),
+        providers=tuple(app[SETTINGS].providers),
+        meters=tuple(app[METER_BOOK].names()),
+        topup_micros=(payments.topup_min_micros, payments.topup_max_micros),
+    )
+
+
+def name_schemas(c: Catalogue | None) -> dict[str, Any]:
+    """Enums of the app's names; without a catalogue (the reference pages), any string."""
+
+    def one_of(names: Callable[[Catalogue], tuple[str, ...]], what: str) -> dict[str, Any]:
+        out = {"type": "string", "description": what}
+        return out if c is None else out | {"enum": list(names(c))}
+
+    return {
+        "PlanName": one_of(lambda k: k.plans, "a plan this gateway offers"),
+        "PlanForSale": one_of(lambda k: k.plans_for_sale, "a plan a user may choose themselves"),
+        "Provider": one_of(lambda k: k.providers, "a provider this gateway is configured with"),
+        "MeterName": one_of(lambda k: k.meters, "a meter of this gateway's meter book"),
+        "TopupAmount": _topup(None if c is None else c.topup_micros),
+    }
+
+
+def _topup(bounds: tuple[int, int] | None) -> dict[str, Any]:
+    out = {
+        "type": "integer",
+        "multipleOf": MICROS_PER_CENT,
+        "description": "whole cents, in micros",
+    }
+    if bounds is None:
+        return out
+    return out | {"minimum": bounds[0], "maximum": bounds[1]}
+
+
+def build_document(catalogue: Catalogue | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for source in PATH_SOURCES:
         for path, operations in source().items():
@@ -58,10 +113,14 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "Meterway",
             "version": "1",
-            "description": "A metering gateway for LLM traffic. Money is in integer USD micros.",
+            "description": "A metering gateway for LLM traffic. Money is in integer USD micros."
+            " Integers are sent as JSON integers (5, not 5.0), though JSON Schema counts both.",
         },
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+        "components": {
+            "schemas": SCHEMAS | name_schemas(catalogue),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 
@@ -70,5 +129,5 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[DOCUMENT] = build_document()
+    app[DOCUMENT] = build_document(catalogue_of(app))
     app.router.add_get("/openapi.json", openapi_json)

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.http.admin_services import EXPORT_ID_MAX
+from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN
-from gateway.http.openapi.schemas import INT, STR, Security, array, obj, op, path_param
+from gateway.http.openapi.schemas import (
+    INT,
+    STR,
+    Security,
+    array,
+    micros,
+    obj,
+    op,
+    path_param,
+    ref,
+)
+from gateway.services.service_keys import SERVICE_NAME
 
 SERVICE: Security = [{"serviceKey": []}]
 SERVICE_KEY_SCHEME = {
@@ -45,6 +58,13 @@ _NEW_AUTH = obj(
 )  # fmt: skip
 _SERVICE = obj(("id", "name", "meters"), id=STR, name=STR, prefix=STR, meters=array(STR),
                revoked={"type": "boolean"}, key=STR)  # fmt: skip
+
+_EXPORT_ID = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": EXPORT_ID_MAX, "pattern": NO_NUL_PATTERN},
+        {"type": "null", "description": "not exported"},
+    ]
+}
 
 
 def metering_paths() -> dict[str, Any]:
@@ -119,7 +139,11 @@ def metering_admin_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=_SERVICE,
                 status="201",
-                body=obj(("name", "meters"), name=STR, meters=array(STR)),
+                body=obj(
+                    ("name", "meters"),
+                    name={"type": "string", "pattern": SERVICE_NAME.pattern},
+                    meters={**array(ref("MeterName")), "minItems": 1},
+                ),
             )
         },
         "/admin/v1/services/{service_id}": {
@@ -138,7 +162,7 @@ def metering_admin_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=obj(("account_id",), account_id=STR),
                 params=(path_param("account_id"),),
-                body=obj((), stripe_customer_id=STR, lago_subscription_id=STR),
+                body=obj((), stripe_customer_id=_EXPORT_ID, lago_subscription_id=_EXPORT_ID),
             )
         },
         "/admin/v1/accounts/{account_id}/alerts": {
@@ -150,7 +174,7 @@ def metering_admin_paths() -> dict[str, Any]:
                     ("account_id", "balance_low_micros"), account_id=STR, balance_low_micros=INT
                 ),
                 params=(path_param("account_id"),),
-                body=obj(("balance_low_micros",), balance_low_micros=INT),
+                body=obj(("balance_low_micros",), balance_low_micros=micros()),
             )
         },
         "/admin/v1/meters": {

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.money import MAX_EXACT
+from billing.plans import MAX_MARKUP_BPS
 from gateway.http.openapi.schemas import (
     BOOL,
+    EXPIRY,
     GRANT_SPEC,
     INT,
     JSON_OBJECT,
     LEDGER_PARAMS,
     MICROS,
     PAGE_PARAMS,
+    QUERY_TEXT,
     STR,
+    TEXT,
     Security,
     array,
+    micros,
     obj,
     op,
     path_param,
     ref,
+    whole,
 )
+from gateway.services.refunds import CENT
 
 PROXY: Security = [{"apiKey": []}]
 ADMIN: Security = [{"adminKey": []}]
@@ -51,31 +59,35 @@ def _proxy(summary: str) -> dict[str, Any]:
 _ACCOUNT_ID = path_param("account_id")
 _KEY_ID = path_param("key_id")
 _NEW_ACCOUNT = obj(
-    ("name",), name=STR, plan=STR, external_id={"type": ["string", "null"]}, idempotency_key=STR
+    ("name",),
+    name=TEXT,
+    plan=ref("PlanName"),
+    external_id={"anyOf": [TEXT, {"type": "null"}]},
+    idempotency_key=TEXT,
 )
 _NEW_KEY = obj(
     ("account_id", "name"),
-    account_id=STR,
-    name=STR,
-    scopes=array(STR),
-    models=array(STR),
-    providers=array(STR),
+    account_id=TEXT,
+    name=TEXT,
+    scopes=array(QUERY_TEXT),
+    models=array(QUERY_TEXT),
+    providers=array(ref("Provider")),
     quotas=array(ref("Quota")),
     on_insufficient={"enum": ["refuse", "clamp", None]},
-    expires_at={"type": ["string", "null"], "format": "date-time"},
+    expires_at={"anyOf": [EXPIRY, {"type": "null"}]},
 )
 _CREDIT = obj(
     ("amount_micros", "idempotency_key"),
-    amount_micros={"type": "integer", "minimum": 1},
-    idempotency_key=STR,
-    reason=STR,
+    amount_micros=micros(1),
+    idempotency_key=TEXT,
+    reason=TEXT,
     grant=GRANT_SPEC,
 )
 _ADJUSTMENT = obj(
     ("amount_micros", "idempotency_key", "reason"),
-    amount_micros={"type": "integer", "not": {"const": 0}, "description": "negative: money out"},
-    idempotency_key=STR,
-    reason=STR,
+    amount_micros=micros(-MAX_EXACT, description="negative: money out") | {"not": {"const": 0}},
+    idempotency_key=TEXT,
+    reason=TEXT,
 )
 _CREDITED = obj(
     ("entry_id", "account_id", "amount_micros", "balance_micros"),
@@ -286,8 +298,10 @@ def admin_paths() -> dict[str, Any]:
                 params=(_ACCOUNT_ID, path_param("payment_id")),
                 body=obj(
                     ("amount_micros", "idempotency_key"),
-                    amount_micros={"type": "integer", "minimum": 10_000},
-                    idempotency_key=STR,
+                    amount_micros=micros(
+                        CENT, multipleOf=CENT, description="whole cents, at most the payment"
+                    ),
+                    idempotency_key=TEXT,
                 ),
             )
         },
@@ -299,7 +313,10 @@ def admin_paths() -> dict[str, Any]:
                 ok=account,
                 params=(_ACCOUNT_ID,),
                 body=obj(
-                    ("plan",), plan=STR, mode={"enum": ["prepaid", "postpaid"]}, billing_ready=BOOL
+                    ("plan",),
+                    plan=ref("PlanName"),
+                    mode={"enum": ["prepaid", "postpaid"]},
+                    billing_ready=BOOL,
                 ),
             )
         },
@@ -310,7 +327,10 @@ def admin_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=account,
                 params=(_ACCOUNT_ID,),
-                body=obj(("markup_bps",), markup_bps={"type": ["integer", "null"], "minimum": 0}),
+                body=obj(
+                    ("markup_bps",),
+                    markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]},
+                ),
             )
         },
         "/admin/v1/accounts/{account_id}/usage": {

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.reports import GROUPS
+from billing.credit_grants import DEFAULT_PRIORITY, PAID
+from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
+from billing.money import MAX_EXACT
+from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
+from gateway.http.bodies import (
+    EMAIL_PATTERN,
+    EXPIRY_PATTERN,
+    GRANT_KIND,
+    GRANT_PRIORITY_MAX,
+    NO_NUL_PATTERN,
+    TEXT_MAX,
+    TEXT_PATTERN,
+)
+from gateway.http.reports import GROUPS, MAX_PAGE
 from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]
@@ -47,6 +60,29 @@ NEXT_STEP: Schema = obj(
     resets_at={"type": ["string", "null"], "format": "date-time"},
 )
 MICROS: Schema = {"type": "integer", "description": "USD micros (1 USD = 1,000,000)"}
+# What bodies.text_field takes: names, reasons, idempotency keys, e-mail addresses.
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": TEXT_PATTERN}
+EMAIL: Schema = {**TEXT, "pattern": EMAIL_PATTERN}
+EXPIRY: Schema = {"type": "string", "format": "date-time", "pattern": EXPIRY_PATTERN}
+# A query value the handler reads as text: anything but NUL (refused, naming the parameter).
+QUERY_TEXT: Schema = {"type": "string", "pattern": NO_NUL_PATTERN}
+
+
+def whole(minimum: int = 0, maximum: int = MAX_EXACT, **extra: Any) -> Schema:
+    """An integer within bounds; the default ones are what JSON numbers carry exactly."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum, **extra}
+
+
+def micros(minimum: int = 0, maximum: int = MAX_EXACT, **extra: Any) -> Schema:
+    """An amount a handler takes, within the bounds it checks."""
+    return whole(minimum, maximum, **{**MICROS, **extra, "type": "integer"})
+
+
+def anchored(pattern: str) -> str:
+    """A compiled rule's pattern (used with fullmatch) as a JSON Schema pattern."""
+    return f"^(?:{pattern})$"
+
+
 TIME = nullable("string")
 JSON_OBJECT: Schema = {"type": "object"}
 ERROR_RESPONSE = {
@@ -105,25 +141,33 @@ def query(name: str, schema: Schema, description: str = "") -> Schema:
 
 
 PAGE_PARAMS = (
-    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
     query("before", {"type": "integer", "minimum": 1}, "last entry id of the previous page"),
 )
 _DAY: Schema = {"type": "string", "format": "date"}
 # GET .../ledger's filters (reports.ledger_response); each may be left out.
 LEDGER_PARAMS = (
     query("kind", {"enum": list(LEDGER_KINDS)}, "entries of this kind"),
-    query("model", STR, "entries of this model"),
-    query("key_id", STR, "entries of this key of the account (another's: 400)"),
-    query("team_id", STR, "entries of the keys now in this team of the account"),
+    query("model", QUERY_TEXT, "entries of this model"),
+    query("key_id", QUERY_TEXT, "entries of this key of the account (another's: 400)"),
+    query("team_id", QUERY_TEXT, "entries of the keys now in this team of the account"),
     query("from", _DAY, "entries that occurred on or after this UTC day"),
     query("to", _DAY, "entries that occurred before this UTC day"),
 )
+# billing.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not stated here).
+_METRIC: Schema = {
+    "anyOf": [{"enum": list(METRICS)}, {"type": "string", "pattern": METER_METRIC.pattern}]
+}
 QUOTA = obj(
     ("window", "metric", "limit"),
-    window={"enum": ["minute", "hour", "day", "week", "month", "total"]},
-    metric={"enum": ["requests", "input_tokens", "output_tokens", "tokens", "spend_micros"]},
-    limit=INT,
+    window={"enum": list(WINDOWS)},
+    metric=_METRIC,
+    limit=whole(0, MAX_LIMIT),
 )
+END_USER_QUOTA = {
+    **QUOTA,
+    "properties": {**QUOTA["properties"], "window": {"enum": list(EXPIRING_WINDOWS)}},
+}
 WINDOW = obj(
     ("window", "metric", "limit", "used", "resets_at"),
     scope={"enum": ["account", "key", "team", "end_user"]},
@@ -245,9 +289,9 @@ CREDIT_GRANT = obj(
 )
 GRANT_SPEC = obj(
     (),
-    kind={"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "default": "paid"},
-    expires_at={"type": "string", "format": "date-time"},
-    priority={"type": "integer", "minimum": 0, "maximum": 1000, "default": 50},
+    kind={"type": "string", "pattern": anchored(GRANT_KIND.pattern), "default": PAID},
+    expires_at={**EXPIRY, "description": "in the future"},
+    priority=whole(0, GRANT_PRIORITY_MAX, default=DEFAULT_PRIORITY),
 )
 
 END_USER_BUDGET = obj(
@@ -263,14 +307,19 @@ END_USER_BUDGET = obj(
 )
 END_USER_BUDGET_SPEC = obj(
     ("quotas",),
-    quotas={**array(ref("Quota")), "description": "windows minute to month; [] removes it"},
-    key_id={"type": "string", "description": "this key's default for its end users"},
+    quotas={**array(ref("EndUserQuota")), "description": "windows minute to month; [] removes it"},
+    key_id={
+        "type": "string",
+        "minLength": 1,
+        "description": "this key's default for its end users",
+    },
     end_user={
         "type": "string",
-        "pattern": "^[A-Za-z0-9._~@+=/#-]{1,128}$",
+        "pattern": anchored(END_USER_ID.pattern),
         "description": "this end user's own budget (wins over the defaults)",
     },
 )
+END_USER_BUDGET_SPEC["not"] = {"required": ["key_id", "end_user"]}  # one or the other, or neither
 
 TEAM = obj(
     ("id", "object", "account_id", "name", "quotas"),
@@ -282,7 +331,7 @@ TEAM = obj(
     keys={"type": "integer", "description": "its live keys (in lists)"},
     created_at=STR,
 )
-NEW_TEAM = obj(("name",), name={"type": "string", "minLength": 1}, quotas=array(ref("Quota")))
+NEW_TEAM = obj(("name",), name=TEXT, quotas=array(ref("Quota")))
 KEY_TEAM = obj(("team_id",), team_id={"type": ["string", "null"]})
 KEY_TEAM_SET = obj(
     ("object", "key_id", "team_id"),
@@ -300,6 +349,7 @@ SCHEMAS: dict[str, Schema] = {
     "GrantList": obj(("data",), object={"const": "list"}, data=array(ref("CreditGrant"))),
     "Error": ERROR,
     "Quota": QUOTA,
+    "EndUserQuota": END_USER_QUOTA,
     "Window": WINDOW,
     "Account": ACCOUNT,
     "AccountOverview": {

@@ -1,0 +1,80 @@
+"""Schemathesis hooks for the "schema-valid request accepted" fuzz run (SCHEMATHESIS_HOOKS).
+
+The run asserts that every request /openapi.json allows is accepted. A few rules cannot be
+stated in the document, so requests breaking them are dropped here, each with its reason;
+every other refusal of a schema-valid request fails the test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import schemathesis
+from schemathesis.hooks import HookContext
+
+
+def _spelled_as_integers(value: Any) -> Any:
+    """JSON Schema counts 1739.0 as an integer and schemathesis sends it so; the API takes
+    integers spelled as integers only (money is never a float), which no schema can say."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_spelled_as_integers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spelled_as_integers(v) for k, v in value.items()}
+    return value
+
+
+@schemathesis.hook
+def map_body(context: HookContext, body: Any) -> Any:
+    return _spelled_as_integers(body)
+
+
+def _repeats_a_pair(quotas: list[Any]) -> bool:
+    pairs = [repr((q.get("window"), q.get("metric"))) for q in quotas if isinstance(q, dict)]
+    return len(set(pairs)) != len(pairs)
+
+
+@schemathesis.hook
+def filter_body(context: HookContext, body: Any) -> bool:
+    if not isinstance(body, dict):
+        return True
+    quotas = body.get("quotas")
+    if isinstance(quotas, list) and _repeats_a_pair(quotas):
+        return False  # a (window, metric) pair twice: a rule across items
+    grant = body.get("grant")
+    if isinstance(grant, dict) and "expires_at" in grant:
+        return False  # a grant expires in the future: the clock's rule
+    path = context.operation.path if context.operation else ""
+    amount = body.get("amount_micros")
+    if path.endswith("/adjustments") and isinstance(amount, int | float) and amount < 0:
+        return False  # money out takes at most the balance: the account's state
+    cap = body.get("monthly_cap_micros")
+    if isinstance(cap, int | float) and isinstance(amount, int | float) and cap < amount:
+        return False  # auto top-up: the cap is at least the amount, a rule across fields
+    # The origins a person may be sent back to are RETURN_URL_ORIGINS and the gateway's own.
+    return "return_url" not in body
+
+
+@schemathesis.hook
+def filter_query(context: HookContext, query: Any) -> bool:
+    if not isinstance(query, dict) or context.operation is None:
+        return True
+    path = context.operation.path
+    if path.endswith(("/usage", "/usage/report")) and ("from" in query or "to" in query):
+        return False  # from < to, at most 400 days apart, and to defaults to tomorrow
+    if path.endswith("/ledger"):
+        if query.get("key_id") or query.get("team_id"):
+            return False  # must be a key or team of the account read
+        start, end = query.get("from"), query.get("to")
+        if start is not None and end is not None and str(start) >= str(end):
+            return False  # from before to
+    return True
+
+
+@schemathesis.hook
+def filter_path_parameters(context: HookContext, path_parameters: Any) -> bool:
+    month = path_parameters.get("month") if isinstance(path_parameters, dict) else None
+    # A statement is of a month that has begun.
+    return month is None or str(month) <= datetime.now(UTC).strftime("%Y-%m")
