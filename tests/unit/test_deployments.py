@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import tomllib
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,6 +47,10 @@ deployments = [{ provider = "openai" }, { provider = "google", upstream = "house
 )
 
 
+# 12:00 UTC: deepseek-chat's peak price (its off-peak one, half, runs 16:30-00:30 UTC).
+PEAK_MS = int(datetime(2026, 1, 15, 12, tzinfo=UTC).timestamp() * 1000)
+
+
 def _table(text: str = MODELS) -> PricingTable:
     return parse_pricing(tomllib.loads(text), PROVIDERS)
 
@@ -61,7 +66,8 @@ def test_each_deployment_is_priced_by_its_own_rates_the_models_or_the_catalogue(
     usage = Usage(input_tokens=1000, output_tokens=1000)
     got = {
         model: [
-            (d.upstream, d.weight, d.price.cost_micros(usage)) for d in _deployments(table, model)
+            (d.upstream, d.weight, d.price.cost_micros(usage, PEAK_MS))
+            for d in _deployments(table, model)
         ]
         for model in ("pooled", "gpt-4o", "house")
     }
