@@ -13,6 +13,10 @@ and by `meterway reconcile`, and `meterway settler dead-letters --requeue` sends
 Everything else (a store away, a timeout) is transient: the same batch is retried with
 backoff, and an error nobody foresaw escapes to the supervisor, which logs and restarts.
 
+With a fence (serve's and `meterway settler`'s), a batch is read and written under the
+restore lock held shared, so a restore of an emptied Redis reads the ledger only once the
+batches read from the old Redis have landed (stores/postgres/restores.py: RestoreFence).
+
 A full batch is written in `lanes` transactions at once, one per group of shards (shard
 modulo lanes). Every account lives in one shard, so lanes never share an account row or a usage
 rollup row: they do not wait for each other's locks, and PostgreSQL works on as many cores
