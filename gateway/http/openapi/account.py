@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.http.account import MAX_GRACE_S
@@ -221,82 +222,7 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/grants": {
             "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
         },
-        "/v1/account/members": {
-            "get": op(
-                "Your organization's members",
-                "account",
-                USER,
-                ok=obj(("data",), object=STR, data=array(_MEMBER)),
-            ),
-            "post": op(
-                "Invite a person by e-mail with a role (only an owner makes owners)",
-                "account",
-                USER,
-                ok=_MEMBER,
-                status="201",
-                body=obj(("email",), email=EMAIL, role={**_ROLE, "default": "member"}),
-            ),
-        },
-        "/v1/account/members/{member_id}/role": {
-            "put": op(
-                "Change a member's role",
-                "account",
-                USER,
-                ok=_MEMBER,
-                params=(path_param("member_id"),),
-                body=obj(("role",), role=_ROLE),
-            )
-        },
-        "/v1/account/members/{member_id}": {
-            "delete": op(
-                "Remove a member; their dashboard sessions end",
-                "account",
-                USER,
-                ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
-                params=(path_param("member_id"),),
-            )
-        },
-        "/v1/account/teams": {
-            "get": op("Your teams, by name", "account", USER, ok=ref("TeamList")),
-            "post": op(
-                "Create a team", "account", USER, ok=ref("Team"), status="201", body=NEW_TEAM
-            ),
-        },
-        "/v1/account/teams/{team_id}/quotas": {
-            "put": op(
-                "Set a team's quotas, shared by its keys",
-                "account",
-                USER,
-                ok=ref("Team"),
-                params=(_TEAM_ID,),
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        "/v1/account/keys/{key_id}/team": {
-            "put": op(
-                "Put a key in a team (null: in none)",
-                "account",
-                USER,
-                ok=KEY_TEAM_SET,
-                params=(_KEY_ID,),
-                body=KEY_TEAM,
-            )
-        },
-        "/v1/account/end-user-budgets": {
-            "get": op(
-                "Your end-user budgets: the default, keys' defaults, end users' own",
-                "account",
-                USER,
-                ok=ref("EndUserBudgetList"),
-            ),
-            "put": op(
-                "Set or remove (no quotas) an end-user budget",
-                "account",
-                USER,
-                ok=ref("EndUserBudget"),
-                body=END_USER_BUDGET_SPEC,
-            ),
-        },
+        **_organization_paths(ACCOUNT_SURFACE),
         "/v1/auth/revoke": {
             "post": op(
                 "Revoke the presented user token (by jti)",
@@ -368,94 +294,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 ),
             )
         },
-        "/admin/v1/accounts/{account_id}/members": {
-            "get": op(
-                "The people who may sign in to an account's dashboard",
-                "admin",
-                ADMIN,
-                ok=obj(("data",), object=STR, data=array(_MEMBER)),
-                params=(_ACCOUNT_ID,),
-            ),
-            "post": op(
-                "Invite a person by e-mail (identity provider or e-mailed link sign-in)",
-                "admin",
-                ADMIN,
-                ok=_MEMBER,
-                status="201",
-                params=(_ACCOUNT_ID,),
-                body=obj(("email",), email=EMAIL, role={**_ROLE, "default": "owner"}),
-            ),
-        },
-        "/admin/v1/accounts/{account_id}/members/{member_id}/role": {
-            "put": op(
-                "Change a member's role",
-                "admin",
-                ADMIN,
-                ok=_MEMBER,
-                params=(_ACCOUNT_ID, path_param("member_id")),
-                body=obj(("role",), role=_ROLE),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/members/{member_id}": {
-            "delete": op(
-                "Remove a member; their dashboard sessions end",
-                "admin",
-                ADMIN,
-                ok=obj(("id", "deleted"), id=STR, deleted={"type": "boolean"}),
-                params=(_ACCOUNT_ID, path_param("member_id")),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/teams": {
-            "get": op(
-                "An account's teams", "admin", ADMIN, ok=ref("TeamList"), params=(_ACCOUNT_ID,)
-            ),
-            "post": op(
-                "Create a team in an account",
-                "admin",
-                ADMIN,
-                ok=ref("Team"),
-                status="201",
-                params=(_ACCOUNT_ID,),
-                body=NEW_TEAM,
-            ),
-        },
-        "/admin/v1/teams/{team_id}/quotas": {
-            "put": op(
-                "Set a team's quotas, shared by its keys",
-                "admin",
-                ADMIN,
-                ok=ref("Team"),
-                params=(_TEAM_ID,),
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        "/admin/v1/keys/{key_id}/team": {
-            "put": op(
-                "Put a key in a team of its account (null: in none)",
-                "admin",
-                ADMIN,
-                ok=KEY_TEAM_SET,
-                params=(_KEY_ID,),
-                body=KEY_TEAM,
-            )
-        },
-        "/admin/v1/accounts/{account_id}/end-user-budgets": {
-            "get": op(
-                "An account's end-user budgets",
-                "admin",
-                ADMIN,
-                ok=ref("EndUserBudgetList"),
-                params=(_ACCOUNT_ID,),
-            ),
-            "put": op(
-                "Set or remove (no quotas) an account's, a key's or an end user's budget",
-                "admin",
-                ADMIN,
-                ok=ref("EndUserBudget"),
-                params=(_ACCOUNT_ID,),
-                body=END_USER_BUDGET_SPEC,
-            ),
-        },
+        **_organization_paths(ADMIN_SURFACE),
         "/admin/v1/accounts/{account_id}/grants": {
             "get": op(
                 "An account's credit grants, newest first",
@@ -484,5 +323,109 @@ def admin_directory_paths() -> dict[str, Any]:
                 ),
                 params=(path_param("subject"),),
             )
+        },
+    }
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """Where one surface keeps an organization's people, teams and end-user budgets: the
+    member's own account API names none (`org` is /v1/account), the operator's names it in
+    the path (`params`); team and key routes hang off `root`."""
+
+    tag: str
+    security: Security
+    whose: str  # how summaries name the organization
+    org: str
+    params: tuple[Schema, ...]
+    root: str
+    invited_as: str  # the role an invitation gets by default
+
+
+ACCOUNT_SURFACE = _Surface(
+    "account", USER, "Your organization's", "/v1/account", (), "/v1/account", "member"
+)
+ADMIN_SURFACE = _Surface(
+    "admin",
+    ADMIN,
+    "An account's",
+    "/admin/v1/accounts/{account_id}",
+    (_ACCOUNT_ID,),
+    "/admin/v1",
+    "owner",
+)
+
+
+def _organization_paths(at: _Surface) -> dict[str, Any]:
+    """Members (invite, role, remove), teams (create, quotas, a key's team) and end-user
+    budgets, the same operations on both surfaces."""
+
+    def call(summary: str, ok: Schema, *params: Schema, **more: Any) -> dict[str, Any]:
+        return op(summary, at.tag, at.security, ok=ok, params=params, **more)
+
+    member = path_param("member_id")
+    removed = obj(("id", "deleted"), id=STR, deleted={"type": "boolean"})
+    invite = obj(("email",), email=EMAIL, role={**_ROLE, "default": at.invited_as})
+    return {
+        f"{at.org}/members": {
+            "get": call(
+                f"{at.whose} members: who may sign in to its dashboard",
+                obj(("data",), object=STR, data=array(_MEMBER)),
+                *at.params,
+            ),
+            "post": call(
+                "Invite a person by e-mail with a role; they sign in by identity provider or link",
+                _MEMBER,
+                *at.params,
+                status="201",
+                body=invite,
+            ),
+        },
+        f"{at.org}/members/{{member_id}}/role": {
+            "put": call(
+                "Change a member's role",
+                _MEMBER,
+                *at.params,
+                member,
+                body=obj(("role",), role=_ROLE),
+            )
+        },
+        f"{at.org}/members/{{member_id}}": {
+            "delete": call(
+                "Remove a member; their dashboard sessions end", removed, *at.params, member
+            )
+        },
+        f"{at.org}/teams": {
+            "get": call(f"{at.whose} teams, by name", ref("TeamList"), *at.params),
+            "post": call("Create a team", ref("Team"), *at.params, status="201", body=NEW_TEAM),
+        },
+        f"{at.root}/teams/{{team_id}}/quotas": {
+            "put": call(
+                "Set a team's quotas, shared by its keys",
+                ref("Team"),
+                _TEAM_ID,
+                body=obj(("quotas",), quotas=array(ref("Quota"))),
+            )
+        },
+        f"{at.root}/keys/{{key_id}}/team": {
+            "put": call(
+                "Put a key in a team of its organization (null: in none)",
+                KEY_TEAM_SET,
+                _KEY_ID,
+                body=KEY_TEAM,
+            )
+        },
+        f"{at.org}/end-user-budgets": {
+            "get": call(
+                f"{at.whose} end-user budgets: the default, keys' defaults, end users' own",
+                ref("EndUserBudgetList"),
+                *at.params,
+            ),
+            "put": call(
+                "Set or remove (no quotas) an end-user budget",
+                ref("EndUserBudget"),
+                *at.params,
+                body=END_USER_BUDGET_SPEC,
+            ),
         },
     }
