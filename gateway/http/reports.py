@@ -149,12 +149,17 @@ async def usage_response(request: web.Request, account_id: str) -> web.Response:
     )
 
 
-def _page_args(request: web.Request) -> tuple[int, int | None]:
+def _whole(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
     try:
-        limit = min(int(request.query.get("limit", "50")), MAX_PAGE)
-        before = int(request.query["before"]) if "before" in request.query else None
+        return None if raw is None else int(raw)
     except ValueError as exc:
-        raise InvalidRequest("'limit' and 'before' must be integers.") from exc
+        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from exc
+
+
+def _page_args(request: web.Request) -> tuple[int, int | None]:
+    asked, before = _whole(request, "limit"), _whole(request, "before")
+    limit = 50 if asked is None else min(asked, MAX_PAGE)
     if limit < 1:
         raise InvalidRequest("'limit' must be at least 1.", param="limit")
     if before is not None and not 0 < before < 2**63:

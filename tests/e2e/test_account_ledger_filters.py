@@ -109,6 +109,9 @@ async def test_a_bad_filter_is_a_400_naming_its_param(gw: Gateway) -> None:
         (f"key_id={other.key_id}", "key_id"),  # another account's key: refused, not empty
         ("key_id=key_nope", "key_id"),
         (f"team_id={team['id']}", "team_id"),
+        ("limit=ten", "limit"),
+        ("limit=0", "limit"),
+        ("before=abc", "before"),
     ]
     for query, param in bad:
         status, body = await call(gw, t.key, "GET", f"/v1/account/ledger?{query}")
