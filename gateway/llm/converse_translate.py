@@ -8,9 +8,11 @@ What translates: system, user and assistant text; function `tools` (to
 (`tool`), assistant `tool_calls` and `tool` messages (to `toolUse` / `toolResult` blocks;
 llm/chat_turns.py reads them); `max_tokens` / `max_completion_tokens`, `temperature`,
 `top_p`, `stop`; `stream` and `stream_options.include_usage`. Anything else (`n`, `seed`,
-`response_format`, `tool_choice` none, which Converse cannot say, other tools, images...)
-is refused with a 400 naming it. A tool call id Converse would refuse as a `toolUseId`
-(another provider's) is sent as a hash of it, the same in the call and its result.
+`response_format`, other tools, images, an empty text Converse refuses...) is refused with
+a 400 naming it. `tool_choice` none withholds the tools (Converse has no 'none'); it is
+refused once the messages hold tool calls, which Converse reads only with tools declared.
+A tool call id Converse would refuse as a `toolUseId` (another provider's) is sent as a
+hash of it, the same in the call and its result.
 """
 
 from __future__ import annotations
@@ -43,18 +45,36 @@ TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
 NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
+def _tool_history(turns: list[Turn]) -> bool:
+    return any(isinstance(p, ToolCall | ToolResult) for t in turns for p in t.parts)
+
+
 def _check_tools(tools: Tools | None, turns: list[Turn]) -> None:
-    if tools is not None and tools.mode == "none":
+    used = _tool_history(turns)
+    if tools is not None and tools.mode == "none" and used:
         raise InvalidRequest(
-            "tool_choice 'none' is not translated for Bedrock models: Converse cannot "
-            "forbid the declared tools.",
+            "tool_choice 'none' is not translated for Bedrock models once the messages hold "
+            "tool calls: Converse has no 'none' and wants the tools declared with them.",
             param="tool_choice",
         )
-    used = any(isinstance(p, ToolCall | ToolResult) for t in turns for p in t.parts)
     if tools is None and used:
         raise InvalidRequest(
             "Bedrock reads tool calls and results only with the 'tools' declared.",
             param="tools",
+        )
+
+
+def _check_no_empty_text(messages: list[Any]) -> None:
+    """Converse refuses an empty text block: a message (or a tool's result) of no text, but
+    an assistant's that only calls tools, is refused here by name, before anything is held."""
+    for at, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("content") not in ("", []):
+            continue
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            continue
+        raise InvalidRequest(
+            f"'messages[{at}].content' is empty, which Bedrock refuses: send some text.",
+            param=f"messages[{at}].content",
         )
 
 
@@ -64,7 +84,11 @@ def read_translated(body: Body, price: ModelPrice, counter: TokenCounter) -> Siz
     check_fields(body, PASSED, TARGET, ROUTE)
     tools = read_tools(body, TARGET)
     messages = body.get("messages")
-    _check_tools(tools, read_turns(messages, TARGET)[1] if isinstance(messages, list) else [])
+    if isinstance(messages, list):
+        _check_tools(tools, read_turns(messages, TARGET)[1])
+        _check_no_empty_text(messages)
+    else:
+        _check_tools(tools, [])
     return read_chat(body, price, counter)
 
 
@@ -89,7 +113,7 @@ def _tool_config(tools: Tools) -> Body:
     specs = []
     for fn in tools.functions:
         spec: dict[str, Any] = {"name": fn.name}
-        if fn.description:
+        if fn.description and fn.description.strip():  # Converse refuses a blank one
             spec["description"] = fn.description
         spec["inputSchema"] = {"json": fn.parameters or NO_PARAMETERS}
         specs.append({"toolSpec": spec})
@@ -109,6 +133,6 @@ def to_converse(body: Body) -> Body:
     if system:
         out["system"] = [{"text": text} for text in system]
     tools = read_tools(body, TARGET)
-    if tools is not None:
-        out["toolConfig"] = _tool_config(tools)
+    if tools is not None and not (tools.mode == "none" and not _tool_history(turns)):
+        out["toolConfig"] = _tool_config(tools)  # 'none': the tools withheld, uncallable
     return out

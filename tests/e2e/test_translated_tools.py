@@ -238,6 +238,36 @@ async def test_tool_choice(
     assert config == sent
 
 
+# A history holding a call and its result.
+CALLED: Any = [
+    *ASK,
+    {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "noon"},
+]
+
+
+async def test_tool_choice_none_withholds_the_tools_from_converse(
+    both: Both, fake: UpstreamControl
+) -> None:
+    """Converse has no 'none': the tools are not sent, so none can be called."""
+    gw, cost = both.gw, _usage(fake, "nova-bedrock")
+    t = await tenant(gw, credit=1_000_000)
+    fake.tool_calls = PARIS
+    async with openai_client(gw, t.key) as client:
+        answer = await client.chat.completions.create(
+            model="nova-bedrock", messages=ASK, tools=TOOLS, tool_choice="none", max_tokens=600
+        )
+    assert answer.choices[0].message.tool_calls is None
+    assert answer.choices[0].finish_reason == "stop"
+    assert "toolConfig" not in fake.requests[0].body
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-cost]
+
+
 @pytest.mark.parametrize(
     ("model", "fields", "param"),
     [
@@ -248,7 +278,17 @@ async def test_tool_choice(
             "tools[0].function.strict",
         ),
         ("gemini-pro", {"tools": TOOLS, "parallel_tool_calls": False}, "parallel_tool_calls"),
-        ("nova-bedrock", {"tools": TOOLS, "tool_choice": "none"}, "tool_choice"),
+        (
+            "nova-bedrock",
+            {"tools": TOOLS, "tool_choice": "none", "messages": CALLED},
+            "tool_choice",
+        ),
+        ("nova-bedrock", {"messages": [{"role": "user", "content": ""}]}, "messages[0].content"),
+        (
+            "nova-bedrock",
+            {"tools": TOOLS, "messages": [*CALLED[:2], {**CALLED[2], "content": ""}]},
+            "messages[2].content",
+        ),
         (
             "gemini-pro",
             {"tools": [{"type": "function", "function": {"name": "2fast"}}]},

@@ -105,9 +105,17 @@ def test_no_choice_is_the_providers_default_and_none_is_gemini_only() -> None:
     assert "toolChoice" not in converse.to_converse(ROUND_TRIP)["toolConfig"]
     none = {**ROUND_TRIP, "tool_choice": "none"}
     assert gemini.to_gemini(none)["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(InvalidRequest) as caught:  # the history holds a call: tools needed
         converse.read_translated(none, None, None)  # type: ignore[arg-type]
     assert caught.value.param == "tool_choice"
+    asking = {**none, "messages": ROUND_TRIP["messages"][:2]}
+    assert "toolConfig" not in converse.to_converse(asking)
+
+
+def test_a_blank_description_is_left_out_for_converse() -> None:
+    blank = {"type": "function", "function": {"name": "now", "description": "  "}}
+    spec = converse.to_converse({**ROUND_TRIP, "tools": [WEATHER, blank]})["toolConfig"]
+    assert "description" not in spec["tools"][1]["toolSpec"]
 
 
 def test_ids_made_for_gemini_calls_are_not_sent_back() -> None:
