@@ -17,32 +17,19 @@ from typing import Any
 
 import orjson
 
-from billing.usage import MAX_USAGE_TOKENS, ToolRuns, Usage, log
-
-
-class _Malformed(ValueError):
-    pass
-
-
-def _count(obj: dict[str, Any], name: str, *, required: bool = False) -> int:
-    value = obj.get(name)
-    if value is None and not required:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USAGE_TOKENS:
-        raise _Malformed(name)
-    return value
+from billing.usage import MalformedUsage, ToolRuns, Usage, field_tokens, log
 
 
 def usage_from_gemini(obj: dict[str, Any]) -> Usage | None:
     """The usage in a `usageMetadata` object; None when malformed (the tokens are then
     counted, never billed as a made-up zero)."""
     try:
-        prompt = _count(obj, "promptTokenCount", required=True)
-        cached = min(_count(obj, "cachedContentTokenCount"), prompt)
-        tool_prompt = _count(obj, "toolUsePromptTokenCount")
-        thoughts = _count(obj, "thoughtsTokenCount")
-        answer = _count(obj, "candidatesTokenCount")
-    except _Malformed:
+        prompt = field_tokens(obj, "promptTokenCount", required=True)
+        cached = min(field_tokens(obj, "cachedContentTokenCount"), prompt)
+        tool_prompt = field_tokens(obj, "toolUsePromptTokenCount")
+        thoughts = field_tokens(obj, "thoughtsTokenCount")
+        answer = field_tokens(obj, "candidatesTokenCount")
+    except MalformedUsage:
         log.warning("malformed Gemini usage treated as absent (tokens counted): %.300r", obj)
         return None
     return Usage(

@@ -9,6 +9,7 @@ are disjoint and output_tokens already includes reasoning tokens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -48,16 +49,23 @@ MAX_USAGE_TOKENS = 10**9
 log = logging.getLogger("meterway.usage")
 
 
-class _Malformed(ValueError):
+class MalformedUsage(ValueError):
     """A usage field that is not a whole number of tokens in range."""
 
 
-def _int(value: object, *, required: bool = False) -> int:
+def token_count(value: object, *, required: bool = False) -> int:
+    """A provider's token figure: a whole number in range (absent: 0, unless required);
+    anything else raises MalformedUsage, so the usage is counted, never billed as made up."""
     if value is None and not required:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USAGE_TOKENS:
-        raise _Malformed(value)
+        raise MalformedUsage(value)
     return value
+
+
+def field_tokens(obj: Mapping[str, object], name: str, *, required: bool = False) -> int:
+    """`token_count` of the field `name` of a provider's usage object."""
+    return token_count(obj.get(name), required=required)
 
 
 def _detail(obj: dict[str, object], key: str, field: str) -> int:
@@ -65,8 +73,8 @@ def _detail(obj: dict[str, object], key: str, field: str) -> int:
     if details is None:
         return 0
     if not isinstance(details, dict):
-        raise _Malformed(details)
-    return _int(details.get(field))
+        raise MalformedUsage(details)
+    return token_count(details.get(field))
 
 
 def _absent(provider: str, obj: object) -> Usage | None:
@@ -85,19 +93,21 @@ def usage_from_openai(obj: dict[str, object], *, output_required: bool = True) -
     """
     try:
         return _openai(obj, output_required)
-    except _Malformed:
+    except MalformedUsage:
         return _absent("OpenAI-wire", obj)
 
 
 def _openai(obj: dict[str, object], output_required: bool) -> Usage:
-    prompt = _int(obj.get("prompt_tokens", obj.get("input_tokens")), required=True)
-    output = _int(obj.get("completion_tokens", obj.get("output_tokens")), required=output_required)
+    prompt = token_count(obj.get("prompt_tokens", obj.get("input_tokens")), required=True)
+    completion = obj.get("completion_tokens", obj.get("output_tokens"))
+    output = token_count(completion, required=output_required)
     inp = _details(obj, "prompt_tokens_details", "input_tokens_details")
     out = _details(obj, "completion_tokens_details", "output_tokens_details")
-    cached = min(_int(inp.get("cached_tokens")) or _int(obj.get("prompt_cache_hit_tokens")), prompt)
-    written = min(_int(inp.get("cache_write_tokens")), prompt - cached)
-    audio_in, image_in = _int(inp.get("audio_tokens")), _int(inp.get("image_tokens"))
-    audio_out, image_out = _int(out.get("audio_tokens")), _int(out.get("image_tokens"))
+    hits = token_count(inp.get("cached_tokens")) or token_count(obj.get("prompt_cache_hit_tokens"))
+    cached = min(hits, prompt)
+    written = min(token_count(inp.get("cache_write_tokens")), prompt - cached)
+    audio_in, image_in = (token_count(inp.get(f)) for f in ("audio_tokens", "image_tokens"))
+    audio_out, image_out = (token_count(out.get(f)) for f in ("audio_tokens", "image_tokens"))
     extra: tuple[tuple[str, int], ...] = ()
     if audio_in or image_in or audio_out or image_out:
         extra = _parts(
@@ -111,7 +121,7 @@ def _openai(obj: dict[str, object], output_required: bool) -> Usage:
         cached_input_tokens=cached,
         cache_write_tokens=written,
         output_tokens=output,
-        reasoning_tokens=min(_int(out.get("reasoning_tokens")), output),
+        reasoning_tokens=min(token_count(out.get("reasoning_tokens")), output),
         extra=extra,
     )
 
@@ -126,7 +136,7 @@ def _details(obj: dict[str, object], *keys: str) -> dict[str, object]:
         details = obj.get(key)
         if details is not None:
             if not isinstance(details, dict):
-                raise _Malformed(details)
+                raise MalformedUsage(details)
             return details
     return _NO_DETAILS
 
@@ -157,12 +167,12 @@ def usage_from_anthropic(obj: dict[str, object]) -> Usage | None:
     1-hour cache writes (`cache_creation.ephemeral_1h_input_tokens`) and server tool uses
     (`server_tool_use.web_search_requests`) are the priced parts beyond the counts."""
     try:
-        written = _int(obj.get("cache_creation_input_tokens"))
+        written = token_count(obj.get("cache_creation_input_tokens"))
         return Usage(
-            input_tokens=_int(obj.get("input_tokens"), required=True),
-            cached_input_tokens=_int(obj.get("cache_read_input_tokens")),
+            input_tokens=token_count(obj.get("input_tokens"), required=True),
+            cached_input_tokens=token_count(obj.get("cache_read_input_tokens")),
             cache_write_tokens=written,
-            output_tokens=_int(obj.get("output_tokens"), required=True),
+            output_tokens=token_count(obj.get("output_tokens"), required=True),
             extra=_parts(
                 (
                     "cache_write_1h_tokens",
@@ -176,5 +186,5 @@ def usage_from_anthropic(obj: dict[str, object]) -> Usage | None:
                 ),
             ),
         )
-    except _Malformed:
+    except MalformedUsage:
         return _absent("Anthropic", obj)

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from billing.usage import MAX_USAGE_TOKENS, ToolRuns, Usage
+from billing.usage import MalformedUsage, ToolRuns, Usage, field_tokens
 from gateway.llm.chat_tools import arguments_json, call_arguments, call_start, openai_call
 from gateway.llm.endpoint import Body
 
@@ -29,27 +29,18 @@ STOP = {
 }
 
 
-def _count(raw: dict[str, Any], name: str, required: bool = False) -> int:
-    value = raw.get(name)
-    if value is None and not required:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USAGE_TOKENS:
-        raise ValueError(name)
-    return value
-
-
 def usage_from_converse(raw: object) -> Usage | None:
     """Converse's usage; None when malformed (then counted, never a made-up zero)."""
     if not isinstance(raw, dict):
         return None
     try:
         return Usage(
-            input_tokens=_count(raw, "inputTokens", True),
-            cached_input_tokens=_count(raw, "cacheReadInputTokens"),
-            cache_write_tokens=_count(raw, "cacheWriteInputTokens"),
-            output_tokens=_count(raw, "outputTokens", True),
+            input_tokens=field_tokens(raw, "inputTokens", required=True),
+            cached_input_tokens=field_tokens(raw, "cacheReadInputTokens"),
+            cache_write_tokens=field_tokens(raw, "cacheWriteInputTokens"),
+            output_tokens=field_tokens(raw, "outputTokens", required=True),
         )
-    except ValueError:
+    except MalformedUsage:
         return None
 
 
