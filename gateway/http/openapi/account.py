@@ -9,7 +9,7 @@ from gateway.http.account import MAX_GRACE_S
 from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
 from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
 from gateway.http.admin_directory import MAX_SEARCH
-from gateway.http.openapi.paths import ADMIN
+from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     EMAIL,
     END_USER_BUDGET_SPEC,
@@ -37,7 +37,6 @@ from gateway.http.openapi.schemas import (
 from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
-USER: Security = [{"apiKey": []}, {"userToken": []}]
 _KEY_ID = path_param("key_id")
 _ACCOUNT_ID = path_param("account_id")
 _TEAM_ID = path_param("team_id")

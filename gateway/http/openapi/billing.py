@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.openapi.account import USER
-from gateway.http.openapi.paths import OPEN
+from gateway.http.openapi.paths import OPEN, USER
 from gateway.http.openapi.schemas import (
     BOOL,
     JSON_OBJECT,

@@ -31,6 +31,7 @@ from gateway.services.refunds import CENT
 
 PROXY: Security = [{"apiKey": []}]
 ADMIN: Security = [{"adminKey": []}]
+USER: Security = [{"apiKey": []}, {"userToken": []}]  # the account API: a key or a person
 OPEN: Security = []
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from billing.statements import MONTH_PATTERN
-from gateway.http.openapi.paths import ADMIN
+from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     BOOL,
     INT,
     MICROS,
     STR,
     Schema,
-    Security,
     array,
     obj,
     op,
@@ -20,7 +19,6 @@ from gateway.http.openapi.schemas import (
     query,
 )
 
-_USER: Security = [{"apiKey": []}, {"userToken": []}]
 _LINE = obj(
     ("key", "label", "entries", "requests", "amount_micros"),
     key=STR,
@@ -79,7 +77,7 @@ def statement_paths() -> dict[str, Any]:
     return {
         "/v1/account/statements/{month}": {
             "get": _statement(
-                "Your organization's statement of a month (YYYY-MM, UTC)", "account", _USER
+                "Your organization's statement of a month (YYYY-MM, UTC)", "account", USER
             )
         },
         "/admin/v1/accounts/{account_id}/statements/{month}": {
