@@ -84,11 +84,9 @@ def read_translated(body: Body, price: ModelPrice, counter: TokenCounter) -> Siz
     check_fields(body, PASSED, TARGET, ROUTE)
     tools = read_tools(body, TARGET)
     messages = body.get("messages")
-    if isinstance(messages, list):
-        _check_tools(tools, read_turns(messages, TARGET)[1])
-        _check_no_empty_text(messages)
-    else:
-        _check_tools(tools, [])
+    messages = messages if isinstance(messages, list) else []  # read_chat refuses the rest
+    _check_tools(tools, read_turns(messages, TARGET)[1])
+    _check_no_empty_text(messages)
     return read_chat(body, price, counter)
 
 
