@@ -18,6 +18,13 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 AUDIENCE = "https://meterway.test"
 ISSUER = "https://idp.test/"
 HS_SECRET = "hs-secret-for-tests-0123456789abcdef"
+# A gateway taking people's HS256 tokens from this issuer, their role in the `groups` claim.
+ROLE_CLAIM_ENV = {
+    "JWT_SECRET": HS_SECRET,
+    "JWT_AUDIENCE": AUDIENCE,
+    "JWT_ISSUER": ISSUER,
+    "JWT_ROLE_CLAIM": "groups",
+}
 
 
 @dataclass

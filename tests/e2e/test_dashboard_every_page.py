@@ -27,7 +27,7 @@ from tests.browser_kit import ARTIFACTS, DESKTOP, PHONE, low_contrast, sign_in, 
 from tests.e2e.test_dashboard import chat
 from tests.factories import Tenant, tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
 
 ROLES = ("owner", "admin", "billing", "member", "viewer")
 CALLERS = (*ROLES, "key", "operator")
@@ -143,10 +143,7 @@ class Watch:
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
-        "JWT_SECRET": HS_SECRET,
-        "JWT_AUDIENCE": AUDIENCE,
-        "JWT_ISSUER": ISSUER,
-        "JWT_ROLE_CLAIM": "groups",
+        **ROLE_CLAIM_ENV,
     }
     async with running_gateway(dsn, **env) as gateway:
         yield gateway

@@ -16,7 +16,7 @@ from tests.browser_kit import screenshots, sign_in
 from tests.e2e.test_dashboard import chat
 from tests.factories import Tenant, tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
 
 ANA = "ana@example.com"
 ALL_SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write", "org:write"]
@@ -25,10 +25,7 @@ ALL_SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write", "or
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
-        "JWT_SECRET": HS_SECRET,
-        "JWT_AUDIENCE": AUDIENCE,
-        "JWT_ISSUER": ISSUER,
-        "JWT_ROLE_CLAIM": "groups",
+        **ROLE_CLAIM_ENV,
         "SETTLER_DISABLED": "1",  # the system test parks a settlement before any settler
     }
     async with running_gateway(dsn, **env) as gateway:

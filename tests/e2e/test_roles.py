@@ -19,7 +19,7 @@ from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS
 from gateway.http.dashboard.session import COOKIE, digest
 from tests.factories import Tenant, tenant
 from tests.harness import Gateway, running_gateway
-from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
 
 ROLES = ("owner", "admin", "billing", "member", "viewer")
 ALL = frozenset(ROLES)
@@ -64,10 +64,7 @@ MEMBER_SEES_NOT = "{key}"  # a `member` never reaches a key it did not create
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
-        "JWT_SECRET": HS_SECRET,
-        "JWT_AUDIENCE": AUDIENCE,
-        "JWT_ISSUER": ISSUER,
-        "JWT_ROLE_CLAIM": "groups",
+        **ROLE_CLAIM_ENV,
         "JWT_TEAM_CLAIM": "teams",
     }
     async with running_gateway(dsn, **env) as gateway:

@@ -28,7 +28,7 @@ from tests.e2e.test_grants_api import HOUR_MS, credit, gateway_now, grants_of, w
 from tests.e2e.test_roles import member_session, token
 from tests.factories import ledger, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import AUDIENCE, HS_SECRET, ISSUER
+from tests.identity import ROLE_CLAIM_ENV
 from tests.invariants import check_invariants
 
 HI = [{"role": "user", "content": "hi"}]
@@ -47,10 +47,7 @@ class OrgMonth:
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
-        "JWT_SECRET": HS_SECRET,
-        "JWT_AUDIENCE": AUDIENCE,
-        "JWT_ISSUER": ISSUER,
-        "JWT_ROLE_CLAIM": "groups",
+        **ROLE_CLAIM_ENV,
     }
     async with running_gateway(dsn, **env) as gateway:
         yield gateway
