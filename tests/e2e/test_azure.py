@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import openai
 import pytest
 
-from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
 from tests.factories import debits, tenant
-from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.harness import Gateway, gateway_with_providers
 from tests.invariants import check_invariants
 
 API_VERSION = "2024-10-21"
@@ -50,19 +50,14 @@ class Azure:
 
 @pytest.fixture(scope="module")
 async def azure(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Azure]:
+    providers = (
+        '[providers.azure]\nwire = "azure"\nbase_url = "{url}"\n'
+        f'api_key = "az-key"\napi_version = "{API_VERSION}"\n'
+        '[providers.azure-v1]\nwire = "azure"\nbase_url = "{url}"\napi_key = "az-v1-key"\n'
+    )
     tmp_path = tmp_path_factory.mktemp("azure")
-    config_dir_with(tmp_path, pricing=PRICING)
-    async with await start_upstream(control=UpstreamControl()) as fake:
-        config = tmp_path / "meterway.toml"
-        config.write_text(
-            f'[providers.azure]\nwire = "azure"\nbase_url = "{fake.url}"\n'
-            f'api_key = "az-key"\napi_version = "{API_VERSION}"\n'
-            f'[providers.azure-v1]\nwire = "azure"\nbase_url = "{fake.url}"\n'
-            'api_key = "az-v1-key"\n'
-        )
-        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
-            yield Azure(gw, fake)
-            await gw.settle_all()
+    async with gateway_with_providers(dsn, tmp_path, PRICING, providers) as started:
+        yield Azure(*started)
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
+from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
 from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
-from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.harness import Gateway, gateway_with_providers
 from tests.invariants import check_invariants
 
 PRICING = """
@@ -61,21 +61,16 @@ class Google:
 
 @pytest.fixture(scope="module")
 async def google(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Google]:
+    providers = (
+        '[providers.gemini]\nwire = "gemini"\nbase_url = "{url}/v1beta"\napi_key = "g-key"\n'
+        f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{{url}}{VERTEX_ROOT}"\n'
+        'api_key = "ya29.token"\n'
+        '[providers.vertex-claude]\nwire = "vertex-anthropic"\n'
+        f'base_url = "{{url}}{CLAUDE_ROOT}"\napi_key = "ya29.claude"\n'
+    )
     tmp_path = tmp_path_factory.mktemp("gemini")
-    config_dir_with(tmp_path, pricing=PRICING)
-    async with await start_upstream(control=UpstreamControl()) as fake:
-        config = tmp_path / "meterway.toml"
-        config.write_text(
-            f'[providers.gemini]\nwire = "gemini"\nbase_url = "{fake.url}/v1beta"\n'
-            'api_key = "g-key"\n'
-            f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{fake.url}{VERTEX_ROOT}"\n'
-            'api_key = "ya29.token"\n'
-            f'[providers.vertex-claude]\nwire = "vertex-anthropic"\n'
-            f'base_url = "{fake.url}{CLAUDE_ROOT}"\napi_key = "ya29.claude"\n'
-        )
-        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
-            yield Google(gw, fake)
-            await gw.settle_all()
+    async with gateway_with_providers(dsn, tmp_path, PRICING, providers) as started:
+        yield Google(*started)
 
 
 @pytest.fixture
