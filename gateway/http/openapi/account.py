@@ -9,16 +9,18 @@ from gateway.http.account import MAX_GRACE_S
 from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
 from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
 from gateway.http.admin_directory import MAX_SEARCH
+from gateway.http.openapi.components import (
+    END_USER_BUDGET_SPEC,
+    KEY_TEAM,
+    KEY_TEAM_SET,
+    NEW_TEAM,
+)
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     EMAIL,
-    END_USER_BUDGET_SPEC,
     EXPIRY,
     INT,
-    KEY_TEAM,
-    KEY_TEAM_SET,
     LEDGER_PARAMS,
-    NEW_TEAM,
     PAGE_PARAMS,
     QUERY_TEXT,
     STR,

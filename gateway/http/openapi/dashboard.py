@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.http.openapi.schemas import STR, path_param
+from gateway.http.openapi.schemas import (
+    STR,
+    path_param,
+)
 
 _HTML = {"text/html": {"schema": STR}}
 _SESSION: list[dict[str, list[str]]] = [{"dashboardSession": []}]

@@ -20,6 +20,9 @@ from billing.payments import MICROS_PER_CENT, for_sale
 from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi.account import account_paths, admin_directory_paths
 from gateway.http.openapi.billing import billing_paths
+from gateway.http.openapi.components import (
+    SCHEMAS,
+)
 from gateway.http.openapi.dashboard import dashboard_paths
 from gateway.http.openapi.llm import llm_paths
 from gateway.http.openapi.metering import (
@@ -28,7 +31,6 @@ from gateway.http.openapi.metering import (
     metering_paths,
 )
 from gateway.http.openapi.paths import admin_paths, ops_paths, proxy_paths
-from gateway.http.openapi.schemas import SCHEMAS
 from gateway.http.openapi.statements import statement_paths
 
 PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.http.openapi.paths import OPEN, PROXY
-from gateway.http.openapi.schemas import BOOL, INT, JSON_OBJECT, STR, obj, op, path_param
+from gateway.http.openapi.schemas import (
+    BOOL,
+    INT,
+    JSON_OBJECT,
+    STR,
+    obj,
+    op,
+    path_param,
+)
 
 _RESPONSE_ID = path_param("response_id")
 _RESPONSE_CALL = {

@@ -6,10 +6,12 @@ from typing import Any
 
 from billing.money import MAX_EXACT
 from billing.plans import MAX_MARKUP_BPS
+from gateway.http.openapi.components import (
+    GRANT_SPEC,
+)
 from gateway.http.openapi.schemas import (
     BOOL,
     EXPIRY,
-    GRANT_SPEC,
     INT,
     JSON_OBJECT,
     LEDGER_PARAMS,
