@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.http.account import MAX_GRACE_S
 from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
 from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
 from gateway.http.admin_directory import MAX_SEARCH
-from gateway.http.openapi.components import (
-    END_USER_BUDGET_SPEC,
-    KEY_TEAM,
-    KEY_TEAM_SET,
-    NEW_TEAM,
+from gateway.http.openapi.organization import (
+    ACCOUNT_ID,
+    ACCOUNT_SURFACE,
+    ADMIN_SURFACE,
+    KEY_ID,
+    organization_paths,
 )
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
-    EMAIL,
     EXPIRY,
     INT,
     LEDGER_PARAMS,
@@ -25,10 +24,9 @@ from gateway.http.openapi.schemas import (
     QUERY_TEXT,
     STR,
     TEXT,
-    Schema,
-    Security,
     array,
     micros,
+    nullable,
     obj,
     op,
     path_param,
@@ -39,24 +37,7 @@ from gateway.http.openapi.schemas import (
 from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
-_KEY_ID = path_param("key_id")
-_ACCOUNT_ID = path_param("account_id")
-_TEAM_ID = path_param("team_id")
-_NULLABLE_STR: Schema = {"type": ["string", "null"]}
-_ROLE: Schema = {"enum": ["owner", "admin", "billing", "member", "viewer"]}
-_MEMBER = obj(
-    ("id", "account_id", "email"),
-    id=STR,
-    object=STR,
-    account_id=STR,
-    email=STR,
-    issuer=_NULLABLE_STR,
-    subject=_NULLABLE_STR,
-    role=_ROLE,
-    team_id=_NULLABLE_STR,
-    created_at=STR,
-    signed_in_at=_NULLABLE_STR,
-)
+_NULLABLE_STR = nullable("string")
 _NEW_KEY = obj(
     ("name",),
     name=TEXT,
@@ -176,7 +157,7 @@ def account_paths() -> dict[str, Any]:
                 "account",
                 USER,
                 ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"const": True}),
-                params=(_KEY_ID,),
+                params=(KEY_ID,),
             )
         },
         "/v1/account/keys/{key_id}/rotate": {
@@ -186,7 +167,7 @@ def account_paths() -> dict[str, Any]:
                 USER,
                 ok=_ROTATED,
                 status="201",
-                params=(_KEY_ID,),
+                params=(KEY_ID,),
                 body=obj((), grace_seconds=whole(0, MAX_GRACE_S)),
                 body_required=False,
             )
@@ -197,7 +178,7 @@ def account_paths() -> dict[str, Any]:
                 "account",
                 USER,
                 ok=ref("ApiKeyUse"),
-                params=(_KEY_ID,),
+                params=(KEY_ID,),
                 body=obj(("quotas",), quotas=array(ref("Quota"))),
             )
         },
@@ -223,7 +204,7 @@ def account_paths() -> dict[str, Any]:
         "/v1/account/grants": {
             "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
         },
-        **_organization_paths(ACCOUNT_SURFACE),
+        **organization_paths(ACCOUNT_SURFACE),
         "/v1/auth/revoke": {
             "post": op(
                 "Revoke the presented user token (by jti)",
@@ -267,7 +248,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("Account"),
-                params=(_ACCOUNT_ID,),
+                params=(ACCOUNT_ID,),
                 body=obj((), external_id={"anyOf": [TEXT, {"type": "null"}]}),
             )
         },
@@ -277,11 +258,11 @@ def admin_directory_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("KeyList"),
-                params=(_ACCOUNT_ID, query("include_revoked", {"type": "boolean"})),
+                params=(ACCOUNT_ID, query("include_revoked", {"type": "boolean"})),
             )
         },
         "/admin/v1/accounts/{account_id}/usage/report": {
-            "get": _usage("An account's usage report", ADMIN, _ACCOUNT_ID)
+            "get": _usage("An account's usage report", ADMIN, ACCOUNT_ID)
         },
         "/admin/v1/prices": {
             "get": op(
@@ -295,14 +276,14 @@ def admin_directory_paths() -> dict[str, Any]:
                 ),
             )
         },
-        **_organization_paths(ADMIN_SURFACE),
+        **organization_paths(ADMIN_SURFACE),
         "/admin/v1/accounts/{account_id}/grants": {
             "get": op(
                 "An account's credit grants, newest first",
                 "admin",
                 ADMIN,
                 ok=ref("GrantList"),
-                params=(_ACCOUNT_ID,),
+                params=(ACCOUNT_ID,),
             )
         },
         "/admin/v1/accounts/{account_id}/grants/{grant_id}/revoke": {
@@ -311,7 +292,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("CreditGrant"),
-                params=(_ACCOUNT_ID, path_param("grant_id")),
+                params=(ACCOUNT_ID, path_param("grant_id")),
             )
         },
         "/admin/v1/users/{subject}/revoke-tokens": {
@@ -324,109 +305,5 @@ def admin_directory_paths() -> dict[str, Any]:
                 ),
                 params=(path_param("subject"),),
             )
-        },
-    }
-
-
-@dataclass(frozen=True)
-class _Surface:
-    """Where one surface keeps an organization's people, teams and end-user budgets: the
-    member's own account API names none (`org` is /v1/account), the operator's names it in
-    the path (`params`); team and key routes hang off `root`."""
-
-    tag: str
-    security: Security
-    whose: str  # how summaries name the organization
-    org: str
-    params: tuple[Schema, ...]
-    root: str
-    invited_as: str  # the role an invitation gets by default
-
-
-ACCOUNT_SURFACE = _Surface(
-    "account", USER, "Your organization's", "/v1/account", (), "/v1/account", "member"
-)
-ADMIN_SURFACE = _Surface(
-    "admin",
-    ADMIN,
-    "An account's",
-    "/admin/v1/accounts/{account_id}",
-    (_ACCOUNT_ID,),
-    "/admin/v1",
-    "owner",
-)
-
-
-def _organization_paths(at: _Surface) -> dict[str, Any]:
-    """Members (invite, role, remove), teams (create, quotas, a key's team) and end-user
-    budgets, the same operations on both surfaces."""
-
-    def call(summary: str, ok: Schema, *params: Schema, **more: Any) -> dict[str, Any]:
-        return op(summary, at.tag, at.security, ok=ok, params=params, **more)
-
-    member = path_param("member_id")
-    removed = obj(("id", "deleted"), id=STR, deleted={"type": "boolean"})
-    invite = obj(("email",), email=EMAIL, role={**_ROLE, "default": at.invited_as})
-    return {
-        f"{at.org}/members": {
-            "get": call(
-                f"{at.whose} members: who may sign in to its dashboard",
-                obj(("data",), object=STR, data=array(_MEMBER)),
-                *at.params,
-            ),
-            "post": call(
-                "Invite a person by e-mail with a role; they sign in by identity provider or link",
-                _MEMBER,
-                *at.params,
-                status="201",
-                body=invite,
-            ),
-        },
-        f"{at.org}/members/{{member_id}}/role": {
-            "put": call(
-                "Change a member's role",
-                _MEMBER,
-                *at.params,
-                member,
-                body=obj(("role",), role=_ROLE),
-            )
-        },
-        f"{at.org}/members/{{member_id}}": {
-            "delete": call(
-                "Remove a member; their dashboard sessions end", removed, *at.params, member
-            )
-        },
-        f"{at.org}/teams": {
-            "get": call(f"{at.whose} teams, by name", ref("TeamList"), *at.params),
-            "post": call("Create a team", ref("Team"), *at.params, status="201", body=NEW_TEAM),
-        },
-        f"{at.root}/teams/{{team_id}}/quotas": {
-            "put": call(
-                "Set a team's quotas, shared by its keys",
-                ref("Team"),
-                _TEAM_ID,
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        f"{at.root}/keys/{{key_id}}/team": {
-            "put": call(
-                "Put a key in a team of its organization (null: in none)",
-                KEY_TEAM_SET,
-                _KEY_ID,
-                body=KEY_TEAM,
-            )
-        },
-        f"{at.org}/end-user-budgets": {
-            "get": call(
-                f"{at.whose} end-user budgets: the default, keys' defaults, end users' own",
-                ref("EndUserBudgetList"),
-                *at.params,
-            ),
-            "put": call(
-                "Set or remove (no quotas) an end-user budget",
-                ref("EndUserBudget"),
-                *at.params,
-                body=END_USER_BUDGET_SPEC,
-            ),
         },
     }
