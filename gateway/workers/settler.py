@@ -163,7 +163,8 @@ class Settler:
         except BaseException:
             await self._let_go()
             raise
-        await self.fence.let_go_if_due()
+        if self._prefetch is None:  # a batch read ahead under this hold lands under it too
+            await self.fence.let_go_if_due()
         return n
 
     async def _cycle(self, claim: bool, block_ms: int | None) -> int:
