@@ -65,3 +65,20 @@ def sliding_granules(window: str, now_ms: int) -> tuple[list[str], int]:
     current = now_ms // g
     fields = [str(current - GRANULES + n) for n in range(GRANULES + 1)]
     return fields, (current + GRANULES + 1) * g
+
+
+def sliding_reset(window: str, now_ms: int, granules: list[int], limit: int) -> int:
+    """When a sliding window read now (`granules`: the counts of `sliding_granules`' fields)
+    resets: a full window when one more unit fits, as reserve.lua's refusal says; any other
+    when the last unit it counts has expired. It depends on what was used, not on `now_ms`'s
+    place in its granule, so two reads a few seconds apart agree."""
+    g = granule_ms(window)
+    current = now_ms // g
+    left = sum(granules)
+    if left >= limit:
+        for n, count in enumerate(granules, start=1):
+            left -= count
+            if left < limit:
+                return (current + n) * g
+    last = max((n for n, count in enumerate(granules, start=1) if count), default=len(granules))
+    return (current + last) * g

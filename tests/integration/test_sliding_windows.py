@@ -92,3 +92,28 @@ async def test_a_window_refused_at_its_limit_tells_when_room_comes_back(stores: 
     assert refused.used == 900
     # r1's granule c leaves the window at (c + GRANULES + 1) * G, on the clock that decided.
     assert refused.resets_at_ms == (c + GRANULES + 1) * G
+
+
+async def test_a_full_windows_reset_as_read_is_the_refusals_and_holds_across_a_granule(
+    stores: Stores,
+) -> None:
+    """The account API's `resets_at` of a full window is when one more token fits, the
+    instant the hot path's refusal names, and a read one granule later says the same (the
+    read takes the time of shard 0's clock, so every shard's clock moves)."""
+    h = await _holder(stores)
+    quotas = (Quota("minute", "tokens", LIMIT),)
+    await _reserve(stores, h, "r1", 400)
+    await _advance_every_shard(stores, 2 * G)
+    await _reserve(stores, h, "r2", 600)
+    refused = await _reserve(stores, h, "r3", 1)
+    assert isinstance(refused, QuotaRefused)
+    (read,) = await stores.store.window_counts(h.shard, "k", h.record.key_id, quotas)
+    assert (read.used, read.resets_at_ms) == (LIMIT, refused.resets_at_ms)
+    await _advance_every_shard(stores, G)
+    (later,) = await stores.store.window_counts(h.shard, "k", h.record.key_id, quotas)
+    assert (later.used, later.resets_at_ms) == (LIMIT, refused.resets_at_ms)
+
+
+async def _advance_every_shard(stores: Stores, ms: int) -> None:
+    for shard in range(64):
+        await stores.store.redis.incrby(stores.store.keys.clock(shard), ms)

@@ -11,6 +11,7 @@ from billing.windows import (
     calendar_period,
     granule_ms,
     sliding_granules,
+    sliding_reset,
     window_start,
 )
 
@@ -124,3 +125,32 @@ def test_window_start_of_sliding_and_total_windows() -> None:
     fields, _ = sliding_granules("minute", now)
     assert window_start("minute", now, 0) == int(fields[0]) * granule_ms("minute")
     assert window_start("total", now, 0) is None
+
+
+def test_a_full_sliding_window_resets_when_one_more_unit_fits() -> None:
+    g = granule_ms("minute")
+    now = ms("2026-11-21T12:00:07")
+    used = [0] * (GRANULES + 1)
+    used[3], used[7] = 1, 1  # two requests of a limit of two
+    assert sliding_reset("minute", now, used, 2) == (now // g + 4) * g
+    assert sliding_reset("minute", now, used, 1) == (now // g + 8) * g
+
+
+def test_a_sliding_window_that_is_not_full_resets_when_its_last_unit_expires() -> None:
+    g = granule_ms("minute")
+    now = ms("2026-11-21T12:00:07")
+    used = [0] * (GRANULES + 1)
+    used[5] = 1
+    assert sliding_reset("minute", now, used, 10) == (now // g + 6) * g
+    assert (
+        sliding_reset("minute", now, [0] * (GRANULES + 1), 10) == sliding_granules("minute", now)[1]
+    )
+
+
+def test_a_sliding_reset_does_not_move_as_the_clock_crosses_a_granule() -> None:
+    """Read one granule later, the same request sits one field further back."""
+    g = granule_ms("minute")
+    now = ms("2026-11-21T12:00:07")
+    before = [0] * GRANULES + [1]
+    after = [0] * (GRANULES - 1) + [1, 0]
+    assert sliding_reset("minute", now, before, 1) == sliding_reset("minute", now + g, after, 1)

@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from billing.quotas import Quota
-from billing.windows import SLIDING_MS, calendar_period, sliding_granules
+from billing.windows import SLIDING_MS, calendar_period, sliding_granules, sliding_reset
 from gateway.stores.records import WindowCount
 from gateway.stores.redis.keys import Keys
 
@@ -28,19 +28,22 @@ async def window_counts(
         for q in quotas:
             name = keys.counter(shard, scope, owner_id, q.code)
             if q.window in SLIDING_MS:
-                fields, reset = sliding_granules(q.window, now_ms)
-                pipe.hmget(name, fields)
-                resets.append(reset)
+                pipe.hmget(name, sliding_granules(q.window, now_ms)[0])
+                resets.append(None)  # from the granules read
             else:
                 period, calendar_reset = calendar_period(q.window, now_ms, offset_ms)
                 pipe.get(Keys.period_counter(name, period))
                 resets.append(calendar_reset)
         replies = await pipe.execute()
-    return [WindowCount(_used(reply), reset) for reply, reset in zip(replies, resets, strict=True)]
+    return [
+        _count(q, reply, reset, now_ms)
+        for q, reply, reset in zip(quotas, replies, resets, strict=True)
+    ]
 
 
-def _used(reply: Any) -> int:
+def _count(q: Quota, reply: Any, calendar_reset: int | None, now_ms: int) -> WindowCount:
     """HMGET of granules (a list) or GET of a period counter (bytes or None)."""
     if isinstance(reply, list):
-        return sum(int(v or 0) for v in reply)
-    return int(reply or 0)
+        granules = [int(v or 0) for v in reply]
+        return WindowCount(sum(granules), sliding_reset(q.window, now_ms, granules, q.limit))
+    return WindowCount(int(reply or 0), calendar_reset)
