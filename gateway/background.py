@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,11 +33,11 @@ from gateway.appkeys import (
 )
 from gateway.http.batches import batch_fetcher, output_fetcher
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
-from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored, lock_name
+from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.services.responses import Fetch
 from gateway.stores.records import OwnedResponse
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
-from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
+from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
@@ -62,46 +62,45 @@ def _batch_poller(app: web.Application, stop: asyncio.Event) -> Job:
 
 async def background(app: web.Application) -> AsyncIterator[None]:
     """Every background task runs under the supervisor, whose report /readyz shows."""
-    settings, stores = app[SETTINGS], app[STORES]
+    settings = app[SETTINGS]
     supervisor = app[SUPERVISOR] = Supervisor()
-    stop = supervisor.stop
+    settler = ledger_settler(app[STORES], settings)
+    for name, job in _jobs(app, settler, supervisor.stop):
+        supervisor.start(name, job)
+    yield
+    await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
+    await supervisor.close()
+    if settings.settler_enabled:
+        with contextlib.suppress(Exception):
+            await settler.drain(timeout_s=5)
+
+
+def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
+    settings, stores = app[SETTINGS], app[STORES]
 
     async def sweep() -> None:
         await sweep_and_apply(stores.store, stores.pending)
 
-    supervisor.start("sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper"))
+    yield "sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper")
     if settings.self_restore:
 
         async def restore() -> None:
             await ensure_restored(stores, app[PLANS], settings, "watcher")
 
-        supervisor.start("restorer", every(CHECK_EVERY_S, restore, stop, "restorer"))
+        yield "restorer", every(CHECK_EVERY_S, restore, stop, "restorer")
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
-    supervisor.start("response_poller", lambda: run_response_poller(book, fetch, stop=stop))
-    supervisor.start("batch_poller", _batch_poller(app, stop))
-    stream = stores.settlement_stream(settings.settler_name)
-    settler = Settler(
-        stream,
-        stores.ledger,
-        batch=settings.settler_batch,
-        lanes=settings.settler_lanes,
-        fence=stores.operator().restore_fence(lock_name(settings)),
-    )
+    yield "response_poller", lambda: run_response_poller(book, fetch, stop=stop)
+    yield "batch_poller", _batch_poller(app, stop)
     if settings.settler_enabled:
-        supervisor.start("settler", lambda: settler.run(stop=stop))
-    exports = stores.exports()
+        yield from ledger_jobs(settler, stores, stop)
     session = app[OUTBOUND_SESSION]
-    for name, job in export_jobs(settings, exports, session, stop):
-        supervisor.start(name, job)
-    alerts = app[ACCOUNT_ALERTS]
-    for name, job in notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop):
-        supervisor.start(name, job)
+    yield from export_jobs(settings, stores.exports(), session, stop)
+    yield from notify_jobs(settings, stores.store, app[NOTIFY], app[ACCOUNT_ALERTS], session, stop)
     payments = app[PAYMENTS]
-    clock = every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock")
-    supervisor.start("billing_clock", clock)
-    keeper = GrantKeeper(stores.grants(), stores.grant_write_offs())
-    grants = every(GRANT_KEEPER_EVERY_S, keeper.tick, stop, "grant_keeper")
-    supervisor.start("grant_keeper", grants)
+    yield (
+        "billing_clock",
+        every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock"),
+    )
 
     async def keep_months() -> None:
         for added in await keep_ahead(stores, datetime.now(UTC)):
@@ -109,14 +108,7 @@ async def background(app: web.Application) -> AsyncIterator[None]:
                 "ledger partition %s created (%d rows from DEFAULT)", added.month, added.moved
             )
 
-    months = every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
-    supervisor.start("ledger_partitions", months)
-    yield
-    await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
-    await supervisor.close()
-    if settings.settler_enabled:
-        with contextlib.suppress(Exception):
-            await settler.drain(timeout_s=5)
+    yield "ledger_partitions", every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
 
 
 async def outbound_session(app: web.Application) -> AsyncIterator[None]:

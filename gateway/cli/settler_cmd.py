@@ -1,21 +1,24 @@
-"""`meterway settler`: run only the settler; `meterway settler dead-letters [--requeue]`:
-what it parked, and sending it back once the cause is fixed."""
+"""`meterway settler`: run only the ledger's workers (the settler and the grant keeper);
+`meterway settler dead-letters [--requeue]`: what it parked, and sending it back once the
+cause is fixed."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 
-from gateway.ops.self_restore import lock_name
 from gateway.runtime import quiet_collector
 from gateway.settings import Settings
-from gateway.stores.connect import open_stores
+from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import DeadLetter
-from gateway.workers.settler import Settler
+from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler
+from gateway.workers.supervisor import Supervisor
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("settler", help="run only the settler (stream -> ledger)")
+    s = sub.add_parser("settler", help="run the ledger's workers: the settler and the grant keeper")
     commands = s.add_subparsers(dest="settler_command")
     d = commands.add_parser(
         "dead-letters", help="list settlements the ledger refused (exit 1 if any)"
@@ -30,13 +33,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         stream = stores.settlement_stream(settings.settler_name)
         if args.settler_command != "dead-letters":
             quiet_collector()  # its batches make thousands of short-lived objects, no cycles
-            await Settler(
-                stream,
-                stores.ledger,
-                batch=settings.settler_batch,
-                lanes=settings.settler_lanes,
-                fence=stores.operator().restore_fence(lock_name(settings)),
-            ).run()
+            await run_ledger_workers(stores, settings)
             return 0
         if args.requeue:
             moved = await stream.requeue(args.ids)
@@ -64,3 +61,18 @@ def describe(letter: DeadLetter) -> dict[str, object]:
         "account_id": letter.account_id,
         "fields": text,
     }
+
+
+async def run_ledger_workers(stores: Stores, settings: Settings) -> None:
+    """Until SIGINT or SIGTERM; the settler then acknowledges what it wrote and stops."""
+    supervisor = Supervisor()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, supervisor.stop.set)
+    settler = ledger_settler(stores, settings)
+    for name, job in ledger_jobs(settler, stores, supervisor.stop):
+        supervisor.start(name, job)
+    try:
+        await supervisor.stop.wait()
+    finally:
+        await supervisor.close()

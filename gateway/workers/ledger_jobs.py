@@ -1,0 +1,32 @@
+"""The ledger's workers: the settler and the grant keeper, run together wherever ledger work
+runs: in `serve`, unless `SETTLER_DISABLED=1`, and in every `meterway settler` process. A
+gateway that only forwards then asks PostgreSQL nothing in the background."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+from gateway.ops.self_restore import lock_name
+from gateway.settings import Settings
+from gateway.stores.connect import Stores
+from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
+from gateway.workers.settler import Settler
+from gateway.workers.supervisor import Job, every
+
+
+def ledger_settler(stores: Stores, settings: Settings) -> Settler:
+    return Settler(
+        stores.settlement_stream(settings.settler_name),
+        stores.ledger,
+        batch=settings.settler_batch,
+        lanes=settings.settler_lanes,
+        fence=stores.operator().restore_fence(lock_name(settings)),
+    )
+
+
+def ledger_jobs(settler: Settler, stores: Stores, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
+    """(name, job) for the supervisor: the settler, then the grant keeper."""
+    yield "settler", lambda: settler.run(stop=stop)
+    keeper = GrantKeeper(stores.grants(), stores.grant_write_offs())
+    yield "grant_keeper", every(GRANT_KEEPER_EVERY_S, keeper.tick, stop, "grant_keeper")
