@@ -9,7 +9,9 @@ routing) for the hot path's scripts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
@@ -47,6 +49,8 @@ from gateway.stores.redis.settlement_stream import RedisSettlementStream
 
 REDIS_MAX_CONNECTIONS = 512
 POOL_MAX_SIZE = 8
+POOL_CLOSE_S = 10.0  # then connections still held are terminated (close_pool)
+log = logging.getLogger("meterway.stores")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,17 @@ async def open_ledger(settings: Settings) -> AsyncIterator[Ledger]:
     try:
         yield Ledger(pool)
     finally:
-        await pool.close()
+        await close_pool(pool)
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float = POOL_CLOSE_S) -> None:
+    """Close gracefully, but not forever: asyncpg's close waits for every connection to be
+    released, and one a cancelled task still held would keep a shutdown waiting for good.
+    Past `timeout_s` the pool terminates what is left (a held advisory lock goes with it)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        log.warning("PostgreSQL connections still held after %.0f s: terminated", timeout_s)
 
 
 @contextlib.asynccontextmanager
