@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import os
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -9,6 +11,15 @@ import uvloop
 from tests.harness import Gateway, running_gateway, temp_database
 
 pytest_plugins = ["tests.redis_cluster"]  # the session-scoped `redis_cluster` fixture
+# No run may hang for good (CI would only time out, saying nothing): past this, every
+# process of the run prints every thread's stack and exits. Tests have their own timeouts.
+SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 2700))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controller and in each xdist worker; covers what no test's timeout does
+    (session teardown, interpreter exit)."""
+    faulthandler.dump_traceback_later(SESSION_LIMIT_S, exit=True)
 
 
 @pytest.fixture(scope="session")
