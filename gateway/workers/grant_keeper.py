@@ -1,8 +1,10 @@
 """The grant keeper: allocates new ledger entries to credit grants, and writes off what an
 expired or revoked grant still holds.
 
-Run every second under the supervisor (shown in /readyz as `grant_keeper`). Allocation
-follows the accounts whose balance moved, plus a thorough pass every minute. A write-off
+Run every second beside the settler (shown in /readyz as `grant_keeper`). Allocation
+follows the accounts with new ledger entries, read from the ledger's newest ids (so a tick
+costs what was written since, not a pass over every account), plus a thorough pass every
+minute: it also finds an entry whose id committed after a higher one was read. A write-off
 round (see stores/redis/grant_write_off.py) waits while a settlement of the account is on
 its way to the ledger; it takes the grant's rest, or what reservations do not hold, and
 queues its `expire` entry through the settlement stream. The grant is closed once the
@@ -21,6 +23,7 @@ from gateway.stores.records import Row
 log = logging.getLogger("meterway.grants")
 GRANT_KEEPER_EVERY_S = 1.0
 THOROUGH_EVERY_S = 60.0
+ENTRIES_PER_READ = 5000
 MOVED, ABSENT = -1, -2  # write_off.lua's replies besides the amount
 
 
@@ -40,6 +43,9 @@ class GrantKeeper:
         self.grants = grants
         self.hot = hot
         self._thorough_at = 0.0
+        # The last id read by the tick before last and by the last one: a tick reads from
+        # the older, so an entry committing up to a tick after a higher id is still seen.
+        self._read_to: tuple[int, int] | None = None
 
     async def tick(self) -> None:
         """One round: allocate what moved, then one write-off round per ending grant."""
@@ -49,12 +55,31 @@ class GrantKeeper:
             await self.write_off(grant, now)
 
     async def allocate_moved(self) -> None:
-        accounts = set(await self.grants.moved())
+        if self._read_to is None:
+            last = await self.grants.last_entry_id()
+            self._read_to = (last, last)
+        accounts = await self._entered()
         if time.monotonic() - self._thorough_at > THOROUGH_EVERY_S:
             accounts.update(await self.grants.behind())
             self._thorough_at = time.monotonic()
         for account_id in sorted(accounts):
             await self.grants.allocate(account_id)
+
+    async def _entered(self) -> set[str]:
+        """The accounts with ledger entries since the tick before last."""
+        assert self._read_to is not None
+        older, newer = self._read_to
+        accounts: set[str] = set()
+        after = older
+        while True:
+            rows = await self.grants.entered_since(after, ENTRIES_PER_READ)
+            accounts.update(account_id for _, account_id in rows)
+            if rows:
+                after = rows[-1][0]
+            if len(rows) < ENTRIES_PER_READ:
+                break
+        self._read_to = (newer, max(after, newer))
+        return accounts
 
     async def write_off(self, grant: Row, now: datetime) -> int | None:
         """One write-off round of an ended grant: the micros queued for the ledger, 0 when

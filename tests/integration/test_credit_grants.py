@@ -243,3 +243,50 @@ async def test_a_write_off_uses_only_its_keys_and_queues_the_row_the_settler_rea
     ]
     assert await stores.store.balance(h.account_id) == (0, 0)
     await Settler(stores.settlement_stream(), stores.ledger).drain()
+
+
+async def _books_through(stores: Stores, account_id: str) -> int:
+    return int(
+        await stores.pool.fetchval(
+            "SELECT coalesce(max(through_id), 0) FROM grant_books WHERE account_id = $1",
+            account_id,
+        )
+    )
+
+
+async def test_a_tick_allocates_the_accounts_with_new_entries_without_a_full_pass(
+    stores: Stores,
+) -> None:
+    """After its first tick (the thorough pass), a keeper finds moved accounts from the
+    ledger's new ids alone; an entry whose id was taken before one already read, committed
+    after it, is still found on the next tick."""
+    keeper = GrantKeeper(stores.grants(), stores.grant_write_offs())
+    await keeper.tick()  # the thorough pass; the next one is a minute away
+    a, b = await make_holder(stores, credit=0), await make_holder(stores, credit=0)
+    await _grant(stores, a, 1_000, "paid-a")
+    await keeper.tick()
+    assert await _books_through(stores, a.account_id) == await stores.grants().last_entry_id()
+
+    late = await stores.pool.acquire()
+    try:  # b's entry takes its id now and commits after a higher id was read
+        tx = late.transaction()
+        await tx.start()
+        held_id = await late.fetchval("SELECT nextval('ledger_entries_id_seq')")
+        await _grant(stores, a, 500, "paid-a2")
+        await keeper.tick()
+        assert await _books_through(stores, a.account_id) > held_id
+        await late.execute(
+            "INSERT INTO ledger_entries (id, account_id, kind, amount_micros, idempotency_key)"
+            " VALUES ($1, $2, 'credit', 700, 'late-credit')",
+            held_id,
+            b.account_id,
+        )
+        await late.execute(
+            "UPDATE accounts SET balance_micros = balance_micros + 700 WHERE id = $1",
+            b.account_id,
+        )
+        await tx.commit()
+    finally:
+        await stores.pool.release(late)
+    await keeper.tick()
+    assert await _books_through(stores, b.account_id) == held_id

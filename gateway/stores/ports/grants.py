@@ -18,8 +18,12 @@ class GrantsPort(Protocol):
         order; how many were."""
         ...
 
-    async def moved(self, limit: int = 500) -> list[str]:
-        """Accounts whose balance moved since their last allocation."""
+    async def last_entry_id(self) -> int:
+        """The highest ledger entry id now."""
+        ...
+
+    async def entered_since(self, after_id: int, limit: int = 5000) -> list[tuple[int, str]]:
+        """(id, account) of up to `limit` ledger entries after `after_id`, in id order."""
         ...
 
     async def behind(self) -> list[str]:

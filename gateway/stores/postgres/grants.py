@@ -93,15 +93,21 @@ class Grants:
                 if n < PAGE:
                     return done
 
-    async def moved(self, limit: int = 500) -> list[str]:
-        """Accounts whose balance moved since their grants were last allocated."""
+    async def last_entry_id(self) -> int:
+        """The highest ledger entry id now: where following new entries starts."""
+        with map_postgres_errors():
+            return int(await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM ledger_entries"))
+
+    async def entered_since(self, after_id: int, limit: int = 5000) -> list[tuple[int, str]]:
+        """(id, account) of the ledger entries after `after_id`, in id order, at most
+        `limit`: it reads the primary key's newest end, however many accounts there are."""
         with map_postgres_errors():
             rows = await self.pool.fetch(
-                "SELECT a.id FROM accounts a LEFT JOIN grant_books b ON b.account_id = a.id"
-                " WHERE a.balance_micros <> coalesce(b.balance_micros, 0) LIMIT $1",
+                "SELECT id, account_id FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT $2",
+                after_id,
                 limit,
             )
-        return [r["id"] for r in rows]
+        return [(r["id"], r["account_id"]) for r in rows]
 
     async def behind(self) -> list[str]:
         """Every account with entries not yet allocated (a slow, thorough pass: an equal
