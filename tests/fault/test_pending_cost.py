@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tests.factories import eventual_debits, openai_client, tenant
+from tests.factories import eventual_debits, openai_client, settle_after_outage, tenant
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.harness import Gateway, running_gateway
 
@@ -32,7 +32,7 @@ async def cut_gw(dsn: str, redis_cut: CuttableProxy) -> AsyncIterator[Gateway]:
     async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{redis_cut.port}/0") as gw:
         yield gw
         redis_cut.restore()
-        await gw.settle_all()
+        await settle_after_outage(gw)
 
 
 def _extra(usage: BaseModel | None) -> dict[str, Any]:
