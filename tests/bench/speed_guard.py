@@ -211,8 +211,8 @@ def verdict(figures: dict[str, dict[str, float]], baseline: dict[str, object]) -
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.bench.speed_guard", description=__doc__)
-    p.add_argument("--requests", type=int, default=30, help="requests per batch")
-    p.add_argument("--batches", type=int, default=11)
+    p.add_argument("--requests", type=int, default=60, help="requests per batch")
+    p.add_argument("--batches", type=int, default=9)
     p.add_argument("--update", action="store_true", help="write these figures as the baseline")
     a = p.parse_args()
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"threshold": 0.03}
