@@ -10,7 +10,7 @@ import pytest
 
 from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
 from gateway.cli.main import COMMANDS, _parser
-from gateway.payments.local import DECLINED, NEEDS_AUTH, SUCCEEDS
+from gateway.payments.local_objects import DECLINED, NEEDS_AUTH, SUCCEEDS
 from gateway.services.grace import tick
 from tests.factories import Tenant, tenant
 from tests.harness import Gateway

@@ -15,7 +15,8 @@ from aiohttp import web
 from billing.display import usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS
 from gateway.errors import InvalidRequest, NotFound
-from gateway.payments.local import CARDS, DECLINED_STATUS, SUCCEEDS, LocalProvider
+from gateway.payments.local import DECLINED_STATUS, LocalProvider
+from gateway.payments.local_objects import CARDS, SUCCEEDS
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderEvent
 from gateway.services.return_urls import with_params

@@ -11,12 +11,28 @@ authentication (and is declined off-session, as a real card needing 3-D Secure w
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.plans import PlanBook
+from gateway.payments.local_objects import (
+    BRAND,
+    CARDS,
+    DECLINED,
+    NEEDS_AUTH,
+    SUCCEEDS,
+    event_kind,
+    failure_of,
+    invoice_of,
+    iso,
+    new_id,
+    payment_event,
+    payment_state,
+    refund_state,
+    subscription_state,
+    utc_now,
+)
 from gateway.payments.signing import sign, verify_signature
 from gateway.services.payments_port import (
     CardOnFile,
@@ -32,36 +48,8 @@ from gateway.services.payments_port import (
 from gateway.stores.postgres.local_provider import LocalProviderStore
 
 PAGES = "/billing/local"
-SUCCEEDS, DECLINED, NEEDS_AUTH = "4242424242424242", "4000000000000002", "4000002500003155"
-CARDS = {SUCCEEDS: "succeeds", DECLINED: "declined", NEEDS_AUTH: "requires authentication"}
-BRAND = "visa"  # every test card number above is a Visa number
-EVENT_KINDS = {
-    "payment_intent": "payment",
-    "setup_intent": "setup",
-    "payment_method": "setup",
-    "customer.subscription": "subscription",
-    "invoice": "invoice",
-    "charge.refunded": "refund",
-}
 PERIOD = timedelta(days=30)
 DECLINED_STATUS = "declined"  # a checkout session's end when its card was declined
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_local_{secrets.token_hex(10)}"
-
-
-def event_kind(type_: str, mode: str | None = None) -> str:
-    if type_.startswith("checkout.session") and mode:
-        return mode
-    for prefix, kind in EVENT_KINDS.items():
-        if type_.startswith(prefix):
-            return kind
-    return "other"
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
 
 
 class LocalProvider:
@@ -80,7 +68,7 @@ class LocalProvider:
     async def ensure_customer(self, account_id: str, known: str | None) -> str:
         if known:
             return known
-        customer = _id("cus")
+        customer = new_id("cus")
         doc = {"id": customer, "account_id": account_id, "card": None}
         await self.store.put(customer, "customer", account_id, doc)
         return customer
@@ -88,7 +76,7 @@ class LocalProvider:
     async def _session(
         self, account_id: str, customer: str, mode: str, back: str, **data: Any
     ) -> HostedPage:
-        session = _id("cs")
+        session = new_id("cs")
         doc = {"id": session, "mode": mode, "account_id": account_id, "customer": customer}
         doc["return_url"] = back
         await self.store.put(session, "session", account_id, {**doc, **data, "status": "open"})
@@ -111,7 +99,7 @@ class LocalProvider:
 
     async def portal_page(self, account_id: str, customer: str, return_url: str) -> HostedPage:
         """A portal session, like Stripe's: its own id, the customer and where to go back."""
-        portal = _id("bps")
+        portal = new_id("bps")
         doc = {"id": portal, "customer": customer, "return_url": return_url}
         await self.store.put(portal, "portal_session", account_id, doc)
         return HostedPage(f"{PAGES}/portal/{portal}", portal)
@@ -121,16 +109,16 @@ class LocalProvider:
     ) -> PaymentState:
         card = await self._card(customer)
         status = "succeeded" if card == SUCCEEDS else "failed"
-        failure = None if status == "succeeded" else _failure(card, off_session=True)
+        failure = None if status == "succeeded" else failure_of(card, off_session=True)
         payment = await self._payment(account_id, "auto_topup", amount_micros, status, failure)
-        await self.emit(_payment_event(status), payment["id"])
-        return _payment_state(payment)
+        await self.emit(payment_event(status), payment["id"])
+        return payment_state(payment)
 
     async def subscribe_now(self, account_id: str, customer: str, plan: str) -> SubscriptionState:
         card = await self._card(customer)
-        sub = _id("sub")
+        sub = new_id("sub")
         doc = {"id": sub, "account_id": account_id, "customer": customer, "plan": plan}
-        doc |= {"status": "incomplete", "period_end": _iso(datetime.now(UTC) + PERIOD)}
+        doc |= {"status": "incomplete", "period_end": iso(datetime.now(UTC) + PERIOD)}
         await self.store.put(sub, "subscription", account_id, doc)
         await self.emit("customer.subscription.created", sub)
         state, _ = await self._invoice_for(doc, card)
@@ -141,14 +129,14 @@ class LocalProvider:
         doc["plan"] = plan
         await self.store.put(subscription_id, "subscription", doc["account_id"], doc)
         await self.emit("customer.subscription.updated", subscription_id)
-        return _subscription_state(doc)
+        return subscription_state(doc)
 
     async def cancel_subscription(self, subscription_id: str) -> SubscriptionState:
         doc = await self._doc(subscription_id)
         doc["status"] = "canceled"
         await self.store.put(subscription_id, "subscription", doc["account_id"], doc)
         await self.emit("customer.subscription.deleted", subscription_id)
-        return _subscription_state(doc)
+        return subscription_state(doc)
 
     # ---- the port: re-fetching objects
 
@@ -158,7 +146,7 @@ class LocalProvider:
             doc = await self.store.get(doc.get("payment_id") or "")
         if doc is None or "purpose" not in doc:
             return None
-        return _payment_state(doc)
+        return payment_state(doc)
 
     async def setup(self, object_id: str) -> SetupState | None:
         doc = await self.store.get(object_id)
@@ -174,7 +162,7 @@ class LocalProvider:
         doc = await self.store.get(object_id)
         if doc is not None and doc.get("mode") == "subscription":
             doc = await self.store.get(doc.get("subscription_id") or "")
-        return None if doc is None or "plan" not in doc else _subscription_state(doc)
+        return None if doc is None or "plan" not in doc else subscription_state(doc)
 
     async def invoice(self, object_id: str) -> InvoiceState | None:
         doc = await self.store.get(object_id)
@@ -190,11 +178,11 @@ class LocalProvider:
 
     async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
         docs = await self.store.of_account("invoice", account_id)
-        return [_invoice(doc) for doc in docs[:limit]]
+        return [invoice_of(doc) for doc in docs[:limit]]
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         doc = await self.store.get(object_id)
-        return [] if doc is None or "payment_id" not in doc else [_refund_state(doc)]
+        return [] if doc is None or "payment_id" not in doc else [refund_state(doc)]
 
     async def events_since(self, since: datetime) -> Sequence[ProviderEvent]:
         rows = await self.store.events_since(since)
@@ -203,10 +191,10 @@ class LocalProvider:
         ]
 
     async def payments_since(self, since: datetime) -> Sequence[PaymentState]:
-        return [_payment_state(d) for d in await self.store.of_kind("payment", since)]
+        return [payment_state(d) for d in await self.store.of_kind("payment", since)]
 
     async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
-        return [_refund_state(d) for d in await self.store.of_kind("refund", since)]
+        return [refund_state(d) for d in await self.store.of_kind("refund", since)]
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Events posted to /webhooks/local carry the Stripe-style signature scheme."""
@@ -251,7 +239,7 @@ class LocalProvider:
 
     async def _complete_payment(self, s: dict[str, Any], card: str) -> list[ProviderEvent]:
         status = {SUCCEEDS: "succeeded", NEEDS_AUTH: "requires_action"}.get(card, "failed")
-        failure = _failure(card, off_session=False) if status == "failed" else None
+        failure = failure_of(card, off_session=False) if status == "failed" else None
         payment = await self._payment(s["account_id"], "topup", s["amount_micros"], status, failure)
         s["payment_id"] = payment["id"]
         if status == "failed":
@@ -259,7 +247,7 @@ class LocalProvider:
         await self.store.put(s["id"], "session", s["account_id"], s)
         if status == "requires_action":
             return []
-        events = [await self.emit(_payment_event(status), payment["id"])]
+        events = [await self.emit(payment_event(status), payment["id"])]
         if status == "succeeded":
             events.append(await self.emit("checkout.session.completed", s["id"]))
         return events
@@ -284,7 +272,7 @@ class LocalProvider:
         if not ok:
             doc["failure"] = "authentication failed"
             await self.store.put(payment_id, "payment", doc["account_id"], doc)
-        return [await self.emit(_payment_event(status), payment_id)]
+        return [await self.emit(payment_event(status), payment_id)]
 
     async def renew(self, subscription_id: str) -> list[ProviderEvent]:
         """Bill the next period with the card on file (a demo's or test's renewal day)."""
@@ -315,14 +303,14 @@ class LocalProvider:
             found["amount_micros"] = amount_micros
             await self.store.put(refund, "refund", doc["account_id"], found)
             await self.emit("charge.refunded", refund)
-        return _refund_state(found)
+        return refund_state(found)
 
     async def refund_payment(self, payment_id: str) -> list[ProviderEvent]:
         """Refund a succeeded payment in full, once."""
         doc = await self.store.claim(payment_id, "succeeded", "refunded")
         if doc is None:
             return []
-        refund = _id("re")
+        refund = new_id("re")
         data = {"id": refund, "account_id": doc["account_id"], "payment_id": payment_id}
         await self.store.put(
             refund, "refund", doc["account_id"], data | {"amount_micros": doc["amount_micros"]}
@@ -344,7 +332,7 @@ class LocalProvider:
         await self.store.put(session["id"], "session", session["account_id"], session)
 
     async def emit(self, type_: str, object_id: str) -> ProviderEvent:
-        event_id = _id("evt")
+        event_id = new_id("evt")
         created = await self.store.add_event(event_id, type_, object_id)
         return await self._event(event_id, type_, object_id, created)
 
@@ -373,7 +361,7 @@ class LocalProvider:
     async def _payment(
         self, account_id: str, purpose: str, amount: int, status: str, failure: str | None
     ) -> dict[str, Any]:
-        payment = _id("pi")
+        payment = new_id("pi")
         doc: dict[str, Any] = {"id": payment, "account_id": account_id, "purpose": purpose}
         doc |= {"amount_micros": amount, "status": status, "failure": failure}
         await self.store.put(payment, "payment", account_id, doc)
@@ -384,15 +372,15 @@ class LocalProvider:
     ) -> tuple[SubscriptionState, list[ProviderEvent]]:
         """Bill one period: the first makes the subscription active, a renewal extends it."""
         paid = card == SUCCEEDS
-        invoice = _id("in")
+        invoice = new_id("in")
         data = {"id": invoice, "account_id": sub["account_id"], "subscription": sub["id"]}
         plan = self.plans.get(str(sub.get("plan")))
-        data |= {"amount_micros": plan.price_micros if plan else 0, "created": _iso(_now())}
+        data |= {"amount_micros": plan.price_micros if plan else 0, "created": iso(utc_now())}
         await self.store.put(invoice, "invoice", sub["account_id"], data | {"paid": paid})
         if paid:
             sub["status"] = "active"
             if sub.get("renewed"):
-                sub["period_end"] = _iso(datetime.fromisoformat(sub["period_end"]) + PERIOD)
+                sub["period_end"] = iso(datetime.fromisoformat(sub["period_end"]) + PERIOD)
             sub["renewed"] = True
         else:
             sub["status"] = "past_due" if sub.get("renewed") else "incomplete"
@@ -401,7 +389,7 @@ class LocalProvider:
             await self.emit("invoice.paid" if paid else "invoice.payment_failed", invoice),
             await self.emit("customer.subscription.updated", sub["id"]),
         ]
-        return _subscription_state(sub), events
+        return subscription_state(sub), events
 
 
 _COMPLETE = {
@@ -409,49 +397,3 @@ _COMPLETE = {
     "payment": LocalProvider._complete_payment,
     "subscription": LocalProvider._complete_subscription,
 }
-
-
-def _payment_event(status: str) -> str:
-    return "payment_intent.succeeded" if status == "succeeded" else "payment_intent.payment_failed"
-
-
-def _failure(card: str | None, *, off_session: bool) -> str:
-    if card is None:
-        return "no payment method on file"
-    if card == NEEDS_AUTH:
-        return "authentication_required" if off_session else "authentication failed"
-    return "card_declined"
-
-
-def _payment_state(doc: dict[str, Any]) -> PaymentState:
-    status: Any = "succeeded" if doc["status"] == "refunded" else doc["status"]  # it did succeed
-    return PaymentState(
-        doc["id"],
-        doc["account_id"],
-        doc["purpose"],
-        doc["amount_micros"],
-        status,
-        doc.get("failure"),
-    )
-
-
-def _refund_state(doc: dict[str, Any]) -> RefundState:
-    return RefundState(doc["id"], doc["account_id"], doc["payment_id"], doc["amount_micros"])
-
-
-def _subscription_state(doc: dict[str, Any]) -> SubscriptionState:
-    end = datetime.fromisoformat(doc["period_end"]) if doc.get("period_end") else None
-    return SubscriptionState(doc["id"], doc["account_id"], doc["plan"], doc["status"], end)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _invoice(doc: dict[str, Any]) -> Invoice:
-    """A local invoice; one written before invoices carried an amount or a date reads 0 and
-    the epoch."""
-    created = datetime.fromisoformat(doc.get("created") or "1970-01-01T00:00:00+00:00")
-    status = "paid" if doc.get("paid") else "open"
-    amount = int(doc.get("amount_micros", 0))
-    return Invoice(doc["id"], doc["id"].upper(), amount, status, created, None)
