@@ -7,18 +7,16 @@ is queued by the settle script for the settler to write.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from functools import partial
 
 import orjson
 from aiohttp import web
 
 from billing.admission import Admitted
-from billing.end_users import HEADER as END_USER_HEADER
-from billing.token_cache import NewTextOverBudget
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
-from gateway.errors import MeterwayError, RequestTimeout, UpstreamError, UpstreamUnreachable
+from gateway.errors import UpstreamError, UpstreamUnreachable
+from gateway.http.call_reading import key_and_call, key_and_upload
 from gateway.http.failover import open_deployed
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.media import relay_media
@@ -27,10 +25,8 @@ from gateway.http.observe import timing
 from gateway.http.owned import own_response
 from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
-from gateway.http.uploads import form_body, read_upload
 from gateway.llm import endpoints
-from gateway.llm.betas import read_betas
-from gateway.llm.calls import Call, parse_json, read_call, upstream_body
+from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
@@ -39,18 +35,7 @@ from gateway.llm.sending import send
 from gateway.services.settlement import Hold
 from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
-from gateway.telemetry import metrics
 
-# Bodies larger than this are tokenized in a worker thread (tiktoken releases the GIL), so a
-# large prompt never stalls the event loop other clients share.
-INLINE_COUNT_BYTES = 32 * 1024
-# A larger body is still counted on the loop when at most INLINE_COUNT_BYTES of its text has
-# not been counted for the account before (a long conversation's earlier turns), as a probe
-# that tokenizes nothing finds first. A kept text costs two lookups (the probe's, the
-# count's) and two walks past it, so every text is charged 64 bytes of that allowance
-# (token_cache.TEXT_WALK_BYTES): what passes costs the loop at most ~1.5 ms. A kept text's
-# lookup still hashes it, hence bodies up to this size only.
-INLINE_KEPT_BYTES = 1024 * 1024
 # Set when the client leaves a stream: the relay stops writing and drains the provider.
 CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
 
@@ -215,111 +200,11 @@ async def _settle_stream(
         return await relay.finish(cost)
 
 
-async def _body(request: web.Request, settings: Settings) -> bytes:
-    """The body within CLIENT_BODY_TIMEOUT_S: a client trickling bytes cannot hold a slot.
-    A body already whole (a small one arrives with its head) cannot wait: no timer for it."""
-    if request.content.is_eof():
-        return await request.read()
-    try:
-        async with asyncio.timeout(settings.client_body_timeout_s):
-            return await request.read()
-    except TimeoutError as exc:
-        raise RequestTimeout("The request body did not arrive in time.") from exc
-
-
-async def _read(request: web.Request, p: Proxying, endpoint: Endpoint) -> tuple[KeyRecord, Call]:
-    """Key first (live, able to pay for anything), then the body, then tokens: nothing
-    large is read for a key that would be refused anyway (a small body: `_read_small`). A
-    large body whose new text is small (its other texts counted for the account before, as
-    a probe finds with no tokenizing) is counted here; any other is checked at its floor
-    (what any reading of it costs at least, from byte lengths) before any of it is
-    tokenized, in a worker thread (tiktoken releases the GIL), off the event loop. The floor
-    is walked in a worker thread too: it tokenizes nothing, but a 4 MiB body of ~140,000
-    empty messages took 0.2-0.75 s to walk, which on the loop stalled every other client
-    (in a thread the loop gets the GIL back every switch interval, 5 ms)."""
-    meter, rid, counter = p.meter, request[REQUEST_ID], p.counter
-    key = await p.keys.resolve(request)
-    size = request.content_length
-    if size is not None and size <= INLINE_COUNT_BYTES:
-        return key, await _read_small(request, p, endpoint, key)
-    plan = await meter.precheck(rid, key)
-    betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
-    raw = await _body(request, p.settings)
-    body = parse_json(raw)
-    if endpoint.path_model:
-        body["model"] = request.match_info[endpoint.path_model]
-    args = (endpoint, body, key, p.pricing)
-    if len(raw) <= INLINE_COUNT_BYTES:
-        _counted("loop")
-        return key, read_call(*args, counter, betas, end_user)
-    if len(raw) <= INLINE_KEPT_BYTES:
-        try:
-            read_call(*args, counter.probe(key.account_id, INLINE_COUNT_BYTES), betas)
-            kept = counter.for_account(key.account_id, INLINE_COUNT_BYTES)
-            call = read_call(*args, kept, betas, end_user)
-        except NewTextOverBudget:
-            pass  # more new text than the loop may tokenize: the probe found it untokenized
-        else:
-            _counted("loop")
-            return key, call
-    floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas, end_user)
-    await meter.check_floor(rid, key, floor, plan)
-    _counted("thread")
-    return key, await asyncio.to_thread(read_call, *args, counter, betas, end_user)
-
-
-async def _read_small(
-    request: web.Request, p: Proxying, endpoint: Endpoint, key: KeyRecord
-) -> Call:
-    """A small body skips the pre-check: one Redis round trip less on the common path. The
-    reservation that follows runs every check the pre-check would, and reading and counting
-    a few KB costs microseconds. Only a request that fails here is pre-checked, so a refused
-    key (revoked, expired) is still told so before anything about its body; its windows and
-    balance are not: a request that can never succeed (a model the key may not use, a bad
-    body) says so rather than 429 or 402, which would only have it retried."""
-    try:
-        betas = read_betas(request.headers)
-        body = parse_json(await _body(request, p.settings))
-        if endpoint.path_model:
-            body["model"] = request.match_info[endpoint.path_model]
-        end_user = request.headers.get(END_USER_HEADER)
-        call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
-    except MeterwayError:
-        await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
-        raise
-    _counted("loop")
-    return call
-
-
-def _counted(where: str) -> None:
-    m = metrics()
-    m.tally.count(m.prompts_counted, where)
-
-
-async def _read_upload(
-    request: web.Request, p: Proxying, endpoint: Endpoint
-) -> tuple[KeyRecord, Call]:
-    """A multipart upload: the key checked in full (live, able to pay) before a byte of the
-    body is read, then the body spooled (http/uploads.py) and read as its form fields."""
-    key = await p.keys.resolve(request)
-    await p.meter.precheck(request[REQUEST_ID], key)
-    settings = p.settings
-    upload = await read_upload(request, settings.max_upload_bytes, settings.client_body_timeout_s)
-    try:
-        measure = endpoint.kind == "transcription"
-        body = await asyncio.to_thread(form_body, upload, True) if measure else form_body(upload)
-        call = read_call(endpoint, body, key, p.pricing, p.counter)
-    except BaseException:
-        upload.close()
-        raise
-    return key, replace(call, upload=upload)
-
-
 async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     """A multipart route: `_metered` with the body read from its spool, which is removed
     once the call is done."""
     p = request.app[PROXYING]
-    key, call = await _read_upload(request, p, endpoint)
+    key, call = await key_and_upload(request, p, endpoint)
     try:
         return await _serve(request, p, key, call)
     finally:
@@ -330,7 +215,7 @@ async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
 async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     # `_serve` written out here: one frame less on the JSON routes' hot path.
     p = request.app[PROXYING]
-    key, call = await _read(request, p, endpoint)
+    key, call = await key_and_call(request, p, endpoint)
     timing(request).model = call.price.name
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
     forward = _streamed if call.stream else _media if endpoint.media else _plain
