@@ -16,15 +16,7 @@ from billing.admission import (
     Admitted,
     BalanceRefused,
     Decision,
-    DuplicateRequest,
-    EndUserInvalid,
-    EndUsersFull,
-    KeyRefused,
-    NotReady,
-    QuotaRefused,
 )
-from billing.answers import balance_answer, quota_answer
-from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.end_users import recorded
 from billing.money import marked_up, within
 from billing.next_step import Links
@@ -32,15 +24,11 @@ from billing.plans import PlanBook
 from billing.pricing import ModelPrice
 from billing.usage import Usage
 from gateway.errors import (
-    BillingRequired,
-    InvalidApiKey,
-    InvalidRequest,
     PermissionDenied,
-    QuotaExceeded,
-    RequestInFlight,
     ServiceUnavailable,
 )
 from gateway.llm.calls import Call
+from gateway.services.refusals import refusal_error
 from gateway.services.registry import TaskRegistry
 from gateway.services.settlement import Hold, Settlements
 from gateway.stores.errors import HotStoreUnavailable
@@ -49,15 +37,6 @@ from gateway.stores.records import KeyRecord, Settlement
 from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.metering")
-KEY_MESSAGES = {
-    "key_revoked": "This API key has been revoked.",
-    "key_expired": "This API key has expired.",
-    "key_invalid": "Incorrect API key provided.",
-}
-END_USER_RULE = (
-    f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
-    " an end-user budget applies."
-)
 RELEASE_ATTEMPTS = 5
 # The debit may exceed the reservation only on the input side, where the count is an
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
@@ -167,7 +146,7 @@ class Meter:
         """`suggest`: offer an affordable max_tokens (not from a floor: its input is low)."""
         if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
             decision = replace(decision, reason="payment_failed")
-        return self._refusal(decision, key, call, suggest)
+        return refusal_error(decision, call, self.plans, self.links, suggest=suggest)
 
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""
@@ -215,50 +194,6 @@ class Meter:
             if plan.rank > rank and plan.allows_model(call.price.name):
                 return {"plan": plan.name}
         return None
-
-    def _refusal(
-        self, decision: Decision, key: KeyRecord, call: Call | None, suggest: bool = True
-    ) -> Exception:
-        _count_refusal(decision)
-        if isinstance(decision, QuotaRefused):
-            message, extra, retry = quota_answer(decision, self.plans, decision.now_ms, self.links)
-            return QuotaExceeded(
-                message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
-            )
-        if isinstance(decision, BalanceRefused):
-            affordable = _affordable(call, decision) if call and suggest else None
-            required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-            message, extra = balance_answer(decision, required, affordable, self.links)
-            return BillingRequired(message, extra=extra)
-        if isinstance(decision, DuplicateRequest):
-            return RequestInFlight(
-                f"A request with id {decision.request_id} is already being served.",
-                should_retry=False,
-            )
-        if isinstance(decision, EndUsersFull):
-            return QuotaExceeded(
-                f"This organization already has {decision.limit} end users with live budget"
-                " windows; a new end user is admitted once some of their windows expire.",
-                extra={
-                    "scope": "end_user",
-                    "scope_id": call.end_user if call else "",
-                    "metric": "live_end_users",
-                    "limit": decision.limit,
-                },
-                retry_after_s=None,
-                should_retry=False,
-            )
-        if isinstance(decision, EndUserInvalid):
-            return InvalidRequest(END_USER_RULE, param=call.end_user_param if call else None)
-        if isinstance(decision, NotReady):
-            return ServiceUnavailable(
-                "Metering state is being restored from the ledger; request not sent.",
-                retry_after_s=5,
-            )
-        assert isinstance(decision, KeyRefused)
-        return InvalidApiKey(
-            KEY_MESSAGES.get(decision.reason, "Invalid API key."), extra={"reason": decision.reason}
-        )
 
     async def settle(self, hold: Hold, call: Call, usage: Usage) -> int | None:
         """Debit the priced usage; the cost if Redis took it in time, else None.
@@ -372,24 +307,6 @@ class Serving:
         self._meter.settlements.let_go(hold)
         if kind is not None and not hold.settling:
             self._meter.release_later(hold.admitted, forwarded=hold.forwarded)
-
-
-def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
-    """The max_tokens the balance would cover, when lowering it would help."""
-    if not call.endpoint.clamps:
-        return None
-    budget = within(refusal.available_micros, refusal.markup_bps)
-    fits = call.price.affordable_output_tokens(call.input_tokens, budget)
-    return fits if 0 < fits < call.max_output_tokens else None
-
-
-def _count_refusal(decision: Decision) -> None:
-    """Balance and quota refusals by reason (and window); key and readiness ones are not
-    reservations refused for money or quota, so they are left to the request counts."""
-    if isinstance(decision, QuotaRefused):
-        metrics().refused.labels("quota", decision.window).inc()
-    elif isinstance(decision, BalanceRefused):
-        metrics().refused.labels(decision.reason, "").inc()
 
 
 def _count_settled(model: str, usage: Usage, cost: int) -> None:

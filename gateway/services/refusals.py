@@ -1,0 +1,106 @@
+"""A refused reservation as the error the client sees: 429 for a window (naming it, its
+reset and the plan that would allow it), 402 for money (with the max_tokens that would fit),
+and the key's, the end user's and readiness refusals, each counted in the metrics."""
+
+from __future__ import annotations
+
+from billing.admission import (
+    BalanceRefused,
+    Decision,
+    DuplicateRequest,
+    EndUserInvalid,
+    EndUsersFull,
+    KeyRefused,
+    NotReady,
+    QuotaRefused,
+)
+from billing.answers import balance_answer, quota_answer
+from billing.end_users import MAX_LENGTH as END_USER_MAX
+from billing.money import marked_up, within
+from billing.next_step import Links
+from billing.plans import PlanBook
+from gateway.errors import (
+    BillingRequired,
+    InvalidApiKey,
+    InvalidRequest,
+    QuotaExceeded,
+    RequestInFlight,
+    ServiceUnavailable,
+)
+from gateway.llm.calls import Call
+from gateway.telemetry import metrics
+
+KEY_MESSAGES = {
+    "key_revoked": "This API key has been revoked.",
+    "key_expired": "This API key has expired.",
+    "key_invalid": "Incorrect API key provided.",
+}
+END_USER_RULE = (
+    f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
+    " an end-user budget applies."
+)
+
+
+def refusal_error(
+    decision: Decision, call: Call | None, plans: PlanBook, links: Links, *, suggest: bool = True
+) -> Exception:
+    """The client-visible error of a refused reservation; `suggest` offers the max_tokens
+    the balance would cover."""
+    _count_refusal(decision)
+    if isinstance(decision, QuotaRefused):
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links)
+        return QuotaExceeded(
+            message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
+        )
+    if isinstance(decision, BalanceRefused):
+        affordable = _affordable(call, decision) if call and suggest else None
+        required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
+        message, extra = balance_answer(decision, required, affordable, links)
+        return BillingRequired(message, extra=extra)
+    if isinstance(decision, DuplicateRequest):
+        return RequestInFlight(
+            f"A request with id {decision.request_id} is already being served.",
+            should_retry=False,
+        )
+    if isinstance(decision, EndUsersFull):
+        return QuotaExceeded(
+            f"This organization already has {decision.limit} end users with live budget"
+            " windows; a new end user is admitted once some of their windows expire.",
+            extra={
+                "scope": "end_user",
+                "scope_id": call.end_user if call else "",
+                "metric": "live_end_users",
+                "limit": decision.limit,
+            },
+            retry_after_s=None,
+            should_retry=False,
+        )
+    if isinstance(decision, EndUserInvalid):
+        return InvalidRequest(END_USER_RULE, param=call.end_user_param if call else None)
+    if isinstance(decision, NotReady):
+        return ServiceUnavailable(
+            "Metering state is being restored from the ledger; request not sent.",
+            retry_after_s=5,
+        )
+    assert isinstance(decision, KeyRefused)
+    return InvalidApiKey(
+        KEY_MESSAGES.get(decision.reason, "Invalid API key."), extra={"reason": decision.reason}
+    )
+
+
+def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
+    """The max_tokens the balance would cover, when lowering it would help."""
+    if not call.endpoint.clamps:
+        return None
+    budget = within(refusal.available_micros, refusal.markup_bps)
+    fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+    return fits if 0 < fits < call.max_output_tokens else None
+
+
+def _count_refusal(decision: Decision) -> None:
+    """Balance and quota refusals by reason (and window); key and readiness ones are not
+    reservations refused for money or quota, so they are left to the request counts."""
+    if isinstance(decision, QuotaRefused):
+        metrics().refused.labels("quota", decision.window).inc()
+    elif isinstance(decision, BalanceRefused):
+        metrics().refused.labels(decision.reason, "").inc()
