@@ -26,28 +26,39 @@ HEADER = "<!-- Written by `python -m gateway.devtools.docs_reference`: do not ed
 MINIMAL_ENV = {"DATABASE_URL": "postgresql://meterway@db/meterway", "ADMIN_API_KEY": "x" * 16}
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+def _subcommands(parser: argparse.ArgumentParser) -> tuple[bool, list[tuple[str, str, Any]]]:
+    """(whether a subcommand is required, then (name, its help, its parser) each)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            yield from action.choices.items()
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            subs = [(name, helps.get(name, ""), sub) for name, sub in action.choices.items()]
+            return bool(action.required), subs
+    return False, []
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[str]:
-    subs = list(_subparsers(parser))
+def _summary(parser: argparse.ArgumentParser, help_text: str) -> str:
+    """The command's help, else its description's first paragraph, on one line."""
+    text = help_text or (parser.description or "").strip().split("\n\n")[0]
+    return " ".join(text.split())
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str, help_text: str = "") -> Iterator[str]:
+    required, subs = _subcommands(parser)
     options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
     positional = [a for a in parser._actions if not a.option_strings and a.dest != "help"]
     positional = [a for a in positional if not isinstance(a, argparse._SubParsersAction)]
-    if not subs or options or positional:
+    if not required or options or positional:
         usage = " ".join([prefix, *(a.dest.upper() for a in positional)])
-        yield f"## `{usage}`\n"
-        if parser.description:
-            yield parser.description.strip().splitlines()[0] + "\n"
+        yield f"## `{usage}`\n\n"
+        if summary := _summary(parser, help_text):
+            yield summary + "\n\n"
         for a in options:
             flags = ", ".join(f"`{f}`" for f in a.option_strings)
             yield f"- {flags}: {a.help or ''}".rstrip(": ") + "\n"
-        yield "\n"
-    for name, sub in subs:
-        yield from _commands(sub, f"{prefix} {name}")
+        if options:
+            yield "\n"
+    for name, sub_help, sub in subs:
+        yield from _commands(sub, f"{prefix} {name}", sub_help)
 
 
 def cli_page() -> str:

@@ -22,3 +22,14 @@ def test_every_setting_has_a_meaning() -> None:
     """The meanings come from the guides' settings tables (docs/guides/*.md)."""
     blank = [line for line in pages()["settings.md"].splitlines() if line.endswith("|  |")]
     assert not blank, f"settings without a row in a guide's table: {blank}"
+
+
+def test_every_command_says_what_it_does() -> None:
+    """Each command's section opens with its help (or its description), a command that runs
+    without a subcommand (`meterway settler`) included."""
+    sections = pages()["cli.md"].split("\n## ")[1:]
+    unsaid = [
+        s.splitlines()[0] for s in sections if len(s.splitlines()) < 3 or not s.splitlines()[2]
+    ]
+    assert not unsaid, f"commands without a summary: {unsaid}"
+    assert any(s.startswith("`meterway settler`\n") for s in sections)
