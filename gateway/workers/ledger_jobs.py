@@ -1,6 +1,6 @@
 """The ledger's workers: the settler and the grant keeper, run together wherever ledger work
 runs: in `serve`, unless `SETTLER_DISABLED=1`, and in every `meterway settler` process. A
-gateway that only forwards then asks PostgreSQL nothing in the background."""
+gateway that only forwards then leaves their queries, some every second, to them."""
 
 from __future__ import annotations
 
