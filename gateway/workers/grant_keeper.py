@@ -58,7 +58,11 @@ class GrantKeeper:
         if self._read_to is None:
             last = await self.grants.last_entry_id()
             self._read_to = (last, last)
-        accounts = await self._entered()
+        entered = await self._entered()
+        # Every keeper (one per gateway or settler process) sees every new entry: only the
+        # accounts still behind are allocated, so the others' work is one read, not a
+        # locking transaction each.
+        accounts = set(await self.grants.behind(sorted(entered))) if entered else set()
         if time.monotonic() - self._thorough_at > THOROUGH_EVERY_S:
             accounts.update(await self.grants.behind())
             self._thorough_at = time.monotonic()

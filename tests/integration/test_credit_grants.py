@@ -290,3 +290,38 @@ async def test_a_tick_allocates_the_accounts_with_new_entries_without_a_full_pas
         await stores.pool.release(late)
     await keeper.tick()
     assert await _books_through(stores, b.account_id) == held_id
+
+
+class _CountedGrants:
+    """The real grants store, noting which accounts `allocate` was asked for."""
+
+    def __init__(self, grants: Any) -> None:
+        self._grants = grants
+        self.allocated: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grants, name)
+
+    async def allocate(self, account_id: str) -> int:
+        self.allocated.append(account_id)
+        return int(await self._grants.allocate(account_id))
+
+
+async def test_a_second_keeper_skips_the_accounts_the_first_allocated(stores: Stores) -> None:
+    """Every process's keeper sees every new entry; once one has allocated an account, the
+    others read that it is done rather than each lock and allocate it again."""
+    first = GrantKeeper(stores.grants(), stores.grant_write_offs())
+    counted = _CountedGrants(stores.grants())
+    second = GrantKeeper(counted, stores.grant_write_offs())
+    await first.tick()
+    await second.tick()  # both thorough passes done
+    h = await make_holder(stores, credit=0)
+    await _grant(stores, h, 1_000, "paid-h")
+    await first.tick()
+    assert await _books_through(stores, h.account_id) == await stores.grants().last_entry_id()
+    counted.allocated.clear()
+    await second.tick()
+    assert h.account_id not in counted.allocated
+    await _grant(stores, h, 500, "paid-h2")
+    await second.tick()
+    assert counted.allocated.count(h.account_id) == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -26,8 +27,9 @@ class GrantsPort(Protocol):
         """(id, account) of up to `limit` ledger entries after `after_id`, in id order."""
         ...
 
-    async def behind(self) -> list[str]:
-        """Every account with entries not yet allocated (slow: for a periodic pass)."""
+    async def behind(self, among: Sequence[str] | None = None) -> list[str]:
+        """The accounts with entries not yet allocated: all (slow: for a periodic pass), or
+        those of `among`."""
         ...
 
     async def ending(self, now: datetime, limit: int = 100) -> list[Row]:

@@ -109,15 +109,19 @@ class Grants:
             )
         return [(r["id"], r["account_id"]) for r in rows]
 
-    async def behind(self) -> list[str]:
-        """Every account with entries not yet allocated (a slow, thorough pass: an equal
-        credit and debit leave the balance where it was)."""
+    async def behind(self, among: Sequence[str] | None = None) -> list[str]:
+        """The accounts with entries not yet allocated: every one (a slow, thorough pass), or
+        those `among` (one index probe each: what another keeper allocated is skipped)."""
+        query = (
+            "SELECT a.id FROM accounts a LEFT JOIN grant_books b ON b.account_id = a.id"
+            " WHERE EXISTS (SELECT 1 FROM ledger_entries l WHERE l.account_id = a.id"
+            " AND l.id > coalesce(b.through_id, 0))"
+        )
         with map_postgres_errors():
-            rows = await self.pool.fetch(
-                "SELECT a.id FROM accounts a LEFT JOIN grant_books b ON b.account_id = a.id"
-                " WHERE EXISTS (SELECT 1 FROM ledger_entries l WHERE l.account_id = a.id"
-                " AND l.id > coalesce(b.through_id, 0))"
-            )
+            if among is None:
+                rows = await self.pool.fetch(query)
+            else:
+                rows = await self.pool.fetch(query + " AND a.id = ANY($1::text[])", list(among))
         return [r["id"] for r in rows]
 
     async def ending(self, now: datetime, limit: int = 100) -> list[Row]:
