@@ -4,8 +4,10 @@ fake provider, and the gateway itself on a free port."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import secrets
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,6 +87,16 @@ async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[byte
             batch = []
     if batch:
         yield batch
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` of a test's child process (Linux): it gets SIGKILL when the test process
+    dies, as a worker a test's timeout kills does, so no child is left holding a port or the
+    run's output open."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.harness import free_port
+from tests.harness import die_with_parent, free_port
 
 PROVIDER = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_SECRET = "a-client-secret-" + secrets.token_hex(8)
@@ -30,8 +30,9 @@ async def oidc_provider(public_url: str) -> AsyncIterator[dict[str, str]]:
         "PATH": "/usr/bin:/bin:/usr/local/bin",
     }
     idp = await asyncio.create_subprocess_exec(
-        "node", "server.mjs", cwd=PROVIDER, env=env, stdout=asyncio.subprocess.PIPE
-    )
+        "node", "server.mjs", cwd=PROVIDER, env=env, stdout=asyncio.subprocess.PIPE,
+        preexec_fn=die_with_parent,
+    )  # fmt: skip
     try:
         assert idp.stdout is not None
         line = await asyncio.wait_for(idp.stdout.readline(), 30)

@@ -35,7 +35,7 @@ import aiohttp
 import stripe
 from aiohttp import web
 
-from tests.harness import free_port
+from tests.harness import die_with_parent, free_port
 
 API_KEY = "sk_test_meterway_localstripe"
 OLD_SECRET = "whsec_meterway_old_0123456789"
@@ -382,6 +382,7 @@ async def stripe_stack() -> AsyncIterator[StripeStack]:
         str(port),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
     runner: web.AppRunner | None = None
     try:

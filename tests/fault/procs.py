@@ -4,7 +4,6 @@ that a test can kill -9, plus test data made straight through the stores."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import secrets
 import signal
@@ -25,15 +24,8 @@ from gateway.settings import Settings, load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import shard_of
-from tests.harness import REDIS_URL, drop_prefix
+from tests.harness import REDIS_URL, die_with_parent, drop_prefix
 
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGKILL if the test process dies, so no gateway is orphaned."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-PR_SET_PDEATHSIG = 1
 LIVE: set[Proc] = set()
 
 
@@ -54,7 +46,7 @@ class Proc:
             env={**os.environ, **self.env},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         LIVE.add(self)
 
