@@ -272,3 +272,53 @@ async def test_commands_dry_run_detach_and_refuse_with_one_line(stores: Stores, 
         code, out, err = await meterway(dsn, "ledger", "retention", "--before", bad, "--yes")
         assert code == 2 and out == ""
         assert err.count("\n") == 1 and words in err
+
+
+FILTER_SHAPES = (
+    "(account_id, kind, id DESC) WHERE (kind <> 'debit'::text)",
+    "(account_id, model, id DESC) WHERE (model IS NOT NULL)",
+    "(key_id, id DESC) WHERE (key_id IS NOT NULL)",
+)
+
+
+async def _archive_month(conn: asyncpg.Connection, month: str) -> str:
+    """What retention does to a month: its partition detached, renamed and registered."""
+    start = date.fromisoformat(f"{month}-01")
+    end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    part, archive = (
+        f"ledger_entries_{month.replace('-', '_')}",
+        f"ledger_archive_{month.replace('-', '_')}",
+    )
+    await conn.execute(
+        f"CREATE TABLE {part} PARTITION OF ledger_entries FOR VALUES FROM ('{start}') TO ('{end}')"
+    )
+    await conn.execute(f"ALTER TABLE ledger_entries DETACH PARTITION {part}")
+    await conn.execute(f"ALTER TABLE {part} RENAME TO {archive}")
+    await conn.execute(
+        "INSERT INTO ledger_archives (archive_table, month, entries) VALUES ($1, $2, 0)",
+        archive,
+        start,
+    )
+    return archive
+
+
+async def test_months_archived_before_the_filter_indexes_get_them_once() -> None:
+    """Migration 045 gives an archive detached before 044 the filter indexes, and leaves one
+    detached after it (which kept its partition's) with one index of each shape."""
+    async with temp_database() as dsn:  # fully migrated: rebuild it at 043
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            await migrate(conn, upto=43)
+            before = await _archive_month(conn, "2024-01")
+            await migrate(conn, upto=44)
+            after = await _archive_month(conn, "2024-02")
+            await migrate(conn)
+            for table in (before, after):
+                defs = await conn.fetch(
+                    "SELECT indexdef FROM pg_indexes WHERE tablename = $1", table
+                )
+                found = [sum(d["indexdef"].endswith(s) for d in defs) for s in FILTER_SHAPES]
+                assert found == [1, 1, 1], (table, [d["indexdef"] for d in defs])
+        finally:
+            await conn.close()
