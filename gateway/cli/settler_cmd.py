@@ -30,11 +30,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
-        stream = stores.settlement_stream(settings.settler_name)
         if args.settler_command != "dead-letters":
             quiet_collector()  # its batches make thousands of short-lived objects, no cycles
             await run_ledger_workers(stores, settings)
             return 0
+        stream = stores.settlement_stream(settings.settler_name)
         if args.requeue:
             moved = await stream.requeue(args.ids)
             print(f"{moved} settlement(s) sent back to their stream")
