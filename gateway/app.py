@@ -26,6 +26,7 @@ from gateway.appkeys import (
     BATCH_BOOK,
     BUDGETS,
     COUNTER,
+    COURIER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
@@ -87,6 +88,7 @@ from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.self_restore import ensure_restored
+from gateway.outbound.courier import Courier
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
@@ -187,6 +189,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD_SESSIONS] = stores.sessions()
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
+    courier = app[COURIER] = Courier()
     app[GRANTS] = stores.grants()
     app[STATEMENTS] = stores.statements()
     app[BUDGETS] = stores.end_user_budgets()
@@ -203,6 +206,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
         if jwks is not None:
             await jwks.refresh()  # a down identity provider does not stop the boot
     yield
+    await courier.drain(5.0)
     if source is not None:
         await source.close()
     if oidc is not None:

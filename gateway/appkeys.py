@@ -13,6 +13,7 @@ from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
+from gateway.outbound.courier import Courier
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
@@ -86,6 +87,7 @@ GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
 STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
+COURIER = web.AppKey("courier", Courier)  # sign-in and invitation e-mails, off the request path
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")

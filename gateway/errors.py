@@ -13,6 +13,7 @@
     │   └── RequestInFlight    409 duplicate_request
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
+    │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
     ├── InternalError          500 internal_error
     │   └── StatementUnbalanced 500 statement_unbalanced (a statement's sums do not add up)
     ├── UpstreamError          502 upstream_error
@@ -157,6 +158,13 @@ class PayloadTooLarge(MeterwayError):
 
 class QuotaExceeded(MeterwayError):
     status, type, code, anthropic_type = 429, "quota_exceeded", "quota_exceeded", "rate_limit_error"
+
+
+class SigninRateLimited(QuotaExceeded):
+    """Sign-in links asked for too often, for one address or from one client address; the
+    answer is the same whether or not the address may sign in."""
+
+    code = "signin_rate_limited"
 
 
 class InternalError(MeterwayError):

@@ -67,6 +67,10 @@ class SigninSettings:
     email_links: bool = False
     email_from: str = ""
     smtp_url: str = ""
+    # e-mailed links asked for per address and per client address in a window (0: no limit)
+    link_limit_address: int = 5
+    link_limit_client: int = 20
+    link_limit_window_s: int = 900
 
     @property
     def oidc(self) -> bool:
@@ -221,6 +225,22 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     )
 
 
+def _link_limits(get: Callable[..., object]) -> dict[str, int]:
+    """How often the e-mailed-link form may be used: per address (a victim's inbox) and per
+    client address (one sender trying many addresses), in one window."""
+    return {
+        "link_limit_address": v.whole(
+            "SIGNIN_LINK_LIMIT_ADDRESS", get("SIGNIN_LINK_LIMIT_ADDRESS", 5), 0
+        ),
+        "link_limit_client": v.whole(
+            "SIGNIN_LINK_LIMIT_CLIENT", get("SIGNIN_LINK_LIMIT_CLIENT", 20), 0
+        ),
+        "link_limit_window_s": v.whole(
+            "SIGNIN_LINK_LIMIT_WINDOW_S", get("SIGNIN_LINK_LIMIT_WINDOW_S", 900), 1
+        ),
+    }
+
+
 def _signin(get: Callable[..., object]) -> dict[str, Any]:
     """PUBLIC_URL and the people's sign-ins that hand it out: an OIDC redirect URI and
     e-mailed links must name the gateway as the world reaches it, never a request's Host."""
@@ -246,6 +266,7 @@ def _signin(get: Callable[..., object]) -> dict[str, Any]:
         email_links=links,
         email_from=sender,
         smtp_url=smtp,
+        **_link_limits(get),
     )
     return {"public_url": public, "signin": signin}
 

@@ -50,6 +50,7 @@ class Metrics:
     kept_counts: Counter
     upstream_failures: Counter
     upstream_cooling: Gauge
+    mail_failures: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -200,6 +201,13 @@ def _build() -> Metrics:
             "1 while a deployment's upstream cools down (no call is sent to it), else 0.",
             ["upstream"],
             multiprocess_mode="max",
+            registry=r,
+        ),
+        mail_failures=Counter(
+            "meterway_mail_failures",
+            "E-mails sent off the request path (sign-in links, invitations) that could not"
+            " be sent; each is logged. By kind.",
+            ["kind"],
             registry=r,
         ),
     )

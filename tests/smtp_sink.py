@@ -1,12 +1,13 @@
 """A local mail server speaking real SMTP (aiosmtpd), for the notification e-mail tests.
 
-It can refuse the next messages with a temporary error (451 after DATA: nothing stored, the
+It can take its time over each message (`delay_s`, a slow mail server), refuse the next messages with a temporary error (451 after DATA: nothing stored, the
 sender must retry), or answer QUIT with a 421 after having accepted a message (stored: a
 sender that counts that as a failure would send it twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,12 +27,18 @@ class Mailbox:
     attempts: int = 0  # DATA commands, refused ones included
     refuse_next: int = 0
     fail_quit_next: int = 0
+    delay_s: float = 0.0
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
 
     def about(self, account_id: str) -> list[EmailMessage]:
         return [m for m in self.messages if account_id in str(m["Subject"])]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.refuse_next:
             self.refuse_next -= 1
             return "451 4.3.0 Mailbox busy, try again later"

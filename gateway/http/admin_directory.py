@@ -11,7 +11,7 @@ from aiohttp import web
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import bodies
+from gateway.http import bodies, invite_links
 from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
@@ -103,7 +103,7 @@ async def revoke_user_tokens(request: web.Request) -> web.Response:
 
 
 def member_json(row: Row) -> dict[str, Any]:
-    signed_in = row["signed_in_at"]
+    signed_in, accepted = row["signed_in_at"], row.get("accepted_at")
     return {
         "id": row["id"],
         "object": "account_member",
@@ -115,6 +115,8 @@ def member_json(row: Row) -> dict[str, Any]:
         "team_id": row["team_id"],
         "created_at": row["created_at"].isoformat(),
         "signed_in_at": signed_in.isoformat() if signed_in else None,
+        "accepted_at": accepted.isoformat() if accepted else None,
+        **({"accept_url": row["accept_url"]} if "accept_url" in row else {}),
     }
 
 
@@ -133,16 +135,23 @@ def role_field(body: dict[str, Any], default: str) -> str:
 async def add_member(
     request: web.Request, account_id: str, body: dict[str, Any], default_role: str
 ) -> Row:
-    """Invite a person by e-mail with a role: they sign in by their identity provider
-    (with that address verified) or by an e-mailed link."""
+    """Invite a person by e-mail with a role. The invitation is theirs to accept (by its
+    link, shown once in the answer as `accept_url` and e-mailed when SMTP is configured,
+    or on the page their next sign-in shows); until then it is pending."""
     email = bodies.email_field(body)
     role = role_field(body, default_role)
+    secret, kept = invite_links.new_secret()
     try:
-        return await request.config_dict[MEMBERS].add(account_id, email, role=role)
+        row = await request.config_dict[MEMBERS].add(
+            account_id, email, role=role, accept_digest=kept
+        )
     except DuplicateMember as exc:
         raise Conflict(
             "This account already has a member with this e-mail.", param="email"
         ) from exc
+    url = invite_links.accept_url(request, secret)
+    invite_links.mail_invitation(request, row, url)
+    return {**row, "accept_url": url}
 
 
 async def invite_member(request: web.Request) -> web.Response:

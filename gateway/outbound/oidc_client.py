@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from gateway.errors import IdentityProviderUnavailable, SigninFailed
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import InvalidToken, JwtVerifier, RevocationCheck
 from gateway.settings import JwtSettings, SigninSettings
+
+log = logging.getLogger("meterway.signin")
 
 TIMEOUT_S = 10.0
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -95,9 +98,9 @@ class OidcClient:
                 body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise IdentityProviderUnavailable(
-                f"The identity provider is unreachable: {exc}."
-            ) from exc
+            # The cause (a host, a port, an errno) is the operator's, never the answer's.
+            log.warning("identity provider unreachable: %s %s: %r", method, url, exc)
+            raise IdentityProviderUnavailable("The identity provider is unreachable.") from exc
         try:
             document = orjson.loads(body) if len(body) <= MAX_DOCUMENT_BYTES else None
         except orjson.JSONDecodeError:

@@ -1,16 +1,21 @@
 """People sign in to the dashboard without a key: by their identity provider (a real OpenID
 Connect provider, panva's `oidc-provider` on Node, driven in Chromium) and by a link e-mailed
-to an invited address (a real SMTP server)."""
+to an invited address (a real SMTP server). An invitation binds only once its person
+accepts it (tests/e2e/test_invitations.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 
 import aiohttp
 import pytest
 from playwright.async_api import async_playwright
+
+from gateway.appkeys import COURIER
 
 from tests.browser_kit import launch
 from tests.factories import tenant
@@ -56,6 +61,8 @@ async def test_an_invited_person_signs_in_with_their_identity_provider(oidc_gw: 
         await page.fill("input[name=login]", "ada@example.com")
         await page.fill("input[name=password]", "anything")
         await page.click("button[type=submit]")
+        await page.wait_for_url(gw.url + "/dashboard/signin/choose")  # theirs to accept
+        await page.click("li.invitation button.accept")
         await page.wait_for_url(gw.url + "/dashboard/")
         assert "$" in await page.inner_text("main")  # the account's overview, balance shown
 
@@ -71,7 +78,7 @@ async def test_an_invited_person_signs_in_with_their_identity_provider(oidc_gw: 
     status, members = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}/members")
     assert status == 200
     (ada,) = members["data"]
-    assert ada["subject"] == "ada@example.com" and ada["signed_in_at"]
+    assert ada["subject"] == "ada@example.com" and ada["signed_in_at"] and ada["accepted_at"]
     assert ada["issuer"] == gw.settings.signin.oidc_issuer
 
 
@@ -103,6 +110,34 @@ async def mail_gw(dsn: str) -> AsyncIterator[tuple[Gateway, Mailbox]]:
             yield gateway, box
 
 
+async def accepted(gw: Gateway, account_id: str, email: str) -> dict[str, object]:
+    """Invite `email` and accept by the invitation's own link, as its person would."""
+    member = await _invite(gw, account_id, email)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert await use_form(http, str(member["accept_url"])) == 303
+    return member
+
+
+async def use_form(http: aiohttp.ClientSession, url: str, action: str = "") -> int:
+    """Open a page that came by e-mail and press its button (posting to `url` + `action`)."""
+    async with http.get(url) as r:
+        token = CSRF.search(await r.text())
+    assert token is not None
+    async with http.post(url + action, data={"csrf": token.group(1)}, allow_redirects=False) as r:
+        return r.status
+
+
+async def mail_to(
+    box: Mailbox, email: str, subject: str = "sign-in link", timeout_s: float = 10.0
+) -> list[EmailMessage]:
+    """The mail to `email` whose subject says `subject`: sent after the answer went out."""
+    for _ in range(int(timeout_s / 0.05)):
+        if found := [m for m in box.to(email) if subject in str(m["Subject"])]:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {subject!r} mail to {email}")
+
+
 async def _ask_link(http: aiohttp.ClientSession, gw: Gateway, email: str) -> str:
     async with http.get(gw.url + "/dashboard/signin") as r:
         token = CSRF.search(await r.text())
@@ -126,11 +161,11 @@ async def test_an_emailed_link_signs_in_once(mail_gw: tuple[Gateway, Mailbox]) -
     gw, box = mail_gw
     t = await tenant(gw)
     email = f"bob-{secrets.token_hex(4)}@example.com"  # the test database is shared
-    await _invite(gw, t.account_id, email)
+    await accepted(gw, t.account_id, email)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         page = await _ask_link(http, gw, email.replace("bob", "Bob").replace("ex", "Ex"))
         assert "a link is on its way" in page
-        (mail,) = box.messages
+        (mail,) = await mail_to(box, email)
         assert mail["To"] == email
         text = mail.get_body(("plain",))
         html = mail.get_body(("html",))
@@ -150,6 +185,7 @@ async def test_a_stranger_gets_the_same_answer_and_no_mail(
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         page = await _ask_link(http, gw, "nobody@example.com")
     assert "a link is on its way" in page
+    await gw.app[COURIER].drain(5.0)  # every mail the form started has been tried
     assert box.messages == []
 
 
@@ -157,10 +193,10 @@ async def test_removing_a_member_ends_their_session(mail_gw: tuple[Gateway, Mail
     gw, box = mail_gw
     t = await tenant(gw)
     email = f"carol-{secrets.token_hex(4)}@example.com"
-    member = await _invite(gw, t.account_id, email)
+    member = await accepted(gw, t.account_id, email)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await _ask_link(http, gw, email)
-        body = box.messages[-1].get_body(("plain",))
+        body = (await mail_to(box, email))[-1].get_body(("plain",))
         assert body is not None
         (link,) = LINK.findall(body.get_content())
         assert await _use_link(http, link) == 303

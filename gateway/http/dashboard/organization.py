@@ -137,10 +137,16 @@ def _form(page: Page, path: str, change: Change) -> Handler:
     return handler
 
 
-async def _invite(request: web.Request, who: Principal, form: Form) -> str:
+async def invite(request: web.Request) -> web.Response:
+    """Invite, then the page with the accept link to pass on: shown here once, never put
+    in an address (a redirect's query would leave it in logs and history)."""
+    who, form = _writer(request), await request.post()
     body = {"email": form_text(form, "email"), "role": form_text(form, "role")}
-    await invite_for(request, who, body)
-    return "invited"
+    try:
+        row = await invite_for(request, who, body)
+    except MeterwayError as exc:
+        return await members_page(request, status=exc.status, error=exc.message)
+    return await members_page(request, notice="invited", accept_url=row["accept_url"])
 
 
 async def _change_role(request: web.Request, who: Principal, form: Form) -> str:
@@ -186,7 +192,7 @@ async def _budget(request: web.Request, who: Principal, form: Form) -> str:
 def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/members", members_page)
-    r.add_post("/members", _form(members_page, "members", _invite))
+    r.add_post("/members", invite)
     r.add_post("/members/{member_id}/role", _form(members_page, "members", _change_role))
     r.add_post("/members/{member_id}/remove", _form(members_page, "members", _remove))
     r.add_get("/teams", teams_page)

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import billing as dashboard_billing
+from gateway.http.dashboard import invitations as dashboard_invitations
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
@@ -87,6 +88,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/signin", signin)
     r.add_post("/signout", signout)
     dashboard_signin.add_routes(dash)
+    dashboard_invitations.add_routes(dash)
     r.add_get("/usage", dashboard_usage.usage)
     r.add_get("/usage/export", dashboard_usage.usage_export)
     r.add_get("/usage/requests/{request_id}", dashboard_usage.request_page)

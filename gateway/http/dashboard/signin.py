@@ -10,29 +10,23 @@ opens a page with a button rather than signing in on GET: mail scanners open lin
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.helpers import ChainMapProxy
 
-from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
-from gateway.errors import NotFound, SigninFailed
-from gateway.http.dashboard.session import (
-    BASE,
-    COOKIE,
-    PRE_COOKIE,
-    digest,
-    set_cookie,
-    start_member_session,
-)
+from gateway.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
+from gateway.errors import NotFound, SigninFailed, SigninRateLimited
+from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
+from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
 from gateway.outbound import signin_mail
 from gateway.outbound.oidc_client import Attempt, OidcClient
-from gateway.services.members import member_for
-from gateway.stores.records import Row
+from gateway.services.members import Person
 
-ATTEMPT_COOKIE = "mw_oidc_state"
 ATTEMPT_TTL_S = 600
 LINK_TTL_S = signin_mail.LINK_MINUTES * 60
 CALLBACK = f"{BASE}/signin/oidc/callback"
@@ -72,14 +66,6 @@ def _oidc(request: web.Request) -> OidcClient:
     return client
 
 
-def _enter(request: web.Request, cookie: str) -> web.HTTPSeeOther:
-    response = web.HTTPSeeOther(f"{BASE}/")
-    set_cookie(request, response, COOKIE, cookie)
-    response.del_cookie(PRE_COOKIE, path=BASE)
-    response.del_cookie(ATTEMPT_COOKIE, path=BASE)
-    return response
-
-
 async def oidc_start(request: web.Request) -> web.Response:
     """On to the identity provider, with this attempt's state, nonce and code challenge."""
     client = _oidc(request)
@@ -115,19 +101,14 @@ async def oidc_callback(request: web.Request) -> web.Response:
         raise SigninFailed("This sign-in expired or was used already; start again.")
     attempt = Attempt(state, str(ticket["nonce"]), str(ticket["verifier"]))
     identity = await client.identity(code, attempt)
-    members, directory = request.config_dict[MEMBERS], request.config_dict[DIRECTORY]
-    member = await member_for(identity, members, directory)
-    raise _enter(request, await start_member_session(request, member))
-
-
-async def _account_name(request: web.Request, member: Row) -> str:
-    account = await request.config_dict[LEDGER].get_account(member["account_id"])
-    return str(account["name"]) if account else str(member["account_id"])
+    email = identity.email.lower() if identity.email and identity.email_verified else ""
+    raise await land(request, Person(email, identity.issuer, identity.subject))
 
 
 async def email_link(request: web.Request) -> web.Response:
-    """E-mail a one-use link for each account the address is a member of. The page says the
-    same whether or not it is one, so the form tells no one who has an account."""
+    """E-mail a one-use link to an address that is a member or invited anywhere. The answer
+    is the same, as fast, for any address: the look-up and the mail happen after it, in the
+    background, and only the rate limits (counted alike for every address) refuse."""
     settings = request.config_dict[SETTINGS]
     if not settings.signin.email_links:
         raise NotFound("Sign-in by e-mailed link is not configured (SIGNIN_EMAIL_LINKS).")
@@ -136,21 +117,47 @@ async def email_link(request: web.Request) -> web.Response:
     email = raw.strip().lower() if isinstance(raw, str) else ""
     if "@" not in email or len(email) > 320:
         return signin_form(request, status=400, error="Enter your e-mail address.")
-    links = []
-    for member in await request.config_dict[MEMBERS].by_email(email):
-        secret = secrets.token_urlsafe(32)
-        ticket: dict[str, object] = {"member_id": member["id"]}
-        await request.config_dict[SIGNIN_TICKETS].put(digest(secret), ticket, LINK_TTL_S)
-        url = f"{settings.public_url}{BASE}/signin/link/{quote(secret)}"
-        links.append((await _account_name(request, member), url))
-    if links:
-        message = signin_mail.link_message(settings.signin.email_from, email, links)
-        try:
-            await signin_mail.send(settings.signin.smtp_url, message)
-        except OSError as exc:
-            raise SigninFailed(f"The sign-in e-mail could not be sent: {exc}.") from exc
+    await _within_limits(request, email)
+    request.config_dict[COURIER].post("signin_link", _send_link(request.config_dict, email))
     notice = f"If {email} may sign in, a link is on its way. It works once, for 15 minutes."
     return signin_form(request, notice=notice)
+
+
+async def _within_limits(request: web.Request, email: str) -> None:
+    """SigninRateLimited past SIGNIN_LINK_LIMIT_CLIENT from this client address or
+    SIGNIN_LINK_LIMIT_ADDRESS for this address in the window (0 turns one off)."""
+    signin = request.config_dict[SETTINGS].signin
+    tickets, window = request.config_dict[SIGNIN_TICKETS], signin.link_limit_window_s
+    address = hashlib.sha256(email.encode()).hexdigest()
+    for name, limit in (
+        (f"client:{request.remote or ''}", signin.link_limit_client),
+        (f"address:{address}", signin.link_limit_address),
+    ):
+        if limit:
+            count, left = await tickets.count(name, window)
+            if count > limit:
+                raise SigninRateLimited(
+                    "Too many sign-in links were asked for; try again later.",
+                    retry_after_s=max(1, left),
+                )
+
+
+async def _send_link(app: ChainMapProxy, email: str) -> None:
+    """The link, to an address with any membership or invitation (nothing to others); the
+    page it opens signs the mailbox's holder in, or lists their choices."""
+    rows = await app[MEMBERS].by_email(email)
+    if not rows:
+        return
+    settings = app[SETTINGS]
+    secret = secrets.token_urlsafe(32)
+    await app[SIGNIN_TICKETS].put(digest(secret), Person(email).ticket(), LINK_TTL_S)
+    url = f"{settings.public_url}{BASE}/signin/link/{quote(secret)}"
+    names = []
+    for row in rows:
+        account = await app[LEDGER].get_account(row["account_id"])
+        names.append(str(account["name"]) if account else str(row["account_id"]))
+    message = signin_mail.link_message(settings.signin.email_from, email, [(", ".join(names), url)])
+    await signin_mail.send(settings.signin.smtp_url, message)
 
 
 async def link_page(request: web.Request) -> web.Response:
@@ -159,12 +166,9 @@ async def link_page(request: web.Request) -> web.Response:
 
 async def link_signin(request: web.Request) -> web.Response:
     ticket = await request.config_dict[SIGNIN_TICKETS].take(digest(request.match_info["secret"]))
-    if ticket is None:
+    if ticket is None or "email" not in ticket:
         raise SigninFailed("This link expired or was used already; ask for another.")
-    member = await request.config_dict[MEMBERS].get(str(ticket["member_id"]))
-    if member is None:
-        raise SigninFailed("This address is no longer a member of the account.")
-    raise _enter(request, await start_member_session(request, member))
+    raise await land(request, Person.from_ticket(ticket))
 
 
 def add_routes(dash: web.Application) -> None:

@@ -133,6 +133,15 @@ class SigninTicketsPort(Protocol):
         """The ticket's data, gone from the store; None when taken already or expired."""
         ...
 
+    async def get(self, digest: str) -> dict[str, object] | None:
+        """The ticket's data, left in the store (a sign-in's page of choices)."""
+        ...
+
+    async def count(self, name: str, window_s: int) -> tuple[int, int]:
+        """Count one attempt under `name` in a window of `window_s` that starts with the
+        first: (attempts in it so far, seconds until it ends)."""
+        ...
+
 
 class MembersPort(Protocol):
     """The people who may sign in to an account's dashboard (`account_members`)."""
@@ -144,9 +153,12 @@ class MembersPort(Protocol):
         issuer: str = "",
         subject: str = "",
         role: str = "member",
+        accept_digest: str = "",
     ) -> Row:
-        """Invite `email` (bound to (issuer, subject) when given) with a role
-        (billing/roles.py); DuplicateMember if there."""
+        """Invite `email` with a role (billing/roles.py) and the SHA-256 of its accept
+        link's secret; a member already, accepted, when (issuer, subject) is given (the
+        identity itself is the account's, or its token's claim made it one).
+        DuplicateMember if there."""
         ...
 
     async def set_role(self, member: str, role: str) -> Row | None:
@@ -174,13 +186,30 @@ class MembersPort(Protocol):
         ...
 
     async def unbound_by_email(self, email: str) -> list[Row]:
-        """Invitations to `email` no identity provider's user has claimed yet, oldest first."""
+        """Rows for `email` no identity provider's user is bound to yet, oldest first."""
         ...
 
     async def by_email(self, email: str) -> list[Row]: ...
 
-    async def bind(self, member: str, issuer: str, subject: str) -> bool:
-        """Claim an invitation; False when another sign-in claimed it first."""
+    async def accept(
+        self, member: str, email: str, issuer: str = "", subject: str = ""
+    ) -> Row | None:
+        """The person at `email` accepts an unbound row of theirs (binding it to (issuer,
+        subject) when given); None when it is not one; DuplicateMember when that identity
+        is bound to another member."""
+        ...
+
+    async def by_accept_digest(self, digest: str, max_age_s: int) -> Row | None:
+        """The pending invitation whose accept link has this SHA-256, younger than
+        `max_age_s`."""
+        ...
+
+    async def accept_by_digest(self, digest: str, max_age_s: int) -> Row | None:
+        """Accept that invitation once: its link stops working."""
+        ...
+
+    async def decline(self, member: str, email: str) -> Row | None:
+        """Delete a pending invitation to `email`; None when it is not one."""
         ...
 
     async def signed_in(self, member: str) -> None: ...

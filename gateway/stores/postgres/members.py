@@ -11,7 +11,10 @@ from gateway.stores.errors import DuplicateMember
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 
-_COLUMNS = "id, account_id, email, issuer, subject, role, team_id, created_at, signed_in_at"
+_COLUMNS = (
+    "id, account_id, email, issuer, subject, role, team_id, created_at, signed_in_at, accepted_at"
+)
+_PENDING = "accepted_at IS NULL AND subject IS NULL"
 
 
 def member_id() -> str:
@@ -31,17 +34,21 @@ class Members:
         issuer: str = "",
         subject: str = "",
         role: str = "member",
+        accept_digest: str = "",
     ) -> Row:
         try:
             row = await self.pool.fetchrow(
-                f"INSERT INTO account_members (id, account_id, email, issuer, subject, role)"
-                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+                "INSERT INTO account_members"
+                " (id, account_id, email, issuer, subject, role, accept_digest, accepted_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5::text IS NULL THEN NULL"
+                f" ELSE now() END) RETURNING {_COLUMNS}",
                 member_id(),
                 account_id,
                 email.lower(),
                 issuer or None,
                 subject or None,
                 role,
+                accept_digest or None,
             )
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateMember(email) from exc
@@ -92,17 +99,62 @@ class Members:
             )
         return [dict(r) for r in rows]
 
-    async def bind(self, member: str, issuer: str, subject: str) -> bool:
-        """Claim an invitation for (issuer, subject); False when another sign-in did first."""
-        with map_postgres_errors():
-            done = await self.pool.execute(
-                "UPDATE account_members SET issuer = $2, subject = $3"
-                " WHERE id = $1 AND subject IS NULL",
+    async def accept(
+        self, member: str, email: str, issuer: str = "", subject: str = ""
+    ) -> Row | None:
+        """The person at `email` accepts the invitation (bound to (issuer, subject) when
+        given); None when it is not an unbound one of theirs, DuplicateMember when that
+        identity is bound to another member already."""
+        try:
+            row = await self.pool.fetchrow(
+                "UPDATE account_members SET accepted_at = coalesce(accepted_at, now()),"
+                " accept_digest = NULL, issuer = coalesce($3, issuer),"
+                " subject = coalesce($4, subject)"
+                f" WHERE id = $1 AND email = $2 AND subject IS NULL RETURNING {_COLUMNS}",
                 member,
-                issuer,
-                subject,
+                email.lower(),
+                issuer or None,
+                subject or None,
             )
-        return str(done).endswith(" 1")
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateMember(email) from exc
+        except asyncpg.PostgresError:
+            with map_postgres_errors():
+                raise
+        return None if row is None else dict(row)
+
+    async def by_accept_digest(self, digest: str, max_age_s: int) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"SELECT {_COLUMNS} FROM account_members WHERE accept_digest = $1 AND {_PENDING}"
+                " AND created_at > now() - $2::int * interval '1 second'",
+                digest,
+                max_age_s,
+            )
+        return None if row is None else dict(row)
+
+    async def accept_by_digest(self, digest: str, max_age_s: int) -> Row | None:
+        """Accept the invitation whose link this is, once: the link stops working."""
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "UPDATE account_members SET accepted_at = now(), accept_digest = NULL"
+                f" WHERE accept_digest = $1 AND {_PENDING}"
+                f" AND created_at > now() - $2::int * interval '1 second' RETURNING {_COLUMNS}",
+                digest,
+                max_age_s,
+            )
+        return None if row is None else dict(row)
+
+    async def decline(self, member: str, email: str) -> Row | None:
+        """The person at `email` declines a pending invitation of theirs: it is gone."""
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"DELETE FROM account_members WHERE id = $1 AND email = $2 AND {_PENDING}"
+                f" RETURNING {_COLUMNS}",
+                member,
+                email.lower(),
+            )
+        return None if row is None else dict(row)
 
     async def set_role(self, member: str, role: str) -> Row | None:
         with map_postgres_errors():

@@ -139,3 +139,8 @@ class Keys:
     def signin_ticket(self, digest: str) -> str:
         """A sign-in under way (an OIDC state, an e-mailed link), by its secret's SHA-256."""
         return f"{self.prefix}:signin:{digest}"
+
+    def signin_limit(self, name: str) -> str:
+        """Attempts at an e-mailed sign-in link in the current window, by address digest
+        or client address."""
+        return f"{self.prefix}:signin_limit:{name}"

@@ -52,3 +52,23 @@ class SigninTickets:
         with map_redis_errors():
             raw = await self._redis.getdel(self._keys.signin_ticket(digest))
         return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+
+    async def get(self, digest: str) -> dict[str, object] | None:
+        with map_redis_errors():
+            raw = await self._redis.get(self._keys.signin_ticket(digest))
+        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+
+    async def count(self, name: str, window_s: int) -> tuple[int, int]:
+        """One more attempt under `name` in a fixed window that starts with the first;
+        (attempts so far, seconds until the window ends). A window whose expiry was lost
+        (a failure between INCR and EXPIRE) is given one, so no counter lives forever."""
+        key = self._keys.signin_limit(name)
+        with map_redis_errors():
+            n = int(await self._redis.incr(key))
+            if n == 1:
+                await self._redis.expire(key, window_s)
+            left = int(await self._redis.ttl(key))
+            if left < 0:
+                await self._redis.expire(key, window_s)
+                left = window_s
+        return n, left

@@ -1,0 +1,80 @@
+"""Where a person a sign-in proved goes next: straight into their one organization, or to
+the page of their choices (organizations to enter, invitations to accept or decline).
+
+The choices are kept in Redis for a few minutes under the SHA-256 of a random cookie, the
+person's proof (identity provider's user or mailbox) with them, so the page's buttons act
+for that person only and never for whoever names a member id."""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from gateway.appkeys import DIRECTORY, MEMBERS, SETTINGS, SIGNIN_TICKETS
+from gateway.errors import SigninFailed
+from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
+from gateway.http.dashboard.session import start_member_session as member_session
+from gateway.services.members import Choices, Person, choices_of, nobody
+from gateway.stores.records import Row
+
+ATTEMPT_COOKIE = "mw_oidc_state"
+CHOICE_COOKIE = "mw_signin_choice"
+CHOICE_TTL_S = 600
+CHOOSE = f"{BASE}/signin/choose"
+
+
+async def enter(request: web.Request, member: Row) -> web.HTTPSeeOther:
+    """A member session, and on to the dashboard; the sign-in's own cookies are dropped."""
+    response = web.HTTPSeeOther(f"{BASE}/")
+    set_cookie(request, response, COOKIE, await member_session(request, member))
+    for name in (PRE_COOKIE, ATTEMPT_COOKIE, CHOICE_COOKIE):
+        response.del_cookie(name, path=BASE)
+    return response
+
+
+async def choices(request: web.Request, person: Person) -> Choices:
+    app = request.config_dict
+    return await choices_of(person, app[MEMBERS], app[DIRECTORY])
+
+
+async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
+    """After a sign-in: the one organization, else the page of choices."""
+    found = await choices(request, person)
+    if found.must_choose:
+        return await _to_choices(request, person)
+    if found.members:
+        return await enter(request, found.members[0])
+    raise nobody(person)
+
+
+async def _to_choices(request: web.Request, person: Person) -> web.HTTPSeeOther:
+    cookie = secrets.token_urlsafe(32)
+    await request.config_dict[SIGNIN_TICKETS].put(digest(cookie), person.ticket(), CHOICE_TTL_S)
+    response = web.HTTPSeeOther(CHOOSE)
+    # Lax, not Strict: after an identity provider this is still its top-level navigation.
+    response.set_cookie(
+        CHOICE_COOKIE,
+        cookie,
+        max_age=CHOICE_TTL_S,
+        path=BASE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.config_dict[SETTINGS].public_url.startswith("https:"),
+    )
+    return response
+
+
+async def chooser(request: web.Request) -> Person:
+    """The person whose choices this browser holds; SigninFailed once they expired."""
+    cookie = request.cookies.get(CHOICE_COOKIE, "")
+    data = await request.config_dict[SIGNIN_TICKETS].get(digest(cookie)) if cookie else None
+    if data is None:
+        raise SigninFailed("This sign-in expired; sign in again to see your invitations.")
+    return Person.from_ticket(data)
+
+
+async def end_choices(request: web.Request) -> None:
+    cookie = request.cookies.get(CHOICE_COOKIE, "")
+    if cookie:
+        await request.config_dict[SIGNIN_TICKETS].take(digest(cookie))
