@@ -29,6 +29,7 @@ from billing.display import (
     usd_input,
 )
 from gateway.errors import InvalidApiKey, MeterwayError, ServiceUnavailable
+from gateway.http.headers import retry_headers
 from gateway.stores.errors import StoreUnavailable
 
 log = logging.getLogger("meterway.dashboard")
@@ -104,9 +105,11 @@ def render(
 
 def _error_page(request: web.Request, error: MeterwayError) -> web.Response:
     signin = isinstance(error, InvalidApiKey)
-    return render(
+    page = render(
         request, "error.html", status=error.status, error=error, signin=signin, title="Error"
     )
+    page.headers.update(retry_headers(error.retry_after_s, None))  # a 429's Retry-After
+    return page
 
 
 @web.middleware
