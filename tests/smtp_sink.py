@@ -1,8 +1,10 @@
-"""A local mail server speaking real SMTP (aiosmtpd), for the notification e-mail tests.
+"""A local mail server speaking real SMTP (aiosmtpd), for the notification and sign-in
+e-mail tests.
 
-It can take its time over each message (`delay_s`, a slow mail server), refuse the next messages with a temporary error (451 after DATA: nothing stored, the
-sender must retry), or answer QUIT with a 421 after having accepted a message (stored: a
-sender that counts that as a failure would send it twice).
+It can take its time over each message (`delay_s`, a slow mail server), refuse the next
+messages with a temporary error (451 after DATA: nothing stored, the sender must retry), or
+answer QUIT with a 421 after having accepted a message (stored: a sender that counts that as
+a failure would send it twice).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import pytest
 from playwright.async_api import async_playwright
 
 from gateway.appkeys import COURIER
-
 from tests.browser_kit import launch
 from tests.factories import tenant
 from tests.harness import Gateway, free_port, running_gateway

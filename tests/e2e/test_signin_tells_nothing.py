@@ -17,7 +17,7 @@ from gateway.telemetry import metrics
 from tests.e2e.test_signin_people import CSRF, LINK, mail_to
 from tests.factories import tenant
 from tests.harness import Gateway, free_port, running_gateway
-from tests.smtp_sink import Mailbox, smtp_server
+from tests.smtp_sink import smtp_server
 
 
 @asynccontextmanager
@@ -125,4 +125,3 @@ async def test_the_form_is_limited_per_address_and_per_client_alike(dsn: str) ->
             await gw.app[COURIER].drain(5.0)
             links = [m for m in box.to(email) if "sign-in link" in str(m["Subject"])]
             assert len(links) == 2
-

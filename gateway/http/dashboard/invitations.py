@@ -22,12 +22,22 @@ from gateway.stores.records import Row
 
 LINK_MAX_AGE_S = people.ACCEPT_LINK_DAYS * 86400
 INVITATION = "/signin/invitation"
+_BLANK: dict[str, Any] = {
+    "invitation": None,
+    "secret": "",
+    "declined": None,
+    "person": "",
+    "members": [],
+    "pending": [],
+    "may_accept": False,
+}
 
 
 def _page(request: web.Request, **context: Any) -> web.Response:
     """A page of the sign-in (no session yet): its forms use the double-submit cookie."""
     token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
     request[CONTEXT] = {"session": None, "csrf": token}
+    context = _BLANK | context
     response = render_page(request, "invitations.html", title="Invitations", **context)
     set_cookie(request, response, PRE_COOKIE, token)
     return response
