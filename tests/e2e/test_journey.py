@@ -1,6 +1,7 @@
 """The paying user's journey, in Chromium: a new person invited to an account signs in (by
-their identity provider, or by an e-mailed link), their key meets a 402 whose `next` is a
-whole address (the dashboard's top-up form, which they follow), they top up on the
+their identity provider, or by an e-mailed link) and accepts the invitation, their key
+meets a 402 whose `next` is a whole address (the dashboard's top-up form, which they
+follow), they top up on the
 provider's hosted page (Stripe Checkout through localstripe, or the local provider) and come
 back to the dashboard showing the new balance.
 
@@ -23,6 +24,7 @@ from playwright.async_api import Page, Response, async_playwright
 
 from tests.billing_client import books_balance
 from tests.browser_kit import launch
+from tests.e2e.test_signin_people import mail_to
 from tests.factories import balance, openai_client, tenant
 from tests.harness import Gateway, free_port, running_gateway
 from tests.oidc_idp import oidc_provider
@@ -112,6 +114,8 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
                 await page.fill("input[name=login]", "ada@example.com")
                 await page.fill("input[name=password]", "anything")
                 await page.click("button[type=submit]")
+                await page.wait_for_url(public + "/dashboard/signin/choose")
+                await page.click("li.invitation button.accept")
                 await page.wait_for_url(public + "/dashboard/")
                 await _top_up_from_the_dashboard(page, fix)
                 await page.wait_for_url(re.compile(re.escape(stack.api_base) + r"/pay/cs_test_"))
@@ -153,12 +157,15 @@ async def test_sign_in_by_emailed_link_402_then_the_local_provider(dsn: str) -> 
                 await page.fill("#email", email)
                 await page.click("form[action$='/signin/email'] button")
                 await page.wait_for_selector("text=a link is on its way")
-                text = box.messages[-1].get_body(("plain",))
+                (mail,) = await mail_to(box, email)  # sent after the form answered
+                text = mail.get_body(("plain",))
                 assert text is not None
                 (link,) = LINK.findall(text.get_content())  # one organization, one link
                 assert link.startswith(public + "/")
                 await page.goto(link)
                 await page.click("form[action*='/signin/link/'] button")
+                await page.wait_for_url(public + "/dashboard/signin/choose")
+                await page.click("li.invitation button.accept")
                 await page.wait_for_url(public + "/dashboard/")
                 await _top_up_from_the_dashboard(page, fix)
                 await page.wait_for_url(re.compile(re.escape(public) + "/billing/local/checkout/"))
