@@ -61,8 +61,13 @@ async def test_an_owner_invites_changes_a_role_and_removes_a_member(
     await page.select_option("#invite-role", "admin")
     await page.click("#invite button[type=submit]")
     await page.wait_for_selector("text=Invitation recorded")
+    link = await page.input_value("#accept-url")  # to pass on; shown once, never in the URL
+    assert "/dashboard/signin/invitation/" in link and link not in page.url
+    await page.reload()
+    assert await page.locator("#accept-url").count() == 0
     (ana,) = [m for m in await listed(gw, org.account_id, "members") if m["email"] == ANA]
-    assert ana["role"] == "admin"
+    assert ana["role"] == "admin" and ana["accepted_at"] is None
+    assert "accept_url" not in ana
     row = page.locator(f"tr[data-member-id='{ana['id']}']")
     await row.locator("select").select_option("viewer")
     await row.locator("button", has_text="Change role").click()

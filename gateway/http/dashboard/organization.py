@@ -11,6 +11,7 @@ so another organization's member, team or key answers 404.
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.quotas import METRICS, WINDOWS
-from gateway.appkeys import BUDGETS, TEAMS
+from gateway.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.errors import MeterwayError
 from gateway.http.account import visible_keys
 from gateway.http.account_members import (
@@ -29,7 +30,7 @@ from gateway.http.account_members import (
     set_role_for,
 )
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
 from gateway.http.end_user_budgets import budget_json, put_budget
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
@@ -37,6 +38,7 @@ from gateway.http.teams import create_team, team_json, team_of, team_quotas
 
 END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
 QUOTA_ROWS = 3
+SHOWN_TTL_S = 300  # the invite form's accept link waits this long for its page
 Page = Callable[..., Awaitable[web.Response]]
 Change = Callable[[web.Request, Principal, Form], Awaitable[str]]  # a form's change, its notice
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -74,6 +76,7 @@ async def members_page(request: web.Request, *, status: int = 200, **extra: Any)
         status=status,
         members=[{**m, "editable": m["role"] in editable} for m in rows],
         roles=grantable(who),
+        accept_url=await _shown_link(request, who),
         **extra,
     )
 
@@ -137,16 +140,25 @@ def _form(page: Page, path: str, change: Change) -> Handler:
     return handler
 
 
-async def invite(request: web.Request) -> web.Response:
-    """Invite, then the page with the accept link to pass on: shown here once, never put
-    in an address (a redirect's query would leave it in logs and history)."""
-    who, form = _writer(request), await request.post()
+async def _invite(request: web.Request, who: Principal, form: Form) -> str:
+    """Invite; the page after the redirect shows the accept link to pass on, once. The
+    link itself never goes in an address (logs, history): a one-use note of it in Redis,
+    for this organization's pages only, does, under a random id."""
     body = {"email": form_text(form, "email"), "role": form_text(form, "role")}
-    try:
-        row = await invite_for(request, who, body)
-    except MeterwayError as exc:
-        return await members_page(request, status=exc.status, error=exc.message)
-    return await members_page(request, notice="invited", accept_url=row["accept_url"])
+    row = await invite_for(request, who, body)
+    note = secrets.token_urlsafe(16)
+    kept: dict[str, object] = {"account_id": who.account_id, "url": row["accept_url"]}
+    await request.config_dict[SIGNIN_TICKETS].put(digest(note), kept, SHOWN_TTL_S)
+    return f"invited&shown={note}"
+
+
+async def _shown_link(request: web.Request, who: Principal) -> str:
+    """The accept link the invite form just made, taken once."""
+    note = request.query.get("shown", "")
+    kept = await request.config_dict[SIGNIN_TICKETS].take(digest(note)) if note else None
+    if kept is None or kept.get("account_id") != who.account_id:
+        return ""
+    return str(kept["url"])
 
 
 async def _change_role(request: web.Request, who: Principal, form: Form) -> str:
@@ -192,7 +204,7 @@ async def _budget(request: web.Request, who: Principal, form: Form) -> str:
 def add_routes(dash: web.Application) -> None:
     r = dash.router
     r.add_get("/members", members_page)
-    r.add_post("/members", invite)
+    r.add_post("/members", _form(members_page, "members", _invite))
     r.add_post("/members/{member_id}/role", _form(members_page, "members", _change_role))
     r.add_post("/members/{member_id}/remove", _form(members_page, "members", _remove))
     r.add_get("/teams", teams_page)
