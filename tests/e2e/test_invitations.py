@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from playwright.async_api import Page, async_playwright
 
@@ -196,3 +197,41 @@ async def test_an_emailed_link_shows_the_invitations_to_choose_from(
     assert (await _members(gw, a.account_id))[email]["accepted_at"]
     assert email not in await _members(gw, b.account_id)
     await gw.app[COURIER].drain(5.0)
+
+
+async def test_an_invitation_link_expires_after_seven_days(gw: Gateway, dsn: str) -> None:
+    org = await _org(gw)
+    email = f"u-{secrets.token_hex(3)}@example.com"
+    member = await _invite(gw, org.account_id, email)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "UPDATE account_members SET created_at = now() - interval '7 days 1 minute'"
+            " WHERE id = $1",
+            member["id"],
+        )
+    finally:
+        await conn.close()
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+        http.get(str(member["accept_url"])) as r,
+    ):
+        assert r.status == 401
+    person = Person(email)  # the invitation itself stays, to accept at sign-in
+    found = await choices_of(person, gw.app[MEMBERS], gw.app[DIRECTORY])
+    assert [r["id"] for r in found.pending] == [member["id"]]
+
+
+async def test_an_address_may_be_a_member_of_several_organizations_and_chooses(
+    gw: Gateway,
+) -> None:
+    email = f"v-{secrets.token_hex(3)}@example.com"
+    ids: list[str] = []
+    for _ in range(2):
+        member = await _invite(gw, (await _org(gw)).account_id, email)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            assert await use_form(http, str(member["accept_url"])) == 303
+        ids.append(str(member["id"]))
+    found = await choices_of(Person(email), gw.app[MEMBERS], gw.app[DIRECTORY])
+    assert found.must_choose and sorted(str(r["id"]) for r in found.members) == sorted(ids)
+    assert found.pending == []

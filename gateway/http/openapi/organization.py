@@ -40,6 +40,8 @@ _MEMBER = obj(
     team_id=_NULLABLE_STR,
     created_at=STR,
     signed_in_at=_NULLABLE_STR,
+    accepted_at=_NULLABLE_STR,  # null: an invitation its person has not accepted yet
+    accept_url=STR,  # in the invite's answer only: the one-use accept link to pass on
 )
 
 
@@ -90,7 +92,7 @@ def organization_paths(at: _Surface) -> dict[str, Any]:
                 *at.params,
             ),
             "post": call(
-                "Invite a person by e-mail with a role; they sign in by identity provider or link",
+                "Invite a person by e-mail with a role; pending until they accept (accept_url)",
                 _MEMBER,
                 *at.params,
                 status="201",
