@@ -88,7 +88,6 @@ from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
 from gateway.ops.self_restore import ensure_restored
-from gateway.outbound.courier import Courier
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
@@ -96,6 +95,7 @@ from gateway.provider_settings import pricing_terms
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
+from gateway.services.courier import Courier
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering

@@ -13,12 +13,12 @@ from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
 from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
-from gateway.outbound.courier import Courier
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
+from gateway.services.courier import Courier
 from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter

@@ -115,3 +115,16 @@ async def test_sign_in_and_create_a_key_with_the_keyboard_alone(gw: Gateway, pag
     assert (await page.input_value("#secret")).startswith("mw-")
     await page.goto("/dashboard/keys")
     assert await page.locator("li.key", has_text="typed by keyboard").count() == 1
+
+
+async def test_an_invitations_page_labels_its_inputs_and_has_readable_contrast(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw)
+    path = f"/admin/v1/accounts/{t.account_id}/members"
+    status, member = await gw.admin("POST", path, {"email": "a11y@example.com"})
+    assert status == 201
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await check(page, member["accept_url"])
+        assert await page.is_visible("#accept")
