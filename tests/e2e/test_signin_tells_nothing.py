@@ -125,3 +125,19 @@ async def test_the_form_is_limited_per_address_and_per_client_alike(dsn: str) ->
             await gw.app[COURIER].drain(5.0)
             links = [m for m in box.to(email) if "sign-in link" in str(m["Subject"])]
             assert len(links) == 2
+
+
+async def test_an_unreachable_identity_provider_is_named_without_its_address(dsn: str) -> None:
+    port, idp = free_port(), free_port()  # nothing listens on the issuer's port
+    env = {
+        "LISTEN_ADDR": f"127.0.0.1:{port}",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "OIDC_ISSUER": f"http://127.0.0.1:{idp}",
+        "OIDC_CLIENT_ID": "meterway",
+    }
+    async with running_gateway(dsn, **env) as gw, browser() as http:
+        async with http.get(gw.url + "/dashboard/signin/oidc", allow_redirects=False) as r:
+            page = await r.text()
+            assert r.status == 503 and "identity provider is unreachable" in page
+        for leak in (str(idp), "Errno", "Connect call failed", "Cannot connect"):
+            assert leak not in page
