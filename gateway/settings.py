@@ -75,7 +75,7 @@ class SigninSettings:
 
 @dataclass(frozen=True)
 class PaymentSettings:
-    provider: str = "local"  # stripe | local
+    provider: str = "none"  # stripe | local | none (nothing can be paid for)
     stripe_api_key: str = field(default="", repr=False)
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     stripe_api_base: str | None = None
@@ -345,14 +345,15 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
 
 def _payments(get: Callable[..., object]) -> PaymentSettings:
     """PAYMENTS_PROVIDER defaults to stripe when a Stripe key and webhook secret are set, else
-    to local (a key alone may be there only for usage exports)."""
+    to none (a key alone may be there only for usage exports): the local provider, which
+    pays without money, runs only when named."""
     key = str(get("STRIPE_API_KEY", ""))
     secrets = tuple(
         s.strip() for s in str(get("STRIPE_WEBHOOK_SECRET", "")).split(",") if s.strip()
     )
-    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "local"))
-    if provider not in ("stripe", "local"):
-        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe or local, got {provider!r}")
+    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "none"))
+    if provider not in ("stripe", "local", "none"):
+        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe, local or none, got {provider!r}")
     if provider == "stripe" and (key.strip().lower() in PLACEHOLDERS or not secrets):
         raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
     if len(secrets) > 2:
