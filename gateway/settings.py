@@ -15,6 +15,7 @@ from typing import Any
 from gateway import config_values as v
 from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
+from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
@@ -315,6 +316,10 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
     for name in ("STRIPE_API_BASE", "LAGO_API_URL", "NOTIFY_WEBHOOK_URL"):
         raw = str(get(name, "") or "")
         urls[name] = v.url(name, raw, ("http", "https")) if raw else ""
+    egress = _egress(get)
+    for name, url in urls.items():
+        if url and (name != "STRIPE_API_BASE" or get("STRIPE_METER_EVENT_NAME", "")):
+            _egress_url(name, url, egress)
     smtp = str(get("SMTP_URL", "") or "")
     if smtp:
         v.url("SMTP_URL", smtp, ("smtp",))
@@ -340,7 +345,27 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         balance_low_micros=v.micros(
             "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
+        egress=egress,
     )
+
+
+def _egress(get: Callable[..., object]) -> EgressPolicy:
+    """EGRESS_ALLOW_HOSTS (host names and CIDR networks admitted on purpose, comma-separated)
+    and EGRESS_ALLOW_HTTP: what webhooks, alerts and exports may reach besides public https."""
+    try:
+        hosts, nets = parse_allow(str(get("EGRESS_ALLOW_HOSTS", "") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"EGRESS_ALLOW_HOSTS: {exc}") from exc
+    return EgressPolicy(hosts, nets, v.flag(get("EGRESS_ALLOW_HTTP", "0")))
+
+
+def _egress_url(name: str, url: str, egress: EgressPolicy) -> None:
+    """An operator's export or webhook URL obeys the customers' rules (its addresses are
+    checked again at each send)."""
+    try:
+        check_url(url, egress)
+    except EgressRefused as exc:
+        raise ConfigError(f"{name}: {url} {exc}") from exc
 
 
 def _payments(get: Callable[..., object]) -> PaymentSettings:
