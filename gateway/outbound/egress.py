@@ -12,6 +12,7 @@ Three layers hold egress_rules.py's rules, so no URL reaches the gateway's own n
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import aiohttp
@@ -46,7 +47,7 @@ class EgressResolver(AbstractResolver):
         try:
             check_addresses(host.rstrip("."), [r["host"] for r in found], self.policy)
         except EgressRefused as exc:
-            raise OSError(f"egress refused: {exc}") from exc
+            raise OSError(errno.EACCES, f"egress refused: {exc}") from exc
         return found
 
     async def close(self) -> None:
