@@ -45,7 +45,8 @@ _QUERY = re.compile(
     r"(?:token|key|secret|signature|sig|password|passwd|auth|code|credential)[a-z0-9_.-]*)=)"
     r"([^&#\s\"'<>\\]*)"
 )
-_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s\"'<>\\]+")
+# A URL, also as JSON may escape it (`http:\/\/10.1.2.3\/internal`).
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}:(?://|\\/\\/)(?:[^\s\"'<>\\]|\\/)+")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _INTERNAL_NAMES = ("localhost", "metadata.google.internal")
 _INTERNAL_SUFFIXES = (".internal", ".local", ".localhost", ".svc", ".cluster.local")
@@ -66,7 +67,8 @@ def internal_address(host: str) -> bool:
 def _internal_host(host: str, hosts: frozenset[str]) -> bool:
     host = host.lower().rstrip(".")
     return (
-        host in hosts
+        ("." not in host and ":" not in host)  # one label (`proxy`, a container): local
+        or host in hosts
         or internal_address(host)
         or host in _INTERNAL_NAMES
         or host.endswith(_INTERNAL_SUFFIXES)
@@ -76,7 +78,7 @@ def _internal_host(host: str, hosts: frozenset[str]) -> bool:
 def _url(match: re.Match[str], hosts: frozenset[str]) -> str:
     url = match.group(0)
     try:
-        host = urlsplit(url).hostname or ""
+        host = urlsplit(url.replace("\\/", "/")).hostname or ""
     except ValueError:
         return INTERNAL_URL  # not even a URL we can read: say nothing of it
     return INTERNAL_URL if _internal_host(host, hosts) else url

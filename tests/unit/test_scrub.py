@@ -28,6 +28,7 @@ UPSTREAM = "llm-proxy.corp.example"
         "http://localhost:9000/a",
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://svc.namespace.svc/x",
+        "http://litellm:4000/v1",
         f"https://{UPSTREAM}/v1/chat/completions",
         f"https://{UPSTREAM.upper()}:443/v1",
     ],
@@ -47,6 +48,16 @@ def test_a_public_url_stays_but_loses_its_secret_query_values() -> None:
         assert leaked not in text, (leaked, text)
     assert "https://files.example.com/o?" in text and "page=2" in text
     assert f"X-Amz-Signature={REDACTED}" in text
+
+
+def test_a_json_escaped_internal_url_is_hidden_too() -> None:
+    text = for_client(r'{"m": "via http:\/\/10.1.2.3:8443\/internal\/v1 failed"}')
+    assert "internal" not in text.replace(INTERNAL_URL, "") and "10.1.2.3" not in text
+    assert json.loads(text)["m"] == f"via {INTERNAL_URL} failed"
+
+
+def test_a_public_ipv6_url_stays() -> None:
+    assert for_client("see http://[2606:4700::1111]/x") == "see http://[2606:4700::1111]/x"
 
 
 def test_bare_internal_addresses_are_hidden_public_ones_stay() -> None:
