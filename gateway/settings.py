@@ -365,7 +365,7 @@ def _egress_url(name: str, url: str, egress: EgressPolicy) -> None:
     try:
         check_url(url, egress)
     except EgressRefused as exc:
-        raise ConfigError(f"{name}: {url} {exc}") from exc
+        raise ConfigError(f"{name}: {url} {exc} (EGRESS_ALLOW_HOSTS admits a host)") from exc
 
 
 def _payments(get: Callable[..., object]) -> PaymentSettings:

@@ -61,7 +61,7 @@ def _middleware(policy: EgressPolicy) -> aiohttp.ClientMiddlewareType:
         try:
             check_url(str(req.url), policy)
         except EgressRefused as exc:
-            raise EgressBlocked(f"egress refused: {req.url.host} {exc}") from exc
+            raise EgressBlocked(f"egress refused: {exc}") from exc
         return await handler(req)
 
     return check

@@ -106,12 +106,15 @@ def refusal(ip: IP) -> str | None:
 
 
 def check_address(host: str, ip: IP, policy: EgressPolicy) -> None:
-    """Raise EgressRefused unless `ip` (one address `host` stands for) may be reached."""
+    """Raise EgressRefused unless `ip` (one address `host` stands for) may be reached. The
+    message names the address only when it is the host itself: a customer learns nothing
+    of what the gateway's own DNS answers for an internal name."""
     if policy.host_admitted(host) or policy.address_admitted(ip):
         return
     why = refusal(ip)
     if why is not None:
-        raise EgressRefused(f"{host} is {why} ({ip}); admit it with EGRESS_ALLOW_HOSTS")
+        said = f"is {why}" if literal(host) is not None else f"resolves to {why}"
+        raise EgressRefused(f"{host} {said}")
 
 
 def check_addresses(host: str, addresses: Iterable[str], policy: EgressPolicy) -> None:

@@ -142,8 +142,9 @@ async def test_https_is_required_by_default(sink: Sink) -> None:
 async def test_registration_refuses_what_delivery_would() -> None:
     policy = EgressPolicy(allow_http=True)
     dns = Scripted({"internal.example.com": ["10.1.2.3"]})
-    with pytest.raises(EgressRefused, match="private"):
+    with pytest.raises(EgressRefused, match="private") as caught:
         await checked_url("http://internal.example.com/x", policy, dns)
+    assert "10.1.2.3" not in str(caught.value)  # what our DNS answered is not told
     with pytest.raises(EgressRefused, match="does not resolve"):
         await checked_url("https://nowhere.invalid/x", policy)
     resolver = EgressResolver(policy, Scripted({"x.example.com": ["169.254.169.254"]}))
