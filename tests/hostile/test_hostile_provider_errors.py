@@ -66,3 +66,19 @@ async def test_error_bodies_lose_internal_urls_query_secrets_and_echoed_headers(
         doc = json.loads(text)  # still JSON, and still says what went wrong
         assert "[internal-url]" in text and "files.example.com" in text
         assert "error" in doc
+
+
+async def test_a_token_count_error_is_scrubbed_too(hgw: Gateway, hp: HostileProvider) -> None:
+    """The other routes that pass a provider's error on (token counts, responses, batches)
+    go through the same scrubbing; token counts stand for them here."""
+    t = await tenant(hgw, credit=1_000_000)
+    hp.script.append(echoing_error(400))
+    body = {"model": "claude-haiku-4-5", "messages": MESSAGES}
+    headers = {"Authorization": f"Bearer {t.key}", "x-fake-behaviour": "x-fake-behaviour-value"}
+    url = hgw.url + "/v1/messages/count_tokens"
+    async with hgw.http.post(url, json=body, headers=headers) as r:
+        status, text = r.status, await r.text()
+    assert status == 400 and hp.seen[-1].path == "/v1/messages/count_tokens", text
+    for leaked in LEAKS:
+        assert leaked not in text, (leaked, text)
+    assert "[internal-url]" in text
