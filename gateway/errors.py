@@ -21,6 +21,7 @@
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
+    │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
     │   └── UpstreamsCoolingDown 503 upstreams_cooling_down (every deployment of the model)
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
@@ -201,6 +202,14 @@ class IdentityProviderUnavailable(ServiceUnavailable):
     """The OpenID Connect issuer could not be reached or answered nonsense."""
 
     code = "identity_provider_unavailable"
+
+
+class PaymentsNotSetUp(ServiceUnavailable):
+    """No payment provider is configured: nothing can be paid for here (an operator's
+    credits still work). Retrying does not help until the operator sets one up."""
+
+    code = "payments_not_set_up"
+    should_retry = False
 
 
 class UpstreamsCoolingDown(ServiceUnavailable):

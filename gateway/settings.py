@@ -15,6 +15,7 @@ from typing import Any
 from gateway import config_values as v
 from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
+from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
@@ -79,7 +80,7 @@ class SigninSettings:
 
 @dataclass(frozen=True)
 class PaymentSettings:
-    provider: str = "local"  # stripe | local
+    provider: str = "none"  # stripe | local | none (nothing can be paid for)
     stripe_api_key: str = field(default="", repr=False)
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     stripe_api_base: str | None = None
@@ -336,6 +337,10 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
     for name in ("STRIPE_API_BASE", "LAGO_API_URL", "NOTIFY_WEBHOOK_URL"):
         raw = str(get(name, "") or "")
         urls[name] = v.url(name, raw, ("http", "https")) if raw else ""
+    egress = _egress(get)
+    for name, url in urls.items():
+        if url and (name != "STRIPE_API_BASE" or get("STRIPE_METER_EVENT_NAME", "")):
+            _egress_url(name, url, egress)
     smtp = str(get("SMTP_URL", "") or "")
     if smtp:
         v.url("SMTP_URL", smtp, ("smtp",))
@@ -361,19 +366,40 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         balance_low_micros=v.micros(
             "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
+        egress=egress,
     )
+
+
+def _egress(get: Callable[..., object]) -> EgressPolicy:
+    """EGRESS_ALLOW_HOSTS (host names and CIDR networks admitted on purpose, comma-separated)
+    and EGRESS_ALLOW_HTTP: what webhooks, alerts and exports may reach besides public https."""
+    try:
+        hosts, nets = parse_allow(str(get("EGRESS_ALLOW_HOSTS", "") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"EGRESS_ALLOW_HOSTS: {exc}") from exc
+    return EgressPolicy(hosts, nets, v.flag(get("EGRESS_ALLOW_HTTP", "0")))
+
+
+def _egress_url(name: str, url: str, egress: EgressPolicy) -> None:
+    """An operator's export or webhook URL obeys the customers' rules (its addresses are
+    checked again at each send)."""
+    try:
+        check_url(url, egress)
+    except EgressRefused as exc:
+        raise ConfigError(f"{name}: {url} {exc} (EGRESS_ALLOW_HOSTS admits a host)") from exc
 
 
 def _payments(get: Callable[..., object]) -> PaymentSettings:
     """PAYMENTS_PROVIDER defaults to stripe when a Stripe key and webhook secret are set, else
-    to local (a key alone may be there only for usage exports)."""
+    to none (a key alone may be there only for usage exports): the local provider, which
+    pays without money, runs only when named."""
     key = str(get("STRIPE_API_KEY", ""))
     secrets = tuple(
         s.strip() for s in str(get("STRIPE_WEBHOOK_SECRET", "")).split(",") if s.strip()
     )
-    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "local"))
-    if provider not in ("stripe", "local"):
-        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe or local, got {provider!r}")
+    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "none"))
+    if provider not in ("stripe", "local", "none"):
+        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe, local or none, got {provider!r}")
     if provider == "stripe" and (key.strip().lower() in PLACEHOLDERS or not secrets):
         raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
     if len(secrets) > 2:

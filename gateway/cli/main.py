@@ -17,6 +17,7 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
+from gateway import config_values
 from gateway.cli import (
     admin_cmd,
     billing_cmd,
@@ -26,6 +27,7 @@ from gateway.cli import (
     prices_cmd,
     settler_cmd,
 )
+from gateway.cli.dev_guard import DEV_ADMIN_KEY, admitted, refusal
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
@@ -184,16 +186,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEV_ADMIN_KEY = "dev-admin-key-change-me-in-production"
-
-
 def _dev_env(env: dict[str, str]) -> dict[str, str]:
+    """`meterway dev` names the development-only components it runs itself."""
     defaults = {
         "ADMIN_API_KEY": DEV_ADMIN_KEY,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
         "LISTEN_ADDR": "127.0.0.1:8080",
+        "PAYMENTS_PROVIDER": "local",
     }
     return {**defaults, **env}
+
+
+def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None) -> str | None:
+    """A development-only component `serve` was not told to run, as one line (else None);
+    the admitted ones are logged as warnings."""
+    gw = config_values.read_toml(config).get("gateway", {})
+
+    def explicit(name: str) -> str | None:
+        raw = env.get(name, gw.get(name.lower()) if isinstance(gw, dict) else None)
+        return None if raw is None else str(raw)
+
+    line = refusal(settings, explicit)
+    if line is None:
+        for running in admitted(settings):
+            logging.getLogger("meterway").warning("development-only: %s", running)
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,12 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        if settings.admin_api_key == DEV_ADMIN_KEY:
-            print(
-                "meterway: configuration error: ADMIN_API_KEY is `meterway dev`'s fixed key; "
-                "`serve` needs a secret of your own",
-                file=sys.stderr,
-            )
+        if refused := _serve_refusal(settings, env, args.config):
+            print(f"meterway: configuration error: {refused}", file=sys.stderr)
             return 2
         if (args.migrate or settings.migrate_on_start) and not uvloop.run(
             _migrate_before_serving(settings)

@@ -14,11 +14,13 @@ from aiohttp import web
 
 from billing.alerts import UserAlert, new_alert_id
 from billing.money import MAX_EXACT
-from gateway.appkeys import ACCOUNT_ALERTS
+from gateway.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.bodies import SPACE
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
 from gateway.llm.calls import parse_json
+from gateway.outbound.egress import checked_url
+from gateway.outbound.egress_rules import EgressRefused
 from gateway.stores.records import Row
 
 KINDS = ("balance_below", "spend_above")
@@ -99,11 +101,22 @@ async def create_for(request: web.Request, account_id: str, body: object) -> dic
     """The API's and the dashboard's one way to add an alert; the answer carries the
     webhook's secret, shown once."""
     alert, email, url = alert_of_body(body)
+    if url is not None:
+        await _reachable(request, url)
     alerts = request.config_dict[ACCOUNT_ALERTS]
     if len(await alerts.of_account(account_id)) >= MAX_ALERTS:
         raise InvalidRequest(f"An account has at most {MAX_ALERTS} alerts.")
     row, secret = await alerts.create(account_id, alert, email, url)
     return alert_json(row) | ({"webhook_secret": secret} if secret else {})
+
+
+async def _reachable(request: web.Request, url: str) -> None:
+    """A webhook the gateway may send to (outbound/egress.py): https, and every address its
+    host resolves to on the public internet, unless the operator admitted it."""
+    try:
+        await checked_url(url, request.config_dict[SETTINGS].outbound.egress)
+    except EgressRefused as exc:
+        raise InvalidRequest(f"'webhook_url' {exc}.", param="webhook_url") from exc
 
 
 async def delete_for(request: web.Request, account_id: str, alert_id: str) -> None:

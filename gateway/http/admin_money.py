@@ -18,10 +18,11 @@ from billing.payments import PaymentRuleError
 from gateway.appkeys import LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import bodies
+from gateway.http.billing import not_set_up
 from gateway.http.credit_grants import live_grant
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
-from gateway.services.payments_port import ProviderUnavailable
+from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 from gateway.services.refunds import refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
@@ -118,6 +119,8 @@ async def refund_account(
         raise InvalidRequest(str(exc), param="amount_micros") from exc
     except DuplicateCredit as exc:
         raise _conflict(exc, -amount, "refund") from exc
+    except NotConfigured as exc:
+        raise not_set_up() from exc
     except ProviderUnavailable as exc:
         raise PaymentProviderError(
             "The payment provider did not refund it; nothing was booked.", retry_after_s=5

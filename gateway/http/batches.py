@@ -20,7 +20,7 @@ from gateway.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.provider_answers import read_answer, refused
+from gateway.http.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.uploads import form_body, read_upload
 from gateway.llm.batch_input import BatchInput, read_batch_input
 from gateway.llm.calls import parse_json
@@ -51,6 +51,7 @@ def _answer(
                 f"The provider answered {status}.", extra={"upstream_status": status}
             )
         headers = provider_error_headers(headers, upstream)
+        raw = scrubbed_error(request, raw)
     kind = upstream.get("content-type") or "application/json"
     return web.Response(status=status, body=raw, headers={**headers, "content-type": kind})
 

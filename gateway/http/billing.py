@@ -13,7 +13,7 @@ from aiohttp import web
 
 from billing.payments import PaymentRuleError, for_sale
 from gateway.appkeys import PAYMENTS, PLANS
-from gateway.errors import InvalidRequest, PaymentProviderError
+from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
 from gateway.http.principal import (
     BILLING_READ,
     BILLING_SETUP,
@@ -22,7 +22,7 @@ from gateway.http.principal import (
 )
 from gateway.http.return_to import absolute, return_url
 from gateway.llm.calls import parse_json
-from gateway.services.payments_port import ProviderUnavailable
+from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 
 PREFIX = "/v1/account/billing"
 
@@ -35,11 +35,18 @@ async def payment_errors(request: web.Request, handler: Any) -> web.StreamRespon
         return response
     except PaymentRuleError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from exc
+    except NotConfigured as exc:
+        raise not_set_up() from exc
     except ProviderUnavailable as exc:
         raise PaymentProviderError(
             "The payment provider did not answer; nothing was charged.",
             retry_after_s=5,
         ) from exc
+
+
+def not_set_up() -> PaymentsNotSetUp:
+    """The one answer of every paying action while no payment provider is configured."""
+    return PaymentsNotSetUp("Payments are not set up on this gateway; ask its operator for credit.")
 
 
 def _account(request: web.Request, scope: str = BILLING_SETUP) -> str:

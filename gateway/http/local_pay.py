@@ -33,7 +33,7 @@ STYLE = "body{font-family:sans-serif;max-width:36em;margin:3em auto}button{margi
 def _local(request: web.Request) -> LocalProvider:
     provider = request.config_dict.get(LOCAL_PROVIDER)
     if provider is None:
-        raise NotFound("The local payments provider is not in use (PAYMENTS_PROVIDER=stripe).")
+        raise NotFound("The local payments provider is not in use here.")
     return provider
 
 

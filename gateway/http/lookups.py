@@ -19,6 +19,7 @@ from gateway.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.errors import MeterwayError, ModelNotFound
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.provider_answers import scrubbed_error
 from gateway.llm import endpoints
 from gateway.llm.calls import model_for, parse_json
 from gateway.llm.endpoint import Endpoint
@@ -73,6 +74,7 @@ async def _count(request: web.Request, endpoint: Endpoint) -> web.Response:
     if status == 200 or status in PROVIDER_ERRORS:
         if status != 200:
             headers = provider_error_headers(headers, upstream_headers)
+            answer = scrubbed_error(request, answer)
         headers["x-meterway-token-count"] = "provider"
         return web.Response(
             status=status, body=answer, content_type="application/json", headers=headers

@@ -1,11 +1,15 @@
 """Reading a provider's answer as a hostile provider could write it.
 
 A 3xx is never followed (the operator's key would go with it): 502. Error bodies are read up
-to a cap and scrubbed of credentials and org/project ids before a client sees them. A JSON
+to a cap and scrubbed (llm/scrub.py's `for_client`) of credentials, org/project ids, echoed
+headers, secret-named query values and URLs on internal hosts or the operator's upstreams
+before a client sees them. A JSON
 answer is read up to MAX_UPSTREAM_BODY_BYTES, with UPSTREAM_IDLE_TIMEOUT_S between chunks.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -15,7 +19,7 @@ from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
 from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
 from gateway.llm.http1 import Answer
-from gateway.llm.scrub import scrub
+from gateway.llm.scrub import for_client
 from gateway.settings import Settings
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
@@ -24,7 +28,14 @@ MAX_ERROR_BODY_BYTES = 16 * 1024
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [p.api_key for p in settings.providers.values()] + [settings.admin_api_key]
+    keys = [p.api_key for p in settings.providers.values()]
+    tokens = [p.entra_token for p in settings.providers.values() if p.entra_token]
+    return keys + tokens + [settings.admin_api_key]
+
+
+def upstream_hosts(settings: Settings) -> set[str]:
+    """The operator's upstreams' hosts: a client never learns where they live."""
+    return {urlsplit(p.base_url).hostname or "" for p in settings.providers.values()} - {""}
 
 
 async def error_text(request: web.Request, resp: Answer) -> str:
@@ -36,7 +47,16 @@ async def error_text(request: web.Request, resp: Answer) -> str:
         raw = exc.head
     except UPSTREAM_FAILURES:
         raw = b""
-    return scrub(raw.decode("utf-8", "replace"), _secrets(settings))
+    text = raw.decode("utf-8", "replace")
+    return for_client(text, _secrets(settings), upstream_hosts(settings))
+
+
+def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
+    """An error body read whole by another route (responses, batches, token counts), as
+    `error_text` would pass it to a client."""
+    settings = request.config_dict[SETTINGS]
+    text = raw[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace")
+    return for_client(text, _secrets(settings), upstream_hosts(settings)).encode()
 
 
 def upstream_failure(status: int, text: str) -> MeterwayError:

@@ -17,6 +17,7 @@ from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
+from gateway.http.provider_answers import scrubbed_error
 from gateway.stores.records import OwnedResponse
 
 CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
@@ -53,6 +54,7 @@ async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.R
                 f"The provider answered {status}.", extra={"upstream_status": status}
             )
         headers = provider_error_headers(headers, upstream_headers)
+        raw = scrubbed_error(request, raw)
     elif suffix in ("", "/cancel"):
         cost = await book.observe(rec, _json(raw))
         if cost is not None:

@@ -19,11 +19,12 @@ from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http.account_alerts import alerts_of, create_for, delete_for
+from gateway.http.billing import not_set_up
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
-from gateway.services.payments_port import ProviderUnavailable
+from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 # The button of each next step (billing.next_step.decide); its words and link are the step's.
@@ -180,6 +181,9 @@ async def act(request: web.Request) -> web.Response:
         target = await _act(request, action, form)
     except PaymentRuleError as exc:
         return await page(request, status=400, error=str(exc))
+    except NotConfigured:
+        refused = not_set_up()
+        return await page(request, status=refused.status, error=refused.message)
     except MeterwayError as exc:
         return await page(request, status=exc.status, error=exc.message)
     raise web.HTTPSeeOther(target)
