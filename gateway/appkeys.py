@@ -28,11 +28,13 @@ from gateway.settings import Settings
 from gateway.stores.connect import Stores
 from gateway.stores.ports import (
     AccountAlertsPort,
+    AuditLogPort,
     DirectoryPort,
     EndUserBudgetsPort,
     ExportLedgerPort,
     GrantsPort,
     HotStorePort,
+    IdempotencyPort,
     LedgerPort,
     MembersPort,
     MeteringLedgerPort,
@@ -86,6 +88,8 @@ GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
 STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
+IDEMPOTENCY: web.AppKey[IdempotencyPort] = web.AppKey("idempotency")
+AUDIT: web.AppKey[AuditLogPort] = web.AppKey("audit")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")

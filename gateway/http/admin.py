@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import (
     admin_directory,
@@ -34,6 +34,7 @@ from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
+from gateway.services.idempotency import idempotent, plan_use
 from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
@@ -143,8 +144,14 @@ async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any])
     billing_ready = body.get("billing_ready", row["billing_ready"])
     if not isinstance(billing_ready, bool):
         raise InvalidRequest("'billing_ready' must be a boolean.", param="billing_ready")
+    idem = bodies.text_field(body, "idempotency_key", required=False)
     ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
-    await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
+    if idem is None:
+        await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
+        return
+    use = plan_use(row["id"], plan.name, body.get("mode"), body.get("billing_ready"))
+    async with idempotent(request.config_dict[IDEMPOTENCY], row["id"], str(idem), use):
+        await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
 
 
 async def set_plan(request: web.Request) -> web.Response:
