@@ -17,7 +17,7 @@ from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
-from gateway.http import bodies
+from gateway.http import audited, bodies
 from gateway.http.credit_grants import live_grant
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
@@ -35,6 +35,17 @@ def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
         f" ({exc.first_micros} micros); this request asks for {_usd(amount)} ({amount} micros).",
         param="idempotency_key",
     )
+
+
+def _entry(answer: dict[str, Any], reason: str | None, grant: GrantSpec | None) -> dict[str, Any]:
+    """A credit or adjustment as its audit record keeps it: the entry, its reason and grant."""
+    kept = {k: answer[k] for k in ("entry_id", "amount_micros", "balance_micros")}
+    spec = (
+        None
+        if grant is None
+        else {"kind": grant.kind, "expires_at": grant.expires_at, "priority": grant.priority}
+    )
+    return kept | {"reason": reason, "grant": spec}
 
 
 def _answer(account_id: str, amount: int, posted: Posted) -> dict[str, Any]:
@@ -75,7 +86,18 @@ async def credit_account(
             )
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "credit") from exc
-    return _answer(account_id, amount, posted), posted.created
+    answer = _answer(account_id, amount, posted)
+    if posted.created:
+        await audited.record(
+            request,
+            "credit.create",
+            "ledger_entry",
+            str(posted.entry_id),
+            account_id,
+            None,
+            _entry(answer, reason, grant),
+        )
+    return answer, posted.created
 
 
 async def adjust_account(
@@ -93,7 +115,18 @@ async def adjust_account(
     app, use = request.config_dict, adjustment_use(account_id, amount, reason.strip())
     async with idempotent(app[IDEMPOTENCY], account_id, idem, use):
         posted = await _adjust(request, account_id, amount, idem, reason.strip())
-    return _answer(account_id, amount, posted), posted.created
+    answer = _answer(account_id, amount, posted)
+    if posted.created:
+        await audited.record(
+            request,
+            "adjustment.create",
+            "ledger_entry",
+            str(posted.entry_id),
+            account_id,
+            None,
+            _entry(answer, reason.strip(), None),
+        )
+    return answer, posted.created
 
 
 async def _adjust(
@@ -125,6 +158,8 @@ async def refund_account(
     async with idempotent(request.config_dict[IDEMPOTENCY], account_id, idem, use):
         done = await _refund(payments, account_id, payment_id, amount, idem)
     answer = {"id": done.id, "payment_id": payment_id, "amount_micros": amount}
+    if done.created:
+        await audited.record(request, "refund.create", "refund", done.id, account_id, None, answer)
     return answer | {"idempotent_replay": not done.created}, done.created
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
-from gateway.http import bodies
+from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.llm.calls import parse_json
 from gateway.services.idempotency import idempotent, revocation_use
@@ -104,9 +104,14 @@ async def _revoke(
 ) -> tuple[dict[str, Any], bool]:
     app = request.config_dict
     grant = await grant_on(request, account_id, raw_id)
-    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
+    now = await _clock(app[STORE])
+    revoked = await app[GRANTS].revoke(grant["id"], now)
     assert revoked is not None  # it was there a moment ago; grants are never deleted
-    return grant_json(revoked, await _clock(app[STORE])), grant["revoked_at"] is None
+    before, after = grant_json(grant, now), grant_json(revoked, now)
+    await audited.record(
+        request, "grant.revoke", "credit_grant", str(grant["id"]), account_id, before, after
+    )
+    return after, grant["revoked_at"] is None
 
 
 async def admin_list(request: web.Request) -> web.Response:

@@ -117,7 +117,7 @@ async def oidc_callback(request: web.Request) -> web.Response:
     identity = await client.identity(code, attempt)
     members, directory = request.config_dict[MEMBERS], request.config_dict[DIRECTORY]
     member = await member_for(identity, members, directory)
-    raise _enter(request, await start_member_session(request, member))
+    raise _enter(request, await start_member_session(request, member, "oidc"))
 
 
 async def _account_name(request: web.Request, member: Row) -> str:
@@ -164,7 +164,7 @@ async def link_signin(request: web.Request) -> web.Response:
     member = await request.config_dict[MEMBERS].get(str(ticket["member_id"]))
     if member is None:
         raise SigninFailed("This address is no longer a member of the account.")
-    raise _enter(request, await start_member_session(request, member))
+    raise _enter(request, await start_member_session(request, member, "e-mailed link"))
 
 
 def add_routes(dash: web.Application) -> None:
