@@ -20,7 +20,7 @@ from aiohttp import web
 from billing.roles import AUDIT_READ
 from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
-from gateway.http.principal import principal
+from gateway.http.principal import Principal, principal
 from gateway.http.reports import query_text
 from gateway.stores.records import AuditQuery, Row
 
@@ -137,16 +137,16 @@ async def respond(request: web.Request, account_id: str | None) -> web.Response:
     return response
 
 
-def owner_account(request: web.Request) -> str:
+def owner_account(who: Principal) -> str:
     """The caller's account, for its owner: `audit:read` held by a person, never a key."""
-    who = principal(request)
-    if who.key is not None or AUDIT_READ not in who.scopes:
-        raise PermissionDenied(f"Only the organization's owner reads its audit log ({AUDIT_READ}).")
+    who.require(AUDIT_READ)
+    if who.key is not None:
+        raise PermissionDenied(f"An API key never reads the audit log ('{AUDIT_READ}').")
     return who.account_id
 
 
 async def account_audit(request: web.Request) -> web.Response:
-    return await respond(request, owner_account(request))
+    return await respond(request, owner_account(principal(request)))
 
 
 async def admin_audit(request: web.Request) -> web.Response:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.stores.errors import StoreError
+from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import call, token
 from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.identity import ROLE_CLAIM_ENV
 
 HOUR = [{"window": "hour", "metric": "requests", "limit": 5}]
@@ -210,3 +213,25 @@ async def test_pages_and_exports(gw: Gateway) -> None:
         text = await r.text()
     assert r.status == 200 and text.startswith("id,occurred_at,account_id,actor_kind")
     assert text.count("account.markup") == 3
+
+
+async def test_the_dashboard_and_the_cli_show_the_records(gw: Gateway, tmp_path: Path) -> None:
+    org = await tenant(gw)
+    await gw.admin("PUT", f"/admin/v1/accounts/{org.account_id}/markup", {"markup_bps": 700})
+    cookies = await operator_cookies(gw)
+    url = f"{gw.url}/dashboard/operators/audit?account_id={org.account_id}"
+    async with gw.http.get(url, cookies=cookies) as r:
+        html = await r.text()
+    assert r.status == 200 and "account.markup" in html and "700" in html, html
+    login(tmp_path, ADMIN_KEY, "admin-key")
+    run = await meterway(gw, tmp_path, "admin", "audit", "--account-id", org.account_id)
+    assert run.code == 0, run
+    assert "account.markup" in run.out and "by operator admin key (admin key)" in run.out
+    run = await meterway(gw, tmp_path, "admin", "audit", "--account-id", org.account_id, "--csv")
+    assert run.code == 0 and run.out.startswith("id,occurred_at"), run
+    login(tmp_path, token(org.account_id, "owner"))
+    run = await meterway(gw, tmp_path, "audit", "--action", "account.markup")
+    assert run.code == 0 and "account.markup" in run.out, run
+    login(tmp_path, token(org.account_id, "admin"))
+    run = await meterway(gw, tmp_path, "audit")
+    assert run.code != 0 and "audit:read" in run.err, run
