@@ -73,7 +73,7 @@ async def credit_account(
     app = request.config_dict
     try:
         async with idempotent(
-            app[IDEMPOTENCY], account_id, idem, credit_use(account_id, amount, reason, grant)
+            app[IDEMPOTENCY], account_id, idem, credit_use(account_id, amount, grant)
         ):
             posted = await post_credit(
                 app[LEDGER],
@@ -112,7 +112,7 @@ async def adjust_account(
         )
     if not reason.strip():
         raise InvalidRequest("An adjustment needs a 'reason'.", param="reason")
-    app, use = request.config_dict, adjustment_use(account_id, amount, reason.strip())
+    app, use = request.config_dict, adjustment_use(account_id, amount)
     async with idempotent(app[IDEMPOTENCY], account_id, idem, use):
         posted = await _adjust(request, account_id, amount, idem, reason.strip())
     answer = _answer(account_id, amount, posted)

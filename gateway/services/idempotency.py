@@ -78,18 +78,20 @@ async def idempotent(
 # changes what it does), and its summary.
 
 
-def credit_use(account_id: str, amount: int, reason: str | None, grant: Any) -> FirstUse:
-    """A credit (funding `grant`, a GrantSpec or None for a plain paid one)."""
+def credit_use(account_id: str, amount: int, grant: Any) -> FirstUse:
+    """A credit (funding `grant`, a GrantSpec or None for a plain paid one). Its reason is a
+    note, not what it does: an old copy of a form resent without it is still a replay."""
     spec = None
     if grant is not None:
         expires = grant.expires_at.astimezone(UTC).isoformat() if grant.expires_at else None
         spec = {"kind": grant.kind, "expires_at": expires, "priority": grant.priority}
-    request = {"account_id": account_id, "amount_micros": amount, "reason": reason, "grant": spec}
+    request = {"account_id": account_id, "amount_micros": amount, "grant": spec}
     return first_use("credit", request, f"a credit of {money(amount)} to {account_id}")
 
 
-def adjustment_use(account_id: str, amount: int, reason: str) -> FirstUse:
-    request = {"account_id": account_id, "amount_micros": amount, "reason": reason}
+def adjustment_use(account_id: str, amount: int) -> FirstUse:
+    """An adjustment; its reason is a note, as a credit's is."""
+    request = {"account_id": account_id, "amount_micros": amount}
     return first_use("adjustment", request, f"an adjustment of {money(amount)} to {account_id}")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from gateway.appkeys import DASHBOARD_SESSIONS
+from gateway.http.dashboard.session import COOKIE, digest
 from gateway.stores.errors import StoreError
 from tests.e2e.test_cli_billing import login, meterway
 from tests.e2e.test_idempotency_keys import operator_cookies
@@ -235,3 +237,28 @@ async def test_the_dashboard_and_the_cli_show_the_records(gw: Gateway, tmp_path:
     login(tmp_path, token(org.account_id, "admin"))
     run = await meterway(gw, tmp_path, "audit")
     assert run.code != 0 and "audit:read" in run.err, run
+
+
+async def test_a_dashboard_change_names_the_member_and_their_sign_in(gw: Gateway) -> None:
+    org = await tenant(gw)
+    email = f"owner-{secrets.token_hex(3)}@example.com"
+    path = f"/admin/v1/accounts/{org.account_id}/members"
+    _, member = await gw.admin("POST", path, {"email": email, "role": "owner"})
+    cookie = secrets.token_urlsafe(32)
+    record = {"kind": "member", "member_id": member["id"], "account_id": org.account_id,
+              "label": email, "csrf": "x", "operator": False}  # fmt: skip
+    record["signin"] = "e-mailed link"  # as start_member_session writes it
+    await gw.app[DASHBOARD_SESSIONS].create(digest(cookie), record, 3600)
+    since = await last_id(gw)
+    form = {"csrf": "x", "name": "from-the-dashboard"}
+    async with gw.http.post(
+        gw.url + "/dashboard/keys", data=form, cookies={COOKIE: cookie}, allow_redirects=False
+    ) as r:
+        assert r.status == 200, await r.text()
+    rec = await one_record(gw, since, "key.create")
+    assert (rec["actor_kind"], rec["actor_id"]) == ("member", member["id"])
+    assert rec["actor_via"] == "dashboard session (e-mailed link)"
+    assert rec["after"]["name"] == "from-the-dashboard" and rec["account_id"] == org.account_id
+    async with gw.http.get(gw.url + "/dashboard/audit", cookies={COOKIE: cookie}) as r:
+        html = await r.text()
+    assert r.status == 200 and "key.create" in html and "e-mailed link" in html, html
