@@ -225,6 +225,9 @@ async def test_the_dashboard_and_the_cli_show_the_records(gw: Gateway, tmp_path:
     async with gw.http.get(url, cookies=cookies) as r:
         html = await r.text()
     assert r.status == 200 and "account.markup" in html and "700" in html, html
+    async with gw.http.get(url + "&format=csv", cookies=cookies) as r:
+        text = await r.text()
+    assert r.status == 200 and text.startswith("id,occurred_at") and "account.markup" in text
     login(tmp_path, ADMIN_KEY, "admin-key")
     run = await meterway(gw, tmp_path, "admin", "audit", "--account-id", org.account_id)
     assert run.code == 0, run

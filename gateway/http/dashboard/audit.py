@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.audit_log import audit_page, audit_query, owner_account
+from gateway.http.audit_log import audit_page, audit_query, owner_account, respond
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
@@ -15,6 +15,9 @@ from gateway.http.reports import query_text
 
 
 async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:
+    """The page, or with `format=csv|jsonl` the API's own export of the filtered records."""
+    if request.query.get("format", "json") != "json":
+        return await respond(request, account_id)
     page = await audit_page(request, audit_query(request, account_id))
     return render(
         request,
@@ -22,7 +25,7 @@ async def _render(request: web.Request, account_id: str | None, nav: str) -> web
         title="Audit log",
         nav=nav,
         page=page,
-        filters={k: v for k, v in request.query.items() if k != "before"},
+        filters={k: v for k, v in request.query.items() if k not in ("before", "format")},
         operator_view=nav == "operators",
     )
 
