@@ -14,7 +14,7 @@ from gateway.http.dashboard.session import COOKIE, digest
 from tests.billing_client import biller, credits
 from tests.factories import balance, ledger, tenant
 from tests.harness import ADMIN_KEY, Gateway
-from tests.metering_client import service
+from tests.metering_client import event, service
 
 
 def refused(status: int, body: Any, key: str, first: str) -> None:
@@ -185,3 +185,19 @@ async def test_a_metering_key_reused_for_another_meter_or_more_is_refused(gw: Ga
         refused(status, err, "m1", "an authorization of 10 gpu_seconds")
     status, again = await svc.authorize(**asked, idempotency_key="m1")
     assert status == 200 and again["idempotent_replay"] and again["id"] == first["id"]
+
+
+async def test_a_metered_event_key_reused_for_another_quantity_is_refused(gw: Gateway) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    svc = await service(gw, "api_calls")
+    status, first = await svc.events([event(t.account_id, "api_calls", 3, "e1")])
+    assert status == 200 and first["data"][0]["status"] == "debited", first
+    status, again = await svc.events([event(t.account_id, "api_calls", 3, "e1")])
+    assert again["data"][0]["status"] == "duplicate", again
+    status, other = await svc.events([event(t.account_id, "api_calls", 4, "e1")])
+    result = other["data"][0]
+    assert (result["status"], result["error"]["code"]) == ("refused", "conflict"), other
+    assert "3 units" in result["error"]["message"] and "4" in result["error"]["message"]
+    await gw.settle_all()
+    debits = [r for r in await ledger(gw, t.account_id) if r["kind"] == "debit"]
+    assert [r["quantity"] for r in debits] == [3]
