@@ -42,6 +42,7 @@ ACTIONS = (
     "grant.revoke",
     "refund.create",
     "payment.auto_topup",
+    "payment.method",
     "payment.setup",
     "payment.subscription",
     "payment.subscription_cancel",
@@ -116,3 +117,12 @@ def build(actor: Actor, event: AuditEvent, origin: Origin) -> AuditRecord:
 async def record(port: AuditLogPort, actor: Actor, event: AuditEvent, origin: Origin) -> int:
     """Append the record of one change; its id."""
     return await port.append(build(actor, event, origin))
+
+
+async def record_system(
+    port: AuditLogPort | None, via: str, event: AuditEvent, request_id: str | None = None
+) -> None:
+    """Append the record of a change no person asked for in a request: a payment provider's
+    event (`via` the provider) or a time-driven one (`via` "grace"); nothing without a log."""
+    if port is not None:
+        await record(port, Actor("system", "payments", via), event, Origin(request_id))

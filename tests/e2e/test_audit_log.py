@@ -17,6 +17,7 @@ import pytest
 from gateway.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.stores.errors import StoreError
+from tests.billing_client import biller
 from tests.e2e.test_cli_billing import login, meterway
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import call, token
@@ -265,3 +266,18 @@ async def test_a_dashboard_change_names_the_member_and_their_sign_in(gw: Gateway
     async with gw.http.get(gw.url + "/dashboard/audit", cookies={COOKIE: cookie}) as r:
         html = await r.text()
     assert r.status == 200 and "key.create" in html and "e-mailed link" in html, html
+
+
+async def test_changes_a_payment_provider_makes_are_recorded_as_the_system(gw: Gateway) -> None:
+    b = await biller(gw)
+    since = await last_id(gw)
+    await b.topup(2_000_000)
+    records_now = [r for r in await records(gw, b.t.account_id) if r["id"] > since]
+    credits = [r for r in records_now if r["action"] == "credit.create"]
+    assert len(credits) == 1, records_now
+    assert (credits[0]["actor_kind"], credits[0]["actor_id"]) == ("system", "payments")
+    assert credits[0]["after"]["amount_micros"] == 2_000_000
+    since = await last_id(gw)
+    await b.save_card()
+    methods = [r for r in await records(gw, b.t.account_id) if r["id"] > since]
+    assert [r["action"] for r in methods].count("payment.method") == 1, methods
