@@ -22,6 +22,7 @@ from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     ACCOUNT_ALERTS,
+    AUDIT,
     AUTO_TOPUPS,
     BATCH_BOOK,
     BUDGETS,
@@ -31,6 +32,7 @@ from gateway.appkeys import (
     DIRECTORY,
     EXPORTS,
     GRANTS,
+    IDEMPOTENCY,
     JWT,
     KEYS,
     LEDGER,
@@ -194,6 +196,8 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[STATEMENTS] = stores.statements()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
+    app[IDEMPOTENCY] = stores.idempotency()
+    app[AUDIT] = stores.audit_log()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:

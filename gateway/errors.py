@@ -10,7 +10,8 @@
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
-    │   └── RequestInFlight    409 duplicate_request
+    │   ├── RequestInFlight    409 duplicate_request
+    │   └── IdempotencyConflict 409 conflict (a key reused for another operation or body)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
@@ -236,6 +237,20 @@ class RequestTimeout(MeterwayError):
 
 class RequestInFlight(Conflict):
     code = "duplicate_request"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key already used for another operation or body: the message names the
+    key and its first use, `extra` carries both (`idempotency_key`, `first_use`)."""
+
+    def __init__(self, key: str, first: str, this: str) -> None:
+        super().__init__(
+            f"This idempotency_key ('{key}') was already used for {first};"
+            f" this request asks for {this}. Use a new key for a new operation.",
+            param="idempotency_key",
+            extra={"idempotency_key": key, "first_use": first},
+            should_retry=False,
+        )
 
 
 class UpstreamUnreachable(UpstreamError):

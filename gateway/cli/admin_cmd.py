@@ -14,7 +14,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import usd
-from gateway.cli import statement_cmd
+from gateway.cli import audit_cmd, statement_cmd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 from gateway.stores.records import USAGE_KINDS, GroupBy
 
@@ -302,6 +302,9 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "statement", statement_cmd.admin_statement, "an account's statement")
     p.add_argument("account_id")
     statement_cmd.add_arguments(p)
+    p = _command(commands, "audit", audit_cmd.admin_audit, "the audit log (every account's)")
+    p.add_argument("--account-id", dest="account_id", help="only this account's records")
+    audit_cmd.add_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from billing.pricing import PricingError, load_pricing
 from gateway import config_values
 from gateway.cli import (
     admin_cmd,
+    audit_cmd,
     billing_cmd,
     export_cmd,
     ledger_cmd,
@@ -146,6 +147,7 @@ COMMANDS: dict[str, Command] = {
 CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "billing": billing_cmd.main,
     "admin": admin_cmd.main,
+    "audit": audit_cmd.main,
 }
 
 
@@ -179,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--repair", action="store_true")
     billing_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
+    audit_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)
     ledger_cmd.add_parser(sub)

@@ -19,6 +19,8 @@ from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import (
     account_alerts,
     account_members,
+    audit_log,
+    audited,
     bodies,
     credit_grants,
     end_user_budgets,
@@ -35,7 +37,7 @@ from gateway.http.principal import (
     require,
 )
 from gateway.http.reports import ledger_response, usage_response
-from gateway.http.serialize import account_json, entry_json, key_use_json
+from gateway.http.serialize import account_json, entry_json, key_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (
     grant_of_key,
@@ -136,6 +138,9 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
         await app[MEMBERS].own_key(issued.key_id, who.member_id)
         await _member_team(request, who.member_id, issued.key_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
+    await audited.record(
+        request, "key.create", "key", row["id"], who.account_id, None, key_json(row)
+    )
     return {**key_use_json(row), "key": issued.secret}
 
 
@@ -158,9 +163,18 @@ async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
 async def delete_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
     row = await own_key(request, who, request.match_info["key_id"])
-    app = request.config_dict
-    await revoke_key(app[LEDGER], app[STORE], row)
+    await revoke_key_for(request, row)
     return web.json_response({"id": row["id"], "object": "api_key", "deleted": True})
+
+
+async def revoke_key_for(request: web.Request, row: Row) -> None:
+    """Revoke one of the caller's keys (the API and the dashboard)."""
+    app = request.config_dict
+    revoked = await revoke_key(app[LEDGER], app[STORE], row)
+    after = key_json(revoked) if revoked is not None else None
+    await audited.record(
+        request, "key.revoke", "key", row["id"], row["account_id"], key_json(row), after
+    )
 
 
 async def _check_rotation(request: web.Request, who: Principal, row: Row) -> None:
@@ -203,6 +217,9 @@ async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int)
     await _same_team(request, row["id"], issued.key_id)
     new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
+    await audited.record(
+        request, "key.rotate", "key", row["id"], row["account_id"], key_json(row), key_json(new_row)
+    )
     return {**key_use_json(new_row), "key": issued.secret, "previous": key_use_json(old_row)}
 
 
@@ -231,7 +248,11 @@ async def set_quotas_for(
     except GrantTooWide as exc:
         raise _denied(exc) from exc
     await set_key_quotas(app[LEDGER], app[STORE], row, quotas)
-    return key_use_json(bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key."))
+    now = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
+    await audited.record(
+        request, "key.quotas", "key", row["id"], row["account_id"], key_json(row), key_json(now)
+    )
+    return key_use_json(now)
 
 
 async def put_quotas(request: web.Request) -> web.Response:
@@ -283,6 +304,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/ledger", ledger)
     r.add_get("/requests/{request_id}", request_cost_of)
     credit_grants.add_account_routes(account)
+    audit_log.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
     account_alerts.add_routes(account)

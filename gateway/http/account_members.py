@@ -12,7 +12,7 @@ from aiohttp import web
 from billing.roles import ROLES, may_grant
 from gateway.appkeys import MEMBERS
 from gateway.errors import NotFound, PermissionDenied
-from gateway.http import bodies
+from gateway.http import audited, bodies
 from gateway.http.admin_directory import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.llm.calls import parse_json
@@ -62,8 +62,19 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
     wanted = role_field({"role": role}, "")
     _may(who, row["role"])
     _may(who, wanted)
-    updated = await request.config_dict[MEMBERS].set_role(row["id"], wanted)
-    return bodies.found(updated, "No such member.")
+    updated = bodies.found(
+        await request.config_dict[MEMBERS].set_role(row["id"], wanted), "No such member."
+    )
+    await audited.record(
+        request,
+        "member.role",
+        "member",
+        row["id"],
+        row["account_id"],
+        member_json(row),
+        member_json(updated),
+    )
+    return updated
 
 
 async def remove_for(request: web.Request, who: Principal, member_id: str) -> Row:
@@ -72,6 +83,9 @@ async def remove_for(request: web.Request, who: Principal, member_id: str) -> Ro
     row = await _member(request, who, member_id)
     _may(who, row["role"])
     await request.config_dict[MEMBERS].remove(who.account_id, row["id"])
+    await audited.record(
+        request, "member.remove", "member", row["id"], row["account_id"], member_json(row), None
+    )
     return row
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import (
     admin_directory,
@@ -22,18 +22,23 @@ from gateway.http import (
     admin_prices,
     admin_services,
     admin_system,
+    audit_log,
+    audited,
     bodies,
     credit_grants,
     end_user_budgets,
     statements,
     teams,
 )
+from gateway.http.audited import ACTOR
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
+from gateway.services.audit import Actor
 from gateway.services.auth import new_id
+from gateway.services.idempotency import idempotent, plan_use
 from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
@@ -49,7 +54,8 @@ async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
 
     The ADMIN_API_KEY, or a user token with the `admin` scope (http/operator.py)."""
     auth = request.headers.get("Authorization", "")
-    await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
+    op = await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
+    request[ACTOR] = Actor("operator", op.label, "jwt" if op.token else "admin key")
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -108,6 +114,9 @@ async def create_account(request: web.Request) -> web.Response:
         await ledger.create_account(account_id, name, plan.name, plan.mode)
     await admin_directory.apply_external_id(request, account_id, body)
     row = _found(await ledger.get_account(account_id), "No such account.")
+    await audited.record(
+        request, "account.create", "account", account_id, account_id, None, plan_of(row)
+    )
     return web.json_response(account_json(row, (0, 0)), status=201)
 
 
@@ -124,6 +133,11 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
     await admin_directory.apply_external_id(request, row["id"], body)
     row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
     return web.json_response(account_json(row, await app[STORE].balance(row["id"])))
+
+
+def plan_of(row: Row) -> dict[str, Any]:
+    """An account's plan as the audit log keeps it."""
+    return {"plan": row["plan"], "mode": row["mode"], "billing_ready": row["billing_ready"]}
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -143,8 +157,18 @@ async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any])
     billing_ready = body.get("billing_ready", row["billing_ready"])
     if not isinstance(billing_ready, bool):
         raise InvalidRequest("'billing_ready' must be a boolean.", param="billing_ready")
+    idem = bodies.text_field(body, "idempotency_key", required=False)
     ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
-    await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
+    if idem is None:
+        await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
+    else:
+        use = plan_use(row["id"], plan.name, body.get("mode"), body.get("billing_ready"))
+        async with idempotent(request.config_dict[IDEMPOTENCY], row["id"], str(idem), use):
+            await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
+    after = {"plan": plan.name, "mode": mode, "billing_ready": billing_ready}
+    await audited.record(
+        request, "account.plan", "account", row["id"], row["id"], plan_of(row), after
+    )
 
 
 async def set_plan(request: web.Request) -> web.Response:
@@ -167,6 +191,15 @@ async def set_markup(request: web.Request) -> web.Response:
         raise InvalidRequest(f"{exc}.", param="markup_bps") from exc
     app = request.config_dict
     await apply_markup(app[LEDGER], app[STORE], app[PLANS], row["id"], markup)
+    await audited.record(
+        request,
+        "account.markup",
+        "account",
+        row["id"],
+        row["id"],
+        {"markup_bps": row.get("markup_bps")},
+        {"markup_bps": markup},
+    )
     return await get_account(request)
 
 
@@ -190,6 +223,7 @@ async def create_key(request: web.Request) -> web.Response:
         request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
     )
     row = _found(await request.config_dict[LEDGER].get_key(issued.key_id), "No such key.")
+    await audited.record(request, "key.create", "key", row["id"], account_id, None, key_json(row))
     return web.json_response({**key_json(row), "key": issued.secret}, status=201)
 
 
@@ -201,16 +235,24 @@ async def _key_row(request: web.Request) -> Row:
 async def revoke_key(request: web.Request) -> web.Response:
     row = await _key_row(request)
     app = request.config_dict
-    revoked = await key_service.revoke_key(app[LEDGER], app[STORE], row)
-    return web.json_response(key_json(_found(revoked, "No such key.")))
+    revoked = _found(await key_service.revoke_key(app[LEDGER], app[STORE], row), "No such key.")
+    await audited.record(
+        request, "key.revoke", "key", row["id"], row["account_id"], key_json(row), key_json(revoked)
+    )
+    return web.json_response(key_json(revoked))
 
 
 async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = bodies.quotas_field(parse_json(await request.read()))
     app = request.config_dict
-    updated = await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas)
-    return web.json_response(key_json(_found(updated, "No such key.")))
+    updated = _found(
+        await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas), "No such key."
+    )
+    await audited.record(
+        request, "key.quotas", "key", row["id"], row["account_id"], key_json(row), key_json(updated)
+    )
+    return web.json_response(key_json(updated))
 
 
 async def key_usage(request: web.Request) -> web.Response:
@@ -262,6 +304,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
     credit_grants.add_admin_routes(admin)
+    audit_log.add_admin_routes(admin)
     statements.add_admin_routes(admin)
     admin_money.add_routes(admin)
     end_user_budgets.add_admin_routes(admin)

@@ -11,7 +11,7 @@ from aiohttp import web
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import bodies, invite_links
+from gateway.http import audited, bodies, invite_links
 from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
@@ -97,6 +97,9 @@ async def usage_report(request: web.Request) -> web.Response:
 async def revoke_user_tokens(request: web.Request) -> web.Response:
     subject = request.match_info["subject"]
     cutoff_ms = await request.config_dict[REVOCATIONS].revoke_subject(subject)
+    await audited.record(
+        request, "user.tokens_revoke", "user", subject, None, None, {"revoked_before_ms": cutoff_ms}
+    )
     return web.json_response(
         {"object": "token_revocation", "subject": subject, "revoked_before_ms": cutoff_ms}
     )
@@ -151,6 +154,9 @@ async def add_member(
         ) from exc
     url = invite_links.accept_url(request, secret)
     invite_links.mail_invitation(request, row, url)
+    await audited.record(
+        request, "member.invite", "member", row["id"], account_id, None, member_json(row)
+    )
     return {**row, "accept_url": url}
 
 
@@ -170,14 +176,27 @@ async def set_member_role(request: web.Request) -> web.Response:
     if row is None or row["account_id"] != account_id:
         raise NotFound("No such member.")
     updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
+    await audited.record(
+        request,
+        "member.role",
+        "member",
+        row["id"],
+        account_id,
+        member_json(row),
+        member_json(updated),
+    )
     return web.json_response(member_json(updated))
 
 
 async def remove_member(request: web.Request) -> web.Response:
     """Remove a member; their dashboard sessions end on their next page."""
-    account_id = await _account_id(request)
-    if not await request.config_dict[MEMBERS].remove(account_id, request.match_info["member_id"]):
+    account_id, members = await _account_id(request), request.config_dict[MEMBERS]
+    row = await members.get(request.match_info["member_id"])
+    if row is None or not await members.remove(account_id, row["id"]):
         raise NotFound("No such member.")
+    await audited.record(
+        request, "member.remove", "member", row["id"], account_id, member_json(row), None
+    )
     return web.json_response({"id": request.match_info["member_id"], "deleted": True})
 
 

@@ -1,9 +1,9 @@
 """Money an operator moves by hand: credits and adjustments, for the admin API and the
 dashboard's Operators pages alike.
 
-Each is posted once per idempotency key; a key reused for another amount is a 409 naming
-both amounts (as a metered settle names both quantities), so a client that mixed up its keys
-learns which request it collided with.
+Each is posted once per idempotency key (services/idempotency.py): a key reused for another
+operation or body is a 409 naming the key and its first use (a credit's amount and account),
+so a client that mixed up its keys learns which request it collided with.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ from aiohttp import web
 from billing.display import usd_exact as _usd
 from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
-from gateway.appkeys import LEDGER, PAYMENTS, STORE
+from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
-from gateway.http import bodies
+from gateway.http import audited, bodies
 from gateway.http.billing import not_set_up
 from gateway.http.credit_grants import live_grant
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
+from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
+from gateway.services.payments import Payments
 from gateway.services.payments_port import NotConfigured, ProviderUnavailable
-from gateway.services.refunds import refund_topup
+from gateway.services.refunds import Refunded, refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
 
@@ -34,6 +36,17 @@ def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
         f" ({exc.first_micros} micros); this request asks for {_usd(amount)} ({amount} micros).",
         param="idempotency_key",
     )
+
+
+def _entry(answer: dict[str, Any], reason: str | None, grant: GrantSpec | None) -> dict[str, Any]:
+    """A credit or adjustment as its audit record keeps it: the entry, its reason and grant."""
+    kept = {k: answer[k] for k in ("entry_id", "amount_micros", "balance_micros")}
+    spec = (
+        None
+        if grant is None
+        else {"kind": grant.kind, "expires_at": grant.expires_at, "priority": grant.priority}
+    )
+    return kept | {"reason": reason, "grant": spec}
 
 
 def _answer(account_id: str, amount: int, posted: Posted) -> dict[str, Any]:
@@ -60,18 +73,32 @@ async def credit_account(
         raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
     app = request.config_dict
     try:
-        posted = await post_credit(
-            app[LEDGER],
-            app[STORE],
-            account_id,
-            amount,
-            idem,
-            reason or "operator credit",
-            grant=await live_grant(app[STORE], grant),
-        )
+        async with idempotent(
+            app[IDEMPOTENCY], account_id, idem, credit_use(account_id, amount, grant)
+        ):
+            posted = await post_credit(
+                app[LEDGER],
+                app[STORE],
+                account_id,
+                amount,
+                idem,
+                reason or "operator credit",
+                grant=await live_grant(app[STORE], grant),
+            )
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "credit") from exc
-    return _answer(account_id, amount, posted), posted.created
+    answer = _answer(account_id, amount, posted)
+    if posted.created:
+        await audited.record(
+            request,
+            "credit.create",
+            "ledger_entry",
+            str(posted.entry_id),
+            account_id,
+            None,
+            _entry(answer, reason, grant),
+        )
+    return answer, posted.created
 
 
 async def adjust_account(
@@ -86,11 +113,29 @@ async def adjust_account(
         )
     if not reason.strip():
         raise InvalidRequest("An adjustment needs a 'reason'.", param="reason")
+    app, use = request.config_dict, adjustment_use(account_id, amount)
+    async with idempotent(app[IDEMPOTENCY], account_id, idem, use):
+        posted = await _adjust(request, account_id, amount, idem, reason.strip())
+    answer = _answer(account_id, amount, posted)
+    if posted.created:
+        await audited.record(
+            request,
+            "adjustment.create",
+            "ledger_entry",
+            str(posted.entry_id),
+            account_id,
+            None,
+            _entry(answer, reason.strip(), None),
+        )
+    return answer, posted.created
+
+
+async def _adjust(
+    request: web.Request, account_id: str, amount: int, idem: str, reason: str
+) -> Posted:
     app = request.config_dict
     try:
-        posted = await post_adjustment(
-            app[LEDGER], app[STORE], account_id, amount, idem, reason.strip()
-        )
+        return await post_adjustment(app[LEDGER], app[STORE], account_id, amount, idem, reason)
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "adjustment") from exc
     except BalanceTooLow as exc:
@@ -99,7 +144,6 @@ async def adjust_account(
             f" {_usd(amount)} would make it owe money.",
             param="amount_micros",
         ) from exc
-    return _answer(account_id, amount, posted), posted.created
 
 
 async def refund_account(
@@ -111,8 +155,20 @@ async def refund_account(
     payments = request.config_dict.get(PAYMENTS)
     if payments is None:
         raise NotFound("Payments are not available on this gateway.")
+    use = refund_use(account_id, payment_id, amount)
+    async with idempotent(request.config_dict[IDEMPOTENCY], account_id, idem, use):
+        done = await _refund(payments, account_id, payment_id, amount, idem)
+    answer = {"id": done.id, "payment_id": payment_id, "amount_micros": amount}
+    if done.created:
+        await audited.record(request, "refund.create", "refund", done.id, account_id, None, answer)
+    return answer | {"idempotent_replay": not done.created}, done.created
+
+
+async def _refund(
+    payments: Payments, account_id: str, payment_id: str, amount: int, idem: str
+) -> Refunded:
     try:
-        done = await refund_topup(payments, account_id, payment_id, amount, idem)
+        return await refund_topup(payments, account_id, payment_id, amount, idem)
     except LookupError as exc:
         raise NotFound("No such payment of this account.") from exc
     except PaymentRuleError as exc:
@@ -125,8 +181,6 @@ async def refund_account(
         raise PaymentProviderError(
             "The payment provider did not refund it; nothing was booked.", retry_after_s=5
         ) from exc
-    answer = {"id": done.id, "payment_id": payment_id, "amount_micros": amount}
-    return answer | {"idempotent_replay": not done.created}, done.created
 
 
 async def add_refund(request: web.Request) -> web.Response:

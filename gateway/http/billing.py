@@ -14,6 +14,7 @@ from aiohttp import web
 from billing.payments import PaymentRuleError, for_sale
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
+from gateway.http import audited
 from gateway.http.principal import (
     BILLING_READ,
     BILLING_SETUP,
@@ -83,13 +84,20 @@ async def invoices(request: web.Request) -> web.Response:
 
 
 async def cancel(request: web.Request) -> web.Response:
-    back = return_url(request, None)
-    return web.json_response(await request.config_dict[PAYMENTS].cancel(_account(request), back))
+    back, account = return_url(request, None), _account(request)
+    result = await request.config_dict[PAYMENTS].cancel(account, back)
+    await audited.record(
+        request, "payment.subscription_cancel", "account", account, account, None, result
+    )
+    return web.json_response(result)
 
 
 async def setup(request: web.Request) -> web.Response:
     account, body = _account(request), await _body(request)
     page = await request.config_dict[PAYMENTS].setup(account, _back(request, body))
+    await audited.record(
+        request, "payment.setup", "account", account, account, None, {"setup_id": page.id}
+    )
     return web.json_response({"url": absolute(request, page.url), "id": page.id})
 
 
@@ -108,6 +116,15 @@ async def subscription(request: web.Request) -> web.Response:
         raise InvalidRequest(f"'plan' is required: the name of a plan ({names}).", param="plan")
     back = _back(request, body)
     result = await request.config_dict[PAYMENTS].change_plan(account, plan, back)
+    await audited.record(
+        request,
+        "payment.subscription",
+        "account",
+        account,
+        account,
+        None,
+        {"plan": plan, "status": result.get("status")},
+    )
     if "url" in result:
         result["url"] = absolute(request, result["url"])
     return web.json_response(result)
@@ -122,7 +139,11 @@ async def portal(request: web.Request) -> web.Response:
 async def auto_topup(request: web.Request) -> web.Response:
     raw = await request.read()
     body = None if raw.strip() == b"null" else parse_json(raw)  # null turns it off
-    setting = await request.config_dict[PAYMENTS].set_auto_topup(_account(request), body)
+    account = _account(request)
+    setting = await request.config_dict[PAYMENTS].set_auto_topup(account, body)
+    await audited.record(
+        request, "payment.auto_topup", "account", account, account, None, {"auto_topup": setting}
+    )
     return web.json_response({"auto_topup": setting})
 
 

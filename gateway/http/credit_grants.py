@@ -9,9 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import GRANTS, LEDGER, STORE
+from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, require
+from gateway.llm.calls import parse_json
+from gateway.services.idempotency import idempotent, revocation_use
 from gateway.stores.ports import HotStorePort
 from gateway.stores.records import GrantSpec, Row
 
@@ -83,16 +86,32 @@ async def grant_on(request: web.Request, account_id: str, raw_id: str) -> Row:
 
 
 async def revoke_grant(
-    request: web.Request, account_id: str, raw_id: str
+    request: web.Request, account_id: str, raw_id: str, idem: str | None = None
 ) -> tuple[dict[str, Any], bool]:
     """Revoke a grant: its rest is written off by an `expire` entry within seconds (what
     open reservations hold is written off once they settle). The grant, and whether this
-    call revoked it (repeating it is a no-op)."""
+    call revoked it (repeating it is a no-op). With `idem`, the key names this revocation
+    only (services/idempotency.py)."""
+    app = request.config_dict
+    if idem is None:
+        return await _revoke(request, account_id, raw_id)
+    async with idempotent(app[IDEMPOTENCY], account_id, idem, revocation_use(account_id, raw_id)):
+        return await _revoke(request, account_id, raw_id)
+
+
+async def _revoke(
+    request: web.Request, account_id: str, raw_id: str
+) -> tuple[dict[str, Any], bool]:
     app = request.config_dict
     grant = await grant_on(request, account_id, raw_id)
-    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
+    now = await _clock(app[STORE])
+    revoked = await app[GRANTS].revoke(grant["id"], now)
     assert revoked is not None  # it was there a moment ago; grants are never deleted
-    return grant_json(revoked, await _clock(app[STORE])), grant["revoked_at"] is None
+    before, after = grant_json(grant, now), grant_json(revoked, now)
+    await audited.record(
+        request, "grant.revoke", "credit_grant", str(grant["id"]), account_id, before, after
+    )
+    return after, grant["revoked_at"] is None
 
 
 async def admin_list(request: web.Request) -> web.Response:
@@ -104,7 +123,10 @@ async def admin_list(request: web.Request) -> web.Response:
 
 async def admin_revoke(request: web.Request) -> web.Response:
     account_id, raw_id = request.match_info["account_id"], request.match_info["grant_id"]
-    revoked, _ = await revoke_grant(request, account_id, raw_id)
+    raw = await request.read()
+    body = parse_json(raw) if raw.strip() else {}
+    idem = bodies.text_field(body, "idempotency_key", required=False)
+    revoked, _ = await revoke_grant(request, account_id, raw_id, idem)
     return web.json_response(revoked)
 
 

@@ -17,6 +17,7 @@ from billing.end_users import check_end_user_id, parse_end_user_quotas
 from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http import audited
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.llm.calls import parse_json
 from gateway.services.end_user_budgets import set_end_user_budget
@@ -74,6 +75,16 @@ async def put_budget(request: web.Request, account_id: str, body: dict[str, Any]
     row = await set_end_user_budget(app[BUDGETS], app[STORE], owner, quotas)
     if row is None:
         row = {"account_id": account_id, "key_id": key_id, "end_user": end_user, "quotas": []}
+    target = f"{key_id or '*'}/{end_user or '*'}"
+    await audited.record(
+        request,
+        "end_user_budget.set",
+        "end_user_budget",
+        target,
+        account_id,
+        None,
+        budget_json(row),
+    )
     return row
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.appkeys import LEDGER, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import bodies
+from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.llm.calls import parse_json
 from gateway.services.teams import assign_key, set_team_quotas
@@ -47,9 +47,13 @@ async def create_team(request: web.Request, account_id: str, body: dict[str, Any
     name, quotas = bodies.text_field(body, "name"), bodies.quotas_field(body)
     assert name is not None
     try:
-        return await request.config_dict[TEAMS].create(account_id, name.strip(), quotas)
+        row = await request.config_dict[TEAMS].create(account_id, name.strip(), quotas)
     except DuplicateTeam as exc:
         raise Conflict(f"This organization already has a team named {name!r}.") from exc
+    await audited.record(
+        request, "team.create", "team", row["id"], account_id, None, team_json(row)
+    )
+    return row
 
 
 async def _create(request: web.Request, account_id: str) -> web.Response:
@@ -65,7 +69,17 @@ async def _list(request: web.Request, account_id: str) -> web.Response:
 async def team_quotas(request: web.Request, team: Row, body: dict[str, Any]) -> Row:
     """Set a team's quotas from `{"quotas": [...]}`; the team as it is now."""
     app = request.config_dict
-    return await set_team_quotas(app[TEAMS], app[STORE], team, bodies.quotas_field(body))
+    row = await set_team_quotas(app[TEAMS], app[STORE], team, bodies.quotas_field(body))
+    await audited.record(
+        request,
+        "team.quotas",
+        "team",
+        team["id"],
+        team["account_id"],
+        team_json(team),
+        team_json(row),
+    )
+    return row
 
 
 async def _quotas(request: web.Request, team: Row) -> web.Response:
@@ -87,6 +101,15 @@ async def put_key_team(
     if wanted is not None and (team is None or team["account_id"] != key["account_id"]):
         raise NotFound("No such team in this key's organization.")
     await assign_key(app[TEAMS], app[STORE], key, team)
+    await audited.record(
+        request,
+        "key.team",
+        "key",
+        key_id,
+        key["account_id"],
+        {"team_id": key.get("team_id")},
+        {"team_id": wanted},
+    )
 
 
 async def _key_team(request: web.Request, account_id: str | None) -> web.Response:

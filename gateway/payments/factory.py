@@ -50,5 +50,13 @@ def make_payments(
     outbox = stores.notify_ledger() if settings.outbound.notify else None
     thresholds = stores.notify_ledger().thresholds
     return Payments(
-        provider, profiles, stores.ledger, stores.store, plans, config, outbox, thresholds
+        provider,
+        profiles,
+        stores.ledger,
+        stores.store,
+        plans,
+        config,
+        outbox,
+        thresholds,
+        stores.audit_log(),
     )

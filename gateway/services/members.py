@@ -32,6 +32,11 @@ class Person:
     def ticket(self) -> dict[str, object]:
         return {"email": self.email, "issuer": self.issuer, "subject": self.subject}
 
+    @property
+    def via(self) -> str:
+        """How the sign-in proved this person, as the audit log names it."""
+        return "oidc" if self.subject else "e-mailed link"
+
     @classmethod
     def from_ticket(cls, data: dict[str, object]) -> Person:
         return cls(str(data["email"]), str(data["issuer"]), str(data["subject"]))

@@ -351,3 +351,46 @@ class ClosedMarker:
     quantity: int
     cost_micros: int
     ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstUse:
+    """What an idempotency key was first used for: the operation, a hash of its normalized
+    request (services/idempotency.py makes it) and the use in words, for a refusal."""
+
+    operation: str
+    fingerprint: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit-log record as written (services/audit.py builds it): who, what, to which
+    target, before and after (JSON-ready, no secrets), and where the request came from."""
+
+    account_id: str | None
+    actor_kind: str
+    actor_id: str
+    actor_via: str | None
+    action: str
+    target_kind: str
+    target_id: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    request_id: str | None
+    client_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit records a page reads (None: any): an account, an action, a target kind
+    and id, [since, until) of the time; `before_id` continues a page."""
+
+    account_id: str | None = None
+    action: str | None = None
+    target_kind: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 100

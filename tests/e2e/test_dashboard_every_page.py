@@ -39,6 +39,7 @@ USAGE = frozenset({"owner", "admin", "billing", "viewer", "key"})
 BILLING = frozenset({"owner", "billing", "key"})
 STATEMENTS = frozenset({"owner", "admin", "billing", "key"})
 OPERATOR = frozenset({"operator"})
+OWNER = frozenset({"owner"})  # the audit log: owners only, never a key
 NOBODY: frozenset[str] = frozenset()
 HOUR = [{"window": "hour", "metric": "requests", "limit": 50}]
 # Whose views are checked for labels, contrast and phone width, and saved: the fullest
@@ -109,6 +110,15 @@ PAGES = (
         OPERATOR,
     ),
     Dash("system", "/dashboard/system", OPERATOR, "System"),
+    Dash("audit", "/dashboard/audit", OWNER, "Audit log", "form.filters button", OWNER),
+    Dash(
+        "operators-audit",
+        "/dashboard/operators/audit",
+        OPERATOR,
+        "Audit log",
+        "form.filters button",
+        OPERATOR,
+    ),
 )
 
 
@@ -240,6 +250,8 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
         return 401, "Sign in with an account's API key or token to see this page."
     if dash.allowed == OPERATOR:
         return 403, "Operators only: sign in with the admin key or an admin token."
+    if dash.allowed == OWNER:
+        return 403, "'audit:read'"
     return 403, "This token lacks the '"
 
 
@@ -304,6 +316,8 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/statements": STATEMENTS,
     "/dashboard/operators": OPERATOR,
     "/dashboard/system": OPERATOR,
+    "/dashboard/audit": OWNER,
+    "/dashboard/operators/audit": OPERATOR,
 }
 
 

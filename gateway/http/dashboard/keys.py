@@ -17,12 +17,13 @@ from multidict import MultiDictProxy
 
 from billing.grants import PROXY_SCOPES
 from billing.quotas import METRICS, WINDOWS
-from gateway.appkeys import LEDGER, SETTINGS, STORE, TEAMS
+from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account import (
     create_key_for,
     own_key,
+    revoke_key_for,
     rotate_for,
     set_quotas_for,
     spec_of_body,
@@ -40,7 +41,6 @@ from gateway.http.principal import (
 )
 from gateway.http.serialize import key_use_json
 from gateway.http.teams import put_key_team, team_of
-from gateway.services.keys import revoke_key
 from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
@@ -183,8 +183,7 @@ async def revoke(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_WRITE)
     row = await own_key(request, who, request.match_info["key_id"])
-    app = request.config_dict
-    await revoke_key(app[LEDGER], app[STORE], row)
+    await revoke_key_for(request, row)
     raise web.HTTPSeeOther(f"{BASE}/keys?notice=revoked")
 
 

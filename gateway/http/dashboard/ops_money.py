@@ -163,14 +163,16 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
     row = await target_row(request)
     key, reason = _key(fields), str(fields.get("reason", "")).strip()
     if action == "plan":
-        await set_account_plan(request, row, {"plan": str(fields.get("plan", ""))})
+        await set_account_plan(
+            request, row, {"plan": str(fields.get("plan", "")), "idempotency_key": key}
+        )
         return "plan"
     if action == "refund":
         payment = str(fields.get("payment_id", ""))
         _, created = await refund_account(request, row["id"], payment, -_micros(fields), key)
         return "refunded" if created else "replayed"
     if action == "revoke-grant":
-        _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")))
+        _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")), key)
         return "grant-revoked" if created else "replayed"
     if action == "credit":
         grant = _grant(fields)

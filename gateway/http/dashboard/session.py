@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler
 from billing.roles import ROLE_SCOPES
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
+from gateway.http.audited import ACTOR, principal_actor
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.operator import Operator, verify_operator
 from gateway.http.principal import (
@@ -35,6 +36,7 @@ from gateway.http.principal import (
     Principal,
     principal_of,
 )
+from gateway.services.audit import Actor
 from gateway.services.auth import hash_key
 from gateway.services.jwt_auth import VerifiedToken
 from gateway.stores.records import Row
@@ -53,6 +55,7 @@ class Session:
     csrf: str
     principal: Principal | None
     operator: bool
+    via: str = "dashboard session"  # how its person signed in, for the audit log
 
 
 SESSION = web.RequestKey("dashboard_session", Session)
@@ -138,9 +141,9 @@ async def start_session(request: web.Request, raw: str) -> tuple[str, dict[str, 
     return cookie, data
 
 
-async def start_member_session(request: web.Request, member: Row) -> str:
-    """A session for an account member signed in by identity provider or e-mailed link;
-    the cookie value."""
+async def start_member_session(request: web.Request, member: Row, via: str = "") -> str:
+    """A session for an account member signed in by identity provider or e-mailed link
+    (`via`: oidc, e-mailed link); the cookie value."""
     await request.config_dict[MEMBERS].signed_in(member["id"])
     data = {
         "kind": "member",
@@ -149,6 +152,7 @@ async def start_member_session(request: web.Request, member: Row) -> str:
         "label": member["email"] or member["subject"],
         "csrf": secrets.token_urlsafe(24),
         "operator": False,
+        "signin": via,
     }
     cookie = secrets.token_urlsafe(32)
     await request.config_dict[DASHBOARD_SESSIONS].create(digest(cookie), data, TTL_S)
@@ -217,7 +221,9 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
             return None
         if data["account_id"]:
             who = _token_principal(data, token)
-    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]))
+    how = data.get("signin") or ("jwt" if data["kind"] == "user" else "")
+    via = f"dashboard session ({how})" if how else "dashboard session"
+    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]), via)
 
 
 async def load_session(request: web.Request) -> Session | None:
@@ -272,9 +278,18 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[CONTEXT] = {"session": session, "csrf": session.csrf}
     if session.principal is not None:
         request[PRINCIPAL] = session.principal
+    request[ACTOR] = session_actor(session, request.path)
     if request.method not in SAFE:
         await check_csrf(request, session.csrf)
     return await handler(request)
+
+
+def session_actor(session: Session, path: str) -> Actor:
+    """Who a session's changes are by: the operator on the Operators pages (or a session
+    with no account), else the account's member, key or token."""
+    if session.principal is None or (session.operator and path.startswith(f"{BASE}/operators")):
+        return Actor("operator", session.label, session.via)
+    return principal_actor(session.principal, session.via)
 
 
 def account_principal(request: web.Request) -> Principal:

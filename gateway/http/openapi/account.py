@@ -293,6 +293,8 @@ def admin_directory_paths() -> dict[str, Any]:
                 ADMIN,
                 ok=ref("CreditGrant"),
                 params=(ACCOUNT_ID, path_param("grant_id")),
+                body=obj((), idempotency_key=TEXT),
+                body_required=False,
             )
         },
         "/admin/v1/users/{subject}/revoke-tokens": {

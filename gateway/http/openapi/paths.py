@@ -320,6 +320,7 @@ def admin_paths() -> dict[str, Any]:
                     plan=ref("PlanName"),
                     mode={"enum": ["prepaid", "postpaid"]},
                     billing_ready=BOOL,
+                    idempotency_key=TEXT,
                 ),
             )
         },
