@@ -9,12 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from billing.roles import RoleError, parse_role
-from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import bodies
 from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
+from gateway.services import members as member_service
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
 from gateway.stores.records import Row
 
@@ -165,9 +166,13 @@ async def set_member_role(request: web.Request) -> web.Response:
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    """Remove a member; their dashboard sessions end on their next page."""
-    account_id = await _account_id(request)
-    if not await request.config_dict[MEMBERS].remove(account_id, request.match_info["member_id"]):
+    """Remove a member and revoke the keys minted under them; their sessions end on their
+    next request."""
+    account_id, app = await _account_id(request), request.config_dict
+    member = request.match_info["member_id"]
+    if not await member_service.remove_member(
+        app[MEMBERS], app[LEDGER], app[STORE], account_id, member
+    ):
         raise NotFound("No such member.")
     return web.json_response({"id": request.match_info["member_id"], "deleted": True})
 

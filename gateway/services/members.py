@@ -1,4 +1,5 @@
-"""Who a person signed in by their identity provider is: the account member bound to their
+"""Members: removing one (and the keys minted under them), and who a person signed in by
+their identity provider is: the account member bound to their
 (issuer, subject), else an invitation to their verified e-mail (claimed, and bound from then
 on), else the account whose `external_id` is their subject (the user-token convention)."""
 
@@ -6,7 +7,8 @@ from __future__ import annotations
 
 from gateway.errors import SigninFailed
 from gateway.outbound.oidc_client import Identity
-from gateway.stores.ports import DirectoryPort, MembersPort
+from gateway.services.keys import revoke_key
+from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, MembersPort
 from gateway.stores.records import Row
 
 
@@ -23,3 +25,20 @@ async def member_for(identity: Identity, members: MembersPort, directory: Direct
         return await members.add(account["id"], identity.email, identity.issuer, identity.subject)
     who = identity.email if identity.email_verified else "this user"
     raise SigninFailed(f"No account has invited {who or 'this user'}; ask its operator to add you.")
+
+
+async def remove_member(
+    members: MembersPort, ledger: LedgerPort, store: HotStorePort, account_id: str, member: str
+) -> bool:
+    """Remove a member and revoke every key minted under them (by them, or by one of their
+    keys): keys act with a person's authority and do not outlive it. Their sessions end on
+    their next request, however they signed in (the session re-reads the member). False
+    when the account has no such member."""
+    found = await members.get(member)
+    if found is None or found["account_id"] != account_id:
+        return False
+    for key_id in await members.keys_of_member(member):
+        row = await ledger.get_key(key_id)
+        if row is not None and row["revoked_at"] is None:
+            await revoke_key(ledger, store, row)
+    return await members.remove(account_id, member)

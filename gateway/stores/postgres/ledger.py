@@ -21,7 +21,17 @@ from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
-from gateway.stores.records import NO_FILTER, CreditResult, EntryFilter, EventRef, GrantSpec, Row
+from gateway.stores.records import (
+    NO_FILTER,
+    OPERATOR_MINTED,
+    PER_SECRET,
+    CreditResult,
+    EntryFilter,
+    EventRef,
+    GrantSpec,
+    Lineage,
+    Row,
+)
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
 # Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
@@ -152,6 +162,15 @@ def entry_row(record: asyncpg.Record) -> Row:
         if isinstance(row.get(column), str):
             row[column] = json.loads(row[column])
     return row
+
+
+async def key_columns(conn: asyncpg.Connection) -> list[str]:
+    """The columns of `api_keys` as the database has them now."""
+    rows = await conn.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'api_keys'::regclass"
+        " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    )
+    return [r["attname"] for r in rows]
 
 
 class Ledger:
@@ -303,12 +322,14 @@ class Ledger:
         on_insufficient: str | None,
         expires_at: datetime | None,
         providers: Sequence[str] = (),
+        lineage: Lineage = OPERATOR_MINTED,
     ) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
-                " models, quotas, on_insufficient, expires_at, providers)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                " models, quotas, on_insufficient, expires_at, providers, minter_kind,"
+                " minter_id, member_id, team_id)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                 key_id,
                 account_id,
                 name,
@@ -320,7 +341,31 @@ class Ledger:
                 on_insufficient,
                 expires_at,
                 list(providers),
+                lineage.minter_kind,
+                lineage.minter_id,
+                lineage.owner,
+                lineage.team_id,
             )
+
+    async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
+        """A new key with every column of `old_id` but its own id and secret (rotation):
+        the columns are the table's, read from the catalogue, so one added later is
+        copied too."""
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn:
+                names = await key_columns(conn)
+                copied = ", ".join(n for n in names if n not in PER_SECRET)
+                row = await conn.fetchrow(
+                    f"INSERT INTO api_keys (id, key_hash, key_prefix, {copied})"
+                    f" SELECT $2, $3, $4, {copied} FROM api_keys WHERE id = $1 RETURNING *",
+                    old_id,
+                    new_id,
+                    key_hash,
+                    key_prefix,
+                )
+        if row is None:
+            raise LookupError(f"no key {old_id}")
+        return dict(row)
 
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"
