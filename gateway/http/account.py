@@ -64,6 +64,7 @@ from gateway.stores.records import Lineage, Row
 from gateway.stores.redis.keys import shard_of
 
 MAX_GRACE_S = 7 * 86400
+NO_REQUEST = "No settled request with this id on your account (yet)."
 
 
 async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
@@ -180,7 +181,7 @@ async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
     row = await request.config_dict[DIRECTORY].key_with_use(key_id)
     if row is None:
         raise NotFound("No such key.")
-    who.check(request, Resource(row["account_id"], row.get("member_id")))
+    who.check(request, Resource(row["account_id"], row.get("member_id")), "No such key.")
     return row
 
 
@@ -265,11 +266,11 @@ async def request_cost_within(request: web.Request, who: Principal, rid: str) ->
     """A request of the account whose key is within the caller's reach, else NotFound."""
     cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
     if cost is None:
-        raise NotFound("No settled request with this id on your account (yet).")
+        raise NotFound(NO_REQUEST)
     if who.reach is not None:
         key = await request.config_dict[LEDGER].get_key(cost.entry.get("key_id") or "")
         owner = key.get("member_id") if key else None
-        who.check(request, Resource(who.account_id, owner))
+        who.check(request, Resource(who.account_id, owner), NO_REQUEST)
     return cost
 
 

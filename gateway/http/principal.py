@@ -8,12 +8,21 @@ Each sub-app installs `principal_middleware` and its handlers call `require(requ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from aiohttp import web
 
 from billing import roles
-from billing.authority import IMPLIED, Actor, Decision, Resource, may, reach_of, role_scopes
+from billing.authority import (
+    IMPLIED,
+    Action,
+    Actor,
+    Decision,
+    Resource,
+    may,
+    reach_of,
+    role_scopes,
+)
 from billing.grants import PROXY_SCOPES
 from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
@@ -75,16 +84,24 @@ class Principal:
     def has(self, scope: str) -> bool:
         return scope in self.scopes or any(s in self.scopes for s in IMPLIED.get(scope, ()))
 
-    def check(self, request: web.Request, resource: Resource | None = None) -> None:
+    def check(
+        self, request: web.Request, resource: Resource | None = None, hidden: str = ""
+    ) -> None:
         """The route's action (gateway/http/route_actions.py) decided by `may`: 403 when
-        the caller may not, 404 when the resource is outside its reach."""
-        decided = may(self.actor(), action_of(request), resource)
+        the caller may not, 404 (`hidden`, the words of an absent one) when the resource
+        is outside its reach."""
+        action = action_of(request)
+        decided = may(self.actor(), action, resource)
         if decided is Decision.HIDE:
-            raise NotFound("No such resource on your account.")
+            raise NotFound(hidden or "No such resource on your account.")
         if decided is Decision.DENY:
-            action = action_of(request)
-            who = "API key" if self.kind == "key" else "token"
-            raise PermissionDenied(f"This {who} may not {action.name} here.")
+            self.refuse(action)
+
+    def refuse(self, action: Action) -> NoReturn:
+        """Why `action` is denied, in words: the scope it lacks, else its reach."""
+        if action.scope is not None:
+            self.require(action.scope)
+        raise PermissionDenied("This caller reaches one member's own keys, not the organization.")
 
     def require(self, scope: str) -> None:
         if not self.has(scope):

@@ -179,8 +179,8 @@ def expected(caller: Caller, action: Action, decision: Decision, dashboard: bool
         return "allow"
     if decision is Decision.HIDE:
         return "404"
-    if dashboard:
-        return "403"
+    if dashboard:  # an operator's session on an account's page: no account signed in
+        return "401" if caller.actor.kind == "operator" and action.surface != "operator" else "403"
     if action.surface == "operator" and caller.actor.kind == "person":
         return "403"  # a person's token is a credential the operator API reads, without `admin`
     if action.surface in ("operator", "metering") or caller.actor.kind in ("operator", "service"):

@@ -301,8 +301,11 @@ def _authorize(request: web.Request, session: Session) -> None:
         actor = session.principal.actor()
     else:
         actor = Actor("person")  # signed in as no account's caller: only the session's pages
-    if may(actor, action) is not Decision.ALLOW:
-        raise PermissionDenied("This sign-in may not open this page.")
+    if may(actor, action) is Decision.ALLOW:
+        return
+    if action.surface == "operator":
+        raise PermissionDenied("Operators only: sign in with the admin key or an admin token.")
+    account_principal(request).refuse(action)
 
 
 def account_principal(request: web.Request) -> Principal:
