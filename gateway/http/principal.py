@@ -23,7 +23,7 @@ from billing.authority import (
     reach_of,
     role_scopes,
 )
-from billing.grants import PROXY_SCOPES
+from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
 from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
 from gateway.http.route_actions import action_of
@@ -245,3 +245,20 @@ async def principal_middleware(request: web.Request, handler: Any) -> web.Stream
     request[PRINCIPAL] = who
     response: web.StreamResponse = await handler(request)
     return response
+
+
+async def calling_key(request: web.Request) -> Row | None:
+    """The record of the API key calling (None for a person, the operator or a service):
+    what a key may not loosen of its own limits is read from it."""
+    who = request.get(PRINCIPAL)
+    if who is None or who.key is None:
+        return None
+    return await request.config_dict[LEDGER].get_key(who.key.key_id)
+
+
+def no_looser(current: Any, wanted: Any) -> None:
+    """PermissionDenied (naming `quotas`) when `wanted` loosens the caller's own `current`."""
+    try:
+        check_no_looser(current, wanted)
+    except GrantTooWide as exc:
+        raise PermissionDenied(exc.message, param=exc.field) from exc

@@ -207,3 +207,29 @@ async def test_rotation_copies_every_column_of_the_key_and_its_end_user_budget(
     assert [await chat(gw, new["key"], "eve") for _ in range(3)] == [200, 200, 429]
     _, listed = await call(gw, member, "GET", "/v1/account/keys")
     assert new["id"] in {k["id"] for k in listed["data"]}
+
+
+async def test_a_key_never_loosens_its_team_nor_its_own_end_user_budget(gw: Gateway) -> None:
+    """Even a key holding `org:write`: its team's quotas and its own end-user budget are its
+    own limits, so it only tightens them, and neither it nor a key it mints leaves the team."""
+    org = await tenant(gw)
+    path = f"/admin/v1/accounts/{org.account_id}/teams"
+    status, team = await gw.admin("POST", path, {"name": "t", "quotas": DAY_2})
+    assert status == 201, team
+    key = await operator_key(gw, org.account_id, scopes=["chat", "org:write", "keys:write"])
+    to_team = {"team_id": team["id"]}
+    assert (await gw.admin("PUT", f"/admin/v1/keys/{key['id']}/team", to_team))[0] == 200
+    budget = {"key_id": key["id"], "quotas": HOUR_2}
+    assert (await gw.admin("PUT", f"{path[:-6]}/end-user-budgets", budget))[0] == 200
+    child = await mint(gw, key["key"])
+    out = {"team_id": None}
+    for moved in (key["id"], child["id"]):
+        status, answer = await call(gw, key["key"], "PUT", f"/v1/account/keys/{moved}/team", out)
+        assert status == 403 and answer["error"]["param"] == "team_id", answer
+    quotas = f"/v1/account/teams/{team['id']}/quotas"
+    assert (await call(gw, key["key"], "PUT", quotas, {"quotas": []}))[0] == 403
+    tighter = [{**DAY_2[0], "limit": 1}]
+    assert (await call(gw, key["key"], "PUT", quotas, {"quotas": tighter}))[0] == 200
+    lifted = {"key_id": key["id"], "quotas": []}
+    assert (await call(gw, key["key"], "PUT", "/v1/account/end-user-budgets", lifted))[0] == 403
+    assert [await chat(gw, child["key"]) for _ in range(2)] == [200, 429]
