@@ -38,7 +38,7 @@ ABSENT = {"request_id": "req_none", "alert_id": "alert_none"}
 FIXED = {"month": MONTH, "action": "credit", "subject": "nobody", "auth_id": "auth_none",
          "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none"}  # fmt: skip
 # Bodies a handler reads before it looks its resource up would otherwise answer 400.
-BODIES = {
+BODIES: dict[str, dict[str, Any]] = {
     "quotas": {"quotas": []},
     "rotate": {"grace_seconds": 0},
     "team": {"team_id": None},

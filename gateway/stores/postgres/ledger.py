@@ -18,13 +18,12 @@ import asyncpg
 
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, ledger_pages
+from gateway.stores.postgres import grants, key_copy, ledger_pages
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import (
     NO_FILTER,
     OPERATOR_MINTED,
-    PER_SECRET,
     CreditResult,
     EntryFilter,
     EventRef,
@@ -162,15 +161,6 @@ def entry_row(record: asyncpg.Record) -> Row:
         if isinstance(row.get(column), str):
             row[column] = json.loads(row[column])
     return row
-
-
-async def key_columns(conn: asyncpg.Connection) -> list[str]:
-    """The columns of `api_keys` as the database has them now."""
-    rows = await conn.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = 'api_keys'::regclass"
-        " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
-    )
-    return [r["attname"] for r in rows]
 
 
 class Ledger:
@@ -348,24 +338,7 @@ class Ledger:
             )
 
     async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
-        """A new key with every column of `old_id` but its own id and secret (rotation):
-        the columns are the table's, read from the catalogue, so one added later is
-        copied too."""
-        with map_postgres_errors():
-            async with self.pool.acquire() as conn:
-                names = await key_columns(conn)
-                copied = ", ".join(n for n in names if n not in PER_SECRET)
-                row = await conn.fetchrow(
-                    f"INSERT INTO api_keys (id, key_hash, key_prefix, {copied})"
-                    f" SELECT $2, $3, $4, {copied} FROM api_keys WHERE id = $1 RETURNING *",
-                    old_id,
-                    new_id,
-                    key_hash,
-                    key_prefix,
-                )
-        if row is None:
-            raise LookupError(f"no key {old_id}")
-        return dict(row)
+        return await key_copy.copy_key(self.pool, old_id, new_id, (key_hash, key_prefix))
 
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"
