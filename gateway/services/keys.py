@@ -85,8 +85,12 @@ async def carry_budgets(
 
 
 async def revoke_key(ledger: LedgerPort, store: HotStorePort, row: Row) -> Row | None:
+    """Revoke a key and every live key minted under it: a key never outlives its minter."""
     revoked = await ledger.revoke_key(row["id"])
     await store.revoke_key(shard_of(row["account_id"]), row["id"])
+    for minted in await ledger.keys_minted_under(row["id"]):
+        await ledger.revoke_key(minted["id"])
+        await store.revoke_key(shard_of(minted["account_id"]), minted["id"])
     return revoked
 
 

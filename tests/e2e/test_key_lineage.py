@@ -233,3 +233,25 @@ async def test_a_key_never_loosens_its_team_nor_its_own_end_user_budget(gw: Gate
     lifted = {"key_id": key["id"], "quotas": []}
     assert (await call(gw, key["key"], "PUT", "/v1/account/end-user-budgets", lifted))[0] == 403
     assert [await chat(gw, child["key"]) for _ in range(2)] == [200, 429]
+
+
+async def test_revoking_a_key_revokes_every_key_minted_under_it(gw: Gateway) -> None:
+    """Through its rotations and at any depth; the keys beside it stay."""
+    org = await tenant(gw)
+    scopes = ["chat", "keys:write", "keys:read"]
+    parent = await operator_key(gw, org.account_id, scopes=scopes)
+    child = await mint(gw, parent["key"], scopes=scopes)
+    grandchild = await mint(gw, child["key"])
+    rotate = f"/v1/account/keys/{child['id']}/rotate"
+    status, child_now = await call(gw, parent["key"], "POST", rotate, {"grace_seconds": 60})
+    assert status == 201, child_now
+    status, parent_now = await call(
+        gw, parent["key"], "POST", f"/v1/account/keys/{parent['id']}/rotate", {"grace_seconds": 0}
+    )
+    assert status == 201, parent_now
+    late = await mint(gw, parent_now["key"])
+    minted = [child, grandchild, child_now, late]
+    assert [await chat(gw, k["key"]) for k in minted] == [200] * 4
+    assert (await gw.admin("DELETE", f"/admin/v1/keys/{parent_now['id']}"))[0] == 200
+    assert [await chat(gw, k["key"]) for k in minted] == [401] * 4
+    assert await chat(gw, org.key) == 200

@@ -112,6 +112,10 @@ class LedgerPort(Protocol):
         """A new key with every column of `old_id` but those of PER_SECRET (rotation)."""
         ...
 
+    async def keys_minted_under(self, key_id: str) -> list[Row]:
+        """The live keys minted by `key_id` (or a secret it was rotated from), at any depth."""
+        ...
+
     async def get_key(self, key_id: str) -> Row | None:
         """The key's row, or None."""
         ...

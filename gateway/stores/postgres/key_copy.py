@@ -1,6 +1,8 @@
-"""Rotation's copy of a key: a new row with every column of the old but the secret's own
-(PER_SECRET), the columns read from the catalogue, so one a later migration adds is copied
-too without anyone remembering rotation (tests/integration/test_key_copy.py)."""
+"""A key's lineage in `api_keys`. Rotation's copy: a new row with every column of the old
+but the secret's own (PER_SECRET), the columns read from the catalogue, so one a later
+migration adds is copied too without anyone remembering rotation
+(tests/integration/test_key_copy.py). And the live keys minted under a key: by it, by any
+secret it was rotated from, or by one of those keys, at any depth."""
 
 from __future__ import annotations
 
@@ -34,3 +36,24 @@ async def copy_key(pool: asyncpg.Pool, old_id: str, new_id: str, secret: tuple[s
     if row is None:
         raise LookupError(f"no key {old_id}")
     return dict(row)
+
+
+_MINTED_UNDER = """
+WITH RECURSIVE secrets AS (
+    SELECT id, rotated_from FROM api_keys WHERE id = $1
+    UNION
+    SELECT k.id, k.rotated_from FROM api_keys k JOIN secrets s ON k.id = s.rotated_from
+), minted AS (
+    SELECT k.id FROM api_keys k
+    WHERE k.minter_kind = 'key' AND k.minter_id IN (SELECT id FROM secrets)
+    UNION
+    SELECT k.id FROM api_keys k JOIN minted m ON k.minter_kind = 'key' AND k.minter_id = m.id
+)
+SELECT k.* FROM api_keys k JOIN minted m ON k.id = m.id WHERE k.revoked_at IS NULL
+"""
+
+
+async def minted_under(pool: asyncpg.Pool, key_id: str) -> list[Row]:
+    with map_postgres_errors():
+        rows = await pool.fetch(_MINTED_UNDER, key_id)
+    return [dict(r) for r in rows]

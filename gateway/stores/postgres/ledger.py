@@ -340,6 +340,9 @@ class Ledger:
     async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
         return await key_copy.copy_key(self.pool, old_id, new_id, (key_hash, key_prefix))
 
+    async def keys_minted_under(self, key_id: str) -> list[Row]:
+        return await key_copy.minted_under(self.pool, key_id)
+
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"
         return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, key_id)))

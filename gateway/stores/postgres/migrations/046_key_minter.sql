@@ -7,3 +7,5 @@ ALTER TABLE api_keys ADD COLUMN minter_kind text NOT NULL DEFAULT 'operator'
 ALTER TABLE api_keys ADD COLUMN minter_id text;
 UPDATE api_keys SET minter_kind = 'person', minter_id = member_id WHERE member_id IS NOT NULL;
 CREATE INDEX api_keys_member ON api_keys (member_id) WHERE member_id IS NOT NULL;
+-- Revoking a key revokes the keys it minted: found by their minter.
+CREATE INDEX api_keys_minter ON api_keys (minter_id) WHERE minter_kind = 'key';
