@@ -1,8 +1,9 @@
 """The route table: every route of the app and the action it needs (billing/authority.py
 decides who may do it). Data, so it can be printed (`python -m gateway.http.route_actions`)
-and tested: tests/e2e/test_authority_matrix.py walks the app's router and fails on a route
-this table does not name, then asks every kind of caller every account, billing, operator,
-metering and dashboard route and checks each answer against `may`.
+and tested: tests/unit/test_authority.py walks the app's router and fails on a route this
+table does not name (or names but the app lacks), and tests/e2e/test_authority_matrix.py
+asks every kind of caller every account, billing, operator, metering and dashboard route
+and checks each answer against `may`.
 
 The account, billing and dashboard sub-apps check the action here before their handlers
 run (`check`); a handler that touches one key or ledger row asks `may` again with it.
