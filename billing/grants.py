@@ -110,3 +110,12 @@ def check_key_quotas(account_quotas: Iterable[Quota], key_quotas: Iterable[Quota
             raise GrantTooWide(
                 f"The account allows at most {top} {q.metric} per {q.window}.", "quotas"
             )
+
+
+def check_no_looser(current: Iterable[Quota], wanted: Iterable[Quota]) -> None:
+    """A principal changes its own limits only tighter: each current quota kept, at most as
+    large (GrantTooWide naming `quotas` otherwise)."""
+    _quotas_within(
+        Grant(frozenset(), frozenset(), tuple(current)),
+        Grant(frozenset(), frozenset(), tuple(wanted)),
+    )

@@ -12,9 +12,20 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.authority import Resource
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
-from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
+from gateway.appkeys import (
+    BUDGETS,
+    DIRECTORY,
+    LEDGER,
+    MEMBERS,
+    PAYMENTS,
+    PLANS,
+    SETTINGS,
+    STORE,
+    TEAMS,
+)
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import (
     account_alerts,
@@ -40,6 +51,8 @@ from gateway.http.reports import ledger_response, usage_response
 from gateway.http.serialize import account_json, entry_json, key_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (
+    carry_budgets,
+    carry_team,
     grant_of_key,
     issue_key_within,
     revoke_key,
@@ -47,13 +60,13 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
-from gateway.services.request_cost import request_cost
-from gateway.services.teams import assign_key
+from gateway.services.request_cost import RequestCost, request_cost
 from gateway.services.usage_view import window_usage
-from gateway.stores.records import Row
+from gateway.stores.records import Lineage, Row
 from gateway.stores.redis.keys import shard_of
 
 MAX_GRACE_S = 7 * 86400
+NO_REQUEST = "No settled request with this id on your account (yet)."
 
 
 async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
@@ -81,29 +94,42 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 async def visible_keys(request: web.Request, who: Principal) -> list[Row]:
-    """The account's live keys the caller may see: all, or a member's own."""
+    """The account's live keys the caller may see: all, or those of the member it is kept to."""
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=False)
-    if who.own_keys_only:
-        owned = await _owned_key_ids(request, who)
-        rows = [r for r in rows if r["id"] in owned]
+    if who.reach is not None:
+        rows = [r for r in rows if r.get("member_id") == who.reach]
     return rows
-
-
-async def _owned_key_ids(request: web.Request, who: Principal) -> set[str]:
-    """The keys a member kept to their own created (none when they are no member here)."""
-    if who.member_id is None:
-        return set()
-    return set(await request.config_dict[MEMBERS].keys_of_member(who.member_id))
 
 
 async def caller_grant(request: web.Request, who: Principal) -> Grant:
     """What the caller may hand on: an API key its own grant, a user their scopes and plan."""
     if who.key is not None:
-        row = await request.config_dict[LEDGER].get_key(who.key.key_id)
-        return grant_of_key(bodies.found(row, "No such key."))
+        return grant_of_key(await _caller_key(request, who))
     account = await request.config_dict[LEDGER].get_account(who.account_id)
     plan = request.config_dict[PLANS].get(account["plan"]) if account else None
     return user_grant(who.scopes, plan.models if plan else ())
+
+
+async def _caller_key(request: web.Request, who: Principal) -> Row:
+    assert who.key is not None
+    return bodies.found(await request.config_dict[LEDGER].get_key(who.key.key_id), "No such key.")
+
+
+async def lineage_of(request: web.Request, who: Principal) -> Lineage:
+    """What a key the caller mints inherits: a key's owner and team, or a person's own
+    member id and team. A caller kept to its own keys but no member here owns none, so
+    it mints none."""
+    if who.key is not None:
+        parent = await _caller_key(request, who)
+        return Lineage("key", parent["id"], parent.get("member_id"), parent.get("team_id"))
+    if who.reach == "":
+        raise PermissionDenied("You are no member of this organization, so you own no keys.")
+    if who.member_id is None:
+        subject = who.token.subject if who.token else ""
+        return Lineage("person", f"sub:{subject}")
+    member = await request.config_dict[MEMBERS].get(who.member_id)
+    team = member["team_id"] if member else None
+    return Lineage("person", who.member_id, who.member_id, team)
 
 
 def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
@@ -126,18 +152,22 @@ def _denied(exc: GrantTooWide) -> PermissionDenied:
 
 
 async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) -> dict[str, Any]:
-    """Issue a key within the caller's grant; the answer carries the secret, shown once."""
+    """Issue a key within the caller's grant, with its minter's owner, team and end-user
+    budget; the answer carries the secret, shown once."""
     app = request.config_dict
+    lineage = await lineage_of(request, who)
     try:
         check_key_quotas(await app[STORE].account_quotas(who.account_id), spec.quotas)
         grant = await caller_grant(request, who)
-        issued = await issue_key_within(app[LEDGER], app[STORE], who.account_id, grant, spec)
+        issued = await issue_key_within(
+            app[LEDGER], app[STORE], who.account_id, grant, spec, lineage
+        )
     except GrantTooWide as exc:
         raise _denied(exc) from exc
-    if who.member_id is not None:
-        await app[MEMBERS].own_key(issued.key_id, who.member_id)
-        await _member_team(request, who.member_id, issued.key_id)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
+    await carry_team(app[TEAMS], app[STORE], row)
+    if who.key is not None:
+        await carry_budgets(app[BUDGETS], app[STORE], await _caller_key(request, who), row["id"])
     await audited.record(
         request, "key.create", "key", row["id"], who.account_id, None, key_json(row)
     )
@@ -151,12 +181,12 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 async def own_key(request: web.Request, who: Principal, key_id: str) -> Row:
-    """One of the caller's account's keys, or NotFound (never another account's)."""
+    """One of the caller's account's keys within its reach, or NotFound (never another
+    account's, nor another member's for a caller kept to its own keys)."""
     row = await request.config_dict[DIRECTORY].key_with_use(key_id)
-    if row is None or row["account_id"] != who.account_id:
+    if row is None:
         raise NotFound("No such key.")
-    if who.own_keys_only and key_id not in await _owned_key_ids(request, who):
-        raise NotFound("No such key.")
+    who.check(request, Resource(row["account_id"], row.get("member_id")), "No such key.")
     return row
 
 
@@ -187,34 +217,14 @@ async def _check_rotation(request: web.Request, who: Principal, row: Row) -> Non
         raise _denied(exc) from exc
 
 
-async def _member_team(request: web.Request, member_id: str, key_id: str) -> None:
-    """A key a member of a team creates joins their team."""
-    app = request.config_dict
-    member = await app[MEMBERS].get(member_id)
-    team = await app[TEAMS].get(member["team_id"]) if member and member["team_id"] else None
-    if team is not None:
-        key = {"id": key_id, "account_id": team["account_id"]}
-        await assign_key(app[TEAMS], app[STORE], key, team)
-
-
-async def _same_team(request: web.Request, old_key_id: str, new_key_id: str) -> None:
-    """A rotated key's successor stays in its team."""
-    app = request.config_dict
-    old = await app[LEDGER].get_key(old_key_id)
-    team = await app[TEAMS].get(old["team_id"]) if old and old.get("team_id") else None
-    if team is not None:
-        new = {"id": new_key_id, "account_id": team["account_id"]}
-        await assign_key(app[TEAMS], app[STORE], new, team)
-
-
 async def rotate_for(request: web.Request, who: Principal, row: Row, grace: int) -> dict[str, Any]:
     """A new secret for `row`; the old one keeps working for `grace` seconds."""
     if row["revoked_at"] is not None:
         raise InvalidRequest("A revoked key cannot be rotated.", param="key_id")
     await _check_rotation(request, who, row)
     app = request.config_dict
-    issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace)
-    await _same_team(request, row["id"], issued.key_id)
+    org = (app[TEAMS], app[BUDGETS])
+    issued = await rotate_key(app[LEDGER], app[STORE], app[DIRECTORY], row, grace, org)
     new_row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
     old_row = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
     await audited.record(
@@ -237,11 +247,12 @@ async def rotate(request: web.Request) -> web.Response:
 async def set_quotas_for(
     request: web.Request, who: Principal, row: Row, quotas: tuple[Quota, ...]
 ) -> dict[str, Any]:
-    """A key's own limits, within the account's limits and the caller's own grant."""
+    """A key's own limits, within the account's limits and, for a key, within its own grant:
+    a key tightens its own quotas but never loosens them, nor those of a key it reaches."""
     app = request.config_dict
     try:
         check_key_quotas(await app[STORE].account_quotas(who.account_id), quotas)
-        if who.key is not None and who.key.key_id != row["id"]:
+        if who.key is not None:
             check_within(
                 await caller_grant(request, who), replace(grant_of_key(row), quotas=quotas)
             )
@@ -269,7 +280,19 @@ async def usage(request: web.Request) -> web.Response:
 
 async def ledger(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return await ledger_response(request, who.account_id)
+    return await ledger_response(request, who.account_id, who.reach)
+
+
+async def request_cost_within(request: web.Request, who: Principal, rid: str) -> RequestCost:
+    """A request of the account whose key is within the caller's reach, else NotFound."""
+    cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
+    if cost is None:
+        raise NotFound(NO_REQUEST)
+    if who.reach is not None:
+        key = await request.config_dict[LEDGER].get_key(cost.entry.get("key_id") or "")
+        owner = key.get("member_id") if key else None
+        who.check(request, Resource(who.account_id, owner), NO_REQUEST)
+    return cost
 
 
 async def request_cost_of(request: web.Request) -> web.Response:
@@ -278,9 +301,7 @@ async def request_cost_of(request: web.Request) -> web.Response:
     (null without a registered price version)."""
     who = require(request, ACCOUNT_READ)
     rid = request.match_info["request_id"]
-    cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
-    if cost is None:
-        raise NotFound("No settled request with this id on your account (yet).")
+    cost = await request_cost_within(request, who, rid)
     return web.json_response(
         {
             **entry_json(cost.entry),

@@ -10,12 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from billing.roles import ROLES, may_grant
-from gateway.appkeys import MEMBERS
+from gateway.appkeys import LEDGER, MEMBERS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.admin_directory import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.llm.calls import parse_json
+from gateway.services.members import remove_member
 from gateway.stores.records import Row
 
 
@@ -78,11 +79,13 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
 
 
 async def remove_for(request: web.Request, who: Principal, member_id: str) -> Row:
-    """Remove a member (an owner only by an owner); their sessions end on their next page."""
+    """Remove a member (an owner only by an owner) and revoke the keys minted under them;
+    their sessions end on their next request."""
     who.require(ORG_WRITE)
     row = await _member(request, who, member_id)
     _may(who, row["role"])
-    await request.config_dict[MEMBERS].remove(who.account_id, row["id"])
+    app = request.config_dict
+    await remove_member(app[MEMBERS], app[LEDGER], app[STORE], who.account_id, row["id"])
     await audited.record(
         request, "member.remove", "member", row["id"], row["account_id"], member_json(row), None
     )

@@ -9,12 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from billing.roles import RoleError, parse_role
-from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies, invite_links
 from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.llm.calls import parse_json
+from gateway.services import members as member_service
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
 from gateway.stores.records import Row
 
@@ -189,10 +190,13 @@ async def set_member_role(request: web.Request) -> web.Response:
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    """Remove a member; their dashboard sessions end on their next page."""
-    account_id, members = await _account_id(request), request.config_dict[MEMBERS]
-    row = await members.get(request.match_info["member_id"])
-    if row is None or not await members.remove(account_id, row["id"]):
+    """Remove a member and revoke the keys minted under them; their sessions end on their
+    next request."""
+    account_id, app = await _account_id(request), request.config_dict
+    row = await app[MEMBERS].get(request.match_info["member_id"])
+    if row is None or not await member_service.remove_member(
+        app[MEMBERS], app[LEDGER], app[STORE], account_id, row["id"]
+    ):
         raise NotFound("No such member.")
     await audited.record(
         request, "member.remove", "member", row["id"], account_id, member_json(row), None

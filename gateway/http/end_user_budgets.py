@@ -18,7 +18,7 @@ from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
-from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
+from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.llm.calls import parse_json
 from gateway.services.end_user_budgets import set_end_user_budget
 from gateway.stores.records import Row
@@ -71,6 +71,7 @@ async def put_budget(request: web.Request, account_id: str, body: dict[str, Any]
         key = await app[LEDGER].get_key(key_id)
         if key is None or key["account_id"] != account_id:
             raise NotFound("No such key.")
+        await _own_budget_tighter(request, key_id, quotas)
     owner = (account_id, key_id, end_user)
     row = await set_end_user_budget(app[BUDGETS], app[STORE], owner, quotas)
     if row is None:
@@ -86,6 +87,17 @@ async def put_budget(request: web.Request, account_id: str, body: dict[str, Any]
         budget_json(row),
     )
     return row
+
+
+async def _own_budget_tighter(request: web.Request, key_id: str, quotas: tuple[Quota, ...]) -> None:
+    """A key's own end-user budget, set by that key, only tightens."""
+    caller = await calling_key(request)
+    if caller is None or caller["id"] != key_id:
+        return
+    rows = await request.config_dict[BUDGETS].of_account(caller["account_id"])
+    mine = (r["quotas"] for r in rows if r["key_id"] == key_id and not r["end_user"])
+    current: list[Any] = next(mine, [])
+    no_looser(parse_end_user_quotas(current), quotas)
 
 
 async def _put(request: web.Request, account_id: str) -> web.Response:

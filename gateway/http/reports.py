@@ -168,15 +168,20 @@ def _page_args(request: web.Request) -> tuple[int, int | None]:
 
 
 async def entry_filter(
-    request: web.Request, account_id: str, kind: str | None, span: tuple[date | None, date | None]
+    request: web.Request,
+    account_id: str,
+    kind: str | None,
+    span: tuple[date | None, date | None],
+    reach: str | None = None,
 ) -> EntryFilter:
     """The ledger rows the query keeps: `model`, `key_id`, `team_id` (empty: any), the kind
-    and the days [from, to) the caller read. A key or team of another account is refused
-    (400 naming it), never answered with an empty page that reads as "no use"."""
+    and the days [from, to) the caller read, and for a caller kept to one member's keys
+    (`reach`) only their rows. A key or team of another account (or a key out of reach) is
+    refused (400 naming it), never answered with an empty page that reads as "no use"."""
     key_id, team_id = query_text(request, "key_id") or None, query_text(request, "team_id") or None
     if key_id is not None:
         key = await request.config_dict[LEDGER].get_key(key_id)
-        if key is None or key["account_id"] != account_id:
+        if key is None or key["account_id"] != account_id or not _reaches(reach, key):
             raise InvalidRequest("No key with this id on the account.", param="key_id")
     if team_id is not None:
         team = await request.config_dict[TEAMS].get(team_id)
@@ -184,7 +189,11 @@ async def entry_filter(
             raise InvalidRequest("No team with this id on the account.", param="team_id")
     since, until = (None if d is None else datetime.combine(d, time(), tzinfo=UTC) for d in span)
     model = query_text(request, "model") or None
-    return EntryFilter(kind, model, key_id, team_id, since, until)
+    return EntryFilter(kind, model, key_id, team_id, since, until, reach)
+
+
+def _reaches(reach: str | None, key: Mapping[str, Any]) -> bool:
+    return reach is None or key.get("member_id") == reach
 
 
 def _ledger_kind(request: web.Request) -> str | None:
@@ -202,11 +211,15 @@ def _ledger_span(request: web.Request) -> tuple[date | None, date | None]:
     return start, end
 
 
-async def ledger_response(request: web.Request, account_id: str) -> web.Response:
+async def ledger_response(
+    request: web.Request, account_id: str, reach: str | None = None
+) -> web.Response:
     """A page of the ledger, of the filters the query gives (kind, model, key_id, team_id,
-    from, to); `next_before` pages on under the same filters."""
+    from, to) and, for a caller kept to one member's keys, of theirs only; `next_before`
+    pages on under the same filters."""
     limit, before = _page_args(request)
-    filters = await entry_filter(request, account_id, _ledger_kind(request), _ledger_span(request))
+    kind, span = _ledger_kind(request), _ledger_span(request)
+    filters = await entry_filter(request, account_id, kind, span, reach)
     rows = await request.config_dict[LEDGER].entries(
         account_id, before=before, limit=limit + 1, filters=filters
     )

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.quotas import parse_quotas
 from gateway.appkeys import LEDGER, STORE, TEAMS
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
-from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
+from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.llm.calls import parse_json
 from gateway.services.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
@@ -67,9 +68,13 @@ async def _list(request: web.Request, account_id: str) -> web.Response:
 
 
 async def team_quotas(request: web.Request, team: Row, body: dict[str, Any]) -> Row:
-    """Set a team's quotas from `{"quotas": [...]}`; the team as it is now."""
-    app = request.config_dict
-    row = await set_team_quotas(app[TEAMS], app[STORE], team, bodies.quotas_field(body))
+    """Set a team's quotas from `{"quotas": [...]}`; the team as it is now. A key in the
+    team only tightens them: they are its own limits."""
+    app, quotas = request.config_dict, bodies.quotas_field(body)
+    key = await calling_key(request)
+    if key is not None and key.get("team_id") == team["id"]:
+        no_looser(parse_quotas(team["quotas"]), quotas)
+    row = await set_team_quotas(app[TEAMS], app[STORE], team, quotas)
     await audited.record(
         request,
         "team.quotas",
@@ -100,6 +105,7 @@ async def put_key_team(
     team = None if wanted is None else await app[TEAMS].get(wanted)
     if wanted is not None and (team is None or team["account_id"] != key["account_id"]):
         raise NotFound("No such team in this key's organization.")
+    await _within_own_team(request, key_id, wanted)
     await assign_key(app[TEAMS], app[STORE], key, team)
     await audited.record(
         request,
@@ -110,6 +116,19 @@ async def put_key_team(
         {"team_id": key.get("team_id")},
         {"team_id": wanted},
     )
+
+
+async def _within_own_team(request: web.Request, key_id: str, wanted: str | None) -> None:
+    """A calling key may join a team (more limits) but never leave or change its own, and a
+    key in a team puts keys only in its team: neither it nor a key it mints leaves the
+    team's quotas."""
+    caller = await calling_key(request)
+    if caller is None:
+        return
+    if caller["id"] == key_id and (caller.get("team_id") is not None or wanted is None):
+        raise PermissionDenied("A key never leaves or changes its own team.", param="team_id")
+    if caller.get("team_id") is not None and wanted != caller["team_id"]:
+        raise PermissionDenied("A key in a team puts keys only in its own team.", param="team_id")
 
 
 async def _key_team(request: web.Request, account_id: str | None) -> web.Response:

@@ -32,6 +32,23 @@ class KeyRecord:
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
 
 
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Who minted a key and what it inherits from its minter: its owner (the member whose
+    reach it carries; None: the organization's) and its team."""
+
+    minter_kind: str = "operator"  # operator, person or key
+    minter_id: str | None = None  # the member, `sub:<subject>`, or the minting key
+    owner: str | None = None
+    team_id: str | None = None
+
+
+OPERATOR_MINTED = Lineage()
+# The columns of a key that belong to its secret, not to what it may do: rotation copies
+# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that).
+PER_SECRET = frozenset({"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from"})
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
@@ -132,7 +149,8 @@ LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 @dataclass(frozen=True, slots=True)
 class EntryFilter:
     """Which ledger rows a page keeps (None: any): a kind of LEDGER_KINDS, a model, one key,
-    the keys of one team (as the key's team is now), and [since, until) of occurred_at."""
+    the keys of one team (as the key's team is now), [since, until) of occurred_at, and the
+    keys one member owns (a caller kept to their own keys)."""
 
     kind: str | None = None
     model: str | None = None
@@ -140,6 +158,7 @@ class EntryFilter:
     team_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    member_id: str | None = None  # the keys one member owns ('' : none)
 
 
 NO_FILTER = EntryFilter()

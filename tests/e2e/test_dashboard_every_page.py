@@ -63,7 +63,8 @@ PAGES = (
     Dash("overview", "/dashboard/", EVERY, "Overview"),
     Dash("keys", "/dashboard/keys", KEYS_READ, "Keys", "#create-key button", KEYS_WRITE),
     Dash("usage", "/dashboard/usage", USAGE, "Usage", "form.filters button", USAGE),
-    Dash("request", "/dashboard/usage/requests/{request}", EVERY, "Request"),
+    # The operator's key made the request: a member reads only their own keys' requests.
+    Dash("request", "/dashboard/usage/requests/{request}", EVERY - {"member"}, "Request"),
     Dash("billing", "/dashboard/billing", BILLING, "Billing", "#topup button", BILLING),
     Dash(
         "statement",
@@ -250,6 +251,8 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
         return 401, "Sign in with an account's API key or token to see this page."
     if dash.allowed == OPERATOR:
         return 403, "Operators only: sign in with the admin key or an admin token."
+    if dash.name == "request":  # hidden, as a request that does not exist is
+        return 404, "No settled request with this id on your account (yet)."
     if dash.allowed == OWNER:
         return 403, "'audit:read'"
     return 403, "This token lacks the '"

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from billing.authority import Actor, Decision, may
 from billing.roles import ROLE_SCOPES
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
@@ -34,9 +35,11 @@ from gateway.http.principal import (
     PRINCIPAL,
     USER_SCOPES,
     Principal,
+    key_principal,
     principal_of,
 )
-from gateway.services.audit import Actor
+from gateway.http.route_actions import action_of
+from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
 from gateway.services.jwt_auth import VerifiedToken
 from gateway.stores.records import Row
@@ -174,7 +177,7 @@ async def _key_principal(request: web.Request, data: dict[str, Any]) -> Principa
     record = await store.lookup_key(str(data["key_hash"]))
     if record is None or not await store.key_is_live(record.shard, record.key_id):
         return None
-    return Principal(record.account_id, "key", frozenset(record.scopes), key=record)
+    return await key_principal(request, record)
 
 
 async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedToken | None:
@@ -186,15 +189,23 @@ async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedTo
     return VerifiedToken(sub, jti, iat, exp, frozenset(data["scopes"]), {})
 
 
-def _token_principal(data: dict[str, Any], token: VerifiedToken) -> Principal:
-    """A token's caller: its role's scopes when its role claim named one (kept to the
-    member's own keys for `member`), else the token's own scopes."""
+async def _token_principal(
+    request: web.Request, data: dict[str, Any], token: VerifiedToken
+) -> Principal | None:
+    """A token's caller: its member's role as it is now when its role claim named one
+    (kept to the member's own keys for `member`), else the token's own scopes; None once
+    that member has been removed."""
     account_id, role = str(data["account_id"]), str(data.get("role") or "")
     if role not in ROLE_SCOPES:
         return Principal(account_id, "user", token.scopes, token=token)
-    member = data.get("member_id")
+    member_id = data.get("member_id")
+    if member_id is not None:
+        member = await request.config_dict[MEMBERS].get(str(member_id))
+        if member is None or member["account_id"] != account_id:
+            return None
+        role = member["role"]
     scopes = ROLE_SCOPES[role]
-    return Principal(account_id, "user", scopes, token=token, role=role, member_id=member)
+    return Principal(account_id, "user", scopes, token=token, role=role, member_id=member_id)
 
 
 def _admin_digest(request: web.Request) -> str:
@@ -220,7 +231,9 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
         if token is None:
             return None
         if data["account_id"]:
-            who = _token_principal(data, token)
+            who = await _token_principal(request, data, token)
+            if who is None:
+                return None
     how = data.get("signin") or ("jwt" if data["kind"] == "user" else "")
     via = f"dashboard session ({how})" if how else "dashboard session"
     return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]), via)
@@ -278,18 +291,36 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[CONTEXT] = {"session": session, "csrf": session.csrf}
     if session.principal is not None:
         request[PRINCIPAL] = session.principal
+    _authorize(request, session)
     request[ACTOR] = session_actor(session, request.path)
     if request.method not in SAFE:
         await check_csrf(request, session.csrf)
     return await handler(request)
 
 
-def session_actor(session: Session, path: str) -> Actor:
+def session_actor(session: Session, path: str) -> AuditActor:
     """Who a session's changes are by: the operator on the Operators pages (or a session
     with no account), else the account's member, key or token."""
     if session.principal is None or (session.operator and path.startswith(f"{BASE}/operators")):
-        return Actor("operator", session.label, session.via)
+        return AuditActor("operator", session.label, session.via)
     return principal_actor(session.principal, session.via)
+
+
+def _authorize(request: web.Request, session: Session) -> None:
+    """The page's action (gateway/http/route_actions.py) decided by `may`, before CSRF and
+    the handler: an operator's pages for the operator, the others for the account's caller."""
+    action = action_of(request)
+    if session.operator and (action.surface == "operator" or session.principal is None):
+        actor = Actor("operator")
+    elif session.principal is not None:
+        actor = session.principal.actor()
+    else:
+        actor = Actor("person")  # signed in as no account's caller: only the session's pages
+    if may(actor, action) is Decision.ALLOW:
+        return
+    if action.surface == "operator":
+        raise PermissionDenied("Operators only: sign in with the admin key or an admin token.")
+    account_principal(request).refuse(action)
 
 
 def account_principal(request: web.Request) -> Principal:

@@ -18,10 +18,19 @@ import asyncpg
 
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, ledger_pages
+from gateway.stores.postgres import grants, key_copy, ledger_pages
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
-from gateway.stores.records import NO_FILTER, CreditResult, EntryFilter, EventRef, GrantSpec, Row
+from gateway.stores.records import (
+    NO_FILTER,
+    OPERATOR_MINTED,
+    CreditResult,
+    EntryFilter,
+    EventRef,
+    GrantSpec,
+    Lineage,
+    Row,
+)
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
 # Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
@@ -303,12 +312,14 @@ class Ledger:
         on_insufficient: str | None,
         expires_at: datetime | None,
         providers: Sequence[str] = (),
+        lineage: Lineage = OPERATOR_MINTED,
     ) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
-                " models, quotas, on_insufficient, expires_at, providers)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                " models, quotas, on_insufficient, expires_at, providers, minter_kind,"
+                " minter_id, member_id, team_id)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                 key_id,
                 account_id,
                 name,
@@ -320,7 +331,17 @@ class Ledger:
                 on_insufficient,
                 expires_at,
                 list(providers),
+                lineage.minter_kind,
+                lineage.minter_id,
+                lineage.owner,
+                lineage.team_id,
             )
+
+    async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
+        return await key_copy.copy_key(self.pool, old_id, new_id, (key_hash, key_prefix))
+
+    async def keys_minted_under(self, key_id: str) -> list[Row]:
+        return await key_copy.minted_under(self.pool, key_id)
 
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"
