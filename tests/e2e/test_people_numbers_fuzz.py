@@ -211,8 +211,8 @@ def fillings(form: Form) -> Iterator[list[tuple[str, str]]]:
 
 
 async def crawl(gw: Gateway, http: aiohttp.ClientSession, start: list[str]) -> list[Form]:
-    """Every form of the pages reachable from `start`, and of the pages their GET forms
-    open (the operators' confirmation pages)."""
+    """Every form (POST and GET) of the pages reachable from `start`, and of the pages
+    their GET forms open (the operators' confirmation pages)."""
     seen: set[str] = set()
     todo, forms = [(p, p) for p in start], []
     while todo and len(seen) < MAX_PAGES:
@@ -223,7 +223,7 @@ async def crawl(gw: Gateway, http: aiohttp.ClientSession, start: list[str]) -> l
         async with http.get(gw.url + path, allow_redirects=False) as r:
             page = Page(gw.url + path)
             page.feed(await r.text())
-        forms += [f for f in page.forms if f.method == "post"]
+        forms += page.forms
         links = [p for p in (in_dashboard(gw, u) for u in page.links) if p]
         todo += [(p, p.split("?")[0]) for p in links]
         for form in (f for f in page.forms if f.method == "get"):
@@ -236,17 +236,24 @@ async def crawl(gw: Gateway, http: aiohttp.ClientSession, start: list[str]) -> l
 async def fuzz_forms(
     gw: Gateway, http: aiohttp.ClientSession, forms: list[Form], skip: Callable[[Form], bool]
 ) -> int:
-    """Post every form with each field in turn fuzzed; how many posts were made."""
+    """Send every form (a GET's fields in its query) with each field in turn fuzzed; how
+    many requests were made."""
     pool, posts, done = drawn(TEXT, 4 * EXAMPLES), 0, set()
     for index, form in enumerate(forms):
-        shape = (URL(form.action).path, tuple(form.names()))
+        shape = (form.method, URL(form.action).path, tuple(form.names()))
         if skip(form) or shape in done:
             continue
         done.add(shape)
         for name in form.names():
             for value in values_for(index, pool):
-                async with http.post(
-                    form.action, data=form.with_value(name, value), allow_redirects=False
+                fields = form.with_value(name, value)
+                get = form.method == "get"
+                async with http.request(
+                    form.method.upper(),
+                    form.action,
+                    params=fields if get else None,
+                    data=None if get else fields,
+                    allow_redirects=False,
                 ) as r:
                     answered_well(r.status, await r.read(), f"{form.action} {name}={value!r}")
                 posts += 1
