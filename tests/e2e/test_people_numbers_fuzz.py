@@ -30,7 +30,7 @@ TROUBLE = [
     "\u00b2", "\u0663", "\uff15", "1\u00b2", "\u0661\u0662", "-1", "+1", "", " ", " 7 ", "1 0",
     "1_000", "1e3", "9" * 19, "9" * 5000, "\x00", "\u00a05",
 ]  # fmt: skip
-EXAMPLES = int(os.environ.get("MW_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("MW_FUZZ_EXAMPLES", "4"))
 ALL_SCOPES = [
     "chat", "account:read", "usage:read", "keys:write", "billing", "billing:read",
     "billing:setup", "org:write", "statements:read",
