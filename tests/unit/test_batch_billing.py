@@ -76,6 +76,13 @@ def test_each_line_is_priced_at_its_own_long_context_band() -> None:
     assert _bill(lines, "gpt-5.4") == 506_000
     summed, _ = output_usage(lines, _usage)
     assert shipped_price("gpt-5.4").price(summed).charged() == 1_009_000  # the sum's band
+    long = bill_output(
+        [_ran(300_000, 0), *lines], _usage, shipped_price("gpt-5.4"), TABLE.lookup, NOW_MS
+    )
+    assert long.priced.charged() == 506_000 + 750_000  # 300,000 at $2.50 per 1M: its band
+    assert dict(long.priced.detail) == {
+        "service_tier": "batch", "batch_lines": 9, "lines_context_above": 1,
+    }  # fmt: skip
 
 
 def test_a_line_is_billed_at_the_dearer_of_its_reported_model_and_the_batchs() -> None:
