@@ -70,12 +70,13 @@ def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _duplicate_key(raw: bytes) -> str | None:
-    """A key some object of the line has twice (None if none, or if only orjson reads it)."""
+    """A key some object of the line has twice (None if none, or if only orjson reads it:
+    nesting deeper than the stdlib's recursion allows is refused later, as a call's is)."""
     try:
         json.loads(raw, object_pairs_hook=_once)
     except _Twice as twice:
         return twice.key
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return None
 
@@ -99,7 +100,11 @@ def _line(raw: bytes, number: int) -> tuple[str, dict[str, object], bytes]:
         raise _refuse(number, f"must POST to one of {routes}.")
     if item["body"].get("stream"):
         raise _refuse(number, "asks to stream, which a batch cannot.")
-    return url, item["body"], orjson.dumps(item) + b"\n"
+    try:
+        sent = orjson.dumps(item) + b"\n"
+    except orjson.JSONEncodeError as exc:  # nested past orjson's 254 levels
+        raise _refuse(number, "is nested too deeply.") from exc
+    return url, item["body"], sent
 
 
 def read_batch_input(

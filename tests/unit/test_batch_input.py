@@ -65,3 +65,13 @@ def test_each_line_reserves_at_its_own_long_context_band() -> None:
     assert batch.input_tokens > 272_000 > per_line
     assert batch.worst_micros == 8 * price.worst_case_micros(per_line, 100, "batch")
     assert batch.worst_micros < price.worst_case_micros(batch.input_tokens, 800, "batch")
+
+
+def test_a_line_nested_past_the_stdlib_parsers_depth_is_refused_not_a_crash() -> None:
+    """orjson reads 1,000 levels; the duplicate check's parser cannot: the line is still
+    refused as a call nested that deep is (a 400 naming it), never a 500."""
+    deep = b'{"custom_id": "a", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini",'
+    deep += b' "messages": [{"role": "user", "content": "hi"}], "metadata": '
+    deep += b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}}"
+    with pytest.raises(InvalidRequest, match="Line 1"):
+        read_batch_input([deep], KEY, TABLE, COUNTER)
