@@ -24,8 +24,11 @@ class MoneyFormatError(ValueError):
 
 
 def parse_usd(text: str) -> int:
-    """Parse a decimal USD string ("0.15") into micros, refusing anything inexact."""
+    """Parse a decimal USD string ("0.15") into micros, refusing anything inexact. ASCII
+    only: `Decimal` would read '٣' as 3 and '1_000' as 1000, which no person means."""
     try:
+        if not text.isascii() or "_" in text:
+            raise InvalidOperation
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError) as exc:
         raise MoneyFormatError(f"not a decimal amount: {text!r}") from exc

@@ -11,7 +11,7 @@
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
     │   ├── RequestInFlight    409 duplicate_request
-    │   └── IdempotencyConflict 409 conflict (a key reused for another operation or body)
+    │   └── IdempotencyConflict 409 idempotency_conflict (a key reused for another operation or body)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
@@ -242,6 +242,8 @@ class RequestInFlight(Conflict):
 class IdempotencyConflict(Conflict):
     """An idempotency key already used for another operation or body: the message names the
     key and its first use, `extra` carries both (`idempotency_key`, `first_use`)."""
+
+    code = "idempotency_conflict"
 
     def __init__(self, key: str, first: str, this: str) -> None:
         super().__init__(

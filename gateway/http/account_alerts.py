@@ -18,6 +18,7 @@ from gateway.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.bodies import SPACE
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
+from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.outbound.egress import checked_url
 from gateway.outbound.egress_rules import EgressRefused
@@ -80,11 +81,10 @@ def alert_of_body(body: object) -> tuple[UserAlert, str | None, str | None]:
     if not isinstance(body, dict):
         raise InvalidRequest("Send a JSON object.")
     kind = _choice(body, "kind", KINDS)
-    amount = body.get("amount_micros")
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_EXACT:
-        raise InvalidRequest(
-            "'amount_micros' must be a positive whole number of micros.", param="amount_micros"
-        )
+    words = "'amount_micros' must be a positive whole number of micros."
+    amount = json_whole(
+        body.get("amount_micros"), "amount_micros", minimum=1, maximum=MAX_EXACT, words=words
+    )
     period = _choice(body, "period", PERIODS) if kind == "spend_above" else None
     if kind == "balance_below" and body.get("period") is not None:
         raise InvalidRequest("A balance alert has no 'period'.", param="period")

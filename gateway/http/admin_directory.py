@@ -14,6 +14,7 @@ from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies, invite_links
 from gateway.http.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
+from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services import members as member_service
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
@@ -55,10 +56,7 @@ async def _account_id(request: web.Request) -> str:
 
 async def search_accounts(request: web.Request) -> web.Response:
     q = request.query
-    try:
-        limit = max(1, min(int(q.get("limit", "50")), MAX_SEARCH))
-    except ValueError as exc:
-        raise InvalidRequest("'limit' must be an integer.", param="limit") from exc
+    limit = min(parse_whole(q.get("limit", "50"), "limit", minimum=1), MAX_SEARCH)
     rows = await request.config_dict[DIRECTORY].search_accounts(
         query=query_text(request, "q") or None,
         plan=query_text(request, "plan") or None,

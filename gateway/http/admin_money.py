@@ -20,6 +20,7 @@ from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderEr
 from gateway.http import audited, bodies
 from gateway.http.billing import not_set_up
 from gateway.http.credit_grants import live_grant
+from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
 from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
@@ -28,6 +29,8 @@ from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 from gateway.services.refunds import Refunded, refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
+
+POSITIVE = "'amount_micros' must be a positive integer."
 
 
 def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
@@ -69,8 +72,7 @@ async def credit_account(
 ) -> tuple[dict[str, Any], bool]:
     """Credit once per idempotency key (the API and the dashboard); the answer and whether
     this call created the credit. The credit funds `grant` (a paid one by default)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_EXACT:
-        raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
+    amount = json_whole(amount, "amount_micros", minimum=1, maximum=MAX_EXACT, words=POSITIVE)
     app = request.config_dict
     try:
         async with idempotent(
@@ -106,11 +108,10 @@ async def adjust_account(
 ) -> tuple[dict[str, Any], bool]:
     """A signed correction with its reason, once per idempotency key; money out may take
     at most what the account has (services/credits.py says why)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < abs(amount) <= MAX_EXACT:
-        raise InvalidRequest(
-            "'amount_micros' must be a non-zero integer (negative takes money out).",
-            param="amount_micros",
-        )
+    words = "'amount_micros' must be a non-zero integer (negative takes money out)."
+    amount = json_whole(amount, "amount_micros", minimum=-MAX_EXACT, maximum=MAX_EXACT, words=words)
+    if amount == 0:
+        raise refused("amount_micros", -MAX_EXACT, MAX_EXACT, words)
     if not reason.strip():
         raise InvalidRequest("An adjustment needs a 'reason'.", param="reason")
     app, use = request.config_dict, adjustment_use(account_id, amount)
@@ -150,8 +151,9 @@ async def refund_account(
     request: web.Request, account_id: str, payment_id: str, amount: object, idem: str
 ) -> tuple[dict[str, Any], bool]:
     """Refund (part of) one of the account's top-ups through its provider, once per key."""
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidRequest("'amount_micros' must be a positive integer.", param="amount_micros")
+    amount = json_whole(
+        amount, "amount_micros", minimum=-MAX_EXACT, maximum=MAX_EXACT, words=POSITIVE
+    )
     payments = request.config_dict.get(PAYMENTS)
     if payments is None:
         raise NotFound("Payments are not available on this gateway.")

@@ -10,6 +10,7 @@ from aiohttp import web
 from billing.money import MAX_EXACT
 from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
 from gateway.stores.postgres.metering import DuplicateService
@@ -136,10 +137,8 @@ async def alerts(request: web.Request) -> web.Response:
     if await request.config_dict[LEDGER].get_account(account_id) is None:
         raise NotFound("No such account.")
     value = parse_json(await request.read()).get("balance_low_micros")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXACT:
-        raise InvalidRequest(
-            "'balance_low_micros' must be a whole number of micros.", param="balance_low_micros"
-        )
+    words = "'balance_low_micros' must be a whole number of micros."
+    value = json_whole(value, "balance_low_micros", maximum=MAX_EXACT, words=words)
     await request.config_dict[NOTIFY].set_threshold(account_id, value)
     return web.json_response({"account_id": account_id, "balance_low_micros": value})
 

@@ -3,9 +3,10 @@ cancelled, and file contents, each for the key that made them only (another key'
 the 404 an unknown id gets). Scope `batches`.
 
 Uploading a file reads and prices every line (llm/batch_input.py) before the file goes on
-to the provider; creating a batch reserves that worst case at the batch tier's rates; a
-retrieve or cancel that shows the batch ended settles it from its output file
-(services/batches.py), as does the gateway's own poll.
+to the provider, re-serialized from what was priced (never the bytes uploaded); creating a
+batch reserves that worst case at the batch tier's rates; a retrieve or cancel that shows
+the batch ended settles it from its output file (services/batches.py), as does the
+gateway's own poll.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gateway.http.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.uploads import form_body, read_upload
 from gateway.llm.batch_input import BatchInput, read_batch_input
 from gateway.llm.calls import parse_json
-from gateway.llm.uploads import Upload, part_lines
+from gateway.llm.uploads import PartRewrite, Upload, part_lines
 from gateway.llm.upstream import Upstream
 from gateway.services.batches import FetchBatch, FetchOutput
 from gateway.stores.records import KeyRecord, OwnedResponse
@@ -64,10 +65,12 @@ def _priced(upload: Upload, key: KeyRecord, p: Proxying) -> BatchInput:
     part = next((f for f in upload.files if f.name == "file"), None)
     if part is None:
         raise InvalidRequest("'file' must be an uploaded JSONL file.", param="file")
-    batch = read_batch_input(part_lines(upload, part), key, p.pricing, p.counter)
+    rewrite = PartRewrite(upload, part)  # the provider gets the lines as priced
+    batch = read_batch_input(part_lines(upload, part), key, p.pricing, p.counter, rewrite.write)
     price = p.pricing.lookup(batch.model)
     if price is None or price.provider != PROVIDER:
         raise InvalidRequest(f"'{batch.model}' is not served by OpenAI's Batch API.", param="file")
+    rewrite.done()
     return batch
 
 

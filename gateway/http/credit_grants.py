@@ -13,6 +13,7 @@ from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, require
+from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services.idempotency import idempotent, revocation_use
 from gateway.stores.ports import HotStorePort
@@ -77,9 +78,10 @@ async def _list(request: web.Request, account_id: str) -> web.Response:
 
 
 async def grant_on(request: web.Request, account_id: str, raw_id: str) -> Row:
-    """One of the account's grants by its id as given (path or form), or NotFound."""
+    """One of the account's grants by its id as given (path or form): a 400 naming
+    `grant_id` if it is no whole number, NotFound if it is none of the account's."""
     app = request.config_dict
-    grant = await app[GRANTS].get(int(raw_id)) if raw_id.isdigit() and len(raw_id) < 19 else None
+    grant = await app[GRANTS].get(parse_whole(raw_id, "grant_id", minimum=1))
     if grant is None or grant["account_id"] != account_id:
         raise NotFound("No such grant on this account.")
     return grant

@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 
-from billing.meters import valid_quantity
+from billing.meters import MAX_QUANTITY
 from gateway.errors import InvalidRequest
+from gateway.http.whole import json_whole
 from gateway.services.metered import MAX_TTL_S
 from gateway.services.metered_events import Event
 
@@ -32,18 +33,14 @@ def quantity(body: dict[str, Any], name: str, *, required: bool = True) -> int |
     value = body.get(name)
     if value is None and not required:
         return None
-    if not valid_quantity(value):
-        raise InvalidRequest(f"'{name}' must be a whole number of units, 0 to 2^53-1.", param=name)
-    return int(str(value))
+    words = f"'{name}' must be a whole number of units, 0 to 2^53-1."
+    return json_whole(value, name, maximum=MAX_QUANTITY, words=words)
 
 
 def ttl(body: dict[str, Any], *, required: bool = False) -> int:
     value = body.get("ttl_s", None if required else DEFAULT_TTL_S)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL_S:
-        raise InvalidRequest(
-            f"'ttl_s' must be a whole number of seconds, 1 to {MAX_TTL_S}.", param="ttl_s"
-        )
-    return value
+    words = f"'ttl_s' must be a whole number of seconds, 1 to {MAX_TTL_S}."
+    return json_whole(value, "ttl_s", minimum=1, maximum=MAX_TTL_S, words=words)
 
 
 def metadata(body: dict[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.appkeys import DIRECTORY, LEDGER, TEAMS
 from gateway.errors import InvalidRequest
 from gateway.http.serialize import entry_json
+from gateway.http.whole import parse_whole
 from gateway.stores.records import (
     COST_FIELDS,
     LEDGER_KINDS,
@@ -150,21 +151,14 @@ async def usage_response(request: web.Request, account_id: str) -> web.Response:
 
 
 def _whole(request: web.Request, name: str) -> int | None:
+    """A page's `limit` or `before`: absent, or a whole number from 1 (gateway/http/whole.py)."""
     raw = request.query.get(name)
-    try:
-        return None if raw is None else int(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from exc
+    return None if raw is None else parse_whole(raw, name, minimum=1)
 
 
 def _page_args(request: web.Request) -> tuple[int, int | None]:
     asked, before = _whole(request, "limit"), _whole(request, "before")
-    limit = 50 if asked is None else min(asked, MAX_PAGE)
-    if limit < 1:
-        raise InvalidRequest("'limit' must be at least 1.", param="limit")
-    if before is not None and not 0 < before < 2**63:
-        raise InvalidRequest("'before' must be an entry id.", param="before")
-    return limit, before
+    return 50 if asked is None else min(asked, MAX_PAGE), before
 
 
 async def entry_filter(

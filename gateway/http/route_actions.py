@@ -250,7 +250,11 @@ ROUTES: dict[tuple[str, str], Action] = {
 
 def action_of(request: web.Request) -> Action:
     """The action of the route `request` matched; a route missing here is a bug (the
-    router walk test keeps every route in the table), refused rather than let through."""
+    router walk test keeps every route in the table), refused rather than let through. A
+    request no route matched gets the router's own answer (404 or 405)."""
+    unmatched = request.match_info.http_exception
+    if unmatched is not None:
+        raise unmatched
     route = request.match_info.route
     method = "GET" if route.method == "HEAD" else route.method
     found = ROUTES.get((method, route.resource.canonical if route.resource else ""))

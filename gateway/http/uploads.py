@@ -20,6 +20,7 @@ from typing import IO, Any
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from gateway.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
+from gateway.http.whole import parse_whole
 from gateway.llm.uploads import FilePart, Upload, measured_seconds
 
 MAX_FIELD_BYTES = 256 * 1024  # a prompt of 32,000 characters is at most 128 KB of UTF-8
@@ -149,9 +150,7 @@ def form_body(upload: Upload, measure: bool = False) -> dict[str, Any]:
 
 def _typed(name: str, value: str) -> object:
     if name in INT_FIELDS:
-        if not value.isdigit():
-            raise InvalidRequest(f"'{name}' must be a whole number.", param=name)
-        return int(value)
+        return parse_whole(value, name)
     if name in BOOL_FIELDS:
         if value not in ("true", "false"):
             raise InvalidRequest(f"'{name}' must be true or false.", param=name)

@@ -52,9 +52,14 @@ class Call:
     # request said so: the header, `user` or `metadata.user_id`.
     end_user: str = ""
     end_user_param: str = ""
+    # A batch's reservation, its lines' worst cases summed (each at its own band); 0: the
+    # worst case of input_tokens and max_output_tokens as one request.
+    reserve_micros: int = 0
 
     @property
     def worst_case_micros(self) -> int:
+        if self.reserve_micros:
+            return self.reserve_micros
         tokens = self.price.worst_case_micros(
             self.input_tokens, self.max_output_tokens, self.service_tier, kinds=self.kinds
         )

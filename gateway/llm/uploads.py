@@ -9,9 +9,10 @@ model renamed to its upstream id, with an exact Content-Length, read from the sp
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import IO
 
@@ -95,6 +96,37 @@ class Upload:
                 yield self.read(part, start)
             yield b"\r\n"
         yield tail
+
+
+class PartRewrite:
+    """A file part's new content (a batch file's lines re-serialized as they are priced),
+    appended after everything in the spool; `done` makes the upload send it instead.
+    Blocking, as the reads it runs beside: a worker thread's."""
+
+    def __init__(self, upload: Upload, part: FilePart) -> None:
+        self.upload, self.part = upload, part
+        self.offset = upload.spool.seek(0, io.SEEK_END)
+        self.size = 0
+        self.held: list[bytes] = []
+        self.held_size = 0
+
+    def write(self, data: bytes) -> None:
+        self.held.append(data)
+        self.held_size += len(data)
+        if self.held_size >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        spool = self.upload.spool
+        spool.seek(self.offset + self.size)
+        spool.write(b"".join(self.held))
+        self.size += self.held_size
+        self.held, self.held_size = [], 0
+
+    def done(self) -> None:
+        self._flush()
+        files = self.upload.files
+        files[files.index(self.part)] = replace(self.part, offset=self.offset, size=self.size)
 
 
 MP3_NAMES = (".mp3", ".mpga", ".mpeg")

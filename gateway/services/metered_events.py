@@ -16,7 +16,7 @@ from typing import Any
 
 from billing.admission import Admitted, BalanceRefused, KeyRefused, NotReady
 from billing.meters import Meter
-from gateway.errors import MeterwayError
+from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.services.metered import Metering, metered_id
 from gateway.stores.records import MeterClosed, MeterHold, MeterOpen, ServiceRecord
 
@@ -74,7 +74,7 @@ async def _one(metering: Metering, service: ServiceRecord, event: Event) -> Even
     if isinstance(decision, MeterClosed) and decision.quantity != event.quantity:
         return _refused(
             event,
-            "conflict",
+            IdempotencyConflict.code,
             f"This idempotency_key was already used for an event of {decision.quantity} units;"
             f" this one has {event.quantity}.",
         )

@@ -210,6 +210,9 @@ class OwnedFile:
     input_tokens: int  # summed over the lines
     output_tokens: int  # the lines' output bounds, summed
     fees_micros: int
+    # Each line's worst case at batch rates (its own band), summed when it was uploaded: what
+    # its batch reserves. 0 for a record written before it was kept (the sums' worst case).
+    worst_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ def refused(status: int, body: Any, key: str, first: str) -> None:
     assert status == 409, body
     error = body["error"]
     assert (error["code"], error["param"], error["idempotency_key"]) == (
-        "conflict",
+        "idempotency_conflict",
         "idempotency_key",
         key,
     )
@@ -196,7 +196,7 @@ async def test_a_metered_event_key_reused_for_another_quantity_is_refused(gw: Ga
     assert again["data"][0]["status"] == "duplicate", again
     status, other = await svc.events([event(t.account_id, "api_calls", 4, "e1")])
     result = other["data"][0]
-    assert (result["status"], result["error"]["code"]) == ("refused", "conflict"), other
+    assert (result["status"], result["error"]["code"]) == ("refused", "idempotency_conflict"), other
     assert "3 units" in result["error"]["message"] and "4" in result["error"]["message"]
     await gw.settle_all()
     debits = [r for r in await ledger(gw, t.account_id) if r["kind"] == "debit"]

@@ -13,7 +13,7 @@ from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import MeterHold, Settlement
+from gateway.stores.records import MeterHold, OwnedFile, Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import HeldCounter, decode_reservation
@@ -295,3 +295,16 @@ async def test_a_meter_is_never_marked_up(stores: Stores) -> None:
     decision = await stores.store.meters.hold(hold)
     assert isinstance(decision, Admitted), decision
     assert (decision.held_micros, decision.markup_bps) == (2_000, 0)
+
+
+async def test_a_batch_files_record_round_trips_with_its_lines_worst_case(stores: Stores) -> None:
+    """What a batch reserves (its lines' worst cases, summed at upload) survives Redis; a
+    record written before it was kept reads as 0 (the sums' worst case)."""
+    files = stores.owned_files()
+    rec = OwnedFile("file-w", "key_1", "acct_1", "gpt-5.4", "/v1/chat/completions", 8, 1, 2, 3, 4)
+    await files.put(rec)
+    assert await files.get("file-w") == rec
+    old = OwnedFile("file-o", "key_1", "acct_1", "gpt-5.4", "/v1/chat/completions", 8, 1, 2, 3)
+    await files.put(old)
+    await stores.redis.hdel(stores.store.keys.owned_file("file-o"), "worst_micros")
+    assert await files.get("file-o") == old

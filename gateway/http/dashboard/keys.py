@@ -16,11 +16,12 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from billing.grants import PROXY_SCOPES
-from billing.quotas import METRICS, WINDOWS
+from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.appkeys import SETTINGS, STORE, TEAMS
-from gateway.errors import InvalidRequest, MeterwayError
+from gateway.errors import MeterwayError
 from gateway.http import bodies
 from gateway.http.account import (
+    MAX_GRACE_S,
     create_key_for,
     own_key,
     revoke_key_for,
@@ -41,11 +42,14 @@ from gateway.http.principal import (
 )
 from gateway.http.serialize import key_use_json
 from gateway.http.teams import put_key_team, team_of
+from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
 SCOPES = sorted(PROXY_SCOPES) + sorted(USER_SCOPES) + ["billing"]
 QUOTA_ROWS = 3
+LIMIT_WORDS = "Each limit must be a whole number."
+GRACE_WORDS = f"The grace period must be a whole number of seconds from 0 to {MAX_GRACE_S}."
 
 
 def form_text(form: Form, name: str) -> str:
@@ -57,13 +61,14 @@ def form_quotas(form: Form) -> list[dict[str, Any]]:
     """Rows window_N / metric_N / limit_N; a row with an empty limit is no quota."""
     out: list[dict[str, Any]] = []
     for i in range(QUOTA_ROWS + 16):
-        limit = form_text(form, f"limit_{i}")
+        raw = form.get(f"limit_{i}", "")
+        limit = raw.strip(ASCII_SPACE) if isinstance(raw, str) else ""
         if not limit:
             continue
-        if not limit.isdigit():
-            raise InvalidRequest("Each limit must be a whole number.", param="quotas")
         row = {"window": form_text(form, f"window_{i}"), "metric": form_text(form, f"metric_{i}")}
-        out.append(row | {"limit": int(limit)})
+        out.append(
+            row | {"limit": parse_whole(limit, f"limit_{i}", maximum=MAX_LIMIT, words=LIMIT_WORDS)}
+        )
     return out
 
 
@@ -165,18 +170,15 @@ async def rotate(request: web.Request) -> web.Response:
     row = await own_key(request, who, request.match_info["key_id"])
     form = await request.post()
     default = request.config_dict[SETTINGS].key_rotation_grace_s
+    raw = form.get("grace")
     try:
-        grace = bodies.int_field({"g": int(form_text(form, "grace") or default)}, "g", 0, 7 * 86400)
+        grace = default
+        if isinstance(raw, str) and raw.strip(ASCII_SPACE):
+            grace = parse_whole(raw, "grace", maximum=MAX_GRACE_S, form=True, words=GRACE_WORDS)
         rotated = await rotate_for(request, who, row, grace)
-    except (MeterwayError, ValueError) as exc:
-        return await _failed(request, _as_error(exc))
+    except MeterwayError as exc:
+        return await _failed(request, exc)
     return render(request, "secret.html", title="Rotated key", nav="keys", key=rotated, fresh=False)
-
-
-def _as_error(exc: Exception) -> MeterwayError:
-    if isinstance(exc, MeterwayError):
-        return exc
-    return InvalidRequest("The grace period must be a whole number of seconds.")
 
 
 async def revoke(request: web.Request) -> web.Response:

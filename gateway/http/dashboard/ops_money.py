@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from billing.display import usd_exact
-from billing.money import MoneyFormatError, parse_usd
+from billing.money import MAX_EXACT, MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
@@ -27,6 +27,7 @@ from gateway.http.admin_money import adjust_account, credit_account, refund_acco
 from gateway.http.credit_grants import grant_on, revoke_grant
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render, when
+from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 
 ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
@@ -51,26 +52,33 @@ def _dollars(fields: Fields) -> int:
 
 
 def _micros(fields: Fields) -> int:
-    raw = str(fields.get("amount_micros", ""))
-    if not raw.lstrip("-").isdigit():
-        raise InvalidRequest("The confirmation has no amount; start again from the form.")
-    return int(raw)
+    """The signed amount the confirmation page carries (money out is negative)."""
+    return parse_whole(
+        str(fields.get("amount_micros", "")),
+        "amount_micros",
+        minimum=-MAX_EXACT,
+        maximum=MAX_EXACT,
+        words="The confirmation has no amount; start again from the form.",
+    )
 
 
 def _grant(fields: Fields) -> GrantSpec | None:
     """The grant a credit funds, from the form (kind, an expiry date or instant, priority)
     read as the API reads `grant`; None for a plain paid credit."""
     kind, expires = str(fields.get("kind", "")).strip(), str(fields.get("expires", "")).strip()
-    priority = str(fields.get("priority", "")).strip()
+    priority = str(fields.get("priority", "")).strip(ASCII_SPACE)
     if not (kind or expires or priority):
         return None
     raw: dict[str, Any] = {"kind": kind or "paid"}
     if expires:
         raw["expires_at"] = expires if "T" in expires else f"{expires}T23:59:59+00:00"
     if priority:
-        if not priority.isdigit():
-            raise InvalidRequest("The priority must be a whole number from 0 to 1000.")
-        raw["priority"] = int(priority)
+        raw["priority"] = parse_whole(
+            priority,
+            "priority",
+            maximum=bodies.GRANT_PRIORITY_MAX,
+            words=f"The priority must be a whole number from 0 to {bodies.GRANT_PRIORITY_MAX}.",
+        )
     return bodies.grant_field({"grant": raw})
 
 

@@ -38,6 +38,13 @@ from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
 _NULLABLE_STR = nullable("string")
+# A grant's id: a whole number in ASCII digits (any other path segment is a 400 naming it).
+GRANT_ID = {
+    "name": "grant_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+}
 _NEW_KEY = obj(
     ("name",),
     name=TEXT,
@@ -292,7 +299,7 @@ def admin_directory_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("CreditGrant"),
-                params=(ACCOUNT_ID, path_param("grant_id")),
+                params=(ACCOUNT_ID, GRANT_ID),
                 body=obj((), idempotency_key=TEXT),
                 body_required=False,
             )
