@@ -122,10 +122,18 @@ def model_for(
     endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
 ) -> ModelPrice:
     """The priced model this key may use on this endpoint, or the error saying why not."""
-    price, translation = _routed(endpoint, body, key, pricing)
+    price, translation = _routed(endpoint, with_default_model(endpoint, body), key, pricing)
     if translation is not None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=body["model"]), param="model")
     return price
+
+
+def with_default_model(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    """The body naming the model the provider would assume when it names none (a
+    moderation's `omni-moderation-latest`): priced, and forwarded, by that name."""
+    if endpoint.default_model and "model" not in body:
+        return {**body, "model": endpoint.default_model}
+    return body
 
 
 def _routed(
@@ -166,6 +174,7 @@ def read_call(
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
     raise the model's output cap; `end_user_header` names the end user over the body."""
+    body = with_default_model(endpoint, body)
     price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)

@@ -127,6 +127,7 @@ MODERATIONS = _openai(
     answer_text=no_text,
     asks_stream_usage=False,
     clamps=False,
+    default_model="omni-moderation-latest",  # OpenAI's default when `model` is absent
 )
 MESSAGES = Endpoint(
     name="messages",
