@@ -20,6 +20,7 @@ from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
 from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.endpoints import read_as
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
@@ -72,8 +73,10 @@ class Call:
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
 
     def served_by(self, deployment: Deployment) -> Call:
-        """This call as sent to `deployment`: its model id upstream, billed at its price."""
-        return replace(self, price=deployment.price)
+        """This call as sent to `deployment`: its model id upstream, billed at its price,
+        its usage read as that provider counts reasoning."""
+        price = deployment.price
+        return replace(self, price=price, endpoint=read_as(self.endpoint, price))
 
     def pinned(self, providers: frozenset[str]) -> Call | None:
         """This call kept to `providers` (a plan's data residency), None if none serves it."""
@@ -181,6 +184,7 @@ def read_call(
     stream, wants_usage = _stream_flags(body)
     if translation is not None:
         endpoint = translation[stream]
+    endpoint = read_as(endpoint, price)
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
