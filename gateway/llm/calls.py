@@ -20,6 +20,7 @@ from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
 from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.endpoints import read_as
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
@@ -77,8 +78,10 @@ class Call:
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
 
     def served_by(self, deployment: Deployment) -> Call:
-        """This call as sent to `deployment`: its model id upstream, billed at its price."""
-        return replace(self, price=deployment.price)
+        """This call as sent to `deployment`: its model id upstream, billed at its price,
+        its usage read as that provider counts reasoning."""
+        price = deployment.price
+        return replace(self, price=price, endpoint=read_as(self.endpoint, price))
 
     def pinned(self, providers: frozenset[str]) -> Call | None:
         """This call kept to `providers` (a plan's data residency), None if none serves it."""
@@ -127,10 +130,18 @@ def model_for(
     endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
 ) -> ModelPrice:
     """The priced model this key may use on this endpoint, or the error saying why not."""
-    price, translation = _routed(endpoint, body, key, pricing)
+    price, translation = _routed(endpoint, with_default_model(endpoint, body), key, pricing)
     if translation is not None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=body["model"]), param="model")
     return price
+
+
+def with_default_model(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    """The body naming the model the provider would assume when it names none (a
+    moderation's `omni-moderation-latest`): priced, and forwarded, by that name."""
+    if endpoint.default_model and "model" not in body:
+        return {**body, "model": endpoint.default_model}
+    return body
 
 
 def _routed(
@@ -171,12 +182,14 @@ def read_call(
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
     raise the model's output cap; `end_user_header` names the end user over the body."""
+    body = with_default_model(endpoint, body)
     price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
     if translation is not None:
         endpoint = translation[stream]
+    endpoint = read_as(endpoint, price)
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))

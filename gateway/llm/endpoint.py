@@ -91,6 +91,7 @@ class Endpoint:
     upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
     media: bool = False  # its plain answer may be other than JSON (audio, text formats)
     answer_cost_path: tuple[str, ...] = ("usage",)  # the same in a JSON answer
+    default_model: str = ""  # the model the provider assumes when a body names none
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

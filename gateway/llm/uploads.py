@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import IO
 
-from billing.audio_duration import Mp3Frames, wav_seconds
+from billing.audio_duration import InconsistentRecording, Mp3Frames, wav_seconds
+from gateway.errors import InvalidRequest
 
 CHUNK = 64 * 1024
 
@@ -134,10 +135,16 @@ MP3_TYPES = frozenset({"audio/mpeg", "audio/mp3", "audio/mpga"})
 
 
 def measured_seconds(upload: Upload, part: FilePart) -> Fraction | None:
-    """How long the recording in `part` plays (WAV from its header, MP3 from its frames),
-    None for a format Meterway cannot measure. Blocking: run it in a worker thread."""
+    """How long the recording in `part` plays (WAV from its data and sample format, MP3
+    from its frames), None for a format Meterway cannot measure; a WAV whose header
+    contradicts itself or the file is refused by name. Blocking: run it in a worker thread."""
     head = upload.read(part, 0, CHUNK)
-    wav = wav_seconds(head, part.size)
+    try:
+        wav = wav_seconds(head, part.size)
+    except InconsistentRecording as exc:
+        raise InvalidRequest(
+            f"'{part.filename}' is not a consistent WAV file: {exc}.", param=part.name
+        ) from exc
     if wav is not None:
         return wav
     named = part.filename.lower().endswith(MP3_NAMES) or part.content_type in MP3_TYPES

@@ -209,3 +209,40 @@ async def test_a_token_model_asked_for_plain_text_is_refused_by_name(gw: Gateway
             )
     assert caught.value.param == "response_format"  # its usage would be lost: not guessed
     assert gw.control.requests == []
+
+
+def forged_wav(seconds: int, byte_rate: int) -> bytes:
+    """An honest recording whose header claims another byte rate (decoders play its frames
+    at its sample rate, so it still plays `seconds`)."""
+    data = wav(seconds, rate=8_000)
+    return data[:28] + byte_rate.to_bytes(4, "little") + data[32:]
+
+
+async def test_a_wav_whose_byte_rate_is_forged_is_refused(gw: Gateway) -> None:
+    """600 s of 16-bit 8 kHz audio (16,000 bytes a second) claiming 9,600,000 bytes a
+    second would be measured at one second (100 micros, not 60,000): it is a 400 naming
+    the file and the disagreement, nothing is sent and nothing billed."""
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=("call.wav", forged_wav(600, 9_600_000), "audio/wav")
+            )
+    assert caught.value.param == "file" and "byte_rate is 9600000" in caught.value.message
+    assert gw.control.requests == []
+    assert await debits(gw, t.account_id) == []
+    assert await balance(gw, t.account_id) == CREDIT
+
+
+async def test_whisper_debit_records_the_seconds_it_charges(gw: Gateway) -> None:
+    """The provider reports 62 s for a 3 s recording: 5 s (3 measured, 2 of margin) were
+    reserved, and the debit both charges and records 5 s."""
+    t = await tenant(gw, credit=CREDIT)
+    gw.control.usage = {"type": "duration", "seconds": 62}
+    async with openai_client(gw, t.key) as client:
+        await client.audio.transcriptions.create(
+            model="whisper-1", file=("call.wav", wav(3), "audio/wav")
+        )
+    [row] = await debits(gw, t.account_id)
+    assert -row["amount_micros"] == 5 * 100
+    assert (row["usage_detail"] or {}).get("audio_seconds") == 5
