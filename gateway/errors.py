@@ -11,7 +11,7 @@
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
     │   ├── RequestInFlight    409 duplicate_request
-    │   └── IdempotencyConflict 409 idempotency_conflict (a key reused for another operation or body)
+    │   └── IdempotencyConflict 409 idempotency_conflict (a key reused otherwise)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
