@@ -47,24 +47,36 @@ PARAMS = (
 )
 
 
+def _exports(operation: dict[str, Any]) -> dict[str, Any]:
+    """`format=csv` and `format=jsonl` answer every matching record as a file."""
+    content = operation["responses"]["200"]["content"]
+    content["text/csv"] = {"schema": STR}
+    content["application/x-ndjson"] = {"schema": STR}
+    return operation
+
+
 def audit_paths() -> dict[str, Any]:
     return {
         "/v1/account/audit": {
-            "get": op(
-                "Your organization's audit log, newest first (owners only)",
-                "account",
-                USER,
-                ok=PAGE,
-                params=PARAMS,
+            "get": _exports(
+                op(
+                    "Your organization's audit log, newest first (owners only)",
+                    "account",
+                    USER,
+                    ok=PAGE,
+                    params=PARAMS,
+                )
             )
         },
         "/admin/v1/audit": {
-            "get": op(
-                "Every account's audit log, newest first",
-                "admin",
-                ADMIN,
-                ok=PAGE,
-                params=(query("account_id", QUERY_TEXT), *PARAMS),
+            "get": _exports(
+                op(
+                    "Every account's audit log, newest first",
+                    "admin",
+                    ADMIN,
+                    ok=PAGE,
+                    params=(query("account_id", QUERY_TEXT), *PARAMS),
+                )
             )
         },
     }
