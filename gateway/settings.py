@@ -139,6 +139,9 @@ class Settings:
     payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
     public_url: str = ""  # the gateway's address as people and providers reach it
     signin: SigninSettings = field(default_factory=SigninSettings)
+    # What an anthropic-beta the gateway does not list gets (ANTHROPIC_UNKNOWN_BETAS):
+    # "pass", billed from the usage Anthropic reports, or "refuse" by name.
+    anthropic_unknown_betas: str = "pass"
 
     @property
     def pricing_path(self) -> Path:
@@ -217,6 +220,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=payments,
+        anthropic_unknown_betas=v.one_of(
+            "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
+        ),
         **signin,
     )
 

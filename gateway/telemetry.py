@@ -50,6 +50,7 @@ class Metrics:
     kept_counts: Counter
     upstream_failures: Counter
     upstream_cooling: Gauge
+    unknown_betas: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -200,6 +201,12 @@ def _build() -> Metrics:
             "1 while a deployment's upstream cools down (no call is sent to it), else 0.",
             ["upstream"],
             multiprocess_mode="max",
+            registry=r,
+        ),
+        unknown_betas=Counter(
+            "meterway_anthropic_unknown_betas",
+            "anthropic-beta names passed that the gateway's table does not list: billed from"
+            " the usage Anthropic reports (each name is logged once per process).",
             registry=r,
         ),
     )
