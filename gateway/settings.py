@@ -142,6 +142,9 @@ class Settings:
     # What an anthropic-beta the gateway does not list gets (ANTHROPIC_UNKNOWN_BETAS):
     # "pass", billed from the usage Anthropic reports, or "refuse" by name.
     anthropic_unknown_betas: str = "pass"
+    # The output cap reserved, and sent to the provider, for a call that names none to a
+    # model whose cap no source gives (DEFAULT_MAX_OUTPUT_TOKENS).
+    default_max_output_tokens: int = 32768
 
     @property
     def pricing_path(self) -> Path:
@@ -222,6 +225,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         payments=payments,
         anthropic_unknown_betas=v.one_of(
             "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
+        ),
+        default_max_output_tokens=v.whole(
+            "DEFAULT_MAX_OUTPUT_TOKENS", get("DEFAULT_MAX_OUTPUT_TOKENS", 32768), 1
         ),
         **signin,
     )

@@ -67,9 +67,31 @@ class Call:
         """
         per_choice = max(max_tokens // self.choices, 1)
         present = [name for name in MAX_FIELDS if name in self.body]
-        fields = present or [self.max_tokens_field or self.endpoint.max_tokens_field]
+        fields = present or [self.max_tokens_field or self._cap_field()]
         body = {**self.body, **dict.fromkeys(fields, per_choice)}
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
+
+    def with_output_cap(self, per_choice: int) -> Call:
+        """This call sent with an explicit output cap of `per_choice` tokens, for a request
+        that names none to a model whose cap is unknown: the provider stops where the hold
+        ends, so the hold bounds the debit. Gemini's own wire takes it in generationConfig."""
+        if self.endpoint.wire == "gemini":
+            name = "generation_config" if "generation_config" in self.body else "generationConfig"
+            config = {**(self.body.get(name) or {}), "maxOutputTokens": per_choice}
+            body, field = {**self.body, name: config}, "maxOutputTokens"
+        else:
+            field = self._cap_field()
+            body = {**self.body, field: per_choice}
+        total = per_choice * self.choices
+        return replace(self, body=body, max_output_tokens=total, max_tokens_field=field)
+
+    def _cap_field(self) -> str:
+        """The body field capping output: OpenAI's chat takes `max_completion_tokens` (its
+        reasoning models refuse `max_tokens`); other providers of its wire `max_tokens`."""
+        field = self.endpoint.max_tokens_field
+        if field == "max_tokens" and self.endpoint.wire == "openai":
+            return "max_completion_tokens" if self.price.provider in OPENAI_CAPS else field
+        return field
 
     def served_by(self, deployment: Deployment) -> Call:
         """This call as sent to `deployment`: its model id upstream, billed at its price."""
@@ -84,6 +106,7 @@ class Call:
 
 
 MAX_FIELDS = ("max_completion_tokens", "max_tokens")
+OPENAI_CAPS = frozenset({"openai", "azure"})  # providers taking `max_completion_tokens`
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -162,10 +185,14 @@ def read_call(
     counter: TokenCounter,
     betas: Betas = NONE,
     end_user_header: str | None = None,
+    *,
+    explicit_cap: bool = True,
 ) -> Call:
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
-    raise the model's output cap; `end_user_header` names the end user over the body."""
+    raise the model's output cap; `end_user_header` names the end user over the body.
+    A call naming no output cap to a model with none known gets the table's default, sent
+    to the provider (`explicit_cap`; a batch line, whose body is not rewritten, is refused)."""
     price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
@@ -197,7 +224,19 @@ def read_call(
         end_user=end_user,
         end_user_param=end_user_param,
     )
+    if not call.max_output_tokens and endpoint.kind == "chat":
+        call = _default_cap(call, pricing.default_output_tokens, explicit_cap)
     return _at_dearest(call, deployments) if deployments else call
+
+
+def _default_cap(call: Call, tokens: int, explicit_cap: bool) -> Call:
+    if not explicit_cap:
+        field = call.endpoint.max_tokens_field
+        raise InvalidRequest(
+            f"'{field}' is required: the output limit of '{call.price.name}' is unknown.",
+            param=field,
+        )
+    return call.with_output_cap(tokens)
 
 
 def _priceable(

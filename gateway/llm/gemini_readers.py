@@ -83,5 +83,5 @@ def read_gemini(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     extra = [body[name] for name in PROMPT_FIELDS if body.get(name)]
     if extra:
         tokens += counter.count_text(enc, json.dumps(extra, ensure_ascii=False))
-    bound = output_bound(out, price, "generationConfig.maxOutputTokens")
+    bound = output_bound(out, price)
     return Sizing(tokens, bound, "maxOutputTokens" if out else None, choices)
