@@ -24,6 +24,7 @@ from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
+from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -160,6 +161,8 @@ def _routed(
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required.", param="model")
     price = pricing.lookup(model)
+    if endpoint.wire == "gemini" and not _serves(endpoint, price, pricing):
+        price = _native_gemini(model, pricing) or price
     if price is None or price.kind != endpoint.kind:
         raise ModelNotFound(
             f"The model '{model}' does not exist or is not served on this endpoint.", param="model"
@@ -175,6 +178,22 @@ def _routed(
     if translation is None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
     return price, translation
+
+
+def _serves(endpoint: Endpoint, price: ModelPrice | None, pricing: PricingTable) -> bool:
+    return price is not None and endpoint.serves(price, pricing.wire(price.provider))
+
+
+def _native_gemini(model: str, pricing: PricingTable) -> ModelPrice | None:
+    """A Gemini-wire provider's model of this name, for Google's own routes asked for a name
+    the bare lookup gives to another wire (Google's OpenAI-compatible API): google-genai and
+    Gemini CLI name Gemini's models as Google does. Providers in their configured order."""
+    for provider, wire in pricing.wires.items():
+        if BODIES.get(wire) == "gemini":
+            found = pricing.lookup(f"{provider}/{model}")
+            if found is not None:
+                return found
+    return None
 
 
 def read_call(
