@@ -53,6 +53,7 @@ class Call:
     # request said so: the header, `user` or `metadata.user_id`.
     end_user: str = ""
     end_user_param: str = ""
+    assembled: bool = False  # the provider streams events, the client gets the answer whole
 
     @property
     def worst_case_micros(self) -> int:
@@ -242,7 +243,10 @@ def read_call(
         kinds=billed_kinds(body, price) + sizing.kinds,
         end_user=end_user,
         end_user_param=end_user_param,
+        assembled=sizing.assembled,
     )
+    if sizing.assembled:
+        call = replace(call, body={**body, "stream_format": "sse"})
     if not call.max_output_tokens and endpoint.kind == "chat":
         call = _default_cap(call, pricing.default_output_tokens, explicit_cap)
     return _at_dearest(call, deployments) if deployments else call
