@@ -21,7 +21,7 @@ from gateway.http.provider_answers import read_answer
 from gateway.http.speech import assembled_speech
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
-from gateway.llm.cost_field import costed_answer
+from gateway.llm.cost_field import costed_media
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import json_usage
 from gateway.services.settlement import Hold
@@ -57,7 +57,7 @@ async def relay_media(
     answer = payload if isinstance(payload, dict) else {}
     cost = await p.meter.settle(hold, call, json_usage(call, answer, p.counter))
     headers.update(_cost_headers(cost))
-    body = costed_answer(raw, cost) if payload is not None and cost is not None else raw
+    body = costed_media(raw, cost) if isinstance(payload, dict) and cost is not None else raw
     return web.Response(body=body, headers={**headers, "content-type": kind})
 
 

@@ -17,6 +17,7 @@ from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
+from gateway.llm.cost_field import costed_answer
 from gateway.stores.records import OwnedResponse
 
 CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
@@ -55,8 +56,9 @@ async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.R
         headers = provider_error_headers(headers, upstream_headers)
     elif suffix in ("", "/cancel"):
         cost = await book.observe(rec, _json(raw))
-        if cost is not None:
+        if cost is not None:  # the retrieve that settles it carries the debit, as a create does
             headers["x-meterway-cost-micros"] = str(cost)
+            raw = costed_answer(raw, cost)
     kind = upstream_headers.get("content-type") or "application/json"
     return web.Response(status=status, body=raw, headers={**headers, "content-type": kind})
 
