@@ -21,9 +21,10 @@ Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version r
 `api_key` is an OAuth access token sent as a bearer token). Calls go to
 `{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
 take genai-prices' `google` prices by default. With a Google key set and no such table, a
-provider `gemini` of this wire is made (GEMINI_BASE_URL, Google's key). `wire = "vertex-anthropic"` is Anthropic's
-models on Vertex (`base_url` down to `publishers/anthropic`): Messages calls go to
-`/models/{model}:rawPredict` (`:streamRawPredict`), the access token as a bearer token.
+provider `gemini` of this wire is made (GEMINI_BASE_URL, Google's key).
+`wire = "vertex-anthropic"` is Anthropic's models on Vertex (`base_url` down to
+`publishers/anthropic`): Messages calls go to `/models/{model}:rawPredict`
+(`:streamRawPredict`), the access token as a bearer token.
 
 AWS Bedrock: `wire = "bedrock"`, `base_url` the runtime endpoint
 (`https://bedrock-runtime.REGION.amazonaws.com`), `region` when that URL names none; calls
