@@ -59,6 +59,8 @@ class Metrics:
         """`family.labels(*values)`, from a dict after the first time: labels() checks its
         arguments and takes a lock on every call, and a proxied request counts 5 to 8 times.
         The label sets are bounded (see above), so is this dict."""
+        if not values:  # a family without labels counts on itself (labels() would raise)
+            return family
         key = (family, *values)
         child = self.children.get(key)
         if child is None:

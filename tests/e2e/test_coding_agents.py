@@ -16,7 +16,7 @@ import pytest
 from billing.usage import Usage
 from tests.agents_kit import ensure_installed, recording_proxy, run_agent
 from tests.factories import debits, held, price, tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 
 IN, OUT = 1200, 30
 # The same usage in each wire's own fields, so each debit's exact cost is known.
@@ -30,6 +30,7 @@ USAGE: dict[str, dict[str, Any]] = {
     "codex": {"input_tokens": IN, "output_tokens": OUT, "total_tokens": IN + OUT},
     "gemini": {"promptTokenCount": IN, "candidatesTokenCount": OUT, "totalTokenCount": IN + OUT},
 }
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 UNBILLED = ("count_tokens", ":countTokens")  # lookups the gateway forwards without a debit
 
 
@@ -65,3 +66,8 @@ async def test_the_agent_completes_and_every_call_is_debited_exactly(
         assert row["usage_source"] == "provider", row
         assert row["amount_micros"] == -price(gw, row["model"]).cost_micros(usage), row
     assert await held(gw, t.account_id) == 0
+    async with gw.http.get(gw.url + "/metrics", headers=ADMIN) as metrics:
+        page = await metrics.text()
+    assert metrics.status == 200, page  # Claude Code's unlisted betas are counted, unlabelled
+    if agent == "claude":
+        assert "meterway_anthropic_unknown_betas_total" in page
