@@ -51,6 +51,7 @@ class Metrics:
     upstream_failures: Counter
     upstream_cooling: Gauge
     mail_failures: Counter
+    unknown_betas: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -59,6 +60,8 @@ class Metrics:
         """`family.labels(*values)`, from a dict after the first time: labels() checks its
         arguments and takes a lock on every call, and a proxied request counts 5 to 8 times.
         The label sets are bounded (see above), so is this dict."""
+        if not values:  # a family without labels counts on itself (labels() would raise)
+            return family
         key = (family, *values)
         child = self.children.get(key)
         if child is None:
@@ -208,6 +211,12 @@ def _build() -> Metrics:
             "E-mails sent off the request path (sign-in links, invitations) that could not"
             " be sent; each is logged. By kind.",
             ["kind"],
+            registry=r,
+        ),
+        unknown_betas=Counter(
+            "meterway_anthropic_unknown_betas",
+            "anthropic-beta names passed that the gateway's table does not list: billed from"
+            " the usage Anthropic reports (each name is logged once per process).",
             registry=r,
         ),
     )

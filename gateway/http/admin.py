@@ -213,7 +213,7 @@ async def create_key(request: web.Request) -> web.Response:
     on_insufficient = bodies.on_insufficient_field(body)
     name, scopes, models = (
         str(bodies.text_field(body, "name")),
-        bodies.str_list(body, "scopes"),
+        bodies.scopes_field(body),
         bodies.str_list(body, "models"),
     )
     quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body)

@@ -57,4 +57,8 @@ def test_a_conflict_names_the_key_and_both_uses() -> None:
     assert "asks for $6.00 (6000000 micros) to acct_x" in message
     other = conflict("k1", first, plan_use("acct_x", "pro", None, None))
     assert "asks for a plan change of acct_x to pro" in other.message
-    assert (other.status, other.code, other.param) == (409, "idempotency_conflict", "idempotency_key")
+    assert (other.status, other.code, other.param) == (
+        409,
+        "idempotency_conflict",
+        "idempotency_key",
+    )

@@ -179,6 +179,11 @@ def azure_paths() -> dict[str, Any]:
 
 def ops_paths() -> dict[str, Any]:
     return {
+        "/": {
+            "get": op(
+                "Where the API, its docs and the dashboard are", "health", OPEN, ok=JSON_OBJECT
+            )
+        },
         "/healthz": {"get": op("The process runs", "health", OPEN, ok=JSON_OBJECT)},
         "/readyz": {
             "get": op(
