@@ -34,13 +34,19 @@ from gateway.http.serialize import account_json, key_json
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.auth import new_id
-from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
+from gateway.services.plan_change import (
+    apply_credit_line,
+    apply_markup,
+    apply_plan,
+    put_account_row,
+)
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_CREDIT_LINE = 10**15  # a billion dollars: far inside Lua's exact integers (2^53)
 
 
 @web.middleware
@@ -170,6 +176,20 @@ async def set_markup(request: web.Request) -> web.Response:
     return await get_account(request)
 
 
+async def set_credit_line(request: web.Request) -> web.Response:
+    """`{"credit_line_micros": 50000000}` lets the account's balance go down to minus it
+    (postpaid up to a line); 0 removes it. Live on the next request."""
+    row = await _account(request)
+    raw = parse_json(await request.read()).get("credit_line_micros")
+    if type(raw) is not int or not 0 <= raw <= MAX_CREDIT_LINE:
+        raise InvalidRequest(
+            f"'credit_line_micros' must be a whole number of micros from 0 to {MAX_CREDIT_LINE}.",
+            param="credit_line_micros",
+        )
+    await apply_credit_line(request.config_dict[LEDGER], request.config_dict[STORE], row["id"], raw)
+    return await get_account(request)
+
+
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
@@ -254,6 +274,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/accounts/{account_id}", get_account)
     r.add_put("/accounts/{account_id}/plan", set_plan)
     r.add_put("/accounts/{account_id}/markup", set_markup)
+    r.add_put("/accounts/{account_id}/credit-line", set_credit_line)
     r.add_get("/accounts/{account_id}/usage", account_usage)
     r.add_get("/accounts/{account_id}/ledger", ledger_page)
     r.add_post("/keys", create_key)

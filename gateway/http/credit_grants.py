@@ -13,7 +13,7 @@ from gateway.appkeys import GRANTS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.stores.ports import HotStorePort
-from gateway.stores.records import GrantSpec, Row
+from gateway.stores.records import GrantEnd, GrantSpec, Row
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -90,8 +90,13 @@ async def revoke_grant(
     call revoked it (repeating it is a no-op)."""
     app = request.config_dict
     grant = await grant_on(request, account_id, raw_id)
-    revoked = await app[GRANTS].revoke(grant["id"], await _clock(app[STORE]))
+    at = await _clock(app[STORE])
+    revoked = await app[GRANTS].revoke(grant["id"], at)
     assert revoked is not None  # it was there a moment ago; grants are never deleted
+    if revoked["closed_at"] is None:  # not spendable from now on, before the keeper's round
+        ends = min(t for t in (revoked["revoked_at"], revoked["expires_at"]) if t is not None)
+        end = GrantEnd(revoked["id"], revoked["remaining_micros"], int(ends.timestamp() * 1000))
+        await app[STORE].set_grant_end(account_id, end)
     return grant_json(revoked, await _clock(app[STORE])), grant["revoked_at"] is None
 
 
