@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import LEDGER, PLANS, SETTINGS, STORE
@@ -46,7 +47,6 @@ from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_CREDIT_LINE = 10**15  # a billion dollars: far inside Lua's exact integers (2^53)
 
 
 @web.middleware

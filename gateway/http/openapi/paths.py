@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.money import MAX_EXACT
 from billing.plans import MAX_MARKUP_BPS
 from gateway.http.openapi.components import (
@@ -333,6 +334,19 @@ def admin_paths() -> dict[str, Any]:
                 body=obj(
                     ("markup_bps",),
                     markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]},
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/credit-line": {
+            "put": op(
+                "Set the account's credit line (0 removes it): its balance may go down to minus it",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(
+                    ("credit_line_micros",),
+                    credit_line_micros=whole(0, MAX_CREDIT_LINE),
                 ),
             )
         },

@@ -103,7 +103,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
         meter.removeprefix("m."),
         int(mq or 0),
         service,
-        expiry == "c",
+        expiry.startswith("c"),  # then `n`: its events may pass the balance's floor
         int(occurred) if occurred else None,
         metadata,
     )

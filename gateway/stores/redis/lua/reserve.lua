@@ -295,8 +295,11 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- per counter it added to, then (a meter's, when given) its metadata: one trailing field,
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
+-- A meter's on-expiry policy gains an `n` when its reported events may take the balance
+-- below its floor (`allow_negative`: refused over balance 0): settle.lua collects them whole.
+local policy = (ARGV[18] or '') .. ((meter ~= '' and ARGV[21] == '0') and 'n' or '')
 local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
-  ARGV[17] or '', ARGV[18] or '', ARGV[19] or '' }
+  ARGV[17] or '', policy, ARGV[19] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
 -- field at 0 takes the same path, harmlessly). Granules are created in the current granule

@@ -85,7 +85,9 @@ for n = 13, #f - 2, 3 do
 end
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = exact(f[3]), exact(f[4]), exact(f[5]), exact(f[6]), f[7]
-local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
+local meter, mq, svc, occurred = f[8], tonumber(f[9]), f[10], f[12]
+-- c|v, then `n` for a meter whose reported events may take the balance below its floor
+local on_expiry, floorless = string.sub(f[11], 1, 1), string.sub(f[11], 2) == 'n'
 local metadata = (#f - 12) % 3 == 1 and f[#f] or ''  -- a meter's, after its counters
 if late then
   -- The void already gave back the hold and every reserved quota amount.
@@ -156,7 +158,7 @@ local function collect(asked)
   local a = redis.call('HMGET', KEYS[3], 'bal', 'held', 'mode', 'cl', 'gx')
   local take, why = asked, ''
   local line = a[4] and exact(a[4]) or nil
-  if a[1] and (line or (a[3] or 'prepaid') ~= 'postpaid') then
+  if a[1] and not floorless and (line or (a[3] or 'prepaid') ~= 'postpaid') then
     local room = exact(a[1]) - (exact(a[2] or '0') - held) + (line or 0)
     local own = math.min(held, math.max(0, room))
     local free = math.max(0, room - held - ended(a[5]))
