@@ -173,9 +173,9 @@ async def money_violations(
             shard_of(w.account_id), w.scope, w.owner, (w.quota,)
         )
         broken += [
-            f"{w.scope}:{w.owner} {w.quota.code}: {c.used} > {c.limit}"
+            f"{w.scope}:{w.owner} {w.quota.code}: {c.used} > {w.quota.limit}"
             for c in counts
-            if c.used > c.limit
+            if c.used > w.quota.limit
         ]
     twice = await stores.pool.fetch(
         "SELECT request_id FROM ledger_entries WHERE account_id = ANY($1::text[])"

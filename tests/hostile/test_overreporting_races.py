@@ -111,3 +111,16 @@ async def test_an_end_user_spend_window_never_passes_its_limit(
     assert await _spent(hgw, t.account_id, "u", f"{t.account_id}:racer") <= LIMIT
     assert await _uncollected(hgw, t.account_id) > 0
     await check_invariants(hgw.stores(), [t.account_id])
+
+
+async def test_a_credit_line_is_the_floor_of_a_race(hgw: Gateway, hp: HostileProvider) -> None:
+    t = await tenant(hgw, credit=0)
+    path = f"/admin/v1/accounts/{t.account_id}/credit-line"
+    status, account = await hgw.admin("PUT", path, {"credit_line_micros": 1_240})
+    assert status == 200 and account["credit_line_micros"] == 1_240, account
+    status, refused = await hgw.admin("PUT", path, {"credit_line_micros": -1})
+    assert status == 400 and refused["error"]["param"] == "credit_line_micros", refused
+    await _race(hgw, hp, t.key)
+    assert -1_240 <= await balance(hgw, t.account_id) < 0
+    assert await money_violations(hgw.stores(), [t.account_id]) == []
+    assert await _uncollected(hgw, t.account_id) > 0

@@ -13,9 +13,10 @@ from billing.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import DEBITED
+from gateway.telemetry import metrics
 from gateway.workers.settler import Settler
 from tests.integration.conftest import make_holder
-from tests.invariants import check_invariants
+from tests.invariants import Window, check_invariants, money_violations
 
 USAGE = Usage(input_tokens=40, output_tokens=7)
 HOUR_SPEND = Quota("hour", "spend_micros", 1_000)
@@ -64,12 +65,20 @@ async def test_a_debit_above_its_hold_takes_only_what_other_holds_leave(stores: 
         == DEBITED
     )
     assert await stores.store.balance(h.account_id) == (0, 0)
+    counted = metrics().uncollected.labels("openai")._value.get()
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     assert await _uncollected(stores, h.account_id) == [
         ("r1", 300, "balance"),
         ("r2", 50, "balance"),
     ]
+    assert metrics().uncollected.labels("openai")._value.get() - counted == 350
+    alerts = await stores.pool.fetch(
+        "SELECT payload FROM notify_outbox WHERE account_id = $1 AND event = 'debit.uncollected'",
+        h.account_id,
+    )
+    assert len(alerts) == 1  # one an hour per account, naming the first
     await check_invariants(stores, [h.account_id])
+    assert await money_violations(stores, [h.account_id]) == []
 
 
 async def test_a_debit_above_its_hold_takes_what_is_free(stores: Stores) -> None:
@@ -139,3 +148,21 @@ async def test_a_postpaid_account_without_a_credit_line_has_no_floor(stores: Sto
         == DEBITED
     )
     assert await stores.store.balance(h.account_id) == (-900, 0)
+
+
+async def test_money_violations_names_each_broken_promise(stores: Stores) -> None:
+    """The checker the simulation runs between steps must be able to fail."""
+    h = await make_holder(stores, credit=1_000, key_quotas=(HOUR_SPEND,))
+    window = Window(h.account_id, "k", h.record.key_id, HOUR_SPEND)
+    assert await money_violations(stores, [h.account_id], [window]) == []
+    await _reserve(stores, h.record, "r1", 600)
+    await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r1"), _debit(600))
+    name = stores.store.keys.account(h.shard, h.account_id)
+    await stores.redis.hset(name, "bal", -5)  # as a debit past the balance once left it
+    counter = stores.store.keys.counter(h.shard, "k", h.record.key_id, HOUR_SPEND.code)
+    await stores.redis.hincrby(counter, (await stores.redis.hkeys(counter))[0], 5_000)
+    assert await money_violations(stores, [h.account_id], [window]) == [
+        f"{h.account_id}: balance -5 below its floor 0",
+        f"{h.account_id}: available -5 below its floor 0",
+        f"k:{h.record.key_id} {HOUR_SPEND.code}: 5600 > 1000",
+    ]
