@@ -28,9 +28,9 @@
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
 -- anything larger is an error, never rounded into a balance.
--- A debit takes its hold from what other holds leave above the account's floor (0; minus
--- its credit line `cl`; none for a postpaid account without one), and anything above its
--- hold only from what is also not an ended grant's (`gx`, see reserve.lua) and is free in
+-- A debit takes its hold, and anything above its hold only from what other holds leave
+-- above the account's floor (0; minus its credit line `cl`; none for a postpaid account
+-- without one) that is also not an ended grant's (`gx`, see reserve.lua) and is free in
 -- every spend window it counts in (the record carries each counter's limit). What it cannot
 -- take is queued as its own message, kind `uncollected` (stream_fields.UNCOLLECTED_FIELDS),
 -- the operator's receivable: never a balance below its floor, never a window past its limit.
@@ -171,8 +171,11 @@ local function collect(asked)
   return take, asked - take, why
 end
 
+-- A debit within its hold takes it whole without a read: the hold was admitted against
+-- what was spendable, and what moves money since (a write-off, an adjustment) leaves holds
+-- their money. Only what passes the hold is collected.
 local unc, why = 0, ''
-if kind == 'debit' then cost, unc, why = collect(cost) end
+if kind == 'debit' and cost > held then cost, unc, why = collect(cost) end
 local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
 if meter ~= '' then delta[meter] = aq - mq end
 
