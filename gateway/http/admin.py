@@ -190,6 +190,14 @@ async def set_credit_line(request: web.Request) -> web.Response:
     return await get_account(request)
 
 
+async def uncollected(request: web.Request) -> web.Response:
+    """The newest 100 parts of the account's debits it could not pay (docs: Reservations)."""
+    row = await _account(request)
+    rows = await request.config_dict[LEDGER].uncollected(row["id"])
+    data = [{**r, "occurred_at": r["occurred_at"].isoformat()} for r in rows]
+    return web.json_response({"object": "list", "data": data})
+
+
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
@@ -275,6 +283,7 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/accounts/{account_id}/plan", set_plan)
     r.add_put("/accounts/{account_id}/markup", set_markup)
     r.add_put("/accounts/{account_id}/credit-line", set_credit_line)
+    r.add_get("/accounts/{account_id}/uncollected", uncollected)
     r.add_get("/accounts/{account_id}/usage", account_usage)
     r.add_get("/accounts/{account_id}/ledger", ledger_page)
     r.add_post("/keys", create_key)

@@ -69,6 +69,10 @@ async def test_the_organization_balance_never_goes_below_zero(
     await _race(hgw, hp, t.key)
     assert await balance(hgw, t.account_id) >= 0
     assert await money_violations(hgw.stores(), [t.account_id]) == []
+    status, owed = await hgw.admin("GET", f"/admin/v1/accounts/{t.account_id}/uncollected")
+    assert status == 200, owed
+    assert sum(r["amount_micros"] for r in owed["data"]) == await _uncollected(hgw, t.account_id)
+    assert {(r["provider"], r["why"]) for r in owed["data"]} == {("openai", "balance")}
     assert await _uncollected(hgw, t.account_id) > 0
     await check_invariants(hgw.stores(), [t.account_id])
 

@@ -21,6 +21,7 @@ from gateway.http.openapi.schemas import (
     QUERY_TEXT,
     STR,
     TEXT,
+    TIME,
     Security,
     array,
     micros,
@@ -348,6 +349,30 @@ def admin_paths() -> dict[str, Any]:
                     ("credit_line_micros",),
                     credit_line_micros=whole(0, MAX_CREDIT_LINE),
                 ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/uncollected": {
+            "get": op(
+                "The newest 100 parts of the account's debits it could not pay (receivables)",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("object", "data"),
+                    object={"const": "list"},
+                    data=array(
+                        obj(
+                            ("request_id", "amount_micros", "why", "occurred_at"),
+                            request_id=STR,
+                            key_id={"type": ["string", "null"]},
+                            model={"type": ["string", "null"]},
+                            provider={"type": ["string", "null"]},
+                            amount_micros=MICROS,
+                            why={"enum": ["balance", "window"]},
+                            occurred_at=TIME,
+                        )
+                    ),
+                ),
+                params=(_ACCOUNT_ID,),
             )
         },
         "/admin/v1/accounts/{account_id}/usage": {

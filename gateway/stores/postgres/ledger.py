@@ -254,6 +254,9 @@ class Ledger:
             )
         return _row(row)
 
+    async def uncollected(self, account_id: str, limit: int = 100) -> list[Row]:
+        return await receivables.of_account(self.pool, account_id, limit)
+
     async def set_credit_line(self, account_id: str, micros: int) -> Row | None:
         with map_postgres_errors():
             row = await self.pool.fetchrow(

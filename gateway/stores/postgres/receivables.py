@@ -68,18 +68,14 @@ async def write_uncollected(conn: asyncpg.Connection, rows: Sequence[tuple[Any, 
     )
 
 
-class Receivables:
-    """Reads the receivables for the operator (`GET /admin/v1/accounts/{id}/uncollected`)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def of_account(self, account_id: str, limit: int = 100) -> list[Row]:
-        with map_postgres_errors():
-            rows = await self.pool.fetch(
-                "SELECT * FROM uncollected_debits WHERE account_id = $1"
-                " ORDER BY occurred_at DESC, request_id LIMIT $2",
-                account_id,
-                limit,
-            )
-        return [dict(r) for r in rows]
+async def of_account(pool: asyncpg.Pool, account_id: str, limit: int) -> list[Row]:
+    """The account's receivables, newest first (`GET /admin/v1/accounts/{id}/uncollected`)."""
+    with map_postgres_errors():
+        rows = await pool.fetch(
+            "SELECT request_id, key_id, model, provider, amount_micros, why, occurred_at"
+            " FROM uncollected_debits WHERE account_id = $1"
+            " ORDER BY occurred_at DESC, request_id LIMIT $2",
+            account_id,
+            limit,
+        )
+    return [dict(r) for r in rows]
