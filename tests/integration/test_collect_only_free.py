@@ -166,3 +166,18 @@ async def test_money_violations_names_each_broken_promise(stores: Stores) -> Non
         f"{h.account_id}: available -5 below its floor 0",
         f"k:{h.record.key_id} {HOUR_SPEND.code}: 5600 > 1000",
     ]
+
+
+async def test_a_correction_never_lifts_a_token_window_past_its_limit(stores: Stores) -> None:
+    """More input reported than counted raises the token windows by the difference, but
+    never past their limit (the window is then full, refusing as if over)."""
+    minute_tokens = Quota("minute", "tokens", 100)
+    h = await make_holder(stores, credit=100_000, key_quotas=(minute_tokens,))
+    await _reserve(stores, h.record, "r1", 600)  # 50 input + 20 output tokens held
+    usage = Usage(input_tokens=200, output_tokens=5)
+    settlement = Settlement("demo-gpt", "openai", usage, 600)
+    await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r1"), settlement)
+    counts = await stores.store.window_counts(h.shard, "k", h.record.key_id, (minute_tokens,))
+    assert [c.used for c in counts] == [100]
+    window = Window(h.account_id, "k", h.record.key_id, minute_tokens)
+    assert await money_violations(stores, [h.account_id], [window]) == []
