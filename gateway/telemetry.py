@@ -46,6 +46,7 @@ class Metrics:
     store_errors: Counter
     prompts_counted: Counter
     dead_lettered: Counter
+    uncollected: Counter
     vanished: Counter
     kept_counts: Counter
     upstream_failures: Counter
@@ -176,6 +177,14 @@ def _build() -> Metrics:
         dead_lettered=Counter(
             "meterway_settler_dead_lettered",
             "Settlement messages this process parked in the dead-letter stream.",
+            registry=r,
+        ),
+        uncollected=Counter(
+            "meterway_uncollected_micros",
+            "Micros of debits no account paid, written by this process's settler to the"
+            " operator's receivables (a provider reported more than was held, and the balance"
+            " or a spend window had no room): alert on any increase. By provider.",
+            ["provider"],
             registry=r,
         ),
         vanished=Counter(
