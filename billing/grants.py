@@ -14,8 +14,30 @@ from dataclasses import dataclass
 from billing.quotas import Quota
 
 PROXY_SCOPES = frozenset(
-    {"chat", "completions", "embeddings", "messages", "moderations", "images", "audio", "batches"}
+    {
+        "chat",
+        "completions",
+        "responses",
+        "embeddings",
+        "messages",
+        "moderations",
+        "images",
+        "audio",
+        "batches",
+    }
 )
+# A scope group a key may be created with: every proxy scope, what each SDK's and coding
+# agent's default path needs (the Responses API included). Stored expanded, so a scope added
+# here later widens no key already made.
+INFERENCE = "inference"
+
+
+def expand_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes asked for, with the `inference` group spelled out, each once, in order."""
+    out: list[str] = []
+    for scope in scopes:
+        out += sorted(PROXY_SCOPES) if scope == INFERENCE else [scope]
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 MICROS_PER_USD = 1_000_000
 # JSON carries amounts as numbers: above this a client's double stops holding every micro.
 MAX_EXACT = 2**53 - 1
+# The largest credit line an operator may give an account (a billion dollars): far inside
+# the exact integers of the Lua scripts' doubles, whatever the balance.
+MAX_CREDIT_LINE_MICROS = 10**15
 TOKENS_PER_RATE = 1_000_000
 # Multiplying by 10**6 must be exact: the default context would silently round a 29th digit
 # or underflow "1e-999999999" to zero; a bounded exponent also keeps the int small.

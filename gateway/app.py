@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
@@ -301,8 +302,9 @@ def create_app(
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[PRICING] = load_pricing(
-        settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)
+    app[PRICING] = replace(
+        load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)),
+        default_output_tokens=settings.default_max_output_tokens,
     )
     deployed = (d.upstream for d in app[PRICING].deployments())
     app[UPSTREAMS] = Upstreams(deployed, settings.upstream_cooldown_s)

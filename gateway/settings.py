@@ -144,6 +144,12 @@ class Settings:
     payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
     public_url: str = ""  # the gateway's address as people and providers reach it
     signin: SigninSettings = field(default_factory=SigninSettings)
+    # What an anthropic-beta the gateway does not list gets (ANTHROPIC_UNKNOWN_BETAS):
+    # "pass", billed from the usage Anthropic reports, or "refuse" by name.
+    anthropic_unknown_betas: str = "pass"
+    # The output cap reserved, and sent to the provider, for a call that names none to a
+    # model whose cap no source gives (DEFAULT_MAX_OUTPUT_TOKENS).
+    default_max_output_tokens: int = 32768
 
     @property
     def pricing_path(self) -> Path:
@@ -222,6 +228,12 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=payments,
+        anthropic_unknown_betas=v.one_of(
+            "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
+        ),
+        default_max_output_tokens=v.whole(
+            "DEFAULT_MAX_OUTPUT_TOKENS", get("DEFAULT_MAX_OUTPUT_TOKENS", 32768), 1
+        ),
         **signin,
     )
 

@@ -34,6 +34,9 @@ class PricingTable:
     # provider's never by a bare name: it would take names the built-in ones serve).
     by_provider: Mapping[str, tuple[Entry, ...]] = field(default_factory=dict)
     wires: Mapping[str, str] = field(default_factory=dict)  # provider -> "openai"/"anthropic"
+    # The output cap of a call that names none to a model whose cap is unknown (0): reserved,
+    # and sent to the provider as the call's explicit cap (DEFAULT_MAX_OUTPUT_TOKENS).
+    default_output_tokens: int = 32768
     _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
 
     def lookup(self, model: str) -> ModelPrice | None:

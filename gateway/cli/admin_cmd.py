@@ -197,6 +197,15 @@ def markup(args: argparse.Namespace) -> int:
     return OK
 
 
+def credit_line(args: argparse.Namespace) -> int:
+    """`meterway admin credit-line ACCOUNT 50000000` (micros; 0 removes it)."""
+    payload = {"credit_line_micros": args.micros}
+    path = f"{A}/accounts/{quote(args.account_id)}/credit-line"
+    body = expect(call(args, "PUT", path, payload), 200)
+    emit(args, f"{body['id']}: credit line {body['credit_line_micros']} micros", body)
+    return OK
+
+
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
     given = (
@@ -289,6 +298,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("markup_bps", nargs="?", type=int, help="basis points: 2000 is +20%%")
     p.add_argument("--clear", action="store_true", help="follow the plan's markup again")
+    p = _command(commands, "credit-line", credit_line, "let an account's balance go below 0")
+    p.add_argument("account_id")
+    p.add_argument("micros", type=int, help="how far below 0, in micros (0 removes it)")
     p = _command(commands, "usage", usage, "an account's usage report")
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")

@@ -138,7 +138,7 @@ def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpe
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
-        tuple(bodies.str_list(data, "scopes")),
+        tuple(bodies.scopes_field(data)),
         tuple(bodies.str_list(data, "models")),
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
@@ -34,12 +35,18 @@ from gateway.http.audited import ACTOR
 from gateway.http.operator import verify_operator
 from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
+from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
 from gateway.services.audit import Actor
 from gateway.services.auth import new_id
 from gateway.services.idempotency import idempotent, plan_use
-from gateway.services.plan_change import apply_markup, apply_plan, put_account_row
+from gateway.services.plan_change import (
+    apply_credit_line,
+    apply_markup,
+    apply_plan,
+    put_account_row,
+)
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
@@ -203,6 +210,35 @@ async def set_markup(request: web.Request) -> web.Response:
     return await get_account(request)
 
 
+async def set_credit_line(request: web.Request) -> web.Response:
+    """`{"credit_line_micros": 50000000}` lets the account's balance go down to minus it
+    (postpaid up to a line); 0 removes it. Live on the next request."""
+    row = await _account(request)
+    raw = parse_json(await request.read()).get("credit_line_micros")
+    line = json_whole(raw, "credit_line_micros", maximum=MAX_CREDIT_LINE)
+    await apply_credit_line(
+        request.config_dict[LEDGER], request.config_dict[STORE], row["id"], line
+    )
+    await audited.record(
+        request,
+        "account.credit_line",
+        "account",
+        row["id"],
+        row["id"],
+        {"credit_line_micros": row.get("credit_line_micros", 0)},
+        {"credit_line_micros": line},
+    )
+    return await get_account(request)
+
+
+async def uncollected(request: web.Request) -> web.Response:
+    """The newest 100 parts of the account's debits it could not pay (docs: Reservations)."""
+    row = await _account(request)
+    rows = await request.config_dict[LEDGER].uncollected(row["id"])
+    data = [{**r, "occurred_at": r["occurred_at"].isoformat()} for r in rows]
+    return web.json_response({"object": "list", "data": data})
+
+
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
@@ -213,7 +249,7 @@ async def create_key(request: web.Request) -> web.Response:
     on_insufficient = bodies.on_insufficient_field(body)
     name, scopes, models = (
         str(bodies.text_field(body, "name")),
-        bodies.str_list(body, "scopes"),
+        bodies.scopes_field(body),
         bodies.str_list(body, "models"),
     )
     quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body)
@@ -296,6 +332,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/accounts/{account_id}", get_account)
     r.add_put("/accounts/{account_id}/plan", set_plan)
     r.add_put("/accounts/{account_id}/markup", set_markup)
+    r.add_put("/accounts/{account_id}/credit-line", set_credit_line)
+    r.add_get("/accounts/{account_id}/uncollected", uncollected)
     r.add_get("/accounts/{account_id}/usage", account_usage)
     r.add_get("/accounts/{account_id}/ledger", ledger_page)
     r.add_post("/keys", create_key)

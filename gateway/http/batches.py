@@ -25,6 +25,7 @@ from gateway.http.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.uploads import form_body, read_upload
 from gateway.llm.batch_input import BatchInput, read_batch_input
 from gateway.llm.calls import parse_json
+from gateway.llm.cost_field import costed_media
 from gateway.llm.uploads import PartRewrite, Upload, part_lines
 from gateway.llm.upstream import Upstream
 from gateway.services.batches import FetchBatch, FetchOutput
@@ -177,9 +178,14 @@ async def _batch(request: web.Request, method: str, suffix: str) -> web.Response
     rec = await book.owned_by(key, request.match_info["batch_id"])
     path = f"/batches/{rec.response_id}{suffix}"
     status, raw, upstream = await p.upstream.call(PROVIDER, method, path, request.headers, None)
+    cost = None
     if status == 200:
-        await book.observe(rec, _json(raw), output_fetcher(p.upstream))
-    return _answer(request, status, raw, upstream)
+        cost = await book.observe(rec, _json(raw), output_fetcher(p.upstream))
+    if cost is None:
+        return _answer(request, status, raw, upstream)
+    answer = _answer(request, status, costed_media(raw, cost), upstream)
+    answer.headers["x-meterway-cost-micros"] = str(cost)  # the retrieve that settles it
+    return answer
 
 
 async def retrieve_batch(request: web.Request) -> web.Response:

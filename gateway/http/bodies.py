@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
+from billing.grants import expand_scopes
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.whole import json_whole
@@ -64,6 +65,11 @@ def str_list(body: dict[str, Any], name: str) -> list[str]:
     ):
         raise InvalidRequest(f"'{name}' must be an array of strings.", param=name)
     return value
+
+
+def scopes_field(body: dict[str, Any]) -> list[str]:
+    """A key's scopes; the group `inference` stands for every proxy scope."""
+    return expand_scopes(str_list(body, "scopes"))
 
 
 def providers_field(body: dict[str, Any], known: Collection[str]) -> tuple[str, ...]:

@@ -63,7 +63,8 @@ async def key_and_call(
     if size is not None and size <= INLINE_COUNT_BYTES:
         return key, await _read_small(request, p, endpoint, key)
     plan = await meter.precheck(rid, key)
-    betas, end_user = read_betas(request.headers), request.headers.get(END_USER_HEADER)
+    betas = read_betas(request.headers, p.settings.anthropic_unknown_betas)
+    end_user = request.headers.get(END_USER_HEADER)
     raw = await _body(request, p.settings)
     body = parse_json(raw)
     if endpoint.path_model:
@@ -98,7 +99,7 @@ async def _read_small(
     balance are not: a request that can never succeed (a model the key may not use, a bad
     body) says so rather than 429 or 402, which would only have it retried."""
     try:
-        betas = read_betas(request.headers)
+        betas = read_betas(request.headers, p.settings.anthropic_unknown_betas)
         body = parse_json(await _body(request, p.settings))
         if endpoint.path_model:
             body["model"] = request.match_info[endpoint.path_model]

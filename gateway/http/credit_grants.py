@@ -17,7 +17,7 @@ from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services.idempotency import idempotent, revocation_use
 from gateway.stores.ports import HotStorePort
-from gateway.stores.records import GrantSpec, Row
+from gateway.stores.records import GrantEnd, GrantSpec, Row
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,6 +109,10 @@ async def _revoke(
     now = await _clock(app[STORE])
     revoked = await app[GRANTS].revoke(grant["id"], now)
     assert revoked is not None  # it was there a moment ago; grants are never deleted
+    if revoked["closed_at"] is None:  # not spendable from now on, before the keeper's round
+        ends = min(t for t in (revoked["revoked_at"], revoked["expires_at"]) if t is not None)
+        end = GrantEnd(revoked["id"], revoked["remaining_micros"], int(ends.timestamp() * 1000))
+        await app[STORE].set_grant_end(account_id, end)
     before, after = grant_json(grant, now), grant_json(revoked, now)
     await audited.record(
         request, "grant.revoke", "credit_grant", str(grant["id"]), account_id, before, after

@@ -1,6 +1,7 @@
 """Answers that may be other than JSON: speech audio, transcriptions in text, srt or vtt.
 
-Speech is billed as soon as the provider accepts the call (per character: its cost is known
+Token-priced speech asked for as audio is answered by http/speech.py. Other speech is billed
+as soon as the provider accepts the call (per character: its cost is known
 before a byte of audio), then its audio is relayed chunk by chunk as it came, so a client
 that leaves mid-stream has been billed for the call, as the provider bills it. A
 transcription is read whole (it is small), billed from its usage when it is JSON that has
@@ -17,9 +18,10 @@ from gateway.appkeys import Proxying
 from gateway.errors import UpstreamTimeout
 from gateway.http.observe import timing
 from gateway.http.provider_answers import read_answer
+from gateway.http.speech import assembled_speech
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
-from gateway.llm.cost_field import costed_answer
+from gateway.llm.cost_field import costed_media
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import json_usage
 from gateway.services.settlement import Hold
@@ -40,6 +42,8 @@ async def relay_media(
     headers: dict[str, str],
 ) -> web.StreamResponse:
     kind = resp.headers.get("content-type", "application/octet-stream")
+    if call.assembled:
+        return await assembled_speech(request, p, call, hold, resp, headers)
     if call.price.kind == "speech":
         return await _audio(request, p, call, hold, resp, {**headers, "content-type": kind})
     with timing(request).upstream():
@@ -53,7 +57,7 @@ async def relay_media(
     answer = payload if isinstance(payload, dict) else {}
     cost = await p.meter.settle(hold, call, json_usage(call, answer, p.counter))
     headers.update(_cost_headers(cost))
-    body = costed_answer(raw, cost) if payload is not None and cost is not None else raw
+    body = costed_media(raw, cost) if isinstance(payload, dict) and cost is not None else raw
     return web.Response(body=body, headers={**headers, "content-type": kind})
 
 

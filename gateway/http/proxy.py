@@ -27,7 +27,7 @@ from gateway.http.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
-from gateway.llm.cost_field import costed_answer
+from gateway.llm.cost_field import costed_answer, costed_media
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
@@ -107,8 +107,16 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     headers.update(_cost_headers(cost))
     if call.endpoint.answer is not None:  # the client speaks another wire
         raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
-    body = raw if cost is None else costed_answer(raw, cost, call.endpoint.answer_cost_path)
+    body = raw if cost is None else _costed(raw, cost, call)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _costed(raw: bytes, cost: int, call: Call) -> bytes:
+    """The debit in the answer's usage; an image answer without one (dall-e-3's) gets it
+    top-level, since a client reads nothing else."""
+    if call.price.kind == "image":
+        return costed_media(raw, cost)
+    return costed_answer(raw, cost, call.endpoint.answer_cost_path)
 
 
 async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:

@@ -18,6 +18,7 @@ from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.provider_answers import scrubbed_error
+from gateway.llm.cost_field import costed_answer
 from gateway.stores.records import OwnedResponse
 
 CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
@@ -57,8 +58,9 @@ async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.R
         raw = scrubbed_error(request, raw)
     elif suffix in ("", "/cancel"):
         cost = await book.observe(rec, _json(raw))
-        if cost is not None:
+        if cost is not None:  # the retrieve that settles it carries the debit, as a create does
             headers["x-meterway-cost-micros"] = str(cost)
+            raw = costed_answer(raw, cost)
     kind = upstream_headers.get("content-type") or "application/json"
     return web.Response(status=status, body=raw, headers={**headers, "content-type": kind})
 

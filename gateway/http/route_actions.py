@@ -59,6 +59,7 @@ GET /v1/models/{model}
 # Answered to anyone: health, documents, sign-in pages, and pages whose own secret (a
 # webhook's signature, a local checkout's id) is the credential.
 _PUBLIC = """
+GET /
 GET /api/ping
 POST /webhooks/{provider}
 GET /billing/local/checkout/{id}
@@ -97,6 +98,8 @@ POST /admin/v1/accounts
 GET /admin/v1/accounts/{account_id}
 PUT /admin/v1/accounts/{account_id}/plan
 PUT /admin/v1/accounts/{account_id}/markup
+PUT /admin/v1/accounts/{account_id}/credit-line
+GET /admin/v1/accounts/{account_id}/uncollected
 GET /admin/v1/accounts/{account_id}/usage
 GET /admin/v1/accounts/{account_id}/ledger
 POST /admin/v1/keys

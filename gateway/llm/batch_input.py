@@ -124,7 +124,9 @@ def read_batch_input(
             raise _refuse(number, f"is past the {MAX_LINES} requests a batch may hold.")
         line_url, body, sent = _line(raw, number)
         try:
-            call = read_call(BATCH_ROUTES[line_url], body, key, pricing, counter)
+            call = read_call(
+                BATCH_ROUTES[line_url], body, key, pricing, counter, explicit_cap=False
+            )
         except MeterwayError as exc:
             raise _refuse(number, f"is refused: {exc.message}") from exc
         if (url, model) != (line_url, call.price.name) and count:

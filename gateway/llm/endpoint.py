@@ -36,6 +36,9 @@ class Sizing:
     fees_micros: int = 0  # built-in tool fees the request may run up
     kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
     streams: bool | None = None  # streamed whatever `stream` says (speech's stream_format)
+    # Asked of the provider as server-sent events (its usage is only there) and answered to
+    # the client assembled, as the plain answer it asked for (token-priced speech's audio).
+    assembled: bool = False
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]

@@ -85,7 +85,7 @@ def read_gemini(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     extra = [body[name] for name in PROMPT_FIELDS if body.get(name)]
     if extra:
         tokens += counter.count_text(enc, json.dumps(extra, ensure_ascii=False))
-    bound = output_bound(out, price, "generationConfig.maxOutputTokens")
+    bound = output_bound(out, price)
     kinds = (IMAGE_IN,) if "input_image_mtok" in price.priced_keys and _images(messages) else ()
     return Sizing(tokens, bound, "maxOutputTokens" if out else None, choices, kinds=kinds)
 

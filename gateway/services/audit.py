@@ -37,6 +37,7 @@ ACTIONS = (
     "user.tokens_revoke",
     "account.plan",
     "account.markup",
+    "account.credit_line",
     "credit.create",
     "adjustment.create",
     "grant.revoke",

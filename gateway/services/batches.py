@@ -110,10 +110,11 @@ class BatchBook:
             raise NotFound(f"No such batch: {batch_id}", param="batch_id")
         return rec
 
-    async def observe(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> None:
-        """Own the batch's output files; settle it the first time it is seen ended."""
+    async def observe(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> int | None:
+        """Own the batch's output files; settle it the first time it is seen ended, and
+        return its debit then (None otherwise, or when nothing is billed)."""
         if not isinstance(batch, dict):
-            return
+            return None
         for name in ("output_file_id", "error_file_id"):
             file_id = batch.get(name)
             if isinstance(file_id, str) and file_id:
@@ -121,21 +122,26 @@ class BatchBook:
                     OwnedFile(file_id, rec.key_id, rec.account_id, rec.model, "", 0, 0, 0, 0)
                 )
         if rec.pending and is_terminal(batch):
-            await self._settle(rec, batch, output)
+            return await self._settle(rec, batch, output)
+        return None
 
-    async def _settle(self, rec: OwnedResponse, batch: dict[str, Any], output: FetchOutput) -> None:
+    async def _settle(
+        self, rec: OwnedResponse, batch: dict[str, Any], output: FetchOutput
+    ) -> int | None:
         price = self.pricing.lookup(rec.model)
         if price is None:
             log.error("batch %s of unserved model %s not settled", rec.response_id, rec.model)
-            return
+            return None
         file_id = batch.get("output_file_id")
         lines = (await output(file_id)).splitlines() if isinstance(file_id, str) else []
         bill = bill_output(lines, line_usage, price, self.pricing.lookup, rec.admitted_at_ms)
+        cost = None
         if bill.succeeded:
-            await self.meter.settle_priced(_admitted(rec), price, bill.usage, bill.priced)
+            cost = await self.meter.settle_priced(_admitted(rec), price, bill.usage, bill.priced)
         else:
             self.meter.release_later(_admitted(rec), forwarded=True)
         await self.owned.settled(rec.response_id)
+        return cost
 
     async def poll_once(self, fetch: FetchBatch, output: FetchOutput) -> int:
         """Look at every running batch due a poll; how many were seen ended."""

@@ -70,6 +70,18 @@ class CreditResult:
     amount_micros: int
     created: bool
     created_at: datetime
+    grant_id: int | None = None  # the grant a new credit funded (None on a replay)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantEnd:
+    """A credit grant with an end, as the account hash's `gx` holds it (its wire format:
+    stores/redis/records.py): once Redis's clock reaches `end_ms`, `rest_micros` (at most
+    what the grant still holds) is not spendable by reserve.lua or settle.lua."""
+
+    grant_id: int
+    rest_micros: int
+    end_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,9 @@ async def test_a_batch_is_reserved_then_billed_once_for_its_succeeded_lines(gw: 
         await client.batches.retrieve(batch_id)  # seen ended again: billed once
     assert done.request_counts is not None and done.request_counts.failed == 1
     expected = by_hand(output)
+    assert done.model_extra is not None
+    cost = (done.usage.model_extra or {}) if done.usage else done.model_extra
+    assert cost["cost_micros"] == expected  # the retrieve that settled it carries its debit
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected]
     assert (await held(gw, t.account_id), await balance(gw, t.account_id)) == (0, CREDIT - expected)
 

@@ -22,6 +22,7 @@ from gateway.errors import MeterwayError
 from gateway.http import bodies
 from gateway.http.account import (
     MAX_GRACE_S,
+    caller_grant,
     create_key_for,
     own_key,
     revoke_key_for,
@@ -37,6 +38,8 @@ from gateway.http.principal import (
     KEYS_READ,
     KEYS_WRITE,
     ORG_WRITE,
+    STATEMENTS_READ,
+    USAGE_READ,
     USER_SCOPES,
     Principal,
 )
@@ -47,6 +50,25 @@ from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
 SCOPES = sorted(PROXY_SCOPES) + sorted(USER_SCOPES) + ["billing"]
+# The key form's groups, in words people use; each checked group adds its scopes to the ones
+# ticked one by one. The first, every proxy scope, is ticked by default.
+SCOPE_GROUPS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "inference",
+        "Call any model",
+        "Chat, Responses, Messages, embeddings, images, audio, moderations and batches: "
+        "what every SDK and coding agent needs.",
+        tuple(sorted(PROXY_SCOPES)),
+    ),
+    ("usage", "Read usage", "The account, its usage and ledger.", (ACCOUNT_READ, USAGE_READ)),
+    ("keys", "Manage keys", "List, create, rotate and revoke keys.", (KEYS_READ, KEYS_WRITE)),
+    (
+        "billing",
+        "Manage billing",
+        "Credit, payment methods, plans and statements.",
+        ("billing", STATEMENTS_READ),
+    ),
+)
 QUOTA_ROWS = 3
 LIMIT_WORDS = "Each limit must be a whole number."
 GRACE_WORDS = f"The grace period must be a whole number of seconds from 0 to {MAX_GRACE_S}."
@@ -72,12 +94,27 @@ def form_quotas(form: Form) -> list[dict[str, Any]]:
     return out
 
 
-def _key_body(form: Form) -> dict[str, object]:
+def _form_scopes(form: Form, held: frozenset[str]) -> list[str]:
+    """The scopes of the groups checked that the caller holds (`held`, empty: all), then
+    the ones ticked one by one (refused when the caller does not hold them), each once."""
+    groups = {g for g in form.getall("groups", []) if isinstance(g, str)}
+    grouped = [
+        scope
+        for name, _, _, scopes in SCOPE_GROUPS
+        if name in groups
+        for scope in scopes
+        if not held or scope in held
+    ]
+    single = [s for s in form.getall("scopes", []) if isinstance(s, str)]
+    return list(dict.fromkeys(grouped + single))
+
+
+def _key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
     models = [m.strip() for m in form_text(form, "models").split(",") if m.strip()]
     expires = form_text(form, "expires")
     body: dict[str, object] = {
         "name": form_text(form, "name"),
-        "scopes": [s for s in form.getall("scopes", []) if isinstance(s, str)],
+        "scopes": _form_scopes(form, held),
         "models": models,
         "quotas": form_quotas(form),
     }
@@ -119,6 +156,7 @@ async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web
         nav="keys",
         keys=one_card_per_key([_shown(r, now) for r in rows]),
         scopes=SCOPES,
+        scope_groups=SCOPE_GROUPS,
         windows=WINDOWS,
         metrics=METRICS,
         quota_rows=QUOTA_ROWS,
@@ -155,7 +193,8 @@ async def create(request: web.Request) -> web.Response:
         if team:  # the team is checked before the key exists: no key made half-way
             who.require(ORG_WRITE)
             await team_of(request, who.account_id, team)
-        spec = spec_of_body(_key_body(form))
+        held = (await caller_grant(request, who)).scopes
+        spec = spec_of_body(_key_body(form, held))
         created = await create_key_for(request, who, spec)
         if team:
             await put_key_team(request, who.account_id, created["id"], team)

@@ -74,6 +74,10 @@ ACCOUNT = obj(
         "description": "the account's own markup over provider cost, in basis points;"
         " null follows its plan's",
     },
+    credit_line_micros={
+        "type": "integer",
+        "description": "how far below zero the account's balance may go (0: not at all)",
+    },
     created_at=TIME,
 )
 API_KEY = obj(

@@ -68,6 +68,16 @@ class LedgerPort(Protocol):
         is now, None if there is no account."""
         ...
 
+    async def uncollected(self, account_id: str, limit: int = 100) -> list[Row]:
+        """What the account's debits could not collect (the operator's receivables), newest
+        first: request id, key, model, provider, amount, why, when."""
+        ...
+
+    async def set_credit_line(self, account_id: str, micros: int) -> Row | None:
+        """Set an account's credit line (0: none; its balance may go down to -micros); the
+        account as it is now, None if there is no account."""
+        ...
+
     async def credit(
         self,
         account_id: str,
