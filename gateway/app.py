@@ -65,28 +65,21 @@ from gateway.appkeys import (
     Proxying,
 )
 from gateway.background import background, outbound_session
-from gateway.http import (
-    account,
-    admin,
-    api_docs,
-    batches,
-    billing,
-    health,
-    local_pay,
-    lookups,
-    metering,
-    metrics,
-    proxy,
-    responses,
-    user_auth,
-    webhooks,
-)
+from gateway.http import api_docs, health, metrics
+from gateway.http.account import routes as account
+from gateway.http.account import user_auth
+from gateway.http.admin import routes as admin
+from gateway.http.billing import local_pay, webhooks
+from gateway.http.billing import routes as billing
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
+from gateway.http.metering import routes as metering
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import document as openapi
+from gateway.http.proxy import batches, lookups, responses
+from gateway.http.proxy import routes as proxy
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream

@@ -30,7 +30,7 @@ from gateway.appkeys import (
     SUPERVISOR,
     UPSTREAM,
 )
-from gateway.http.batches import batch_fetcher, output_fetcher
+from gateway.http.proxy.batches import batch_fetcher, output_fetcher
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.outbound.egress import egress_session

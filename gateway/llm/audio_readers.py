@@ -6,7 +6,7 @@ upload (a format it cannot measure is refused by name: the bill would be a guess
 models at their own bounds. Speech is reserved per character (tts-1, exact before the call)
 or in tokens (gpt-4o-mini-tts, whose usage only its server-sent events report: without
 `stream_format: "sse"` the provider is asked for them and the client gets the audio they
-carry, assembled, http/media.py).
+carry, assembled, http/proxy/media.py).
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class Endpoint:
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
     answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
-    upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
+    upload: bool = False  # a multipart/form-data body (http/proxy/uploads.py), not JSON
     media: bool = False  # its plain answer may be other than JSON (audio, text formats)
     answer_cost_path: tuple[str, ...] = ("usage",)  # the same in a JSON answer
     default_model: str = ""  # the model the provider assumes when a body names none

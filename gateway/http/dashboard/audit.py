@@ -1,17 +1,17 @@
 """The Audit pages: an organization's owner sees its records (/dashboard/audit), the operator
 every account's (/dashboard/operators/audit, an account to filter). They read what
 GET /v1/account/audit and GET /admin/v1/audit answer, through the same functions, after the
-same checks (http/audit_log.py)."""
+same checks (http/account/audit_log.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.audit_log import audit_page, audit_query, owner_account, respond
+from gateway.http.account.audit_log import audit_page, audit_query, owner_account, respond
+from gateway.http.account.reports import query_text
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.reports import query_text
 
 
 async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:

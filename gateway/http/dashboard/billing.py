@@ -19,8 +19,8 @@ from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
-from gateway.http.account_alerts import alerts_of, create_for, delete_for
-from gateway.http.billing import not_set_up
+from gateway.http.account.alerts import alerts_of, create_for, delete_for
+from gateway.http.billing.routes import not_set_up
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal

@@ -20,7 +20,7 @@ from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import MeterwayError
 from gateway.http import bodies
-from gateway.http.account import (
+from gateway.http.account.routes import (
     MAX_GRACE_S,
     caller_grant,
     create_key_for,
@@ -31,6 +31,7 @@ from gateway.http.account import (
     spec_of_body,
     visible_keys,
 )
+from gateway.http.account.teams import put_key_team, team_of
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import (
@@ -44,7 +45,6 @@ from gateway.http.principal import (
     Principal,
 )
 from gateway.http.serialize import key_use_json
-from gateway.http.teams import put_key_team, team_of
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 

@@ -14,9 +14,9 @@ from aiohttp import web
 from billing.money import format_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
-from gateway.http.admin import account_windows
-from gateway.http.admin_system import system_report
-from gateway.http.credit_grants import grants_of
+from gateway.http.account.credit_grants import grants_of
+from gateway.http.admin.routes import account_windows
+from gateway.http.admin.system import system_report
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.session import BASE, SESSION

@@ -22,9 +22,9 @@ from billing.money import MAX_EXACT, MoneyFormatError, parse_usd
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
-from gateway.http.admin import set_account_plan
-from gateway.http.admin_money import adjust_account, credit_account, refund_account
-from gateway.http.credit_grants import grant_on, revoke_grant
+from gateway.http.account.credit_grants import grant_on, revoke_grant
+from gateway.http.admin.money import adjust_account, credit_account, refund_account
+from gateway.http.admin.routes import set_account_plan
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render, when
 from gateway.http.whole import ASCII_SPACE, parse_whole

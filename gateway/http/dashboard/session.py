@@ -27,9 +27,9 @@ from billing.authority import Actor, Decision, may
 from billing.roles import ROLE_SCOPES
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
+from gateway.http.admin.operator import Operator, verify_operator
 from gateway.http.audited import ACTOR, principal_actor
 from gateway.http.dashboard.web import CONTEXT
-from gateway.http.operator import Operator, verify_operator
 from gateway.http.principal import (
     BILLING_READ,
     PRINCIPAL,

@@ -15,14 +15,7 @@ from datetime import date
 from aiohttp import web
 
 from gateway.appkeys import LEDGER
-from gateway.http.account import request_cost_within
-from gateway.http.dashboard.account import chart_rows
-from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
-from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
-from gateway.http.dashboard.session import account_principal
-from gateway.http.dashboard.web import render
-from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
-from gateway.http.reports import (
+from gateway.http.account.reports import (
     FILTERS,
     GROUPS,
     entry_filter,
@@ -32,6 +25,13 @@ from gateway.http.reports import (
     usage_response,
     usage_rows,
 )
+from gateway.http.account.routes import request_cost_within
+from gateway.http.dashboard.account import chart_rows
+from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
+from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.stores.records import LEDGER_KINDS, USAGE_FIELDS, Row
 
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.account import MAX_GRACE_S
-from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
-from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
-from gateway.http.admin_directory import MAX_SEARCH
+from gateway.http.account.alerts import EMAIL as ALERT_EMAIL
+from gateway.http.account.alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
+from gateway.http.account.reports import GROUPS
+from gateway.http.account.routes import MAX_GRACE_S
+from gateway.http.admin.directory import MAX_SEARCH
 from gateway.http.openapi.organization import (
     ACCOUNT_ID,
     ACCOUNT_SURFACE,
@@ -34,7 +35,6 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
 _NULLABLE_STR = nullable("string")

@@ -1,10 +1,10 @@
-"""OpenAPI paths of the audit log (http/audit_log.py): the owner's and the operator's reads."""
+"""OpenAPI paths of the audit log (http/account/audit_log.py): the owner's and operator's reads."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.audit_log import MAX_PAGE
+from gateway.http.account.audit_log import MAX_PAGE
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import QUERY_TEXT, STR, array, obj, op, query
 

@@ -18,7 +18,7 @@ from billing.usage import Usage
 from gateway.appkeys import Proxying
 from gateway.errors import UpstreamError
 from gateway.http.observe import timing
-from gateway.http.provider_answers import read_answer
+from gateway.http.proxy.provider_answers import read_answer
 from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEParser

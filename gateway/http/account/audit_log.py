@@ -20,8 +20,8 @@ from aiohttp import web
 from billing.roles import AUDIT_READ
 from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.http.account.reports import query_text
 from gateway.http.principal import Principal, principal
-from gateway.http.reports import query_text
 from gateway.stores.records import AuditQuery, Row
 
 MAX_PAGE = 500

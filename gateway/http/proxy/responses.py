@@ -17,7 +17,7 @@ from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
-from gateway.http.provider_answers import scrubbed_error
+from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.llm.cost_field import costed_answer
 from gateway.stores.records import OwnedResponse
 

@@ -17,23 +17,16 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import (
-    admin_directory,
-    admin_money,
-    admin_prices,
-    admin_services,
-    admin_system,
-    audit_log,
-    audited,
-    bodies,
-    credit_grants,
-    end_user_budgets,
-    statements,
-    teams,
-)
+from gateway.http import audited, bodies
+from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
+from gateway.http.account.reports import ledger_response
+from gateway.http.admin import directory as admin_directory
+from gateway.http.admin import money as admin_money
+from gateway.http.admin import prices as admin_prices
+from gateway.http.admin import services as admin_services
+from gateway.http.admin import system as admin_system
+from gateway.http.admin.operator import verify_operator
 from gateway.http.audited import ACTOR
-from gateway.http.operator import verify_operator
-from gateway.http.reports import ledger_response
 from gateway.http.serialize import account_json, key_json
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
@@ -59,7 +52,7 @@ ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Only the admin sub-application runs this, so proxied calls never pay for it.
 
-    The ADMIN_API_KEY, or a user token with the `admin` scope (http/operator.py)."""
+    The ADMIN_API_KEY, or a user token with the `admin` scope (http/admin/operator.py)."""
     auth = request.headers.get("Authorization", "")
     op = await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
     request[ACTOR] = Actor("operator", op.label, "jwt" if op.token else "admin key")

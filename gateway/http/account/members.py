@@ -13,7 +13,7 @@ from billing.roles import ROLES, may_grant
 from gateway.appkeys import LEDGER, MEMBERS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http import audited, bodies
-from gateway.http.admin_directory import add_member, member_json, role_field
+from gateway.http.admin.directory import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.llm.calls import parse_json
 from gateway.services.members import remove_member

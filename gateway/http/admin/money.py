@@ -18,8 +18,8 @@ from billing.payments import PaymentRuleError
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
-from gateway.http.billing import not_set_up
-from gateway.http.credit_grants import live_grant
+from gateway.http.account.credit_grants import live_grant
+from gateway.http.billing.routes import not_set_up
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit

@@ -19,7 +19,7 @@ from gateway.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.errors import MeterwayError, ModelNotFound
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.provider_answers import scrubbed_error
+from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.llm import endpoints
 from gateway.llm.calls import model_for, parse_json
 from gateway.llm.endpoint import Endpoint

@@ -13,7 +13,7 @@ from billing.token_cache import NewTextOverBudget
 from gateway.appkeys import Proxying
 from gateway.errors import MeterwayError, RequestTimeout
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.uploads import form_body, read_upload
+from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call
 from gateway.llm.endpoint import Endpoint
@@ -121,7 +121,7 @@ async def key_and_upload(
     request: web.Request, p: Proxying, endpoint: Endpoint
 ) -> tuple[KeyRecord, Call]:
     """A multipart upload: the key checked in full (live, able to pay) before a byte of the
-    body is read, then the body spooled (http/uploads.py) and read as its form fields."""
+    body is read, then the body spooled (http/proxy/uploads.py) and read as its form fields."""
     key = await p.keys.resolve(request)
     await p.meter.precheck(request[REQUEST_ID], key)
     settings = p.settings

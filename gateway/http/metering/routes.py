@@ -13,7 +13,7 @@ from aiohttp import web
 from billing.answers import rfc3339
 from gateway.appkeys import METERING, SERVICES, STORE
 from gateway.errors import InvalidApiKey, NotFound
-from gateway.http import metering_bodies as bodies
+from gateway.http.metering import bodies
 from gateway.llm.calls import parse_json
 from gateway.services.metered import Authorization, Settled
 from gateway.services.metered_events import report

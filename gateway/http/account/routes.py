@@ -27,17 +27,11 @@ from gateway.appkeys import (
     TEAMS,
 )
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import (
-    account_alerts,
-    account_members,
-    audit_log,
-    audited,
-    bodies,
-    credit_grants,
-    end_user_budgets,
-    statements,
-    teams,
-)
+from gateway.http import audited, bodies
+from gateway.http.account import alerts as account_alerts
+from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
+from gateway.http.account import members as account_members
+from gateway.http.account.reports import ledger_response, usage_response
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -47,7 +41,6 @@ from gateway.http.principal import (
     principal_middleware,
     require,
 )
-from gateway.http.reports import ledger_response, usage_response
 from gateway.http.serialize import account_json, entry_json, key_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (

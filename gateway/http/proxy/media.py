@@ -1,6 +1,6 @@
 """Answers that may be other than JSON: speech audio, transcriptions in text, srt or vtt.
 
-Token-priced speech asked for as audio is answered by http/speech.py. Other speech is billed
+Token-priced speech asked for as audio is answered by http/proxy/speech.py. Other speech is billed
 as soon as the provider accepts the call (per character: its cost is known
 before a byte of audio), then its audio is relayed chunk by chunk as it came, so a client
 that leaves mid-stream has been billed for the call, as the provider bills it. A
@@ -17,8 +17,8 @@ from aiohttp import web
 from gateway.appkeys import Proxying
 from gateway.errors import UpstreamTimeout
 from gateway.http.observe import timing
-from gateway.http.provider_answers import read_answer
-from gateway.http.speech import assembled_speech
+from gateway.http.proxy.provider_answers import read_answer
+from gateway.http.proxy.speech import assembled_speech
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_media

@@ -11,8 +11,9 @@ from aiohttp import web
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import audited, bodies, invite_links
-from gateway.http.reports import query_text, usage_response
+from gateway.http import audited, bodies
+from gateway.http.account import invite_links
+from gateway.http.account.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json

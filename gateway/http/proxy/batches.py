@@ -21,8 +21,8 @@ from gateway.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.provider_answers import read_answer, refused, scrubbed_error
-from gateway.http.uploads import form_body, read_upload
+from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_error
+from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.llm.batch_input import BatchInput, read_batch_input
 from gateway.llm.calls import parse_json
 from gateway.llm.cost_field import costed_media

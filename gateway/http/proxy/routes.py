@@ -16,14 +16,14 @@ from billing.admission import Admitted
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.errors import UpstreamError, UpstreamUnreachable
-from gateway.http.call_reading import key_and_call, key_and_upload
-from gateway.http.failover import open_deployed
 from gateway.http.headers import ratelimit_headers, request_id_headers
-from gateway.http.media import relay_media
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
-from gateway.http.owned import own_response
-from gateway.http.provider_answers import read_answer, refused
+from gateway.http.proxy.call_reading import key_and_call, key_and_upload
+from gateway.http.proxy.failover import open_deployed
+from gateway.http.proxy.media import relay_media
+from gateway.http.proxy.owned import own_response
+from gateway.http.proxy.provider_answers import read_answer, refused
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
@@ -120,7 +120,7 @@ def _costed(raw: bytes, cost: int, call: Call) -> bytes:
 
 
 async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
-    """A plain answer that may be other than JSON (http/media.py)."""
+    """A plain answer that may be other than JSON (http/proxy/media.py)."""
     headers = _headers(request, hold.admitted)
     if call.deployments:
         call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
