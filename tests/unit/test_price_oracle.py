@@ -5,7 +5,8 @@ shape its provider reports, is debited exactly what the catalogue's own extracto
 Meterway's side is the gateway's pure pricing path: the route's usage reader for the wire
 (`Endpoint.read_usage`), then the model's price at the answer's time (`ModelPrice.cost_micros`,
 its one upward rounding). The table is the shipped config/pricing.toml over the catalogue,
-with the built-in providers and the added ones the docs show (xAI, Groq, Azure, Bedrock).
+with the built-in providers and the added ones the docs show (xAI, Groq, Azure, Bedrock,
+Together).
 
 Examples per model and shape: `MW_ORACLE_EXAMPLES` (CI's default is small and derandomized,
 so CI is stable; `MW_ORACLE_EXAMPLES=500` explores locally). A model not compared is listed
@@ -51,7 +52,7 @@ from gateway.settings import PROVIDERS
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pricing.toml"
 # Added providers as an operator's [providers.NAME] tables name them: NAME -> catalogue.
-ADDED = {"xai": "x-ai", "groq": "groq", "azure": "azure", "bedrock": "aws"}
+ADDED = {"xai": "x-ai", "groq": "groq", "azure": "azure", "bedrock": "aws", "together": "together"}
 WIRES = {"xai": "openai", "groq": "openai", "azure": "azure", "bedrock": "bedrock"}
 TABLE = load_pricing(CONFIG, PROVIDERS, ADDED, WIRES)
 CATALOGUE_OF = {**{p: p for p in PROVIDERS}, **ADDED}
@@ -360,6 +361,8 @@ CLAUDE_SHAPES = {"bedrock": ("converse", "bedrock-messages"), "google": ("vertex
 def _not_compared(price: ModelPrice) -> str | None:
     if not price.source.startswith("genai-prices"):
         return "priced by config/pricing.toml's own rates, not by the catalogue"
+    if not BY_ID[CATALOGUE_OF[price.provider]].extractors:
+        return f"genai-prices has no usage extractor for {CATALOGUE_OF[price.provider]}"
     if per_image(price):
         return "billed per image by size and quality (DALL-E): the answer reports no usage"
     return NOT_COMPARED.get((price.provider, price.kind))
@@ -585,6 +588,11 @@ def test_every_served_model_is_compared_or_named_with_a_reason() -> None:
     assert compared.isdisjoint(skipped)
     assert {p.name for p in TABLE.served()} == compared | set(skipped)
     assert all(skipped.values())
-    chat = {p.name for p in TABLE.served() if p.kind == "chat" and p.source != "pricing.toml"}
+    extracted = {n for n, p in BY_ID.items() if p.extractors}
+    chat = {
+        p.name
+        for p in TABLE.served()
+        if p.kind == "chat" and p.source != "pricing.toml" and CATALOGUE_OF[p.provider] in extracted
+    }
     assert chat <= compared
     assert len(compared) > 350
