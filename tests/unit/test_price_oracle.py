@@ -48,6 +48,7 @@ from gateway.llm.endpoints import (
 )
 from gateway.llm.media_answers import image_usage
 from gateway.llm.media_readers import per_image
+from gateway.llm.sse import SSEEvent
 from gateway.settings import PROVIDERS
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pricing.toml"
@@ -286,36 +287,91 @@ Reader = Callable[[ModelPrice, Answer], Usage | None]
 @dataclass(frozen=True)
 class Shape:
     """One usage object a provider reports: how the answer is built, which reader the
-    gateway uses for it, and the catalogue extractor's api_flavor."""
+    gateway uses for it (and its stream tally for the same answer streamed), and the
+    catalogue extractor's api_flavor."""
 
     name: str
     flavor: str
     build: Builder
     read: Reader
+    stream: Reader | None = None
 
 
 def _route(endpoint: Any) -> Reader:
     return lambda price, answer: endpoint.read_usage(answer)
 
 
-CHAT_SHAPE = Shape("chat", "chat", openai_chat, _route(CHAT))
+def _tallied(endpoint: Any, chunks: list[tuple[str | None, Any]]) -> Usage | None:
+    """What the route's stream tally reports after these events (name, JSON body)."""
+    tally = endpoint.new_tally(True)
+    for name, body in chunks:
+        data = body if isinstance(body, str) else orjson.dumps(body).decode()
+        raw = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
+        tally.feed(SSEEvent(raw.encode(), name, data))
+    return tally.reported()  # type: ignore[no-any-return]
+
+
+def _chat_stream(endpoint: Any) -> Reader:
+    """The answer as a Chat Completions stream: a content chunk, then the usage chunk."""
+
+    def read(price: ModelPrice, answer: Answer) -> Usage | None:
+        head = {"object": "chat.completion.chunk", "model": answer.get("model")}
+        if "service_tier" in answer:
+            head["service_tier"] = answer["service_tier"]
+        choice = {"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}
+        chunks = [head | {"choices": [choice]}, head | {"choices": [], "usage": answer["usage"]}]
+        return _tallied(endpoint, [*((None, c) for c in chunks), (None, "[DONE]")])
+
+    return read
+
+
+def _messages_stream(price: ModelPrice, answer: Answer) -> Usage | None:
+    """Anthropic's: the input side in message_start, the output count (cumulative) and
+    server tool runs in message_delta."""
+    usage = dict(answer["usage"])
+    out, tools = usage.pop("output_tokens"), usage.pop("server_tool_use", None)
+    message = {"type": "message", "role": "assistant", "content": [], "model": answer["model"]}
+    start = {"type": "message_start", "message": message | {"usage": usage | {"output_tokens": 1}}}
+    grown = {"output_tokens": out} | ({"server_tool_use": tools} if tools else {})
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": grown}
+    events = [("message_start", start), ("message_delta", delta)]
+    return _tallied(MESSAGES, [*events, ("message_stop", {"type": "message_stop"})])
+
+
+def _gemini_stream(price: ModelPrice, answer: Answer) -> Usage | None:
+    """`streamGenerateContent?alt=sse`: usage so far on each event, final on the last."""
+    meta = answer["usageMetadata"]
+    part = {"content": {"role": "model", "parts": [{"text": "hi"}]}}
+    first = {"candidates": [part], "usageMetadata": {"promptTokenCount": meta["promptTokenCount"]}}
+    last = {"candidates": [part | {"finishReason": "STOP"}], "usageMetadata": meta}
+    return _tallied(GEMINI, [(None, first), (None, last)])
+
+
+def _responses_stream(price: ModelPrice, answer: Answer) -> Usage | None:
+    response = answer | {"object": "response", "status": "completed"}
+    done = {"type": "response.completed", "response": response}
+    return _tallied(RESPONSES, [("response.completed", done)])
+
+
+CHAT_SHAPE = Shape("chat", "chat", openai_chat, _route(CHAT), _chat_stream(CHAT))
+PLAIN_STREAM = _chat_stream(CHAT)
 SHAPES = {
     "chat": CHAT_SHAPE,
     "completions": Shape("completions", "chat", openai_chat, _route(COMPLETIONS)),
-    "responses": Shape("responses", "responses", responses, _route(RESPONSES)),
+    "responses": Shape("responses", "responses", responses, _route(RESPONSES), _responses_stream),
     "embeddings": Shape("embeddings", "embeddings", embeddings, _route(EMBEDDINGS)),
     "images": Shape(
         "images", "images", images, lambda p, a: image_usage(p, {"model": p.name}, a, 0)
     ),
-    "xai-chat": Shape("xai-chat", "chat", xai_chat, _route(XAI_CHAT)),
-    "compat-chat": Shape("compat-chat", "chat", plain_chat, _route(CHAT)),
-    "mistral-chat": Shape("mistral-chat", "default", plain_chat, _route(CHAT)),
+    "xai-chat": Shape("xai-chat", "chat", xai_chat, _route(XAI_CHAT), _chat_stream(XAI_CHAT)),
+    "compat-chat": Shape("compat-chat", "chat", plain_chat, _route(CHAT), PLAIN_STREAM),
+    "mistral-chat": Shape("mistral-chat", "default", plain_chat, _route(CHAT), PLAIN_STREAM),
     "mistral-embeddings": Shape("mistral-embeddings", "default", embeddings, _route(EMBEDDINGS)),
-    "groq-chat": Shape("groq-chat", "default", plain_chat, _route(CHAT)),
-    "messages": Shape("messages", "default", messages, _route(MESSAGES)),
+    "groq-chat": Shape("groq-chat", "default", plain_chat, _route(CHAT), PLAIN_STREAM),
+    "messages": Shape("messages", "default", messages, _route(MESSAGES), _messages_stream),
     "bedrock-messages": Shape("bedrock-messages", "anthropic", messages_no_tools, _route(MESSAGES)),
     "vertex-messages": Shape("vertex-messages", "anthropic", messages_no_tools, _route(MESSAGES)),
-    "gemini": Shape("gemini", "default", gemini, _route(GEMINI)),
+    "gemini": Shape("gemini", "default", gemini, _route(GEMINI), _gemini_stream),
     "converse": Shape("converse", "default", converse, lambda p, a: converse_usage(a)),
 }
 # (provider, kind) -> the shapes its answers come in.
@@ -471,16 +527,20 @@ def _base_micros(value: Any) -> int:
 def test_the_debit_is_the_catalogues_price(price: ModelPrice, shape: Shape, data: Any) -> None:
     at_ms = data.draw(AT_MS, label="at_ms")
     answer = data.draw(st.composite(lambda d: shape.build(d, price, at_ms))(), label="answer")
-    usage = shape.read(price, answer)
-    assert usage is not None, f"{price.name} ({shape.name}): unreadable usage {answer}"
-    ours = price.cost_micros(usage, at_ms)
     theirs = oracle(price, shape, answer, at_ms)
-    assert ours == theirs.micros, (
-        f"{price.provider} model {price.name}, {shape.name} usage (genai-prices flavor "
-        f"{shape.flavor!r}) at {datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M}: "
-        f"Meterway debits {ours} micros, genai-prices prices {theirs.micros}; "
-        f"{_differences(usage, theirs.usage, price, theirs.rates, at_ms)}; answer {answer}"
-    )
+    when = f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M}"
+    for how, read in (("answer", shape.read), ("stream", shape.stream)):
+        if read is None:
+            continue
+        usage = read(price, answer)
+        assert usage is not None, f"{price.name} ({shape.name} {how}): unreadable {answer}"
+        ours = price.cost_micros(usage, at_ms)
+        assert ours == theirs.micros, (
+            f"{price.provider} model {price.name}, {shape.name} usage ({how}; genai-prices "
+            f"flavor {shape.flavor!r}) at {when}: Meterway debits {ours} micros, genai-prices "
+            f"prices {theirs.micros}; "
+            f"{_differences(usage, theirs.usage, price, theirs.rates, at_ms)}; answer {answer}"
+        )
 
 
 # ---------------------------------------------------------------- batches, line by line
