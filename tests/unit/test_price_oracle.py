@@ -11,7 +11,7 @@ Together).
 Examples per model and shape: `MW_ORACLE_EXAMPLES` (CI's default is small and derandomized,
 so CI is stable; `MW_ORACLE_EXAMPLES=500` explores locally). A model not compared is listed
 with its reason (`pytest -rs` prints them), and what the answers leave out by design is
-`tests/unit/oracle_answers.py`'s OMITTED_FIELDS: nothing is left out silently.
+`tests/oracle_answers.py`'s OMITTED_FIELDS: nothing is left out silently.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from gateway.llm.endpoints import (
 from gateway.llm.media_answers import image_usage
 from gateway.llm.media_readers import per_image
 from gateway.settings import PROVIDERS
-from tests.unit.oracle_answers import (
+from tests.oracle_answers import (
     AT_MS,
     Answer,
     Builder,
