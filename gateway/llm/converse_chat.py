@@ -6,7 +6,9 @@ Text blocks become the message's content, `toolUse` blocks its `tool_calls` (the
 finish_reason "tool_calls"; in a stream, a `contentBlockStart` of a toolUse opens a call
 (id and name) and each `contentBlockDelta` of its input adds to its arguments. Converse's
 usage (`inputTokens`, `outputTokens`, `cacheReadInputTokens`, `cacheWriteInputTokens`) is
-billed as reported, the cache fields apart from the input, and shown in OpenAI's fields.
+billed as reported, the cache fields apart from the input, and shown in OpenAI's fields;
+the writes `cacheDetails` gives a 1-hour TTL bill at the 1-hour write rate, as
+genai-prices' aws extractor reads them.
 """
 
 from __future__ import annotations
@@ -34,14 +36,33 @@ def usage_from_converse(raw: object) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     try:
+        written = field_tokens(raw, "cacheWriteInputTokens")
         return Usage(
             input_tokens=field_tokens(raw, "inputTokens", required=True),
             cached_input_tokens=field_tokens(raw, "cacheReadInputTokens"),
-            cache_write_tokens=field_tokens(raw, "cacheWriteInputTokens"),
+            cache_write_tokens=written,
             output_tokens=field_tokens(raw, "outputTokens", required=True),
+            extra=_hour_writes(raw.get("cacheDetails"), written),
         )
     except MalformedUsage:
         return None
+
+
+def _hour_writes(details: object, written: int) -> tuple[tuple[str, int], ...]:
+    """The part of the cache writes `cacheDetails` (writes by TTL) gives a 1-hour TTL,
+    never above the writes reported."""
+    if details is None:
+        return ()
+    if not isinstance(details, list):
+        raise MalformedUsage(details)
+    hour = 0
+    for item in details:
+        if not isinstance(item, dict):
+            raise MalformedUsage(item)
+        if item.get("ttl") == "1h":
+            hour += field_tokens(item, "inputTokens")
+    hour = min(hour, written)
+    return (("cache_write_1h_tokens", hour),) if hour else ()
 
 
 def answer_usage(payload: Body) -> Usage | None:
