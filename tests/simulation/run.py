@@ -17,7 +17,7 @@ from gateway.stores.connect import Stores, open_stores
 from gateway.workers.grant_keeper import GrantKeeper
 from tests.harness import PG_ADMIN, REDIS_URL, drop_prefix, gateway_env, temp_database
 from tests.invariants import check_invariants, money_violations
-from tests.simulation import steps
+from tests.simulation import checks, steps
 from tests.simulation.world import World, populate
 
 NOWHERE = "http://127.0.0.1:9"
@@ -79,6 +79,8 @@ async def _run(world: World, count: int) -> list[str]:
         step = world.rng.choices(actions, weights)[0]
         await step(world)
         broken = await money_violations(world.stores, world.accounts, world.windows)
+        if step is steps.drain:
+            broken += await checks.ledger_equals_balance(world)
         if broken:
             return broken
     return await _drained(world)
@@ -94,6 +96,8 @@ async def _drained(world: World) -> list[str]:
     await GrantKeeper(world.stores.grants(), world.stores.grant_write_offs()).tick()
     await steps.drain(world)
     broken = await money_violations(world.stores, world.accounts, world.windows)
+    broken += await checks.ledger_equals_balance(world)
+    broken += await checks.billed_as_priced(world)
     try:
         await check_invariants(world.stores, world.accounts)
     except AssertionError as exc:

@@ -24,6 +24,7 @@ from gateway.workers.sweeper import sweep_once
 from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.test_rebuild_metering import PLANS
 from tests.invariants import Window
+from tests.simulation.checks import written
 from tests.simulation.world import END_USERS, Flight, World
 
 RESERVATION_TTL_MS = 90_000  # UPSTREAM_TIMEOUT_S (30, the tests' gateway_env) + 60 s
@@ -42,10 +43,12 @@ async def reserve(w: World) -> None:
     decision = await w.stores.store.reserve(
         rid, key, input_tokens=10, max_output_tokens=10, spend_micros=held, end_user=end_user
     )
-    admitted = isinstance(decision, Admitted)
-    if admitted:
+    if isinstance(decision, Admitted):
         w.flights[rid] = Flight(rid, key, held, end_user)
-    w.trace.append(f"reserve {rid} key={w.names[key.key_id]} eu={end_user} held={held} -> {type(decision).__name__}")
+    outcome = type(decision).__name__
+    w.trace.append(
+        f"reserve {rid} key={w.names[key.key_id]} eu={end_user} held={held} -> {outcome}"
+    )
 
 
 def _cost(w: World, f: Flight) -> tuple[str, int]:
@@ -70,6 +73,7 @@ async def settle(w: World) -> None:
     how, cost = _cost(w, f)
     done = await _debit(w, f, cost)
     w.settled.append(f)
+    w.costs[f.rid] = cost
     w.trace.append(f"settle {f.rid} {how} cost={cost} held={f.held} -> {done}")
 
 
@@ -210,12 +214,14 @@ async def redis_lost(w: World) -> None:
     """Redis restarts without its data (the stream's unsettled messages with it) and is
     rebuilt from the ledger, as the gateway's self-restore does. In-flight requests of a
     gateway that lived on try to settle afterwards."""
+    unwritten = set(w.costs) - await written(w, sorted(w.costs))
+    w.vanished |= unwritten | set(w.flights)  # queued debits, and holds that no longer exist
     await drop_prefix(REDIS_URL, w.stores.store.keys.prefix)
     lost = w.advanced_ms
     w.advanced_ms = 0
     await _advance(w, lost)  # the test clock's offset lives in Redis too
     result = await rebuild(w.stores, PLANS)
-    w.trace.append(f"redis lost, rebuilt: {result['accounts']} accounts")
+    w.trace.append(f"redis lost ({len(unwritten)} debits unwritten), rebuilt: {result}")
 
 
 STEPS: Sequence[tuple[Step, int]] = (

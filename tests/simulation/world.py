@@ -48,6 +48,8 @@ class World:
     settled: list[Flight] = field(default_factory=list)  # for duplicate deliveries
     abandoned: list[str] = field(default_factory=list)  # a killed gateway's holds
     trace: list[str] = field(default_factory=list)
+    costs: dict[str, int] = field(default_factory=dict)  # what each settled request cost
+    vanished: set[str] = field(default_factory=set)  # settled, then lost with Redis's data
     advanced_ms: int = 0  # the test clock's offset, restored after Redis loses it
     serial: int = 0
 
@@ -80,9 +82,10 @@ async def populate(world: World) -> None:
             await stores.ledger.set_credit_line(account, rng.randrange(1_000, 20_000))
         await sync_plans(stores, PLANS)  # the account's hot record, as rebuild writes it
         world.accounts.append(account)
-        await post_credit(stores.ledger, stores.store, account, rng.randrange(0, 50_000), account, "sim")
+        seed = rng.randrange(0, 50_000)
+        await post_credit(stores.ledger, stores.store, account, seed, account, "sim")
         plan = PLANS.get(PLAN)
-        world.windows += [Window(account, "a", account, q) for q in plan.quotas if plan]
+        world.windows += [Window(account, "a", account, q) for q in (plan.quotas if plan else ())]
         team_quota = spend_window(rng.randrange(5_000, 60_000))
         team = str((await stores.teams().create(account, "t", (team_quota,)))["id"])
         world.windows.append(Window(account, "t", team, team_quota))
