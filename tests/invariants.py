@@ -1,7 +1,8 @@
 """The money invariants every fault test ends with, checked against the real stores.
 
 1. each request id has at most one ledger row of each kind, and only a void may precede its
-   debit (a reservation voided while its request was alive, then debited late);
+   debit (a reservation voided while its request was alive, then debited late), in the
+   order they happened (`occurred_at`: a replayed void may be written after its debit);
 2. the ledger's debits add up to what Redis took from the balances (credits - balance,
    less refunds and write-offs);
 3. after a drain, every account's ledger balance equals its Redis balance, nothing held;
@@ -43,7 +44,7 @@ async def check_invariants(
     dupes = await pool.fetch(
         "SELECT request_id FROM ledger_entries WHERE request_id IS NOT NULL"
         " GROUP BY request_id HAVING count(*) > 1"
-        " AND (count(*) > 2 OR array_agg(kind ORDER BY id)::text[] <> '{void,debit}')"
+        " AND (count(*) > 2 OR array_agg(kind ORDER BY occurred_at, id)::text[] <> '{void,debit}')"
     )
     assert not dupes, f"request ids written twice: {[d[0] for d in dupes][:5]}"
     rows = await pool.fetch(
