@@ -25,7 +25,7 @@ from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.test_rebuild_metering import PLANS
 from tests.invariants import Window
 from tests.simulation.checks import written
-from tests.simulation.world import END_USERS, Flight, World
+from tests.simulation.world import END_USERS, Flight, World, join_team
 
 RESERVATION_TTL_MS = 90_000  # UPSTREAM_TIMEOUT_S (30, the tests' gateway_env) + 60 s
 Step = Callable[[World], Awaitable[None]]
@@ -149,7 +149,9 @@ async def rotate(w: World) -> None:
     quota = w.key_quota[old.key_id]  # the new secret has the old one's grant and quotas
     w.key_quota[issued.key_id] = quota
     w.windows.append(Window(account, "k", issued.key_id, quota))
-    w.keys[account].append(KeyRecord(issued.key_id, account, old.shard, "k", (), ()))
+    new = KeyRecord(issued.key_id, account, old.shard, "k", (), ())
+    await join_team(w, new, w.teams.get(old.key_id))  # as the rotate route does
+    w.keys[account].append(new)
     w.names[issued.key_id] = f"{account[-1]}k{len(w.names)}"
     w.trace.append(f"rotate {w.names[old.key_id]} -> {w.names[issued.key_id]} grace={grace}s")
 

@@ -43,6 +43,7 @@ class World:
     keys: dict[str, list[KeyRecord]] = field(default_factory=dict)  # live keys per account
     windows: list[Window] = field(default_factory=list)
     key_quota: dict[str, Quota] = field(default_factory=dict)
+    teams: dict[str, tuple[str, Quota]] = field(default_factory=dict)  # key id -> its team
     names: dict[str, str] = field(default_factory=dict)  # key id -> its name in the trace
     flights: dict[str, Flight] = field(default_factory=dict)
     settled: list[Flight] = field(default_factory=list)  # for duplicate deliveries
@@ -109,7 +110,14 @@ async def add_key(world: World, account: str, team: tuple[str, Quota] | None) ->
     world.windows.append(Window(account, "k", issued.key_id, quota))
     world.key_quota[issued.key_id] = quota
     world.names[issued.key_id] = f"{account[-1]}k{len(world.names)}"
-    if team is not None:
-        await stores.teams().set_key_team(issued.key_id, team[0])
-        await stores.store.set_key_team(record.shard, issued.key_id, team[0], (team[1],))
+    await join_team(world, record, team)
     return record
+
+
+async def join_team(world: World, key: KeyRecord, team: tuple[str, Quota] | None) -> None:
+    """The key counts in the team's window too (a rotated key's successor stays in it)."""
+    if team is None:
+        return
+    world.teams[key.key_id] = team
+    await world.stores.teams().set_key_team(key.key_id, team[0])
+    await world.stores.store.set_key_team(key.shard, key.key_id, team[0], (team[1],))
