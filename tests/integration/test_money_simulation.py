@@ -92,7 +92,9 @@ async def test_the_drained_checks_fail_on_a_wrong_ledger(template_db: str) -> No
         await stores.pool.execute("DELETE FROM uncollected_debits WHERE request_id = 'r-over'")
         name = stores.store.keys.account(key.shard, account)
         await stores.redis.hincrby(name, "bal", 5)
-        assert (await checks.billed_as_priced(world))[0].startswith("r-over: cost 1000000000")
+        assert (await checks.billed_as_priced(world))[0].startswith(
+            "r-over: cost 1000000000, billed"
+        )
         assert (await checks.ledger_equals_balance(world))[0].startswith(f"{account}: drained")
 
 

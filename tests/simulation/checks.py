@@ -4,7 +4,8 @@
   ledger is caught up: nothing queued, nothing pending);
 - drained at the end, every request settled is billed its cost exactly, split between the
   customer's debit and the operator's receivable (`uncollected_debits`), unless Redis lost
-  the debit with its data before the settler wrote it (docs/concepts/durability.md)."""
+  the debit or its uncollected part with its data before the settler wrote it
+  (docs/concepts/durability.md): then at most its cost."""
 
 from __future__ import annotations
 
@@ -26,44 +27,37 @@ async def ledger_equals_balance(w: World) -> list[str]:
     return broken
 
 
-async def written(w: World, rids: list[str]) -> set[str]:
-    """The requests among `rids` whose debit the ledger has."""
-    rows = await w.stores.pool.fetch(
-        "SELECT request_id FROM ledger_entries WHERE request_id = ANY($1::text[])"
-        " AND kind = 'debit'",
+async def billed(w: World, rids: list[str]) -> dict[str, int]:
+    """What the ledger billed each of `rids`: its debit plus its receivable (absent: none)."""
+    debits = await w.stores.pool.fetch(
+        "SELECT request_id, amount_micros FROM ledger_entries"
+        " WHERE request_id = ANY($1::text[]) AND kind = 'debit'",
         rids,
     )
-    return {r["request_id"] for r in rows}
+    owed = await w.stores.pool.fetch(
+        "SELECT request_id, amount_micros FROM uncollected_debits"
+        " WHERE request_id = ANY($1::text[])",
+        rids,
+    )
+    out = {r["request_id"]: -r["amount_micros"] for r in debits}
+    for r in owed:
+        out[r["request_id"]] = out.get(r["request_id"], 0) + r["amount_micros"]
+    return out
+
+
+async def unwritten(w: World) -> set[str]:
+    """The settled requests the ledger does not bill in full yet (their debit, or its
+    uncollected part, is still a stream message)."""
+    done = await billed(w, sorted(w.costs))
+    return {rid for rid, cost in w.costs.items() if done.get(rid) != cost}
 
 
 async def billed_as_priced(w: World) -> list[str]:
-    rids = sorted(w.costs)
-    debits = {
-        r["request_id"]: -r["amount_micros"]
-        for r in await w.stores.pool.fetch(
-            "SELECT request_id, amount_micros FROM ledger_entries"
-            " WHERE request_id = ANY($1::text[]) AND kind = 'debit'",
-            rids,
-        )
-    }
-    owed = {
-        r["request_id"]: r["amount_micros"]
-        for r in await w.stores.pool.fetch(
-            "SELECT request_id, amount_micros FROM uncollected_debits"
-            " WHERE request_id = ANY($1::text[])",
-            rids,
-        )
-    }
+    """Each settled request billed its cost; one whose messages Redis lost, at most it."""
+    done = await billed(w, sorted(w.costs))
     broken = []
-    for rid in rids:
-        if rid not in debits:
-            if rid not in w.vanished:
-                broken.append(f"{rid}: settled at {w.costs[rid]}, never debited")
-            continue
-        billed = debits[rid] + owed.get(rid, 0)
-        if billed != w.costs[rid]:
-            broken.append(
-                f"{rid}: cost {w.costs[rid]}, debited {debits[rid]} + uncollected"
-                f" {owed.get(rid, 0)}"
-            )
+    for rid, cost in sorted(w.costs.items()):
+        got = done.get(rid, 0)
+        if got != cost and not (rid in w.vanished and got <= cost):
+            broken.append(f"{rid}: cost {cost}, billed {got} (debit and uncollected)")
     return broken

@@ -24,7 +24,7 @@ from gateway.workers.sweeper import sweep_once
 from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.test_rebuild_metering import PLANS
 from tests.invariants import Window
-from tests.simulation.checks import written
+from tests.simulation.checks import unwritten
 from tests.simulation.world import END_USERS, Flight, World, join_team
 
 RESERVATION_TTL_MS = 90_000  # UPSTREAM_TIMEOUT_S (30, the tests' gateway_env) + 60 s
@@ -216,14 +216,13 @@ async def redis_lost(w: World) -> None:
     """Redis restarts without its data (the stream's unsettled messages with it) and is
     rebuilt from the ledger, as the gateway's self-restore does. In-flight requests of a
     gateway that lived on try to settle afterwards."""
-    unwritten = set(w.costs) - await written(w, sorted(w.costs))
-    w.vanished |= unwritten | set(w.flights)  # queued debits, and holds that no longer exist
+    lost = await unwritten(w)
+    w.vanished |= lost | set(w.flights)  # queued messages, and holds that no longer exist
     await drop_prefix(REDIS_URL, w.stores.store.keys.prefix)
-    lost = w.advanced_ms
-    w.advanced_ms = 0
-    await _advance(w, lost)  # the test clock's offset lives in Redis too
+    offset, w.advanced_ms = w.advanced_ms, 0
+    await _advance(w, offset)  # the test clock's offset lives in Redis too
     result = await rebuild(w.stores, PLANS)
-    w.trace.append(f"redis lost ({len(unwritten)} debits unwritten), rebuilt: {result}")
+    w.trace.append(f"redis lost ({len(lost)} requests not fully written), rebuilt {result}")
 
 
 STEPS: Sequence[tuple[Step, int]] = (
