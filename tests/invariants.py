@@ -1,7 +1,8 @@
 """The money invariants every fault test ends with, checked against the real stores.
 
 1. each request id has at most one ledger row of each kind, and only a void may precede its
-   debit (a reservation voided while its request was alive, then debited late);
+   debit (a reservation voided while its request was alive, then debited late), in the
+   order they happened (`occurred_at`: a replayed void may be written after its debit);
 2. the ledger's debits add up to what Redis took from the balances (credits - balance,
    less refunds and write-offs);
 3. after a drain, every account's ledger balance equals its Redis balance, nothing held;
@@ -13,7 +14,7 @@
 `money_violations` checks, at any moment (not only drained), the promises of
 docs/concepts/reservations.md and names each one broken: no balance below its floor (0, minus
 a credit line, none for a postpaid account without one), no spend window past its limit,
-no request debited twice, no uncollected part without its debit.
+no request debited twice, and, when nothing is queued, no uncollected part without its debit.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def check_invariants(
     dupes = await pool.fetch(
         "SELECT request_id FROM ledger_entries WHERE request_id IS NOT NULL"
         " GROUP BY request_id HAVING count(*) > 1"
-        " AND (count(*) > 2 OR array_agg(kind ORDER BY id)::text[] <> '{void,debit}')"
+        " AND (count(*) > 2 OR array_agg(kind ORDER BY occurred_at, id)::text[] <> '{void,debit}')"
     )
     assert not dupes, f"request ids written twice: {[d[0] for d in dupes][:5]}"
     rows = await pool.fetch(
@@ -183,14 +184,22 @@ async def money_violations(
         accounts,
     )
     broken += [f"{r[0]}: debited twice" for r in twice]
+    return broken + await _orphans(stores, accounts)
+
+
+async def _orphans(stores: Stores, accounts: list[str]) -> list[str]:
+    """Uncollected parts without their debit, once nothing is queued: the debit and its
+    uncollected part are two messages, and a settler that died with the debit unacknowledged
+    leaves it for the next one while another writes the part (simulation seed 1117)."""
+    if (await stores.store.backlog()).length:
+        return []
     orphans = await stores.pool.fetch(
         "SELECT u.request_id FROM uncollected_debits u WHERE u.account_id = ANY($1::text[])"
         " AND NOT EXISTS (SELECT 1 FROM ledger_request_ids g"
         " WHERE g.request_id = u.request_id AND g.kind = 'debit')",
         accounts,
     )
-    broken += [f"{r[0]}: uncollected without its debit" for r in orphans]
-    return broken
+    return [f"{r[0]}: uncollected without its debit" for r in orphans]
 
 
 async def _below_floor(stores: Stores, account_id: str) -> list[str]:

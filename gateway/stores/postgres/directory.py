@@ -174,8 +174,10 @@ class Directory:
         return await self._fetch(sql, account_id, start, end, *(filters[n] for n in names))
 
     async def request_entries(self, account_id: str, request_id: str) -> list[Row]:
-        """Every row of the request on this account, oldest first, live or archived (the
-        archives only when the guard rows name a kind the live ledger lacks)."""
+        """Every row of the request on this account, live or archived (the archives only
+        when the guard rows name a kind the live ledger lacks), in the order they happened:
+        by `occurred_at`, not id (a void a crashed settler left unacknowledged is written
+        after the late debit that followed it)."""
         with map_postgres_errors():
             kinds = {r["kind"] for r in await self.pool.fetch(_GUARDS, request_id)}
             if not kinds:
@@ -186,7 +188,7 @@ class Directory:
                 found += await archives.fetch_each(
                     self.pool, tables, _ARCHIVED_ALL, request_id, account_id
                 )
-        return [entry_row(r) for r in sorted(found, key=lambda r: r["id"])]
+        return [entry_row(r) for r in sorted(found, key=lambda r: (r["occurred_at"], r["id"]))]
 
     async def price_card(self, version: str) -> Mapping[str, object] | None:
         with map_postgres_errors():

@@ -1,0 +1,123 @@
+"""What one seed simulates: accounts (prepaid, one with a credit line), their keys in a
+team, end users with budgets, each with an hourly spend window, and the requests in flight.
+
+Everything is made through the same ports the gateway and the admin API use, PostgreSQL
+first, so a rebuild from the ledger finds it again."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from billing.quotas import Quota
+from gateway.ops.rebuild import sync_plans
+from gateway.services.credits import post_credit
+from gateway.services.provisioning import KeySpec, issue_key
+from gateway.stores.connect import Stores
+from gateway.stores.records import KeyRecord
+from gateway.stores.redis.keys import Keys, shard_of
+from tests.integration.test_rebuild_metering import PLANS
+from tests.invariants import Window
+
+ACCOUNTS = 3
+KEYS_PER_ACCOUNT = 2
+END_USERS = ("alice", "bob")
+PLAN = "pro"
+
+
+@dataclass
+class Flight:
+    """A request the gateway has reserved for and not yet closed."""
+
+    rid: str
+    key: KeyRecord
+    held: int
+    end_user: str
+
+
+@dataclass
+class World:
+    stores: Stores
+    rng: random.Random
+    accounts: list[str] = field(default_factory=list)
+    keys: dict[str, list[KeyRecord]] = field(default_factory=dict)  # live keys per account
+    windows: list[Window] = field(default_factory=list)
+    key_quota: dict[str, Quota] = field(default_factory=dict)
+    teams: dict[str, tuple[str, Quota]] = field(default_factory=dict)  # key id -> its team
+    names: dict[str, str] = field(default_factory=dict)  # key id -> its name in the trace
+    flights: dict[str, Flight] = field(default_factory=dict)
+    settled: list[Flight] = field(default_factory=list)  # for duplicate deliveries
+    abandoned: list[str] = field(default_factory=list)  # a killed gateway's holds
+    trace: list[str] = field(default_factory=list)
+    costs: dict[str, int] = field(default_factory=dict)  # what each settled request cost
+    vanished: set[str] = field(default_factory=set)  # settled, then lost with Redis's data
+    advanced_ms: int = 0  # the test clock's offset, restored after Redis loses it
+    serial: int = 0
+
+    def next_id(self, what: str) -> str:
+        self.serial += 1
+        return f"{what}{self.serial}"
+
+    def pick_key(self) -> tuple[str, KeyRecord]:
+        account = self.rng.choice(self.accounts)
+        return account, self.rng.choice(self.keys[account])
+
+    def pick_flight(self) -> Flight | None:
+        if not self.flights:
+            return None
+        return self.flights[self.rng.choice(sorted(self.flights))]
+
+
+def spend_window(limit: int) -> Quota:
+    return Quota("hour", "spend_micros", limit)
+
+
+async def populate(world: World) -> None:
+    """ACCOUNTS accounts, the last with a credit line; KEYS_PER_ACCOUNT keys in one team."""
+    rng, stores = world.rng, world.stores
+    for n in range(ACCOUNTS):
+        account = f"acct_sim{n}"
+        await stores.ledger.create_account(account, account, PLAN, "prepaid")
+        await stores.pool.execute("UPDATE accounts SET billing_ready = true WHERE id = $1", account)
+        if n == ACCOUNTS - 1:
+            await stores.ledger.set_credit_line(account, rng.randrange(1_000, 20_000))
+        await sync_plans(stores, PLANS)  # the account's hot record, as rebuild writes it
+        world.accounts.append(account)
+        seed = rng.randrange(0, 50_000)
+        await post_credit(stores.ledger, stores.store, account, seed, account, "sim")
+        plan = PLANS.get(PLAN)
+        world.windows += [Window(account, "a", account, q) for q in (plan.quotas if plan else ())]
+        team_quota = spend_window(rng.randrange(5_000, 60_000))
+        team = str((await stores.teams().create(account, "t", (team_quota,)))["id"])
+        world.windows.append(Window(account, "t", team, team_quota))
+        for user in END_USERS:  # an end user's budget is the account's, whatever the key
+            budget = (spend_window(rng.randrange(1_000, 20_000)),)
+            await stores.end_user_budgets().put(account, "", user, budget)
+            await stores.store.put_end_user_budget(account, "", user, budget)
+            owner = Keys.end_user_owner(account, user)
+            world.windows += [Window(account, "u", owner, q) for q in budget]
+        world.keys[account] = [
+            await add_key(world, account, (team, team_quota)) for _ in range(KEYS_PER_ACCOUNT)
+        ]
+
+
+async def add_key(world: World, account: str, team: tuple[str, Quota] | None) -> KeyRecord:
+    """A key with its own hourly spend window, in `team` (id, its window) if any."""
+    stores, rng = world.stores, world.rng
+    quota = spend_window(rng.randrange(3_000, 40_000))
+    issued = await issue_key(stores.ledger, stores.store, account, KeySpec("k", quotas=(quota,)))
+    record = KeyRecord(issued.key_id, account, shard_of(account), "k", (), ())
+    world.windows.append(Window(account, "k", issued.key_id, quota))
+    world.key_quota[issued.key_id] = quota
+    world.names[issued.key_id] = f"{account[-1]}k{len(world.names)}"
+    await join_team(world, record, team)
+    return record
+
+
+async def join_team(world: World, key: KeyRecord, team: tuple[str, Quota] | None) -> None:
+    """The key counts in the team's window too (a rotated key's successor stays in it)."""
+    if team is None:
+        return
+    world.teams[key.key_id] = team
+    await world.stores.teams().set_key_team(key.key_id, team[0])
+    await world.stores.store.set_key_team(key.shard, key.key_id, team[0], (team[1],))
