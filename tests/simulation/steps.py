@@ -145,7 +145,10 @@ async def rotate(w: World) -> None:
     row = await w.stores.ledger.get_key(old.key_id)
     assert row is not None
     grace = w.rng.randrange(0, 60)
-    issued = await rotate_key(w.stores.ledger, w.stores.store, w.stores.directory(), row, grace)
+    org = (w.stores.teams(), w.stores.end_user_budgets())
+    issued = await rotate_key(
+        w.stores.ledger, w.stores.store, w.stores.directory(), row, grace, org
+    )
     quota = w.key_quota[old.key_id]  # the new secret has the old one's grant and quotas
     w.key_quota[issued.key_id] = quota
     w.windows.append(Window(account, "k", issued.key_id, quota))
