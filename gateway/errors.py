@@ -6,6 +6,7 @@
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
+    │   └── ScopeMissing       403 permission_denied (the credential lacks the route's scope)
     ├── NotFound               404 not_found
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
@@ -189,6 +190,11 @@ class ServiceUnavailable(MeterwayError):
         "service_unavailable",
         "overloaded_error",
     )
+
+
+class ScopeMissing(PermissionDenied):
+    """A credential without the scope a route needs: the API names the scope; the dashboard
+    names the person's role instead (gateway/http/dashboard/error_page.py)."""
 
 
 class SigninFailed(InvalidApiKey):

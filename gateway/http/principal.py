@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing import roles
 from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
-from gateway.errors import InvalidApiKey, PermissionDenied
+from gateway.errors import InvalidApiKey, ScopeMissing
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.stores.records import KeyRecord, Row
@@ -71,7 +71,7 @@ class Principal:
     def require(self, scope: str) -> None:
         if not self.has(scope):
             who = "API key" if self.kind == "key" else "token"
-            raise PermissionDenied(f"This {who} lacks the '{scope}' scope.")
+            raise ScopeMissing(f"This {who} lacks the '{scope}' scope.")
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -240,7 +240,9 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
         return 401, "Sign in with an account's API key or token to see this page."
     if dash.allowed == OPERATOR:
         return 403, "Operators only: sign in with the admin key or an admin token."
-    return 403, "This token lacks the '"
+    if caller == "key":
+        return 403, "The API key you signed in with does not allow this page."
+    return 403, f"Your role in this organization, {caller}, does not include this page."
 
 
 async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str]) -> None:
@@ -257,7 +259,9 @@ async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str])
     if caller not in dash.allowed:
         status, words = refusal(caller, dash)
         assert response.status == status, where
+        said = await page.inner_text("main")
         assert words in await page.inner_text("p.error[role=alert]"), where
+        assert "scope" not in said and "{" not in said, where  # roles, not scopes; no JSON
         return
     assert response.status == 200, where
     assert await page.locator("p.error").count() == 0, where

@@ -31,7 +31,13 @@ from gateway.http.dashboard.session import (
     start_session,
 )
 from gateway.http.dashboard.signin import signin_form
-from gateway.http.dashboard.web import ASSETS, TEMPLATES, environment, page_middleware
+from gateway.http.dashboard.web import (
+    ASSETS,
+    TEMPLATES,
+    environment,
+    not_found,
+    page_middleware,
+)
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -104,4 +110,5 @@ def add_routes(app: web.Application) -> None:
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     r.add_get("/static/{name}", static_file)
+    r.add_route("*", "/{tail:.*}", not_found)  # last: what no route above holds
     app.add_subapp(BASE, dash)
