@@ -13,7 +13,7 @@ import sys
 from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
-from billing.display import usd
+from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
 from gateway.cli import statement_cmd
 from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
 from gateway.stores.records import USAGE_KINDS, GroupBy
@@ -100,18 +100,33 @@ def revoke_grant(args: argparse.Namespace) -> int:
     return OK
 
 
+QUOTA_HELP = "WINDOW:METRIC:LIMIT, repeatable; spend in dollars (day:spend:5 is $5 a day)"
+
+
 def _quota(text: str) -> dict[str, Any]:
-    """`hour:requests:10` as the API's quota object."""
+    """`hour:requests:10` as the API's quota object; `day:spend:5` is $5 a day (typed in
+    dollars), `day:spend_micros:5000000` the same in micros, for scripts."""
     try:
-        window, metric, limit = text.rsplit(":", 2)
-        return {"window": window, "metric": metric, "limit": int(limit)}
+        window, metric, typed = text.rsplit(":", 2)
+        metric, limit = quota_limit(metric, typed)
+    except DollarsError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: want WINDOW:METRIC:LIMIT") from exc
+    return {"window": window, "metric": metric, "limit": limit}
+
+
+def _quota_words(quotas: list[dict[str, Any]]) -> str:
+    """Limits as people read them: "$5.00 spend per day, 10 requests per hour"."""
+    return ", ".join(
+        f"{quota_amount(q['metric'], q['limit'])} {quota_label(q['window'], q['metric'])}"
+        for q in quotas
+    )
 
 
 def _budget_line(b: dict[str, Any]) -> str:
     owner = b["end_user"] or b["key_id"] or "every end user"
-    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in b["quotas"])
+    quotas = _quota_words(b["quotas"])
     return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
 
 
@@ -137,7 +152,7 @@ def end_user_budgets(args: argparse.Namespace) -> int:
 
 
 def _team_line(t: dict[str, Any]) -> str:
-    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in t["quotas"])
+    quotas = _quota_words(t["quotas"])
     keys = f"  {t['keys']} keys" if "keys" in t else ""
     return f"{t['id']:<22} {t['name']:<24} {quotas or 'no quotas'}{keys}"
 
@@ -264,19 +279,19 @@ def add_parser(sub: Any) -> None:
         "--quota",
         type=_quota,
         action="append",
-        help="WINDOW:METRIC:LIMIT, repeatable (none removes)",
+        help=f"{QUOTA_HELP} (none removes)",
     )
     p = _command(commands, "end-user-budgets", end_user_budgets, "an account's end-user budgets")
     p.add_argument("account_id")
     p = _command(commands, "team-create", team_create, "create a team in an account")
     p.add_argument("account_id")
     p.add_argument("name")
-    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
     p = _command(commands, "teams", teams, "an account's teams")
     p.add_argument("account_id")
     p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
     p.add_argument("team_id")
-    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
     p = _command(commands, "key-team", key_team, "put a key in a team")
     p.add_argument("key_id")
     p.add_argument("team_id", nargs="?")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from billing.money import MoneyFormatError, parse_usd
+from billing.display import DollarsError, parse_dollars
 
 OK, ERROR, ACTION_NEEDED = 0, 1, 3
 DEFAULT_API_URL = "http://127.0.0.1:8080"
@@ -64,11 +64,11 @@ def _seconds(text: str) -> float:
 
 
 def amount_micros(text: str) -> int:
-    """A positive USD amount given on the command line ("10", "2.50"), in micros."""
+    """A positive USD amount given on the command line ("10", "$2.50"), in micros."""
     try:
-        micros = parse_usd(text)
-    except MoneyFormatError as exc:
-        raise CliError(f"--amount: {exc}") from exc
+        micros = parse_dollars(text, "--amount")
+    except DollarsError as exc:
+        raise CliError(str(exc)) from exc
     if micros <= 0:
         raise CliError("--amount must be positive")
     return micros

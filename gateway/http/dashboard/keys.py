@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from billing.display import DollarsError, quota_limit
 from billing.grants import PROXY_SCOPES
 from billing.quotas import METRICS, WINDOWS
 from gateway.appkeys import LEDGER, SETTINGS, STORE, TEAMS
@@ -54,16 +55,18 @@ def form_text(form: Form, name: str) -> str:
 
 
 def form_quotas(form: Form) -> list[dict[str, Any]]:
-    """Rows window_N / metric_N / limit_N; a row with an empty limit is no quota."""
+    """Rows window_N / metric_N / limit_N; a row with an empty limit is no quota; a spend
+    limit is typed in dollars."""
     out: list[dict[str, Any]] = []
     for i in range(QUOTA_ROWS + 16):
-        limit = form_text(form, f"limit_{i}")
-        if not limit:
+        typed = form_text(form, f"limit_{i}")
+        if not typed:
             continue
-        if not limit.isdigit():
-            raise InvalidRequest("Each limit must be a whole number.", param="quotas")
-        row = {"window": form_text(form, f"window_{i}"), "metric": form_text(form, f"metric_{i}")}
-        out.append(row | {"limit": int(limit)})
+        try:
+            metric, limit = quota_limit(form_text(form, f"metric_{i}"), typed)
+        except DollarsError as exc:
+            raise InvalidRequest(str(exc), param="quotas") from exc
+        out.append({"window": form_text(form, f"window_{i}"), "metric": metric, "limit": limit})
     return out
 
 

@@ -17,8 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from billing.display import usd_exact
-from billing.money import MoneyFormatError, parse_usd
+from billing.display import DollarsError, parse_dollars, usd_exact
 from gateway.appkeys import PLANS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
@@ -42,9 +41,9 @@ def _key(fields: Fields) -> str:
 
 def _dollars(fields: Fields) -> int:
     try:
-        micros = parse_usd(str(fields.get("amount", "")))
-    except MoneyFormatError as exc:
-        raise InvalidRequest("The amount must be in dollars, like 25 or 12.50.") from exc
+        micros = parse_dollars(str(fields.get("amount", "")), "The amount")
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param="amount") from exc
     if micros <= 0:
         raise InvalidRequest("The amount must be more than zero.")
     return micros
