@@ -14,6 +14,7 @@ from aiohttp import web
 
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
+from billing.reseller import arithmetic_for_customer
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, PAYMENTS, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import (
@@ -34,7 +35,7 @@ from gateway.http.principal import (
     principal_middleware,
     require,
 )
-from gateway.http.reports import ledger_response, usage_response
+from gateway.http.reports import json_for, ledger_response, usage_response
 from gateway.http.serialize import account_json, entry_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (
@@ -45,7 +46,7 @@ from gateway.services.keys import (
     set_key_quotas,
 )
 from gateway.services.provisioning import KeySpec
-from gateway.services.request_cost import request_cost
+from gateway.services.request_cost import RequestCost, request_cost
 from gateway.services.teams import assign_key
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import Row
@@ -68,9 +69,15 @@ async def account_overview(request: web.Request, account_id: str) -> dict[str, o
     return {**account_json(row, hot), "windows": windows, "next": step.json()}
 
 
+def show_cost(request: web.Request) -> bool:
+    """Whether an account's own surfaces show markup, provider cost and margin: only when
+    the operator turns it on (SHOW_PROVIDER_COST=1)."""
+    return request.config_dict[SETTINGS].show_provider_cost
+
+
 async def get_account(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return web.json_response(await account_overview(request, who.account_id))
+    return json_for(show_cost(request), await account_overview(request, who.account_id))
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -243,12 +250,12 @@ async def put_quotas(request: web.Request) -> web.Response:
 
 async def usage(request: web.Request) -> web.Response:
     who = require(request, USAGE_READ)
-    return await usage_response(request, who.account_id)
+    return await usage_response(request, who.account_id, show_cost=show_cost(request))
 
 
 async def ledger(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return await ledger_response(request, who.account_id)
+    return await ledger_response(request, who.account_id, show_cost=show_cost(request))
 
 
 async def request_cost_of(request: web.Request) -> web.Response:
@@ -260,14 +267,25 @@ async def request_cost_of(request: web.Request) -> web.Response:
     cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
     if cost is None:
         raise NotFound("No settled request with this id on your account (yet).")
-    return web.json_response(
+    shown = show_cost(request)
+    return json_for(
+        shown,
         {
             **entry_json(cost.entry),
             "object": "request_cost",
             "entries": [entry_json(e) for e in cost.entries],
-            "arithmetic": cost.arithmetic,
-        }
+            "arithmetic": customer_arithmetic(cost, shown),
+        },
     )
+
+
+def customer_arithmetic(cost: RequestCost, shown: bool) -> list[str] | None:
+    """The debit's arithmetic as the account may read it (billing/reseller.py)."""
+    debit = cost.debit
+    if debit is None:
+        return cost.arithmetic
+    charged, provider = -debit["amount_micros"], debit.get("provider_cost_micros")
+    return arithmetic_for_customer(cost.arithmetic, charged, provider, shown)
 
 
 def add_routes(app: web.Application) -> None:
