@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
 from gateway.cli import statement_cmd
-from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
+from gateway.cli.client import (
+    OK,
+    UsageError,
+    add_common,
+    amount_micros,
+    call,
+    emit,
+    expect,
+    run,
+    table,
+)
 from gateway.stores.records import USAGE_KINDS, GroupBy
 
 A = "/admin/v1"
@@ -29,24 +38,32 @@ def accounts(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("q", args.query), ("plan", args.plan)) if v}
     params["limit"] = str(args.limit)
     body = expect(call(args, "GET", f"{A}/accounts?{urlencode(params)}"), 200)
-    lines = [
-        f"{a['id']}  {a['plan']:<10} {a['mode']:<8} {a.get('external_id') or '-':<20} {a['name']}"
+    rows = [
+        (a["id"], a["plan"], a["mode"], a.get("external_id") or "-", a["name"])
         for a in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no accounts match", body)
+    header = ("ACCOUNT", "PLAN", "MODE", "EXTERNAL ID", "NAME")
+    emit(args, table(header, rows, "no accounts match"), body)
     return OK
 
 
 def keys(args: argparse.Namespace) -> int:
     suffix = "?include_revoked=true" if args.all else ""
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/keys{suffix}"), 200)
-    lines = [
-        f"{k['id']}  {k['prefix']}…  {k['name']:<16} scopes={','.join(k['scopes']) or '*'}"
-        f"  last used {k['last_used_at'] or 'never'}  month {_usd(k['spend_this_month_micros'])}"
-        + ("  REVOKED" if k["revoked"] else "")
+    rows = [
+        (
+            k["id"],
+            f"{k['prefix']}…",
+            k["name"],
+            ",".join(k["scopes"]) or "*",
+            k["last_used_at"] or "never",
+            _usd(k["spend_this_month_micros"]),
+            "revoked" if k["revoked"] else "active",
+        )
         for k in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no keys", body)
+    header = ("KEY", "PREFIX", "NAME", "SCOPES", "LAST USED", "THIS MONTH", "STATE")
+    emit(args, table(header, rows, "no keys"), body)
     return OK
 
 
@@ -83,12 +100,19 @@ def _grant(args: argparse.Namespace) -> dict[str, Any]:
 
 def grants(args: argparse.Namespace) -> int:
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/grants"), 200)
-    lines = [
-        f"{g['id']:>6}  {g['kind']:<12} {g['status']:<8} {_usd(g['remaining_micros']):>12}"
-        f" of {_usd(g['amount_micros']):<12} expires {g['expires_at'] or 'never'}"
+    rows = [
+        (
+            str(g["id"]),
+            g["kind"],
+            g["status"],
+            _usd(g["remaining_micros"]),
+            _usd(g["amount_micros"]),
+            g["expires_at"] or "never",
+        )
         for g in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no grants", body)
+    header = ("GRANT", "KIND", "STATUS", "LEFT", "AMOUNT", "EXPIRES")
+    emit(args, table(header, rows, "no grants"), body)
     return OK
 
 
@@ -124,8 +148,12 @@ def _quota_words(quotas: list[dict[str, Any]]) -> str:
     )
 
 
+def _owner(b: dict[str, Any]) -> str:
+    return str(b["end_user"] or b["key_id"] or "every end user")
+
+
 def _budget_line(b: dict[str, Any]) -> str:
-    owner = b["end_user"] or b["key_id"] or "every end user"
+    owner = _owner(b)
     quotas = _quota_words(b["quotas"])
     return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
 
@@ -147,7 +175,16 @@ def end_user_budget(args: argparse.Namespace) -> int:
 def end_user_budgets(args: argparse.Namespace) -> int:
     path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
     body = expect(call(args, "GET", path), 200)
-    emit(args, "\n".join(_budget_line(b) for b in body["data"]) or "no end-user budgets", body)
+    rows = [
+        (
+            b["applies_to"],
+            b["end_user"] or b["key_id"] or "every end user",
+            _quota_words(b["quotas"]),
+        )
+        for b in body["data"]
+    ]
+    header = ("APPLIES TO", "WHO", "LIMITS")
+    emit(args, table(header, rows, "no end-user budgets"), body)
     return OK
 
 
@@ -167,7 +204,11 @@ def team_create(args: argparse.Namespace) -> int:
 
 def teams(args: argparse.Namespace) -> int:
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/teams"), 200)
-    emit(args, "\n".join(_team_line(t) for t in body["data"]) or "no teams", body)
+    rows = [
+        (t["id"], t["name"], _quota_words(t["quotas"]) or "no quotas", str(t.get("keys", "")))
+        for t in body["data"]
+    ]
+    emit(args, table(("TEAM", "NAME", "LIMITS", "KEYS"), rows, "no teams"), body)
     return OK
 
 
@@ -181,8 +222,7 @@ def team_quotas(args: argparse.Namespace) -> int:
 def key_team(args: argparse.Namespace) -> int:
     """`meterway admin key-team KEY TEAM`, or `--none` to take it out of its team."""
     if args.none == (args.team_id is not None):
-        print("give a team id, or --none", file=sys.stderr)
-        return ERROR
+        raise UsageError("give a team id, or --none")
     path = f"{A}/keys/{quote(args.key_id)}/team"
     body = expect(call(args, "PUT", path, {"team_id": args.team_id}), 200)
     emit(args, f"{body['key_id']}: team {body['team_id'] or 'none'}", body)
@@ -201,8 +241,7 @@ def plan(args: argparse.Namespace) -> int:
 def markup(args: argparse.Namespace) -> int:
     """`meterway admin markup ACCOUNT 2000` (basis points) or `--clear` (back to its plan's)."""
     if args.clear == (args.markup_bps is not None):
-        print("give a markup in basis points, or --clear", file=sys.stderr)
-        return ERROR
+        raise UsageError("give a markup in basis points, or --clear")
     payload = {"markup_bps": None if args.clear else args.markup_bps}
     path = f"{A}/accounts/{quote(args.account_id)}/markup"
     body = expect(call(args, "PUT", path, payload), 200)
@@ -210,6 +249,11 @@ def markup(args: argparse.Namespace) -> int:
     text = f"{body['id']}: plan's markup" if own is None else f"{body['id']}: markup {own} bps"
     emit(args, text, body)
     return OK
+
+
+def _usage_row(name: str, row: dict[str, Any]) -> tuple[str, ...]:
+    counts = (f"{row[f]:,}" for f in ("requests", "input_tokens", "output_tokens"))
+    return (name, *counts, _usd(row["spend_micros"]))
 
 
 def usage(args: argparse.Namespace) -> int:
@@ -228,15 +272,11 @@ def usage(args: argparse.Namespace) -> int:
     if args.csv:
         emit(args, str(body).rstrip("\n"), body)
         return OK
-    lines = [
-        f"{row[args.group_by]:<28} {row['requests']:>8} req  {row['input_tokens']:>10} in"
-        f"  {row['output_tokens']:>10} out  {_usd(row['spend_micros']):>14}"
-        for row in body["data"]
-    ]
-    lines.append(
-        f"{'total':<28} {body['totals']['requests']:>8} req  {_usd(body['totals']['spend_micros'])}"
-    )
-    emit(args, "\n".join(lines), body)
+    totals = body["totals"]
+    rows = [_usage_row(str(row[args.group_by]), row) for row in body["data"]]
+    rows.append(_usage_row("total", totals))
+    header = (args.group_by.upper().replace("_", " "), "REQUESTS", "INPUT", "OUTPUT", "SPEND")
+    emit(args, table(header, rows, ""), body)
     return OK
 
 

@@ -1,5 +1,7 @@
 """The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, ledger,
-prices, and the HTTP clients `billing` (end users) and `admin` (operators)."""
+prices, and the HTTP clients `billing` (end users) and `admin` (operators). Exit codes, one
+rule for every command: 0 done, 1 a failure, 2 a usage error (or a value the gateway called
+invalid), 3 done with something to do."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from gateway.cli import (
     prices_cmd,
     settler_cmd,
 )
+from gateway.cli.client import ERROR
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
@@ -197,6 +200,19 @@ def _dev_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `meterway` command. Safe in a pipe: a reader that stops early (`| head`) ends
+    it quietly with exit code 1 (its output was not all read), never a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush finds no pipe
+        return ERROR
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command in CLIENTS:  # talk to a gateway over HTTP: no server settings needed
         return CLIENTS[args.command](args)
