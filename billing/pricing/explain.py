@@ -97,9 +97,7 @@ def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int 
         exact += part
         lines.append(_line("per call", 1, "requests_kcount", rates, part))
     numerator = int(exact * COST_SCALE)
-    lines.append(
-        f"  {EXACT_COST} {_micros(exact)}, rounded up once: {charge(numerator):,} micros"
-    )
+    lines.append(f"  {EXACT_COST} {_micros(exact)}, rounded up once: {charge(numerator):,} micros")
     if markup_bps:
         lines.append(
             f"  markup {markup_bps} bps: {_micros(exact * (BPS + markup_bps) / BPS)}, "

@@ -86,15 +86,15 @@ def credit(args: argparse.Namespace) -> int:
 
 
 def _grant(args: argparse.Namespace) -> dict[str, Any]:
-    """The grant a credit funds; a bare date for --expires is that day's start, UTC."""
+    """The grant a credit funds; a bare date for --expires is sent as it is: the gateway
+    ends the grant at the end of that day in its QUOTA_TIMEZONE."""
     grant: dict[str, Any] = {}
     if args.kind:
         grant["kind"] = args.kind
     if args.priority is not None:
         grant["priority"] = args.priority
     if args.expires:
-        bare_date = len(args.expires) == 10
-        grant["expires_at"] = f"{args.expires}T00:00:00+00:00" if bare_date else args.expires
+        grant["expires_at"] = args.expires
     return grant
 
 

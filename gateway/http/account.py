@@ -111,9 +111,11 @@ async def caller_grant(request: web.Request, who: Principal) -> Grant:
     return user_grant(who.scopes, plan.models if plan else ())
 
 
-def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
+def spec_of_body(
+    body: dict[str, object], known: Collection[str] = (), zone: str = "UTC"
+) -> KeySpec:
     """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field.
-    `known`: the providers a key may be pinned to."""
+    `known`: the providers a key may be pinned to; `zone` ends a bare expiry date."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -121,7 +123,7 @@ def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpe
         tuple(bodies.str_list(data, "models")),
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),
-        bodies.expiry_field(data),
+        bodies.expiry_field(data, zone=zone),
         bodies.providers_field(data, known),
     )
 
@@ -148,7 +150,8 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
 
 async def create_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    spec = spec_of_body(parse_json(await request.read()), request.config_dict[SETTINGS].providers)
+    settings = request.config_dict[SETTINGS]
+    spec = spec_of_body(parse_json(await request.read()), settings.providers, settings.timezone)
     return web.json_response(await create_key_for(request, who, spec), status=201)
 
 

@@ -465,6 +465,7 @@ def full() -> dict[str, Any]:
         "checkout": "success",
         "said": words(PermissionDenied("x"), "viewer", "user"),
         "signin": False,
+        "zone": "Europe/Paris",
     }
 
 

@@ -80,7 +80,7 @@ def _key_body(form: Form) -> dict[str, object]:
         "quotas": form_quotas(form),
     }
     if expires:
-        body["expires_at"] = f"{expires}T23:59:59+00:00"
+        body["expires_at"] = expires  # the end of that day in QUOTA_TIMEZONE
     return body
 
 
@@ -153,7 +153,7 @@ async def create(request: web.Request) -> web.Response:
         if team:  # the team is checked before the key exists: no key made half-way
             who.require(ORG_WRITE)
             await team_of(request, who.account_id, team)
-        spec = spec_of_body(_key_body(form))
+        spec = spec_of_body(_key_body(form), zone=request.config_dict[SETTINGS].timezone)
         created = await create_key_for(request, who, spec)
         if team:
             await put_key_team(request, who.account_id, created["id"], team)

@@ -17,15 +17,16 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from billing.dates import in_zone
 from billing.display import DollarsError, parse_dollars, usd_exact
-from gateway.appkeys import PLANS, STORE
+from gateway.appkeys import PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.admin import set_account_plan
 from gateway.http.admin_money import adjust_account, credit_account, refund_account
 from gateway.http.credit_grants import grant_on, revoke_grant
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
-from gateway.http.dashboard.web import render, when
+from gateway.http.dashboard.web import render
 from gateway.stores.records import GrantSpec
 
 ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
@@ -56,7 +57,7 @@ def _micros(fields: Fields) -> int:
     return int(raw)
 
 
-def _grant(fields: Fields) -> GrantSpec | None:
+def _grant(fields: Fields, zone: str) -> GrantSpec | None:
     """The grant a credit funds, from the form (kind, an expiry date or instant, priority)
     read as the API reads `grant`; None for a plain paid credit."""
     kind, expires = str(fields.get("kind", "")).strip(), str(fields.get("expires", "")).strip()
@@ -65,21 +66,23 @@ def _grant(fields: Fields) -> GrantSpec | None:
         return None
     raw: dict[str, Any] = {"kind": kind or "paid"}
     if expires:
-        raw["expires_at"] = expires if "T" in expires else f"{expires}T23:59:59+00:00"
+        raw["expires_at"] = expires  # a bare date: the end of that day in QUOTA_TIMEZONE
     if priority:
         if not priority.isdigit():
             raise InvalidRequest("The priority must be a whole number from 0 to 1000.")
         raw["priority"] = int(priority)
-    return bodies.grant_field({"grant": raw})
+    return bodies.grant_field({"grant": raw}, zone)
 
 
-def _grant_words(grant: GrantSpec | None) -> tuple[str, dict[str, Any]]:
-    """How the confirmation says the grant, and the fields it posts on."""
+def _grant_words(grant: GrantSpec | None, zone: str) -> tuple[str, dict[str, Any]]:
+    """How the confirmation says the grant (its expiry in the quota time zone, named), and
+    the fields it posts on."""
     if grant is None:
         return "", {}
     expires = grant.expires_at.isoformat() if grant.expires_at else ""
     words = f" as a {grant.kind} grant"
-    words += f", expiring {when(expires)}" if expires else ", never expiring"
+    ends = f", expiring {in_zone(grant.expires_at, zone)}" if grant.expires_at else ""
+    words += ends or ", never expiring"
     words += f", priority {grant.priority}"
     return words, {"kind": grant.kind, "expires": expires, "priority": grant.priority}
 
@@ -106,11 +109,11 @@ async def _described(
     if action == "revoke-grant":
         what = await _revocation(request, fields, row)
     else:
-        what = _what(action, fields, row)
+        what = _what(action, fields, row, request.config_dict[SETTINGS].timezone)
     return what | {"idempotency_key": _key(fields)}
 
 
-def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]:
+def _what(action: str, fields: Fields, row: Mapping[str, Any], zone: str) -> dict[str, Any]:
     """What the confirmation page asks about: the sentence and the fields it posts."""
     reason = str(fields.get("reason", "")).strip()
     if action == "plan":
@@ -128,7 +131,7 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
             micros = -micros
     verb = "Take" if micros < 0 else "Add"
     where = "from" if micros < 0 else "to"
-    words, grant = _grant_words(_grant(fields)) if action == "credit" else ("", {})
+    words, grant = _grant_words(_grant(fields, zone), zone) if action == "credit" else ("", {})
     summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}{words}"
     return {"amount_micros": micros, "reason": reason, "summary": summary, **grant}
 
@@ -172,7 +175,7 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
         _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")))
         return "grant-revoked" if created else "replayed"
     if action == "credit":
-        grant = _grant(fields)
+        grant = _grant(fields, request.config_dict[SETTINGS].timezone)
         answer = await credit_account(
             request, row["id"], _micros(fields), key, reason or None, grant
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import billing as dashboard_billing
@@ -87,6 +88,8 @@ async def static_file(request: web.Request) -> web.FileResponse:
 def add_routes(app: web.Application) -> None:
     dash = web.Application(middlewares=[page_middleware, session_middleware])
     dash[TEMPLATES] = environment()
+    # Where a typed expiry date ends (billing/dates.py), named beside every date field.
+    dash[TEMPLATES].globals["zone"] = app[SETTINGS].timezone
     r = dash.router
     r.add_get("", home)
     r.add_get("/", home)
