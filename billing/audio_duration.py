@@ -1,7 +1,12 @@
 """How long an uploaded recording plays, read from its own bytes: what a per-minute model
 (whisper-1) is billed for when the provider does not say.
 
-WAV: the `fmt ` chunk's byte rate and the `data` chunk's size. MP3 (MPEG-1, 2 and 2.5
+WAV (PCM, float, A-law, mu-law): the `data` chunk's whole sample frames over the `fmt `
+chunk's sample rate, its frame size (`block_align`) checked against its channels and sample
+width; the header's own `byte_rate` is never trusted, it must agree (`sample_rate *
+block_align`) or the file is refused, as is one whose `data` chunk claims more bytes than
+the file holds (0 and 0xFFFFFFFF, a streaming writer's placeholders, mean "to the end").
+MP3 (MPEG-1, 2 and 2.5
 Layer III): every frame's header walked from the first to the last (after an ID3v2 tag),
 summing samples over sample rate, so variable bit rates are measured exactly; bytes between
 frames that are no frame are skipped to the next sync word. Anything else cannot be
@@ -13,6 +18,7 @@ yet whole), so a 25 MB upload is walked from its spool without holding it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 
 # Bit rates (kbit/s) of Layer III by bitrate index: MPEG-1, then MPEG-2 and 2.5.
@@ -21,24 +27,87 @@ _RATES_V2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 _SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
+class InconsistentRecording(ValueError):
+    """A recording whose header and content disagree: what it plays is not what it says,
+    so its duration would be a guess; the message names the disagreement."""
+
+
+# WAVE format tags whose frames are fixed-size samples: PCM, IEEE float, A-law, mu-law,
+# and the extensible form (which carries one of those).
+_FIXED_FRAME_FORMATS = frozenset({1, 3, 6, 7, 0xFFFE})
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    tag: int
+    channels: int
+    sample_rate: int
+    byte_rate: int
+    block_align: int
+    bits: int
+
+    @classmethod
+    def read(cls, chunk: bytes) -> _Format:
+        if len(chunk) < 16:
+            raise InconsistentRecording("its 'fmt ' chunk is shorter than 16 bytes")
+        tag, channels = _u16(chunk, 0), _u16(chunk, 2)
+        rate, byte_rate = _u32(chunk, 4), _u32(chunk, 8)
+        return cls(tag, channels, rate, byte_rate, _u16(chunk, 12), _u16(chunk, 14))
+
+    def check(self) -> None:
+        """Refuse a header whose fields contradict one another, naming them."""
+        if self.tag not in _FIXED_FRAME_FORMATS:
+            raise InconsistentRecording(f"its encoding (WAVE format {self.tag:#x}) is compressed")
+        if not (self.channels and self.sample_rate and self.bits):
+            raise InconsistentRecording("its 'fmt ' chunk has no channels, rate or sample width")
+        frame = self.channels * ((self.bits + 7) // 8)
+        if self.block_align != frame:
+            raise InconsistentRecording(
+                f"block_align is {self.block_align}, but {self.channels} channel(s) of "
+                f"{self.bits}-bit samples make {frame}"
+            )
+        if self.byte_rate != self.sample_rate * self.block_align:
+            raise InconsistentRecording(
+                f"byte_rate is {self.byte_rate}, but sample_rate x block_align is "
+                f"{self.sample_rate * self.block_align}"
+            )
+
+
+def _u16(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 2], "little")
+
+
+def _u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 4], "little")
+
+
 def wav_seconds(head: bytes, size: int) -> Fraction | None:
-    """The duration of a WAV file of `size` bytes from its first bytes, None if it is no
-    PCM-style RIFF/WAVE file whose `fmt ` and `data` chunks lie in `head`."""
+    """The duration of a WAV file of `size` bytes from its first bytes: its whole frames
+    over its sample rate. None if it is no RIFF/WAVE file whose `fmt ` and `data` chunks lie
+    in `head`; InconsistentRecording if its header contradicts itself or the file."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
-    at, byte_rate = 12, 0
+    at, fmt = 12, None
     while at + 8 <= len(head):
-        kind, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
-        if kind == b"fmt " and at + 16 <= len(head):
-            byte_rate = int.from_bytes(head[at + 16 : at + 20], "little")
+        kind, length = head[at : at + 4], _u32(head, at + 4)
+        if kind == b"fmt " and at + 24 <= len(head):
+            fmt = _Format.read(head[at + 8 : at + 8 + length])
         elif kind == b"data":
-            if not byte_rate:
-                return None
-            available = size - at - 8
-            data = available if length in (0, 0xFFFFFFFF) else min(length, available)
-            return Fraction(max(data, 0), byte_rate)
+            return None if fmt is None else _data_seconds(fmt, length, size - at - 8)
         at += 8 + length + (length & 1)
     return None
+
+
+def _data_seconds(fmt: _Format, declared: int, available: int) -> Fraction:
+    fmt.check()
+    if declared in _STREAMING_SIZES:
+        declared = max(available, 0)
+    elif declared > available:
+        raise InconsistentRecording(
+            f"its 'data' chunk declares {declared} bytes, but the file holds {max(available, 0)}"
+        )
+    return Fraction(declared // fmt.block_align, fmt.sample_rate)
 
 
 def _frame(header: bytes) -> tuple[int, int, int] | None:

@@ -3,23 +3,32 @@
 A batch ends `completed`, `expired`, `cancelled` or `failed`; whatever lines ran before it
 ended are in its output file, one JSON object a line (`{"custom_id", "response":
 {"status_code", "body"}, "error"}`). Lines whose response is not a 2xx, or that carry an
-error, are not billed (the provider does not bill them); the others' usage is summed and
-billed once at the batch tier's rates.
+error, are not billed (the provider does not bill them). Each other line is a request of
+its own to the provider, so it is priced on its own at the batch tier's rates: its own
+long-context band (gpt-5.4's above 272k input tokens is per request, never reached by the
+sum of small lines), and at the model it reports it ran on, or the batch's model if that
+is dearer (a mismatch has already run: it is billed, at the dearer of the two). The lines'
+exact costs are summed and the batch, one ledger debit, is rounded up once (money.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from billing.pricing.model import ModelPrice, Priced
 from billing.usage import Usage
 
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 BATCH_TIER = "batch"
 UsageOf = Callable[[dict[str, Any]], Usage | None]
+Lookup = Callable[[str], ModelPrice | None]
+# What a bill's detail counts lines by: those past a long-context threshold, those billed
+# at the model they report because it is dearer than the batch's.
+LINE_DETAIL = ("context_above", "billed_as")
 
 
 def is_terminal(batch: object) -> bool:
@@ -61,12 +70,68 @@ def output_usage(lines: Iterable[bytes], usage_of: UsageOf) -> tuple[Usage, int]
     """(the summed usage at the batch tier, how many lines succeeded). A succeeded line
     without usage counts none: the provider's output file is the record of what it billed."""
     total, succeeded = Usage(service_tier=BATCH_TIER), 0
-    for line in lines:
-        body = _succeeded(line) if line.strip() else None
-        if body is None:
-            continue
+    for body in _succeeded_bodies(lines):
         succeeded += 1
         usage = usage_of(body)
         if usage is not None:
             total = add(total, usage)
     return total, succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class BatchBill:
+    """What a batch's output file bills: the lines' usage summed (the debit's columns), how
+    many lines succeeded, and their exact cost, each line priced on its own."""
+
+    usage: Usage
+    succeeded: int
+    priced: Priced
+
+
+def line_cost(usage: Usage, price: ModelPrice, reported: ModelPrice | None, at_ms: int) -> Priced:
+    """One line's exact cost: at the batch's model, or at the model the line reports if
+    that is dearer (its detail then names it)."""
+    own = price.price(usage, at_ms)
+    if reported is None or reported.name == price.name:
+        return own
+    theirs = reported.price(usage, at_ms)
+    if theirs.numerator <= own.numerator:
+        return own
+    return Priced(theirs.numerator, theirs.version, (*theirs.detail, ("billed_as", reported.name)))
+
+
+def _reported(body: dict[str, Any], lookup: Lookup) -> ModelPrice | None:
+    model = body.get("model")
+    return lookup(model) if isinstance(model, str) and model else None
+
+
+def _succeeded_bodies(lines: Iterable[bytes]) -> Iterable[dict[str, Any]]:
+    for line in lines:
+        body = _succeeded(line) if line.strip() else None
+        if body is not None:
+            yield body
+
+
+def bill_output(
+    lines: Iterable[bytes], usage_of: UsageOf, price: ModelPrice, lookup: Lookup, at_ms: int
+) -> BatchBill:
+    """The bill of a batch of `price`'s model admitted at `at_ms`: every succeeded line
+    priced on its own (its band, its reported model), the exact costs summed. A succeeded
+    line without usage counts none: the output file is the record of what ran."""
+    total, succeeded, numerator = Usage(service_tier=BATCH_TIER), 0, 0
+    counts: dict[str, int] = {}
+    for body in _succeeded_bodies(lines):
+        succeeded += 1
+        usage = usage_of(body)
+        if usage is None:
+            continue
+        usage = replace(usage, service_tier=BATCH_TIER)
+        priced = line_cost(usage, price, _reported(body, lookup), at_ms)
+        numerator += priced.numerator
+        total = add(total, usage)
+        for key, _ in priced.detail:
+            counts[key] = counts.get(key, 0) + 1
+    detail: list[tuple[str, int | str]] = [("service_tier", BATCH_TIER), ("batch_lines", succeeded)]
+    detail += [(f"lines_{k}", n) for k, n in sorted(counts.items()) if k in LINE_DETAIL]
+    version = price.card(at_ms, BATCH_TIER).version
+    return BatchBill(total, succeeded, Priced(numerator, version, tuple(detail)))

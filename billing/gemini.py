@@ -6,6 +6,13 @@ at a time.
 `cachedContentTokenCount` (the cached part, billed at the cache-read rate),
 `toolUsePromptTokenCount` (tool results fed back as prompt, billed as input),
 `candidatesTokenCount` (the answer) and `thoughtsTokenCount` (thinking, billed as output).
+Each count may come with its parts by modality (`promptTokensDetails`,
+`toolUsePromptTokensDetails`, `cacheTokensDetails`, `candidatesTokensDetails`: lists of
+`{modality, tokenCount}`): audio, image (documents count as images) and video parts are the
+catalogue's usage keys (`input_audio_tokens`, `cache_image_read_tokens`,
+`output_image_tokens`, ...) and bill at the model's rate for them, text is the general rest,
+as genai-prices' google extractor reads them. A part never exceeds what is left of its
+whole, so a provider's parts cannot sum above its count.
 The long-context tier (above 200k prompt tokens) is the card's band for the input total.
 Every stream event carries the usage so far; the event whose candidate has a
 `finishReason` carries the final one.
@@ -19,6 +26,17 @@ import orjson
 
 from billing.usage import MalformedUsage, ToolRuns, Usage, field_tokens, log
 
+# A modality's usage key in each details list (genai-prices' google extractor); TEXT and
+# any modality not named here are the general count's rest.
+MODAL_KEYS = {
+    "input": {"AUDIO": "input_audio_tokens", "IMAGE": "input_image_tokens",
+              "DOCUMENT": "input_image_tokens", "VIDEO": "input_video_tokens"},
+    "cache": {"AUDIO": "cache_audio_read_tokens", "IMAGE": "cache_image_read_tokens",
+              "DOCUMENT": "cache_image_read_tokens", "VIDEO": "cache_video_read_tokens"},
+    "output": {"AUDIO": "output_audio_tokens", "IMAGE": "output_image_tokens",
+               "DOCUMENT": "output_image_tokens", "VIDEO": "output_video_tokens"},
+}  # fmt: skip
+
 
 def usage_from_gemini(obj: dict[str, Any]) -> Usage | None:
     """The usage in a `usageMetadata` object; None when malformed (the tokens are then
@@ -29,6 +47,12 @@ def usage_from_gemini(obj: dict[str, Any]) -> Usage | None:
         tool_prompt = field_tokens(obj, "toolUsePromptTokenCount")
         thoughts = field_tokens(obj, "thoughtsTokenCount")
         answer = field_tokens(obj, "candidatesTokenCount")
+        inputs = ("promptTokensDetails", "toolUsePromptTokensDetails")
+        extra = (
+            *_modal(obj, inputs, "input", prompt + tool_prompt),
+            *_modal(obj, ("cacheTokensDetails",), "cache", cached),
+            *_modal(obj, ("candidatesTokensDetails",), "output", answer + thoughts),
+        )
     except MalformedUsage:
         log.warning("malformed Gemini usage treated as absent (tokens counted): %.300r", obj)
         return None
@@ -37,7 +61,37 @@ def usage_from_gemini(obj: dict[str, Any]) -> Usage | None:
         cached_input_tokens=cached,
         output_tokens=answer + thoughts,
         reasoning_tokens=thoughts,
+        extra=extra,
     )
+
+
+def _modal(
+    obj: dict[str, Any], fields: tuple[str, ...], whole: str, total: int
+) -> tuple[tuple[str, int], ...]:
+    """The non-text parts the details lists `fields` report, each at most what is left of
+    `total` (their whole), summed per usage key, in a stable order."""
+    keys, found = MODAL_KEYS[whole], dict[str, int]()
+    for name in fields:
+        for modality, n in _details(obj.get(name)):
+            key = keys.get(modality)
+            if key is not None and n:
+                n = min(n, total - sum(found.values()))
+                found[key] = found.get(key, 0) + n
+    return tuple(sorted((k, n) for k, n in found.items() if n))
+
+
+def _details(raw: object) -> list[tuple[str, int]]:
+    """A details list as (modality, tokens); MalformedUsage for anything else."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise MalformedUsage(raw)
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("modality", ""), str):
+            raise MalformedUsage(item)
+        out.append((str(item.get("modality", "")), field_tokens(item, "tokenCount")))
+    return out
 
 
 def answer_usage(payload: dict[str, Any]) -> Usage | None:

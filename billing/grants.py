@@ -14,8 +14,30 @@ from dataclasses import dataclass
 from billing.quotas import Quota
 
 PROXY_SCOPES = frozenset(
-    {"chat", "completions", "embeddings", "messages", "moderations", "images", "audio", "batches"}
+    {
+        "chat",
+        "completions",
+        "responses",
+        "embeddings",
+        "messages",
+        "moderations",
+        "images",
+        "audio",
+        "batches",
+    }
 )
+# A scope group a key may be created with: every proxy scope, what each SDK's and coding
+# agent's default path needs (the Responses API included). Stored expanded, so a scope added
+# here later widens no key already made.
+INFERENCE = "inference"
+
+
+def expand_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes asked for, with the `inference` group spelled out, each once, in order."""
+    out: list[str] = []
+    for scope in scopes:
+        out += sorted(PROXY_SCOPES) if scope == INFERENCE else [scope]
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +132,12 @@ def check_key_quotas(account_quotas: Iterable[Quota], key_quotas: Iterable[Quota
             raise GrantTooWide(
                 f"The account allows at most {top} {q.metric} per {q.window}.", "quotas"
             )
+
+
+def check_no_looser(current: Iterable[Quota], wanted: Iterable[Quota]) -> None:
+    """A principal changes its own limits only tighter: each current quota kept, at most as
+    large (GrantTooWide naming `quotas` otherwise)."""
+    _quotas_within(
+        Grant(frozenset(), frozenset(), tuple(current)),
+        Grant(frozenset(), frozenset(), tuple(wanted)),
+    )

@@ -13,6 +13,9 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 MICROS_PER_USD = 1_000_000
 # JSON carries amounts as numbers: above this a client's double stops holding every micro.
 MAX_EXACT = 2**53 - 1
+# The largest credit line an operator may give an account (a billion dollars): far inside
+# the exact integers of the Lua scripts' doubles, whatever the balance.
+MAX_CREDIT_LINE_MICROS = 10**15
 TOKENS_PER_RATE = 1_000_000
 # Multiplying by 10**6 must be exact: the default context would silently round a 29th digit
 # or underflow "1e-999999999" to zero; a bounded exponent also keeps the int small.
@@ -24,8 +27,11 @@ class MoneyFormatError(ValueError):
 
 
 def parse_usd(text: str) -> int:
-    """Parse a decimal USD string ("0.15") into micros, refusing anything inexact."""
+    """Parse a decimal USD string ("0.15") into micros, refusing anything inexact. ASCII
+    only: `Decimal` would read '٣' as 3 and '1_000' as 1000, which no person means."""
     try:
+        if not text.isascii() or "_" in text:
+            raise InvalidOperation
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError) as exc:
         raise MoneyFormatError(f"not a decimal amount: {text!r}") from exc

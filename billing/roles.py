@@ -4,7 +4,8 @@ the dashboard already check (gateway/http/principal.py names them).
 owner: everything; admin: members, teams, keys and budgets (no billing); billing: top-ups,
 payment methods and invoices; owners, admins and billing read the monthly statements (the
 organization's money, month by month); member: their own keys, with each key's spend this month (not
-the organization's usage reports); viewer: reads the account, its keys and usage.
+the organization's usage reports); viewer: reads the account, its keys and usage. Only an
+owner reads the organization's audit log (`AUDIT_READ`).
 `ORG_WRITE` (members, teams, end-user budgets) sets an owner or admin apart from a member,
 who may write keys, but only their own.
 """
@@ -16,9 +17,11 @@ from collections.abc import Iterable
 ROLES = ("owner", "admin", "billing", "member", "viewer")  # most powerful first
 ORG_WRITE = "org:write"
 STATEMENTS_READ = "statements:read"  # monthly statements: owners, admins and billing
+AUDIT_READ = "audit:read"  # the organization's audit log: owners only
 _READ = frozenset({"account:read", "usage:read", "keys:read"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "owner": _READ | {"keys:write", ORG_WRITE, "billing:read", "billing:setup", STATEMENTS_READ},
+    "owner": _READ
+    | {"keys:write", ORG_WRITE, "billing:read", "billing:setup", STATEMENTS_READ, AUDIT_READ},
     "admin": _READ | {"keys:write", ORG_WRITE, STATEMENTS_READ},
     "billing": frozenset(
         {"account:read", "usage:read", "billing:read", "billing:setup", STATEMENTS_READ}

@@ -111,10 +111,12 @@ class OpenAIStreamTally:
     did not ask must not receive the extra usage-only chunk, so `feed` says to hide it. Some
     providers (LiteLLM) put the usage on a chunk that also has choices: that chunk is hidden
     when its choices carry nothing, else forwarded rewritten without its `usage`.
+    `reasoning_apart`: the provider counts reasoning outside `completion_tokens` (xAI).
     """
 
-    def __init__(self, client_wants_usage: bool) -> None:
+    def __init__(self, client_wants_usage: bool, reasoning_apart: bool = False) -> None:
         self.client_wants_usage = client_wants_usage
+        self.reasoning_apart = reasoning_apart
         self.rewrite: bytes | None = None
         self.usage: Usage | None = None
         self.text_parts: list[str] = []
@@ -163,7 +165,8 @@ class OpenAIStreamTally:
         usage = chunk.get("usage")
         if not isinstance(usage, dict):
             return True
-        self.usage = with_tier(usage_from_openai(usage), chunk.get("service_tier"))
+        read = usage_from_openai(usage, reasoning_apart=self.reasoning_apart)
+        self.usage = with_tier(read, chunk.get("service_tier"))
         if self.client_wants_usage or not isinstance(choices, list) or not choices:
             return self.client_wants_usage
         if not any(_carries_something(c) for c in choices):

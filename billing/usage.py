@@ -82,27 +82,40 @@ def _absent(provider: str, obj: object) -> Usage | None:
     return None
 
 
-def usage_from_openai(obj: dict[str, object], *, output_required: bool = True) -> Usage | None:
+# Catalogue providers whose Chat Completions usage counts reasoning tokens outside
+# `completion_tokens` (genai-prices' x-ai extractor adds them); OpenAI and the others count
+# them inside it.
+REASONING_APART = frozenset({"x-ai"})
+
+
+def usage_from_openai(
+    obj: dict[str, object], *, output_required: bool = True, reasoning_apart: bool = False
+) -> Usage | None:
     """Chat, completions and embeddings usage objects (cached and reasoning details too).
 
     The Responses API spells the same fields input_tokens/output_tokens with
     input_tokens_details/output_tokens_details, so both spellings are read; DeepSeek reports
-    its cache hits as a top-level prompt_cache_hit_tokens. Usage that fails validation (a
-    missing count, a negative, a float, a string, a figure over MAX_USAGE_TOKENS) is None:
-    the caller counts the tokens itself rather than bill a made-up zero.
+    its cache hits as a top-level prompt_cache_hit_tokens. Reasoning tokens are part of the
+    completion (OpenAI's convention, a larger figure capped at it), or with `reasoning_apart`
+    (xAI's) added to it. Usage that fails validation (a missing count, a negative, a float,
+    a string, a figure over MAX_USAGE_TOKENS) is None: the caller counts the tokens itself
+    rather than bill a made-up zero.
     """
     try:
-        return _openai(obj, output_required)
+        return _openai(obj, output_required, reasoning_apart)
     except MalformedUsage:
         return _absent("OpenAI-wire", obj)
 
 
-def _openai(obj: dict[str, object], output_required: bool) -> Usage:
+def _openai(obj: dict[str, object], output_required: bool, reasoning_apart: bool) -> Usage:
     prompt = token_count(obj.get("prompt_tokens", obj.get("input_tokens")), required=True)
     completion = obj.get("completion_tokens", obj.get("output_tokens"))
     output = token_count(completion, required=output_required)
     inp = _details(obj, "prompt_tokens_details", "input_tokens_details")
     out = _details(obj, "completion_tokens_details", "output_tokens_details")
+    reasoning = token_count(out.get("reasoning_tokens"))
+    if reasoning_apart:
+        output += reasoning
     hits = token_count(inp.get("cached_tokens")) or token_count(obj.get("prompt_cache_hit_tokens"))
     cached = min(hits, prompt)
     written = min(token_count(inp.get("cache_write_tokens")), prompt - cached)
@@ -121,7 +134,7 @@ def _openai(obj: dict[str, object], output_required: bool) -> Usage:
         cached_input_tokens=cached,
         cache_write_tokens=written,
         output_tokens=output,
-        reasoning_tokens=min(token_count(out.get("reasoning_tokens")), output),
+        reasoning_tokens=min(reasoning, output),
         extra=extra,
     )
 

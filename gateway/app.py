@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +23,7 @@ from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.appkeys import (
     ACCOUNT_ALERTS,
+    AUDIT,
     AUTO_TOPUPS,
     BATCH_BOOK,
     BUDGETS,
@@ -31,6 +33,7 @@ from gateway.appkeys import (
     DIRECTORY,
     EXPORTS,
     GRANTS,
+    IDEMPOTENCY,
     JWT,
     KEYS,
     LEDGER,
@@ -62,28 +65,21 @@ from gateway.appkeys import (
     Proxying,
 )
 from gateway.background import background, outbound_session
-from gateway.http import (
-    account,
-    admin,
-    api_docs,
-    batches,
-    billing,
-    health,
-    local_pay,
-    lookups,
-    metering,
-    metrics,
-    proxy,
-    responses,
-    user_auth,
-    webhooks,
-)
+from gateway.http import api_docs, health, metrics
+from gateway.http.account import routes as account
+from gateway.http.account import user_auth
+from gateway.http.admin import routes as admin
+from gateway.http.billing import local_pay, webhooks
+from gateway.http.billing import routes as billing
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
+from gateway.http.metering import routes as metering
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import document as openapi
+from gateway.http.proxy import batches, lookups, responses
+from gateway.http.proxy import routes as proxy
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
@@ -194,6 +190,8 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[STATEMENTS] = stores.statements()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
+    app[IDEMPOTENCY] = stores.idempotency()
+    app[AUDIT] = stores.audit_log()
     settings = app[SETTINGS]
     oidc = None
     if settings.signin.oidc:
@@ -297,8 +295,9 @@ def create_app(
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[PRICING] = load_pricing(
-        settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)
+    app[PRICING] = replace(
+        load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)),
+        default_output_tokens=settings.default_max_output_tokens,
     )
     deployed = (d.upstream for d in app[PRICING].deployments())
     app[UPSTREAMS] = Upstreams(deployed, settings.upstream_cooldown_s)

@@ -29,11 +29,13 @@ from gateway.settings import Settings
 from gateway.stores.connect import Stores
 from gateway.stores.ports import (
     AccountAlertsPort,
+    AuditLogPort,
     DirectoryPort,
     EndUserBudgetsPort,
     ExportLedgerPort,
     GrantsPort,
     HotStorePort,
+    IdempotencyPort,
     LedgerPort,
     MembersPort,
     MeteringLedgerPort,
@@ -88,6 +90,8 @@ STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 COURIER = web.AppKey("courier", Courier)  # sign-in and invitation e-mails, off the request path
+IDEMPOTENCY: web.AppKey[IdempotencyPort] = web.AppKey("idempotency")
+AUDIT: web.AppKey[AuditLogPort] = web.AppKey("audit")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port
 ACCOUNT_ALERTS: web.AppKey[AccountAlertsPort] = web.AppKey("account_alerts")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -31,9 +30,10 @@ from gateway.appkeys import (
     SUPERVISOR,
     UPSTREAM,
 )
-from gateway.http.batches import batch_fetcher, output_fetcher
+from gateway.http.proxy.batches import batch_fetcher, output_fetcher
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
+from gateway.outbound.egress import egress_session
 from gateway.services.responses import Fetch
 from gateway.stores.records import OwnedResponse
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
@@ -112,8 +112,9 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
 
 
 async def outbound_session(app: web.Application) -> AsyncIterator[None]:
-    """The HTTP client of usage exports and notifications; closed after the tasks stop."""
-    async with aiohttp.ClientSession() as session:
+    """The HTTP client of usage exports and notifications, held to the egress rules
+    (outbound/egress.py); closed after the tasks stop."""
+    async with egress_session(app[SETTINGS].outbound.egress) as session:
         app[OUTBOUND_SESSION] = session
         yield
 

@@ -6,12 +6,12 @@
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
-    │   └── ScopeMissing       403 permission_denied (the credential lacks the route's scope)
     ├── NotFound               404 not_found
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
-    │   └── RequestInFlight    409 duplicate_request
+    │   ├── RequestInFlight    409 duplicate_request
+    │   └── IdempotencyConflict 409 idempotency_conflict (a key reused otherwise)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
@@ -22,6 +22,7 @@
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
+    │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
     │   └── UpstreamsCoolingDown 503 upstreams_cooling_down (every deployment of the model)
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
@@ -113,6 +114,16 @@ class PermissionDenied(MeterwayError):
         "permission_error",
     )
     should_retry = False
+    # The scope the credential lacks, when that is the reason: the API's message names it,
+    # the dashboard names the person's role instead (gateway/http/dashboard/error_page.py).
+    # One class and one code either way; None: a rule that says its own reason.
+    scope: str | None = None
+
+    @classmethod
+    def lacking(cls, scope: str, message: str) -> PermissionDenied:
+        denied = cls(message)
+        denied.scope = scope
+        return denied
 
 
 class NotFound(MeterwayError):
@@ -192,11 +203,6 @@ class ServiceUnavailable(MeterwayError):
     )
 
 
-class ScopeMissing(PermissionDenied):
-    """A credential without the scope a route needs: the API names the scope; the dashboard
-    names the person's role instead (gateway/http/dashboard/error_page.py)."""
-
-
 class SigninFailed(InvalidApiKey):
     """A sign-in by identity provider or e-mailed link that did not prove who is signing in."""
 
@@ -207,6 +213,14 @@ class IdentityProviderUnavailable(ServiceUnavailable):
     """The OpenID Connect issuer could not be reached or answered nonsense."""
 
     code = "identity_provider_unavailable"
+
+
+class PaymentsNotSetUp(ServiceUnavailable):
+    """No payment provider is configured: nothing can be paid for here (an operator's
+    credits still work). Retrying does not help until the operator sets one up."""
+
+    code = "payments_not_set_up"
+    should_retry = False
 
 
 class UpstreamsCoolingDown(ServiceUnavailable):
@@ -233,6 +247,22 @@ class RequestTimeout(MeterwayError):
 
 class RequestInFlight(Conflict):
     code = "duplicate_request"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key already used for another operation or body: the message names the
+    key and its first use, `extra` carries both (`idempotency_key`, `first_use`)."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, first: str, this: str) -> None:
+        super().__init__(
+            f"This idempotency_key ('{key}') was already used for {first};"
+            f" this request asks for {this}. Use a new key for a new operation.",
+            param="idempotency_key",
+            extra={"idempotency_key": key, "first_use": first},
+            should_retry=False,
+        )
 
 
 class UpstreamUnreachable(UpstreamError):

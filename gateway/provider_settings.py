@@ -20,9 +20,11 @@ Google's own wire: `wire = "gemini"` is the Gemini API (`base_url` its version r
 `https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/LOCATION/publishers/google`;
 `api_key` is an OAuth access token sent as a bearer token). Calls go to
 `{base_url}/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`); both
-take genai-prices' `google` prices by default. `wire = "vertex-anthropic"` is Anthropic's
-models on Vertex (`base_url` down to `publishers/anthropic`): Messages calls go to
-`/models/{model}:rawPredict` (`:streamRawPredict`), the access token as a bearer token.
+take genai-prices' `google` prices by default. With a Google key set and no such table, a
+provider `gemini` of this wire is made (GEMINI_BASE_URL, Google's key).
+`wire = "vertex-anthropic"` is Anthropic's models on Vertex (`base_url` down to
+`publishers/anthropic`): Messages calls go to `/models/{model}:rawPredict`
+(`:streamRawPredict`), the access token as a bearer token.
 
 AWS Bedrock: `wire = "bedrock"`, `base_url` the runtime endpoint
 (`https://bedrock-runtime.REGION.amazonaws.com`), `region` when that URL names none; calls
@@ -47,6 +49,8 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
+NATIVE_GEMINI = "gemini"  # made when a Google key is set (`_native_gemini`)
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 WIRES = ("openai", "anthropic", "azure", "gemini", "vertex", "vertex-anthropic", "bedrock")
 # The body format each wire speaks, as the metered routes know it.
 BODIES = {
@@ -175,7 +179,21 @@ def read_providers(
             raise ConfigError(
                 f"[providers.{name}]: a provider name is lower-case letters, digits, - and _"
             )
-    return {name: _provider(name, env, cfg) for name in (*PROVIDERS, *added)}
+    providers = {name: _provider(name, env, cfg) for name in (*PROVIDERS, *added)}
+    return {**providers, **_native_gemini(env, cfg, providers["google"])}
+
+
+def _native_gemini(
+    env: Mapping[str, str], cfg: Mapping[str, object], google: ProviderSettings
+) -> dict[str, ProviderSettings]:
+    """Google's own wire beside its OpenAI-compatible one, when a Google key is set: a
+    provider `gemini` (wire "gemini", GEMINI_BASE_URL, Google's key and catalogue), so
+    google-genai and Gemini CLI reach Gemini's catalogue models by their own names on the
+    native routes. A `[providers.gemini]` table of the operator's replaces it."""
+    if NATIVE_GEMINI in cfg or not google.api_key:
+        return {}
+    table = {"wire": "gemini", "base_url": GEMINI_BASE_URL, "api_key": google.api_key}
+    return {NATIVE_GEMINI: _provider(NATIVE_GEMINI, env, {NATIVE_GEMINI: table})}
 
 
 def pricing_terms(

@@ -15,6 +15,7 @@ from typing import Any
 from gateway import config_values as v
 from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
+from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
@@ -79,7 +80,7 @@ class SigninSettings:
 
 @dataclass(frozen=True)
 class PaymentSettings:
-    provider: str = "local"  # stripe | local
+    provider: str = "none"  # stripe | local | none (nothing can be paid for)
     stripe_api_key: str = field(default="", repr=False)
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     stripe_api_base: str | None = None
@@ -144,6 +145,12 @@ class Settings:
     payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
     public_url: str = ""  # the gateway's address as people and providers reach it
     signin: SigninSettings = field(default_factory=SigninSettings)
+    # What an anthropic-beta the gateway does not list gets (ANTHROPIC_UNKNOWN_BETAS):
+    # "pass", billed from the usage Anthropic reports, or "refuse" by name.
+    anthropic_unknown_betas: str = "pass"
+    # The output cap reserved, and sent to the provider, for a call that names none to a
+    # model whose cap no source gives (DEFAULT_MAX_OUTPUT_TOKENS).
+    default_max_output_tokens: int = 32768
 
     @property
     def pricing_path(self) -> Path:
@@ -223,6 +230,12 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=payments,
+        anthropic_unknown_betas=v.one_of(
+            "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
+        ),
+        default_max_output_tokens=v.whole(
+            "DEFAULT_MAX_OUTPUT_TOKENS", get("DEFAULT_MAX_OUTPUT_TOKENS", 32768), 1
+        ),
         **signin,
     )
 
@@ -338,6 +351,10 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
     for name in ("STRIPE_API_BASE", "LAGO_API_URL", "NOTIFY_WEBHOOK_URL"):
         raw = str(get(name, "") or "")
         urls[name] = v.url(name, raw, ("http", "https")) if raw else ""
+    egress = _egress(get)
+    for name, url in urls.items():
+        if url and (name != "STRIPE_API_BASE" or get("STRIPE_METER_EVENT_NAME", "")):
+            _egress_url(name, url, egress)
     smtp = str(get("SMTP_URL", "") or "")
     if smtp:
         v.url("SMTP_URL", smtp, ("smtp",))
@@ -363,19 +380,40 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         balance_low_micros=v.micros(
             "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
+        egress=egress,
     )
+
+
+def _egress(get: Callable[..., object]) -> EgressPolicy:
+    """EGRESS_ALLOW_HOSTS (host names and CIDR networks admitted on purpose, comma-separated)
+    and EGRESS_ALLOW_HTTP: what webhooks, alerts and exports may reach besides public https."""
+    try:
+        hosts, nets = parse_allow(str(get("EGRESS_ALLOW_HOSTS", "") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"EGRESS_ALLOW_HOSTS: {exc}") from exc
+    return EgressPolicy(hosts, nets, v.flag(get("EGRESS_ALLOW_HTTP", "0")))
+
+
+def _egress_url(name: str, url: str, egress: EgressPolicy) -> None:
+    """An operator's export or webhook URL obeys the customers' rules (its addresses are
+    checked again at each send)."""
+    try:
+        check_url(url, egress)
+    except EgressRefused as exc:
+        raise ConfigError(f"{name}: {url} {exc} (EGRESS_ALLOW_HOSTS admits a host)") from exc
 
 
 def _payments(get: Callable[..., object]) -> PaymentSettings:
     """PAYMENTS_PROVIDER defaults to stripe when a Stripe key and webhook secret are set, else
-    to local (a key alone may be there only for usage exports)."""
+    to none (a key alone may be there only for usage exports): the local provider, which
+    pays without money, runs only when named."""
     key = str(get("STRIPE_API_KEY", ""))
     secrets = tuple(
         s.strip() for s in str(get("STRIPE_WEBHOOK_SECRET", "")).split(",") if s.strip()
     )
-    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "local"))
-    if provider not in ("stripe", "local"):
-        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe or local, got {provider!r}")
+    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "none"))
+    if provider not in ("stripe", "local", "none"):
+        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe, local or none, got {provider!r}")
     if provider == "stripe" and (key.strip().lower() in PLACEHOLDERS or not secrets):
         raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
     if len(secrets) > 2:

@@ -46,11 +46,13 @@ class Metrics:
     store_errors: Counter
     prompts_counted: Counter
     dead_lettered: Counter
+    uncollected: Counter
     vanished: Counter
     kept_counts: Counter
     upstream_failures: Counter
     upstream_cooling: Gauge
     mail_failures: Counter
+    unknown_betas: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -59,6 +61,8 @@ class Metrics:
         """`family.labels(*values)`, from a dict after the first time: labels() checks its
         arguments and takes a lock on every call, and a proxied request counts 5 to 8 times.
         The label sets are bounded (see above), so is this dict."""
+        if not values:  # a family without labels counts on itself (labels() would raise)
+            return family
         key = (family, *values)
         child = self.children.get(key)
         if child is None:
@@ -175,6 +179,14 @@ def _build() -> Metrics:
             "Settlement messages this process parked in the dead-letter stream.",
             registry=r,
         ),
+        uncollected=Counter(
+            "meterway_uncollected_micros",
+            "Micros of debits no account paid, written by this process's settler to the"
+            " operator's receivables (a provider reported more than was held, and the balance"
+            " or a spend window had no room): alert on any increase. By provider.",
+            ["provider"],
+            registry=r,
+        ),
         vanished=Counter(
             "meterway_settlements_vanished",
             "Completed calls whose reservation was gone when they settled (Redis lost it):"
@@ -208,6 +220,12 @@ def _build() -> Metrics:
             "E-mails sent off the request path (sign-in links, invitations) that could not"
             " be sent; each is logged. By kind.",
             ["kind"],
+            registry=r,
+        ),
+        unknown_betas=Counter(
+            "meterway_anthropic_unknown_betas",
+            "anthropic-beta names passed that the gateway's table does not list: billed from"
+            " the usage Anthropic reports (each name is logged once per process).",
             registry=r,
         ),
     )

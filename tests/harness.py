@@ -99,9 +99,15 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# What a gateway whose webhooks, alerts or exports go to this test's local receivers
+# (tests/webhook_sink.py, the export fakes) admits on purpose: 127.0.0.1 over plain http.
+LOCAL_SINKS = {"EGRESS_ALLOW_HOSTS": "127.0.0.1", "EGRESS_ALLOW_HTTP": "1"}
+
+
 def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[str, str]:
     """The environment of a test gateway: a free port, a private key prefix, the fake
-    provider behind every provider name, and the test clock."""
+    provider behind every provider name, the test clock, and the local payment provider
+    (named: with no provider named, nothing can be paid for)."""
     base = {
         "DATABASE_URL": dsn,
         "REDIS_URL": REDIS_URL,
@@ -111,10 +117,13 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
         "OPENAI_BASE_URL": upstream_url + "/v1",
         "ANTHROPIC_BASE_URL": upstream_url,
         "MW_TEST_CLOCK": "1",
+        "PAYMENTS_PROVIDER": "local",
         "UPSTREAM_TIMEOUT_S": "30",
     }
     for name in ("google", "deepseek", "mistral"):
         base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"
+    if "GOOGLE_API_KEY" in env:  # the gemini provider it makes (an operator's table wins)
+        base["GEMINI_BASE_URL"] = upstream_url + "/v1beta"
     base.update(env)
     return base
 

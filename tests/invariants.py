@@ -9,6 +9,11 @@
 5. once every entry is allocated to credit grants, each account's grants hold its balance:
    sum(remaining) - debt == balance, each grant's remaining is its amount less its draws,
    and every debit, refund and write-off drew exactly its amount.
+
+`money_violations` checks, at any moment (not only drained), the promises of
+docs/concepts/reservations.md and names each one broken: no balance below its floor (0, minus
+a credit line, none for a postpaid account without one), no spend window past its limit,
+no request debited twice, no uncollected part without its debit.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from billing.quotas import Quota
 from gateway.stores.connect import Stores
-from gateway.stores.redis.keys import SHARDS
+from gateway.stores.redis.keys import SHARDS, shard_of
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,75 @@ async def _costs_against_ledger(stores: Stores, costs: Mapping[str, int]) -> int
         list(costs),
     )
     found = {r["request_id"]: r for r in rows}
+    owed = {  # what a debit could not take is the operator's receivable, not the ledger's
+        r["request_id"]: r["amount_micros"]
+        for r in await stores.pool.fetch(
+            "SELECT request_id, amount_micros FROM uncollected_debits"
+            " WHERE request_id = ANY($1::text[])",
+            list(costs),
+        )
+    }
     for rid, row in found.items():
         if row["kind"] == "debit":
-            assert -row["amount_micros"] == costs[rid], f"{rid}: billed != header cost"
+            billed = -row["amount_micros"] + owed.get(rid, 0)
+            assert billed == costs[rid], f"{rid}: billed != header cost"
     return sum(1 for rid in costs if rid not in found or found[rid]["kind"] != "debit")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A spend (or other) window to hold to its limit: scope a|k|t|u and its owner id as
+    keys.counter names it (an end user's owner is `<account>:<end user>`)."""
+
+    account_id: str
+    scope: str
+    owner: str
+    quota: Quota
+
+
+async def money_violations(
+    stores: Stores, account_ids: Iterable[str], windows: Iterable[Window] = ()
+) -> list[str]:
+    """Each promise broken now, in words (empty: none). Reads Redis and the ledger as they
+    are; safe to call between any two steps of a simulation."""
+    accounts = sorted(set(account_ids))
+    broken = [v for a in accounts for v in await _below_floor(stores, a)]
+    for w in windows:
+        counts = await stores.store.window_counts(
+            shard_of(w.account_id), w.scope, w.owner, (w.quota,)
+        )
+        broken += [
+            f"{w.scope}:{w.owner} {w.quota.code}: {c.used} > {w.quota.limit}"
+            for c in counts
+            if c.used > w.quota.limit
+        ]
+    twice = await stores.pool.fetch(
+        "SELECT request_id FROM ledger_entries WHERE account_id = ANY($1::text[])"
+        " AND kind = 'debit' GROUP BY request_id HAVING count(*) > 1",
+        accounts,
+    )
+    broken += [f"{r[0]}: debited twice" for r in twice]
+    orphans = await stores.pool.fetch(
+        "SELECT u.request_id FROM uncollected_debits u WHERE u.account_id = ANY($1::text[])"
+        " AND NOT EXISTS (SELECT 1 FROM ledger_request_ids g"
+        " WHERE g.request_id = u.request_id AND g.kind = 'debit')",
+        accounts,
+    )
+    broken += [f"{r[0]}: uncollected without its debit" for r in orphans]
+    return broken
+
+
+async def _below_floor(stores: Stores, account_id: str) -> list[str]:
+    name = stores.store.keys.account(shard_of(account_id), account_id)
+    bal, held, mode, line = await stores.redis.hmget(name, ["bal", "held", "mode", "cl"])
+    if bal is None:
+        return [f"{account_id}: not in Redis"]
+    if line is None and mode == b"postpaid":
+        return []  # invoiced: no floor
+    floor = -int(line or 0)
+    out = []
+    if int(bal) < floor:
+        out.append(f"{account_id}: balance {int(bal)} below its floor {floor}")
+    if int(bal) - int(held or 0) < floor:
+        out.append(f"{account_id}: available {int(bal) - int(held or 0)} below its floor {floor}")
+    return out

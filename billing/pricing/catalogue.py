@@ -26,6 +26,7 @@ from billing.pricing.card import Tiered, compile_card
 from billing.pricing.errors import PricingError
 from billing.pricing.model import ModelKind, ModelPrice, Period
 from billing.pricing.operator import DEFAULT_IMAGE_TOKENS, IMAGE_TOKENS_FALLBACK
+from billing.pricing.output_caps import output_cap
 
 Matcher = Callable[[str], bool]
 CATALOGUE = "genai-prices"
@@ -208,7 +209,7 @@ def _entry(provider: str, model: gp.ModelInfo) -> Entry | None:
         provider=provider,
         upstream_model=model.id,
         kind=kind,
-        max_output_tokens=(model.context_window or 0) if kind in ("chat", "completion") else 0,
+        max_output_tokens=output_cap(model.id) if kind in ("chat", "completion") else 0,
         encoding=_encoding(provider, model.id),
         image_max_tokens=DEFAULT_IMAGE_TOKENS.get(provider, IMAGE_TOKENS_FALLBACK),
         periods=_periods(provider, model),

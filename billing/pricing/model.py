@@ -107,6 +107,9 @@ class ModelPrice:
     # The upstreams serving it when more than one does (pricing.toml `deployments`), each
     # a price of its own; () for a model with one upstream, this price's.
     deployments: tuple[Deployment, ...] = ()
+    # Its provider's Chat Completions usage counts reasoning outside `completion_tokens`
+    # (xAI; billing/usage.py REASONING_APART), so it is added to the completion.
+    reasoning_apart: bool = False
     # Every price key any of its cards sets: what a request may be billed for at all.
     priced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     # The cards by tier when one period with one segment holds them all (most models): no

@@ -18,6 +18,7 @@ from billing.pricing.deployments import Spec, deployed, read_specs
 from billing.pricing.errors import PricingError
 from billing.pricing.model import Deployment, ModelPrice, Period
 from billing.pricing.operator import Route, operator_periods, parse_tools, read_route, routed
+from billing.usage import REASONING_APART
 
 CATALOGUE_FIELDS = frozenset({"serve", "providers", "exclude"})
 MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile client's are bounded)
@@ -33,6 +34,9 @@ class PricingTable:
     # provider's never by a bare name: it would take names the built-in ones serve).
     by_provider: Mapping[str, tuple[Entry, ...]] = field(default_factory=dict)
     wires: Mapping[str, str] = field(default_factory=dict)  # provider -> "openai"/"anthropic"
+    # The output cap of a call that names none to a model whose cap is unknown (0): reserved,
+    # and sent to the provider as the call's explicit cap (DEFAULT_MAX_OUTPUT_TOKENS).
+    default_output_tokens: int = 32768
     _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
 
     def lookup(self, model: str) -> ModelPrice | None:
@@ -211,6 +215,10 @@ def parse_pricing(
             aliases[alias] = name
     if not models and not entries:
         raise PricingError("pricing table serves no model: no [models.*] and no catalogue")
+    families = {**{p: p for p in providers}, **added}
+    models = {name: _read_as(price, families) for name, price in models.items()}
+    entries = [replace(e, price=_read_as(e.price, families)) for e in entries]
+    extra = [replace(e, price=_read_as(e.price, families)) for e in extra]
     by_provider: dict[str, list[Entry]] = {}
     for found in entries + extra:
         by_provider.setdefault(found.provider, []).append(found)
@@ -222,6 +230,16 @@ def parse_pricing(
         {p: tuple(e) for p, e in by_provider.items()},
         dict(wires or {}),
     )
+
+
+def _read_as(price: ModelPrice, families: Mapping[str, str]) -> ModelPrice:
+    """The price marked with how its provider's usage counts reasoning (`families`: each
+    provider's catalogue provider, whose convention it speaks), its deployments' too."""
+    apart = families.get(price.provider, price.provider) in REASONING_APART
+    deployments = tuple(replace(d, price=_read_as(d.price, families)) for d in price.deployments)
+    if not apart and deployments == price.deployments:
+        return price
+    return replace(price, reasoning_apart=apart, deployments=deployments)
 
 
 def load_pricing(

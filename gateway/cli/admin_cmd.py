@@ -13,7 +13,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
-from gateway.cli import statement_cmd
+from gateway.cli import audit_cmd, statement_cmd
 from gateway.cli.client import (
     OK,
     UsageError,
@@ -256,6 +256,15 @@ def _usage_row(name: str, row: dict[str, Any]) -> tuple[str, ...]:
     return (name, *counts, _usd(row["spend_micros"]))
 
 
+def credit_line(args: argparse.Namespace) -> int:
+    """`meterway admin credit-line ACCOUNT 50000000` (micros; 0 removes it)."""
+    payload = {"credit_line_micros": args.micros}
+    path = f"{A}/accounts/{quote(args.account_id)}/credit-line"
+    body = expect(call(args, "PUT", path, payload), 200)
+    emit(args, f"{body['id']}: credit line {body['credit_line_micros']} micros", body)
+    return OK
+
+
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
     given = (
@@ -344,6 +353,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("markup_bps", nargs="?", type=int, help="basis points: 2000 is +20%%")
     p.add_argument("--clear", action="store_true", help="follow the plan's markup again")
+    p = _command(commands, "credit-line", credit_line, "let an account's balance go below 0")
+    p.add_argument("account_id")
+    p.add_argument("micros", type=int, help="how far below 0, in micros (0 removes it)")
     p = _command(commands, "usage", usage, "an account's usage report")
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
@@ -357,6 +369,9 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "statement", statement_cmd.admin_statement, "an account's statement")
     p.add_argument("account_id")
     statement_cmd.add_arguments(p)
+    p = _command(commands, "audit", audit_cmd.admin_audit, "the audit log (every account's)")
+    p.add_argument("--account-id", dest="account_id", help="only this account's records")
+    audit_cmd.add_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.outbound.egress import egress_session
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
 from gateway.settings import Settings
 from gateway.stores.connect import open_stores
@@ -41,7 +42,8 @@ def make_sink(settings: Settings, target: str, session: aiohttp.ClientSession) -
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     target = TARGETS[args.target]
-    async with open_stores(settings) as stores, aiohttp.ClientSession() as session:
+    egress = egress_session(settings.outbound.egress)
+    async with open_stores(settings) as stores, egress as session:
         ledger = stores.exports()
         if args.dry_run:
             o = settings.outbound

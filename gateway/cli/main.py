@@ -19,8 +19,10 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
+from gateway import config_values
 from gateway.cli import (
     admin_cmd,
+    audit_cmd,
     billing_cmd,
     export_cmd,
     ledger_cmd,
@@ -29,6 +31,7 @@ from gateway.cli import (
     settler_cmd,
 )
 from gateway.cli.client import ERROR
+from gateway.cli.dev_guard import DEV_ADMIN_KEY, admitted, refusal
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
@@ -157,6 +160,7 @@ COMMANDS: dict[str, Command] = {
 CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "billing": billing_cmd.main,
     "admin": admin_cmd.main,
+    "audit": audit_cmd.main,
 }
 
 
@@ -197,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--repair", action="store_true")
     billing_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
+    audit_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)
     ledger_cmd.add_parser(sub)
@@ -204,21 +209,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEV_ADMIN_KEY = "dev-admin-key-change-me-in-production"
-
-
-def _dev_env(env: dict[str, str], host: str | None, port: int | None) -> dict[str, str]:
-    """`dev`'s settings: its defaults, the environment over them, --host/--port over both."""
+def _dev_env(
+    env: dict[str, str], host: str | None = None, port: int | None = None
+) -> dict[str, str]:
+    """`dev`'s settings: its defaults (naming the development-only components it runs
+    itself), the environment over them, --host/--port over both."""
     defaults = {
         "ADMIN_API_KEY": DEV_ADMIN_KEY,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
         "LISTEN_ADDR": "127.0.0.1:8080",
+        "PAYMENTS_PROVIDER": "local",
     }
     merged = {**defaults, **env}
     if host is not None or port is not None:
         was_host, _, was_port = merged["LISTEN_ADDR"].rpartition(":")
         merged["LISTEN_ADDR"] = f"{host or was_host}:{port if port is not None else was_port}"
     return merged
+
+
+def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None) -> str | None:
+    """A development-only component `serve` was not told to run, as one line (else None);
+    the admitted ones are logged as warnings."""
+    gw = config_values.read_toml(config).get("gateway", {})
+
+    def explicit(name: str) -> str | None:
+        raw = env.get(name, gw.get(name.lower()) if isinstance(gw, dict) else None)
+        return None if raw is None else str(raw)
+
+    line = refusal(settings, explicit)
+    if line is None:
+        for running in admitted(settings):
+            logging.getLogger("meterway").warning("development-only: %s", running)
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,12 +280,8 @@ def _main(args: argparse.Namespace) -> int:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        if settings.admin_api_key == DEV_ADMIN_KEY:
-            print(
-                "meterway: configuration error: ADMIN_API_KEY is `meterway dev`'s fixed key; "
-                "`serve` needs a secret of your own",
-                file=sys.stderr,
-            )
+        if refused := _serve_refusal(settings, env, args.config):
+            print(f"meterway: configuration error: {refused}", file=sys.stderr)
             return 2
         if (args.migrate or settings.migrate_on_start) and not uvloop.run(
             _migrate_before_serving(settings)

@@ -27,6 +27,7 @@ DEMO_ACCOUNT = "acct_demo"
 # Every scope a key can hold, `billing` included, so the demo key also signs into the dashboard.
 DEMO_KEY = KeySpec("demo", scopes=tuple(SCOPES))
 DEMO_CREDIT_MICROS = 10_000_000
+DEMO_ROOTS = {"anthropic": "", "gemini": "/v1beta"}  # each wire's API root on the demo upstream
 
 
 async def _demo_key(stores: Stores, settings: Settings) -> str:
@@ -88,9 +89,7 @@ async def run_dev(settings: Settings) -> None:
             control=UpstreamControl(counter=lambda text: counter.count_text("o200k_base", text))
         )
         providers = {
-            name: replace(
-                p, base_url=upstream.url + ("" if p.wire == "anthropic" else "/v1"), api_key="demo"
-            )
+            name: replace(p, base_url=upstream.url + DEMO_ROOTS.get(p.wire, "/v1"), api_key="demo")
             for name, p in settings.providers.items()
         }
         demo = replace(settings, providers=providers)

@@ -11,8 +11,10 @@ from aiohttp import web
 
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.dates import NoOffset, expiry
+from billing.grants import expand_scopes
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.whole import json_whole
 from gateway.stores.records import GrantSpec, Row
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -64,6 +66,11 @@ def str_list(body: dict[str, Any], name: str) -> list[str]:
     ):
         raise InvalidRequest(f"'{name}' must be an array of strings.", param=name)
     return value
+
+
+def scopes_field(body: dict[str, Any]) -> list[str]:
+    """A key's scopes; the group `inference` stands for every proxy scope."""
+    return expand_scopes(str_list(body, "scopes"))
 
 
 def providers_field(body: dict[str, Any], known: Collection[str]) -> tuple[str, ...]:
@@ -126,12 +133,12 @@ def grant_field(body: dict[str, Any], zone: str = "UTC") -> GrantSpec | None:
             "'grant.kind' must be 1-32 lower-case letters, digits or _, starting with a letter.",
             param="grant.kind",
         )
-    priority = raw.get("priority", DEFAULT_PRIORITY)
-    whole = isinstance(priority, int) and not isinstance(priority, bool)
-    if not whole or not 0 <= priority <= GRANT_PRIORITY_MAX:
-        raise InvalidRequest(
-            f"'grant.priority' must be an integer 0-{GRANT_PRIORITY_MAX}.", param="grant.priority"
-        )
+    priority = json_whole(
+        raw.get("priority", DEFAULT_PRIORITY),
+        "grant.priority",
+        maximum=GRANT_PRIORITY_MAX,
+        words=f"'grant.priority' must be an integer 0-{GRANT_PRIORITY_MAX}.",
+    )
     expires = expiry_field(raw, "grant.expires_at", zone)
     return GrantSpec(kind=kind, expires_at=expires, priority=priority)
 
@@ -144,10 +151,8 @@ def on_insufficient_field(body: dict[str, Any]) -> str | None:
 
 
 def int_field(body: dict[str, Any], name: str, default: int, maximum: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise InvalidRequest(f"'{name}' must be an integer from 0 to {maximum}.", param=name)
-    return value
+    words = f"'{name}' must be an integer from 0 to {maximum}."
+    return json_whole(body.get(name, default), name, maximum=maximum, words=words)
 
 
 def found(row: Row | None, message: str) -> Row:

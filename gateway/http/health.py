@@ -1,4 +1,5 @@
-"""Liveness and readiness: /healthz says the process runs, /readyz that it can meter."""
+"""Liveness and readiness: /healthz says the process runs, /readyz that it can meter, and
+`/` that this is Meterway (clients such as Claude Code probe it with HEAD before calling)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from gateway.stores.errors import StoreUnavailable
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def root(request: web.Request) -> web.Response:
+    """What answers at the base URL: where the API, its docs and the dashboard are."""
+    return web.json_response(
+        {"object": "meterway", "api": "/v1", "docs": "/docs/api", "dashboard": "/dashboard"}
+    )
 
 
 async def readiness(request: web.Request) -> dict[str, Any]:
@@ -64,5 +72,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", root)  # HEAD / too: aiohttp adds it for every GET
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

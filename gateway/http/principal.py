@@ -8,13 +8,25 @@ Each sub-app installs `principal_middleware` and its handlers call `require(requ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from aiohttp import web
 
 from billing import roles
+from billing.authority import (
+    IMPLIED,
+    Action,
+    Actor,
+    Decision,
+    Resource,
+    may,
+    reach_of,
+    role_scopes,
+)
+from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
 from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
-from gateway.errors import InvalidApiKey, ScopeMissing
+from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
+from gateway.http.route_actions import action_of
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.stores.records import KeyRecord, Row
@@ -40,13 +52,7 @@ USER_SCOPES = frozenset(
         STATEMENTS_READ,
     }
 )
-# holding any of the values grants the key too
-IMPLIED = {
-    KEYS_READ: (KEYS_WRITE,),
-    BILLING_READ: (BILLING_SETUP, BILLING),
-    BILLING_SETUP: (BILLING,),
-    STATEMENTS_READ: (BILLING_READ, BILLING_SETUP, BILLING),
-}
+__all__ = ["IMPLIED"]  # re-exported: billing/authority.py holds the implications
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +71,42 @@ class Principal:
     def own_keys_only(self) -> bool:
         return self.role in roles.OWN_KEYS_ONLY
 
+    @property
+    def reach(self) -> str | None:
+        """The member whose own keys bound this caller; None: the whole organization."""
+        return reach_of(self.role, self.member_id)
+
+    def actor(self) -> Actor:
+        if self.kind == "key":
+            return Actor("key", self.account_id, self.scopes, self.reach)
+        return Actor("person", self.account_id, self.scopes, self.reach)
+
     def has(self, scope: str) -> bool:
         return scope in self.scopes or any(s in self.scopes for s in IMPLIED.get(scope, ()))
+
+    def check(
+        self, request: web.Request, resource: Resource | None = None, hidden: str = ""
+    ) -> None:
+        """The route's action (gateway/http/route_actions.py) decided by `may`: 403 when
+        the caller may not, 404 (`hidden`, the words of an absent one) when the resource
+        is outside its reach."""
+        action = action_of(request)
+        decided = may(self.actor(), action, resource)
+        if decided is Decision.HIDE:
+            raise NotFound(hidden or "No such resource on your account.")
+        if decided is Decision.DENY:
+            self.refuse(action)
+
+    def refuse(self, action: Action) -> NoReturn:
+        """Why `action` is denied, in words: the scope it lacks, else its reach."""
+        if action.scope is not None:
+            self.require(action.scope)
+        raise PermissionDenied("This caller reaches one member's own keys, not the organization.")
 
     def require(self, scope: str) -> None:
         if not self.has(scope):
             who = "API key" if self.kind == "key" else "token"
-            raise ScopeMissing(f"This {who} lacks the '{scope}' scope.")
+            raise PermissionDenied.lacking(scope, f"This {who} lacks the '{scope}' scope.")
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -92,7 +127,27 @@ async def _from_key(request: web.Request, raw: str) -> Principal:
     store = request.config_dict[STORE]
     if not await store.key_is_live(record.shard, record.key_id):
         raise InvalidApiKey("This API key has been revoked or has expired.")
-    return Principal(record.account_id, "key", frozenset(record.scopes), key=record)
+    found = await key_principal(request, record)
+    if found is None:
+        raise InvalidApiKey("This API key's member has left the organization.")
+    return found
+
+
+async def key_principal(request: web.Request, record: KeyRecord) -> Principal | None:
+    """A key as a caller: a key a member owns (they minted it, or one of their keys did)
+    acts with at most that member's role as it is now, and their reach; None when the
+    member has left (their keys are revoked with them)."""
+    row = await request.config_dict[LEDGER].get_key(record.key_id)
+    owner = row.get("member_id") if row else None
+    scopes = frozenset(record.scopes)
+    if owner is None:
+        return Principal(record.account_id, "key", scopes, key=record)
+    member = await request.config_dict[MEMBERS].get(owner)
+    if member is None or member["account_id"] != record.account_id:
+        return None
+    role = member["role"]
+    held = scopes & role_scopes(role, PROXY_SCOPES)
+    return Principal(record.account_id, "key", held, key=record, role=role, member_id=owner)
 
 
 async def _account_of(request: web.Request, token: VerifiedToken) -> Row:
@@ -153,6 +208,8 @@ async def _claimed_member(
     members = request.config_dict[MEMBERS]
     issuer = str(token.claims.get("iss", ""))
     found = await members.by_subject(issuer, token.subject)
+    if found is None and await members.was_removed(account_id, issuer, token.subject):
+        raise InvalidApiKey("You were removed from this organization; ask to be invited again.")
     if found is None:
         email = str(token.claims.get("email") or f"{token.subject}@{issuer or 'jwt'}")
         found = await members.add(account_id, email, issuer, token.subject, role)
@@ -181,21 +238,27 @@ async def principal_of(request: web.Request, raw: str) -> Principal:
 
 @web.middleware
 async def principal_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Only the user-facing sub-apps run this: resolve the caller once per request."""
-    request[PRINCIPAL] = await resolve_principal(request)
+    """Only the user-facing sub-apps run this: resolve the caller once per request and
+    check the route's action before its handler runs."""
+    who = await resolve_principal(request)
+    who.check(request)
+    request[PRINCIPAL] = who
     response: web.StreamResponse = await handler(request)
     return response
 
 
-def scoped_principal_middleware(scope: str) -> Any:
-    """For a sub-app whose every route needs the same scope: resolve and check it once."""
+async def calling_key(request: web.Request) -> Row | None:
+    """The record of the API key calling (None for a person, the operator or a service):
+    what a key may not loosen of its own limits is read from it."""
+    who = request.get(PRINCIPAL)
+    if who is None or who.key is None:
+        return None
+    return await request.config_dict[LEDGER].get_key(who.key.key_id)
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        who = await resolve_principal(request)
-        who.require(scope)
-        request[PRINCIPAL] = who
-        response: web.StreamResponse = await handler(request)
-        return response
 
-    return middleware
+def no_looser(current: Any, wanted: Any) -> None:
+    """PermissionDenied (naming `quotas`) when `wanted` loosens the caller's own `current`."""
+    try:
+        check_no_looser(current, wanted)
+    except GrantTooWide as exc:
+        raise PermissionDenied(exc.message, param=exc.field) from exc

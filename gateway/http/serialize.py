@@ -28,6 +28,7 @@ def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
         "ledger_balance_micros": row["balance_micros"],
         "external_id": row.get("external_id"),
         "markup_bps": row.get("markup_bps"),  # its own; None follows its plan's
+        "credit_line_micros": row.get("credit_line_micros", 0),  # the floor is minus it
         "created_at": _iso(row["created_at"]),
     }
 

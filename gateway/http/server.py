@@ -4,7 +4,7 @@ operator listener (ADMIN_LISTEN_ADDR).
 
 A client that leaves cancels its handler, as aiohttp's `handler_cancellation` would, unless
 the handler said otherwise by setting `CLIENT_LEFT` on its request: a metered call that was
-admitted runs on, so that what the provider does is billed (gateway/http/proxy.py). Doing
+admitted runs on, so that what the provider does is billed (gateway/http/proxy/routes.py). Doing
 this here, rather than cancel the handler and keep the call alive in a task of its own,
 spares every proxied request a task and a shield (~5% of its instructions).
 

@@ -4,8 +4,9 @@ and speech (JSON).
 Per-minute models (whisper-1) are reserved for the duration Meterway measured from the
 upload (a format it cannot measure is refused by name: the bill would be a guess); token
 models at their own bounds. Speech is reserved per character (tts-1, exact before the call)
-or in tokens (gpt-4o-mini-tts, whose usage only its server-sent events report, so it is
-served with `stream_format: "sse"` and refused otherwise, by name).
+or in tokens (gpt-4o-mini-tts, whose usage only its server-sent events report: without
+`stream_format: "sse"` the provider is asked for them and the client gets the audio they
+carry, assembled, http/proxy/media.py).
 """
 
 from __future__ import annotations
@@ -119,11 +120,6 @@ def read_speech(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
                 "'stream_format' sse is not supported by this model.", param="stream_format"
             )
         return Sizing(tokens, 0, fees_micros=price.units_micros({CHARACTERS: len(text)}))
-    if not sse:
-        raise InvalidRequest(
-            f"'{price.name}' is billed in tokens, which it reports only on stream_format "
-            "'sse': ask for that.",
-            param="stream_format",
-            extra={"unpriced_option": "stream_format"},
-        )
+    if not sse:  # its usage is only in the events: asked for them, answered with the audio
+        return Sizing(tokens, SPEECH_OUTPUT_TOKENS, streams=False, assembled=True)
     return Sizing(tokens, SPEECH_OUTPUT_TOKENS, streams=True)

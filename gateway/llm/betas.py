@@ -1,23 +1,31 @@
 """Anthropic beta features (`anthropic-beta`), by what each does to the price.
 
-A beta passes, and the header is forwarded exactly as sent, when it leaves the price as the
-provider's reported usage says (the debit is priced from that usage), or changes it in a way
-the pricing catalogue prices from that usage (the 1M context window at its long-context
-rates, 1-hour cache writes). A beta whose cost the usage does not carry (container hours,
-work the gateway cannot see to reserve) is refused with a 400 naming it, and so is any beta
-not listed here: its price effect is unknown. docs/anthropic-betas.md is the user's table.
+The header is forwarded exactly as sent. A beta is priced from the usage Anthropic reports
+(input, output, cache reads, 5-minute and 1-hour writes, server tool use), which is how
+every beta that changes no rate is billed; the few that change a rate without a usage field
+of their own (the 1M context window's long-context rates, a raised output cap) are listed
+here and priced as such. A beta whose cost the usage does not carry (container hours, work
+the gateway cannot see to reserve) is refused with a 400 naming it. A beta not listed at all
+passes, billed from its reported usage, counted and logged once per name; with
+ANTHROPIC_UNKNOWN_BETAS=refuse it is refused by name instead. Coding agents send betas of
+their own release by release (Claude Code's `claude-code-20250219` and others), so refusing
+the unknown would lock them out. docs/concepts/anthropic-betas.md is the user's table.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from billing.pricing import ModelPrice
 from gateway.errors import InvalidRequest
+from gateway.telemetry import metrics
 
 HEADER = "anthropic-beta"
+UNKNOWN_POLICIES = ("pass", "refuse")
+log = logging.getLogger("meterway.betas")
 
 
 class Effect(Enum):
@@ -69,6 +77,7 @@ class Betas:
 
     names: tuple[str, ...] = ()
     output_cap: int = 0
+    unknown: tuple[str, ...] = ()  # passed, though not in PASSING: billed from usage
 
     def widen(self, price: ModelPrice) -> ModelPrice:
         """The model's price with its output cap raised by an output-cap beta: a `max_tokens`
@@ -99,9 +108,10 @@ def forwarded(incoming: Mapping[str, str]) -> str | None:
     return ",".join(getall(HEADER))
 
 
-def read_betas(headers: Mapping[str, str]) -> Betas:
+def read_betas(headers: Mapping[str, str], unknown: str = "pass") -> Betas:
     """The request's betas when every one passes; else InvalidRequest naming the first that
-    does not. Several may come comma-separated, in one header or several."""
+    does not. Several may come comma-separated, in one header or several. `unknown`: what a
+    beta not listed here gets ("pass": billed from its reported usage; "refuse")."""
     raw = headers.get(HEADER)
     if raw is None:
         return NONE
@@ -111,6 +121,23 @@ def read_betas(headers: Mapping[str, str]) -> Betas:
     for name in names:
         if name in REFUSED:
             raise _refuse(name, REFUSED[name])
-        if name not in PASSING:
-            raise _refuse(name, "has an unknown price effect")
-    return Betas(names, max((OUTPUT_CAPS.get(n, 0) for n in names), default=0))
+    new = tuple(n for n in names if n not in PASSING)
+    if new and unknown == "refuse":
+        raise _refuse(new[0], "has an unknown price effect")
+    if new:
+        _note_unknown(new)
+    return Betas(names, max((OUTPUT_CAPS.get(n, 0) for n in names), default=0), new)
+
+
+_LOGGED_MAX = 1024  # names logged once each, at most this many (a client chooses them)
+_logged: set[str] = set()
+
+
+def _note_unknown(names: tuple[str, ...]) -> None:
+    """Count every unknown beta passed, and log each name the first time it is seen."""
+    m = metrics()
+    m.tally.count(m.unknown_betas, amount=len(names))
+    for name in names:
+        if name not in _logged and len(_logged) < _LOGGED_MAX:
+            _logged.add(name)
+            log.warning("anthropic-beta %r is not in the table; billed from reported usage", name)

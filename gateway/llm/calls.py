@@ -20,10 +20,12 @@ from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
 from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.endpoints import read_as
 from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
+from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -52,9 +54,15 @@ class Call:
     # request said so: the header, `user` or `metadata.user_id`.
     end_user: str = ""
     end_user_param: str = ""
+    # A batch's reservation, its lines' worst cases summed (each at its own band); 0: the
+    # worst case of input_tokens and max_output_tokens as one request.
+    reserve_micros: int = 0
+    assembled: bool = False  # the provider streams events, the client gets the answer whole
 
     @property
     def worst_case_micros(self) -> int:
+        if self.reserve_micros:
+            return self.reserve_micros
         tokens = self.price.worst_case_micros(
             self.input_tokens, self.max_output_tokens, self.service_tier, kinds=self.kinds
         )
@@ -67,13 +75,37 @@ class Call:
         """
         per_choice = max(max_tokens // self.choices, 1)
         present = [name for name in MAX_FIELDS if name in self.body]
-        fields = present or [self.max_tokens_field or self.endpoint.max_tokens_field]
+        fields = present or [self.max_tokens_field or self._cap_field()]
         body = {**self.body, **dict.fromkeys(fields, per_choice)}
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
 
+    def with_output_cap(self, per_choice: int) -> Call:
+        """This call sent with an explicit output cap of `per_choice` tokens, for a request
+        that names none to a model whose cap is unknown: the provider stops where the hold
+        ends, so the hold bounds the debit. Gemini's own wire takes it in generationConfig."""
+        if self.endpoint.wire == "gemini":
+            name = "generation_config" if "generation_config" in self.body else "generationConfig"
+            config = {**(self.body.get(name) or {}), "maxOutputTokens": per_choice}
+            body, field = {**self.body, name: config}, "maxOutputTokens"
+        else:
+            field = self._cap_field()
+            body = {**self.body, field: per_choice}
+        total = per_choice * self.choices
+        return replace(self, body=body, max_output_tokens=total, max_tokens_field=field)
+
+    def _cap_field(self) -> str:
+        """The body field capping output: OpenAI's chat takes `max_completion_tokens` (its
+        reasoning models refuse `max_tokens`); other providers of its wire `max_tokens`."""
+        field = self.endpoint.max_tokens_field
+        if field == "max_tokens" and self.endpoint.wire == "openai":
+            return "max_completion_tokens" if self.price.provider in OPENAI_CAPS else field
+        return field
+
     def served_by(self, deployment: Deployment) -> Call:
-        """This call as sent to `deployment`: its model id upstream, billed at its price."""
-        return replace(self, price=deployment.price)
+        """This call as sent to `deployment`: its model id upstream, billed at its price,
+        its usage read as that provider counts reasoning."""
+        price = deployment.price
+        return replace(self, price=price, endpoint=read_as(self.endpoint, price))
 
     def pinned(self, providers: frozenset[str]) -> Call | None:
         """This call kept to `providers` (a plan's data residency), None if none serves it."""
@@ -84,6 +116,7 @@ class Call:
 
 
 MAX_FIELDS = ("max_completion_tokens", "max_tokens")
+OPENAI_CAPS = frozenset({"openai", "azure"})  # providers taking `max_completion_tokens`
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -122,10 +155,18 @@ def model_for(
     endpoint: Endpoint, body: dict[str, Any], key: KeyRecord, pricing: PricingTable
 ) -> ModelPrice:
     """The priced model this key may use on this endpoint, or the error saying why not."""
-    price, translation = _routed(endpoint, body, key, pricing)
+    price, translation = _routed(endpoint, with_default_model(endpoint, body), key, pricing)
     if translation is not None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=body["model"]), param="model")
     return price
+
+
+def with_default_model(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    """The body naming the model the provider would assume when it names none (a
+    moderation's `omni-moderation-latest`): priced, and forwarded, by that name."""
+    if endpoint.default_model and "model" not in body:
+        return {**body, "model": endpoint.default_model}
+    return body
 
 
 def _routed(
@@ -137,6 +178,8 @@ def _routed(
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required.", param="model")
     price = pricing.lookup(model)
+    if endpoint.wire == "gemini" and not _serves(endpoint, price, pricing):
+        price = _native_gemini(model, pricing) or price
     if price is None or price.kind != endpoint.kind:
         raise ModelNotFound(
             f"The model '{model}' does not exist or is not served on this endpoint.", param="model"
@@ -154,6 +197,22 @@ def _routed(
     return price, translation
 
 
+def _serves(endpoint: Endpoint, price: ModelPrice | None, pricing: PricingTable) -> bool:
+    return price is not None and endpoint.serves(price, pricing.wire(price.provider))
+
+
+def _native_gemini(model: str, pricing: PricingTable) -> ModelPrice | None:
+    """A Gemini-wire provider's model of this name, for Google's own routes asked for a name
+    the bare lookup gives to another wire (Google's OpenAI-compatible API): google-genai and
+    Gemini CLI name Gemini's models as Google does. Providers in their configured order."""
+    for provider, wire in pricing.wires.items():
+        if BODIES.get(wire) == "gemini":
+            found = pricing.lookup(f"{provider}/{model}")
+            if found is not None:
+                return found
+    return None
+
+
 def read_call(
     endpoint: Endpoint,
     body: dict[str, Any],
@@ -162,16 +221,22 @@ def read_call(
     counter: TokenCounter,
     betas: Betas = NONE,
     end_user_header: str | None = None,
+    *,
+    explicit_cap: bool = True,
 ) -> Call:
     """The whole call, validated and sized; billable options the table cannot price are
     refused by name before any token is counted. `betas` (Anthropic's, all passing) may
-    raise the model's output cap; `end_user_header` names the end user over the body."""
+    raise the model's output cap; `end_user_header` names the end user over the body.
+    A call naming no output cap to a model with none known gets the table's default, sent
+    to the provider (`explicit_cap`; a batch line, whose body is not rewritten, is refused)."""
+    body = with_default_model(endpoint, body)
     price, translation = _routed(endpoint, body, key, pricing)
     if betas.output_cap and endpoint.wire == "anthropic":
         price = betas.widen(price)
     stream, wants_usage = _stream_flags(body)
     if translation is not None:
         endpoint = translation[stream]
+    endpoint = read_as(endpoint, price)
     stream = stream or endpoint.always_streams
     deployments = _priceable(body, price, endpoint)
     sizing = endpoint.read_request(body, price, counter.for_account(key.account_id))
@@ -196,8 +261,23 @@ def read_call(
         kinds=billed_kinds(body, price) + sizing.kinds,
         end_user=end_user,
         end_user_param=end_user_param,
+        assembled=sizing.assembled,
     )
+    if sizing.assembled:
+        call = replace(call, body={**body, "stream_format": "sse"})
+    if not call.max_output_tokens and endpoint.kind == "chat":
+        call = _default_cap(call, pricing.default_output_tokens, explicit_cap)
     return _at_dearest(call, deployments) if deployments else call
+
+
+def _default_cap(call: Call, tokens: int, explicit_cap: bool) -> Call:
+    if not explicit_cap:
+        field = call.endpoint.max_tokens_field
+        raise InvalidRequest(
+            f"'{field}' is required: the output limit of '{call.price.name}' is unknown.",
+            param=field,
+        )
+    return call.with_output_cap(tokens)
 
 
 def _priceable(

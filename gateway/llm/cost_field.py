@@ -168,6 +168,20 @@ def costed_answer(raw: bytes, cost: int, path: tuple[str, ...] = ("usage",)) -> 
     return raw if costed is None else costed
 
 
+def costed_media(raw: bytes, cost: int) -> bytes:
+    """A media answer (images, transcripts) with its debit in its usage object, else, for
+    one without usage (dall-e-3's images, whisper-1's text), as a top-level `cost_micros`."""
+    costed = with_cost(raw, ("usage",), cost)
+    if costed is not None:
+        return costed
+    end = len(raw.rstrip(_SPACE)) - 1
+    if end < 0 or raw[end] != _CLOSE_OBJ:
+        return raw
+    inner = raw[:end].rstrip(_SPACE)
+    field = _FIELD[1:] % cost if inner.endswith(b"{") else _FIELD % cost
+    return inner + field + raw[end:]
+
+
 def costed_event(event: SSEEvent, path: tuple[str, ...], cost: int) -> bytes:
     """The event's bytes with `cost_micros` in its usage; its own bytes if it has none there.
 

@@ -36,6 +36,9 @@ class Sizing:
     fees_micros: int = 0  # built-in tool fees the request may run up
     kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
     streams: bool | None = None  # streamed whatever `stream` says (speech's stream_format)
+    # Asked of the provider as server-sent events (its usage is only there) and answered to
+    # the client assembled, as the plain answer it asked for (token-priced speech's audio).
+    assembled: bool = False
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]
@@ -88,9 +91,10 @@ class Endpoint:
     # added there as `cost_micros`); a JSON answer has it at the top level on every route.
     stream_cost_path: tuple[str, ...] = ("usage",)
     answer_usage: AnswerUsage | None = None  # None: `read_usage`, else the answer counted
-    upload: bool = False  # a multipart/form-data body (http/uploads.py), not JSON
+    upload: bool = False  # a multipart/form-data body (http/proxy/uploads.py), not JSON
     media: bool = False  # its plain answer may be other than JSON (audio, text formats)
     answer_cost_path: tuple[str, ...] = ("usage",)  # the same in a JSON answer
+    default_model: str = ""  # the model the provider assumes when a body names none
 
     def serves(self, price: ModelPrice, wire: str) -> bool:
         """A model is served on the routes of the wire its provider speaks (`wire`)."""

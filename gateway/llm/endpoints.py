@@ -11,7 +11,7 @@ import orjson
 from billing import gemini
 from billing.audio import speech_stream_tally, transcript_stream_tally
 from billing.images import image_stream_tally
-from billing.pricing import ModelKind
+from billing.pricing import ModelKind, ModelPrice
 from billing.responses import (
     ResponsesStreamTally,
     is_terminal,
@@ -54,6 +54,13 @@ def openai_usage(payload: Body) -> Usage | None:
     return with_tier(usage, payload.get("service_tier"))
 
 
+def xai_usage(payload: Body) -> Usage | None:
+    """xAI's Chat Completions usage: its reasoning tokens are outside `completion_tokens`."""
+    raw = payload.get("usage")
+    usage = usage_from_openai(raw, reasoning_apart=True) if isinstance(raw, dict) else None
+    return with_tier(usage, payload.get("service_tier"))
+
+
 def embedding_usage(payload: Body) -> Usage | None:
     raw = payload.get("usage")
     return usage_from_openai(raw, output_required=False) if isinstance(raw, dict) else None
@@ -84,6 +91,10 @@ def no_text(payload: Body) -> list[str]:
 
 def openai_tally(client_wants_usage: bool) -> StreamTally:
     return OpenAIStreamTally(client_wants_usage)
+
+
+def xai_tally(client_wants_usage: bool) -> StreamTally:
+    return OpenAIStreamTally(client_wants_usage, reasoning_apart=True)
 
 
 def anthropic_tally(client_wants_usage: bool) -> StreamTally:
@@ -127,7 +138,24 @@ MODERATIONS = _openai(
     answer_text=no_text,
     asks_stream_usage=False,
     clamps=False,
+    default_model="omni-moderation-latest",  # OpenAI's default when `model` is absent
 )
+# The same routes read as a provider counting reasoning apart from the completion (xAI):
+# a call is read by one or the other as its model's price says (`read_as`).
+XAI_CHAT = replace(CHAT, read_usage=xai_usage, new_tally=xai_tally)
+XAI_COMPLETIONS = replace(COMPLETIONS, read_usage=xai_usage, new_tally=xai_tally)
+_CONVENTIONS = ((CHAT, XAI_CHAT), (COMPLETIONS, XAI_COMPLETIONS))
+
+
+def read_as(endpoint: Endpoint, price: ModelPrice) -> Endpoint:
+    """The route as its usage must be read for `price`'s provider: reasoning tokens inside
+    the completion (OpenAI's convention) or apart from it (`price.reasoning_apart`)."""
+    for inside, apart in _CONVENTIONS:
+        if endpoint is inside or endpoint is apart:
+            return apart if price.reasoning_apart else inside
+    return endpoint
+
+
 MESSAGES = Endpoint(
     name="messages",
     path="/v1/messages",

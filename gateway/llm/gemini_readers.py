@@ -17,6 +17,7 @@ from billing.pricing import ModelPrice
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
+from gateway.llm.kinds import IMAGE_IN
 from gateway.llm.readers import output_bound, positive_int
 
 PROMPT_FIELDS = ("tools", "toolConfig")
@@ -79,9 +80,15 @@ def read_gemini(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
         )
     choices = positive_int(config, "candidateCount") or 1
     enc = price.encoding
-    tokens = counter.count_chat_prompt(enc, _messages(body), price.image_max_tokens)
+    messages = _messages(body)
+    tokens = counter.count_chat_prompt(enc, messages, price.image_max_tokens)
     extra = [body[name] for name in PROMPT_FIELDS if body.get(name)]
     if extra:
         tokens += counter.count_text(enc, json.dumps(extra, ensure_ascii=False))
-    bound = output_bound(out, price, "generationConfig.maxOutputTokens")
-    return Sizing(tokens, bound, "maxOutputTokens" if out else None, choices)
+    bound = output_bound(out, price)
+    kinds = (IMAGE_IN,) if "input_image_mtok" in price.priced_keys and _images(messages) else ()
+    return Sizing(tokens, bound, "maxOutputTokens" if out else None, choices, kinds=kinds)
+
+
+def _images(messages: list[dict[str, Any]]) -> bool:
+    return any(p["type"] == "image_url" for m in messages for p in m["content"])

@@ -21,6 +21,7 @@ from typing import Any
 from billing.names import one_of
 from billing.pricing import ModelPrice
 from gateway.errors import InvalidRequest
+from gateway.llm.kinds import output_modalities
 
 PRICED_TIERS = frozenset({"auto", "default", "standard_only"})
 SERVER_TOOL_PREFIXES = (
@@ -36,8 +37,15 @@ REFUSED_FIELDS = ("mcp_servers", "container")
 SEARCH_OPTIONS = "web_search_options"  # chat's search models: a per-call fee, plus tokens
 # Every field refuse_unpriced reads: a body with none of them (most) is passed at once.
 CHECKED_FIELDS = frozenset(
-    {"service_tier", "store", "modalities", "audio", "tools", SEARCH_OPTIONS, *REFUSED_FIELDS}
-)
+    {
+        "service_tier", "store", "modalities", "audio", "tools", SEARCH_OPTIONS, *REFUSED_FIELDS,
+        "generationConfig", "generation_config",
+    }
+)  # fmt: skip
+# Gemini's answer modalities, by the price each needs.
+MODALITY_PRICES = {
+    "AUDIO": "output_audio_mtok", "IMAGE": "output_image_mtok", "VIDEO": "output_video_mtok",
+}  # fmt: skip
 # Built-in tool types that have a per-run fee, by the output item type each run produces.
 FEE_TOOLS = {"web_search": "web_search_call", "file_search": "file_search_call"}
 # The catalogue's price of each such run.
@@ -101,6 +109,12 @@ def refuse_unpriced(
         raise _refuse("store", "asks the provider to store the completion")
     if _asks_audio(body) and not price.prices("output_audio_mtok"):
         raise _refuse("modalities", "asks for audio output, which this model has no price for")
+    for modality in sorted(output_modalities(dict(body))):
+        if not price.prices(MODALITY_PRICES.get(modality, modality)):
+            raise _refuse(
+                "generationConfig.responseModalities",
+                f"asks for {modality} output, which this model has no price for",
+            )
     if body.get(SEARCH_OPTIONS) is not None and not price.prices("requests_kcount"):
         raise _refuse(SEARCH_OPTIONS, "asks for a web search, which this model has no fee for")
     for name in REFUSED_FIELDS:

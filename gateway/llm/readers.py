@@ -56,16 +56,10 @@ def max_output(
     return None, None
 
 
-def output_bound(out: int | None, price: ModelPrice, field: str) -> int:
-    """The request's own output cap, else the model's; a model whose cap is unknown (a
-    catalogue model with no context window) needs the request to name one."""
-    if out:
-        return out
-    if not price.max_output_tokens:
-        raise InvalidRequest(
-            f"'{field}' is required: the output limit of '{price.name}' is unknown.", param=field
-        )
-    return price.max_output_tokens
+def output_bound(out: int | None, price: ModelPrice) -> int:
+    """The request's own output cap, else the model's; 0 when neither is known, and
+    `read_call` then sends the gateway's default as an explicit cap (llm/output_default.py)."""
+    return out or price.max_output_tokens
 
 
 def tools_tokens(body: Body, enc: str, counter: TokenCounter) -> int:
@@ -90,7 +84,7 @@ def read_chat(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     enc = price.encoding
     prompt = counter.count_chat_prompt(enc, messages, price.image_max_tokens)
     tokens = prompt + tools_tokens(body, enc, counter)
-    return Sizing(tokens, output_bound(out, price, "max_completion_tokens"), field, choices)
+    return Sizing(tokens, output_bound(out, price), field, choices)
 
 
 def _completion_choices(body: Body) -> int:
@@ -180,7 +174,7 @@ def read_responses(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizi
     tier = body.get("service_tier")
     return Sizing(
         tokens + tools_tokens(body, enc, counter),
-        output_bound(out, price, "max_output_tokens"),
+        output_bound(out, price),
         field,
         service_tier=tier if isinstance(tier, str) else "",
         fees_micros=_responses_fees(body, price),

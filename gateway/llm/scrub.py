@@ -1,39 +1,122 @@
 """Scrubbing secrets out of text a provider or a client wrote, before anyone else reads it.
 
-Provider error bodies sometimes echo the request's headers (the operator's API key) or name
-the operator's organization and project; aiohttp logs raw request bytes (a client's key)
-when a request is malformed. Both pass through here, so the patterns live in one place.
+Provider error bodies sometimes echo the request's headers (the operator's API key, a SigV4
+signature), name the operator's organization and project, or name the internal address they
+were reached at (a proxy's `http://10.1.2.3:8443/internal/v1`, a presigned URL's
+`X-Amz-Signature=`); aiohttp logs raw request bytes (a client's key) when a request is
+malformed. All of it passes through here, so the patterns live in one place: credentials by
+shape, echoed headers by name, query values by name, internal URLs by host.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
+INTERNAL_URL = "[internal-url]"
+INTERNAL_HOST = "[internal-host]"
+
+# Headers the gateway sends upstream with a credential or an identity in them, and those a
+# provider may echo that carry someone's session.
+HEADER_NAMES = (
+    r"authorization|proxy-authorization|x-api-key|api[_-]?key|apikey|x-goog-api-key|"
+    r"cookie|set-cookie|openai-organization|openai-project|x-amz-security-token|"
+    r"x-amz-date|x-amz-content-sha256|x-ms-client-principal|x-fake-behaviour"
+)
+# A value that runs to the end of the quoted string or line it sits in.
+_VALUE = r"(\"(?:[^\"\\]|\\.)*\"|\\\"(?:[^\"\\]|\\[^\"])*\\\"|[^\"\\\r\n]*)"
+# A name begins a word, or follows a JSON string's escaped line break (`\nCookie: ...`).
+_HEADER = re.compile(
+    rf"(?i)((?:\\?\")?(?:(?<=\\[nrt])|\b)(?:{HEADER_NAMES})(?:\\?\")?\s*:\s*){_VALUE}"
+)
 # Bearer tokens, API keys by their well-known prefixes (sk-, sk-ant-, sk-proj-, rk-, mw-),
 # and OpenAI organization / project ids.
 _PATTERNS = (
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + REDACTED),
     (re.compile(r"\b(?:sk|rk|pk|mw)-[A-Za-z0-9_-]{6,}"), REDACTED),
     (re.compile(r"\b(?:org|proj)[-_][A-Za-z0-9]{6,}"), REDACTED),
-    (
-        re.compile(
-            r"(?i)(\"?(?:x-api-key|api[_-]?key|authorization|openai-organization|"
-            r"openai-project)\"?\s*[:=]\s*\"?)[^\"\s,}]+"
-        ),
-        r"\1" + REDACTED,
-    ),
 )
+# name=value where the name says it holds a secret (a query string or a form).
+_QUERY = re.compile(
+    r"(?i)((?:^|[?&;\s\"'(,])(?:x-amz-[a-z0-9-]+|[a-z0-9_.-]*"
+    r"(?:token|key|secret|signature|sig|password|passwd|auth|code|credential)[a-z0-9_.-]*)=)"
+    r"([^&#\s\"'<>\\]*)"
+)
+# A URL, also as JSON may escape it (`http:\/\/10.1.2.3\/internal`).
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}:(?://|\\/\\/)(?:[^\s\"'<>\\]|\\/)+")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_INTERNAL_NAMES = ("localhost", "metadata.google.internal")
+_INTERNAL_SUFFIXES = (".internal", ".local", ".localhost", ".svc", ".cluster.local")
+
+
+def internal_address(host: str) -> bool:
+    """An IP that is not on the public internet (loopback, private, link-local, shared,
+    reserved, unspecified; an IPv4-mapped IPv6 address by its IPv4)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _internal_host(host: str, hosts: frozenset[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return (
+        ("." not in host and ":" not in host)  # one label (`proxy`, a container): local
+        or host in hosts
+        or internal_address(host)
+        or host in _INTERNAL_NAMES
+        or host.endswith(_INTERNAL_SUFFIXES)
+    )
+
+
+def _url(match: re.Match[str], hosts: frozenset[str]) -> str:
+    url = match.group(0)
+    try:
+        host = urlsplit(url.replace("\\/", "/")).hostname or ""
+    except ValueError:
+        return INTERNAL_URL  # not even a URL we can read: say nothing of it
+    return INTERNAL_URL if _internal_host(host, hosts) else url
+
+
+def _header(match: re.Match[str]) -> str:
+    value = match.group(2)
+    if value.startswith('\\"'):
+        return f'{match.group(1)}\\"{REDACTED}\\"'
+    if value.startswith('"'):
+        return f'{match.group(1)}"{REDACTED}"'
+    return match.group(1) + REDACTED
+
+
+def _ipv4(match: re.Match[str]) -> str:
+    return INTERNAL_HOST if internal_address(match.group(0)) else match.group(0)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every credential-looking token and every given secret replaced.
+    """`text` with every given secret, credential-looking token, echoed header and
+    secret-named query value replaced (log lines, and the first pass of `for_client`).
 
     Replacements contain no quote or backslash, so a JSON document stays valid JSON."""
     for secret in secrets:
         if len(secret) >= 8:
             text = text.replace(secret, REDACTED)
+    text = _HEADER.sub(_header, text)
+    text = _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def for_client(text: str, secrets: Iterable[str] = (), hosts: Iterable[str] = ()) -> str:
+    """A provider's text as a client may read it: `scrub`bed, and every URL on an internal
+    host (an address off the public internet, or one of `hosts`: the operator's upstreams)
+    and every internal IPv4 address replaced by a placeholder. Logs keep those (operators
+    need them); clients never see where the gateway's upstreams live."""
+    internal = frozenset(h.lower().rstrip(".") for h in hosts if h)
+    text = _URL.sub(lambda m: _url(m, internal), scrub(text, secrets))
+    return _IPV4.sub(_ipv4, text)

@@ -9,13 +9,15 @@ model renamed to its upstream id, with an exact Content-Length, read from the sp
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import IO
 
-from billing.audio_duration import Mp3Frames, wav_seconds
+from billing.audio_duration import InconsistentRecording, Mp3Frames, wav_seconds
+from gateway.errors import InvalidRequest
 
 CHUNK = 64 * 1024
 
@@ -97,15 +99,52 @@ class Upload:
         yield tail
 
 
+class PartRewrite:
+    """A file part's new content (a batch file's lines re-serialized as they are priced),
+    appended after everything in the spool; `done` makes the upload send it instead.
+    Blocking, as the reads it runs beside: a worker thread's."""
+
+    def __init__(self, upload: Upload, part: FilePart) -> None:
+        self.upload, self.part = upload, part
+        self.offset = upload.spool.seek(0, io.SEEK_END)
+        self.size = 0
+        self.held: list[bytes] = []
+        self.held_size = 0
+
+    def write(self, data: bytes) -> None:
+        self.held.append(data)
+        self.held_size += len(data)
+        if self.held_size >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        spool = self.upload.spool
+        spool.seek(self.offset + self.size)
+        spool.write(b"".join(self.held))
+        self.size += self.held_size
+        self.held, self.held_size = [], 0
+
+    def done(self) -> None:
+        self._flush()
+        files = self.upload.files
+        files[files.index(self.part)] = replace(self.part, offset=self.offset, size=self.size)
+
+
 MP3_NAMES = (".mp3", ".mpga", ".mpeg")
 MP3_TYPES = frozenset({"audio/mpeg", "audio/mp3", "audio/mpga"})
 
 
 def measured_seconds(upload: Upload, part: FilePart) -> Fraction | None:
-    """How long the recording in `part` plays (WAV from its header, MP3 from its frames),
-    None for a format Meterway cannot measure. Blocking: run it in a worker thread."""
+    """How long the recording in `part` plays (WAV from its data and sample format, MP3
+    from its frames), None for a format Meterway cannot measure; a WAV whose header
+    contradicts itself or the file is refused by name. Blocking: run it in a worker thread."""
     head = upload.read(part, 0, CHUNK)
-    wav = wav_seconds(head, part.size)
+    try:
+        wav = wav_seconds(head, part.size)
+    except InconsistentRecording as exc:
+        raise InvalidRequest(
+            f"'{part.filename}' is not a consistent WAV file: {exc}.", param=part.name
+        ) from exc
     if wav is not None:
         return wav
     named = part.filename.lower().endswith(MP3_NAMES) or part.content_type in MP3_TYPES

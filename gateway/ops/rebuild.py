@@ -1,7 +1,8 @@
 """Restoring Redis from the ledger, and re-applying plans.
 
-rebuild: balances, accounts, keys, end-user budgets (their windows start empty: the ledger
-does not name end users), the current quota windows, the service-key directory and
+rebuild: balances, accounts (their credit lines and grants' ends too), keys, end-user
+budgets (their windows start empty: the ledger does not name end users), the current quota
+windows, the service-key directory and
 the closed markers of metered ids are recomputed from PostgreSQL, then the per-shard ready
 markers are set; until then the reserve script refuses billable work.
 
@@ -58,6 +59,15 @@ async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
         quotas=plan.quotas if plan else (),
         markup_bps=resolved_markup(plan, row.get("markup_bps")),
     )
+    await stores.store.set_credit_line(row["id"], row.get("credit_line_micros") or None)
+
+
+async def _grant_ends(stores: Stores, accounts: Sequence[Row]) -> None:
+    """Every grant with an end back in its account's hash, its rest as the ledger allocated
+    it (at least what is left): past its end, reserve and settle never spend it."""
+    ends = await stores.grants().ends()
+    for row in accounts:
+        await stores.store.put_grant_ends(row["id"], ends.get(row["id"], []))
 
 
 async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> dict[str, int]:
@@ -76,6 +86,7 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
     else:
         unsettled = 0
         await _offline_balances(stores, plans, hot, accounts)
+    await _grant_ends(stores, accounts)
     keys = await _keys(stores)
     await _end_user_budgets(stores)
     await _key_teams(stores)

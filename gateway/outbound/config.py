@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.outbound.egress_rules import EgressPolicy
+
 
 @dataclass(frozen=True)
 class OutboundSettings:
@@ -21,6 +23,8 @@ class OutboundSettings:
     notify_email_to: str = ""
     notify_interval_s: float = 15.0
     balance_low_micros: int = 1_000_000
+    # Where webhooks, alerts and exports may go (EGRESS_ALLOW_HOSTS, EGRESS_ALLOW_HTTP).
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
     @property
     def stripe_export(self) -> bool:

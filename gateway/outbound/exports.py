@@ -1,6 +1,7 @@
 """Senders of settled usage to Stripe Billing meter events and to Lago, over their real
 wire formats. A receiver that already holds an identifier (a resend after a crash) counts as
-delivered: it proves the usage is there, once."""
+delivered: it proves the usage is there, once. The session is egress.py's, and a redirect is
+a failed send, never followed."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ class StripeMeterSink:
         try:
             async with (
                 self._gate,
-                self.session.post(self.url, data=form, headers=headers, timeout=TIMEOUT) as r,
+                self.session.post(
+                    self.url, data=form, headers=headers, timeout=TIMEOUT, allow_redirects=False
+                ) as r,
             ):
                 text = await r.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -101,7 +104,7 @@ class LagoSink:
     async def _post(self, url: str, body: object) -> tuple[int, str]:
         try:
             async with self.session.post(
-                url, json=body, headers=self.headers, timeout=TIMEOUT
+                url, json=body, headers=self.headers, timeout=TIMEOUT, allow_redirects=False
             ) as r:
                 return r.status, await r.text()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -64,7 +64,9 @@ class WebhookSender:
 async def post_signed(
     session: aiohttp.ClientSession, url: str, secret: str, delivery: Mapping[str, Any]
 ) -> str | None:
-    """POST one delivery, signed; the error, or None when the receiver took it (2xx)."""
+    """POST one delivery, signed; the error, or None when the receiver took it (2xx). A
+    redirect is not followed (a failed delivery); `session` is egress.py's, so no address
+    off the public internet is reached unless the operator admitted it."""
     body = json.dumps(envelope(delivery), separators=(",", ":")).encode()
     ts = str(int(time.time()))
     headers = {
@@ -75,7 +77,9 @@ async def post_signed(
         "Meterway-Signature": sign(secret, ts, body),
     }
     try:
-        async with session.post(url, data=body, headers=headers, timeout=TIMEOUT) as r:
+        async with session.post(
+            url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        ) as r:
             return None if 200 <= r.status < 300 else f"webhook answered {r.status}"
     except (aiohttp.ClientError, TimeoutError) as exc:
         return f"{type(exc).__name__}: {exc}"

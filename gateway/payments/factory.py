@@ -7,6 +7,7 @@ import hashlib
 from billing.payments import TopupLimits
 from billing.plans import PlanBook
 from gateway.payments.local import LocalProvider
+from gateway.payments.none import NoProvider
 from gateway.payments.stripe_provider import StripeProvider
 from gateway.services.payments import Payments, PaymentsConfig
 from gateway.services.payments_port import PaymentsProvider
@@ -20,12 +21,15 @@ def local_secret(settings: Settings) -> str:
 
 
 def make_provider(settings: Settings, stores: Stores, plans: PlanBook) -> PaymentsProvider:
+    """Stripe, the local provider only when PAYMENTS_PROVIDER=local names it, else none."""
     cfg = settings.payments
     if cfg.provider == "stripe":
         return StripeProvider(
             cfg.stripe_api_key, cfg.stripe_webhook_secrets, plans, api_base=cfg.stripe_api_base
         )
-    return LocalProvider(stores.local_provider_store(), plans, local_secret(settings))
+    if cfg.provider == "local":
+        return LocalProvider(stores.local_provider_store(), plans, local_secret(settings))
+    return NoProvider()
 
 
 def make_payments(
@@ -46,5 +50,13 @@ def make_payments(
     outbox = stores.notify_ledger() if settings.outbound.notify else None
     thresholds = stores.notify_ledger().thresholds
     return Payments(
-        provider, profiles, stores.ledger, stores.store, plans, config, outbox, thresholds
+        provider,
+        profiles,
+        stores.ledger,
+        stores.store,
+        plans,
+        config,
+        outbox,
+        thresholds,
+        stores.audit_log(),
     )

@@ -4,7 +4,8 @@ A batch input file is priced when it is uploaded (llm/batch_input.py) and rememb
 its owner. Creating a batch reserves that file's worst case at the batch tier's rates; the
 reservation stays open (its deadline moved on at each look) until Meterway first sees the
 batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve or cancel or
-on its own poll. Then the output file is read and the lines that succeeded are billed, once
+on its own poll. Then the output file is read and the lines that succeeded are billed, each
+priced on its own at the model it reports or the batch's if dearer (billing/batches.py), once
 (settle.lua closes a reservation once, so two processes seeing the same end never bill it
 twice); a batch none of whose lines ran is released. A key sees only its own files and
 batches: another's id answers the 404 an unknown id gets.
@@ -18,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from billing.admission import Admitted
-from billing.batches import BATCH_TIER, is_terminal, output_usage
+from billing.batches import BATCH_TIER, bill_output, is_terminal
 from billing.pricing import PricingTable
 from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
@@ -62,6 +63,7 @@ class BatchBook:
                 batch.input_tokens,
                 batch.output_tokens,
                 batch.fees_micros,
+                batch.worst_micros,
             )
         )
 
@@ -72,7 +74,8 @@ class BatchBook:
         return rec
 
     def call_for(self, rec: OwnedFile) -> Call:
-        """What a batch of this file reserves: every line's worst case, at batch rates."""
+        """What a batch of this file reserves: every line's worst case at batch rates, each
+        at its own band (summed when the file was uploaded)."""
         price = self.pricing.lookup(rec.model)
         endpoint = BATCH_ROUTES.get(rec.endpoint)
         if price is None or endpoint is None:
@@ -87,6 +90,7 @@ class BatchBook:
             max_output_tokens=rec.output_tokens,
             service_tier=BATCH_TIER,
             fees_micros=rec.fees_micros,
+            reserve_micros=rec.worst_micros,
         )
 
     async def created(self, batch_id: str, call: Call, admitted: Admitted) -> None:
@@ -106,10 +110,11 @@ class BatchBook:
             raise NotFound(f"No such batch: {batch_id}", param="batch_id")
         return rec
 
-    async def observe(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> None:
-        """Own the batch's output files; settle it the first time it is seen ended."""
+    async def observe(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> int | None:
+        """Own the batch's output files; settle it the first time it is seen ended, and
+        return its debit then (None otherwise, or when nothing is billed)."""
         if not isinstance(batch, dict):
-            return
+            return None
         for name in ("output_file_id", "error_file_id"):
             file_id = batch.get(name)
             if isinstance(file_id, str) and file_id:
@@ -117,21 +122,26 @@ class BatchBook:
                     OwnedFile(file_id, rec.key_id, rec.account_id, rec.model, "", 0, 0, 0, 0)
                 )
         if rec.pending and is_terminal(batch):
-            await self._settle(rec, batch, output)
+            return await self._settle(rec, batch, output)
+        return None
 
-    async def _settle(self, rec: OwnedResponse, batch: dict[str, Any], output: FetchOutput) -> None:
+    async def _settle(
+        self, rec: OwnedResponse, batch: dict[str, Any], output: FetchOutput
+    ) -> int | None:
         price = self.pricing.lookup(rec.model)
         if price is None:
             log.error("batch %s of unserved model %s not settled", rec.response_id, rec.model)
-            return
+            return None
         file_id = batch.get("output_file_id")
         lines = (await output(file_id)).splitlines() if isinstance(file_id, str) else []
-        usage, succeeded = output_usage(lines, line_usage)
-        if succeeded:
-            await self.meter.settle_priced(_admitted(rec), price, usage)
+        bill = bill_output(lines, line_usage, price, self.pricing.lookup, rec.admitted_at_ms)
+        cost = None
+        if bill.succeeded:
+            cost = await self.meter.settle_priced(_admitted(rec), price, bill.usage, bill.priced)
         else:
             self.meter.release_later(_admitted(rec), forwarded=True)
         await self.owned.settled(rec.response_id)
+        return cost
 
     async def poll_once(self, fetch: FetchBatch, output: FetchOutput) -> int:
         """Look at every running batch due a poll; how many were seen ended."""

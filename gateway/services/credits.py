@@ -34,11 +34,15 @@ async def post_credit(
     grant: GrantSpec | None = None,
 ) -> Posted:
     """Raises DuplicateCredit when the key was used for a different amount. A credit funds
-    the grant `grant` describes (a paid one by default), in the same transaction."""
+    the grant `grant` describes (a paid one by default), in the same transaction; a grant
+    that ends is entered with its end in the hot balance, so it is never spent past it."""
     result = await ledger.credit(
         account_id, amount_micros, idempotency_key, reason, kind=kind, event=event, grant=grant
     )
-    balance = await store.apply_credit(account_id, result.entry_id, amount_micros)
+    ends = None
+    if grant is not None and grant.expires_at is not None and result.grant_id is not None:
+        ends = (result.grant_id, int(grant.expires_at.timestamp() * 1000))
+    balance = await store.apply_credit(account_id, result.entry_id, amount_micros, ends)
     return Posted(result.entry_id, amount_micros, result.created, balance)
 
 

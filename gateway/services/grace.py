@@ -10,7 +10,8 @@ import logging
 from datetime import datetime
 
 from billing.payments import GRACE_ENDING_NOTICE, grace_key
-from gateway.services.payment_events import close_grace
+from gateway.services.audit import record_system
+from gateway.services.payment_events import close_grace, plan_event
 from gateway.services.payments import BILLING_BASE, Payments
 from gateway.services.plan_change import apply_plan
 
@@ -70,3 +71,4 @@ async def _apply(p: Payments, account_id: str, plan: str) -> None:
     await apply_plan(
         p.ledger, p.store, account_id, p.plans.plans[plan], billing_ready=account["billing_ready"]
     )
+    await record_system(p.audit, "grace period", plan_event(account, plan))

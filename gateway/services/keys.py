@@ -12,9 +12,18 @@ from datetime import UTC, datetime
 
 from billing.grants import Grant, check_within
 from billing.quotas import Quota, parse_quotas
-from gateway.services.provisioning import IssuedKey, KeySpec, issue_key
-from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort
-from gateway.stores.records import Row
+from gateway.services.auth import new_id
+from gateway.services.end_user_budgets import set_end_user_budget
+from gateway.services.provisioning import IssuedKey, KeySpec, issue_key, new_secret, publish_row
+from gateway.services.teams import assign_key
+from gateway.stores.ports import (
+    DirectoryPort,
+    EndUserBudgetsPort,
+    HotStorePort,
+    LedgerPort,
+    TeamsPort,
+)
+from gateway.stores.records import OPERATOR_MINTED, Lineage, Row
 from gateway.stores.redis.keys import shard_of
 
 
@@ -43,48 +52,76 @@ def grant_of_spec(spec: KeySpec) -> Grant:
     )
 
 
-def spec_of_key(row: Row) -> KeySpec:
-    return KeySpec(
-        row["name"],
-        tuple(row["scopes"]),
-        tuple(row["models"]),
-        tuple(parse_quotas(json.loads(row["quotas"]))),
-        row["on_insufficient"],
-        row["expires_at"],
-        tuple(row["providers"]),
-    )
-
-
 async def issue_key_within(
-    ledger: LedgerPort, store: HotStorePort, account_id: str, parent: Grant, spec: KeySpec
+    ledger: LedgerPort,
+    store: HotStorePort,
+    account_id: str,
+    parent: Grant,
+    spec: KeySpec,
+    lineage: Lineage = OPERATOR_MINTED,
 ) -> IssuedKey:
     """Issue a key no wider than `parent` (raises billing.grants.GrantTooWide)."""
     check_within(parent, grant_of_spec(spec))
-    return await issue_key(ledger, store, account_id, spec)
+    return await issue_key(ledger, store, account_id, spec, lineage)
+
+
+async def carry_team(teams: TeamsPort, store: HotStorePort, key: Row) -> None:
+    """Publish the team a key was recorded in (its minter's) with the team's quotas."""
+    team = await teams.get(key["team_id"]) if key.get("team_id") else None
+    if team is not None:
+        await assign_key(teams, store, key, team)
+
+
+async def carry_budgets(
+    budgets: EndUserBudgetsPort, store: HotStorePort, from_key: Row, to_key_id: str
+) -> None:
+    """A key's own end-user budget (its end users' default) goes to a key made from it: a
+    key it mints or its rotated successor never serves an end user more loosely."""
+    account_id = from_key["account_id"]
+    for row in await budgets.of_account(account_id):
+        if row["key_id"] == from_key["id"] and not row["end_user"]:
+            quotas = parse_quotas(row["quotas"])
+            await set_end_user_budget(budgets, store, (account_id, to_key_id, ""), quotas)
 
 
 async def revoke_key(ledger: LedgerPort, store: HotStorePort, row: Row) -> Row | None:
+    """Revoke a key and every live key minted under it: a key never outlives its minter."""
     revoked = await ledger.revoke_key(row["id"])
     await store.revoke_key(shard_of(row["account_id"]), row["id"])
+    for minted in await ledger.keys_minted_under(row["id"]):
+        await ledger.revoke_key(minted["id"])
+        await store.revoke_key(shard_of(minted["account_id"]), minted["id"])
     return revoked
 
 
 async def rotate_key(
-    ledger: LedgerPort, store: HotStorePort, directory: DirectoryPort, row: Row, grace_s: int
+    ledger: LedgerPort,
+    store: HotStorePort,
+    directory: DirectoryPort,
+    row: Row,
+    grace_s: int,
+    org: tuple[TeamsPort, EndUserBudgetsPort],
 ) -> IssuedKey:
-    """A new secret with the same grant; the old one keeps working for `grace_s` seconds.
+    """A new secret for the same key: every column but the secret's own is copied from one
+    record (`copy_key`), then its team and end-user budget; the old secret keeps working
+    for `grace_s` seconds.
 
     The grace deadline is taken on the Redis clock the reserve script checks expiry against.
     """
-    issued = await issue_key(ledger, store, row["account_id"], spec_of_key(row))
-    await directory.mark_rotated(issued.key_id, row["id"])
+    teams, budgets = org
+    secret, digest, prefix = new_secret()
+    new = await ledger.copy_key(row["id"], new_id("key"), digest, prefix)
+    await publish_row(store, new, digest)
+    await carry_team(teams, store, new)
+    await carry_budgets(budgets, store, row, new["id"])
+    await directory.mark_rotated(new["id"], row["id"])
     until_ms = await store.now_ms() + grace_s * 1000
     current = _ms(row["expires_at"])
     if current is not None:
         until_ms = min(until_ms, current)
     await directory.set_key_expiry(row["id"], datetime.fromtimestamp(until_ms / 1000, UTC))
     await store.set_key_expiry(shard_of(row["account_id"]), row["id"], max(until_ms, 1))
-    return issued
+    return IssuedKey(new["id"], secret)
 
 
 async def set_key_quotas(

@@ -6,15 +6,17 @@ never wins: a person invited by two organizations lands in neither until they ch
 accepting one leaves the other pending. A person proven by an identity provider (its
 (issuer, subject), with the e-mail only when verified) is bound to one member at most (the
 `(issuer, subject)` key is unique); a person proven by an e-mailed link (the mailbox) may be
-a member of every organization that invited that address and that they accepted."""
+a member of every organization that invited that address and that they accepted.
+Removing a member revokes every key minted under them (`remove_member`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from gateway.errors import Conflict, NotFound, SigninFailed
+from gateway.services.keys import revoke_key
 from gateway.stores.errors import DuplicateMember
-from gateway.stores.ports import DirectoryPort, MembersPort
+from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, MembersPort
 from gateway.stores.records import Row
 
 ACCEPT_LINK_DAYS = 7  # how long an invitation's accept link works; the invitation stays
@@ -31,6 +33,11 @@ class Person:
 
     def ticket(self) -> dict[str, object]:
         return {"email": self.email, "issuer": self.issuer, "subject": self.subject}
+
+    @property
+    def via(self) -> str:
+        """How the sign-in proved this person, as the audit log names it."""
+        return "oidc" if self.subject else "e-mailed link"
 
     @classmethod
     def from_ticket(cls, data: dict[str, object]) -> Person:
@@ -98,3 +105,20 @@ async def decline(person: Person, member_id: str, members: MembersPort) -> Row:
     if row is None:
         raise NotFound("No such invitation for you; it may have been withdrawn.")
     return row
+
+
+async def remove_member(
+    members: MembersPort, ledger: LedgerPort, store: HotStorePort, account_id: str, member: str
+) -> bool:
+    """Remove a member and revoke every key minted under them (by them, or by one of their
+    keys): keys act with a person's authority and do not outlive it. Their sessions end on
+    their next request, however they signed in (the session re-reads the member). False
+    when the account has no such member."""
+    found = await members.get(member)
+    if found is None or found["account_id"] != account_id:
+        return False
+    for key_id in await members.keys_of_member(member):
+        row = await ledger.get_key(key_id)
+        if row is not None and row["revoked_at"] is None:
+            await revoke_key(ledger, store, row)
+    return await members.remove(account_id, member)

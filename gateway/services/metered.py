@@ -19,6 +19,7 @@ from billing.plans import PlanBook
 from gateway.errors import (
     BillingRequired,
     Conflict,
+    IdempotencyConflict,
     NotFound,
     PermissionDenied,
     QuotaExceeded,
@@ -45,6 +46,16 @@ class Target:
 
     account_id: str
     key_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What an authorization asked for, compared with the hold a retry of its key finds."""
+
+    target: Target
+    meter: str
+    max_quantity: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +169,20 @@ class Metering:
                 metadata=metadata,
             )
         )
-        return await self._authorized(rid, meter, decision, max_quantity, ttl_s)
+        asked = Asked(target, meter.name, max_quantity, idempotency_key)
+        return await self._authorized(rid, meter, decision, asked, ttl_s)
 
     async def _authorized(
-        self, rid: str, meter: Meter, decision: MeterDecision, max_quantity: int, ttl_s: int
+        self, rid: str, meter: Meter, decision: MeterDecision, asked: Asked, ttl_s: int
     ) -> Authorization:
-        hold = meter.cost_micros(max_quantity)
+        hold = meter.cost_micros(asked.max_quantity)
         if isinstance(decision, Admitted):
             expires = decision.now_ms + ttl_s * 1000
-            return Authorization(rid, decision.account_id, meter.name, max_quantity, hold, expires)
+            return Authorization(
+                rid, decision.account_id, meter.name, asked.max_quantity, hold, expires
+            )
         if isinstance(decision, MeterOpen):
-            return await self._replay(rid)
+            return await self._replay(rid, asked)
         if isinstance(decision, MeterClosed):
             raise Conflict(
                 f"This idempotency_key names an authorization already {decision.kind}ed.",
@@ -176,10 +190,17 @@ class Metering:
             )
         raise refusal(decision, self.plans, hold, self.links)
 
-    async def _replay(self, rid: str) -> Authorization:
+    async def _replay(self, rid: str, asked: Asked) -> Authorization:
+        """The open hold a retry names, unless it was made for another target or meter, or
+        for less than this retry asks (an extension only raises a hold's quantity)."""
         held = await self.holds.open_hold(rid)
         if held is None:
             raise Conflict("This authorization was closed meanwhile.", param="idempotency_key")
+        first = f"an authorization of {held.max_quantity} {held.meter} for {held.account_id}"
+        same = (held.meter, held.key_id) == (asked.meter, asked.target.key_id)
+        if not same or held.max_quantity < asked.max_quantity:
+            this = f"{asked.max_quantity} {asked.meter}"
+            raise IdempotencyConflict(asked.key, first, this)
         return Authorization(
             rid, held.account_id, held.meter, held.max_quantity, held.held_micros, 0, True
         )

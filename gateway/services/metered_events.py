@@ -16,7 +16,7 @@ from typing import Any
 
 from billing.admission import Admitted, BalanceRefused, KeyRefused, NotReady
 from billing.meters import Meter
-from gateway.errors import MeterwayError
+from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.services.metered import Metering, metered_id
 from gateway.stores.records import MeterClosed, MeterHold, MeterOpen, ServiceRecord
 
@@ -71,6 +71,13 @@ async def _one(metering: Metering, service: ServiceRecord, event: Event) -> Even
     rid = metered_id("mev", service.name, event.account_id, event.idempotency_key)
     cost = meter.cost_micros(event.quantity)
     decision = await metering.holds.hold(_hold(rid, event, meter, cost, service))
+    if isinstance(decision, MeterClosed) and decision.quantity != event.quantity:
+        return _refused(
+            event,
+            IdempotencyConflict.code,
+            f"This idempotency_key was already used for an event of {decision.quantity} units;"
+            f" this one has {event.quantity}.",
+        )
     if isinstance(decision, MeterOpen | MeterClosed):
         return EventResult(event.idempotency_key, "duplicate")
     if isinstance(decision, BalanceRefused):

@@ -21,7 +21,7 @@ from billing.end_users import recorded
 from billing.money import marked_up, within
 from billing.next_step import Links
 from billing.plans import PlanBook
-from billing.pricing import ModelPrice
+from billing.pricing import ModelPrice, Priced
 from billing.usage import Usage
 from gateway.errors import (
     PermissionDenied,
@@ -205,11 +205,12 @@ class Meter:
         return await self._settle(hold, call.price, usage, cap, recorded(call.end_user))
 
     async def settle_priced(
-        self, admitted: Admitted, price: ModelPrice, usage: Usage
+        self, admitted: Admitted, price: ModelPrice, usage: Usage, priced: Priced | None = None
     ) -> int | None:
         """Settle a reservation by its model's price: a background response settles long after
-        its request, when the gateway first sees it finished."""
-        return await self._settle(Hold(admitted, resettle=True), price, usage)
+        its request, when the gateway first sees it finished. `priced`: its exact cost when
+        worked out part by part (a batch's lines), else `usage` at `price`."""
+        return await self._settle(Hold(admitted, resettle=True), price, usage, priced=priced)
 
     async def _settle(
         self,
@@ -218,8 +219,9 @@ class Meter:
         usage: Usage,
         cap: int | None = None,
         end_user: str = "",
+        priced: Priced | None = None,
     ) -> int | None:
-        priced = price.price(usage, hold.admitted.now_ms)
+        priced = price.price(usage, hold.admitted.now_ms) if priced is None else priced
         cost = priced.charged(hold.admitted.markup_bps)
         if cap is not None and cost > cap:
             log.warning(

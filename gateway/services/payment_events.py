@@ -19,6 +19,7 @@ from billing.payments import (
     grace_key,
     grace_until,
 )
+from gateway.services.audit import AuditEvent, record_system
 from gateway.services.credits import post_credit
 from gateway.services.payments import Payments
 from gateway.services.payments_port import (
@@ -29,7 +30,7 @@ from gateway.services.payments_port import (
     SubscriptionState,
 )
 from gateway.services.plan_change import apply_plan
-from gateway.stores.records import EventRef, GrantSpec
+from gateway.stores.records import EventRef, GrantSpec, Row
 
 log = logging.getLogger("meterway.payments")
 ACTIVE = ("active", "trialing")
@@ -78,6 +79,8 @@ async def apply_payment(p: Payments, state: PaymentState, ref: EventRef | None) 
         await p.profiles.record_payment(
             state.id, state.account_id, state.purpose, state.amount_micros, "succeeded", None
         )
+        if posted.created:
+            await record_system(p.audit, _via(ref), _credited(state, posted.entry_id))
         return "credited" if posted.created else "already credited"
     if state.status == "failed":
         data: dict[str, Any] = {"payment_id": state.id, "purpose": state.purpose}
@@ -101,6 +104,15 @@ async def _setup(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
         return "unknown setup"
     await p.profile(state.account_id, state.customer_id)
     await p.profiles.set_method_on_file(state.account_id, state.method_on_file, ref)
+    method = AuditEvent(
+        "payment.method",
+        "account",
+        state.account_id,
+        state.account_id,
+        None,
+        {"method_on_file": state.method_on_file},
+    )
+    await record_system(p.audit, _via(ref), method)
     account = await p.account(state.account_id)
     plan = p.plans.get(account["plan"])
     if plan is not None and account["mode"] == "postpaid" and state.method_on_file:
@@ -139,6 +151,7 @@ async def apply_subscription(p: Payments, sub: SubscriptionState, ref: EventRef 
         await apply_plan(
             p.ledger, p.store, sub.account_id, target, billing_ready=account["billing_ready"]
         )
+        await record_system(p.audit, _via(ref), plan_event(account, target.name))
     return f"plan {target.name}"
 
 
@@ -211,6 +224,14 @@ async def _refund(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
         await p.profiles.record_event(ref)
         return "nothing refunded"
     posted = [await post_refund(p, r, f"{event.kind} of {r.payment_id}", ref) for r in found]
+    for refund, new in zip(found, posted, strict=True):
+        if new:
+            after = {"payment_id": refund.payment_id, "amount_micros": refund.amount_micros}
+            await record_system(
+                p.audit,
+                _via(ref),
+                AuditEvent("refund.create", "refund", refund.id, refund.account_id, None, after),
+            )
     return "refunded" if any(posted) else "already refunded"
 
 
@@ -245,3 +266,20 @@ _HANDLERS = {
     "refund": _refund,
     "dispute": _refund,
 }
+
+
+def _via(ref: EventRef | None) -> str:
+    """How a change reached the ledger: a provider's event, or a sync of the provider."""
+    return f"{ref.provider} event {ref.event_id}" if ref is not None else "payments sync"
+
+
+def _credited(state: PaymentState, entry_id: int) -> AuditEvent:
+    after = {"entry_id": entry_id, "amount_micros": state.amount_micros, "payment_id": state.id}
+    return AuditEvent("credit.create", "ledger_entry", str(entry_id), state.account_id, None, after)
+
+
+def plan_event(account: Row, plan: str) -> AuditEvent:
+    """An account moved to `plan` by its subscription or its grace period's end."""
+    before = {"plan": account["plan"], "mode": account["mode"]}
+    after = {"plan": plan, "mode": account["mode"]}
+    return AuditEvent("account.plan", "account", account["id"], account["id"], before, after)

@@ -24,7 +24,7 @@ from gateway.services.next_steps import state_of
 from gateway.services.payments_port import HostedPage, PaymentsProvider, ProviderUnavailable
 from gateway.services.plan_change import apply_plan
 from gateway.services.usage_view import window_usage
-from gateway.stores.ports import HotStorePort, LedgerPort, NotifyOutbox
+from gateway.stores.ports import AuditLogPort, HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.postgres.payments import PaymentsStore, Profile
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
@@ -54,6 +54,7 @@ class Payments:
     outbox: NotifyOutbox | None = None  # None: notifications are not configured
     # The accounts' own low-balance lines (PUT /admin/v1/accounts/{id}/alerts), if any.
     thresholds: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None
+    audit: AuditLogPort | None = None  # where changes made by provider events are recorded
 
     async def notify(
         self, account_id: str, event: str, data: dict[str, Any], occurrence: str

@@ -1,6 +1,7 @@
 """The payments port: what Meterway asks of a payment provider, whichever one runs.
 
-Two adapters implement it (gateway/payments/): Stripe, and a local offline stand-in. The
+Three adapters implement it (gateway/payments/): Stripe, a local offline stand-in, and
+`none` (no provider configured: every page and charge raises NotConfigured). The
 use cases in services/ see only these types, so neither they nor the HTTP layer know which
 provider is configured. Amounts are USD micros here; adapters convert to the provider's unit.
 """
@@ -23,6 +24,11 @@ class SignatureInvalid(Exception):
 
 class ProviderUnavailable(Exception):
     """The provider could not be reached or answered with an error we cannot act on."""
+
+
+class NotConfigured(Exception):
+    """No payment provider is configured (PAYMENTS_PROVIDER unset): nothing can be paid for;
+    the HTTP surfaces answer errors.PaymentsNotSetUp."""
 
 
 class UnknownObject(ProviderUnavailable):

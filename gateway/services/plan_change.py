@@ -41,6 +41,17 @@ async def apply_markup(
     return row
 
 
+async def apply_credit_line(
+    ledger: LedgerPort, store: HotStorePort, account_id: str, micros: int
+) -> Row | None:
+    """Set an account's credit line (0: none): reservations are admitted, and debits
+    collected, down to -micros from the next request on. The account, or None."""
+    row = await ledger.set_credit_line(account_id, micros)
+    if row is not None:
+        await store.set_credit_line(account_id, micros)
+    return row
+
+
 async def put_account_row(store: HotStorePort, row: Row, plan: Plan | None) -> None:
     """An account's hot record as its PostgreSQL row says: its plan's limits and mode, and
     its markup resolved (its own, else its plan's). `ops/rebuild.py` does the same from the

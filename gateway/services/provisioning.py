@@ -6,14 +6,15 @@ entry the proxy resolves keys through; the secret itself is returned once and ke
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.quotas import Quota
+from billing.quotas import Quota, parse_quotas
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
 from gateway.stores.ports import HotStorePort, LedgerPort
-from gateway.stores.records import KeyRecord
+from gateway.stores.records import OPERATOR_MINTED, KeyRecord, Lineage, Row
 from gateway.stores.redis.keys import shard_of
 
 
@@ -35,8 +36,14 @@ class IssuedKey:
 
 
 async def issue_key(
-    ledger: LedgerPort, store: HotStorePort, account_id: str, spec: KeySpec
+    ledger: LedgerPort,
+    store: HotStorePort,
+    account_id: str,
+    spec: KeySpec,
+    lineage: Lineage = OPERATOR_MINTED,
 ) -> IssuedKey:
+    """A new key recorded with its minter, owner and team (`lineage`); the caller publishes
+    the team's quotas to it (services/keys.py) before handing the secret out."""
     secret, key_id = mint_key(), new_id("key")
     digest = hash_key(secret)
     await ledger.create_key(
@@ -51,6 +58,7 @@ async def issue_key(
         on_insufficient=spec.on_insufficient,
         expires_at=spec.expires_at,
         providers=spec.providers,
+        lineage=lineage,
     )
     record = KeyRecord(
         key_id,
@@ -65,3 +73,27 @@ async def issue_key(
     expires_ms = int(spec.expires_at.timestamp() * 1000) if spec.expires_at else 0
     await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=spec.quotas)
     return IssuedKey(key_id, secret)
+
+
+def new_secret() -> tuple[str, str, str]:
+    """A fresh secret, its hash and its shown prefix."""
+    secret = mint_key()
+    return secret, hash_key(secret), secret[: len(KEY_PREFIX) + 6]
+
+
+async def publish_row(store: HotStorePort, row: Row, digest: str) -> None:
+    """Put a key recorded in PostgreSQL (`row`, every column) where the proxy reads it."""
+    record = KeyRecord(
+        row["id"],
+        row["account_id"],
+        shard_of(row["account_id"]),
+        row["name"],
+        tuple(row["scopes"]),
+        tuple(row["models"]),
+        row["on_insufficient"],
+        tuple(row["providers"]),
+    )
+    expires = row["expires_at"]
+    expires_ms = int(expires.timestamp() * 1000) if expires else 0
+    quotas = parse_quotas(json.loads(row["quotas"]))
+    await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=quotas)

@@ -22,10 +22,12 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.settings import Settings
 from gateway.stores.postgres.account_alerts import AccountAlerts
+from gateway.stores.postgres.audit import AuditLog
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.grants import Grants
+from gateway.stores.postgres.idempotency import Idempotency
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.local_provider import LocalProviderStore
 from gateway.stores.postgres.members import Members
@@ -133,6 +135,14 @@ class Stores:
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""
         return Grants(self.pool)
+
+    def idempotency(self) -> Idempotency:
+        """What each idempotency key was first used for (services/idempotency.py)."""
+        return Idempotency(self.pool)
+
+    def audit_log(self) -> AuditLog:
+        """The append-only audit log (services/audit.py writes it)."""
+        return AuditLog(self.pool)
 
     def statements(self) -> Statements:
         """Months of an account's ledger, for its statements."""

@@ -32,6 +32,23 @@ class KeyRecord:
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
 
 
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Who minted a key and what it inherits from its minter: its owner (the member whose
+    reach it carries; None: the organization's) and its team."""
+
+    minter_kind: str = "operator"  # operator, person or key
+    minter_id: str | None = None  # the member, `sub:<subject>`, or the minting key
+    owner: str | None = None
+    team_id: str | None = None
+
+
+OPERATOR_MINTED = Lineage()
+# The columns of a key that belong to its secret, not to what it may do: rotation copies
+# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that).
+PER_SECRET = frozenset({"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from"})
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
@@ -53,6 +70,18 @@ class CreditResult:
     amount_micros: int
     created: bool
     created_at: datetime
+    grant_id: int | None = None  # the grant a new credit funded (None on a replay)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantEnd:
+    """A credit grant with an end, as the account hash's `gx` holds it (its wire format:
+    stores/redis/records.py): once Redis's clock reaches `end_ms`, `rest_micros` (at most
+    what the grant still holds) is not spendable by reserve.lua or settle.lua."""
+
+    grant_id: int
+    rest_micros: int
+    end_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +161,8 @@ LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
 @dataclass(frozen=True, slots=True)
 class EntryFilter:
     """Which ledger rows a page keeps (None: any): a kind of LEDGER_KINDS, a model, one key,
-    the keys of one team (as the key's team is now), and [since, until) of occurred_at."""
+    the keys of one team (as the key's team is now), [since, until) of occurred_at, and the
+    keys one member owns (a caller kept to their own keys)."""
 
     kind: str | None = None
     model: str | None = None
@@ -140,6 +170,7 @@ class EntryFilter:
     team_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    member_id: str | None = None  # the keys one member owns ('' : none)
 
 
 NO_FILTER = EntryFilter()
@@ -191,6 +222,9 @@ class OwnedFile:
     input_tokens: int  # summed over the lines
     output_tokens: int  # the lines' output bounds, summed
     fees_micros: int
+    # Each line's worst case at batch rates (its own band), summed when it was uploaded: what
+    # its batch reserves. 0 for a record written before it was kept (the sums' worst case).
+    worst_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,3 +385,46 @@ class ClosedMarker:
     quantity: int
     cost_micros: int
     ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstUse:
+    """What an idempotency key was first used for: the operation, a hash of its normalized
+    request (services/idempotency.py makes it) and the use in words, for a refusal."""
+
+    operation: str
+    fingerprint: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit-log record as written (services/audit.py builds it): who, what, to which
+    target, before and after (JSON-ready, no secrets), and where the request came from."""
+
+    account_id: str | None
+    actor_kind: str
+    actor_id: str
+    actor_via: str | None
+    action: str
+    target_kind: str
+    target_id: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    request_id: str | None
+    client_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit records a page reads (None: any): an account, an action, a target kind
+    and id, [since, until) of the time; `before_id` continues a page."""
+
+    account_id: str | None = None
+    action: str | None = None
+    target_kind: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 100

@@ -60,6 +60,10 @@ END_USER = b"eu"  # the request's end user id
 # fifteen (model, provider, key and tokens empty):
 GRANT = b"grant"  # the credit grant whose rest is written off
 CAUSE = b"cause"  # expired | revoked
+# Only on the part of a debit the account could not pay (kind `uncollected`, queued by
+# settle.lua right after its debit), after the debit's first fifteen (cost: the micros not
+# collected):
+WHY = b"why"  # balance | window: what had no room for it
 
 FIELDS = (
     REQUEST_ID,
@@ -82,6 +86,7 @@ PRICED_FIELDS = (*FIELDS, PRICE_VERSION, PROVIDER_COST, DETAIL)  # an LLM call's
 END_USER_FIELDS = (*PRICED_FIELDS, END_USER)  # an LLM call's that named its end user
 METERED_FIELDS = (*FIELDS, METER, QUANTITY, SERVICE, OCCURRED_AT, METADATA)  # in order
 WRITE_OFF_FIELDS = (*FIELDS, GRANT, CAUSE)  # a grant's write-off, in order
+UNCOLLECTED_FIELDS = (*FIELDS, WHY)  # the part of a debit not collected, in order
 # By a row's length: an LLM call's row of 15 values was queued before prices were recorded.
 _NAMES = {
     len(FIELDS): FIELDS,
@@ -89,6 +94,7 @@ _NAMES = {
     len(END_USER_FIELDS): END_USER_FIELDS,
     len(METERED_FIELDS): METERED_FIELDS,
     len(WRITE_OFF_FIELDS): WRITE_OFF_FIELDS,
+    len(UNCOLLECTED_FIELDS): UNCOLLECTED_FIELDS,
 }
 
 # The ledger_entries columns a message fills, in the order `ledger_row` returns them.
@@ -120,6 +126,10 @@ LEDGER_COLUMNS = (
 
 KINDS = frozenset({"debit", "void"})
 WRITE_OFF = "expire"  # the kind of a write-off row, the only kind it may have
+# The kind of an uncollected row, the only kind it may have: never a ledger entry (the
+# account did not pay it), written to the operator's receivables (`uncollected_debits`).
+UNCOLLECTED = "uncollected"
+WHYS = frozenset({"balance", "window"})
 CAUSES = frozenset({"expired", "revoked"})
 BIGINT_MAX = 2**63 - 1  # the ledger's bigint columns; a larger count cannot be written
 
@@ -162,6 +172,8 @@ def _names_of(f: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
         return METERED_FIELDS
     if GRANT in f:
         return WRITE_OFF_FIELDS
+    if WHY in f:
+        return UNCOLLECTED_FIELDS
     if END_USER in f:
         return END_USER_FIELDS
     return PRICED_FIELDS if PRICE_VERSION in f else FIELDS
@@ -202,8 +214,11 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
         raise MalformedSettlement(f"a row of {len(v)} values")
     rid, kind, account, key, cost_text, model, provider = v[:7]
     write_off = len(v) == len(WRITE_OFF_FIELDS)
-    if (kind == WRITE_OFF) != write_off or (kind not in KINDS and not write_off):
+    uncollected = len(v) == len(UNCOLLECTED_FIELDS)
+    if _kind_mismatch(kind, write_off, uncollected):
         raise MalformedSettlement(f"unknown kind {kind!r} in a row of {len(v)} values")
+    if uncollected and v[15] not in WHYS:
+        raise MalformedSettlement(f"an uncollected part of unknown cause {v[15]!r}")
     cost = _count(cost_text, "cost")
     if kind == "void" and cost:
         raise MalformedSettlement(f"a void cannot cost {cost}")
@@ -212,8 +227,8 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
     source, settled_at = v[12], v[14]
     metered = v[15:] if len(v) == len(METERED_FIELDS) else ()
     occurred = metered[3] if metered else ""
-    if write_off and not cost:
-        raise MalformedSettlement("a write-off of nothing")
+    if (write_off or uncollected) and not cost:
+        raise MalformedSettlement(f"a {kind} of nothing")
     return (
         account,
         kind,
@@ -227,12 +242,25 @@ def _row(v: Sequence[str]) -> tuple[Any, ...]:
         _count(v[9], "cache_write_tokens"),
         _count(v[10], "output_tokens"),
         _count(v[11], "reasoning_tokens"),
-        (source or None) if kind == "debit" else None,
+        (source or None) if kind in ("debit", UNCOLLECTED) else None,
         datetime.fromtimestamp(int(occurred or settled_at) / 1000, UTC),
-        *(_written_off(v[15:]) if write_off else _metered(metered)),
+        *(_written_off(v[15:]) if write_off else _why(v[15]) if uncollected else _metered(metered)),
         *_priced(v[15:18] if len(v) in (len(PRICED_FIELDS), len(END_USER_FIELDS)) else ()),
         (v[18] or None) if len(v) == len(END_USER_FIELDS) else None,
     )
+
+
+def _kind_mismatch(kind: str, write_off: bool, uncollected: bool) -> bool:
+    """A write-off and an uncollected part each have their own length and kind."""
+    if (kind == WRITE_OFF) != write_off or (kind == UNCOLLECTED) != uncollected:
+        return True
+    return kind not in KINDS and not (write_off or uncollected)
+
+
+def _why(why: str) -> tuple[None, None, None, str]:
+    """(meter, quantity, service, metadata JSON) of an uncollected part: the metadata says
+    what had no room for it (the receivables table keeps it as its `why`)."""
+    return None, None, None, orjson.dumps({"why": why}).decode()
 
 
 def _written_off(w: Sequence[str]) -> tuple[None, None, None, str]:
@@ -292,7 +320,8 @@ def queued(f: Mapping[bytes, bytes]) -> QueuedSettlement | None:
     as unreadable: reconcile reports those apart, they name no account)."""
     try:
         v = values(f)
-        return QueuedSettlement(v[0], v[1], v[2], int(v[4]))
+        # An uncollected part moved no balance: nothing of it is owed to the ledger's balance.
+        return QueuedSettlement(v[0], v[1], v[2], 0 if v[1] == UNCOLLECTED else int(v[4]))
     except (KeyError, ValueError, TypeError, IndexError, AttributeError):
         return None
 

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from gateway.stores.ports import GrantsPort, GrantWriteOffPort
-from gateway.stores.records import Row
+from gateway.stores.records import GrantEnd, Row
 
 log = logging.getLogger("meterway.grants")
 GRANT_KEEPER_EVERY_S = 1.0
@@ -30,6 +30,12 @@ MOVED, ABSENT = -1, -2  # write_off.lua's replies besides the amount
 def write_off_id(grant_id: int, round_: int) -> str:
     """The request id of a grant's `round_`-th write-off (0 first): one ledger row each."""
     return f"grant:{grant_id}:expire:{round_}"
+
+
+def ends_ms(grant: Row) -> int:
+    """When the grant ended (its expiry or revocation, whichever came first), in ms."""
+    ends = [t for t in (grant["revoked_at"], grant["expires_at"]) if t is not None]
+    return int(min(ends).timestamp() * 1000)
 
 
 def cause_of(grant: Row) -> str:
@@ -96,9 +102,11 @@ class GrantKeeper:
         rest, rounds = await self.grants.rest(grant_id)
         if rest == 0:
             await self.grants.close(grant_id, now)
+            await self.hot.closed(account_id, grant_id)
             return 0
         rid, cause = write_off_id(grant_id, rounds), cause_of(grant)
-        taken = await self.hot.write_off(account_id, grant_id, rid, rest, seq, cause)
+        end = GrantEnd(grant_id, rest, ends_ms(grant))
+        taken = await self.hot.write_off(account_id, end, rid, seq, cause)
         if taken == ABSENT:
             log.warning("grant %s: account %s is not in Redis", grant_id, account_id)
         if taken > 0:

@@ -35,7 +35,12 @@ from collections.abc import Sequence
 from gateway.stores.errors import LedgerRejected, StoreError
 from gateway.stores.ports.settlement import RestoreFence, SettlementLedger, SettlementStream
 from gateway.stores.records import Queued
-from gateway.stores.stream_fields import MalformedSettlement, ledger_row_raw
+from gateway.stores.stream_fields import (
+    LEDGER_COLUMNS,
+    UNCOLLECTED,
+    MalformedSettlement,
+    ledger_row_raw,
+)
 from gateway.telemetry import metrics
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
@@ -58,6 +63,17 @@ BUSY_READ = 32
 ROWS_SLICE = 32
 # What a lost or sick store raises; the loop backs off and retries the same batch.
 TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, OSError, StoreError)
+_KIND, _AMOUNT, _PROVIDER = (LEDGER_COLUMNS.index(c) for c in ("kind", "amount_micros", "provider"))
+
+
+def _count_uncollected(rows: Sequence[tuple[object, ...]]) -> None:
+    """The receivables' metric: what debits of this batch could not collect, by provider
+    (a batch read again after a crash counts its rows again: alert on any increase)."""
+    for row in rows:
+        if row[_KIND] == UNCOLLECTED:
+            amount = row[_AMOUNT]
+            assert isinstance(amount, int)
+            metrics().uncollected.labels(str(row[_PROVIDER] or "")).inc(-amount)
 
 
 class Settler:
@@ -118,6 +134,7 @@ class Settler:
     ) -> int:
         refused: set[str] = set()
         written = await self._write(messages, rows, refused)
+        _count_uncollected(rows)
         # A parked message was acknowledged by the move itself.
         await self.stream.ack([m for m in messages if m.message_id not in refused], written)
         return written

@@ -53,6 +53,8 @@ def filter_body(context: HookContext, body: Any) -> bool:
     cap = body.get("monthly_cap_micros")
     if isinstance(cap, int | float) and isinstance(amount, int | float) and cap < amount:
         return False  # auto top-up: the cap is at least the amount, a rule across fields
+    if body.get("webhook_url"):
+        return False  # its host must resolve to public addresses: the network's state (egress)
     # The origins a person may be sent back to are RETURN_URL_ORIGINS and the gateway's own.
     return "return_url" not in body
 
@@ -64,6 +66,8 @@ def filter_query(context: HookContext, query: Any) -> bool:
     path = context.operation.path
     if path.endswith(("/usage", "/usage/report")) and ("from" in query or "to" in query):
         return False  # from < to, at most 400 days apart, and to defaults to tomorrow
+    if path.endswith("/audit") and ("since" in query or "until" in query):
+        return False  # a time (RFC 3339) or a day, which the document says in words
     if path.endswith("/ledger"):
         if query.get("key_id") or query.get("team_id"):
             return False  # must be a key or team of the account read

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -107,3 +108,51 @@ async def test_an_unknown_model_of_an_added_host_is_refused_by_name(
     assert f"'{model}'" in caught.value.message
     assert hosts.groq.control.hits == hosts.vllm.control.hits == 0
     assert [r for r in await debits(hosts.gw, t.account_id)] == []
+
+
+# xAI reports reasoning outside completion_tokens (genai-prices' x-ai extractor adds it).
+XAI_USAGE = {
+    "prompt_tokens": 2000,
+    "completion_tokens": 500,
+    "total_tokens": 5000,
+    "completion_tokens_details": {"reasoning_tokens": 2500},
+}
+
+
+@pytest.fixture
+async def xai(dsn: str, tmp_path: Path) -> AsyncIterator[tuple[Gateway, RunningUpstream]]:
+    config_dir_with(tmp_path)
+    async with await start_upstream(control=UpstreamControl()) as host:
+        config = tmp_path / "meterway.toml"
+        config.write_text(
+            f'[providers.xai]\nbase_url = "{host.url}/v1"\napi_key = "xai-key"\n'
+            'catalogue = "x-ai"\n'
+        )
+        async with running_gateway(dsn, config, MW_CONFIG_DIR=str(tmp_path)) as gw:
+            yield gw, host
+            await gw.settle_all()
+
+
+async def test_xai_reasoning_is_billed_on_top_of_its_completion(
+    xai: tuple[Gateway, RunningUpstream],
+) -> None:
+    """grok-4-0709, per 1M: input $3, output $15; 2,000 in, 500 completion and 2,500
+    reasoning out: 6,000 + 3,000 x 15 = 51,000 micros (13,500 were the reasoning free),
+    the same streamed."""
+    gw, host = xai
+    t = await tenant(gw, credit=1_000_000)
+    host.control.usage = XAI_USAGE
+    body: dict[str, Any] = {
+        "model": "xai/grok-4-0709",
+        "messages": [{"role": "user", "content": "think"}],
+        "max_tokens": 4000,
+    }
+    async with openai_client(gw, t.key) as client:
+        raw = await client.chat.completions.with_raw_response.create(**body)
+        stream = await client.chat.completions.create(**body, stream=True)
+        [chunk async for chunk in stream]
+    assert raw.headers["x-meterway-cost-micros"] == "51000"
+    rows = await debits(gw, t.account_id)
+    assert [r["amount_micros"] for r in rows] == [-51_000, -51_000]
+    assert {(r["output_tokens"], r["reasoning_tokens"]) for r in rows} == {(3000, 2500)}
+    await check_invariants(gw.stores(), [t.account_id])

@@ -1,6 +1,7 @@
-"""Anthropic beta headers through the official SDK (issue 32): a beta whose price effect is
-priced passes and is forwarded as sent; any other is refused with a 400 naming it, before
-anything is reserved or forwarded."""
+"""Anthropic beta headers through the official SDK: every beta passes and is forwarded as
+sent, billed from the usage Anthropic reports, except those whose cost the usage does not
+carry, refused with a 400 naming them before anything is reserved or forwarded. An unknown
+beta (Claude Code sends several) passes too, unless ANTHROPIC_UNKNOWN_BETAS=refuse."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import anthropic
 import pytest
 
 from tests.factories import anthropic_client, balance, debits, held, tenant
-from tests.harness import Gateway
+from tests.harness import Gateway, running_gateway
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[Any] = [{"role": "user", "content": "Think, then answer."}]
@@ -83,7 +84,6 @@ async def test_no_beta_header_forwards_none(gw: Gateway) -> None:
 @pytest.mark.parametrize(
     ("betas", "refused", "why"),
     [
-        (["xyz-2099-01-01"], "xyz-2099-01-01", "has an unknown price effect"),
         (["code-execution-2025-05-22"], "code-execution-2025-05-22", "container hours"),
         ([*THINKING, "files-api-2025-04-14"], "files-api-2025-04-14", "reads files by id"),
         (["mcp-client-2025-11-20"], "mcp-client-2025-11-20", "MCP"),
@@ -126,3 +126,62 @@ async def test_output_128k_reserves_a_max_tokens_above_the_default_cap_in_full(
         await call
     assert sent_betas(gw) == "output-128k-2025-02-19"
     assert len(await debits(gw, t.account_id)) == 1 and await held(gw, t.account_id) == 0
+
+
+# What `claude -p` 2.1.x sends on every call (POST /v1/messages?beta=true, streaming).
+CLAUDE_CODE = [
+    "claude-code-20250219",
+    "context-1m-2025-08-07",
+    "interleaved-thinking-2025-05-14",
+    "thinking-token-count-2026-05-13",
+    "context-management-2025-06-27",
+    "prompt-caching-scope-2026-01-05",
+    "mid-conversation-system-2026-04-07",
+    "effort-2025-11-24",
+]
+
+
+async def test_claude_codes_betas_pass_and_are_billed_from_the_reported_usage(
+    gw: Gateway,
+) -> None:
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage = USAGE
+    async with (
+        anthropic_client(gw, t.key) as client,
+        client.beta.messages.stream(
+            model=MODEL,
+            max_tokens=600,
+            messages=MESSAGES,
+            betas=CLAUDE_CODE,
+            extra_query={"beta": "true"},
+        ) as stream,
+    ):
+        final = await stream.get_final_message()
+    assert final.usage.output_tokens == 500
+    assert sent_betas(gw) == ",".join(CLAUDE_CODE)
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [COST]
+    assert await held(gw, t.account_id) == 0
+
+
+async def test_the_root_answers_head_and_get(gw: Gateway) -> None:
+    async with gw.http.head(f"{gw.url}/") as head, gw.http.get(f"{gw.url}/") as get:
+        assert head.status == 200 and get.status == 200
+        assert (await get.json())["object"] == "meterway"
+
+
+async def test_an_operator_may_keep_refusing_unknown_betas(dsn: str) -> None:
+    async with running_gateway(dsn, ANTHROPIC_UNKNOWN_BETAS="refuse") as strict:
+        t = await tenant(strict, credit=1_000_000)
+        hits = strict.control.hits
+        async with anthropic_client(strict, t.key) as client:
+            with pytest.raises(anthropic.BadRequestError) as caught:
+                await client.beta.messages.create(
+                    model=MODEL, max_tokens=600, messages=MESSAGES, betas=["xyz-2099-01-01"]
+                )
+            passed = await client.beta.messages.create(
+                model=MODEL, max_tokens=600, messages=MESSAGES, betas=THINKING
+            )
+        error = caught.value.body["error"]  # type: ignore[index]
+        assert error["unpriced_option"] == "xyz-2099-01-01"
+        assert "anthropic-beta 'xyz-2099-01-01' has an unknown price effect" in error["message"]
+        assert passed.content and strict.control.hits == hits + 1

@@ -16,6 +16,7 @@ import lameenc
 import openai
 import pytest
 
+from gateway.devtools.demo_upstream.audio_routes import AUDIO_CHUNK
 from tests.factories import balance, debits, eventual_debits, held, openai_client, tenant
 from tests.harness import ADMIN_KEY, COUNTER, Gateway
 
@@ -153,21 +154,45 @@ async def test_a_client_that_leaves_a_speech_stream_is_billed_for_the_call(gw: G
     assert await held(gw, t.account_id) == 0
 
 
-async def test_token_priced_speech_is_served_on_server_sent_events_only(gw: Gateway) -> None:
+async def test_token_priced_speech_is_billed_from_its_events_and_answered_as_asked(
+    gw: Gateway,
+) -> None:
+    """As OpenAI documents it (no stream_format) the client gets the audio bytes, which the
+    gateway assembles from the server-sent events it asks the provider for, where the usage
+    is; with stream_format sse it gets the events. Both billed exactly, the same."""
     t = await tenant(gw, credit=CREDIT)
     async with openai_client(gw, t.key) as client:
-        with pytest.raises(openai.BadRequestError) as caught:
-            await client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=SPOKEN)
-        assert caught.value.param == "stream_format"
-        answer = await client.audio.speech.create(
+        audio = await client.audio.speech.create(
+            model="gpt-4o-mini-tts", voice="alloy", input=SPOKEN
+        )
+        events = await client.audio.speech.create(
             model="gpt-4o-mini-tts", voice="alloy", input=SPOKEN, stream_format="sse"
         )
-    assert b"speech.audio.done" in answer.content
+    assert audio.content == AUDIO_CHUNK * 3  # the demo's three deltas, decoded and joined
+    assert audio.response.headers["content-type"] == "audio/mpeg"
+    assert gw.control.requests[0].body["stream_format"] == "sse"
+    assert b"speech.audio.done" in events.content
     tokens_in = COUNTER.count_text("o200k_base", SPOKEN)
     tokens_out = 10 * len(SPOKEN.split())  # what the demo reports
     # $0.60 per 1M input tokens is 0.6 micros a token: the sum is rounded up once.
     expected = math.ceil(Fraction(6, 10) * tokens_in + 12 * tokens_out)
-    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected]
+    assert audio.response.headers["x-meterway-cost-micros"] == str(expected)
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected] * 2
+    assert await held(gw, t.account_id) == 0
+
+
+async def test_speech_assembled_from_a_stream_cut_short_is_a_502_billed_nothing(
+    gw: Gateway,
+) -> None:
+    """The client got no audio: as with a JSON answer cut off, nothing is billed."""
+    t = await tenant(gw, credit=CREDIT)
+    gw.control.fail_after_chunks = 1
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=SPOKEN)
+    assert caught.value.status_code == 502
+    assert await debits(gw, t.account_id) == []
+    assert await held(gw, t.account_id) == 0
 
 
 async def test_a_key_without_the_audio_scope_is_refused(gw: Gateway) -> None:
@@ -209,3 +234,40 @@ async def test_a_token_model_asked_for_plain_text_is_refused_by_name(gw: Gateway
             )
     assert caught.value.param == "response_format"  # its usage would be lost: not guessed
     assert gw.control.requests == []
+
+
+def forged_wav(seconds: int, byte_rate: int) -> bytes:
+    """An honest recording whose header claims another byte rate (decoders play its frames
+    at its sample rate, so it still plays `seconds`)."""
+    data = wav(seconds, rate=8_000)
+    return data[:28] + byte_rate.to_bytes(4, "little") + data[32:]
+
+
+async def test_a_wav_whose_byte_rate_is_forged_is_refused(gw: Gateway) -> None:
+    """600 s of 16-bit 8 kHz audio (16,000 bytes a second) claiming 9,600,000 bytes a
+    second would be measured at one second (100 micros, not 60,000): it is a 400 naming
+    the file and the disagreement, nothing is sent and nothing billed."""
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=("call.wav", forged_wav(600, 9_600_000), "audio/wav")
+            )
+    assert caught.value.param == "file" and "byte_rate is 9600000" in caught.value.message
+    assert gw.control.requests == []
+    assert await debits(gw, t.account_id) == []
+    assert await balance(gw, t.account_id) == CREDIT
+
+
+async def test_whisper_debit_records_the_seconds_it_charges(gw: Gateway) -> None:
+    """The provider reports 62 s for a 3 s recording: 5 s (3 measured, 2 of margin) were
+    reserved, and the debit both charges and records 5 s."""
+    t = await tenant(gw, credit=CREDIT)
+    gw.control.usage = {"type": "duration", "seconds": 62}
+    async with openai_client(gw, t.key) as client:
+        await client.audio.transcriptions.create(
+            model="whisper-1", file=("call.wav", wav(3), "audio/wav")
+        )
+    [row] = await debits(gw, t.account_id)
+    assert -row["amount_micros"] == 5 * 100
+    assert (row["usage_detail"] or {}).get("audio_seconds") == 5

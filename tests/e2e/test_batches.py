@@ -10,6 +10,7 @@ import math
 from fractions import Fraction
 
 import openai
+import orjson
 import pytest
 
 from tests.factories import balance, debits, held, openai_client, tenant
@@ -67,6 +68,9 @@ async def test_a_batch_is_reserved_then_billed_once_for_its_succeeded_lines(gw: 
         await client.batches.retrieve(batch_id)  # seen ended again: billed once
     assert done.request_counts is not None and done.request_counts.failed == 1
     expected = by_hand(output)
+    assert done.model_extra is not None
+    cost = (done.usage.model_extra or {}) if done.usage else done.model_extra
+    assert cost["cost_micros"] == expected  # the retrieve that settled it carries its debit
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [expected]
     assert (await held(gw, t.account_id), await balance(gw, t.account_id)) == (0, CREDIT - expected)
 
@@ -127,3 +131,55 @@ async def test_a_key_without_the_batches_scope_is_refused(gw: Gateway) -> None:
         with pytest.raises(openai.PermissionDeniedError, match="'batches' scope"):
             await client.files.create(file=("in.jsonl", jsonl("a")), purpose="batch")
     assert gw.control.requests == []
+
+
+async def test_a_line_with_a_key_twice_is_refused_naming_the_key_and_the_line(
+    gw: Gateway,
+) -> None:
+    """Priced as the last 'model' (gpt-4o-mini), a provider keeping the first would run
+    gpt-4o: the file never reaches it."""
+    twice = jsonl("b").replace(
+        b'"model": "gpt-4o-mini"', b'"model": "gpt-4o", "model": "gpt-4o-mini"'
+    )
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.files.create(file=("in.jsonl", jsonl("a") + twice), purpose="batch")
+    assert refused.value.param == "file"
+    assert "duplicate key 'model' on line 2" in refused.value.message
+    assert gw.control.requests == []
+
+
+async def test_the_provider_stores_each_line_as_it_was_priced(gw: Gateway) -> None:
+    """The file the provider keeps is each line re-serialized from the object priced, not the
+    bytes uploaded (white space and escapes are gone; the objects are the same)."""
+    data = jsonl("a", "b").replace(b'": ', b'" :  ').replace(b"Say", b"\\u0053ay")
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        uploaded = await client.files.create(file=("in.jsonl", data), purpose="batch")
+        stored = (await client.files.content(uploaded.id)).content
+    assert stored == b"".join(orjson.dumps(json.loads(line)) + b"\n" for line in data.splitlines())
+    assert stored != data
+
+
+async def test_a_line_that_ran_on_a_dearer_model_is_billed_at_it(gw: Gateway) -> None:
+    """A gpt-4o-mini batch whose second line reports gpt-4o ($1.25/$5 per 1M at batch
+    rates): that line is billed at gpt-4o's, the first at gpt-4o-mini's, rounded once."""
+    t = await tenant(gw, credit=CREDIT)
+    async with openai_client(gw, t.key) as client:
+        _, batch_id = await _batch(client, jsonl("a", "ran-on:gpt-4o:b"))
+        done = await client.batches.retrieve(batch_id)
+        assert done.output_file_id
+        output = (await client.files.content(done.output_file_id)).content
+    exact = Fraction(0)
+    for raw in output.splitlines():
+        body = json.loads(raw)["response"]["body"]
+        rates = (1250, 5000) if body["model"] == "gpt-4o" else (75, 300)
+        usage = body["usage"]
+        exact += Fraction(
+            rates[0] * usage["prompt_tokens"] + rates[1] * usage["completion_tokens"], 1000
+        )
+    assert [json.loads(r)["response"]["body"]["model"] for r in output.splitlines()] == [
+        "gpt-4o-mini", "gpt-4o",
+    ]  # fmt: skip
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [math.ceil(exact)]

@@ -39,6 +39,7 @@ USAGE = frozenset({"owner", "admin", "billing", "viewer", "key"})
 BILLING = frozenset({"owner", "billing", "key"})
 STATEMENTS = frozenset({"owner", "admin", "billing", "key"})
 OPERATOR = frozenset({"operator"})
+OWNER = frozenset({"owner"})  # the audit log: owners only, never a key
 NOBODY: frozenset[str] = frozenset()
 HOUR = [{"window": "hour", "metric": "requests", "limit": 50}]
 # Whose views are checked for labels, contrast and phone width, and saved: the fullest
@@ -62,7 +63,8 @@ PAGES = (
     Dash("overview", "/dashboard/", EVERY, "Overview"),
     Dash("keys", "/dashboard/keys", KEYS_READ, "Keys", "#create-key button", KEYS_WRITE),
     Dash("usage", "/dashboard/usage", USAGE, "Usage", "form.filters button", USAGE),
-    Dash("request", "/dashboard/usage/requests/{request}", EVERY, "Request"),
+    # The operator's key made the request: a member reads only their own keys' requests.
+    Dash("request", "/dashboard/usage/requests/{request}", EVERY - {"member"}, "Request"),
     Dash("billing", "/dashboard/billing", BILLING, "Billing", "#topup button", BILLING),
     Dash(
         "statement",
@@ -109,6 +111,15 @@ PAGES = (
         OPERATOR,
     ),
     Dash("system", "/dashboard/system", OPERATOR, "System"),
+    Dash("audit", "/dashboard/audit", OWNER, "Audit log", "form.filters button", OWNER),
+    Dash(
+        "operators-audit",
+        "/dashboard/operators/audit",
+        OPERATOR,
+        "Audit log",
+        "form.filters button",
+        OPERATOR,
+    ),
 )
 
 
@@ -240,6 +251,8 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
         return 401, "Sign in with an account's API key or token to see this page."
     if dash.allowed == OPERATOR:
         return 403, "Operators only: sign in with the admin key or an admin token."
+    if dash.name == "request":  # hidden, as a request that does not exist is
+        return 404, "No settled request with this id on your account (yet)."
     if caller == "key":
         return 403, "The API key you signed in with does not allow this page."
     return 403, f"Your role in this organization, {caller}, does not include this page."
@@ -308,6 +321,8 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/statements": STATEMENTS,
     "/dashboard/operators": OPERATOR,
     "/dashboard/system": OPERATOR,
+    "/dashboard/audit": OWNER,
+    "/dashboard/operators/audit": OPERATOR,
 }
 
 

@@ -18,7 +18,7 @@ from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once
 from tests.factories import tenant
 from tests.fake_billing import running_fake
-from tests.harness import ADMIN_KEY, Gateway, gateway_env, running_gateway
+from tests.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, gateway_env, running_gateway
 from tests.metering_client import event, service
 
 
@@ -129,6 +129,7 @@ async def test_cli_dry_run_prints_and_sends_nothing(gw: Gateway) -> None:
             "STRIPE_METER_EVENT_NAME": "mw_spend",
             "STRIPE_API_KEY": "sk_cli",
             "STRIPE_API_BASE": fake.url,
+            **LOCAL_SINKS,
         }
         dry = await _cli(env, "export", "stripe-meters", "--dry-run")
         lines = [json.loads(line) for line in dry.splitlines()]
@@ -160,6 +161,7 @@ async def test_background_exporter_runs_supervised_when_configured(dsn: str) -> 
             "STRIPE_METER_EVENT_NAME": "bg",
             "STRIPE_API_KEY": "sk_bg",
             "STRIPE_API_BASE": fake.url,
+            **LOCAL_SINKS,
             "EXPORT_INTERVAL_S": "0.1",
         }
         async with running_gateway(dsn, **env) as gw:

@@ -26,6 +26,11 @@ upstream = "gemini-2.5-pro"
 catalogue = "gemini-2.5-pro"
 max_output_tokens = 65536
 
+[models."gemini-image"]
+provider = "gemini"
+upstream = "gemini-2.5-flash-image"
+catalogue = "gemini-2.5-flash-image"
+
 [models."claude-vertex"]
 provider = "vertex-claude"
 upstream = "claude-haiku-4-5@20251001"
@@ -295,4 +300,56 @@ async def test_counting_tokens_for_claude_on_vertex_is_the_local_estimate(
         )
     assert raw.headers["x-meterway-token-count"] == "local"
     assert (await raw.parse()).input_tokens > 0
+    assert fake.requests == []
+
+
+async def test_image_output_is_billed_at_the_image_rate_and_held_at_it(
+    google: Google, fake: UpstreamControl
+) -> None:
+    """gemini-2.5-flash-image reports 1,290 of its 1,400 candidate tokens as an image: per
+    1M, input $0.30, text output $2.50, image output $30, so 300 x 0.30 + 110 x 2.50 +
+    1,290 x 30 = 39,065 micros (3,590 if the image were text). The hold is at the image rate
+    for the whole output cap: 2,000 x $30/M = 60,000 micros and more."""
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    fake.usage = {
+        "promptTokenCount": 300,
+        "candidatesTokenCount": 1400,
+        "totalTokenCount": 1700,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 300}],
+        "candidatesTokensDetails": [
+            {"modality": "IMAGE", "tokenCount": 1290},
+            {"modality": "TEXT", "tokenCount": 110},
+        ],
+    }
+    config = types.GenerateContentConfig(max_output_tokens=2000)
+    model = "gemini-image"
+    short = await tenant(gw, credit=50_000)  # the text rate's worst case fits; the image's not
+    with pytest.raises(errors.ClientError) as refused:
+        await _client(gw, short.key).aio.models.generate_content(
+            model=model, contents="a cat", config=config
+        )
+    assert refused.value.code == 402 and fake.requests == []
+    answer = await _client(gw, t.key).aio.models.generate_content(
+        model=model, contents="a cat", config=config
+    )
+    assert answer.usage_metadata is not None
+    rows = await debits(gw, t.account_id)
+    assert [r["amount_micros"] for r in rows] == [-39_065]
+    assert rows[0]["output_tokens"] == 1400
+    await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_an_output_modality_the_model_has_no_price_for_is_refused(
+    google: Google, fake: UpstreamControl
+) -> None:
+    gw = google.gw
+    t = await tenant(gw, credit=1_000_000)
+    with pytest.raises(errors.ClientError) as refused:
+        await _client(gw, t.key).aio.models.generate_content(
+            model="gemini-flash-eu",
+            contents="say it",
+            config=types.GenerateContentConfig(response_modalities=["AUDIO"]),
+        )
+    assert refused.value.code == 400 and "AUDIO output" in str(refused.value)
     assert fake.requests == []

@@ -136,3 +136,18 @@ async def test_bad_grants_are_refused_by_name_and_credit_nothing(gw: Gateway) ->
     assert status == 404, err  # another account's grant is not found through this one
     assert (await gw.store.balance(t.account_id))[0] == 1_000_000
     await check_invariants(gw.stores(), [t.account_id, other.account_id])
+
+
+async def test_a_revoked_grant_pays_nothing_from_the_moment_it_is_revoked(gw: Gateway) -> None:
+    """Admission never waits for the keeper's write-off: the revocation ends the grant in
+    the hot balance at once (issue 46, item 2)."""
+    t = await tenant(gw, credit=0)
+    await credit(gw, t.account_id, 1_000_000, "trial", kind="trial")
+    trial = (await grants_of(gw, t.account_id))["trial"]
+    path = f"/admin/v1/accounts/{t.account_id}/grants/{trial['id']}/revoke"
+    status, body = await gw.admin("POST", path, {})
+    assert status == 200, body
+    body = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": 5}
+    headers = {"Authorization": f"Bearer {t.key}"}
+    async with gw.http.post(gw.url + "/v1/chat/completions", json=body, headers=headers) as r:
+        assert r.status == 402, await r.text()

@@ -49,3 +49,15 @@ async def test_a_chat_model_is_not_served_on_moderations(gw: Gateway) -> None:
     async with openai_client(gw, t.key) as client:
         with pytest.raises(openai.NotFoundError, match="not served on this endpoint"):
             await client.moderations.create(model="gpt-4o-mini", input="hi")
+
+
+async def test_a_moderation_without_a_model_is_the_providers_default(gw: Gateway) -> None:
+    """OpenAI answers a moderation naming no model with omni-moderation-latest; so does the
+    gateway, which prices and forwards that name rather than refuse the call."""
+    t = await tenant(gw, credit=1_000_000)
+    async with openai_client(gw, t.key) as client:
+        answer = await client.moderations.create(input="hello")
+    assert [r.flagged for r in answer.results] == [False]
+    assert gw.control.last_request.body["model"] == "omni-moderation-latest"
+    rows = await debits(gw, t.account_id)
+    assert [(r["model"], r["amount_micros"]) for r in rows] == [("moderation", 0)]

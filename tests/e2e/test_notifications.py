@@ -13,7 +13,7 @@ from gateway.appkeys import NOTIFY
 from gateway.outbound.notify import WebhookSender
 from gateway.workers.notifier import deliver_once, evaluate_once
 from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, running_gateway
 from tests.metering_client import Service, event, service
 from tests.webhook_sink import SECRET, webhook_sink
 
@@ -99,6 +99,7 @@ async def test_payment_events_through_the_outbox_port_once(gw: Gateway) -> None:
 async def test_background_notifier_delivers_when_configured(dsn: str) -> None:
     async with webhook_sink() as sink:
         env = {
+            **LOCAL_SINKS,
             "NOTIFY_WEBHOOK_URL": sink.url,
             "NOTIFY_WEBHOOK_SECRET": SECRET,
             "NOTIFY_INTERVAL_S": "0.1",

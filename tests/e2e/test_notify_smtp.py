@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 
 from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import LOCAL_SINKS, Gateway, running_gateway
 from tests.metering_client import event, service
 from tests.smtp_sink import Mailbox, smtp_server
 from tests.webhook_sink import SECRET, webhook_sink
@@ -104,7 +104,7 @@ async def test_a_mail_retry_does_not_repeat_the_webhook(dsn: str) -> None:
     """Each sender's success is kept with the outbox row: the retry after the 451 goes to
     the mail server only; the webhook had its delivery the first time."""
     async with webhook_sink() as sink:
-        hook = {"NOTIFY_WEBHOOK_URL": sink.url, "NOTIFY_WEBHOOK_SECRET": SECRET}
+        hook = {"NOTIFY_WEBHOOK_URL": sink.url, "NOTIFY_WEBHOOK_SECRET": SECRET, **LOCAL_SINKS}
         async with mailing_gateway(dsn, **hook) as (gw, box):
             box.refuse_next = 1
             account_id = await cross_below(gw)

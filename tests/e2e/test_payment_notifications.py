@@ -14,7 +14,7 @@ import pytest
 from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
 from gateway.services.payment_events import apply_event
 from tests.billing_client import DECLINED, NEEDS_AUTH, Biller, biller, books_balance, run_clock
-from tests.harness import Gateway, running_gateway
+from tests.harness import LOCAL_SINKS, Gateway, running_gateway
 from tests.webhook_sink import SECRET, Sink, webhook_sink
 
 DAY_MS = 86_400_000
@@ -26,6 +26,7 @@ async def notified(dsn: str) -> AsyncIterator[tuple[Gateway, Sink]]:
     """A gateway whose notifier delivers every 0.1 s to a local sink."""
     async with webhook_sink() as sink:
         env = {
+            **LOCAL_SINKS,
             "NOTIFY_WEBHOOK_URL": sink.url,
             "NOTIFY_WEBHOOK_SECRET": SECRET,
             "NOTIFY_INTERVAL_S": "0.1",

@@ -97,7 +97,7 @@ async def test_credit_is_idempotent(gw: Gateway) -> None:
     assert again[1]["idempotent_replay"] is True
     assert first[1]["entry_id"] == again[1]["entry_id"]
     conflict = await gw.admin("POST", path, {**body, "amount_micros": 6_000_000})
-    assert conflict[0] == 409 and conflict[1]["error"]["code"] == "conflict"
+    assert conflict[0] == 409 and conflict[1]["error"]["code"] == "idempotency_conflict"
     assert conflict[1]["error"]["param"] == "idempotency_key"
     message = conflict[1]["error"]["message"]
     assert "credit of $5.00 (5000000 micros)" in message, message

@@ -57,6 +57,7 @@ ROUTES: list[tuple[str, str, Any, frozenset[str]]] = [
     ("POST", "/v1/account/members", {"email": "{name}@example.com", "role": "viewer"}, ORG_WRITE),
     ("PUT", "/v1/account/members/{member}/role", {"role": "viewer"}, ORG_WRITE),
     ("DELETE", "/v1/account/members/{member}", None, ORG_WRITE),
+    ("GET", "/v1/account/audit", None, frozenset({"owner"})),
 ]
 MEMBER_SEES_NOT = "{key}"  # a `member` never reaches a key it did not create
 

@@ -13,7 +13,7 @@ from billing.admission import Admitted
 from billing.usage import Usage
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
-from gateway.stores.records import GrantSpec, Settlement
+from gateway.stores.records import GrantEnd, GrantSpec, Settlement
 from gateway.stores.redis.keys import SHARDS
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row_raw
 from gateway.workers.grant_keeper import GrantKeeper
@@ -224,17 +224,18 @@ async def test_a_write_off_uses_only_its_keys_and_queues_the_row_the_settler_rea
     before = {k: await stores.redis.dump(k) async for k in stores.redis.scan_iter(f"{prefix}:*")}
     seq = await offs.fence(h.account_id)
     assert seq is not None
-    assert (
-        await offs.write_off(h.account_id, 42, "grant:42:expire:0", 300, seq + 1, "expired") == -1
-    )
-    assert await offs.write_off(h.account_id, 42, "grant:42:expire:0", 300, seq, "expired") == 300
+    end = GrantEnd(42, 300, 1_700_000_000_000)
+    assert await offs.write_off(h.account_id, end, "grant:42:expire:0", seq + 1, "expired") == -1
+    assert await offs.write_off(h.account_id, end, "grant:42:expire:0", seq, "expired") == 300
+    assert await stores.store.grant_ends(h.account_id) == ()  # nothing held: no rest left
     after = {k: await stores.redis.dump(k) async for k in stores.redis.scan_iter(f"{prefix}:*")}
     changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert changed - given == set()
     assert await offs.fence(h.account_id) is None  # queued for the ledger: wait
-    assert (
-        await offs.write_off(h.account_id, 42, "grant:42:expire:1", 900, seq + 1, "revoked") == 700
-    )
+    end = GrantEnd(42, 900, 1_700_000_000_000)
+    assert await offs.write_off(h.account_id, end, "grant:42:expire:1", seq + 1, "revoked") == 700
+    # what the balance could not give stays the grant's rest, past its end
+    assert await stores.store.grant_ends(h.account_id) == (GrantEnd(42, 200, 1_700_000_000_000),)
     stream = stores.store.keys.stream(h.shard)
     rows = [ledger_row_raw(f) for _, f in await stores.redis.xrange(stream)]
     assert [(r[1], r[2], r[3], json.loads(r[LEDGER_COLUMNS.index("metadata")])) for r in rows] == [

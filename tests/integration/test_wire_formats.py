@@ -13,10 +13,15 @@ from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import MeterHold, Settlement
+from gateway.stores.records import GrantEnd, MeterHold, OwnedFile, Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
-from gateway.stores.redis.records import HeldCounter, decode_reservation
+from gateway.stores.redis.records import (
+    HeldCounter,
+    decode_grant_ends,
+    decode_reservation,
+    encode_grant_ends,
+)
 from gateway.workers.settler import Settler
 from tests.integration.conftest import Holder, make_holder
 
@@ -66,10 +71,78 @@ async def test_reservation_record_round_trips(stores: Stores) -> None:
     granule = sliding_granules("minute", admitted.now_ms)[0][-1]
     period, _ = calendar_period("day", admitted.now_ms, int(stores.store.tz_offset_ms()))
     day = keys.counter(h.shard, "a", h.account_id, DAY_REQUESTS.code)
-    assert record.counters == (
-        HeldCounter(keys.counter(h.shard, "k", h.record.key_id, MINUTE_TOKENS.code), granule, "t"),
+    minute = keys.counter(h.shard, "k", h.record.key_id, MINUTE_TOKENS.code)
+    assert record.counters == (  # each with its window's limit, which settle.lua keeps to
+        HeldCounter(minute, granule, "t", MINUTE_TOKENS.limit),
+        HeldCounter(Keys.period_counter(day, period), "", "r", DAY_REQUESTS.limit),
+    )
+    # A record written before limits were kept (a rolling upgrade) reads with none.
+    old = raw.decode().replace("|t<1000", "|t").replace("|r<10", "|r")
+    assert decode_reservation(old).counters == (
+        HeldCounter(minute, granule, "t"),
         HeldCounter(Keys.period_counter(day, period), "", "r"),
     )
+
+
+async def test_an_uncollected_part_rides_its_own_message_to_the_receivables(
+    stores: Stores,
+) -> None:
+    """settle.lua queues what a debit could not take as its own message (kind
+    `uncollected`, UNCOLLECTED_FIELDS), packed or named; the settler writes it to
+    `uncollected_debits`, never to the ledger, and it moved no balance (`queued`: 0)."""
+    h = await make_holder(stores, credit=2_000)
+    s = stores.store
+    named = HotStore(s.redis, s.keys, reservation_ttl_s=60, settlement_messages="named")
+    rids = f"{h.account_id}:p", f"{h.account_id}:n"
+    for rid in rids:
+        await _admit(stores, h, rid)  # 900 each
+    for store, rid, cost in ((s, rids[0], 1_200), (named, rids[1], 1_100)):
+        await store.settle(
+            h.shard, h.account_id, rid, Settlement("demo-gpt", "openai", USAGE, cost)
+        )
+    messages = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    assert [stream_fields.named(f)[stream_fields.KIND] for f in messages] == [
+        b"debit",
+        b"uncollected",
+        b"debit",
+        b"uncollected",
+    ]
+    packed, named_form = messages[1], messages[3]
+    assert tuple(packed) == (stream_fields.ROW,)
+    assert tuple(named_form) == stream_fields.UNCOLLECTED_FIELDS
+    row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(packed), strict=True))
+    assert (row["kind"], row["amount_micros"], row["provider"]) == ("uncollected", -100, "openai")
+    assert stream_fields.queued(packed) == (f"{h.account_id}:p", "uncollected", h.account_id, 0)
+    await Settler(stores.settlement_stream(), stores.ledger).drain()
+    owed = await stores.pool.fetch(
+        "SELECT request_id, amount_micros, why FROM uncollected_debits WHERE account_id = $1"
+        " ORDER BY request_id",
+        h.account_id,
+    )
+    assert [tuple(r) for r in owed] == [
+        (f"{h.account_id}:n", 200, "balance"),
+        (f"{h.account_id}:p", 100, "balance"),
+    ]
+    assert await s.balance(h.account_id) == (0, 0)
+
+
+async def test_grant_ends_round_trip_between_the_scripts_and_python(stores: Stores) -> None:
+    """`gx`: credit.lua enters a grant's end, grant_end.lua sets one, write_off.lua leaves
+    the rest reservations hold; records.py reads and writes the same text."""
+    h = await make_holder(stores, credit=0)
+    await stores.store.apply_credit(h.account_id, 9_001, 500, (7, 1_800_000_000_000))
+    await stores.store.set_grant_end(h.account_id, GrantEnd(8, 300, 1_700_000_000_000))
+    assert await stores.store.grant_ends(h.account_id) == (
+        GrantEnd(7, 500, 1_800_000_000_000),
+        GrantEnd(8, 300, 1_700_000_000_000),
+    )
+    await stores.store.put_grant_ends(h.account_id, [GrantEnd(8, 250, 1_700_000_000_000)])
+    assert await stores.store.grant_ends(h.account_id) == (GrantEnd(8, 250, 1_700_000_000_000),)
+    raw = await stores.redis.hget(stores.store.keys.account(h.shard, h.account_id), "gx")
+    assert decode_grant_ends(raw) == (GrantEnd(8, 250, 1_700_000_000_000),)
+    assert encode_grant_ends(decode_grant_ends(raw)) == raw.decode()
+    await stores.store.set_grant_end(h.account_id, GrantEnd(8, 0, 0))
+    assert await stores.store.grant_ends(h.account_id) == ()
 
 
 async def test_reserve_reply_decodes_admitted_and_refusals(stores: Stores) -> None:
@@ -295,3 +368,16 @@ async def test_a_meter_is_never_marked_up(stores: Stores) -> None:
     decision = await stores.store.meters.hold(hold)
     assert isinstance(decision, Admitted), decision
     assert (decision.held_micros, decision.markup_bps) == (2_000, 0)
+
+
+async def test_a_batch_files_record_round_trips_with_its_lines_worst_case(stores: Stores) -> None:
+    """What a batch reserves (its lines' worst cases, summed at upload) survives Redis; a
+    record written before it was kept reads as 0 (the sums' worst case)."""
+    files = stores.owned_files()
+    rec = OwnedFile("file-w", "key_1", "acct_1", "gpt-5.4", "/v1/chat/completions", 8, 1, 2, 3, 4)
+    await files.put(rec)
+    assert await files.get("file-w") == rec
+    old = OwnedFile("file-o", "key_1", "acct_1", "gpt-5.4", "/v1/chat/completions", 8, 1, 2, 3)
+    await files.put(old)
+    await stores.redis.hdel(stores.store.keys.owned_file("file-o"), "worst_micros")
+    assert await files.get("file-o") == old

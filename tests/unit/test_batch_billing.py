@@ -1,14 +1,21 @@
 """A batch's bill from its output file, pure: failed lines (an error, a non-2xx response,
-an unreadable line) are not billed; the rest sum at the batch tier; and a batch's
-reservation is its worst case at the batch rates, not the dearer standard ones."""
+an unreadable line) are not billed; each other line is priced on its own at the batch tier
+(its own long-context band, the dearer of its reported model and the batch's), the exact
+costs summed and rounded up once; and a batch's reservation is its worst case at the batch
+rates, not the dearer standard ones."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
-from billing.batches import is_terminal, output_usage
+from billing.batches import bill_output, is_terminal, output_usage
 from billing.usage import Usage, usage_from_openai
+from tests.unit.test_pricing_shipped import TABLE
 from tests.unit.test_pricing_shipped import shipped as shipped_price
+
+NOW_MS = time.time_ns() // 1_000_000  # the prices in force now (a batch's admission time)
 
 
 def _line(status: int, prompt: int = 10, completion: int = 5, error: object = None) -> bytes:
@@ -47,3 +54,53 @@ def test_a_batch_is_reserved_at_the_batch_rates() -> None:
     price = shipped_price("gpt-4o-mini")  # $0.15/$0.60 per 1M, batch $0.075/$0.30
     assert price.worst_case_micros(1_000_000, 1_000_000, "batch") == 75_000 + 300_000
     assert price.worst_case_micros(1_000_000, 1_000_000) == 150_000 + 600_000
+
+
+def _ran(prompt: int, completion: int, model: str = "") -> bytes:
+    """An output line that succeeded, reporting `model` when given."""
+    body: dict[str, object] = {"usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+    if model:
+        body["model"] = model
+    return orjson.dumps({"response": {"status_code": 200, "body": body}, "error": None})
+
+
+def _bill(lines: list[bytes], model: str) -> int:
+    price = shipped_price(model)
+    return bill_output(lines, _usage, price, TABLE.lookup, NOW_MS).priced.charged()
+
+
+def test_each_line_is_priced_at_its_own_long_context_band() -> None:
+    """gpt-5.4's batch rates double above 272k input tokens a request: eight lines of 50,000
+    never reach it, though their sum (400,000) would: 8 x (62,500 + 750), not 1,009,000."""
+    lines = [_ran(50_000, 100)] * 8
+    assert _bill(lines, "gpt-5.4") == 506_000
+    summed, _ = output_usage(lines, _usage)
+    assert shipped_price("gpt-5.4").price(summed).charged() == 1_009_000  # the sum's band
+    long = bill_output(
+        [_ran(300_000, 0), *lines], _usage, shipped_price("gpt-5.4"), TABLE.lookup, NOW_MS
+    )
+    assert long.priced.charged() == 506_000 + 750_000  # 300,000 at $2.50 per 1M: its band
+    assert dict(long.priced.detail) == {
+        "service_tier": "batch", "batch_lines": 9, "lines_context_above": 1,
+    }  # fmt: skip
+
+
+def test_a_line_is_billed_at_the_dearer_of_its_reported_model_and_the_batchs() -> None:
+    """$2.50/$10 per 1M for gpt-4o at half price in a batch, $0.075/$0.30 for gpt-4o-mini."""
+    mini, full = 75 + 300, 1_250 + 5_000  # 1,000 tokens in, 1,000 out
+    assert _bill([_ran(1_000, 1_000, "gpt-4o-mini")], "gpt-4o-mini") == mini
+    assert _bill([_ran(1_000, 1_000, "gpt-4o")], "gpt-4o-mini") == full  # it ran on gpt-4o
+    assert _bill([_ran(1_000, 1_000, "gpt-4o-mini")], "gpt-4o") == full  # priced as gpt-4o
+    assert _bill([_ran(1_000, 1_000, "no-such-model")], "gpt-4o-mini") == mini
+    both = bill_output(
+        [_ran(1_000, 1_000, "gpt-4o"), _ran(1_000, 1_000)], _usage, shipped_price("gpt-4o-mini"),
+        TABLE.lookup, NOW_MS,
+    )  # fmt: skip
+    assert both.priced.charged() == full + mini and both.succeeded == 2
+    assert dict(both.priced.detail)["lines_billed_as"] == 1
+
+
+def test_a_batch_is_rounded_up_once_not_per_line() -> None:
+    """Three lines of one gpt-4o-mini batch input token (0.075 micros each) cost 0.225
+    micros: one micro for the batch, one debit, not one per line."""
+    assert _bill([_ran(1, 0)] * 3, "gpt-4o-mini") == 1

@@ -9,6 +9,7 @@ from billing.pricing import load_pricing
 from gateway.errors import InvalidRequest
 from gateway.llm.betas import OUTPUT_CAPS, PASSING, REFUSED, Betas, forwarded, read_betas
 from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
+from gateway.telemetry import metrics
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
 
@@ -40,9 +41,28 @@ def test_required_betas_pass_and_several_may_come_in_one_header_or_several() -> 
 
 
 @pytest.mark.parametrize("name", ["xyz", "Interleaved-Thinking-2025-05-14", "context-1m"])
-def test_an_unknown_beta_is_refused_by_name(name: str) -> None:
+def test_an_unknown_beta_passes_and_is_named_as_unknown(name: str) -> None:
+    betas = read_betas({"anthropic-beta": f"interleaved-thinking-2025-05-14,{name}"})
+    assert betas.names == ("interleaved-thinking-2025-05-14", name)
+    assert betas.unknown == (name,) and betas.output_cap == 0
+
+
+def test_unknown_betas_are_counted() -> None:
+    m = metrics()
+    before = m.tally.counts.get((m.unknown_betas,), 0)
+    read_betas({"anthropic-beta": "a-2099-01-01,b-2099-01-01,prompt-caching-2024-07-31"})
+    assert m.tally.counts.get((m.unknown_betas,), 0) == before + 2
+
+
+def test_a_beta_refused_by_name_is_refused_whatever_the_policy() -> None:
+    with pytest.raises(InvalidRequest, match="container hours"):
+        read_betas({"anthropic-beta": "xyz,code-execution-2025-05-22"}, "pass")
+
+
+@pytest.mark.parametrize("name", ["xyz", "Interleaved-Thinking-2025-05-14", "context-1m"])
+def test_an_unknown_beta_is_refused_by_name_when_the_operator_says_so(name: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        read_betas({"anthropic-beta": f"interleaved-thinking-2025-05-14,{name}"})
+        read_betas({"anthropic-beta": f"interleaved-thinking-2025-05-14,{name}"}, "refuse")
     error = caught.value
     assert error.param == "anthropic-beta" and error.extra == {"unpriced_option": name}
     assert f"anthropic-beta '{name}' has an unknown price effect" in error.message

@@ -293,8 +293,13 @@ def test_a_request_names_the_kinds_its_reservation_assumes() -> None:
     assert _kinds({"system": [hour], "messages": []}, "claude-sonnet-4-6") == (
         "cache_write_1h_tokens",
     )
+    # A 5-minute cache_control too: the provider may write (and bill) an hour's cache.
     five = {**hour, "cache_control": {"type": "ephemeral"}}
-    assert _kinds({"messages": [{"role": "user", "content": [five]}]}, "claude-sonnet-4-6") == ()
+    assert _kinds({"messages": [{"role": "user", "content": [five]}]}, "claude-sonnet-4-6") == (
+        "cache_write_1h_tokens",
+    )
+    plain = {"type": "text", "text": "x"}
+    assert _kinds({"messages": [{"role": "user", "content": [plain]}]}, "claude-sonnet-4-6") == ()
     audio = {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
     spoken = {"messages": [{"role": "user", "content": [audio]}], "modalities": ["audio"]}
     assert _kinds(spoken, "gpt-audio") == ("input_audio_tokens", "output_audio_tokens")

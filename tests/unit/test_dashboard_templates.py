@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from billing.roles import ROLE_SCOPES
-from gateway.errors import InternalError, NotFound, PermissionDenied, ScopeMissing
+from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
+from gateway.http.dashboard.keys import SCOPE_GROUPS
 from gateway.http.dashboard.session import Session
 from gateway.http.dashboard.web import ASSETS, environment
 from gateway.http.principal import Principal
@@ -466,6 +467,28 @@ def full() -> dict[str, Any]:
         "said": words(PermissionDenied("x"), "viewer", "user"),
         "signin": False,
         "zone": "Europe/Paris",
+        "scope_groups": SCOPE_GROUPS,
+        "operator_view": True,
+        "page": {"data": [_record(i) for i in range(MANY)], "has_more": True, "next_before": 7},
+    }
+
+
+def _record(i: int) -> dict[str, Any]:
+    """An audit record as GET /v1/account/audit answers it."""
+    return {
+        "id": i,
+        "occurred_at": (TEXT, AWARE)[i % 2],
+        "account_id": (LONG, None)[i % 2],
+        "actor_kind": "key",
+        "actor_id": LONG,
+        "actor_via": ("oidc", None)[i % 2],
+        "action": "key.create",
+        "target_kind": "key",
+        "target_id": LONG,
+        "before": ({"quotas": [_quota()]}, None)[i % 2],
+        "after": {"name": LONG},
+        "client_address": ("203.0.113.9", None)[i % 2],
+        "request_id": (LONG, None)[i % 2],
     }
 
 
@@ -522,6 +545,8 @@ def sparse() -> dict[str, Any]:
         "upgrade": None,
         "said": words(InternalError("x")),
         "signin": True,
+        "operator_view": False,
+        "page": {"data": [], "has_more": False, "next_before": None},
         "filters": {k: "" for k in ctx["filters"]} | {"metric": "requests"},
         "health": ctx["health"] | {"tasks": {}, "redis": False},
         "report": {
@@ -561,6 +586,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         ]
     },
     "statement.html": {"base": "/dashboard/statements"},
+    "audit.html": {"filters": {"action": "key.create", "account_id": LONG}},  # the query's
     "signin.html": {"notice": LONG, "error": ""},
     "invitations.html": {"members": [{"id": "m1", "account": LONG, "role": "owner"}]},
 }
@@ -601,7 +627,10 @@ def test_every_template_is_drawn() -> None:
 
 
 def test_an_error_page_speaks_of_roles_not_scopes() -> None:
-    for error in (ScopeMissing("This token lacks the 'billing:read' scope."), NotFound("x")):
+    for error in (
+        PermissionDenied.lacking("billing:read", "This token lacks the 'billing:read' scope."),
+        NotFound("x"),
+    ):
         text = _render("error.html", full() | {"said": words(error, "viewer", "user")})
         assert "scope" not in text and "Back to the dashboard" in text
 

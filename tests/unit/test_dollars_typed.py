@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.display import DollarsError, parse_dollars, quota_limit, usd_input
+from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError, TopupLimits
 
 
@@ -67,3 +68,39 @@ def test_a_top_up_out_of_range_is_refused_in_dollars() -> None:
     assert caught.value.param == "amount_micros"
     with pytest.raises(PaymentRuleError, match=r"whole cents, not \$1\.000001"):
         limits.check(1_000_001)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "\u0661\u0662",
+        "$\u0665",
+        "\uff15",
+        "1\u00b2",
+        "12.\uff150",
+        "1_000",
+        "\u00a05",
+        "5\u2003",
+        "$1,23\u0664.00",
+    ],
+)
+def test_only_ascii_digits_are_dollars(typed: str) -> None:
+    """As billing/money.parse_usd and gateway/http/whole.py read numbers: a regex's \\d
+    took '١٢' as 12 and a full-width 5 as 5."""
+    with pytest.raises(DollarsError, match=r"in dollars, like \$5 or 12\.50"):
+        parse_dollars(typed, "The amount")
+
+
+@pytest.mark.parametrize("typed", ["9" * 5000, "9007199255", "9,007,199,254.740992"])
+def test_an_amount_past_the_exact_integers_is_refused_not_a_huge_int(typed: str) -> None:
+    with pytest.raises(DollarsError, match="is more than"):
+        parse_dollars(typed, "The amount")
+    assert parse_dollars("9,007,199,254.740991") == MAX_EXACT
+
+
+@pytest.mark.parametrize(
+    "typed", ["\u0661\u0660", "\u00b2", "9" * 5000, str(MAX_EXACT + 1), "-1", "+1"]
+)
+def test_a_count_limit_is_ascii_digits_within_the_exact_integers(typed: str) -> None:
+    with pytest.raises(DollarsError, match="whole number"):
+        quota_limit("requests", typed)

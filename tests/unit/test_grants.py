@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from billing.grants import PROXY_SCOPES, Grant, GrantTooWide, check_within, user_grant
+from billing.grants import (
+    PROXY_SCOPES,
+    Grant,
+    GrantTooWide,
+    check_within,
+    expand_scopes,
+    user_grant,
+)
 from billing.quotas import Quota
 
 DAY = Quota("day", "requests", 100)
@@ -65,3 +72,13 @@ def test_a_key_pinned_to_providers_hands_on_no_wider_pin() -> None:
             check_within(pinned, child(models=frozenset(), providers=wider))
         assert caught.value.field == "providers"
     check_within(PARENT, child(providers=frozenset({"openai"})))  # an unpinned parent: any
+
+
+def test_the_inference_group_is_every_proxy_scope_responses_included() -> None:
+    assert "responses" in PROXY_SCOPES
+    assert expand_scopes(["billing", "inference", "chat"]) == ["billing", *sorted(PROXY_SCOPES)]
+    assert expand_scopes(["chat"]) == ["chat"]
+
+
+def test_a_signed_in_user_may_hand_out_responses() -> None:
+    check_within(user_grant(["keys:write"], []), Grant(frozenset({"responses"}), frozenset()))

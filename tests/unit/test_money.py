@@ -70,7 +70,10 @@ def test_parse_usd_rejects_non_finite(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "abc", "0x10", "1,5", "$1", "1.2.3", "1 000", "0.15 USD", "--1"],
+    [
+        *("", "   ", "abc", "0x10", "1,5", "$1", "1.2.3", "1 000", "0.15 USD", "--1"),
+        *("\u0663", "1_000", "\uff15", "\u00b2", "\u00a05"),  # Decimal would read the first three
+    ],
 )
 def test_parse_usd_rejects_garbage(text: str) -> None:
     with pytest.raises(MoneyFormatError, match="not a decimal"):

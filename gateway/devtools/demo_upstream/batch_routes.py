@@ -2,8 +2,10 @@
 
 A batch runs when it is first retrieved: every line is answered (a chat completion with
 usage, or an embeddings list), except lines whose `custom_id` starts with `fail`, which get
-a 400 in the output as the real API reports a failed request. Cancelling a batch that has
-not run yet leaves it `cancelled` with the first half of its lines answered.
+a 400 in the output as the real API reports a failed request; a line whose `custom_id` is
+`ran-on:MODEL:...` reports it ran on MODEL (as a provider may name a model other than the
+one asked for). Cancelling a batch that has not run yet leaves it `cancelled` with the first
+half of its lines answered.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ async def file_content(request: web.Request) -> web.Response:
     return web.Response(body=_stored(request)[1], content_type="application/octet-stream")
 
 
+def _ran_on(line: dict[str, Any]) -> str | None:
+    parts = str(line.get("custom_id", "")).split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "ran-on" else None
+
+
 def _answer(request: web.Request, line: dict[str, Any]) -> dict[str, Any]:
     count = request.app[CONTROL].counter
     body = line.get("body") or {}
@@ -90,7 +97,7 @@ def _answer(request: web.Request, line: dict[str, Any]) -> dict[str, Any]:
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model"),
+            "model": _ran_on(line) or body.get("model"),
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {
                 "prompt_tokens": prompt,

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from gateway.devtools.demo_upstream.calls import Call, ProviderError, open_call
 from gateway.devtools.demo_upstream.frames import Frame, dumps
+from gateway.devtools.demo_upstream.json_reply import schema_instance
 from gateway.devtools.demo_upstream.sse import play
 from gateway.devtools.demo_upstream.text import Reply, plan_reply, split_chunks
 from gateway.devtools.demo_upstream.tool_calls import Asked, planned_calls
@@ -142,6 +143,9 @@ def _reply(call: Call) -> tuple[Reply, list[JSON]]:
     config = call.body.get("generationConfig") or {}
     budget = config.get("maxOutputTokens") if isinstance(config, dict) else None
     prompt, last = _prompt(call.body)
+    if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        return plan_reply(prompt, dumps(schema_instance(schema)), None, call.control.counter), []
     calls = [_call_part(c) for c in planned_calls(_asked(call.body), call.behaviour.tool_calls)]
     if calls:
         return plan_reply(prompt, dumps(calls), None, call.control.counter), calls

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from billing.forecast import WEEK_DAYS, forecast
 from gateway.appkeys import DIRECTORY
-from gateway.http.account import account_overview
+from gateway.http.account.routes import account_overview
 from gateway.http.dashboard.billing import billing_overview, step_view
 from gateway.http.dashboard.charts import (
     GRANULARITIES,

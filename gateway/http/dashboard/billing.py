@@ -18,12 +18,14 @@ from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
-from gateway.http.account_alerts import alerts_of, create_for, delete_for
+from gateway.http import audited
+from gateway.http.account.alerts import alerts_of, create_for, delete_for
+from gateway.http.billing.routes import not_set_up
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
-from gateway.services.payments_port import ProviderUnavailable
+from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 # The button of each next step (billing.next_step.decide); its words and link are the step's.
@@ -121,7 +123,12 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
         return absolute(request, (await payments.topup(account, _usd(form, "amount"), back)).url)
     if action in ("setup", "portal"):
         hosted = payments.setup if action == "setup" else payments.portal
-        return absolute(request, (await hosted(account, back)).url)
+        page = await hosted(account, back)
+        if action == "setup":
+            await audited.record(
+                request, "payment.setup", "account", account, account, None, {"setup_id": page.id}
+            )
+        return absolute(request, page.url)
     if action == "auto-topup":
         body = None
         if form.get("enabled") == "on":
@@ -130,7 +137,16 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
                 "amount_micros": _usd(form, "auto_amount"),
                 "monthly_cap_micros": _usd(form, "monthly_cap"),
             }
-        await payments.set_auto_topup(account, body)
+        setting = await payments.set_auto_topup(account, body)
+        await audited.record(
+            request,
+            "payment.auto_topup",
+            "account",
+            account,
+            account,
+            None,
+            {"auto_topup": setting},
+        )
         return f"{PAGE}?notice=auto-topup"
     if action == "alert-add":
         await create_for(request, account, _alert_body(form))
@@ -139,9 +155,21 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
         await delete_for(request, account, _text(form, "alert_id"))
         return f"{PAGE}?notice=alert-removed#alerts"
     if action == "cancel":
-        await payments.cancel(account, back)
+        cancelled = await payments.cancel(account, back)
+        await audited.record(
+            request, "payment.subscription_cancel", "account", account, account, None, cancelled
+        )
         return f"{PAGE}?notice=cancelled"
     result = await payments.change_plan(account, form.get("plan"), back)
+    await audited.record(
+        request,
+        "payment.subscription",
+        "account",
+        account,
+        account,
+        None,
+        {"plan": form.get("plan"), "status": result.get("status")},
+    )
     if result["status"] == "checkout":
         return absolute(request, str(result["url"]))
     return f"{PAGE}?notice={result['status']}"
@@ -180,6 +208,9 @@ async def act(request: web.Request) -> web.Response:
         target = await _act(request, action, form)
     except PaymentRuleError as exc:
         return await page(request, status=400, error=str(exc), typed=_typed(form))
+    except NotConfigured:
+        refused = not_set_up()
+        return await page(request, status=refused.status, error=refused.message)
     except MeterwayError as exc:
         return await page(request, status=exc.status, error=exc.message, typed=_typed(form))
     raise web.HTTPSeeOther(target)

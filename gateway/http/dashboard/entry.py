@@ -24,10 +24,11 @@ CHOICE_TTL_S = 600
 CHOOSE = f"{BASE}/signin/choose"
 
 
-async def enter(request: web.Request, member: Row) -> web.HTTPSeeOther:
-    """A member session, and on to the dashboard; the sign-in's own cookies are dropped."""
+async def enter(request: web.Request, member: Row, via: str) -> web.HTTPSeeOther:
+    """A member session, and on to the dashboard; the sign-in's own cookies are dropped.
+    `via`: how the person signed in (oidc, e-mailed link, invitation link), for the audit log."""
     response = web.HTTPSeeOther(f"{BASE}/")
-    set_cookie(request, response, COOKIE, await member_session(request, member))
+    set_cookie(request, response, COOKIE, await member_session(request, member, via))
     for name in (PRE_COOKIE, ATTEMPT_COOKIE, CHOICE_COOKIE):
         response.del_cookie(name, path=BASE)
     return response
@@ -44,7 +45,7 @@ async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
     if found.must_choose:
         return await _to_choices(request, person)
     if found.members:
-        return await enter(request, found.members[0])
+        return await enter(request, found.members[0], person.via)
     raise nobody(person)
 
 

@@ -15,7 +15,6 @@ from gateway.errors import (
     MeterwayError,
     NotFound,
     PermissionDenied,
-    ScopeMissing,
 )
 
 
@@ -45,7 +44,7 @@ def refusal(role: str, kind: str) -> Words:
 
 def words(error: MeterwayError, role: str = "", kind: str = "") -> Words:
     """The title, message and next step of a failed dashboard page."""
-    if isinstance(error, ScopeMissing):
+    if isinstance(error, PermissionDenied) and error.scope is not None:
         return refusal(role, kind)
     if isinstance(error, PermissionDenied):  # a rule that says its own reason
         return Words("Not allowed", error.message, "Go back and choose another action.")

@@ -71,7 +71,7 @@ async def choose_enter(request: web.Request) -> web.Response:
     if member is None:
         raise NotFound("You are not a member of that organization.")
     await end_choices(request)
-    raise await enter(request, member)
+    raise await enter(request, member, found.person.via)
 
 
 async def choose_accept(request: web.Request) -> web.Response:
@@ -80,7 +80,7 @@ async def choose_accept(request: web.Request) -> web.Response:
         raise Conflict("Your sign-in is a member of another organization already.")
     row = await people.accept(found.person, request.match_info["member_id"], _members(request))
     await end_choices(request)
-    raise await enter(request, row)
+    raise await enter(request, row, found.person.via)
 
 
 async def choose_decline(request: web.Request) -> web.Response:
@@ -113,7 +113,7 @@ async def invitation_accept(request: web.Request) -> web.Response:
     row = await _members(request).accept_by_digest(digest(secret), LINK_MAX_AGE_S)
     if row is None:
         raise SigninFailed("This invitation was accepted, declined or withdrawn, or expired.")
-    raise await enter(request, row)
+    raise await enter(request, row, "invitation link")
 
 
 async def invitation_decline(request: web.Request) -> web.Response:

@@ -15,20 +15,24 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from billing.display import DollarsError, quota_limit
+from billing.display import SPEND, DollarsError, quota_limit
 from billing.grants import PROXY_SCOPES
-from billing.quotas import METRICS, WINDOWS
-from gateway.appkeys import LEDGER, SETTINGS, STORE, TEAMS
+from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
+from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
-from gateway.http.account import (
+from gateway.http.account.routes import (
+    MAX_GRACE_S,
+    caller_grant,
     create_key_for,
     own_key,
+    revoke_key_for,
     rotate_for,
     set_quotas_for,
     spec_of_body,
     visible_keys,
 )
+from gateway.http.account.teams import put_key_team, team_of
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import (
@@ -36,17 +40,39 @@ from gateway.http.principal import (
     KEYS_READ,
     KEYS_WRITE,
     ORG_WRITE,
+    STATEMENTS_READ,
+    USAGE_READ,
     USER_SCOPES,
     Principal,
 )
 from gateway.http.serialize import key_use_json
-from gateway.http.teams import put_key_team, team_of
-from gateway.services.keys import revoke_key
+from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
 SCOPES = sorted(PROXY_SCOPES) + sorted(USER_SCOPES) + ["billing"]
+# The key form's groups, in words people use; each checked group adds its scopes to the ones
+# ticked one by one. The first, every proxy scope, is ticked by default.
+SCOPE_GROUPS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "inference",
+        "Call any model",
+        "Chat, Responses, Messages, embeddings, images, audio, moderations and batches: "
+        "what every SDK and coding agent needs.",
+        tuple(sorted(PROXY_SCOPES)),
+    ),
+    ("usage", "Read usage", "The account, its usage and ledger.", (ACCOUNT_READ, USAGE_READ)),
+    ("keys", "Manage keys", "List, create, rotate and revoke keys.", (KEYS_READ, KEYS_WRITE)),
+    (
+        "billing",
+        "Manage billing",
+        "Credit, payment methods, plans and statements.",
+        ("billing", STATEMENTS_READ),
+    ),
+)
 QUOTA_ROWS = 3
+LIMIT_WORDS = "Each limit must be a whole number."
+GRACE_WORDS = f"The grace period must be a whole number of seconds from 0 to {MAX_GRACE_S}."
 
 
 def form_text(form: Form, name: str) -> str:
@@ -59,23 +85,47 @@ def form_quotas(form: Form) -> list[dict[str, Any]]:
     limit is typed in dollars."""
     out: list[dict[str, Any]] = []
     for i in range(QUOTA_ROWS + 16):
-        typed = form_text(form, f"limit_{i}")
-        if not typed:
+        raw = form.get(f"limit_{i}", "")
+        limit = raw.strip(ASCII_SPACE) if isinstance(raw, str) else ""
+        if not limit:
             continue
-        try:
-            metric, limit = quota_limit(form_text(form, f"metric_{i}"), typed)
-        except DollarsError as exc:
-            raise InvalidRequest(str(exc), param="quotas") from exc
-        out.append({"window": form_text(form, f"window_{i}"), "metric": metric, "limit": limit})
+        metric, whole = _quota_limit(form_text(form, f"metric_{i}"), limit, i)
+        out.append({"window": form_text(form, f"window_{i}"), "metric": metric, "limit": whole})
     return out
 
 
-def _key_body(form: Form) -> dict[str, object]:
+def _quota_limit(metric: str, limit: str, i: int) -> tuple[str, int]:
+    """A spend limit in dollars (billing/display.py), every other limit a whole number
+    (gateway/http/whole.py)."""
+    if metric != SPEND:
+        return metric, parse_whole(limit, f"limit_{i}", maximum=MAX_LIMIT, words=LIMIT_WORDS)
+    try:
+        return quota_limit(metric, limit)
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param="quotas") from exc
+
+
+def _form_scopes(form: Form, held: frozenset[str]) -> list[str]:
+    """The scopes of the groups checked that the caller holds (`held`, empty: all), then
+    the ones ticked one by one (refused when the caller does not hold them), each once."""
+    groups = {g for g in form.getall("groups", []) if isinstance(g, str)}
+    grouped = [
+        scope
+        for name, _, _, scopes in SCOPE_GROUPS
+        if name in groups
+        for scope in scopes
+        if not held or scope in held
+    ]
+    single = [s for s in form.getall("scopes", []) if isinstance(s, str)]
+    return list(dict.fromkeys(grouped + single))
+
+
+def _key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
     models = [m.strip() for m in form_text(form, "models").split(",") if m.strip()]
     expires = form_text(form, "expires")
     body: dict[str, object] = {
         "name": form_text(form, "name"),
-        "scopes": [s for s in form.getall("scopes", []) if isinstance(s, str)],
+        "scopes": _form_scopes(form, held),
         "models": models,
         "quotas": form_quotas(form),
     }
@@ -117,6 +167,7 @@ async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web
         nav="keys",
         keys=one_card_per_key([_shown(r, now) for r in rows]),
         scopes=SCOPES,
+        scope_groups=SCOPE_GROUPS,
         windows=WINDOWS,
         metrics=METRICS,
         quota_rows=QUOTA_ROWS,
@@ -153,7 +204,9 @@ async def create(request: web.Request) -> web.Response:
         if team:  # the team is checked before the key exists: no key made half-way
             who.require(ORG_WRITE)
             await team_of(request, who.account_id, team)
-        spec = spec_of_body(_key_body(form), zone=request.config_dict[SETTINGS].timezone)
+        held = (await caller_grant(request, who)).scopes
+        zone = request.config_dict[SETTINGS].timezone
+        spec = spec_of_body(_key_body(form, held), zone=zone)
         created = await create_key_for(request, who, spec)
         if team:
             await put_key_team(request, who.account_id, created["id"], team)
@@ -168,26 +221,22 @@ async def rotate(request: web.Request) -> web.Response:
     row = await own_key(request, who, request.match_info["key_id"])
     form = await request.post()
     default = request.config_dict[SETTINGS].key_rotation_grace_s
+    raw = form.get("grace")
     try:
-        grace = bodies.int_field({"g": int(form_text(form, "grace") or default)}, "g", 0, 7 * 86400)
+        grace = default
+        if isinstance(raw, str) and raw.strip(ASCII_SPACE):
+            grace = parse_whole(raw, "grace", maximum=MAX_GRACE_S, form=True, words=GRACE_WORDS)
         rotated = await rotate_for(request, who, row, grace)
-    except (MeterwayError, ValueError) as exc:
-        return await _failed(request, _as_error(exc))
+    except MeterwayError as exc:
+        return await _failed(request, exc)
     return render(request, "secret.html", title="Rotated key", nav="keys", key=rotated, fresh=False)
-
-
-def _as_error(exc: Exception) -> MeterwayError:
-    if isinstance(exc, MeterwayError):
-        return exc
-    return InvalidRequest("The grace period must be a whole number of seconds.")
 
 
 async def revoke(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_WRITE)
     row = await own_key(request, who, request.match_info["key_id"])
-    app = request.config_dict
-    await revoke_key(app[LEDGER], app[STORE], row)
+    await revoke_key_for(request, row)
     raise web.HTTPSeeOther(f"{BASE}/keys?notice=revoked")
 
 

@@ -27,7 +27,8 @@ async def key_names(request: web.Request, who: Principal) -> dict[str, str]:
     if not who.has(KEYS_READ):
         return {}
     rows = await request.config_dict[DIRECTORY].keys_of(who.account_id, include_revoked=True)
-    return {r["id"]: f"{r['name']} ({r['key_prefix']}…)" for r in rows}
+    mine = [r for r in rows if who.reach is None or r.get("member_id") == who.reach]
+    return {r["id"]: f"{r['name']} ({r['key_prefix']}…)" for r in mine}
 
 
 async def team_names(request: web.Request, who: Principal) -> dict[str, str]:

@@ -14,9 +14,9 @@ from aiohttp import web
 from billing.money import format_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
-from gateway.http.admin import account_windows
-from gateway.http.admin_system import system_report
-from gateway.http.credit_grants import grants_of
+from gateway.http.account.credit_grants import grants_of
+from gateway.http.admin.routes import account_windows
+from gateway.http.admin.system import system_report
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.session import BASE, SESSION
@@ -24,6 +24,7 @@ from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.serialize import account_json, entry_json, key_use_json
+from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
 
 OPS = f"{BASE}/operators"
@@ -65,8 +66,9 @@ async def target_row(request: web.Request) -> Row:
 
 
 async def _before(request: web.Request) -> int | None:
+    """The ledger page's `before`; none when absent or empty (a 400 naming it otherwise)."""
     raw = request.query.get("before", "")
-    return int(raw) if raw.isdigit() else None
+    return parse_whole(raw, "before", minimum=1) if raw else None
 
 
 def reading(account_id: str) -> Principal:

@@ -19,14 +19,16 @@ from multidict import MultiMapping
 
 from billing.dates import in_zone
 from billing.display import DollarsError, parse_dollars, usd_exact
+from billing.money import MAX_EXACT
 from gateway.appkeys import PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
-from gateway.http.admin import set_account_plan
-from gateway.http.admin_money import adjust_account, credit_account, refund_account
-from gateway.http.credit_grants import grant_on, revoke_grant
+from gateway.http.account.credit_grants import grant_on, revoke_grant
+from gateway.http.admin.money import adjust_account, credit_account, refund_account
+from gateway.http.admin.routes import set_account_plan
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
+from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 
 ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
@@ -51,26 +53,33 @@ def _dollars(fields: Fields) -> int:
 
 
 def _micros(fields: Fields) -> int:
-    raw = str(fields.get("amount_micros", ""))
-    if not raw.lstrip("-").isdigit():
-        raise InvalidRequest("The confirmation has no amount; start again from the form.")
-    return int(raw)
+    """The signed amount the confirmation page carries (money out is negative)."""
+    return parse_whole(
+        str(fields.get("amount_micros", "")),
+        "amount_micros",
+        minimum=-MAX_EXACT,
+        maximum=MAX_EXACT,
+        words="The confirmation has no amount; start again from the form.",
+    )
 
 
 def _grant(fields: Fields, zone: str) -> GrantSpec | None:
     """The grant a credit funds, from the form (kind, an expiry date or instant, priority)
     read as the API reads `grant`; None for a plain paid credit."""
     kind, expires = str(fields.get("kind", "")).strip(), str(fields.get("expires", "")).strip()
-    priority = str(fields.get("priority", "")).strip()
+    priority = str(fields.get("priority", "")).strip(ASCII_SPACE)
     if not (kind or expires or priority):
         return None
     raw: dict[str, Any] = {"kind": kind or "paid"}
     if expires:
         raw["expires_at"] = expires  # a bare date: the end of that day in QUOTA_TIMEZONE
     if priority:
-        if not priority.isdigit():
-            raise InvalidRequest("The priority must be a whole number from 0 to 1000.")
-        raw["priority"] = int(priority)
+        raw["priority"] = parse_whole(
+            priority,
+            "priority",
+            maximum=bodies.GRANT_PRIORITY_MAX,
+            words=f"The priority must be a whole number from 0 to {bodies.GRANT_PRIORITY_MAX}.",
+        )
     return bodies.grant_field({"grant": raw}, zone)
 
 
@@ -165,14 +174,16 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
     row = await target_row(request)
     key, reason = _key(fields), str(fields.get("reason", "")).strip()
     if action == "plan":
-        await set_account_plan(request, row, {"plan": str(fields.get("plan", ""))})
+        await set_account_plan(
+            request, row, {"plan": str(fields.get("plan", "")), "idempotency_key": key}
+        )
         return "plan"
     if action == "refund":
         payment = str(fields.get("payment_id", ""))
         _, created = await refund_account(request, row["id"], payment, -_micros(fields), key)
         return "refunded" if created else "replayed"
     if action == "revoke-grant":
-        _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")))
+        _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")), key)
         return "grant-revoked" if created else "replayed"
     if action == "credit":
         grant = _grant(fields, request.config_dict[SETTINGS].timezone)

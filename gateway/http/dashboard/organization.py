@@ -21,20 +21,20 @@ from aiohttp import web
 from billing.quotas import METRICS, WINDOWS
 from gateway.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.errors import MeterwayError
-from gateway.http.account import visible_keys
-from gateway.http.account_members import (
+from gateway.http.account.end_user_budgets import budget_json, put_budget
+from gateway.http.account.members import (
     grantable,
     invite_for,
     members_of,
     remove_for,
     set_role_for,
 )
+from gateway.http.account.routes import visible_keys
+from gateway.http.account.teams import create_team, team_json, team_of, team_quotas
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
-from gateway.http.end_user_budgets import budget_json, put_budget
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
-from gateway.http.teams import create_team, team_json, team_of, team_quotas
 
 END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
 QUOTA_ROWS = 3

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
+from gateway.http.dashboard import audit as dashboard_audit
 from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import invitations as dashboard_invitations
 from gateway.http.dashboard import keys as dashboard_keys
@@ -112,6 +113,7 @@ def add_routes(app: web.Application) -> None:
     dashboard_statements.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
+    dashboard_audit.add_routes(dash)
     r.add_get("/static/{name}", static_file)
     r.add_route("*", "/{tail:.*}", not_found)  # last: what no route above holds
     app.add_subapp(BASE, dash)

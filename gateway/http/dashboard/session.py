@@ -23,18 +23,23 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from billing.authority import Actor, Decision, may
 from billing.roles import ROLE_SCOPES
 from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
+from gateway.http.admin.operator import Operator, verify_operator
+from gateway.http.audited import ACTOR, principal_actor
 from gateway.http.dashboard.web import CONTEXT
-from gateway.http.operator import Operator, verify_operator
 from gateway.http.principal import (
     BILLING_READ,
     PRINCIPAL,
     USER_SCOPES,
     Principal,
+    key_principal,
     principal_of,
 )
+from gateway.http.route_actions import action_of
+from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
 from gateway.services.jwt_auth import VerifiedToken
 from gateway.stores.records import Row
@@ -53,6 +58,7 @@ class Session:
     csrf: str
     principal: Principal | None
     operator: bool
+    via: str = "dashboard session"  # how its person signed in, for the audit log
 
 
 SESSION = web.RequestKey("dashboard_session", Session)
@@ -138,9 +144,9 @@ async def start_session(request: web.Request, raw: str) -> tuple[str, dict[str, 
     return cookie, data
 
 
-async def start_member_session(request: web.Request, member: Row) -> str:
-    """A session for an account member signed in by identity provider or e-mailed link;
-    the cookie value."""
+async def start_member_session(request: web.Request, member: Row, via: str = "") -> str:
+    """A session for an account member signed in by identity provider or e-mailed link
+    (`via`: oidc, e-mailed link); the cookie value."""
     await request.config_dict[MEMBERS].signed_in(member["id"])
     data = {
         "kind": "member",
@@ -149,6 +155,7 @@ async def start_member_session(request: web.Request, member: Row) -> str:
         "label": member["email"] or member["subject"],
         "csrf": secrets.token_urlsafe(24),
         "operator": False,
+        "signin": via,
     }
     cookie = secrets.token_urlsafe(32)
     await request.config_dict[DASHBOARD_SESSIONS].create(digest(cookie), data, TTL_S)
@@ -170,7 +177,7 @@ async def _key_principal(request: web.Request, data: dict[str, Any]) -> Principa
     record = await store.lookup_key(str(data["key_hash"]))
     if record is None or not await store.key_is_live(record.shard, record.key_id):
         return None
-    return Principal(record.account_id, "key", frozenset(record.scopes), key=record)
+    return await key_principal(request, record)
 
 
 async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedToken | None:
@@ -182,15 +189,23 @@ async def _token_alive(request: web.Request, data: dict[str, Any]) -> VerifiedTo
     return VerifiedToken(sub, jti, iat, exp, frozenset(data["scopes"]), {})
 
 
-def _token_principal(data: dict[str, Any], token: VerifiedToken) -> Principal:
-    """A token's caller: its role's scopes when its role claim named one (kept to the
-    member's own keys for `member`), else the token's own scopes."""
+async def _token_principal(
+    request: web.Request, data: dict[str, Any], token: VerifiedToken
+) -> Principal | None:
+    """A token's caller: its member's role as it is now when its role claim named one
+    (kept to the member's own keys for `member`), else the token's own scopes; None once
+    that member has been removed."""
     account_id, role = str(data["account_id"]), str(data.get("role") or "")
     if role not in ROLE_SCOPES:
         return Principal(account_id, "user", token.scopes, token=token)
-    member = data.get("member_id")
+    member_id = data.get("member_id")
+    if member_id is not None:
+        member = await request.config_dict[MEMBERS].get(str(member_id))
+        if member is None or member["account_id"] != account_id:
+            return None
+        role = member["role"]
     scopes = ROLE_SCOPES[role]
-    return Principal(account_id, "user", scopes, token=token, role=role, member_id=member)
+    return Principal(account_id, "user", scopes, token=token, role=role, member_id=member_id)
 
 
 def _admin_digest(request: web.Request) -> str:
@@ -216,8 +231,12 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
         if token is None:
             return None
         if data["account_id"]:
-            who = _token_principal(data, token)
-    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]))
+            who = await _token_principal(request, data, token)
+            if who is None:
+                return None
+    how = data.get("signin") or ("jwt" if data["kind"] == "user" else "")
+    via = f"dashboard session ({how})" if how else "dashboard session"
+    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]), via)
 
 
 async def load_session(request: web.Request) -> Session | None:
@@ -272,9 +291,36 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[CONTEXT] = {"session": session, "csrf": session.csrf}
     if session.principal is not None:
         request[PRINCIPAL] = session.principal
+    _authorize(request, session)
+    request[ACTOR] = session_actor(session, request.path)
     if request.method not in SAFE:
         await check_csrf(request, session.csrf)
     return await handler(request)
+
+
+def session_actor(session: Session, path: str) -> AuditActor:
+    """Who a session's changes are by: the operator on the Operators pages (or a session
+    with no account), else the account's member, key or token."""
+    if session.principal is None or (session.operator and path.startswith(f"{BASE}/operators")):
+        return AuditActor("operator", session.label, session.via)
+    return principal_actor(session.principal, session.via)
+
+
+def _authorize(request: web.Request, session: Session) -> None:
+    """The page's action (gateway/http/route_actions.py) decided by `may`, before CSRF and
+    the handler: an operator's pages for the operator, the others for the account's caller."""
+    action = action_of(request)
+    if session.operator and (action.surface == "operator" or session.principal is None):
+        actor = Actor("operator")
+    elif session.principal is not None:
+        actor = session.principal.actor()
+    else:
+        actor = Actor("person")  # signed in as no account's caller: only the session's pages
+    if may(actor, action) is Decision.ALLOW:
+        return
+    if action.surface == "operator":
+        raise PermissionDenied("Operators only: sign in with the admin key or an admin token.")
+    account_principal(request).refuse(action)
 
 
 def account_principal(request: web.Request) -> Principal:

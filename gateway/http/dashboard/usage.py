@@ -14,16 +14,8 @@ from datetime import date
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, LEDGER
-from gateway.errors import NotFound
-from gateway.http.account import customer_arithmetic, show_cost
-from gateway.http.dashboard.account import chart_rows
-from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
-from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
-from gateway.http.dashboard.session import account_principal
-from gateway.http.dashboard.web import render
-from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
-from gateway.http.reports import (
+from gateway.appkeys import LEDGER
+from gateway.http.account.reports import (
     FILTERS,
     GROUPS,
     entry_filter,
@@ -33,7 +25,13 @@ from gateway.http.reports import (
     usage_response,
     usage_rows,
 )
-from gateway.services.request_cost import request_cost
+from gateway.http.account.routes import customer_arithmetic, request_cost_within, show_cost
+from gateway.http.dashboard.account import chart_rows
+from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
+from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.stores.records import LEDGER_KINDS, USAGE_FIELDS, Row
 
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))
@@ -64,7 +62,7 @@ async def _entries(
     if not who.has(ACCOUNT_READ):
         return None
     kind = fields["ledger_kind"] or None
-    filters = await entry_filter(request, who.account_id, kind, span)
+    filters = await entry_filter(request, who.account_id, kind, span, who.reach)
     ledger = request.config_dict[LEDGER]
     return await ledger.entries(who.account_id, before=None, limit=ENTRIES, filters=filters)
 
@@ -133,9 +131,7 @@ async def request_page(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(ACCOUNT_READ)
     rid = request.match_info["request_id"]
-    cost = await request_cost(request.config_dict[DIRECTORY], who.account_id, rid)
-    if cost is None:
-        raise NotFound("No settled request with this id on your account (yet).")
+    cost = await request_cost_within(request, who, rid)
     return render(
         request,
         "request.html",

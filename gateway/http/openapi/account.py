@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.account import MAX_GRACE_S
-from gateway.http.account_alerts import EMAIL as ALERT_EMAIL
-from gateway.http.account_alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
-from gateway.http.admin_directory import MAX_SEARCH
+from gateway.http.account.alerts import EMAIL as ALERT_EMAIL
+from gateway.http.account.alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
+from gateway.http.account.reports import GROUPS
+from gateway.http.account.routes import MAX_GRACE_S
+from gateway.http.admin.directory import MAX_SEARCH
 from gateway.http.openapi.organization import (
     ACCOUNT_ID,
     ACCOUNT_SURFACE,
@@ -34,10 +35,16 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.http.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
 _NULLABLE_STR = nullable("string")
+# A grant's id: a whole number in ASCII digits (any other path segment is a 400 naming it).
+GRANT_ID = {
+    "name": "grant_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+}
 _NEW_KEY = obj(
     ("name",),
     name=TEXT,
@@ -292,7 +299,9 @@ def admin_directory_paths() -> dict[str, Any]:
                 "admin",
                 ADMIN,
                 ok=ref("CreditGrant"),
-                params=(ACCOUNT_ID, path_param("grant_id")),
+                params=(ACCOUNT_ID, GRANT_ID),
+                body=obj((), idempotency_key=TEXT),
+                body_required=False,
             )
         },
         "/admin/v1/users/{subject}/revoke-tokens": {

@@ -7,6 +7,7 @@ from __future__ import annotations
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
 from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
+from gateway.http.account.reports import GROUPS
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -29,7 +30,6 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.http.reports import GROUPS
 from gateway.stores.records import LEDGER_KINDS
 
 # billing.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not stated here).
@@ -73,6 +73,10 @@ ACCOUNT = obj(
         "type": ["integer", "null"],
         "description": "the account's own markup over provider cost, in basis points;"
         " null follows its plan's",
+    },
+    credit_line_micros={
+        "type": "integer",
+        "description": "how far below zero the account's balance may go (0: not at all)",
     },
     created_at=TIME,
 )

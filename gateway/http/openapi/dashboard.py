@@ -86,6 +86,8 @@ PAGES = (
     ("post", "/dashboard/operators/accounts/{account_id}/refund", "Refund a top-up once"),
     ("post", "/dashboard/operators/accounts/{account_id}/revoke-grant", "Revoke a credit grant"),
     ("get", "/dashboard/system", "Readiness, tasks, upstreams, backlog, dead letters, exporters"),
+    ("get", "/dashboard/audit", "The organization's audit log (owners)"),
+    ("get", "/dashboard/operators/audit", "Every account's audit log (operators)"),
     ("get", "/dashboard/static/{name}", "A static file shipped with the package"),
 )
 

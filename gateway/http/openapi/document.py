@@ -19,6 +19,7 @@ from aiohttp import web
 from billing.payments import MICROS_PER_CENT, for_sale
 from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi.account import account_paths, admin_directory_paths
+from gateway.http.openapi.audit import audit_paths
 from gateway.http.openapi.billing import billing_paths
 from gateway.http.openapi.components import (
     SCHEMAS,
@@ -45,6 +46,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     dashboard_paths,
     billing_paths,
     statement_paths,
+    audit_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},

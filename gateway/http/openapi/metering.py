@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.admin_services import EXPORT_ID_MAX
+from gateway.http.admin.services import EXPORT_ID_MAX
 from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (

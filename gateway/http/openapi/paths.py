@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.money import MAX_EXACT
 from billing.plans import MAX_MARKUP_BPS
 from gateway.http.openapi.components import (
@@ -20,6 +21,7 @@ from gateway.http.openapi.schemas import (
     QUERY_TEXT,
     STR,
     TEXT,
+    TIME,
     Security,
     array,
     micros,
@@ -179,6 +181,11 @@ def azure_paths() -> dict[str, Any]:
 
 def ops_paths() -> dict[str, Any]:
     return {
+        "/": {
+            "get": op(
+                "Where the API, its docs and the dashboard are", "health", OPEN, ok=JSON_OBJECT
+            )
+        },
         "/healthz": {"get": op("The process runs", "health", OPEN, ok=JSON_OBJECT)},
         "/readyz": {
             "get": op(
@@ -320,6 +327,7 @@ def admin_paths() -> dict[str, Any]:
                     plan=ref("PlanName"),
                     mode={"enum": ["prepaid", "postpaid"]},
                     billing_ready=BOOL,
+                    idempotency_key=TEXT,
                 ),
             )
         },
@@ -334,6 +342,43 @@ def admin_paths() -> dict[str, Any]:
                     ("markup_bps",),
                     markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]},
                 ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/credit-line": {
+            "put": op(
+                "Set the account's credit line (0 removes it): its balance may go down to minus it",
+                "admin",
+                ADMIN,
+                ok=account,
+                params=(_ACCOUNT_ID,),
+                body=obj(
+                    ("credit_line_micros",),
+                    credit_line_micros=whole(0, MAX_CREDIT_LINE),
+                ),
+            )
+        },
+        "/admin/v1/accounts/{account_id}/uncollected": {
+            "get": op(
+                "The newest 100 parts of the account's debits it could not pay (receivables)",
+                "admin",
+                ADMIN,
+                ok=obj(
+                    ("object", "data"),
+                    object={"const": "list"},
+                    data=array(
+                        obj(
+                            ("request_id", "amount_micros", "why", "occurred_at"),
+                            request_id=STR,
+                            key_id={"type": ["string", "null"]},
+                            model={"type": ["string", "null"]},
+                            provider={"type": ["string", "null"]},
+                            amount_micros=MICROS,
+                            why={"enum": ["balance", "window"]},
+                            occurred_at=TIME,
+                        )
+                    ),
+                ),
+                params=(_ACCOUNT_ID,),
             )
         },
         "/admin/v1/accounts/{account_id}/usage": {

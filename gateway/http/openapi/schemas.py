@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.money import MAX_EXACT
+from gateway.http.account.reports import MAX_PAGE
 from gateway.http.bodies import (
     EMAIL_PATTERN,
     EXPIRY_PATTERN,
@@ -17,7 +18,6 @@ from gateway.http.bodies import (
     TEXT_MAX,
     TEXT_PATTERN,
 )
-from gateway.http.reports import MAX_PAGE
 from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]

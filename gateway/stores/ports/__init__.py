@@ -7,6 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
+from gateway.stores.ports.audit import AuditLogPort
 from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
@@ -21,6 +22,7 @@ from gateway.stores.ports.hot import (
     KeyDirectory,
     Reservations,
 )
+from gateway.stores.ports.idempotency import IdempotencyPort
 from gateway.stores.ports.ledger import (
     AccountAlertsPort,
     ExportLedgerPort,
@@ -39,6 +41,7 @@ from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 
 __all__ = [
     "AccountAlertsPort",
+    "AuditLogPort",
     "DirectoryPort",
     "EndUserBudgetsPort",
     "ExportLedgerPort",
@@ -46,6 +49,7 @@ __all__ = [
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",
+    "IdempotencyPort",
     "KeyDirectory",
     "LedgerPort",
     "MembersPort",

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from billing.statements import MonthLedger
-from gateway.stores.records import Row
+from gateway.stores.records import GrantEnd, Row
 
 
 class GrantsPort(Protocol):
@@ -56,6 +56,11 @@ class GrantsPort(Protocol):
         """One grant, or None."""
         ...
 
+    async def ends(self) -> dict[str, list[GrantEnd]]:
+        """Per account, its grants with an end not yet closed and their remaining micros
+        (rebuild and the self-restore write them to Redis)."""
+        ...
+
 
 class GrantWriteOffPort(Protocol):
     """Writing off a grant's rest from the hot balance (stores/redis/grant_write_off.py)."""
@@ -66,11 +71,20 @@ class GrantWriteOffPort(Protocol):
         ...
 
     async def write_off(
-        self, account_id: str, grant_id: int, request_id: str, rest: int, seq: int, cause: str
+        self,
+        account_id: str,
+        end: GrantEnd,
+        request_id: str,
+        seq: int,
+        cause: str,
     ) -> int:
         """Take min(rest, balance - held) from the balance and queue its `expire` ledger row,
-        only if the counter is still `seq`: the micros taken, -1 if it moved, -2 if the
-        account is not in Redis."""
+        only if the counter is still `seq`, and leave the grant's end holding the rest not
+        taken: the micros taken, -1 if it moved, -2 if the account is not in Redis."""
+        ...
+
+    async def closed(self, account_id: str, grant_id: int) -> None:
+        """The grant holds nothing any more: its end leaves the hot balance."""
         ...
 
     async def now_ms(self) -> int:

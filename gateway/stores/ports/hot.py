@@ -14,6 +14,7 @@ from billing.quotas import Quota
 from gateway.stores.ports.metering import MeterHoldsPort
 from gateway.stores.records import (
     Backlog,
+    GrantEnd,
     KeyRecord,
     Settlement,
     WindowCount,
@@ -107,8 +108,16 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         reads it: the account's default, a key's default, or one end user's own."""
         ...
 
-    async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
-        """Add a committed ledger credit to the hot balance once per entry id; the balance."""
+    async def apply_credit(
+        self,
+        account_id: str,
+        entry_id: int,
+        amount_micros: int,
+        ends: tuple[int, int] | None = None,
+    ) -> int:
+        """Add a committed ledger credit to the hot balance once per entry id; the balance.
+        `ends`: (grant id, end ms) of the grant it funds when that grant ends, entered with
+        it (reserve and settle never spend it past its end)."""
         ...
 
     async def put_account(
@@ -155,6 +164,27 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
     async def balance(self, account_id: str) -> tuple[int, int] | None:
         """(balance, held) in micros, or None if the account is not in Redis."""
+        ...
+
+    async def set_credit_line(self, account_id: str, micros: int | None) -> None:
+        """The account may go down to -micros (None or 0: to 0; a postpaid account without
+        one has no floor): reserve.lua admits, and settle.lua collects, down to it."""
+        ...
+
+    async def credit_line(self, account_id: str) -> int:
+        """The account's credit line in micros (0: none)."""
+        ...
+
+    async def set_grant_end(self, account_id: str, end: GrantEnd) -> None:
+        """One grant's end and rest (0 drops it): past it, the rest is not spendable."""
+        ...
+
+    async def put_grant_ends(self, account_id: str, ends: Sequence[GrantEnd]) -> None:
+        """Every grant end of the account at once (rebuild, self-restore)."""
+        ...
+
+    async def grant_ends(self, account_id: str) -> tuple[GrantEnd, ...]:
+        """The grant ends the account hash holds."""
         ...
 
     async def set_grace(self, account_id: str, until_ms: int | None) -> None:

@@ -15,10 +15,12 @@ from billing.exports import Attempt, ExportRow
 from billing.quotas import Quota
 from gateway.stores.records import (
     NO_FILTER,
+    OPERATOR_MINTED,
     CreditResult,
     EntryFilter,
     EventRef,
     GrantSpec,
+    Lineage,
     Row,
 )
 
@@ -66,6 +68,16 @@ class LedgerPort(Protocol):
         is now, None if there is no account."""
         ...
 
+    async def uncollected(self, account_id: str, limit: int = 100) -> list[Row]:
+        """What the account's debits could not collect (the operator's receivables), newest
+        first: request id, key, model, provider, amount, why, when."""
+        ...
+
+    async def set_credit_line(self, account_id: str, micros: int) -> Row | None:
+        """Set an account's credit line (0: none; its balance may go down to -micros); the
+        account as it is now, None if there is no account."""
+        ...
+
     async def credit(
         self,
         account_id: str,
@@ -101,8 +113,17 @@ class LedgerPort(Protocol):
         on_insufficient: str | None,
         expires_at: datetime | None,
         providers: Sequence[str] = (),
+        lineage: Lineage = OPERATOR_MINTED,
     ) -> None:
-        """Record a key by its hash; the secret is never stored."""
+        """Record a key by its hash, with who minted it; the secret is never stored."""
+        ...
+
+    async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
+        """A new key with every column of `old_id` but those of PER_SECRET (rotation)."""
+        ...
+
+    async def keys_minted_under(self, key_id: str) -> list[Row]:
+        """The live keys minted by `key_id` (or a secret it was rotated from), at any depth."""
         ...
 
     async def get_key(self, key_id: str) -> Row | None:

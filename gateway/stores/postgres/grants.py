@@ -17,7 +17,7 @@ import asyncpg
 from billing.credit_grants import Book, Draw, Entry, Grant, allocate
 from gateway.stores.errors import StoreError
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.records import GrantSpec, Row
+from gateway.stores.records import GrantEnd, GrantSpec, Row
 
 PAGE = 2000  # entries allocated per statement round
 COLUMNS = (
@@ -182,6 +182,22 @@ class Grants:
         sql = f"SELECT {COLUMNS} FROM credit_grants WHERE id = $1"
         row = await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, grant_id))
         return None if row is None else dict(row)
+
+    async def ends(self) -> dict[str, list[GrantEnd]]:
+        """Per account, its grants with an end, not closed, holding money (their remaining
+        as allocated: at least what is left once queued debits are allocated too)."""
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                "SELECT account_id, id, remaining_micros,"
+                " (extract(epoch FROM least(expires_at, revoked_at)) * 1000)::bigint AS end_ms"
+                " FROM credit_grants WHERE closed_at IS NULL AND remaining_micros > 0"
+                " AND (expires_at IS NOT NULL OR revoked_at IS NOT NULL) ORDER BY account_id, id"
+            )
+        out: dict[str, list[GrantEnd]] = {}
+        for r in rows:
+            end = GrantEnd(r["id"], r["remaining_micros"], r["end_ms"])
+            out.setdefault(r["account_id"], []).append(end)
+        return out
 
     async def draws(self, entry_id: int) -> list[Row]:
         """Which grants a ledger entry drew from (grant_id None: the account's debt)."""

@@ -18,10 +18,19 @@ import asyncpg
 
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, ledger_pages
+from gateway.stores.postgres import grants, key_copy, ledger_pages, receivables
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
-from gateway.stores.records import NO_FILTER, CreditResult, EntryFilter, EventRef, GrantSpec, Row
+from gateway.stores.records import (
+    NO_FILTER,
+    OPERATOR_MINTED,
+    CreditResult,
+    EntryFilter,
+    EventRef,
+    GrantSpec,
+    Lineage,
+    Row,
+)
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
 
 # Re-exported for code written before stores/errors.py, records.py and stream_fields.py.
@@ -117,12 +126,14 @@ async def record_event(conn: asyncpg.Connection, event: EventRef) -> bool:
 
 async def _fund(
     conn: asyncpg.Connection, account_id: str, entry_id: int, amount: int, spec: GrantSpec
-) -> None:
-    """Money in funds a grant; a refund returns to the grant of the credit it refunds."""
+) -> int | None:
+    """Money in funds a grant (its id); a refund returns to the grant of the credit it
+    refunds."""
     if amount > 0:
-        await grants.create_for_credit(conn, account_id, entry_id, amount, spec)
-    elif spec.refund_of is not None:
+        return await grants.create_for_credit(conn, account_id, entry_id, amount, spec)
+    if spec.refund_of is not None:
         await grants.refund_to(conn, account_id, entry_id, spec.refund_of)
+    return None
 
 
 async def _check_floor(
@@ -169,17 +180,21 @@ class Ledger:
         return True
 
     async def write_settlements(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Insert a batch in one transaction; rows already present are skipped. Returns new."""
+        """Insert a batch in one transaction; rows already present are skipped. Returns new.
+
+        An uncollected part (kind `uncollected`) goes to the receivables, not the ledger."""
         accounts = sorted({row[0] for row in rows})
+        entries, uncollected = receivables.split(rows)
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_LOCK, accounts)
                 await conn.execute(_STAGE)
-                records = rows if len(rows) <= COPY_SLICE_ROWS else _paced(rows)
+                records = entries if len(entries) <= COPY_SLICE_ROWS else _paced(entries)
                 await conn.copy_records_to_table(
                     "settle_in", records=records, columns=LEDGER_COLUMNS
                 )
-                return int(await conn.fetchval(_MERGE))
+                merged = int(await conn.fetchval(_MERGE))
+                return merged + await receivables.write_uncollected(conn, uncollected)
 
     async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
         with map_postgres_errors():
@@ -248,6 +263,18 @@ class Ledger:
             )
         return _row(row)
 
+    async def uncollected(self, account_id: str, limit: int = 100) -> list[Row]:
+        return await receivables.of_account(self.pool, account_id, limit)
+
+    async def set_credit_line(self, account_id: str, micros: int) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "UPDATE accounts SET credit_line_micros = $2 WHERE id = $1 RETURNING *",
+                account_id,
+                micros,
+            )
+        return _row(row)
+
     async def credit(
         self,
         account_id: str,
@@ -277,8 +304,8 @@ class Ledger:
                         account_id,
                         amount,
                     )
-                    await _fund(conn, account_id, row["id"], amount, grant or GrantSpec())
-                    return CreditResult(row["id"], amount, True, row["created_at"])
+                    funded = await _fund(conn, account_id, row["id"], amount, grant or GrantSpec())
+                    return CreditResult(row["id"], amount, True, row["created_at"], funded)
                 prior = await conn.fetchrow(
                     "SELECT entry_id AS id, amount_micros, created_at FROM ledger_credit_keys"
                     " WHERE account_id = $1 AND idempotency_key = $2",
@@ -303,12 +330,14 @@ class Ledger:
         on_insufficient: str | None,
         expires_at: datetime | None,
         providers: Sequence[str] = (),
+        lineage: Lineage = OPERATOR_MINTED,
     ) -> None:
         with map_postgres_errors():
             await self.pool.execute(
                 "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
-                " models, quotas, on_insufficient, expires_at, providers)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                " models, quotas, on_insufficient, expires_at, providers, minter_kind,"
+                " minter_id, member_id, team_id)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                 key_id,
                 account_id,
                 name,
@@ -320,7 +349,17 @@ class Ledger:
                 on_insufficient,
                 expires_at,
                 list(providers),
+                lineage.minter_kind,
+                lineage.minter_id,
+                lineage.owner,
+                lineage.team_id,
             )
+
+    async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
+        return await key_copy.copy_key(self.pool, old_id, new_id, (key_hash, key_prefix))
+
+    async def keys_minted_under(self, key_id: str) -> list[Row]:
+        return await key_copy.minted_under(self.pool, key_id)
 
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"

@@ -2,10 +2,11 @@
 
 Every filter is an index condition, never a walk of the account's whole ledger to find the
 few rows that match (migration 044): a kind other than debit through (account_id, kind, id),
-a model through (account_id, model, id), a key or a team's keys one key at a time through
-(key_id, id), each key reading at most a page. A debit filter walks the account's own index
-(debits are most of any ledger). The SQL is built per set of filters given and cached: a
-`$n IS NULL OR ...` test would keep the generic plan of a prepared statement off the index.
+a model through (account_id, model, id), a key, a team's or a member's keys one key at a
+time through (key_id, id), each key reading at most a page. A debit filter walks the
+account's own index (debits are most of any ledger). The SQL is built per set of filters
+given and cached: a `$n IS NULL OR ...` test would keep the generic plan of a prepared
+statement off the index.
 Archives (detached months) keep the indexes they had when detached: there a filter is a
 condition on their (account_id, id) walk.
 """
@@ -22,14 +23,14 @@ from gateway.stores.records import EntryFilter
 
 Shape = tuple[str, ...]
 # The filters in the order of their parameters.
-_NAMES = ("kind", "model", "key_id", "team_id", "since", "until")
+_NAMES = ("kind", "model", "key_id", "team_id", "since", "until", "member_id")
 _ROW = {
     "kind": "kind = {}",
     "model": "model = {}",
     "since": "occurred_at >= {}",
     "until": "occurred_at < {}",
 }
-_KEY = {"key_id": "id = {}", "team_id": "team_id = {}"}
+_KEY = {"key_id": "id = {}", "team_id": "team_id = {}", "member_id": "member_id = {}"}
 
 
 def shape_of(f: EntryFilter) -> Shape:

@@ -16,6 +16,11 @@ _COLUMNS = (
 )
 _PENDING = "accepted_at IS NULL AND subject IS NULL"
 
+_REMEMBER_REMOVED = (
+    "INSERT INTO removed_members (account_id, issuer, subject, email) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (account_id, issuer, subject) DO UPDATE SET removed_at = now()"
+)
+
 
 def member_id() -> str:
     return "mem_" + secrets.token_hex(10)
@@ -37,19 +42,25 @@ class Members:
         accept_digest: str = "",
     ) -> Row:
         try:
-            row = await self.pool.fetchrow(
-                "INSERT INTO account_members"
-                " (id, account_id, email, issuer, subject, role, accept_digest, accepted_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5::text IS NULL THEN NULL"
-                f" ELSE now() END) RETURNING {_COLUMNS}",
-                member_id(),
-                account_id,
-                email.lower(),
-                issuer or None,
-                subject or None,
-                role,
-                accept_digest or None,
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "INSERT INTO account_members"
+                    " (id, account_id, email, issuer, subject, role, accept_digest, accepted_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5::text IS NULL THEN NULL"
+                    f" ELSE now() END) RETURNING {_COLUMNS}",
+                    member_id(),
+                    account_id,
+                    email.lower(),
+                    issuer or None,
+                    subject or None,
+                    role,
+                    accept_digest or None,
+                )
+                await conn.execute(
+                    "DELETE FROM removed_members WHERE account_id = $1 AND email = $2",
+                    account_id,
+                    email.lower(),
+                )
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateMember(email) from exc
         except asyncpg.PostgresError:
@@ -191,7 +202,24 @@ class Members:
 
     async def remove(self, account_id: str, member: str) -> bool:
         with map_postgres_errors():
-            done = await self.pool.execute(
-                "DELETE FROM account_members WHERE id = $1 AND account_id = $2", member, account_id
+            async with self.pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "DELETE FROM account_members WHERE id = $1 AND account_id = $2"
+                    " RETURNING issuer, subject, email",
+                    member,
+                    account_id,
+                )
+                if row is not None and row["subject"] is not None:
+                    await conn.execute(_REMEMBER_REMOVED, account_id, *row.values())
+        return row is not None
+
+    async def was_removed(self, account_id: str, issuer: str, subject: str) -> bool:
+        with map_postgres_errors():
+            found = await self.pool.fetchval(
+                "SELECT 1 FROM removed_members WHERE account_id = $1 AND issuer = $2"
+                " AND subject = $3",
+                account_id,
+                issuer,
+                subject,
             )
-        return str(done).endswith(" 1")
+        return found is not None

@@ -9,6 +9,7 @@ is exact.
 
 from __future__ import annotations
 
+from gateway.stores.records import GrantEnd
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
@@ -33,14 +34,19 @@ class GrantWriteOffs:
         return None if pos is None or pos.queued else pos.seq
 
     async def write_off(
-        self, account_id: str, grant_id: int, request_id: str, rest: int, seq: int, cause: str
+        self, account_id: str, end: GrantEnd, request_id: str, seq: int, cause: str
     ) -> int:
-        """Micros written off and queued (0: reservations hold it all), or MOVED / ABSENT."""
+        """Micros written off and queued (0: reservations hold it all), or MOVED / ABSENT;
+        the grant's end keeps the rest not taken (what reservations hold)."""
         s, keys = shard_of(account_id), self.store.keys
         names = (keys.account(s, account_id), keys.stream(s), keys.clock(s))
-        args = (request_id, account_id, grant_id, rest, seq, self.store.clock_flag, cause)
+        clock, grant = self.store.clock_flag, end.grant_id
+        args = (request_id, account_id, grant, end.rest_micros, seq, clock, cause, end.end_ms)
         with map_redis_errors():
             return int(await self._script(names, args))
+
+    async def closed(self, account_id: str, grant_id: int) -> None:
+        await self.store.set_grant_end(account_id, GrantEnd(grant_id, 0, 0))
 
     async def now_ms(self) -> int:
         """The gateway's clock (Redis time, plus the test clock's offset)."""

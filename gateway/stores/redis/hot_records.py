@@ -1,6 +1,7 @@
 """The hot records of accounts and keys: what the admin API, payments and the key lookup
-write and read outside the money scripts (plan, quotas, grace, auto top-up threshold, key
-state and expiry), and the balances and window counts the usage views show.
+write and read outside the money scripts (plan, quotas, grace, auto top-up threshold, credit
+line and grants' ends, key state and expiry), and the balances and window counts the usage
+views show.
 """
 
 from __future__ import annotations
@@ -8,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billing.quotas import Quota, decode_quotas, encode_quotas
-from gateway.stores.records import KeyRecord, WindowCount
+from gateway.stores.records import GrantEnd, KeyRecord, WindowCount
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.records import encode_key_record
+from gateway.stores.redis.records import decode_grant_ends, encode_grant_ends, encode_key_record
+from gateway.stores.redis.scripts import ScriptFn
 from gateway.stores.redis.upkeep import HotUpkeep
 
 
 class HotRecords(HotUpkeep):
+    _grant_end_script: ScriptFn  # grant_end.lua, loaded by HotStore
+
     async def put_account(
         self,
         account_id: str,
@@ -166,3 +170,46 @@ class HotRecords(HotUpkeep):
             return await counters.window_counts(
                 self.redis, self.keys, (shard, scope, owner_id), quotas, now, offset
             )
+
+    def _account(self, account_id: str) -> str:
+        return self.keys.account(shard_of(account_id), account_id)
+
+    # What an account may spend down to: its credit line (`cl`: the floor is minus it) and
+    # its grants' ends (`gx`, records.py's GrantEnd). reserve.lua admits against, and
+    # settle.lua collects from, the balance less what is held and what ended grants still
+    # hold, above the floor (docs/concepts/reservations.md). A new credit enters its grant's
+    # end with its money (credit.lua), the keeper keeps it exact once the grant ended
+    # (write_off.lua); a revocation and a closed grant set it here; rebuild writes it whole.
+
+    async def set_credit_line(self, account_id: str, micros: int | None) -> None:
+        """The account may go down to -micros (None or 0: to 0, or no floor if postpaid)."""
+        name = self._account(account_id)
+        with map_redis_errors():
+            if micros:
+                await self.redis.hset(name, "cl", str(micros))
+            else:
+                await self.redis.hdel(name, "cl")
+
+    async def set_grant_end(self, account_id: str, end: GrantEnd) -> None:
+        """One grant's entry (a rest of 0 drops it), atomically beside the scripts."""
+        args = (end.grant_id, end.rest_micros, end.end_ms)
+        with map_redis_errors():
+            await self._grant_end_script((self._account(account_id),), args)
+
+    async def put_grant_ends(self, account_id: str, ends: Sequence[GrantEnd]) -> None:
+        """Every grant end of the account at once (rebuild, self-restore)."""
+        name, text = self._account(account_id), encode_grant_ends(ends)
+        with map_redis_errors():
+            if text:
+                await self.redis.hset(name, "gx", text)
+            else:
+                await self.redis.hdel(name, "gx")
+
+    async def grant_ends(self, account_id: str) -> tuple[GrantEnd, ...]:
+        with map_redis_errors():
+            return decode_grant_ends(await self.redis.hget(self._account(account_id), "gx"))
+
+    async def credit_line(self, account_id: str) -> int:
+        with map_redis_errors():
+            raw = await self.redis.hget(self._account(account_id), "cl")
+        return int(raw or 0)

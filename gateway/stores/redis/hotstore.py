@@ -71,6 +71,7 @@ class HotStore(HotRecords):
         self._settle = load_script(client, "settle", wire)
         self._extend = load_script(client, "extend", wire)
         self._credit = load_script(client, "credit")
+        self._grant_end_script = load_script(client, "grant_end")
         self._tz_cache: tuple[int, str] = (0, "0")
         self._declared = Declarations(keys)
         self._held: dict[str, tuple[str, ...]] = {}  # request id -> counters it declared
@@ -318,10 +319,17 @@ class HotStore(HotRecords):
         """Close a reservation whose gateway died; recorded in the ledger as voided."""
         return await self._close(shard, account_id, request_id, "void", None) == DEBITED
 
-    async def apply_credit(self, account_id: str, entry_id: int, amount_micros: int) -> int:
+    async def apply_credit(
+        self,
+        account_id: str,
+        entry_id: int,
+        amount_micros: int,
+        ends: tuple[int, int] | None = None,
+    ) -> int:
         s = shard_of(account_id)
         keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
-        return int(await self._call(self._credit, keys, (entry_id, amount_micros)))
+        args: tuple[int, ...] = (entry_id, amount_micros, *(ends or ()))
+        return int(await self._call(self._credit, keys, args))
 
 
 def _prices(s: Settlement | None) -> tuple[str, str, str]:

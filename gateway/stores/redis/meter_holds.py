@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 CLOSED_TTL_MS = 35 * DAY_MS  # as long as an event may be late (Stripe's own horizon)
-METERED_ID = re.compile(r"^(mtr|mev)_(\d{1,2})_[0-9a-f]{32}$")
+METERED_ID = re.compile(r"^(mtr|mev)_([0-9]{1,2})_[0-9a-f]{32}$")
 
 
 def is_metered(request_id: str) -> bool:

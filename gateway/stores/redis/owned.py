@@ -125,5 +125,5 @@ class OwnedFiles:
         return OwnedFile(
             f["file_id"], f["key_id"], f["account_id"], f["model"], f["endpoint"],
             int(f["lines"]), int(f["input_tokens"]), int(f["output_tokens"]),
-            int(f["fees_micros"]),
+            int(f["fees_micros"]), int(f.get("worst_micros", "0")),
         )  # fmt: skip

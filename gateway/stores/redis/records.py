@@ -4,9 +4,10 @@ and the open reservation (written by reserve.lua, read by settle.lua and the swe
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.stores.records import KeyRecord, ServiceRecord
+from gateway.stores.records import GrantEnd, KeyRecord, ServiceRecord
 from gateway.stores.redis.keys import shard_of
 
 
@@ -45,18 +46,26 @@ HEAD_FIELDS = 12  # fields before the counters; settle.lua and meter_extend.lua 
 @dataclass(frozen=True, slots=True)
 class HeldCounter:
     """One quota counter a reservation added to: the key, the hash field ('' for a plain
-    calendar counter) and the metric code whose amount it holds."""
+    calendar counter), the metric code whose amount it holds and the window's limit, which
+    settle.lua keeps the counter under (None in a record written before limits were kept)."""
 
     name: str
     field: str
     metric: str
+    limit: int | None = None
+
+
+def _counter(name: str, field: str, slot: str) -> HeldCounter:
+    """A counter triple; its metric slot is `metric<limit` (or a bare metric)."""
+    metric, _, limit = slot.partition("<")
+    return HeldCounter(name, field, metric, int(limit) if limit else None)
 
 
 @dataclass(frozen=True, slots=True)
 class ReservationRecord:
     """What reserve.lua stores per open reservation (field = request id) and settle.lua
     reads back: `acct|key|held|r|i|o|reserved_at|meter|quantity|service|on expiry|occurred
-    at` then `|name|field|metric` per counter. The meter fields are empty (quantity 0) for
+    at` then `|name|field|metric<limit` per counter. The meter fields are empty (quantity 0) for
     an LLM call; a meter is stored as its quota code `m.<name>`."""
 
     account_id: str
@@ -81,7 +90,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
     acct, key, held, r, i, o, at, meter, mq, service, expiry, occurred = parts[:HEAD_FIELDS]
     rest = parts[HEAD_FIELDS:]
     metadata = rest.pop() if len(rest) % 3 == 1 else ""  # trails the counter triples
-    counters = tuple(HeldCounter(*rest[n : n + 3]) for n in range(0, len(rest) - 2, 3))
+    counters = tuple(_counter(*rest[n : n + 3]) for n in range(0, len(rest) - 2, 3))
     return ReservationRecord(
         acct,
         key,
@@ -94,7 +103,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
         meter.removeprefix("m."),
         int(mq or 0),
         service,
-        expiry == "c",
+        expiry.startswith("c"),  # then `n`: its events may pass the balance's floor
         int(occurred) if occurred else None,
         metadata,
     )
@@ -107,3 +116,18 @@ def encode_service(record: ServiceRecord) -> str:
 def decode_service(text: str | bytes) -> ServiceRecord:
     service_id, name, meters = json.loads(text)
     return ServiceRecord(service_id, name, tuple(meters))
+
+
+def encode_grant_ends(ends: Sequence[GrantEnd]) -> str:
+    """The account hash's `gx`: `id:rest@end_ms`, comma-separated (ends of no rest left out)."""
+    return ",".join(f"{e.grant_id}:{e.rest_micros}@{e.end_ms}" for e in ends if e.rest_micros)
+
+
+def decode_grant_ends(raw: str | bytes | None) -> tuple[GrantEnd, ...]:
+    text = (raw.decode() if isinstance(raw, bytes) else raw) or ""
+    out = []
+    for entry in filter(None, text.split(",")):
+        grant, rest_end = entry.split(":", 1)
+        rest, end = rest_end.split("@", 1)
+        out.append(GrantEnd(int(grant), int(rest), int(end)))
+    return tuple(out)

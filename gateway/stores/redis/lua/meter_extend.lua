@@ -30,17 +30,22 @@ if ARGV[3] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') e
 local meter, held, mq = f[8], tonumber(f[3]), tonumber(f[9])
 local new_mq, new_held = tonumber(ARGV[4]), tonumber(ARGV[5])
 if new_mq > mq then
-  local a = redis.call('HMGET', KEYS[3], 'bal', 'held', 'mode', 'plan', 'q')
+  local a = redis.call('HMGET', KEYS[3], 'bal', 'held', 'mode', 'plan', 'q', 'cl', 'gx')
   local plan = a[4] or ''
   local extra = { s = new_held - held, [meter] = new_mq - mq }
-  if (a[3] or 'prepaid') == 'prepaid' then
-    local avail = tonumber(a[1] or '0') - tonumber(a[2] or '0')
+  if (a[3] or 'prepaid') == 'prepaid' or a[6] then
+    -- as reserve.lua's spendable(): less ended grants' rests, above the credit line
+    local ended = 0
+    for rest, at in string.gmatch(a[7] or '', '%d+:(%d+)@(%d+)') do
+      if at + 0 <= now then ended = ended + rest end
+    end
+    local avail = tonumber(a[1] or '0') - tonumber(a[2] or '0') - ended + tonumber(a[6] or '0')
     if avail < extra.s then return { 0, 'balance', 'insufficient_balance', avail, plan } end
   end
   local specs = { a = a[5] or '', k = redis.call('HGET', KEYS[4], 'q') or '' }
   local prefix = ARGV[6]
   for n = 13, #f - 2, 3 do
-    local key, field, m = f[n], f[n + 1], f[n + 2]
+    local key, field, m = f[n], f[n + 1], string.match(f[n + 2], '^[^<]*')
     local amount = extra[m] or 0
     if amount > 0 then
       local scope, w = string.match(string.sub(key, #prefix + 1), '^(%a):[^:]+:(%a+):')
@@ -57,7 +62,7 @@ if new_mq > mq then
     end
   end
   for n = 13, #f - 2, 3 do
-    local key, field, m = f[n], f[n + 1], f[n + 2]
+    local key, field, m = f[n], f[n + 1], string.match(f[n + 2], '^[^<]*')
     local amount = extra[m] or 0
     if amount > 0 and redis.call('EXISTS', key) == 1 then
       if field ~= '' then redis.call('HINCRBY', key, field, int(amount))

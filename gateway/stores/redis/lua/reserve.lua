@@ -79,7 +79,7 @@ if ARGV[3] ~= '' then
 end
 local eu = ARGV[13] or ''
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq',
-  'u:' .. eu)
+  'u:' .. eu, 'cl', 'gx')
 if not a[1] then return {0, 'key_invalid'} end
 local plan = a[5] or ''
 local mk = meter == '' and exact(a[7]) or 0
@@ -209,7 +209,7 @@ local function sliding(base, w, m, lim, amount, scope, shown)
     end
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
-  touched[#touched + 1] = { base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g }
+  touched[#touched + 1] = { base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g, lim }
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
   return nil
 end
@@ -222,7 +222,7 @@ local function calendar(base, w, m, lim, amount, scope, shown)
   if enforce and used + amount > lim then
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
-  touched[#touched + 1] = { key, '', m, reset }
+  touched[#touched + 1] = { key, '', m, reset, lim }
   note_tightest(m, lim, lim - used - amount, reset)
   return nil
 end
@@ -268,10 +268,22 @@ if eu_until then
   end
 end
 
-if (a[3] or 'prepaid') == 'postpaid' then
-  if a[4] ~= '1' then return { 0, 'balance', 'no_payment_method', 0, plan, mk } end
-elseif meter == '' or ARGV[21] == '1' then
-  local avail = exact(a[1]) - exact(a[2] or '0')
+-- What may be spent now: the balance less what is held and what grants that have ended
+-- still hold until the keeper writes them off (`gx`: `grant id:rest@end ms,...`, each rest
+-- at most what the grant still holds), above the floor: 0, or minus the credit line `cl`.
+-- A postpaid account without a credit line has no floor.
+local function spendable()
+  local ended = 0
+  for rest, at in string.gmatch(a[11] or '', '%d+:(%d+)@(%d+)') do
+    if at + 0 <= now then ended = ended + rest end
+  end
+  return exact(a[1]) - exact(a[2] or '0') - ended + exact(a[10] or '0')
+end
+local postpaid = (a[3] or 'prepaid') == 'postpaid'
+if postpaid and a[4] ~= '1' then
+  return { 0, 'balance', 'no_payment_method', 0, plan, mk }
+elseif (a[10] or not postpaid) and (meter == '' or ARGV[21] == '1') then
+  local avail = spendable()
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan, mk } end
 end
 if mode == 'check' then return checked() end
@@ -279,19 +291,22 @@ if mode == 'check' then return checked() end
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } end
 
 -- The reservation record (its Python home: stores/redis/records.py):
--- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric
+-- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric<limit
 -- per counter it added to, then (a meter's, when given) its metadata: one trailing field,
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
 local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
+-- A meter's on-expiry policy gains an `n` when its reported events may take the balance
+-- below its floor (`allow_negative`: refused over balance 0): settle.lua collects them whole.
+local policy = (ARGV[18] or '') .. ((meter ~= '' and ARGV[21] == '0') and 'n' or '')
 local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
-  ARGV[17] or '', ARGV[18] or '', ARGV[19] or '' }
+  ARGV[17] or '', policy, ARGV[19] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
 -- field at 0 takes the same path, harmlessly). Granules are created in the current granule
 -- only, so the hash outlives its newest granule's last counted instant by one granule; a
 -- period counter's expiry follows from its period alone.
 for _, tc in ipairs(touched) do
-  local key, field, m, ttl = tc[1], tc[2], tc[3], tc[4]
+  local key, field, m, ttl, lim = tc[1], tc[2], tc[3], tc[4], tc[5]
   local amount = amounts[m]
   local text = strs[m]
   if not text then
@@ -313,7 +328,7 @@ for _, tc in ipairs(touched) do
   end
   rec[#rec + 1] = key
   rec[#rec + 1] = field
-  rec[#rec + 1] = m
+  rec[#rec + 1] = m .. '<' .. int(lim)  -- the limit settle.lua keeps the counter under
 end
 if (ARGV[22] or '') ~= '' then rec[#rec + 1] = ARGV[22] end
 if eu_until then

@@ -28,6 +28,13 @@
 -- back tokens and spend but keeps the request counted in its request windows.
 -- Every amount is checked to be an integer below 2^53, where Lua's doubles are exact;
 -- anything larger is an error, never rounded into a balance.
+-- A debit takes its hold, and anything above its hold only from what other holds leave
+-- above the account's floor (0; minus its credit line `cl`; none for a postpaid account
+-- without one) that is also not an ended grant's (`gx`, see reserve.lua) and is free in
+-- every spend window it counts in (the record carries each counter's limit). What it cannot
+-- take is queued as its own message, kind `uncollected` (stream_fields.UNCOLLECTED_FIELDS),
+-- the operator's receivable: never a balance below its floor, never a window past its limit.
+-- A correction never lifts a window counter past its limit either.
 -- Reply: 1 when closed now, 2 when a voided reservation was debited late, 0 when it was
 --        already closed, -1 (nothing changed) when a counter the reservation holds was not
 --        in KEYS. A proxied call's debit that leaves the balance under the account's auto
@@ -44,6 +51,18 @@ local function exact(x)
   return n
 end
 
+local SLIDE = { mi = 60000, h = 3600000 }
+local GRANULES = 12
+local clock = nil
+local function now_ms()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = t[1] * 1000 + math.floor(t[2] / 1000)
+    if ARGV[6] == '1' then clock = clock + tonumber(redis.call('GET', KEYS[5]) or '0') end
+  end
+  return clock
+end
+
 local late = false
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
 if not rec then
@@ -57,12 +76,18 @@ local f = {}
 for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
 local declared = {}
 for n = 7, #KEYS do declared[KEYS[n]] = true end
+-- A counter's metric, then its limit when the record names it (`s<5000`).
+local metric, limit = {}, {}
 for n = 13, #f - 2, 3 do
   if not declared[f[n]] then return -1 end
+  local m, lim = string.match(f[n + 2], '^([^<]*)<?(%d*)$')
+  metric[n], limit[n] = m, tonumber(lim)
 end
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = exact(f[3]), exact(f[4]), exact(f[5]), exact(f[6]), f[7]
-local meter, mq, svc, on_expiry, occurred = f[8], tonumber(f[9]), f[10], f[11], f[12]
+local meter, mq, svc, occurred = f[8], tonumber(f[9]), f[10], f[12]
+-- c|v, then `n` for a meter whose reported events may take the balance below its floor
+local on_expiry, floorless = string.sub(f[11], 1, 1), string.sub(f[11], 2) == 'n'
 local metadata = (#f - 12) % 3 == 1 and f[#f] or ''  -- a meter's, after its counters
 if late then
   -- The void already gave back the hold and every reserved quota amount.
@@ -86,6 +111,71 @@ elseif kind == 'debit' then
 elseif kind == 'refused' then
   ar = r
 end
+-- What a window counts now: a sliding window's current granules, or nil when it is gone.
+local function counted(key, field)
+  if field == '' then
+    local v = redis.call('GET', key)
+    return v and exact(v) or nil
+  end
+  local g = SLIDE[string.match(key, ':(%a+):[^:]+$')] / GRANULES
+  local c = math.floor(now_ms() / g)
+  local fields = {}
+  for n = 0, GRANULES do fields[n + 1] = int(c - GRANULES + n) end
+  local used, any = 0, false
+  for _, v in ipairs(redis.call('HMGET', key, unpack(fields))) do
+    if v then used, any = used + v, true end
+  end
+  if not any and redis.call('EXISTS', key) == 0 then return nil end
+  return used
+end
+
+-- The least room any spend window this debit counts in has above its hold.
+local function window_room()
+  local room = math.huge
+  for n = 13, #f - 2, 3 do
+    if metric[n] == 's' and limit[n] then
+      local used = counted(f[n], f[n + 1])
+      if used then room = math.min(room, math.max(0, limit[n] - used)) end
+    end
+  end
+  return room
+end
+
+-- Grants ended by now whose rest the keeper has not written off yet (`id:rest@end_ms,...`).
+local function ended(gx)
+  local sum = 0
+  if gx then
+    for rest, at in string.gmatch(gx, '%d+:(%d+)@(%d+)') do
+      if at + 0 <= now_ms() then sum = sum + rest end
+    end
+  end
+  return sum
+end
+
+-- (taken, uncollected, why): the hold from what other holds leave above the floor; above
+-- the hold, only what is free of holds and ended grants, and free in every spend window.
+local function collect(asked)
+  local a = redis.call('HMGET', KEYS[3], 'bal', 'held', 'mode', 'cl', 'gx')
+  local take, why = asked, ''
+  local line = a[4] and exact(a[4]) or nil
+  if a[1] and not floorless and (line or (a[3] or 'prepaid') ~= 'postpaid') then
+    local room = exact(a[1]) - (exact(a[2] or '0') - held) + (line or 0)
+    local own = math.min(held, math.max(0, room))
+    local free = math.max(0, room - held - ended(a[5]))
+    if own + free < take then take, why = own + free, 'balance' end
+  end
+  if take > held then
+    local w = held + window_room()
+    if w < take then take, why = w, 'window' end
+  end
+  return take, asked - take, why
+end
+
+-- A debit within its hold takes it whole without a read: the hold was admitted against
+-- what was spendable, and what moves money since (a write-off, an adjustment) leaves holds
+-- their money. Only what passes the hold is collected.
+local unc, why = 0, ''
+if kind == 'debit' and cost > held then cost, unc, why = collect(cost) end
 local delta = { r = ar - r, i = ai - ri, o = ao - ro, t = (ai + ao) - (ri + ro), s = cost - held }
 if meter ~= '' then delta[meter] = aq - mq end
 
@@ -94,15 +184,21 @@ if meter ~= '' then delta[meter] = aq - mq end
 -- answers for all of them in the usual case, where none is gone.
 local moved, at = {}, {}
 for n = 13, #f - 2, 3 do
-  if (delta[f[n + 2]] or 0) ~= 0 then
+  if (delta[metric[n]] or 0) ~= 0 then
     moved[#moved + 1] = f[n]
     at[#at + 1] = n
   end
 end
+-- A rise is clipped to the room left under the counter's limit (spend was, by `collect`).
+local function rise(n, d)
+  if d <= 0 or not limit[n] or metric[n] == 's' then return d end
+  local used = counted(f[n], f[n + 1]) or 0
+  return math.min(d, math.max(0, limit[n] - used))
+end
 local all = #moved > 0 and redis.call('EXISTS', unpack(moved)) == #moved
 for j, n in ipairs(at) do
   if all or redis.call('EXISTS', moved[j]) == 1 then
-    local field, d = f[n + 1], int(delta[f[n + 2]])
+    local field, d = f[n + 1], int(rise(n, delta[metric[n]]))
     if field ~= '' then
       -- A granule never holds less than nothing: one below zero had been dropped by the
       -- clean-up before this correction came (its amounts left the window with it), and
@@ -124,9 +220,7 @@ if meter ~= '' and ARGV[15] then
   redis.call('SET', KEYS[#KEYS], kind .. '|' .. int(aq) .. '|' .. int(cost) .. asked, 'PX', ARGV[15])
 end
 if kind ~= 'release' and kind ~= 'refused' then
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
-  if ARGV[6] == '1' then now = now + tonumber(redis.call('GET', KEYS[5]) or '0') end
+  local now = now_ms()
   -- One field: a JSON array of the values in stream_fields.PRICED_FIELDS order (END_USER_FIELDS
   -- with an end user, METERED_FIELDS for a meter), every one a string so no amount passes
   -- through cjson's number format.
@@ -151,6 +245,23 @@ if kind ~= 'release' and kind ~= 'refused' then
     redis.call('XADD', KEYS[4], '*', unpack(flat))
   else
     redis.call('XADD', KEYS[4], '*', 'row', cjson.encode(row))
+  end
+  if unc > 0 then
+    -- stream_fields.UNCOLLECTED_FIELDS: the debit's first fifteen, its kind and amount
+    -- replaced, then why. A settler that knows no such kind parks it (never loses it).
+    local u = { unpack(row, 1, 15) }
+    u[2], u[5], u[16] = 'uncollected', int(unc), why
+    if ARGV[17] == 'named' then
+      local names = { 'rid', 'kind', 'acct', 'key', 'cost', 'model', 'provider', 'in', 'cin',
+        'cw', 'out', 'rsn', 'src', 'at', 'st', 'why' }
+      local flat = {}
+      for i, v in ipairs(u) do
+        flat[2 * i - 1], flat[2 * i] = names[i], v
+      end
+      redis.call('XADD', KEYS[4], '*', unpack(flat))
+    else
+      redis.call('XADD', KEYS[4], '*', 'row', cjson.encode(u))
+    end
   end
 end
 local low = 0

@@ -9,11 +9,14 @@
 -- balance never goes negative through a write-off; the rest follows once they settle.
 -- KEYS: 1 account hash, 2 stream, 3 test clock offset
 -- ARGV: 1 request id, 2 account id, 3 grant id, 4 rest micros, 5 seq seen,
---       6 use test clock (1/0), 7 cause (expired|revoked)
+--       6 use test clock (1/0), 7 cause (expired|revoked), 8 the grant's end ms
+-- Under the fence the rest is exact: the grant's entry in `gx` (grant_end.lua) becomes what
+-- is left of it, the part reservations hold (none: the entry is dropped).
 -- Always the packed form: a settler from before write-offs could read no form of one (it
 -- parks the row; `meterway settler dead-letters --requeue` sends it back after the upgrade).
 -- Reply: the micros written off (0: all held, nothing queued), -1 the balance moved (read
 --        again), -2 the account is not in Redis.
+local function int(x) return string.format('%d', x) end
 local EXACT = 9007199254740992
 local function exact(x)
   local n = tonumber(x)
@@ -22,13 +25,21 @@ local function exact(x)
   end
   return n
 end
-local function int(x) return string.format('%d', x) end
 
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'seq')
 if not a[1] then return -2 end
 if exact(a[3] or '0') ~= exact(ARGV[5]) then return -1 end
-local amount = math.min(exact(ARGV[4]), exact(a[1]) - exact(a[2] or '0'))
-if amount <= 0 then return 0 end
+local amount = math.max(0, math.min(exact(ARGV[4]), exact(a[1]) - exact(a[2] or '0')))
+local out = {}
+for e in string.gmatch(redis.call('HGET', KEYS[1], 'gx') or '', '[^,]+') do
+  if string.match(e, '^(%d+):') ~= ARGV[3] then out[#out + 1] = e end
+end
+if exact(ARGV[4]) > amount then
+  out[#out + 1] = ARGV[3] .. ':' .. int(exact(ARGV[4]) - amount) .. '@' .. ARGV[8]
+end
+if #out == 0 then redis.call('HDEL', KEYS[1], 'gx')
+else redis.call('HSET', KEYS[1], 'gx', table.concat(out, ',')) end
+if amount == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'bal', int(-amount))
 redis.call('HINCRBY', KEYS[1], 'seq', '1')
 

@@ -1,0 +1,168 @@
+"""Who may do what: one rule, `may(actor, action, resource)`, over data (as Pundit's policies
+or Kubernetes' RBAC), so the rule can be printed and tested rather than read out of `if`s.
+
+An actor is the operator, a person (a member with a role, or a user token's scopes), an API
+key, or a metering service. A person's or key's `reach` is None when it acts for the whole
+organization, else the member whose own keys bound it: a `member` role, and every key that
+member (or one of their keys) minted, reach only keys that member owns and their ledger rows.
+
+`may` answers ALLOW, DENY (the surface answers 401 or 403: the actor lacks the action) or
+HIDE (404: the resource is another organization's, or outside the actor's reach, and is
+answered as if it did not exist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+from billing import roles
+
+Kind = Literal["operator", "person", "key", "service"]
+Surface = Literal["public", "proxy", "account", "operator", "metering"]
+
+# holding any of the values grants the key too
+IMPLIED: dict[str, tuple[str, ...]] = {
+    "keys:read": ("keys:write",),
+    "billing:read": ("billing:setup", "billing"),
+    "billing:setup": ("billing",),
+    roles.STATEMENTS_READ: ("billing:read", "billing:setup", "billing"),
+}
+
+
+class Decision(Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+    HIDE = "hide"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a route does. `scope`: the scope an account's caller must hold (None: any
+    signed-in caller of the surface); `org_wide`: it reads or changes the whole organization,
+    so an actor kept to its own keys may not; `operator_too`: the operator may as well."""
+
+    name: str
+    surface: Surface
+    scope: str | None = None
+    org_wide: bool = False
+    operator_too: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: Kind
+    account_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+    reach: str | None = None  # None: the whole organization; else the member it is kept to
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A thing of one organization; `owner` the member a key (or a ledger row's key)
+    belongs to, None for nobody's (the operator's or an organization-wide key)."""
+
+    account_id: str
+    owner: str | None = None
+
+
+def holds(scopes: frozenset[str], scope: str) -> bool:
+    return scope in scopes or any(s in scopes for s in IMPLIED.get(scope, ()))
+
+
+def _surface_open(actor: Actor, action: Action) -> bool:
+    """Whether the actor's kind may use the action's surface at all."""
+    if action.surface == "public":
+        return True
+    if action.surface == "operator":
+        return actor.kind == "operator"
+    if action.surface == "metering":
+        return actor.kind == "service"
+    if action.surface == "proxy":
+        return actor.kind == "key"
+    return actor.kind in ("person", "key") or (actor.kind == "operator" and action.operator_too)
+
+
+def _acts(actor: Actor, action: Action) -> bool:
+    if not _surface_open(actor, action):
+        return False
+    if action.surface != "account" or actor.kind == "operator":
+        return True
+    if action.scope is not None and not holds(actor.scopes, action.scope):
+        return False
+    return not (action.org_wide and actor.reach is not None)
+
+
+def may(actor: Actor, action: Action, resource: Resource | None = None) -> Decision:
+    """The one decision: may `actor` do `action` (to `resource`, when it names one)?"""
+    if not _acts(actor, action):
+        return Decision.DENY
+    if resource is None or actor.kind == "operator":
+        return Decision.ALLOW
+    if resource.account_id != actor.account_id:
+        return Decision.HIDE
+    if actor.reach is not None and resource.owner != actor.reach:
+        return Decision.HIDE
+    return Decision.ALLOW
+
+
+def role_scopes(role: str, proxy_scopes: frozenset[str]) -> frozenset[str]:
+    """What a key minted under a person of `role` may hold now: the role's scopes (with what
+    they imply) and the proxy's."""
+    held = roles.ROLE_SCOPES.get(role, frozenset())
+    implied = {s for s, by in IMPLIED.items() if any(b in held for b in by)}
+    return held | implied | proxy_scopes
+
+
+def reach_of(role: str, member_id: str | None) -> str | None:
+    """A person's (or their keys') reach: their own keys for a role kept to them ('' when
+    they are no member here, so they reach nothing), else the whole organization."""
+    if role not in roles.OWN_KEYS_ONLY:
+        return None
+    return member_id or ""
+
+
+def _p(name: str, scope: str | None, **flags: bool) -> Action:
+    return Action(name, "account", scope, **flags)
+
+
+PUBLIC = Action("public", "public")
+PROXY = Action("proxy", "proxy")
+OPERATOR = Action("operator", "operator")
+OPERATOR_PAGE = Action("operator:page", "operator")  # the dashboard's operator pages: 403
+METERING = Action("metering", "metering")
+SESSION = _p("session", None, operator_too=True)
+SELF = _p("self", None)  # a user token acting on itself (revoking it)
+ACCOUNT_READ = _p("account:read", "account:read")
+LEDGER_READ = _p("ledger:read", "account:read")  # rows filtered to the actor's reach
+KEYS_READ = _p("keys:read", "keys:read")
+KEYS_WRITE = _p("keys:write", "keys:write")
+USAGE_READ = _p("usage:read", "usage:read", org_wide=True)
+ORG_WRITE = _p("org:write", roles.ORG_WRITE, org_wide=True)
+BILLING_READ = _p("billing:read", "billing:read", org_wide=True)
+BILLING_SETUP = _p("billing:setup", "billing:setup", org_wide=True)
+STATEMENTS_READ = _p("statements:read", roles.STATEMENTS_READ, org_wide=True)
+AUDIT_READ = _p("audit:read", roles.AUDIT_READ, org_wide=True)
+ACTIONS = {
+    a.name: a
+    for a in (
+        PUBLIC,
+        PROXY,
+        OPERATOR,
+        OPERATOR_PAGE,
+        METERING,
+        SESSION,
+        SELF,
+        ACCOUNT_READ,
+        LEDGER_READ,
+        KEYS_READ,
+        KEYS_WRITE,
+        USAGE_READ,
+        ORG_WRITE,
+        BILLING_READ,
+        BILLING_SETUP,
+        STATEMENTS_READ,
+        AUDIT_READ,
+    )
+}

@@ -1,0 +1,216 @@
+"""Operator routes for running accounts for real: search, external ids, keys, usage reports,
+and signing a user out everywhere. Mounted on the admin sub-app (and its auth) by admin.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from billing.roles import RoleError, parse_role
+from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.http import audited, bodies
+from gateway.http.account import invite_links
+from gateway.http.account.reports import query_text, usage_response
+from gateway.http.serialize import account_json, key_use_json
+from gateway.http.whole import parse_whole
+from gateway.llm.calls import parse_json
+from gateway.services import members as member_service
+from gateway.stores.errors import DuplicateExternalId, DuplicateMember
+from gateway.stores.records import Row
+
+MAX_SEARCH = 200
+
+
+async def apply_external_id(request: web.Request, account_id: str, body: dict[str, Any]) -> None:
+    """Set `external_id` (the identity provider's `sub`) when the body carries the field."""
+    if "external_id" not in body:
+        return
+    value = body["external_id"]
+    if value is not None:
+        value = bodies.text_field(body, "external_id")
+    try:
+        await request.config_dict[DIRECTORY].set_external_id(account_id, value)
+    except DuplicateExternalId as exc:
+        raise Conflict(
+            "Another account already has this external_id.", param="external_id"
+        ) from exc
+
+
+async def refuse_taken_external_id(request: web.Request, body: dict[str, Any]) -> None:
+    """Before creating an account: 409 rather than an account created without its id."""
+    value = body.get("external_id")
+    if isinstance(value, str) and await request.config_dict[DIRECTORY].account_by_external_id(
+        value
+    ):
+        raise Conflict("Another account already has this external_id.", param="external_id")
+
+
+async def _account_id(request: web.Request) -> str:
+    account_id = request.match_info["account_id"]
+    if await request.config_dict[LEDGER].get_account(account_id) is None:
+        raise NotFound("No such account.")
+    return account_id
+
+
+async def search_accounts(request: web.Request) -> web.Response:
+    q = request.query
+    limit = min(parse_whole(q.get("limit", "50"), "limit", minimum=1), MAX_SEARCH)
+    rows = await request.config_dict[DIRECTORY].search_accounts(
+        query=query_text(request, "q") or None,
+        plan=query_text(request, "plan") or None,
+        after=query_text(request, "after"),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [account_json(r, None) for r in page],
+            "has_more": len(rows) > limit,
+            "next_after": page[-1]["id"] if len(rows) > limit else None,
+        }
+    )
+
+
+async def patch_account(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    body = parse_json(await request.read())
+    await apply_external_id(request, account_id, body)
+    row = await request.config_dict[LEDGER].get_account(account_id)
+    return web.json_response(account_json(bodies.found(row, "No such account."), None))
+
+
+async def account_keys(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    revoked = request.query.get("include_revoked", "false").lower() == "true"
+    rows = await request.config_dict[DIRECTORY].keys_of(account_id, include_revoked=revoked)
+    return web.json_response({"object": "list", "data": [key_use_json(r) for r in rows]})
+
+
+async def usage_report(request: web.Request) -> web.Response:
+    return await usage_response(request, await _account_id(request))
+
+
+async def revoke_user_tokens(request: web.Request) -> web.Response:
+    subject = request.match_info["subject"]
+    cutoff_ms = await request.config_dict[REVOCATIONS].revoke_subject(subject)
+    await audited.record(
+        request, "user.tokens_revoke", "user", subject, None, None, {"revoked_before_ms": cutoff_ms}
+    )
+    return web.json_response(
+        {"object": "token_revocation", "subject": subject, "revoked_before_ms": cutoff_ms}
+    )
+
+
+def member_json(row: Row) -> dict[str, Any]:
+    signed_in, accepted = row["signed_in_at"], row.get("accepted_at")
+    return {
+        "id": row["id"],
+        "object": "account_member",
+        "account_id": row["account_id"],
+        "email": row["email"],
+        "issuer": row["issuer"],
+        "subject": row["subject"],
+        "role": row["role"],
+        "team_id": row["team_id"],
+        "created_at": row["created_at"].isoformat(),
+        "signed_in_at": signed_in.isoformat() if signed_in else None,
+        "accepted_at": accepted.isoformat() if accepted else None,
+        **({"accept_url": row["accept_url"]} if "accept_url" in row else {}),
+    }
+
+
+async def list_members(request: web.Request) -> web.Response:
+    rows = await request.config_dict[MEMBERS].of_account(await _account_id(request))
+    return web.json_response({"object": "list", "data": [member_json(r) for r in rows]})
+
+
+def role_field(body: dict[str, Any], default: str) -> str:
+    try:
+        return parse_role(body.get("role", default))
+    except RoleError as exc:
+        raise InvalidRequest(str(exc), param="role") from exc
+
+
+async def add_member(
+    request: web.Request, account_id: str, body: dict[str, Any], default_role: str
+) -> Row:
+    """Invite a person by e-mail with a role. The invitation is theirs to accept (by its
+    link, shown once in the answer as `accept_url` and e-mailed when SMTP is configured,
+    or on the page their next sign-in shows); until then it is pending."""
+    email = bodies.email_field(body)
+    role = role_field(body, default_role)
+    secret, kept = invite_links.new_secret()
+    try:
+        row = await request.config_dict[MEMBERS].add(
+            account_id, email, role=role, accept_digest=kept
+        )
+    except DuplicateMember as exc:
+        raise Conflict(
+            "This account already has a member with this e-mail.", param="email"
+        ) from exc
+    url = invite_links.accept_url(request, secret)
+    invite_links.mail_invitation(request, row, url)
+    await audited.record(
+        request, "member.invite", "member", row["id"], account_id, None, member_json(row)
+    )
+    return {**row, "accept_url": url}
+
+
+async def invite_member(request: web.Request) -> web.Response:
+    """The operator invites the organization's people: owners unless a role is given (the
+    role members had before roles existed)."""
+    account_id = await _account_id(request)
+    row = await add_member(request, account_id, parse_json(await request.read()), "owner")
+    return web.json_response(member_json(row), status=201)
+
+
+async def set_member_role(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    role = role_field(parse_json(await request.read()), "")
+    members = request.config_dict[MEMBERS]
+    row = await members.get(request.match_info["member_id"])
+    if row is None or row["account_id"] != account_id:
+        raise NotFound("No such member.")
+    updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
+    await audited.record(
+        request,
+        "member.role",
+        "member",
+        row["id"],
+        account_id,
+        member_json(row),
+        member_json(updated),
+    )
+    return web.json_response(member_json(updated))
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    """Remove a member and revoke the keys minted under them; their sessions end on their
+    next request."""
+    account_id, app = await _account_id(request), request.config_dict
+    row = await app[MEMBERS].get(request.match_info["member_id"])
+    if row is None or not await member_service.remove_member(
+        app[MEMBERS], app[LEDGER], app[STORE], account_id, row["id"]
+    ):
+        raise NotFound("No such member.")
+    await audited.record(
+        request, "member.remove", "member", row["id"], account_id, member_json(row), None
+    )
+    return web.json_response({"id": request.match_info["member_id"], "deleted": True})
+
+
+def add_routes(admin: web.Application) -> None:
+    r = admin.router
+    r.add_get("/accounts", search_accounts)
+    r.add_patch("/accounts/{account_id}", patch_account)
+    r.add_get("/accounts/{account_id}/keys", account_keys)
+    r.add_get("/accounts/{account_id}/usage/report", usage_report)
+    r.add_post("/users/{subject}/revoke-tokens", revoke_user_tokens)
+    r.add_get("/accounts/{account_id}/members", list_members)
+    r.add_post("/accounts/{account_id}/members", invite_member)
+    r.add_delete("/accounts/{account_id}/members/{member_id}", remove_member)
+    r.add_put("/accounts/{account_id}/members/{member_id}/role", set_member_role)

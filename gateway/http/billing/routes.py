@@ -1,0 +1,163 @@
+"""The /v1/account/billing sub-app: a caller's own billing, for an API key scoped `billing` or
+a signed-in user whose token carries billing:read / billing:setup.
+
+Handlers are thin: the use cases live in services/payments.py and the provider behind them
+is whichever one is configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from billing.payments import PaymentRuleError, for_sale
+from gateway.appkeys import PAYMENTS, PLANS
+from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
+from gateway.http import audited
+from gateway.http.principal import (
+    BILLING_READ,
+    BILLING_SETUP,
+    principal_middleware,
+    require,
+)
+from gateway.http.return_to import absolute, return_url
+from gateway.llm.calls import parse_json
+from gateway.services.payments_port import NotConfigured, ProviderUnavailable
+
+PREFIX = "/v1/account/billing"
+
+
+@web.middleware
+async def payment_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Rule and provider failures enter here and leave as the one error tree's classes."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except PaymentRuleError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from exc
+    except NotConfigured as exc:
+        raise not_set_up() from exc
+    except ProviderUnavailable as exc:
+        raise PaymentProviderError(
+            "The payment provider did not answer; nothing was charged.",
+            retry_after_s=5,
+        ) from exc
+
+
+def not_set_up() -> PaymentsNotSetUp:
+    """The one answer of every paying action while no payment provider is configured."""
+    return PaymentsNotSetUp("Payments are not set up on this gateway; ask its operator for credit.")
+
+
+def _account(request: web.Request, scope: str = BILLING_SETUP) -> str:
+    """The caller's account; reading needs billing:read, anything else billing:setup (an API
+    key's `billing` scope grants both)."""
+    return require(request, scope).account_id
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    body = parse_json(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def _back(request: web.Request, body: dict[str, Any]) -> str:
+    return return_url(request, body.get("return_url"))
+
+
+async def overview(request: web.Request) -> web.Response:
+    payments = request.config_dict[PAYMENTS]
+    return web.json_response(await payments.overview(_account(request, BILLING_READ)))
+
+
+async def payments(request: web.Request) -> web.Response:
+    history = await request.config_dict[PAYMENTS].history(_account(request, BILLING_READ))
+    return web.json_response({"object": "list", "data": history})
+
+
+async def invoices(request: web.Request) -> web.Response:
+    found = await request.config_dict[PAYMENTS].invoices(_account(request, BILLING_READ))
+    return web.json_response({"object": "list", "data": found})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    back, account = return_url(request, None), _account(request)
+    result = await request.config_dict[PAYMENTS].cancel(account, back)
+    await audited.record(
+        request, "payment.subscription_cancel", "account", account, account, None, result
+    )
+    return web.json_response(result)
+
+
+async def setup(request: web.Request) -> web.Response:
+    account, body = _account(request), await _body(request)
+    page = await request.config_dict[PAYMENTS].setup(account, _back(request, body))
+    await audited.record(
+        request, "payment.setup", "account", account, account, None, {"setup_id": page.id}
+    )
+    return web.json_response({"url": absolute(request, page.url), "id": page.id})
+
+
+async def topups(request: web.Request) -> web.Response:
+    account, body = _account(request), await _body(request)
+    back = _back(request, body)
+    page = await request.config_dict[PAYMENTS].topup(account, body.get("amount_micros"), back)
+    return web.json_response({"url": absolute(request, page.url), "id": page.id}, status=201)
+
+
+async def subscription(request: web.Request) -> web.Response:
+    account, body = _account(request), await _body(request)
+    plan = body.get("plan")
+    if not isinstance(plan, str):
+        names = ", ".join(for_sale(request.config_dict[PLANS]))
+        raise InvalidRequest(f"'plan' is required: the name of a plan ({names}).", param="plan")
+    back = _back(request, body)
+    result = await request.config_dict[PAYMENTS].change_plan(account, plan, back)
+    await audited.record(
+        request,
+        "payment.subscription",
+        "account",
+        account,
+        account,
+        None,
+        {"plan": plan, "status": result.get("status")},
+    )
+    if "url" in result:
+        result["url"] = absolute(request, result["url"])
+    return web.json_response(result)
+
+
+async def portal(request: web.Request) -> web.Response:
+    account, body = _account(request), await _body(request)
+    page = await request.config_dict[PAYMENTS].portal(account, _back(request, body))
+    return web.json_response({"url": absolute(request, page.url)})
+
+
+async def auto_topup(request: web.Request) -> web.Response:
+    raw = await request.read()
+    body = None if raw.strip() == b"null" else parse_json(raw)  # null turns it off
+    account = _account(request)
+    setting = await request.config_dict[PAYMENTS].set_auto_topup(account, body)
+    await audited.record(
+        request, "payment.auto_topup", "account", account, account, None, {"auto_topup": setting}
+    )
+    return web.json_response({"auto_topup": setting})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register before any /v1/account sub-app: the longer prefix must be matched first."""
+    billing = web.Application(middlewares=[principal_middleware, payment_errors])
+    r = billing.router
+    r.add_get("", overview)
+    r.add_get("/payments", payments)
+    r.add_get("/invoices", invoices)
+    r.add_post("/subscription/cancel", cancel)
+    r.add_post("/setup", setup)
+    r.add_post("/topups", topups)
+    r.add_post("/subscription", subscription)
+    r.add_post("/portal", portal)
+    r.add_put("/auto-topup", auto_topup)
+    app.add_subapp(PREFIX, billing)

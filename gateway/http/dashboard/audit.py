@@ -1,0 +1,44 @@
+"""The Audit pages: an organization's owner sees its records (/dashboard/audit), the operator
+every account's (/dashboard/operators/audit, an account to filter). They read what
+GET /v1/account/audit and GET /admin/v1/audit answer, through the same functions, after the
+same checks (http/account/audit_log.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.http.account.audit_log import audit_page, audit_query, owner_account, respond
+from gateway.http.account.reports import query_text
+from gateway.http.dashboard.ops import operator
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
+
+
+async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:
+    """The page, or with `format=csv|jsonl` the API's own export of the filtered records."""
+    if request.query.get("format", "json") != "json":
+        return await respond(request, account_id)
+    page = await audit_page(request, audit_query(request, account_id))
+    return render(
+        request,
+        "audit.html",
+        title="Audit log",
+        nav=nav,
+        page=page,
+        filters={k: v for k, v in request.query.items() if k not in ("before", "format")},
+        operator_view=nav == "operators",
+    )
+
+
+async def owner_page(request: web.Request) -> web.Response:
+    return await _render(request, owner_account(account_principal(request)), "audit")
+
+
+async def operator_page(request: web.Request) -> web.Response:
+    operator(request)
+    return await _render(request, query_text(request, "account_id") or None, "operators")
+
+
+def add_routes(dash: web.Application) -> None:
+    dash.router.add_get("/audit", owner_page)
+    dash.router.add_get("/operators/audit", operator_page)

@@ -1,0 +1,95 @@
+"""Retrieve, cancel, list input items of and delete a Responses API response, owner only.
+
+The gateway remembers which key created each response (gateway/services/responses.py); any
+other key gets the same 404 as for an id that does not exist. A retrieve or cancel that
+shows a background response finished settles it there, and the answer carries its cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+
+from gateway.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
+from gateway.errors import NotFound, UpstreamError
+from gateway.http.headers import provider_error_headers, request_id_headers
+from gateway.http.middleware import REQUEST_ID
+from gateway.http.observe import timing
+from gateway.http.proxy.provider_answers import scrubbed_error
+from gateway.llm.cost_field import costed_answer
+from gateway.stores.records import OwnedResponse
+
+CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
+
+
+async def _upstream(
+    request: web.Request, rec: OwnedResponse, method: str, suffix: str
+) -> tuple[int, bytes, Mapping[str, str]]:
+    price = request.app[PRICING].lookup(rec.model)
+    if price is None:
+        raise NotFound(f"No response with id '{rec.response_id}' found.", param="response_id")
+    provider = price.provider
+    path = f"/responses/{rec.response_id}{suffix}"
+    if request.query_string:
+        path += "?" + request.query_string
+    body = await request.read() if request.can_read_body else None
+    clock = timing(request)
+    clock.model = rec.model
+    with clock.upstream():
+        return await request.app[UPSTREAM].call(provider, method, path, request.headers, body)
+
+
+async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.Response:
+    key = await request.app[KEYS].resolve(request)
+    book = request.app[RESPONSE_BOOK]
+    rec = await book.owned_by(key, request.match_info["response_id"])
+    status, raw, upstream_headers = await _upstream(request, rec, method, suffix)
+    headers = request_id_headers(request[REQUEST_ID])
+    if status == 404 and method == "GET" and not suffix:
+        await book.gone(rec)
+    if status >= 400:
+        if status not in CLIENT_ERRORS:
+            raise UpstreamError(
+                f"The provider answered {status}.", extra={"upstream_status": status}
+            )
+        headers = provider_error_headers(headers, upstream_headers)
+        raw = scrubbed_error(request, raw)
+    elif suffix in ("", "/cancel"):
+        cost = await book.observe(rec, _json(raw))
+        if cost is not None:  # the retrieve that settles it carries the debit, as a create does
+            headers["x-meterway-cost-micros"] = str(cost)
+            raw = costed_answer(raw, cost)
+    kind = upstream_headers.get("content-type") or "application/json"
+    return web.Response(status=status, body=raw, headers={**headers, "content-type": kind})
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except ValueError:
+        return None
+
+
+async def retrieve(request: web.Request) -> web.Response:
+    return await _proxied(request, "GET")
+
+
+async def cancel(request: web.Request) -> web.Response:
+    return await _proxied(request, "POST", "/cancel")
+
+
+async def input_items(request: web.Request) -> web.Response:
+    return await _proxied(request, "GET", "/input_items")
+
+
+async def delete(request: web.Request) -> web.Response:
+    return await _proxied(request, "DELETE")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/responses/{response_id}", retrieve)
+    app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
+    app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    app.router.add_delete("/v1/responses/{response_id}", delete)

@@ -1,0 +1,324 @@
+"""The proxied routes: authenticate, reserve, forward, relay, settle.
+
+Postgres is never awaited here: the reservation is one Redis round trip and the ledger row
+is queued by the settle script for the settler to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import orjson
+from aiohttp import web
+
+from billing.admission import Admitted
+from billing.usage import Usage
+from gateway.appkeys import PROXYING, SETTINGS, Proxying
+from gateway.errors import UpstreamError, UpstreamUnreachable
+from gateway.http.headers import ratelimit_headers, request_id_headers
+from gateway.http.middleware import REQUEST_ID
+from gateway.http.observe import timing
+from gateway.http.proxy.call_reading import key_and_call, key_and_upload
+from gateway.http.proxy.failover import open_deployed
+from gateway.http.proxy.media import relay_media
+from gateway.http.proxy.owned import own_response
+from gateway.http.proxy.provider_answers import read_answer, refused
+from gateway.http.server import CLIENT_LEFT
+from gateway.llm import endpoints
+from gateway.llm.calls import Call, upstream_body
+from gateway.llm.cost_field import costed_answer, costed_media
+from gateway.llm.endpoint import Endpoint
+from gateway.llm.http1 import Answer
+from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
+from gateway.llm.sending import send
+from gateway.services.settlement import Hold
+from gateway.settings import Settings
+from gateway.stores.records import KeyRecord
+
+# Set when the client leaves a stream: the relay stops writing and drains the provider.
+CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
+
+
+def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
+    headers = request_id_headers(request[REQUEST_ID])
+    headers.update(ratelimit_headers(admitted.requests, admitted.tokens, admitted.now_ms))
+    return headers
+
+
+async def _refused_upstream(
+    request: web.Request, p: Proxying, resp: Answer, hold: Hold, headers: dict[str, str]
+) -> web.StreamResponse:
+    """The provider did not answer with success: nothing is billed, the reservation is
+    released, and the request stays counted in request windows (it was forwarded)."""
+    answer = await refused(request, resp, headers)
+    p.meter.release_later(hold.admitted, forwarded=True)
+    return answer
+
+
+async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> Answer:
+    hold.forwarded = True
+    try:
+        with timing(request).upstream():
+            if call.upload is not None:
+                return await send(p.upstream, call, request.headers)
+            return await p.upstream.post(
+                call.price.provider,
+                call.endpoint.path,
+                request.headers,
+                upstream_body(call),
+                call.price.upstream_model,
+            )
+    except UpstreamUnreachable:
+        hold.forwarded = False  # nothing reached the provider
+        raise
+
+
+async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
+    meter, admitted = p.meter, hold.admitted
+    headers = _headers(request, admitted)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
+    async with resp:
+        if resp.status >= 300:
+            return await _refused_upstream(request, p, resp, hold, headers)
+        with timing(request).upstream():
+            raw = await read_answer(p.settings, resp)
+        try:
+            payload = orjson.loads(raw)
+        except ValueError as exc:
+            raise UpstreamError("The provider's answer was not JSON; nothing was billed.") from exc
+    answer = payload if isinstance(payload, dict) else {}
+    stored = call.endpoint.stored_id(answer)
+    if stored is not None and not call.endpoint.finished(answer):
+        hold.settling = True  # the response book settles it when it is done
+        await own_response(request, call, admitted, stored, pending=True)
+        return web.Response(body=raw, content_type="application/json", headers=headers)
+    usage = (
+        json_usage(call, payload, p.counter)
+        if isinstance(payload, dict)
+        else Usage(input_tokens=call.input_tokens, source="counted")
+    )
+    cost = await meter.settle(hold, call, usage)
+    if stored is not None:
+        await own_response(request, call, admitted, stored, pending=False)
+    headers.update(_cost_headers(cost))
+    if call.endpoint.answer is not None:  # the client speaks another wire
+        raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
+    body = raw if cost is None else _costed(raw, cost, call)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _costed(raw: bytes, cost: int, call: Call) -> bytes:
+    """The debit in the answer's usage; an image answer without one (dall-e-3's) gets it
+    top-level, since a client reads nothing else."""
+    if call.price.kind == "image":
+        return costed_media(raw, cost)
+    return costed_answer(raw, cost, call.endpoint.answer_cost_path)
+
+
+async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
+    """A plain answer that may be other than JSON (http/proxy/media.py)."""
+    headers = _headers(request, hold.admitted)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
+    async with resp:
+        if resp.status >= 300:
+            return await _refused_upstream(request, p, resp, hold, headers)
+        return await relay_media(request, p, call, hold, resp, headers)
+
+
+def _limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(settings.upstream_idle_timeout_s, settings.max_sse_event_bytes)
+
+
+def _cost_headers(cost: int | None) -> dict[str, str]:
+    """A cost is shown only once Redis debited it; otherwise the settlement is pending."""
+    if cost is None:
+        return {"x-meterway-settlement": "pending"}
+    return {"x-meterway-cost-micros": str(cost)}
+
+
+async def _streamed(
+    request: web.Request, p: Proxying, call: Call, hold: Hold
+) -> web.StreamResponse:
+    admitted = hold.admitted
+    headers = _headers(request, admitted)
+    if call.deployments:
+        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    else:
+        resp = await _open(request, p, call, hold)
+    async with resp:
+        if resp.status >= 300:
+            return await _refused_upstream(request, p, resp, hold, headers)
+        out = web.StreamResponse(
+            headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        try:
+            await out.prepare(request)
+        except ConnectionResetError:
+            # Gone before the headers went out: read on for the provider's usage, as
+            # for a client that leaves mid-stream; the call reached the provider.
+            request[CLIENT_GONE].set()
+        parser = p.upstream.stream_parser(call.price.provider)
+        relay = StreamRelay(
+            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser
+        )
+        with timing(request).upstream():
+            outcome = await relay.run()
+        runs_on = call.body.get("background") is True and not outcome.finished
+        if outcome.stored_id is not None and runs_on:
+            # A background response outlives its stream: it is settled when it ends.
+            hold.settling = True
+            await own_response(request, call, admitted, outcome.stored_id, pending=True)
+            return out
+        cancelled = await _settle_stream(request, p, call, hold, relay, outcome)
+    if outcome.stored_id is not None:
+        await own_response(request, call, admitted, outcome.stored_id, pending=False)
+    if cancelled:
+        raise asyncio.CancelledError
+    return out
+
+
+async def _settle_stream(
+    request: web.Request,
+    p: Proxying,
+    call: Call,
+    hold: Hold,
+    relay: StreamRelay,
+    outcome: StreamOutcome,
+) -> bool:
+    """Settle a relayed stream, then relay its held usage event with the debit (none while
+    the settlement is pending); True if the handler was cancelled meanwhile.
+
+    Decided before leaving the upstream block: a cancel landing in its exit must not turn a
+    delivered stream into a release."""
+    cost = None
+    if outcome.billable:
+        cost = await p.meter.settle(hold, call, outcome.usage)
+    else:
+        p.meter.release_later(hold.admitted, forwarded=True)
+    if not outcome.held:
+        return outcome.cancelled
+    with timing(request).upstream():
+        return await relay.finish(cost)
+
+
+async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    """A multipart route: `_metered` with the body read from its spool, which is removed
+    once the call is done."""
+    p = request.app[PROXYING]
+    key, call = await key_and_upload(request, p, endpoint)
+    try:
+        return await _serve(request, p, key, call)
+    finally:
+        if call.upload is not None:
+            call.upload.close()
+
+
+async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    # `_serve` written out here: one frame less on the JSON routes' hot path.
+    p = request.app[PROXYING]
+    key, call = await key_and_call(request, p, endpoint)
+    timing(request).model = call.price.name
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    forward = _streamed if call.stream else _media if endpoint.media else _plain
+    if call.stream:
+        request[CLIENT_GONE] = asyncio.Event()
+    request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
+
+
+async def _serve(
+    request: web.Request, p: Proxying, key: KeyRecord, call: Call
+) -> web.StreamResponse:
+    timing(request).model = call.price.name
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    forward = _streamed if call.stream else _media if call.endpoint.media else _plain
+    if call.stream:
+        request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing
+    # Admitted: from here the call outlives its client (until now a client that left
+    # cancelled it, before anything was forwarded).
+    request[CLIENT_LEFT] = _stream_client_left if call.stream else _plain_client_left
+    # A failure before settlement began releases the reservation; nothing is left held.
+    async with p.meter.serving(admitted) as hold:
+        return await forward(request, p, call, hold)
+
+
+def _plain_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
+    """The client went away: a plain call runs on and is billed in full if the provider
+    completes it."""
+
+
+def _stream_client_left(request: web.Request, serving: asyncio.Task[None]) -> None:
+    """The client went away: a stream stops writing and keeps reading for the provider's
+    final usage (hidden reasoning included) for up to STREAM_DRAIN_TIMEOUT_S, then is
+    cancelled."""
+    request[CLIENT_GONE].set()
+    drain_s = request.app[SETTINGS].stream_drain_timeout_s
+    asyncio.get_running_loop().call_later(drain_s, serving.cancel)
+
+
+async def list_models(request: web.Request) -> web.Response:
+    p = request.app[PROXYING]
+    key = await p.keys.resolve(request)
+    await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
+    served = [m for m in p.pricing.served() if not key.models or m.name in key.models]
+    data = [
+        {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}
+        for m in sorted(served, key=lambda m: m.name)
+    ]
+    return web.json_response(
+        {"object": "list", "data": data}, headers=request_id_headers(request[REQUEST_ID])
+    )
+
+
+METERED_ROUTES = (
+    ("/v1/chat/completions", endpoints.CHAT),
+    ("/v1/completions", endpoints.COMPLETIONS),
+    ("/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/v1/moderations", endpoints.MODERATIONS),
+    ("/v1/messages", endpoints.MESSAGES),
+    ("/v1/responses", endpoints.RESPONSES),
+    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
+    ("/v1/images/edits", endpoints.IMAGE_EDITS),
+    ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
+    # Azure OpenAI's forms, for `openai.AzureOpenAI` clients: the dated API names the model
+    # by its deployment in the path, the v1 API in the body.
+    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT),
+    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS),
+    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS),
+    ("/openai/responses", endpoints.RESPONSES),
+    ("/openai/v1/chat/completions", endpoints.CHAT),
+    ("/openai/v1/completions", endpoints.COMPLETIONS),
+    ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
+    ("/openai/v1/responses", endpoints.RESPONSES),
+    ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
+    ("/v1/audio/translations", endpoints.TRANSLATIONS),
+    ("/v1/audio/speech", endpoints.SPEECH),
+    # Gemini's own form, for the google-genai SDK by base URL (v1 since its 3.x, v1beta
+    # before): the model in the path.
+    *(
+        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint)
+        for version in ("v1", "v1beta")
+        for method, endpoint in (
+            ("generateContent", endpoints.GEMINI),
+            ("streamGenerateContent", endpoints.GEMINI_STREAM),
+        )
+    ),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    # `_metered` itself, bound to its endpoint: a handler of its own per route would be one
+    # more frame to resume at each of a request's three awaits (two Redis replies, the
+    # provider's head).
+    for path, endpoint in METERED_ROUTES:
+        handler = _uploaded if endpoint.upload else _metered
+        app.router.add_post(path, partial(handler, endpoint=endpoint))
+    app.router.add_get("/v1/models", list_models)

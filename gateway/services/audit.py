@@ -1,0 +1,129 @@
+"""The audit log: one append-only record per change of authority or money.
+
+Who (an operator, a member with how they signed in, a user token's subject, or an API key),
+what (an action name from ACTIONS), the target (kind and id), before and after (JSON, never a
+secret: SECRET_FIELDS are dropped at any depth), the request id, the client's address and
+the time. The HTTP layer says who and where (http/audited.py); each change site is one line
+naming the action, the target and the two states. Records are written right after the
+change they describe commits (the changes span PostgreSQL, Redis and payment providers, so
+one transaction cannot hold both); a failed write of the record fails the request with the
+change made, which the store error's 503 says, rather than letting it pass unrecorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.stores.ports.audit import AuditLogPort
+from gateway.stores.records import AuditRecord
+
+# Every action the log names, by the surface-independent name (the API, the dashboard and
+# the CLI write the same one).
+ACTIONS = (
+    "key.create",
+    "key.rotate",
+    "key.revoke",
+    "key.quotas",
+    "key.team",
+    "team.create",
+    "team.quotas",
+    "end_user_budget.set",
+    "member.invite",
+    "member.role",
+    "member.remove",
+    "account.create",
+    "user.tokens_revoke",
+    "account.plan",
+    "account.markup",
+    "account.credit_line",
+    "credit.create",
+    "adjustment.create",
+    "grant.revoke",
+    "refund.create",
+    "payment.auto_topup",
+    "payment.method",
+    "payment.setup",
+    "payment.subscription",
+    "payment.subscription_cancel",
+)
+SECRET_FIELDS = frozenset(
+    {"key", "secret", "api_key", "key_hash", "token", "password", "client_secret", "csrf"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change: `kind` operator, member, user (a token without a member), key or
+    system; `via` how they proved it (admin key, jwt, oidc, e-mailed link, dashboard session)."""
+
+    kind: str
+    id: str
+    via: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a change came from: the request's id and the client's address."""
+
+    request_id: str | None = None
+    client_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What changed: the action, its target, the account it belongs to, before and after."""
+
+    action: str
+    target_kind: str
+    target_id: str
+    account_id: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+
+
+def scrub(value: Any) -> Any:
+    """`value` without any field named as a secret, at any depth."""
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v) for k, v in value.items() if str(k) not in SECRET_FIELDS}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _state(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return None if value is None else dict(scrub(value))
+
+
+def build(actor: Actor, event: AuditEvent, origin: Origin) -> AuditRecord:
+    """The record as written: secrets dropped from both states."""
+    if event.action not in ACTIONS:
+        raise ValueError(f"unknown audit action {event.action!r}")
+    return AuditRecord(
+        account_id=event.account_id,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_via=actor.via,
+        action=event.action,
+        target_kind=event.target_kind,
+        target_id=event.target_id,
+        before=_state(event.before),
+        after=_state(event.after),
+        request_id=origin.request_id,
+        client_address=origin.client_address,
+    )
+
+
+async def record(port: AuditLogPort, actor: Actor, event: AuditEvent, origin: Origin) -> int:
+    """Append the record of one change; its id."""
+    return await port.append(build(actor, event, origin))
+
+
+async def record_system(
+    port: AuditLogPort | None, via: str, event: AuditEvent, request_id: str | None = None
+) -> None:
+    """Append the record of a change no person asked for in a request: a payment provider's
+    event (`via` the provider) or a time-driven one (`via` "grace"); nothing without a log."""
+    if port is not None:
+        await record(port, Actor("system", "payments", via), event, Origin(request_id))

@@ -1,0 +1,21 @@
+"""The port of the audit log (stores/postgres/audit.py): appended to, never changed."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.stores.records import AuditQuery, AuditRecord, Row
+
+
+class AuditLogPort(Protocol):
+    """The append-only audit log (migration 051; the database refuses UPDATE, DELETE and
+    TRUNCATE)."""
+
+    async def append(self, record: AuditRecord) -> int:
+        """Append one record; its id."""
+        ...
+
+    async def page(self, query: AuditQuery) -> list[Row]:
+        """Records matching `query`, newest first, at most `query.limit`, ids below
+        `query.before_id` when set (the next page)."""
+        ...
