@@ -16,7 +16,7 @@ from playwright.async_api import Page
 from gateway.http.dashboard.web import TEMPLATES, environment, page_middleware
 from tests.browser_kit import sign_in
 from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
 
 SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write"]
@@ -92,3 +92,16 @@ async def test_a_fault_is_a_page_without_its_traceback() -> None:
     assert answer.status == 500 and answer.content_type == "text/html"
     assert "Something went wrong" in text and "Reload the page" in text
     assert "secret-internal-detail" not in text and "KeyError" not in text
+
+
+async def test_a_nul_in_the_operators_search_is_a_refusal_not_a_500(
+    gw: Gateway, page: Page
+) -> None:
+    """The Operators page reads its query as GET /admin/v1/accounts does: PostgreSQL cannot
+    compare a NUL (the forms fuzz found the 500)."""
+    await sign_in(page, ADMIN_KEY)
+    for field in ("q", "plan", "after"):
+        answer = await page.goto(f"/dashboard/operators?{field}=a%00b")
+        assert answer is not None and answer.status == 400, field
+        assert "text/html" in (await answer.all_headers())["content-type"]
+        assert f"'{field}' must not contain NUL." in await page.inner_text("main")
