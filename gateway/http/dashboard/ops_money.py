@@ -36,10 +36,17 @@ Fields = MultiMapping[Any]
 
 
 def _key(fields: Fields) -> str:
+    """The form's idempotency key, read as the API reads one (no NUL, at most 200)."""
     key = str(fields.get("idempotency_key", ""))
     if not key:
         raise InvalidRequest("The form has no idempotency key; reload it.")
-    return key
+    return str(bodies.text_field({"idempotency_key": key}, "idempotency_key"))
+
+
+def _reason(fields: Fields) -> str:
+    """The form's reason, trimmed, read as the API reads one; empty: none given."""
+    reason = str(fields.get("reason", "")).strip()
+    return str(bodies.text_field({"reason": reason}, "reason")) if reason else ""
 
 
 def _dollars(fields: Fields) -> int:
@@ -124,7 +131,7 @@ async def _described(
 
 def _what(action: str, fields: Fields, row: Mapping[str, Any], zone: str) -> dict[str, Any]:
     """What the confirmation page asks about: the sentence and the fields it posts."""
-    reason = str(fields.get("reason", "")).strip()
+    reason = _reason(fields)
     if action == "plan":
         plan = str(fields.get("plan", ""))
         return {"plan": plan, "summary": f"Change the plan from {row['plan']} to {plan}"}
@@ -172,7 +179,7 @@ async def confirm(request: web.Request) -> web.Response:
 async def _post(request: web.Request, action: str, fields: Fields) -> str:
     """Move the money (or the plan); the notice the account page shows after it."""
     row = await target_row(request)
-    key, reason = _key(fields), str(fields.get("reason", "")).strip()
+    key, reason = _key(fields), _reason(fields)
     if action == "plan":
         await set_account_plan(
             request, row, {"plan": str(fields.get("plan", "")), "idempotency_key": key}
