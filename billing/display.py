@@ -5,24 +5,89 @@ eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with 
 
 - balances, totals and payments (`usd`): dollars and cents, rounded down (toward minus
   infinity) to the cent, so a balance never shows a cent it does not hold ($9.999992 is
-  $9.99, and 8 micros spent off $10.00 shows);
+  $9.99, and 8 micros spent off $10.00 shows), and a non-zero amount under a cent reads
+  "< $0.01", never "$0.00";
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
 - an amount a person confirms before it moves (`usd_exact`): exact, zeros trimmed to cents.
 
-The exact figure is always in the API, in micros.
+The exact figure is always in the API, in micros. What people type comes back through
+`parse_dollars`, the one reader of typed dollars ("$5", "5.00").
 """
 
 from __future__ import annotations
 
-from billing.money import MICROS_PER_USD
+import re
+
+from billing.money import MAX_EXACT, MICROS_PER_USD
 
 MICROS_PER_CENT = 10_000
+# "$5", "5", "5.00", "$1,234.50", ".50": a dollar sign, digits (grouped by threes or not),
+# at most six decimals (one micro). Nothing else: no sign, no exponent, no spaces inside, and
+# ASCII digits only (as billing/money.parse_usd and gateway/http/whole.py read numbers): '٣'
+# or a full-width 5 is no digit a person means.
+_DOLLARS = re.compile(r"\$?(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?")
+ASCII_SPACE = " \t\n\r\x0b\x0c"
+# The largest amount read: every figure a person types fits the exact integers of a double
+# (what Redis's Lua holds), so 5,000 digits are refused before int() sees them.
+MAX_DOLLAR_DIGITS = len(str(MAX_EXACT // MICROS_PER_USD))
+SMALL = "< $0.01"
+
+
+class DollarsError(ValueError):
+    """Typed text that is not an amount in dollars; `field` names the form field."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_dollars(text: str, field: str = "amount") -> int:
+    """What a person types as money ("$5", "5.00", "$1,234.50") as exact micros.
+
+    The one parser for dollars typed into a form or the CLI: integer arithmetic only, so
+    "0.1" is 100,000 micros exactly; more than six decimals is refused, never rounded."""
+    raw = text.strip(ASCII_SPACE)
+    found = _DOLLARS.fullmatch(raw) if raw.isascii() else None
+    whole = found["whole"].replace(",", "") if found else ""
+    frac = (found["frac"] or "") if found else ""
+    if found is None or not (whole or frac) or (found["frac"] is not None and not frac):
+        raise DollarsError(f"{field} must be an amount in dollars, like $5 or 12.50.", field)
+    if len(frac) > 6:
+        raise DollarsError(f"{field} cannot be finer than $0.000001 (one micro).", field)
+    too_big = DollarsError(f"{field} is more than {usd_exact(MAX_EXACT)}.", field)
+    if len(whole.lstrip("0")) > MAX_DOLLAR_DIGITS:
+        raise too_big
+    micros = int(whole or "0") * MICROS_PER_USD + int(frac.ljust(6, "0"))
+    if micros > MAX_EXACT:
+        raise too_big
+    return micros
+
+
+SPEND = "spend"  # the metric as people name it: its limit is typed in dollars
+
+
+def quota_limit(metric: str, text: str) -> tuple[str, int]:
+    """A typed quota row's metric and limit, for the API: "spend" takes dollars ("5" is
+    $5, sent as spend_micros 5,000,000); "spend_micros" and every count take a whole
+    number (ASCII digits, at most 2^53-1 as gateway/http/whole.py bounds a quota), so a
+    script's exact micros still pass."""
+    if metric == SPEND:
+        return "spend_micros", parse_dollars(text, "A spend limit")
+    digits = text.strip(ASCII_SPACE)
+    long = len(digits.lstrip("0")) > MAX_DOLLAR_DIGITS + 6
+    if long or not digits.isascii() or not digits.isdigit() or int(digits) > MAX_EXACT:
+        raise DollarsError("Each limit must be a whole number.", "limit")
+    return metric, int(digits)
 
 
 def usd(micros: int) -> str:
-    """A balance, total or payment: "$1,234.50", "-$0.02" (rounded down to the cent)."""
+    """A balance, total or payment: "$1,234.50", "-$0.02" (rounded down to the cent); a
+    non-zero amount under a cent reads "< $0.01", so a balance that still pays for a
+    request never reads "$0.00" beside a 402 that names it."""
+    if 0 < micros < MICROS_PER_CENT:
+        return SMALL
     cents = micros // MICROS_PER_CENT
     whole, frac = divmod(abs(cents), 100)
     return f"{'-' if cents < 0 else ''}${whole:,}.{frac:02d}"

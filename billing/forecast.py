@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from billing.display import usd
 
 WEEK_DAYS = 7
+# Past a year a count of days is noise (a rate of a few micros a week gave "lasts
+# 8,749,993 days"): the forecast says "more than a year" instead.
+HORIZON_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ def forecast(available_micros: int, spent_micros: int, over_days: int = WEEK_DAY
 def forecast_words(f: Forecast) -> str:
     """The forecast as a sentence: "At this week's rate ($7.00 over the last 7 days) your
     credit lasts 12 days." (whole days, rounded down), and the cases without a rate, without
-    credit, or with less than a day left."""
+    credit, with less than a day left, or with more than a year."""
     rate = f"{usd(f.spent_micros)} over the last {f.over_days} days"
     if f.days_left is None:
         return f"No spend in the last {f.over_days} days, so there is no forecast."
@@ -54,5 +57,7 @@ def forecast_words(f: Forecast) -> str:
         return f"At this week's rate ({rate}) your credit is used up."
     if f.days_left == 0:
         return f"At this week's rate ({rate}) your credit lasts less than a day."
+    if f.days_left > HORIZON_DAYS:
+        return f"At this week's rate ({rate}) your credit lasts more than a year."
     plural = "day" if f.days_left == 1 else "days"
     return f"At this week's rate ({rate}) your credit lasts {f.days_left:,} {plural}."

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from billing.display import usd_exact
 from billing.money import MAX_EXACT
 from billing.plans import Plan, PlanBook
 
@@ -37,13 +38,17 @@ class TopupLimits:
                 "'amount_micros' must be an integer number of USD micros.", "amount_micros"
             )
         if not self.min_micros <= amount <= self.max_micros:
+            low, high = usd_exact(self.min_micros), usd_exact(self.max_micros)
             raise PaymentRuleError(
-                f"'amount_micros' must be between {self.min_micros} and {self.max_micros}.",
+                f"A top-up must be between {low} and {high} "
+                f"('amount_micros' {self.min_micros} to {self.max_micros}).",
                 "amount_micros",
             )
         if amount % MICROS_PER_CENT:
             raise PaymentRuleError(
-                "'amount_micros' must be whole cents (a multiple of 10000).", "amount_micros"
+                f"A top-up must be whole cents, not {usd_exact(amount)} "
+                "('amount_micros' a multiple of 10000).",
+                "amount_micros",
             )
         return amount
 

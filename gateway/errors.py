@@ -114,6 +114,16 @@ class PermissionDenied(MeterwayError):
         "permission_error",
     )
     should_retry = False
+    # The scope the credential lacks, when that is the reason: the API's message names it,
+    # the dashboard names the person's role instead (gateway/http/dashboard/error_page.py).
+    # One class and one code either way; None: a rule that says its own reason.
+    scope: str | None = None
+
+    @classmethod
+    def lacking(cls, scope: str, message: str) -> PermissionDenied:
+        denied = cls(message)
+        denied.scope = scope
+        return denied
 
 
 class NotFound(MeterwayError):

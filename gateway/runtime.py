@@ -30,7 +30,11 @@ async def serve(
     """Run until SIGINT/SIGTERM, then drain in-flight settlements and stop."""
     runner = GatewayRunner(create_app(settings), settings)
     await runner.setup()
-    await start_sites(runner, settings, reuse_port=reuse_port)
+    try:
+        await start_sites(runner, settings, reuse_port=reuse_port)
+    except BaseException:  # a taken port: stop what setup started, or the process lingers
+        await runner.cleanup()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -121,6 +121,7 @@ class Settings:
     # those, whose settlers cannot read a packed row (stream_fields.py).
     settlement_messages: str = "packed"
     self_restore: bool = True  # serve restores a Redis without ready markers from the ledger
+    show_provider_cost: bool = False  # customers see markup, provider cost and margin
     migrate_on_start: bool = False  # serve applies pending migrations first (MIGRATE=1)
     test_clock: bool = False
     billing_url: str = ""  # an operator's own billing page; empty = the built-in routes
@@ -217,6 +218,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         settler_lanes=v.whole("SETTLER_LANES", get("SETTLER_LANES", 2), 1),
         settlement_messages=v.one_of("SETTLEMENT_MESSAGES", get, "packed", ("packed", "named")),
         self_restore=v.flag(get("SELF_RESTORE", "1")),
+        show_provider_cost=v.flag(get("SHOW_PROVIDER_COST", "0")),
         migrate_on_start=v.flag(get("MIGRATE", "0")),
         test_clock=v.flag(get("MW_TEST_CLOCK", "0")),
         billing_url=str(get("BILLING_URL", "")),

@@ -69,6 +69,9 @@ def _band_for(card: Mapping[str, Any], input_tokens: int) -> Mapping[str, Any]:
     return chosen
 
 
+EXACT_COST = "exact provider cost"  # a customer reads "exact cost" (billing/reseller.py)
+
+
 def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int = 0) -> list[str]:
     """One debit's arithmetic: each priced part's count times its rate, the exact sum, the
     one upward rounding, the markup."""
@@ -94,9 +97,7 @@ def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int 
         exact += part
         lines.append(_line("per call", 1, "requests_kcount", rates, part))
     numerator = int(exact * COST_SCALE)
-    lines.append(
-        f"  exact provider cost {_micros(exact)}, rounded up once: {charge(numerator):,} micros"
-    )
+    lines.append(f"  {EXACT_COST} {_micros(exact)}, rounded up once: {charge(numerator):,} micros")
     if markup_bps:
         lines.append(
             f"  markup {markup_bps} bps: {_micros(exact * (BPS + markup_bps) / BPS)}, "

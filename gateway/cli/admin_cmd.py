@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
-from billing.display import usd
+from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
 from gateway.cli import audit_cmd, statement_cmd
-from gateway.cli.client import ERROR, OK, add_common, amount_micros, call, emit, expect, run
+from gateway.cli.client import (
+    OK,
+    UsageError,
+    add_common,
+    amount_micros,
+    call,
+    emit,
+    expect,
+    run,
+    table,
+)
 from gateway.stores.records import USAGE_KINDS, GroupBy
 
 A = "/admin/v1"
@@ -29,24 +38,32 @@ def accounts(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("q", args.query), ("plan", args.plan)) if v}
     params["limit"] = str(args.limit)
     body = expect(call(args, "GET", f"{A}/accounts?{urlencode(params)}"), 200)
-    lines = [
-        f"{a['id']}  {a['plan']:<10} {a['mode']:<8} {a.get('external_id') or '-':<20} {a['name']}"
+    rows = [
+        (a["id"], a["plan"], a["mode"], a.get("external_id") or "-", a["name"])
         for a in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no accounts match", body)
+    header = ("ACCOUNT", "PLAN", "MODE", "EXTERNAL ID", "NAME")
+    emit(args, table(header, rows, "no accounts match"), body)
     return OK
 
 
 def keys(args: argparse.Namespace) -> int:
     suffix = "?include_revoked=true" if args.all else ""
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/keys{suffix}"), 200)
-    lines = [
-        f"{k['id']}  {k['prefix']}…  {k['name']:<16} scopes={','.join(k['scopes']) or '*'}"
-        f"  last used {k['last_used_at'] or 'never'}  month {_usd(k['spend_this_month_micros'])}"
-        + ("  REVOKED" if k["revoked"] else "")
+    rows = [
+        (
+            k["id"],
+            f"{k['prefix']}…",
+            k["name"],
+            ",".join(k["scopes"]) or "*",
+            k["last_used_at"] or "never",
+            _usd(k["spend_this_month_micros"]),
+            "revoked" if k["revoked"] else "active",
+        )
         for k in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no keys", body)
+    header = ("KEY", "PREFIX", "NAME", "SCOPES", "LAST USED", "THIS MONTH", "STATE")
+    emit(args, table(header, rows, "no keys"), body)
     return OK
 
 
@@ -69,26 +86,33 @@ def credit(args: argparse.Namespace) -> int:
 
 
 def _grant(args: argparse.Namespace) -> dict[str, Any]:
-    """The grant a credit funds; a bare date for --expires is that day's start, UTC."""
+    """The grant a credit funds; a bare date for --expires is sent as it is: the gateway
+    ends the grant at the end of that day in its QUOTA_TIMEZONE."""
     grant: dict[str, Any] = {}
     if args.kind:
         grant["kind"] = args.kind
     if args.priority is not None:
         grant["priority"] = args.priority
     if args.expires:
-        bare_date = len(args.expires) == 10
-        grant["expires_at"] = f"{args.expires}T00:00:00+00:00" if bare_date else args.expires
+        grant["expires_at"] = args.expires
     return grant
 
 
 def grants(args: argparse.Namespace) -> int:
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/grants"), 200)
-    lines = [
-        f"{g['id']:>6}  {g['kind']:<12} {g['status']:<8} {_usd(g['remaining_micros']):>12}"
-        f" of {_usd(g['amount_micros']):<12} expires {g['expires_at'] or 'never'}"
+    rows = [
+        (
+            str(g["id"]),
+            g["kind"],
+            g["status"],
+            _usd(g["remaining_micros"]),
+            _usd(g["amount_micros"]),
+            g["expires_at"] or "never",
+        )
         for g in body["data"]
     ]
-    emit(args, "\n".join(lines) or "no grants", body)
+    header = ("GRANT", "KIND", "STATUS", "LEFT", "AMOUNT", "EXPIRES")
+    emit(args, table(header, rows, "no grants"), body)
     return OK
 
 
@@ -100,18 +124,37 @@ def revoke_grant(args: argparse.Namespace) -> int:
     return OK
 
 
+QUOTA_HELP = "WINDOW:METRIC:LIMIT, repeatable; spend in dollars (day:spend:5 is $5 a day)"
+
+
 def _quota(text: str) -> dict[str, Any]:
-    """`hour:requests:10` as the API's quota object."""
+    """`hour:requests:10` as the API's quota object; `day:spend:5` is $5 a day (typed in
+    dollars), `day:spend_micros:5000000` the same in micros, for scripts."""
     try:
-        window, metric, limit = text.rsplit(":", 2)
-        return {"window": window, "metric": metric, "limit": int(limit)}
+        window, metric, typed = text.rsplit(":", 2)
+        metric, limit = quota_limit(metric, typed)
+    except DollarsError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: want WINDOW:METRIC:LIMIT") from exc
+    return {"window": window, "metric": metric, "limit": limit}
+
+
+def _quota_words(quotas: list[dict[str, Any]]) -> str:
+    """Limits as people read them: "$5.00 spend per day, 10 requests per hour"."""
+    return ", ".join(
+        f"{quota_amount(q['metric'], q['limit'])} {quota_label(q['window'], q['metric'])}"
+        for q in quotas
+    )
+
+
+def _owner(b: dict[str, Any]) -> str:
+    return str(b["end_user"] or b["key_id"] or "every end user")
 
 
 def _budget_line(b: dict[str, Any]) -> str:
-    owner = b["end_user"] or b["key_id"] or "every end user"
-    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in b["quotas"])
+    owner = _owner(b)
+    quotas = _quota_words(b["quotas"])
     return f"{b['applies_to']:<12} {owner:<32} {quotas or 'removed'}"
 
 
@@ -132,12 +175,21 @@ def end_user_budget(args: argparse.Namespace) -> int:
 def end_user_budgets(args: argparse.Namespace) -> int:
     path = f"{A}/accounts/{quote(args.account_id)}/end-user-budgets"
     body = expect(call(args, "GET", path), 200)
-    emit(args, "\n".join(_budget_line(b) for b in body["data"]) or "no end-user budgets", body)
+    rows = [
+        (
+            b["applies_to"],
+            b["end_user"] or b["key_id"] or "every end user",
+            _quota_words(b["quotas"]),
+        )
+        for b in body["data"]
+    ]
+    header = ("APPLIES TO", "WHO", "LIMITS")
+    emit(args, table(header, rows, "no end-user budgets"), body)
     return OK
 
 
 def _team_line(t: dict[str, Any]) -> str:
-    quotas = ", ".join(f"{q['limit']} {q['metric']}/{q['window']}" for q in t["quotas"])
+    quotas = _quota_words(t["quotas"])
     keys = f"  {t['keys']} keys" if "keys" in t else ""
     return f"{t['id']:<22} {t['name']:<24} {quotas or 'no quotas'}{keys}"
 
@@ -152,7 +204,11 @@ def team_create(args: argparse.Namespace) -> int:
 
 def teams(args: argparse.Namespace) -> int:
     body = expect(call(args, "GET", f"{A}/accounts/{quote(args.account_id)}/teams"), 200)
-    emit(args, "\n".join(_team_line(t) for t in body["data"]) or "no teams", body)
+    rows = [
+        (t["id"], t["name"], _quota_words(t["quotas"]) or "no quotas", str(t.get("keys", "")))
+        for t in body["data"]
+    ]
+    emit(args, table(("TEAM", "NAME", "LIMITS", "KEYS"), rows, "no teams"), body)
     return OK
 
 
@@ -166,8 +222,7 @@ def team_quotas(args: argparse.Namespace) -> int:
 def key_team(args: argparse.Namespace) -> int:
     """`meterway admin key-team KEY TEAM`, or `--none` to take it out of its team."""
     if args.none == (args.team_id is not None):
-        print("give a team id, or --none", file=sys.stderr)
-        return ERROR
+        raise UsageError("give a team id, or --none")
     path = f"{A}/keys/{quote(args.key_id)}/team"
     body = expect(call(args, "PUT", path, {"team_id": args.team_id}), 200)
     emit(args, f"{body['key_id']}: team {body['team_id'] or 'none'}", body)
@@ -186,8 +241,7 @@ def plan(args: argparse.Namespace) -> int:
 def markup(args: argparse.Namespace) -> int:
     """`meterway admin markup ACCOUNT 2000` (basis points) or `--clear` (back to its plan's)."""
     if args.clear == (args.markup_bps is not None):
-        print("give a markup in basis points, or --clear", file=sys.stderr)
-        return ERROR
+        raise UsageError("give a markup in basis points, or --clear")
     payload = {"markup_bps": None if args.clear else args.markup_bps}
     path = f"{A}/accounts/{quote(args.account_id)}/markup"
     body = expect(call(args, "PUT", path, payload), 200)
@@ -195,6 +249,11 @@ def markup(args: argparse.Namespace) -> int:
     text = f"{body['id']}: plan's markup" if own is None else f"{body['id']}: markup {own} bps"
     emit(args, text, body)
     return OK
+
+
+def _usage_row(name: str, row: dict[str, Any]) -> tuple[str, ...]:
+    counts = (f"{row[f]:,}" for f in ("requests", "input_tokens", "output_tokens"))
+    return (name, *counts, _usd(row["spend_micros"]))
 
 
 def credit_line(args: argparse.Namespace) -> int:
@@ -222,15 +281,11 @@ def usage(args: argparse.Namespace) -> int:
     if args.csv:
         emit(args, str(body).rstrip("\n"), body)
         return OK
-    lines = [
-        f"{row[args.group_by]:<28} {row['requests']:>8} req  {row['input_tokens']:>10} in"
-        f"  {row['output_tokens']:>10} out  {_usd(row['spend_micros']):>14}"
-        for row in body["data"]
-    ]
-    lines.append(
-        f"{'total':<28} {body['totals']['requests']:>8} req  {_usd(body['totals']['spend_micros'])}"
-    )
-    emit(args, "\n".join(lines), body)
+    totals = body["totals"]
+    rows = [_usage_row(str(row[args.group_by]), row) for row in body["data"]]
+    rows.append(_usage_row("total", totals))
+    header = (args.group_by.upper().replace("_", " "), "REQUESTS", "INPUT", "OUTPUT", "SPEND")
+    emit(args, table(header, rows, ""), body)
     return OK
 
 
@@ -273,19 +328,19 @@ def add_parser(sub: Any) -> None:
         "--quota",
         type=_quota,
         action="append",
-        help="WINDOW:METRIC:LIMIT, repeatable (none removes)",
+        help=f"{QUOTA_HELP} (none removes)",
     )
     p = _command(commands, "end-user-budgets", end_user_budgets, "an account's end-user budgets")
     p.add_argument("account_id")
     p = _command(commands, "team-create", team_create, "create a team in an account")
     p.add_argument("account_id")
     p.add_argument("name")
-    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
     p = _command(commands, "teams", teams, "an account's teams")
     p.add_argument("account_id")
     p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
     p.add_argument("team_id")
-    p.add_argument("--quota", type=_quota, action="append", help="WINDOW:METRIC:LIMIT, repeatable")
+    p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
     p = _command(commands, "key-team", key_team, "put a key in a team")
     p.add_argument("key_id")
     p.add_argument("team_id", nargs="?")

@@ -7,24 +7,29 @@ import argparse
 from typing import Any
 
 from billing.display import usd
-from gateway.cli.client import OK, CliError, amount_micros, call, emit, expect
+from gateway.cli.client import OK, CliError, amount_micros, call, emit, expect, table
 
 ALERTS = "/v1/account/alerts"
 
 
+def _what(a: dict[str, Any]) -> str:
+    if a["kind"] == "balance_below":
+        return f"balance below {usd(a['amount_micros'])}"
+    return f"spend above {usd(a['amount_micros'])} a {a['period']}"
+
+
 def _line(a: dict[str, Any]) -> str:
-    what = (
-        f"balance below {usd(a['amount_micros'])}"
-        if a["kind"] == "balance_below"
-        else f"spend above {usd(a['amount_micros'])} a {a['period']}"
-    )
-    to = ", ".join(t for t in (a.get("email"), a.get("webhook_url")) if t)
-    return f"{a['id']}  {what}  to {to}"
+    return f"{a['id']}  {_what(a)}  to {_to(a)}"
+
+
+def _to(a: dict[str, Any]) -> str:
+    return ", ".join(t for t in (a.get("email"), a.get("webhook_url")) if t)
 
 
 def list_alerts(args: argparse.Namespace) -> int:
     found = expect(call(args, "GET", ALERTS), 200)["data"]
-    emit(args, "\n".join(_line(a) for a in found) or "no alerts", found)
+    rows = [(a["id"], _what(a), _to(a)) for a in found]
+    emit(args, table(("ALERT", "WHEN", "TO"), rows, "no alerts"), found)
     return OK
 
 

@@ -23,6 +23,7 @@ from gateway.cli.client import (
     emit,
     expect,
     run,
+    table,
 )
 
 BILLING = "/v1/account/billing"
@@ -139,12 +140,18 @@ def topup(args: argparse.Namespace) -> int:
 
 def invoices(args: argparse.Namespace) -> int:
     found = expect(call(args, "GET", BILLING + "/invoices"), 200)["data"]
-    lines = [
-        f"{i['created'][:10]}  {i['number'] or i['id']}  {usd(i['amount_micros'])}  {i['status']}"
-        + (f"  {i['url']}" if i.get("url") else "")
+    rows = [
+        (
+            i["created"][:10],
+            i["number"] or i["id"],
+            usd(i["amount_micros"]),
+            i["status"],
+            i.get("url") or "",
+        )
         for i in found
     ]
-    emit(args, "\n".join(lines) or "no invoices", found)
+    header = ("DATE", "INVOICE", "AMOUNT", "STATUS", "LINK")
+    emit(args, table(header, rows, "no invoices"), found)
     return OK
 
 

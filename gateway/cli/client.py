@@ -13,19 +13,33 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from billing.money import MoneyFormatError, parse_usd
+from billing.display import DollarsError, parse_dollars
 
-OK, ERROR, ACTION_NEEDED = 0, 1, 3
+# One rule for every command: 0 done, 1 a failure (the gateway refused or could not be
+# reached), 2 a usage error (the command line, or a value the gateway called invalid),
+# 3 done but something needs doing (`billing status` with a next step).
+OK, ERROR, USAGE, ACTION_NEEDED = 0, 1, 2, 3
+# Answers that mean the request itself was wrong: a usage error, as argparse's own.
+INVALID = frozenset({400, 422})
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 30
 
 
 class CliError(Exception):
-    """A failure to report as one line on stderr, with exit code 1."""
+    """A failure to report as one line on stderr, with exit code 1 (`code` overrides)."""
+
+    code = ERROR
+
+
+class UsageError(CliError):
+    """A value on the command line that is wrong: exit code 2, as argparse's own errors."""
+
+    code = USAGE
 
 
 def config_dir() -> Path:
@@ -64,13 +78,13 @@ def _seconds(text: str) -> float:
 
 
 def amount_micros(text: str) -> int:
-    """A positive USD amount given on the command line ("10", "2.50"), in micros."""
+    """A positive USD amount given on the command line ("10", "$2.50"), in micros."""
     try:
-        micros = parse_usd(text)
-    except MoneyFormatError as exc:
-        raise CliError(f"--amount: {exc}") from exc
+        micros = parse_dollars(text, "--amount")
+    except DollarsError as exc:
+        raise UsageError(str(exc)) from exc
     if micros <= 0:
-        raise CliError("--amount must be positive")
+        raise UsageError("--amount must be more than $0.00")
     return micros
 
 
@@ -130,8 +144,21 @@ def _decode(raw: bytes, content_type: str) -> Any:
 
 def expect(answer: Answer, *statuses: int) -> Any:
     if answer.status not in statuses:
-        raise CliError(f"the gateway answered {answer.status}: {answer.error_message()}")
+        said = f"the gateway answered {answer.status}: {answer.error_message()}"
+        raise UsageError(said) if answer.status in INVALID else CliError(said)
     return answer.body
+
+
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> str:
+    """A list as people read it: a header row, then columns padded to their widest cell
+    (the last column left ragged); `empty` when there are no rows."""
+    if not rows:
+        return empty
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]).rstrip()
+        for r in (header, *rows)
+    )
 
 
 def emit(args: argparse.Namespace, text: str, data: Any) -> None:
@@ -148,4 +175,4 @@ def run(handler: Any, args: argparse.Namespace) -> int:
         return int(handler(args))
     except CliError as exc:
         print(f"meterway: {exc}", file=sys.stderr)
-        return ERROR
+        return exc.code

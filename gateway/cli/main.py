@@ -1,5 +1,7 @@
 """The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, ledger,
-prices, and the HTTP clients `billing` (end users) and `admin` (operators)."""
+prices, and the HTTP clients `billing` (end users) and `admin` (operators). Exit codes, one
+rule for every command: 0 done, 1 a failure, 2 a usage error (or a value the gateway called
+invalid), 3 done with something to do."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from gateway.cli import (
     prices_cmd,
     settler_cmd,
 )
+from gateway.cli.client import ERROR
 from gateway.cli.dev_guard import DEV_ADMIN_KEY, admitted, refusal
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
@@ -123,9 +126,19 @@ def _drift_line(d: Drift, repair: bool) -> str:
 
 async def _dev(settings: Settings, args: argparse.Namespace) -> int:
     # devtools (the demo provider) is imported only here, so production commands never load it.
-    from gateway.devtools.dev import run_dev
+    from gateway.devtools.dev import PortTaken, run_dev
 
-    await run_dev(settings)
+    try:
+        await run_dev(settings)
+    except PortTaken:
+        where = f"{settings.listen_host}:{settings.listen_port}"
+        print(
+            f"meterway: port {settings.listen_port} is taken ({where} is in use). Choose"
+            f" another: meterway dev --port {settings.listen_port + 1} (or --host), or set"
+            " LISTEN_ADDR=HOST:PORT.",
+            file=sys.stderr,
+        )
+        return ERROR
     return 0
 
 
@@ -166,7 +179,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
-    sub.add_parser("dev", help="demo mode: local demo upstream, demo account and key")
+    dev = sub.add_parser(
+        "dev",
+        help="demo mode: local demo upstream, demo account and key",
+        description="Demo mode on 127.0.0.1:8080: a local demo upstream, a demo account and "
+        "key. Move it with --port/--host or LISTEN_ADDR=HOST:PORT; Ctrl-C stops it.",
+    )
+    dev.add_argument("--port", type=int, help="port to listen on (default 8080; LISTEN_ADDR)")
+    dev.add_argument("--host", help="address to listen on (default 127.0.0.1; LISTEN_ADDR)")
     m = sub.add_parser("migrate", help="apply SQL migrations")
     m.add_argument("--create-database", action="store_true")
     settler_cmd.add_parser(sub)
@@ -189,15 +209,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dev_env(env: dict[str, str]) -> dict[str, str]:
-    """`meterway dev` names the development-only components it runs itself."""
+def _dev_env(
+    env: dict[str, str], host: str | None = None, port: int | None = None
+) -> dict[str, str]:
+    """`dev`'s settings: its defaults (naming the development-only components it runs
+    itself), the environment over them, --host/--port over both."""
     defaults = {
         "ADMIN_API_KEY": DEV_ADMIN_KEY,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
         "LISTEN_ADDR": "127.0.0.1:8080",
         "PAYMENTS_PROVIDER": "local",
     }
-    return {**defaults, **env}
+    merged = {**defaults, **env}
+    if host is not None or port is not None:
+        was_host, _, was_port = merged["LISTEN_ADDR"].rpartition(":")
+        merged["LISTEN_ADDR"] = f"{host or was_host}:{port if port is not None else was_port}"
+    return merged
 
 
 def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None) -> str | None:
@@ -217,7 +244,26 @@ def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `meterway` command. Safe in a pipe: a reader that stops early (`| head`) ends
+    it quietly with exit code 1 (its output was not all read), never a traceback."""
     args = _parser().parse_args(argv)
+    try:
+        code = _main(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush finds no pipe
+        return ERROR
+    if args.command == "dev":
+        # Everything `dev` opened is closed by now; the interpreter's teardown would only
+        # free memory (the tokenizers' vocabularies), seconds on a busy machine, so Ctrl-C
+        # would not stop it within 2 s. Leave without it.
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command in CLIENTS:  # talk to a gateway over HTTP: no server settings needed
         return CLIENTS[args.command](args)
     if args.command == "prices" and args.prices_command in prices_cmd.OFFLINE:
@@ -225,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = dict(os.environ)
     if args.command == "dev":
-        env = _dev_env(env)
+        env = _dev_env(env, args.host, args.port)
     try:
         settings = load_settings(env, args.config)
         load_plans(settings.plans_path)

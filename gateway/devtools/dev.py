@@ -8,6 +8,7 @@ prints copy-paste examples, then serves until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import errno
 from dataclasses import replace
 
 from billing.plans import load_plans
@@ -95,9 +96,26 @@ async def run_dev(settings: Settings) -> None:
         key = await _demo_key(stores, demo)
     ready = asyncio.Event()
     server = asyncio.create_task(serve(demo, ready=ready))
-    await ready.wait()
-    print(_banner(demo, key), flush=True)
     try:
+        await _started(server, ready)
+        print(_banner(demo, key), flush=True)
         await server
     finally:
         await upstream.close()
+
+
+class PortTaken(Exception):
+    """The address `meterway dev` was to listen on is in use: said in one line."""
+
+
+async def _started(server: asyncio.Task[None], ready: asyncio.Event) -> None:
+    """Wait until the gateway listens, or fail at once when it cannot (a taken port used
+    to leave `dev` waiting silently for ever)."""
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({server, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if server.done():
+        error = server.exception()
+        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+            raise PortTaken(str(error)) from error
+        server.result()  # any other failure, as it is

@@ -88,7 +88,7 @@ def _error_classes() -> list[type[errors.MeterwayError]]:
 
 def errors_page() -> str:
     """Every client-visible error: its status, `error.type` and retry advice."""
-    lines = [HEADER, "# Errors\n\n"]
+    lines = [HEADER, "# Error types\n\n"]
     lines.append("Every error answer is OpenAI-shaped (Anthropic-shaped on `/v1/messages`): ")
     lines.append('`{"error": {"message", "type", "code", "param"}}`.\n\n')
     lines.append("| status | error.type | class | retry |\n|---|---|---|---|\n")
@@ -151,16 +151,24 @@ def settings_page(described: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
+SETTING = re.compile(r"[A-Z][A-Z0-9_]+")
+
+
 def described_settings(guides: list[Path]) -> dict[str, str]:
-    """The meaning column of `| NAME | default | meaning |` rows in the guides' tables."""
+    """The meaning column of `| NAME | default | meaning |` rows in the guides' tables. A
+    row names one setting: two settings never share one description (a row naming several
+    is refused, naming the row)."""
     out: dict[str, str] = {}
     lines = [line for guide in guides for line in guide.read_text().splitlines()]
     for line in lines:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0].startswith("`") and cells[0][1:2].isupper():
-            meaning = re.sub(r"\]\((?!\.\./|https?:)", "](../guides/", cells[2])
-            for name in re.split(r"[/,]", cells[0].replace("`", "").replace(" ", "")):
-                out[name] = meaning
+            names = re.split(r"[/,]", cells[0].replace("`", "").replace(" ", ""))
+            if not all(SETTING.fullmatch(n) for n in names):
+                continue  # a route or a command, not a setting
+            if len(names) > 1:
+                raise ValueError(f"one setting a row, with its own meaning: {line}")
+            out[names[0]] = re.sub(r"\]\((?!\.\./|https?:)", "](../guides/", cells[2])
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
+from billing.dates import NoOffset, expiry
 from billing.grants import expand_scopes
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
 from gateway.errors import InvalidRequest, NotFound
@@ -94,18 +95,22 @@ EXPIRY_YEARS = (1970, 9000)
 EXPIRY_PATTERN = r"^(?:197[2-9]|19[89][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9])-"
 
 
-def expiry_field(body: dict[str, Any], param: str = "expires_at") -> datetime | None:
-    """`expires_at` as an aware UTC time; `param` names it in errors (a nested field)."""
+def expiry_field(
+    body: dict[str, Any], param: str = "expires_at", zone: str = "UTC"
+) -> datetime | None:
+    """`expires_at` as an aware UTC time; `param` names it in errors (a nested field). A
+    bare date is the end of that day in `zone` (QUOTA_TIMEZONE; billing/dates.py)."""
     raw = body.get("expires_at")
     if raw is None:
         return None
     try:
-        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            raise InvalidRequest(f"'{param}' needs a UTC offset.", param=param)
-        when = when.astimezone(UTC)  # an offset can push year 9999 or 1 out of range
+        when = expiry(str(raw), zone).astimezone(UTC)  # an offset can push 9999 out of range
+    except NoOffset as exc:
+        raise InvalidRequest(f"'{param}' needs a UTC offset.", param=param) from exc
     except (ValueError, OverflowError) as exc:
-        raise InvalidRequest(f"'{param}' must be an RFC 3339 time.", param=param) from exc
+        raise InvalidRequest(
+            f"'{param}' must be an RFC 3339 time or a date (YYYY-MM-DD).", param=param
+        ) from exc
     if not EXPIRY_YEARS[0] < when.year < EXPIRY_YEARS[1]:
         raise InvalidRequest(f"'{param}' is out of range.", param=param)
     return when
@@ -115,7 +120,7 @@ GRANT_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 GRANT_PRIORITY_MAX = 1000
 
 
-def grant_field(body: dict[str, Any]) -> GrantSpec | None:
+def grant_field(body: dict[str, Any], zone: str = "UTC") -> GrantSpec | None:
     """`"grant": {"kind", "expires_at", "priority"}` on a credit; absent: a paid grant."""
     raw = body.get("grant")
     if raw is None:
@@ -134,7 +139,7 @@ def grant_field(body: dict[str, Any]) -> GrantSpec | None:
         maximum=GRANT_PRIORITY_MAX,
         words=f"'grant.priority' must be an integer 0-{GRANT_PRIORITY_MAX}.",
     )
-    expires = expiry_field(raw, "grant.expires_at")
+    expires = expiry_field(raw, "grant.expires_at", zone)
     return GrantSpec(kind=kind, expires_at=expires, priority=priority)
 
 

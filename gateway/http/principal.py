@@ -106,7 +106,7 @@ class Principal:
     def require(self, scope: str) -> None:
         if not self.has(scope):
             who = "API key" if self.kind == "key" else "token"
-            raise PermissionDenied(f"This {who} lacks the '{scope}' scope.")
+            raise PermissionDenied.lacking(scope, f"This {who} lacks the '{scope}' scope.")
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -91,6 +91,7 @@ POST /dashboard/signin/choose/{member_id}/enter
 GET /dashboard/signin/invitation/{secret}
 POST /dashboard/signin/invitation/{secret}
 POST /dashboard/signin/invitation/{secret}/decline
+* /dashboard/{tail}
 """
 _OPERATOR = """
 GET /metrics

@@ -134,7 +134,7 @@ async def test_setup_portal_and_topup_print_the_payment_url(gw: Gateway, tmp_pat
         page = f"{gw.url}/billing/local/{pages[argv[0]]}"
         assert run.out.splitlines()[-1].startswith(page), run.out
     run = await meterway(gw, tmp_path, "billing", "topup", "--amount", "0.0000001")
-    assert run.code == 1 and "more precision than one micro-dollar" in run.err
+    assert run.code == 2 and "finer than $0.000001 (one micro)" in run.err  # a usage error
 
 
 async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) -> None:
@@ -176,7 +176,7 @@ async def test_return_url_is_sent_and_checked(gw: Gateway, tmp_path: Path) -> No
     session = await gw.app[LOCAL_PROVIDER].store.get(page["id"])
     assert session is not None and session["return_url"] == mine
     run = await meterway(gw, tmp_path, "billing", "portal", "--return-url", "https://evil.example/")
-    assert run.code == 1 and "'return_url' must be on an allowed origin" in run.err, run
+    assert run.code == 2 and "'return_url' must be on an allowed origin" in run.err, run
 
 
 async def test_timeout_and_version(gw: Gateway, tmp_path: Path) -> None:

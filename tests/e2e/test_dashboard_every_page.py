@@ -253,9 +253,9 @@ def refusal(caller: str, dash: Dash) -> tuple[int, str]:
         return 403, "Operators only: sign in with the admin key or an admin token."
     if dash.name == "request":  # hidden, as a request that does not exist is
         return 404, "No settled request with this id on your account (yet)."
-    if dash.allowed == OWNER:
-        return 403, "'audit:read'"
-    return 403, "This token lacks the '"
+    if caller == "key":
+        return 403, "The API key you signed in with does not allow this page."
+    return 403, f"Your role in this organization, {caller}, does not include this page."
 
 
 async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str]) -> None:
@@ -272,7 +272,9 @@ async def visit(page: Page, org: Org, caller: str, dash: Dash, walked: set[str])
     if caller not in dash.allowed:
         status, words = refusal(caller, dash)
         assert response.status == status, where
+        said = await page.inner_text("main")
         assert words in await page.inner_text("p.error[role=alert]"), where
+        assert "scope" not in said and "{" not in said, where  # roles, not scopes; no JSON
         return
     assert response.status == 200, where
     assert await page.locator("p.error").count() == 0, where

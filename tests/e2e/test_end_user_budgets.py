@@ -192,7 +192,7 @@ async def test_the_cli_sets_and_lists_end_user_budgets(gw: Gateway, tmp_path: Pa
         "--quota", "hour:requests:1", "--quota", "day:tokens:5000",
     )  # fmt: skip
     assert run.code == 0, run
-    assert run.out.split() == ["end_user", "fay", "1", "requests/hour,", "5000", "tokens/day"]
+    assert " ".join(run.out.split()) == "end_user fay 1 requests per hour, 5,000 tokens per day"
     await chat(gw, t, "fay")
     assert (await refusal(gw, t, "fay"))["scope_id"] == "fay"
     run = await meterway(gw, tmp_path, "admin", "end-user-budgets", t.account_id, "--json")

@@ -140,7 +140,18 @@ async def test_the_account_api_and_the_cli_manage_teams(gw: Gateway, tmp_path: P
     run = await meterway(
         gw, tmp_path, "admin", "team-quotas", team["id"], "--quota", "hour:requests:5"
     )
-    assert run.code == 0 and "5 requests/hour" in run.out, run
+    assert run.code == 0 and "5 requests per hour" in run.out, run
+    run = await meterway(
+        gw, tmp_path, "admin", "team-quotas", team["id"], "--quota", "day:spend:2.50"
+    )  # dollars, as people type them (issue 48: it took `spend_micros:2500000`)
+    assert run.code == 0 and "$2.50 spend per day" in run.out, run
+    run = await meterway(
+        gw, tmp_path, "admin", "team-quotas", team["id"], "--quota", "day:spend_micros:2500000"
+    )  # micros still pass, for scripts
+    assert run.code == 0 and "$2.50 spend per day" in run.out, run
+    run = await meterway(
+        gw, tmp_path, "admin", "team-quotas", team["id"], "--quota", "hour:requests:5"
+    )
     await chat(gw, t)
     run = await meterway(gw, tmp_path, "admin", "team-create", t.account_id, "sales")
     assert run.code == 0 and "sales" in run.out, run

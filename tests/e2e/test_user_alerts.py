@@ -114,7 +114,7 @@ async def the_cli_manages_them(gw: Gateway, key: str, tmp: Path) -> None:
     assert code == 0 and f"spend above $25.00 a day  to {ME}" in text, text
     alert_id = text.split()[1]
     code, text = await run("alerts")
-    assert code == 0 and text.startswith(alert_id)
+    assert code == 0 and text.startswith("ALERT  ") and text.splitlines()[1].startswith(alert_id)
     assert (await run("alert-remove", alert_id))[0] == 0
     assert (await run("alerts"))[1] == "no alerts\n"
 

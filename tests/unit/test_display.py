@@ -20,7 +20,13 @@ def test_a_balance_is_shown_in_cents_not_micros() -> None:
     assert usd(1_234_500_000) == "$1,234.50"
     assert usd(-20_000) == "-$0.02"
     assert usd(-1) == "-$0.01"  # owing anything shows as owing
-    assert usd(0) == usd(9_999) == "$0.00"
+    assert usd(0) == "$0.00"
+
+
+def test_a_nonzero_amount_under_a_cent_never_reads_as_nothing() -> None:
+    """The issue's "$0.00 available" beside a 402 naming $0.009894."""
+    assert usd(9_894) == usd(1) == usd(9_999) == "< $0.01"
+    assert usd(10_000) == "$0.01"
 
 
 def test_request_costs_share_one_precision() -> None:

@@ -38,7 +38,15 @@ def test_words() -> None:
     )
     assert forecast(1_500_000, 7_000_000).words.endswith("lasts 1 day.")
     assert forecast(500_000, 7_000_000).words.endswith("lasts less than a day.")
-    assert "lasts 1,428 days" in forecast(10_000_000_000, 49_000_000).words
+    assert "lasts 365 days" in forecast(365_000_000, 7_000_000).words
+
+
+def test_past_a_year_the_forecast_says_so_not_a_count_of_days() -> None:
+    """Issue 48: "lasts 8,749,993 days" at a rate of a few micros a week."""
+    words = forecast(9_999_992, 8).words
+    assert words.endswith("your credit lasts more than a year.") and "8,749" not in words
+    assert "< $0.01 over the last 7 days" in words  # never "$0.00" spent beside a forecast
+    assert forecast(10_000_000_000, 49_000_000).words.endswith("more than a year.")
 
 
 def test_the_rate_window_is_positive() -> None:

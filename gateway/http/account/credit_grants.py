@@ -95,6 +95,7 @@ async def revoke_grant(
     call revoked it (repeating it is a no-op). With `idem`, the key names this revocation
     only (services/idempotency.py)."""
     app = request.config_dict
+    raw_id = str(parse_whole(raw_id, "grant_id", minimum=1))  # before the key records it
     if idem is None:
         return await _revoke(request, account_id, raw_id)
     async with idempotent(app[IDEMPOTENCY], account_id, idem, revocation_use(account_id, raw_id)):

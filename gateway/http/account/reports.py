@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.reseller import columns_for_customer, for_customer
 from gateway.appkeys import DIRECTORY, LEDGER, TEAMS
 from gateway.errors import InvalidRequest
 from gateway.http.serialize import entry_json
@@ -75,12 +76,14 @@ def _choice(request: web.Request, name: str, options: tuple[str, ...]) -> str:
     return value
 
 
-def _csv(account_id: str, group_by: str, rows: list[dict[str, Any]]) -> web.Response:
+def _csv(
+    account_id: str, group_by: str, rows: list[dict[str, Any]], show_cost: bool
+) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["account_id", group_by, *USAGE_FIELDS, *MARGIN_FIELDS])
+    fields = columns_for_customer((*USAGE_FIELDS, *MARGIN_FIELDS), show_cost)
+    writer.writerow(["account_id", group_by, *fields])
     for row in rows:
-        fields = (*USAGE_FIELDS, *MARGIN_FIELDS)
         writer.writerow([account_id, row[group_by], *(row[f] for f in fields)])
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
@@ -129,15 +132,20 @@ def _sums(r: Mapping[str, Any]) -> dict[str, int]:
     return sums
 
 
-async def usage_response(request: web.Request, account_id: str) -> web.Response:
+async def usage_response(
+    request: web.Request, account_id: str, *, show_cost: bool = True
+) -> web.Response:
+    """A usage report as JSON or CSV; `show_cost` False (a customer's, unless the operator
+    shows it) leaves out the provider's cost and the margin."""
     start, end = usage_range(request)
     group_by = group_by_of(request)
     fmt = _choice(request, "format", ("json", "csv"))
     rows = await usage_rows(request, account_id, start, end, group_by)
     if fmt == "csv":
-        return _csv(account_id, group_by, rows)
+        return _csv(account_id, group_by, rows, show_cost)
     totals = {f: sum(r[f] for r in rows) for f in (*USAGE_FIELDS, *MARGIN_FIELDS)}
-    return web.json_response(
+    return json_for(
+        show_cost,
         {
             "object": "usage_report",
             "account_id": account_id,
@@ -146,7 +154,7 @@ async def usage_response(request: web.Request, account_id: str) -> web.Response:
             "group_by": group_by,
             "data": rows,
             "totals": totals,
-        }
+        },
     )
 
 
@@ -206,11 +214,11 @@ def _ledger_span(request: web.Request) -> tuple[date | None, date | None]:
 
 
 async def ledger_response(
-    request: web.Request, account_id: str, reach: str | None = None
+    request: web.Request, account_id: str, reach: str | None = None, *, show_cost: bool = True
 ) -> web.Response:
     """A page of the ledger, of the filters the query gives (kind, model, key_id, team_id,
     from, to) and, for a caller kept to one member's keys, of theirs only; `next_before`
-    pages on under the same filters."""
+    pages on under the same filters; the provider's cost only where `show_cost`."""
     limit, before = _page_args(request)
     kind, span = _ledger_kind(request), _ledger_span(request)
     filters = await entry_filter(request, account_id, kind, span, reach)
@@ -219,12 +227,19 @@ async def ledger_response(
     )
     page = rows[:limit]
     more = len(rows) > limit
-    return web.json_response(
+    return json_for(
+        show_cost,
         {
             "object": "list",
             "data": [entry_json(r) for r in page],
             "has_more": more,
             "next_before": page[-1]["id"] if more else None,
             "as_of": datetime.now(UTC).isoformat(),
-        }
+        },
     )
+
+
+def json_for(show_cost: bool, body: dict[str, Any], status: int = 200) -> web.Response:
+    """A JSON answer as its reader may see it: without the operator's markup, provider
+    cost and margin unless `show_cost` (billing/reseller.py)."""
+    return web.json_response(for_customer(body, show_cost), status=status)

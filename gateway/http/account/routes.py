@@ -15,6 +15,7 @@ from aiohttp import web
 from billing.authority import Resource
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.quotas import Quota
+from billing.reseller import arithmetic_for_customer
 from gateway.appkeys import (
     BUDGETS,
     DIRECTORY,
@@ -31,7 +32,7 @@ from gateway.http import audited, bodies
 from gateway.http.account import alerts as account_alerts
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
 from gateway.http.account import members as account_members
-from gateway.http.account.reports import ledger_response, usage_response
+from gateway.http.account.reports import json_for, ledger_response, usage_response
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -76,9 +77,15 @@ async def account_overview(request: web.Request, account_id: str) -> dict[str, o
     return {**account_json(row, hot), "windows": windows, "next": step.json()}
 
 
+def show_cost(request: web.Request) -> bool:
+    """Whether an account's own surfaces show markup, provider cost and margin: only when
+    the operator turns it on (SHOW_PROVIDER_COST=1)."""
+    return request.config_dict[SETTINGS].show_provider_cost
+
+
 async def get_account(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return web.json_response(await account_overview(request, who.account_id))
+    return json_for(show_cost(request), await account_overview(request, who.account_id))
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -125,9 +132,11 @@ async def lineage_of(request: web.Request, who: Principal) -> Lineage:
     return Lineage("person", who.member_id, who.member_id, team)
 
 
-def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpec:
+def spec_of_body(
+    body: dict[str, object], known: Collection[str] = (), zone: str = "UTC"
+) -> KeySpec:
     """A key request (JSON body or dashboard form) as a KeySpec; InvalidRequest per field.
-    `known`: the providers a key may be pinned to."""
+    `known`: the providers a key may be pinned to; `zone` ends a bare expiry date."""
     data = dict(body)
     return KeySpec(
         str(bodies.text_field(data, "name")),
@@ -135,7 +144,7 @@ def spec_of_body(body: dict[str, object], known: Collection[str] = ()) -> KeySpe
         tuple(bodies.str_list(data, "models")),
         bodies.quotas_field(data),
         bodies.on_insufficient_field(data),
-        bodies.expiry_field(data),
+        bodies.expiry_field(data, zone=zone),
         bodies.providers_field(data, known),
     )
 
@@ -169,7 +178,8 @@ async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) ->
 
 async def create_key(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
-    spec = spec_of_body(parse_json(await request.read()), request.config_dict[SETTINGS].providers)
+    settings = request.config_dict[SETTINGS]
+    spec = spec_of_body(parse_json(await request.read()), settings.providers, settings.timezone)
     return web.json_response(await create_key_for(request, who, spec), status=201)
 
 
@@ -268,12 +278,12 @@ async def put_quotas(request: web.Request) -> web.Response:
 
 async def usage(request: web.Request) -> web.Response:
     who = require(request, USAGE_READ)
-    return await usage_response(request, who.account_id)
+    return await usage_response(request, who.account_id, show_cost=show_cost(request))
 
 
 async def ledger(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return await ledger_response(request, who.account_id, who.reach)
+    return await ledger_response(request, who.account_id, who.reach, show_cost=show_cost(request))
 
 
 async def request_cost_within(request: web.Request, who: Principal, rid: str) -> RequestCost:
@@ -295,14 +305,25 @@ async def request_cost_of(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
     rid = request.match_info["request_id"]
     cost = await request_cost_within(request, who, rid)
-    return web.json_response(
+    shown = show_cost(request)
+    return json_for(
+        shown,
         {
             **entry_json(cost.entry),
             "object": "request_cost",
             "entries": [entry_json(e) for e in cost.entries],
-            "arithmetic": cost.arithmetic,
-        }
+            "arithmetic": customer_arithmetic(cost, shown),
+        },
     )
+
+
+def customer_arithmetic(cost: RequestCost, shown: bool) -> list[str] | None:
+    """The debit's arithmetic as the account may read it (billing/reseller.py)."""
+    debit = cost.debit
+    if debit is None:
+        return cost.arithmetic
+    charged, provider = -debit["amount_micros"], debit.get("provider_cost_micros")
+    return arithmetic_for_customer(cost.arithmetic, charged, provider, shown)
 
 
 def add_routes(app: web.Application) -> None:

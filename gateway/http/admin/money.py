@@ -15,7 +15,7 @@ from aiohttp import web
 from billing.display import usd_exact as _usd
 from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
-from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, STORE
+from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
 from gateway.http.account.credit_grants import live_grant
@@ -208,7 +208,7 @@ async def add_credit(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     idem = str(bodies.text_field(body, "idempotency_key"))
     reason = bodies.text_field(body, "reason", required=False)
-    grant = bodies.grant_field(body)
+    grant = bodies.grant_field(body, request.config_dict[SETTINGS].timezone)
     answer, created = await credit_account(
         request, account_id, body.get("amount_micros"), idem, reason, grant
     )

@@ -245,7 +245,8 @@ async def create_key(request: web.Request) -> web.Response:
         bodies.scopes_field(body),
         bodies.str_list(body, "models"),
     )
-    quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body)
+    zone = request.config_dict[SETTINGS].timezone
+    quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body, zone=zone)
     providers = bodies.providers_field(body, request.config_dict[SETTINGS].providers)
     spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires, providers)
     issued = await issue_key(

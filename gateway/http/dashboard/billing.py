@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from billing.money import MoneyFormatError, parse_usd
+from billing.display import DollarsError, parse_dollars
 from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
@@ -108,9 +108,9 @@ async def billing_page(request: web.Request) -> web.Response:
 def _usd(form: Form, name: str) -> int:
     raw = form.get(name)
     try:
-        return parse_usd(raw.strip() if isinstance(raw, str) else "")
-    except MoneyFormatError as exc:
-        raise InvalidRequest(f"'{name}' must be an amount in dollars, like 25 or 12.50.") from exc
+        return parse_dollars(raw if isinstance(raw, str) else "", "The amount")
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param=name) from exc
 
 
 async def _act(request: web.Request, action: str, form: Form) -> str:
@@ -207,13 +207,18 @@ async def act(request: web.Request) -> web.Response:
             return await _alert_with_secret(request, form)
         target = await _act(request, action, form)
     except PaymentRuleError as exc:
-        return await page(request, status=400, error=str(exc))
+        return await page(request, status=400, error=str(exc), typed=_typed(form))
     except NotConfigured:
         refused = not_set_up()
         return await page(request, status=refused.status, error=refused.message)
     except MeterwayError as exc:
-        return await page(request, status=exc.status, error=exc.message)
+        return await page(request, status=exc.status, error=exc.message, typed=_typed(form))
     raise web.HTTPSeeOther(target)
+
+
+def _typed(form: Form) -> dict[str, str]:
+    """What the person typed, drawn back into the form with the error, not replaced."""
+    return {k: v[:64] for k, v in form.items() if isinstance(v, str) and k != "csrf"}
 
 
 def add_routes(dash: web.Application) -> None:

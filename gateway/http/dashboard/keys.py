@@ -15,10 +15,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from billing.display import SPEND, DollarsError, quota_limit
 from billing.grants import PROXY_SCOPES
 from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.appkeys import SETTINGS, STORE, TEAMS
-from gateway.errors import MeterwayError
+from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.routes import (
     MAX_GRACE_S,
@@ -80,18 +81,28 @@ def form_text(form: Form, name: str) -> str:
 
 
 def form_quotas(form: Form) -> list[dict[str, Any]]:
-    """Rows window_N / metric_N / limit_N; a row with an empty limit is no quota."""
+    """Rows window_N / metric_N / limit_N; a row with an empty limit is no quota; a spend
+    limit is typed in dollars."""
     out: list[dict[str, Any]] = []
     for i in range(QUOTA_ROWS + 16):
         raw = form.get(f"limit_{i}", "")
         limit = raw.strip(ASCII_SPACE) if isinstance(raw, str) else ""
         if not limit:
             continue
-        row = {"window": form_text(form, f"window_{i}"), "metric": form_text(form, f"metric_{i}")}
-        out.append(
-            row | {"limit": parse_whole(limit, f"limit_{i}", maximum=MAX_LIMIT, words=LIMIT_WORDS)}
-        )
+        metric, whole = _quota_limit(form_text(form, f"metric_{i}"), limit, i)
+        out.append({"window": form_text(form, f"window_{i}"), "metric": metric, "limit": whole})
     return out
+
+
+def _quota_limit(metric: str, limit: str, i: int) -> tuple[str, int]:
+    """A spend limit in dollars (billing/display.py), every other limit a whole number
+    (gateway/http/whole.py)."""
+    if metric != SPEND:
+        return metric, parse_whole(limit, f"limit_{i}", maximum=MAX_LIMIT, words=LIMIT_WORDS)
+    try:
+        return quota_limit(metric, limit)
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param="quotas") from exc
 
 
 def _form_scopes(form: Form, held: frozenset[str]) -> list[str]:
@@ -119,7 +130,7 @@ def _key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
         "quotas": form_quotas(form),
     }
     if expires:
-        body["expires_at"] = f"{expires}T23:59:59+00:00"
+        body["expires_at"] = expires  # the end of that day in QUOTA_TIMEZONE
     return body
 
 
@@ -194,7 +205,8 @@ async def create(request: web.Request) -> web.Response:
             who.require(ORG_WRITE)
             await team_of(request, who.account_id, team)
         held = (await caller_grant(request, who)).scopes
-        spec = spec_of_body(_key_body(form, held))
+        zone = request.config_dict[SETTINGS].timezone
+        spec = spec_of_body(_key_body(form, held), zone=zone)
         created = await create_key_for(request, who, spec)
         if team:
             await put_key_team(request, who.account_id, created["id"], team)

@@ -15,6 +15,7 @@ from billing.money import format_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http.account.credit_grants import grants_of
+from gateway.http.account.reports import query_text
 from gateway.http.admin.routes import account_windows
 from gateway.http.admin.system import system_report
 from gateway.http.dashboard.account import spend_section
@@ -39,9 +40,10 @@ def operator(request: web.Request) -> None:
 
 async def accounts(request: web.Request) -> web.Response:
     operator(request)
-    q, plan = request.query.get("q", "").strip(), request.query.get("plan", "")
+    # the API's reading of the query (a NUL is a 400 naming the field, not a 500)
+    q, plan = (query_text(request, "q") or "").strip(), query_text(request, "plan") or ""
     rows = await request.config_dict[DIRECTORY].search_accounts(
-        query=q or None, plan=plan or None, after=request.query.get("after"), limit=PAGE + 1
+        query=q or None, plan=plan or None, after=query_text(request, "after"), limit=PAGE + 1
     )
     return render(
         request,

@@ -17,16 +17,17 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from billing.display import usd_exact
-from billing.money import MAX_EXACT, MoneyFormatError, parse_usd
-from gateway.appkeys import PLANS, STORE
+from billing.dates import in_zone
+from billing.display import DollarsError, parse_dollars, usd_exact
+from billing.money import MAX_EXACT
+from gateway.appkeys import PLANS, SETTINGS, STORE
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.credit_grants import grant_on, revoke_grant
 from gateway.http.admin.money import adjust_account, credit_account, refund_account
 from gateway.http.admin.routes import set_account_plan
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
-from gateway.http.dashboard.web import render, when
+from gateway.http.dashboard.web import render
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 
@@ -35,17 +36,24 @@ Fields = MultiMapping[Any]
 
 
 def _key(fields: Fields) -> str:
+    """The form's idempotency key, read as the API reads one (no NUL, at most 200)."""
     key = str(fields.get("idempotency_key", ""))
     if not key:
         raise InvalidRequest("The form has no idempotency key; reload it.")
-    return key
+    return str(bodies.text_field({"idempotency_key": key}, "idempotency_key"))
+
+
+def _reason(fields: Fields) -> str:
+    """The form's reason, trimmed, read as the API reads one; empty: none given."""
+    reason = str(fields.get("reason", "")).strip()
+    return str(bodies.text_field({"reason": reason}, "reason")) if reason else ""
 
 
 def _dollars(fields: Fields) -> int:
     try:
-        micros = parse_usd(str(fields.get("amount", "")))
-    except MoneyFormatError as exc:
-        raise InvalidRequest("The amount must be in dollars, like 25 or 12.50.") from exc
+        micros = parse_dollars(str(fields.get("amount", "")), "The amount")
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param="amount") from exc
     if micros <= 0:
         raise InvalidRequest("The amount must be more than zero.")
     return micros
@@ -62,7 +70,7 @@ def _micros(fields: Fields) -> int:
     )
 
 
-def _grant(fields: Fields) -> GrantSpec | None:
+def _grant(fields: Fields, zone: str) -> GrantSpec | None:
     """The grant a credit funds, from the form (kind, an expiry date or instant, priority)
     read as the API reads `grant`; None for a plain paid credit."""
     kind, expires = str(fields.get("kind", "")).strip(), str(fields.get("expires", "")).strip()
@@ -71,7 +79,7 @@ def _grant(fields: Fields) -> GrantSpec | None:
         return None
     raw: dict[str, Any] = {"kind": kind or "paid"}
     if expires:
-        raw["expires_at"] = expires if "T" in expires else f"{expires}T23:59:59+00:00"
+        raw["expires_at"] = expires  # a bare date: the end of that day in QUOTA_TIMEZONE
     if priority:
         raw["priority"] = parse_whole(
             priority,
@@ -79,16 +87,18 @@ def _grant(fields: Fields) -> GrantSpec | None:
             maximum=bodies.GRANT_PRIORITY_MAX,
             words=f"The priority must be a whole number from 0 to {bodies.GRANT_PRIORITY_MAX}.",
         )
-    return bodies.grant_field({"grant": raw})
+    return bodies.grant_field({"grant": raw}, zone)
 
 
-def _grant_words(grant: GrantSpec | None) -> tuple[str, dict[str, Any]]:
-    """How the confirmation says the grant, and the fields it posts on."""
+def _grant_words(grant: GrantSpec | None, zone: str) -> tuple[str, dict[str, Any]]:
+    """How the confirmation says the grant (its expiry in the quota time zone, named), and
+    the fields it posts on."""
     if grant is None:
         return "", {}
     expires = grant.expires_at.isoformat() if grant.expires_at else ""
     words = f" as a {grant.kind} grant"
-    words += f", expiring {when(expires)}" if expires else ", never expiring"
+    ends = f", expiring {in_zone(grant.expires_at, zone)}" if grant.expires_at else ""
+    words += ends or ", never expiring"
     words += f", priority {grant.priority}"
     return words, {"kind": grant.kind, "expires": expires, "priority": grant.priority}
 
@@ -115,13 +125,13 @@ async def _described(
     if action == "revoke-grant":
         what = await _revocation(request, fields, row)
     else:
-        what = _what(action, fields, row)
+        what = _what(action, fields, row, request.config_dict[SETTINGS].timezone)
     return what | {"idempotency_key": _key(fields)}
 
 
-def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]:
+def _what(action: str, fields: Fields, row: Mapping[str, Any], zone: str) -> dict[str, Any]:
     """What the confirmation page asks about: the sentence and the fields it posts."""
-    reason = str(fields.get("reason", "")).strip()
+    reason = _reason(fields)
     if action == "plan":
         plan = str(fields.get("plan", ""))
         return {"plan": plan, "summary": f"Change the plan from {row['plan']} to {plan}"}
@@ -137,7 +147,7 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any]) -> dict[str, Any]
             micros = -micros
     verb = "Take" if micros < 0 else "Add"
     where = "from" if micros < 0 else "to"
-    words, grant = _grant_words(_grant(fields)) if action == "credit" else ("", {})
+    words, grant = _grant_words(_grant(fields, zone), zone) if action == "credit" else ("", {})
     summary = f"{verb} {usd_exact(abs(micros))} {where} {row['name']}{words}"
     return {"amount_micros": micros, "reason": reason, "summary": summary, **grant}
 
@@ -169,7 +179,7 @@ async def confirm(request: web.Request) -> web.Response:
 async def _post(request: web.Request, action: str, fields: Fields) -> str:
     """Move the money (or the plan); the notice the account page shows after it."""
     row = await target_row(request)
-    key, reason = _key(fields), str(fields.get("reason", "")).strip()
+    key, reason = _key(fields), _reason(fields)
     if action == "plan":
         await set_account_plan(
             request, row, {"plan": str(fields.get("plan", "")), "idempotency_key": key}
@@ -183,7 +193,7 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
         _, created = await revoke_grant(request, row["id"], str(fields.get("grant_id", "")), key)
         return "grant-revoked" if created else "replayed"
     if action == "credit":
-        grant = _grant(fields)
+        grant = _grant(fields, request.config_dict[SETTINGS].timezone)
         answer = await credit_account(
             request, row["id"], _micros(fields), key, reason or None, grant
         )

@@ -92,6 +92,13 @@ async def _team_keys(request: web.Request, who: Principal) -> dict[str, list[dic
     return by_team
 
 
+async def _key_names(request: web.Request, who: Principal) -> dict[str, str]:
+    """The caller's visible keys' names by id: a budget names its key, not its id."""
+    if not who.has(KEYS_READ):
+        return {}
+    return {k["id"]: k["name"] for k in await visible_keys(request, who)}
+
+
 async def teams_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
     who = _reader(request)
     rows = await request.config_dict[TEAMS].of_account(who.account_id)
@@ -120,6 +127,7 @@ async def budgets_page(request: web.Request, *, status: int = 200, **extra: Any)
         status=status,
         default=default,
         budgets=[b for b in rows if b["applies_to"] != "organization"],
+        key_names=await _key_names(request, who),
         windows=END_USER_WINDOWS,
         **extra,
     )

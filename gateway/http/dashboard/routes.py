@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import audit as dashboard_audit
@@ -32,7 +33,13 @@ from gateway.http.dashboard.session import (
     start_session,
 )
 from gateway.http.dashboard.signin import signin_form
-from gateway.http.dashboard.web import ASSETS, TEMPLATES, environment, page_middleware
+from gateway.http.dashboard.web import (
+    ASSETS,
+    TEMPLATES,
+    environment,
+    not_found,
+    page_middleware,
+)
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -82,6 +89,8 @@ async def static_file(request: web.Request) -> web.FileResponse:
 def add_routes(app: web.Application) -> None:
     dash = web.Application(middlewares=[page_middleware, session_middleware])
     dash[TEMPLATES] = environment()
+    # Where a typed expiry date ends (billing/dates.py), named beside every date field.
+    dash[TEMPLATES].globals["zone"] = app[SETTINGS].timezone
     r = dash.router
     r.add_get("", home)
     r.add_get("/", home)
@@ -106,4 +115,5 @@ def add_routes(app: web.Application) -> None:
     dashboard_ops_money.add_routes(dash)
     dashboard_audit.add_routes(dash)
     r.add_get("/static/{name}", static_file)
+    r.add_route("*", "/{tail:.*}", not_found)  # last: what no route above holds
     app.add_subapp(BASE, dash)

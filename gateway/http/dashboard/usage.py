@@ -25,7 +25,7 @@ from gateway.http.account.reports import (
     usage_response,
     usage_rows,
 )
-from gateway.http.account.routes import request_cost_within
+from gateway.http.account.routes import customer_arithmetic, request_cost_within, show_cost
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
 from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
@@ -121,7 +121,7 @@ async def usage_export(request: web.Request) -> web.StreamResponse:
     """The API's own CSV (GET /v1/account/usage?format=csv), as a download."""
     who = account_principal(request)
     who.require(USAGE_READ)
-    response = await usage_response(request, who.account_id)
+    response = await usage_response(request, who.account_id, show_cost=show_cost(request))
     response.headers["Content-Disposition"] = 'attachment; filename="meterway-usage.csv"'
     return response
 
@@ -140,6 +140,6 @@ async def request_page(request: web.Request) -> web.Response:
         request_id=rid,
         entries=cost.entries,
         debit=cost.debit,
-        arithmetic=cost.arithmetic,
+        arithmetic=customer_arithmetic(cost, show_cost(request)),
         key_names=await key_names(request, who),
     )

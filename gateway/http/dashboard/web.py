@@ -8,7 +8,7 @@ package, so `pip install` alone serves the dashboard; nothing is fetched from a 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,15 @@ from billing.display import (
     usd_exact,
     usd_input,
 )
-from gateway.errors import InvalidApiKey, MeterwayError, ServiceUnavailable
+from gateway.errors import (
+    InternalError,
+    InvalidApiKey,
+    MeterwayError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
+from gateway.http.dashboard import error_page
 from gateway.http.headers import retry_headers
 from gateway.stores.errors import StoreUnavailable
 
@@ -56,19 +64,32 @@ def usd_or_unknown(micros: int | None) -> str:
     return "—" if micros is None else usd(micros)
 
 
-def when(value: str | None) -> str:
-    """An RFC 3339 instant as people read it, in UTC to the minute."""
+def instant(value: str | datetime) -> datetime:
+    """An RFC 3339 string (the APIs' JSON) or a datetime (a store's row), as an aware UTC
+    instant: pages get both, and a naive datetime from PostgreSQL is UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def when(value: str | datetime | date | None) -> str:
+    """An instant as people read it, in UTC to the minute; a date as itself."""
     if not value:
         return "—"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return instant(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def until(value: str | None) -> str:
-    """How long until an RFC 3339 instant, in words ("in 3 h 5 min")."""
+def until(value: str | datetime | None) -> str:
+    """How long until an instant, in words ("in 3 h 5 min")."""
     if not value:
         return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = instant(value)
     return time_left(int((moment - datetime.now(UTC)).total_seconds()))
 
 
@@ -105,11 +126,29 @@ def render(
 
 def _error_page(request: web.Request, error: MeterwayError) -> web.Response:
     signin = isinstance(error, InvalidApiKey)
+    session = request.get(CONTEXT, {}).get("session")
+    who = getattr(session, "principal", None)
+    role, kind = (who.role, who.kind) if who is not None else ("", "")
+    said = error_page.words(error, role, kind)
     page = render(
-        request, "error.html", status=error.status, error=error, signin=signin, title="Error"
+        request, "error.html", status=error.status, said=said, signin=signin, title=said.title
     )
     page.headers.update(retry_headers(error.retry_after_s, None))  # a 429's Retry-After
     return page
+
+
+def _translate(exc: web.HTTPException) -> MeterwayError:
+    """aiohttp's own refusals (no such route, wrong method) as the dashboard's errors."""
+    if exc.status == 404:
+        return NotFound("There is no such page.")
+    if exc.status == 405:
+        return MethodNotAllowed("This page does not take that kind of request.")
+    return InternalError(exc.reason)
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Every /dashboard path no route holds: a page, not the gateway's JSON 404."""
+    raise NotFound("There is no such page.")
 
 
 @web.middleware
@@ -123,7 +162,12 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         response = _error_page(request, ServiceUnavailable("A backing store is unavailable."))
     except web.HTTPException as exc:
-        exc.headers.update(HEADERS)
-        raise
+        if exc.status < 400:
+            exc.headers.update(HEADERS)
+            raise
+        response = _error_page(request, _translate(exc))
+    except Exception:
+        log.exception("unhandled error on dashboard %s %s", request.method, request.path)
+        response = _error_page(request, InternalError("The dashboard failed."))
     response.headers.update(HEADERS)
     return response

@@ -16,6 +16,18 @@
     return metric === "spend_micros" ? usd(v) : Math.round(v).toLocaleString("en-US");
   }
 
+  // An axis steps by whole cents (spend) or whole counts, so no two ticks read alike
+  // ("$0.000001" three times on an empty chart).
+  function steps(metric) {
+    var out = [];
+    for (var m = metric === "spend_micros" ? 10000 : 1; m < 1e16; m *= 10) out.push(m, 2 * m, 5 * m);
+    return out;
+  }
+
+  function nothing(data) {
+    return data.values.every(function (v) { return v === 0; });
+  }
+
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
@@ -61,6 +73,13 @@
   }
 
   function draw(el, data) {
+    if (nothing(data)) {  // an empty chart says so instead of an axis of zeros
+      el.textContent = "Nothing to chart in this period yet.";
+      el.classList.add("plot-empty");
+      el.dataset.drawn = String(data.days.length);
+      el.dataset.parts = "0";
+      return;
+    }
     var xs = data.days.map(function (d) { return Date.parse(d + "T00:00:00Z") / 1000; });
     var muted = css("--muted"), line = css("--line");
     var stack = stackedSeries(data);
@@ -75,11 +94,12 @@
           var half = (xs.length > 1 ? xs[1] - xs[0] : 86400) / 2;
           return [xs[0] - half, xs[xs.length - 1] + half];
         } },
-        y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } }
+        y: { range: function (u, min, max) { return [0, Math.max(max, steps(data.metric)[0])]; } }
       },
       axes: [
         xAxis(data, xs, el, muted, line),
         { stroke: muted, grid: { stroke: line }, ticks: { stroke: line }, size: 80,
+          incrs: steps(data.metric),
           values: function (u, vals) { return vals.map(function (v) { return label(data.metric, v); }); } }
       ],
       series: stack.series
