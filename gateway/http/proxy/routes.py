@@ -77,10 +77,7 @@ async def _open(request: web.Request, p: Proxying, call: Call, hold: Hold) -> An
 async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
     meter, admitted = p.meter, hold.admitted
     headers = _headers(request, admitted)
-    if call.deployments:
-        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
-    else:
-        resp = await _open(request, p, call, hold)
+    call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
@@ -119,13 +116,17 @@ def _costed(raw: bytes, cost: int, call: Call) -> bytes:
     return costed_answer(raw, cost, call.endpoint.answer_cost_path)
 
 
+async def _opened(request: web.Request, p: Proxying, call: Call, hold: Hold) -> tuple[Call, Answer]:
+    """The call as sent and its answer: through its deployments in order, else directly."""
+    if call.deployments:
+        return await open_deployed(request, p.upstream, p.upstreams, call, hold)
+    return call, await _open(request, p, call, hold)
+
+
 async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> web.StreamResponse:
     """A plain answer that may be other than JSON (http/proxy/media.py)."""
     headers = _headers(request, hold.admitted)
-    if call.deployments:
-        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
-    else:
-        resp = await _open(request, p, call, hold)
+    call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
@@ -148,10 +149,7 @@ async def _streamed(
 ) -> web.StreamResponse:
     admitted = hold.admitted
     headers = _headers(request, admitted)
-    if call.deployments:
-        call, resp = await open_deployed(request, p.upstream, p.upstreams, call, hold)
-    else:
-        resp = await _open(request, p, call, hold)
+    call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
