@@ -1,14 +1,19 @@
 """The debit in the body wherever a client reads an answer: dall-e-3's images (no usage
-object: a top-level `cost_micros`), and the retrieve that settles a background response
-(its `usage.cost_micros`, as a create's)."""
+object: a top-level `cost_micros`), every retrieve of a background response (its
+`usage.cost_micros`, as a create's) and of a batch, and each billed line of a batch's output
+file (its share of the batch's one debit)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+from fractions import Fraction
 
 from google import genai
 from google.genai import types
 
+from tests.e2e.test_batches import ENDPOINT, jsonl
 from tests.factories import anthropic_client, debits, openai_client, tenant
 from tests.harness import Gateway, running_gateway
 
@@ -40,6 +45,90 @@ async def test_the_retrieve_that_settles_a_background_response_carries_its_cost(
             done = await client.responses.retrieve(created.id)
     # gpt-4o-mini: 1200 x 0.15 + 300 x 0.60 = 180 + 180 micros
     assert done.usage is not None and done.usage.model_extra == {"cost_micros": 360}
+
+
+async def test_every_retrieve_of_a_settled_background_response_carries_the_ledgers_debit(
+    gw: Gateway,
+) -> None:
+    """The retrieve that settles it, one before the settler has written the ledger (the debit
+    queued, kept on the owner's record), and one read from the ledger alone (the record's
+    copy removed): each carries the ledger's debit, in the body and the header."""
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage = USAGE
+    gw.control.background_s = 0.2
+    costs: list[int] = []
+    async with openai_client(gw, t.key) as client:
+        created = await client.responses.create(
+            model="gpt-4o-mini", input="later", background=True, max_output_tokens=500
+        )
+        done = await client.responses.retrieve(created.id)
+        while done.status != "completed":
+            await asyncio.sleep(0.1)
+            done = await client.responses.retrieve(created.id)
+        retrieve = client.responses.with_raw_response.retrieve
+        answers = [done, (await retrieve(created.id)).parse()]
+        rows = await debits(gw, t.account_id)
+        await gw.store.redis.hdel(gw.store.keys.owned_response(created.id), "cost_micros")
+        raw = await retrieve(created.id)
+        answers.append(raw.parse())
+        costs.append(int(raw.headers["x-meterway-cost-micros"]))
+    for answer in answers:
+        assert answer.usage is not None and answer.usage.model_extra
+        costs.append(answer.usage.model_extra["cost_micros"])
+    assert [-r["amount_micros"] for r in rows] == [360] and costs == [360] * 4
+
+
+def _exact_line_costs(output: bytes) -> list[Fraction | None]:
+    """Each line's exact cost at gpt-4o-mini's batch rates (0.075 and 0.3 micros a token);
+    None for a failed line."""
+    costs: list[Fraction | None] = []
+    for raw in output.splitlines():
+        response = json.loads(raw)["response"]
+        usage = response["body"].get("usage")
+        if response["status_code"] != 200 or usage is None:
+            costs.append(None)
+            continue
+        costs.append(Fraction(75 * usage["prompt_tokens"] + 300 * usage["completion_tokens"], 1000))
+    return costs
+
+
+async def test_a_batchs_output_lines_carry_shares_summing_to_its_debit(gw: Gateway) -> None:
+    """Lines whose exact costs have fractional micros: rounded one by one they would bill
+    more than the batch's one rounding; each line's `cost_micros` (as the official SDK's
+    files.content downloads it) is its cumulative share, and the shares sum to the debit.
+    Every retrieve of the batch (the settling one, one before the ledger has the debit, one
+    after) carries that debit."""
+    t = await tenant(gw, credit=10_000_000)
+    ids = ("a", "bb " * 7, "fail-c", "d" * 13, "e " * 5, "f" * 3, "g " * 11)
+    async with openai_client(gw, t.key) as client:
+        uploaded = await client.files.create(file=("in.jsonl", jsonl(*ids)), purpose="batch")
+        batch = await client.batches.create(
+            input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
+        )
+        retrieved = [await client.batches.retrieve(batch.id)]
+        retrieved.append(await client.batches.retrieve(batch.id))
+        assert retrieved[0].output_file_id
+        output = (await client.files.content(retrieved[0].output_file_id)).content
+        rows = await debits(gw, t.account_id)
+        raw = await client.batches.with_raw_response.retrieve(batch.id)
+        retrieved.append(raw.parse())
+    debit = -rows[0]["amount_micros"]
+    exact = _exact_line_costs(output)
+    shares = [
+        json.loads(line)["response"]["body"].get("usage", {}).get("cost_micros")
+        for line in output.splitlines()
+    ]
+    assert [s is None for s in shares] == [e is None for e in exact] and shares[2] is None
+    assert len(rows) == 1 and sum(s for s in shares if s is not None) == debit
+    billed = [e for e in exact if e is not None]
+    assert debit == math.ceil(sum(billed)) < sum(math.ceil(e) for e in billed)
+    running = Fraction(0)
+    for share, cost in zip(shares, exact, strict=True):
+        if cost is not None:
+            running += cost
+            assert share == math.ceil(running) - math.ceil(running - cost)
+    assert [(b.model_extra or {}).get("cost_micros") for b in retrieved] == [debit] * 3
+    assert int(raw.headers["x-meterway-cost-micros"]) == debit
 
 
 async def test_an_anthropic_stream_carries_its_cost_on_message_delta(gw: Gateway) -> None:
