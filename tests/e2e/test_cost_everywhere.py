@@ -145,8 +145,10 @@ async def test_an_anthropic_stream_carries_its_cost_on_message_delta(gw: Gateway
         async for event in stream:
             if event.type == "message_delta":
                 cost = (event.usage.model_extra or {}).get("cost_micros")
+        final = await stream.get_final_message()
     rows = await debits(gw, t.account_id)
     assert cost is not None and [-r["amount_micros"] for r in rows] == [cost]
+    assert "cost_micros" not in (final.usage.model_extra or {})  # as the guide says
 
 
 async def test_a_google_genai_answer_carries_its_cost_in_the_sdks_http_response(
@@ -163,3 +165,38 @@ async def test_a_google_genai_answer_carries_its_cost_in_the_sdks_http_response(
     assert answer.sdk_http_response is not None and answer.sdk_http_response.headers
     cost = answer.sdk_http_response.headers["x-meterway-cost-micros"]
     assert [-r["amount_micros"] for r in rows] == [int(cost)]
+
+
+async def test_a_google_genai_streams_cost_is_read_from_the_account_api(gw: Gateway) -> None:
+    """google-genai drops `cost_micros` from a stream's last `usage_metadata`, and a stream's
+    headers leave before its debit is known; they carry its request id, whose cost the
+    account API answers once the ledger has it. The raw last event carries it too."""
+    async with running_gateway(gw.settings.database_url, GOOGLE_API_KEY="g-key") as google:
+        t = await tenant(google, credit=1_000_000, scopes=["inference", "account:read"])
+        client = genai.Client(api_key=t.key, http_options=types.HttpOptions(base_url=google.url))
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="hi"
+        )
+        chunks = [chunk async for chunk in stream]
+        last = chunks[-1]
+        assert last.usage_metadata is not None and last.sdk_http_response is not None
+        headers = last.sdk_http_response.headers or {}
+        assert "x-meterway-cost-micros" not in {name.lower() for name in headers}
+        rows = await debits(google, t.account_id)
+        auth = {"Authorization": f"Bearer {t.key}"}
+        url = f"{google.url}/v1/account/requests/{headers['request-id']}"
+        async with google.http.get(url, headers=auth) as r:
+            assert r.status == 200
+            answer = await r.json()
+        path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        async with google.http.post(
+            google.url + path,
+            json={"contents": [{"parts": [{"text": "hi"}]}]},
+            headers={"x-goog-api-key": t.key},
+        ) as r:
+            events = [line for line in (await r.read()).splitlines() if line.startswith(b"data:")]
+        raw_cost = json.loads(events[-1][5:])["usageMetadata"]["cost_micros"]
+        rows += (await debits(google, t.account_id))[1:]
+    assert "cost_micros" not in last.usage_metadata.model_dump()
+    assert answer["amount_micros"] == rows[0]["amount_micros"] == -raw_cost
+    assert [-r["amount_micros"] for r in rows] == [raw_cost, raw_cost]
