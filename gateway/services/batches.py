@@ -24,7 +24,7 @@ from billing.pricing import PricingTable
 from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
 from gateway.llm.calls import Call
-from gateway.llm.cost_field import with_cost
+from gateway.llm.cost_field import COST_FIELD, with_cost
 from gateway.services.metering import Meter
 from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners
@@ -158,6 +158,24 @@ class BatchBook:
         if cost is None and (not rec.pending or is_terminal(batch)):
             cost = await recorded_cost(self.entries, self.owned, rec)
         return cost
+
+    async def own_page(
+        self, key: KeyRecord, batches: list[Any], output: FetchOutput
+    ) -> list[dict[str, Any]]:
+        """The batches of a provider's list page that this key created, each settled one
+        with its debit as `cost_micros` (in its `usage`, else top-level)."""
+        kept: list[dict[str, Any]] = []
+        for batch in batches:
+            batch_id = batch.get("id") if isinstance(batch, dict) else None
+            rec = await self.owned.get(batch_id) if isinstance(batch_id, str) else None
+            if rec is None or rec.key_id != key.key_id:
+                continue
+            cost = await self.cost_of(rec, batch, output)
+            if cost is not None:
+                usage = batch.get("usage")
+                (usage if isinstance(usage, dict) else batch)[COST_FIELD] = cost
+            kept.append(batch)
+        return kept
 
     async def costed_output(self, rec: OwnedFile, raw: bytes) -> bytes:
         """A settled batch's output file with each billed line's share of the batch's debit

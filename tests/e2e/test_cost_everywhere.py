@@ -200,3 +200,32 @@ async def test_a_google_genai_streams_cost_is_read_from_the_account_api(gw: Gate
     assert "cost_micros" not in last.usage_metadata.model_dump()
     assert answer["amount_micros"] == rows[0]["amount_micros"] == -raw_cost
     assert [-r["amount_micros"] for r in rows] == [raw_cost, raw_cost]
+
+
+async def test_the_batch_list_shows_the_keys_own_batches_each_settled_one_with_its_cost(
+    gw: Gateway,
+) -> None:
+    """`client.batches.list()`: another key's batch is left out, a batch still running has
+    no cost yet, a settled one carries the ledger's debit."""
+    t, other = await tenant(gw, credit=10_000_000), await tenant(gw, credit=10_000_000)
+    async with openai_client(gw, other.key) as client:
+        uploaded = await client.files.create(file=("in.jsonl", jsonl("x")), purpose="batch")
+        await client.batches.create(
+            input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
+        )
+    async with openai_client(gw, t.key) as client:
+        made = []
+        for ids in (("a", "b"), ("c",)):
+            uploaded = await client.files.create(file=("in.jsonl", jsonl(*ids)), purpose="batch")
+            made.append(
+                await client.batches.create(
+                    input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
+                )
+            )
+        await client.batches.retrieve(made[0].id)  # it runs, and is settled
+        rows = await debits(gw, t.account_id)
+        listed = [b async for b in client.batches.list(limit=2)]
+    assert [b.id for b in listed] == [made[1].id, made[0].id]
+    assert [(b.model_extra or {}).get("cost_micros") for b in listed] == [
+        None, -rows[0]["amount_micros"],
+    ]  # fmt: skip

@@ -193,6 +193,21 @@ async def _batch(request: web.Request, method: str, suffix: str) -> web.Response
     return answer
 
 
+async def list_batches(request: web.Request) -> web.Response:
+    """The provider's page of batches, keeping this key's own, each settled one with its
+    debit (a batch first seen ended here is settled here); a page may hold fewer than
+    `limit`, and `after` pages on through the provider's ids as ever."""
+    p, book = request.app[PROXYING], request.app[BATCH_BOOK]
+    key = await _key(request, p)
+    path = "/batches" + (f"?{request.query_string}" if request.query_string else "")
+    status, raw, upstream = await p.upstream.call(PROVIDER, "GET", path, request.headers, None)
+    page = _json(raw) if status == 200 else None
+    if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+        return _answer(request, status, raw, upstream)
+    page["data"] = await book.own_page(key, page["data"], output_fetcher(p.upstream))
+    return _answer(request, status, orjson.dumps(page), upstream)
+
+
 async def retrieve_batch(request: web.Request) -> web.Response:
     return await _batch(request, "GET", "")
 
@@ -206,5 +221,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/files/{file_id}", retrieve_file)
     app.router.add_get("/v1/files/{file_id}/content", file_content)
     app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
     app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
     app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
