@@ -13,6 +13,7 @@ from fractions import Fraction
 from google import genai
 from google.genai import types
 
+from tests.e2e.test_audio import wav
 from tests.e2e.test_batches import ENDPOINT, jsonl
 from tests.factories import anthropic_client, debits, openai_client, tenant
 from tests.harness import Gateway, running_gateway
@@ -229,3 +230,19 @@ async def test_the_batch_list_shows_the_keys_own_batches_each_settled_one_with_i
     assert [(b.model_extra or {}).get("cost_micros") for b in listed] == [
         None, -rows[0]["amount_micros"],
     ]  # fmt: skip
+
+
+async def test_a_json_transcript_carries_its_cost_with_usage_or_without(gw: Gateway) -> None:
+    """whisper-1 (billed per second) and gpt-4o-transcribe (per token): the JSON answer
+    carries the ledger's debit, in its `usage` when it has one, else top-level."""
+    t = await tenant(gw, credit=10_000_000)
+    costs = []
+    async with openai_client(gw, t.key) as client:
+        for model in ("whisper-1", "gpt-4o-transcribe"):
+            answer = await client.audio.transcriptions.create(
+                model=model, file=("a.wav", wav(3), "audio/wav")
+            )
+            usage = getattr(answer, "usage", None)
+            costs.append(((usage or answer).model_extra or {}).get("cost_micros"))
+    rows = await debits(gw, t.account_id)
+    assert sorted(costs) == sorted(-r["amount_micros"] for r in rows) and len(rows) == 2
