@@ -233,16 +233,19 @@ async def test_the_batch_list_shows_the_keys_own_batches_each_settled_one_with_i
 
 
 async def test_a_json_transcript_carries_its_cost_with_usage_or_without(gw: Gateway) -> None:
-    """whisper-1 (billed per second) and gpt-4o-transcribe (per token): the JSON answer
-    carries the ledger's debit, in its `usage` when it has one, else top-level."""
+    """whisper-1 (billed per second) and gpt-4o-transcribe (per token), then whisper-1 from a
+    provider that reports no usage (the WAV's own duration billed): the JSON answer carries
+    the ledger's debit, in its `usage` when it has one, else top-level."""
     t = await tenant(gw, credit=10_000_000)
     costs = []
     async with openai_client(gw, t.key) as client:
-        for model in ("whisper-1", "gpt-4o-transcribe"):
+        for model in ("whisper-1", "gpt-4o-transcribe", "whisper-1"):
+            gw.control.omit_usage = len(costs) == 2
             answer = await client.audio.transcriptions.create(
                 model=model, file=("a.wav", wav(3), "audio/wav")
             )
             usage = getattr(answer, "usage", None)
             costs.append(((usage or answer).model_extra or {}).get("cost_micros"))
     rows = await debits(gw, t.account_id)
-    assert sorted(costs) == sorted(-r["amount_micros"] for r in rows) and len(rows) == 2
+    assert sorted(costs) == sorted(-r["amount_micros"] for r in rows) and len(rows) == 3
+    assert costs[0] == costs[2] == 300  # 3 s at 100 micros a second
