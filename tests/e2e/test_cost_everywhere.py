@@ -246,6 +246,11 @@ async def test_a_json_transcript_carries_its_cost_with_usage_or_without(gw: Gate
             )
             usage = getattr(answer, "usage", None)
             costs.append(((usage or answer).model_extra or {}).get("cost_micros"))
+        gw.control.omit_usage = False
+        text = await client.audio.transcriptions.with_raw_response.create(
+            model="whisper-1", file=("a.wav", wav(3), "audio/wav"), response_format="text"
+        )  # no JSON: the header only
+        costs.append(int(text.headers["x-meterway-cost-micros"]))
     rows = await debits(gw, t.account_id)
-    assert sorted(costs) == sorted(-r["amount_micros"] for r in rows) and len(rows) == 3
-    assert costs[0] == costs[2] == 300  # 3 s at 100 micros a second
+    assert sorted(costs) == sorted(-r["amount_micros"] for r in rows) and len(rows) == 4
+    assert costs[0] == costs[2] == costs[3] == 300  # 3 s at 100 micros a second
