@@ -30,24 +30,6 @@ async def test_a_dall_e_3_answer_carries_its_cost(gw: Gateway) -> None:
     assert image.model_extra is not None and image.model_extra["cost_micros"] == 120_000
 
 
-async def test_the_retrieve_that_settles_a_background_response_carries_its_cost(
-    gw: Gateway,
-) -> None:
-    t = await tenant(gw, credit=1_000_000)
-    gw.control.usage = USAGE
-    gw.control.background_s = 0.2
-    async with openai_client(gw, t.key) as client:
-        created = await client.responses.create(
-            model="gpt-4o-mini", input="later", background=True, max_output_tokens=500
-        )
-        done = await client.responses.retrieve(created.id)
-        while done.status != "completed":
-            await asyncio.sleep(0.1)
-            done = await client.responses.retrieve(created.id)
-    # gpt-4o-mini: 1200 x 0.15 + 300 x 0.60 = 180 + 180 micros
-    assert done.usage is not None and done.usage.model_extra == {"cost_micros": 360}
-
-
 async def test_every_retrieve_of_a_settled_background_response_carries_the_ledgers_debit(
     gw: Gateway,
 ) -> None:
@@ -76,7 +58,9 @@ async def test_every_retrieve_of_a_settled_background_response_carries_the_ledge
     for answer in answers:
         assert answer.usage is not None and answer.usage.model_extra
         costs.append(answer.usage.model_extra["cost_micros"])
+    # gpt-4o-mini: 1200 x 0.15 + 300 x 0.60 = 180 + 180 micros
     assert [-r["amount_micros"] for r in rows] == [360] and costs == [360] * 4
+    assert all(a.usage is not None and a.usage.model_extra == {"cost_micros": 360} for a in answers)
 
 
 def _exact_line_costs(output: bytes) -> list[Fraction | None]:
