@@ -7,12 +7,15 @@ batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve o
 on its own poll. Then the output file is read and the lines that succeeded are billed, each
 priced on its own at the model it reports or the batch's if dearer (billing/batches.py), once
 (settle.lua closes a reservation once, so two processes seeing the same end never bill it
-twice); a batch none of whose lines ran is released. A key sees only its own files and
-batches: another's id answers the 404 an unknown id gets.
+twice); a batch none of whose lines ran is released. Every later look answers with the
+debit recorded (services/recorded_cost.py), and the output file, downloaded through the
+gateway, with each billed line's share of it. A key sees only its own files and batches:
+another's id answers the 404 an unknown id gets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -185,13 +188,16 @@ class BatchBook:
         price = self.pricing.lookup(batch.model) if batch is not None else None
         if batch is None or batch.pending or price is None:
             return raw
-        lines = raw.split(b"\n")
-        shares = line_shares(
-            lines, line_usage, price, self.pricing.lookup, batch.admitted_at_ms, batch.markup_bps
-        )
-        for index, share in shares.items():
-            lines[index] = with_cost(lines[index], LINE_USAGE, share) or lines[index]
-        return b"\n".join(lines)
+        lookup, at_ms, markup = self.pricing.lookup, batch.admitted_at_ms, batch.markup_bps
+
+        def costed() -> bytes:  # every line parsed and priced: off the event loop
+            lines = raw.split(b"\n")
+            shares = line_shares(lines, line_usage, price, lookup, at_ms, markup)
+            for index, share in shares.items():
+                lines[index] = with_cost(lines[index], LINE_USAGE, share) or lines[index]
+            return b"\n".join(lines)
+
+        return await asyncio.to_thread(costed)
 
     async def poll_once(self, fetch: FetchBatch, output: FetchOutput) -> int:
         """Look at every running batch due a poll; how many were seen ended."""
