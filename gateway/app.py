@@ -126,6 +126,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[METER],
                 app[PRICING],
                 app[COUNTER],
+                opened.directory(),
             )
             app[BATCH_BOOK] = BatchBook(
                 opened.owned_files(),
@@ -133,6 +134,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 opened.store,
                 app[METER],
                 app[PRICING],
+                opened.directory(),
             )
             _metering(app, opened)
             yield

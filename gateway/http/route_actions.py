@@ -49,6 +49,7 @@ POST /v1/files
 GET /v1/files/{file_id}
 GET /v1/files/{file_id}/content
 POST /v1/batches
+GET /v1/batches
 GET /v1/batches/{batch_id}
 POST /v1/batches/{batch_id}/cancel
 POST /v1/messages/count_tokens
