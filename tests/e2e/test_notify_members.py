@@ -1,0 +1,72 @@
+"""Alert e-mail with SMTP set but no operator address (NOTIFY_EMAIL_TO unset): it goes to
+the account's owner and billing members who accepted, not to other roles nor to a pending
+invitation; an account with nobody to write to has its notification recorded once as
+undeliverable, and the notifier does not try it again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from gateway.appkeys import MEMBERS
+from tests.e2e.test_notify_smtp import first_mail, mailing_gateway, spend_below
+from tests.factories import tenant
+from tests.harness import Gateway
+
+ISSUER = "https://idp.example.test"
+
+
+async def _member(gw: Gateway, account_id: str, email: str, role: str, accepted: bool) -> None:
+    """A member who signed in once (bound to the identity provider), or a pending invitee."""
+    subject = f"sub-{account_id}-{email}" if accepted else ""
+    await gw.app[MEMBERS].add(account_id, email, ISSUER if accepted else "", subject, role)
+
+
+async def _outbox(gw: Gateway, account_id: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(gw.settings.database_url)
+    try:
+        return list(
+            await conn.fetch(
+                "SELECT status, attempts, last_error FROM notify_outbox WHERE account_id = $1",
+                account_id,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_alerts_go_to_owner_and_billing_members_when_no_operator_address(
+    dsn: str,
+) -> None:
+    async with mailing_gateway(dsn, NOTIFY_EMAIL_TO="") as (gw, box):
+        account_id = (await tenant(gw, credit=2_000_000)).account_id
+        people = [
+            ("own@example.test", "owner", True),
+            ("pay@example.test", "billing", True),
+            ("dev@example.test", "admin", True),
+            ("look@example.test", "viewer", True),
+            ("later@example.test", "billing", False),
+        ]
+        for email, role, accepted in people:
+            await _member(gw, account_id, email, role, accepted)
+        await spend_below(gw, account_id)
+        await first_mail(box, account_id)
+        [mail] = box.about(account_id)
+        assert mail["To"] == "own@example.test, pay@example.test"
+        assert mail["X-Envelope"].endswith("-> own@example.test,pay@example.test")
+
+
+async def test_nobody_to_write_to_is_recorded_once_and_never_retried(dsn: str) -> None:
+    async with mailing_gateway(dsn, NOTIFY_EMAIL_TO="") as (gw, box):
+        account_id = (await tenant(gw, credit=2_000_000)).account_id
+        await _member(gw, account_id, "dev@example.test", "admin", True)  # no money role
+        await spend_below(gw, account_id)
+        for _ in range(200):
+            if await _outbox(gw, account_id):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3.0)  # 30 notifier rounds, past the 2 s a retry would wait
+        [row] = await _outbox(gw, account_id)
+        assert (row["status"], row["attempts"]) == ("undeliverable", 1)
+        assert "no recipient" in row["last_error"] and box.attempts == 0
