@@ -19,6 +19,7 @@ from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import organization as dashboard_organization
+from gateway.http.dashboard import receipts as dashboard_receipts
 from gateway.http.dashboard import signin as dashboard_signin
 from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard import usage as dashboard_usage
@@ -111,6 +112,7 @@ def add_routes(app: web.Application) -> None:
     dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
     dashboard_statements.add_routes(dash)
+    dashboard_receipts.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     dashboard_audit.add_routes(dash)
