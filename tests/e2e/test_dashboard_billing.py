@@ -59,6 +59,7 @@ async def test_a_full_quota_links_to_the_plan_that_lifts_it(gw: Gateway, page: P
     card = page.locator(".plan[data-plan=starter]")
     assert "suggested" in await card.inner_text() and "$" in await card.inner_text()
     await card.locator("button", has_text="Switch to starter").click()
+    assert await page.inner_text("#price") == "$20.00"  # the checkout says what it costs
     await pay(page)  # no card on file yet: the plan is bought on the provider's checkout
     await page.goto("/dashboard/")
     assert await page.inner_text("#plan") == "starter"
