@@ -476,6 +476,7 @@ def full() -> dict[str, Any]:
         "facts": receipt_facts(_receipt()),
         "pdf": "/dashboard/billing/receipts/pi_1/pdf",
         "back": "/dashboard/billing",
+        "hosted": "http://pay.example.test/checkout/" + LONG,
         "said": words(PermissionDenied("x"), "viewer", "user"),
         "signin": False,
         "zone": "Europe/Paris",
@@ -569,7 +570,7 @@ def sparse() -> dict[str, Any]:
             "exporters": [],
         },
     }
-    for k in ("error", "typed", "alert_secret", "accept_url"):
+    for k in ("error", "typed", "alert_secret", "accept_url", "hosted"):
         ctx.pop(k)
     return ctx
 
