@@ -6,13 +6,20 @@ undeliverable, and the notifier does not try it again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import asyncpg
 
-from gateway.appkeys import MEMBERS
+from gateway.appkeys import MEMBERS, NOTIFY
+from gateway.outbound.notify import Undeliverable, WebhookSender
+from gateway.workers.notifier import deliver_once
 from tests.e2e.test_notify_smtp import first_mail, mailing_gateway, spend_below
 from tests.factories import tenant
 from tests.harness import Gateway
+from tests.webhook_sink import SECRET, webhook_sink
 
 ISSUER = "https://idp.example.test"
 
@@ -70,3 +77,35 @@ async def test_nobody_to_write_to_is_recorded_once_and_never_retried(dsn: str) -
         [row] = await _outbox(gw, account_id)
         assert (row["status"], row["attempts"]) == ("undeliverable", 1)
         assert "no recipient" in row["last_error"] and box.attempts == 0
+
+
+class _Nobody:
+    """A sender with nobody to write to (as SmtpSender without an address or a member)."""
+
+    name = "smtp"
+
+    async def send(self, delivery: Mapping[str, Any]) -> str | None:
+        raise Undeliverable("no recipient")
+
+
+async def test_a_retryable_failure_beside_nobody_is_retried_until_the_rest_is_done(
+    gw: Gateway,
+) -> None:
+    """Only when every error is one no retry mends does the row stop: the webhook's failure
+    is retried (the mail's 'nobody' with it), and once the webhook delivered the row is
+    left as undeliverable, never picked again."""
+    t = await tenant(gw)
+    outbox = gw.app[NOTIFY]
+    assert await outbox.emit(t.account_id, "payment.failed", {"payment_id": "pi_1"}, "pi_1")
+    async with webhook_sink() as sink, aiohttp.ClientSession() as http:
+        senders = [_Nobody(), WebhookSender(http, sink.url, SECRET)]
+        sink.fail_next = 1
+        await deliver_once(outbox, senders)
+        [row] = await _outbox(gw, t.account_id)
+        assert (row["status"], row["attempts"]) == ("failed", 1)
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        await deliver_once(outbox, senders, now=later)
+        await deliver_once(outbox, senders, now=later + timedelta(hours=1))
+    [row] = await _outbox(gw, t.account_id)
+    assert (row["status"], row["attempts"]) == ("undeliverable", 2)
+    assert [e["type"] for e in sink.events(t.account_id)] == ["payment.failed"]
