@@ -11,7 +11,7 @@ from playwright.async_api import Page
 from gateway.http.dashboard.after_signin import NEXT_COOKIE
 from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay
+from tests.e2e.test_dashboard_billing import pay, submit_top_up
 from tests.factories import tenant
 from tests.harness import Gateway
 
@@ -19,9 +19,7 @@ from tests.harness import Gateway
 async def test_back_to_billing_while_signed_out_lands_on_billing(gw: Gateway, page: Page) -> None:
     t = await tenant(gw, credit=0, scopes=SCOPES)
     await sign_in(page, t.key)
-    await page.goto("/dashboard/billing")
-    await page.fill("#topup-amount", "2.00")
-    await page.click("#topup button[type=submit]")
+    await submit_top_up(page, "2.00")
     await pay(page)
     await page.context.clear_cookies()  # the session is gone (expired, another browser)
     await page.click("#back")

@@ -12,7 +12,7 @@ from playwright.async_api import Page
 
 from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay
+from tests.e2e.test_dashboard_billing import pay, submit_top_up
 from tests.factories import balance, tenant
 from tests.harness import Gateway, free_port, running_gateway
 
@@ -28,9 +28,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
 async def test_a_checkout_the_policy_blocks_is_offered_as_a_link(gw: Gateway, page: Page) -> None:
     t = await tenant(gw, credit=0, scopes=SCOPES)
     await sign_in(page, t.key)
-    await page.goto("/dashboard/billing")
-    await page.fill("#topup-amount", "4.00")
-    await page.click("#topup button[type=submit]")
+    await submit_top_up(page, "4.00")
     notice = await page.inner_text("#hosted-notice")
     assert "security policy" in notice and "http://localhost:" in notice
     assert page.url.startswith(gw.url + "/dashboard/billing")

@@ -22,6 +22,13 @@ async def pay(page: Page) -> None:
     assert await page.inner_text("#outcome") in ("succeeded", "complete", "active"), page.url
 
 
+async def submit_top_up(page: Page, amount: str) -> None:
+    """On the Billing page, type an amount in the top-up form and continue to payment."""
+    await page.goto("/dashboard/billing")
+    await page.fill("#topup-amount", amount)
+    await page.click("#topup button[type=submit]")
+
+
 async def test_top_up_through_the_local_provider_changes_the_balance(
     gw: Gateway, page: Page
 ) -> None:

@@ -11,15 +11,12 @@ import pytest
 
 from gateway.services.payments_port import ProviderUnavailable
 from tests.billing_client import biller
+from tests.e2e.test_payments_stripe import stack
 from tests.e2e.test_people_numbers_fuzz import CSRF, signed_in
 from tests.harness import Gateway, free_port, running_gateway
-from tests.stripe_stack import StripeStack, stripe_stack
+from tests.stripe_stack import StripeStack
 
-
-@pytest.fixture(scope="module")
-async def stack() -> AsyncIterator[StripeStack]:
-    async with stripe_stack() as running:
-        yield running
+__all__ = ["stack"]  # the Stripe stack fixture, shared with the Stripe adapter's tests
 
 
 @pytest.fixture

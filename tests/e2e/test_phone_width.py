@@ -8,7 +8,7 @@ from playwright.async_api import Page
 
 from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES, chat
-from tests.e2e.test_dashboard_billing import pay
+from tests.e2e.test_dashboard_billing import pay, submit_top_up
 from tests.factories import tenant
 from tests.harness import Gateway
 
@@ -29,9 +29,7 @@ async def _fill(gw: Gateway, page: Page, key: str) -> None:
     await page.goto("/dashboard/keys")
     await page.fill("#key-name", "a-rather-long-key-name-for-a-phone-screen")
     await page.click("#create-key button[type=submit]")
-    await page.goto("/dashboard/billing")
-    await page.fill("#topup-amount", "5.00")
-    await page.click("#topup button[type=submit]")
+    await submit_top_up(page, "5.00")
     await pay(page)
     await page.goto("/dashboard/billing")
     card = page.locator(".plan[data-plan=starter]")

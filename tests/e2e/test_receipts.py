@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay
+from tests.e2e.test_dashboard_billing import pay, submit_top_up
 from tests.factories import tenant
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
 
@@ -35,9 +35,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
 
 async def _top_up(page: Page, amount: str) -> str:
     """Top up on the Billing page and pay; the receipt link of the payment."""
-    await page.goto("/dashboard/billing")
-    await page.fill("#topup-amount", amount)
-    await page.click("#topup button[type=submit]")
+    await submit_top_up(page, amount)
     await pay(page)
     await page.goto("/dashboard/billing")
     link = page.locator("#payments a.receipt-link").first
