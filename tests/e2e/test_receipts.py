@@ -88,3 +88,19 @@ async def test_only_billing_readers_and_the_operator_read_a_receipt(
     wrong = f"/dashboard/operators/accounts/{other.account_id}/receipts/{payment_id}"
     answer = await page.goto(wrong)
     assert answer is not None and answer.status == 404
+
+
+async def test_a_paid_subscription_invoice_links_to_its_receipt(gw: Gateway, page: Page) -> None:
+    """The local provider's invoices have no page of their own: a paid one's row opens the
+    receipt, which names the subscription and the plan's price."""
+    t = await tenant(gw, credit=0, scopes=SCOPES, plan="free")
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/billing")
+    card = page.locator(".plan[data-plan=starter]")
+    await card.locator("button", has_text="Switch to starter").click()
+    await pay(page)
+    await page.goto("/dashboard/billing")
+    await page.locator("#invoices tbody a").first.click()
+    assert "/dashboard/billing/receipts/" in page.url
+    assert await page.inner_text("#receipt-amount") == "$20.00"
+    assert "Subscription payment" in await page.inner_text("#receipt-facts")
