@@ -24,6 +24,9 @@ from gateway.outbound import smtp
 from gateway.outbound.notify_mail import notification_mail
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Events about the operator's own money (what a customer's debit left uncollected): never
+# mailed to the account's members in place of the operator's address.
+OPERATOR_ONLY = frozenset({"debit.uncollected"})
 
 
 class Undeliverable(Exception):
@@ -113,6 +116,8 @@ class SmtpSender:
 
     async def _members(self, delivery: Mapping[str, Any]) -> str:
         account = str(delivery["account_id"])
+        if delivery["event"] in OPERATOR_ONLY:
+            raise Undeliverable(f"{delivery['event']} is the operator's; NOTIFY_EMAIL_TO is unset")
         found = await self.contacts.contacts(account, MONEY_CONTACTS) if self.contacts else []
         if not found:
             raise Undeliverable(

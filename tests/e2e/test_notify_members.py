@@ -109,3 +109,21 @@ async def test_a_retryable_failure_beside_nobody_is_retried_until_the_rest_is_do
     [row] = await _outbox(gw, t.account_id)
     assert (row["status"], row["attempts"]) == ("undeliverable", 2)
     assert [e["type"] for e in sink.events(t.account_id)] == ["payment.failed"]
+
+
+async def test_the_operators_own_events_are_not_mailed_to_members(dsn: str) -> None:
+    """What a customer's debit left uncollected is the operator's business: without
+    NOTIFY_EMAIL_TO it is undeliverable, not sent to the account's owner."""
+    async with mailing_gateway(dsn, NOTIFY_EMAIL_TO="") as (gw, box):
+        account_id = (await tenant(gw)).account_id
+        await _member(gw, account_id, "own@example.test", "owner", True)
+        data = {"request_id": "req_1", "amount_micros": 5}
+        assert await gw.app[NOTIFY].emit(account_id, "debit.uncollected", data, "h1")
+        for _ in range(200):
+            rows = await _outbox(gw, account_id)
+            if rows and rows[0]["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+        [row] = await _outbox(gw, account_id)
+        assert row["status"] == "undeliverable" and "operator" in row["last_error"]
+        assert box.about(account_id) == [] and box.attempts == 0
