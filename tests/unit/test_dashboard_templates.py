@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from billing.receipts import Receipt, Seller, receipt_facts, seller_lines
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
@@ -180,6 +181,11 @@ def _readiness(tasks: int) -> dict[str, Any]:
             for i in range(tasks)
         },
     }
+
+
+def _receipt() -> Receipt:
+    seller = Seller(LONG, (LONG, "Springfield"), "GB123")
+    return Receipt("pi_1", "auto_topup", 9_999_992, AWARE, "acct_1", LONG, seller)
 
 
 def full() -> dict[str, Any]:
@@ -456,14 +462,21 @@ def full() -> dict[str, Any]:
         "history": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
+                "id": f"pi_{i}",
                 "purpose": "top_up",
                 "amount_micros": 10_000_000,
-                "status": "failed",
+                "status": ("failed", "succeeded")[i % 2],
                 "failure": (LONG, None)[i % 2],
             }
             for i in range(MANY)
         ],
         "checkout": "success",
+        "r": _receipt(),
+        "seller": seller_lines(_receipt().seller),
+        "facts": receipt_facts(_receipt()),
+        "pdf": "/dashboard/billing/receipts/pi_1/pdf",
+        "back": "/dashboard/billing",
+        "hosted": "http://pay.example.test/checkout/" + LONG,
         "said": words(PermissionDenied("x"), "viewer", "user"),
         "signin": False,
         "zone": "Europe/Paris",
@@ -557,7 +570,7 @@ def sparse() -> dict[str, Any]:
             "exporters": [],
         },
     }
-    for k in ("error", "typed", "alert_secret", "accept_url"):
+    for k in ("error", "typed", "alert_secret", "accept_url", "hosted"):
         ctx.pop(k)
     return ctx
 

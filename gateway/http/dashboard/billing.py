@@ -9,6 +9,7 @@ moves; the dashboard only sends the browser there and shows the result afterward
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -20,7 +21,7 @@ from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
 from gateway.http.account.alerts import alerts_of, create_for, delete_for
-from gateway.http.billing.routes import not_set_up
+from gateway.http.billing.routes import not_set_up, provider_error
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
@@ -206,14 +207,29 @@ async def act(request: web.Request) -> web.Response:
             account_principal(request).require(BILLING_SETUP)
             return await _alert_with_secret(request, form)
         target = await _act(request, action, form)
+        if form_may_not_lead(request, target):
+            return await page(request, hosted=target)
     except PaymentRuleError as exc:
         return await page(request, status=400, error=str(exc), typed=_typed(form))
     except NotConfigured:
         refused = not_set_up()
         return await page(request, status=refused.status, error=refused.message)
+    except ProviderUnavailable as exc:
+        failed = provider_error(exc)
+        return await page(request, status=failed.status, error=failed.message, typed=_typed(form))
     except MeterwayError as exc:
         return await page(request, status=exc.status, error=exc.message, typed=_typed(form))
     raise web.HTTPSeeOther(target)
+
+
+def form_may_not_lead(request: web.Request, target: str) -> bool:
+    """Whether the page's CSP (form-action 'self' https:) stops the browser following a
+    form's redirect to `target`: a plain-http page on another origin (a test Stripe, or a
+    PUBLIC_URL other than the address in the browser). Such a page is offered as a link,
+    which the policy does not govern, with a sentence saying why."""
+    parts = urlsplit(target)
+    own = urlsplit(str(request.url.origin()))
+    return parts.scheme == "http" and (parts.scheme, parts.netloc) != (own.scheme, own.netloc)
 
 
 def _typed(form: Form) -> dict[str, str]:
