@@ -32,6 +32,7 @@ from gateway.appkeys import (
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
+    FORM_TOKENS,
     GRANTS,
     IDEMPOTENCY,
     JWT,
@@ -191,6 +192,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
     app[IDEMPOTENCY] = stores.idempotency()
+    app[FORM_TOKENS] = stores.form_tokens()
     app[AUDIT] = stores.audit_log()
     settings = app[SETTINGS]
     oidc = None

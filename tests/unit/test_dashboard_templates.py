@@ -303,14 +303,14 @@ def full() -> dict[str, Any]:
         "pending": [{"id": f"m{i}", "account": LONG, "role": "viewer"} for i in range(MANY)],
         "may_accept": False,
         "plans": [LONG, "free", "pro"],
-        "form_keys": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
+        "form_tokens": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
         "grant_kinds": ["paid", "promotional"],
         "payments": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
                 "id": f"pay_{LONG}",
                 "amount_micros": 10_000_000,
-                "refund_key": "rk",
+                "form_token": "rk",
                 "dollars": "10.00",
             }
             for i in range(MANY)
@@ -324,7 +324,7 @@ def full() -> dict[str, Any]:
                 "priority": 10,
                 "expires_at": (AWARE, None, TEXT)[i % 3],
                 "status": ("active", "spent")[i % 2],
-                "revoke_key": "rk",
+                "form_token": "rk",
             }
             for i in range(MANY)
         ],
@@ -351,7 +351,7 @@ def full() -> dict[str, Any]:
             "summary": LONG,
             "amount_micros": 2_500_000,
             "reason": LONG,
-            "idempotency_key": "k",
+            "form_token": "k",
             "payment_id": "pay_1",
             "grant_id": 3,
             "kind": "promotional",
