@@ -124,7 +124,8 @@ async def test_a_top_up_form_opens_one_checkout(gw: Gateway) -> None:
             assert r.status == 409 and "Already recorded" in again, again
         assert f'href="{checkout}" id="form-result"' in again.replace("&amp;", "&")
         opened = await gw.stores().pool.fetchval(
-            "SELECT count(*) FROM local_provider_objects WHERE kind = 'session' AND account_id = $1",
+            "SELECT count(*) FROM local_provider_objects"
+            " WHERE kind = 'session' AND account_id = $1",
             t.account_id,
         )
         assert opened == 1

@@ -60,6 +60,7 @@ def test_day_quota_message_fields_and_headers() -> None:
         "metric": "tokens",
         "scope": "account",
         "scope_id": "acct_1",
+        "scope_name": "acct_1",
         "limit": 100000,
         "used": 99800,
         "requested": 500,
@@ -74,6 +75,7 @@ def test_day_quota_message_fields_and_headers() -> None:
             "api": {"method": "POST", "path": "/v1/account/billing/subscription"},
             "plan": "pro",
             "resets_at": None,
+            "ask": [],
         },
         "resets_at": "2026-11-22T00:00:00Z",
     }
@@ -161,6 +163,7 @@ def test_balance_answer_fields() -> None:
             "api": {"method": "POST", "path": "/v1/account/billing/topups"},
             "plan": None,
             "resets_at": None,
+            "ask": [],
         },
         "affordable_max_tokens": 120,
     }

@@ -62,6 +62,14 @@ def _window(i: int) -> dict[str, Any]:
     }
 
 
+def _limit(i: int) -> dict[str, Any]:
+    """A limit of GET /v1/account's `limits`: every level, an end-user default unused."""
+    level = ("end_user", "key", "team", "account")[i % 4]
+    used = None if level == "end_user" else _window(i)["used"]
+    return _window(i) | {"level": level, "name": LONG, "id": "x", "used": used,
+                         "blocks": used is not None and i % 3 == 0}  # fmt: skip
+
+
 def _series(metric: str) -> dict[str, Any]:
     days = [f"2026-11-{d:02d}" for d in range(1, 29)]
     parts = [{"label": f"{LONG}{i}", "values": [i * 7 for _ in days]} for i in range(4)]
@@ -238,6 +246,7 @@ def full() -> dict[str, Any]:
             "mode": "prepaid",
             "billing_ready": True,
             "windows": [_window(i) for i in range(12)],
+            "limits": [_limit(i) for i in range(8)],
         },
         "billing": billing,
         "forecast": {"words": "At this week's pace the balance lasts about 3 days."},

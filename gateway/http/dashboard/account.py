@@ -94,7 +94,7 @@ async def overview(request: web.Request) -> web.Response:
     """Each section its scope allows, the sections read at once (independent reads)."""
     who = account_principal(request)
     account, billing, spend = await asyncio.gather(
-        account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else _nothing(),
+        account_overview(request, who.account_id, who) if who.has(ACCOUNT_READ) else _nothing(),
         billing_overview(request, who),
         spend_section(request, who) if who.has(USAGE_READ) else _nothing(),
     )

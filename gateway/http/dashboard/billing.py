@@ -52,7 +52,7 @@ async def billing_overview(request: web.Request, who: Principal) -> dict[str, An
     payments = request.config_dict.get(PAYMENTS)
     if payments is None or not who.has(BILLING_READ):
         return None
-    data = await payments.overview(who.account_id)
+    data = await payments.overview(who.account_id, who.actor())
     return {**data, "next": step_view(data["next"])}
 
 
