@@ -72,7 +72,7 @@ class NextStep:
 
     def json(self) -> dict[str, Any]:
         api = {"method": "POST", "path": self.api} if self.api else None
-        return {
+        shown = {
             "action": self.action,
             "blocked": self.blocked,
             "reason": self.reason,
@@ -81,8 +81,8 @@ class NextStep:
             "api": api,
             "plan": self.plan,
             "resets_at": self.resets_at,
-            "ask": list(self.ask),
         }
+        return shown | {"ask": list(self.ask)} if self.ask else shown  # only when it applies
 
 
 NOTHING = NextStep("none", False, "Nothing to do.", f"{DASHBOARD}/", "meterway billing status")

@@ -75,7 +75,6 @@ def test_day_quota_message_fields_and_headers() -> None:
             "api": {"method": "POST", "path": "/v1/account/billing/subscription"},
             "plan": "pro",
             "resets_at": None,
-            "ask": [],
         },
         "resets_at": "2026-11-22T00:00:00Z",
     }
@@ -163,7 +162,6 @@ def test_balance_answer_fields() -> None:
             "api": {"method": "POST", "path": "/v1/account/billing/topups"},
             "plan": None,
             "resets_at": None,
-            "ask": [],
         },
         "affordable_max_tokens": 120,
     }

@@ -57,7 +57,7 @@ NEXT_STEP: Schema = obj(
     ask={
         "type": "array",
         "items": STR,
-        "description": "the roles to ask when the caller may not take the step itself",
+        "description": "present when the caller may not take the step: the roles to ask",
     },
 )
 MICROS: Schema = {"type": "integer", "description": "USD micros (1 USD = 1,000,000)"}
