@@ -110,6 +110,7 @@ async def test_status_lists_every_level_and_the_one_that_blocks(
     limits_text = await page.inner_text("#limits")
     assert "team research" in limits_text and "blocks calls now" in limits_text
     assert "key batch" in limits_text and "Each end user's budget" in limits_text
+    assert "This team's quota" in await page.inner_text(".next")  # the overview's next step
 
 
 async def test_a_chat_only_key_is_told_who_can_top_up_not_to_run_it(gw: Gateway) -> None:
