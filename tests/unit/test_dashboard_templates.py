@@ -63,6 +63,14 @@ def _window(i: int) -> dict[str, Any]:
     }
 
 
+def _limit(i: int) -> dict[str, Any]:
+    """A limit of GET /v1/account's `limits`: every level, an end-user default unused."""
+    level = ("end_user", "key", "team", "account")[i % 4]
+    used = None if level == "end_user" else _window(i)["used"]
+    return _window(i) | {"level": level, "name": LONG, "id": "x", "used": used,
+                         "blocks": used is not None and i % 3 == 0}  # fmt: skip
+
+
 def _series(metric: str) -> dict[str, Any]:
     days = [f"2026-11-{d:02d}" for d in range(1, 29)]
     parts = [{"label": f"{LONG}{i}", "values": [i * 7 for _ in days]} for i in range(4)]
@@ -244,6 +252,7 @@ def full() -> dict[str, Any]:
             "mode": "prepaid",
             "billing_ready": True,
             "windows": [_window(i) for i in range(12)],
+            "limits": [_limit(i) for i in range(8)],
         },
         "billing": billing,
         "forecast": {"words": "At this week's pace the balance lasts about 3 days."},
@@ -309,14 +318,14 @@ def full() -> dict[str, Any]:
         "pending": [{"id": f"m{i}", "account": LONG, "role": "viewer"} for i in range(MANY)],
         "may_accept": False,
         "plans": [LONG, "free", "pro"],
-        "form_keys": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
+        "form_tokens": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
         "grant_kinds": ["paid", "promotional"],
         "payments": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
                 "id": f"pay_{LONG}",
                 "amount_micros": 10_000_000,
-                "refund_key": "rk",
+                "form_token": "rk",
                 "dollars": "10.00",
             }
             for i in range(MANY)
@@ -330,7 +339,7 @@ def full() -> dict[str, Any]:
                 "priority": 10,
                 "expires_at": (AWARE, None, TEXT)[i % 3],
                 "status": ("active", "spent")[i % 2],
-                "revoke_key": "rk",
+                "form_token": "rk",
             }
             for i in range(MANY)
         ],
@@ -357,7 +366,7 @@ def full() -> dict[str, Any]:
             "summary": LONG,
             "amount_micros": 2_500_000,
             "reason": LONG,
-            "idempotency_key": "k",
+            "form_token": "k",
             "payment_id": "pay_1",
             "grant_id": 3,
             "kind": "promotional",

@@ -71,8 +71,8 @@ def _back(request: web.Request, body: dict[str, Any]) -> str:
 
 
 async def overview(request: web.Request) -> web.Response:
-    payments = request.config_dict[PAYMENTS]
-    return web.json_response(await payments.overview(_account(request, BILLING_READ)))
+    payments, who = request.config_dict[PAYMENTS], require(request, BILLING_READ)
+    return web.json_response(await payments.overview(who.account_id, who.actor()))
 
 
 async def payments(request: web.Request) -> web.Response:
