@@ -11,6 +11,7 @@ import pytest
 
 from gateway.services.payments_port import ProviderUnavailable
 from tests.billing_client import biller
+from tests.e2e.test_form_tokens import TOPUP
 from tests.e2e.test_payments_stripe import stack
 from tests.e2e.test_people_numbers_fuzz import CSRF, signed_in
 from tests.harness import Gateway, free_port, running_gateway
@@ -46,9 +47,10 @@ async def test_the_billing_page_shows_what_the_provider_answered(stock: Gateway)
     http = await signed_in(stock, b.t.key)
     try:
         async with http.get(stock.url + "/dashboard/billing") as r:
-            token = CSRF.search(await r.text())
-        assert token is not None
-        form = {"csrf": token[1], "amount": "7.25"}
+            drawn = await r.text()
+        token, once = CSRF.search(drawn), TOPUP.search(drawn)
+        assert token is not None and once is not None
+        form = {"csrf": token[1], "form_token": once[1], "amount": "7.25"}
         async with http.post(stock.url + "/dashboard/billing/topup", data=form) as r:
             page = await r.text()
             assert r.status == 502
