@@ -132,6 +132,7 @@ PROXY = Action("proxy", "proxy")
 OPERATOR = Action("operator", "operator")
 OPERATOR_PAGE = Action("operator:page", "operator")  # the dashboard's operator pages: 403
 METERING = Action("metering", "metering")
+MCP = Action("mcp", "proxy")  # /mcp/{server}: which tools, by `may_call_tool`
 SESSION = _p("session", None, operator_too=True)
 SELF = _p("self", None)  # a user token acting on itself (revoking it)
 ACCOUNT_READ = _p("account:read", "account:read")
@@ -152,6 +153,7 @@ ACTIONS = {
         OPERATOR,
         OPERATOR_PAGE,
         METERING,
+        MCP,
         SESSION,
         SELF,
         ACCOUNT_READ,
@@ -166,3 +168,15 @@ ACTIONS = {
         AUDIT_READ,
     )
 }
+
+
+MCP_SCOPE = "mcp"  # every MCP server's tools; `mcp:NAME` one server's, `mcp:NAME:TOOL` one tool
+
+
+def may_call_tool(scopes: tuple[str, ...] | frozenset[str], server: str, tool: str) -> bool:
+    """Whether a key may see and call an MCP tool: a key without scopes may call every
+    endpoint (as for the proxy's routes), else it holds `mcp`, `mcp:SERVER` or
+    `mcp:SERVER:TOOL`."""
+    if not scopes:
+        return True
+    return any(s in scopes for s in (MCP_SCOPE, f"mcp:{server}", f"mcp:{server}:{tool}"))

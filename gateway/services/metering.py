@@ -148,6 +148,39 @@ class Meter:
             decision = replace(decision, reason="payment_failed")
         return refusal_error(decision, call, self.plans, self.links, suggest=suggest)
 
+    async def hold_fixed(
+        self, request_id: str, key: KeyRecord, worst_micros: int, end_user: str = ""
+    ) -> Admitted:
+        """Reserve a fixed worst case (an MCP tool call's price, marked up by reserve.lua as
+        a model's is) against the balance and every window of the key, its team, its end
+        user and its account, or raise the client's 402, 429 or 503."""
+        decision = await self._call(
+            self.store.reserve(
+                request_id,
+                key,
+                input_tokens=0,
+                max_output_tokens=0,
+                spend_micros=worst_micros,
+                end_user=end_user,
+            )
+        )
+        if isinstance(decision, Admitted):
+            return decision
+        if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
+            decision = replace(decision, reason="payment_failed")
+        raise refusal_error(
+            decision, None, self.plans, self.links, suggest=False, worst_micros=worst_micros
+        )
+
+    async def settle_fixed(self, hold: Hold, settlement: Settlement) -> int | None:
+        """Debit a fixed-price settlement (its cost already marked up, at most the hold); the
+        cost if Redis took it in time, else None (it is still debited, later)."""
+        done = await self.settlements.settle(hold, settlement)
+        if done is None:
+            return None
+        _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
+        return settlement.cost_micros if done else None
+
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""
         if self.in_grace is None:
