@@ -6,6 +6,8 @@ the HTTP billing body; nothing unpriced is forwarded; failures are not billed.""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +19,9 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from playwright.async_api import Page
 
+from tests.browser_kit import sign_in
 from tests.factories import debits, ledger, tenant
 from tests.harness import Gateway, running_gateway
 from tests.invariants import check_invariants
@@ -38,6 +42,12 @@ async def setup(dsn: str, tmp_path: Path) -> AsyncIterator[Setup]:
         async with running_gateway(dsn, config) as gw:
             yield Setup(gw, tools)
             await gw.settle_all()
+
+
+@pytest.fixture
+def gw(setup: Setup) -> Gateway:
+    """The gateway in front of the tool server (the browser's `page` fixture takes it)."""
+    return setup.gw
 
 
 @asynccontextmanager
@@ -233,3 +243,40 @@ async def test_tool_calls_are_in_the_usage_report_like_any_model(setup: Setup) -
     assert {e["model"] for e in entries if e["kind"] == "debit"} == {
         "mcp:tools/search", "mcp:tools/fetch_pages",
     }  # fmt: skip
+
+
+async def test_tool_calls_show_in_the_explorer_its_csv_a_request_page_and_the_statement(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(
+        gw,
+        credit=1_000_000,
+        scopes=["mcp", "billing", "usage:read", "account:read", "statements:read"],
+    )
+    async with session(gw, t.key) as client:
+        await client.call_tool("fetch_pages", {"url": "d", "pages": 4})
+    [row] = await debits(gw, t.account_id)
+    assert row["amount_micros"] == -2100
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/usage")
+    await page.select_option("#f-group", "model")
+    await page.click("form.filters button[type=submit]")
+    table = await page.inner_text("#usage-table")
+    assert "mcp:tools/fetch_pages" in table
+    async with page.expect_download() as info:
+        await page.click("#csv")
+    text = (await (await info.value).path()).read_text()
+    csv_rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["model"], int(r["spend_micros"])) for r in csv_rows] == [
+        ("mcp:tools/fetch_pages", 2100)
+    ]
+    answer = await page.goto(f"/dashboard/usage/requests/{row['request_id']}")
+    assert answer is not None and answer.status == 200
+    assert "mcp:tools/fetch_pages" in await page.inner_text("main")
+    month = row["occurred_at"][:7]
+    async with gw.http.get(
+        f"{gw.url}/v1/account/statements/{month}", headers={"Authorization": f"Bearer {t.key}"}
+    ) as r:
+        assert r.status == 200, await r.text()
+        statement = await r.text()
+    assert "mcp:tools/fetch_pages" in statement
