@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agents.mcp import MCPServerStreamableHttp
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -280,3 +281,18 @@ async def test_tool_calls_show_in_the_explorer_its_csv_a_request_page_and_the_st
         assert r.status == 200, await r.text()
         statement = await r.text()
     assert "mcp:tools/fetch_pages" in statement
+
+
+async def test_an_openai_agents_mcp_server_lists_and_calls_metered_tools(setup: Setup) -> None:
+    """docs/guides/mcp.md's agent: openai-agents' MCPServerStreamableHttp, as configured there."""
+    gw = setup.gw
+    t = await tenant(gw, credit=1_000_000, scopes=["mcp:tools:search"])
+    server = MCPServerStreamableHttp(
+        params={"url": f"{gw.url}/mcp/tools", "headers": {"Authorization": f"Bearer {t.key}"}},
+        name="tools",
+    )
+    async with server:
+        assert [tool.name for tool in await server.list_tools()] == ["search"]
+        result = await server.call_tool("search", {"query": "meterway"})
+    assert result.content[0].text == "results for meterway"
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
