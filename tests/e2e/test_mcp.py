@@ -52,8 +52,10 @@ def gw(setup: Setup) -> Gateway:
 
 
 @asynccontextmanager
-async def session(gw: Gateway, key: str, server: str = "tools") -> AsyncIterator[ClientSession]:
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+async def session(
+    gw: Gateway, key: str, server: str = "tools", **headers: str
+) -> AsyncIterator[ClientSession]:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}", **headers})
     async with (
         http,
         streamable_http_client(f"{gw.url}/mcp/{server}", http_client=http) as (read, write),
@@ -167,6 +169,29 @@ async def test_a_full_quota_window_is_a_json_rpc_error_carrying_the_429_body(
     assert error.data["status"] == 429 and error.data["error"]["type"] == "quota_exceeded"
     assert setup.tools.ran["search"] == 1
     assert len(await debits(gw, t.account_id)) == 1
+
+
+async def test_an_end_user_budget_holds_tool_calls_and_the_debit_names_the_end_user(
+    setup: Setup,
+) -> None:
+    gw = setup.gw
+    t = await tenant(gw, scopes=["mcp"])
+    path = f"/admin/v1/accounts/{t.account_id}/end-user-budgets"
+    hourly = [{"window": "hour", "metric": "requests", "limit": 1}]
+    assert (await gw.admin("PUT", path, {"quotas": hourly}))[0] == 200
+    async with session(gw, t.key, **{"x-meterway-end-user": "alice"}) as client:
+        await client.call_tool("search", {"query": "first"})
+        error = await refused(client, "search", {"query": "second"})
+    body = error.data["error"]
+    assert error.data["status"] == 429 and (body["scope"], body["scope_id"]) == (
+        "end_user",
+        "alice",
+    )
+    async with session(gw, t.key, **{"x-meterway-end-user": "bob"}) as client:
+        await client.call_tool("search", {"query": "bob's"})
+    rows = await debits(gw, t.account_id)
+    assert sorted(r["end_user"] for r in rows) == ["alice", "bob"]
+    await check_invariants(gw.stores(), [t.account_id])
 
 
 async def test_a_failing_tool_is_not_billed_and_its_hold_is_released(setup: Setup) -> None:
