@@ -141,12 +141,21 @@ class Meter:
         return plan.clamp_min_tokens if plan else 16
 
     async def _refuse(
-        self, decision: Decision, key: KeyRecord, call: Call | None, *, suggest: bool = True
+        self,
+        decision: Decision,
+        key: KeyRecord,
+        call: Call | None,
+        *,
+        suggest: bool = True,
+        worst_micros: int | None = None,
     ) -> Exception:
-        """`suggest`: offer an affordable max_tokens (not from a floor: its input is low)."""
+        """`suggest`: offer an affordable max_tokens (not from a floor: its input is low);
+        `worst_micros`: the hold of a call with no `Call` (`hold_fixed`'s)."""
         if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
             decision = replace(decision, reason="payment_failed")
-        return refusal_error(decision, call, self.plans, self.links, suggest=suggest)
+        return refusal_error(
+            decision, call, self.plans, self.links, suggest=suggest, worst_micros=worst_micros
+        )
 
     async def hold_fixed(
         self, request_id: str, key: KeyRecord, worst_micros: int, end_user: str = ""
@@ -166,11 +175,7 @@ class Meter:
         )
         if isinstance(decision, Admitted):
             return decision
-        if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
-            decision = replace(decision, reason="payment_failed")
-        raise refusal_error(
-            decision, None, self.plans, self.links, suggest=False, worst_micros=worst_micros
-        )
+        raise await self._refuse(decision, key, None, worst_micros=worst_micros)
 
     async def settle_fixed(self, hold: Hold, settlement: Settlement) -> int | None:
         """Debit a fixed-price settlement (its cost already marked up, at most the hold); the
