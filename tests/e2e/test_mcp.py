@@ -194,6 +194,25 @@ async def test_an_end_user_budget_holds_tool_calls_and_the_debit_names_the_end_u
     await check_invariants(gw.stores(), [t.account_id])
 
 
+async def test_a_team_spend_budget_holds_tool_calls_at_their_worst_case(setup: Setup) -> None:
+    gw = setup.gw
+    t = await tenant(gw, scopes=["mcp"])
+    path = f"/admin/v1/accounts/{t.account_id}/teams"
+    budget = [{"window": "hour", "metric": "spend_micros", "limit": 5000}]
+    status, team = await gw.admin("POST", path, {"name": "research", "quotas": budget})
+    assert status == 201, team
+    joined = await gw.admin("PUT", f"/admin/v1/keys/{t.key_id}/team", {"team_id": team["id"]})
+    assert joined[0] == 200, joined
+    async with session(gw, t.key) as client:
+        for q in ("one", "two"):
+            await client.call_tool("search", {"query": q})
+        error = await refused(client, "search", {"query": "three"})
+    assert error.data["status"] == 429 and error.data["error"]["scope"] == "team"
+    assert setup.tools.ran["search"] == 2
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000, -2000]
+    await check_invariants(gw.stores(), [t.account_id])
+
+
 async def test_a_failing_tool_is_not_billed_and_its_hold_is_released(setup: Setup) -> None:
     gw = setup.gw
     t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
