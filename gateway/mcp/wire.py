@@ -106,11 +106,13 @@ def rewrite_response(
 
 
 def billed_result(response: Message | None) -> Mapping[str, Any] | None:
-    """The result of a tool call that is billed, or None: no response, a JSON-RPC error or a
-    result flagged `isError` (the tool failed) is not billed."""
+    """The result of a tool call that is billed, or None: no response, a JSON-RPC error, a
+    result flagged `isError` (the tool failed) or one that is not the call's end (2026-07-28's
+    `resultType` other than "complete", e.g. "input_required": the client calls again, and
+    that call is billed) is not billed."""
     if response is None or "error" in response:
         return None
     result = response.get("result")
     if not isinstance(result, dict) or result.get("isError") is True:
         return None
-    return result
+    return result if result.get("resultType", "complete") == "complete" else None

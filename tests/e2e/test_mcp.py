@@ -340,3 +340,25 @@ async def test_an_openai_agents_mcp_server_lists_and_calls_metered_tools(setup: 
         result = await server.call_tool("search", {"query": "meterway"})
     assert result.content[0].text == "results for meterway"
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
+
+
+async def test_a_tools_call_without_an_id_or_as_a_task_is_refused_and_never_sent(
+    setup: Setup,
+) -> None:
+    gw = setup.gw
+    t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
+    head = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {t.key}",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    call = {"name": "search", "arguments": {"query": "q"}}
+    notification = {"jsonrpc": "2.0", "method": "tools/call", "params": call}
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=notification, headers=head) as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == -32600
+    task = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**call, "task": {}}}
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=task, headers=head) as r:
+        body = await r.json()
+        assert body["error"]["code"] == -32602 and "task" in body["error"]["message"]
+    assert setup.tools.ran["search"] == 0
+    assert await debits(gw, t.account_id) == []

@@ -51,6 +51,10 @@ def test_only_a_result_that_is_not_an_error_is_billed() -> None:
     flagged = {"jsonrpc": "2.0", "id": 7, "result": {"content": [], "isError": True}}
     assert wire.billed_result(flagged) is None
     assert wire.billed_result({"jsonrpc": "2.0", "id": 7, "result": []}) is None
+    done = {"jsonrpc": "2.0", "id": 7, "result": {"content": [], "resultType": "complete"}}
+    assert wire.billed_result(done) == done["result"]
+    asking = {"jsonrpc": "2.0", "id": 7, "result": {"resultType": "input_required"}}
+    assert wire.billed_result(asking) is None
 
 
 @pytest.mark.parametrize(

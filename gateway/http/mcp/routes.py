@@ -61,9 +61,9 @@ class Exchange:
         async with exchange(
             http, self.server, "POST", self.request.headers, self.session, raw
         ) as resp:
-            return await self._read(resp)
+            return await self.read(resp)
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> Answered:
+    async def read(self, resp: aiohttp.ClientResponse) -> Answered:
         body = await read_whole(resp, self.server)
         headers = {}
         if SESSION_HEADER in resp.headers:
@@ -116,7 +116,9 @@ async def post(request: web.Request) -> web.Response:
     ex = Exchange(request, server, key)
     ex.upstream_session()
     method, message_id = message.get("method"), message.get("id")
-    if method == "tools/call" and message_id is not None:
+    if method == "tools/call":
+        if message_id is None:  # a notification: a lax server might run it, unmetered
+            return _error(None, wire.INVALID_REQUEST, "tools/call needs an id.", status=400)
         return await _call_tool(ex, message, raw)
     await _live(request, key)
     answered = await ex.send(raw)
@@ -152,9 +154,12 @@ def _runs_on(request: web.Request, serving: asyncio.Task[None]) -> None:
 
 async def _call_tool(ex: Exchange, message: wire.Message, raw: bytes) -> web.Response:
     message_id, params = message["id"], message.get("params")
-    tool = params.get("name") if isinstance(params, dict) else None
-    if not isinstance(tool, str):
+    if not isinstance(params, dict) or not isinstance(params.get("name"), str):
         return _error(message_id, wire.INVALID_PARAMS, "tools/call needs params.name.")
+    tool: str = params["name"]
+    if "task" in params:  # its result would come later, by tasks/result: not metered here
+        text = "Task-augmented tools/call is not offered by this gateway; call without task."
+        return _error(message_id, wire.INVALID_PARAMS, text)
     server = ex.server
     if not may_call_tool(ex.key.scopes, server.name, tool):
         scopes = f"mcp, mcp:{server.name} or mcp:{server.name}:{tool}"
@@ -193,7 +198,7 @@ async def delete(request: web.Request) -> web.Response:
     ex.upstream_session()
     http = request.config_dict[SESSION]
     async with exchange(http, server, "DELETE", request.headers, ex.session) as resp:
-        return _answer(await ex._read(resp))
+        return _answer(await ex.read(resp))
 
 
 async def get(request: web.Request) -> web.Response:
