@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Literal
 
 from billing import roles
+from billing.grants import MCP_SCOPE
 
 Kind = Literal["operator", "person", "key", "service"]
 Surface = Literal["public", "proxy", "account", "operator", "metering"]
@@ -169,8 +170,6 @@ ACTIONS = {
     )
 }
 
-
-MCP_SCOPE = "mcp"  # every MCP server's tools; `mcp:NAME` one server's, `mcp:NAME:TOOL` one tool
 
 
 def may_call_tool(scopes: tuple[str, ...] | frozenset[str], server: str, tool: str) -> bool:
