@@ -362,3 +362,38 @@ async def test_a_tools_call_without_an_id_or_as_a_task_is_refused_and_never_sent
         assert body["error"]["code"] == -32602 and "task" in body["error"]["message"]
     assert setup.tools.ran["search"] == 0
     assert await debits(gw, t.account_id) == []
+
+
+async def test_a_client_that_leaves_mid_call_is_billed_when_the_tool_completes(
+    setup: Setup,
+) -> None:
+    gw, tools = setup.gw, setup.tools
+    tools.delay_s = 0.5
+    t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
+    url = f"{gw.url}/mcp/tools"
+    head = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {t.key}",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    init = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "1"}},
+    }  # fmt: skip
+    async with gw.http.post(url, json=init, headers=head) as r:
+        assert r.status == 200, await r.text()
+        head["Mcp-Session-Id"] = r.headers["Mcp-Session-Id"]
+    done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    async with gw.http.post(url, json=done, headers=head) as r:
+        assert r.status == 202
+    params = {"name": "search", "arguments": {"query": "q"}}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await gw.http.post(url, json=call, headers=head)
+    while not await debits(gw, t.account_id):  # the call ran on without its client
+        await asyncio.sleep(0.05)
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
+    assert tools.ran["search"] == 1
+    await check_invariants(gw.stores(), [t.account_id])
