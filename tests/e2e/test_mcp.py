@@ -396,3 +396,27 @@ async def test_a_client_that_leaves_mid_call_is_billed_when_the_tool_completes(
     assert [r["amount_micros"] for r in rows] == [-2000]
     assert tools.ran["search"] == 1
     await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_a_stateless_2026_07_28_call_is_metered_too(setup: Setup) -> None:
+    gw = setup.gw
+    t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
+    head = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {t.key}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "search",
+    }
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": "search", "arguments": {"query": "q"}, "_meta": meta}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=call, headers=head) as r:
+        assert r.status == 200 and r.headers["x-meterway-cost-micros"] == "2000"
+        body = await r.json()
+    assert body["result"]["resultType"] == "complete" and "Mcp-Session-Id" not in r.headers
+    assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
