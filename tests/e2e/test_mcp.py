@@ -65,6 +65,16 @@ async def session(
         yield client
 
 
+def raw_headers(key: str, version: str, **extra: str) -> dict[str, str]:
+    """What an MCP client sends with each POST, for the tests that speak the wire by hand."""
+    return {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {key}",
+        "MCP-Protocol-Version": version,
+        **extra,
+    }
+
+
 async def balance(gw: Gateway, account_id: str) -> int:
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
     assert status == 200, body
@@ -347,11 +357,7 @@ async def test_a_tools_call_without_an_id_or_as_a_task_is_refused_and_never_sent
 ) -> None:
     gw = setup.gw
     t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
-    head = {
-        "Accept": "application/json, text/event-stream",
-        "Authorization": f"Bearer {t.key}",
-        "MCP-Protocol-Version": "2025-11-25",
-    }
+    head = raw_headers(t.key, "2025-11-25")
     call = {"name": "search", "arguments": {"query": "q"}}
     notification = {"jsonrpc": "2.0", "method": "tools/call", "params": call}
     async with gw.http.post(f"{gw.url}/mcp/tools", json=notification, headers=head) as r:
@@ -371,11 +377,7 @@ async def test_a_client_that_leaves_mid_call_is_billed_when_the_tool_completes(
     tools.delay_s = 0.5
     t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
     url = f"{gw.url}/mcp/tools"
-    head = {
-        "Accept": "application/json, text/event-stream",
-        "Authorization": f"Bearer {t.key}",
-        "MCP-Protocol-Version": "2025-11-25",
-    }
+    head = raw_headers(t.key, "2025-11-25")
     init = {
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
@@ -401,13 +403,7 @@ async def test_a_client_that_leaves_mid_call_is_billed_when_the_tool_completes(
 async def test_a_stateless_2026_07_28_call_is_metered_too(setup: Setup) -> None:
     gw = setup.gw
     t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
-    head = {
-        "Accept": "application/json, text/event-stream",
-        "Authorization": f"Bearer {t.key}",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": "search",
-    }
+    head = raw_headers(t.key, "2026-07-28", **{"Mcp-Method": "tools/call", "Mcp-Name": "search"})
     meta = {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},

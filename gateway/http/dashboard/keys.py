@@ -50,7 +50,7 @@ from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
-SCOPES = sorted(PROXY_SCOPES) + [MCP_SCOPE] + sorted(USER_SCOPES) + ["billing"]
+SCOPES = [*sorted(PROXY_SCOPES), MCP_SCOPE, *sorted(USER_SCOPES), "billing"]
 # The key form's groups, in words people use; each checked group adds its scopes to the ones
 # ticked one by one. The first, every proxy scope, is ticked by default.
 SCOPE_GROUPS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
