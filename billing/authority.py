@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Literal
 
 from billing import roles
+from billing.grants import MCP_SCOPE
 
 Kind = Literal["operator", "person", "key", "service"]
 Surface = Literal["public", "proxy", "account", "operator", "metering"]
@@ -132,6 +133,7 @@ PROXY = Action("proxy", "proxy")
 OPERATOR = Action("operator", "operator")
 OPERATOR_PAGE = Action("operator:page", "operator")  # the dashboard's operator pages: 403
 METERING = Action("metering", "metering")
+MCP = Action("mcp", "proxy")  # /mcp/{server}: which tools, by `may_call_tool`
 SESSION = _p("session", None, operator_too=True)
 SELF = _p("self", None)  # a user token acting on itself (revoking it)
 ACCOUNT_READ = _p("account:read", "account:read")
@@ -152,6 +154,7 @@ ACTIONS = {
         OPERATOR,
         OPERATOR_PAGE,
         METERING,
+        MCP,
         SESSION,
         SELF,
         ACCOUNT_READ,
@@ -166,3 +169,12 @@ ACTIONS = {
         AUDIT_READ,
     )
 }
+
+
+def may_call_tool(scopes: tuple[str, ...] | frozenset[str], server: str, tool: str) -> bool:
+    """Whether a key may see and call an MCP tool: a key without scopes may call every
+    endpoint (as for the proxy's routes), else it holds `mcp`, `mcp:SERVER` or
+    `mcp:SERVER:TOOL`."""
+    if not scopes:
+        return True
+    return any(s in scopes for s in (MCP_SCOPE, f"mcp:{server}", f"mcp:{server}:{tool}"))

@@ -30,6 +30,9 @@ PROXY_SCOPES = frozenset(
 # agent's default path needs (the Responses API included). Stored expanded, so a scope added
 # here later widens no key already made.
 INFERENCE = "inference"
+# Every MCP server's tools; `mcp:NAME` one server's, `mcp:NAME:TOOL` one tool (docs/guides/mcp.md).
+# Not in `inference`: a tool's price is the operator's, and no key reaches tools unasked.
+MCP_SCOPE = "mcp"
 
 
 def expand_scopes(scopes: Iterable[str]) -> list[str]:
@@ -58,11 +61,20 @@ class GrantTooWide(ValueError):
         self.field = field
 
 
+def covers(held: frozenset[str], scope: str) -> bool:
+    """Whether scopes `held` include `scope`: itself, or a wider MCP scope (`mcp` covers
+    `mcp:NAME`, which covers `mcp:NAME:TOOL`)."""
+    if scope in held:
+        return True
+    server = scope.split(":")[1] if scope.startswith(MCP_SCOPE + ":") else None
+    return server is not None and (MCP_SCOPE in held or f"{MCP_SCOPE}:{server}" in held)
+
+
 def _scopes_within(parent: Grant, child: Grant) -> None:
-    extra = sorted(child.scopes - parent.scopes)
+    extra = sorted(s for s in child.scopes if not covers(parent.scopes, s))
     if extra:
         raise GrantTooWide(f"You cannot grant scope '{extra[0]}': you do not hold it.", "scopes")
-    if not child.scopes and not parent.scopes >= PROXY_SCOPES:
+    if not child.scopes and not parent.scopes >= PROXY_SCOPES | {MCP_SCOPE}:
         raise GrantTooWide(
             "A key without scopes may call every endpoint; list its scopes.", "scopes"
         )
@@ -118,8 +130,9 @@ def check_within(parent: Grant, child: Grant) -> None:
 
 
 def user_grant(token_scopes: Iterable[str], plan_models: Iterable[str]) -> Grant:
-    """A signed-in user holds their token's scopes, every proxy scope and their plan's models."""
-    return Grant(frozenset(token_scopes) | PROXY_SCOPES, frozenset(plan_models))
+    """A signed-in user holds their token's scopes, every proxy scope, every MCP tool and
+    their plan's models."""
+    return Grant(frozenset(token_scopes) | PROXY_SCOPES | {MCP_SCOPE}, frozenset(plan_models))
 
 
 def check_key_quotas(account_quotas: Iterable[Quota], key_quotas: Iterable[Quota]) -> None:

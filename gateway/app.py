@@ -76,6 +76,7 @@ from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
+from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import document as openapi
@@ -340,5 +341,6 @@ def create_app(
     openapi.add_routes(app)
     api_docs.add_routes(app)
     metering.add_routes(app)
+    mcp_routes.add_routes(app)
     dashboard.add_routes(app)
     return app

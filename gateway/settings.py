@@ -15,6 +15,7 @@ from typing import Any
 from billing.receipts import Seller, parse_address
 from gateway import config_values as v
 from gateway.config_values import ConfigError
+from gateway.mcp_settings import McpServer, read_mcp
 from gateway.outbound.config import OutboundSettings
 from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
 from gateway.provider_settings import PROVIDERS as PROVIDERS
@@ -153,6 +154,8 @@ class Settings:
     # The output cap reserved, and sent to the provider, for a call that names none to a
     # model whose cap no source gives (DEFAULT_MAX_OUTPUT_TOKENS).
     default_max_output_tokens: int = 32768
+    # The MCP servers whose tool calls are metered (`[mcp.NAME]` tables: gateway/mcp_settings.py).
+    mcp: Mapping[str, McpServer] = field(default_factory=dict)
 
     @property
     def pricing_path(self) -> Path:
@@ -202,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         listen_port=port,
         admin_api_key=admin,
         providers=read_providers(env, providers_cfg),
+        mcp=read_mcp(env, doc.get("mcp", {})),
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),

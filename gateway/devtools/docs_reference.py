@@ -139,11 +139,20 @@ def _default(value: Any) -> str:
     return f"`{text}`" if text else "(empty)"
 
 
+CONFIG_FILE = (
+    "The config file (`meterway serve --config FILE`, TOML) may hold them under `[gateway]`"
+    " in lower case (the environment wins), and the tables of what Meterway forwards to:"
+    " `[providers.NAME]` ([Providers](../guides/providers.md)) and `[mcp.NAME]`, an MCP"
+    " server and its tools' prices ([MCP tool calls](../guides/mcp.md)).\n\n"
+)
+
+
 def settings_page(described: Mapping[str, str]) -> str:
     """Every setting with the default the loader passes and the meaning a guide gives it."""
     env = _read_settings()
     lines = [HEADER, "# Settings\n\n", "Environment variables read at start-up ("]
     lines.append("[production guide](../guides/production.md) for how they fit together).\n\n")
+    lines.append(CONFIG_FILE)
     lines.append("| setting | default | meaning |\n|---|---|---|\n")
     for name in sorted(n for n in env.asked if n.isupper()):
         default = "(required)" if name in MINIMAL_ENV else _default(env.defaults.get(name))

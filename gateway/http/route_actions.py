@@ -57,6 +57,12 @@ POST /v1/models/{model}:countTokens
 POST /v1beta/models/{model}:countTokens
 GET /v1/models/{model}
 """
+# MCP servers' endpoints: a key, and per tool its scopes (billing/authority.py, may_call_tool).
+_MCP = """
+POST /mcp/{server}
+GET /mcp/{server}
+DELETE /mcp/{server}
+"""
 # Answered to anyone: health, documents, sign-in pages, and pages whose own secret (a
 # webhook's signature, a local checkout's id) is the credential.
 _PUBLIC = """
@@ -249,6 +255,7 @@ def _lines(text: str, action: str | None = None) -> dict[tuple[str, str], Action
 
 ROUTES: dict[tuple[str, str], Action] = {
     **_lines(_PROXY, "proxy"),
+    **_lines(_MCP, "mcp"),
     **_lines(_PUBLIC, "public"),
     **_lines(_OPERATOR, "operator"),
     **_lines(_OPERATOR_PAGES, "operator:page"),

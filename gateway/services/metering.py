@@ -144,15 +144,30 @@ class Meter:
         return plan.clamp_min_tokens if plan else 16
 
     async def _refuse(
-        self, decision: Decision, key: KeyRecord, call: Call | None, *, suggest: bool = True
+        self,
+        decision: Decision,
+        key: KeyRecord,
+        call: Call | None,
+        *,
+        suggest: bool = True,
+        worst_micros: int | None = None,
     ) -> Exception:
-        """`suggest`: offer an affordable max_tokens (not from a floor: its input is low)."""
+        """`suggest`: offer an affordable max_tokens (not from a floor: its input is low);
+        `worst_micros`: the hold of a call with no `Call` (`hold_fixed`'s)."""
         if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
             decision = replace(decision, reason="payment_failed")
         if isinstance(decision, QuotaRefused):
             decision = replace(decision, scope_name=await self._scope_name(decision, key))
         caller = Actor("key", key.account_id, frozenset(key.scopes))
-        return refusal_error(decision, call, self.plans, self.links, suggest=suggest, caller=caller)
+        return refusal_error(
+            decision,
+            call,
+            self.plans,
+            self.links,
+            suggest=suggest,
+            caller=caller,
+            worst_micros=worst_micros,
+        )
 
     async def _scope_name(self, refusal: QuotaRefused, key: KeyRecord) -> str:
         """The refused level's name, only on the refusal path: the key's from its record,
@@ -165,6 +180,35 @@ class Meter:
             except StoreError:
                 return refusal.scope_id
         return refusal.scope_id
+
+    async def hold_fixed(
+        self, request_id: str, key: KeyRecord, worst_micros: int, end_user: str = ""
+    ) -> Admitted:
+        """Reserve a fixed worst case (an MCP tool call's price, marked up by reserve.lua as
+        a model's is) against the balance and every window of the key, its team, its end
+        user and its account, or raise the client's 402, 429 or 503."""
+        decision = await self._call(
+            self.store.reserve(
+                request_id,
+                key,
+                input_tokens=0,
+                max_output_tokens=0,
+                spend_micros=worst_micros,
+                end_user=end_user,
+            )
+        )
+        if isinstance(decision, Admitted):
+            return decision
+        raise await self._refuse(decision, key, None, worst_micros=worst_micros)
+
+    async def settle_fixed(self, hold: Hold, settlement: Settlement) -> int | None:
+        """Debit a fixed-price settlement (its cost already marked up, at most the hold); the
+        cost if Redis took it in time, else None (it is still debited, later)."""
+        done = await self.settlements.settle(hold, settlement)
+        if done is None:
+            return None
+        _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
+        return settlement.cost_micros if done else None
 
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""

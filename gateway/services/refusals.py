@@ -50,9 +50,12 @@ def refusal_error(
     *,
     suggest: bool = True,
     caller: Actor | None = None,
+    worst_micros: int | None = None,
 ) -> Exception:
     """The client-visible error of a refused reservation; `suggest` offers the max_tokens
-    the balance would cover; its next step is one `caller` (the key) may take."""
+    the balance would cover; its next step is one `caller` (the key) may take;
+    `worst_micros`: the hold of a call with no `Call` (an MCP tool call's), before the
+    account's markup."""
     _count_refusal(decision)
     if isinstance(decision, QuotaRefused):
         message, extra, retry = quota_answer(decision, plans, decision.now_ms, links, caller)
@@ -61,7 +64,8 @@ def refusal_error(
         )
     if isinstance(decision, BalanceRefused):
         affordable = _affordable(call, decision) if call and suggest else None
-        required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
+        worst = call.worst_case_micros if call is not None else worst_micros
+        required = 1 if worst is None else marked_up(worst, decision.markup_bps)
         message, extra = balance_answer(decision, required, affordable, links, caller)
         return BillingRequired(message, extra=extra)
     if isinstance(decision, DuplicateRequest):

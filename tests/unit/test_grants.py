@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing.grants import (
+    MCP_SCOPE,
     PROXY_SCOPES,
     Grant,
     GrantTooWide,
@@ -82,3 +83,29 @@ def test_the_inference_group_is_every_proxy_scope_responses_included() -> None:
 
 def test_a_signed_in_user_may_hand_out_responses() -> None:
     check_within(user_grant(["keys:write"], []), Grant(frozenset({"responses"}), frozenset()))
+
+
+def _scopes(*names: str) -> Grant:
+    return Grant(frozenset(names), frozenset())
+
+
+def test_an_mcp_scope_hands_on_itself_or_a_narrower_one_only() -> None:
+    check_within(_scopes("mcp"), _scopes("mcp:search", "mcp:files:read"))
+    check_within(_scopes("mcp:search"), _scopes("mcp:search:web"))
+    check_within(_scopes("mcp:search:web"), _scopes("mcp:search:web"))
+    for parent, wider in (
+        (_scopes("mcp:search"), _scopes("mcp")),
+        (_scopes("mcp:search"), _scopes("mcp:files")),
+        (_scopes("mcp:search:web"), _scopes("mcp:search")),
+        (_scopes("mcp:search:web"), _scopes("mcp:search:fetch")),
+        (_scopes("chat"), _scopes("mcp:search")),
+    ):
+        with pytest.raises(GrantTooWide):
+            check_within(parent, wider)
+
+
+def test_a_key_without_scopes_reaches_mcp_tools_so_only_a_holder_of_mcp_mints_one() -> None:
+    with pytest.raises(GrantTooWide):
+        check_within(Grant(PROXY_SCOPES, frozenset()), _scopes())
+    check_within(Grant(PROXY_SCOPES | {MCP_SCOPE}, frozenset()), _scopes())
+    check_within(user_grant((), ()), _scopes("mcp"))  # a person may mint an MCP key

@@ -16,7 +16,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from billing.display import SPEND, DollarsError, quota_limit
-from billing.grants import PROXY_SCOPES
+from billing.grants import MCP_SCOPE, PROXY_SCOPES
 from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, MeterwayError
@@ -50,7 +50,7 @@ from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 
 Form = MultiDictProxy[str | bytes | Any]
-SCOPES = sorted(PROXY_SCOPES) + sorted(USER_SCOPES) + ["billing"]
+SCOPES = [*sorted(PROXY_SCOPES), MCP_SCOPE, *sorted(USER_SCOPES), "billing"]
 # The key form's groups, in words people use; each checked group adds its scopes to the ones
 # ticked one by one. The first, every proxy scope, is ticked by default.
 SCOPE_GROUPS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -60,6 +60,12 @@ SCOPE_GROUPS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "Chat, Responses, Messages, embeddings, images, audio, moderations and batches: "
         "what every SDK and coding agent needs.",
         tuple(sorted(PROXY_SCOPES)),
+    ),
+    (
+        "tools",
+        "Call MCP tools",
+        "Every priced tool of the MCP servers this gateway serves, each call billed.",
+        (MCP_SCOPE,),
     ),
     ("usage", "Read usage", "The account, its usage and ledger.", (ACCOUNT_READ, USAGE_READ)),
     ("keys", "Manage keys", "List, create, rotate and revoke keys.", (KEYS_READ, KEYS_WRITE)),

@@ -26,6 +26,7 @@ from gateway.http.openapi.components import (
 )
 from gateway.http.openapi.dashboard import dashboard_paths
 from gateway.http.openapi.llm import llm_paths
+from gateway.http.openapi.mcp import mcp_paths
 from gateway.http.openapi.metering import (
     SERVICE_KEY_SCHEME,
     metering_admin_paths,
@@ -43,6 +44,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     llm_paths,
     metering_paths,
     metering_admin_paths,
+    mcp_paths,
     dashboard_paths,
     billing_paths,
     statement_paths,

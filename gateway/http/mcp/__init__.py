@@ -1,0 +1,1 @@
+"""`/mcp/{server}`: MCP tool calls through Meterway, each one metered."""

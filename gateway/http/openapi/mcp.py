@@ -1,0 +1,54 @@
+"""OpenAPI paths of the MCP endpoints (/mcp/{server}): MCP's Streamable HTTP, JSON-RPC 2.0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.http.openapi.paths import PROXY
+from gateway.http.openapi.schemas import ERROR_RESPONSE, STR, obj, op, path_param
+
+_SERVER = path_param("server")
+_MESSAGE = obj(
+    ("jsonrpc",),
+    jsonrpc={"const": "2.0"}, id={"type": ["string", "integer"]}, method=STR,
+    params={"type": "object"}, result={"type": "object"}, error={"type": "object"},
+)  # fmt: skip
+_SSE = {"text/event-stream": {"schema": STR}}
+
+
+def mcp_paths() -> dict[str, Any]:
+    post = op(
+        "Send one MCP JSON-RPC message (each tools/call metered)",
+        "mcp",
+        PROXY,
+        ok=_MESSAGE,
+        params=(_SERVER,),
+        body=_MESSAGE,
+        extra={"202": {"description": "A notification or response, accepted"}},
+    )
+    post["responses"]["200"]["content"].update(_SSE)
+    return {
+        "/mcp/{server}": {
+            "post": post,
+            "get": {
+                "summary": "The server's own stream: not offered (405)",
+                "tags": ["mcp"],
+                "security": PROXY,
+                "parameters": [_SERVER],
+                "responses": {
+                    "405": {"description": "Only POST and DELETE are served"},
+                    "default": ERROR_RESPONSE,
+                },
+            },
+            "delete": {
+                "summary": "End an MCP session",
+                "tags": ["mcp"],
+                "security": PROXY,
+                "parameters": [_SERVER],
+                "responses": {
+                    "200": {"description": "The session ended"},
+                    "default": ERROR_RESPONSE,
+                },
+            },
+        }
+    }

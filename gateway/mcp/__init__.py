@@ -1,0 +1,1 @@
+"""MCP's Streamable HTTP wire (JSON-RPC over POST, JSON or SSE answers) and the upstream call."""
