@@ -78,6 +78,15 @@ GET /docs/api
 GET /docs/api/{asset}
 GET /dashboard/signin
 POST /dashboard/signin
+POST /v1/auth/register
+POST /v1/auth/verify
+POST /v1/auth/device
+POST /v1/auth/device/token
+GET /dashboard/signup
+POST /dashboard/signup
+POST /dashboard/signup/code
+GET /dashboard/signup/verify/{secret}
+POST /dashboard/signup/verify/{secret}
 GET /dashboard/signin/oidc
 GET /dashboard/signin/oidc/callback
 POST /dashboard/signin/email
@@ -95,6 +104,9 @@ POST /dashboard/signin/invitation/{secret}/decline
 """
 _OPERATOR = """
 GET /metrics
+GET /admin/v1/signups
+POST /admin/v1/signups/{account_id}/approve
+POST /admin/v1/signups/{account_id}/reject
 POST /admin/v1/accounts
 GET /admin/v1/accounts/{account_id}
 PUT /admin/v1/accounts/{account_id}/plan
@@ -196,6 +208,11 @@ POST /v1/account/billing/subscription billing:setup
 POST /v1/account/billing/portal billing:setup
 PUT /v1/account/billing/auto-topup billing:setup
 POST /v1/auth/revoke self
+GET /v1/auth/whoami self
+POST /v1/auth/tokens self
+POST /v1/auth/logout self
+GET /dashboard/device session
+POST /dashboard/device session
 GET /dashboard session
 GET /dashboard/ session
 POST /dashboard/signout session
