@@ -69,17 +69,20 @@ async def verify_post(request: web.Request) -> web.Response:
     raise await enter(request, done.member, "sign-up")
 
 
+def _device(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    context = {"done": "", "waiting": None, "code": "", "scopes": "", "error": ""} | context
+    return render(request, "device.html", status=status, title="Log in a terminal", **context)
+
+
 async def device_page(request: web.Request) -> web.Response:
     code = device_login.normal_user_code(request.query.get("code", ""))
     waiting = (
         await device_login.waiting(request.config_dict[SIGNIN_TICKETS], code) if code else None
     )
     if request.query.get("code") and waiting is None:
-        return render(
+        return _device(
             request,
-            "device.html",
             status=404,
-            title="Log in a terminal",
             error="No login waits for this code; run `meterway login` again.",
         )
     scopes = (
@@ -87,10 +90,8 @@ async def device_page(request: web.Request) -> web.Response:
         if waiting and isinstance(waiting["scopes"], list)
         else ""
     )
-    return render(
+    return _device(
         request,
-        "device.html",
-        title="Log in a terminal",
         waiting=waiting,
         code=code,
         scopes=scopes or "everything your role allows",
@@ -110,11 +111,9 @@ async def device_post(request: web.Request) -> web.Response:
     if not await device_login.decide(
         request.config_dict[SIGNIN_TICKETS], code, member, who.account_id
     ):
-        return render(
+        return _device(
             request,
-            "device.html",
             status=404,
-            title="Log in a terminal",
             error="No login waits for this code; run `meterway login` again.",
         )
     action = "device.approve" if approve else "device.deny"
@@ -124,7 +123,7 @@ async def device_post(request: web.Request) -> web.Response:
         if approve
         else "Denied: the terminal gets no token."
     )
-    return render(request, "device.html", title="Log in a terminal", done=done)
+    return _device(request, done=done)
 
 
 def add_routes(dash: web.Application) -> None:
