@@ -48,6 +48,7 @@ class Action:
     scope: str | None = None
     org_wide: bool = False
     operator_too: bool = False
+    people_only: bool = False  # a person's own act (approving a terminal's login), no key's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ def _acts(actor: Actor, action: Action) -> bool:
     if action.surface != "account" or actor.kind == "operator":
         return True
     if action.scope is not None and not holds(actor.scopes, action.scope):
+        return False
+    if action.people_only and actor.kind != "person":
         return False
     return not (action.org_wide and actor.reach is not None)
 
@@ -134,6 +137,7 @@ OPERATOR_PAGE = Action("operator:page", "operator")  # the dashboard's operator 
 METERING = Action("metering", "metering")
 SESSION = _p("session", None, operator_too=True)
 SELF = _p("self", None)  # a user token acting on itself (revoking it)
+DEVICE = _p("device", None, people_only=True)  # a person approving `meterway login`
 ACCOUNT_READ = _p("account:read", "account:read")
 LEDGER_READ = _p("ledger:read", "account:read")  # rows filtered to the actor's reach
 KEYS_READ = _p("keys:read", "keys:read")
@@ -154,6 +158,7 @@ ACTIONS = {
         METERING,
         SESSION,
         SELF,
+        DEVICE,
         ACCOUNT_READ,
         LEDGER_READ,
         KEYS_READ,

@@ -101,6 +101,8 @@ class Principal:
         """Why `action` is denied, in words: the scope it lacks, else its reach."""
         if action.scope is not None:
             self.require(action.scope)
+        if action.people_only and self.kind != "user":
+            raise PermissionDenied("Only a person signed in to the dashboard may do this, no key.")
         raise PermissionDenied("This caller reaches one member's own keys, not the organization.")
 
     def require(self, scope: str) -> None:

@@ -164,6 +164,9 @@ POST /dashboard/operators/accounts/{account_id}/plan
 POST /dashboard/operators/accounts/{account_id}/refund
 POST /dashboard/operators/accounts/{account_id}/revoke-grant
 GET /dashboard/operators/audit
+GET /dashboard/operators/signups
+POST /dashboard/operators/signups/{account_id}/approve
+POST /dashboard/operators/signups/{account_id}/reject
 """
 _METERING = """
 POST /v1/metering/authorizations
@@ -211,8 +214,8 @@ POST /v1/auth/revoke self
 GET /v1/auth/whoami self
 POST /v1/auth/tokens self
 POST /v1/auth/logout self
-GET /dashboard/device session
-POST /dashboard/device session
+GET /dashboard/device device
+POST /dashboard/device device
 GET /dashboard session
 GET /dashboard/ session
 POST /dashboard/signout session

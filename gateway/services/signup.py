@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from billing.plans import PlanBook
 from billing.signup import Address, Policy
-from gateway.errors import Conflict, NotFound, SigninFailed
+from gateway.errors import Conflict, SigninFailed
 from gateway.services.auth import new_id
 from gateway.services.credits import Posted, post_credit
 from gateway.services.plan_change import put_account_row
@@ -123,9 +123,9 @@ async def grant_trial(desk: Desk, account_id: str, now: datetime | None = None) 
 async def decide(desk: Desk, account_id: str, approve: bool, by: str) -> Row:
     """An operator's decision on a pending sign-up: approved, its keys are served from the
     next request and its trial is given; rejected, they stay refused. Conflict when it is
-    not pending (decided already), NotFound when no sign-up opened the account."""
+    not pending: decided already, or an account no sign-up opened (nothing to decide)."""
     if await desk.signups.of_account(account_id) is None:
-        raise NotFound("No sign-up opened this account.")
+        raise Conflict("This account did not sign itself up: there is nothing to decide.")
     row = await desk.signups.decide(account_id, "active" if approve else "rejected", by)
     if row is None:
         raise Conflict("This sign-up was decided already.")

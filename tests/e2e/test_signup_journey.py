@@ -12,12 +12,12 @@ from pathlib import Path
 
 import openai
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_kit import launch
 from tests.e2e.test_signin_people import mail_to
 from tests.factories import balance, openai_client
-from tests.harness import DEFAULT_CONFIG_DIR, Gateway, free_port, running_gateway
+from tests.harness import ADMIN_KEY, DEFAULT_CONFIG_DIR, Gateway, free_port, running_gateway
 from tests.smtp_sink import Mailbox, smtp_server
 
 LINK = re.compile(r"http://\S+/dashboard/signup/verify/[\w-]+")
@@ -100,6 +100,20 @@ async def _top_up(page: Page, gw: Gateway, account_id: str, url: str, public: st
     assert await balance(gw, account_id) >= TOPUP
 
 
+async def _approve_on_the_operators_page(browser: Browser, public: str, account_id: str) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    await page.goto(public + "/dashboard/signin")
+    await page.fill("#credential", ADMIN_KEY)
+    await page.click("form[action='/dashboard/signin'] button[type=submit]")
+    await page.click("text=Sign-ups")
+    await page.click(f"tr[data-account='{account_id}'] button.approve")
+    assert "approved" in await page.inner_text("#signups-notice")
+    assert await page.query_selector(f"#pending tr[data-account='{account_id}']") is None
+    await context.close()
+
+
 async def _journey(dsn: str, tmp_path: Path, policy: str) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -128,8 +142,7 @@ async def _journey(dsn: str, tmp_path: Path, policy: str) -> None:
                 refused = await _call(gw, key)
                 assert refused is not None and refused.status_code == 403
                 assert await balance(gw, account_id) == 0
-                path = f"/admin/v1/signups/{account_id}/approve"
-                assert (await gw.admin("POST", path))[0] == 200
+                await _approve_on_the_operators_page(browser, public, account_id)
                 await mail_to(box, email, "approved")
             assert await balance(gw, account_id) == TRIAL
             status, grants = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/grants")

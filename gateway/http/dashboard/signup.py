@@ -113,7 +113,7 @@ async def device_post(request: web.Request) -> web.Response:
     ):
         return _device(
             request,
-            status=404,
+            status=400,
             error="No login waits for this code; run `meterway login` again.",
         )
     action = "device.approve" if approve else "device.deny"

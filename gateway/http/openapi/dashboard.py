@@ -96,6 +96,9 @@ PAGES = (
     ("post", "/dashboard/signup/verify/{secret}", "Verify by the link, once: a session"),
     ("get", "/dashboard/device", "Approve a `meterway login`: its code and scopes"),
     ("post", "/dashboard/device", "Approve or deny a `meterway login` code"),
+    ("get", "/dashboard/operators/signups", "Sign-ups: the pending ones with Approve, Reject"),
+    ("post", "/dashboard/operators/signups/{account_id}/approve", "Approve a pending sign-up"),
+    ("post", "/dashboard/operators/signups/{account_id}/reject", "Reject a pending sign-up"),
 )
 
 
