@@ -50,5 +50,6 @@ async def test_an_uninvited_identity_signs_up_when_sign_up_is_open(dsn: str) -> 
                 assert await balance(gw, mine["account_id"]) == TRIAL
                 path = f"/admin/v1/accounts/{mine['account_id']}/members"
                 status, members = await gw.admin("GET", path)
+                assert status == 200
                 (owner,) = members["data"]
                 assert owner["role"] == "owner" and owner["subject"] == email

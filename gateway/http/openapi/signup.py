@@ -28,6 +28,9 @@ _TOKEN = obj(
     key_id=STR,
     account_id=STR,
 )
+# space-separated scope names, at least one
+_SCOPES = {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "[!-~]"}
+_TTL = {"type": "integer", "minimum": 60, "maximum": 366 * 86400}
 _CODE = {"type": "string", "pattern": "^[0-9]{6}$"}
 _STATUS = {"enum": ["pending", "active", "rejected"]}
 SIGNUP = obj(
@@ -131,7 +134,7 @@ def signup_paths() -> dict[str, Any]:
                 USER,
                 status="201",
                 ok=_TOKEN,
-                body=obj(("scope",), scope=STR, expires_in=INT),
+                body=obj(("scope",), scope=_SCOPES, expires_in=_TTL),
             )
         },
         "/v1/auth/logout": {
