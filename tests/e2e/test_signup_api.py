@@ -23,21 +23,26 @@ CODE = re.compile(r"enter this code where you signed up: (\d{6})")
 TRIAL = 1_000_000  # config/plans.toml: the free plan's trial
 
 
+def signup_env(port: int, box: Mailbox, policy: str, **env: str) -> dict[str, str]:
+    """A gateway on `port` (its PUBLIC_URL) mailing through `box`, signing up by `policy`."""
+    return {
+        "LISTEN_ADDR": f"127.0.0.1:{port}",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SMTP_URL": box.url,
+        "NOTIFY_EMAIL_FROM": "meterway@example.com",
+        "SIGNUP_POLICY": policy,
+        **env,
+    }
+
+
 @pytest.fixture
 async def signup_gw(
     dsn: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Gateway, Mailbox]]:
-    port = free_port()
-    env = getattr(request, "param", {})
+    env = {"SIGNUP_POLICY": "approval"} | getattr(request, "param", {})
+    policy = env.pop("SIGNUP_POLICY")
     with smtp_server() as box:
-        async with running_gateway(
-            dsn,
-            LISTEN_ADDR=f"127.0.0.1:{port}",
-            PUBLIC_URL=f"http://127.0.0.1:{port}",
-            SMTP_URL=box.url,
-            NOTIFY_EMAIL_FROM="meterway@example.com",
-            **({"SIGNUP_POLICY": "approval"} | env),
-        ) as gateway:
+        async with running_gateway(dsn, **signup_env(free_port(), box, policy, **env)) as gateway:
             yield gateway, box
 
 

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_kit import launch
 from tests.e2e.test_signin_people import mail_to
+from tests.e2e.test_signup_api import signup_env
 from tests.factories import balance, openai_client
 from tests.harness import ADMIN_KEY, DEFAULT_CONFIG_DIR, Gateway, free_port, running_gateway
 from tests.smtp_sink import Mailbox, smtp_server
@@ -118,14 +119,7 @@ async def _journey(dsn: str, tmp_path: Path, policy: str) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     with smtp_server() as box:
-        env = {
-            "LISTEN_ADDR": f"127.0.0.1:{port}",
-            "PUBLIC_URL": public,
-            "SMTP_URL": box.url,
-            "NOTIFY_EMAIL_FROM": "meterway@example.com",
-            "SIGNUP_POLICY": policy,
-            "MW_CONFIG_DIR": str(small_trial(tmp_path)),
-        }
+        env = signup_env(port, box, policy, MW_CONFIG_DIR=str(small_trial(tmp_path)))
         async with running_gateway(dsn, **env) as gw, async_playwright() as pw:
             browser = await launch(pw)
             page = await browser.new_page()

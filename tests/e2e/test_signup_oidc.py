@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.browser_kit import launch
+from tests.e2e.test_signup_api import signup_env
 from tests.factories import balance
 from tests.harness import free_port, running_gateway
 from tests.oidc_idp import oidc_provider
@@ -25,13 +26,7 @@ async def test_an_uninvited_identity_signs_up_when_sign_up_is_open(dsn: str) -> 
     email = f"lin-{secrets.token_hex(4)}@example.com"
     with smtp_server() as box:
         async with oidc_provider(public) as oidc:
-            env = oidc | {
-                "LISTEN_ADDR": f"127.0.0.1:{port}",
-                "PUBLIC_URL": public,
-                "SMTP_URL": box.url,
-                "NOTIFY_EMAIL_FROM": "meterway@example.com",
-                "SIGNUP_POLICY": "open",
-            }
+            env = oidc | signup_env(port, box, "open")
             async with running_gateway(dsn, **env) as gw, async_playwright() as pw:
                 browser = await launch(pw)
                 page = await browser.new_page()
