@@ -21,6 +21,7 @@ from playwright.async_api import Page, async_playwright
 from tests.browser_kit import launch
 from tests.e2e.test_cli_billing import meterway
 from tests.e2e.test_signup_api import fresh, signed_up, signup_env
+from tests.e2e.test_signup_journey import accessible
 from tests.harness import Gateway, free_port, running_gateway
 from tests.smtp_sink import smtp_server
 
@@ -81,6 +82,7 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
     gw, page, done, email = signed_in.gw, signed_in.page, signed_in.done, signed_in.email
     proc, code = await _code_page(signed_in, tmp_path)
     assert await page.inner_text("#device-code") == code
+    await accessible(page)
     await page.click("#approve")
     await page.wait_for_selector("#device-done")
     out, err = await asyncio.wait_for(proc.communicate(), 30)

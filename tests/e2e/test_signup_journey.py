@@ -14,7 +14,7 @@ import openai
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.browser_kit import launch
+from tests.browser_kit import launch, low_contrast, unlabelled
 from tests.e2e.test_signin_people import mail_to
 from tests.e2e.test_signup_api import signup_env
 from tests.factories import balance, openai_client
@@ -37,18 +37,27 @@ def small_trial(path: Path) -> Path:
     return path
 
 
+async def accessible(page: Page) -> None:
+    """Every input labelled, text at WCAG AA contrast (as every dashboard page)."""
+    assert await unlabelled(page) == [], page.url
+    assert await low_contrast(page) == [], page.url
+
+
 async def _sign_up(page: Page, box: Mailbox, public: str) -> str:
     email = f"grace-{secrets.token_hex(4)}@example.com"  # the test database is shared
     await page.goto(public + "/dashboard/signin")
     await page.click("#signup-link")
+    await accessible(page)
     await page.fill("#signup-email", email)
     await page.click("form[action='/dashboard/signup'] button")
     await page.wait_for_selector("#signup-notice")
+    await accessible(page)  # the code's form
     (mail,) = await mail_to(box, email, "Verify your e-mail")
     text = mail.get_body(("plain",))
     assert text is not None
     (link,) = LINK.findall(text.get_content())
     await page.goto(link)
+    await accessible(page)
     await page.click("#verify")
     await page.wait_for_url(public + "/dashboard/")
     return email
@@ -109,6 +118,7 @@ async def _approve_on_the_operators_page(browser: Browser, public: str, account_
     await page.fill("#credential", ADMIN_KEY)
     await page.click("form[action='/dashboard/signin'] button[type=submit]")
     await page.click("text=Sign-ups")
+    await accessible(page)
     await page.click(f"tr[data-account='{account_id}'] button.approve")
     assert "approved" in await page.inner_text("#signups-notice")
     assert await page.query_selector(f"#pending tr[data-account='{account_id}']") is None
