@@ -4,8 +4,8 @@ operator's default plan, its owner, and (open policy, or once approved) the plan
 Everything here happens once per address, however many times and however concurrently it
 is asked: the address is claimed first (`signups`' primary key), and only the one caller
 that claimed it opens the account; a second verification finds the first's account. The
-trial is claimed once (`take_trial`) and then posted with a fixed idempotency key, so a
-sign-up never grants more than its plan's trial.
+trial is posted with an idempotency key fixed per account, so a sign-up never grants more
+than its plan's trial.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from gateway.errors import Conflict, SigninFailed
 from gateway.services.auth import new_id
 from gateway.services.credits import Posted, post_credit
 from gateway.services.plan_change import put_account_row
+from gateway.stores.errors import DuplicateCredit
 from gateway.stores.ports import HotStorePort, LedgerPort, MembersPort, SignupsPort
 from gateway.stores.records import GrantSpec, Row
 
@@ -99,25 +100,27 @@ async def _opened_before(desk: Desk, addr: Address) -> Opened:
 
 
 async def grant_trial(desk: Desk, account_id: str, now: datetime | None = None) -> Posted | None:
-    """The plan's trial, once per sign-up (None: its plan gives none, or it was given)."""
+    """The plan's trial, once per sign-up; None when its plan gives none, when it was given
+    before, or when a concurrent call posted it. Posted before it is marked: the post's
+    idempotency key is fixed per account, so a race or a retry after a crash posts it once
+    and a crash between the two loses nothing."""
     account = await desk.ledger.get_account(account_id)
     plan = desk.plans.get(account["plan"]) if account else None
-    if plan is None or plan.trial is None:
-        return None
-    if not await desk.signups.take_trial(account_id):
+    signup = await desk.signups.of_account(account_id)
+    if plan is None or plan.trial is None or signup is None or signup["trial_at"] is not None:
         return None
     trial = plan.trial
     ends = (now or datetime.now(UTC)) + timedelta(days=trial.days)
     grant = GrantSpec("trial", ends, trial.priority, "sign-up trial")
-    return await post_credit(
-        desk.ledger,
-        desk.store,
-        account_id,
-        trial.amount_micros,
-        TRIAL_KEY,
-        "sign-up trial",
-        grant=grant,
-    )
+    try:
+        posted = await post_credit(
+            desk.ledger, desk.store, account_id, trial.amount_micros, TRIAL_KEY,
+            "sign-up trial", grant=grant,
+        )  # fmt: skip
+    except DuplicateCredit:  # given before, at another amount (the plan's trial changed)
+        posted = None
+    await desk.signups.take_trial(account_id)
+    return posted if posted is not None and posted.created else None
 
 
 async def decide(desk: Desk, account_id: str, approve: bool, by: str) -> Row:

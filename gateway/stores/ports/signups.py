@@ -34,5 +34,5 @@ class SignupsPort(Protocol):
         ...
 
     async def take_trial(self, account_id: str) -> bool:
-        """Claim the sign-up's one trial: True once per address, False ever after."""
+        """Mark the sign-up's trial given: True the first time, False ever after."""
         ...
