@@ -38,7 +38,7 @@ class Admitted:
 
 @dataclass(frozen=True, slots=True)
 class KeyRefused:
-    reason: str  # key_invalid | key_revoked | key_expired
+    reason: str  # key_invalid | key_revoked | key_expired | account_pending
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class Action:
     scope: str | None = None
     org_wide: bool = False
     operator_too: bool = False
+    people_only: bool = False  # a person's own act (approving a terminal's login), no key's
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ def _acts(actor: Actor, action: Action) -> bool:
     if action.surface != "account" or actor.kind == "operator":
         return True
     if action.scope is not None and not holds(actor.scopes, action.scope):
+        return False
+    if action.people_only and actor.kind != "person":
         return False
     return not (action.org_wide and actor.reach is not None)
 
@@ -136,6 +139,7 @@ METERING = Action("metering", "metering")
 MCP = Action("mcp", "proxy")  # /mcp/{server}: which tools, by `may_call_tool`
 SESSION = _p("session", None, operator_too=True)
 SELF = _p("self", None)  # a user token acting on itself (revoking it)
+DEVICE = _p("device", None, people_only=True)  # a person approving `meterway login`
 ACCOUNT_READ = _p("account:read", "account:read")
 LEDGER_READ = _p("ledger:read", "account:read")  # rows filtered to the actor's reach
 KEYS_READ = _p("keys:read", "keys:read")
@@ -157,6 +161,7 @@ ACTIONS = {
         MCP,
         SESSION,
         SELF,
+        DEVICE,
         ACCOUNT_READ,
         LEDGER_READ,
         KEYS_READ,

@@ -6,7 +6,8 @@ needed only when the account is blocked (its requests are refused now) or about 
 
 - a prepaid balance under the low-balance line (NOTIFY_BALANCE_LOW_MICROS) with no
   auto top-up to refill it;
-- a failed plan payment's grace period running (the plan ends when it does).
+- a failed plan payment's grace period running (the plan ends when it does);
+- an account that signed itself up waiting for the operator's approval (first of all).
 
 Otherwise the step is "none", and `meterway billing status` exits 0.
 """
@@ -23,7 +24,16 @@ from billing.payments import arranged_with_sales
 from billing.plans import PlanBook
 from billing.roles import ROLE_SCOPES
 
-Action = Literal["none", "top_up", "setup", "fix_payment", "upgrade", "wait", "contact_sales"]
+Action = Literal[
+    "none",
+    "top_up",
+    "setup",
+    "fix_payment",
+    "upgrade",
+    "wait",
+    "contact_sales",
+    "wait_for_approval",
+]
 DASHBOARD = "/dashboard"
 API = "/v1/account/billing"
 TOPUP_COMMAND = "meterway billing topup --amount 10"
@@ -56,6 +66,7 @@ class AccountState:
     low_micros: int = 0  # a prepaid balance under this is about to run out
     auto_topup: bool = False  # an auto top-up refills a low balance by itself
     full: tuple[FullWindow, ...] = ()
+    pending_approval: bool = False  # signed itself up; the operator has not approved it yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,16 @@ class NextStep:
 
 
 NOTHING = NextStep("none", False, "Nothing to do.", f"{DASHBOARD}/", "meterway billing status")
+
+
+WAITING_FOR_APPROVAL = NextStep(
+    "wait_for_approval",
+    True,
+    "Your account is waiting for the operator's approval; you will get an e-mail. Until then"
+    " its keys are refused (403 account_pending_approval).",
+    f"{DASHBOARD}/",
+    "meterway auth status",
+)
 
 
 PAYING = frozenset({"top_up", "setup", "fix_payment", "upgrade"})
@@ -119,6 +140,8 @@ def decide(state: AccountState, plans: PlanBook, links: Links = DASHBOARD_LINKS)
 
 def _decide(state: AccountState, plans: PlanBook) -> NextStep:
     prepaid = state.mode == "prepaid" and state.available_micros is not None
+    if state.pending_approval:
+        return WAITING_FOR_APPROVAL
     if state.in_grace:
         return _fix_payment(state)
     if state.mode == "postpaid" and not state.billing_ready:
@@ -238,6 +261,7 @@ NEEDS = {
     "contact_sales": authority.BILLING_READ,
     "wait": authority.ACCOUNT_READ,
     "none": authority.ACCOUNT_READ,
+    "wait_for_approval": authority.SELF,  # `meterway auth status`: any key or person
 }
 
 
@@ -260,7 +284,7 @@ def for_caller(step: NextStep, actor: Actor | None) -> NextStep:
     if actor is None or authority.may(actor, needed) is authority.Decision.ALLOW:
         return step
     bare = replace(step, command="", api=None)
-    if step.action in ("wait", "none"):
+    if step.action in ("wait", "none", "wait_for_approval"):
         return bare
     roles = who_may(needed)
     who = "This key" if actor.kind == "key" else "Your role"

@@ -14,6 +14,7 @@ from typing import Literal
 
 from billing.money import MoneyFormatError, parse_usd
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
+from billing.signup import Trial, parse_trial
 
 BillingMode = Literal["prepaid", "postpaid"]
 OnInsufficient = Literal["refuse", "clamp"]
@@ -25,7 +26,7 @@ class PlanError(ValueError):
 
 FIELDS = frozenset(
     {"mode", "on_insufficient", "models", "clamp_min_tokens", "quotas", "price", "stripe_price"}
-    | {"markup_bps", "providers"}
+    | {"markup_bps", "providers", "trial"}
 )
 MAX_MARKUP_BPS = 1_000_000  # 100x: a bound that keeps every marked-up amount exact in Lua
 
@@ -43,6 +44,7 @@ class Plan:
     stripe_price: str = ""  # the Stripe Price id billed for this plan
     markup_bps: int = 0  # charged over provider cost, in basis points (2000 = +20 %)
     providers: frozenset[str] = frozenset()  # the only providers it may be served by; empty all
+    trial: Trial | None = None  # the grant a new account signing up on it receives
 
     def allows_model(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -112,8 +114,9 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
     price, stripe_price = _price(name, entry)
     try:
         markup = markup_bps(entry.get("markup_bps", 0))
+        trial = parse_trial(name, entry["trial"]) if "trial" in entry else None
     except ValueError as exc:
-        raise PlanError(f"plan {name!r}: {exc}") from exc
+        raise PlanError(str(exc) if "trial" in str(exc) else f"plan {name!r}: {exc}") from exc
     return Plan(
         name,
         rank,
@@ -126,6 +129,7 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
         stripe_price,
         markup,
         frozenset(providers),
+        trial,
     )
 
 

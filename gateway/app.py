@@ -57,6 +57,7 @@ from gateway.appkeys import (
     SETTINGS,
     SETTLEMENT,
     SIGNIN_TICKETS,
+    SIGNUPS,
     STATEMENTS,
     STORE,
     STORES,
@@ -190,6 +191,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD_SESSIONS] = stores.sessions()
     app[SIGNIN_TICKETS] = stores.signin_tickets()
     app[MEMBERS] = stores.members()
+    app[SIGNUPS] = stores.signups()
     courier = app[COURIER] = Courier()
     app[GRANTS] = stores.grants()
     app[STATEMENTS] = stores.statements()

@@ -45,6 +45,7 @@ from gateway.stores.ports import (
     SessionsPort,
     SettlementStream,
     SigninTicketsPort,
+    SignupsPort,
     StatementsPort,
     TeamsPort,
 )
@@ -86,6 +87,7 @@ OUTBOUND_SESSION = web.AppKey("outbound_session", aiohttp.ClientSession)  # expo
 DASHBOARD_SESSIONS: web.AppKey[SessionsPort] = web.AppKey("dashboard_sessions")
 SIGNIN_TICKETS: web.AppKey[SigninTicketsPort] = web.AppKey("signin_tickets")
 MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
+SIGNUPS: web.AppKey[SignupsPort] = web.AppKey("signups")
 GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
 STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")

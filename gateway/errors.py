@@ -2,10 +2,15 @@
 
     MeterwayError
     ├── InvalidRequest         400 invalid_request_error
+    │   ├── VerificationFailed 400 verification_failed (a sign-up's code or link is wrong)
+    │   ├── DevicePending      400 authorization_pending (`meterway login`: not approved yet)
+    │   └── DeviceRefused      400 access_denied (the device code was denied or expired)
     ├── InvalidApiKey          401 invalid_api_key
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
+    │   ├── AccountPending     403 account_pending_approval (signed up, not approved yet)
+    │   └── AccountRejected    403 account_rejected (its sign-up was declined)
     ├── NotFound               404 not_found
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
@@ -15,7 +20,8 @@
     │   └── FormAlreadySubmitted 409 form_already_submitted (a dashboard form's second submit)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
-    │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
+    │   ├── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
+    │   └── SignupRateLimited  429 signup_rate_limited (sign-ups asked too often)
     ├── InternalError          500 internal_error
     │   └── StatementUnbalanced 500 statement_unbalanced (a statement's sums do not add up)
     ├── UpstreamError          502 upstream_error
@@ -202,6 +208,45 @@ class ServiceUnavailable(MeterwayError):
         "service_unavailable",
         "overloaded_error",
     )
+
+
+class SignupRateLimited(QuotaExceeded):
+    """Sign-ups asked for too often from one client address or at one e-mail domain; the
+    answer is the same whether or not the address is known."""
+
+    code = "signup_rate_limited"
+
+
+class VerificationFailed(InvalidRequest):
+    """A sign-up's one-time code or link that is wrong, used or expired."""
+
+    code = "verification_failed"
+
+
+class DevicePending(InvalidRequest):
+    """RFC 8628's authorization_pending: the person has not approved the code yet; poll on."""
+
+    code = "authorization_pending"
+    should_retry = True
+
+
+class DeviceRefused(InvalidRequest):
+    """RFC 8628's access_denied or expired_token: this device code will never give a token."""
+
+    code = "access_denied"
+
+
+class AccountPending(PermissionDenied):
+    """An account that signed itself up and waits for an operator's approval: its keys are
+    valid (not a 401) and paying would not help (not a 402); only the approval will."""
+
+    code = "account_pending_approval"
+
+
+class AccountRejected(PermissionDenied):
+    """An account whose sign-up an operator declined: its keys are refused for good."""
+
+    code = "account_rejected"
 
 
 class SigninFailed(InvalidApiKey):

@@ -22,6 +22,7 @@ from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
 from gateway.services.return_urls import NotAnOrigin, parse_origin
+from gateway.signup_settings import SignupSettings, signup_settings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -148,6 +149,7 @@ class Settings:
     payments: PaymentSettings = field(default_factory=lambda: PaymentSettings())
     public_url: str = ""  # the gateway's address as people and providers reach it
     signin: SigninSettings = field(default_factory=SigninSettings)
+    signup: SignupSettings = field(default_factory=SignupSettings)
     # What an anthropic-beta the gateway does not list gets (ANTHROPIC_UNKNOWN_BETAS):
     # "pass", billed from the usage Anthropic reports, or "refuse" by name.
     anthropic_unknown_betas: str = "pass"
@@ -289,7 +291,8 @@ def _signin(get: Callable[..., object]) -> dict[str, Any]:
         smtp_url=smtp,
         **_link_limits(get),
     )
-    return {"public_url": public, "signin": signin}
+    signup = signup_settings(get, public, smtp, sender)
+    return {"public_url": public, "signin": signin, "signup": signup}
 
 
 def _jwt_algorithms(raw: str, secret: str, jwks_url: str) -> tuple[str, ...]:

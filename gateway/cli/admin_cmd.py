@@ -13,7 +13,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
-from gateway.cli import audit_cmd, statement_cmd
+from gateway.cli import audit_cmd, signups_cmd, statement_cmd
 from gateway.cli.client import (
     OK,
     UsageError,
@@ -372,6 +372,7 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "audit", audit_cmd.admin_audit, "the audit log (every account's)")
     p.add_argument("--account-id", dest="account_id", help="only this account's records")
     audit_cmd.add_arguments(p)
+    signups_cmd.add_commands(commands, _command)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -115,13 +115,18 @@ class Answer:
         return str(self.body)[:500]
 
 
-def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Answer:
-    """One HTTP call with the token; any HTTP status comes back, a network failure raises."""
+def call(
+    args: argparse.Namespace, method: str, path: str, body: Any = None, *, anonymous: bool = False
+) -> Answer:
+    """One HTTP call with the token (none when `anonymous`: signing up, starting a login);
+    any HTTP status comes back, a network failure raises."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if not anonymous:
+        headers["Authorization"] = f"Bearer {read_token(args)}"
     request = urllib.request.Request(
-        args.api_url.rstrip("/") + path, data=data, method=method,
-        headers={"Authorization": f"Bearer {read_token(args)}", "Content-Type": "application/json"},
-    )  # fmt: skip
+        args.api_url.rstrip("/") + path, data=data, method=method, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as resp:
             return Answer(resp.status, _decode(resp.read(), resp.headers.get_content_type()))

@@ -23,6 +23,7 @@ from gateway import config_values
 from gateway.cli import (
     admin_cmd,
     audit_cmd,
+    auth_cmd,
     billing_cmd,
     export_cmd,
     ledger_cmd,
@@ -161,6 +162,11 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "billing": billing_cmd.main,
     "admin": admin_cmd.main,
     "audit": audit_cmd.main,
+    "signup": auth_cmd.main,
+    "verify": auth_cmd.main,
+    "login": auth_cmd.main,
+    "logout": auth_cmd.main,
+    "auth": auth_cmd.main,
 }
 
 
@@ -201,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--repair", action="store_true")
     billing_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
+    auth_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)

@@ -101,6 +101,8 @@ class Principal:
         """Why `action` is denied, in words: the scope it lacks, else its reach."""
         if action.scope is not None:
             self.require(action.scope)
+        if action.people_only and self.kind != "user":
+            raise PermissionDenied("Only a person signed in to the dashboard may do this, no key.")
         raise PermissionDenied("This caller reaches one member's own keys, not the organization.")
 
     def require(self, scope: str) -> None:
@@ -239,12 +241,16 @@ async def principal_of(request: web.Request, raw: str) -> Principal:
 @web.middleware
 async def principal_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Only the user-facing sub-apps run this: resolve the caller once per request and
-    check the route's action before its handler runs."""
+    check the route's action before its handler runs. A public route (signing up, a
+    device's login) has no caller."""
+    if action_of(request).surface == "public":
+        response: web.StreamResponse = await handler(request)
+        return response
     who = await resolve_principal(request)
     who.check(request)
     request[PRINCIPAL] = who
-    response: web.StreamResponse = await handler(request)
-    return response
+    answered: web.StreamResponse = await handler(request)
+    return answered
 
 
 async def calling_key(request: web.Request) -> Row | None:

@@ -85,6 +85,15 @@ GET /docs/api
 GET /docs/api/{asset}
 GET /dashboard/signin
 POST /dashboard/signin
+POST /v1/auth/register
+POST /v1/auth/verify
+POST /v1/auth/device
+POST /v1/auth/device/token
+GET /dashboard/signup
+POST /dashboard/signup
+POST /dashboard/signup/code
+GET /dashboard/signup/verify/{secret}
+POST /dashboard/signup/verify/{secret}
 GET /dashboard/signin/oidc
 GET /dashboard/signin/oidc/callback
 POST /dashboard/signin/email
@@ -102,6 +111,9 @@ POST /dashboard/signin/invitation/{secret}/decline
 """
 _OPERATOR = """
 GET /metrics
+GET /admin/v1/signups
+POST /admin/v1/signups/{account_id}/approve
+POST /admin/v1/signups/{account_id}/reject
 POST /admin/v1/accounts
 GET /admin/v1/accounts/{account_id}
 PUT /admin/v1/accounts/{account_id}/plan
@@ -161,6 +173,9 @@ POST /dashboard/operators/accounts/{account_id}/plan
 POST /dashboard/operators/accounts/{account_id}/refund
 POST /dashboard/operators/accounts/{account_id}/revoke-grant
 GET /dashboard/operators/audit
+GET /dashboard/operators/signups
+POST /dashboard/operators/signups/{account_id}/approve
+POST /dashboard/operators/signups/{account_id}/reject
 """
 _METERING = """
 POST /v1/metering/authorizations
@@ -205,6 +220,11 @@ POST /v1/account/billing/subscription billing:setup
 POST /v1/account/billing/portal billing:setup
 PUT /v1/account/billing/auto-topup billing:setup
 POST /v1/auth/revoke self
+GET /v1/auth/whoami self
+POST /v1/auth/tokens self
+POST /v1/auth/logout self
+GET /dashboard/device device
+POST /dashboard/device device
 GET /dashboard session
 GET /dashboard/ session
 POST /dashboard/signout session

@@ -58,6 +58,7 @@ async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
         billing_ready=row["billing_ready"],
         quotas=plan.quotas if plan else (),
         markup_bps=resolved_markup(plan, row.get("markup_bps")),
+        signup_status=row.get("signup_status"),
     )
     await stores.store.set_credit_line(row["id"], row.get("credit_line_micros") or None)
 

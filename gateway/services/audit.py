@@ -47,6 +47,13 @@ ACTIONS = (
     "payment.setup",
     "payment.subscription",
     "payment.subscription_cancel",
+    "signup.verify",
+    "signup.approve",
+    "signup.reject",
+    "signup.trial",
+    "device.approve",
+    "device.deny",
+    "auth.logout",
 )
 SECRET_FIELDS = frozenset(
     {"key", "secret", "api_key", "key_hash", "token", "password", "client_secret", "csrf"}

@@ -43,4 +43,5 @@ def state_of(
         low_micros=low_micros,
         auto_topup=auto and bool(profile and profile.method_on_file),
         full=full_windows(windows),
+        pending_approval=row.get("signup_status") == "pending",
     )

@@ -63,4 +63,5 @@ async def put_account_row(store: HotStorePort, row: Row, plan: Plan | None) -> N
         billing_ready=row["billing_ready"],
         quotas=plan.quotas if plan else (),
         markup_bps=resolved_markup(plan, row.get("markup_bps")),
+        signup_status=row.get("signup_status"),
     )

@@ -21,6 +21,8 @@ from billing.money import marked_up, within
 from billing.next_step import Links
 from billing.plans import PlanBook
 from gateway.errors import (
+    AccountPending,
+    AccountRejected,
     BillingRequired,
     InvalidApiKey,
     InvalidRequest,
@@ -94,6 +96,17 @@ def refusal_error(
             retry_after_s=5,
         )
     assert isinstance(decision, KeyRefused)
+    if decision.reason == "account_pending":
+        return AccountPending(
+            "This account is waiting for the operator's approval; its keys work once it is"
+            " approved (you will get an e-mail).",
+            extra={"reason": decision.reason},
+        )
+    if decision.reason == "account_rejected":
+        return AccountRejected(
+            "This account's sign-up was declined by the operator; its keys are not served.",
+            extra={"reason": decision.reason},
+        )
     return InvalidApiKey(
         KEY_MESSAGES.get(decision.reason, "Invalid API key."), extra={"reason": decision.reason}
     )

@@ -39,6 +39,7 @@ from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.signups import Signups
 from gateway.stores.postgres.statements import Statements
 from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.cluster_wire import ClusterWire
@@ -126,6 +127,9 @@ class Stores:
 
     def members(self) -> Members:
         return Members(self.pool)
+
+    def signups(self) -> Signups:
+        return Signups(self.pool)
 
     def end_user_budgets(self) -> EndUserBudgets:
         return EndUserBudgets(self.pool)

@@ -1,4 +1,5 @@
-"""The /v1/auth sub-app: a signed-in user revokes the token they present."""
+"""The /v1/auth sub-app: a signed-in user revokes the token they present; signing up and
+`meterway login` (auth_api.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aiohttp import web
 
 from gateway.appkeys import REVOCATIONS
 from gateway.errors import InvalidRequest
+from gateway.http.account import auth_api
 from gateway.http.principal import principal, principal_middleware
 
 
@@ -24,4 +26,5 @@ async def revoke(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     auth = web.Application(middlewares=[principal_middleware])
     auth.router.add_post("/revoke", revoke)
+    auth_api.add_routes(auth)
     app.add_subapp("/v1/auth", auth)

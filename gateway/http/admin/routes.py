@@ -24,6 +24,7 @@ from gateway.http.admin import directory as admin_directory
 from gateway.http.admin import money as admin_money
 from gateway.http.admin import prices as admin_prices
 from gateway.http.admin import services as admin_services
+from gateway.http.admin import signups as admin_signups
 from gateway.http.admin import system as admin_system
 from gateway.http.admin.operator import verify_operator
 from gateway.http.audited import ACTOR
@@ -344,4 +345,5 @@ def add_routes(app: web.Application) -> None:
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     admin_system.add_routes(admin)
+    admin_signups.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

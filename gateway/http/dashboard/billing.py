@@ -37,6 +37,7 @@ BUTTONS = {
     "fix_payment": "Fix payment",
     "wait": "See your limits",
     "contact_sales": "Contact sales",
+    "wait_for_approval": "Your account",
 }
 Form = MultiDictProxy[str | bytes | Any]
 ONCE = ("topup", "plan")  # the forms that start a payment: single-use (form_tokens.py)

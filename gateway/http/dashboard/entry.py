@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.appkeys import DIRECTORY, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import SigninFailed
+from gateway.http import signup_flow
 from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.session import start_member_session as member_session
@@ -48,6 +49,9 @@ async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
         return await _to_choices(request, person)
     if found.members:
         return await enter(request, found.members[0], person.via)
+    signed_up = await signup_flow.person_signs_up(request, person)
+    if signed_up is not None:  # no invitation, sign-up open: their own organization
+        return await enter(request, signed_up.member, person.via)
     raise nobody(person)
 
 

@@ -19,9 +19,11 @@ from gateway.http.dashboard import invitations as dashboard_invitations
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_money as dashboard_ops_money
+from gateway.http.dashboard import ops_signups as dashboard_ops_signups
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import receipts as dashboard_receipts
 from gateway.http.dashboard import signin as dashboard_signin
+from gateway.http.dashboard import signup as dashboard_signup
 from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard import usage as dashboard_usage
 from gateway.http.dashboard.session import (
@@ -104,6 +106,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/signout", signout)
     dashboard_signin.add_routes(dash)
     dashboard_invitations.add_routes(dash)
+    dashboard_signup.add_routes(dash)
+    dashboard_ops_signups.add_routes(dash)
     r.add_get("/usage", dashboard_usage.usage)
     r.add_get("/usage/export", dashboard_usage.usage_export)
     r.add_get("/usage/requests/{request_id}", dashboard_usage.request_page)

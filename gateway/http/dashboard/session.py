@@ -50,7 +50,7 @@ COOKIE = "mw_session"
 PRE_COOKIE = "mw_signin_csrf"
 TTL_S = 8 * 3600
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC = (f"{BASE}/signin", f"{BASE}/static/")
+PUBLIC = (f"{BASE}/signin", f"{BASE}/signup", f"{BASE}/static/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def signin_form(
         link=link,
         oidc_name=signin.oidc_name if signin.oidc else "",
         email_links=signin.email_links,
+        signup_open=request.config_dict[SETTINGS].signup.open,
     )
     set_cookie(request, response, PRE_COOKIE, token)
     return response

@@ -101,14 +101,28 @@ PAGES = (
     ("get", "/dashboard/audit", "The organization's audit log (owners)"),
     ("get", "/dashboard/operators/audit", "Every account's audit log (operators)"),
     ("get", "/dashboard/static/{name}", "A static file shipped with the package"),
+    ("get", "/dashboard/signup", "Sign-up form (SIGNUP_POLICY open or approval)"),
+    ("post", "/dashboard/signup", "Sign up: e-mail a verification link and code"),
+    ("post", "/dashboard/signup/code", "Verify by the e-mailed code: the new owner's session"),
+    ("get", "/dashboard/signup/verify/{secret}", "A verification link's page: a Verify button"),
+    ("post", "/dashboard/signup/verify/{secret}", "Verify by the link, once: a session"),
+    ("get", "/dashboard/device", "Approve a `meterway login`: its code and scopes"),
+    ("post", "/dashboard/device", "Approve or deny a `meterway login` code"),
+    ("get", "/dashboard/operators/signups", "Sign-ups: the pending ones with Approve, Reject"),
+    ("post", "/dashboard/operators/signups/{account_id}/approve", "Approve a pending sign-up"),
+    ("post", "/dashboard/operators/signups/{account_id}/reject", "Reject a pending sign-up"),
 )
+
+
+def _public(path: str) -> bool:
+    return any(part in path for part in ("/signin", "/signup", "/static/"))
 
 
 def _page(summary: str, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": summary,
         "tags": ["dashboard"],
-        "security": [] if "/signin" in path or "/static/" in path else _SESSION,
+        "security": [] if _public(path) else _SESSION,
         "responses": {
             "200": {"description": "a page", "content": _HTML},
             "default": {"description": "an error page", "content": _HTML},

@@ -33,6 +33,7 @@ from gateway.http.openapi.metering import (
     metering_paths,
 )
 from gateway.http.openapi.paths import admin_paths, ops_paths, proxy_paths
+from gateway.http.openapi.signup import signup_paths
 from gateway.http.openapi.statements import statement_paths
 
 PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
@@ -49,6 +50,7 @@ PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     billing_paths,
     statement_paths,
     audit_paths,
+    signup_paths,
 ]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},

@@ -39,6 +39,7 @@ from gateway.stores.ports.metering import (
     ResponseOwners,
 )
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
+from gateway.stores.ports.signups import SignupsPort
 
 __all__ = [
     "AccountAlertsPort",
@@ -67,6 +68,7 @@ __all__ = [
     "SettlementLedger",
     "SettlementStream",
     "SigninTicketsPort",
+    "SignupsPort",
     "StatementsPort",
     "TeamsPort",
 ]

@@ -129,9 +129,12 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         billing_ready: bool,
         quotas: Sequence[Quota],
         markup_bps: int,
+        signup_status: str | None = None,
     ) -> None:
         """Create or update an account's hot record; its balance and holds are untouched.
-        `markup_bps` is the account's resolved markup (reserve.lua marks holds up by it)."""
+        `markup_bps` is the account's resolved markup (reserve.lua marks holds up by it);
+        `signup_status`: pending or rejected for a sign-up not approved, whose keys
+        reserve.lua refuses."""
         ...
 
     async def put_key(

@@ -17,6 +17,9 @@ from gateway.stores.redis.records import decode_grant_ends, encode_grant_ends, e
 from gateway.stores.redis.scripts import ScriptFn
 from gateway.stores.redis.upkeep import HotUpkeep
 
+# An account's `pend` field: a sign-up waiting for approval (1) or rejected (2); else 0.
+HELD_BACK = {"pending": "1", "rejected": "2"}
+
 
 class HotRecords(HotUpkeep):
     _grant_end_script: ScriptFn  # grant_end.lua, loaded by HotStore
@@ -30,6 +33,7 @@ class HotRecords(HotUpkeep):
         billing_ready: bool,
         quotas: Sequence[Quota],
         markup_bps: int,
+        signup_status: str | None = None,
     ) -> None:
         """Create or update an account's hot record; never touches its balance. `markup_bps`
         is the markup resolved for it (its own, else its plan's: billing.plans)."""
@@ -40,6 +44,7 @@ class HotRecords(HotUpkeep):
             "mode": mode,
             "q": encode_quotas(quotas),
             "billing": "1" if billing_ready else "0",
+            "pend": HELD_BACK.get(signup_status or "", "0"),  # reserve.lua refuses 1 and 2
         }
         with map_redis_errors():
             async with self.redis.pipeline(transaction=True) as pipe:

@@ -79,8 +79,10 @@ if ARGV[3] ~= '' then
 end
 local eu = ARGV[13] or ''
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq',
-  'u:' .. eu, 'cl', 'gx')
+  'u:' .. eu, 'cl', 'gx', 'pend')
 if not a[1] then return {0, 'key_invalid'} end
+if a[12] == '1' then return {0, 'account_pending'} end
+if a[12] == '2' then return {0, 'account_rejected'} end
 local plan = a[5] or ''
 local mk = meter == '' and exact(a[7]) or 0
 local mode = ARGV[12] or ''

@@ -1,0 +1,50 @@
+"""`meterway admin signups | approve | reject`: the operator decides on the accounts people
+opened themselves under SIGNUP_POLICY=approval (the person is e-mailed the decision)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from urllib.parse import quote
+
+from gateway.cli.client import OK, call, emit, expect, table
+
+A = "/admin/v1/signups"
+
+
+def signups(args: argparse.Namespace) -> int:
+    query = f"?status={quote(args.status)}" if args.status else ""
+    body = expect(call(args, "GET", A + query), 200)
+    rows = [
+        (s["account_id"], s["status"], s["via"], s["created_at"][:16], s["email"])
+        for s in body["data"]
+    ]
+    header = ("ACCOUNT", "STATUS", "VIA", "SIGNED UP", "E-MAIL")
+    emit(args, table(header, rows, "no sign-ups"), body)
+    return OK
+
+
+def _decide(args: argparse.Namespace, verb: str) -> int:
+    body = expect(call(args, "POST", f"{A}/{quote(args.account_id)}/{verb}"), 200)
+    emit(args, f"{body['account_id']} ({body['email']}): {body['status']}", body)
+    return OK
+
+
+def approve(args: argparse.Namespace) -> int:
+    return _decide(args, "approve")
+
+
+def reject(args: argparse.Namespace) -> int:
+    return _decide(args, "reject")
+
+
+def add_commands(commands: Any, command: Any) -> None:
+    """Under `meterway admin`, made by its `_command` (the admin key, common flags)."""
+    p = command(commands, "signups", signups, "sign-ups (pending ones wait for a decision)")
+    p.add_argument("--status", choices=("pending", "active", "rejected"))
+    for name, handler, text in (
+        ("approve", approve, "approve a pending sign-up: keys served, trial given"),
+        ("reject", reject, "reject a pending sign-up: keys stay refused"),
+    ):
+        p = command(commands, name, handler, text)
+        p.add_argument("account_id")

@@ -1,0 +1,57 @@
+"""The operator's Sign-ups page: the accounts people opened themselves, the pending ones
+with Approve and Reject (the same decision as `POST /admin/v1/signups/{id}/approve`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import MeterwayError
+from gateway.http.admin.signups import decided, listed, signup_json
+from gateway.http.dashboard.ops import operator
+from gateway.http.dashboard.session import BASE
+from gateway.http.dashboard.web import render
+
+PAGE = f"{BASE}/operators/signups"
+
+
+async def signups_page(
+    request: web.Request, *, status: int = 200, notice: str = "", error: str = ""
+) -> web.Response:
+    operator(request)
+    rows = [signup_json(r) for r in await listed(request, None)]
+    pending = [r for r in rows if r["status"] == "pending"]
+    others = [r for r in rows if r["status"] != "pending"]
+    return render(
+        request, "ops_signups.html", status=status, title="Sign-ups", nav="signups",
+        pending=pending, others=others, notice=notice, error=error,
+    )  # fmt: skip
+
+
+async def signups(request: web.Request) -> web.Response:
+    return await signups_page(request)
+
+
+async def _decide(request: web.Request, approve: bool) -> web.Response:
+    operator(request)
+    account_id = request.match_info["account_id"]
+    try:
+        row = await decided(request, account_id, approve)
+    except MeterwayError as exc:
+        return await signups_page(request, status=exc.status, error=exc.message)
+    word = "approved" if approve else "rejected"
+    return await signups_page(request, notice=f"{row['email']} {word}; they were e-mailed.")
+
+
+async def approve(request: web.Request) -> web.Response:
+    return await _decide(request, True)
+
+
+async def reject(request: web.Request) -> web.Response:
+    return await _decide(request, False)
+
+
+def add_routes(dash: web.Application) -> None:
+    r = dash.router
+    r.add_get("/operators/signups", signups)
+    r.add_post("/operators/signups/{account_id}/approve", approve)
+    r.add_post("/operators/signups/{account_id}/reject", reject)

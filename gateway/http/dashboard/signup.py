@@ -1,0 +1,137 @@
+"""Signing up in the dashboard (the form, the code, the e-mailed link's button) and
+approving a `meterway login` from a signed-in session. The steps are signup_flow's, the
+same as /v1/auth's; verifying signs the new owner in."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import SETTINGS, SIGNIN_TICKETS
+from gateway.errors import MeterwayError, PermissionDenied
+from gateway.http import audited, signup_flow
+from gateway.http.dashboard.entry import enter
+from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_cookie
+from gateway.http.dashboard.web import CONTEXT, render
+from gateway.services import device_login
+
+
+def _page(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    request[CONTEXT] = {"session": None, "csrf": token}
+    policy = request.config_dict[SETTINGS].signup.policy
+    context = {"verify": "", "email": "", "error": ""} | context
+    response = render(
+        request, "signup.html", status=status, title="Sign up", policy=policy, **context
+    )
+    set_cookie(request, response, PRE_COOKIE, token)
+    return response
+
+
+async def signup_page(request: web.Request) -> web.Response:
+    if not request.config_dict[SETTINGS].signup.open:
+        return _page(request, status=404, error="Sign-up is closed here: ask for an invitation.")
+    return _page(request)
+
+
+async def signup_post(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        addr = await signup_flow.ask(request, form.get("email"))
+    except MeterwayError as exc:
+        return _page(request, status=exc.status, error=exc.message)
+    return _page(request, email=addr.email)
+
+
+async def code_post(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        done = await signup_flow.verify_code(request, form.get("email"), form.get("code"))
+    except MeterwayError as exc:
+        email = form.get("email")
+        return _page(
+            request,
+            status=exc.status,
+            email=email if isinstance(email, str) else "",
+            error=exc.message,
+        )
+    raise await enter(request, done.member, "sign-up")
+
+
+async def verify_page(request: web.Request) -> web.Response:
+    return _page(request, verify=request.match_info["secret"])
+
+
+async def verify_post(request: web.Request) -> web.Response:
+    done = await signup_flow.verify_link(request, request.match_info["secret"])
+    raise await enter(request, done.member, "sign-up")
+
+
+def _device(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    context = {"done": "", "waiting": None, "code": "", "scopes": "", "error": ""} | context
+    return render(request, "device.html", status=status, title="Log in a terminal", **context)
+
+
+async def device_page(request: web.Request) -> web.Response:
+    code = device_login.normal_user_code(request.query.get("code", ""))
+    waiting = (
+        await device_login.waiting(request.config_dict[SIGNIN_TICKETS], code) if code else None
+    )
+    if request.query.get("code") and waiting is None:
+        return _device(
+            request,
+            status=404,
+            error="No login waits for this code; run `meterway login` again.",
+        )
+    scopes = (
+        " ".join(str(s) for s in waiting["scopes"])
+        if waiting and isinstance(waiting["scopes"], list)
+        else ""
+    )
+    return _device(
+        request,
+        waiting=waiting,
+        code=code,
+        scopes=scopes or "everything your role allows",
+    )
+
+
+async def device_post(request: web.Request) -> web.Response:
+    who = account_principal(request)
+    if who.member_id is None:
+        raise PermissionDenied(
+            "Sign in as a person (e-mailed link or identity provider) to approve a login."
+        )
+    form = await request.post()
+    raw, approve = form.get("code"), form.get("decision") == "approve"
+    code = device_login.normal_user_code(raw if isinstance(raw, str) else "")
+    member = who.member_id if approve else None
+    if not await device_login.decide(
+        request.config_dict[SIGNIN_TICKETS], code, member, who.account_id
+    ):
+        return _device(
+            request,
+            status=400,
+            error="No login waits for this code; run `meterway login` again.",
+        )
+    action = "device.approve" if approve else "device.deny"
+    await audited.record(request, action, "device", code, who.account_id, None, {"user_code": code})
+    done = (
+        "Approved: your terminal is signed in."
+        if approve
+        else "Denied: the terminal gets no token."
+    )
+    return _device(request, done=done)
+
+
+def add_routes(dash: web.Application) -> None:
+    r = dash.router
+    r.add_get("/signup", signup_page)
+    r.add_post("/signup", signup_post)
+    r.add_post("/signup/code", code_post)
+    r.add_get("/signup/verify/{secret}", verify_page)
+    r.add_post("/signup/verify/{secret}", verify_post)
+    r.add_get("/device", device_page)
+    r.add_post("/device", device_post)

@@ -1,0 +1,176 @@
+"""Sign-up's steps as the API and the dashboard both take them: ask (an address, checked
+and rate limited, answered at once; the mail goes after the answer), verify (a link or a
+one-time code opens the organization), and the trial, each written to the audit log.
+
+The answer to `ask` is the same, and as fast, whether the address is new, signed up before,
+or at a domain nobody uses: only a malformed or blocked address (what anyone can see in
+the request) and the rate limits (counted alike for every address) refuse. The limits are
+the sign-in form's mechanism (`SIGNIN_TICKETS.count`), per client address, per e-mail
+domain, and per address (SIGNIN_LINK_LIMIT_ADDRESS, an inbox's protection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.helpers import ChainMapProxy
+
+from billing.signup import Address, AddressError, address, blocked
+from gateway.appkeys import (
+    COURIER,
+    LEDGER,
+    MEMBERS,
+    PLANS,
+    SETTINGS,
+    SIGNIN_TICKETS,
+    SIGNUPS,
+    STORE,
+)
+from gateway.errors import InvalidRequest, NotFound, SignupRateLimited, VerificationFailed
+from gateway.http import audited
+from gateway.http.dashboard.session import BASE, digest
+from gateway.outbound import signin_mail, signup_mail
+from gateway.services.audit import Actor
+from gateway.services.members import Person
+from gateway.services.signup import Desk, Opened, grant_trial, open_account
+
+VERIFY_PATH = f"{BASE}/signup/verify"
+CODE_TRIES = 5  # wrong codes per address per code lifetime, then every code is refused
+
+
+def desk(app: ChainMapProxy) -> Desk:
+    return Desk(app[LEDGER], app[STORE], app[MEMBERS], app[SIGNUPS], app[PLANS])
+
+
+def _open(request: web.Request) -> None:
+    if not request.config_dict[SETTINGS].signup.open:
+        raise NotFound("Sign-up is closed here: ask the operator for an invitation.")
+
+
+def checked_address(request: web.Request, raw: object) -> Address:
+    """The address typed, normalized; InvalidRequest for a malformed or blocked one."""
+    _open(request)
+    try:
+        addr = address(raw if isinstance(raw, str) else "")
+    except AddressError as exc:
+        raise InvalidRequest(str(exc), param="email") from exc
+    if blocked(addr.domain, request.config_dict[SETTINGS].signup.blocked_domains):
+        raise InvalidRequest("Sign-up is not open to addresses at this domain.", param="email")
+    return addr
+
+
+async def ask(request: web.Request, raw: object) -> Address:
+    """Check and count the address, then mail it (in the background)."""
+    addr = checked_address(request, raw)
+    await _within_limits(request, addr)
+    request.config_dict[COURIER].post("signup", _mail(request.config_dict, addr))
+    return addr
+
+
+async def _within_limits(request: web.Request, addr: Address) -> None:
+    app = request.config_dict
+    signup, tickets = app[SETTINGS].signup, app[SIGNIN_TICKETS]
+    hashed = hashlib.sha256(addr.normalized.encode()).hexdigest()
+    for name, limit in (
+        (f"signup-client:{request.remote or ''}", signup.limit_client),
+        (f"signup-domain:{addr.domain}", signup.limit_domain),
+        (f"signup-address:{hashed}", app[SETTINGS].signin.link_limit_address),
+    ):
+        if limit:
+            count, left = await tickets.count(name, signup.limit_window_s)
+            if count > limit:
+                raise SignupRateLimited(
+                    "Too many sign-ups were asked for; try again later.",
+                    retry_after_s=max(1, left),
+                )
+
+
+def _code_digest(addr: Address, code: str) -> str:
+    return digest(f"signup-code:{addr.normalized}:{code}")
+
+
+async def _mail(app: ChainMapProxy, addr: Address) -> None:
+    """A link and a code to a new address; to one that signed up, where to sign in."""
+    settings = app[SETTINGS]
+    sender, smtp_url = settings.signin.email_from, settings.signin.smtp_url
+    if await app[SIGNUPS].get(addr.normalized) is not None:
+        message = signup_mail.known(sender, addr.email, f"{settings.public_url}{BASE}/signin")
+        await signin_mail.send(smtp_url, message)
+        return
+    secret, code = secrets.token_urlsafe(32), f"{secrets.randbelow(10**6):06d}"
+    ttl = settings.signup.code_ttl_s
+    link, by_code = digest(secret), _code_digest(addr, code)
+    data: dict[str, object] = {"email": addr.email}
+    await app[SIGNIN_TICKETS].put(link, data | {"pair": by_code}, ttl)
+    await app[SIGNIN_TICKETS].put(by_code, data | {"pair": link}, ttl)
+    url = f"{settings.public_url}{VERIFY_PATH}/{quote(secret)}"
+    message = signup_mail.verification(sender, addr.email, url, code, ttl // 60)
+    await signin_mail.send(smtp_url, message)
+
+
+async def _take(request: web.Request, found: str) -> Address:
+    """A verification's ticket, gone with its pair (the link and the code are one)."""
+    tickets = request.config_dict[SIGNIN_TICKETS]
+    data = await tickets.take(found)
+    if data is None:
+        raise VerificationFailed("This code or link is wrong, used or expired; sign up again.")
+    await tickets.take(str(data["pair"]))
+    return address(str(data["email"]))
+
+
+async def verify_code(request: web.Request, raw_email: object, code: object) -> Opened:
+    addr = checked_address(request, raw_email)
+    code = code.strip() if isinstance(code, str) else ""
+    settings = request.config_dict[SETTINGS].signup
+    tries, _ = await request.config_dict[SIGNIN_TICKETS].count(
+        f"signup-verify:{addr.normalized}", settings.code_ttl_s
+    )
+    if tries > CODE_TRIES or not (len(code) == 6 and code.isdigit()):
+        raise VerificationFailed("This code is wrong, used or expired; sign up again.")
+    return await opened(request, await _take(request, _code_digest(addr, code)))
+
+
+async def verify_link(request: web.Request, secret: str) -> Opened:
+    _open(request)
+    return await opened(request, await _take(request, digest(secret)))
+
+
+async def opened(
+    request: web.Request, addr: Address, issuer: str = "", subject: str = ""
+) -> Opened:
+    """The verified person's organization, audited, with its trial under the open policy."""
+    policy = request.config_dict[SETTINGS].signup.policy
+    done = await open_account(desk(request.config_dict), addr, policy, issuer, subject)
+    if done.created:
+        request[audited.ACTOR] = Actor("member", str(done.member["id"]), "sign-up")
+        after = {"email": addr.email, "status": done.status, "via": "oidc" if subject else "e-mail"}
+        await audited.record(
+            request, "signup.verify", "account", done.account_id, done.account_id, None, after
+        )
+        if done.status == "active":
+            await trial(request, done.account_id)
+    return done
+
+
+async def trial(request: web.Request, account_id: str) -> None:
+    posted = await grant_trial(desk(request.config_dict), account_id)
+    if posted is not None:
+        after = {"amount_micros": posted.amount_micros, "entry_id": posted.entry_id}
+        await audited.record(
+            request, "signup.trial", "account", account_id, account_id, None, after
+        )
+
+
+async def person_signs_up(request: web.Request, person: Person) -> Opened | None:
+    """An identity provider's user with a verified e-mail and no invitation, when sign-up
+    is open: the same path as a verified address. None otherwise."""
+    if not request.config_dict[SETTINGS].signup.open or not person.email:
+        return None
+    try:
+        addr = checked_address(request, person.email)
+    except InvalidRequest:
+        return None
+    return await opened(request, addr, person.issuer, person.subject)

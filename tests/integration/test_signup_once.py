@@ -1,0 +1,70 @@
+"""Sign-up against the real stores: however many verifications of one address run at once
+(spelt in every way the rules call one), one account opens and one trial is posted; a
+pending account's keys are refused by the reserve script itself, through a plans sync (the
+rebuild's path), until it is approved."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from billing.admission import Admitted, KeyRefused
+from billing.plans import load_plans
+from billing.signup import address
+from gateway.ops.rebuild import sync_plans
+from gateway.services.auth import hash_key
+from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.signup import Desk, decide, grant_trial, open_account
+from gateway.settings import DEFAULT_CONFIG_DIR
+from gateway.stores.connect import Stores
+
+PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")
+TRIAL = PLANS.plans[PLANS.default].trial
+
+
+def desk(stores: Stores) -> Desk:
+    return Desk(stores.ledger, stores.store, stores.members(), stores.signups(), PLANS)
+
+
+async def test_racing_verifications_open_one_account_and_one_trial(stores: Stores) -> None:
+    assert TRIAL is not None
+    local = f"ada{secrets.token_hex(4)}"
+    spellings = [f"{local}@gmail.com", f"{local.upper()}+x@gmail.com",
+                 f"{local[:2]}.{local[2:]}@googlemail.com", f"{local}+y@GMAIL.com"] * 3  # fmt: skip
+    here = desk(stores)
+
+    async def verify(typed: str) -> tuple[str, bool]:
+        done = await open_account(here, address(typed), "open")
+        await grant_trial(here, done.account_id)
+        return done.account_id, done.created
+
+    results = await asyncio.gather(*(verify(s) for s in spellings))
+    accounts = {a for a, _ in results}
+    assert len(accounts) == 1 and sum(created for _, created in results) == 1
+    (account_id,) = accounts
+    row = await stores.ledger.get_account(account_id)
+    assert row is not None and row["balance_micros"] == TRIAL.amount_micros  # the ledger
+    assert await stores.store.balance(account_id) == (TRIAL.amount_micros, 0)  # the hot one
+    assert await grant_trial(here, account_id) is None  # asked again: nothing more
+
+
+async def test_a_pending_accounts_keys_are_refused_until_approved(stores: Stores) -> None:
+    here = desk(stores)
+    done = await open_account(here, address(f"p{secrets.token_hex(4)}@example.com"), "approval")
+    assert done.status == "pending"
+    issued = await issue_key(stores.ledger, stores.store, done.account_id, KeySpec("k"))
+    record = await stores.store.lookup_key(hash_key(issued.secret))
+    assert record is not None
+
+    async def asked() -> object:
+        request = f"req_{secrets.token_hex(6)}"
+        return await stores.store.reserve(
+            request, record, input_tokens=1, max_output_tokens=1, spend_micros=1
+        )
+
+    assert await asked() == KeyRefused("account_pending")
+    await sync_plans(stores, PLANS)  # what a rebuild writes back keeps it held
+    assert await asked() == KeyRefused("account_pending")
+    await decide(here, done.account_id, True, "operator:test")
+    await grant_trial(here, done.account_id)
+    assert isinstance(await asked(), Admitted)
