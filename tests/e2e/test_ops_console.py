@@ -37,10 +37,12 @@ async def _open(page: Page, name: str, credit: str) -> str:
     return page.url.split("/accounts/")[1].split("/")[0]
 
 
-async def _confirm(page: Page, link: str) -> str:
+async def _confirm(page: Page, link: str, grace: str | None = None) -> str:
     """Follow a destructive action's link: its confirmation page's words, then Confirm."""
     await page.click(link)
     words = await page.inner_text("#confirm-summary")
+    if grace is not None:
+        await page.fill("#grace", grace)
     await page.click("#confirm")
     await page.wait_for_load_state()
     return words
@@ -53,11 +55,17 @@ async def test_the_operator_opens_an_account_once_with_its_opening_credit(
     name = f"acme-{secrets.token_hex(3)}"
     account = await _open(page, name, "$12.50")
     assert "Account opened" in await page.inner_text("#notice")
-    await page.go_back()  # the form, with its key; submitting again opens nothing new
-    await page.fill("#open-name", name)
-    await page.fill("#open-credit", "12.50")
-    await page.click("#open-account button[type=submit]")
-    await page.wait_for_url(f"**/accounts/{account}/people?notice=opened")
+    for back in (1, 2):  # Back to the form (once; twice, past the account's page): no repeat
+        if back == 2:
+            await page.goto(f"/dashboard/operators/accounts/{account}")
+        for _ in range(back):
+            await page.go_back()
+        await page.fill("#open-name", name)
+        await page.select_option("#open-plan", "pro")
+        await page.fill("#open-credit", "12.50")
+        await page.click("#open-account button[type=submit]")
+        await page.wait_for_url(f"**/accounts/{account}/people?notice=already-opened")
+        assert "nothing was opened or credited again" in await page.inner_text("#notice")
     status, found = await gw.admin("GET", f"/admin/v1/accounts?q={name}")
     assert status == 200 and [a["id"] for a in found["data"]] == [account]
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account}")
@@ -104,11 +112,17 @@ async def test_people_keys_teams_and_budgets_from_the_operator_pages(
     await page.click("text=Back to keys")
     assert "web" in await page.inner_text("#keys tbody tr")
 
-    words = await _confirm(page, "text=Rotate app…")
+    words = await _confirm(page, "text=Rotate app…", grace="60")
     assert "Rotate the key “app”" in words
     rotated = await page.input_value("#secret")
     assert rotated.startswith("mw-") and rotated != secret
     await page.click("text=Back to keys")
+    row = await page.inner_text("#keys tbody")  # one row: the new secret's, naming the old
+    assert await page.locator("#keys tbody tr").count() == 1
+    assert "the old secret works until" in row, row
+    await gw.advance_clock(61_000)
+    await page.reload()
+    assert "the old secret works" not in await page.inner_text("#keys tbody")
     words = await _confirm(page, "text=Revoke app…")
     assert "refused from now on" in words
     assert "Key revoked" in await page.inner_text("#notice")

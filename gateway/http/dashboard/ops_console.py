@@ -13,13 +13,14 @@ of its own that says what will happen; only its button posts.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from billing.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
-from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, TEAMS
+from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.account.end_user_budgets import budget_json, put_budget
 from gateway.http.account.routes import MAX_GRACE_S, revoke_key_for
@@ -70,10 +71,11 @@ async def people(request: web.Request, *, status: int = 200, **extra: Any) -> we
     operator(request)
     row = await target_row(request)
     app = request.config_dict
-    keys = await app[DIRECTORY].keys_of(row["id"], include_revoked=False)
+    keys = await _live_keys(request, row["id"])
     teams = [team_json(t) for t in await app[TEAMS].of_account(row["id"])]
     budgets = [budget_json(b) for b in await app[BUDGETS].of_account(row["id"])]
     context: dict[str, Any] = {"windows": WINDOWS, "metrics": METRICS, "quota_rows": QUOTA_ROWS}
+    context["notice"] = request.query.get("notice", "")
     return render(
         request,
         "ops_people.html",
@@ -83,7 +85,7 @@ async def people(request: web.Request, *, status: int = 200, **extra: Any) -> we
         account=row,
         members=[member_json(m) for m in await app[MEMBERS].of_account(row["id"])],
         roles=ROLES,
-        keys=[key_use_json(k) | {"team_id": k.get("team_id")} for k in keys],
+        keys=_one_row_per_key(keys),
         teams=teams,
         team_names={t["id"]: t["name"] for t in teams},
         key_names={k["id"]: k["name"] for k in keys},
@@ -91,9 +93,28 @@ async def people(request: web.Request, *, status: int = 200, **extra: Any) -> we
         end_user_windows=END_USER_WINDOWS,
         scope_groups=SCOPE_GROUPS,
         grace_default=app[SETTINGS].key_rotation_grace_s,
-        notice=request.query.get("notice", ""),
         **(context | extra),
     )
+
+
+async def _live_keys(request: web.Request, account_id: str) -> list[Row]:
+    """The account's keys that still work: not revoked, not past their expiry."""
+    app = request.config_dict
+    now = datetime.fromtimestamp(await app[STORE].now_ms() / 1000, UTC)
+    rows = await app[DIRECTORY].keys_of(account_id, include_revoked=False)
+    return [r for r in rows if r["expires_at"] is None or r["expires_at"] > now]
+
+
+def _one_row_per_key(rows: list[Row]) -> list[dict[str, Any]]:
+    """A rotated key is one row, its new secret's, naming until when the old one works."""
+    keys = [key_use_json(r) | {"team_id": r.get("team_id")} for r in rows]
+    by_id = {k["id"]: k for k in keys}
+    replaced = {k["rotated_from"] for k in keys if k["rotated_from"] in by_id}
+    return [
+        k | {"previous": by_id.get(k["rotated_from"] or "")}
+        for k in keys
+        if k["id"] not in replaced
+    ]
 
 
 async def confirm(request: web.Request) -> web.Response:

@@ -1,14 +1,16 @@
 """The Operators page that opens an account: its name, plan, opening credit (typed in
 dollars) and external id, in one form.
 
-The page mints one idempotency key into the form when it draws it; the account is opened
-with it and the opening credit funded with it plus `:opening-credit` (the CLI's rule), so a
-double click, or Back and submit again, names the same account and credits it once.
+The idempotency key is the form's own content within the operator's session (a digest of
+the session's CSRF secret and the fields): a double click, or Back (once or twice, however
+the browser restores the page) and the same fields submitted again, names the same account
+and credits it once; the opening credit's key is the account's plus `:opening-credit` (the
+CLI's rule). Changed fields are a new account.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +22,7 @@ from gateway.http.admin.money import credit_account
 from gateway.http.admin.routes import open_account
 from gateway.http.dashboard.keys import Form, form_text
 from gateway.http.dashboard.ops import OPS, operator
+from gateway.http.dashboard.session import SESSION
 from gateway.http.dashboard.web import render
 
 OPENING = ":opening-credit"
@@ -36,7 +39,6 @@ async def new_account(request: web.Request, *, status: int = 200, **extra: Any) 
         nav="operators",
         plans=list(plans.plans),
         default_plan=plans.default,
-        idempotency_key=secrets.token_hex(12),
         **extra,
     )
 
@@ -59,20 +61,25 @@ async def open_form(request: web.Request) -> web.Response:
     operator(request)
     form = await request.post()
     body: dict[str, Any] = {"name": form_text(form, "name"), "plan": form_text(form, "plan")}
-    body["idempotency_key"] = form_text(form, "idempotency_key")
     if form_text(form, "external_id"):
         body["external_id"] = form_text(form, "external_id")
     try:
-        if not body["idempotency_key"]:
-            raise InvalidRequest("The form has no idempotency key; reload it.")
         credit = _opening_credit(form)
-        row, _ = await open_account(request, body)
+        body["idempotency_key"] = _form_key(request, body, credit)
+        row, created = await open_account(request, body)
         if credit is not None:
             key = body["idempotency_key"] + OPENING
             await credit_account(request, row["id"], credit, key, "opening credit")
     except MeterwayError as exc:
         return await new_account(request, status=exc.status, error=exc.message, typed=body)
-    raise web.HTTPSeeOther(f"{OPS}/accounts/{row['id']}/people?notice=opened")
+    notice = "opened" if created else "already-opened"
+    raise web.HTTPSeeOther(f"{OPS}/accounts/{row['id']}/people?notice={notice}")
+
+
+def _form_key(request: web.Request, body: dict[str, Any], credit: int | None) -> str:
+    """The same fields in the same session: the same key (the module's docstring)."""
+    fields = (request[SESSION].csrf, body["name"], body["plan"], body.get("external_id"), credit)
+    return "dash-open-" + hashlib.sha256(repr(fields).encode()).hexdigest()[:32]
 
 
 def add_routes(dash: web.Application) -> None:
