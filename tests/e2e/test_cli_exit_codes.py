@@ -40,7 +40,7 @@ TABLE = [
     (("admin", "account-create"), USAGE, "arguments are required"),
     (("admin", "account", "acct_no_such_account"), FAILURE, "404"),
     (("admin", "key-create", "acct_no_such_account", "x"), FAILURE, "404"),
-    (("admin", "key-create", "ACCT", "x", "--scope", "no-such-scope"), USAGE, "400"),
+    (("admin", "key-create", "ACCT", "x", "--expires", "someday"), USAGE, "400"),
     (("admin", "key-create", "ACCT", "x", "--quota", "day:spend:lots"), USAGE, "in dollars"),
     (("admin", "key-rotate", "key_no_such_key"), FAILURE, "404"),
     (("admin", "key-rotate", "key_x", "--grace", "soon"), USAGE, "invalid int"),
@@ -79,6 +79,7 @@ async def test_something_to_do_is_exit_3(gw: Gateway, tmp_path: Path) -> None:
     assert run.code == ACTION, run
 
 
+@pytest.mark.timeout(180)  # 14 runs of the CLI, each a Python start-up
 async def test_list_commands_print_a_header_and_take_json(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw)
     login(tmp_path, ADMIN_KEY, "admin-key")

@@ -81,6 +81,7 @@ async def test_typed_money_that_is_not_dollars_is_refused_in_words(gw: Gateway, 
     assert "dollars" in await page.inner_text("[role=alert]")
 
 
+@pytest.mark.timeout(180)
 async def test_people_keys_teams_and_budgets_from_the_operator_pages(
     gw: Gateway, page: Page
 ) -> None:
