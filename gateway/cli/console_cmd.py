@@ -12,30 +12,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from billing.display import DollarsError, parse_dollars, usd
-from gateway.cli.client import OK, UsageError, call, emit, expect, table
+from billing.display import usd
+from gateway.cli.client import OK, amount_micros, call, emit, expect, table
 
 A = "/admin/v1"
 Command = Callable[[Any, str, Any, str], argparse.ArgumentParser]
-
-
-def _credit_micros(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        micros = parse_dollars(text, "--credit")
-    except DollarsError as exc:
-        raise UsageError(str(exc)) from exc
-    if micros <= 0:
-        raise UsageError("--credit must be more than $0.00")
-    return micros
 
 
 def account_create(args: argparse.Namespace) -> int:
     """Open the account, then fund its opening credit. One idempotency key names both (the
     credit's is the account's plus `:opening-credit`): run again with the same
     --idempotency-key, the command finishes what a failed run left and adds nothing twice."""
-    credit = _credit_micros(args.credit)
+    credit = None if args.credit is None else amount_micros(args.credit, "--credit")
     idem = args.idempotency_key or f"cli-{secrets.token_hex(8)}"
     payload: dict[str, Any] = {"name": args.name, "idempotency_key": idem}
     if args.plan:
