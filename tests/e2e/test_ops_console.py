@@ -160,6 +160,9 @@ async def test_a_destructive_link_alone_changes_nothing(gw: Gateway, page: Page)
     assert answer is not None and answer.status == 200
     status, members = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}/members")
     assert [m["id"] for m in members["data"]] == [made["id"]]
+    for action in ("remove-member", "revoke-key", "rotate-key"):  # a NUL: not found, no 500
+        answer = await page.goto(f"{base}/confirm/{action}?id=%00")
+        assert answer is not None and answer.status == 404, action
 
 
 @pytest.mark.parametrize("role", ["member", "billing", "admin", "owner"])

@@ -22,6 +22,7 @@ from billing.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
 from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import MeterwayError, NotFound
+from gateway.http import bodies
 from gateway.http.account.end_user_budgets import budget_json, put_budget
 from gateway.http.account.routes import MAX_GRACE_S, revoke_key_for
 from gateway.http.account.teams import create_team, put_key_team, team_json, team_of, team_quotas
@@ -142,7 +143,8 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 async def _member(request: web.Request, account: Row, member_id: str) -> Row:
-    found = await request.config_dict[MEMBERS].get(member_id) if member_id else None
+    shaped = bodies.ID_SHAPE.fullmatch(member_id)
+    found = await request.config_dict[MEMBERS].get(member_id) if shaped else None
     if found is None or found["account_id"] != account["id"]:
         raise NotFound("No such member.")
     return found
@@ -154,7 +156,8 @@ async def _member_named(request: web.Request, account: Row, member_id: str) -> s
 
 
 async def _key(request: web.Request, account: Row, key_id: str) -> Row:
-    found = await request.config_dict[DIRECTORY].key_with_use(key_id) if key_id else None
+    shaped = bodies.ID_SHAPE.fullmatch(key_id)
+    found = await request.config_dict[DIRECTORY].key_with_use(key_id) if shaped else None
     if found is None or found["account_id"] != account["id"]:
         raise NotFound("No such key.")
     return found
