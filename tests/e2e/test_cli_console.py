@@ -19,12 +19,13 @@ from tests.harness import ADMIN_KEY, Gateway
 
 async def _chat(gw: Gateway, secret: str) -> int:
     """The status a chat call with `secret` is answered."""
-    try:
-        await openai_client(gw, secret).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-        )
-    except openai.APIStatusError as exc:
-        return exc.status_code
+    async with openai_client(gw, secret) as client:  # closed: no socket left to the loop
+        try:
+            await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+        except openai.APIStatusError as exc:
+            return exc.status_code
     return 200
 
 
