@@ -79,6 +79,7 @@ class QuotaRefused:
     plan: str
     now_ms: int  # the store's clock when it refused: Retry-After is measured from here
     scope_id: str = ""  # the key's, the account's or the end user's id
+    scope_name: str = ""  # its name as people know it (filled on the refusal path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing.admission import BalanceRefused, QuotaRefused
+from billing.authority import Actor
 from billing.display import usd_cost
-from billing.next_step import DASHBOARD_LINKS, AccountState, FullWindow, Links, NextStep, decide
+from billing.next_step import (
+    DASHBOARD_LINKS,
+    AccountState,
+    FullWindow,
+    Links,
+    NextStep,
+    decide,
+    for_caller,
+)
 from billing.plans import PlanBook
 
 METRIC_WORDS = {
@@ -31,20 +40,29 @@ def rfc3339(ms: int) -> str:
     )
 
 
-def quota_step(refusal: QuotaRefused, plans: PlanBook, links: Links = DASHBOARD_LINKS) -> NextStep:
-    """The account's next step as a 429 shows it: the refused window is the full one (the
-    balance is not in question)."""
+def quota_step(
+    refusal: QuotaRefused,
+    plans: PlanBook,
+    links: Links = DASHBOARD_LINKS,
+    caller: Actor | None = None,
+) -> NextStep:
+    """The account's next step as a 429 shows it to `caller`: the refused window is the full
+    one (the balance is not in question)."""
     resets = None if refusal.resets_at_ms is None else rfc3339(refusal.resets_at_ms)
     full = FullWindow(
         refusal.window, refusal.metric, refusal.used, refusal.limit, resets, refusal.scope,
-        refusal.requested,
+        refusal.requested, refusal.scope_name or refusal.scope_id,
     )  # fmt: skip
     mode = plans.plans[refusal.plan].mode if refusal.plan in plans.plans else "prepaid"
-    return decide(AccountState(refusal.plan, mode, full=(full,)), plans, links)
+    step = decide(AccountState(refusal.plan, mode, full=(full,)), plans, links)
+    return for_caller(step, caller)
 
 
 def balance_step(
-    refusal: BalanceRefused, required: int, links: Links = DASHBOARD_LINKS
+    refusal: BalanceRefused,
+    required: int,
+    links: Links = DASHBOARD_LINKS,
+    caller: Actor | None = None,
 ) -> NextStep:
     """The account's next step as a 402 shows it: this request's worst case must fit."""
     state = AccountState(
@@ -55,7 +73,7 @@ def balance_step(
         available_micros=refusal.available_micros,
         required_micros=required,
     )
-    return decide(state, PlanBook({}, ""), links)
+    return for_caller(decide(state, PlanBook({}, ""), links), caller)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +100,23 @@ def _retry(refusal: QuotaRefused, now_ms: int) -> tuple[str, RetryAdvice]:
 
 
 def quota_answer(
-    refusal: QuotaRefused, plans: PlanBook, now_ms: int, links: Links = DASHBOARD_LINKS
+    refusal: QuotaRefused,
+    plans: PlanBook,
+    now_ms: int,
+    links: Links = DASHBOARD_LINKS,
+    caller: Actor | None = None,
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
     """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
     owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
-    step = quota_step(refusal, plans, links)
+    step = quota_step(refusal, plans, links, caller)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
     message = (
         f"Quota exceeded for {owner} on {words} per {refusal.window}: "
         f"Limit {refusal.limit}, Used {refusal.used}, Requested {refusal.requested}.{when}"
     )
+    if refusal.scope != "account":
+        message += f" {step.reason}"
     upgrade = _upgrade_json(step, plans, refusal)
     if upgrade is not None:
         shown = "no limit" if upgrade["limit"] is None else str(upgrade["limit"])
@@ -105,6 +129,7 @@ def quota_answer(
         "metric": refusal.metric,
         "scope": refusal.scope,
         "scope_id": refusal.scope_id,
+        "scope_name": refusal.scope_name or refusal.scope_id,
         "limit": refusal.limit,
         "used": refusal.used,
         "requested": refusal.requested,
@@ -117,12 +142,18 @@ def quota_answer(
 
 
 def _owner(refusal: QuotaRefused) -> str:
+    """The level by its name: the key's and the team's as people named them."""
+    name = refusal.scope_name or refusal.scope_id
     if refusal.scope == "key":
-        return "this API key"
+        return "this API key"  # named in the step's reason that follows: "(key 'ci-bot', ...)"
     if refusal.scope == "end_user":
         return f"end user '{refusal.scope_id}'"
     if refusal.scope == "team":
-        return f"team '{refusal.scope_id}'"
+        return (
+            f"this key's team '{name}' ({refusal.scope_id})"
+            if name != refusal.scope_id
+            else f"this key's team '{name}'"
+        )
     return "your account"
 
 
@@ -134,19 +165,26 @@ def _upgrade_json(step: NextStep, plans: PlanBook, refusal: QuotaRefused) -> dic
     return {"plan": step.plan, "limit": limit, "url": step.url}
 
 
+def _ask(step: NextStep) -> str:
+    """Who can take a step the caller may not: the roles `for_caller` found."""
+    roles = " or ".join(step.ask)
+    return f"this key may not; ask a member of the organization with the {roles} role"
+
+
 def balance_answer(
     refusal: BalanceRefused,
     required: int,
     affordable_max_tokens: int | None,
     links: Links = DASHBOARD_LINKS,
+    caller: Actor | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    step = balance_step(refusal, required, links)
+    step = balance_step(refusal, required, links, caller)
+    where = f": {_ask(step)} (at {step.url})" if step.ask else f" at {step.url}"
     if refusal.reason == "no_payment_method":
-        message = f"Billing is not set up for this account. Set it up at {step.url}."
+        message = f"Billing is not set up for this account. Set it up{where}."
     elif refusal.reason == "payment_failed":
         message = (
-            "The last payment for this account's plan failed. Update the payment method at "
-            f"{step.url}."
+            f"The last payment for this account's plan failed. Update the payment method{where}."
         )
     else:
         message = (
@@ -156,7 +194,7 @@ def balance_answer(
         )
         if affordable_max_tokens:
             message += f" You can only afford max_tokens={affordable_max_tokens}."
-        message += f" Add credit at {step.url}."
+        message += f" Add credit{where}."
     extra: dict[str, Any] = {
         "reason": refusal.reason,
         "balance_micros": refusal.available_micros,

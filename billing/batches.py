@@ -9,16 +9,21 @@ long-context band (gpt-5.4's above 272k input tokens is per request, never reach
 sum of small lines), and at the model it reports it ran on, or the batch's model if that
 is dearer (a mismatch has already run: it is billed, at the dearer of the two). The lines'
 exact costs are summed and the batch, one ledger debit, is rounded up once (money.py).
+
+Each billed line's share of that debit (its `cost_micros` in the output file a client
+downloads) is the cumulative rounding of the exact costs: line i's share is the debit of
+lines 1..i rounded up minus that of lines 1..i-1, so the shares sum to the debit exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from billing.money import charge
 from billing.pricing.model import ModelPrice, Priced
 from billing.usage import Usage
 
@@ -112,21 +117,34 @@ def _succeeded_bodies(lines: Iterable[bytes]) -> Iterable[dict[str, Any]]:
             yield body
 
 
+def _priced_lines(
+    lines: Iterable[bytes], usage_of: UsageOf, price: ModelPrice, lookup: Lookup, at_ms: int
+) -> Iterator[tuple[int, Usage | None, Priced | None]]:
+    """(the line's index, its usage, its exact cost) for every line that succeeded; a line
+    without usage has neither (the output file is the record of what ran: it counts none)."""
+    for index, line in enumerate(lines):
+        body = _succeeded(line) if line.strip() else None
+        if body is None:
+            continue
+        usage = usage_of(body)
+        if usage is None:
+            yield index, None, None
+            continue
+        usage = replace(usage, service_tier=BATCH_TIER)
+        yield index, usage, line_cost(usage, price, _reported(body, lookup), at_ms)
+
+
 def bill_output(
     lines: Iterable[bytes], usage_of: UsageOf, price: ModelPrice, lookup: Lookup, at_ms: int
 ) -> BatchBill:
     """The bill of a batch of `price`'s model admitted at `at_ms`: every succeeded line
-    priced on its own (its band, its reported model), the exact costs summed. A succeeded
-    line without usage counts none: the output file is the record of what ran."""
+    priced on its own (its band, its reported model), the exact costs summed."""
     total, succeeded, numerator = Usage(service_tier=BATCH_TIER), 0, 0
     counts: dict[str, int] = {}
-    for body in _succeeded_bodies(lines):
+    for _, usage, priced in _priced_lines(lines, usage_of, price, lookup, at_ms):
         succeeded += 1
-        usage = usage_of(body)
-        if usage is None:
+        if usage is None or priced is None:
             continue
-        usage = replace(usage, service_tier=BATCH_TIER)
-        priced = line_cost(usage, price, _reported(body, lookup), at_ms)
         numerator += priced.numerator
         total = add(total, usage)
         for key, _ in priced.detail:
@@ -135,3 +153,26 @@ def bill_output(
     detail += [(f"lines_{k}", n) for k, n in sorted(counts.items()) if k in LINE_DETAIL]
     version = price.card(at_ms, BATCH_TIER).version
     return BatchBill(total, succeeded, Priced(numerator, version, tuple(detail)))
+
+
+def line_shares(
+    lines: Sequence[bytes],
+    usage_of: UsageOf,
+    price: ModelPrice,
+    lookup: Lookup,
+    at_ms: int,
+    markup_bps: int,
+) -> dict[int, int]:
+    """Each billed line's share of the batch's debit, by the line's index: the exact costs
+    through it marked up and rounded up, less those through the line before. The shares
+    telescope to the batch's one rounding (`bill_output(...).priced.charged(markup_bps)`),
+    and no line's running total is below its exact cost."""
+    shares: dict[int, int] = {}
+    exact = charged = 0
+    for index, _, priced in _priced_lines(lines, usage_of, price, lookup, at_ms):
+        if priced is None:
+            continue
+        exact += priced.numerator
+        through = charge(exact, markup_bps)
+        shares[index], charged = through - charged, through
+    return shares

@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from billing import authority
+from billing.authority import Actor
 from billing.display import quota_amount, quota_label, usd, usd_cost
 from billing.payments import arranged_with_sales
 from billing.plans import PlanBook
+from billing.roles import ROLE_SCOPES
 
 Action = Literal["none", "top_up", "setup", "fix_payment", "upgrade", "wait", "contact_sales"]
 DASHBOARD = "/dashboard"
@@ -35,8 +38,9 @@ class FullWindow:
     used: int
     limit: int
     resets_at: str | None
-    scope: str = "account"
+    scope: str = "account"  # the level: account, team, key or end_user
     requested: int = 1  # what the refused request asked for: a plan must fit used + this
+    name: str = ""  # the level's name as people know it (the team's, the key's, the end user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,11 @@ class NextStep:
     api: str | None = None  # the route a program POSTs to for it
     plan: str | None = None
     resets_at: str | None = None
+    ask: tuple[str, ...] = ()  # the roles to ask, when the caller may not take the step
 
     def json(self) -> dict[str, Any]:
         api = {"method": "POST", "path": self.api} if self.api else None
-        return {
+        shown = {
             "action": self.action,
             "blocked": self.blocked,
             "reason": self.reason,
@@ -77,6 +82,7 @@ class NextStep:
             "plan": self.plan,
             "resets_at": self.resets_at,
         }
+        return shown | {"ask": list(self.ask)} if self.ask else shown  # only when it applies
 
 
 NOTHING = NextStep("none", False, "Nothing to do.", f"{DASHBOARD}/", "meterway billing status")
@@ -191,9 +197,16 @@ def _lift(plan: str, w: FullWindow, plans: PlanBook) -> str | None:
     return found.plan if found else None
 
 
+RAISED_BY = {
+    "key": "ask whoever issued this key to raise it",
+    "team": "an owner or admin of the organization can raise the team's quota",
+    "end_user": "whoever issued this key can raise the end-user budget",
+}
+
+
 def _sales(w: FullWindow, plan: str | None) -> NextStep:
     if w.scope != "account":
-        why = f"{_words(w)} is used up for good: ask whoever issued this key to raise it."
+        why = f"{_words(w)} is used up for good: {RAISED_BY.get(w.scope, RAISED_BY['key'])}."
     else:
         offer = f"the {plan} plan" if plan else "a bigger limit"
         why = f"{_words(w)} is used up: {offer} is arranged with sales."
@@ -203,7 +216,56 @@ def _sales(w: FullWindow, plan: str | None) -> NextStep:
     )  # fmt: skip
 
 
+WHOSE = {"key": "This key's", "team": "This team's", "end_user": "This end user's"}
+NAMED = {"key": "key", "team": "team", "end_user": "end user"}
+
+
 def _words(w: FullWindow) -> str:
-    owner = "This key's" if w.scope != "account" else "The"
+    """ "This team's quota of requests per minute (team 'research', 20 of 20)"."""
+    owner = WHOSE.get(w.scope, "The")
     shown = f"{quota_amount(w.metric, w.used)} of {quota_amount(w.metric, w.limit)}"
+    if w.name and w.scope in NAMED:
+        shown = f"{NAMED[w.scope]} '{w.name}', {shown}"
     return f"{owner} quota of {quota_label(w.window, w.metric)} ({shown})"
+
+
+# What taking each step needs: its command's and its page's route (billing/authority.py).
+NEEDS = {
+    "top_up": authority.BILLING_SETUP,
+    "setup": authority.BILLING_SETUP,
+    "fix_payment": authority.BILLING_SETUP,
+    "upgrade": authority.BILLING_SETUP,
+    "contact_sales": authority.BILLING_READ,
+    "wait": authority.ACCOUNT_READ,
+    "none": authority.ACCOUNT_READ,
+}
+
+
+def who_may(action: authority.Action) -> tuple[str, ...]:
+    """The roles whose members may take an action, by the one rule (`may`)."""
+    return tuple(
+        role
+        for role in ROLE_SCOPES
+        if authority.may(Actor("person", "", authority.role_scopes(role, frozenset())), action)
+        is authority.Decision.ALLOW
+    )
+
+
+def for_caller(step: NextStep, actor: Actor | None) -> NextStep:
+    """The step as `actor` may take it: when `may` says it cannot use the step's command and
+    route, they are left out, and a step that needs someone else (paying, asking sales)
+    names the roles that can; the page stays, as the place the member asked goes (the
+    dashboard draws no button to it for a caller with `ask`). Waiting needs nobody."""
+    needed = NEEDS[step.action]
+    if actor is None or authority.may(actor, needed) is authority.Decision.ALLOW:
+        return step
+    bare = replace(step, command="", api=None)
+    if step.action in ("wait", "none"):
+        return bare
+    roles = who_may(needed)
+    who = "This key" if actor.kind == "key" else "Your role"
+    reason = (
+        f"{step.reason} {who} may not do it: ask a member of the organization with the"
+        f" {' or '.join(roles)} role."
+    )
+    return replace(bare, reason=reason, ask=roles)

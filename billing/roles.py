@@ -29,7 +29,10 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "member": frozenset({"account:read", "keys:read", "keys:write"}),
     "viewer": _READ,
 }
-OWN_KEYS_ONLY = frozenset({"member"})  # roles kept to the keys they created
+OWN_KEYS_ONLY = frozenset({"member"})
+# Who is e-mailed about the account's money (balance, quota, payments) when the operator
+# named no address of their own (NOTIFY_EMAIL_TO): the roles that can act on it.
+MONEY_CONTACTS = ("owner", "billing")  # roles kept to the keys they created
 
 
 class RoleError(ValueError):

@@ -32,6 +32,7 @@ from gateway.appkeys import (
     DASHBOARD_SESSIONS,
     DIRECTORY,
     EXPORTS,
+    FORM_TOKENS,
     GRANTS,
     IDEMPOTENCY,
     JWT,
@@ -94,6 +95,7 @@ from gateway.services.batches import BatchBook
 from gateway.services.courier import Courier
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import JwtVerifier
+from gateway.services.limits import TeamNames
 from gateway.services.metered import Metering
 from gateway.services.metering import Meter
 from gateway.services.registry import TaskRegistry
@@ -126,6 +128,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[METER],
                 app[PRICING],
                 app[COUNTER],
+                opened.directory(),
             )
             app[BATCH_BOOK] = BatchBook(
                 opened.owned_files(),
@@ -133,6 +136,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 opened.store,
                 app[METER],
                 app[PRICING],
+                opened.directory(),
             )
             _metering(app, opened)
             yield
@@ -191,6 +195,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
     app[IDEMPOTENCY] = stores.idempotency()
+    app[FORM_TOKENS] = stores.form_tokens()
     app[AUDIT] = stores.audit_log()
     settings = app[SETTINGS]
     oidc = None
@@ -259,6 +264,7 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     app[AUTO_TOPUPS] = AutoTopups(payments)
     app[METER].settlements.on_low_balance = app[AUTO_TOPUPS].after_settle
     app[METER].in_grace = stores.store.in_grace
+    app[METER].team_names = TeamNames(app[TEAMS]).get
     yield
     await app[AUTO_TOPUPS].drain()
     await provider.close()

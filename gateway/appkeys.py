@@ -33,6 +33,7 @@ from gateway.stores.ports import (
     DirectoryPort,
     EndUserBudgetsPort,
     ExportLedgerPort,
+    FormTokensPort,
     GrantsPort,
     HotStorePort,
     IdempotencyPort,
@@ -91,6 +92,7 @@ BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
 COURIER = web.AppKey("courier", Courier)  # sign-in and invitation e-mails, off the request path
 IDEMPOTENCY: web.AppKey[IdempotencyPort] = web.AppKey("idempotency")
+FORM_TOKENS: web.AppKey[FormTokensPort] = web.AppKey("form_tokens")
 AUDIT: web.AppKey[AuditLogPort] = web.AppKey("audit")
 OIDC = web.AppKey("oidc", OidcClient)  # absent when OIDC_ISSUER is not set
 NOTIFY: web.AppKey[NotifyLedgerPort] = web.AppKey("notify")  # emit() is the payments port

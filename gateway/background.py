@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.appkeys import (
     ACCOUNT_ALERTS,
     BATCH_BOOK,
+    MEMBERS,
     METER,
     NOTIFY,
     OUTBOUND_SESSION,
@@ -95,7 +96,8 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
         yield from ledger_jobs(settler, stores, stop)
     session = app[OUTBOUND_SESSION]
     yield from export_jobs(settings, stores.exports(), session, stop)
-    yield from notify_jobs(settings, stores.store, app[NOTIFY], app[ACCOUNT_ALERTS], session, stop)
+    alerts, members = app[ACCOUNT_ALERTS], app[MEMBERS]
+    yield from notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop, members)
     payments = app[PAYMENTS]
     yield (
         "billing_clock",

@@ -11,7 +11,8 @@
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
     │   ├── RequestInFlight    409 duplicate_request
-    │   └── IdempotencyConflict 409 idempotency_conflict (a key reused otherwise)
+    │   ├── IdempotencyConflict 409 idempotency_conflict (a key reused otherwise)
+    │   └── FormAlreadySubmitted 409 form_already_submitted (a dashboard form's second submit)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   └── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
@@ -263,6 +264,21 @@ class IdempotencyConflict(Conflict):
             extra={"idempotency_key": key, "first_use": first},
             should_retry=False,
         )
+
+
+class FormAlreadySubmitted(Conflict):
+    """A dashboard money form submitted a second time (Back, a double click, an old copy):
+    its single-use token was spent by the first submit; `result` is where that one led."""
+
+    code = "form_already_submitted"
+
+    def __init__(self, result: str) -> None:
+        super().__init__(
+            "Already recorded: this form was already submitted, so nothing moved again.",
+            extra={"result": result},
+            should_retry=False,
+        )
+        self.result = result
 
 
 class UpstreamUnreachable(UpstreamError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from billing.receipts import Seller, parse_address
 from gateway import config_values as v
 from gateway.config_values import ConfigError
 from gateway.outbound.config import OutboundSettings
@@ -89,6 +90,7 @@ class PaymentSettings:
     topup_max_micros: int = 1_000_000_000
     # Origins a caller's own return_url may be on, besides PUBLIC_URL's (RETURN_URL_ORIGINS).
     return_url_origins: tuple[str, ...] = ()
+    seller: Seller = field(default_factory=Seller)  # on receipts: SELLER_NAME, _ADDRESS, _TAX_ID
 
 
 @dataclass(frozen=True)
@@ -430,6 +432,11 @@ def _payments(get: Callable[..., object]) -> PaymentSettings:
         topup_min_micros=low,
         topup_max_micros=high,
         return_url_origins=_origins(str(get("RETURN_URL_ORIGINS", "") or "")),
+        seller=Seller(
+            str(get("SELLER_NAME", "") or "").strip(),
+            parse_address(str(get("SELLER_ADDRESS", "") or "")),
+            str(get("SELLER_TAX_ID", "") or "").strip(),
+        ),
     )
 
 

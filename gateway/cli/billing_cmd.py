@@ -47,9 +47,18 @@ def _link(args: argparse.Namespace, url: str) -> str:
 
 
 def _window_line(w: dict[str, Any]) -> str:
+    """One limit: its level and name (a key's, a team's), its use, its reset, and whether it
+    refuses calls now; an end-user budget's use is per end user, so only its limit."""
+    level = w.get("level", w.get("scope", "account"))
+    named = f"{level.replace('_', ' ')} {w['name']}" if w.get("name") else level
+    head = "" if level == "account" else f"{named}: "
+    label, limit = quota_label(w["window"], w["metric"]), quota_amount(w["metric"], w["limit"])
+    if w["used"] is None:
+        return f"quota     {head}{label:<24} {limit} each"
     resets = f"  resets {w['resets_at']}" if w["resets_at"] else ""
-    used, limit = quota_amount(w["metric"], w["used"]), quota_amount(w["metric"], w["limit"])
-    return f"quota     {quota_label(w['window'], w['metric']):<24} {used} of {limit}{resets}"
+    blocks = "  BLOCKS" if w.get("blocks") else ""
+    used = quota_amount(w["metric"], w["used"])
+    return f"quota     {head}{label:<24} {used} of {limit}{resets}{blocks}"
 
 
 def _renewal(billing: dict[str, Any] | None) -> str:
@@ -81,7 +90,7 @@ def _status_text(
         f"  available {_usd(account['available_micros'])}",
     ]
     lines += _card_line(billing)
-    lines += [_window_line(w) for w in account.get("windows", [])]
+    lines += [_window_line(w) for w in account.get("limits") or account.get("windows", [])]
     step = next_step(account)
     if step is None:
         lines.append("next      nothing to do")
@@ -89,7 +98,8 @@ def _status_text(
     lines.append(f"ACTION    {step['reason']}")
     if step.get("command"):
         lines.append(f"  run     {step['command']}")
-    lines.append(f"  or open {_link(args, step['url'])}")
+    if step.get("url"):
+        lines.append(f"  or open {_link(args, step['url'])}")
     return "\n".join(lines)
 
 

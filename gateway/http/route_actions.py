@@ -49,6 +49,7 @@ POST /v1/files
 GET /v1/files/{file_id}
 GET /v1/files/{file_id}/content
 POST /v1/batches
+GET /v1/batches
 GET /v1/batches/{batch_id}
 POST /v1/batches/{batch_id}/cancel
 POST /v1/messages/count_tokens
@@ -146,6 +147,8 @@ GET /dashboard/system
 GET /dashboard/operators/accounts/{account_id}/statements
 GET /dashboard/operators/accounts/{account_id}/statements/{month}
 GET /dashboard/operators/accounts/{account_id}/statements/{month}/export
+GET /dashboard/operators/accounts/{account_id}/receipts/{receipt_id}
+GET /dashboard/operators/accounts/{account_id}/receipts/{receipt_id}/pdf
 GET /dashboard/operators/accounts/{account_id}/confirm/{action}
 POST /dashboard/operators/accounts/{account_id}/credit
 POST /dashboard/operators/accounts/{account_id}/adjustment
@@ -240,6 +243,8 @@ POST /dashboard/billing/plan billing:setup
 POST /dashboard/billing/cancel billing:setup
 POST /dashboard/billing/alert-add billing:setup
 POST /dashboard/billing/alert-remove billing:setup
+GET /dashboard/billing/receipts/{receipt_id} billing:read
+GET /dashboard/billing/receipts/{receipt_id}/pdf billing:read
 GET /dashboard/statements statements:read
 GET /dashboard/statements/{month} statements:read
 GET /dashboard/statements/{month}/export statements:read

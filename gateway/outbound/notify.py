@@ -13,23 +13,32 @@ import hmac
 import json
 import smtplib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 import aiohttp
 
+from billing.roles import MONEY_CONTACTS
 from gateway.outbound import smtp
 from gateway.outbound.notify_mail import notification_mail
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Events about the operator's own money (what a customer's debit left uncollected): never
+# mailed to the account's members in place of the operator's address.
+OPERATOR_ONLY = frozenset({"debit.uncollected"})
+
+
+class Undeliverable(Exception):
+    """A delivery no retry can make (nobody to send it to): recorded once, never retried."""
 
 
 class Sender(Protocol):
     name: str  # remembered per outbox row once this sender delivered it
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
-        """Deliver one outbox row; the error, or None when delivered."""
+        """Deliver one outbox row; the error, or None when delivered. Raises Undeliverable
+        when there is nobody to deliver it to."""
         ...
 
 
@@ -85,17 +94,37 @@ async def post_signed(
         return f"{type(exc).__name__}: {exc}"
 
 
+class Contacts(Protocol):
+    """Who to write to about an account (stores.ports.MembersPort has it)."""
+
+    async def contacts(self, account_id: str, roles: Sequence[str]) -> list[str]: ...
+
+
 class SmtpSender:
-    """Plain SMTP (smtp://host:port) in a thread: the loop never waits on a mail server."""
+    """Plain SMTP (smtp://host:port) in a thread: the loop never waits on a mail server.
+    The operator's address (`to`) when set, else the account's owner and billing members
+    (`contacts`); nobody at all is Undeliverable."""
 
     name = "smtp"
 
-    def __init__(self, url: str, sender: str, to: str) -> None:
+    def __init__(self, url: str, sender: str, to: str, contacts: Contacts | None = None) -> None:
         self.host, self.port = smtp.address(url)
-        self.sender, self.to = sender, to
+        self.sender, self.to, self.contacts = sender, to, contacts
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
-        return await self.mail(delivery, self.to)
+        return await self.mail(delivery, self.to or await self._members(delivery))
+
+    async def _members(self, delivery: Mapping[str, Any]) -> str:
+        account = str(delivery["account_id"])
+        if delivery["event"] in OPERATOR_ONLY:
+            raise Undeliverable(f"{delivery['event']} is the operator's; NOTIFY_EMAIL_TO is unset")
+        found = await self.contacts.contacts(account, MONEY_CONTACTS) if self.contacts else []
+        if not found:
+            raise Undeliverable(
+                f"no recipient: NOTIFY_EMAIL_TO is unset and {account} has no owner or"
+                " billing member who accepted"
+            )
+        return ", ".join(found)
 
     async def mail(self, delivery: Mapping[str, Any], to: str) -> str | None:
         message = notification_mail(envelope(delivery), self.sender, to)

@@ -19,6 +19,7 @@ from billing.plans import PlanBook
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,
     card_of,
+    error_message,
     event_of,
     get,
     id_of,
@@ -77,10 +78,10 @@ class StripeProvider:
             raise
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
-                raise UnknownObject(str(exc)) from exc
-            raise ProviderUnavailable(str(exc)) from exc
-        except stripe.StripeError as exc:
-            raise ProviderUnavailable(str(exc)) from exc
+                raise UnknownObject(error_message(exc), exc.http_status) from exc
+            raise ProviderUnavailable(error_message(exc), exc.http_status) from exc
+        except stripe.StripeError as exc:  # a connection error has no status: no answer
+            raise ProviderUnavailable(error_message(exc), exc.http_status) from exc
 
     async def ensure_customer(self, account_id: str, known: str | None) -> str:
         if known:

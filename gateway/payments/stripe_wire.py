@@ -116,3 +116,10 @@ def invoice_of(inv: Any) -> Invoice:
         created,
         get(inv, "hosted_invoice_url"),
     )
+
+
+def error_message(exc: Exception) -> str:
+    """What Stripe (or a server standing in for it) said, without the SDK's "Request req_..:"
+    prefix: its own message for a JSON error, the SDK's account of any other answer."""
+    said = getattr(exc, "user_message", None) or str(exc)
+    return str(said)

@@ -7,29 +7,35 @@ batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve o
 on its own poll. Then the output file is read and the lines that succeeded are billed, each
 priced on its own at the model it reports or the batch's if dearer (billing/batches.py), once
 (settle.lua closes a reservation once, so two processes seeing the same end never bill it
-twice); a batch none of whose lines ran is released. A key sees only its own files and
-batches: another's id answers the 404 an unknown id gets.
+twice); a batch none of whose lines ran is released. Every later look answers with the
+debit recorded (services/recorded_cost.py), and the output file, downloaded through the
+gateway, with each billed line's share of it. A key sees only its own files and batches:
+another's id answers the 404 an unknown id gets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from billing.admission import Admitted
-from billing.batches import BATCH_TIER, bill_output, is_terminal
+from billing.batches import BATCH_TIER, bill_output, is_terminal, line_shares
 from billing.pricing import PricingTable
 from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
 from gateway.llm.calls import Call
+from gateway.llm.cost_field import COST_FIELD, with_cost
 from gateway.services.metering import Meter
+from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners
 from gateway.stores.records import KeyRecord, OwnedFile, OwnedResponse
 
 log = logging.getLogger("meterway.batches")
 HOLD_MS = 26 * 3600 * 1000  # past a 24 h completion window: moved on at each look
+LINE_USAGE = ("response", "body", "usage")  # where an output line's usage sits
 FetchBatch = Callable[[OwnedResponse], Awaitable[tuple[int, Any]]]
 FetchOutput = Callable[[str], Awaitable[bytes]]
 
@@ -42,9 +48,11 @@ class BatchBook:
         hot: HotStorePort,
         meter: Meter,
         pricing: PricingTable,
+        entries: RequestEntries,
         poll_interval_ms: int = 60_000,
     ) -> None:
         self.files = files
+        self.entries = entries
         self.owned = owned
         self.hot = hot
         self.meter = meter
@@ -118,8 +126,11 @@ class BatchBook:
         for name in ("output_file_id", "error_file_id"):
             file_id = batch.get(name)
             if isinstance(file_id, str) and file_id:
+                made_by = rec.response_id if name == "output_file_id" else ""
                 await self.files.put(
-                    OwnedFile(file_id, rec.key_id, rec.account_id, rec.model, "", 0, 0, 0, 0)
+                    OwnedFile(
+                        file_id, rec.key_id, rec.account_id, rec.model, "", 0, 0, 0, 0, 0, made_by
+                    )
                 )
         if rec.pending and is_terminal(batch):
             return await self._settle(rec, batch, output)
@@ -133,15 +144,60 @@ class BatchBook:
             log.error("batch %s of unserved model %s not settled", rec.response_id, rec.model)
             return None
         file_id = batch.get("output_file_id")
-        lines = (await output(file_id)).splitlines() if isinstance(file_id, str) else []
+        lines = (await output(file_id)).split(b"\n") if isinstance(file_id, str) else []
         bill = bill_output(lines, line_usage, price, self.pricing.lookup, rec.admitted_at_ms)
         cost = None
         if bill.succeeded:
             cost = await self.meter.settle_priced(_admitted(rec), price, bill.usage, bill.priced)
         else:
             self.meter.release_later(_admitted(rec), forwarded=True)
-        await self.owned.settled(rec.response_id)
+        await self.owned.settled(rec.response_id, cost)
         return cost
+
+    async def cost_of(self, rec: OwnedResponse, batch: Any, output: FetchOutput) -> int | None:
+        """The debit a retrieve or cancel answers with: its settlement's when this one
+        settles it, else, once it is settled, the recorded one."""
+        cost = await self.observe(rec, batch, output)
+        if cost is None and (not rec.pending or is_terminal(batch)):
+            cost = await recorded_cost(self.entries, self.owned, rec)
+        return cost
+
+    async def own_page(
+        self, key: KeyRecord, batches: list[Any], output: FetchOutput
+    ) -> list[dict[str, Any]]:
+        """The batches of a provider's list page that this key created, each settled one
+        with its debit as `cost_micros` (in its `usage`, else top-level)."""
+        kept: list[dict[str, Any]] = []
+        for batch in batches:
+            batch_id = batch.get("id") if isinstance(batch, dict) else None
+            rec = await self.owned.get(batch_id) if isinstance(batch_id, str) else None
+            if rec is None or rec.key_id != key.key_id:
+                continue
+            cost = await self.cost_of(rec, batch, output)
+            if cost is not None:
+                usage = batch.get("usage")
+                (usage if isinstance(usage, dict) else batch)[COST_FIELD] = cost
+            kept.append(batch)
+        return kept
+
+    async def costed_output(self, rec: OwnedFile, raw: bytes) -> bytes:
+        """A settled batch's output file with each billed line's share of the batch's debit
+        as `cost_micros` in its response body's usage (billing/batches.py's line_shares);
+        any other file as it is."""
+        batch = await self.owned.get(rec.batch_id) if rec.batch_id else None
+        price = self.pricing.lookup(batch.model) if batch is not None else None
+        if batch is None or batch.pending or price is None:
+            return raw
+        lookup, at_ms, markup = self.pricing.lookup, batch.admitted_at_ms, batch.markup_bps
+
+        def costed() -> bytes:  # every line parsed and priced: off the event loop
+            lines = raw.split(b"\n")
+            shares = line_shares(lines, line_usage, price, lookup, at_ms, markup)
+            for index, share in shares.items():
+                lines[index] = with_cost(lines[index], LINE_USAGE, share) or lines[index]
+            return b"\n".join(lines)
+
+        return await asyncio.to_thread(costed)
 
     async def poll_once(self, fetch: FetchBatch, output: FetchOutput) -> int:
         """Look at every running batch due a poll; how many were seen ended."""

@@ -16,7 +16,9 @@ from billing.admission import (
     Admitted,
     BalanceRefused,
     Decision,
+    QuotaRefused,
 )
+from billing.authority import Actor
 from billing.end_users import recorded
 from billing.money import marked_up, within
 from billing.next_step import Links
@@ -31,7 +33,7 @@ from gateway.llm.calls import Call
 from gateway.services.refusals import refusal_error
 from gateway.services.registry import TaskRegistry
 from gateway.services.settlement import Hold, Settlements
-from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable, StoreError
 from gateway.stores.ports import Reservations
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.telemetry import metrics
@@ -58,6 +60,7 @@ class Meter:
         self.settlements = settlements or Settlements(store, TaskRegistry(), refresh_s=30.0)
         self.tasks = self.settlements.registry
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
+        self.team_names: Callable[[str], Awaitable[str | None]] | None = None  # a 429's words
         self._stop_by: float | None = None  # loop time by which a stop must be drained
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
@@ -146,7 +149,22 @@ class Meter:
         """`suggest`: offer an affordable max_tokens (not from a floor: its input is low)."""
         if isinstance(decision, BalanceRefused) and await self._in_grace(key.account_id):
             decision = replace(decision, reason="payment_failed")
-        return refusal_error(decision, call, self.plans, self.links, suggest=suggest)
+        if isinstance(decision, QuotaRefused):
+            decision = replace(decision, scope_name=await self._scope_name(decision, key))
+        caller = Actor("key", key.account_id, frozenset(key.scopes))
+        return refusal_error(decision, call, self.plans, self.links, suggest=suggest, caller=caller)
+
+    async def _scope_name(self, refusal: QuotaRefused, key: KeyRecord) -> str:
+        """The refused level's name, only on the refusal path: the key's from its record,
+        the team's read once a minute at most (`team_names`), the end user's id."""
+        if refusal.scope == "key":
+            return key.name
+        if refusal.scope == "team" and self.team_names is not None:
+            try:
+                return await self.team_names(refusal.scope_id) or refusal.scope_id
+            except StoreError:
+                return refusal.scope_id
+        return refusal.scope_id
 
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""

@@ -17,10 +17,13 @@ from gateway.stores.records import Row
 def full_windows(windows: list[dict[str, Any]]) -> tuple[FullWindow, ...]:
     """The windows with nothing left (as `services.usage_view.window_usage` reads them)."""
     return tuple(
-        FullWindow(w["window"], w["metric"], w["used"], w["limit"], w["resets_at"], w["scope"])
+        FullWindow(
+            w["window"], w["metric"], w["used"], w["limit"], w["resets_at"],
+            w.get("level", w["scope"]), name=w.get("name", "") if "level" in w else "",
+        )
         for w in windows
         if w["used"] >= w["limit"]
-    )
+    )  # fmt: skip
 
 
 def state_of(

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.next_step import Links, NextStep, decide
+from billing.authority import Actor
+from billing.next_step import Links, NextStep, decide, for_caller
 from billing.payments import (
     PaymentRuleError,
     TopupLimits,
@@ -85,7 +86,8 @@ class Payments:
         customer = await self.provider.ensure_customer(account_id, customer)
         return await self.profiles.create_profile(account_id, self.provider.name, customer)
 
-    async def overview(self, account_id: str) -> dict[str, Any]:
+    async def overview(self, account_id: str, caller: Actor | None = None) -> dict[str, Any]:
+        """The billing state and the next step as `caller` may take it (next_step.for_caller)."""
         account = await self.account(account_id)
         profile = await self.profiles.profile(account_id)
         hot = await self.store.balance(account_id)
@@ -106,7 +108,7 @@ class Payments:
             "card": await self.card(profile),
             "auto_topup": _auto(profile),
             "grace_period": _grace(profile),
-            "next": step.json(),
+            "next": for_caller(step, caller).json(),
         }
 
     async def next_step(

@@ -23,7 +23,19 @@ class SignatureInvalid(Exception):
 
 
 class ProviderUnavailable(Exception):
-    """The provider could not be reached or answered with an error we cannot act on."""
+    """The provider could not be reached (`status` None) or answered with an error we
+    cannot act on (`status` its HTTP status, the message what it said)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def said(self) -> str:
+        """What a person is told: what the provider answered, or that it did not."""
+        if self.status is None:
+            return "The payment provider did not answer; nothing was charged."
+        answer = " ".join(str(self).split())[:300]
+        return f"The payment provider answered {self.status}: {answer} Nothing was charged."
 
 
 class NotConfigured(Exception):

@@ -15,6 +15,7 @@ from billing.admission import (
     QuotaRefused,
 )
 from billing.answers import balance_answer, quota_answer
+from billing.authority import Actor
 from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.money import marked_up, within
 from billing.next_step import Links
@@ -42,20 +43,26 @@ END_USER_RULE = (
 
 
 def refusal_error(
-    decision: Decision, call: Call | None, plans: PlanBook, links: Links, *, suggest: bool = True
+    decision: Decision,
+    call: Call | None,
+    plans: PlanBook,
+    links: Links,
+    *,
+    suggest: bool = True,
+    caller: Actor | None = None,
 ) -> Exception:
     """The client-visible error of a refused reservation; `suggest` offers the max_tokens
-    the balance would cover."""
+    the balance would cover; its next step is one `caller` (the key) may take."""
     _count_refusal(decision)
     if isinstance(decision, QuotaRefused):
-        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links)
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links, caller)
         return QuotaExceeded(
             message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
         )
     if isinstance(decision, BalanceRefused):
         affordable = _affordable(call, decision) if call and suggest else None
         required = 1 if call is None else marked_up(call.worst_case_micros, decision.markup_bps)
-        message, extra = balance_answer(decision, required, affordable, links)
+        message, extra = balance_answer(decision, required, affordable, links, caller)
         return BillingRequired(message, extra=extra)
     if isinstance(decision, DuplicateRequest):
         return RequestInFlight(

@@ -20,6 +20,7 @@ from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.errors import NotFound
 from gateway.services.metering import Meter
+from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import HotStorePort, ResponseOwners
 from gateway.stores.records import KeyRecord, OwnedResponse
 
@@ -47,9 +48,11 @@ class ResponseBook:
         meter: Meter,
         pricing: PricingTable,
         counter: TokenCounter,
+        entries: RequestEntries,
         poll_interval_ms: int = 2000,
     ) -> None:
         self.owned = owned
+        self.entries = entries
         self.hot = hot
         self.meter = meter
         self.pricing = pricing
@@ -94,7 +97,15 @@ class ResponseBook:
             return None
         usage = usage_from_response(answer) or self._counted(rec, price.encoding, answer)
         cost = await self.meter.settle_priced(_admitted(rec), price, usage)
-        await self.owned.settled(rec.response_id)
+        await self.owned.settled(rec.response_id, cost)
+        return cost
+
+    async def cost_of(self, rec: OwnedResponse, answer: Any) -> int | None:
+        """The debit a retrieve or cancel answers with: its settlement's when this one
+        settles it, else, once it is settled (or was never background), the recorded one."""
+        cost = await self.observe(rec, answer)
+        if cost is None and (not rec.pending or is_terminal(answer)):
+            cost = await recorded_cost(self.entries, self.owned, rec)
         return cost
 
     def _counted(self, rec: OwnedResponse, encoding: str, answer: dict[str, Any]) -> Usage:

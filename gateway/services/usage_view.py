@@ -8,6 +8,8 @@ from billing.answers import rfc3339
 from billing.quotas import Quota
 from gateway.stores.ports import HotStorePort
 
+SCOPE_NAMES = {"k": "key", "t": "team", "a": "account"}
+
 
 async def window_usage(
     store: HotStorePort, shard: int, scope: str, owner_id: str, quotas: tuple[Quota, ...]
@@ -15,7 +17,7 @@ async def window_usage(
     counts = await store.window_counts(shard, scope, owner_id, quotas)
     return [
         {
-            "scope": "key" if scope == "k" else "account",
+            "scope": SCOPE_NAMES.get(scope, "account"),
             "window": q.window,
             "metric": q.metric,
             "limit": q.limit,

@@ -26,6 +26,7 @@ from gateway.stores.postgres.audit import AuditLog
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.form_tokens import FormTokens
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.idempotency import Idempotency
 from gateway.stores.postgres.ledger import Ledger
@@ -139,6 +140,10 @@ class Stores:
     def idempotency(self) -> Idempotency:
         """What each idempotency key was first used for (services/idempotency.py)."""
         return Idempotency(self.pool)
+
+    def form_tokens(self) -> FormTokens:
+        """The dashboard money forms' single-use tokens (dashboard/form_tokens.py)."""
+        return FormTokens(self.pool)
 
     def audit_log(self) -> AuditLog:
         """The append-only audit log (services/audit.py writes it)."""

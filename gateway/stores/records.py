@@ -225,6 +225,7 @@ class OwnedFile:
     # Each line's worst case at batch rates (its own band), summed when it was uploaded: what
     # its batch reserves. 0 for a record written before it was kept (the sums' worst case).
     worst_micros: int = 0
+    batch_id: str = ""  # the batch whose output file this is ('' : an input or error file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +243,9 @@ class OwnedResponse:
     pending: bool  # the reservation is still open
     markup_bps: int = 0  # the markup it was admitted with: its late settlement charges it
     admitted_at_ms: int = 0  # Redis clock at admission: its prices are those then in force
+    # The debit its late settlement queued (None: not settled here, or before it was kept),
+    # answered until the settler has written the ledger's row.
+    cost_micros: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

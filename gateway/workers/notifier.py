@@ -3,7 +3,8 @@
 Evaluation reads what the hot store says now (available balance, every quota window of the
 account) for accounts with new ledger activity or an active alert, and records each
 crossing with its outbox row in one transaction. Delivery sends due outbox rows to every
-configured sender and retries failures with a growing backoff.
+configured sender and retries failures with a growing backoff; a row nobody can receive
+(no address to write to) is recorded once as undeliverable and left.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from billing.alerts import Window, account_checks, transitions, user_checks
 from billing.exports import retry_delay_s
-from gateway.outbound.notify import Sender
+from gateway.outbound.notify import Sender, Undeliverable
 from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
+from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
 log = logging.getLogger("meterway.notifier")
@@ -78,21 +80,36 @@ async def deliver_once(
     now = now or datetime.now(UTC)
     sent = 0
     for row in await ledger.due(now):
-        done: list[str] = []
-        errors: list[str] = []
         chosen = personal if row.get("alert_id") else senders
-        for sender in (s for s in chosen if s.name not in row["delivered_to"]):
-            failure = await sender.send(row)
-            if failure is None:
-                done.append(sender.name)
-            else:
-                errors.append(f"{sender.name}: {failure}")
+        done, errors, final = await _attempt(row, chosen)
         error = "; ".join(errors) or None
         delay = retry_delay_s(int(row["attempts"]) + 1) // 15  # 2 s, 4 s, ... up to 24 min
         later = now + timedelta(seconds=max(delay, 1))
-        await ledger.delivered(row["id"], error, later, done)
+        await ledger.delivered(row["id"], error, later, done, final=final and error is not None)
         if error is None:
             sent += 1
+        elif final:
+            log.warning("notification %s not deliverable: %s", row["delivery_id"], error)
         else:
             log.warning("notification %s not delivered: %s", row["delivery_id"], error)
     return sent
+
+
+async def _attempt(row: Row, chosen: Sequence[Sender]) -> tuple[list[str], list[str], bool]:
+    """Each sender that has not delivered the row yet tries once: the ones that delivered,
+    the errors, and whether every error is one no retry mends (Undeliverable)."""
+    done: list[str] = []
+    errors: list[str] = []
+    final = True
+    for sender in (s for s in chosen if s.name not in row["delivered_to"]):
+        try:
+            failure = await sender.send(row)
+        except Undeliverable as exc:
+            errors.append(f"{sender.name}: {exc}")
+            continue
+        if failure is None:
+            done.append(sender.name)
+        else:
+            errors.append(f"{sender.name}: {failure}")
+            final = False
+    return done, errors, final

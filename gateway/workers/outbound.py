@@ -12,6 +12,7 @@ import aiohttp
 
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
 from gateway.outbound.notify import (
+    Contacts,
     PersonalEmail,
     PersonalWebhook,
     Sender,
@@ -48,13 +49,17 @@ def export_jobs(
         yield name, every(settings.outbound.export_interval_s, job, stop, name)
 
 
-def senders(settings: Settings, session: aiohttp.ClientSession) -> list[Sender]:
+def senders(
+    settings: Settings, session: aiohttp.ClientSession, contacts: Contacts | None = None
+) -> list[Sender]:
+    """The operator's targets; e-mail goes to NOTIFY_EMAIL_TO, else to the account's owner
+    and billing members (`contacts`)."""
     o = settings.outbound
     out: list[Sender] = []
     if o.notify_webhook_url:
         out.append(WebhookSender(session, o.notify_webhook_url, o.notify_webhook_secret))
     if o.smtp_url:
-        out.append(SmtpSender(o.smtp_url, o.notify_email_from, o.notify_email_to))
+        out.append(SmtpSender(o.smtp_url, o.notify_email_from, o.notify_email_to, contacts))
     return out
 
 
@@ -76,11 +81,12 @@ def notify_jobs(
     alerts: AccountAlertsPort,
     session: aiohttp.ClientSession,
     stop: asyncio.Event,
+    contacts: Contacts | None = None,
 ) -> Iterator[tuple[str, Job]]:
     """The notifier: the operator's alerts when a webhook URL or an SMTP server is
     configured for them, and always the alerts people set on their own accounts."""
     operator = settings.outbound.notify
-    send_to = senders(settings, session)
+    send_to = senders(settings, session, contacts)
     personal = personal_senders(settings, alerts, session)
 
     async def job() -> None:

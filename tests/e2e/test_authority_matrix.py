@@ -36,7 +36,8 @@ KEY_SCOPES = [*sorted(USER_SCOPES | {"billing"}), "chat"]
 OWNED = ("key_id", "member_id", "team_id", "request_id", "alert_id")
 ABSENT = {"request_id": "req_none", "alert_id": "alert_none"}
 FIXED = {"month": MONTH, "action": "credit", "subject": "nobody", "auth_id": "auth_none",
-         "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none"}  # fmt: skip
+         "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none",
+         "receipt_id": "pay_none"}  # fmt: skip
 # Bodies a handler reads before it looks its resource up would otherwise answer 400.
 BODIES: dict[str, dict[str, Any]] = {
     "quotas": {"quotas": []},

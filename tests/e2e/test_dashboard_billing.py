@@ -22,6 +22,13 @@ async def pay(page: Page) -> None:
     assert await page.inner_text("#outcome") in ("succeeded", "complete", "active"), page.url
 
 
+async def submit_top_up(page: Page, amount: str) -> None:
+    """On the Billing page, type an amount in the top-up form and continue to payment."""
+    await page.goto("/dashboard/billing")
+    await page.fill("#topup-amount", amount)
+    await page.click("#topup button[type=submit]")
+
+
 async def test_top_up_through_the_local_provider_changes_the_balance(
     gw: Gateway, page: Page
 ) -> None:
@@ -59,6 +66,7 @@ async def test_a_full_quota_links_to_the_plan_that_lifts_it(gw: Gateway, page: P
     card = page.locator(".plan[data-plan=starter]")
     assert "suggested" in await card.inner_text() and "$" in await card.inner_text()
     await card.locator("button", has_text="Switch to starter").click()
+    assert await page.inner_text("#price") == "$20.00"  # the checkout says what it costs
     await pay(page)  # no card on file yet: the plan is bought on the provider's checkout
     await page.goto("/dashboard/")
     assert await page.inner_text("#plan") == "starter"

@@ -6,6 +6,7 @@ under its key, answered 200 `idempotent_replay` and did nothing (only amounts we
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from typing import Any
 
@@ -157,19 +158,19 @@ async def operator_cookies(gw: Gateway) -> dict[str, str]:
 
 
 async def test_the_dashboard_forms_share_the_check(gw: Gateway) -> None:
+    """A dashboard form's single-use token is its idempotency key: the API's credit under
+    it is the form's credit, and the form's post of another amount is refused."""
     t = await tenant(gw, credit=5_000_000)
     cookies = await operator_cookies(gw)
     base = f"{gw.url}/dashboard/operators/accounts/{t.account_id}"
-
-    async def post(action: str, **fields: Any) -> str:
-        data = {"csrf": "x", "idempotency_key": "form-1", **fields}
-        async with gw.http.post(f"{base}/{action}", data=data, cookies=cookies) as r:
-            return await r.text()
-
-    await post("credit", amount_micros="1500000", reason="")
-    page = await post("adjustment", amount_micros="-1500000", reason="oops")
+    async with gw.http.get(base, cookies=cookies) as r:
+        token = re.findall(r'name="form_token" value="([^"]+)"', await r.text())[0]
+    api = {"amount_micros": 1_500_000, "idempotency_key": token}
+    assert (await gw.admin("POST", f"/admin/v1/accounts/{t.account_id}/credits", api))[0] == 201
+    data = {"csrf": "x", "form_token": token, "amount_micros": "2500000", "reason": ""}
+    async with gw.http.post(f"{base}/credit", data=data, cookies=cookies) as r:
+        page = await r.text()
     assert "already used for a credit of $1.50" in page.replace("&#39;", "'"), page
-    await post("credit", amount_micros="1500000", reason="")  # a replay
     entries = sorted(await money_entries(gw, t.account_id))
     assert entries == [("credit", 1_500_000), ("credit", 5_000_000)]
 

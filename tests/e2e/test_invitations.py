@@ -235,3 +235,23 @@ async def test_an_address_may_be_a_member_of_several_organizations_and_chooses(
     found = await choices_of(Person(email), gw.app[MEMBERS], gw.app[DIRECTORY])
     assert found.must_choose and sorted(str(r["id"]) for r in found.members) == sorted(ids)
     assert found.pending == []
+
+
+async def test_an_invitation_by_the_account_api_is_mailed_too(
+    mail_gw: tuple[Gateway, Mailbox],
+) -> None:
+    """The organization's own invite (what the dashboard's form calls), not only the
+    operator's, e-mails the person their accept link."""
+    gw, box = mail_gw
+    t = await tenant(gw, scopes=["account:read", "org:write"])
+    email = f"s-{secrets.token_hex(3)}@example.com"
+    async with gw.http.post(
+        gw.url + "/v1/account/members",
+        json={"email": email, "role": "billing"},
+        headers={"Authorization": f"Bearer {t.key}"},
+    ) as r:
+        assert r.status == 201, await r.text()
+        url = str((await r.json())["accept_url"])
+    (mail,) = await mail_to(box, email, "invited")
+    body = mail.get_body(("plain",))
+    assert body is not None and url in body.get_content() and "billing" in body.get_content()

@@ -56,14 +56,13 @@ async def _meets_a_402(gw: Gateway, key: str) -> str:
 
 
 @asynccontextmanager
-async def _browser(
-    redirects: list[str], *, plain_http_provider: bool = False
-) -> AsyncIterator[Page]:
+async def _browser(redirects: list[str]) -> AsyncIterator[Page]:
     """A page whose redirects' Location headers are kept: what the browser was handed.
 
     The dashboard's Content-Security-Policy lets a form lead to its own origin or any
     https: one (`form-action 'self' https:`), which covers Stripe's Checkout; the test's
-    Checkout front is plain http on another port, so that one browser skips the policy."""
+    Checkout front is plain http on another port, so the Billing page hands it over as a
+    link (`#hosted-link`) under the policy, and the test follows that."""
 
     def kept(response: Response) -> None:
         if 300 <= response.status < 400:
@@ -71,7 +70,7 @@ async def _browser(
 
     async with async_playwright() as pw:
         browser = await launch(pw)
-        page = await browser.new_page(bypass_csp=plain_http_provider)
+        page = await browser.new_page()
         page.set_default_timeout(15_000)
         page.on("response", kept)
         try:
@@ -108,7 +107,7 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
             await _invite(gw, t.account_id, "ada@example.com")
             fix = await _meets_a_402(gw, t.key)
             assert fix == f"{public}/dashboard/billing#topup"
-            async with _browser(redirects, plain_http_provider=True) as page:
+            async with _browser(redirects) as page:
                 await page.goto(public + "/dashboard/signin")
                 await page.click("text=Sign in with Test IdP")
                 await page.fill("input[name=login]", "ada@example.com")
@@ -118,6 +117,8 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
                 await page.click("li.invitation button.accept")
                 await page.wait_for_url(public + "/dashboard/")
                 await _top_up_from_the_dashboard(page, fix)
+                redirects.append(str(await page.get_attribute("#hosted-link", "href")))
+                await page.click("#hosted-link")
                 await page.wait_for_url(re.compile(re.escape(stack.api_base) + r"/pay/cs_test_"))
                 await page.click("#pay")
                 back = re.escape(public) + r"/dashboard/billing\?checkout=success&session_id=cs_"

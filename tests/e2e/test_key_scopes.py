@@ -5,16 +5,19 @@ dashboard offered no `responses` scope: Codex, openai-agents and the Vercel AI S
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from pathlib import Path
 
 import openai
+import pytest
 from playwright.async_api import Page
 
 from billing.grants import PROXY_SCOPES
 from tests.browser_kit import sign_in
 from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway
+from tests.harness import Gateway, die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNER = ["billing", "account:read", "usage:read", "keys:read", "keys:write"]
@@ -44,6 +47,42 @@ async def test_the_getting_started_key_calls_every_default_path(gw: Gateway) -> 
     assert set(keys["data"][0]["scopes"]) == PROXY_SCOPES >= {"responses"}
     await every_default_path(gw, t.key)
     assert len(await debits(gw, t.account_id)) == 3
+
+
+RESPONSES_CLIENTS = {
+    "langchain use_responses_api": """
+from langchain_openai import ChatOpenAI
+llm = ChatOpenAI(model="gpt-4o-mini", base_url=URL + "/v1", api_key=KEY, use_responses_api=True)
+print(llm.invoke("say hi").content)
+""",
+    "litellm.responses": """
+import os
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+import litellm
+answer = litellm.responses(
+    model="openai/gpt-4o-mini", input="say hi", api_base=URL + "/v1", api_key=KEY
+)
+print(answer.output)
+""",
+}
+
+
+@pytest.mark.parametrize("client", RESPONSES_CLIENTS)
+async def test_an_inference_key_reaches_the_responses_api_from_langchain_and_litellm(
+    gw: Gateway, client: str
+) -> None:
+    """Two of the clients the issue saw refused 403 'lacks the responses scope'."""
+    t = await tenant(gw, scopes=["inference"])
+    code = f"URL, KEY = {gw.url!r}, {t.key!r}\n" + RESPONSES_CLIENTS[client]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    assert [r.path for r in gw.control.requests] == ["/v1/responses"]
+    assert len(await debits(gw, t.account_id)) == 1
 
 
 async def test_a_key_without_responses_is_still_refused_it(gw: Gateway) -> None:

@@ -36,14 +36,19 @@ async def mailing_gateway(dsn: str, **extra: str) -> AsyncIterator[tuple[Gateway
 async def cross_below(gw: Gateway) -> str:
     """An account at 2,000,000 micros with a 500,000 threshold spends 1,600,000."""
     t = await tenant(gw, credit=2_000_000)
-    path = f"/admin/v1/accounts/{t.account_id}/alerts"
+    await spend_below(gw, t.account_id)
+    return t.account_id
+
+
+async def spend_below(gw: Gateway, account_id: str) -> None:
+    """The account (at 2,000,000 micros) sets a 500,000 threshold and spends 1,600,000."""
+    path = f"/admin/v1/accounts/{account_id}/alerts"
     status, _ = await gw.admin("PUT", path, {"balance_low_micros": THRESHOLD})
     assert status == 200
     svc = await service(gw, "api_calls")  # 1,000 micros a call
-    _, body = await svc.events([event(t.account_id, "api_calls", 1_600, "spend")])
+    _, body = await svc.events([event(account_id, "api_calls", 1_600, "spend")])
     assert body["debited"] == 1, body
     await gw.settle_all()
-    return t.account_id
 
 
 async def first_mail(box: Mailbox, account_id: str, timeout_s: float = 15.0) -> None:

@@ -84,7 +84,7 @@ async def test_sdk_does_not_retry_a_quota_that_resets_tomorrow(gw: Gateway) -> N
 
 
 async def test_upgrade_names_the_next_plan_and_plan_change_is_immediate(gw: Gateway) -> None:
-    t = await tenant(gw, plan="free")
+    t = await tenant(gw, plan="free", scopes=["chat", "billing"])  # may take the step it is shown
     for _ in range(20):
         await chat(gw, t)
     err = await refused(gw, t)

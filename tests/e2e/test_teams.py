@@ -98,7 +98,7 @@ async def test_a_key_leaves_its_team_and_the_team_refusal_names_it(gw: Gateway) 
     await chat(gw, a)
     refused = await refusal(gw, b)
     assert (refused["scope"], refused["scope_id"], refused["limit"]) == ("team", team["id"], 1)
-    assert f"team '{team['id']}'" in refused["message"]
+    assert f"team 'ops' ({team['id']})" in refused["message"]  # its name, then its id
     assert (await join(gw, b.key_id, None))[0] == 200
     await chat(gw, b)  # out of the team: only its own and the account's quotas
     path = f"/admin/v1/teams/{team['id']}/quotas"

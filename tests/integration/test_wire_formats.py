@@ -5,6 +5,7 @@ settlement stream's message."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from billing.admission import Admitted, BalanceRefused, NotReady, QuotaRefused, RateWindow
 from billing.money import marked_up
@@ -13,7 +14,7 @@ from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import GrantEnd, MeterHold, OwnedFile, Settlement
+from gateway.stores.records import GrantEnd, MeterHold, OwnedFile, OwnedResponse, Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import (
@@ -381,3 +382,22 @@ async def test_a_batch_files_record_round_trips_with_its_lines_worst_case(stores
     await files.put(old)
     await stores.redis.hdel(stores.store.keys.owned_file("file-o"), "worst_micros")
     assert await files.get("file-o") == old
+
+
+async def test_an_output_files_batch_and_a_settled_debit_round_trip(stores: Stores) -> None:
+    """An output file names its batch; a settled response or batch keeps the debit its
+    settlement queued, and a record settled before that was kept reads None."""
+    files = stores.owned_files()
+    out = OwnedFile("file-b", "key_1", "acct_1", "gpt-4o-mini", "", 0, 0, 0, 0, 0, "batch_1")
+    await files.put(out)
+    assert await files.get("file-b") == out
+    owned = stores.owned_batches()
+    rec = OwnedResponse("batch_1", "key_1", "acct_1", 3, "req_1", "gpt-4o-mini", 10, 900, True)
+    await owned.record(rec, 0)
+    assert await owned.get("batch_1") == rec
+    await owned.settled("batch_1", 417)
+    assert await owned.get("batch_1") == replace(rec, pending=False, cost_micros=417)
+    released = replace(rec, response_id="batch_2")
+    await owned.record(released, 0)
+    await owned.settled("batch_2")
+    assert await owned.get("batch_2") == replace(released, pending=False)

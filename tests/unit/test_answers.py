@@ -60,6 +60,7 @@ def test_day_quota_message_fields_and_headers() -> None:
         "metric": "tokens",
         "scope": "account",
         "scope_id": "acct_1",
+        "scope_name": "acct_1",
         "limit": 100000,
         "used": 99800,
         "requested": 500,

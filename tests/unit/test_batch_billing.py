@@ -10,7 +10,7 @@ import time
 
 import orjson
 
-from billing.batches import bill_output, is_terminal, output_usage
+from billing.batches import bill_output, is_terminal, line_shares, output_usage
 from billing.usage import Usage, usage_from_openai
 from tests.unit.test_pricing_shipped import TABLE
 from tests.unit.test_pricing_shipped import shipped as shipped_price
@@ -104,3 +104,38 @@ def test_a_batch_is_rounded_up_once_not_per_line() -> None:
     """Three lines of one gpt-4o-mini batch input token (0.075 micros each) cost 0.225
     micros: one micro for the batch, one debit, not one per line."""
     assert _bill([_ran(1, 0)] * 3, "gpt-4o-mini") == 1
+
+
+def _shares(lines: list[bytes], model: str, markup_bps: int = 0) -> dict[int, int]:
+    price = shipped_price(model)
+    return line_shares(lines, _usage, price, TABLE.lookup, NOW_MS, markup_bps)
+
+
+def test_the_lines_shares_sum_to_the_one_rounded_debit() -> None:
+    """gpt-4o-mini's batch rates are 0.075 and 0.3 micros a token: 13 in + 7 out is 3.075
+    micros. Three such lines rounded one by one would bill 12; the batch bills 10 (9.225
+    rounded up once), and the shares ceil(3.075) - 0, ceil(6.15) - 4, ceil(9.225) - 7 are
+    4, 3 and 3. A failed line between them has no share."""
+    lines = [_ran(13, 7), _line(400), _ran(13, 7), _ran(13, 7)]
+    assert _shares(lines, "gpt-4o-mini") == {0: 4, 2: 3, 3: 3}
+    assert _bill(lines, "gpt-4o-mini") == 10
+
+
+def test_every_prefix_of_the_shares_is_that_prefixs_one_rounded_debit() -> None:
+    """Whatever the lines and the markup: the shares through any line are what those lines
+    alone would be debited as a batch, so their sum is the batch's debit and no running
+    total is below its exact cost."""
+    price = shipped_price("gpt-4o-mini")
+    for seed in range(40):
+        lines = [
+            _ran(1 + (seed * 7919 + i * 104_729) % 5000, (seed + i * 31) % 700) for i in range(9)
+        ]
+        lines.insert(seed % 9, _line(500))
+        markup = (seed * 37) % 3000
+        shares = _shares(lines, "gpt-4o-mini", markup)
+        assert seed % 9 not in shares and len(shares) == 9
+        running = 0
+        for index, share in shares.items():
+            running += share
+            prefix = bill_output(lines[: index + 1], _usage, price, TABLE.lookup, NOW_MS)
+            assert running == prefix.priced.charged(markup)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from billing.receipts import Receipt, Seller, receipt_facts, seller_lines
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
@@ -60,6 +61,14 @@ def _window(i: int) -> dict[str, Any]:
         "limit": 10_000_000 if i % 2 == 0 else 50,
         "resets_at": (AWARE, TEXT, None)[i % 3],
     }
+
+
+def _limit(i: int) -> dict[str, Any]:
+    """A limit of GET /v1/account's `limits`: every level, an end-user default unused."""
+    level = ("end_user", "key", "team", "account")[i % 4]
+    used = None if level == "end_user" else _window(i)["used"]
+    return _window(i) | {"level": level, "name": LONG, "id": "x", "used": used,
+                         "blocks": used is not None and i % 3 == 0}  # fmt: skip
 
 
 def _series(metric: str) -> dict[str, Any]:
@@ -182,6 +191,11 @@ def _readiness(tasks: int) -> dict[str, Any]:
     }
 
 
+def _receipt() -> Receipt:
+    seller = Seller(LONG, (LONG, "Springfield"), "GB123")
+    return Receipt("pi_1", "auto_topup", 9_999_992, AWARE, "acct_1", LONG, seller)
+
+
 def full() -> dict[str, Any]:
     """Every optional field filled, every list long."""
     billing = {
@@ -238,6 +252,7 @@ def full() -> dict[str, Any]:
             "mode": "prepaid",
             "billing_ready": True,
             "windows": [_window(i) for i in range(12)],
+            "limits": [_limit(i) for i in range(8)],
         },
         "billing": billing,
         "forecast": {"words": "At this week's pace the balance lasts about 3 days."},
@@ -303,14 +318,14 @@ def full() -> dict[str, Any]:
         "pending": [{"id": f"m{i}", "account": LONG, "role": "viewer"} for i in range(MANY)],
         "may_accept": False,
         "plans": [LONG, "free", "pro"],
-        "form_keys": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
+        "form_tokens": {"credit": "k1", "adjustment": "k2", "plan": "k3"},
         "grant_kinds": ["paid", "promotional"],
         "payments": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
                 "id": f"pay_{LONG}",
                 "amount_micros": 10_000_000,
-                "refund_key": "rk",
+                "form_token": "rk",
                 "dollars": "10.00",
             }
             for i in range(MANY)
@@ -324,7 +339,7 @@ def full() -> dict[str, Any]:
                 "priority": 10,
                 "expires_at": (AWARE, None, TEXT)[i % 3],
                 "status": ("active", "spent")[i % 2],
-                "revoke_key": "rk",
+                "form_token": "rk",
             }
             for i in range(MANY)
         ],
@@ -351,7 +366,7 @@ def full() -> dict[str, Any]:
             "summary": LONG,
             "amount_micros": 2_500_000,
             "reason": LONG,
-            "idempotency_key": "k",
+            "form_token": "k",
             "payment_id": "pay_1",
             "grant_id": 3,
             "kind": "promotional",
@@ -456,14 +471,21 @@ def full() -> dict[str, Any]:
         "history": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
+                "id": f"pi_{i}",
                 "purpose": "top_up",
                 "amount_micros": 10_000_000,
-                "status": "failed",
+                "status": ("failed", "succeeded")[i % 2],
                 "failure": (LONG, None)[i % 2],
             }
             for i in range(MANY)
         ],
         "checkout": "success",
+        "r": _receipt(),
+        "seller": seller_lines(_receipt().seller),
+        "facts": receipt_facts(_receipt()),
+        "pdf": "/dashboard/billing/receipts/pi_1/pdf",
+        "back": "/dashboard/billing",
+        "hosted": "http://pay.example.test/checkout/" + LONG,
         "said": words(PermissionDenied("x"), "viewer", "user"),
         "signin": False,
         "zone": "Europe/Paris",
@@ -557,7 +579,7 @@ def sparse() -> dict[str, Any]:
             "exporters": [],
         },
     }
-    for k in ("error", "typed", "alert_secret", "accept_url"):
+    for k in ("error", "typed", "alert_secret", "accept_url", "hosted"):
         ctx.pop(k)
     return ctx
 

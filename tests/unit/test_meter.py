@@ -154,7 +154,7 @@ async def test_refuse_policy_answers_402_with_the_affordable_max_tokens() -> Non
 
 async def test_a_402_names_the_route_that_fixes_it_in_full_on_public_url() -> None:
     call = _call()
-    key = KeyRecord("key_1", "acct_1", 7, "k", (), (), on_insufficient="refuse")
+    key = KeyRecord("key_1", "acct_1", 7, "k", ("chat", "billing"), (), on_insufficient="refuse")
     meter = Meter(FakeReservations(balance=0), PLANS, Links(public_url="https://m.example"))
     with pytest.raises(BillingRequired) as caught:
         await meter.admit("r1", key, call)

@@ -1,21 +1,22 @@
-"""The operators' money forms read their idempotency key and reason as the API reads them:
-a NUL (which PostgreSQL cannot store) is a 400 naming the field, not a 500 (the forms fuzz
-found it on the credit form)."""
+"""The operators' money forms read their single-use token and reason safely: a NUL (which
+PostgreSQL cannot store) is a refusal, not a 500 (the forms fuzz found it on the credit
+form)."""
 
 from __future__ import annotations
 
 import pytest
 from multidict import MultiDict
 
-from gateway.errors import InvalidRequest
-from gateway.http.dashboard.ops_money import _key, _reason
+from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.http.dashboard.form_tokens import EXPIRED, token_of
+from gateway.http.dashboard.ops_money import _reason
 
 
-@pytest.mark.parametrize("key", ["\x00", "a\x00b", "k" * 201, " "])
-def test_a_key_the_api_refuses_the_form_refuses(key: str) -> None:
-    with pytest.raises(InvalidRequest) as refused:
-        _key(MultiDict({"idempotency_key": key}))
-    assert refused.value.param == "idempotency_key"
+@pytest.mark.parametrize("token", ["\x00", "a\x00b" * 8, "k" * 65, " " * 20, "", "short"])
+def test_a_malformed_token_is_an_expired_form(token: str) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        token_of(MultiDict({"form_token": token}))
+    assert refused.value.message == EXPIRED
 
 
 def test_a_reason_with_a_nul_is_refused_and_none_is_none() -> None:
@@ -24,4 +25,4 @@ def test_a_reason_with_a_nul_is_refused_and_none_is_none() -> None:
     assert refused.value.param == "reason"
     assert _reason(MultiDict({"reason": "  "})) == ""
     assert _reason(MultiDict({"reason": " promo "})) == "promo"
-    assert _key(MultiDict({"idempotency_key": "form-1"})) == "form-1"
+    assert token_of(MultiDict({"form_token": "Ab-_" * 6})) == "Ab-_" * 6

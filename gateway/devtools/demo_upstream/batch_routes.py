@@ -5,7 +5,7 @@ usage, or an embeddings list), except lines whose `custom_id` starts with `fail`
 a 400 in the output as the real API reports a failed request; a line whose `custom_id` is
 `ran-on:MODEL:...` reports it ran on MODEL (as a provider may name a model other than the
 one asked for). Cancelling a batch that has not run yet leaves it `cancelled` with the first
-half of its lines answered.
+half of its lines answered. Listing batches runs none.
 """
 
 from __future__ import annotations
@@ -168,6 +168,23 @@ async def retrieve_batch(request: web.Request) -> web.Response:
     return web.json_response(batch)
 
 
+async def list_batches(request: web.Request) -> web.Response:
+    """Newest first, `limit` (20) a page after the id `after`, as OpenAI pages them."""
+    newest = list(reversed(request.app[STATE].batches.values()))
+    after = request.query.get("after")
+    ids = [b["id"] for b in newest]
+    start = ids.index(after) + 1 if after in ids else 0
+    limit = int(request.query.get("limit", "20"))
+    page = newest[start : start + limit]
+    return web.json_response({
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": start + limit < len(newest),
+    })  # fmt: skip
+
+
 async def cancel_batch(request: web.Request) -> web.Response:
     batch = _batch(request)
     if batch["status"] == "validating":
@@ -181,5 +198,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/files/{file_id}", retrieve_file)
     app.router.add_get("/v1/files/{file_id}/content", file_content)
     app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
     app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
     app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from billing.authority import Resource
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
+from billing.next_step import for_caller
 from billing.quotas import Quota
 from billing.reseller import arithmetic_for_customer
 from gateway.appkeys import (
@@ -53,6 +54,7 @@ from gateway.services.keys import (
     rotate_key,
     set_key_quotas,
 )
+from gateway.services.limits import limits_of
 from gateway.services.provisioning import KeySpec
 from gateway.services.request_cost import RequestCost, request_cost
 from gateway.services.usage_view import window_usage
@@ -63,18 +65,29 @@ MAX_GRACE_S = 7 * 86400
 NO_REQUEST = "No settled request with this id on your account (yet)."
 
 
-async def account_overview(request: web.Request, account_id: str) -> dict[str, object]:
-    """Plan, mode, balance, held, available, every quota window of an account and its one
-    next step (the same value GET /v1/account/billing answers)."""
-    row = await request.config_dict[LEDGER].get_account(account_id)
+async def account_overview(
+    request: web.Request, account_id: str, who: Principal | None = None
+) -> dict[str, object]:
+    """Plan, mode, balance, held, available, every quota window of an account, every limit
+    on the caller's calls (`limits`: its end users', its key's, its team's, the account's,
+    each with `blocks`) and its one next step as the caller may take it (the value GET
+    /v1/account/billing answers, with a full key or team window counted)."""
+    app = request.config_dict
+    row = await app[LEDGER].get_account(account_id)
     if row is None:
         raise NotFound("No such account.")
-    store = request.config_dict[STORE]
+    store = app[STORE]
     quotas = await store.account_quotas(account_id)
     windows = await window_usage(store, shard_of(account_id), "a", account_id, quotas)
+    key_id = who.key.key_id if who is not None and who.key is not None else None
+    stores = (store, app[LEDGER], app[TEAMS], app[BUDGETS])
+    limits = await limits_of(stores, row, windows, key_id)
     hot = await store.balance(account_id)
-    step = await request.config_dict[PAYMENTS].next_step(row, hot, windows)
-    return {**account_json(row, hot), "windows": windows, "next": step.json()}
+    counted = [w for w in limits if w["used"] is not None]
+    step = await app[PAYMENTS].next_step(row, hot, counted)
+    if who is not None:
+        step = for_caller(step, who.actor())
+    return {**account_json(row, hot), "windows": windows, "limits": limits, "next": step.json()}
 
 
 def show_cost(request: web.Request) -> bool:
@@ -85,7 +98,7 @@ def show_cost(request: web.Request) -> bool:
 
 async def get_account(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    return json_for(show_cost(request), await account_overview(request, who.account_id))
+    return json_for(show_cost(request), await account_overview(request, who.account_id, who))
 
 
 async def list_keys(request: web.Request) -> web.Response:

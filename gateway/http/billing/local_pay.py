@@ -13,7 +13,7 @@ from html import escape
 from aiohttp import web
 
 from billing.display import usd
-from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS
+from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, NotFound
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS
@@ -87,12 +87,19 @@ async def _session(request: web.Request) -> dict[str, object]:
     return doc
 
 
+def _plan_price(request: web.Request, name: str) -> str:
+    """What a plan costs, said before the person pays for it."""
+    plan = request.config_dict[PLANS].get(name)
+    return f": <b id=price>{usd(plan.price_micros)}</b> a month" if plan is not None else ""
+
+
 async def checkout_page(request: web.Request) -> web.Response:
     s = await _session(request)
+    plan = str(s.get("plan"))
     what = {
         "setup": "Save a card for future payments.",
-        "payment": f"Add {usd(int(str(s.get('amount_micros', 0))))} of credit.",
-        "subscription": f"Subscribe to the {escape(str(s.get('plan')))} plan.",
+        "payment": f"Add <b id=price>{usd(int(str(s.get('amount_micros', 0))))}</b> of credit.",
+        "subscription": f"Subscribe to the {escape(plan)} plan{_plan_price(request, plan)}.",
     }[str(s["mode"])]
     if s["status"] != "open":
         ended = ENDED.get(str(s["status"]), f"This checkout is {escape(str(s['status']))}.")

@@ -39,10 +39,12 @@ async def payment_errors(request: web.Request, handler: Any) -> web.StreamRespon
     except NotConfigured as exc:
         raise not_set_up() from exc
     except ProviderUnavailable as exc:
-        raise PaymentProviderError(
-            "The payment provider did not answer; nothing was charged.",
-            retry_after_s=5,
-        ) from exc
+        raise provider_error(exc) from exc
+
+
+def provider_error(exc: ProviderUnavailable) -> PaymentProviderError:
+    """The provider's failure as the client's: its status and message when it answered."""
+    return PaymentProviderError(exc.said(), retry_after_s=5)
 
 
 def not_set_up() -> PaymentsNotSetUp:
@@ -69,8 +71,8 @@ def _back(request: web.Request, body: dict[str, Any]) -> str:
 
 
 async def overview(request: web.Request) -> web.Response:
-    payments = request.config_dict[PAYMENTS]
-    return web.json_response(await payments.overview(_account(request, BILLING_READ)))
+    payments, who = request.config_dict[PAYMENTS], require(request, BILLING_READ)
+    return web.json_response(await payments.overview(who.account_id, who.actor()))
 
 
 async def payments(request: web.Request) -> web.Response:

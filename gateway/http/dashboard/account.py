@@ -94,11 +94,12 @@ async def overview(request: web.Request) -> web.Response:
     """Each section its scope allows, the sections read at once (independent reads)."""
     who = account_principal(request)
     account, billing, spend = await asyncio.gather(
-        account_overview(request, who.account_id) if who.has(ACCOUNT_READ) else _nothing(),
+        account_overview(request, who.account_id, who) if who.has(ACCOUNT_READ) else _nothing(),
         billing_overview(request, who),
         spend_section(request, who) if who.has(USAGE_READ) else _nothing(),
     )
-    step = billing["next"] if billing else account["next"] if account else None
+    # GET /v1/account's step first: it counts the caller's key and team windows too
+    step = account["next"] if account else billing["next"] if billing else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out
     available = account["available_micros"] if account is not None else None
     if spend is not None and available is not None and account["mode"] == "prepaid":

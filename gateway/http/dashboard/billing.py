@@ -9,6 +9,7 @@ moves; the dashboard only sends the browser there and shows the result afterward
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -17,10 +18,11 @@ from billing.display import DollarsError, parse_dollars
 from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
 from gateway.appkeys import PAYMENTS, PLANS
-from gateway.errors import InvalidRequest, MeterwayError, NotFound
+from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
 from gateway.http.account.alerts import alerts_of, create_for, delete_for
-from gateway.http.billing.routes import not_set_up
+from gateway.http.billing.routes import not_set_up, provider_error
+from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
@@ -37,6 +39,7 @@ BUTTONS = {
     "contact_sales": "Contact sales",
 }
 Form = MultiDictProxy[str | bytes | Any]
+ONCE = ("topup", "plan")  # the forms that start a payment: single-use (form_tokens.py)
 
 
 def step_view(step: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +53,7 @@ async def billing_overview(request: web.Request, who: Principal) -> dict[str, An
     payments = request.config_dict.get(PAYMENTS)
     if payments is None or not who.has(BILLING_READ):
         return None
-    data = await payments.overview(who.account_id)
+    data = await payments.overview(who.account_id, who.actor())
     return {**data, "next": step_view(data["next"])}
 
 
@@ -74,6 +77,8 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
     if billing is None:
         raise NotFound("Billing is not available on this gateway.")
     plans = request.config_dict[PLANS]
+    views = [_plan_view(p, billing["plan"], plans) for p in plans.plans.values()]
+    tokens = await _tokens(request, who, [v for v in views if not (v["current"] or v["sales"])])
     return render(
         request,
         "billing.html",
@@ -81,7 +86,8 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         title="Billing",
         nav="billing",
         billing=billing,
-        plans=[_plan_view(p, billing["plan"], plans) for p in plans.plans.values()],
+        plans=views,
+        topup_token=tokens.get("topup", ""),
         upgrade=upgrade,
         history=await request.config_dict[PAYMENTS].history(who.account_id),
         invoices=await _invoices(request, who.account_id),
@@ -91,6 +97,20 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         checkout=request.query.get("checkout", ""),  # back from a hosted page
         **extra,
     )
+
+
+async def _tokens(
+    request: web.Request, who: Principal, switchable: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Single-use tokens of the top-up form and each plan's switch, for a caller who may pay;
+    each plan view gets its own under `form_token`."""
+    if not who.has(BILLING_SETUP):
+        return {}
+    actions = [f"{PAGE}/topup"] + [f"{PAGE}/plan"] * len(switchable)
+    minted = await form_tokens.mint(request, actions)
+    for view, token in zip(switchable, minted[1:], strict=True):
+        view["form_token"] = token
+    return {"topup": minted[0]}
 
 
 async def _invoices(request: web.Request, account_id: str) -> list[dict[str, Any]]:
@@ -205,20 +225,49 @@ async def act(request: web.Request) -> web.Response:
         if action == "alert-add" and _text(form, "webhook_url"):
             account_principal(request).require(BILLING_SETUP)
             return await _alert_with_secret(request, form)
-        target = await _act(request, action, form)
+        target = await _once(request, action, form)
+        if form_may_not_lead(request, target):
+            return await page(request, hosted=target)
+    except FormAlreadySubmitted:
+        raise
     except PaymentRuleError as exc:
         return await page(request, status=400, error=str(exc), typed=_typed(form))
     except NotConfigured:
         refused = not_set_up()
         return await page(request, status=refused.status, error=refused.message)
+    except ProviderUnavailable as exc:
+        failed = provider_error(exc)
+        return await page(request, status=failed.status, error=failed.message, typed=_typed(form))
     except MeterwayError as exc:
         return await page(request, status=exc.status, error=exc.message, typed=_typed(form))
     raise web.HTTPSeeOther(target)
 
 
+def form_may_not_lead(request: web.Request, target: str) -> bool:
+    """Whether the page's CSP (form-action 'self' https:) stops the browser following a
+    form's redirect to `target`: a plain-http page on another origin (a test Stripe, or a
+    PUBLIC_URL other than the address in the browser). Such a page is offered as a link,
+    which the policy does not govern, with a sentence saying why."""
+    parts = urlsplit(target)
+    own = urlsplit(str(request.url.origin()))
+    return parts.scheme == "http" and (parts.scheme, parts.netloc) != (own.scheme, own.netloc)
+
+
+async def _once(request: web.Request, action: str, form: Form) -> str:
+    """Run the action; a payment's start spends its form's token first, so a second submit
+    of the same form opens no second checkout (it links to the first)."""
+    if action not in ONCE:
+        return await _act(request, action, form)
+    token = form_tokens.token_of(form)
+    return await form_tokens.once(
+        request, token, request.path, PAGE, lambda: _act(request, action, form)
+    )
+
+
 def _typed(form: Form) -> dict[str, str]:
     """What the person typed, drawn back into the form with the error, not replaced."""
-    return {k: v[:64] for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    skip = ("csrf", form_tokens.FIELD)
+    return {k: v[:64] for k, v in form.items() if isinstance(v, str) and k not in skip}
 
 
 def add_routes(dash: web.Application) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.appkeys import DIRECTORY, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import SigninFailed
+from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.session import start_member_session as member_session
 from gateway.services.members import Choices, Person, choices_of, nobody
@@ -28,6 +29,7 @@ async def enter(request: web.Request, member: Row, via: str) -> web.HTTPSeeOther
     """A member session, and on to the dashboard; the sign-in's own cookies are dropped.
     `via`: how the person signed in (oidc, e-mailed link, invitation link), for the audit log."""
     response = web.HTTPSeeOther(f"{BASE}/")
+    response.headers["Location"] = after_signin.destination(request, response, BASE, f"{BASE}/")
     set_cookie(request, response, COOKIE, await member_session(request, member, via))
     for name in (PRE_COOKIE, ATTEMPT_COOKIE, CHOICE_COOKIE):
         response.del_cookie(name, path=BASE)

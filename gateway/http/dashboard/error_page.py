@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.errors import (
+    FormAlreadySubmitted,
     InternalError,
     MeterwayError,
     NotFound,
@@ -23,6 +24,7 @@ class Words:
     title: str
     message: str
     advice: str
+    link: str = ""  # where the person goes next, when not the dashboard's start
 
 
 def refusal(role: str, kind: str) -> Words:
@@ -54,6 +56,9 @@ def words(error: MeterwayError, role: str = "", kind: str = "") -> Words:
             error.message if error.message != "Unknown path." else "There is no such page.",
             "Check the address, or go back to the dashboard and follow its menu.",
         )
+    if isinstance(error, FormAlreadySubmitted):
+        advice = "To do it again on purpose, open the page afresh and fill the form in again."
+        return Words("Already submitted", error.message, advice, error.result)
     if isinstance(error, InternalError):
         return Words(
             "Something went wrong",

@@ -6,7 +6,6 @@ the admin API lets in; each page calls what its /admin/v1 route calls.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from gateway.http.admin.routes import account_windows
 from gateway.http.admin.system import system_report
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
+from gateway.http.dashboard.form_tokens import mint
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
@@ -84,6 +84,8 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
     app = request.config_dict
     entries = await app[LEDGER].entries(row["id"], before=await _before(request), limit=PAGE + 1)
     keys = await app[DIRECTORY].keys_of(row["id"], include_revoked=True)
+    payments, grants = await _refundable(request, row["id"]), await grants_of(request, row["id"])
+    tokens = await _tokens(request, row["id"], len(payments), len(grants))
     return render(
         request,
         "ops_account.html",
@@ -96,11 +98,9 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         entries=[entry_json(e) for e in entries[:PAGE]],
         next_before=entries[PAGE - 1]["id"] if len(entries) > PAGE else None,
         plans=list(app[PLANS].plans),
-        # one key per money form, minted now: the form carries it to its confirmation and
-        # post, so Back or a double click repeats the key, never the money
-        form_keys={form: secrets.token_hex(12) for form in ("credit", "adjustment", "plan")},
-        payments=await _refundable(request, row["id"]),
-        grants=await _grants(request, row["id"]),
+        form_tokens=dict(zip(FORMS, tokens, strict=False)),
+        payments=_with(payments, tokens[len(FORMS) :]),
+        grants=_with(grants, tokens[len(FORMS) + len(payments) :]),
         grant_kinds=GRANT_KINDS,
         spend=await spend_section(request, reading(row["id"])),
         granularities=GRANULARITIES,
@@ -109,22 +109,30 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
     )
 
 
+FORMS = ("credit", "adjustment", "plan")
+
+
+async def _tokens(request: web.Request, account_id: str, payments: int, grants: int) -> list[str]:
+    """One single-use token per money form of the page (dashboard/form_tokens.py), in the
+    order the page draws them: its three forms, each payment's refund, each grant's revocation."""
+    path = f"{OPS}/accounts/{account_id}/"
+    actions = [path + form for form in FORMS]
+    actions += [path + "refund"] * payments + [path + "revoke-grant"] * grants
+    return await mint(request, actions)
+
+
+def _with(rows: list[dict[str, Any]], tokens: list[str]) -> list[dict[str, Any]]:
+    return [row | {"form_token": token} for row, token in zip(rows, tokens, strict=False)]
+
+
 async def _refundable(request: web.Request, account_id: str) -> list[dict[str, Any]]:
-    """The account's succeeded top-ups, each with the key its refund form carries."""
+    """The account's succeeded top-ups, with the dollars their refund forms start from."""
     payments = request.config_dict.get(PAYMENTS)
     if payments is None:
         return []
     done = [p for p in await payments.history(account_id) if p["status"] == "succeeded"]
     # the refund field's value: dollars parse_usd reads back exactly (no thousands comma)
-    return [
-        p | {"refund_key": secrets.token_hex(12), "dollars": format_usd(p["amount_micros"])}
-        for p in done
-    ]
-
-
-async def _grants(request: web.Request, account_id: str) -> list[dict[str, Any]]:
-    """The account's grants, each live one with the key its revocation form carries."""
-    return [g | {"revoke_key": secrets.token_hex(12)} for g in await grants_of(request, account_id)]
+    return [p | {"dollars": format_usd(p["amount_micros"])} for p in done]
 
 
 async def system(request: web.Request) -> web.Response:

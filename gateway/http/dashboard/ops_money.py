@@ -1,12 +1,14 @@
 """The Operators pages' money forms: credit (funding a grant of a kind, expiry and
 priority), adjustment, refund, a grant's revocation and plan change, each in two steps.
 
-The account page mints an idempotency key into each form when it renders it. Submitting the
-form moves nothing: it opens a confirmation page (a GET, its fields in the address) that
-says the amount in dollars; only its Confirm button posts. The key travels with the form to
-the confirmation and from there to the post, so pressing Back (which loads the confirmation
-again, from the same address) and confirming again, or a double click, posts the same key
-and the ledger answers with the first entry instead of a second one.
+The account page mints a single-use token into each form when it draws it
+(dashboard/form_tokens.py). Submitting the form moves nothing: it opens a confirmation page
+(a GET, its fields in the address) that says the amount in dollars; only its Confirm button
+posts. The token travels with the form to the confirmation and from there to the post,
+which spends it: pressing Back (to the confirmation, or twice, to the form) and submitting
+again, or a double click, is refused with a page linking to what the first submit did. The
+token is also the operation's idempotency key, so the ledger would answer a repeat with the
+first entry.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from billing.dates import in_zone
 from billing.display import DollarsError, parse_dollars, usd_exact
 from billing.money import MAX_EXACT
 from gateway.appkeys import PLANS, SETTINGS, STORE
-from gateway.errors import InvalidRequest, MeterwayError
+from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.credit_grants import grant_on, revoke_grant
 from gateway.http.admin.money import adjust_account, credit_account, refund_account
 from gateway.http.admin.routes import set_account_plan
+from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
 from gateway.http.whole import ASCII_SPACE, parse_whole
@@ -33,14 +36,6 @@ from gateway.stores.records import GrantSpec
 
 ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
 Fields = MultiMapping[Any]
-
-
-def _key(fields: Fields) -> str:
-    """The form's idempotency key, read as the API reads one (no NUL, at most 200)."""
-    key = str(fields.get("idempotency_key", ""))
-    if not key:
-        raise InvalidRequest("The form has no idempotency key; reload it.")
-    return str(bodies.text_field({"idempotency_key": key}, "idempotency_key"))
 
 
 def _reason(fields: Fields) -> str:
@@ -126,7 +121,7 @@ async def _described(
         what = await _revocation(request, fields, row)
     else:
         what = _what(action, fields, row, request.config_dict[SETTINGS].timezone)
-    return what | {"idempotency_key": _key(fields)}
+    return what
 
 
 def _what(action: str, fields: Fields, row: Mapping[str, Any], zone: str) -> dict[str, Any]:
@@ -152,13 +147,21 @@ def _what(action: str, fields: Fields, row: Mapping[str, Any], zone: str) -> dic
     return {"amount_micros": micros, "reason": reason, "summary": summary, **grant}
 
 
+def _paths(request: web.Request, action: str) -> tuple[str, str]:
+    """The path a form posts to (its token's action) and the account page it came from."""
+    page = f"{OPS}/accounts/{request.match_info['account_id']}"
+    return f"{page}/{action}", page
+
+
 async def confirm(request: web.Request) -> web.Response:
-    """GET: the form's fields, read back in dollars, with one Confirm button."""
+    """GET: the form's fields, read back in dollars, with one Confirm button that posts the
+    form's token on (the post spends or refuses it; this page moves nothing)."""
     operator(request)
     row = await target_row(request)
     action = request.match_info["action"]
+    token = str(request.query.get(form_tokens.FIELD, ""))
     try:
-        what = await _described(request, action, request.query, row)
+        what = await _described(request, action, request.query, row) | {"form_token": token}
         if action == "plan" and what["plan"] not in request.config_dict[PLANS].plans:
             raise InvalidRequest("No such plan.")
     except MeterwayError as exc:
@@ -176,10 +179,11 @@ async def confirm(request: web.Request) -> web.Response:
     )
 
 
-async def _post(request: web.Request, action: str, fields: Fields) -> str:
-    """Move the money (or the plan); the notice the account page shows after it."""
+async def _post(request: web.Request, action: str, fields: Fields, key: str) -> str:
+    """Move the money (or the plan) under the form's token as its idempotency key; the
+    notice the account page shows after it."""
     row = await target_row(request)
-    key, reason = _key(fields), _reason(fields)
+    reason = _reason(fields)
     if action == "plan":
         await set_account_plan(
             request, row, {"plan": str(fields.get("plan", "")), "idempotency_key": key}
@@ -204,15 +208,24 @@ async def _post(request: web.Request, action: str, fields: Fields) -> str:
 
 
 async def submit(request: web.Request) -> web.Response:
-    """POST from the confirmation page only: the key it carries makes a repeat a replay."""
+    """POST from the confirmation page only: the first spends the form's token, any other
+    submit of it is refused (FormAlreadySubmitted, a page linking to this one's result)."""
     operator(request)
     action = request.path.rsplit("/", 1)[1]
     fields = await request.post()
+    path, page = _paths(request, action)
+
+    async def work() -> str:
+        return f"{page}?notice={await _post(request, action, fields, token)}"
+
     try:
-        notice = await _post(request, action, fields)
+        token = form_tokens.token_of(fields)
+        target = await form_tokens.once(request, token, path, page, work)
+    except FormAlreadySubmitted:
+        raise
     except MeterwayError as exc:
         return await account(request, status=exc.status, error=exc.message)
-    raise web.HTTPSeeOther(f"{OPS}/accounts/{request.match_info['account_id']}?notice={notice}")
+    raise web.HTTPSeeOther(target)
 
 
 def add_routes(dash: web.Application) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
+from gateway.http.dashboard import after_signin
 from gateway.http.dashboard import audit as dashboard_audit
 from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import invitations as dashboard_invitations
@@ -21,6 +22,7 @@ from gateway.http.dashboard import ops_console as dashboard_ops_console
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import ops_open as dashboard_ops_open
 from gateway.http.dashboard import organization as dashboard_organization
+from gateway.http.dashboard import receipts as dashboard_receipts
 from gateway.http.dashboard import signin as dashboard_signin
 from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard import usage as dashboard_usage
@@ -59,6 +61,9 @@ async def signin(request: web.Request) -> web.Response:
         return signin_form(request, status=exc.status, error=exc.message)
     home = f"{BASE}/" if data.get("account_id") else f"{BASE}/operators"
     response = web.HTTPSeeOther(home)
+    kept = after_signin.destination(request, response, BASE, home)
+    if data.get("account_id"):  # an operator session has no account page to go back to
+        response.headers["Location"] = kept
     set_cookie(request, response, COOKIE, cookie)
     response.del_cookie(PRE_COOKIE, path=BASE)
     raise response
@@ -113,6 +118,7 @@ def add_routes(app: web.Application) -> None:
     dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
     dashboard_statements.add_routes(dash)
+    dashboard_receipts.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     dashboard_ops_console.add_routes(dash)

@@ -29,6 +29,7 @@ from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, 
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.admin.operator import Operator, verify_operator
 from gateway.http.audited import ACTOR, principal_actor
+from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.principal import (
     BILLING_READ,
@@ -286,7 +287,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     session = await load_session(request)
     if session is None:
-        raise web.HTTPSeeOther(f"{BASE}/signin")
+        to_signin = web.HTTPSeeOther(f"{BASE}/signin")
+        after_signin.remember(request, to_signin, BASE)
+        raise to_signin
     request[SESSION] = session
     request[CONTEXT] = {"session": session, "csrf": session.csrf}
     if session.principal is not None:

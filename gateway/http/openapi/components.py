@@ -56,6 +56,19 @@ WINDOW = obj(
     remaining=INT,
     resets_at=TIME,
 )
+LIMIT = obj(
+    ("level", "name", "window", "metric", "limit", "used", "resets_at", "blocks"),
+    level={"enum": ["end_user", "key", "team", "account"]},
+    name={"type": "string", "description": "the key's, the team's or the account's name"},
+    id=STR,
+    window=STR,
+    metric=STR,
+    limit=INT,
+    used={"type": ["integer", "null"], "description": "null: an end-user default, per end user"},
+    remaining=nullable("integer"),
+    resets_at=TIME,
+    blocks={"type": "boolean", "description": "full: calls it applies to are refused now"},
+)
 ACCOUNT = obj(
     ("id", "object", "name", "plan", "mode", "balance_micros", "held_micros"),
     id=STR,
@@ -237,7 +250,12 @@ SCHEMAS: dict[str, Schema] = {
     "AccountOverview": {
         "allOf": [
             ref("Account"),
-            obj(("windows", "next"), windows=array(ref("Window")), next=ref("NextStep")),
+            obj(
+                ("windows", "limits", "next"),
+                windows=array(ref("Window")),
+                limits=array(LIMIT),
+                next=ref("NextStep"),
+            ),
         ]
     },
     "NextStep": NEXT_STEP,

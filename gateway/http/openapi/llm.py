@@ -46,7 +46,8 @@ def batch_paths() -> dict[str, Any]:
         "/v1/batches": {
             "post": _batch_op(
                 "Create a batch: its file's worst case reserved at batch rates", body=JSON_OBJECT
-            )
+            ),
+            "get": _batch_op("The batches this key created, each settled one with its cost"),
         },
         "/v1/batches/{batch_id}": {
             "get": _batch_op("A batch this key created; settled when first seen ended", "batch_id")

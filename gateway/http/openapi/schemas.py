@@ -54,6 +54,11 @@ NEXT_STEP: Schema = obj(
     api={"type": ["object", "null"], "description": "the route a program calls: method, path"},
     plan={"type": ["string", "null"]},
     resets_at={"type": ["string", "null"], "format": "date-time"},
+    ask={
+        "type": "array",
+        "items": STR,
+        "description": "present when the caller may not take the step: the roles to ask",
+    },
 )
 MICROS: Schema = {"type": "integer", "description": "USD micros (1 USD = 1,000,000)"}
 # What bodies.text_field takes: names, reasons, idempotency keys, e-mail addresses.

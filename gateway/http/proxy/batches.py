@@ -6,7 +6,8 @@ Uploading a file reads and prices every line (llm/batch_input.py) before the fil
 to the provider, re-serialized from what was priced (never the bytes uploaded); creating a
 batch reserves that worst case at the batch tier's rates; a retrieve or cancel that shows
 the batch ended settles it from its output file (services/batches.py), as does the
-gateway's own poll.
+gateway's own poll. That retrieve and every later one carry the batch's debit, and its
+output file, downloaded here, each billed line's share of it.
 """
 
 from __future__ import annotations
@@ -112,8 +113,12 @@ async def retrieve_file(request: web.Request) -> web.Response:
 async def file_content(request: web.Request) -> web.Response:
     p = request.app[PROXYING]
     key = await _key(request, p)
-    rec = await request.app[BATCH_BOOK].file_of(key, request.match_info["file_id"])
-    return _answer(request, *await _get(p, request, f"/files/{rec.file_id}/content"))
+    book = request.app[BATCH_BOOK]
+    rec = await book.file_of(key, request.match_info["file_id"])
+    status, raw, upstream = await _get(p, request, f"/files/{rec.file_id}/content")
+    if status == 200 and rec.batch_id:
+        raw = await book.costed_output(rec, raw)
+    return _answer(request, status, raw, upstream)
 
 
 def output_fetcher(upstream: Upstream) -> FetchOutput:
@@ -180,12 +185,27 @@ async def _batch(request: web.Request, method: str, suffix: str) -> web.Response
     status, raw, upstream = await p.upstream.call(PROVIDER, method, path, request.headers, None)
     cost = None
     if status == 200:
-        cost = await book.observe(rec, _json(raw), output_fetcher(p.upstream))
+        cost = await book.cost_of(rec, _json(raw), output_fetcher(p.upstream))
     if cost is None:
         return _answer(request, status, raw, upstream)
     answer = _answer(request, status, costed_media(raw, cost), upstream)
-    answer.headers["x-meterway-cost-micros"] = str(cost)  # the retrieve that settles it
+    answer.headers["x-meterway-cost-micros"] = str(cost)
     return answer
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    """The provider's page of batches, keeping this key's own, each settled one with its
+    debit (a batch first seen ended here is settled here); a page may hold fewer than
+    `limit`, and `after` pages on through the provider's ids as ever."""
+    p, book = request.app[PROXYING], request.app[BATCH_BOOK]
+    key = await _key(request, p)
+    path = "/batches" + (f"?{request.query_string}" if request.query_string else "")
+    status, raw, upstream = await p.upstream.call(PROVIDER, "GET", path, request.headers, None)
+    page = _json(raw) if status == 200 else None
+    if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+        return _answer(request, status, raw, upstream)
+    page["data"] = await book.own_page(key, page["data"], output_fetcher(p.upstream))
+    return _answer(request, status, orjson.dumps(page), upstream)
 
 
 async def retrieve_batch(request: web.Request) -> web.Response:
@@ -201,5 +221,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/files/{file_id}", retrieve_file)
     app.router.add_get("/v1/files/{file_id}/content", file_content)
     app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
     app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
     app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)

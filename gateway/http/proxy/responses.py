@@ -2,7 +2,7 @@
 
 The gateway remembers which key created each response (gateway/services/responses.py); any
 other key gets the same 404 as for an id that does not exist. A retrieve or cancel that
-shows a background response finished settles it there, and the answer carries its cost.
+shows a background response finished settles it there; it and every later one carry its cost.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ async def _proxied(request: web.Request, method: str, suffix: str = "") -> web.R
         headers = provider_error_headers(headers, upstream_headers)
         raw = scrubbed_error(request, raw)
     elif suffix in ("", "/cancel"):
-        cost = await book.observe(rec, _json(raw))
-        if cost is not None:  # the retrieve that settles it carries the debit, as a create does
+        cost = await book.cost_of(rec, _json(raw))
+        if cost is not None:  # the debit, as a create carries it
             headers["x-meterway-cost-micros"] = str(cost)
             raw = costed_answer(raw, cost)
     kind = upstream_headers.get("content-type") or "application/json"

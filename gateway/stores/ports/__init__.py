@@ -16,6 +16,7 @@ from gateway.stores.ports.directory import (
     SessionsPort,
     SigninTicketsPort,
 )
+from gateway.stores.ports.form_tokens import FormTokensPort
 from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort, StatementsPort
 from gateway.stores.ports.hot import (
     HotStorePort,
@@ -46,6 +47,7 @@ __all__ = [
     "EndUserBudgetsPort",
     "ExportLedgerPort",
     "FileOwners",
+    "FormTokensPort",
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",

@@ -179,6 +179,10 @@ class MembersPort(Protocol):
 
     async def of_account(self, account_id: str) -> list[Row]: ...
 
+    async def contacts(self, account_id: str, roles: Sequence[str]) -> list[str]:
+        """Addresses of the account's accepted members of `roles`."""
+        ...
+
     async def get(self, member: str) -> Row | None: ...
 
     async def by_subject(self, issuer: str, subject: str) -> Row | None:

@@ -239,9 +239,11 @@ class NotifyLedgerPort(NotifyOutbox, Protocol):
         error: str | None,
         next_at: datetime,
         delivered_to: Sequence[str] = (),
+        final: bool = False,
     ) -> None:
         """Record an attempt; `delivered_to` names the senders that delivered it this time
-        (kept with the row, so a retry goes only to the ones that have not)."""
+        (kept with the row, so a retry goes only to the ones that have not); `final`: its
+        error is one no retry mends, so the row is never picked again."""
         ...
 
 

@@ -32,8 +32,9 @@ class ResponseOwners(Protocol):
 
     async def get(self, response_id: str) -> OwnedResponse | None: ...
 
-    async def settled(self, response_id: str) -> None:
-        """Its reservation is closed: never polled again; the owner is kept."""
+    async def settled(self, response_id: str, cost_micros: int | None = None) -> None:
+        """Its reservation is closed: never polled again; the owner is kept, with the debit
+        its settlement queued (`cost_micros`, None when nothing was debited)."""
         ...
 
     async def due(self, now_ms: int, limit: int = 100) -> list[str]:

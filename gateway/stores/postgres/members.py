@@ -4,6 +4,7 @@ identity provider's (issuer, subject) once bound, or by e-mail."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -75,6 +76,18 @@ class Members:
                 account_id,
             )
         return [dict(r) for r in rows]
+
+    async def contacts(self, account_id: str, roles: Sequence[str]) -> list[str]:
+        """The e-mail addresses of the account's members of `roles` who accepted (a pending
+        invitation is nobody's address yet), oldest member first."""
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                "SELECT email FROM account_members WHERE account_id = $1"
+                f" AND role = ANY($2::text[]) AND NOT ({_PENDING}) ORDER BY created_at",
+                account_id,
+                list(roles),
+            )
+        return [str(r["email"]) for r in rows if r["email"]]
 
     async def get(self, member: str) -> Row | None:
         with map_postgres_errors():

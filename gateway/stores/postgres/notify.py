@@ -107,7 +107,8 @@ class NotifyLedger:
     async def due(self, now: datetime, limit: int = 100) -> list[Row]:
         with map_postgres_errors():
             rows = await self.pool.fetch(
-                "SELECT * FROM notify_outbox WHERE status <> 'sent' AND next_at <= $1"
+                "SELECT * FROM notify_outbox WHERE status IN ('pending', 'failed')"
+                " AND next_at <= $1"
                 " ORDER BY id LIMIT $2",
                 now,
                 limit,
@@ -120,11 +121,15 @@ class NotifyLedger:
         error: str | None,
         next_at: datetime,
         delivered_to: Sequence[str] = (),
+        final: bool = False,
     ) -> None:
+        """`final`: the error is one no retry mends (nobody to send to): the row is kept
+        as 'undeliverable' and never picked again."""
         with map_postgres_errors():
             await self.pool.execute(
                 "UPDATE notify_outbox SET attempts = attempts + 1, last_error = $2,"
-                " status = CASE WHEN $2::text IS NULL THEN 'sent' ELSE 'failed' END,"
+                " status = CASE WHEN $2::text IS NULL THEN 'sent'"
+                " WHEN $5 THEN 'undeliverable' ELSE 'failed' END,"
                 " sent_at = CASE WHEN $2::text IS NULL THEN now() END, next_at = $3,"
                 " delivered_to = ARRAY(SELECT DISTINCT s FROM unnest(delivered_to || $4::text[]) s)"
                 " WHERE id = $1",
@@ -132,6 +137,7 @@ class NotifyLedger:
                 error,
                 next_at,
                 list(delivered_to),
+                final,
             )
 
 

@@ -200,6 +200,12 @@ class PaymentsStore:
             )
         )
 
+    async def payment(self, account_id: str, payment_id: str) -> asyncpg.Record | None:
+        """One of the account's payments; another account's reads as none."""
+        return await self.pool.fetchrow(
+            "SELECT * FROM payments WHERE account_id = $1 AND id = $2", account_id, payment_id
+        )
+
     async def payment_ids(self, since: datetime) -> set[str]:
         rows = await self.pool.fetch(
             "SELECT idempotency_key FROM ledger_entries WHERE kind = 'credit'"

@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 def _to_hash(owned: OwnedResponse) -> dict[str, str]:
-    return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(owned).items()}
+    fields = asdict(owned).items()
+    return {k: str(int(v) if isinstance(v, bool) else v) for k, v in fields if v is not None}
 
 
 def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
@@ -39,6 +40,7 @@ def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
         f["pending"] == "1",
         int(f.get("markup_bps", "0")),  # a record from before markups has none
         int(f.get("admitted_at_ms", "0")),
+        int(f["cost_micros"]) if "cost_micros" in f else None,
     )
 
 
@@ -73,10 +75,15 @@ class OwnedResponses:
         )
         return _from_hash(raw) if raw else None
 
-    async def settled(self, response_id: str) -> None:
-        """The reservation is closed: stop polling, keep the owner."""
+    async def settled(self, response_id: str, cost_micros: int | None = None) -> None:
+        """The reservation is closed: stop polling, keep the owner (and the debit queued)."""
+        fields = (
+            {"pending": "0"}
+            if cost_micros is None
+            else {"pending": "0", "cost_micros": str(cost_micros)}
+        )
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._name(response_id), "pending", "0")
+            pipe.hset(self._name(response_id), mapping=fields)  # type: ignore[arg-type]
             pipe.zrem(self._due, response_id)
             await self._run(pipe.execute())
 
@@ -125,5 +132,5 @@ class OwnedFiles:
         return OwnedFile(
             f["file_id"], f["key_id"], f["account_id"], f["model"], f["endpoint"],
             int(f["lines"]), int(f["input_tokens"]), int(f["output_tokens"]),
-            int(f["fees_micros"]), int(f.get("worst_micros", "0")),
+            int(f["fees_micros"]), int(f.get("worst_micros", "0")), f.get("batch_id", ""),
         )  # fmt: skip

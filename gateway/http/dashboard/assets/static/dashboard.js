@@ -143,6 +143,29 @@
     });
   }
 
+  // Money forms carry single-use tokens minted when the page is drawn. The pages are
+  // no-store, so Back draws the page again with new ones: the history entry keeps the
+  // tokens it was first drawn with, and a form reached by Back or Forward gets them back
+  // (a submit of it is then refused as already submitted, instead of moving money again).
+  function pinFormTokens() {
+    var fields = document.querySelectorAll("input[name=form_token][data-form]");
+    if (!fields.length || !window.history || !window.performance) return;
+    var nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    var state = history.state && typeof history.state === "object" ? history.state : {};
+    if (state.formTokens && nav && nav.type === "back_forward") {
+      fields.forEach(function (f) {
+        var token = state.formTokens[f.getAttribute("data-form")];
+        if (token) f.value = token;
+      });
+      return;
+    }
+    var tokens = {};
+    fields.forEach(function (f) { tokens[f.getAttribute("data-form")] = f.value; });
+    history.replaceState(Object.assign({}, state, { formTokens: tokens }), "");
+  }
+
+  pinFormTokens();  // before the person can submit: the script is deferred, the DOM is read
+
   document.addEventListener("DOMContentLoaded", function () {
     charts(); copyButtons(); printButtons();
   });

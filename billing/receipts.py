@@ -1,0 +1,73 @@
+"""A receipt: what a person keeps for a payment they made (a top-up, automatic or not, or
+a subscription's paid invoice). One set of lines, drawn by both the printable page and the
+PDF, so the two never disagree; amounts by billing/display.py's one rule for payments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from billing.display import usd
+
+PURPOSES = {
+    "topup": "Balance top-up",
+    "auto_topup": "Automatic balance top-up",
+    "subscription": "Subscription payment",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """Who sold: the operator's details from settings (SELLER_NAME, SELLER_ADDRESS,
+    SELLER_TAX_ID); empty ones are left off the receipt."""
+
+    name: str = ""
+    address: tuple[str, ...] = ()
+    tax_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    payment_id: str  # the provider's payment or invoice id: the receipt's own id
+    purpose: str  # topup | auto_topup | subscription
+    amount_micros: int
+    paid_at: datetime
+    account_id: str
+    account_name: str
+    seller: Seller
+
+    @property
+    def number(self) -> str:
+        return f"R-{self.payment_id}"
+
+    @property
+    def what(self) -> str:
+        return PURPOSES.get(self.purpose, self.purpose.replace("_", " "))
+
+    @property
+    def amount(self) -> str:
+        return usd(self.amount_micros)
+
+
+def parse_address(raw: str) -> tuple[str, ...]:
+    """SELLER_ADDRESS's lines: separated by newlines or by ';' (an environment variable
+    rarely holds a newline)."""
+    parts = raw.replace(";", "\n").splitlines()
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def seller_lines(seller: Seller) -> list[str]:
+    tax = [f"Tax ID: {seller.tax_id}"] if seller.tax_id else []
+    return [line for line in (seller.name, *seller.address) if line] + tax
+
+
+def receipt_facts(r: Receipt) -> list[tuple[str, str]]:
+    """The receipt's labelled facts, in the order both formats show them."""
+    return [
+        ("Receipt", r.number),
+        ("Paid on", r.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Billed to", f"{r.account_name} ({r.account_id})"),
+        ("For", r.what),
+        ("Payment", r.payment_id),
+        ("Amount paid", r.amount),
+    ]

@@ -1,0 +1,106 @@
+"""Receipts in headless Chromium with the local payments provider: a top-up's receipt is a
+page with the amount and the seller's details from settings, and a PDF (read back with
+pypdf); the billing page's history links to it. Only the account's billing readers and
+the operator read it: another account's caller finds nothing, the operator finds it under
+the account (a role without billing:read is refused by the route table:
+tests/e2e/test_authority_matrix.py asks every role every route)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Page
+from pypdf import PdfReader
+
+from tests.browser_kit import low_contrast, sign_in, unlabelled
+from tests.e2e.test_dashboard import SCOPES
+from tests.e2e.test_dashboard_billing import pay, submit_top_up
+from tests.factories import tenant
+from tests.harness import ADMIN_KEY, Gateway, running_gateway
+
+SELLER = {
+    "SELLER_NAME": "Acme Metering Ltd",
+    "SELLER_ADDRESS": "1 Long Road; Springfield 12345",
+    "SELLER_TAX_ID": "GB123456789",
+}
+
+
+@pytest.fixture
+async def gw(dsn: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, **SELLER) as gateway:
+        yield gateway
+
+
+async def _top_up(page: Page, amount: str) -> str:
+    """Top up on the Billing page and pay; the receipt link of the payment."""
+    await submit_top_up(page, amount)
+    await pay(page)
+    await page.goto("/dashboard/billing")
+    link = page.locator("#payments a.receipt-link").first
+    href = await link.get_attribute("href")
+    assert href is not None and href.startswith("/dashboard/billing/receipts/"), href
+    return href
+
+
+async def test_a_top_up_has_a_receipt_page_and_pdf_with_the_seller(gw: Gateway, page: Page) -> None:
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await sign_in(page, t.key)
+    href = await _top_up(page, "7.50")
+    await page.click("#payments a.receipt-link")
+    assert page.url.endswith(href)
+    assert await page.inner_text("#receipt-amount") == "$7.50"
+    seller = await page.inner_text("#seller")
+    assert "Acme Metering Ltd" in seller and "Springfield 12345" in seller
+    assert "GB123456789" in seller
+    assert t.account_id in await page.inner_text("#receipt-facts")
+    assert await unlabelled(page) == [] and await low_contrast(page) == []
+    pdf_href = await page.get_attribute("#receipt-pdf", "href")
+    answer = await page.request.get(str(pdf_href))
+    assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(await answer.body()), strict=True).pages[0].extract_text()
+    assert "$7.50" in text and "Acme Metering Ltd" in text and "GB123456789" in text
+    assert href.rsplit("/", 1)[1] in text
+
+
+async def test_only_billing_readers_and_the_operator_read_a_receipt(
+    gw: Gateway, page: Page
+) -> None:
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await sign_in(page, t.key)
+    href = await _top_up(page, "3.00")
+    payment_id = href.rsplit("/", 1)[1]
+    other = await tenant(gw, scopes=SCOPES)
+    await page.context.clear_cookies()
+    await sign_in(page, other.key)
+    for path in (href, href + "/pdf", "/dashboard/billing/receipts/%00"):
+        answer = await page.goto(path)
+        assert answer is not None and answer.status == 404, path  # a NUL too: no 500
+    await page.context.clear_cookies()
+    await sign_in(page, ADMIN_KEY)
+    path = f"/dashboard/operators/accounts/{t.account_id}/receipts/{payment_id}"
+    answer = await page.goto(path)
+    assert answer is not None and answer.status == 200
+    assert await page.inner_text("#receipt-amount") == "$3.00"
+    pdf = await page.request.get(path + "/pdf")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    wrong = f"/dashboard/operators/accounts/{other.account_id}/receipts/{payment_id}"
+    answer = await page.goto(wrong)
+    assert answer is not None and answer.status == 404
+
+
+async def test_a_paid_subscription_invoice_links_to_its_receipt(gw: Gateway, page: Page) -> None:
+    """The local provider's invoices have no page of their own: a paid one's row opens the
+    receipt, which names the subscription and the plan's price."""
+    t = await tenant(gw, credit=0, scopes=SCOPES, plan="free")
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/billing")
+    card = page.locator(".plan[data-plan=starter]")
+    await card.locator("button", has_text="Switch to starter").click()
+    await pay(page)
+    await page.goto("/dashboard/billing")
+    await page.locator("#invoices tbody a").first.click()
+    assert "/dashboard/billing/receipts/" in page.url
+    assert await page.inner_text("#receipt-amount") == "$20.00"
+    assert "Subscription payment" in await page.inner_text("#receipt-facts")
