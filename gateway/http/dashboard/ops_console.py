@@ -142,25 +142,24 @@ async def confirm(request: web.Request) -> web.Response:
     )
 
 
-async def _member(request: web.Request, account: Row, member_id: str) -> Row:
-    shaped = bodies.ID_SHAPE.fullmatch(member_id)
-    found = await request.config_dict[MEMBERS].get(member_id) if shaped else None
+async def _owned(
+    find: Callable[[str], Awaitable[Row | None]], ident: str, account: Row, what: str
+) -> Row:
+    """The account's member or key by id: an id of no id's shape (a NUL) or another
+    account's is not found."""
+    found = await find(ident) if bodies.ID_SHAPE.fullmatch(ident) else None
     if found is None or found["account_id"] != account["id"]:
-        raise NotFound("No such member.")
+        raise NotFound(f"No such {what}.")
     return found
 
 
 async def _member_named(request: web.Request, account: Row, member_id: str) -> str:
-    found = await _member(request, account, member_id)
+    found = await _owned(request.config_dict[MEMBERS].get, member_id, account, "member")
     return f"{found['email'] or found['subject'] or found['id']} ({found['role']})"
 
 
 async def _key(request: web.Request, account: Row, key_id: str) -> Row:
-    shaped = bodies.ID_SHAPE.fullmatch(key_id)
-    found = await request.config_dict[DIRECTORY].key_with_use(key_id) if shaped else None
-    if found is None or found["account_id"] != account["id"]:
-        raise NotFound("No such key.")
-    return found
+    return await _owned(request.config_dict[DIRECTORY].key_with_use, key_id, account, "key")
 
 
 async def _key_named(request: web.Request, account: Row, key_id: str) -> str:
