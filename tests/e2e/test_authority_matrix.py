@@ -21,7 +21,8 @@ import pytest
 
 from billing.authority import Action, Actor, Decision, Resource, may
 from billing.roles import ROLE_SCOPES, ROLES
-from gateway.appkeys import DASHBOARD_SESSIONS
+from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
+from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.http.principal import BILLING_READ, USER_SCOPES
 from gateway.http.route_actions import ROUTES
@@ -200,6 +201,16 @@ async def session_cookie(gw: Gateway, caller: Caller) -> dict[str, str]:
     return {COOKIE: cookie}
 
 
+async def drawn_form(
+    gw: Gateway, cookies: dict[str, str], path: str, body: dict[str, Any] | None
+) -> dict[str, str]:
+    """The form as its page draws it: the session's CSRF value and a money form's
+    single-use token, minted for this session and this path."""
+    [token] = await gw.app[FORM_TOKENS].mint(holder_of(cookies[COOKIE]), [path], 600)
+    fields = {k: str(v) for k, v in (body or {}).items() if v is not None}
+    return {"csrf": "x", "form_token": token, **fields}
+
+
 def body_of(method: str, path: str) -> dict[str, Any] | None:
     if method in ("GET", "DELETE"):
         return None
@@ -213,11 +224,7 @@ async def ask(gw: Gateway, caller: Caller, method: str, path: str) -> int | None
         if caller.session is None:
             return None
         cookies = await session_cookie(gw, caller)
-        form = (
-            None
-            if method == "GET"
-            else {"csrf": "x", **{k: str(v) for k, v in (body or {}).items() if v is not None}}
-        )
+        form = None if method == "GET" else await drawn_form(gw, cookies, path, body)
         async with gw.http.request(
             method, url, data=form, cookies=cookies, allow_redirects=False
         ) as r:
