@@ -48,6 +48,15 @@ async def _confirm(page: Page, link: str, grace: str | None = None) -> str:
     return words
 
 
+async def _open_again(page: Page, name: str) -> None:
+    """The form reached by Back, its fields as typed, submitted again."""
+    await page.fill("#open-name", name)
+    await page.select_option("#open-plan", "pro")
+    await page.fill("#open-credit", "12.50")
+    await page.click("#open-account button[type=submit]")
+    await page.wait_for_selector("text=Already recorded")
+
+
 async def test_the_operator_opens_an_account_once_with_its_opening_credit(
     gw: Gateway, page: Page
 ) -> None:
@@ -55,21 +64,27 @@ async def test_the_operator_opens_an_account_once_with_its_opening_credit(
     name = f"acme-{secrets.token_hex(3)}"
     account = await _open(page, name, "$12.50")
     assert "Account opened" in await page.inner_text("#notice")
-    for back in (1, 2):  # Back to the form (once; twice, past the account's page): no repeat
-        if back == 2:
-            await page.goto(f"/dashboard/operators/accounts/{account}")
-        for _ in range(back):
-            await page.go_back()
-        await page.fill("#open-name", name)
-        await page.select_option("#open-plan", "pro")
-        await page.fill("#open-credit", "12.50")
-        await page.click("#open-account button[type=submit]")
-        await page.wait_for_url(f"**/accounts/{account}/people?notice=already-opened")
-        assert "nothing was opened or credited again" in await page.inner_text("#notice")
+    # Back twice, past the account's page, to the form (its first token): refused.
+    await page.goto(f"/dashboard/operators/accounts/{account}")
+    await page.go_back()
+    await page.go_back()
+    await _open_again(page, name)
+    await page.go_back()  # once, from the refusal to the form: refused again
+    await _open_again(page, name)
+    await page.click("#form-result")
+    await page.wait_for_url(f"**/accounts/{account}/people?notice=opened")
     status, found = await gw.admin("GET", f"/admin/v1/accounts?q={name}")
     assert status == 200 and [a["id"] for a in found["data"]] == [account]
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account}")
     assert (body["plan"], body["balance_micros"]) == ("pro", 12_500_000), body
+
+    # A form drawn afresh is a new account on purpose, even with the same fields.
+    second = await _open(page, name, "$12.50")
+    assert second != account
+    status, found = await gw.admin("GET", f"/admin/v1/accounts?q={name}")
+    assert status == 200 and sorted(a["id"] for a in found["data"]) == sorted([account, second])
+    status, body = await gw.admin("GET", f"/admin/v1/accounts/{second}")
+    assert body["balance_micros"] == 12_500_000, body
 
 
 async def test_typed_money_that_is_not_dollars_is_refused_in_words(gw: Gateway, page: Page) -> None:

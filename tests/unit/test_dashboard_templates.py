@@ -636,7 +636,11 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "max_grace": 604_800,
         "account": {"id": "acct_1", "name": LONG},
     },
-    "ops_new_account.html": {"default_plan": "pro", "typed": {"name": LONG, "plan": "pro"}},
+    "ops_new_account.html": {
+        "default_plan": "pro",
+        "typed": {"name": LONG, "plan": "pro"},
+        "form_token": LONG,
+    },
 }
 
 
