@@ -1,5 +1,6 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
-end-user budgets, teams, plans, markups, usage, monthly statements).
+end-user budgets, teams, plans, markups, usage, monthly statements; opening accounts, keys
+and members are in console_cmd.py).
 
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
@@ -13,7 +14,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
-from gateway.cli import audit_cmd, signups_cmd, statement_cmd
+from gateway.cli import audit_cmd, console_cmd, signups_cmd, statement_cmd
 from gateway.cli.client import (
     OK,
     UsageError,
@@ -299,6 +300,7 @@ def _command(commands: Any, name: str, handler: Any, text: str) -> argparse.Argu
 def add_parser(sub: Any) -> None:
     admin = sub.add_parser("admin", help="the operator API (accounts, keys, credit, plan, usage)")
     commands = admin.add_subparsers(dest="admin_command", required=True)
+    console_cmd.add_commands(commands, _command, _quota)
     p = _command(commands, "accounts", accounts, "search accounts")
     p.add_argument("--query", help="name prefix, account id or external id")
     p.add_argument("--plan")

@@ -77,14 +77,14 @@ def _seconds(text: str) -> float:
     return value
 
 
-def amount_micros(text: str) -> int:
+def amount_micros(text: str, flag: str = "--amount") -> int:
     """A positive USD amount given on the command line ("10", "$2.50"), in micros."""
     try:
-        micros = parse_dollars(text, "--amount")
+        micros = parse_dollars(text, flag)
     except DollarsError as exc:
         raise UsageError(str(exc)) from exc
     if micros <= 0:
-        raise UsageError("--amount must be more than $0.00")
+        raise UsageError(f"{flag} must be more than $0.00")
     return micros
 
 

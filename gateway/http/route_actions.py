@@ -124,6 +124,7 @@ GET /admin/v1/accounts/{account_id}/usage
 GET /admin/v1/accounts/{account_id}/ledger
 POST /admin/v1/keys
 DELETE /admin/v1/keys/{key_id}
+POST /admin/v1/keys/{key_id}/rotate
 PUT /admin/v1/keys/{key_id}/quotas
 GET /admin/v1/keys/{key_id}/usage
 GET /admin/v1/accounts
@@ -176,6 +177,19 @@ GET /dashboard/operators/audit
 GET /dashboard/operators/signups
 POST /dashboard/operators/signups/{account_id}/approve
 POST /dashboard/operators/signups/{account_id}/reject
+GET /dashboard/operators/new
+POST /dashboard/operators/accounts
+GET /dashboard/operators/accounts/{account_id}/people
+GET /dashboard/operators/accounts/{account_id}/people/confirm/{action}
+POST /dashboard/operators/accounts/{account_id}/members
+POST /dashboard/operators/accounts/{account_id}/members/{member_id}/role
+POST /dashboard/operators/accounts/{account_id}/members/{member_id}/remove
+POST /dashboard/operators/accounts/{account_id}/keys
+POST /dashboard/operators/accounts/{account_id}/keys/{key_id}/rotate
+POST /dashboard/operators/accounts/{account_id}/keys/{key_id}/revoke
+POST /dashboard/operators/accounts/{account_id}/teams
+POST /dashboard/operators/accounts/{account_id}/teams/{team_id}/quotas
+POST /dashboard/operators/accounts/{account_id}/end-users
 """
 _METERING = """
 POST /v1/metering/authorizations

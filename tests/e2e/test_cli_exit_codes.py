@@ -34,6 +34,22 @@ TABLE = [
     (("admin", "usage", "ACCT", "--from", "yesterday"), USAGE, "400"),
     (("admin", "grants", "acct_no_such_account"), FAILURE, "404"),
     (("admin", "keys", "acct_no_such_account"), FAILURE, "404"),
+    (("admin", "account-create", "x", "--credit", "lots"), USAGE, "in dollars"),
+    (("admin", "account-create", "x", "--credit", "0"), USAGE, "more than $0.00"),
+    (("admin", "account-create", "x", "--plan", "no-such-plan"), USAGE, "400"),
+    (("admin", "account-create"), USAGE, "arguments are required"),
+    (("admin", "account", "acct_no_such_account"), FAILURE, "404"),
+    (("admin", "key-create", "acct_no_such_account", "x"), FAILURE, "404"),
+    (("admin", "key-create", "ACCT", "x", "--expires", "someday"), USAGE, "400"),
+    (("admin", "key-create", "ACCT", "x", "--quota", "day:spend:lots"), USAGE, "in dollars"),
+    (("admin", "key-rotate", "key_no_such_key"), FAILURE, "404"),
+    (("admin", "key-rotate", "key_x", "--grace", "soon"), USAGE, "invalid int"),
+    (("admin", "key-revoke", "key_no_such_key"), FAILURE, "404"),
+    (("admin", "members", "acct_no_such_account"), FAILURE, "404"),
+    (("admin", "member-invite", "ACCT", "not-an-address"), USAGE, "400"),
+    (("admin", "member-invite", "ACCT", "a@example.com", "--role", "emperor"), USAGE, "400"),
+    (("admin", "member-role", "ACCT", "mem_no_such_member", "admin"), FAILURE, "404"),
+    (("admin", "member-remove", "ACCT", "mem_no_such_member"), FAILURE, "404"),
 ]
 
 
@@ -63,14 +79,26 @@ async def test_something_to_do_is_exit_3(gw: Gateway, tmp_path: Path) -> None:
     assert run.code == ACTION, run
 
 
+@pytest.mark.timeout(180)  # 14 runs of the CLI, each a Python start-up
 async def test_list_commands_print_a_header_and_take_json(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw)
     login(tmp_path, ADMIN_KEY, "admin-key")
+    at = f"/admin/v1/accounts/{t.account_id}"
+    quotas = [{"window": "day", "metric": "requests", "limit": 5}]
+    for path, method, body in (
+        ("/members", "POST", {"email": "ana@example.com"}),
+        ("/teams", "POST", {"name": "web", "quotas": quotas}),
+        ("/end-user-budgets", "PUT", {"quotas": quotas}),
+    ):
+        assert (await gw.admin(method, at + path, body))[0] in (200, 201), path
     heads = {
         ("admin", "accounts", "--query", t.account_id): "ACCOUNT  ",
         ("admin", "grants", t.account_id): "GRANT  ",
         ("admin", "keys", t.account_id): "KEY  ",
         ("admin", "usage", t.account_id, "--group-by", "model"): "MODEL  ",
+        ("admin", "members", t.account_id): "MEMBER  ",
+        ("admin", "teams", t.account_id): "TEAM  ",
+        ("admin", "end-user-budgets", t.account_id): "APPLIES TO  ",
     }
     for argv, head in heads.items():
         run = await meterway(gw, tmp_path, *argv)

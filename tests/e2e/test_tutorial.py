@@ -48,7 +48,7 @@ class Shell:
     names: list[str] = field(default_factory=list)
 
     def run(self, block: str) -> str:
-        self.names += re.findall(r"^([A-Z_]+)=", block, flags=re.M)
+        self.names += re.findall(r"^(?:export )?([A-Z_]+)=", block, flags=re.M)
         script = block.replace(DOCUMENTED_URL, self.url)
         names = " ".join(sorted(set(self.names)))
         keep = f"{{ declare -p {names} 2>/dev/null || true; }} > {self.state}" if names else ""

@@ -611,6 +611,36 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "audit.html": {"filters": {"action": "key.create", "account_id": LONG}},  # the query's
     "signin.html": {"notice": LONG, "error": ""},
     "invitations.html": {"members": [{"id": "m1", "account": LONG, "role": "owner"}]},
+    "ops_people.html": {
+        "teams": [
+            {"id": "team_1", "name": LONG, "keys": 1, "quotas": [_quota()]},
+            {"id": "team_2", "name": "b", "keys": 0, "quotas": []},
+        ],
+        "budgets": [
+            {
+                "applies_to": ("organization", "key", "end_user")[i % 3],
+                "end_user": (None, None, f"{LONG}{i}")[i % 3],
+                "key_id": (None, f"key_{i}", None)[i % 3],
+                "quotas": [_quota(), _quota("requests")],
+            }
+            for i in range(MANY)
+        ],
+        "end_user_windows": ["minute", "hour", "day", "month"],
+        "account": {"id": "acct_1", "name": LONG},
+    },
+    "ops_console_confirm.html": {
+        "summary": LONG,
+        "action": "/dashboard/operators/accounts/a/keys/k/rotate",
+        "rotate": True,
+        "grace_default": 86_400,
+        "max_grace": 604_800,
+        "account": {"id": "acct_1", "name": LONG},
+    },
+    "ops_new_account.html": {
+        "default_plan": "pro",
+        "typed": {"name": LONG, "plan": "pro"},
+        "form_token": LONG,
+    },
 }
 
 

@@ -32,7 +32,9 @@ def team_json(row: Row) -> dict[str, Any]:
 
 
 async def team_of(request: web.Request, account_id: str | None, team_id: str) -> Row:
-    """A team; NotFound when it is another account's (`account_id` given)."""
+    """A team; NotFound when it is another account's (`account_id` given), or no id's shape."""
+    if not bodies.ID_SHAPE.fullmatch(team_id):
+        raise NotFound("No such team.")
     row = await request.config_dict[TEAMS].get(team_id)
     if row is None or (account_id is not None and row["account_id"] != account_id):
         raise NotFound("No such team.")

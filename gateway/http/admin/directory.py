@@ -168,11 +168,10 @@ async def invite_member(request: web.Request) -> web.Response:
     return web.json_response(member_json(row), status=201)
 
 
-async def set_member_role(request: web.Request) -> web.Response:
-    account_id = await _account_id(request)
-    role = role_field(parse_json(await request.read()), "")
+async def member_role_for(request: web.Request, account_id: str, member_id: str, role: str) -> Row:
+    """Change a member's role as the operator (the API and the Operators pages); audited."""
     members = request.config_dict[MEMBERS]
-    row = await members.get(request.match_info["member_id"])
+    row = await members.get(member_id)
     if row is None or row["account_id"] != account_id:
         raise NotFound("No such member.")
     updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
@@ -185,14 +184,14 @@ async def set_member_role(request: web.Request) -> web.Response:
         member_json(row),
         member_json(updated),
     )
-    return web.json_response(member_json(updated))
+    return updated
 
 
-async def remove_member(request: web.Request) -> web.Response:
+async def member_remove_for(request: web.Request, account_id: str, member_id: str) -> Row:
     """Remove a member and revoke the keys minted under them; their sessions end on their
-    next request."""
-    account_id, app = await _account_id(request), request.config_dict
-    row = await app[MEMBERS].get(request.match_info["member_id"])
+    next request (the API and the Operators pages); audited."""
+    app = request.config_dict
+    row = await app[MEMBERS].get(member_id)
     if row is None or not await member_service.remove_member(
         app[MEMBERS], app[LEDGER], app[STORE], account_id, row["id"]
     ):
@@ -200,7 +199,20 @@ async def remove_member(request: web.Request) -> web.Response:
     await audited.record(
         request, "member.remove", "member", row["id"], account_id, member_json(row), None
     )
-    return web.json_response({"id": request.match_info["member_id"], "deleted": True})
+    return row
+
+
+async def set_member_role(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    role = role_field(parse_json(await request.read()), "")
+    row = await member_role_for(request, account_id, request.match_info["member_id"], role)
+    return web.json_response(member_json(row))
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    row = await member_remove_for(request, account_id, request.match_info["member_id"])
+    return web.json_response({"id": row["id"], "deleted": True})
 
 
 def add_routes(admin: web.Application) -> None:

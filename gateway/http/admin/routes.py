@@ -21,6 +21,7 @@ from gateway.http import audited, bodies
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
 from gateway.http.account.reports import ledger_response
 from gateway.http.admin import directory as admin_directory
+from gateway.http.admin import keys as admin_keys
 from gateway.http.admin import money as admin_money
 from gateway.http.admin import prices as admin_prices
 from gateway.http.admin import services as admin_services
@@ -80,12 +81,11 @@ async def _account(request: web.Request) -> Row:
     return _found(row, "No such account.")
 
 
-async def create_account(request: web.Request) -> web.Response:
+async def open_account(request: web.Request, body: dict[str, Any]) -> tuple[Row, bool]:
     """Redis first, then PostgreSQL: an account the ledger knows always has its hot record
     (the proxy called the keys of one without it invalid), and a hot record whose insert
-    failed is inert. With `idempotency_key` a retry names the same account (200) and
-    completes whatever the failed call left undone."""
-    body = parse_json(await request.read())
+    failed is inert. With `idempotency_key` a retry names the same account (not created)
+    and completes whatever the failed call left undone. The API and the Operators pages."""
     name = str(bodies.text_field(body, "name"))
     plans = request.config_dict[PLANS]
     plan_name = bodies.text_field(body, "plan", required=False) or plans.default
@@ -96,7 +96,7 @@ async def create_account(request: web.Request) -> web.Response:
     ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
     prior = await ledger.account_by_idempotency_key(str(idem)) if idem else None
     if prior is not None:
-        return await _replayed(request, prior, name, body)
+        return await _replayed(request, prior, name, body), False
     await admin_directory.refuse_taken_external_id(request, body)
     account_id = new_id("acct")
     await store.put_account(
@@ -110,7 +110,7 @@ async def create_account(request: web.Request) -> web.Response:
     if idem:
         row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)
         if not created:  # a concurrent call with the same key won
-            return await _replayed(request, row, name, body)
+            return await _replayed(request, row, name, body), False
     else:
         await ledger.create_account(account_id, name, plan.name, plan.mode)
     await admin_directory.apply_external_id(request, account_id, body)
@@ -118,12 +118,19 @@ async def create_account(request: web.Request) -> web.Response:
     await audited.record(
         request, "account.create", "account", account_id, account_id, None, plan_of(row)
     )
-    return web.json_response(account_json(row, (0, 0)), status=201)
+    return row, True
 
 
-async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web.Response:
+async def create_account(request: web.Request) -> web.Response:
+    row, created = await open_account(request, parse_json(await request.read()))
+    if created:
+        return web.json_response(account_json(row, (0, 0)), status=201)
+    return web.json_response(account_json(row, await request.config_dict[STORE].balance(row["id"])))
+
+
+async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> Row:
     """The account an idempotency key already opened: its hot record written again (the
-    first call may have failed before it), its external id applied, answered 200."""
+    first call may have failed before it), its external id applied."""
     if row["name"] != name:
         raise Conflict(
             "This idempotency_key was already used for a different account.",
@@ -132,8 +139,7 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
     app = request.config_dict
     await put_account_row(app[STORE], row, app[PLANS].get(row["plan"]))
     await admin_directory.apply_external_id(request, row["id"], body)
-    row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
-    return web.json_response(account_json(row, await app[STORE].balance(row["id"])))
+    return _found(await app[LEDGER].get_account(row["id"]), "No such account.")
 
 
 def plan_of(row: Row) -> dict[str, Any]:
@@ -233,13 +239,9 @@ async def uncollected(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
-async def create_key(request: web.Request) -> web.Response:
-    body = parse_json(await request.read())
-    account_id = str(bodies.text_field(body, "account_id"))
-    if not ID_SHAPE.fullmatch(account_id) or not await request.config_dict[LEDGER].get_account(
-        account_id
-    ):
-        raise NotFound("No such account.", param="account_id")
+async def issue_for(request: web.Request, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Issue a key to an account from the API's body (the API and the Operators pages): the
+    key as the API answers it, with its secret, once; audited."""
     on_insufficient = bodies.on_insufficient_field(body)
     name, scopes, models = (
         str(bodies.text_field(body, "name")),
@@ -255,7 +257,17 @@ async def create_key(request: web.Request) -> web.Response:
     )
     row = _found(await request.config_dict[LEDGER].get_key(issued.key_id), "No such key.")
     await audited.record(request, "key.create", "key", row["id"], account_id, None, key_json(row))
-    return web.json_response({**key_json(row), "key": issued.secret}, status=201)
+    return {**key_json(row), "key": issued.secret}
+
+
+async def create_key(request: web.Request) -> web.Response:
+    body = parse_json(await request.read())
+    account_id = str(bodies.text_field(body, "account_id"))
+    if not ID_SHAPE.fullmatch(account_id) or not await request.config_dict[LEDGER].get_account(
+        account_id
+    ):
+        raise NotFound("No such account.", param="account_id")
+    return web.json_response(await issue_for(request, account_id, body), status=201)
 
 
 async def _key_row(request: web.Request) -> Row:
@@ -336,6 +348,7 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/keys/{key_id}/quotas", put_key_quotas)
     r.add_get("/keys/{key_id}/usage", key_usage)
     admin_directory.add_routes(admin)
+    admin_keys.add_routes(admin)
     credit_grants.add_admin_routes(admin)
     audit_log.add_admin_routes(admin)
     statements.add_admin_routes(admin)

@@ -126,7 +126,7 @@ def _form_scopes(form: Form, held: frozenset[str]) -> list[str]:
     return list(dict.fromkeys(grouped + single))
 
 
-def _key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
+def key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
     models = [m.strip() for m in form_text(form, "models").split(",") if m.strip()]
     expires = form_text(form, "expires")
     body: dict[str, object] = {
@@ -212,7 +212,7 @@ async def create(request: web.Request) -> web.Response:
             await team_of(request, who.account_id, team)
         held = (await caller_grant(request, who)).scopes
         zone = request.config_dict[SETTINGS].timezone
-        spec = spec_of_body(_key_body(form, held), zone=zone)
+        spec = spec_of_body(key_body(form, held), zone=zone)
         created = await create_key_for(request, who, spec)
         if team:
             await put_key_team(request, who.account_id, created["id"], team)

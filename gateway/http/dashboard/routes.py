@@ -18,7 +18,9 @@ from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import invitations as dashboard_invitations
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
+from gateway.http.dashboard import ops_console as dashboard_ops_console
 from gateway.http.dashboard import ops_money as dashboard_ops_money
+from gateway.http.dashboard import ops_open as dashboard_ops_open
 from gateway.http.dashboard import ops_signups as dashboard_ops_signups
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import receipts as dashboard_receipts
@@ -123,6 +125,8 @@ def add_routes(app: web.Application) -> None:
     dashboard_receipts.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
+    dashboard_ops_console.add_routes(dash)
+    dashboard_ops_open.add_routes(dash)
     dashboard_audit.add_routes(dash)
     r.add_get("/static/{name}", static_file)
     r.add_route("*", "/{tail:.*}", not_found)  # last: what no route above holds

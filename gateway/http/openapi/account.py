@@ -179,6 +179,18 @@ def account_paths() -> dict[str, Any]:
                 body_required=False,
             )
         },
+        "/admin/v1/keys/{key_id}/rotate": {
+            "post": op(
+                "New secret for any account's key; the old one works for a grace period",
+                "admin",
+                ADMIN,
+                ok=_ROTATED,
+                status="201",
+                params=(KEY_ID,),
+                body=obj((), grace_seconds=whole(0, MAX_GRACE_S)),
+                body_required=False,
+            )
+        },
         "/v1/account/keys/{key_id}/quotas": {
             "put": op(
                 "Set a key's own limits, within the account's",

@@ -13,6 +13,7 @@ from gateway.http.openapi.schemas import (
 )
 
 _HTML = {"text/html": {"schema": STR}}
+_ACCT = "/dashboard/operators/accounts/{account_id}"  # an account's Operators pages
 _SESSION: list[dict[str, list[str]]] = [{"dashboardSession": []}]
 PAGES = (
     ("get", "/dashboard", "Overview (or the Operators page for an operator session)"),
@@ -97,6 +98,23 @@ PAGES = (
     ("post", "/dashboard/operators/accounts/{account_id}/plan", "Change an account's plan"),
     ("post", "/dashboard/operators/accounts/{account_id}/refund", "Refund a top-up once"),
     ("post", "/dashboard/operators/accounts/{account_id}/revoke-grant", "Revoke a credit grant"),
+    ("get", "/dashboard/operators/new", "Open an account: plan, opening credit, external id"),
+    ("post", "/dashboard/operators/accounts", "Open the account and fund its opening credit once"),
+    ("get", f"{_ACCT}/people", "An account's members, keys, teams, budgets"),
+    (
+        "get",
+        f"{_ACCT}/people/confirm/{{action}}",
+        "A removal, revocation or rotation read back, with Confirm",
+    ),
+    ("post", f"{_ACCT}/members", "Invite someone; the accept link is shown"),
+    ("post", f"{_ACCT}/members/{{member_id}}/role", "Change a member's role"),
+    ("post", f"{_ACCT}/members/{{member_id}}/remove", "Remove a member"),
+    ("post", f"{_ACCT}/keys", "Issue a key; its secret is shown once"),
+    ("post", f"{_ACCT}/keys/{{key_id}}/rotate", "Rotate a key"),
+    ("post", f"{_ACCT}/keys/{{key_id}}/revoke", "Revoke a key"),
+    ("post", f"{_ACCT}/teams", "Create a team with its budget"),
+    ("post", f"{_ACCT}/teams/{{team_id}}/quotas", "Set a team's budget"),
+    ("post", f"{_ACCT}/end-users", "Set or remove an end-user budget"),
     ("get", "/dashboard/system", "Readiness, tasks, upstreams, backlog, dead letters, exporters"),
     ("get", "/dashboard/audit", "The organization's audit log (owners)"),
     ("get", "/dashboard/operators/audit", "Every account's audit log (operators)"),

@@ -1,0 +1,99 @@
+"""The Operators page that opens an account: its name, plan, opening credit (typed in
+dollars) and external id, in one form.
+
+The page mints the form a single-use token (dashboard/form_tokens.py), as the other money
+forms: the first submit spends it, and a double click, or Back (once or twice) and the
+form submitted again, is refused with a page linking to the account the first opened. The
+token is also the opening's idempotency key, and the opening credit's is the token plus
+`:opening-credit` (the CLI's rule). A form drawn afresh is a new account, even with the
+same fields. A refused submit (a typo in the credit) draws the form again with its token,
+so the corrected submit still names the account a half-done first one opened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from billing.display import DollarsError, parse_dollars
+from gateway.appkeys import PLANS
+from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
+from gateway.http.admin.money import credit_account
+from gateway.http.admin.routes import open_account
+from gateway.http.dashboard import form_tokens
+from gateway.http.dashboard.keys import Form, form_text
+from gateway.http.dashboard.ops import OPS, operator
+from gateway.http.dashboard.web import render
+
+OPENING = ":opening-credit"
+ACTION = f"{OPS}/accounts"  # the path the form posts to: its token's action
+
+
+async def new_account(
+    request: web.Request, *, status: int = 200, form_token: str = "", **extra: Any
+) -> web.Response:
+    """The form, with the token it was submitted with (an error's redraw) or a new one."""
+    operator(request)
+    plans = request.config_dict[PLANS]
+    token = form_token or (await form_tokens.mint(request, [ACTION]))[0]
+    return render(
+        request,
+        "ops_new_account.html",
+        status=status,
+        title="Open an account",
+        nav="operators",
+        plans=list(plans.plans),
+        default_plan=plans.default,
+        form_token=token,
+        **extra,
+    )
+
+
+def _opening_credit(form: Form) -> int | None:
+    typed = form_text(form, "credit")
+    if not typed:
+        return None
+    try:
+        micros = parse_dollars(typed, "The opening credit")
+    except DollarsError as exc:
+        raise InvalidRequest(str(exc), param="credit") from exc
+    if micros <= 0:
+        raise InvalidRequest("The opening credit must be more than zero, or left empty.")
+    return micros
+
+
+async def open_form(request: web.Request) -> web.Response:
+    """Open the account, fund its opening credit, then on to its People and keys page."""
+    operator(request)
+    form = await request.post()
+    body: dict[str, Any] = {"name": form_text(form, "name"), "plan": form_text(form, "plan")}
+    if form_text(form, "external_id"):
+        body["external_id"] = form_text(form, "external_id")
+    token = redraw = ""
+
+    async def work() -> str:
+        nonlocal redraw
+        redraw = token  # refused from here on, the token is unspent again: the redraw keeps it
+        credit = _opening_credit(form)
+        row, created = await open_account(request, body | {"idempotency_key": token})
+        if credit is not None:
+            await credit_account(request, row["id"], credit, token + OPENING, "opening credit")
+        notice = "opened" if created else "already-opened"
+        return f"{OPS}/accounts/{row['id']}/people?notice={notice}"
+
+    try:
+        token = form_tokens.token_of(form)
+        target = await form_tokens.once(request, token, ACTION, OPS, work)
+    except FormAlreadySubmitted:
+        raise
+    except MeterwayError as exc:
+        return await new_account(
+            request, status=exc.status, form_token=redraw, error=exc.message, typed=body
+        )
+    raise web.HTTPSeeOther(target)
+
+
+def add_routes(dash: web.Application) -> None:
+    dash.router.add_get("/operators/new", new_account)
+    dash.router.add_post("/operators/accounts", open_form)
