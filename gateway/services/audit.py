@@ -26,6 +26,8 @@ ACTIONS = (
     "key.rotate",
     "key.revoke",
     "key.quotas",
+    "key.narrow",
+    "key.fitted",
     "key.team",
     "team.create",
     "team.quotas",

@@ -10,6 +10,7 @@ from billing.grants import (
     GrantTooWide,
     check_within,
     expand_scopes,
+    fit_within,
     user_grant,
 )
 from billing.quotas import Quota
@@ -82,3 +83,28 @@ def test_the_inference_group_is_every_proxy_scope_responses_included() -> None:
 
 def test_a_signed_in_user_may_hand_out_responses() -> None:
     check_within(user_grant(["keys:write"], []), Grant(frozenset({"responses"}), frozenset()))
+
+
+def test_fit_within_narrows_a_child_until_its_parent_holds_it() -> None:
+    day = Quota("day", "spend_micros", 5_000_000)
+    parent = Grant(
+        frozenset({"chat", "keys:write"}),
+        frozenset({"gpt-4o-mini"}),
+        (Quota("day", "spend_micros", 1_000_000), Quota("hour", "requests", 10)),
+        2_000,
+        frozenset(),
+    )
+    child = Grant(
+        frozenset({"chat", "embeddings"}), frozenset(), (day,), None, frozenset({"openai"})
+    )
+    fitted = fit_within(parent, child)
+    check_within(parent, fitted)
+    assert fitted == Grant(
+        frozenset({"chat"}),
+        frozenset({"gpt-4o-mini"}),
+        (Quota("day", "spend_micros", 1_000_000), Quota("hour", "requests", 10)),
+        2_000,
+        frozenset({"openai"}),
+    )
+    assert fit_within(parent, fitted) == fitted
+    assert fit_within(Grant(frozenset({"keys:write"}), frozenset()), child).scopes == frozenset()

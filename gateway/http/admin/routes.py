@@ -17,7 +17,7 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
 from gateway.http.account.reports import ledger_response
 from gateway.http.admin import directory as admin_directory
@@ -276,12 +276,12 @@ async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = bodies.quotas_field(parse_json(await request.read()))
     app = request.config_dict
-    updated = _found(
-        await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas), "No such key."
-    )
+    written = await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas)
+    updated = _found(written[0] if written else None, "No such key.")
     await audited.record(
         request, "key.quotas", "key", row["id"], row["account_id"], key_json(row), key_json(updated)
     )
+    await key_grants.followed(request, written)
     return web.json_response(key_json(updated))
 
 

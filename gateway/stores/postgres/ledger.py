@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from billing.grants import Grant
 from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, key_copy, ledger_pages, receivables
@@ -360,6 +361,9 @@ class Ledger:
 
     async def keys_minted_under(self, key_id: str) -> list[Row]:
         return await key_copy.minted_under(self.pool, key_id)
+
+    async def write_grants(self, grants: Mapping[str, Grant], revoke: Collection[str]) -> list[Row]:
+        return await key_copy.write_grants(self.pool, grants, revoke)
 
     async def get_key(self, key_id: str) -> Row | None:
         sql = "SELECT * FROM api_keys WHERE id = $1"
