@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from billing.quick import quick_init
 from billing.usage import Usage
@@ -30,6 +30,16 @@ class KeyRecord:
     models: tuple[str, ...]
     on_insufficient: str | None = None
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
+
+
+class HotBalance(NamedTuple):
+    """An account's money as Redis holds it. `available`: what reserve.lua lets it spend
+    now: the balance less what is held and what ended grants still hold (GrantEnd), plus its
+    credit line (its floor is minus the line)."""
+
+    balance: int
+    held: int
+    available: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ async def account_overview(request: web.Request, account_id: str) -> dict[str, o
     store = request.config_dict[STORE]
     quotas = await store.account_quotas(account_id)
     windows = await window_usage(store, shard_of(account_id), "a", account_id, quotas)
-    hot = await store.balance(account_id)
+    hot = await store.money(account_id)
     step = await request.config_dict[PAYMENTS].next_step(row, hot, windows)
     return {**account_json(row, hot), "windows": windows, "next": step.json()}
 

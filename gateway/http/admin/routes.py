@@ -42,7 +42,7 @@ from gateway.services.plan_change import (
 )
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
-from gateway.stores.records import Row
+from gateway.stores.records import HotBalance, Row
 from gateway.stores.redis.keys import shard_of
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -117,7 +117,7 @@ async def create_account(request: web.Request) -> web.Response:
     await audited.record(
         request, "account.create", "account", account_id, account_id, None, plan_of(row)
     )
-    return web.json_response(account_json(row, (0, 0)), status=201)
+    return web.json_response(account_json(row, HotBalance(0, 0, 0)), status=201)
 
 
 async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web.Response:
@@ -132,7 +132,7 @@ async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> web
     await put_account_row(app[STORE], row, app[PLANS].get(row["plan"]))
     await admin_directory.apply_external_id(request, row["id"], body)
     row = _found(await app[LEDGER].get_account(row["id"]), "No such account.")
-    return web.json_response(account_json(row, await app[STORE].balance(row["id"])))
+    return web.json_response(account_json(row, await app[STORE].money(row["id"])))
 
 
 def plan_of(row: Row) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def plan_of(row: Row) -> dict[str, Any]:
 
 async def get_account(request: web.Request) -> web.Response:
     row = await _account(request)
-    hot = await request.config_dict[STORE].balance(row["id"])
+    hot = await request.config_dict[STORE].money(row["id"])
     return web.json_response(account_json(row, hot))
 
 
