@@ -97,7 +97,7 @@ async def test_the_same_keys_are_fetched_once_their_address_is_admitted() -> Non
     claims = _claims(attempt)
     both = EgressPolicy(frozenset({"127.0.0.1", "127.0.0.2"}), (), allow_http=True)
     async with jwks_server(Jwks([signer]), host="127.0.0.2") as keys:
-        async with fake_issuer(keys.url, {"key": signer, "claims": claims}) as (base, asked):
+        async with fake_issuer(keys.url, {"key": signer, "claims": claims}) as (base, _):
             client = _client(base, both)
             try:
                 assert (await client.identity("a-code", attempt)).subject == "ann"
