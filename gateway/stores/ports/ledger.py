@@ -139,10 +139,6 @@ class LedgerPort(Protocol):
         """Mark the key revoked (the first revocation time is kept); its row, or None."""
         ...
 
-    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
-        """Replace the key's quotas; its row, or None."""
-        ...
-
     async def entries(
         self,
         account_id: str,
