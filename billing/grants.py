@@ -154,3 +154,47 @@ def check_no_looser(current: Iterable[Quota], wanted: Iterable[Quota]) -> None:
         Grant(frozenset(), frozenset(), tuple(current)),
         Grant(frozenset(), frozenset(), tuple(wanted)),
     )
+
+
+def _fit_quotas(parent: tuple[Quota, ...], child: tuple[Quota, ...]) -> tuple[Quota, ...]:
+    ceiling = {(q.window, q.metric): q.limit for q in parent}
+    kept = tuple(
+        Quota(q.window, q.metric, min(q.limit, ceiling.get((q.window, q.metric), q.limit)))
+        for q in child
+    )
+    mine = {(q.window, q.metric) for q in child}
+    return kept + tuple(q for q in parent if (q.window, q.metric) not in mine)
+
+
+def _fit_set(parent: frozenset[str], child: frozenset[str]) -> frozenset[str]:
+    """Models or providers: empty means every one."""
+    if not parent:
+        return child
+    return child & parent if child else parent
+
+
+def _fit_scopes(parent: frozenset[str], child: frozenset[str]) -> frozenset[str]:
+    """A child without scopes holds every proxy scope; empty here means nothing is left."""
+    if not parent:
+        return child
+    return (child or PROXY_SCOPES) & parent
+
+
+def _fit_expiry(parent: int | None, child: int | None) -> int | None:
+    if parent is None:
+        return child
+    return parent if child is None else min(parent, child)
+
+
+def fit_within(parent: Grant, child: Grant) -> Grant:
+    """`child` narrowed until `parent` holds it (check_within passes): scopes and pins
+    intersected, each of the parent's quotas clamped onto the child's, expiry no later. How a
+    key minted under another follows it when that key is tightened later. Empty scopes in the
+    answer mean none is left (the caller revokes the key), not every proxy scope."""
+    return Grant(
+        _fit_scopes(parent.scopes, child.scopes),
+        _fit_set(parent.models, child.models),
+        _fit_quotas(parent.quotas, child.quotas),
+        _fit_expiry(parent.expires_at_ms, child.expires_at_ms),
+        _fit_set(parent.providers, child.providers),
+    )

@@ -204,8 +204,10 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     oidc = None
     if settings.signin.oidc:
         redirect = callback_url(settings.public_url)
-        oidc = app[OIDC] = OidcClient(settings.signin, redirect, revocations)
-    source = JwksSource(jwt.jwks_url) if jwt.jwks_url else None
+        oidc = app[OIDC] = OidcClient(
+            settings.signin, redirect, revocations, settings.outbound.egress
+        )
+    source = JwksSource(jwt.jwks_url, settings.outbound.egress) if jwt.jwks_url else None
     if jwt.enabled:
         jwks = JwksCache(source) if source is not None else None
         app[JWT] = JwtVerifier(jwt, jwks, revocations)

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Get = Callable[[str, object], object]
 
+# Values a secret is left at by someone who meant to change it: refused at boot.
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "todo"})
+
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the CLI prints it as one line and exits 2."""

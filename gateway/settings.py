@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from billing.receipts import Seller, parse_address
 from gateway import config_values as v
-from gateway.config_values import ConfigError
+from gateway.config_values import PLACEHOLDERS, ConfigError
 from gateway.mcp_settings import McpServer, read_mcp
 from gateway.outbound.config import OutboundSettings
 from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
+from gateway.payment_settings import PaymentSettings, payment_settings
 from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
-from gateway.services.return_urls import NotAnOrigin, parse_origin
 from gateway.signup_settings import SignupSettings, signup_settings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -30,9 +29,6 @@ DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 def config_dir(env: Mapping[str, str]) -> Path:
     """Where pricing.toml, plans.toml and meters.toml are, for commands that read no more."""
     return Path(env.get("MW_CONFIG_DIR", str(DEFAULT_CONFIG_DIR)))
-
-
-PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "todo"})
 
 
 JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"})
@@ -79,20 +75,6 @@ class SigninSettings:
     @property
     def oidc(self) -> bool:
         return bool(self.oidc_issuer)
-
-
-@dataclass(frozen=True)
-class PaymentSettings:
-    provider: str = "none"  # stripe | local | none (nothing can be paid for)
-    stripe_api_key: str = field(default="", repr=False)
-    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
-    stripe_api_base: str | None = None
-    grace_days: int = 7
-    topup_min_micros: int = 1_000_000
-    topup_max_micros: int = 1_000_000_000
-    # Origins a caller's own return_url may be on, besides PUBLIC_URL's (RETURN_URL_ORIGINS).
-    return_url_origins: tuple[str, ...] = ()
-    seller: Seller = field(default_factory=Seller)  # on receipts: SELLER_NAME, _ADDRESS, _TAX_ID
 
 
 @dataclass(frozen=True)
@@ -192,7 +174,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     config_dir = Path(str(get("MW_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
-    payments, signin = _payments(get), _signin(get)
+    payments, signin = payment_settings(get), _signin(get)
     if payments.provider == "stripe" and not signin["public_url"]:
         raise ConfigError(
             "PAYMENTS_PROVIDER=stripe needs PUBLIC_URL: Stripe sends people back to absolute"
@@ -410,46 +392,3 @@ def _egress_url(name: str, url: str, egress: EgressPolicy) -> None:
         check_url(url, egress)
     except EgressRefused as exc:
         raise ConfigError(f"{name}: {url} {exc} (EGRESS_ALLOW_HOSTS admits a host)") from exc
-
-
-def _payments(get: Callable[..., object]) -> PaymentSettings:
-    """PAYMENTS_PROVIDER defaults to stripe when a Stripe key and webhook secret are set, else
-    to none (a key alone may be there only for usage exports): the local provider, which
-    pays without money, runs only when named."""
-    key = str(get("STRIPE_API_KEY", ""))
-    secrets = tuple(
-        s.strip() for s in str(get("STRIPE_WEBHOOK_SECRET", "")).split(",") if s.strip()
-    )
-    provider = str(get("PAYMENTS_PROVIDER", "") or ("stripe" if key and secrets else "none"))
-    if provider not in ("stripe", "local", "none"):
-        raise ConfigError(f"PAYMENTS_PROVIDER must be stripe, local or none, got {provider!r}")
-    if provider == "stripe" and (key.strip().lower() in PLACEHOLDERS or not secrets):
-        raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-    if len(secrets) > 2:
-        raise ConfigError("STRIPE_WEBHOOK_SECRET takes at most two secrets (new,old)")
-    base = get("STRIPE_API_BASE", None)
-    low = v.micros("TOPUP_MIN_MICROS", get("TOPUP_MIN_MICROS", 1_000_000), 10_000)
-    high = v.micros("TOPUP_MAX_MICROS", get("TOPUP_MAX_MICROS", 1_000_000_000), low)
-    return PaymentSettings(
-        provider=provider,
-        stripe_api_key=key,
-        stripe_webhook_secrets=secrets,
-        stripe_api_base=v.url("STRIPE_API_BASE", str(base), ("http", "https")) if base else None,
-        grace_days=v.whole("PAYMENT_GRACE_DAYS", get("PAYMENT_GRACE_DAYS", 7), 0),
-        topup_min_micros=low,
-        topup_max_micros=high,
-        return_url_origins=_origins(str(get("RETURN_URL_ORIGINS", "") or "")),
-        seller=Seller(
-            str(get("SELLER_NAME", "") or "").strip(),
-            parse_address(str(get("SELLER_ADDRESS", "") or "")),
-            str(get("SELLER_TAX_ID", "") or "").strip(),
-        ),
-    )
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    """RETURN_URL_ORIGINS: comma-separated scheme://host[:port], each checked here."""
-    try:
-        return tuple(parse_origin(o) for o in raw.split(",") if o.strip())
-    except NotAnOrigin as exc:
-        raise ConfigError(f"RETURN_URL_ORIGINS: {exc}") from exc

@@ -89,7 +89,7 @@ class Jwks:
 
 
 @asynccontextmanager
-async def jwks_server(jwks: Jwks) -> AsyncIterator[Jwks]:
+async def jwks_server(jwks: Jwks, host: str = "127.0.0.1") -> AsyncIterator[Jwks]:
     async def serve(request: web.Request) -> web.Response:
         jwks.fetches += 1
         if jwks.down:
@@ -100,10 +100,10 @@ async def jwks_server(jwks: Jwks) -> AsyncIterator[Jwks]:
     app.router.add_get("/.well-known/jwks.json", serve)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    jwks.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    jwks.url = f"http://{host}:{port}/.well-known/jwks.json"
     try:
         yield jwks
     finally:

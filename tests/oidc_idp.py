@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.harness import die_with_parent, free_port
+from tests.harness import LOCAL_SINKS, die_with_parent, free_port
 
 PROVIDER = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_SECRET = "a-client-secret-" + secrets.token_hex(8)
@@ -42,6 +42,7 @@ async def oidc_provider(public_url: str) -> AsyncIterator[dict[str, str]]:
             "OIDC_CLIENT_ID": "meterway",
             "OIDC_CLIENT_SECRET": CLIENT_SECRET,
             "OIDC_DISPLAY_NAME": "Test IdP",
+            **LOCAL_SINKS,  # the provider is local, admitted on purpose past the egress rules
         }
     finally:
         idp.terminate()

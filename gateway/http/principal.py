@@ -141,7 +141,7 @@ async def key_principal(request: web.Request, record: KeyRecord) -> Principal | 
     member has left (their keys are revoked with them)."""
     row = await request.config_dict[LEDGER].get_key(record.key_id)
     owner = row.get("member_id") if row else None
-    scopes = frozenset(record.scopes)
+    scopes = frozenset(row["scopes"] if row else record.scopes)  # narrowed since cached?
     if owner is None:
         return Principal(record.account_id, "key", scopes, key=record)
     member = await request.config_dict[MEMBERS].get(owner)

@@ -204,6 +204,7 @@ GET /v1/account account:read
 GET /v1/account/keys keys:read
 POST /v1/account/keys keys:write
 DELETE /v1/account/keys/{key_id} keys:write
+PATCH /v1/account/keys/{key_id} keys:write
 POST /v1/account/keys/{key_id}/rotate keys:write
 PUT /v1/account/keys/{key_id}/quotas keys:write
 GET /v1/account/usage usage:read

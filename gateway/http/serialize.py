@@ -6,15 +6,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from gateway.stores.records import Row
+from gateway.stores.records import HotBalance, Row
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
-    balance, held = hot if hot is not None else (None, None)
+def account_json(row: Row, hot: HotBalance | None) -> dict[str, Any]:
+    balance, held, available = hot if hot is not None else (None, None, None)
     return {
         "id": row["id"],
         "object": "account",
@@ -24,7 +24,7 @@ def account_json(row: Row, hot: tuple[int, int] | None) -> dict[str, Any]:
         "billing_ready": row["billing_ready"],
         "balance_micros": balance,
         "held_micros": held,
-        "available_micros": None if balance is None else balance - (held or 0),
+        "available_micros": available,
         "ledger_balance_micros": row["balance_micros"],
         "external_id": row.get("external_id"),
         "markup_bps": row.get("markup_bps"),  # its own; None follows its plan's

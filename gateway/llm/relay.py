@@ -12,7 +12,8 @@ Billing policy (README, "What gets billed"):
 - a single SSE event larger than MAX_SSE_EVENT_BYTES, or no byte for UPSTREAM_IDLE_TIMEOUT_S,
   fails the stream like a truncation: what was delivered is billed;
 - stream cut by the provider (error event, truncation, malformed data): the same, and the
-  client gets a well-formed error event and the stream terminator; cut before any output or
+  client gets a well-formed error event (the provider's scrubbed as its error statuses are)
+  and the stream terminator; cut before any output or
   usage was seen, it is billed nothing, like an error status (a built-in tool that already
   ran and was reported to the client counts as output: its fee is billed).
 """
@@ -20,6 +21,7 @@ Billing policy (README, "What gets billed"):
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -107,6 +109,7 @@ class StreamRelay:
         limits: StreamLimits,
         gone: asyncio.Event,
         parser: SSEParser | EventStreamToSSE | None = None,
+        scrub: Callable[[bytes], bytes] | None = None,
     ):
         self.call = call
         self.upstream = upstream
@@ -118,6 +121,7 @@ class StreamRelay:
         self.parser = SSEParser() if parser is None else parser
         self.held: list[SSEEvent] = []  # the usage event, then the events read with it
         self._watch = True  # until the usage event is held
+        self._scrub = scrub  # an error event's bytes as a client may read them
 
     async def run(self) -> StreamOutcome:
         """Relay up to the usage event (then `outcome.held`) or to the end; the caller
@@ -196,7 +200,9 @@ class StreamRelay:
                     return b"".join(keep), False, events[at:]
             if forward:
                 keep.append(ev.raw if tally.rewrite is None else tally.rewrite)
-            if tally.error is not None:
+            if tally.error is not None:  # the stream's last event: scrubbed, never the others
+                if forward and self._scrub is not None:
+                    keep[-1] = self._scrub(keep[-1])
                 return b"".join(keep), True, []
         return b"".join(keep), False, []
 

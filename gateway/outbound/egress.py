@@ -1,4 +1,5 @@
-"""The one HTTP client for URLs a customer or operator gave: webhooks, alerts, exports.
+"""The one HTTP client for URLs a customer or operator gave: webhooks, alerts, exports, and
+the identity provider's discovery document, keys, token and userinfo endpoints.
 
 Three layers hold egress_rules.py's rules, so no URL reaches the gateway's own network:
 - a client middleware checks each request's URL before it is sent (scheme, no user info, an
@@ -68,11 +69,18 @@ def _middleware(policy: EgressPolicy) -> aiohttp.ClientMiddlewareType:
 
 
 def egress_session(
-    policy: EgressPolicy, inner: AbstractResolver | None = None
+    policy: EgressPolicy,
+    inner: AbstractResolver | None = None,
+    timeout: aiohttp.ClientTimeout | None = None,
 ) -> aiohttp.ClientSession:
-    """A session whose every request obeys the egress rules (see the module's docstring)."""
+    """A session whose every request obeys the egress rules (see the module's docstring);
+    its callers send with allow_redirects=False."""
     connector = aiohttp.TCPConnector(resolver=EgressResolver(policy, inner))
-    return aiohttp.ClientSession(connector=connector, middlewares=(_middleware(policy),))
+    return aiohttp.ClientSession(
+        connector=connector,
+        middlewares=(_middleware(policy),),
+        timeout=timeout or aiohttp.client.DEFAULT_TIMEOUT,
+    )
 
 
 async def checked_url(

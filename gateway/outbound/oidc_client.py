@@ -17,6 +17,8 @@ import aiohttp
 import orjson
 
 from gateway.errors import IdentityProviderUnavailable, SigninFailed
+from gateway.outbound.egress import egress_session
+from gateway.outbound.egress_rules import EgressPolicy
 from gateway.services.jwks import JwksCache
 from gateway.services.jwt_auth import InvalidToken, JwtVerifier, RevocationCheck
 from gateway.settings import JwtSettings, SigninSettings
@@ -78,9 +80,14 @@ class OidcClient:
     stop the boot) and kept; its keys live in a `JwksCache` like the user tokens'."""
 
     def __init__(
-        self, settings: SigninSettings, redirect_uri: str, revocations: RevocationCheck
+        self,
+        settings: SigninSettings,
+        redirect_uri: str,
+        revocations: RevocationCheck,
+        egress: EgressPolicy,
     ) -> None:
         self.settings = settings
+        self.egress = egress
         self.redirect_uri = redirect_uri
         self._revocations = revocations
         self._session: aiohttp.ClientSession | None = None
@@ -89,12 +96,13 @@ class OidcClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+            timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+            self._session = egress_session(self.egress, timeout=timeout)
         return self._session
 
     async def _json(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
         try:
-            async with self._http().request(method, url, **kw) as resp:
+            async with self._http().request(method, url, allow_redirects=False, **kw) as resp:
                 body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:

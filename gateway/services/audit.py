@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.stores.audit_records import AuditRecord
 from gateway.stores.ports.audit import AuditLogPort
-from gateway.stores.records import AuditRecord
 
 # Every action the log names, by the surface-independent name (the API, the dashboard and
 # the CLI write the same one).
@@ -26,6 +26,8 @@ ACTIONS = (
     "key.rotate",
     "key.revoke",
     "key.quotas",
+    "key.narrow",
+    "key.fitted",
     "key.team",
     "team.create",
     "team.quotas",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import NoReturn
 
 from aiohttp import web
@@ -68,6 +69,11 @@ class KeyResolver:
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return record
+
+    def forget(self, digests: Iterable[str]) -> None:
+        """Drop cached records whose key changed (its scopes narrowed): read again on next use."""
+        for digest in digests:
+            self._cache.pop(digest, None)
 
     async def _refuse_unknown(self) -> NoReturn:
         """401 only when the directory is whole: a Redis being restored from the ledger

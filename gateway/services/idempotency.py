@@ -21,8 +21,8 @@ from typing import Any
 
 from billing.display import usd_exact
 from gateway.errors import IdempotencyConflict, MeterwayError
+from gateway.stores.audit_records import FirstUse
 from gateway.stores.ports.idempotency import IdempotencyPort
-from gateway.stores.records import FirstUse
 
 
 def money(micros: int) -> str:

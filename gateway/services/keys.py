@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from billing.grants import Grant, check_within
+from billing.grants import Grant, check_within, fit_within
 from billing.quotas import Quota, parse_quotas
 from gateway.services.auth import new_id
 from gateway.services.end_user_budgets import set_end_user_budget
@@ -126,8 +127,36 @@ async def rotate_key(
 
 async def set_key_quotas(
     ledger: LedgerPort, store: HotStorePort, row: Row, quotas: Sequence[Quota]
-) -> Row | None:
-    """New limits for a key, live on the next request (the operator and account APIs)."""
-    updated = await ledger.set_key_quotas(row["id"], quotas)
-    await store.set_key_quotas(shard_of(row["account_id"]), row["id"], quotas)
-    return updated
+) -> list[Row]:
+    """New limits for a key, live on the next request (the operator and account APIs); the
+    keys minted under it are fitted inside them (`set_key_grant`)."""
+    return await set_key_grant(ledger, store, row, replace(grant_of_key(row), quotas=tuple(quotas)))
+
+
+async def set_key_grant(
+    ledger: LedgerPort, store: HotStorePort, row: Row, grant: Grant
+) -> list[Row]:
+    """Give a key `grant` and fit every live key minted under it, at any depth, inside it
+    (billing.grants.fit_within): nobody acts wider than what minted them, later as at
+    minting. PostgreSQL in one transaction, then each key's Redis record (quotas, expiry, the
+    directory entry), so the proxy's hot path reads them as before. A key left with no scope
+    is revoked. The rows written, the changed key's first."""
+    grants, revoke = {row["id"]: grant}, set()
+    for minted in await ledger.keys_minted_under(row["id"]):
+        held = grant_of_key(minted)
+        fitted = fit_within(grant, held)
+        if fitted != held:
+            grants[minted["id"]] = fitted
+            if not fitted.scopes:
+                revoke.add(minted["id"])
+    written = await ledger.write_grants(grants, revoke)
+    for key in written:
+        await _publish_limits(store, key)
+    return written
+
+
+async def _publish_limits(store: HotStorePort, row: Row) -> None:
+    if row["revoked_at"] is not None:
+        await store.revoke_key(shard_of(row["account_id"]), row["id"])
+        return
+    await publish_row(store, row, row["key_hash"])

@@ -26,8 +26,7 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.services.auth import KEY_PREFIX, hash_key
-from gateway.stores.ports import KeyDirectory, MeterDecision, MeterHoldsPort
-from gateway.stores.records import (
+from gateway.stores.meter_records import (
     Extended,
     MeterClosed,
     MeterHold,
@@ -35,6 +34,7 @@ from gateway.stores.records import (
     OpenHold,
     ServiceRecord,
 )
+from gateway.stores.ports import KeyDirectory, MeterDecision, MeterHoldsPort
 from gateway.stores.redis.keys import shard_of
 
 MAX_TTL_S = 7 * 86_400

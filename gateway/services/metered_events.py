@@ -18,7 +18,7 @@ from billing.admission import Admitted, BalanceRefused, KeyRefused, NotReady
 from billing.meters import Meter
 from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.services.metered import Metering, metered_id
-from gateway.stores.records import MeterClosed, MeterHold, MeterOpen, ServiceRecord
+from gateway.stores.meter_records import MeterClosed, MeterHold, MeterOpen, ServiceRecord
 
 EVENT_TTL_MS = 60_000  # a reported event is settled at once; this only bounds a crash
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from billing.next_step import AccountState, FullWindow
 from gateway.stores.postgres.payments import Profile
-from gateway.stores.records import Row
+from gateway.stores.records import HotBalance, Row
 
 
 def full_windows(windows: list[dict[str, Any]]) -> tuple[FullWindow, ...]:
@@ -28,7 +28,7 @@ def full_windows(windows: list[dict[str, Any]]) -> tuple[FullWindow, ...]:
 
 def state_of(
     row: Row,
-    hot: tuple[int, int] | None,
+    hot: HotBalance | None,
     windows: list[dict[str, Any]],
     profile: Profile | None,
     low_micros: int,
@@ -39,7 +39,7 @@ def state_of(
         mode=row["mode"],
         billing_ready=bool(row["billing_ready"]),
         in_grace=bool(profile and profile.grace_until),
-        available_micros=None if hot is None else hot[0] - hot[1],
+        available_micros=None if hot is None else hot.available,
         low_micros=low_micros,
         auto_topup=auto and bool(profile and profile.method_on_file),
         full=full_windows(windows),

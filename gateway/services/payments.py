@@ -27,7 +27,7 @@ from gateway.services.plan_change import apply_plan
 from gateway.services.usage_view import window_usage
 from gateway.stores.ports import AuditLogPort, HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.postgres.payments import PaymentsStore, Profile
-from gateway.stores.records import Row
+from gateway.stores.records import HotBalance, Row
 from gateway.stores.redis.keys import shard_of
 
 BILLING_BASE = "/v1/account/billing"
@@ -90,7 +90,7 @@ class Payments:
         """The billing state and the next step as `caller` may take it (next_step.for_caller)."""
         account = await self.account(account_id)
         profile = await self.profiles.profile(account_id)
-        hot = await self.store.balance(account_id)
+        hot = await self.store.money(account_id)
         quotas = await self.store.account_quotas(account_id)
         windows = await window_usage(self.store, shard_of(account_id), "a", account_id, quotas)
         step = await self.next_step(account, hot, windows, profile)
@@ -114,7 +114,7 @@ class Payments:
     async def next_step(
         self,
         account: Row,
-        hot: tuple[int, int] | None,
+        hot: HotBalance | None,
         windows: list[dict[str, Any]],
         profile: Profile | None = None,
     ) -> NextStep:

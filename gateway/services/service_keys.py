@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.services.auth import hash_key, new_id
+from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.ports import MeterHoldsPort, MeteringLedgerPort
-from gateway.stores.records import Row, ServiceRecord
+from gateway.stores.records import Row
 
 SERVICE_KEY_PREFIX = "mws-"
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")

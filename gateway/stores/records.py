@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from billing.quick import quick_init
 from billing.usage import Usage
@@ -30,6 +30,16 @@ class KeyRecord:
     models: tuple[str, ...]
     on_insufficient: str | None = None
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
+
+
+class HotBalance(NamedTuple):
+    """An account's money as Redis holds it. `available`: what reserve.lua lets it spend
+    now: the balance less what is held and what ended grants still hold (GrantEnd), plus its
+    credit line (its floor is minus the line)."""
+
+    balance: int
+    held: int
+    available: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,69 +258,6 @@ class OwnedResponse:
     cost_micros: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MeterHold:
-    """A metered authorization (or a reported event) to reserve through reserve.lua."""
-
-    request_id: str
-    account_id: str
-    key_id: str  # '' when a service acts on the account by id
-    meter: str  # the meter's name
-    quantity: int
-    hold_micros: int
-    service: str
-    ttl_ms: int
-    charge_on_expiry: bool
-    occurred_at_ms: int | None = None
-    refuse_over_quota: bool = True
-    refuse_over_balance: bool = True
-    metadata: bytes = b""  # the client's metadata object as compact JSON; b"" = none
-
-
-@dataclass(frozen=True, slots=True)
-class MeterClosed:
-    """A metered id already closed: how (debit|void|release), the quantity and the cost, and
-    for a settle through the API the quantity it asked for (None: expired, or restored)."""
-
-    kind: str
-    quantity: int
-    cost_micros: int
-    asked: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MeterOpen:
-    """A metered id that is reserved and not closed yet (a concurrent duplicate)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenHold:
-    """An open metered hold, as its reservation record says."""
-
-    account_id: str
-    key_id: str
-    meter: str
-    max_quantity: int
-    held_micros: int
-    service: str
-
-
-@dataclass(frozen=True, slots=True)
-class Extended:
-    now_ms: int
-    held_micros: int
-    max_quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRecord:
-    """A service allowed to call /v1/metering, and the meters it may charge."""
-
-    service_id: str
-    name: str
-    meters: tuple[str, ...]
-
-
 @quick_init
 @dataclass(frozen=True, slots=True)
 class PendingDebit:
@@ -389,46 +336,3 @@ class ClosedMarker:
     quantity: int
     cost_micros: int
     ttl_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class FirstUse:
-    """What an idempotency key was first used for: the operation, a hash of its normalized
-    request (services/idempotency.py makes it) and the use in words, for a refusal."""
-
-    operation: str
-    fingerprint: str
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One audit-log record as written (services/audit.py builds it): who, what, to which
-    target, before and after (JSON-ready, no secrets), and where the request came from."""
-
-    account_id: str | None
-    actor_kind: str
-    actor_id: str
-    actor_via: str | None
-    action: str
-    target_kind: str
-    target_id: str
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
-    request_id: str | None
-    client_address: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    """Which audit records a page reads (None: any): an account, an action, a target kind
-    and id, [since, until) of the time; `before_id` continues a page."""
-
-    account_id: str | None = None
-    action: str | None = None
-    target_kind: str | None = None
-    target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    before_id: int | None = None
-    limit: int = 100

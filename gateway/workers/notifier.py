@@ -42,16 +42,16 @@ async def evaluate_once(
     own = await personal.of_accounts(accounts) if personal is not None else {}
     moved = 0
     for account_id in accounts:
-        hot = await store.balance(account_id)
+        hot = await store.money(account_id)
         if hot is None:
             continue
         checks = []
         if operator:
             low = thresholds.get(account_id, default_low)
-            checks += account_checks(hot[0] - hot[1], low, await _windows(store, account_id))
+            checks += account_checks(hot.available, low, await _windows(store, account_id))
         if personal is not None and own.get(account_id):
             spend = await personal.spend(account_id, datetime.now(UTC).date())
-            checks += user_checks(own[account_id], hot[0] - hot[1], spend)
+            checks += user_checks(own[account_id], hot.available, spend)
         changes = transitions(checks, await ledger.active(account_id))
         if changes:
             await ledger.apply(account_id, changes)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway.appkeys import JWT
 from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
+from tests.harness import LOCAL_SINKS, Gateway, running_gateway
 from tests.identity import (
     AUDIENCE,
     HS_SECRET,
@@ -47,6 +47,7 @@ def jwt_env(idp: Jwks) -> dict[str, str]:
         "JWT_JWKS_URL": idp.url,
         "JWT_AUDIENCE": AUDIENCE,
         "JWT_ISSUER": ISSUER,
+        **LOCAL_SINKS,  # the local key server, admitted past the egress rules
     }
 
 

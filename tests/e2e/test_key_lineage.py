@@ -255,3 +255,59 @@ async def test_revoking_a_key_revokes_every_key_minted_under_it(gw: Gateway) -> 
     assert (await gw.admin("DELETE", f"/admin/v1/keys/{parent_now['id']}"))[0] == 200
     assert [await chat(gw, k["key"]) for k in minted] == [401] * 4
     assert await chat(gw, org.key) == 200
+
+
+def _spend(limit_micros: int) -> list[dict[str, Any]]:
+    return [{"window": "day", "metric": "spend_micros", "limit": limit_micros}]
+
+
+async def _dear_chat(gw: Gateway, key: str) -> int:
+    """A call whose hold is about $1.80 (o1, 30,000 output tokens at $60 a million)."""
+    body = {"model": "o1", "messages": HI, "max_completion_tokens": 30_000}
+    return (await call(gw, key, "POST", "/v1/chat/completions", body))[0]
+
+
+async def test_tightening_a_key_later_tightens_every_key_minted_under_it(gw: Gateway) -> None:
+    """The parent minted its child at $5 a day, then was held to $1: the child is refused
+    what would take it past $1, as is the grandchild, and the rows say so."""
+    org = await tenant(gw, credit=50_000_000)
+    scopes = ["chat", "keys:write", "keys:read"]
+    parent = await operator_key(gw, org.account_id, scopes=scopes, quotas=_spend(5_000_000))
+    child = await mint(gw, parent["key"], scopes=scopes, quotas=_spend(5_000_000))
+    grandchild = await mint(gw, child["key"], scopes=["chat"], quotas=_spend(4_000_000))
+    assert await _dear_chat(gw, child["key"]) == 200
+    path = f"/v1/account/keys/{parent['id']}/quotas"
+    assert (await call(gw, parent["key"], "PUT", path, {"quotas": _spend(1_000_000)}))[0] == 200
+    assert [await _dear_chat(gw, k["key"]) for k in (child, grandchild)] == [429, 429]
+    assert await chat(gw, child["key"]) == 200  # within $1 still
+    for key in (child, grandchild):
+        row = await gw.app[LEDGER].get_key(key["id"])
+        assert row is not None and json.loads(row["quotas"]) == _spend(1_000_000)
+
+
+async def test_narrowing_a_keys_scopes_or_expiry_narrows_every_key_minted_under_it(
+    gw: Gateway,
+) -> None:
+    org = await tenant(gw)
+    scopes = ["chat", "embeddings", "keys:write", "account:read"]
+    parent = await operator_key(gw, org.account_id, scopes=scopes)
+    child = await mint(gw, parent["key"], scopes=scopes)
+    grandchild = await mint(gw, child["key"], scopes=["chat", "embeddings"])
+    embed = {"model": "text-embedding-3-small", "input": "hi"}
+    assert (await call(gw, grandchild["key"], "POST", "/v1/embeddings", embed))[0] == 200
+    assert (await call(gw, child["key"], "GET", "/v1/account"))[0] == 200
+    path = f"/v1/account/keys/{parent['id']}"
+    narrower = {"scopes": ["chat", "keys:write"], "expires_at": "2090-01-01T00:00:00Z"}
+    status, answer = await call(gw, parent["key"], "PATCH", path, narrower)
+    assert status == 200 and sorted(answer["scopes"]) == ["chat", "keys:write"], answer
+    assert (await call(gw, grandchild["key"], "POST", "/v1/embeddings", embed))[0] == 403
+    assert (await call(gw, child["key"], "GET", "/v1/account"))[0] == 403
+    assert await chat(gw, grandchild["key"]) == 200
+    for key in (child, grandchild):
+        row = await gw.app[LEDGER].get_key(key["id"])
+        assert row is not None and row["expires_at"].year == 2090
+    wider = {"scopes": ["chat", "keys:write", "embeddings"]}
+    status, answer = await call(gw, parent["key"], "PATCH", path, wider)
+    assert status == 403 and answer["error"]["param"] == "scopes", answer
+    later = {"expires_at": "2095-01-01T00:00:00Z"}
+    assert (await call(gw, child["key"], "PATCH", path, later))[0] == 403

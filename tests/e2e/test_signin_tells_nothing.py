@@ -16,7 +16,7 @@ from gateway.appkeys import COURIER
 from gateway.telemetry import metrics
 from tests.e2e.test_signin_people import CSRF, LINK, mail_to
 from tests.factories import tenant
-from tests.harness import Gateway, free_port, running_gateway
+from tests.harness import LOCAL_SINKS, Gateway, free_port, running_gateway
 from tests.smtp_sink import smtp_server
 
 
@@ -134,6 +134,7 @@ async def test_an_unreachable_identity_provider_is_named_without_its_address(dsn
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "OIDC_ISSUER": f"http://127.0.0.1:{idp}",
         "OIDC_CLIENT_ID": "meterway",
+        **LOCAL_SINKS,
     }
     async with running_gateway(dsn, **env) as gw, browser() as http:
         async with http.get(gw.url + "/dashboard/signin/oidc", allow_redirects=False) as r:

@@ -8,14 +8,18 @@ import secrets
 import pytest
 
 from gateway.http.jwks_source import JwksSource
+from gateway.outbound.egress_rules import EgressPolicy
 from gateway.services.jwks import JwksCache, UnknownSigningKey
 from tests.identity import FakeClock, Jwks, ec_key, jwks_server, rsa_key
+
+# The local key server, admitted past the egress rules on purpose.
+LOCAL = EgressPolicy(frozenset({"127.0.0.1"}), (), allow_http=True)
 
 
 async def test_unknown_kid_flood_costs_one_fetch_per_30s() -> None:
     first = rsa_key()
     async with jwks_server(Jwks([first])) as idp:
-        source, clock = JwksSource(idp.url), FakeClock()
+        source, clock = JwksSource(idp.url, LOCAL), FakeClock()
         cache = JwksCache(source, clock=clock)
         try:
             assert (await cache.key(first.kid)).key_id == first.kid
@@ -41,7 +45,7 @@ async def test_unknown_kid_flood_costs_one_fetch_per_30s() -> None:
 async def test_concurrent_unknown_kids_share_one_refresh_in_flight() -> None:
     first = rsa_key()
     async with jwks_server(Jwks([first])) as idp:
-        source, clock = JwksSource(idp.url), FakeClock()
+        source, clock = JwksSource(idp.url, LOCAL), FakeClock()
         cache = JwksCache(source, clock=clock)
         try:
             new = rsa_key()
@@ -56,7 +60,7 @@ async def test_concurrent_unknown_kids_share_one_refresh_in_flight() -> None:
 async def test_rotation_is_picked_up_and_an_outage_keeps_the_last_good_set() -> None:
     old, new = rsa_key(), ec_key()
     async with jwks_server(Jwks([old])) as idp:
-        source, clock = JwksSource(idp.url), FakeClock()
+        source, clock = JwksSource(idp.url, LOCAL), FakeClock()
         cache = JwksCache(source, clock=clock)
         try:
             await cache.key(old.kid)
@@ -79,7 +83,7 @@ async def test_rotation_is_picked_up_and_an_outage_keeps_the_last_good_set() -> 
 async def test_a_jwks_that_was_never_reachable_recovers_after_the_interval() -> None:
     key = rsa_key()
     async with jwks_server(Jwks([key], down=True)) as idp:
-        source, clock = JwksSource(idp.url), FakeClock()
+        source, clock = JwksSource(idp.url, LOCAL), FakeClock()
         cache = JwksCache(source, clock=clock)
         try:
             with pytest.raises(UnknownSigningKey):

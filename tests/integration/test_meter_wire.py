@@ -7,7 +7,7 @@ from billing.admission import Admitted, QuotaRefused
 from billing.quotas import Quota
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import Extended, MeterClosed, MeterHold, MeterOpen
+from gateway.stores.meter_records import Extended, MeterClosed, MeterHold, MeterOpen
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import decode_reservation
 from tests.integration.conftest import make_holder

@@ -12,8 +12,8 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.service_keys import issue_service, revoke_service
 from gateway.settings import load_settings
 from gateway.stores.connect import Stores
+from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.postgres.metering import MeteringLedger
-from gateway.stores.records import MeterClosed, MeterHold
 from gateway.workers.settler import Settler
 from tests.harness import REDIS_URL, drop_prefix, gateway_env
 from tests.integration.conftest import NOWHERE, make_holder

@@ -14,8 +14,8 @@ from gateway.ops.ledger_months import add_months, month_of, retain
 from gateway.ops.rebuild import rebuild
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
+from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.postgres.payments import LedgerMoney
-from gateway.stores.records import MeterClosed, MeterHold
 from gateway.workers.settler import Settler
 from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import make_holder

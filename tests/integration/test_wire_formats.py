@@ -14,7 +14,8 @@ from billing.usage import Usage
 from billing.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
-from gateway.stores.records import GrantEnd, MeterHold, OwnedFile, OwnedResponse, Settlement
+from gateway.stores.meter_records import MeterHold
+from gateway.stores.records import GrantEnd, OwnedFile, OwnedResponse, Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import (

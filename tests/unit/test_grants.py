@@ -11,6 +11,7 @@ from billing.grants import (
     GrantTooWide,
     check_within,
     expand_scopes,
+    fit_within,
     user_grant,
 )
 from billing.quotas import Quota
@@ -109,3 +110,28 @@ def test_a_key_without_scopes_reaches_mcp_tools_so_only_a_holder_of_mcp_mints_on
         check_within(Grant(PROXY_SCOPES, frozenset()), _scopes())
     check_within(Grant(PROXY_SCOPES | {MCP_SCOPE}, frozenset()), _scopes())
     check_within(user_grant((), ()), _scopes("mcp"))  # a person may mint an MCP key
+
+
+def test_fit_within_narrows_a_child_until_its_parent_holds_it() -> None:
+    day = Quota("day", "spend_micros", 5_000_000)
+    parent = Grant(
+        frozenset({"chat", "keys:write"}),
+        frozenset({"gpt-4o-mini"}),
+        (Quota("day", "spend_micros", 1_000_000), Quota("hour", "requests", 10)),
+        2_000,
+        frozenset(),
+    )
+    child = Grant(
+        frozenset({"chat", "embeddings"}), frozenset(), (day,), None, frozenset({"openai"})
+    )
+    fitted = fit_within(parent, child)
+    check_within(parent, fitted)
+    assert fitted == Grant(
+        frozenset({"chat"}),
+        frozenset({"gpt-4o-mini"}),
+        (Quota("day", "spend_micros", 1_000_000), Quota("hour", "requests", 10)),
+        2_000,
+        frozenset({"openai"}),
+    )
+    assert fit_within(parent, fitted) == fitted
+    assert fit_within(Grant(frozenset({"keys:write"}), frozenset()), child).scopes == frozenset()

@@ -22,7 +22,8 @@ from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.account.reports import query_text
 from gateway.http.principal import Principal, principal
-from gateway.stores.records import AuditQuery, Row
+from gateway.stores.audit_records import AuditQuery
+from gateway.stores.records import Row
 
 MAX_PAGE = 500
 EXPORT_MAX = 100_000

@@ -29,10 +29,11 @@ from gateway.appkeys import (
     TEAMS,
 )
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.account import alerts as account_alerts
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
 from gateway.http.account import members as account_members
+from gateway.http.account.key_narrowing import narrowed_grant
 from gateway.http.account.reports import json_for, ledger_response, usage_response
 from gateway.http.principal import (
     ACCOUNT_READ,
@@ -52,6 +53,7 @@ from gateway.services.keys import (
     issue_key_within,
     revoke_key,
     rotate_key,
+    set_key_grant,
     set_key_quotas,
 )
 from gateway.services.limits import limits_of
@@ -82,7 +84,7 @@ async def account_overview(
     key_id = who.key.key_id if who is not None and who.key is not None else None
     stores = (store, app[LEDGER], app[TEAMS], app[BUDGETS])
     limits = await limits_of(stores, row, windows, key_id)
-    hot = await store.balance(account_id)
+    hot = await store.money(account_id)
     counted = [w for w in limits if w["used"] is not None]
     step = await app[PAYMENTS].next_step(row, hot, counted)
     if who is not None:
@@ -274,11 +276,12 @@ async def set_quotas_for(
             )
     except GrantTooWide as exc:
         raise _denied(exc) from exc
-    await set_key_quotas(app[LEDGER], app[STORE], row, quotas)
+    written = await set_key_quotas(app[LEDGER], app[STORE], row, quotas)
     now = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
     await audited.record(
         request, "key.quotas", "key", row["id"], row["account_id"], key_json(row), key_json(now)
     )
+    await key_grants.followed(request, written)
     return key_use_json(now)
 
 
@@ -287,6 +290,21 @@ async def put_quotas(request: web.Request) -> web.Response:
     row = await own_key(request, who, request.match_info["key_id"])
     quotas = bodies.quotas_field(parse_json(await request.read()))
     return web.json_response(await set_quotas_for(request, who, row, quotas))
+
+
+async def narrow_key(request: web.Request) -> web.Response:
+    """Narrow a key's scopes or expiry; the keys minted under it follow."""
+    who = require(request, KEYS_WRITE)
+    row = await own_key(request, who, request.match_info["key_id"])
+    app = request.config_dict
+    grant = narrowed_grant(row, parse_json(await request.read()), app[SETTINGS].timezone)
+    written = await set_key_grant(app[LEDGER], app[STORE], row, grant)
+    now = bodies.found(await app[DIRECTORY].key_with_use(row["id"]), "No such key.")
+    await audited.record(
+        request, "key.narrow", "key", row["id"], row["account_id"], key_json(row), key_json(now)
+    )
+    await key_grants.followed(request, written)
+    return web.json_response(key_use_json(now))
 
 
 async def usage(request: web.Request) -> web.Response:
@@ -346,6 +364,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/keys", list_keys)
     r.add_post("/keys", create_key)
     r.add_delete("/keys/{key_id}", delete_key)
+    r.add_patch("/keys/{key_id}", narrow_key)
     r.add_post("/keys/{key_id}/rotate", rotate)
     r.add_put("/keys/{key_id}/quotas", put_quotas)
     r.add_get("/usage", usage)

@@ -17,7 +17,7 @@ from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
 from gateway.http.account.reports import ledger_response
 from gateway.http.admin import directory as admin_directory
@@ -44,7 +44,7 @@ from gateway.services.plan_change import (
 )
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.usage_view import window_usage
-from gateway.stores.records import Row
+from gateway.stores.records import HotBalance, Row
 from gateway.stores.redis.keys import shard_of
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -124,8 +124,8 @@ async def open_account(request: web.Request, body: dict[str, Any]) -> tuple[Row,
 async def create_account(request: web.Request) -> web.Response:
     row, created = await open_account(request, parse_json(await request.read()))
     if created:
-        return web.json_response(account_json(row, (0, 0)), status=201)
-    return web.json_response(account_json(row, await request.config_dict[STORE].balance(row["id"])))
+        return web.json_response(account_json(row, HotBalance(0, 0, 0)), status=201)
+    return web.json_response(account_json(row, await request.config_dict[STORE].money(row["id"])))
 
 
 async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> Row:
@@ -149,7 +149,7 @@ def plan_of(row: Row) -> dict[str, Any]:
 
 async def get_account(request: web.Request) -> web.Response:
     row = await _account(request)
-    hot = await request.config_dict[STORE].balance(row["id"])
+    hot = await request.config_dict[STORE].money(row["id"])
     return web.json_response(account_json(row, hot))
 
 
@@ -289,12 +289,12 @@ async def put_key_quotas(request: web.Request) -> web.Response:
     row = await _key_row(request)
     quotas = bodies.quotas_field(parse_json(await request.read()))
     app = request.config_dict
-    updated = _found(
-        await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas), "No such key."
-    )
+    written = await key_service.set_key_quotas(app[LEDGER], app[STORE], row, quotas)
+    updated = _found(written[0] if written else None, "No such key.")
     await audited.record(
         request, "key.quotas", "key", row["id"], row["account_id"], key_json(row), key_json(updated)
     )
+    await key_grants.followed(request, written)
     return web.json_response(key_json(updated))
 
 

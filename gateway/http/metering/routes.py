@@ -17,7 +17,7 @@ from gateway.http.metering import bodies
 from gateway.llm.calls import parse_json
 from gateway.services.metered import Authorization, Settled
 from gateway.services.metered_events import report
-from gateway.stores.records import ServiceRecord
+from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.redis.meter_holds import METERED_ID
 
 SERVICE = web.RequestKey("service", ServiceRecord)

@@ -165,7 +165,15 @@ def account_paths() -> dict[str, Any]:
                 USER,
                 ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"const": True}),
                 params=(KEY_ID,),
-            )
+            ),
+            "patch": op(
+                "Narrow a key's scopes or expiry; the keys minted under it follow",
+                "account",
+                USER,
+                ok=ref("ApiKeyUse"),
+                params=(KEY_ID,),
+                body=obj((), scopes=array(QUERY_TEXT), expires_at=EXPIRY),
+            ),
         },
         "/v1/account/keys/{key_id}/rotate": {
             "post": op(

@@ -32,7 +32,8 @@ from gateway.http.openapi.metering import (
     metering_admin_paths,
     metering_paths,
 )
-from gateway.http.openapi.paths import admin_paths, ops_paths, proxy_paths
+from gateway.http.openapi.paths import admin_paths, ops_paths
+from gateway.http.openapi.proxy_paths import proxy_paths
 from gateway.http.openapi.signup import signup_paths
 from gateway.http.openapi.statements import statement_paths
 

@@ -59,6 +59,14 @@ def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
     return for_client(text, _secrets(settings), upstream_hosts(settings)).encode()
 
 
+def scrubbed_event(settings: Settings, raw: bytes) -> bytes:
+    """An error event inside a 200 stream, as `error_text` would pass the body of an error
+    status (the replacements add no line break, quote or backslash: the event stays one
+    well-formed SSE event of valid JSON)."""
+    text = raw.decode("utf-8", "replace")
+    return for_client(text, _secrets(settings), upstream_hosts(settings)).encode()
+
+
 def upstream_failure(status: int, text: str) -> MeterwayError:
     return UpstreamError(
         f"The provider answered {status}; nothing was billed.",

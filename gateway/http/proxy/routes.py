@@ -23,7 +23,7 @@ from gateway.http.proxy.call_reading import key_and_call, key_and_upload
 from gateway.http.proxy.failover import open_deployed
 from gateway.http.proxy.media import relay_media
 from gateway.http.proxy.owned import own_response
-from gateway.http.proxy.provider_answers import read_answer, refused
+from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
@@ -163,8 +163,9 @@ async def _streamed(
             # for a client that leaves mid-stream; the call reached the provider.
             request[CLIENT_GONE].set()
         parser = p.upstream.stream_parser(call.price.provider)
+        scrub = partial(scrubbed_event, p.settings)
         relay = StreamRelay(
-            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser
+            call, resp, out, p.counter, _limits(p.settings), request[CLIENT_GONE], parser, scrub
         )
         with timing(request).upstream():
             outcome = await relay.run()

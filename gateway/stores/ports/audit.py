@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.stores.records import AuditQuery, AuditRecord, Row
+from gateway.stores.audit_records import AuditQuery, AuditRecord
+from gateway.stores.records import Row
 
 
 class AuditLogPort(Protocol):

@@ -15,6 +15,7 @@ from gateway.stores.ports.metering import MeterHoldsPort
 from gateway.stores.records import (
     Backlog,
     GrantEnd,
+    HotBalance,
     KeyRecord,
     Settlement,
     WindowCount,
@@ -167,6 +168,11 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
     async def balance(self, account_id: str) -> tuple[int, int] | None:
         """(balance, held) in micros, or None if the account is not in Redis."""
+        ...
+
+    async def money(self, account_id: str) -> HotBalance | None:
+        """Balance, held and what reserve.lua lets the account spend now (less ended grants'
+        rests, plus its credit line); None if the account is not in Redis."""
         ...
 
     async def set_credit_line(self, account_id: str, micros: int | None) -> None:

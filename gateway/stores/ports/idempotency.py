@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.stores.records import FirstUse
+from gateway.stores.audit_records import FirstUse
 
 
 class IdempotencyPort(Protocol):

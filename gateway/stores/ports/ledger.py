@@ -6,12 +6,13 @@ What each call promises is in its docstring; every method raises only store erro
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from billing.alerts import Transition, UserAlert
 from billing.exports import Attempt, ExportRow
+from billing.grants import Grant
 from billing.quotas import Quota
 from gateway.stores.records import (
     NO_FILTER,
@@ -126,16 +127,16 @@ class LedgerPort(Protocol):
         """The live keys minted by `key_id` (or a secret it was rotated from), at any depth."""
         ...
 
+    async def write_grants(self, grants: Mapping[str, Grant], revoke: Collection[str]) -> list[Row]:
+        """Give each key its grant, revoking those in `revoke`, in one transaction; the rows."""
+        ...
+
     async def get_key(self, key_id: str) -> Row | None:
         """The key's row, or None."""
         ...
 
     async def revoke_key(self, key_id: str) -> Row | None:
         """Mark the key revoked (the first revocation time is kept); its row, or None."""
-        ...
-
-    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
-        """Replace the key's quotas; its row, or None."""
         ...
 
     async def entries(

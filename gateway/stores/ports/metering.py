@@ -9,16 +9,15 @@ from __future__ import annotations
 from typing import Protocol
 
 from billing.admission import Decision
-from gateway.stores.records import (
+from gateway.stores.meter_records import (
     Extended,
     MeterClosed,
     MeterHold,
     MeterOpen,
     OpenHold,
-    OwnedFile,
-    OwnedResponse,
     ServiceRecord,
 )
+from gateway.stores.records import OwnedFile, OwnedResponse
 
 MeterDecision = Decision | MeterClosed | MeterOpen
 

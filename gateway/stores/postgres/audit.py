@@ -8,8 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from gateway.stores.audit_records import AuditQuery, AuditRecord
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.records import AuditQuery, AuditRecord, Row
+from gateway.stores.records import Row
 
 COLUMNS = (
     "id, occurred_at, account_id, actor_kind, actor_id, actor_via, action, target_kind,"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from gateway.stores.audit_records import FirstUse
 from gateway.stores.errors import StoreError
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.records import FirstUse
 
 _CLAIM = """
 WITH won AS (

@@ -1,13 +1,20 @@
 """A key's lineage in `api_keys`. Rotation's copy: a new row with every column of the old
 but the secret's own (PER_SECRET), the columns read from the catalogue, so one a later
 migration adds is copied too without anyone remembering rotation
-(tests/integration/test_key_copy.py). And the live keys minted under a key: by it, by any
-secret it was rotated from, or by one of those keys, at any depth."""
+(tests/integration/test_key_copy.py). The live keys minted under a key: by it, by any
+secret it was rotated from, or by one of those keys, at any depth. And a key's grant with
+those of the keys under it, written together when it changes (services/keys.py)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+
 import asyncpg
 
+from billing.grants import Grant
+from billing.quotas import quota_to_json
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import PER_SECRET, Row
 
@@ -57,3 +64,31 @@ async def minted_under(pool: asyncpg.Pool, key_id: str) -> list[Row]:
     with map_postgres_errors():
         rows = await pool.fetch(_MINTED_UNDER, key_id)
     return [dict(r) for r in rows]
+
+
+_NARROW = """
+UPDATE api_keys SET scopes = $2, models = $3, quotas = $4, expires_at = $5, providers = $6,
+    revoked_at = CASE WHEN $7 THEN coalesce(revoked_at, now()) ELSE revoked_at END
+WHERE id = $1 RETURNING *
+"""
+
+
+def _args(key_id: str, grant: Grant, revoke: bool) -> tuple[object, ...]:
+    ms = grant.expires_at_ms
+    expires = None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+    quotas = json.dumps([quota_to_json(q) for q in grant.quotas])
+    scopes, models, providers = (sorted(x) for x in (grant.scopes, grant.models, grant.providers))
+    return key_id, scopes, models, quotas, expires, providers, revoke
+
+
+async def write_grants(
+    pool: asyncpg.Pool, grants: Mapping[str, Grant], revoke: Collection[str]
+) -> list[Row]:
+    """Each key's grant (and revocation for those in `revoke`), in one transaction: a key
+    and the keys minted under it never disagree for a moment in PostgreSQL."""
+    with map_postgres_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            rows = [
+                await conn.fetchrow(_NARROW, *_args(k, g, k in revoke)) for k, g in grants.items()
+            ]
+    return [dict(r) for r in rows if r is not None]

@@ -11,24 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from billing.quotas import Quota, quota_to_json
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, key_copy, ledger_pages, receivables
+from gateway.stores.postgres import grants, ledger_pages, receivables
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
+from gateway.stores.postgres.key_ledger import KeyLedger, _row
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import (
     NO_FILTER,
-    OPERATOR_MINTED,
     CreditResult,
     EntryFilter,
     EventRef,
     GrantSpec,
-    Lineage,
     Row,
 )
 from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row, ledger_row_raw
@@ -151,10 +148,6 @@ async def _check_floor(
         raise BalanceTooLow(max(0, min(balance, most)))
 
 
-def _row(record: asyncpg.Record | None) -> Row | None:
-    return None if record is None else dict(record)
-
-
 def entry_row(record: asyncpg.Record) -> Row:
     """A ledger entry as plain values: its jsonb metadata and usage detail as objects
     (asyncpg gives text)."""
@@ -165,7 +158,7 @@ def entry_row(record: asyncpg.Record) -> Row:
     return row
 
 
-class Ledger:
+class Ledger(KeyLedger):
     """Implements `stores.ports.LedgerPort`; every statement runs inside map_postgres_errors."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -315,75 +308,6 @@ class Ledger:
         if prior["amount_micros"] != amount:
             raise DuplicateCredit(idempotency_key, prior["amount_micros"])
         return CreditResult(prior["id"], amount, False, prior["created_at"])
-
-    async def create_key(
-        self,
-        *,
-        key_id: str,
-        account_id: str,
-        name: str,
-        key_hash: str,
-        key_prefix: str,
-        scopes: Sequence[str],
-        models: Sequence[str],
-        quotas: Sequence[Quota],
-        on_insufficient: str | None,
-        expires_at: datetime | None,
-        providers: Sequence[str] = (),
-        lineage: Lineage = OPERATOR_MINTED,
-    ) -> None:
-        with map_postgres_errors():
-            await self.pool.execute(
-                "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
-                " models, quotas, on_insufficient, expires_at, providers, minter_kind,"
-                " minter_id, member_id, team_id)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-                key_id,
-                account_id,
-                name,
-                key_hash,
-                key_prefix,
-                list(scopes),
-                list(models),
-                json.dumps([quota_to_json(q) for q in quotas]),
-                on_insufficient,
-                expires_at,
-                list(providers),
-                lineage.minter_kind,
-                lineage.minter_id,
-                lineage.owner,
-                lineage.team_id,
-            )
-
-    async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:
-        return await key_copy.copy_key(self.pool, old_id, new_id, (key_hash, key_prefix))
-
-    async def keys_minted_under(self, key_id: str) -> list[Row]:
-        return await key_copy.minted_under(self.pool, key_id)
-
-    async def get_key(self, key_id: str) -> Row | None:
-        sql = "SELECT * FROM api_keys WHERE id = $1"
-        return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, key_id)))
-
-    async def revoke_key(self, key_id: str) -> Row | None:
-        with map_postgres_errors():
-            return _row(
-                await self.pool.fetchrow(
-                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1"
-                    " RETURNING *",
-                    key_id,
-                )
-            )
-
-    async def set_key_quotas(self, key_id: str, quotas: Sequence[Quota]) -> Row | None:
-        with map_postgres_errors():
-            return _row(
-                await self.pool.fetchrow(
-                    "UPDATE api_keys SET quotas = $2 WHERE id = $1 RETURNING *",
-                    key_id,
-                    json.dumps([quota_to_json(q) for q in quotas]),
-                )
-            )
 
     async def entries(
         self,

@@ -9,10 +9,11 @@ from datetime import datetime
 
 import asyncpg
 
+from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.postgres import balances, restore_source, restores
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.migrate import migrate
-from gateway.stores.records import ClosedMarker, Row, ServiceRecord
+from gateway.stores.records import ClosedMarker, Row
 
 
 class OperatorLedger:

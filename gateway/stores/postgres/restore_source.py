@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.records import ClosedMarker, Row, ServiceRecord
+from gateway.stores.records import ClosedMarker, Row
 
 
 async def accounts(pool: asyncpg.Pool) -> list[Row]:

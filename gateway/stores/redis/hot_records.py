@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billing.quotas import Quota, decode_quotas, encode_quotas
-from gateway.stores.records import GrantEnd, KeyRecord, WindowCount
+from gateway.stores.records import GrantEnd, HotBalance, KeyRecord, WindowCount
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
@@ -161,6 +161,20 @@ class HotRecords(HotUpkeep):
         with map_redis_errors():
             bal, held = await self.redis.hmget(self.keys.account(s, account_id), ["bal", "held"])
         return None if bal is None else (int(bal), int(held or 0))
+
+    async def money(self, account_id: str) -> HotBalance | None:
+        """Balance, held and available in micros, or None if the account is not in Redis.
+        Available is reserve.lua's `spendable()` on Redis's clock (test_available.py holds
+        them equal): what every surface calls available."""
+        fields = ["bal", "held", "gx", "cl"]
+        with map_redis_errors():
+            bal, held, gx, line = await self.redis.hmget(self._account(account_id), fields)
+        if bal is None:
+            return None
+        now = await self.now_ms() if gx else 0
+        ended = sum(e.rest_micros for e in decode_grant_ends(gx) if e.end_ms <= now)
+        left = int(bal) - int(held or 0)
+        return HotBalance(int(bal), int(held or 0), left - ended + int(line or 0))
 
     async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
         with map_redis_errors():

@@ -13,16 +13,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from billing.admission import Decision
-from gateway.stores.ports import MeterDecision
-from gateway.stores.records import (
+from gateway.stores.meter_records import (
     Extended,
-    KeyRecord,
     MeterClosed,
     MeterHold,
     MeterOpen,
     OpenHold,
     ServiceRecord,
 )
+from gateway.stores.ports import MeterDecision
+from gateway.stores.records import KeyRecord
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation, decode_service, encode_service

@@ -7,7 +7,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.stores.records import GrantEnd, KeyRecord, ServiceRecord
+from gateway.stores.meter_records import ServiceRecord
+from gateway.stores.records import GrantEnd, KeyRecord
 from gateway.stores.redis.keys import shard_of
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.stores.records import ClosedMarker, ServiceRecord
+from gateway.stores.meter_records import ServiceRecord
+from gateway.stores.records import ClosedMarker
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS, shard_of
