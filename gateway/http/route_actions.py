@@ -56,6 +56,8 @@ POST /v1/messages/count_tokens
 POST /v1/models/{model}:countTokens
 POST /v1beta/models/{model}:countTokens
 GET /v1/models/{model}
+GET /v1/realtime
+POST /v1/realtime/client_secrets
 """
 # Answered to anyone: health, documents, sign-in pages, and pages whose own secret (a
 # webhook's signature, a local checkout's id) is the credential.

@@ -1,0 +1,214 @@
+"""One Realtime session's relay: frames both ways unchanged, each response held before it
+may start and settled when it ends (services/realtime_meter.py).
+
+The client's frames are read in order; a `response.create` is forwarded only once its hold
+is taken, and voice detection's turn is held at `input_audio_buffer.speech_stopped`, before
+the provider's response events are relayed. A refusal is sent as an `error` event with the
+HTTP refusal's body, then both sockets close. A client that leaves stops the writing, not the
+reading: the provider is read on until every held response is done (at most
+STREAM_DRAIN_TIMEOUT_S), and a response it never finished is billed what it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import WSMsgType, web
+
+from billing.realtime import audio_tokens, base64_bytes, output_cap, response_usage
+from gateway.errors import MeterwayError
+from gateway.llm.realtime_events import (
+    AUDIO_DELTAS,
+    TEXT_DELTAS,
+    SessionShape,
+    client_tokens,
+    delta_length,
+    response_cap,
+)
+from gateway.services.realtime_meter import MAX_HOLDS, SessionMeter
+
+log = logging.getLogger("meterway.realtime")
+Upstream = aiohttp.ClientWebSocketResponse
+
+
+def error_event(error: MeterwayError, event_id: object = None) -> str:
+    """The Realtime `error` event carrying `error`'s HTTP body (its next step included)."""
+    body = error.openai_body()
+    body["error"]["event_id"] = event_id
+    return orjson.dumps({"type": "error", "event_id": None, **body}).decode()
+
+
+class Relay:
+    def __init__(
+        self,
+        client: web.WebSocketResponse,
+        upstream: Upstream,
+        session: SessionMeter,
+        idle_s: float,
+        drain_s: float,
+    ) -> None:
+        self.client, self.upstream, self.session = client, upstream, session
+        self.idle_s, self.drain_s = idle_s, drain_s
+        self.shape = SessionShape()
+        self.client_gone = False
+        self.refused = False
+
+    async def run(self) -> None:
+        """Relay until either side closes; then drain held responses and close both."""
+        upward = asyncio.ensure_future(self._from_client())
+        downward = asyncio.ensure_future(self._from_provider())
+        try:
+            await asyncio.wait({upward, downward}, return_when=asyncio.FIRST_COMPLETED)
+            self.client_gone = upward.done()
+            if upward.done() and not downward.done() and self.session.bound and not self.refused:
+                await asyncio.wait({downward}, timeout=self.drain_s)  # read on for usage
+        finally:
+            for task in (upward, downward):
+                task.cancel()
+            await asyncio.gather(upward, downward, return_exceptions=True)
+            await asyncio.shield(self.session.close())
+            await self.upstream.close()
+            await self.client.close()
+
+    async def _refuse(self, error: MeterwayError, event_id: object = None) -> None:
+        """Out of credit or quota: the client is told why, as HTTP would, then both close."""
+        self.refused = True
+        await self._to_client(error_event(error, event_id))
+        await self.client.close()
+        await self.upstream.close()
+
+    async def _from_client(self) -> None:
+        while True:
+            msg = await self.client.receive(timeout=self.idle_s)
+            if msg.type == WSMsgType.TEXT:
+                if not await self._client_text(msg.data):
+                    return
+            elif msg.type == WSMsgType.BINARY:
+                await self.upstream.send_bytes(msg.data)
+            else:  # closed, closing, error (a frame too large among them)
+                return
+
+    async def _client_text(self, data: str) -> bool:
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            event = None
+        if isinstance(event, dict):
+            self.session.conversation.add(client_tokens(event, len(data), self.shape))
+            if event.get("type") == "response.create" and not await self._hold_response(event):
+                return not self.refused
+        await self.upstream.send_str(data)
+        return True
+
+    async def _hold_response(self, event: dict[str, Any]) -> bool:
+        """A client's response.create: held, or answered here (one response at a time, as the
+        provider allows; a refusal closes the session). True: forward it."""
+        session = self.session
+        if session.bound:
+            await self._to_client(_busy(event.get("event_id")))
+            return False
+        session.drop_unbound()  # a turn held but never answered: this response replaces it
+        cap = output_cap(response_cap(event, self.shape), session.price.max_output_tokens)
+        try:
+            await session.hold_next(cap)
+        except MeterwayError as exc:
+            await self._refuse(exc, event.get("event_id"))
+            return False
+        return True
+
+    async def _from_provider(self) -> None:
+        while True:
+            msg = await self.upstream.receive(timeout=self.idle_s)
+            if msg.type == WSMsgType.TEXT:
+                if not await self._provider_text(msg.data):
+                    return
+            elif msg.type == WSMsgType.BINARY:
+                await self._to_client_bytes(msg.data)
+            else:
+                return
+            if self.client_gone and not self.session.bound:
+                return  # nothing left to bill: stop reading
+
+    async def _provider_text(self, data: str) -> bool:
+        event = orjson.loads(data)
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind is not None and not await self._meter(kind, event):
+            return False
+        await self._to_client(data)
+        return True
+
+    async def _meter(self, kind: str, event: dict[str, Any]) -> bool:
+        session = self.session
+        if kind in AUDIO_DELTAS:
+            tokens = audio_tokens(base64_bytes(delta_length(event)), self.shape.output_format)
+            session.produced(str(event.get("response_id")), audio_tokens=tokens)
+        elif kind in TEXT_DELTAS:
+            delta = event.get("delta")
+            size = len(delta.encode()) if isinstance(delta, str) else 0
+            session.produced(str(event.get("response_id")), text_bytes=size)
+        elif kind in ("session.created", "session.updated"):
+            self.shape.update(event.get("session"))
+        elif kind == "input_audio_buffer.speech_stopped" and self.shape.vad_responds:
+            return await self._hold_turn()
+        elif kind == "response.created":
+            return await self._bind(event)
+        elif kind == "response.done":
+            response = event.get("response") or {}
+            await session.done(str(response.get("id")), response_usage(response.get("usage")))
+        return True
+
+    async def _hold_turn(self) -> bool:
+        """Voice detection ended a turn: the provider will answer it by itself, so its
+        response is held before any of it is relayed."""
+        if self.session.holds >= MAX_HOLDS:
+            return True  # an earlier hold not yet taken covers it
+        cap = output_cap(self.shape.max_output_tokens, self.session.price.max_output_tokens)
+        try:
+            await self.session.hold_next(cap)
+        except MeterwayError as exc:
+            await self._refuse(exc)
+            return False
+        return True
+
+    async def _bind(self, event: dict[str, Any]) -> bool:
+        response_id = str((event.get("response") or {}).get("id"))
+        if self.session.bind(response_id):
+            return True
+        log.error("unheld response %s in %s: closing", response_id, self.session.request_id)
+        await self.upstream.send_str(
+            orjson.dumps({"type": "response.cancel", "response_id": response_id}).decode()
+        )
+        return False  # nothing of it is relayed
+
+    async def _to_client(self, data: str) -> None:
+        """A frame to the client, unless it left (then the provider is still read)."""
+        if self.client_gone or self.client.closed:
+            return
+        try:
+            await self.client.send_str(data)
+        except ConnectionError:
+            self.client_gone = True
+
+    async def _to_client_bytes(self, data: bytes) -> None:
+        if self.client_gone or self.client.closed:
+            return
+        try:
+            await self.client.send_bytes(data)
+        except ConnectionError:
+            self.client_gone = True
+
+
+def _busy(event_id: object) -> str:
+    error = {
+        "type": "invalid_request_error",
+        "code": "conversation_already_has_active_response",
+        "message": "A response is already being made (or held) in this session; wait for "
+        "its response.done, or cancel it, before asking for another.",
+        "param": None,
+        "event_id": event_id,
+    }
+    return orjson.dumps({"type": "error", "event_id": None, "error": error}).decode()

@@ -1,0 +1,141 @@
+"""A Realtime session's reservations: one hold per response, taken before it may start.
+
+Each response (a client's `response.create`, or a turn the provider's voice detection
+starts) is reserved at its worst case through `Meter.admit` (the same `reserve.lua` as an
+HTTP call) before the event that starts it is forwarded, bound to the provider's response
+id when `response.created` arrives, and settled from `response.done`'s usage through
+`Meter.settle` (the same `settle.lua`, the same cap). A session's holds never outlive it:
+`close` settles what a response produced when the provider never finished it, and releases
+the holds no response took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from billing.pricing import ModelPrice
+from billing.realtime import KINDS, Conversation, produced_usage
+from billing.usage import Usage
+from gateway.llm.calls import Call
+from gateway.llm.endpoints import REALTIME
+from gateway.services.metering import Meter
+from gateway.services.settlement import Hold
+from gateway.stores.records import KeyRecord
+
+log = logging.getLogger("meterway.realtime")
+# Holds a session may have at once: the response being made and the next one (a voice turn
+# that interrupts it). A client asking for a third is answered by the gateway, unforwarded.
+MAX_HOLDS = 2
+
+
+@dataclass(slots=True)
+class ResponseHold:
+    """One response's reservation, and what the gateway saw it produce."""
+
+    hold: Hold
+    call: Call
+    added_at_hold: int  # the conversation's estimated additions it covers
+    text_bytes: int = 0  # output text relayed (a token is at least one byte)
+    audio_tokens: int = 0  # output audio relayed, estimated from its bytes
+
+
+@dataclass(slots=True)
+class SessionMeter:
+    """The holds of one session; `request_id` prefixes each reservation's own id."""
+
+    meter: Meter
+    key: KeyRecord
+    price: ModelPrice
+    request_id: str
+    conversation: Conversation = field(default_factory=Conversation)
+    unbound: deque[ResponseHold] = field(default_factory=deque)
+    bound: dict[str, ResponseHold] = field(default_factory=dict)
+    turns: int = 0
+
+    @property
+    def holds(self) -> int:
+        return len(self.unbound) + len(self.bound)
+
+    async def hold_next(self, max_output_tokens: int) -> None:
+        """Reserve the next response's worst case: the conversation so far plus its output
+        cap, every token at its dearest kind (audio). Raises the refusal a client sees."""
+        self.turns += 1
+        call = Call(
+            endpoint=REALTIME,
+            price=self.price,
+            body={},
+            stream=True,
+            client_wants_usage=False,
+            input_tokens=self.conversation.input_tokens,
+            max_output_tokens=max_output_tokens,
+            kinds=KINDS,
+        )
+        admitted, call = await self.meter.admit(f"{self.request_id}.{self.turns}", self.key, call)
+        hold = Hold(admitted, forwarded=True)
+        self.meter.settlements.open(hold)
+        self.unbound.append(ResponseHold(hold, call, self.conversation.added))
+
+    def drop_unbound(self) -> None:
+        """The event the newest hold was taken for was not forwarded (the session closes)."""
+        if self.unbound:
+            self._release(self.unbound.pop())
+
+    def bind(self, response_id: str) -> bool:
+        """The provider started a response: it takes the oldest hold. False: none was held
+        (the caller ends the session rather than relay unheld output)."""
+        if response_id in self.bound:
+            return True
+        if not self.unbound:
+            return False
+        self.bound[response_id] = self.unbound.popleft()
+        return True
+
+    def produced(self, response_id: str, text_bytes: int = 0, audio_tokens: int = 0) -> None:
+        held = self.bound.get(response_id)
+        if held is not None:
+            held.text_bytes += text_bytes
+            held.audio_tokens += audio_tokens
+
+    async def done(self, response_id: str, usage: Usage | None) -> int | None:
+        """Settle a finished response from the provider's usage (what was relayed when it
+        reported none); its cost once Redis debited it."""
+        held = self.bound.pop(response_id, None)
+        if held is None:
+            log.warning("response %s finished without a hold in %s", response_id, self.request_id)
+            return None
+        if usage is None:
+            usage = self._counted(held)
+        self.conversation.answered(usage, held.added_at_hold)
+        return await self._settle(held, usage)
+
+    async def close(self) -> None:
+        """The session ended: a response the provider never finished is billed what it
+        produced; holds no response took are released."""
+        while self.unbound:
+            self._release(self.unbound.popleft())
+        for response_id in list(self.bound):
+            held = self.bound.pop(response_id)
+            await self._settle(held, self._counted(held))
+
+    def _counted(self, held: ResponseHold) -> Usage:
+        return produced_usage(held.call.input_tokens, held.text_bytes, held.audio_tokens)
+
+    async def _settle(self, held: ResponseHold, usage: Usage) -> int | None:
+        # Its own task: the settlement's answer budget cancels the task it runs in, and the
+        # session's relay must not be that task.
+        # Shielded: a relay cancelled meanwhile leaves it running.
+        return await asyncio.shield(self.meter.tasks.spawn(self._settle_in_task(held, usage)))
+
+    async def _settle_in_task(self, held: ResponseHold, usage: Usage) -> int | None:
+        held.hold.task = asyncio.current_task()
+        try:
+            return await self.meter.settle(held.hold, held.call, usage)
+        finally:
+            self.meter.settlements.let_go(held.hold)
+
+    def _release(self, held: ResponseHold) -> None:
+        self.meter.settlements.let_go(held.hold)
+        self.meter.release_later(held.hold.admitted, forwarded=False)
