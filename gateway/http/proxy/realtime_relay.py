@@ -108,10 +108,9 @@ class Relay:
         """A client's response.create: held, or answered here (one response at a time, as the
         provider allows; a refusal closes the session). True: forward it."""
         session = self.session
-        if session.bound:
+        if session.holds:  # one made or about to be: its response.create may still start one
             await self._to_client(_busy(event.get("event_id")))
             return False
-        session.drop_unbound()  # a turn held but never answered: this response replaces it
         cap = output_cap(response_cap(event, self.shape), session.price.max_output_tokens)
         try:
             await session.hold_next(cap)
