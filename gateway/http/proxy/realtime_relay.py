@@ -56,6 +56,7 @@ class Relay:
         self.shape = SessionShape()
         self.client_gone = False
         self.refused = False
+        self.last = asyncio.get_running_loop().time()  # the last frame either way
 
     async def run(self) -> None:
         """Relay until either side closes; then drain held responses and close both."""
@@ -81,9 +82,22 @@ class Relay:
         await self.client.close()
         await self.upstream.close()
 
+    async def _receive(self, ws: web.WebSocketResponse | Upstream) -> aiohttp.WSMessage:
+        """The next frame from `ws`; TimeoutError once neither side sent one for idle_s."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                msg = await ws.receive(timeout=self.idle_s)
+            except TimeoutError:
+                if loop.time() - self.last < self.idle_s:
+                    continue
+                raise
+            self.last = loop.time()
+            return msg
+
     async def _from_client(self) -> None:
         while True:
-            msg = await self.client.receive(timeout=self.idle_s)
+            msg = await self._receive(self.client)
             if msg.type == WSMsgType.TEXT:
                 if not await self._client_text(msg.data):
                     return
@@ -121,7 +135,7 @@ class Relay:
 
     async def _from_provider(self) -> None:
         while True:
-            msg = await self.upstream.receive(timeout=self.idle_s)
+            msg = await self._receive(self.upstream)
             if msg.type == WSMsgType.TEXT:
                 if not await self._provider_text(msg.data):
                     return
