@@ -16,8 +16,14 @@ from billing.usage import MalformedUsage, Usage, token_count, usage_from_openai
 # Bytes of one second of audio, by the session's audio format (`audio/pcm` is 24 kHz 16-bit
 # mono; G.711 is 8 kHz, one byte a sample). An unknown format is assumed the densest in
 # tokens per byte, G.711's.
-AUDIO_BYTES_PER_SECOND = {"audio/pcm": 48_000, "pcm16": 48_000, "audio/pcmu": 8_000,
-                          "audio/pcma": 8_000, "g711_ulaw": 8_000, "g711_alaw": 8_000}  # fmt: skip
+AUDIO_BYTES_PER_SECOND = {
+    "audio/pcm": 48_000,
+    "pcm16": 48_000,
+    "audio/pcmu": 8_000,
+    "audio/pcma": 8_000,
+    "g711_ulaw": 8_000,
+    "g711_alaw": 8_000,
+}
 SLOWEST_AUDIO_BYTES = 8_000
 # OpenAI counts user audio at 10 tokens a second and the model's at 20: every second of
 # audio is estimated at the higher rate, so the estimate is never below the count.
@@ -26,6 +32,8 @@ AUDIO_TOKENS_PER_SECOND = 20
 DEFAULT_OUTPUT_CAP = 32_768
 # The worst case assumes every token at its dearest kind: audio in, audio out.
 KINDS = ("input_audio_tokens", "output_audio_tokens")
+# A transcript's output cap: gpt-4o-transcribe writes at most 2,000 tokens of one.
+TRANSCRIPT_CAP = 4096
 
 
 def audio_tokens(nbytes: int, audio_format: str) -> int:
@@ -56,8 +64,10 @@ def response_usage(obj: object) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     spelled = {**obj}  # the Realtime API's `input_token_details`, the Responses API's name
-    for ours, theirs in (("input_tokens_details", "input_token_details"),
-                         ("output_tokens_details", "output_token_details")):  # fmt: skip
+    for ours, theirs in (
+        ("input_tokens_details", "input_token_details"),
+        ("output_tokens_details", "output_token_details"),
+    ):
         if theirs in obj:
             spelled[ours] = obj[theirs]
     usage = usage_from_openai(spelled, output_required=False)

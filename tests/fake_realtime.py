@@ -25,7 +25,7 @@ from tests.harness import free_port
 
 PCM_BYTES_PER_SECOND = 48_000
 DELTA_AUDIO = b"\x01\x00" * 2400  # 0.05 s of 24 kHz 16-bit audio: one output audio token
-WORDS = "Hello from the fake realtime model".split()
+WORDS = ["Hello", "from", "the", "fake", "realtime", "model"]
 
 
 @dataclass
@@ -34,6 +34,7 @@ class RealtimeControl:
     delay_s: float = 0.0  # between deltas
     frames: list[str] = field(default_factory=list)  # every text frame received
     responses: list[dict[str, Any]] = field(default_factory=list)  # each response.done's
+    transcripts: list[dict[str, Any]] = field(default_factory=list)  # each completed one's
     connections: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -48,12 +49,30 @@ class _Conversation:
     buffer: int = 0  # appended audio bytes not yet committed
     speaking: bool = False
     vad: bool = True
+    transcriber: str | None = None  # input audio transcription's model
+    transcription: bool = False  # an intent=transcription session: no responses
     active: asyncio.Task[None] | None = None
     ids: Any = field(default_factory=lambda: itertools.count(1))
 
 
 def _session(conv: _Conversation) -> dict[str, Any]:
-    detection = {"type": "server_vad", "create_response": True} if conv.vad else None
+    detection = (
+        {"type": "server_vad", "create_response": not conv.transcription} if conv.vad else None
+    )
+    transcription = {"model": conv.transcriber} if conv.transcriber else None
+    if conv.transcription:
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": "sess_t",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "turn_detection": detection,
+                    "transcription": transcription,
+                }
+            },
+        }
     return {
         "type": "realtime",
         "object": "realtime.session",
@@ -62,7 +81,11 @@ def _session(conv: _Conversation) -> dict[str, Any]:
         "output_modalities": ["audio"],
         "max_output_tokens": "inf",
         "audio": {
-            "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": detection},
+            "input": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "turn_detection": detection,
+                "transcription": transcription,
+            },
             "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"},
         },
     }
@@ -75,7 +98,9 @@ class _Session:
 
     async def send(self, event: dict[str, Any]) -> None:
         if not self.ws.closed:
-            await self.ws.send_str(orjson.dumps({"event_id": f"ev_{next(self.events)}", **event}).decode())
+            await self.ws.send_str(
+                orjson.dumps({"event_id": f"ev_{next(self.events)}", **event}).decode()
+            )
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -84,6 +109,8 @@ class _Session:
             audio_in = (session.get("audio") or {}).get("input") or {}
             if "turn_detection" in audio_in:
                 self.conv.vad = audio_in["turn_detection"] is not None
+            if "transcription" in audio_in:
+                self.conv.transcriber = (audio_in["transcription"] or {}).get("model")
             await self.send({"type": "session.updated", "session": _session(self.conv)})
         elif kind == "conversation.item.create":
             await self._item(event.get("item") or {})
@@ -101,7 +128,9 @@ class _Session:
             if isinstance(part.get("text"), str):
                 self.conv.text_tokens += len(part["text"].split())
             if isinstance(part.get("audio"), str):
-                self.conv.audio_tokens += len(base64.b64decode(part["audio"])) * 10 // PCM_BYTES_PER_SECOND
+                self.conv.audio_tokens += (
+                    len(base64.b64decode(part["audio"])) * 10 // PCM_BYTES_PER_SECOND
+                )
         await self.send({"type": "conversation.item.added", "item": {**item, "id": "item_x"}})
 
     async def _append(self, audio: bytes) -> None:
@@ -114,18 +143,55 @@ class _Session:
             self.conv.speaking = False
             await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 1000})
             await self._commit()
-            await self._respond({})
+            if not self.conv.transcription:
+                await self._respond({})
 
     async def _commit(self) -> None:
-        self.conv.audio_tokens += self.conv.buffer * 10 // PCM_BYTES_PER_SECOND
+        tokens = self.conv.buffer * 10 // PCM_BYTES_PER_SECOND
+        self.conv.audio_tokens += tokens
         self.conv.buffer = 0
-        await self.send({"type": "input_audio_buffer.committed", "item_id": "item_a"})
+        item_id = f"item_{next(self.conv.ids)}"
+        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id})
+        if self.conv.transcriber:
+            await self._transcribe(item_id, tokens)
+
+    async def _transcribe(self, item_id: str, audio_tokens: int) -> None:
+        words = ["the", "quick", "brown", "fox"]
+        for word in words:
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.delta",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "delta": word,
+                }
+            )
+        usage = {
+            "type": "tokens",
+            "input_tokens": audio_tokens,
+            "output_tokens": len(words),
+            "total_tokens": audio_tokens + len(words),
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+        }
+        self.control.transcripts.append({"item_id": item_id, "usage": usage})
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": " ".join(words),
+                "usage": usage,
+            }
+        )
 
     async def _respond(self, event: dict[str, Any]) -> None:
         if self.conv.active is not None and not self.conv.active.done():
-            error = {"type": "invalid_request_error", "code": "conversation_already_has_active_response",
-                     "message": "Conversation already has an active response in progress.",
-                     "event_id": event.get("event_id")}  # fmt: skip
+            error = {
+                "type": "invalid_request_error",
+                "code": "conversation_already_has_active_response",
+                "message": "Conversation already has an active response in progress.",
+                "event_id": event.get("event_id"),
+            }
             await self.send({"type": "error", "error": error})
             return
         response_id = f"resp_{next(self.conv.ids)}"
@@ -136,16 +202,37 @@ class _Session:
         conv = self.conv
         status = "completed"
         try:
-            await self.send({"type": "response.created", "response": {"id": response_id, "status": "in_progress"}})
+            await self.send(
+                {
+                    "type": "response.created",
+                    "response": {"id": response_id, "status": "in_progress"},
+                }
+            )
             for n in range(self.control.deltas):
                 await asyncio.sleep(self.control.delay_s)
                 chunk = base64.b64encode(DELTA_AUDIO).decode()
-                await self.send({"type": "response.output_audio.delta", "response_id": response_id,
-                                 "item_id": "item_r", "output_index": 0, "content_index": 0, "delta": chunk})  # fmt: skip
+                await self.send(
+                    {
+                        "type": "response.output_audio.delta",
+                        "response_id": response_id,
+                        "item_id": "item_r",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": chunk,
+                    }
+                )
                 audio += 1
                 word = WORDS[n % len(WORDS)]
-                await self.send({"type": "response.output_audio_transcript.delta", "response_id": response_id,
-                                 "item_id": "item_r", "output_index": 0, "content_index": 0, "delta": word})  # fmt: skip
+                await self.send(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        "response_id": response_id,
+                        "item_id": "item_r",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": word,
+                    }
+                )
                 text += 1
         except asyncio.CancelledError:
             status = "cancelled"
@@ -153,14 +240,23 @@ class _Session:
             "total_tokens": conv.text_tokens + conv.audio_tokens + audio + text,
             "input_tokens": conv.text_tokens + conv.audio_tokens,
             "output_tokens": audio + text,
-            "input_token_details": {"text_tokens": conv.text_tokens, "audio_tokens": conv.audio_tokens,
-                                    "cached_tokens": 0, "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0}},  # fmt: skip
+            "input_token_details": {
+                "text_tokens": conv.text_tokens,
+                "audio_tokens": conv.audio_tokens,
+                "cached_tokens": 0,
+                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
+            },
             "output_token_details": {"text_tokens": text, "audio_tokens": audio},
         }
         conv.text_tokens += text
         conv.audio_tokens += audio
         self.control.responses.append({"id": response_id, "status": status, "usage": usage})
-        await self.send({"type": "response.done", "response": {"id": response_id, "status": status, "usage": usage}})
+        await self.send(
+            {
+                "type": "response.done",
+                "response": {"id": response_id, "status": status, "usage": usage},
+            }
+        )
 
 
 async def _realtime(request: web.Request) -> web.WebSocketResponse:
@@ -170,6 +266,7 @@ async def _realtime(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     session = _Session(ws, control)
+    session.conv.transcription = request.query.get("intent") == "transcription"
     await session.send({"type": "session.created", "session": _session(session.conv)})
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:

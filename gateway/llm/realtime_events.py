@@ -18,6 +18,8 @@ from billing.realtime import audio_tokens, base64_bytes
 # provider reports): audio deltas, and text deltas (transcripts of audio are not billed).
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 TEXT_DELTAS = frozenset({"response.output_text.delta", "response.text.delta"})
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+TRANSCRIPT_FAILED = "conversation.item.input_audio_transcription.failed"
 
 
 @dataclass(slots=True)
@@ -26,6 +28,7 @@ class SessionShape:
     output_format: str = "audio/pcm"
     vad_responds: bool = True  # OpenAI's default: server VAD, create_response true
     max_output_tokens: object = "inf"
+    transcription_model: str = ""  # input audio transcribed, and billed, by this model
 
     def update(self, session: object) -> None:
         """Read a `session.created` or `session.updated` event's session."""
@@ -33,10 +36,12 @@ class SessionShape:
             return
         audio = _dict(session.get("audio"))
         given_in, given_out = _dict(audio.get("input")), _dict(audio.get("output"))
-        self.input_format = _format(given_in.get("format"), session.get("input_audio_format"),
-                                    self.input_format)  # fmt: skip
-        self.output_format = _format(given_out.get("format"), session.get("output_audio_format"),
-                                     self.output_format)  # fmt: skip
+        self.input_format = _format(
+            given_in.get("format"), session.get("input_audio_format"), self.input_format
+        )
+        self.output_format = _format(
+            given_out.get("format"), session.get("output_audio_format"), self.output_format
+        )
         if "turn_detection" in given_in or "turn_detection" in session:
             detection = given_in.get("turn_detection", session.get("turn_detection"))
             self.vad_responds = (
@@ -45,6 +50,10 @@ class SessionShape:
         for name in ("max_output_tokens", "max_response_output_tokens"):
             if name in session:
                 self.max_output_tokens = session[name]
+        if "transcription" in given_in or "input_audio_transcription" in session:
+            config = _dict(given_in.get("transcription", session.get("input_audio_transcription")))
+            model = config.get("model")
+            self.transcription_model = model if isinstance(model, str) else ""
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -85,6 +94,13 @@ def _item_tokens(item: object, raw_length: int, shape: SessionShape) -> int:
             audio_chars += len(data)
             audio += audio_tokens(base64_bytes(len(data)), shape.input_format)
     return audio + max(raw_length - audio_chars, 0)
+
+
+def appended_tokens(event: dict[str, Any], shape: SessionShape) -> int:
+    """The audio tokens an `input_audio_buffer.append` adds to the buffer."""
+    if event.get("type") != "input_audio_buffer.append":
+        return 0
+    return client_tokens(event, 0, shape)
 
 
 def response_cap(event: dict[str, Any], shape: SessionShape) -> object:

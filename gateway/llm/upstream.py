@@ -203,9 +203,13 @@ class HttpUpstream:
         url = "ws" + dest.url.removeprefix("http")
         try:
             ws: aiohttp.ClientWebSocketResponse = await self.session.ws_connect(
-                url, params=dict(query), headers=headers, max_msg_size=max_bytes,
-                autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-            )  # fmt: skip
+                url,
+                params=dict(query),
+                headers=headers,
+                max_msg_size=max_bytes,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
             return ws
         except TimeoutError as exc:
             raise UpstreamTimeout("The provider did not answer in time.") from exc

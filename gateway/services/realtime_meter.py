@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from billing.pricing import ModelPrice
-from billing.realtime import KINDS, Conversation, produced_usage
+from billing.realtime import KINDS, TRANSCRIPT_CAP, Conversation, produced_usage
 from billing.usage import Usage
 from gateway.llm.calls import Call
 from gateway.llm.endpoints import REALTIME
@@ -48,11 +48,12 @@ class SessionMeter:
 
     meter: Meter
     key: KeyRecord
-    price: ModelPrice
+    price: ModelPrice | None  # None: a transcription session, which makes no responses
     request_id: str
     conversation: Conversation = field(default_factory=Conversation)
     unbound: deque[ResponseHold] = field(default_factory=deque)
     bound: dict[str, ResponseHold] = field(default_factory=dict)
+    transcripts: dict[str, ResponseHold] = field(default_factory=dict)  # by item id
     turns: int = 0
 
     @property
@@ -62,21 +63,48 @@ class SessionMeter:
     async def hold_next(self, max_output_tokens: int) -> None:
         """Reserve the next response's worst case: the conversation so far plus its output
         cap, every token at its dearest kind (audio). Raises the refusal a client sees."""
+        assert self.price is not None, "a transcription session makes no responses"
+        tokens = self.conversation.input_tokens
+        held = await self._hold(self.price, tokens, max_output_tokens, self.conversation.added)
+        self.unbound.append(held)
+
+    async def hold_transcript(self, item_id: str, price: ModelPrice, audio_tokens: int) -> None:
+        """Reserve a committed item's transcript (input audio transcription, billed by its
+        own model): its audio plus TRANSCRIPT_CAP, settled from its `completed` event."""
+        self.transcripts[item_id] = await self._hold(price, audio_tokens, TRANSCRIPT_CAP, 0)
+
+    def transcript_failed(self, item_id: str) -> None:
+        """Nothing is billed for a transcript that failed."""
+        held = self.transcripts.pop(item_id, None)
+        if held is not None:
+            self._release(held)
+
+    async def transcribed(self, item_id: str, usage: Usage | None) -> int | None:
+        """Settle a transcript from its `completed` event's usage (else its audio as held)."""
+        held = self.transcripts.pop(item_id, None)
+        if held is None:
+            log.warning("transcript %s without a hold in %s", item_id, self.request_id)
+            return None
+        return await self._settle(held, usage or self._counted(held))
+
+    async def _hold(
+        self, price: ModelPrice, input_tokens: int, max_output_tokens: int, added: int
+    ) -> ResponseHold:
         self.turns += 1
         call = Call(
             endpoint=REALTIME,
-            price=self.price,
+            price=price,
             body={},
             stream=True,
             client_wants_usage=False,
-            input_tokens=self.conversation.input_tokens,
+            input_tokens=input_tokens,
             max_output_tokens=max_output_tokens,
             kinds=KINDS,
         )
         admitted, call = await self.meter.admit(f"{self.request_id}.{self.turns}", self.key, call)
         hold = Hold(admitted, forwarded=True)
         self.meter.settlements.open(hold)
-        self.unbound.append(ResponseHold(hold, call, self.conversation.added))
+        return ResponseHold(hold, call, added)
 
     def drop_unbound(self) -> None:
         """The event the newest hold was taken for was not forwarded (the session closes)."""
@@ -116,9 +144,10 @@ class SessionMeter:
         produced; holds no response took are released."""
         while self.unbound:
             self._release(self.unbound.popleft())
-        for response_id in list(self.bound):
-            held = self.bound.pop(response_id)
-            await self._settle(held, self._counted(held))
+        for unfinished in (self.bound, self.transcripts):
+            for held in list(unfinished.values()):
+                await self._settle(held, self._counted(held))
+            unfinished.clear()
 
     def _counted(self, held: ResponseHold) -> Usage:
         return produced_usage(held.call.input_tokens, held.text_bytes, held.audio_tokens)

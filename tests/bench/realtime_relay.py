@@ -39,8 +39,10 @@ async def bare_proxy(upstream: str) -> AsyncIterator[str]:
     """A WebSocket pass-through: every frame copied to the other side, nothing read."""
     http = aiohttp.ClientSession()
 
-    async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                   dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:  # fmt: skip
+    async def pump(
+        src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+        dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+    ) -> None:
         async for msg in src:
             if msg.type != WSMsgType.TEXT:
                 break
@@ -84,7 +86,10 @@ async def session(http: aiohttp.ClientSession, url: str, key: str, frames: int) 
 async def main(frames: int, rounds: int) -> None:
     async with temp_database() as dsn, fake_realtime() as (upstream, control):
         control.deltas = frames
-        async with running_gateway(dsn, OPENAI_BASE_URL=upstream) as gw, bare_proxy(upstream) as bare:
+        async with (
+            running_gateway(dsn, OPENAI_BASE_URL=upstream) as gw,
+            bare_proxy(upstream) as bare,
+        ):
             t = await tenant(gw, credit=10**12)
             ours = gw.url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
             best = {"bare": float("inf"), "meterway": float("inf")}

@@ -22,26 +22,34 @@ from tests.harness import Gateway, running_gateway
 
 CREDIT = 10_000_000
 # micro-USD per token, by kind
-RATES = {"text_in": Fraction(4), "audio_in": Fraction(32), "text_out": Fraction(16), "audio_out": Fraction(64)}
+RATES = {
+    "text_in": Fraction(4),
+    "audio_in": Fraction(32),
+    "text_out": Fraction(16),
+    "audio_out": Fraction(64),
+}
 
 
 @pytest.fixture
 async def rt(dsn: str) -> AsyncIterator[tuple[Gateway, RealtimeControl]]:
-    async with fake_realtime() as (url, control):
-        async with running_gateway(dsn, OPENAI_BASE_URL=url) as gw:
-            yield gw, control
-            await gw.settle_all()
+    async with fake_realtime() as (url, control), running_gateway(dsn, OPENAI_BASE_URL=url) as gw:
+        yield gw, control
+        await gw.settle_all()
 
 
 def cost(usage: dict[str, Any]) -> int:
     """One response's debit by hand: each part at its rate, rounded up once."""
     i, o = usage["input_token_details"], usage["output_token_details"]
     exact = (
-        i["text_tokens"] * RATES["text_in"]
-        + i["audio_tokens"] * RATES["audio_in"]
-        + o["text_tokens"] * RATES["text_out"]
-        + o["audio_tokens"] * RATES["audio_out"]
-    ) / 1_000_000 * 1_000_000  # micros per token already
+        (
+            i["text_tokens"] * RATES["text_in"]
+            + i["audio_tokens"] * RATES["audio_in"]
+            + o["text_tokens"] * RATES["text_out"]
+            + o["audio_tokens"] * RATES["audio_out"]
+        )
+        / 1_000_000
+        * 1_000_000
+    )  # micros per token already
     return -(-exact.numerator // exact.denominator)
 
 
@@ -63,19 +71,24 @@ async def test_a_text_turn_with_the_sdk_is_billed_what_the_provider_reports(
 ) -> None:
     gw, fake = rt
     t = await tenant(gw, credit=CREDIT)
-    async with openai_client(gw, t.key) as client:
-        async with client.realtime.connect(model="gpt-realtime") as conn:
-            await conn.session.update(session={"type": "realtime", "output_modalities": ["audio"]})
-            await conn.conversation.item.create(
-                item={"type": "message", "role": "user",
-                      "content": [{"type": "input_text", "text": "Say hello to the test"}]}  # fmt: skip
-            )
-            await conn.response.create()
-            kinds = []
-            async for event in conn:
-                kinds.append(event.type)
-                if event.type == "response.done":
-                    break
+    async with (
+        openai_client(gw, t.key) as client,
+        client.realtime.connect(model="gpt-realtime") as conn,
+    ):
+        await conn.session.update(session={"type": "realtime", "output_modalities": ["audio"]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Say hello to the test"}],
+            }
+        )
+        await conn.response.create()
+        kinds = []
+        async for event in conn:
+            kinds.append(event.type)
+            if event.type == "response.done":
+                break
     assert "response.output_audio.delta" in kinds
     [done] = fake.responses
     rows = await debits(gw, t.account_id)
@@ -99,12 +112,17 @@ async def test_a_voice_turn_the_provider_starts_itself_is_held_and_billed(
         orjson.dumps({"type": "input_audio_buffer.append", "audio": SPEECH}).decode(),
         orjson.dumps({"type": "input_audio_buffer.append", "audio": SILENCE}).decode(),
     ]
-    async with websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}) as ws:
+    async with websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
         await until(ws, "session.created")
         for frame in sent:
             await ws.send(frame)
         seen = await until(ws, "response.done")
-    assert [e["type"] for e in seen][:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
+    assert [e["type"] for e in seen][:2] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+    ]
     assert fake.frames == sent
     [done] = fake.responses
     assert done["usage"]["input_token_details"]["audio_tokens"] == 15  # 1.5 s at 10 a second
@@ -119,7 +137,9 @@ async def test_an_interrupted_response_is_billed_what_it_made(
     gw, fake = rt
     fake.deltas, fake.delay_s = 50, 0.02
     t = await tenant(gw, credit=CREDIT)
-    async with websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}) as ws:
+    async with websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
         await until(ws, "session.created")
         await ws.send(orjson.dumps({"type": "response.create"}).decode())
         await until(ws, "response.output_audio.delta")
@@ -139,7 +159,9 @@ async def test_a_client_that_drops_mid_response_is_billed_what_the_provider_repo
     gw, fake = rt
     fake.deltas, fake.delay_s = 20, 0.02
     t = await tenant(gw, credit=CREDIT)
-    ws = await websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"})
+    ws = await websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    )
     await until(ws, "session.created")
     await ws.send(orjson.dumps({"type": "response.create"}).decode())
     await until(ws, "response.output_audio.delta")
@@ -168,7 +190,9 @@ async def test_running_out_of_credit_mid_session_is_an_error_event_then_a_close(
     gw, fake = rt
     first_hold = 32_768 * 64 + 1  # micros: its output cap at the audio rate, and a little input
     t = await tenant(gw, credit=first_hold + 300, on_insufficient="refuse")
-    async with websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}) as ws:
+    async with websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
         await until(ws, "session.created")
         await ws.send(orjson.dumps({"type": "response.create"}).decode())
         await until(ws, "response.done")
@@ -181,7 +205,11 @@ async def test_running_out_of_credit_mid_session_is_an_error_event_then_a_close(
     # the same next step an HTTP call refused for money is given
     async with gw.http.post(
         gw.url + "/v1/chat/completions",
-        json={"model": "o1", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 100_000},
+        json={
+            "model": "o1",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_completion_tokens": 100_000,
+        },
         headers={"Authorization": f"Bearer {t.key}"},
     ) as r:
         assert r.status == 402
@@ -203,15 +231,70 @@ async def test_a_client_flooding_response_create_is_never_held_beyond_its_balanc
     gw, fake = rt
     fake.deltas, fake.delay_s = 3, 0.01
     t = await tenant(gw, credit=CREDIT)
-    async with websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}) as ws:
+    async with websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
         await until(ws, "session.created")
         for n in range(200):
             await ws.send(orjson.dumps({"type": "response.create", "event_id": f"ev_{n}"}).decode())
             assert await held(gw, t.account_id) <= CREDIT
-        while len(fake.responses) < 1 or (await held(gw, t.account_id)):
+        for _ in range(400):
+            if fake.responses and not await held(gw, t.account_id):
+                break
             await asyncio.sleep(0.05)
     rows = await debits(gw, t.account_id)
     # every response the provider made is billed, and nothing else
-    assert sorted(-r["amount_micros"] for r in rows) == sorted(cost(d["usage"]) for d in fake.responses)
+    assert sorted(-r["amount_micros"] for r in rows) == sorted(
+        cost(d["usage"]) for d in fake.responses
+    )
     assert await balance(gw, t.account_id) == CREDIT + sum(r["amount_micros"] for r in rows)
+    assert await held(gw, t.account_id) == 0
+
+
+GPT_4O_TRANSCRIBE = {"audio_in": Fraction(6), "text_out": Fraction(10)}  # $ per 1M tokens
+
+
+def transcript_cost(usage: dict[str, Any]) -> int:
+    exact = usage["input_token_details"]["audio_tokens"] * GPT_4O_TRANSCRIBE["audio_in"] + (
+        usage["output_tokens"] * GPT_4O_TRANSCRIBE["text_out"]
+    )
+    return -(-exact.numerator // exact.denominator)
+
+
+async def test_a_transcription_session_is_billed_per_completed_transcript(
+    rt: tuple[Gateway, RealtimeControl],
+) -> None:
+    gw, fake = rt
+    t = await tenant(gw, credit=CREDIT)
+    url = gw.url.replace("http", "ws", 1) + "/v1/realtime?intent=transcription"
+    update = {
+        "type": "session.update",
+        "session": {
+            "type": "transcription",
+            "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+        },
+    }
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
+        await until(ws, "session.created")
+        await ws.send(orjson.dumps(update).decode())
+        await until(ws, "session.updated")
+        for _ in range(2):
+            await ws.send(
+                orjson.dumps({"type": "input_audio_buffer.append", "audio": SPEECH}).decode()
+            )
+            await ws.send(
+                orjson.dumps({"type": "input_audio_buffer.append", "audio": SILENCE}).decode()
+            )
+            await until(ws, "conversation.item.input_audio_transcription.completed")
+        await ws.send(orjson.dumps({"type": "response.create", "event_id": "ev_r"}).decode())
+        [refused] = await until(ws, "error")
+    assert refused["error"]["event_id"] == "ev_r"
+    assert fake.responses == [] and len(fake.transcripts) == 2
+    rows = await debits(gw, t.account_id)
+    expected = sorted(transcript_cost(d["usage"]) for d in fake.transcripts)
+    assert sorted(-r["amount_micros"] for r in rows) == expected
+    assert {r["model"] for r in rows} == {"gpt-4o-transcribe"}
+    assert await balance(gw, t.account_id) == CREDIT - sum(expected)
     assert await held(gw, t.account_id) == 0

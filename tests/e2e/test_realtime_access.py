@@ -20,29 +20,35 @@ from tests.harness import Gateway, running_gateway
 
 @pytest.fixture
 async def rt(dsn: str) -> AsyncIterator[tuple[Gateway, RealtimeControl]]:
-    async with fake_realtime() as (url, control):
-        async with running_gateway(
+    async with (
+        fake_realtime() as (url, control),
+        running_gateway(
             dsn,
             OPENAI_BASE_URL=url,
             REALTIME_SESSIONS_PER_KEY="2",
             REALTIME_MAX_FRAME_BYTES="16384",
             REALTIME_IDLE_TIMEOUT_S="1",
-        ) as gw:
-            yield gw, control
-            await gw.settle_all()
+        ) as gw,
+    ):
+        yield gw, control
+        await gw.settle_all()
 
 
 async def mint(gw: Gateway, key: str, body: Any = None) -> tuple[int, Any]:
     async with gw.http.post(
-        gw.url + "/v1/realtime/client_secrets", json=body or {},
+        gw.url + "/v1/realtime/client_secrets",
+        json=body or {},
         headers={"Authorization": f"Bearer {key}"},
-    ) as r:  # fmt: skip
+    ) as r:
         return r.status, await r.json()
 
 
 def browser(secret: str) -> list[websockets.Subprotocol]:
     """What OpenAI's JavaScript SDK offers: `realtime` and the secret."""
-    return [websockets.Subprotocol("realtime"), websockets.Subprotocol(f"openai-insecure-api-key.{secret}")]
+    return [
+        websockets.Subprotocol("realtime"),
+        websockets.Subprotocol(f"openai-insecure-api-key.{secret}"),
+    ]
 
 
 async def test_a_browser_opens_a_session_with_a_minted_secret_and_never_the_key(
@@ -50,7 +56,9 @@ async def test_a_browser_opens_a_session_with_a_minted_secret_and_never_the_key(
 ) -> None:
     gw, fake = rt
     t = await tenant(gw)
-    status, minted = await mint(gw, t.key, {"session": {"type": "realtime", "model": "gpt-realtime"}})
+    status, minted = await mint(
+        gw, t.key, {"session": {"type": "realtime", "model": "gpt-realtime"}}
+    )
     assert status == 200, minted
     assert minted["value"].startswith("ek_mw_") and t.key not in minted["value"]
     async with websockets.connect(ws_url(gw), subprotocols=browser(minted["value"])) as ws:
@@ -86,7 +94,9 @@ async def test_a_key_without_the_realtime_scope_is_refused_before_the_upgrade(
     gw, fake = rt
     t = await tenant(gw, scopes=["chat"])
     with pytest.raises(InvalidStatus) as refused:
-        await websockets.connect(ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"})
+        await websockets.connect(
+            ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+        )
     assert refused.value.response.status_code == 403
     status, body = await mint(gw, t.key)
     assert status == 403, body
@@ -104,7 +114,8 @@ async def test_a_model_the_catalogue_cannot_price_is_refused_by_name(
     gw, _ = rt
     t = await tenant(gw)
     async with gw.http.get(
-        gw.url + "/v1/realtime?model=gpt-realtime-whisper", headers={"Authorization": f"Bearer {t.key}"}
+        gw.url + "/v1/realtime?model=gpt-realtime-whisper",
+        headers={"Authorization": f"Bearer {t.key}"},
     ) as r:
         body = await r.json()
     assert r.status == 400
@@ -115,13 +126,15 @@ async def test_open_sessions_are_limited_per_key(rt: tuple[Gateway, RealtimeCont
     gw, _ = rt
     t = await tenant(gw)
     auth = {"Authorization": f"Bearer {t.key}"}
-    async with websockets.connect(ws_url(gw), additional_headers=auth) as one:
-        async with websockets.connect(ws_url(gw), additional_headers=auth) as two:
-            await until(one, "session.created")
-            await until(two, "session.created")
-            with pytest.raises(InvalidStatus) as refused:
-                await websockets.connect(ws_url(gw), additional_headers=auth)
-            assert refused.value.response.status_code == 429
+    async with (
+        websockets.connect(ws_url(gw), additional_headers=auth) as one,
+        websockets.connect(ws_url(gw), additional_headers=auth) as two,
+    ):
+        await until(one, "session.created")
+        await until(two, "session.created")
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(ws_url(gw), additional_headers=auth)
+        assert refused.value.response.status_code == 429
 
 
 async def test_a_frame_over_the_limit_and_an_idle_session_are_closed(
@@ -132,7 +145,9 @@ async def test_a_frame_over_the_limit_and_an_idle_session_are_closed(
     auth = {"Authorization": f"Bearer {t.key}"}
     async with websockets.connect(ws_url(gw), additional_headers=auth) as ws:
         await until(ws, "session.created")
-        await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": "A" * 40_000}).decode())
+        await ws.send(
+            orjson.dumps({"type": "input_audio_buffer.append", "audio": "A" * 40_000}).decode()
+        )
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await until(ws, "never")
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

@@ -16,16 +16,25 @@ from gateway.llm.realtime_events import SessionShape, client_tokens
 from gateway.services import realtime_secrets as secrets
 
 USAGE = {
-    "total_tokens": 300, "input_tokens": 200, "output_tokens": 100,
-    "input_token_details": {"text_tokens": 50, "audio_tokens": 150, "cached_tokens": 100,
-                            "cached_tokens_details": {"text_tokens": 20, "audio_tokens": 80}},
+    "total_tokens": 300,
+    "input_tokens": 200,
+    "output_tokens": 100,
+    "input_token_details": {
+        "text_tokens": 50,
+        "audio_tokens": 150,
+        "cached_tokens": 100,
+        "cached_tokens_details": {"text_tokens": 20, "audio_tokens": 80},
+    },
     "output_token_details": {"text_tokens": 30, "audio_tokens": 70},
-}  # fmt: skip
+}
 
 
 def realtime_models() -> dict[str, object]:
-    return {e.price.name: e.price for e in compile_catalogue(["openai"], frozenset())
-            if e.price.kind == "realtime"}  # fmt: skip
+    return {
+        e.price.name: e.price
+        for e in compile_catalogue(["openai"], frozenset())
+        if e.price.kind == "realtime"
+    }
 
 
 def test_a_second_of_audio_is_twenty_tokens_at_each_formats_rate() -> None:
@@ -78,8 +87,15 @@ def test_client_events_add_audio_at_its_rate_and_text_a_token_per_byte() -> None
     audio = base64.b64encode(b"\x01" * 48_000).decode()
     append = {"type": "input_audio_buffer.append", "audio": audio}
     assert client_tokens(append, len(orjson.dumps(append)), shape) == 20
-    item = {"type": "conversation.item.create", "item": {"content": [
-        {"type": "input_audio", "audio": audio}, {"type": "input_text", "text": "hi"}]}}  # fmt: skip
+    item = {
+        "type": "conversation.item.create",
+        "item": {
+            "content": [
+                {"type": "input_audio", "audio": audio},
+                {"type": "input_text", "text": "hi"},
+            ]
+        },
+    }
     raw = len(orjson.dumps(item))
     assert client_tokens(item, raw, shape) == 20 + raw - len(audio)
     shape.update({"audio": {"input": {"format": {"type": "audio/pcmu"}, "turn_detection": None}}})

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from aiohttp import web
 
@@ -103,21 +104,46 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
     return price
 
 
+def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
+    """The transcription model a session names, priced per token, if this key may use it."""
+    price = p.pricing.lookup(model)
+    if price is None or price.kind != "transcription" or price.provider != "openai":
+        raise ModelNotFound(f"The transcription model '{model}' is not served.", param="model")
+    if key.models and price.name not in key.models:
+        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    if not price.prices("input_audio_mtok"):
+        raise InvalidRequest(
+            f"The model '{price.name}' has no per-token audio price; Meterway cannot meter "
+            "its transcripts in a Realtime session.",
+            param="model",
+        )
+    return price
+
+
+def _session_of(
+    p: Proxying, request: web.Request, key: KeyRecord, bound: str
+) -> tuple[ModelPrice | None, dict[str, str]]:
+    """The session's model (None: a transcription session) and the provider's query."""
+    if request.query.get("intent") == "transcription":
+        if key.scopes and REALTIME.scope not in key.scopes:
+            raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+        return None, {"intent": "transcription"}
+    price = realtime_price(p, request.query.get("model", ""), key, bound)
+    return price, {"model": price.upstream_model}
+
+
 async def realtime(request: web.Request) -> web.StreamResponse:
     p = request.app[PROXYING]
     rid = request[REQUEST_ID]
-    if request.query.get("intent") == "transcription":
-        raise InvalidRequest("Transcription sessions are not served yet.", param="intent")
     key, bound = await _key(request, p)
-    price = realtime_price(p, request.query.get("model", ""), key, bound)
+    price, query = _session_of(p, request, key, bound)
     await p.meter.precheck(rid, key)
     s = p.settings
-    with request.app[SLOTS].taken(
-        key, s.realtime_sessions_per_key, s.realtime_sessions_per_account
-    ):
-        query = {"model": price.upstream_model}
+    slots = request.app[SLOTS]
+    with slots.taken(key, s.realtime_sessions_per_key, s.realtime_sessions_per_account):
+        provider = "openai" if price is None else price.provider
         upstream = await p.upstream.realtime(
-            price.provider, query, request.headers, s.realtime_max_frame_bytes
+            provider, query, request.headers, s.realtime_max_frame_bytes
         )
         client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=s.realtime_max_frame_bytes)
         request[CLIENT_LEFT] = _client_left  # the relay reads on for the provider's usage
@@ -127,10 +153,9 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             await upstream.close()
             raise
         session = SessionMeter(p.meter, key, price, rid)
-        relay = Relay(
-            client, upstream, session, s.realtime_idle_timeout_s, s.stream_drain_timeout_s
-        )
-        await relay.run()
+        transcriber = partial(transcription_price, p, key=key)
+        limits = (s.realtime_idle_timeout_s, s.stream_drain_timeout_s)
+        await Relay(client, upstream, session, *limits, transcriber).run()
     return client
 
 

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
+from billing.pricing import ModelPrice
 from billing.realtime import audio_tokens, base64_bytes, output_cap, response_usage
 from gateway.errors import MeterwayError
 from gateway.llm.realtime_events import (
     AUDIO_DELTAS,
     TEXT_DELTAS,
+    TRANSCRIBED,
+    TRANSCRIPT_FAILED,
     SessionShape,
+    appended_tokens,
     client_tokens,
     delta_length,
     response_cap,
@@ -50,10 +55,13 @@ class Relay:
         session: SessionMeter,
         idle_s: float,
         drain_s: float,
+        transcriber: Callable[[str], ModelPrice],
     ) -> None:
         self.client, self.upstream, self.session = client, upstream, session
         self.idle_s, self.drain_s = idle_s, drain_s
         self.shape = SessionShape()
+        self.transcriber = transcriber  # a transcription model's price, checked for the key
+        self.buffered = 0  # audio tokens appended since the last commit
         self.client_gone = False
         self.refused = False
         self.last = asyncio.get_running_loop().time()  # the last frame either way
@@ -113,6 +121,9 @@ class Relay:
             event = None
         if isinstance(event, dict):
             self.session.conversation.add(client_tokens(event, len(data), self.shape))
+            self.buffered += appended_tokens(event, self.shape)
+            if event.get("type") == "input_audio_buffer.clear":
+                self.buffered = 0
             if event.get("type") == "response.create" and not await self._hold_response(event):
                 return not self.refused
         await self.upstream.send_str(data)
@@ -122,6 +133,9 @@ class Relay:
         """A client's response.create: held, or answered here (one response at a time, as the
         provider allows; a refusal closes the session). True: forward it."""
         session = self.session
+        if session.price is None:
+            await self._to_client(_busy(event.get("event_id"), TRANSCRIPTION_ONLY))
+            return False
         if session.holds:  # one made or about to be: its response.create may still start one
             await self._to_client(_busy(event.get("event_id")))
             return False
@@ -172,12 +186,33 @@ class Relay:
         elif kind == "response.done":
             response = event.get("response") or {}
             await session.done(str(response.get("id")), response_usage(response.get("usage")))
+        elif kind == "input_audio_buffer.committed":
+            return await self._hold_transcript(str(event.get("item_id")))
+        elif kind == TRANSCRIBED:
+            await session.transcribed(str(event.get("item_id")), response_usage(event.get("usage")))
+        elif kind == TRANSCRIPT_FAILED:
+            session.transcript_failed(str(event.get("item_id")))
+        return True
+
+    async def _hold_transcript(self, item_id: str) -> bool:
+        """A committed item the session transcribes is held at its transcription model's
+        price (checked against the key like any model) before its transcript is relayed."""
+        buffered, self.buffered = self.buffered, 0
+        model = self.shape.transcription_model
+        if not model:
+            return True
+        try:
+            price = self.transcriber(model)
+            await self.session.hold_transcript(item_id, price, buffered)
+        except MeterwayError as exc:
+            await self._refuse(exc)
+            return False
         return True
 
     async def _hold_turn(self) -> bool:
         """Voice detection ended a turn: the provider will answer it by itself, so its
         response is held before any of it is relayed."""
-        if self.session.holds >= MAX_HOLDS:
+        if self.session.price is None or self.session.holds >= MAX_HOLDS:
             return True  # an earlier hold not yet taken covers it
         cap = output_cap(self.shape.max_output_tokens, self.session.price.max_output_tokens)
         try:
@@ -215,12 +250,20 @@ class Relay:
             self.client_gone = True
 
 
-def _busy(event_id: object) -> str:
+BUSY = (
+    "conversation_already_has_active_response",
+    "A response is already being made (or held) in this session; wait for its "
+    "response.done, or cancel it, before asking for another.",
+)
+TRANSCRIPTION_ONLY = ("invalid_request", "A transcription session makes no responses.")
+
+
+def _busy(event_id: object, why: tuple[str, str] = BUSY) -> str:
+    code, message = why
     error = {
         "type": "invalid_request_error",
-        "code": "conversation_already_has_active_response",
-        "message": "A response is already being made (or held) in this session; wait for "
-        "its response.done, or cancel it, before asking for another.",
+        "code": code,
+        "message": message,
         "param": None,
         "event_id": event_id,
     }
