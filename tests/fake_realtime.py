@@ -32,6 +32,7 @@ WORDS = ["Hello", "from", "the", "fake", "realtime", "model"]
 class RealtimeControl:
     deltas: int = 6  # audio deltas per response (each one output audio token)
     delay_s: float = 0.0  # between deltas
+    start_delay_s: float = 0.0  # before response.created
     frames: list[str] = field(default_factory=list)  # every text frame received
     responses: list[dict[str, Any]] = field(default_factory=list)  # each response.done's
     transcripts: list[dict[str, Any]] = field(default_factory=list)  # each completed one's
@@ -202,6 +203,7 @@ class _Session:
         conv = self.conv
         status = "completed"
         try:
+            await asyncio.sleep(self.control.start_delay_s)
             await self.send(
                 {
                     "type": "response.created",

@@ -58,7 +58,13 @@ class SessionMeter:
 
     @property
     def holds(self) -> int:
+        """Responses held: made, or asked for and not yet started."""
         return len(self.unbound) + len(self.bound)
+
+    @property
+    def pending(self) -> bool:
+        """Anything held the provider may still bill: read on for it."""
+        return bool(self.unbound or self.bound or self.transcripts)
 
     async def hold_next(self, max_output_tokens: int) -> None:
         """Reserve the next response's worst case: the conversation so far plus its output

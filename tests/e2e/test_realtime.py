@@ -183,6 +183,31 @@ async def test_a_client_that_drops_mid_response_is_billed_what_the_provider_repo
     assert await held(gw, t.account_id) == 0
 
 
+async def test_a_client_gone_before_its_response_started_is_still_billed_for_it(
+    rt: tuple[Gateway, RealtimeControl],
+) -> None:
+    """The response.create was forwarded: the provider makes (and bills) the response even
+    though nobody is left to hear it."""
+    gw, fake = rt
+    fake.start_delay_s = 0.3
+    t = await tenant(gw, credit=CREDIT)
+    ws = await websockets.connect(
+        ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}
+    )
+    await until(ws, "session.created")
+    await ws.send(orjson.dumps({"type": "response.create"}).decode())
+    await asyncio.sleep(0.05)
+    ws.transport.abort()
+    for _ in range(100):
+        rows = await debits(gw, t.account_id)
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    [done] = fake.responses
+    assert [-r["amount_micros"] for r in rows] == [cost(done["usage"])]
+    assert await held(gw, t.account_id) == 0
+
+
 async def test_running_out_of_credit_mid_session_is_an_error_event_then_a_close(
     rt: tuple[Gateway, RealtimeControl],
 ) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -73,7 +73,7 @@ class Relay:
         try:
             await asyncio.wait({upward, downward}, return_when=asyncio.FIRST_COMPLETED)
             self.client_gone = upward.done()
-            if upward.done() and not downward.done() and self.session.bound and not self.refused:
+            if self.client_gone and not downward.done() and self.session.pending:
                 await asyncio.wait({downward}, timeout=self.drain_s)  # read on for usage
         finally:
             for task in (upward, downward):
@@ -104,14 +104,26 @@ class Relay:
             return msg
 
     async def _from_client(self) -> None:
+        await self._pump(self.client, self._client_text, self.upstream.send_bytes)
+
+    async def _pump(
+        self,
+        ws: web.WebSocketResponse | Upstream,
+        text: Callable[[str], Awaitable[bool]],
+        binary: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Frames from `ws` until it closes (a frame too large among the reasons), `text`
+        says stop, or the client left and nothing held is left to read for."""
         while True:
-            msg = await self._receive(self.client)
+            msg = await self._receive(ws)
             if msg.type == WSMsgType.TEXT:
-                if not await self._client_text(msg.data):
+                if not await text(msg.data):
                     return
             elif msg.type == WSMsgType.BINARY:
-                await self.upstream.send_bytes(msg.data)
-            else:  # closed, closing, error (a frame too large among them)
+                await binary(msg.data)
+            else:
+                return
+            if self.client_gone and not self.session.pending:
                 return
 
     async def _client_text(self, data: str) -> bool:
@@ -148,17 +160,7 @@ class Relay:
         return True
 
     async def _from_provider(self) -> None:
-        while True:
-            msg = await self._receive(self.upstream)
-            if msg.type == WSMsgType.TEXT:
-                if not await self._provider_text(msg.data):
-                    return
-            elif msg.type == WSMsgType.BINARY:
-                await self._to_client_bytes(msg.data)
-            else:
-                return
-            if self.client_gone and not self.session.bound:
-                return  # nothing left to bill: stop reading
+        await self._pump(self.upstream, self._provider_text, self._to_client_bytes)
 
     async def _provider_text(self, data: str) -> bool:
         event = orjson.loads(data)
