@@ -168,9 +168,12 @@ def _periods(provider: str, model: gp.ModelInfo) -> tuple[Period, ...]:
 
 def _kind(model: gp.ModelInfo, prices: gp.ModelPrice) -> ModelKind | None:
     """What the gateway serves it as: by the endpoint its name says it answers on
-    (moderation, images, transcription, speech, realtime; live models are not served),
+    (moderation, images, transcription, speech, realtime when priced per token; live models
+    are not served),
     else embeddings (input only) or chat (token-priced)."""
     named = _named_kind(model.id)
+    if named == "realtime" and prices.input_mtok is None:
+        return None  # a Realtime model priced per audio hour: the relay meters tokens
     if named is not None:
         return None if named == "unserved" else named
     if prices.input_mtok is None:

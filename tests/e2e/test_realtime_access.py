@@ -118,7 +118,8 @@ async def test_a_model_the_catalogue_cannot_price_is_refused_by_name(
         headers={"Authorization": f"Bearer {t.key}"},
     ) as r:
         body = await r.json()
-    assert r.status == 400
+    assert r.status == 404
+    assert body["error"]["code"] == "model_not_found"
     assert "gpt-realtime-whisper" in body["error"]["message"]
 
 

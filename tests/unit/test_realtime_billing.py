@@ -67,10 +67,11 @@ def test_malformed_usage_is_none_so_the_output_is_counted() -> None:
     assert response_usage(bad) is None
 
 
-def test_models_priced_per_hour_are_not_priced_per_token() -> None:
+def test_only_realtime_models_priced_per_token_are_served() -> None:
     models = realtime_models()
     assert models["gpt-realtime"].is_priced()  # type: ignore[attr-defined]
-    assert not models["gpt-realtime-whisper"].is_priced()  # type: ignore[attr-defined]
+    assert "gpt-realtime-whisper" not in models  # per audio hour: the relay meters tokens
+    assert "gpt-realtime-translate" not in models
 
 
 def test_the_conversation_is_exact_after_each_response_and_estimated_since() -> None:
