@@ -33,6 +33,7 @@ class RealtimeControl:
     deltas: int = 6  # audio deltas per response (each one output audio token)
     delay_s: float = 0.0  # between deltas
     start_delay_s: float = 0.0  # before response.created
+    turn_after: int = 0  # >0: voice detection ends a turn after this many appends, any sound
     frames: list[str] = field(default_factory=list)  # every text frame received
     responses: list[dict[str, Any]] = field(default_factory=list)  # each response.done's
     transcripts: list[dict[str, Any]] = field(default_factory=list)  # each completed one's
@@ -52,6 +53,7 @@ class _Conversation:
     vad: bool = True
     transcriber: str | None = None  # input audio transcription's model
     transcription: bool = False  # an intent=transcription session: no responses
+    appends: int = 0
     active: asyncio.Task[None] | None = None
     ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -136,7 +138,8 @@ class _Session:
 
     async def _append(self, audio: bytes) -> None:
         self.conv.buffer += len(audio)
-        silent = not audio.strip(b"\x00")
+        self.conv.appends += 1
+        silent = not audio.strip(b"\x00") or self.conv.appends == self.control.turn_after
         if not silent and not self.conv.speaking:
             self.conv.speaking = True
             await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0})
