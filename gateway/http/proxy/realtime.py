@@ -56,9 +56,10 @@ class SessionSlots:
         try:
             yield
         finally:
-            self.keys[key.key_id] -= 1
-            self.accounts[key.account_id] -= 1
-            +self.keys  # noqa: B018 (drops the zeros)
+            for counts, name in ((self.keys, key.key_id), (self.accounts, key.account_id)):
+                counts[name] -= 1
+                if not counts[name]:
+                    del counts[name]
 
 
 SLOTS = web.AppKey("realtime_slots", SessionSlots)

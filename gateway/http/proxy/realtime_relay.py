@@ -163,7 +163,10 @@ class Relay:
         await self._pump(self.upstream, self._provider_text, self._to_client_bytes)
 
     async def _provider_text(self, data: str) -> bool:
-        event = orjson.loads(data)
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            event = None  # relayed as it came; nothing in it to meter
         kind = event.get("type") if isinstance(event, dict) else None
         if kind is not None and not await self._meter(kind, event):
             return False
