@@ -24,6 +24,7 @@ PROXY_SCOPES = frozenset(
         "images",
         "audio",
         "batches",
+        "realtime",
     }
 )
 # A scope group a key may be created with: every proxy scope, what each SDK's and coding

@@ -81,7 +81,7 @@ from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import document as openapi
-from gateway.http.proxy import batches, lookups, responses
+from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
@@ -331,6 +331,7 @@ def create_app(
     app.on_startup.append(_proxying)
     app.on_shutdown.append(_begin_stop)
     proxy.add_routes(app)
+    realtime.add_routes(app)
     responses.add_routes(app)
     batches.add_routes(app)
     lookups.add_routes(app)

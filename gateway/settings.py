@@ -122,6 +122,11 @@ class Settings:
     stream_drain_timeout_s: float = 60.0
     max_upstream_body_bytes: int = 64 * 1024 * 1024
     max_sse_event_bytes: int = 8 * 1024 * 1024
+    realtime_max_frame_bytes: int = 16 * 1024 * 1024  # one WebSocket frame, either way
+    realtime_sessions_per_key: int = 10  # open Realtime sessions, per gateway process
+    realtime_sessions_per_account: int = 50
+    realtime_idle_timeout_s: float = 120.0  # no frame either way: the session is closed
+    realtime_secret_ttl_s: int = 600  # a client secret's default life (at most 7200 s)
     token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
     end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
@@ -330,6 +335,11 @@ def _hostile_limits(get: Callable[..., object]) -> dict[str, Any]:
         "stream_drain_timeout_s": num("STREAM_DRAIN_TIMEOUT_S", 60, 0),
         "max_upstream_body_bytes": count("MAX_UPSTREAM_BODY_BYTES", 64 * 1024 * 1024, 1024),
         "max_sse_event_bytes": count("MAX_SSE_EVENT_BYTES", 8 * 1024 * 1024, 1024),
+        "realtime_max_frame_bytes": count("REALTIME_MAX_FRAME_BYTES", 16 * 1024 * 1024, 1024),
+        "realtime_sessions_per_key": count("REALTIME_SESSIONS_PER_KEY", 10, 1),
+        "realtime_sessions_per_account": count("REALTIME_SESSIONS_PER_ACCOUNT", 50, 1),
+        "realtime_idle_timeout_s": num("REALTIME_IDLE_TIMEOUT_S", 120, 0.1),
+        "realtime_secret_ttl_s": count("REALTIME_SECRET_TTL_S", 600, 10),
         "token_count_cache_chars": count("TOKEN_COUNT_CACHE_CHARS", 8_000_000, 0),
         "end_users_max": count("END_USERS_MAX", 100_000, 1),
         "admin_listen": v.listen(admin, "ADMIN_LISTEN_ADDR") if admin else None,

@@ -27,6 +27,7 @@ from billing.pricing.errors import PricingError
 from billing.pricing.model import ModelKind, ModelPrice, Period
 from billing.pricing.operator import DEFAULT_IMAGE_TOKENS, IMAGE_TOKENS_FALLBACK
 from billing.pricing.output_caps import output_cap
+from billing.realtime import DEFAULT_OUTPUT_CAP
 
 Matcher = Callable[[str], bool]
 CATALOGUE = "genai-prices"
@@ -167,9 +168,12 @@ def _periods(provider: str, model: gp.ModelInfo) -> tuple[Period, ...]:
 
 def _kind(model: gp.ModelInfo, prices: gp.ModelPrice) -> ModelKind | None:
     """What the gateway serves it as: by the endpoint its name says it answers on
-    (moderation, images, transcription, speech; realtime and live models are not served),
+    (moderation, images, transcription, speech, realtime when priced per token; live models
+    are not served),
     else embeddings (input only) or chat (token-priced)."""
     named = _named_kind(model.id)
+    if named == "realtime" and prices.input_mtok is None:
+        return None  # a Realtime model priced per audio hour: the relay meters tokens
     if named is not None:
         return None if named == "unserved" else named
     if prices.input_mtok is None:
@@ -180,8 +184,10 @@ def _kind(model: gp.ModelInfo, prices: gp.ModelPrice) -> ModelKind | None:
 
 
 def _named_kind(model_id: str) -> ModelKind | Literal["unserved"] | None:
-    if any(word in model_id for word in ("realtime", "live")):
+    if "live" in model_id:
         return "unserved"
+    if "realtime" in model_id:
+        return "realtime"
     if "moderation" in model_id:
         return "moderation"
     if model_id.startswith(IMAGE_MODELS):
@@ -209,13 +215,19 @@ def _entry(provider: str, model: gp.ModelInfo) -> Entry | None:
         provider=provider,
         upstream_model=model.id,
         kind=kind,
-        max_output_tokens=output_cap(model.id) if kind in ("chat", "completion") else 0,
+        max_output_tokens=_output_cap(kind, model.id),
         encoding=_encoding(provider, model.id),
         image_max_tokens=DEFAULT_IMAGE_TOKENS.get(provider, IMAGE_TOKENS_FALLBACK),
         periods=_periods(provider, model),
         source=VERSION,
     )
     return Entry(provider, model.id, matcher(model.match), price)
+
+
+def _output_cap(kind: ModelKind, model_id: str) -> int:
+    if kind == "realtime":
+        return output_cap(model_id) or DEFAULT_OUTPUT_CAP
+    return output_cap(model_id) if kind in ("chat", "completion") else 0
 
 
 def compile_catalogue(

@@ -19,7 +19,7 @@ from billing.quick import quick_init
 from billing.usage import ToolRuns, Usage
 
 ModelKind = Literal[
-    "chat", "completion", "embedding", "moderation", "image", "transcription", "speech"
+    "chat", "completion", "embedding", "moderation", "image", "transcription", "speech", "realtime"
 ]
 DAY_MINUTES = 1440
 BATCH = "batch"  # the tier of a batch's calls, at the catalogue's batch rates

@@ -56,6 +56,8 @@ POST /v1/messages/count_tokens
 POST /v1/models/{model}:countTokens
 POST /v1beta/models/{model}:countTokens
 GET /v1/models/{model}
+GET /v1/realtime
+POST /v1/realtime/client_secrets
 """
 # MCP servers' endpoints: a key, and per tool its scopes (billing/authority.py, may_call_tool).
 _MCP = """

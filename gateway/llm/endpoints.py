@@ -19,6 +19,7 @@ from billing.responses import (
     usage_from_response,
 )
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
+from billing.tokens import TokenCounter
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
 from gateway.llm import (
     audio_readers,
@@ -30,7 +31,7 @@ from gateway.llm import (
     readers,
 )
 from gateway.llm.audio_answers import speech_usage, transcription_usage
-from gateway.llm.endpoint import Body, Endpoint, RequestReader
+from gateway.llm.endpoint import Body, Endpoint, RequestReader, Sizing
 from gateway.llm.gemini_readers import read_gemini
 from gateway.llm.media_answers import image_usage
 
@@ -389,3 +390,24 @@ CHAT_TO_CONVERSE = replace(
     stream_cost_path=("usage",),
 )
 CHAT_TO_CONVERSE_STREAM = replace(CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True)
+
+
+def _realtime_request(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
+    """Never called: a Realtime session's responses are sized from its events
+    (services/realtime_meter.py), not from a request body."""
+    raise NotImplementedError("a Realtime response is sized from its session's events")
+
+
+# OpenAI's Realtime API over WebSocket (http/proxy/realtime.py): the value a response's
+# reservation carries, so it is admitted, capped and settled like any other call.
+REALTIME = _openai(
+    "realtime",
+    "/realtime",
+    "realtime",
+    _realtime_request,
+    answer_text=no_text,
+    asks_stream_usage=False,
+    clamps=False,
+    providers=frozenset({"openai"}),
+    wrong_provider="'{model}' is not served on the Realtime route.",
+)

@@ -66,6 +66,14 @@ class Upstream(Protocol):
         """What reads `provider`'s stream into SSE events (Bedrock frames its own)."""
         ...
 
+    async def realtime(
+        self, provider: str, query: Mapping[str, str], incoming: Mapping[str, str], max_bytes: int
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open `provider`'s Realtime WebSocket (`/realtime` under its API root) with `query`,
+        authenticated as Meterway; frames above `max_bytes` close it. Raises UpstreamError
+        (or UpstreamTimeout) when it cannot be opened: nothing was reserved yet."""
+        ...
+
 
 class HttpUpstream:
     """Implements `Upstream`: metered calls over `pool`, the others over `session`."""
@@ -184,6 +192,29 @@ class HttpUpstream:
         url = settings.base_url + path
         creds = self.aws_credentials[provider]
         return path, bedrock.signed_headers(url, invoke, settings.region, creds), invoke
+
+    async def realtime(
+        self, provider: str, query: Mapping[str, str], incoming: Mapping[str, str], max_bytes: int
+    ) -> aiohttp.ClientWebSocketResponse:
+        dest = target(self.providers[provider], "/realtime", incoming)
+        headers = {"authorization": dest.headers.get("authorization", "")}
+        if "openai-beta" in incoming:  # the beta protocol, when the client speaks it
+            headers["openai-beta"] = incoming["openai-beta"]
+        url = "ws" + dest.url.removeprefix("http")
+        try:
+            ws: aiohttp.ClientWebSocketResponse = await self.session.ws_connect(
+                url,
+                params=dict(query),
+                headers=headers,
+                max_msg_size=max_bytes,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
+            return ws
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The provider did not answer in time.") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Could not open the provider's Realtime session: {exc}.") from exc
 
     async def call(
         self,

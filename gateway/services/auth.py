@@ -59,7 +59,10 @@ class KeyResolver:
         """The record of a key given as text (a header, or the dashboard's sign-in form)."""
         if not key.startswith(KEY_PREFIX) or not key.isascii():
             raise InvalidApiKey("Missing or malformed API key; expected 'Bearer mw-...'.")
-        digest = hash_key(key)
+        return await self.resolve_digest(hash_key(key))
+
+    async def resolve_digest(self, digest: str) -> KeyRecord:
+        """The record of a key known by its digest (a Realtime client secret carries it)."""
         record = self._cache.get(digest)
         if record is None:
             record = await self._store.lookup_key(digest)

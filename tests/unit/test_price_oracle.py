@@ -146,9 +146,14 @@ TRANSCRIPTION = (
     "duration); Meterway measures a per-second model's seconds from the recording itself"
 )
 SPEECH = "a speech answer is audio with no usage object: its request's input is counted"
+REALTIME = (
+    "genai-prices has no extractor for a Realtime response.done; its usage is priced part by "
+    "part, by hand, in tests/unit/test_realtime_billing.py"
+)
 NOT_COMPARED: dict[tuple[str, str], str] = {
     **{(p, "transcription"): TRANSCRIPTION for p in ("openai", "azure", "groq", "mistral")},
     **{(p, "speech"): SPEECH for p in ("openai", "azure", "groq", "google")},
+    **{(p, "realtime"): REALTIME for p in ("openai", "azure")},
     ("openai", "moderation"): "free unless pricing.toml prices it; moderations report no usage",
     ("google", "embedding"): "genai-prices has no embeddings extractor for google",
     ("bedrock", "embedding"): "only chat (as Converse) and Claude's Messages reach Bedrock "

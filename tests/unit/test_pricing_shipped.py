@@ -127,7 +127,7 @@ def test_every_served_catalogue_model_has_a_priced_input(name: str) -> None:
         assert any(price.prices(key) for key in UNIT_PRICES[price.kind])
     else:
         assert price.prices("input_mtok")
-        assert price.kind in ("chat", "embedding", "completion")
+        assert price.kind in ("chat", "embedding", "completion", "realtime")
 
 
 def test_shipped_kinds_by_endpoint() -> None:

@@ -13,6 +13,7 @@ from gateway.http.openapi.schemas import (
     obj,
     op,
     path_param,
+    query,
 )
 
 _RESPONSE_ID = path_param("response_id")
@@ -96,6 +97,27 @@ def llm_paths() -> dict[str, Any]:
                 PROXY,
                 ok=JSON_OBJECT,
                 params=(path_param("model"),),
+            )
+        },
+        "/v1/realtime": {
+            "get": op(
+                "OpenAI Realtime API over WebSocket (upgrade; key or client secret), each "
+                "response held and settled",
+                "realtime",
+                PROXY,
+                ok=JSON_OBJECT,
+                status="101",
+                params=(query("model", STR, "The Realtime model"),),
+            )
+        },
+        "/v1/realtime/client_secrets": {
+            "post": op(
+                "A short-lived client secret for a browser's Realtime session, bound to this key",
+                "realtime",
+                PROXY,
+                ok=obj(("value", "expires_at"), value=STR, expires_at=INT, session=JSON_OBJECT),
+                body=JSON_OBJECT,
+                body_required=False,
             )
         },
         "/api/ping": {

@@ -1,0 +1,117 @@
+"""OpenAI's Realtime events as far as metering reads them; both the GA and the beta shapes.
+
+What a session is set to comes from the provider's own `session.created` and
+`session.updated` (what it will do, not what a client asked for): its input and output audio
+formats, whether voice detection starts responses by itself, and its output cap per response.
+What a client adds to the conversation is estimated from its events: text a token per byte at
+most, audio from its base64 length at the format's rate (billing/realtime.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from billing.realtime import audio_tokens, base64_bytes
+
+# Output the gateway tallies while a response is made (for a client that leaves before the
+# provider reports): audio deltas, and text deltas (transcripts of audio are not billed).
+AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+TEXT_DELTAS = frozenset({"response.output_text.delta", "response.text.delta"})
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+TRANSCRIPT_FAILED = "conversation.item.input_audio_transcription.failed"
+
+
+@dataclass(slots=True)
+class SessionShape:
+    input_format: str = "audio/pcm"
+    output_format: str = "audio/pcm"
+    vad_responds: bool = True  # OpenAI's default: server VAD, create_response true
+    max_output_tokens: object = "inf"
+    transcription_model: str = ""  # input audio transcribed, and billed, by this model
+
+    def update(self, session: object) -> None:
+        """Read a `session.created` or `session.updated` event's session."""
+        if not isinstance(session, dict):
+            return
+        audio = _dict(session.get("audio"))
+        given_in, given_out = _dict(audio.get("input")), _dict(audio.get("output"))
+        self.input_format = _format(
+            given_in.get("format"), session.get("input_audio_format"), self.input_format
+        )
+        self.output_format = _format(
+            given_out.get("format"), session.get("output_audio_format"), self.output_format
+        )
+        if "turn_detection" in given_in or "turn_detection" in session:
+            detection = given_in.get("turn_detection", session.get("turn_detection"))
+            self.vad_responds = (
+                isinstance(detection, dict) and detection.get("create_response", True) is not False
+            )
+        for name in ("max_output_tokens", "max_response_output_tokens"):
+            if name in session:
+                self.max_output_tokens = session[name]
+        if "transcription" in given_in or "input_audio_transcription" in session:
+            config = _dict(given_in.get("transcription", session.get("input_audio_transcription")))
+            model = config.get("model")
+            self.transcription_model = model if isinstance(model, str) else ""
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _format(ga: object, beta: object, current: str) -> str:
+    if isinstance(ga, dict) and isinstance(ga.get("type"), str):
+        return str(ga["type"])
+    return beta if isinstance(beta, str) else current
+
+
+def client_tokens(event: dict[str, Any], raw_length: int, shape: SessionShape) -> int:
+    """The conversation tokens a client event may add, at most: appended audio, a created
+    item (its audio parts as audio, the rest a token per byte), a session's instructions."""
+    kind = event.get("type")
+    if kind == "input_audio_buffer.append":
+        audio = event.get("audio")
+        return (
+            audio_tokens(base64_bytes(len(audio)), shape.input_format)
+            if isinstance(audio, str)
+            else 0
+        )
+    if kind == "conversation.item.create":
+        return _item_tokens(event.get("item"), raw_length, shape)
+    if kind == "session.update":
+        session = _dict(event.get("session"))
+        instructions = session.get("instructions")
+        return len(instructions.encode()) if isinstance(instructions, str) else 0
+    return 0
+
+
+def _item_tokens(item: object, raw_length: int, shape: SessionShape) -> int:
+    audio_chars, audio = 0, 0
+    for part in _dict(item).get("content") or ():
+        data = _dict(part).get("audio")
+        if isinstance(data, str):
+            audio_chars += len(data)
+            audio += audio_tokens(base64_bytes(len(data)), shape.input_format)
+    return audio + max(raw_length - audio_chars, 0)
+
+
+def appended_tokens(event: dict[str, Any], shape: SessionShape) -> int:
+    """The audio tokens an `input_audio_buffer.append` adds to the buffer."""
+    if event.get("type") != "input_audio_buffer.append":
+        return 0
+    return client_tokens(event, 0, shape)
+
+
+def response_cap(event: dict[str, Any], shape: SessionShape) -> object:
+    """A `response.create`'s own output cap, else the session's."""
+    response = _dict(event.get("response"))
+    for name in ("max_output_tokens", "max_response_output_tokens"):
+        if name in response:
+            return response[name]
+    return shape.max_output_tokens
+
+
+def delta_length(event: dict[str, Any]) -> int:
+    delta = event.get("delta")
+    return len(delta) if isinstance(delta, str) else 0
