@@ -72,11 +72,13 @@ async def open_account(
         signup_status=status,
     )
     await desk.ledger.create_account(account_id, addr.email, plan.name, plan.mode)
-    await desk.signups.bind(addr.normalized, account_id, status)
     member = await desk.members.add(account_id, addr.email, issuer, subject, "owner")
     if not subject:
         accepted = await desk.members.accept(member["id"], addr.email)
         member = accepted if accepted is not None else member
+    # Bound last: a concurrent verification waits for the bound account, so it must find
+    # its owner there already (bound first, it could read the account before its member).
+    await desk.signups.bind(addr.normalized, account_id, status)
     return Opened(member, account_id, status, True)
 
 

@@ -323,6 +323,7 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/system": OPERATOR,
     "/dashboard/audit": OWNER,
     "/dashboard/operators/audit": OPERATOR,
+    "/dashboard/operators/signups": OPERATOR,
 }
 
 

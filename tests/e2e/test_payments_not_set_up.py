@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from tests.billing_client import Biller, biller, books_balance
+from tests.e2e.test_form_tokens import TOPUP
 from tests.harness import Gateway, running_gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -73,10 +74,12 @@ async def test_the_dashboard_form_says_so_and_redirects_nowhere(bare: Gateway) -
         async with http.post(bare.url + "/dashboard/signin", data=data) as r:
             assert r.status == 200
         async with http.get(bare.url + "/dashboard/billing") as r:
-            csrf = _csrf(await r.text())
+            drawn = await r.text()
+        once = TOPUP.search(drawn)
+        assert once is not None
         async with http.post(
             bare.url + "/dashboard/billing/topup",
-            data={"amount": "1000", "csrf": csrf},
+            data={"amount": "1000", "csrf": _csrf(drawn), "form_token": once[1]},
             allow_redirects=False,
         ) as r:
             html = await r.text()

@@ -191,6 +191,17 @@ def _readiness(tasks: int) -> dict[str, Any]:
     }
 
 
+def _signup(i: int, status: str) -> dict[str, Any]:
+    """A sign-up as the operator's page lists it: created_at as a timestamp column gives it."""
+    return {
+        "account_id": f"acct_{i}",
+        "email": f"{LONG}{i}@example.com",
+        "created_at": (AWARE, NAIVE)[i % 2],
+        "status": status,
+        "trial": bool(i % 2),
+    }
+
+
 def _receipt() -> Receipt:
     seller = Seller(LONG, (LONG, "Springfield"), "GB123")
     return Receipt("pi_1", "auto_topup", 9_999_992, AWARE, "acct_1", LONG, seller)
@@ -609,7 +620,20 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     },
     "statement.html": {"base": "/dashboard/statements"},
     "audit.html": {"filters": {"action": "key.create", "account_id": LONG}},  # the query's
-    "signin.html": {"notice": LONG, "error": ""},
+    "signin.html": {"notice": LONG, "error": "", "signup_open": True},
+    "signup.html": {
+        "verify": "",
+        "email": LONG + "@example.com",
+        "policy": "approval",
+        "error": "",
+    },
+    "device.html": {"done": "", "waiting": True, "code": "BCDF-GHJK", "scopes": LONG, "error": ""},
+    "ops_signups.html": {
+        "pending": [_signup(i, "pending") for i in range(MANY)],
+        "others": [_signup(i, ("approved", "rejected", "open")[i % 3]) for i in range(MANY)],
+        "notice": LONG,
+        "error": "",
+    },
     "invitations.html": {"members": [{"id": "m1", "account": LONG, "role": "owner"}]},
     "ops_people.html": {
         "teams": [
