@@ -218,7 +218,7 @@ def measure(n: int, batches: int) -> dict[str, dict[str, float]]:
 def build() -> str:
     """`compiled` when the hot path imports as mypyc's modules (setup.py, `MW_MYPYC=1`), else
     `pure`: each build has its own baseline, since the compiled one costs less."""
-    spec = importlib.util.find_spec("gateway.llm.relay")
+    spec = importlib.util.find_spec("billing.usage")
     origin = spec.origin if spec is not None else None
     return "compiled" if origin is not None and not origin.endswith(".py") else "pure"
 
