@@ -44,6 +44,7 @@ from tests.bench.targets import gateway_env, wait_http
 from tests.bench.upstream import MODEL
 
 BASELINE = Path(__file__).with_name("speed_baseline.json")
+ROOT = Path(__file__).resolve().parents[2]
 PATHS = {"plain": False, "stream": True}
 BARE = "tests.bench.bare_proxy"
 METERWAY = "gateway.cli:main"
@@ -191,6 +192,9 @@ def arms(
         started.append(start(work / "bare", BARE, args, {**os.environ}, port, "bare proxy"))
         port = free_port()
         env = {**gateway_env(url, port, settings, 1), **(OFF_THE_HOT_PATH if hot_path_only else {})}
+        # The compiled build's shared module (`build_ext --inplace`) sits at the repository's
+        # root, which the `meterway` script does not have on its path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
         started.append(start(work / "meterway", METERWAY, ["serve"], env, port, "meterway"))
         started[1].secret = secret
         _wait(started[0], None)
