@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import tiktoken
+from mypy_extensions import mypyc_attr
 
 CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 O200K_BASE_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
@@ -62,6 +63,7 @@ _SPECS: Mapping[str, _EncodingSpec] = {
 ENCODING_NAMES: tuple[str, ...] = tuple(_SPECS)
 
 
+@mypyc_attr(native_class=False)  # the compiled build: a builtin's subclass stays a Python class
 class VocabularyError(RuntimeError):
     """The bundled vocabulary is not the one tiktoken expects; counts would be silently wrong."""
 

@@ -26,8 +26,8 @@ def quick_init(cls: type[T]) -> type[T]:
     anything else (a default factory, keyword-only or non-init fields, `__post_init__`)
     raises TypeError here, at import, rather than build a different constructor."""
     params = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if not params:
-        return cls
+    if not params or hasattr(cls, "__mypyc_attrs__"):
+        return cls  # the compiled build's class (setup.py): its __init__ is C already
     params_ok = all(
         f.init and not f.kw_only and f.default_factory is dataclasses.MISSING for f in params
     )

@@ -278,16 +278,16 @@ class _FloorCounter(TokenCounter):
 
     def __init__(self, real: TokenCounter) -> None:
         super().__init__(real.cache)
-        self._real = real
+        self._inner = real  # not `_real`: mypyc's C field `__real` is a GCC keyword
 
     def _encoder(self, name: str) -> Encoder:
-        return ByteBound(self._real.longest_token_bytes(name))
+        return ByteBound(self._inner.longest_token_bytes(name))
 
     def for_account(self, account_id: str, new_bytes: int | None = None) -> TokenCounter:
         return self  # tokenizes nothing: nothing to keep, nothing to spend
 
     def completion_counter(self, encoding: str) -> CompletionTextCounter:
-        return self._real.completion_counter(encoding)
+        return self._inner.completion_counter(encoding)
 
 
 class _AccountCounter(TokenCounter):
@@ -297,29 +297,29 @@ class _AccountCounter(TokenCounter):
     def __init__(  # no super(): a view
         self, real: TokenCounter, account_id: str, allowance: Allowance | None
     ) -> None:
-        self._real = real
+        self._inner = real
         self._account_id = account_id
         self._allowance = allowance
         self.cache = real.cache
 
     def encoding(self, name: str) -> tiktoken.Encoding:
-        return self._real.encoding(name)
+        return self._inner.encoding(name)
 
     def _encoder(self, name: str) -> Encoder:
         return CachedEncoding(
-            self._real.encoding(name), self.cache, self._account_id, self._allowance
+            self._inner.encoding(name), self.cache, self._account_id, self._allowance
         )
 
     def longest_token_bytes(self, name: str) -> int:
-        return self._real.longest_token_bytes(name)
+        return self._inner.longest_token_bytes(name)
 
     def for_account(self, account_id: str, new_bytes: int | None = None) -> TokenCounter:
         if account_id == self._account_id and new_bytes is None:
             return self  # read_call scopes what the proxy scoped already
-        return self._real.for_account(account_id, new_bytes)
+        return self._inner.for_account(account_id, new_bytes)
 
     def floor(self) -> TokenCounter:
-        return self._real.floor()
+        return self._inner.floor()
 
 
 class _ProbeCounter(_AccountCounter):
@@ -327,7 +327,7 @@ class _ProbeCounter(_AccountCounter):
 
     def _encoder(self, name: str) -> Encoder:
         return ProbeEncoding(
-            self._real.encoding(name), self.cache, self._account_id, self._allowance
+            self._inner.encoding(name), self.cache, self._account_id, self._allowance
         )
 
 

@@ -26,7 +26,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import aiohappyeyeballs
@@ -212,9 +212,11 @@ class Pool:
         )
         try:
             _write(conn, head, body)
-            message, payload = await conn.read()
+            # Any: aiohttp's C parser answers a message that is no tuple, which its stubs say
+            # it is, and a compiled build (setup.py) would check what it is told.
+            message, payload = await cast(Any, conn).read()
             while 100 <= message.code < 200 and message.code != 101:
-                message, payload = await conn.read()
+                message, payload = await cast(Any, conn).read()
         except BaseException:
             exchange.abort()
             raise

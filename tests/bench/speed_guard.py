@@ -4,7 +4,8 @@ Counts machine instructions per proxied request (callgrind, as `tests.bench.gate
 does) for the bare pass-through proxy and for `meterway serve` on the full metered path (key
 auth, every window of the `pro` plan and two key quotas checked and reserved, pricing,
 settlement; the settler is off: it runs off the hot path), plain and streamed, and compares
-Meterway / bare with `speed_baseline.json`. Exits 1, naming the figure, when a ratio grew by
+Meterway / bare with `speed_baseline.json` (its `compiled` section when the hot path runs as
+the compiled build, setup.py). Exits 1, naming the figure, when a ratio grew by
 more than the baseline's threshold; `--update` writes the new figures as the baseline.
 
 The count is steady (~1% between runs on a busy machine) because the load is: one client
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import statistics
@@ -27,9 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -41,7 +44,10 @@ from tests.bench.targets import gateway_env, wait_http
 from tests.bench.upstream import MODEL
 
 BASELINE = Path(__file__).with_name("speed_baseline.json")
+ROOT = Path(__file__).resolve().parents[2]
 PATHS = {"plain": False, "stream": True}
+BARE = "tests.bench.bare_proxy"
+METERWAY = "gateway.cli:main"
 START_TIMEOUT_S = 600.0
 # The settler and the self-restore watcher run beside the requests, not in them.
 VERBOSE = bool(os.environ.get("MWGUARD_VERBOSE"))
@@ -67,21 +73,30 @@ def _body(stream: bool) -> bytes:
     return json.dumps(body).encode()
 
 
+def _argv(target: str, args: list[str]) -> list[str]:
+    """`python -m module args`, or for `module:function` the console script of that name."""
+    if target == METERWAY:
+        return [sys.executable, str(Path(sys.executable).with_name("meterway")), *args]
+    return [sys.executable, "-m", target, *args]
+
+
 def _under_callgrind(
-    folder: Path, argv: list[str], env: dict[str, str], port: int, name: str
+    folder: Path, target: str, args: list[str], env: dict[str, str], port: int, name: str
 ) -> Arm:
-    """argv under callgrind with instrumentation off until measured (start-up runs ~5x
+    """target under callgrind with instrumentation off until measured (start-up runs ~5x
     faster that way)."""
     folder.mkdir()
     cg = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     cg.append(f"--callgrind-out-file={folder}/cg.%p")
     log = (folder / "out.log").open("ab")
     env = {**env, "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen([*cg, *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
+    argv = [*cg, *_argv(target, args)]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     return Arm(name, port, proc, folder)
 
 
 def _wait(arm: Arm, ready_path: str | None) -> None:
+    """Until arm answers (its ready_path, when given)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         wait_port(arm.port, timeout_s=START_TIMEOUT_S)
@@ -90,7 +105,6 @@ def _wait(arm: Arm, ready_path: str | None) -> None:
     except TimeoutError:
         tail = (arm.folder / "out.log").read_text()[-3000:]
         raise RuntimeError(f"{arm.name} did not start:\n{tail}") from None
-    callgrind(arm.proc.pid, "--instr=on")
 
 
 def _send(arm: Arm, stream: bool, n: int) -> None:
@@ -123,11 +137,17 @@ def _idle_rate(arm: Arm, samples: int = 7) -> float:
     return statistics.median(rates)
 
 
+def send(arm: Arm, stream: bool, n: int) -> None:
+    """n requests of the path on one keep-alive connection (`tests.bench.by_function`)."""
+    _send(arm, stream, n)
+
+
 def _per_request(arm: Arm, stream: bool, n: int, batches: int) -> float:
     """The least over batches of (instructions of n requests - the idle rate times their
     duration) / n. Periodic jobs (the sweeper every 5 s) only ever add to a batch, so the
     cheapest batch is one they missed."""
     _send(arm, stream, 10)  # the first calls of a path load and warm what it uses
+    callgrind(arm.proc.pid, "--instr=on")
     idle = _idle_rate(arm)
     samples = []
     for _ in range(batches):
@@ -141,8 +161,15 @@ def _per_request(arm: Arm, stream: bool, n: int, batches: int) -> float:
     return min(samples)
 
 
+Start = Callable[[Path, str, list[str], dict[str, str], int, str], Arm]
+
+
 @contextlib.contextmanager
-def _arms(work: Path) -> Iterator[tuple[Arm, Arm]]:
+def arms(
+    work: Path, start: Start = _under_callgrind, hot_path_only: bool = True
+) -> Iterator[tuple[Arm, Arm]]:
+    """The bare proxy and `meterway serve` (the settler off unless not hot_path_only), each
+    started by `start`, before a fixed provider, with one populated key."""
     settings = fixtures.bench_config(work / "config")
 
     async def populate() -> str:
@@ -156,24 +183,25 @@ def _arms(work: Path) -> Iterator[tuple[Arm, Arm]]:
     upstream = subprocess.Popen(
         [sys.executable, "-m", "tests.bench.fixed_upstream", "--port", str(up_port)]
     )
-    arms: list[Arm] = []
+    started: list[Arm] = []
     try:
         wait_port(up_port)
         url = f"http://127.0.0.1:{up_port}"
         port = free_port()
-        argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
-        argv += ["--upstream", url]
-        arms.append(_under_callgrind(work / "bare", argv, {**os.environ}, port, "bare proxy"))
+        args = ["--listen", f"127.0.0.1:{port}", "--upstream", url]
+        started.append(start(work / "bare", BARE, args, {**os.environ}, port, "bare proxy"))
         port = free_port()
-        env = {**gateway_env(url, port, settings, 1), **OFF_THE_HOT_PATH}
-        meterway = [sys.executable, str(Path(sys.executable).with_name("meterway")), "serve"]
-        arms.append(_under_callgrind(work / "meterway", meterway, env, port, "meterway"))
-        arms[1].secret = secret
-        _wait(arms[0], None)
-        _wait(arms[1], "/readyz")
-        yield arms[0], arms[1]
+        env = {**gateway_env(url, port, settings, 1), **(OFF_THE_HOT_PATH if hot_path_only else {})}
+        # The compiled build's shared module (`build_ext --inplace`) sits at the repository's
+        # root, which the `meterway` script does not have on its path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
+        started.append(start(work / "meterway", METERWAY, ["serve"], env, port, "meterway"))
+        started[1].secret = secret
+        _wait(started[0], None)
+        _wait(started[1], "/readyz")
+        yield started[0], started[1]
     finally:
-        for arm in arms:
+        for arm in started:
             stop(arm.proc)
         stop(upstream)
         uvloop.run(fixtures.drop_prefix())
@@ -182,13 +210,30 @@ def _arms(work: Path) -> Iterator[tuple[Arm, Arm]]:
 
 def measure(n: int, batches: int) -> dict[str, dict[str, float]]:
     figures: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="mwguard-") as tmp, _arms(Path(tmp)) as (bare, mw):
+    with tempfile.TemporaryDirectory(prefix="mwguard-") as tmp, arms(Path(tmp)) as (bare, mw):
         for path, stream in PATHS.items():
             b = _per_request(bare, stream, n, batches)
             m = _per_request(mw, stream, n, batches)
             figures[path] = {"bare": round(b), "meterway": round(m), "ratio": round(m / b, 4)}
             print(f"{path}: bare {b:,.0f}, meterway {m:,.0f} per request: {m / b:.4f}x", flush=True)
     return figures
+
+
+def build() -> str:
+    """`compiled` when the hot path imports as mypyc's modules (setup.py, `MW_MYPYC=1`), else
+    `pure`: each build has its own baseline, since the compiled one costs less."""
+    spec = importlib.util.find_spec("billing.usage")
+    origin = spec.origin if spec is not None else None
+    return "compiled" if origin is not None and not origin.endswith(".py") else "pure"
+
+
+def baseline_of(whole: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The figures the build is held to: the file's top level for the pure build, its
+    `compiled` section for the compiled one (with the same threshold; the pure build's
+    figures while there is none)."""
+    if kind == "pure" or kind not in whole:
+        return whole
+    return {"threshold": whole["threshold"], **whole[kind]}
 
 
 def verdict(figures: dict[str, dict[str, float]], baseline: dict[str, object]) -> list[str]:
@@ -215,13 +260,16 @@ def main() -> int:
     p.add_argument("--batches", type=int, default=9)
     p.add_argument("--update", action="store_true", help="write these figures as the baseline")
     a = p.parse_args()
-    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"threshold": 0.03}
+    whole = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"threshold": 0.03}
+    kind = build()
+    print(f"the {kind} build", flush=True)
     figures = measure(a.requests, a.batches)
     if a.update:
-        BASELINE.write_text(json.dumps({**baseline, **figures}, indent=2) + "\n")
-        print(f"wrote {BASELINE}")
+        new = {**whole, **figures} if kind == "pure" else {**whole, kind: figures}
+        BASELINE.write_text(json.dumps(new, indent=2) + "\n")
+        print(f"wrote the {kind} build's figures to {BASELINE}")
         return 0
-    failures = verdict(figures, baseline)
+    failures = verdict(figures, baseline_of(whole, kind))
     for line in failures:
         print(f"SLOWER: {line}")
     if failures:

@@ -23,8 +23,10 @@ from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 import hiredis
+from mypy_extensions import mypyc_attr
 
 
+@mypyc_attr(native_class=False)  # the compiled build: a builtin's subclass stays a Python class
 class WireError(ConnectionError):
     """The connection failed or timed out; the command's outcome is unknown."""
 

@@ -1,0 +1,61 @@
+"""The optional compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (mypy and a C
+compiler installed) compiles with mypyc the typed modules every proxied request runs (the
+route, reading the call, the provider client, the relay, the Redis client, settlement) and
+the pure domain they use; any other install is the pure-Python package, so `pip install -e
+.` needs no compiler. `MW_MYPYC=1 python setup.py build_ext --inplace` puts the compiled
+modules beside the sources (the compiled pass). Figures: docs/performance.md.
+
+Left out: gateway/http/middleware.py (aiohttp's `@web.middleware` sets an attribute on the
+function, which a compiled function does not take) and every module off the hot path. A
+compiled module checks the types its annotations promise: a value of another class (a
+test's duck-typed fake, an aiohttp C object its stubs misdescribe) is a TypeError there.
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+HOT_PATH = [
+    "billing/admission.py",
+    "billing/encodings.py",
+    "billing/final_event.py",
+    "billing/money.py",
+    "billing/plans.py",
+    "billing/pricing/card.py",
+    "billing/pricing/model.py",
+    "billing/pricing/table.py",
+    "billing/quotas.py",
+    "billing/stream_tally.py",
+    "billing/token_cache.py",
+    "billing/tokens.py",
+    "billing/usage.py",
+    "billing/windows.py",
+    "gateway/http/headers.py",
+    "gateway/http/observe.py",
+    "gateway/http/proxy/call_reading.py",
+    "gateway/http/proxy/routes.py",
+    "gateway/llm/bounded.py",
+    "gateway/llm/calls.py",
+    "gateway/llm/cost_field.py",
+    "gateway/llm/http1.py",
+    "gateway/llm/readers.py",
+    "gateway/llm/relay.py",
+    "gateway/llm/sse.py",
+    "gateway/llm/upstream.py",
+    "gateway/services/auth.py",
+    "gateway/services/metering.py",
+    "gateway/services/settlement.py",
+    "gateway/stores/redis/hotstore.py",
+    "gateway/stores/redis/replies.py",
+    "gateway/stores/redis/resp.py",
+    "gateway/telemetry.py",
+]
+
+if os.environ.get("MW_MYPYC") == "1":
+    from mypyc.build import mypycify
+
+    setup(ext_modules=mypycify(HOT_PATH, opt_level="3"))
+else:
+    setup()

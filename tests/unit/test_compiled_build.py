@@ -1,0 +1,43 @@
+"""The optional compiled build (setup.py, mypyc) covers modules that exist, and the compiled
+pass (`MW_MYPYC=1 pytest ...` after `build_ext --inplace`) really runs them compiled: were the
+build to fall back to the sources unnoticed, that pass would test the pure build twice."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _hot_path() -> list[str]:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HOT_PATH":
+            return [str(ast.literal_eval(e)) for e in node.value.elts]  # type: ignore[attr-defined]
+    raise AssertionError("setup.py has no HOT_PATH")
+
+
+def _module(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def test_every_module_the_compiled_build_lists_is_a_typed_module_of_the_package() -> None:
+    listed = _hot_path()
+    assert listed, "setup.py compiles nothing"
+    for path in listed:
+        assert (ROOT / path).is_file(), f"setup.py compiles {path}, which does not exist"
+        assert path.startswith(("gateway/", "billing/")), path
+
+
+def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
+    if os.environ.get("MW_MYPYC") != "1":
+        pytest.skip("the pure build's run: MW_MYPYC=1 marks CI's compiled pass")
+    for path in _hot_path():
+        spec = importlib.util.find_spec(_module(path))
+        assert spec is not None and spec.origin is not None, path
+        assert not spec.origin.endswith(".py"), f"{path} ran from its source in the compiled pass"
