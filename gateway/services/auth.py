@@ -1,16 +1,19 @@
 """API keys: minting, hashing, and resolving a presented key to its record.
 
-Only the SHA-256 of a key is stored anywhere. A key's immutable facts are cached per
-process; whether it is revoked or expired is checked inside the reserve script on every
-request, so revocation reaches every gateway process immediately.
+Only the SHA-256 of a key is stored anywhere. A key's record is cached per process for at
+most KEY_CACHE_TTL_S, so a narrowed scope reaches every gateway process within that time
+(at once in the process that narrowed it, which forgets its copy); whether the key is revoked
+or expired is checked inside the reserve script on every request, so revocation reaches every
+gateway process immediately.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from aiohttp import web
@@ -21,6 +24,7 @@ from gateway.stores.records import KeyRecord
 
 KEY_PREFIX = "mw-"
 CACHE_SIZE = 100_000
+KEY_CACHE_TTL_S = 60.0  # one directory read per key a minute, not per request
 
 
 def mint_key() -> str:
@@ -47,10 +51,18 @@ def presented_key(request: web.Request) -> str:
 
 
 class KeyResolver:
-    def __init__(self, store: KeyDirectory, size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        store: KeyDirectory,
+        size: int = CACHE_SIZE,
+        ttl_s: float = KEY_CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
-        self._cache: OrderedDict[str, KeyRecord] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[KeyRecord, float]] = OrderedDict()
         self._size = size
+        self._ttl_s = ttl_s
+        self._clock = clock
 
     async def resolve(self, request: web.Request) -> KeyRecord:
         return await self.resolve_secret(presented_key(request))
@@ -62,15 +74,20 @@ class KeyResolver:
         return await self.resolve_digest(hash_key(key))
 
     async def resolve_digest(self, digest: str) -> KeyRecord:
-        """The record of a key known by its digest (a Realtime client secret carries it)."""
-        record = self._cache.get(digest)
+        """The record of a key known by its digest (a Realtime client secret carries it),
+        read again from the directory once its cached copy is KEY_CACHE_TTL_S old."""
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        record = await self._store.lookup_key(digest)
         if record is None:
-            record = await self._store.lookup_key(digest)
-            if record is None:
-                await self._refuse_unknown()
-            self._cache[digest] = record
-            if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+            self._cache.pop(digest, None)
+            await self._refuse_unknown()
+        self._cache[digest] = (record, now + self._ttl_s)
+        self._cache.move_to_end(digest)
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
         return record
 
     def forget(self, digests: Iterable[str]) -> None:

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from billing.grants import Grant, check_within, fit_within
+from billing.grants import Grant, GrantTooWide, check_within, fit_within
 from billing.quotas import Quota, parse_quotas
+from gateway.errors import PermissionDenied
 from gateway.services.auth import new_id
 from gateway.services.end_user_budgets import set_end_user_budget
 from gateway.services.provisioning import IssuedKey, KeySpec, issue_key, new_secret, publish_row
@@ -140,7 +141,9 @@ async def set_key_grant(
     (billing.grants.fit_within): nobody acts wider than what minted them, later as at
     minting. PostgreSQL in one transaction, then each key's Redis record (quotas, expiry, the
     directory entry), so the proxy's hot path reads them as before. A key left with no scope
-    is revoked. The rows written, the changed key's first."""
+    is revoked. The rows written, the changed key's first. A key minted by a key never
+    holds more than its minter, whoever changes it: PermissionDenied naming the field."""
+    await _within_minter(ledger, row, grant)
     grants, revoke = {row["id"]: grant}, set()
     for minted in await ledger.keys_minted_under(row["id"]):
         held = grant_of_key(minted)
@@ -153,6 +156,20 @@ async def set_key_grant(
     for key in written:
         await _publish_limits(store, key)
     return written
+
+
+async def _within_minter(ledger: LedgerPort, row: Row, grant: Grant) -> None:
+    if row.get("minter_kind") != "key" or not row.get("minter_id"):
+        return
+    minter = await ledger.get_key(row["minter_id"])
+    if minter is None or minter["revoked_at"] is not None:
+        return  # a revoked minter's keys are revoked with it
+    try:
+        check_within(grant_of_key(minter), grant)
+    except GrantTooWide as exc:
+        raise PermissionDenied(
+            f"{exc.message} (the key that minted this key holds no more)", param=exc.field
+        ) from exc
 
 
 async def _publish_limits(store: HotStorePort, row: Row) -> None:

@@ -311,3 +311,25 @@ async def test_narrowing_a_keys_scopes_or_expiry_narrows_every_key_minted_under_
     assert status == 403 and answer["error"]["param"] == "scopes", answer
     later = {"expires_at": "2095-01-01T00:00:00Z"}
     assert (await call(gw, child["key"], "PATCH", path, later))[0] == 403
+
+
+async def test_nobody_loosens_a_key_beyond_the_key_that_minted_it(gw: Gateway) -> None:
+    """The child was minted at the parent's $5 a day: neither the organization's owner nor
+    the operator may lift it past $5 or take the limit away; tightening it is theirs."""
+    org = await tenant(gw, credit=50_000_000)
+    scopes = ["chat", "keys:write", "keys:read"]
+    parent = await operator_key(gw, org.account_id, scopes=scopes, quotas=_spend(5_000_000))
+    child = await mint(gw, parent["key"], scopes=["chat"], quotas=_spend(5_000_000))
+    owner = person(org.account_id, "owner")
+    account_path = f"/v1/account/keys/{child['id']}/quotas"
+    for quotas in (_spend(10_000_000), []):
+        status, body = await call(gw, owner, "PUT", account_path, {"quotas": quotas})
+        assert status == 403 and body["error"]["param"] == "quotas", body
+        status, body = await gw.admin(
+            "PUT", f"/admin/v1/keys/{child['id']}/quotas", {"quotas": quotas}
+        )
+        assert status == 403 and body["error"]["param"] == "quotas", body
+    row = await gw.app[LEDGER].get_key(child["id"])
+    assert row is not None and json.loads(row["quotas"]) == _spend(5_000_000)
+    status, _ = await call(gw, owner, "PUT", account_path, {"quotas": _spend(3_000_000)})
+    assert status == 200

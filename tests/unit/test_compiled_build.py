@@ -36,7 +36,7 @@ def test_every_module_the_compiled_build_lists_is_a_typed_module_of_the_package(
 
 def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
     if os.environ.get("MW_MYPYC") != "1":
-        pytest.skip("the pure build's run: MW_MYPYC=1 marks CI's compiled pass")
+        pytest.skip("the pure build's run: MW_MYPYC=1 marks the compiled pass")
     for path in _hot_path():
         spec = importlib.util.find_spec(_module(path))
         assert spec is not None and spec.origin is not None, path
