@@ -125,7 +125,14 @@ def parse_tool_prices(server: str, tools: object) -> dict[str, ToolPrice]:
     return {str(name): parse_tool_price(server, str(name), e) for name, e in tools.items()}
 
 
+MODEL_PREFIX = "mcp:"  # a tool call's ledger model: what reports tell tool calls apart by
+
+
 def ledger_model(server: str, tool: str) -> str:
     """The model a tool call's ledger row names: usage reports, exports and statements group
-    by it like any model."""
-    return f"mcp:{server}/{tool}"
+    by it like any model, and count it as a tool call by its prefix."""
+    return f"{MODEL_PREFIX}{server}/{tool}"
+
+
+def is_tool_call(model: str) -> bool:
+    return model.startswith(MODEL_PREFIX)

@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+from billing.mcp_prices import is_tool_call
+
 ARCHIVED = "(archived, not itemized)"
 LLM_CALLS = "llm_calls"  # the usage kind of a call to a model; a metered debit's is its meter
+TOOL_CALLS = "tool_calls"  # an MCP tool call's
 SECTIONS = ("credits", "usage", "expiries", "refunds", "adjustments", "other")
 USAGE_VIEWS = ("by_model", "by_team", "by_kind")
 _KIND_SECTION = {
@@ -167,7 +170,9 @@ def _usage_key(m: Movement, view: str) -> tuple[str, str]:
         return m.model, m.model or "(no model: metered)"
     if view == "by_team":
         return m.team_id, m.team_name or m.team_id or "(no team)"
-    return (f"meter:{m.meter}", f"meter {m.meter}") if m.meter else (LLM_CALLS, "LLM calls")
+    if m.meter:
+        return f"meter:{m.meter}", f"meter {m.meter}"
+    return (TOOL_CALLS, "MCP tool calls") if is_tool_call(m.model) else (LLM_CALLS, "LLM calls")
 
 
 def _section_key(m: Movement) -> tuple[str, str]:

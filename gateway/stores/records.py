@@ -194,7 +194,7 @@ def request_entry_of(rows: Sequence[Row]) -> Row:
 
 # What a usage row is a use of (the `kind` dimension): tokens, else images, audio, speech
 # (characters), or a meter's units.
-USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered")
+USAGE_KINDS = ("tokens", "images", "audio", "speech", "metered", "tools")
 GroupBy = Literal[
     "day", "model", "key", "meter", "team", "member", "week", "month", "kind", "end_user"
 ]

@@ -294,6 +294,12 @@ async def test_tool_calls_are_in_the_usage_report_like_any_model(setup: Setup) -
         body = await r.json()
     text = str(body)
     assert "mcp:tools/search" in text and "mcp:tools/fetch_pages" in text
+    async with gw.http.get(
+        f"{gw.url}/v1/account/usage?group_by=kind", headers={"Authorization": f"Bearer {t.key}"}
+    ) as r:
+        assert r.status == 200
+        kinds = await r.json()
+    assert [row["kind"] for row in kinds["data"]] == ["tools"], kinds  # not model calls
     entries = await ledger(gw, t.account_id)
     assert {e["model"] for e in entries if e["kind"] == "debit"} == {
         "mcp:tools/search", "mcp:tools/fetch_pages",

@@ -9,6 +9,7 @@ import pytest
 from billing.statements import (
     ARCHIVED,
     LLM_CALLS,
+    TOOL_CALLS,
     InvalidMonth,
     Month,
     Movement,
@@ -67,6 +68,15 @@ def test_sections_group_and_reconcile() -> None:
     assert s.sections["expiries"].total_micros == -1_999_700
     assert s.sections["refunds"].total_micros == -1_000_000
     assert s.sections["adjustments"].entries == 2 and s.sections["other"].total_micros == 0
+
+
+def test_mcp_tool_calls_are_their_own_kind() -> None:
+    tool = Movement("debit", 2, -4_000, model="mcp:tools/search", requests=2)
+    moved = MOVED + tool.amount_micros
+    s = build("acct_1", OCT, 1_000, 1_000 + moved, [*MOVES, tool], now=NOW)
+    by_kind = {ln.key: ln.amount_micros for ln in s.usage_views["by_kind"].lines}
+    assert by_kind == {LLM_CALLS: -500, TOOL_CALLS: -4_000, "meter:gpu_seconds": -50}
+    assert s.reconciles
 
 
 def test_a_statement_that_does_not_add_up_says_so() -> None:

@@ -20,6 +20,7 @@ KINDS = {
     "audio": "Audio",
     "speech": "Speech",
     "metered": "Metered usage",
+    "tools": "MCP tool calls",
 }
 
 

@@ -10,6 +10,7 @@ re-delivered settlement adds nothing to either). Reports read only this table.
 
 from __future__ import annotations
 
+from billing.mcp_prices import MODEL_PREFIX
 from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
 # The units beyond tokens a debit's usage_detail holds: images of any size and quality
@@ -66,7 +67,8 @@ _SUMS = ", ".join(f"sum(u.{c})::bigint AS {c}" for c in _FIELDS)
 # What a rollup row is a use of, in words a filter takes: a meter's units, else the first
 # unit beyond tokens it counts, else tokens (a rollup row is one model's, so one kind).
 _KIND = (
-    "CASE WHEN u.meter <> '' THEN 'metered' WHEN u.images <> 0 THEN 'images'"
+    f"CASE WHEN u.meter <> '' THEN 'metered' WHEN u.model LIKE '{MODEL_PREFIX}%' THEN 'tools'"
+    " WHEN u.images <> 0 THEN 'images'"
     " WHEN u.audio_seconds <> 0 THEN 'audio' WHEN u.characters <> 0 THEN 'speech'"
     " ELSE 'tokens' END"
 )
