@@ -152,7 +152,10 @@ class SessionMeter:
             self._release(self.unbound.popleft())
         for unfinished in (self.bound, self.transcripts):
             for held in list(unfinished.values()):
-                await self._settle(held, self._counted(held))
+                try:
+                    await self._settle(held, self._counted(held))
+                except Exception:  # one hold that cannot settle leaves the others settled
+                    log.exception("settling %s at the end of %s", held.hold, self.request_id)
             unfinished.clear()
 
     def _counted(self, held: ResponseHold) -> Usage:
