@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from billing.end_users import recorded
-from billing.mcp_prices import ToolPrice, ledger_model
+from billing.mcp_prices import MODEL_PREFIX, ToolPrice, ledger_model
 from billing.money import marked_up
 from billing.usage import Usage
 from gateway.mcp.wire import billed_result, response_to
@@ -72,7 +72,7 @@ def _settlement(call: ToolCall, units: int, markup_bps: int) -> Settlement:
     detail: tuple[tuple[str, int | str], ...] = (("units", units),) if call.price.unit_field else ()
     return Settlement(
         ledger_model(call.server, call.tool),
-        f"mcp:{call.server}",
+        f"{MODEL_PREFIX}{call.server}",
         Usage(),
         marked_up(cost, markup_bps),
         provider_cost_micros=cost,
