@@ -354,7 +354,7 @@ def chat_from_gemini_tally(client_wants_usage: bool) -> StreamTally:
 
 # OpenAI chat clients reaching a model on Google's wire: Gemini's paths and usage, the
 # request and the answer translated (llm/gemini_translate.py).
-CHAT_TO_GEMINI = replace(
+CHAT_TO_GEMINI: Endpoint = replace(
     GEMINI,
     name="chat",
     wire="openai",
@@ -369,7 +369,9 @@ CHAT_TO_GEMINI = replace(
     answer=gemini_chat.to_chat,
     answer_cost_path=("usage",),  # the translated answer's
 )
-CHAT_TO_GEMINI_STREAM = replace(CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True)
+CHAT_TO_GEMINI_STREAM: Endpoint = replace(
+    CHAT_TO_GEMINI, path=GEMINI_STREAM.path, always_streams=True
+)
 
 
 def chat_from_converse_tally(client_wants_usage: bool) -> StreamTally:
@@ -377,7 +379,7 @@ def chat_from_converse_tally(client_wants_usage: bool) -> StreamTally:
 
 
 # OpenAI chat clients reaching any Bedrock model through the Converse API.
-CHAT_TO_CONVERSE = replace(
+CHAT_TO_CONVERSE: Endpoint = replace(
     CHAT_TO_GEMINI,
     name="chat",
     path="/converse",
@@ -389,7 +391,9 @@ CHAT_TO_CONVERSE = replace(
     answer=converse_chat.to_chat,
     stream_cost_path=("usage",),
 )
-CHAT_TO_CONVERSE_STREAM = replace(CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True)
+CHAT_TO_CONVERSE_STREAM: Endpoint = replace(
+    CHAT_TO_CONVERSE, path="/converse-stream", always_streams=True
+)
 
 
 def _realtime_request(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
