@@ -2,7 +2,8 @@
 
 redis-py spends more CPU per command than the reserve script costs Redis to run: pool
 checkout, per-read timeouts, observability hooks. On the request path Meterway only needs
-EVALSHA, so this speaks RESP directly over one asyncio connection parsed by hiredis.
+EVALSHA, so this speaks RESP directly over one asyncio connection parsed by hiredis
+(commands are packed by packing.py).
 Commands issued in the same event-loop turn leave in one write, and replies are matched to
 callers in order, the way ioredis auto-pipelining works. Everything else (admin, settler,
 sweeper) keeps using redis-py.
@@ -24,6 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import hiredis
 from mypy_extensions import mypyc_attr
+
+from gateway.stores.redis.packing import pack, pack_script_call
 
 
 @mypyc_attr(native_class=False)  # the compiled build: a builtin's subclass stays a Python class
@@ -57,23 +60,6 @@ def parse_url(url: str) -> Endpoint | None:
         unquote(parts.password) if parts.password else None,
         unquote(parts.username) if parts.username else None,
     )
-
-
-def pack(args: tuple[Any, ...]) -> bytes:
-    """One command in RESP. hiredis packs str, bytes, int and float in C (a fourth of the
-    CPU of building it here, twice per proxied request); anything else goes through str()."""
-    try:
-        return cast(bytes, hiredis.pack_command(args))
-    except TypeError:
-        return _pack_text(args)
-
-
-def _pack_text(args: tuple[Any, ...]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
 
 
 class _Protocol(asyncio.Protocol):
@@ -211,7 +197,7 @@ class WireRedis:
         if proto is None or proto.transport is None:
             proto = await self._connection()
         try:
-            return await proto.send(pack(("EVALSHA", sha, len(keys), *keys, *args)))
+            return await proto.send(pack_script_call(sha, keys, args))
         except ReplyError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
