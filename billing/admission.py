@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from billing.quick import quick_init
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class RateWindow:
     """The tightest window for a metric family, for x-ratelimit-* headers."""
@@ -20,8 +19,16 @@ class RateWindow:
     remaining: int
     reset_at_ms: int
 
+    def __init__(self, limit: int, remaining: int, reset_at_ms: int) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "limit", limit)
+        object.__setattr__(self, "remaining", remaining)
+        object.__setattr__(self, "reset_at_ms", reset_at_ms)
 
-@quick_init
+
+quick_init(RateWindow)  # the pure build's quicker __init__ (billing/quick.py)
+
+
 @dataclass(frozen=True, slots=True)
 class Admitted:
     request_id: str
@@ -34,6 +41,34 @@ class Admitted:
     tokens: RateWindow | None
     plan: str
     markup_bps: int = 0  # the account's markup over provider cost (its own, else its plan's)
+
+    def __init__(
+        self,
+        request_id: str,
+        account_id: str,
+        key_id: str,
+        shard: int,
+        held_micros: int,
+        now_ms: int,
+        requests: RateWindow | None,
+        tokens: RateWindow | None,
+        plan: str,
+        markup_bps: int = 0,
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "account_id", account_id)
+        object.__setattr__(self, "key_id", key_id)
+        object.__setattr__(self, "shard", shard)
+        object.__setattr__(self, "held_micros", held_micros)
+        object.__setattr__(self, "now_ms", now_ms)
+        object.__setattr__(self, "requests", requests)
+        object.__setattr__(self, "tokens", tokens)
+        object.__setattr__(self, "plan", plan)
+        object.__setattr__(self, "markup_bps", markup_bps)
+
+
+quick_init(Admitted)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ UsageSource = Literal["provider", "counted"]
 ToolRuns = tuple[tuple[str, int], ...]  # (built-in tool item type, runs), sorted by type
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0
@@ -34,6 +33,29 @@ class Usage:
     # general key (cache_write_1h_tokens of cache_write_tokens, input_audio_tokens of input).
     extra: tuple[tuple[str, int], ...] = ()
 
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        output_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        source: UsageSource = "provider",
+        tool_runs: ToolRuns = (),
+        service_tier: str = "",
+        extra: tuple[tuple[str, int], ...] = (),
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "input_tokens", input_tokens)
+        object.__setattr__(self, "cached_input_tokens", cached_input_tokens)
+        object.__setattr__(self, "cache_write_tokens", cache_write_tokens)
+        object.__setattr__(self, "output_tokens", output_tokens)
+        object.__setattr__(self, "reasoning_tokens", reasoning_tokens)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "tool_runs", tool_runs)
+        object.__setattr__(self, "service_tier", service_tier)
+        object.__setattr__(self, "extra", extra)
+
     @property
     def total_input_tokens(self) -> int:
         return self.input_tokens + self.cached_input_tokens + self.cache_write_tokens
@@ -41,6 +63,9 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.total_input_tokens + self.output_tokens
+
+
+quick_init(Usage)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 # No single request reports more than this many tokens in one field; a larger figure is a

@@ -31,7 +31,6 @@ TOOL_UNITS = {
 }
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Priced:
     """A call's exact provider cost, `numerator / COST_SCALE` micros, and what priced it."""
@@ -40,6 +39,17 @@ class Priced:
     version: str = ""  # the rate card's id (a ledger debit's price_version)
     detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
 
+    def __init__(
+        self,
+        numerator: int,
+        version: str = "",
+        detail: tuple[tuple[str, int | str], ...] = (),
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "numerator", numerator)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "detail", detail)
+
     @property
     def provider_micros(self) -> int:
         return ceil_div(self.numerator, COST_SCALE)
@@ -47,6 +57,9 @@ class Priced:
     def charged(self, markup_bps: int = 0) -> int:
         """What the account is debited: the exact cost marked up, rounded up once."""
         return charge(self.numerator, markup_bps)
+
+
+quick_init(Priced)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)

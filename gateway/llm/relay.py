@@ -32,10 +32,9 @@ from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.llm.bedrock import EventStreamToSSE
-from gateway.llm.bounded import next_chunk
+from gateway.llm.bounded import Source, next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_event
-from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEEvent, SSEParser
 
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
@@ -49,6 +48,11 @@ class StreamLimits:
     idle_s: float = 300.0
     max_event_bytes: int = 8 * 1024 * 1024
 
+    def __init__(self, idle_s: float = 300.0, max_event_bytes: int = 8 * 1024 * 1024) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "idle_s", idle_s)
+        object.__setattr__(self, "max_event_bytes", max_event_bytes)
+
 
 @dataclass(slots=True)
 class StreamOutcome:
@@ -60,6 +64,27 @@ class StreamOutcome:
     finished: bool = True  # the stream reached its end (a terminal event, [DONE], ...)
     cancelled: bool = False  # the task was cancelled: settle what was delivered, then re-raise
     held: bool = False  # the usage event waits for `StreamRelay.finish`, the stream for it
+
+    def __init__(
+        self,
+        usage: Usage,
+        client_gone: bool = False,
+        upstream_failed: bool = False,
+        billable: bool = True,
+        stored_id: str | None = None,
+        finished: bool = True,
+        cancelled: bool = False,
+        held: bool = False,
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        self.usage = usage
+        self.client_gone = client_gone
+        self.upstream_failed = upstream_failed
+        self.billable = billable
+        self.stored_id = stored_id
+        self.finished = finished
+        self.cancelled = cancelled
+        self.held = held
 
 
 def counted_usage(
@@ -103,7 +128,7 @@ class StreamRelay:
     def __init__(
         self,
         call: Call,
-        upstream: Answer,
+        upstream: Source,
         out: web.StreamResponse,
         counter: TokenCounter,
         limits: StreamLimits,

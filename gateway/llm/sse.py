@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from billing.quick import quick_init
+
 _CR = 0x0D
 _LF = 0x0A
 _COLON = 0x3A
@@ -27,6 +29,15 @@ class SSEEvent:
     raw: bytes
     event: str | None
     data: str
+
+    def __init__(self, raw: bytes, event: str | None, data: str) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "data", data)
+
+
+quick_init(SSEEvent)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 class SSEParser:

@@ -52,6 +52,21 @@ class Hold:
     # second settle finds the reservation closed by the first, which is not a loss.
     resettle: bool = False
 
+    def __init__(
+        self,
+        admitted: Admitted,
+        settling: bool = False,
+        forwarded: bool = False,
+        task: asyncio.Task[Any] | None = None,
+        resettle: bool = False,
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        self.admitted = admitted
+        self.settling = settling
+        self.forwarded = forwarded
+        self.task = task
+        self.resettle = resettle
+
 
 class _Budget:
     """`asyncio.timeout_at` for the settlement's answer budget at under half its cost (it is

@@ -59,7 +59,6 @@ OPERATOR_MINTED = Lineage()
 PER_SECRET = frozenset({"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from"})
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What a finished call consumed and costs; settle.lua moves it into the stream."""
@@ -72,6 +71,30 @@ class Settlement:
     provider_cost_micros: int | None = None  # before markup; None means equal to cost_micros
     detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
     end_user: str = ""  # the request's end user, recorded on its debit ('' none)
+
+    def __init__(
+        self,
+        model: str,
+        provider: str,
+        usage: Usage,
+        cost_micros: int,
+        price_version: str = "",
+        provider_cost_micros: int | None = None,
+        detail: tuple[tuple[str, int | str], ...] = (),
+        end_user: str = "",
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "provider", provider)
+        object.__setattr__(self, "usage", usage)
+        object.__setattr__(self, "cost_micros", cost_micros)
+        object.__setattr__(self, "price_version", price_version)
+        object.__setattr__(self, "provider_cost_micros", provider_cost_micros)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "end_user", end_user)
+
+
+quick_init(Settlement)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +281,6 @@ class OwnedResponse:
     cost_micros: int | None = None
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class PendingDebit:
     """A completed call's priced usage that Redis could not take before its gateway stopped;
@@ -275,6 +297,33 @@ class PendingDebit:
     provider_cost_micros: int | None = None
     detail: tuple[tuple[str, int | str], ...] = ()
     end_user: str = ""
+
+    def __init__(
+        self,
+        request_id: str,
+        account_id: str,
+        shard: int,
+        model: str,
+        provider: str,
+        cost_micros: int,
+        usage: Usage,
+        price_version: str = "",
+        provider_cost_micros: int | None = None,
+        detail: tuple[tuple[str, int | str], ...] = (),
+        end_user: str = "",
+    ) -> None:
+        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "account_id", account_id)
+        object.__setattr__(self, "shard", shard)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "provider", provider)
+        object.__setattr__(self, "cost_micros", cost_micros)
+        object.__setattr__(self, "usage", usage)
+        object.__setattr__(self, "price_version", price_version)
+        object.__setattr__(self, "provider_cost_micros", provider_cost_micros)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "end_user", end_user)
 
     @classmethod
     def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:
@@ -305,6 +354,9 @@ class PendingDebit:
             self.detail,
             self.end_user,
         )
+
+
+quick_init(PendingDebit)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)
