@@ -26,21 +26,25 @@ class MoneyFormatError(ValueError):
     """A decimal string that cannot be held exactly in micros."""
 
 
-def parse_usd(text: str) -> int:
+def parse_usd(text: object) -> int:
     """Parse a decimal USD string ("0.15") into micros, refusing anything inexact. ASCII
-    only: `Decimal` would read '٣' as 3 and '1_000' as 1000, which no person means."""
+    only: `Decimal` would read '٣' as 3 and '1_000' as 1000, which no person means. Any
+    other value (a JSON number, null) is refused as money too, in both builds: it is
+    typed `object` so that the compiled one does not refuse it as a TypeError first."""
+    if not isinstance(text, str):
+        raise MoneyFormatError(f"not a decimal amount: {text!r}")
     try:
         if not text.isascii() or "_" in text:
             raise InvalidOperation
         value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError) as exc:
+    except InvalidOperation as exc:
         raise MoneyFormatError(f"not a decimal amount: {text!r}") from exc
     if not value.is_finite():
         raise MoneyFormatError(f"not a finite amount: {text!r}")
     try:
         micros = _EXACT.multiply(value, MICROS_PER_USD)
-    except Inexact as exc:
-        raise MoneyFormatError(f"{text!r} cannot be held exactly in micros") from exc
+    except Inexact as inexact:
+        raise MoneyFormatError(f"{text!r} cannot be held exactly in micros") from inexact
     if micros != micros.to_integral_value():
         raise MoneyFormatError(f"{text!r} has more precision than one micro-dollar")
     return int(micros)

@@ -115,8 +115,8 @@ def _plan(name: str, rank: int, entry: object) -> Plan:
     try:
         markup = markup_bps(entry.get("markup_bps", 0))
         trial = parse_trial(name, entry["trial"]) if "trial" in entry else None
-    except ValueError as exc:
-        raise PlanError(str(exc) if "trial" in str(exc) else f"plan {name!r}: {exc}") from exc
+    except ValueError as bad:
+        raise PlanError(str(bad) if "trial" in str(bad) else f"plan {name!r}: {bad}") from bad
     return Plan(
         name,
         rank,

@@ -133,14 +133,14 @@ class HttpUpstream:
             raise UpstreamUnreachable(
                 f"Could not reach the provider: {exc}; nothing was billed."
             ) from exc
-        except TimeoutError as exc:
+        except TimeoutError as late:
             raise UpstreamTimeout(
                 "The provider did not answer in time; nothing was billed."
-            ) from exc
-        except aiohttp.ClientError as exc:
+            ) from late
+        except aiohttp.ClientError as failed:
             raise UpstreamError(
-                f"Could not reach the provider: {exc}; nothing was billed."
-            ) from exc
+                f"Could not reach the provider: {failed}; nothing was billed."
+            ) from failed
 
     async def upload(
         self, provider: str, path: str, incoming: Mapping[str, str], body: Encoded
@@ -157,18 +157,18 @@ class HttpUpstream:
                 resp = await self.session.post(
                     dest.url, data=body.chunks, headers=headers, allow_redirects=False
                 )
-        except TimeoutError as exc:
+        except TimeoutError as late:
             raise UpstreamTimeout(
                 "The provider did not answer in time; nothing was billed."
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
+            ) from late
+        except aiohttp.ClientConnectorError as unreachable:
             raise UpstreamUnreachable(
-                f"Could not reach the provider: {exc}; nothing was billed."
-            ) from exc
-        except aiohttp.ClientError as exc:
+                f"Could not reach the provider: {unreachable}; nothing was billed."
+            ) from unreachable
+        except aiohttp.ClientError as failed:
             raise UpstreamError(
-                f"Could not reach the provider: {exc}; nothing was billed."
-            ) from exc
+                f"Could not reach the provider: {failed}; nothing was billed."
+            ) from failed
         return Answer(resp.status, resp.headers, resp.content, _Released(resp))
 
     def _raw_predict(
@@ -213,8 +213,10 @@ class HttpUpstream:
             return ws
         except TimeoutError as exc:
             raise UpstreamTimeout("The provider did not answer in time.") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"Could not open the provider's Realtime session: {exc}.") from exc
+        except aiohttp.ClientError as failed:
+            raise UpstreamError(
+                f"Could not open the provider's Realtime session: {failed}."
+            ) from failed
 
     async def call(
         self,
@@ -236,8 +238,8 @@ class HttpUpstream:
                 return resp.status, await resp.read(), headers
         except TimeoutError as exc:
             raise UpstreamTimeout("The provider did not answer in time.") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"Could not reach the provider: {exc}.") from exc
+        except aiohttp.ClientError as failed:
+            raise UpstreamError(f"Could not reach the provider: {failed}.") from failed
 
 
 class _Released:

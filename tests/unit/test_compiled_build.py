@@ -34,6 +34,26 @@ def test_every_module_the_compiled_build_lists_is_a_typed_module_of_the_package(
         assert path.startswith(("gateway/", "billing/")), path
 
 
+def test_no_compiled_function_names_two_kinds_of_exception_alike() -> None:
+    """mypyc gives `except A as exc` and a later `except B as exc` of one function one
+    variable of type A, so the second handler raises TypeError instead of running (an
+    upstream timeout answered 500, not 504, in the compiled build)."""
+    for path in _hot_path():
+        tree = ast.parse((ROOT / path).read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            kinds: dict[str, str] = {}
+            for handler in ast.walk(fn):
+                if isinstance(handler, ast.ExceptHandler) and handler.name and handler.type:
+                    kind = ast.unparse(handler.type)
+                    first = kinds.setdefault(handler.name, kind)
+                    assert first == kind, (
+                        f"{path}:{handler.lineno} {fn.name}: `except {kind} as {handler.name}`"
+                        f" after `except {first} as {handler.name}`: name it apart"
+                    )
+
+
 def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
     if os.environ.get("MW_MYPYC") != "1":
         pytest.skip("the pure build's run: MW_MYPYC=1 marks the compiled pass")

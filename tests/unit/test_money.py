@@ -82,7 +82,7 @@ def test_parse_usd_rejects_garbage(text: str) -> None:
 
 def test_parse_usd_rejects_non_strings_as_money_errors() -> None:
     with pytest.raises(MoneyFormatError):
-        parse_usd(None)  # type: ignore[arg-type]
+        parse_usd(None)
 
 
 def test_money_format_error_is_a_value_error() -> None:
