@@ -122,6 +122,8 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
     }
     for name in ("google", "deepseek", "mistral"):
         base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"
+    if "PYTHONPATH" in os.environ:  # the compiled build's copy (tests/speed/test_compiled_build.py)
+        base["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if "GOOGLE_API_KEY" in env:  # the gemini provider it makes (an operator's table wins)
         base["GEMINI_BASE_URL"] = upstream_url + "/v1beta"
     base.update(env)

@@ -236,6 +236,7 @@ usage_keys = st.sampled_from(
 def test_parsers_never_raise_and_never_go_negative(obj: dict[str, object]) -> None:
     for usage in (usage_from_openai(obj), usage_from_anthropic(obj)):
         if usage is not None:
-            fields = [getattr(usage, f.name) for f in dataclasses.fields(usage) if f.type == "int"]
+            ints = [f for f in dataclasses.fields(usage) if f.type in ("int", int)]  # both builds
+            fields = [getattr(usage, f.name) for f in ints]
             assert len(fields) == 5
             assert all(type(v) is int and 0 <= v <= MAX_USAGE_TOKENS for v in fields)
