@@ -41,3 +41,12 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Tests run on uvloop, like `meterway serve` does."""
     return {"uvloop": uvloop.new_event_loop}
+
+
+# The longest files first (tests/speed: the guards and the compiled build's pass, minutes
+# each): with `--dist loadfile` a long file collected last would run alone at the end.
+FIRST = ("tests/speed/",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))

@@ -8,27 +8,16 @@ the figure, unless the same change updates the baseline (`python -m tests.bench.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.speed.guard_run import run_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(900)
 def test_instructions_per_request_have_not_grown_past_the_baseline() -> None:
-    assert shutil.which("valgrind"), "the guard counts with valgrind: apt-get install valgrind"
-    env = {**os.environ, "MWBENCH_TAG": f"guard{os.getpid()}"}
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.bench.speed_guard"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=880,
-        check=False,
-    )
+    run = run_guard(ROOT, dict(os.environ), "guard")
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
