@@ -42,6 +42,8 @@ COMPILED_PASS = (
     "tests/e2e/test_end_user_budgets.py",
     "tests/e2e/test_cost_in_usage.py",
     "tests/hostile/test_hostile_providers.py",
+    "tests/hostile/test_hostile_listener.py",
+    "tests/hostile/test_hostile_clients.py",
     "tests/hostile/test_hostile_stream_errors.py",
     "tests/hostile/test_overreporting_races.py",
     "tests/fault/test_settle_failure.py",

@@ -54,6 +54,22 @@ def test_no_compiled_function_names_two_kinds_of_exception_alike() -> None:
                     )
 
 
+def test_no_compiled_handler_reraises_bare_after_an_await() -> None:
+    """A bare `raise` after an `await` in an `except` block of a compiled coroutine re-raised
+    an exception mypyc had already let go: the process crashed (a trickled body's 408 took
+    the gateway down). Such a handler names its exception and raises it."""
+    for path in _hot_path():
+        for handler in ast.walk(ast.parse((ROOT / path).read_text())):
+            if not isinstance(handler, ast.ExceptHandler):
+                continue
+            awaited = False
+            for statement in handler.body:
+                for node in ast.walk(statement):
+                    awaited = awaited or isinstance(node, ast.Await)
+                    bare = isinstance(node, ast.Raise) and node.exc is None
+                    assert not (bare and awaited), f"{path}:{node.lineno}: bare raise after await"
+
+
 def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
     if os.environ.get("MW_MYPYC") != "1":
         pytest.skip("the pure build's run: MW_MYPYC=1 marks the compiled pass")

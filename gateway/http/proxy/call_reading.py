@@ -105,9 +105,9 @@ async def _read_small(
             body["model"] = request.match_info[endpoint.path_model]
         end_user = request.headers.get(END_USER_HEADER)
         call = read_call(endpoint, body, key, p.pricing, p.counter, betas, end_user)
-    except MeterwayError:
+    except MeterwayError as refused:
         await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
-        raise
+        raise refused  # not a bare raise after an await: compiled, that one crashed
     _counted("loop")
     return call
 
