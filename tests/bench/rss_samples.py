@@ -8,6 +8,8 @@ once) and at the end, and the growth from that minute to the end.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -101,11 +103,13 @@ class Sampler:
         return next((v[name] for _, v in reversed(self.samples) if v[name] > 0), 0.0)
 
     def csv(self) -> str:
-        names = list(self.groups)
-        lines = ["seconds," + ",".join(names)]
+        """Every sample, a row each (the names hold commas: quoted by the csv module)."""
+        out, names = io.StringIO(), list(self.groups)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["seconds", *names])
         for t, values in self.samples:
-            lines.append(f"{t:.1f}," + ",".join(f"{values[n]:.1f}" for n in names))
-        return "\n".join(lines) + "\n"
+            writer.writerow([f"{t:.1f}", *(f"{values[n]:.1f}" for n in names)])
+        return out.getvalue()
 
 
 def summary(s: Sampler, minute_s: float, notes: dict[str, str]) -> list[str]:

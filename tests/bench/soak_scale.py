@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ from tests.bench import fixtures
 from tests.bench.__main__ import _say, _settings
 from tests.bench.bulk_keys import Loaded, populate_bulk
 from tests.bench.load import Run
-from tests.bench.procs import family, free_port, matching
+from tests.bench.procs import OWN_REDIS_URL, family, free_port, matching
 from tests.bench.rotation import Rotation, write_user_body
 from tests.bench.rss_samples import Sampler, private, rss, summary
 from tests.bench.targets import LOAD_CPU, Target, start_meterway
@@ -45,6 +46,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SOAK_CONNS = 64  # wrk paces by a whole-ms delay per request: 64 make each ms ~2-4% of rate
 GATEWAY = "gateway (meterway serve, in-process settler)"
 PG = "postgres backends of this run (private RssAnon)"
+# MWBENCH_REDIS_URL: a Redis of the run's own, whose growth is then the run's alone
+REDIS = "redis-server " + ("(own)" if OWN_REDIS_URL in os.environ else "(shared: all its users)")
 
 
 def _args() -> argparse.Namespace:
@@ -56,7 +59,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--probe", type=float, default=15, help="seconds per maximum probe")
     p.add_argument("--share", type=float, default=0.7, help="soak rate / measured maximum")
     p.add_argument("--workers", type=int, default=1, help="gateway WORKERS (1: pinned)")
-    p.add_argument("--keep-db", action="store_true")
+    p.add_argument(
+        "--keep", action="store_true", help="leave the database and the Redis keys to inspect"
+    )
     return p.parse_args()
 
 
@@ -79,12 +84,12 @@ def _busy() -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _cleanup(keep_db: bool) -> Iterator[None]:
+def _cleanup(keep: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        uvloop.run(fixtures.drop_prefix())
-        if not keep_db:
+        if not keep:
+            uvloop.run(fixtures.drop_prefix())
             uvloop.run(fixtures.drop_database())
 
 
@@ -110,7 +115,7 @@ def _soak(
     sampler = Sampler(
         {
             **gateway,
-            "redis-server (shared)": rss(lambda: [redis_pid]),
+            REDIS: rss(lambda: [redis_pid]),
             "wrk (load generator)": rss(lambda: wrk_holder),
             "nginx (upstream)": rss(lambda: family(upstream.proc.pid)),
             PG: private(lambda: matching(own_pg)),
@@ -150,7 +155,7 @@ def _report(
     minute = 60.0 if args.seconds >= 120 else args.seconds / 10
     notes = {
         GATEWAY: f"{extra['gateway_cores']:.2f} cores used; key cache bound {CACHE_SIZE:,}",
-        "redis-server (shared)": f"used_memory (all users) {extra['redis_used_mib_start']:.0f}"
+        REDIS: f"used_memory {extra['redis_used_mib_start']:.0f}"
         f" -> {extra['redis_used_mib_end']:.0f} MiB",
     }
     head = [
@@ -183,7 +188,7 @@ def _report(
 def main() -> int:
     args = _args()
     RESULTS.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mwsoak-") as tmp, _cleanup(args.keep_db):
+    with tempfile.TemporaryDirectory(prefix="mwsoak-") as tmp, _cleanup(args.keep):
         work = Path(tmp)
         settings = _settings(fixtures.bench_config(work / "config"))
         per_account = max(1, args.keys // args.accounts)
