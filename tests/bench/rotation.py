@@ -34,6 +34,7 @@ class Rotation:
     keys_file: Path
     body: Path
     end_users: int
+    per_account: int  # keys per account, each account's together in the file (bulk_keys)
     cpu: int
     next_key: int = 0  # the rotation's position: the first key of the next run
 
@@ -50,6 +51,7 @@ class Rotation:
             "BENCH_COUNT": str(self.keys),
             "BENCH_START": str(self.next_key),
             "BENCH_USERS": str(self.end_users),
+            "BENCH_PER_ACCOUNT": str(self.per_account),
             "BENCH_BODY": str(self.body),
             "BENCH_DELAY": str(delay_ms),
         }

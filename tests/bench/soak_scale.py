@@ -152,6 +152,9 @@ def _report(
     loads: tuple[str, str],
 ) -> str:
     (peak, peak_c), (run, sampler, extra) = best, soak
+    users_each = max(1, args.end_users // loaded.accounts)  # as soak.lua spreads them
+    accounts_met = min(run.requests * loaded.accounts // loaded.keys + 1, loaded.accounts)
+    users = min(accounts_met * users_each, args.end_users)
     minute = 60.0 if args.seconds >= 120 else args.seconds / 10
     notes = {
         GATEWAY: f"{extra['gateway_cores']:.2f} cores used; key cache bound {CACHE_SIZE:,}",
@@ -172,7 +175,7 @@ def _report(
         f"- soak: c={SOAK_CONNS}, delay {delay} ms: {run.rps:,.0f} req/s "
         f"({run.rps / peak.rps:.0%} of max), {run.requests:,} requests "
         f"({min(run.requests, args.keys):,} distinct keys, "
-        f"{min(run.requests, args.end_users):,} distinct end users), p50 {run.p50_ms:.1f} ms, "
+        f"{users:,} distinct end users, {users_each} per account), p50 {run.p50_ms:.1f} ms, "
         f"p99 {run.p99_ms:.1f} ms, non-2xx {run.non2xx}, socket errors {run.socket_errors}",
         f"- settlement backlog before/after: {extra['backlog_start']:.0f} / "
         f"{extra['backlog_end']:.0f} messages",
@@ -199,7 +202,7 @@ def main() -> int:
         mw = start_meterway(upstream.url, settings.config_dir, work, workers=args.workers)
         try:
             body = write_user_body(work / "body-user.json")
-            rot = Rotation(mw.url, loaded.keys_file, body, args.end_users, LOAD_CPU)
+            rot = Rotation(mw.url, loaded.keys_file, body, args.end_users, per_account, LOAD_CPU)
             rot.run(8, 5)  # warm
             _say("maximum")
             best = _maximum(rot, args.probe)

@@ -5,13 +5,19 @@
 --   BENCH_WIDTH  bytes per line, newline included
 --   BENCH_COUNT  keys in the file
 --   BENCH_START  index of the first key this run uses (runs continue where the last stopped)
---   BENCH_USERS  end users to rotate over (user-0 .. user-N-1)
+--   BENCH_USERS  end users in all (user-0 .. user-N-1), spread evenly over the accounts:
+--                end users are counted per account, so each belongs to one account, and a
+--                request names one of its key's account's end users
+--   BENCH_PER_ACCOUNT  keys per account (the file holds each account's keys together)
 --   BENCH_BODY   JSON body holding the mark @@USER@@ where the end user's name goes
 --   BENCH_DELAY  per-request delay in ms (the soak's pacing)
 -- Use one thread (-t1): the counter is per thread.
 local width = tonumber(os.getenv("BENCH_WIDTH"))
 local count = tonumber(os.getenv("BENCH_COUNT"))
 local users = tonumber(os.getenv("BENCH_USERS"))
+local per_account = tonumber(os.getenv("BENCH_PER_ACCOUNT"))
+local accounts = math.max(1, math.floor(count / per_account))
+local users_each = math.max(1, math.floor(users / accounts))
 local turn = tonumber(os.getenv("BENCH_START") or "0")
 local keys = assert(io.open(os.getenv("BENCH_KEYS"), "rb"))
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
@@ -30,7 +36,8 @@ function request()
     ["OpenAI-Organization"] = "plain",
     ["Authorization"] = "Bearer " .. key,
   }
-  local sent = head .. "user-" .. (turn % users) .. tail
+  local user = math.floor(i / per_account) * users_each + turn % users_each
+  local sent = head .. "user-" .. user .. tail
   turn = turn + 1
   return wrk.format("POST", "/v1/chat/completions", headers, sent)
 end
