@@ -153,8 +153,7 @@ def _report(
 ) -> str:
     (peak, peak_c), (run, sampler, extra) = best, soak
     users_each = max(1, args.end_users // loaded.accounts)  # as soak.lua spreads them
-    accounts_met = min(run.requests * loaded.accounts // loaded.keys + 1, loaded.accounts)
-    users = min(accounts_met * users_each, args.end_users)
+    users = min(run.requests, loaded.accounts * users_each)  # soak.lua: accounts in turn
     minute = 60.0 if args.seconds >= 120 else args.seconds / 10
     notes = {
         GATEWAY: f"{extra['gateway_cores']:.2f} cores used; key cache bound {CACHE_SIZE:,}",

@@ -1,5 +1,5 @@
--- wrk script for the scale soak (tests/bench/soak_scale.py): every request the next key and
--- the next end user, rotating. Environment:
+-- wrk script for the scale soak (tests/bench/soak_scale.py): every request a key not used
+-- since the file was last gone through, and one of its account's end users. Environment:
 --   BENCH_KEYS   fixed-width keys file (tests/bench/bulk_keys.py): one secret a line, all of
 --                one length, so the i-th is read by seeking (no million strings in Lua)
 --   BENCH_WIDTH  bytes per line, newline included
@@ -8,7 +8,8 @@
 --   BENCH_USERS  end users in all (user-0 .. user-N-1), spread evenly over the accounts:
 --                end users are counted per account, so each belongs to one account, and a
 --                request names one of its key's account's end users
---   BENCH_PER_ACCOUNT  keys per account (the file holds each account's keys together)
+--   BENCH_PER_ACCOUNT  keys per account (the file holds each account's keys together;
+--                BENCH_COUNT is a multiple of it)
 --   BENCH_BODY   JSON body holding the mark @@USER@@ where the end user's name goes
 --   BENCH_DELAY  per-request delay in ms (the soak's pacing)
 -- Use one thread (-t1): the counter is per thread.
@@ -27,8 +28,14 @@ local at, stop = body:find("@@USER@@", 1, true)
 local head, tail = body:sub(1, at - 1), body:sub(stop + 1)
 local pause = tonumber(os.getenv("BENCH_DELAY") or "0")
 
+-- Request k takes account k mod accounts, so consecutive requests go to different accounts
+-- and the first `users` requests meet every end user once (their per-end-user state is
+-- full within a minute or two), while keys stay new until the file has been gone through.
 function request()
-  local i = turn % count
+  local k = turn % count
+  local account = k % accounts
+  local round = math.floor(k / accounts)
+  local i = account * per_account + round % per_account
   keys:seek("set", i * width)
   local key = keys:read(width - 1)
   local headers = {
@@ -36,7 +43,7 @@ function request()
     ["OpenAI-Organization"] = "plain",
     ["Authorization"] = "Bearer " .. key,
   }
-  local user = math.floor(i / per_account) * users_each + turn % users_each
+  local user = account * users_each + round % users_each
   local sent = head .. "user-" .. user .. tail
   turn = turn + 1
   return wrk.format("POST", "/v1/chat/completions", headers, sent)
