@@ -75,6 +75,11 @@ def wrk(
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
     argv += ["--timeout", "10s", "-s", str(HERE / "wrk" / "post.lua"), url]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    return parse_summary(out)
+
+
+def parse_summary(out: str) -> Run:
+    """The BENCH line the wrk scripts' `done` prints (post.lua, soak.lua)."""
     match = LINE.search(out)
     if match is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
