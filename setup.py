@@ -1,14 +1,14 @@
-"""The optional compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (mypy and a C
+"""The compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (mypy, wheel and a C
 compiler installed) compiles with mypyc the typed modules every proxied request runs (the
 route, reading the call, the provider client, the relay, the Redis client, settlement) and
 the pure domain they use; any other install is the pure-Python package, so `pip install -e
-.` needs no compiler. `MW_MYPYC=1 python setup.py build_ext --inplace` puts the compiled
-modules beside the sources (the compiled pass). Figures: docs/performance.md.
+.` needs no compiler. The Docker image (gateway/Dockerfile) is this build.
+`MW_MYPYC=1 python setup.py build_ext --inplace` puts the compiled modules beside the
+sources, as the suite's compiled pass does in a copy (tests/speed/test_compiled_build.py).
+What a listed module keeps to: ARCHITECTURE.md, Two builds. Figures: docs/performance.md.
 
 Left out: gateway/http/middleware.py (aiohttp's `@web.middleware` sets an attribute on the
-function, which a compiled function does not take) and every module off the hot path. A
-compiled module checks the types its annotations promise: a value of another class (a
-test's duck-typed fake, an aiohttp C object its stubs misdescribe) is a TypeError there.
+function, which a compiled function does not take) and every module off the hot path.
 """
 
 from __future__ import annotations

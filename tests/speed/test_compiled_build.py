@@ -46,6 +46,7 @@ COMPILED_PASS = (
     "tests/hostile/test_hostile_clients.py",
     "tests/hostile/test_hostile_stream_errors.py",
     "tests/hostile/test_overreporting_races.py",
+    "tests/integration/test_cluster_wire.py",
     "tests/fault/test_settle_failure.py",
     "tests/fault/test_lost_reservation.py",
 )

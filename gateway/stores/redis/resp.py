@@ -179,13 +179,15 @@ class WireRedis:
         """Two commands in one write on this connection (ASKING and the call it permits);
         the second's reply, or the first error."""
         proto = await self._connection()
-        replies = await asyncio.gather(
-            proto.send(pack(first)), proto.send(pack(second)), return_exceptions=True
-        )
+        # Both awaited, each error retrieved. Not gather: its two-argument form is typed a
+        # tuple and returns a list, which the compiled build refuses.
+        replies = (proto.send(pack(first)), proto.send(pack(second)))
+        await asyncio.wait(replies)
         for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
-        return replies[1]
+            error = reply.exception()
+            if error is not None:
+                raise error
+        return replies[1].result()
 
     async def evalsha(
         self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
