@@ -80,6 +80,10 @@ def _count(n: int) -> str:
     return _COUNT[n] if n < SIZES else f"*{n}\r\n"
 
 
+def _size(n: int) -> str:
+    return _SIZE[n] if n < SIZES else f"${n}\r\n"
+
+
 def _append(out: list[str], arg: Any) -> None:
     """arg as one bulk string; an int by its decimal digits (a bool is not one here: it
     would be packed as True or False, so it goes the bytes way like every other type)."""
@@ -91,8 +95,7 @@ def _append(out: list[str], arg: Any) -> None:
         text = str(arg)
     else:
         raise NotText
-    n = len(text)
-    out.append(_SIZE[n] if n < SIZES else f"${n}\r\n")
+    out.append(_size(len(text)))
     out.append(text)
     out.append("\r\n")
 
@@ -104,8 +107,7 @@ def _kept(key: str) -> str:
     if packed is None:
         if not key.isascii():
             raise NotText
-        n = len(key)
-        packed = (_SIZE[n] if n < SIZES else f"${n}\r\n") + key + "\r\n"
+        packed = _size(len(key)) + key + "\r\n"
         if len(_memo) >= MEMO_SIZE:
             _memo.clear()
         _memo[key] = packed
