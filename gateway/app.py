@@ -83,6 +83,7 @@ from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import document as openapi
 from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
+from gateway.http.routing import check_declared
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream
@@ -348,4 +349,5 @@ def create_app(
     metering.add_routes(app)
     mcp_routes.add_routes(app)
     dashboard.add_routes(app)
+    check_declared(app)
     return app

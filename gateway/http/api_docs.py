@@ -10,8 +10,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from billing import authority
 from gateway.errors import NotFound
 from gateway.http.dashboard.web import HEADERS
+from gateway.http.routing import Route, declare
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -54,5 +56,8 @@ async def asset(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/docs/api", page)
-    app.router.add_get("/docs/api/{asset}", asset)
+    declare(
+        app.router,
+        Route("GET", "/docs/api", page, authority.PUBLIC),
+        Route("GET", "/docs/api/{asset}", asset, authority.PUBLIC),
+    )

@@ -7,8 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
 from gateway.http.ops_access import ops_allowed
+from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 
 
@@ -72,6 +74,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", root)  # HEAD / too: aiohttp adds it for every GET
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    declare(
+        app.router,
+        Route("GET", "/", root, authority.PUBLIC),
+        Route("GET", "/healthz", healthz, authority.PUBLIC),
+        Route("GET", "/readyz", readyz, authority.PUBLIC),
+    )

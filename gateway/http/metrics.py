@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway import telemetry
 from gateway.appkeys import COUNTER, STORE, UPSTREAMS
 from gateway.errors import NotFound, ServiceUnavailable
 from gateway.http.ops_access import ops_allowed
+from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 
 CONTENT_TYPE = "text/plain"
@@ -53,4 +55,4 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
+    declare(app.router, Route("GET", "/metrics", metrics, authority.OPERATOR))

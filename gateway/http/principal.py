@@ -26,7 +26,7 @@ from billing.authority import (
 from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
 from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
-from gateway.http.route_actions import action_of
+from gateway.http.routing import action_of
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.stores.records import KeyRecord, Row
@@ -87,7 +87,7 @@ class Principal:
     def check(
         self, request: web.Request, resource: Resource | None = None, hidden: str = ""
     ) -> None:
-        """The route's action (gateway/http/route_actions.py) decided by `may`: 403 when
+        """The route's action (gateway/http/routing.py) decided by `may`: 403 when
         the caller may not, 404 (`hidden`, the words of an absent one) when the resource
         is outside its reach."""
         action = action_of(request)

@@ -1,5 +1,6 @@
-"""Every account, billing, operator, metering and dashboard route of the route table
-(gateway/http/route_actions.py) asked by every kind of caller, with a resource of its own
+"""Every account, billing, operator, metering, sign-up, device-login, auth-token and dashboard
+route of the route table (gateway/http/route_actions.py, read off the app's route records)
+asked by every kind of caller, with a resource of its own
 organization and of another, each answer checked against `may` (billing/authority.py):
 allowed is never 401, 403 nor a 404 of authority; denied is 401 or 403; hidden is 404.
 
@@ -25,7 +26,7 @@ from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.http.principal import BILLING_READ, USER_SCOPES
-from gateway.http.route_actions import ROUTES
+from gateway.http.route_actions import table
 from gateway.services.auth import hash_key
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
@@ -35,7 +36,7 @@ MONTH = f"{datetime.now(UTC):%Y-%m}"
 KEY_SCOPES = [*sorted(USER_SCOPES | {"billing"}), "chat"]
 # Path parameters naming a thing of one organization, and what stands for an absent one.
 OWNED = ("key_id", "member_id", "team_id", "request_id", "alert_id")
-ABSENT = {"request_id": "req_none", "alert_id": "alert_none"}
+ABSENT = {"request_id": "req_none", "alert_id": "alert_none", "secret": "none", "tail": "none"}
 FIXED = {"month": MONTH, "action": "credit", "subject": "nobody", "auth_id": "auth_none",
          "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none",
          "receipt_id": "pay_none"}  # fmt: skip
@@ -46,6 +47,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "team": {"team_id": None},
     "role": {"role": "viewer"},
 }
+# Public routes asked too: sign-up and device login. A caller's credential changes nothing on
+# them: each caller is refused exactly when a request with no credential is.
+OPEN = ("/v1/auth/", "/dashboard/signup", "/dashboard/device")
 DESTROYS = ("DELETE", "/rotate", "/revoke", "/remove")
 ENDS_CALLER = (("POST", "/v1/auth/logout"),)  # a key logging out revokes itself
 ABSENT_PATHS = ("/alert-remove",)  # a form naming no alert: there is none to remove
@@ -167,10 +171,12 @@ async def callers(gw: Gateway, own: Org, other: Org) -> list[Caller]:
     return found
 
 
-def matrix_routes() -> Iterator[tuple[str, str, Action]]:
-    """Every route but the public ones; those that revoke their caller last."""
-    for (method, path), action in sorted(ROUTES.items(), key=lambda r: (r[0] in ENDS_CALLER, r)):
-        if path.startswith(SURFACES) and action.surface != "public":
+def matrix_routes(gw: Gateway) -> Iterator[tuple[str, str, Action]]:
+    """Every route of the surfaces, public ones (sign-up, device login, sign-in) too; those
+    that revoke their caller last."""
+    routes = table(gw.app)
+    for (method, path), action in sorted(routes.items(), key=lambda r: (r[0] in ENDS_CALLER, r)):
+        if path.startswith(SURFACES) and (action.surface != "public" or path.startswith(OPEN)):
             yield method, path, action
 
 
@@ -271,6 +277,8 @@ async def _one(
 ) -> tuple[int, str]:
     """(1 if asked, what went wrong or '')."""
     method, path, action = route
+    if action.surface == "public":
+        return await _public(gw, caller, method, await filled(gw, path, org, False))
     resource = Resource(org.account_id) if any(p in OWNED for p in params(path)) else None
     want = expected(
         caller, action, may(caller.actor, action, resource), path.startswith("/dashboard")
@@ -285,11 +293,30 @@ async def _one(
     return 1, f"{caller.name:18} {method:6} {path} ({where}): {status}, table says {want}"
 
 
+async def _public(gw: Gateway, caller: Caller, method: str, path: str) -> tuple[int, str]:
+    """A caller's credential neither opens nor closes a public route: it is refused (401,
+    403) exactly when a request with no credential is (a rate limit may answer either)."""
+    status = await ask(gw, caller, method, path)
+    if status is None:
+        return 0, ""
+    body = body_of(method, path)
+    if path.startswith("/dashboard"):
+        form = None if body is None else {"csrf": "x", **{k: str(v) for k, v in body.items()}}
+        sent: dict[str, Any] = {"data": form, "allow_redirects": False}
+    else:
+        sent = {"data": None if body is None else json.dumps(body)}
+    async with gw.http.request(method, gw.url + path, **sent) as r:
+        nobody = r.status
+    if (status in (401, 403)) == (nobody in (401, 403)):
+        return 1, ""
+    return 1, f"{caller.name:18} {method:6} {path} (public): {status}, with no credential {nobody}"
+
+
 async def test_every_route_answers_every_caller_as_the_table_decides(gw: Gateway) -> None:
     own, other = await new_org(gw), await new_org(gw)
     everyone = await callers(gw, own, other)
     results: list[tuple[int, str]] = []
-    for route in matrix_routes():
+    for route in matrix_routes(gw):
         owned = any(p in OWNED for p in params(route[1]))
         for org in (own, other) if owned else (own,):
             jobs = [_one(gw, c, route, org, org is own) for c in everyone]

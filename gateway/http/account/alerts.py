@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from billing import authority
 from billing.alerts import UserAlert, new_alert_id
 from billing.money import MAX_EXACT
 from gateway.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http import audited
 from gateway.http.bodies import SPACE
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
+from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.outbound.egress import checked_url
@@ -107,7 +110,9 @@ async def create_for(request: web.Request, account_id: str, body: object) -> dic
     if len(await alerts.of_account(account_id)) >= MAX_ALERTS:
         raise InvalidRequest(f"An account has at most {MAX_ALERTS} alerts.")
     row, secret = await alerts.create(account_id, alert, email, url)
-    return alert_json(row) | ({"webhook_secret": secret} if secret else {})
+    shown = alert_json(row)
+    await audited.record(request, "alert.create", "alert", shown["id"], account_id, None, shown)
+    return shown | ({"webhook_secret": secret} if secret else {})
 
 
 async def _reachable(request: web.Request, url: str) -> None:
@@ -122,6 +127,7 @@ async def _reachable(request: web.Request, url: str) -> None:
 async def delete_for(request: web.Request, account_id: str, alert_id: str) -> None:
     if not await request.config_dict[ACCOUNT_ALERTS].delete(account_id, alert_id):
         raise NotFound("No such alert.")
+    await audited.record(request, "alert.delete", "alert", alert_id, account_id)
 
 
 async def list_alerts(request: web.Request) -> web.Response:
@@ -144,6 +150,15 @@ async def delete_alert(request: web.Request) -> web.Response:
 
 def add_routes(account: web.Application) -> None:
     r = account.router
-    r.add_get("/alerts", list_alerts)
-    r.add_post("/alerts", create_alert)
-    r.add_delete("/alerts/{alert_id}", delete_alert)
+    declare(
+        r,
+        Route("GET", "/alerts", list_alerts, authority.BILLING_READ),
+        Route("POST", "/alerts", create_alert, authority.BILLING_SETUP, audits("alert.create")),
+        Route(
+            "DELETE",
+            "/alerts/{alert_id}",
+            delete_alert,
+            authority.BILLING_SETUP,
+            audits("alert.delete"),
+        ),
+    )

@@ -17,11 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.roles import AUDIT_READ
 from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.account.reports import query_text
 from gateway.http.principal import Principal, principal
+from gateway.http.routing import Route, declare
 from gateway.stores.audit_records import AuditQuery
 from gateway.stores.records import Row
 
@@ -155,8 +157,8 @@ async def admin_audit(request: web.Request) -> web.Response:
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/audit", account_audit)
+    declare(account.router, Route("GET", "/audit", account_audit, authority.AUDIT_READ))
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    admin.router.add_get("/audit", admin_audit)
+    declare(admin.router, Route("GET", "/audit", admin_audit, authority.OPERATOR))

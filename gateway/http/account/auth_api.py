@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing import roles
+from billing import authority, roles
 from billing.authority import role_scopes
 from billing.grants import PROXY_SCOPES, expand_scopes
 from gateway.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
@@ -26,6 +26,7 @@ from gateway.http.audited import ACTOR
 from gateway.http.dashboard.session import BASE, digest
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute
+from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited
 from gateway.llm.calls import parse_json
 from gateway.outbound.signin_mail import LINK_MINUTES
 from gateway.services import device_login
@@ -208,10 +209,25 @@ async def logout(request: web.Request) -> web.Response:
 
 def add_routes(auth: web.Application) -> None:
     r = auth.router
-    r.add_post("/register", register)
-    r.add_post("/verify", verify)
-    r.add_post("/device", device_start)
-    r.add_post("/device/token", device_token)
-    r.add_get("/whoami", whoami)
-    r.add_post("/tokens", tokens)
-    r.add_post("/logout", logout)
+    declare(
+        r,
+        Route(
+            "POST",
+            "/register",
+            register,
+            authority.PUBLIC,
+            SIGN_UP,
+        ),
+        Route("POST", "/verify", verify, authority.PUBLIC, audits("signup.verify")),
+        Route(
+            "POST",
+            "/device",
+            device_start,
+            authority.PUBLIC,
+            unaudited("a login code: nothing until a person approves it"),
+        ),
+        Route("POST", "/device/token", device_token, authority.PUBLIC, audits("key.create")),
+        Route("GET", "/whoami", whoami, authority.SELF),
+        Route("POST", "/tokens", tokens, authority.SELF, audits("key.create")),
+        Route("POST", "/logout", logout, authority.SELF, audits("key.revoke", "auth.logout")),
+    )

@@ -9,10 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, require
+from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services.idempotency import idempotent, revocation_use
@@ -143,9 +145,18 @@ async def account_list(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    admin.router.add_get("/accounts/{account_id}/grants", admin_list)
-    admin.router.add_post("/accounts/{account_id}/grants/{grant_id}/revoke", admin_revoke)
+    declare(
+        admin.router,
+        Route("GET", "/accounts/{account_id}/grants", admin_list, authority.OPERATOR),
+        Route(
+            "POST",
+            "/accounts/{account_id}/grants/{grant_id}/revoke",
+            admin_revoke,
+            authority.OPERATOR,
+            audits("grant.revoke"),
+        ),
+    )
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/grants", account_list)
+    declare(account.router, Route("GET", "/grants", account_list, authority.ACCOUNT_READ))

@@ -13,12 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.end_users import check_end_user_id, parse_end_user_quotas
 from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
+from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.services.end_user_budgets import set_end_user_budget
 from gateway.stores.records import Row
@@ -134,10 +136,28 @@ async def account_put(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    admin.router.add_get("/accounts/{account_id}/end-user-budgets", admin_list)
-    admin.router.add_put("/accounts/{account_id}/end-user-budgets", admin_put)
+    declare(
+        admin.router,
+        Route("GET", "/accounts/{account_id}/end-user-budgets", admin_list, authority.OPERATOR),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/end-user-budgets",
+            admin_put,
+            authority.OPERATOR,
+            audits("end_user_budget.set"),
+        ),
+    )
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/end-user-budgets", account_list)
-    account.router.add_put("/end-user-budgets", account_put)
+    declare(
+        account.router,
+        Route("GET", "/end-user-budgets", account_list, authority.ACCOUNT_READ),
+        Route(
+            "PUT",
+            "/end-user-budgets",
+            account_put,
+            authority.ORG_WRITE,
+            audits("end_user_budget.set"),
+        ),
+    )

@@ -9,12 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.roles import ROLES, may_grant
 from gateway.appkeys import LEDGER, MEMBERS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.admin.directory import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
+from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.services.members import remove_member
 from gateway.stores.records import Row
@@ -117,7 +119,14 @@ async def remove(request: web.Request) -> web.Response:
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/members", list_members)
-    account.router.add_post("/members", invite)
-    account.router.add_put("/members/{member_id}/role", set_role)
-    account.router.add_delete("/members/{member_id}", remove)
+    declare(
+        account.router,
+        Route("GET", "/members", list_members, authority.ACCOUNT_READ),
+        Route("POST", "/members", invite, authority.ORG_WRITE, audits("member.invite")),
+        Route(
+            "PUT", "/members/{member_id}/role", set_role, authority.ORG_WRITE, audits("member.role")
+        ),
+        Route(
+            "DELETE", "/members/{member_id}", remove, authority.ORG_WRITE, audits("member.remove")
+        ),
+    )

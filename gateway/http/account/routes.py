@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.authority import Resource
 from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
 from billing.next_step import for_caller
@@ -44,6 +45,7 @@ from gateway.http.principal import (
     principal_middleware,
     require,
 )
+from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, entry_json, key_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (
@@ -360,16 +362,21 @@ def customer_arithmetic(cost: RequestCost, shown: bool) -> list[str] | None:
 def add_routes(app: web.Application) -> None:
     account = web.Application(middlewares=[principal_middleware])
     r = account.router
-    r.add_get("", get_account)
-    r.add_get("/keys", list_keys)
-    r.add_post("/keys", create_key)
-    r.add_delete("/keys/{key_id}", delete_key)
-    r.add_patch("/keys/{key_id}", narrow_key)
-    r.add_post("/keys/{key_id}/rotate", rotate)
-    r.add_put("/keys/{key_id}/quotas", put_quotas)
-    r.add_get("/usage", usage)
-    r.add_get("/ledger", ledger)
-    r.add_get("/requests/{request_id}", request_cost_of)
+    declare(
+        r,
+        Route("GET", "", get_account, authority.ACCOUNT_READ),
+        Route("GET", "/keys", list_keys, authority.KEYS_READ),
+        Route("POST", "/keys", create_key, authority.KEYS_WRITE, audits("key.create")),
+        Route("DELETE", "/keys/{key_id}", delete_key, authority.KEYS_WRITE, audits("key.revoke")),
+        Route("PATCH", "/keys/{key_id}", narrow_key, authority.KEYS_WRITE, audits("key.narrow")),
+        Route("POST", "/keys/{key_id}/rotate", rotate, authority.KEYS_WRITE, audits("key.rotate")),
+        Route(
+            "PUT", "/keys/{key_id}/quotas", put_quotas, authority.KEYS_WRITE, audits("key.quotas")
+        ),
+        Route("GET", "/usage", usage, authority.USAGE_READ),
+        Route("GET", "/ledger", ledger, authority.LEDGER_READ),
+        Route("GET", "/requests/{request_id}", request_cost_of, authority.LEDGER_READ),
+    )
     credit_grants.add_account_routes(account)
     audit_log.add_account_routes(account)
     end_user_budgets.add_account_routes(account)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.statements import (
     CSV_HEADER,
     SECTIONS,
@@ -30,6 +31,7 @@ from billing.statements import (
 from gateway.appkeys import STATEMENTS
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
 from gateway.http.principal import STATEMENTS_READ, require
+from gateway.http.routing import Route, declare
 from gateway.services.statements import monthly_statement
 
 log = logging.getLogger(__name__)
@@ -142,8 +144,16 @@ async def admin_statement(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    admin.router.add_get("/accounts/{account_id}/statements/{month}", admin_statement)
+    declare(
+        admin.router,
+        Route(
+            "GET", "/accounts/{account_id}/statements/{month}", admin_statement, authority.OPERATOR
+        ),
+    )
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/statements/{month}", account_statement)
+    declare(
+        account.router,
+        Route("GET", "/statements/{month}", account_statement, authority.STATEMENTS_READ),
+    )

@@ -8,11 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.quotas import parse_quotas
 from gateway.appkeys import LEDGER, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
+from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.services.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
@@ -182,14 +184,40 @@ async def account_key_team(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    admin.router.add_get("/accounts/{account_id}/teams", admin_list)
-    admin.router.add_post("/accounts/{account_id}/teams", admin_create)
-    admin.router.add_put("/teams/{team_id}/quotas", admin_quotas)
-    admin.router.add_put("/keys/{key_id}/team", admin_key_team)
+    declare(
+        admin.router,
+        Route("GET", "/accounts/{account_id}/teams", admin_list, authority.OPERATOR),
+        Route(
+            "POST",
+            "/accounts/{account_id}/teams",
+            admin_create,
+            authority.OPERATOR,
+            audits("team.create"),
+        ),
+        Route(
+            "PUT",
+            "/teams/{team_id}/quotas",
+            admin_quotas,
+            authority.OPERATOR,
+            audits("team.quotas"),
+        ),
+        Route("PUT", "/keys/{key_id}/team", admin_key_team, authority.OPERATOR, audits("key.team")),
+    )
 
 
 def add_account_routes(account: web.Application) -> None:
-    account.router.add_get("/teams", account_list)
-    account.router.add_post("/teams", account_create)
-    account.router.add_put("/teams/{team_id}/quotas", account_quotas)
-    account.router.add_put("/keys/{key_id}/team", account_key_team)
+    declare(
+        account.router,
+        Route("GET", "/teams", account_list, authority.ACCOUNT_READ),
+        Route("POST", "/teams", account_create, authority.ORG_WRITE, audits("team.create")),
+        Route(
+            "PUT",
+            "/teams/{team_id}/quotas",
+            account_quotas,
+            authority.ORG_WRITE,
+            audits("team.quotas"),
+        ),
+        Route(
+            "PUT", "/keys/{key_id}/team", account_key_team, authority.ORG_WRITE, audits("key.team")
+        ),
+    )

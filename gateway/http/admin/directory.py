@@ -8,12 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.account import invite_links
 from gateway.http.account.reports import query_text, usage_response
+from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
@@ -78,9 +80,15 @@ async def search_accounts(request: web.Request) -> web.Response:
 async def patch_account(request: web.Request) -> web.Response:
     account_id = await _account_id(request)
     body = parse_json(await request.read())
+    ledger = request.config_dict[LEDGER]
+    before = bodies.found(await ledger.get_account(account_id), "No such account.")
     await apply_external_id(request, account_id, body)
-    row = await request.config_dict[LEDGER].get_account(account_id)
-    return web.json_response(account_json(bodies.found(row, "No such account."), None))
+    row = bodies.found(await ledger.get_account(account_id), "No such account.")
+    was, now = ({"external_id": r.get("external_id")} for r in (before, row))
+    await audited.record(
+        request, "account.external_id", "account", account_id, account_id, was, now
+    )
+    return web.json_response(account_json(row, None))
 
 
 async def account_keys(request: web.Request) -> web.Response:
@@ -217,12 +225,45 @@ async def remove_member(request: web.Request) -> web.Response:
 
 def add_routes(admin: web.Application) -> None:
     r = admin.router
-    r.add_get("/accounts", search_accounts)
-    r.add_patch("/accounts/{account_id}", patch_account)
-    r.add_get("/accounts/{account_id}/keys", account_keys)
-    r.add_get("/accounts/{account_id}/usage/report", usage_report)
-    r.add_post("/users/{subject}/revoke-tokens", revoke_user_tokens)
-    r.add_get("/accounts/{account_id}/members", list_members)
-    r.add_post("/accounts/{account_id}/members", invite_member)
-    r.add_delete("/accounts/{account_id}/members/{member_id}", remove_member)
-    r.add_put("/accounts/{account_id}/members/{member_id}/role", set_member_role)
+    declare(
+        r,
+        Route("GET", "/accounts", search_accounts, authority.OPERATOR),
+        Route(
+            "PATCH",
+            "/accounts/{account_id}",
+            patch_account,
+            authority.OPERATOR,
+            audits("account.external_id"),
+        ),
+        Route("GET", "/accounts/{account_id}/keys", account_keys, authority.OPERATOR),
+        Route("GET", "/accounts/{account_id}/usage/report", usage_report, authority.OPERATOR),
+        Route(
+            "POST",
+            "/users/{subject}/revoke-tokens",
+            revoke_user_tokens,
+            authority.OPERATOR,
+            audits("user.tokens_revoke"),
+        ),
+        Route("GET", "/accounts/{account_id}/members", list_members, authority.OPERATOR),
+        Route(
+            "POST",
+            "/accounts/{account_id}/members",
+            invite_member,
+            authority.OPERATOR,
+            audits("member.invite"),
+        ),
+        Route(
+            "DELETE",
+            "/accounts/{account_id}/members/{member_id}",
+            remove_member,
+            authority.OPERATOR,
+            audits("member.remove"),
+        ),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/members/{member_id}/role",
+            set_member_role,
+            authority.OPERATOR,
+            audits("member.role"),
+        ),
+    )

@@ -9,11 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import DIRECTORY, SETTINGS
 from gateway.errors import NotFound
 from gateway.http import bodies
 from gateway.http.account.routes import MAX_GRACE_S, rotate_for
 from gateway.http.principal import Principal
+from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.stores.records import Row
 
@@ -40,4 +42,7 @@ async def rotate(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    admin.router.add_post("/keys/{key_id}/rotate", rotate)
+    declare(
+        admin.router,
+        Route("POST", "/keys/{key_id}/rotate", rotate, authority.OPERATOR, audits("key.rotate")),
+    )

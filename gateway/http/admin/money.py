@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.display import usd_exact as _usd
 from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
@@ -20,6 +21,7 @@ from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderEr
 from gateway.http import audited, bodies
 from gateway.http.account.credit_grants import live_grant
 from gateway.http.billing.routes import not_set_up
+from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
@@ -227,6 +229,27 @@ async def add_adjustment(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    admin.router.add_post("/accounts/{account_id}/credits", add_credit)
-    admin.router.add_post("/accounts/{account_id}/adjustments", add_adjustment)
-    admin.router.add_post("/accounts/{account_id}/payments/{payment_id}/refunds", add_refund)
+    declare(
+        admin.router,
+        Route(
+            "POST",
+            "/accounts/{account_id}/credits",
+            add_credit,
+            authority.OPERATOR,
+            audits("credit.create"),
+        ),
+        Route(
+            "POST",
+            "/accounts/{account_id}/adjustments",
+            add_adjustment,
+            authority.OPERATOR,
+            audits("adjustment.create"),
+        ),
+        Route(
+            "POST",
+            "/accounts/{account_id}/payments/{payment_id}/refunds",
+            add_refund,
+            authority.OPERATOR,
+            audits("refund.create"),
+        ),
+    )

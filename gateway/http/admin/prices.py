@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import PRICING
+from gateway.http.routing import Route, declare
 
 
 async def current_prices(request: web.Request) -> web.Response:
@@ -15,4 +17,4 @@ async def current_prices(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    admin.router.add_get("/prices", current_prices)
+    declare(admin.router, Route("GET", "/prices", current_prices, authority.OPERATOR))

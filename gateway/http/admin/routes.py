@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
@@ -29,6 +30,7 @@ from gateway.http.admin import signups as admin_signups
 from gateway.http.admin import system as admin_system
 from gateway.http.admin.operator import verify_operator
 from gateway.http.audited import ACTOR
+from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_json
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
@@ -335,18 +337,41 @@ async def ledger_page(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     admin = web.Application(middlewares=[admin_auth])
     r = admin.router
-    r.add_post("/accounts", create_account)
-    r.add_get("/accounts/{account_id}", get_account)
-    r.add_put("/accounts/{account_id}/plan", set_plan)
-    r.add_put("/accounts/{account_id}/markup", set_markup)
-    r.add_put("/accounts/{account_id}/credit-line", set_credit_line)
-    r.add_get("/accounts/{account_id}/uncollected", uncollected)
-    r.add_get("/accounts/{account_id}/usage", account_usage)
-    r.add_get("/accounts/{account_id}/ledger", ledger_page)
-    r.add_post("/keys", create_key)
-    r.add_delete("/keys/{key_id}", revoke_key)
-    r.add_put("/keys/{key_id}/quotas", put_key_quotas)
-    r.add_get("/keys/{key_id}/usage", key_usage)
+    declare(
+        r,
+        Route("POST", "/accounts", create_account, authority.OPERATOR, audits("account.create")),
+        Route("GET", "/accounts/{account_id}", get_account, authority.OPERATOR),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/plan",
+            set_plan,
+            authority.OPERATOR,
+            audits("account.plan"),
+        ),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/markup",
+            set_markup,
+            authority.OPERATOR,
+            audits("account.markup"),
+        ),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/credit-line",
+            set_credit_line,
+            authority.OPERATOR,
+            audits("account.credit_line"),
+        ),
+        Route("GET", "/accounts/{account_id}/uncollected", uncollected, authority.OPERATOR),
+        Route("GET", "/accounts/{account_id}/usage", account_usage, authority.OPERATOR),
+        Route("GET", "/accounts/{account_id}/ledger", ledger_page, authority.OPERATOR),
+        Route("POST", "/keys", create_key, authority.OPERATOR, audits("key.create")),
+        Route("DELETE", "/keys/{key_id}", revoke_key, authority.OPERATOR, audits("key.revoke")),
+        Route(
+            "PUT", "/keys/{key_id}/quotas", put_key_quotas, authority.OPERATOR, audits("key.quotas")
+        ),
+        Route("GET", "/keys/{key_id}/usage", key_usage, authority.OPERATOR),
+    )
     admin_directory.add_routes(admin)
     admin_keys.add_routes(admin)
     credit_grants.add_admin_routes(admin)

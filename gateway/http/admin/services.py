@@ -7,9 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.money import MAX_EXACT
 from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.http import audited
+from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
@@ -48,7 +51,9 @@ async def create_service(request: web.Request) -> web.Response:
         )
     except DuplicateService as exc:
         raise Conflict(f"A service named '{name}' already exists.", param="name") from exc
-    return web.json_response({**service_json(issued.row), "key": issued.secret}, status=201)
+    made = service_json(issued.row)
+    await audited.record(request, "service.create", "service", made["id"], None, None, made)
+    return web.json_response({**made, "key": issued.secret}, status=201)
 
 
 async def delete_service(request: web.Request) -> web.Response:
@@ -59,7 +64,9 @@ async def delete_service(request: web.Request) -> web.Response:
     )
     if row is None:
         raise NotFound("No such service.")
-    return web.json_response(service_json(row))
+    revoked = service_json(row)
+    await audited.record(request, "service.revoke", "service", revoked["id"], None, None, revoked)
+    return web.json_response(revoked)
 
 
 async def list_meters(request: web.Request) -> web.Response:
@@ -128,6 +135,10 @@ async def export_ids(request: web.Request) -> web.Response:
         ):
             raise InvalidRequest(f"'{name}' must be a string or null.", param=name)
         await request.config_dict[EXPORTS].set_customer(account_id, target, value)
+    after = {k: body[k] for k in fields if k in body}
+    await audited.record(
+        request, "account.export_ids", "account", account_id, account_id, None, after
+    )
     return web.json_response({"account_id": account_id, **{k: body.get(k) for k in fields}})
 
 
@@ -140,14 +151,37 @@ async def alerts(request: web.Request) -> web.Response:
     words = "'balance_low_micros' must be a whole number of micros."
     value = json_whole(value, "balance_low_micros", maximum=MAX_EXACT, words=words)
     await request.config_dict[NOTIFY].set_threshold(account_id, value)
+    after = {"balance_low_micros": value}
+    await audited.record(request, "account.alerts", "account", account_id, account_id, None, after)
     return web.json_response({"account_id": account_id, "balance_low_micros": value})
 
 
 def add_routes(admin: web.Application) -> None:
     r = admin.router
-    r.add_put("/accounts/{account_id}/alerts", alerts)
-    r.add_put("/accounts/{account_id}/export-ids", export_ids)
-    r.add_post("/services", create_service)
-    r.add_delete("/services/{service_id}", delete_service)
-    r.add_get("/meters", list_meters)
-    r.add_get("/accounts/{account_id}/usage/meters", meter_usage)
+    declare(
+        r,
+        Route(
+            "PUT",
+            "/accounts/{account_id}/alerts",
+            alerts,
+            authority.OPERATOR,
+            audits("account.alerts"),
+        ),
+        Route(
+            "PUT",
+            "/accounts/{account_id}/export-ids",
+            export_ids,
+            authority.OPERATOR,
+            audits("account.export_ids"),
+        ),
+        Route("POST", "/services", create_service, authority.OPERATOR, audits("service.create")),
+        Route(
+            "DELETE",
+            "/services/{service_id}",
+            delete_service,
+            authority.OPERATOR,
+            audits("service.revoke"),
+        ),
+        Route("GET", "/meters", list_meters, authority.OPERATOR),
+        Route("GET", "/accounts/{account_id}/usage/meters", meter_usage, authority.OPERATOR),
+    )

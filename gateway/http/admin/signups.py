@@ -9,11 +9,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
+from billing import authority
 from gateway.appkeys import COURIER, SETTINGS, SIGNUPS
 from gateway.errors import InvalidRequest
 from gateway.http import audited, signup_flow
 from gateway.http.audited import actor_of
 from gateway.http.dashboard.session import BASE
+from gateway.http.routing import Route, audits, declare
 from gateway.outbound import signin_mail, signup_mail
 from gateway.services.signup import decide
 from gateway.stores.records import Row
@@ -89,6 +91,21 @@ async def reject(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    admin.router.add_get("/signups", list_signups)
-    admin.router.add_post("/signups/{account_id}/approve", approve)
-    admin.router.add_post("/signups/{account_id}/reject", reject)
+    declare(
+        admin.router,
+        Route("GET", "/signups", list_signups, authority.OPERATOR),
+        Route(
+            "POST",
+            "/signups/{account_id}/approve",
+            approve,
+            authority.OPERATOR,
+            audits("signup.approve"),
+        ),
+        Route(
+            "POST",
+            "/signups/{account_id}/reject",
+            reject,
+            authority.OPERATOR,
+            audits("signup.reject"),
+        ),
+    )

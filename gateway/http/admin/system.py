@@ -10,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
 from gateway.http.health import readiness
+from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.records import DeadLetter
 
@@ -67,4 +69,4 @@ async def system(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    admin.router.add_get("/system", system)
+    declare(admin.router, Route("GET", "/system", system, authority.OPERATOR))

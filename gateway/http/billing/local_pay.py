@@ -12,9 +12,11 @@ from html import escape
 
 from aiohttp import web
 
+from billing import authority
 from billing.display import usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.routing import LOCAL_PAGES, Route, declare
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS
 from gateway.services.payment_events import apply_event
@@ -227,13 +229,46 @@ async def refund(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     pages = web.Application()
     r = pages.router
-    r.add_get("/checkout/{id}", checkout_page)
-    r.add_post("/checkout/{id}", checkout_submit)
-    r.add_get("/checkout/{id}/done", done_page)
-    r.add_get("/authenticate/{id}", authenticate_page)
-    r.add_post("/authenticate/{id}", authenticate_submit)
-    r.add_get("/portal/{id}", portal_page)
-    r.add_post("/portal/{id}/card", portal_card)
-    r.add_post("/subscriptions/{id}/renew", renew)
-    r.add_post("/payments/{id}/refund", refund)
+    declare(
+        r,
+        Route("GET", "/checkout/{id}", checkout_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/checkout/{id}",
+            checkout_submit,
+            authority.PUBLIC,
+            LOCAL_PAGES,
+        ),
+        Route("GET", "/checkout/{id}/done", done_page, authority.PUBLIC),
+        Route("GET", "/authenticate/{id}", authenticate_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/authenticate/{id}",
+            authenticate_submit,
+            authority.PUBLIC,
+            LOCAL_PAGES,
+        ),
+        Route("GET", "/portal/{id}", portal_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/portal/{id}/card",
+            portal_card,
+            authority.PUBLIC,
+            LOCAL_PAGES,
+        ),
+        Route(
+            "POST",
+            "/subscriptions/{id}/renew",
+            renew,
+            authority.PUBLIC,
+            LOCAL_PAGES,
+        ),
+        Route(
+            "POST",
+            "/payments/{id}/refund",
+            refund,
+            authority.PUBLIC,
+            LOCAL_PAGES,
+        ),
+    )
     app.add_subapp(PREFIX, pages)

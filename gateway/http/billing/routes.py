@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.payments import PaymentRuleError, for_sale
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
@@ -22,6 +23,7 @@ from gateway.http.principal import (
     require,
 )
 from gateway.http.return_to import absolute, return_url
+from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 
@@ -153,13 +155,42 @@ def add_routes(app: web.Application) -> None:
     """Register before any /v1/account sub-app: the longer prefix must be matched first."""
     billing = web.Application(middlewares=[principal_middleware, payment_errors])
     r = billing.router
-    r.add_get("", overview)
-    r.add_get("/payments", payments)
-    r.add_get("/invoices", invoices)
-    r.add_post("/subscription/cancel", cancel)
-    r.add_post("/setup", setup)
-    r.add_post("/topups", topups)
-    r.add_post("/subscription", subscription)
-    r.add_post("/portal", portal)
-    r.add_put("/auto-topup", auto_topup)
+    declare(
+        r,
+        Route("GET", "", overview, authority.BILLING_READ),
+        Route("GET", "/payments", payments, authority.BILLING_READ),
+        Route("GET", "/invoices", invoices, authority.BILLING_READ),
+        Route(
+            "POST",
+            "/subscription/cancel",
+            cancel,
+            authority.BILLING_SETUP,
+            audits("payment.subscription_cancel"),
+        ),
+        Route("POST", "/setup", setup, authority.BILLING_SETUP, audits("payment.setup")),
+        Route(
+            "POST",
+            "/topups",
+            topups,
+            authority.BILLING_SETUP,
+            CHECKOUT,
+        ),
+        Route(
+            "POST",
+            "/subscription",
+            subscription,
+            authority.BILLING_SETUP,
+            audits("payment.subscription"),
+        ),
+        Route(
+            "POST",
+            "/portal",
+            portal,
+            authority.BILLING_SETUP,
+            PROVIDER_PAGE,
+        ),
+        Route(
+            "PUT", "/auto-topup", auto_topup, authority.BILLING_SETUP, audits("payment.auto_topup")
+        ),
+    )
     app.add_subapp(PREFIX, billing)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import PAYMENTS
 from gateway.errors import InvalidRequest, NotFound, PaymentProviderError
+from gateway.http.routing import Route, declare, unaudited
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderUnavailable, SignatureInvalid
 
@@ -32,5 +34,14 @@ async def receive(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     hooks = web.Application()
-    hooks.router.add_post("/{provider}", receive)
+    declare(
+        hooks.router,
+        Route(
+            "POST",
+            "/{provider}",
+            receive,
+            authority.PUBLIC,
+            unaudited("the provider's event: its money is a ledger row"),
+        ),
+    )
     app.add_subapp("/webhooks", hooks)

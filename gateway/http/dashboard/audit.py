@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway.http.account.audit_log import audit_page, audit_query, owner_account, respond
 from gateway.http.account.reports import query_text
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.routing import Route, declare
 
 
 async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:
@@ -40,5 +42,8 @@ async def operator_page(request: web.Request) -> web.Response:
 
 
 def add_routes(dash: web.Application) -> None:
-    dash.router.add_get("/audit", owner_page)
-    dash.router.add_get("/operators/audit", operator_page)
+    declare(
+        dash.router,
+        Route("GET", "/audit", owner_page, authority.AUDIT_READ),
+        Route("GET", "/operators/audit", operator_page, authority.OPERATOR_PAGE),
+    )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from billing import authority
 from billing.display import DollarsError, parse_dollars
 from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
@@ -27,6 +28,7 @@ from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
+from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.services.payments_port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
@@ -271,8 +273,22 @@ def _typed(form: Form) -> dict[str, str]:
     return {k: v[:64] for k, v in form.items() if isinstance(v, str) and k not in skip}
 
 
+# Each form of the page and what it writes to the audit log.
+FORMS = {
+    "topup": CHECKOUT,
+    "setup": audits("payment.setup"),
+    "portal": PROVIDER_PAGE,
+    "auto-topup": audits("payment.auto_topup"),
+    "plan": audits("payment.subscription"),
+    "cancel": audits("payment.subscription_cancel"),
+    "alert-add": audits("alert.create"),
+    "alert-remove": audits("alert.delete"),
+}
+
+
 def add_routes(dash: web.Application) -> None:
-    dash.router.add_get("/billing", billing_page)
-    actions = ("topup", "setup", "portal", "auto-topup", "plan", "cancel")
-    for action in (*actions, "alert-add", "alert-remove"):
-        dash.router.add_post(f"/billing/{action}", act)
+    declare(dash.router, Route("GET", "/billing", billing_page, authority.BILLING_READ))
+    for action, audit in FORMS.items():
+        declare(
+            dash.router, Route("POST", f"/billing/{action}", act, authority.BILLING_SETUP, audit)
+        )

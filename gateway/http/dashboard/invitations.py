@@ -10,12 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import LEDGER, MEMBERS
 from gateway.errors import Conflict, NotFound, SigninFailed
 from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, enter
 from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
+from gateway.http.routing import INVITEE, SIGN_IN, Route, declare
 from gateway.services import members as people
 from gateway.stores.ports import MembersPort
 from gateway.stores.records import Row
@@ -125,10 +127,43 @@ async def invitation_decline(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/signin/choose", choose_page)
-    r.add_post("/signin/choose/{member_id}/enter", choose_enter)
-    r.add_post("/signin/choose/{member_id}/accept", choose_accept)
-    r.add_post("/signin/choose/{member_id}/decline", choose_decline)
-    r.add_get(INVITATION + "/{secret}", invitation_page)
-    r.add_post(INVITATION + "/{secret}", invitation_accept)
-    r.add_post(INVITATION + "/{secret}/decline", invitation_decline)
+    declare(
+        r,
+        Route("GET", "/signin/choose", choose_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signin/choose/{member_id}/enter",
+            choose_enter,
+            authority.PUBLIC,
+            SIGN_IN,
+        ),
+        Route(
+            "POST",
+            "/signin/choose/{member_id}/accept",
+            choose_accept,
+            authority.PUBLIC,
+            INVITEE,
+        ),
+        Route(
+            "POST",
+            "/signin/choose/{member_id}/decline",
+            choose_decline,
+            authority.PUBLIC,
+            INVITEE,
+        ),
+        Route("GET", INVITATION + "/{secret}", invitation_page, authority.PUBLIC),
+        Route(
+            "POST",
+            INVITATION + "/{secret}",
+            invitation_accept,
+            authority.PUBLIC,
+            INVITEE,
+        ),
+        Route(
+            "POST",
+            INVITATION + "/{secret}/decline",
+            invitation_decline,
+            authority.PUBLIC,
+            INVITEE,
+        ),
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.money import format_usd
 from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
@@ -24,6 +25,7 @@ from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
+from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
@@ -147,6 +149,9 @@ async def account_page(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/operators", accounts)
-    r.add_get("/operators/accounts/{account_id}", account_page)
-    r.add_get("/system", system)
+    declare(
+        r,
+        Route("GET", "/operators", accounts, authority.OPERATOR_PAGE),
+        Route("GET", "/operators/accounts/{account_id}", account_page, authority.OPERATOR_PAGE),
+        Route("GET", "/system", system, authority.OPERATOR_PAGE),
+    )

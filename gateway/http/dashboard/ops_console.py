@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
 from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
@@ -46,6 +47,7 @@ from gateway.http.dashboard.keys import (
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
+from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
@@ -269,14 +271,55 @@ async def _budget(request: web.Request, row: Row, form: Form) -> str:
 
 def add_routes(dash: web.Application) -> None:
     r, at = dash.router, "/operators/accounts/{account_id}"
-    r.add_get(f"{at}/people", people)
-    r.add_get(f"{at}/people/confirm/{{action}}", confirm)
-    r.add_post(f"{at}/members", invite)
-    r.add_post(f"{at}/members/{{member_id}}/role", _form(_role))
-    r.add_post(f"{at}/members/{{member_id}}/remove", _form(_remove))
-    r.add_post(f"{at}/keys", issue)
-    r.add_post(f"{at}/keys/{{key_id}}/rotate", rotate)
-    r.add_post(f"{at}/keys/{{key_id}}/revoke", _form(_revoke))
-    r.add_post(f"{at}/teams", _form(_new_team))
-    r.add_post(f"{at}/teams/{{team_id}}/quotas", _form(_team_limits))
-    r.add_post(f"{at}/end-users", _form(_budget))
+    declare(
+        r,
+        Route("GET", f"{at}/people", people, authority.OPERATOR_PAGE),
+        Route("GET", f"{at}/people/confirm/{{action}}", confirm, authority.OPERATOR_PAGE),
+        Route("POST", f"{at}/members", invite, authority.OPERATOR_PAGE, audits("member.invite")),
+        Route(
+            "POST",
+            f"{at}/members/{{member_id}}/role",
+            _form(_role),
+            authority.OPERATOR_PAGE,
+            audits("member.role"),
+        ),
+        Route(
+            "POST",
+            f"{at}/members/{{member_id}}/remove",
+            _form(_remove),
+            authority.OPERATOR_PAGE,
+            audits("member.remove"),
+        ),
+        Route("POST", f"{at}/keys", issue, authority.OPERATOR_PAGE, audits("key.create")),
+        Route(
+            "POST",
+            f"{at}/keys/{{key_id}}/rotate",
+            rotate,
+            authority.OPERATOR_PAGE,
+            audits("key.rotate"),
+        ),
+        Route(
+            "POST",
+            f"{at}/keys/{{key_id}}/revoke",
+            _form(_revoke),
+            authority.OPERATOR_PAGE,
+            audits("key.revoke"),
+        ),
+        Route(
+            "POST", f"{at}/teams", _form(_new_team), authority.OPERATOR_PAGE, audits("team.create")
+        ),
+        Route(
+            "POST",
+            f"{at}/teams/{{team_id}}/quotas",
+            _form(_team_limits),
+            authority.OPERATOR_PAGE,
+            audits("team.quotas"),
+        ),
+        Route(
+            "POST",
+            f"{at}/end-users",
+            _form(_budget),
+            authority.OPERATOR_PAGE,
+            audits("end_user_budget.set"),
+        ),
+    )

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from billing import authority
 from billing.dates import in_zone
 from billing.display import DollarsError, parse_dollars, usd_exact
 from billing.money import MAX_EXACT
@@ -31,10 +32,18 @@ from gateway.http.admin.routes import set_account_plan
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
+from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 
-ACTIONS = ("credit", "adjustment", "plan", "refund", "revoke-grant")
+# Each money form and the record it writes to the audit log.
+ACTIONS = {
+    "credit": audits("credit.create"),
+    "adjustment": audits("adjustment.create"),
+    "plan": audits("account.plan"),
+    "refund": audits("refund.create"),
+    "revoke-grant": audits("grant.revoke"),
+}
 Fields = MultiMapping[Any]
 
 
@@ -230,6 +239,15 @@ async def submit(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/operators/accounts/{account_id}/confirm/{action}", confirm)
-    for action in ACTIONS:
-        r.add_post(f"/operators/accounts/{{account_id}}/{action}", submit)
+    declare(
+        r,
+        Route(
+            "GET",
+            "/operators/accounts/{account_id}/confirm/{action}",
+            confirm,
+            authority.OPERATOR_PAGE,
+        ),
+    )
+    for action, audit in ACTIONS.items():
+        path = f"/operators/accounts/{{account_id}}/{action}"
+        declare(r, Route("POST", path, submit, authority.OPERATOR_PAGE, audit))

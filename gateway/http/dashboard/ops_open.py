@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.display import DollarsError, parse_dollars
 from gateway.appkeys import PLANS
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
@@ -25,6 +26,7 @@ from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.keys import Form, form_text
 from gateway.http.dashboard.ops import OPS, operator
 from gateway.http.dashboard.web import render
+from gateway.http.routing import Route, audits, declare
 
 OPENING = ":opening-credit"
 ACTION = f"{OPS}/accounts"  # the path the form posts to: its token's action
@@ -95,5 +97,14 @@ async def open_form(request: web.Request) -> web.Response:
 
 
 def add_routes(dash: web.Application) -> None:
-    dash.router.add_get("/operators/new", new_account)
-    dash.router.add_post("/operators/accounts", open_form)
+    declare(
+        dash.router,
+        Route("GET", "/operators/new", new_account, authority.OPERATOR_PAGE),
+        Route(
+            "POST",
+            "/operators/accounts",
+            open_form,
+            authority.OPERATOR_PAGE,
+            audits("account.create"),
+        ),
+    )

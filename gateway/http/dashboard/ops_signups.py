@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway.errors import MeterwayError
 from gateway.http.admin.signups import decided, listed, signup_json
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import BASE
 from gateway.http.dashboard.web import render
+from gateway.http.routing import Route, audits, declare
 
 PAGE = f"{BASE}/operators/signups"
 
@@ -52,6 +54,21 @@ async def reject(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/operators/signups", signups)
-    r.add_post("/operators/signups/{account_id}/approve", approve)
-    r.add_post("/operators/signups/{account_id}/reject", reject)
+    declare(
+        r,
+        Route("GET", "/operators/signups", signups, authority.OPERATOR_PAGE),
+        Route(
+            "POST",
+            "/operators/signups/{account_id}/approve",
+            approve,
+            authority.OPERATOR_PAGE,
+            audits("signup.approve"),
+        ),
+        Route(
+            "POST",
+            "/operators/signups/{account_id}/reject",
+            reject,
+            authority.OPERATOR_PAGE,
+            audits("signup.reject"),
+        ),
+    )

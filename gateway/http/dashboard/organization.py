@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.quotas import METRICS, WINDOWS
 from gateway.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.errors import MeterwayError
@@ -35,6 +36,7 @@ from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
+from gateway.http.routing import Route, audits, declare
 
 END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
 QUOTA_ROWS = 3
@@ -211,12 +213,51 @@ async def _budget(request: web.Request, who: Principal, form: Form) -> str:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/members", members_page)
-    r.add_post("/members", _form(members_page, "members", _invite))
-    r.add_post("/members/{member_id}/role", _form(members_page, "members", _change_role))
-    r.add_post("/members/{member_id}/remove", _form(members_page, "members", _remove))
-    r.add_get("/teams", teams_page)
-    r.add_post("/teams", _form(teams_page, "teams", _new_team))
-    r.add_post("/teams/{team_id}/quotas", _form(teams_page, "teams", _team_quotas))
-    r.add_get("/end-users", budgets_page)
-    r.add_post("/end-users", _form(budgets_page, "end-users", _budget))
+    declare(
+        r,
+        Route("GET", "/members", members_page, authority.ACCOUNT_READ),
+        Route(
+            "POST",
+            "/members",
+            _form(members_page, "members", _invite),
+            authority.ORG_WRITE,
+            audits("member.invite"),
+        ),
+        Route(
+            "POST",
+            "/members/{member_id}/role",
+            _form(members_page, "members", _change_role),
+            authority.ORG_WRITE,
+            audits("member.role"),
+        ),
+        Route(
+            "POST",
+            "/members/{member_id}/remove",
+            _form(members_page, "members", _remove),
+            authority.ORG_WRITE,
+            audits("member.remove"),
+        ),
+        Route("GET", "/teams", teams_page, authority.ACCOUNT_READ),
+        Route(
+            "POST",
+            "/teams",
+            _form(teams_page, "teams", _new_team),
+            authority.ORG_WRITE,
+            audits("team.create"),
+        ),
+        Route(
+            "POST",
+            "/teams/{team_id}/quotas",
+            _form(teams_page, "teams", _team_quotas),
+            authority.ORG_WRITE,
+            audits("team.quotas"),
+        ),
+        Route("GET", "/end-users", budgets_page, authority.ACCOUNT_READ),
+        Route(
+            "POST",
+            "/end-users",
+            _form(budgets_page, "end-users", _budget),
+            authority.ORG_WRITE,
+            audits("end_user_budget.set"),
+        ),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from billing.receipts import Receipt, receipt_facts, seller_lines
 from gateway.appkeys import PAYMENTS, SETTINGS
 from gateway.errors import NotFound
@@ -15,6 +16,7 @@ from gateway.http.dashboard.pdf import Line, text_pdf
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import BILLING_READ
+from gateway.http.routing import Route, declare
 from gateway.services.receipts import receipt_of
 
 
@@ -82,8 +84,14 @@ async def operator_pdf(request: web.Request) -> web.Response:
 
 
 def add_routes(dash: web.Application) -> None:
-    dash.router.add_get("/billing/receipts/{receipt_id}", page)
-    dash.router.add_get("/billing/receipts/{receipt_id}/pdf", pdf)
+    declare(
+        dash.router,
+        Route("GET", "/billing/receipts/{receipt_id}", page, authority.BILLING_READ),
+        Route("GET", "/billing/receipts/{receipt_id}/pdf", pdf, authority.BILLING_READ),
+    )
     accounts = "/operators/accounts/{account_id}/receipts/{receipt_id}"
-    dash.router.add_get(accounts, operator_page)
-    dash.router.add_get(accounts + "/pdf", operator_pdf)
+    declare(
+        dash.router,
+        Route("GET", accounts, operator_page, authority.OPERATOR_PAGE),
+        Route("GET", accounts + "/pdf", operator_pdf, authority.OPERATOR_PAGE),
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.dashboard import account as dashboard_account
@@ -46,6 +47,7 @@ from gateway.http.dashboard.web import (
     not_found,
     page_middleware,
 )
+from gateway.http.routing import SIGN_IN, Route, audits, declare, unaudited
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -101,24 +103,71 @@ def add_routes(app: web.Application) -> None:
     # Where a typed expiry date ends (billing/dates.py), named beside every date field.
     dash[TEMPLATES].globals["zone"] = app[SETTINGS].timezone
     r = dash.router
-    r.add_get("", home)
-    r.add_get("/", home)
-    r.add_get("/signin", signin_page)
-    r.add_post("/signin", signin)
-    r.add_post("/signout", signout)
+    declare(
+        r,
+        Route("GET", "", home, authority.SESSION),
+        Route("GET", "/", home, authority.SESSION),
+        Route("GET", "/signin", signin_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signin",
+            signin,
+            authority.PUBLIC,
+            SIGN_IN,
+        ),
+        Route(
+            "POST",
+            "/signout",
+            signout,
+            authority.SESSION,
+            unaudited("ends a session: no change to an account"),
+        ),
+    )
     dashboard_signin.add_routes(dash)
     dashboard_invitations.add_routes(dash)
     dashboard_signup.add_routes(dash)
     dashboard_ops_signups.add_routes(dash)
-    r.add_get("/usage", dashboard_usage.usage)
-    r.add_get("/usage/export", dashboard_usage.usage_export)
-    r.add_get("/usage/requests/{request_id}", dashboard_usage.request_page)
-    r.add_get("/keys", dashboard_keys.keys_page)
-    r.add_post("/keys", dashboard_keys.create)
-    r.add_post("/keys/{key_id}/rotate", dashboard_keys.rotate)
-    r.add_post("/keys/{key_id}/revoke", dashboard_keys.revoke)
-    r.add_post("/keys/{key_id}/limits", dashboard_keys.limits)
-    r.add_post("/keys/{key_id}/team", dashboard_keys.team)
+    declare(
+        r,
+        Route("GET", "/usage", dashboard_usage.usage, authority.USAGE_READ),
+        Route("GET", "/usage/export", dashboard_usage.usage_export, authority.USAGE_READ),
+        Route(
+            "GET",
+            "/usage/requests/{request_id}",
+            dashboard_usage.request_page,
+            authority.LEDGER_READ,
+        ),
+        Route("GET", "/keys", dashboard_keys.keys_page, authority.KEYS_READ),
+        Route("POST", "/keys", dashboard_keys.create, authority.KEYS_WRITE, audits("key.create")),
+        Route(
+            "POST",
+            "/keys/{key_id}/rotate",
+            dashboard_keys.rotate,
+            authority.KEYS_WRITE,
+            audits("key.rotate"),
+        ),
+        Route(
+            "POST",
+            "/keys/{key_id}/revoke",
+            dashboard_keys.revoke,
+            authority.KEYS_WRITE,
+            audits("key.revoke"),
+        ),
+        Route(
+            "POST",
+            "/keys/{key_id}/limits",
+            dashboard_keys.limits,
+            authority.KEYS_WRITE,
+            audits("key.quotas"),
+        ),
+        Route(
+            "POST",
+            "/keys/{key_id}/team",
+            dashboard_keys.team,
+            authority.ORG_WRITE,
+            audits("key.team"),
+        ),
+    )
     dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
     dashboard_statements.add_routes(dash)
@@ -128,6 +177,9 @@ def add_routes(app: web.Application) -> None:
     dashboard_ops_console.add_routes(dash)
     dashboard_ops_open.add_routes(dash)
     dashboard_audit.add_routes(dash)
-    r.add_get("/static/{name}", static_file)
-    r.add_route("*", "/{tail:.*}", not_found)  # last: what no route above holds
+    declare(
+        r,
+        Route("GET", "/static/{name}", static_file, authority.PUBLIC),
+        Route("*", "/{tail:.*}", not_found, authority.PUBLIC),
+    )  # last: what no route above holds
     app.add_subapp(BASE, dash)

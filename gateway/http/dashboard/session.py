@@ -39,7 +39,7 @@ from gateway.http.principal import (
     key_principal,
     principal_of,
 )
-from gateway.http.route_actions import action_of
+from gateway.http.routing import action_of
 from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
 from gateway.services.jwt_auth import VerifiedToken
@@ -310,7 +310,7 @@ def session_actor(session: Session, path: str) -> AuditActor:
 
 
 def _authorize(request: web.Request, session: Session) -> None:
-    """The page's action (gateway/http/route_actions.py) decided by `may`, before CSRF and
+    """The page's action (gateway/http/routing.py) decided by `may`, before CSRF and
     the handler: an operator's pages for the operator, the others for the account's caller."""
     action = action_of(request)
     if session.operator and (action.surface == "operator" or session.principal is None):

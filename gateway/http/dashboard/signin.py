@@ -17,12 +17,14 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
+from billing import authority
 from gateway.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import NotFound, SigninFailed, SigninRateLimited
 from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
 from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
+from gateway.http.routing import SIGN_IN, Route, declare
 from gateway.outbound import signin_mail
 from gateway.outbound.oidc_client import Attempt, OidcClient
 from gateway.services.members import Person
@@ -174,8 +176,23 @@ async def link_signin(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/signin/oidc", oidc_start)
-    r.add_get("/signin/oidc/callback", oidc_callback)
-    r.add_post("/signin/email", email_link)
-    r.add_get("/signin/link/{secret}", link_page)
-    r.add_post("/signin/link/{secret}", link_signin)
+    declare(
+        r,
+        Route("GET", "/signin/oidc", oidc_start, authority.PUBLIC),
+        Route("GET", "/signin/oidc/callback", oidc_callback, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signin/email",
+            email_link,
+            authority.PUBLIC,
+            SIGN_IN,
+        ),
+        Route("GET", "/signin/link/{secret}", link_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signin/link/{secret}",
+            link_signin,
+            authority.PUBLIC,
+            SIGN_IN,
+        ),
+    )

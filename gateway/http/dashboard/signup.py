@@ -9,12 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import SETTINGS, SIGNIN_TICKETS
 from gateway.errors import MeterwayError, PermissionDenied
 from gateway.http import audited, signup_flow
 from gateway.http.dashboard.entry import enter
 from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_cookie
 from gateway.http.dashboard.web import CONTEXT, render
+from gateway.http.routing import SIGN_UP, Route, audits, declare
 from gateway.services import device_login
 
 
@@ -128,10 +130,37 @@ async def device_post(request: web.Request) -> web.Response:
 
 def add_routes(dash: web.Application) -> None:
     r = dash.router
-    r.add_get("/signup", signup_page)
-    r.add_post("/signup", signup_post)
-    r.add_post("/signup/code", code_post)
-    r.add_get("/signup/verify/{secret}", verify_page)
-    r.add_post("/signup/verify/{secret}", verify_post)
-    r.add_get("/device", device_page)
-    r.add_post("/device", device_post)
+    declare(
+        r,
+        Route("GET", "/signup", signup_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signup",
+            signup_post,
+            authority.PUBLIC,
+            SIGN_UP,
+        ),
+        Route(
+            "POST",
+            "/signup/code",
+            code_post,
+            authority.PUBLIC,
+            SIGN_UP,
+        ),
+        Route("GET", "/signup/verify/{secret}", verify_page, authority.PUBLIC),
+        Route(
+            "POST",
+            "/signup/verify/{secret}",
+            verify_post,
+            authority.PUBLIC,
+            audits("signup.verify"),
+        ),
+        Route("GET", "/device", device_page, authority.DEVICE),
+        Route(
+            "POST",
+            "/device",
+            device_post,
+            authority.DEVICE,
+            audits("device.approve", "device.deny"),
+        ),
+    )

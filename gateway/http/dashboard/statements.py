@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from billing import authority
 from billing.statements import InvalidMonth, month_of, parse_month
 from gateway.errors import InvalidRequest
 from gateway.http.account.statements import (
@@ -23,6 +24,7 @@ from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import STATEMENTS_READ
+from gateway.http.routing import Route, declare
 
 
 def _picked(request: web.Request) -> str:
@@ -93,10 +95,16 @@ async def operator_export(request: web.Request) -> web.Response:
 
 
 def add_routes(dash: web.Application) -> None:
-    dash.router.add_get("/statements", latest)
-    dash.router.add_get("/statements/{month}", page)
-    dash.router.add_get("/statements/{month}/export", export)
+    declare(
+        dash.router,
+        Route("GET", "/statements", latest, authority.STATEMENTS_READ),
+        Route("GET", "/statements/{month}", page, authority.STATEMENTS_READ),
+        Route("GET", "/statements/{month}/export", export, authority.STATEMENTS_READ),
+    )
     accounts = "/operators/accounts/{account_id}/statements"
-    dash.router.add_get(accounts, operator_latest)
-    dash.router.add_get(accounts + "/{month}", operator_page)
-    dash.router.add_get(accounts + "/{month}/export", operator_export)
+    declare(
+        dash.router,
+        Route("GET", accounts, operator_latest, authority.OPERATOR_PAGE),
+        Route("GET", accounts + "/{month}", operator_page, authority.OPERATOR_PAGE),
+        Route("GET", accounts + "/{month}/export", operator_export, authority.OPERATOR_PAGE),
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from billing import authority
 from billing.authority import may_call_tool
 from billing.end_users import HEADER as END_USER_HEADER
 from billing.end_users import end_user_id
@@ -23,6 +24,7 @@ from gateway.appkeys import PROXYING, SESSION, SETTINGS
 from gateway.errors import MeterwayError, NotFound, PermissionDenied
 from gateway.http.headers import error_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.mcp import wire
 from gateway.mcp.sessions import bind, session_secret, unbind
@@ -209,6 +211,21 @@ async def get(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[SECRET] = session_secret(app[SETTINGS].admin_api_key)
-    app.router.add_post(PATH, post)
-    app.router.add_get(PATH, get)
-    app.router.add_delete(PATH, delete)
+    declare(
+        app.router,
+        Route(
+            "POST",
+            PATH,
+            post,
+            authority.MCP,
+            PROVIDER_CALL,
+        ),
+        Route("GET", PATH, get, authority.MCP),
+        Route(
+            "DELETE",
+            PATH,
+            delete,
+            authority.MCP,
+            PROVIDER_CALL,
+        ),
+    )

@@ -10,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.answers import rfc3339
 from gateway.appkeys import METERING, SERVICES, STORE
 from gateway.errors import InvalidApiKey, NotFound
 from gateway.http.metering import bodies
+from gateway.http.routing import METERED, Route, declare
 from gateway.llm.calls import parse_json
 from gateway.services.metered import Authorization, Settled
 from gateway.services.metered_events import report
@@ -120,9 +122,42 @@ async def events(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     metering = web.Application(middlewares=[service_auth])
     r = metering.router
-    r.add_post("/authorizations", authorize)
-    r.add_post("/authorizations/{auth_id}/extend", extend)
-    r.add_post("/authorizations/{auth_id}/settle", settle)
-    r.add_post("/authorizations/{auth_id}/release", release)
-    r.add_post("/events", events)
+    declare(
+        r,
+        Route(
+            "POST",
+            "/authorizations",
+            authorize,
+            authority.METERING,
+            METERED,
+        ),
+        Route(
+            "POST",
+            "/authorizations/{auth_id}/extend",
+            extend,
+            authority.METERING,
+            METERED,
+        ),
+        Route(
+            "POST",
+            "/authorizations/{auth_id}/settle",
+            settle,
+            authority.METERING,
+            METERED,
+        ),
+        Route(
+            "POST",
+            "/authorizations/{auth_id}/release",
+            release,
+            authority.METERING,
+            METERED,
+        ),
+        Route(
+            "POST",
+            "/events",
+            events,
+            authority.METERING,
+            METERED,
+        ),
+    )
     app.add_subapp("/v1/metering/", metering)

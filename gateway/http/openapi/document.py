@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing import authority
 from billing.payments import MICROS_PER_CENT, for_sale
 from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi.account import account_paths, admin_directory_paths
@@ -36,6 +37,7 @@ from gateway.http.openapi.paths import admin_paths, ops_paths
 from gateway.http.openapi.proxy_paths import proxy_paths
 from gateway.http.openapi.signup import signup_paths
 from gateway.http.openapi.statements import statement_paths
+from gateway.http.routing import Route, declare
 
 PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
     proxy_paths,
@@ -139,4 +141,4 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[DOCUMENT] = build_document(catalogue_of(app))
-    app.router.add_get("/openapi.json", openapi_json)
+    declare(app.router, Route("GET", "/openapi.json", openapi_json, authority.PUBLIC))

@@ -18,12 +18,14 @@ from collections.abc import Mapping
 import orjson
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.proxy.uploads import form_body, read_upload
+from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm.batch_input import BatchInput, read_batch_input
 from gateway.llm.calls import parse_json
 from gateway.llm.cost_field import costed_media
@@ -217,10 +219,31 @@ async def cancel_batch(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/files", create_file)
-    app.router.add_get("/v1/files/{file_id}", retrieve_file)
-    app.router.add_get("/v1/files/{file_id}/content", file_content)
-    app.router.add_post("/v1/batches", create_batch)
-    app.router.add_get("/v1/batches", list_batches)
-    app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
-    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
+    declare(
+        app.router,
+        Route(
+            "POST",
+            "/v1/files",
+            create_file,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+        Route("GET", "/v1/files/{file_id}", retrieve_file, authority.PROXY),
+        Route("GET", "/v1/files/{file_id}/content", file_content, authority.PROXY),
+        Route(
+            "POST",
+            "/v1/batches",
+            create_batch,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+        Route("GET", "/v1/batches", list_batches, authority.PROXY),
+        Route("GET", "/v1/batches/{batch_id}", retrieve_batch, authority.PROXY),
+        Route(
+            "POST",
+            "/v1/batches/{batch_id}/cancel",
+            cancel_batch,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+    )

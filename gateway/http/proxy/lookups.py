@@ -15,11 +15,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.errors import MeterwayError, ModelNotFound
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.provider_answers import scrubbed_error
+from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm import endpoints
 from gateway.llm.calls import model_for, parse_json
 from gateway.llm.endpoint import Endpoint
@@ -114,8 +116,29 @@ async def ping(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(COUNT_PATH, count_tokens)
+    declare(
+        app.router,
+        Route(
+            "POST",
+            COUNT_PATH,
+            count_tokens,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+    )
     for version in ("v1", "v1beta"):
-        app.router.add_post(f"/{version}/models/{{model:[^/:]+}}:countTokens", gemini_count_tokens)
-    app.router.add_get("/v1/models/{model}", retrieve_model)
-    app.router.add_get("/api/ping", ping)
+        declare(
+            app.router,
+            Route(
+                "POST",
+                f"/{version}/models/{{model:[^/:]+}}:countTokens",
+                gemini_count_tokens,
+                authority.PROXY,
+                PROVIDER_CALL,
+            ),
+        )
+    declare(
+        app.router,
+        Route("GET", "/v1/models/{model}", retrieve_model, authority.PROXY),
+        Route("GET", "/api/ping", ping, authority.PUBLIC),
+    )

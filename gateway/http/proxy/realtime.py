@@ -18,11 +18,13 @@ from functools import partial
 
 from aiohttp import web
 
+from billing import authority
 from billing.pricing import ModelPrice
 from gateway.appkeys import PROXYING, Proxying
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.realtime_relay import Relay
+from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
@@ -205,5 +207,14 @@ async def client_secret(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[SLOTS] = SessionSlots()
-    app.router.add_get("/v1/realtime", realtime)
-    app.router.add_post("/v1/realtime/client_secrets", client_secret)
+    declare(
+        app.router,
+        Route("GET", "/v1/realtime", realtime, authority.PROXY),
+        Route(
+            "POST",
+            "/v1/realtime/client_secrets",
+            client_secret,
+            authority.PROXY,
+            unaudited("a session secret of the key's own: its calls are ledger rows"),
+        ),
+    )

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 import orjson
 from aiohttp import web
 
+from billing import authority
 from gateway.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
 from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
 from gateway.http.proxy.provider_answers import scrubbed_error
+from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm.cost_field import costed_answer
 from gateway.stores.records import OwnedResponse
 
@@ -89,7 +91,22 @@ async def delete(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/responses/{response_id}", retrieve)
-    app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
-    app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
-    app.router.add_delete("/v1/responses/{response_id}", delete)
+    declare(
+        app.router,
+        Route("GET", "/v1/responses/{response_id}", retrieve, authority.PROXY),
+        Route(
+            "POST",
+            "/v1/responses/{response_id}/cancel",
+            cancel,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+        Route("GET", "/v1/responses/{response_id}/input_items", input_items, authority.PROXY),
+        Route(
+            "DELETE",
+            "/v1/responses/{response_id}",
+            delete,
+            authority.PROXY,
+            PROVIDER_CALL,
+        ),
+    )

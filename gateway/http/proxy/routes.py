@@ -12,6 +12,7 @@ from functools import partial
 import orjson
 from aiohttp import web
 
+from billing import authority
 from billing.admission import Admitted
 from billing.usage import Usage
 from gateway.appkeys import PROXYING, SETTINGS, Proxying
@@ -24,6 +25,7 @@ from gateway.http.proxy.failover import open_deployed
 from gateway.http.proxy.media import relay_media
 from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
+from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
@@ -319,5 +321,14 @@ def add_routes(app: web.Application) -> None:
     # provider's head).
     for path, endpoint in METERED_ROUTES:
         handler = _uploaded if endpoint.upload else _metered
-        app.router.add_post(path, partial(handler, endpoint=endpoint))
-    app.router.add_get("/v1/models", list_models)
+        declare(
+            app.router,
+            Route(
+                "POST",
+                path,
+                partial(handler, endpoint=endpoint),
+                authority.PROXY,
+                PROVIDER_CALL,
+            ),
+        )
+    declare(app.router, Route("GET", "/v1/models", list_models, authority.PROXY))
