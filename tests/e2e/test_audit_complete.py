@@ -1,0 +1,475 @@
+"""The audit log is complete by construction: every changing route's record says what it
+audits (gateway/http/routing.py), and this test, generated from those records, makes one
+change through each route that names audit actions and finds its record.
+
+A route that names audit actions and has no way here to make its change fails
+(`test_every_audited_route_has_a_change`), so a new audited route cannot be left out. The
+changes: the operator's API with the admin key, the account API with an owner's token, the
+dashboard's forms with an owner's or the operator's session (CSRF and the form's single-use
+token as the page draws them), sign-up through its e-mailed code and link, and `meterway
+login` through its device page."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from gateway.app import create_app
+from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
+from gateway.http.dashboard.form_tokens import holder_of
+from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
+from gateway.http.route_actions import records
+from gateway.http.routing import Route
+from tests.billing_client import Biller, biller
+from tests.e2e.test_idempotency_keys import operator_cookies
+from tests.e2e.test_roles import token
+from tests.e2e.test_signin_people import mail_to
+from tests.e2e.test_signup_api import code_for, fresh, signup_env
+from tests.harness import Gateway, free_port, gateway_settings, running_gateway
+from tests.identity import ROLE_CLAIM_ENV
+from tests.smtp_sink import Mailbox, smtp_server
+
+HOUR = [{"window": "hour", "metric": "requests", "limit": 5}]
+LINK = re.compile(r"http://\S+/dashboard/signup/verify/([\w-]+)")
+
+
+def audited_routes() -> list[tuple[str, str, Route]]:
+    """Every route of the app whose record names audit actions, read off the records."""
+    settings = gateway_settings("postgresql://nobody@127.0.0.1/none", "http://127.0.0.1:1", "p")
+    return [
+        (method, path, route)
+        for (method, path), route in records(create_app(settings)).items()
+        if route.audit is not None and route.audit.events
+    ]
+
+
+AUDITED = audited_routes()
+
+
+@dataclass
+class World:
+    gw: Gateway
+    box: Mailbox
+    payer: Biller  # an account with a paid top-up, whose owner and operator change things
+    team: str = ""
+    owner_cookie: dict[str, str] = field(default_factory=dict)
+    member_id: str = ""
+
+    @property
+    def account_id(self) -> str:
+        return self.payer.t.account_id
+
+
+@dataclass
+class Change:
+    """One request that changes something: who sends it, where, with what."""
+
+    kind: str  # admin, owner (a token), bearer, owner page, operator page, nobody
+    path: str
+    body: Any = None
+    bearer: str = ""
+
+
+@pytest.fixture(scope="module")
+async def world(dsn: str) -> AsyncIterator[World]:
+    with smtp_server() as box:
+        env = signup_env(free_port(), box, "approval", **ROLE_CLAIM_ENV)
+        async with running_gateway(dsn, None, **env) as gw:
+            payer = await biller(gw, plan="pro", credit=5_000_000)
+            await payer.topup(3_000_000)
+            await payer.save_card()
+            w = World(gw, box, payer)
+            path = f"/admin/v1/accounts/{w.account_id}/teams"
+            w.team = (await gw.admin("POST", path, {"name": "t"}))[1]["id"]
+            w.member_id, w.owner_cookie = await owner_session(w)
+            yield w
+
+
+async def owner_session(w: World) -> tuple[str, dict[str, str]]:
+    body = {"email": f"owner-{secrets.token_hex(3)}@example.com", "role": "owner"}
+    _, member = await w.gw.admin("POST", f"/admin/v1/accounts/{w.account_id}/members", body)
+    cookie = secrets.token_urlsafe(32)
+    record = {"kind": "member", "member_id": member["id"], "account_id": w.account_id,
+              "label": body["email"], "csrf": "x", "operator": False,
+              "signin": "e-mailed link"}  # fmt: skip
+    await w.gw.app[DASHBOARD_SESSIONS].create(digest(cookie), record, 3600)
+    return str(member["id"]), {COOKIE: cookie}
+
+
+async def ok(answer: tuple[int, Any]) -> Any:
+    status, body = answer
+    assert status < 300, (status, body)
+    return body
+
+
+async def new_key(w: World, scopes: list[str] | None = None) -> dict[str, Any]:
+    body = {"account_id": w.account_id, "name": "k", "scopes": scopes or ["keys:write"]}
+    return dict(await ok(await w.gw.admin("POST", "/admin/v1/keys", body)))
+
+
+async def new_member(w: World) -> str:
+    body = {"email": f"m-{secrets.token_hex(4)}@example.com", "role": "viewer"}
+    path = f"/admin/v1/accounts/{w.account_id}/members"
+    return str((await ok(await w.gw.admin("POST", path, body)))["id"])
+
+
+async def new_grant(w: World) -> str:
+    base = f"/admin/v1/accounts/{w.account_id}"
+    credit = {"amount_micros": 1_000, "idempotency_key": secrets.token_hex(4),
+              "grant": {"kind": "promotional"}}  # fmt: skip
+    await ok(await w.gw.admin("POST", base + "/credits", credit))
+    grants = (await ok(await w.gw.admin("GET", base + "/grants")))["data"]
+    return str(next(g["id"] for g in grants if g["status"] == "active"))
+
+
+async def new_service(w: World) -> str:
+    body = {"name": f"s{secrets.token_hex(4)}", "meters": ["gpu_seconds"]}
+    return str((await ok(await w.gw.admin("POST", "/admin/v1/services", body)))["id"])
+
+
+async def new_alert(w: World) -> str:
+    body = {"kind": "balance_below", "amount_micros": 1_000, "email": "a@example.com"}
+    status, made = await send(w, "POST", Change("owner", "/v1/account/alerts", body))
+    assert status == 201, made
+    return str(made["id"])
+
+
+async def payment(w: World) -> str:
+    return str((await w.payer.ok("GET", "/payments"))["data"][0]["id"])
+
+
+async def pending_signup(w: World) -> str:
+    """An account that signed up and waits for the operator."""
+    email = fresh()
+    await ok(await post_json(w, "/v1/auth/register", {"email": email}))
+    code = await code_for(w.box, email)
+    done = await ok(await post_json(w, "/v1/auth/verify", {"email": email, "code": code}))
+    return str(done["account_id"])
+
+
+PARAMS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "key_id": lambda w: _id(new_key(w)),
+    "member_id": new_member,
+    "grant_id": new_grant,
+    "service_id": new_service,
+    "alert_id": new_alert,
+    "payment_id": payment,
+}
+
+
+async def _id(made: Awaitable[dict[str, Any]]) -> str:
+    return str((await made)["id"])
+
+
+async def filled(w: World, method: str, path: str) -> str:
+    """The path with a thing of its own for each parameter (a destroying change uses it up)."""
+    signups = "/signups/{account_id}" in path
+    for name in re.findall(r"{(\w+)}", path):
+        if name == "account_id":
+            value = await pending_signup(w) if signups else w.account_id
+        elif name == "team_id":
+            value = w.team
+        elif name == "subject":
+            value = f"sub-{secrets.token_hex(3)}"
+        else:
+            value = await PARAMS[name](w)
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+# A body for each change; a callable makes one for the world it runs in.
+JSON: dict[tuple[str, str], Any] = {
+    ("POST", "/admin/v1/accounts"): {"name": "audited"},
+    ("PUT", "/admin/v1/accounts/{account_id}/plan"): {"plan": "enterprise"},
+    ("PUT", "/admin/v1/accounts/{account_id}/markup"): {"markup_bps": 1500},
+    ("PUT", "/admin/v1/accounts/{account_id}/credit-line"): {"credit_line_micros": 1_000_000},
+    ("POST", "/admin/v1/keys"): lambda w: {"account_id": w.account_id, "name": "k"},
+    ("PUT", "/admin/v1/keys/{key_id}/quotas"): {"quotas": HOUR},
+    ("PATCH", "/admin/v1/accounts/{account_id}"): lambda w: {"external_id": secrets.token_hex(6)},
+    ("POST", "/admin/v1/accounts/{account_id}/members"): lambda w: {
+        "email": f"i-{secrets.token_hex(4)}@example.com", "role": "viewer"},
+    ("PUT", "/admin/v1/accounts/{account_id}/members/{member_id}/role"): {"role": "admin"},
+    ("POST", "/admin/v1/keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("POST", "/admin/v1/accounts/{account_id}/credits"): lambda w: {
+        "amount_micros": 1_000, "idempotency_key": secrets.token_hex(4)},
+    ("POST", "/admin/v1/accounts/{account_id}/adjustments"): lambda w: {
+        "amount_micros": -1_000, "idempotency_key": secrets.token_hex(4), "reason": "fix"},
+    ("POST", "/admin/v1/accounts/{account_id}/payments/{payment_id}/refunds"): lambda w: {
+        "amount_micros": 10_000, "idempotency_key": secrets.token_hex(4)},
+    ("PUT", "/admin/v1/accounts/{account_id}/end-user-budgets"): {"quotas": HOUR},
+    ("POST", "/admin/v1/accounts/{account_id}/teams"): lambda w: {"name": secrets.token_hex(4)},
+    ("PUT", "/admin/v1/teams/{team_id}/quotas"): lambda w: {
+        "quotas": [{**HOUR[0], "limit": secrets.randbelow(1000) + 10}]},
+    ("PUT", "/admin/v1/keys/{key_id}/team"): lambda w: {"team_id": w.team},
+    ("PUT", "/admin/v1/accounts/{account_id}/alerts"): lambda w: {
+        "balance_low_micros": secrets.randbelow(10**6) + 1},
+    ("PUT", "/admin/v1/accounts/{account_id}/export-ids"): lambda w: {
+        "stripe_customer_id": f"cus_{secrets.token_hex(4)}"},
+    ("POST", "/admin/v1/users/{subject}/revoke-tokens"): {},
+    ("POST", "/admin/v1/services"): lambda w: {
+        "name": f"s{secrets.token_hex(4)}", "meters": ["gpu_seconds"]},
+    ("POST", "/v1/account/keys"): {"name": "k"},
+    ("PATCH", "/v1/account/keys/{key_id}"): {"expires_at": "2099-01-01T00:00:00Z"},
+    ("POST", "/v1/account/keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("PUT", "/v1/account/keys/{key_id}/quotas"): {"quotas": HOUR},
+    ("PUT", "/v1/account/end-user-budgets"): lambda w: {
+        "quotas": [{**HOUR[0], "limit": secrets.randbelow(1000) + 10}]},
+    ("POST", "/v1/account/teams"): lambda w: {"name": secrets.token_hex(4)},
+    ("PUT", "/v1/account/teams/{team_id}/quotas"): lambda w: {
+        "quotas": [{**HOUR[0], "limit": secrets.randbelow(1000) + 10}]},
+    ("PUT", "/v1/account/keys/{key_id}/team"): lambda w: {"team_id": w.team},
+    ("POST", "/v1/account/alerts"): {
+        "kind": "balance_below", "amount_micros": 1_000, "email": "a@example.com"},
+    ("POST", "/v1/account/members"): lambda w: {
+        "email": f"i-{secrets.token_hex(4)}@example.com", "role": "viewer"},
+    ("PUT", "/v1/account/members/{member_id}/role"): {"role": "admin"},
+    ("POST", "/v1/account/billing/setup"): {},
+    ("PUT", "/v1/account/billing/auto-topup"): None,
+    ("POST", "/v1/auth/tokens"): {"scope": "keys:read"},
+}  # fmt: skip
+FORMS: dict[tuple[str, str], Any] = {
+    ("POST", "/dashboard/keys"): {"name": "from-a-page"},
+    ("POST", "/dashboard/keys/{key_id}/rotate"): {"grace": "0"},
+    ("POST", "/dashboard/keys/{key_id}/limits"): {
+        "window_0": "hour", "metric_0": "requests", "limit_0": "5"},
+    ("POST", "/dashboard/keys/{key_id}/team"): lambda w: {"team_id": w.team},
+    ("POST", "/dashboard/members"): lambda w: {
+        "email": f"d-{secrets.token_hex(4)}@example.com", "role": "viewer"},
+    ("POST", "/dashboard/members/{member_id}/role"): {"role": "admin"},
+    ("POST", "/dashboard/teams"): lambda w: {"name": secrets.token_hex(4)},
+    ("POST", "/dashboard/teams/{team_id}/quotas"): lambda w: {
+        "window_0": "hour", "metric_0": "requests", "limit_0": str(secrets.randbelow(999) + 1)},
+    ("POST", "/dashboard/end-users"): lambda w: {
+        "applies_to": "account", "window_0": "hour", "metric_0": "requests",
+        "limit_0": str(secrets.randbelow(999) + 1)},
+    ("POST", "/dashboard/billing/setup"): {},
+    ("POST", "/dashboard/billing/auto-topup"): {},
+    ("POST", "/dashboard/billing/alert-add"): {
+        "kind": "balance_below", "amount": "1.00", "email": "a@example.com"},
+    ("POST", "/dashboard/billing/alert-remove"): lambda w: {"alert_id": "?"},
+    ("POST", "/dashboard/operators/accounts"): lambda w: {"name": "opened", "plan": "pro"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/credit"): {"amount_micros": "1000"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/adjustment"): {
+        "amount_micros": "-1000", "reason": "fix"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/revoke-grant"): {},
+    ("POST", "/dashboard/operators/accounts/{account_id}/members"): lambda w: {
+        "email": f"o-{secrets.token_hex(4)}@example.com", "role": "viewer"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/members/{member_id}/role"): {
+        "role": "admin"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/keys"): {"name": "from-ops"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/keys/{key_id}/rotate"): {"grace": "0"},
+    ("POST", "/dashboard/operators/accounts/{account_id}/teams"): lambda w: {
+        "name": secrets.token_hex(4)},
+    ("POST", "/dashboard/operators/accounts/{account_id}/teams/{team_id}/quotas"): lambda w: {
+        "window_0": "hour", "metric_0": "requests", "limit_0": str(secrets.randbelow(999) + 1)},
+    ("POST", "/dashboard/operators/accounts/{account_id}/end-users"): lambda w: {
+        "applies_to": "account", "window_0": "hour", "metric_0": "requests",
+        "limit_0": str(secrets.randbelow(999) + 1)},
+}  # fmt: skip
+# Changes no body alone can make: a flow of several requests, the last one audited.
+Flow = Callable[[World], Awaitable[Change]]
+
+
+async def verify_flow(w: World) -> Change:
+    email = fresh()
+    await ok(await post_json(w, "/v1/auth/register", {"email": email}))
+    return Change(
+        "nobody", "/v1/auth/verify", {"email": email, "code": await code_for(w.box, email)}
+    )
+
+
+async def verify_link_flow(w: World) -> Change:
+    email = fresh()
+    form, cookies = {"csrf": "x", "email": email}, {PRE_COOKIE: "x"}
+    async with w.gw.http.post(w.gw.url + "/dashboard/signup", data=form, cookies=cookies) as r:
+        assert r.status == 200 and "error" not in await r.text(), await r.text()
+    (mail,) = await mail_to(w.box, email, "Verify your e-mail")
+    text = mail.get_body(("plain",))
+    assert text is not None
+    found = LINK.search(text.get_content())
+    assert found is not None
+    return Change("nobody", f"/dashboard/signup/verify/{found.group(1)}", {})
+
+
+async def device_started(w: World) -> dict[str, Any]:
+    return dict(await ok(await post_json(w, "/v1/auth/device", {})))
+
+
+async def device_page_flow(w: World) -> Change:
+    code = (await device_started(w))["user_code"]
+    return Change("owner page", "/dashboard/device", {"code": code, "decision": "approve"})
+
+
+async def device_token_flow(w: World) -> Change:
+    started = await device_started(w)
+    form = {"code": started["user_code"], "decision": "approve"}
+    status, _ = await send(w, "POST", Change("owner page", "/dashboard/device", form))
+    assert status < 400, status
+    return Change("nobody", "/v1/auth/device/token", {"device_code": started["device_code"]})
+
+
+async def logout_flow(w: World) -> Change:
+    return Change("bearer", "/v1/auth/logout", {}, bearer=(await new_key(w))["key"])
+
+
+async def revoke_flow(w: World) -> Change:
+    return Change("owner", "/v1/auth/revoke", {})
+
+
+async def alert_remove_flow(w: World) -> Change:
+    return Change("owner page", "/dashboard/billing/alert-remove", {"alert_id": await new_alert(w)})
+
+
+async def revoke_grant_form(w: World) -> Change:
+    path = f"/dashboard/operators/accounts/{w.account_id}/revoke-grant"
+    return Change("operator page", path, {"grant_id": await new_grant(w)})
+
+
+async def other_plan(w: World) -> str:
+    """A plan for sale the account is not on, so that choosing it is a change."""
+    account = await ok(await w.gw.admin("GET", f"/admin/v1/accounts/{w.account_id}"))
+    return "starter" if account["plan"] != "starter" else "pro"
+
+
+async def plan_flow(w: World) -> Change:
+    return Change("owner", "/v1/account/billing/subscription", {"plan": await other_plan(w)})
+
+
+async def plan_form(w: World) -> Change:
+    return Change("owner page", "/dashboard/billing/plan", {"plan": await other_plan(w)})
+
+
+async def ops_plan_form(w: World) -> Change:
+    path = f"/dashboard/operators/accounts/{w.account_id}/plan"
+    return Change("operator page", path, {"plan": await other_plan(w)})
+
+
+async def subscribed(w: World) -> None:
+    status, answer = await send(w, "POST", await plan_flow(w))
+    assert status < 400, answer
+
+
+async def cancel_flow(w: World) -> Change:
+    await subscribed(w)
+    return Change("owner", "/v1/account/billing/subscription/cancel", {})
+
+
+async def cancel_form(w: World) -> Change:
+    await subscribed(w)
+    return Change("owner page", "/dashboard/billing/cancel", {})
+
+
+async def refund_form(w: World) -> Change:
+    path = f"/dashboard/operators/accounts/{w.account_id}/refund"
+    return Change(
+        "operator page", path, {"payment_id": await payment(w), "amount_micros": "-10000"}
+    )
+
+
+FLOWS: dict[tuple[str, str], Flow] = {
+    ("POST", "/v1/account/billing/subscription"): plan_flow,
+    ("POST", "/v1/account/billing/subscription/cancel"): cancel_flow,
+    ("POST", "/dashboard/billing/plan"): plan_form,
+    ("POST", "/dashboard/billing/cancel"): cancel_form,
+    ("POST", "/dashboard/operators/accounts/{account_id}/plan"): ops_plan_form,
+    ("POST", "/dashboard/operators/accounts/{account_id}/refund"): refund_form,
+    ("POST", "/v1/auth/verify"): verify_flow,
+    ("POST", "/dashboard/signup/verify/{secret}"): verify_link_flow,
+    ("POST", "/dashboard/device"): device_page_flow,
+    ("POST", "/v1/auth/device/token"): device_token_flow,
+    ("POST", "/v1/auth/logout"): logout_flow,
+    ("POST", "/v1/auth/revoke"): revoke_flow,
+    ("POST", "/dashboard/billing/alert-remove"): alert_remove_flow,
+    ("POST", "/dashboard/operators/accounts/{account_id}/revoke-grant"): revoke_grant_form,
+}
+
+
+def kind_of(path: str) -> str:
+    if path.startswith("/admin/"):
+        return "admin"
+    if path.startswith("/dashboard/operators"):
+        return "operator page"
+    if path.startswith("/dashboard"):
+        return "owner page"
+    return "owner"
+
+
+async def change_for(w: World, method: str, path: str) -> Change:
+    if (method, path) in FLOWS:
+        return await FLOWS[(method, path)](w)
+    table = FORMS if path.startswith("/dashboard") else JSON
+    body = table.get((method, path))
+    body = body(w) if callable(body) else body
+    return Change(kind_of(path), await filled(w, method, path), body)
+
+
+async def post_json(w: World, path: str, body: Any) -> tuple[int, Any]:
+    async with w.gw.http.post(w.gw.url + path, json=body) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def send(w: World, method: str, change: Change) -> tuple[int, Any]:
+    gw, url = w.gw, w.gw.url + change.path
+    if change.kind == "admin":
+        return await gw.admin(method, change.path, change.body)
+    if change.kind == "nobody" and change.path.startswith("/dashboard"):
+        form, cookies = {"csrf": "x", **(change.body or {})}, {PRE_COOKIE: "x"}
+        async with gw.http.request(
+            method, url, data=form, cookies=cookies, allow_redirects=False
+        ) as r:
+            return r.status, await r.text()
+    if change.kind.endswith("page"):
+        cookies = await operator_cookies(gw) if change.kind == "operator page" else w.owner_cookie
+        [form_token] = await gw.app[FORM_TOKENS].mint(holder_of(cookies[COOKIE]), [change.path], 60)
+        form = {"csrf": "x", "form_token": form_token, **(change.body or {})}
+        async with gw.http.request(
+            method, url, data=form, cookies=cookies, allow_redirects=False
+        ) as r:
+            return r.status, await r.text()
+    headers = {"content-type": "application/json"}
+    if change.kind == "owner":
+        headers["Authorization"] = f"Bearer {token(w.account_id, 'owner')}"
+    elif change.kind == "bearer":
+        headers["Authorization"] = f"Bearer {change.bearer}"
+    data = json.dumps(change.body)
+    async with gw.http.request(method, url, data=data, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def since(gw: Gateway, after: int) -> list[str]:
+    rows = await gw.stores().pool.fetch("SELECT action FROM audit_log WHERE id > $1", after)
+    return [r["action"] for r in rows]
+
+
+async def last_id(gw: Gateway) -> int:
+    return int(await gw.stores().pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log"))
+
+
+def test_every_audited_route_has_a_change() -> None:
+    known = set(JSON) | set(FORMS) | set(FLOWS)
+    ends = ("/revoke", "/remove", "/approve", "/reject")  # a change that needs no body
+    bodiless = {(m, p) for m, p, _ in AUDITED if m == "DELETE" or p.endswith(ends)}
+    missing = [(m, p) for m, p, _ in AUDITED if (m, p) not in known | bodiless]
+    assert not missing, f"audited routes with no change in this test: {missing}"
+    assert len(AUDITED) > 60
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"), AUDITED, ids=[f"{m} {p}" for m, p, _ in AUDITED]
+)
+async def test_one_change_writes_its_audit_record(
+    world: World, method: str, path: str, route: Route
+) -> None:
+    assert route.audit is not None
+    change = await change_for(world, method, path)
+    before = await last_id(world.gw)
+    status, answer = await send(world, method, change)
+    assert status < 400, (status, answer)
+    written = await since(world.gw, before)
+    assert set(written) & set(route.audit.events), (route.audit.events, written)
