@@ -18,6 +18,8 @@ from typing import Any
 from gateway import errors
 from gateway.cli.main import _parser
 from gateway.http.openapi.document import build_document
+from gateway.http.route_actions import records, reference_app
+from gateway.http.routing import Route
 from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,14 +68,35 @@ def cli_page() -> str:
     return HEADER + "# The `meterway` command\n\n" + "".join(_commands(_parser(), "meterway"))
 
 
+HTTP_INTRO = """Each route's action is what a caller must hold (docs/concepts/security.md); a
+changing route names the audit log's records it writes, or says why it writes none.
+
+| method | path | what it does | action | audit log |
+|---|---|---|---|---|
+"""
+
+
+def _audit_words(route: Route | None) -> str:
+    if route is None or route.audit is None:
+        return ""
+    if route.audit.events:
+        return ", ".join(f"`{e}`" for e in route.audit.events)
+    return f"none: {route.audit.none_because}"
+
+
 def http_page(document: Mapping[str, Any] | None = None) -> str:
-    """Every route of the gateway, from its OpenAPI document (served at /openapi.json)."""
+    """Every route of the gateway, from its OpenAPI document (served at /openapi.json), with
+    its action and audit records from its route record."""
     doc = document or build_document()
-    lines = [HEADER, "# HTTP API\n\n", "| method | path | what it does |\n|---|---|---|\n"]
+    declared = records(reference_app())
+    lines = [HEADER, "# HTTP API\n\n", HTTP_INTRO]
     for path, ops in sorted(doc["paths"].items()):
         for method, op in sorted(ops.items()):
             summary = str(op.get("summary", "")).replace("|", "\\|")
-            lines.append(f"| {method.upper()} | `{path}` | {summary} |\n")
+            route = declared.get((method.upper(), path))
+            action = f"`{route.action.name}`" if route else ""
+            audit = _audit_words(route).replace("|", "\\|")
+            lines.append(f"| {method.upper()} | `{path}` | {summary} | {action} | {audit} |\n")
     return "".join(lines)
 
 

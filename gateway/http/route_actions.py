@@ -44,8 +44,10 @@ def lines(app: web.Application) -> list[str]:
     return out
 
 
-def main() -> None:
-    from gateway.app import create_app  # the printout builds an app; the app imports us not
+def reference_app() -> web.Application:
+    """The app as a placeholder configuration builds it (no store is opened): every route
+    it can serve, user tokens' included, for the printout and the reference pages."""
+    from gateway.app import create_app  # the app imports this module's room, not the reverse
     from gateway.settings import load_settings
 
     env = {
@@ -55,7 +57,11 @@ def main() -> None:
         "JWT_AUDIENCE": "meterway",
         "JWT_ISSUER": "meterway",
     }
-    print("\n".join(lines(create_app(load_settings(env)))))
+    return create_app(load_settings(env))
+
+
+def main() -> None:
+    print("\n".join(lines(reference_app())))
 
 
 if __name__ == "__main__":

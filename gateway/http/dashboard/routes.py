@@ -47,7 +47,7 @@ from gateway.http.dashboard.web import (
     not_found,
     page_middleware,
 )
-from gateway.http.routing import SIGN_IN, Route, audits, declare, unaudited
+from gateway.http.routing import SESSION_END, SIGN_IN, Route, audits, declare
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -120,7 +120,7 @@ def add_routes(app: web.Application) -> None:
             "/signout",
             signout,
             authority.SESSION,
-            unaudited("ends a session: no change to an account"),
+            SESSION_END,
         ),
     )
     dashboard_signin.add_routes(dash)

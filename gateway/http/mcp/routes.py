@@ -24,7 +24,7 @@ from gateway.appkeys import PROXYING, SESSION, SETTINGS
 from gateway.errors import MeterwayError, NotFound, PermissionDenied
 from gateway.http.headers import error_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.routing import PROVIDER_CALL, Route, declare
+from gateway.http.routing import PROVIDER_CALL, SESSION_END, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.mcp import wire
 from gateway.mcp.sessions import bind, session_secret, unbind
@@ -213,19 +213,7 @@ def add_routes(app: web.Application) -> None:
     app[SECRET] = session_secret(app[SETTINGS].admin_api_key)
     declare(
         app.router,
-        Route(
-            "POST",
-            PATH,
-            post,
-            authority.MCP,
-            PROVIDER_CALL,
-        ),
+        Route("POST", PATH, post, authority.MCP, PROVIDER_CALL),
         Route("GET", PATH, get, authority.MCP),
-        Route(
-            "DELETE",
-            PATH,
-            delete,
-            authority.MCP,
-            PROVIDER_CALL,
-        ),
+        Route("DELETE", PATH, delete, authority.MCP, SESSION_END),
     )
