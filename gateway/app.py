@@ -350,4 +350,5 @@ def create_app(
     mcp_routes.add_routes(app)
     dashboard.add_routes(app)
     check_declared(app)
+    openapi.publish(app)
     return app

@@ -87,8 +87,8 @@ def _audit_words(route: Route | None) -> str:
 def http_page(document: Mapping[str, Any] | None = None) -> str:
     """Every route of the gateway, from its OpenAPI document (served at /openapi.json), with
     its action and audit records from its route record."""
-    doc = document or build_document()
-    declared = records(reference_app())
+    app = reference_app()
+    doc, declared = document or build_document(app), records(app)
     lines = [HEADER, "# HTTP API\n\n", HTTP_INTRO]
     for path, ops in sorted(doc["paths"].items()):
         for method, op in sorted(ops.items()):

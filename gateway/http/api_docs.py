@@ -13,6 +13,7 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import NotFound
 from gateway.http.dashboard.web import HEADERS
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, declare
 
 CSP = (
@@ -58,6 +59,6 @@ async def asset(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     declare(
         app.router,
-        Route("GET", "/docs/api", page, authority.PUBLIC),
-        Route("GET", "/docs/api/{asset}", asset, authority.PUBLIC),
+        Route("GET", "/docs/api", page, authority.PUBLIC, doc=ops_doc.PAGE),
+        Route("GET", "/docs/api/{asset}", asset, authority.PUBLIC, doc=ops_doc.ASSET),
     )

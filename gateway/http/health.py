@@ -9,6 +9,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
@@ -76,7 +77,7 @@ async def readyz(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     declare(
         app.router,
-        Route("GET", "/", root, authority.PUBLIC),
-        Route("GET", "/healthz", healthz, authority.PUBLIC),
-        Route("GET", "/readyz", readyz, authority.PUBLIC),
+        Route("GET", "/", root, authority.PUBLIC, doc=ops_doc.ROOT),
+        Route("GET", "/healthz", healthz, authority.PUBLIC, doc=ops_doc.HEALTHZ),
+        Route("GET", "/readyz", readyz, authority.PUBLIC, doc=ops_doc.READYZ),
     )

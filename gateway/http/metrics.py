@@ -13,6 +13,7 @@ from billing import authority
 from gateway import telemetry
 from gateway.appkeys import COUNTER, STORE, UPSTREAMS
 from gateway.errors import NotFound, ServiceUnavailable
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
@@ -55,4 +56,4 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    declare(app.router, Route("GET", "/metrics", metrics, authority.OPERATOR))
+    declare(app.router, Route("GET", "/metrics", metrics, authority.OPERATOR, doc=ops_doc.METRICS))

@@ -1,8 +1,8 @@
 """A route is one record: its method, path, handler, the action it needs, what it writes to
-the audit log and, for a WebSocket or JSON-RPC route, the action of each message type or
-method it accepts. The router is built from the records (`declare`), and the authority
-table, the route printout and the authority and audit tests read them back off the app
-(`declared`), so no second list of routes is written anywhere.
+the audit log, its OpenAPI operation and, for a WebSocket or JSON-RPC route, the action of
+each message type or method it accepts. The router is built from the records (`declare`),
+and the authority table, /openapi.json, the route printout and the authority and audit tests
+read them back off the app (`declared`), so no second list of routes is written anywhere.
 
 `Route` refuses, when it is made, a route without an action or a changing route that does
 not say what it audits; `check_declared` refuses, when the app is built, any route added to
@@ -12,9 +12,11 @@ finding a request's action is one attribute read.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import PrefixedSubAppResource, ResourceRoute
@@ -23,6 +25,8 @@ from billing.authority import Action
 from gateway.services.audit import ACTIONS as AUDIT_ACTIONS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Operation = dict[str, Any]
+Doc = Operation | Callable[[str], Operation]
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 METHODS = frozenset({"GET", "*"}) | MUTATING
 NO_MESSAGES: Mapping[str, Action] = MappingProxyType({})
@@ -54,15 +58,18 @@ def unaudited(why: str) -> Audit:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One route, declared once. `path` is relative to the sub-app it is declared on;
-    `messages`: a WebSocket or JSON-RPC route's message types or methods, each with the
-    action it needs (the route's own action lets a caller open it at all)."""
+    """One route, declared once. `path` is relative to the sub-app it is declared on; `doc`
+    its OpenAPI operation (or a function of its whole path that makes it), left out only by
+    a catch-all (`*`), which the document does not list; `messages`: a WebSocket or JSON-RPC
+    route's message types or methods, each with the action it needs (the route's own action
+    lets a caller open it at all)."""
 
     method: str
     path: str
     handler: Handler
     action: Action
     audit: Audit | None = None
+    doc: Doc | None = None
     messages: Mapping[str, Action] = field(default_factory=lambda: NO_MESSAGES)
 
     def __post_init__(self) -> None:
@@ -71,6 +78,8 @@ class Route:
             raise TypeError(f"{where}: no such method")
         if not isinstance(self.action, Action):
             raise TypeError(f"{where}: a route needs the action it takes")
+        if self.doc is None and self.method != "*":
+            raise TypeError(f"{where}: a route gives its OpenAPI operation (doc)")
         if self.method in MUTATING and self.audit is None:
             raise TypeError(f"{where}: a changing route says what it audits (audits/unaudited)")
         for name, action in self.messages.items():
@@ -119,6 +128,12 @@ def check_declared(app: web.Application) -> None:
     """Refuse to build an app with a route added some other way than `declare`."""
     for _ in declared(app):
         pass
+
+
+def operation(path: str, route: Route) -> Operation:
+    """The route's OpenAPI operation, a copy the document may own."""
+    doc = route.doc(path) if callable(route.doc) else route.doc
+    return copy.deepcopy(doc) if doc is not None else {}
 
 
 def action_of(request: web.Request) -> Action:

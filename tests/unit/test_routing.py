@@ -28,6 +28,9 @@ async def _ok(request: web.Request) -> web.Response:
     return web.Response()
 
 
+DOC = {"summary": "a test route"}
+
+
 def _app() -> web.Application:
     settings = gateway_settings("postgresql://nobody@127.0.0.1/none", "http://127.0.0.1:1", "p")
     return create_app(settings)
@@ -36,7 +39,7 @@ def _app() -> web.Application:
 def test_a_route_without_an_action_cannot_be_made() -> None:
     loose: Any = None
     with pytest.raises(TypeError, match="action"):
-        Route("GET", "/x", _ok, loose)
+        Route("GET", "/x", _ok, loose, doc=DOC)
     with pytest.raises(TypeError):
         Route("GET", "/x", _ok)  # type: ignore[call-arg]
 
@@ -44,9 +47,9 @@ def test_a_route_without_an_action_cannot_be_made() -> None:
 def test_a_changing_route_says_what_it_audits() -> None:
     for method in sorted(MUTATING):
         with pytest.raises(TypeError, match="audits"):
-            Route(method, "/x", _ok, KEYS_WRITE)
-    Route("POST", "/x", _ok, KEYS_WRITE, audits("key.create"))
-    Route("POST", "/x", _ok, PROXY, unaudited("a metered call"))
+            Route(method, "/x", _ok, KEYS_WRITE, doc=DOC)
+    Route("POST", "/x", _ok, KEYS_WRITE, audits("key.create"), doc=DOC)
+    Route("POST", "/x", _ok, PROXY, unaudited("a metered call"), doc=DOC)
     with pytest.raises(TypeError, match="no audit action"):
         audits("key.created")
     with pytest.raises(TypeError):
@@ -55,15 +58,22 @@ def test_a_changing_route_says_what_it_audits() -> None:
         unaudited("")
 
 
+def test_a_route_without_its_openapi_operation_cannot_be_made() -> None:
+    with pytest.raises(TypeError, match="OpenAPI"):
+        Route("GET", "/x", _ok, PUBLIC)
+    Route("*", "/{tail}", _ok, PUBLIC)  # a catch-all is not in the document
+    Route("GET", "/x/{id}", _ok, PUBLIC, doc=lambda path: {"summary": path})
+
+
 def test_a_message_without_an_action_cannot_be_declared() -> None:
     loose: Any = "chat"
     with pytest.raises(TypeError, match=r"message 'session\.update'"):
-        Route("GET", "/ws", _ok, PROXY, messages={"session.update": loose})
+        Route("GET", "/ws", _ok, PROXY, doc=DOC, messages={"session.update": loose})
 
 
 def test_an_app_with_a_route_added_past_the_records_is_refused() -> None:
     app = web.Application()
-    declare(app.router, Route("GET", "/declared", _ok, PUBLIC))
+    declare(app.router, Route("GET", "/declared", _ok, PUBLIC, doc=DOC))
     check_declared(app)
     sub = web.Application()
     sub.router.add_post("/bare", _ok)
@@ -74,14 +84,14 @@ def test_an_app_with_a_route_added_past_the_records_is_refused() -> None:
 
 def test_a_route_is_declared_once() -> None:
     app = web.Application()
-    declare(app.router, Route("GET", "/a", _ok, PUBLIC))
+    declare(app.router, Route("GET", "/a", _ok, PUBLIC, doc=DOC))
     with pytest.raises(RuntimeError, match="twice"):
-        declare(app.router, Route("GET", "/a", _ok, PUBLIC))
+        declare(app.router, Route("GET", "/a", _ok, PUBLIC, doc=DOC))
 
 
 def test_a_get_answers_head_with_the_same_record() -> None:
     app = web.Application()
-    declare(app.router, Route("GET", "/a", _ok, PUBLIC))
+    declare(app.router, Route("GET", "/a", _ok, PUBLIC, doc=DOC))
     [resource] = app.router.resources()
     assert sorted(r.method for r in resource) == ["GET", "HEAD"]
     assert [(path, r.action) for path, r in declared(app)] == [("/a", PUBLIC)]
@@ -97,5 +107,5 @@ def test_the_app_is_built_from_records_only_and_every_change_says_what_it_audits
 
 def test_messages_a_route_declares_are_rows_of_the_table() -> None:
     app = web.Application()
-    declare(app.router, Route("GET", "/ws", _ok, PROXY, messages={"a.b": KEYS_WRITE}))
+    declare(app.router, Route("GET", "/ws", _ok, PROXY, doc=DOC, messages={"a.b": KEYS_WRITE}))
     assert message_table(app) == {("GET", "/ws", "a.b"): KEYS_WRITE}

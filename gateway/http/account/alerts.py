@@ -6,7 +6,6 @@ Reading needs `billing:read`, changing `billing:setup` (an API key's `billing` c
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,7 +17,8 @@ from billing.money import MAX_EXACT
 from gateway.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
-from gateway.http.bodies import SPACE
+from gateway.http.fields import ALERT_KINDS, ALERT_PERIODS, EMAIL, MAX_URL
+from gateway.http.openapi import account as account_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
@@ -27,13 +27,7 @@ from gateway.outbound.egress import checked_url
 from gateway.outbound.egress_rules import EgressRefused
 from gateway.stores.records import Row
 
-KINDS = ("balance_below", "spend_above")
-PERIODS = ("day", "month")
-_NOT = rf"@{SPACE}\x00-\x1f\x7f"  # str.isspace() spelled out: ECMA's \s is not Python's
-EMAIL = re.compile(rf"^[^{_NOT}]{{1,64}}@[^{_NOT}]{{1,253}}\.[^{_NOT}.]{{1,63}}$")
-MAX_URL = 2048
-# A webhook URL the OpenAPI document promises _web_url takes (it takes some more).
-WEB_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
+KINDS, PERIODS = ALERT_KINDS, ALERT_PERIODS
 MAX_ALERTS = 20
 
 
@@ -152,13 +146,21 @@ def add_routes(account: web.Application) -> None:
     r = account.router
     declare(
         r,
-        Route("GET", "/alerts", list_alerts, authority.BILLING_READ),
-        Route("POST", "/alerts", create_alert, authority.BILLING_SETUP, audits("alert.create")),
+        Route("GET", "/alerts", list_alerts, authority.BILLING_READ, doc=account_doc.LIST_ALERTS),
+        Route(
+            "POST",
+            "/alerts",
+            create_alert,
+            authority.BILLING_SETUP,
+            audits("alert.create"),
+            doc=account_doc.CREATE_ALERT,
+        ),
         Route(
             "DELETE",
             "/alerts/{alert_id}",
             delete_alert,
             authority.BILLING_SETUP,
             audits("alert.delete"),
+            doc=account_doc.DELETE_ALERT,
         ),
     )

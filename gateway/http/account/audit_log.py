@@ -22,12 +22,14 @@ from billing.roles import AUDIT_READ
 from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.account.reports import query_text
+from gateway.http.fields import MAX_AUDIT_PAGE
+from gateway.http.openapi import audit as audit_doc
 from gateway.http.principal import Principal, principal
 from gateway.http.routing import Route, declare
 from gateway.stores.audit_records import AuditQuery
 from gateway.stores.records import Row
 
-MAX_PAGE = 500
+MAX_PAGE = MAX_AUDIT_PAGE
 EXPORT_MAX = 100_000
 FIELDS = (
     "id", "occurred_at", "account_id", "actor_kind", "actor_id", "actor_via", "action",
@@ -157,8 +159,14 @@ async def admin_audit(request: web.Request) -> web.Response:
 
 
 def add_account_routes(account: web.Application) -> None:
-    declare(account.router, Route("GET", "/audit", account_audit, authority.AUDIT_READ))
+    declare(
+        account.router,
+        Route("GET", "/audit", account_audit, authority.AUDIT_READ, doc=audit_doc.ACCOUNT_AUDIT),
+    )
 
 
 def add_admin_routes(admin: web.Application) -> None:
-    declare(admin.router, Route("GET", "/audit", admin_audit, authority.OPERATOR))
+    declare(
+        admin.router,
+        Route("GET", "/audit", admin_audit, authority.OPERATOR, doc=audit_doc.ADMIN_AUDIT),
+    )

@@ -24,6 +24,7 @@ from gateway.http import audited, signup_flow
 from gateway.http.account.routes import caller_grant, create_key_for, revoke_key_for
 from gateway.http.audited import ACTOR
 from gateway.http.dashboard.session import BASE, digest
+from gateway.http.openapi import signup as signup_doc
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute
 from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited
@@ -211,23 +212,41 @@ def add_routes(auth: web.Application) -> None:
     r = auth.router
     declare(
         r,
+        Route("POST", "/register", register, authority.PUBLIC, SIGN_UP, doc=signup_doc.REGISTER),
         Route(
             "POST",
-            "/register",
-            register,
+            "/verify",
+            verify,
             authority.PUBLIC,
-            SIGN_UP,
+            audits("signup.verify"),
+            doc=signup_doc.VERIFY,
         ),
-        Route("POST", "/verify", verify, authority.PUBLIC, audits("signup.verify")),
         Route(
             "POST",
             "/device",
             device_start,
             authority.PUBLIC,
             unaudited("a login code: nothing until a person approves it"),
+            doc=signup_doc.DEVICE_START,
         ),
-        Route("POST", "/device/token", device_token, authority.PUBLIC, audits("key.create")),
-        Route("GET", "/whoami", whoami, authority.SELF),
-        Route("POST", "/tokens", tokens, authority.SELF, audits("key.create")),
-        Route("POST", "/logout", logout, authority.SELF, audits("key.revoke", "auth.logout")),
+        Route(
+            "POST",
+            "/device/token",
+            device_token,
+            authority.PUBLIC,
+            audits("key.create"),
+            doc=signup_doc.DEVICE_TOKEN,
+        ),
+        Route("GET", "/whoami", whoami, authority.SELF, doc=signup_doc.WHOAMI),
+        Route(
+            "POST", "/tokens", tokens, authority.SELF, audits("key.create"), doc=signup_doc.TOKENS
+        ),
+        Route(
+            "POST",
+            "/logout",
+            logout,
+            authority.SELF,
+            audits("key.revoke", "auth.logout"),
+            doc=signup_doc.LOGOUT,
+        ),
     )

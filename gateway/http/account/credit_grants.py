@@ -13,6 +13,7 @@ from billing import authority
 from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
+from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import parse_whole
@@ -147,16 +148,32 @@ async def account_list(request: web.Request) -> web.Response:
 def add_admin_routes(admin: web.Application) -> None:
     declare(
         admin.router,
-        Route("GET", "/accounts/{account_id}/grants", admin_list, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/grants",
+            admin_list,
+            authority.OPERATOR,
+            doc=account_doc.ACCOUNT_GRANTS,
+        ),
         Route(
             "POST",
             "/accounts/{account_id}/grants/{grant_id}/revoke",
             admin_revoke,
             authority.OPERATOR,
             audits("grant.revoke"),
+            doc=account_doc.ADMIN_REVOKE,
         ),
     )
 
 
 def add_account_routes(account: web.Application) -> None:
-    declare(account.router, Route("GET", "/grants", account_list, authority.ACCOUNT_READ))
+    declare(
+        account.router,
+        Route(
+            "GET",
+            "/grants",
+            account_list,
+            authority.ACCOUNT_READ,
+            doc=account_doc.OWN_GRANTS,
+        ),
+    )

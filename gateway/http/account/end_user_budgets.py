@@ -19,6 +19,7 @@ from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
+from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
@@ -138,13 +139,20 @@ async def account_put(request: web.Request) -> web.Response:
 def add_admin_routes(admin: web.Application) -> None:
     declare(
         admin.router,
-        Route("GET", "/accounts/{account_id}/end-user-budgets", admin_list, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/end-user-budgets",
+            admin_list,
+            authority.OPERATOR,
+            doc=org_doc.list_budgets,
+        ),
         Route(
             "PUT",
             "/accounts/{account_id}/end-user-budgets",
             admin_put,
             authority.OPERATOR,
             audits("end_user_budget.set"),
+            doc=org_doc.set_budget,
         ),
     )
 
@@ -152,12 +160,19 @@ def add_admin_routes(admin: web.Application) -> None:
 def add_account_routes(account: web.Application) -> None:
     declare(
         account.router,
-        Route("GET", "/end-user-budgets", account_list, authority.ACCOUNT_READ),
+        Route(
+            "GET",
+            "/end-user-budgets",
+            account_list,
+            authority.ACCOUNT_READ,
+            doc=org_doc.list_budgets,
+        ),
         Route(
             "PUT",
             "/end-user-budgets",
             account_put,
             authority.ORG_WRITE,
             audits("end_user_budget.set"),
+            doc=org_doc.set_budget,
         ),
     )

@@ -15,6 +15,7 @@ from gateway.appkeys import LEDGER, MEMBERS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.admin.directory import add_member, member_json, role_field
+from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
@@ -121,12 +122,29 @@ async def remove(request: web.Request) -> web.Response:
 def add_account_routes(account: web.Application) -> None:
     declare(
         account.router,
-        Route("GET", "/members", list_members, authority.ACCOUNT_READ),
-        Route("POST", "/members", invite, authority.ORG_WRITE, audits("member.invite")),
+        Route("GET", "/members", list_members, authority.ACCOUNT_READ, doc=org_doc.list_members),
         Route(
-            "PUT", "/members/{member_id}/role", set_role, authority.ORG_WRITE, audits("member.role")
+            "POST",
+            "/members",
+            invite,
+            authority.ORG_WRITE,
+            audits("member.invite"),
+            doc=org_doc.invite,
         ),
         Route(
-            "DELETE", "/members/{member_id}", remove, authority.ORG_WRITE, audits("member.remove")
+            "PUT",
+            "/members/{member_id}/role",
+            set_role,
+            authority.ORG_WRITE,
+            audits("member.role"),
+            doc=org_doc.set_role,
+        ),
+        Route(
+            "DELETE",
+            "/members/{member_id}",
+            remove,
+            authority.ORG_WRITE,
+            audits("member.remove"),
+            doc=org_doc.remove_member,
         ),
     )

@@ -36,6 +36,8 @@ from gateway.http.account import audit_log, credit_grants, end_user_budgets, sta
 from gateway.http.account import members as account_members
 from gateway.http.account.key_narrowing import narrowed_grant
 from gateway.http.account.reports import json_for, ledger_response, usage_response
+from gateway.http.fields import MAX_GRACE_S
+from gateway.http.openapi import account as account_doc
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -65,7 +67,6 @@ from gateway.services.usage_view import window_usage
 from gateway.stores.records import Lineage, Row
 from gateway.stores.redis.keys import shard_of
 
-MAX_GRACE_S = 7 * 86400
 NO_REQUEST = "No settled request with this id on your account (yet)."
 
 
@@ -364,18 +365,57 @@ def add_routes(app: web.Application) -> None:
     r = account.router
     declare(
         r,
-        Route("GET", "", get_account, authority.ACCOUNT_READ),
-        Route("GET", "/keys", list_keys, authority.KEYS_READ),
-        Route("POST", "/keys", create_key, authority.KEYS_WRITE, audits("key.create")),
-        Route("DELETE", "/keys/{key_id}", delete_key, authority.KEYS_WRITE, audits("key.revoke")),
-        Route("PATCH", "/keys/{key_id}", narrow_key, authority.KEYS_WRITE, audits("key.narrow")),
-        Route("POST", "/keys/{key_id}/rotate", rotate, authority.KEYS_WRITE, audits("key.rotate")),
+        Route("GET", "", get_account, authority.ACCOUNT_READ, doc=account_doc.GET_ACCOUNT),
+        Route("GET", "/keys", list_keys, authority.KEYS_READ, doc=account_doc.LIST_KEYS),
         Route(
-            "PUT", "/keys/{key_id}/quotas", put_quotas, authority.KEYS_WRITE, audits("key.quotas")
+            "POST",
+            "/keys",
+            create_key,
+            authority.KEYS_WRITE,
+            audits("key.create"),
+            doc=account_doc.CREATE_KEY,
         ),
-        Route("GET", "/usage", usage, authority.USAGE_READ),
-        Route("GET", "/ledger", ledger, authority.LEDGER_READ),
-        Route("GET", "/requests/{request_id}", request_cost_of, authority.LEDGER_READ),
+        Route(
+            "DELETE",
+            "/keys/{key_id}",
+            delete_key,
+            authority.KEYS_WRITE,
+            audits("key.revoke"),
+            doc=account_doc.DELETE_KEY,
+        ),
+        Route(
+            "PATCH",
+            "/keys/{key_id}",
+            narrow_key,
+            authority.KEYS_WRITE,
+            audits("key.narrow"),
+            doc=account_doc.NARROW_KEY,
+        ),
+        Route(
+            "POST",
+            "/keys/{key_id}/rotate",
+            rotate,
+            authority.KEYS_WRITE,
+            audits("key.rotate"),
+            doc=account_doc.ROTATE_KEY,
+        ),
+        Route(
+            "PUT",
+            "/keys/{key_id}/quotas",
+            put_quotas,
+            authority.KEYS_WRITE,
+            audits("key.quotas"),
+            doc=account_doc.PUT_QUOTAS,
+        ),
+        Route("GET", "/usage", usage, authority.USAGE_READ, doc=account_doc.USAGE),
+        Route("GET", "/ledger", ledger, authority.LEDGER_READ, doc=account_doc.LEDGER),
+        Route(
+            "GET",
+            "/requests/{request_id}",
+            request_cost_of,
+            authority.LEDGER_READ,
+            doc=account_doc.REQUEST_COST_OF,
+        ),
     )
     credit_grants.add_account_routes(account)
     audit_log.add_account_routes(account)

@@ -30,6 +30,7 @@ from billing.statements import (
 )
 from gateway.appkeys import STATEMENTS
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
+from gateway.http.openapi import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
 from gateway.services.statements import monthly_statement
@@ -147,7 +148,11 @@ def add_admin_routes(admin: web.Application) -> None:
     declare(
         admin.router,
         Route(
-            "GET", "/accounts/{account_id}/statements/{month}", admin_statement, authority.OPERATOR
+            "GET",
+            "/accounts/{account_id}/statements/{month}",
+            admin_statement,
+            authority.OPERATOR,
+            doc=statements_doc.ADMIN_STATEMENT,
         ),
     )
 
@@ -155,5 +160,11 @@ def add_admin_routes(admin: web.Application) -> None:
 def add_account_routes(account: web.Application) -> None:
     declare(
         account.router,
-        Route("GET", "/statements/{month}", account_statement, authority.STATEMENTS_READ),
+        Route(
+            "GET",
+            "/statements/{month}",
+            account_statement,
+            authority.STATEMENTS_READ,
+            doc=statements_doc.ACCOUNT_STATEMENT,
+        ),
     )

@@ -13,6 +13,7 @@ from billing.quotas import parse_quotas
 from gateway.appkeys import LEDGER, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
+from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
@@ -186,13 +187,20 @@ async def account_key_team(request: web.Request) -> web.Response:
 def add_admin_routes(admin: web.Application) -> None:
     declare(
         admin.router,
-        Route("GET", "/accounts/{account_id}/teams", admin_list, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/teams",
+            admin_list,
+            authority.OPERATOR,
+            doc=org_doc.list_teams,
+        ),
         Route(
             "POST",
             "/accounts/{account_id}/teams",
             admin_create,
             authority.OPERATOR,
             audits("team.create"),
+            doc=org_doc.create_team,
         ),
         Route(
             "PUT",
@@ -200,24 +208,45 @@ def add_admin_routes(admin: web.Application) -> None:
             admin_quotas,
             authority.OPERATOR,
             audits("team.quotas"),
+            doc=org_doc.team_quotas,
         ),
-        Route("PUT", "/keys/{key_id}/team", admin_key_team, authority.OPERATOR, audits("key.team")),
+        Route(
+            "PUT",
+            "/keys/{key_id}/team",
+            admin_key_team,
+            authority.OPERATOR,
+            audits("key.team"),
+            doc=org_doc.key_team,
+        ),
     )
 
 
 def add_account_routes(account: web.Application) -> None:
     declare(
         account.router,
-        Route("GET", "/teams", account_list, authority.ACCOUNT_READ),
-        Route("POST", "/teams", account_create, authority.ORG_WRITE, audits("team.create")),
+        Route("GET", "/teams", account_list, authority.ACCOUNT_READ, doc=org_doc.list_teams),
+        Route(
+            "POST",
+            "/teams",
+            account_create,
+            authority.ORG_WRITE,
+            audits("team.create"),
+            doc=org_doc.create_team,
+        ),
         Route(
             "PUT",
             "/teams/{team_id}/quotas",
             account_quotas,
             authority.ORG_WRITE,
             audits("team.quotas"),
+            doc=org_doc.team_quotas,
         ),
         Route(
-            "PUT", "/keys/{key_id}/team", account_key_team, authority.ORG_WRITE, audits("key.team")
+            "PUT",
+            "/keys/{key_id}/team",
+            account_key_team,
+            authority.ORG_WRITE,
+            audits("key.team"),
+            doc=org_doc.key_team,
         ),
     )

@@ -10,6 +10,7 @@ from gateway.appkeys import REVOCATIONS
 from gateway.errors import InvalidRequest
 from gateway.http import audited
 from gateway.http.account import auth_api
+from gateway.http.openapi import account as account_doc
 from gateway.http.principal import principal, principal_middleware
 from gateway.http.routing import Route, audits, declare
 
@@ -30,6 +31,16 @@ async def revoke(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     auth = web.Application(middlewares=[principal_middleware])
-    declare(auth.router, Route("POST", "/revoke", revoke, authority.SELF, audits("token.revoke")))
+    declare(
+        auth.router,
+        Route(
+            "POST",
+            "/revoke",
+            revoke,
+            authority.SELF,
+            audits("token.revoke"),
+            doc=account_doc.REVOKE,
+        ),
+    )
     auth_api.add_routes(auth)
     app.add_subapp("/v1/auth", auth)

@@ -15,6 +15,9 @@ from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.account import invite_links
 from gateway.http.account.reports import query_text, usage_response
+from gateway.http.fields import MAX_SEARCH
+from gateway.http.openapi import account as account_doc
+from gateway.http.openapi import organization as org_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
 from gateway.http.whole import parse_whole
@@ -22,8 +25,6 @@ from gateway.llm.calls import parse_json
 from gateway.services import members as member_service
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
 from gateway.stores.records import Row
-
-MAX_SEARCH = 200
 
 
 async def apply_external_id(request: web.Request, account_id: str, body: dict[str, Any]) -> None:
@@ -227,30 +228,53 @@ def add_routes(admin: web.Application) -> None:
     r = admin.router
     declare(
         r,
-        Route("GET", "/accounts", search_accounts, authority.OPERATOR),
+        Route(
+            "GET", "/accounts", search_accounts, authority.OPERATOR, doc=account_doc.SEARCH_ACCOUNTS
+        ),
         Route(
             "PATCH",
             "/accounts/{account_id}",
             patch_account,
             authority.OPERATOR,
             audits("account.external_id"),
+            doc=account_doc.PATCH_ACCOUNT,
         ),
-        Route("GET", "/accounts/{account_id}/keys", account_keys, authority.OPERATOR),
-        Route("GET", "/accounts/{account_id}/usage/report", usage_report, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/keys",
+            account_keys,
+            authority.OPERATOR,
+            doc=account_doc.ACCOUNT_KEYS,
+        ),
+        Route(
+            "GET",
+            "/accounts/{account_id}/usage/report",
+            usage_report,
+            authority.OPERATOR,
+            doc=account_doc.USAGE_REPORT,
+        ),
         Route(
             "POST",
             "/users/{subject}/revoke-tokens",
             revoke_user_tokens,
             authority.OPERATOR,
             audits("user.tokens_revoke"),
+            doc=account_doc.REVOKE_USER_TOKENS,
         ),
-        Route("GET", "/accounts/{account_id}/members", list_members, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/members",
+            list_members,
+            authority.OPERATOR,
+            doc=org_doc.list_members,
+        ),
         Route(
             "POST",
             "/accounts/{account_id}/members",
             invite_member,
             authority.OPERATOR,
             audits("member.invite"),
+            doc=org_doc.invite,
         ),
         Route(
             "DELETE",
@@ -258,6 +282,7 @@ def add_routes(admin: web.Application) -> None:
             remove_member,
             authority.OPERATOR,
             audits("member.remove"),
+            doc=org_doc.remove_member,
         ),
         Route(
             "PUT",
@@ -265,5 +290,6 @@ def add_routes(admin: web.Application) -> None:
             set_member_role,
             authority.OPERATOR,
             audits("member.role"),
+            doc=org_doc.set_role,
         ),
     )

@@ -13,7 +13,9 @@ from billing import authority
 from gateway.appkeys import DIRECTORY, SETTINGS
 from gateway.errors import NotFound
 from gateway.http import bodies
-from gateway.http.account.routes import MAX_GRACE_S, rotate_for
+from gateway.http.account.routes import rotate_for
+from gateway.http.fields import MAX_GRACE_S
+from gateway.http.openapi import account as account_doc
 from gateway.http.principal import Principal
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
@@ -44,5 +46,12 @@ async def rotate(request: web.Request) -> web.Response:
 def add_routes(admin: web.Application) -> None:
     declare(
         admin.router,
-        Route("POST", "/keys/{key_id}/rotate", rotate, authority.OPERATOR, audits("key.rotate")),
+        Route(
+            "POST",
+            "/keys/{key_id}/rotate",
+            rotate,
+            authority.OPERATOR,
+            audits("key.rotate"),
+            doc=account_doc.ADMIN_ROTATE_KEY,
+        ),
     )

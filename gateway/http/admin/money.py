@@ -21,6 +21,7 @@ from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderEr
 from gateway.http import audited, bodies
 from gateway.http.account.credit_grants import live_grant
 from gateway.http.billing.routes import not_set_up
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
@@ -237,6 +238,7 @@ def add_routes(admin: web.Application) -> None:
             add_credit,
             authority.OPERATOR,
             audits("credit.create"),
+            doc=ops_doc.ADD_CREDIT,
         ),
         Route(
             "POST",
@@ -244,6 +246,7 @@ def add_routes(admin: web.Application) -> None:
             add_adjustment,
             authority.OPERATOR,
             audits("adjustment.create"),
+            doc=ops_doc.ADD_ADJUSTMENT,
         ),
         Route(
             "POST",
@@ -251,5 +254,6 @@ def add_routes(admin: web.Application) -> None:
             add_refund,
             authority.OPERATOR,
             audits("refund.create"),
+            doc=ops_doc.ADD_REFUND,
         ),
     )

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.appkeys import PRICING
+from gateway.http.openapi import account as account_doc
 from gateway.http.routing import Route, declare
 
 
@@ -17,4 +18,7 @@ async def current_prices(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    declare(admin.router, Route("GET", "/prices", current_prices, authority.OPERATOR))
+    declare(
+        admin.router,
+        Route("GET", "/prices", current_prices, authority.OPERATOR, doc=account_doc.CURRENT_PRICES),
+    )

@@ -30,6 +30,7 @@ from gateway.http.admin import signups as admin_signups
 from gateway.http.admin import system as admin_system
 from gateway.http.admin.operator import verify_operator
 from gateway.http.audited import ACTOR
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_json
 from gateway.http.whole import json_whole
@@ -339,14 +340,28 @@ def add_routes(app: web.Application) -> None:
     r = admin.router
     declare(
         r,
-        Route("POST", "/accounts", create_account, authority.OPERATOR, audits("account.create")),
-        Route("GET", "/accounts/{account_id}", get_account, authority.OPERATOR),
+        Route(
+            "POST",
+            "/accounts",
+            create_account,
+            authority.OPERATOR,
+            audits("account.create"),
+            doc=ops_doc.CREATE_ACCOUNT,
+        ),
+        Route(
+            "GET",
+            "/accounts/{account_id}",
+            get_account,
+            authority.OPERATOR,
+            doc=ops_doc.GET_ACCOUNT,
+        ),
         Route(
             "PUT",
             "/accounts/{account_id}/plan",
             set_plan,
             authority.OPERATOR,
             audits("account.plan"),
+            doc=ops_doc.SET_PLAN,
         ),
         Route(
             "PUT",
@@ -354,6 +369,7 @@ def add_routes(app: web.Application) -> None:
             set_markup,
             authority.OPERATOR,
             audits("account.markup"),
+            doc=ops_doc.SET_MARKUP,
         ),
         Route(
             "PUT",
@@ -361,16 +377,54 @@ def add_routes(app: web.Application) -> None:
             set_credit_line,
             authority.OPERATOR,
             audits("account.credit_line"),
+            doc=ops_doc.SET_CREDIT_LINE,
         ),
-        Route("GET", "/accounts/{account_id}/uncollected", uncollected, authority.OPERATOR),
-        Route("GET", "/accounts/{account_id}/usage", account_usage, authority.OPERATOR),
-        Route("GET", "/accounts/{account_id}/ledger", ledger_page, authority.OPERATOR),
-        Route("POST", "/keys", create_key, authority.OPERATOR, audits("key.create")),
-        Route("DELETE", "/keys/{key_id}", revoke_key, authority.OPERATOR, audits("key.revoke")),
         Route(
-            "PUT", "/keys/{key_id}/quotas", put_key_quotas, authority.OPERATOR, audits("key.quotas")
+            "GET",
+            "/accounts/{account_id}/uncollected",
+            uncollected,
+            authority.OPERATOR,
+            doc=ops_doc.UNCOLLECTED,
         ),
-        Route("GET", "/keys/{key_id}/usage", key_usage, authority.OPERATOR),
+        Route(
+            "GET",
+            "/accounts/{account_id}/usage",
+            account_usage,
+            authority.OPERATOR,
+            doc=ops_doc.ACCOUNT_USAGE,
+        ),
+        Route(
+            "GET",
+            "/accounts/{account_id}/ledger",
+            ledger_page,
+            authority.OPERATOR,
+            doc=ops_doc.LEDGER_PAGE,
+        ),
+        Route(
+            "POST",
+            "/keys",
+            create_key,
+            authority.OPERATOR,
+            audits("key.create"),
+            doc=ops_doc.CREATE_KEY,
+        ),
+        Route(
+            "DELETE",
+            "/keys/{key_id}",
+            revoke_key,
+            authority.OPERATOR,
+            audits("key.revoke"),
+            doc=ops_doc.REVOKE_KEY,
+        ),
+        Route(
+            "PUT",
+            "/keys/{key_id}/quotas",
+            put_key_quotas,
+            authority.OPERATOR,
+            audits("key.quotas"),
+            doc=ops_doc.PUT_KEY_QUOTAS,
+        ),
+        Route("GET", "/keys/{key_id}/usage", key_usage, authority.OPERATOR, doc=ops_doc.KEY_USAGE),
     )
     admin_directory.add_routes(admin)
     admin_keys.add_routes(admin)

@@ -12,14 +12,14 @@ from billing.money import MAX_EXACT
 from gateway.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited
+from gateway.http.fields import EXPORT_ID_MAX
+from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
 from gateway.stores.postgres.metering import DuplicateService
 from gateway.stores.records import Row
-
-EXPORT_ID_MAX = 255  # an id at Stripe or Lago
 
 
 def service_json(row: Row) -> dict[str, Any]:
@@ -166,6 +166,7 @@ def add_routes(admin: web.Application) -> None:
             alerts,
             authority.OPERATOR,
             audits("account.alerts"),
+            doc=metering_doc.ALERTS,
         ),
         Route(
             "PUT",
@@ -173,15 +174,30 @@ def add_routes(admin: web.Application) -> None:
             export_ids,
             authority.OPERATOR,
             audits("account.export_ids"),
+            doc=metering_doc.EXPORT_IDS,
         ),
-        Route("POST", "/services", create_service, authority.OPERATOR, audits("service.create")),
+        Route(
+            "POST",
+            "/services",
+            create_service,
+            authority.OPERATOR,
+            audits("service.create"),
+            doc=metering_doc.CREATE_SERVICE,
+        ),
         Route(
             "DELETE",
             "/services/{service_id}",
             delete_service,
             authority.OPERATOR,
             audits("service.revoke"),
+            doc=metering_doc.DELETE_SERVICE,
         ),
-        Route("GET", "/meters", list_meters, authority.OPERATOR),
-        Route("GET", "/accounts/{account_id}/usage/meters", meter_usage, authority.OPERATOR),
+        Route("GET", "/meters", list_meters, authority.OPERATOR, doc=metering_doc.LIST_METERS),
+        Route(
+            "GET",
+            "/accounts/{account_id}/usage/meters",
+            meter_usage,
+            authority.OPERATOR,
+            doc=metering_doc.METER_USAGE,
+        ),
     )

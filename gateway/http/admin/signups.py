@@ -15,6 +15,7 @@ from gateway.errors import InvalidRequest
 from gateway.http import audited, signup_flow
 from gateway.http.audited import actor_of
 from gateway.http.dashboard.session import BASE
+from gateway.http.openapi import signup as signup_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.outbound import signin_mail, signup_mail
 from gateway.services.signup import decide
@@ -93,13 +94,14 @@ async def reject(request: web.Request) -> web.Response:
 def add_routes(admin: web.Application) -> None:
     declare(
         admin.router,
-        Route("GET", "/signups", list_signups, authority.OPERATOR),
+        Route("GET", "/signups", list_signups, authority.OPERATOR, doc=signup_doc.LIST_SIGNUPS),
         Route(
             "POST",
             "/signups/{account_id}/approve",
             approve,
             authority.OPERATOR,
             audits("signup.approve"),
+            doc=signup_doc.APPROVE,
         ),
         Route(
             "POST",
@@ -107,5 +109,6 @@ def add_routes(admin: web.Application) -> None:
             reject,
             authority.OPERATOR,
             audits("signup.reject"),
+            doc=signup_doc.REJECT,
         ),
     )

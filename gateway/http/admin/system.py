@@ -13,6 +13,7 @@ from aiohttp import web
 from billing import authority
 from gateway.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
 from gateway.http.health import readiness
+from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.records import DeadLetter
@@ -69,4 +70,4 @@ async def system(request: web.Request) -> web.Response:
 
 
 def add_routes(admin: web.Application) -> None:
-    declare(admin.router, Route("GET", "/system", system, authority.OPERATOR))
+    declare(admin.router, Route("GET", "/system", system, authority.OPERATOR, doc=ops_doc.SYSTEM))

@@ -16,6 +16,7 @@ from billing import authority
 from billing.display import usd
 from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import LOCAL_PAGES, Route, declare
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS
@@ -231,30 +232,41 @@ def add_routes(app: web.Application) -> None:
     r = pages.router
     declare(
         r,
-        Route("GET", "/checkout/{id}", checkout_page, authority.PUBLIC),
+        Route(
+            "GET", "/checkout/{id}", checkout_page, authority.PUBLIC, doc=billing_doc.CHECKOUT_PAGE
+        ),
         Route(
             "POST",
             "/checkout/{id}",
             checkout_submit,
             authority.PUBLIC,
             LOCAL_PAGES,
+            doc=billing_doc.CHECKOUT_SUBMIT,
         ),
-        Route("GET", "/checkout/{id}/done", done_page, authority.PUBLIC),
-        Route("GET", "/authenticate/{id}", authenticate_page, authority.PUBLIC),
+        Route("GET", "/checkout/{id}/done", done_page, authority.PUBLIC, doc=billing_doc.DONE_PAGE),
+        Route(
+            "GET",
+            "/authenticate/{id}",
+            authenticate_page,
+            authority.PUBLIC,
+            doc=billing_doc.AUTHENTICATE_PAGE,
+        ),
         Route(
             "POST",
             "/authenticate/{id}",
             authenticate_submit,
             authority.PUBLIC,
             LOCAL_PAGES,
+            doc=billing_doc.AUTHENTICATE_SUBMIT,
         ),
-        Route("GET", "/portal/{id}", portal_page, authority.PUBLIC),
+        Route("GET", "/portal/{id}", portal_page, authority.PUBLIC, doc=billing_doc.PORTAL_PAGE),
         Route(
             "POST",
             "/portal/{id}/card",
             portal_card,
             authority.PUBLIC,
             LOCAL_PAGES,
+            doc=billing_doc.PORTAL_CARD,
         ),
         Route(
             "POST",
@@ -262,6 +274,7 @@ def add_routes(app: web.Application) -> None:
             renew,
             authority.PUBLIC,
             LOCAL_PAGES,
+            doc=billing_doc.RENEW,
         ),
         Route(
             "POST",
@@ -269,6 +282,7 @@ def add_routes(app: web.Application) -> None:
             refund,
             authority.PUBLIC,
             LOCAL_PAGES,
+            doc=billing_doc.REFUND,
         ),
     )
     app.add_subapp(PREFIX, pages)

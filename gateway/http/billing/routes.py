@@ -16,6 +16,7 @@ from billing.payments import PaymentRuleError, for_sale
 from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
 from gateway.http import audited
+from gateway.http.openapi import billing as billing_doc
 from gateway.http.principal import (
     BILLING_READ,
     BILLING_SETUP,
@@ -157,30 +158,33 @@ def add_routes(app: web.Application) -> None:
     r = billing.router
     declare(
         r,
-        Route("GET", "", overview, authority.BILLING_READ),
-        Route("GET", "/payments", payments, authority.BILLING_READ),
-        Route("GET", "/invoices", invoices, authority.BILLING_READ),
+        Route("GET", "", overview, authority.BILLING_READ, doc=billing_doc.OVERVIEW),
+        Route("GET", "/payments", payments, authority.BILLING_READ, doc=billing_doc.PAYMENTS),
+        Route("GET", "/invoices", invoices, authority.BILLING_READ, doc=billing_doc.INVOICES),
         Route(
             "POST",
             "/subscription/cancel",
             cancel,
             authority.BILLING_SETUP,
             audits("payment.subscription_cancel"),
+            doc=billing_doc.CANCEL,
         ),
-        Route("POST", "/setup", setup, authority.BILLING_SETUP, audits("payment.setup")),
         Route(
             "POST",
-            "/topups",
-            topups,
+            "/setup",
+            setup,
             authority.BILLING_SETUP,
-            CHECKOUT,
+            audits("payment.setup"),
+            doc=billing_doc.SETUP,
         ),
+        Route("POST", "/topups", topups, authority.BILLING_SETUP, CHECKOUT, doc=billing_doc.TOPUPS),
         Route(
             "POST",
             "/subscription",
             subscription,
             authority.BILLING_SETUP,
             audits("payment.subscription"),
+            doc=billing_doc.SUBSCRIPTION,
         ),
         Route(
             "POST",
@@ -188,9 +192,15 @@ def add_routes(app: web.Application) -> None:
             portal,
             authority.BILLING_SETUP,
             PROVIDER_PAGE,
+            doc=billing_doc.PORTAL,
         ),
         Route(
-            "PUT", "/auto-topup", auto_topup, authority.BILLING_SETUP, audits("payment.auto_topup")
+            "PUT",
+            "/auto-topup",
+            auto_topup,
+            authority.BILLING_SETUP,
+            audits("payment.auto_topup"),
+            doc=billing_doc.AUTO_TOPUP,
         ),
     )
     app.add_subapp(PREFIX, billing)

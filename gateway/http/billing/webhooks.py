@@ -11,6 +11,7 @@ from aiohttp import web
 from billing import authority
 from gateway.appkeys import PAYMENTS
 from gateway.errors import InvalidRequest, NotFound, PaymentProviderError
+from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import Route, declare, unaudited
 from gateway.services.payment_events import apply_event
 from gateway.services.payments_port import ProviderUnavailable, SignatureInvalid
@@ -42,6 +43,7 @@ def add_routes(app: web.Application) -> None:
             receive,
             authority.PUBLIC,
             unaudited("the provider's event: its money is a ledger row"),
+            doc=billing_doc.RECEIVE,
         ),
     )
     app.add_subapp("/webhooks", hooks)

@@ -13,6 +13,7 @@ from gateway.http.account.reports import query_text
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
 
 
@@ -44,6 +45,18 @@ async def operator_page(request: web.Request) -> web.Response:
 def add_routes(dash: web.Application) -> None:
     declare(
         dash.router,
-        Route("GET", "/audit", owner_page, authority.AUDIT_READ),
-        Route("GET", "/operators/audit", operator_page, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            "/audit",
+            owner_page,
+            authority.AUDIT_READ,
+            doc=dashboard_doc.page("The organization's audit log (owners)"),
+        ),
+        Route(
+            "GET",
+            "/operators/audit",
+            operator_page,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("Every account's audit log (operators)"),
+        ),
     )

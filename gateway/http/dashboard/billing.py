@@ -26,6 +26,7 @@ from gateway.http.billing.routes import not_set_up, provider_error
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
@@ -273,22 +274,36 @@ def _typed(form: Form) -> dict[str, str]:
     return {k: v[:64] for k, v in form.items() if isinstance(v, str) and k not in skip}
 
 
-# Each form of the page and what it writes to the audit log.
+# Each form of the page: what it writes to the audit log, what it does.
 FORMS = {
-    "topup": CHECKOUT,
-    "setup": audits("payment.setup"),
-    "portal": PROVIDER_PAGE,
-    "auto-topup": audits("payment.auto_topup"),
-    "plan": audits("payment.subscription"),
-    "cancel": audits("payment.subscription_cancel"),
-    "alert-add": audits("alert.create"),
-    "alert-remove": audits("alert.delete"),
+    "topup": (CHECKOUT, "Top up: on to the provider's payment page"),
+    "setup": (audits("payment.setup"), "Save or change the payment method (provider page)"),
+    "portal": (PROVIDER_PAGE, "On to the provider's billing portal"),
+    "auto-topup": (audits("payment.auto_topup"), "Save or turn off auto top-up"),
+    "plan": (
+        audits("payment.subscription"),
+        "Change plan (a checkout page when no card is on file)",
+    ),
+    "cancel": (
+        audits("payment.subscription_cancel"),
+        "Cancel the subscription at the end of its period",
+    ),
+    "alert-add": (audits("alert.create"), "Add an alert (a webhook's secret is shown once)"),
+    "alert-remove": (audits("alert.delete"), "Remove an alert"),
 }
 
 
 def add_routes(dash: web.Application) -> None:
-    declare(dash.router, Route("GET", "/billing", billing_page, authority.BILLING_READ))
-    for action, audit in FORMS.items():
-        declare(
-            dash.router, Route("POST", f"/billing/{action}", act, authority.BILLING_SETUP, audit)
-        )
+    declare(
+        dash.router,
+        Route(
+            "GET",
+            "/billing",
+            billing_page,
+            authority.BILLING_READ,
+            doc=dashboard_doc.page("Billing: balance, method, auto top-up, plans, payments"),
+        ),
+    )
+    for action, (audit, summary) in FORMS.items():
+        path, doc = f"/billing/{action}", dashboard_doc.page(summary)
+        declare(dash.router, Route("POST", path, act, authority.BILLING_SETUP, audit, doc=doc))

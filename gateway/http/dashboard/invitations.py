@@ -17,6 +17,7 @@ from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, 
 from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import INVITEE, SIGN_IN, Route, declare
 from gateway.services import members as people
 from gateway.stores.ports import MembersPort
@@ -129,13 +130,20 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/signin/choose", choose_page, authority.PUBLIC),
+        Route(
+            "GET",
+            "/signin/choose",
+            choose_page,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("After a sign-in: organizations to enter, invitations"),
+        ),
         Route(
             "POST",
             "/signin/choose/{member_id}/enter",
             choose_enter,
             authority.PUBLIC,
             SIGN_IN,
+            doc=dashboard_doc.page("Enter one of your organizations"),
         ),
         Route(
             "POST",
@@ -143,6 +151,7 @@ def add_routes(dash: web.Application) -> None:
             choose_accept,
             authority.PUBLIC,
             INVITEE,
+            doc=dashboard_doc.page("Accept an invitation: a session"),
         ),
         Route(
             "POST",
@@ -150,14 +159,22 @@ def add_routes(dash: web.Application) -> None:
             choose_decline,
             authority.PUBLIC,
             INVITEE,
+            doc=dashboard_doc.page("Decline an invitation"),
         ),
-        Route("GET", INVITATION + "/{secret}", invitation_page, authority.PUBLIC),
+        Route(
+            "GET",
+            INVITATION + "/{secret}",
+            invitation_page,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("An invitation's link: Accept, Decline"),
+        ),
         Route(
             "POST",
             INVITATION + "/{secret}",
             invitation_accept,
             authority.PUBLIC,
             INVITEE,
+            doc=dashboard_doc.page("Accept by the link, once: a session"),
         ),
         Route(
             "POST",
@@ -165,5 +182,6 @@ def add_routes(dash: web.Application) -> None:
             invitation_decline,
             authority.PUBLIC,
             INVITEE,
+            doc=dashboard_doc.page("Decline by the link"),
         ),
     )

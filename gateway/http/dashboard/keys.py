@@ -22,7 +22,6 @@ from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.routes import (
-    MAX_GRACE_S,
     caller_grant,
     create_key_for,
     own_key,
@@ -35,6 +34,7 @@ from gateway.http.account.routes import (
 from gateway.http.account.teams import put_key_team, team_of
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.fields import MAX_GRACE_S
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,

@@ -24,6 +24,7 @@ from gateway.http.dashboard.form_tokens import mint
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.health import readiness
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json
@@ -151,7 +152,25 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/operators", accounts, authority.OPERATOR_PAGE),
-        Route("GET", "/operators/accounts/{account_id}", account_page, authority.OPERATOR_PAGE),
-        Route("GET", "/system", system, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            "/operators",
+            accounts,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("Accounts, search, health and settlement backlog"),
+        ),
+        Route(
+            "GET",
+            "/operators/accounts/{account_id}",
+            account_page,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("One account: credit, plan, keys"),
+        ),
+        Route(
+            "GET",
+            "/system",
+            system,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("Readiness, tasks, upstreams, backlog, dead letters, exporters"),
+        ),
     )

@@ -25,7 +25,7 @@ from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http import bodies
 from gateway.http.account.end_user_budgets import budget_json, put_budget
-from gateway.http.account.routes import MAX_GRACE_S, revoke_key_for
+from gateway.http.account.routes import revoke_key_for
 from gateway.http.account.teams import create_team, put_key_team, team_json, team_of, team_quotas
 from gateway.http.admin.directory import (
     add_member,
@@ -47,6 +47,8 @@ from gateway.http.dashboard.keys import (
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
+from gateway.http.fields import MAX_GRACE_S
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
 from gateway.http.whole import parse_whole
@@ -273,15 +275,35 @@ def add_routes(dash: web.Application) -> None:
     r, at = dash.router, "/operators/accounts/{account_id}"
     declare(
         r,
-        Route("GET", f"{at}/people", people, authority.OPERATOR_PAGE),
-        Route("GET", f"{at}/people/confirm/{{action}}", confirm, authority.OPERATOR_PAGE),
-        Route("POST", f"{at}/members", invite, authority.OPERATOR_PAGE, audits("member.invite")),
+        Route(
+            "GET",
+            f"{at}/people",
+            people,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("An account's members, keys, teams, budgets"),
+        ),
+        Route(
+            "GET",
+            f"{at}/people/confirm/{{action}}",
+            confirm,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("A removal, revocation or rotation read back, with Confirm"),
+        ),
+        Route(
+            "POST",
+            f"{at}/members",
+            invite,
+            authority.OPERATOR_PAGE,
+            audits("member.invite"),
+            doc=dashboard_doc.page("Invite someone; the accept link is shown"),
+        ),
         Route(
             "POST",
             f"{at}/members/{{member_id}}/role",
             _form(_role),
             authority.OPERATOR_PAGE,
             audits("member.role"),
+            doc=dashboard_doc.page("Change a member's role"),
         ),
         Route(
             "POST",
@@ -289,14 +311,23 @@ def add_routes(dash: web.Application) -> None:
             _form(_remove),
             authority.OPERATOR_PAGE,
             audits("member.remove"),
+            doc=dashboard_doc.page("Remove a member"),
         ),
-        Route("POST", f"{at}/keys", issue, authority.OPERATOR_PAGE, audits("key.create")),
+        Route(
+            "POST",
+            f"{at}/keys",
+            issue,
+            authority.OPERATOR_PAGE,
+            audits("key.create"),
+            doc=dashboard_doc.page("Issue a key; its secret is shown once"),
+        ),
         Route(
             "POST",
             f"{at}/keys/{{key_id}}/rotate",
             rotate,
             authority.OPERATOR_PAGE,
             audits("key.rotate"),
+            doc=dashboard_doc.page("Rotate a key"),
         ),
         Route(
             "POST",
@@ -304,9 +335,15 @@ def add_routes(dash: web.Application) -> None:
             _form(_revoke),
             authority.OPERATOR_PAGE,
             audits("key.revoke"),
+            doc=dashboard_doc.page("Revoke a key"),
         ),
         Route(
-            "POST", f"{at}/teams", _form(_new_team), authority.OPERATOR_PAGE, audits("team.create")
+            "POST",
+            f"{at}/teams",
+            _form(_new_team),
+            authority.OPERATOR_PAGE,
+            audits("team.create"),
+            doc=dashboard_doc.page("Create a team with its budget"),
         ),
         Route(
             "POST",
@@ -314,6 +351,7 @@ def add_routes(dash: web.Application) -> None:
             _form(_team_limits),
             authority.OPERATOR_PAGE,
             audits("team.quotas"),
+            doc=dashboard_doc.page("Set a team's budget"),
         ),
         Route(
             "POST",
@@ -321,5 +359,6 @@ def add_routes(dash: web.Application) -> None:
             _form(_budget),
             authority.OPERATOR_PAGE,
             audits("end_user_budget.set"),
+            doc=dashboard_doc.page("Set or remove an end-user budget"),
         ),
     )

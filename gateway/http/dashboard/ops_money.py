@@ -32,17 +32,18 @@ from gateway.http.admin.routes import set_account_plan
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 
-# Each money form and the record it writes to the audit log.
+# Each money form: the record it writes to the audit log, what it does.
 ACTIONS = {
-    "credit": audits("credit.create"),
-    "adjustment": audits("adjustment.create"),
-    "plan": audits("account.plan"),
-    "refund": audits("refund.create"),
-    "revoke-grant": audits("grant.revoke"),
+    "credit": (audits("credit.create"), "Credit an account once"),
+    "adjustment": (audits("adjustment.create"), "Adjust a balance once"),
+    "plan": (audits("account.plan"), "Change an account's plan"),
+    "refund": (audits("refund.create"), "Refund a top-up once"),
+    "revoke-grant": (audits("grant.revoke"), "Revoke a credit grant"),
 }
 Fields = MultiMapping[Any]
 
@@ -246,8 +247,12 @@ def add_routes(dash: web.Application) -> None:
             "/operators/accounts/{account_id}/confirm/{action}",
             confirm,
             authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page(
+                "A credit, adjustment, refund, grant revocation or plan change read back,"
+                " with Confirm"
+            ),
         ),
     )
-    for action, audit in ACTIONS.items():
-        path = f"/operators/accounts/{{account_id}}/{action}"
-        declare(r, Route("POST", path, submit, authority.OPERATOR_PAGE, audit))
+    for action, (audit, summary) in ACTIONS.items():
+        path, doc = f"/operators/accounts/{{account_id}}/{action}", dashboard_doc.page(summary)
+        declare(r, Route("POST", path, submit, authority.OPERATOR_PAGE, audit, doc=doc))

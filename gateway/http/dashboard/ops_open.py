@@ -26,6 +26,7 @@ from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.keys import Form, form_text
 from gateway.http.dashboard.ops import OPS, operator
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 
 OPENING = ":opening-credit"
@@ -99,12 +100,19 @@ async def open_form(request: web.Request) -> web.Response:
 def add_routes(dash: web.Application) -> None:
     declare(
         dash.router,
-        Route("GET", "/operators/new", new_account, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            "/operators/new",
+            new_account,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("Open an account: plan, opening credit, external id"),
+        ),
         Route(
             "POST",
             "/operators/accounts",
             open_form,
             authority.OPERATOR_PAGE,
             audits("account.create"),
+            doc=dashboard_doc.page("Open the account and fund its opening credit once"),
         ),
     )

@@ -11,6 +11,7 @@ from gateway.http.admin.signups import decided, listed, signup_json
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import BASE
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 
 PAGE = f"{BASE}/operators/signups"
@@ -56,13 +57,20 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/operators/signups", signups, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            "/operators/signups",
+            signups,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("Sign-ups: the pending ones with Approve, Reject"),
+        ),
         Route(
             "POST",
             "/operators/signups/{account_id}/approve",
             approve,
             authority.OPERATOR_PAGE,
             audits("signup.approve"),
+            doc=dashboard_doc.page("Approve a pending sign-up"),
         ),
         Route(
             "POST",
@@ -70,5 +78,6 @@ def add_routes(dash: web.Application) -> None:
             reject,
             authority.OPERATOR_PAGE,
             audits("signup.reject"),
+            doc=dashboard_doc.page("Reject a pending sign-up"),
         ),
     )

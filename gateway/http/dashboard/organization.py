@@ -35,6 +35,7 @@ from gateway.http.account.teams import create_team, team_json, team_of, team_quo
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
 
@@ -215,13 +216,20 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/members", members_page, authority.ACCOUNT_READ),
+        Route(
+            "GET",
+            "/members",
+            members_page,
+            authority.ACCOUNT_READ,
+            doc=dashboard_doc.page("Members: invite, change roles, remove"),
+        ),
         Route(
             "POST",
             "/members",
             _form(members_page, "members", _invite),
             authority.ORG_WRITE,
             audits("member.invite"),
+            doc=dashboard_doc.page("Invite someone by e-mail with a role"),
         ),
         Route(
             "POST",
@@ -229,6 +237,7 @@ def add_routes(dash: web.Application) -> None:
             _form(members_page, "members", _change_role),
             authority.ORG_WRITE,
             audits("member.role"),
+            doc=dashboard_doc.page("Change a member's role"),
         ),
         Route(
             "POST",
@@ -236,14 +245,22 @@ def add_routes(dash: web.Application) -> None:
             _form(members_page, "members", _remove),
             authority.ORG_WRITE,
             audits("member.remove"),
+            doc=dashboard_doc.page("Remove a member"),
         ),
-        Route("GET", "/teams", teams_page, authority.ACCOUNT_READ),
+        Route(
+            "GET",
+            "/teams",
+            teams_page,
+            authority.ACCOUNT_READ,
+            doc=dashboard_doc.page("Teams, their keys and their limits"),
+        ),
         Route(
             "POST",
             "/teams",
             _form(teams_page, "teams", _new_team),
             authority.ORG_WRITE,
             audits("team.create"),
+            doc=dashboard_doc.page("Create a team"),
         ),
         Route(
             "POST",
@@ -251,13 +268,21 @@ def add_routes(dash: web.Application) -> None:
             _form(teams_page, "teams", _team_quotas),
             authority.ORG_WRITE,
             audits("team.quotas"),
+            doc=dashboard_doc.page("Set a team's limits"),
         ),
-        Route("GET", "/end-users", budgets_page, authority.ACCOUNT_READ),
+        Route(
+            "GET",
+            "/end-users",
+            budgets_page,
+            authority.ACCOUNT_READ,
+            doc=dashboard_doc.page("End-user budgets: the organization's default, one's own"),
+        ),
         Route(
             "POST",
             "/end-users",
             _form(budgets_page, "end-users", _budget),
             authority.ORG_WRITE,
             audits("end_user_budget.set"),
+            doc=dashboard_doc.page("Set or remove an end-user budget"),
         ),
     )

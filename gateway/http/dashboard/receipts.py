@@ -15,6 +15,7 @@ from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.pdf import Line, text_pdf
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare
 from gateway.services.receipts import receipt_of
@@ -86,12 +87,36 @@ async def operator_pdf(request: web.Request) -> web.Response:
 def add_routes(dash: web.Application) -> None:
     declare(
         dash.router,
-        Route("GET", "/billing/receipts/{receipt_id}", page, authority.BILLING_READ),
-        Route("GET", "/billing/receipts/{receipt_id}/pdf", pdf, authority.BILLING_READ),
+        Route(
+            "GET",
+            "/billing/receipts/{receipt_id}",
+            page,
+            authority.BILLING_READ,
+            doc=dashboard_doc.page("A payment's receipt, printable"),
+        ),
+        Route(
+            "GET",
+            "/billing/receipts/{receipt_id}/pdf",
+            pdf,
+            authority.BILLING_READ,
+            doc=dashboard_doc.page("A payment's receipt as a PDF"),
+        ),
     )
     accounts = "/operators/accounts/{account_id}/receipts/{receipt_id}"
     declare(
         dash.router,
-        Route("GET", accounts, operator_page, authority.OPERATOR_PAGE),
-        Route("GET", accounts + "/pdf", operator_pdf, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            accounts,
+            operator_page,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("An account's receipt of a payment, printable"),
+        ),
+        Route(
+            "GET",
+            accounts + "/pdf",
+            operator_pdf,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("An account's receipt of a payment as a PDF"),
+        ),
     )

@@ -47,6 +47,7 @@ from gateway.http.dashboard.web import (
     not_found,
     page_middleware,
 )
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SESSION_END, SIGN_IN, Route, audits, declare
 
 
@@ -105,15 +106,24 @@ def add_routes(app: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "", home, authority.SESSION),
-        Route("GET", "/", home, authority.SESSION),
-        Route("GET", "/signin", signin_page, authority.PUBLIC),
+        Route(
+            "GET",
+            "",
+            home,
+            authority.SESSION,
+            doc=dashboard_doc.page("Overview (or the Operators page for an operator session)"),
+        ),
+        Route("GET", "/", home, authority.SESSION, doc=dashboard_doc.page("Overview")),
+        Route(
+            "GET", "/signin", signin_page, authority.PUBLIC, doc=dashboard_doc.page("Sign-in form")
+        ),
         Route(
             "POST",
             "/signin",
             signin,
             authority.PUBLIC,
             SIGN_IN,
+            doc=dashboard_doc.page("Exchange an API key, token or admin key for a session"),
         ),
         Route(
             "POST",
@@ -121,6 +131,7 @@ def add_routes(app: web.Application) -> None:
             signout,
             authority.SESSION,
             SESSION_END,
+            doc=dashboard_doc.page("End the session"),
         ),
     )
     dashboard_signin.add_routes(dash)
@@ -129,22 +140,49 @@ def add_routes(app: web.Application) -> None:
     dashboard_ops_signups.add_routes(dash)
     declare(
         r,
-        Route("GET", "/usage", dashboard_usage.usage, authority.USAGE_READ),
-        Route("GET", "/usage/export", dashboard_usage.usage_export, authority.USAGE_READ),
+        Route(
+            "GET",
+            "/usage",
+            dashboard_usage.usage,
+            authority.USAGE_READ,
+            doc=dashboard_doc.page("Usage report with filters"),
+        ),
+        Route(
+            "GET",
+            "/usage/export",
+            dashboard_usage.usage_export,
+            authority.USAGE_READ,
+            doc=dashboard_doc.page("The usage report as a CSV download"),
+        ),
         Route(
             "GET",
             "/usage/requests/{request_id}",
             dashboard_usage.request_page,
             authority.LEDGER_READ,
+            doc=dashboard_doc.page("A request's ledger rows and its price"),
         ),
-        Route("GET", "/keys", dashboard_keys.keys_page, authority.KEYS_READ),
-        Route("POST", "/keys", dashboard_keys.create, authority.KEYS_WRITE, audits("key.create")),
+        Route(
+            "GET",
+            "/keys",
+            dashboard_keys.keys_page,
+            authority.KEYS_READ,
+            doc=dashboard_doc.page("Keys"),
+        ),
+        Route(
+            "POST",
+            "/keys",
+            dashboard_keys.create,
+            authority.KEYS_WRITE,
+            audits("key.create"),
+            doc=dashboard_doc.page("Create a key; the answer shows its secret once"),
+        ),
         Route(
             "POST",
             "/keys/{key_id}/rotate",
             dashboard_keys.rotate,
             authority.KEYS_WRITE,
             audits("key.rotate"),
+            doc=dashboard_doc.page("Rotate a key"),
         ),
         Route(
             "POST",
@@ -152,6 +190,7 @@ def add_routes(app: web.Application) -> None:
             dashboard_keys.revoke,
             authority.KEYS_WRITE,
             audits("key.revoke"),
+            doc=dashboard_doc.page("Revoke a key"),
         ),
         Route(
             "POST",
@@ -159,6 +198,7 @@ def add_routes(app: web.Application) -> None:
             dashboard_keys.limits,
             authority.KEYS_WRITE,
             audits("key.quotas"),
+            doc=dashboard_doc.page("Set a key's limits"),
         ),
         Route(
             "POST",
@@ -166,6 +206,7 @@ def add_routes(app: web.Application) -> None:
             dashboard_keys.team,
             authority.ORG_WRITE,
             audits("key.team"),
+            doc=dashboard_doc.page("Put a key in a team, or in none"),
         ),
     )
     dashboard_organization.add_routes(dash)
@@ -179,7 +220,13 @@ def add_routes(app: web.Application) -> None:
     dashboard_audit.add_routes(dash)
     declare(
         r,
-        Route("GET", "/static/{name}", static_file, authority.PUBLIC),
+        Route(
+            "GET",
+            "/static/{name}",
+            static_file,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("A static file shipped with the package"),
+        ),
         Route("*", "/{tail:.*}", not_found, authority.PUBLIC),
     )  # last: what no route above holds
     app.add_subapp(BASE, dash)

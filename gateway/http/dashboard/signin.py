@@ -24,6 +24,7 @@ from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
 from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
 from gateway.outbound import signin_mail
 from gateway.outbound.oidc_client import Attempt, OidcClient
@@ -178,21 +179,41 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/signin/oidc", oidc_start, authority.PUBLIC),
-        Route("GET", "/signin/oidc/callback", oidc_callback, authority.PUBLIC),
+        Route(
+            "GET",
+            "/signin/oidc",
+            oidc_start,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("On to the identity provider (OpenID Connect)"),
+        ),
+        Route(
+            "GET",
+            "/signin/oidc/callback",
+            oidc_callback,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("Back from the identity provider: a session"),
+        ),
         Route(
             "POST",
             "/signin/email",
             email_link,
             authority.PUBLIC,
             SIGN_IN,
+            doc=dashboard_doc.page("E-mail a one-use sign-in link (one answer for all)"),
         ),
-        Route("GET", "/signin/link/{secret}", link_page, authority.PUBLIC),
+        Route(
+            "GET",
+            "/signin/link/{secret}",
+            link_page,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("The page of an e-mailed link: a Sign in button"),
+        ),
         Route(
             "POST",
             "/signin/link/{secret}",
             link_signin,
             authority.PUBLIC,
             SIGN_IN,
+            doc=dashboard_doc.page("Use an e-mailed link: a session, or choices"),
         ),
     )

@@ -16,6 +16,7 @@ from gateway.http import audited, signup_flow
 from gateway.http.dashboard.entry import enter
 from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_cookie
 from gateway.http.dashboard.web import CONTEXT, render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_UP, Route, audits, declare
 from gateway.services import device_login
 
@@ -132,13 +133,20 @@ def add_routes(dash: web.Application) -> None:
     r = dash.router
     declare(
         r,
-        Route("GET", "/signup", signup_page, authority.PUBLIC),
+        Route(
+            "GET",
+            "/signup",
+            signup_page,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("Sign-up form (SIGNUP_POLICY open or approval)"),
+        ),
         Route(
             "POST",
             "/signup",
             signup_post,
             authority.PUBLIC,
             SIGN_UP,
+            doc=dashboard_doc.page("Sign up: e-mail a verification link and code"),
         ),
         Route(
             "POST",
@@ -146,21 +154,36 @@ def add_routes(dash: web.Application) -> None:
             code_post,
             authority.PUBLIC,
             SIGN_UP,
+            doc=dashboard_doc.page("Verify by the e-mailed code: the new owner's session"),
         ),
-        Route("GET", "/signup/verify/{secret}", verify_page, authority.PUBLIC),
+        Route(
+            "GET",
+            "/signup/verify/{secret}",
+            verify_page,
+            authority.PUBLIC,
+            doc=dashboard_doc.page("A verification link's page: a Verify button"),
+        ),
         Route(
             "POST",
             "/signup/verify/{secret}",
             verify_post,
             authority.PUBLIC,
             audits("signup.verify"),
+            doc=dashboard_doc.page("Verify by the link, once: a session"),
         ),
-        Route("GET", "/device", device_page, authority.DEVICE),
+        Route(
+            "GET",
+            "/device",
+            device_page,
+            authority.DEVICE,
+            doc=dashboard_doc.page("Approve a `meterway login`: its code and scopes"),
+        ),
         Route(
             "POST",
             "/device",
             device_post,
             authority.DEVICE,
             audits("device.approve", "device.deny"),
+            doc=dashboard_doc.page("Approve or deny a `meterway login` code"),
         ),
     )

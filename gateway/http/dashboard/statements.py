@@ -23,6 +23,7 @@ from gateway.http.account.statements import (
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
+from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ
 from gateway.http.routing import Route, declare
 
@@ -97,14 +98,50 @@ async def operator_export(request: web.Request) -> web.Response:
 def add_routes(dash: web.Application) -> None:
     declare(
         dash.router,
-        Route("GET", "/statements", latest, authority.STATEMENTS_READ),
-        Route("GET", "/statements/{month}", page, authority.STATEMENTS_READ),
-        Route("GET", "/statements/{month}/export", export, authority.STATEMENTS_READ),
+        Route(
+            "GET",
+            "/statements",
+            latest,
+            authority.STATEMENTS_READ,
+            doc=dashboard_doc.page("The month picker's target: to that month's statement"),
+        ),
+        Route(
+            "GET",
+            "/statements/{month}",
+            page,
+            authority.STATEMENTS_READ,
+            doc=dashboard_doc.page("A month's statement, printable (Print to PDF)"),
+        ),
+        Route(
+            "GET",
+            "/statements/{month}/export",
+            export,
+            authority.STATEMENTS_READ,
+            doc=dashboard_doc.page("A month's statement as a CSV download"),
+        ),
     )
     accounts = "/operators/accounts/{account_id}/statements"
     declare(
         dash.router,
-        Route("GET", accounts, operator_latest, authority.OPERATOR_PAGE),
-        Route("GET", accounts + "/{month}", operator_page, authority.OPERATOR_PAGE),
-        Route("GET", accounts + "/{month}/export", operator_export, authority.OPERATOR_PAGE),
+        Route(
+            "GET",
+            accounts,
+            operator_latest,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("To an account's statement"),
+        ),
+        Route(
+            "GET",
+            accounts + "/{month}",
+            operator_page,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("An account's statement of a month, printable"),
+        ),
+        Route(
+            "GET",
+            accounts + "/{month}/export",
+            operator_export,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("An account's statement of a month as a CSV download"),
+        ),
     )

@@ -24,6 +24,7 @@ from gateway.appkeys import PROXYING, SESSION, SETTINGS
 from gateway.errors import MeterwayError, NotFound, PermissionDenied
 from gateway.http.headers import error_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.openapi import mcp as mcp_doc
 from gateway.http.routing import PROVIDER_CALL, SESSION_END, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.mcp import wire
@@ -213,7 +214,7 @@ def add_routes(app: web.Application) -> None:
     app[SECRET] = session_secret(app[SETTINGS].admin_api_key)
     declare(
         app.router,
-        Route("POST", PATH, post, authority.MCP, PROVIDER_CALL),
-        Route("GET", PATH, get, authority.MCP),
-        Route("DELETE", PATH, delete, authority.MCP, SESSION_END),
+        Route("POST", PATH, post, authority.MCP, PROVIDER_CALL, doc=mcp_doc.POST),
+        Route("GET", PATH, get, authority.MCP, doc=mcp_doc.GET),
+        Route("DELETE", PATH, delete, authority.MCP, SESSION_END, doc=mcp_doc.DELETE),
     )

@@ -15,6 +15,7 @@ from billing.answers import rfc3339
 from gateway.appkeys import METERING, SERVICES, STORE
 from gateway.errors import InvalidApiKey, NotFound
 from gateway.http.metering import bodies
+from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import METERED, Route, declare
 from gateway.llm.calls import parse_json
 from gateway.services.metered import Authorization, Settled
@@ -130,6 +131,7 @@ def add_routes(app: web.Application) -> None:
             authorize,
             authority.METERING,
             METERED,
+            doc=metering_doc.AUTHORIZE,
         ),
         Route(
             "POST",
@@ -137,6 +139,7 @@ def add_routes(app: web.Application) -> None:
             extend,
             authority.METERING,
             METERED,
+            doc=metering_doc.EXTEND,
         ),
         Route(
             "POST",
@@ -144,6 +147,7 @@ def add_routes(app: web.Application) -> None:
             settle,
             authority.METERING,
             METERED,
+            doc=metering_doc.SETTLE,
         ),
         Route(
             "POST",
@@ -151,13 +155,8 @@ def add_routes(app: web.Application) -> None:
             release,
             authority.METERING,
             METERED,
+            doc=metering_doc.RELEASE,
         ),
-        Route(
-            "POST",
-            "/events",
-            events,
-            authority.METERING,
-            METERED,
-        ),
+        Route("POST", "/events", events, authority.METERING, METERED, doc=metering_doc.EVENTS),
     )
     app.add_subapp("/v1/metering/", metering)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.account.alerts import EMAIL as ALERT_EMAIL
-from gateway.http.account.alerts import KINDS, MAX_URL, PERIODS, WEB_URL_PATTERN
 from gateway.http.account.reports import GROUPS
-from gateway.http.account.routes import MAX_GRACE_S
-from gateway.http.admin.directory import MAX_SEARCH
+from gateway.http.fields import ALERT_KINDS as KINDS
+from gateway.http.fields import ALERT_PERIODS as PERIODS
+from gateway.http.fields import EMAIL as ALERT_EMAIL
+from gateway.http.fields import MAX_GRACE_S, MAX_SEARCH, MAX_URL, WEB_URL_PATTERN
 from gateway.http.openapi.organization import (
     ACCOUNT_ID,
-    ACCOUNT_SURFACE,
-    ADMIN_SURFACE,
     KEY_ID,
-    organization_paths,
 )
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
@@ -113,226 +110,164 @@ _NEW_ALERT["allOf"] = [
 ]
 
 
-def _alert_paths() -> dict[str, Any]:
-    return {
-        "/v1/account/alerts": {
-            "get": op(
-                "Your alerts", "account", USER, ok=obj(("data",), object=STR, data=array(_ALERT))
-            ),
-            "post": op(
-                "Alert me: balance below or spend above, to my e-mail or webhook",
-                "account",
-                USER,
-                ok=_ALERT,
-                status="201",
-                body=_NEW_ALERT,
-            ),
-        },
-        "/v1/account/alerts/{alert_id}": {
-            "delete": op(
-                "Delete an alert",
-                "account",
-                USER,
-                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"type": "boolean"}),
-                params=(path_param("alert_id"),),
-            )
-        },
-    }
+LIST_ALERTS = op("Your alerts", "account", USER, ok=obj(("data",), object=STR, data=array(_ALERT)))
+CREATE_ALERT = op(
+    "Alert me: balance below or spend above, to my e-mail or webhook",
+    "account",
+    USER,
+    ok=_ALERT,
+    status="201",
+    body=_NEW_ALERT,
+)
+DELETE_ALERT = op(
+    "Delete an alert",
+    "account",
+    USER,
+    ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"type": "boolean"}),
+    params=(path_param("alert_id"),),
+)
 
 
-def account_paths() -> dict[str, Any]:
-    return _alert_paths() | {
-        "/v1/account": {
-            "get": op(
-                "Your plan, balance and quota windows", "account", USER, ok=ref("AccountOverview")
-            )
-        },
-        "/v1/account/keys": {
-            "get": op("Your API keys", "account", USER, ok=ref("KeyList")),
-            "post": op(
-                "Create a key (never wider than you)",
-                "account",
-                USER,
-                ok=ref("NewApiKey"),
-                status="201",
-                body=_NEW_KEY,
-            ),
-        },
-        "/v1/account/keys/{key_id}": {
-            "delete": op(
-                "Delete (revoke) a key",
-                "account",
-                USER,
-                ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"const": True}),
-                params=(KEY_ID,),
-            ),
-            "patch": op(
-                "Narrow a key's scopes or expiry; the keys minted under it follow",
-                "account",
-                USER,
-                ok=ref("ApiKeyUse"),
-                params=(KEY_ID,),
-                body=obj((), scopes=array(QUERY_TEXT), expires_at=EXPIRY),
-            ),
-        },
-        "/v1/account/keys/{key_id}/rotate": {
-            "post": op(
-                "New secret; the old one works for a grace period",
-                "account",
-                USER,
-                ok=_ROTATED,
-                status="201",
-                params=(KEY_ID,),
-                body=obj((), grace_seconds=whole(0, MAX_GRACE_S)),
-                body_required=False,
-            )
-        },
-        "/admin/v1/keys/{key_id}/rotate": {
-            "post": op(
-                "New secret for any account's key; the old one works for a grace period",
-                "admin",
-                ADMIN,
-                ok=_ROTATED,
-                status="201",
-                params=(KEY_ID,),
-                body=obj((), grace_seconds=whole(0, MAX_GRACE_S)),
-                body_required=False,
-            )
-        },
-        "/v1/account/keys/{key_id}/quotas": {
-            "put": op(
-                "Set a key's own limits, within the account's",
-                "account",
-                USER,
-                ok=ref("ApiKeyUse"),
-                params=(KEY_ID,),
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        "/v1/account/usage": {"get": _usage("Usage from the rollups", USER)},
-        "/v1/account/ledger": {
-            "get": op(
-                "Your ledger, newest first, of the filters given",
-                "account",
-                USER,
-                ok=ref("LedgerPage"),
-                params=(*PAGE_PARAMS, *LEDGER_PARAMS),
-            )
-        },
-        "/v1/account/requests/{request_id}": {
-            "get": op(
-                "One settled request's cost: its entry, every row and the debit's arithmetic",
-                "account",
-                USER,
-                ok=ref("RequestCost"),
-                params=(path_param("request_id"),),
-            )
-        },
-        "/v1/account/grants": {
-            "get": op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
-        },
-        **organization_paths(ACCOUNT_SURFACE),
-        "/v1/auth/revoke": {
-            "post": op(
-                "Revoke the presented user token (by jti)",
-                "auth",
-                [{"userToken": []}],
-                ok=obj(("jti", "revoked"), object=STR, jti=STR, revoked=BOOL_TRUE),
-            )
-        },
-    }
-
-
-BOOL_TRUE = {"const": True}
-
-
-def admin_directory_paths() -> dict[str, Any]:
-    accounts = obj(
-        ("data", "has_more"),
-        object={"const": "list"},
-        data=array(ref("Account")),
-        has_more={"type": "boolean"},
-        next_after={"type": ["string", "null"]},
+GET_ACCOUNT = op("Your plan, balance and quota windows", "account", USER, ok=ref("AccountOverview"))
+LIST_KEYS = op("Your API keys", "account", USER, ok=ref("KeyList"))
+CREATE_KEY = op(
+    "Create a key (never wider than you)",
+    "account",
+    USER,
+    ok=ref("NewApiKey"),
+    status="201",
+    body=_NEW_KEY,
+)
+DELETE_KEY = op(
+    "Delete (revoke) a key",
+    "account",
+    USER,
+    ok=obj(("id", "deleted"), id=STR, object=STR, deleted={"const": True}),
+    params=(KEY_ID,),
+)
+NARROW_KEY = op(
+    "Narrow a key's scopes or expiry; the keys minted under it follow",
+    "account",
+    USER,
+    ok=ref("ApiKeyUse"),
+    params=(KEY_ID,),
+    body=obj((), scopes=array(QUERY_TEXT), expires_at=EXPIRY),
+)
+_GRACE = obj((), grace_seconds=whole(0, MAX_GRACE_S))
+ROTATE_KEY, ADMIN_ROTATE_KEY = (
+    op(
+        summary,
+        tag,
+        security,
+        ok=_ROTATED,
+        status="201",
+        params=(KEY_ID,),
+        body=_GRACE,
+        body_required=False,
     )
-    return {
-        "/admin/v1/accounts": {
-            "get": op(
-                "Search accounts by name prefix, id or external id, and plan",
-                "admin",
-                ADMIN,
-                ok=accounts,
-                params=(
-                    query("q", QUERY_TEXT),
-                    query("plan", QUERY_TEXT),
-                    query("after", QUERY_TEXT, "last account id of the previous page"),
-                    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH}),
-                ),
-            )
-        },
-        "/admin/v1/accounts/{account_id}": {
-            "patch": op(
-                "Set an account's external id (the identity provider's sub)",
-                "admin",
-                ADMIN,
-                ok=ref("Account"),
-                params=(ACCOUNT_ID,),
-                body=obj((), external_id={"anyOf": [TEXT, {"type": "null"}]}),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/keys": {
-            "get": op(
-                "An account's keys",
-                "admin",
-                ADMIN,
-                ok=ref("KeyList"),
-                params=(ACCOUNT_ID, query("include_revoked", {"type": "boolean"})),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/usage/report": {
-            "get": _usage("An account's usage report", ADMIN, ACCOUNT_ID)
-        },
-        "/admin/v1/prices": {
-            "get": op(
-                "The rate cards billed now, by model and service tier, and the catalogue loaded",
-                "admin",
-                ADMIN,
-                ok=obj(
-                    ("catalogue", "models"),
-                    catalogue={"type": ["string", "null"]},
-                    models={"type": "object"},
-                ),
-            )
-        },
-        **organization_paths(ADMIN_SURFACE),
-        "/admin/v1/accounts/{account_id}/grants": {
-            "get": op(
-                "An account's credit grants, newest first",
-                "admin",
-                ADMIN,
-                ok=ref("GrantList"),
-                params=(ACCOUNT_ID,),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/grants/{grant_id}/revoke": {
-            "post": op(
-                "Revoke a grant: its rest is written off by an expire entry within seconds",
-                "admin",
-                ADMIN,
-                ok=ref("CreditGrant"),
-                params=(ACCOUNT_ID, GRANT_ID),
-                body=obj((), idempotency_key=TEXT),
-                body_required=False,
-            )
-        },
-        "/admin/v1/users/{subject}/revoke-tokens": {
-            "post": op(
-                "Revoke every token of a user issued until now",
-                "admin",
-                ADMIN,
-                ok=obj(
-                    ("subject", "revoked_before_ms"), object=STR, subject=STR, revoked_before_ms=INT
-                ),
-                params=(path_param("subject"),),
-            )
-        },
-    }
+    for summary, tag, security in (
+        ("New secret; the old one works for a grace period", "account", USER),
+        ("New secret for any account's key; the old one works for a grace period", "admin", ADMIN),
+    )
+)
+PUT_QUOTAS = op(
+    "Set a key's own limits, within the account's",
+    "account",
+    USER,
+    ok=ref("ApiKeyUse"),
+    params=(KEY_ID,),
+    body=obj(("quotas",), quotas=array(ref("Quota"))),
+)
+USAGE = _usage("Usage from the rollups", USER)
+LEDGER = op(
+    "Your ledger, newest first, of the filters given",
+    "account",
+    USER,
+    ok=ref("LedgerPage"),
+    params=(*PAGE_PARAMS, *LEDGER_PARAMS),
+)
+REQUEST_COST_OF = op(
+    "One settled request's cost: its entry, every row and the debit's arithmetic",
+    "account",
+    USER,
+    ok=ref("RequestCost"),
+    params=(path_param("request_id"),),
+)
+OWN_GRANTS = op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
+BOOL_TRUE = {"const": True}
+REVOKE = op(
+    "Revoke the presented user token (by jti)",
+    "auth",
+    [{"userToken": []}],
+    ok=obj(("jti", "revoked"), object=STR, jti=STR, revoked=BOOL_TRUE),
+)
+
+
+_ACCOUNTS = obj(
+    ("data", "has_more"),
+    object={"const": "list"},
+    data=array(ref("Account")),
+    has_more={"type": "boolean"},
+    next_after={"type": ["string", "null"]},
+)
+SEARCH_ACCOUNTS = op(
+    "Search accounts by name prefix, id or external id, and plan",
+    "admin",
+    ADMIN,
+    ok=_ACCOUNTS,
+    params=(
+        query("q", QUERY_TEXT),
+        query("plan", QUERY_TEXT),
+        query("after", QUERY_TEXT, "last account id of the previous page"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH}),
+    ),
+)
+PATCH_ACCOUNT = op(
+    "Set an account's external id (the identity provider's sub)",
+    "admin",
+    ADMIN,
+    ok=ref("Account"),
+    params=(ACCOUNT_ID,),
+    body=obj((), external_id={"anyOf": [TEXT, {"type": "null"}]}),
+)
+ACCOUNT_KEYS = op(
+    "An account's keys",
+    "admin",
+    ADMIN,
+    ok=ref("KeyList"),
+    params=(ACCOUNT_ID, query("include_revoked", {"type": "boolean"})),
+)
+USAGE_REPORT = _usage("An account's usage report", ADMIN, ACCOUNT_ID)
+CURRENT_PRICES = op(
+    "The rate cards billed now, by model and service tier, and the catalogue loaded",
+    "admin",
+    ADMIN,
+    ok=obj(
+        ("catalogue", "models"),
+        catalogue={"type": ["string", "null"]},
+        models={"type": "object"},
+    ),
+)
+ACCOUNT_GRANTS = op(
+    "An account's credit grants, newest first",
+    "admin",
+    ADMIN,
+    ok=ref("GrantList"),
+    params=(ACCOUNT_ID,),
+)
+ADMIN_REVOKE = op(
+    "Revoke a grant: its rest is written off by an expire entry within seconds",
+    "admin",
+    ADMIN,
+    ok=ref("CreditGrant"),
+    params=(ACCOUNT_ID, GRANT_ID),
+    body=obj((), idempotency_key=TEXT),
+    body_required=False,
+)
+REVOKE_USER_TOKENS = op(
+    "Revoke every token of a user issued until now",
+    "admin",
+    ADMIN,
+    ok=obj(("subject", "revoked_before_ms"), object=STR, subject=STR, revoked_before_ms=INT),
+    params=(path_param("subject"),),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.account.audit_log import MAX_PAGE
+from gateway.http.fields import MAX_AUDIT_PAGE as MAX_PAGE
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import QUERY_TEXT, STR, array, obj, op, query
 
@@ -55,28 +55,21 @@ def _exports(operation: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
-def audit_paths() -> dict[str, Any]:
-    return {
-        "/v1/account/audit": {
-            "get": _exports(
-                op(
-                    "Your organization's audit log, newest first (owners only)",
-                    "account",
-                    USER,
-                    ok=PAGE,
-                    params=PARAMS,
-                )
-            )
-        },
-        "/admin/v1/audit": {
-            "get": _exports(
-                op(
-                    "Every account's audit log, newest first",
-                    "admin",
-                    ADMIN,
-                    ok=PAGE,
-                    params=(query("account_id", QUERY_TEXT), *PARAMS),
-                )
-            )
-        },
-    }
+ACCOUNT_AUDIT = _exports(
+    op(
+        "Your organization's audit log, newest first (owners only)",
+        "account",
+        USER,
+        ok=PAGE,
+        params=PARAMS,
+    )
+)
+ADMIN_AUDIT = _exports(
+    op(
+        "Every account's audit log, newest first",
+        "admin",
+        ADMIN,
+        ok=PAGE,
+        params=(query("account_id", QUERY_TEXT), *PARAMS),
+    )
+)

@@ -102,113 +102,78 @@ def _control(summary: str) -> dict[str, Any]:
     return op(summary, "billing pages", OPEN, ok=obj(("events",)), params=(_ID,))
 
 
-def billing_paths() -> dict[str, Any]:
-    base = "/v1/account/billing"
-    return {
-        base: {
-            "get": op(
-                "Plan, balance, method on file, grace, next step", "billing", USER, ok=_BILLING
-            )
-        },
-        f"{base}/payments": {
-            "get": op(
-                "Your payments (top-ups), newest first",
-                "billing",
-                USER,
-                ok=obj(("data",), object=STR, data=array(_PAYMENT)),
-            )
-        },
-        f"{base}/invoices": {
-            "get": op(
-                "Your plan's invoices from the provider, newest first",
-                "billing",
-                USER,
-                ok=obj(("data",), object=STR, data=array(_INVOICE)),
-            )
-        },
-        f"{base}/subscription/cancel": {
-            "post": op(
-                "Cancel the subscription: the plan stays until the period ends, then the default",
-                "billing",
-                USER,
-                ok=_SCHEDULED,
-            )
-        },
-        f"{base}/setup": {
-            "post": op(
-                "A page that saves a payment method",
-                "billing",
-                USER,
-                ok=_PAGE,
-                body=_BACK,
-                body_required=False,
-            )
-        },
-        f"{base}/topups": {
-            "post": op(
-                "A page that pays a one-off top-up",
-                "billing",
-                USER,
-                ok=_PAGE,
-                status="201",
-                body=obj(("amount_micros",), amount_micros=ref("TopupAmount"), return_url=_RETURN),
-            )
-        },
-        f"{base}/subscription": {
-            "post": op(
-                "Change plan: upgrade now, downgrade at period end, or a checkout page",
-                "billing",
-                USER,
-                ok=_SCHEDULED,
-                body=obj(("plan",), plan=ref("PlanForSale"), return_url=_RETURN),
-            )
-        },
-        f"{base}/portal": {
-            "post": op(
-                "The provider's billing portal",
-                "billing",
-                USER,
-                ok=_PAGE,
-                body=_BACK,
-                body_required=False,
-            )
-        },
-        f"{base}/auto-topup": {
-            "put": op(
-                "Auto top-up settings (null turns it off)",
-                "billing",
-                USER,
-                ok=obj(("auto_topup",), auto_topup=nullable("object")),
-                body=_AUTO,
-            )
-        },
-        "/webhooks/{provider}": {
-            "post": op(
-                "Provider events (signature verified; 400 when forged or stale)",
-                "billing",
-                OPEN,
-                ok=obj(("received",), received=BOOL, id=STR, result=STR),
-                params=(path_param("provider"),),
-                body=JSON_OBJECT,
-            )
-        },
-        "/billing/local/checkout/{id}": {
-            "get": _page("Local provider: checkout page (Pay / Fail / Cancel)"),
-            "post": _page("Local provider: submit the checkout", form=True),
-        },
-        "/billing/local/checkout/{id}/done": {"get": _page("Local provider: checkout result")},
-        "/billing/local/authenticate/{id}": {
-            "get": _page("Local provider: card authentication step"),
-            "post": _page("Local provider: pass or fail authentication", form=True),
-        },
-        "/billing/local/portal/{id}": {"get": _page("Local provider: payments and method")},
-        "/billing/local/portal/{id}/card": {
-            "post": _page("Local provider: save a card", form=True)
-        },
-        "/billing/local/subscriptions/{id}/renew": {
-            "post": _control("Local provider: bill the next period now")
-        },
-        "/billing/local/payments/{id}/refund": {
-            "post": _control("Local provider: refund a payment in full")
-        },
-    }
+_BASE = "/v1/account/billing"
+OVERVIEW = op("Plan, balance, method on file, grace, next step", "billing", USER, ok=_BILLING)
+PAYMENTS = op(
+    "Your payments (top-ups), newest first",
+    "billing",
+    USER,
+    ok=obj(("data",), object=STR, data=array(_PAYMENT)),
+)
+INVOICES = op(
+    "Your plan's invoices from the provider, newest first",
+    "billing",
+    USER,
+    ok=obj(("data",), object=STR, data=array(_INVOICE)),
+)
+CANCEL = op(
+    "Cancel the subscription: the plan stays until the period ends, then the default",
+    "billing",
+    USER,
+    ok=_SCHEDULED,
+)
+SETUP = op(
+    "A page that saves a payment method",
+    "billing",
+    USER,
+    ok=_PAGE,
+    body=_BACK,
+    body_required=False,
+)
+TOPUPS = op(
+    "A page that pays a one-off top-up",
+    "billing",
+    USER,
+    ok=_PAGE,
+    status="201",
+    body=obj(("amount_micros",), amount_micros=ref("TopupAmount"), return_url=_RETURN),
+)
+SUBSCRIPTION = op(
+    "Change plan: upgrade now, downgrade at period end, or a checkout page",
+    "billing",
+    USER,
+    ok=_SCHEDULED,
+    body=obj(("plan",), plan=ref("PlanForSale"), return_url=_RETURN),
+)
+PORTAL = op(
+    "The provider's billing portal",
+    "billing",
+    USER,
+    ok=_PAGE,
+    body=_BACK,
+    body_required=False,
+)
+AUTO_TOPUP = op(
+    "Auto top-up settings (null turns it off)",
+    "billing",
+    USER,
+    ok=obj(("auto_topup",), auto_topup=nullable("object")),
+    body=_AUTO,
+)
+RECEIVE = op(
+    "Provider events (signature verified; 400 when forged or stale)",
+    "billing",
+    OPEN,
+    ok=obj(("received",), received=BOOL, id=STR, result=STR),
+    params=(path_param("provider"),),
+    body=JSON_OBJECT,
+)
+CHECKOUT_PAGE = _page("Local provider: checkout page (Pay / Fail / Cancel)")
+CHECKOUT_SUBMIT = _page("Local provider: submit the checkout", form=True)
+DONE_PAGE = _page("Local provider: checkout result")
+AUTHENTICATE_PAGE = _page("Local provider: card authentication step")
+AUTHENTICATE_SUBMIT = _page("Local provider: pass or fail authentication", form=True)
+PORTAL_PAGE = _page("Local provider: payments and method")
+PORTAL_CARD = _page("Local provider: save a card", form=True)
+RENEW = _control("Local provider: bill the next period now")
+REFUND = _control("Local provider: refund a payment in full")

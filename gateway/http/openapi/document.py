@@ -1,8 +1,7 @@
-"""The OpenAPI 3.1 document of every route, served at /openapi.json.
-
-Each surface writes its paths next to the others (openapi_paths.py, openapi_account.py, ...)
-and adds its function to PATH_SOURCES; tests/unit/test_openapi_routes.py fails while any
-registered aiohttp route is missing here, or any documented one is not registered.
+"""The OpenAPI 3.1 document of every route, served at /openapi.json: each route's operation
+read off its record (gateway/http/routing.py), so a route is documented where it is declared
+and nowhere else. The operations themselves are written with the schemas of this package,
+one module per surface (account.py, billing.py, ...).
 
 Names a request must take from this gateway's configuration (its plans, providers, meters)
 are schemas of their own, `PlanName` and the like, that the app's document makes enums of.
@@ -19,42 +18,11 @@ from aiohttp import web
 from billing import authority
 from billing.payments import MICROS_PER_CENT, for_sale
 from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
-from gateway.http.openapi.account import account_paths, admin_directory_paths
-from gateway.http.openapi.audit import audit_paths
-from gateway.http.openapi.billing import billing_paths
-from gateway.http.openapi.components import (
-    SCHEMAS,
-)
-from gateway.http.openapi.dashboard import dashboard_paths
-from gateway.http.openapi.llm import llm_paths
-from gateway.http.openapi.mcp import mcp_paths
-from gateway.http.openapi.metering import (
-    SERVICE_KEY_SCHEME,
-    metering_admin_paths,
-    metering_paths,
-)
-from gateway.http.openapi.paths import admin_paths, ops_paths
-from gateway.http.openapi.proxy_paths import proxy_paths
-from gateway.http.openapi.signup import signup_paths
-from gateway.http.openapi.statements import statement_paths
-from gateway.http.routing import Route, declare
+from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.components import SCHEMAS
+from gateway.http.openapi.metering import SERVICE_KEY_SCHEME
+from gateway.http.routing import Route, declare, declared, operation
 
-PATH_SOURCES: list[Callable[[], dict[str, Any]]] = [
-    proxy_paths,
-    ops_paths,
-    admin_paths,
-    admin_directory_paths,
-    account_paths,
-    llm_paths,
-    metering_paths,
-    metering_admin_paths,
-    mcp_paths,
-    dashboard_paths,
-    billing_paths,
-    statement_paths,
-    audit_paths,
-    signup_paths,
-]
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, mw-..."},
     "adminKey": {"type": "http", "scheme": "bearer", "description": "ADMIN_API_KEY"},
@@ -114,11 +82,13 @@ def _topup(bounds: tuple[int, int] | None) -> dict[str, Any]:
     return out | {"minimum": bounds[0], "maximum": bounds[1]}
 
 
-def build_document(catalogue: Catalogue | None = None) -> dict[str, Any]:
+def build_document(app: web.Application, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """Every route of `app` but a catch-all, by its whole path; the components, with the
+    catalogue's names as enums when one is given."""
     paths: dict[str, dict[str, Any]] = {}
-    for source in PATH_SOURCES:
-        for path, operations in source().items():
-            paths.setdefault(path, {}).update(operations)
+    for path, route in declared(app):
+        if route.doc is not None:
+            paths.setdefault(path, {})[route.method.lower()] = operation(path, route)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -139,6 +109,13 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[DOCUMENT])
 
 
+def publish(app: web.Application) -> None:
+    """Build the document once every route is declared (create_app's last step)."""
+    app[DOCUMENT] = build_document(app, catalogue_of(app))
+
+
 def add_routes(app: web.Application) -> None:
-    app[DOCUMENT] = build_document(catalogue_of(app))
-    declare(app.router, Route("GET", "/openapi.json", openapi_json, authority.PUBLIC))
+    declare(
+        app.router,
+        Route("GET", "/openapi.json", openapi_json, authority.PUBLIC, doc=ops_doc.OPENAPI_JSON),
+    )

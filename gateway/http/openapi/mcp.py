@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.http.openapi.paths import PROXY
-from gateway.http.openapi.schemas import ERROR_RESPONSE, STR, obj, op, path_param
+from gateway.http.openapi.schemas import ERROR_RESPONSE, STR, Operation, obj, op, path_param
 
 _SERVER = path_param("server")
 _MESSAGE = obj(
@@ -16,7 +14,7 @@ _MESSAGE = obj(
 _SSE = {"text/event-stream": {"schema": STR}}
 
 
-def mcp_paths() -> dict[str, Any]:
+def _post() -> Operation:
     post = op(
         "Send one MCP JSON-RPC message (each tools/call metered)",
         "mcp",
@@ -27,28 +25,27 @@ def mcp_paths() -> dict[str, Any]:
         extra={"202": {"description": "A notification or response, accepted"}},
     )
     post["responses"]["200"]["content"].update(_SSE)
-    return {
-        "/mcp/{server}": {
-            "post": post,
-            "get": {
-                "summary": "The server's own stream: not offered (405)",
-                "tags": ["mcp"],
-                "security": PROXY,
-                "parameters": [_SERVER],
-                "responses": {
-                    "405": {"description": "Only POST and DELETE are served"},
-                    "default": ERROR_RESPONSE,
-                },
-            },
-            "delete": {
-                "summary": "End an MCP session",
-                "tags": ["mcp"],
-                "security": PROXY,
-                "parameters": [_SERVER],
-                "responses": {
-                    "200": {"description": "The session ended"},
-                    "default": ERROR_RESPONSE,
-                },
-            },
-        }
-    }
+    return post
+
+
+POST = _post()
+GET = {
+    "summary": "The server's own stream: not offered (405)",
+    "tags": ["mcp"],
+    "security": PROXY,
+    "parameters": [_SERVER],
+    "responses": {
+        "405": {"description": "Only POST and DELETE are served"},
+        "default": ERROR_RESPONSE,
+    },
+}
+DELETE = {
+    "summary": "End an MCP session",
+    "tags": ["mcp"],
+    "security": PROXY,
+    "parameters": [_SERVER],
+    "responses": {
+        "200": {"description": "The session ended"},
+        "default": ERROR_RESPONSE,
+    },
+}

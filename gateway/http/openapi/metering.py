@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from gateway.http.admin.services import EXPORT_ID_MAX
 from gateway.http.bodies import NO_NUL_PATTERN
+from gateway.http.fields import EXPORT_ID_MAX
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (
     INT,
@@ -67,131 +65,95 @@ _EXPORT_ID = {
 }
 
 
-def metering_paths() -> dict[str, Any]:
-    auth = "/v1/metering/authorizations/{auth_id}"
-    return {
-        "/v1/metering/authorizations": {
-            "post": op(
-                "Hold credit for metered work",
-                "metering",
-                SERVICE,
-                ok=_AUTHORIZATION,
-                status="201",
-                body=_NEW_AUTH,
-            )
-        },
-        f"{auth}/extend": {
-            "post": op(
-                "Keep an authorization alive, or grow it",
-                "metering",
-                SERVICE,
-                ok=_AUTHORIZATION,
-                params=(_AUTH_ID,),
-                body=obj(("ttl_s",), ttl_s=INT, max_quantity=INT),
-            )
-        },
-        f"{auth}/settle": {
-            "post": op(
-                "Debit the quantity used",
-                "metering",
-                SERVICE,
-                ok=_CLOSED,
-                params=(_AUTH_ID,),
-                body=obj(("quantity", "idempotency_key"), quantity=INT, idempotency_key=STR),
-            )
-        },
-        f"{auth}/release": {
-            "post": op("Give the hold back", "metering", SERVICE, ok=_CLOSED, params=(_AUTH_ID,))
-        },
-        "/v1/metering/events": {
-            "post": op(
-                "Report usage after the fact (up to 1,000 events)",
-                "metering",
-                SERVICE,
-                ok=obj(
-                    ("data",), data=array(_EVENT_RESULT), debited=INT, duplicate=INT, refused=INT
-                ),
-                body=obj(("events",), events=array(_EVENT)),
-            )
-        },
-    }
+_AUTH = "/v1/metering/authorizations/{auth_id}"
+AUTHORIZE = op(
+    "Hold credit for metered work",
+    "metering",
+    SERVICE,
+    ok=_AUTHORIZATION,
+    status="201",
+    body=_NEW_AUTH,
+)
+EXTEND = op(
+    "Keep an authorization alive, or grow it",
+    "metering",
+    SERVICE,
+    ok=_AUTHORIZATION,
+    params=(_AUTH_ID,),
+    body=obj(("ttl_s",), ttl_s=INT, max_quantity=INT),
+)
+SETTLE = op(
+    "Debit the quantity used",
+    "metering",
+    SERVICE,
+    ok=_CLOSED,
+    params=(_AUTH_ID,),
+    body=obj(("quantity", "idempotency_key"), quantity=INT, idempotency_key=STR),
+)
+RELEASE = op("Give the hold back", "metering", SERVICE, ok=_CLOSED, params=(_AUTH_ID,))
+EVENTS = op(
+    "Report usage after the fact (up to 1,000 events)",
+    "metering",
+    SERVICE,
+    ok=obj(("data",), data=array(_EVENT_RESULT), debited=INT, duplicate=INT, refused=INT),
+    body=obj(("events",), events=array(_EVENT)),
+)
 
 
-def metering_admin_paths() -> dict[str, Any]:
-    usage = obj(
-        ("meters",),
-        account_id=STR,
-        meters=array(
-            obj(
-                ("meter", "quantity", "cost_micros"),
-                meter=STR,
-                quantity=INT,
-                cost_micros=INT,
-                debits=INT,
-            )
-        ),
-    )
-    return {
-        "/admin/v1/services": {
-            "post": op(
-                "Issue a service key (shown once)",
-                "admin",
-                ADMIN,
-                ok=_SERVICE,
-                status="201",
-                body=obj(
-                    ("name", "meters"),
-                    name={"type": "string", "pattern": SERVICE_NAME.pattern},
-                    meters={**array(ref("MeterName")), "minItems": 1},
-                ),
-            )
-        },
-        "/admin/v1/services/{service_id}": {
-            "delete": op(
-                "Revoke a service key",
-                "admin",
-                ADMIN,
-                ok=_SERVICE,
-                params=(path_param("service_id"),),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/export-ids": {
-            "put": op(
-                "The account's ids at Stripe and Lago (usage exports)",
-                "admin",
-                ADMIN,
-                ok=obj(("account_id",), account_id=STR),
-                params=(path_param("account_id"),),
-                body=obj((), stripe_customer_id=_EXPORT_ID, lago_subscription_id=_EXPORT_ID),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/alerts": {
-            "put": op(
-                "The account's balance.low threshold",
-                "admin",
-                ADMIN,
-                ok=obj(
-                    ("account_id", "balance_low_micros"), account_id=STR, balance_low_micros=INT
-                ),
-                params=(path_param("account_id"),),
-                body=obj(("balance_low_micros",), balance_low_micros=micros()),
-            )
-        },
-        "/admin/v1/meters": {
-            "get": op(
-                "The meters of config/meters.toml",
-                "admin",
-                ADMIN,
-                ok=obj(("data",), data=array({"type": "object"})),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/usage/meters": {
-            "get": op(
-                "Metered debits grouped by meter",
-                "admin",
-                ADMIN,
-                ok=usage,
-                params=(path_param("account_id"),),
-            )
-        },
-    }
+_USAGE = obj(
+    ("meters",),
+    account_id=STR,
+    meters=array(
+        obj(
+            ("meter", "quantity", "cost_micros"),
+            meter=STR,
+            quantity=INT,
+            cost_micros=INT,
+            debits=INT,
+        )
+    ),
+)
+CREATE_SERVICE = op(
+    "Issue a service key (shown once)",
+    "admin",
+    ADMIN,
+    ok=_SERVICE,
+    status="201",
+    body=obj(
+        ("name", "meters"),
+        name={"type": "string", "pattern": SERVICE_NAME.pattern},
+        meters={**array(ref("MeterName")), "minItems": 1},
+    ),
+)
+DELETE_SERVICE = op(
+    "Revoke a service key",
+    "admin",
+    ADMIN,
+    ok=_SERVICE,
+    params=(path_param("service_id"),),
+)
+EXPORT_IDS = op(
+    "The account's ids at Stripe and Lago (usage exports)",
+    "admin",
+    ADMIN,
+    ok=obj(("account_id",), account_id=STR),
+    params=(path_param("account_id"),),
+    body=obj((), stripe_customer_id=_EXPORT_ID, lago_subscription_id=_EXPORT_ID),
+)
+ALERTS = op(
+    "The account's balance.low threshold",
+    "admin",
+    ADMIN,
+    ok=obj(("account_id", "balance_low_micros"), account_id=STR, balance_low_micros=INT),
+    params=(path_param("account_id"),),
+    body=obj(("balance_low_micros",), balance_low_micros=micros()),
+)
+LIST_METERS = op(
+    "The meters of config/meters.toml",
+    "admin",
+    ADMIN,
+    ok=obj(("data",), data=array({"type": "object"})),
+)
+METER_USAGE = op(
+    "Metered debits grouped by meter", "admin", ADMIN, ok=_USAGE, params=(path_param("account_id"),)
+)

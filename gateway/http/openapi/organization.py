@@ -1,6 +1,6 @@
-"""OpenAPI paths of an organization's people, teams and end-user budgets, the same
+"""OpenAPI operations of an organization's people, teams and end-user budgets, the same
 operations on the account API (the caller's own organization) and the operator's (an
-account named in the path)."""
+account named in the path): each takes its route's path, which says the surface."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     EMAIL,
     STR,
+    Operation,
     Schema,
     Security,
     array,
@@ -74,76 +75,76 @@ ADMIN_SURFACE = _Surface(
 )
 
 
-def organization_paths(at: _Surface) -> dict[str, Any]:
-    """Members (invite, role, remove), teams (create, quotas, a key's team) and end-user
-    budgets, the same operations on both surfaces."""
+def _at(path: str) -> _Surface:
+    """The surface a path is on: the operator's names the account, the account API not."""
+    return ADMIN_SURFACE if path.startswith("/admin/") else ACCOUNT_SURFACE
 
-    def call(summary: str, ok: Schema, *params: Schema, **more: Any) -> dict[str, Any]:
-        return op(summary, at.tag, at.security, ok=ok, params=params, **more)
 
-    member = path_param("member_id")
-    removed = obj(("id", "deleted"), id=STR, deleted={"type": "boolean"})
-    invite = obj(("email",), email=EMAIL, role={**_ROLE, "default": at.invited_as})
-    return {
-        f"{at.org}/members": {
-            "get": call(
-                f"{at.whose} members: who may sign in to its dashboard",
-                obj(("data",), object=STR, data=array(_MEMBER)),
-                *at.params,
-            ),
-            "post": call(
-                "Invite a person by e-mail with a role; pending until they accept (accept_url)",
-                _MEMBER,
-                *at.params,
-                status="201",
-                body=invite,
-            ),
-        },
-        f"{at.org}/members/{{member_id}}/role": {
-            "put": call(
-                "Change a member's role",
-                _MEMBER,
-                *at.params,
-                member,
-                body=obj(("role",), role=_ROLE),
-            )
-        },
-        f"{at.org}/members/{{member_id}}": {
-            "delete": call(
-                "Remove a member; their dashboard sessions end", removed, *at.params, member
-            )
-        },
-        f"{at.org}/teams": {
-            "get": call(f"{at.whose} teams, by name", ref("TeamList"), *at.params),
-            "post": call("Create a team", ref("Team"), *at.params, status="201", body=NEW_TEAM),
-        },
-        f"{at.root}/teams/{{team_id}}/quotas": {
-            "put": call(
-                "Set a team's quotas, shared by its keys",
-                ref("Team"),
-                TEAM_ID,
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        f"{at.root}/keys/{{key_id}}/team": {
-            "put": call(
-                "Put a key in a team of its organization (null: in none)",
-                KEY_TEAM_SET,
-                KEY_ID,
-                body=KEY_TEAM,
-            )
-        },
-        f"{at.org}/end-user-budgets": {
-            "get": call(
-                f"{at.whose} end-user budgets: the default, keys' defaults, end users' own",
-                ref("EndUserBudgetList"),
-                *at.params,
-            ),
-            "put": call(
-                "Set or remove (no quotas) an end-user budget",
-                ref("EndUserBudget"),
-                *at.params,
-                body=END_USER_BUDGET_SPEC,
-            ),
-        },
-    }
+def _call(path: str, summary: str, ok: Schema, *params: Schema, **more: Any) -> Operation:
+    at = _at(path)
+    return op(summary, at.tag, at.security, ok=ok, params=params, **more)
+
+
+_MEMBER_ID = path_param("member_id")
+_REMOVED = obj(("id", "deleted"), id=STR, deleted={"type": "boolean"})
+
+
+def list_members(path: str) -> Operation:
+    at = _at(path)
+    members = obj(("data",), object=STR, data=array(_MEMBER))
+    return _call(path, f"{at.whose} members: who may sign in to its dashboard", members, *at.params)
+
+
+def invite(path: str) -> Operation:
+    at = _at(path)
+    body = obj(("email",), email=EMAIL, role={**_ROLE, "default": at.invited_as})
+    return _call(
+        path,
+        "Invite a person by e-mail with a role; pending until they accept (accept_url)",
+        _MEMBER,
+        *at.params,
+        status="201",
+        body=body,
+    )
+
+
+def set_role(path: str) -> Operation:
+    body = obj(("role",), role=_ROLE)
+    return _call(path, "Change a member's role", _MEMBER, *_at(path).params, _MEMBER_ID, body=body)
+
+
+def remove_member(path: str) -> Operation:
+    summary = "Remove a member; their dashboard sessions end"
+    return _call(path, summary, _REMOVED, *_at(path).params, _MEMBER_ID)
+
+
+def list_teams(path: str) -> Operation:
+    at = _at(path)
+    return _call(path, f"{at.whose} teams, by name", ref("TeamList"), *at.params)
+
+
+def create_team(path: str) -> Operation:
+    params = _at(path).params
+    return _call(path, "Create a team", ref("Team"), *params, status="201", body=NEW_TEAM)
+
+
+def team_quotas(path: str) -> Operation:
+    body = obj(("quotas",), quotas=array(ref("Quota")))
+    return _call(path, "Set a team's quotas, shared by its keys", ref("Team"), TEAM_ID, body=body)
+
+
+def key_team(path: str) -> Operation:
+    summary = "Put a key in a team of its organization (null: in none)"
+    return _call(path, summary, KEY_TEAM_SET, KEY_ID, body=KEY_TEAM)
+
+
+def list_budgets(path: str) -> Operation:
+    at = _at(path)
+    summary = f"{at.whose} end-user budgets: the default, keys' defaults, end users' own"
+    return _call(path, summary, ref("EndUserBudgetList"), *at.params)
+
+
+def set_budget(path: str) -> Operation:
+    summary = "Set or remove (no quotas) an end-user budget"
+    params = _at(path).params
+    return _call(path, summary, ref("EndUserBudget"), *params, body=END_USER_BUDGET_SPEC)

@@ -94,237 +94,180 @@ _CREDITED = obj(
 _WINDOWS = obj(("windows",), windows=array(ref("Window")))
 
 
-def ops_paths() -> dict[str, Any]:
-    return {
-        "/": {
-            "get": op(
-                "Where the API, its docs and the dashboard are", "health", OPEN, ok=JSON_OBJECT
-            )
+ROOT = op("Where the API, its docs and the dashboard are", "health", OPEN, ok=JSON_OBJECT)
+HEALTHZ = op("The process runs", "health", OPEN, ok=JSON_OBJECT)
+READYZ = op(
+    "The gateway can meter",
+    "health",
+    OPEN,
+    ok=JSON_OBJECT,
+    extra={
+        "503": {
+            "description": "Not ready",
+            "content": {"application/json": {"schema": JSON_OBJECT}},
+        }
+    },
+)
+METRICS = {
+    "summary": "Prometheus metrics (on ADMIN_LISTEN_ADDR, or with the admin key)",
+    "tags": ["health"],
+    "security": ADMIN,
+    "responses": {
+        "200": {
+            "description": "text exposition format",
+            "content": {"text/plain": {"schema": STR}},
         },
-        "/healthz": {"get": op("The process runs", "health", OPEN, ok=JSON_OBJECT)},
-        "/readyz": {
-            "get": op(
-                "The gateway can meter",
-                "health",
-                OPEN,
-                ok=JSON_OBJECT,
-                extra={
-                    "503": {
-                        "description": "Not ready",
-                        "content": {"application/json": {"schema": JSON_OBJECT}},
-                    }
-                },
-            )
+        "404": {
+            "description": "Not served here without the operator's key",
+            "content": {"application/json": {"schema": ref("Error")}},
         },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (on ADMIN_LISTEN_ADDR, or with the admin key)",
-                "tags": ["health"],
-                "security": ADMIN,
-                "responses": {
-                    "200": {
-                        "description": "text exposition format",
-                        "content": {"text/plain": {"schema": STR}},
-                    },
-                    "404": {
-                        "description": "Not served here without the operator's key",
-                        "content": {"application/json": {"schema": ref("Error")}},
-                    },
-                },
-            }
-        },
-        "/openapi.json": {"get": op("This document", "health", OPEN, ok=JSON_OBJECT)},
-        "/docs/api": {"get": _page("This document as a browsable page (Swagger UI)")},
-        "/docs/api/{asset}": {
-            "get": _page("The browsable page's scripts and styles", path_param("asset"))
-        },
-    }
+    },
+}
+OPENAPI_JSON = op("This document", "health", OPEN, ok=JSON_OBJECT)
+PAGE = _page("This document as a browsable page (Swagger UI)")
+ASSET = _page("The browsable page's scripts and styles", path_param("asset"))
 
 
-def admin_paths() -> dict[str, Any]:
-    account = ref("Account")
-    return {
-        "/admin/v1/accounts": {
-            "post": op(
-                "Create an account (idempotent by key)",
-                "admin",
-                ADMIN,
-                ok=account,
-                status="201",
-                body=_NEW_ACCOUNT,
-                extra={
-                    "200": {
-                        "description": "The account this idempotency_key already created",
-                        "content": {"application/json": {"schema": account}},
-                    }
-                },
-            ),
-        },
-        "/admin/v1/accounts/{account_id}": {
-            "get": op("An account", "admin", ADMIN, ok=account, params=(_ACCOUNT_ID,)),
-        },
-        "/admin/v1/system": {
-            "get": op(
-                "The gateway's state: readiness, backlog, dead letters, exporters",
-                "admin",
-                ADMIN,
-                ok=JSON_OBJECT,
-            ),
-        },
-        "/admin/v1/accounts/{account_id}/credits": {
-            "post": op(
-                "Credit an account (idempotent by key)",
-                "admin",
-                ADMIN,
-                ok=_CREDITED,
-                status="201",
-                params=(_ACCOUNT_ID,),
-                body=_CREDIT,
-                extra={
-                    "200": {
-                        "description": "replay of an earlier credit",
-                        "content": {"application/json": {"schema": _CREDITED}},
-                    }
-                },
+_ACCOUNT = ref("Account")
+CREATE_ACCOUNT = op(
+    "Create an account (idempotent by key)",
+    "admin",
+    ADMIN,
+    ok=_ACCOUNT,
+    status="201",
+    body=_NEW_ACCOUNT,
+    extra={
+        "200": {
+            "description": "The account this idempotency_key already created",
+            "content": {"application/json": {"schema": _ACCOUNT}},
+        }
+    },
+)
+GET_ACCOUNT = op("An account", "admin", ADMIN, ok=_ACCOUNT, params=(_ACCOUNT_ID,))
+SYSTEM = op(
+    "The gateway's state: readiness, backlog, dead letters, exporters",
+    "admin",
+    ADMIN,
+    ok=JSON_OBJECT,
+)
+ADD_CREDIT = op(
+    "Credit an account (idempotent by key)",
+    "admin",
+    ADMIN,
+    ok=_CREDITED,
+    status="201",
+    params=(_ACCOUNT_ID,),
+    body=_CREDIT,
+    extra={
+        "200": {
+            "description": "replay of an earlier credit",
+            "content": {"application/json": {"schema": _CREDITED}},
+        }
+    },
+)
+ADD_ADJUSTMENT = op(
+    "Adjust a balance by hand, with a reason (idempotent by key; money out may take"
+    " at most what the account has)",
+    "admin",
+    ADMIN,
+    ok=_CREDITED,
+    status="201",
+    params=(_ACCOUNT_ID,),
+    body=_ADJUSTMENT,
+    extra={
+        "200": {
+            "description": "replay of an earlier adjustment",
+            "content": {"application/json": {"schema": _CREDITED}},
+        }
+    },
+)
+ADD_REFUND = op(
+    "Refund (part of) a top-up through its provider, booked at once (idempotent by key)",
+    "admin",
+    ADMIN,
+    ok=obj(
+        ("id", "payment_id", "amount_micros"),
+        id=STR,
+        payment_id=STR,
+        amount_micros=MICROS,
+        idempotent_replay=BOOL,
+    ),
+    status="201",
+    params=(_ACCOUNT_ID, path_param("payment_id")),
+    body=obj(
+        ("amount_micros", "idempotency_key"),
+        amount_micros=micros(CENT, multipleOf=CENT, description="whole cents, at most the payment"),
+        idempotency_key=TEXT,
+    ),
+)
+SET_PLAN = op(
+    "Change plan, mode, billing flag",
+    "admin",
+    ADMIN,
+    ok=_ACCOUNT,
+    params=(_ACCOUNT_ID,),
+    body=obj(
+        ("plan",),
+        plan=ref("PlanName"),
+        mode={"enum": ["prepaid", "postpaid"]},
+        billing_ready=BOOL,
+        idempotency_key=TEXT,
+    ),
+)
+SET_MARKUP = op(
+    "Set or clear the account's own markup over provider cost",
+    "admin",
+    ADMIN,
+    ok=_ACCOUNT,
+    params=(_ACCOUNT_ID,),
+    body=obj(("markup_bps",), markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]}),
+)
+SET_CREDIT_LINE = op(
+    "Set the account's credit line (0 removes it): its balance may go down to minus it",
+    "admin",
+    ADMIN,
+    ok=_ACCOUNT,
+    params=(_ACCOUNT_ID,),
+    body=obj(("credit_line_micros",), credit_line_micros=whole(0, MAX_CREDIT_LINE)),
+)
+UNCOLLECTED = op(
+    "The newest 100 parts of the account's debits it could not pay (receivables)",
+    "admin",
+    ADMIN,
+    ok=obj(
+        ("object", "data"),
+        object={"const": "list"},
+        data=array(
+            obj(
+                ("request_id", "amount_micros", "why", "occurred_at"),
+                request_id=STR,
+                key_id={"type": ["string", "null"]},
+                model={"type": ["string", "null"]},
+                provider={"type": ["string", "null"]},
+                amount_micros=MICROS,
+                why={"enum": ["balance", "window"]},
+                occurred_at=TIME,
             )
-        },
-        "/admin/v1/accounts/{account_id}/adjustments": {
-            "post": op(
-                "Adjust a balance by hand, with a reason (idempotent by key; money out may take"
-                " at most what the account has)",
-                "admin",
-                ADMIN,
-                ok=_CREDITED,
-                status="201",
-                params=(_ACCOUNT_ID,),
-                body=_ADJUSTMENT,
-                extra={
-                    "200": {
-                        "description": "replay of an earlier adjustment",
-                        "content": {"application/json": {"schema": _CREDITED}},
-                    }
-                },
-            )
-        },
-        "/admin/v1/accounts/{account_id}/payments/{payment_id}/refunds": {
-            "post": op(
-                "Refund (part of) a top-up through its provider, booked at once (idempotent by"
-                " key)",
-                "admin",
-                ADMIN,
-                ok=obj(
-                    ("id", "payment_id", "amount_micros"),
-                    id=STR,
-                    payment_id=STR,
-                    amount_micros=MICROS,
-                    idempotent_replay=BOOL,
-                ),
-                status="201",
-                params=(_ACCOUNT_ID, path_param("payment_id")),
-                body=obj(
-                    ("amount_micros", "idempotency_key"),
-                    amount_micros=micros(
-                        CENT, multipleOf=CENT, description="whole cents, at most the payment"
-                    ),
-                    idempotency_key=TEXT,
-                ),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/plan": {
-            "put": op(
-                "Change plan, mode, billing flag",
-                "admin",
-                ADMIN,
-                ok=account,
-                params=(_ACCOUNT_ID,),
-                body=obj(
-                    ("plan",),
-                    plan=ref("PlanName"),
-                    mode={"enum": ["prepaid", "postpaid"]},
-                    billing_ready=BOOL,
-                    idempotency_key=TEXT,
-                ),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/markup": {
-            "put": op(
-                "Set or clear the account's own markup over provider cost",
-                "admin",
-                ADMIN,
-                ok=account,
-                params=(_ACCOUNT_ID,),
-                body=obj(
-                    ("markup_bps",),
-                    markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]},
-                ),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/credit-line": {
-            "put": op(
-                "Set the account's credit line (0 removes it): its balance may go down to minus it",
-                "admin",
-                ADMIN,
-                ok=account,
-                params=(_ACCOUNT_ID,),
-                body=obj(
-                    ("credit_line_micros",),
-                    credit_line_micros=whole(0, MAX_CREDIT_LINE),
-                ),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/uncollected": {
-            "get": op(
-                "The newest 100 parts of the account's debits it could not pay (receivables)",
-                "admin",
-                ADMIN,
-                ok=obj(
-                    ("object", "data"),
-                    object={"const": "list"},
-                    data=array(
-                        obj(
-                            ("request_id", "amount_micros", "why", "occurred_at"),
-                            request_id=STR,
-                            key_id={"type": ["string", "null"]},
-                            model={"type": ["string", "null"]},
-                            provider={"type": ["string", "null"]},
-                            amount_micros=MICROS,
-                            why={"enum": ["balance", "window"]},
-                            occurred_at=TIME,
-                        )
-                    ),
-                ),
-                params=(_ACCOUNT_ID,),
-            )
-        },
-        "/admin/v1/accounts/{account_id}/usage": {
-            "get": op("Current quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_ACCOUNT_ID,))
-        },
-        "/admin/v1/accounts/{account_id}/ledger": {
-            "get": op(
-                "Ledger entries, newest first, of the filters given",
-                "admin",
-                ADMIN,
-                ok=ref("LedgerPage"),
-                params=(_ACCOUNT_ID, *PAGE_PARAMS, *LEDGER_PARAMS),
-            )
-        },
-        "/admin/v1/keys": {
-            "post": op("Issue a key", "admin", ADMIN, ok=ref("ApiKey"), status="201", body=_NEW_KEY)
-        },
-        "/admin/v1/keys/{key_id}": {
-            "delete": op("Revoke a key", "admin", ADMIN, ok=ref("ApiKey"), params=(_KEY_ID,))
-        },
-        "/admin/v1/keys/{key_id}/quotas": {
-            "put": op(
-                "Replace a key's quotas",
-                "admin",
-                ADMIN,
-                ok=ref("ApiKey"),
-                params=(_KEY_ID,),
-                body=obj(("quotas",), quotas=array(ref("Quota"))),
-            )
-        },
-        "/admin/v1/keys/{key_id}/usage": {
-            "get": op("A key's quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_KEY_ID,))
-        },
-    }
+        ),
+    ),
+    params=(_ACCOUNT_ID,),
+)
+ACCOUNT_USAGE = op("Current quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_ACCOUNT_ID,))
+LEDGER_PAGE = op(
+    "Ledger entries, newest first, of the filters given",
+    "admin",
+    ADMIN,
+    ok=ref("LedgerPage"),
+    params=(_ACCOUNT_ID, *PAGE_PARAMS, *LEDGER_PARAMS),
+)
+CREATE_KEY = op("Issue a key", "admin", ADMIN, ok=ref("ApiKey"), status="201", body=_NEW_KEY)
+REVOKE_KEY = op("Revoke a key", "admin", ADMIN, ok=ref("ApiKey"), params=(_KEY_ID,))
+PUT_KEY_QUOTAS = op(
+    "Replace a key's quotas",
+    "admin",
+    ADMIN,
+    ok=ref("ApiKey"),
+    params=(_KEY_ID,),
+    body=obj(("quotas",), quotas=array(ref("Quota"))),
+)
+KEY_USAGE = op("A key's quota windows", "admin", ADMIN, ok=_WINDOWS, params=(_KEY_ID,))

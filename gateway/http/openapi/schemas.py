@@ -22,6 +22,7 @@ from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]
 Security = list[dict[str, list[str]]]
+Operation = dict[str, Any]  # an OpenAPI operation object
 
 
 def ref(name: str) -> Schema:

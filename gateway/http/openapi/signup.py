@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     BOOL,
@@ -48,128 +46,104 @@ SIGNUP = obj(
 )
 
 
-def signup_paths() -> dict[str, Any]:
-    return {
-        "/v1/auth/register": {
-            "post": op(
-                "Sign up: e-mail a verification link and code (202 for any allowed address)",
-                "auth",
-                _PUBLIC,
-                status="202",
-                ok=obj(("email", "status"), object=STR, email=STR, status=STR, expires_in=INT),
-                body=obj(("email",), email=_EMAIL),
-            )
-        },
-        "/v1/auth/verify": {
-            "post": op(
-                "Verify the e-mailed code: the organization, and a one-use sign-in link",
-                "auth",
-                _PUBLIC,
-                ok=obj(
-                    ("account_id", "status", "signin_url"),
-                    object=STR,
-                    account_id=STR,
-                    status=_STATUS,
-                    signin_url=STR,
-                ),
-                body=obj(
-                    ("email", "code"),
-                    email=_EMAIL,
-                    code={"type": "string", "pattern": "^[0-9]{6}$"},
-                ),
-            )
-        },
-        "/v1/auth/device": {
-            "post": op(
-                "Start `meterway login`: a device code and a user code (RFC 8628)",
-                "auth",
-                _PUBLIC,
-                ok=obj(
-                    ("device_code", "user_code", "verification_uri", "expires_in", "interval"),
-                    device_code=STR,
-                    user_code=STR,
-                    verification_uri=STR,
-                    verification_uri_complete=STR,
-                    expires_in=INT,
-                    interval=INT,
-                ),
-                body=obj((), scope=STR),
-                body_required=False,
-            )
-        },
-        "/v1/auth/device/token": {
-            "post": op(
-                "Poll with the device code: 400 authorization_pending until approved, then"
-                " the token, once",
-                "auth",
-                _PUBLIC,
-                ok=_TOKEN,
-                body=obj(("device_code",), device_code=STR),
-            )
-        },
-        "/v1/auth/whoami": {
-            "get": op(
-                "Who the presented key or token is: organization, person, scopes, expiry",
-                "auth",
-                USER,
-                ok=obj(
-                    ("account_id", "scopes"),
-                    object=STR,
-                    account_id=STR,
-                    organization=nullable("string"),
-                    status=_STATUS,
-                    email=nullable("string"),
-                    role=nullable("string"),
-                    kind=STR,
-                    key_id=nullable("string"),
-                    scopes=array(STR),
-                    expires_at=nullable("string"),
-                ),
-            )
-        },
-        "/v1/auth/tokens": {
-            "post": op(
-                "A new token no wider than the caller (and its person's role)",
-                "auth",
-                USER,
-                status="201",
-                ok=_TOKEN,
-                body=obj(("scope",), scope=_SCOPES, expires_in=_TTL),
-            )
-        },
-        "/v1/auth/logout": {
-            "post": op(
-                "The presented key revokes itself",
-                "auth",
-                USER,
-                ok=obj(("key_id", "revoked"), object=STR, key_id=STR, revoked={"const": True}),
-            )
-        },
-        "/admin/v1/signups": {
-            "get": op(
-                "Sign-ups, newest first",
-                "admin",
-                ADMIN,
-                ok=obj(("data",), object=STR, data=array(SIGNUP)),
-                params=(query("status", _STATUS),),
-            )
-        },
-        "/admin/v1/signups/{account_id}/approve": {
-            "post": op(
-                "Approve a pending sign-up: its keys served, its trial given, the person e-mailed",
-                "admin",
-                ADMIN,
-                ok=SIGNUP,
-                params=(path_param("account_id"),),
-            )
-        },
-        "/admin/v1/signups/{account_id}/reject": {
-            "post": op(
-                "Reject a pending sign-up: its keys stay refused, the person e-mailed",
-                "admin",
-                ADMIN,
-                ok=SIGNUP,
-                params=(path_param("account_id"),),
-            )
-        },
-    }
+REGISTER = op(
+    "Sign up: e-mail a verification link and code (202 for any allowed address)",
+    "auth",
+    _PUBLIC,
+    status="202",
+    ok=obj(("email", "status"), object=STR, email=STR, status=STR, expires_in=INT),
+    body=obj(("email",), email=_EMAIL),
+)
+VERIFY = op(
+    "Verify the e-mailed code: the organization, and a one-use sign-in link",
+    "auth",
+    _PUBLIC,
+    ok=obj(
+        ("account_id", "status", "signin_url"),
+        object=STR,
+        account_id=STR,
+        status=_STATUS,
+        signin_url=STR,
+    ),
+    body=obj(
+        ("email", "code"),
+        email=_EMAIL,
+        code={"type": "string", "pattern": "^[0-9]{6}$"},
+    ),
+)
+DEVICE_START = op(
+    "Start `meterway login`: a device code and a user code (RFC 8628)",
+    "auth",
+    _PUBLIC,
+    ok=obj(
+        ("device_code", "user_code", "verification_uri", "expires_in", "interval"),
+        device_code=STR,
+        user_code=STR,
+        verification_uri=STR,
+        verification_uri_complete=STR,
+        expires_in=INT,
+        interval=INT,
+    ),
+    body=obj((), scope=STR),
+    body_required=False,
+)
+DEVICE_TOKEN = op(
+    "Poll with the device code: 400 authorization_pending until approved, then the token, once",
+    "auth",
+    _PUBLIC,
+    ok=_TOKEN,
+    body=obj(("device_code",), device_code=STR),
+)
+WHOAMI = op(
+    "Who the presented key or token is: organization, person, scopes, expiry",
+    "auth",
+    USER,
+    ok=obj(
+        ("account_id", "scopes"),
+        object=STR,
+        account_id=STR,
+        organization=nullable("string"),
+        status=_STATUS,
+        email=nullable("string"),
+        role=nullable("string"),
+        kind=STR,
+        key_id=nullable("string"),
+        scopes=array(STR),
+        expires_at=nullable("string"),
+    ),
+)
+TOKENS = op(
+    "A new token no wider than the caller (and its person's role)",
+    "auth",
+    USER,
+    status="201",
+    ok=_TOKEN,
+    body=obj(("scope",), scope=_SCOPES, expires_in=_TTL),
+)
+LOGOUT = op(
+    "The presented key revokes itself",
+    "auth",
+    USER,
+    ok=obj(("key_id", "revoked"), object=STR, key_id=STR, revoked={"const": True}),
+)
+LIST_SIGNUPS = op(
+    "Sign-ups, newest first",
+    "admin",
+    ADMIN,
+    ok=obj(("data",), object=STR, data=array(SIGNUP)),
+    params=(query("status", _STATUS),),
+)
+APPROVE = op(
+    "Approve a pending sign-up: its keys served, its trial given, the person e-mailed",
+    "admin",
+    ADMIN,
+    ok=SIGNUP,
+    params=(path_param("account_id"),),
+)
+REJECT = op(
+    "Reject a pending sign-up: its keys stay refused, the person e-mailed",
+    "admin",
+    ADMIN,
+    ok=SIGNUP,
+    params=(path_param("account_id"),),
+)

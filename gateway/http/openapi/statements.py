@@ -73,19 +73,12 @@ def _statement(summary: str, tag: str, security: Any, *params: Schema) -> dict[s
     return out
 
 
-def statement_paths() -> dict[str, Any]:
-    return {
-        "/v1/account/statements/{month}": {
-            "get": _statement(
-                "Your organization's statement of a month (YYYY-MM, UTC)", "account", USER
-            )
-        },
-        "/admin/v1/accounts/{account_id}/statements/{month}": {
-            "get": _statement(
-                "An account's statement of a month (YYYY-MM, UTC)",
-                "admin",
-                ADMIN,
-                path_param("account_id"),
-            )
-        },
-    }
+ACCOUNT_STATEMENT = _statement(
+    "Your organization's statement of a month (YYYY-MM, UTC)", "account", USER
+)
+ADMIN_STATEMENT = _statement(
+    "An account's statement of a month (YYYY-MM, UTC)",
+    "admin",
+    ADMIN,
+    path_param("account_id"),
+)

@@ -23,6 +23,7 @@ from gateway.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.http.routing import PROVIDER_CALL, Route, declare
@@ -227,23 +228,40 @@ def add_routes(app: web.Application) -> None:
             create_file,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.CREATE_FILE,
         ),
-        Route("GET", "/v1/files/{file_id}", retrieve_file, authority.PROXY),
-        Route("GET", "/v1/files/{file_id}/content", file_content, authority.PROXY),
+        Route(
+            "GET", "/v1/files/{file_id}", retrieve_file, authority.PROXY, doc=llm_doc.RETRIEVE_FILE
+        ),
+        Route(
+            "GET",
+            "/v1/files/{file_id}/content",
+            file_content,
+            authority.PROXY,
+            doc=llm_doc.FILE_CONTENT,
+        ),
         Route(
             "POST",
             "/v1/batches",
             create_batch,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.CREATE_BATCH,
         ),
-        Route("GET", "/v1/batches", list_batches, authority.PROXY),
-        Route("GET", "/v1/batches/{batch_id}", retrieve_batch, authority.PROXY),
+        Route("GET", "/v1/batches", list_batches, authority.PROXY, doc=llm_doc.LIST_BATCHES),
+        Route(
+            "GET",
+            "/v1/batches/{batch_id}",
+            retrieve_batch,
+            authority.PROXY,
+            doc=llm_doc.RETRIEVE_BATCH,
+        ),
         Route(
             "POST",
             "/v1/batches/{batch_id}/cancel",
             cancel_batch,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.CANCEL_BATCH,
         ),
     )

@@ -20,6 +20,8 @@ from gateway.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.errors import MeterwayError, ModelNotFound
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.openapi import llm as llm_doc
+from gateway.http.openapi import proxy_paths as proxy_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm import endpoints
@@ -124,6 +126,7 @@ def add_routes(app: web.Application) -> None:
             count_tokens,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.COUNT_TOKENS,
         ),
     )
     for version in ("v1", "v1beta"):
@@ -135,10 +138,13 @@ def add_routes(app: web.Application) -> None:
                 gemini_count_tokens,
                 authority.PROXY,
                 PROVIDER_CALL,
+                doc=proxy_doc.gemini,
             ),
         )
     declare(
         app.router,
-        Route("GET", "/v1/models/{model}", retrieve_model, authority.PROXY),
-        Route("GET", "/api/ping", ping, authority.PUBLIC),
+        Route(
+            "GET", "/v1/models/{model}", retrieve_model, authority.PROXY, doc=llm_doc.RETRIEVE_MODEL
+        ),
+        Route("GET", "/api/ping", ping, authority.PUBLIC, doc=llm_doc.PING),
     )

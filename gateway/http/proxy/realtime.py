@@ -23,6 +23,7 @@ from billing.pricing import ModelPrice
 from gateway.appkeys import PROXYING, Proxying
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
 from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
@@ -209,12 +210,13 @@ def add_routes(app: web.Application) -> None:
     app[SLOTS] = SessionSlots()
     declare(
         app.router,
-        Route("GET", "/v1/realtime", realtime, authority.PROXY),
+        Route("GET", "/v1/realtime", realtime, authority.PROXY, doc=llm_doc.REALTIME),
         Route(
             "POST",
             "/v1/realtime/client_secrets",
             client_secret,
             authority.PROXY,
             unaudited("a session secret of the key's own: its calls are ledger rows"),
+            doc=llm_doc.CLIENT_SECRET,
         ),
     )

@@ -18,6 +18,7 @@ from gateway.errors import NotFound, UpstreamError
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
+from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm.cost_field import costed_answer
@@ -93,20 +94,30 @@ async def delete(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     declare(
         app.router,
-        Route("GET", "/v1/responses/{response_id}", retrieve, authority.PROXY),
+        Route(
+            "GET", "/v1/responses/{response_id}", retrieve, authority.PROXY, doc=llm_doc.RETRIEVE
+        ),
         Route(
             "POST",
             "/v1/responses/{response_id}/cancel",
             cancel,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.CANCEL,
         ),
-        Route("GET", "/v1/responses/{response_id}/input_items", input_items, authority.PROXY),
+        Route(
+            "GET",
+            "/v1/responses/{response_id}/input_items",
+            input_items,
+            authority.PROXY,
+            doc=llm_doc.INPUT_ITEMS,
+        ),
         Route(
             "DELETE",
             "/v1/responses/{response_id}",
             delete,
             authority.PROXY,
             PROVIDER_CALL,
+            doc=llm_doc.DELETE,
         ),
     )

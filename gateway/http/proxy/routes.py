@@ -20,12 +20,14 @@ from gateway.errors import UpstreamError, UpstreamUnreachable
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
+from gateway.http.openapi import llm as llm_doc
+from gateway.http.openapi import proxy_paths as proxy_doc
 from gateway.http.proxy.call_reading import key_and_call, key_and_upload
 from gateway.http.proxy.failover import open_deployed
 from gateway.http.proxy.media import relay_media
 from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
-from gateway.http.routing import PROVIDER_CALL, Route, declare
+from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
@@ -279,33 +281,34 @@ async def list_models(request: web.Request) -> web.Response:
     )
 
 
-METERED_ROUTES = (
-    ("/v1/chat/completions", endpoints.CHAT),
-    ("/v1/completions", endpoints.COMPLETIONS),
-    ("/v1/embeddings", endpoints.EMBEDDINGS),
-    ("/v1/moderations", endpoints.MODERATIONS),
-    ("/v1/messages", endpoints.MESSAGES),
-    ("/v1/responses", endpoints.RESPONSES),
-    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS),
-    ("/v1/images/edits", endpoints.IMAGE_EDITS),
-    ("/v1/images/variations", endpoints.IMAGE_VARIATIONS),
+# Each metered route: its path, its endpoint, its OpenAPI operation.
+METERED_ROUTES: tuple[tuple[str, Endpoint, Doc], ...] = (
+    ("/v1/chat/completions", endpoints.CHAT, proxy_doc.CHAT),
+    ("/v1/completions", endpoints.COMPLETIONS, proxy_doc.COMPLETIONS),
+    ("/v1/embeddings", endpoints.EMBEDDINGS, proxy_doc.EMBEDDINGS),
+    ("/v1/moderations", endpoints.MODERATIONS, proxy_doc.MODERATIONS),
+    ("/v1/messages", endpoints.MESSAGES, proxy_doc.MESSAGES),
+    ("/v1/responses", endpoints.RESPONSES, llm_doc.RESPONSES),
+    ("/v1/images/generations", endpoints.IMAGE_GENERATIONS, proxy_doc.IMAGE_GENERATIONS),
+    ("/v1/images/edits", endpoints.IMAGE_EDITS, proxy_doc.IMAGE_EDITS),
+    ("/v1/images/variations", endpoints.IMAGE_VARIATIONS, proxy_doc.IMAGE_VARIATIONS),
     # Azure OpenAI's forms, for `openai.AzureOpenAI` clients: the dated API names the model
     # by its deployment in the path, the v1 API in the body.
-    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT),
-    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS),
-    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS),
-    ("/openai/responses", endpoints.RESPONSES),
-    ("/openai/v1/chat/completions", endpoints.CHAT),
-    ("/openai/v1/completions", endpoints.COMPLETIONS),
-    ("/openai/v1/embeddings", endpoints.EMBEDDINGS),
-    ("/openai/v1/responses", endpoints.RESPONSES),
-    ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS),
-    ("/v1/audio/translations", endpoints.TRANSLATIONS),
-    ("/v1/audio/speech", endpoints.SPEECH),
+    ("/openai/deployments/{deployment}/chat/completions", endpoints.AZURE_CHAT, proxy_doc.azure),
+    ("/openai/deployments/{deployment}/completions", endpoints.AZURE_COMPLETIONS, proxy_doc.azure),
+    ("/openai/deployments/{deployment}/embeddings", endpoints.AZURE_EMBEDDINGS, proxy_doc.azure),
+    ("/openai/responses", endpoints.RESPONSES, proxy_doc.azure),
+    ("/openai/v1/chat/completions", endpoints.CHAT, proxy_doc.azure),
+    ("/openai/v1/completions", endpoints.COMPLETIONS, proxy_doc.azure),
+    ("/openai/v1/embeddings", endpoints.EMBEDDINGS, proxy_doc.azure),
+    ("/openai/v1/responses", endpoints.RESPONSES, proxy_doc.azure),
+    ("/v1/audio/transcriptions", endpoints.TRANSCRIPTIONS, proxy_doc.TRANSCRIPTIONS),
+    ("/v1/audio/translations", endpoints.TRANSLATIONS, proxy_doc.TRANSLATIONS),
+    ("/v1/audio/speech", endpoints.SPEECH, proxy_doc.SPEECH),
     # Gemini's own form, for the google-genai SDK by base URL (v1 since its 3.x, v1beta
     # before): the model in the path.
     *(
-        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint)
+        (f"/{version}/models/{{model:[^/:]+}}:{method}", endpoint, proxy_doc.gemini)
         for version in ("v1", "v1beta")
         for method, endpoint in (
             ("generateContent", endpoints.GEMINI),
@@ -319,16 +322,10 @@ def add_routes(app: web.Application) -> None:
     # `_metered` itself, bound to its endpoint: a handler of its own per route would be one
     # more frame to resume at each of a request's three awaits (two Redis replies, the
     # provider's head).
-    for path, endpoint in METERED_ROUTES:
-        handler = _uploaded if endpoint.upload else _metered
-        declare(
-            app.router,
-            Route(
-                "POST",
-                path,
-                partial(handler, endpoint=endpoint),
-                authority.PROXY,
-                PROVIDER_CALL,
-            ),
-        )
-    declare(app.router, Route("GET", "/v1/models", list_models, authority.PROXY))
+    for path, endpoint, doc in METERED_ROUTES:
+        handler = partial(_uploaded if endpoint.upload else _metered, endpoint=endpoint)
+        declare(app.router, Route("POST", path, handler, authority.PROXY, PROVIDER_CALL, doc=doc))
+    declare(
+        app.router,
+        Route("GET", "/v1/models", list_models, authority.PROXY, doc=proxy_doc.LIST_MODELS),
+    )
