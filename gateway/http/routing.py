@@ -4,10 +4,11 @@ each message type or method it accepts. The router is built from the records (`d
 and the authority table, /openapi.json, the route printout and the authority and audit tests
 read them back off the app (`declared`), so no second list of routes is written anywhere.
 
-`Route` refuses, when it is made, a route without an action or a changing route that does
-not say what it audits; `check_declared` refuses, when the app is built, any route added to
-the router some other way. The record rides on the aiohttp route itself (`DeclaredRoute`), so
-finding a request's action is one attribute read.
+`Route` refuses, when it is made, a route without an action or its OpenAPI operation, a
+message without an action, or a changing route that does not say what it audits;
+`check_declared` refuses, when the app is built, any route added to the router some other
+way. The record rides on the aiohttp route itself (`DeclaredRoute`), so finding a request's
+action is one attribute read.
 """
 
 from __future__ import annotations
@@ -158,3 +159,14 @@ SIGN_IN = unaudited("a sign-in: a session, no change to an account")
 SESSION_END = unaudited("ends a session: no change to an account")
 SIGN_UP = unaudited("a sign-up waits for its address: recorded when verified")
 INVITEE = unaudited("the invited person answers: the invitation is member.invite")
+
+
+def message_action(request: web.Request, name: str) -> Action | None:
+    """The action a WebSocket or JSON-RPC route's record gives message type or method
+    `name`; None for one it does not declare, which the handler refuses by name. The
+    handler decides each message with `may` over this, so the table it obeys is the one the
+    route printout and the matrix read."""
+    route = request.match_info.route
+    if not isinstance(route, DeclaredRoute):
+        raise Undeclared(f"{request.method} {request.path} has no route record")
+    return route.declared.messages.get(name)

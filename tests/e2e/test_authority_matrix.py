@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +26,7 @@ from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.http.principal import BILLING_READ, USER_SCOPES
-from gateway.http.route_actions import table
+from gateway.http.route_actions import message_table, table
 from gateway.services.auth import hash_key
 from tests.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
@@ -80,7 +80,7 @@ class Org:
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
 
 
@@ -324,3 +324,14 @@ async def test_every_route_answers_every_caller_as_the_table_decides(gw: Gateway
     wrong = [w for _, w in results if w]
     assert not wrong, "\n".join(wrong)
     assert sum(n for n, _ in results) > 1500
+
+
+# How the matrix asks a WebSocket's event types or an MCP server's methods, by route path: a
+# route whose record declares messages and has no asker here fails below, so a message type
+# or method added to a record cannot stay out of the matrix.
+MESSAGE_ASKERS: dict[str, Callable[[Gateway, Caller, str], Awaitable[int | None]]] = {}
+
+
+async def test_every_declared_message_has_a_way_to_be_asked(gw: Gateway) -> None:
+    declared = {path for _, path, _ in message_table(gw.app)}
+    assert sorted(declared - set(MESSAGE_ASKERS)) == [], "declared messages the matrix cannot ask"

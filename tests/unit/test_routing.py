@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from billing.authority import KEYS_WRITE, PROXY, PUBLIC
 from gateway.app import create_app
@@ -19,6 +20,7 @@ from gateway.http.routing import (
     check_declared,
     declare,
     declared,
+    message_action,
     unaudited,
 )
 from tests.harness import gateway_settings
@@ -103,6 +105,23 @@ def test_the_app_is_built_from_records_only_and_every_change_says_what_it_audits
     for (method, path), route in found.items():
         if method in MUTATING:
             assert route.audit is not None, (method, path)
+
+
+async def test_a_handler_reads_each_messages_action_off_its_record() -> None:
+    seen: dict[str, object] = {}
+
+    async def ws(request: web.Request) -> web.Response:
+        seen["a.b"], seen["x.y"] = message_action(request, "a.b"), message_action(request, "x.y")
+        return web.Response()
+
+    app = web.Application()
+    declare(app.router, Route("GET", "/ws", ws, PROXY, doc=DOC, messages={"a.b": KEYS_WRITE}))
+    request = make_mocked_request("GET", "/ws", app=app)
+    match = await app.router.resolve(request)
+    match.add_app(app)
+    request._match_info = match
+    await ws(request)
+    assert seen == {"a.b": KEYS_WRITE, "x.y": None}
 
 
 def test_messages_a_route_declares_are_rows_of_the_table() -> None:
