@@ -27,6 +27,7 @@ from billing.display import (
     usd_cost,
     usd_exact,
     usd_input,
+    usd_line,
 )
 from gateway.errors import (
     InternalError,
@@ -106,7 +107,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
+    env.filters.update(
+        usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact, usd_line=usd_line
+    )
     env.filters["usd"] = usd_or_unknown
     env.filters.update(when=when, until=until)
     env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
