@@ -336,6 +336,7 @@ def full() -> dict[str, Any]:
                 "created_at": (AWARE, NAIVE)[i % 2],
                 "id": f"pay_{LONG}",
                 "amount_micros": 10_000_000,
+                "refunded_micros": (0, 2_500_000, 10_000_000)[i % 3],
                 "form_token": "rk",
                 "dollars": "10.00",
             }
@@ -485,6 +486,7 @@ def full() -> dict[str, Any]:
                 "id": f"pi_{i}",
                 "purpose": "top_up",
                 "amount_micros": 10_000_000,
+                "refunded_micros": (0, 2_500_000)[i % 2],
                 "status": ("failed", "succeeded")[i % 2],
                 "failure": (LONG, None)[i % 2],
             }

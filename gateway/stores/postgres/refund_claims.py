@@ -89,6 +89,22 @@ class RefundClaims:
                 refund_id,
             )
 
+    async def refunded(self, account_id: str, payment_ids: list[str]) -> dict[str, int]:
+        """What has been refunded of each payment (booked refunds and lost disputes), for
+        the pages and receipts that show it; a payment with none is left out."""
+        with map_postgres_errors():
+            rows = await self.pool.fetch(
+                "SELECT c.idempotency_key, -sum(r.amount_micros) FROM ledger_credit_keys c"
+                " JOIN credit_grants g ON g.credit_entry_id = c.entry_id"
+                " JOIN grant_refunds gr ON gr.grant_id = g.id"
+                " JOIN ledger_credit_keys r"
+                "   ON r.account_id = c.account_id AND r.entry_id = gr.entry_id"
+                " WHERE c.account_id = $1 AND c.idempotency_key = ANY($2::text[]) GROUP BY 1",
+                account_id,
+                payment_ids,
+            )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def drop(self, account_id: str, key: str) -> None:
         """Forget a claim the provider refused: nothing was refunded."""
         with map_postgres_errors():
