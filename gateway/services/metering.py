@@ -44,6 +44,10 @@ RELEASE_ATTEMPTS = 5
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
 INPUT_MARGIN = 4
 INPUT_SLACK_TOKENS = 8192
+# How many times a refused call is fitted and asked again (the balance, then a window): a
+# second round trip happens only on the refusal path.
+FITS = 2
+TOKEN_METRICS = frozenset({"tokens", "output_tokens"})
 
 
 class Meter:
@@ -69,11 +73,12 @@ class Meter:
         Returns the call as admitted: a clamping plan may have lowered its max tokens.
         """
         decision = await self._reserve(request_id, key, call)
-        if isinstance(decision, BalanceRefused):
-            affordable = self._clamp_to(key, call, decision)
-            if affordable is not None:
-                call = call.clamped(affordable)
-                decision = await self._reserve(request_id, key, call)
+        for _ in range(FITS):  # only on a refusal: an admitted call costs one round trip
+            fits = self._fit(key, call, decision)
+            if fits is None:
+                break
+            call = call.clamped(fits)
+            decision = await self._reserve(request_id, key, call)
         if not isinstance(decision, Admitted):
             raise await self._refuse(decision, key, call)
         plan = self.plans.get(decision.plan)
@@ -130,8 +135,10 @@ class Meter:
             raise await self._refuse(decision, key, floor, suggest=False)
 
     def _clamp_floor(self, key: KeyRecord, call: Call, plan_name: str) -> int:
-        """The fewest output tokens `admit` could clamp this call to (see `_clamp_to`)."""
+        """The fewest output tokens `admit` could fit this call to (see `_fit`)."""
         minimum = self._clamp_minimum(key, call, plan_name)
+        if minimum is None and not call.names_output_cap():
+            minimum = self._fit_minimum(call, plan_name)
         return call.max_output_tokens if minimum is None else min(minimum, call.max_output_tokens)
 
     def _clamp_minimum(self, key: KeyRecord, call: Call, plan_name: str) -> int | None:
@@ -239,13 +246,34 @@ class Meter:
                 "Metering is unavailable; the request was not sent.", retry_after_s=1
             ) from exc
 
-    def _clamp_to(self, key: KeyRecord, call: Call, refusal: BalanceRefused) -> int | None:
-        minimum = self._clamp_minimum(key, call, refusal.plan)
-        if minimum is None or refusal.reason != "insufficient_balance":
+    def _fit(self, key: KeyRecord, call: Call, decision: Decision) -> int | None:
+        """The output tokens a refused call fits in, when it may be sent with fewer: a
+        clamping plan's (balance only), or any call that named no output cap of its own,
+        whose worst case (the model's whole output) is a hold it would never use. A call
+        that named its cap is refused, with what it can afford."""
+        if isinstance(decision, BalanceRefused) and decision.reason == "insufficient_balance":
+            minimum = self._clamp_minimum(key, call, decision.plan)
+            if minimum is None and not call.names_output_cap():
+                minimum = self._fit_minimum(call, decision.plan)
+            budget = within(decision.available_micros, decision.markup_bps)
+            fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+        elif isinstance(decision, QuotaRefused) and decision.metric in TOKEN_METRICS:
+            minimum = None if call.names_output_cap() else self._fit_minimum(call, decision.plan)
+            room = decision.limit - decision.used
+            fits = room - call.input_tokens if decision.metric == "tokens" else room
+        else:
             return None
-        budget = within(refusal.available_micros, refusal.markup_bps)
-        fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+        if minimum is None:
+            return None
         return fits if minimum <= fits < call.max_output_tokens else None
+
+    def _fit_minimum(self, call: Call, plan_name: str) -> int | None:
+        """The fewest output tokens a call without its own cap is fitted to (its plan's
+        clamp minimum, 16 by default); None where the endpoint cannot be fitted."""
+        if not call.endpoint.clamps:
+            return None
+        plan = self.plans.get(plan_name)
+        return plan.clamp_min_tokens if plan else 16
 
     def _model_upgrade(self, rank: int, call: Call) -> dict[str, object] | None:
         for plan in sorted(self.plans.plans.values(), key=lambda p: p.rank):
