@@ -53,6 +53,15 @@ def _payment_failed(d: Mapping[str, Any]) -> tuple[str, str]:
     return "A payment failed", f"{what} failed{why}. Update your payment method."
 
 
+def _refunded(d: Mapping[str, Any]) -> tuple[str, str]:
+    back = _money(d, "amount_micros")
+    paid = f"{_money(d, 'payment_micros')} " if d.get("payment_micros") else ""
+    return f"{back} was refunded", (
+        f"{back} of your {paid}payment {d.get('payment_id')} was refunded to the card or "
+        "account it came from; your balance is lowered by as much."
+    )
+
+
 def _grace(d: Mapping[str, Any]) -> tuple[str, str]:
     return "Your plan ends soon", (
         f"A plan payment failed; the plan ends at {d.get('ends_at')} unless it is paid."
@@ -73,6 +82,7 @@ WORDS: dict[str, Words] = {
     "budget.threshold": _budget,
     "quota.exhausted": _quota,
     "payment.failed": _payment_failed,
+    "payment.refunded": _refunded,
     "grace_period.ending": _grace,
     "auto_topup.disabled": _auto_off,
 }

@@ -32,9 +32,12 @@ class InconsistentRecording(ValueError):
     so its duration would be a guess; the message names the disagreement."""
 
 
-# WAVE format tags whose frames are fixed-size samples: PCM, IEEE float, A-law, mu-law,
-# and the extensible form (which carries one of those).
-_FIXED_FRAME_FORMATS = frozenset({1, 3, 6, 7, 0xFFFE})
+# WAVE format tags whose frames are fixed-size samples: PCM, IEEE float, A-law, mu-law.
+_FIXED_FRAME_FORMATS = frozenset({1, 3, 6, 7})
+# WAVE_FORMAT_EXTENSIBLE names its encoding in a SubFormat GUID (mmreg.h, ksmedia.h): the
+# format tag in its first two bytes, then the fixed KSDATAFORMAT_SUBTYPE suffix.
+_EXTENSIBLE = 0xFFFE
+_SUBFORMAT_SUFFIX = bytes.fromhex("000000001000800000aa00389b71")
 _STREAMING_SIZES = (0, 0xFFFFFFFF)
 
 
@@ -52,6 +55,8 @@ class _Format:
         if len(chunk) < 16:
             raise InconsistentRecording("its 'fmt ' chunk is shorter than 16 bytes")
         tag, channels = _u16(chunk, 0), _u16(chunk, 2)
+        if tag == _EXTENSIBLE:
+            tag = _subformat(chunk)
         rate, byte_rate = _u32(chunk, 4), _u32(chunk, 8)
         return cls(tag, channels, rate, byte_rate, _u16(chunk, 12), _u16(chunk, 14))
 
@@ -72,6 +77,19 @@ class _Format:
                 f"byte_rate is {self.byte_rate}, but sample_rate x block_align is "
                 f"{self.sample_rate * self.block_align}"
             )
+
+
+def _subformat(chunk: bytes) -> int:
+    """The encoding an extensible 'fmt ' chunk carries: its SubFormat GUID's format tag. The
+    outer tag says only "extensible", so a file is measured by what its GUID names or refused."""
+    if len(chunk) < 40 or _u16(chunk, 16) < 22:
+        raise InconsistentRecording(
+            "its extensible 'fmt ' chunk is shorter than the 40 bytes that carry its SubFormat"
+        )
+    if chunk[26:40] != _SUBFORMAT_SUFFIX:
+        guid = chunk[24:40].hex()
+        raise InconsistentRecording(f"its SubFormat GUID ({guid}) names no WAVE format")
+    return _u16(chunk, 24)
 
 
 def _u16(data: bytes, at: int) -> int:

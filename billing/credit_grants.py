@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 PAID = "paid"
 BUILT_IN_KINDS = ("paid", "promotional", "trial")
@@ -153,3 +153,14 @@ def write_off(rest: int, balance: int, held: int) -> int:
     write-off; the rest follows once those reservations settle). hot store's write_off.lua
     applies the same rule atomically."""
     return max(0, min(rest, balance - held))
+
+
+EXPIRY_NOTICE = timedelta(days=7)  # how long before a grant ends its holder is warned
+
+
+def ends_soon(expires_at: datetime | None, remaining_micros: int, now: datetime) -> bool:
+    """Whether a grant still holding money ends within EXPIRY_NOTICE of `now`: the money
+    it holds then is written off, so its holder is told before, not on the day."""
+    if expires_at is None or remaining_micros <= 0:
+        return False
+    return now < expires_at <= now + EXPIRY_NOTICE

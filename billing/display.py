@@ -10,7 +10,9 @@ eye. Two kinds of amount, two formats, so a column never mixes "$9.975423" with 
 - what one request or one ledger row costs (`usd_cost`): six decimals, the unit money is
   kept in, so "-$0.000120" stands beside "-$0.002000".
 
-- an amount a person confirms before it moves (`usd_exact`): exact, zeros trimmed to cents.
+- an amount a person confirms before it moves (`usd_exact`): exact, zeros trimmed to cents;
+- a statement's line (`usd_line`): exact as well, so a line never rounds to a whole cent,
+  and a non-zero line under a cent reads "< $0.01" ("-< $0.01" for a debit).
 
 The exact figure is always in the API, in micros. What people type comes back through
 `parse_dollars`, the one reader of typed dollars ("$5", "5.00").
@@ -99,6 +101,14 @@ def usd_exact(micros: int) -> str:
     sign = "-" if micros < 0 else ""
     whole, frac = divmod(abs(micros), MICROS_PER_USD)
     return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+def usd_line(micros: int) -> str:
+    """A statement's line (usage, credits, refunds): exact, never rounded to a cent, so
+    $0.00045 of usage is not "-$0.01"; under a cent it reads "< $0.01", signed."""
+    if 0 < abs(micros) < MICROS_PER_CENT:
+        return f"{'-' if micros < 0 else ''}{SMALL}"
+    return usd_exact(micros)
 
 
 def usd_cost(micros: int) -> str:

@@ -41,9 +41,14 @@ class ToolPrice:
         """What a call holds: its fixed price and its most units."""
         return self.per_call_micros + self.per_unit_micros * self.max_units
 
+    def billed_units(self, units: int) -> int:
+        """The units a call that reported `units` is billed for: at most `max_units`, what
+        the hold covered. The ledger row records these, so its debit re-derives from it."""
+        return min(max(units, 0), self.max_units)
+
     def cost_micros(self, units: int) -> int:
         """The debit of a call that used `units` (capped at `max_units`: never above the hold)."""
-        return self.per_call_micros + self.per_unit_micros * min(max(units, 0), self.max_units)
+        return self.per_call_micros + self.per_unit_micros * self.billed_units(units)
 
     def units_in(self, result: Mapping[str, object]) -> int | None:
         """The units a successful result reports; None when the field is absent or not a

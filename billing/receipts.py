@@ -35,6 +35,7 @@ class Receipt:
     account_id: str
     account_name: str
     seller: Seller
+    refunded_micros: int = 0
 
     @property
     def number(self) -> str:
@@ -47,6 +48,21 @@ class Receipt:
     @property
     def amount(self) -> str:
         return usd(self.amount_micros)
+
+    @property
+    def standing(self) -> str:
+        """Where the payment stands, in Stripe's words for a refunded charge."""
+        return refund_standing(self.amount_micros, self.refunded_micros)
+
+
+def refund_standing(amount_micros: int, refunded_micros: int) -> str:
+    """A paid payment after its refunds: "Paid in full", "Partially refunded $5.00",
+    "Refunded in full"."""
+    if refunded_micros <= 0:
+        return "Paid in full"
+    if refunded_micros >= amount_micros:
+        return "Refunded in full"
+    return f"Partially refunded {usd(refunded_micros)}"
 
 
 def parse_address(raw: str) -> tuple[str, ...]:
@@ -70,4 +86,6 @@ def receipt_facts(r: Receipt) -> list[tuple[str, str]]:
         ("For", r.what),
         ("Payment", r.payment_id),
         ("Amount paid", r.amount),
+        *([("Refunded", usd(r.refunded_micros))] if r.refunded_micros > 0 else []),
+        ("Status", r.standing),
     ]

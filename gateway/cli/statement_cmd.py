@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from billing.display import usd
+from billing.display import usd_line
 from gateway.cli.client import OK, call, emit, expect
 
 _TITLES = (
@@ -24,7 +24,7 @@ _VIEWS = (("by_model", "by model"), ("by_team", "by team"), ("by_kind", "by kind
 
 def _row(label: str, amount: int, entries: int | None = None, indent: int = 0) -> str:
     count = "" if entries is None else f"{entries:>7} " + ("entry" if entries == 1 else "entries")
-    return f"{' ' * indent}{label:<{40 - indent}}{count:>16} {usd(amount):>18}"
+    return f"{' ' * indent}{label:<{40 - indent}}{count:>16} {usd_line(amount):>18}"
 
 
 def statement_text(s: dict[str, Any]) -> str:

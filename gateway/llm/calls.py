@@ -119,6 +119,15 @@ class Call:
         body = {**self.body, **dict.fromkeys(fields, per_choice)}
         return replace(self, body=body, max_output_tokens=per_choice * self.choices)
 
+    def names_output_cap(self) -> bool:
+        """Whether the request sent its own output cap (a body field; Gemini's in its
+        generation config): one that did not may be fitted to what its caller has left."""
+        config = self.body.get("generationConfig") or self.body.get("generation_config")
+        if isinstance(config, dict) and "maxOutputTokens" in config:
+            return True
+        fields = (*MAX_FIELDS, self.endpoint.max_tokens_field)
+        return any(name in self.body for name in fields if name)
+
     def with_output_cap(self, per_choice: int) -> Call:
         """This call sent with an explicit output cap of `per_choice` tokens, for a request
         that names none to a model whose cap is unknown: the provider stops where the hold

@@ -306,15 +306,20 @@ class LocalProvider:
         return refund_state(found)
 
     async def refund_payment(self, payment_id: str) -> list[ProviderEvent]:
-        """Refund a succeeded payment in full, once."""
+        """Refund what a succeeded payment has left, once, as Stripe's dashboard refunds a
+        charge's remaining amount (never more than was paid)."""
         doc = await self.store.claim(payment_id, "succeeded", "refunded")
         if doc is None:
             return []
+        done = await self.store.of_account("refund", doc["account_id"])
+        left = doc["amount_micros"] - sum(
+            int(r["amount_micros"]) for r in done if r.get("payment_id") == payment_id
+        )
+        if left <= 0:
+            return []
         refund = new_id("re")
         data = {"id": refund, "account_id": doc["account_id"], "payment_id": payment_id}
-        await self.store.put(
-            refund, "refund", doc["account_id"], data | {"amount_micros": doc["amount_micros"]}
-        )
+        await self.store.put(refund, "refund", doc["account_id"], data | {"amount_micros": left})
         return [await self.emit("charge.refunded", refund)]
 
     async def portal(self, customer: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import COST_FIELD, with_cost
-from gateway.services.metering import Meter
+from gateway.services.metering import Meter, worst_case_micros
 from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners
 from gateway.stores.records import KeyRecord, OwnedFile, OwnedResponse
@@ -107,6 +107,7 @@ class BatchBook:
         rec = OwnedResponse(
             batch_id, a.key_id, a.account_id, a.shard, a.request_id, call.price.name,
             call.input_tokens, a.held_micros, True, a.markup_bps, a.now_ms,
+            worst_micros=worst_case_micros(call),
         )  # fmt: skip
         now = await self.hot.now_ms()
         await self.owned.record(rec, now + self.poll_interval_ms)
@@ -148,7 +149,9 @@ class BatchBook:
         bill = bill_output(lines, line_usage, price, self.pricing.lookup, rec.admitted_at_ms)
         cost = None
         if bill.succeeded:
-            cost = await self.meter.settle_priced(_admitted(rec), price, bill.usage, bill.priced)
+            cost = await self.meter.settle_priced(
+                _admitted(rec), price, bill.usage, bill.priced, worst_micros=rec.worst_micros
+            )
         else:
             self.meter.release_later(_admitted(rec), forwarded=True)
         await self.owned.settled(rec.response_id, cost)

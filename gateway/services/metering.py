@@ -44,6 +44,10 @@ RELEASE_ATTEMPTS = 5
 # estimate: up to 4x it plus 8,192 tokens (README, "The charge cap").
 INPUT_MARGIN = 4
 INPUT_SLACK_TOKENS = 8192
+# How many times a refused call is fitted and asked again (the balance, then a window): a
+# second round trip happens only on the refusal path.
+FITS = 2
+TOKEN_METRICS = frozenset({"tokens", "output_tokens"})
 
 
 class Meter:
@@ -69,11 +73,12 @@ class Meter:
         Returns the call as admitted: a clamping plan may have lowered its max tokens.
         """
         decision = await self._reserve(request_id, key, call)
-        if isinstance(decision, BalanceRefused):
-            affordable = self._clamp_to(key, call, decision)
-            if affordable is not None:
-                call = call.clamped(affordable)
-                decision = await self._reserve(request_id, key, call)
+        for _ in range(FITS):  # only on a refusal: an admitted call costs one round trip
+            fits = self._fit(key, call, decision)
+            if fits is None:
+                break
+            call = call.clamped(fits)
+            decision = await self._reserve(request_id, key, call)
         if not isinstance(decision, Admitted):
             raise await self._refuse(decision, key, call)
         plan = self.plans.get(decision.plan)
@@ -130,8 +135,10 @@ class Meter:
             raise await self._refuse(decision, key, floor, suggest=False)
 
     def _clamp_floor(self, key: KeyRecord, call: Call, plan_name: str) -> int:
-        """The fewest output tokens `admit` could clamp this call to (see `_clamp_to`)."""
+        """The fewest output tokens `admit` could fit this call to (see `_fit`)."""
         minimum = self._clamp_minimum(key, call, plan_name)
+        if minimum is None and not call.names_output_cap():
+            minimum = self._fit_minimum(call, plan_name)
         return call.max_output_tokens if minimum is None else min(minimum, call.max_output_tokens)
 
     def _clamp_minimum(self, key: KeyRecord, call: Call, plan_name: str) -> int | None:
@@ -202,13 +209,9 @@ class Meter:
         raise await self._refuse(decision, key, None, worst_micros=worst_micros)
 
     async def settle_fixed(self, hold: Hold, settlement: Settlement) -> int | None:
-        """Debit a fixed-price settlement (its cost already marked up, at most the hold); the
+        """Debit a fixed-price settlement (its cost already marked up), at most the hold; the
         cost if Redis took it in time, else None (it is still debited, later)."""
-        done = await self.settlements.settle(hold, settlement)
-        if done is None:
-            return None
-        _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
-        return settlement.cost_micros if done else None
+        return await self._debit(hold, settlement, hold.admitted.held_micros)
 
     async def _in_grace(self, account_id: str) -> bool:
         """Only on the refusal path: a failed plan payment explains the 402 better."""
@@ -243,13 +246,34 @@ class Meter:
                 "Metering is unavailable; the request was not sent.", retry_after_s=1
             ) from exc
 
-    def _clamp_to(self, key: KeyRecord, call: Call, refusal: BalanceRefused) -> int | None:
-        minimum = self._clamp_minimum(key, call, refusal.plan)
-        if minimum is None or refusal.reason != "insufficient_balance":
+    def _fit(self, key: KeyRecord, call: Call, decision: Decision) -> int | None:
+        """The output tokens a refused call fits in, when it may be sent with fewer: a
+        clamping plan's (balance only), or any call that named no output cap of its own,
+        whose worst case (the model's whole output) is a hold it would never use. A call
+        that named its cap is refused, with what it can afford."""
+        if isinstance(decision, BalanceRefused) and decision.reason == "insufficient_balance":
+            minimum = self._clamp_minimum(key, call, decision.plan)
+            if minimum is None and not call.names_output_cap():
+                minimum = self._fit_minimum(call, decision.plan)
+            budget = within(decision.available_micros, decision.markup_bps)
+            fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+        elif isinstance(decision, QuotaRefused) and decision.metric in TOKEN_METRICS:
+            minimum = None if call.names_output_cap() else self._fit_minimum(call, decision.plan)
+            room = decision.limit - decision.used
+            fits = room - call.input_tokens if decision.metric == "tokens" else room
+        else:
             return None
-        budget = within(refusal.available_micros, refusal.markup_bps)
-        fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+        if minimum is None:
+            return None
         return fits if minimum <= fits < call.max_output_tokens else None
+
+    def _fit_minimum(self, call: Call, plan_name: str) -> int | None:
+        """The fewest output tokens a call without its own cap is fitted to (its plan's
+        clamp minimum, 16 by default); None where the endpoint cannot be fitted."""
+        if not call.endpoint.clamps:
+            return None
+        plan = self.plans.get(plan_name)
+        return plan.clamp_min_tokens if plan else 16
 
     def _model_upgrade(self, rank: int, call: Call) -> dict[str, object] | None:
         for plan in sorted(self.plans.plans.values(), key=lambda p: p.rank):
@@ -267,51 +291,66 @@ class Meter:
         return await self._settle(hold, call.price, usage, cap, recorded(call.end_user))
 
     async def settle_priced(
-        self, admitted: Admitted, price: ModelPrice, usage: Usage, priced: Priced | None = None
+        self,
+        admitted: Admitted,
+        price: ModelPrice,
+        usage: Usage,
+        priced: Priced | None = None,
+        *,
+        worst_micros: int,
     ) -> int | None:
         """Settle a reservation by its model's price: a background response settles long after
         its request, when the gateway first sees it finished. `priced`: its exact cost when
-        worked out part by part (a batch's lines), else `usage` at `price`."""
-        return await self._settle(Hold(admitted, resettle=True), price, usage, priced=priced)
+        worked out part by part (a batch's lines), else `usage` at `price`. `worst_micros`:
+        the call's worst case at admission (`worst_case_micros`), which caps the debit as a
+        foreground call's is; 0 (a record from before it was kept) caps it at the hold."""
+        cap = charge_cap(admitted, worst_micros, price.fees_micros(usage.tool_runs))
+        return await self._settle(Hold(admitted, resettle=True), price, usage, cap, priced=priced)
 
     async def _settle(
         self,
         hold: Hold,
         price: ModelPrice,
         usage: Usage,
-        cap: int | None = None,
+        cap: int,
         end_user: str = "",
         priced: Priced | None = None,
     ) -> int | None:
         priced = price.price(usage, hold.admitted.now_ms) if priced is None else priced
-        cost = priced.charged(hold.admitted.markup_bps)
-        if cap is not None and cost > cap:
-            log.warning(
-                "provider discrepancy on %s (%s): usage %s costs %d micros, above the cap of "
-                "%d (reserved %d); debiting the cap",
-                hold.admitted.request_id,
-                price.name,
-                usage,
-                cost,
-                cap,
-                hold.admitted.held_micros,
-            )
-            cost = cap
         settlement = Settlement(
             price.name,
             price.provider,
             usage,
-            cost,
+            priced.charged(hold.admitted.markup_bps),
             priced.version,
             priced.provider_micros,
             priced.detail,
             end_user,
         )
+        return await self._debit(hold, settlement, cap)
+
+    async def _debit(self, hold: Hold, settlement: Settlement, cap: int) -> int | None:
+        """The one settlement every debit of a reservation takes: the charge cap applied (a
+        provider that reports more than the call could have used is debited the cap, and
+        logged), then settle.lua. The cost if Redis took it in time, else None."""
+        cost = settlement.cost_micros
+        if cost > cap:
+            log.warning(
+                "provider discrepancy on %s (%s): usage %s costs %d micros, above the cap of "
+                "%d (reserved %d); debiting the cap",
+                hold.admitted.request_id,
+                settlement.model,
+                settlement.usage,
+                cost,
+                cap,
+                hold.admitted.held_micros,
+            )
+            settlement = replace(settlement, cost_micros=cap)
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited
             return None
-        _count_settled(price.name, usage, cost)  # debited now, or later from pending_debits
-        return cost if done else None
+        _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
+        return settlement.cost_micros if done else None
 
     def release_later(self, admitted: Admitted, *, forwarded: bool = False) -> None:
         """Give the reservation back, for a call whose settlement never began; a `forwarded`
@@ -388,15 +427,26 @@ def _count_settled(model: str, usage: Usage, cost: int) -> None:
             tally.count(m.tokens, model, kind, amount=tokens)
 
 
-def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
-    """The most a call may be debited: never more output than reserved (the provider enforces
-    max_tokens, reasoning included), input at most INPUT_MARGIN x the gateway's count
-    + INPUT_SLACK_TOKENS (the count is an estimate: another tokenizer, cache fields), at the
-    requested tier's rates; built-in tool fees are added as the provider reported the runs; all
-    marked up by the account's markup, as its charge is."""
+def worst_case_micros(call: Call) -> int:
+    """A call's tokens at their worst, before markup and fees: never more output than
+    reserved (the provider enforces max_tokens, reasoning included), input at most
+    INPUT_MARGIN x the gateway's count + INPUT_SLACK_TOKENS (the count is an estimate:
+    another tokenizer, cache fields), at the requested tier's rates. Kept with a call that
+    settles later (a background response, a batch), so its cap is the foreground one."""
     margin_input = call.input_tokens * INPUT_MARGIN + INPUT_SLACK_TOKENS
-    tokens = call.price.worst_case_micros(
+    return call.price.worst_case_micros(
         margin_input, call.max_output_tokens, call.service_tier, kinds=call.kinds
     )
-    worst = marked_up(tokens + call.price.fees_micros(usage.tool_runs), admitted.markup_bps)
-    return max(admitted.held_micros, worst)
+
+
+def charge_cap(admitted: Admitted, worst_micros: int, fees_micros: int) -> int:
+    """The most a call may be debited: its worst case with the built-in tool fees the
+    provider reported, marked up by the account's markup as its charge is, and never less
+    than its hold. A worst case of 0 (not known) caps it at the hold."""
+    if worst_micros <= 0:
+        return admitted.held_micros
+    return max(admitted.held_micros, marked_up(worst_micros + fees_micros, admitted.markup_bps))
+
+
+def _cap(admitted: Admitted, call: Call, usage: Usage) -> int:
+    return charge_cap(admitted, worst_case_micros(call), call.price.fees_micros(usage.tool_runs))

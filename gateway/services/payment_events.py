@@ -236,7 +236,13 @@ async def _refund(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
 
 
 async def post_refund(p: Payments, refund: RefundState, reason: str, ref: EventRef | None) -> bool:
-    """A negative entry keyed by the refund's id; True if it was new."""
+    """A negative entry keyed by the refund's id, its owner told once (payment.refunded,
+    queued first, keyed by the refund); True if it was new."""
+    paid = await p.profiles.payment(refund.account_id, refund.payment_id)
+    data: dict[str, Any] = {"payment_id": refund.payment_id, "refund_id": refund.id}
+    data |= {"amount_micros": refund.amount_micros}
+    data |= {"payment_micros": paid["amount_micros"] if paid is not None else None}
+    await p.notify(refund.account_id, "payment.refunded", data, refund.id)
     posted = await post_credit(
         p.ledger,
         p.store,

@@ -185,13 +185,16 @@ class Payments:
         return _auto(await self.profiles.profile(account_id))
 
     async def history(self, account_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The account's payments (top-ups, automatic or not), newest first."""
+        """The account's payments (top-ups, automatic or not), newest first, each with
+        what has been refunded of it."""
         rows = await self.profiles.payments(account_id, limit)
+        refunded = await self.profiles.refund_claims.refunded(account_id, [r["id"] for r in rows])
         return [
             {
                 "id": r["id"],
                 "purpose": r["purpose"],
                 "amount_micros": r["amount_micros"],
+                "refunded_micros": refunded.get(r["id"], 0),
                 "status": r["status"],
                 "failure": r["failure"],
                 "created_at": r["created_at"].isoformat(),

@@ -24,7 +24,10 @@ async def receipt_of(p: Payments, seller: Seller, account_id: str, receipt_id: s
         paid = await _paid_invoice(p, account_id, receipt_id)
     purpose, amount, at = paid
     name = str(account["name"] or account_id)
-    return Receipt(receipt_id, purpose, int(amount), at, account_id, name, seller)
+    refunded = (await p.profiles.refund_claims.refunded(account_id, [receipt_id])).get(
+        receipt_id, 0
+    )
+    return Receipt(receipt_id, purpose, int(amount), at, account_id, name, seller, refunded)
 
 
 async def _paid_invoice(p: Payments, account_id: str, invoice_id: str) -> tuple[str, int, datetime]:

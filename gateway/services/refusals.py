@@ -61,6 +61,10 @@ def refusal_error(
     _count_refusal(decision)
     if isinstance(decision, QuotaRefused):
         message, extra, retry = quota_answer(decision, plans, decision.now_ms, links, caller)
+        fits = _fits_window(call, decision) if call and suggest else None
+        if fits:
+            message += f" You can only afford max_tokens={fits} in this window."
+            extra["affordable_max_tokens"] = fits
         return QuotaExceeded(
             message, extra=extra, retry_after_s=retry.after_s, should_retry=retry.should_retry
         )
@@ -118,6 +122,16 @@ def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
         return None
     budget = within(refusal.available_micros, refusal.markup_bps)
     fits = call.price.affordable_output_tokens(call.input_tokens, budget)
+    return fits if 0 < fits < call.max_output_tokens else None
+
+
+def _fits_window(call: Call, refusal: QuotaRefused) -> int | None:
+    """The max_tokens a full token window still has room for, when lowering it would help
+    (the 402's advice, in a 429: the caller named its cap, so it is not fitted for it)."""
+    if not call.endpoint.clamps or refusal.metric not in ("tokens", "output_tokens"):
+        return None
+    room = refusal.limit - refusal.used
+    fits = room - call.input_tokens if refusal.metric == "tokens" else room
     return fits if 0 < fits < call.max_output_tokens else None
 
 

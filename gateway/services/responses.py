@@ -38,6 +38,7 @@ class Created:
     model: str
     input_tokens: int
     pending: bool
+    worst_micros: int  # the call's worst case (metering.worst_case_micros): its debit's cap
 
 
 class ResponseBook:
@@ -74,6 +75,7 @@ class ResponseBook:
             c.pending,
             a.markup_bps,
             a.now_ms,
+            worst_micros=c.worst_micros,
         )
         now = await self.hot.now_ms()
         await self.owned.record(rec, now + self.poll_interval_ms)
@@ -96,7 +98,9 @@ class ResponseBook:
             log.error("response %s of unserved model %s not settled", rec.response_id, rec.model)
             return None
         usage = usage_from_response(answer) or self._counted(rec, price.encoding, answer)
-        cost = await self.meter.settle_priced(_admitted(rec), price, usage)
+        cost = await self.meter.settle_priced(
+            _admitted(rec), price, usage, worst_micros=rec.worst_micros
+        )
         await self.owned.settled(rec.response_id, cost)
         return cost
 

@@ -69,7 +69,8 @@ def units_used(price: ToolPrice, result: Mapping[str, object], call: ToolCall) -
 
 def _settlement(call: ToolCall, units: int, markup_bps: int) -> Settlement:
     cost = call.price.cost_micros(units)
-    detail: tuple[tuple[str, int | str], ...] = (("units", units),) if call.price.unit_field else ()
+    billed = (("units", call.price.billed_units(units)),)
+    detail: tuple[tuple[str, int | str], ...] = billed if call.price.unit_field else ()
     return Settlement(
         ledger_model(call.server, call.tool),
         f"{MODEL_PREFIX}{call.server}",

@@ -279,6 +279,9 @@ class OwnedResponse:
     # The debit its late settlement queued (None: not settled here, or before it was kept),
     # answered until the settler has written the ledger's row.
     cost_micros: int | None = None
+    # Its tokens' worst case at admission (services/metering.worst_case_micros): what caps
+    # its late debit as a foreground call's is (0: a record from before it was kept).
+    worst_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)

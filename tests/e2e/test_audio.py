@@ -19,6 +19,7 @@ import pytest
 from gateway.devtools.demo_upstream.audio_routes import AUDIO_CHUNK
 from tests.factories import balance, debits, eventual_debits, held, openai_client, tenant
 from tests.harness import ADMIN_KEY, COUNTER, Gateway
+from tests.unit.test_audio_duration import extensible_wav
 
 CREDIT = 10_000_000
 TRANSCRIPT = "the quick brown fox jumps over the lazy dog"
@@ -257,6 +258,21 @@ async def test_a_wav_whose_byte_rate_is_forged_is_refused(gw: Gateway) -> None:
     assert gw.control.requests == []
     assert await debits(gw, t.account_id) == []
     assert await balance(gw, t.account_id) == CREDIT
+
+
+async def test_an_extensible_wav_carrying_mp3_is_refused_by_name(gw: Gateway) -> None:
+    """An MP3 payload in a WAVE_FORMAT_EXTENSIBLE file was measured as 16-bit PCM (a few
+    seconds, where the provider reports 64): its SubFormat is read and it is refused."""
+    t = await tenant(gw, credit=CREDIT)
+    mp3_inside = extensible_wav(0x55, 3)
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=("call.wav", mp3_inside, "audio/wav")
+            )
+    assert caught.value.param == "file" and "WAVE format 0x55" in caught.value.message
+    assert gw.control.requests == []
+    assert await debits(gw, t.account_id) == []
 
 
 async def test_whisper_debit_records_the_seconds_it_charges(gw: Gateway) -> None:

@@ -183,3 +183,23 @@ async def test_a_line_that_ran_on_a_dearer_model_is_billed_at_it(gw: Gateway) ->
         "gpt-4o-mini", "gpt-4o",
     ]  # fmt: skip
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [math.ceil(exact)]
+
+
+async def test_a_batch_whose_provider_over_reports_is_debited_at_most_its_cap(
+    gw: Gateway,
+) -> None:
+    """A batch held 302 micros and was debited 15,002 (the customer's whole balance) when
+    its provider reported 50,000 output tokens a line: batches skipped the charge cap the
+    foreground applies. The debit is capped; the rest is the operator's to chase."""
+    t = await tenant(gw, credit=15_002)
+    lie = {"prompt_tokens": 10, "completion_tokens": 50_000, "total_tokens": 50_010}
+    gw.control.usage = lie
+    async with openai_client(gw, t.key) as client:
+        _, batch_id = await _batch(client, jsonl("a", "b"))
+        hold = await held(gw, t.account_id)
+        await client.batches.retrieve(batch_id)
+    [row] = await debits(gw, t.account_id)
+    lied = math.ceil(Fraction(300, 1000) * 100_000)  # 30,000 micros of output alone
+    # two lines of max_tokens 20 at batch rates, input at 4x its count + 8,192: well under it
+    assert hold <= -row["amount_micros"] < 4_000 < lied, (hold, row)
+    assert await balance(gw, t.account_id) == 15_002 + row["amount_micros"]

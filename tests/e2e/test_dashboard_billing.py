@@ -4,6 +4,8 @@ to the plan that lifts it, pay for it, and get through."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import openai
 import pytest
 from playwright.async_api import Page
@@ -11,6 +13,7 @@ from playwright.async_api import Page
 from billing.display import usd
 from tests.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
+from tests.e2e.test_grants_api import credit, gateway_now, grants_of
 from tests.factories import balance, tenant
 from tests.harness import Gateway
 
@@ -83,3 +86,29 @@ async def test_a_plan_arranged_with_sales_is_not_offered_for_sale(gw: Gateway, p
     assert await card.locator("button").count() == 0
     starter = page.locator(".plan[data-plan=starter]")
     assert await starter.locator("button", has_text="Switch to starter").count() == 1
+
+
+async def test_customers_see_their_credit_and_are_warned_before_it_expires(
+    gw: Gateway, page: Page
+) -> None:
+    """The $1 trial and its expiry date were in the API only: the balance dropped on the
+    day without warning. Billing lists each grant; Billing and Overview warn within 7 days."""
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    now = await gateway_now(gw)
+    soon, later = now + timedelta(days=3), now + timedelta(days=30)
+    await credit(gw, t.account_id, 1_000_000, "trial", kind="trial", expires_at=soon.isoformat())
+    await credit(gw, t.account_id, 2_000_000, "promo", kind="promotional",
+                 expires_at=later.isoformat(), priority=20)  # fmt: skip
+    await grants_of(gw, t.account_id)
+    await sign_in(page, t.key)
+    await page.goto("/dashboard/billing")
+    rows = await page.locator("#grants tbody tr").all_inner_texts()
+    assert len(rows) == 2 and "trial" in rows[0] and "$1.00" in rows[0], rows
+    assert soon.strftime("%Y-%m-%d") in rows[0] and rows[1].split("\t")[-1].strip() == "20"
+    [warning] = await page.locator("[data-expiring]").all_inner_texts()
+    assert "$1.00 of trial credit expires" in warning and soon.strftime("%Y-%m-%d") in warning
+    assert await low_contrast(page) == []
+    await page.goto("/dashboard/")
+    [warning] = await page.locator("[data-expiring]").all_inner_texts()
+    assert "$1.00 of trial credit expires" in warning
+    assert await low_contrast(page) == []

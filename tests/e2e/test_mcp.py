@@ -137,6 +137,10 @@ async def test_a_per_unit_price_reads_the_result_field_and_never_exceeds_its_hol
     rows = await debits(gw, t.account_id)
     # 100 micros a call + 500 a page; 50 pages is above max_units = 10: billed 10.
     assert sorted(r["amount_micros"] for r in rows) == [-5100, -3600]
+    # each row records the units billed (the 50 reported are capped at 10), so its debit
+    # re-derives from the row: 100 + 500 x units
+    assert sorted((r["usage_detail"] or {})["units"] for r in rows) == [7, 10]
+    assert all(-r["amount_micros"] == 100 + 500 * r["usage_detail"]["units"] for r in rows)
     assert await balance(gw, t.account_id) == 1_000_000 - 8700
     await check_invariants(gw.stores(), [t.account_id])
 

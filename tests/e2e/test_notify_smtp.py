@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
 
+from tests.billing_client import biller
 from tests.factories import tenant
 from tests.harness import LOCAL_SINKS, Gateway, running_gateway
 from tests.metering_client import event, service
@@ -120,3 +121,23 @@ async def test_a_mail_retry_does_not_repeat_the_webhook(dsn: str) -> None:
     [hooked] = sink.events(account_id)
     assert hooked["type"] == "balance.low" and sink.deliveries.count(hooked["id"]) == 1
     assert mail["Message-ID"] == f"<{hooked['id']}@meterway>" and sink.bad_signatures == 0
+
+
+async def test_a_refund_is_mailed_once_in_words(dsn: str) -> None:
+    """A refund of $5.00 of a $15.00 top-up reached nobody: the customer learnt of it only
+    from their card statement. It is mailed once, the operator's replay included."""
+    async with mailing_gateway(dsn) as (gw, box):
+        b = await biller(gw)
+        await b.topup(15_000_000)
+        payment_id = (await b.ok("GET", "/payments"))["data"][0]["id"]
+        path = f"/admin/v1/accounts/{b.t.account_id}/payments/{payment_id}/refunds"
+        body = {"amount_micros": 5_000_000, "idempotency_key": "r"}
+        for _ in range(2):
+            status, _answer = await gw.admin("POST", path, body)
+            assert status in (200, 201)
+        await first_mail(box, b.t.account_id)
+        await asyncio.sleep(1.0)
+        [mail] = [m for m in box.about(b.t.account_id) if "refunded" in m["Subject"]]
+        text = mail.get_body(("plain",))
+        assert text is not None
+        assert f"$5.00 of your $15.00 payment {payment_id} was refunded" in text.get_content()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -126,6 +127,53 @@ async def test_402_points_at_the_route_that_fixes_it(gw: Gateway) -> None:
     state = await post.state()
     assert state["billing_ready"] and state["payment_method_on_file"]
     await chat(post)  # postpaid: billing_ready once a method is on file
+
+
+async def test_refunds_never_add_up_to_more_than_their_payment(gw: Gateway) -> None:
+    """On a $15 top-up, refunds of $5 then $11 were both booked: each was checked against
+    the payment's amount alone. The second is refused, naming the $10 left; a retry of the
+    first's key is still its replay."""
+    b = await biller(gw)
+    await b.topup(15_000_000)
+    payment_id = (await b.ok("GET", "/payments"))["data"][0]["id"]
+    path = f"/admin/v1/accounts/{b.t.account_id}/payments/{payment_id}/refunds"
+    five = {"amount_micros": 5_000_000, "idempotency_key": "five"}
+    status, first = await gw.admin("POST", path, five)
+    assert status == 201, first
+    status, err = await gw.admin(
+        "POST", path, {"amount_micros": 11_000_000, "idempotency_key": "e"}
+    )
+    assert status == 400 and err["error"]["param"] == "amount_micros", err
+    assert "at most $10.00" in err["error"]["message"]
+    status, again = await gw.admin("POST", path, five)
+    assert status == 200 and again["id"] == first["id"]
+    status, rest = await gw.admin(
+        "POST", path, {"amount_micros": 10_000_000, "idempotency_key": "t"}
+    )
+    assert status == 201, rest
+    status, err = await gw.admin("POST", path, {"amount_micros": 10_000, "idempotency_key": "c"})
+    assert status == 400 and "refunded in full" in err["error"]["message"], err
+    rows = await credits(gw, b.t.account_id, "refund")
+    assert sorted(r["amount_micros"] for r in rows) == [-10_000_000, -5_000_000]
+    assert await books_balance(gw, b.t.account_id) == 0
+
+
+async def test_racing_refunds_of_one_payment_take_at_most_the_payment(gw: Gateway) -> None:
+    """Twelve refunds of $2 raced on a $15 top-up: seven are booked, five refused."""
+    b = await biller(gw)
+    await b.topup(15_000_000)
+    payment_id = (await b.ok("GET", "/payments"))["data"][0]["id"]
+    path = f"/admin/v1/accounts/{b.t.account_id}/payments/{payment_id}/refunds"
+    answers = await asyncio.gather(
+        *(
+            gw.admin("POST", path, {"amount_micros": 2_000_000, "idempotency_key": f"k{n}"})
+            for n in range(12)
+        )
+    )
+    assert sorted(status for status, _ in answers) == [201] * 7 + [400] * 5, answers
+    rows = await credits(gw, b.t.account_id, "refund")
+    assert sum(r["amount_micros"] for r in rows) == -14_000_000
+    assert await books_balance(gw, b.t.account_id) == 1_000_000
 
 
 async def test_a_declined_checkout_says_so_when_opened_again(gw: Gateway) -> None:

@@ -151,6 +151,24 @@ async def test_refund_posts_a_negative_entry_once(gw: Gateway) -> None:
     assert len(await credits(gw, b.t.account_id)) == 1  # the credit itself is never edited
 
 
+async def test_a_providers_full_refund_after_a_partial_one_refunds_what_is_left(
+    gw: Gateway,
+) -> None:
+    """The local provider's "refund in full" after an operator's $1 refund of $4 refunded
+    $4 more: it refunds the $3 left, as Stripe refunds a charge's remaining amount."""
+    b = await biller(gw)
+    await b.topup(4_000_000)
+    payment = (await credits(gw, b.t.account_id))[0]["idempotency_key"]
+    path = f"/admin/v1/accounts/{b.t.account_id}/payments/{payment}/refunds"
+    status, _ = await gw.admin("POST", path, {"amount_micros": 1_000_000, "idempotency_key": "p"})
+    assert status == 201
+    async with gw.http.post(f"{gw.url}/billing/local/payments/{payment}/refund") as r:
+        assert (await r.json())["events"] == ["charge.refunded"]
+    refunds = await credits(gw, b.t.account_id, "refund")
+    assert sorted(r["amount_micros"] for r in refunds) == [-3_000_000, -1_000_000]
+    assert await books_balance(gw, b.t.account_id) == 0
+
+
 async def test_billing_url_overrides_every_link(dsn: str) -> None:
     async with running_gateway(dsn, BILLING_URL="https://pay.example/acme") as gw:
         b = await biller(gw)

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Page
 from pypdf import PdfReader
 
+from billing.money import parse_usd
 from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES
 from tests.e2e.test_dashboard_billing import pay, submit_top_up
@@ -104,3 +105,33 @@ async def test_a_paid_subscription_invoice_links_to_its_receipt(gw: Gateway, pag
     assert "/dashboard/billing/receipts/" in page.url
     assert await page.inner_text("#receipt-amount") == "$20.00"
     assert "Subscription payment" in await page.inner_text("#receipt-facts")
+
+
+async def test_a_refund_shows_on_the_receipt_the_history_and_the_operators_form(
+    gw: Gateway, page: Page
+) -> None:
+    """After $5 of a $15 top-up was refunded, the receipt still said "Paid in full $15.00",
+    the history "succeeded", and the operator's refund box offered the full $15."""
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await sign_in(page, t.key)
+    href = await _top_up(page, "15")
+    payment_id = href.rsplit("/", 1)[1]
+    path = f"/admin/v1/accounts/{t.account_id}/payments/{payment_id}/refunds"
+    status, _ = await gw.admin("POST", path, {"amount_micros": 5_000_000, "idempotency_key": "r"})
+    assert status == 201
+    await page.goto(href)
+    assert await page.inner_text("#receipt-amount") == "$15.00"
+    assert "Partially refunded $5.00" in await page.inner_text("#receipt-standing")
+    assert "Refunded" in await page.inner_text("#receipt-facts")
+    pdf = await page.request.get(href + "/pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(await pdf.body())).pages)
+    assert "Partially refunded $5.00" in text
+    await page.goto("/dashboard/billing")
+    assert "Partially refunded $5.00" in await page.inner_text("#payments .payment-status")
+
+    await sign_in(page, ADMIN_KEY)
+    await page.goto(f"/dashboard/operators/accounts/{t.account_id}")
+    box = page.locator(f"input[aria-label='Refund amount of {payment_id} (USD)']")
+    assert parse_usd(await box.input_value()) == 10_000_000  # what is left, not the payment
+    link = page.locator(f"#payments a[href$='/receipts/{payment_id}']")
+    assert await link.count() == 1  # the operator's payments link each receipt

@@ -188,3 +188,28 @@ async def test_only_the_creating_key_reaches_a_response(gw: Gateway) -> None:
             await client.responses.retrieve(resp.id)
     assert [r["amount_micros"] for r in await debits(gw, owner.account_id)] != []
     assert await debits(gw, other.account_id) == []
+
+
+async def test_a_background_response_that_over_reports_is_debited_at_most_its_cap(
+    gw: Gateway,
+) -> None:
+    """A background response held 63 micros and was debited 30,003 when its provider
+    reported 50,000 output tokens on a max_output_tokens of 100: the late settlement had
+    no charge cap. It is capped as the same answer in the foreground is."""
+    lie = {"input_tokens": 10, "output_tokens": 50_000, "total_tokens": 50_010}
+    answers = []
+    for background in (False, True):
+        t = await tenant(gw, credit=30_003)
+        gw.control.usage = lie
+        gw.control.background_s = 0.2
+        async with openai_client(gw, t.key) as client:
+            created = await client.responses.create(
+                model="gpt-4o-mini", input="hi", max_output_tokens=100, background=background
+            )
+            while created.status not in ("completed", "failed", "cancelled", "incomplete"):
+                await asyncio.sleep(0.1)
+                created = await client.responses.retrieve(created.id)
+        [row] = await eventual_debits(gw, t.account_id)
+        answers.append(-row["amount_micros"])
+    foreground, late = answers
+    assert late == foreground < 30_000, answers  # 50,000 tokens at $0.60/M would be 30,000

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import ConsoleMessage, Page
 
-from billing.display import usd
+from billing.display import usd_line
 from billing.statements import Month, month_of
 from tests.browser_kit import ARTIFACTS, low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_cli_billing import login, meterway
@@ -224,7 +224,7 @@ async def test_the_cli_prints_the_statement_both_sides(
     assert run.code == 0, run.err
     assert f"Statement of {traffic.account_id} for {traffic.month}" in run.out
     closing = next(x for x in run.out.splitlines() if x.startswith("closing balance"))
-    assert closing.endswith(usd(s["closing_balance_micros"]))
+    assert closing.endswith(usd_line(s["closing_balance_micros"]))
     assert "research" in run.out and "promotional" in run.out
     run = await meterway(gw, tmp_path, "admin", "statement", traffic.account_id,
                          "--month", traffic.month, "--csv")  # fmt: skip
@@ -254,8 +254,8 @@ async def test_the_dashboard_statement_prints(gw: Gateway, traffic: OrgMonth, pa
     assert answer is not None and answer.status == 200
     assert page.url.endswith(f"/dashboard/statements/{traffic.month}")
     assert "script-src 'self'" in (answer.headers.get("content-security-policy") or "")
-    assert await page.text_content("#closing") == usd(s["closing_balance_micros"])
-    assert await page.text_content("#opening") == usd(s["opening_balance_micros"])
+    assert await page.text_content("#closing") == usd_line(s["closing_balance_micros"])
+    assert await page.text_content("#opening") == usd_line(s["opening_balance_micros"])
     assert "research" in (await page.text_content("#usage-by_team") or "")
     assert await unlabelled(page) == [] and await low_contrast(page) == []
     await screenshots(page, "statement")
@@ -300,7 +300,7 @@ async def test_an_operator_reads_an_accounts_statement_on_its_page(
     await page.click("#statements-link")
     await page.wait_for_url(f"**/operators/accounts/{traffic.account_id}/statements/*")
     assert page.url.endswith(f"/statements/{traffic.month}")
-    assert await page.text_content("#closing") == usd(s["closing_balance_micros"])
+    assert await page.text_content("#closing") == usd_line(s["closing_balance_micros"])
     async with page.expect_download() as download:
         await page.click("#csv")
     saved = await (await download.value).path()

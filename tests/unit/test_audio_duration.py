@@ -9,9 +9,10 @@ import wave
 from fractions import Fraction
 
 import lameenc
+import pytest
 
 from billing.audio import usage_from_transcription
-from billing.audio_duration import Mp3Frames, billed_seconds, wav_seconds
+from billing.audio_duration import InconsistentRecording, Mp3Frames, billed_seconds, wav_seconds
 
 
 def _wav(frames: int, rate: int = 8000) -> bytes:
@@ -76,3 +77,55 @@ def test_transcription_usage_is_seconds_or_tokens() -> None:
     assert tokens is not None and tokens.extra == (("input_audio_tokens", 100),)
     assert (tokens.input_tokens, tokens.output_tokens) == (120, 9)
     assert usage_from_transcription({"type": "duration", "seconds": "x"}) is None
+
+
+KS_SUFFIX = bytes.fromhex("000000001000800000aa00389b71")
+
+
+def extensible_wav(
+    subformat: int, seconds: int, rate: int = 8000, suffix: bytes = b"", fmt_bytes: int = 40
+) -> bytes:
+    """A WAVE_FORMAT_EXTENSIBLE file of 16-bit mono frames whose SubFormat GUID names
+    `subformat` (1 PCM, 3 float, 0x55 MP3): a 40-byte 'fmt ' chunk, as mmreg.h lays it out."""
+    guid = subformat.to_bytes(2, "little") + (suffix or KS_SUFFIX)
+    fmt = (
+        (0xFFFE).to_bytes(2, "little")
+        + (1).to_bytes(2, "little")
+        + rate.to_bytes(4, "little")
+        + (rate * 2).to_bytes(4, "little")
+        + (2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + (22).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + (4).to_bytes(4, "little")
+        + guid
+    )
+    fmt = fmt[:fmt_bytes]
+    data = b"\x00\x00" * rate * seconds
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt
+    body += b"data" + len(data).to_bytes(4, "little") + data
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def test_an_extensible_wav_is_measured_by_what_its_subformat_names() -> None:
+    pcm = extensible_wav(1, 7)
+    assert wav_seconds(pcm[:4096], len(pcm)) == 7
+    floats = extensible_wav(3, 2)
+    assert wav_seconds(floats[:4096], len(floats)) == 2
+
+
+def test_an_extensible_wav_carrying_mp3_is_refused_not_measured_as_pcm() -> None:
+    """64 s of MP3 in an extensible WAV read as PCM would bill its bytes' length at 16-bit
+    PCM's rate (a few seconds): its SubFormat is read, and a compressed one is refused."""
+    mp3 = extensible_wav(0x55, 3)
+    with pytest.raises(InconsistentRecording, match="WAVE format 0x55"):
+        wav_seconds(mp3[:4096], len(mp3))
+
+
+def test_an_extensible_wav_whose_guid_is_not_a_wave_subformat_is_refused() -> None:
+    odd = extensible_wav(1, 3, suffix=bytes(14))
+    with pytest.raises(InconsistentRecording, match="SubFormat GUID"):
+        wav_seconds(odd[:4096], len(odd))
+    cut = extensible_wav(1, 3, fmt_bytes=18)  # the extension's size field, and nothing of it
+    with pytest.raises(InconsistentRecording, match="extensible 'fmt ' chunk is shorter"):
+        wav_seconds(cut[:4096], len(cut))

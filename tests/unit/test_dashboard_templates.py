@@ -21,6 +21,7 @@ from billing.receipts import Receipt, Seller, receipt_facts, seller_lines
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
+from gateway.http.dashboard.grants_view import GrantsView
 from gateway.http.dashboard.keys import SCOPE_GROUPS
 from gateway.http.dashboard.session import Session
 from gateway.http.dashboard.web import ASSETS, environment
@@ -336,6 +337,7 @@ def full() -> dict[str, Any]:
                 "created_at": (AWARE, NAIVE)[i % 2],
                 "id": f"pay_{LONG}",
                 "amount_micros": 10_000_000,
+                "refunded_micros": (0, 2_500_000, 10_000_000)[i % 3],
                 "form_token": "rk",
                 "dollars": "10.00",
             }
@@ -354,6 +356,8 @@ def full() -> dict[str, Any]:
             }
             for i in range(MANY)
         ],
+        "credit": GrantsView([_grant(i) for i in range(MANY)], [_grant(0)]),
+        "expiring": [_grant(i) for i in range(3)],
         "next_before": 17,
         "health": _readiness(MANY) | {"status": "ready"},
         "settled": 10**9,
@@ -485,6 +489,7 @@ def full() -> dict[str, Any]:
                 "id": f"pi_{i}",
                 "purpose": "top_up",
                 "amount_micros": 10_000_000,
+                "refunded_micros": (0, 2_500_000)[i % 2],
                 "status": ("failed", "succeeded")[i % 2],
                 "failure": (LONG, None)[i % 2],
             }
@@ -525,6 +530,16 @@ def _record(i: int) -> dict[str, Any]:
     }
 
 
+def _grant(i: int) -> dict[str, Any]:
+    """A grant as grant_json answers it: ISO strings for its dates."""
+    expires = ("2026-12-01T00:00:00+00:00", None)[i % 2]
+    return {"id": i, "kind": LONG, "amount_micros": 2_500_000, "remaining_micros": 1} | {
+        "priority": 10,
+        "expires_at": expires,
+        "status": "active",
+    }
+
+
 def sparse() -> dict[str, Any]:
     """Every optional field null or empty, every list empty: a new account's first visit."""
     ctx = full()
@@ -549,6 +564,7 @@ def sparse() -> dict[str, Any]:
     ctx |= {
         "session": Session("viewer", "c", Principal("a", "key", frozenset()), False),
         "notice": "",
+        "credit": GrantsView([], []),
         "next": None,
         "account": ctx["account"] | {"windows": [], "balance_micros": None},
         "billing": billing,

@@ -10,8 +10,10 @@ from billing.display import (
     usd,
     usd_cost,
     usd_input,
+    usd_line,
 )
 from billing.money import parse_usd
+from gateway.cli.statement_cmd import statement_text
 
 
 def test_a_balance_is_shown_in_cents_not_micros() -> None:
@@ -65,3 +67,22 @@ def test_time_left_in_the_two_largest_units() -> None:
     assert time_left(60) == "in 1 min" and time_left(719) == "in 11 min"
     assert time_left(3600) == "in 1 h" and time_left(3600 * 3 + 300) == "in 3 h 5 min"
     assert time_left(86_400) == "in 1 day" and time_left(2 * 86_400 + 4 * 3600) == "in 2 days 4 h"
+
+
+def test_a_statement_line_is_exact_and_never_a_whole_cent() -> None:
+    """Two requests of $0.00045 read "-$0.01" on the statement, against its own rule."""
+    assert usd_line(-450) == "-< $0.01" and usd_line(450) == "< $0.01"
+    assert usd_line(-1_234_567) == "-$1.234567"  # not "-$1.24"
+    assert usd_line(0) == "$0.00" and usd_line(15_000_000) == "$15.00"
+
+
+def test_the_cli_statement_shows_sub_cent_usage_as_under_a_cent() -> None:
+    section = {"lines": [], "entries": 0, "total_micros": 0}
+    usage = {"requests": 2, "entries": 2, "total_micros": -450}
+    usage |= {"by_model": [], "by_team": [], "by_kind": []}
+    s = {"account_id": "acc", "month": "2026-11", "final": False, "missing_archives": []}
+    s |= {"opening_balance_micros": 1_000_000, "closing_balance_micros": 999_550, "usage": usage}
+    s |= {name: section for name in ("credits", "expiries", "refunds", "adjustments", "other")}
+    usage_line = next(x for x in statement_text(s).splitlines() if x.startswith("usage"))
+    assert usage_line.endswith("-< $0.01") and "$0.01" not in usage_line.replace("< $0.01", "")
+    assert statement_text(s).splitlines()[-1].endswith("$0.99955")

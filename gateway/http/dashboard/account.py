@@ -27,6 +27,7 @@ from gateway.http.dashboard.charts import (
     recent,
     stacked,
 )
+from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.labels import key_names, labeller, team_names
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
@@ -93,10 +94,12 @@ async def _nothing() -> None:
 async def overview(request: web.Request) -> web.Response:
     """Each section its scope allows, the sections read at once (independent reads)."""
     who = account_principal(request)
-    account, billing, spend = await asyncio.gather(
-        account_overview(request, who.account_id, who) if who.has(ACCOUNT_READ) else _nothing(),
+    reads_account = who.has(ACCOUNT_READ)
+    account, billing, spend, grants = await asyncio.gather(
+        account_overview(request, who.account_id, who) if reads_account else _nothing(),
         billing_overview(request, who),
         spend_section(request, who) if who.has(USAGE_READ) else _nothing(),
+        grants_view(request, who.account_id) if reads_account else _nothing(),
     )
     # GET /v1/account's step first: it counts the caller's key and team windows too
     step = account["next"] if account else billing["next"] if billing else None
@@ -116,4 +119,5 @@ async def overview(request: web.Request) -> web.Response:
         forecast=outlook,
         granularities=GRANULARITIES,
         stacks=STACKS,
+        expiring=grants.expiring if grants is not None else [],
     )

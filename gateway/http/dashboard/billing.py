@@ -24,6 +24,7 @@ from gateway.http import audited
 from gateway.http.account.alerts import alerts_of, create_for, delete_for
 from gateway.http.billing.routes import not_set_up, provider_error
 from gateway.http.dashboard import form_tokens
+from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
@@ -94,6 +95,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         topup_token=tokens.get("topup", ""),
         upgrade=upgrade,
         history=await request.config_dict[PAYMENTS].history(who.account_id),
+        credit=await grants_view(request, who.account_id),
         invoices=await _invoices(request, who.account_id),
         alerts=await alerts_of(request, who.account_id),
         can_pay=who.has(BILLING_SETUP),

@@ -129,13 +129,15 @@ def _with(rows: list[dict[str, Any]], tokens: list[str]) -> list[dict[str, Any]]
 
 
 async def _refundable(request: web.Request, account_id: str) -> list[dict[str, Any]]:
-    """The account's succeeded top-ups, with the dollars their refund forms start from."""
+    """The account's succeeded top-ups, with the dollars their refund forms start from:
+    what each has left to refund."""
     payments = request.config_dict.get(PAYMENTS)
     if payments is None:
         return []
     done = [p for p in await payments.history(account_id) if p["status"] == "succeeded"]
-    # the refund field's value: dollars parse_usd reads back exactly (no thousands comma)
-    return [p | {"dollars": format_usd(p["amount_micros"])} for p in done]
+    # the refund field's value: what is left to refund, in dollars parse_usd reads back
+    # exactly (no thousands comma)
+    return [p | {"dollars": format_usd(p["amount_micros"] - p["refunded_micros"])} for p in done]
 
 
 async def system(request: web.Request) -> web.Response:

@@ -27,7 +27,9 @@ from billing.display import (
     usd_cost,
     usd_exact,
     usd_input,
+    usd_line,
 )
+from billing.receipts import refund_standing
 from gateway.errors import (
     InternalError,
     InvalidApiKey,
@@ -106,9 +108,11 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact)
+    env.filters.update(
+        usd_cost=usd_cost, usd_input=usd_input, usd_exact=usd_exact, usd_line=usd_line
+    )
     env.filters["usd"] = usd_or_unknown
-    env.filters.update(when=when, until=until)
+    env.filters.update(when=when, until=until, refund_standing=refund_standing)
     env.filters.update(percent=percent, quota=quota_label, quota_amount=quota_amount)
     env.filters.update(metric=metric_label, meter=meter_label, usage_label=usage_label)
     return env

@@ -77,10 +77,11 @@ _INVOICE = obj(
 )
 _SCHEDULED = obj(("status", "plan"), status=STR, plan=STR, url=STR, effective_at=nullable("string"))
 _PAYMENT = obj(
-    ("id", "purpose", "amount_micros", "status", "created_at"),
+    ("id", "purpose", "amount_micros", "refunded_micros", "status", "created_at"),
     id=STR,
     purpose={"enum": ["topup", "auto_topup"]},
     amount_micros=MICROS,
+    refunded_micros=MICROS,
     status={"enum": ["succeeded", "failed"]},
     failure=nullable("string"),
     created_at={"type": "string", "format": "date-time"},
@@ -176,4 +177,4 @@ AUTHENTICATE_SUBMIT = _page("Local provider: pass or fail authentication", form=
 PORTAL_PAGE = _page("Local provider: payments and method")
 PORTAL_CARD = _page("Local provider: save a card", form=True)
 RENEW = _control("Local provider: bill the next period now")
-REFUND = _control("Local provider: refund a payment in full")
+REFUND = _control("Local provider: refund what a payment has left")

@@ -7,6 +7,7 @@ from aiohttp import web
 from billing.admission import Admitted
 from gateway.appkeys import RESPONSE_BOOK
 from gateway.llm.calls import Call
+from gateway.services.metering import worst_case_micros
 from gateway.services.responses import Created
 
 
@@ -14,5 +15,6 @@ async def own_response(
     request: web.Request, call: Call, admitted: Admitted, response_id: str, *, pending: bool
 ) -> None:
     """A pending (background) response keeps its reservation open until it ends."""
-    created = Created(response_id, admitted, call.price.name, call.input_tokens, pending)
+    worst = worst_case_micros(call)
+    created = Created(response_id, admitted, call.price.name, call.input_tokens, pending, worst)
     await request.app[RESPONSE_BOOK].created(created)

@@ -44,10 +44,28 @@ from gateway.stores.records import KeyRecord
 CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
 
 
+# The output cap a call was fitted to and sent with, when its worst case did not fit what
+# its caller had left (services/metering.py `_fit`): said in x-meterway-output-cap-fitted.
+FITTED = web.RequestKey("output_fitted", int)
+
+
 def _headers(request: web.Request, admitted: Admitted) -> dict[str, str]:
     headers = request_id_headers(request[REQUEST_ID])
     headers.update(ratelimit_headers(admitted.requests, admitted.tokens, admitted.now_ms))
+    fitted = request.get(FITTED)
+    if fitted is not None:
+        headers["x-meterway-output-cap-fitted"] = str(fitted)
     return headers
+
+
+async def _admit(
+    request: web.Request, p: Proxying, key: KeyRecord, call: Call
+) -> tuple[Admitted, Call]:
+    asked = call.max_output_tokens
+    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    if call.max_output_tokens < asked:
+        request[FITTED] = call.max_output_tokens
+    return admitted, call
 
 
 async def _refused_upstream(
@@ -228,7 +246,10 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     p = request.app[PROXYING]
     key, call = await key_and_call(request, p, endpoint)
     timing(request).model = call.price.name
+    asked = call.max_output_tokens
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    if call.max_output_tokens < asked:  # `_admit` written out too
+        request[FITTED] = call.max_output_tokens
     forward = _streamed if call.stream else _media if endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()
@@ -241,7 +262,7 @@ async def _serve(
     request: web.Request, p: Proxying, key: KeyRecord, call: Call
 ) -> web.StreamResponse:
     timing(request).model = call.price.name
-    admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
+    admitted, call = await _admit(request, p, key, call)
     forward = _streamed if call.stream else _media if call.endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing

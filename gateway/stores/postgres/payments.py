@@ -14,6 +14,7 @@ import asyncpg
 from billing.payments import AutoTopup
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.ledger import record_event
+from gateway.stores.postgres.refund_claims import RefundClaims
 from gateway.stores.records import EventRef
 
 IN_FLIGHT_STALE = timedelta(minutes=10)  # a charge whose process died frees the slot again
@@ -68,6 +69,7 @@ def _profile(row: asyncpg.Record) -> Profile:
 class PaymentsStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.refund_claims = RefundClaims(pool)
 
     async def profile(self, account_id: str) -> Profile | None:
         row = await self.pool.fetchrow(

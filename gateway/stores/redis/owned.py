@@ -41,6 +41,7 @@ def _from_hash(raw: dict[bytes, bytes]) -> OwnedResponse:
         int(f.get("markup_bps", "0")),  # a record from before markups has none
         int(f.get("admitted_at_ms", "0")),
         int(f["cost_micros"]) if "cost_micros" in f else None,
+        int(f.get("worst_micros", "0")),
     )
 
 
