@@ -185,6 +185,16 @@ def usage_label(group_by: str, value: str | None) -> str:
     return value or "—"
 
 
+def lifetime(seconds: int) -> str:
+    """How long something lasts, to the nearest whole day from a day up ("30 days": a
+    30-day token answered with a few seconds already gone is still 30 days), else in hours
+    and minutes."""
+    days = (seconds + 43_200) // 86_400
+    if days >= 1:
+        return f"{days} day{'s' if days > 1 else ''}"
+    return time_left(seconds).removeprefix("in ")
+
+
 def time_left(seconds: int) -> str:
     """How long until a moment, in the two largest units: "in 40 s", "in 12 min",
     "in 3 h 5 min", "in 2 days 4 h"; "now" when it is due."""

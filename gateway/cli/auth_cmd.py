@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from billing.display import lifetime
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -79,8 +81,12 @@ def login(args: argparse.Namespace) -> int:
 
 def _saved(args: argparse.Namespace, body: dict[str, Any]) -> int:
     save_secret(args.token_file, str(body["access_token"]))
-    days = int(body["expires_in"]) // 86400
-    text = f"Signed in: the token is in {args.token_file} (0600), for {days} days."
+    seconds = int(body["expires_in"])
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    text = (
+        f"Signed in: the token is in {args.token_file} (0600), for {lifetime(seconds)}"
+        f" (until {until:%Y-%m-%d %H:%M} UTC)."
+    )
     emit(args, text, {k: v for k, v in body.items() if k != "access_token"})
     return OK
 

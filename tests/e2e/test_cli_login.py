@@ -87,6 +87,7 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
     await page.wait_for_selector("#device-done")
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, (out, err)
+    assert b"for 30 days (until " in out, out  # CLI_TOKEN_TTL_S's 30 days, not 29
 
     token_file = tmp_path / "meterway" / "token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600

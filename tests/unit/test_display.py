@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from billing.display import (
+    lifetime,
     metric_label,
     quota_amount,
     quota_label,
@@ -86,3 +87,10 @@ def test_the_cli_statement_shows_sub_cent_usage_as_under_a_cent() -> None:
     usage_line = next(x for x in statement_text(s).splitlines() if x.startswith("usage"))
     assert usage_line.endswith("-< $0.01") and "$0.01" not in usage_line.replace("< $0.01", "")
     assert statement_text(s).splitlines()[-1].endswith("$0.99955")
+
+
+def test_a_lifetime_reads_in_whole_days_from_a_day_up() -> None:
+    """`meterway login` said 29 days for a 30-day token: its expires_in was measured a few
+    seconds after the token was made, and floored."""
+    assert lifetime(30 * 86_400 - 3) == "30 days" and lifetime(86_400) == "1 day"
+    assert lifetime(90 * 60) == "1 h 30 min"
