@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Page
 
 from billing.display import usd
+from gateway.payments.local_objects import DECLINED
 from tests.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.e2e.test_grants_api import credit, gateway_now, grants_of
@@ -112,3 +113,20 @@ async def test_customers_see_their_credit_and_are_warned_before_it_expires(
     [warning] = await page.locator("[data-expiring]").all_inner_texts()
     assert "$1.00 of trial credit expires" in warning
     assert await low_contrast(page) == []
+
+
+async def test_a_declined_card_is_reported_as_declined_with_its_amount(
+    gw: Gateway, page: Page
+) -> None:
+    """A declined card came back as "Checkout cancelled: nothing was charged", as if the
+    person had changed their mind."""
+    t = await tenant(gw, credit=0, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await submit_top_up(page, "12.50")
+    await page.select_option("select[name=card]", DECLINED)
+    await page.click("button[value=pay]")
+    await page.click("#back")
+    notice = await page.inner_text("#checkout-notice")
+    assert "declined" in notice and "$12.50 was not charged" in notice, notice
+    assert "cancelled" not in notice
+    assert await balance(gw, t.account_id) == 0

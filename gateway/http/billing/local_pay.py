@@ -49,6 +49,15 @@ def _page(title: str, body: str) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+def _return_outcome(outcome: str, session: dict[str, object]) -> str:
+    """What the return URL's `checkout` says: success, declined (a card refused: the
+    person did not cancel, and is told so) or cancel."""
+    if outcome in ("succeeded", "complete"):
+        return "success"
+    declined = outcome in ("failed", DECLINED_STATUS) or session.get("status") == DECLINED_STATUS
+    return "declined" if declined else "cancel"
+
+
 def _back(doc: dict[str, object], outcome: str | None = None) -> str:
     """The button back to where the person came from (the dashboard's billing page unless
     the caller named an allowed return_url), as Stripe's pages send them to success_url."""
@@ -135,7 +144,7 @@ async def done_page(request: web.Request) -> web.Response:
     provider = _local(request)
     payment = await provider.store.get(str(s.get("payment_id") or "")) or {}
     outcome = str(payment.get("status") or s["status"])
-    back = _back(s, "success" if outcome in ("succeeded", "complete") else "cancel")
+    back = _back(s, _return_outcome(outcome, s))
     return _page("Checkout", f"<p>Result: <b id=outcome>{escape(outcome)}</b></p>{back}")
 
 
@@ -158,7 +167,7 @@ async def authenticate_submit(request: web.Request) -> web.Response:
     outcome = str(doc.get("status"))
     session = await provider.store.get(request.query.get("checkout", "")) or {}
     mine = session.get("payment_id") == payment_id  # only the checkout this payment is of
-    back = _back(session, "success" if outcome == "succeeded" else "cancel") if mine else ""
+    back = _back(session, _return_outcome(outcome, session)) if mine else ""
     return _page("Authenticate", f"<p>Result: <b id=outcome>{escape(outcome)}</b></p>{back}")
 
 
