@@ -74,25 +74,37 @@ def response_usage(obj: object) -> Usage | None:
     if usage is None:
         return None
     try:
-        cached_audio = _cached_audio(obj)
+        parts = _cached_parts(obj)
     except MalformedUsage:
         return None
-    if not cached_audio:
+    if not parts:
         return usage
-    cached = ("cache_audio_read_tokens", min(cached_audio, usage.cached_input_tokens))
-    return replace(usage, extra=tuple(sorted((*usage.extra, cached))))
+    # the cached audio and image tokens, a part of the cached ones (genai-prices' realtime
+    # extractor reads them so): priced at their own cache rates, not as images or audio again
+    room, cached = usage.cached_input_tokens, []
+    for key, tokens in parts:
+        cached.append((key, min(tokens, room)))
+        room -= cached[-1][1]
+    return replace(usage, extra=tuple(sorted((*usage.extra, *cached))))
 
 
-def _cached_audio(obj: dict[str, object]) -> int:
+CACHED_PARTS = (
+    ("audio_tokens", "cache_audio_read_tokens"),
+    ("image_tokens", "cache_image_read_tokens"),
+)
+
+
+def _cached_parts(obj: dict[str, object]) -> list[tuple[str, int]]:
     details = obj.get("input_token_details")
     if not isinstance(details, dict):
-        return 0
+        return []
     cached = details.get("cached_tokens_details")
     if cached is None:
-        return 0
+        return []
     if not isinstance(cached, dict):
         raise MalformedUsage(cached)
-    return token_count(cached.get("audio_tokens"))
+    found = [(key, token_count(cached.get(field))) for field, key in CACHED_PARTS]
+    return [(key, tokens) for key, tokens in found if tokens]
 
 
 @dataclass(slots=True)
@@ -110,9 +122,11 @@ class Conversation:
         self.added += tokens
 
     def answered(self, usage: Usage, added_at_hold: int) -> None:
-        """A response finished: its input and output are now the conversation's, exactly;
-        what was added after its hold was taken is still an estimate."""
-        self.known = usage.total_input_tokens + usage.output_tokens
+        """A response in the conversation finished: its input and output are now the
+        conversation's, exactly; what was added after its hold was taken is still an
+        estimate. The size only grows: a response's report never shrinks what later ones
+        are held for (an out-of-band response is not the conversation, and is not told)."""
+        self.known = max(self.known, usage.total_input_tokens + usage.output_tokens)
         self.added = max(self.added - added_at_hold, 0)
 
 

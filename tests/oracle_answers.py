@@ -84,6 +84,36 @@ def responses(draw: Draw, price: ModelPrice, at_ms: int) -> Answer:
     return {"model": price.upstream_model, "usage": usage, "service_tier": tier, "output": []}
 
 
+def realtime(draw: Draw, price: ModelPrice, at_ms: int) -> Answer:
+    """A Realtime `response.done`: the input's text, audio and image parts, each with a
+    cached part, and the output's text and audio parts (OpenAI's input_token_details)."""
+    part = st.integers(0, 40_000)
+    text, audio = draw(part), _some(draw, price.prices("input_audio_mtok"), draw(part))
+    image = _some(draw, price.prices("input_image_mtok"), draw(part))
+    cached = {
+        "text_tokens": draw(st.integers(0, text)),
+        "audio_tokens": _some(draw, price.prices("cache_audio_read_mtok"), audio),
+        "image_tokens": _some(draw, price.prices("cache_image_read_mtok"), image),
+    }
+    text_out = draw(part)
+    audio_out = _some(draw, price.prices("output_audio_mtok"), draw(part))
+    usage = {
+        "total_tokens": text + audio + image + text_out + audio_out,
+        "input_tokens": text + audio + image,
+        "output_tokens": text_out + audio_out,
+        "input_token_details": {
+            "text_tokens": text,
+            "audio_tokens": audio,
+            "image_tokens": image,
+            "cached_tokens": sum(cached.values()),
+            "cached_tokens_details": cached,
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
+    response = {"id": "resp_1", "object": "realtime.response", "usage": usage}
+    return {"type": "response.done", "model": price.upstream_model, "response": response}
+
+
 def xai_chat(draw: Draw, price: ModelPrice, at_ms: int) -> Answer:
     """xAI counts reasoning outside `completion_tokens`."""
     prompt, completion, reasoning = draw(TOKENS), draw(TOKENS), draw(TOKENS)

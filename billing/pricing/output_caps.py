@@ -40,6 +40,12 @@ OUTPUT_CAPS: Final[dict[str, tuple[int, str]]] = {
     "gpt-4o-search-preview": (16384, OPENAI + "gpt-4o-search-preview"),
     "gpt-audio": (16384, OPENAI + "gpt-audio"),
     "gpt-audio-mini": (16384, OPENAI + "gpt-audio-mini"),
+    # Realtime: "Max output tokens 4,096" on each model's page; a Realtime response is held
+    # for this many, not the 32,768 a model with no cap is held for.
+    "gpt-realtime": (4096, OPENAI + "gpt-realtime"),
+    "gpt-realtime-mini": (4096, OPENAI + "gpt-realtime-mini"),
+    "gpt-4o-realtime-preview": (4096, OPENAI + "gpt-4o-realtime-preview"),
+    "gpt-4o-mini-realtime-preview": (4096, OPENAI + "gpt-4o-mini-realtime-preview"),
     "gpt-4.1": (32768, OPENAI + "gpt-4.1"),
     "gpt-4.1-mini": (32768, OPENAI + "gpt-4.1-mini"),
     "gpt-4.1-nano": (32768, OPENAI + "gpt-4.1-nano"),

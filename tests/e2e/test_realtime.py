@@ -215,7 +215,9 @@ async def test_running_out_of_credit_mid_session_is_an_error_event_then_a_close(
 ) -> None:
     """The first response's worst case fits, the second's does not once the first is paid."""
     gw, fake = rt
-    first_hold = 32_768 * 64 + 1  # micros: its output cap at the audio rate, and a little input
+    first_hold = (
+        4_096 * 64 + 1
+    )  # micros: its output cap (4,096 a response) at the audio rate, and a little input
     t = await tenant(gw, credit=first_hold + 300, on_insufficient="refuse")
     async with websockets.connect(
         ws_url(gw), additional_headers={"Authorization": f"Bearer {t.key}"}

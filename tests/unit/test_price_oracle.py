@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from billing.batches import bill_output
 from billing.pricing import ModelPrice, load_pricing
 from billing.pricing.model import usage_counts
+from billing.realtime import response_usage
 from billing.usage import Usage
 from gateway.llm.batch_input import line_usage
 from gateway.llm.converse_chat import answer_usage as converse_usage
@@ -65,6 +66,7 @@ from tests.oracle_answers import (
     messages_stream,
     openai_chat,
     plain_chat,
+    realtime,
     responses,
     responses_stream,
     xai_chat,
@@ -119,6 +121,9 @@ SHAPES = {
     "vertex-messages": Shape("vertex-messages", "anthropic", messages_no_tools, _route(MESSAGES)),
     "gemini": Shape("gemini", "default", gemini, _route(GEMINI), gemini_stream),
     "converse": Shape("converse", "default", converse, lambda p, a: converse_usage(a)),
+    "realtime": Shape(
+        "realtime", "realtime", realtime, lambda p, a: response_usage(a["response"]["usage"])
+    ),
 }
 # (provider, kind) -> the shapes its answers come in.
 SERVED_SHAPES = {
@@ -137,6 +142,7 @@ SERVED_SHAPES = {
     ("xai", "chat"): ("xai-chat", "responses"),
     ("groq", "chat"): ("groq-chat",),
     ("bedrock", "chat"): ("converse",),
+    ("openai", "realtime"): ("realtime",),
 }
 
 # Models not compared, each with why: the oracle cannot price them, or Meterway prices them
@@ -147,13 +153,13 @@ TRANSCRIPTION = (
 )
 SPEECH = "a speech answer is audio with no usage object: its request's input is counted"
 REALTIME = (
-    "genai-prices has no extractor for a Realtime response.done; its usage is priced part by "
-    "part, by hand, in tests/unit/test_realtime_billing.py"
+    "Azure's catalogue has no Realtime extractor; OpenAI's Realtime models are compared, the "
+    "same reader serves both"
 )
 NOT_COMPARED: dict[tuple[str, str], str] = {
     **{(p, "transcription"): TRANSCRIPTION for p in ("openai", "azure", "groq", "mistral")},
     **{(p, "speech"): SPEECH for p in ("openai", "azure", "groq", "google")},
-    **{(p, "realtime"): REALTIME for p in ("openai", "azure")},
+    ("azure", "realtime"): REALTIME,
     ("openai", "moderation"): "free unless pricing.toml prices it; moderations report no usage",
     ("google", "embedding"): "genai-prices has no embeddings extractor for google",
     ("bedrock", "embedding"): "only chat (as Converse) and Claude's Messages reach Bedrock "

@@ -11,6 +11,7 @@ import pytest
 
 from billing.pricing.catalogue import compile_catalogue
 from billing.realtime import Conversation, audio_tokens, output_cap, produced_usage, response_usage
+from billing.usage import Usage
 from gateway.errors import InvalidApiKey
 from gateway.llm.realtime_events import SessionShape, client_tokens
 from gateway.services import realtime_secrets as secrets
@@ -114,3 +115,20 @@ def test_a_client_secret_reads_back_and_refuses_tampering_and_expiry() -> None:
     with pytest.raises(InvalidApiKey):
         secrets.read(head + "x." + mac, "admin-key-123456", 1_000)
     assert secrets.offered(f"realtime, openai-insecure-api-key.{minted}") == (minted, ["realtime"])
+
+
+def test_a_realtime_response_is_held_for_openais_4096_output_tokens() -> None:
+    """Each response was held for 32,768 output tokens where OpenAI caps a Realtime
+    response at 4,096: eight times the money held (about $2.10 at the audio rate)."""
+    models = realtime_models()
+    for name in ("gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview"):
+        assert models[name].max_output_tokens == 4096  # type: ignore[attr-defined]
+
+
+def test_an_answer_never_shrinks_the_conversation() -> None:
+    """An out-of-band response's own ~15 tokens reset the conversation's known size, so the
+    next in-band response was held as if the conversation were empty."""
+    conversation = Conversation()
+    conversation.answered(response_usage(USAGE) or Usage(), 0)  # 300 tokens
+    conversation.answered(Usage(input_tokens=10, output_tokens=5), 0)
+    assert conversation.input_tokens == 300
