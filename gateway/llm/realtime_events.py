@@ -9,6 +9,7 @@ most, audio from its base64 length at the format's rate (billing/realtime.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +88,20 @@ def client_tokens(event: dict[str, Any], raw_length: int, shape: SessionShape) -
 
 
 def _item_tokens(item: object, raw_length: int, shape: SessionShape) -> int:
-    audio_chars, audio = 0, 0
-    for part in _dict(item).get("content") or ():
-        data = _dict(part).get("audio")
-        if isinstance(data, str):
-            audio_chars += len(data)
-            audio += audio_tokens(base64_bytes(len(data)), shape.input_format)
+    audio_chars, audio = _audio_parts((item,), shape)
     return audio + max(raw_length - audio_chars, 0)
+
+
+def _audio_parts(items: Iterable[object], shape: SessionShape) -> tuple[int, int]:
+    """The base64 characters of the items' audio parts, and the tokens they may count as."""
+    audio_chars, audio = 0, 0
+    for item in items:
+        for part in _dict(item).get("content") or ():
+            data = _dict(part).get("audio")
+            if isinstance(data, str):
+                audio_chars += len(data)
+                audio += audio_tokens(base64_bytes(len(data)), shape.input_format)
+    return audio_chars, audio
 
 
 def appended_tokens(event: dict[str, Any], shape: SessionShape) -> int:
@@ -115,3 +123,21 @@ def response_cap(event: dict[str, Any], shape: SessionShape) -> object:
 def delta_length(event: dict[str, Any]) -> int:
     delta = event.get("delta")
     return len(delta) if isinstance(delta, str) else 0
+
+
+def response_own_tokens(event: dict[str, Any], raw_length: int, shape: SessionShape) -> int:
+    """The tokens a `response.create` brings of its own (its instructions, input items and
+    tools), at most: its items' audio as audio, every other byte of the event a token. A
+    bare `response.create` brings nothing."""
+    response = _dict(event.get("response"))
+    if not response:
+        return 0
+    items = response.get("input")
+    audio_chars, audio = _audio_parts(items if isinstance(items, list) else (), shape)
+    return audio + max(raw_length - audio_chars, 0)
+
+
+def in_band(event: dict[str, Any]) -> bool:
+    """Whether a `response.create`'s answer joins the conversation (`conversation` "auto",
+    the default) or stands apart ("none")."""
+    return bool(_dict(event.get("response")).get("conversation", "auto") != "none")

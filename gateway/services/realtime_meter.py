@@ -40,6 +40,8 @@ class ResponseHold:
     added_at_hold: int  # the conversation's estimated additions it covers
     text_bytes: int = 0  # output text relayed (a token is at least one byte)
     audio_tokens: int = 0  # output audio relayed, estimated from its bytes
+    in_band: bool = True  # its answer joins the conversation (conversation "none": not)
+    event_id: str = ""  # the client's response.create it was taken for ('' : a voice turn)
 
 
 @dataclass(slots=True)
@@ -66,13 +68,35 @@ class SessionMeter:
         """Anything held the provider may still bill: read on for it."""
         return bool(self.unbound or self.bound or self.transcripts)
 
-    async def hold_next(self, max_output_tokens: int) -> None:
-        """Reserve the next response's worst case: the conversation so far plus its output
-        cap, every token at its dearest kind (audio). Raises the refusal a client sees."""
+    async def hold_next(
+        self,
+        max_output_tokens: int,
+        own_tokens: int = 0,
+        *,
+        in_band: bool = True,
+        event_id: str = "",
+    ) -> None:
+        """Reserve the next response's worst case: the conversation so far plus what its
+        `response.create` brings of its own (instructions, input items, tools) and its
+        output cap, every token at its dearest kind (audio). An out-of-band response reads
+        the conversation too (unless its own input replaces it, which `own_tokens` then
+        bounds alike). Raises the refusal a client sees."""
         assert self.price is not None, "a transcription session makes no responses"
-        tokens = self.conversation.input_tokens
-        held = await self._hold(self.price, tokens, max_output_tokens, self.conversation.added)
+        tokens = self.conversation.input_tokens + own_tokens
+        added = self.conversation.added
+        held = await self._hold(self.price, tokens, max_output_tokens, added)
+        held.in_band, held.event_id = in_band, event_id
         self.unbound.append(held)
+
+    def rejected(self, event_id: str) -> bool:
+        """The provider refused the response.create `event_id` (an `error` naming it): its
+        hold is released, so it neither blocks the next response nor outlives the refusal."""
+        for held in self.unbound:
+            if event_id and held.event_id == event_id:
+                self.unbound.remove(held)
+                self._release(held)
+                return True
+        return False
 
     async def hold_transcript(self, item_id: str, price: ModelPrice, audio_tokens: int) -> None:
         """Reserve a committed item's transcript (input audio transcription, billed by its
@@ -142,7 +166,8 @@ class SessionMeter:
             return None
         if usage is None:
             usage = self._counted(held)
-        self.conversation.answered(usage, held.added_at_hold)
+        if held.in_band:  # an out-of-band answer is not the conversation's
+            self.conversation.answered(usage, held.added_at_hold)
         return await self._settle(held, usage)
 
     async def close(self) -> None:
