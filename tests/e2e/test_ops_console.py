@@ -88,12 +88,21 @@ async def test_the_operator_opens_an_account_once_with_its_opening_credit(
 
 
 async def test_typed_money_that_is_not_dollars_is_refused_in_words(gw: Gateway, page: Page) -> None:
+    """The refused form keeps every field as typed: it came back on the `free` plan without
+    the external id, so an operator who fixed the credit opened the customer on the wrong
+    plan."""
     await sign_in(page, ADMIN_KEY)
     await page.goto("/dashboard/operators/new")
     await page.fill("#open-name", "typo")
+    await page.select_option("#open-plan", "pro")
     await page.fill("#open-credit", "ten")
+    await page.fill("#open-external", "idp|42")
     await page.click("#open-account button[type=submit]")
     assert "dollars" in await page.inner_text("[role=alert]")
+    assert await page.input_value("#open-name") == "typo"
+    assert await page.input_value("#open-plan") == "pro"
+    assert await page.input_value("#open-credit") == "ten"
+    assert await page.input_value("#open-external") == "idp|42"
 
 
 @pytest.mark.timeout(180)

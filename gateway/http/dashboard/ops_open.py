@@ -91,8 +91,9 @@ async def open_form(request: web.Request) -> web.Response:
     except FormAlreadySubmitted:
         raise
     except MeterwayError as exc:
+        typed = body | {"credit": form_text(form, "credit")}  # every field as it was typed
         return await new_account(
-            request, status=exc.status, form_token=redraw, error=exc.message, typed=body
+            request, status=exc.status, form_token=redraw, error=exc.message, typed=typed
         )
     raise web.HTTPSeeOther(target)
 
