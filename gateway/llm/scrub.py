@@ -10,10 +10,11 @@ shape, echoed headers by name, query values by name, internal URLs by host.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from gateway import addresses
 
 REDACTED = "[redacted]"
 INTERNAL_URL = "[internal-url]"
@@ -53,15 +54,10 @@ _INTERNAL_SUFFIXES = (".internal", ".local", ".localhost", ".svc", ".cluster.loc
 
 
 def internal_address(host: str) -> bool:
-    """An IP that is not on the public internet (loopback, private, link-local, shared,
-    reserved, unspecified; an IPv4-mapped IPv6 address by its IPv4)."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    """An IP that is not on the public internet, as egress judges it (gateway/addresses.py:
+    loopback, private, link-local, shared, reserved, unspecified, multicast, and the IPv6
+    forms that carry such an IPv4 address)."""
+    return addresses.is_internal(host)
 
 
 def _internal_host(host: str, hosts: frozenset[str]) -> bool:
