@@ -20,13 +20,20 @@ from aiohttp import web
 
 from billing.pricing import ModelPrice
 from gateway.appkeys import PROXYING, Proxying
-from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded
+from gateway.errors import (
+    InvalidRequest,
+    MeterwayError,
+    ModelNotFound,
+    PermissionDenied,
+    QuotaExceeded,
+)
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.realtime_relay import Relay
 from gateway.http.server import CLIENT_LEFT
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.llm.endpoints import REALTIME
+from gateway.llm.scrub import operator_scrubber
 from gateway.services import realtime_secrets as secrets
 from gateway.services.auth import hash_key, presented_key
 from gateway.services.realtime_meter import SessionMeter
@@ -81,21 +88,13 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
     """The Realtime model this key may open, priced, or the error saying why not."""
     if not model:
         raise InvalidRequest("'model' is required in the query string.", param="model")
-    if key.scopes and REALTIME.scope not in key.scopes:
-        raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+    _scoped(key)
     price = p.pricing.lookup(model)
     if price is None or price.kind != "realtime" or not REALTIME.serves(price, "openai"):
         raise ModelNotFound(
             f"The model '{model}' is not served on the Realtime route.", param="model"
         )
-    if bound and price.name != bound:
-        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
-    if key.models and price.name not in key.models:
-        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
-    if key.providers and price.provider not in key.providers:
-        raise PermissionDenied(
-            f"The model '{model}' is not served by a provider this API key allows."
-        )
+    _may_use(key, price, model, bound)
     if not price.is_priced():
         raise InvalidRequest(
             f"The model '{price.name}' has no per-token price in the catalogue; Meterway "
@@ -105,13 +104,35 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
     return price
 
 
-def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
-    """The transcription model a session names, priced per token, if this key may use it."""
+def _scoped(key: KeyRecord) -> None:
+    if key.scopes and REALTIME.scope not in key.scopes:
+        raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+
+
+def _may_use(key: KeyRecord, price: ModelPrice, model: str, bound: str) -> None:
+    """The checks every model a session uses passes, its own or its transcriber: the one a
+    client secret was minted for, the key's models, the key's providers."""
+    if bound and price.name != bound:
+        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
+    if key.models and price.name not in key.models:
+        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    _pinned(key, price.provider, model)
+
+
+def _pinned(key: KeyRecord, provider: str, model: str) -> None:
+    if key.providers and provider not in key.providers:
+        raise PermissionDenied(
+            f"The model '{model}' is not served by a provider this API key allows."
+        )
+
+
+def transcription_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> ModelPrice:
+    """The transcription model a session names, priced per token, if this key (and the
+    client secret it came with) may use it."""
     price = p.pricing.lookup(model)
     if price is None or price.kind != "transcription" or price.provider != "openai":
         raise ModelNotFound(f"The transcription model '{model}' is not served.", param="model")
-    if key.models and price.name not in key.models:
-        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    _may_use(key, price, model, bound)
     if not price.prices("input_audio_mtok"):
         raise InvalidRequest(
             f"The model '{price.name}' has no per-token audio price; Meterway cannot meter "
@@ -124,10 +145,15 @@ def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
 def _session_of(
     p: Proxying, request: web.Request, key: KeyRecord, bound: str
 ) -> tuple[ModelPrice | None, dict[str, str]]:
-    """The session's model (None: a transcription session) and the provider's query."""
+    """The session's model (None: a transcription session, whose model is checked by
+    `transcription_price` when it is used) and the provider's query. A transcription
+    session passes the same scope, provider pin and secret's binding as any session: a
+    secret minted for one Realtime model opens that model's sessions only."""
     if request.query.get("intent") == "transcription":
-        if key.scopes and REALTIME.scope not in key.scopes:
-            raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+        _scoped(key)
+        _pinned(key, "openai", "transcription")
+        if bound:
+            raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
         return None, {"intent": "transcription"}
     price = realtime_price(p, request.query.get("model", ""), key, bound)
     return price, {"model": price.upstream_model}
@@ -143,9 +169,14 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     slots = request.app[SLOTS]
     with slots.taken(key, s.realtime_sessions_per_key, s.realtime_sessions_per_account):
         provider = "openai" if price is None else price.provider
-        upstream = await p.upstream.realtime(
-            provider, query, request.headers, s.realtime_max_frame_bytes
-        )
+        scrubber = operator_scrubber(s)
+        try:
+            upstream = await p.upstream.realtime(
+                provider, query, request.headers, s.realtime_max_frame_bytes
+            )
+        except MeterwayError as exc:  # the provider's URL and what it said, scrubbed
+            scrubber.error(exc)
+            raise
         client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=s.realtime_max_frame_bytes)
         request[CLIENT_LEFT] = _client_left  # the relay reads on for the provider's usage
         try:
@@ -154,9 +185,9 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             await upstream.close()
             raise
         session = SessionMeter(p.meter, key, price, rid)
-        transcriber = partial(transcription_price, p, key=key)
+        transcriber = partial(transcription_price, p, key=key, bound=bound)
         limits = (s.realtime_idle_timeout_s, s.stream_drain_timeout_s)
-        await Relay(client, upstream, session, *limits, transcriber).run()
+        await Relay(client, upstream, session, *limits, transcriber, scrubber).run()
     return client
 
 
