@@ -462,6 +462,10 @@ async def test_a_key_without_an_mcp_scope_reaches_nothing_of_the_server(setup: S
         assert "mcp:tools" in body["error"]["message"]
     status, body = await post_raw(gw, chat.key, rpc(None, "notifications/initialized"))
     assert status == 403 and body["error"]["data"]["status"] == 403
+    auth = {"Authorization": f"Bearer {chat.key}"}
+    for verb in ("GET", "DELETE"):
+        async with gw.http.request(verb, f"{gw.url}/mcp/tools", headers=auth) as r:
+            assert r.status == 403, verb
     assert tools.sessions_seen == set() and tools.auth_seen == set()  # nothing was sent
     assert tools.ran == {}
 

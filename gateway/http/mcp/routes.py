@@ -263,6 +263,8 @@ async def delete(request: web.Request) -> web.Response:
     """End a session: passed to the server with its own id."""
     server = _server(request)
     key = await request.config_dict[PROXYING].keys.resolve(request)
+    if not may_reach_server(key.scopes, server.name):
+        raise _no_scope(server)
     ex = Exchange(request, server, key)
     ex.upstream_session()
     http = request.config_dict[SESSION]
@@ -271,8 +273,10 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.Response:
-    _server(request)
-    await request.config_dict[PROXYING].keys.resolve(request)
+    server = _server(request)
+    key = await request.config_dict[PROXYING].keys.resolve(request)
+    if not may_reach_server(key.scopes, server.name):
+        raise _no_scope(server)
     return web.Response(status=405, headers={"Allow": "POST, DELETE"})
 
 
