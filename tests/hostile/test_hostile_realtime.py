@@ -1,7 +1,7 @@
 """Issue 56: a hostile Realtime provider that echoes the headers it was sent (the operator's
-key among them), internal URLs and presigned secrets on every surface: a refused handshake
-(through a redirect that carries them in its query), its `session.created` and its `error`
-events. The client reads none of it, and every frame stays JSON."""
+key among them), internal URLs and presigned secrets on every surface: a handshake refused,
+or redirected with the key in the redirect's query (not followed), its `session.created`
+and its `error` events. The client reads none of it, and every frame stays JSON."""
 
 from __future__ import annotations
 
@@ -84,10 +84,18 @@ async def test_a_refused_handshake_reaches_the_client_scrubbed(
         await websockets.connect(_ws(hgw), additional_headers={"Authorization": f"Bearer {t.key}"})
     answer = refused.value.response
     assert answer.status_code == 502
-    assert OPERATOR_KEY in hp.seen[-1].headers["authorization"]  # what it echoed
     text = answer.body.decode()
     _clean(text)
     assert orjson.loads(text)["error"]["type"] == "upstream_error"
+    assert "redirect" in text
+    assert len(hp.seen) == 1  # the redirect, with the key in its query, was not followed
+    hp.script.clear()
+    hp.script.append(refuse_with_headers)  # refused outright, echoing the key in its body
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(_ws(hgw), additional_headers={"Authorization": f"Bearer {t.key}"})
+    assert OPERATOR_KEY in hp.seen[-1].headers["authorization"]  # what it echoed
+    assert refused.value.response.status_code == 502
+    _clean(refused.value.response.body.decode())
 
 
 async def test_every_event_of_a_hostile_session_reaches_the_client_scrubbed(
