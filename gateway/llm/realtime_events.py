@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from billing.authority import PROXY
 from billing.realtime import audio_tokens, base64_bytes
 
 REALTIME_SCOPE = "realtime"
@@ -38,6 +39,10 @@ REALTIME_CLIENT_EVENTS: Mapping[str, str] = MappingProxyType(
         "response.cancel": REALTIME_SCOPE,
         "output_audio_buffer.clear": REALTIME_SCOPE,
     }
+)
+# Each client event's authority action (the Realtime route's), for the route's declaration.
+REALTIME_EVENT_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {kind: PROXY.name for kind in REALTIME_CLIENT_EVENTS}
 )
 
 # Output the gateway tallies while a response is made (for a client that leaves before the

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from billing.authority import MCP
+
 Charge = Literal["free", "priced", "refused"]
 Reach = Literal["server", "tool"]
-ACTION = "mcp"  # billing/authority.py's action for /mcp/{server}, which every method needs
+ACTION = MCP.name  # billing/authority.py's action for /mcp/{server}, which every method needs
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,21 @@ import pytest
 
 from billing.authority import ACTIONS, may_reach_server
 from gateway.llm.endpoints import REALTIME
-from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS, client_event
+from gateway.llm.realtime_events import (
+    REALTIME_CLIENT_EVENTS,
+    REALTIME_EVENT_ACTIONS,
+    client_event,
+)
 from gateway.llm.scrub import ClientScrubber
 from gateway.mcp import wire
 from gateway.mcp.methods import MCP_METHOD_ACTIONS, MCP_METHODS, method_entry, offered
 
 
-def test_every_realtime_client_event_needs_the_realtime_scope() -> None:
+def test_every_realtime_client_event_needs_the_realtime_scope_and_names_its_action() -> None:
     assert set(REALTIME_CLIENT_EVENTS.values()) == {REALTIME.scope}
     assert "response.create" in REALTIME_CLIENT_EVENTS
+    assert set(REALTIME_EVENT_ACTIONS) == set(REALTIME_CLIENT_EVENTS)
+    assert all(action in ACTIONS for action in REALTIME_EVENT_ACTIONS.values())
 
 
 @pytest.mark.parametrize(
