@@ -112,11 +112,15 @@ def _scoped(key: KeyRecord) -> None:
 def _may_use(key: KeyRecord, price: ModelPrice, model: str, bound: str) -> None:
     """The checks every model a session uses passes, its own or its transcriber: the one a
     client secret was minted for, the key's models, the key's providers."""
-    if bound and price.name != bound:
-        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
+    _binding(bound, price.name)
     if key.models and price.name not in key.models:
         raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
     _pinned(key, price.provider, model)
+
+
+def _binding(bound: str, name: str) -> None:
+    if bound and name != bound:
+        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
 
 
 def _pinned(key: KeyRecord, provider: str, model: str) -> None:
@@ -126,13 +130,13 @@ def _pinned(key: KeyRecord, provider: str, model: str) -> None:
         )
 
 
-def transcription_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> ModelPrice:
-    """The transcription model a session names, priced per token, if this key (and the
-    client secret it came with) may use it."""
+def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
+    """The transcription model a session names, priced per token, if this key may use it
+    (its models and providers; a client secret binds the session's own model, not this)."""
     price = p.pricing.lookup(model)
     if price is None or price.kind != "transcription" or price.provider != "openai":
         raise ModelNotFound(f"The transcription model '{model}' is not served.", param="model")
-    _may_use(key, price, model, bound)
+    _may_use(key, price, model, "")
     if not price.prices("input_audio_mtok"):
         raise InvalidRequest(
             f"The model '{price.name}' has no per-token audio price; Meterway cannot meter "
@@ -152,8 +156,7 @@ def _session_of(
     if request.query.get("intent") == "transcription":
         _scoped(key)
         _pinned(key, "openai", "transcription")
-        if bound:
-            raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
+        _binding(bound, "")  # a secret bound to a model opens no transcription session
         return None, {"intent": "transcription"}
     price = realtime_price(p, request.query.get("model", ""), key, bound)
     return price, {"model": price.upstream_model}
@@ -185,7 +188,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             await upstream.close()
             raise
         session = SessionMeter(p.meter, key, price, rid)
-        transcriber = partial(transcription_price, p, key=key, bound=bound)
+        transcriber = partial(transcription_price, p, key=key)
         limits = (s.realtime_idle_timeout_s, s.stream_drain_timeout_s)
         await Relay(client, upstream, session, *limits, transcriber, scrubber).run()
     return client
