@@ -84,11 +84,14 @@ FORMS = ["mapped", "translated", "compatible", "nat64", "nat64-local", "6to4", "
 @example(V4("127.0.0.1"), "compatible", 0)
 @example(V4("127.0.0.1"), "translated", 0)
 @example(V4("127.0.0.1"), "nat64-local", 0)
+@example(V4("0.0.0.0"), "compatible", 0)
+@example(V4("0.0.0.1"), "compatible", 0)
 def test_an_internal_ipv4_address_is_refused_in_every_form_that_carries_it(
     v4: V4, form: str, rest: int
 ) -> None:
     wrapped = _wrapped(v4, form, rest)
-    assert v4 in carried(wrapped), (form, wrapped)
+    if int(wrapped) > 1:  # `::` and `::1` (compatible 0.0.0.0, 0.0.0.1) are themselves
+        assert v4 in carried(wrapped), (form, wrapped)
     assert refusal(wrapped) is not None, (form, wrapped)
     with pytest.raises(EgressRefused):
         check_addresses("hooks.example.com", [str(wrapped)], EgressPolicy())
