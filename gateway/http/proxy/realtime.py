@@ -4,8 +4,10 @@ with (services/realtime_secrets.py).
 
 Everything that can be refused is refused before the upgrade, as an HTTP error with the
 usual body: the key (or secret), the `realtime` scope, the model (served, priced, allowed to
-the key), the key's live balance, the open sessions' limits, the provider's socket. The
-relay (realtime_relay.py) then holds and settles each response.
+the key and its providers, the one a secret was minted for; a transcription session passes
+the same scope, provider pin and binding), the key's live balance, the open sessions'
+limits, the provider's socket (its failure scrubbed). The relay (realtime_relay.py) then
+holds and settles each response.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
-"""One Realtime session's relay: frames both ways unchanged, each response held before it
-may start and settled when it ends (services/realtime_meter.py).
+"""One Realtime session's relay: events both ways, each response held before it may start
+and settled when it ends (services/realtime_meter.py).
 
-The client's frames are read in order; a `response.create` is forwarded only once its hold
-is taken, and voice detection's turn is held at `input_audio_buffer.speech_stopped`, before
-the provider's response events are relayed. A refusal is sent as an `error` event with the
-HTTP refusal's body, then both sockets close. A client that leaves stops the writing, not the
-reading: the provider is read on until every held response is done (at most
-STREAM_DRAIN_TIMEOUT_S), and a response it never finished is billed what it produced.
+A client's frame is forwarded unchanged only if it is a JSON event of a type
+llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key holds its scope; any other
+is answered with an `error` event. A provider's event reaches the client through the one
+scrubber (llm/scrub.py), as chat's error events do. The client's frames are read in order;
+a `response.create` is forwarded only once its hold is taken, and voice detection's turn is
+held at `input_audio_buffer.speech_stopped`, before the provider's response events are
+relayed. A refusal is sent as an `error` event with the HTTP refusal's body, then both
+sockets close. A client that leaves stops the writing, not the reading: the provider is read
+on until every held response is done (at most STREAM_DRAIN_TIMEOUT_S), and a response it
+never finished is billed what it produced.
 """
 
 from __future__ import annotations
