@@ -158,18 +158,22 @@ def response_cap(event: dict[str, Any], shape: SessionShape) -> object:
     return shape.max_output_tokens
 
 
-def client_event(data: str | bytes) -> tuple[dict[str, Any] | None, str]:
+def client_event(data: str | bytes) -> tuple[dict[str, Any] | None, str, object]:
     """A client frame as an event the relay may forward, or None and why not (a frame that
-    is no JSON object, has no type, or a type REALTIME_CLIENT_EVENTS does not list)."""
+    is no JSON object, has no type, or a type REALTIME_CLIENT_EVENTS does not list); and the
+    frame's `event_id`, which an `error` event about it names."""
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return None, "A Realtime client frame must be one JSON event; this one is not JSON."
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        return None, "A Realtime client event must be a JSON object with a string 'type'."
-    if event["type"] not in REALTIME_CLIENT_EVENTS:
-        return None, f"The Realtime client event type '{event['type']:.64}' is not accepted here."
-    return event, ""
+        return None, "A Realtime client frame must be one JSON event; this one is not JSON.", None
+    if not isinstance(event, dict):
+        return None, "A Realtime client event must be a JSON object with a string 'type'.", None
+    kind, event_id = event.get("type"), event.get("event_id")
+    if not isinstance(kind, str):
+        return None, "A Realtime client event must have a string 'type'.", event_id
+    if kind not in REALTIME_CLIENT_EVENTS:
+        return None, f"The Realtime client event type '{kind:.64}' is not accepted here.", event_id
+    return event, "", event_id
 
 
 def delta_length(event: dict[str, Any]) -> int:

@@ -231,6 +231,8 @@ async def test_frames_that_do_not_parse_or_name_no_accepted_type_are_refused_not
             await ws.send(frame)
             [*_, refused] = await until(ws, "error")
             assert refused["error"]["code"] == "invalid_event", (frame, refused)
+            named = "ev_x" if isinstance(frame, str) and "ev_x" in frame else None
+            assert refused["error"]["event_id"] == named
         await ws.send(good)
         await ws.send(orjson.dumps({"type": "response.create"}).decode())
         await until(ws, "response.done")

@@ -30,8 +30,14 @@ def test_every_realtime_client_event_needs_the_realtime_scope_and_names_its_acti
     "frame", ["", "nope", "[]", "null", '{"type": 1}', '{"type": "session.delete"}']
 )
 def test_a_frame_without_an_entry_is_no_event(frame: str) -> None:
-    event, why = client_event(frame)
+    event, why, _ = client_event(frame)
     assert event is None and why
+
+
+def test_a_refused_frame_still_names_its_event_id() -> None:
+    assert client_event('{"type": "session.delete", "event_id": "ev_1"}')[2] == "ev_1"
+    event, _, event_id = client_event('{"type": "response.cancel", "event_id": "ev_2"}')
+    assert event == {"type": "response.cancel", "event_id": "ev_2"} and event_id == "ev_2"
 
 
 def test_only_tools_call_is_priced_and_every_method_names_its_action() -> None:

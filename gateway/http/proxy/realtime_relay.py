@@ -143,14 +143,14 @@ class Relay:
     async def _client_text(self, data: str) -> bool:
         """A client's event: refused here (an `error` event; the session goes on) unless it
         parses as an event type REALTIME_CLIENT_EVENTS lists and the key holds its scope."""
-        event, why = client_event(data)
+        event, why, event_id = client_event(data)
         if event is None:
-            await self._to_client(_error(None, INVALID_EVENT, why))
+            await self._to_client(_error(event_id, INVALID_EVENT, why))
             return True
         scope, scopes = REALTIME_CLIENT_EVENTS[event["type"]], self.session.key.scopes
         if scopes and scope not in scopes:
             text = f"This API key lacks the '{scope}' scope for '{event['type']}'."
-            await self._to_client(_error(event.get("event_id"), "permission_denied", text))
+            await self._to_client(_error(event_id, "permission_denied", text))
             return True
         if not await self._may_transcribe(event):
             return True
