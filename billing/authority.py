@@ -183,3 +183,12 @@ def may_call_tool(scopes: tuple[str, ...] | frozenset[str], server: str, tool: s
     if not scopes:
         return True
     return any(s in scopes for s in (MCP_SCOPE, f"mcp:{server}", f"mcp:{server}:{tool}"))
+
+
+def may_reach_server(scopes: tuple[str, ...] | frozenset[str], server: str) -> bool:
+    """Whether a key may use an MCP server at all (a session, its tool list): it holds no
+    scopes, or `mcp`, `mcp:SERVER` or the `mcp:SERVER:TOOL` of one of its tools."""
+    if not scopes:
+        return True
+    own = f"{MCP_SCOPE}:{server}"
+    return any(s in (MCP_SCOPE, own) or s.startswith(own + ":") for s in scopes)

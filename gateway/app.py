@@ -86,7 +86,7 @@ from gateway.http.proxy import routes as proxy
 from gateway.http.routing import check_declared
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
-from gateway.llm.upstream import HttpUpstream
+from gateway.llm.upstream import HttpUpstream, no_handshake_redirects
 from gateway.ops.self_restore import ensure_restored
 from gateway.outbound.oidc_client import OidcClient
 from gateway.payments.factory import make_payments, make_provider
@@ -241,7 +241,12 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         total=settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
     )
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
+    session = aiohttp.ClientSession(
+        timeout=timeout,
+        connector=connector,
+        auto_decompress=False,
+        middlewares=(no_handshake_redirects,),
+    )
     pool = Pool(
         connect_timeout_s=settings.upstream_connect_timeout_s,
         total_timeout_s=settings.upstream_timeout_s,

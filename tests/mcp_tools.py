@@ -55,6 +55,18 @@ def _tools(server: ToolServer) -> MCPServer:
         server.ran["free_tool"] += 1
         return "free"
 
+    @mcp.resource("docs://readme")
+    def readme() -> str:
+        """The operator's private notes, read with its credential."""
+        server.ran["resources/read"] += 1
+        return "internal notes"
+
+    @mcp.prompt()
+    def summarize(text: str) -> str:
+        """A prompt the server keeps."""
+        server.ran["prompts/get"] += 1
+        return f"Summarize: {text}"
+
     @mcp.tool()
     def broken() -> str:
         """Always fails."""

@@ -9,16 +9,50 @@ most, audio from its base64 length at the format's rate (billing/realtime.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
+import orjson
+
+from billing.authority import PROXY
 from billing.realtime import audio_tokens, base64_bytes
+
+REALTIME_SCOPE = "realtime"
+# Every event type a client may send, GA and beta, and the scope its key must hold to send
+# it. The relay looks each frame's type up here: a frame that is not a JSON object, or whose
+# type has no entry, is answered with an `error` event and never reaches the provider. A new
+# type is one entry here (its metering, if any, in the relay: `response.create` is held).
+REALTIME_CLIENT_EVENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "session.update": REALTIME_SCOPE,
+        "transcription_session.update": REALTIME_SCOPE,  # the beta's transcription sessions
+        "input_audio_buffer.append": REALTIME_SCOPE,
+        "input_audio_buffer.commit": REALTIME_SCOPE,
+        "input_audio_buffer.clear": REALTIME_SCOPE,
+        "conversation.item.create": REALTIME_SCOPE,
+        "conversation.item.retrieve": REALTIME_SCOPE,
+        "conversation.item.truncate": REALTIME_SCOPE,
+        "conversation.item.delete": REALTIME_SCOPE,
+        "response.create": REALTIME_SCOPE,
+        "response.cancel": REALTIME_SCOPE,
+        "output_audio_buffer.clear": REALTIME_SCOPE,
+    }
+)
+# Each client event's authority action (the Realtime route's), for the route's declaration.
+REALTIME_EVENT_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {kind: PROXY.name for kind in REALTIME_CLIENT_EVENTS}
+)
 
 # Output the gateway tallies while a response is made (for a client that leaves before the
 # provider reports): audio deltas, and text deltas (transcripts of audio are not billed).
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 TEXT_DELTAS = frozenset({"response.output_text.delta", "response.text.delta"})
+# The conversation's own events (what the model and the user said): only the operator's
+# secrets are taken out of them. Every other provider event (the session, errors, limits,
+# types this module does not know) passes the whole scrubber, as chat's error events do.
+CONTENT_PREFIXES = ("response.", "conversation.item.")
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
 TRANSCRIPT_FAILED = "conversation.item.input_audio_transcription.failed"
 
@@ -51,10 +85,21 @@ class SessionShape:
         for name in ("max_output_tokens", "max_response_output_tokens"):
             if name in session:
                 self.max_output_tokens = session[name]
-        if "transcription" in given_in or "input_audio_transcription" in session:
-            config = _dict(given_in.get("transcription", session.get("input_audio_transcription")))
-            model = config.get("model")
-            self.transcription_model = model if isinstance(model, str) else ""
+        model = transcription_model(session)
+        if model is not None:
+            self.transcription_model = model
+
+
+def transcription_model(session: object) -> str | None:
+    """The input transcription model a session (a client's update or the provider's own)
+    names: "" for none, None when it does not say."""
+    session = _dict(session)
+    given_in = _dict(_dict(session.get("audio")).get("input"))
+    if "transcription" not in given_in and "input_audio_transcription" not in session:
+        return None
+    config = _dict(given_in.get("transcription", session.get("input_audio_transcription")))
+    model = config.get("model")
+    return model if isinstance(model, str) else ""
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -118,6 +163,24 @@ def response_cap(event: dict[str, Any], shape: SessionShape) -> object:
         if name in response:
             return response[name]
     return shape.max_output_tokens
+
+
+def client_event(data: str | bytes) -> tuple[dict[str, Any] | None, str, object]:
+    """A client frame as an event the relay may forward, or None and why not (a frame that
+    is no JSON object, has no type, or a type REALTIME_CLIENT_EVENTS does not list); and the
+    frame's `event_id`, which an `error` event about it names."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None, "A Realtime client frame must be one JSON event; this one is not JSON.", None
+    if not isinstance(event, dict):
+        return None, "A Realtime client event must be a JSON object with a string 'type'.", None
+    kind, event_id = event.get("type"), event.get("event_id")
+    if not isinstance(kind, str):
+        return None, "A Realtime client event must have a string 'type'.", event_id
+    if kind not in REALTIME_CLIENT_EVENTS:
+        return None, f"The Realtime client event type '{kind:.64}' is not accepted here.", event_id
+    return event, "", event_id
 
 
 def delta_length(event: dict[str, Any]) -> int:

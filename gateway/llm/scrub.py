@@ -10,10 +10,17 @@ shape, echoed headers by name, query values by name, internal URLs by host.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from gateway import addresses
+
+if TYPE_CHECKING:
+    from gateway.errors import MeterwayError
+    from gateway.settings import Settings
 
 REDACTED = "[redacted]"
 INTERNAL_URL = "[internal-url]"
@@ -53,15 +60,10 @@ _INTERNAL_SUFFIXES = (".internal", ".local", ".localhost", ".svc", ".cluster.loc
 
 
 def internal_address(host: str) -> bool:
-    """An IP that is not on the public internet (loopback, private, link-local, shared,
-    reserved, unspecified; an IPv4-mapped IPv6 address by its IPv4)."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    """An IP that is not on the public internet, as egress judges it (gateway/addresses.py:
+    loopback, private, link-local, shared, reserved, unspecified, multicast, and the IPv6
+    forms that carry such an IPv4 address)."""
+    return addresses.is_internal(host)
 
 
 def _internal_host(host: str, hosts: frozenset[str]) -> bool:
@@ -97,14 +99,20 @@ def _ipv4(match: re.Match[str]) -> str:
     return INTERNAL_HOST if internal_address(match.group(0)) else match.group(0)
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each given secret (of 8 characters or more) replaced."""
+    for secret in secrets:
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every given secret, credential-looking token, echoed header and
     secret-named query value replaced (log lines, and the first pass of `for_client`).
 
     Replacements contain no quote or backslash, so a JSON document stays valid JSON."""
-    for secret in secrets:
-        if len(secret) >= 8:
-            text = text.replace(secret, REDACTED)
+    text = redact(text, secrets)
     text = _HEADER.sub(_header, text)
     text = _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
     for pattern, replacement in _PATTERNS:
@@ -120,3 +128,42 @@ def for_client(text: str, secrets: Iterable[str] = (), hosts: Iterable[str] = ()
     internal = frozenset(h.lower().rstrip(".") for h in hosts if h)
     text = _URL.sub(lambda m: _url(m, internal), scrub(text, secrets))
     return _IPV4.sub(_ipv4, text)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientScrubber:
+    """`for_client` with the operator's secrets and upstream hosts bound: what every surface
+    that hands a provider's or an MCP server's text to a client calls (chat and its streams'
+    error events, Realtime events and handshakes, MCP answers and errors)."""
+
+    secrets: tuple[str, ...]
+    hosts: frozenset[str]
+
+    def text(self, text: str) -> str:
+        return for_client(text, self.secrets, self.hosts)
+
+    def secrets_out(self, text: str) -> str:
+        """Only the operator's own secrets replaced: for text a client asked for (a tool's
+        result, a model's words), which the other patterns could spoil."""
+        return redact(text, self.secrets)
+
+    def error(self, exc: MeterwayError) -> None:
+        """`exc` (an upstream's failure, about to be answered) made fit for a client: its
+        message and every text in its body's extras scrubbed, in place."""
+        exc.message = self.text(exc.message)
+        exc.args = (exc.message,)
+        exc.extra = {k: self.text(v) if isinstance(v, str) else v for k, v in exc.extra.items()}
+
+
+def operator_scrubber(settings: Settings) -> ClientScrubber:
+    """The operator's secrets (providers' keys and tokens, ADMIN_API_KEY, each MCP server's
+    credential and the token inside it) and the hosts of its upstreams, providers and MCP
+    servers alike: a client never learns either."""
+    providers = settings.providers.values()
+    secrets = [p.api_key for p in providers] + [p.entra_token for p in providers]
+    for server in settings.mcp.values():
+        secrets += [server.auth, server.auth.partition(" ")[2]]  # `Bearer x` and `x`
+    urls = [p.base_url for p in providers] + [s.url for s in settings.mcp.values()]
+    hosts = {urlsplit(url).hostname or "" for url in urls} - {""}
+    kept = tuple(s for s in dict.fromkeys([*secrets, settings.admin_api_key]) if s)
+    return ClientScrubber(kept, frozenset(hosts))

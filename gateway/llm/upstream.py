@@ -75,6 +75,23 @@ class Upstream(Protocol):
         ...
 
 
+class RedirectRefused(aiohttp.ClientError):
+    """A provider answered a WebSocket handshake with a redirect: not followed."""
+
+
+async def no_handshake_redirects(
+    req: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """The small calls' session's middleware: `ws_connect` takes no `allow_redirects` and
+    follows a 3xx with the operator's key, so a redirected Realtime handshake is refused
+    here, before aiohttp would follow it."""
+    resp = await handler(req)
+    if 300 <= resp.status < 400 and req.headers.get("Upgrade", "").lower() == "websocket":
+        resp.release()
+        raise RedirectRefused(f"the provider answered {resp.status}, a redirect, not followed")
+    return resp
+
+
 class HttpUpstream:
     """Implements `Upstream`: metered calls over `pool`, the others over `session`."""
 

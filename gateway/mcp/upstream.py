@@ -1,6 +1,6 @@
 """The call to an MCP server over Streamable HTTP: the client's MCP headers passed on, the
-session id swapped for the upstream's, the operator's secret added; aiohttp's failures
-become the gateway's own errors where they enter."""
+session id swapped for the upstream's, the operator's secret added, a redirect never
+followed; aiohttp's failures become the gateway's own errors where they enter."""
 
 from __future__ import annotations
 
@@ -45,7 +45,13 @@ async def exchange(
     """One request to the server; the answer is open inside the block."""
     headers = _headers(server, client_headers, session)
     try:
-        async with http.request(method, server.url, data=body or None, headers=headers) as resp:
+        async with http.request(
+            method, server.url, data=body or None, headers=headers, allow_redirects=False
+        ) as resp:
+            if 300 <= resp.status < 400:  # the operator's secret would go with it
+                raise UpstreamError(
+                    f"The MCP server '{server.name}' answered a redirect; it is not followed."
+                )
             yield resp
     except aiohttp.ClientConnectorError as exc:
         raise UpstreamUnreachable(f"The MCP server '{server.name}' could not be reached.") from exc

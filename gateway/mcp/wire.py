@@ -11,10 +11,12 @@ from typing import Any
 
 import orjson
 
+from gateway.llm.scrub import ClientScrubber
 from gateway.llm.sse import SSEEvent, SSEParser
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 REFUSED = -32000  # the gateway refused the call: data carries the HTTP error's status and body
@@ -116,3 +118,28 @@ def billed_result(response: Message | None) -> Mapping[str, Any] | None:
     if not isinstance(result, dict) or result.get("isError") is True:
         return None
     return result if result.get("resultType", "complete") == "complete" else None
+
+
+def _failed(response: Message) -> bool:
+    result = response.get("result")
+    return "error" in response or (isinstance(result, dict) and result.get("isError") is True)
+
+
+def scrubbed(
+    content_type: str, body: bytes, message_id: object, ok: bool, scrubber: ClientScrubber
+) -> bytes:
+    """An answer as a client may read it. What says something failed (a status that is
+    not success, a JSON-RPC error, a tool's `isError` result) passes the whole scrubber, as
+    a provider's error does; every other byte loses the operator's secrets only (a tool's
+    result is the client's, and the scrubber's patterns could spoil it)."""
+    if not ok:
+        return scrubber.text(body.decode("utf-8", "replace")).encode()
+    response = response_to(content_type, body, message_id) if message_id is not None else None
+    if response is not None and _failed(response):
+
+        def scrub(message: Message) -> Message:
+            cleaned: Message = orjson.loads(scrubber.text(orjson.dumps(message).decode()))
+            return cleaned
+
+        body = rewrite_response(content_type, body, message_id, scrub)
+    return scrubber.secrets_out(body.decode("utf-8", "replace")).encode()

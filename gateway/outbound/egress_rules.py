@@ -4,9 +4,9 @@ A webhook, an alert's target or an export endpoint is a URL someone else typed; 
 must never be the one who reaches its own network with it (a Redis on 127.0.0.1, a cloud's
 metadata service on 169.254.169.254, a database on 10.0.0.5). So every such URL must be
 https (unless EGRESS_ALLOW_HTTP), and every address its host stands for must be on the
-public internet, unless the operator admits the host or network on purpose
-(EGRESS_ALLOW_HOSTS). `egress.py` applies these rules at registration and again to the very
-addresses a connection is made to.
+public internet (gateway/addresses.py, the one classifier, decides), unless the operator
+admits the host or network on purpose (EGRESS_ALLOW_HOSTS). `egress.py` applies these rules
+at registration and again to the very addresses a connection is made to.
 """
 
 from __future__ import annotations
@@ -16,24 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
-Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+from gateway.addresses import IP, Net, parse, refusal
 
 # Names that stand for the machine itself or a cloud's metadata service, whatever DNS says.
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "instance-data"})
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-# Checked in order; the first that holds names the refusal.
-_RANGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("an unspecified address", ("0.0.0.0/8", "::/128")),
-    ("a loopback address", ("127.0.0.0/8", "::1/128")),
-    ("a private address", ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
-    ("a link-local address", ("169.254.0.0/16", "fe80::/10")),
-    ("a carrier-grade NAT address", ("100.64.0.0/10",)),
-    ("a multicast address", ("224.0.0.0/4", "ff00::/8")),
-)
-RANGES = tuple((why, tuple(ipaddress.ip_network(n) for n in nets)) for why, nets in _RANGES)
 
 
 class EgressRefused(ValueError):
@@ -79,32 +65,6 @@ def _norm(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
 
-def _unwrapped(ip: IP) -> IP:
-    """An IPv6 address that carries an IPv4 one (mapped ::ffff:a.b.c.d, NAT64 64:ff9b::,
-    6to4 2002::) is judged by that IPv4 address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip in ipaddress.ip_network("64:ff9b::/96"):
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if ip.sixtofour is not None:
-            return ip.sixtofour
-    return ip
-
-
-def refusal(ip: IP) -> str | None:
-    """Why the gateway must not connect to `ip` (None: a public address)."""
-    ip = _unwrapped(ip)
-    if ip in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    for why, nets in RANGES:
-        if any(ip in n for n in nets if n.version == ip.version):
-            return why
-    if not ip.is_global:
-        return "a reserved address"
-    return None
-
-
 def check_address(host: str, ip: IP, policy: EgressPolicy) -> None:
     """Raise EgressRefused unless `ip` (one address `host` stands for) may be reached. The
     message names the address only when it is the host itself: a customer learns nothing
@@ -123,16 +83,16 @@ def check_addresses(host: str, addresses: Iterable[str], policy: EgressPolicy) -
     found = False
     for raw in addresses:
         found = True
-        check_address(host, ipaddress.ip_address(raw.split("%")[0]), policy)
+        ip = parse(raw)
+        if ip is None:
+            raise EgressRefused(f"{host} resolves to something that is not an address")
+        check_address(host, ip, policy)
     if not found:
         raise EgressRefused(f"{host} does not resolve")
 
 
 def literal(host: str) -> IP | None:
-    try:
-        return ipaddress.ip_address(_norm(host).split("%")[0])
-    except ValueError:
-        return None
+    return parse(_norm(host))
 
 
 def check_url(url: str, policy: EgressPolicy) -> str:

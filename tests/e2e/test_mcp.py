@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from agents.mcp import MCPServerStreamableHttp
 from mcp import ClientSession
@@ -22,6 +23,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from playwright.async_api import Page
 
+from gateway.mcp import wire
 from tests.browser_kit import sign_in
 from tests.factories import debits, eventual_debits, ledger, tenant
 from tests.harness import Gateway, running_gateway
@@ -101,9 +103,8 @@ async def test_tools_list_shows_only_what_the_key_may_call(setup: Setup) -> None
         async with session(gw, t.key) as client:
             names = sorted(t.name for t in (await client.list_tools()).tools)
             assert names == ["broken", "fetch_pages", "search"]  # free_tool has no price
-    async with session(gw, chat.key) as client:
-        assert (await client.list_tools()).tools == []
-        assert (await refused(client, "search", {"query": "q"})).data["status"] == 403
+    status, body = await post_raw(gw, chat.key, INIT)  # a key with no MCP scope opens none
+    assert status == 200 and body["error"]["data"]["status"] == 403
     assert setup.tools.ran["fetch_pages"] == 0 and setup.tools.ran["search"] == 0
 
 
@@ -426,3 +427,75 @@ async def test_a_stateless_2026_07_28_call_is_metered_too(setup: Setup) -> None:
         body = await r.json()
     assert body["result"]["resultType"] == "complete" and "Mcp-Session-Id" not in r.headers
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
+
+
+def rpc(message_id: int | None, method: str, params: Any = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if message_id is not None:
+        message["id"] = message_id
+    return message if params is None else {**message, "params": params}
+
+
+INIT = rpc(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                             "clientInfo": {"name": "t", "version": "1"}})  # fmt: skip
+
+
+async def post_raw(gw: Gateway, key: str, message: Any, **extra: str) -> tuple[int, Any]:
+    head = raw_headers(key, "2025-11-25", **extra)
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=message, headers=head) as r:
+        body = await r.read()
+    if r.content_type == wire.SSE:  # the answer among the stream's events
+        return r.status, wire.response_to(wire.SSE, body, message.get("id"))
+    return r.status, orjson.loads(body) if body else None
+
+
+async def test_a_key_without_an_mcp_scope_reaches_nothing_of_the_server(setup: Setup) -> None:
+    """Issue 56: a key with no MCP scope opened a session and read the server's resources
+    and prompts with the operator's credential, unmetered."""
+    gw, tools = setup.gw, setup.tools
+    chat = await tenant(gw, scopes=["chat"])
+    for message in (
+        INIT,
+        rpc(2, "ping"),
+        rpc(3, "tools/list"),
+        rpc(4, "resources/read", {"uri": "docs://readme"}),
+        rpc(5, "prompts/get", {"name": "summarize", "arguments": {"text": "x"}}),
+    ):
+        status, body = await post_raw(gw, chat.key, message)
+        assert status == 200 and body["error"]["data"]["status"] == 403, (message, body)
+        assert "mcp:tools" in body["error"]["message"]
+    status, body = await post_raw(gw, chat.key, rpc(None, "notifications/initialized"))
+    assert status == 403 and body["error"]["data"]["status"] == 403
+    auth = {"Authorization": f"Bearer {chat.key}"}
+    for verb in ("GET", "DELETE"):
+        async with gw.http.request(verb, f"{gw.url}/mcp/tools", headers=auth) as r:
+            assert r.status == 403, verb
+    assert tools.sessions_seen == set() and tools.auth_seen == set()  # nothing was sent
+    assert tools.ran == {}
+
+
+async def test_methods_other_than_tools_are_refused_by_name_and_never_sent(setup: Setup) -> None:
+    """Resources, prompts, completions, logging, tasks and any method the table does not
+    name: refused by name, for every key; `initialize` offers the server's tools only."""
+    gw, tools = setup.gw, setup.tools
+    t = await tenant(gw, credit=1_000_000, scopes=["mcp"])
+    status, body = await post_raw(gw, t.key, INIT)
+    assert status == 200 and list(body["result"]["capabilities"]) == ["tools"], body
+    async with session(gw, t.key) as client:
+        with pytest.raises(MCPError) as read:
+            await client.read_resource("docs://readme")
+        assert read.value.error.code == -32601
+        assert read.value.error.data == {
+            "method": "resources/read", "server": "tools", "reason": "method_not_offered",
+        }  # fmt: skip
+        with pytest.raises(MCPError) as prompt:
+            await client.get_prompt("summarize", {"text": "x"})
+        assert "prompts/get" in prompt.value.error.message
+    for method in ("resources/list", "completion/complete", "logging/setLevel", "x/unknown"):
+        status, body = await post_raw(gw, t.key, rpc(9, method, {}))
+        assert status == 200 and body["error"]["code"] == -32601, (method, body)
+        assert body["error"]["data"]["method"] == method
+    status, _ = await post_raw(gw, t.key, rpc(None, "notifications/unknown"))
+    assert status == 400
+    assert tools.ran == {}
+    assert await debits(gw, t.account_id) == []

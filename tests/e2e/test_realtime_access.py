@@ -158,3 +158,82 @@ async def test_a_frame_over_the_limit_and_an_idle_session_are_closed(
         with pytest.raises(websockets.ConnectionClosed):
             await until(ws, "never")  # nothing sent for REALTIME_IDLE_TIMEOUT_S
     assert await held(gw, t.account_id) == 0
+
+
+def keyed(url: str, key: str) -> Any:
+    return websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+
+
+def transcription_url(gw: Gateway) -> str:
+    return gw.url.replace("http", "ws", 1) + "/v1/realtime?intent=transcription"
+
+
+async def test_a_transcription_session_passes_the_pins_and_the_secrets_binding(
+    rt: tuple[Gateway, RealtimeControl],
+) -> None:
+    """Issue 56: `intent=transcription` skipped the key's provider pin and a client secret's
+    model; both now refuse it before the upgrade, as they refuse any session."""
+    gw, fake = rt
+    pinned = await tenant(gw, providers=["anthropic"])
+    with pytest.raises(InvalidStatus) as refused:
+        await keyed(transcription_url(gw), pinned.key)
+    assert refused.value.response.status_code == 403
+    t = await tenant(gw)
+    _, minted = await mint(gw, t.key, {"session": {"model": "gpt-realtime-mini"}})
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(transcription_url(gw), subprotocols=browser(minted["value"]))
+    assert refused.value.response.status_code == 403
+    assert fake.connections == 0
+    _, unbound = await mint(gw, t.key)  # a secret for any model opens a transcription session
+    async with websockets.connect(
+        transcription_url(gw), subprotocols=browser(unbound["value"])
+    ) as ws:
+        await until(ws, "session.created")
+    assert fake.connections == 1
+
+
+async def test_a_transcription_model_the_key_may_not_use_is_refused_when_used(
+    rt: tuple[Gateway, RealtimeControl],
+) -> None:
+    gw, fake = rt
+    t = await tenant(gw, models=["gpt-realtime"])
+    audio = {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}
+    update = {"type": "session.update", "session": {"type": "transcription", "audio": audio}}
+    async with keyed(transcription_url(gw), t.key) as ws:
+        await until(ws, "session.created")
+        await ws.send(orjson.dumps({**update, "event_id": "ev_u"}).decode())
+        [*_, refused] = await until(ws, "error")
+        await ws.send(orjson.dumps({"type": "input_audio_buffer.commit"}).decode())
+        await until(ws, "input_audio_buffer.committed")
+    assert refused["error"]["code"] == "permission_denied", refused
+    assert refused["error"]["event_id"] == "ev_u"
+    assert fake.frames == ['{"type":"input_audio_buffer.commit"}'] and fake.transcripts == []
+
+
+async def test_frames_that_do_not_parse_or_name_no_accepted_type_are_refused_not_forwarded(
+    rt: tuple[Gateway, RealtimeControl],
+) -> None:
+    """Issue 56: such frames were forwarded to the provider as they came."""
+    gw, fake = rt
+    t = await tenant(gw)
+    bad: list[str | bytes] = [
+        "not json",
+        "[1, 2]",
+        '{"no": "type"}',
+        '{"type": 7}',
+        '{"type": "session.delete", "event_id": "ev_x"}',
+        b'{"type": "response.create"}',
+    ]
+    good = orjson.dumps({"type": "conversation.item.retrieve", "item_id": "item_x"}).decode()
+    async with keyed(ws_url(gw), t.key) as ws:
+        await until(ws, "session.created")
+        for frame in bad:
+            await ws.send(frame)
+            [*_, refused] = await until(ws, "error")
+            assert refused["error"]["code"] == "invalid_event", (frame, refused)
+            named = "ev_x" if isinstance(frame, str) and "ev_x" in frame else None
+            assert refused["error"]["event_id"] == named
+        await ws.send(good)
+        await ws.send(orjson.dumps({"type": "response.create"}).decode())
+        await until(ws, "response.done")
+    assert fake.frames == [good, '{"type":"response.create"}']

@@ -157,3 +157,24 @@ async def test_the_plain_session_would_have_delivered(sink: Sink) -> None:
     async with aiohttp.ClientSession() as session:
         assert await post_signed(session, sink.url, SECRET, DELIVERY) is None
     assert sink.deliveries == ["dlv_1"]
+
+
+IPV6_FORMS = ["::7f00:1", "::ffff:0:7f00:1", "64:ff9b:1::7f00:1", "fec0::1", "::ffff:7f00:1"]
+
+
+@pytest.mark.parametrize("address", IPV6_FORMS)
+async def test_ipv6_forms_of_internal_addresses_are_refused_on_every_path(
+    sink: Sink, address: str
+) -> None:
+    """Issue 56: the first four passed egress. As a literal, as a name's answer at delivery
+    and at registration, the one classifier refuses them before anything is sent."""
+    port = _port(sink)
+    dns = Scripted({"hooks.example.com": [address]})
+    policy = EgressPolicy(allow_http=True)
+    async with egress_session(policy, dns) as session:
+        for url in (f"http://[{address}]:{port}/hooks", f"http://hooks.example.com:{port}/h"):
+            error = await post_signed(session, url, SECRET, DELIVERY)
+            assert error is not None and "egress refused" in error, (url, error)
+    with pytest.raises(EgressRefused):
+        await checked_url(f"https://hooks.example.com:{port}/h", policy, dns)
+    assert sink.deliveries == []

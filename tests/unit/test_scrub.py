@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from gateway.llm.scrub import INTERNAL_URL, REDACTED, for_client, internal_address, scrub
+from gateway.errors import UpstreamError
+from gateway.llm.scrub import (
+    INTERNAL_URL,
+    REDACTED,
+    ClientScrubber,
+    for_client,
+    internal_address,
+    scrub,
+)
 
 UPSTREAM = "llm-proxy.corp.example"
 
@@ -138,3 +146,15 @@ def test_logs_keep_internal_addresses_but_not_credentials() -> None:
 )
 def test_internal_address(host: str, internal: bool) -> None:
     assert internal_address(host) is internal
+
+
+def test_an_upstream_failure_is_scrubbed_in_place_before_a_client_reads_it() -> None:
+    scrubber = ClientScrubber(("sk-operator-0123456789",), frozenset({"api.corp.example"}))
+    failed = UpstreamError(
+        "Could not open: 401, url='wss://api.corp.example/v1/realtime?key=sk-operator-0123456789'",
+        extra={"upstream_body": "seen http://10.1.2.3/internal", "upstream_status": 401},
+    )
+    scrubber.error(failed)
+    body = str(failed.openai_body())
+    assert "sk-operator" not in body and "api.corp.example" not in body and "10.1.2.3" not in body
+    assert failed.extra["upstream_status"] == 401 and str(failed) == failed.message

@@ -1,23 +1,27 @@
 """`/mcp/{server}`: an MCP server's Streamable HTTP endpoint behind a Meterway key.
 
-`initialize`, notifications and everything but the two methods below pass through unchanged.
-`tools/list` shows only the tools the key's scopes allow (billing/authority.py's
-`may_call_tool`) and that have a price. Each `tools/call` is held at its worst case,
-forwarded and settled (gateway/services/tool_calls.py). A refusal is a JSON-RPC error whose
-`data` is the HTTP error's status and body. GET (the server's own stream) is answered 405,
-as the transport allows: nothing reaches a client that was not asked for in a POST.
+Each message is looked up in gateway/mcp/methods.py's table: a method it does not name, or
+names as refused, is answered with a JSON-RPC error naming it and never sent; every other
+needs the key to reach the server (billing/authority.py's `may_reach_server`). `initialize`
+answers with the capabilities the table serves; `tools/list` shows only the tools the key's
+scopes allow (`may_call_tool`) and that have a price. Each `tools/call` is held at its worst
+case, forwarded and settled (gateway/services/tool_calls.py). Every answer passes the one
+scrubber (`wire.scrubbed`). A refusal is a JSON-RPC error whose `data` is the HTTP error's
+status and body. GET (the server's own stream) is answered 405, as the transport allows:
+nothing reaches a client that was not asked for in a POST.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from billing import authority
-from billing.authority import may_call_tool
+from billing.authority import may_call_tool, may_reach_server
 from billing.end_users import HEADER as END_USER_HEADER
 from billing.end_users import end_user_id
 from gateway.appkeys import PROXYING, SESSION, SETTINGS
@@ -27,7 +31,9 @@ from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import mcp as mcp_doc
 from gateway.http.routing import PROVIDER_CALL, SESSION_END, Route, declare
 from gateway.http.server import CLIENT_LEFT
+from gateway.llm.scrub import operator_scrubber
 from gateway.mcp import wire
+from gateway.mcp.methods import CLIENT_RESPONSE, McpMethod, method_entry, offered
 from gateway.mcp.sessions import bind, session_secret, unbind
 from gateway.mcp.upstream import SESSION_HEADER, exchange, read_whole
 from gateway.mcp_settings import McpServer
@@ -42,11 +48,15 @@ SECRET = web.AppKey("mcp_session_secret", bytes)
 class Exchange:
     """One POST: the server, the caller's key, its message and the upstream session."""
 
-    def __init__(self, request: web.Request, server: McpServer, key: KeyRecord) -> None:
+    def __init__(
+        self, request: web.Request, server: McpServer, key: KeyRecord, message_id: object = None
+    ) -> None:
         self.request = request
         self.server = server
         self.key = key
+        self.message_id = message_id
         self.secret = request.config_dict[SECRET]
+        self.scrubber = operator_scrubber(request.config_dict[SETTINGS])
         self.session: str | None = None
 
     def upstream_session(self) -> None:
@@ -73,7 +83,10 @@ class Exchange:
             headers[SESSION_HEADER] = bind(
                 self.secret, self.key.key_id, resp.headers[SESSION_HEADER]
             )
-        return Answered(resp.status, resp.headers.get("Content-Type", ""), body, headers)
+        content_type = resp.headers.get("Content-Type", "")
+        ok = 200 <= resp.status < 300
+        body = wire.scrubbed(content_type, body, self.message_id, ok, self.scrubber)
+        return Answered(resp.status, content_type, body, headers)
 
 
 def _server(request: web.Request) -> McpServer:
@@ -100,7 +113,8 @@ def _error(message_id: object, code: int, text: str, data: dict[str, Any] | None
 def refusal(message_id: object, exc: MeterwayError) -> web.Response:
     """The HTTP error as a JSON-RPC error: its status and the very body HTTP would carry."""
     data = {"status": exc.status, **exc.openai_body()}
-    return _error(message_id, wire.REFUSED, exc.message, data, error_headers(exc))
+    status = 200 if message_id is not None else exc.status  # a notification: HTTP's own
+    return _error(message_id, wire.REFUSED, exc.message, data, error_headers(exc), status)
 
 
 async def _live(request: web.Request, key: KeyRecord) -> None:
@@ -116,21 +130,74 @@ async def post(request: web.Request) -> web.Response:
         message = wire.read_message(raw)
     except wire.WireError as exc:
         return _error(None, exc.code, exc.message, status=400)
-    ex = Exchange(request, server, key)
-    ex.upstream_session()
     method, message_id = message.get("method"), message.get("id")
-    if method == "tools/call":
+    ex = Exchange(request, server, key, message_id)
+    ex.upstream_session()
+    entry = _entry(message)
+    if entry is not None and not may_reach_server(key.scopes, server.name):
+        return refusal(message_id, _no_scope(server))
+    if entry is None or entry.charge == "refused":
+        return _not_offered(message_id, method, server)
+    if entry.charge == "priced":
         if message_id is None:  # a notification: a lax server might run it, unmetered
-            return _error(None, wire.INVALID_REQUEST, "tools/call needs an id.", status=400)
+            return _error(None, wire.INVALID_REQUEST, f"{method} needs an id.", status=400)
         return await _call_tool(ex, message, raw)
     await _live(request, key)
     answered = await ex.send(raw)
-    if method == "tools/list" and message_id is not None and answered.status == 200:
-        answered = _listed(ex, answered, message_id)
+    if message_id is not None and answered.status == 200 and method in _REWRITES:
+        answered = _rewritten(ex, answered, _REWRITES[method](ex))
     return _answer(answered)
 
 
-def _listed(ex: Exchange, answered: Answered, message_id: object) -> Answered:
+def _entry(message: wire.Message) -> McpMethod | None:
+    """The table's entry for a message: its method's, a client's answer to the server's
+    own request, or None (refused)."""
+    if "method" in message:
+        return method_entry(message["method"])
+    answers = "id" in message and ("result" in message or "error" in message)
+    return CLIENT_RESPONSE if answers else None
+
+
+def _not_offered(message_id: object, method: object, server: McpServer) -> web.Response:
+    name = method if isinstance(method, str) else ""
+    text = f"The MCP method '{name:.64}' is not offered through this gateway; not sent."
+    data = {"method": name[:64], "server": server.name, "reason": "method_not_offered"}
+    status = 200 if message_id is not None else 400  # a notification gets no JSON-RPC answer
+    return _error(message_id, wire.METHOD_NOT_FOUND, text, data, status=status)
+
+
+def _no_scope(server: McpServer) -> PermissionDenied:
+    scopes = f"mcp, mcp:{server.name} or mcp:{server.name}:TOOL"
+    return PermissionDenied(
+        f"This key may not use the MCP server '{server.name}': it needs one of the scopes"
+        f" {scopes}.",
+        param="scopes",
+    )
+
+
+def _rewritten(
+    ex: Exchange, answered: Answered, change: Callable[[wire.Message], wire.Message]
+) -> Answered:
+    body = wire.rewrite_response(answered.content_type, answered.body, ex.message_id, change)
+    return Answered(answered.status, answered.content_type, body, answered.headers)
+
+
+def _capabilities(ex: Exchange) -> Callable[[wire.Message], wire.Message]:
+    """`initialize`'s answer with only the capabilities the method table serves."""
+
+    def keep(response: wire.Message) -> wire.Message:
+        result = response.get("result")
+        if isinstance(result, dict) and "capabilities" in result:
+            result = {**result, "capabilities": offered(result["capabilities"])}
+            response = {**response, "result": result}
+        return response
+
+    return keep
+
+
+def _listed(ex: Exchange) -> Callable[[wire.Message], wire.Message]:
+    """`tools/list`'s answer with only the tools this key may call and that have a price."""
+
     def keep(response: wire.Message) -> wire.Message:
         result = response.get("result")
         if isinstance(result, dict) and isinstance(result.get("tools"), list):
@@ -138,8 +205,10 @@ def _listed(ex: Exchange, answered: Answered, message_id: object) -> Answered:
             response = {**response, "result": {**result, "tools": tools}}
         return response
 
-    body = wire.rewrite_response(answered.content_type, answered.body, message_id, keep)
-    return Answered(answered.status, answered.content_type, body, answered.headers)
+    return keep
+
+
+_REWRITES = {"initialize": _capabilities, "tools/list": _listed}
 
 
 def _callable(ex: Exchange, tool: object) -> bool:
@@ -197,6 +266,8 @@ async def delete(request: web.Request) -> web.Response:
     """End a session: passed to the server with its own id."""
     server = _server(request)
     key = await request.config_dict[PROXYING].keys.resolve(request)
+    if not may_reach_server(key.scopes, server.name):
+        raise _no_scope(server)
     ex = Exchange(request, server, key)
     ex.upstream_session()
     http = request.config_dict[SESSION]
@@ -205,8 +276,10 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.Response:
-    _server(request)
-    await request.config_dict[PROXYING].keys.resolve(request)
+    server = _server(request)
+    key = await request.config_dict[PROXYING].keys.resolve(request)
+    if not may_reach_server(key.scopes, server.name):
+        raise _no_scope(server)
     return web.Response(status=405, headers={"Allow": "POST, DELETE"})
 
 

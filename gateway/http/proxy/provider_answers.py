@@ -9,8 +9,6 @@ answer is read up to MAX_UPSTREAM_BODY_BYTES, with UPSTREAM_IDLE_TIMEOUT_S betwe
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import aiohttp
 from aiohttp import web
 
@@ -19,23 +17,12 @@ from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
 from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
 from gateway.llm.http1 import Answer
-from gateway.llm.scrub import for_client
+from gateway.llm.scrub import operator_scrubber
 from gateway.settings import Settings
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
 MAX_ERROR_BODY_BYTES = 16 * 1024
-
-
-def _secrets(settings: Settings) -> list[str]:
-    keys = [p.api_key for p in settings.providers.values()]
-    tokens = [p.entra_token for p in settings.providers.values() if p.entra_token]
-    return keys + tokens + [settings.admin_api_key]
-
-
-def upstream_hosts(settings: Settings) -> set[str]:
-    """The operator's upstreams' hosts: a client never learns where they live."""
-    return {urlsplit(p.base_url).hostname or "" for p in settings.providers.values()} - {""}
 
 
 async def error_text(request: web.Request, resp: Answer) -> str:
@@ -48,7 +35,7 @@ async def error_text(request: web.Request, resp: Answer) -> str:
     except UPSTREAM_FAILURES:
         raw = b""
     text = raw.decode("utf-8", "replace")
-    return for_client(text, _secrets(settings), upstream_hosts(settings))
+    return operator_scrubber(settings).text(text)
 
 
 def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
@@ -56,7 +43,7 @@ def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
     `error_text` would pass it to a client."""
     settings = request.config_dict[SETTINGS]
     text = raw[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace")
-    return for_client(text, _secrets(settings), upstream_hosts(settings)).encode()
+    return operator_scrubber(settings).text(text).encode()
 
 
 def scrubbed_event(settings: Settings, raw: bytes) -> bytes:
@@ -64,7 +51,7 @@ def scrubbed_event(settings: Settings, raw: bytes) -> bytes:
     status (the replacements add no line break, quote or backslash: the event stays one
     well-formed SSE event of valid JSON)."""
     text = raw.decode("utf-8", "replace")
-    return for_client(text, _secrets(settings), upstream_hosts(settings)).encode()
+    return operator_scrubber(settings).text(text).encode()
 
 
 def upstream_failure(status: int, text: str) -> MeterwayError:

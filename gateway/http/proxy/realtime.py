@@ -4,8 +4,10 @@ with (services/realtime_secrets.py).
 
 Everything that can be refused is refused before the upgrade, as an HTTP error with the
 usual body: the key (or secret), the `realtime` scope, the model (served, priced, allowed to
-the key), the key's live balance, the open sessions' limits, the provider's socket. The
-relay (realtime_relay.py) then holds and settles each response.
+the key and its providers, the one a secret was minted for; a transcription session passes
+the same scope, provider pin and binding), the key's live balance, the open sessions'
+limits, the provider's socket (its failure scrubbed). The relay (realtime_relay.py) then
+holds and settles each response.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from aiohttp import web
 from billing import authority
 from billing.pricing import ModelPrice
 from gateway.appkeys import PROXYING, Proxying
-from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded
+from gateway.errors import (
+    InvalidRequest,
+    MeterwayError,
+    ModelNotFound,
+    PermissionDenied,
+    QuotaExceeded,
+)
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
@@ -30,6 +38,7 @@ from gateway.http.server import CLIENT_LEFT
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.llm.endpoints import REALTIME
+from gateway.llm.scrub import operator_scrubber
 from gateway.services import realtime_secrets as secrets
 from gateway.services.auth import hash_key, presented_key
 from gateway.services.realtime_meter import SessionMeter
@@ -84,21 +93,13 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
     """The Realtime model this key may open, priced, or the error saying why not."""
     if not model:
         raise InvalidRequest("'model' is required in the query string.", param="model")
-    if key.scopes and REALTIME.scope not in key.scopes:
-        raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+    _scoped(key)
     price = p.pricing.lookup(model)
     if price is None or price.kind != "realtime" or not REALTIME.serves(price, "openai"):
         raise ModelNotFound(
             f"The model '{model}' is not served on the Realtime route.", param="model"
         )
-    if bound and price.name != bound:
-        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
-    if key.models and price.name not in key.models:
-        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
-    if key.providers and price.provider not in key.providers:
-        raise PermissionDenied(
-            f"The model '{model}' is not served by a provider this API key allows."
-        )
+    _may_use(key, price, model, bound)
     if not price.is_priced():
         raise InvalidRequest(
             f"The model '{price.name}' has no per-token price in the catalogue; Meterway "
@@ -108,13 +109,39 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
     return price
 
 
+def _scoped(key: KeyRecord) -> None:
+    if key.scopes and REALTIME.scope not in key.scopes:
+        raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+
+
+def _may_use(key: KeyRecord, price: ModelPrice, model: str, bound: str) -> None:
+    """The checks every model a session uses passes, its own or its transcriber: the one a
+    client secret was minted for, the key's models, the key's providers."""
+    _binding(bound, price.name)
+    if key.models and price.name not in key.models:
+        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    _pinned(key, price.provider, model)
+
+
+def _binding(bound: str, name: str) -> None:
+    if bound and name != bound:
+        raise PermissionDenied(f"This client secret opens '{bound}' only.", param="model")
+
+
+def _pinned(key: KeyRecord, provider: str, model: str) -> None:
+    if key.providers and provider not in key.providers:
+        raise PermissionDenied(
+            f"The model '{model}' is not served by a provider this API key allows."
+        )
+
+
 def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
-    """The transcription model a session names, priced per token, if this key may use it."""
+    """The transcription model a session names, priced per token, if this key may use it
+    (its models and providers; a client secret binds the session's own model, not this)."""
     price = p.pricing.lookup(model)
     if price is None or price.kind != "transcription" or price.provider != "openai":
         raise ModelNotFound(f"The transcription model '{model}' is not served.", param="model")
-    if key.models and price.name not in key.models:
-        raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    _may_use(key, price, model, "")
     if not price.prices("input_audio_mtok"):
         raise InvalidRequest(
             f"The model '{price.name}' has no per-token audio price; Meterway cannot meter "
@@ -127,10 +154,14 @@ def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
 def _session_of(
     p: Proxying, request: web.Request, key: KeyRecord, bound: str
 ) -> tuple[ModelPrice | None, dict[str, str]]:
-    """The session's model (None: a transcription session) and the provider's query."""
+    """The session's model (None: a transcription session, whose model is checked by
+    `transcription_price` when it is used) and the provider's query. A transcription
+    session passes the same scope, provider pin and secret's binding as any session: a
+    secret minted for one Realtime model opens that model's sessions only."""
     if request.query.get("intent") == "transcription":
-        if key.scopes and REALTIME.scope not in key.scopes:
-            raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+        _scoped(key)
+        _pinned(key, "openai", "transcription")
+        _binding(bound, "")  # a secret bound to a model opens no transcription session
         return None, {"intent": "transcription"}
     price = realtime_price(p, request.query.get("model", ""), key, bound)
     return price, {"model": price.upstream_model}
@@ -146,9 +177,14 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     slots = request.app[SLOTS]
     with slots.taken(key, s.realtime_sessions_per_key, s.realtime_sessions_per_account):
         provider = "openai" if price is None else price.provider
-        upstream = await p.upstream.realtime(
-            provider, query, request.headers, s.realtime_max_frame_bytes
-        )
+        scrubber = operator_scrubber(s)
+        try:
+            upstream = await p.upstream.realtime(
+                provider, query, request.headers, s.realtime_max_frame_bytes
+            )
+        except MeterwayError as exc:  # the provider's URL and what it said, scrubbed
+            scrubber.error(exc)
+            raise
         client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=s.realtime_max_frame_bytes)
         request[CLIENT_LEFT] = _client_left  # the relay reads on for the provider's usage
         try:
@@ -159,7 +195,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         session = SessionMeter(p.meter, key, price, rid)
         transcriber = partial(transcription_price, p, key=key)
         limits = (s.realtime_idle_timeout_s, s.stream_drain_timeout_s)
-        await Relay(client, upstream, session, *limits, transcriber).run()
+        await Relay(client, upstream, session, *limits, transcriber, scrubber).run()
     return client
 
 

@@ -1,12 +1,16 @@
-"""One Realtime session's relay: frames both ways unchanged, each response held before it
-may start and settled when it ends (services/realtime_meter.py).
+"""One Realtime session's relay: events both ways, each response held before it may start
+and settled when it ends (services/realtime_meter.py).
 
-The client's frames are read in order; a `response.create` is forwarded only once its hold
-is taken, and voice detection's turn is held at `input_audio_buffer.speech_stopped`, before
-the provider's response events are relayed. A refusal is sent as an `error` event with the
-HTTP refusal's body, then both sockets close. A client that leaves stops the writing, not the
-reading: the provider is read on until every held response is done (at most
-STREAM_DRAIN_TIMEOUT_S), and a response it never finished is billed what it produced.
+A client's frame is forwarded unchanged only if it is a JSON event of a type
+llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key holds its scope; any other
+is answered with an `error` event. A provider's event reaches the client through the one
+scrubber (llm/scrub.py), as chat's error events do. The client's frames are read in order;
+a `response.create` is forwarded only once its hold is taken, and voice detection's turn is
+held at `input_audio_buffer.speech_stopped`, before the provider's response events are
+relayed. A refusal is sent as an `error` event with the HTTP refusal's body, then both
+sockets close. A client that leaves stops the writing, not the reading: the provider is read
+on until every held response is done (at most STREAM_DRAIN_TIMEOUT_S), and a response it
+never finished is billed what it produced.
 """
 
 from __future__ import annotations
@@ -25,15 +29,20 @@ from billing.realtime import audio_tokens, base64_bytes, output_cap, response_us
 from gateway.errors import MeterwayError
 from gateway.llm.realtime_events import (
     AUDIO_DELTAS,
+    CONTENT_PREFIXES,
+    REALTIME_CLIENT_EVENTS,
     TEXT_DELTAS,
     TRANSCRIBED,
     TRANSCRIPT_FAILED,
     SessionShape,
     appended_tokens,
+    client_event,
     client_tokens,
     delta_length,
     response_cap,
+    transcription_model,
 )
+from gateway.llm.scrub import ClientScrubber
 from gateway.services.realtime_meter import MAX_HOLDS, SessionMeter
 
 log = logging.getLogger("meterway.realtime")
@@ -56,8 +65,10 @@ class Relay:
         idle_s: float,
         drain_s: float,
         transcriber: Callable[[str], ModelPrice],
+        scrubber: ClientScrubber,
     ) -> None:
         self.client, self.upstream, self.session = client, upstream, session
+        self.scrubber = scrubber  # every provider frame passes it before the client reads it
         self.idle_s, self.drain_s = idle_s, drain_s
         self.shape = SessionShape()
         self.transcriber = transcriber  # a transcription model's price, checked for the key
@@ -104,7 +115,10 @@ class Relay:
             return msg
 
     async def _from_client(self) -> None:
-        await self._pump(self.client, self._client_text, self.upstream.send_bytes)
+        await self._pump(self.client, self._client_text, self._client_binary)
+
+    async def _client_binary(self, data: bytes) -> None:
+        await self._to_client(_error(None, INVALID_EVENT, "Realtime events are text frames."))
 
     async def _pump(
         self,
@@ -127,18 +141,39 @@ class Relay:
                 return
 
     async def _client_text(self, data: str) -> bool:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            event = None
-        if isinstance(event, dict):
-            self.session.conversation.add(client_tokens(event, len(data), self.shape))
-            self.buffered += appended_tokens(event, self.shape)
-            if event.get("type") == "input_audio_buffer.clear":
-                self.buffered = 0
-            if event.get("type") == "response.create" and not await self._hold_response(event):
-                return not self.refused
+        """A client's event: refused here (an `error` event; the session goes on) unless it
+        parses as an event type REALTIME_CLIENT_EVENTS lists and the key holds its scope."""
+        event, why, event_id = client_event(data)
+        if event is None:
+            await self._to_client(_error(event_id, INVALID_EVENT, why))
+            return True
+        scope, scopes = REALTIME_CLIENT_EVENTS[event["type"]], self.session.key.scopes
+        if scopes and scope not in scopes:
+            text = f"This API key lacks the '{scope}' scope for '{event['type']}'."
+            await self._to_client(_error(event_id, "permission_denied", text))
+            return True
+        if not await self._may_transcribe(event):
+            return True
+        self.session.conversation.add(client_tokens(event, len(data), self.shape))
+        self.buffered += appended_tokens(event, self.shape)
+        if event["type"] == "input_audio_buffer.clear":
+            self.buffered = 0
+        if event["type"] == "response.create" and not await self._hold_response(event):
+            return not self.refused
         await self.upstream.send_str(data)
+        return True
+
+    async def _may_transcribe(self, event: dict[str, Any]) -> bool:
+        """A session update naming a transcription model the key (or its client secret) may
+        not use is answered with the refusal and not forwarded; the session goes on."""
+        model = transcription_model(event.get("session")) if event["type"] in UPDATES else None
+        if not model:
+            return True
+        try:
+            self.transcriber(model)
+        except MeterwayError as exc:
+            await self._to_client(error_event(exc, event.get("event_id")))
+            return False
         return True
 
     async def _hold_response(self, event: dict[str, Any]) -> bool:
@@ -146,10 +181,10 @@ class Relay:
         provider allows; a refusal closes the session). True: forward it."""
         session = self.session
         if session.price is None:
-            await self._to_client(_busy(event.get("event_id"), TRANSCRIPTION_ONLY))
+            await self._to_client(_error(event.get("event_id"), *TRANSCRIPTION_ONLY))
             return False
         if session.holds:  # one made or about to be: its response.create may still start one
-            await self._to_client(_busy(event.get("event_id")))
+            await self._to_client(_error(event.get("event_id"), *BUSY))
             return False
         cap = output_cap(response_cap(event, self.shape), session.price.max_output_tokens)
         try:
@@ -160,17 +195,27 @@ class Relay:
         return True
 
     async def _from_provider(self) -> None:
-        await self._pump(self.upstream, self._provider_text, self._to_client_bytes)
+        await self._pump(self.upstream, self._provider_text, self._provider_binary)
+
+    async def _provider_binary(self, data: bytes) -> None:
+        log.warning("binary provider frame dropped in %s", self.session.request_id)
 
     async def _provider_text(self, data: str) -> bool:
+        """A provider's event, scrubbed (the conversation's events of the operator's secrets,
+        every other event as chat's error events are). A frame that is not a JSON object is
+        dropped: nothing in it can be metered, nor scrubbed by its shape."""
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
-            event = None  # relayed as it came; nothing in it to meter
-        kind = event.get("type") if isinstance(event, dict) else None
-        if kind is not None and not await self._meter(kind, event):
+            event = None
+        if not isinstance(event, dict):
+            log.warning("unreadable provider frame dropped in %s", self.session.request_id)
+            return True
+        kind = event.get("type")
+        if isinstance(kind, str) and not await self._meter(kind, event):
             return False
-        await self._to_client(data)
+        content = isinstance(kind, str) and kind.startswith(CONTENT_PREFIXES)
+        await self._to_client((self.scrubber.secrets_out if content else self.scrubber.text)(data))
         return True
 
     async def _meter(self, kind: str, event: dict[str, Any]) -> bool:
@@ -246,15 +291,9 @@ class Relay:
         except ConnectionError:
             self.client_gone = True
 
-    async def _to_client_bytes(self, data: bytes) -> None:
-        if self.client_gone or self.client.closed:
-            return
-        try:
-            await self.client.send_bytes(data)
-        except ConnectionError:
-            self.client_gone = True
 
-
+INVALID_EVENT = "invalid_event"
+UPDATES = frozenset({"session.update", "transcription_session.update"})
 BUSY = (
     "conversation_already_has_active_response",
     "A response is already being made (or held) in this session; wait for its "
@@ -263,8 +302,8 @@ BUSY = (
 TRANSCRIPTION_ONLY = ("invalid_request", "A transcription session makes no responses.")
 
 
-def _busy(event_id: object, why: tuple[str, str] = BUSY) -> str:
-    code, message = why
+def _error(event_id: object, code: str, message: str) -> str:
+    """An `error` event of the gateway's own, shaped as the provider's."""
     error = {
         "type": "invalid_request_error",
         "code": code,
