@@ -39,6 +39,7 @@ class RealtimeControl:
     transcripts: list[dict[str, Any]] = field(default_factory=list)  # each completed one's
     connections: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
+    reject_next: int = 0  # refuse this many response.create events (invalid_request_error)
 
 
 CONTROL = web.AppKey("control", RealtimeControl)
@@ -189,6 +190,17 @@ class _Session:
         )
 
     async def _respond(self, event: dict[str, Any]) -> None:
+        if self.control.reject_next:
+            self.control.reject_next -= 1
+            error = {
+                "type": "invalid_request_error",
+                "code": "invalid_value",
+                "message": "Invalid value for 'response.voice'.",
+                "param": "response.voice",
+                "event_id": event.get("event_id"),
+            }
+            await self.send({"type": "error", "error": error})
+            return
         if self.conv.active is not None and not self.conv.active.done():
             error = {
                 "type": "invalid_request_error",
@@ -199,11 +211,14 @@ class _Session:
             await self.send({"type": "error", "error": error})
             return
         response_id = f"resp_{next(self.conv.ids)}"
-        self.conv.active = asyncio.ensure_future(self._produce(response_id))
+        apart = (event.get("response") or {}).get("conversation") == "none"
+        self.conv.active = asyncio.ensure_future(self._produce(response_id, apart))
 
-    async def _produce(self, response_id: str) -> None:
+    async def _produce(self, response_id: str, apart: bool = False) -> None:
+        """A response; one `apart` (conversation "none") reads only its own short input
+        and adds nothing to the conversation, as OpenAI's out-of-band responses."""
         audio = text = 0
-        conv = self.conv
+        conv = self.conv if not apart else _Conversation(text_tokens=15)
         status = "completed"
         try:
             await asyncio.sleep(self.control.start_delay_s)

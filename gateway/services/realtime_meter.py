@@ -41,7 +41,8 @@ class ResponseHold:
     text_bytes: int = 0  # output text relayed (a token is at least one byte)
     audio_tokens: int = 0  # output audio relayed, estimated from its bytes
     in_band: bool = True  # its answer joins the conversation (conversation "none": not)
-    event_id: str = ""  # the client's response.create it was taken for ('' : a voice turn)
+    hold_for_create: bool = False  # taken for a client's response.create (not a voice turn)
+    event_id: str = ""  # that response.create's event_id ('' : it named none)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class SessionMeter:
         *,
         in_band: bool = True,
         event_id: str = "",
+        created: bool = False,
     ) -> None:
         """Reserve the next response's worst case: the conversation so far plus what its
         `response.create` brings of its own (instructions, input items, tools) and its
@@ -86,13 +88,18 @@ class SessionMeter:
         added = self.conversation.added
         held = await self._hold(self.price, tokens, max_output_tokens, added)
         held.in_band, held.event_id = in_band, event_id
+        held.hold_for_create = created
         self.unbound.append(held)
 
     def rejected(self, event_id: str) -> bool:
         """The provider refused the response.create `event_id` (an `error` naming it): its
-        hold is released, so it neither blocks the next response nor outlives the refusal."""
+        hold is released, so it neither blocks the next response nor outlives the refusal.
+        An error naming no event releases the one response.create held without an id, when
+        it is the only hold and no response is being made (nothing else it could be)."""
         for held in self.unbound:
-            if event_id and held.event_id == event_id:
+            if held.hold_for_create and held.event_id == event_id:
+                if not event_id and (len(self.unbound) > 1 or self.bound):
+                    return False
                 self.unbound.remove(held)
                 self._release(held)
                 return True

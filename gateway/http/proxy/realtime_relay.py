@@ -39,7 +39,9 @@ from gateway.llm.realtime_events import (
     client_event,
     client_tokens,
     delta_length,
+    in_band,
     response_cap,
+    response_own_tokens,
     transcription_model,
 )
 from gateway.llm.scrub import ClientScrubber
@@ -94,12 +96,19 @@ class Relay:
             await self.upstream.close()
             await self.client.close()
 
-    async def _refuse(self, error: MeterwayError, event_id: object = None) -> None:
-        """Out of credit or quota: the client is told why, as HTTP would, then both close."""
+    async def _refuse(self, error: MeterwayError, event_id: object = None) -> bool:
+        """Out of credit or quota: the client is told why, as HTTP would, and closed. A
+        response already in flight is read on to its `response.done` (within the drain) and
+        billed from its usage, at the rates it was held at; abandoning it billed only what
+        had been relayed, its audio as text. True: the provider is still read."""
         self.refused = True
         await self._to_client(error_event(error, event_id))
+        self.client_gone = True
         await self.client.close()
+        if self.session.bound:
+            return True
         await self.upstream.close()
+        return False
 
     async def _receive(self, ws: web.WebSocketResponse | Upstream) -> aiohttp.WSMessage:
         """The next frame from `ws`; TimeoutError once neither side sent one for idle_s."""
@@ -158,7 +167,7 @@ class Relay:
         self.buffered += appended_tokens(event, self.shape)
         if event["type"] == "input_audio_buffer.clear":
             self.buffered = 0
-        if event["type"] == "response.create" and not await self._hold_response(event):
+        if event["type"] == "response.create" and not await self._hold_response(event, len(data)):
             return not self.refused
         await self.upstream.send_str(data)
         return True
@@ -176,7 +185,7 @@ class Relay:
             return False
         return True
 
-    async def _hold_response(self, event: dict[str, Any]) -> bool:
+    async def _hold_response(self, event: dict[str, Any], raw_length: int) -> bool:
         """A client's response.create: held, or answered here (one response at a time, as the
         provider allows; a refusal closes the session). True: forward it."""
         session = self.session
@@ -187,10 +196,15 @@ class Relay:
             await self._to_client(_error(event.get("event_id"), *BUSY))
             return False
         cap = output_cap(response_cap(event, self.shape), session.price.max_output_tokens)
+        own = response_own_tokens(event, raw_length, self.shape)
+        event_id = event.get("event_id")
+        event_id = event_id if isinstance(event_id, str) else ""
         try:
-            await session.hold_next(cap)
+            await session.hold_next(
+                cap, own, in_band=in_band(event), event_id=event_id, created=True
+            )
         except MeterwayError as exc:
-            await self._refuse(exc, event.get("event_id"))
+            await self._refuse(exc, event_id)
             return False
         return True
 
@@ -231,17 +245,31 @@ class Relay:
             self.shape.update(event.get("session"))
         elif kind == "input_audio_buffer.speech_stopped" and self.shape.vad_responds:
             return await self._hold_turn()
-        elif kind == "response.created":
-            return await self._bind(event)
-        elif kind == "response.done":
-            response = event.get("response") or {}
-            await session.done(str(response.get("id")), response_usage(response.get("usage")))
+        elif kind in ("response.created", "response.done", "error"):
+            return await self._response_event(kind, event)
         elif kind == "input_audio_buffer.committed":
             return await self._hold_transcript(str(event.get("item_id")))
         elif kind == TRANSCRIBED:
             await session.transcribed(str(event.get("item_id")), response_usage(event.get("usage")))
         elif kind == TRANSCRIPT_FAILED:
             session.transcript_failed(str(event.get("item_id")))
+        return True
+
+    async def _response_event(self, kind: str, event: dict[str, Any]) -> bool:
+        """A response starts (it takes a hold), ends (it is settled), or the provider
+        refused a response.create: its hold is given back, so it blocks no later one. The
+        error names the event (`error.event_id`); an event sent without an id is matched
+        when it is the one held and unstarted (a response that then starts anyway finds no
+        hold, and is cancelled unrelayed)."""
+        if kind == "response.created":
+            return await self._bind(event)
+        if kind == "response.done":
+            response = event.get("response") or {}
+            usage = response_usage(response.get("usage"))
+            await self.session.done(str(response.get("id")), usage)
+            return True
+        refused = (event.get("error") or {}).get("event_id")
+        self.session.rejected(refused if isinstance(refused, str) else "")
         return True
 
     async def _hold_transcript(self, item_id: str) -> bool:
@@ -255,8 +283,7 @@ class Relay:
             price = self.transcriber(model)
             await self.session.hold_transcript(item_id, price, buffered)
         except MeterwayError as exc:
-            await self._refuse(exc)
-            return False
+            return await self._refuse(exc)
         return True
 
     async def _hold_turn(self) -> bool:
@@ -268,8 +295,7 @@ class Relay:
         try:
             await self.session.hold_next(cap)
         except MeterwayError as exc:
-            await self._refuse(exc)
-            return False
+            return await self._refuse(exc)
         return True
 
     async def _bind(self, event: dict[str, Any]) -> bool:
