@@ -6,24 +6,15 @@ for money is read to its end and billed from its usage."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 import websockets
 
-from tests.e2e.test_realtime import until, ws_url
+from tests.e2e.test_realtime import rt, until, ws_url  # noqa: F401 (rt: the fixture)
 from tests.factories import eventual_debits, held, tenant
-from tests.fake_realtime import RealtimeControl, fake_realtime
-from tests.harness import Gateway, running_gateway
-
-
-@pytest.fixture
-async def rt(dsn: str) -> AsyncIterator[tuple[Gateway, RealtimeControl]]:
-    async with fake_realtime() as (url, control), running_gateway(dsn, OPENAI_BASE_URL=url) as gw:
-        yield gw, control
-        await gw.settle_all()
+from tests.fake_realtime import RealtimeControl
+from tests.harness import Gateway
 
 
 def _send(event: dict[str, Any]) -> str:
