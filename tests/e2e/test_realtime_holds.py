@@ -11,10 +11,13 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.e2e.test_realtime import rt, until, ws_url  # noqa: F401 (rt: the fixture)
+from tests.e2e import test_realtime
+from tests.e2e.test_realtime import until, ws_url
 from tests.factories import eventual_debits, held, tenant
 from tests.fake_realtime import RealtimeControl
 from tests.harness import Gateway
+
+rt = test_realtime.rt  # the fake provider and a gateway in front of it
 
 
 def _send(event: dict[str, Any]) -> str:
