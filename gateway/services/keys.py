@@ -16,7 +16,7 @@ from billing.quotas import Quota, parse_quotas
 from gateway.errors import PermissionDenied
 from gateway.services.auth import new_id
 from gateway.services.end_user_budgets import set_end_user_budget
-from gateway.services.provisioning import IssuedKey, KeySpec, issue_key, new_secret, publish_row
+from gateway.services.provisioning import IssuedKey, KeySpec, new_secret, publish_row
 from gateway.services.teams import assign_key
 from gateway.stores.ports import (
     DirectoryPort,
@@ -25,7 +25,7 @@ from gateway.stores.ports import (
     LedgerPort,
     TeamsPort,
 )
-from gateway.stores.records import OPERATOR_MINTED, Lineage, Row
+from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
 
@@ -52,19 +52,6 @@ def grant_of_spec(spec: KeySpec) -> Grant:
         _ms(spec.expires_at),
         frozenset(spec.providers),
     )
-
-
-async def issue_key_within(
-    ledger: LedgerPort,
-    store: HotStorePort,
-    account_id: str,
-    parent: Grant,
-    spec: KeySpec,
-    lineage: Lineage = OPERATOR_MINTED,
-) -> IssuedKey:
-    """Issue a key no wider than `parent` (raises billing.grants.GrantTooWide)."""
-    check_within(parent, grant_of_spec(spec))
-    return await issue_key(ledger, store, account_id, spec, lineage)
 
 
 async def carry_team(teams: TeamsPort, store: HotStorePort, key: Row) -> None:
@@ -123,7 +110,19 @@ async def rotate_key(
         until_ms = min(until_ms, current)
     await directory.set_key_expiry(row["id"], datetime.fromtimestamp(until_ms / 1000, UTC))
     await store.set_key_expiry(shard_of(row["account_id"]), row["id"], max(until_ms, 1))
+    await _end_bound_tokens(ledger, store, row["id"], until_ms)
     return IssuedKey(new["id"], secret)
+
+
+async def _end_bound_tokens(ledger: LedgerPort, store: HotStorePort, key_id: str, at: int) -> None:
+    """The tokens the rotated secret minted (/v1/auth/tokens) end with it: a leaked key
+    rotated leaves nothing it minted working past the grace."""
+    for minted in await ledger.keys_minted_under(key_id):
+        if minted["minter_id"] != key_id or not minted.get("secret_bound"):
+            continue
+        held = grant_of_key(minted)
+        if held.expires_at_ms is None or held.expires_at_ms > at:
+            await set_key_grant(ledger, store, minted, replace(held, expires_at_ms=max(at, 1)))
 
 
 async def set_key_quotas(

@@ -30,6 +30,8 @@ class KeyRecord:
     models: tuple[str, ...]
     on_insufficient: str | None = None
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
+    # The keys it was minted under, nearest first: its calls count in their windows too.
+    ancestors: tuple[str, ...] = ()
 
 
 class HotBalance(NamedTuple):
@@ -51,6 +53,15 @@ class Lineage:
     minter_id: str | None = None  # the member, `sub:<subject>`, or the minting key
     owner: str | None = None
     team_id: str | None = None
+    ancestors: tuple[str, ...] = ()  # the minting key and the keys it was minted under
+    secret_bound: bool = False  # a token that ends when its minting key's secret does
+
+
+def minted_by_key(parent: Row) -> Lineage:
+    """What a key minted by the key `parent` (its row) inherits: its owner, its team, and
+    its place under it and under every key above it."""
+    above = (parent["id"], *(parent.get("ancestors") or ()))
+    return Lineage("key", parent["id"], parent.get("member_id"), parent.get("team_id"), above)
 
 
 OPERATOR_MINTED = Lineage()

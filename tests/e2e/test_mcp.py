@@ -101,9 +101,11 @@ async def test_tools_list_shows_only_what_the_key_may_call(setup: Setup) -> None
         async with session(gw, t.key) as client:
             names = sorted(t.name for t in (await client.list_tools()).tools)
             assert names == ["broken", "fetch_pages", "search"]  # free_tool has no price
-    async with session(gw, chat.key) as client:
-        assert (await client.list_tools()).tools == []
-        assert (await refused(client, "search", {"query": "q"})).data["status"] == 403
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    headers = {"Authorization": f"Bearer {chat.key}", "Accept": "application/json"}
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=hello, headers=headers) as r:
+        answer = await r.json()  # no MCP scope: the one mint opens no session
+    assert answer["error"]["data"]["status"] == 403 and "mcp-session-id" not in r.headers
     assert setup.tools.ran["fetch_pages"] == 0 and setup.tools.ran["search"] == 0
 
 

@@ -28,6 +28,7 @@ from gateway.mcp import wire
 from gateway.mcp.sessions import bind, session_secret, unbind
 from gateway.mcp.upstream import SESSION_HEADER, exchange, read_whole
 from gateway.mcp_settings import McpServer
+from gateway.services.mint import mcp_session
 from gateway.services.tool_calls import Answered, ToolCall, metered_call
 from gateway.stores.records import KeyRecord
 
@@ -116,6 +117,11 @@ async def post(request: web.Request) -> web.Response:
     ex = Exchange(request, server, key)
     ex.upstream_session()
     method, message_id = message.get("method"), message.get("id")
+    try:
+        if ex.session is None:  # this message opens a session: made by the one mint
+            mcp_session(key, server.name)
+    except MeterwayError as exc:
+        return refusal(message_id, exc)
     if method == "tools/call":
         if message_id is None:  # a notification: a lax server might run it, unmetered
             return _error(None, wire.INVALID_REQUEST, "tools/call needs an id.", status=400)
