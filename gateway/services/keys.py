@@ -15,7 +15,7 @@ from billing.grants import Grant, GrantTooWide, check_within, fit_within
 from billing.quotas import Quota, parse_quotas
 from gateway.errors import PermissionDenied
 from gateway.services.auth import new_id
-from gateway.services.end_user_budgets import set_end_user_budget
+from gateway.services.end_user_budgets import key_budget, set_end_user_budget
 from gateway.services.provisioning import IssuedKey, KeySpec, new_secret, publish_row
 from gateway.services.teams import assign_key
 from gateway.stores.ports import (
@@ -67,10 +67,9 @@ async def carry_budgets(
     """A key's own end-user budget (its end users' default) goes to a key made from it: a
     key it mints or its rotated successor never serves an end user more loosely."""
     account_id = from_key["account_id"]
-    for row in await budgets.of_account(account_id):
-        if row["key_id"] == from_key["id"] and not row["end_user"]:
-            quotas = parse_quotas(row["quotas"])
-            await set_end_user_budget(budgets, store, (account_id, to_key_id, ""), quotas)
+    quotas = await key_budget(budgets, account_id, from_key["id"])
+    if quotas:
+        await set_end_user_budget(budgets, store, (account_id, to_key_id, ""), quotas)
 
 
 async def revoke_key(ledger: LedgerPort, store: HotStorePort, row: Row) -> Row | None:

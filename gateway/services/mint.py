@@ -25,6 +25,7 @@ from billing.grants import (
     covers,
 )
 from billing.grants import check_within as _check_within
+from billing.roles import may_grant
 from gateway.errors import PermissionDenied
 from gateway.services.keys import carry_budgets, carry_team, grant_of_spec
 from gateway.services.provisioning import IssuedKey, KeySpec, issue_key
@@ -93,11 +94,18 @@ def mcp_session(record: KeyRecord, server: str) -> Grant:
     return within(key_creator(record), Grant(frozenset(scopes), frozenset()), Right.MCP)
 
 
-def _holds_right(rights: frozenset[str], right: Right, asked: Grant) -> bool:
-    """An MCP session's right is a scope covering the server or tools it asks for."""
+def _require(creator: Creator, right: Right, asked: Grant) -> None:
+    """PermissionDenied unless `creator` holds `right`; an MCP session's right is a scope
+    covering the server or the tools it asks for."""
+    rights = creator.rights
     if right is Right.MCP:
-        return bool(asked.scopes) and all(covers(rights, s) for s in asked.scopes)
-    return right.value in rights
+        held = bool(asked.scopes) and all(covers(rights, s) for s in asked.scopes)
+    else:
+        held = right.value in rights
+    if not held:
+        raise PermissionDenied(
+            f"You may not create this credential: it needs '{right.value}'.", param="scope"
+        )
 
 
 def filled(holds: Grant, asked: Grant) -> Grant:
@@ -115,10 +123,7 @@ def within(creator: Creator, asked: Grant, right: Right) -> Grant:
     """The one rule: `creator` holds `right`, and the credential (`asked`, its open parts
     filled from the creator) is no wider than the creator in any dimension. The grant to
     make, or PermissionDenied naming the field."""
-    if not _holds_right(creator.rights, right, asked):
-        raise PermissionDenied(
-            f"You may not create this credential: it needs '{right.value}'.", param="scope"
-        )
+    _require(creator, right, asked)
     grant = filled(creator.holds, asked)
     if creator.everything:
         return grant
@@ -127,6 +132,14 @@ def within(creator: Creator, asked: Grant, right: Right) -> Grant:
     except GrantTooWide as exc:
         raise PermissionDenied(exc.message, param=exc.field) from exc
     return grant
+
+
+def invitation(creator: Creator, granter_role: str, role: str) -> None:
+    """An invitation link to `role`: the creator holds `org:write` and may grant the role
+    (billing.roles.may_grant: only an owner makes owners); PermissionDenied otherwise."""
+    _require(creator, Right.INVITE, Grant(frozenset(), frozenset()))
+    if not creator.everything and not may_grant(granter_role, role):
+        raise PermissionDenied("Only an owner makes, changes or removes owners.", param="role")
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,3 +241,43 @@ async def test_closed_is_todays_behaviour(signup_gw: tuple[Gateway, Mailbox]) ->
     assert status == 404, body
     async with aiohttp.ClientSession() as http, http.get(gw.url + "/dashboard/signin") as r:
         assert "Create an account" not in await r.text()
+
+
+async def _org_key(gw: Gateway, account_id: str) -> str:
+    body = {"account_id": account_id, "name": "org", "scopes": ["org:write", "account:read"]}
+    status, key = await gw.admin("POST", "/admin/v1/keys", body)
+    assert status == 201, key
+    return str(key["key"])
+
+
+async def test_an_account_waiting_or_rejected_invites_nobody(
+    signup_gw: tuple[Gateway, Mailbox],
+) -> None:
+    """Issue 56: a sign-up waiting for approval, or rejected, e-mailed invitations to any
+    address, without limit."""
+    gw, box = signup_gw
+    account_id = (await signed_up(gw, box, fresh()))["account_id"]
+    key = await _org_key(gw, account_id)
+    invitee = fresh()
+    status, body = await post(gw, "/v1/account/members", {"email": invitee}, key)
+    assert status == 403 and body["error"]["code"] == "account_pending_approval", body
+    assert (await gw.admin("POST", f"/admin/v1/signups/{account_id}/reject"))[0] == 200
+    status, body = await post(gw, "/v1/account/members", {"email": invitee}, key)
+    assert status == 403 and body["error"]["code"] == "account_rejected", body
+    await asyncio.sleep(0.5)  # the courier mails after the answer: give it the time
+    assert box.to(invitee) == []
+
+
+@pytest.mark.parametrize(
+    "signup_gw", [{"SIGNUP_POLICY": "open", "SIGNIN_INVITE_LIMIT_ACCOUNT": "2"}], indirect=True
+)
+async def test_invitations_are_rate_limited_per_account(signup_gw: tuple[Gateway, Mailbox]) -> None:
+    gw, box = signup_gw
+    account_id = (await signed_up(gw, box, fresh()))["account_id"]
+    key = await _org_key(gw, account_id)
+    invitees = [fresh() for _ in range(3)]
+    answers = [await post(gw, "/v1/account/members", {"email": e}, key) for e in invitees]
+    assert [s for s, _ in answers] == [201, 201, 429], answers
+    assert answers[2][1]["error"]["code"] == "invitations_rate_limited"
+    await mail_to(box, invitees[1], "invit")
+    assert box.to(invitees[2]) == []
