@@ -5,6 +5,7 @@ in its minter's windows. Each test failed before the mint."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from gateway.appkeys import MEMBERS, SIGNIN_TICKETS
 from gateway.services import device_login
 from tests.e2e.test_key_lineage import call, chat, mint, operator_key, person
+from tests.e2e.test_people_numbers_fuzz import signed_in
 from tests.factories import tenant
 from tests.harness import Gateway, running_gateway
 from tests.identity import ROLE_CLAIM_ENV
@@ -124,3 +126,20 @@ async def test_a_members_first_key_on_the_free_plan_with_the_forms_defaults(gw: 
     key = await mint(gw, member, scopes=["inference"], models=[])
     assert set(key["models"]) == FREE_MODELS
     assert await chat(gw, key["key"]) == 200
+
+
+async def test_the_approval_page_shows_when_and_where_the_login_started(gw: Gateway) -> None:
+    """A person asked to enter someone else's code sees it is not their terminal."""
+    org = await tenant(gw)
+    agent = "curl/8.0 <b>not-you</b>"
+    async with gw.http.post(
+        gw.url + "/v1/auth/device", json={}, headers={"User-Agent": agent}
+    ) as r:
+        code = (await r.json())["user_code"]
+    http = await signed_in(gw, person(org.account_id, "owner"))
+    async with http, http.get(f"{gw.url}/dashboard/device?code={code}") as r:
+        page = await r.text()
+    started = re.search(r'id="device-started">([^<]*)<', page)
+    assert started is not None, page
+    assert "127.0.0.1" in started[1] and " UTC from " in started[1]
+    assert "curl/8.0 &lt;b&gt;not-you&lt;/b&gt;" in page and "<b>not-you" not in page

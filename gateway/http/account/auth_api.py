@@ -95,7 +95,9 @@ async def device_start(request: web.Request) -> web.Response:
             raise SignupRateLimited(
                 "Too many logins were started; try again later.", retry_after_s=left
             )
-    device, user = await device_login.start(request.config_dict[SIGNIN_TICKETS], scopes)
+    agent = request.headers.get("User-Agent", "")
+    tickets = request.config_dict[SIGNIN_TICKETS]
+    device, user = await device_login.start(tickets, scopes, request.remote or "", agent)
     page = absolute(request, DEVICE_PAGE)
     return web.json_response(
         {
