@@ -101,3 +101,22 @@ async def test_undeclared_tells_the_ancestors_and_their_specs(stores: Stores) ->
     names = store._declared.names(stale, 0)
     assert k.api_key(s, h.record.key_id) in names
     assert any(f"k:{h.record.key_id}:d:r" in n for n in names), names
+
+
+async def test_on_a_cluster_the_ancestors_counters_share_the_keys_slot(
+    cluster_stores: Stores,
+) -> None:
+    """Every name reserve.lua is handed for an ancestor (its hash, its counters) carries the
+    account's shard tag, so the call stays in one slot; held and given back there."""
+    stores = cluster_stores
+    h = await make_holder(stores, key_quotas=(SPEND_1000,))
+    grandchildren = []
+    for _ in range(3):
+        child = await child_of(stores, h.record, (SPEND_1000,))
+        grandchildren.append(await child_of(stores, child, ()))
+    held = [await reserve(stores, g, spend=400) for g in grandchildren]
+    assert [isinstance(d, Admitted) for d in held] == [True, True, False], held
+    first = held[0]
+    assert isinstance(first, Admitted)
+    await stores.store.release(h.shard, h.account_id, first.request_id)
+    assert isinstance(await reserve(stores, grandchildren[2], spend=400), Admitted)
