@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import MEMBERS, SIGNIN_TICKETS
+from gateway.appkeys import LEDGER, MEMBERS, SIGNIN_TICKETS
 from gateway.services import device_login
 from tests.e2e.test_key_lineage import call, chat, mint, operator_key, person
 from tests.e2e.test_people_numbers_fuzz import signed_in
@@ -143,3 +143,27 @@ async def test_the_approval_page_shows_when_and_where_the_login_started(gw: Gate
     assert started is not None, page
     assert "127.0.0.1" in started[1] and " UTC from " in started[1]
     assert "curl/8.0 &lt;b&gt;not-you&lt;/b&gt;" in page and "<b>not-you" not in page
+
+
+async def test_a_member_moved_to_a_role_that_may_not_spend_keeps_no_spending_key(
+    gw: Gateway,
+) -> None:
+    """By the owner (the members API) or by the identity provider's group: either way the
+    member's keys, and the keys under them, stop spending at once (the proxy reads scopes
+    from Redis, not the role)."""
+    org = await tenant(gw)
+    owner = person(org.account_id, "owner")
+    scopes = ["chat", "keys:write", "account:read"]
+    by_owner = await mint(gw, person(org.account_id, "member"), scopes=scopes)
+    under = await mint(gw, by_owner["key"], scopes=["chat"])
+    sub = f"mo-{secrets.token_hex(3)}"
+    by_claim = await mint(gw, person(org.account_id, "member", sub=sub), scopes=scopes)
+    assert [await chat(gw, k["key"]) for k in (by_owner, under, by_claim)] == [200] * 3
+    row = await gw.app[LEDGER].get_key(by_owner["id"])
+    assert row is not None
+    path = f"/v1/account/members/{row['member_id']}/role"
+    assert (await call(gw, owner, "PUT", path, {"role": "billing"}))[0] == 200
+    assert (await call(gw, person(org.account_id, "viewer", sub=sub), "GET", "/v1/account"))[
+        0
+    ] == 200
+    assert [await chat(gw, k["key"]) for k in (by_owner, under, by_claim)] == [403, 401, 403]

@@ -19,11 +19,11 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
 )
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.admin.directory import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.llm.calls import parse_json
-from gateway.services.members import remove_member
+from gateway.services.members import keys_within_role, remove_member
 from gateway.services.mint import Creator, invitation
 from gateway.stores.records import Row
 
@@ -98,6 +98,9 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
     updated = bodies.found(
         await request.config_dict[MEMBERS].set_role(row["id"], wanted), "No such member."
     )
+    app = request.config_dict
+    fitted = await keys_within_role(app[MEMBERS], app[LEDGER], app[STORE], row["id"], wanted)
+    await key_grants.followed(request, fitted)
     await audited.record(
         request,
         "member.role",

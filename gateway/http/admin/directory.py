@@ -11,7 +11,7 @@ from aiohttp import web
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.account import invite_links
 from gateway.http.account.reports import query_text, usage_response
 from gateway.http.serialize import account_json, key_use_json
@@ -175,6 +175,11 @@ async def member_role_for(request: web.Request, account_id: str, member_id: str,
     if row is None or row["account_id"] != account_id:
         raise NotFound("No such member.")
     updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
+    app = request.config_dict
+    fitted = await member_service.keys_within_role(
+        members, app[LEDGER], app[STORE], row["id"], role
+    )
+    await key_grants.followed(request, fitted)
     await audited.record(
         request,
         "member.role",
