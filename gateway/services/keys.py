@@ -28,6 +28,8 @@ from gateway.stores.ports import (
 from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
 
+ROTATIONS_FOLLOWED = 64  # a bound on the walk back through a key's rotations
+
 
 def _ms(when: datetime | None) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
@@ -143,7 +145,7 @@ async def set_key_grant(
     holds more than its minter, whoever changes it: PermissionDenied naming the field."""
     await _within_minter(ledger, row, grant)
     grants, revoke = {row["id"]: grant}, set()
-    for minted in await ledger.keys_minted_under(row["id"]):
+    for minted in await _rotated_from(ledger, row) + await ledger.keys_minted_under(row["id"]):
         held = grant_of_key(minted)
         fitted = fit_within(grant, held)
         if fitted != held:
@@ -154,6 +156,20 @@ async def set_key_grant(
     for key in written:
         await _publish_limits(store, key)
     return written
+
+
+async def _rotated_from(ledger: LedgerPort, row: Row) -> list[Row]:
+    """The secrets `row` was rotated from, newest first: it and the keys under them count
+    in their windows, so a tightening reaches those windows too."""
+    found: list[Row] = []
+    previous = row.get("rotated_from")
+    while previous and len(found) < ROTATIONS_FOLLOWED:
+        older = await ledger.get_key(previous)
+        if older is None:
+            break
+        found.append(older)
+        previous = older.get("rotated_from")
+    return found
 
 
 async def _within_minter(ledger: LedgerPort, row: Row, grant: Grant) -> None:

@@ -66,8 +66,12 @@ def minted_by_key(parent: Row) -> Lineage:
 
 OPERATOR_MINTED = Lineage()
 # The columns of a key that belong to its secret, not to what it may do: rotation copies
-# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that).
-PER_SECRET = frozenset({"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from"})
+# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that). A new
+# secret's `ancestors` are the old secret's with the old secret first: it counts in the old
+# secret's windows, so rotating never resets a cap.
+PER_SECRET = frozenset(
+    {"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from", "ancestors"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,3 +167,20 @@ async def test_a_member_moved_to_a_role_that_may_not_spend_keeps_no_spending_key
         0
     ] == 200
     assert [await chat(gw, k["key"]) for k in (by_owner, under, by_claim)] == [403, 401, 403]
+
+
+async def test_rotating_a_capped_key_neither_resets_its_cap_nor_splits_it(gw: Gateway) -> None:
+    """The new secret counts in the old one's windows, as do the keys the old one minted,
+    and a limit tightened on the new secret holds them all."""
+    org = await tenant(gw)
+    scopes = ["chat", "keys:write"]
+    old = await operator_key(gw, org.account_id, scopes=scopes, quotas=[{**DAY_2[0], "limit": 3}])
+    child = await mint(gw, old["key"], quotas=[{**DAY_2[0], "limit": 3}])
+    assert await chat(gw, old["key"]) == 200
+    path = f"/v1/account/keys/{old['id']}/rotate"
+    status, new = await call(gw, old["key"], "POST", path, {"grace_seconds": 0})
+    assert status == 201, new
+    assert await chat(gw, new["key"]) == 200
+    tighter = f"/v1/account/keys/{new['id']}/quotas"
+    assert (await call(gw, new["key"], "PUT", tighter, {"quotas": DAY_2}))[0] == 200
+    assert [await chat(gw, k["key"]) for k in (new, child)] == [429, 429]
