@@ -8,7 +8,7 @@ a credential wider than its creator in any dimension (scopes, models, providers,
 expiry), and fills what the request left open (no models: every model the creator may
 use). `mint_key` then records an API key with its lineage, so its calls count in its
 ancestors' windows too (reserve.lua) and a later tightening reaches it (services/keys.py).
-tests/unit/test_mint_property.py drives every path with random creators and requests.
+tests/integration/test_mint_property.py drives every path with random creators and requests.
 """
 
 from __future__ import annotations
