@@ -64,9 +64,9 @@ async def invite_for(request: web.Request, who: Principal, body: dict[str, Any])
     in a window."""
     who.require(ORG_WRITE)
     creator = Creator(who.account_id, Grant(who.scopes, frozenset()), who.scopes)
-    invitation(creator, _granter(who), role_field(body, "member"))
+    invitation(creator, _granter(who), role_field(body, "member"))  # before any count
     await _may_invite(request, who.account_id)
-    return await add_member(request, who.account_id, body, "member")
+    return await add_member(request, who.account_id, body, "member", (creator, _granter(who)))
 
 
 async def _may_invite(request: web.Request, account_id: str) -> None:
