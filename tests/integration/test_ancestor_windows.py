@@ -67,6 +67,7 @@ async def test_grandchildren_count_in_every_ancestor_and_settle_gives_back(
     first = held[0]
     assert isinstance(first, Admitted)
     raw = await stores.store.redis.hget(stores.store.keys.reservations(h.shard), first.request_id)
+    assert raw is not None
     names = {c.name for c in decode_reservation(raw).counters}
     for owner in (h.record.key_id, child.key_id, grandchildren[0].key_id):
         assert any(f"k:{owner}:" in n for n in names), names

@@ -173,6 +173,7 @@ async def _key_path(stores: Stores, case: Case, account_id: str) -> Grant | None
     row = await stores.ledger.get_key(issued.key_id)
     assert row is not None
     raw = await stores.store.redis.get(stores.store.keys.directory(row["key_hash"]))
+    assert raw is not None
     cached = decode_key_record(raw)
     assert (cached.scopes, cached.models, cached.providers) == (
         tuple(row["scopes"]), tuple(row["models"]), tuple(row["providers"])
@@ -235,8 +236,11 @@ async def test_no_path_mints_wider_than_its_creator_nor_refuses_what_is_within(
                 counts["refused"] += 1
             continue
         else:
-            creator = operator(h.account_id) if "operator" in case.rights else None
-            creator = creator or Creator(h.account_id, case.holds, case.rights)
+            creator = (
+                operator(h.account_id)
+                if "operator" in case.rights
+                else Creator(h.account_id, case.holds, case.rights)
+            )
             try:
                 within(creator, SERVICE, Right.OPERATOR)
                 assert creator.everything, case
