@@ -11,13 +11,18 @@ import secrets
 
 from billing.admission import Admitted, QuotaRefused
 from billing.quotas import Quota, encode_quotas
+from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
+from gateway.services.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
-from gateway.stores.records import KeyRecord
+from gateway.stores.records import KeyRecord, minted_by_key
+from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation
 from gateway.stores.redis.replies import undeclared
 from gateway.stores.redis.scripts import load_script
+from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import Holder, make_holder
+from tests.integration.test_rebuild_metering import PLANS
 
 DAY_2 = Quota("day", "requests", 2)
 SPEND_1000 = Quota("day", "spend_micros", 1_000)
@@ -121,3 +126,24 @@ async def test_on_a_cluster_the_ancestors_counters_share_the_keys_slot(
     assert isinstance(first, Admitted)
     await stores.store.release(h.shard, h.account_id, first.request_id)
     assert isinstance(await reserve(stores, grandchildren[2], spend=400), Admitted)
+
+
+async def test_rebuild_restores_a_keys_ancestors(stores: Stores) -> None:
+    """The lineage lives in PostgreSQL (`api_keys.ancestors`): a Redis rebuilt from it
+    counts a child in its parent's windows as before."""
+    acct = new_id("acct")
+    await stores.ledger.create_account(acct, acct, "pro", "prepaid")
+    parent = await issue_key(stores.ledger, stores.store, acct, KeySpec("p", quotas=(DAY_2,)))
+    row = await stores.ledger.get_key(parent.key_id)
+    assert row is not None
+    child = await issue_key(
+        stores.ledger, stores.store, acct, KeySpec("c", quotas=(DAY_2,)), minted_by_key(row)
+    )
+    await drop_prefix(REDIS_URL, stores.store.keys.prefix)  # Redis lost everything
+    await rebuild(stores, PLANS)
+    name = stores.store.keys.api_key(shard_of(acct), child.key_id)
+    assert await stores.redis.hget(name, "an") == parent.key_id.encode()
+    child_row = await stores.ledger.get_key(child.key_id)
+    assert child_row is not None and child_row["ancestors"] == [parent.key_id]
+    record = await stores.store.lookup_key(child_row["key_hash"])
+    assert record is not None and record.ancestors == (parent.key_id,)
