@@ -113,10 +113,10 @@ def may(actor: Actor, action: Action, resource: Resource | None = None) -> Decis
 
 def role_scopes(role: str, proxy_scopes: frozenset[str]) -> frozenset[str]:
     """What a key minted under a person of `role` may hold now: the role's scopes (with what
-    they imply) and the proxy's."""
+    they imply) and, for a role that may spend (roles.may_spend), the proxy's."""
     held = roles.ROLE_SCOPES.get(role, frozenset())
     implied = {s for s, by in IMPLIED.items() if any(b in held for b in by)}
-    return held | implied | proxy_scopes
+    return held | implied | (proxy_scopes if roles.may_spend(role) else frozenset())
 
 
 def reach_of(role: str, member_id: str | None) -> str | None:

@@ -157,7 +157,10 @@ def check_no_looser(current: Iterable[Quota], wanted: Iterable[Quota]) -> None:
     )
 
 
-def _fit_quotas(parent: tuple[Quota, ...], child: tuple[Quota, ...]) -> tuple[Quota, ...]:
+def fit_quotas(parent: tuple[Quota, ...], child: tuple[Quota, ...]) -> tuple[Quota, ...]:
+    """`child`'s quotas clamped under `parent`'s, and `parent`'s it lacks added: the
+    tightest of both (a key's quotas under its minter's, an end-user budget under its
+    minting key's)."""
     ceiling = {(q.window, q.metric): q.limit for q in parent}
     kept = tuple(
         Quota(q.window, q.metric, min(q.limit, ceiling.get((q.window, q.metric), q.limit)))
@@ -195,7 +198,7 @@ def fit_within(parent: Grant, child: Grant) -> Grant:
     return Grant(
         _fit_scopes(parent.scopes, child.scopes),
         _fit_set(parent.models, child.models),
-        _fit_quotas(parent.quotas, child.quotas),
+        fit_quotas(parent.quotas, child.quotas),
         _fit_expiry(parent.expires_at_ms, child.expires_at_ms),
         _fit_set(parent.providers, child.providers),
     )

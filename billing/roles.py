@@ -30,6 +30,17 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "viewer": _READ,
 }
 OWN_KEYS_ONLY = frozenset({"member"})
+KEYS_WRITE = "keys:write"
+
+
+def may_spend(role: str) -> bool:
+    """Whether a person of `role` may hold a key that spends the organization's money on
+    models: those who may make keys (owner, admin, member). A viewer or billing member gets
+    no proxy scope from any path: not the dashboard, the API, `meterway login` nor a key
+    minted by a key they own."""
+    return KEYS_WRITE in ROLE_SCOPES.get(role, frozenset())
+
+
 # Who is e-mailed about the account's money (balance, quota, payments) when the operator
 # named no address of their own (NOTIFY_EMAIL_TO): the roles that can act on it.
 MONEY_CONTACTS = ("owner", "billing")  # roles kept to the keys they created

@@ -21,7 +21,8 @@
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   ├── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
-    │   └── SignupRateLimited  429 signup_rate_limited (sign-ups asked too often)
+    │   ├── SignupRateLimited  429 signup_rate_limited (sign-ups asked too often)
+    │   └── InvitationsRateLimited 429 invitations_rate_limited (one organization's invitations)
     ├── InternalError          500 internal_error
     │   └── StatementUnbalanced 500 statement_unbalanced (a statement's sums do not add up)
     ├── UpstreamError          502 upstream_error
@@ -215,6 +216,13 @@ class SignupRateLimited(QuotaExceeded):
     answer is the same whether or not the address is known."""
 
     code = "signup_rate_limited"
+
+
+class InvitationsRateLimited(QuotaExceeded):
+    """An organization sent more invitations than SIGNIN_INVITE_LIMIT_ACCOUNT allows in the
+    window (SIGNIN_LINK_LIMIT_WINDOW_S): each one e-mails someone outside it."""
+
+    code = "invitations_rate_limited"
 
 
 class VerificationFailed(InvalidRequest):

@@ -71,6 +71,7 @@ class SigninSettings:
     link_limit_address: int = 5
     link_limit_client: int = 20
     link_limit_window_s: int = 900
+    invite_limit_account: int = 20  # invitations one organization sends per window
 
     @property
     def oidc(self) -> bool:
@@ -247,6 +248,9 @@ def _link_limits(get: Callable[..., object]) -> dict[str, int]:
         ),
         "link_limit_window_s": v.whole(
             "SIGNIN_LINK_LIMIT_WINDOW_S", get("SIGNIN_LINK_LIMIT_WINDOW_S", 900), 1
+        ),
+        "invite_limit_account": v.whole(
+            "SIGNIN_INVITE_LIMIT_ACCOUNT", get("SIGNIN_INVITE_LIMIT_ACCOUNT", 20), 0
         ),
     }
 

@@ -29,6 +29,7 @@ from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
 from gateway.http.routing import action_of
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
+from gateway.services.members import keys_within_role
 from gateway.stores.records import KeyRecord, Row
 
 ACCOUNT_READ = "account:read"
@@ -219,6 +220,9 @@ async def _claimed_member(
         return None
     elif found["role"] != role:
         await members.set_role(found["id"], role)
+        app = request.config_dict
+        fitted = await keys_within_role(members, app[LEDGER], app[STORE], str(found["id"]), role)
+        app[KEYS].forget(r["key_hash"] for r in fitted)
     team = await _team_claim(request, account_id, token)
     if team != found["team_id"]:
         await members.set_team(found["id"], team)

@@ -161,6 +161,7 @@ async def _keys(stores: Stores) -> int:
             tuple(k["models"]),
             k["on_insufficient"],
             tuple(k["providers"]),
+            tuple(k.get("ancestors") or ()),
         )
         expires = int(k["expires_at"].timestamp() * 1000) if k["expires_at"] else 0
         raw = k["quotas"]

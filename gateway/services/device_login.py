@@ -17,6 +17,7 @@ from gateway.errors import DevicePending, DeviceRefused
 from gateway.stores.ports import SigninTicketsPort
 
 TTL_S = 600  # how long a device code may wait for its approval
+AGENT_CHARS = 200  # of the starting client's User-Agent, shown on the approval page
 INTERVAL_S = 2  # how often the CLI polls
 # Consonants only, as RFC 8628 section 6.1 suggests: no words, nothing misread (0/O, 1/I).
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -36,8 +37,12 @@ def normal_user_code(raw: str) -> str:
     return f"{letters[:4]}-{letters[4:8]}" if len(letters) == 8 else ""
 
 
-async def start(tickets: SigninTicketsPort, scopes: list[str]) -> tuple[str, str]:
-    """A new (device code, user code) pair waiting for a person."""
+async def start(
+    tickets: SigninTicketsPort, scopes: list[str], address: str = "", agent: str = ""
+) -> tuple[str, str]:
+    """A new (device code, user code) pair waiting for a person, with when and from where
+    (client address, User-Agent) it was started: the approval page shows them, so a person
+    tricked into entering someone else's code can see it is not their terminal."""
     device = secrets.token_urlsafe(32)
     user = "".join(secrets.choice(ALPHABET) for _ in range(8))
     user = f"{user[:4]}-{user[4:]}"
@@ -47,6 +52,9 @@ async def start(tickets: SigninTicketsPort, scopes: list[str]) -> tuple[str, str
         "scopes": scopes,
         "state": "pending",
         "until": until,
+        "started_at": until - TTL_S,
+        "address": address[:64],
+        "agent": agent[:AGENT_CHARS],
     }
     await tickets.put(_digest(device), data, TTL_S)
     await tickets.put(_user_key(user), {"device": _digest(device)}, TTL_S)

@@ -15,8 +15,8 @@ from billing.grants import Grant, GrantTooWide, check_within, fit_within
 from billing.quotas import Quota, parse_quotas
 from gateway.errors import PermissionDenied
 from gateway.services.auth import new_id
-from gateway.services.end_user_budgets import set_end_user_budget
-from gateway.services.provisioning import IssuedKey, KeySpec, issue_key, new_secret, publish_row
+from gateway.services.end_user_budgets import key_budget, set_end_user_budget
+from gateway.services.provisioning import IssuedKey, KeySpec, new_secret, publish_row
 from gateway.services.teams import assign_key
 from gateway.stores.ports import (
     DirectoryPort,
@@ -25,8 +25,10 @@ from gateway.stores.ports import (
     LedgerPort,
     TeamsPort,
 )
-from gateway.stores.records import OPERATOR_MINTED, Lineage, Row
+from gateway.stores.records import Row
 from gateway.stores.redis.keys import shard_of
+
+ROTATIONS_FOLLOWED = 64  # a bound on the walk back through a key's rotations
 
 
 def _ms(when: datetime | None) -> int | None:
@@ -54,19 +56,6 @@ def grant_of_spec(spec: KeySpec) -> Grant:
     )
 
 
-async def issue_key_within(
-    ledger: LedgerPort,
-    store: HotStorePort,
-    account_id: str,
-    parent: Grant,
-    spec: KeySpec,
-    lineage: Lineage = OPERATOR_MINTED,
-) -> IssuedKey:
-    """Issue a key no wider than `parent` (raises billing.grants.GrantTooWide)."""
-    check_within(parent, grant_of_spec(spec))
-    return await issue_key(ledger, store, account_id, spec, lineage)
-
-
 async def carry_team(teams: TeamsPort, store: HotStorePort, key: Row) -> None:
     """Publish the team a key was recorded in (its minter's) with the team's quotas."""
     team = await teams.get(key["team_id"]) if key.get("team_id") else None
@@ -80,10 +69,9 @@ async def carry_budgets(
     """A key's own end-user budget (its end users' default) goes to a key made from it: a
     key it mints or its rotated successor never serves an end user more loosely."""
     account_id = from_key["account_id"]
-    for row in await budgets.of_account(account_id):
-        if row["key_id"] == from_key["id"] and not row["end_user"]:
-            quotas = parse_quotas(row["quotas"])
-            await set_end_user_budget(budgets, store, (account_id, to_key_id, ""), quotas)
+    quotas = await key_budget(budgets, account_id, from_key["id"])
+    if quotas:
+        await set_end_user_budget(budgets, store, (account_id, to_key_id, ""), quotas)
 
 
 async def revoke_key(ledger: LedgerPort, store: HotStorePort, row: Row) -> Row | None:
@@ -123,7 +111,19 @@ async def rotate_key(
         until_ms = min(until_ms, current)
     await directory.set_key_expiry(row["id"], datetime.fromtimestamp(until_ms / 1000, UTC))
     await store.set_key_expiry(shard_of(row["account_id"]), row["id"], max(until_ms, 1))
+    await _end_bound_tokens(ledger, store, row["id"], until_ms)
     return IssuedKey(new["id"], secret)
+
+
+async def _end_bound_tokens(ledger: LedgerPort, store: HotStorePort, key_id: str, at: int) -> None:
+    """The tokens the rotated secret minted (/v1/auth/tokens) end with it: a leaked key
+    rotated leaves nothing it minted working past the grace."""
+    for minted in await ledger.keys_minted_under(key_id):
+        if minted["minter_id"] != key_id or not minted.get("secret_bound"):
+            continue
+        held = grant_of_key(minted)
+        if held.expires_at_ms is None or held.expires_at_ms > at:
+            await set_key_grant(ledger, store, minted, replace(held, expires_at_ms=max(at, 1)))
 
 
 async def set_key_quotas(
@@ -145,7 +145,7 @@ async def set_key_grant(
     holds more than its minter, whoever changes it: PermissionDenied naming the field."""
     await _within_minter(ledger, row, grant)
     grants, revoke = {row["id"]: grant}, set()
-    for minted in await ledger.keys_minted_under(row["id"]):
+    for minted in await _rotated_from(ledger, row) + await ledger.keys_minted_under(row["id"]):
         held = grant_of_key(minted)
         fitted = fit_within(grant, held)
         if fitted != held:
@@ -156,6 +156,20 @@ async def set_key_grant(
     for key in written:
         await _publish_limits(store, key)
     return written
+
+
+async def _rotated_from(ledger: LedgerPort, row: Row) -> list[Row]:
+    """The secrets `row` was rotated from, newest first: it and the keys under them count
+    in their windows, so a tightening reaches those windows too."""
+    found: list[Row] = []
+    previous = row.get("rotated_from")
+    while previous and len(found) < ROTATIONS_FOLLOWED:
+        older = await ledger.get_key(previous)
+        if older is None:
+            break
+        found.append(older)
+        previous = older.get("rotated_from")
+    return found
 
 
 async def _within_minter(ledger: LedgerPort, row: Row, grant: Grant) -> None:

@@ -7,14 +7,17 @@ accepting one leaves the other pending. A person proven by an identity provider 
 (issuer, subject), with the e-mail only when verified) is bound to one member at most (the
 `(issuer, subject)` key is unique); a person proven by an e-mailed link (the mailbox) may be
 a member of every organization that invited that address and that they accepted.
-Removing a member revokes every key minted under them (`remove_member`)."""
+Removing a member revokes every key minted under them (`remove_member`); a role that may
+not spend takes the spending scopes off their keys (`keys_within_role`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from billing.grants import MCP_SCOPE, PROXY_SCOPES
+from billing.roles import may_spend
 from gateway.errors import Conflict, NotFound, SigninFailed
-from gateway.services.keys import revoke_key
+from gateway.services.keys import grant_of_key, revoke_key, set_key_grant
 from gateway.stores.errors import DuplicateMember
 from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, MembersPort
 from gateway.stores.records import Row
@@ -122,3 +125,30 @@ async def remove_member(
         if row is not None and row["revoked_at"] is None:
             await revoke_key(ledger, store, row)
     return await members.remove(account_id, member)
+
+
+async def keys_within_role(
+    members: MembersPort, ledger: LedgerPort, store: HotStorePort, member: str, role: str
+) -> list[Row]:
+    """A member given a role that may not spend (viewer, billing) keeps no key that spends:
+    each of their live keys, and every key under it, loses the proxy's and MCP's scopes at
+    once (the proxy reads scopes from Redis, not the role); a key left with none is revoked.
+    The rows written, for the caller's cache and audit."""
+    if may_spend(role):
+        return []
+    written: list[Row] = []
+    for key_id in await members.keys_of_member(member):
+        row = await ledger.get_key(key_id)
+        if row is None or row["revoked_at"] is not None:
+            continue
+        grant = grant_of_key(row)
+        kept = frozenset(s for s in grant.scopes if not _spends(s))
+        if not kept:
+            await revoke_key(ledger, store, row)
+        elif kept != grant.scopes:
+            written += await set_key_grant(ledger, store, row, replace(grant, scopes=kept))
+    return written
+
+
+def _spends(scope: str) -> bool:
+    return scope in PROXY_SCOPES or scope == MCP_SCOPE or scope.startswith(MCP_SCOPE + ":")

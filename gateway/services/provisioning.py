@@ -69,6 +69,7 @@ async def issue_key(
         tuple(spec.models),
         spec.on_insufficient,
         tuple(spec.providers),
+        lineage.ancestors,
     )
     expires_ms = int(spec.expires_at.timestamp() * 1000) if spec.expires_at else 0
     await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=spec.quotas)
@@ -92,6 +93,7 @@ async def publish_row(store: HotStorePort, row: Row, digest: str) -> None:
         tuple(row["models"]),
         row["on_insufficient"],
         tuple(row["providers"]),
+        tuple(row.get("ancestors") or ()),
     )
     expires = row["expires_at"]
     expires_ms = int(expires.timestamp() * 1000) if expires else 0

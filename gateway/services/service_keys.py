@@ -13,7 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from billing.grants import Grant
 from gateway.services.auth import hash_key, new_id
+from gateway.services.mint import METERING, Creator, Right, operator, within
 from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.ports import MeterHoldsPort, MeteringLedgerPort
 from gateway.stores.records import Row
@@ -21,6 +23,8 @@ from gateway.stores.records import Row
 SERVICE_KEY_PREFIX = "mws-"
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 CACHE_TTL_S = 5.0
+# What a service key holds: no proxy scope, no model; it charges the meters it names.
+SERVICE = Grant(frozenset({METERING}), frozenset())
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,15 @@ def record_of(row: Row) -> ServiceRecord:
 
 
 async def issue_service(
-    ledger: MeteringLedgerPort, holds: MeterHoldsPort, name: str, meters: Sequence[str]
+    ledger: MeteringLedgerPort,
+    holds: MeterHoldsPort,
+    name: str,
+    meters: Sequence[str],
+    creator: Creator | None = None,
 ) -> IssuedService:
-    """Mint, record by hash, publish; the secret is returned once and kept nowhere."""
+    """Mint (through the one mint: only the operator makes service keys), record by hash,
+    publish; the secret is returned once and kept nowhere."""
+    within(creator or operator(""), SERVICE, Right.OPERATOR)
     secret = SERVICE_KEY_PREFIX + secrets.token_urlsafe(32)
     digest = hash_key(secret)
     row = await ledger.create_service(

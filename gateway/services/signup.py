@@ -83,8 +83,9 @@ async def open_account(
 
 
 async def _opened_before(desk: Desk, addr: Address) -> Opened:
-    """The account an earlier verification of this address opened (waiting a moment for a
-    concurrent one to finish opening it)."""
+    """The account an earlier verification of this very address opened (waiting a moment
+    for a concurrent one to finish opening it). A variant of it (`ada+x@` after `ada@`)
+    shares its one sign-up and trial but is another person: Conflict, never its account."""
     loop = asyncio.get_running_loop()
     until = loop.time() + BIND_WAIT_S
     row = await desk.signups.get(addr.normalized)
@@ -93,6 +94,12 @@ async def _opened_before(desk: Desk, addr: Address) -> Opened:
         row = await desk.signups.get(addr.normalized)
     if row is None or row["account_id"] is None:
         raise Conflict("This address's sign-up is still being opened; try again in a moment.")
+    if row["email"] != addr.email:  # folding is an abuse limit, never who a person is
+        raise Conflict(
+            "An address that differs from this one only by a +tag or dots signed up before:"
+            " one sign-up each. Sign in with that address, or sign up with another.",
+            param="email",
+        )
     mine = [
         m for m in await desk.members.by_email(row["email"]) if m["account_id"] == row["account_id"]
     ]

@@ -30,6 +30,8 @@ class KeyRecord:
     models: tuple[str, ...]
     on_insufficient: str | None = None
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
+    # The keys it was minted under, nearest first: its calls count in their windows too.
+    ancestors: tuple[str, ...] = ()
 
 
 class HotBalance(NamedTuple):
@@ -51,12 +53,25 @@ class Lineage:
     minter_id: str | None = None  # the member, `sub:<subject>`, or the minting key
     owner: str | None = None
     team_id: str | None = None
+    ancestors: tuple[str, ...] = ()  # the minting key and the keys it was minted under
+    secret_bound: bool = False  # a token that ends when its minting key's secret does
+
+
+def minted_by_key(parent: Row) -> Lineage:
+    """What a key minted by the key `parent` (its row) inherits: its owner, its team, and
+    its place under it and under every key above it."""
+    above = (parent["id"], *(parent.get("ancestors") or ()))
+    return Lineage("key", parent["id"], parent.get("member_id"), parent.get("team_id"), above)
 
 
 OPERATOR_MINTED = Lineage()
 # The columns of a key that belong to its secret, not to what it may do: rotation copies
-# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that).
-PER_SECRET = frozenset({"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from"})
+# every other column of `api_keys` (tests/e2e/test_key_lineage.py holds it to that). A new
+# secret's `ancestors` are the old secret's with the old secret first: it counts in the old
+# secret's windows, so rotating never resets a cap.
+PER_SECRET = frozenset(
+    {"id", "key_hash", "key_prefix", "created_at", "revoked_at", "rotated_from", "ancestors"}
+)
 
 
 @dataclass(frozen=True, slots=True)

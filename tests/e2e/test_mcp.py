@@ -103,8 +103,11 @@ async def test_tools_list_shows_only_what_the_key_may_call(setup: Setup) -> None
         async with session(gw, t.key) as client:
             names = sorted(t.name for t in (await client.list_tools()).tools)
             assert names == ["broken", "fetch_pages", "search"]  # free_tool has no price
-    status, body = await post_raw(gw, chat.key, INIT)  # a key with no MCP scope opens none
-    assert status == 200 and body["error"]["data"]["status"] == 403
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    headers = {"Authorization": f"Bearer {chat.key}", "Accept": "application/json"}
+    async with gw.http.post(f"{gw.url}/mcp/tools", json=hello, headers=headers) as r:
+        answer = await r.json()  # no MCP scope: the one mint opens no session
+    assert answer["error"]["data"]["status"] == 403 and "mcp-session-id" not in r.headers
     assert setup.tools.ran["fetch_pages"] == 0 and setup.tools.ran["search"] == 0
 
 

@@ -139,7 +139,9 @@ async def test_one_trial_per_address_however_spelt_and_concurrent(
     signup_gw: tuple[Gateway, Mailbox],
 ) -> None:
     """Two verifications of one address at once (its code and a second registration's
-    code, spelt with a +tag and capitals) open one account and give one trial."""
+    code, spelt with a +tag and capitals) open one account and give one trial; the +tag is
+    an abuse limit, not who the person is, so only the address that opened the account
+    signs in to it (issue 56: verifying `ada+x@` signed in to `ada@`'s account)."""
     gw, box = signup_gw
     email = fresh()
     local, domain = email.split("@")
@@ -152,9 +154,12 @@ async def test_one_trial_per_address_however_spelt_and_concurrent(
         post(gw, "/v1/auth/verify", {"email": email, "code": first}),
         post(gw, "/v1/auth/verify", {"email": other, "code": second}),
     )
-    assert [s for s, _ in answers] == [200, 200], answers
-    (account_id,) = {b["account_id"] for _, b in answers}
-    assert {b["status"] for _, b in answers} == {"active"}
+    assert sorted(s for s, _ in answers) == [200, 409], answers
+    ((_, opened),) = [a for a in answers if a[0] == 200]
+    ((_, variant),) = [a for a in answers if a[0] == 409]
+    assert variant["error"]["param"] == "email" and "signin_url" not in variant, variant
+    account_id = opened["account_id"]
+    assert opened["status"] == "active"
     assert await balance(gw, account_id) == TRIAL
     status, grants = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/grants")
     assert status == 200 and [g["amount_micros"] for g in grants["data"]] == [TRIAL], grants
@@ -241,3 +246,63 @@ async def test_closed_is_todays_behaviour(signup_gw: tuple[Gateway, Mailbox]) ->
     assert status == 404, body
     async with aiohttp.ClientSession() as http, http.get(gw.url + "/dashboard/signin") as r:
         assert "Create an account" not in await r.text()
+
+
+async def _org_key(gw: Gateway, account_id: str) -> str:
+    body = {"account_id": account_id, "name": "org", "scopes": ["org:write", "account:read"]}
+    status, key = await gw.admin("POST", "/admin/v1/keys", body)
+    assert status == 201, key
+    return str(key["key"])
+
+
+async def test_an_account_waiting_or_rejected_invites_nobody(
+    signup_gw: tuple[Gateway, Mailbox],
+) -> None:
+    """Issue 56: a sign-up waiting for approval, or rejected, e-mailed invitations to any
+    address, without limit."""
+    gw, box = signup_gw
+    account_id = (await signed_up(gw, box, fresh()))["account_id"]
+    key = await _org_key(gw, account_id)
+    invitee = fresh()
+    status, body = await post(gw, "/v1/account/members", {"email": invitee}, key)
+    assert status == 403 and body["error"]["code"] == "account_pending_approval", body
+    assert (await gw.admin("POST", f"/admin/v1/signups/{account_id}/reject"))[0] == 200
+    status, body = await post(gw, "/v1/account/members", {"email": invitee}, key)
+    assert status == 403 and body["error"]["code"] == "account_rejected", body
+    await asyncio.sleep(0.5)  # the courier mails after the answer: give it the time
+    assert box.to(invitee) == []
+
+
+@pytest.mark.parametrize(
+    "signup_gw", [{"SIGNUP_POLICY": "open", "SIGNIN_INVITE_LIMIT_ACCOUNT": "2"}], indirect=True
+)
+async def test_invitations_are_rate_limited_per_account(signup_gw: tuple[Gateway, Mailbox]) -> None:
+    gw, box = signup_gw
+    account_id = (await signed_up(gw, box, fresh()))["account_id"]
+    key = await _org_key(gw, account_id)
+    invitees = [fresh() for _ in range(3)]
+    answers = [await post(gw, "/v1/account/members", {"email": e}, key) for e in invitees]
+    assert [s for s, _ in answers] == [201, 201, 429], answers
+    assert answers[2][1]["error"]["code"] == "invitations_rate_limited"
+    await mail_to(box, invitees[1], "invit")
+    assert box.to(invitees[2]) == []
+
+
+@pytest.mark.parametrize("signup_gw", [{"SIGNUP_POLICY": "open"}], indirect=True)
+async def test_a_tagged_address_never_signs_in_to_the_untagged_ones_account(
+    signup_gw: tuple[Gateway, Mailbox],
+) -> None:
+    """`ada+x@` may be another mailbox: it shares `ada@`'s one sign-up (no second trial)
+    but is given no way into `ada@`'s account."""
+    gw, box = signup_gw
+    email = fresh()
+    local, domain = email.split("@")
+    tagged = f"{local}+x@{domain}"
+    await post(gw, "/v1/auth/register", {"email": tagged})  # both asked before either verifies
+    ada = await signed_up(gw, box, email)
+    status, body = await post(
+        gw, "/v1/auth/verify", {"email": tagged, "code": await code_for(box, tagged)}
+    )
+    assert status == 409 and body["error"]["param"] == "email", body
+    assert "signin_url" not in body and ada["account_id"] not in str(body)
+    assert await balance(gw, ada["account_id"]) == TRIAL

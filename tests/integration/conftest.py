@@ -23,6 +23,7 @@ from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.stream_fields import ledger_row
 from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.redis_cluster import RedisCluster
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -157,3 +158,19 @@ async def make_holder(
     key_hash = secrets.token_hex(32)
     await stores.store.put_key(record, key_hash, active=True, expires_at_ms=0, quotas=key_quotas)
     return Holder(record, key_hash)
+
+
+@pytest.fixture
+async def cluster_stores(redis_cluster: RedisCluster) -> AsyncIterator[Stores]:
+    """Both adapters with Redis a real cluster, on a database of their own (reconcile reads
+    every account of its database)."""
+    async with temp_database() as dsn:
+        env = gateway_env(
+            dsn,
+            "http://127.0.0.1:9",
+            f"mwc{secrets.token_hex(4)}",
+            REDIS_CLUSTER_URLS=redis_cluster.urls,
+        )
+        async with open_stores(load_settings(env)) as stores:
+            await stores.store.mark_ready()
+            yield stores

@@ -4,38 +4,20 @@ delta, and `rebuild --force` restores a live cluster without losing an open hold
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-
-import pytest
-
 from billing.plans import load_plans
 from billing.usage import Usage
 from gateway.ops.rebuild import rebuild
 from gateway.ops.reconcile import parked, reconcile
-from gateway.settings import DEFAULT_CONFIG_DIR, load_settings
-from gateway.stores.connect import Stores, open_stores
+from gateway.settings import DEFAULT_CONFIG_DIR
+from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.stream_fields import named
 from gateway.workers.settler import Settler
-from tests.harness import gateway_env, temp_database
 from tests.integration.conftest import make_holder
-from tests.redis_cluster import RedisCluster
 
 NOWHERE = "http://127.0.0.1:9"
 COST = 70
 SETTLEMENT = Settlement("demo-gpt", "openai", Usage(input_tokens=5, output_tokens=5), COST)
-
-
-@pytest.fixture
-async def cluster_stores(redis_cluster: RedisCluster) -> AsyncIterator[Stores]:
-    async with temp_database() as dsn:  # reconcile reads every account of its database
-        env = gateway_env(
-            dsn, NOWHERE, f"mwc{secrets.token_hex(4)}", REDIS_CLUSTER_URLS=redis_cluster.urls
-        )
-        async with open_stores(load_settings(env)) as stores:
-            await stores.store.mark_ready()
-            yield stores
 
 
 async def test_parked_and_repaired_and_rebuilt_on_a_cluster(cluster_stores: Stores) -> None:

@@ -21,7 +21,7 @@ from billing.authority import (
     role_scopes,
 )
 from billing.grants import PROXY_SCOPES
-from billing.roles import ROLE_SCOPES
+from billing.roles import ROLE_SCOPES, ROLES, may_spend
 from gateway.app import create_app
 from gateway.http.route_actions import main, table
 from tests.harness import gateway_settings
@@ -83,3 +83,14 @@ def test_a_members_key_holds_at_most_the_members_role_as_it_is_now() -> None:
 def test_every_action_is_named_once() -> None:
     assert all(name == action.name for name, action in ACTIONS.items())
     assert {a.name for a in _table().values()} <= set(ACTIONS)
+
+
+def test_only_roles_that_make_keys_hold_a_scope_that_spends() -> None:
+    """A viewer or billing member gets no proxy scope from `role_scopes`, whatever path
+    mints their key (issue 56: `meterway login` handed them every proxy scope)."""
+    spending = {r for r in ROLES if may_spend(r)}
+    assert spending == {"owner", "admin", "member"}
+    for role in ROLES:
+        held = role_scopes(role, PROXY_SCOPES)
+        assert (held >= PROXY_SCOPES) == (role in spending), role
+        assert bool(held & PROXY_SCOPES) == (role in spending), role

@@ -643,7 +643,14 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "policy": "approval",
         "error": "",
     },
-    "device.html": {"done": "", "waiting": True, "code": "BCDF-GHJK", "scopes": LONG, "error": ""},
+    "device.html": {
+        "done": "",
+        "waiting": True,
+        "code": "BCDF-GHJK",
+        "scopes": LONG,
+        "started": LONG,
+        "error": "",
+    },
     "ops_signups.html": {
         "pending": [_signup(i, "pending") for i in range(MANY)],
         "others": [_signup(i, ("approved", "rejected", "open")[i % 3]) for i in range(MANY)],

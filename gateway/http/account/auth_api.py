@@ -4,7 +4,10 @@ is (`whoami`), a narrower token (`tokens`), and logging out (revoking itself).
 
 A CLI token is an API key minted for the person, owned by their member: it acts with at
 most their role as it is now (principal.key_principal), expires (CLI_TOKEN_TTL_S), and
-`tokens` mints only within it (and so within the role: the authority rule)."""
+`tokens` mints only within it (and so within the role: the authority rule). Both go through
+the one mint (services/mint.py): login needs a member, `tokens` the caller's `keys:write`;
+a role that may not spend (viewer, billing) gets no proxy scope from either. A token minted
+by a key lives no longer than that key's secret: rotating the key ends it with the grace."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from gateway.outbound.signin_mail import LINK_MINUTES
 from gateway.services import device_login
 from gateway.services.audit import Actor
 from gateway.services.members import Person
+from gateway.services.mint import Right
 from gateway.services.provisioning import KeySpec
 
 DEVICE_PAGE = f"{BASE}/device"
@@ -93,7 +97,9 @@ async def device_start(request: web.Request) -> web.Response:
             raise SignupRateLimited(
                 "Too many logins were started; try again later.", retry_after_s=left
             )
-    device, user = await device_login.start(request.config_dict[SIGNIN_TICKETS], scopes)
+    agent = request.headers.get("User-Agent", "")
+    tickets = request.config_dict[SIGNIN_TICKETS]
+    device, user = await device_login.start(tickets, scopes, request.remote or "", agent)
     page = absolute(request, DEVICE_PAGE)
     return web.json_response(
         {
@@ -131,18 +137,19 @@ async def device_token(request: web.Request) -> web.Response:
     held = role_scopes(role, PROXY_SCOPES)
     scopes = [s for s in asked if s in held] if asked else sorted(held)
     ttl = request.config_dict[SETTINGS].signup.token_ttl_s
-    return web.json_response(await _mint(request, who, "meterway login", scopes, ttl))
+    answer = await _mint(request, who, "meterway login", scopes, ttl, Right.LOGIN)
+    return web.json_response(answer)
 
 
 async def _mint(
-    request: web.Request, who: Principal, name: str, scopes: list[str], ttl: int
+    request: web.Request, who: Principal, name: str, scopes: list[str], ttl: int, right: Right
 ) -> dict[str, Any]:
     grant = await caller_grant(request, who)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl)
     if grant.expires_at_ms is not None:
         expires = min(expires, datetime.fromtimestamp(grant.expires_at_ms / 1000, UTC))
-    spec = KeySpec(name, tuple(scopes), tuple(sorted(grant.models)), expires_at=expires)
-    created = await create_key_for(request, who, spec)
+    spec = KeySpec(name, tuple(scopes), (), expires_at=expires)
+    created = await create_key_for(request, who, spec, right, token=right is Right.KEY)
     return {
         "access_token": created["key"],
         "token_type": "Bearer",
@@ -179,21 +186,17 @@ async def whoami(request: web.Request) -> web.Response:
 
 async def tokens(request: web.Request) -> web.Response:
     """A new token no wider than the caller (its scopes, models, expiry) and so than the
-    person's role; 403 naming `scope` otherwise."""
+    person's role, for a caller holding `keys:write`; 403 naming the field otherwise."""
     who = principal(request)
     body = parse_json(await request.read())
     scopes = _scopes(body.get("scope"))
     if not scopes:
         raise InvalidRequest("'scope' names at least one scope.", param="scope")
-    wider = [s for s in scopes if s not in who.scopes]
-    if wider:
-        raise PermissionDenied(f"You cannot grant scope '{wider[0]}'.", param="scope")
     ttl = body.get("expires_in", request.config_dict[SETTINGS].signup.token_ttl_s)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= 366 * 86400:
         raise InvalidRequest("'expires_in' is 60 to 31622400 seconds.", param="expires_in")
-    return web.json_response(
-        await _mint(request, who, "meterway auth token", scopes, ttl), status=201
-    )
+    answer = await _mint(request, who, "meterway auth token", scopes, ttl, Right.KEY)
+    return web.json_response(answer, status=201)
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -15,15 +15,16 @@ from aiohttp import web
 
 from billing import authority
 from billing.end_users import check_end_user_id, parse_end_user_quotas
+from billing.grants import GrantTooWide
 from billing.quotas import Quota, QuotaSpecError
 from gateway.appkeys import BUDGETS, LEDGER, STORE
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.end_user_budgets import set_end_user_budget
+from gateway.services.end_user_budgets import set_end_user_budget, set_key_budget
 from gateway.stores.records import Row
 
 
@@ -75,8 +76,15 @@ async def put_budget(request: web.Request, account_id: str, body: dict[str, Any]
         if key is None or key["account_id"] != account_id:
             raise NotFound("No such key.")
         await _own_budget_tighter(request, key_id, quotas)
-    owner = (account_id, key_id, end_user)
-    row = await set_end_user_budget(app[BUDGETS], app[STORE], owner, quotas)
+        try:
+            row = await set_key_budget(app[LEDGER], app[BUDGETS], app[STORE], key, quotas)
+        except GrantTooWide as exc:
+            raise PermissionDenied(
+                f"{exc.message} (the key that minted this key holds no more)", param=exc.field
+            ) from exc
+    else:
+        owner = (account_id, key_id, end_user)
+        row = await set_end_user_budget(app[BUDGETS], app[STORE], owner, quotas)
     if row is None:
         row = {"account_id": account_id, "key_id": key_id, "end_user": end_user, "quotas": []}
     target = f"{key_id or '*'}/{end_user or '*'}"

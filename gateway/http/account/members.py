@@ -10,16 +10,24 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
+from billing.grants import Grant
 from billing.roles import ROLES, may_grant
-from gateway.appkeys import LEDGER, MEMBERS, STORE
-from gateway.errors import NotFound, PermissionDenied
-from gateway.http import audited, bodies
+from gateway.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS, STORE
+from gateway.errors import (
+    AccountPending,
+    AccountRejected,
+    InvitationsRateLimited,
+    NotFound,
+    PermissionDenied,
+)
+from gateway.http import audited, bodies, key_grants
 from gateway.http.admin.directory import add_member, member_json, role_field
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.members import remove_member
+from gateway.services.members import keys_within_role, remove_member
+from gateway.services.mint import Creator, invitation
 from gateway.stores.records import Row
 
 
@@ -53,10 +61,34 @@ async def _member(request: web.Request, who: Principal, member_id: str) -> Row:
 
 
 async def invite_for(request: web.Request, who: Principal, body: dict[str, Any]) -> Row:
-    """Invite a person into the caller's organization (default role `member`)."""
+    """Invite a person into the caller's organization (default role `member`): an
+    invitation link made by the one mint, from an organization that may act (a sign-up
+    waiting for approval, or rejected, invites nobody), at most SIGNIN_INVITE_LIMIT_ACCOUNT
+    in a window."""
     who.require(ORG_WRITE)
-    _may(who, role_field(body, "member"))
-    return await add_member(request, who.account_id, body, "member")
+    creator = Creator(who.account_id, Grant(who.scopes, frozenset()), who.scopes)
+    invitation(creator, _granter(who), role_field(body, "member"))  # before any count
+    await _may_invite(request, who.account_id)
+    return await add_member(request, who.account_id, body, "member", (creator, _granter(who)))
+
+
+async def _may_invite(request: web.Request, account_id: str) -> None:
+    app = request.config_dict
+    account = await app[LEDGER].get_account(account_id)
+    status = (account or {}).get("signup_status")
+    if status == "pending":
+        raise AccountPending("This organization waits for approval; it invites nobody yet.")
+    if status == "rejected":
+        raise AccountRejected("This organization's sign-up was declined; it invites nobody.")
+    signin = app[SETTINGS].signin
+    if signin.invite_limit_account:
+        name = f"invite-account:{account_id}"
+        count, left = await app[SIGNIN_TICKETS].count(name, signin.link_limit_window_s)
+        if count > signin.invite_limit_account:
+            raise InvitationsRateLimited(
+                "This organization sent too many invitations; try again later.",
+                retry_after_s=left,
+            )
 
 
 async def set_role_for(request: web.Request, who: Principal, member_id: str, role: object) -> Row:
@@ -69,6 +101,9 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
     updated = bodies.found(
         await request.config_dict[MEMBERS].set_role(row["id"], wanted), "No such member."
     )
+    app = request.config_dict
+    fitted = await keys_within_role(app[MEMBERS], app[LEDGER], app[STORE], row["id"], wanted)
+    await key_grants.followed(request, fitted)
     await audited.record(
         request,
         "member.role",

@@ -13,11 +13,20 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.authority import Resource
-from billing.grants import Grant, GrantTooWide, check_key_quotas, check_within, user_grant
+from billing.authority import Resource, role_scopes
+from billing.grants import (
+    MCP_SCOPE,
+    PROXY_SCOPES,
+    Grant,
+    GrantTooWide,
+    check_key_quotas,
+    check_within,
+    user_grant,
+)
 from billing.next_step import for_caller
 from billing.quotas import Quota
 from billing.reseller import arithmetic_for_customer
+from billing.roles import may_spend
 from gateway.appkeys import (
     BUDGETS,
     DIRECTORY,
@@ -51,20 +60,18 @@ from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, entry_json, key_json, key_use_json
 from gateway.llm.calls import parse_json
 from gateway.services.keys import (
-    carry_budgets,
-    carry_team,
     grant_of_key,
-    issue_key_within,
     revoke_key,
     rotate_key,
     set_key_grant,
     set_key_quotas,
 )
 from gateway.services.limits import limits_of
+from gateway.services.mint import Creator, KeyStores, Right, mint_key
 from gateway.services.provisioning import KeySpec
 from gateway.services.request_cost import RequestCost, request_cost
 from gateway.services.usage_view import window_usage
-from gateway.stores.records import Lineage, Row
+from gateway.stores.records import Lineage, Row, minted_by_key
 from gateway.stores.redis.keys import shard_of
 
 NO_REQUEST = "No settled request with this id on your account (yet)."
@@ -120,12 +127,35 @@ async def visible_keys(request: web.Request, who: Principal) -> list[Row]:
 
 
 async def caller_grant(request: web.Request, who: Principal) -> Grant:
-    """What the caller may hand on: an API key its own grant, a user their scopes and plan."""
+    """What the caller may hand on: an API key its own grant, within its owner's role as it
+    is now; a person their role (the proxy's scopes only for a role that may spend) and
+    their plan's models; a user token without a role its scopes, the proxy's and the plan's
+    models."""
     if who.key is not None:
-        return grant_of_key(await _caller_key(request, who))
+        grant = grant_of_key(await _caller_key(request, who))
+        return replace(grant, scopes=grant.scopes & who.scopes) if who.role else grant
     account = await request.config_dict[LEDGER].get_account(who.account_id)
     plan = request.config_dict[PLANS].get(account["plan"]) if account else None
-    return user_grant(who.scopes, plan.models if plan else ())
+    models = plan.models if plan else ()
+    if who.role:
+        spends = {MCP_SCOPE} if may_spend(who.role) else set()
+        return Grant(role_scopes(who.role, PROXY_SCOPES) | spends, frozenset(models))
+    return user_grant(who.scopes, models)
+
+
+async def creator_of(request: web.Request, who: Principal) -> Creator:
+    """The caller as a creator of credentials (services/mint.py): what it holds, the rights
+    its scopes (and, for a person, membership) give, and what a key it makes inherits."""
+    rights = set(who.scopes)
+    if who.kind == "user" and who.member_id:
+        rights.add(Right.LOGIN.value)
+    grant = await caller_grant(request, who)
+    return Creator(who.account_id, grant, frozenset(rights), await lineage_of(request, who))
+
+
+def key_stores(request: web.Request) -> KeyStores:
+    app = request.config_dict
+    return KeyStores(app[LEDGER], app[STORE], app[TEAMS], app[BUDGETS])
 
 
 async def _caller_key(request: web.Request, who: Principal) -> Row:
@@ -138,8 +168,7 @@ async def lineage_of(request: web.Request, who: Principal) -> Lineage:
     member id and team. A caller kept to its own keys but no member here owns none, so
     it mints none."""
     if who.key is not None:
-        parent = await _caller_key(request, who)
-        return Lineage("key", parent["id"], parent.get("member_id"), parent.get("team_id"))
+        return minted_by_key(await _caller_key(request, who))
     if who.reach == "":
         raise PermissionDenied("You are no member of this organization, so you own no keys.")
     if who.member_id is None:
@@ -171,23 +200,20 @@ def _denied(exc: GrantTooWide) -> PermissionDenied:
     return PermissionDenied(exc.message, param=exc.field)
 
 
-async def create_key_for(request: web.Request, who: Principal, spec: KeySpec) -> dict[str, Any]:
-    """Issue a key within the caller's grant, with its minter's owner, team and end-user
-    budget; the answer carries the secret, shown once."""
+async def create_key_for(
+    request: web.Request,
+    who: Principal,
+    spec: KeySpec,
+    right: Right = Right.KEY,
+    token: bool = False,
+) -> dict[str, Any]:
+    """Mint a key for the caller (services/mint.py: within what it holds, under its
+    lineage); the answer carries the secret, shown once. A `token` (/v1/auth/tokens) a
+    key mints ends with that key's secret."""
     app = request.config_dict
-    lineage = await lineage_of(request, who)
-    try:
-        check_key_quotas(await app[STORE].account_quotas(who.account_id), spec.quotas)
-        grant = await caller_grant(request, who)
-        issued = await issue_key_within(
-            app[LEDGER], app[STORE], who.account_id, grant, spec, lineage
-        )
-    except GrantTooWide as exc:
-        raise _denied(exc) from exc
+    creator = await creator_of(request, who)
+    issued = await mint_key(key_stores(request), creator, spec, right, token)
     row = bodies.found(await app[DIRECTORY].key_with_use(issued.key_id), "No such key.")
-    await carry_team(app[TEAMS], app[STORE], row)
-    if who.key is not None:
-        await carry_budgets(app[BUDGETS], app[STORE], await _caller_key(request, who), row["id"])
     await audited.record(
         request, "key.create", "key", row["id"], who.account_id, None, key_json(row)
     )

@@ -12,7 +12,7 @@ from billing import authority
 from billing.roles import RoleError, parse_role
 from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.http import audited, bodies
+from gateway.http import audited, bodies, key_grants
 from gateway.http.account import invite_links
 from gateway.http.account.reports import query_text, usage_response
 from gateway.http.fields import MAX_SEARCH
@@ -23,6 +23,8 @@ from gateway.http.serialize import account_json, key_use_json
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services import members as member_service
+from gateway.services import mint
+from gateway.services.mint import Creator
 from gateway.stores.errors import DuplicateExternalId, DuplicateMember
 from gateway.stores.records import Row
 
@@ -145,13 +147,21 @@ def role_field(body: dict[str, Any], default: str) -> str:
 
 
 async def add_member(
-    request: web.Request, account_id: str, body: dict[str, Any], default_role: str
+    request: web.Request,
+    account_id: str,
+    body: dict[str, Any],
+    default_role: str,
+    by: tuple[Creator, str] | None = None,
 ) -> Row:
     """Invite a person by e-mail with a role. The invitation is theirs to accept (by its
     link, shown once in the answer as `accept_url` and e-mailed when SMTP is configured,
-    or on the page their next sign-in shows); until then it is pending."""
+    or on the page their next sign-in shows); until then it is pending. Its link is made
+    by the one mint, for `by` (its creator and the role it grants as; the operator when
+    None)."""
     email = bodies.email_field(body)
     role = role_field(body, default_role)
+    creator, granter = by or (mint.operator(account_id), "owner")
+    mint.invitation(creator, granter, role)
     secret, kept = invite_links.new_secret()
     try:
         row = await request.config_dict[MEMBERS].add(
@@ -184,6 +194,11 @@ async def member_role_for(request: web.Request, account_id: str, member_id: str,
     if row is None or row["account_id"] != account_id:
         raise NotFound("No such member.")
     updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
+    app = request.config_dict
+    fitted = await member_service.keys_within_role(
+        members, app[LEDGER], app[STORE], row["id"], role
+    )
+    await key_grants.followed(request, fitted)
     await audited.record(
         request,
         "member.role",

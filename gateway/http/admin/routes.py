@@ -16,7 +16,7 @@ from billing import authority
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE
+from gateway.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies, key_grants
 from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
@@ -36,16 +36,18 @@ from gateway.http.serialize import account_json, key_json
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
+from gateway.services import mint
 from gateway.services.audit import Actor
 from gateway.services.auth import new_id
 from gateway.services.idempotency import idempotent, plan_use
+from gateway.services.mint import KeyStores, Right, mint_key
 from gateway.services.plan_change import (
     apply_credit_line,
     apply_markup,
     apply_plan,
     put_account_row,
 )
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.provisioning import KeySpec
 from gateway.services.usage_view import window_usage
 from gateway.stores.records import HotBalance, Row
 from gateway.stores.redis.keys import shard_of
@@ -255,9 +257,9 @@ async def issue_for(request: web.Request, account_id: str, body: dict[str, Any])
     quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body, zone=zone)
     providers = bodies.providers_field(body, request.config_dict[SETTINGS].providers)
     spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires, providers)
-    issued = await issue_key(
-        request.config_dict[LEDGER], request.config_dict[STORE], account_id, spec
-    )
+    app = request.config_dict
+    stores = KeyStores(app[LEDGER], app[STORE], app[TEAMS], app[BUDGETS])
+    issued = await mint_key(stores, mint.operator(account_id), spec, Right.OPERATOR)
     row = _found(await request.config_dict[LEDGER].get_key(issued.key_id), "No such key.")
     await audited.record(request, "key.create", "key", row["id"], account_id, None, key_json(row))
     return {**key_json(row), "key": issued.secret}

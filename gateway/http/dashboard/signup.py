@@ -5,6 +5,7 @@ same as /v1/auth's; verifying signs the new owner in."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -73,7 +74,8 @@ async def verify_post(request: web.Request) -> web.Response:
 
 
 def _device(request: web.Request, status: int = 200, **context: Any) -> web.Response:
-    context = {"done": "", "waiting": None, "code": "", "scopes": "", "error": ""} | context
+    blank = {"done": "", "waiting": None, "code": "", "scopes": "", "started": "", "error": ""}
+    context = blank | context
     return render(request, "device.html", status=status, title="Log in a terminal", **context)
 
 
@@ -98,7 +100,20 @@ async def device_page(request: web.Request) -> web.Response:
         waiting=waiting,
         code=code,
         scopes=scopes or "everything your role allows",
+        started=_started(waiting) if waiting else "",
     )
+
+
+def _started(waiting: dict[str, object]) -> str:
+    """When and from where the login was started, in words (a code from before these were
+    kept shows none)."""
+    at = waiting.get("started_at")
+    if not isinstance(at, int):
+        return ""
+    when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    address = str(waiting.get("address") or "an unknown address")
+    agent = str(waiting.get("agent") or "no User-Agent")
+    return f"{when} from {address} ({agent})"
 
 
 async def device_post(request: web.Request) -> web.Response:

@@ -37,6 +37,7 @@ from gateway.mcp.methods import CLIENT_RESPONSE, McpMethod, method_entry, offere
 from gateway.mcp.sessions import bind, session_secret, unbind
 from gateway.mcp.upstream import SESSION_HEADER, exchange, read_whole
 from gateway.mcp_settings import McpServer
+from gateway.services.mint import mcp_session
 from gateway.services.tool_calls import Answered, ToolCall, metered_call
 from gateway.stores.records import KeyRecord
 
@@ -138,6 +139,11 @@ async def post(request: web.Request) -> web.Response:
         return refusal(message_id, _no_scope(server))
     if entry is None or entry.charge == "refused":
         return _not_offered(message_id, method, server)
+    if ex.session is None:  # this message opens a session: made by the one mint
+        try:
+            mcp_session(key, server.name)
+        except MeterwayError as exc:
+            return refusal(message_id, exc)
     if entry.charge == "priced":
         if message_id is None:  # a notification: a lax server might run it, unmetered
             return _error(None, wire.INVALID_REQUEST, f"{method} needs an id.", status=400)

@@ -41,6 +41,7 @@ from gateway.llm.endpoints import REALTIME
 from gateway.llm.scrub import operator_scrubber
 from gateway.services import realtime_secrets as secrets
 from gateway.services.auth import hash_key, presented_key
+from gateway.services.mint import realtime_secret
 from gateway.services.realtime_meter import SessionMeter
 from gateway.stores.records import KeyRecord
 
@@ -225,8 +226,7 @@ async def client_secret(request: web.Request) -> web.Response:
     name = ""
     if model is not None:
         name = realtime_price(p, str(model), key).name
-    elif key.scopes and REALTIME.scope not in key.scopes:
-        raise PermissionDenied(f"This API key lacks the '{REALTIME.scope}' scope.")
+    realtime_secret(key, name)  # the one mint: the key's right, scope and model
     await p.meter.precheck(request[REQUEST_ID], key, key_only=True)
     expires_at = int(time.time()) + ttl
     value = secrets.mint(

@@ -29,13 +29,15 @@ async def key_columns(conn: asyncpg.Connection) -> list[str]:
 
 
 async def copy_key(pool: asyncpg.Pool, old_id: str, new_id: str, secret: tuple[str, str]) -> Row:
-    """`new_id` with `secret`'s (hash, shown prefix) and every other column of `old_id`."""
+    """`new_id` with `secret`'s (hash, shown prefix), `old_id` first among its ancestors
+    (it counts in the old secret's windows too), and every other column of `old_id`."""
     with map_postgres_errors():
         async with pool.acquire() as conn:
             copied = ", ".join(n for n in await key_columns(conn) if n not in PER_SECRET)
             row = await conn.fetchrow(
-                f"INSERT INTO api_keys (id, key_hash, key_prefix, {copied})"
-                f" SELECT $2, $3, $4, {copied} FROM api_keys WHERE id = $1 RETURNING *",
+                f"INSERT INTO api_keys (id, key_hash, key_prefix, ancestors, {copied})"
+                f" SELECT $2, $3, $4, array_prepend(id, ancestors), {copied}"
+                " FROM api_keys WHERE id = $1 RETURNING *",
                 old_id,
                 new_id,
                 *secret,

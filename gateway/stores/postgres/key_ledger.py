@@ -46,8 +46,8 @@ class KeyLedger:
             await self.pool.execute(
                 "INSERT INTO api_keys (id, account_id, name, key_hash, key_prefix, scopes,"
                 " models, quotas, on_insufficient, expires_at, providers, minter_kind,"
-                " minter_id, member_id, team_id)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+                " minter_id, member_id, team_id, ancestors, secret_bound)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
                 key_id,
                 account_id,
                 name,
@@ -63,6 +63,8 @@ class KeyLedger:
                 lineage.minter_id,
                 lineage.owner,
                 lineage.team_id,
+                list(lineage.ancestors),
+                lineage.secret_bound,
             )
 
     async def copy_key(self, old_id: str, new_id: str, key_hash: str, key_prefix: str) -> Row:

@@ -69,8 +69,8 @@ class Declarations:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
         # (scope, id) -> encoded spec: 'k' key, 'a' account, 't' team, 'uk' / 'ua' their
-        # end-user defaults, 'u' an end user's own ('<account>:<end user>'); and ('tm', key
-        # id) -> the key's team
+        # end-user defaults, 'u' an end user's own ('<account>:<end user>'); ('tm', key
+        # id) -> the key's team; ('an', key id) -> its ancestors as Redis last told them
         self._specs: dict[tuple[str, str], str] = {}
         # (key id, account id) -> names; a metered hold on an account by id has key id ''
         self._names: dict[tuple[str, str], tuple[int, int, tuple[str, ...]]] = {}
@@ -79,6 +79,7 @@ class Declarations:
         # (key id, account id, end user) -> (valid until, offset, every name, the key's
         # entry in _names it was made with: a newer one there makes it stale)
         self._with_end_user: dict[tuple[str, str, str], tuple[int, int, tuple[str, ...], Any]] = {}
+        self._ancestors: dict[str, tuple[str, ...]] = {}  # key id -> as Redis told them
         self._skew_ms = 0
 
     def names(self, key: KeyRecord, offset_ms: int, end_user: str = "") -> tuple[str, ...]:
@@ -102,9 +103,10 @@ class Declarations:
         return every[2]
 
     def _owner_names(self, key: KeyRecord, now: int, offset_ms: int) -> tuple[str, ...]:
-        out: list[str] = []
+        ancestors = self._ancestors.get(key.key_id, key.ancestors)
+        out = [self.keys.api_key(key.shard, a) for a in ancestors]
         valid = now + 86_400_000
-        owners = [("k", key.key_id), ("a", key.account_id)]
+        owners = [("k", key.key_id), ("a", key.account_id), *(("k", a) for a in ancestors)]
         team = self._specs.get(("tm", key.key_id))
         if team:
             owners.append(("t", team))
@@ -139,6 +141,20 @@ class Declarations:
         _keep(self._end_users, (owner, spec), (valid, offset_ms, tuple(names)))
         return tuple(names), valid
 
+    def _learn_ancestors(self, key: KeyRecord, told: str) -> None:
+        """The keys the key was minted under and their specs (reserve.lua's `id=spec,...`;
+        `?` when it could not read one, whose hash is declared next time)."""
+        ids = []
+        for part in told.split(",") if told else ():
+            ancestor, _, spec = part.partition("=")
+            ids.append(ancestor)
+            if spec != "?":
+                self._specs[("k", ancestor)] = spec
+        if tuple(ids) != key.ancestors:
+            _keep(self._ancestors, key.key_id, tuple(ids))
+        else:
+            self._ancestors.pop(key.key_id, None)
+
     def learn_clock(self, redis_now_ms: int) -> None:
         self._skew_ms = redis_now_ms - int(time.time() * 1000)
 
@@ -153,6 +169,7 @@ class Declarations:
         self._specs[("tm", key.key_id)] = specs.team
         if specs.team:
             self._specs[("t", specs.team)] = specs.team_quotas
+        self._learn_ancestors(key, specs.ancestors)
         if end_user and end_user != INVALID:
             owner = ("u", Keys.end_user_owner(key.account_id, end_user))
             if specs.end_user:

@@ -68,6 +68,7 @@ class HotRecords(HotUpkeep):
             "st": "a" if active else "r",
             "exp": expires_at_ms,
             "q": encode_quotas(quotas),
+            "an": ",".join(record.ancestors),  # reserve.lua counts the call in theirs too
         }
         with map_redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:

@@ -22,12 +22,14 @@ def encode_key_record(record: KeyRecord) -> str:
             list(record.models),
             record.on_insufficient,
             list(record.providers),
+            list(record.ancestors),
         ]
     )
 
 
 def decode_key_record(text: str | bytes) -> KeyRecord:
-    """An entry of six fields was written before keys could pin providers: it pins none."""
+    """An entry of six fields was written before keys could pin providers: it pins none;
+    one of seven, before keys knew their ancestors."""
     key_id, account_id, name, scopes, models, on_insufficient, *rest = json.loads(text)
     return KeyRecord(
         key_id,
@@ -38,6 +40,7 @@ def decode_key_record(text: str | bytes) -> KeyRecord:
         tuple(models),
         on_insufficient,
         tuple(rest[0]) if rest else (),
+        tuple(rest[1]) if len(rest) > 1 else (),
     )
 
 

@@ -108,13 +108,14 @@ class Specs:
     end_user: str  # the request's end user's own budget ('' for none)
     team: str = ""  # the key's team ('' for none)
     team_quotas: str = ""  # the team's spec, as copied to the key's hash
+    ancestors: str = ""  # the keys it was minted under: `id=spec,...` (`?`: not read)
 
 
 def undeclared(reply: list[object]) -> Specs | None:
     """The specs Redis holds when the script met a counter not in KEYS, else None."""
-    if reply[0] != 0 or len(reply) != 10:
+    if reply[0] != 0 or len(reply) not in (10, 11):
         return None
     values = [v.decode() if isinstance(v, bytes) else str(v) for v in reply[1:]]
     if values[0] != "undeclared":
         return None
-    return Specs(int(values[1]), *values[2:9])
+    return Specs(int(values[1]), *values[2:10])

@@ -8,7 +8,8 @@
 -- KEYS: 1 account hash, 2 key hash, 3 reservations hash, 4 reservation deadlines zset,
 --       5 shard ready marker, 6 test clock offset, then only when ARGV[13] names an end
 --       user: 7 the account's live end users (zset: id -> when its last counter expires);
---       then every quota counter this call may touch (see gateway/stores/redis/declared.py);
+--       then the hashes of the keys the key was minted under (its `an`) and every quota
+--       counter this call may touch (see gateway/stores/redis/declared.py);
 --       a counter not declared is not touched; for a meter, last, the closed marker of this
 --       request id
 -- ARGV: 1 request id, 2 account id, 3 key id ('' = no key), 4 requests, 5 input tokens,
@@ -26,6 +27,10 @@
 -- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
 -- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
 -- read with the key: its counters are scope 't', owner the team.
+-- A key minted by a key (`an`: the minting key's id and its ancestors', nearest first) is
+-- counted in every ancestor's own windows too (scope 'k', the ancestor's `q` read live from
+-- its hash), so keys minted under a capped key share its cap and a limit tightened later
+-- holds them at once.
 -- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
 -- up before anything checks or holds it: the balance check, the hold and the spend windows
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
@@ -36,7 +41,8 @@
 --        clock that decided) and the id of its scope (key, team, account or end user);
 --        or {0, 'undeclared', now, key quota spec, account quota spec, key end-user spec,
 --        account end-user spec, the end user's own spec, the key's team, the team's quota
---        spec}, having changed nothing, when a
+--        spec, the ancestors as `id=spec,...` (spec `?` when its hash was not in KEYS)},
+--        having changed nothing, when a
 --        counter it needs was not in KEYS; {0, 'end_user_invalid'} when an end-user budget
 --        applies and the id is out of bounds. A meter request id that is open
 --        answers {0, 'duplicate'}, one already closed {0, 'closed', marker}.
@@ -69,9 +75,9 @@ if meter ~= '' then
   if closed then return {0, 'closed', closed} end
   if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {0, 'duplicate'} end
 end
-local k = {ARGV[2], 'a', '0', '', false, false, false}
+local k = {ARGV[2], 'a', '0', '', false, false, false, false}
 if ARGV[3] ~= '' then
-  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq', 'tm', 'tq')
+  k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq', 'tm', 'tq', 'an')
   if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
   if k[2] ~= 'a' then return {0, 'key_revoked'} end
   local exp = tonumber(k[3] or '0')
@@ -142,9 +148,20 @@ end
 local declared = {}
 local LIVE = KEYS[7]  -- with an end user only
 for n = eu == '' and 7 or 8, #KEYS do declared[KEYS[n]] = true end
+-- The ancestors' ids and specs ({id, spec}; spec false when its hash is not in KEYS).
+local anc = {}
+if k[8] and k[8] ~= '' then
+  local stem = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[3])
+  for id in string.gmatch(k[8], '[^,]+') do
+    local name = stem .. id
+    anc[#anc + 1] = { id, declared[name] and (redis.call('HGET', name, 'q') or '') }
+  end
+end
 local function undeclared()
+  local told = {}
+  for n, an in ipairs(anc) do told[n] = an[1] .. '=' .. (an[2] or '?') end
   return { 0, 'undeclared', now, k[4] or '', a[6] or '', k[5] or '', a[8] or '', own,
-    k[6] or '', k[7] or '' }
+    k[6] or '', k[7] or '', table.concat(told, ',') }
 end
 
 -- ceil(x * (10000 + mk) / 10000) in integers exact below 2^53 (x = q * 10000 + rest), the
@@ -253,8 +270,17 @@ local function check(scope, id, spec, shown)
   return nil
 end
 
+local function check_ancestors()
+  for _, an in ipairs(anc) do
+    if not an[2] then return undeclared() end
+    local refused = check('k', an[1], an[2])
+    if refused then return refused end
+  end
+  return nil
+end
+
 local refused = check('u', ARGV[2] .. ':' .. eu, eu_spec, eu) or check('k', ARGV[3], k[4])
-  or (k[6] and check('t', k[6], k[7])) or check('a', ARGV[2], a[6])
+  or check_ancestors() or (k[6] and check('t', k[6], k[7])) or check('a', ARGV[2], a[6])
 if refused then return refused end
 
 -- An end user whose counters have all expired is new: admitted while the account has fewer
