@@ -20,6 +20,7 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway import config_values
+from gateway.build import build
 from gateway.cli import (
     admin_cmd,
     audit_cmd,
@@ -158,6 +159,21 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (a source tree without metadata says so) and
+    which build runs: `meterway 0.1.0 (compiled build)`."""
+    try:
+        number = metadata.version("meterway")
+    except metadata.PackageNotFoundError:
+        number = "(not installed)"
+    return f"{number} ({build()} build)"
+
+
+def _print_version(args: argparse.Namespace) -> int:
+    print(f"meterway {_version()}")
+    return 0
+
+
 CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "billing": billing_cmd.main,
     "admin": admin_cmd.main,
@@ -167,15 +183,8 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": auth_cmd.main,
     "logout": auth_cmd.main,
     "auth": auth_cmd.main,
+    "version": _print_version,
 }
-
-
-def _version() -> str:
-    """The installed distribution's version (a source tree without metadata says so)."""
-    try:
-        return metadata.version("meterway")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"meterway {_version()}")
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="the version, and which build runs (pure or compiled)")
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     s.add_argument(

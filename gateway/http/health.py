@@ -8,12 +8,16 @@ from typing import Any
 from aiohttp import web
 
 from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
+from gateway.build import build
 from gateway.http.ops_access import ops_allowed
 from gateway.stores.errors import StoreUnavailable
 
+BUILD = build()
+
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """The process runs, and which build it is (gateway/build.py)."""
+    return web.json_response({"status": "ok", "build": BUILD})
 
 
 async def root(request: web.Request) -> web.Response:

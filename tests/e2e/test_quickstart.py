@@ -159,15 +159,17 @@ def stop(running: Dev) -> None:
 
 
 def processes_under(directory: Path) -> dict[int, str]:
-    """Live processes whose command line names `directory` (the embedded servers')."""
+    """Live processes working in `directory` or naming it (the embedded servers: Redis sets
+    its own title, but it and PostgreSQL both work in their data directory)."""
     found = {}
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            text = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if str(directory) in text:
-            found[int(cmdline.parent.name)] = text
+        if str(directory) in text or cwd.startswith(str(directory)):
+            found[int(proc.name)] = text
     return found
 
 

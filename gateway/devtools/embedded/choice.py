@@ -39,14 +39,14 @@ def address(url: str, default_port: int) -> tuple[str, int]:
 class Choice:
     """What to embed, and for people, why each store is what it is."""
 
-    postgres: bool
-    redis: bool
+    embed_postgres: bool
+    embed_redis: bool
     why_postgres: str
     why_redis: str
 
     @property
     def any(self) -> bool:
-        return self.postgres or self.redis
+        return self.embed_postgres or self.embed_redis
 
 
 def _one(given: str | None, default: str, port: int, probe: Probe | None) -> tuple[bool, str]:

@@ -35,8 +35,8 @@ def given(env: Mapping[str, str], toml: Mapping[str, object]) -> dict[str, str |
 
 def stores_line(choice: Choice, embedded: Embedded) -> str:
     """For the banner: where each store is, and for an embedded one, its data."""
-    pg = f"embedded ({choice.why_postgres})" if choice.postgres else choice.why_postgres
-    rd = f"embedded ({choice.why_redis})" if choice.redis else choice.why_redis
+    pg = f"embedded ({choice.why_postgres})" if choice.embed_postgres else choice.why_postgres
+    rd = f"embedded ({choice.why_redis})" if choice.embed_redis else choice.why_redis
     line = f"PostgreSQL: {pg}; Redis: {rd}."
     if choice.any:
         line += (
@@ -89,6 +89,6 @@ def _serve_embedded(args: argparse.Namespace, embedded: Embedded) -> None:
     """Said once; an embedded database is created and migrated before serving (one host,
     so no rolling upgrade waits on a migration)."""
     print(single_machine_line(embedded), file=sys.stderr, flush=True)
-    if embedded.postgres is not None:
+    if embedded.pg_server is not None:
         uvloop.run(ensure_database(embedded.urls["DATABASE_URL"]))
         args.migrate = True

@@ -31,22 +31,24 @@ class Embedded:
 
     directory: Path
     database: str
-    postgres: EmbeddedPostgres | None = None
-    redis: EmbeddedRedis | None = None
+    pg_server: EmbeddedPostgres | None = None
+    redis_server: EmbeddedRedis | None = None
     urls: dict[str, str] = field(default_factory=dict)
 
     def names(self) -> str:
-        running = [n for n, s in (("PostgreSQL", self.postgres), ("Redis", self.redis)) if s]
+        running = [
+            n for n, s in (("PostgreSQL", self.pg_server), ("Redis", self.redis_server)) if s
+        ]
         return " and ".join(running)
 
     def stop(self) -> None:
         """Redis first (the gateway is done with both by now), then PostgreSQL."""
-        if self.redis is not None:
-            self.redis.stop()
-            self.redis = None
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None
+        if self.pg_server is not None:
+            self.pg_server.stop()
+            self.pg_server = None
 
 
 @contextlib.contextmanager
@@ -68,12 +70,12 @@ def _reset(directory: Path) -> None:
 
 
 def _start(choice: Choice, embedded: Embedded) -> None:
-    if choice.postgres:
-        embedded.postgres = start_postgres(embedded.directory / "postgres")
-        embedded.urls["DATABASE_URL"] = embedded.postgres.url(embedded.database)
-    if choice.redis:
-        embedded.redis = start_redis(embedded.directory / "redis")
-        embedded.urls["REDIS_URL"] = embedded.redis.url
+    if choice.embed_postgres:
+        embedded.pg_server = start_postgres(embedded.directory / "postgres")
+        embedded.urls["DATABASE_URL"] = embedded.pg_server.url(embedded.database)
+    if choice.embed_redis:
+        embedded.redis_server = start_redis(embedded.directory / "redis")
+        embedded.urls["REDIS_URL"] = embedded.redis_server.url
 
 
 @contextlib.contextmanager
