@@ -24,6 +24,7 @@ from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "serve-embedded-admin-key-0123456789"
+NOWHERE_PG = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 
 @pytest.fixture
@@ -92,3 +93,20 @@ def test_serve_embedded_says_single_machine_serves_and_stops_both(state: Path) -
         " own servers to run more than one gateway"
     ], said[-3000:]
     assert processes_under(state) == {}
+
+
+def test_dev_reset_with_nothing_embedded_refuses_and_names_why(state: Path) -> None:
+    """`--reset` clears only embedded servers' data: with both URLs set it wipes nothing (a
+    database of yours is never dropped by it) and says so."""
+    env = serve_env(state, free_port())
+    env.update(DATABASE_URL=NOWHERE_PG, REDIS_URL="redis://127.0.0.1:1/0")
+    said = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "dev", "--reset"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert said.returncode == 2, said.stderr
+    assert said.stderr.strip() == (
+        "meterway: --reset clears the embedded servers' data, and this run embeds none"
+        " (PostgreSQL: as set; Redis: as set)"
+    )
+    assert not (state / "meterway").exists()

@@ -87,8 +87,10 @@ def with_embedded(args: argparse.Namespace, env: dict[str, str], run: Run) -> in
 
 def _serve_embedded(args: argparse.Namespace, embedded: Embedded) -> None:
     """Said once; an embedded database is created and migrated before serving (one host,
-    so no rolling upgrade waits on a migration)."""
-    print(single_machine_line(embedded), file=sys.stderr, flush=True)
+    so no rolling upgrade waits on a migration). Both URLs set: nothing embedded, nothing
+    said."""
+    if embedded.names():
+        print(single_machine_line(embedded), file=sys.stderr, flush=True)
     if embedded.pg_server is not None:
         uvloop.run(ensure_database(embedded.urls["DATABASE_URL"]))
         args.migrate = True
