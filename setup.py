@@ -1,7 +1,8 @@
-"""The compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (mypy, wheel and a C
-compiler installed) compiles with mypyc the typed modules every proxied request runs (the
-route, reading the call, the provider client, the relay, the Redis client, settlement) and
-the pure domain they use; any other install is the pure-Python package, so `pip install -e
+"""The compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (the dependencies,
+the pinned mypy, wheel and a C compiler installed first: docs/performance.md's recipe)
+compiles with mypyc the typed modules every proxied request runs (the route, reading the
+call, the provider client, the relay, the Redis client, settlement) and the pure domain
+they use; any other install is the pure-Python package, so `pip install -e
 .` needs no compiler. The Docker image (gateway/Dockerfile) is this build.
 `MW_MYPYC=1 python setup.py build_ext --inplace` puts the compiled modules beside the
 sources, as the suite's compiled pass does in a copy (tests/speed/test_compiled_build.py).

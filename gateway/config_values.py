@@ -63,9 +63,12 @@ def cluster_seeds(name: str, raw: str) -> tuple[str, ...]:
     return tuple(seeds)
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 def redis_location(get: Get) -> dict[str, Any]:
     """REDIS_URL, or a Redis Cluster's seed nodes (REDIS_CLUSTER_URLS or redis+cluster://)."""
-    address = str(get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    address = str(get("REDIS_URL", DEFAULT_REDIS_URL))
     cluster_urls = str(get("REDIS_CLUSTER_URLS", ""))
     if address.startswith("redis+cluster://"):
         userinfo, _, rest = address.removeprefix("redis+cluster://").rpartition("@")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import ast
 import asyncio
 import faulthandler
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -48,5 +51,41 @@ def pytest_asyncio_loop_factories(
 FIRST = ("tests/speed/",)
 
 
+# The fast lane (`pytest -m fast`, README): the tiers that need only Python, PostgreSQL and
+# Redis and take minutes: the pure tests and the store tests. A test there that needs more
+# (a browser, Node, valgrind, a C compiler) is marked for it and leaves the lane.
+FAST_TIERS = ("tests/unit/", "tests/integration/")
+NOT_FAST = ("browser", "node", "speed", "compiled", "install")
+# What a test module imports says what it needs (tests/speed and the install test say it
+# with `pytestmark`).
+NEEDS_BY_IMPORT = {
+    "browser": ("playwright", "tests.browser_kit"),
+    "node": ("tests.agents_kit", "tests.oidc_idp"),
+}
+
+
+@functools.cache
+def _imports(path: str) -> frozenset[str]:
+    tree = ast.parse(Path(path).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return frozenset(names)
+
+
+def _needs(item: pytest.Item) -> list[str]:
+    imported = _imports(str(item.path))
+    return [
+        need
+        for need, modules in NEEDS_BY_IMPORT.items()
+        if any(name == m or name.startswith(m + ".") for name in imported for m in modules)
+    ]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
+    for item in items:
+        for need in _needs(item):
+            item.add_marker(need)
+        needs_more = any(item.get_closest_marker(name) for name in NOT_FAST)
+        if item.nodeid.startswith(FAST_TIERS) and not needs_more:
+            item.add_marker(pytest.mark.fast)

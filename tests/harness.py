@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from billing.tokens import TokenCounter
-from gateway.app import STORES, create_app
-from gateway.appkeys import METER
+from gateway.app import create_app
+from gateway.appkeys import METER, STORES
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.settings import DEFAULT_CONFIG_DIR, Settings, load_settings

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from gateway.settings import Settings
 
 DEV_ADMIN_KEY = "dev-admin-key-change-me-in-production"
+# `dev`'s database when DATABASE_URL is not set and a server answers on 127.0.0.1:5432.
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/meterway_dev"
 
 # The raw value a setting was given explicitly (environment, then TOML), or None.
 Explicit = Callable[[str], str | None]

@@ -20,6 +20,7 @@ import uvloop
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway import config_values
+from gateway.build import build
 from gateway.cli import (
     admin_cmd,
     audit_cmd,
@@ -32,7 +33,7 @@ from gateway.cli import (
     settler_cmd,
 )
 from gateway.cli.client import ERROR
-from gateway.cli.dev_guard import DEV_ADMIN_KEY, admitted, refusal
+from gateway.cli.dev_guard import DEFAULT_DATABASE_URL, DEV_ADMIN_KEY, admitted, refusal
 from gateway.config_values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
@@ -130,7 +131,7 @@ async def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.devtools.dev import PortTaken, run_dev
 
     try:
-        await run_dev(settings)
+        await run_dev(settings, getattr(args, "stores_line", ""))
     except PortTaken:
         where = f"{settings.listen_host}:{settings.listen_port}"
         print(
@@ -158,6 +159,21 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (a source tree without metadata says so) and
+    which build runs: `meterway 0.1.0 (compiled build)`."""
+    try:
+        number = metadata.version("meterway")
+    except metadata.PackageNotFoundError:
+        number = "(not installed)"
+    return f"{number} ({build()} build)"
+
+
+def _print_version(args: argparse.Namespace) -> int:
+    print(f"meterway {_version()}")
+    return 0
+
+
 CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "billing": billing_cmd.main,
     "admin": admin_cmd.main,
@@ -167,15 +183,8 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": auth_cmd.main,
     "logout": auth_cmd.main,
     "auth": auth_cmd.main,
+    "version": _print_version,
 }
-
-
-def _version() -> str:
-    """The installed distribution's version (a source tree without metadata says so)."""
-    try:
-        return metadata.version("meterway")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,8 +192,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"meterway {_version()}")
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="the version, and which build runs (pure or compiled)")
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
+    s.add_argument(
+        "--embedded",
+        action="store_true",
+        help="run PostgreSQL and Redis embedded where no URL is set (a single machine only)",
+    )
     dev = sub.add_parser(
         "dev",
         help="demo mode: local demo upstream, demo account and key",
@@ -193,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--port", type=int, help="port to listen on (default 8080; LISTEN_ADDR)")
     dev.add_argument("--host", help="address to listen on (default 127.0.0.1; LISTEN_ADDR)")
+    dev.add_argument(
+        "--reset", action="store_true", help="start the embedded PostgreSQL and Redis clean"
+    )
     m = sub.add_parser("migrate", help="apply SQL migrations")
     m.add_argument("--create-database", action="store_true")
     settler_cmd.add_parser(sub)
@@ -223,7 +241,7 @@ def _dev_env(
     itself), the environment over them, --host/--port over both."""
     defaults = {
         "ADMIN_API_KEY": DEV_ADMIN_KEY,
-        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/meterway_dev",
+        "DATABASE_URL": DEFAULT_DATABASE_URL,
         "LISTEN_ADDR": "127.0.0.1:8080",
         "PAYMENTS_PROVIDER": "local",
     }
@@ -277,6 +295,16 @@ def _main(args: argparse.Namespace) -> int:
         return prices_cmd.offline(args, config_dir(os.environ))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = dict(os.environ)
+    if args.command == "dev" or (args.command == "serve" and args.embedded):
+        # Lazily: only these two may load devtools (the embedded servers' room).
+        from gateway.devtools.embedded.command import with_embedded
+
+        return with_embedded(args, env, _configured)
+    return _configured(args, env)
+
+
+def _configured(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The command, once its settings load: `env` already names any embedded server."""
     if args.command == "dev":
         env = _dev_env(env, args.host, args.port)
     try:
@@ -287,13 +315,17 @@ def _main(args: argparse.Namespace) -> int:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        if refused := _serve_refusal(settings, env, args.config):
-            print(f"meterway: configuration error: {refused}", file=sys.stderr)
-            return 2
-        if (args.migrate or settings.migrate_on_start) and not uvloop.run(
-            _migrate_before_serving(settings)
-        ):
-            return 2
-        serve_workers(settings)
-        return 0
+        return _serve(settings, env, args)
     return uvloop.run(COMMANDS[args.command](settings, args))
+
+
+def _serve(settings: Settings, env: dict[str, str], args: argparse.Namespace) -> int:
+    if refused := _serve_refusal(settings, env, args.config):
+        print(f"meterway: configuration error: {refused}", file=sys.stderr)
+        return 2
+    if (args.migrate or settings.migrate_on_start) and not uvloop.run(
+        _migrate_before_serving(settings)
+    ):
+        return 2
+    serve_workers(settings)
+    return 0

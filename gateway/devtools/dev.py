@@ -55,7 +55,7 @@ async def _demo_key(stores: Stores, settings: Settings) -> str:
     return issued.secret
 
 
-def _banner(settings: Settings, key: str) -> str:
+def _banner(settings: Settings, key: str, stores: str = "") -> str:
     host = "127.0.0.1" if settings.listen_host in ("0.0.0.0", "::") else settings.listen_host
     base = f"http://{host}:{settings.listen_port}"
     admin = settings.admin_api_key
@@ -63,6 +63,7 @@ def _banner(settings: Settings, key: str) -> str:
 Meterway is running in demo mode at {base} (demo upstream; nothing leaves this machine).
 Demo account {DEMO_ACCOUNT} has credit; demo key (shown once): {key}
 Dashboard: {base}/dashboard (sign in with the demo key); operator key: {admin}
+{stores}
 
   curl -s {base}/v1/chat/completions -H "Authorization: Bearer {key}" \\
     -H "content-type: application/json" \\
@@ -78,7 +79,9 @@ Ctrl-C stops it.
 """
 
 
-async def run_dev(settings: Settings) -> None:
+async def run_dev(settings: Settings, where: str = "") -> None:
+    """Serve the demo until Ctrl-C; `where` says in the banner where PostgreSQL and Redis
+    are (embedded ones with their data directory)."""
     await ensure_database(settings.database_url)
     async with open_stores(settings) as stores:
         await stores.operator().migrate()
@@ -98,7 +101,7 @@ async def run_dev(settings: Settings) -> None:
     server = asyncio.create_task(serve(demo, ready=ready))
     try:
         await _started(server, ready)
-        print(_banner(demo, key), flush=True)
+        print(_banner(demo, key, where), flush=True)
         await server
     finally:
         await upstream.close()

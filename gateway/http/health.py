@@ -9,14 +9,18 @@ from aiohttp import web
 
 from billing import authority
 from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
+from gateway.build import build
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 
+BUILD = build()
+
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """The process runs, and which build it is (gateway/build.py)."""
+    return web.json_response({"status": "ok", "build": BUILD})
 
 
 async def root(request: web.Request) -> web.Response:

@@ -65,3 +65,4 @@ async def test_ctrl_c_stops_it_within_two_seconds() -> None:
     assert took < 2.0, (took, err.decode()[-2000:])
     assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
     assert f"127.0.0.1:{port}".encode() in out  # --port moved it
+    assert b"PostgreSQL: as set; Redis: as set." in out  # set URLs win: nothing embedded

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from gateway.appkeys import COUNTER, PRICING
+from gateway.build import build
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
 from gateway.stores.records import KeyRecord
@@ -268,6 +269,7 @@ async def test_ledger_is_paginated_newest_first(gw: Gateway) -> None:
 async def test_health_and_readiness(gw: Gateway) -> None:
     async with gw.http.get(gw.url + "/healthz") as resp:
         assert resp.status == 200
+        assert await resp.json() == {"status": "ok", "build": build()}  # pure or compiled
     operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # details are the operator's only
     async with gw.http.get(gw.url + "/readyz", headers=operator) as resp:
         body = await resp.json()

@@ -1,8 +1,10 @@
 """The compiled build (setup.py: mypyc over the hot path and the pure domain), tested in every
 run of the suite beside the pure build the rest of it runs.
 
-A copy of the repository is built with `MW_MYPYC=1 python setup.py build_ext --inplace`
-(the build `docs/performance.md` describes), then:
+A copy of the repository is built by docs/performance.md's recipe, the block read from the
+page and run as written in a fresh virtualenv (tests/fresh_venv.py: the suite's
+dependencies, pip offline, so the recipe's mypy pin must be the suite's), and the modules it
+compiled are placed beside the copy's sources; then:
 - the tests of what it compiles run against it (`COMPILED_PASS`: the domain's and the hot
   path's unit tests, and the proxy's end-to-end, hostile-provider and fault tests), in a
   pytest of their own with `MW_MYPYC=1`, under which tests/unit/test_compiled_build.py
@@ -15,6 +17,7 @@ the tests here are those of the modules that differ.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fresh_venv import fresh_venv, offline, site_packages
 from tests.speed.guard_run import run_guard
+from tests.unit.test_compiled_build import _hot_path
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the copy leaves out: built, installed or cached things, and the browsers' and
@@ -53,23 +58,51 @@ COMPILED_PASS = (
 BUILD_TIMEOUT_S = 900
 PASS_TIMEOUT_S = 1500
 
+pytestmark = [pytest.mark.speed, pytest.mark.compiled]  # lanes: valgrind and a C compiler
+
+
+def recipe() -> str:
+    """The compiled build's block in docs/performance.md (its "Two builds" section)."""
+    section = (ROOT / "docs" / "performance.md").read_text().split("## Two builds", 1)[1]
+    found = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert found is not None, "docs/performance.md's Two builds section has no sh block"
+    return found.group(1)
+
+
+def place_compiled(venv: Path, tree: Path) -> list[Path]:
+    """The extension modules the recipe installed, put beside the copy's sources (mypyc's
+    shared library at its root), the layout `build_ext --inplace` makes."""
+    installed = site_packages(venv)
+    placed = []
+    for module in installed.glob("**/*.so"):
+        where = module.relative_to(installed)
+        if where.parts[0] in ("gateway", "billing") or "__mypyc" in where.name:
+            shutil.copy2(module, tree / where)
+            placed.append(where)
+    return placed
+
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A copy of the repository with the compiled build beside its sources."""
     assert shutil.which("cc") or shutil.which("gcc"), "the compiled build needs a C compiler"
-    tree = tmp_path_factory.mktemp("compiled") / "meterway"
+    where = tmp_path_factory.mktemp("compiled")
+    tree = where / "meterway"
     shutil.copytree(ROOT, tree, ignore=NOT_COPIED, symlinks=True)
+    venv = fresh_venv(where)
     build = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        ["bash", "-euo", "pipefail", "-c", recipe()],
         cwd=tree,
-        env={**os.environ, "MW_MYPYC": "1"},
+        env=offline(venv, dict(os.environ)),
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
         check=False,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert build.stdout.strip().endswith("(compiled build)"), build.stdout[-3000:]
+    placed = place_compiled(venv, tree)
+    assert len(placed) == len(_hot_path()) + 1, placed  # each listed module, the library
     yield tree
 
 

@@ -16,6 +16,8 @@ from tests.speed.guard_run import run_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.speed  # lanes: valgrind
+
 
 @pytest.mark.timeout(900)
 def test_instructions_per_request_have_not_grown_past_the_baseline() -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.build import build
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,8 +68,8 @@ def test_no_compiled_handler_reraises_bare_after_an_await() -> None:
             for statement in handler.body:
                 for node in ast.walk(statement):
                     awaited = awaited or isinstance(node, ast.Await)
-                    bare = isinstance(node, ast.Raise) and node.exc is None
-                    assert not (bare and awaited), f"{path}:{node.lineno}: bare raise after await"
+                    if isinstance(node, ast.Raise) and node.exc is None:
+                        assert not awaited, f"{path}:{node.lineno}: bare raise after await"
 
 
 def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
@@ -77,3 +79,13 @@ def test_the_compiled_pass_imports_every_listed_module_compiled() -> None:
         spec = importlib.util.find_spec(_module(path))
         assert spec is not None and spec.origin is not None, path
         assert not spec.origin.endswith(".py"), f"{path} ran from its source in the compiled pass"
+
+
+def test_the_build_says_which_it_is() -> None:
+    """`meterway version` and /healthz say gateway.build's answer: compiled exactly when the
+    hot path's modules are extension modules (the compiled pass sets MW_MYPYC=1)."""
+    expected = "compiled" if os.environ.get("MW_MYPYC") == "1" else "pure"
+    assert build() == expected
+    from gateway.cli.main import _version
+
+    assert _version().endswith(f"({expected} build)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,59 @@ def test_up_needs_no_manual_step() -> None:
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             assert "run --rm gateway meterway rebuild" not in line, line
+
+
+MYPY_PIN = re.compile(r'"mypy==([0-9.]+)"')
+
+
+def dockerfile() -> str:
+    build = compose()["services"]["gateway"]["build"]
+    return (ROOT / str(build["context"]) / str(build["dockerfile"])).read_text()
+
+
+def test_every_service_is_checked_the_way_production_md_says() -> None:
+    guide = (ROOT / "docs" / "guides" / "production.md").read_text()
+    section = guide.split("## In containers", 1)[1].split("\n## ", 1)[0]
+    services = compose()["services"]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    assert set(rows) == set(services)
+    for name in ("postgres", "redis"):
+        assert f"`{services[name]['image']}`" in rows[name], name
+        check = services[name]["healthcheck"]["test"]
+        said = check[1] if check[0] == "CMD-SHELL" else " ".join(check[1:])
+        assert f"`{said}`" in rows[name], (name, said)
+    redis_flags = " ".join(services["redis"]["command"][1:])
+    assert f"`{redis_flags}`" in rows["redis"]
+    gateway_check = " ".join(services["gateway"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8080/healthz" in gateway_check and "/healthz" in rows["gateway"]
+    assert "`meterway serve --migrate`" in section
+    assert services["gateway"]["command"] == ["meterway", "serve", "--migrate"]
+
+
+def test_the_image_is_the_compiled_wheel_built_after_its_dependencies() -> None:
+    text = dockerfile()
+    stages = text.split("\nFROM ")[1:]
+    assert len(stages) == 2, "a build stage and the image"
+    build, image = stages
+    install = build.index("pip install")
+    compile_ = build.index("MW_MYPYC=1 pip wheel")
+    assert install < compile_, "mypyc reads the dependencies' types: installed first"
+    assert re.search(r"pip install [^\n]* \. ", build[install:compile_]), "the package's deps"
+    assert "--no-build-isolation" in build[compile_:] and "-w /wheels" in build[compile_:]
+    assert "COPY --from=build /wheels /wheels" in image
+    assert "pip install --no-cache-dir /wheels/*.whl" in image
+    assert "ENV MW_CONFIG_DIR=/app/config" in image and "COPY config ./config" in image
+
+
+def test_the_image_and_the_docs_pin_the_mypy_the_build_is_tested_with() -> None:
+    pins = {
+        "gateway/Dockerfile": MYPY_PIN.findall(dockerfile()),
+        "docs/performance.md": MYPY_PIN.findall((ROOT / "docs/performance.md").read_text()),
+        "pyproject.toml": MYPY_PIN.findall((ROOT / "pyproject.toml").read_text()),
+    }
+    guide = (ROOT / "docs/guides/production.md").read_text()
+    pins["docs/guides/production.md"] = re.findall(r"`mypy==([0-9.]+)`", guide)
+    assert {where: set(found) for where, found in pins.items()} == {
+        where: {metadata.version("mypy")} for where in pins
+    }
