@@ -21,7 +21,7 @@ from tests.factories import balance, debits, openai_client, tenant
 from tests.harness import Gateway
 
 MODEL = "gpt-4o-mini"
-HI = [{"role": "user", "content": "hi"}]
+HI: list[Any] = [{"role": "user", "content": "hi"}]
 DAY_TOKENS = 200_000
 USED = 195_005
 

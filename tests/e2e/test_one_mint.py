@@ -28,7 +28,7 @@ FREE_MODELS = {"gpt-4o-mini", "gpt-4.1-nano", "gpt-4.1-mini", "gpt-5-nano", "cla
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
         await gateway.settle_all()
 

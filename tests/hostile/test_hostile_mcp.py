@@ -54,8 +54,8 @@ async def hostile_mcp(request: web.Request) -> web.StreamResponse:
     if tool == "http_error":
         return web.json_response({"error": echo}, status=500)
     if tool == "is_error":
-        result = {"content": [{"type": "text", "text": echo}], "isError": True}
-        return web.json_response(_result(message, result=result))
+        failed: dict[str, Any] = {"content": [{"type": "text", "text": echo}], "isError": True}
+        return web.json_response(_result(message, result=failed))
     if tool == "redirect":
         raise web.HTTPTemporaryRedirect(f"/mcp/elsewhere?auth={SECRET}")
     text = f"done; the server's key was {SECRET}"

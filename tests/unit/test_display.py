@@ -78,10 +78,11 @@ def test_a_statement_line_is_exact_and_never_a_whole_cent() -> None:
 
 
 def test_the_cli_statement_shows_sub_cent_usage_as_under_a_cent() -> None:
-    section = {"lines": [], "entries": 0, "total_micros": 0}
-    usage = {"requests": 2, "entries": 2, "total_micros": -450}
+    section: dict[str, object] = {"lines": [], "entries": 0, "total_micros": 0}
+    usage: dict[str, object] = {"requests": 2, "entries": 2, "total_micros": -450}
     usage |= {"by_model": [], "by_team": [], "by_kind": []}
-    s = {"account_id": "acc", "month": "2026-11", "final": False, "missing_archives": []}
+    s: dict[str, object] = {"account_id": "acc", "month": "2026-11", "final": False}
+    s |= {"missing_archives": []}
     s |= {"opening_balance_micros": 1_000_000, "closing_balance_micros": 999_550, "usage": usage}
     s |= {name: section for name in ("credits", "expiries", "refunds", "adjustments", "other")}
     usage_line = next(x for x in statement_text(s).splitlines() if x.startswith("usage"))

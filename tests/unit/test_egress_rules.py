@@ -8,6 +8,7 @@ import ipaddress
 
 import pytest
 
+from gateway.addresses import refusal
 from gateway.config_values import ConfigError
 from gateway.outbound.egress_rules import (
     EgressPolicy,
@@ -15,7 +16,6 @@ from gateway.outbound.egress_rules import (
     check_addresses,
     check_url,
     parse_allow,
-    refusal,
 )
 from gateway.settings import load_settings
 
