@@ -2,8 +2,8 @@
 
 Not the opentelemetry-sdk: its span objects, processors and locks would run on the event
 loop for every request, where Meterway only needs to hand a finished record to a queue. The
-messages are opentelemetry-proto's own classes, so the bytes are the collector's format by
-construction; this module only fills them in and POSTs them.
+bytes are written by `otlp_wire.py` (protobuf's wire format for the few fields set); the
+tests decode them with opentelemetry-proto's own classes.
 
 The exporter never holds up a request: `Exporter.run` takes what the tracer queued, at most
 a batch at a time, and a collector that is down, slow or refusing costs the batch (counted
@@ -20,17 +20,16 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import aiohttp
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
+from gateway.outbound import otlp_wire as wire
+from gateway.outbound.otlp_wire import Value
 from gateway.telemetry import metrics
 from gateway.trace_settings import TraceSettings
 
 log = logging.getLogger("meterway.traces")
 SCOPE = "meterway"
-Value = str | int | float | bool | tuple[str, ...]
-SERVER, INTERNAL = Span.SPAN_KIND_SERVER, Span.SPAN_KIND_INTERNAL
+INTERNAL, SERVER = 1, 2  # Span.SpanKind
+__all__ = ["INTERNAL", "SERVER", "Exporter", "SpanData", "Value", "encode"]
 
 
 class SpanData(NamedTuple):
@@ -48,39 +47,19 @@ class SpanData(NamedTuple):
     tracestate: str = ""
 
 
-def _value(value: Value) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, tuple):
-        out = AnyValue()
-        out.array_value.values.extend(AnyValue(string_value=v) for v in value)
-        return out
-    return AnyValue(string_value=value)
-
-
-def _attributes(pairs: Sequence[tuple[str, Value]]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_value(v)) for k, v in pairs]
-
-
-def _span(s: SpanData) -> Span:
-    span = Span(
-        trace_id=bytes.fromhex(s.trace_id),
-        span_id=bytes.fromhex(s.span_id),
-        parent_span_id=bytes.fromhex(s.parent_id),
-        trace_state=s.tracestate,
-        name=s.name,
-        kind=s.kind,  # type: ignore[arg-type]
-        start_time_unix_nano=s.start_ns,
-        end_time_unix_nano=s.end_ns,
-        attributes=_attributes(s.attributes),
+def _span(s: SpanData) -> bytes:
+    return wire.span(
+        bytes.fromhex(s.trace_id),
+        bytes.fromhex(s.span_id),
+        bytes.fromhex(s.parent_id),
+        s.tracestate,
+        s.name,
+        s.kind,
+        s.start_ns,
+        s.end_ns,
+        s.attributes,
+        s.failed,
     )
-    if s.failed:
-        span.status.code = Status.STATUS_CODE_ERROR
-    return span
 
 
 def encode(spans: Sequence[SpanData], settings: TraceSettings) -> bytes:
@@ -88,12 +67,7 @@ def encode(spans: Sequence[SpanData], settings: TraceSettings) -> bytes:
     one scope, the spans."""
     resource = dict(settings.resource)
     resource["service.name"] = settings.service_name
-    out = ResourceSpans()
-    out.resource.attributes.extend(_attributes(list(resource.items())))
-    scoped = out.scope_spans.add()
-    scoped.scope.name = SCOPE
-    scoped.spans.extend(_span(s) for s in spans)
-    return bytes(ExportTraceServiceRequest(resource_spans=[out]).SerializeToString())
+    return wire.request(resource.items(), SCOPE, [_span(s) for s in spans])
 
 
 class Exporter:

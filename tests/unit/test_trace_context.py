@@ -5,14 +5,17 @@ and a queue that drops (counted) rather than grows."""
 from __future__ import annotations
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from billing.admission import Admitted
 from billing.usage import Usage
 from gateway.config_values import ConfigError
 from gateway.http.tracing import Tracer, parent_of, span_of
-from gateway.outbound.otlp import encode
+from gateway.outbound.otlp import INTERNAL, SERVER, SpanData, Value, encode
 from gateway.stores.records import Settlement
 from gateway.trace_settings import TraceSettings, trace_settings
+from tests.otlp_receiver import value_of
 
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 RID = "a" * 32
@@ -130,5 +133,40 @@ def test_tenant_ids_only_as_listed_and_the_encoding_is_otlps() -> None:
     listed = dict(span_of(traced, ("key", "end_user")).attributes)
     assert listed["meterway.key.id"] == "key-1" and listed["meterway.end_user.id"] == "u-9"
     assert "meterway.account.id" not in listed
-    body = encode([span_of(traced, ())], TraceSettings(endpoint="x"))
-    assert bytes.fromhex(RID) in body and b"gen_ai.usage.cost.amount" in body
+
+
+def test_the_hand_written_wire_is_what_opentelemetry_proto_reads() -> None:
+    values: tuple[tuple[str, Value], ...] = (
+        ("s", "héllo"),
+        ("i", 1_234_567_890_123),
+        ("neg", -5),
+        ("zero", 0),
+        ("f", 0.00045),
+        ("yes", True),
+        ("no", False),
+        ("list", ("stop", "length")),
+        ("long", "x" * 300),
+    )
+    spans = [
+        SpanData(TRACE, PARENT, "", "root", SERVER, 10, 20, values, True, "k=v"),
+        SpanData(TRACE, "1" * 16, PARENT, "child", INTERNAL, 2**63, 2**64 - 1, ()),
+    ]
+    settings = TraceSettings(endpoint="x", service_name="svc", resource=(("env", "prod"),))
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(encode(spans, settings))
+    (rs,) = message.resource_spans
+    assert {a.key: value_of(a.value) for a in rs.resource.attributes} == {
+        "env": "prod",
+        "service.name": "svc",
+    }
+    (scoped,) = rs.scope_spans
+    assert scoped.scope.name == "meterway"
+    root, child = scoped.spans
+    assert (root.trace_id.hex(), root.span_id.hex(), root.parent_span_id) == (TRACE, PARENT, b"")
+    assert (root.name, root.kind, root.trace_state) == ("root", Span.SPAN_KIND_SERVER, "k=v")
+    assert (root.start_time_unix_nano, root.end_time_unix_nano) == (10, 20)
+    assert root.status.code == Status.STATUS_CODE_ERROR
+    assert [(a.key, value_of(a.value)) for a in root.attributes] == list(values)
+    assert child.parent_span_id.hex() == PARENT and child.kind == Span.SPAN_KIND_INTERNAL
+    assert (child.start_time_unix_nano, child.end_time_unix_nano) == (2**63, 2**64 - 1)
+    assert child.status.code == Status.STATUS_CODE_UNSET and not child.attributes
