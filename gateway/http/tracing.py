@@ -29,6 +29,9 @@ from gateway.trace_settings import TENANT_ATTRIBUTES, TraceSettings
 
 HEX = frozenset("0123456789abcdef")
 ZERO_TRACE, ZERO_SPAN = "0" * 32, "0" * 16
+# Asked every few seconds by orchestrators and scrapers: answered with their trace headers,
+# never exported (a trace backend full of probes hides the calls).
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 # The metered routes' GenAI operation names (semconv), by the end of their path.
 OPERATIONS = (
     ("chat/completions", "chat"),
@@ -206,7 +209,9 @@ class Tracer:
         """Up to n finished spans, built now (in the exporter's task, not a request's)."""
         out: list[SpanData] = []
         while self.queue and len(out) < n:
-            out.append(span_of(self.queue.popleft(), self.settings.tenant))
+            traced = self.queue.popleft()
+            if traced.route not in PROBES:
+                out.append(span_of(traced, self.settings.tenant))
         return out
 
 

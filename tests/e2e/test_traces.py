@@ -15,6 +15,7 @@ import openai
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from gateway.http.tracing import PROBES
 from tests.factories import Tenant, debits, eventual_debits, openai_client, tenant
 from tests.harness import ADMIN_KEY, Gateway, free_port, running_gateway
 from tests.otlp_receiver import Receiver, otlp_receiver
@@ -126,6 +127,9 @@ async def test_a_refusal_has_its_span_and_its_traceresponse(
     traced: Gateway, receiver: Receiver
 ) -> None:
     gw = traced
+    for probe in ("/healthz", "/readyz"):  # answered with trace headers, never exported
+        async with gw.http.get(gw.url + probe) as r:
+            assert r.headers["traceresponse"].startswith("00-")
     t = await tenant(gw, credit=0)
     trace_id, parent_id, traceparent = caller_context()
     with pytest.raises(openai.APIStatusError) as refused:
@@ -141,6 +145,7 @@ async def test_a_refusal_has_its_span_and_its_traceresponse(
     assert got.attrs["meterway.billed"] is False
     assert "meterway.cost_micros" not in got.attrs
     assert got.span.status.code == 0  # a 4xx is the client's, not the server span's error
+    assert not [s for s in receiver.spans if s.attrs.get("http.route") in PROBES]
 
 
 async def test_without_a_callers_context_the_trace_is_the_request_id(
