@@ -226,71 +226,75 @@ async def trace_headers(request: web.Request, response: web.StreamResponse) -> N
 def span_of(t: Traced, tenant: tuple[str, ...]) -> SpanData:
     """The span's attributes: HTTP server, GenAI semconv, Meterway's money (from the
     settlement record), and only the tenant ids the operator listed. No prompt or
-    completion text is ever kept on a `Traced`, so none can reach a span."""
-    attrs: list[tuple[str, Value]] = [("meterway.request_id", t.request_id)]
+    completion text is ever kept on a `Traced`, so none can reach a span.
+
+    `fixed` holds those whose values repeat from call to call (a route, a model, a price
+    version, an outcome): the encoder writes each combination once (otlp_wire.py)."""
     operation = _operation(t.path) if t.path else "settle"
+    fixed: tuple[tuple[str, Value], ...] = (("gen_ai.operation.name", operation),)
     if t.method:
-        attrs += _http(t)
-    if operation:
-        attrs.append(("gen_ai.operation.name", operation))
+        fixed += (
+            ("http.request.method", t.method),
+            ("http.route", t.route),
+            ("url.path", t.path),
+            ("url.scheme", t.scheme),
+            ("http.response.status_code", t.status),
+        )
+    if t.error:
+        fixed += (("error.type", t.error),)
     if t.model:
-        attrs.append(("gen_ai.request.model", t.model))
+        fixed += (("gen_ai.request.model", t.model),)
+    varying: tuple[tuple[str, Value], ...] = (("meterway.request_id", t.request_id),)
     s, a = t.settlement, t.admitted
     if s is not None and a is not None:
-        attrs += _money(s, a, t.billed)
-        attrs += _tenant(s, a, tenant)
+        fixed += _outcome(s, t.billed)
+        varying += _money(s, a) + _tenant(s, a, tenant)
     else:
-        attrs.append(("meterway.billed", False))
+        fixed += (("meterway.billed", False),)
     model = t.model or (s.model if s is not None else "")
-    name = f"{operation} {model}" if operation and model else f"{t.method} {t.route}".strip()
     return SpanData(
         t.trace_id,
         t.span_id,
         t.parent_id,
-        name or "settle",
+        f"{operation} {model}" if model else operation,
         SERVER if t.method else INTERNAL,
         t.start_ns,
         t.end_ns,
-        tuple(attrs),
+        varying,
         t.status >= 500,
         t.state,
+        fixed,
     )
 
 
-def _http(t: Traced) -> list[tuple[str, Value]]:
-    attrs: list[tuple[str, Value]] = [
-        ("http.request.method", t.method),
-        ("http.route", t.route),
-        ("url.path", t.path),
-        ("url.scheme", t.scheme),
-        ("http.response.status_code", t.status),
-    ]
-    if t.error:
-        attrs.append(("error.type", t.error))
-    return attrs
-
-
-def _money(s: Settlement, a: Admitted, billed: bool) -> list[tuple[str, Value]]:
-    u = s.usage
-    return [
+def _outcome(s: Settlement, billed: bool) -> tuple[tuple[str, Value], ...]:
+    return (
         ("gen_ai.provider.name", s.provider),
         ("gen_ai.response.model", s.model),
+        ("gen_ai.usage.cost.currency", "USD"),
+        ("gen_ai.usage.cost.source", "local"),
+        ("meterway.price_version", s.price_version),
+        ("meterway.usage_source", "reported" if s.usage.source == "provider" else "counted"),
+        ("meterway.billed", billed),
+    )
+
+
+def _money(s: Settlement, a: Admitted) -> tuple[tuple[str, Value], ...]:
+    u = s.usage
+    return (
         ("gen_ai.usage.input_tokens", u.input_tokens),
         ("gen_ai.usage.output_tokens", u.output_tokens),
         ("gen_ai.usage.cache_read.input_tokens", u.cached_input_tokens),
         ("gen_ai.usage.cache_creation.input_tokens", u.cache_write_tokens),
         ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),
         ("gen_ai.usage.cost.amount", s.cost_micros / 1_000_000),
-        ("gen_ai.usage.cost.currency", "USD"),
-        ("gen_ai.usage.cost.source", "local"),
         ("meterway.cost_micros", s.cost_micros),
         ("meterway.held_micros", a.held_micros),
-        ("meterway.price_version", s.price_version),
-        ("meterway.usage_source", "reported" if u.source == "provider" else "counted"),
-        ("meterway.billed", billed),
-    ]
+    )
 
 
-def _tenant(s: Settlement, a: Admitted, tenant: tuple[str, ...]) -> list[tuple[str, Value]]:
+def _tenant(s: Settlement, a: Admitted, tenant: tuple[str, ...]) -> tuple[tuple[str, Value], ...]:
+    if not tenant:
+        return ()
     ids = {"account": a.account_id, "key": a.key_id, "plan": a.plan, "end_user": s.end_user}
-    return [(TENANT_ATTRIBUTES[n], ids[n]) for n in tenant if ids.get(n)]
+    return tuple((TENANT_ATTRIBUTES[n], ids[n]) for n in tenant if ids.get(n))

@@ -45,6 +45,8 @@ class SpanData(NamedTuple):
     attributes: tuple[tuple[str, Value], ...]
     failed: bool = False  # status ERROR (a server span's 5xx)
     tracestate: str = ""
+    # Attributes whose values repeat from span to span: encoded once per combination.
+    fixed: tuple[tuple[str, Value], ...] = ()
 
 
 def _span(s: SpanData) -> bytes:
@@ -59,6 +61,7 @@ def _span(s: SpanData) -> bytes:
         s.end_ns,
         s.attributes,
         s.failed,
+        s.fixed,
     )
 
 

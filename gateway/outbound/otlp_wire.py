@@ -25,6 +25,11 @@ _SMALL = [bytes([n]) for n in range(128)]
 _FIXED64 = struct.Struct("<Q")
 _DOUBLE = struct.Struct("<d")
 _KEYS: dict[str, bytes] = {}  # a key's KeyValue.key field, written once
+_ZEROS: dict[tuple[bytes, str], bytes] = {}  # a key's field with the value 0
+# Span.attributes fields of a `fixed` tuple. A key's values are all of one type, so a bool
+# never meets the int it equals.
+_BLOCKS: dict[tuple[tuple[str, Value], ...], bytes] = {}
+CACHED = 4096
 STATUS_ERROR = b"\x7a\x02\x18\x02"  # Span.status = {code: STATUS_CODE_ERROR}
 
 
@@ -42,7 +47,8 @@ def varint(n: int) -> bytes:
 
 def field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: its tag byte, the payload's length, the payload."""
-    return tag + varint(len(payload)) + payload
+    n = len(payload)
+    return tag + (_SMALL[n] if n < 128 else varint(n)) + payload
 
 
 def _text(tag: bytes, s: str) -> bytes:
@@ -69,7 +75,29 @@ def key_value(key: str, v: Value) -> bytes:
 
 
 def attributes(tag: bytes, pairs: Iterable[tuple[str, Value]]) -> bytes:
-    return b"".join([field(tag, key_value(k, v)) for k, v in pairs])
+    """The attributes, each a whole field; one whose value is 0 (a kind of token often
+    unused) is written once and then copied."""
+    out = []
+    for k, v in pairs:
+        if v == 0:
+            kv = _ZEROS.get((tag, k))
+            if kv is None:
+                kv = _ZEROS[tag, k] = field(tag, key_value(k, v))
+            out.append(kv)
+        else:
+            out.append(field(tag, key_value(k, v)))
+    return b"".join(out)
+
+
+def _block(pairs: tuple[tuple[str, Value], ...]) -> bytes:
+    """Attributes whose values repeat together (a route, a model, an outcome), written once
+    per combination: at most CACHED combinations are kept."""
+    block = _BLOCKS.get(pairs)
+    if block is None:
+        block = attributes(b"\x4a", pairs)
+        if len(_BLOCKS) < CACHED:
+            _BLOCKS[pairs] = block
+    return block
 
 
 def span(
@@ -83,8 +111,9 @@ def span(
     end_ns: int,
     attrs: Iterable[tuple[str, Value]],
     failed: bool,
+    fixed: tuple[tuple[str, Value], ...] = (),
 ) -> bytes:
-    """One Span message (without its ScopeSpans.spans tag)."""
+    """One Span message (without its ScopeSpans.spans tag): the `fixed` attributes first."""
     parts = [field(b"\x0a", trace_id), field(b"\x12", span_id)]
     if state:
         parts.append(_text(b"\x1a", state))
@@ -95,6 +124,7 @@ def span(
         b"\x30" + varint(kind),
         b"\x39" + _FIXED64.pack(start_ns),
         b"\x41" + _FIXED64.pack(end_ns),
+        _block(fixed),
         attributes(b"\x4a", attrs),
     )
     if failed:

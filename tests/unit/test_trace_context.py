@@ -123,14 +123,18 @@ def test_a_full_queue_drops_and_counts_rather_than_grows() -> None:
     assert len(tracer.take(10)) == 2 and not tracer.queue
 
 
+def _attrs(span: SpanData) -> dict[str, Value]:
+    return dict(span.fixed + span.attributes)
+
+
 def test_tenant_ids_only_as_listed_and_the_encoding_is_otlps() -> None:
     tracer = Tracer(TraceSettings(endpoint="x"))
     _settled(tracer, RID)
     traced = tracer.queue[0]
-    unlisted = dict(span_of(traced, ()).attributes)
+    unlisted = _attrs(span_of(traced, ()))
     assert not [v for v in unlisted.values() if v in ("acct-1", "key-1", "u-9")]
     assert unlisted["meterway.usage_source"] == "counted"
-    listed = dict(span_of(traced, ("key", "end_user")).attributes)
+    listed = _attrs(span_of(traced, ("key", "end_user")))
     assert listed["meterway.key.id"] == "key-1" and listed["meterway.end_user.id"] == "u-9"
     assert "meterway.account.id" not in listed
 
@@ -148,7 +152,7 @@ def test_the_hand_written_wire_is_what_opentelemetry_proto_reads() -> None:
         ("long", "x" * 300),
     )
     spans = [
-        SpanData(TRACE, PARENT, "", "root", SERVER, 10, 20, values, True, "k=v"),
+        SpanData(TRACE, PARENT, "", "root", SERVER, 10, 20, values[4:], True, "k=v", values[:4]),
         SpanData(TRACE, "1" * 16, PARENT, "child", INTERNAL, 2**63, 2**64 - 1, ()),
     ]
     settings = TraceSettings(endpoint="x", service_name="svc", resource=(("env", "prod"),))
@@ -166,7 +170,7 @@ def test_the_hand_written_wire_is_what_opentelemetry_proto_reads() -> None:
     assert (root.name, root.kind, root.trace_state) == ("root", Span.SPAN_KIND_SERVER, "k=v")
     assert (root.start_time_unix_nano, root.end_time_unix_nano) == (10, 20)
     assert root.status.code == Status.STATUS_CODE_ERROR
-    assert [(a.key, value_of(a.value)) for a in root.attributes] == list(values)
+    assert [(a.key, value_of(a.value)) for a in root.attributes] == list(values)  # fixed first
     assert child.parent_span_id.hex() == PARENT and child.kind == Span.SPAN_KIND_INTERNAL
     assert (child.start_time_unix_nano, child.end_time_unix_nano) == (2**63, 2**64 - 1)
     assert child.status.code == Status.STATUS_CODE_UNSET and not child.attributes
