@@ -14,6 +14,7 @@ ledger row's request id finds its trace and its span.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -118,6 +119,14 @@ def parent_of(header: str | None) -> tuple[str, str, int] | None:
     return trace_id, parent_id, int(flags, 16)
 
 
+def trace_id_of(request_id: str) -> str:
+    """A request id as a trace id: itself when it is one (the middleware's), else a hash of
+    it (a Realtime turn's `<id>.<n>`), the same every time."""
+    if len(request_id) == 32 and set(request_id) <= HEX:
+        return request_id
+    return hashlib.blake2b(request_id.encode(), digest_size=16).hexdigest()
+
+
 def _operation(path: str) -> str:
     for tail, name in OPERATIONS:
         if path.endswith(tail):
@@ -172,9 +181,10 @@ class Tracer:
         later) gets a span of its own."""
         traced = self.open.get(admitted.request_id)
         if traced is None:
-            if not self._sample(admitted.request_id):
+            trace_id = trace_id_of(admitted.request_id)
+            if not self._sample(trace_id):
                 return
-            traced = Traced(admitted.request_id, admitted.request_id[:16], "", 1, "")
+            traced = Traced(trace_id, trace_id[:16], "", 1, "")
             traced.request_id = admitted.request_id
             traced.start_ns = traced.end_ns = time.time_ns()
             self._queue(traced)

@@ -174,3 +174,17 @@ def test_the_hand_written_wire_is_what_opentelemetry_proto_reads() -> None:
     assert child.parent_span_id.hex() == PARENT and child.kind == Span.SPAN_KIND_INTERNAL
     assert (child.start_time_unix_nano, child.end_time_unix_nano) == (2**63, 2**64 - 1)
     assert child.status.code == Status.STATUS_CODE_UNSET and not child.attributes
+
+
+def test_a_settlement_under_any_request_id_gets_a_valid_span() -> None:
+    """A Realtime turn's debit is `<request id>.<n>`: its span's ids are hex all the same,
+    and the hook never raises into the settlement."""
+    tracer = Tracer(TraceSettings(endpoint="x"))
+    for rid in (f"{RID}.3", "batch_abc:7", "x"):
+        _settled(tracer, rid)
+    spans = tracer.take(10)
+    assert len(spans) == 3 and len({s.trace_id for s in spans}) == 3
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(encode(spans, TraceSettings(endpoint="x")))
+    ids = [_attrs(s)["meterway.request_id"] for s in spans]
+    assert ids == [f"{RID}.3", "batch_abc:7", "x"]
