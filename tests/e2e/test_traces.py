@@ -17,11 +17,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from gateway.http.tracing import PROBES
 from tests.factories import Tenant, debits, eventual_debits, openai_client, tenant
+from tests.fake_realtime import fake_realtime
 from tests.harness import ADMIN_KEY, Gateway, free_port, running_gateway
 from tests.otlp_receiver import Receiver, otlp_receiver
 
 MODEL = "gpt-4o-mini"
 SECRET_PROMPT = "the launch code is swordfish"
+TEXT = {"type": "input_text", "text": SECRET_PROMPT}
 MESSAGES: Any = [{"role": "user", "content": SECRET_PROMPT}]
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -231,3 +233,32 @@ async def test_a_dead_collector_costs_no_request(dsn: str) -> None:
 async def _readyz(gw: Gateway) -> dict[str, Any]:
     async with gw.http.get(gw.url + "/readyz", headers=OPERATOR) as r:
         return dict(await r.json())
+
+
+async def test_a_realtime_turn_is_debited_and_has_the_span_of_its_debit(
+    dsn: str, receiver: Receiver
+) -> None:
+    """A turn's debit is `<request id>.<n>`, settled with no request of its own open."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, **FAST}
+    async with (
+        fake_realtime() as (url, _),
+        running_gateway(dsn, None, OPENAI_BASE_URL=url, **env) as gw,
+    ):
+        t = await tenant(gw, credit=10_000_000)
+        words = {"type": "message", "role": "user", "content": [TEXT]}
+        async with (
+            openai_client(gw, t.key) as client,
+            client.realtime.connect(model="gpt-realtime") as conn,
+        ):
+            await conn.session.update(session={"type": "realtime"})
+            await conn.conversation.item.create(item=words)  # type: ignore[arg-type]
+            await conn.response.create()
+            async for event in conn:
+                if event.type == "response.done":
+                    break
+        (row,) = await debits(gw, t.account_id)
+        got = await receiver.for_request(row["request_id"])
+    assert "." in row["request_id"]
+    assert got.attrs["meterway.cost_micros"] == -int(row["amount_micros"]) > 0
+    assert got.attrs["meterway.price_version"] == row["price_version"]
+    assert got.attrs["meterway.billed"] is True and SECRET_PROMPT not in _strings(got.attrs)
