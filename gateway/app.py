@@ -62,6 +62,7 @@ from gateway.appkeys import (
     STORE,
     STORES,
     TEAMS,
+    TRACER,
     UPSTREAM,
     UPSTREAMS,
     Proxying,
@@ -79,11 +80,12 @@ from gateway.http.jwks_source import JwksSource
 from gateway.http.logs import install_log_redaction
 from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
-from gateway.http.middleware import gateway_middleware
+from gateway.http.middleware import make_middleware
 from gateway.http.openapi import document as openapi
 from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
 from gateway.http.routing import check_declared
+from gateway.http.tracing import Tracer, trace_headers
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream, no_handshake_redirects
@@ -125,6 +127,8 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[LEDGER] = opened.ledger
             app[KEYS] = KeyResolver(opened.store)
             app[METER] = _meter(app[SETTINGS], app[PLANS], opened)
+            if TRACER in app:
+                app[METER].on_settled = app[TRACER].settled
             app[RESPONSE_BOOK] = ResponseBook(
                 opened.owned_responses(),
                 opened.store,
@@ -307,11 +311,15 @@ def create_app(
     stores: StoresOpener = open_stores,
 ) -> web.Application:
     install_log_redaction()  # before anything logs: no secret in any log line
+    tracer = Tracer(settings.traces) if settings.traces.enabled else None
     app = web.Application(
-        middlewares=[gateway_middleware],
+        middlewares=[make_middleware(tracer)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    if tracer is not None:  # off: no signal, no hook, no task (the hot path pays nothing)
+        app[TRACER] = tracer
+        app.on_response_prepare.append(trace_headers)
     app[PRICING] = replace(
         load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)),
         default_output_tokens=settings.default_max_output_tokens,

@@ -11,9 +11,11 @@ from billing.meters import MeterBook
 from billing.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.tokens import TokenCounter
+from gateway.http.tracing import Tracer
 from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
 from gateway.outbound.oidc_client import OidcClient
+from gateway.outbound.otlp import Exporter
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
@@ -80,6 +82,9 @@ LOCAL_PROVIDER = web.AppKey("local_provider", LocalProvider)  # only when PAYMEN
 
 # The background tasks' supervisor (settler, sweeper): its report is part of /readyz.
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
+# Only when tracing is on (settings.traces.enabled): the span queue and its exporter.
+TRACER = web.AppKey("tracer", Tracer)
+OTLP_EXPORTER = web.AppKey("otlp_exporter", Exporter)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 # the settlement stream, read by the operator's system view for its parked settlements
 SETTLEMENT: web.AppKey[SettlementStream] = web.AppKey("settlement")

@@ -21,6 +21,7 @@ from gateway.appkeys import (
     MEMBERS,
     METER,
     NOTIFY,
+    OTLP_EXPORTER,
     OUTBOUND_SESSION,
     PAYMENTS,
     PLANS,
@@ -29,12 +30,14 @@ from gateway.appkeys import (
     SETTINGS,
     STORES,
     SUPERVISOR,
+    TRACER,
     UPSTREAM,
 )
 from gateway.http.proxy.batches import batch_fetcher, output_fetcher
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.outbound.egress import egress_session
+from gateway.outbound.otlp import Exporter
 from gateway.services.responses import Fetch
 from gateway.stores.records import OwnedResponse
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
@@ -111,6 +114,16 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
             )
 
     yield "ledger_partitions", every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
+    if TRACER in app:
+        yield "otlp_exporter", _exporter(app, stop)
+
+
+def _exporter(app: web.Application, stop: asyncio.Event) -> Job:
+    """Spans to the collector (outbound/otlp.py), woken early when a batch is full."""
+    tracer = app[TRACER]
+    exporter = app[OTLP_EXPORTER] = Exporter(app[SETTINGS].traces, tracer.take)
+    tracer.wake = exporter.wake.set
+    return lambda: exporter.run(stop)
 
 
 async def outbound_session(app: web.Application) -> AsyncIterator[None]:

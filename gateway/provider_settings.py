@@ -88,6 +88,8 @@ class ProviderSettings:
     api_version: str = ""  # Azure's dated API version; "" its v1 API
     entra_token: str = field(default="", repr=False)  # Azure: a bearer token, not api-key
     region: str = ""  # Bedrock's AWS region, which its SigV4 signature names
+    # Sent the gateway's `traceparent` (TRACE_FORWARD_PROVIDERS, with tracing on).
+    forward_trace: bool = False
 
     def __repr__(self) -> str:
         return f"ProviderSettings({self.name!r}, {self.base_url!r}, api_key=***, {self.wire!r})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from gateway.provider_settings import PROVIDERS as PROVIDERS
 from gateway.provider_settings import ProviderSettings as ProviderSettings
 from gateway.provider_settings import read_providers
 from gateway.signup_settings import SignupSettings, signup_settings
+from gateway.trace_settings import TraceSettings, trace_settings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -146,6 +147,8 @@ class Settings:
     default_max_output_tokens: int = 32768
     # The MCP servers whose tool calls are metered (`[mcp.NAME]` tables: gateway/mcp_settings.py).
     mcp: Mapping[str, McpServer] = field(default_factory=dict)
+    # OpenTelemetry traces (OTEL_* and TRACE_*: gateway/trace_settings.py); off by default.
+    traces: TraceSettings = field(default_factory=TraceSettings)
 
     @property
     def pricing_path(self) -> Path:
@@ -181,6 +184,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
     payments, signin = payment_settings(get), _signin(get)
+    traces = trace_settings(get)
     if payments.provider == "stripe" and not signin["public_url"]:
         raise ConfigError(
             "PAYMENTS_PROVIDER=stripe needs PUBLIC_URL: Stripe sends people back to absolute"
@@ -194,7 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         listen_host=host,
         listen_port=port,
         admin_api_key=admin,
-        providers=read_providers(env, providers_cfg),
+        providers=_traced(read_providers(env, providers_cfg), traces.forward_to),
         mcp=read_mcp(env, doc.get("mcp", {})),
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
@@ -232,8 +236,19 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         default_max_output_tokens=v.whole(
             "DEFAULT_MAX_OUTPUT_TOKENS", get("DEFAULT_MAX_OUTPUT_TOKENS", 32768), 1
         ),
+        traces=traces,
         **signin,
     )
+
+
+def _traced(
+    providers: dict[str, ProviderSettings], names: frozenset[str]
+) -> dict[str, ProviderSettings]:
+    """TRACE_FORWARD_PROVIDERS: the providers sent the gateway's traceparent, by name."""
+    unknown = sorted(names - set(providers))
+    if unknown:
+        raise ConfigError(f"TRACE_FORWARD_PROVIDERS: no provider named {unknown[0]!r}")
+    return {n: replace(p, forward_trace=True) if n in names else p for n, p in providers.items()}
 
 
 def _link_limits(get: Callable[..., object]) -> dict[str, int]:

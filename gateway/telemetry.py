@@ -53,6 +53,7 @@ class Metrics:
     upstream_cooling: Gauge
     mail_failures: Counter
     unknown_betas: Counter
+    trace_spans_dropped: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -226,6 +227,14 @@ def _build() -> Metrics:
             "meterway_anthropic_unknown_betas",
             "anthropic-beta names passed that the gateway's table does not list: billed from"
             " the usage Anthropic reports (each name is logged once per process).",
+            registry=r,
+        ),
+        trace_spans_dropped=Counter(
+            "meterway_trace_spans_dropped",
+            "Spans not delivered to the OpenTelemetry collector: the queue was full"
+            " (queue_full) or the collector failed or refused a batch (export_failed). No"
+            " request waits for or fails with the collector.",
+            ["reason"],
             registry=r,
         ),
     )

@@ -8,7 +8,16 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import LEDGER, PRICING, SETTINGS, STORE, SUPERVISOR, UPSTREAMS
+from gateway.appkeys import (
+    LEDGER,
+    OTLP_EXPORTER,
+    PRICING,
+    SETTINGS,
+    STORE,
+    SUPERVISOR,
+    TRACER,
+    UPSTREAMS,
+)
 from gateway.build import build
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
@@ -55,6 +64,9 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     tasks_ok = supervisor is None or supervisor.healthy()
     if supervisor is not None:
         details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
+    exporter = app.get(OTLP_EXPORTER)
+    if exporter is not None:  # a collector that is down never makes the gateway unready
+        details["traces"] = {**exporter.report(), **app[TRACER].report()}
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
     if details["redis"] and not details["redis_consistent"]:
         details["error"] = (

@@ -9,7 +9,7 @@ import os
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import (
     InternalError,
@@ -23,6 +23,7 @@ from gateway.errors import (
 )
 from gateway.http.headers import error_headers
 from gateway.http.observe import TIMING, Timing, observed
+from gateway.http.tracing import Tracer
 from gateway.stores.errors import LedgerRejected, StoreUnavailable
 
 log = logging.getLogger("meterway")
@@ -54,29 +55,40 @@ def _translate(exc: web.HTTPException) -> MeterwayError:
     return InternalError(exc.reason)
 
 
-@web.middleware
-async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The only middleware: the request id, the timing /metrics reads, and every error as
-    its HTTP answer. One layer, not one per concern: aiohttp wraps each in a partial and a
-    coroutine frame on every request."""
-    clock = request[TIMING] = Timing()
-    request[REQUEST_ID] = os.urandom(16).hex()
-    status = 500
-    try:
+def make_middleware(tracer: Tracer | None = None) -> Middleware:
+    """The only middleware: the request id, the timing /metrics reads, the request's span
+    when tracing is on, and every error as its HTTP answer. One layer, not one per concern:
+    aiohttp wraps each in a partial and a coroutine frame on every request."""
+
+    @web.middleware
+    async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        clock = request[TIMING] = Timing()
+        rid = request[REQUEST_ID] = os.urandom(16).hex()
+        traced = None if tracer is None else tracer.begin(request, rid)
+        status, error = 500, ""
         try:
-            response = await handler(request)
-        except Exception as exc:
-            response = error_answer(request, exc)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = 499  # the client went away
-        raise
-    finally:
-        observed(request, clock, status)
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                error = exc.type if isinstance(exc, MeterwayError) else type(exc).__name__
+                response = error_answer(request, exc)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away
+            raise
+        finally:
+            observed(request, clock, status)
+            if traced is not None:
+                tracer.end(request, traced, clock.model, status, error)  # type: ignore[union-attr]
+
+    return gateway_middleware
+
+
+gateway_middleware = make_middleware()
 
 
 def error_answer(request: web.Request, exc: Exception) -> web.Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -27,6 +28,10 @@ ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
 AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
+# The gateway span's `traceparent`, set by the tracer (http/tracing.py) in the request's task
+# when tracing is on: a context variable, so no call between the handler and here carries
+# it. Sent only to a provider that forwards traces (TRACE_FORWARD_PROVIDERS).
+TRACEPARENT: ContextVar[str] = ContextVar("traceparent", default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,8 @@ def target(
     for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
+    if provider.forward_trace and (traceparent := TRACEPARENT.get()):
+        headers["traceparent"] = traceparent
     return Target(provider.base_url + path, headers, path)
 
 

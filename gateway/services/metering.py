@@ -66,6 +66,9 @@ class Meter:
         self.in_grace: Callable[[str], Awaitable[bool]] | None = None  # payment grace period
         self.team_names: Callable[[str], Awaitable[str | None]] | None = None  # a 429's words
         self._stop_by: float | None = None  # loop time by which a stop must be drained
+        # Told of every debit as it starts (and again, unbilled, if its reservation was
+        # gone): the request's span takes its settlement record (http/tracing.py).
+        self.on_settled: Callable[[Admitted, Settlement, bool], None] | None = None
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:
         """Reserve the call's worst case or raise the error the client should see.
@@ -346,8 +349,13 @@ class Meter:
                 hold.admitted.held_micros,
             )
             settlement = replace(settlement, cost_micros=cap)
+        told = self.on_settled
+        if told is not None:
+            told(hold.admitted, settlement, True)
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited
+            if told is not None:
+                told(hold.admitted, settlement, False)
             return None
         _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
         return settlement.cost_micros if done else None
