@@ -10,6 +10,7 @@ from gateway.http.openapi.schemas import (
     INT,
     JSON_OBJECT,
     STR,
+    Operation,
     obj,
     op,
     path_param,
@@ -34,43 +35,47 @@ def _batch_op(summary: str, param: str | None = None, body: Any = None) -> dict[
     return op(summary, "batches", PROXY, ok=JSON_OBJECT, params=params, body=body)
 
 
-CREATE_FILE = _batch_op("Upload a batch input file (multipart, purpose batch), priced")
-RETRIEVE_FILE = _batch_op("A file this key uploaded", "file_id")
-FILE_CONTENT = _batch_op("The content of this key's file or its batch's output", "file_id")
-CREATE_BATCH = _batch_op(
+CREATE_FILE: Operation = _batch_op("Upload a batch input file (multipart, purpose batch), priced")
+RETRIEVE_FILE: Operation = _batch_op("A file this key uploaded", "file_id")
+FILE_CONTENT: Operation = _batch_op(
+    "The content of this key's file or its batch's output", "file_id"
+)
+CREATE_BATCH: Operation = _batch_op(
     "Create a batch: its file's worst case reserved at batch rates", body=JSON_OBJECT
 )
-LIST_BATCHES = _batch_op("The batches this key created, each settled one with its cost")
-RETRIEVE_BATCH = _batch_op("A batch this key created; settled when first seen ended", "batch_id")
-CANCEL_BATCH = _batch_op("Cancel a batch this key created", "batch_id")
+LIST_BATCHES: Operation = _batch_op("The batches this key created, each settled one with its cost")
+RETRIEVE_BATCH: Operation = _batch_op(
+    "A batch this key created; settled when first seen ended", "batch_id"
+)
+CANCEL_BATCH: Operation = _batch_op("Cancel a batch this key created", "batch_id")
 
 
-RESPONSES = op(
+RESPONSES: Operation = op(
     "OpenAI Responses API, metered (background: settled when it ends)",
     "responses",
     PROXY,
     ok=JSON_OBJECT,
     body=_RESPONSE_CALL,
 )
-RETRIEVE = _owned("Retrieve a response this key created")
-DELETE = _owned("Delete a response this key created")
-CANCEL = _owned("Cancel a background response this key created")
-INPUT_ITEMS = _owned("Input items of a response this key created")
-COUNT_TOKENS = op(
+RETRIEVE: Operation = _owned("Retrieve a response this key created")
+DELETE: Operation = _owned("Delete a response this key created")
+CANCEL: Operation = _owned("Cancel a background response this key created")
+INPUT_ITEMS: Operation = _owned("Input items of a response this key created")
+COUNT_TOKENS: Operation = op(
     "Anthropic token count, not billed (the provider's, else a local estimate)",
     "proxy",
     PROXY,
     ok=obj(("input_tokens",), input_tokens=INT),
     body=JSON_OBJECT,
 )
-RETRIEVE_MODEL = op(
+RETRIEVE_MODEL: Operation = op(
     "One model, if this key may use it",
     "proxy",
     PROXY,
     ok=JSON_OBJECT,
     params=(path_param("model"),),
 )
-REALTIME = op(
+REALTIME: Operation = op(
     "OpenAI Realtime API over WebSocket (upgrade; key or client secret), each "
     "response held and settled",
     "realtime",
@@ -79,7 +84,7 @@ REALTIME = op(
     status="101",
     params=(query("model", STR, "The Realtime model"),),
 )
-CLIENT_SECRET = op(
+CLIENT_SECRET: Operation = op(
     "A short-lived client secret for a browser's Realtime session, bound to this key",
     "realtime",
     PROXY,
@@ -87,7 +92,7 @@ CLIENT_SECRET = op(
     body=JSON_OBJECT,
     body_required=False,
 )
-PING = op(
+PING: Operation = op(
     "The running build: image, version, git commit ('' when unknown)",
     "health",
     OPEN,

@@ -20,18 +20,22 @@ def _proxy(summary: str) -> dict[str, Any]:
     return op(summary, "proxy", PROXY, ok=JSON_OBJECT, body=_CALL)
 
 
-CHAT = _proxy("OpenAI chat completion, metered")
-COMPLETIONS = _proxy("OpenAI legacy completion, metered")
-EMBEDDINGS = _proxy("OpenAI embeddings, metered")
-MODERATIONS = _proxy("OpenAI moderations, counted (free unless priced)")
-MESSAGES = _proxy("Anthropic messages, metered")
-IMAGE_GENERATIONS = _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
-IMAGE_EDITS = _proxy("OpenAI image edits (multipart upload), metered")
-TRANSCRIPTIONS = _proxy("OpenAI transcription (multipart upload), per second or in tokens")
-TRANSLATIONS = _proxy("OpenAI translation to English (multipart upload), per second")
-SPEECH = _proxy("OpenAI text to speech, per character or in tokens; audio relayed")
-IMAGE_VARIATIONS = _proxy("OpenAI image variations (multipart upload, DALL-E 2), metered")
-LIST_MODELS = op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)
+CHAT: Operation = _proxy("OpenAI chat completion, metered")
+COMPLETIONS: Operation = _proxy("OpenAI legacy completion, metered")
+EMBEDDINGS: Operation = _proxy("OpenAI embeddings, metered")
+MODERATIONS: Operation = _proxy("OpenAI moderations, counted (free unless priced)")
+MESSAGES: Operation = _proxy("Anthropic messages, metered")
+IMAGE_GENERATIONS: Operation = _proxy("OpenAI image generation, per image (DALL-E) or in tokens")
+IMAGE_EDITS: Operation = _proxy("OpenAI image edits (multipart upload), metered")
+TRANSCRIPTIONS: Operation = _proxy(
+    "OpenAI transcription (multipart upload), per second or in tokens"
+)
+TRANSLATIONS: Operation = _proxy("OpenAI translation to English (multipart upload), per second")
+SPEECH: Operation = _proxy("OpenAI text to speech, per character or in tokens; audio relayed")
+IMAGE_VARIATIONS: Operation = _proxy(
+    "OpenAI image variations (multipart upload, DALL-E 2), metered"
+)
+LIST_MODELS: Operation = op("Models this key may use", "proxy", PROXY, ok=JSON_OBJECT)
 
 
 _MODEL = path_param("model")
