@@ -60,9 +60,9 @@ async def test_upgrade_with_a_card_on_file_is_immediate_and_downgrade_waits(gw: 
     assert scheduled["status"] == "scheduled" and scheduled["effective_at"]
     state = await b.state()
     assert state["plan"] == "pro" and state["subscription"]["pending_plan"] == "starter"
-    assert await run_clock(gw) == []  # not yet
+    assert await run_clock(gw, 0, b.t.account_id) == []  # not yet
     assert (await b.state())["plan"] == "pro"
-    done = await run_clock(gw, 31 * DAY_MS)
+    done = await run_clock(gw, 31 * DAY_MS, b.t.account_id)
     assert done == [f"{b.t.account_id}: downgraded to starter"]
     state = await b.state()
     assert state["plan"] == "starter" and state["subscription"]["pending_plan"] is None
@@ -113,8 +113,10 @@ async def test_failed_renewal_opens_grace_then_drops_to_the_default_plan(gw: Gat
     assert err.status_code == 402
     assert err.body["reason"] == "payment_failed"  # type: ignore[index]
     assert err.body["next"] == state["next"]  # type: ignore[index]
-    assert await run_clock(gw, 6 * DAY_MS) == []
-    assert await run_clock(gw, 1 * DAY_MS + 1000) == [f"{b.t.account_id}: grace over, plan free"]
+    assert await run_clock(gw, 6 * DAY_MS, b.t.account_id) == []
+    assert await run_clock(gw, 1 * DAY_MS + 1000, b.t.account_id) == [
+        f"{b.t.account_id}: grace over, plan free"
+    ]
     state = await b.state()
     assert state["plan"] == "free" and state["grace_period"] is None
     assert state["subscription"] is None
@@ -134,7 +136,7 @@ async def test_paying_during_grace_closes_it(gw: Gateway) -> None:
     assert "card ending 4242" in html
     state = await b.state()
     assert state["grace_period"] is None and state["plan"] == "starter"
-    assert await run_clock(gw, 8 * DAY_MS) == []
+    assert await run_clock(gw, 8 * DAY_MS, b.t.account_id) == []
     assert (await b.state())["plan"] == "starter"
 
 

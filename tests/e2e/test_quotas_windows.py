@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from gateway.appkeys import COUNTER, PRICING
+from gateway.appkeys import COUNTER, PLANS, PRICING
 from tests.factories import Tenant, openai_client, tenant
 from tests.harness import Gateway
 
@@ -200,8 +200,10 @@ async def test_settlement_replaces_the_reserved_amount_with_the_actual(gw: Gatew
 
 async def test_usage_api_agrees_with_reserve_script_on_every_window(gw: Gateway) -> None:
     """billing/windows.py (read side) must name and reset counters exactly as reserve.lua."""
+    # a key is minted no wider than its account: the free plan's own limits where it has them
+    plan = {(q.window, q.metric): q.limit for q in gw.app[PLANS].plans["free"].quotas}
     quotas: list[dict[str, Any]] = [
-        {"window": w, "metric": m, "limit": 10**9}
+        {"window": w, "metric": m, "limit": plan.get((w, m), 10**9)}
         for w in ("minute", "hour", "day", "week", "month", "total")
         for m in ("requests", "input_tokens", "output_tokens", "tokens", "spend_micros")
     ]
