@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import orjson
+
 from gateway.appkeys import FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE
@@ -129,3 +131,34 @@ async def test_a_top_up_form_opens_one_checkout(gw: Gateway) -> None:
             t.account_id,
         )
         assert opened == 1
+
+
+async def test_back_from_a_checkout_with_another_amount_is_a_new_checkout(gw: Gateway) -> None:
+    """Back from the provider's page, a changed amount was refused ("Already recorded ...
+    nothing moved again") and linked to the old checkout; the same amount still is."""
+    t = await tenant(gw, scopes=ALL_SCOPES)
+    http = await signed_in(gw, t.key)
+    async with http:
+        async with http.get(gw.url + "/dashboard/billing") as r:
+            page = await r.text()
+        csrf, token = CSRF_FIELD.search(page), TOPUP.search(page)
+        assert csrf is not None and token is not None, page
+        url = gw.url + "/dashboard/billing/topup"
+        first = {"csrf": csrf[1], "form_token": token[1], "amount": "5.00"}
+        async with http.post(url, data=first, allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+            old = r.headers["Location"]
+        async with http.post(url, data=first | {"amount": "8.00"}, allow_redirects=False) as r:
+            assert r.status == 303, await r.text()  # a new checkout, for the new amount
+            new = r.headers["Location"]
+        async with http.post(url, data=first, allow_redirects=False) as r:
+            assert r.status == 409  # the first amount again: still its own checkout
+        assert new != old
+        sessions = await gw.stores().pool.fetch(
+            "SELECT data FROM local_provider_objects WHERE kind = 'session' AND account_id = $1",
+            t.account_id,
+        )
+    assert sorted(orjson.loads(s["data"])["amount_micros"] for s in sessions) == [
+        5_000_000,
+        8_000_000,
+    ]

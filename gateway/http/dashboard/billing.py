@@ -8,6 +8,7 @@ moves; the dashboard only sends the browser there and shows the result afterward
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from billing import authority
 from billing.display import DollarsError, parse_dollars
 from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
-from gateway.appkeys import PAYMENTS, PLANS
+from gateway.appkeys import FORM_TOKENS, PAYMENTS, PLANS
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
 from gateway.http.account.alerts import alerts_of, create_for, delete_for
@@ -265,9 +266,20 @@ async def _once(request: web.Request, action: str, form: Form) -> str:
     if action not in ONCE:
         return await _act(request, action, form)
     token = form_tokens.token_of(form)
-    return await form_tokens.once(
-        request, token, request.path, PAGE, lambda: _act(request, action, form)
-    )
+    asked = str(form.get("amount", "")).strip() if action == "topup" else ""
+
+    def work() -> Awaitable[str]:
+        return _act(request, action, form)
+
+    try:
+        return await form_tokens.once(request, token, request.path, PAGE, work, asked)
+    except FormAlreadySubmitted:
+        # Back from a checkout with another amount: a new top-up, not the first again
+        first = await request.config_dict[FORM_TOKENS].fields_of(token)
+        if not asked or first is None or first == asked:
+            raise
+        [fresh] = await form_tokens.mint(request, [request.path])
+        return await form_tokens.once(request, fresh, request.path, PAGE, work, asked)
 
 
 def _typed(form: Form) -> dict[str, str]:

@@ -59,11 +59,17 @@ def token_of(fields: MultiMapping[Any]) -> str:
 
 
 async def once(
-    request: web.Request, token: str, action: str, page: str, work: Callable[[], Awaitable[str]]
+    request: web.Request,
+    token: str,
+    action: str,
+    page: str,
+    work: Callable[[], Awaitable[str]],
+    fields: str = "",
 ) -> str:
-    """Spend the token, then do the work and record where it led. Both run to their end
-    even when the browser leaves (a double click drops the first request): once the token
-    is spent, the work it stands for must not be lost. A refused work unspends the token."""
+    """Spend the token, then do the work and record where it led (and what it asked:
+    `fields`). Both run to their end even when the browser leaves (a double click drops the
+    first request): once the token is spent, the work it stands for must not be lost. A
+    refused work unspends the token."""
     tokens, who = request.config_dict[FORM_TOKENS], holder(request)
 
     async def run() -> str:
@@ -77,7 +83,7 @@ async def once(
         except Exception:
             await tokens.release(token)
             raise
-        await tokens.settle(token, led)
+        await tokens.settle(token, led, fields)
         return led
 
     return await asyncio.shield(run())

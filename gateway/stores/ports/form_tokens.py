@@ -28,8 +28,12 @@ class FormTokensPort(Protocol):
         """What `spend` would answer, changing nothing (`spent` meaning: still spendable)."""
         ...
 
-    async def settle(self, token: str, result: str) -> None:
-        """Record where the spent token's submit led."""
+    async def settle(self, token: str, result: str, fields: str = "") -> None:
+        """Record where the spent token's submit led, and what it asked (`fields`)."""
+        ...
+
+    async def fields_of(self, token: str) -> str | None:
+        """What the spent token's submit asked, as `settle` recorded it (None: nothing)."""
         ...
 
     async def release(self, token: str) -> None:

@@ -78,14 +78,26 @@ class FormTokens:
     async def peek(self, token: str, holder: str, action: str) -> tuple[Outcome, str | None]:
         return await self._ask(_PEEK, token, holder, action)
 
-    async def settle(self, token: str, result: str) -> None:
+    async def settle(self, token: str, result: str, fields: str = "") -> None:
         with map_postgres_errors():
             await self.pool.execute(
-                "UPDATE form_tokens SET result = $2 WHERE token = $1", token, result
+                "UPDATE form_tokens SET result = $2, fields = $3 WHERE token = $1",
+                token,
+                result,
+                fields or None,
             )
+
+    async def fields_of(self, token: str) -> str | None:
+        with map_postgres_errors():
+            found = await self.pool.fetchval(
+                "SELECT fields FROM form_tokens WHERE token = $1", token
+            )
+        return None if found is None else str(found)
 
     async def release(self, token: str) -> None:
         with map_postgres_errors():
             await self.pool.execute(
-                "UPDATE form_tokens SET spent_at = NULL, result = NULL WHERE token = $1", token
+                "UPDATE form_tokens SET spent_at = NULL, result = NULL, fields = NULL"
+                " WHERE token = $1",
+                token,
             )
