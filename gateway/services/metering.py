@@ -349,16 +349,24 @@ class Meter:
                 hold.admitted.held_micros,
             )
             settlement = replace(settlement, cost_micros=cap)
-        told = self.on_settled
-        if told is not None:
-            told(hold.admitted, settlement, True)
+        self._tell(hold.admitted, settlement, True)
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited
-            if told is not None:
-                told(hold.admitted, settlement, False)
+            self._tell(hold.admitted, settlement, False)
             return None
         _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
         return settlement.cost_micros if done else None
+
+    def _tell(self, admitted: Admitted, settlement: Settlement, billed: bool) -> None:
+        """Hand the settlement to `on_settled` (the trace): an observer that fails is
+        logged, never allowed to stop the debit it watches."""
+        told = self.on_settled
+        if told is None:
+            return
+        try:
+            told(admitted, settlement, billed)
+        except Exception:
+            log.exception("on_settled failed for %s; the debit goes on", admitted.request_id)
 
     def release_later(self, admitted: Admitted, *, forwarded: bool = False) -> None:
         """Give the reservation back, for a call whose settlement never began; a `forwarded`

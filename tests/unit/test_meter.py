@@ -394,3 +394,20 @@ async def test_a_stop_waits_for_handlers_then_cuts_them_and_their_releases_run()
     await meter.drain(timeout_s=0.3)
     assert handlers[0].result() is not None and handlers[1].cancelled()
     assert list(store.settled) == ["quick"] and store.holds == {}
+
+
+async def test_an_observer_that_fails_never_stops_the_debit() -> None:
+    """The trace's hook raised inside the one settlement once (a Realtime turn's request id
+    it could not parse) and the debit never reached settle.lua: a failing observer is
+    logged, and the call is debited all the same."""
+    store = FakeReservations(balance=10**9)
+    meter = _meter(store)
+
+    def broken(*_: object) -> None:
+        raise ValueError("an observer's bug")
+
+    meter.on_settled = broken
+    admitted, call = await meter.admit("r1", KEY, _call())
+    usage = Usage(input_tokens=8, output_tokens=20)
+    cost = await meter.settle_priced(admitted, call.price, usage, worst_micros=1)
+    assert cost is not None and store.settled == {"r1": cost}
