@@ -117,6 +117,16 @@ class QuotaRefused:
     scope_name: str = ""  # its name as people know it (filled on the refusal path)
 
 
+def output_room(refusal: QuotaRefused, input_tokens: int) -> int | None:
+    """The output tokens a full token window still has room for beside `input_tokens`
+    (its `tokens` counts both, `output_tokens` the output only); None for a window that
+    counts no output: lowering a call's cap cannot make it fit."""
+    room = refusal.limit - refusal.used
+    if refusal.metric == "tokens":
+        return room - input_tokens
+    return room if refusal.metric == "output_tokens" else None
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceRefused:
     reason: str  # insufficient_balance | no_payment_method

@@ -17,6 +17,7 @@ from billing.admission import (
     BalanceRefused,
     Decision,
     QuotaRefused,
+    output_room,
 )
 from billing.authority import Actor
 from billing.end_users import recorded
@@ -47,7 +48,6 @@ INPUT_SLACK_TOKENS = 8192
 # How many times a refused call is fitted and asked again (the balance, then a window): a
 # second round trip happens only on the refusal path.
 FITS = 2
-TOKEN_METRICS = frozenset({"tokens", "output_tokens"})
 
 
 class Meter:
@@ -260,10 +260,12 @@ class Meter:
                 minimum = self._fit_minimum(call, decision.plan)
             budget = within(decision.available_micros, decision.markup_bps)
             fits = call.price.affordable_output_tokens(call.input_tokens, budget)
-        elif isinstance(decision, QuotaRefused) and decision.metric in TOKEN_METRICS:
+        elif isinstance(decision, QuotaRefused):
+            room = output_room(decision, call.input_tokens)
+            if room is None:
+                return None
             minimum = None if call.names_output_cap() else self._fit_minimum(call, decision.plan)
-            room = decision.limit - decision.used
-            fits = room - call.input_tokens if decision.metric == "tokens" else room
+            fits = room
         else:
             return None
         if minimum is None:

@@ -13,6 +13,7 @@ from billing.admission import (
     KeyRefused,
     NotReady,
     QuotaRefused,
+    output_room,
 )
 from billing.answers import balance_answer, quota_answer
 from billing.authority import Actor
@@ -128,11 +129,8 @@ def _affordable(call: Call, refusal: BalanceRefused) -> int | None:
 def _fits_window(call: Call, refusal: QuotaRefused) -> int | None:
     """The max_tokens a full token window still has room for, when lowering it would help
     (the 402's advice, in a 429: the caller named its cap, so it is not fitted for it)."""
-    if not call.endpoint.clamps or refusal.metric not in ("tokens", "output_tokens"):
-        return None
-    room = refusal.limit - refusal.used
-    fits = room - call.input_tokens if refusal.metric == "tokens" else room
-    return fits if 0 < fits < call.max_output_tokens else None
+    fits = output_room(refusal, call.input_tokens) if call.endpoint.clamps else None
+    return fits if fits is not None and 0 < fits < call.max_output_tokens else None
 
 
 def _count_refusal(decision: Decision) -> None:
