@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """What the reserve step decided, as plain values the HTTP layer turns into answers.
 
 The hot store returns exactly one of these per request (it decodes the reserve script's
@@ -7,8 +8,6 @@ reply in gateway/stores/redis/replies.py); nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from billing.quick import quick_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +23,6 @@ class RateWindow:
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "remaining", remaining)
         object.__setattr__(self, "reset_at_ms", reset_at_ms)
-
-
-quick_init(RateWindow)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +62,6 @@ class Admitted:
         object.__setattr__(self, "tokens", tokens)
         object.__setattr__(self, "plan", plan)
         object.__setattr__(self, "markup_bps", markup_bps)
-
-
-quick_init(Admitted)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,15 @@ def _refunded(d: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _receipt(d: Mapping[str, Any]) -> tuple[str, str]:
+    lines = "; ".join(f"{what} {amount}" for what, amount in d.get("lines") or [])
+    card = f" Paid with {d['paid_with']}." if d.get("paid_with") else ""
+    link = f" Your receipt: {d['url']}" if d.get("url") else " Your receipt is under Billing."
+    return f"Receipt {d.get('receipt')} for your {_money(d, 'amount_micros')} payment", (
+        f"Thank you: {lines}.{card}{link}"
+    )
+
+
 def _grace(d: Mapping[str, Any]) -> tuple[str, str]:
     return "Your plan ends soon", (
         f"A plan payment failed; the plan ends at {d.get('ends_at')} unless it is paid."
@@ -83,6 +92,7 @@ WORDS: dict[str, Words] = {
     "quota.exhausted": _quota,
     "payment.failed": _payment_failed,
     "payment.refunded": _refunded,
+    "payment.receipt": _receipt,
     "grace_period.ending": _grace,
     "auto_topup.disabled": _auto_off,
 }

@@ -21,6 +21,7 @@ from billing.next_step import (
     NextStep,
     decide,
     for_caller,
+    refused,
 )
 from billing.plans import PlanBook
 
@@ -40,21 +41,29 @@ def rfc3339(ms: int) -> str:
     )
 
 
+def refused_window(refusal: QuotaRefused) -> FullWindow:
+    """The window a 429 refused, as the next step reads a full one."""
+    resets = None if refusal.resets_at_ms is None else rfc3339(refusal.resets_at_ms)
+    return FullWindow(
+        refusal.window, refusal.metric, refusal.used, refusal.limit, resets, refusal.scope,
+        refusal.requested, refusal.scope_name or refusal.scope_id,
+    )  # fmt: skip
+
+
 def quota_step(
     refusal: QuotaRefused,
     plans: PlanBook,
     links: Links = DASHBOARD_LINKS,
     caller: Actor | None = None,
+    state: AccountState | None = None,
 ) -> NextStep:
-    """The account's next step as a 429 shows it to `caller`: the refused window is the full
-    one (the balance is not in question)."""
-    resets = None if refusal.resets_at_ms is None else rfc3339(refusal.resets_at_ms)
-    full = FullWindow(
-        refusal.window, refusal.metric, refusal.used, refusal.limit, resets, refusal.scope,
-        refusal.requested, refusal.scope_name or refusal.scope_id,
-    )  # fmt: skip
-    mode = plans.plans[refusal.plan].mode if refusal.plan in plans.plans else "prepaid"
-    step = decide(AccountState(refusal.plan, mode, full=(full,)), plans, links)
+    """The account's next step as a 429 shows it to `caller`: `decide` over the account's
+    own facts (`state`, as `billing status` reads them; without it, its plan alone) with
+    the refused window full, so the 429 and every surface agree."""
+    if state is None:
+        mode = plans.plans[refusal.plan].mode if refusal.plan in plans.plans else "prepaid"
+        state = AccountState(refusal.plan, mode)
+    step = decide(refused(state, refused_window(refusal)), plans, links)
     return for_caller(step, caller)
 
 
@@ -105,11 +114,13 @@ def quota_answer(
     now_ms: int,
     links: Links = DASHBOARD_LINKS,
     caller: Actor | None = None,
+    state: AccountState | None = None,
 ) -> tuple[str, dict[str, Any], RetryAdvice]:
-    """(message, extra body fields, retry advice) for a 429 quota_exceeded."""
+    """(message, extra body fields, retry advice) for a 429 quota_exceeded; `state`: the
+    account's facts its next step is decided from (`quota_step`)."""
     owner = _owner(refusal)
     when, advice = _retry(refusal, now_ms)
-    step = quota_step(refusal, plans, links, caller)
+    step = quota_step(refusal, plans, links, caller, state)
     words = METRIC_WORDS.get(refusal.metric, refusal.metric)
     message = (
         f"Quota exceeded for {owner} on {words} per {refusal.window}: "

@@ -2,7 +2,8 @@
 or Kubernetes' RBAC), so the rule can be printed and tested rather than read out of `if`s.
 
 An actor is the operator, a person (a member with a role, or a user token's scopes), an API
-key, or a metering service. A person's or key's `reach` is None when it acts for the whole
+key, a metering service, or an organization's SCIM directory (its token reaches only its own
+organization's people and groups). A person's or key's `reach` is None when it acts for the whole
 organization, else the member whose own keys bound it: a `member` role, and every key that
 member (or one of their keys) minted, reach only keys that member owns and their ledger rows.
 
@@ -15,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 from typing import Literal
 
 from billing import roles
 from billing.grants import MCP_SCOPE
 
-Kind = Literal["operator", "person", "key", "service"]
-Surface = Literal["public", "proxy", "account", "operator", "metering"]
+Kind = Literal["operator", "person", "key", "service", "scim"]
+# `closed`: a message no caller may send (an MCP method the gateway refuses by name)
+Surface = Literal["public", "proxy", "account", "operator", "metering", "scim", "closed"]
 
 # holding any of the values grants the key too
 IMPLIED: dict[str, tuple[str, ...]] = {
@@ -50,6 +53,7 @@ class Action:
     org_wide: bool = False
     operator_too: bool = False
     people_only: bool = False  # a person's own act (approving a terminal's login), no key's
+    reaches_in: bool = False  # a proxy scope narrowed inside the target takes it too
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +85,12 @@ def _surface_open(actor: Actor, action: Action) -> bool:
         return actor.kind == "operator"
     if action.surface == "metering":
         return actor.kind == "service"
+    if action.surface == "scim":
+        return actor.kind == "scim"
     if action.surface == "proxy":
         return actor.kind == "key"
+    if action.surface == "closed":
+        return False
     return actor.kind in ("person", "key") or (actor.kind == "operator" and action.operator_too)
 
 
@@ -136,7 +144,13 @@ PROXY = Action("proxy", "proxy")
 OPERATOR = Action("operator", "operator")
 OPERATOR_PAGE = Action("operator:page", "operator")  # the dashboard's operator pages: 403
 METERING = Action("metering", "metering")
+SCIM = Action("scim", "scim")  # /scim/v2: an organization's directory, by its SCIM token
 MCP = Action("mcp", "proxy")  # /mcp/{server}: which tools, by `may_call_tool`
+# Messages of the proxy's WebSocket and JSON-RPC routes (decided by `may_send`).
+REALTIME_EVENT = Action("realtime", "proxy", "realtime")  # a Realtime client event
+MCP_SERVER = Action("mcp:server", "proxy", MCP_SCOPE, reaches_in=True)  # any of its scopes
+MCP_TOOL = Action("mcp:tool", "proxy", MCP_SCOPE)  # the called tool's own scope
+NOT_OFFERED = Action("not-offered", "closed")  # refused by name to every caller
 SESSION = _p("session", None, operator_too=True)
 SELF = _p("self", None)  # a user token acting on itself (revoking it)
 DEVICE = _p("device", None, people_only=True)  # a person approving `meterway login`
@@ -150,6 +164,9 @@ BILLING_READ = _p("billing:read", "billing:read", org_wide=True)
 BILLING_SETUP = _p("billing:setup", "billing:setup", org_wide=True)
 STATEMENTS_READ = _p("statements:read", roles.STATEMENTS_READ, org_wide=True)
 AUDIT_READ = _p("audit:read", roles.AUDIT_READ, org_wide=True)
+# A domain claim decides where every person of the domain lands: an owner's own act.
+DOMAINS = _p("domains", roles.DOMAINS, org_wide=True, people_only=True)
+SCIM_TOKEN = _p("scim:token", roles.SCIM_TOKEN, org_wide=True, people_only=True)
 ACTIONS = {
     a.name: a
     for a in (
@@ -158,7 +175,12 @@ ACTIONS = {
         OPERATOR,
         OPERATOR_PAGE,
         METERING,
+        SCIM,
         MCP,
+        REALTIME_EVENT,
+        MCP_SERVER,
+        MCP_TOOL,
+        NOT_OFFERED,
         SESSION,
         SELF,
         DEVICE,
@@ -172,23 +194,49 @@ ACTIONS = {
         BILLING_SETUP,
         STATEMENTS_READ,
         AUDIT_READ,
+        DOMAINS,
+        SCIM_TOKEN,
     )
 }
 
 
-def may_call_tool(scopes: tuple[str, ...] | frozenset[str], server: str, tool: str) -> bool:
-    """Whether a key may see and call an MCP tool: a key without scopes may call every
-    endpoint (as for the proxy's routes), else it holds `mcp`, `mcp:SERVER` or
-    `mcp:SERVER:TOOL`."""
-    if not scopes:
+Scopes = tuple[str, ...] | frozenset[str]
+
+
+def may_send(scopes: Scopes, action: Action, *target: str) -> bool:
+    """Whether a key holding `scopes` may send a message (a Realtime client event, an MCP
+    method) whose declared action is `action`, to `target` (an MCP server, then its tool).
+    A closed action: nobody. Else a key without scopes may (it calls every endpoint, as on
+    the proxy's routes); any other holds the action's scope or one narrowed to the target
+    (`mcp`, `mcp:SERVER`, `mcp:SERVER:TOOL`), or, for an action that `reaches_in`, a scope
+    narrowed inside it (one tool's scope reaches its server)."""
+    if action.surface == "closed":
+        return False
+    if not scopes or action.scope is None:
         return True
-    return any(s in scopes for s in (MCP_SCOPE, f"mcp:{server}", f"mcp:{server}:{tool}"))
+    chain = [":".join((action.scope, *target[:depth])) for depth in range(len(target) + 1)]
+    if any(s in scopes for s in chain):
+        return True
+    return action.reaches_in and any(s.startswith(chain[-1] + ":") for s in scopes)
 
 
-def may_reach_server(scopes: tuple[str, ...] | frozenset[str], server: str) -> bool:
+def may_call_tool(scopes: Scopes, server: str, tool: str) -> bool:
+    """Whether a key may see and call an MCP tool: it holds no scopes, or `mcp`,
+    `mcp:SERVER` or `mcp:SERVER:TOOL`."""
+    return may_send(scopes, MCP_TOOL, server, tool)
+
+
+def may_reach_server(scopes: Scopes, server: str) -> bool:
     """Whether a key may use an MCP server at all (a session, its tool list): it holds no
     scopes, or `mcp`, `mcp:SERVER` or the `mcp:SERVER:TOOL` of one of its tools."""
-    if not scopes:
-        return True
-    own = f"{MCP_SCOPE}:{server}"
-    return any(s in (MCP_SCOPE, own) or s.startswith(own + ":") for s in scopes)
+    return may_send(scopes, MCP_SERVER, server)
+
+
+def message_actions(entries: dict[str, Action]) -> MappingProxyType[str, Action]:
+    """A WebSocket or JSON-RPC route's messages (event types, methods), each with the action
+    it needs, read-only. An entry without an action is refused here, when the table is made
+    (at import), so no message can be declared without one."""
+    for name, action in entries.items():
+        if not isinstance(name, str) or not isinstance(action, Action):
+            raise TypeError(f"message {name!r} needs the action it takes")
+    return MappingProxyType(dict(entries))

@@ -134,14 +134,29 @@ def _priced_lines(
         yield index, usage, line_cost(usage, price, _reported(body, lookup), at_ms)
 
 
+PricedLine = tuple[int, Usage | None, Priced | None]  # (index, usage, exact cost)
+
+
+def priced_lines(
+    lines: Iterable[bytes], usage_of: UsageOf, price: ModelPrice, lookup: Lookup, at_ms: int
+) -> list[PricedLine]:
+    """Every succeeded line priced, read once: what `bill_of` sums and `shares_of` splits."""
+    return list(_priced_lines(lines, usage_of, price, lookup, at_ms))
+
+
 def bill_output(
     lines: Iterable[bytes], usage_of: UsageOf, price: ModelPrice, lookup: Lookup, at_ms: int
 ) -> BatchBill:
     """The bill of a batch of `price`'s model admitted at `at_ms`: every succeeded line
     priced on its own (its band, its reported model), the exact costs summed."""
+    return bill_of(_priced_lines(lines, usage_of, price, lookup, at_ms), price, at_ms)
+
+
+def bill_of(priced_lines: Iterable[PricedLine], price: ModelPrice, at_ms: int) -> BatchBill:
+    """The bill of lines already priced (`priced_lines`)."""
     total, succeeded, numerator = Usage(service_tier=BATCH_TIER), 0, 0
     counts: dict[str, int] = {}
-    for _, usage, priced in _priced_lines(lines, usage_of, price, lookup, at_ms):
+    for _, usage, priced in priced_lines:
         succeeded += 1
         if usage is None or priced is None:
             continue
@@ -162,17 +177,30 @@ def line_shares(
     lookup: Lookup,
     at_ms: int,
     markup_bps: int,
+    cap: int | None = None,
 ) -> dict[int, int]:
     """Each billed line's share of the batch's debit, by the line's index: the exact costs
     through it marked up and rounded up, less those through the line before. The shares
     telescope to the batch's one rounding (`bill_output(...).priced.charged(markup_bps)`),
-    and no line's running total is below its exact cost."""
+    and no line's running total is below its exact cost. `cap`: the batch's charge cap; a
+    provider that reported more than the batch could have used is debited the cap, and the
+    running total stops there (the lines past it share nothing), so the shares add up to
+    the debit either way."""
+    return shares_of(_priced_lines(lines, usage_of, price, lookup, at_ms), markup_bps, cap)
+
+
+def shares_of(
+    priced_lines: Iterable[PricedLine], markup_bps: int, cap: int | None = None
+) -> dict[int, int]:
+    """`line_shares` of lines already priced (`priced_lines`)."""
     shares: dict[int, int] = {}
     exact = charged = 0
-    for index, _, priced in _priced_lines(lines, usage_of, price, lookup, at_ms):
+    for index, _, priced in priced_lines:
         if priced is None:
             continue
         exact += priced.numerator
         through = charge(exact, markup_bps)
+        if cap is not None:
+            through = min(through, cap)
         shares[index], charged = through - charged, through
     return shares

@@ -10,6 +10,8 @@ import re
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
+from billing.display import time_left
+
 BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -36,3 +38,31 @@ def expiry(text: str, zone: str) -> datetime:
 def in_zone(moment: datetime, zone: str) -> str:
     """An instant as people read it in `zone`, the zone named: "2026-12-31 23:59 Europe/Paris"."""
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M ") + zone
+
+
+def human(moment: datetime | str | None, now: datetime | None = None, none: str = "never") -> str:
+    """An instant as a person reads it, in UTC to the minute: "26 Nov 2026 14:05 UTC"; with
+    `now`, how far off it is too, when that helps (within a month): "26 Nov 2026 14:05 UTC
+    (in 3 days)", "(2 h ago)". An RFC 3339 text is read first; no instant reads `none`. The
+    one way the CLI and the audit log write a time."""
+    if moment is None or moment == "":
+        return none
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).strftime("%d %b %Y %H:%M UTC").lstrip("0")
+    if now is None:
+        return text
+    seconds = int((moment - now).total_seconds())
+    if abs(seconds) > 31 * 86_400:
+        return text
+    return f"{text} ({_distance(seconds)})"
+
+
+def _distance(seconds: int) -> str:
+    """ "in 3 days", "2 h ago", "now": the two largest units, as display.time_left says them."""
+    if abs(seconds) < 60:
+        return "now"
+    ahead = time_left(abs(seconds))
+    return ahead if seconds > 0 else f"{ahead.removeprefix('in ')} ago"

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A stream whose bill is one final event's `usage`: image generations and edits
 (`image_generation.completed`), streamed transcriptions (`transcript.text.done`), speech as
 server-sent events (`speech.audio.done`).
@@ -53,6 +54,10 @@ class FinalEventTally:
 
     def reported(self) -> Usage | None:
         return self.usage
+
+    def finish_reasons(self) -> tuple[str, ...]:
+        """Not read from this stream: a span of it names none."""
+        return ()
 
     @property
     def usage_final(self) -> bool:

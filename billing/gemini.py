@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from billing.finish import finish_reasons
 from billing.usage import MalformedUsage, ToolRuns, Usage, field_tokens, log
 
 # A modality's usage key in each details list (genai-prices' google extractor); TEXT and
@@ -136,9 +137,13 @@ class GeminiStreamTally:
         self.malformed = False
         self.rewrite: bytes | None = None
         self.usage: Usage | None = None
+        self.finish: tuple[str, ...] = ()  # the final event's candidates' finishReason
 
     tool_runs: ToolRuns = ()
     stored_id: str | None = None
+
+    def finish_reasons(self) -> tuple[str, ...]:
+        return self.finish
 
     def feed(self, event: Any) -> bool:
         data = event.data
@@ -160,6 +165,7 @@ class GeminiStreamTally:
             self.usage = usage_from_gemini(chunk["usageMetadata"])
         if finished(chunk):
             self.done = True
+            self.finish = finish_reasons(chunk)
         return True
 
     def reported(self) -> Usage | None:

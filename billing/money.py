@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Money is an integer count of USD micros (1 USD = 1_000_000 micros); no float ever holds one.
 
 Prices are quoted per million tokens, so a price is held as *rate units*: micro-USD per

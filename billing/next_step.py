@@ -158,6 +158,26 @@ def _decide(state: AccountState, plans: PlanBook) -> NextStep:
     return NOTHING
 
 
+def refused(state: AccountState, window: FullWindow) -> AccountState:
+    """The state as a call refused by `window` leaves it: that window counts as full
+    whatever else does. A 429 decides from it (with the account's own facts), and so does
+    every surface that reads the account while the refusal still stands (`standing`)."""
+    same = (window.window, window.metric, window.scope)
+    others = tuple(w for w in state.full if (w.window, w.metric, w.scope) != same)
+    return replace(state, full=(window, *others))
+
+
+def standing(
+    refusal: FullWindow, used: int, limit: int, resets_at: str | None
+) -> FullWindow | None:
+    """The account's last refused window as it stands now (its use, limit and reset read
+    again): full while the refused call would be refused again, else None (the window
+    reset, or the plan lifted it)."""
+    if used + refusal.requested <= limit:
+        return None
+    return replace(refusal, used=used, limit=limit, resets_at=resets_at)
+
+
 def _left(state: AccountState) -> int:
     return state.available_micros or 0
 

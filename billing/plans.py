@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Plans: named bundles of account quotas, billing mode and allowed models, in upgrade order.
 
 The upgrade suggestion in a quota_exceeded answer is the first plan above the account's own

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Quota windows and their compact wire encoding.
 
 A quota is (window, metric, limit). Limits live in Redis next to the account or key they

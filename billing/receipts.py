@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from billing.dates import human
 from billing.display import usd
 
 PURPOSES = {
@@ -36,10 +37,14 @@ class Receipt:
     account_name: str
     seller: Seller
     refunded_micros: int = 0
+    sequence: int = 0  # its number (migration 070); 0: none given yet
+    plan: str | None = None  # a subscription's plan ...
+    period: tuple[datetime, datetime] | None = None  # ... and the period it paid for
+    paid_with: str = ""  # the card, as people recognise it: "Visa •••• 4242"
 
     @property
     def number(self) -> str:
-        return f"R-{self.payment_id}"
+        return f"R-{self.sequence}" if self.sequence else f"R-{self.payment_id}"
 
     @property
     def what(self) -> str:
@@ -77,15 +82,34 @@ def seller_lines(seller: Seller) -> list[str]:
     return [line for line in (seller.name, *seller.address) if line] + tax
 
 
+def card_words(brand: str, last4: str) -> str:
+    """A card as people recognise it: "Visa •••• 4242"."""
+    return f"{brand.replace('_', ' ').title()} •••• {last4}"
+
+
 def receipt_facts(r: Receipt) -> list[tuple[str, str]]:
     """The receipt's labelled facts, in the order both formats show them."""
     return [
         ("Receipt", r.number),
-        ("Paid on", r.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Paid on", human(r.paid_at.astimezone(UTC))),
         ("Billed to", f"{r.account_name} ({r.account_id})"),
-        ("For", r.what),
+        ("Paid with", r.paid_with or "the payment method on file"),
         ("Payment", r.payment_id),
-        ("Amount paid", r.amount),
-        *([("Refunded", usd(r.refunded_micros))] if r.refunded_micros > 0 else []),
         ("Status", r.standing),
     ]
+
+
+def receipt_lines(r: Receipt) -> list[tuple[str, str]]:
+    """What was paid for, line by line (a plan and its period, or a top-up), then each
+    refund and what the payment comes to: both formats draw these rows."""
+    what = r.what
+    if r.plan:
+        what = f"{r.plan.title()} plan"
+        if r.period:
+            start, end = (p.astimezone(UTC).strftime("%-d %b %Y") for p in r.period)
+            what += f", {start} to {end}"
+    lines = [(what, r.amount), ("Amount paid", r.amount)]
+    if r.refunded_micros > 0:
+        lines.append(("Refunded", f"-{usd(r.refunded_micros)}"))
+        lines.append(("Paid after refunds", usd(max(0, r.amount_micros - r.refunded_micros))))
+    return lines

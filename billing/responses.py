@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+from billing.finish import finish_reasons
 from billing.names import one_of
 from billing.stream_tally import StreamEvent, event_object
 from billing.usage import ToolRuns, Usage, usage_from_openai
@@ -137,6 +138,10 @@ class ResponsesStreamTally:
 
     def reported(self) -> Usage | None:
         return None if self.final is None else usage_from_response(self.final)
+
+    def finish_reasons(self) -> tuple[str, ...]:
+        """The terminal event's response, read as a plain answer's is."""
+        return () if self.final is None else finish_reasons(self.final)
 
     @property
     def usage_final(self) -> bool:

@@ -5,7 +5,8 @@ owner: everything; admin: members, teams, keys and budgets (no billing); billing
 payment methods and invoices; owners, admins and billing read the monthly statements (the
 organization's money, month by month); member: their own keys, with each key's spend this month (not
 the organization's usage reports); viewer: reads the account, its keys and usage. Only an
-owner reads the organization's audit log (`AUDIT_READ`).
+owner reads the organization's audit log (`AUDIT_READ`), claims its domains (`DOMAINS`) and
+mints its SCIM token (`SCIM_TOKEN`).
 `ORG_WRITE` (members, teams, end-user budgets) sets an owner or admin apart from a member,
 who may write keys, but only their own.
 """
@@ -18,10 +19,21 @@ ROLES = ("owner", "admin", "billing", "member", "viewer")  # most powerful first
 ORG_WRITE = "org:write"
 STATEMENTS_READ = "statements:read"  # monthly statements: owners, admins and billing
 AUDIT_READ = "audit:read"  # the organization's audit log: owners only
+DOMAINS = "domains:write"  # claiming and proving the organization's domains: owners only
+SCIM_TOKEN = "scim:token"  # minting the organization's SCIM token: owners only
 _READ = frozenset({"account:read", "usage:read", "keys:read"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": _READ
-    | {"keys:write", ORG_WRITE, "billing:read", "billing:setup", STATEMENTS_READ, AUDIT_READ},
+    | {
+        "keys:write",
+        ORG_WRITE,
+        "billing:read",
+        "billing:setup",
+        STATEMENTS_READ,
+        AUDIT_READ,
+        DOMAINS,
+        SCIM_TOKEN,
+    },
     "admin": _READ | {"keys:write", ORG_WRITE, STATEMENTS_READ},
     "billing": frozenset(
         {"account:read", "usage:read", "billing:read", "billing:setup", STATEMENTS_READ}

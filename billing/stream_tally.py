@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """What a streamed response contained, read one SSE event at a time.
 
 The gateway bills from the provider's usage when the stream carries it, and otherwise from
@@ -68,6 +69,11 @@ class StreamTally(Protocol):
 
     def reported(self) -> Usage | None: ...
 
+    def finish_reasons(self) -> tuple[str, ...]:
+        """Why the model stopped, as the stream said (OpenTelemetry's
+        `gen_ai.response.finish_reasons`), read where the stream's end is read anyway."""
+        ...
+
     @property
     def usage_final(self) -> bool: ...
 
@@ -124,6 +130,7 @@ class OpenAIStreamTally:
         self.error: dict[str, Any] | None = None
         self.malformed = False
         self.chunks_seen = 0
+        self.finish: list[str] = []  # each choice's finish_reason, as its last chunk gives it
 
     def feed(self, event: StreamEvent) -> bool:
         """True if the event should be forwarded to the client (as `rewrite` when that is set)."""
@@ -146,6 +153,9 @@ class OpenAIStreamTally:
 
     def reported(self) -> Usage | None:
         return self.usage
+
+    def finish_reasons(self) -> tuple[str, ...]:
+        return tuple(self.finish)
 
     tool_runs: ToolRuns = ()
     stored_id: str | None = None
@@ -178,6 +188,9 @@ class OpenAIStreamTally:
     def _take_choice(self, choice: object) -> None:
         if not isinstance(choice, dict):
             return
+        reason = choice.get("finish_reason")
+        if reason:  # once per choice, on its last chunk
+            self.finish.append(str(reason))
         _append_str(self.text_parts, choice.get("text"))
         delta = choice.get("delta")
         if not isinstance(delta, dict):
@@ -211,6 +224,7 @@ class AnthropicStreamTally:
         self.output_final = False
         self.rewrite: bytes | None = None
         self._usage: dict[str, object] | None = None
+        self.stop_reason = ""  # message_delta's, beside its usage
 
     def feed(self, event: StreamEvent) -> bool:
         """Always True: nothing in an Anthropic stream is hidden from the client."""
@@ -233,6 +247,9 @@ class AnthropicStreamTally:
     def reported(self) -> Usage | None:
         return self.usage()
 
+    def finish_reasons(self) -> tuple[str, ...]:
+        return (self.stop_reason,) if self.stop_reason else ()
+
     tool_runs: ToolRuns = ()
     stored_id: str | None = None
 
@@ -250,6 +267,9 @@ class AnthropicStreamTally:
             self._take_message_start(body.get("message"))
         elif kind == "message_delta":
             self._take_message_delta(body.get("usage"))
+            delta = body.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                self.stop_reason = delta["stop_reason"]
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":

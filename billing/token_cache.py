@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Token counts of long texts kept per account, and what a count on the event loop may
 still tokenize (an Allowance): the counting walk (billing.tokens) asks here before it
 tokenizes a text.
@@ -24,9 +25,9 @@ class CountCache:
     """Token counts of long texts, kept per (scope, encoding, text).
 
     Clients resend what they sent before: every turn of a conversation carries all the earlier
-    ones, and an app sends one system prompt with every request. Tokenizing costs ~55 ns a
-    byte, so a 20 KB history costs ~1 ms of the event loop's time on every turn; with the
-    counts kept it costs a hash of each text. A count is a pure function of encoding and text,
+    ones, and an app sends one system prompt with every request. Tokenizing costs the
+    event loop time per byte on every turn; with the counts kept it costs a hash of each
+    text. A count is a pure function of encoding and text,
     so a kept count is exactly the one tokenizing would give.
 
     The scope is the account: a count kept for one account is never another's, so how fast a
@@ -98,10 +99,10 @@ class NewTextOverBudget(Exception):
     the request where a long count stalls nobody (a worker thread) instead."""
 
 
-# What walking to one text and looking it up costs the event loop (~3 us, probe and count
-# together), in bytes of tokenizing at ~55 ns a byte. Charged for every text, kept or new: a
-# body of thousands of short kept texts would otherwise pass for free and hold the loop for
-# tens of milliseconds (4,096 kept 256-byte messages: ~27 ms).
+# What walking to one text and looking it up costs the event loop (probe and count
+# together), in bytes of tokenizing (docs/performance.md). Charged for every text, kept or
+# new: a body of thousands of short kept texts would otherwise pass for free and hold the
+# loop.
 TEXT_WALK_BYTES = 64
 
 

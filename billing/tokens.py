@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Token counts of requests and streamed replies: the walk over each wire shape's prompt.
 
 Counts are used to reserve quota before a request and to bill when a provider reports no
@@ -221,13 +222,13 @@ class TokenCounter:
         NewTextOverBudget when counting it for the account (`for_account(account_id,
         new_bytes)`) would tokenize more than `new_bytes` of text not kept. It only looks
         kept counts up (no use recorded, nothing kept), so a body with too much new text
-        costs a lookup per text before its floor check, not ~55 ns a byte of tokenizing.
+        costs a lookup per text before its floor check, not a byte's tokenizing each.
         Its counts mean nothing."""
         return _ProbeCounter(self, account_id, Allowance(new_bytes))
 
     def floor(self) -> TokenCounter:
         """A counter whose prompt counts are a lower bound of this one's, from byte lengths
-        alone: ~1,000x cheaper than tokenizing, so a request can be refused before any
+        alone: far cheaper than tokenizing, so a request can be refused before any
         tokenizing when even its floor cannot be afforded (README, "Before tokenizing")."""
         return _FloorCounter(self)
 

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Token usage of one request, normalised across providers.
 
 Providers disagree on what "input tokens" means: OpenAI's prompt_tokens includes cached
@@ -12,8 +13,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
-
-from billing.quick import quick_init
 
 UsageSource = Literal["provider", "counted"]
 ToolRuns = tuple[tuple[str, int], ...]  # (built-in tool item type, runs), sorted by type
@@ -63,9 +62,6 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.total_input_tokens + self.output_tokens
-
-
-quick_init(Usage)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 # No single request reports more than this many tokens in one field; a larger figure is a

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Window arithmetic, mirrored from reserve.lua for reading usage outside the hot path.
 
 Calendar windows (day, ISO week from Monday, month) are aligned to a zone's UTC offset and

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -21,17 +22,27 @@ from billing.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
-from gateway.appkeys import (
+from gateway.background import analytics, background, outbound_session
+from gateway.config.providers import pricing_terms
+from gateway.config.settings import PROVIDERS, Settings
+from gateway.http import api_docs, health, metrics
+from gateway.http.account import routes as account
+from gateway.http.account import user_auth
+from gateway.http.admin import routes as admin
+from gateway.http.appkeys import (
     ACCOUNT_ALERTS,
     AUDIT,
     AUTO_TOPUPS,
     BATCH_BOOK,
     BUDGETS,
+    CALL_METRICS,
     COUNTER,
     COURIER,
     DASHBOARD_SESSIONS,
     DIRECTORY,
+    DOMAIN_CLAIMS,
     EXPORTS,
+    FOCUS,
     FORM_TOKENS,
     GRANTS,
     IDEMPOTENCY,
@@ -52,6 +63,8 @@ from gateway.appkeys import (
     PROXYING,
     RESPONSE_BOOK,
     REVOCATIONS,
+    SAML,
+    SCIM,
     SERVICES,
     SESSION,
     SETTINGS,
@@ -67,17 +80,11 @@ from gateway.appkeys import (
     UPSTREAMS,
     Proxying,
 )
-from gateway.background import background, outbound_session
-from gateway.http import api_docs, health, metrics
-from gateway.http.account import routes as account
-from gateway.http.account import user_auth
-from gateway.http.admin import routes as admin
 from gateway.http.billing import local_pay, webhooks
 from gateway.http.billing import routes as billing
+from gateway.http.call_metrics import CallMetrics
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
-from gateway.http.jwks_source import JwksSource
-from gateway.http.logs import install_log_redaction
 from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
 from gateway.http.middleware import make_middleware
@@ -85,29 +92,33 @@ from gateway.http.openapi import document as openapi
 from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
 from gateway.http.routing import check_declared
-from gateway.http.tracing import Tracer, trace_headers
+from gateway.http.scim import routes as scim_routes
+from gateway.http.tracing import Tracer
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream, no_handshake_redirects
+from gateway.logs import install_log_redaction
 from gateway.ops.self_restore import ensure_restored
+from gateway.outbound.jwks import JwksCache
+from gateway.outbound.jwks_source import JwksSource
+from gateway.outbound.jwt_auth import JwtVerifier
 from gateway.outbound.oidc_client import OidcClient
+from gateway.outbound.saml_signin import SamlSignin
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
-from gateway.provider_settings import pricing_terms
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
 from gateway.services.courier import Courier
-from gateway.services.jwks import JwksCache
-from gateway.services.jwt_auth import JwtVerifier
 from gateway.services.limits import TeamNames
-from gateway.services.metered import Metering
-from gateway.services.metering import Meter
+from gateway.services.lost_debits import LostDebits
+from gateway.services.meter.metered import Metering
+from gateway.services.meter.metering import Meter
+from gateway.services.next_steps import refusal_state
 from gateway.services.registry import TaskRegistry
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.services.settlement import Settlements
-from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
 
@@ -119,6 +130,31 @@ def links_of(settings: Settings) -> Links:
     return Links(settings.billing_url, settings.public_url)
 
 
+def _observe(app: web.Application) -> None:
+    """The meter's observers, when traces or OTLP metrics are on: the span takes the
+    settlement as its debit starts (a batch's, its billed lines first), the metrics once it
+    is taken; both learn of a part left uncollected."""
+    meter, told = app[METER], []
+    if TRACER in app:
+        meter.on_settled = app[TRACER].settled
+        app[BATCH_BOOK].on_lines = app[TRACER].batch_lines
+        meter.settlements.on_answered = app[TRACER].answered
+        told.append(app[TRACER].uncollected)
+    if CALL_METRICS in app:
+        meter.on_charged = app[CALL_METRICS].charged
+        told.append(app[CALL_METRICS].uncollected)
+    if len(told) == 1:
+        meter.settlements.on_uncollected = told[0]
+    elif told:
+        tell_span, tell_metrics = told
+
+        def uncollected(request_id: str, micros: int) -> None:
+            tell_span(request_id, micros)
+            tell_metrics(request_id, micros)
+
+        meter.settlements.on_uncollected = uncollected
+
+
 def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterator[None]]:
     async def stores(app: web.Application) -> AsyncIterator[None]:
         async with opener(app[SETTINGS]) as opened:
@@ -127,8 +163,6 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[LEDGER] = opened.ledger
             app[KEYS] = KeyResolver(opened.store)
             app[METER] = _meter(app[SETTINGS], app[PLANS], opened)
-            if TRACER in app:
-                app[METER].on_settled = app[TRACER].settled
             app[RESPONSE_BOOK] = ResponseBook(
                 opened.owned_responses(),
                 opened.store,
@@ -145,6 +179,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[PRICING],
                 opened.directory(),
             )
+            _observe(app)
             _metering(app, opened)
             yield
             await app[METER].drain(app[SETTINGS].drain_timeout_s)
@@ -159,6 +194,7 @@ def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
         TaskRegistry(),
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
+        rebook=LostDebits(stores.store, stores.pending),
     )
     return Meter(stores.store, plans, links_of(settings), settlements)
 
@@ -200,8 +236,11 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     courier = app[COURIER] = Courier()
     app[GRANTS] = stores.grants()
     app[STATEMENTS] = stores.statements()
+    app[FOCUS] = stores.focus()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
+    app[DOMAIN_CLAIMS] = stores.domain_claims()
+    app[SCIM] = stores.scim()
     app[IDEMPOTENCY] = stores.idempotency()
     app[FORM_TOKENS] = stores.form_tokens()
     app[AUDIT] = stores.audit_log()
@@ -212,6 +251,8 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
         oidc = app[OIDC] = OidcClient(
             settings.signin, redirect, revocations, settings.outbound.egress
         )
+    if settings.saml.enabled:
+        app[SAML] = SamlSignin(settings.saml, settings.public_url, settings.outbound.egress)
     source = JwksSource(jwt.jwks_url, settings.outbound.egress) if jwt.jwks_url else None
     if jwt.enabled:
         jwks = JwksCache(source) if source is not None else None
@@ -280,6 +321,7 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     app[METER].settlements.on_low_balance = app[AUTO_TOPUPS].after_settle
     app[METER].in_grace = stores.store.in_grace
     app[METER].team_names = TeamNames(app[TEAMS]).get
+    app[METER].refusal_facts = partial(refusal_state, stores.store)
     yield
     await app[AUTO_TOPUPS].drain()
     await provider.close()
@@ -295,6 +337,7 @@ async def _proxying(app: web.Application) -> None:
         app[METER],
         app[UPSTREAM],
         app[UPSTREAMS],
+        traced=app[SETTINGS].traces.enabled,
     )
 
 
@@ -312,14 +355,16 @@ def create_app(
 ) -> web.Application:
     install_log_redaction()  # before anything logs: no secret in any log line
     tracer = Tracer(settings.traces) if settings.traces.enabled else None
+    calls = CallMetrics(settings.metrics) if settings.metrics.enabled else None
     app = web.Application(
-        middlewares=[make_middleware(tracer)],
+        middlewares=[make_middleware(tracer, calls)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     if tracer is not None:  # off: no signal, no hook, no task (the hot path pays nothing)
         app[TRACER] = tracer
-        app.on_response_prepare.append(trace_headers)
+    if calls is not None:
+        app[CALL_METRICS] = calls
     app[PRICING] = replace(
         load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers)),
         default_output_tokens=settings.default_max_output_tokens,
@@ -338,6 +383,7 @@ def create_app(
             _user_auth,
             _upstream,
             outbound_session,
+            analytics,
             _payments,
             background,
         ]
@@ -361,6 +407,7 @@ def create_app(
     api_docs.add_routes(app)
     metering.add_routes(app)
     mcp_routes.add_routes(app)
+    scim_routes.add_routes(app)
     dashboard.add_routes(app)
     check_declared(app)
     openapi.publish(app)

@@ -12,16 +12,22 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 
-from gateway.appkeys import (
+from gateway.config.settings import Settings
+from gateway.http.appkeys import (
     ACCOUNT_ALERTS,
+    ANALYTICS_COPIER,
     BATCH_BOOK,
+    CALL_METRICS,
+    DIRECTORY,
     MEMBERS,
     METER,
     NOTIFY,
     OTLP_EXPORTER,
+    OTLP_METRICS,
     OUTBOUND_SESSION,
     PAYMENTS,
     PLANS,
@@ -32,14 +38,23 @@ from gateway.appkeys import (
     SUPERVISOR,
     TRACER,
     UPSTREAM,
+    USAGE,
 )
 from gateway.http.proxy.batches import batch_fetcher, output_fetcher
 from gateway.ops.ledger_months import KEEPER_EVERY_S, keep_ahead
 from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.outbound.egress import egress_session
 from gateway.outbound.otlp import Exporter
+from gateway.outbound.otlp_metrics import MetricExporter
+from gateway.services.money_out import resolve
 from gateway.services.responses import Fetch
+from gateway.services.usage_reads import UsageReads
+from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
+from gateway.stores.clickhouse.http import ClickHouseHttp
+from gateway.stores.clickhouse.usage import ClickHouseUsage
+from gateway.stores.connect import Stores
 from gateway.stores.records import OwnedResponse
+from gateway.workers.analytics_copy import Copier
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
 from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler
 from gateway.workers.outbound import export_jobs, notify_jobs
@@ -48,7 +63,6 @@ from gateway.workers.settler import Settler
 from gateway.workers.supervisor import Job, Supervisor, every
 from gateway.workers.sweeper import sweep_and_apply
 
-SWEEP_EVERY_S = 5.0
 BATCH_POLL_S = 60.0  # running batches are looked at this often when no owner asks
 
 
@@ -82,10 +96,15 @@ async def background(app: web.Application) -> AsyncIterator[None]:
 def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
     settings, stores = app[SETTINGS], app[STORES]
 
-    async def sweep() -> None:
-        await sweep_and_apply(stores.store, stores.pending)
+    claims = stores.payments_store().refund_claims
 
-    yield "sweeper", every(SWEEP_EVERY_S, sweep, stop, "sweeper")
+    async def close_hold(shard: int, rid: str) -> bool:
+        return await resolve(stores.ledger, stores.store, claims, shard, rid)
+
+    async def sweep() -> None:
+        await sweep_and_apply(stores.store, stores.pending, close_hold)
+
+    yield "sweeper", every(settings.sweep_interval_s, sweep, stop, "sweeper")
     if settings.self_restore:
 
         async def restore() -> None:
@@ -93,7 +112,8 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
 
         yield "restorer", every(CHECK_EVERY_S, restore, stop, "restorer")
     book, fetch = app[RESPONSE_BOOK], _fetcher(app)
-    yield "response_poller", lambda: run_response_poller(book, fetch, stop=stop)
+    every_s = settings.response_poll_interval_s
+    yield "response_poller", lambda: run_response_poller(book, fetch, every_s, stop=stop)
     yield "batch_poller", _batch_poller(app, stop)
     if settings.settler_enabled:
         yield from ledger_jobs(settler, stores, stop)
@@ -114,8 +134,19 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
             )
 
     yield "ledger_partitions", every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
+    yield from _otlp_jobs(app, stop)
+    if ANALYTICS_COPIER in app:
+        copier = app[ANALYTICS_COPIER]
+        every_s = settings.analytics.every_s
+        yield "analytics_copy", every(every_s, copier.run_round, stop, "analytics_copy")
+
+
+def _otlp_jobs(app: web.Application, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
+    """The OpenTelemetry exporters that are on: spans, metrics."""
     if TRACER in app:
         yield "otlp_exporter", _exporter(app, stop)
+    if CALL_METRICS in app:
+        yield "otlp_metrics", _metric_exporter(app, stop)
 
 
 def _exporter(app: web.Application, stop: asyncio.Event) -> Job:
@@ -124,6 +155,43 @@ def _exporter(app: web.Application, stop: asyncio.Event) -> Job:
     exporter = app[OTLP_EXPORTER] = Exporter(app[SETTINGS].traces, tracer.take)
     tracer.wake = exporter.wake.set
     return lambda: exporter.run(stop)
+
+
+def _metric_exporter(app: web.Application, stop: asyncio.Event) -> Job:
+    """Tokens, cost and the gateway's time to the collector (outbound/otlp_metrics.py),
+    woken early to add up a half-full queue."""
+    calls = app[CALL_METRICS]
+    exporter = app[OTLP_METRICS] = MetricExporter(app[SETTINGS].metrics, calls.fold)
+    calls.wake = exporter.wake.set
+    return lambda: exporter.run(stop)
+
+
+@contextlib.asynccontextmanager
+async def open_analytics(
+    settings: Settings, stores: Stores
+) -> AsyncIterator[tuple[Copier, ClickHouseUsage]]:
+    """The copy of the ledger to ClickHouse and the usage reads from it, over an HTTP
+    session of their own (ClickHouse is the operator's own service, not an egress
+    destination)."""
+    async with aiohttp.ClientSession() as session:
+        client = ClickHouseHttp(settings.analytics, session)
+        ledger = stores.analytics_copy()
+        copier = Copier(ledger, ClickHouseAnalytics(client), settings.analytics.batch_rows)
+        yield copier, ClickHouseUsage(client, ledger.key_groups)
+
+
+async def analytics(app: web.Application) -> AsyncIterator[None]:
+    """Where usage reports read; with CLICKHOUSE_URL set, the copier the background task
+    runs and /readyz reports, and ClickHouse for reports once the copy has caught up."""
+    settings = app[SETTINGS].analytics
+    if not settings.enabled:
+        app[USAGE] = UsageReads(app[DIRECTORY])
+        yield
+        return
+    async with open_analytics(app[SETTINGS], app[STORES]) as (copier, usage):
+        app[ANALYTICS_COPIER] = copier
+        app[USAGE] = UsageReads(app[DIRECTORY], usage, copier, settings.max_lag_s)
+        yield
 
 
 async def outbound_session(app: web.Application) -> AsyncIterator[None]:

@@ -4,7 +4,8 @@
     ├── InvalidRequest         400 invalid_request_error
     │   ├── VerificationFailed 400 verification_failed (a sign-up's code or link is wrong)
     │   ├── DevicePending      400 authorization_pending (`meterway login`: not approved yet)
-    │   └── DeviceRefused      400 access_denied (the device code was denied or expired)
+    │   ├── DeviceRefused      400 access_denied (the device code was denied or expired)
+    │   └── ScimInvalid        400 invalid_scim_request (a SCIM request; `scimType` says why)
     ├── InvalidApiKey          401 invalid_api_key
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     ├── BillingRequired        402 billing_required
@@ -15,9 +16,14 @@
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
     ├── Conflict               409 conflict
+    │   ├── ScimUniqueness     409 scim_uniqueness (a userName or displayName taken)
     │   ├── RequestInFlight    409 duplicate_request
     │   ├── IdempotencyConflict 409 idempotency_conflict (a key reused otherwise)
-    │   └── FormAlreadySubmitted 409 form_already_submitted (a dashboard form's second submit)
+    │   ├── FormAlreadySubmitted 409 form_already_submitted (a dashboard form's second submit)
+    │   ├── MonthNotItemized   409 month_not_itemized (its archive table was dropped)
+    │   ├── DomainNotProven    409 domain_not_proven (its TXT record does not hold the claim)
+    │   └── DomainClaimed      409 domain_claimed (another organization proved the domain)
+    ├── PreconditionFailed     412 precondition_failed (If-Match names an older version)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
     │   ├── SigninRateLimited  429 signin_rate_limited (e-mailed sign-in links asked too often)
@@ -30,13 +36,15 @@
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
+    │   ├── DomainLookupFailed 503 domain_lookup_failed (DNS did not answer for a claim)
     │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
     │   └── UpstreamsCoolingDown 503 upstreams_cooling_down (every deployment of the model)
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
     └── PaymentProviderError   502 payment_provider_error
 
-The middleware in gateway/http/middleware.py renders them; nothing else picks a status.
+The middleware in gateway/http/middleware.py renders them; nothing else picks a status. Under
+/scim/v2 the body is RFC 7644's error (`scim_body`): `status` as a string and `scimType`.
 Each class also declares its retry policy (`should_retry`, sent as x-should-retry): a
 request refused for what it is (400, 402, 403, 404, 413) fails the same way when retried.
 """
@@ -46,6 +54,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
 
 class MeterwayError(Exception):
     status: ClassVar[int] = 500
@@ -54,6 +64,7 @@ class MeterwayError(Exception):
     anthropic_type: ClassVar[str] = "api_error"
     # None: no x-should-retry header (the SDKs' own rules apply); an instance may override.
     should_retry: bool | None = None
+    scim_type: str | None = None  # RFC 7644 §3.12's scimType, where one names the error
 
     def __init__(
         self,
@@ -77,6 +88,10 @@ class MeterwayError(Exception):
     def openai_body(self) -> dict[str, Any]:
         error = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
         return {"error": {**error, **self.extra}}
+
+    def scim_body(self) -> dict[str, Any]:
+        body = {"schemas": [SCIM_ERROR], "status": str(self.status), "detail": self.message}
+        return body | ({"scimType": self.scim_type} if self.scim_type else {})
 
     def anthropic_body(self) -> dict[str, Any]:
         return {
@@ -164,6 +179,18 @@ class Conflict(MeterwayError):
         "conflict",
         "invalid_request_error",
     )
+
+
+class DomainNotProven(Conflict):
+    """The domain's TXT record does not hold this claim's value (yet: DNS takes a while)."""
+
+    code = "domain_not_proven"
+
+
+class DomainClaimed(Conflict):
+    """Another organization has proven this domain: its people join that one only."""
+
+    code = "domain_claimed"
 
 
 class PayloadTooLarge(MeterwayError):
@@ -269,6 +296,12 @@ class IdentityProviderUnavailable(ServiceUnavailable):
     code = "identity_provider_unavailable"
 
 
+class DomainLookupFailed(ServiceUnavailable):
+    """DNS did not answer for a domain claim's TXT record; retrying later may help."""
+
+    code = "domain_lookup_failed"
+
+
 class PaymentsNotSetUp(ServiceUnavailable):
     """No payment provider is configured: nothing can be paid for here (an operator's
     credits still work). Retrying does not help until the operator sets one up."""
@@ -319,6 +352,14 @@ class IdempotencyConflict(Conflict):
         )
 
 
+class MonthNotItemized(Conflict):
+    """A month retention archived and whose archive table was then dropped: only its sums
+    per kind remain, so an export entry by entry (FOCUS) cannot be made; its statement
+    still can."""
+
+    code = "month_not_itemized"
+
+
 class FormAlreadySubmitted(Conflict):
     """A dashboard money form submitted a second time (Back, a double click, an old copy):
     its single-use token was spent by the first submit; `result` is where that one led."""
@@ -360,3 +401,32 @@ class PaymentProviderError(MeterwayError):
         "payment_provider_error",
         "api_error",
     )
+
+
+class ScimInvalid(InvalidRequest):
+    """A SCIM request the RFC refuses: a filter, path, value or syntax it does not allow;
+    the instance names which (`scim_type`: invalidFilter, invalidPath, noTarget,
+    invalidValue, invalidSyntax, mutability, tooMany)."""
+
+    code = "invalid_scim_request"
+
+    def __init__(self, message: str, scim_type: str) -> None:
+        super().__init__(message)
+        self.scim_type = scim_type
+
+
+class ScimUniqueness(Conflict):
+    code = "scim_uniqueness"
+    scim_type = "uniqueness"
+
+
+class PreconditionFailed(MeterwayError):
+    """If-Match named a version the resource has moved on from."""
+
+    status, type, code, anthropic_type = (
+        412,
+        "precondition_failed",
+        "precondition_failed",
+        "invalid_request_error",
+    )
+    should_retry = False

@@ -12,8 +12,8 @@ import signal
 
 from gateway import telemetry
 from gateway.app import create_app
+from gateway.config.settings import Settings
 from gateway.http.server import GatewayRunner, start_sites
-from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -53,11 +53,9 @@ def quiet_collector() -> None:
     app, the modules) leave the cyclic collector's sight, and the young generation is
     collected 10x less often. Serving makes no reference cycles at a steady state (a
     request's objects are freed by their reference counts), so the collector found nothing
-    while it cost: at c=32, ~40 young collections a second of ~0.6 ms each, ~3-4% of the
-    gateway's CPU, and every few seconds a full collection that walked the vocabularies'
-    dicts and held the event loop ~40 ms. With these settings the same load ran no young
-    collection in most 8-second rounds and full collections took ~2 ms
-    (tests/bench/README.md, "Seventh pass"). Cycles made on error paths (an exception and
+    while it cost CPU, and every few seconds a full collection walked the vocabularies'
+    dicts while holding the event loop (docs/performance.md has the figures).
+    Cycles made on error paths (an exception and
     its traceback) are still collected, up to YOUNG_GC_THRESHOLD objects later."""
     gc.collect()
     gc.freeze()

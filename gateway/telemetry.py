@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """What operators watch, in Prometheus terms: one process-wide set of metric families.
 
 `metrics()` builds the families on first use. With WORKERS > 1, `enable_multiprocess()`
@@ -54,6 +55,7 @@ class Metrics:
     mail_failures: Counter
     unknown_betas: Counter
     trace_spans_dropped: Counter
+    otlp_metrics_failed: Counter
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
     tally: Tally = field(default_factory=lambda: Tally())
@@ -74,7 +76,7 @@ class Metrics:
 class Tally:
     """A proxied request's metric updates (five to seven of them), summed in plain dicts
     and added to the families when they are read (`exposition`): a Prometheus update takes
-    a lock and several calls, ~1-2 us each, a sum here ~0.2 us.
+    a lock and several calls, a sum here a dict update (docs/performance.md).
 
     Only in single-process mode. With WORKERS > 1 every worker's values live in shared
     files that any worker's scrape sums, so there each update goes straight to its family
@@ -234,6 +236,14 @@ def _build() -> Metrics:
             "Spans not delivered to the OpenTelemetry collector: the queue was full"
             " (queue_full) or the collector failed or refused a batch (export_failed). No"
             " request waits for or fails with the collector.",
+            ["reason"],
+            registry=r,
+        ),
+        otlp_metrics_failed=Counter(
+            "meterway_otlp_metric_exports_failed",
+            "Metric exports over OTLP the collector failed or refused (export_failed), or"
+            " records not added up because their queue was full (queue_full). A failed"
+            " export loses nothing: the next one carries the totals.",
             ["reason"],
             registry=r,
         ),

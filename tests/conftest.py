@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from tests.harness import Gateway, running_gateway, temp_database
+from tests.support.harness import Gateway, running_gateway, temp_database
 
-pytest_plugins = ["tests.redis_cluster"]  # the session-scoped `redis_cluster` fixture
+pytest_plugins = ["tests.support.redis_cluster"]  # the session-scoped `redis_cluster` fixture
 # No run may hang for good (CI would only time out, saying nothing): past this, every
 # process of the run prints every thread's stack and exits. Tests have their own timeouts.
 SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 2700))
@@ -47,7 +47,9 @@ def pytest_asyncio_loop_factories(
 
 
 # The longest files first (tests/speed: the guards and the compiled build's pass, minutes
-# each): with `--dist loadfile` a long file collected last would run alone at the end.
+# each): with `--dist loadfile` a long file collected last would run alone at the end. xdist
+# 3.7+ would otherwise send the files with the most tests first (pyproject's addopts:
+# --no-loadscope-reorder), which put the compiled build's 15 minutes at the run's end.
 FIRST = ("tests/speed/",)
 
 
@@ -59,8 +61,8 @@ NOT_FAST = ("browser", "node", "speed", "compiled", "install")
 # What a test module imports says what it needs (tests/speed and the install test say it
 # with `pytestmark`).
 NEEDS_BY_IMPORT = {
-    "browser": ("playwright", "tests.browser_kit"),
-    "node": ("tests.agents_kit", "tests.oidc_idp"),
+    "browser": ("playwright", "tests.support.browser_kit"),
+    "node": ("tests.support.agents_kit", "tests.support.fakes.oidc_idp"),
 }
 
 

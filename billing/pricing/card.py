@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A rate card: one model's integer rates at one time and service tier, compiled for speed.
 
 Rates are micro-USD per a unit's `per` (per 1M tokens, per 1k searches), whole numbers. A

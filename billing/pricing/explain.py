@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -72,30 +73,54 @@ def _band_for(card: Mapping[str, Any], input_tokens: int) -> Mapping[str, Any]:
 EXACT_COST = "exact provider cost"  # a customer reads "exact cost" (billing/reseller.py)
 
 
-def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int = 0) -> list[str]:
-    """One debit's arithmetic: each priced part's count times its rate, the exact sum, the
-    one upward rounding, the markup."""
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One priced part of a debit: `count` units of `usage_key` at `rate` micros per `per`
+    units, `exact` micros (a fraction: the one upward rounding is taken on the sum)."""
+
+    usage_key: str  # "input_tokens", "cache_read_tokens", ...; REQUESTS for a per-call fee
+    price_key: str
+    count: int
+    rate: int
+    per: int
+    exact: Fraction
+
+
+def priced_parts(card: Mapping[str, Any], counts: Mapping[str, int]) -> tuple[int, list[Part]]:
+    """The band a debit's prompt falls in (-1: the base band) and each priced part of it,
+    as the catalogue prices it: a more specific unit's tokens leave its general one."""
     band = _band_for(card, counts.get("input_tokens", 0))
     rates: Mapping[str, int] = band["rates"]
     units = [BY_PRICE[k] for k in rates if BY_PRICE[k].usage_key != REQUESTS]
-    lines = [f"card {card.get('provider')}/{card.get('model')} ({card.get('source')})"]
-    if band["above"] >= 0:
-        prompt = counts.get("input_tokens", 0)
-        lines.append(f"  the prompt's {prompt:,} input tokens exceed {band['above']:,}")
-    exact = Fraction(0)
+    parts = []
     for unit in units:
         leaf = sum(
             coef * counts.get(key, 0) for key, coef in _leaves(units)[unit.usage_key].items()
         )
-        if not leaf:
-            continue
-        part = Fraction(leaf * rates[unit.price_key], unit.per)
-        exact += part
-        lines.append(_line(unit.usage_key, leaf, unit.price_key, rates, part))
+        if leaf:
+            rate = rates[unit.price_key]
+            parts.append(
+                Part(unit.usage_key, unit.price_key, leaf, rate, unit.per,
+                     Fraction(leaf * rate, unit.per))
+            )  # fmt: skip
     if "requests_kcount" in rates:
-        part = Fraction(rates["requests_kcount"], 1000)
-        exact += part
-        lines.append(_line("per call", 1, "requests_kcount", rates, part))
+        fee = rates["requests_kcount"]
+        parts.append(Part(REQUESTS, "requests_kcount", 1, fee, 1000, Fraction(fee, 1000)))
+    return band["above"], parts
+
+
+def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int = 0) -> list[str]:
+    """One debit's arithmetic: each priced part's count times its rate, the exact sum, the
+    one upward rounding, the markup."""
+    above, parts = priced_parts(card, counts)
+    lines = [f"card {card.get('provider')}/{card.get('model')} ({card.get('source')})"]
+    if above >= 0:
+        prompt = counts.get("input_tokens", 0)
+        lines.append(f"  the prompt's {prompt:,} input tokens exceed {above:,}")
+    for part in parts:
+        name = "per call" if part.usage_key == REQUESTS else part.usage_key
+        lines.append(_line(name, part.count, part.price_key, part.rate, part.exact))
+    exact = sum((part.exact for part in parts), Fraction(0))
     numerator = int(exact * COST_SCALE)
     lines.append(f"  {EXACT_COST} {_micros(exact)}, rounded up once: {charge(numerator):,} micros")
     if markup_bps:
@@ -106,8 +131,8 @@ def explain(card: Mapping[str, Any], counts: Mapping[str, int], markup_bps: int 
     return lines
 
 
-def _line(name: str, count: int, key: str, rates: Mapping[str, int], part: Fraction) -> str:
-    return f"  {name:<26} {count:>12,} x {_rate(key, rates[key])} = {_micros(part)}"
+def _line(name: str, count: int, key: str, rate: int, part: Fraction) -> str:
+    return f"  {name:<26} {count:>12,} x {_rate(key, rate)} = {_micros(part)}"
 
 
 def _micros(value: Fraction) -> str:
@@ -152,13 +177,16 @@ def _card_diff(
     return lines
 
 
-def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
-    """A ledger debit re-derived from its own row and the card its price_version names: the
-    card's arithmetic over the row's usage, then what the ledger debited (the CLI's
-    `prices explain` and the dashboard's request page print these lines)."""
+def usage_detail(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A ledger row's `usage_detail`, a JSON object (asyncpg may hand it over as text)."""
     detail = row["usage_detail"] or {}
-    if isinstance(detail, str):
-        detail = json.loads(detail)
+    return json.loads(detail) if isinstance(detail, str) else detail
+
+
+def row_counts(row: Mapping[str, Any]) -> dict[str, int]:
+    """A ledger debit's usage as the catalogue's usage keys: its token columns and the
+    priced dimensions its `usage_detail` names."""
+    detail = usage_detail(row)
     extra = tuple((k, v) for k, v in sorted(detail.items()) if k in BY_USAGE and isinstance(v, int))
     usage = Usage(
         input_tokens=row["input_tokens"] or 0,
@@ -168,12 +196,20 @@ def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
         reasoning_tokens=row["reasoning_tokens"] or 0,
         extra=extra,
     )
+    return usage_counts(usage)
+
+
+def explain_row(row: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
+    """A ledger debit re-derived from its own row and the card its price_version names: the
+    card's arithmetic over the row's usage, then what the ledger debited (the CLI's
+    `prices explain` and the dashboard's request page print these lines)."""
+    detail = usage_detail(row)
     charged = -row["amount_micros"]
     provider = row["provider_cost_micros"]
     lines = [
         f"request {row['request_id']}  model {row['model']}  price_version {row['price_version']}"
     ]
-    lines += explain(card, usage_counts(usage))
+    lines += explain(card, row_counts(row))
     tier = detail.get("service_tier")
     if tier:
         lines.append(f"  service tier {tier}")

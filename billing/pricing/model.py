@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A served model: where it routes, and its rate cards over time and service tiers.
 
 A request is priced at the prices in force when it was admitted (the reservation's Redis
@@ -15,7 +16,6 @@ from typing import Literal
 
 from billing.money import COST_SCALE, ceil_div, charge
 from billing.pricing.card import Band, RateCard
-from billing.quick import quick_init
 from billing.usage import ToolRuns, Usage
 
 ModelKind = Literal[
@@ -57,9 +57,6 @@ class Priced:
     def charged(self, markup_bps: int = 0) -> int:
         """What the account is debited: the exact cost marked up, rounded up once."""
         return charge(self.numerator, markup_bps)
-
-
-quick_init(Priced)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)

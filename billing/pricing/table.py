@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The pricing table: every model the gateway serves, by the names clients send.
 
 Built once at start-up from the catalogue and the operator's config/pricing.toml (the

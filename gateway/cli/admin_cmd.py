@@ -25,6 +25,7 @@ from gateway.cli.client import (
     expect,
     run,
     table,
+    when,
 )
 from gateway.stores.records import USAGE_KINDS, GroupBy
 
@@ -57,7 +58,7 @@ def keys(args: argparse.Namespace) -> int:
             f"{k['prefix']}…",
             k["name"],
             ",".join(k["scopes"]) or "*",
-            k["last_used_at"] or "never",
+            when(k["last_used_at"]),
             _usd(k["spend_this_month_micros"]),
             "revoked" if k["revoked"] else "active",
         )
@@ -108,7 +109,7 @@ def grants(args: argparse.Namespace) -> int:
             g["status"],
             _usd(g["remaining_micros"]),
             _usd(g["amount_micros"]),
-            g["expires_at"] or "never",
+            when(g["expires_at"]),
         )
         for g in body["data"]
     ]
@@ -220,6 +221,15 @@ def team_quotas(args: argparse.Namespace) -> int:
     return OK
 
 
+def scim_token(args: argparse.Namespace) -> int:
+    """`meterway admin scim-token ACCOUNT`: the account's SCIM token, shown once; the one
+    before it stops working."""
+    path = f"{A}/accounts/{quote(args.account_id)}/scim/token"
+    body = expect(call(args, "POST", path, {}), 201)
+    emit(args, f"{body['token']}\n(shown once; the token before it no longer works)", body)
+    return OK
+
+
 def key_team(args: argparse.Namespace) -> int:
     """`meterway admin key-team KEY TEAM`, or `--none` to take it out of its team."""
     if args.none == (args.team_id is not None):
@@ -305,6 +315,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--query", help="name prefix, account id or external id")
     p.add_argument("--plan")
     p.add_argument("--limit", type=int, default=50)
+    p = _command(commands, "scim-token", scim_token, "mint (or rotate) an account's SCIM token")
+    p.add_argument("account_id")
     p = _command(commands, "keys", keys, "an account's keys")
     p.add_argument("account_id")
     p.add_argument("--all", action="store_true", help="include revoked keys")

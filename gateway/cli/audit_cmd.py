@@ -8,17 +8,23 @@ import argparse
 from typing import Any
 from urllib.parse import urlencode
 
-from gateway.cli.client import OK, add_common, call, emit, expect, run
+from billing.audit_words import KINDS
+from gateway.cli.client import OK, add_common, call, emit, expect, run, when
 
-_FILTERS = ("action", "target_kind", "target_id", "since", "until", "before", "limit")
+_FILTERS = (
+    "action", "kind", "actor", "target_kind", "target_id", "since", "until", "before", "limit"
+)  # fmt: skip
 
 
 def record_line(r: dict[str, Any]) -> str:
-    """One record for a person: when, who (and how), what, to which target."""
+    """One record for a person: when, the record in words (billing/audit_words.py, as the
+    API gives it), then the action, its target and who did it (and how), to grep by."""
     via = f" ({r['actor_via']})" if r.get("actor_via") else ""
     who = f"{r['actor_kind']} {r['actor_id']}{via}"
+    said = r.get("sentence") or ""
     return (
-        f"{r['occurred_at'][:19]}Z  {r['action']:<22} {r['target_kind']} {r['target_id']}  by {who}"
+        f"{when(r['occurred_at'], relative=False)}  {said}\n"
+        f"    {r['action']} {r['target_kind']} {r['target_id']} by {who}"
     )
 
 
@@ -53,6 +59,8 @@ def account_audit(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--action", help="only this action, e.g. key.revoke")
+    p.add_argument("--kind", choices=sorted(KINDS), help="only this kind of action")
+    p.add_argument("--actor", help="only what this person (an e-mail) or actor id did")
     p.add_argument("--target-kind", dest="target_kind", help="only targets of this kind")
     p.add_argument("--target-id", dest="target_id", help="only this target")
     p.add_argument("--since", help="from this time or day (RFC 3339 or YYYY-MM-DD)")

@@ -22,6 +22,7 @@ from gateway.cli.client import (
     emit,
     expect,
     run,
+    when,
 )
 
 
@@ -85,7 +86,7 @@ def _saved(args: argparse.Namespace, body: dict[str, Any]) -> int:
     until = datetime.now(UTC) + timedelta(seconds=seconds)
     text = (
         f"Signed in: the token is in {args.token_file} (0600), for {lifetime(seconds)}"
-        f" (until {until:%Y-%m-%d %H:%M} UTC)."
+        f" (until {when(until, relative=False)})."
     )
     emit(args, text, {k: v for k, v in body.items() if k != "access_token"})
     return OK
@@ -120,7 +121,7 @@ def status(args: argparse.Namespace) -> int:
         f"who       {body['email'] or body['key_id']} ({body['role'] or body['kind']})",
         f"org       {body['organization']} ({body['account_id']}, {body['status']})",
         f"scopes    {' '.join(body['scopes'])}",
-        f"expires   {body['expires_at'] or 'never'}",
+        f"expires   {when(body['expires_at'])}",
     ]
     emit(args, "\n".join(lines), body)
     return ACTION_NEEDED if body["status"] == "pending" else OK

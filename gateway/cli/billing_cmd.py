@@ -24,6 +24,7 @@ from gateway.cli.client import (
     expect,
     run,
     table,
+    when,
 )
 
 BILLING = "/v1/account/billing"
@@ -55,7 +56,7 @@ def _window_line(w: dict[str, Any]) -> str:
     label, limit = quota_label(w["window"], w["metric"]), quota_amount(w["metric"], w["limit"])
     if w["used"] is None:
         return f"quota     {head}{label:<24} {limit} each"
-    resets = f"  resets {w['resets_at']}" if w["resets_at"] else ""
+    resets = f"  resets {when(w['resets_at'])}" if w["resets_at"] else ""
     blocks = "  BLOCKS" if w.get("blocks") else ""
     used = quota_amount(w["metric"], w["used"])
     return f"quota     {head}{label:<24} {used} of {limit}{resets}{blocks}"
@@ -66,9 +67,9 @@ def _renewal(billing: dict[str, Any] | None) -> str:
     if not sub:
         return ""
     if sub.get("cancels_at"):
-        return f", ends {sub['cancels_at']}"
+        return f", ends {when(sub['cancels_at'])}"
     if sub.get("renews_at"):
-        return f", renews {sub['renews_at']}"
+        return f", renews {when(sub['renews_at'])}"
     return f", subscription {sub.get('status')}"
 
 
@@ -152,7 +153,7 @@ def invoices(args: argparse.Namespace) -> int:
     found = expect(call(args, "GET", BILLING + "/invoices"), 200)["data"]
     rows = [
         (
-            i["created"][:10],
+            when(i["created"], relative=False),
             i["number"] or i["id"],
             usd(i["amount_micros"]),
             i["status"],
@@ -168,8 +169,8 @@ def invoices(args: argparse.Namespace) -> int:
 def cancel(args: argparse.Namespace) -> int:
     """The plan stays until the period it was paid for ends."""
     result = expect(call(args, "POST", BILLING + "/subscription/cancel", {}), 200)
-    when = result.get("effective_at") or "the end of the period"
-    emit(args, f"Your subscription ends {when}; then your plan is {result['plan']}.", result)
+    ends = when(result.get("effective_at"), "at the end of the period")
+    emit(args, f"Your subscription ends {ends}; then your plan is {result['plan']}.", result)
     return OK
 
 
@@ -180,7 +181,7 @@ def plan(args: argparse.Namespace) -> int:
     if result.get("status") == "checkout":
         text = f"Pay for the {result['plan']} plan here:\n{result['url']}"
     elif result.get("status") == "scheduled":
-        text = f"You move to {result['plan']} on {result.get('effective_at') or 'renewal'}."
+        text = f"You move to {result['plan']} on {when(result.get('effective_at'), 'renewal')}."
     else:
         text = f"Your plan is {result['plan']} ({result['status']})."
     emit(args, text, result)

@@ -15,9 +15,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from billing.dates import human
 from billing.display import DollarsError, parse_dollars
 
 # One rule for every command: 0 done, 1 a failure (the gateway refused or could not be
@@ -152,6 +154,12 @@ def expect(answer: Answer, *statuses: int) -> Any:
         said = f"the gateway answered {answer.status}: {answer.error_message()}"
         raise UsageError(said) if answer.status in INVALID else CliError(said)
     return answer.body
+
+
+def when(value: str | datetime | None, none: str = "never", relative: bool = True) -> str:
+    """A time the CLI prints, as people read it (billing/dates.py `human`): "26 Nov 2026
+    14:05 UTC (in 3 days)"; `relative=False` for a log's own times, without the distance."""
+    return human(value, datetime.now(UTC) if relative else None, none)
 
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> str:

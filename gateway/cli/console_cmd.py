@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from billing.display import usd
-from gateway.cli.client import OK, amount_micros, call, emit, expect, table
+from gateway.cli.client import OK, amount_micros, call, emit, expect, table, when
 
 A = "/admin/v1"
 Command = Callable[[Any, str, Any, str], argparse.ArgumentParser]
@@ -75,7 +75,7 @@ def key_rotate(args: argparse.Namespace) -> int:
     path = f"{A}/keys/{quote(args.key_id)}/rotate"
     made = expect(call(args, "POST", path, payload), 201)
     old = made["previous"]
-    ends = old.get("expires_at") or "now"
+    ends = when(old.get("expires_at"), "now")
     emit(args, f"{made['id']}  {made['name']} (old secret works until {ends})\n{made['key']}", made)
     return OK
 
@@ -94,7 +94,7 @@ def members(args: argparse.Namespace) -> int:
             m["email"],
             m["role"],
             "member" if m["accepted_at"] else "invited",
-            m["signed_in_at"] or "never",
+            when(m["signed_in_at"]),
         )
         for m in body["data"]
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 
 DEV_ADMIN_KEY = "dev-admin-key-change-me-in-production"
 # `dev`'s database when DATABASE_URL is not set and a server answers on 127.0.0.1:5432.

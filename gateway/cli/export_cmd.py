@@ -1,4 +1,6 @@
-"""`meterway export stripe-meters|lago [--dry-run] [--batch N]`: send settled usage now."""
+"""`meterway export stripe-meters|lago [--dry-run] [--batch N]`: send settled usage now;
+`meterway export focus [--month YYYY-MM] [--account ID] [--format csv|parquet] [-o FILE]`:
+write a month of the ledger in FOCUS 1.2 (every account's without --account)."""
 
 from __future__ import annotations
 
@@ -8,20 +10,27 @@ from typing import Any
 
 import aiohttp
 
+from gateway.cli.focus_file import FORMATS, focus_file
+from gateway.config.settings import Settings
 from gateway.outbound.egress import egress_session
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
-from gateway.settings import Settings
 from gateway.stores.connect import open_stores
 from gateway.workers.exporter import BATCH, dry_run, export_all, print_payloads
 
-TARGETS = {"stripe-meters": "stripe", "lago": "lago"}
+TARGETS = {"stripe-meters": "stripe", "lago": "lago", "focus": "focus"}
 
 
 def add_parser(sub: Any) -> None:
-    e = sub.add_parser("export", help="send settled usage to Stripe meter events or Lago")
+    e = sub.add_parser(
+        "export", help="send settled usage to Stripe meter events or Lago, or write FOCUS"
+    )
     e.add_argument("target", choices=sorted(TARGETS))
     e.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
     e.add_argument("--batch", type=int, default=BATCH, help="rows per round")
+    e.add_argument("--month", help="focus: the month, YYYY-MM (UTC); this month by default")
+    e.add_argument("--account", help="focus: one account's rows (every account's without it)")
+    e.add_argument("--format", choices=FORMATS, default="csv", help="focus: csv or parquet")
+    e.add_argument("-o", "--output", help="focus: the file to write (standard output: csv only)")
 
 
 def make_sink(settings: Settings, target: str, session: aiohttp.ClientSession) -> UsageSink | None:
@@ -42,6 +51,8 @@ def make_sink(settings: Settings, target: str, session: aiohttp.ClientSession) -
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     target = TARGETS[args.target]
+    if target == "focus":
+        return await focus_file(settings, args)
     egress = egress_session(settings.outbound.egress)
     async with open_stores(settings) as stores, egress as session:
         ledger = stores.exports()

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
+from gateway.config.settings import Settings
 from gateway.ops.ledger_months import (
     KEEP_AHEAD,
     MonthError,
@@ -16,7 +17,6 @@ from gateway.ops.ledger_months import (
     retain,
     retention_plan,
 )
-from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
 

@@ -1,7 +1,9 @@
 """The `meterway` command: serve, dev, migrate, settler, rebuild, reconcile, payments, ledger,
 prices, and the HTTP clients `billing` (end users) and `admin` (operators). Exit codes, one
 rule for every command: 0 done, 1 a failure, 2 a usage error (or a value the gateway called
-invalid), 3 done with something to do."""
+invalid), 3 done with something to do. Times are printed in UTC as people read them, "26 Nov
+2026 14:05 UTC", with how far off they are when within a month ("in 3 days", "2 h ago");
+`--json` keeps the API's RFC 3339."""
 
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway import config_values
 from gateway.build import build
 from gateway.cli import (
     admin_cmd,
+    analytics_cmd,
     audit_cmd,
     auth_cmd,
     billing_cmd,
@@ -34,13 +36,14 @@ from gateway.cli import (
 )
 from gateway.cli.client import ERROR
 from gateway.cli.dev_guard import DEFAULT_DATABASE_URL, DEV_ADMIN_KEY, admitted, refusal
-from gateway.config_values import ConfigError
+from gateway.config import values as config_values
+from gateway.config.providers import pricing_terms
+from gateway.config.settings import PROVIDERS, Settings, config_dir, load_settings
+from gateway.config.values import ConfigError
 from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
-from gateway.provider_settings import pricing_terms
 from gateway.runtime import serve_workers
-from gateway.settings import PROVIDERS, Settings, config_dir, load_settings
 from gateway.stores.connect import open_stores
 from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres.migrate import ensure_database
@@ -153,6 +156,7 @@ COMMANDS: dict[str, Command] = {
     "dev": _dev,
     "sync-plans": _sync_plans,
     "export": export_cmd.run,
+    "analytics": analytics_cmd.run,
     "payments": payments_cmd.run,
     "ledger": ledger_cmd.run,
     "prices": prices_cmd.run,
@@ -228,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     auth_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
+    analytics_cmd.add_parser(sub)
     payments_cmd.add_parser(sub)
     ledger_cmd.add_parser(sub)
     prices_cmd.add_parser(sub)

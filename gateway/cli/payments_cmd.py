@@ -15,10 +15,11 @@ from typing import Any
 
 from billing.money import format_usd
 from billing.plans import load_plans
+from gateway.cli.client import when
+from gateway.config.settings import Settings
 from gateway.payments.factory import make_payments, make_provider
-from gateway.services.payment_sync import ALREADY, Difference, reconcile, replay
-from gateway.services.payments import Payments
-from gateway.settings import Settings
+from gateway.services.payment.payments import Payments
+from gateway.services.payment.sync import ALREADY, Difference, reconcile, replay
 from gateway.stores.connect import open_stores
 
 RECONCILE_DAYS = 30
@@ -65,13 +66,13 @@ async def _replay(payments: Payments, since: datetime) -> int:
     done = await replay(payments, since)
     for r in done:
         e = r.event
-        print(f"{e.created.isoformat()} {e.id} {e.type} {e.object_id}: {r.outcome}")
+        print(f"{when(e.created, relative=False)}  {e.id} {e.type} {e.object_id}: {r.outcome}")
     already = sum(r.outcome == ALREADY for r in done)
     failed = sum(r.failed for r in done)
     ignored = sum(r.ignored for r in done)
     applied = len(done) - already - failed - ignored
     print(
-        f"{len(done)} event(s) from {payments.provider.name} since {since.isoformat()}: "
+        f"{len(done)} event(s) from {payments.provider.name} since {when(since, relative=False)}: "
         f"{applied} applied now, {ignored} ignored, {already} already applied, {failed} failed"
     )
     return 1 if failed else 0
@@ -90,5 +91,5 @@ def _report(found: list[Difference], provider: str, since: datetime) -> int:
             f" provider {_usd(d.provider_micros)} ledger {_usd(d.ledger_micros)}"
         )
     verdict = f"{len(found)} difference(s)" if found else "the ledger matches"
-    print(f"{verdict}: {provider} payments and refunds since {since.isoformat()}")
+    print(f"{verdict}: {provider} payments and refunds since {when(since, relative=False)}")
     return 1 if found else 0

@@ -15,7 +15,7 @@ from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
 from billing.pricing.explain import diff, explain_row, show
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
-from gateway.settings import PROVIDERS, Settings
+from gateway.config.settings import PROVIDERS, Settings
 from gateway.stores.connect import open_stores
 
 

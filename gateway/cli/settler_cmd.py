@@ -9,8 +9,8 @@ import asyncio
 import json
 import signal
 
+from gateway.config.settings import Settings
 from gateway.runtime import quiet_collector
-from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import DeadLetter
 from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from gateway.cli.client import OK, call, emit, expect, table
+from gateway.cli.client import OK, call, emit, expect, table, when
 
 A = "/admin/v1/signups"
 
@@ -16,7 +16,7 @@ def signups(args: argparse.Namespace) -> int:
     query = f"?status={quote(args.status)}" if args.status else ""
     body = expect(call(args, "GET", A + query), 200)
     rows = [
-        (s["account_id"], s["status"], s["via"], s["created_at"][:16], s["email"])
+        (s["account_id"], s["status"], s["via"], when(s["created_at"]), s["email"])
         for s in body["data"]
     ]
     header = ("ACCOUNT", "STATUS", "VIA", "SIGNED UP", "E-MAIL")

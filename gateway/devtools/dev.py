@@ -13,13 +13,13 @@ from dataclasses import replace
 
 from billing.plans import load_plans
 from billing.tokens import TokenCounter
+from gateway.config.settings import Settings
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.http.dashboard.keys import SCOPES
 from gateway.ops.rebuild import rebuild
 from gateway.runtime import serve
 from gateway.services.credits import post_credit
 from gateway.services.provisioning import KeySpec, issue_key
-from gateway.settings import Settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import ensure_database
 

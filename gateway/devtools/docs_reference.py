@@ -17,10 +17,10 @@ from typing import Any
 
 from gateway import errors
 from gateway.cli.main import _parser
+from gateway.config.settings import load_settings
 from gateway.http.openapi.document import build_document
-from gateway.http.route_actions import records, reference_app
+from gateway.http.route_actions import message_table, records, reference_app
 from gateway.http.routing import Route
-from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "reference"
@@ -76,6 +76,18 @@ changing route names the audit log's records it writes, or says why it writes no
 """
 
 
+MESSAGES_INTRO = """
+## Messages of the WebSocket and JSON-RPC routes
+
+A Realtime client event or MCP method is refused (an `error` event, a JSON-RPC error) unless
+its key holds the message's scope (`mcp` narrowed to the server or tool counts); `not-offered`
+is refused by name to every caller and never sent. A type or method not listed is refused too.
+
+| method | path | message | action | scope |
+|---|---|---|---|---|
+"""
+
+
 def _audit_words(route: Route | None) -> str:
     if route is None or route.audit is None:
         return ""
@@ -97,6 +109,10 @@ def http_page(document: Mapping[str, Any] | None = None) -> str:
             action = f"`{route.action.name}`" if route else ""
             audit = _audit_words(route).replace("|", "\\|")
             lines.append(f"| {method.upper()} | `{path}` | {summary} | {action} | {audit} |\n")
+    lines.append(MESSAGES_INTRO)
+    for (method, path, name), decided in message_table(app).items():
+        scope = f"`{decided.scope}`" if decided.scope else ""
+        lines.append(f"| {method} | `{path}` | `{name}` | `{decided.name}` | {scope} |\n")
     return "".join(lines)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import AUDIT
+from gateway.http.appkeys import AUDIT
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.principal import PRINCIPAL, Principal
 from gateway.services import audit

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Response headers SDKs act on: Retry-After, x-should-retry and OpenAI's x-ratelimit-*.
 
 A provider's 4xx passed through (a 429 above all) keeps the provider's own back-off

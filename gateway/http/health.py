@@ -8,9 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import (
+from gateway.build import build
+from gateway.http.appkeys import (
+    ANALYTICS_COPIER,
+    CALL_METRICS,
     LEDGER,
     OTLP_EXPORTER,
+    OTLP_METRICS,
     PRICING,
     SETTINGS,
     STORE,
@@ -18,7 +22,6 @@ from gateway.appkeys import (
     TRACER,
     UPSTREAMS,
 )
-from gateway.build import build
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
@@ -67,6 +70,12 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     exporter = app.get(OTLP_EXPORTER)
     if exporter is not None:  # a collector that is down never makes the gateway unready
         details["traces"] = {**exporter.report(), **app[TRACER].report()}
+    metric_exporter = app.get(OTLP_METRICS)
+    if metric_exporter is not None:  # the same for metrics
+        details["metrics"] = {**metric_exporter.report(), **app[CALL_METRICS].report()}
+    copier = app.get(ANALYTICS_COPIER)
+    if copier is not None:  # ClickHouse being away delays the copy, never readiness
+        details["analytics"] = copier.report()
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
     if details["redis"] and not details["redis_consistent"]:
         details["error"] = (

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.appkeys import KEYS
 from gateway.http import audited
+from gateway.http.appkeys import KEYS
 from gateway.http.serialize import key_json
 from gateway.stores.records import Row
 

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from billing import authority
 from gateway import telemetry
-from gateway.appkeys import COUNTER, STORE, UPSTREAMS
 from gateway.errors import NotFound, ServiceUnavailable
+from gateway.http.appkeys import ANALYTICS_COPIER, COUNTER, STORE, UPSTREAMS
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
@@ -38,6 +38,18 @@ def render(backlog_length: int, lag_ms: int, written: int, parked: int) -> str:
     )
 
 
+def analytics_lines(lag_s: float, copied: int) -> str:
+    return (
+        "# HELP meterway_analytics_copy_lag_seconds Age of the oldest ledger entry not yet"
+        " copied to ClickHouse.\n"
+        "# TYPE meterway_analytics_copy_lag_seconds gauge\n"
+        f"meterway_analytics_copy_lag_seconds {lag_s:.3f}\n"
+        "# HELP meterway_analytics_copied_total Ledger entries this process copied to ClickHouse.\n"
+        "# TYPE meterway_analytics_copied_total counter\n"
+        f"meterway_analytics_copied_total {copied}\n"
+    )
+
+
 async def metrics(request: web.Request) -> web.Response:
     if not ops_allowed(request):
         raise NotFound("Unknown path.")  # served on ADMIN_LISTEN_ADDR, or with the admin key
@@ -52,6 +64,9 @@ async def metrics(request: web.Request) -> web.Response:
     kept = request.app[COUNTER].cache
     telemetry.note_kept_counts(id(kept), kept.hits, kept.misses)
     body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written, parked)
+    copier = request.app.get(ANALYTICS_COPIER)
+    if copier is not None:
+        body += analytics_lines(copier.lag_s, copier.copied_rows)
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
 
 

@@ -21,9 +21,10 @@ from gateway.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from gateway.http.call_metrics import CallMetrics
 from gateway.http.headers import error_headers
 from gateway.http.observe import TIMING, Timing, observed
-from gateway.http.tracing import Tracer
+from gateway.http.tracing import Tracer, answer_headers
 from gateway.stores.errors import LedgerRejected, StoreUnavailable
 
 log = logging.getLogger("meterway")
@@ -33,15 +34,20 @@ log = logging.getLogger("meterway")
 STORE_DOWN = StoreUnavailable
 REQUEST_ID = web.RequestKey("request_id", str)
 ANTHROPIC_PATHS = ("/v1/messages",)
+SCIM_PATHS = ("/scim/",)  # RFC 7644's error body
 
 
 def render(request: web.Request, error: MeterwayError) -> web.Response:
     anthropic = request.path.startswith(ANTHROPIC_PATHS)
-    body = error.anthropic_body() if anthropic else error.openai_body()
+    scim = request.path.startswith(SCIM_PATHS)
+    body = (
+        error.scim_body() if scim else error.anthropic_body() if anthropic else error.openai_body()
+    )
     rid = request[REQUEST_ID]
     headers = {"x-request-id": rid, "request-id": rid, **error_headers(error)}
+    kind = "application/scim+json" if scim else "application/json"
     return web.Response(
-        status=error.status, text=json.dumps(body), content_type="application/json", headers=headers
+        status=error.status, text=json.dumps(body), content_type=kind, headers=headers
     )
 
 
@@ -55,16 +61,17 @@ def _translate(exc: web.HTTPException) -> MeterwayError:
     return InternalError(exc.reason)
 
 
-def make_middleware(tracer: Tracer | None = None) -> Middleware:
+def make_middleware(tracer: Tracer | None = None, calls: CallMetrics | None = None) -> Middleware:
     """The only middleware: the request id, the timing /metrics reads, the request's span
-    when tracing is on, and every error as its HTTP answer. One layer, not one per concern:
+    when tracing is on, a call's time for OTLP metrics when they are on, and every error as
+    its HTTP answer. One layer, not one per concern:
     aiohttp wraps each in a partial and a coroutine frame on every request."""
 
     @web.middleware
     async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         clock = request[TIMING] = Timing()
         rid = request[REQUEST_ID] = os.urandom(16).hex()
-        traced = None if tracer is None else tracer.begin(request, rid)
+        traced = None if tracer is None else tracer.begin(request, rid, clock)
         status, error = 500, ""
         try:
             try:
@@ -73,6 +80,8 @@ def make_middleware(tracer: Tracer | None = None) -> Middleware:
                 error = exc.type if isinstance(exc, MeterwayError) else type(exc).__name__
                 response = error_answer(request, exc)
             status = response.status
+            if traced is not None and not response.prepared:
+                answer_headers(traced, response)
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -82,6 +91,8 @@ def make_middleware(tracer: Tracer | None = None) -> Middleware:
             raise
         finally:
             observed(request, clock, status)
+            if calls is not None and clock.model:  # a metered call named its model
+                calls.timed(clock, status)
             if traced is not None:
                 tracer.end(request, traced, clock.model, status, error)  # type: ignore[union-attr]
 

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Per-request measurements for /metrics: route, model, status, and where the time went.
 
 The middleware (gateway/http/middleware.py) starts a `Timing` on every request; the proxy
@@ -9,23 +10,28 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.telemetry import metrics
+
+if TYPE_CHECKING:
+    from gateway.http.tracing import Traced
 
 
 class Timing:
     """`with timing.upstream():` adds the block's time to `upstream_s`. A plain class, not
     a generator context manager: it runs twice per proxied request."""
 
-    __slots__ = ("_started", "began", "model", "upstream_s")
+    __slots__ = ("_started", "began", "model", "traced", "upstream_s")
 
     def __init__(self) -> None:
         self.began = time.perf_counter()
         self.model = ""
         self.upstream_s = 0.0
         self._started = 0.0
+        self.traced: Traced | None = None  # the request's span, when tracing is on
 
     def upstream(self) -> Timing:
         return self

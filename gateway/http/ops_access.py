@@ -10,7 +10,7 @@ import hmac
 
 from aiohttp import web
 
-from gateway.appkeys import SETTINGS
+from gateway.http.appkeys import SETTINGS
 
 
 def _on_admin_listener(request: web.Request, port: int) -> bool:

@@ -24,11 +24,11 @@ from billing.authority import (
     role_scopes,
 )
 from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
-from gateway.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
+from gateway.http.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.http.routing import action_of
+from gateway.outbound.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.auth import KEY_PREFIX, presented_key
-from gateway.services.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.members import keys_within_role
 from gateway.stores.records import KeyRecord, Row
 

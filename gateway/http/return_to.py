@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.appkeys import SETTINGS
-from gateway.services.return_urls import ReturnUrls
+from gateway.config.return_urls import ReturnUrls
+from gateway.http.appkeys import SETTINGS
 
 
 def base(request: web.Request) -> str:

@@ -48,7 +48,7 @@ def reference_app() -> web.Application:
     """The app as a placeholder configuration builds it (no store is opened): every route
     it can serve, user tokens' included, for the printout and the reference pages."""
     from gateway.app import create_app  # the app imports this module's room, not the reverse
-    from gateway.settings import load_settings
+    from gateway.config.settings import load_settings
 
     env = {
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:5432/unused",

@@ -158,7 +158,7 @@ LOCAL_PAGES = unaudited("the local provider's own pages: its money arrives as a 
 SIGN_IN = unaudited("a sign-in: a session, no change to an account")
 SESSION_END = unaudited("ends a session: no change to an account")
 SIGN_UP = unaudited("a sign-up waits for its address: recorded when verified")
-INVITEE = unaudited("the invited person answers: the invitation is member.invite")
+INVITEE = unaudited("the invited person declines: the invitation is member.invite")
 
 
 def message_action(request: web.Request, name: str) -> Action | None:

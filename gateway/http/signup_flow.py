@@ -19,8 +19,17 @@ from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
 from billing.signup import Address, AddressError, address, blocked
-from gateway.appkeys import (
+from gateway.errors import (
+    DomainClaimed,
+    InvalidRequest,
+    NotFound,
+    SignupRateLimited,
+    VerificationFailed,
+)
+from gateway.http import audited
+from gateway.http.appkeys import (
     COURIER,
+    DOMAIN_CLAIMS,
     LEDGER,
     MEMBERS,
     PLANS,
@@ -29,10 +38,9 @@ from gateway.appkeys import (
     SIGNUPS,
     STORE,
 )
-from gateway.errors import InvalidRequest, NotFound, SignupRateLimited, VerificationFailed
-from gateway.http import audited
-from gateway.http.dashboard.session import BASE, digest
+from gateway.http.links import BASE, digest
 from gateway.outbound import signin_mail, signup_mail
+from gateway.services import domain_claims
 from gateway.services.audit import Actor
 from gateway.services.members import Person
 from gateway.services.signup import Desk, Opened, grant_trial, open_account
@@ -141,7 +149,11 @@ async def verify_link(request: web.Request, secret: str) -> Opened:
 async def opened(
     request: web.Request, addr: Address, issuer: str = "", subject: str = ""
 ) -> Opened:
-    """The verified person's organization, audited, with its trial under the open policy."""
+    """The verified person's organization, audited, with its trial under the open policy.
+    A person of a domain another organization has proven opens none: they join that one."""
+    holder = await domain_claims.holder_of(request.config_dict[DOMAIN_CLAIMS], addr.email)
+    if holder is not None:
+        raise DomainClaimed(domain_claims.taken(str(holder["domain"])), param="email")
     policy = request.config_dict[SETTINGS].signup.policy
     done = await open_account(desk(request.config_dict), addr, policy, issuer, subject)
     if done.created:
@@ -169,6 +181,8 @@ async def person_signs_up(request: web.Request, person: Person) -> Opened | None
     is open: the same path as a verified address. None otherwise."""
     if not request.config_dict[SETTINGS].signup.open or not person.email:
         return None
+    if await domain_claims.holder_of(request.config_dict[DOMAIN_CLAIMS], person.email):
+        return None  # their domain's organization decides whether they join
     try:
         addr = checked_address(request, person.email)
     except InvalidRequest:

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Reading a provider's body with a size cap and an idle timeout between chunks.
 
 A provider that answers 200 MB of JSON, or stalls half-way, must not hold the gateway's

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Reading a proxied request: validate its body and size its worst case before forwarding.
 
 What is forwarded is exactly what was priced: the provider always gets a body re-serialized
@@ -14,8 +15,8 @@ from typing import Any
 import orjson
 
 from billing.pricing import Deployment, ModelPrice, PricingTable
-from billing.quick import quick_init
 from billing.tokens import TokenCounter
+from gateway.config.providers import BODIES
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
 from gateway.llm.end_user import end_user_of
@@ -25,7 +26,6 @@ from gateway.llm.kinds import billed_kinds
 from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
-from gateway.provider_settings import BODIES
 from gateway.stores.records import KeyRecord
 
 
@@ -162,9 +162,6 @@ class Call:
             return self if self.price.provider in providers else None
         kept = tuple(d for d in self.deployments if d.price.provider in providers)
         return replace(self, deployments=kept) if kept else None
-
-
-quick_init(Call)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 MAX_FIELDS = ("max_completion_tokens", "max_tokens")

@@ -1,11 +1,12 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The debit where clients read usage: `"cost_micros": N` added to an answer's usage object.
 
-The provider's bytes are kept: the field is spliced in just before the usage object's closing
-brace, so its formatting, key order and numbers reach the client as the provider wrote them.
-Providers write usage at the top level, as the last object or nearly: that brace is found
-from the last `"usage"` key with a few scans and one parse of the usage object, each one C
-call (a walk through every token cost ~100,000 instructions on a small chat answer; this
-~20,000). Anywhere else, that walk through the JSON's strings and brackets finds it.
+The provider's bytes are kept: the field is spliced in just before the usage object's
+closing brace, so its formatting, key order and numbers reach the client as the provider
+wrote them. Providers write usage at the top level, as the last object or nearly: that brace
+is found from the last `"usage"` key with a few scans and one parse of the usage object,
+each one C call (a fifth of a walk through every token: docs/performance.md). Anywhere else,
+that walk through the JSON's strings and brackets finds it.
 """
 
 from __future__ import annotations

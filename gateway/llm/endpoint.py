@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """What one proxied route is, as a value: where it goes, who may call it, how it is metered.
 
 Each route the gateway meters is one frozen `Endpoint`; the request reader, the usage reader,
@@ -12,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from billing.pricing import ModelKind, ModelPrice
-from billing.quick import quick_init
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
-from gateway.provider_settings import BODIES
+from gateway.config.providers import BODIES
 
 Wire = Literal["openai", "anthropic", "gemini"]
 
@@ -61,9 +61,6 @@ class Sizing:
         object.__setattr__(self, "kinds", kinds)
         object.__setattr__(self, "streams", streams)
         object.__setattr__(self, "assembled", assembled)
-
-
-quick_init(Sizing)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]

@@ -21,19 +21,17 @@ from billing.responses import (
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
-from gateway.llm import (
-    audio_readers,
-    converse_chat,
-    converse_translate,
-    gemini_chat,
-    gemini_translate,
-    media_readers,
-    readers,
-)
-from gateway.llm.audio_answers import speech_usage, transcription_usage
+from gateway.llm import readers
+from gateway.llm.converse import chat as converse_chat
+from gateway.llm.converse import translate as converse_translate
 from gateway.llm.endpoint import Body, Endpoint, RequestReader, Sizing
-from gateway.llm.gemini_readers import read_gemini
-from gateway.llm.media_answers import image_usage
+from gateway.llm.gemini import chat as gemini_chat
+from gateway.llm.gemini import translate as gemini_translate
+from gateway.llm.gemini.readers import read_gemini
+from gateway.llm.media import audio_readers
+from gateway.llm.media import readers as media_readers
+from gateway.llm.media.answers import image_usage
+from gateway.llm.media.audio_answers import speech_usage, transcription_usage
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 
@@ -222,7 +220,7 @@ def image_tally(client_wants_usage: bool) -> StreamTally:
 
 
 def _image_route(name: str, path: str, reader: RequestReader, upload: bool = False) -> Endpoint:
-    """An images route: priced per image or in tokens (llm/media_answers.py), never clamped."""
+    """An images route: priced per image or in tokens (llm/media/answers.py), never clamped."""
     return _openai(
         name,
         path,
@@ -268,7 +266,7 @@ def speech_tally(client_wants_usage: bool) -> StreamTally:
 
 
 def _audio_route(name: str, path: str, kind: ModelKind, **kw: Any) -> Endpoint:
-    """An audio route: per second, per character or in tokens (llm/audio_answers.py)."""
+    """An audio route: per second, per character or in tokens (llm/media/audio_answers.py)."""
     fields: dict[str, Any] = {
         "answer_text": no_text,
         "error_event": openai_error_event,
@@ -353,7 +351,7 @@ def chat_from_gemini_tally(client_wants_usage: bool) -> StreamTally:
 
 
 # OpenAI chat clients reaching a model on Google's wire: Gemini's paths and usage, the
-# request and the answer translated (llm/gemini_translate.py).
+# request and the answer translated (llm/gemini/translate.py).
 CHAT_TO_GEMINI: Endpoint = replace(
     GEMINI,
     name="chat",

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A lean HTTP/1.1 client for the metered call: keep-alive connections per origin, one write
 per request, aiohttp's own C response parser and stream reader for the answer.
 

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Provider adapters: where a model's request goes and how it authenticates there.
 
 Client headers are allow-listed: `anthropic-version` (a date) and, to Anthropic,
@@ -20,18 +21,18 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from billing.quick import quick_init
+from gateway.config.settings import ProviderSettings
 from gateway.llm.betas import HEADER, forwarded
-from gateway.settings import ProviderSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
 AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
-# The gateway span's `traceparent`, set by the tracer (http/tracing.py) in the request's task
-# when tracing is on: a context variable, so no call between the handler and here carries
-# it. Sent only to a provider that forwards traces (TRACE_FORWARD_PROVIDERS).
-TRACEPARENT: ContextVar[str] = ContextVar("traceparent", default="")
+# The gateway span's context as headers (`traceparent`, and B3's when OTEL_PROPAGATORS names
+# it), set by the tracer (http/tracing.py) in the request's task when tracing is on: a
+# context variable, so no call between the handler and here carries it. Sent only to a
+# provider that forwards traces (TRACE_FORWARD_PROVIDERS).
+TRACE_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("trace_headers", default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,6 @@ class Target:
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "path", path)
-
-
-quick_init(Target)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 def azure_path(provider: ProviderSettings, path: str, model: str) -> str:
@@ -84,8 +82,8 @@ def target(
     for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
-    if provider.forward_trace and (traceparent := TRACEPARENT.get()):
-        headers["traceparent"] = traceparent
+    if provider.forward_trace:
+        headers.update(TRACE_HEADERS.get())
     return Target(provider.base_url + path, headers, path)
 
 

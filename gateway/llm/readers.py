@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Request readers: validate a body and size its worst case, one function per wire shape.
 
 Each reads only what its API defines and raises `InvalidRequest` naming the field; the token

@@ -11,38 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from billing.authority import PROXY
+from billing.authority import REALTIME_EVENT, Action, message_actions
 from billing.realtime import audio_tokens, base64_bytes
 
-REALTIME_SCOPE = "realtime"
-# Every event type a client may send, GA and beta, and the scope its key must hold to send
-# it. The relay looks each frame's type up here: a frame that is not a JSON object, or whose
-# type has no entry, is answered with an `error` event and never reaches the provider. A new
-# type is one entry here (its metering, if any, in the relay: `response.create` is held).
-REALTIME_CLIENT_EVENTS: Mapping[str, str] = MappingProxyType(
+# Every event type a client may send, GA and beta, and the action it needs (its scope:
+# `realtime`, decided by billing/authority.py's `may_send`). The GET /v1/realtime route
+# declares this very table as its messages, so the route printout, the reference and the
+# authority matrix read it too. The relay looks each frame's type up here: a frame that is
+# not a JSON object, or whose type has no entry, is answered with an `error` event and never
+# reaches the provider. A new type is one entry here, and cannot be made without its action
+# (`message_actions` refuses one at import); its metering, if any, is in the relay
+# (`response.create` is held).
+REALTIME_CLIENT_EVENTS: Mapping[str, Action] = message_actions(
     {
-        "session.update": REALTIME_SCOPE,
-        "transcription_session.update": REALTIME_SCOPE,  # the beta's transcription sessions
-        "input_audio_buffer.append": REALTIME_SCOPE,
-        "input_audio_buffer.commit": REALTIME_SCOPE,
-        "input_audio_buffer.clear": REALTIME_SCOPE,
-        "conversation.item.create": REALTIME_SCOPE,
-        "conversation.item.retrieve": REALTIME_SCOPE,
-        "conversation.item.truncate": REALTIME_SCOPE,
-        "conversation.item.delete": REALTIME_SCOPE,
-        "response.create": REALTIME_SCOPE,
-        "response.cancel": REALTIME_SCOPE,
-        "output_audio_buffer.clear": REALTIME_SCOPE,
+        "session.update": REALTIME_EVENT,
+        "transcription_session.update": REALTIME_EVENT,  # the beta's transcription sessions
+        "input_audio_buffer.append": REALTIME_EVENT,
+        "input_audio_buffer.commit": REALTIME_EVENT,
+        "input_audio_buffer.clear": REALTIME_EVENT,
+        "conversation.item.create": REALTIME_EVENT,
+        "conversation.item.retrieve": REALTIME_EVENT,
+        "conversation.item.truncate": REALTIME_EVENT,
+        "conversation.item.delete": REALTIME_EVENT,
+        "response.create": REALTIME_EVENT,
+        "response.cancel": REALTIME_EVENT,
+        "output_audio_buffer.clear": REALTIME_EVENT,
     }
-)
-# Each client event's authority action (the Realtime route's), for the route's declaration.
-REALTIME_EVENT_ACTIONS: Mapping[str, str] = MappingProxyType(
-    {kind: PROXY.name for kind in REALTIME_CLIENT_EVENTS}
 )
 
 # Output the gateway tallies while a response is made (for a client that leaves before the

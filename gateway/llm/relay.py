@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Relaying a provider's answer to the client and deciding what usage to bill.
 
 Billing policy (README, "What gets billed"):

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from gateway import addresses
 
 if TYPE_CHECKING:
+    from gateway.config.settings import Settings
     from gateway.errors import MeterwayError
-    from gateway.settings import Settings
 
 REDACTED = "[redacted]"
 INTERNAL_URL = "[internal-url]"

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Incremental Server-Sent Events parser for relaying provider streams.
 
 A proxy needs two things from each event: its fields, to meter it, and its exact bytes, to
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from billing.quick import quick_init
 
 _CR = 0x0D
 _LF = 0x0A
@@ -35,9 +34,6 @@ class SSEEvent:
         object.__setattr__(self, "raw", raw)
         object.__setattr__(self, "event", event)
         object.__setattr__(self, "data", data)
-
-
-quick_init(SSEEvent)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 class SSEParser:

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The upstream call: one metered request to its provider, and its failures translated once.
 
 Redirects are never followed (the operator's key would go with them); the answer's headers
@@ -18,7 +19,8 @@ from typing import Protocol
 
 import aiohttp
 
-from gateway.config_values import ConfigError
+from gateway.config.settings import ProviderSettings
+from gateway.config.values import ConfigError
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.llm import bedrock, vertex_claude
 from gateway.llm.betas import forwarded
@@ -26,7 +28,6 @@ from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
 from gateway.llm.sse import SSEParser
 from gateway.llm.uploads import Encoded
-from gateway.settings import ProviderSettings
 
 # (provider, path, incoming headers, body, model) -> (path, headers, body) as sent.
 Reshape = Callable[[str, str, Mapping[str, str], bytes, str], tuple[str, dict[str, str], bytes]]

@@ -10,9 +10,12 @@ entry says so; nothing reaches the operator's server without passing this table.
   They run with the operator's credential and the operator gives them no price, so none is
   sent; the server's capabilities for them are taken out of `initialize`'s answer.
 
-Scopes: `server` is any MCP scope that reaches the server (`mcp`, `mcp:SERVER` or one of its
-tools' `mcp:SERVER:TOOL`); `tool` is the called tool's own (billing/authority.py's
-`may_call_tool`). A key without scopes reaches every endpoint, as on the proxy's routes.
+Actions (billing/authority.py, decided by `may_send`): `MCP_SERVER` is any MCP scope that
+reaches the server (`mcp`, `mcp:SERVER` or one of its tools' `mcp:SERVER:TOOL`), which every
+method needs first (a refused one is then refused by name); `MCP_TOOL` the called tool's
+own (`may_call_tool`); `NOT_OFFERED` nobody's. A key without scopes reaches every
+endpoint, as on the proxy's routes. POST /mcp/{server} declares MCP_METHOD_ACTIONS as its
+messages, so the route printout, the reference and the authority matrix read this table.
 """
 
 from __future__ import annotations
@@ -22,27 +25,35 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from billing.authority import MCP
+from billing.authority import MCP_SERVER, MCP_TOOL, NOT_OFFERED, Action, message_actions
 
 Charge = Literal["free", "priced", "refused"]
-Reach = Literal["server", "tool"]
-ACTION = MCP.name  # billing/authority.py's action for /mcp/{server}, which every method needs
 
 
 @dataclass(frozen=True, slots=True)
 class McpMethod:
-    reach: Reach
+    """A method's action (the scope it needs, billing/authority.py's `may_send`) and what it
+    costs. Made only with its action, and a refused method's action refuses everyone: the
+    entry cannot say "refused" and let a caller through, nor the reverse."""
+
+    action: Action
     charge: Charge
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, Action):
+            raise TypeError("an MCP method needs the action it takes")
+        if (self.charge == "refused") != (self.action is NOT_OFFERED):
+            raise TypeError("an MCP method is refused exactly when its action is NOT_OFFERED")
 
-_FREE = McpMethod("server", "free")
-_REFUSED = McpMethod("server", "refused")
+
+_FREE = McpMethod(MCP_SERVER, "free")
+_REFUSED = McpMethod(NOT_OFFERED, "refused")
 MCP_METHODS: Mapping[str, McpMethod] = MappingProxyType(
     {
         "initialize": _FREE,
         "ping": _FREE,
         "tools/list": _FREE,
-        "tools/call": McpMethod("tool", "priced"),
+        "tools/call": McpMethod(MCP_TOOL, "priced"),
         "notifications/initialized": _FREE,
         "notifications/cancelled": _FREE,
         "notifications/progress": _FREE,
@@ -64,8 +75,10 @@ MCP_METHODS: Mapping[str, McpMethod] = MappingProxyType(
 )
 # A client's answer to the server's own request (roots, sampling, elicitation): no method.
 CLIENT_RESPONSE = _FREE
-# Each method's authority action, for the route's declaration.
-MCP_METHOD_ACTIONS: Mapping[str, str] = MappingProxyType({m: ACTION for m in MCP_METHODS})
+# Each method's action, read off the table: what POST /mcp/{server} declares as its messages.
+MCP_METHOD_ACTIONS: Mapping[str, Action] = message_actions(
+    {name: entry.action for name, entry in MCP_METHODS.items()}
+)
 # What `initialize`'s answer may tell a client the server offers: what the table serves.
 OFFERED_CAPABILITIES = frozenset({"tools"})
 

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from gateway.config.mcp import McpServer
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
-from gateway.mcp_settings import McpServer
 
 PASSED = frozenset({"accept", "content-type", "last-event-id"})
 SESSION_HEADER = "Mcp-Session-Id"

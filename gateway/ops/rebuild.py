@@ -23,9 +23,9 @@ from billing.plans import PlanBook, resolved_markup
 from billing.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import KeyRecord, Row
 from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.window_rebuild import rebuild_windows

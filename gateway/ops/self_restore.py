@@ -11,25 +11,17 @@ restore once; the others wait on the lock and then serve.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 
 from billing.plans import PlanBook
+from gateway.config.settings import Settings, restore_lock_name
 from gateway.ops.rebuild import rebuild
-from gateway.settings import Settings
 from gateway.stores.connect import Stores
 from gateway.stores.redis.restore import HotRestore
 
 log = logging.getLogger("meterway.restore")
 CHECK_EVERY_S = 1.0
-
-
-def lock_name(settings: Settings) -> str:
-    """One lock per Redis (URL and key prefix); the URL is hashed so no password reaches
-    PostgreSQL's logs."""
-    where = hashlib.sha256(settings.redis_url.encode()).hexdigest()[:16]
-    return f"meterway:restore:{where}:{settings.redis_prefix}"
 
 
 async def ensure_restored(
@@ -38,7 +30,7 @@ async def ensure_restored(
     """Restore Redis from the ledger if it is not marked ready; True when this call did."""
     if await stores.store.consistent():
         return False
-    async with stores.operator().restore_lock(lock_name(settings)):
+    async with stores.operator().restore_lock(restore_lock_name(settings)):
         if await stores.store.consistent():
             return False  # restored by another gateway while this one waited
         started = datetime.now(UTC)
@@ -54,7 +46,7 @@ async def rebuild_command(
     stores: Stores, plans: PlanBook, settings: Settings, force: bool
 ) -> dict[str, int]:
     """`meterway rebuild`: under the same lock as the gateways' own restores, recorded."""
-    async with stores.operator().restore_lock(lock_name(settings)):
+    async with stores.operator().restore_lock(restore_lock_name(settings)):
         started = datetime.now(UTC)
         counts = await rebuild(stores, plans, force=force)
         await stores.operator().record_restore(settings.redis_prefix, "command", counts, started)

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from gateway.outbound.egress_rules import (
+from gateway.config.egress_rules import (
     EgressPolicy,
     EgressRefused,
     check_addresses,

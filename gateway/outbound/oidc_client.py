@@ -16,12 +16,12 @@ from urllib.parse import quote_plus, urlencode
 import aiohttp
 import orjson
 
+from gateway.config.egress_rules import EgressPolicy
+from gateway.config.settings import JwtSettings, SigninSettings
 from gateway.errors import IdentityProviderUnavailable, SigninFailed
 from gateway.outbound.egress import egress_session
-from gateway.outbound.egress_rules import EgressPolicy
-from gateway.services.jwks import JwksCache
-from gateway.services.jwt_auth import InvalidToken, JwtVerifier, RevocationCheck
-from gateway.settings import JwtSettings, SigninSettings
+from gateway.outbound.jwks import JwksCache
+from gateway.outbound.jwt_auth import InvalidToken, JwtVerifier, RevocationCheck
 
 log = logging.getLogger("meterway.signin")
 

@@ -21,15 +21,15 @@ from typing import NamedTuple
 
 import aiohttp
 
+from gateway.config.traces import Export, TraceSettings
 from gateway.outbound import otlp_wire as wire
 from gateway.outbound.otlp_wire import Value
 from gateway.telemetry import metrics
-from gateway.trace_settings import TraceSettings
 
 log = logging.getLogger("meterway.traces")
 SCOPE = "meterway"
-INTERNAL, SERVER = 1, 2  # Span.SpanKind
-__all__ = ["INTERNAL", "SERVER", "Exporter", "SpanData", "Value", "encode"]
+INTERNAL, SERVER, CLIENT = 1, 2, 3  # Span.SpanKind
+__all__ = ["CLIENT", "INTERNAL", "SERVER", "Exporter", "SpanData", "Value", "encode"]
 
 
 class SpanData(NamedTuple):
@@ -47,6 +47,7 @@ class SpanData(NamedTuple):
     tracestate: str = ""
     # Attributes whose values repeat from span to span: encoded once per combination.
     fixed: tuple[tuple[str, Value], ...] = ()
+    events: bytes = b""  # Span.events fields, written (otlp_wire.event)
 
 
 def _span(s: SpanData) -> bytes:
@@ -62,6 +63,7 @@ def _span(s: SpanData) -> bytes:
         s.attributes,
         s.failed,
         s.fixed,
+        s.events,
     )
 
 
@@ -73,18 +75,45 @@ def encode(spans: Sequence[SpanData], settings: TraceSettings) -> bytes:
     return wire.request(resource.items(), SCOPE, [_span(s) for s in spans])
 
 
+async def nap(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Until `seconds` pass, the process stops, or `wake` is set (then cleared)."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    await asyncio.wait(waits, timeout=seconds, return_when="FIRST_COMPLETED")
+    for w in waits:
+        w.cancel()
+    wake.clear()
+
+
+async def post(session: aiohttp.ClientSession, settings: Export, body: bytes) -> str:
+    """One export to the collector: "" when it took it, else why not (never raised: a
+    collector that is down is a fact to count, not an error of the gateway's)."""
+    headers = {"content-type": "application/x-protobuf", **dict(settings.headers)}
+    if settings.gzip:
+        body, headers["content-encoding"] = gzip.compress(body), "gzip"
+    try:
+        async with session.post(settings.endpoint, data=body, headers=headers) as resp:
+            if resp.status >= 300:
+                text = (await resp.text())[:200]
+                return f"collector answered {resp.status}: {text}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"collector unreachable: {exc!r}"
+    return ""
+
+
 class Exporter:
     """Takes batches from `take` and POSTs them; a failed batch is dropped and counted (a
     retry queue would only grow while a collector is down, and spans are not money)."""
 
-    def __init__(self, settings: TraceSettings, take: Callable[[int], list[SpanData]]) -> None:
+    def __init__(
+        self, settings: TraceSettings, take: Callable[[int, bool], list[SpanData]]
+    ) -> None:
         self.settings = settings
         self.take = take
         self.wake = asyncio.Event()
         self.sent = 0
         self.dropped = 0
         self.last_error = ""
-        self._warned_at = 0.0
+        self._warn = OnceAMinute()
 
     def report(self) -> dict[str, object]:
         """What /readyz shows: a collector being down never makes the gateway unready."""
@@ -105,39 +134,37 @@ class Exporter:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while not stop.is_set():
-                await self._nap(stop)
+                await nap(stop, self.wake, self.settings.delay_s)
                 await self.flush(session)
-            await self.flush(session)
+            await self.flush(session, final=True)
 
-    async def _nap(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-        await asyncio.wait(waits, timeout=self.settings.delay_s, return_when="FIRST_COMPLETED")
-        for w in waits:
-            w.cancel()
-        self.wake.clear()
-
-    async def flush(self, session: aiohttp.ClientSession) -> None:
-        while batch := self.take(self.settings.batch_size):
+    async def flush(self, session: aiohttp.ClientSession, final: bool = False) -> None:
+        """Send what is queued; `final`: every span, none left to wait for its debit."""
+        while batch := self.take(self.settings.batch_size, final):
             await self._send(session, batch)
 
     async def _send(self, session: aiohttp.ClientSession, batch: list[SpanData]) -> None:
-        body = encode(batch, self.settings)
-        headers = {"content-type": "application/x-protobuf", **dict(self.settings.headers)}
-        if self.settings.gzip:
-            body, headers["content-encoding"] = gzip.compress(body), "gzip"
-        try:
-            async with session.post(self.settings.endpoint, data=body, headers=headers) as resp:
-                if resp.status >= 300:
-                    text = (await resp.text())[:200]
-                    return self._failed(len(batch), f"collector answered {resp.status}: {text}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return self._failed(len(batch), f"collector unreachable: {exc!r}")
+        why = await post(session, self.settings, encode(batch, self.settings))
+        if why:
+            return self._failed(len(batch), why)
         self.sent += len(batch)
 
     def _failed(self, n: int, why: str) -> None:
         self.last_error = why
         self.lost(n, "export_failed")
-        now = time.monotonic()
-        if now - self._warned_at > 60:  # once a minute at most: a down collector is one fact
-            self._warned_at = now
+        if self._warn.due():
             log.warning("%d spans not exported: %s", n, why)
+
+
+class OnceAMinute:
+    """A down collector is one fact, not a log line per export: `due` at most once a minute."""
+
+    def __init__(self) -> None:
+        self._at = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._at > 60:
+            self._at = now
+            return True
+        return False

@@ -6,12 +6,11 @@ import hashlib
 
 from billing.payments import TopupLimits
 from billing.plans import PlanBook
+from gateway.config.settings import Settings
 from gateway.payments.local import LocalProvider
 from gateway.payments.none import NoProvider
-from gateway.payments.stripe_provider import StripeProvider
-from gateway.services.payments import Payments, PaymentsConfig
-from gateway.services.payments_port import PaymentsProvider
-from gateway.settings import Settings
+from gateway.services.payment.payments import Payments, PaymentsConfig
+from gateway.services.payment.port import PaymentsProvider
 from gateway.stores.connect import Stores
 
 
@@ -24,6 +23,9 @@ def make_provider(settings: Settings, stores: Stores, plans: PlanBook) -> Paymen
     """Stripe, the local provider only when PAYMENTS_PROVIDER=local names it, else none."""
     cfg = settings.payments
     if cfg.provider == "stripe":
+        # The stripe package takes a tenth of a second to import: only a Stripe gateway pays it.
+        from gateway.payments.stripe_provider import StripeProvider
+
         return StripeProvider(
             cfg.stripe_api_key, cfg.stripe_webhook_secrets, plans, api_base=cfg.stripe_api_base
         )

@@ -2,7 +2,7 @@
 
 Setup, top-up and plan checkout return URLs of pages the gateway itself serves
 (/billing/local/...). Completing a page records provider objects and events exactly as a
-hosted provider would, and the events go through services/payment_events.py, the path a
+hosted provider would, and the events go through services/payment/events.py, the path a
 Stripe webhook takes. Card outcomes follow Stripe's test cards, so a demo or a test picks
 its path: 4242... succeeds, 4000000000000002 is declined, 4000002500003155 needs
 authentication (and is declined off-session, as a real card needing 3-D Secure would be).
@@ -21,6 +21,7 @@ from gateway.payments.local_objects import (
     CARDS,
     DECLINED,
     NEEDS_AUTH,
+    PERIOD,
     SUCCEEDS,
     event_kind,
     failure_of,
@@ -34,7 +35,7 @@ from gateway.payments.local_objects import (
     utc_now,
 )
 from gateway.payments.signing import sign, verify_signature
-from gateway.services.payments_port import (
+from gateway.services.payment.port import (
     CardOnFile,
     HostedPage,
     Invoice,
@@ -45,17 +46,17 @@ from gateway.services.payments_port import (
     SetupState,
     SubscriptionState,
 )
-from gateway.stores.postgres.local_provider import LocalProviderStore
+from gateway.stores.ports.payments import LocalProviderStorePort
 
 PAGES = "/billing/local"
-PERIOD = timedelta(days=30)
+ZERO = timedelta(0)
 DECLINED_STATUS = "declined"  # a checkout session's end when its card was declined
 
 
 class LocalProvider:
     name = "local"
 
-    def __init__(self, store: LocalProviderStore, plans: PlanBook, secret: str) -> None:
+    def __init__(self, store: LocalProviderStorePort, plans: PlanBook, secret: str) -> None:
         self.store = store
         self.plans = plans
         self.secret = secret
@@ -110,7 +111,9 @@ class LocalProvider:
         card = await self._card(customer)
         status = "succeeded" if card == SUCCEEDS else "failed"
         failure = None if status == "succeeded" else failure_of(card, off_session=True)
-        payment = await self._payment(account_id, "auto_topup", amount_micros, status, failure)
+        payment = await self._payment(
+            account_id, "auto_topup", amount_micros, status, failure, card
+        )
         await self.emit(payment_event(status), payment["id"])
         return payment_state(payment)
 
@@ -180,6 +183,10 @@ class LocalProvider:
         docs = await self.store.of_account("invoice", account_id)
         return [invoice_of(doc) for doc in docs[:limit]]
 
+    async def paid_with(self, object_id: str) -> CardOnFile | None:
+        number = (await self.store.get(object_id) or {}).get("card")
+        return CardOnFile(BRAND, str(number)[-4:]) if number else None
+
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         doc = await self.store.get(object_id)
         return [] if doc is None or "payment_id" not in doc else [refund_state(doc)]
@@ -240,7 +247,9 @@ class LocalProvider:
     async def _complete_payment(self, s: dict[str, Any], card: str) -> list[ProviderEvent]:
         status = {SUCCEEDS: "succeeded", NEEDS_AUTH: "requires_action"}.get(card, "failed")
         failure = failure_of(card, off_session=False) if status == "failed" else None
-        payment = await self._payment(s["account_id"], "topup", s["amount_micros"], status, failure)
+        payment = await self._payment(
+            s["account_id"], "topup", s["amount_micros"], status, failure, card
+        )
         s["payment_id"] = payment["id"]
         if status == "failed":
             s["status"] = DECLINED_STATUS
@@ -364,11 +373,17 @@ class LocalProvider:
         await self.store.put(customer, "customer", doc.get("account_id"), doc)
 
     async def _payment(
-        self, account_id: str, purpose: str, amount: int, status: str, failure: str | None
+        self,
+        account_id: str,
+        purpose: str,
+        amount: int,
+        status: str,
+        failure: str | None,
+        card: str | None,
     ) -> dict[str, Any]:
         payment = new_id("pi")
         doc: dict[str, Any] = {"id": payment, "account_id": account_id, "purpose": purpose}
-        doc |= {"amount_micros": amount, "status": status, "failure": failure}
+        doc |= {"amount_micros": amount, "status": status, "failure": failure, "card": card}
         await self.store.put(payment, "payment", account_id, doc)
         return doc
 
@@ -381,6 +396,8 @@ class LocalProvider:
         data = {"id": invoice, "account_id": sub["account_id"], "subscription": sub["id"]}
         plan = self.plans.get(str(sub.get("plan")))
         data |= {"amount_micros": plan.price_micros if plan else 0, "created": iso(utc_now())}
+        end = datetime.fromisoformat(sub["period_end"]) + (PERIOD if sub.get("renewed") else ZERO)
+        data |= {"plan": sub.get("plan"), "card": card, "period_end": iso(end)}
         await self.store.put(invoice, "invoice", sub["account_id"], data | {"paid": paid})
         if paid:
             sub["status"] = "active"

@@ -4,10 +4,10 @@ event kinds by type, and the stored documents read as the payments port's states
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.services.payments_port import Invoice, PaymentState, RefundState, SubscriptionState
+from gateway.services.payment.port import Invoice, PaymentState, RefundState, SubscriptionState
 
 SUCCEEDS, DECLINED, NEEDS_AUTH = "4242424242424242", "4000000000000002", "4000002500003155"
 CARDS = {SUCCEEDS: "succeeds", DECLINED: "declined", NEEDS_AUTH: "requires authentication"}
@@ -20,6 +20,8 @@ EVENT_KINDS = {
     "invoice": "invoice",
     "charge.refunded": "refund",
 }
+
+PERIOD = timedelta(days=30)  # a local subscription's period
 
 
 def new_id(prefix: str) -> str:
@@ -82,4 +84,8 @@ def invoice_of(doc: dict[str, Any]) -> Invoice:
     created = datetime.fromisoformat(doc.get("created") or "1970-01-01T00:00:00+00:00")
     status = "paid" if doc.get("paid") else "open"
     amount = int(doc.get("amount_micros", 0))
-    return Invoice(doc["id"], doc["id"].upper(), amount, status, created, None)
+    end = datetime.fromisoformat(doc["period_end"]) if doc.get("period_end") else None
+    period = (end - PERIOD, end) if end else None
+    return Invoice(
+        doc["id"], doc["id"].upper(), amount, status, created, None, doc.get("plan"), period
+    )

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NoReturn
 
-from gateway.services.payments_port import (
+from gateway.services.payment.port import (
     CardOnFile,
     HostedPage,
     Invoice,
@@ -92,6 +92,9 @@ class NoProvider:
 
     async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
         return []
+
+    async def paid_with(self, object_id: str) -> CardOnFile | None:
+        return None
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         return []

@@ -16,6 +16,7 @@ from typing import Any
 import stripe
 
 from billing.plans import PlanBook
+from gateway.config.return_urls import with_params
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,
     card_of,
@@ -27,7 +28,7 @@ from gateway.payments.stripe_wire import (
     payment_state,
     when,
 )
-from gateway.services.payments_port import (
+from gateway.services.payment.port import (
     CardOnFile,
     HostedPage,
     Invoice,
@@ -41,7 +42,6 @@ from gateway.services.payments_port import (
     SubscriptionState,
     UnknownObject,
 )
-from gateway.services.return_urls import with_params
 
 TOLERANCE_S = 300
 
@@ -335,7 +335,21 @@ class StripeProvider:
 
     async def invoices(self, account_id: str, customer: str, limit: int) -> Sequence[Invoice]:
         listed = await self._call(self.v1.invoices.list_async, customer=customer, limit=limit)
-        return [invoice_of(inv) for inv in listed.data]
+        plans = {p.stripe_price: p.name for p in self.plans.plans.values() if p.stripe_price}
+        return [invoice_of(inv, plans) for inv in listed.data]
+
+    async def paid_with(self, object_id: str) -> CardOnFile | None:
+        """The card of a PaymentIntent, or of the one that paid an invoice."""
+        if object_id.startswith("in_"):
+            invoice = await self._call(self.v1.invoices.retrieve_async, object_id)
+            object_id = id_of(get(invoice, "payment_intent")) or ""
+        if not object_id.startswith("pi_"):
+            return None
+        intent = await self._call(self.v1.payment_intents.retrieve_async, object_id)
+        method = id_of(get(intent, "payment_method"))
+        if not method:
+            return None
+        return card_of(await self._call(self.v1.payment_methods.retrieve_async, method))
 
     async def refunds(self, object_id: str) -> Sequence[RefundState]:
         if object_id.startswith(("dp_", "du_")):

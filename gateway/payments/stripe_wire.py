@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.services.payments_port import CardOnFile, Invoice, PaymentState, ProviderEvent
+from gateway.services.payment.port import CardOnFile, Invoice, PaymentState, ProviderEvent
 
 MICROS_PER_CENT = 10_000
 KINDS = {
@@ -104,10 +104,15 @@ def card_of(method: Any) -> CardOnFile | None:
     )
 
 
-def invoice_of(inv: Any) -> Invoice:
-    """An invoice as the account sees it: what it was for (amount due) and where it stands."""
+def invoice_of(inv: Any, plans: dict[str, str] | None = None) -> Invoice:
+    """An invoice as the account sees it: what it was for (amount due), where it stands, and
+    the plan and period its first line bills (`plans`: the gateway's plans by Stripe price)."""
     cents = get(inv, "amount_paid") if get(inv, "status") == "paid" else get(inv, "amount_due")
     created = when(get(inv, "created")) or datetime.fromtimestamp(0, UTC)
+    lines = get(inv, "lines", "data") or []
+    line = lines[0] if lines else None
+    price = id_of(get(line, "price")) or id_of(get(line, "plan")) or ""
+    start, end = when(get(line, "period", "start")), when(get(line, "period", "end"))
     return Invoice(
         str(get(inv, "id")),
         get(inv, "number"),
@@ -115,6 +120,8 @@ def invoice_of(inv: Any) -> Invoice:
         str(get(inv, "status") or "draft"),
         created,
         get(inv, "hosted_invoice_url"),
+        (plans or {}).get(price),
+        (start, end) if start and end else None,
     )
 
 

@@ -35,6 +35,11 @@ ACTIONS = (
     "member.invite",
     "member.role",
     "member.remove",
+    "member.join",
+    "member.accept",
+    "domain.claim",
+    "domain.verify",
+    "domain.remove",
     "account.create",
     "user.tokens_revoke",
     "account.plan",
@@ -64,6 +69,15 @@ ACTIONS = (
     "device.approve",
     "device.deny",
     "auth.logout",
+    "scim.token",
+    "scim.user_create",
+    "scim.user_update",
+    "scim.user_deactivate",
+    "scim.user_reactivate",
+    "scim.user_delete",
+    "scim.group_create",
+    "scim.group_update",
+    "scim.group_delete",
 )
 SECRET_FIELDS = frozenset(
     {"key", "secret", "api_key", "key_hash", "token", "password", "client_secret", "csrf"}

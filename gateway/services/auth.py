@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """API keys: minting, hashing, and resolving a presented key to its record.
 
 Only the SHA-256 of a key is stored anywhere. A key's record is cached per process for at

@@ -16,8 +16,8 @@ import secrets
 from typing import Any
 
 from billing.payments import AUTO_TOPUP_MAX_FAILURES, auto_topup_due, month_start
-from gateway.services.payment_events import apply_payment
-from gateway.services.payments import Payments
+from gateway.services.payment.events import apply_payment
+from gateway.services.payment.payments import Payments
 
 log = logging.getLogger("meterway.payments")
 

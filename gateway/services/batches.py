@@ -22,13 +22,21 @@ from dataclasses import replace
 from typing import Any
 
 from billing.admission import Admitted
-from billing.batches import BATCH_TIER, bill_output, is_terminal, line_shares
+from billing.batches import (
+    BATCH_TIER,
+    PricedLine,
+    bill_of,
+    is_terminal,
+    priced_lines,
+    shares_of,
+)
 from billing.pricing import PricingTable
+from billing.usage import Usage
 from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import COST_FIELD, with_cost
-from gateway.services.metering import Meter, worst_case_micros
+from gateway.services.meter.metering import Meter, priced_cap, worst_case_micros
 from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners
 from gateway.stores.records import KeyRecord, OwnedFile, OwnedResponse
@@ -38,6 +46,12 @@ HOLD_MS = 26 * 3600 * 1000  # past a 24 h completion window: moved on at each lo
 LINE_USAGE = ("response", "body", "usage")  # where an output line's usage sits
 FetchBatch = Callable[[OwnedResponse], Awaitable[tuple[int, Any]]]
 FetchOutput = Callable[[str], Awaitable[bytes]]
+LineBilled = tuple[int, Usage, int]  # a billed line's index in the output file, usage, share
+
+
+def _lines_billed(priced: list[PricedLine], markup_bps: int, cap: int) -> list[LineBilled]:
+    shares = shares_of(priced, markup_bps, cap)
+    return [(i, usage, shares[i]) for i, usage, _ in priced if usage is not None and i in shares]
 
 
 class BatchBook:
@@ -58,6 +72,9 @@ class BatchBook:
         self.meter = meter
         self.pricing = pricing
         self.poll_interval_ms = poll_interval_ms
+        # Told each billed line's usage and share of the debit as a batch settles (the
+        # batch's span gives each line a span event: http/tracing.py).
+        self.on_lines: Callable[[str, list[LineBilled]], None] | None = None
 
     async def file_uploaded(self, key: KeyRecord, file_id: str, batch: BatchInput) -> None:
         await self.files.put(
@@ -146,7 +163,12 @@ class BatchBook:
             return None
         file_id = batch.get("output_file_id")
         lines = (await output(file_id)).split(b"\n") if isinstance(file_id, str) else []
-        bill = bill_output(lines, line_usage, price, self.pricing.lookup, rec.admitted_at_ms)
+        at_ms = rec.admitted_at_ms
+        priced = priced_lines(lines, line_usage, price, self.pricing.lookup, at_ms)
+        bill = bill_of(priced, price, at_ms)
+        if self.on_lines is not None and bill.succeeded:  # before the debit the span is made at
+            cap = priced_cap(_admitted(rec), price, bill.usage, rec.worst_micros)
+            self.on_lines(rec.request_id, _lines_billed(priced, rec.markup_bps, cap))
         cost = None
         if bill.succeeded:
             cost = await self.meter.settle_priced(
@@ -185,8 +207,8 @@ class BatchBook:
 
     async def costed_output(self, rec: OwnedFile, raw: bytes) -> bytes:
         """A settled batch's output file with each billed line's share of the batch's debit
-        as `cost_micros` in its response body's usage (billing/batches.py's line_shares);
-        any other file as it is."""
+        as `cost_micros` in its response body's usage (billing/batches.py's line_shares,
+        under the batch's charge cap as its debit was); any other file as it is."""
         batch = await self.owned.get(rec.batch_id) if rec.batch_id else None
         price = self.pricing.lookup(batch.model) if batch is not None else None
         if batch is None or batch.pending or price is None:
@@ -195,7 +217,10 @@ class BatchBook:
 
         def costed() -> bytes:  # every line parsed and priced: off the event loop
             lines = raw.split(b"\n")
-            shares = line_shares(lines, line_usage, price, lookup, at_ms, markup)
+            priced = priced_lines(lines, line_usage, price, lookup, at_ms)
+            usage = bill_of(priced, price, at_ms).usage
+            cap = priced_cap(_admitted(batch), price, usage, batch.worst_micros)
+            shares = shares_of(priced, markup, cap)
             for index, share in shares.items():
                 lines[index] = with_cost(lines[index], LINE_USAGE, share) or lines[index]
             return b"\n".join(lines)

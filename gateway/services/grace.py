@@ -11,8 +11,8 @@ from datetime import datetime
 
 from billing.payments import GRACE_ENDING_NOTICE, grace_key
 from gateway.services.audit import record_system
-from gateway.services.payment_events import close_grace, plan_event
-from gateway.services.payments import BILLING_BASE, Payments
+from gateway.services.payment.events import close_grace, plan_event
+from gateway.services.payment.payments import BILLING_BASE, Payments
 from gateway.services.plan_change import apply_plan
 
 log = logging.getLogger("meterway.payments")

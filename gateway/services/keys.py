@@ -25,8 +25,8 @@ from gateway.stores.ports import (
     LedgerPort,
     TeamsPort,
 )
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
-from gateway.stores.redis.keys import shard_of
 
 ROTATIONS_FOLLOWED = 64  # a bound on the walk back through a key's rotations
 

@@ -16,8 +16,8 @@ from typing import Any
 from billing.quotas import Quota, parse_quotas
 from gateway.services.usage_view import window_usage
 from gateway.stores.ports import EndUserBudgetsPort, HotStorePort, LedgerPort, TeamsPort
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
-from gateway.stores.redis.keys import shard_of
 
 CHECK_ORDER = ("end_user", "key", "team", "account")  # the order reserve.lua checks them in
 

@@ -33,18 +33,31 @@ class Person:
     email: str
     issuer: str = ""
     subject: str = ""
+    protocol: str = ""  # "saml" for a SAML identity provider's user; OIDC's otherwise
 
     def ticket(self) -> dict[str, object]:
-        return {"email": self.email, "issuer": self.issuer, "subject": self.subject}
+        return {
+            "email": self.email,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "protocol": self.protocol,
+        }
 
     @property
     def via(self) -> str:
         """How the sign-in proved this person, as the audit log names it."""
+        if self.protocol:
+            return self.protocol
         return "oidc" if self.subject else "e-mailed link"
 
     @classmethod
     def from_ticket(cls, data: dict[str, object]) -> Person:
-        return cls(str(data["email"]), str(data["issuer"]), str(data["subject"]))
+        return cls(
+            str(data["email"]),
+            str(data["issuer"]),
+            str(data["subject"]),
+            str(data.get("protocol", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

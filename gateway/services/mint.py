@@ -2,11 +2,11 @@
 
 Account keys (the API and the dashboard), `POST /v1/auth/tokens` (`meterway auth token`),
 `meterway login`'s device token, Realtime client secrets, MCP sessions, metering service
-keys and invitation links each name the right their creator must hold (`Right`) and what
-they ask for as a `billing.grants.Grant`; `within` refuses a creator without the right and
-a credential wider than its creator in any dimension (scopes, models, providers, limits,
-expiry), and fills what the request left open (no models: every model the creator may
-use). `mint_key` then records an API key with its lineage, so its calls count in its
+keys, invitation links and SCIM tokens each name the right their creator must hold
+(`Right`) and what they ask for as a `billing.grants.Grant`; `within` refuses a creator
+without the right and a credential wider than its creator in any dimension (scopes, models,
+providers, limits, expiry), and fills what the request left open (no models: every model
+the creator may use). `mint_key` then records an API key with its lineage, so its calls count in its
 ancestors' windows too (reserve.lua) and a later tightening reaches it (services/keys.py).
 tests/integration/test_mint_property.py drives every path with random creators and requests.
 """
@@ -33,6 +33,7 @@ from gateway.stores.ports import EndUserBudgetsPort, HotStorePort, LedgerPort, T
 from gateway.stores.records import OPERATOR_MINTED, KeyRecord, Lineage
 
 METERING = "metering"  # what a metering service key holds
+SCIM = "scim"  # what an organization's SCIM token holds
 EVERYTHING = PROXY_SCOPES | {MCP_SCOPE}
 
 
@@ -46,6 +47,7 @@ class Right(Enum):
     MCP = "mcp"  # an MCP session (the server's scope, `mcp:NAME`, is asked for)
     INVITE = "org:write"  # an invitation link
     OPERATOR = "operator"  # a metering service key
+    SCIM = "scim:token"  # an organization's SCIM token: an owner (roles.SCIM_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,16 @@ def invitation(creator: Creator, granter_role: str, role: str) -> None:
     _require(creator, Right.INVITE, Grant(frozenset(), frozenset()))
     if not creator.everything and not may_grant(granter_role, role):
         raise PermissionDenied("Only an owner makes, changes or removes owners.", param="role")
+
+
+def scim_token(creator: Creator) -> Grant:
+    """What an organization's SCIM token holds: its people and groups, as its directory
+    provisions them. Made by the operator or an owner (`scim:token`: a directory may map a
+    group to any role, owner included, and only an owner makes owners). It holds no scope
+    its creator holds: it reaches only /scim/v2, which no other credential reaches."""
+    grant = Grant(frozenset({SCIM}), frozenset())
+    _require(creator, Right.SCIM, grant)
+    return grant
 
 
 @dataclass(frozen=True, slots=True)

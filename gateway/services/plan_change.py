@@ -45,10 +45,18 @@ async def apply_credit_line(
     ledger: LedgerPort, store: HotStorePort, account_id: str, micros: int
 ) -> Row | None:
     """Set an account's credit line (0: none): reservations are admitted, and debits
-    collected, down to -micros from the next request on. The account, or None."""
-    row = await ledger.set_credit_line(account_id, micros)
-    if row is not None:
-        await store.set_credit_line(account_id, micros)
+    collected, down to -micros from the next request on. The account, or None. A line that
+    raises the floor is decided in Redis first, atomically against what the account has
+    less what is held (LineTooLow when it is already below the new floor), then written to
+    PostgreSQL; if that write fails, Redis is given the line it had back."""
+    before = await store.money_out.set_line(account_id, micros)
+    try:
+        row = await ledger.set_credit_line(account_id, micros)
+    except BaseException:
+        await store.set_credit_line(account_id, before)
+        raise
+    if row is None:
+        await store.set_credit_line(account_id, before)
     return row
 
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from billing.quotas import Quota, parse_quotas
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
 from gateway.stores.ports import HotStorePort, LedgerPort
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import OPERATOR_MINTED, KeyRecord, Lineage, Row
-from gateway.stores.redis.keys import shard_of
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from billing.realtime import KINDS, TRANSCRIPT_CAP, Conversation, produced_usage
 from billing.usage import Usage
 from gateway.llm.calls import Call
 from gateway.llm.endpoints import REALTIME
-from gateway.services.metering import Meter
+from gateway.services.meter.metering import Meter
 from gateway.services.settlement import Hold
 from gateway.stores.records import KeyRecord
 

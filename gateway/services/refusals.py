@@ -19,7 +19,7 @@ from billing.answers import balance_answer, quota_answer
 from billing.authority import Actor
 from billing.end_users import MAX_LENGTH as END_USER_MAX
 from billing.money import marked_up, within
-from billing.next_step import Links
+from billing.next_step import AccountState, Links
 from billing.plans import PlanBook
 from gateway.errors import (
     AccountPending,
@@ -54,14 +54,15 @@ def refusal_error(
     suggest: bool = True,
     caller: Actor | None = None,
     worst_micros: int | None = None,
+    state: AccountState | None = None,
 ) -> Exception:
     """The client-visible error of a refused reservation; `suggest` offers the max_tokens
     the balance would cover; its next step is one `caller` (the key) may take;
     `worst_micros`: the hold of a call with no `Call` (an MCP tool call's), before the
-    account's markup."""
+    account's markup; `state`: the account's facts a 429's next step is decided from."""
     _count_refusal(decision)
     if isinstance(decision, QuotaRefused):
-        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links, caller)
+        message, extra, retry = quota_answer(decision, plans, decision.now_ms, links, caller, state)
         fits = _fits_window(call, decision) if call and suggest else None
         if fits:
             message += f" You can only afford max_tokens={fits} in this window."

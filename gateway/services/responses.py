@@ -19,7 +19,7 @@ from billing.responses import is_terminal, response_text, usage_from_response
 from billing.tokens import TokenCounter
 from billing.usage import Usage
 from gateway.errors import NotFound
-from gateway.services.metering import Meter
+from gateway.services.meter.metering import Meter
 from gateway.services.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import HotStorePort, ResponseOwners
 from gateway.stores.records import KeyRecord, OwnedResponse

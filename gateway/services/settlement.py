@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Holding a reservation while its request is served, and settling it whatever Redis does.
 
 - While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
@@ -6,10 +7,12 @@
 - A completed upstream call is never voided. Its settlement is tried once in the handler
   (no task to create on the common path); if Redis fails, does not answer within a short
   budget or the handler is cancelled, it runs on in a task the registry owns. The handler
-  shows a cost only if Redis debited it in time; the task keeps retrying after the answer
-  went out, and a clean stop writes what is still unsettled to PostgreSQL, where the sweeper
-  turns it into a debit once Redis is back. The settle script is idempotent, so a retry of
-  a debit whose first reply was cut off debits nothing more.
+  shows the cost (the priced usage under the charge cap) whether or not Redis answered in
+  time: the task keeps retrying after the answer went out, and a clean stop writes what is
+  still unsettled to PostgreSQL, where the sweeper turns it into a debit once Redis is back.
+  The settle script is idempotent, so a retry of a debit whose first reply was cut off
+  debits nothing more; a reservation Redis lost is debited late from what is free
+  (`Rebook`, services/lost_debits.py), so what was shown is always what was settled.
 - Once settlement started nothing releases the reservation: release is only for calls whose
   settlement never began.
 """
@@ -20,13 +23,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
-from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable, StoreUnavailable
 from gateway.stores.ports import Reservations
-from gateway.stores.ports.hot import CLOSED, LOW_BALANCE
+from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, UNCOLLECTED
 from gateway.stores.records import PendingDebit, Settlement
 from gateway.telemetry import metrics
 
@@ -35,6 +38,18 @@ ANSWER_BUDGET_S = 1.5  # how long a client waits for its cost before getting the
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 Spool = Callable[[list[PendingDebit]], Awaitable[None]]
+
+
+class Rebook(Protocol):
+    """Debiting a call whose reservation Redis lost (services/lost_debits.py)."""
+
+    async def recorded(self, p: PendingDebit) -> bool:
+        """Whether the request's debit is queued, parked or written already."""
+        ...
+
+    async def entomb(self, p: PendingDebit, key_id: str) -> None:
+        """Leave the tombstone the next settle debits late from."""
+        ...
 
 
 @dataclass(slots=True)
@@ -108,14 +123,20 @@ class Settlements:
         *,
         refresh_s: float,
         spool: Spool | None = None,
+        rebook: Rebook | None = None,
     ) -> None:
         self.store = store
+        self.rebook = rebook  # None: a lost reservation's usage goes undebited (and shown no cost)
         self.registry = registry
         self.refresh_s = refresh_s
         self.spool = spool
         # Called with the account id when a debit left its balance under the auto top-up
         # threshold (settle.lua says so): no read of the threshold after every settlement.
         self.on_low_balance: Callable[[str], None] | None = None
+        # Told what a debit could not collect (the trace's span says it: http/tracing.py).
+        self.on_uncollected: Callable[[str, int], None] | None = None
+        # Told that Redis answered a debit (its span waits for that: http/tracing.py).
+        self.on_answered: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
         self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive
         # The task serving each hold, which a stop waits for (see drain). Not kept in _live:
@@ -175,18 +196,23 @@ class Settlements:
             done = await self._settle_once(pending, settlement)
             if done == CLOSED and not hold.resettle:
                 _vanished(pending)
-                return None
+                if self.rebook is None:
+                    return None
+                await self.rebook.entomb(pending, a.key_id)
+                await self._settle_once(pending, settlement)  # its late debit
             return True
         except HotStoreUnavailable as exc:
             log.warning("settle %s failed, retrying: %s", a.request_id, exc)
         except asyncio.CancelledError:
-            self.registry.spawn(self._until_settled(pending, settlement))
+            self.registry.spawn(self._until_settled(pending, settlement, a.key_id))
             if budget.ran_out():
                 return False
             raise
         finally:
             budget.stop()
-        task = self.registry.spawn(self._until_settled(pending, settlement, RETRY_FIRST_S))
+        task = self.registry.spawn(
+            self._until_settled(pending, settlement, a.key_id, RETRY_FIRST_S)
+        )
         try:
             await asyncio.wait_for(asyncio.shield(task), max(deadline - loop.time(), 0.0))
         except TimeoutError:
@@ -198,25 +224,42 @@ class Settlements:
         self._unsettled.pop(p.request_id, None)
         if done & LOW_BALANCE and self.on_low_balance is not None:
             self.on_low_balance(p.account_id)
+        if done >= UNCOLLECTED and self.on_uncollected is not None:
+            self.on_uncollected(p.request_id, done // UNCOLLECTED)
+        if self.on_answered is not None:
+            self.on_answered(p.request_id)
         return done
 
     async def _until_settled(
-        self, p: PendingDebit, settlement: Settlement, wait_s: float = 0.0
+        self, p: PendingDebit, settlement: Settlement, key_id: str, wait_s: float = 0.0
     ) -> None:
         """Retry until Redis takes it: first after `wait_s` (the handler's try just failed),
-        then backing off from RETRY_FIRST_S up to RETRY_MAX_S."""
+        then backing off from RETRY_FIRST_S up to RETRY_MAX_S. A retry that finds the
+        reservation closed was either closed by the failed try or lost with Redis's data:
+        lost when no debit of the request is queued or written, and then debited late."""
         delay = RETRY_FIRST_S
         if wait_s:
             await asyncio.sleep(wait_s)
             delay = min(wait_s * 2, RETRY_MAX_S)
         while True:
             try:
-                await self._settle_once(p, settlement)
-                return
-            except HotStoreUnavailable as exc:
+                if await self._settle_once(p, settlement) != CLOSED or not await self._lost(
+                    p, key_id
+                ):
+                    return
+                continue  # entombed: the next try debits it late
+            except StoreUnavailable as exc:
                 log.warning("settle %s failed, retrying in %.2fs: %s", p.request_id, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _lost(self, p: PendingDebit, key_id: str) -> bool:
+        """Whether a reservation found closed by a retry was lost (then it is entombed)."""
+        if self.rebook is None or await self.rebook.recorded(p):
+            return False
+        _vanished(p)
+        await self.rebook.entomb(p, key_id)
+        return True
 
     async def drain(self, timeout_s: float) -> None:
         """Wait for in-flight work; what Redis still refuses is written down, not dropped.
@@ -249,16 +292,15 @@ class Settlements:
 
 
 def _vanished(p: PendingDebit) -> None:
-    """A first try that finds the reservation closed: nothing of this call was debited before
-    (a sweeper's void leaves a tombstone that a late debit still finds), so Redis lost the
-    reservation (a restart without its data, a failover before replication). Nothing can be
-    debited against it any more; the answer shows no cost, and the call is told here, the
-    one place that knows of it. A retry after a failed try may find it closed by that try,
-    and says nothing."""
+    """A settle that finds the reservation closed with nothing of this call debited (a
+    sweeper's void leaves a tombstone that a late debit still finds), so Redis lost the
+    reservation (a restart without its data, a failover before replication): counted and
+    told here, the one place that knows of it. With a `Rebook` the usage is then debited
+    late from what is free (the rest uncollected); without one it goes undebited."""
     metrics().vanished.inc()
     log.error(
         "settle %s found no reservation (Redis lost it?): %d micros of delivered usage on"
-        " account %s (%s, %s) not debited",
+        " account %s (%s, %s), debited late from what is free",
         p.request_id,
         p.cost_micros,
         p.account_id,

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from billing.quotas import Quota, parse_quotas
 from gateway.stores.ports import HotStorePort, TeamsPort
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
-from gateway.stores.redis.keys import shard_of
 
 
 async def set_team_quotas(

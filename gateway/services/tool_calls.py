@@ -19,7 +19,7 @@ from billing.mcp_prices import MODEL_PREFIX, ToolPrice, ledger_model
 from billing.money import marked_up
 from billing.usage import Usage
 from gateway.mcp.wire import billed_result, response_to
-from gateway.services.metering import Meter
+from gateway.services.meter.metering import Meter
 from gateway.stores.records import KeyRecord, Settlement
 
 log = logging.getLogger("meterway.mcp")

@@ -20,12 +20,15 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.stores.postgres.account_alerts import AccountAlerts
+from gateway.stores.postgres.analytics_copy import AnalyticsCopy
 from gateway.stores.postgres.audit import AuditLog
 from gateway.stores.postgres.directory import Directory
+from gateway.stores.postgres.domain_claims import DomainClaims
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
 from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.focus import FocusReads
 from gateway.stores.postgres.form_tokens import FormTokens
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.idempotency import Idempotency
@@ -39,6 +42,7 @@ from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.scim import Scim
 from gateway.stores.postgres.signups import Signups
 from gateway.stores.postgres.statements import Statements
 from gateway.stores.postgres.teams import Teams
@@ -137,6 +141,12 @@ class Stores:
     def teams(self) -> Teams:
         return Teams(self.pool)
 
+    def domain_claims(self) -> DomainClaims:
+        return DomainClaims(self.pool)
+
+    def scim(self) -> Scim:
+        return Scim(self.pool)
+
     def grants(self) -> Grants:
         """Credit grants in PostgreSQL: their allocation and the operator's reads."""
         return Grants(self.pool)
@@ -156,6 +166,14 @@ class Stores:
     def statements(self) -> Statements:
         """Months of an account's ledger, for its statements."""
         return Statements(self.pool)
+
+    def analytics_copy(self) -> AnalyticsCopy:
+        """How far the ledger is copied to the analytics store, and the rows to copy."""
+        return AnalyticsCopy(self.pool)
+
+    def focus(self) -> FocusReads:
+        """Months of the ledger entry by entry, for FOCUS exports."""
+        return FocusReads(self.pool)
 
     def grant_write_offs(self) -> GrantWriteOffs:
         """Writing off an ended grant's rest from the hot balance."""

@@ -3,11 +3,14 @@
     StoreError
     ├── StoreUnavailable          the store could not be reached or failed mid-command
     │   ├── HotStoreUnavailable   Redis: billable work must stop (fail closed)
-    │   └── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
+    │   ├── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
+    │   └── AnalyticsUnavailable  ClickHouse: the copy waits, nothing else does
     ├── LedgerRejected            PostgreSQL refused the data itself (constraint, bad value)
     ├── ArchiveSchemaMismatch     an archive table's columns differ from the ledger's
+    ├── ArchiveGone               a month's archive table was dropped: not itemized any more
     ├── DuplicateCredit           an idempotency key was reused for a different credit
-    └── BalanceTooLow             money taken out is more than the account has
+    ├── BalanceTooLow             money taken out is more than the account has
+    └── LineTooLow                a credit line below what the account already uses
 
 Redis and asyncpg exceptions are translated into these once, where they enter (see
 `stores/redis/errors.py` and `stores/postgres/errors.py`), with the library error kept as
@@ -33,14 +36,32 @@ class LedgerUnavailable(StoreUnavailable):
     """PostgreSQL could not be reached or dropped the connection."""
 
 
+class AnalyticsUnavailable(StoreUnavailable):
+    """ClickHouse could not be reached or refused a statement: the copy to it waits and
+    retries, and reports read PostgreSQL meanwhile."""
+
+
 class LedgerRejected(StoreError):
     """PostgreSQL refused a statement for its data (permanent: retrying will not help)."""
+
+
+class DuplicateService(LedgerRejected):
+    """A service of that name already exists."""
 
 
 class ArchiveSchemaMismatch(StoreError):
     """A table `ledger_archives` lists lacks, adds or retypes a column of `ledger_entries`:
     the migration runner refuses the schema (stores/postgres/ledger_shape.py), since the
     archive reads would otherwise answer archived rows unlike live ones."""
+
+
+class ArchiveGone(StoreError):
+    """A month's entries were archived by retention and their table dropped: they survive
+    only as sums per kind, so nothing that lists entries one by one can answer for it."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
 
 
 class DuplicateCredit(StoreError):
@@ -54,12 +75,21 @@ class DuplicateCredit(StoreError):
 
 
 class BalanceTooLow(StoreError):
-    """Money taken out (a negative adjustment) is more than the account has;
-    `most_micros` is the most that could be taken."""
+    """Money taken out (a negative adjustment, a refund) is more than the account has free
+    (its balance less what is held); `most_micros` is the most that could be taken."""
 
     def __init__(self, most_micros: int) -> None:
         super().__init__(f"at most {most_micros} micros can be taken")
         self.most_micros = most_micros
+
+
+class LineTooLow(StoreError):
+    """A lower credit line would leave the account below its floor (what it has less what
+    is held is already under minus the line); `least_micros` is the lowest line it may have."""
+
+    def __init__(self, least_micros: int) -> None:
+        super().__init__(f"the credit line can go down to {least_micros} micros")
+        self.least_micros = least_micros
 
 
 class DuplicateExternalId(StoreError):
@@ -70,5 +100,14 @@ class DuplicateMember(StoreError):
     """The account already has a member with this e-mail."""
 
 
+class DomainTaken(StoreError):
+    """Another organization has proven this domain."""
+
+
 class DuplicateTeam(StoreError):
     """The account already has a team with this name."""
+
+
+class DuplicateScim(StoreError):
+    """The organization's directory already has a user of this userName (or one for the
+    same member), or a group of this displayName."""

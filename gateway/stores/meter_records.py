@@ -4,7 +4,16 @@ of records.py, unchanged."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A metered hold's id (`services/meter/metered.py` makes it: kind, the account's shard, a digest).
+METERED_ID = re.compile(r"^(mtr|mev)_([0-9]{1,2})_[0-9a-f]{32}$")
+
+
+def is_metered(request_id: str) -> bool:
+    """Whether an id names a metered hold (else an LLM call's reservation)."""
+    return METERED_ID.match(request_id) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Plain values that cross the store ports, free of any client library.
 
 Services and handlers see these, never a Redis reply or an asyncpg Record, so a fake store
@@ -6,12 +7,12 @@ in a unit test returns exactly what the real one does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from billing.quick import quick_init
 from billing.usage import Usage
 from gateway.stores.stream_fields import ACCOUNT, REQUEST_ID
 
@@ -32,6 +33,42 @@ class KeyRecord:
     providers: tuple[str, ...] = ()  # the only providers its calls may go to; () any
     # The keys it was minted under, nearest first: its calls count in their windows too.
     ancestors: tuple[str, ...] = ()
+
+
+MONEY_OUT_ID = re.compile(r"^out_([0-9]{1,2})_[0-9a-f]{32}$")
+
+
+def is_money_out(request_id: str) -> bool:
+    """Whether a reservation id names a money-out hold (stores/redis/money_out.py): the
+    sweeper resolves those by the ledger instead of voiding them."""
+    return MONEY_OUT_ID.match(request_id) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyOutHold:
+    """Money an operator takes out, held until its ledger entry is applied or it is given
+    back: `kind` adjustment (its entry keyed by `key`) or refund (its claim keyed by `key`,
+    on `payment_id`). `hold_id` is made from kind, account and key (stores/redis/money_out.py)."""
+
+    hold_id: str
+    account_id: str
+    amount_micros: int
+    kind: str
+    key: str
+    payment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What Redis knows of an account that its next step reads (billing.next_step), for a
+    429 decided from the same facts as `billing status`: `available_micros` as
+    `HotBalance.available`."""
+
+    mode: str
+    billing_ready: bool
+    in_grace: bool
+    pending: bool
+    available_micros: int
 
 
 class HotBalance(NamedTuple):
@@ -107,9 +144,6 @@ class Settlement:
         object.__setattr__(self, "provider_cost_micros", provider_cost_micros)
         object.__setattr__(self, "detail", detail)
         object.__setattr__(self, "end_user", end_user)
-
-
-quick_init(Settlement)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,9 +406,6 @@ class PendingDebit:
             self.detail,
             self.end_user,
         )
-
-
-quick_init(PendingDebit)  # the pure build's quicker __init__ (billing/quick.py)
 
 
 @dataclass(frozen=True, slots=True)

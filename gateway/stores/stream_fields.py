@@ -4,7 +4,7 @@ settle.lua appends one message per closed reservation (debit or void; a release 
 nothing) to its shard's stream: one field, `row`, holding a JSON array of the values named
 below, in this order (every value a string, so an amount never passes through a double).
 One field instead of fifteen pairs costs Redis, the reply parser and the settler a quarter
-of the work per message (~10 us less per debit: tests/bench/README.md, "Tenth pass").
+of the work per message (docs/performance.md, "The figures behind the code").
 
 A message queued before that format (one stream field per name below) still reads: a
 backlog or a parked message from an older version lands the same. `named` gives either form

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-from gateway.ops.self_restore import lock_name
-from gateway.settings import Settings
+from gateway.config.settings import Settings, restore_lock_name
 from gateway.stores.connect import Stores
 from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper
 from gateway.workers.settler import Settler
@@ -21,7 +20,7 @@ def ledger_settler(stores: Stores, settings: Settings) -> Settler:
         stores.ledger,
         batch=settings.settler_batch,
         lanes=settings.settler_lanes,
-        fence=stores.operator().restore_fence(lock_name(settings)),
+        fence=stores.operator().restore_fence(restore_lock_name(settings)),
     )
 
 

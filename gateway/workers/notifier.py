@@ -17,8 +17,8 @@ from billing.alerts import Window, account_checks, transitions, user_checks
 from billing.exports import retry_delay_s
 from gateway.outbound.notify import Sender, Undeliverable
 from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
-from gateway.stores.redis.keys import shard_of
 
 log = logging.getLogger("meterway.notifier")
 

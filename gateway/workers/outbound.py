@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import aiohttp
 
+from gateway.config.settings import Settings
 from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
 from gateway.outbound.notify import (
     Contacts,
@@ -19,9 +20,7 @@ from gateway.outbound.notify import (
     SmtpSender,
     WebhookSender,
 )
-from gateway.settings import Settings
-from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
-from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.ports import AccountAlertsPort, ExportLedgerPort, HotStorePort, NotifyLedgerPort
 from gateway.workers.exporter import export_all
 from gateway.workers.notifier import deliver_once, evaluate_once
 from gateway.workers.supervisor import Job, every
@@ -38,7 +37,10 @@ def export_sinks(settings: Settings, session: aiohttp.ClientSession) -> Iterator
 
 
 def export_jobs(
-    settings: Settings, ledger: ExportLedger, session: aiohttp.ClientSession, stop: asyncio.Event
+    settings: Settings,
+    ledger: ExportLedgerPort,
+    session: aiohttp.ClientSession,
+    stop: asyncio.Event,
 ) -> Iterator[tuple[str, Job]]:
     for sink in export_sinks(settings, session):
 

@@ -12,7 +12,7 @@ import logging
 import aiohttp
 
 from gateway.services.responses import Fetch, ResponseBook
-from gateway.stores.redis.hotstore import HotStoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 
 log = logging.getLogger("meterway.response_poller")

@@ -15,7 +15,7 @@ backoff, and an error nobody foresaw escapes to the supervisor, which logs and r
 
 With a fence (serve's and `meterway settler`'s), a batch is read and written under the
 restore lock held shared, so a restore of an emptied Redis reads the ledger only once the
-batches read from the old Redis have landed (stores/postgres/restores.py: RestoreFence).
+batches read from the old Redis have landed (stores/postgres/restore/runs.py: RestoreFence).
 
 A full batch is written in `lanes` transactions at once, one per group of shards (shard
 modulo lanes). Every account lives in one shard, so lanes never share an account row or a usage
@@ -56,10 +56,9 @@ FORGET_EVERY_S = 300.0
 LINGER_S = 0.05
 BUSY_LINGER_S = 0.2
 BUSY_READ = 32
-# A message becomes a ledger row in ~6 us; the settler usually shares the event loop with the
-# gateway's requests, so a batch of hundreds gives the loop back every ROWS_SLICE messages
-# (held ~0.2 ms at most) instead of holding it for a millisecond or more (a lag probe saw
-# 2-4.5 ms blocks inside batches at c=1: tests/bench/README.md, "Sixth pass").
+# The settler usually shares the event loop with the gateway's requests, so a batch of
+# hundreds gives the loop back every ROWS_SLICE messages instead of holding it for the whole
+# batch (docs/performance.md, "The figures behind the code").
 ROWS_SLICE = 32
 # What a lost or sick store raises; the loop backs off and retries the same batch.
 TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, OSError, StoreError)

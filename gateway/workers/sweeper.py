@@ -8,16 +8,24 @@ for one reservation void it once, and a recorded debit applied twice debits once
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
-from gateway.stores.postgres.pending import PendingDebits
-from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.meter_holds import is_metered
+from gateway.stores.meter_records import is_metered
+from gateway.stores.ports import PendingDebitsPort, SweptStorePort
+from gateway.stores.records import is_money_out
 
 log = logging.getLogger("meterway.sweeper")
 BATCH = 200
+# Closes a money-out hold at its deadline (services/money_out.py's `resolve`, which reads
+# the ledger); without one (a sweep with no ledger) such a hold waits for one that has it.
+Resolver = Callable[[int, str], Awaitable[bool]]
 
 
-async def _close_expired(store: HotStore, shard: int, rid: str) -> bool:
+async def _close_expired(
+    store: SweptStorePort, shard: int, rid: str, resolve: Resolver | None = None
+) -> bool:
+    if is_money_out(rid):  # never voided: only the ledger knows whether its money left
+        return await resolve(shard, rid) if resolve is not None else False
     if is_metered(rid):  # charged or voided by its meter's policy
         if await store.meters.expire(rid):
             return True
@@ -30,18 +38,18 @@ async def _close_expired(store: HotStore, shard: int, rid: str) -> bool:
     return await store.void(shard, account_id, rid)
 
 
-async def sweep_once(store: HotStore) -> int:
+async def sweep_once(store: SweptStorePort, resolve: Resolver | None = None) -> int:
     """Void every reservation past its deadline (a metered one by its meter's expiry
-    policy); returns how many were closed."""
+    policy, a money-out hold by `resolve`); returns how many were closed."""
     now = await store.now_ms()
     voided = 0
     for shard, rids in (await store.expired_reservations(now, BATCH)).items():
         for rid in rids:
-            voided += await _close_expired(store, shard, rid)
+            voided += await _close_expired(store, shard, rid, resolve)
     return voided
 
 
-async def apply_pending(store: HotStore, pending: PendingDebits) -> int:
+async def apply_pending(store: SweptStorePort, pending: PendingDebitsPort) -> int:
     """Debit every recorded unsettled call; returns how many were applied."""
     applied = 0
     for p in await pending.oldest():
@@ -51,12 +59,14 @@ async def apply_pending(store: HotStore, pending: PendingDebits) -> int:
     return applied
 
 
-async def sweep_and_apply(store: HotStore, pending: PendingDebits | None) -> None:
+async def sweep_and_apply(
+    store: SweptStorePort, pending: PendingDebitsPort | None, resolve: Resolver | None = None
+) -> None:
     """One round: recorded debits first (so an expired one is debited, not voided)."""
     if pending is not None:
         applied = await apply_pending(store, pending)
         if applied:
             log.warning("applied %d debits recorded by a stopping gateway", applied)
-    voided = await sweep_once(store)
+    voided = await sweep_once(store, resolve)
     if voided:
         log.warning("voided %d abandoned reservations", voided)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import uvloop
 
-from gateway.settings import Settings, load_settings
+from gateway.config.settings import Settings, load_settings
 from tests.bench import fixtures, phases
 from tests.bench.fixtures import Population
 from tests.bench.load import write_body

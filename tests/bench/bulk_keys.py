@@ -25,8 +25,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from billing.quotas import encode_quotas, quota_to_json
+from gateway.config.settings import Settings
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
-from gateway.settings import Settings
 from gateway.stores.records import OPERATOR_MINTED, KeyRecord
 from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.records import encode_key_record

@@ -16,7 +16,7 @@ Reported per arm: reserve+settle pairs per second and the client's CPU per pair
 (`time.process_time`), the median of R interleaved rounds, each also as a ratio to the
 baseline measured in the same run. The client process is the bottleneck by design (Redis
 runs a script in microseconds): what is measured is what the gateway's event loop pays.
-The cluster is started here (6 `redis-server` processes, tests/redis_cluster.py).
+The cluster is started here (6 `redis-server` processes, tests/support/redis_cluster.py).
 
 A second table drains `--settle N` pre-filled settlement messages into PostgreSQL with one
 `Settler` (batch 2000), from one Redis and from the cluster (where its read is one
@@ -33,8 +33,9 @@ import platform
 import secrets
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -54,9 +55,9 @@ from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
 from gateway.workers.settler import Settler
 from tests.bench.settler_bench import message
-from tests.harness import REDIS_URL, temp_database
-from tests.redis_cluster import RedisCluster as RedisClusterProcs
-from tests.redis_cluster import start_cluster
+from tests.support.harness import REDIS_URL, temp_database
+from tests.support.redis_cluster import RedisCluster as RedisClusterProcs
+from tests.support.redis_cluster import start_cluster
 
 ACCOUNTS = 256
 PLANS = Path(__file__).resolve().parents[2] / "config" / "plans.toml"
@@ -189,10 +190,17 @@ async def main(seconds: float, rounds: int, concurrency: int, settle: int) -> st
     )
     arms = [
         Arm("baseline: one Redis, lean client", aioredis.Redis.from_url(REDIS_URL), standalone),
+        # RedisCluster stands in for Redis where the hot store takes one: the arms measured.
         Arm(
-            "cluster, lean client (ClusterWire)", PyCluster(startup_nodes=nodes), ClusterWire(seeds)
-        ),  # type: ignore[arg-type]
-        Arm("cluster, redis-py RedisCluster", PyCluster(startup_nodes=nodes), None),  # type: ignore[arg-type]
+            "cluster, lean client (ClusterWire)",
+            PyCluster(startup_nodes=nodes),  # type: ignore[arg-type]
+            ClusterWire(seeds),
+        ),
+        Arm(
+            "cluster, redis-py RedisCluster",
+            PyCluster(startup_nodes=nodes),  # type: ignore[arg-type]
+            None,
+        ),
         Arm("one Redis, redis-py", aioredis.Redis.from_url(REDIS_URL), None),
     ]
     prefix = f"mwb{secrets.token_hex(3)}"
@@ -260,7 +268,7 @@ def _table(
     return "\n".join(lines)
 
 
-def _run(make: Callable[[], Awaitable[str]]) -> str:
+def _run(make: Callable[[], Coroutine[Any, Any, str]]) -> str:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(make())
 

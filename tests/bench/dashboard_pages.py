@@ -23,7 +23,7 @@ import aiohttp
 import asyncpg
 
 from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
-from tests.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 
 TARGET_MS = 150.0
 _LOAD = """

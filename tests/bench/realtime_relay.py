@@ -3,7 +3,7 @@ pass-through, measured side by side in one run:
 
     .venv/bin/python -m tests.bench.realtime_relay [--frames 2000] [--rounds 3]
 
-Both arms sit in front of the same fake provider (tests/fake_realtime.py), in this one
+Both arms sit in front of the same fake provider (tests/support/fakes/realtime.py), in this one
 process, and carry the same session: `--frames` audio appends up (20 ms of 24 kHz PCM, 960
 bytes, each), then one `response.create` whose answer is `--frames` audio deltas and
 `--frames` transcript deltas down. A frame's cost is the session's wall time over its frames
@@ -25,9 +25,9 @@ import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
-from tests.factories import tenant
-from tests.fake_realtime import fake_realtime
-from tests.harness import free_port, running_gateway, temp_database
+from tests.support.factories import tenant
+from tests.support.fakes.realtime import fake_realtime
+from tests.support.harness import free_port, running_gateway, temp_database
 
 APPEND = orjson.dumps(
     {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\x00\x00" * 480).decode()}

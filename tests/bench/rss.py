@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import uvloop
 
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
 from tests.bench import fixtures, rss_upstream
 from tests.bench.procs import free_port, rss_mib, spawn, stop
 from tests.bench.targets import GATEWAY_CPU, gateway_env, wait_http

@@ -7,7 +7,7 @@ import itertools
 import time
 import uuid
 
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.stores.connect import open_stores
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.stream import backlog

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import statistics
@@ -49,9 +48,18 @@ PATHS = {"plain": False, "stream": True}
 BARE = "tests.bench.bare_proxy"
 METERWAY = "gateway.cli:main"
 START_TIMEOUT_S = 600.0
-# The settler and the self-restore watcher run beside the requests, not in them.
 VERBOSE = bool(os.environ.get("MWGUARD_VERBOSE"))
-OFF_THE_HOT_PATH = {"SETTLER_DISABLED": "1", "SELF_RESTORE": "0"}
+# The settler, the self-restore watcher, the sweeper and the background-response poller run
+# beside the requests, not in them. The last two are slowed to once an hour: the sweeper's
+# 6.5M instructions every 5 s fell in every batch on a busy machine (batches last longer
+# there), ~170k instructions a request over; the poller's 850k a second idle is halved on a
+# busy machine (each poll takes longer), so the idle rate subtracted was off by as much.
+OFF_THE_HOT_PATH = {
+    "SETTLER_DISABLED": "1",
+    "SELF_RESTORE": "0",
+    "SWEEP_INTERVAL_S": "3600",
+    "RESPONSE_POLL_INTERVAL_S": "3600",
+}
 # MWGUARD_END_USERS=1: a third level of budgets, the account's default end-user budget, and
 # every request naming its end user (`user`), to measure what end-user budgets cost.
 END_USERS = bool(os.environ.get("MWGUARD_END_USERS"))
@@ -127,7 +135,7 @@ def _send(arm: Arm, stream: bool, n: int) -> None:
 
 def _idle_rate(arm: Arm, samples: int = 7) -> float:
     """Instructions per second of the process with nothing to serve (its 1-second timers),
-    the median of 1-second stretches: the 5-second sweeper lands in few of them."""
+    the median of 1-second stretches."""
     rates = []
     for _ in range(samples):
         callgrind(arm.proc.pid, "-z")
@@ -144,8 +152,8 @@ def send(arm: Arm, stream: bool, n: int) -> None:
 
 def _per_request(arm: Arm, stream: bool, n: int, batches: int) -> float:
     """The least over batches of (instructions of n requests - the idle rate times their
-    duration) / n. Periodic jobs (the sweeper every 5 s) only ever add to a batch, so the
-    cheapest batch is one they missed."""
+    duration) / n. A periodic job only ever adds to a batch, so the cheapest batch is one
+    that missed it."""
     _send(arm, stream, 10)  # the first calls of a path load and warm what it uses
     callgrind(arm.proc.pid, "--instr=on")
     idle = _idle_rate(arm)
@@ -222,9 +230,9 @@ def measure(n: int, batches: int) -> dict[str, dict[str, float]]:
 def build() -> str:
     """`compiled` when the hot path imports as mypyc's modules (setup.py, `MW_MYPYC=1`), else
     `pure`: each build has its own baseline, since the compiled one costs less."""
-    spec = importlib.util.find_spec("billing.usage")
-    origin = spec.origin if spec is not None else None
-    return "compiled" if origin is not None and not origin.endswith(".py") else "pure"
+    from gateway.build import build as which
+
+    return which()
 
 
 def baseline_of(whole: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.browser_kit import launch, new_page
-from tests.harness import Gateway
+from tests.support.browser_kit import launch, new_page
+from tests.support.harness import Gateway
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,10 @@ def filter_query(context: HookContext, query: Any) -> bool:
         return False  # from < to, at most 400 days apart, and to defaults to tomorrow
     if path.endswith("/audit") and ("since" in query or "until" in query):
         return False  # a time (RFC 3339) or a day, which the document says in words
+    if path.endswith("/exports/focus"):
+        month = query.get("month")
+        if month is not None and str(month) > datetime.now(UTC).strftime("%Y-%m"):
+            return False  # a month that has begun, as a statement's
     if path.endswith("/ledger"):
         if query.get("key_id") or query.get("team_id"):
             return False  # must be a key or team of the account read

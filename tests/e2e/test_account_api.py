@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.factories import ledger, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import ledger, openai_client, tenant
+from tests.support.harness import Gateway
 
 EVERYTHING = ["chat", "account:read", "usage:read", "keys:write"]
 

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gateway.appkeys import JWT
-from tests.factories import tenant
-from tests.harness import LOCAL_SINKS, Gateway, running_gateway
-from tests.identity import (
+from gateway.http.appkeys import JWT
+from tests.support.factories import tenant
+from tests.support.fakes.identity import (
     AUDIENCE,
     HS_SECRET,
     ISSUER,
@@ -31,6 +30,7 @@ from tests.identity import (
     sign,
     sign_hs,
 )
+from tests.support.harness import LOCAL_SINKS, Gateway, running_gateway
 
 FIRST = rsa_key("first")
 
@@ -53,7 +53,7 @@ def jwt_env(idp: Jwks) -> dict[str, str]:
 
 @pytest.fixture
 async def jgw(dsn: str, idp: Jwks) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **jwt_env(idp)) as gateway:
+    async with running_gateway(dsn, None, **jwt_env(idp)) as gateway:
         yield gateway
         await gateway.settle_all()
 
@@ -191,7 +191,7 @@ async def test_revoked_jti_is_refused_everywhere_within_a_second(
     t = await tenant(jgw)
     token = sign(FIRST, claims("u", account_id=t.account_id))
     env = {**jwt_env(idp), "REDIS_PREFIX": jgw.settings.redis_prefix, "SETTLER_DISABLED": "1"}
-    async with running_gateway(dsn, **env) as other:
+    async with running_gateway(dsn, None, **env) as other:
         assert (await call(other, token))[0] == 200
         status, body = await call(jgw, token, "/v1/auth/revoke", "POST")
         assert status == 200 and body["revoked"] is True, body

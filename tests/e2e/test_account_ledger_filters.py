@@ -16,8 +16,8 @@ from tests.e2e.test_account_api import call
 from tests.e2e.test_dashboard import chat
 from tests.e2e.test_dashboard_charts import Scene, scene
 from tests.e2e.test_dashboard_session import page, sign_in
-from tests.factories import ledger, tenant
-from tests.harness import Gateway
+from tests.support.factories import ledger, tenant
+from tests.support.harness import Gateway
 
 _EXPLORER_ROW = re.compile(r"<tr><td>[^<]*</td><td>(\w+)</td>\s*<td>(?:<a [^>]*>([^<]*)</a>)?")
 _ARITHMETIC = re.compile(r'<pre class="card arithmetic" id="arithmetic">(.*?)</pre>', re.S)

@@ -13,9 +13,9 @@ import openai
 import pytest
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from tests.factories import debits, openai_client, tenant
-from tests.harness import Gateway, config_dir_with, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import debits, openai_client, tenant
+from tests.support.harness import Gateway, config_dir_with, running_gateway
+from tests.support.invariants import check_invariants
 from tests.unit.test_added_providers import HOUSE
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}

@@ -9,11 +9,11 @@ import aiohttp
 from playwright.async_api import Page
 
 from gateway.http.dashboard.after_signin import NEXT_COOKIE
-from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES
 from tests.e2e.test_dashboard_billing import pay, submit_top_up
-from tests.factories import tenant
-from tests.harness import Gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
 
 async def test_back_to_billing_while_signed_out_lands_on_billing(gw: Gateway, page: Page) -> None:

@@ -10,10 +10,10 @@ import anthropic
 import pytest
 
 from billing.usage import Usage
-from gateway.appkeys import PRICING
+from gateway.http.appkeys import PRICING
 from gateway.llm.sse import SSEEvent, SSEParser
-from tests.factories import anthropic_client, debits, eventual_debits, tenant
-from tests.harness import COUNTER, Gateway
+from tests.support.factories import anthropic_client, debits, eventual_debits, tenant
+from tests.support.harness import COUNTER, Gateway
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[Any] = [{"role": "user", "content": "Hello there, Claude."}]

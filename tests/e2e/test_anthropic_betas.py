@@ -11,8 +11,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.factories import anthropic_client, balance, debits, held, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import anthropic_client, balance, debits, held, tenant
+from tests.support.harness import Gateway, running_gateway
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[Any] = [{"role": "user", "content": "Think, then answer."}]
@@ -112,7 +112,11 @@ async def test_output_128k_reserves_a_max_tokens_above_the_default_cap_in_full(
     """claude-3-7-sonnet's default cap is 64,000 output tokens; with the beta, 100,000 is
     accepted and held whole (100,000 x $15/M = $1.50) while the call runs."""
     t = await tenant(gw, credit=5_000_000)
-    big = {"model": "claude-3-7-sonnet", "max_tokens": 100_000, "messages": MESSAGES}
+    big: dict[str, Any] = {
+        "model": "claude-3-7-sonnet",
+        "max_tokens": 100_000,
+        "messages": MESSAGES,
+    }
     async with anthropic_client(gw, t.key) as client:
         with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
             await client.messages.create(**big, timeout=30)

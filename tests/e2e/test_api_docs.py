@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.harness import Gateway
+from tests.support.harness import Gateway
 
 
 async def test_the_api_page_lists_the_routes_with_no_console_error(page: Page, gw: Gateway) -> None:

@@ -17,8 +17,8 @@ import openai
 import pytest
 
 from gateway.devtools.demo_upstream.audio_routes import AUDIO_CHUNK
-from tests.factories import balance, debits, eventual_debits, held, openai_client, tenant
-from tests.harness import ADMIN_KEY, COUNTER, Gateway
+from tests.support.factories import balance, debits, eventual_debits, held, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, COUNTER, Gateway
 from tests.unit.test_audio_duration import extensible_wav
 
 CREDIT = 10_000_000

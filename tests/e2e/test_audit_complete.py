@@ -20,20 +20,25 @@ from typing import Any
 
 import pytest
 
+from billing.audit_words import WORDS
 from gateway.app import create_app
-from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
+from gateway.http.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS, SIGNIN_TICKETS
+from gateway.http.dashboard.entry import CHOICE_COOKIE
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
 from gateway.http.route_actions import records
 from gateway.http.routing import Route
-from tests.billing_client import Biller, biller
+from gateway.services.members import Person
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import token
 from tests.e2e.test_signin_people import mail_to
 from tests.e2e.test_signup_api import code_for, fresh, signup_env
-from tests.harness import Gateway, free_port, gateway_settings, running_gateway
-from tests.identity import ROLE_CLAIM_ENV
-from tests.smtp_sink import Mailbox, smtp_server
+from tests.support.billing_client import Biller, biller
+from tests.support.fakes.dns_server import Zone, dns_server
+from tests.support.fakes.identity import ROLE_CLAIM_ENV
+from tests.support.fakes.smtp_sink import Mailbox, smtp_server
+from tests.support.harness import Gateway, free_port, gateway_settings, running_gateway
+from tests.support.scim import GROUP, PATCH, USER, Directory, directory_of
 
 HOUR = [{"window": "hour", "metric": "requests", "limit": 5}]
 LINK = re.compile(r"http://\S+/dashboard/signup/verify/([\w-]+)")
@@ -57,6 +62,7 @@ class World:
     gw: Gateway
     box: Mailbox
     payer: Biller  # an account with a paid top-up, whose owner and operator change things
+    zone: Zone | None = None  # the DNS a domain claim is proven by
     team: str = ""
     owner_cookie: dict[str, str] = field(default_factory=dict)
     member_id: str = ""
@@ -74,17 +80,21 @@ class Change:
     path: str
     body: Any = None
     bearer: str = ""
+    cookies: dict[str, str] = field(default_factory=dict)  # a sign-in's, for "nobody"
 
 
 @pytest.fixture(scope="module")
 async def world(dsn: str) -> AsyncIterator[World]:
     with smtp_server() as box:
         env = signup_env(free_port(), box, "approval", **ROLE_CLAIM_ENV)
-        async with running_gateway(dsn, None, **env) as gw:
+        async with (
+            dns_server() as zone,
+            running_gateway(dsn, None, DOMAIN_DNS_RESOLVER=zone.address, **env) as gw,
+        ):
             payer = await biller(gw, plan="pro", credit=5_000_000)
             await payer.topup(3_000_000)
             await payer.save_card()
-            w = World(gw, box, payer)
+            w = World(gw, box, payer, zone)
             path = f"/admin/v1/accounts/{w.account_id}/teams"
             w.team = (await gw.admin("POST", path, {"name": "t"}))[1]["id"]
             w.member_id, w.owner_cookie = await owner_session(w)
@@ -153,6 +163,17 @@ async def pending_signup(w: World) -> str:
     return str(done["account_id"])
 
 
+async def claimed_domain(w: World) -> str:
+    """A domain the owner claimed, its TXT record published (so it can be proven)."""
+    domain = f"audit-{secrets.token_hex(4)}.example"
+    status, claim = await send(
+        w, "POST", Change("owner", "/v1/account/domains", {"domain": domain})
+    )
+    assert status == 201 and w.zone is not None, claim
+    w.zone.txt[claim["record"]["name"]] = [claim["record"]["value"]]
+    return domain
+
+
 PARAMS: dict[str, Callable[[World], Awaitable[str]]] = {
     "key_id": lambda w: _id(new_key(w)),
     "member_id": new_member,
@@ -160,6 +181,7 @@ PARAMS: dict[str, Callable[[World], Awaitable[str]]] = {
     "service_id": new_service,
     "alert_id": new_alert,
     "payment_id": payment,
+    "domain": claimed_domain,
 }
 
 
@@ -186,6 +208,10 @@ async def filled(w: World, method: str, path: str) -> str:
 # A body for each change; a callable makes one for the world it runs in.
 JSON: dict[tuple[str, str], Any] = {
     ("POST", "/admin/v1/accounts"): {"name": "audited"},
+    ("POST", "/v1/account/domains"): lambda w: {"domain": f"a-{secrets.token_hex(4)}.example"},
+    ("POST", "/v1/account/scim/token"): {},
+    ("POST", "/admin/v1/accounts/{account_id}/scim/token"): {},
+    ("POST", "/v1/account/domains/{domain}/verify"): {},
     ("PUT", "/admin/v1/accounts/{account_id}/plan"): {"plan": "enterprise"},
     ("PUT", "/admin/v1/accounts/{account_id}/markup"): {"markup_bps": 1500},
     ("PUT", "/admin/v1/accounts/{account_id}/credit-line"): {"credit_line_micros": 1_000_000},
@@ -372,10 +398,83 @@ async def refund_form(w: World) -> Change:
     )
 
 
+def _scim_user() -> dict[str, Any]:
+    return {"schemas": [USER], "userName": f"s-{secrets.token_hex(4)}@example.com", "active": True}
+
+
+async def _scim_made(w: World, kind: str) -> tuple[Directory, str]:
+    """The organization's directory (a fresh token) and a user or group it made."""
+    d = await directory_of(w.gw, w.account_id)
+    made = await (d.user(_scim_user()["userName"]) if kind == "Users" else d.group(kind_name()))
+    return d, str(made["id"])
+
+
+def kind_name() -> str:
+    return f"g-{secrets.token_hex(4)}"
+
+
+def scim_flow(method: str, kind: str) -> Flow:
+    """A directory's change of a user or group, sent with its SCIM token."""
+
+    async def flow(w: World) -> Change:
+        if method == "POST":
+            d = await directory_of(w.gw, w.account_id)
+            body = (
+                _scim_user()
+                if kind == "Users"
+                else {"schemas": [GROUP], "displayName": kind_name()}
+            )
+            return Change("bearer", f"/scim/v2/{kind}", body, d.token)
+        d, made = await _scim_made(w, kind)
+        path = f"/scim/v2/{kind}/{made}"
+        # A user's change the log records: deactivated (a displayName is the directory's own).
+        change = {"active": False} if kind == "Users" else {"displayName": kind_name()}
+        if method == "PATCH":
+            op = {"op": "replace", "value": change}
+            return Change("bearer", path, {"schemas": [PATCH], "Operations": [op]}, d.token)
+        if method == "PUT":
+            status, body, _ = await d.call("GET", f"/{kind}/{made}")
+            assert status == 200, body
+            return Change("bearer", path, {**body, **change}, d.token)
+        return Change("bearer", path, None, d.token)
+
+    return flow
+
+
+async def invited(w: World) -> dict[str, Any]:
+    body = {"email": f"inv-{secrets.token_hex(4)}@example.com", "role": "viewer"}
+    path = f"/admin/v1/accounts/{w.account_id}/members"
+    return dict(await ok(await w.gw.admin("POST", path, body)))
+
+
+async def accept_by_link(w: World) -> Change:
+    secret = str((await invited(w))["accept_url"]).rsplit("/", 1)[1]
+    return Change("nobody", f"/dashboard/signin/invitation/{secret}", {})
+
+
+async def accept_on_choices(w: World) -> Change:
+    """A person signed in (an identity provider's user) with their invitation to accept."""
+    member = await invited(w)
+    person = Person(str(member["email"]), "https://idp.example", f"sub-{secrets.token_hex(3)}")
+    cookie = secrets.token_urlsafe(32)
+    await w.gw.app[SIGNIN_TICKETS].put(digest(cookie), person.ticket(), 600)
+    path = f"/dashboard/signin/choose/{member['id']}/accept"
+    return Change("nobody", path, {}, cookies={CHOICE_COOKIE: cookie})
+
+
 FLOWS: dict[tuple[str, str], Flow] = {
     ("POST", "/v1/account/billing/subscription"): plan_flow,
     ("POST", "/v1/account/billing/subscription/cancel"): cancel_flow,
     ("POST", "/dashboard/billing/plan"): plan_form,
+    ("POST", "/dashboard/signin/invitation/{secret}"): accept_by_link,
+    ("POST", "/dashboard/signin/choose/{member_id}/accept"): accept_on_choices,
+    **{
+        (method, f"/scim/v2/{kind}" + ("" if method == "POST" else f"/{{{param}}}")): scim_flow(
+            method, kind
+        )
+        for kind, param in (("Users", "user_id"), ("Groups", "group_id"))
+        for method in ("POST", "PUT", "PATCH", "DELETE")
+    },
     ("POST", "/dashboard/billing/cancel"): cancel_form,
     ("POST", "/dashboard/operators/accounts/{account_id}/plan"): ops_plan_form,
     ("POST", "/dashboard/operators/accounts/{account_id}/refund"): refund_form,
@@ -419,7 +518,7 @@ async def send(w: World, method: str, change: Change) -> tuple[int, Any]:
     if change.kind == "admin":
         return await gw.admin(method, change.path, change.body)
     if change.kind == "nobody" and change.path.startswith("/dashboard"):
-        form, cookies = {"csrf": "x", **(change.body or {})}, {PRE_COOKIE: "x"}
+        form, cookies = {"csrf": "x", **(change.body or {})}, {PRE_COOKIE: "x", **change.cookies}
         async with gw.http.request(
             method, url, data=form, cookies=cookies, allow_redirects=False
         ) as r:
@@ -473,3 +572,14 @@ async def test_one_change_writes_its_audit_record(
     assert status < 400, (status, answer)
     written = await since(world.gw, before)
     assert set(written) & set(route.audit.events), (route.audit.events, written)
+    await reads_as_words(world.gw, before)
+
+
+async def reads_as_words(gw: Gateway, after: int) -> None:
+    """Each record written reads, as the operator's log serves it, as one sentence with
+    its action's own words: no JSON, no micros, no None."""
+    _, page = await gw.admin("GET", "/admin/v1/audit?limit=20")
+    for r in (r for r in page["data"] if r["id"] > after):
+        said = r["sentence"]
+        assert r["action"] in WORDS and said.endswith("."), r
+        assert not re.search(r"[{}\[\]]|micros|None|_id\b", said), said

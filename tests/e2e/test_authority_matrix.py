@@ -6,14 +6,17 @@ allowed is never 401, 403 nor a 404 of authority; denied is 401 or 403; hidden i
 
 The callers: the operator; a person of each role (a role-claim token on the API, an
 e-mailed link's session on the dashboard); a key of each scope; a key a `member` minted; a
-key a key minted; another organization's key; a metering service. One gateway serves it."""
+key a key minted; another organization's key; a metering service; the organization's SCIM
+token (/scim/v2 only, its own organization's users and groups). One gateway serves it.
+The Realtime event types and MCP methods the route records declare are asked the same way
+in tests/e2e/test_authority_messages.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,21 +25,23 @@ import pytest
 
 from billing.authority import Action, Actor, Decision, Resource, may
 from billing.roles import ROLE_SCOPES, ROLES
-from gateway.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
+from gateway.http.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.http.principal import BILLING_READ, USER_SCOPES
-from gateway.http.route_actions import message_table, table
+from gateway.http.route_actions import table
 from gateway.services.auth import hash_key
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.scim import Directory, mint_token
 
-SURFACES = ("/v1/account", "/admin/v1/", "/v1/metering/", "/dashboard", "/v1/auth/")
+SURFACES = ("/v1/account", "/admin/v1/", "/v1/metering/", "/dashboard", "/v1/auth/", "/scim/v2")
 MONTH = f"{datetime.now(UTC):%Y-%m}"
 KEY_SCOPES = [*sorted(USER_SCOPES | {"billing"}), "chat"]
 # Path parameters naming a thing of one organization, and what stands for an absent one.
-OWNED = ("key_id", "member_id", "team_id", "request_id", "alert_id")
-ABSENT = {"request_id": "req_none", "alert_id": "alert_none", "secret": "none", "tail": "none"}
+OWNED = ("key_id", "member_id", "team_id", "request_id", "alert_id", "user_id", "group_id")
+ABSENT = {"request_id": "req_none", "alert_id": "alert_none", "secret": "none", "tail": "none",
+          "schema_id": "none", "type_id": "none", "domain": "absent.example"}  # fmt: skip
 FIXED = {"month": MONTH, "action": "credit", "subject": "nobody", "auth_id": "auth_none",
          "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none",
          "receipt_id": "pay_none"}  # fmt: skip
@@ -51,7 +56,12 @@ BODIES: dict[str, dict[str, Any]] = {
 # them: each caller is refused exactly when a request with no credential is.
 OPEN = ("/v1/auth/", "/dashboard/signup", "/dashboard/device")
 DESTROYS = ("DELETE", "/rotate", "/revoke", "/remove")
-ENDS_CALLER = (("POST", "/v1/auth/logout"),)  # a key logging out revokes itself
+# a key logging out revokes itself; minting a SCIM token again ends the one before it
+ENDS_CALLER = (
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/account/scim/token"),
+    ("POST", "/admin/v1/accounts/{account_id}/scim/token"),
+)
 ABSENT_PATHS = ("/alert-remove",)  # a form naming no alert: there is none to remove
 
 
@@ -76,6 +86,7 @@ class Org:
     account_id: str
     team: str = ""
     spare: dict[str, list[str]] = field(default_factory=dict)
+    scim: str = ""  # its SCIM token
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +108,7 @@ async def new_org(gw: Gateway) -> Org:
     org = Org(account["id"])
     path = f"/admin/v1/accounts/{org.account_id}/teams"
     org.team = (await gw.admin("POST", path, {"name": "t"}))[1]["id"]
+    org.scim = await mint_token(gw, org.account_id)
     return org
 
 
@@ -114,6 +126,14 @@ async def spare(gw: Gateway, org: Org, name: str) -> str:
         return org.team
     if name == "key_id":
         return str((await operator_key(gw, org.account_id, ["keys:write"]))["id"])
+    if name in ("user_id", "group_id"):
+        d = Directory(gw, org.account_id, org.scim)
+        made = await (
+            d.user(f"s-{secrets.token_hex(4)}")
+            if name == "user_id"
+            else d.group(secrets.token_hex(4))
+        )
+        return str(made["id"])
     body = {"email": f"s-{secrets.token_hex(4)}@example.com", "role": "viewer"}
     status, member = await gw.admin("POST", f"/admin/v1/accounts/{org.account_id}/members", body)
     assert status == 201, member
@@ -168,6 +188,7 @@ async def callers(gw: Gateway, own: Org, other: Org) -> list[Caller]:
     )
     assert status == 201, service
     found.append(Caller("service", Actor("service"), service=(service["key"], service["name"])))
+    found.append(Caller("scim", Actor("scim", own.account_id), api=own.scim))
     return found
 
 
@@ -193,7 +214,9 @@ def expected(caller: Caller, action: Action, decision: Decision, dashboard: bool
         return "401" if caller.actor.kind == "operator" and action.surface != "operator" else "403"
     if action.surface == "operator" and caller.actor.kind == "person":
         return "403"  # a person's token is a credential the operator API reads, without `admin`
-    if action.surface in ("operator", "metering") or caller.actor.kind in ("operator", "service"):
+    if action.surface in ("operator", "metering", "scim"):
+        return "401"
+    if caller.actor.kind in ("operator", "service", "scim"):
         return "401"
     return "403"
 
@@ -326,12 +349,14 @@ async def test_every_route_answers_every_caller_as_the_table_decides(gw: Gateway
     assert sum(n for n, _ in results) > 1500
 
 
-# How the matrix asks a WebSocket's event types or an MCP server's methods, by route path: a
-# route whose record declares messages and has no asker here fails below, so a message type
-# or method added to a record cannot stay out of the matrix.
-MESSAGE_ASKERS: dict[str, Callable[[Gateway, Caller, str], Awaitable[int | None]]] = {}
-
-
-async def test_every_declared_message_has_a_way_to_be_asked(gw: Gateway) -> None:
-    declared = {path for _, path, _ in message_table(gw.app)}
-    assert sorted(declared - set(MESSAGE_ASKERS)) == [], "declared messages the matrix cannot ask"
+def test_the_matrix_asks_sign_up_device_login_and_auth_token_routes(gw: Gateway) -> None:
+    """Every route that signs up, logs a terminal in or mints a user token is in the
+    matrix: a new one under another prefix would fail here, not go unasked."""
+    asked = {(m, p) for m, p, _ in matrix_routes(gw)}
+    minting = {
+        (m, p)
+        for (m, p) in table(gw.app)
+        if any(w in p for w in ("/auth/", "signup", "/device")) and not p.startswith("/admin/")
+    }
+    assert len(minting) > 10 and minting <= asked, sorted(minting - asked)
+    assert ("POST", "/v1/auth/tokens") in asked and ("POST", "/dashboard/device") in asked

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
-from gateway.services.auto_topup import AutoTopups
-from tests.billing_client import NEEDS_AUTH, Biller, biller, books_balance
-from tests.factories import openai_client
-from tests.harness import Gateway
+from openai.types.chat import ChatCompletionMessageParam
 
-HI = [{"role": "user", "content": "hi"}]
+from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
+from gateway.services.auto_topup import AutoTopups
+from tests.support.billing_client import NEEDS_AUTH, Biller, biller, books_balance
+from tests.support.factories import openai_client
+from tests.support.harness import Gateway
+
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 THRESHOLD, AMOUNT, CAP = 2_000_000, 5_000_000, 10_000_000
 WAVE = 20
 

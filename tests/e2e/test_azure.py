@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.factories import debits, tenant
-from tests.harness import Gateway, gateway_with_providers
-from tests.invariants import check_invariants
+from tests.support.factories import debits, tenant
+from tests.support.harness import Gateway, gateway_with_providers
+from tests.support.invariants import check_invariants
 
 API_VERSION = "2024-10-21"
 PRICING = """
@@ -39,7 +40,7 @@ catalogue = "o4-mini"
 """
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 GPT4O_COST = 1000 * 25 // 10 + 500 * 10  # $2.50 / $10.00 per 1M tokens: 2500 + 5000
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @dataclass

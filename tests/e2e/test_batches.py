@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import math
 from fractions import Fraction
+from typing import Final
 
 import openai
 import orjson
 import pytest
 
-from tests.factories import balance, debits, held, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import balance, debits, held, openai_client, tenant
+from tests.support.harness import Gateway
 
 CREDIT = 10_000_000
-ENDPOINT = "/v1/chat/completions"
+ENDPOINT: Final = "/v1/chat/completions"
 
 
 def jsonl(*custom_ids: str, model: str = "gpt-4o-mini") -> bytes:
@@ -190,15 +191,22 @@ async def test_a_batch_whose_provider_over_reports_is_debited_at_most_its_cap(
 ) -> None:
     """A batch held 302 micros and was debited 15,002 (the customer's whole balance) when
     its provider reported 50,000 output tokens a line: batches skipped the charge cap the
-    foreground applies. The debit is capped; the rest is the operator's to chase."""
+    foreground applies. The debit is capped; the rest is the operator's to chase. The
+    output file's line shares add up to the capped debit, not to what the lie would cost."""
     t = await tenant(gw, credit=15_002)
     lie = {"prompt_tokens": 10, "completion_tokens": 50_000, "total_tokens": 50_010}
     gw.control.usage = lie
     async with openai_client(gw, t.key) as client:
         _, batch_id = await _batch(client, jsonl("a", "b"))
         hold = await held(gw, t.account_id)
-        await client.batches.retrieve(batch_id)
+        done = await client.batches.retrieve(batch_id)
+        assert done.output_file_id
+        output = (await client.files.content(done.output_file_id)).content
     [row] = await debits(gw, t.account_id)
+    shares = [
+        json.loads(raw)["response"]["body"]["usage"]["cost_micros"] for raw in output.splitlines()
+    ]
+    assert len(shares) == 2 and sum(shares) == -row["amount_micros"], (shares, row)
     lied = math.ceil(Fraction(300, 1000) * 100_000)  # 30,000 micros of output alone
     # two lines of max_tokens 20 at batch rates, input at 4x its count + 8,192: well under it
     assert hold <= -row["amount_micros"] < 4_000 < lied, (hold, row)

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import pytest
+from anthropic.types import MessageParam
 from botocore.credentials import Credentials
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.aws_sigv4 import verifies
-from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
-from tests.harness import Gateway, gateway_with_providers
-from tests.invariants import check_invariants
+from tests.support.aws_sigv4 import verifies
+from tests.support.factories import anthropic_client, debits, openai_client, tenant, usage_stream
+from tests.support.harness import Gateway, gateway_with_providers
+from tests.support.invariants import check_invariants
 
 MODEL_ID = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 PRICING = f"""
@@ -51,7 +53,7 @@ USAGE = {
 # claude-3-5-haiku on Bedrock per 1M: input $0.80, output $4, cache read $0.08, write $1.
 # 1000 x 0.80 + 500 x 4 + 200 x 0.08 + 100 x 1 = 800 + 2000 + 16 + 100 micros.
 COST = 2916
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[MessageParam] = [{"role": "user", "content": "hi"}]
 BEDROCK_PROVIDER = (
     '[providers.bedrock]\nwire = "bedrock"\nbase_url = "{url}"\nregion = "us-east-1"\n'
 )
@@ -153,7 +155,10 @@ async def test_openai_clients_reach_bedrock_models_through_converse(
         "cacheReadInputTokens": 200,
         "totalTokens": 1700,
     }
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
     async with openai_client(gw, t.key) as client:
         raw = await client.chat.completions.with_raw_response.create(
             model="nova-bedrock", messages=messages, max_tokens=600

@@ -10,18 +10,18 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Page
 
-from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES
 from tests.e2e.test_dashboard_billing import pay, submit_top_up
-from tests.factories import balance, tenant
-from tests.harness import Gateway, free_port, running_gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import balance, tenant
+from tests.support.harness import Gateway, free_port, running_gateway
 
 
 @pytest.fixture
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
     port = free_port()
     env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "PUBLIC_URL": f"http://localhost:{port}"}
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
 
 

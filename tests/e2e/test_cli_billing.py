@@ -12,9 +12,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.appkeys import LOCAL_PROVIDER
-from tests.factories import openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from gateway.http.appkeys import LOCAL_PROVIDER
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 STATUS_SCOPES = ["chat", "account:read", "billing"]  # the key may take the steps it is shown
 

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from tests.e2e.test_cli_billing import login, meterway
-from tests.factories import openai_client
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import openai_client
+from tests.support.harness import ADMIN_KEY, Gateway
 
 
 async def _chat(gw: Gateway, secret: str) -> int:

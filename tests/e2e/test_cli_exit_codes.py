@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli_billing import STATUS_SCOPES, login, meterway
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, free_port
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway, free_port
 
 USAGE, FAILURE, ACTION = 2, 1, 3
 # (argv with ACCT for the tenant's account, the exit code, words on stderr)

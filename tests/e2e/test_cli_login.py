@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.browser_kit import launch
 from tests.e2e.test_cli_billing import meterway
 from tests.e2e.test_signup_api import fresh, signed_up, signup_env
 from tests.e2e.test_signup_journey import accessible
-from tests.harness import Gateway, free_port, running_gateway
-from tests.smtp_sink import smtp_server
+from tests.support.browser_kit import launch
+from tests.support.fakes.smtp_sink import smtp_server
+from tests.support.harness import Gateway, free_port, running_gateway
 
 PAGE = re.compile(r"Open (http://\S+/dashboard/device\?code=(\S+))")
 
@@ -52,7 +52,7 @@ async def signed_in(dsn: str) -> AsyncIterator[SignedIn]:
     port = free_port()
     with smtp_server() as box:
         env = signup_env(port, box, "open")
-        async with running_gateway(dsn, **env) as gw, async_playwright() as pw:
+        async with running_gateway(dsn, None, **env) as gw, async_playwright() as pw:
             email = fresh()
             done = await signed_up(gw, box, email)
             browser = await launch(pw)
@@ -88,6 +88,7 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, (out, err)
     assert b"for 30 days (until " in out, out  # CLI_TOKEN_TTL_S's 30 days, not 29
+    assert re.search(rb"until \d{1,2} \w{3} \d{4} \d\d:\d\d UTC\)", out), out  # as people read it
 
     token_file = tmp_path / "meterway" / "token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -97,7 +98,7 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
     assert status.code in (0, 3) and done["account_id"] in status.out, status
     who = await meterway(gw, tmp_path, "auth", "status")
     assert who.code == 0 and email in who.out and "owner" in who.out, who
-    assert "expires" in who.out and "never" not in who.out
+    assert re.search(r"expires   \d{1,2} \w{3} \d{4} \d\d:\d\d UTC \(in (29|30) days", who.out), who
 
     narrow = await meterway(gw, tmp_path, "auth", "token", "--scope", "chat")
     assert narrow.code == 0 and narrow.out.startswith("mw-"), narrow
@@ -113,8 +114,8 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
         gw.url + "/v1/account", headers={"Authorization": f"Bearer {narrow.out.strip()}"}
     ) as r:
         assert r.status == 401  # a token minted under it went with it
-    status, audit = await gw.admin("GET", f"/admin/v1/audit?account_id={done['account_id']}")
-    actions = {e["action"] for e in audit["data"]} if status == 200 else set()
+    answered, audit = await gw.admin("GET", f"/admin/v1/audit?account_id={done['account_id']}")
+    actions = {e["action"] for e in audit["data"]} if answered == 200 else set()
     assert {"device.approve", "auth.logout", "key.create"} <= actions, audit
 
 

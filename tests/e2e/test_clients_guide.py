@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from billing.usage import Usage
-from tests.agents_kit import AGENTS, BIN, base_env, ensure_installed, recording_proxy
-from tests.factories import debits, held, price, tenant
-from tests.harness import Gateway, die_with_parent, running_gateway
+from tests.support.agents_kit import AGENTS, BIN, base_env, ensure_installed, recording_proxy
+from tests.support.factories import debits, held, price, tenant
+from tests.support.harness import Gateway, die_with_parent, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guides" / "clients.md"

@@ -40,8 +40,8 @@ from tests.e2e.test_streaming import (
     test_stream_without_usage_is_billed_from_counted_tokens,
 )
 from tests.fault.test_redis_flush import test_flushed_redis_refuses_until_rebuild
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.redis_cluster import RedisCluster
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.redis_cluster import RedisCluster
 
 __all__ = [
     "test_200_concurrent_requests_never_overshoot",

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from billing.usage import Usage
-from tests.agents_kit import ensure_installed, recording_proxy, run_agent
-from tests.factories import debits, held, price, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.agents_kit import ensure_installed, recording_proxy, run_agent
+from tests.support.factories import debits, held, price, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 IN, OUT = 1200, 30
 # The same usage in each wire's own fields, so each debit's exact cost is known.

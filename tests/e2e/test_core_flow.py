@@ -5,8 +5,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.factories import balance, ledger, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import balance, ledger, openai_client, tenant
+from tests.support.harness import Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 

@@ -9,14 +9,15 @@ import asyncio
 import json
 import math
 from fractions import Fraction
+from typing import Any
 
 from google import genai
 from google.genai import types
 
 from tests.e2e.test_audio import wav
 from tests.e2e.test_batches import ENDPOINT, jsonl
-from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
+from tests.support.harness import Gateway, running_gateway
 
 USAGE = {"input_tokens": 1200, "output_tokens": 300, "total_tokens": 1500}
 
@@ -221,7 +222,7 @@ async def test_a_json_transcript_carries_its_cost_with_usage_or_without(gw: Gate
     provider that reports no usage (the WAV's own duration billed): the JSON answer carries
     the ledger's debit, in its `usage` when it has one, else top-level."""
     t = await tenant(gw, credit=10_000_000)
-    costs = []
+    costs: list[Any] = []  # the fields read, None where one is missing
     async with openai_client(gw, t.key) as client:
         for model in ("whisper-1", "gpt-4o-transcribe", "whisper-1"):
             gw.control.omit_usage = len(costs) == 2

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
+from tests.support.harness import Gateway
 
 CHAT_USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 CHAT_COST = 450  # gpt-4o-mini: 1000 x $0.15/M + 500 x $0.60/M

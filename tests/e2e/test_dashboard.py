@@ -17,10 +17,10 @@ from playwright.async_api import Page
 
 from billing.display import usd, usd_exact
 from gateway.stores.redis.keys import shard_of
-from tests.billing_client import Biller
-from tests.browser_kit import overflow_px, screenshots, sign_in
-from tests.factories import balance, ledger, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.billing_client import Biller
+from tests.support.browser_kit import overflow_px, screenshots, sign_in
+from tests.support.factories import balance, ledger, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write"]
 

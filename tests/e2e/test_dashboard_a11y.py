@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
-from tests.factories import ledger, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.browser_kit import low_contrast, sign_in, unlabelled
+from tests.support.factories import ledger, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 
 async def check(page: Page, path: str) -> None:

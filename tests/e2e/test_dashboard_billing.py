@@ -12,11 +12,11 @@ from playwright.async_api import Page
 
 from billing.display import usd
 from gateway.payments.local_objects import DECLINED
-from tests.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.e2e.test_grants_api import credit, gateway_now, grants_of
-from tests.factories import balance, tenant
-from tests.harness import Gateway
+from tests.support.browser_kit import low_contrast, screenshots, sign_in, unlabelled
+from tests.support.factories import balance, tenant
+from tests.support.harness import Gateway
 
 
 async def pay(page: Page) -> None:
@@ -24,6 +24,14 @@ async def pay(page: Page) -> None:
     assert "/billing/local/checkout/" in page.url, page.url
     await page.click("button[value=pay]")
     assert await page.inner_text("#outcome") in ("succeeded", "complete", "active"), page.url
+
+
+async def buy_plan(page: Page, plan: str) -> None:
+    """On the Billing page, switch to `plan` and pay for it on the provider's checkout."""
+    await page.goto("/dashboard/billing")
+    card = page.locator(f".plan[data-plan={plan}]")
+    await card.locator("button", has_text=f"Switch to {plan}").click()
+    await pay(page)
 
 
 async def submit_top_up(page: Page, amount: str) -> None:
@@ -75,6 +83,23 @@ async def test_a_full_quota_links_to_the_plan_that_lifts_it(gw: Gateway, page: P
     await page.goto("/dashboard/")
     assert await page.inner_text("#plan") == "starter"
     await chat(gw, t.key)  # 120 a minute now: the 21st request goes through
+
+
+async def test_back_from_a_plan_payment_the_banner_speaks_of_the_plan(
+    gw: Gateway, page: Page
+) -> None:
+    """After paying for a plan the banner said the balance would show the payment."""
+    t = await tenant(gw, plan="free", credit=1_000_000, scopes=SCOPES)
+    await sign_in(page, t.key)
+    await buy_plan(page, "starter")
+    await page.click("#back")
+    notice = await page.inner_text("#checkout-notice")
+    assert notice.startswith("Payment done for the starter plan ($20.00 a month)"), notice
+    assert "balance" not in notice
+    await submit_top_up(page, "3.00")  # a top-up's banner still speaks of the balance
+    await pay(page)
+    await page.click("#back")
+    assert "the balance below shows it" in await page.inner_text("#checkout-notice")
 
 
 async def test_a_plan_arranged_with_sales_is_not_offered_for_sale(gw: Gateway, page: Page) -> None:

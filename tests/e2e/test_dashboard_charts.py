@@ -17,11 +17,11 @@ from playwright.async_api import Page
 from billing.display import usage_label, usd
 from billing.forecast import HORIZON_DAYS, forecast
 from gateway.http.dashboard.charts import bucket_start
-from tests.browser_kit import Problems, light_and_dark, overflow_px, sign_in
 from tests.e2e.test_dashboard import SCOPES, chat
-from tests.factories import Tenant, ledger, tenant
-from tests.harness import Gateway
-from tests.metering_client import event, service
+from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in
+from tests.support.factories import Tenant, ledger, tenant
+from tests.support.harness import Gateway
+from tests.support.metering_client import event, service
 
 
 @dataclass

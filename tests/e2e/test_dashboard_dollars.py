@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES
 from tests.e2e.test_dashboard_billing import pay
-from tests.factories import balance, tenant
-from tests.harness import Gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import balance, tenant
+from tests.support.harness import Gateway
 
 
 async def test_a_top_up_under_the_minimum_is_refused_in_dollars(gw: Gateway, page: Page) -> None:

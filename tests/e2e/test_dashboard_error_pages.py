@@ -14,17 +14,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Page
 
 from gateway.http.dashboard.web import TEMPLATES, environment, page_middleware
-from tests.browser_kit import sign_in
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.browser_kit import sign_in
+from tests.support.factories import tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write"]
 
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
 
 

@@ -23,11 +23,11 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response
 
 from gateway.devtools.dev import DEMO_KEY
-from tests.browser_kit import ARTIFACTS, DESKTOP, PHONE, low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import chat
-from tests.factories import Tenant, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.browser_kit import ARTIFACTS, DESKTOP, PHONE, low_contrast, sign_in, unlabelled
+from tests.support.factories import Tenant, tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 ROLES = ("owner", "admin", "billing", "member", "viewer")
 CALLERS = (*ROLES, "key", "operator")
@@ -156,7 +156,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
         **ROLE_CLAIM_ENV,
     }
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

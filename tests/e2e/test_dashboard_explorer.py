@@ -13,10 +13,10 @@ from playwright.async_api import Page
 
 from billing.display import usd, usd_cost
 from gateway.http.dashboard.charts import bucket_start
-from tests.browser_kit import Problems, light_and_dark, overflow_px, sign_in
 from tests.e2e.test_dashboard_charts import Scene, scene, when
-from tests.factories import ledger
-from tests.harness import Gateway
+from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in
+from tests.support.factories import ledger
+from tests.support.harness import Gateway
 
 
 def sums(s: Scene, group: str, keep: object = None) -> dict[str, tuple[int, int]]:

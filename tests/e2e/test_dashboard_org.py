@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from gateway.appkeys import METER
-from tests.browser_kit import screenshots, sign_in
+from gateway.http.appkeys import METER
 from tests.e2e.test_dashboard import chat
-from tests.factories import Tenant, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.browser_kit import screenshots, sign_in
+from tests.support.factories import Tenant, tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 ANA = "ana@example.com"
 ALL_SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:write", "org:write"]
@@ -28,7 +28,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
         **ROLE_CLAIM_ENV,
         "SETTLER_DISABLED": "1",  # the system test parks a settlement before any settler
     }
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_dashboard import SCOPES
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
-from tests.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+from tests.support.factories import tenant
+from tests.support.fakes.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
+from tests.support.harness import Gateway, running_gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 USER_SCOPES = "account:read usage:read keys:write billing:read"
@@ -22,7 +22,7 @@ USER_SCOPES = "account:read usage:read keys:write billing:read"
 @pytest.fixture
 async def jgw(dsn: str) -> AsyncIterator[Gateway]:
     env = {"JWT_SECRET": HS_SECRET, "JWT_AUDIENCE": AUDIENCE, "JWT_ISSUER": ISSUER}
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

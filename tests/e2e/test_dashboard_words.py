@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from tests.e2e.test_dashboard_session import page, sign_in
-from tests.factories import openai_client, tenant
-from tests.harness import Gateway
-from tests.metering_client import event, service
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import Gateway
+from tests.support.metering_client import event, service
 
 SCOPES = ["chat", "account:read", "usage:read", "keys:write", "billing"]
 

@@ -14,9 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from gateway.cli.main import DEV_ADMIN_KEY
+from gateway.cli.dev_guard import DEV_ADMIN_KEY
 from tests.bench.procs import wait_port
-from tests.harness import REDIS_URL, drop_prefix, free_port, temp_database
+from tests.support.harness import REDIS_URL, drop_prefix, free_port, temp_database
 
 
 @asynccontextmanager

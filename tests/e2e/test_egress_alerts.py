@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from billing.alerts import UserAlert, new_alert_id
-from gateway.appkeys import ACCOUNT_ALERTS
+from gateway.http.appkeys import ACCOUNT_ALERTS
 from tests.e2e.test_user_alerts import SCOPES, call, spend
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
-from tests.webhook_sink import webhook_sink
+from tests.support.factories import tenant
+from tests.support.fakes.webhook_sink import webhook_sink
+from tests.support.harness import Gateway, running_gateway
 
 HOSTILE = [
     "http://127.0.0.1:6379/",

@@ -16,13 +16,14 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.test_cli_billing import login, meterway
-from tests.factories import Tenant, anthropic_client, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import Tenant, anthropic_client, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 
 
@@ -43,7 +44,7 @@ async def budget(gw: Gateway, account_id: str, quotas: Any, **owner: str) -> tup
 
 
 async def chat(gw: Gateway, t: Tenant, user: str | None = None, **kw: Any) -> Any:
-    extra = {"user": user} if user is not None else {}
+    extra: dict[str, Any] = {"user": user} if user is not None else {}
     async with openai_client(gw, t.key) as client:
         return await client.chat.completions.create(
             model=MODEL, messages=HI, max_tokens=5, **extra, **kw
@@ -111,7 +112,7 @@ async def test_anthropic_names_its_end_user_in_metadata(gw: Gateway) -> None:
             return await client.messages.create(
                 model="claude-3-5-haiku-latest",
                 max_tokens=5,
-                messages=HI,  # type: ignore[arg-type]
+                messages=[{"role": "user", "content": "hi"}],
                 metadata={"user_id": user},
             )
 

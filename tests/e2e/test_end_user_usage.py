@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic.types import MetadataParam
 
 from billing.reseller import PRIVATE
 from tests.e2e.test_cli_billing import login, meterway
 from tests.e2e.test_roles import member_session
-from tests.factories import Tenant, anthropic_client, ledger, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.factories import Tenant, anthropic_client, ledger, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 HI: Any = [{"role": "user", "content": "hi"}]
 # (end user sent as `user`, as the header, through Anthropic) -> what the debit records
@@ -43,7 +44,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
 async def _call(gw: Gateway, t: Tenant, how: dict[str, Any]) -> None:
     if "anthropic" in how:
         async with anthropic_client(gw, t.key) as client:
-            meta = {"user_id": how["anthropic"]}
+            meta: MetadataParam = {"user_id": how["anthropic"]}
             await client.messages.create(
                 model="claude-3-5-haiku-latest", max_tokens=5, messages=HI, metadata=meta
             )

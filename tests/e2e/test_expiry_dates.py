@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.browser_kit import sign_in
 from tests.e2e.test_cli_billing import login, meterway
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 ZONE = "Europe/Paris"  # UTC+1 on the last day of the year
 END = "2026-12-31T22:59:59+00:00"  # 23:59:59 on 2026-12-31 in Paris

@@ -16,10 +16,10 @@ from billing.exports import Attempt
 from gateway.outbound.exports import LagoSink, StripeMeterSink
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once
-from tests.factories import tenant
-from tests.fake_billing import running_fake
-from tests.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, gateway_env, running_gateway
-from tests.metering_client import event, service
+from tests.support.factories import tenant
+from tests.support.fakes.meter_events import running_fake
+from tests.support.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, gateway_env, running_gateway
+from tests.support.metering_client import event, service
 
 
 class CrashBeforeRecording(ExportLedger):
@@ -164,7 +164,7 @@ async def test_background_exporter_runs_supervised_when_configured(dsn: str) -> 
             **LOCAL_SINKS,
             "EXPORT_INTERVAL_S": "0.1",
         }
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             account, cost = await _usage(gw, 4, stripe_customer_id="cus_BG")
             operator = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /readyz details: operator only
             async with gw.http.get(gw.url + "/readyz", headers=operator) as r:

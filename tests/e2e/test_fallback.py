@@ -14,12 +14,13 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.appkeys import UPSTREAMS
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
-from tests.factories import debits, openai_client, tenant, usage_stream
-from tests.harness import ADMIN_KEY, Gateway, config_dir_with, running_gateway
-from tests.invariants import check_invariants
+from gateway.http.appkeys import UPSTREAMS
+from tests.support.factories import debits, openai_client, tenant, usage_stream
+from tests.support.harness import ADMIN_KEY, Gateway, config_dir_with, running_gateway
+from tests.support.invariants import check_invariants
 from tests.unit.test_deployments import pooled_model
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
@@ -38,7 +39,7 @@ mode = "prepaid"
 mode = "prepaid"
 providers = ["elsewhere"]
 """
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @dataclass

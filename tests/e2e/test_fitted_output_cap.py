@@ -17,8 +17,8 @@ import pytest
 
 from billing.quotas import Quota
 from gateway.stores.redis.keys import shard_of
-from tests.factories import balance, debits, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import balance, debits, openai_client, tenant
+from tests.support.harness import Gateway
 
 MODEL = "gpt-4o-mini"
 HI: list[Any] = [{"role": "user", "content": "hi"}]

@@ -9,13 +9,13 @@ import re
 
 import orjson
 
-from gateway.appkeys import FORM_TOKENS
+from gateway.http.appkeys import FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE
 from tests.e2e.test_idempotency_keys import money_entries, operator_cookies
 from tests.e2e.test_people_numbers_fuzz import ALL_SCOPES, signed_in
-from tests.factories import tenant
-from tests.harness import Gateway
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 TOPUP = re.compile(r'name="form_token" value="([^"]+)" data-form="topup"')

@@ -13,11 +13,12 @@ import openai
 import pytest
 from google import genai
 from google.genai import errors, types
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.factories import anthropic_client, debits, openai_client, tenant, usage_stream
-from tests.harness import Gateway, gateway_with_providers
-from tests.invariants import check_invariants
+from tests.support.factories import anthropic_client, debits, openai_client, tenant, usage_stream
+from tests.support.harness import Gateway, gateway_with_providers
+from tests.support.invariants import check_invariants
 
 PRICING = """
 [models."gemini-pro"]
@@ -56,6 +57,13 @@ USAGE = {
 # (1000 - 200 + 50) x 1.25 + 200 x 0.125 + (300 + 100) x 10 = 1062.5 + 25 + 4000, rounded up.
 PRO_COST = 5088
 CONFIG = types.GenerateContentConfig(max_output_tokens=600)
+PROVIDERS = (
+    '[providers.gemini]\nwire = "gemini"\nbase_url = "{url}/v1beta"\napi_key = "g-key"\n'
+    f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{{url}}{VERTEX_ROOT}"\n'
+    'api_key = "ya29.token"\n'
+    '[providers.vertex-claude]\nwire = "vertex-anthropic"\n'
+    f'base_url = "{{url}}{CLAUDE_ROOT}"\napi_key = "ya29.claude"\n'
+)
 
 
 @dataclass
@@ -66,15 +74,8 @@ class Google:
 
 @pytest.fixture(scope="module")
 async def google(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Google]:
-    providers = (
-        '[providers.gemini]\nwire = "gemini"\nbase_url = "{url}/v1beta"\napi_key = "g-key"\n'
-        f'[providers.vertex-eu]\nwire = "vertex"\nbase_url = "{{url}}{VERTEX_ROOT}"\n'
-        'api_key = "ya29.token"\n'
-        '[providers.vertex-claude]\nwire = "vertex-anthropic"\n'
-        f'base_url = "{{url}}{CLAUDE_ROOT}"\napi_key = "ya29.claude"\n'
-    )
     tmp_path = tmp_path_factory.mktemp("gemini")
-    async with gateway_with_providers(dsn, tmp_path, PRICING, providers) as started:
+    async with gateway_with_providers(dsn, tmp_path, PRICING, PROVIDERS) as started:
         yield Google(*started)
 
 
@@ -203,7 +204,7 @@ async def test_openai_clients_reach_gemini_models_translated(
 ) -> None:
     gw = google.gw
     t = await tenant(gw, credit=1_000_000)
-    messages = [
+    messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": PROMPT},
     ]

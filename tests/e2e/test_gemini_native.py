@@ -13,8 +13,8 @@ from google import genai
 from google.genai import types
 
 from billing.usage import Usage
-from tests.factories import debits, openai_client, price, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import debits, openai_client, price, tenant
+from tests.support.harness import Gateway, running_gateway
 
 USAGE = {"promptTokenCount": 40, "candidatesTokenCount": 9, "totalTokenCount": 49}
 

@@ -10,12 +10,12 @@ import re
 import secrets
 from typing import Any
 
-from gateway.appkeys import DASHBOARD_SESSIONS
+from gateway.http.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
-from tests.billing_client import biller, credits
-from tests.factories import balance, ledger, tenant
-from tests.harness import ADMIN_KEY, Gateway
-from tests.metering_client import event, service
+from tests.support.billing_client import biller, credits
+from tests.support.factories import balance, ledger, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
+from tests.support.metering_client import event, service
 
 
 def refused(status: int, body: Any, key: str, first: str) -> None:

@@ -5,11 +5,13 @@ gpt-image-1 $5 per 1M text input tokens, $40 per 1M image output tokens)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
-from tests.factories import balance, debits, held, openai_client, tenant
-from tests.harness import COUNTER, Gateway
+from tests.support.factories import balance, debits, held, openai_client, tenant
+from tests.support.harness import COUNTER, Gateway
 
 PROMPT = "a lighthouse at dusk, oil on canvas"
 CREDIT = 10_000_000
@@ -96,12 +98,12 @@ async def test_a_streamed_generation_is_relayed_and_billed_with_its_partial_imag
     ],
 )
 async def test_an_unknown_size_or_quality_or_too_many_images_is_refused_by_name(
-    gw: Gateway, fields: dict[str, object], param: str
+    gw: Gateway, fields: dict[str, Any], param: str
 ) -> None:
     t = await tenant(gw, credit=CREDIT)
     async with openai_client(gw, t.key) as client:
         with pytest.raises(openai.BadRequestError) as caught:
-            await client.images.generate(prompt=PROMPT, **fields)  # type: ignore[arg-type]
+            await client.images.generate(prompt=PROMPT, **fields)
     assert caught.value.param == param
     assert gw.control.requests == []
     assert await debits(gw, t.account_id) == []

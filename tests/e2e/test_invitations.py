@@ -13,10 +13,9 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from gateway.appkeys import COURIER, DIRECTORY, LEDGER, MEMBERS
 from gateway.errors import Conflict, NotFound
+from gateway.http.appkeys import COURIER, DIRECTORY, LEDGER, MEMBERS
 from gateway.services.members import Person, accept, choices_of, decline
-from tests.browser_kit import launch
 from tests.e2e.test_signin_people import (
     CSRF,
     LINK,
@@ -27,9 +26,10 @@ from tests.e2e.test_signin_people import (
     oidc_gw,
     use_form,
 )
-from tests.factories import tenant
-from tests.harness import Gateway
-from tests.smtp_sink import Mailbox
+from tests.support.browser_kit import launch
+from tests.support.factories import tenant
+from tests.support.fakes.smtp_sink import Mailbox
+from tests.support.harness import Gateway
 
 __all__ = ["mail_gw", "oidc_gw"]  # fixtures
 ISSUER = "https://idp.example"

@@ -22,14 +22,14 @@ import openai
 import pytest
 from playwright.async_api import Page, Response, async_playwright
 
-from tests.billing_client import books_balance
-from tests.browser_kit import launch
 from tests.e2e.test_signin_people import mail_to
-from tests.factories import balance, openai_client, tenant
-from tests.harness import Gateway, free_port, running_gateway
-from tests.oidc_idp import oidc_provider
-from tests.smtp_sink import smtp_server
-from tests.stripe_stack import stripe_stack, url_rule_breaks
+from tests.support.billing_client import books_balance
+from tests.support.browser_kit import launch
+from tests.support.factories import balance, openai_client, tenant
+from tests.support.fakes.oidc_idp import oidc_provider
+from tests.support.fakes.smtp_sink import smtp_server
+from tests.support.fakes.stripe_stack import stripe_stack, url_rule_breaks
+from tests.support.harness import Gateway, free_port, running_gateway
 
 LINK = re.compile(r"http://\S+/dashboard/signin/link/[\w-]+")
 TOPUP = 5_000_000
@@ -102,7 +102,7 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
     async with stripe_stack() as stack, oidc_provider(public) as oidc:
         await stack.reset(f"{public}/webhooks/stripe")
         env = stack.env(public) | oidc | {"LISTEN_ADDR": f"127.0.0.1:{port}"}
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             t = await tenant(gw, credit=0)
             await _invite(gw, t.account_id, "ada@example.com")
             fix = await _meets_a_402(gw, t.key)
@@ -147,7 +147,7 @@ async def test_sign_in_by_emailed_link_402_then_the_local_provider(dsn: str) -> 
             "SMTP_URL": box.url,
             "NOTIFY_EMAIL_FROM": "meterway@example.com",
         }
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             t = await tenant(gw, credit=0)
             email = f"bob-{secrets.token_hex(4)}@example.com"  # the test database is shared
             await _invite(gw, t.account_id, email)

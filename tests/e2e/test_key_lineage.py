@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import BUDGETS, LEDGER
+from gateway.http.appkeys import BUDGETS, LEDGER
 from gateway.stores.records import PER_SECRET
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.factories import tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import Gateway, running_gateway
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
@@ -27,7 +27,7 @@ HOUR_2 = [{"window": "hour", "metric": "requests", "limit": 2}]
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
         await gateway.settle_all()
 

@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Page
 
 from billing.grants import PROXY_SCOPES
-from tests.browser_kit import sign_in
-from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway, die_with_parent
+from tests.support.browser_kit import sign_in
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
+from tests.support.harness import Gateway, die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNER = ["billing", "account:read", "usage:read", "keys:read", "keys:write"]

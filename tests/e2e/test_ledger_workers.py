@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 
 from tests.e2e.test_grants_api import HOUR_MS, credit, gateway_now
-from tests.factories import tenant
 from tests.fault.procs import Proc
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import hot_balance, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
 
 @pytest.fixture
@@ -69,5 +69,5 @@ async def test_a_settler_process_writes_off_what_a_forwarding_gateway_leaves(
         assert await asyncio.wait_for(settler.proc.wait(), 15) == 0
     finally:
         await settler.kill()
-    assert (await gw.store.balance(t.account_id))[0] == 1_000_000
+    assert await hot_balance(gw, t.account_id) == 1_000_000
     await check_invariants(gw.stores(), [t.account_id])

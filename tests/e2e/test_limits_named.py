@@ -14,12 +14,12 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from tests.browser_kit import sign_in
 from tests.e2e.test_cli_billing import login, meterway
 from tests.e2e.test_end_user_budgets import budget
 from tests.e2e.test_teams import HI, MODEL, join, new_team, per_hour
-from tests.factories import Tenant, openai_client, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import Tenant, openai_client, tenant
+from tests.support.harness import Gateway, running_gateway
 
 STATUS = ["chat", "account:read", "billing:read"]  # billing:read: a key's dashboard sign-in
 
@@ -32,7 +32,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
 
 
 async def chat(gw: Gateway, t: Tenant, user: str | None = None) -> Any:
-    extra = {"user": user} if user else {}
+    extra: dict[str, Any] = {"user": user} if user else {}
     async with openai_client(gw, t.key) as client:
         return await client.chat.completions.create(model=MODEL, messages=HI, max_tokens=5, **extra)
 

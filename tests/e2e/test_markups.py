@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from billing.usage import Usage
-from tests.factories import balance, debits, openai_client, price, tenant
-from tests.harness import ADMIN_KEY, Gateway, config_dir_with, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import balance, debits, openai_client, price, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, config_dir_with, running_gateway
+from tests.support.invariants import check_invariants
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 RESELLER = """

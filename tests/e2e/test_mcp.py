@@ -21,14 +21,22 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, TextContent
 from playwright.async_api import Page
 
 from gateway.mcp import wire
-from tests.browser_kit import sign_in
-from tests.factories import debits, eventual_debits, ledger, tenant
-from tests.harness import Gateway, running_gateway
-from tests.invariants import check_invariants
-from tests.mcp_tools import ToolServer, mcp_config, running_tools
+from tests.support.browser_kit import sign_in
+from tests.support.factories import debits, eventual_debits, ledger, tenant
+from tests.support.fakes.mcp_tools import INIT, ToolServer, mcp_config, rpc, running_tools
+from tests.support.harness import Gateway, running_gateway
+from tests.support.invariants import check_invariants
+
+
+def first_text(result: CallToolResult) -> str:
+    """A call's first content part, which the test server's tools answer as text."""
+    part = result.content[0]
+    assert isinstance(part, TextContent), part
+    return part.text
 
 
 @dataclass
@@ -119,7 +127,7 @@ async def test_a_priced_call_is_debited_exactly_and_the_ledger_equals_the_balanc
     async with session(gw, t.key) as client:
         for q in ("a", "b", "c"):
             result = await client.call_tool("search", {"query": q})
-            assert not result.is_error and result.content[0].text == f"results for {q}"
+            assert not result.is_error and first_text(result) == f"results for {q}"
     rows = await debits(gw, t.account_id)
     assert [r["amount_micros"] for r in rows] == [-2000] * 3
     assert {(r["model"], r["provider"]) for r in rows} == {("mcp:tools/search", "mcp:tools")}
@@ -362,7 +370,7 @@ async def test_an_openai_agents_mcp_server_lists_and_calls_metered_tools(setup: 
     async with server:
         assert [tool.name for tool in await server.list_tools()] == ["search"]
         result = await server.call_tool("search", {"query": "meterway"})
-    assert result.content[0].text == "results for meterway"
+    assert first_text(result) == "results for meterway"
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
 
 
@@ -430,17 +438,6 @@ async def test_a_stateless_2026_07_28_call_is_metered_too(setup: Setup) -> None:
         body = await r.json()
     assert body["result"]["resultType"] == "complete" and "Mcp-Session-Id" not in r.headers
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-2000]
-
-
-def rpc(message_id: int | None, method: str, params: Any = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if message_id is not None:
-        message["id"] = message_id
-    return message if params is None else {**message, "params": params}
-
-
-INIT = rpc(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                             "clientInfo": {"name": "t", "version": "1"}})  # fmt: skip
 
 
 async def post_raw(gw: Gateway, key: str, message: Any, **extra: str) -> tuple[int, Any]:

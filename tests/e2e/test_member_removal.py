@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS
+from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS
 from gateway.http.dashboard.session import COOKIE, digest
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
-from tests.identity import ISSUER, ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.factories import tenant
+from tests.support.fakes.identity import ISSUER, ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import Gateway, running_gateway
 
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
 
 

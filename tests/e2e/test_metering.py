@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from gateway.workers.sweeper import sweep_once
-from tests.factories import balance, held, ledger, tenant
-from tests.harness import Gateway
-from tests.invariants import check_invariants
-from tests.metering_client import ContainerRunner, event, service
+from tests.support.factories import balance, held, ledger, tenant
+from tests.support.harness import Gateway
+from tests.support.invariants import check_invariants
+from tests.support.metering_client import ContainerRunner, event, service
 
 GPU = 400  # micros per GPU second (config/meters.toml: "0.0004" per 1)
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from gateway.workers.sweeper import sweep_once
-from tests.factories import balance, ledger, tenant
-from tests.harness import Gateway
-from tests.invariants import check_invariants
-from tests.metering_client import ContainerRunner, event, service
+from tests.support.factories import balance, ledger, tenant
+from tests.support.harness import Gateway
+from tests.support.invariants import check_invariants
+from tests.support.metering_client import ContainerRunner, event, service
 
 GPU = 400  # micros per GPU second
 JOB = {"job": "train-42", "region": "eu-west", "tags": ["a", "b"], "gpus": 8, "spot": True}

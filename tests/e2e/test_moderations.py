@@ -6,8 +6,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.factories import balance, debits, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import balance, debits, openai_client, tenant
+from tests.support.harness import Gateway
 
 
 async def test_a_moderation_is_answered_and_costs_nothing(gw: Gateway) -> None:

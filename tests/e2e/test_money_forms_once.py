@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.factories import balance, ledger, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import balance, ledger, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 CREDIT_FORM = "form[action$='/confirm/credit']"
 

@@ -19,10 +19,10 @@ import aiohttp
 import pytest
 
 from gateway.cli.main import main as cli
-from tests.billing_client import Biller
 from tests.e2e.test_dashboard_session import sign_in
-from tests.factories import openai_client, tenant
-from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.support.billing_client import Biller
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import Gateway, config_dir_with, running_gateway
 
 PLANS = """
 [plans.t_small]
@@ -38,6 +38,17 @@ quotas = [{ window = "minute", metric = "requests", limit = 3 }]
 
 [plans.t_top]
 price = "50.00"
+quotas = [{ window = "minute", metric = "requests", limit = 1 }]
+
+[plans.t_tok]
+price = "5.00"
+quotas = [
+  { window = "minute", metric = "requests", limit = 1 },
+  { window = "day", metric = "tokens", limit = 1000 },
+]
+
+[plans.t_tok_big]
+price = "20.00"
 quotas = [{ window = "minute", metric = "requests", limit = 1 }]
 """
 SCOPES = ["chat", "account:read", "billing", "billing:setup"]
@@ -161,3 +172,55 @@ async def test_a_refusal_carries_the_step_the_api_shows(tgw: Gateway) -> None:
     api = await _api(tgw, key, "/v1/account")
     assert refused["next"]["action"] == api["action"] == "upgrade"
     assert refused["next"]["url"] == api["url"]
+
+
+async def _refused(gw: Gateway, key: str, max_tokens: int) -> dict[str, Any]:
+    """A chat the account's own window refuses: its 429's next step."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with gw.http.post(
+        gw.url + "/v1/chat/completions", json=body | {"max_tokens": max_tokens}, headers=headers
+    ) as r:
+        assert r.status == 429, await r.text()
+        return (await r.json())["error"]["next"]  # type: ignore[no-any-return]
+
+
+async def _refused_account(gw: Gateway, state: str) -> tuple[str, dict[str, Any]]:
+    """An account whose own window refused a call, in `state`: its key and the 429's step."""
+    if state == "low_balance_token_window":  # 2,000 output tokens on a 1,000-token day
+        t = await tenant(gw, credit=10_000_000, plan="t_tok", scopes=SCOPES)
+        path = f"/admin/v1/accounts/{t.account_id}/alerts"
+        assert (await gw.admin("PUT", path, {"balance_low_micros": 20_000_000}))[0] == 200
+        return t.key, await _refused(gw, t.key, 2_000)
+    t = await tenant(gw, credit=10_000_000, plan="t_small", scopes=SCOPES)  # empty, full
+    await _chats(gw, t.key, 1)
+    await gw.settle_all()
+    left = (await gw.store.balance(t.account_id) or (0, 0))[0]
+    adjust = {"amount_micros": -left, "idempotency_key": "empty", "reason": "test"}
+    assert (await gw.admin("POST", f"/admin/v1/accounts/{t.account_id}/adjustments", adjust))[
+        0
+    ] == 201
+    return t.key, await _refused(gw, t.key, 5)
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [("low_balance_token_window", "upgrade"), ("empty_balance_full_window", "top_up")],
+)
+async def test_a_429_and_every_surface_give_one_next_step(
+    tgw: Gateway, tmp_path: Path, state: str, action: str
+) -> None:
+    """Issue 57: the 429 said `upgrade` while `billing status` said `top_up` (a low balance
+    and a token window too small for the call; an empty balance and a full window): the 429
+    decided from its plan alone, the others from the account without the refusal. Now
+    both decide (billing.next_step.decide) from the account's facts and its refused window
+    while it stands."""
+    key, refused = await _refused_account(tgw, state)
+    api = await _api(tgw, key, "/v1/account")
+    assert api["action"] == action, api
+    assert {k: refused[k] for k in ("action", "url", "plan")} == {
+        k: api[k] for k in ("action", "url", "plan")
+    }
+    assert await _api(tgw, key, "/v1/account/billing") == api
+    assert (await _cli(tgw, key, tmp_path))[1] == api
+    assert await _dashboard(tgw, key) == (api["reason"], api["url"])

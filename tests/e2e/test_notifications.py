@@ -9,13 +9,13 @@ from typing import Any
 
 import aiohttp
 
-from gateway.appkeys import NOTIFY
+from gateway.http.appkeys import NOTIFY
 from gateway.outbound.notify import WebhookSender
 from gateway.workers.notifier import deliver_once, evaluate_once
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, running_gateway
-from tests.metering_client import Service, event, service
-from tests.webhook_sink import SECRET, webhook_sink
+from tests.support.factories import tenant
+from tests.support.fakes.webhook_sink import SECRET, webhook_sink
+from tests.support.harness import ADMIN_KEY, LOCAL_SINKS, Gateway, running_gateway
+from tests.support.metering_client import Service, event, service
 
 
 async def _spend(gw: Gateway, svc: Service, account: str, units: int, key: str) -> None:
@@ -105,7 +105,7 @@ async def test_background_notifier_delivers_when_configured(dsn: str) -> None:
             "NOTIFY_INTERVAL_S": "0.1",
             "NOTIFY_BALANCE_LOW_MICROS": "2000000",
         }
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             t = await tenant(gw, credit=1_000_000)
             for _ in range(200):
                 if sink.events(t.account_id):

@@ -13,13 +13,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from gateway.appkeys import MEMBERS, NOTIFY
-from gateway.outbound.notify import Undeliverable, WebhookSender
+from gateway.http.appkeys import MEMBERS, NOTIFY
+from gateway.outbound.notify import Sender, Undeliverable, WebhookSender
 from gateway.workers.notifier import deliver_once
 from tests.e2e.test_notify_smtp import first_mail, mailing_gateway, spend_below
-from tests.factories import tenant
-from tests.harness import Gateway
-from tests.webhook_sink import SECRET, webhook_sink
+from tests.support.factories import tenant
+from tests.support.fakes.webhook_sink import SECRET, webhook_sink
+from tests.support.harness import Gateway
 
 ISSUER = "https://idp.example.test"
 
@@ -98,7 +98,7 @@ async def test_a_retryable_failure_beside_nobody_is_retried_until_the_rest_is_do
     outbox = gw.app[NOTIFY]
     assert await outbox.emit(t.account_id, "payment.failed", {"payment_id": "pi_1"}, "pi_1")
     async with webhook_sink() as sink, aiohttp.ClientSession() as http:
-        senders = [_Nobody(), WebhookSender(http, sink.url, SECRET)]
+        senders: list[Sender] = [_Nobody(), WebhookSender(http, sink.url, SECRET)]
         sink.fail_next = 1
         await deliver_once(outbox, senders)
         [row] = await _outbox(gw, t.account_id)

@@ -1,23 +1,25 @@
-"""Notification e-mail end to end: a gateway configured with SMTP_URL, its own notifier
-worker, and a local mail server speaking real SMTP (tests/smtp_sink.py). A balance crossing
-below the account's threshold arrives as exactly one message with the delivery's content,
-also when the server refuses it once (451) or fails after accepting it (421 to QUIT)."""
+"""Notification e-mail end to end: a gateway configured with SMTP_URL, its own notifier worker,
+and a local mail server speaking real SMTP (tests/support/fakes/smtp_sink.py). A balance
+crossing below the account's threshold arrives as exactly one message with the delivery's
+content, also when the server refuses it once (451) or fails after accepting it (421 to
+QUIT)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
 
-from tests.billing_client import biller
-from tests.factories import tenant
-from tests.harness import LOCAL_SINKS, Gateway, running_gateway
-from tests.metering_client import event, service
-from tests.smtp_sink import Mailbox, smtp_server
-from tests.webhook_sink import SECRET, webhook_sink
+from tests.support.billing_client import biller
+from tests.support.factories import tenant
+from tests.support.fakes.smtp_sink import Mailbox, smtp_server
+from tests.support.fakes.webhook_sink import SECRET, webhook_sink
+from tests.support.harness import LOCAL_SINKS, Gateway, free_port, running_gateway
+from tests.support.metering_client import event, service
 
 FROM, TO = "meterway@example.test", "billing-ops@example.test"
 THRESHOLD = 500_000
@@ -30,7 +32,7 @@ async def mailing_gateway(dsn: str, **extra: str) -> AsyncIterator[tuple[Gateway
         env = {"SMTP_URL": box.url, "NOTIFY_EMAIL_FROM": FROM, "NOTIFY_EMAIL_TO": TO, **extra}
         # No default threshold: an account alerts only once it set its own, after its credit.
         env |= {"NOTIFY_INTERVAL_S": "0.1", "NOTIFY_BALANCE_LOW_MICROS": "0"}
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             yield gw, box
 
 
@@ -141,3 +143,23 @@ async def test_a_refund_is_mailed_once_in_words(dsn: str) -> None:
         text = mail.get_body(("plain",))
         assert text is not None
         assert f"$5.00 of your $15.00 payment {payment_id} was refunded" in text.get_content()
+
+
+async def test_a_top_up_receipt_is_mailed_once_with_its_lines(dsn: str) -> None:
+    """A receipt was a page to find: nobody was sent one. The payer gets it by mail, once:
+    its number, what was paid for, the card and the link to the page."""
+    port = free_port()
+    here = {"LISTEN_ADDR": f"127.0.0.1:{port}", "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    async with mailing_gateway(dsn, **here) as (gw, box):
+        b = await biller(gw)
+        await b.topup(15_000_000)
+        payment_id = (await b.ok("GET", "/payments"))["data"][0]["id"]
+        await first_mail(box, b.t.account_id)
+        await asyncio.sleep(1.0)
+        [mail] = [m for m in box.about(b.t.account_id) if "Receipt" in m["Subject"]]
+        assert re.search(r"Receipt R-\d{4,} for your \$15\.00 payment", mail["Subject"])
+        text = mail.get_body(("plain",))
+        assert text is not None
+        said = text.get_content()
+        assert "Balance top-up $15.00" in said and "Paid with Visa •••• 4242" in said, said
+        assert f"{here['PUBLIC_URL']}/dashboard/billing/receipts/{payment_id}" in said

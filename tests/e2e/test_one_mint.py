@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import LEDGER, MEMBERS, SIGNIN_TICKETS
+from gateway.http.appkeys import LEDGER, MEMBERS, SIGNIN_TICKETS
 from gateway.services import device_login
 from tests.e2e.test_key_lineage import call, chat, mint, operator_key, person
 from tests.e2e.test_people_numbers_fuzz import signed_in
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV
+from tests.support.factories import tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV
+from tests.support.harness import Gateway, running_gateway
 
 DAY_2 = [{"window": "day", "metric": "requests", "limit": 2}]
 HOUR_2 = [{"window": "hour", "metric": "requests", "limit": 2}]

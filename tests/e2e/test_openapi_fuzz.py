@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.browser_kit import launch
 from tests.e2e.test_tutorial import BIN, ROOT, Dev, Shell, dev_gateway, shell
+from tests.support.browser_kit import launch
 
 GUIDE = ROOT / "docs" / "guides" / "operators.md"
 __all__ = ["dev_gateway", "shell"]  # the tutorial's fixtures, used here

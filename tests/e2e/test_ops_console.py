@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Page
 
-from tests.browser_kit import sign_in
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.browser_kit import sign_in
+from tests.support.factories import tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 
 @pytest.fixture(scope="module")
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **ROLE_CLAIM_ENV) as gateway:
+    async with running_gateway(dsn, None, **ROLE_CLAIM_ENV) as gateway:
         yield gateway
 
 
@@ -33,6 +33,9 @@ async def _open(page: Page, name: str, credit: str) -> str:
     await page.select_option("#open-plan", "pro")
     await page.fill("#open-credit", credit)
     await page.click("#open-account button[type=submit]")
+    words = await page.inner_text("#confirm-summary")  # the plan named before it opens
+    assert f"Open {name} on the pro plan, with an opening credit of" in words, words
+    await page.click("#confirm")
     await page.wait_for_url("**/people?notice=opened")
     return page.url.split("/accounts/")[1].split("/")[0]
 
@@ -54,6 +57,7 @@ async def _open_again(page: Page, name: str) -> None:
     await page.select_option("#open-plan", "pro")
     await page.fill("#open-credit", "12.50")
     await page.click("#open-account button[type=submit]")
+    await page.click("#confirm")
     await page.wait_for_selector("text=Already recorded")
 
 
@@ -64,12 +68,15 @@ async def test_the_operator_opens_an_account_once_with_its_opening_credit(
     name = f"acme-{secrets.token_hex(3)}"
     account = await _open(page, name, "$12.50")
     assert "Account opened" in await page.inner_text("#notice")
-    # Back twice, past the account's page, to the form (its first token): refused.
+    # Back three times, past the people page and the confirmation, to the form (its first
+    # token): refused.
     await page.goto(f"/dashboard/operators/accounts/{account}")
     await page.go_back()
     await page.go_back()
+    await page.go_back()  # people, the confirmation, then the form
     await _open_again(page, name)
-    await page.go_back()  # once, from the refusal to the form: refused again
+    await page.go_back()  # from the refusal to the confirmation, then the form: refused again
+    await page.go_back()
     await _open_again(page, name)
     await page.click("#form-result")
     await page.wait_for_url(f"**/accounts/{account}/people?notice=opened")
@@ -103,6 +110,31 @@ async def test_typed_money_that_is_not_dollars_is_refused_in_words(gw: Gateway, 
     assert await page.input_value("#open-plan") == "pro"
     assert await page.input_value("#open-credit") == "ten"
     assert await page.input_value("#open-external") == "idp|42"
+
+
+async def test_a_refusal_after_the_confirmation_keeps_every_field(gw: Gateway, page: Page) -> None:
+    """The confirmation names the plan and the credit; a refusal when it posts (an external
+    id another account holds) draws the form again as typed, not on the default plan."""
+    taken = f"idp|{secrets.token_hex(4)}"
+    status, _ = await gw.admin(
+        "POST", "/admin/v1/accounts", {"name": "first", "external_id": taken}
+    )
+    assert status == 201
+    await sign_in(page, ADMIN_KEY)
+    await page.goto("/dashboard/operators/new")
+    await page.fill("#open-name", "second")
+    await page.select_option("#open-plan", "pro")
+    await page.fill("#open-credit", "7.25")
+    await page.fill("#open-external", taken)
+    await page.click("#open-account button[type=submit]")
+    words = await page.inner_text("#confirm-summary")
+    assert words == "Open second on the pro plan, with an opening credit of $7.25.", words
+    await page.click("#confirm")
+    assert "already has this external_id" in await page.inner_text("[role=alert]")
+    typed = {
+        f: await page.input_value(f"#open-{f}") for f in ("name", "plan", "credit", "external")
+    }
+    assert typed == {"name": "second", "plan": "pro", "credit": "7.25", "external": taken}
 
 
 @pytest.mark.timeout(180)
@@ -142,9 +174,9 @@ async def test_people_keys_teams_and_budgets_from_the_operator_pages(
     rotated = await page.input_value("#secret")
     assert rotated.startswith("mw-") and rotated != secret
     await page.click("text=Back to keys")
-    row = await page.inner_text("#keys tbody")  # one row: the new secret's, naming the old
+    keys = await page.inner_text("#keys tbody")  # one row: the new secret's, naming the old
     assert await page.locator("#keys tbody tr").count() == 1
-    assert "the old secret works until" in row, row
+    assert "the old secret works until" in keys, keys
     await gw.advance_clock(61_000)
     await page.reload()
     assert "the old secret works" not in await page.inner_text("#keys tbody")

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from billing.usage import Usage
-from tests.factories import debits, held, openai_client, price, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import debits, held, openai_client, price, tenant
+from tests.support.harness import Gateway, running_gateway
 
 WIDE = "gpt-6.1-sol"  # catalogue context window 1,050,000; output cap known to no source
 USAGE = {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}

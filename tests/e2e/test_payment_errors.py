@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.services.payments_port import ProviderUnavailable
-from tests.billing_client import biller
+from gateway.services.payment.port import ProviderUnavailable
 from tests.e2e.test_form_tokens import TOPUP
 from tests.e2e.test_payments_stripe import stack
 from tests.e2e.test_people_numbers_fuzz import CSRF, signed_in
-from tests.harness import Gateway, free_port, running_gateway
-from tests.stripe_stack import StripeStack
+from tests.support.billing_client import biller
+from tests.support.fakes.stripe_stack import StripeStack
+from tests.support.harness import Gateway, free_port, running_gateway
 
 __all__ = ["stack"]  # the Stripe stack fixture, shared with the Stripe adapter's tests
 
@@ -28,7 +28,7 @@ async def stock(dsn: str, stack: StripeStack) -> AsyncIterator[Gateway]:
         "LISTEN_ADDR": f"127.0.0.1:{port}",
         "STRIPE_API_BASE": stack.localstripe,
     }
-    async with running_gateway(dsn, **env) as gw:
+    async with running_gateway(dsn, None, **env) as gw:
         yield gw
 
 

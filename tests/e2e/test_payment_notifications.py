@@ -11,11 +11,18 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
-from gateway.services.payment_events import apply_event
-from tests.billing_client import DECLINED, NEEDS_AUTH, Biller, biller, books_balance, run_clock
-from tests.harness import LOCAL_SINKS, Gateway, running_gateway
-from tests.webhook_sink import SECRET, Sink, webhook_sink
+from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
+from gateway.services.payment.events import apply_event
+from tests.support.billing_client import (
+    DECLINED,
+    NEEDS_AUTH,
+    Biller,
+    biller,
+    books_balance,
+    run_clock,
+)
+from tests.support.fakes.webhook_sink import SECRET, Sink, webhook_sink
+from tests.support.harness import LOCAL_SINKS, Gateway, running_gateway
 
 DAY_MS = 86_400_000
 PAYMENT_EVENTS = ("payment.", "grace_period.", "auto_topup.")
@@ -32,7 +39,7 @@ async def notified(dsn: str) -> AsyncIterator[tuple[Gateway, Sink]]:
             "NOTIFY_INTERVAL_S": "0.1",
             "NOTIFY_BALANCE_LOW_MICROS": "0",
         }
-        async with running_gateway(dsn, **env) as gw:
+        async with running_gateway(dsn, None, **env) as gw:
             yield gw, sink
             await gw.settle_all()
 
@@ -97,15 +104,17 @@ async def test_grace_period_ending_once_and_resolved_by_paying(
     assert got[0][1]["purpose"] == "subscription" and got[0][1]["subscription_id"] == sub
     await b.page(portal + "/card", card="4242424242424242")  # pays the open invoice
     assert (await b.state())["grace_period"] is None
-    got = await received(sink, b, 4)
+    got = await received(sink, b, 5)
     assert [k for k, _ in got] == [
         "payment.failed",
         "grace_period.ending",
         "payment.failed.resolved",
         "grace_period.ending.resolved",
+        "payment.receipt",  # the renewal, paid at last: its receipt
     ]
+    assert got[4][1]["lines"][0][0].startswith("Starter plan, ")
     assert await run_clock(gw, 3 * DAY_MS) == []
-    assert len(await received(sink, b, 4)) == 4
+    assert len(await received(sink, b, 5)) == 5
 
 
 async def test_auto_topup_disabled_once_then_resolved(notified: tuple[Gateway, Sink]) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from tests.billing_client import (
+from tests.support.billing_client import (
     DECLINED,
     NEEDS_AUTH,
     Biller,
@@ -16,10 +17,10 @@ from tests.billing_client import (
     books_balance,
     credits,
 )
-from tests.factories import openai_client
-from tests.harness import Gateway
+from tests.support.factories import openai_client
+from tests.support.harness import Gateway
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 async def chat(b: Biller, **kw: Any) -> Any:

@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.billing_client import Biller, biller, books_balance
 from tests.e2e.test_form_tokens import TOPUP
-from tests.harness import Gateway, running_gateway
+from tests.support.billing_client import Biller, biller, books_balance
+from tests.support.harness import Gateway, running_gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ACTIONS: list[tuple[str, str, Any]] = [

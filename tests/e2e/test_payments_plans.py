@@ -6,12 +6,13 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from tests.billing_client import DECLINED, Biller, biller, books_balance, credits, run_clock
-from tests.factories import openai_client
-from tests.harness import Gateway, running_gateway
+from tests.support.billing_client import DECLINED, Biller, biller, books_balance, credits, run_clock
+from tests.support.factories import openai_client
+from tests.support.harness import Gateway, running_gateway
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 DAY_MS = 86_400_000
 
 

@@ -1,5 +1,6 @@
 """The Stripe adapter against localstripe (a stateful Stripe server that sends signed
-webhooks), with a small front for Checkout and portal sessions (tests/stripe_stack.py).
+webhooks), with a small front for Checkout and portal sessions
+(tests/support/fakes/stripe_stack.py).
 
 Every payment is credited exactly once whatever the webhooks do (duplicated, reordered,
 forged, stale, signed under the rotated secret), and after every test the ledger's sum is
@@ -17,10 +18,18 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import AUTO_TOPUPS, PAYMENTS
-from tests.billing_client import Biller, biller, books_balance, credits, payments_cli, run_clock
-from tests.harness import Gateway, free_port, running_gateway
-from tests.stripe_stack import (
+from billing.receipts import Seller
+from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
+from gateway.services.receipts import receipt_of
+from tests.support.billing_client import (
+    Biller,
+    biller,
+    books_balance,
+    credits,
+    payments_cli,
+    run_clock,
+)
+from tests.support.fakes.stripe_stack import (
     CARD_3DS,
     CARD_DECLINED,
     CARD_OK,
@@ -31,6 +40,7 @@ from tests.stripe_stack import (
     stripe_stack,
     url_rule_breaks,
 )
+from tests.support.harness import Gateway, free_port, running_gateway
 
 DAY_MS = 86_400_000
 APP = "https://app.example.com"  # a caller's own site, allowed as a return_url origin
@@ -48,7 +58,7 @@ async def sgw(dsn: str, stack: StripeStack) -> AsyncIterator[Gateway]:
     public = f"http://127.0.0.1:{port}"
     env = stack.env(public) | {"LISTEN_ADDR": f"127.0.0.1:{port}", "RETURN_URL_ORIGINS": APP}
     await stack.reset(f"http://127.0.0.1:{port}/webhooks/stripe")
-    async with running_gateway(dsn, **env) as gw:
+    async with running_gateway(dsn, None, **env) as gw:
         started = await gw.stores().pool.fetchval("SELECT now()")
         yield gw
         await stack.quiet()
@@ -79,6 +89,8 @@ async def test_top_up_through_checkout_is_credited_once(sgw: Gateway, stack: Str
     assert await books_balance(sgw, b.t.account_id) == 5_000_000
     state = await b.state()
     assert state["provider"] == "stripe" and state["balance_micros"] == 5_000_000
+    receipt = await receipt_of(sgw.app[PAYMENTS], Seller(), b.t.account_id, pi)
+    assert receipt.paid_with == f"Visa •••• {CARD_OK[-4:]}"  # the PaymentIntent's own card
 
 
 async def test_an_operator_refund_goes_through_stripe_and_is_booked_once(
@@ -231,6 +243,9 @@ async def test_subscription_payment_failure_opens_grace_then_ends_it(
     assert (state["card"]["brand"], state["card"]["last4"]) == ("visa", CARD_OK[-4:])
     invoices = (await b.ok("GET", "/invoices"))["data"]
     assert [(i["amount_micros"], i["status"]) for i in invoices] == [(20_000_000, "paid")]
+    receipt = await receipt_of(sgw.app[PAYMENTS], Seller(), b.t.account_id, invoices[0]["id"])
+    assert (receipt.plan, receipt.paid_with) == ("starter", f"Visa •••• {CARD_OK[-4:]}")
+    assert receipt.period is not None and receipt.period[0] < receipt.period[1]
     sub = state["subscription"]["id"]
     remote = await stack.client.v1.subscriptions.retrieve_async(sub)
     assert remote.status == "active" and remote.metadata["account_id"] == b.t.account_id

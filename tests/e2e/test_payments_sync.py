@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.appkeys import PAYMENTS
+from billing.dates import human
+from gateway.http.appkeys import PAYMENTS
 from gateway.payments.local import LocalProvider
-from gateway.services.payment_events import apply_payment
-from gateway.services.payments_port import PaymentState
-from tests.billing_client import biller, books_balance, credits, payments_cli
-from tests.harness import Gateway
+from gateway.services.payment.events import apply_payment
+from gateway.services.payment.port import PaymentState
+from tests.support.billing_client import biller, books_balance, credits, payments_cli
+from tests.support.harness import Gateway
 
 
 async def test_lost_events_are_reconciled_and_replayed_once(
@@ -51,7 +52,8 @@ async def test_lost_events_are_reconciled_and_replayed_once(
 
     code, out = await payments_cli(gw, capsys, "replay", "--since", since)
     assert code == 0, out
-    outcomes = {line.split()[1]: line.rsplit(": ", 1)[1] for line in out[:-1]}
+    # "26 Nov 2026 15:51 UTC  evt_1 payment.succeeded pi_1: credited": the time, then the event
+    outcomes = {line.split("  ", 1)[1].split()[0]: line.rsplit(": ", 1)[1] for line in out[:-1]}
     assert "credited" in outcomes.values() and "refunded" in outcomes.values()
     assert re.fullmatch(
         r"\d+ event\(s\) from local since .*: 2 applied now, \d+ ignored, \d+ already applied,"
@@ -68,7 +70,8 @@ async def test_lost_events_are_reconciled_and_replayed_once(
     assert [r["amount_micros"] for r in await credits(gw, b.t.account_id, "refund")] == [-4_000_000]
     assert await books_balance(gw, b.t.account_id) == 3_000_000
     code, out = await payments_cli(gw, capsys, "reconcile", "--since", since)
-    assert code == 0 and out == [f"the ledger matches: local payments and refunds since {since}"]
+    matches = f"the ledger matches: local payments and refunds since {human(since)}"
+    assert code == 0 and out == [matches]
 
 
 async def test_a_credit_the_provider_does_not_know_is_reported(

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from tests.factories import Tenant, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import Tenant, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 TROUBLE = [
     "\u00b2", "\u0663", "\uff15", "1\u00b2", "\u0661\u0662", "-1", "+1", "", " ", " 7 ", "1 0",

@@ -4,15 +4,15 @@ lies beyond the viewport's right edge; secondary columns are dropped and long va
 
 from __future__ import annotations
 
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
-from tests.browser_kit import sign_in
 from tests.e2e.test_dashboard import SCOPES, chat
 from tests.e2e.test_dashboard_billing import pay, submit_top_up
-from tests.factories import tenant
-from tests.harness import Gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 # Every visible table cell whose right edge is past the viewport's, with its table's id.
 BEYOND = """() => [...document.querySelectorAll('td, th')]
   .filter(c => c.getClientRects().length && c.getBoundingClientRect().right > innerWidth + 0.5)

@@ -13,8 +13,8 @@ import anthropic
 import openai
 import pytest
 
-from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
+from tests.support.harness import Gateway, running_gateway
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DAY_MS = 86_400_000
@@ -198,7 +198,7 @@ async def test_a_flex_call_bills_at_the_flex_rates(gw: Gateway, stream: bool) ->
             **(extra if stream else {}),
         )
         if stream:
-            async for _ in answer:  # type: ignore[union-attr]
+            async for _ in answer:
                 pass
     # gpt-5-mini flex per 1M: $0.125 in, $1 out (default: $0.25, $2).
     assert [r["amount_micros"] for r in await debits(gw, t.account_id)] == [-1125]

@@ -8,8 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.factories import anthropic_client, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import anthropic_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 

@@ -8,17 +8,18 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.appkeys import COUNTER, PRICING
 from gateway.build import build
+from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
 from gateway.stores.records import KeyRecord
-from tests.factories import balance, ledger, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway
-from tests.invariants import check_invariants
+from tests.support.factories import balance, ledger, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
+from tests.support.invariants import check_invariants
 
-MESSAGES = [{"role": "user", "content": "race me"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "race me"}]
 
 
 def reservation(gw: Gateway, max_tokens: int) -> tuple[int, int]:
@@ -218,7 +219,7 @@ async def test_authentication_and_permission_errors(gw: Gateway) -> None:
 
 
 async def test_body_limit_gives_413(dsn: str) -> None:
-    from tests.harness import running_gateway
+    from tests.support.harness import running_gateway
 
     async with running_gateway(dsn, MAX_BODY_BYTES="2048") as small:
         t = await tenant(small)

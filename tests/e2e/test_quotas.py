@@ -12,15 +12,16 @@ import httpx2
 import openai
 import pytest
 from aiohttp import web
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.app import create_app
-from gateway.appkeys import COUNTER
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
-from tests.factories import Tenant, openai_client, price, tenant
-from tests.harness import COUNTER as HARNESS_COUNTER
-from tests.harness import Gateway, free_port, gateway_settings, running_gateway
+from gateway.http.appkeys import COUNTER
+from tests.support.factories import Tenant, openai_client, price, tenant
+from tests.support.harness import COUNTER as HARNESS_COUNTER
+from tests.support.harness import Gateway, free_port, gateway_settings, running_gateway
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.appkeys import COUNTER, PLANS, PRICING
-from tests.factories import Tenant, openai_client, tenant
-from tests.harness import Gateway
+from gateway.http.appkeys import COUNTER, PLANS, PRICING
+from tests.support.factories import Tenant, openai_client, tenant
+from tests.support.harness import Gateway
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
 

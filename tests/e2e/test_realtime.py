@@ -1,5 +1,5 @@
 """The Realtime API through Meterway, against a fake provider speaking its events
-(tests/fake_realtime.py), driven by the openai SDK's realtime client and plain websockets.
+(tests/support/fakes/realtime.py), driven by the openai SDK's realtime client and plain websockets.
 
 Each debit is worked out here from the usage the fake reported, at gpt-realtime's published
 prices ($4 / $16 per 1M text tokens in / out, $32 / $64 audio in / out)."""
@@ -16,7 +16,7 @@ import orjson
 import pytest
 import websockets
 
-from tests.factories import (
+from tests.support.factories import (
     balance,
     debits,
     eventual_debits,
@@ -25,8 +25,8 @@ from tests.factories import (
     openai_client,
     tenant,
 )
-from tests.fake_realtime import RealtimeControl, fake_realtime
-from tests.harness import Gateway, running_gateway
+from tests.support.fakes.realtime import RealtimeControl, fake_realtime
+from tests.support.harness import Gateway, running_gateway
 
 CREDIT = 10_000_000
 # micro-USD per token, by kind
@@ -48,7 +48,7 @@ async def rt(dsn: str) -> AsyncIterator[tuple[Gateway, RealtimeControl]]:
 def cost(usage: dict[str, Any]) -> int:
     """One response's debit by hand: each part at its rate, rounded up once."""
     i, o = usage["input_token_details"], usage["output_token_details"]
-    exact = (
+    exact: Fraction = (
         (
             i["text_tokens"] * RATES["text_in"]
             + i["audio_tokens"] * RATES["audio_in"]
@@ -284,7 +284,8 @@ GPT_4O_TRANSCRIBE = {"audio_in": Fraction(6), "text_out": Fraction(10)}  # $ per
 
 
 def transcript_cost(usage: dict[str, Any]) -> int:
-    exact = usage["input_token_details"]["audio_tokens"] * GPT_4O_TRANSCRIBE["audio_in"] + (
+    audio: int = usage["input_token_details"]["audio_tokens"]
+    exact: Fraction = audio * GPT_4O_TRANSCRIBE["audio_in"] + (
         usage["output_tokens"] * GPT_4O_TRANSCRIBE["text_out"]
     )
     return -(-exact.numerator // exact.denominator)

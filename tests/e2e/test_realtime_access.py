@@ -13,9 +13,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.e2e.test_realtime import until, ws_url
-from tests.factories import held, tenant
-from tests.fake_realtime import RealtimeControl, fake_realtime
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import held, tenant
+from tests.support.fakes.realtime import RealtimeControl, fake_realtime
+from tests.support.harness import Gateway, running_gateway
 
 
 @pytest.fixture

@@ -12,17 +12,18 @@ from typing import Any
 from aiohttp import web
 from playwright.async_api import async_playwright
 
-from tests.browser_kit import ARGS, CHROMIUM
 from tests.e2e.test_realtime import cost, rt  # noqa: F401 (the fixture)
-from tests.factories import debits, held, tenant
-from tests.fake_realtime import RealtimeControl
-from tests.harness import Gateway, free_port
+from tests.support.browser_kit import ARGS, CHROMIUM
+from tests.support.factories import debits, held, tenant
+from tests.support.fakes.realtime import RealtimeControl
+from tests.support.harness import Gateway, free_port
 
 GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "realtime.md"
 
 
 def block(language: str, index: int = 0) -> str:
-    return re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.S)[index]
+    found: list[str] = re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.S)
+    return found[index]
 
 
 async def your_server(gw: Gateway, key: str) -> tuple[web.AppRunner, str]:

@@ -13,9 +13,9 @@ import websockets
 
 from tests.e2e import test_realtime
 from tests.e2e.test_realtime import until, ws_url
-from tests.factories import eventual_debits, held, tenant
-from tests.fake_realtime import RealtimeControl
-from tests.harness import Gateway
+from tests.support.factories import eventual_debits, held, tenant
+from tests.support.fakes.realtime import RealtimeControl
+from tests.support.harness import Gateway
 
 rt = test_realtime.rt  # the fake provider and a gateway in front of it
 

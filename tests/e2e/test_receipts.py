@@ -8,6 +8,7 @@ tests/e2e/test_authority_matrix.py asks every role every route)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,11 +16,11 @@ from playwright.async_api import Page
 from pypdf import PdfReader
 
 from billing.money import parse_usd
-from tests.browser_kit import low_contrast, sign_in, unlabelled
 from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay, submit_top_up
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.e2e.test_dashboard_billing import buy_plan, pay, submit_top_up
+from tests.support.browser_kit import low_contrast, overflow_px, screenshots, sign_in, unlabelled
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
 SELLER = {
     "SELLER_NAME": "Acme Metering Ltd",
@@ -30,7 +31,7 @@ SELLER = {
 
 @pytest.fixture
 async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **SELLER) as gateway:
+    async with running_gateway(dsn, None, **SELLER) as gateway:
         yield gateway
 
 
@@ -55,7 +56,12 @@ async def test_a_top_up_has_a_receipt_page_and_pdf_with_the_seller(gw: Gateway, 
     seller = await page.inner_text("#seller")
     assert "Acme Metering Ltd" in seller and "Springfield 12345" in seller
     assert "GB123456789" in seller
-    assert t.account_id in await page.inner_text("#receipt-facts")
+    facts = await page.inner_text("#receipt-facts")
+    assert t.account_id in facts and "Visa •••• 4242" in facts  # the card it was paid with
+    assert re.fullmatch(r"Receipt R-\d{4,}", await page.inner_text("#receipt-title"))
+    assert re.search(r"Balance top-up\s+\$7\.50", await page.inner_text("#receipt-lines"))
+    assert await overflow_px(page, 375) == 0  # a phone scrolls it no sideways
+    await screenshots(page, "receipt")
     assert await unlabelled(page) == [] and await low_contrast(page) == []
     pdf_href = await page.get_attribute("#receipt-pdf", "href")
     answer = await page.request.get(str(pdf_href))
@@ -96,15 +102,14 @@ async def test_a_paid_subscription_invoice_links_to_its_receipt(gw: Gateway, pag
     receipt, which names the subscription and the plan's price."""
     t = await tenant(gw, credit=0, scopes=SCOPES, plan="free")
     await sign_in(page, t.key)
-    await page.goto("/dashboard/billing")
-    card = page.locator(".plan[data-plan=starter]")
-    await card.locator("button", has_text="Switch to starter").click()
-    await pay(page)
+    await buy_plan(page, "starter")
     await page.goto("/dashboard/billing")
     await page.locator("#invoices tbody a").first.click()
     assert "/dashboard/billing/receipts/" in page.url
     assert await page.inner_text("#receipt-amount") == "$20.00"
-    assert "Subscription payment" in await page.inner_text("#receipt-facts")
+    lines = await page.inner_text("#receipt-lines")  # the plan and the period it paid for
+    assert re.search(r"Starter plan, \d{1,2} \w{3} \d{4} to \d{1,2} \w{3} \d{4}\s+\$20\.00", lines)
+    assert "Visa •••• 4242" in await page.inner_text("#receipt-facts")
 
 
 async def test_a_refund_shows_on_the_receipt_the_history_and_the_operators_form(
@@ -122,10 +127,17 @@ async def test_a_refund_shows_on_the_receipt_the_history_and_the_operators_form(
     await page.goto(href)
     assert await page.inner_text("#receipt-amount") == "$15.00"
     assert "Partially refunded $5.00" in await page.inner_text("#receipt-standing")
-    assert "Refunded" in await page.inner_text("#receipt-facts")
+    lines = await page.inner_text("#receipt-lines")
+    assert re.search(r"Refunded\s+-\$5\.00", lines) and re.search(
+        r"after refunds\s+\$10\.00", lines
+    )
     pdf = await page.request.get(href + "/pdf")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(await pdf.body())).pages)
     assert "Partially refunded $5.00" in text
+    number = (await page.inner_text("#receipt-title")).removeprefix("Receipt ")
+    _, log = await gw.admin("GET", f"/admin/v1/audit?account_id={t.account_id}&kind=money")
+    said = [r["sentence"] for r in log["data"]]  # the audit log names the payment by its number
+    assert any(f"refunded $5.00 of payment {number} to" in s for s in said), said
     await page.goto("/dashboard/billing")
     assert "Partially refunded $5.00" in await page.inner_text("#payments .payment-status")
 

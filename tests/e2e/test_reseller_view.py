@@ -13,10 +13,10 @@ import pytest
 from playwright.async_api import Page
 
 from billing.reseller import PRIVATE
-from tests.browser_kit import sign_in
 from tests.e2e.test_markups import RESELLER, _call
-from tests.factories import debits, tenant
-from tests.harness import Gateway, config_dir_with, running_gateway
+from tests.support.browser_kit import sign_in
+from tests.support.factories import debits, tenant
+from tests.support.harness import Gateway, config_dir_with, running_gateway
 
 SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:read"]
 # Each read and the private fields it carries when shown.

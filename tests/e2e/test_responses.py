@@ -9,8 +9,16 @@ import openai
 import pytest
 
 from billing.usage import Usage
-from tests.factories import balance, debits, eventual_debits, held, openai_client, price, tenant
-from tests.harness import COUNTER, Gateway
+from tests.support.factories import (
+    balance,
+    debits,
+    eventual_debits,
+    held,
+    openai_client,
+    price,
+    tenant,
+)
+from tests.support.harness import COUNTER, Gateway
 
 USAGE = {
     "input_tokens": 1200,
@@ -172,7 +180,7 @@ async def test_only_the_creating_key_reaches_a_response(gw: Gateway) -> None:
     async with openai_client(gw, owner.key) as client:
         resp = await client.responses.create(model="gpt-4o-mini", input="mine")
         items = await client.responses.input_items.list(resp.id)
-        assert [i.content[0].text for i in items.data] == ["mine"]  # type: ignore[union-attr]
+        assert [i.content[0].text for i in items.data] == ["mine"]  # type: ignore[union-attr, index]
     async with openai_client(gw, other.key) as client:
         for attempt in (
             client.responses.retrieve(resp.id),

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS
+from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS
 from gateway.http.dashboard.session import COOKIE, digest
-from tests.factories import Tenant, tenant
-from tests.harness import Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.factories import Tenant, tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
+from tests.support.harness import Gateway, running_gateway
 
 ROLES = ("owner", "admin", "billing", "member", "viewer")
 ALL = frozenset(ROLES)
@@ -68,7 +68,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
         **ROLE_CLAIM_ENV,
         "JWT_TEAM_CLAIM": "teams",
     }
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

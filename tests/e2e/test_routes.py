@@ -3,15 +3,17 @@ backed off as the provider asked, request ids both SDKs read, and /api/ping."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import openai
 import pytest
 
 from gateway.devtools.demo_upstream import Behaviour
-from tests.factories import anthropic_client, balance, debits, openai_client, tenant
-from tests.harness import ADMIN_KEY, COUNTER, Gateway
+from tests.support.factories import anthropic_client, balance, debits, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, COUNTER, Gateway
 
-MESSAGES = [{"role": "user", "content": "How many tokens is this?"}]
+MESSAGES: Any = [{"role": "user", "content": "How many tokens is this?"}]  # both SDKs
 
 
 async def test_count_tokens_is_the_providers_and_not_billed(gw: Gateway) -> None:
@@ -20,7 +22,7 @@ async def test_count_tokens_is_the_providers_and_not_billed(gw: Gateway) -> None
         raw = await client.messages.with_raw_response.count_tokens(
             model="claude-haiku-4-5",
             messages=MESSAGES,
-            system="Be brief.",  # type: ignore[arg-type]
+            system="Be brief.",
         )
     counted = await raw.parse()
     assert raw.headers["x-meterway-token-count"] == "provider"
@@ -39,7 +41,7 @@ async def test_count_tokens_is_counted_locally_when_the_provider_fails(gw: Gatew
     async with anthropic_client(gw, t.key) as client:
         raw = await client.messages.with_raw_response.count_tokens(
             model="claude-haiku-4-5",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
         )
     assert raw.headers["x-meterway-token-count"] == "local"
     expected = COUNTER.count_anthropic_prompt("cl100k_base", None, MESSAGES)
@@ -52,7 +54,7 @@ async def test_count_tokens_needs_a_key(gw: Gateway) -> None:
         with pytest.raises(anthropic.AuthenticationError):
             await client.messages.count_tokens(
                 model="claude-haiku-4-5",
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=MESSAGES,
             )
     assert gw.control.hits == 0
 
@@ -75,7 +77,7 @@ async def test_provider_429_makes_the_sdk_wait_as_the_provider_asked(gw: Gateway
     async with openai_client(gw, t.key, max_retries=1) as client:
         raw = await client.chat.completions.with_raw_response.create(
             model="gpt-4o-mini",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
         )
     assert raw.http_response.status_code == 200
     first, second = gw.control.requests[-2:]
@@ -93,7 +95,7 @@ async def test_provider_429_keeps_its_headers_and_ours_move_aside(gw: Gateway) -
     }
     async with openai_client(gw, t.key) as client:
         with pytest.raises(openai.RateLimitError) as err:
-            await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     headers = err.value.response.headers
     assert (headers["retry-after"], headers["retry-after-ms"]) == ("7", "6500")
     assert headers["x-ratelimit-remaining-requests"] == "0"
@@ -108,11 +110,11 @@ async def test_both_sdks_see_the_request_id(gw: Gateway) -> None:
         message = await client.messages.create(
             model="claude-haiku-4-5",
             max_tokens=50,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
         )
     assert message._request_id and len(message._request_id) == 32
     async with openai_client(gw, t.key) as oai:
-        completion = await oai.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        completion = await oai.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert completion._request_id and len(completion._request_id) == 32
 
 

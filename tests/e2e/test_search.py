@@ -9,11 +9,13 @@ from fractions import Fraction
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from tests.factories import anthropic_client, debits, openai_client, tenant
-from tests.harness import Gateway
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
+from tests.support.harness import Gateway
 
-MESSAGES = [{"role": "user", "content": "What happened in the news today?"}]
+QUESTION = "What happened in the news today?"
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
 
 
 async def test_a_search_model_bills_its_call_fee_and_tokens(gw: Gateway) -> None:
@@ -21,7 +23,7 @@ async def test_a_search_model_bills_its_call_fee_and_tokens(gw: Gateway) -> None
     async with openai_client(gw, t.key) as client:
         answer = await client.chat.completions.create(
             model="gpt-4o-mini-search-preview",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             web_search_options={"search_context_size": "low"},
             max_completion_tokens=50,
         )
@@ -41,7 +43,7 @@ async def test_web_search_options_on_a_model_without_a_search_fee_is_refused(gw:
             await client.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=MESSAGES,
-                web_search_options={},  # type: ignore[arg-type]
+                web_search_options={},
             )
     assert refused.value.param == "web_search_options"
     assert gw.control.requests == []
@@ -61,8 +63,8 @@ async def test_anthropic_web_fetch_bills_its_tokens(gw: Gateway) -> None:
             tools=[
                 {"type": "web_search_20250305", "name": "web_search", "max_uses": 2},
                 {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 2},
-            ],  # type: ignore[list-item]
-            messages=MESSAGES,  # type: ignore[arg-type]
+            ],
+            messages=[{"role": "user", "content": QUESTION}],
         )
     # 2000 x $3 + 100 x $15 per 1M, one search at $10 per 1k; fetches cost their tokens.
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [6000 + 1500 + 10_000]

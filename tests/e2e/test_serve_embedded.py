@@ -20,7 +20,7 @@ import pytest
 
 from gateway.build import build
 from tests.e2e.test_quickstart import kill_under, processes_under
-from tests.harness import free_port
+from tests.support.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "serve-embedded-admin-key-0123456789"

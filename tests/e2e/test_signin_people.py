@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
-from gateway.appkeys import COURIER
-from tests.browser_kit import launch
-from tests.factories import tenant
-from tests.harness import Gateway, free_port, running_gateway
-from tests.oidc_idp import oidc_provider
-from tests.smtp_sink import Mailbox, smtp_server
+from gateway.http.appkeys import COURIER
+from tests.support.browser_kit import launch
+from tests.support.factories import tenant
+from tests.support.fakes.oidc_idp import oidc_provider
+from tests.support.fakes.smtp_sink import Mailbox, smtp_server
+from tests.support.harness import Gateway, free_port, running_gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LINK = re.compile(r"http://\S+/dashboard/signin/link/[\w-]+")
@@ -33,7 +33,9 @@ async def oidc_gw(dsn: str) -> AsyncIterator[Gateway]:
     public = f"http://127.0.0.1:{port}"
     async with (
         oidc_provider(public) as oidc,
-        running_gateway(dsn, LISTEN_ADDR=f"127.0.0.1:{port}", PUBLIC_URL=public, **oidc) as gateway,
+        running_gateway(
+            dsn, None, LISTEN_ADDR=f"127.0.0.1:{port}", PUBLIC_URL=public, **oidc
+        ) as gateway,
     ):
         yield gateway
 
@@ -43,7 +45,8 @@ async def _invite(gw: Gateway, account_id: str, email: str) -> dict[str, object]
         "POST", f"/admin/v1/accounts/{account_id}/members", {"email": email}
     )
     assert status == 201, member
-    return member
+    made: dict[str, object] = member
+    return made
 
 
 @pytest.mark.timeout(120)

@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
-from gateway.appkeys import COURIER
+from gateway.http.appkeys import COURIER
 from gateway.telemetry import metrics
 from tests.e2e.test_signin_people import CSRF, LINK, mail_to
-from tests.factories import tenant
-from tests.harness import LOCAL_SINKS, Gateway, free_port, running_gateway
-from tests.smtp_sink import smtp_server
+from tests.support.factories import tenant
+from tests.support.fakes.smtp_sink import smtp_server
+from tests.support.harness import LOCAL_SINKS, Gateway, free_port, running_gateway
 
 
 @asynccontextmanager
@@ -25,6 +25,7 @@ async def links_gateway(dsn: str, smtp_url: str, **env: str) -> AsyncIterator[Ga
     port = free_port()
     async with running_gateway(
         dsn,
+        None,
         LISTEN_ADDR=f"127.0.0.1:{port}",
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         SIGNIN_EMAIL_LINKS="1",
@@ -136,7 +137,7 @@ async def test_an_unreachable_identity_provider_is_named_without_its_address(dsn
         "OIDC_CLIENT_ID": "meterway",
         **LOCAL_SINKS,
     }
-    async with running_gateway(dsn, **env) as gw, browser() as http:
+    async with running_gateway(dsn, None, **env) as gw, browser() as http:
         async with http.get(gw.url + "/dashboard/signin/oidc", allow_redirects=False) as r:
             page = await r.text()
             assert r.status == 503 and "identity provider is unreachable" in page

@@ -15,9 +15,9 @@ import openai
 import pytest
 
 from tests.e2e.test_signin_people import mail_to
-from tests.factories import balance, openai_client
-from tests.harness import Gateway, free_port, running_gateway
-from tests.smtp_sink import Mailbox, smtp_server
+from tests.support.factories import balance, openai_client
+from tests.support.fakes.smtp_sink import Mailbox, smtp_server
+from tests.support.harness import Gateway, free_port, running_gateway
 
 CODE = re.compile(r"enter this code where you signed up: (\d{6})")
 TRIAL = 1_000_000  # config/plans.toml: the free plan's trial
@@ -42,7 +42,8 @@ async def signup_gw(
     env = {"SIGNUP_POLICY": "approval"} | getattr(request, "param", {})
     policy = env.pop("SIGNUP_POLICY")
     with smtp_server() as box:
-        async with running_gateway(dsn, **signup_env(free_port(), box, policy, **env)) as gateway:
+        full = signup_env(free_port(), box, policy, **env)
+        async with running_gateway(dsn, None, **full) as gateway:
             yield gateway, box
 
 

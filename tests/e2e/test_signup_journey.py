@@ -14,12 +14,13 @@ import openai
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.browser_kit import launch, low_contrast, unlabelled
+from gateway.config.settings import DEFAULT_CONFIG_DIR
 from tests.e2e.test_signin_people import mail_to
 from tests.e2e.test_signup_api import signup_env
-from tests.factories import balance, openai_client
-from tests.harness import ADMIN_KEY, DEFAULT_CONFIG_DIR, Gateway, free_port, running_gateway
-from tests.smtp_sink import Mailbox, smtp_server
+from tests.support.browser_kit import launch, low_contrast, unlabelled
+from tests.support.factories import balance, openai_client
+from tests.support.fakes.smtp_sink import Mailbox, smtp_server
+from tests.support.harness import ADMIN_KEY, Gateway, free_port, running_gateway
 
 LINK = re.compile(r"http://\S+/dashboard/signup/verify/[\w-]+")
 TRIAL = 300  # micros: a few small calls
@@ -130,7 +131,7 @@ async def _journey(dsn: str, tmp_path: Path, policy: str) -> None:
     public = f"http://127.0.0.1:{port}"
     with smtp_server() as box:
         env = signup_env(port, box, policy, MW_CONFIG_DIR=str(small_trial(tmp_path)))
-        async with running_gateway(dsn, **env) as gw, async_playwright() as pw:
+        async with running_gateway(dsn, None, **env) as gw, async_playwright() as pw:
             browser = await launch(pw)
             page = await browser.new_page()
             page.set_default_timeout(15_000)

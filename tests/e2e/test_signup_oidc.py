@@ -9,12 +9,12 @@ import secrets
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.browser_kit import launch
 from tests.e2e.test_signup_api import signup_env
-from tests.factories import balance
-from tests.harness import free_port, running_gateway
-from tests.oidc_idp import oidc_provider
-from tests.smtp_sink import smtp_server
+from tests.support.browser_kit import launch
+from tests.support.factories import balance
+from tests.support.fakes.oidc_idp import oidc_provider
+from tests.support.fakes.smtp_sink import smtp_server
+from tests.support.harness import free_port, running_gateway
 
 TRIAL = 1_000_000
 
@@ -27,7 +27,7 @@ async def test_an_uninvited_identity_signs_up_when_sign_up_is_open(dsn: str) -> 
     with smtp_server() as box:
         async with oidc_provider(public) as oidc:
             env = oidc | signup_env(port, box, "open")
-            async with running_gateway(dsn, **env) as gw, async_playwright() as pw:
+            async with running_gateway(dsn, None, **env) as gw, async_playwright() as pw:
                 browser = await launch(pw)
                 page = await browser.new_page()
                 page.set_default_timeout(15_000)

@@ -18,20 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from playwright.async_api import ConsoleMessage, Page
 
 from billing.display import usd_line
 from billing.statements import Month, month_of
-from tests.browser_kit import ARTIFACTS, low_contrast, screenshots, sign_in, unlabelled
 from tests.e2e.test_cli_billing import login, meterway
 from tests.e2e.test_grants_api import HOUR_MS, credit, gateway_now, grants_of, write_offs
 from tests.e2e.test_roles import member_session, token
-from tests.factories import ledger, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.identity import ROLE_CLAIM_ENV
-from tests.invariants import check_invariants
+from tests.support.browser_kit import ARTIFACTS, low_contrast, screenshots, sign_in, unlabelled
+from tests.support.factories import ledger, openai_client, tenant
+from tests.support.fakes.identity import ROLE_CLAIM_ENV
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 READERS = ("owner", "admin", "billing")
 NOT_READERS = ("member", "viewer")
 
@@ -49,7 +50,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
     env = {
         **ROLE_CLAIM_ENV,
     }
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from billing.usage import Usage
-from tests.factories import (
+from tests.support.factories import (
     balance,
     debits,
     eventual_debits,
@@ -18,10 +19,12 @@ from tests.factories import (
     tenant,
     usage_stream,
 )
-from tests.harness import COUNTER, Gateway
+from tests.support.harness import COUNTER, Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-MESSAGES = [{"role": "user", "content": "Tell me about metering streamed tokens."}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Tell me about metering streamed tokens."}
+]
 
 
 async def test_stream_is_billed_from_the_usage_chunk_which_stays_hidden(gw: Gateway) -> None:

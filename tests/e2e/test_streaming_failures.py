@@ -8,14 +8,17 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from billing.usage import Usage
 from gateway.llm.sse import SSEEvent, SSEParser
-from tests.factories import held, ledger, openai_client, price, tenant
-from tests.harness import COUNTER, Gateway
+from tests.support.factories import held, ledger, openai_client, price, tenant
+from tests.support.harness import COUNTER, Gateway
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "one two three four five six seven eight nine ten"}
+]
 MODEL = "gpt-4o-mini"
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from billing.dates import human
 from gateway.cli.main import main as cli
-from tests.billing_client import Biller, biller
 from tests.e2e.test_dashboard_session import page, sign_in
-from tests.harness import Gateway
+from tests.support.billing_client import Biller, biller
+from tests.support.harness import Gateway
 
 SCOPES = ["chat", "account:read", "billing", "billing:setup"]
 
@@ -66,7 +67,7 @@ async def test_the_cli_and_the_dashboard_show_the_same(gw: Gateway, tmp_path: Pa
     common = ["--api-url", gw.url, "--token-file", str(token), "--output", str(out)]
     assert await asyncio.to_thread(cli, ["billing", "status", *common]) == 0
     text = out.read_text()
-    assert f"plan      starter (prepaid), renews {sub['renews_at']}" in text
+    assert f"plan      starter (prepaid), renews {human(sub['renews_at'])} (in " in text
     assert "card      visa •••• 4242 (expires 12/2034)" in text
     assert await asyncio.to_thread(cli, ["billing", "invoices", *common]) == 0
     assert "$20.00  paid" in out.read_text()
@@ -76,5 +77,5 @@ async def test_the_cli_and_the_dashboard_show_the_same(gw: Gateway, tmp_path: Pa
         assert "visa •••• 4242" in html and 'id="invoices"' in html and "$20.00" in html
         assert 'action="/dashboard/billing/cancel"' in html
     assert await asyncio.to_thread(cli, ["billing", "cancel", *common]) == 0
-    assert f"ends {sub['current_period_end']}" in out.read_text()
+    assert f"ends {human(sub['current_period_end'])} (in " in out.read_text()
     await resume(b)

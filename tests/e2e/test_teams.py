@@ -13,13 +13,14 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.test_cli_billing import login, meterway
-from tests.factories import Tenant, openai_client, tenant
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import Tenant, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from billing.tokens import TokenCounter
 from billing.usage import Usage
-from gateway.appkeys import PRICING
-from tests.factories import ledger, openai_client, tenant
-from tests.harness import ADMIN_KEY, COUNTER, Gateway
+from gateway.http.appkeys import PRICING
+from tests.support.factories import ledger, openai_client, tenant
+from tests.support.harness import ADMIN_KEY, COUNTER, Gateway
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "You are terse."},

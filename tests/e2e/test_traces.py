@@ -1,14 +1,15 @@
-"""OpenTelemetry traces (issue 60), against a real OTLP/HTTP receiver decoding the protobuf
-the gateway sends (tests/otlp_receiver.py): a metered call's span is the caller's child and
-carries the ledger's debit; refusals and cut streams have theirs; tenant ids appear only
-when listed; a dead collector costs no request."""
+"""OpenTelemetry traces (issue 60), against a real OTLP/HTTP receiver decoding the protobuf the
+gateway sends (tests/support/fakes/otlp_receiver.py): a metered call's span is the caller's
+child and carries the ledger's debit; refusals and cut streams have theirs; tenant ids
+appear only when listed; a dead collector costs no request."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import openai
@@ -16,10 +17,10 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from gateway.http.tracing import PROBES
-from tests.factories import Tenant, debits, eventual_debits, openai_client, tenant
-from tests.fake_realtime import fake_realtime
-from tests.harness import ADMIN_KEY, Gateway, free_port, running_gateway
-from tests.otlp_receiver import Receiver, otlp_receiver
+from tests.support.factories import Tenant, debits, eventual_debits, openai_client, tenant
+from tests.support.fakes.otlp_receiver import Receiver, otlp_receiver
+from tests.support.fakes.realtime import fake_realtime
+from tests.support.harness import ADMIN_KEY, Gateway, free_port, running_gateway
 
 MODEL = "gpt-4o-mini"
 SECRET_PROMPT = "the launch code is swordfish"
@@ -97,7 +98,8 @@ async def test_a_calls_span_is_the_callers_child_and_carries_the_ledgers_debit(
     assert a["gen_ai.usage.cache_read.input_tokens"] == row["cached_input_tokens"]
     assert a["gen_ai.usage.reasoning.output_tokens"] == row["reasoning_tokens"]
     assert a["meterway.usage_source"] == "reported" and row["usage_source"] == "provider"
-    assert a["meterway.billed"] is True
+    assert a["meterway.billed"] is True and a["meterway.uncollected_micros"] == 0
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert a["meterway.held_micros"] > 0  # the worst case held for it (below: counted input)
     assert a["gen_ai.operation.name"] == "chat"
     assert a["gen_ai.request.model"] == a["gen_ai.response.model"] == row["model"] == MODEL
@@ -203,25 +205,41 @@ async def test_tenant_ids_appear_only_as_the_operator_listed(dsn: str, receiver:
     assert t.key_id not in _strings(got.attrs) and "end-user-7" not in _strings(got.attrs)
 
 
+async def five_calls(gw: Gateway, within_s: float) -> None:
+    """Five calls, each answered 200 within `within_s`."""
+    t = await tenant(gw, credit=1_000_000)
+    async with openai_client(gw, t.key) as client:
+        for _ in range(5):
+            started = time.perf_counter()
+            raw = await client.chat.completions.with_raw_response.create(
+                model=MODEL, messages=MESSAGES, max_tokens=10
+            )
+            assert raw.http_response.status_code == 200
+            assert time.perf_counter() - started < within_s
+
+
+@contextlib.asynccontextmanager
+async def silent_collector() -> AsyncIterator[str]:
+    """A collector that takes the connection and the request and never answers."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(-1)  # until the exporter gives up and closes
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
 async def test_a_dead_collector_costs_no_request(dsn: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_TIMEOUT": "500", **FAST}
     async with running_gateway(dsn, None, **env) as gw:
-        t = await tenant(gw, credit=1_000_000)
-        async with openai_client(gw, t.key) as client:
-            for _ in range(5):
-                started = time.perf_counter()
-                raw = await client.chat.completions.with_raw_response.create(
-                    model=MODEL, messages=MESSAGES, max_tokens=10
-                )
-                assert raw.http_response.status_code == 200
-                assert time.perf_counter() - started < 0.5
-        async with asyncio.timeout(10):
-            while True:
-                detail = await _readyz(gw)
-                if detail["traces"]["dropped"] >= 5:
-                    break
-                await asyncio.sleep(0.05)
+        await five_calls(gw, within_s=30)
+        detail = await readyz_once(gw, lambda d: d["traces"]["dropped"] >= 5)
         assert detail["status"] == "ready"
         assert "unreachable" in detail["traces"]["last_error"]
         async with gw.http.get(gw.url + "/metrics", headers=OPERATOR) as r:
@@ -230,9 +248,25 @@ async def test_a_dead_collector_costs_no_request(dsn: str) -> None:
         await gw.settle_all()
 
 
-async def _readyz(gw: Gateway) -> dict[str, Any]:
-    async with gw.http.get(gw.url + "/readyz", headers=OPERATOR) as r:
-        return dict(await r.json())
+async def test_a_collector_that_never_answers_keeps_no_request_waiting(dsn: str) -> None:
+    """The exporter waits 8 s for the collector; a call that waited for its span's export
+    would take that long, and each takes under half of it."""
+    async with silent_collector() as url:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_EXPORTER_OTLP_TIMEOUT": "8000", **FAST}
+        async with running_gateway(dsn, None, **env) as gw:
+            await five_calls(gw, within_s=4)
+            await gw.settle_all()
+
+
+async def readyz_once(gw: Gateway, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """/readyz's operator view, once `until` holds of it."""
+    async with asyncio.timeout(10):
+        while True:
+            async with gw.http.get(gw.url + "/readyz", headers=OPERATOR) as r:
+                detail = dict(await r.json())
+            if until(detail):
+                return detail
+            await asyncio.sleep(0.05)
 
 
 async def test_a_realtime_turn_is_debited_and_has_the_span_of_its_debit(
@@ -259,6 +293,8 @@ async def test_a_realtime_turn_is_debited_and_has_the_span_of_its_debit(
         (row,) = await debits(gw, t.account_id)
         got = await receiver.for_request(row["request_id"])
     assert "." in row["request_id"]
+    session = row["request_id"].partition(".")[0]  # the WebSocket request's: the turn's parent
+    assert (got.span.trace_id.hex(), got.span.parent_span_id.hex()) == (session, session[:16])
     assert got.attrs["meterway.cost_micros"] == -int(row["amount_micros"]) > 0
     assert got.attrs["meterway.price_version"] == row["price_version"]
     assert got.attrs["meterway.billed"] is True and SECRET_PROMPT not in _strings(got.attrs)

@@ -13,14 +13,15 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionToolMessageParam, ChatCompletionToolParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.aws_sigv4 import verifies
 from tests.e2e.test_bedrock import AWS_ENV, BEDROCK_PROVIDER, CREDS
-from tests.factories import WEATHER_TOOL as WEATHER
-from tests.factories import debits, openai_client, tenant
-from tests.harness import Gateway, gateway_with_providers
-from tests.invariants import check_invariants
+from tests.support.aws_sigv4 import verifies
+from tests.support.factories import WEATHER_TOOL as WEATHER
+from tests.support.factories import debits, openai_client, tenant
+from tests.support.harness import Gateway, gateway_with_providers
+from tests.support.invariants import check_invariants
 
 PRICING = """
 [models."gemini-pro"]
@@ -86,7 +87,7 @@ def _usage(fake: UpstreamControl, model: str) -> int:
     return NOVA_COST
 
 
-def _result(call_id: str) -> dict[str, Any]:
+def _result(call_id: str) -> ChatCompletionToolMessageParam:
     return {"role": "tool", "tool_call_id": call_id, "content": "Sunny, 21 C."}
 
 
@@ -320,7 +321,10 @@ async def test_the_reservation_counts_the_tools(both: Both, fake: UpstreamContro
     micros more than the balance holds."""
     t = await tenant(both.gw, credit=100_000)
     fake.usage = GEMINI_USAGE
-    big = {"type": "function", "function": {"name": "big", "description": "word " * 100_000}}
+    big: ChatCompletionToolParam = {
+        "type": "function",
+        "function": {"name": "big", "description": "word " * 100_000},
+    }
     async with openai_client(both.gw, t.key) as client:
         await client.chat.completions.create(
             model="gemini-pro", messages=ASK, tools=TOOLS, max_tokens=600
@@ -366,13 +370,14 @@ async def test_gemini_thought_signatures_go_back_with_their_calls(
         assert called["thoughtSignature"] == "c2lnLXBhcmlz"
 
         # A client that drops the signature meets Gemini's own refusal, and pays nothing.
-        unsigned = {**sent, "tool_calls": [{k: v for k, v in sent["tool_calls"][0].items()
+        unsigned: Any = {**sent, "tool_calls": [{k: v for k, v in sent["tool_calls"][0].items()
                                             if k != "extra_content"}]}  # fmt: skip
         with pytest.raises(openai.BadRequestError, match="thought_signature"):
             await client.chat.completions.create(
                 model="gemini-pro", messages=[*ASK, unsigned, _result(call.id)], tools=TOOLS
             )
-        malformed = {**sent, "tool_calls": [{**sent["tool_calls"][0], "extra_content": {"x": 1}}]}
+        odd_call = {**sent["tool_calls"][0], "extra_content": {"x": 1}}
+        malformed: Any = {**sent, "tool_calls": [odd_call]}
         with pytest.raises(openai.BadRequestError) as refused:
             await client.chat.completions.create(
                 model="gemini-pro", messages=[*ASK, malformed, _result(call.id)], tools=TOOLS

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from gateway.cli.main import DEV_ADMIN_KEY
+from gateway.cli.dev_guard import DEV_ADMIN_KEY
 from tests.bench.procs import wait_port
-from tests.browser_kit import launch
-from tests.harness import REDIS_URL, drop_prefix, free_port, temp_database
+from tests.support.browser_kit import launch
+from tests.support.harness import REDIS_URL, drop_prefix, free_port, temp_database
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "getting-started.md"

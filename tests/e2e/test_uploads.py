@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from tests.factories import balance, debits, held, openai_client, tenant
-from tests.harness import COUNTER, Gateway, running_gateway
+from tests.support.factories import balance, debits, held, openai_client, tenant
+from tests.support.harness import COUNTER, Gateway, running_gateway
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(40_000)
 PROMPT = "add a red kite in the sky"

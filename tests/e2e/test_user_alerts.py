@@ -15,10 +15,10 @@ from typing import Any
 from gateway.cli.main import main as cli
 from tests.e2e.test_dashboard_session import CSRF, page, sign_in
 from tests.e2e.test_notify_smtp import TO, mailing_gateway
-from tests.factories import tenant
-from tests.harness import LOCAL_SINKS, Gateway
-from tests.metering_client import event, service
-from tests.webhook_sink import webhook_sink
+from tests.support.factories import tenant
+from tests.support.fakes.webhook_sink import webhook_sink
+from tests.support.harness import LOCAL_SINKS, Gateway
+from tests.support.metering_client import event, service
 
 ME = "me@people.test"
 SCOPES = ["chat", "account:read", "billing"]

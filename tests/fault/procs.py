@@ -17,14 +17,14 @@ import aiohttp
 
 from billing.plans import load_plans
 from billing.usage import Usage
+from gateway.config.settings import Settings, load_settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key
-from gateway.settings import Settings, load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import shard_of
-from tests.harness import REDIS_URL, die_with_parent, drop_prefix
+from tests.support.harness import REDIS_URL, die_with_parent, drop_prefix, redis_answers
 
 LIVE: set[Proc] = set()
 
@@ -68,7 +68,9 @@ async def run_command(env: dict[str, str], *args: str) -> tuple[int, str]:
     return int(proc.returncode or 0), out.decode()
 
 
-async def wait_healthy(url: str, timeout_s: float = 20.0) -> None:
+async def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
+    """Until `url` answers /healthz. A gateway alone starts in a few seconds; five starting
+    at once beside the rest of the suite on CI's two cores once took over 20."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -88,6 +90,7 @@ async def fault_stores(env: dict[str, str]) -> AsyncIterator[tuple[Settings, Sto
     settings = load_settings(env)
     try:
         async with open_stores(settings) as stores:
+            await redis_answers(stores.redis)
             await rebuild(stores, load_plans(settings.plans_path))
             yield settings, stores
     finally:

@@ -15,7 +15,7 @@ import sys
 
 import uvloop
 
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of

@@ -1,4 +1,5 @@
-"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore."""
+"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, or slow
+(every reply held `reply_delay_s` before it is passed on: a Redis slow to answer)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class CuttableProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.up = True
+        self.reply_delay_s = 0.0
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -44,12 +46,18 @@ class CuttableProxy:
             return
         self._writers |= {writer, up_writer}
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer),
+            self._pipe(up_reader, writer, replies=True),
+            return_exceptions=True,
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if replies and self.reply_delay_s:
+                    await asyncio.sleep(self.reply_delay_s)
                 writer.write(data)
                 await writer.drain()
         finally:

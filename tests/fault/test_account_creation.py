@@ -9,9 +9,9 @@ import secrets
 import pytest
 
 from gateway.stores.redis.keys import shard_of
-from tests.factories import openai_client
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import openai_client
+from tests.support.harness import Gateway, running_gateway
 
 CREATE = {"name": "acme", "plan": "enterprise", "idempotency_key": secrets.token_hex(8)}
 

@@ -10,8 +10,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.factories import tenant
-from tests.harness import PG_ADMIN, Gateway
+from tests.support.factories import tenant
+from tests.support.harness import PG_ADMIN, Gateway
 
 
 async def _kill_connections(gw: Gateway) -> int:

@@ -21,11 +21,11 @@ import pytest
 
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.sweeper import sweep_once
-from tests.factories import Tenant, tenant
 from tests.fault.procs import run_command
-from tests.harness import Gateway, gateway_env, running_gateway, temp_database
-from tests.invariants import check_invariants
-from tests.redis_cluster import RedisCluster
+from tests.support.factories import Tenant, tenant
+from tests.support.harness import Gateway, gateway_env, running_gateway, temp_database
+from tests.support.invariants import check_invariants
+from tests.support.redis_cluster import RedisCluster
 
 ACCOUNTS = 12
 CONCURRENCY = 16

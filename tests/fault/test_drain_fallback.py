@@ -25,8 +25,8 @@ from billing.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.workers.settler import Settler
 from tests.fault.procs import serving
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 WORDS = " ".join(f"word{n}" for n in range(20))
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": WORDS}]}

@@ -16,8 +16,8 @@ from gateway.stores.redis.keys import shard_of
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import sweep_once
 from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 
 async def _call(http: aiohttp.ClientSession, url: str, key: str, stream: bool) -> tuple[str, int]:

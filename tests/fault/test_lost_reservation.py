@@ -1,7 +1,8 @@
 """Redis loses a call's reservation while the provider answers (a restart without its data,
-a failover before replication): nothing can be debited against it any more, so the client
-is shown no cost, and the loss is logged and counted instead of being taken for a
-settlement that already happened. README, Durability, says what such a loss still costs."""
+a failover before replication): the loss is logged and counted, and the delivered usage is
+still debited, late, from what the account has free (the rest uncollected), so the cost the
+client is shown is the one debited. Before (issue 57), such a call was shown no cost and
+never debited. README, Durability, says what such a loss still costs."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import asyncio
 import re
 
 from gateway.stores.redis.keys import shard_of
-from tests.factories import balance, ledger, tenant
-from tests.harness import ADMIN_KEY, Gateway
+from tests.support.factories import balance, ledger, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
+from tests.support.replies import present
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}
 VANISHED = re.compile(r"^meterway_settlements_vanished_total (\S+)$", re.M)
@@ -29,7 +31,7 @@ async def _vanished(gw: Gateway) -> float:
     return await _metric(gw, VANISHED)
 
 
-async def test_a_call_whose_reservation_redis_lost_shows_no_cost_and_is_counted(
+async def test_a_call_whose_reservation_redis_lost_is_debited_what_it_shows_and_counted(
     gw: Gateway,
 ) -> None:
     t = await tenant(gw, credit=5_000_000)
@@ -50,13 +52,15 @@ async def test_a_call_whose_reservation_redis_lost_shows_no_cost_and_is_counted(
     assert await gw.store.redis.hdel(reservations, request_id) == 1
     status, answer = await answered
 
-    assert status == 200 and answer["x-request-id"] == request_id.decode()
-    assert "x-meterway-cost-micros" not in answer, "a cost shown that was not debited"
+    assert status == 200 and answer["x-request-id"] == present(request_id).decode()
+    cost = int(answer["x-meterway-cost-micros"])
+    assert cost > 0
     assert await _vanished(gw) == before + 1
-    assert await _metric(gw, SPENT) == spent, "spend counted that was never debited"
+    assert await _metric(gw, SPENT) == spent + cost
     await gw.settle_all()
-    assert [r["kind"] for r in await ledger(gw, t.account_id)] == ["credit"]
-    assert await balance(gw, t.account_id) == 5_000_000
+    rows = [(r["kind"], r["amount_micros"]) for r in await ledger(gw, t.account_id)]
+    assert [r for r in rows if r[0] != "credit"] == [("debit", -cost)]
+    assert await balance(gw, t.account_id) == 5_000_000 - cost
 
 
 async def test_a_settled_call_is_not_counted_as_lost(gw: Gateway) -> None:

@@ -20,18 +20,18 @@ from redis.exceptions import ResponseError
 
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
+from gateway.config.settings import PROVIDERS, Settings
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
-from gateway.settings import PROVIDERS, Settings
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import SHARDS
 from gateway.stores.redis.settlement_stream import GROUP
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, settle_directly, wait_healthy
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 MESSAGES = [{"role": "user", "content": "race me across hosts"}]
 BODY = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 1000}

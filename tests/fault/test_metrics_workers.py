@@ -11,16 +11,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
-from tests.factories import openai_client
 from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
-from tests.harness import ADMIN_KEY, gateway_env
+from tests.support.factories import openai_client
+from tests.support.harness import ADMIN_KEY, gateway_env
 
 CALLS = 12
 USAGE = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
 
 
 class _Url:
-    """What tests.factories.openai_client needs of a gateway: its URL."""
+    """What tests.support.factories.openai_client needs of a gateway: its URL."""
 
     def __init__(self, url: str) -> None:
         self.url = url

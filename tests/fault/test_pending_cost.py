@@ -1,6 +1,7 @@
-"""Redis stops answering while calls settle: the usage goes out without `cost_micros` (a
-pending settlement shows no cost rather than a wrong one), after the settlement's answer
-budget, and the debit still reaches the ledger once Redis is back."""
+"""Redis stops answering while calls settle: the usage goes out with its `cost_micros` after
+the settlement's answer budget (the priced usage under the charge cap, known once the usage
+is read: issue 57, a cost that depended on the reply's timing), and the debit that reaches
+the ledger once Redis is back is that cost."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tests.factories import eventual_debits, openai_client, settle_after_outage, tenant
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import Gateway, running_gateway
+from tests.support.factories import eventual_debits, openai_client, settle_after_outage, tenant
+from tests.support.harness import Gateway, running_gateway
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
@@ -54,7 +55,7 @@ async def _debited_after_restore(gw: Gateway, proxy: CuttableProxy, account_id: 
 
 
 @pytest.mark.timeout(60)
-async def test_pending_plain_answer_shows_no_cost(
+async def test_pending_plain_answer_shows_the_cost_it_debits(
     cut_gw: Gateway, redis_cut: CuttableProxy
 ) -> None:
     gw = cut_gw
@@ -67,14 +68,14 @@ async def test_pending_plain_answer_shows_no_cost(
         answered = asyncio.ensure_future(call)
         await _cut_once_forwarded(gw, redis_cut)
         raw = await answered
-    assert raw.headers["x-meterway-settlement"] == "pending"
-    assert "x-meterway-cost-micros" not in raw.headers
-    assert "cost_micros" not in _extra(raw.parse().usage)
+    assert "x-meterway-settlement" not in raw.headers
+    assert raw.headers["x-meterway-cost-micros"] == "450"
+    assert _extra(raw.parse().usage)["cost_micros"] == 450
     assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450
 
 
 @pytest.mark.timeout(60)
-async def test_pending_stream_usage_chunk_shows_no_cost(
+async def test_pending_stream_usage_chunk_shows_the_cost_it_debits(
     cut_gw: Gateway, redis_cut: CuttableProxy
 ) -> None:
     gw = cut_gw
@@ -91,6 +92,6 @@ async def test_pending_stream_usage_chunk_shows_no_cost(
         redis_cut.cut()  # forwarded, and the first chunk is on its way
         chunks = [chunk async for chunk in stream]
     last = chunks[-1]
-    assert last.choices == [] and _extra(last.usage) == {}
+    assert last.choices == [] and _extra(last.usage) == {"cost_micros": 450}
     assert last.usage is not None and last.usage.completion_tokens == 500
     assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450

@@ -31,8 +31,9 @@ from tests.fault.procs import (
     settle_directly,
     wait_healthy,
 )
-from tests.harness import ADMIN_KEY, gateway_env, temp_database
-from tests.invariants import check_invariants
+from tests.support.harness import ADMIN_KEY, gateway_env, temp_database
+from tests.support.invariants import check_invariants
+from tests.support.replies import entries
 
 NOWHERE = "http://127.0.0.1:9"
 OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -42,7 +43,7 @@ GHOST_CREDIT = 50_000
 async def first_message(stores: Stores, account_id: str) -> dict[bytes, bytes]:
     """The account's first queued settlement, as named fields."""
     stream = stores.store.keys.stream(shard_of(account_id))
-    (_, fields), *_ = await stores.redis.xrange(stream, count=1)
+    (_, fields), *_ = entries(await stores.redis.xrange(stream, count=1))
     return sf.named(fields)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+import openai
 import pytest
 
-from tests.factories import openai_client, tenant
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import ADMIN_KEY, Gateway, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
 OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /metrics and /readyz details
 
@@ -28,7 +29,9 @@ async def _load(gw: Gateway, key: str, n: int, costs: dict[str, int]) -> None:
                 stream=i % 2 == 0,
             )
             if i % 2 == 0:
-                async for _ in raw.parse():
+                stream = raw.parse()
+                assert isinstance(stream, openai.AsyncStream)
+                async for _ in stream:
                     pass
             else:
                 costs[raw.headers["x-request-id"]] = int(raw.headers["x-meterway-cost-micros"])

@@ -5,6 +5,7 @@ fenced deltas. Run as the real command, beside the stores a gateway would use.""
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,10 +17,19 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.workers.settler import Settler
 from tests.fault.procs import Tenant, fault_stores, make_tenant, run_command
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env, temp_database
+from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+async def dsn() -> AsyncIterator[str]:
+    """A database of the test's own: a forced rebuild checks and repairs every account in
+    it, and the worker's shared one holds other tests' accounts (one credited past what Lua
+    holds exactly once stopped every rebuild here)."""
+    async with temp_database() as name:
+        yield name
 
 
 def _rid(name: str, t: Tenant) -> str:

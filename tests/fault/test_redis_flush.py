@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from gateway.appkeys import PLANS
+from gateway.http.appkeys import PLANS
 from gateway.ops.rebuild import rebuild, reconcile
 from gateway.stores.redis.keys import shard_of
-from tests.factories import openai_client, tenant
-from tests.harness import Gateway, drop_keys, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import Gateway, drop_keys, running_gateway
+from tests.support.invariants import check_invariants
+from tests.support.replies import present
 
 HOUR_REQUESTS = [{"window": "hour", "metric": "requests", "limit": 1000}]
 
@@ -29,7 +30,7 @@ async def _counters(gw: Gateway, shard: int, owner: str, key_id: str) -> dict[st
         if await gw.store.redis.type(name) == b"hash":
             out[name] = sum(int(v) for v in (await gw.store.redis.hgetall(name)).values())
         else:
-            out[name] = int(await gw.store.redis.get(name))
+            out[name] = int(present(await gw.store.redis.get(name)))
     return out
 
 

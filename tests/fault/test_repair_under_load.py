@@ -20,8 +20,8 @@ from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, run_command
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
 LOAD_S = 6.0

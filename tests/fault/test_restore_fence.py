@@ -9,11 +9,12 @@ import secrets
 from collections.abc import Sequence
 
 from billing.plans import load_plans
-from gateway.ops.self_restore import ensure_restored, lock_name
+from gateway.config.settings import restore_lock_name
+from gateway.ops.self_restore import ensure_restored
 from gateway.stores.postgres.ledger import Ledger
 from gateway.workers.settler import Settler
 from tests.fault.procs import fault_stores, make_tenant, settle_directly
-from tests.harness import REDIS_URL, drop_prefix, gateway_env
+from tests.support.harness import REDIS_URL, drop_prefix, gateway_env
 
 NOWHERE = "http://127.0.0.1:9"
 CREDIT = 1_000_000
@@ -41,7 +42,7 @@ async def test_a_restore_waits_for_the_batch_a_settler_read_before_redis_was_emp
         tenant = await make_tenant(stores, CREDIT)
         costs = await settle_directly(stores, tenant, 3)
         ledger = StalledLedger(stores.ledger)
-        fence = stores.operator().restore_fence(lock_name(settings))
+        fence = stores.operator().restore_fence(restore_lock_name(settings))
         settler = Settler(stores.settlement_stream(), ledger, fence=fence)
         stop = asyncio.Event()
         running = asyncio.create_task(settler.run(stop=stop))

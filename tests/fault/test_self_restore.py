@@ -14,10 +14,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from gateway.config.settings import restore_lock_name
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
-from gateway.ops.self_restore import lock_name
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.restores import restore_lock
+from gateway.stores.postgres.restore.runs import restore_lock
 from gateway.workers.settler import Settler
 from tests.fault.procs import (
     Proc,
@@ -28,8 +28,15 @@ from tests.fault.procs import (
     wait_healthy,
 )
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.harness import ADMIN_KEY, PG_ADMIN, REDIS_URL, drop_prefix, free_port, gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import (
+    ADMIN_KEY,
+    PG_ADMIN,
+    REDIS_URL,
+    drop_prefix,
+    free_port,
+    gateway_env,
+)
+from tests.support.invariants import check_invariants
 
 GATEWAYS = 4
 NOWHERE = "http://127.0.0.1:9"
@@ -108,7 +115,7 @@ async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> 
                 assert (await _chat(http, url, t.key))[0] == 200
 
             # Redis emptied while serving; the restore is held back until we have looked.
-            async with restore_lock(stores.pool, lock_name(settings)):
+            async with restore_lock(stores.pool, restore_lock_name(settings)):
                 await drop_prefix(REDIS_URL, prefix)
                 status, details = await _ready(http, urls[1])
                 assert status == 503 and details["redis_consistent"] is False

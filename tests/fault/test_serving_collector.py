@@ -13,7 +13,7 @@ import pytest
 
 from gateway.devtools.demo_upstream import start_upstream
 from tests.fault.procs import serving
-from tests.harness import ADMIN_KEY, gateway_env
+from tests.support.harness import ADMIN_KEY, gateway_env
 
 CONCURRENCY = 32
 

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, fault_stores, make_tenant, settle_directly
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
 

@@ -14,8 +14,8 @@ import pytest
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.workers.settler import Settler
 from tests.fault.procs import serving
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20}
 

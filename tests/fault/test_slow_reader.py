@@ -12,9 +12,9 @@ import pytest
 
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.sweeper import sweep_once
-from tests.factories import debits, ledger, tenant
-from tests.harness import Gateway, running_gateway
-from tests.invariants import check_invariants
+from tests.support.factories import debits, ledger, tenant
+from tests.support.harness import Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
 WORDS = 60_000
 CHUNKS = 45_000

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.factories import balance, held, ledger
-from tests.harness import Gateway, running_gateway
 from tests.hostile.provider import HostileProvider
+from tests.support.factories import balance, held, ledger
+from tests.support.harness import Gateway, running_gateway
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def hostile_env(hp: HostileProvider, **env: str) -> dict[str, str]:
 
 @pytest.fixture
 async def hgw(dsn: str, hp: HostileProvider) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, **hostile_env(hp)) as gateway:
+    async with running_gateway(dsn, None, **hostile_env(hp)) as gateway:
         yield gateway
         await gateway.settle_all()
 

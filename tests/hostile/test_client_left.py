@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from gateway.http.server import CLIENT_LEFT, GatewayRunner, start_sites
-from tests.harness import free_port, gateway_settings
+from tests.support.harness import free_port, gateway_settings
 
 
 @dataclass

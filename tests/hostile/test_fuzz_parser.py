@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.appkeys import METER
-from tests.factories import Tenant, tenant
-from tests.harness import Gateway
+from gateway.http.appkeys import METER
 from tests.hostile.provider import HostileProvider
+from tests.support.factories import Tenant, tenant
+from tests.support.harness import Gateway
 
 PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"]
 FIELDS = [

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.factories import Tenant, price, tenant
-from tests.harness import ADMIN_KEY, Gateway
 from tests.hostile.conftest import money
 from tests.hostile.provider import HostileProvider, chat_body, json_answer
 from tests.hostile.rawclient import request_bytes, send_raw
+from tests.support.factories import Tenant, price, tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CREDIT = 1_000_000
@@ -155,7 +155,10 @@ async def test_refused_keys_cost_no_tokenizing_and_large_bodies_leave_the_loop_f
     hgw: Gateway, hp: HostileProvider
 ) -> None:
     broke = await tenant(hgw, credit=0)
-    big = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "a" * 4_000_000}]}
+    big: dict[str, Any] = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "a" * 4_000_000}],
+    }
     started = time.monotonic()
     status, body = await post(hgw, broke.key, big)
     assert (status, body["error"]["code"]) == (402, "billing_required")

@@ -16,15 +16,15 @@ import orjson
 
 from billing.tokens import TokenCounter
 from billing.usage import Usage
-from gateway.appkeys import COUNTER, PRICING
+from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm import endpoints
 from gateway.llm.calls import parse_json, read_call
 from gateway.stores.records import KeyRecord
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway
 from tests.hostile.conftest import money
 from tests.hostile.provider import HostileProvider, chat_body, json_answer
 from tests.hostile.test_hostile_clients import post
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway
 
 BIG = "a" * 4_000_000  # floor: ceil(4e6 / 128) = 31,250 tokens, ~4,690 micros on gpt-4o-mini
 
@@ -160,7 +160,7 @@ async def test_a_long_conversation_is_counted_on_the_loop_once_its_turns_were_co
         }
         for i in range(12)
     ]  # ~48 KB of text
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {"model": "gpt-4o-mini", "messages": turns, "max_tokens": 5},
         {"model": "gpt-4o-mini", "messages": [*turns, {"role": "user", "content": "And?"}]},
         {
@@ -183,7 +183,7 @@ async def test_a_long_conversation_is_counted_on_the_loop_once_its_turns_were_co
     expected = [
         price.cost_micros(
             Usage(
-                input_tokens=uncached.count_chat_prompt("o200k_base", b["messages"]),  # type: ignore[arg-type]
+                input_tokens=uncached.count_chat_prompt("o200k_base", b["messages"]),
                 output_tokens=uncached.count_text("o200k_base", "hello"),
                 source="counted",
             )

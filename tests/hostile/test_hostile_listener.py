@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.cli.main import DEV_ADMIN_KEY, main
-from tests.factories import tenant
-from tests.harness import ADMIN_KEY, Gateway, free_port, running_gateway
+from gateway.cli.dev_guard import DEV_ADMIN_KEY
+from gateway.cli.main import main
 from tests.hostile.conftest import hostile_env, money
 from tests.hostile.provider import HostileProvider
 from tests.hostile.rawclient import open_idle, read_answer, request_bytes, send_raw
+from tests.support.factories import tenant
+from tests.support.harness import ADMIN_KEY, Gateway, free_port, running_gateway
 
 CLIENT_KEY = "mw-" + "S3cr3tClientKey" * 3
 
@@ -29,7 +30,7 @@ async def strict(dsn: str, hp: HostileProvider) -> AsyncIterator[Gateway]:
         MAX_CONNECTIONS="8",
         ADMIN_LISTEN_ADDR=f"127.0.0.1:{free_port()}",
     )
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
 
 

@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 
 from gateway.mcp import wire
-from tests.factories import debits, tenant
-from tests.harness import Gateway, running_gateway
 from tests.hostile.provider import HostileProvider
+from tests.support.factories import debits, tenant
+from tests.support.harness import Gateway, running_gateway
 
 SECRET = "mcp-operator-secret-0123456789"
 ECHO = (

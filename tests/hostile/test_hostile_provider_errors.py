@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.factories import tenant
-from tests.harness import Gateway
 from tests.hostile.provider import HostileProvider
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 LEAKS = (

@@ -14,8 +14,6 @@ from aiohttp import web
 from billing.usage import Usage
 from gateway.services.auth import hash_key
 from gateway.stores.errors import HotStoreUnavailable
-from tests.factories import eventual_debits, price, tenant
-from tests.harness import COUNTER, Gateway, running_gateway
 from tests.hostile.conftest import hostile_env, money
 from tests.hostile.provider import (
     HostileProvider,
@@ -25,6 +23,8 @@ from tests.hostile.provider import (
     sse,
     stream_answer,
 )
+from tests.support.factories import eventual_debits, price, tenant
+from tests.support.harness import COUNTER, Gateway, running_gateway
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CREDIT = 1_000_000
@@ -49,7 +49,7 @@ async def tight(dsn: str, hp: HostileProvider) -> AsyncIterator[Gateway]:
         UPSTREAM_IDLE_TIMEOUT_S="0.6",
         STREAM_DRAIN_TIMEOUT_S="1",
     )
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

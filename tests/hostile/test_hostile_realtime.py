@@ -14,9 +14,9 @@ import websockets
 from aiohttp import web
 from websockets.exceptions import InvalidStatus
 
-from tests.factories import tenant
-from tests.harness import Gateway
 from tests.hostile.provider import HostileProvider
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
 OPERATOR_KEY = "sk-operator-secret"
 LEAKS = (

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.factories import tenant
-from tests.harness import Gateway, running_gateway
 from tests.hostile.conftest import hostile_env
 from tests.hostile.provider import HostileProvider, chunk, stream_answer
 from tests.hostile.test_hostile_provider_errors import LEAKS
+from tests.support.factories import tenant
+from tests.support.harness import Gateway, running_gateway
 
 HI = [{"role": "user", "content": "hi"}]
 GOOGLE_KEY = "g-operator-key-0123456789abcdef"
@@ -33,7 +33,7 @@ async def ggw(dsn: str, hp: HostileProvider) -> AsyncIterator[Gateway]:
     """The hostile provider behind every wire, Gemini's native route included."""
     keys = {"GOOGLE_API_KEY": GOOGLE_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY}
     env = hostile_env(hp, GEMINI_BASE_URL=hp.url + "/v1beta", **keys)
-    async with running_gateway(dsn, **env) as gateway:
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 

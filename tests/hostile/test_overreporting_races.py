@@ -14,10 +14,10 @@ from typing import Any
 
 from billing.quotas import Quota
 from gateway.stores.redis.keys import shard_of
-from tests.factories import balance, tenant
-from tests.harness import Gateway
 from tests.hostile.provider import HostileProvider, chat_body, json_answer
-from tests.invariants import Window, check_invariants, money_violations
+from tests.support.factories import balance, tenant
+from tests.support.harness import Gateway
+from tests.support.invariants import Window, check_invariants, money_violations
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 # gpt-4o-mini: the hold for ~8 counted input tokens and 100 output is ~62 micros; the

@@ -15,15 +15,15 @@ import asyncpg
 import pytest
 
 from billing.quotas import Quota
+from gateway.config.settings import load_settings
 from gateway.services.auth import new_id
-from gateway.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.stream_fields import ledger_row
-from tests.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
-from tests.redis_cluster import RedisCluster
+from tests.support.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.support.redis_cluster import RedisCluster
 
 NOWHERE = "http://127.0.0.1:9"
 

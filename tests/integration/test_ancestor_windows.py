@@ -20,9 +20,9 @@ from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation
 from gateway.stores.redis.replies import undeclared
 from gateway.stores.redis.scripts import load_script
-from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import Holder, make_holder
 from tests.integration.test_rebuild_metering import PLANS
+from tests.support.harness import REDIS_URL, drop_prefix
 
 DAY_2 = Quota("day", "requests", 2)
 SPEND_1000 = Quota("day", "spend_micros", 1_000)

@@ -8,6 +8,7 @@ Its own database per test: retention detaches every month before its cut."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,8 +22,8 @@ from gateway.stores.postgres.ledger_shape import ENTRY_COLUMNS
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import Row
-from tests.harness import temp_database
 from tests.integration.conftest import meterway, settled_row
+from tests.support.harness import temp_database
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 JAN, FEB, MAR = date(2018, 1, 1), date(2018, 2, 1), date(2018, 3, 1)
@@ -33,7 +34,7 @@ def _at(day: int, month: int) -> datetime:
     return datetime(2018, month, day, 12, tzinfo=UTC)
 
 
-async def _archived(stores: Stores) -> tuple[str, list[object]]:
+async def _archived(stores: Stores) -> tuple[str, list[Any]]:
     """An account with rows in January, February and now, and what its reads answer
     before retention; then January and February archived by retention."""
     await partitions.add_months(stores.pool, [JAN, FEB])
@@ -55,7 +56,7 @@ async def _archived(stores: Stores) -> tuple[str, list[object]]:
     return acct, before
 
 
-async def _reads(stores: Stores, acct: str) -> list[object]:
+async def _reads(stores: Stores, acct: str) -> list[Any]:
     page: list[Row] = await stores.ledger.entries(acct, before=None, limit=50)
     requests = [await stores.directory().request_entry(acct, r) for r in ("jan", "feb-void")]
     usage = await MeteringLedger(stores.pool).meter_usage(acct, _at(5, 1), _at(15, 1))

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from billing.plans import load_plans
 from billing.usage import Usage
+from gateway.config.settings import DEFAULT_CONFIG_DIR
 from gateway.ops.rebuild import rebuild
 from gateway.ops.reconcile import parked, reconcile
-from gateway.settings import DEFAULT_CONFIG_DIR
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.stream_fields import named

@@ -10,7 +10,7 @@ import redis
 from gateway.stores.redis.cluster_wire import ClusterWire, slot_of
 from gateway.stores.redis.keys import SHARDS, Keys
 from gateway.stores.redis.resp import parse_url
-from tests.redis_cluster import RedisCluster
+from tests.support.redis_cluster import RedisCluster
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 SHA = hashlib.sha1(INCR.encode()).hexdigest()

@@ -11,12 +11,13 @@ from __future__ import annotations
 from billing.quotas import Quota
 from billing.usage import Usage
 from gateway.stores.connect import Stores
+from gateway.stores.ports.hot import UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import DEBITED
 from gateway.telemetry import metrics
 from gateway.workers.settler import Settler
 from tests.integration.conftest import make_holder
-from tests.invariants import Window, check_invariants, money_violations
+from tests.support.invariants import Window, check_invariants, money_violations
 
 USAGE = Usage(input_tokens=40, output_tokens=7)
 HOUR_SPEND = Quota("hour", "spend_micros", 1_000)
@@ -57,12 +58,12 @@ async def test_a_debit_above_its_hold_takes_only_what_other_holds_leave(stores: 
     await _reserve(stores, h.record, "r2", 400)
     assert (
         await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r1"), _debit(900))
-        == DEBITED
+        == DEBITED + UNCOLLECTED * 300  # the reply says what was not collected
     )
     assert await stores.store.balance(h.account_id) == (400, 400)  # r2's hold is intact
     assert (
         await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r2"), _debit(450))
-        == DEBITED
+        == DEBITED + UNCOLLECTED * 50  # the reply says what was not collected
     )
     assert await stores.store.balance(h.account_id) == (0, 0)
     counted = metrics().uncollected.labels("openai")._value.get()
@@ -99,7 +100,7 @@ async def test_a_spend_window_never_passes_its_limit(stores: Stores) -> None:
     await _reserve(stores, h.record, "r1", 600)
     assert (
         await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r1"), _debit(1_500))
-        == DEBITED
+        == DEBITED + UNCOLLECTED * 500  # the reply says what was not collected
     )
     assert await stores.store.balance(h.account_id) == (99_000, 0)
     counts = await stores.store.window_counts(h.shard, "k", h.record.key_id, (HOUR_SPEND,))
@@ -133,7 +134,7 @@ async def test_a_credit_line_is_the_floor(stores: Stores) -> None:
     assert getattr(refused, "available_micros", None) == 100, refused
     assert (
         await stores.store.settle(h.shard, h.account_id, _rid(h.account_id, "r1"), _debit(900))
-        == DEBITED
+        == DEBITED + UNCOLLECTED * 400  # the reply says what was not collected
     )
     assert await stores.store.balance(h.account_id) == (-500, 0)
     await Settler(stores.settlement_stream(), stores.ledger).drain()

@@ -5,6 +5,8 @@ bring back a counter that is gone (it would live forever, without an expiry)."""
 
 from __future__ import annotations
 
+from redis.typing import EncodableT
+
 from billing.admission import Admitted
 from billing.quotas import Quota
 from billing.usage import Usage
@@ -119,7 +121,7 @@ async def test_a_new_granule_removes_the_granules_older_than_the_window(stores: 
     await _to_granule_start(stores, h)
     c = await _now(stores, h) // G
     minute = _minute(stores, h)
-    old = {str(c - GRANULES - 1 - n): 1 for n in range(GRANULES + 4)}
+    old: dict[EncodableT, EncodableT] = {str(c - GRANULES - 1 - n): 1 for n in range(GRANULES + 4)}
     await redis.hset(minute, mapping={**old, str(c - 3): 7})
     await redis.pexpire(minute, MINUTE)
     now = (await _reserve(stores, h, "r1")).now_ms

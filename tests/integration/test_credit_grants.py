@@ -1,5 +1,5 @@
 """Credit grants on the real stores: draw order, an expiry mid-month, a reservation open
-across an expiry, a refund returning to its grant, a revocation (tests/invariants.py checks
+across an expiry, a refund returning to its grant, a revocation (tests/support/invariants.py checks
 that the grants add up to the balance after each)."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from gateway.stores.stream_fields import LEDGER_COLUMNS, ledger_row_raw
 from gateway.workers.grant_keeper import GrantKeeper
 from gateway.workers.settler import Settler
 from tests.integration.conftest import Holder, make_holder
-from tests.invariants import check_grants, check_invariants
+from tests.support.invariants import check_grants, check_invariants
+from tests.support.replies import entries
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -28,7 +29,7 @@ async def _now(stores: Stores) -> datetime:
     return datetime.fromtimestamp(await stores.store.now_ms() / 1000, UTC)
 
 
-async def _grant(stores: Stores, h: Holder, amount: int, key: str, **spec: object) -> int:
+async def _grant(stores: Stores, h: Holder, amount: int, key: str, **spec: Any) -> int:
     posted = await post_credit(
         stores.ledger, stores.store, h.account_id, amount, key, "test", grant=GrantSpec(**spec)
     )
@@ -237,7 +238,7 @@ async def test_a_write_off_uses_only_its_keys_and_queues_the_row_the_settler_rea
     # what the balance could not give stays the grant's rest, past its end
     assert await stores.store.grant_ends(h.account_id) == (GrantEnd(42, 200, 1_700_000_000_000),)
     stream = stores.store.keys.stream(h.shard)
-    rows = [ledger_row_raw(f) for _, f in await stores.redis.xrange(stream)]
+    rows = [ledger_row_raw(f) for _, f in entries(await stores.redis.xrange(stream))]
     assert [(r[1], r[2], r[3], json.loads(r[LEDGER_COLUMNS.index("metadata")])) for r in rows] == [
         ("expire", -300, "grant:42:expire:0", {"grant_id": 42, "cause": "expired"}),
         ("expire", -700, "grant:42:expire:1", {"grant_id": 42, "cause": "revoked"}),

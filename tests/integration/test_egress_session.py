@@ -15,12 +15,12 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from gateway.config.egress_rules import EgressPolicy, EgressRefused, parse_allow
 from gateway.outbound.egress import EgressResolver, checked_url, egress_session
-from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, parse_allow
 from gateway.outbound.exports import LagoSink
 from gateway.outbound.notify import post_signed
-from tests.harness import free_port
-from tests.webhook_sink import Sink, webhook_sink
+from tests.support.fakes.webhook_sink import Sink, webhook_sink
+from tests.support.harness import free_port
 
 SECRET = "whsec-test-0123456789abcdef"
 DELIVERY: dict[str, Any] = {

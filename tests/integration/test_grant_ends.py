@@ -15,11 +15,11 @@ from gateway.ops.rebuild import rebuild
 from gateway.stores.connect import Stores
 from gateway.stores.records import GrantEnd
 from gateway.workers.grant_keeper import GrantKeeper
-from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import Holder, make_holder
 from tests.integration.test_credit_grants import _advance, _grant, _now, _round, _settle
 from tests.integration.test_rebuild_metering import PLANS
-from tests.invariants import check_invariants
+from tests.support.harness import REDIS_URL, drop_prefix
+from tests.support.invariants import check_invariants
 
 
 async def _try(stores: Stores, h: Holder, rid: str, held: int) -> bool:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncpg
 import redis.asyncio as aioredis
 
-from gateway.appkeys import SIGNIN_TICKETS, STORES
+from gateway.http.appkeys import SIGNIN_TICKETS, STORES
 from gateway.stores.postgres.migrate import migrate
-from tests.harness import REDIS_URL, Gateway, temp_database
+from tests.support.harness import REDIS_URL, Gateway, temp_database
 
 
 async def test_migration_048_accepts_the_members_who_signed_in_or_are_bound() -> None:

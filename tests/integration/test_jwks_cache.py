@@ -7,10 +7,10 @@ import secrets
 
 import pytest
 
-from gateway.http.jwks_source import JwksSource
-from gateway.outbound.egress_rules import EgressPolicy
-from gateway.services.jwks import JwksCache, UnknownSigningKey
-from tests.identity import FakeClock, Jwks, ec_key, jwks_server, rsa_key
+from gateway.config.egress_rules import EgressPolicy
+from gateway.outbound.jwks import JwksCache, UnknownSigningKey
+from gateway.outbound.jwks_source import JwksSource
+from tests.support.fakes.identity import FakeClock, Jwks, ec_key, jwks_server, rsa_key
 
 # The local key server, admitted past the egress rules on purpose.
 LOCAL = EgressPolicy(frozenset({"127.0.0.1"}), (), allow_http=True)

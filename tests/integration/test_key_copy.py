@@ -4,10 +4,10 @@ migration is carried without anyone remembering rotation."""
 
 from __future__ import annotations
 
+from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key, new_secret
 from gateway.stores.connect import Stores
 from gateway.stores.records import PER_SECRET, Lineage
-from tests.integration.conftest import new_id
 
 
 async def test_a_column_added_later_is_copied_with_every_other(own: Stores) -> None:

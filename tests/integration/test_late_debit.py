@@ -11,17 +11,17 @@ from billing.next_step import Links
 from billing.plans import load_plans
 from billing.pricing import load_pricing
 from billing.usage import Usage
+from gateway.config.settings import PROVIDERS
 from gateway.errors import RequestInFlight
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
-from gateway.services.metering import Meter
-from gateway.settings import PROVIDERS
+from gateway.services.meter.metering import Meter
 from gateway.stores.redis.hotstore import CLOSED, DEBITED_LATE, Settlement
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import sweep_once
 from tests.fault.procs import fault_stores, make_tenant
-from tests.harness import COUNTER, gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import COUNTER, gateway_env
+from tests.support.invariants import check_invariants
 
 
 async def test_settle_after_void_debits_once(dsn: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.stores.redis.resp import ReplyError, WireError, WireRedis, parse_url
-from tests.harness import REDIS_URL
+from tests.support.harness import REDIS_URL
 
 
 def lean(timeout_s: float = 5.0) -> WireRedis:

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from gateway.appkeys import SUPERVISOR
+from gateway.config.settings import load_settings
+from gateway.http.appkeys import SUPERVISOR
 from gateway.ops.ledger_months import (
     MonthError,
     ensure_ahead,
@@ -19,13 +20,12 @@ from gateway.ops.ledger_months import (
     retention_plan,
 )
 from gateway.services.auth import new_id
-from gateway.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
 from gateway.stores.postgres.balances import ledger_totals
 from gateway.stores.postgres.migrate import migrate
-from tests.harness import Gateway, gateway_env, temp_database
 from tests.integration.conftest import meterway, settled_row
+from tests.support.harness import Gateway, gateway_env, temp_database
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # the keeper's and retention's "now" here
 NOWHERE = "http://127.0.0.1:9"

@@ -12,6 +12,7 @@ from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.records import decode_reservation
 from tests.integration.conftest import make_holder
 from tests.integration.test_script_keys import _recording, _snapshot
+from tests.support.replies import entries, present
 
 DAY_GPU = Quota("day", "meter:gpu_seconds", 100)
 
@@ -27,7 +28,7 @@ async def test_metered_record_message_and_row_round_trip(stores: Stores) -> None
     admitted = await stores.store.meters.hold(_hold(h.account_id, rid))
     assert isinstance(admitted, Admitted)
     keys = stores.store.keys
-    raw = await stores.store.redis.hget(keys.reservations(h.shard), rid)
+    raw = present(await stores.store.redis.hget(keys.reservations(h.shard), rid))
     record = decode_reservation(raw)
     assert (record.meter, record.max_quantity, record.service) == ("gpu_seconds", 10, "runner")
     assert record.charge_on_expiry and record.occurred_at_ms == 1_700_000_000_000
@@ -40,7 +41,7 @@ async def test_metered_record_message_and_row_round_trip(stores: Stores) -> None
     assert await stores.store.meters.hold(_hold(h.account_id, rid)) == MeterClosed(
         "debit", 7, 28, 9
     )
-    [(_, fields)] = await stores.store.redis.xrange(keys.stream(h.shard))
+    [(_, fields)] = entries(await stores.store.redis.xrange(keys.stream(h.shard)))
     assert tuple(fields) == (stream_fields.ROW,)
     assert tuple(stream_fields.named(fields)) == stream_fields.METERED_FIELDS
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
@@ -51,7 +52,7 @@ async def test_metered_record_message_and_row_round_trip(stores: Stores) -> None
     assert row["occurred_at"].timestamp() * 1000 == 1_700_000_000_000
     day = keys.counter(h.shard, "a", h.account_id, DAY_GPU.code)
     counters = await stores.store.redis.keys(Keys.period_counter(day, "*"))
-    assert [int(await stores.store.redis.get(c)) for c in counters] == [7]
+    assert [int(present(await stores.store.redis.get(c))) for c in counters] == [7]
     assert await stores.store.balance(h.account_id) == (1_000_000 - 28, 0)
 
 
@@ -84,9 +85,9 @@ async def test_extension_counts_and_refuses_on_the_admitted_windows(stores: Stor
 async def test_metered_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
     h = await make_holder(stores, account_quotas=(DAY_GPU, Quota("minute", "spend_micros", 10**6)))
     store, meters, given = stores.store, stores.store.meters, set[str]()
-    store._reserve = _recording(store._reserve, given)  # type: ignore[method-assign]
-    store._settle = _recording(store._settle, given)  # type: ignore[method-assign]
-    meters._extend = _recording(meters._extend, given)  # type: ignore[method-assign]
+    store._reserve = _recording(store._reserve, given)
+    store._settle = _recording(store._settle, given)
+    meters._extend = _recording(meters._extend, given)
     before = await _snapshot(stores)
     rids = [f"mtr_{h.shard}_" + c * 32 for c in "def"]
     for rid in rids:

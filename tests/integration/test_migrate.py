@@ -7,7 +7,7 @@ import pytest
 
 from gateway.stores.postgres.migrate import migrate, migration_files
 from gateway.stores.records import LEDGER_KINDS
-from tests.harness import temp_database
+from tests.support.harness import temp_database
 
 
 async def test_migrations_are_idempotent_and_the_ledger_is_append_only() -> None:

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from gateway.config.egress_rules import EgressPolicy
+from gateway.config.settings import SigninSettings
 from gateway.errors import IdentityProviderUnavailable, SigninFailed
-from gateway.outbound.egress_rules import EgressPolicy
 from gateway.outbound.oidc_client import Attempt, OidcClient
-from gateway.settings import SigninSettings
-from tests.identity import Jwks, jwks_server, rsa_key, sign
+from tests.support.fakes.identity import Jwks, jwks_server, rsa_key, sign
 
 ADMITTED = EgressPolicy(frozenset({"127.0.0.1"}), (), allow_http=True)
 

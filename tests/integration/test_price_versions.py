@@ -7,7 +7,7 @@ from __future__ import annotations
 from billing.admission import Admitted
 from billing.pricing import load_pricing
 from billing.usage import Usage
-from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
+from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.workers.settler import Settler

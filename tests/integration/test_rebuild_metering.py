@@ -8,15 +8,15 @@ import secrets
 
 from billing.admission import Admitted
 from billing.plans import load_plans
+from gateway.config.settings import load_settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.service_keys import issue_service, revoke_service
-from gateway.settings import load_settings
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.workers.settler import Settler
-from tests.harness import REDIS_URL, drop_prefix, gateway_env
 from tests.integration.conftest import NOWHERE, make_holder
+from tests.support.harness import REDIS_URL, drop_prefix, gateway_env
 
 PLANS = load_plans(load_settings(gateway_env("postgresql://unused/db", NOWHERE, "p")).plans_path)
 

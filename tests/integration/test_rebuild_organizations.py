@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from billing.quotas import Quota, encode_quotas
 from gateway.ops.rebuild import rebuild
+from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import shard_of
-from tests.harness import REDIS_URL, drop_prefix
-from tests.integration.conftest import new_id
 from tests.integration.test_rebuild_metering import PLANS
+from tests.support.harness import REDIS_URL, drop_prefix
+from tests.support.replies import present
 
 HOUR = (Quota("hour", "requests", 3),)
 DAY = (Quota("day", "tokens", 1_000),)
@@ -32,6 +33,6 @@ async def test_rebuild_restores_end_user_budgets_and_key_teams(stores: Stores) -
 
     keys, redis, s = stores.store.keys, stores.redis, shard_of(acct)
     account = await redis.hmget(keys.account(s, acct), ["uq", "u:vip"])
-    assert [v.decode() for v in account] == [encode_quotas(HOUR), encode_quotas(DAY)]
+    assert [present(v).decode() for v in account] == [encode_quotas(HOUR), encode_quotas(DAY)]
     key = await redis.hmget(keys.api_key(s, issued.key_id), ["tm", "tq"])
-    assert [v.decode() for v in key] == [team["id"], encode_quotas(DAY)]
+    assert [present(v).decode() for v in key] == [team["id"], encode_quotas(DAY)]

@@ -18,8 +18,8 @@ from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.stream_fields import ledger_row
 from gateway.workers.exporter import export_once
-from tests.fake_billing import FakeBilling, running_fake
 from tests.integration.conftest import archive_as_before_022, schema_at
+from tests.support.fakes.meter_events import FakeBilling, running_fake
 
 AGO = datetime.now(UTC) - timedelta(days=33)  # archivable, yet inside Stripe's 35 days
 MONTH = month_of(AGO)

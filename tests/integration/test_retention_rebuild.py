@@ -23,8 +23,8 @@ from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.stream_fields import ledger_row
-from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import archive_as_before_022, schema_at
+from tests.support.harness import REDIS_URL, drop_prefix
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # retention's "now"
 OLD = datetime(2018, 3, 10, 8, tzinfo=UTC)

@@ -15,11 +15,11 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
-from gateway.stores.postgres.payments import LedgerMoney
+from gateway.stores.ports.payments import LedgerMoney
 from gateway.workers.settler import Settler
-from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.conftest import make_holder
 from tests.integration.test_rebuild_metering import PLANS
+from tests.support.harness import REDIS_URL, drop_prefix
 
 THIS_MONTH = month_of(datetime.now(UTC))
 LATER = datetime.combine(add_months(THIS_MONTH, 2), datetime.min.time(), UTC)

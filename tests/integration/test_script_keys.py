@@ -10,6 +10,7 @@ from billing.admission import Admitted
 from billing.quotas import Quota
 from billing.usage import Usage
 from billing.windows import calendar_period
+from gateway.services.money_out import ADJUSTMENT, out_hold
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import CLOSED, DEBITED, HotStore
@@ -47,9 +48,9 @@ async def _reserve(store: HotStore, h: Holder, rid: str) -> Admitted:
 async def test_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
     h = await make_holder(stores, key_quotas=QUOTAS_K, account_quotas=QUOTAS_A)
     store, given = stores.store, set[str]()
-    store._reserve = _recording(store._reserve, given)  # type: ignore[method-assign]
-    store._settle = _recording(store._settle, given)  # type: ignore[method-assign]
-    store._credit = _recording(store._credit, given)  # type: ignore[method-assign]
+    store._reserve = _recording(store._reserve, given)
+    store._settle = _recording(store._settle, given)
+    store._credit = _recording(store._credit, given)
     before = await _snapshot(stores)
     await _reserve(store, h, "r1")
     await store.settle(h.shard, h.account_id, "r1", SETTLEMENT)
@@ -122,3 +123,25 @@ async def test_another_process_closes_a_reservation_from_its_record(stores: Stor
     counts = await s.window_counts(h.shard, "a", h.account_id, QUOTAS_A)
     assert [c.used for c in counts] == [1, 1]
     assert await other.settle(h.shard, h.account_id, "r1", SETTLEMENT) == CLOSED
+
+
+async def test_money_out_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
+    """take.lua, give_back.lua, credit.lua with a hold and credit_line.lua."""
+    h = await make_holder(stores)
+    store, given = stores.store, set[str]()
+    out = store.money_out
+    out._take = _recording(out._take, given)
+    out._give_back = _recording(out._give_back, given)
+    out._line = _recording(out._line, given)
+    store._credit = _recording(store._credit, given)
+    before = await _snapshot(stores)
+    kept, dropped = (out_hold(h.account_id, 1_000, ADJUSTMENT, k) for k in ("a", "b"))
+    await out.take(kept)
+    await out.take(dropped)
+    await out.give_back(h.account_id, dropped.hold_id)
+    await store.apply_credit(h.account_id, 78, -1_000, hold=kept.hold_id)
+    await out.set_line(h.account_id, 5_000)
+    await out.set_line(h.account_id, 0)
+    after = await _snapshot(stores)
+    changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed and changed - given == set()

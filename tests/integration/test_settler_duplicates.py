@@ -10,8 +10,9 @@ import secrets
 from gateway.stores.redis.stream import text_of
 from gateway.workers.settler import Settler
 from tests.fault.procs import fault_stores, make_tenant, settle_directly
-from tests.harness import gateway_env
-from tests.invariants import check_invariants
+from tests.support.harness import gateway_env
+from tests.support.invariants import check_invariants
+from tests.support.replies import entries
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -24,17 +25,17 @@ async def test_triple_delivery_to_concurrent_settlers_writes_once(dsn: str) -> N
         for t in tenants:
             costs |= await settle_directly(stores, t, 50)
         keys = stores.store.keys
-        copies = []
+        copies: list[tuple[int, dict[str, str]]] = []
         for shard in {t.record.shard for t in tenants}:
-            for _id, fields in await stores.redis.xrange(keys.stream(shard)):
+            for _id, fields in entries(await stores.redis.xrange(keys.stream(shard))):
                 copies.append((shard, {text_of(k): text_of(v) for k, v in fields.items()}))
         await Settler(stores.settlement_stream(), stores.ledger).drain()
         before = await stores.pool.fetch("SELECT * FROM ledger_entries ORDER BY id")
 
         replay = copies * 3
         random.Random(7).shuffle(replay)
-        for shard, fields in replay:
-            await stores.redis.xadd(keys.stream(shard), fields)  # type: ignore[arg-type]
+        for shard, copy in replay:
+            await stores.redis.xadd(keys.stream(shard), copy)  # type: ignore[arg-type]
         settlers = [Settler(stores.settlement_stream(), stores.ledger, batch=64) for _ in range(4)]
         await asyncio.gather(*(s.drain() for s in settlers))
 

@@ -11,12 +11,12 @@ import secrets
 from billing.admission import Admitted, KeyRefused
 from billing.plans import load_plans
 from billing.signup import address
+from gateway.config.settings import DEFAULT_CONFIG_DIR
 from gateway.errors import Conflict
 from gateway.ops.rebuild import sync_plans
 from gateway.services.auth import hash_key
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.signup import Desk, decide, grant_trial, open_account
-from gateway.settings import DEFAULT_CONFIG_DIR
 from gateway.stores.connect import Stores
 
 PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")

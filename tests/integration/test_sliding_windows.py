@@ -56,7 +56,7 @@ async def test_every_decision_equals_summing_the_window(stores: Stores) -> None:
     """Random reserves and settlements over two minutes of granules: each reserve admits
     exactly when the window's granules in the hash leave room, and reports that room."""
     h, redis, rng = await _holder(stores), stores.store.redis, random.Random(17)
-    minute, open_ = _minute(stores, h), []
+    minute, open_ = _minute(stores, h), list[tuple[str, int]]()
     for n in range(120):
         if rng.random() < 0.4:
             await _advance(stores, h, rng.choice((1, G // 2, G, 3 * G, (GRANULES + 2) * G)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from billing.quotas import Quota
-from gateway.appkeys import PLANS
+from gateway.http.appkeys import PLANS
 from gateway.ops.rebuild import sync_plans
-from tests.factories import balance, tenant
-from tests.harness import Gateway
+from tests.support.factories import balance, tenant
+from tests.support.harness import Gateway
 
 
 async def test_sync_plans_applies_new_limits_and_keeps_balances(gw: Gateway) -> None:

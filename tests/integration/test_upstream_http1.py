@@ -15,11 +15,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool, request_head
+from tests.support.certs import self_signed
 
 Conn = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 JSON = {"content-type": "application/json"}
@@ -323,34 +322,17 @@ def test_the_head_refuses_line_breaks_and_names_the_port_only_when_needed() -> N
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
     san = x509.SubjectAlternativeName(
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(san, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    ca = x509.BasicConstraints(ca=True, path_length=None)
+    return self_signed(
+        tmp,
+        "localhost",
+        ec.generate_private_key(ec.SECP256R1()),
+        datetime.timedelta(hours=1),
+        ((san, False), (ca, True)),
     )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 async def test_tls_with_a_trusted_self_signed_certificate(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from billing.quotas import Quota
 from billing.windows import WINDOW_CODE, calendar_period, sliding_granules
 from gateway.services.auth import hash_key
 from gateway.stores.records import KeyRecord
-from tests.factories import tenant
-from tests.harness import Gateway
+from tests.support.factories import tenant
+from tests.support.harness import Gateway
 
 WINDOWS = ("minute", "hour", "day", "week", "month", "total")
 

@@ -26,6 +26,7 @@ from gateway.stores.redis.records import (
 )
 from gateway.workers.settler import Settler
 from tests.integration.conftest import Holder, make_holder
+from tests.support.replies import entries, present
 
 MINUTE_TOKENS = Quota("minute", "tokens", 1_000)
 DAY_REQUESTS = Quota("day", "requests", 10)
@@ -61,7 +62,7 @@ async def test_reservation_record_round_trips(stores: Stores) -> None:
     h = await make_holder(stores, key_quotas=(MINUTE_TOKENS,), account_quotas=(DAY_REQUESTS,))
     admitted = await _admit(stores, h)
     keys = stores.store.keys
-    raw = await stores.store.redis.hget(keys.reservations(h.shard), "rid-1")
+    raw = present(await stores.store.redis.hget(keys.reservations(h.shard), "rid-1"))
     record = decode_reservation(raw)
     assert (record.account_id, record.key_id, record.held_micros) == (
         h.account_id,
@@ -102,7 +103,7 @@ async def test_an_uncollected_part_rides_its_own_message_to_the_receivables(
         await store.settle(
             h.shard, h.account_id, rid, Settlement("demo-gpt", "openai", USAGE, cost)
         )
-    messages = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    messages = [f for _, f in entries(await s.redis.xrange(s.keys.stream(h.shard)))]
     assert [stream_fields.named(f)[stream_fields.KIND] for f in messages] == [
         b"debit",
         b"uncollected",
@@ -140,7 +141,7 @@ async def test_grant_ends_round_trip_between_the_scripts_and_python(stores: Stor
     )
     await stores.store.put_grant_ends(h.account_id, [GrantEnd(8, 250, 1_700_000_000_000)])
     assert await stores.store.grant_ends(h.account_id) == (GrantEnd(8, 250, 1_700_000_000_000),)
-    raw = await stores.redis.hget(stores.store.keys.account(h.shard, h.account_id), "gx")
+    raw = present(await stores.redis.hget(stores.store.keys.account(h.shard, h.account_id), "gx"))
     assert decode_grant_ends(raw) == (GrantEnd(8, 250, 1_700_000_000_000),)
     assert encode_grant_ends(decode_grant_ends(raw)) == raw.decode()
     await stores.store.set_grant_end(h.account_id, GrantEnd(8, 0, 0))
@@ -176,7 +177,7 @@ async def test_settlement_message_round_trips_to_a_ledger_row(stores: Stores) ->
     detail = (("service_tier", "flex"), ("web_searches", 2))
     settlement = Settlement("demo-gpt", "openai", USAGE, 321, "demo-gpt@1a2b", 268, detail)
     await stores.store.settle(h.shard, h.account_id, "rid-1", settlement)
-    messages = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    messages = entries(await stores.store.redis.xrange(stores.store.keys.stream(h.shard)))
     [(_, fields)] = messages
     assert tuple(fields) == (stream_fields.ROW,)  # one JSON array, in PRICED_FIELDS order
     assert tuple(stream_fields.named(fields)) == stream_fields.PRICED_FIELDS
@@ -231,7 +232,7 @@ async def test_a_debits_end_user_rides_the_message_to_its_ledger_row(stores: Sto
         settlement = Settlement("demo-gpt", "openai", USAGE, 321, "demo-gpt@1", 300, (),
                                 "cust_42@acme.example")  # fmt: skip
         await store.settle(h.shard, h.account_id, rid, settlement)
-    packed, old = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    packed, old = [f for _, f in entries(await s.redis.xrange(s.keys.stream(h.shard)))]
     assert tuple(stream_fields.named(packed)) == stream_fields.END_USER_FIELDS
     assert tuple(old) == stream_fields.END_USER_FIELDS
     for fields in (packed, old):
@@ -240,8 +241,8 @@ async def test_a_debits_end_user_rides_the_message_to_its_ledger_row(stores: Sto
         )
         assert (row["end_user"], row["price_version"]) == ("cust_42@acme.example", "demo-gpt@1")
     before = {k: v for k, v in stream_fields.named(packed).items() if k != stream_fields.END_USER}
-    row = stream_fields.ledger_row_raw(stream_fields.packed(before))
-    assert row[-1] is None and row[-4] == "demo-gpt@1"
+    repacked = stream_fields.ledger_row_raw(stream_fields.packed(before))
+    assert repacked[-1] is None and repacked[-4] == "demo-gpt@1"
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     written = await stores.pool.fetch(
         "SELECT end_user FROM ledger_entries WHERE request_id = ANY($1::text[])",
@@ -254,7 +255,7 @@ async def test_a_void_of_a_call_carries_no_prices(stores: Stores) -> None:
     h = await make_holder(stores)
     await _admit(stores, h)
     await stores.store.void(h.shard, h.account_id, "rid-1")
-    [(_, fields)] = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    [(_, fields)] = entries(await stores.store.redis.xrange(stores.store.keys.stream(h.shard)))
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert row["kind"] == "void" and row["amount_micros"] == 0
     assert (row["price_version"], row["provider_cost_micros"], row["usage_detail"]) == (None,) * 3
@@ -275,7 +276,7 @@ async def test_named_messages_for_a_rolling_upgrade_make_the_same_rows(stores: S
         await store.settle(h.shard, h.account_id, rid, priced)
     assert isinstance(await named.meters.hold(hold), Admitted)
     assert await named.meters.settle(hold.request_id, 3, 1_200)
-    packed, old, meter = [f for _, f in await s.redis.xrange(s.keys.stream(h.shard))]
+    packed, old, meter = [f for _, f in entries(await s.redis.xrange(s.keys.stream(h.shard)))]
     assert tuple(packed) == (stream_fields.ROW,)
     assert tuple(old) == stream_fields.PRICED_FIELDS
     assert tuple(meter) == stream_fields.METERED_FIELDS
@@ -303,12 +304,13 @@ async def test_metered_metadata_trails_the_record_and_reaches_the_ledger_row(
                      60_000, True, metadata=meta)  # fmt: skip
     decision = await stores.store.meters.hold(hold)
     assert isinstance(decision, Admitted), decision
-    raw = await stores.store.redis.hget(stores.store.keys.reservations(h.shard), hold.request_id)
+    reservations = stores.store.keys.reservations(h.shard)
+    raw = present(await stores.store.redis.hget(reservations, hold.request_id))
     record = decode_reservation(raw)
     assert base64.b64decode(record.metadata) == meta
     assert [c.metric for c in record.counters] == ["m.gpu_seconds"] * 2
     assert await stores.store.meters.settle(hold.request_id, 3, 1_200)
-    [(_, fields)] = await stores.store.redis.xrange(stores.store.keys.stream(h.shard))
+    [(_, fields)] = entries(await stores.store.redis.xrange(stores.store.keys.stream(h.shard)))
     row = dict(zip(stream_fields.LEDGER_COLUMNS, stream_fields.ledger_row_raw(fields), strict=True))
     assert (row["meter"], row["quantity"], row["metadata"]) == ("gpu_seconds", 3, meta.decode())
     old = stream_fields.named(fields)
@@ -326,7 +328,8 @@ async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -
     before = await stores.store.settled_total()
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     assert await stores.store.settled_total() == before + 1
-    assert int(await stores.store.redis.get(stores.store.keys.settled_stat())) == before + 1
+    settled = present(await stores.store.redis.get(stores.store.keys.settled_stat()))
+    assert int(settled) == before + 1
 
 
 async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -> None:
@@ -350,7 +353,7 @@ async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -
         assert isinstance(decision, Admitted), decision
         assert decision.markup_bps == markup
         assert decision.held_micros == marked_up(asked, markup)
-        raw = await stores.store.redis.hget(keys.reservations(h.shard), f"mk-{n}")
+        raw = present(await stores.store.redis.hget(keys.reservations(h.shard), f"mk-{n}"))
         assert decode_reservation(raw).held_micros == decision.held_micros
         await stores.store.release(h.shard, h.account_id, f"mk-{n}")
     assert marked_up(450, 2_000) == 540

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.workers.grant_keeper import GrantKeeper
-from tests.harness import PG_ADMIN, REDIS_URL, drop_prefix, gateway_env, temp_database
-from tests.invariants import check_invariants, money_violations
-from tests.simulation import checks, steps
+from tests.simulation import checks, metered, steps
 from tests.simulation.world import World, populate
+from tests.support.harness import PG_ADMIN, REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.support.invariants import check_invariants, money_violations
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -78,7 +78,7 @@ async def _run(world: World, count: int) -> list[str]:
     for _ in range(count):
         step = world.rng.choices(actions, weights)[0]
         await step(world)
-        broken = await money_violations(world.stores, world.accounts, world.windows)
+        broken = world.broken + await money_violations(world.stores, world.accounts, world.windows)
         if step is steps.drain:
             broken += await checks.ledger_equals_balance(world)
         if broken:
@@ -91,6 +91,7 @@ async def _drained(world: World) -> list[str]:
     the settler catches up and the keeper allocates: the ledger must equal the balances."""
     while world.flights:
         await steps.settle(world)
+    await metered.finish_all(world)
     await steps.sweep(world)
     await steps.drain(world)
     await GrantKeeper(world.stores.grants(), world.stores.grant_write_offs()).tick()

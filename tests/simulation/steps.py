@@ -21,11 +21,12 @@ from gateway.stores.redis.keys import SHARDS
 from gateway.workers.grant_keeper import GrantKeeper
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import sweep_once
-from tests.harness import REDIS_URL, drop_prefix
 from tests.integration.test_rebuild_metering import PLANS
-from tests.invariants import Window
+from tests.simulation import metered
 from tests.simulation.checks import unwritten
 from tests.simulation.world import END_USERS, Flight, World, join_team
+from tests.support.harness import REDIS_URL, drop_prefix
+from tests.support.invariants import Window
 
 RESERVATION_TTL_MS = 90_000  # UPSTREAM_TIMEOUT_S (30, the tests' gateway_env) + 60 s
 Step = Callable[[World], Awaitable[None]]
@@ -203,8 +204,9 @@ class _DiesBefore:
 
 async def kill_gateway(w: World) -> None:
     """The gateway dies: its requests are never settled; their holds wait for the sweeper."""
-    w.abandoned += sorted(w.flights)
-    w.trace.append(f"kill gateway: {len(w.flights)} holds abandoned")
+    died = metered.gateway_died(w)
+    w.abandoned += sorted(w.flights) + died
+    w.trace.append(f"kill gateway: {len(w.flights) + len(died)} holds abandoned")
     w.flights.clear()
 
 
@@ -220,7 +222,7 @@ async def redis_lost(w: World) -> None:
     rebuilt from the ledger, as the gateway's self-restore does. In-flight requests of a
     gateway that lived on try to settle afterwards."""
     lost = await unwritten(w)
-    w.vanished |= lost | set(w.flights)  # queued messages, and holds that no longer exist
+    w.vanished |= lost | set(w.flights) | set(w.live)  # queued messages, holds now gone
     await drop_prefix(REDIS_URL, w.stores.store.keys.prefix)
     offset, w.advanced_ms = w.advanced_ms, 0
     await _advance(w, offset)  # the test clock's offset lives in Redis too
@@ -242,4 +244,6 @@ STEPS: Sequence[tuple[Step, int]] = (
     (kill_gateway, 1),
     (sweep, 2),
     (redis_lost, 1),
+    (metered.start, 8),
+    (metered.finish, 8),
 )

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from billing.quotas import Quota
 from gateway.ops.rebuild import sync_plans
 from gateway.services.credits import post_credit
+from gateway.services.meter.metering import Meter
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import Keys, shard_of
 from tests.integration.test_rebuild_metering import PLANS
-from tests.invariants import Window
+from tests.support.invariants import Window
 
 ACCOUNTS = 3
 KEYS_PER_ACCOUNT = 2
@@ -53,6 +55,9 @@ class World:
     vanished: set[str] = field(default_factory=set)  # settled, then lost with Redis's data
     advanced_ms: int = 0  # the test clock's offset, restored after Redis loses it
     serial: int = 0
+    meter: Meter | None = None  # the gateway process's, for the metered paths (metered.py)
+    live: dict[str, Any] = field(default_factory=dict)  # metered calls started, unfinished
+    broken: list[str] = field(default_factory=list)  # what a step saw broken at once
 
     def next_id(self, what: str) -> str:
         self.serial += 1

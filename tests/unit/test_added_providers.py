@@ -11,9 +11,9 @@ import pytest
 
 from billing.pricing import PricingError, PricingTable, parse_pricing
 from billing.usage import Usage
-from gateway.config_values import ConfigError
-from gateway.provider_settings import PROVIDERS, pricing_terms
-from gateway.settings import Settings, load_settings
+from gateway.config.providers import PROVIDERS, pricing_terms
+from gateway.config.settings import Settings, load_settings
+from gateway.config.values import ConfigError
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 TABLES = """

@@ -12,8 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.addresses import GLOBAL_UNICAST, V4_RANGES, carried, is_internal, refusal
+from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_addresses, check_url
 from gateway.llm.scrub import for_client
-from gateway.outbound.egress_rules import EgressPolicy, EgressRefused, check_addresses, check_url
 
 V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config_values import ConfigError
+from gateway.config.settings import ProviderSettings, load_settings
+from gateway.config.values import ConfigError
 from gateway.llm.providers import target
-from gateway.settings import ProviderSettings, load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 DATED = ProviderSettings(

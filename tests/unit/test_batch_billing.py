@@ -106,9 +106,11 @@ def test_a_batch_is_rounded_up_once_not_per_line() -> None:
     assert _bill([_ran(1, 0)] * 3, "gpt-4o-mini") == 1
 
 
-def _shares(lines: list[bytes], model: str, markup_bps: int = 0) -> dict[int, int]:
+def _shares(
+    lines: list[bytes], model: str, markup_bps: int = 0, cap: int | None = None
+) -> dict[int, int]:
     price = shipped_price(model)
-    return line_shares(lines, _usage, price, TABLE.lookup, NOW_MS, markup_bps)
+    return line_shares(lines, _usage, price, TABLE.lookup, NOW_MS, markup_bps, cap)
 
 
 def test_the_lines_shares_sum_to_the_one_rounded_debit() -> None:
@@ -139,3 +141,15 @@ def test_every_prefix_of_the_shares_is_that_prefixs_one_rounded_debit() -> None:
             running += share
             prefix = bill_output(lines[: index + 1], _usage, price, TABLE.lookup, NOW_MS)
             assert running == prefix.priced.charged(markup)
+
+
+def test_under_a_charge_cap_the_shares_add_up_to_the_capped_debit() -> None:
+    """A batch debited its charge cap (its provider reported more than it could have used)
+    has line shares that add up to the cap: the running total stops there, and the lines
+    past it share nothing. Uncapped, they add up to the whole bill."""
+    lines = [_ran(13, 7), _line(400), _ran(13, 7), _ran(13, 7)]
+    assert _shares(lines, "gpt-4o-mini", cap=6) == {0: 4, 2: 2, 3: 0}
+    assert _shares(lines, "gpt-4o-mini", cap=10) == _shares(lines, "gpt-4o-mini")
+    for cap in range(0, 12):
+        shares = _shares(lines, "gpt-4o-mini", cap=cap)
+        assert sum(shares.values()) == min(cap, 10) and min(shares.values()) >= 0

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.config_values import ConfigError
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 from gateway.devtools.demo_upstream.bedrock_routes import chunk, frame
 from gateway.llm.bedrock import EventStreamToSSE, invoke_body, invoke_path
-from gateway.settings import load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 
@@ -61,7 +61,7 @@ def test_invoke_takes_the_model_and_stream_out_of_the_body() -> None:
     assert invoke_path("a/b", False) == "/model/a%2Fb/invoke"
 
 
-EVENTS = [
+EVENTS: list[dict[str, object]] = [
     {"type": "message_start", "message": {"usage": {"input_tokens": 3, "output_tokens": 1}}},
     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
     {"type": "message_stop"},

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

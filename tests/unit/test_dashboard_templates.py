@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from billing.receipts import Receipt, Seller, receipt_facts, seller_lines
+from billing.audit_words import KINDS
+from billing.receipts import Receipt, Seller, receipt_facts, receipt_lines, seller_lines
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
@@ -322,6 +323,7 @@ def full() -> dict[str, Any]:
         "fresh": False,
         "link": None,
         "oidc_name": LONG,
+        "saml_name": LONG,
         "email_links": True,
         "invitation": {"account": LONG, "role": "admin"},
         "secret": "x" * 43,
@@ -499,6 +501,9 @@ def full() -> dict[str, Any]:
         "r": _receipt(),
         "seller": seller_lines(_receipt().seller),
         "facts": receipt_facts(_receipt()),
+        "lines": receipt_lines(_receipt()),
+        "audit_kinds": KINDS,
+        "paid_plan": None,
         "pdf": "/dashboard/billing/receipts/pi_1/pdf",
         "back": "/dashboard/billing",
         "hosted": "http://pay.example.test/checkout/" + LONG,
@@ -527,6 +532,17 @@ def _record(i: int) -> dict[str, Any]:
         "after": {"name": LONG},
         "client_address": ("203.0.113.9", None)[i % 2],
         "request_id": (LONG, None)[i % 2],
+        "sentence": f"Key “{LONG}” created key “{LONG}”.",
+    }
+
+
+def _typed_key() -> dict[str, Any]:
+    """The key form as a refused submit typed it."""
+    rows = [{"window": "day", "metric": "spend_micros", "typed": LONG}]
+    return {"name": LONG, "models": LONG, "expires": "2030-01-01", "team_id": "team_1"} | {
+        "groups": ["usage"],
+        "scopes": ["chat"],
+        "rows": [*rows, {"window": "", "metric": "", "typed": ""}],
     }
 
 
@@ -583,6 +599,7 @@ def sparse() -> dict[str, Any]:
         "debit": None,
         "fresh": True,
         "oidc_name": None,
+        "saml_name": None,
         "email_links": False,
         "invitation": None,
         "next_before": None,
@@ -613,7 +630,11 @@ def sparse() -> dict[str, Any]:
 
 # What a page hands a template under a name another page uses differently.
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "ops_account.html": {"windows": [_window(i) for i in range(6)]},
+    "ops_account.html": {
+        "windows": [_window(i) for i in range(6)],
+        "typed": {"form": "credit", "amount": LONG, "reason": LONG, "kind": "promotional"}
+        | {"expires": "2031-03-31", "priority": "10"},
+    },
     "org_teams.html": {
         "teams": [
             {"id": "team_1", "name": LONG, "keys": 1, "quotas": [_quota()]},
@@ -674,6 +695,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         ],
         "end_user_windows": ["minute", "hour", "day", "month"],
         "account": {"id": "acct_1", "name": LONG},
+        "typed": _typed_key(),
     },
     "ops_console_confirm.html": {
         "summary": LONG,
@@ -682,6 +704,12 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "grace_default": 86_400,
         "max_grace": 604_800,
         "account": {"id": "acct_1", "name": LONG},
+    },
+    "keys.html": {"typed": _typed_key()},
+    "ops_open_confirm.html": {
+        "summary": LONG,
+        "typed": {"name": LONG, "plan": "pro", "credit": "", "external_id": LONG},
+        "form_token": LONG,
     },
     "ops_new_account.html": {
         "default_plan": "pro",

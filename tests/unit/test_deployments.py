@@ -12,8 +12,8 @@ import pytest
 
 from billing.pricing import Deployment, PricingError, PricingTable, parse_pricing
 from billing.usage import Usage
+from gateway.config.providers import PROVIDERS
 from gateway.llm.deployments import MAX_COOLDOWN_S, Upstreams, retry_after_s
-from gateway.provider_settings import PROVIDERS
 
 
 def pooled_model(first: str, second: str, weight: int) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.config.settings import load_settings
 from gateway.devtools.dev import DEMO_KEY, _banner
-from gateway.settings import load_settings
 
 ENV = {"DATABASE_URL": "postgresql://x@127.0.0.1/db", "ADMIN_API_KEY": "a-secret-of-sixteen"}
 

@@ -10,7 +10,8 @@ import pytest
 
 from gateway.cli.dev_guard import DEV_ADMIN_KEY, DEV_ONLY, refusal
 from gateway.cli.main import _dev_env, main
-from gateway.settings import PaymentSettings, load_settings
+from gateway.config.payments import PaymentSettings
+from gateway.config.settings import load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://meterway@db/meterway", "ADMIN_API_KEY": "x" * 16}
 

@@ -9,15 +9,15 @@ import ipaddress
 import pytest
 
 from gateway.addresses import refusal
-from gateway.config_values import ConfigError
-from gateway.outbound.egress_rules import (
+from gateway.config.egress_rules import (
     EgressPolicy,
     EgressRefused,
     check_addresses,
     check_url,
     parse_allow,
 )
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 
 GOOD = {"DATABASE_URL": "postgresql://meterway@db/meterway", "ADMIN_API_KEY": "x" * 16}
 STRICT = EgressPolicy()

@@ -9,10 +9,10 @@ import pytest
 
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
+from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.llm.calls import read_call, upstream_body
 from gateway.llm.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, openai_error_event
-from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.records import KeyRecord
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))

@@ -59,6 +59,7 @@ def test_the_stream_is_final_at_the_finish_reason_split_anywhere() -> None:
                 assert tally.feed(event)
                 finals.append(tally.usage_final)
         assert finals == [False, True] and tally.done
+        assert tally.finish_reasons() == ("STOP",)  # the final event's, as a plain answer's
         assert tally.text_parts == ["Hel", "lo"]
         assert tally.reported() == Usage(input_tokens=9, output_tokens=2)
 

@@ -22,7 +22,7 @@ def test_the_output_bound_is_the_published_table_plus_partial_images() -> None:
 
 
 def test_output_tokens_are_image_tokens_unless_the_details_split_them() -> None:
-    plain = {"input_tokens": 12, "output_tokens": 4160}
+    plain: dict[str, object] = {"input_tokens": 12, "output_tokens": 4160}
     assert usage_from_images(plain).extra == (("output_image_tokens", 4160),)  # type: ignore[union-attr]
     split = {
         "input_tokens": 12,
@@ -44,7 +44,7 @@ def test_a_stream_is_final_at_its_completed_event() -> None:
     usage = '"usage": {"input_tokens": 3, "output_tokens": 9}'
     tally.feed(Event('{"type": "image_generation.completed", ' + usage + "}"))
     assert tally.usage_final and tally.reported() is not None
-    assert tally.reported().output_tokens == 9  # type: ignore[union-attr]
+    assert tally.reported().output_tokens == 9
     broken = image_stream_tally()
     broken.feed(Event("{not json"))
     assert broken.malformed

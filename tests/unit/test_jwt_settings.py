@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config_values import ConfigError
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 IDP = {"JWT_AUDIENCE": "https://api", "JWT_ISSUER": "https://idp/"}

@@ -9,8 +9,8 @@ import pytest
 
 from billing.authority import may_call_tool
 from billing.mcp_prices import McpPriceError, ToolPrice, ledger_model, parse_tool_price
-from gateway.config_values import ConfigError
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 import pytest
 
@@ -12,7 +14,7 @@ PROGRESS = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"pr
 RESULT = {"jsonrpc": "2.0", "id": 7, "result": {"content": [], "structuredContent": {"n": 2}}}
 
 
-def _sse(*messages: dict[str, object]) -> bytes:
+def _sse(*messages: Mapping[str, object]) -> bytes:
     return b"".join(b"event: message\r\ndata: " + orjson.dumps(m) + b"\r\n\r\n" for m in messages)
 
 

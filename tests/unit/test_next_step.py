@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from billing.next_step import AccountState, FullWindow, Links, decide
+from billing.next_step import AccountState, FullWindow, Links, decide, refused, standing
 from billing.plans import load_plans
 
 PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
@@ -15,7 +16,7 @@ RESETS = "2026-11-25T10:01:00Z"
 def _full(
     window: str = "minute", metric: str = "requests", used: int = 20, **over: object
 ) -> FullWindow:
-    args: dict = {
+    args: dict[str, Any] = {
         "window": window,
         "metric": metric,
         "used": used,
@@ -27,7 +28,7 @@ def _full(
 
 
 def _with(**over: object) -> AccountState:
-    args: dict = {f: getattr(FUNDED, f) for f in FUNDED.__dataclass_fields__}
+    args: dict[str, Any] = {f: getattr(FUNDED, f) for f in FUNDED.__dataclass_fields__}
     args.update(over)
     return AccountState(**args)
 
@@ -130,3 +131,29 @@ def test_the_window_used_up_for_good_is_the_one_named() -> None:
     full = (_full(used=6000), _full("total", "tokens", used=9, resets_at=None))
     step = decide(AccountState(plan="enterprise", mode="postpaid", full=full), PLANS)
     assert step.action == "contact_sales" and "tokens in total" in step.reason
+
+
+def test_a_refused_window_stands_while_the_refused_call_would_be_refused_again() -> None:
+    """A 429's window (18 used, 5 asked, 20 allowed) is full for the account's next step
+    while the same call would be refused: after the reset, or on a plan that lifts it, not."""
+    refusal = _full(used=18, limit=20, requested=5)
+    assert standing(refusal, 18, 20, RESETS) == refusal
+    assert standing(refusal, 19, 20, "later") == _full(used=19, limit=20, requested=5,
+                                                        resets_at="later")  # fmt: skip
+    assert standing(refusal, 0, 20, "later") is None  # reset: 0 + 5 fits
+    assert standing(refusal, 18, 100, RESETS) is None  # a bigger plan's limit
+
+
+def test_a_refusal_and_the_accounts_own_facts_decide_together() -> None:
+    """The low balance alone is a top-up; the refused window ranks above it (an upgrade);
+    an empty balance ranks above the window (a top-up, blocked); a failed payment first."""
+    low = _with(plan="free", available_micros=500_000, low_micros=1_000_000)
+    window = _full(used=18, limit=20, requested=5)
+    assert decide(low, PLANS).action == "top_up"
+    assert decide(refused(low, window), PLANS).action == "upgrade"
+    empty = _with(plan="free", available_micros=0)
+    assert decide(refused(empty, window), PLANS).action == "top_up"
+    grace = _with(plan="free", in_grace=True)
+    assert decide(refused(grace, window), PLANS).action == "fix_payment"
+    twice = refused(refused(low, _full(used=1, limit=20)), window)
+    assert twice.full == (window,)  # the same window counted once, as refused last

@@ -1,4 +1,4 @@
-"""Every debit of a reservation goes through the one settlement (services/metering.py's
+"""Every debit of a reservation goes through the one settlement (services/meter/metering.py's
 `Meter._debit`, which applies the charge cap): a new path that settles by hand (as batches
 and background responses once did, without the cap) fails here by name.
 
@@ -21,11 +21,11 @@ GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 METER_ENTRY_POINTS = {"settle", "settle_priced", "settle_fixed"}
 # (file, receiver as written) -> why it may call settle directly
 ALLOWED = {
-    ("services/metering.py", "self.settlements"): "Meter._debit, the one settlement",
+    ("services/meter/metering.py", "self.settlements"): "Meter._debit, the one settlement",
     ("services/settlement.py", "self.store"): "Settlements: settle.lua through the port",
     ("workers/sweeper.py", "store"): "a pending debit, priced and capped when it was made",
-    ("services/metered.py", "self.holds"): "the metering API's holds (its own rule)",
-    ("services/metered_events.py", "metering.holds"): "the metering API's events",
+    ("services/meter/metered.py", "self.holds"): "the metering API's holds (its own rule)",
+    ("services/meter/metered_events.py", "metering.holds"): "the metering API's events",
     ("http/metering/routes.py", "request.config_dict[METERING]"): "the metering API route",
     ("http/dashboard/form_tokens.py", "tokens"): "a form token's single use, not money",
 }

@@ -5,9 +5,9 @@ without one: tests/unit/test_routing.py)."""
 from __future__ import annotations
 
 from gateway.app import create_app
+from gateway.config.settings import load_settings
 from gateway.http.openapi.document import DOCUMENT, build_document
 from gateway.http.route_actions import records
-from gateway.settings import load_settings
 
 ENV = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/unused",

@@ -13,10 +13,10 @@ from genai_prices import data as catalogue_data
 from billing.pricing import load_pricing
 from billing.pricing.output_caps import OUTPUT_CAPS, output_cap
 from billing.tokens import TokenCounter
+from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT, GEMINI, RESPONSES
-from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.records import KeyRecord
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))

@@ -11,7 +11,7 @@ Together).
 Examples per model and shape: `MW_ORACLE_EXAMPLES` (CI's default is small and derandomized,
 so CI is stable; `MW_ORACLE_EXAMPLES=500` explores locally). A model not compared is listed
 with its reason (`pytest -rs` prints them), and what the answers leave out by design is
-`tests/oracle_answers.py`'s OMITTED_FIELDS: nothing is left out silently.
+`tests/support/oracle_answers.py`'s OMITTED_FIELDS: nothing is left out silently.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from billing.pricing import ModelPrice, load_pricing
 from billing.pricing.model import usage_counts
 from billing.realtime import response_usage
 from billing.usage import Usage
+from gateway.config.settings import PROVIDERS
 from gateway.llm.batch_input import line_usage
-from gateway.llm.converse_chat import answer_usage as converse_usage
+from gateway.llm.converse.chat import answer_usage as converse_usage
 from gateway.llm.endpoints import (
     CHAT,
     COMPLETIONS,
@@ -47,10 +48,9 @@ from gateway.llm.endpoints import (
     RESPONSES,
     XAI_CHAT,
 )
-from gateway.llm.media_answers import image_usage
-from gateway.llm.media_readers import per_image
-from gateway.settings import PROVIDERS
-from tests.oracle_answers import (
+from gateway.llm.media.answers import image_usage
+from gateway.llm.media.readers import per_image
+from tests.support.oracle_answers import (
     AT_MS,
     Answer,
     Builder,

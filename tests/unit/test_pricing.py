@@ -90,6 +90,7 @@ def test_cache_writes_cost_the_cache_write_rate() -> None:
             "output_tokens": 200,
         }
     )
+    assert usage is not None
     assert CLAUDE.cost_micros(usage) == 300 + 3750 + 3000 + 3000
 
 
@@ -101,6 +102,7 @@ def test_reasoning_tokens_are_billed_once_inside_output() -> None:
             "completion_tokens_details": {"reasoning_tokens": 400},
         }
     )
+    assert usage is not None
     assert MINI.cost_micros(usage) == 450
 
 

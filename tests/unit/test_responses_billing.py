@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from billing.responses import ResponsesStreamTally, is_terminal, tool_runs, usag
 from billing.usage import Usage
 from gateway.llm.sse import SSEParser
 
-DOC = {
+DOC: dict[str, Any] = {
     "tools": {"web_search_call": "0.01", "file_search_call": "0.0025"},
     "models": {
         "m": {
@@ -101,7 +102,7 @@ def test_reservation_takes_the_dearer_of_base_and_requested_tier() -> None:
     ],
 )
 def test_bad_tool_fees_and_tiers_fail_the_boot(tools: object, tiers: object) -> None:
-    model = {**DOC["models"]["m"], "service_tiers": tiers}  # type: ignore[dict-item]
+    model = {**DOC["models"]["m"], "service_tiers": tiers}
     with pytest.raises(PricingError):
         parse_pricing({"tools": tools, "models": {"m": model}}, frozenset({"openai"}))
 

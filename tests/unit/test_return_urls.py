@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config_values import ConfigError
+from gateway.config.return_urls import ReturnUrls, origin, with_params
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 from gateway.errors import InvalidRequest
-from gateway.services.return_urls import ReturnUrls, origin, with_params
-from gateway.settings import load_settings
-from tests.stripe_stack import url_rule_breaks
+from tests.support.fakes.stripe_stack import url_rule_breaks
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 STRIPE = GOOD | {"STRIPE_API_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}

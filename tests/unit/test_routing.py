@@ -23,7 +23,7 @@ from gateway.http.routing import (
     message_action,
     unaudited,
 )
-from tests.harness import gateway_settings
+from tests.support.harness import gateway_settings
 
 
 async def _ok(request: web.Request) -> web.Response:

@@ -10,8 +10,8 @@ import pytest
 
 from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
-from gateway.config_values import ConfigError
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
+from gateway.config.values import ConfigError
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from billing.pricing import load_pricing
 from billing.tokens import TokenCounter
+from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.llm.calls import Call, read_call
 from gateway.llm.cost_field import costed_answer, with_cost
 from gateway.llm.endpoint import Endpoint
@@ -23,7 +24,6 @@ from gateway.llm.endpoints import CHAT, MESSAGES, RESPONSES
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import StreamLimits, StreamRelay
 from gateway.llm.sse import SSEParser
-from gateway.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.records import KeyRecord
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
@@ -137,7 +137,7 @@ def _usage(wire: bytes, path: tuple[str, ...]) -> Any:
     return found
 
 
-CASES = [
+CASES: list[tuple[Endpoint, dict[str, Any], bytes, bytes, bytes, tuple[str, ...]]] = [
     (CHAT, {"model": "gpt-4o-mini", "messages": HI, "stream_options": {"include_usage": True}},
      CHAT_HEAD, CHAT_USAGE_EVENT, CHAT_TAIL, ("usage",)),
     (MESSAGES, {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": HI},

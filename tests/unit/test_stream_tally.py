@@ -314,3 +314,23 @@ def test_a_client_that_asked_gets_the_usage_chunk_untouched() -> None:
     chunk = chat_chunk({"content": "end"}, usage=OPENAI_USAGE)
     assert tally.feed(SSEEvent(b"raw", None, json.dumps(chunk)))
     assert tally.rewrite is None
+
+
+def test_each_tally_reads_why_the_stream_finished_from_events_it_reads_anyway() -> None:
+    """Chat's choices say it on their last chunk (the usage chunk after it has none);
+    Anthropic's message_delta says it beside the usage."""
+    chat = OpenAIStreamTally(client_wants_usage=False)
+    for data in (
+        '{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}',
+        '{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}',
+        '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}',
+        "[DONE]",
+    ):
+        chat.feed(SSEEvent(b"", None, data))
+    assert chat.finish_reasons() == ("length",)
+    claude = AnthropicStreamTally()
+    assert claude.finish_reasons() == ()
+    claude.feed(SSEEvent(b"", "message_start", '{"type":"message_start","message":{"usage":{}}}'))
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}}
+    claude.feed(SSEEvent(b"", "message_delta", json.dumps(delta)))
+    assert claude.finish_reasons() == ("end_turn",)

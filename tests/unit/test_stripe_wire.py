@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.payments.stripe_wire import event_of, payment_state
+from gateway.payments.stripe_wire import event_of, invoice_of, payment_state
 
 
 def _intent(status: str, **kw: Any) -> dict[str, Any]:
@@ -52,3 +52,17 @@ def test_payment_intent_states() -> None:
     assert payment_state(_intent("requires_action")).status == "requires_action"  # type: ignore[union-attr]
     assert payment_state(_intent("succeeded", purpose="auto_topup")).purpose == "auto_topup"  # type: ignore[union-attr]
     assert payment_state(_intent("succeeded", purpose=None)) is None  # an invoice's payment
+
+
+def test_an_invoice_names_the_plan_and_period_its_line_bills() -> None:
+    """A plan payment's receipt lists the plan and the period it pays for, read off the
+    invoice's first line (its price, as the plans name Stripe's prices)."""
+    start, end = 1_795_000_000, 1_797_592_000
+    line = {"price": {"id": "price_starter"}, "period": {"start": start, "end": end}}
+    inv = {"id": "in_1", "number": "A-1", "status": "paid", "amount_paid": 2000,
+           "created": start, "lines": {"data": [line]}}  # fmt: skip
+    found = invoice_of(inv, {"price_starter": "starter"})
+    assert (found.plan, found.amount_micros) == ("starter", 20_000_000)
+    assert found.period == (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    bare = invoice_of({"id": "in_2", "status": "open", "amount_due": 500})
+    assert (bare.plan, bare.period, bare.amount_micros) == (None, None, 5_000_000)

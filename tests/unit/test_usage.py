@@ -49,6 +49,7 @@ def test_openai_cached_tokens_are_split_out_of_prompt_tokens() -> None:
             "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
         }
     )
+    assert usage is not None
     assert usage.input_tokens == 86
     assert usage.cached_input_tokens == 1920
     assert usage.total_input_tokens == 2006
@@ -62,6 +63,7 @@ def test_openai_reasoning_is_informational_and_output_keeps_completion_tokens() 
             "completion_tokens_details": {"reasoning_tokens": 1024, "audio_tokens": 0},
         }
     )
+    assert usage is not None
     assert usage.output_tokens == 1186
     assert usage.reasoning_tokens == 1024
     assert usage.total_tokens == 75 + 1186

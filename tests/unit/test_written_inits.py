@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-import billing.usage
+from gateway import build
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPILED = not billing.usage.__file__.endswith(".py")
+COMPILED = build.COMPILED
 
 
 def _written_out() -> list[tuple[type[Any], ast.FunctionDef]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.cli.dev_guard import DEFAULT_DATABASE_URL
-from gateway.config_values import DEFAULT_REDIS_URL
+from gateway.config.values import DEFAULT_REDIS_URL
 
 PROBE_TIMEOUT_S = 0.5
 

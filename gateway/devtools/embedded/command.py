@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import uvloop
 
-from gateway import config_values
+from gateway.config import values as config_values
 from gateway.devtools.embedded import EmbeddedFailed
 from gateway.devtools.embedded.choice import Choice, answers, choose
 from gateway.devtools.embedded.servers import Embedded, embedded_servers, state_dir

@@ -14,9 +14,10 @@ from aiohttp import web
 from billing import authority
 from billing.alerts import UserAlert, new_alert_id
 from billing.money import MAX_EXACT
-from gateway.appkeys import ACCOUNT_ALERTS, SETTINGS
+from gateway.config.egress_rules import EgressRefused
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
+from gateway.http.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.http.fields import ALERT_KINDS, ALERT_PERIODS, EMAIL, MAX_URL
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
@@ -24,7 +25,6 @@ from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.outbound.egress import checked_url
-from gateway.outbound.egress_rules import EgressRefused
 from gateway.stores.records import Row
 
 KINDS, PERIODS = ALERT_KINDS, ALERT_PERIODS

@@ -1,8 +1,10 @@
 """Reading the audit log: an organization's owner reads its own records
 (GET /v1/account/audit, the `audit:read` scope, which only the owner role holds and no API
 key is given), the operator reads every account's (GET /admin/v1/audit, `account_id` to
-filter). Filters: `action`, `target_kind`, `target_id`, `since` and `until` (RFC 3339 or a
-day); pages newest first with `limit` and `before` (the `next_before` of the last page).
+filter). Filters: `action`, `kind` (a kind of action: billing/audit_words.py KINDS), `actor`
+(a member's e-mail or an actor's id), `target_kind`, `target_id`, `since` and `until` (RFC
+3339 or a day); each record carries its `sentence` (billing/audit_words.py); pages newest
+first with `limit` and `before` (the `next_before` of the last page).
 `format=csv` or `format=jsonl` exports every matching record (at most EXPORT_MAX), as the
 usage report exports its rows.
 """
@@ -12,16 +14,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from billing import authority
+from billing.audit_words import KINDS, ids_named, sentence
 from billing.roles import AUDIT_READ
-from gateway.appkeys import AUDIT
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.account.reports import query_text
+from gateway.http.appkeys import AUDIT
 from gateway.http.fields import MAX_AUDIT_PAGE
 from gateway.http.openapi import audit as audit_doc
 from gateway.http.principal import Principal, principal
@@ -61,9 +65,18 @@ def _whole(request: web.Request, name: str, default: int | None) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < 1:
         raise InvalidRequest(f"'{name}' must be a positive whole number.", param=name)
     return int(raw)
+
+
+def _heads(request: web.Request) -> tuple[str, ...]:
+    kind = query_text(request, "kind")
+    if not kind:
+        return ()
+    if kind not in KINDS:
+        raise InvalidRequest(f"'kind' must be one of {', '.join(KINDS)}.", param="kind")
+    return KINDS[kind][1]
 
 
 def audit_query(request: web.Request, account_id: str | None) -> AuditQuery:
@@ -78,6 +91,8 @@ def audit_query(request: web.Request, account_id: str | None) -> AuditQuery:
         until=_instant(request, "until"),
         before_id=_whole(request, "before", None),
         limit=limit,
+        actor=query_text(request, "actor") or None,
+        heads=_heads(request),
     )
 
 
@@ -88,18 +103,21 @@ async def audit_page(request: web.Request, query: AuditQuery) -> dict[str, Any]:
     more = len(rows) > query.limit
     return {
         "object": "list",
-        "data": [audit_json(r) for r in page],
+        "data": await said(request, [audit_json(r) for r in page]),
         "has_more": more,
         "next_before": page[-1]["id"] if more else None,
     }
 
 
+async def said(request: web.Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with its sentence, the names it uses looked up once for the page."""
+    names = await request.config_dict[AUDIT].names(sorted(ids_named(records)))
+    return [r | {"sentence": sentence(r, names)} for r in records]
+
+
 def _more(query: AuditQuery, limit: int, before: int | None = None) -> AuditQuery:
-    q = query
-    before = q.before_id if before is None else before
-    return AuditQuery(
-        q.account_id, q.action, q.target_kind, q.target_id, q.since, q.until, before, limit
-    )
+    before = query.before_id if before is None else before
+    return replace(query, before_id=before, limit=limit)
 
 
 async def every_record(request: web.Request, query: AuditQuery) -> list[dict[str, Any]]:

@@ -21,12 +21,12 @@ from aiohttp import web
 from billing import authority, roles
 from billing.authority import role_scopes
 from billing.grants import PROXY_SCOPES, expand_scopes
-from gateway.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import InvalidRequest, PermissionDenied, SignupRateLimited
 from gateway.http import audited, signup_flow
 from gateway.http.account.routes import caller_grant, create_key_for, revoke_key_for
+from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.audited import ACTOR
-from gateway.http.dashboard.session import BASE, digest
+from gateway.http.links import BASE, digest
 from gateway.http.openapi import signup as signup_doc
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute

@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
+from gateway.http.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, audits, declare

@@ -17,9 +17,9 @@ from billing import authority
 from billing.end_users import check_end_user_id, parse_end_user_quotas
 from billing.grants import GrantTooWide
 from billing.quotas import Quota, QuotaSpecError
-from gateway.appkeys import BUDGETS, LEDGER, STORE
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited
+from gateway.http.appkeys import BUDGETS, LEDGER, STORE
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare

@@ -12,7 +12,6 @@ from aiohttp import web
 from billing import authority
 from billing.grants import Grant
 from billing.roles import ROLES, may_grant
-from gateway.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS, STORE
 from gateway.errors import (
     AccountPending,
     AccountRejected,
@@ -21,7 +20,8 @@ from gateway.errors import (
     PermissionDenied,
 )
 from gateway.http import audited, bodies, key_grants
-from gateway.http.admin.directory import add_member, member_json, role_field
+from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS, STORE
+from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare

@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from billing.reseller import columns_for_customer, for_customer
-from gateway.appkeys import DIRECTORY, LEDGER, TEAMS
 from gateway.errors import InvalidRequest
+from gateway.http.appkeys import LEDGER, TEAMS, USAGE
 from gateway.http.serialize import entry_json
 from gateway.http.whole import parse_whole
 from gateway.stores.records import (
@@ -119,7 +119,7 @@ async def usage_rows(
 ) -> list[dict[str, Any]]:
     """One dict per bucket with every usage sum, filtered by the query (`usage_filters`).
     By end user, '' is the usage of calls that named none."""
-    records = await request.config_dict[DIRECTORY].usage_series(
+    records = await request.config_dict[USAGE].usage_series(
         account_id, start, end, (group_by,), usage_filters(request)
     )
     return [{group_by: r[group_by], **_sums(r)} for r in records]

@@ -27,7 +27,23 @@ from billing.next_step import for_caller
 from billing.quotas import Quota
 from billing.reseller import arithmetic_for_customer
 from billing.roles import may_spend
-from gateway.appkeys import (
+from gateway.errors import InvalidRequest, NotFound, PermissionDenied
+from gateway.http import audited, bodies, key_grants
+from gateway.http.account import alerts as account_alerts
+from gateway.http.account import (
+    audit_log,
+    credit_grants,
+    end_user_budgets,
+    focus,
+    scim_token,
+    statements,
+    teams,
+)
+from gateway.http.account import domains as account_domains
+from gateway.http.account import members as account_members
+from gateway.http.account.key_narrowing import narrowed_grant
+from gateway.http.account.reports import json_for, ledger_response, usage_response
+from gateway.http.appkeys import (
     BUDGETS,
     DIRECTORY,
     LEDGER,
@@ -38,13 +54,6 @@ from gateway.appkeys import (
     STORE,
     TEAMS,
 )
-from gateway.errors import InvalidRequest, NotFound, PermissionDenied
-from gateway.http import audited, bodies, key_grants
-from gateway.http.account import alerts as account_alerts
-from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
-from gateway.http.account import members as account_members
-from gateway.http.account.key_narrowing import narrowed_grant
-from gateway.http.account.reports import json_for, ledger_response, usage_response
 from gateway.http.fields import MAX_GRACE_S
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import (
@@ -71,8 +80,8 @@ from gateway.services.mint import Creator, KeyStores, Right, mint_key
 from gateway.services.provisioning import KeySpec
 from gateway.services.request_cost import RequestCost, request_cost
 from gateway.services.usage_view import window_usage
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Lineage, Row, minted_by_key
-from gateway.stores.redis.keys import shard_of
 
 NO_REQUEST = "No settled request with this id on your account (yet)."
 
@@ -447,7 +456,10 @@ def add_routes(app: web.Application) -> None:
     audit_log.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
+    scim_token.add_account_routes(account)
     account_alerts.add_routes(account)
     account_members.add_account_routes(account)
+    account_domains.add_routes(account)
     statements.add_account_routes(account)
+    focus.add_account_routes(account)
     app.add_subapp("/v1/account", account)

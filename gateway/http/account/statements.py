@@ -28,8 +28,8 @@ from billing.statements import (
     csv_rows,
     parse_month,
 )
-from gateway.appkeys import STATEMENTS
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
+from gateway.http.appkeys import STATEMENTS
 from gateway.http.openapi import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from billing import authority
 from billing.quotas import parse_quotas
-from gateway.appkeys import LEDGER, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
+from gateway.http.appkeys import LEDGER, STORE, TEAMS
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare

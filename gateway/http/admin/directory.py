@@ -9,13 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.roles import RoleError, parse_role
-from gateway.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, NotFound
 from gateway.http import audited, bodies, key_grants
-from gateway.http.account import invite_links
 from gateway.http.account.reports import query_text, usage_response
+from gateway.http.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.http.fields import MAX_SEARCH
+from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import account as account_doc
 from gateway.http.openapi import organization as org_doc
 from gateway.http.routing import Route, audits, declare
@@ -23,9 +22,7 @@ from gateway.http.serialize import account_json, key_use_json
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services import members as member_service
-from gateway.services import mint
-from gateway.services.mint import Creator
-from gateway.stores.errors import DuplicateExternalId, DuplicateMember
+from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.records import Row
 
 
@@ -116,67 +113,9 @@ async def revoke_user_tokens(request: web.Request) -> web.Response:
     )
 
 
-def member_json(row: Row) -> dict[str, Any]:
-    signed_in, accepted = row["signed_in_at"], row.get("accepted_at")
-    return {
-        "id": row["id"],
-        "object": "account_member",
-        "account_id": row["account_id"],
-        "email": row["email"],
-        "issuer": row["issuer"],
-        "subject": row["subject"],
-        "role": row["role"],
-        "team_id": row["team_id"],
-        "created_at": row["created_at"].isoformat(),
-        "signed_in_at": signed_in.isoformat() if signed_in else None,
-        "accepted_at": accepted.isoformat() if accepted else None,
-        **({"accept_url": row["accept_url"]} if "accept_url" in row else {}),
-    }
-
-
 async def list_members(request: web.Request) -> web.Response:
     rows = await request.config_dict[MEMBERS].of_account(await _account_id(request))
     return web.json_response({"object": "list", "data": [member_json(r) for r in rows]})
-
-
-def role_field(body: dict[str, Any], default: str) -> str:
-    try:
-        return parse_role(body.get("role", default))
-    except RoleError as exc:
-        raise InvalidRequest(str(exc), param="role") from exc
-
-
-async def add_member(
-    request: web.Request,
-    account_id: str,
-    body: dict[str, Any],
-    default_role: str,
-    by: tuple[Creator, str] | None = None,
-) -> Row:
-    """Invite a person by e-mail with a role. The invitation is theirs to accept (by its
-    link, shown once in the answer as `accept_url` and e-mailed when SMTP is configured,
-    or on the page their next sign-in shows); until then it is pending. Its link is made
-    by the one mint, for `by` (its creator and the role it grants as; the operator when
-    None)."""
-    email = bodies.email_field(body)
-    role = role_field(body, default_role)
-    creator, granter = by or (mint.operator(account_id), "owner")
-    mint.invitation(creator, granter, role)
-    secret, kept = invite_links.new_secret()
-    try:
-        row = await request.config_dict[MEMBERS].add(
-            account_id, email, role=role, accept_digest=kept
-        )
-    except DuplicateMember as exc:
-        raise Conflict(
-            "This account already has a member with this e-mail.", param="email"
-        ) from exc
-    url = invite_links.accept_url(request, secret)
-    invite_links.mail_invitation(request, row, url)
-    await audited.record(
-        request, "member.invite", "member", row["id"], account_id, None, member_json(row)
-    )
-    return {**row, "accept_url": url}
 
 
 async def invite_member(request: web.Request) -> web.Response:

@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import DIRECTORY, SETTINGS
 from gateway.errors import NotFound
 from gateway.http import bodies
 from gateway.http.account.routes import rotate_for
+from gateway.http.appkeys import DIRECTORY, SETTINGS
 from gateway.http.fields import MAX_GRACE_S
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import Principal

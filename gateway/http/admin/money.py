@@ -16,10 +16,10 @@ from billing import authority
 from billing.display import usd_exact as _usd
 from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
-from gateway.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
 from gateway.http.account.credit_grants import live_grant
+from gateway.http.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE
 from gateway.http.billing.routes import not_set_up
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, audits, declare
@@ -27,8 +27,8 @@ from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
 from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
-from gateway.services.payments import Payments
-from gateway.services.payments_port import NotConfigured, ProviderUnavailable
+from gateway.services.payment.payments import Payments
+from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 from gateway.services.refunds import Refunded, refund_topup
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
@@ -180,6 +180,12 @@ async def _refund(
         raise InvalidRequest(str(exc), param="amount_micros") from exc
     except DuplicateCredit as exc:
         raise _conflict(exc, -amount, "refund") from exc
+    except BalanceTooLow as exc:
+        raise InvalidRequest(
+            f"The account has {_usd(exc.most_micros)} free (not spent, not held by running"
+            f" requests); a refund of {_usd(amount)} would make it owe money.",
+            param="amount_micros",
+        ) from exc
     except NotConfigured as exc:
         raise not_set_up() from exc
     except ProviderUnavailable as exc:

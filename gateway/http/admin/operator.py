@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.appkeys import JWT, SETTINGS
 from gateway.errors import InvalidApiKey, PermissionDenied
-from gateway.services.jwt_auth import VerifiedToken, looks_like_jwt
+from gateway.http.appkeys import JWT, SETTINGS
+from gateway.outbound.jwt_auth import VerifiedToken, looks_like_jwt
 
 ADMIN_SCOPE = "admin"
 

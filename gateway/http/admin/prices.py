@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import PRICING
+from gateway.http.appkeys import PRICING
 from gateway.http.openapi import account as account_doc
 from gateway.http.routing import Route, declare
 

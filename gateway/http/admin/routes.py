@@ -13,13 +13,21 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
+from billing.display import usd_exact
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited, bodies, key_grants
-from gateway.http.account import audit_log, credit_grants, end_user_budgets, statements, teams
+from gateway.http.account import (
+    audit_log,
+    credit_grants,
+    end_user_budgets,
+    focus,
+    scim_token,
+    statements,
+    teams,
+)
 from gateway.http.account.reports import ledger_response
 from gateway.http.admin import directory as admin_directory
 from gateway.http.admin import keys as admin_keys
@@ -29,6 +37,7 @@ from gateway.http.admin import services as admin_services
 from gateway.http.admin import signups as admin_signups
 from gateway.http.admin import system as admin_system
 from gateway.http.admin.operator import verify_operator
+from gateway.http.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
 from gateway.http.audited import ACTOR
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, audits, declare
@@ -49,8 +58,9 @@ from gateway.services.plan_change import (
 )
 from gateway.services.provisioning import KeySpec
 from gateway.services.usage_view import window_usage
+from gateway.stores.errors import LineTooLow
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import HotBalance, Row
-from gateway.stores.redis.keys import shard_of
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -221,9 +231,16 @@ async def set_credit_line(request: web.Request) -> web.Response:
     row = await _account(request)
     raw = parse_json(await request.read()).get("credit_line_micros")
     line = json_whole(raw, "credit_line_micros", maximum=MAX_CREDIT_LINE)
-    await apply_credit_line(
-        request.config_dict[LEDGER], request.config_dict[STORE], row["id"], line
-    )
+    try:
+        await apply_credit_line(
+            request.config_dict[LEDGER], request.config_dict[STORE], row["id"], line
+        )
+    except LineTooLow as exc:
+        raise InvalidRequest(
+            f"The account already uses {usd_exact(exc.least_micros)} of credit (spent or held"
+            " by running requests); its credit line cannot go below that.",
+            param="credit_line_micros",
+        ) from exc
     await audited.record(
         request,
         "account.credit_line",
@@ -433,9 +450,11 @@ def add_routes(app: web.Application) -> None:
     credit_grants.add_admin_routes(admin)
     audit_log.add_admin_routes(admin)
     statements.add_admin_routes(admin)
+    focus.add_admin_routes(admin)
     admin_money.add_routes(admin)
     end_user_budgets.add_admin_routes(admin)
     teams.add_admin_routes(admin)
+    scim_token.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
     admin_system.add_routes(admin)

@@ -10,11 +10,11 @@ from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
 from billing import authority
-from gateway.appkeys import COURIER, SETTINGS, SIGNUPS
 from gateway.errors import InvalidRequest
 from gateway.http import audited, signup_flow
+from gateway.http.appkeys import COURIER, SETTINGS, SIGNUPS
 from gateway.http.audited import actor_of
-from gateway.http.dashboard.session import BASE
+from gateway.http.links import BASE
 from gateway.http.openapi import signup as signup_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.outbound import signin_mail, signup_mail

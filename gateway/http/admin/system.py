@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
+from gateway.http.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
 from gateway.http.health import readiness
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, declare

@@ -1,7 +1,7 @@
 """The local provider's hosted pages, under /billing/local: plain HTML, Pay / Fail / Cancel.
 
 Like a hosted provider's pages they are reached by an unguessable id, not by an API key.
-Every completed page yields provider events that go through services/payment_events.py,
+Every completed page yields provider events that go through services/payment/events.py,
 the same path a verified Stripe webhook takes.
 """
 
@@ -14,15 +14,15 @@ from aiohttp import web
 
 from billing import authority
 from billing.display import usd
-from gateway.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
+from gateway.config.return_urls import with_params
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
 from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import LOCAL_PAGES, Route, declare
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS
-from gateway.services.payment_events import apply_event
-from gateway.services.payments_port import ProviderEvent
-from gateway.services.return_urls import with_params
+from gateway.services.payment.events import apply_event
+from gateway.services.payment.port import ProviderEvent
 
 PREFIX = "/billing/local"
 ENDED = {

@@ -1,7 +1,7 @@
 """The /v1/account/billing sub-app: a caller's own billing, for an API key scoped `billing` or
 a signed-in user whose token carries billing:read / billing:setup.
 
-Handlers are thin: the use cases live in services/payments.py and the provider behind them
+Handlers are thin: the use cases live in services/payment/payments.py and the provider behind them
 is whichever one is configured.
 """
 
@@ -13,9 +13,9 @@ from aiohttp import web
 
 from billing import authority
 from billing.payments import PaymentRuleError, for_sale
-from gateway.appkeys import PAYMENTS, PLANS
 from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
 from gateway.http import audited
+from gateway.http.appkeys import PAYMENTS, PLANS
 from gateway.http.openapi import billing as billing_doc
 from gateway.http.principal import (
     BILLING_READ,
@@ -26,7 +26,7 @@ from gateway.http.principal import (
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.payments_port import NotConfigured, ProviderUnavailable
+from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
 PREFIX = "/v1/account/billing"
 

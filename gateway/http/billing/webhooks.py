@@ -9,12 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import PAYMENTS
 from gateway.errors import InvalidRequest, NotFound, PaymentProviderError
+from gateway.http.appkeys import PAYMENTS
 from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import Route, declare, unaudited
-from gateway.services.payment_events import apply_event
-from gateway.services.payments_port import ProviderUnavailable, SignatureInvalid
+from gateway.services.payment.events import apply_event
+from gateway.services.payment.port import ProviderUnavailable, SignatureInvalid
 
 
 async def receive(request: web.Request) -> web.Response:

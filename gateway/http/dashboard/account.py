@@ -15,8 +15,8 @@ from typing import Any, cast
 from aiohttp import web
 
 from billing.forecast import WEEK_DAYS, forecast
-from gateway.appkeys import DIRECTORY
 from gateway.http.account.routes import account_overview
+from gateway.http.appkeys import USAGE
 from gateway.http.dashboard.billing import billing_overview, step_view
 from gateway.http.dashboard.charts import (
     GRANULARITIES,
@@ -44,15 +44,14 @@ async def chart_rows(
 ) -> list[Row]:
     """The rollups' sums per bucket of the view's granularity (and per stacked value)."""
     by = (view.granularity,) if view.stack == "none" else (view.granularity, view.stack)
-    directory = request.config_dict[DIRECTORY]
-    return await directory.usage_series(who.account_id, *span, by, filters)
+    return list(await request.config_dict[USAGE].usage_series(who.account_id, *span, by, filters))
 
 
 async def _week_spend(request: web.Request, who: Principal) -> int:
     """What the last WEEK_DAYS days (today included) spent: the forecast's rate."""
     today = datetime.now(UTC).date()
     start = today - timedelta(days=WEEK_DAYS - 1)
-    rows = await request.config_dict[DIRECTORY].usage_series(
+    rows = await request.config_dict[USAGE].usage_series(
         who.account_id, start, today + timedelta(days=1), ("day",), {}
     )
     return sum(int(r["spend_micros"]) for r in rows)
@@ -62,7 +61,7 @@ async def spend_section(request: web.Request, who: Principal) -> dict[str, Any]:
     """The charts and the spend by model and by key over the view's span, read at once."""
     view = chart_view(request.query)
     start, end = recent(datetime.now(UTC).date(), view.granularity)
-    series = request.config_dict[DIRECTORY].usage_series
+    series = request.config_dict[USAGE].usage_series
     rows, by_model, by_key, keys, teams, week = await asyncio.gather(
         chart_rows(request, who, (start, end), view, {}),
         series(who.account_id, start, end, ("model",), {}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
+from billing.audit_words import KINDS
 from gateway.http.account.audit_log import audit_page, audit_query, owner_account, respond
 from gateway.http.account.reports import query_text
 from gateway.http.dashboard.ops import operator
@@ -30,6 +31,7 @@ async def _render(request: web.Request, account_id: str | None, nav: str) -> web
         page=page,
         filters={k: v for k, v in request.query.items() if k not in ("before", "format")},
         operator_view=nav == "operators",
+        audit_kinds=KINDS,
     )
 
 

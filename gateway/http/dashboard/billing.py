@@ -1,6 +1,6 @@
 """The Billing page and the Overview's next step, from what /v1/account/billing answers.
 
-Each form calls the use case its /v1/account/billing route calls (services/payments.py):
+Each form calls the use case its /v1/account/billing route calls (services/payment/payments.py):
 top up, save or change the payment method, the portal, auto top-up, plan change. The
 provider's hosted page (the local provider's /billing/local/..., or Stripe's) is where money
 moves; the dashboard only sends the browser there and shows the result afterwards.
@@ -19,10 +19,11 @@ from billing import authority
 from billing.display import DollarsError, parse_dollars
 from billing.payments import PaymentRuleError, arranged_with_sales
 from billing.plans import Plan, PlanBook
-from gateway.appkeys import FORM_TOKENS, PAYMENTS, PLANS
+from gateway.config.return_urls import with_params
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
 from gateway.http.account.alerts import alerts_of, create_for, delete_for
+from gateway.http.appkeys import FORM_TOKENS, PAYMENTS, PLANS
 from gateway.http.billing.routes import not_set_up, provider_error
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.grants_view import grants_view
@@ -32,9 +33,10 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
-from gateway.services.payments_port import NotConfigured, ProviderUnavailable
+from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
+PAID_PLAN = "paid_plan"  # the return address of a plan's checkout names the plan
 # The button of each next step (billing.next_step.decide); its words and link are the step's.
 BUTTONS = {
     "top_up": "Top up",
@@ -102,6 +104,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),
         checkout=request.query.get("checkout", ""),  # back from a hosted page
+        paid_plan=plans.plans.get(request.query.get(PAID_PLAN, "")),  # ... of a plan's checkout
         **extra,
     )
 
@@ -187,7 +190,8 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
             request, "payment.subscription_cancel", "account", account, account, None, cancelled
         )
         return f"{PAGE}?notice=cancelled"
-    result = await payments.change_plan(account, form.get("plan"), back)
+    plan = form.get("plan")
+    result = await payments.change_plan(account, plan, _plan_back(request, back, plan))
     await audited.record(
         request,
         "payment.subscription",
@@ -200,6 +204,14 @@ async def _act(request: web.Request, action: str, form: Form) -> str:
     if result["status"] == "checkout":
         return absolute(request, str(result["url"]))
     return f"{PAGE}?notice={result['status']}"
+
+
+def _plan_back(request: web.Request, back: str, plan: object) -> str:
+    """Where a plan's checkout returns: the Billing page, naming the plan, so that its banner
+    speaks of the plan paid for, not the balance."""
+    if isinstance(plan, str) and plan in request.config_dict[PLANS].plans:
+        return with_params(back, [(PAID_PLAN, plan)])
+    return back
 
 
 def _text(form: Form, name: str) -> str:

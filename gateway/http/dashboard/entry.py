@@ -8,15 +8,19 @@ for that person only and never for whoever names a member id."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from aiohttp import web
 
-from gateway.appkeys import DIRECTORY, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import SigninFailed
-from gateway.http import signup_flow
+from gateway.http import audited, signup_flow
+from gateway.http.appkeys import DIRECTORY, DOMAIN_CLAIMS, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.session import start_member_session as member_session
+from gateway.http.membership import member_json
+from gateway.services import domain_claims
+from gateway.services.audit import Actor
 from gateway.services.members import Choices, Person, choices_of, nobody
 from gateway.stores.records import Row
 
@@ -38,8 +42,11 @@ async def enter(request: web.Request, member: Row, via: str) -> web.HTTPSeeOther
 
 
 async def choices(request: web.Request, person: Person) -> Choices:
+    """The person's ways in; of their invitations, only their proven domain's organization's."""
     app = request.config_dict
-    return await choices_of(person, app[MEMBERS], app[DIRECTORY])
+    found = await choices_of(person, app[MEMBERS], app[DIRECTORY])
+    pending = await domain_claims.offered(app[DOMAIN_CLAIMS], person.email, found.pending)
+    return replace(found, pending=pending)
 
 
 async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
@@ -49,10 +56,30 @@ async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
         return await _to_choices(request, person)
     if found.members:
         return await enter(request, found.members[0], person.via)
+    joined = await _joins_by_domain(request, person)
+    if joined is not None:
+        return await enter(request, joined, person.via)
     signed_up = await signup_flow.person_signs_up(request, person)
     if signed_up is not None:  # no invitation, sign-up open: their own organization
         return await enter(request, signed_up.member, person.via)
     raise nobody(person)
+
+
+async def _joins_by_domain(request: web.Request, person: Person) -> Row | None:
+    """Just-in-time membership: an identity provider's user (SAML or OIDC, e-mail verified)
+    of a domain whose proven claim names a join role becomes a member, bound at once."""
+    if not (person.subject and person.email):
+        return None
+    app = request.config_dict
+    holder = await domain_claims.holder_of(app[DOMAIN_CLAIMS], person.email)
+    if holder is None or holder["join_role"] is None:
+        return None
+    account_id, role = str(holder["account_id"]), str(holder["join_role"])
+    row = await app[MEMBERS].add(account_id, person.email, person.issuer, person.subject, role)
+    request[audited.ACTOR] = Actor("member", str(row["id"]), person.via)
+    after = {**member_json(row), "domain": holder["domain"]}
+    await audited.record(request, "member.join", "member", str(row["id"]), account_id, None, after)
+    return row
 
 
 async def _to_choices(request: web.Request, person: Person) -> web.HTTPSeeOther:

@@ -25,8 +25,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from gateway.appkeys import FORM_TOKENS
 from gateway.errors import FormAlreadySubmitted, PermissionDenied
+from gateway.http.appkeys import FORM_TOKENS
 from gateway.http.dashboard.session import COOKIE, TTL_S, digest
 
 FIELD = "form_token"

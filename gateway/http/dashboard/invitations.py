@@ -11,15 +11,18 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import LEDGER, MEMBERS
 from gateway.errors import Conflict, NotFound, SigninFailed
+from gateway.http import audited
+from gateway.http.appkeys import LEDGER, MEMBERS
 from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, enter
 from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
+from gateway.http.membership import member_json
 from gateway.http.openapi import dashboard as dashboard_doc
-from gateway.http.routing import INVITEE, SIGN_IN, Route, declare
+from gateway.http.routing import INVITEE, SIGN_IN, Route, audits, declare
 from gateway.services import members as people
+from gateway.services.audit import Actor
 from gateway.stores.ports import MembersPort
 from gateway.stores.records import Row
 
@@ -83,7 +86,18 @@ async def choose_accept(request: web.Request) -> web.Response:
         raise Conflict("Your sign-in is a member of another organization already.")
     row = await people.accept(found.person, request.match_info["member_id"], _members(request))
     await end_choices(request)
+    await _accepted(request, row, found.person.via)
     raise await enter(request, row, found.person.via)
+
+
+async def _accepted(request: web.Request, row: Row, via: str) -> None:
+    """The person's own act, in the audit log: they joined (and an identity provider's
+    user, by OIDC or SAML, is bound to the member from now on)."""
+    request[audited.ACTOR] = Actor("member", str(row["id"]), via)
+    after = member_json(row)
+    await audited.record(
+        request, "member.accept", "member", row["id"], row["account_id"], None, after
+    )
 
 
 async def choose_decline(request: web.Request) -> web.Response:
@@ -116,6 +130,7 @@ async def invitation_accept(request: web.Request) -> web.Response:
     row = await _members(request).accept_by_digest(digest(secret), LINK_MAX_AGE_S)
     if row is None:
         raise SigninFailed("This invitation was accepted, declined or withdrawn, or expired.")
+    await _accepted(request, row, "invitation link")
     raise await enter(request, row, "invitation link")
 
 
@@ -150,7 +165,7 @@ def add_routes(dash: web.Application) -> None:
             "/signin/choose/{member_id}/accept",
             choose_accept,
             authority.PUBLIC,
-            INVITEE,
+            audits("member.accept"),
             doc=dashboard_doc.page("Accept an invitation: a session"),
         ),
         Route(
@@ -173,7 +188,7 @@ def add_routes(dash: web.Application) -> None:
             INVITATION + "/{secret}",
             invitation_accept,
             authority.PUBLIC,
-            INVITEE,
+            audits("member.accept"),
             doc=dashboard_doc.page("Accept by the link, once: a session"),
         ),
         Route(

@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDictProxy, MultiMapping
 
 from billing.display import SPEND, DollarsError, quota_limit
 from billing.grants import MCP_SCOPE, PROXY_SCOPES
 from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
-from gateway.appkeys import SETTINGS, STORE, TEAMS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.routes import (
@@ -32,6 +31,7 @@ from gateway.http.account.routes import (
     visible_keys,
 )
 from gateway.http.account.teams import put_key_team, team_of
+from gateway.http.appkeys import SETTINGS, STORE, TEAMS
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
@@ -81,7 +81,7 @@ LIMIT_WORDS = "Each limit must be a whole number."
 GRACE_WORDS = f"The grace period must be a whole number of seconds from 0 to {MAX_GRACE_S}."
 
 
-def form_text(form: Form, name: str) -> str:
+def form_text(form: MultiMapping[Any], name: str) -> str:
     value = form.get(name, "")
     return value.strip() if isinstance(value, str) else ""
 
@@ -138,6 +138,22 @@ def key_body(form: Form, held: frozenset[str]) -> dict[str, object]:
     if expires:
         body["expires_at"] = expires  # the end of that day in QUOTA_TIMEZONE
     return body
+
+
+def typed_key(form: Form) -> dict[str, Any]:
+    """The key form as it was typed, for the form drawn again after a refusal: every field,
+    every ticked box and each limit's row (a spend limit as the dollars typed)."""
+    rows = []
+    for i in range(QUOTA_ROWS):
+        metric = form_text(form, f"metric_{i}")
+        rows.append({"window": form_text(form, f"window_{i}"),
+                     "metric": "spend_micros" if metric == SPEND else metric,
+                     "typed": form_text(form, f"limit_{i}")})  # fmt: skip
+    ticked = {
+        n: [v for v in form.getall(n, []) if isinstance(v, str)] for n in ("groups", "scopes")
+    }
+    fields = {n: form_text(form, n) for n in ("name", "models", "expires", "team_id")}
+    return fields | ticked | {"rows": rows}
 
 
 def _shown(row: Row, now: datetime) -> dict[str, Any]:
@@ -217,7 +233,7 @@ async def create(request: web.Request) -> web.Response:
         if team:
             await put_key_team(request, who.account_id, created["id"], team)
     except MeterwayError as exc:
-        return await _failed(request, exc)
+        return await _page(request, status=exc.status, error=exc.message, typed=typed_key(form))
     return render(request, "secret.html", title="New key", nav="keys", key=created, fresh=True)
 
 

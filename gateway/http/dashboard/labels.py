@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from billing.display import usage_label
-from gateway.appkeys import DIRECTORY, TEAMS
+from gateway.http.appkeys import DIRECTORY, TEAMS
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, Principal
 
 KINDS = {

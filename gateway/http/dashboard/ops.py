@@ -12,12 +12,12 @@ from aiohttp import web
 
 from billing import authority
 from billing.money import format_usd
-from gateway.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http.account.credit_grants import grants_of
 from gateway.http.account.reports import query_text
 from gateway.http.admin.routes import account_windows
 from gateway.http.admin.system import system_report
+from gateway.http.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.form_tokens import mint

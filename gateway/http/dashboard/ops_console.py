@@ -21,21 +21,15 @@ from aiohttp import web
 from billing import authority
 from billing.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
-from gateway.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.errors import MeterwayError, NotFound
 from gateway.http import bodies
 from gateway.http.account.end_user_budgets import budget_json, put_budget
 from gateway.http.account.routes import revoke_key_for
 from gateway.http.account.teams import create_team, put_key_team, team_json, team_of, team_quotas
-from gateway.http.admin.directory import (
-    add_member,
-    member_json,
-    member_remove_for,
-    member_role_for,
-    role_field,
-)
+from gateway.http.admin.directory import member_remove_for, member_role_for
 from gateway.http.admin.keys import rotate_as_operator
 from gateway.http.admin.routes import issue_for
+from gateway.http.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.http.dashboard.keys import (
     GRACE_WORDS,
     SCOPE_GROUPS,
@@ -43,11 +37,13 @@ from gateway.http.dashboard.keys import (
     form_quotas,
     form_text,
     key_body,
+    typed_key,
 )
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
+from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
@@ -222,7 +218,7 @@ async def issue(request: web.Request) -> web.Response:
         if team:
             await put_key_team(request, row["id"], made["id"], team)
     except MeterwayError as exc:
-        return await people(request, status=exc.status, error=exc.message)
+        return await people(request, status=exc.status, error=exc.message, typed=typed_key(form))
     back = f"{_base(row['id'])}/people"
     return render(request, "secret.html", title="New key", nav="operators", key=made, fresh=True,
                   back=back)  # fmt: skip

@@ -13,22 +13,25 @@ first entry.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from billing import authority
 from billing.dates import in_zone
-from billing.display import DollarsError, parse_dollars, usd_exact
+from billing.display import DollarsError, parse_dollars, usd_exact, usd_input
 from billing.money import MAX_EXACT
-from gateway.appkeys import PLANS, SETTINGS, STORE
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.account.credit_grants import grant_on, revoke_grant
 from gateway.http.admin.money import adjust_account, credit_account, refund_account
 from gateway.http.admin.routes import set_account_plan
+from gateway.http.appkeys import PLANS, SETTINGS, STORE
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.ops import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
@@ -175,7 +178,8 @@ async def confirm(request: web.Request) -> web.Response:
         if action == "plan" and what["plan"] not in request.config_dict[PLANS].plans:
             raise InvalidRequest("No such plan.")
     except MeterwayError as exc:
-        return await account(request, status=exc.status, error=exc.message)
+        typed = {"form": action} | {k: str(v) for k, v in request.query.items()}
+        return await account(request, status=exc.status, error=exc.message, typed=typed)
     live = await request.config_dict[STORE].balance(row["id"])
     return render(
         request,
@@ -234,8 +238,26 @@ async def submit(request: web.Request) -> web.Response:
     except FormAlreadySubmitted:
         raise
     except MeterwayError as exc:
-        return await account(request, status=exc.status, error=exc.message)
+        typed = _as_typed(action, fields, request.config_dict[SETTINGS].timezone)
+        return await account(request, status=exc.status, error=exc.message, typed=typed)
     raise web.HTTPSeeOther(target)
+
+
+def _as_typed(action: str, fields: Fields, zone: str) -> dict[str, str]:
+    """The form's fields as its person typed them, from what the confirmation posted (the
+    amount back in dollars, the expiry back to its day), for the form drawn again."""
+    typed = {"form": action, **{k: str(fields.get(k, "")) for k in ("reason", "kind", "priority")}}
+    raw = str(fields.get("amount_micros", "")).lstrip("-")
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:  # "²" is a digit to isdigit only
+        typed["amount"] = usd_input(int(raw))
+    typed["direction"] = "out" if str(fields.get("amount_micros", "")).startswith("-") else "in"
+    expires = str(fields.get("expires", ""))
+    if expires:
+        with contextlib.suppress(ValueError):
+            typed["expires"] = (
+                datetime.fromisoformat(expires).astimezone(ZoneInfo(zone)).date().isoformat()
+            )
+    return typed
 
 
 def add_routes(dash: web.Application) -> None:

@@ -1,5 +1,6 @@
 """The Operators page that opens an account: its name, plan, opening credit (typed in
-dollars) and external id, in one form.
+dollars) and external id, in one form, then a confirmation page that names the plan and
+the credit (a GET: it moves nothing) whose Confirm button posts.
 
 The page mints the form a single-use token (dashboard/form_tokens.py), as the other money
 forms: the first submit spends it, and a double click, or Back (once or twice) and the
@@ -7,7 +8,8 @@ form submitted again, is refused with a page linking to the account the first op
 token is also the opening's idempotency key, and the opening credit's is the token plus
 `:opening-credit` (the CLI's rule). A form drawn afresh is a new account, even with the
 same fields. A refused submit (a typo in the credit) draws the form again with its token,
-so the corrected submit still names the account a half-done first one opened.
+so the corrected submit still names the account a half-done first one opened; a refusal,
+on either page, draws the form again with every field as typed.
 """
 
 from __future__ import annotations
@@ -15,21 +17,23 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from billing import authority
-from billing.display import DollarsError, parse_dollars
-from gateway.appkeys import PLANS
+from billing.display import DollarsError, parse_dollars, usd_exact
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http.admin.money import credit_account
 from gateway.http.admin.routes import open_account
+from gateway.http.appkeys import PLANS
 from gateway.http.dashboard import form_tokens
-from gateway.http.dashboard.keys import Form, form_text
+from gateway.http.dashboard.keys import form_text
 from gateway.http.dashboard.ops import OPS, operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 
 OPENING = ":opening-credit"
+FIELDS = ("name", "plan", "credit", "external_id")
 ACTION = f"{OPS}/accounts"  # the path the form posts to: its token's action
 
 
@@ -53,7 +57,41 @@ async def new_account(
     )
 
 
-def _opening_credit(form: Form) -> int | None:
+def _typed(form: MultiMapping[Any]) -> dict[str, str]:
+    """Every field of the form as it was typed (trimmed)."""
+    return {name: form_text(form, name) for name in FIELDS}
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """GET: the form read back, the plan and the opening credit named, with one Confirm
+    button that posts the form (and its token) on; a refusal is the form again, as typed."""
+    operator(request)
+    typed = _typed(request.query)
+    token = str(request.query.get(form_tokens.FIELD, ""))
+    try:
+        plan, credit = typed["plan"], _opening_credit(request.query)
+        if plan not in request.config_dict[PLANS].plans:
+            raise InvalidRequest(f"No plan named '{plan}'.", param="plan")
+        if not typed["name"]:
+            raise InvalidRequest("The account needs a name.", param="name")
+    except MeterwayError as exc:
+        return await new_account(
+            request, status=exc.status, form_token=token, error=exc.message, typed=typed
+        )
+    funded = f", with an opening credit of {usd_exact(credit)}" if credit else ", with no credit"
+    summary = f"Open {typed['name']} on the {plan} plan{funded}"
+    return render(
+        request,
+        "ops_open_confirm.html",
+        title="Confirm the new account",
+        nav="operators",
+        summary=summary,
+        typed=typed,
+        form_token=token,
+    )
+
+
+def _opening_credit(form: MultiMapping[Any]) -> int | None:
     typed = form_text(form, "credit")
     if not typed:
         return None
@@ -91,9 +129,8 @@ async def open_form(request: web.Request) -> web.Response:
     except FormAlreadySubmitted:
         raise
     except MeterwayError as exc:
-        typed = body | {"credit": form_text(form, "credit")}  # every field as it was typed
         return await new_account(
-            request, status=exc.status, form_token=redraw, error=exc.message, typed=typed
+            request, status=exc.status, form_token=redraw, error=exc.message, typed=_typed(form)
         )
     raise web.HTTPSeeOther(target)
 
@@ -107,6 +144,13 @@ def add_routes(dash: web.Application) -> None:
             new_account,
             authority.OPERATOR_PAGE,
             doc=dashboard_doc.page("Open an account: plan, opening credit, external id"),
+        ),
+        Route(
+            "GET",
+            "/operators/new/confirm",
+            confirm,
+            authority.OPERATOR_PAGE,
+            doc=dashboard_doc.page("A new account read back, its plan named, with Confirm"),
         ),
         Route(
             "POST",

@@ -20,7 +20,6 @@ from aiohttp import web
 
 from billing import authority
 from billing.quotas import METRICS, WINDOWS
-from gateway.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.errors import MeterwayError
 from gateway.http.account.end_user_budgets import budget_json, put_budget
 from gateway.http.account.members import (
@@ -32,6 +31,7 @@ from gateway.http.account.members import (
 )
 from gateway.http.account.routes import visible_keys
 from gateway.http.account.teams import create_team, team_json, team_of, team_quotas
+from gateway.http.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render

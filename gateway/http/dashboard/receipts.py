@@ -8,9 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from billing.receipts import Receipt, receipt_facts, seller_lines
-from gateway.appkeys import PAYMENTS, SETTINGS
+from billing.receipts import Receipt, receipt_facts, receipt_lines, seller_lines
 from gateway.errors import NotFound
+from gateway.http.appkeys import PAYMENTS, SETTINGS
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.pdf import Line, text_pdf
 from gateway.http.dashboard.session import BASE, account_principal
@@ -38,6 +38,7 @@ def _html(request: web.Request, r: Receipt, base: str, nav: str) -> web.Response
         r=r,
         seller=seller_lines(r.seller),
         facts=receipt_facts(r),
+        lines=receipt_lines(r),
         pdf=f"{base}/{r.payment_id}/pdf",
         back=f"{BASE}/billing" if nav == "billing" else base.rsplit("/receipts", 1)[0],
     )
@@ -47,7 +48,8 @@ def _pdf(r: Receipt) -> web.Response:
     seller = seller_lines(r.seller)
     lines = [Line(seller[0] if seller else "Receipt", bold=True, size=14)]
     lines += [Line(s) for s in seller[1:]] + [Line(""), Line(f"Receipt {r.number}", True, 16)]
-    lines += [Line(f"{label}: {value}") for label, value in receipt_facts(r)]
+    lines += [Line(f"{label}: {value}") for label, value in receipt_facts(r)] + [Line("")]
+    lines += [Line(f"{what}: {amount}") for what, amount in receipt_lines(r)]
     body = text_pdf(lines, title=f"Receipt {r.number}")
     name = f"receipt-{r.payment_id}.pdf"
     return web.Response(

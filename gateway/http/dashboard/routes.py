@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import SETTINGS
 from gateway.errors import MeterwayError, NotFound
+from gateway.http.appkeys import SETTINGS
 from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import after_signin
 from gateway.http.dashboard import audit as dashboard_audit
@@ -25,6 +25,7 @@ from gateway.http.dashboard import ops_open as dashboard_ops_open
 from gateway.http.dashboard import ops_signups as dashboard_ops_signups
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import receipts as dashboard_receipts
+from gateway.http.dashboard import saml as dashboard_saml
 from gateway.http.dashboard import signin as dashboard_signin
 from gateway.http.dashboard import signup as dashboard_signup
 from gateway.http.dashboard import statements as dashboard_statements
@@ -135,6 +136,7 @@ def add_routes(app: web.Application) -> None:
         ),
     )
     dashboard_signin.add_routes(dash)
+    dashboard_saml.add_routes(dash)
     dashboard_invitations.add_routes(dash)
     dashboard_signup.add_routes(dash)
     dashboard_ops_signups.add_routes(dash)

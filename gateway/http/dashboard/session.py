@@ -13,7 +13,6 @@ header is refused before either.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -25,12 +24,14 @@ from aiohttp.typedefs import Handler
 
 from billing.authority import Actor, Decision, may
 from billing.roles import ROLE_SCOPES
-from gateway.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.admin.operator import Operator, verify_operator
+from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.http.audited import ACTOR, principal_actor
 from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.web import CONTEXT
+from gateway.http.links import BASE as BASE
+from gateway.http.links import digest as digest
 from gateway.http.principal import (
     BILLING_READ,
     PRINCIPAL,
@@ -40,17 +41,20 @@ from gateway.http.principal import (
     principal_of,
 )
 from gateway.http.routing import action_of
+from gateway.outbound.jwt_auth import VerifiedToken
 from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
-from gateway.services.jwt_auth import VerifiedToken
 from gateway.stores.records import Row
 
-BASE = "/dashboard"
 COOKIE = "mw_session"
 PRE_COOKIE = "mw_signin_csrf"
 TTL_S = 8 * 3600
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC = (f"{BASE}/signin", f"{BASE}/signup", f"{BASE}/static/")
+# The identity provider's POST of a SAML response (the POST binding) comes from its site and
+# carries no form token: the signed assertion, and the request id this browser's cookie is
+# bound to, stand in for one (http/dashboard/saml.py).
+SIGNED_POSTS = (f"{BASE}/signin/saml/acs",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +67,6 @@ class Session:
 
 
 SESSION = web.RequestKey("dashboard_session", Session)
-
-
-def digest(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()
 
 
 def _secure(request: web.Request) -> bool:
@@ -282,7 +282,7 @@ async def check_csrf(request: web.Request, expected: str | None) -> None:
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Public pages pass; every other page needs a live session, and every change its CSRF."""
     if request.path.startswith(PUBLIC):
-        if request.method not in SAFE:
+        if request.method not in SAFE and request.path not in SIGNED_POSTS:
             await check_csrf(request, request.cookies.get(PRE_COOKIE))
         return await handler(request)
     session = await load_session(request)

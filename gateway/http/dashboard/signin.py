@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
 from billing import authority
-from gateway.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
 from gateway.errors import NotFound, SigninFailed, SigninRateLimited
+from gateway.http.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
 from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
@@ -42,7 +42,7 @@ def signin_form(
     double-submit CSRF cookie its forms need."""
     token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
     request[CONTEXT] = {"session": None, "csrf": token}
-    signin = request.config_dict[SETTINGS].signin
+    signin, saml = request.config_dict[SETTINGS].signin, request.config_dict[SETTINGS].saml
     response = render_page(
         request,
         "signin.html",
@@ -52,6 +52,7 @@ def signin_form(
         notice=notice,
         link=link,
         oidc_name=signin.oidc_name if signin.oidc else "",
+        saml_name=saml.display_name if saml.enabled else "",
         email_links=signin.email_links,
         signup_open=request.config_dict[SETTINGS].signup.open,
     )

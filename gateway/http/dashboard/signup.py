@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import SETTINGS, SIGNIN_TICKETS
 from gateway.errors import MeterwayError, PermissionDenied
 from gateway.http import audited, signup_flow
+from gateway.http.appkeys import SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard.entry import enter
 from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_cookie
 from gateway.http.dashboard.web import CONTEXT, render

@@ -14,7 +14,6 @@ from datetime import date
 
 from aiohttp import web
 
-from gateway.appkeys import LEDGER
 from gateway.http.account.reports import (
     FILTERS,
     GROUPS,
@@ -26,6 +25,7 @@ from gateway.http.account.reports import (
     usage_rows,
 )
 from gateway.http.account.routes import customer_arithmetic, request_cost_within, show_cost
+from gateway.http.appkeys import LEDGER
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
 from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names

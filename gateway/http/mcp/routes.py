@@ -24,8 +24,9 @@ from billing import authority
 from billing.authority import may_call_tool, may_reach_server
 from billing.end_users import HEADER as END_USER_HEADER
 from billing.end_users import end_user_id
-from gateway.appkeys import PROXYING, SESSION, SETTINGS
+from gateway.config.mcp import McpServer
 from gateway.errors import MeterwayError, NotFound, PermissionDenied
+from gateway.http.appkeys import PROXYING, SESSION, SETTINGS
 from gateway.http.headers import error_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import mcp as mcp_doc
@@ -33,10 +34,15 @@ from gateway.http.routing import PROVIDER_CALL, SESSION_END, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm.scrub import operator_scrubber
 from gateway.mcp import wire
-from gateway.mcp.methods import CLIENT_RESPONSE, McpMethod, method_entry, offered
+from gateway.mcp.methods import (
+    CLIENT_RESPONSE,
+    MCP_METHOD_ACTIONS,
+    McpMethod,
+    method_entry,
+    offered,
+)
 from gateway.mcp.sessions import bind, session_secret, unbind
 from gateway.mcp.upstream import SESSION_HEADER, exchange, read_whole
-from gateway.mcp_settings import McpServer
 from gateway.services.mint import mcp_session
 from gateway.services.tool_calls import Answered, ToolCall, metered_call
 from gateway.stores.records import KeyRecord
@@ -293,7 +299,15 @@ def add_routes(app: web.Application) -> None:
     app[SECRET] = session_secret(app[SETTINGS].admin_api_key)
     declare(
         app.router,
-        Route("POST", PATH, post, authority.MCP, PROVIDER_CALL, doc=mcp_doc.POST),
+        Route(
+            "POST",
+            PATH,
+            post,
+            authority.MCP,
+            PROVIDER_CALL,
+            doc=mcp_doc.POST,
+            messages=MCP_METHOD_ACTIONS,
+        ),
         Route("GET", PATH, get, authority.MCP, doc=mcp_doc.GET),
         Route("DELETE", PATH, delete, authority.MCP, SESSION_END, doc=mcp_doc.DELETE),
     )

@@ -12,16 +12,16 @@ from aiohttp import web
 
 from billing import authority
 from billing.answers import rfc3339
-from gateway.appkeys import METERING, SERVICES, STORE
 from gateway.errors import InvalidApiKey, NotFound
+from gateway.http.appkeys import METERING, SERVICES, STORE
 from gateway.http.metering import bodies
 from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import METERED, Route, declare
+from gateway.http.tracing import traced_events
 from gateway.llm.calls import parse_json
-from gateway.services.metered import Authorization, Settled
-from gateway.services.metered_events import report
-from gateway.stores.meter_records import ServiceRecord
-from gateway.stores.redis.meter_holds import METERED_ID
+from gateway.services.meter.metered import Authorization, Settled
+from gateway.services.meter.metered_events import report
+from gateway.stores.meter_records import METERED_ID, ServiceRecord
 
 SERVICE = web.RequestKey("service", ServiceRecord)
 
@@ -114,6 +114,7 @@ async def events(request: web.Request) -> web.Response:
     now_ms = await request.config_dict[STORE].now_ms()
     batch = bodies.events(body, now_ms)
     results = await report(request.config_dict[METERING], request[SERVICE], batch)
+    traced_events(request, batch, results)
     counts = {
         s: sum(1 for r in results if r.status == s) for s in ("debited", "duplicate", "refused")
     }

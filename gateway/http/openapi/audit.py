@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.audit_words import KINDS
 from gateway.http.fields import MAX_AUDIT_PAGE as MAX_PAGE
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import QUERY_TEXT, STR, array, obj, op, query
@@ -26,6 +27,7 @@ RECORD = obj(
     after=_STATE,
     request_id=_NULL_TEXT,
     client_address=_NULL_TEXT,
+    sentence={"type": "string", "description": "the record in words, dollars and names"},
 )
 PAGE = obj(
     ("object", "data", "has_more"),
@@ -37,6 +39,8 @@ PAGE = obj(
 _TIME = {"type": "string", "description": "RFC 3339 time or a day (YYYY-MM-DD)"}
 PARAMS = (
     query("action", QUERY_TEXT),
+    query("kind", {"enum": list(KINDS)}, "one kind of action"),
+    query("actor", QUERY_TEXT, "a member's e-mail or an actor's id"),
     query("target_kind", QUERY_TEXT),
     query("target_id", QUERY_TEXT),
     query("since", _TIME),

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from billing import authority
 from billing.payments import MICROS_PER_CENT, for_sale
-from gateway.appkeys import METER_BOOK, PLANS, SETTINGS
+from gateway.http.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.openapi.components import SCHEMAS
 from gateway.http.openapi.metering import SERVICE_KEY_SCHEME
+from gateway.http.openapi.scim import SCIM_TOKEN_SCHEME
 from gateway.http.routing import Route, declare, declared, operation
 
 SECURITY_SCHEMES = {
@@ -28,6 +29,7 @@ SECURITY_SCHEMES = {
     "adminKey": {"type": "http", "scheme": "bearer", "description": "ADMIN_API_KEY"},
     "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "serviceKey": SERVICE_KEY_SCHEME,
+    "scimToken": SCIM_TOKEN_SCHEME,
     "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "mw_session"},
 }
 DOCUMENT = web.AppKey("openapi", dict)

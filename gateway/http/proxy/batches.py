@@ -19,8 +19,8 @@ import orjson
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
+from gateway.http.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import llm as llm_doc

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Reading a proxied call: the key first, then the body, then its tokens, each only once
 the one before passed, so nothing large is read or tokenized for a key that is refused."""
 
@@ -10,14 +11,14 @@ from aiohttp import web
 
 from billing.end_users import HEADER as END_USER_HEADER
 from billing.token_cache import NewTextOverBudget
-from gateway.appkeys import Proxying
+from gateway.config.settings import Settings
 from gateway.errors import MeterwayError, RequestTimeout
+from gateway.http.appkeys import Proxying
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call
 from gateway.llm.endpoint import Endpoint
-from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
 from gateway.telemetry import metrics
 
@@ -28,7 +29,7 @@ INLINE_COUNT_BYTES = 32 * 1024
 # not been counted for the account before (a long conversation's earlier turns), as a probe
 # that tokenizes nothing finds first. A kept text costs two lookups (the probe's, the
 # count's) and two walks past it, so every text is charged 64 bytes of that allowance
-# (token_cache.TEXT_WALK_BYTES): what passes costs the loop at most ~1.5 ms. A kept text's
+# (token_cache.TEXT_WALK_BYTES), which bounds what passes costs the loop. A kept text's
 # lookup still hashes it, hence bodies up to this size only.
 INLINE_KEPT_BYTES = 1024 * 1024
 

@@ -16,8 +16,8 @@ import orjson
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.errors import MeterwayError, ModelNotFound
+from gateway.http.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import llm as llm_doc
@@ -27,7 +27,7 @@ from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm import endpoints
 from gateway.llm.calls import model_for, parse_json
 from gateway.llm.endpoint import Endpoint
-from gateway.llm.gemini_readers import read_gemini
+from gateway.llm.gemini.readers import read_gemini
 from gateway.llm.readers import tools_tokens
 
 COUNT_PATH = "/v1/messages/count_tokens"

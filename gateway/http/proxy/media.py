@@ -14,11 +14,12 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from gateway.appkeys import Proxying
 from gateway.errors import UpstreamTimeout
+from gateway.http.appkeys import Proxying
 from gateway.http.observe import timing
 from gateway.http.proxy.provider_answers import read_answer
 from gateway.http.proxy.speech import assembled_speech
+from gateway.http.tracing import trace_prepared
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_media
@@ -71,6 +72,8 @@ async def _audio(
 ) -> web.StreamResponse:
     cost = await p.meter.settle(hold, call, json_usage(call, {}, p.counter))
     out = web.StreamResponse(headers={**headers, **_cost_headers(cost)})
+    if p.traced:
+        trace_prepared(request, out)
     try:
         await out.prepare(request)
         with timing(request).upstream():

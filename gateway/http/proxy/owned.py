@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing.admission import Admitted
-from gateway.appkeys import RESPONSE_BOOK
+from gateway.http.appkeys import RESPONSE_BOOK
 from gateway.llm.calls import Call
-from gateway.services.metering import worst_case_micros
+from gateway.services.meter.metering import worst_case_micros
 from gateway.services.responses import Created
 
 

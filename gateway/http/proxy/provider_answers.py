@@ -12,13 +12,13 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from gateway.appkeys import SETTINGS
+from gateway.config.settings import Settings
 from gateway.errors import MeterwayError, UpstreamError, UpstreamTimeout
+from gateway.http.appkeys import SETTINGS
 from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
 from gateway.llm.http1 import Answer
 from gateway.llm.scrub import operator_scrubber
-from gateway.settings import Settings
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})

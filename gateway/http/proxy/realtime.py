@@ -22,7 +22,6 @@ from aiohttp import web
 
 from billing import authority
 from billing.pricing import ModelPrice
-from gateway.appkeys import PROXYING, Proxying
 from gateway.errors import (
     InvalidRequest,
     MeterwayError,
@@ -30,14 +29,17 @@ from gateway.errors import (
     PermissionDenied,
     QuotaExceeded,
 )
+from gateway.http.appkeys import PROXYING, Proxying
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
 from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
+from gateway.http.tracing import trace_prepared
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.llm.endpoints import REALTIME
+from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS
 from gateway.llm.scrub import operator_scrubber
 from gateway.services import realtime_secrets as secrets
 from gateway.services.auth import hash_key, presented_key
@@ -188,6 +190,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             raise
         client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=s.realtime_max_frame_bytes)
         request[CLIENT_LEFT] = _client_left  # the relay reads on for the provider's usage
+        trace_prepared(request, client)
         try:
             await client.prepare(request)
         except BaseException:
@@ -246,7 +249,14 @@ def add_routes(app: web.Application) -> None:
     app[SLOTS] = SessionSlots()
     declare(
         app.router,
-        Route("GET", "/v1/realtime", realtime, authority.PROXY, doc=llm_doc.REALTIME),
+        Route(
+            "GET",
+            "/v1/realtime",
+            realtime,
+            authority.PROXY,
+            doc=llm_doc.REALTIME,
+            messages=REALTIME_CLIENT_EVENTS,
+        ),
         Route(
             "POST",
             "/v1/realtime/client_secrets",

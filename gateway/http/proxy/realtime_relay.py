@@ -2,9 +2,10 @@
 and settled when it ends (services/realtime_meter.py).
 
 A client's frame is forwarded unchanged only if it is a JSON event of a type
-llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key holds its scope; any other
-is answered with an `error` event. A provider's event reaches the client through the one
-scrubber (llm/scrub.py), as chat's error events do. The client's frames are read in order;
+llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key may send (`may_send` over
+that type's declared action); any other is answered with an `error` event. A provider's
+event reaches the client through the one scrubber (llm/scrub.py), as chat's error events
+do. The client's frames are read in order;
 a `response.create` is forwarded only once its hold is taken, and voice detection's turn is
 held at `input_audio_buffer.speech_stopped`, before the provider's response events are
 relayed. A refusal is sent as an `error` event with the HTTP refusal's body, then both
@@ -24,6 +25,7 @@ import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
+from billing.authority import may_send
 from billing.pricing import ModelPrice
 from billing.realtime import audio_tokens, base64_bytes, output_cap, response_usage
 from gateway.errors import MeterwayError
@@ -151,14 +153,14 @@ class Relay:
 
     async def _client_text(self, data: str) -> bool:
         """A client's event: refused here (an `error` event; the session goes on) unless it
-        parses as an event type REALTIME_CLIENT_EVENTS lists and the key holds its scope."""
+        parses as an event type REALTIME_CLIENT_EVENTS lists and the key may send it."""
         event, why, event_id = client_event(data)
         if event is None:
             await self._to_client(_error(event_id, INVALID_EVENT, why))
             return True
-        scope, scopes = REALTIME_CLIENT_EVENTS[event["type"]], self.session.key.scopes
-        if scopes and scope not in scopes:
-            text = f"This API key lacks the '{scope}' scope for '{event['type']}'."
+        action = REALTIME_CLIENT_EVENTS[event["type"]]
+        if not may_send(self.session.key.scopes, action):
+            text = f"This API key lacks the '{action.scope}' scope for '{event['type']}'."
             await self._to_client(_error(event_id, "permission_denied", text))
             return True
         if not await self._may_transcribe(event):

@@ -13,8 +13,8 @@ import orjson
 from aiohttp import web
 
 from billing import authority
-from gateway.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
 from gateway.errors import NotFound, UpstreamError
+from gateway.http.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing

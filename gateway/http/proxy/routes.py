@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The proxied routes: authenticate, reserve, forward, relay, settle.
 
 Postgres is never awaited here: the reservation is one Redis round trip and the ledger row
@@ -15,8 +16,9 @@ from aiohttp import web
 from billing import authority
 from billing.admission import Admitted
 from billing.usage import Usage
-from gateway.appkeys import PROXYING, SETTINGS, Proxying
+from gateway.config.settings import Settings
 from gateway.errors import UpstreamError, UpstreamUnreachable
+from gateway.http.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -29,6 +31,7 @@ from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
 from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
 from gateway.http.server import CLIENT_LEFT
+from gateway.http.tracing import finished, streamed, trace_prepared
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer, costed_media
@@ -37,7 +40,6 @@ from gateway.llm.http1 import Answer
 from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
 from gateway.llm.sending import send
 from gateway.services.settlement import Hold
-from gateway.settings import Settings
 from gateway.stores.records import KeyRecord
 
 # Set when the client leaves a stream: the relay stops writing and drains the provider.
@@ -45,7 +47,7 @@ CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
 
 
 # The output cap a call was fitted to and sent with, when its worst case did not fit what
-# its caller had left (services/metering.py `_fit`): said in x-meterway-output-cap-fitted.
+# its caller had left (services/meter/metering.py `_fit`): said in x-meterway-output-cap-fitted.
 FITTED = web.RequestKey("output_fitted", int)
 
 
@@ -103,7 +105,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
-        with timing(request).upstream():
+        clock = timing(request)
+        with clock.upstream():
             raw = await read_answer(p.settings, resp)
         try:
             payload = orjson.loads(raw)
@@ -121,6 +124,8 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
         else Usage(input_tokens=call.input_tokens, source="counted")
     )
     cost = await meter.settle(hold, call, usage)
+    if p.traced:
+        finished(clock, answer)
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
@@ -160,7 +165,8 @@ def _limits(settings: Settings) -> StreamLimits:
 
 
 def _cost_headers(cost: int | None) -> dict[str, str]:
-    """A cost is shown only once Redis debited it; otherwise the settlement is pending."""
+    """The cost the settlement debits (Meter.settle: whether or not Redis answered in time);
+    pending only when nothing could debit it (a lost reservation with no rebook)."""
     if cost is None:
         return {"x-meterway-settlement": "pending"}
     return {"x-meterway-cost-micros": str(cost)}
@@ -178,6 +184,8 @@ async def _streamed(
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
+        if p.traced:
+            trace_prepared(request, out)
         try:
             await out.prepare(request)
         except ConnectionResetError:
@@ -223,6 +231,8 @@ async def _settle_stream(
         cost = await p.meter.settle(hold, call, outcome.usage)
     else:
         p.meter.release_later(hold.admitted, forwarded=True)
+    if p.traced:
+        streamed(timing(request), relay.tally)
     if not outcome.held:
         return outcome.cancelled
     with timing(request).upstream():

@@ -15,8 +15,8 @@ import orjson
 from aiohttp import web
 
 from billing.usage import Usage
-from gateway.appkeys import Proxying
 from gateway.errors import UpstreamError
+from gateway.http.appkeys import Proxying
 from gateway.http.observe import timing
 from gateway.http.proxy.provider_answers import read_answer
 from gateway.llm.calls import Call

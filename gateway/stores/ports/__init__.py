@@ -11,17 +11,20 @@ from gateway.stores.ports.audit import AuditLogPort
 from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
+    DomainClaimsPort,
     MembersPort,
     RevocationsPort,
     SessionsPort,
     SigninTicketsPort,
 )
+from gateway.stores.ports.focus import FocusPort
 from gateway.stores.ports.form_tokens import FormTokensPort
 from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort, StatementsPort
 from gateway.stores.ports.hot import (
     HotStorePort,
     KeyDirectory,
     Reservations,
+    SweptStorePort,
 )
 from gateway.stores.ports.idempotency import IdempotencyPort
 from gateway.stores.ports.ledger import (
@@ -31,12 +34,21 @@ from gateway.stores.ports.ledger import (
     MeteringLedgerPort,
     NotifyLedgerPort,
     NotifyOutbox,
+    PendingDebitsPort,
 )
 from gateway.stores.ports.metering import (
     FileOwners,
     MeterDecision,
     MeterHoldsPort,
     ResponseOwners,
+)
+from gateway.stores.ports.money_out import MoneyOutPort
+from gateway.stores.ports.payments import (
+    LedgerMoney,
+    PaymentsStorePort,
+    Profile,
+    RefundClaim,
+    RefundClaimsPort,
 )
 from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
 from gateway.stores.ports.signups import SignupsPort
@@ -45,22 +57,31 @@ __all__ = [
     "AccountAlertsPort",
     "AuditLogPort",
     "DirectoryPort",
+    "DomainClaimsPort",
     "EndUserBudgetsPort",
     "ExportLedgerPort",
     "FileOwners",
+    "FocusPort",
     "FormTokensPort",
     "GrantWriteOffPort",
     "GrantsPort",
     "HotStorePort",
     "IdempotencyPort",
     "KeyDirectory",
+    "LedgerMoney",
     "LedgerPort",
     "MembersPort",
     "MeterDecision",
     "MeterHoldsPort",
     "MeteringLedgerPort",
+    "MoneyOutPort",
     "NotifyLedgerPort",
     "NotifyOutbox",
+    "PaymentsStorePort",
+    "PendingDebitsPort",
+    "Profile",
+    "RefundClaim",
+    "RefundClaimsPort",
     "Reservations",
     "ResponseOwners",
     "RevocationsPort",
@@ -70,5 +91,6 @@ __all__ = [
     "SigninTicketsPort",
     "SignupsPort",
     "StatementsPort",
+    "SweptStorePort",
     "TeamsPort",
 ]

@@ -20,3 +20,9 @@ class AuditLogPort(Protocol):
         """Records matching `query`, newest first, at most `query.limit`, ids below
         `query.before_id` when set (the next page)."""
         ...
+
+    async def names(self, ids: list[str]) -> dict[str, str]:
+        """What people call each of `ids` that is an account (its name), a member (its
+        e-mail), a key or a team (their names), a payment with a receipt number ("R-1042"); an id
+        of nothing is left out."""
+        ...

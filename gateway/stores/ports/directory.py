@@ -137,9 +137,36 @@ class SigninTicketsPort(Protocol):
         """The ticket's data, left in the store (a sign-in's page of choices)."""
         ...
 
+    async def first_use(self, digest: str, ttl_s: int) -> bool:
+        """True the first time `digest` is presented within `ttl_s` (a SAML assertion's id:
+        used once), False every later time; two at once: one True."""
+        ...
+
     async def count(self, name: str, window_s: int) -> tuple[int, int]:
         """Count one attempt under `name` in a window of `window_s` that starts with the
         first: (attempts in it so far, seconds until it ends)."""
+        ...
+
+
+class DomainClaimsPort(Protocol):
+    """Domains organizations claim and prove (`domain_claims`, billing/domains.py)."""
+
+    async def claim(
+        self, account_id: str, domain: str, token: str, join_role: str | None
+    ) -> Row: ...
+
+    async def of_account(self, account_id: str) -> list[Row]: ...
+
+    async def get(self, account_id: str, domain: str) -> Row | None: ...
+
+    async def proven(self, account_id: str, domain: str) -> Row:
+        """Mark the claim proven; raises DomainTaken when another organization has."""
+        ...
+
+    async def remove(self, account_id: str, domain: str) -> Row | None: ...
+
+    async def holder(self, domain: str) -> Row | None:
+        """The proven claim of `domain` (any organization's), or None."""
         ...
 
 

@@ -6,13 +6,17 @@ What each call promises is in its docstring; every method raises only store erro
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
 from billing.admission import Decision
+from billing.next_step import FullWindow
 from billing.quotas import Quota
 from gateway.stores.ports.metering import MeterHoldsPort
+from gateway.stores.ports.money_out import MoneyOutPort
 from gateway.stores.records import (
+    AccountFacts,
     Backlog,
     GrantEnd,
     HotBalance,
@@ -21,11 +25,25 @@ from gateway.stores.records import (
     WindowCount,
 )
 
+# Accounts map to a fixed number of shards, and every hot-store call names its account's
+# shard (the reservation and key records carry it): the shard is the port's vocabulary, so
+# it is worked out here, where the callers of the port read it, not in the Redis adapter.
+SHARDS = 64
+
+
+def shard_of(account_id: str) -> int:
+    """Stable across processes and versions: crc32, not Python's salted hash()."""
+    return zlib.crc32(account_id.encode()) % SHARDS
+
+
 # A settle's reply when the reservation was already closed: nothing was debited by it.
 CLOSED = 0
 # Added to a settle's reply when the debit left the balance under the account's auto
 # top-up threshold: the only settlements after which a top-up check runs.
 LOW_BALANCE = 4
+# A settle's reply over this is the debit's part not collected (balance or spend window out),
+# in micros times UNCOLLECTED: `reply // UNCOLLECTED`; its own uncollected row says the same.
+UNCOLLECTED = 8
 
 
 class KeyDirectory(Protocol):
@@ -91,6 +109,11 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """Metered holds on the same reservation engine."""
         ...
 
+    @property
+    def money_out(self) -> MoneyOutPort:
+        """Money an operator takes out, held before it leaves."""
+        ...
+
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation its gateway abandoned; the ledger records it as voided."""
         ...
@@ -115,10 +138,12 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         entry_id: int,
         amount_micros: int,
         ends: tuple[int, int] | None = None,
+        hold: str | None = None,
     ) -> int:
         """Add a committed ledger credit to the hot balance once per entry id; the balance.
         `ends`: (grant id, end ms) of the grant it funds when that grant ends, entered with
-        it (reserve and settle never spend it past its end)."""
+        it (reserve and settle never spend it past its end). `hold`: the money-out hold the
+        entry was taken under, dropped in the same step (even if the entry was applied)."""
         ...
 
     async def put_account(
@@ -212,6 +237,18 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """The account's auto top-up threshold, or None when auto top-up is off."""
         ...
 
+    async def note_refusal(
+        self, account_id: str, window: FullWindow | None, now_ms: int
+    ) -> AccountFacts | None:
+        """On a 429's path only: remember the account's refused window (None: not an
+        account window) and read the facts its next step is decided from, in one round
+        trip; None when the account is not in Redis."""
+        ...
+
+    async def last_refusal(self, account_id: str) -> FullWindow | None:
+        """The account's last refused window, whether or not it still stands."""
+        ...
+
     async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
         """The quota limits the reserve step applies to this account now."""
         ...
@@ -249,3 +286,19 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
     async def settled_total(self) -> int:
         """Ledger rows written by every settler process so far (for /metrics)."""
         ...
+
+
+class SweptStorePort(HotStorePort, Protocol):
+    """What the sweeper asks of the hot store beyond the rest: the reservations' deadline
+    index, read per shard."""
+
+    async def expired_reservations(self, now_ms: int, limit: int) -> dict[int, list[str]]:
+        """Per shard, the request ids whose reservation deadline is at or before now_ms,
+        oldest first, at most `limit` each."""
+        ...
+
+    async def forget_deadline(self, shard: int, request_id: str) -> None:
+        """Drop a deadline whose reservation is already gone."""
+        ...
+
+    async def reservation_account(self, shard: int, request_id: str) -> str | None: ...

@@ -6,7 +6,7 @@ What each call promises is in its docstring; every method raises only store erro
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from gateway.stores.records import (
     EventRef,
     GrantSpec,
     Lineage,
+    PendingDebit,
     Row,
 )
 
@@ -89,15 +90,24 @@ class LedgerPort(Protocol):
         kind: str = "credit",
         event: EventRef | None = None,
         grant: GrantSpec | None = None,
-        take_at_most: int | None = None,
+        hold: Callable[[], Awaitable[object]] | None = None,
     ) -> CreditResult:
         """Append a credit once per idempotency key (a replay returns the first entry);
         raises DuplicateCredit when the key was used for another amount. kind="refund"
         posts a negative entry; `event` (the provider event that caused it) is recorded
         as applied in the same transaction, and so is the credit's grant (`grant`, a paid
         one by default; a refund's `refund_of` names the credit whose grant it returns to).
-        With `take_at_most`, a new negative entry larger than it or than the ledger
-        balance raises BalanceTooLow, checked under the account's lock."""
+        `hold` is awaited under the account's lock before a new entry is written (never
+        for a replay): money taken out is held there (services/money_out.py), and what it
+        raises (BalanceTooLow) writes nothing."""
+        ...
+
+    async def credit_key_locked(
+        self, account_id: str, key: str, then: Callable[[int | None], Awaitable[None]]
+    ) -> None:
+        """Await `then` with the id of the entry written under `key` (None: none), under the
+        account's lock that `credit` writes under, so no entry of the key is written
+        meanwhile."""
         ...
 
     async def create_key(
@@ -272,3 +282,12 @@ class AccountAlertsPort(Protocol):
     async def spend(self, account_id: str, today: date) -> dict[str, int]:
         """Spend in today's UTC day ("day") and calendar month ("month")."""
         ...
+
+
+class PendingDebitsPort(Protocol):
+    """Debits a stopping gateway recorded as completed but unsettled, for the sweeper to
+    apply (never void)."""
+
+    async def oldest(self, limit: int = 200) -> list[PendingDebit]: ...
+
+    async def done(self, request_id: str) -> None: ...

@@ -84,7 +84,7 @@ class SettlementLedger(Protocol):
 class RestoreFence(Protocol):
     """Held by a settler from reading a batch to acknowledging it, so that a restore of an
     emptied Redis snapshots the ledger only once no batch read from the old Redis is still
-    on its way (stores/postgres/restores.py)."""
+    on its way (stores/postgres/restore/runs.py)."""
 
     @property
     def due(self) -> bool:

@@ -28,7 +28,19 @@ WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR action = $2
   AND ($3::text IS NULL OR target_kind = $3) AND ($4::text IS NULL OR target_id = $4)
   AND ($5::timestamptz IS NULL OR occurred_at >= $5)
   AND ($6::timestamptz IS NULL OR occurred_at < $6) AND ($7::bigint IS NULL OR id < $7)
+  AND ($9::text IS NULL OR actor_id = $9 OR actor_id IN (
+        SELECT id FROM account_members WHERE email = lower($9)))
+  AND (cardinality($10::text[]) = 0 OR split_part(action, '.', 1) = ANY($10))
 ORDER BY id DESC LIMIT $8
+"""
+# What people call the ids a page of records names: an account, a member (by e-mail), a
+# key, a team, a payment (by its receipt's number, once it has one).
+_NAMES = """
+SELECT id, name FROM accounts WHERE id = ANY($1) AND name <> ''
+UNION ALL SELECT id, email FROM account_members WHERE id = ANY($1)
+UNION ALL SELECT id, name FROM api_keys WHERE id = ANY($1)
+UNION ALL SELECT id, name FROM teams WHERE id = ANY($1)
+UNION ALL SELECT payment_id, 'R-' || number FROM receipt_numbers_given WHERE payment_id = ANY($1)
 """
 
 
@@ -71,6 +83,13 @@ class AuditLog:
         args = (q.account_id, q.action, q.target_kind, q.target_id, q.since, q.until)
 
         async def read() -> list[asyncpg.Record]:
-            return list(await self.pool.fetch(_PAGE, *args, q.before_id, q.limit))
+            more = (q.before_id, q.limit, q.actor, list(q.heads))
+            return list(await self.pool.fetch(_PAGE, *args, *more))
 
         return [_row(r) for r in await read_once_more(self.pool, read)]
+
+    async def names(self, ids: list[str]) -> dict[str, str]:
+        async def read() -> list[asyncpg.Record]:
+            return list(await self.pool.fetch(_NAMES, ids))
+
+        return {r["id"]: r["name"] for r in await read_once_more(self.pool, read)}

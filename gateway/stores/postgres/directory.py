@@ -125,8 +125,8 @@ class Directory:
         """The request's entry on this account, a debit before its void (a late debit beats
         it), else the newest; live or archived. The guard rows say which kinds exist at all,
         so an unknown id costs one lookup, and archives are read only for a kind the live
-        ledger lacks: all of the account's in one statement (their probes one after another
-        cost 4.2 ms with ten archives, tests.bench.archive_reads)."""
+        ledger lacks: all of the account's in one statement (not one probe after another:
+        docs/performance.md)."""
         with map_postgres_errors():
             kinds = {r["kind"] for r in await self.pool.fetch(_GUARDS, request_id)}
             if not kinds:

@@ -12,6 +12,7 @@ import asyncpg
 from billing.exports import Attempt, ExportRow, retry_delay_s
 from gateway.stores.postgres.archives import ID_MAX
 from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.id_bound import HOLDING_IDS, SEQUENCE_CACHE, STILL_OPEN
 
 log = logging.getLogger("meterway.exports")
 
@@ -45,23 +46,6 @@ SELECT * FROM (
 )
 # While one of them is left, the scan's lower bound stays below it.
 _UNTRIED = "SELECT EXISTS (SELECT 1" + _NEVER_TRIED + ")"
-# The open transactions that took a ledger id, by virtual id: nextval holds a lock on the
-# sequence until its transaction ends, so these are the only ones that may still commit an
-# id already given out (another open transaction, however long, holds none).
-_OPEN = (
-    "SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks"
-    " WHERE locktype = 'relation' AND relation = 'ledger_entries_id_seq'::regclass"
-    " AND pid IS DISTINCT FROM pg_backend_pid()"
-)
-# The bound's reasoning needs every id taken in the transaction that commits it. A sequence
-# with CACHE > 1 hands a session ids it took earlier, possibly below a bound set since.
-_SEQUENCE_CACHE = (
-    "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ledger_entries_id_seq'::regclass"
-)
-_STILL_OPEN = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
-    " AND virtualxid = ANY($1::text[]))"
-)
 _MARK = f"""
 INSERT INTO usage_exports AS x (target, entry_id, status, attempts, next_at, last_error,
     {", ".join(_DEBIT)})
@@ -112,7 +96,7 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
     """Move the scan's lower bound up when it is safe: to the id the sequence had when the
     transactions then holding ledger ids were listed, once they have all ended (no lower id
     can commit after) and no debit up to it is left untried; then list them again."""
-    if await conn.fetchval(_SEQUENCE_CACHE) != 1:
+    if await conn.fetchval(SEQUENCE_CACHE) != 1:
         # An operator's ALTER SEQUENCE ... CACHE n: the bound stays (reads stay correct,
         # only slower as the ledger grows) until the sequence hands out ids one by one again.
         log.warning("ledger_entries_id_seq caches ids: the export scan's bound is not moved")
@@ -121,7 +105,7 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
         scan = await conn.fetchrow("SELECT * FROM export_scan WHERE target = $1 FOR UPDATE", target)
         through = scan["through_id"]
         if scan["next_id"] is not None:
-            if await conn.fetchval(_STILL_OPEN, scan["next_vxids"]):
+            if await conn.fetchval(STILL_OPEN, scan["next_vxids"]):
                 return
             next_id = int(scan["next_id"])
             untried = _UNTRIED.format(column=column, after=int(through), upto=next_id)
@@ -135,7 +119,7 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
             target,
             through,
             upto,
-            await conn.fetchval(_OPEN),
+            await conn.fetchval(HOLDING_IDS),
         )
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 
-from gateway.stores.errors import BalanceTooLow, DuplicateCredit, StoreError
+from gateway.stores.errors import DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, receivables
+from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.postgres.key_ledger import KeyLedger, _row
 from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
 from gateway.stores.records import (
     NO_FILTER,
@@ -96,8 +96,8 @@ RETURNING id, created_at
 # sharing accounts (or a duplicated request id, which implies its account) queue, never deadlock.
 _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 # The settler usually shares the event loop with the gateway's requests: COPY encodes its
-# rows in one go (~3 us a row), so a batch of hundreds would hold the loop for a millisecond
-# or more. Larger batches are handed over in slices of this many rows, the loop free between.
+# rows in one go, so a batch of hundreds would hold the loop too long (docs/performance.md).
+# Larger batches are handed over in slices of this many rows, the loop free between.
 COPY_SLICE_ROWS = 64
 
 
@@ -133,19 +133,14 @@ async def _fund(
     return None
 
 
-async def _check_floor(
-    conn: asyncpg.Connection, account_id: str, amount: int, key: str, most: int
-) -> None:
-    """Under the account's lock: refuse new money out of more than the ledger balance or
-    `most` (a replay of a key already written is answered as a replay, not refused)."""
-    balance = await conn.fetchval(
-        "SELECT a.balance_micros FROM accounts a WHERE a.id = $1 AND NOT EXISTS"
-        " (SELECT 1 FROM ledger_credit_keys k WHERE k.account_id = $1 AND k.idempotency_key = $2)",
+async def _written(conn: asyncpg.Connection, account_id: str, key: str) -> int | None:
+    """The id of the entry written under the key, if one was."""
+    entry = await conn.fetchval(
+        "SELECT entry_id FROM ledger_credit_keys WHERE account_id = $1 AND idempotency_key = $2",
         account_id,
         key,
     )
-    if balance is not None and -amount > min(balance, most):
-        raise BalanceTooLow(max(0, min(balance, most)))
+    return None if entry is None else int(entry)
 
 
 def entry_row(record: asyncpg.Record) -> Row:
@@ -278,14 +273,14 @@ class Ledger(KeyLedger):
         kind: str = "credit",
         event: EventRef | None = None,
         grant: GrantSpec | None = None,
-        take_at_most: int | None = None,
+        hold: Callable[[], Awaitable[object]] | None = None,
     ) -> CreditResult:
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 # The account's lock before the entry takes its id (postgres/grants.py).
                 await conn.execute(_LOCK, [account_id])
-                if take_at_most is not None:
-                    await _check_floor(conn, account_id, amount, idempotency_key, take_at_most)
+                if hold is not None and await _written(conn, account_id, idempotency_key) is None:
+                    await hold()
                 if event is not None:
                     await record_event(conn, event)
                 row = await conn.fetchrow(
@@ -308,6 +303,14 @@ class Ledger(KeyLedger):
         if prior["amount_micros"] != amount:
             raise DuplicateCredit(idempotency_key, prior["amount_micros"])
         return CreditResult(prior["id"], amount, False, prior["created_at"])
+
+    async def credit_key_locked(
+        self, account_id: str, key: str, then: Callable[[int | None], Awaitable[None]]
+    ) -> None:
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_LOCK, [account_id])
+                await then(await _written(conn, account_id, key))
 
     async def entries(
         self,

@@ -57,8 +57,7 @@ def _conditions(shape: Shape, first: int) -> tuple[str, str]:
 def live_sql(shape: Shape) -> str:
     """$1 account, $2 below this id, $3 limit, then the filters' values. `id < $2` has no
     NULL case: an index condition in every partition even in a generic plan (`$2 IS NULL OR
-    id < $2` made a deep page walk every newer row of the account: 167 ms p50, 1.6 ms with
-    this, at 2 million rows, tests.bench.archive_reads)."""
+    id < $2` made a deep page walk every newer row of the account; docs/performance.md)."""
     rows, keys = _conditions(shape, 4)
     page = (
         f"SELECT {ENTRY_SELECT} FROM ledger_entries WHERE {{key}}account_id = $1 AND id < $2"

@@ -14,6 +14,8 @@ import asyncpg
 
 
 class LocalProviderStore:
+    """Implements `stores.ports.payments.LocalProviderStorePort`."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

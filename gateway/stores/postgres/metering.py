@@ -7,15 +7,10 @@ from datetime import datetime
 
 import asyncpg
 
-from gateway.stores.errors import LedgerRejected
+from gateway.stores.errors import DuplicateService, LedgerRejected
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
-
-
-class DuplicateService(LedgerRejected):
-    """A service of that name already exists."""
-
 
 _METER_USAGE = """
 SELECT meter, sum(quantity)::bigint AS quantity, sum(cost)::bigint AS cost_micros,

@@ -6,44 +6,19 @@ event is applied once however often it is delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from billing.payments import AutoTopup
+from gateway.stores.ports.payments import LedgerMoney, Profile
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.ledger import record_event
+from gateway.stores.postgres.receipt_numbers import ReceiptNumbers
 from gateway.stores.postgres.refund_claims import RefundClaims
 from gateway.stores.records import EventRef
 
 IN_FLIGHT_STALE = timedelta(minutes=10)  # a charge whose process died frees the slot again
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    account_id: str
-    provider: str
-    customer_id: str
-    method_on_file: bool
-    subscription_id: str | None
-    subscription_status: str | None
-    period_end: datetime | None
-    pending_plan: str | None
-    grace_until: datetime | None
-    auto_topup: AutoTopup | None
-    auto_failures: int
-    auto_off_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerMoney:
-    """A ledger entry a provider's payment or refund caused (amount signed as posted)."""
-
-    key: str
-    account_id: str
-    amount_micros: int
-    kind: str
 
 
 def _profile(row: asyncpg.Record) -> Profile:
@@ -67,9 +42,12 @@ def _profile(row: asyncpg.Record) -> Profile:
 
 
 class PaymentsStore:
+    """Implements `stores.ports.PaymentsStorePort`."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.refund_claims = RefundClaims(pool)
+        self.receipt_numbers = ReceiptNumbers(pool)
 
     async def profile(self, account_id: str) -> Profile | None:
         row = await self.pool.fetchrow(

@@ -101,6 +101,18 @@ class PendingDebits:
         with map_postgres_errors():
             await self.pool.execute("DELETE FROM pending_debits WHERE request_id = $1", request_id)
 
+    async def debited(self, request_id: str) -> bool:
+        """Whether the ledger has a debit of the request (its guard row, which retention
+        never archives)."""
+        with map_postgres_errors():
+            return bool(
+                await self.pool.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM ledger_request_ids"
+                    " WHERE request_id = $1 AND kind = 'debit')",
+                    request_id,
+                )
+            )
+
     async def count(self) -> int:
         with map_postgres_errors():
             return int(await self.pool.fetchval("SELECT count(*) FROM pending_debits"))

@@ -9,10 +9,11 @@ answer keeps counting until a retry of its key (a replay) finds the provider's r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from gateway.stores.ports.payments import ClaimState, RefundClaim
 from gateway.stores.postgres.errors import map_postgres_errors
 
 # The refunds booked for a payment: ledger refund entries returned to the grant its credit
@@ -30,14 +31,9 @@ _CLAIMS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RefundClaim:
-    """A claim's outcome: `left` is what the payment had left for it (other refunds
-    subtracted); `placed` whether it was claimed; `replay` whether its key claimed before."""
-
-    left_micros: int
-    placed: bool
-    replay: bool
+async def _lock(conn: asyncpg.Connection, account_id: str, payment_id: str) -> None:
+    lock = f"refund:{account_id}:{payment_id}"
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock)
 
 
 def refunded(claims: list[asyncpg.Record], booked: list[asyncpg.Record], key: str) -> int:
@@ -49,17 +45,26 @@ def refunded(claims: list[asyncpg.Record], booked: list[asyncpg.Record], key: st
 
 
 class RefundClaims:
+    """Implements `stores.ports.RefundClaimsPort`."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def claim(
-        self, account_id: str, payment_id: str, paid_micros: int, key: str, amount: int
+        self,
+        account_id: str,
+        payment_id: str,
+        paid_micros: int,
+        key: str,
+        amount: int,
+        hold: Callable[[], Awaitable[object]] | None = None,
     ) -> RefundClaim:
-        """Claim `amount` of a payment of `paid_micros` for `key`, if that much is left."""
+        """Claim `amount` of a payment of `paid_micros` for `key`, if that much is left.
+        `hold` is awaited under the payment's lock before a new claim is written: the
+        refund's money is held there (services/money_out.py); what it raises claims nothing."""
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
-                lock = f"refund:{account_id}:{payment_id}"
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock)
+                await _lock(conn, account_id, payment_id)
                 claims = list(await conn.fetch(_CLAIMS, account_id, payment_id))
                 booked = list(await conn.fetch(_BOOKED, account_id, payment_id))
                 left = paid_micros - refunded(claims, booked, key)
@@ -67,6 +72,8 @@ class RefundClaims:
                     return RefundClaim(left, True, True)
                 if not 0 < amount <= left:
                     return RefundClaim(left, False, False)
+                if hold is not None:
+                    await hold()
                 await conn.execute(
                     "INSERT INTO refund_claims"
                     " (account_id, idempotency_key, payment_id, amount_micros)"
@@ -77,6 +84,28 @@ class RefundClaims:
                     amount,
                 )
                 return RefundClaim(left, True, False)
+
+    async def claim_locked(
+        self,
+        account_id: str,
+        payment_id: str,
+        key: str,
+        then: Callable[[ClaimState | None], Awaitable[None]],
+    ) -> None:
+        """Await `then` with the key's claim (None: there is none), under the payment's lock
+        that claims are placed under, so none of the key's is placed meanwhile."""
+        with map_postgres_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _lock(conn, account_id, payment_id)
+                row = await conn.fetchrow(
+                    "SELECT c.refund_id, k.entry_id FROM refund_claims c"
+                    " LEFT JOIN ledger_credit_keys k"
+                    "   ON k.account_id = c.account_id AND k.idempotency_key = c.refund_id"
+                    " WHERE c.account_id = $1 AND c.idempotency_key = $2",
+                    account_id,
+                    key,
+                )
+                await then(None if row is None else ClaimState(row[0], row[1]))
 
     async def answered(self, account_id: str, key: str, refund_id: str) -> None:
         """The provider's refund for the key's claim: its booking is then counted once."""
@@ -105,12 +134,24 @@ class RefundClaims:
             )
         return {str(r[0]): int(r[1]) for r in rows}
 
-    async def drop(self, account_id: str, key: str) -> None:
-        """Forget a claim the provider refused: nothing was refunded."""
+    async def drop(
+        self,
+        account_id: str,
+        payment_id: str,
+        key: str,
+        then: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Forget a claim the provider refused: nothing was refunded. `then` is awaited
+        under the payment's lock once it is gone (the claim's money-out hold is given back
+        there, so a retry of the key cannot place its claim in between)."""
         with map_postgres_errors():
-            await self.pool.execute(
-                "DELETE FROM refund_claims WHERE account_id = $1 AND idempotency_key = $2"
-                " AND refund_id IS NULL",
-                account_id,
-                key,
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _lock(conn, account_id, payment_id)
+                await conn.execute(
+                    "DELETE FROM refund_claims WHERE account_id = $1 AND idempotency_key = $2"
+                    " AND refund_id IS NULL",
+                    account_id,
+                    key,
+                )
+                if then is not None:
+                    await then()

@@ -15,16 +15,20 @@ from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
 # The units beyond tokens a debit's usage_detail holds: images of any size and quality
 # (`images_SIZE_QUALITY`), seconds of audio, characters (billing/pricing/units.py).
-_IMAGES = (
+IMAGES_SQL = (
     "CASE WHEN usage_detail IS NULL THEN 0 ELSE (SELECT coalesce(sum(v::bigint), 0)"
     " FROM jsonb_each_text(usage_detail) AS d(k, v) WHERE left(k, 7) = 'images_') END"
+)
+# The same three units of a ledger row, as the rollups and the analytics copy read them.
+UNITS_SQL = (
+    f"{IMAGES_SQL} AS images,"
+    " coalesce((usage_detail->>'audio_seconds')::bigint, 0) AS audio_seconds,"
+    " coalesce((usage_detail->>'input_characters')::bigint, 0) AS characters"
 )
 ROLLUP_RETURNING = (
     "kind, key_id, model, input_tokens, cached_input_tokens, cache_write_tokens,"
     " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros,"
-    f" {_IMAGES} AS images,"
-    " coalesce((usage_detail->>'audio_seconds')::bigint, 0) AS audio_seconds,"
-    " coalesce((usage_detail->>'input_characters')::bigint, 0) AS characters, end_user"
+    f" {UNITS_SQL}, end_user"
 )
 _SUMS_OF_INS = """
     SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, coalesce(model, ''),

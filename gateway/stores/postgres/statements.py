@@ -31,28 +31,32 @@ _ARCHIVED = """
 SELECT archive_table, month, kind, entries, amount_micros FROM ledger_archived_sums
 WHERE account_id = $1 AND month >= $2
 """
-# The month's entries in groups; {table} is the ledger or one archive table. Credits and
-# expiries name their grant (a credit funds one; an expiry names it in its metadata: read
-# only on an expiry, since a metered debit's metadata is a service's own), a refund the
-# grant it returned to; a debit its key's team now, as usage reports do.
+# The grant an entry concerns, for a ledger row `l` (the statements and FOCUS exports read
+# it alike): a credit funds one; an expiry names it in its metadata (read only on an expiry,
+# since a metered debit's metadata is a service's own); a refund returned to one.
+GRANT_JOINS = """LEFT JOIN credit_grants g ON l.kind = 'credit' AND g.credit_entry_id = l.id
+LEFT JOIN credit_grants e
+    ON e.id = CASE WHEN l.kind = 'expire' THEN (l.metadata->>'grant_id')::bigint END
+LEFT JOIN grant_refunds r ON l.kind = 'refund' AND r.entry_id = l.id
+LEFT JOIN credit_grants rg ON rg.id = r.grant_id
+"""
+GRANT_KIND = "coalesce(g.kind, e.kind, rg.kind, '') AS grant_kind"
+# The month's entries in groups; {table} is the ledger or one archive table. Credits,
+# expiries and refunds name their grant (GRANT_JOINS); a debit its key's team now, as usage
+# reports do.
 _GROUPS = """
-SELECT l.kind, coalesce(g.kind, e.kind, rg.kind, '') AS grant_kind,
+SELECT l.kind, {grant_kind},
        CASE WHEN l.kind = 'debit' THEN coalesce(l.model, '') ELSE '' END AS model,
        coalesce(t.id, '') AS team_id, coalesce(t.name, '') AS team_name,
        CASE WHEN l.kind = 'debit' THEN coalesce(l.meter, '') ELSE '' END AS meter,
        count(*)::bigint AS entries, sum(l.amount_micros)::bigint AS amount_micros,
        (count(*) FILTER (WHERE l.kind = 'debit' AND l.meter IS NULL))::bigint AS requests
 FROM {table} l
-LEFT JOIN credit_grants g ON l.kind = 'credit' AND g.credit_entry_id = l.id
-LEFT JOIN credit_grants e
-    ON e.id = CASE WHEN l.kind = 'expire' THEN (l.metadata->>'grant_id')::bigint END
-LEFT JOIN grant_refunds r ON l.kind = 'refund' AND r.entry_id = l.id
-LEFT JOIN credit_grants rg ON rg.id = r.grant_id
-LEFT JOIN api_keys k ON l.kind = 'debit' AND k.id = l.key_id
+{grants}LEFT JOIN api_keys k ON l.kind = 'debit' AND k.id = l.key_id
 LEFT JOIN teams t ON t.id = k.team_id
 WHERE l.account_id = $1 AND l.occurred_at >= $2 AND l.occurred_at < $3
 GROUP BY 1, 2, 3, 4, 5, 6
-"""
+""".replace("{grants}", GRANT_JOINS).replace("{grant_kind}", GRANT_KIND)
 
 
 def _movement(row: asyncpg.Record) -> Movement:

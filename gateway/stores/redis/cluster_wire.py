@@ -24,7 +24,13 @@ from typing import Any
 
 from redis.crc import key_slot
 
-from gateway.stores.redis.resp import Endpoint, ReplyError, WireError, WireRedis
+from gateway.stores.redis.resp import (
+    CONNECT_TIMEOUT_S,
+    Endpoint,
+    ReplyError,
+    WireError,
+    WireRedis,
+)
 
 SLOTS = 16384
 MAX_REDIRECTS = 5
@@ -58,7 +64,11 @@ class ClusterWire:
     as `WireRedis.evalsha` and `WireRedis.execute`."""
 
     def __init__(
-        self, seeds: Sequence[Endpoint], *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0
+        self,
+        seeds: Sequence[Endpoint],
+        *,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         if not seeds:
             raise ValueError("a Redis Cluster needs at least one seed node")

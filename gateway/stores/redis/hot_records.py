@@ -8,17 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from billing.next_step import FullWindow
 from billing.quotas import Quota, decode_quotas, encode_quotas
-from gateway.stores.records import GrantEnd, HotBalance, KeyRecord, WindowCount
+from gateway.stores.records import AccountFacts, GrantEnd, HotBalance, KeyRecord, WindowCount
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.records import decode_grant_ends, encode_grant_ends, encode_key_record
+from gateway.stores.redis.records import (
+    decode_grant_ends,
+    decode_refusal,
+    encode_grant_ends,
+    encode_key_record,
+    encode_refusal,
+)
 from gateway.stores.redis.scripts import ScriptFn
 from gateway.stores.redis.upkeep import HotUpkeep
 
 # An account's `pend` field: a sign-up waiting for approval (1) or rejected (2); else 0.
 HELD_BACK = {"pending": "1", "rejected": "2"}
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class HotRecords(HotUpkeep):
@@ -176,6 +187,33 @@ class HotRecords(HotUpkeep):
         ended = sum(e.rest_micros for e in decode_grant_ends(gx) if e.end_ms <= now)
         left = int(bal) - int(held or 0)
         return HotBalance(int(bal), int(held or 0), left - ended + int(line or 0))
+
+    async def note_refusal(
+        self, account_id: str, window: FullWindow | None, now_ms: int
+    ) -> AccountFacts | None:
+        """Only on a 429's path, one round trip: remember the account's refused window
+        (`lq`, None: a key's, a team's or an end user's, not remembered) and read the facts
+        its next step is decided from; None when the account is not in Redis."""
+        name = self._account(account_id)
+        fields = ["bal", "held", "gx", "cl", "mode", "billing", "grace", "pend"]
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if window is not None:
+                    pipe.hset(name, "lq", encode_refusal(window))
+                pipe.hmget(name, fields)
+                bal, held, gx, line, mode, billing, grace, pend = (await pipe.execute())[-1]
+        if bal is None:
+            return None
+        ended = sum(e.rest_micros for e in decode_grant_ends(gx) if e.end_ms <= now_ms)
+        available = int(bal) - int(held or 0) - ended + int(line or 0)
+        return AccountFacts(
+            _text(mode or b"prepaid"), billing == b"1", grace is not None, pend == b"1", available
+        )
+
+    async def last_refusal(self, account_id: str) -> FullWindow | None:
+        """The account's last refused window (`note_refusal`), whether or not it stands."""
+        with map_redis_errors():
+            return decode_refusal(await self.redis.hget(self._account(account_id), "lq"))
 
     async def account_quotas(self, account_id: str) -> tuple[Quota, ...]:
         with map_redis_errors():

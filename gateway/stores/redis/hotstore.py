@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The Redis hot store: the only code that talks to Redis on the request path.
 
 Every hot-path operation is one EVALSHA of a script loaded once at start-up. Every method
@@ -17,15 +18,17 @@ import redis.asyncio as aioredis
 
 from billing.admission import Admitted, Decision, QuotaRefused
 from billing.usage import Usage
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
-from gateway.stores.ports.hot import CLOSED
+from gateway.stores.ports.hot import CLOSED, UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.hot_records import HotRecords
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.lost import LostReservations
 from gateway.stores.redis.meter_holds import MeterHolds
+from gateway.stores.redis.money_out import MoneyOutHolds
 from gateway.stores.redis.records import decode_key_record, decode_reservation
 from gateway.stores.redis.replies import decode_reserve_reply, undeclared
 from gateway.stores.redis.resp import ScriptWire
@@ -80,6 +83,8 @@ class HotStore(HotRecords):
         self._account_names: dict[tuple[int, str], tuple[str, ...]] = {}
         self._counter_prefixes = tuple(keys.counters(shard) for shard in range(SHARDS))
         self.meters = MeterHolds(self)
+        self.money_out = MoneyOutHolds(self)
+        self.lost = LostReservations(self)
 
     @classmethod
     def for_settings(
@@ -280,7 +285,8 @@ class HotStore(HotRecords):
 
         Returns DEBITED, DEBITED_LATE (the reservation had been voided: the usage is still
         debited) or CLOSED (already settled: nothing done); a debit that left the balance
-        under the account's auto top-up threshold adds LOW_BALANCE (ports/hot.py).
+        under the account's auto top-up threshold adds LOW_BALANCE, one that could not all be
+        collected adds UNCOLLECTED times the micros left uncollected (ports/hot.py).
         """
         return await self._close(shard, account_id, request_id, "debit", settlement)
 
@@ -305,7 +311,8 @@ class HotStore(HotRecords):
         s = shard_of(account_id)
         settlement = Settlement("", "", Usage(), cost) if kind == "debit" else None
         metered = (quantity, str(ttl_ms), self.keys.closed(s, request_id), asked)
-        return await self._close(s, account_id, request_id, kind, settlement, metered) == DEBITED
+        done = await self._close(s, account_id, request_id, kind, settlement, metered)
+        return done % UNCOLLECTED == DEBITED
 
     async def release(
         self, shard: int, account_id: str, request_id: str, *, keep_request: bool = False
@@ -325,10 +332,13 @@ class HotStore(HotRecords):
         entry_id: int,
         amount_micros: int,
         ends: tuple[int, int] | None = None,
+        hold: str | None = None,
     ) -> int:
         s = shard_of(account_id)
-        keys = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
-        args: tuple[int, ...] = (entry_id, amount_micros, *(ends or ()))
+        keys: tuple[str, ...] = (self.keys.account(s, account_id), self.keys.credits(s, account_id))
+        args: tuple[int | str, ...] = (entry_id, amount_micros, *(ends or ("", "")))
+        if hold is not None:
+            keys, args = (*keys, self.keys.reservations(s), self.keys.deadlines(s)), (*args, hold)
         return int(await self._call(self._credit, keys, args))
 
 

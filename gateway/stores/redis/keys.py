@@ -8,15 +8,10 @@ family, and it is read with plain single-key commands.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
-SHARDS = 64
-
-
-def shard_of(account_id: str) -> int:
-    """Stable across processes and versions: crc32, not Python's salted hash()."""
-    return zlib.crc32(account_id.encode()) % SHARDS
+from gateway.stores.ports.hot import SHARDS as SHARDS
+from gateway.stores.ports.hot import shard_of as shard_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +134,10 @@ class Keys:
     def signin_ticket(self, digest: str) -> str:
         """A sign-in under way (an OIDC state, an e-mailed link), by its secret's SHA-256."""
         return f"{self.prefix}:signin:{digest}"
+
+    def signin_used(self, digest: str) -> str:
+        """A SAML assertion already used to sign in, by the SHA-256 of its issuer and id."""
+        return f"{self.prefix}:signin_used:{digest}"
 
     def signin_limit(self, name: str) -> str:
         """Attempts at an e-mailed sign-in link in the current window, by address digest

@@ -9,7 +9,6 @@ ledger's unique request id guards the row itself.
 from __future__ import annotations
 
 import base64
-import re
 from typing import TYPE_CHECKING, Any
 
 from billing.admission import Decision
@@ -34,12 +33,6 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 CLOSED_TTL_MS = 35 * DAY_MS  # as long as an event may be late (Stripe's own horizon)
-METERED_ID = re.compile(r"^(mtr|mev)_([0-9]{1,2})_[0-9a-f]{32}$")
-
-
-def is_metered(request_id: str) -> bool:
-    """Whether an id names a metered hold (else an LLM call's reservation)."""
-    return METERED_ID.match(request_id) is not None
 
 
 def shard_of_request(request_id: str) -> int:

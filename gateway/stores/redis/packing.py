@@ -1,10 +1,12 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Commands in RESP, built for the two scripts every proxied request runs.
 
-Packing was the largest single cost Meterway adds to a request (docs/performance.md):
-hiredis formats each argument's length with sprintf, ~1,300 instructions an argument, and a
-request sends ~60. Here a command is built as one ASCII string and encoded once, lengths come
-from a table, and a key name (the same few per key and account, request after request) is
-packed once and kept. Anything that is not ASCII text or an int packs as bytes, as before.
+Packing was the largest single cost Meterway adds to a request (docs/performance.md, "The
+figures behind the code"): hiredis formats each argument's length with sprintf, and a
+request sends dozens of arguments. Here a command is built as one ASCII string and encoded
+once, lengths come from a table, and a key name (the same few per key and account, request
+after request) is packed once and kept. Anything that is not ASCII text or an int packs as
+bytes, as before.
 
 That is the compiled build's (setup.py): as Python, this packing costs more than hiredis's
 C, so the pure build packs script calls with hiredis (`pack_script_call`).
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 import hiredis
+
+from gateway.build import COMPILED
 
 SIZES: Final = 1024  # "$<n>\r\n" kept for every length under this
 _SIZE: Final = tuple(f"${n}\r\n" for n in range(SIZES))
@@ -62,7 +66,6 @@ def pack_evalsha_hiredis(sha: str, keys: tuple[str, ...], args: tuple[Any, ...])
         return pack_bytes(command)
 
 
-COMPILED: Final = not __file__.endswith(".py")
 ScriptPacker = Callable[[str, tuple[str, ...], tuple[Any, ...]], bytes]
 pack_script_call: Final[ScriptPacker] = pack_evalsha if COMPILED else pack_evalsha_hiredis
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from billing.next_step import FullWindow
 from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.records import GrantEnd, KeyRecord
 from gateway.stores.redis.keys import shard_of
@@ -135,3 +136,17 @@ def decode_grant_ends(raw: str | bytes | None) -> tuple[GrantEnd, ...]:
         rest, end = rest_end.split("@", 1)
         out.append(GrantEnd(int(grant), int(rest), int(end)))
     return tuple(out)
+
+
+def encode_refusal(window: FullWindow) -> str:
+    """The account hash's `lq`: its last refused account window, as the next step reads it
+    (`window, metric, used, limit, resets_at, requested`)."""
+    w = window
+    return json.dumps([w.window, w.metric, w.used, w.limit, w.resets_at, w.requested])
+
+
+def decode_refusal(raw: str | bytes | None) -> FullWindow | None:
+    if not raw:
+        return None
+    window, metric, used, limit, resets_at, requested = json.loads(raw)
+    return FullWindow(window, metric, used, limit, resets_at, "account", requested)

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The reserve script's reply, decoded into billing's decision types.
 
 reserve.lua answers with a flat array (see its header): `{1, now, req limit, remaining,

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A lean, auto-pipelining Redis connection for the two hot-path scripts.
 
 redis-py spends more CPU per command than the reserve script costs Redis to run: pool
@@ -118,9 +119,19 @@ class _Protocol(asyncio.Protocol):
         return bool(self.waiting) and time.monotonic() - self.waiting[0][1] > timeout_s
 
 
+# A connect whose SYN finds Redis's accept queue full is answered only after the kernel
+# resends it, 1 s and then 2 s later: at 2 s, a loaded two-core CI machine turned a busy
+# moment into a 503 (the likeliest cause). A stopped Redis still refuses at once.
+CONNECT_TIMEOUT_S = 5.0
+
+
 class WireRedis:
     def __init__(
-        self, endpoint: Endpoint, *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s

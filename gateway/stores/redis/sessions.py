@@ -58,6 +58,11 @@ class SigninTickets:
             raw = await self._redis.get(self._keys.signin_ticket(digest))
         return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
 
+    async def first_use(self, digest: str, ttl_s: int) -> bool:
+        with map_redis_errors():
+            key = self._keys.signin_used(digest)
+            return bool(await self._redis.set(key, b"1", ex=ttl_s, nx=True))
+
     async def count(self, name: str, window_s: int) -> tuple[int, int]:
         """One more attempt under `name` in a fixed window that starts with the first;
         (attempts so far, seconds until the window ends). A window whose expiry was lost

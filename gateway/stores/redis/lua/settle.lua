@@ -272,5 +272,6 @@ if kind == 'debit' and meter == '' then
     if bal < tonumber(att) then low = 4 end
   end
 end
-if late then return 2 + low end
-return 1 + low
+-- The part not collected rides above the reply's three flag bits (ports/hot.py UNCOLLECTED).
+if late then return 2 + low + 8 * unc end
+return 1 + low + 8 * unc

@@ -1,0 +1,2 @@
+"""The routes that are not chat (images, audio, moderations, speech): reading their calls and
+billing their answers."""

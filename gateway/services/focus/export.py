@@ -1,0 +1,83 @@
+"""A month of the ledger as FOCUS 1.2 rows (billing/focus.py), for the account API, the
+operator API and `meterway export focus`: read page by page, each debit split by the rate
+card its own price_version names (never today's prices), written as CSV or Parquet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from billing.focus import Entry, Issuer, Period, Row, entry_rows
+from billing.focus_columns import COLUMNS
+from billing.pricing.explain import row_counts
+from billing.statements import Month
+from gateway.services.focus import parquet
+from gateway.stores.ports import FocusPort
+
+FORMATS = ("csv", "parquet")
+MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+def _entry(r: Mapping[str, Any], card: Mapping[str, Any] | None) -> Entry:
+    return Entry(
+        entry_id=r["id"],
+        kind=r["kind"],
+        occurred_at=r["occurred_at"],
+        amount_micros=r["amount_micros"],
+        account_id=r["account_id"],
+        account_name=r["account_name"],
+        request_id=r["request_id"],
+        model=r["model"],
+        provider=r["provider"],
+        meter=r["meter"],
+        quantity=r["quantity"],
+        service=r["service"],
+        grant_kind=r["grant_kind"],
+        price_version=r["price_version"],
+        provider_cost_micros=r["provider_cost_micros"],
+        key_id=r["key_id"],
+        key_name=r["key_name"],
+        team_id=r["team_id"],
+        team_name=r["team_name"],
+        end_user=r["end_user"],
+        counts=row_counts(r) if r["kind"] == "debit" else {},
+        card=card,
+    )
+
+
+async def focus_pages(
+    source: FocusPort, account_id: str | None, month: Month, issuer: Issuer
+) -> AsyncIterator[list[Row]]:
+    """The month's FOCUS rows, a page of ledger entries at a time."""
+    period = Period(month.start, month.end)
+    cards: dict[str, Mapping[str, Any] | None] = {}
+    async for page in source.entries(account_id, month.start, month.end):
+        wanted = {r["price_version"] for r in page if r["price_version"]} - cards.keys()
+        found = await source.cards(wanted)
+        cards.update({v: found.get(v) for v in wanted})
+        rows: list[Row] = []
+        for r in page:
+            rows += entry_rows(_entry(r, cards.get(r["price_version"])), period, issuer)
+        yield rows
+
+
+def csv_text(rows: list[Row], header: bool) -> str:
+    """Rows as CSV (a null as an empty field), with the header line first if asked."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
+async def parquet_bytes(pages: AsyncIterator[list[Row]]) -> bytes:
+    """Every row as one Parquet file: costs and quantities as exact decimals, periods as
+    UTC timestamps, the rest as text."""
+    rows: list[Row] = []
+    async for page in pages:
+        rows += page
+    return parquet.write(rows)

@@ -1,0 +1,95 @@
+"""A directory's users: creating one makes (or finds) the organization's member; `active:
+false` or deleting one removes the member the way removing a member does
+(`services/members.remove_member`: every key minted under them is revoked, their sessions
+end on their next request); `active: true` again makes them a member once more, placed by
+their groups, without the revoked keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from billing.scim_filter import ScimSyntax
+from billing.scim_patch import apply
+from gateway.errors import ScimInvalid, ScimUniqueness
+from gateway.services import domain_claims
+from gateway.services.members import remove_member
+from gateway.services.scim.discovery import MULTI
+from gateway.services.scim.placement import Directory, Placed, place
+from gateway.services.scim.resources import user_fields
+from gateway.stores.errors import DuplicateScim
+from gateway.stores.records import Row
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A user as a change left it, and what it did: `turned` is "deactivate" or
+    "reactivate" when `active` changed, else ""."""
+
+    row: Row
+    turned: str = ""
+    placed: Placed | None = None
+
+
+def taken(exc: DuplicateScim) -> ScimUniqueness:
+    return ScimUniqueness("This organization's directory already has it (userName, or the person).")
+
+
+async def create(d: Directory, account_id: str, body: Mapping[str, Any]) -> Changed:
+    """A directory's new person, a member now; none of a domain another organization has
+    proven (its people join that one only: services/domain_claims.py)."""
+    fields = user_fields(body)
+    await domain_claims.may_invite(d.domains, account_id, str(fields["email"] or ""))
+    try:
+        row = await d.scim.create_user(account_id, fields, "member")
+    except DuplicateScim as exc:
+        raise taken(exc) from exc
+    return Changed(row, placed=await place(d, row))
+
+
+async def _end_membership(d: Directory, row: Row) -> None:
+    if row["member_id"]:
+        await remove_member(d.members, d.ledger, d.store, row["account_id"], row["member_id"])
+
+
+async def update(d: Directory, row: Row, body: Mapping[str, Any]) -> Changed:
+    """Replace the user with `body` (PUT, or what a PATCH left)."""
+    fields = user_fields(body)
+    try:
+        updated = await d.scim.update_user(row["id"], fields)
+    except DuplicateScim as exc:
+        raise taken(exc) from exc
+    if row["active"] and not fields["active"]:
+        await _end_membership(d, row)
+        return Changed(await d.scim.deactivate(row["id"]), "deactivate")
+    if not row["active"] and fields["active"]:
+        try:
+            updated = await d.scim.activate(row["id"], "member")
+        except DuplicateScim as exc:
+            raise taken(exc) from exc
+        return Changed(updated, "reactivate", await place(d, updated))
+    return Changed(updated)
+
+
+def as_resource(row: Row) -> dict[str, Any]:
+    """The user as a PATCH reads it: its columns among its attributes."""
+    out = {"userName": row["user_name"], **row["attributes"]}
+    out |= {"active": row["active"]} if "active" in row["attributes"] else {}
+    return out | ({"externalId": row["external_id"]} if row["external_id"] is not None else {})
+
+
+def patched(resource: Mapping[str, Any], operations: Sequence[object]) -> dict[str, Any]:
+    try:
+        return apply(resource, operations, MULTI)
+    except ScimSyntax as exc:
+        raise ScimInvalid(str(exc), exc.scim_type) from exc
+
+
+async def patch(d: Directory, row: Row, operations: Sequence[object]) -> Changed:
+    return await update(d, row, patched(as_resource(row), operations))
+
+
+async def delete(d: Directory, row: Row) -> None:
+    await _end_membership(d, row)
+    await d.scim.delete_user(row["id"])

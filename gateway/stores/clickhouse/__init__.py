@@ -1,0 +1,1 @@
+"""ClickHouse, the optional analytics store: spoken to over its HTTP interface only."""

@@ -1,0 +1,54 @@
+"""The analytics store's reads and writes: ledger rows in, sums out (for the copy and for
+`meterway analytics verify`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.stores.clickhouse.http import ClickHouseHttp
+from gateway.stores.clickhouse.schema import LEDGER_COLUMNS, ensure_schema
+
+
+def _wire(row: dict[str, Any]) -> dict[str, Any]:
+    """A ledger row as JSONEachRow takes it: the time as UTC text with microseconds."""
+    out = {name: row[name] for name in LEDGER_COLUMNS}
+    for name in ("images", "audio_seconds", "characters"):  # PostgreSQL sums them as numeric
+        out[name] = int(out[name])
+    at: datetime = row["occurred_at"]
+    out["occurred_at"] = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return out
+
+
+class ClickHouseAnalytics:
+    """Implements `stores.ports.AnalyticsStorePort` over ClickHouse's HTTP interface."""
+
+    def __init__(self, client: ClickHouseHttp) -> None:
+        self.client = client
+        self.db = client.settings.database
+
+    async def prepare(self) -> None:
+        await ensure_schema(self.client)
+
+    async def insert_ledger(self, rows: Sequence[dict[str, Any]], token: str) -> None:
+        await self.client.insert(f"{self.db}.ledger", (_wire(r) for r in rows), token)
+
+    async def day_sums(self, through: int) -> dict[tuple[str, str], tuple[int, int]]:
+        """(account, UTC day) -> (entries, micros) of the copied rows at or below `through`,
+        each row once (FINAL)."""
+        rows = await self.client.select(
+            "SELECT account_id, toString(toDate(occurred_at)) AS day, count() AS n,"
+            f" sum(amount_micros) AS micros FROM {self.db}.ledger FINAL"
+            f" WHERE id <= {int(through)} GROUP BY account_id, day"
+        )
+        return {(r["account_id"], r["day"]): (int(r["n"]), int(r["micros"])) for r in rows}
+
+    async def hourly_day_sums(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """The same from the hourly rollup the materialized view keeps."""
+        rows = await self.client.select(
+            "SELECT account_id, toString(toDate(hour)) AS day, sum(entries) AS n,"
+            f" sum(amount_micros) AS micros FROM {self.db}.usage_hourly"
+            " GROUP BY account_id, day"
+        )
+        return {(r["account_id"], r["day"]): (int(r["n"]), int(r["micros"])) for r in rows}

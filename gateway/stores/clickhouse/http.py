@@ -1,0 +1,69 @@
+"""ClickHouse's HTTP interface: a statement in the `query` parameter, rows in the body
+(`FORMAT JSONEachRow`), the answer in the format the statement names. Any failure, whether
+the network's or ClickHouse's own (an `X-ClickHouse-Exception-Code`, a non-200 status), is
+AnalyticsUnavailable: the copy retries and nothing else waits on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway.config.analytics import AnalyticsSettings
+from gateway.stores.errors import AnalyticsUnavailable
+
+
+class ClickHouseHttp:
+    """One ClickHouse server (or a load balancer in front of several) over HTTP."""
+
+    def __init__(self, settings: AnalyticsSettings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.session = session
+        self.headers = {"X-ClickHouse-User": settings.user or "default"}
+        if settings.password:
+            self.headers["X-ClickHouse-Key"] = settings.password
+
+    async def _post(self, query: str, body: bytes = b"") -> bytes:
+        params = {"query": query, "database": self.settings.database}
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+        try:
+            async with self.session.post(
+                self.settings.url + "/", params=params, data=body, headers=self.headers,
+                timeout=timeout,
+            ) as r:  # fmt: skip
+                answer = await r.read()
+                if r.status != 200 or "X-ClickHouse-Exception-Code" in r.headers:
+                    text = answer.decode(errors="replace")[:500]
+                    raise AnalyticsUnavailable(f"ClickHouse answered {r.status}: {text}")
+                return answer
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise AnalyticsUnavailable(f"ClickHouse unreachable: {exc}") from exc
+
+    async def execute(self, statement: str) -> None:
+        """A statement with no rows back (DDL)."""
+        await self._post(statement)
+
+    async def select(self, query: str) -> list[dict[str, Any]]:
+        """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is)."""
+        answer = await self._post(query + " FORMAT JSONEachRow")
+        return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
+
+    async def insert(self, table: str, rows: Iterable[Mapping[str, Any]], token: str) -> None:
+        """Rows into `table` as one block, deduplicated by `token`: the same token sent again
+        (a batch whose acknowledgement was lost) is dropped by ClickHouse, in the table and
+        in the materialized views it feeds."""
+        statement = (
+            f"INSERT INTO {table} SETTINGS insert_deduplication_token = '{token}',"
+            " deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow"
+        )
+        body = b"\n".join(orjson.dumps(dict(row)) for row in rows)
+        await self._post(statement, body)
+
+    async def ping(self) -> bool:
+        try:
+            await self.select("SELECT 1 AS ok")
+        except AnalyticsUnavailable:
+            return False
+        return True

@@ -1,0 +1,27 @@
+"""Which ledger ids can no longer appear below a bound: the reads the usage export's scan
+(exports.py) and the analytics copy (analytics_copy.py) both move their bound by.
+
+nextval holds a lock on `ledger_entries_id_seq` until its transaction ends, so the open
+transactions holding that lock are the only ones that may still commit an id already given
+out (another open transaction, however long, holds none). Once every one listed has ended,
+no id at or below the sequence's value when they were listed can still appear.
+"""
+
+from __future__ import annotations
+
+# The open transactions that took a ledger id, by virtual id.
+HOLDING_IDS = (
+    "SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks"
+    " WHERE locktype = 'relation' AND relation = 'ledger_entries_id_seq'::regclass"
+    " AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+# Whether any of those ($1) is still open.
+STILL_OPEN = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
+    " AND virtualxid = ANY($1::text[]))"
+)
+# The reasoning needs every id taken in the transaction that commits it. A sequence with
+# CACHE > 1 hands a session ids it took earlier, possibly below a bound set since.
+SEQUENCE_CACHE = (
+    "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ledger_entries_id_seq'::regclass"
+)

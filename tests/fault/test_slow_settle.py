@@ -1,0 +1,67 @@
+"""Redis slow to answer the settle (issue 57): the streamed cost is in the final event every
+time. `test_beta_stream_passes_and_carries_its_debit` once lost `cost_micros` on a busy
+machine: the cost came from settle.lua's answer, awaited for 1.5 s. Here every Redis reply is
+held 2.5 s once the provider was called, deterministically past that budget: the final
+`message_delta` still carries the cost, and the ledger's debit is that cost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.fault.tcp_proxy import CuttableProxy
+from tests.support.factories import anthropic_client, debits, tenant
+from tests.support.harness import Gateway, running_gateway
+
+MODEL = "claude-haiku-4-5"
+MESSAGES: list[Any] = [{"role": "user", "content": "Think, then answer."}]
+USAGE = {"input_tokens": 1000, "output_tokens": 500}
+COST = 3_500  # claude-haiku-4-5: 1000 x $1.00/M + 500 x $5.00/M
+SLOW_S = 2.5  # every Redis reply, once the call was forwarded: past the 1.5 s answer budget
+
+
+@pytest.fixture
+async def slow_redis() -> AsyncIterator[CuttableProxy]:
+    proxy = CuttableProxy("127.0.0.1", 6379)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def slow_gw(dsn: str, slow_redis: CuttableProxy) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{slow_redis.port}/0") as gw:
+        yield gw
+        slow_redis.reply_delay_s = 0.0
+        await gw.settle_all()
+
+
+@pytest.mark.timeout(60)
+async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
+    slow_gw: Gateway, slow_redis: CuttableProxy
+) -> None:
+    gw = slow_gw
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage, gw.control.delay_s = USAGE, 0.5
+
+    async def stream() -> list[Any]:
+        client = anthropic_client(gw, t.key)
+        async with (
+            client,
+            client.messages.stream(model=MODEL, max_tokens=600, messages=MESSAGES) as s,
+        ):
+            return [event async for event in s]
+
+    answered = asyncio.ensure_future(stream())
+    async with asyncio.timeout(10):  # forwarded: reserved; the settle is still to come
+        await gw.control.wait_until(lambda c: c.hits >= 1)
+    slow_redis.reply_delay_s = SLOW_S
+    events = await answered
+    (delta,) = [e for e in events if e.type == "message_delta"]
+    assert (delta.usage.model_extra or {}).get("cost_micros") == COST
+    slow_redis.reply_delay_s = 0.0
+    await gw.settle_all()
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [COST]

@@ -1,0 +1,143 @@
+"""Test data made through the operator API, the way an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import openai
+from openai.types.chat import ChatCompletionChunk
+
+from billing.pricing import ModelPrice
+from gateway.http.appkeys import PRICING
+from gateway.stores.errors import HotStoreUnavailable
+from tests.support.harness import Gateway
+
+# An OpenAI function tool, as clients declare one.
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    key: str
+    key_id: str
+
+
+async def tenant(
+    gw: Gateway, *, credit: int = 10_000_000, plan: str = "pro", **key_fields: Any
+) -> Tenant:
+    status, account = await gw.admin(
+        "POST", "/admin/v1/accounts", {"name": f"t-{secrets.token_hex(3)}", "plan": plan}
+    )
+    assert status == 201, account
+    if credit:
+        status, body = await gw.admin(
+            "POST",
+            f"/admin/v1/accounts/{account['id']}/credits",
+            {"amount_micros": credit, "idempotency_key": "seed", "reason": "test"},
+        )
+        assert status == 201, body
+    status, key = await gw.admin(
+        "POST", "/admin/v1/keys", {"account_id": account["id"], "name": "k", **key_fields}
+    )
+    assert status == 201, key
+    return Tenant(account["id"], key["key"], key["id"])
+
+
+def openai_client(gw: Gateway, key: str, **kw: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=gw.url + "/v1", api_key=key, max_retries=kw.pop("max_retries", 0), **kw
+    )
+
+
+def anthropic_client(gw: Gateway, key: str, **kw: Any) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url=gw.url, api_key=key, max_retries=kw.pop("max_retries", 0), **kw
+    )
+
+
+async def usage_stream(
+    client: openai.AsyncOpenAI, model: str, messages: Any, **kw: Any
+) -> list[ChatCompletionChunk]:
+    """A chat stream that asks for its usage chunk (where the debit is shown), read whole."""
+    stream = await client.chat.completions.create(
+        model=model,
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        **kw,
+    )
+    return [chunk async for chunk in stream]
+
+
+async def balance(gw: Gateway, account_id: str) -> int:
+    status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
+    assert status == 200, body
+    return int(body["balance_micros"])
+
+
+async def hot_balance(gw: Gateway, account_id: str) -> int:
+    """The balance Redis holds (what admission reads), not the operator API's answer."""
+    found = await gw.store.balance(account_id)
+    assert found is not None, f"no balance in Redis for {account_id}"
+    return found[0]
+
+
+async def ledger(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/ledger?limit=500")
+    assert status == 200, body
+    return list(body["data"])
+
+
+def price(gw: Gateway, model: str) -> ModelPrice:
+    found = gw.app[PRICING].lookup(model)
+    assert found is not None
+    return found
+
+
+async def debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    """The account's debit rows once every settlement so far reached the ledger."""
+    await gw.settle_all()
+    return [r for r in await ledger(gw, account_id) if r["kind"] == "debit"]
+
+
+async def eventual_debits(gw: Gateway, account_id: str) -> list[dict[str, Any]]:
+    """A call whose client left settles after its handler unwinds: poll for the row. After
+    a Redis outage a pooled connection fails once on first use (redis-py retries nothing,
+    nor does Meterway: a money script is not sent twice), so that try is polled again."""
+    while True:
+        with contextlib.suppress(HotStoreUnavailable):
+            rows = await debits(gw, account_id)
+            if rows:
+                return rows
+        await asyncio.sleep(0.02)
+
+
+async def settle_after_outage(gw: Gateway, tries: int = 20) -> None:
+    """`settle_all` once Redis is back: each pooled connection the outage broke fails once."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(HotStoreUnavailable):
+            await gw.settle_all()
+            return
+    await gw.settle_all()
+
+
+async def held(gw: Gateway, account_id: str) -> int:
+    _, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
+    return int(body["held_micros"])

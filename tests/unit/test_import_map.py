@@ -1,0 +1,206 @@
+"""The map is a test: ARCHITECTURE.md's room table ("may import") against the real imports.
+
+Each row of the table names a room (its key in backticks, first in the first cell) and the
+rooms it may import (backticked keys in the last cell, or "anything"). Every import in
+gateway/ and billing/ (at any depth: functions and TYPE_CHECKING blocks included) is read
+with `ast`; an import from one room into another that its row does not list fails, and so
+does a row listing a room above it (the table is ordered top to bottom, so the map has no
+cycle). The Redis and PostgreSQL adapters and the opener of the stores are rooms of their
+own to everything outside gateway/stores/ (`stores/redis`, `stores/postgres`,
+`stores/connect`): the rest of the code sees the ports, their records and the store errors.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
+
+# Modules at gateway/'s top level, by room (every other module's room is its directory).
+TOP_LEVEL = {
+    "app": "root",
+    "background": "root",
+    "runtime": "root",
+    "logs": "root",
+    "errors": "base",
+    "addresses": "base",
+    "telemetry": "base",
+    "build": "base",
+}
+PRIVATE_STORES = ("redis", "postgres", "connect")
+
+# The one import that runs back up, with its reason (ARCHITECTURE.md says it too).
+CLIMBS = {
+    ("gateway.http.route_actions", "root"): (
+        "the route table's printout builds the app a placeholder configuration makes; the"
+        " import is inside `reference_app`, so importing http/ never imports the app"
+    ),
+}
+# Imports the table does not allow yet, each with its reason; a fixed one must leave.
+KNOWN: dict[tuple[str, str], str] = {}
+
+
+def room_of(module: str, importer_room: str | None = None) -> str | None:
+    """The room a dotted module belongs to, as seen from `importer_room`."""
+    parts = module.split(".")
+    if parts[0] == "billing":
+        return "billing"
+    if parts[0] != "gateway" or len(parts) == 1:
+        return None
+    if parts[1] in TOP_LEVEL:
+        return TOP_LEVEL[parts[1]]
+    if parts[1] == "stores" and len(parts) > 2 and parts[2] in PRIVATE_STORES:
+        if importer_room != "stores":
+            return f"stores/{parts[2]}"
+        return "stores"
+    return parts[1]
+
+
+def table() -> list[tuple[str, frozenset[str] | None]]:
+    """The rows of ARCHITECTURE.md's room table, top to bottom: (room, may import), None
+    for "anything"."""
+    rows = []
+    for line in ARCHITECTURE.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 3:
+            continue
+        room = re.findall(r"`([^`]+)`", cells[0])[0]
+        last = cells[-1]
+        allowed = None if last.startswith("anything") else frozenset(re.findall(r"`([^`]+)`", last))
+        rows.append((room, allowed))
+    return rows
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every module an import names, with `from a import b` read as both a and a.b (b may
+    be a module)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{a.name}" for a in node.names)
+
+
+@functools.cache
+def edges() -> dict[tuple[str, str], str]:
+    """(importing module, imported room) -> room of the importer, for every cross-room
+    import in the package."""
+    found = {}
+    for path in sorted([*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if module.endswith(".__init__"):
+            module = module.removesuffix(".__init__")
+        # inside gateway/stores/ its adapters are its own; the package's __init__ is a docstring
+        mine = "base" if module == "gateway" else room_of(module, "stores")
+        assert mine is not None, module
+        for name in imports(path):
+            theirs = room_of(name, mine)
+            if theirs is not None and theirs != mine:
+                found[(module, theirs)] = mine
+    return found
+
+
+def test_every_import_is_one_the_map_allows() -> None:
+    allowed = dict(table())
+    broken = sorted(
+        f"{module} imports {theirs} ({mine} may import: {sorted(allowed[mine] or [])})"
+        for (module, theirs), mine in edges().items()
+        if allowed.get(mine, frozenset()) is not None
+        and theirs not in (allowed.get(mine) or frozenset())
+        and (module, theirs) not in CLIMBS
+        and (module, theirs) not in KNOWN
+    )
+    assert broken == []
+
+
+def test_every_room_is_on_the_map_and_below_nothing_it_imports() -> None:
+    rows = table()
+    names = [room for room, _ in rows]
+    assert len(names) == len(set(names)), names
+    seen = {mine for mine in edges().values()} | {t for _, t in edges()}
+    private = {f"stores/{name}" for name in PRIVATE_STORES}  # the `stores` row's own parts
+    assert seen - set(names) - private == set(), "rooms the table does not name"
+    assert names.index("stores") > max(
+        i for i, (_, allowed) in enumerate(rows) if (allowed or frozenset()) & private
+    ), "a room naming a store adapter sits below stores"
+    for i, (room, allowed) in enumerate(rows):
+        above = set(names[: i + 1])
+        assert (allowed or frozenset()) & above == set(), f"{room} may import a room above it"
+
+
+def test_the_listed_exceptions_are_still_needed() -> None:
+    """A climb or a known break that is gone must leave the lists (so each stays true)."""
+    found = edges()
+    assert [e for e in [*CLIMBS, *KNOWN] if e not in found] == []
+    assert len(CLIMBS) <= 1
+
+
+def test_a_climb_is_seen() -> None:
+    assert room_of("gateway.stores.redis.keys", "services") == "stores/redis"
+    assert room_of("gateway.stores.redis.keys", "stores") == "stores"
+    assert room_of("gateway.stores.ports.hot", "services") == "stores"
+    assert room_of("gateway.http.appkeys") == "http"
+    allowed = dict(table())
+    assert "services" not in (allowed["outbound"] or ())
+    assert "stores/redis" not in (allowed["services"] or ())
+    assert "stores/postgres" not in (allowed["http"] or ())
+
+
+# http/'s surfaces (each its own sub-app) share through common modules in http/ itself
+# (`membership.py`, `links.py`, `invite_links.py`, ...; `openapi/` is the documents' common
+# room), never through each other. What still reaches into another surface, to be moved to a
+# common module (the dashboard mostly calls the account and admin surfaces' functions):
+SURFACES = frozenset({"account", "admin", "billing", "metering", "mcp", "proxy", "dashboard"})
+SURFACE_DEBT = {
+    ("admin.directory", "account"),
+    ("admin.keys", "account"),
+    ("admin.money", "account"),
+    ("admin.money", "billing"),
+    ("admin.routes", "account"),
+    ("dashboard.account", "account"),
+    ("dashboard.audit", "account"),
+    ("dashboard.billing", "account"),
+    ("dashboard.billing", "billing"),
+    ("dashboard.grants_view", "account"),
+    ("dashboard.keys", "account"),
+    ("dashboard.ops", "account"),
+    ("dashboard.ops", "admin"),
+    ("dashboard.ops_console", "account"),
+    ("dashboard.ops_console", "admin"),
+    ("dashboard.ops_money", "account"),
+    ("dashboard.ops_money", "admin"),
+    ("dashboard.ops_open", "admin"),
+    ("dashboard.ops_signups", "admin"),
+    ("dashboard.organization", "account"),
+    ("dashboard.session", "admin"),
+    ("dashboard.statements", "account"),
+    ("dashboard.usage", "account"),
+    ("openapi.account", "account"),
+    ("openapi.components", "account"),
+    ("openapi.schemas", "account"),
+}
+
+
+def surface_reaches() -> set[tuple[str, str]]:
+    found = set()
+    for path in sorted((ROOT / "gateway/http").rglob("*.py")):
+        parts = path.relative_to(ROOT / "gateway/http").with_suffix("").parts
+        if len(parts) < 2 or parts[0] not in SURFACES | {"openapi"}:
+            continue
+        for name in imports(path):
+            theirs = [*name.split("."), ""]
+            if theirs[:2] == ["gateway", "http"] and theirs[2] in SURFACES - {parts[0]}:
+                found.add((".".join(parts), theirs[2]))
+    return found
+
+
+def test_a_surface_shares_only_through_a_common_module() -> None:
+    assert surface_reaches() - SURFACE_DEBT == set(), "a surface imports another"
+    assert SURFACE_DEBT - surface_reaches() == set(), "moved to a common module: unlist it"
+    assert not {(m, s) for m, s in SURFACE_DEBT if m.startswith(("account.", "proxy."))}
