@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 import struct
 import sys
 import tempfile
@@ -26,11 +27,12 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
-from gateway.settings import load_settings
+from gateway.config.settings import load_settings
 from tests.bench import fixtures
 from tests.bench.procs import free_port, spawn, stop
 from tests.bench.rss import Sampler
 from tests.bench.targets import GATEWAY_CPU, gateway_env, wait_http
+from tests.support.harness import listening_socket, port_of, serving
 
 DATABASE, PREFIX = "meterway_bench_uploads", "mwbenchup"
 BOUNDARY = "bench-upload-boundary"
@@ -79,16 +81,11 @@ async def _sink(request: web.Request) -> web.Response:
 
 
 @contextlib.asynccontextmanager
-async def sink(port: int) -> AsyncIterator[None]:
+async def sink(sock: socket.socket) -> AsyncIterator[None]:
     app = web.Application()
     app.router.add_post("/v1/audio/transcriptions", _sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving(app, sock):
         yield
-    finally:
-        await runner.cleanup()
 
 
 async def one(http: aiohttp.ClientSession, url: str, key: str, size: int) -> tuple[int, str]:
@@ -104,8 +101,8 @@ async def one(http: aiohttp.ClientSession, url: str, key: str, size: int) -> tup
 
 async def measure(uploads: int, mb: int, work: Path) -> None:
     config = fixtures.bench_config(work / "config")
-    up_port, port = free_port(), free_port()
-    env = gateway_env(f"http://127.0.0.1:{up_port}", port, config, 1)
+    upstream, port = listening_socket(), free_port()
+    env = gateway_env(f"http://127.0.0.1:{port_of(upstream)}", port, config, 1)
     env |= {"DATABASE_URL": fixtures.dsn_of(DATABASE), "REDIS_PREFIX": PREFIX}
     await fixtures.drop_prefix(PREFIX)
     await fixtures.fresh_database(DATABASE)
@@ -114,7 +111,7 @@ async def measure(uploads: int, mb: int, work: Path) -> None:
     proc = spawn(argv, cpu=GATEWAY_CPU, log=work / "meterway-uploads.log", env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with sink(up_port):
+        async with sink(upstream):
             await asyncio.to_thread(wait_http, url + "/readyz")
             await _run(proc.pid, url, key, uploads, mb * 1_000_000)
     finally:

@@ -16,7 +16,7 @@ from tests.e2e.test_realtime import cost, rt  # noqa: F401 (the fixture)
 from tests.support.browser_kit import ARGS, CHROMIUM
 from tests.support.factories import debits, held, tenant
 from tests.support.fakes.realtime import RealtimeControl
-from tests.support.harness import Gateway, free_port
+from tests.support.harness import Gateway, listen
 
 GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "realtime.md"
 
@@ -41,8 +41,7 @@ async def your_server(gw: Gateway, key: str) -> tuple[web.AppRunner, str]:
     app.router.add_post("/session", namespace["session"])
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     return runner, f"http://127.0.0.1:{port}/"
 
 

@@ -20,7 +20,7 @@ from gateway.outbound.egress import EgressResolver, checked_url, egress_session
 from gateway.outbound.exports import LagoSink
 from gateway.outbound.notify import post_signed
 from tests.support.fakes.webhook_sink import Sink, webhook_sink
-from tests.support.harness import free_port
+from tests.support.harness import listen
 
 SECRET = "whsec-test-0123456789abcdef"
 DELIVERY: dict[str, Any] = {
@@ -116,8 +116,7 @@ async def test_a_redirect_is_a_failed_delivery_and_is_not_followed(sink: Sink) -
     app.router.add_post("/hooks", redirect)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     try:
         hosts, nets = parse_allow("127.0.0.1")
         policy = EgressPolicy(hosts, nets, allow_http=True)

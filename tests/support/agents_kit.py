@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from tests.support.harness import die_with_parent, free_port
+from tests.support.harness import die_with_parent, listen
 
 AGENTS = Path(__file__).resolve().parents[1] / "agents"
 BIN = AGENTS / "node_modules" / ".bin"
@@ -91,8 +91,7 @@ async def recording_proxy(target: str) -> AsyncIterator[tuple[str, list[Seen]]]:
     app.router.add_route("*", "/{tail:.*}", relay)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     try:
         yield f"http://127.0.0.1:{port}", seen
     finally:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from chdb import session as chdb_session
 
-from tests.support.harness import free_port
+from tests.support.harness import listen, listening_socket, port_of
 
 _CODE = re.compile(r"Code: (\d+)")
 _SESSION: Any = chdb_session.Session  # chdb's own types stop at its session
@@ -65,14 +65,13 @@ def _handler(fake: FakeClickHouse, lock: asyncio.Lock) -> Handler:
 @contextlib.asynccontextmanager
 async def running_clickhouse(where: Path) -> AsyncIterator[FakeClickHouse]:
     engine = _SESSION(str(where / "chdb"))
-    port = free_port()
-    fake = FakeClickHouse(f"http://127.0.0.1:{port}", engine)
+    sock = listening_socket()
+    fake = FakeClickHouse(f"http://127.0.0.1:{port_of(sock)}", engine)
     app = web.Application(client_max_size=2**30)  # ClickHouse takes any insert size
     app.router.add_route("*", "/", _handler(fake, asyncio.Lock()))
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    await listen(runner, sock)
     try:
         yield fake
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.harness import free_port
+from tests.support.harness import listen
 
 
 @dataclass
@@ -97,8 +97,7 @@ async def running_fake(kind: str) -> AsyncIterator[FakeBilling]:
     app = _stripe_app(fake) if kind == "stripe" else _lago_app(fake)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     fake.url = f"http://127.0.0.1:{port}"
     try:
         yield fake

@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.support.harness import free_port
+from tests.support.harness import listen, listening_socket, port_of
 
 
 def value_of(v: AnyValue) -> Any:
@@ -108,8 +108,8 @@ async def _body(request: web.Request) -> bytes:
 
 @asynccontextmanager
 async def otlp_receiver() -> AsyncIterator[Receiver]:
-    port = free_port()
-    receiver = Receiver(f"http://127.0.0.1:{port}")
+    sock = listening_socket()
+    receiver = Receiver(f"http://127.0.0.1:{port_of(sock)}")
 
     async def traces(request: web.Request) -> web.Response:
         _keep(receiver, await _body(request))
@@ -128,7 +128,7 @@ async def otlp_receiver() -> AsyncIterator[Receiver]:
     app.router.add_post("/v1/metrics", metrics)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await listen(runner, sock)
     try:
         yield receiver
     finally:

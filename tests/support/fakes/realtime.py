@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from tests.support.harness import free_port
+from tests.support.harness import listen
 
 PCM_BYTES_PER_SECOND = 48_000
 DELTA_AUDIO = b"\x01\x00" * 2400  # 0.05 s of 24 kHz 16-bit audio: one output audio token
@@ -307,8 +307,7 @@ async def fake_realtime() -> AsyncIterator[tuple[str, RealtimeControl]]:
     app.router.add_get("/v1/realtime", _realtime)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     try:
         yield f"http://127.0.0.1:{port}/v1", control
     finally:

@@ -35,7 +35,7 @@ import aiohttp
 import stripe
 from aiohttp import web
 
-from tests.support.harness import die_with_parent, free_port
+from tests.support.harness import die_with_parent, free_port, listen
 
 API_KEY = "sk_test_meterway_localstripe"
 OLD_SECRET = "whsec_meterway_old_0123456789"
@@ -392,8 +392,7 @@ async def stripe_stack() -> AsyncIterator[StripeStack]:
         stack.http = aiohttp.ClientSession()
         runner = web.AppRunner(stack.app(), access_log=None)
         await runner.setup()
-        front = free_port()
-        await web.TCPSite(runner, "127.0.0.1", front).start()
+        front = await listen(runner)
         stack.api_base = f"http://127.0.0.1:{front}"
         http_client = stripe.AIOHTTPClient()
         stack.client = stripe.StripeClient(

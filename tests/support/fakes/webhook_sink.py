@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.harness import free_port
+from tests.support.harness import listen
 
 SECRET = "whsec-test-0123456789abcdef"
 
@@ -61,8 +61,7 @@ async def webhook_sink() -> AsyncIterator[Sink]:
     app.router.add_post("/hooks", receive)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = await listen(runner)
     sink.url = f"http://127.0.0.1:{port}/hooks"
     try:
         yield sink
