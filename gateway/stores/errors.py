@@ -83,6 +83,16 @@ class BalanceTooLow(StoreError):
         self.most_micros = most_micros
 
 
+class BalanceTooHigh(StoreError):
+    """Money put in would take the balance past the most a balance may be (2^53 - 1 micros:
+    the hot store's Lua numbers are exact only up to there, and an account past it could
+    not be served); `most_micros` is the most that could still be put in."""
+
+    def __init__(self, most_micros: int) -> None:
+        super().__init__(f"at most {most_micros} micros can be put in")
+        self.most_micros = most_micros
+
+
 class LineTooLow(StoreError):
     """A lower credit line would leave the account below its floor (what it has less what
     is held is already under minus the line); `least_micros` is the lowest line it may have."""

@@ -10,6 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from billing.money import MAX_EXACT
 from gateway.build import build
 from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm.calls import read_call
@@ -141,6 +142,38 @@ async def test_adjustments_have_a_reason_their_own_kind_and_never_make_an_accoun
     await gw.settle_all()
     await check_invariants(gw.stores(), [t.account_id])  # ledger == balance, grants drew it
 
+
+
+async def test_no_credit_takes_a_balance_past_what_is_exact_and_the_account_stays_served(
+    gw: Gateway,
+) -> None:
+    """Each credit is at most 2^53 - 1 micros, and so must their sum be: the hot store's Lua
+    numbers are exact only that far, and it refuses (503 to every call) an account past it."""
+    t = await tenant(gw, credit=MAX_EXACT - 10)
+    credits = f"/admin/v1/accounts/{t.account_id}/credits"
+    adjustments = f"/admin/v1/accounts/{t.account_id}/adjustments"
+
+    async def put(path: str, amount: int, key: str) -> tuple[int, Any]:
+        body = {"amount_micros": amount, "idempotency_key": key, "reason": "top"}
+        return await gw.admin("POST", path, body)
+
+    for path, key in ((credits, "c-over"), (adjustments, "a-over")):
+        status, err = await put(path, 11, key)
+        assert status == 400 and err["error"]["param"] == "amount_micros", err
+        assert "can take $0.00001 more" in err["error"]["message"], err
+    assert await balance(gw, t.account_id) == MAX_EXACT - 10
+    raced = await asyncio.gather(*(put(credits, 6, f"c-race-{i}") for i in range(2)))
+    assert sorted(status for status, _ in raced) == [201, 400]
+    status, _ = await put(adjustments, 4, "a-fill")
+    assert status == 201 and await balance(gw, t.account_id) == MAX_EXACT
+    async with openai_client(gw, t.key) as client:
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, max_tokens=5
+        )
+    assert reply.choices[0].message.content
+    await gw.settle_all()
+    assert await balance(gw, t.account_id) < MAX_EXACT
+    await check_invariants(gw.stores(), [t.account_id])
 
 BAD_REQUESTS: list[tuple[str, bytes, int, str]] = [
     ("not json", b"{nope", 400, "invalid_request"),

@@ -30,10 +30,18 @@ from gateway.services.idempotency import adjustment_use, credit_use, idempotent,
 from gateway.services.payment.payments import Payments
 from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 from gateway.services.refunds import Refunded, refund_topup
-from gateway.stores.errors import BalanceTooLow, DuplicateCredit
+from gateway.stores.errors import BalanceTooHigh, BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
 
 POSITIVE = "'amount_micros' must be a positive integer."
+
+
+def _too_high(exc: BalanceTooHigh, amount: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"A balance can be at most {_usd(MAX_EXACT)}; the account can take"
+        f" {_usd(exc.most_micros)} more, not {_usd(amount)}.",
+        param="amount_micros",
+    )
 
 
 def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
@@ -92,6 +100,8 @@ async def credit_account(
             )
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "credit") from exc
+    except BalanceTooHigh as exc:
+        raise _too_high(exc, amount) from exc
     answer = _answer(account_id, amount, posted)
     if posted.created:
         await audited.record(
@@ -142,6 +152,8 @@ async def _adjust(
         return await post_adjustment(app[LEDGER], app[STORE], account_id, amount, idem, reason)
     except DuplicateCredit as exc:
         raise _conflict(exc, amount, "adjustment") from exc
+    except BalanceTooHigh as exc:
+        raise _too_high(exc, amount) from exc
     except BalanceTooLow as exc:
         raise InvalidRequest(
             f"The account has {_usd(exc.most_micros)} that can be taken; an adjustment of"

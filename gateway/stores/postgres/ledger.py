@@ -15,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.stores.errors import DuplicateCredit, StoreError
+from billing.money import MAX_EXACT
+from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
@@ -79,6 +80,10 @@ WITH won AS (
 )
 SELECT coalesce(sum(n), 0)::bigint FROM sums
 """
+_ADD = (
+    "UPDATE accounts SET balance_micros = balance_micros + $2 WHERE id = $1"
+    " RETURNING balance_micros"
+)
 # A credit takes its guard row (with the entry id it will have) and inserts the entry only if
 # it won; a retry finds its answer in the guard, even once the entry's month is archived.
 _CREDIT = """
@@ -287,11 +292,9 @@ class Ledger(KeyLedger):
                     _CREDIT, account_id, amount, idempotency_key, reason, kind
                 )
                 if row is not None:
-                    await conn.execute(
-                        "UPDATE accounts SET balance_micros = balance_micros + $2 WHERE id = $1",
-                        account_id,
-                        amount,
-                    )
+                    balance = await conn.fetchval(_ADD, account_id, amount)
+                    if amount > 0 and balance is not None and balance > MAX_EXACT:
+                        raise BalanceTooHigh(max(MAX_EXACT - (balance - amount), 0))
                     funded = await _fund(conn, account_id, row["id"], amount, grant or GrantSpec())
                     return CreditResult(row["id"], amount, True, row["created_at"], funded)
                 prior = await conn.fetchrow(
