@@ -143,7 +143,6 @@ async def test_adjustments_have_a_reason_their_own_kind_and_never_make_an_accoun
     await check_invariants(gw.stores(), [t.account_id])  # ledger == balance, grants drew it
 
 
-
 async def test_no_credit_takes_a_balance_past_what_is_exact_and_the_account_stays_served(
     gw: Gateway,
 ) -> None:
@@ -174,6 +173,7 @@ async def test_no_credit_takes_a_balance_past_what_is_exact_and_the_account_stay
     await gw.settle_all()
     assert await balance(gw, t.account_id) < MAX_EXACT
     await check_invariants(gw.stores(), [t.account_id])
+
 
 BAD_REQUESTS: list[tuple[str, bytes, int, str]] = [
     ("not json", b"{nope", 400, "invalid_request"),

@@ -23,7 +23,6 @@ from billing.authority import role_scopes
 from billing.grants import PROXY_SCOPES, expand_scopes
 from gateway.errors import InvalidRequest, PermissionDenied, SignupRateLimited
 from gateway.http import audited, signup_flow
-from gateway.http.account.routes import caller_grant, create_key_for, revoke_key_for
 from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.audited import ACTOR
 from gateway.http.links import BASE, digest
@@ -31,6 +30,7 @@ from gateway.http.openapi import signup as signup_doc
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute
 from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited
+from gateway.http.shared.account_keys import caller_grant, create_key_for, revoke_key_for
 from gateway.llm.calls import parse_json
 from gateway.outbound.signin_mail import LINK_MINUTES
 from gateway.services import device_login

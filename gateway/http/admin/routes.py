@@ -17,9 +17,16 @@ from billing.display import usd_exact
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies, key_grants
-from gateway.http.account import (
+from gateway.http.admin import prices as admin_prices
+from gateway.http.admin import services as admin_services
+from gateway.http.appkeys import LEDGER, PLANS, STORE
+from gateway.http.audited import ACTOR
+from gateway.http.openapi import paths as ops_doc
+from gateway.http.routing import Route, audits, declare
+from gateway.http.serialize import account_json, key_json
+from gateway.http.shared import (
     audit_log,
     credit_grants,
     end_user_budgets,
@@ -28,35 +35,27 @@ from gateway.http.account import (
     statements,
     teams,
 )
-from gateway.http.account.reports import ledger_response
-from gateway.http.admin import directory as admin_directory
-from gateway.http.admin import keys as admin_keys
-from gateway.http.admin import money as admin_money
-from gateway.http.admin import prices as admin_prices
-from gateway.http.admin import services as admin_services
-from gateway.http.admin import signups as admin_signups
-from gateway.http.admin import system as admin_system
-from gateway.http.admin.operator import verify_operator
-from gateway.http.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
-from gateway.http.audited import ACTOR
-from gateway.http.openapi import paths as ops_doc
-from gateway.http.routing import Route, audits, declare
-from gateway.http.serialize import account_json, key_json
+from gateway.http.shared import directory as admin_directory
+from gateway.http.shared import money as admin_money
+from gateway.http.shared import operator_keys as admin_keys
+from gateway.http.shared import signups as admin_signups
+from gateway.http.shared import system as admin_system
+from gateway.http.shared.operator import verify_operator
+from gateway.http.shared.operator_accounts import (
+    account_windows,
+    issue_for,
+    open_account,
+    set_account_plan,
+)
+from gateway.http.shared.reports import ledger_response
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services import keys as key_service
-from gateway.services import mint
 from gateway.services.audit import Actor
-from gateway.services.auth import new_id
-from gateway.services.idempotency import idempotent, plan_use
-from gateway.services.mint import KeyStores, Right, mint_key
 from gateway.services.plan_change import (
     apply_credit_line,
     apply_markup,
-    apply_plan,
-    put_account_row,
 )
-from gateway.services.provisioning import KeySpec
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import LineTooLow
 from gateway.stores.ports.hot import shard_of
@@ -69,7 +68,7 @@ ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Only the admin sub-application runs this, so proxied calls never pay for it.
 
-    The ADMIN_API_KEY, or a user token with the `admin` scope (http/admin/operator.py)."""
+    The ADMIN_API_KEY, or a user token with the `admin` scope (http/shared/operator.py)."""
     auth = request.headers.get("Authorization", "")
     op = await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
     request[ACTOR] = Actor("operator", op.label, "jwt" if op.token else "admin key")
@@ -96,46 +95,6 @@ async def _account(request: web.Request) -> Row:
     return _found(row, "No such account.")
 
 
-async def open_account(request: web.Request, body: dict[str, Any]) -> tuple[Row, bool]:
-    """Redis first, then PostgreSQL: an account the ledger knows always has its hot record
-    (the proxy called the keys of one without it invalid), and a hot record whose insert
-    failed is inert. With `idempotency_key` a retry names the same account (not created)
-    and completes whatever the failed call left undone. The API and the Operators pages."""
-    name = str(bodies.text_field(body, "name"))
-    plans = request.config_dict[PLANS]
-    plan_name = bodies.text_field(body, "plan", required=False) or plans.default
-    plan = plans.get(plan_name)
-    if plan is None:
-        raise InvalidRequest(f"Unknown plan '{plan_name}'.", param="plan")
-    idem = bodies.text_field(body, "idempotency_key", required=False)
-    ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
-    prior = await ledger.account_by_idempotency_key(str(idem)) if idem else None
-    if prior is not None:
-        return await _replayed(request, prior, name, body), False
-    await admin_directory.refuse_taken_external_id(request, body)
-    account_id = new_id("acct")
-    await store.put_account(
-        account_id,
-        plan=plan.name,
-        mode=plan.mode,
-        billing_ready=False,
-        quotas=plan.quotas,
-        markup_bps=plan.markup_bps,
-    )
-    if idem:
-        row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)
-        if not created:  # a concurrent call with the same key won
-            return await _replayed(request, row, name, body), False
-    else:
-        await ledger.create_account(account_id, name, plan.name, plan.mode)
-    await admin_directory.apply_external_id(request, account_id, body)
-    row = _found(await ledger.get_account(account_id), "No such account.")
-    await audited.record(
-        request, "account.create", "account", account_id, account_id, None, plan_of(row)
-    )
-    return row, True
-
-
 async def create_account(request: web.Request) -> web.Response:
     row, created = await open_account(request, parse_json(await request.read()))
     if created:
@@ -143,54 +102,10 @@ async def create_account(request: web.Request) -> web.Response:
     return web.json_response(account_json(row, await request.config_dict[STORE].money(row["id"])))
 
 
-async def _replayed(request: web.Request, row: Row, name: str, body: Any) -> Row:
-    """The account an idempotency key already opened: its hot record written again (the
-    first call may have failed before it), its external id applied."""
-    if row["name"] != name:
-        raise Conflict(
-            "This idempotency_key was already used for a different account.",
-            param="idempotency_key",
-        )
-    app = request.config_dict
-    await put_account_row(app[STORE], row, app[PLANS].get(row["plan"]))
-    await admin_directory.apply_external_id(request, row["id"], body)
-    return _found(await app[LEDGER].get_account(row["id"]), "No such account.")
-
-
-def plan_of(row: Row) -> dict[str, Any]:
-    """An account's plan as the audit log keeps it."""
-    return {"plan": row["plan"], "mode": row["mode"], "billing_ready": row["billing_ready"]}
-
-
 async def get_account(request: web.Request) -> web.Response:
     row = await _account(request)
     hot = await request.config_dict[STORE].money(row["id"])
     return web.json_response(account_json(row, hot))
-
-
-async def set_account_plan(request: web.Request, row: Row, body: dict[str, Any]) -> None:
-    """Plan (and optionally mode, billing_ready) from a body; live on the next request."""
-    plan = request.config_dict[PLANS].get(str(bodies.text_field(body, "plan")))
-    if plan is None:
-        raise InvalidRequest(f"Unknown plan '{body['plan']}'.", param="plan")
-    mode = body.get("mode", plan.mode)
-    if mode not in ("prepaid", "postpaid"):
-        raise InvalidRequest("'mode' must be prepaid or postpaid.", param="mode")
-    billing_ready = body.get("billing_ready", row["billing_ready"])
-    if not isinstance(billing_ready, bool):
-        raise InvalidRequest("'billing_ready' must be a boolean.", param="billing_ready")
-    idem = bodies.text_field(body, "idempotency_key", required=False)
-    ledger, store = request.config_dict[LEDGER], request.config_dict[STORE]
-    if idem is None:
-        await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
-    else:
-        use = plan_use(row["id"], plan.name, body.get("mode"), body.get("billing_ready"))
-        async with idempotent(request.config_dict[IDEMPOTENCY], row["id"], str(idem), use):
-            await apply_plan(ledger, store, row["id"], plan, mode=mode, billing_ready=billing_ready)
-    after = {"plan": plan.name, "mode": mode, "billing_ready": billing_ready}
-    await audited.record(
-        request, "account.plan", "account", row["id"], row["id"], plan_of(row), after
-    )
 
 
 async def set_plan(request: web.Request) -> web.Response:
@@ -261,27 +176,6 @@ async def uncollected(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
-async def issue_for(request: web.Request, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Issue a key to an account from the API's body (the API and the Operators pages): the
-    key as the API answers it, with its secret, once; audited."""
-    on_insufficient = bodies.on_insufficient_field(body)
-    name, scopes, models = (
-        str(bodies.text_field(body, "name")),
-        bodies.scopes_field(body),
-        bodies.str_list(body, "models"),
-    )
-    zone = request.config_dict[SETTINGS].timezone
-    quotas, expires = bodies.quotas_field(body), bodies.expiry_field(body, zone=zone)
-    providers = bodies.providers_field(body, request.config_dict[SETTINGS].providers)
-    spec = KeySpec(name, scopes, models, quotas, on_insufficient, expires, providers)
-    app = request.config_dict
-    stores = KeyStores(app[LEDGER], app[STORE], app[TEAMS], app[BUDGETS])
-    issued = await mint_key(stores, mint.operator(account_id), spec, Right.OPERATOR)
-    row = _found(await request.config_dict[LEDGER].get_key(issued.key_id), "No such key.")
-    await audited.record(request, "key.create", "key", row["id"], account_id, None, key_json(row))
-    return {**key_json(row), "key": issued.secret}
-
-
 async def create_key(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     account_id = str(bodies.text_field(body, "account_id"))
@@ -328,12 +222,6 @@ async def key_usage(request: web.Request) -> web.Response:
     return web.json_response(
         {"key_id": row["id"], "account_id": row["account_id"], "windows": windows}
     )
-
-
-async def account_windows(request: web.Request, account_id: str) -> list[dict[str, Any]]:
-    store = request.config_dict[STORE]
-    quotas = await store.account_quotas(account_id)
-    return await window_usage(store, shard_of(account_id), "a", account_id, quotas)
 
 
 async def account_usage(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from billing import authority
 from billing.payments import PaymentRuleError, for_sale
-from gateway.errors import InvalidRequest, PaymentProviderError, PaymentsNotSetUp
+from gateway.errors import InvalidRequest
 from gateway.http import audited
 from gateway.http.appkeys import PAYMENTS, PLANS
 from gateway.http.openapi import billing as billing_doc
@@ -25,6 +25,7 @@ from gateway.http.principal import (
 )
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
+from gateway.http.shared.payment_answers import not_set_up, provider_error
 from gateway.llm.calls import parse_json
 from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
@@ -43,16 +44,6 @@ async def payment_errors(request: web.Request, handler: Any) -> web.StreamRespon
         raise not_set_up() from exc
     except ProviderUnavailable as exc:
         raise provider_error(exc) from exc
-
-
-def provider_error(exc: ProviderUnavailable) -> PaymentProviderError:
-    """The provider's failure as the client's: its status and message when it answered."""
-    return PaymentProviderError(exc.said(), retry_after_s=5)
-
-
-def not_set_up() -> PaymentsNotSetUp:
-    """The one answer of every paying action while no payment provider is configured."""
-    return PaymentsNotSetUp("Payments are not set up on this gateway; ask its operator for credit.")
 
 
 def _account(request: web.Request, scope: str = BILLING_SETUP) -> str:

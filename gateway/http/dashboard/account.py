@@ -15,7 +15,6 @@ from typing import Any, cast
 from aiohttp import web
 
 from billing.forecast import WEEK_DAYS, forecast
-from gateway.http.account.routes import account_overview
 from gateway.http.appkeys import USAGE
 from gateway.http.dashboard.billing import billing_overview, step_view
 from gateway.http.dashboard.charts import (
@@ -32,6 +31,7 @@ from gateway.http.dashboard.labels import key_names, labeller, team_names
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
+from gateway.http.shared.overview import account_overview
 from gateway.stores.records import Row
 
 

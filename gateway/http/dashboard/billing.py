@@ -22,9 +22,7 @@ from billing.plans import Plan, PlanBook
 from gateway.config.return_urls import with_params
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
-from gateway.http.account.alerts import alerts_of, create_for, delete_for
 from gateway.http.appkeys import FORM_TOKENS, PAYMENTS, PLANS
-from gateway.http.billing.routes import not_set_up, provider_error
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.session import BASE, account_principal
@@ -33,6 +31,8 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
+from gateway.http.shared.alerts import alerts_of, create_for, delete_for
+from gateway.http.shared.payment_answers import not_set_up, provider_error
 from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from billing.credit_grants import ends_soon
-from gateway.http.account.credit_grants import grant_json
 from gateway.http.appkeys import GRANTS, STORE
+from gateway.http.shared.credit_grants import grant_json
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,6 @@ from billing.grants import MCP_SCOPE, PROXY_SCOPES
 from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
-from gateway.http.account.routes import (
-    caller_grant,
-    create_key_for,
-    own_key,
-    revoke_key_for,
-    rotate_for,
-    set_quotas_for,
-    spec_of_body,
-    visible_keys,
-)
-from gateway.http.account.teams import put_key_team, team_of
 from gateway.http.appkeys import SETTINGS, STORE, TEAMS
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
@@ -46,6 +35,17 @@ from gateway.http.principal import (
     Principal,
 )
 from gateway.http.serialize import key_use_json
+from gateway.http.shared.account_keys import (
+    caller_grant,
+    create_key_for,
+    own_key,
+    revoke_key_for,
+    rotate_for,
+    set_quotas_for,
+    spec_of_body,
+    visible_keys,
+)
+from gateway.http.shared.teams import put_key_team, team_of
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import Row
 

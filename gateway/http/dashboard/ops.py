@@ -13,10 +13,6 @@ from aiohttp import web
 from billing import authority
 from billing.money import format_usd
 from gateway.errors import NotFound, PermissionDenied
-from gateway.http.account.credit_grants import grants_of
-from gateway.http.account.reports import query_text
-from gateway.http.admin.routes import account_windows
-from gateway.http.admin.system import system_report
 from gateway.http.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
@@ -28,6 +24,10 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json
+from gateway.http.shared.credit_grants import grants_of
+from gateway.http.shared.operator_accounts import account_windows
+from gateway.http.shared.reports import query_text
+from gateway.http.shared.system import system_report
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
 

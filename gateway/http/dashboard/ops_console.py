@@ -23,12 +23,6 @@ from billing.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
 from gateway.errors import MeterwayError, NotFound
 from gateway.http import bodies
-from gateway.http.account.end_user_budgets import budget_json, put_budget
-from gateway.http.account.routes import revoke_key_for
-from gateway.http.account.teams import create_team, put_key_team, team_json, team_of, team_quotas
-from gateway.http.admin.directory import member_remove_for, member_role_for
-from gateway.http.admin.keys import rotate_as_operator
-from gateway.http.admin.routes import issue_for
 from gateway.http.appkeys import BUDGETS, DIRECTORY, MEMBERS, SETTINGS, STORE, TEAMS
 from gateway.http.dashboard.keys import (
     GRACE_WORDS,
@@ -47,6 +41,12 @@ from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
+from gateway.http.shared.account_keys import revoke_key_for
+from gateway.http.shared.directory import member_remove_for, member_role_for
+from gateway.http.shared.end_user_budgets import budget_json, put_budget
+from gateway.http.shared.operator_accounts import issue_for
+from gateway.http.shared.operator_keys import rotate_as_operator
+from gateway.http.shared.teams import create_team, put_key_team, team_json, team_of, team_quotas
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
 

@@ -22,8 +22,6 @@ from multidict import MultiMapping
 from billing import authority
 from billing.display import DollarsError, parse_dollars, usd_exact
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
-from gateway.http.admin.money import credit_account
-from gateway.http.admin.routes import open_account
 from gateway.http.appkeys import PLANS
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.keys import form_text
@@ -31,6 +29,8 @@ from gateway.http.dashboard.ops import OPS, operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
+from gateway.http.shared.money import credit_account
+from gateway.http.shared.operator_accounts import open_account
 
 OPENING = ":opening-credit"
 FIELDS = ("name", "plan", "credit", "external_id")

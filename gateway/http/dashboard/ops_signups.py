@@ -7,12 +7,12 @@ from aiohttp import web
 
 from billing import authority
 from gateway.errors import MeterwayError
-from gateway.http.admin.signups import decided, listed, signup_json
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import BASE
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
+from gateway.http.shared.signups import decided, listed, signup_json
 
 PAGE = f"{BASE}/operators/signups"
 

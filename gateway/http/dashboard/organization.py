@@ -21,16 +21,6 @@ from aiohttp import web
 from billing import authority
 from billing.quotas import METRICS, WINDOWS
 from gateway.errors import MeterwayError
-from gateway.http.account.end_user_budgets import budget_json, put_budget
-from gateway.http.account.members import (
-    grantable,
-    invite_for,
-    members_of,
-    remove_for,
-    set_role_for,
-)
-from gateway.http.account.routes import visible_keys
-from gateway.http.account.teams import create_team, team_json, team_of, team_quotas
 from gateway.http.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.session import BASE, account_principal, digest
@@ -38,6 +28,16 @@ from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
+from gateway.http.shared.account_keys import visible_keys
+from gateway.http.shared.end_user_budgets import budget_json, put_budget
+from gateway.http.shared.members import (
+    grantable,
+    invite_for,
+    members_of,
+    remove_for,
+    set_role_for,
+)
+from gateway.http.shared.teams import create_team, team_json, team_of, team_quotas
 
 END_USER_WINDOWS = tuple(w for w in WINDOWS if w != "total")  # an end user's windows expire
 QUOTA_ROWS = 3

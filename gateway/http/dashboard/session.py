@@ -25,7 +25,6 @@ from aiohttp.typedefs import Handler
 from billing.authority import Actor, Decision, may
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
-from gateway.http.admin.operator import Operator, verify_operator
 from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.http.audited import ACTOR, principal_actor
 from gateway.http.dashboard import after_signin
@@ -41,6 +40,7 @@ from gateway.http.principal import (
     principal_of,
 )
 from gateway.http.routing import action_of
+from gateway.http.shared.operator import Operator, verify_operator
 from gateway.outbound.jwt_auth import VerifiedToken
 from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key

@@ -13,19 +13,19 @@ from aiohttp import web
 from billing import authority
 from billing.statements import InvalidMonth, month_of, parse_month
 from gateway.errors import InvalidRequest
-from gateway.http.account.statements import (
-    VIEW_TITLES,
-    month_param,
-    respond,
-    statement_json,
-    statement_of,
-)
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ
 from gateway.http.routing import Route, declare
+from gateway.http.shared.statements import (
+    VIEW_TITLES,
+    month_param,
+    respond,
+    statement_json,
+    statement_of,
+)
 
 
 def _picked(request: web.Request) -> str:

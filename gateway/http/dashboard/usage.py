@@ -14,7 +14,15 @@ from datetime import date
 
 from aiohttp import web
 
-from gateway.http.account.reports import (
+from gateway.http.appkeys import LEDGER
+from gateway.http.dashboard.account import chart_rows
+from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
+from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
+from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.web import render
+from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
+from gateway.http.shared.overview import customer_arithmetic, request_cost_within, show_cost
+from gateway.http.shared.reports import (
     FILTERS,
     GROUPS,
     entry_filter,
@@ -24,14 +32,6 @@ from gateway.http.account.reports import (
     usage_response,
     usage_rows,
 )
-from gateway.http.account.routes import customer_arithmetic, request_cost_within, show_cost
-from gateway.http.appkeys import LEDGER
-from gateway.http.dashboard.account import chart_rows
-from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
-from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
-from gateway.http.dashboard.session import account_principal
-from gateway.http.dashboard.web import render
-from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.stores.records import LEDGER_KINDS, USAGE_FIELDS, Row
 
 CHART_METRICS = ("spend_micros", "tokens", *(f for f in USAGE_FIELDS if f != "spend_micros"))

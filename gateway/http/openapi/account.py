@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.account.reports import GROUPS
 from gateway.http.fields import ALERT_KINDS as KINDS
 from gateway.http.fields import ALERT_PERIODS as PERIODS
 from gateway.http.fields import EMAIL as ALERT_EMAIL
@@ -32,6 +31,7 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
+from gateway.http.shared.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
 _NULLABLE_STR = nullable("string")

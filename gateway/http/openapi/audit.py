@@ -1,4 +1,4 @@
-"""OpenAPI paths of the audit log (http/account/audit_log.py): the owner's and operator's reads."""
+"""OpenAPI paths of the audit log (http/shared/audit_log.py): the owner's and operator's reads."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
 from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
-from gateway.http.account.reports import GROUPS
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -30,6 +29,7 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
+from gateway.http.shared.reports import GROUPS
 from gateway.stores.records import LEDGER_KINDS
 
 # billing.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not stated here).

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from billing.money import MAX_EXACT
-from gateway.http.account.reports import MAX_PAGE
 from gateway.http.bodies import (
     EMAIL_PATTERN,
     EXPIRY_PATTERN,
@@ -18,6 +17,7 @@ from gateway.http.bodies import (
     TEXT_MAX,
     TEXT_PATTERN,
 )
+from gateway.http.shared.reports import MAX_PAGE
 from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]

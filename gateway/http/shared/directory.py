@@ -11,7 +11,6 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import Conflict, NotFound
 from gateway.http import audited, bodies, key_grants
-from gateway.http.account.reports import query_text, usage_response
 from gateway.http.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.http.fields import MAX_SEARCH
 from gateway.http.membership import add_member, member_json, role_field
@@ -19,6 +18,7 @@ from gateway.http.openapi import account as account_doc
 from gateway.http.openapi import organization as org_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
+from gateway.http.shared.reports import query_text, usage_response
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services import members as member_service

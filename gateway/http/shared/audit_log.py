@@ -24,12 +24,12 @@ from billing import authority
 from billing.audit_words import KINDS, ids_named, sentence
 from billing.roles import AUDIT_READ
 from gateway.errors import InvalidRequest, PermissionDenied
-from gateway.http.account.reports import query_text
 from gateway.http.appkeys import AUDIT
 from gateway.http.fields import MAX_AUDIT_PAGE
 from gateway.http.openapi import audit as audit_doc
 from gateway.http.principal import Principal, principal
 from gateway.http.routing import Route, declare
+from gateway.http.shared.reports import query_text
 from gateway.stores.audit_records import AuditQuery
 from gateway.stores.records import Row
 

@@ -18,11 +18,11 @@ from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
-from gateway.http.account.credit_grants import live_grant
 from gateway.http.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE
-from gateway.http.billing.routes import not_set_up
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.routing import Route, audits, declare
+from gateway.http.shared.credit_grants import live_grant
+from gateway.http.shared.payment_answers import not_set_up
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
 from gateway.services.credits import Posted, post_adjustment, post_credit
