@@ -11,7 +11,7 @@ import re
 from datetime import UTC, date, datetime
 
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.partitions import MonthAdded, MonthSummary
+from gateway.stores.records import MonthAdded, MonthSummary
 
 KEEP_AHEAD = 2  # months the keeper keeps created beyond the current one
 KEEPER_EVERY_S = 3600.0

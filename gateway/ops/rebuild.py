@@ -24,11 +24,8 @@ from billing.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import shard_of
+from gateway.stores.ports.repair import HotRestorePort
 from gateway.stores.records import KeyRecord, Row
-from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
-from gateway.stores.redis.restore import HotRestore
-from gateway.stores.redis.window_rebuild import rebuild_windows
 
 __all__ = ["Drift", "RebuildRefused", "queued_costs", "rebuild", "reconcile", "sync_plans"]
 
@@ -73,7 +70,7 @@ async def _grant_ends(stores: Stores, accounts: Sequence[Row]) -> None:
 
 async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> dict[str, int]:
     """Idempotent. Refuses a live Redis unless `force` (see the module docstring)."""
-    hot = HotRestore(stores.store)
+    hot = stores.hot_restore()
     live = await hot.liveness()
     if live.live and not force:
         raise RebuildRefused(
@@ -91,9 +88,9 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
     keys = await _keys(stores)
     await _end_user_budgets(stores)
     await _key_teams(stores)
-    windows = await rebuild_windows(stores, plans, only_missing=live.live)
+    windows = await stores.rebuild_windows(plans, only_missing=live.live)
     services = await hot.put_services(await stores.operator().services())
-    closed = await hot.put_closed(await stores.operator().closed_markers(CLOSED_TTL_MS))
+    closed = await stores.restore_closed()
     await stores.store.mark_ready()
     return {
         "accounts": len(accounts),
@@ -106,7 +103,7 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
 
 
 async def _offline_balances(
-    stores: Stores, plans: PlanBook, hot: HotRestore, accounts: Sequence[Row]
+    stores: Stores, plans: PlanBook, hot: HotRestorePort, accounts: Sequence[Row]
 ) -> None:
     """Nothing serves: balance = ledger - still queued, nothing held, credits applied."""
     queued = await hot.queued_costs()  # already taken from Redis, not yet in the ledger
@@ -118,11 +115,11 @@ async def _offline_balances(
 
 
 async def _live_balances(
-    stores: Stores, plans: PlanBook, hot: HotRestore, accounts: Sequence[Row]
+    stores: Stores, plans: PlanBook, hot: HotRestorePort, accounts: Sequence[Row]
 ) -> int:
     """Serving goes on: held from the open reservations, balance by a fenced delta (every
     ledger credit applied once). Returns how many balances kept moving and were left."""
-    fix, unsettled = BalanceRepair(stores.store), 0
+    fix, unsettled = stores.balance_repair(), 0
     for row in accounts:
         await _put_account(stores, plans, row)  # creates a missing account at 0
         await hot.restore_held(row["id"])

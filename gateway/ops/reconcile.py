@@ -16,9 +16,8 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.stores.connect import Stores
+from gateway.stores.ports.repair import BalanceRepairPort
 from gateway.stores.records import HotPosition
-from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.restore import HotRestore
 from gateway.stores.stream_fields import readable_cost
 
 ATTEMPTS = 20  # fenced reads per account before it is reported as too busy to check
@@ -72,7 +71,7 @@ async def parked(stores: Stores) -> Parked:
 
 async def queued_costs(stores: Stores) -> dict[str, int]:
     """Cost per account of settlements in the streams not yet written to the ledger."""
-    return await HotRestore(stores.store).queued_costs()
+    return await stores.hot_restore().queued_costs()
 
 
 async def _candidates(stores: Stores, only: set[str] | None) -> set[str]:
@@ -95,7 +94,9 @@ class _Check:
     delta: int  # what Redis lacks, those credits included
 
 
-async def _check(fix: BalanceRepair, stores: Stores, pos: HotPosition, grace_s: float) -> _Check:
+async def _check(
+    fix: BalanceRepairPort, stores: Stores, pos: HotPosition, grace_s: float
+) -> _Check:
     """The exact comparison of one fenced read. A credit younger than `grace_s` that Redis
     has not applied is in flight (its writer applies it next) and counts on neither side."""
     ledger, credits = await stores.operator().position(pos.account_id, pos.queued.keys())
@@ -107,7 +108,7 @@ async def _check(fix: BalanceRepair, stores: Stores, pos: HotPosition, grace_s: 
 
 
 async def exact_check(
-    fix: BalanceRepair, stores: Stores, account_id: str, repair: bool, grace_s: float
+    fix: BalanceRepairPort, stores: Stores, account_id: str, repair: bool, grace_s: float
 ) -> Drift | None:
     """One account compared (and repaired) under the fence; None when it does not drift.
     Without `repair` the script still checks the fence, with a zero delta."""
@@ -158,7 +159,7 @@ async def reconcile(
             break
         await asyncio.sleep(pause_s)
         suspects = await _candidates(stores, suspects)
-    fix = BalanceRepair(stores.store)
+    fix = stores.balance_repair()
     drifts = [
         await exact_check(fix, stores, account_id, repair, credit_grace_s)
         for account_id in sorted(suspects)

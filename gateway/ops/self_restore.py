@@ -18,7 +18,6 @@ from billing.plans import PlanBook
 from gateway.config.settings import Settings, restore_lock_name
 from gateway.ops.rebuild import rebuild
 from gateway.stores.connect import Stores
-from gateway.stores.redis.restore import HotRestore
 
 log = logging.getLogger("meterway.restore")
 CHECK_EVERY_S = 1.0
@@ -35,7 +34,7 @@ async def ensure_restored(
             return False  # restored by another gateway while this one waited
         started = datetime.now(UTC)
         log.warning("Redis has no ready markers: restoring it from the ledger (%s)", trigger)
-        live = (await HotRestore(stores.store).liveness()).live  # partly marked, or holds open
+        live = (await stores.hot_restore().liveness()).live  # partly marked, or holds open
         counts = await rebuild(stores, plans, force=live)
         await stores.operator().record_restore(settings.redis_prefix, trigger, counts, started)
     log.warning("Redis restored from the ledger: %s", counts)

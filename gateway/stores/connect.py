@@ -20,7 +20,9 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
+from billing.plans import PlanBook
 from gateway.config.settings import Settings
+from gateway.stores.ports.repair import BalanceRepairPort, HotRestorePort
 from gateway.stores.postgres.account_alerts import AccountAlerts
 from gateway.stores.postgres.analytics_copy import AnalyticsCopy
 from gateway.stores.postgres.audit import AuditLog
@@ -46,11 +48,14 @@ from gateway.stores.postgres.scim import Scim
 from gateway.stores.postgres.signups import Signups
 from gateway.stores.postgres.statements import Statements
 from gateway.stores.postgres.teams import Teams
+from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
+from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
 from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
+from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions, SigninTickets
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
@@ -77,6 +82,25 @@ class Stores:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.ledger.pool
+
+    def hot_restore(self) -> HotRestorePort:
+        """Writing Redis from the ledger (rebuild, the self-restore)."""
+        return HotRestore(self.store)
+
+    def balance_repair(self) -> BalanceRepairPort:
+        """Balances read under a fence and corrected by a fenced delta (reconcile)."""
+        return BalanceRepair(self.store)
+
+    async def rebuild_windows(self, plans: PlanBook, *, only_missing: bool = False) -> int:
+        """The current quota windows' counters recounted from the ledger."""
+        from gateway.stores.redis.window_rebuild import rebuild_windows  # imports Stores
+
+        return await rebuild_windows(self, plans, only_missing=only_missing)
+
+    async def restore_closed(self) -> int:
+        """The closed markers of metered ids still inside their time to live, from the ledger."""
+        markers = await self.operator().closed_markers(CLOSED_TTL_MS)
+        return await self.hot_restore().put_closed(markers)
 
     def operator(self) -> OperatorLedger:
         """What rebuild, reconcile, the self-restore and migrate read in PostgreSQL."""

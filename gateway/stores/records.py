@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 
 from billing.usage import Usage
@@ -437,3 +437,23 @@ class ClosedMarker:
     quantity: int
     cost_micros: int
     ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonthAdded:
+    month: date
+    created: bool
+    moved: int  # rows that left the DEFAULT partition for the new month
+
+
+@dataclass(frozen=True, slots=True)
+class MonthSummary:
+    """A month's partition: what detaching it would take out of the live ledger."""
+
+    month: date
+    table: str
+    entries: int
+    amount_micros: int
+    accounts: int
+
+    archive: str = ""  # the archive table it went to, once detached

@@ -150,6 +150,12 @@ def test_a_climb_is_seen() -> None:
     assert "services" not in (allowed["outbound"] or ())
     assert "stores/redis" not in (allowed["services"] or ())
     assert "stores/postgres" not in (allowed["http"] or ())
+    # Only entrypoints (cli, devtools) and the composition root reach past the ports.
+    adapters = {"stores/redis", "stores/postgres"}
+    assert {room for room, may in allowed.items() if may is None or adapters & may} == {
+        "cli",
+        "devtools",
+    }
 
 
 # http/'s surfaces (each its own sub-app) share through common modules: those at http/'s

@@ -11,7 +11,6 @@ export target gets an export row carrying it, so it is still delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import TypeAlias
 
@@ -20,6 +19,7 @@ import asyncpg
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.exports import RECORD_UNSENT
 from gateway.stores.postgres.window_usage import RECORD_ARCHIVED
+from gateway.stores.records import MonthAdded, MonthSummary
 
 Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
@@ -50,26 +50,6 @@ SELECT count(*) FROM (
     UNION SELECT archive_table FROM ledger_archived_sums, p WHERE archive_table ~ p.re
 ) taken
 """
-
-
-@dataclass(frozen=True, slots=True)
-class MonthAdded:
-    month: date
-    created: bool
-    moved: int  # rows that left the DEFAULT partition for the new month
-
-
-@dataclass(frozen=True, slots=True)
-class MonthSummary:
-    """A month's partition: what detaching it would take out of the live ledger."""
-
-    month: date
-    table: str
-    entries: int
-    amount_micros: int
-    accounts: int
-
-    archive: str = ""  # the archive table it went to, once detached
 
 
 def partition_name(month: date) -> str:

@@ -9,9 +9,9 @@ with COUNT), never the whole backlog in one reply.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from gateway.stores.meter_records import ServiceRecord
+from gateway.stores.ports.repair import Liveness
 from gateway.stores.records import ClosedMarker
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
@@ -22,18 +22,6 @@ from gateway.stores.redis.stream import stream_entries
 from gateway.stores.stream_fields import readable_cost
 
 PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Liveness:
-    """Signs that gateways are serving from this Redis."""
-
-    ready_shards: int
-    open_reservations: int
-
-    @property
-    def live(self) -> bool:
-        return self.ready_shards > 0 or self.open_reservations > 0
 
 
 class HotRestore:
