@@ -9,8 +9,8 @@ import aiohttp
 from playwright.async_api import Page
 
 from gateway.http.dashboard.after_signin import NEXT_COOKIE
-from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay, submit_top_up
+from tests.e2e.dashboard.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard_billing import pay, submit_top_up
 from tests.support.browser_kit import sign_in
 from tests.support.factories import tenant
 from tests.support.harness import Gateway

@@ -29,10 +29,10 @@ from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
 from gateway.http.route_actions import records
 from gateway.http.routing import Route
 from gateway.services.members import Person
+from tests.e2e.signup.test_signup_api import code_for, fresh, signup_env
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import token
 from tests.e2e.test_signin_people import mail_to
-from tests.e2e.test_signup_api import code_for, fresh, signup_env
 from tests.support.billing_client import Biller, biller
 from tests.support.fakes.dns_server import Zone, dns_server
 from tests.support.fakes.identity import ROLE_CLAIM_ENV

@@ -29,6 +29,7 @@ from gateway.http.route_actions import message_table, records
 from gateway.http.routing import Route
 from gateway.mcp import wire
 from gateway.mcp.upstream import SESSION_HEADER
+from tests.e2e.realtime.test_realtime import until, ws_url
 from tests.e2e.test_authority_matrix import (
     Caller,
     Org,
@@ -37,7 +38,6 @@ from tests.e2e.test_authority_matrix import (
     new_org,
     operator_key,
 )
-from tests.e2e.test_realtime import until, ws_url
 from tests.support.fakes.identity import ROLE_CLAIM_ENV
 from tests.support.fakes.mcp_tools import INIT, ToolServer, mcp_config, rpc, running_tools
 from tests.support.fakes.realtime import RealtimeControl, fake_realtime

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay, submit_top_up
+from tests.e2e.dashboard.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard_billing import pay, submit_top_up
 from tests.support.browser_kit import sign_in
 from tests.support.factories import balance, tenant
 from tests.support.harness import Gateway, free_port, running_gateway

@@ -16,7 +16,7 @@ import pytest
 from anthropic.types import MetadataParam
 
 from billing.reseller import PRIVATE
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_roles import member_session
 from tests.support.factories import Tenant, anthropic_client, ledger, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

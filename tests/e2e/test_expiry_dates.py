@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.browser_kit import sign_in
 from tests.support.factories import tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

@@ -12,7 +12,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.factories import hot_balance, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway
 from tests.support.invariants import check_invariants

@@ -14,7 +14,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_end_user_budgets import budget
 from tests.e2e.test_teams import HI, MODEL, join, new_team, per_hour
 from tests.support.browser_kit import sign_in

@@ -64,7 +64,7 @@ async def schemathesis(
 
 
 # The run's key would log itself out (POST /v1/auth/logout revokes the key that calls it)
-# and every later request would only meet a 401: tests/e2e/test_cli_login.py holds logout.
+# and every later request would only meet a 401: tests/e2e/cli/test_cli_login.py holds logout.
 ACCOUNT_PATHS = "^/v1/(account|auth/(?!logout))"
 
 

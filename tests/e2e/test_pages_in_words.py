@@ -13,7 +13,7 @@ from playwright.async_api import Page, ViewportSize
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
-from tests.e2e.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.support.browser_kit import screenshots, sign_in
 from tests.support.factories import Tenant, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.services.payment.port import ProviderUnavailable
+from tests.e2e.payments.test_payments_stripe import stack
 from tests.e2e.test_form_tokens import TOPUP
-from tests.e2e.test_payments_stripe import stack
 from tests.e2e.test_people_numbers_fuzz import CSRF, signed_in
 from tests.support.billing_client import biller
 from tests.support.fakes.stripe_stack import StripeStack

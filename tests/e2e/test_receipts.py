@@ -16,8 +16,8 @@ from playwright.async_api import Page
 from pypdf import PdfReader
 
 from billing.money import parse_usd
-from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import buy_plan, pay, submit_top_up
+from tests.e2e.dashboard.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard_billing import buy_plan, pay, submit_top_up
 from tests.support.browser_kit import low_contrast, overflow_px, screenshots, sign_in, unlabelled
 from tests.support.factories import tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from gateway.http.appkeys import MEMBERS
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.fault.procs import Proc, wait_healthy
 from tests.support.factories import tenant
 from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from billing.dates import human
 from gateway.cli.main import main as cli
-from tests.e2e.test_dashboard_session import page, sign_in
+from tests.e2e.dashboard.test_dashboard_session import page, sign_in
 from tests.support.billing_client import Biller, biller
 from tests.support.harness import Gateway
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.factories import Tenant, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.support.invariants import check_invariants

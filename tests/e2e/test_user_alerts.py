@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.main import main as cli
-from tests.e2e.test_dashboard_session import CSRF, page, sign_in
+from tests.e2e.dashboard.test_dashboard_session import CSRF, page, sign_in
 from tests.e2e.test_notify_smtp import TO, mailing_gateway
 from tests.support.factories import tenant
 from tests.support.fakes.webhook_sink import webhook_sink

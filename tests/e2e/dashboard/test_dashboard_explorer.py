@@ -13,7 +13,7 @@ from playwright.async_api import Page
 
 from billing.display import usd, usd_cost
 from gateway.http.dashboard.charts import bucket_start
-from tests.e2e.test_dashboard_charts import Scene, scene, when
+from tests.e2e.dashboard.test_dashboard_charts import Scene, scene, when
 from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in
 from tests.support.factories import ledger
 from tests.support.harness import Gateway

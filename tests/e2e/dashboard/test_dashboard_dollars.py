@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.e2e.test_dashboard import SCOPES
-from tests.e2e.test_dashboard_billing import pay
+from tests.e2e.dashboard.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard_billing import pay
 from tests.support.browser_kit import sign_in
 from tests.support.factories import balance, tenant
 from tests.support.harness import Gateway

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.e2e import test_realtime
-from tests.e2e.test_realtime import until, ws_url
+from tests.e2e.realtime import test_realtime
+from tests.e2e.realtime.test_realtime import until, ws_url
 from tests.support.factories import eventual_debits, held, tenant
 from tests.support.fakes.realtime import RealtimeControl
 from tests.support.harness import Gateway

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_billing import STATUS_SCOPES, login, meterway
+from tests.e2e.cli.test_cli_billing import STATUS_SCOPES, login, meterway
 from tests.support.factories import tenant
 from tests.support.harness import ADMIN_KEY, Gateway, free_port
 

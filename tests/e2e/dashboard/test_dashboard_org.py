@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page
 
 from gateway.http.appkeys import METER
-from tests.e2e.test_dashboard import chat
+from tests.e2e.dashboard.test_dashboard import chat
 from tests.support.browser_kit import screenshots, sign_in
 from tests.support.factories import Tenant, tenant
 from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs

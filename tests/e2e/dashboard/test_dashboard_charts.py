@@ -17,7 +17,7 @@ from playwright.async_api import Page
 from billing.display import usage_label, usd
 from billing.forecast import HORIZON_DAYS, forecast
 from gateway.http.dashboard.charts import bucket_start
-from tests.e2e.test_dashboard import SCOPES, chat
+from tests.e2e.dashboard.test_dashboard import SCOPES, chat
 from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in
 from tests.support.factories import Tenant, ledger, tenant
 from tests.support.harness import Gateway

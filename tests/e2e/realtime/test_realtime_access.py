@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.test_realtime import until, ws_url
+from tests.e2e.realtime.test_realtime import until, ws_url
 from tests.support.factories import held, tenant
 from tests.support.fakes.realtime import RealtimeControl, fake_realtime
 from tests.support.harness import Gateway, running_gateway

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.e2e.test_dashboard import SCOPES
+from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.support.factories import tenant
 from tests.support.fakes.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
 from tests.support.harness import Gateway, running_gateway

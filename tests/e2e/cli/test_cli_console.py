@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.e2e.test_cli_billing import login, meterway
+from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.factories import openai_client
 from tests.support.harness import ADMIN_KEY, Gateway
 

@@ -12,7 +12,7 @@ from playwright.async_api import Page
 
 from billing.display import usd
 from gateway.payments.local_objects import DECLINED
-from tests.e2e.test_dashboard import SCOPES, chat
+from tests.e2e.dashboard.test_dashboard import SCOPES, chat
 from tests.e2e.test_grants_api import credit, gateway_now, grants_of
 from tests.support.browser_kit import low_contrast, screenshots, sign_in, unlabelled
 from tests.support.factories import balance, tenant

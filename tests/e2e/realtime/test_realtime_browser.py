@@ -12,13 +12,13 @@ from typing import Any
 from aiohttp import web
 from playwright.async_api import async_playwright
 
-from tests.e2e.test_realtime import cost, rt  # noqa: F401 (the fixture)
+from tests.e2e.realtime.test_realtime import cost, rt  # noqa: F401 (the fixture)
 from tests.support.browser_kit import ARGS, CHROMIUM
 from tests.support.factories import debits, held, tenant
 from tests.support.fakes.realtime import RealtimeControl
 from tests.support.harness import Gateway, listen
 
-GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "realtime.md"
+GUIDE = Path(__file__).parents[3] / "docs" / "guides" / "realtime.md"
 
 
 def block(language: str, index: int = 0) -> str:

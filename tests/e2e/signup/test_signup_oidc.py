@@ -9,7 +9,7 @@ import secrets
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.e2e.test_signup_api import signup_env
+from tests.e2e.signup.test_signup_api import signup_env
 from tests.support.browser_kit import launch
 from tests.support.factories import balance
 from tests.support.fakes.oidc_idp import oidc_provider

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.e2e.test_dashboard import SCOPES, chat
+from tests.e2e.dashboard.test_dashboard import SCOPES, chat
 from tests.support.browser_kit import low_contrast, sign_in, unlabelled
 from tests.support.factories import ledger, tenant
 from tests.support.harness import ADMIN_KEY, Gateway

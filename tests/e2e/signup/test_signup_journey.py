@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from gateway.config.settings import DEFAULT_CONFIG_DIR
+from tests.e2e.signup.test_signup_api import signup_env
 from tests.e2e.test_signin_people import mail_to
-from tests.e2e.test_signup_api import signup_env
 from tests.support.browser_kit import launch, low_contrast, unlabelled
 from tests.support.factories import balance, openai_client
 from tests.support.fakes.smtp_sink import Mailbox, smtp_server

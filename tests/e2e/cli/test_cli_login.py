@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.e2e.test_cli_billing import meterway
-from tests.e2e.test_signup_api import fresh, signed_up, signup_env
-from tests.e2e.test_signup_journey import accessible
+from tests.e2e.cli.test_cli_billing import meterway
+from tests.e2e.signup.test_signup_api import fresh, signed_up, signup_env
+from tests.e2e.signup.test_signup_journey import accessible
 from tests.support.browser_kit import launch
 from tests.support.fakes.smtp_sink import smtp_server
 from tests.support.harness import Gateway, free_port, running_gateway

@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response
 
 from gateway.devtools.dev import DEMO_KEY
-from tests.e2e.test_dashboard import chat
+from tests.e2e.dashboard.test_dashboard import chat
 from tests.support.browser_kit import ARTIFACTS, DESKTOP, PHONE, low_contrast, sign_in, unlabelled
 from tests.support.factories import Tenant, tenant
 from tests.support.fakes.identity import ROLE_CLAIM_ENV, claims, sign_hs
