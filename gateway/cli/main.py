@@ -8,159 +8,15 @@ invalid), 3 done with something to do. Times are printed in UTC as people read t
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-import uvloop
-
-from billing.plans import PlanError, load_plans
-from billing.pricing import PricingError, load_pricing
 from gateway.build import build
-from gateway.cli import (
-    admin_cmd,
-    analytics_cmd,
-    audit_cmd,
-    auth_cmd,
-    billing_cmd,
-    export_cmd,
-    ledger_cmd,
-    payments_cmd,
-    prices_cmd,
-    settler_cmd,
-)
+from gateway.cli import admin_cmd, audit_cmd, auth_cmd, billing_cmd
 from gateway.cli.client import ERROR
-from gateway.cli.dev_guard import DEFAULT_DATABASE_URL, DEV_ADMIN_KEY, admitted, refusal
-from gateway.config import values as config_values
-from gateway.config.providers import pricing_terms
-from gateway.config.settings import PROVIDERS, Settings, config_dir, load_settings
-from gateway.config.values import ConfigError
-from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
-from gateway.ops.reconcile import parked
-from gateway.ops.self_restore import rebuild_command
-from gateway.runtime import serve_workers
-from gateway.stores.connect import open_stores
-from gateway.stores.errors import ArchiveSchemaMismatch
-from gateway.stores.postgres.migrate import ensure_database
-
-
-async def _migrated(settings: Settings) -> list[str] | None:
-    """The migrations applied, or None (said on stderr) when the runner refused the schema:
-    an archive table whose columns differ from the ledger's."""
-    try:
-        async with open_stores(settings) as stores:
-            return await stores.operator().migrate()
-    except ArchiveSchemaMismatch as exc:
-        print(f"meterway: migrate refused: {exc}", file=sys.stderr)
-        return None
-
-
-async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    if args.create_database:
-        await ensure_database(settings.database_url)
-    applied = await _migrated(settings)
-    if applied is None:
-        return 2
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
-    return 0
-
-
-async def _migrate_before_serving(settings: Settings) -> bool:
-    """`serve --migrate` / MIGRATE=1: pending migrations first (an advisory lock makes
-    gateways starting together apply each once); False if the schema was refused."""
-    applied = await _migrated(settings)
-    if applied:
-        logging.getLogger("meterway").info("migrations applied: %s", ", ".join(applied))
-    return applied is not None
-
-
-async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_stores(settings) as stores:
-        try:
-            plans = load_plans(settings.plans_path)
-            result = await rebuild_command(stores, plans, settings, args.force)
-        except RebuildRefused as exc:
-            print(f"meterway: rebuild refused: {exc}", file=sys.stderr)
-            return 1
-    print(json.dumps(result))
-    return 0
-
-
-async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_stores(settings) as stores:
-        count = await sync_plans(stores, load_plans(settings.plans_path))
-    print(f"plans re-applied to {count} account(s)")
-    return 0
-
-
-async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_stores(settings) as stores:
-        drifts = await reconcile(stores, repair=args.repair)
-        dead = await parked(stores)
-    for d in drifts:
-        print(_drift_line(d, args.repair))
-    print(f"{len(drifts)} account(s) drifted")
-    if dead.count:
-        print(
-            f"{dead.count} settlement(s) parked in the dead-letter streams, the ledger lacks "
-            f"them: {sum(dead.owed.values())} micros owed by {len(dead.owed)} account(s)"
-            + (f", {dead.unreadable} unreadable" if dead.unreadable else "")
-            + "; see `meterway settler dead-letters`"
-        )
-    return 1 if drifts or dead.count else 0
-
-
-def _drift_line(d: Drift, repair: bool) -> str:
-    line = (
-        f"drift {d.account_id}: ledger {d.ledger_micros} - queued {d.queued_micros} "
-        f"!= redis {d.redis_micros}"
-    )
-    if d.unapplied_credits:
-        line += f" ({d.unapplied_credits} ledger credit(s) never applied to Redis)"
-    if d.redis_micros is None:
-        return line + " (missing from Redis: run `meterway rebuild`)"
-    if not d.checked:
-        return line + " (kept moving: not checked exactly, not repaired; run again)"
-    return line + (" (repaired)" if d.repaired else "")
-
-
-async def _dev(settings: Settings, args: argparse.Namespace) -> int:
-    # devtools (the demo provider) is imported only here, so production commands never load it.
-    from gateway.devtools.dev import PortTaken, run_dev
-
-    try:
-        await run_dev(settings, getattr(args, "stores_line", ""))
-    except PortTaken:
-        where = f"{settings.listen_host}:{settings.listen_port}"
-        print(
-            f"meterway: port {settings.listen_port} is taken ({where} is in use). Choose"
-            f" another: meterway dev --port {settings.listen_port + 1} (or --host), or set"
-            " LISTEN_ADDR=HOST:PORT.",
-            file=sys.stderr,
-        )
-        return ERROR
-    return 0
-
-
-Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
-COMMANDS: dict[str, Command] = {
-    "migrate": _migrate,
-    "settler": settler_cmd.run,
-    "rebuild": _rebuild,
-    "reconcile": _reconcile,
-    "dev": _dev,
-    "sync-plans": _sync_plans,
-    "export": export_cmd.run,
-    "analytics": analytics_cmd.run,
-    "payments": payments_cmd.run,
-    "ledger": ledger_cmd.run,
-    "prices": prices_cmd.run,
-}
 
 
 def _version() -> str:
@@ -191,12 +47,31 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(full: bool = True) -> argparse.ArgumentParser:
+    """Every command's parser; without `full`, only the HTTP clients' (what `main` parses
+    when argv names one: the server commands' modules are not imported for them)."""
     parser = argparse.ArgumentParser(prog="meterway", description=__doc__)
     parser.add_argument("--version", action="version", version=f"meterway {_version()}")
     parser.add_argument("--config", type=Path, help="optional TOML settings file")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="the version, and which build runs (pure or compiled)")
+    if full:
+        _server_parsers(sub)
+    billing_cmd.add_parser(sub)
+    admin_cmd.add_parser(sub)
+    auth_cmd.add_parser(sub)
+    audit_cmd.add_parser(sub)
+    if full:
+        from gateway.cli import analytics_cmd, export_cmd, ledger_cmd, payments_cmd, prices_cmd
+
+        for module in (export_cmd, analytics_cmd, payments_cmd, ledger_cmd, prices_cmd):
+            module.add_parser(sub)
+    return parser
+
+
+def _server_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from gateway.cli import settler_cmd
+
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     s.add_argument(
@@ -227,56 +102,25 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
     r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
     r.add_argument("--repair", action="store_true")
-    billing_cmd.add_parser(sub)
-    admin_cmd.add_parser(sub)
-    auth_cmd.add_parser(sub)
-    audit_cmd.add_parser(sub)
-    export_cmd.add_parser(sub)
-    analytics_cmd.add_parser(sub)
-    payments_cmd.add_parser(sub)
-    ledger_cmd.add_parser(sub)
-    prices_cmd.add_parser(sub)
-    return parser
 
 
-def _dev_env(
-    env: dict[str, str], host: str | None = None, port: int | None = None
-) -> dict[str, str]:
-    """`dev`'s settings: its defaults (naming the development-only components it runs
-    itself), the environment over them, --host/--port over both."""
-    defaults = {
-        "ADMIN_API_KEY": DEV_ADMIN_KEY,
-        "DATABASE_URL": DEFAULT_DATABASE_URL,
-        "LISTEN_ADDR": "127.0.0.1:8080",
-        "PAYMENTS_PROVIDER": "local",
-    }
-    merged = {**defaults, **env}
-    if host is not None or port is not None:
-        was_host, _, was_port = merged["LISTEN_ADDR"].rpartition(":")
-        merged["LISTEN_ADDR"] = f"{host or was_host}:{port if port is not None else was_port}"
-    return merged
-
-
-def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None) -> str | None:
-    """A development-only component `serve` was not told to run, as one line (else None);
-    the admitted ones are logged as warnings."""
-    gw = config_values.read_toml(config).get("gateway", {})
-
-    def explicit(name: str) -> str | None:
-        raw = env.get(name, gw.get(name.lower()) if isinstance(gw, dict) else None)
-        return None if raw is None else str(raw)
-
-    line = refusal(settings, explicit)
-    if line is None:
-        for running in admitted(settings):
-            logging.getLogger("meterway").warning("development-only: %s", running)
-    return line
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand argv names: its first word that is neither an option nor --config's
+    value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """The `meterway` command. Safe in a pipe: a reader that stops early (`| head`) ends
     it quietly with exit code 1 (its output was not all read), never a traceback."""
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _parser(full=_command_word(words) not in CLIENTS).parse_args(words)
     try:
         code = _main(args)
         sys.stdout.flush()
@@ -296,41 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.command in CLIENTS:  # talk to a gateway over HTTP: no server settings needed
         return CLIENTS[args.command](args)
-    if args.command == "prices" and args.prices_command in prices_cmd.OFFLINE:
-        return prices_cmd.offline(args, config_dir(os.environ))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    env = dict(os.environ)
-    if args.command == "dev" or (args.command == "serve" and args.embedded):
-        # Lazily: only these two may load devtools (the embedded servers' room).
-        from gateway.devtools.embedded.command import with_embedded
+    # Lazily: the server's modules load only for its commands; a client command starts in a
+    # tenth of the time.
+    from gateway.cli.server import run
 
-        return with_embedded(args, env, _configured)
-    return _configured(args, env)
-
-
-def _configured(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """The command, once its settings load: `env` already names any embedded server."""
-    if args.command == "dev":
-        env = _dev_env(env, args.host, args.port)
-    try:
-        settings = load_settings(env, args.config)
-        load_plans(settings.plans_path)
-        load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers))
-    except (ConfigError, PlanError, PricingError) as exc:
-        print(f"meterway: configuration error: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "serve":
-        return _serve(settings, env, args)
-    return uvloop.run(COMMANDS[args.command](settings, args))
-
-
-def _serve(settings: Settings, env: dict[str, str], args: argparse.Namespace) -> int:
-    if refused := _serve_refusal(settings, env, args.config):
-        print(f"meterway: configuration error: {refused}", file=sys.stderr)
-        return 2
-    if (args.migrate or settings.migrate_on_start) and not uvloop.run(
-        _migrate_before_serving(settings)
-    ):
-        return 2
-    serve_workers(settings)
-    return 0
+    return run(args)

@@ -46,7 +46,7 @@ BASELINE = Path(__file__).with_name("speed_baseline.json")
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = {"plain": False, "stream": True}
 BARE = "tests.bench.bare_proxy"
-METERWAY = "gateway.cli:main"
+METERWAY = "gateway.cli.main:main"
 START_TIMEOUT_S = 600.0
 VERBOSE = bool(os.environ.get("MWGUARD_VERBOSE"))
 # The settler, the self-restore watcher, the sweeper and the background-response poller run

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.cli.main import COMMANDS, _parser
+from gateway.cli.main import _parser
+from gateway.cli.server import COMMANDS
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
 from gateway.payments.local_objects import DECLINED, NEEDS_AUTH, SUCCEEDS
 from gateway.services.grace import tick

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from gateway.cli.dev_guard import DEV_ADMIN_KEY, DEV_ONLY, refusal
-from gateway.cli.main import _dev_env, main
+from gateway.cli.main import main
+from gateway.cli.server import dev_env
 from gateway.config.payments import PaymentSettings
 from gateway.config.settings import load_settings
 
@@ -29,10 +30,10 @@ def test_no_provider_named_is_no_provider() -> None:
 
 
 def test_meterway_dev_names_the_local_provider_itself() -> None:
-    env = _dev_env({})
+    env = dev_env({})
     assert env["PAYMENTS_PROVIDER"] == "local"
     assert load_settings(env).payments.provider == "local"
-    assert _dev_env({"PAYMENTS_PROVIDER": "stripe"})["PAYMENTS_PROVIDER"] == "stripe"
+    assert dev_env({"PAYMENTS_PROVIDER": "stripe"})["PAYMENTS_PROVIDER"] == "stripe"
 
 
 def test_each_component_in_use_unnamed_is_refused_with_its_setting() -> None:
