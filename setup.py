@@ -1,9 +1,10 @@
 """The compiled build: `MW_MYPYC=1 pip install --no-build-isolation .` (the dependencies,
 the pinned mypy, wheel and a C compiler installed first: docs/performance.md's recipe)
 compiles with mypyc the typed modules every proxied request runs (the route, reading the
-call, the provider client, the relay, the Redis client, settlement) and the pure domain
-they use; any other install is the pure-Python package, so `pip install -e
-.` needs no compiler. The Docker image (gateway/Dockerfile) is this build.
+call, the provider client, the relay, the Redis client, settlement, its trace span and
+the exporter's encoding of it) and the pure domain they use; any other install is the
+pure-Python package, so `pip install -e .` needs no compiler. The Docker image
+(gateway/Dockerfile) is this build.
 `MW_MYPYC=1 python setup.py build_ext --inplace` puts the compiled modules beside the
 sources, as the suite's compiled pass does in a copy (tests/speed/test_compiled_build.py).
 What a listed module keeps to: ARCHITECTURE.md, Two builds. Figures: docs/performance.md.
@@ -22,6 +23,7 @@ HOT_PATH = [
     "billing/admission.py",
     "billing/encodings.py",
     "billing/final_event.py",
+    "billing/finish.py",
     "billing/money.py",
     "billing/plans.py",
     "billing/pricing/card.py",
@@ -38,6 +40,9 @@ HOT_PATH = [
     "gateway/http/observe.py",
     "gateway/http/proxy/call_reading.py",
     "gateway/http/proxy/routes.py",
+    "gateway/http/span_attributes.py",
+    "gateway/http/trace_context.py",
+    "gateway/http/tracing.py",
     "gateway/llm/bounded.py",
     "gateway/llm/calls.py",
     "gateway/llm/cost_field.py",
@@ -48,6 +53,8 @@ HOT_PATH = [
     "gateway/llm/relay.py",
     "gateway/llm/sse.py",
     "gateway/llm/upstream.py",
+    "gateway/outbound/otlp.py",
+    "gateway/outbound/otlp_wire.py",
     "gateway/services/auth.py",
     "gateway/services/meter/metering.py",
     "gateway/services/settlement.py",

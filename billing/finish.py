@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Why a model stopped, as its answer says: OpenTelemetry's `gen_ai.response.finish_reasons`,
 one per choice or candidate, in the provider's own words (`stop`, `end_turn`, `STOP`,
 `max_output_tokens`). Pure: read off a plain answer already parsed for its usage."""

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A finished request's spans, built in the exporter's task from what the tracer kept
 (http/tracing.py): the server span with the HTTP, GenAI semconv and Meterway attributes
 (the money from the settlement record), a child span per provider attempt of a call with

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Trace context as the caller sends it and as a provider is sent it: W3C `traceparent`
 (always read), B3 in its single (`b3`) and multi-header (`X-B3-*`) forms when
 OTEL_PROPAGATORS names `b3` or `b3multi`. Pure: a header mapping in, ids out.

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A span per request: its trace context in (W3C, and B3 when configured), `traceresponse`
 out, and the settlement the call was debited by, handed to the OTLP exporter
 (gateway/outbound/otlp.py).
@@ -77,8 +78,11 @@ class Traced:
     uncollected = 0
     extra: Extra | None = None
     finish: tuple[str, ...] = ()
-    end_ns = status = 0
-    method = model = error = ""
+    end_ns = 0
+    status = 0
+    method = ""
+    model = ""
+    error = ""
     match: web.UrlMappingMatchInfo | None = None
     url: URL | None = None
 

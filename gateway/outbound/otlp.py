@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Spans to an OpenTelemetry collector: OTLP over HTTP/protobuf, batched, in the background.
 
 Not the opentelemetry-sdk: its span objects, processors and locks would run on the event

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """OTLP's ExportTraceServiceRequest and ExportMetricsServiceRequest in protobuf's wire
 format, written by hand.
 

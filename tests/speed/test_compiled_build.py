@@ -49,6 +49,8 @@ END_TO_END = (
     "tests/e2e/test_quotas.py",
     "tests/e2e/test_end_user_budgets.py",
     "tests/e2e/test_cost_in_usage.py",
+    "tests/e2e/test_traces.py",
+    "tests/e2e/test_trace_spans.py",
     "tests/hostile/test_hostile_providers.py",
     "tests/hostile/test_hostile_listener.py",
     "tests/hostile/test_hostile_clients.py",
