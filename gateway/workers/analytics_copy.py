@@ -49,9 +49,12 @@ class Copier:
                 await self.store.insert_ledger(rows, batch_token(after, last))
             await self.ledger.acknowledged(last, datetime.now(UTC))
             sent += len(rows)
+        through = await self.ledger.copied()
+        lag_s = await self._lag(through)
+        # Set together, after the last await: a report read mid-round never pairs this
+        # round's rows with the last round's lag.
         self.copied_rows += sent
-        self.copied_through = await self.ledger.copied()
-        await self._measure_lag()
+        self.copied_through, self.lag_s = through, lag_s
         self.rounds += 1
         return sent
 
@@ -59,9 +62,9 @@ class Copier:
         """A round for the supervisor's periodic loop."""
         await self.round()
 
-    async def _measure_lag(self) -> None:
-        oldest = await self.ledger.oldest_uncopied(self.copied_through)
-        self.lag_s = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
+    async def _lag(self, through: int) -> float:
+        oldest = await self.ledger.oldest_uncopied(through)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
 
     def caught_up(self, max_lag_s: float) -> bool:
         """Whether reports may read the store: a round has run and the oldest entry not
