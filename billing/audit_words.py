@@ -15,7 +15,11 @@ from typing import Any
 
 from billing.audit_phrases import WORDS, Names, Said, quoted
 
-__all__ = ["KINDS", "WORDS", "ids_named", "kind_of", "sentence", "who"]
+__all__ = ["ACTOR_KINDS", "KINDS", "WORDS", "ids_named", "kind_of", "sentence", "who"]
+
+
+# Who can make a change, as a record names them: the schema's enum and `build`'s check.
+ACTOR_KINDS = ("operator", "member", "user", "key", "directory", "system")
 
 
 def who(record: Mapping[str, Any], names: Names) -> str:

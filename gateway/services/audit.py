@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from billing.audit_words import ACTOR_KINDS
 from gateway.stores.audit_records import AuditRecord
 from gateway.stores.ports.audit import AuditLogPort
 
@@ -86,8 +87,9 @@ SECRET_FIELDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who made a change: `kind` operator, member, user (a token without a member), key or
-    system; `via` how they proved it (admin key, jwt, oidc, e-mailed link, dashboard session)."""
+    """Who made a change: `kind` one of ACTOR_KINDS (operator, member, user: a token
+    without a member, key, directory: a SCIM token, system); `via` how they proved it
+    (admin key, jwt, oidc, e-mailed link, dashboard session)."""
 
     kind: str
     id: str
@@ -131,6 +133,8 @@ def build(actor: Actor, event: AuditEvent, origin: Origin) -> AuditRecord:
     """The record as written: secrets dropped from both states."""
     if event.action not in ACTIONS:
         raise ValueError(f"unknown audit action {event.action!r}")
+    if actor.kind not in ACTOR_KINDS:
+        raise ValueError(f"unknown audit actor kind {actor.kind!r}")
     return AuditRecord(
         account_id=event.account_id,
         actor_kind=actor.kind,

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from billing.audit_words import ACTOR_KINDS
+from gateway.http.openapi.audit import RECORD
 from gateway.services.audit import Actor, AuditEvent, Origin, build
 from gateway.services.idempotency import conflict, credit_use, first_use, plan_use
 from gateway.stores.records import GrantSpec
@@ -36,6 +38,17 @@ def test_secrets_are_dropped_at_any_depth() -> None:
 def test_an_unknown_action_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown audit action"):
         build(Actor("key", "key_1"), AuditEvent("key.steal", "key", "k"), Origin())
+
+
+def test_every_actor_kind_the_schema_names_is_written_and_no_other() -> None:
+    """The audit page's schema enumerates ACTOR_KINDS; a record by any other kind would break
+    it (a SCIM token's `directory` once did), so building one fails loudly instead."""
+    event = AuditEvent("scim.user_create", "member", "m1", "acct_1")
+    for kind in ACTOR_KINDS:
+        assert build(Actor(kind, "x"), event, Origin()).actor_kind == kind
+    assert RECORD["properties"]["actor_kind"]["enum"] == list(ACTOR_KINDS)
+    with pytest.raises(ValueError, match="unknown audit actor kind 'robot'"):
+        build(Actor("robot", "r2"), event, Origin())
 
 
 def test_a_fingerprint_is_the_request_not_its_spelling() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.audit_words import KINDS
+from billing.audit_words import ACTOR_KINDS, KINDS
 from gateway.http.fields import MAX_AUDIT_PAGE as MAX_PAGE
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import QUERY_TEXT, STR, array, obj, op, query
@@ -17,7 +17,7 @@ RECORD = obj(
     id={"type": "integer"},
     occurred_at={"type": "string", "format": "date-time"},
     account_id=_NULL_TEXT,
-    actor_kind={"enum": ["operator", "member", "user", "key", "system"]},
+    actor_kind={"enum": list(ACTOR_KINDS)},
     actor_id=STR,
     actor_via=_NULL_TEXT,
     action=STR,
