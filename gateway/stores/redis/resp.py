@@ -9,8 +9,11 @@ Commands issued in the same event-loop turn leave in one write, and replies are 
 callers in order, the way ioredis auto-pipelining works. Everything else (admin, settler,
 sweeper) keeps using redis-py.
 
-A connection whose oldest reply is overdue is closed, failing every caller waiting on it
-with ConnectionError; the next command reconnects.
+A connection that owes a reply and has been silent for the timeout is closed, failing
+every caller waiting on it with ConnectionError; the next command reconnects. Silent, not
+merely slow: a connection still answering a deep pipeline is alive however long its queue,
+and a check that runs late (the event loop was starved, so replies may sit unread in the
+socket) judges nothing until the loop has read them.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.transport: asyncio.Transport | None = None
         self.outbox: list[bytes] = []
+        self.reads = 0  # data_received calls: the watchdog's sign of life
+        self.why_closed = "closed by Redis"  # what connection_lost(None) means, in its error
         # Kept: on Python 3.11 every asyncio.get_running_loop() is a getpid() system call
         # (its fork check), and send() runs twice a proxied request.
         self.loop = asyncio.get_running_loop()
@@ -78,6 +83,7 @@ class _Protocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        self.reads += 1
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             future, _ = self.waiting.popleft()
@@ -93,7 +99,7 @@ class _Protocol(asyncio.Protocol):
         while self.waiting:
             future, _ = self.waiting.popleft()
             if not future.done():
-                future.set_exception(WireError(f"Redis connection lost: {exc}"))
+                future.set_exception(WireError(f"Redis connection lost: {exc or self.why_closed}"))
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -119,6 +125,9 @@ class _Protocol(asyncio.Protocol):
         return bool(self.waiting) and time.monotonic() - self.waiting[0][1] > timeout_s
 
 
+# The watchdog's period; a check later than twice it found a starved loop, not a dead peer.
+WATCH_EVERY_S = 1.0
+
 # A connect whose SYN finds Redis's accept queue full is answered only after the kernel
 # resends it, 1 s and then 2 s later: at 2 s, a loaded two-core CI machine turned a busy
 # moment into a 503 (the likeliest cause). A stopped Redis still refuses at once.
@@ -139,6 +148,9 @@ class WireRedis:
         self._proto: _Protocol | None = None
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.TimerHandle | None = None
+        self._checked_at = time.monotonic()
+        self._reads_seen = -1
+        self._silent_since = self._checked_at
 
     async def _connection(self) -> _Protocol:
         proto = self._proto
@@ -170,14 +182,21 @@ class WireRedis:
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check)
+            self._checked_at = time.monotonic()
+            self._watchdog = asyncio.get_running_loop().call_later(WATCH_EVERY_S, self._check)
 
     def _check(self) -> None:
         self._watchdog = None
         proto = self._proto
         if proto is None or proto.transport is None:
             return
-        if proto.overdue(self.timeout_s):
+        now = time.monotonic()
+        late = now - self._checked_at > 2 * WATCH_EVERY_S
+        if late or not proto.waiting or proto.reads != self._reads_seen:
+            self._reads_seen = proto.reads
+            self._silent_since = now
+        elif now - self._silent_since > self.timeout_s and proto.overdue(self.timeout_s):
+            proto.why_closed = f"no reply for {now - self._silent_since:.1f} s, closed by Meterway"
             proto.transport.abort()
             return
         self._arm_watchdog()
@@ -223,6 +242,7 @@ class WireRedis:
             self._watchdog = None
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
+            proto.why_closed = "the client was closed"
             proto.transport.close()
             await proto.closed
 
