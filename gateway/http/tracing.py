@@ -45,9 +45,10 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 TRACE_FLAGS = ("-00", "-01")
 SpanEvent = tuple[str, int, tuple[tuple[str, str | int], ...]]  # name, time, attributes
 MAX_SETTLING = 64  # batches settling at once whose lines wait for their debit's span
-# A debit's reply may come after its answer went out (the settle is sent, not awaited,
-# services/settlement.py): its span waits for it to say what went uncollected, this long at
-# most (a retried or rebooked debit's span leaves without it), and this many at once.
+# A debit's reply may come after its answer went out (a settle Redis does not answer within
+# its budget runs on in a task, services/settlement.py): its span waits for it to say what
+# went uncollected, this long at most (a retried or rebooked debit's span leaves without
+# it), and this many at once.
 REPLY_WAIT_NS = 1_000_000_000
 MAX_AWAITING = 4096
 
