@@ -1,6 +1,9 @@
 """`meterway reconcile --repair` while requests settle (in another process), credits land
 and a real `meterway settler` writes the ledger: repairs never create drift, and drift that
-was really injected is repaired exactly (the ledger is the truth, to the micro)."""
+was really injected is repaired exactly (the ledger is the truth, to the micro).
+
+Each test has a database of its own: reconcile reads every account of its ledger, and the
+worker's shared one holds every other test's (the load's few seconds took minutes there)."""
 
 from __future__ import annotations
 
@@ -20,12 +23,18 @@ from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, run_command
-from tests.support.harness import gateway_env
+from tests.support.harness import gateway_env, temp_database
 from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
 LOAD_S = 6.0
 STEADY_GAP_S = 0.02  # a steady tenant settles every ~20 ms; a busy one back to back
+
+
+@pytest.fixture
+async def own_dsn() -> AsyncIterator[str]:
+    async with temp_database() as dsn:
+        yield dsn
 
 
 @asynccontextmanager
@@ -69,8 +78,8 @@ async def _finish(
 
 
 @pytest.mark.timeout(180)
-async def test_repair_under_load_creates_no_drift(dsn: str) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+async def test_repair_under_load_creates_no_drift(own_dsn: str) -> None:
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
         tenants = [await make_tenant(stores, 50_000_000) for _ in range(6)]
         busy, steady = tenants[:2], tenants[2:]
@@ -96,8 +105,8 @@ async def test_repair_under_load_creates_no_drift(dsn: str) -> None:
 
 
 @pytest.mark.timeout(180)
-async def test_drift_injected_under_load_is_repaired_exactly(dsn: str) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+async def test_drift_injected_under_load_is_repaired_exactly(own_dsn: str) -> None:
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
         tenants = [await make_tenant(stores, 50_000_000) for _ in range(6)]
         corrupt, lost = tenants[4], tenants[5]
