@@ -54,7 +54,14 @@ from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
-from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis, parse_url
+from gateway.stores.redis.resp import (
+    CONNECT_TIMEOUT_S,
+    REPLY_TIMEOUT_S,
+    Endpoint,
+    ScriptWire,
+    WireRedis,
+    parse_url,
+)
 from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions, SigninTickets
@@ -220,7 +227,8 @@ def cluster_seeds(settings: Settings) -> list[Endpoint]:
 
 
 def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None]:
-    """redis-py for everything, and the lean script client where the URL allows one.
+    """redis-py for everything, and the lean script client where the URL allows one, both
+    with the same connect and reply timeouts (resp.py says why a connect may take 3 s).
 
     On a cluster, redis-py's `RedisCluster` is typed as `aioredis.Redis`: it offers the same
     commands, routes each by its key's slot, splits multi-key EXISTS/DELETE per slot, runs
@@ -234,15 +242,15 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
             username=seeds[0].username,
             password=seeds[0].password,
             max_connections=REDIS_MAX_CONNECTIONS,
-            socket_connect_timeout=2,
-            socket_timeout=5,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=REPLY_TIMEOUT_S,
         )
         return cast(aioredis.Redis, cluster), ClusterWire(seeds)
     client = aioredis.Redis.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
-        socket_connect_timeout=2,
-        socket_timeout=5,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=REPLY_TIMEOUT_S,
     )
     endpoint = parse_url(settings.redis_url)
     return client, WireRedis(endpoint) if endpoint is not None else None

@@ -26,6 +26,7 @@ from redis.crc import key_slot
 
 from gateway.stores.redis.resp import (
     CONNECT_TIMEOUT_S,
+    REPLY_TIMEOUT_S,
     Endpoint,
     ReplyError,
     WireError,
@@ -67,7 +68,7 @@ class ClusterWire:
         self,
         seeds: Sequence[Endpoint],
         *,
-        timeout_s: float = 5.0,
+        timeout_s: float = REPLY_TIMEOUT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         if not seeds:

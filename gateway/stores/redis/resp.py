@@ -132,6 +132,7 @@ WATCH_EVERY_S = 1.0
 # resends it, 1 s and then 2 s later: at 2 s, a loaded two-core CI machine turned a busy
 # moment into a 503 (the likeliest cause). A stopped Redis still refuses at once.
 CONNECT_TIMEOUT_S = 5.0
+REPLY_TIMEOUT_S = 5.0  # how long a connection owing a reply may stay silent
 
 
 class WireRedis:
@@ -139,7 +140,7 @@ class WireRedis:
         self,
         endpoint: Endpoint,
         *,
-        timeout_s: float = 5.0,
+        timeout_s: float = REPLY_TIMEOUT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.endpoint = endpoint
