@@ -20,6 +20,11 @@ class CuttableProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    @property
+    def redis_url(self) -> str:
+        """The URL of the proxied Redis (database 0) for a gateway behind it."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
     def cut(self) -> None:
         self.up = False
         for w in list(self._writers):

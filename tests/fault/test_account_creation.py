@@ -36,7 +36,7 @@ async def test_account_creation_with_redis_failing_leaves_nothing_half_made(dsn:
     proxy = CuttableProxy("127.0.0.1", 6379)
     await proxy.start()
     try:
-        async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0") as gw:
+        async with running_gateway(dsn, REDIS_URL=proxy.redis_url) as gw:
             proxy.cut()
             status, body = await gw.admin("POST", "/admin/v1/accounts", CREATE)
             assert status == 503, body

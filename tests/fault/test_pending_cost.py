@@ -21,18 +21,10 @@ USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 
 
 @pytest.fixture
-async def redis_cut() -> AsyncIterator[CuttableProxy]:
-    proxy = CuttableProxy("127.0.0.1", 6379)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
-
-
-@pytest.fixture
-async def cut_gw(dsn: str, redis_cut: CuttableProxy) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{redis_cut.port}/0") as gw:
+async def cut_gw(dsn: str, redis_proxy: CuttableProxy) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, REDIS_URL=redis_proxy.redis_url) as gw:
         yield gw
-        redis_cut.restore()
+        redis_proxy.restore()
         await settle_after_outage(gw)
 
 
@@ -56,7 +48,7 @@ async def _debited_after_restore(gw: Gateway, proxy: CuttableProxy, account_id: 
 
 @pytest.mark.timeout(60)
 async def test_pending_plain_answer_shows_the_cost_it_debits(
-    cut_gw: Gateway, redis_cut: CuttableProxy
+    cut_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:
     gw = cut_gw
     t = await tenant(gw, credit=1_000_000)
@@ -66,17 +58,17 @@ async def test_pending_plain_answer_shows_the_cost_it_debits(
             model="gpt-4o-mini", messages=MESSAGES, max_tokens=600
         )
         answered = asyncio.ensure_future(call)
-        await _cut_once_forwarded(gw, redis_cut)
+        await _cut_once_forwarded(gw, redis_proxy)
         raw = await answered
     assert "x-meterway-settlement" not in raw.headers
     assert raw.headers["x-meterway-cost-micros"] == "450"
     assert _extra(raw.parse().usage)["cost_micros"] == 450
-    assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450
+    assert await _debited_after_restore(gw, redis_proxy, t.account_id) == 450
 
 
 @pytest.mark.timeout(60)
 async def test_pending_stream_usage_chunk_shows_the_cost_it_debits(
-    cut_gw: Gateway, redis_cut: CuttableProxy
+    cut_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:
     gw = cut_gw
     t = await tenant(gw, credit=1_000_000)
@@ -89,9 +81,9 @@ async def test_pending_stream_usage_chunk_shows_the_cost_it_debits(
             stream=True,
             stream_options={"include_usage": True},
         )
-        redis_cut.cut()  # forwarded, and the first chunk is on its way
+        redis_proxy.cut()  # forwarded, and the first chunk is on its way
         chunks = [chunk async for chunk in stream]
     last = chunks[-1]
     assert last.choices == [] and _extra(last.usage) == {"cost_micros": 450}
     assert last.usage is not None and last.usage.completion_tokens == 500
-    assert await _debited_after_restore(gw, redis_cut, t.account_id) == 450
+    assert await _debited_after_restore(gw, redis_proxy, t.account_id) == 450

@@ -188,7 +188,7 @@ async def test_a_gateway_started_without_redis_serves_and_restores_once_it_is_ba
     proxy = CuttableProxy("127.0.0.1", 6379)
     await proxy.start()
     prefix = f"mwt{secrets.token_hex(4)}"
-    env = gateway_env(dsn, NOWHERE, prefix, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+    env = gateway_env(dsn, NOWHERE, prefix, REDIS_URL=proxy.redis_url)
     url = f"http://{env['LISTEN_ADDR']}"
     gateway = Proc(env, "serve")
     try:

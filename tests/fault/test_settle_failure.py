@@ -90,7 +90,7 @@ async def test_settle_failure_is_debited_after_recovery(dsn: str) -> None:
     proxy = CuttableProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
     await proxy.start()
     direct = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}", DRAIN_TIMEOUT_S="2")
-    via_proxy = {**direct, "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    via_proxy = {**direct, "REDIS_URL": proxy.redis_url}
     url = f"http://{direct['LISTEN_ADDR']}"
     try:
         async with fault_stores(direct) as (settings, stores):

@@ -24,24 +24,16 @@ SLOW_S = 2.5  # every Redis reply, once the call was forwarded: past the 1.5 s a
 
 
 @pytest.fixture
-async def slow_redis() -> AsyncIterator[CuttableProxy]:
-    proxy = CuttableProxy("127.0.0.1", 6379)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
-
-
-@pytest.fixture
-async def slow_gw(dsn: str, slow_redis: CuttableProxy) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, REDIS_URL=f"redis://127.0.0.1:{slow_redis.port}/0") as gw:
+async def slow_gw(dsn: str, redis_proxy: CuttableProxy) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn, REDIS_URL=redis_proxy.redis_url) as gw:
         yield gw
-        slow_redis.reply_delay_s = 0.0
+        redis_proxy.reply_delay_s = 0.0
         await gw.settle_all()
 
 
 @pytest.mark.timeout(60)
 async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
-    slow_gw: Gateway, slow_redis: CuttableProxy
+    slow_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:
     gw = slow_gw
     t = await tenant(gw, credit=1_000_000)
@@ -58,10 +50,10 @@ async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
     answered = asyncio.ensure_future(stream())
     async with asyncio.timeout(10):  # forwarded: reserved; the settle is still to come
         await gw.control.wait_until(lambda c: c.hits >= 1)
-    slow_redis.reply_delay_s = SLOW_S
+    redis_proxy.reply_delay_s = SLOW_S
     events = await answered
     (delta,) = [e for e in events if e.type == "message_delta"]
     assert (delta.usage.model_extra or {}).get("cost_micros") == COST
-    slow_redis.reply_delay_s = 0.0
+    redis_proxy.reply_delay_s = 0.0
     await gw.settle_all()
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [COST]
