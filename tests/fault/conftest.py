@@ -6,6 +6,7 @@ import pytest
 
 from tests.fault.procs import LIVE
 from tests.fault.tcp_proxy import CuttableProxy
+from tests.support.harness import temp_database
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +25,13 @@ async def redis_proxy() -> AsyncIterator[CuttableProxy]:
     await proxy.start()
     yield proxy
     await proxy.close()
+
+
+@pytest.fixture
+async def own_dsn() -> AsyncIterator[str]:
+    """A database of the test's own, for one that reads or repairs every account in it
+    (reconcile, a forced rebuild): the worker's shared one holds every other test's accounts,
+    which made a six-second load take minutes and once stopped every rebuild (an account
+    credited past what Lua holds exactly)."""
+    async with temp_database() as dsn:
+        yield dsn

@@ -31,7 +31,7 @@ from tests.fault.procs import (
     settle_directly,
     wait_healthy,
 )
-from tests.support.harness import ADMIN_KEY, gateway_env, temp_database
+from tests.support.harness import ADMIN_KEY, gateway_env
 from tests.support.invariants import check_invariants
 from tests.support.replies import entries
 
@@ -87,9 +87,10 @@ async def metric(url: str, name: str) -> float:
 
 
 @pytest.mark.timeout(180)
-async def test_poison_is_parked_good_settlements_land_and_nothing_is_given_back() -> None:
-    async with temp_database() as dsn:  # reconcile reads every account of its database
-        await _poison_run(dsn)
+async def test_poison_is_parked_good_settlements_land_and_nothing_is_given_back(
+    own_dsn: str,
+) -> None:
+    await _poison_run(own_dsn)
 
 
 async def _poison_run(dsn: str) -> None:

@@ -5,7 +5,6 @@ fenced deltas. Run as the real command, beside the stores a gateway would use.""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,19 +16,10 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.workers.settler import Settler
 from tests.fault.procs import Tenant, fault_stores, make_tenant, run_command
-from tests.support.harness import gateway_env, temp_database
+from tests.support.harness import gateway_env
 from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
-
-
-@pytest.fixture
-async def dsn() -> AsyncIterator[str]:
-    """A database of the test's own: a forced rebuild checks and repairs every account in
-    it, and the worker's shared one holds other tests' accounts (one credited past what Lua
-    holds exactly once stopped every rebuild here)."""
-    async with temp_database() as name:
-        yield name
 
 
 def _rid(name: str, t: Tenant) -> str:
@@ -61,8 +51,8 @@ async def _ledger(stores: Stores, account_id: str) -> int:
 
 
 @pytest.mark.timeout(90)
-async def test_rebuild_is_refused_on_a_live_redis(dsn: str) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+async def test_rebuild_is_refused_on_a_live_redis(own_dsn: str) -> None:
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (settings, stores):  # rebuilt: ready markers set
         t = await make_tenant(stores, 1_000_000)
         code, out = await run_command(env, "rebuild")
@@ -80,8 +70,8 @@ async def test_rebuild_is_refused_on_a_live_redis(dsn: str) -> None:
 
 
 @pytest.mark.timeout(90)
-async def test_forced_rebuild_keeps_open_holds(dsn: str) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+async def test_forced_rebuild_keeps_open_holds(own_dsn: str) -> None:
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
         t = await make_tenant(stores, 1_000_000)
         await _hold(stores, t, "in-flight", 400_000)
@@ -103,9 +93,9 @@ async def test_forced_rebuild_keeps_open_holds(dsn: str) -> None:
 
 @pytest.mark.timeout(90)
 async def test_forced_rebuild_repairs_a_wrong_balance_and_restores_a_lost_account(
-    dsn: str,
+    own_dsn: str,
 ) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
         wrong, lost = await make_tenant(stores, 700_000), await make_tenant(stores, 300_000)
         keys = stores.store.keys
@@ -122,8 +112,8 @@ async def test_forced_rebuild_repairs_a_wrong_balance_and_restores_a_lost_accoun
 
 
 @pytest.mark.timeout(90)
-async def test_offline_rebuild_pages_a_long_backlog(dsn: str) -> None:
-    env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
+async def test_offline_rebuild_pages_a_long_backlog(own_dsn: str) -> None:
+    env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (settings, stores):
         t = await make_tenant(stores, 10_000_000)
         for n in range(2_500):  # more than two pages of one shard's stream

@@ -1,9 +1,7 @@
 """`meterway reconcile --repair` while requests settle (in another process), credits land
 and a real `meterway settler` writes the ledger: repairs never create drift, and drift that
 was really injected is repaired exactly (the ledger is the truth, to the micro).
-
-Each test has a database of its own: reconcile reads every account of its ledger, and the
-worker's shared one holds every other test's (the load's few seconds took minutes there)."""
+Each test has a database of its own (`own_dsn`): reconcile reads every account of it."""
 
 from __future__ import annotations
 
@@ -23,18 +21,12 @@ from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, run_command
-from tests.support.harness import gateway_env, temp_database
+from tests.support.harness import gateway_env
 from tests.support.invariants import check_invariants
 
 NOWHERE = "http://127.0.0.1:9"
 LOAD_S = 6.0
 STEADY_GAP_S = 0.02  # a steady tenant settles every ~20 ms; a busy one back to back
-
-
-@pytest.fixture
-async def own_dsn() -> AsyncIterator[str]:
-    async with temp_database() as dsn:
-        yield dsn
 
 
 @asynccontextmanager
