@@ -42,15 +42,19 @@ class Copier:
             self.prepared = True
         await self.ledger.advance_safe()
         sent = 0
-        while (batch := await self.ledger.next_batch(self.batch_rows)) is not None:
-            after, last = batch
-            rows = await self.ledger.rows(after, last)
-            if rows:
-                await self.store.insert_ledger(rows, batch_token(after, last))
-            await self.ledger.acknowledged(last, datetime.now(UTC))
-            sent += len(rows)
-        through = await self.ledger.copied()
-        lag_s = await self._lag(through)
+        try:
+            while (batch := await self.ledger.next_batch(self.batch_rows)) is not None:
+                after, last = batch
+                rows = await self.ledger.rows(after, last)
+                if rows:
+                    await self.store.insert_ledger(rows, batch_token(after, last))
+                await self.ledger.acknowledged(last, datetime.now(UTC))
+                sent += len(rows)
+            through = await self.ledger.copied()
+            lag_s = await self._lag(through)
+        except BaseException:
+            self.copied_rows += sent  # the batches acknowledged before the failure
+            raise
         # Set together, after the last await: a report read mid-round never pairs this
         # round's rows with the last round's lag.
         self.copied_rows += sent

@@ -132,3 +132,52 @@ async def test_archived_months_are_copied_and_verify_names_a_difference(
     )
     found = await differences(ledger, store, 10**9)
     assert found and all(acct in line and "2018-01-05" in line for line in found)
+
+
+class SecondBatchFails(ClickHouseAnalytics):
+    """ClickHouse takes the first batch of a round, then goes away."""
+
+    taken = 0
+
+    async def insert_ledger(self, rows: Sequence[dict[str, Any]], token: str) -> None:
+        if self.taken:
+            raise AnalyticsUnavailable("clickhouse went away")
+        await super().insert_ledger(rows, token)
+        self.taken += 1
+
+
+async def test_the_first_entry_of_a_fresh_ledger_is_copied_after_rounds_on_an_empty_one(
+    own: Stores, clickhouse: FakeClickHouse, store: ClickHouseAnalytics
+) -> None:
+    """Rounds before any id was given out leave the bound at 0: a fresh sequence reads
+    last_value 1, and a bound at 1 would pass over the first entry when it comes."""
+    ledger = own.analytics_copy()
+    copier = Copier(ledger, store, batch_rows=10)
+    for _ in range(2):
+        assert await copier.round() == 0
+    assert await ledger.copied() == 0
+    acct = new_id("acct")
+    await own.ledger.create_account(acct, acct, "pro", "prepaid")
+    await own.ledger.write_settlements([settled_row(acct, "first", 5, datetime.now(UTC))])
+    assert await own.pool.fetchval("SELECT min(id) FROM ledger_entries") == 1
+    for _ in range(2):
+        await copier.round()
+    assert _count(clickhouse) == 1 and copier.copied_rows == 1
+
+
+async def test_a_round_that_fails_midway_counts_the_batches_it_copied(
+    own: Stores, clickhouse: FakeClickHouse, store: ClickHouseAnalytics
+) -> None:
+    acct = new_id("acct")
+    await own.ledger.create_account(acct, acct, "pro", "prepaid")
+    now = datetime.now(UTC)
+    rows = [settled_row(acct, f"r{i}", 10 + i, now) for i in range(15)]
+    assert await own.ledger.write_settlements(rows) == 15
+    ledger = own.analytics_copy()
+    copier = Copier(ledger, SecondBatchFails(store.client), batch_rows=10)
+    with pytest.raises(AnalyticsUnavailable):
+        await copier.round()
+    assert copier.copied_rows == 10 == _count(clickhouse)
+    copier.store = store
+    assert await copier.round() == 5
+    assert copier.copied_rows == 15 == _count(clickhouse)

@@ -142,3 +142,18 @@ async def test_a_sequence_that_caches_ids_keeps_the_bound_where_it_is(own: Store
         assert await _export(ledger) == []
     assert await _through(own) > held  # ids one by one again: the bound moves on
     assert await ledger.counts("lago", a) == {"sent": 3}
+
+
+async def test_the_first_debit_of_a_fresh_ledger_is_exported_after_runs_on_an_empty_one(
+    own: Stores,
+) -> None:
+    """Runs before any id was given out keep the bound at 0: a fresh sequence reads
+    last_value 1, and a bound at 1 would pass over the first debit when it comes."""
+    ledger = ExportLedger(own.pool)
+    for _ in range(3):
+        assert await _export(ledger) == []
+    assert await _through(own) == 0
+    acct = await _account(own, ledger)
+    await _debit(own, acct, "first")
+    assert await own.pool.fetchval("SELECT min(id) FROM ledger_entries") == 1
+    assert await _export(ledger) == ["first"]

@@ -17,7 +17,12 @@ import asyncpg
 
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.postgres.id_bound import HOLDING_IDS, SEQUENCE_CACHE, STILL_OPEN
+from gateway.stores.postgres.id_bound import (
+    HOLDING_IDS,
+    LAST_GIVEN,
+    SEQUENCE_CACHE,
+    STILL_OPEN,
+)
 from gateway.stores.postgres.rollups import UNITS_SQL
 
 TARGET = "clickhouse"
@@ -71,7 +76,7 @@ class AnalyticsCopy:
                     if await conn.fetchval(STILL_OPEN, row["next_vxids"]):
                         return safe
                     safe = max(safe, int(row["next_id"]))
-                upto = int(await conn.fetchval("SELECT last_value FROM ledger_entries_id_seq"))
+                upto = int(await conn.fetchval(LAST_GIVEN))
                 holding = await conn.fetchval(HOLDING_IDS)
                 if not holding:  # nobody holds an id: every one given out has settled
                     safe = max(safe, upto)

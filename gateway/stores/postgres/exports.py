@@ -12,7 +12,12 @@ import asyncpg
 from billing.exports import Attempt, ExportRow, retry_delay_s
 from gateway.stores.postgres.archives import ID_MAX
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.postgres.id_bound import HOLDING_IDS, SEQUENCE_CACHE, STILL_OPEN
+from gateway.stores.postgres.id_bound import (
+    HOLDING_IDS,
+    LAST_GIVEN,
+    SEQUENCE_CACHE,
+    STILL_OPEN,
+)
 
 log = logging.getLogger("meterway.exports")
 
@@ -112,7 +117,7 @@ async def _advance(conn: asyncpg.Connection, target: str, column: str) -> None:
             if await conn.fetchval(untried, target):
                 return
             through = scan["next_id"]
-        upto = await conn.fetchval("SELECT last_value FROM ledger_entries_id_seq")
+        upto = await conn.fetchval(LAST_GIVEN)
         await conn.execute(
             "UPDATE export_scan SET through_id = $2, next_id = $3, next_vxids = $4"
             " WHERE target = $1",

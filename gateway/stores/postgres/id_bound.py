@@ -9,16 +9,23 @@ no id at or below the sequence's value when they were listed can still appear.
 
 from __future__ import annotations
 
-# The open transactions that took a ledger id, by virtual id.
+# The open transactions that took a ledger id, by virtual id: in this database only (a
+# database cloned from a template has the same relation ids as its siblings).
 HOLDING_IDS = (
     "SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks"
     " WHERE locktype = 'relation' AND relation = 'ledger_entries_id_seq'::regclass"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND pid IS DISTINCT FROM pg_backend_pid()"
 )
 # Whether any of those ($1) is still open.
 STILL_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
     " AND virtualxid = ANY($1::text[]))"
+)
+# The last id given out: 0 before the first (a fresh sequence reads last_value 1 with
+# is_called false, and a bound at 1 would pass over the first entry when it comes).
+LAST_GIVEN = (
+    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM ledger_entries_id_seq"
 )
 # The reasoning needs every id taken in the transaction that commits it. A sequence with
 # CACHE > 1 hands a session ids it took earlier, possibly below a bound set since.
