@@ -221,6 +221,35 @@ def team_quotas(args: argparse.Namespace) -> int:
     return OK
 
 
+def _tag(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a tag as NAME=VALUE")
+    return name, value
+
+
+def _tags_line(body: dict[str, Any]) -> str:
+    said = " ".join(f"{k}={v}" for k, v in body["tags"].items()) or "no tags"
+    return f"{body['id']}: {said}"
+
+
+def key_tags(args: argparse.Namespace) -> int:
+    """`meterway admin key-tags KEY cost_center=cc-12 ...`: replace a key's own tags (none:
+    it has only its team's)."""
+    path = f"{A}/keys/{quote(args.key_id)}/tags"
+    body = expect(call(args, "PUT", path, {"tags": dict(args.tags)}), 200)
+    emit(args, _tags_line(body), body)
+    return OK
+
+
+def team_tags(args: argparse.Namespace) -> int:
+    """`meterway admin team-tags TEAM cost_center=cc-12 ...`: replace a team's tags."""
+    path = f"{A}/teams/{quote(args.team_id)}/tags"
+    body = expect(call(args, "PUT", path, {"tags": dict(args.tags)}), 200)
+    emit(args, _tags_line(body), body)
+    return OK
+
+
 def scim_token(args: argparse.Namespace) -> int:
     """`meterway admin scim-token ACCOUNT`: the account's SCIM token, shown once; the one
     before it stops working."""
@@ -355,6 +384,12 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
     p.add_argument("team_id")
     p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
+    p = _command(commands, "team-tags", team_tags, "set a team's tags (none: no tags)")
+    p.add_argument("team_id")
+    p.add_argument("tags", nargs="*", type=_tag, metavar="NAME=VALUE")
+    p = _command(commands, "key-tags", key_tags, "set a key's own tags (none: its team's only)")
+    p.add_argument("key_id")
+    p.add_argument("tags", nargs="*", type=_tag, metavar="NAME=VALUE")
     p = _command(commands, "key-team", key_team, "put a key in a team")
     p.add_argument("key_id")
     p.add_argument("team_id", nargs="?")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
 from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
+from billing.tags import MAX_TAGS, NAME_PATTERN, VALUE_MAX, VALUE_PATTERN
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -93,6 +94,18 @@ ACCOUNT = obj(
     },
     created_at=TIME,
 )
+# billing/tags.py's bounds.
+TAGS: Schema = {
+    "type": "object",
+    "maxProperties": MAX_TAGS,
+    "propertyNames": {"pattern": NAME_PATTERN},
+    "additionalProperties": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": VALUE_MAX,
+        "pattern": VALUE_PATTERN,
+    },
+}
 API_KEY = obj(
     ("id", "object", "account_id", "name", "prefix", "scopes", "models", "quotas"),
     id=STR,
@@ -104,6 +117,7 @@ API_KEY = obj(
     models=array(STR),
     providers=array(STR),
     quotas=array(QUOTA),
+    tags=TAGS,
     on_insufficient=nullable("string"),
     expires_at=TIME,
     revoked=BOOL,
@@ -223,6 +237,7 @@ TEAM = obj(
     account_id=STR,
     name=STR,
     quotas=array(ref("Quota")),
+    tags=TAGS,
     keys={"type": "integer", "description": "its live keys (in lists)"},
     created_at=STR,
 )

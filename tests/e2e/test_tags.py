@@ -1,0 +1,116 @@
+"""Tags for chargeback (issue 63): an operator or an organization's admin tags keys and teams;
+each change is audited; bad tags are 400s naming `tags`; another organization's key or team
+is not found. One gateway serves the whole module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.cli.test_cli_billing import login, meterway
+from tests.e2e.test_audit_log import admin as audited
+from tests.support.factories import Tenant, tenant
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+
+ORG_ADMIN = ["chat", "keys:write", "account:read", "usage:read", "org:write"]
+
+
+@pytest.fixture(scope="module")
+async def gw(dsn: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(dsn) as gateway:
+        yield gateway
+        await gateway.settle_all()
+
+
+async def new_team(gw: Gateway, account_id: str, name: str = "research") -> dict[str, Any]:
+    path = f"/admin/v1/accounts/{account_id}/teams"
+    status, team = await gw.admin("POST", path, {"name": name})
+    assert status == 201, team
+    return dict(team)
+
+
+async def as_account(gw: Gateway, t: Tenant, path: str, body: Any) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {t.key}"}
+    async with gw.http.put(gw.url + path, json=body, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_operator_tags_keys_and_teams_each_change_audited(gw: Gateway) -> None:
+    t = await tenant(gw)
+    team = await new_team(gw, t.account_id)
+    assert team["tags"] == {}
+    body = {"tags": {"cost_center": "cc-7", "project": "apollo"}}
+    after, rec = await audited(gw, "team.tags", "PUT", f"/admin/v1/teams/{team['id']}/tags", body)
+    assert after["tags"] == body["tags"] and after["object"] == "team"
+    assert (rec["before"]["tags"], rec["after"]["tags"]) == ({}, body["tags"])
+    own = {"tags": {"cost_center": "cc-9"}}
+    key, rec = await audited(gw, "key.tags", "PUT", f"/admin/v1/keys/{t.key_id}/tags", own)
+    assert key["tags"] == own["tags"] and key["object"] == "api_key"
+    assert rec["target_id"] == t.key_id and rec["after"]["tags"] == own["tags"]
+    status, listed = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}/teams")
+    assert status == 200 and listed["data"][0]["tags"] == body["tags"]
+    status, keys = await gw.admin("GET", f"/admin/v1/accounts/{t.account_id}/keys")
+    assert status == 200 and keys["data"][0]["tags"] == own["tags"], keys
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        None,
+        ["cost_center"],
+        {"Cost": "x"},
+        {"a": ""},
+        {"a": "x" * 101},
+        {"a": "tab\there"},
+        {f"t{i}": "v" for i in range(11)},
+    ],
+)
+async def test_bad_tags_are_a_400_naming_the_field(gw: Gateway, tags: Any) -> None:
+    t = await tenant(gw, scopes=ORG_ADMIN)
+    team = await new_team(gw, t.account_id)
+    for path in (f"/admin/v1/keys/{t.key_id}/tags", f"/admin/v1/teams/{team['id']}/tags"):
+        status, body = await gw.admin("PUT", path, {"tags": tags})
+        assert status == 400, body
+        assert (body["error"]["code"], body["error"]["param"]) == ("invalid_request", "tags")
+    status, body = await as_account(gw, t, f"/v1/account/keys/{t.key_id}/tags", {"tags": tags})
+    assert (status, body["error"]["param"]) == (400, "tags"), body
+
+
+async def test_an_org_admin_tags_its_own_keys_and_teams_only(gw: Gateway) -> None:
+    mine, theirs = await tenant(gw, scopes=ORG_ADMIN), await tenant(gw)
+    my_team, their_team = await new_team(gw, mine.account_id), await new_team(gw, theirs.account_id)
+    tags = {"tags": {"cost_center": "cc-1"}}
+    status, key = await as_account(gw, mine, f"/v1/account/keys/{mine.key_id}/tags", tags)
+    assert (status, key["tags"]) == (200, tags["tags"]), key
+    status, team = await as_account(gw, mine, f"/v1/account/teams/{my_team['id']}/tags", tags)
+    assert (status, team["tags"]) == (200, tags["tags"]), team
+    for path in (
+        f"/v1/account/keys/{theirs.key_id}/tags",
+        f"/v1/account/teams/{their_team['id']}/tags",
+    ):
+        status, body = await as_account(gw, mine, path, tags)
+        assert status == 404, body
+    status, body = await gw.admin("PUT", "/admin/v1/keys/key_nope/tags", tags)
+    assert status == 404, body
+    plain = await tenant(gw)  # a key without org:write
+    status, body = await as_account(gw, plain, f"/v1/account/keys/{plain.key_id}/tags", tags)
+    assert status == 403, body
+
+
+async def test_the_cli_sets_tags(gw: Gateway, tmp_path: Path) -> None:
+    t = await tenant(gw)
+    team = await new_team(gw, t.account_id)
+    login(tmp_path, ADMIN_KEY, "admin-key")
+    run = await meterway(
+        gw, tmp_path, "admin", "team-tags", team["id"], "cost_center=cc-3", "project=x"
+    )
+    assert run.code == 0 and "cost_center=cc-3 project=x" in run.out, run
+    run = await meterway(gw, tmp_path, "admin", "key-tags", t.key_id, "cost_center=cc-4")
+    assert run.code == 0 and "cost_center=cc-4" in run.out, run
+    run = await meterway(gw, tmp_path, "admin", "key-tags", t.key_id)
+    assert run.code == 0 and "no tags" in run.out, run
+    run = await meterway(gw, tmp_path, "admin", "key-tags", t.key_id, "Bad=1")
+    assert run.code != 0 and "Tag name" in run.err, run
