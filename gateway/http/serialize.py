@@ -93,6 +93,7 @@ def entry_json(row: Row) -> dict[str, Any]:
         "service": row.get("service"),
         "metadata": row.get("metadata"),
         "end_user": row.get("end_user"),
+        "tags": row.get("tags"),
         **prices_json(row),
     }
 

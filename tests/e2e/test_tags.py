@@ -12,8 +12,10 @@ import pytest
 
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_audit_log import admin as audited
-from tests.support.factories import Tenant, tenant
+from tests.e2e.test_teams import HI, MODEL, second_key
+from tests.support.factories import Tenant, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
+from tests.support.invariants import check_invariants
 
 ORG_ADMIN = ["chat", "keys:write", "account:read", "usage:read", "org:write"]
 
@@ -114,3 +116,47 @@ async def test_the_cli_sets_tags(gw: Gateway, tmp_path: Path) -> None:
     assert run.code == 0 and "no tags" in run.out, run
     run = await meterway(gw, tmp_path, "admin", "key-tags", t.key_id, "Bad=1")
     assert run.code != 0 and "Tag name" in run.err, run
+
+
+async def chat(gw: Gateway, t: Tenant) -> None:
+    async with openai_client(gw, t.key) as client:
+        await client.chat.completions.create(model=MODEL, messages=HI, max_tokens=5)
+
+
+async def debit_tags(gw: Gateway, account_id: str) -> list[Any]:
+    """The tags of the account's debits, oldest first."""
+    status, page = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/ledger?kind=debit")
+    assert status == 200, page
+    return [e["tags"] for e in reversed(page["data"])]
+
+
+async def test_debits_carry_the_keys_tags_and_a_retag_changes_only_later_rows(
+    gw: Gateway,
+) -> None:
+    a = await tenant(gw)
+    b = await second_key(gw, a)
+    team = await new_team(gw, a.account_id)
+    for key in (a, b):
+        status, _ = await gw.admin(
+            "PUT", f"/admin/v1/keys/{key.key_id}/team", {"team_id": team["id"]}
+        )
+        assert status == 200
+    await chat(gw, a)  # before any tag
+    await gw.settle_all()
+    team_tags = {"cost_center": "cc-team", "project": "apollo"}
+    await gw.admin("PUT", f"/admin/v1/teams/{team['id']}/tags", {"tags": team_tags})
+    await gw.admin("PUT", f"/admin/v1/keys/{a.key_id}/tags", {"tags": {"cost_center": "cc-a"}})
+    await chat(gw, a)
+    await chat(gw, b)
+    await gw.settle_all()
+    await gw.admin("PUT", f"/admin/v1/keys/{a.key_id}/tags", {"tags": {"cost_center": "cc-new"}})
+    await chat(gw, a)
+    await gw.settle_all()
+    tags = await debit_tags(gw, a.account_id)
+    assert tags == [
+        None,
+        {"cost_center": "cc-a", "project": "apollo"},  # the key's own over its team's
+        team_tags,
+        {"cost_center": "cc-new", "project": "apollo"},  # the retag: only the later row
+    ], tags
+    await check_invariants(gw.stores(), [a.account_id])

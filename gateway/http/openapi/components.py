@@ -151,6 +151,7 @@ LEDGER_ENTRY = obj(
     charged_micros=nullable("integer"),
     usage_detail=nullable("object"),
     end_user=nullable("string"),
+    tags={**TAGS, "type": ["object", "null"], "description": "its key's tags when it settled"},
 )
 USAGE_SUMS = obj(
     ("requests", "spend_micros"),
