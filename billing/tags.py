@@ -6,7 +6,7 @@ its own laid over them; the settler copies them onto each debit, and reports gro
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 MAX_TAGS = 10
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -18,6 +18,9 @@ _NAME = re.compile(NAME_PATTERN)
 _VALUE = re.compile(VALUE_PATTERN)
 # The group-by (and filter) word of one tag's values in usage reports.
 GROUP_PREFIX = "tag:"
+TAG_GROUP_PATTERN = "^tag:" + NAME_PATTERN[1:]
+# What a tag group goes with in a usage series: the time buckets only.
+TAG_GROUP_WITH = frozenset({"day", "week", "month"})
 
 Tags = dict[str, str]
 
@@ -62,4 +65,17 @@ def tag_group(word: str) -> str | None:
     name = word[len(GROUP_PREFIX) :]
     if not _NAME.fullmatch(name):
         raise TagSpecError(f"{word!r} names no valid tag.")
+    return name
+
+
+def tag_of(by: Sequence[str], filters: Collection[str] = ()) -> str | None:
+    """The tag name the `tag:<name>` word of a usage series' dimensions names, or None;
+    TagSpecError for a malformed one, two of them, one beside a dimension other than a time
+    bucket, or one filtered by end user (end users' usage has its own rollups)."""
+    words = [d for d in by if d.startswith(GROUP_PREFIX)]
+    if not words:
+        return None
+    name = tag_group(words[0])
+    if len(words) > 1 or not set(by) - {words[0]} <= TAG_GROUP_WITH or "end_user" in filters:
+        raise TagSpecError("A tag is grouped alone or by day, week or month, of any end user.")
     return name

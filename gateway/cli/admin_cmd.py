@@ -14,6 +14,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
+from billing.tags import GROUP_PREFIX
 from gateway.cli import audit_cmd, console_cmd, signups_cmd, statement_cmd
 from gateway.cli.client import (
     OK,
@@ -305,6 +306,13 @@ def credit_line(args: argparse.Namespace) -> int:
     return OK
 
 
+def _group_by(text: str) -> str:
+    if text in get_args(GroupBy) or text.startswith(GROUP_PREFIX):
+        return text
+    words = ", ".join(get_args(GroupBy))
+    raise argparse.ArgumentTypeError(f"{text!r}: one of {words}, or tag:NAME")
+
+
 def usage(args: argparse.Namespace) -> int:
     params = {"group_by": args.group_by, "format": "csv" if args.csv else "json"}
     given = (
@@ -409,7 +417,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
-    p.add_argument("--group-by", choices=get_args(GroupBy), default="day")
+    p.add_argument(
+        "--group-by",
+        type=_group_by,
+        default="day",
+        help=f"{', '.join(get_args(GroupBy))}, or tag:NAME (a tag's values)",
+    )
     p.add_argument("--model", help="only this model's usage")
     p.add_argument("--team-id", help="only the usage of this team's keys")
     p.add_argument("--kind", choices=USAGE_KINDS, help="only this kind of usage")

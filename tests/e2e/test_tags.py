@@ -160,3 +160,48 @@ async def test_debits_carry_the_keys_tags_and_a_retag_changes_only_later_rows(
         {"cost_center": "cc-new", "project": "apollo"},  # the retag: only the later row
     ], tags
     await check_invariants(gw.stores(), [a.account_id])
+
+
+async def report(gw: Gateway, account_id: str, query: str) -> tuple[int, Any]:
+    path = f"/admin/v1/accounts/{account_id}/usage/report?{query}"
+    async with gw.http.get(gw.url + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as r:
+        return r.status, await (r.text() if r.content_type == "text/csv" else r.json())
+
+
+async def tagged_traffic(gw: Gateway) -> Tenant:
+    """Key a (own cost center, in a tagged team) twice, key b (the team's tags) once, key c
+    (no team, no tags) once."""
+    a = await tenant(gw)
+    b, c = await second_key(gw, a), await second_key(gw, a)
+    team = await new_team(gw, a.account_id)
+    for key in (a, b):
+        await gw.admin("PUT", f"/admin/v1/keys/{key.key_id}/team", {"team_id": team["id"]})
+    team_tags = {"cost_center": "cc-team", "project": "apollo"}
+    await gw.admin("PUT", f"/admin/v1/teams/{team['id']}/tags", {"tags": team_tags})
+    await gw.admin("PUT", f"/admin/v1/keys/{a.key_id}/tags", {"tags": {"cost_center": "cc-a"}})
+    for key in (a, a, b, c):
+        await chat(gw, key)
+    await gw.settle_all()
+    return a
+
+
+async def test_reports_group_by_a_tag_from_the_rollups(gw: Gateway) -> None:
+    a = await tagged_traffic(gw)
+    status, whole = await report(gw, a.account_id, "group_by=day")
+    assert status == 200, whole
+    status, by_cc = await report(gw, a.account_id, "group_by=tag:cost_center")
+    assert status == 200 and by_cc["group_by"] == "tag:cost_center", by_cc
+    requests = {r["tag:cost_center"]: r["requests"] for r in by_cc["data"]}
+    assert requests == {"": 1, "cc-a": 2, "cc-team": 1}, by_cc
+    assert by_cc["totals"] == whole["totals"]
+    status, by_project = await report(gw, a.account_id, "group_by=tag:project&model=" + MODEL)
+    assert {r["tag:project"]: r["requests"] for r in by_project["data"]} == {"": 1, "apollo": 3}
+    status, by_none = await report(gw, a.account_id, "group_by=tag:nothing_here")
+    assert [(r["tag:nothing_here"], r["requests"]) for r in by_none["data"]] == [("", 4)]
+    status, text = await report(gw, a.account_id, "group_by=tag:cost_center&format=csv")
+    lines = text.splitlines()
+    assert status == 200 and lines[0].startswith("account_id,tag:cost_center,requests,"), text
+    assert sorted(line.split(",")[1] for line in lines[1:]) == ["", "cc-a", "cc-team"]
+    for query in ("group_by=tag:Bad", "group_by=tag:", "group_by=tag:cost_center&end_user=u1"):
+        status, body = await report(gw, a.account_id, query)
+        assert (status, body["error"]["param"]) == (400, "group_by"), (query, body)

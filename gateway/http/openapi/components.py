@@ -7,7 +7,7 @@ from __future__ import annotations
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
 from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
-from billing.tags import MAX_TAGS, NAME_PATTERN, VALUE_MAX, VALUE_PATTERN
+from billing.tags import MAX_TAGS, NAME_PATTERN, TAG_GROUP_PATTERN, VALUE_MAX, VALUE_PATTERN
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -94,6 +94,10 @@ ACCOUNT = obj(
     },
     created_at=TIME,
 )
+# A usage report's group: a dimension, or a tag's values (`tag:cost_center`).
+GROUP_BY: Schema = {
+    "anyOf": [{"enum": list(GROUPS)}, {"type": "string", "pattern": TAG_GROUP_PATTERN}]
+}
 # billing/tags.py's bounds.
 TAGS: Schema = {
     "type": "object",
@@ -321,7 +325,7 @@ SCHEMAS: dict[str, Schema] = {
         ("data", "totals", "group_by"),
         object={"const": "usage_report"},
         account_id=STR,
-        group_by={"enum": list(GROUPS)},
+        group_by=GROUP_BY,
         data=array({"allOf": [ref("UsageSums"), JSON_OBJECT]}),
         totals=ref("UsageSums"),
     ),

@@ -20,7 +20,12 @@ from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
+from gateway.stores.postgres.rollups import (
+    END_USER_ROLLUP_CTE,
+    ROLLUP_CTE,
+    ROLLUP_RETURNING,
+    TAG_ROLLUP_CTE,
+)
 from gateway.stores.records import (
     NO_FILTER,
     CreditResult,
@@ -77,7 +82,7 @@ WITH won AS (
         GROUP BY request_id, kind
     ) ORDER BY s.ctid
     RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
-), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, sums AS (
+), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, {TAG_ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE accounts a SET balance_micros = a.balance_micros + sums.total
