@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_audit_log import admin as audited
+from tests.e2e.test_roles import member_session
 from tests.e2e.test_teams import HI, MODEL, second_key
 from tests.support.factories import Tenant, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
@@ -205,3 +206,16 @@ async def test_reports_group_by_a_tag_from_the_rollups(gw: Gateway) -> None:
     for query in ("group_by=tag:Bad", "group_by=tag:", "group_by=tag:cost_center&end_user=u1"):
         status, body = await report(gw, a.account_id, query)
         assert (status, body["error"]["param"]) == (400, "group_by"), (query, body)
+
+
+async def test_the_dashboard_explorer_offers_and_groups_by_the_accounts_tags(gw: Gateway) -> None:
+    a = await tagged_traffic(gw)
+    cookies, _ = await member_session(gw, a.account_id, "admin")
+    async with gw.http.get(f"{gw.url}/dashboard/usage", cookies=cookies) as r:
+        page = await r.text()
+    assert r.status == 200 and "<option>tag:cost_center</option>" in page, page
+    assert "<option>tag:project</option>" in page
+    url = f"{gw.url}/dashboard/usage?group_by=tag:cost_center"
+    async with gw.http.get(url, cookies=cookies) as r:
+        page = await r.text()
+    assert r.status == 200 and "cc-team" in page and "cc-a" in page, page
