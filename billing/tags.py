@@ -1,12 +1,13 @@
 """Tags for chargeback: a flat map of name to value an operator or an organization's admin
 sets on a key or a team (cost center, project). A key's effective tags are its team's with
-its own laid over them; the settler copies them onto each debit, and reports group by one.
+its own laid over them, as the settler's merge copies them onto each debit
+(stores/postgres/ledger.py: jsonb's `||`); reports group by one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 MAX_TAGS = 10
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -50,11 +51,6 @@ def parse_tags(raw: object) -> Tags:
                 f"Tag {name!r} must have a value of 1-{VALUE_MAX} printable characters."
             )
     return dict(sorted(raw.items()))
-
-
-def effective_tags(team: Mapping[str, str] | None, own: Mapping[str, str]) -> Tags:
-    """A key's tags: its team's, overlaid by its own."""
-    return dict(sorted({**(team or {}), **own}.items()))
 
 
 def tag_group(word: str) -> str | None:

@@ -1,10 +1,10 @@
-"""The pure tag rules: bounds on names and values, and a key's tags over its team's."""
+"""The pure tag rules: bounds on names and values, and what a tag group goes with."""
 
 from __future__ import annotations
 
 import pytest
 
-from billing.tags import TagSpecError, effective_tags, parse_tags, tag_group
+from billing.tags import TagSpecError, parse_tags, tag_group, tag_of
 
 
 def test_tags_are_checked_and_sorted_by_name() -> None:
@@ -48,16 +48,24 @@ def test_ten_tags_are_the_most() -> None:
     assert len(parse_tags({f"t{i}": "v" for i in range(10)})) == 10
 
 
-def test_a_key_overrides_its_team() -> None:
-    team = {"cost_center": "team", "project": "p"}
-    assert effective_tags(team, {"cost_center": "key"}) == {"cost_center": "key", "project": "p"}
-    assert effective_tags(None, {"a": "1"}) == {"a": "1"}
-    assert effective_tags({}, {}) == {}
-
-
 def test_a_group_word_names_a_tag() -> None:
     assert tag_group("tag:cost_center") == "cost_center"
     assert tag_group("model") is None
     for bad in ("tag:", "tag:Cost", "tag:a-b"):
         with pytest.raises(TagSpecError):
             tag_group(bad)
+
+
+def test_a_tag_groups_alone_or_by_a_time_bucket() -> None:
+    assert tag_of(("model",)) is None
+    assert tag_of(("tag:cc",)) == "cc"
+    assert tag_of(("day", "tag:cc"), ("model", "team")) == "cc"
+    assert tag_of(("month", "tag:cc")) == "cc"
+    for by, filters in (
+        (("model", "tag:cc"), ()),
+        (("tag:a", "tag:b"), ()),
+        (("tag:cc",), ("end_user",)),
+        (("tag:Bad",), ()),
+    ):
+        with pytest.raises(TagSpecError):
+            tag_of(by, filters)

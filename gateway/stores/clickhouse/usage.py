@@ -77,7 +77,9 @@ class ClickHouseUsage:
         filters: Mapping[str, str],
     ) -> list[dict[str, Any]]:
         tag = tag_of(by, filters)
-        unknown = [d for d in (*by, *filters) if d not in DIMENSIONS and d != f"tag:{tag}"]
+        words = {f"{GROUP_PREFIX}{tag}"} if tag is not None else set()
+        unknown = [d for d in by if d not in DIMENSIONS and d not in words]
+        unknown += [d for d in filters if d not in DIMENSIONS]
         if unknown or not by:
             raise ValueError(f"unknown usage dimensions {unknown} (or none to group by)")
         per_user = "end_user" in by or "end_user" in filters

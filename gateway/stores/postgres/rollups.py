@@ -146,7 +146,9 @@ def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
     By end user or tag, the '' bucket (calls that named none) is left out where it sums to
     nothing."""
     tag = tag_of(by, filters)
-    unknown = [d for d in (*by, *filters) if d not in DIMENSIONS and not d.startswith("tag:")]
+    words = {f"{GROUP_PREFIX}{tag}"} if tag is not None else set()
+    unknown = [d for d in by if d not in DIMENSIONS and d not in words]
+    unknown += [d for d in filters if d not in DIMENSIONS]
     if unknown or not by:
         raise ValueError(f"unknown usage dimensions {unknown} (or none to group by)")
     cols = ", ".join(f'{_dimension(d)} AS "{d}"' for d in by)
