@@ -219,3 +219,11 @@ async def test_the_dashboard_explorer_offers_and_groups_by_the_accounts_tags(gw:
     async with gw.http.get(url, cookies=cookies) as r:
         page = await r.text()
     assert r.status == 200 and "cc-team" in page and "cc-a" in page, page
+
+
+async def test_a_rotated_key_keeps_its_tags(gw: Gateway) -> None:
+    t = await tenant(gw)
+    await gw.admin("PUT", f"/admin/v1/keys/{t.key_id}/tags", {"tags": {"project": "p"}})
+    status, rotated = await gw.admin("POST", f"/admin/v1/keys/{t.key_id}/rotate", {})
+    assert status == 201 and rotated["id"] != t.key_id, rotated
+    assert rotated["tags"] == {"project": "p"}
