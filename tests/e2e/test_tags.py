@@ -1,6 +1,9 @@
 """Tags for chargeback (issue 63): an operator or an organization's admin tags keys and teams;
 each change is audited; bad tags are 400s naming `tags`; another organization's key or team
-is not found. One gateway serves the whole module."""
+is not found. Debits settled carry their key's tags (its own over its team's; a retag changes
+only later rows), reports group by a tag from the rollups (JSON, CSV, the dashboard's
+explorer). FOCUS and ClickHouse: test_focus_export.py and test_analytics_store.py. One
+gateway serves the whole module."""
 
 from __future__ import annotations
 
