@@ -73,6 +73,11 @@ def _limits(quotas: object) -> str:
     return ", ".join(said) or "none"
 
 
+def _tags(tags: object) -> str:
+    said = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, dict) else []
+    return ", ".join(said) or "none"
+
+
 def _when(value: object) -> str:
     if not value:
         return "never"
@@ -276,8 +281,10 @@ WORDS: dict[str, Words] = {
     "key.narrow": _key_change,
     "key.fitted": lambda s: f"narrowed {_key(s)} to what its creator may do",
     "key.team": _key_team,
+    "key.tags": lambda s: f"set the tags of {_key(s)} to {_tags(s.after.get('tags'))}",
     "team.create": lambda s: f"created {_team(s)}",
     "team.quotas": lambda s: f"set the limits of {_team(s)} to {_limits(s.after.get('quotas'))}",
+    "team.tags": lambda s: f"set the tags of {_team(s)} to {_tags(s.after.get('tags'))}",
     "end_user_budget.set": _budget,
     "member.invite": lambda s: f"invited {_member(s)} as {s.after.get('role')}",
     "member.role": lambda s: (

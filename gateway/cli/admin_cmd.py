@@ -14,6 +14,7 @@ from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
+from billing.tags import GROUP_PREFIX
 from gateway.cli import audit_cmd, console_cmd, signups_cmd, statement_cmd
 from gateway.cli.client import (
     OK,
@@ -221,6 +222,35 @@ def team_quotas(args: argparse.Namespace) -> int:
     return OK
 
 
+def _tag(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a tag as NAME=VALUE")
+    return name, value
+
+
+def _tags_line(body: dict[str, Any]) -> str:
+    said = " ".join(f"{k}={v}" for k, v in body["tags"].items()) or "no tags"
+    return f"{body['id']}: {said}"
+
+
+def key_tags(args: argparse.Namespace) -> int:
+    """`meterway admin key-tags KEY cost_center=cc-12 ...`: replace a key's own tags (none:
+    it has only its team's)."""
+    path = f"{A}/keys/{quote(args.key_id)}/tags"
+    body = expect(call(args, "PUT", path, {"tags": dict(args.tags)}), 200)
+    emit(args, _tags_line(body), body)
+    return OK
+
+
+def team_tags(args: argparse.Namespace) -> int:
+    """`meterway admin team-tags TEAM cost_center=cc-12 ...`: replace a team's tags."""
+    path = f"{A}/teams/{quote(args.team_id)}/tags"
+    body = expect(call(args, "PUT", path, {"tags": dict(args.tags)}), 200)
+    emit(args, _tags_line(body), body)
+    return OK
+
+
 def scim_token(args: argparse.Namespace) -> int:
     """`meterway admin scim-token ACCOUNT`: the account's SCIM token, shown once; the one
     before it stops working."""
@@ -274,6 +304,13 @@ def credit_line(args: argparse.Namespace) -> int:
     body = expect(call(args, "PUT", path, payload), 200)
     emit(args, f"{body['id']}: credit line {body['credit_line_micros']} micros", body)
     return OK
+
+
+def _group_by(text: str) -> str:
+    if text in get_args(GroupBy) or text.startswith(GROUP_PREFIX):
+        return text
+    words = ", ".join(get_args(GroupBy))
+    raise argparse.ArgumentTypeError(f"{text!r}: one of {words}, or tag:NAME")
 
 
 def usage(args: argparse.Namespace) -> int:
@@ -355,6 +392,12 @@ def add_parser(sub: Any) -> None:
     p = _command(commands, "team-quotas", team_quotas, "set a team's quotas (none: no limits)")
     p.add_argument("team_id")
     p.add_argument("--quota", type=_quota, action="append", help=QUOTA_HELP)
+    p = _command(commands, "team-tags", team_tags, "set a team's tags (none: no tags)")
+    p.add_argument("team_id")
+    p.add_argument("tags", nargs="*", type=_tag, metavar="NAME=VALUE")
+    p = _command(commands, "key-tags", key_tags, "set a key's own tags (none: its team's only)")
+    p.add_argument("key_id")
+    p.add_argument("tags", nargs="*", type=_tag, metavar="NAME=VALUE")
     p = _command(commands, "key-team", key_team, "put a key in a team")
     p.add_argument("key_id")
     p.add_argument("team_id", nargs="?")
@@ -374,7 +417,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("--from", dest="since", help="first UTC day, YYYY-MM-DD")
     p.add_argument("--to", dest="until", help="day after the last, YYYY-MM-DD")
-    p.add_argument("--group-by", choices=get_args(GroupBy), default="day")
+    p.add_argument(
+        "--group-by",
+        type=_group_by,
+        default="day",
+        help=f"{', '.join(get_args(GroupBy))}, or tag:NAME (a tag's values)",
+    )
     p.add_argument("--model", help="only this model's usage")
     p.add_argument("--team-id", help="only the usage of this team's keys")
     p.add_argument("--kind", choices=USAGE_KINDS, help="only this kind of usage")

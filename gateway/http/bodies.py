@@ -13,6 +13,7 @@ from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.dates import NoOffset, expiry
 from billing.grants import expand_scopes
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
+from billing.tags import Tags, TagSpecError, parse_tags
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.whole import json_whole
 from gateway.stores.records import GrantSpec, Row
@@ -87,6 +88,14 @@ def quotas_field(body: dict[str, Any]) -> tuple[Quota, ...]:
         return tuple(parse_quotas(body.get("quotas", [])))
     except QuotaSpecError as exc:
         raise InvalidRequest(str(exc), param="quotas") from exc
+
+
+def tags_field(body: dict[str, Any]) -> Tags:
+    """`tags`, a key's or a team's (billing/tags.py's bounds)."""
+    try:
+        return parse_tags(body.get("tags"))
+    except TagSpecError as exc:
+        raise InvalidRequest(str(exc), param="tags") from exc
 
 
 # An expiry's UTC year is after 1970 and before 9000; the OpenAPI pattern promises the years

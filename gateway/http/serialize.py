@@ -13,6 +13,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def json_object(value: object) -> dict[str, Any]:
+    """A jsonb object column (tags) as asyncpg gives it (text) or decoded, by name (jsonb
+    keeps its own order); {} for none."""
+    decoded = json.loads(value) if isinstance(value, str) else value
+    return dict(sorted(decoded.items())) if isinstance(decoded, dict) else {}
+
+
 def account_json(row: Row, hot: HotBalance | None) -> dict[str, Any]:
     balance, held, available = hot if hot is not None else (None, None, None)
     return {
@@ -44,6 +51,7 @@ def key_json(row: Row) -> dict[str, Any]:
         "models": list(row["models"]),
         "providers": list(row["providers"]),
         "quotas": json.loads(row["quotas"]),
+        "tags": json_object(row.get("tags")),
         "on_insufficient": row["on_insufficient"],
         "expires_at": _iso(row["expires_at"]),
         "revoked": row["revoked_at"] is not None,
@@ -85,6 +93,7 @@ def entry_json(row: Row) -> dict[str, Any]:
         "service": row.get("service"),
         "metadata": row.get("metadata"),
         "end_user": row.get("end_user"),
+        "tags": row.get("tags"),
         **prices_json(row),
     }
 

@@ -95,7 +95,8 @@ async def test_calls_reach_clickhouse_an_outage_costs_nothing_and_verify_agrees(
 
 async def _traffic(gw: Gateway) -> tuple[str, str, str]:
     """An organization's calls: two models, a key in a team and one not, end users named
-    and not, a metered event. (account, team id, key id in the team)"""
+    and not, a metered event; the team and the other key tagged, the other key's cost center
+    its own. (account, team id, key id in the team)"""
     org = await tenant(gw, scopes=["chat"])
     status, team = await gw.admin("POST", f"/admin/v1/accounts/{org.account_id}/teams",
                                   {"name": "research"})  # fmt: skip
@@ -107,6 +108,12 @@ async def _traffic(gw: Gateway) -> tuple[str, str, str]:
         "POST", "/admin/v1/keys", {"account_id": org.account_id, "name": "ops", "scopes": ["chat"]}
     )
     assert status == 201, other
+    for path, tags in (
+        (f"/admin/v1/teams/{team['id']}/tags", {"cost_center": "cc-research", "project": "x"}),
+        (f"/admin/v1/keys/{other['id']}/tags", {"cost_center": "cc-ops"}),
+    ):
+        status, body = await gw.admin("PUT", path, {"tags": tags})
+        assert status == 200, body
     calls = [(org.key, "gpt-4o", "alice"), (org.key, "gpt-4o-mini", ""),
              (other["key"], "gpt-4o-mini", "bob"), (other["key"], "gpt-4o", "")]  # fmt: skip
     for key, model, user in calls:
@@ -134,15 +141,20 @@ async def test_every_report_reads_the_same_from_clickhouse_as_from_the_rollups(
         values = {"model": "gpt-4o", "key": key, "meter": "gpu_seconds", "team": team,
                   "kind": "tokens", "end_user": "alice"}  # fmt: skip
         asked = [(g,) for g in GROUPS] + [("day", "model"), ("model", "end_user")]
+        asked += [("tag:cost_center",), ("day", "tag:cost_center"), ("month", "tag:project")]
         compared = 0
         each: list[dict[str, str]] = [{}] + [{d: values[d]} for d in FILTERS.values()]
         for by in asked:
             for filters in each:
+                if by[-1].startswith("tag:") and "end_user" in filters:
+                    continue  # a tag's values are not kept per end user (a 400)
                 ours = await gw.app[DIRECTORY].usage_series(account, *span, by, filters)
                 theirs = await reads.clickhouse.usage_series(account, *span, by, filters)
                 assert [dict(r) for r in theirs] == [dict(r) for r in ours], (by, filters)
                 compared += len(ours)
         assert compared > 100
+        by_tag = await reads.clickhouse.usage_series(account, *span, ("tag:cost_center",), {})
+        assert [r["tag:cost_center"] for r in by_tag] == ["", "cc-ops", "cc-research"]
         path = f"/admin/v1/accounts/{account}/usage/report?group_by=model"
         async with gw.http.get(gw.url + path + f"&from={span[0]}&to={span[1]}",
                                headers=OPERATOR) as r:  # fmt: skip

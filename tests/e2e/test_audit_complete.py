@@ -48,6 +48,11 @@ FRESH = itertools.count(10)
 LINK = re.compile(r"http://\S+/dashboard/signup/verify/([\w-]+)")
 
 
+def _fresh_tags(w: Any) -> dict[str, Any]:
+    """Tags no change in the run set before (an unchanged set writes no record)."""
+    return {"tags": {"cost_center": f"cc-{next(FRESH)}"}}
+
+
 def audited_routes() -> list[tuple[str, str, Route]]:
     """Every route of the app whose record names audit actions, read off the records."""
     settings = gateway_settings("postgresql://nobody@127.0.0.1/none", "http://127.0.0.1:1", "p")
@@ -237,6 +242,8 @@ JSON: dict[tuple[str, str], Any] = {
     ("PUT", "/admin/v1/teams/{team_id}/quotas"): lambda w: {
         "quotas": [{**HOUR[0], "limit": next(FRESH)}]},
     ("PUT", "/admin/v1/keys/{key_id}/team"): lambda w: {"team_id": w.team},
+    ("PUT", "/admin/v1/keys/{key_id}/tags"): _fresh_tags,
+    ("PUT", "/admin/v1/teams/{team_id}/tags"): _fresh_tags,
     ("PUT", "/admin/v1/accounts/{account_id}/alerts"): lambda w: {
         "balance_low_micros": next(FRESH)},
     ("PUT", "/admin/v1/accounts/{account_id}/export-ids"): lambda w: {
@@ -254,6 +261,8 @@ JSON: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/account/teams/{team_id}/quotas"): lambda w: {
         "quotas": [{**HOUR[0], "limit": next(FRESH)}]},
     ("PUT", "/v1/account/keys/{key_id}/team"): lambda w: {"team_id": w.team},
+    ("PUT", "/v1/account/keys/{key_id}/tags"): _fresh_tags,
+    ("PUT", "/v1/account/teams/{team_id}/tags"): _fresh_tags,
     ("POST", "/v1/account/alerts"): {
         "kind": "balance_below", "amount_micros": 1_000, "email": "a@example.com"},
     ("POST", "/v1/account/members"): lambda w: {

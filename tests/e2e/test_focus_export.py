@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -62,6 +63,10 @@ async def test_the_rows_add_up_to_the_statement_section_by_section_and_entry_by_
     calls = [r for r in rows if r["ChargeCategory"] == "Usage"]
     assert {r["SkuId"] for r in calls} >= {"gpt-4o/input_tokens", "gpt-4o/output_tokens"}
     assert {r["x_TeamName"] for r in calls} == {"research", ""}
+    tags = {r["x_TeamName"]: json.loads(r["Tags"]) for r in calls}
+    assert tags["research"]["cost_center"] == "cc-research"
+    assert (tags[""]["cost_center"], tags[""]["project"]) == ("cc-ops", "p 1")
+    assert tags[""]["meterway/key"] == "ops"
     assert all(r["x_PriceVersion"] and r["SkuPriceId"] for r in calls)
     assert {r["x_GrantKind"] for r in rows if r["ChargeCategory"] == "Credit"} == {
         "paid", "promotional",

@@ -58,7 +58,8 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
 @pytest.fixture(scope="module")
 async def traffic(gw: Gateway) -> OrgMonth:
     """An organization's month: a $5 top-up, a $2 promotion spent first and expiring, calls
-    to two models through a key in team `research` and a key in none, an adjustment."""
+    to two models through a key in team `research` and a key in none, an adjustment. The
+    team and the other key carry tags (FOCUS's Tags)."""
     gw.control.usage = {"prompt_tokens": 1_000, "completion_tokens": 500, "total_tokens": 1_500}
     scopes = ["chat", "account:read", "billing:read"]
     org = await tenant(gw, credit=5_000_000, scopes=scopes)
@@ -71,6 +72,12 @@ async def traffic(gw: Gateway) -> OrgMonth:
         "POST", "/admin/v1/keys", {"account_id": org.account_id, "name": "ops", "scopes": ["chat"]}
     )
     assert status == 201, other
+    for path, tags in (
+        (f"/admin/v1/teams/{team['id']}/tags", {"cost_center": "cc-research"}),
+        (f"/admin/v1/keys/{other['id']}/tags", {"cost_center": "cc-ops", "project": "p 1"}),
+    ):
+        status, body = await gw.admin("PUT", path, {"tags": tags})
+        assert status == 200, body
     expires = await gateway_now(gw) + timedelta(hours=1)
     await credit(gw, org.account_id, 2_000_000, "promo", kind="promotional",
                  expires_at=expires.isoformat())  # fmt: skip

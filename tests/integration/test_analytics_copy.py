@@ -20,6 +20,7 @@ from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
+from gateway.stores.clickhouse.schema import LEDGER_COLUMNS
 from gateway.stores.connect import Stores
 from gateway.stores.errors import AnalyticsUnavailable
 from gateway.stores.postgres import partitions
@@ -181,3 +182,42 @@ async def test_a_round_that_fails_midway_counts_the_batches_it_copied(
     copier.store = store
     assert await copier.round() == 5
     assert copier.copied_rows == 15 == _count(clickhouse)
+
+
+async def test_a_store_made_before_tags_gains_them_and_the_tag_rollup(
+    clickhouse: FakeClickHouse, store: ClickHouseAnalytics
+) -> None:
+    """The ledger table as it was made before tags: prepare adds the column and the tag
+    rollup; the old rows read with no tags, a tagged row lands in both."""
+    old = {n: k for n, k in LEDGER_COLUMNS.items() if n != "tags"}
+    columns = ", ".join(f"{n} {k}" for n, k in old.items())
+    await store.client.execute("CREATE DATABASE IF NOT EXISTS mw_test")
+    await store.client.execute(
+        f"CREATE TABLE mw_test.ledger ({columns}) ENGINE = ReplacingMergeTree"
+        " PARTITION BY toYYYYMM(occurred_at) ORDER BY (account_id, id)"
+    )
+    await store.client.insert("mw_test.ledger", [_old_row(1)], "old")
+    await store.prepare()
+    await store.insert_ledger([{**_row(2), "tags": '{"cost_center": "cc-1"}'}], "new")
+    rows = await store.client.select("SELECT id, tags FROM mw_test.ledger FINAL ORDER BY id")
+    assert [(int(r["id"]), r["tags"]) for r in rows] == [(1, {}), (2, {"cost_center": "cc-1"})]
+    spent = clickhouse.scalar(
+        "SELECT sum(spend_micros) FROM mw_test.usage_tag_hourly WHERE tag_value = 'cc-1'"
+    )
+    assert int(spent) == 17
+
+
+def _row(entry_id: int) -> dict[str, Any]:
+    """A debit as the copy reads it from the ledger."""
+    text = {n: "" for n, k in LEDGER_COLUMNS.items() if k == "String"}
+    ints = {n: 0 for n, k in LEDGER_COLUMNS.items() if "Int64" in k}
+    return {**text, **ints, "id": entry_id, "account_id": "acct_t", "kind": "debit",
+            "amount_micros": -17, "provider": "openai", "provider_cost_micros": None,
+            "occurred_at": datetime.now(UTC), "tags": None}  # fmt: skip
+
+
+def _old_row(entry_id: int) -> dict[str, Any]:
+    """A row as a copy before tags sent it."""
+    row = {k: v for k, v in _row(entry_id).items() if k != "tags"}
+    row["occurred_at"] = row["occurred_at"].strftime("%Y-%m-%d %H:%M:%S.%f")
+    return row

@@ -1,5 +1,6 @@
 """The same settlement delivered three times, shuffled, to concurrent settlers: the ledger
-is written once, and a replay after the first write changes nothing."""
+is written once, and a replay after the first write changes nothing (tags and the per-tag
+rollups included)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ async def test_triple_delivery_to_concurrent_settlers_writes_once(dsn: str) -> N
     env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
         tenants = [await make_tenant(stores, 1_000_000) for _ in range(4)]
+        ids = [t.account_id for t in tenants]
+        await stores.pool.execute(
+            'UPDATE api_keys SET tags = \'{"cost_center": "cc-1"}\' WHERE account_id = ANY($1)',
+            ids,
+        )
         costs: dict[str, int] = {}
         for t in tenants:
             costs |= await settle_directly(stores, t, 50)
@@ -45,3 +51,14 @@ async def test_triple_delivery_to_concurrent_settlers_writes_once(dsn: str) -> N
         report = await check_invariants(stores, [t.account_id for t in tenants], costs)
         assert report.debits == len(costs) == 200
         assert report.costed_without_debit == 0
+        tagged = await stores.pool.fetchval(
+            "SELECT count(*) FROM ledger_entries WHERE account_id = ANY($1)"
+            ' AND tags = \'{"cost_center": "cc-1"}\'',
+            ids,
+        )
+        by_tag = await stores.pool.fetchval(
+            "SELECT sum(requests) FROM usage_tag_rollups WHERE account_id = ANY($1)"
+            " AND tag_name = 'cost_center' AND tag_value = 'cc-1'",
+            ids,
+        )
+        assert tagged == by_tag == 200

@@ -38,6 +38,7 @@ from gateway.http.shared import (
     focus,
     scim_token,
     statements,
+    tags,
     teams,
 )
 from gateway.http.shared import members as account_members
@@ -210,6 +211,7 @@ def add_routes(app: web.Application) -> None:
     audit_log.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
+    tags.add_account_routes(account)
     scim_token.add_account_routes(account)
     account_alerts.add_routes(account)
     account_members.add_account_routes(account)

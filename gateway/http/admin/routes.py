@@ -33,6 +33,7 @@ from gateway.http.shared import (
     focus,
     scim_token,
     statements,
+    tags,
     teams,
 )
 from gateway.http.shared import directory as admin_directory
@@ -342,6 +343,7 @@ def add_routes(app: web.Application) -> None:
     admin_money.add_routes(admin)
     end_user_budgets.add_admin_routes(admin)
     teams.add_admin_routes(admin)
+    tags.add_admin_routes(admin)
     scim_token.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)

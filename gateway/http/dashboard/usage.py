@@ -1,7 +1,8 @@
 """The usage explorer (/dashboard/usage) and a request's page (/dashboard/usage/requests/ID).
 
 The explorer's sums are the usage API's report (`usage_rows`, the same filters and groups as
-GET /v1/account/usage, so its CSV download is the page's table); its chart is the same rollups
+GET /v1/account/usage, so its CSV download is the page's table; a tag the caller's keys or
+teams carry is one more group); its chart is the same rollups
 over time; its entries are the account ledger's rows (`account:read`), each linking to its
 request's page: every ledger row of the request and the price arithmetic of its debit, as
 `meterway prices explain` prints it.
@@ -14,10 +15,11 @@ from datetime import date
 
 from aiohttp import web
 
+from billing.tags import GROUP_PREFIX
 from gateway.http.appkeys import LEDGER
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
-from gateway.http.dashboard.labels import KINDS, key_names, labeller, team_names
+from gateway.http.dashboard.labels import KINDS, key_names, labeller, named
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
@@ -74,13 +76,13 @@ async def usage(request: web.Request) -> web.Response:
     group_by = group_by_of(request)
     fields = _fields(request)
     view = chart_view(request.query)
-    rows, series, keys, teams, entries = await asyncio.gather(
+    rows, series, names, entries = await asyncio.gather(
         usage_rows(request, who.account_id, start, end, group_by),
         chart_rows(request, who, (start, end), view, usage_filters(request)),
-        key_names(request, who),
-        team_names(request, who),
+        named(request, who),
         _entries(request, who, (start, end), fields),
     )
+    keys, teams = names.keys, names.teams
     chart = stacked(
         buckets(start, end, view.granularity),
         series,
@@ -101,7 +103,7 @@ async def usage(request: web.Request) -> web.Response:
         start=start.isoformat(),
         end=end.isoformat(),
         filters=fields,
-        groups=GROUPS,
+        groups=(*GROUPS, *(f"{GROUP_PREFIX}{t}" for t in names.tags)),
         metrics=CHART_METRICS,
         granularities=GRANULARITIES,
         stacks=STACKS,

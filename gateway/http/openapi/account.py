@@ -8,6 +8,7 @@ from gateway.http.fields import ALERT_KINDS as KINDS
 from gateway.http.fields import ALERT_PERIODS as PERIODS
 from gateway.http.fields import EMAIL as ALERT_EMAIL
 from gateway.http.fields import MAX_GRACE_S, MAX_SEARCH, MAX_URL, WEB_URL_PATTERN
+from gateway.http.openapi.components import GROUP_BY
 from gateway.http.openapi.organization import (
     ACCOUNT_ID,
     KEY_ID,
@@ -31,7 +32,6 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.http.shared.reports import GROUPS
 from gateway.stores.records import USAGE_KINDS
 
 _NULLABLE_STR = nullable("string")
@@ -58,7 +58,7 @@ _ROTATED = {
 _USAGE_PARAMS = (
     query("from", {"type": "string", "format": "date"}, "first UTC day (inclusive)"),
     query("to", {"type": "string", "format": "date"}, "last UTC day (exclusive)"),
-    query("group_by", {"enum": list(GROUPS)}),
+    query("group_by", GROUP_BY),
     query("format", {"enum": ["json", "csv"]}),
     query("model", QUERY_TEXT, "only this model"),
     query("key_id", QUERY_TEXT, "only this key"),

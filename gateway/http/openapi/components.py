@@ -7,6 +7,7 @@ from __future__ import annotations
 from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
 from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
+from billing.tags import MAX_TAGS, NAME_PATTERN, TAG_GROUP_PATTERN, VALUE_MAX, VALUE_PATTERN
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -93,6 +94,22 @@ ACCOUNT = obj(
     },
     created_at=TIME,
 )
+# A usage report's group: a dimension, or a tag's values (`tag:cost_center`).
+GROUP_BY: Schema = {
+    "anyOf": [{"enum": list(GROUPS)}, {"type": "string", "pattern": TAG_GROUP_PATTERN}]
+}
+# billing/tags.py's bounds.
+TAGS: Schema = {
+    "type": "object",
+    "maxProperties": MAX_TAGS,
+    "propertyNames": {"pattern": NAME_PATTERN},
+    "additionalProperties": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": VALUE_MAX,
+        "pattern": VALUE_PATTERN,
+    },
+}
 API_KEY = obj(
     ("id", "object", "account_id", "name", "prefix", "scopes", "models", "quotas"),
     id=STR,
@@ -104,6 +121,7 @@ API_KEY = obj(
     models=array(STR),
     providers=array(STR),
     quotas=array(QUOTA),
+    tags=TAGS,
     on_insufficient=nullable("string"),
     expires_at=TIME,
     revoked=BOOL,
@@ -137,6 +155,7 @@ LEDGER_ENTRY = obj(
     charged_micros=nullable("integer"),
     usage_detail=nullable("object"),
     end_user=nullable("string"),
+    tags={**TAGS, "type": ["object", "null"], "description": "its key's tags when it settled"},
 )
 USAGE_SUMS = obj(
     ("requests", "spend_micros"),
@@ -223,6 +242,7 @@ TEAM = obj(
     account_id=STR,
     name=STR,
     quotas=array(ref("Quota")),
+    tags=TAGS,
     keys={"type": "integer", "description": "its live keys (in lists)"},
     created_at=STR,
 )
@@ -305,7 +325,7 @@ SCHEMAS: dict[str, Schema] = {
         ("data", "totals", "group_by"),
         object={"const": "usage_report"},
         account_id=STR,
-        group_by={"enum": list(GROUPS)},
+        group_by=GROUP_BY,
         data=array({"allOf": [ref("UsageSums"), JSON_OBJECT]}),
         totals=ref("UsageSums"),
     ),

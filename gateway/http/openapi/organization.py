@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing.roles import ROLES
-from gateway.http.openapi.components import END_USER_BUDGET_SPEC, KEY_TEAM, KEY_TEAM_SET, NEW_TEAM
+from gateway.http.openapi.components import (
+    END_USER_BUDGET_SPEC,
+    KEY_TEAM,
+    KEY_TEAM_SET,
+    NEW_TEAM,
+    TAGS,
+)
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     EMAIL,
@@ -28,6 +34,7 @@ KEY_ID = path_param("key_id")
 ACCOUNT_ID = path_param("account_id")
 TEAM_ID = path_param("team_id")
 _NULLABLE_STR = nullable("string")
+TAGS_BODY = obj(("tags",), tags=TAGS)
 _ROLE: Schema = {"enum": list(ROLES)}
 _MEMBER = obj(
     ("id", "account_id", "email"),
@@ -131,6 +138,16 @@ def create_team(path: str) -> Operation:
 def team_quotas(path: str) -> Operation:
     body = obj(("quotas",), quotas=array(ref("Quota")))
     return _call(path, "Set a team's quotas, shared by its keys", ref("Team"), TEAM_ID, body=body)
+
+
+def team_tags(path: str) -> Operation:
+    summary = "Set a team's tags for chargeback (its keys' own tags override them)"
+    return _call(path, summary, ref("Team"), TEAM_ID, body=TAGS_BODY)
+
+
+def key_tags(path: str) -> Operation:
+    summary = "Set a key's own tags for chargeback, laid over its team's"
+    return _call(path, summary, ref("ApiKey"), KEY_ID, body=TAGS_BODY)
 
 
 def key_team(path: str) -> Operation:

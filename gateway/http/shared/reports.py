@@ -1,8 +1,8 @@
 """Usage and ledger reports as the account and operator APIs both answer them.
 
 Usage comes from the settler's rollups (never a ledger scan); one bucket per UTC day, model,
-key, meter, team, member or end user, as JSON or CSV. The ledger is paginated newest first
-by entry id.
+key, meter, team, member, end user or value of a tag (`tag:<name>`), as JSON or CSV. The
+ledger is paginated newest first by entry id.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.reseller import columns_for_customer, for_customer
+from billing.tags import TagSpecError, tag_group, tag_of
 from gateway.errors import InvalidRequest
 from gateway.http.appkeys import LEDGER, TEAMS, USAGE
 from gateway.http.serialize import entry_json
@@ -26,7 +27,6 @@ from gateway.stores.records import (
     MARGIN_FIELDS,
     USAGE_FIELDS,
     EntryFilter,
-    GroupBy,
 )
 
 MAX_PAGE = 500
@@ -103,8 +103,18 @@ FILTERS = {
 }
 
 
-def group_by_of(request: web.Request) -> GroupBy:
-    return _choice(request, "group_by", GROUPS)  # type: ignore[return-value]
+def group_by_of(request: web.Request) -> str:
+    """One of GROUPS, or `tag:<name>`: a tag's values ('' for usage without the tag)."""
+    value = request.query.get("group_by", GROUPS[0])
+    if value in GROUPS:
+        return value
+    try:
+        if tag_group(value) is not None:
+            return value
+    except TagSpecError as exc:
+        raise InvalidRequest(str(exc), param="group_by") from exc
+    words = ", ".join(GROUPS)
+    raise InvalidRequest(f"'group_by' must be one of {words}, or tag:<name>.", param="group_by")
 
 
 def usage_filters(request: web.Request) -> dict[str, str]:
@@ -115,12 +125,17 @@ def usage_filters(request: web.Request) -> dict[str, str]:
 
 
 async def usage_rows(
-    request: web.Request, account_id: str, start: date, end: date, group_by: GroupBy
+    request: web.Request, account_id: str, start: date, end: date, group_by: str
 ) -> list[dict[str, Any]]:
     """One dict per bucket with every usage sum, filtered by the query (`usage_filters`).
-    By end user, '' is the usage of calls that named none."""
+    By end user or tag, '' is the usage of calls that named none."""
+    filters = usage_filters(request)
+    try:
+        tag_of((group_by,), filters)
+    except TagSpecError as exc:
+        raise InvalidRequest(str(exc), param="group_by") from exc
     records = await request.config_dict[USAGE].usage_series(
-        account_id, start, end, (group_by,), usage_filters(request)
+        account_id, start, end, (group_by,), filters
     )
     return [{group_by: r[group_by], **_sums(r)} for r in records]
 

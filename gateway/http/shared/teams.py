@@ -16,6 +16,7 @@ from gateway.http.appkeys import LEDGER, STORE, TEAMS
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
+from gateway.http.serialize import json_object
 from gateway.llm.calls import parse_json
 from gateway.services.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
@@ -29,6 +30,7 @@ def team_json(row: Row) -> dict[str, Any]:
         "account_id": row["account_id"],
         "name": row["name"],
         "quotas": row["quotas"],
+        "tags": json_object(row.get("tags")),
         "created_at": row["created_at"].isoformat(),
     }
     return out | ({"keys": row["keys"]} if "keys" in row else {})

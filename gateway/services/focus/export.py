@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,6 +20,12 @@ from gateway.stores.ports import FocusPort
 
 FORMATS = ("csv", "parquet")
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+def _tags(raw: object) -> dict[str, str]:
+    """A debit's tags as the ledger kept them (jsonb: text from asyncpg), or none."""
+    decoded = json.loads(raw) if isinstance(raw, str) else raw
+    return {str(k): str(v) for k, v in decoded.items()} if isinstance(decoded, dict) else {}
 
 
 def _entry(r: Mapping[str, Any], card: Mapping[str, Any] | None) -> Entry:
@@ -43,6 +50,7 @@ def _entry(r: Mapping[str, Any], card: Mapping[str, Any] | None) -> Entry:
         team_id=r["team_id"],
         team_name=r["team_name"],
         end_user=r["end_user"],
+        tags=_tags(r.get("tags")),
         counts=row_counts(r) if r["kind"] == "debit" else {},
         card=card,
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ def _wire(row: dict[str, Any]) -> dict[str, Any]:
     out = {name: row[name] for name in LEDGER_COLUMNS}
     for name in ("images", "audio_seconds", "characters"):  # PostgreSQL sums them as numeric
         out[name] = int(out[name])
+    tags = row["tags"]  # jsonb: text from asyncpg
+    out["tags"] = json.loads(tags) if isinstance(tags, str) else dict(tags or {})
     at: datetime = row["occurred_at"]
     out["occurred_at"] = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return out

@@ -6,6 +6,8 @@ tables and of the views they feed).
   insert token drops a repeated batch, and ReplacingMergeTree any row that got in twice).
 - `usage_hourly`: sums by account, hour (UTC), kind, model, key, meter and end user,
   maintained by the materialized view `usage_hourly_mv` as rows arrive.
+- `usage_tag_hourly`: the same sums per tag (name and value) the rows carry, without the
+  end user, maintained by `usage_tag_hourly_mv`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ LEDGER_COLUMNS = {
     "images": "Int64",
     "audio_seconds": "Int64",
     "characters": "Int64",
+    "tags": "Map(String, String)",
 }
 # The hourly rollup's sums: each a column's sum, or an expression's (a usage report's
 # fields: stores/records.py USAGE_FIELDS and COST_FIELDS, as stores/postgres/rollups.py
@@ -56,6 +59,16 @@ SUMS = {
     "characters": "sum(l.characters)",
 }
 HOURLY_KEYS = ("account_id", "hour", "kind", "model", "key_id", "meter", "end_user")
+TAG_HOURLY_KEYS = (
+    "account_id",
+    "tag_name",
+    "hour",
+    "kind",
+    "model",
+    "key_id",
+    "meter",
+    "tag_value",
+)
 _WINDOW = "non_replicated_deduplication_window = 10000"
 
 
@@ -64,7 +77,7 @@ def statements(database: str) -> list[str]:
     columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
     sums = ", ".join(f"{name} Int64" for name in SUMS)
     selected = ", ".join(f"{expr} AS {name}" for name, expr in SUMS.items())
-    keys = ", ".join(HOURLY_KEYS)
+    keys, tag_keys = ", ".join(HOURLY_KEYS), ", ".join(TAG_HOURLY_KEYS)
     return [
         f"CREATE DATABASE IF NOT EXISTS {database}",
         f"CREATE TABLE IF NOT EXISTS {database}.ledger ({columns})"
@@ -79,6 +92,19 @@ def statements(database: str) -> list[str]:
         " toStartOfHour(l.occurred_at) AS hour, l.kind AS kind, l.model AS model,"
         " l.key_id AS key_id, l.meter AS meter, l.end_user AS end_user,"
         f" {selected} FROM {database}.ledger AS l GROUP BY {keys}",
+        # A store made before tags: its ledger gains the column (older rows read as {}).
+        f"ALTER TABLE {database}.ledger ADD COLUMN IF NOT EXISTS tags Map(String, String)",
+        f"CREATE TABLE IF NOT EXISTS {database}.usage_tag_hourly (account_id String,"
+        " tag_name String, hour DateTime('UTC'), kind LowCardinality(String), model String,"
+        f" key_id String, meter String, tag_value String, {sums})"
+        f" ENGINE = SummingMergeTree ORDER BY ({tag_keys}) SETTINGS {_WINDOW}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.usage_tag_hourly_mv"
+        f" TO {database}.usage_tag_hourly AS SELECT l.account_id AS account_id,"
+        " tag.1 AS tag_name, toStartOfHour(l.occurred_at) AS hour, l.kind AS kind,"
+        " l.model AS model, l.key_id AS key_id, l.meter AS meter, tag.2 AS tag_value,"
+        f" {selected} FROM {database}.ledger AS l"
+        " ARRAY JOIN arrayZip(mapKeys(l.tags), mapValues(l.tags)) AS tag"
+        f" GROUP BY {tag_keys}",
     ]
 
 

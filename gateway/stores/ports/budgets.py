@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from billing.quotas import Quota
@@ -47,6 +47,10 @@ class TeamsPort(Protocol):
 
     async def set_quotas(self, team: str, quotas: Sequence[Quota]) -> tuple[Row, list[Row]]:
         """The team with new quotas, and its keys (id, account_id) to copy them to."""
+        ...
+
+    async def set_tags(self, team: str, tags: Mapping[str, str]) -> Row | None:
+        """Replace a team's tags; the team, or None."""
         ...
 
     async def set_key_team(self, key_id: str, team: str | None) -> None:

@@ -77,7 +77,8 @@ class DirectoryPort(Protocol):
         filters: Mapping[str, str],
     ) -> list[Row]:
         """Sums per combination of the `by` dimensions (stores/postgres/rollups.DIMENSIONS:
-        day, week, month, model, key, meter, team, member, kind) over [start, end) from the
+        day, week, month, model, key, meter, team, member, kind; or `tag:<name>`, alone or
+        beside a time bucket, billing/tags.py's `tag_of`) over [start, end) from the
         rollups only, each row with one field per dimension; `filters` keeps the rows whose
         dimension equals the value (dimension name -> value)."""
         ...

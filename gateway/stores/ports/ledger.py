@@ -145,6 +145,10 @@ class LedgerPort(Protocol):
         """The key's row, or None."""
         ...
 
+    async def set_key_tags(self, key_id: str, tags: Mapping[str, str]) -> Row | None:
+        """Replace a key's own tags; the key's row, or None."""
+        ...
+
     async def revoke_key(self, key_id: str) -> Row | None:
         """Mark the key revoked (the first revocation time is kept); its row, or None."""
         ...

@@ -34,7 +34,8 @@ _COLUMNS = f"""
     coalesce(provider, '') AS provider, coalesce(meter, '') AS meter,
     coalesce(quantity, 0) AS quantity, coalesce(end_user, '') AS end_user,
     coalesce(price_version, '') AS price_version, provider_cost_micros, input_tokens,
-    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, {UNITS_SQL}
+    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, {UNITS_SQL},
+    coalesce(tags, jsonb_build_object()) AS tags
 """
 _RANGE = f"SELECT {_COLUMNS} FROM {{table}} WHERE id > $1 AND id <= $2"
 _ARCHIVES = """

@@ -13,6 +13,7 @@ from functools import cache
 
 import asyncpg
 
+from billing.tags import tag_of
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
@@ -171,7 +172,9 @@ class Directory:
     ) -> list[Row]:
         names = tuple(sorted(filters))
         sql = _series(tuple(by), names)
-        return await self._fetch(sql, account_id, start, end, *(filters[n] for n in names))
+        tag = tag_of(by, names)
+        args = (*(filters[n] for n in names), *([] if tag is None else [tag]))
+        return await self._fetch(sql, account_id, start, end, *args)
 
     async def request_entries(self, account_id: str, request_id: str) -> list[Row]:
         """Every row of the request on this account, live or archived (the archives only

@@ -32,7 +32,7 @@ SELECT l.id, l.kind, l.occurred_at, l.amount_micros, l.account_id, a.name AS acc
        l.reasoning_tokens, l.usage_detail,
        coalesce(l.key_id, '') AS key_id, coalesce(k.name, '') AS key_name,
        coalesce(t.id, '') AS team_id, coalesce(t.name, '') AS team_name,
-       coalesce(l.end_user, '') AS end_user
+       coalesce(l.end_user, '') AS end_user, l.tags
 FROM {table} l
 JOIN accounts a ON a.id = l.account_id
 {grants}LEFT JOIN api_keys k ON k.id = l.key_id

@@ -20,7 +20,12 @@ from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.postgres.rollups import END_USER_ROLLUP_CTE, ROLLUP_CTE, ROLLUP_RETURNING
+from gateway.stores.postgres.rollups import (
+    END_USER_ROLLUP_CTE,
+    ROLLUP_CTE,
+    ROLLUP_RETURNING,
+    TAG_ROLLUP_CTE,
+)
 from gateway.stores.records import (
     NO_FILTER,
     CreditResult,
@@ -54,6 +59,10 @@ _STAGE = (
     " SELECT set_config('meterway.guards_taken', 'on', true)"
 )
 _COLS = ", ".join(LEDGER_COLUMNS)
+_S_COLS = ", ".join(f"s.{c}" for c in LEDGER_COLUMNS)
+# A debit's tags are its key's when it settles: the team's overlaid by the key's own (jsonb's
+# `||`, the right side winning), NULL for none; read in this statement, never on the request.
+_TAGS = "nullif(coalesce(t.tags, '{}') || coalesce(k.tags, '{}'), '{}')"
 # The guard row (request id, kind) is taken first; only rows that won it are inserted: the
 # first copy of each (a batch may carry a message twice), in the order they were copied in,
 # so ids follow the streams. The ledger is partitioned by month, so its own indexes cannot be
@@ -65,13 +74,15 @@ WITH won AS (
     ON CONFLICT (request_id, kind) DO NOTHING
     RETURNING request_id, kind
 ), ins AS (
-    INSERT INTO ledger_entries ({_COLS})
-    SELECT {_COLS} FROM settle_in WHERE ctid IN (
-        SELECT min(s.ctid) FROM settle_in s JOIN won USING (request_id, kind)
+    INSERT INTO ledger_entries ({_COLS}, tags)
+    SELECT {_S_COLS}, {_TAGS} FROM settle_in s
+    LEFT JOIN api_keys k ON k.id = s.key_id LEFT JOIN teams t ON t.id = k.team_id
+    WHERE s.ctid IN (
+        SELECT min(f.ctid) FROM settle_in f JOIN won USING (request_id, kind)
         GROUP BY request_id, kind
-    ) ORDER BY ctid
+    ) ORDER BY s.ctid
     RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
-), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, sums AS (
+), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, {TAG_ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE accounts a SET balance_micros = a.balance_micros + sums.total
@@ -152,7 +163,7 @@ def entry_row(record: asyncpg.Record) -> Row:
     """A ledger entry as plain values: its jsonb metadata and usage detail as objects
     (asyncpg gives text)."""
     row = dict(record)
-    for column in ("metadata", "usage_detail"):
+    for column in ("metadata", "usage_detail", "tags"):
         if isinstance(row.get(column), str):
             row[column] = json.loads(row[column])
     return row

@@ -42,6 +42,7 @@ ENTRY_COLUMNS = (
     "provider_cost_micros",
     "usage_detail",
     "end_user",
+    "tags",
 )
 ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)
 

@@ -11,6 +11,7 @@ re-delivered settlement adds nothing to either). Reports read only this table.
 from __future__ import annotations
 
 from billing.mcp_prices import MODEL_PREFIX
+from billing.tags import GROUP_PREFIX, tag_of
 from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
 # The units beyond tokens a debit's usage_detail holds: images of any size and quality
@@ -28,7 +29,7 @@ UNITS_SQL = (
 ROLLUP_RETURNING = (
     "kind, key_id, model, input_tokens, cached_input_tokens, cache_write_tokens,"
     " output_tokens, reasoning_tokens, occurred_at, meter, quantity, provider_cost_micros,"
-    f" {UNITS_SQL}, end_user"
+    f" {UNITS_SQL}, end_user, tags"
 )
 _SUMS_OF_INS = """
     SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, coalesce(model, ''),
@@ -64,6 +65,15 @@ roll_end_users AS (
     INSERT INTO end_user_rollups AS r{_SUMS_OF_INS}, end_user
     FROM ins WHERE kind = 'debit' AND end_user IS NOT NULL GROUP BY 1, 2, 3, 4, 13, end_user
     ON CONFLICT (account_id, day, end_user, model, key_id, meter) DO UPDATE SET{_ADD_UP}
+    RETURNING 1
+)"""
+# The same sums per value of each tag the debits carry (migration 085).
+TAG_ROLLUP_CTE = f"""
+roll_tags AS (
+    INSERT INTO usage_tag_rollups AS r{_SUMS_OF_INS}, t.key, t.value
+    FROM ins, jsonb_each_text(ins.tags) AS t WHERE kind = 'debit' AND tags IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 13, t.key, t.value
+    ON CONFLICT (account_id, tag_name, day, tag_value, model, key_id, meter) DO UPDATE SET{_ADD_UP}
     RETURNING 1
 )"""
 _FIELDS = (*USAGE_FIELDS, *COST_FIELDS)
@@ -102,28 +112,53 @@ _WITH_END_USERS = (
 )
 
 
+# By a tag ($n its name), the rows are usage_tag_rollups' and, as value '', the rest of the
+# usage: a debit carries one value of a tag at most.
+_WITH_TAG = (
+    f"(SELECT {_COLUMNS}, tag_value, {', '.join(_FIELDS)} FROM usage_tag_rollups"
+    " WHERE tag_name = ${n}"
+    f" UNION ALL SELECT {_COLUMNS}, '', {', '.join(_FIELDS)} FROM usage_rollups"
+    f" UNION ALL SELECT {_COLUMNS}, '', {', '.join('-' + c for c in _FIELDS)}"
+    " FROM usage_tag_rollups WHERE tag_name = ${n})"
+)
+
+
 def _source(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
-    """One end user's usage is in end_user_rollups; usage by end user needs the rest too."""
+    """One end user's usage is in end_user_rollups; usage by end user needs the rest too;
+    usage by a tag is in usage_tag_rollups, with the rest as ''."""
+    if tag_of(by, filters) is not None:
+        return _WITH_TAG.replace("{n}", str(4 + len(filters)))
     if "end_user" in filters:
         return "end_user_rollups"
     return _WITH_END_USERS if "end_user" in by else "usage_rollups"
 
 
+def _dimension(d: str) -> str:
+    return "u.tag_value" if d.startswith(GROUP_PREFIX) else DIMENSIONS[d]
+
+
 def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
     """Sums per combination of the `by` dimensions over [$2, $3) (UTC days) of account $1,
     where each dimension of `filters` equals its parameter ($4, $5, ... in that order);
-    ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw).
-    By end user, the '' bucket (calls that named none) is left out where it sums to nothing."""
-    unknown = [d for d in (*by, *filters) if d not in DIMENSIONS]
+    ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw); a
+    `tag:<name>` word (billing/tags.py's `tag_of`: a TagSpecError, a ValueError, for one it
+    refuses) takes its name as the parameter after the filters'.
+    By end user or tag, the '' bucket (calls that named none) is left out where it sums to
+    nothing."""
+    tag = tag_of(by, filters)
+    words = {f"{GROUP_PREFIX}{tag}"} if tag is not None else set()
+    unknown = [d for d in by if d not in DIMENSIONS and d not in words]
+    unknown += [d for d in filters if d not in DIMENSIONS]
     if unknown or not by:
         raise ValueError(f"unknown usage dimensions {unknown} (or none to group by)")
-    cols = ", ".join(f'{DIMENSIONS[d]} AS "{d}"' for d in by)
+    cols = ", ".join(f'{_dimension(d)} AS "{d}"' for d in by)
     where = "".join(f" AND {DIMENSIONS[d]} = ${i}" for i, d in enumerate(filters, start=4))
     uses_key = any(d in ("team", "member") for d in (*by, *filters))
     order = ", ".join(str(i) for i in range(1, len(by) + 1))
     having = ""
-    if "end_user" in by and "end_user" not in filters:
-        having = " HAVING u.end_user <> '' OR " + " OR ".join(f"sum(u.{c}) <> 0" for c in _FIELDS)
+    own = "u.tag_value" if tag is not None else "u.end_user"
+    if tag is not None or ("end_user" in by and "end_user" not in filters):
+        having = f" HAVING {own} <> '' OR " + " OR ".join(f"sum(u.{c}) <> 0" for c in _FIELDS)
     return (
         f"SELECT {cols}, {_SUMS} FROM {_source(by, filters)} u"
         + (" LEFT JOIN api_keys k ON k.id = u.key_id" if uses_key else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
@@ -14,7 +14,7 @@ from gateway.stores.errors import DuplicateTeam
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 
-_COLUMNS = "id, account_id, name, quotas, created_at"
+_COLUMNS = "id, account_id, name, quotas, tags, created_at"
 
 
 def team_id() -> str:
@@ -79,6 +79,15 @@ class Teams:
                 )
         return _row(row), [dict(k) for k in keys]
 
+    async def set_tags(self, team: str, tags: Mapping[str, str]) -> Row | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                f"UPDATE teams SET tags = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+                team,
+                json.dumps(dict(tags)),
+            )
+        return None if row is None else _row(row)
+
     async def set_key_team(self, key_id: str, team: str | None) -> None:
         with map_postgres_errors():
             await self.pool.execute("UPDATE api_keys SET team_id = $2 WHERE id = $1", key_id, team)
@@ -95,6 +104,8 @@ class Teams:
 
 def _row(record: asyncpg.Record) -> Row:
     row = dict(record)
-    raw = row["quotas"]
-    row["quotas"] = json.loads(raw) if isinstance(raw, str) else raw
+    for column in ("quotas", "tags"):
+        raw = row.get(column)
+        if isinstance(raw, str):
+            row[column] = json.loads(raw)
     return row

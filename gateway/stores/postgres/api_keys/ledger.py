@@ -80,6 +80,16 @@ class KeyLedger:
         sql = "SELECT * FROM api_keys WHERE id = $1"
         return _row(await read_once_more(self.pool, lambda: self.pool.fetchrow(sql, key_id)))
 
+    async def set_key_tags(self, key_id: str, tags: Mapping[str, str]) -> Row | None:
+        with map_postgres_errors():
+            return _row(
+                await self.pool.fetchrow(
+                    "UPDATE api_keys SET tags = $2 WHERE id = $1 RETURNING *",
+                    key_id,
+                    json.dumps(dict(tags)),
+                )
+            )
+
     async def revoke_key(self, key_id: str) -> Row | None:
         with map_postgres_errors():
             return _row(
