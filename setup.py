@@ -34,6 +34,7 @@ HOT_PATH = [
     "billing/token_cache.py",
     "billing/tokens.py",
     "billing/usage.py",
+    "billing/values.py",
     "billing/windows.py",
     "gateway/build.py",
     "gateway/http/headers.py",

@@ -8,36 +8,23 @@ reply in gateway/stores/redis/replies.py); nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, final
+
+from billing.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class RateWindow:
+@final
+class RateWindow(Value):
     """The tightest window for a metric family, for x-ratelimit-* headers."""
 
-    limit: int
-    remaining: int
-    reset_at_ms: int
-
     def __init__(self, limit: int, remaining: int, reset_at_ms: int) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "limit", limit)
-        object.__setattr__(self, "remaining", remaining)
-        object.__setattr__(self, "reset_at_ms", reset_at_ms)
+        self.limit: Final = limit
+        self.remaining: Final = remaining
+        self.reset_at_ms: Final = reset_at_ms
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    request_id: str
-    account_id: str
-    key_id: str
-    shard: int
-    held_micros: int
-    now_ms: int
-    requests: RateWindow | None
-    tokens: RateWindow | None
-    plan: str
-    markup_bps: int = 0  # the account's markup over provider cost (its own, else its plan's)
-
+@final
+class Admitted(Value):
     def __init__(
         self,
         request_id: str,
@@ -51,17 +38,17 @@ class Admitted:
         plan: str,
         markup_bps: int = 0,
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "request_id", request_id)
-        object.__setattr__(self, "account_id", account_id)
-        object.__setattr__(self, "key_id", key_id)
-        object.__setattr__(self, "shard", shard)
-        object.__setattr__(self, "held_micros", held_micros)
-        object.__setattr__(self, "now_ms", now_ms)
-        object.__setattr__(self, "requests", requests)
-        object.__setattr__(self, "tokens", tokens)
-        object.__setattr__(self, "plan", plan)
-        object.__setattr__(self, "markup_bps", markup_bps)
+        self.request_id: Final = request_id
+        self.account_id: Final = account_id
+        self.key_id: Final = key_id
+        self.shard: Final = shard
+        self.held_micros: Final = held_micros
+        self.now_ms: Final = now_ms
+        self.requests: Final = requests
+        self.tokens: Final = tokens
+        self.plan: Final = plan
+        # The account's markup over provider cost (its own, else its plan's)
+        self.markup_bps: Final = markup_bps
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ lines 1..i rounded up minus that of lines 1..i-1, so the shares sum to the debit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ import orjson
 from billing.money import charge
 from billing.pricing.model import ModelPrice, Priced
 from billing.usage import Usage
+from billing.values import replace
 
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 BATCH_TIER = "batch"

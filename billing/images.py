@@ -9,10 +9,9 @@ per image of each quality and size, plus 100 tokens per partial image a stream a
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from billing.final_event import FinalEventTally
 from billing.usage import Usage, usage_from_openai
+from billing.values import replace
 
 # Output tokens of one image (OpenAI's image generation guide, "Cost and latency").
 GPT_IMAGE_OUTPUT = {

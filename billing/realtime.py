@@ -9,9 +9,10 @@ tokenizer, audio from its bytes at the format's rate and `AUDIO_TOKENS_PER_SECON
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from billing.usage import MalformedUsage, Usage, token_count, usage_from_openai
+from billing.values import replace
 
 # Bytes of one second of audio, by the session's audio format (`audio/pcm` is 24 kHz 16-bit
 # mono; G.711 is 8 kHz, one byte a sample). An unknown format is assumed the densest in

@@ -9,13 +9,13 @@ cut short is not a run.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 from billing.finish import finish_reasons
 from billing.names import one_of
 from billing.stream_tally import StreamEvent, event_object
 from billing.usage import ToolRuns, Usage, usage_from_openai
+from billing.values import replace
 
 TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -11,27 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Final, Literal, final
+
+from billing.values import Value, replace
 
 UsageSource = Literal["provider", "counted"]
 ToolRuns = tuple[tuple[str, int], ...]  # (built-in tool item type, runs), sorted by type
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    cache_write_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    source: UsageSource = "provider"
-    tool_runs: ToolRuns = ()  # built-in tools that ran (web_search_call, ...), priced per run
-    service_tier: str = ""  # the tier the provider says served it; "" means its default
-    # Priced parts beyond the fields above, by the catalogue's usage keys, each a part of its
-    # general key (cache_write_1h_tokens of cache_write_tokens, input_audio_tokens of input).
-    extra: tuple[tuple[str, int], ...] = ()
-
+@final
+class Usage(Value):
     def __init__(
         self,
         input_tokens: int = 0,
@@ -44,16 +33,19 @@ class Usage:
         service_tier: str = "",
         extra: tuple[tuple[str, int], ...] = (),
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "input_tokens", input_tokens)
-        object.__setattr__(self, "cached_input_tokens", cached_input_tokens)
-        object.__setattr__(self, "cache_write_tokens", cache_write_tokens)
-        object.__setattr__(self, "output_tokens", output_tokens)
-        object.__setattr__(self, "reasoning_tokens", reasoning_tokens)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "tool_runs", tool_runs)
-        object.__setattr__(self, "service_tier", service_tier)
-        object.__setattr__(self, "extra", extra)
+        self.input_tokens: Final = input_tokens
+        self.cached_input_tokens: Final = cached_input_tokens
+        self.cache_write_tokens: Final = cache_write_tokens
+        self.output_tokens: Final = output_tokens
+        self.reasoning_tokens: Final = reasoning_tokens
+        self.source: Final = source
+        # Built-in tools that ran (web_search_call, ...), priced per run
+        self.tool_runs: Final = tool_runs
+        # The tier the provider says served it; "" means its default
+        self.service_tier: Final = service_tier
+        # Priced parts beyond the fields above, by the catalogue's usage keys, each a part of its
+        # general key (cache_write_1h_tokens of cache_write_tokens, input_audio_tokens of input).
+        self.extra: Final = extra
 
     @property
     def total_input_tokens(self) -> int:

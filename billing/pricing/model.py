@@ -12,11 +12,12 @@ import time
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal, final
 
 from billing.money import COST_SCALE, ceil_div, charge
 from billing.pricing.card import Band, RateCard
 from billing.usage import ToolRuns, Usage
+from billing.values import Value
 
 ModelKind = Literal[
     "chat", "completion", "embedding", "moderation", "image", "transcription", "speech", "realtime"
@@ -31,13 +32,9 @@ TOOL_UNITS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Priced:
+@final
+class Priced(Value):
     """A call's exact provider cost, `numerator / COST_SCALE` micros, and what priced it."""
-
-    numerator: int
-    version: str = ""  # the rate card's id (a ledger debit's price_version)
-    detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
 
     def __init__(
         self,
@@ -45,10 +42,9 @@ class Priced:
         version: str = "",
         detail: tuple[tuple[str, int | str], ...] = (),
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "numerator", numerator)
-        object.__setattr__(self, "version", version)
-        object.__setattr__(self, "detail", detail)
+        self.numerator: Final = numerator
+        self.version: Final = version  # the rate card's id (a ledger debit's price_version)
+        self.detail: Final = detail  # priced dimensions beyond the columns
 
     @property
     def provider_micros(self) -> int:

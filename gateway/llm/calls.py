@@ -9,13 +9,13 @@ priced), and requests whose meaning is ambiguous (two max-token fields that disa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final, final
 
 import orjson
 
 from billing.pricing import Deployment, ModelPrice, PricingTable
 from billing.tokens import TokenCounter
+from billing.values import Value, replace
 from gateway.config.providers import BODIES
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
@@ -29,34 +29,9 @@ from gateway.llm.uploads import Upload
 from gateway.stores.records import KeyRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@final
+class Call(Value):
     """One metered request, read whole before anything is reserved; `clamped` makes a new one."""
-
-    endpoint: Endpoint
-    price: ModelPrice
-    body: dict[str, Any]
-    stream: bool
-    client_wants_usage: bool
-    input_tokens: int
-    max_output_tokens: int  # over all choices
-    max_tokens_field: str | None = None
-    choices: int = 1
-    service_tier: str = ""
-    fees_micros: int = 0
-    kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
-    # The upstreams it may go to when its model has several; `price` is then the dearest's
-    # (what is reserved) until one serves it (`served_by`).
-    deployments: tuple[Deployment, ...] = ()
-    upload: Upload | None = None  # a multipart body, sent from its spool (llm/uploads.py)
-    # Who it is for (billing/end_users.py: '' none, INVALID out of bounds) and where the
-    # request said so: the header, `user` or `metadata.user_id`.
-    end_user: str = ""
-    end_user_param: str = ""
-    # A batch's reservation, its lines' worst cases summed (each at its own band); 0: the
-    # worst case of input_tokens and max_output_tokens as one request.
-    reserve_micros: int = 0
-    assembled: bool = False  # the provider streams events, the client gets the answer whole
 
     def __init__(
         self,
@@ -79,25 +54,31 @@ class Call:
         reserve_micros: int = 0,
         assembled: bool = False,
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "endpoint", endpoint)
-        object.__setattr__(self, "price", price)
-        object.__setattr__(self, "body", body)
-        object.__setattr__(self, "stream", stream)
-        object.__setattr__(self, "client_wants_usage", client_wants_usage)
-        object.__setattr__(self, "input_tokens", input_tokens)
-        object.__setattr__(self, "max_output_tokens", max_output_tokens)
-        object.__setattr__(self, "max_tokens_field", max_tokens_field)
-        object.__setattr__(self, "choices", choices)
-        object.__setattr__(self, "service_tier", service_tier)
-        object.__setattr__(self, "fees_micros", fees_micros)
-        object.__setattr__(self, "kinds", kinds)
-        object.__setattr__(self, "deployments", deployments)
-        object.__setattr__(self, "upload", upload)
-        object.__setattr__(self, "end_user", end_user)
-        object.__setattr__(self, "end_user_param", end_user_param)
-        object.__setattr__(self, "reserve_micros", reserve_micros)
-        object.__setattr__(self, "assembled", assembled)
+        self.endpoint: Final = endpoint
+        self.price: Final = price
+        self.body: Final = body
+        self.stream: Final = stream
+        self.client_wants_usage: Final = client_wants_usage
+        self.input_tokens: Final = input_tokens
+        self.max_output_tokens: Final = max_output_tokens  # over all choices
+        self.max_tokens_field: Final = max_tokens_field
+        self.choices: Final = choices
+        self.service_tier: Final = service_tier
+        self.fees_micros: Final = fees_micros
+        self.kinds: Final = kinds  # usage keys beyond text it may be billed for (llm/kinds.py)
+        # The upstreams it may go to when its model has several; `price` is then the dearest's
+        # (what is reserved) until one serves it (`served_by`).
+        self.deployments: Final = deployments
+        self.upload: Final = upload  # a multipart body, sent from its spool (llm/uploads.py)
+        # Who it is for (billing/end_users.py: '' none, INVALID out of bounds) and where the
+        # request said so: the header, `user` or `metadata.user_id`.
+        self.end_user: Final = end_user
+        self.end_user_param: Final = end_user_param
+        # A batch's reservation, its lines' worst cases summed (each at its own band); 0: the
+        # worst case of input_tokens and max_output_tokens as one request.
+        self.reserve_micros: Final = reserve_micros
+        # The provider streams events, the client gets the answer whole
+        self.assembled: Final = assembled
 
     @property
     def worst_case_micros(self) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal, final
 
 from billing.pricing import ModelKind, ModelPrice
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from billing.values import Value
 from gateway.config.providers import BODIES
 
 Wire = Literal["openai", "anthropic", "gemini"]
@@ -23,21 +24,9 @@ Wire = Literal["openai", "anthropic", "gemini"]
 Body = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Sizing:
+@final
+class Sizing(Value):
     """A request's worst case as its reader found it, before the meter reserves it."""
-
-    input_tokens: int
-    max_output_tokens: int  # per choice
-    max_tokens_field: str | None = None  # the body field that set it, None if defaulted
-    choices: int = 1
-    service_tier: str = ""  # the tier asked for: the reservation assumes its rates if dearer
-    fees_micros: int = 0  # built-in tool fees the request may run up
-    kinds: tuple[str, ...] = ()  # usage keys beyond text it may be billed for (llm/kinds.py)
-    streams: bool | None = None  # streamed whatever `stream` says (speech's stream_format)
-    # Asked of the provider as server-sent events (its usage is only there) and answered to
-    # the client assembled, as the plain answer it asked for (token-priced speech's audio).
-    assembled: bool = False
 
     def __init__(
         self,
@@ -51,16 +40,19 @@ class Sizing:
         streams: bool | None = None,
         assembled: bool = False,
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "input_tokens", input_tokens)
-        object.__setattr__(self, "max_output_tokens", max_output_tokens)
-        object.__setattr__(self, "max_tokens_field", max_tokens_field)
-        object.__setattr__(self, "choices", choices)
-        object.__setattr__(self, "service_tier", service_tier)
-        object.__setattr__(self, "fees_micros", fees_micros)
-        object.__setattr__(self, "kinds", kinds)
-        object.__setattr__(self, "streams", streams)
-        object.__setattr__(self, "assembled", assembled)
+        self.input_tokens: Final = input_tokens
+        self.max_output_tokens: Final = max_output_tokens  # per choice
+        # The body field that set it, None if defaulted
+        self.max_tokens_field: Final = max_tokens_field
+        self.choices: Final = choices
+        # The tier asked for: the reservation assumes its rates if dearer
+        self.service_tier: Final = service_tier
+        self.fees_micros: Final = fees_micros  # built-in tool fees the request may run up
+        self.kinds: Final = kinds  # usage keys beyond text it may be billed for (llm/kinds.py)
+        self.streams: Final = streams  # streamed whatever `stream` says (speech's stream_format)
+        # Asked of the provider as server-sent events (its usage is only there) and answered to
+        # the client assembled, as the plain answer it asked for (token-priced speech's audio).
+        self.assembled: Final = assembled
 
 
 RequestReader = Callable[[Body, ModelPrice, TokenCounter], Sizing]

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import Final, final
 from urllib.parse import quote
 
+from billing.values import Value
 from gateway.config.settings import ProviderSettings
 from gateway.llm.betas import HEADER, forwarded
 
@@ -35,17 +36,12 @@ AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embed
 TRACE_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("trace_headers", default=())
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    url: str
-    headers: dict[str, str]
-    path: str  # under the provider's base URL, with its query
-
+@final
+class Target(Value):
     def __init__(self, url: str, headers: dict[str, str], path: str) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "url", url)
-        object.__setattr__(self, "headers", headers)
-        object.__setattr__(self, "path", path)
+        self.url: Final = url
+        self.headers: Final = headers
+        self.path: Final = path  # under the provider's base URL, with its query
 
 
 def azure_path(provider: ProviderSettings, path: str, model: str) -> str:

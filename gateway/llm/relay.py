@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final, final
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +31,7 @@ from aiohttp import web
 from billing.stream_tally import StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage
+from billing.values import Value, replace
 from gateway.llm.bedrock import EventStreamToSSE
 from gateway.llm.bounded import Source, next_chunk
 from gateway.llm.calls import Call
@@ -42,30 +42,17 @@ UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionErro
 STREAM_FAILED = "The provider's stream ended abnormally."
 
 
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
+@final
+class StreamLimits(Value):
     """How long the relay waits between provider chunks and how large one event may grow."""
 
-    idle_s: float = 300.0
-    max_event_bytes: int = 8 * 1024 * 1024
-
     def __init__(self, idle_s: float = 300.0, max_event_bytes: int = 8 * 1024 * 1024) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "idle_s", idle_s)
-        object.__setattr__(self, "max_event_bytes", max_event_bytes)
+        self.idle_s: Final = idle_s
+        self.max_event_bytes: Final = max_event_bytes
 
 
-@dataclass(slots=True)
+@final
 class StreamOutcome:
-    usage: Usage
-    client_gone: bool = False
-    upstream_failed: bool = False
-    billable: bool = True  # False: the provider failed before any output; nothing is billed
-    stored_id: str | None = None  # a Responses API response the stream created
-    finished: bool = True  # the stream reached its end (a terminal event, [DONE], ...)
-    cancelled: bool = False  # the task was cancelled: settle what was delivered, then re-raise
-    held: bool = False  # the usage event waits for `StreamRelay.finish`, the stream for it
-
     def __init__(
         self,
         usage: Usage,
@@ -77,15 +64,15 @@ class StreamOutcome:
         cancelled: bool = False,
         held: bool = False,
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
         self.usage = usage
         self.client_gone = client_gone
         self.upstream_failed = upstream_failed
-        self.billable = billable
-        self.stored_id = stored_id
-        self.finished = finished
+        self.billable = billable  # False: the provider failed before any output; nothing is billed
+        self.stored_id = stored_id  # a Responses API response the stream created
+        self.finished = finished  # the stream reached its end (a terminal event, [DONE], ...)
+        # The task was cancelled: settle what was delivered, then re-raise
         self.cancelled = cancelled
-        self.held = held
+        self.held = held  # the usage event waits for `StreamRelay.finish`, the stream for it
 
 
 def counted_usage(

@@ -10,7 +10,9 @@ events, found with bytes.find or one regex search, never with a Python loop over
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Final, final
+
+from billing.values import Value
 
 _CR = 0x0D
 _LF = 0x0A
@@ -21,19 +23,14 @@ _EVENT_END = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+@final
+class SSEEvent(Value):
     """One event; `raw` includes its blank line. Comment-only events have data "" and no name."""
 
-    raw: bytes
-    event: str | None
-    data: str
-
     def __init__(self, raw: bytes, event: str | None, data: str) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "raw", raw)
-        object.__setattr__(self, "event", event)
-        object.__setattr__(self, "data", data)
+        self.raw: Final = raw
+        self.event: Final = event
+        self.data: Final = data
 
 
 class SSEParser:

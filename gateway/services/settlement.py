@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
@@ -52,20 +51,9 @@ class Rebook(Protocol):
         ...
 
 
-@dataclass(slots=True)
+@final
 class Hold:
     """One admitted request while it is served; `settling` once its settlement has begun."""
-
-    admitted: Admitted
-    settling: bool = False
-    forwarded: bool = False  # the request reached the provider: it counts in request windows
-    # The task serving it, from `Settlements.open`: its settlement's answer budget cancels
-    # that task. Kept, because on Python 3.11 asyncio.current_task() costs a getpid()
-    # system call (get_running_loop's fork check).
-    task: asyncio.Task[Any] | None = None
-    # A background response may be seen finished twice (a retrieve and the poller): the
-    # second settle finds the reservation closed by the first, which is not a loss.
-    resettle: bool = False
 
     def __init__(
         self,
@@ -75,11 +63,15 @@ class Hold:
         task: asyncio.Task[Any] | None = None,
         resettle: bool = False,
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
         self.admitted = admitted
         self.settling = settling
-        self.forwarded = forwarded
+        self.forwarded = forwarded  # the request reached the provider: it counts in request windows
+        # The task serving it, from `Settlements.open`: its settlement's answer budget cancels
+        # that task. Kept, because on Python 3.11 asyncio.current_task() costs a getpid()
+        # system call (get_running_loop's fork check).
         self.task = task
+        # A background response may be seen finished twice (a retrieve and the poller): the
+        # second settle finds the reservation closed by the first, which is not a loss.
         self.resettle = resettle
 
 

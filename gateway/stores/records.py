@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, final
 
 from billing.usage import Usage
+from billing.values import Value
 from gateway.stores.stream_fields import ACCOUNT, REQUEST_ID
 
 Row = Mapping[str, Any]  # one ledger row by column name (a dict, never an asyncpg Record)
@@ -111,18 +112,9 @@ PER_SECRET = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
+@final
+class Settlement(Value):
     """What a finished call consumed and costs; settle.lua moves it into the stream."""
-
-    model: str
-    provider: str
-    usage: Usage
-    cost_micros: int  # charged: the provider cost marked up
-    price_version: str = ""  # the rate card that priced it (billing.pricing)
-    provider_cost_micros: int | None = None  # before markup; None means equal to cost_micros
-    detail: tuple[tuple[str, int | str], ...] = ()  # priced dimensions beyond the columns
-    end_user: str = ""  # the request's end user, recorded on its debit ('' none)
 
     def __init__(
         self,
@@ -135,15 +127,15 @@ class Settlement:
         detail: tuple[tuple[str, int | str], ...] = (),
         end_user: str = "",
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "model", model)
-        object.__setattr__(self, "provider", provider)
-        object.__setattr__(self, "usage", usage)
-        object.__setattr__(self, "cost_micros", cost_micros)
-        object.__setattr__(self, "price_version", price_version)
-        object.__setattr__(self, "provider_cost_micros", provider_cost_micros)
-        object.__setattr__(self, "detail", detail)
-        object.__setattr__(self, "end_user", end_user)
+        self.model: Final = model
+        self.provider: Final = provider
+        self.usage: Final = usage
+        self.cost_micros: Final = cost_micros  # charged: the provider cost marked up
+        self.price_version: Final = price_version  # the rate card that priced it (billing.pricing)
+        # Before markup; None means equal to cost_micros
+        self.provider_cost_micros: Final = provider_cost_micros
+        self.detail: Final = detail  # priced dimensions beyond the columns
+        self.end_user: Final = end_user  # the request's end user, recorded on its debit ('' none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,22 +325,10 @@ class OwnedResponse:
     worst_micros: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PendingDebit:
+@final
+class PendingDebit(Value):
     """A completed call's priced usage that Redis could not take before its gateway stopped;
     kept in PostgreSQL until the sweeper debits it (never voids it)."""
-
-    request_id: str
-    account_id: str
-    shard: int
-    model: str
-    provider: str
-    cost_micros: int
-    usage: Usage
-    price_version: str = ""  # what priced it, as its Settlement said (kept for its debit)
-    provider_cost_micros: int | None = None
-    detail: tuple[tuple[str, int | str], ...] = ()
-    end_user: str = ""
 
     def __init__(
         self,
@@ -364,18 +344,18 @@ class PendingDebit:
         detail: tuple[tuple[str, int | str], ...] = (),
         end_user: str = "",
     ) -> None:
-        """Written out: the compiled build runs it as C, not as Python (setup.py)."""
-        object.__setattr__(self, "request_id", request_id)
-        object.__setattr__(self, "account_id", account_id)
-        object.__setattr__(self, "shard", shard)
-        object.__setattr__(self, "model", model)
-        object.__setattr__(self, "provider", provider)
-        object.__setattr__(self, "cost_micros", cost_micros)
-        object.__setattr__(self, "usage", usage)
-        object.__setattr__(self, "price_version", price_version)
-        object.__setattr__(self, "provider_cost_micros", provider_cost_micros)
-        object.__setattr__(self, "detail", detail)
-        object.__setattr__(self, "end_user", end_user)
+        self.request_id: Final = request_id
+        self.account_id: Final = account_id
+        self.shard: Final = shard
+        self.model: Final = model
+        self.provider: Final = provider
+        self.cost_micros: Final = cost_micros
+        self.usage: Final = usage
+        # What priced it, as its Settlement said (kept for its debit)
+        self.price_version: Final = price_version
+        self.provider_cost_micros: Final = provider_cost_micros
+        self.detail: Final = detail
+        self.end_user: Final = end_user
 
     @classmethod
     def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import orjson
 import pytest
 
@@ -14,6 +12,7 @@ from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.llm.calls import read_call, upstream_body
 from gateway.llm.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, openai_error_event
 from gateway.stores.records import KeyRecord
+from tests.unit.test_hot_values import FROZEN
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))
 COUNTER = TokenCounter()
@@ -24,7 +23,7 @@ CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "h
 def test_call_is_frozen_and_clamping_makes_a_new_one() -> None:
     call = read_call(CHAT, {**CHAT_BODY, "n": 2, "max_tokens": 100}, KEY, PRICING, COUNTER)
     assert call.max_output_tokens == 200
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FROZEN):
         call.max_output_tokens = 1  # type: ignore[misc]
     lower = call.clamped(50)
     assert (lower.max_output_tokens, lower.body["max_tokens"]) == (50, 25)

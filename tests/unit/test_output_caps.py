@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from genai_prices import data as catalogue_data
 
+from billing import values
 from billing.pricing import load_pricing
 from billing.pricing.output_caps import OUTPUT_CAPS, output_cap
 from billing.tokens import TokenCounter
@@ -61,7 +62,7 @@ def test_an_unknown_cap_is_the_default_sent_in_each_wires_field() -> None:
     assert call.body["max_completion_tokens"] == 700 and call.max_output_tokens == 1400
     resp = read_call(RESPONSES, {"model": "gpt-6.1-sol", "input": "hi"}, KEY, table, COUNTER)
     assert resp.body["max_output_tokens"] == 700 and resp.max_output_tokens == 700
-    gemini = replace(call, endpoint=GEMINI, body={"generationConfig": {"temperature": 0}})
+    gemini = values.replace(call, endpoint=GEMINI, body={"generationConfig": {"temperature": 0}})
     sent = gemini.with_output_cap(300).body["generationConfig"]
     assert sent == {"temperature": 0, "maxOutputTokens": 300}
 

@@ -5,13 +5,13 @@ itself, where it used to bill the odd fields as zero."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing import values
 from billing.usage import MAX_USAGE_TOKENS, Usage, usage_from_anthropic, usage_from_openai
+from tests.unit.test_hot_values import FROZEN
 
 ODD_VALUES: list[object] = [-1, -1000, True, False, 1.5, 12.0, "12", [], {}, 10**18, 1e6]
 
@@ -29,7 +29,7 @@ def test_reasoning_tokens_are_not_added_to_totals() -> None:
 
 
 def test_usage_is_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FROZEN):
         Usage().input_tokens = 1  # type: ignore[misc]
 
 
@@ -234,11 +234,15 @@ usage_keys = st.sampled_from(
 )
 
 
+# Usage's fields with their defaults: the counts are those whose default is an int (0).
+INT_FIELDS = list(values.fields(Usage()).items())
+
+
 @given(st.dictionaries(usage_keys, json_values))
 def test_parsers_never_raise_and_never_go_negative(obj: dict[str, object]) -> None:
     for usage in (usage_from_openai(obj), usage_from_anthropic(obj)):
         if usage is not None:
-            ints = [f for f in dataclasses.fields(usage) if f.type in ("int", int)]  # both builds
-            fields = [getattr(usage, f.name) for f in ints]
+            ints = [name for name, zero in INT_FIELDS if type(zero) is int]  # both builds
+            fields = [getattr(usage, name) for name in ints]
             assert len(fields) == 5
             assert all(type(v) is int and 0 <= v <= MAX_USAGE_TOKENS for v in fields)

@@ -5,12 +5,12 @@ the one before passed, so nothing large is read or tokenized for a key that is r
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from aiohttp import web
 
 from billing.end_users import HEADER as END_USER_HEADER
 from billing.token_cache import NewTextOverBudget
+from billing.values import replace
 from gateway.config.settings import Settings
 from gateway.errors import MeterwayError, RequestTimeout
 from gateway.http.appkeys import Proxying

@@ -7,8 +7,6 @@ priced by (images of a size and quality, characters), as `Sizing.fees_micros`.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from billing.images import (
     GPT_IMAGE_QUALITIES,
     GPT_IMAGE_SIZES,
@@ -21,6 +19,7 @@ from billing.images import (
 from billing.pricing import ModelPrice
 from billing.pricing.units import IMAGE_QUALITIES, IMAGE_SIZES, image_key
 from billing.tokens import TokenCounter
+from billing.values import replace
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from billing import values
 from billing.admission import (
     Admitted,
     BalanceRefused,
@@ -373,7 +374,7 @@ class Meter:
                 cap,
                 hold.admitted.held_micros,
             )
-            settlement = replace(settlement, cost_micros=cap)
+            settlement = values.replace(settlement, cost_micros=cap)
         self._tell(self.on_settled, hold.admitted, settlement, True)
         done = await self.settlements.settle(hold, settlement)
         if done is None:  # Redis lost the reservation: nothing is, or will be, debited
