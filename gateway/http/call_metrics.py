@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Every metered call's tokens, cost and the gateway's own time, for OTLP metrics
 (outbound/otlp_metrics.py): from the settlement record, as the meter finishes a debit.
 
