@@ -37,6 +37,7 @@ HOT_PATH = [
     "billing/values.py",
     "billing/windows.py",
     "gateway/build.py",
+    "gateway/http/call_metrics.py",
     "gateway/http/headers.py",
     "gateway/http/observe.py",
     "gateway/http/proxy/call_reading.py",

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Every metered call's tokens, cost and the gateway's own time, for OTLP metrics
 (outbound/otlp_metrics.py): from the settlement record, as the meter finishes a debit.
 
@@ -9,10 +10,9 @@ nothing here runs.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, Final
 
 from billing.admission import Admitted
 from gateway.config.traces import MetricSettings
@@ -21,7 +21,10 @@ from gateway.outbound.otlp_metrics import Totals
 from gateway.stores.records import Settlement
 from gateway.telemetry import metrics
 
-CHARGED, OWED, TIMED = 0, 1, 2  # a queued record's kind, its first field
+# A queued record's kind, its first field (Final: the compiled build reads no dict for them).
+CHARGED: Final = 0
+OWED: Final = 1
+TIMED: Final = 2
 REMEMBERED = 4096  # request ids kept to find the group of an uncollected part told late
 
 
@@ -37,10 +40,12 @@ def _outcome(status: int) -> str:
 
 
 class CallMetrics:
-    """The queue between the meter's debits and the metrics exporter, bounded."""
+    """The queue between the meter's debits and the metrics exporter, bounded. A list, not
+    a deque: the exporter's `fold` takes it whole, and a list's append is the compiled
+    build's own (a deque's is a method looked up by name)."""
 
     def __init__(self, settings: MetricSettings) -> None:
-        self.queue: deque[tuple[Any, ...]] = deque()
+        self.queue: list[tuple[Any, ...]] = []
         self.size = settings.queue_size
         self.dropped = 0
         self.wake: Callable[[], object] | None = None  # the exporter's, to fold a half-full queue
@@ -78,8 +83,8 @@ class CallMetrics:
         told inside the debit, before or (when the debit is retried) after the meter's hook:
         either order finds its group."""
         queue, groups, owed = self.queue, self._groups, self._owed
-        while queue:
-            record = queue.popleft()
+        self.queue = []
+        for record in queue:
             kind = record[0]
             if kind == CHARGED:
                 _, rid, plan, s, billed = record

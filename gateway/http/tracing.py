@@ -20,9 +20,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from time import time_ns
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
+from multidict import istr
 from yarl import URL
 
 from billing.admission import Admitted
@@ -42,15 +43,17 @@ from gateway.telemetry import metrics
 # Asked every few seconds by orchestrators and scrapers: answered with their trace headers,
 # never exported (a trace backend full of probes hides the calls).
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-TRACE_FLAGS = ("-00", "-01")
+# Read on every traced request, as `istr`: a plain str key is lower-cased by every get. Not
+# the answer's headers: aiohttp writes an `istr` key through str() where a str goes as is.
+TRACEPARENT: Final = istr("traceparent")
 SpanEvent = tuple[str, int, tuple[tuple[str, str | int], ...]]  # name, time, attributes
-MAX_SETTLING = 64  # batches settling at once whose lines wait for their debit's span
+MAX_SETTLING: Final = 64  # batches settling at once whose lines wait for their debit's span
 # A debit's reply may come after its answer went out (a settle Redis does not answer within
 # its budget runs on in a task, services/settlement.py): its span waits for it to say what
 # went uncollected, this long at most (a retried or rebooked debit's span leaves without
 # it), and this many at once.
-REPLY_WAIT_NS = 1_000_000_000
-MAX_AWAITING = 4096
+REPLY_WAIT_NS: Final = 1_000_000_000
+MAX_AWAITING: Final = 4096
 
 
 class Attempt:
@@ -105,7 +108,8 @@ class Traced:
     def header(self) -> str:
         """traceparent's form with this span as the parent: `traceresponse`, and what a
         provider that forwards traces is sent."""
-        return "00-" + self.trace_id + "-" + self.span_id + TRACE_FLAGS[self.flags & 1]
+        flags = "01" if self.flags & 1 else "00"
+        return f"00-{self.trace_id}-{self.span_id}-{flags}"  # one string built, not four
 
     def more(self) -> Extra:
         """What few calls add (attempts, metering events), made when first needed."""
@@ -169,7 +173,7 @@ class Tracer:
         the request's timing (`clock.traced`), which the middleware holds anyway."""
         headers = request.headers
         if self._w3c_only:
-            header = headers.get("traceparent")
+            header = headers.get(TRACEPARENT)
             parent = None if header is None else parent_of(header)
         else:
             parent = context_of(headers, self._propagators)
@@ -216,8 +220,9 @@ class Tracer:
 
     def answered(self, request_id: str) -> None:
         """The settlements' hook when Redis answered a debit: its span may leave."""
-        traced = self.awaiting.pop(request_id, None)
-        if traced is not None:
+        traced = self.awaiting.get(request_id)
+        if traced is not None:  # get and del: the compiled build has no primitive for pop
+            del self.awaiting[request_id]
             traced.awaiting = False
 
     def batch_lines(self, request_id: str, lines: list[LineBilled]) -> None:
@@ -241,8 +246,10 @@ class Tracer:
     ) -> None:
         """The request's end: its facts queued for the exporter, if sampled. The route and
         the URL's path are read from the match and the URL in the exporter's task."""
-        if self.open.pop(traced.request_id, None) is None:
+        opened = self.open
+        if traced.request_id not in opened:  # `in` and del: no primitive for dict.pop
             return
+        del opened[traced.request_id]
         traced.end_ns = time_ns()
         traced.status, traced.error, traced.model = status, error, model
         traced.method, traced.url, traced.match = (
