@@ -177,7 +177,7 @@ class Settlements:
         if it is still being settled, None if it never will be (Redis lost the reservation)."""
         hold.settling = True
         a = hold.admitted
-        pending = PendingDebit.of(a.request_id, a.account_id, a.shard, settlement)
+        pending = PendingDebit(a.request_id, a.account_id, a.shard, settlement)
         self._unsettled[a.request_id] = pending
         task = hold.task or asyncio.current_task()
         assert task is not None, "a settlement runs in a task"
@@ -294,8 +294,8 @@ def _vanished(p: PendingDebit) -> None:
         "settle %s found no reservation (Redis lost it?): %d micros of delivered usage on"
         " account %s (%s, %s), debited late from what is free",
         p.request_id,
-        p.cost_micros,
+        p.settlement.cost_micros,
         p.account_id,
-        p.model,
-        p.usage,
+        p.settlement.model,
+        p.settlement.usage,
     )

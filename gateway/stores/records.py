@@ -328,64 +328,17 @@ class OwnedResponse:
 @final
 class PendingDebit(Value):
     """A completed call's priced usage that Redis could not take before its gateway stopped;
-    kept in PostgreSQL until the sweeper debits it (never voids it)."""
+    kept in PostgreSQL until the sweeper debits it (never voids it). It carries the
+    settlement whole, so a field added to Settlement is one edit here too (the spool's
+    columns, stores/postgres/pending.py, say which of them it keeps)."""
 
     def __init__(
-        self,
-        request_id: str,
-        account_id: str,
-        shard: int,
-        model: str,
-        provider: str,
-        cost_micros: int,
-        usage: Usage,
-        price_version: str = "",
-        provider_cost_micros: int | None = None,
-        detail: tuple[tuple[str, int | str], ...] = (),
-        end_user: str = "",
+        self, request_id: str, account_id: str, shard: int, settlement: Settlement
     ) -> None:
         self.request_id: Final = request_id
         self.account_id: Final = account_id
         self.shard: Final = shard
-        self.model: Final = model
-        self.provider: Final = provider
-        self.cost_micros: Final = cost_micros
-        self.usage: Final = usage
-        # What priced it, as its Settlement said (kept for its debit)
-        self.price_version: Final = price_version
-        self.provider_cost_micros: Final = provider_cost_micros
-        self.detail: Final = detail
-        self.end_user: Final = end_user
-
-    @classmethod
-    def of(cls, request_id: str, account_id: str, shard: int, s: Settlement) -> PendingDebit:
-        """The debit a settlement makes, as a stopping gateway writes it down."""
-        return cls(
-            request_id,
-            account_id,
-            shard,
-            s.model,
-            s.provider,
-            s.cost_micros,
-            s.usage,
-            s.price_version,
-            s.provider_cost_micros,
-            s.detail,
-            s.end_user,
-        )
-
-    def settlement(self) -> Settlement:
-        """The settlement to apply, the same as the one that was written down."""
-        return Settlement(
-            self.model,
-            self.provider,
-            self.usage,
-            self.cost_micros,
-            self.price_version,
-            self.provider_cost_micros,
-            self.detail,
-            self.end_user,
-        )
+        self.settlement: Final = settlement
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ async def apply_pending(store: SweptStorePort, pending: PendingDebitsPort) -> in
     """Debit every recorded unsettled call; returns how many were applied."""
     applied = 0
     for p in await pending.oldest():
-        await store.settle(p.shard, p.account_id, p.request_id, p.settlement())
+        await store.settle(p.shard, p.account_id, p.request_id, p.settlement)
         await pending.done(p.request_id)
         applied += 1
     return applied

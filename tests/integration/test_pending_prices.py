@@ -23,10 +23,10 @@ async def test_a_spooled_debit_keeps_its_prices(stores: Stores) -> None:
     usage = Usage(input_tokens=1000, output_tokens=500, service_tier="flex")
     detail = (("service_tier", "flex"), ("web_search_call", 1))
     settlement = Settlement("gpt-4o-mini", "openai", usage, 540, "gpt-4o-mini@abc", 450, detail)
-    spooled = PendingDebit.of(rid, h.account_id, h.shard, settlement)
+    spooled = PendingDebit(rid, h.account_id, h.shard, settlement)
     await stores.pending.put([spooled])
     [read] = [p for p in await stores.pending.oldest(10_000) if p.request_id == rid]
-    again = read.settlement()  # the usage's tier is not kept: the detail names it
+    again = read.settlement  # the usage's tier is not kept: the detail names it
     assert (again.cost_micros, again.price_version, again.provider_cost_micros, again.detail) == (
         540, "gpt-4o-mini@abc", 450, detail,
     )  # fmt: skip
@@ -48,9 +48,9 @@ async def test_a_spooled_debit_keeps_its_end_user(stores: Stores) -> None:
     assert isinstance(decision, Admitted)
     settlement = Settlement("gpt-4o-mini", "openai", Usage(10, output_tokens=5), 40, "v", 40, (),
                             "cust_7")  # fmt: skip
-    await stores.pending.put([PendingDebit.of(rid, h.account_id, h.shard, settlement)])
+    await stores.pending.put([PendingDebit(rid, h.account_id, h.shard, settlement)])
     [read] = [p for p in await stores.pending.oldest(10_000) if p.request_id == rid]
-    assert read.settlement().end_user == "cust_7"
+    assert read.settlement.end_user == "cust_7"
     assert await apply_pending(stores.store, stores.pending) >= 1
     await Settler(stores.settlement_stream(), stores.ledger).drain()
     row = await stores.directory().request_entry(h.account_id, rid)

@@ -279,8 +279,8 @@ async def test_a_settle_redis_refuses_shows_its_cost_and_is_recorded_at_shutdown
     assert cost == call.price.cost_micros(Usage(8, output_tokens=20)) and store.settled == {}
     assert store.holds == {"r1": admitted.held_micros}  # never released: settlement began
     await meter.drain(timeout_s=0.1)
-    assert [(d.request_id, d.usage.output_tokens) for d in recorded] == [("r1", 20)]
-    assert recorded[0].cost_micros == cost
+    assert [(d.request_id, d.settlement.usage.output_tokens) for d in recorded] == [("r1", 20)]
+    assert recorded[0].settlement.cost_micros == cost
 
 
 async def _stalled(

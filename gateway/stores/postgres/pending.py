@@ -12,7 +12,7 @@ import asyncpg
 
 from billing.usage import Usage, UsageSource
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.records import PendingDebit
+from gateway.stores.records import PendingDebit, Settlement
 from gateway.stores.stream_fields import encode_detail
 
 _COLUMNS = (
@@ -23,24 +23,25 @@ _COLUMNS = (
 
 
 def _row(p: PendingDebit) -> tuple[object, ...]:
-    u = p.usage
+    s = p.settlement
+    u = s.usage
     return (
         p.request_id,
         p.account_id,
         p.shard,
-        p.model,
-        p.provider,
-        p.cost_micros,
+        s.model,
+        s.provider,
+        s.cost_micros,
         u.input_tokens,
         u.cached_input_tokens,
         u.cache_write_tokens,
         u.output_tokens,
         u.reasoning_tokens,
         u.source,
-        p.price_version,
-        p.provider_cost_micros,
-        encode_detail(p.detail) or None,
-        p.end_user,
+        s.price_version,
+        s.provider_cost_micros,
+        encode_detail(s.detail) or None,
+        s.end_user,
     )
 
 
@@ -54,19 +55,17 @@ def _debit(r: asyncpg.Record) -> PendingDebit:
         r["reasoning_tokens"],
         source,
     )
-    return PendingDebit(
-        r["request_id"],
-        r["account_id"],
-        r["shard"],
+    settlement = Settlement(
         r["model"],
         r["provider"],
-        r["cost_micros"],
         usage,
+        r["cost_micros"],
         r["price_version"],
         r["provider_cost_micros"],
         _detail(r["usage_detail"]),
         r["end_user"],
     )
+    return PendingDebit(r["request_id"], r["account_id"], r["shard"], settlement)
 
 
 def _detail(text: str | None) -> tuple[tuple[str, int | str], ...]:
