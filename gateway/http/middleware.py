@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import os
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import aiohttp
 from aiohttp import web
@@ -34,7 +34,8 @@ log = logging.getLogger("meterway")
 # answer is 503: the stores are down, not the request wrong.
 # The stores translate their libraries' errors into StoreUnavailable where they enter.
 STORE_DOWN = StoreUnavailable
-REQUEST_ID = web.RequestKey("request_id", str)
+# Final: the compiled modules that read it take it from a C static, not the globals dict
+REQUEST_ID: Final = web.RequestKey("request_id", str)
 ANTHROPIC_PATHS = ("/v1/messages",)
 SCIM_PATHS = ("/scim/",)  # RFC 7644's error body
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
@@ -45,7 +45,8 @@ class Timing:
         self.upstream_s += time.perf_counter() - self._started
 
 
-TIMING = web.RequestKey("timing", Timing)
+# Final, as REQUEST_ID: the compiled build reads it from a C static, not the globals dict
+TIMING: Final = web.RequestKey("timing", Timing)
 
 
 def timing(request: web.Request) -> Timing:
