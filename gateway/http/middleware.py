@@ -89,8 +89,8 @@ class GatewayMiddleware:
                 error = exc.type if isinstance(exc, MeterwayError) else type(exc).__name__
                 response = error_answer(request, exc)
             status = response.status
-            if traced is not None and not response.prepared:
-                answer_headers(traced, response)
+            if traced is not None and (error or not traced.told) and not response.prepared:
+                answer_headers(traced, response)  # unless the handler's answer has them
             return response
         except web.HTTPException as refusal:  # apart from `exc`: mypyc/mypyc#620
             status = refusal.status

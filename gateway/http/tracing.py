@@ -80,6 +80,7 @@ class Traced:
     billed = False
     awaiting = False  # its debit's reply is due (`Tracer.answered`), since `awaited_ns`
     awaited_ns = 0
+    told = False  # its headers went into its answer as built (`trace_into`)
     uncollected = 0
     extra: Extra | None = None
     finish: tuple[str, ...] = ()
@@ -343,6 +344,17 @@ def answer_headers(traced: Traced, response: web.StreamResponse) -> None:
     headers = response.headers
     headers["traceresponse"] = traced.header()
     headers["x-meterway-trace-id"] = traced.trace_id
+
+
+def trace_into(clock: Timing, headers: dict[str, str]) -> None:
+    """The trace headers put in the headers an answer is about to be built with, where
+    the proxy builds its own: cheaper than on the built answer (`response.headers` is a
+    Python property), and the middleware then leaves a returned answer as it is."""
+    traced = clock.traced
+    if traced is not None:
+        headers["traceresponse"] = traced.header()
+        headers["x-meterway-trace-id"] = traced.trace_id
+        traced.told = True
 
 
 def trace_prepared(request: web.Request, response: web.StreamResponse) -> None:
