@@ -87,7 +87,7 @@ from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
-from gateway.http.middleware import make_middleware
+from gateway.http.middleware import GatewayMiddleware
 from gateway.http.openapi import document as openapi
 from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
@@ -357,7 +357,7 @@ def create_app(
     tracer = Tracer(settings.traces) if settings.traces.enabled else None
     calls = CallMetrics(settings.metrics) if settings.metrics.enabled else None
     app = web.Application(
-        middlewares=[make_middleware(tracer, calls)],
+        middlewares=[GatewayMiddleware(tracer, calls)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

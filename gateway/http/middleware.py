@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The one place errors become HTTP answers, and every answer gets its request id."""
 
 from __future__ import annotations
@@ -6,10 +7,11 @@ import asyncio
 import json
 import logging
 import os
+from typing import ClassVar, Final
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from gateway.errors import (
     InternalError,
@@ -32,7 +34,8 @@ log = logging.getLogger("meterway")
 # answer is 503: the stores are down, not the request wrong.
 # The stores translate their libraries' errors into StoreUnavailable where they enter.
 STORE_DOWN = StoreUnavailable
-REQUEST_ID = web.RequestKey("request_id", str)
+# Final: the compiled modules that read it take it from a C static, not the globals dict
+REQUEST_ID: Final = web.RequestKey("request_id", str)
 ANTHROPIC_PATHS = ("/v1/messages",)
 SCIM_PATHS = ("/scim/",)  # RFC 7644's error body
 
@@ -61,16 +64,22 @@ def _translate(exc: web.HTTPException) -> MeterwayError:
     return InternalError(exc.reason)
 
 
-def make_middleware(tracer: Tracer | None = None, calls: CallMetrics | None = None) -> Middleware:
+class GatewayMiddleware:
     """The only middleware: the request id, the timing /metrics reads, the request's span
     when tracing is on, a call's time for OTLP metrics when they are on, and every error as
-    its HTTP answer. One layer, not one per concern:
-    aiohttp wraps each in a partial and a coroutine frame on every request."""
+    its HTTP answer. One layer, not one per concern: aiohttp wraps each in a partial and a
+    coroutine frame on every request. A class, not `@web.middleware`: compiled, a function
+    takes no attribute, and aiohttp reads `__middleware_version__` from the callable."""
 
-    @web.middleware
-    async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    __middleware_version__: ClassVar[int] = 1
+
+    def __init__(self, tracer: Tracer | None = None, calls: CallMetrics | None = None) -> None:
+        self.tracer, self.calls = tracer, calls
+
+    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         clock = request[TIMING] = Timing()
         rid = request[REQUEST_ID] = os.urandom(16).hex()
+        tracer, calls = self.tracer, self.calls
         traced = None if tracer is None else tracer.begin(request, rid, clock)
         status, error = 500, ""
         try:
@@ -80,26 +89,25 @@ def make_middleware(tracer: Tracer | None = None, calls: CallMetrics | None = No
                 error = exc.type if isinstance(exc, MeterwayError) else type(exc).__name__
                 response = error_answer(request, exc)
             status = response.status
-            if traced is not None and not response.prepared:
-                answer_headers(traced, response)
+            if traced is not None and (error or not traced.told) and not response.prepared:
+                answer_headers(traced, response)  # unless the handler's answer has them
             return response
-        except web.HTTPException as exc:
-            status = exc.status
+        except web.HTTPException as refusal:  # apart from `exc`: mypyc/mypyc#620
+            status = refusal.status
             raise
         except asyncio.CancelledError:
             status = 499  # the client went away
             raise
         finally:
-            observed(request, clock, status)
+            match = request.match_info  # read once: a Python property, for both
+            observed(match, clock, status)
             if calls is not None and clock.model:  # a metered call named its model
                 calls.timed(clock, status)
-            if traced is not None:
-                tracer.end(request, traced, clock.model, status, error)  # type: ignore[union-attr]
-
-    return gateway_middleware
+            if tracer is not None and traced is not None:
+                tracer.end(request, match, traced, clock.model, status, error)
 
 
-gateway_middleware = make_middleware()
+gateway_middleware = GatewayMiddleware()
 
 
 def error_answer(request: web.Request, exc: Exception) -> web.Response:

@@ -17,9 +17,7 @@ ledger row's request id finds its trace and its span.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
-from time import time_ns
 from typing import Any, Final
 
 from aiohttp import web
@@ -54,6 +52,9 @@ MAX_SETTLING: Final = 64  # batches settling at once whose lines wait for their 
 # it), and this many at once.
 REPLY_WAIT_NS: Final = 1_000_000_000
 MAX_AWAITING: Final = 4096
+# Final: the compiled build keeps it in a C static, where a name from `from time import`
+# is a globals dict lookup on each of a request's three reads.
+time_ns: Final = time.time_ns
 
 
 class Attempt:
@@ -79,6 +80,7 @@ class Traced:
     billed = False
     awaiting = False  # its debit's reply is due (`Tracer.answered`), since `awaited_ns`
     awaited_ns = 0
+    told = False  # its headers went into its answer as built (`trace_into`)
     uncollected = 0
     extra: Extra | None = None
     finish: tuple[str, ...] = ()
@@ -148,7 +150,7 @@ class Tracer:
     def __init__(self, settings: TraceSettings) -> None:
         self.settings = settings
         self.open: dict[str, Traced] = {}  # request id -> its sampled span while served
-        self.queue: deque[Traced] = deque()
+        self.queue: list[Traced] = []  # a list: compiled, its append is mypyc's own
         self.dropped = 0  # queue_full; the exporter counts what the collector lost
         self.wake: Callable[[], object] | None = None  # the exporter's, to send a full batch
         ratio = settings.ratio if settings.sampler.endswith("traceidratio") else 1.0
@@ -161,7 +163,8 @@ class Tracer:
         self._propagators = settings.propagators
         self._w3c_only = settings.propagators == ("tracecontext",)
         self.lines: dict[str, list[LineBilled]] = {}  # a settling batch's billed lines
-        self.awaiting: dict[str, Traced] = {}  # spans whose debit's reply is due
+        # spans gone from `open` whose debit's reply is still due (`end` moves them here)
+        self.awaiting: dict[str, Traced] = {}
 
     def _sample(self, trace_id: str) -> bool:
         if not self._root:
@@ -211,19 +214,28 @@ class Tracer:
             self._queue(traced)
             if rid in self.lines:
                 traced.more().events.extend(_line_events(self.lines.pop(rid)))
+            if billed:
+                self._await(rid, traced)
         traced.settlement, traced.admitted, traced.billed = settlement, admitted, billed
         if billed:
-            if len(self.awaiting) >= MAX_AWAITING:  # replies that never came: let go
-                self.awaiting.clear()
             traced.awaiting, traced.awaited_ns = True, time_ns()
-            self.awaiting[rid] = traced
+
+    def _await(self, request_id: str, traced: Traced) -> None:
+        """A span whose debit's reply is due, its request gone: `answered` finds it here."""
+        if len(self.awaiting) >= MAX_AWAITING:  # replies that never came: let go
+            self.awaiting.clear()
+        self.awaiting[request_id] = traced
 
     def answered(self, request_id: str) -> None:
-        """The settlements' hook when Redis answered a debit: its span may leave."""
-        traced = self.awaiting.get(request_id)
-        if traced is not None:  # get and del: the compiled build has no primitive for pop
-            del self.awaiting[request_id]
-            traced.awaiting = False
+        """The settlements' hook when Redis answered a debit: its span may leave. Most
+        replies come while the request is open, its span still in `open`."""
+        traced = self.open.get(request_id)
+        if traced is None:
+            traced = self.awaiting.get(request_id)
+            if traced is None:
+                return
+            del self.awaiting[request_id]  # get and del: no primitive for dict.pop
+        traced.awaiting = False
 
     def batch_lines(self, request_id: str, lines: list[LineBilled]) -> None:
         """The batch book's hook, just before a batch's debit: its billed lines, which
@@ -242,21 +254,26 @@ class Tracer:
             traced.uncollected = micros
 
     def end(
-        self, request: web.Request, traced: Traced, model: str, status: int, error: str
+        self,
+        request: web.Request,
+        match: web.UrlMappingMatchInfo,
+        traced: Traced,
+        model: str,
+        status: int,
+        error: str,
     ) -> None:
         """The request's end: its facts queued for the exporter, if sampled. The route and
-        the URL's path are read from the match and the URL in the exporter's task."""
+        the URL's path are read from the match (the middleware's, read once for /metrics
+        too) and the URL in the exporter's task."""
         opened = self.open
         if traced.request_id not in opened:  # `in` and del: no primitive for dict.pop
             return
         del opened[traced.request_id]
         traced.end_ns = time_ns()
         traced.status, traced.error, traced.model = status, error, model
-        traced.method, traced.url, traced.match = (
-            request.method,
-            request.rel_url,
-            request.match_info,
-        )
+        traced.method, traced.url, traced.match = request.method, request.rel_url, match
+        if traced.awaiting:
+            self._await(traced.request_id, traced)
         queue = self.queue
         if len(queue) >= self._queue_size:
             return self._full()
@@ -283,13 +300,15 @@ class Tracer:
         request's): a request's own span and a child per provider attempt."""
         out: list[SpanData] = []
         tenant, waiting, now = self.settings.tenant, [], time_ns()
-        while self.queue and len(out) < n:
-            traced = self.queue.popleft()
+        queue, taken = self.queue, 0
+        while taken < len(queue) and len(out) < n:
+            traced = queue[taken]
+            taken += 1
             if traced.awaiting and not final and now - traced.awaited_ns < REPLY_WAIT_NS:
                 waiting.append(traced)  # its debit's reply is due: the next export takes it
             elif traced.path not in PROBES:
                 out += spans_of(traced, tenant)
-        self.queue.extendleft(reversed(waiting))
+        self.queue = waiting + queue[taken:]
         return out
 
 
@@ -325,6 +344,17 @@ def answer_headers(traced: Traced, response: web.StreamResponse) -> None:
     headers = response.headers
     headers["traceresponse"] = traced.header()
     headers["x-meterway-trace-id"] = traced.trace_id
+
+
+def trace_into(clock: Timing, headers: dict[str, str]) -> None:
+    """The trace headers put in the headers an answer is about to be built with, where
+    the proxy builds its own: cheaper than on the built answer (`response.headers` is a
+    Python property), and the middleware then leaves a returned answer as it is."""
+    traced = clock.traced
+    if traced is not None:
+        headers["traceresponse"] = traced.header()
+        headers["x-meterway-trace-id"] = traced.trace_id
+        traced.told = True
 
 
 def trace_prepared(request: web.Request, response: web.StreamResponse) -> None:

@@ -31,7 +31,7 @@ from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
 from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
 from gateway.http.server import CLIENT_LEFT
-from gateway.http.tracing import finished, streamed, trace_prepared
+from gateway.http.tracing import finished, streamed, trace_into
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer, costed_media
@@ -126,6 +126,7 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     cost = await meter.settle(hold, call, usage)
     if p.traced:
         finished(clock, answer)
+        trace_into(clock, headers)
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
@@ -181,11 +182,10 @@ async def _streamed(
     async with resp:
         if resp.status >= 300:
             return await _refused_upstream(request, p, resp, hold, headers)
-        out = web.StreamResponse(
-            headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
+        headers["content-type"], headers["cache-control"] = "text/event-stream", "no-cache"
         if p.traced:
-            trace_prepared(request, out)
+            trace_into(timing(request), headers)
+        out = web.StreamResponse(headers=headers)
         try:
             await out.prepare(request)
         except ConnectionResetError:
