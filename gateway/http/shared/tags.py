@@ -8,30 +8,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from gateway.errors import NotFound
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, TEAMS
 from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ORG_WRITE, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_json
-from gateway.http.shared.teams import team_json, team_of
+from gateway.http.shared.teams import key_of, team_json, team_of
 from gateway.llm.calls import parse_json
-from gateway.stores.records import Row
-
-
-async def _key_of(request: web.Request, account_id: str | None) -> Row:
-    key_id = request.match_info["key_id"]
-    row = None
-    if bodies.ID_SHAPE.fullmatch(key_id):
-        row = await request.config_dict[LEDGER].get_key(key_id)
-    if row is None or (account_id is not None and row["account_id"] != account_id):
-        raise NotFound("No such key.")
-    return row
 
 
 async def _key_tags(request: web.Request, account_id: str | None) -> web.Response:
-    row = await _key_of(request, account_id)
+    row = await key_of(request, account_id, request.match_info["key_id"])
     tags = bodies.tags_field(parse_json(await request.read()))
     now = bodies.found(
         await request.config_dict[LEDGER].set_key_tags(row["id"], tags), "No such key."

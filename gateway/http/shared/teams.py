@@ -46,6 +46,16 @@ async def team_of(request: web.Request, account_id: str | None, team_id: str) ->
     return row
 
 
+async def key_of(request: web.Request, account_id: str | None, key_id: str) -> Row:
+    """A key; NotFound when it is another account's (`account_id` given), or no id's shape."""
+    row = None
+    if bodies.ID_SHAPE.fullmatch(key_id):
+        row = await request.config_dict[LEDGER].get_key(key_id)
+    if row is None or (account_id is not None and row["account_id"] != account_id):
+        raise NotFound("No such key.")
+    return row
+
+
 async def _team(request: web.Request, account_id: str | None) -> Row:
     return await team_of(request, account_id, request.match_info["team_id"])
 
@@ -104,9 +114,7 @@ async def put_key_team(
 ) -> None:
     """Put a key in a team (`wanted` None: in none); the key and team of one account."""
     app = request.config_dict
-    key = await app[LEDGER].get_key(key_id)
-    if key is None or (account_id is not None and key["account_id"] != account_id):
-        raise NotFound("No such key.")
+    key = await key_of(request, account_id, key_id)
     if wanted is not None and not isinstance(wanted, str):
         raise InvalidRequest("'team_id' must be a team's id or null.", param="team_id")
     team = None if wanted is None else await app[TEAMS].get(wanted)
