@@ -1,25 +1,36 @@
-"""`python -m tests.bench.script_cost [--calls N]`
+"""`python -m tests.bench.script_cost [--calls N] [--check | --update] [--keep DIR]`
 
 Redis's instructions per call of reserve.lua and of settle.lua, each driven alone through
 `HotStore`: a redis-server of the bench's own under `valgrind --tool=callgrind` (pinned to
 the load CPU), the bench's population (100 accounts on "pro", 1,000 keys with two key quotas
-each), N reserves 32 at a time, then their N settlements, after one such warm-up round.
+each), N reserves one at a time (each read alone, as at c=1), then their N settlements, after
+a warm-up round of each 32 at a time. Counted: what Redis spends processing what it read
+(`processInputBuffer`: parsing and running the call), not the socket's system calls or the
+timer's housekeeping, whose share moves with wall time.
 The counters are zeroed before each phase and dumped after it. The commands the scripts
 call (everything under Redis's `call()` from inside Lua) are given apart from the rest:
 entering the script, the Lua interpreter, its strings, tables and collector, converting
 arguments and replies.
 
 Why: on a VM like the tenth pass's a script's time is wall time every request waits for,
-and that time moves by +-20% between runs; this count moves by 2-3%, enough to judge a
+and that time moves by +-20% between runs; this count moves by under 1%, enough to judge a
 variant of a script: copy the tree (`git archive HEAD gateway billing tests config`), edit
 its .lua, and run this module from the copy.
+
+The guard (issue 61): each script's count is also given as a ratio to a plain `INCRBY` sent
+the same way in the same run (N of them, one at a time, through the same lean client), so
+the figure is the scripts' work and not the build of Redis that runs them. `--check` fails
+naming the script whose ratio grew past `script_cost_baseline.json`'s threshold;
+`--update` writes the new ratios there (tests/speed/test_script_cost.py runs `--check`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -40,13 +51,14 @@ from tests.bench.procs import (
     OWN_REDIS_URL,
     callgrind,
     dump,
-    instructions,
     rerun_on_own_redis,
 )
 from tests.bench.targets import LOAD_CPU
 
 CALLGRIND_DIR = "MWBENCH_CALLGRIND_DIR"
+BASELINE = Path(__file__).with_name("script_cost_baseline.json")
 CONCURRENCY = 32
+SCRIPTS = ("reserve.lua", "settle.lua")
 Step = Callable[[KeyRecord, str], Awaitable[None]]
 
 
@@ -55,24 +67,38 @@ def _args() -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=1000, help="reserves (and settles) per phase")
     p.add_argument("--accounts", type=int, default=100)
     p.add_argument("--keys", type=int, default=1000)
+    p.add_argument("--keep", type=Path, help="copy each phase's dump here (callgrind_annotate)")
+    p.add_argument("--check", action="store_true", help="fail past the baseline's threshold")
+    p.add_argument("--update", action="store_true", help="write the ratios as the baseline")
     return p.parse_args()
 
 
-def _in_commands(dumped: Path) -> int:
-    """The instructions of one dump spent under Redis's call() from inside a script."""
+def _split(dumped: Path) -> tuple[int, int]:
+    """Of one dump: the instructions Redis spent processing what it read (parsing and running
+    the commands: `processInputBuffer`, which leaves out the socket's system calls and the
+    timer's housekeeping, whose share moves with wall time), and of them those under its
+    call() from inside a script."""
     out = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", "--auto=no", "--threshold=100", str(dumped)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+
+    def first(marker: str) -> int:
+        found = [ln.split()[0] for ln in out.splitlines() if marker in ln]
+        return int(found[0].replace(",", "")) if found else 0
+
     # `call` is recursive here: the EVALSHA's own call() and, below it, each command's
     # (callgrind names the second level call'2).
-    nested = [ln.split()[0] for ln in out.splitlines() if ":call'2 " in ln]
-    return int(nested[0].replace(",", "")) if nested else 0
+    return first(":processInputBuffer "), first(":call'2 ")
 
 
-async def _drive(a: argparse.Namespace, pid: int, folder: Path, work: Path) -> list[str]:
+async def _drive(
+    a: argparse.Namespace, pid: int, folder: Path, work: Path
+) -> tuple[dict[str, tuple[int, int]], int]:
+    """Per script: (instructions processing a call, of them in the commands it called); and a
+    plain INCRBY's instructions processing a call."""
     settings = _settings(fixtures.bench_config(work / "config"))
     await fixtures.drop_prefix()
     await fixtures.fresh_database()
@@ -91,53 +117,91 @@ async def _drive(a: argparse.Namespace, pid: int, folder: Path, work: Path) -> l
             cost = Settlement("gpt-4o-mini", "openai", usage, 321)
             await hot.settle(key.shard, key.account_id, rid, cost)
 
-        async def phase(step: Step, calls: list[tuple[KeyRecord, str]]) -> None:
+        wire = hot.wire
+        assert wire is not None, "the lean client runs the scripts"
+
+        async def incrby(key: KeyRecord, rid: str) -> None:
+            await wire.execute("INCRBY", f"{fixtures.PREFIX}bench:incrby:{key.key_id}", 1)
+
+        async def phase(step: Step, calls: list[tuple[KeyRecord, str]], lanes: int) -> None:
             async def lane(first: int) -> None:
-                for key, rid in calls[first::CONCURRENCY]:
+                for key, rid in calls[first::lanes]:
                     await step(key, rid)
 
-            await asyncio.gather(*(lane(n) for n in range(CONCURRENCY)))
+            await asyncio.gather(*(lane(n) for n in range(lanes)))
 
         def calls() -> list[tuple[KeyRecord, str]]:
             return [(records[n % len(records)], f"req_{uuid.uuid4().hex}") for n in range(a.calls)]
 
         warm = calls()
-        await phase(reserve, warm)
-        await phase(settle, warm)
-        measured, lines = calls(), []
-        for name, step in (("reserve.lua", reserve), ("settle.lua", settle)):
+        await phase(reserve, warm, CONCURRENCY)
+        await phase(settle, warm, CONCURRENCY)
+        await phase(incrby, warm, CONCURRENCY)
+        measured, per_call = calls(), {}
+        for name, step in (("reserve.lua", reserve), ("settle.lua", settle), ("INCRBY", incrby)):
             callgrind(pid, "-z")
-            await phase(step, measured)
+            await phase(step, measured, 1)
             dumped = dump(pid, folder)
-            total, commands = int(instructions(dumped)), _in_commands(dumped)
-            lines.append(
-                f"| {name} | {total // a.calls:,} | {commands // a.calls:,} "
-                f"| {(total - commands) // a.calls:,} |"
-            )
+            if a.keep is not None:
+                a.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(dumped, a.keep / f"{name}.cg")
+            processed, commands = _split(dumped)
+            per_call[name] = (processed // a.calls, commands // a.calls)
     await fixtures.drop_prefix()
     await fixtures.drop_database()
-    return lines
+    return {n: per_call[n] for n in SCRIPTS}, per_call["INCRBY"][0]
 
 
-def measure(a: argparse.Namespace, pid: int, folder: Path) -> str:
-    with tempfile.TemporaryDirectory(prefix="mwscripts-") as work:
-        lines = uvloop.run(_drive(a, pid, folder, Path(work)))
-    head = [
-        f"Redis instructions per script call (callgrind), {a.calls:,} calls per phase, "
-        f"{CONCURRENCY} at a time, {a.keys:,} keys on {a.accounts} accounts:",
-        "",
-        "| script | all | in the commands it calls | entering it, Lua, conversions |",
-        "|---|---:|---:|---:|",
+def grown(ratios: dict[str, float], baseline: dict[str, object]) -> list[str]:
+    """One line per script whose ratio to INCRBY grew past the baseline's threshold."""
+    threshold = float(baseline["threshold"])  # type: ignore[arg-type]
+    held = baseline["ratio_to_incrby"]
+    assert isinstance(held, dict)
+    return [
+        f"{name}: {ratios[name]:.2f} INCRBYs a call, baseline {float(held[name]):.2f} "
+        f"(+{ratios[name] / float(held[name]) - 1:.1%}, threshold {threshold:.0%})"
+        for name in SCRIPTS
+        if ratios[name] > float(held[name]) * (1 + threshold)
     ]
-    return "\n".join(head + lines)
+
+
+def measure(a: argparse.Namespace, pid: int, folder: Path) -> int:
+    with tempfile.TemporaryDirectory(prefix="mwscripts-") as work:
+        per_call, incr = uvloop.run(_drive(a, pid, folder, Path(work)))
+    ratios = {name: all_ / incr for name, (all_, _) in per_call.items()}
+    lines = [
+        f"Redis instructions per script call (callgrind), {a.calls:,} calls per phase, one "
+        f"at a time, {a.keys:,} keys on {a.accounts} accounts; a plain INCRBY sent the same "
+        f"way: {incr:,}",
+        "",
+        "| script | processing a call | in the commands it calls | entering it, Lua, "
+        "conversions | / INCRBY |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {all_:,} | {inside:,} | {all_ - inside:,} | {ratios[name]:.2f} |"
+        for name, (all_, inside) in per_call.items()
+    ]
+    print("\n".join(lines))
+    baseline = json.loads(BASELINE.read_text())
+    if a.update:
+        baseline["ratio_to_incrby"] = {n: round(r, 2) for n, r in ratios.items()}
+        BASELINE.write_text(json.dumps(baseline, indent=2) + "\n")
+        print(f"baseline written: {BASELINE}")
+    elif a.check:
+        more = grown(ratios, baseline)
+        if more:
+            print("\n".join(["Redis's work per script call grew:", *more]))
+            return 1
+        print("within the baseline")
+    return 0
 
 
 def main() -> int:
     """Starts a redis-server under callgrind and runs itself again against it."""
     if OWN_REDIS_URL in os.environ:
         a = _args()
-        print(measure(a, int(os.environ[OWN_REDIS_PID]), Path(os.environ[CALLGRIND_DIR])))
-        return 0
+        return measure(a, int(os.environ[OWN_REDIS_PID]), Path(os.environ[CALLGRIND_DIR]))
     _args()
 
     def under_callgrind(folder: str) -> list[str]:

@@ -50,7 +50,14 @@ local DAY = 86400000
 local SLIDE = { mi = 60000, h = 3600000 }
 local GRANULES = 12
 
+-- Every string.format costs ~1,500 instructions in Redis: what arrives as a string (an
+-- amount, a limit) is written as it came once checked exact, and granule names are built
+-- from one formatted hundred and a two-digit tail.
 local function int(x) return string.format('%d', x) end
+local find, sub = string.find, string.sub
+local TAILS = '00010203040506070809101112131415161718192021222324252627282930313233343536373839'
+  .. '40414243444546474849505152535455565758596061626364656667686970717273747576777879'
+  .. '8081828384858687888990919293949596979899'
 -- Lua numbers are doubles: every amount must stay an integer below 2^53 to be exact.
 local EXACT = 9007199254740992
 local function exact(x)
@@ -181,12 +188,22 @@ if meter ~= '' then
 end
 local enforce = meter == '' or ARGV[20] == '1'
 local prefix = ARGV[11]
+-- Five values per counter to add to: its key, its granule ('' for a period counter), metric,
+-- expiry (ms: a sliding window's ttl, a period's reset) and limit (as its spec wrote it).
 local touched = {}
-local tightest = { r = { -1, 0, 0 }, t = { -1, 0, 0 } }
-
+local function touch(key, field, m, ttl, lim)
+  local n = #touched
+  touched[n + 1], touched[n + 2], touched[n + 3], touched[n + 4], touched[n + 5] =
+    key, field, m, ttl, lim
+end
+-- The tightest request window and token window: limit (-1: none), remaining, reset.
+local r_lim, r_left, r_reset, t_lim, t_left, t_reset = -1, 0, 0, -1, 0, 0
 local function note_tightest(m, lim, remaining, reset)
-  local cur = tightest[m]
-  if cur and (cur[1] == -1 or remaining < cur[2]) then tightest[m] = { lim, remaining, reset } end
+  if m == 'r' then
+    if r_lim == -1 or remaining < r_left then r_lim, r_left, r_reset = lim, remaining, reset end
+  elseif m == 't' then
+    if t_lim == -1 or remaining < t_left then t_lim, t_left, t_reset = lim, remaining, reset end
+  end
 end
 
 -- The granule names of one window size, built once per call and shared by every window of
@@ -197,8 +214,20 @@ local function granules(w)
   if not span then
     local g = SLIDE[w] / GRANULES
     local c = math.floor(now / g)
-    local fields = {}
-    for n = 0, GRANULES do fields[n + 1] = int(c - GRANULES + n) end
+    local lo = c - GRANULES
+    local fields = { false, false, false, false, false, false, false, false, false, false,
+      false, false, false }  -- GRANULES + 1, sized at once
+    if lo < 100 then
+      for n = 1, GRANULES + 1 do fields[n] = int(lo + n - 1) end
+    else
+      local tail = lo % 100
+      local head = int((lo - tail) / 100)
+      for n = 1, GRANULES + 1 do
+        if tail == 100 then tail, head = 0, int((lo + n - 1) / 100) end
+        fields[n] = head .. sub(TAILS, 2 * tail + 1, 2 * tail + 2)
+        tail = tail + 1
+      end
+    end
     span = { g, c, fields }
     spans[w] = span
   end
@@ -208,7 +237,7 @@ end
 -- Sliding windows sum GRANULES + 1 granules, a span that always contains the true window:
 -- they never admit more than the limit in any rolling period, and count each unit for
 -- between one period and one period plus one granule.
-local function sliding(base, w, m, lim, amount, scope, shown)
+local function sliding(base, w, m, lim, lim_text, amount, scope, shown)
   if not declared[base] then return undeclared() end
   local g, c, fields = granules(w)
   local vals = redis.call('HMGET', base, unpack(fields))
@@ -228,12 +257,12 @@ local function sliding(base, w, m, lim, amount, scope, shown)
     end
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
-  touched[#touched + 1] = { base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g, lim }
+  touch(base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g, lim_text)
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
   return nil
 end
 
-local function calendar(base, w, m, lim, amount, scope, shown)
+local function calendar(base, w, m, lim, lim_text, amount, scope, shown)
   local pid, reset = period(w)
   local key = base .. ':' .. pid
   if not declared[key] then return undeclared() end
@@ -241,7 +270,7 @@ local function calendar(base, w, m, lim, amount, scope, shown)
   if enforce and used + amount > lim then
     return { 0, 'quota', scope, w, m, lim, used, amount, reset, plan, now, shown }
   end
-  touched[#touched + 1] = { key, '', m, reset, lim }
+  touch(key, '', m, reset, lim_text)
   note_tightest(m, lim, lim - used - amount, reset)
   return nil
 end
@@ -249,25 +278,36 @@ end
 -- When the end user's last counter touched expires (ms; math.huge: never).
 local eu_until = nil
 local function note_end_user()
-  local tc = touched[#touched]
-  local at = tc[2] ~= '' and now + tc[4] or (tc[4] < 0 and math.huge or tc[4] + DAY)
+  local n = #touched
+  local field, ttl = touched[n - 3], touched[n - 1]
+  local at = field ~= '' and now + ttl or (ttl < 0 and math.huge or ttl + DAY)
   if not eu_until or at > eu_until then eu_until = at end
 end
 
--- `shown` is the id a refusal names: the key's, the account's, or the end user's.
+-- `shown` is the id a refusal names: the key's, the account's, or the end user's. A spec is
+-- `window:metric:limit` quotas joined by ';' (billing/quotas.encode_quotas), read with plain
+-- finds: a pattern costs several times as much.
 local function check(scope, id, spec, shown)
-  if not spec or spec == '' then return nil end
-  for w, m, lim in string.gmatch(spec, '(%a+):([%a][%w_.]*):(%d+)') do
+  if not spec then return nil end
+  local from = 1
+  while true do
+    local c1 = find(spec, ':', from, true)
+    if not c1 then return nil end
+    local c2 = find(spec, ':', c1 + 1, true)
+    local semi = find(spec, ';', c2 + 1, true)
+    local m = sub(spec, c1 + 1, c2 - 1)
     local amount = amounts[m]
     if amount then
+      local w, lim = sub(spec, from, c1 - 1), sub(spec, c2 + 1, (semi or 0) - 1)
       local base = prefix .. scope .. ':' .. id .. ':' .. w .. ':' .. m
       local fn = SLIDE[w] and sliding or calendar
-      local refused = fn(base, w, m, lim + 0, amount, scope, shown or id)
+      local refused = fn(base, w, m, lim + 0, lim, amount, scope, shown or id)
       if refused then return refused end
       if scope == 'u' then note_end_user() end
     end
+    if not semi then return nil end
+    from = semi + 1
   end
-  return nil
 end
 
 local function check_ancestors()
@@ -322,19 +362,23 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 -- acct|key|held|r|i|o|at|meter|mq|service|on expiry|occurred at, then key|field|metric<limit
 -- per counter it added to, then (a meter's, when given) its metadata: one trailing field,
 -- which the scripts' loops over counter triples (13 .. #f - 2, step 3) never reach.
-local strs = { r = int(r), i = int(i), o = int(o), s = int(s) }  -- amounts as written
+local function written(arg) return (arg and arg ~= '') and arg or '0' end  -- checked exact
+local strs = { r = written(ARGV[4]), i = written(ARGV[5]), o = written(ARGV[6]),
+  s = mk == 0 and written(ARGV[7]) or int(s) }  -- amounts as written
 -- A meter's on-expiry policy gains an `n` when its reported events may take the balance
 -- below its floor (`allow_negative`: refused over balance 0): settle.lua collects them whole.
 local policy = (ARGV[18] or '') .. ((meter ~= '' and ARGV[21] == '0') and 'n' or '')
-local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter, int(mq),
+local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter,
+  meter == '' and '0' or written(ARGV[16]),
   ARGV[17] or '', policy, ARGV[19] or '' }
 -- A counter's expiry, and a granule hash's clean-up, are set by the write that creates the
 -- counter or the granule, seen as the increment answering the amount itself (a counter or
 -- field at 0 takes the same path, harmlessly). Granules are created in the current granule
 -- only, so the hash outlives its newest granule's last counted instant by one granule; a
 -- period counter's expiry follows from its period alone.
-for _, tc in ipairs(touched) do
-  local key, field, m, ttl, lim = tc[1], tc[2], tc[3], tc[4], tc[5]
+for n = 1, #touched, 5 do
+  local key, field, m, ttl, lim = touched[n], touched[n + 1], touched[n + 2], touched[n + 3],
+    touched[n + 4]
   local amount = amounts[m]
   local text = strs[m]
   if not text then
@@ -356,7 +400,7 @@ for _, tc in ipairs(touched) do
   end
   rec[#rec + 1] = key
   rec[#rec + 1] = field
-  rec[#rec + 1] = m .. '<' .. int(lim)  -- the limit settle.lua keeps the counter under
+  rec[#rec + 1] = m .. '<' .. lim  -- the limit settle.lua keeps the counter under
 end
 if (ARGV[22] or '') ~= '' then rec[#rec + 1] = ARGV[22] end
 if eu_until then
@@ -368,5 +412,4 @@ end
 redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
-local tr, tt = tightest.r, tightest.t
-return { 1, now, tr[1], tr[2], tr[3], tt[1], tt[2], tt[3], plan, mk }
+return { 1, now, r_lim, r_left, r_reset, t_lim, t_left, t_reset, plan, mk }

@@ -72,17 +72,36 @@ if not rec then
   late = true
 end
 
-local f = {}
-for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
+-- The record's fields: a plain find per separator (a pattern matches it a character at a
+-- time, which cost a sixth of the script).
+local find, sub = string.find, string.sub
+local f, from = {}, 1
+while true do
+  local bar = find(rec, '|', from, true)
+  if not bar then
+    f[#f + 1] = sub(rec, from)
+    break
+  end
+  f[#f + 1] = sub(rec, from, bar - 1)
+  from = bar + 1
+end
 local declared = {}
 for n = 7, #KEYS do declared[KEYS[n]] = true end
--- A counter's metric, then its limit when the record names it (`s<5000`).
+-- A counter's metric, then its limit when the record names it (`s<5000`), read as a number
+-- only where a check needs it (`limit_of`).
 local metric, limit = {}, {}
 for n = 13, #f - 2, 3 do
   if not declared[f[n]] then return -1 end
-  local m, lim = string.match(f[n + 2], '^([^<]*)<?(%d*)$')
-  metric[n], limit[n] = m, tonumber(lim)
+  local spec = f[n + 2]
+  local lt = find(spec, '<', 1, true)
+  if lt then
+    metric[n] = sub(spec, 1, lt - 1)
+    if lt < #spec then limit[n] = sub(spec, lt + 1) end
+  else
+    metric[n] = spec
+  end
 end
+local function limit_of(n) return limit[n] and tonumber(limit[n]) end
 local acct, key_id = f[1], f[2]
 local held, r, ri, ro, reserved_at = exact(f[3]), exact(f[4]), exact(f[5]), exact(f[6]), f[7]
 local meter, mq, svc, occurred = f[8], tonumber(f[9]), f[10], f[12]
@@ -135,7 +154,7 @@ local function window_room()
   for n = 13, #f - 2, 3 do
     if metric[n] == 's' and limit[n] then
       local used = counted(f[n], f[n + 1])
-      if used then room = math.min(room, math.max(0, limit[n] - used)) end
+      if used then room = math.min(room, math.max(0, limit_of(n) - used)) end
     end
   end
   return room
@@ -193,7 +212,7 @@ end
 local function rise(n, d)
   if d <= 0 or not limit[n] or metric[n] == 's' then return d end
   local used = counted(f[n], f[n + 1]) or 0
-  return math.min(d, math.max(0, limit[n] - used))
+  return math.min(d, math.max(0, limit_of(n) - used))
 end
 local all = #moved > 0 and redis.call('EXISTS', unpack(moved)) == #moved
 for j, n in ipairs(at) do

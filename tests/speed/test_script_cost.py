@@ -1,0 +1,49 @@
+"""CI's guard on Redis's work per metered call (issue 61): the instructions Redis spends per
+reserve.lua and per settle.lua call, as a ratio to a plain INCRBY sent the same way in the
+same run, against `tests/bench/script_cost_baseline.json` (`tests.bench.script_cost`).
+
+`tests/integration/test_redis_work.py` holds the commands each kind of call asks for; this
+holds what those two scripts cost around their commands (entering them, Lua, converting
+arguments and replies), which is most of a metered call's Redis time. A change that makes a
+script cost more than the threshold fails here, naming it, unless the same change updates
+the baseline (`python -m tests.bench.script_cost --update`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bench.script_cost import grown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.speed  # lanes: valgrind
+
+
+@pytest.mark.timeout(300)
+def test_redis_work_per_script_call_has_not_grown_past_the_baseline() -> None:
+    assert shutil.which("valgrind"), "the guard counts with valgrind: apt-get install valgrind"
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.bench.script_cost", "--calls", "500", "--check"],
+        cwd=ROOT,
+        env={**os.environ, "MWBENCH_TAG": f"scripts{os.getpid()}"},
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "within the baseline" in run.stdout, run.stdout
+
+
+def test_the_guard_names_the_script_that_grew() -> None:
+    baseline = {"threshold": 0.03, "ratio_to_incrby": {"reserve.lua": 80.0, "settle.lua": 50.0}}
+    assert grown({"reserve.lua": 82.0, "settle.lua": 50.1}, baseline) == []
+    assert grown({"reserve.lua": 83.0, "settle.lua": 40.0}, baseline) == [
+        "reserve.lua: 83.00 INCRBYs a call, baseline 80.00 (+3.8%, threshold 3%)"
+    ]
