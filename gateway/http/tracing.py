@@ -46,8 +46,8 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 TRACEPARENT: Final = istr("traceparent")
 SpanEvent = tuple[str, int, tuple[tuple[str, str | int], ...]]  # name, time, attributes
 MAX_SETTLING: Final = 64  # batches settling at once whose lines wait for their debit's span
-# A debit's reply may come after its answer went out (a settle Redis does not answer within
-# its budget runs on in a task, services/settlement.py): its span waits for it to say what
+# A debit's reply usually comes after its answer went out (the answer waits for the settle
+# to be sent, not for its reply: services/settlement.py): its span waits for it to say what
 # went uncollected, this long at most (a retried or rebooked debit's span leaves without
 # it), and this many at once.
 REPLY_WAIT_NS: Final = 1_000_000_000

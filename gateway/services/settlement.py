@@ -4,11 +4,11 @@
 - While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
   so the sweeper never voids a slow reader's stream. One timer beats for every hold in the
   process, rather than a task and a timer created and cancelled on every request.
-- A completed upstream call is never voided. Its settlement is tried once in the handler
-  (no task to create on the common path); if Redis fails, does not answer within a short
-  budget or the handler is cancelled, it runs on in a task the registry owns. The handler
-  shows the cost (the priced usage under the charge cap) whether or not Redis answered in
-  time: the task keeps retrying after the answer went out, and a clean stop writes what is
+- A completed upstream call is never voided. Its settlement runs in a task the registry
+  owns; the handler waits only until the settle's command is written to Redis's socket
+  (or, where the store cannot tell, for the reply, up to a short budget), then answers with
+  the cost (the priced usage under the charge cap). The task awaits Redis's reply and keeps
+  retrying after the answer went out, and a clean stop writes what is
   still unsettled to PostgreSQL, where the sweeper turns it into a debit once Redis is back.
   The settle script is idempotent, so a retry of a debit whose first reply was cut off
   debits nothing more; a reservation Redis lost is debited late from what is free
@@ -28,7 +28,7 @@ from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
 from gateway.stores.errors import HotStoreUnavailable, StoreUnavailable
 from gateway.stores.ports import Reservations
-from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, UNCOLLECTED
+from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, SETTLE_SENT, UNCOLLECTED
 from gateway.stores.records import PendingDebit, Settlement
 from gateway.telemetry import metrics
 
@@ -174,13 +174,66 @@ class Settlements:
 
     async def settle(self, hold: Hold, settlement: Settlement) -> bool | None:
         """Start settling (nothing can stop it now): True if Redis debited it in time, False
-        if it is still being settled, None if it never will be (Redis lost the reservation)."""
+        if it is still being settled, None if it never will be (Redis lost the reservation).
+
+        With a `Rebook` (every served gateway) the settle runs in a task of the registry and
+        the caller waits only until its command is handed to the kernel on its way to Redis
+        (SETTLE_SENT), not for Redis's reply: the answer goes out after the settle, so a crash
+        once the client has its answer finds the settle already sent, and what the answer
+        shows is what the settle debits (a reservation Redis lost is debited late). Its reply
+        is awaited in the task, which retries as below."""
         hold.settling = True
         a = hold.admitted
         pending = PendingDebit(a.request_id, a.account_id, a.shard, settlement)
         self._unsettled[a.request_id] = pending
         task = hold.task or asyncio.current_task()
         assert task is not None, "a settlement runs in a task"
+        if self.rebook is None:
+            return await self._settle_waiting(hold, pending, settlement, task)
+        loop = task.get_loop()
+        sent: asyncio.Future[None] = loop.create_future()
+        told = SETTLE_SENT.set(sent)  # the task copies the context: only it sees `sent`
+        try:
+            self.registry.spawn(self._settle_sent(hold, pending, settlement, sent))
+        finally:
+            SETTLE_SENT.reset(told)
+        budget = _Budget(task, loop.time() + ANSWER_BUDGET_S)
+        try:
+            await sent
+        except asyncio.CancelledError:
+            if budget.ran_out():
+                return False
+            raise
+        finally:
+            budget.stop()
+        return False
+
+    async def _settle_sent(
+        self, hold: Hold, pending: PendingDebit, settlement: Settlement, sent: asyncio.Future[None]
+    ) -> None:
+        """`settle`'s task: its first try tells `sent` when the command is written (or, when
+        the store cannot tell, when the try ends); a failed try retries until Redis takes it."""
+        key_id = hold.admitted.key_id
+        try:
+            done = await self._settle_once(pending, settlement)
+            if done == CLOSED and not hold.resettle and self.rebook is not None:
+                _vanished(pending)
+                await self.rebook.entomb(pending, key_id)
+                await self._settle_once(pending, settlement)  # its late debit
+            return
+        except StoreUnavailable as exc:  # Redis, or PostgreSQL under a late debit's rebook
+            log.warning("settle %s failed, retrying: %s", pending.request_id, exc)
+        finally:
+            if not sent.done():
+                sent.set_result(None)
+        await self._until_settled(pending, settlement, key_id, RETRY_FIRST_S)
+
+    async def _settle_waiting(
+        self, hold: Hold, pending: PendingDebit, settlement: Settlement, task: asyncio.Task[Any]
+    ) -> bool | None:
+        """`settle` without a `Rebook`: tried once in the handler, whose answer waits for
+        Redis's reply (None when it says the reservation is gone) up to the answer budget."""
+        a = hold.admitted
         loop = task.get_loop()
         deadline = loop.time() + ANSWER_BUDGET_S
         budget = _Budget(task, deadline)
@@ -188,10 +241,7 @@ class Settlements:
             done = await self._settle_once(pending, settlement)
             if done == CLOSED and not hold.resettle:
                 _vanished(pending)
-                if self.rebook is None:
-                    return None
-                await self.rebook.entomb(pending, a.key_id)
-                await self._settle_once(pending, settlement)  # its late debit
+                return None
             return True
         except HotStoreUnavailable as exc:
             log.warning("settle %s failed, retrying: %s", a.request_id, exc)
@@ -202,11 +252,11 @@ class Settlements:
             raise
         finally:
             budget.stop()
-        task = self.registry.spawn(
+        retried = self.registry.spawn(
             self._until_settled(pending, settlement, a.key_id, RETRY_FIRST_S)
         )
         try:
-            await asyncio.wait_for(asyncio.shield(task), max(deadline - loop.time(), 0.0))
+            await asyncio.wait_for(asyncio.shield(retried), max(deadline - loop.time(), 0.0))
         except TimeoutError:
             return False
         return True

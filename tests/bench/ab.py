@@ -1,4 +1,4 @@
-"""`python -m tests.bench.ab --ref DIR [--ref-env K=V ...] [--stream] [--c N] [--rounds N] ...`
+"""`python -m tests.bench.ab --ref DIR [--ref-env K=V ...] [--stream] [--c N | --latency] ...`
 
 Before/after in one run: the bare proxy, `meterway serve` from this tree and `meterway serve`
 from another copy of the code (DIR holds its `gateway/` and `billing/`, e.g. made with
@@ -8,11 +8,15 @@ hits every arm alike; per arm the median over rounds of req/s and of CPU ms per 
 requests (from /proc), each also as a ratio to the bare proxy of the same run. The
 comparison to judge a change by on a shared machine, where absolute figures move by +-20%.
 `--ref-env K=V` sets the ref arm's environment; see `targets.ref_env` for when it is needed.
+`--latency`: c=1 instead, each round every arm after the direct call to nginx; per arm the
+median over rounds of wrk's p50 added over the direct call's, and as a ratio to the bare
+proxy's own added p50 (the issue 61 figure).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -40,6 +44,7 @@ def _args() -> argparse.Namespace:
     add_ref_env(p)
     p.add_argument("--stream", action="store_true", help="streamed calls too")
     p.add_argument("--c", type=int, default=32, help="wrk connections")
+    p.add_argument("--latency", action="store_true", help="c=1 added p50 instead")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--accounts", type=int, default=100)
@@ -73,6 +78,23 @@ def _compare(b: phases.Bench, arms: list[Target], stream: bool, args: argparse.N
     return "\n".join(lines)
 
 
+def _latency(b: phases.Bench, arms: list[Target], stream: bool, args: argparse.Namespace) -> str:
+    b.d = dataclasses.replace(b.d, latency_rounds=args.rounds, latency_s=args.seconds)
+    rounds = phases._c1_rounds(b, (b.direct, *arms), stream)
+    direct = rounds.median(b.direct.name, "p50_ms")
+    added = {t.name: rounds.median(t.name, "p50_ms") - direct for t in arms}
+    lines = [
+        f"{phases.MODES[stream]} c=1, p50 added over the direct call ({direct:.3f} ms), "
+        f"median of {args.rounds} rounds of {args.seconds:g}s:",
+        "",
+        "| arm | added p50 (ms) | / bare |",
+        "|---|---:|---:|",
+    ]
+    bare = added[arms[0].name]
+    lines += [f"| {t.name} | {added[t.name]:.3f} | {added[t.name] / bare:.2f}x |" for t in arms]
+    return "\n".join(lines)
+
+
 def main() -> int:
     args = _args()
     load = Path("/proc/loadavg").read_text().split()[:3]
@@ -95,8 +117,9 @@ def main() -> int:
         try:
             for t in arms:
                 b.warm(t)
+            measure = _latency if args.latency else _compare
             tables = [
-                _compare(b, arms, stream, args)
+                measure(b, arms, stream, args)
                 for stream in ((False, True) if args.stream else (False,))
             ]
         finally:

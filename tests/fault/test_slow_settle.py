@@ -2,7 +2,11 @@
 time. `test_beta_stream_passes_and_carries_its_debit` once lost `cost_micros` on a busy
 machine: the cost came from settle.lua's answer, awaited for 1.5 s. Here every Redis reply is
 held 2.5 s once the provider was called, deterministically past that budget: the final
-`message_delta` still carries the cost, and the ledger's debit is that cost."""
+`message_delta` still carries the cost, and the ledger's debit is that cost.
+
+The answer waits for the settle's command to be sent, not for its reply (issue 61): with
+the replies held, a plain call answers at once, and Redis had the debit before the answer
+reached the client (read on a connection of its own, not through the slow proxy)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from gateway.stores.ports.hot import shard_of
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.support.factories import anthropic_client, debits, tenant
+from tests.support.factories import anthropic_client, debits, openai_client, tenant
 from tests.support.harness import Gateway, running_gateway
 
 MODEL = "claude-haiku-4-5"
@@ -57,3 +63,40 @@ async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
     redis_proxy.reply_delay_s = 0.0
     await gw.settle_all()
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [COST]
+
+
+@pytest.mark.timeout(60)
+async def test_the_answer_waits_for_the_settle_to_be_sent_not_for_its_reply(
+    slow_gw: Gateway, redis_proxy: CuttableProxy
+) -> None:
+    gw = slow_gw
+    t = await tenant(gw, credit=1_000_000)
+    gw.control.usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    gw.control.delay_s = 0.5
+    direct = aioredis.Redis(host=redis_proxy.target[0], port=redis_proxy.target[1])
+    account = gw.store.keys.account(shard_of(t.account_id), t.account_id)
+    before = int(await direct.hget(account, "bal") or 0)
+
+    async def call() -> Any:
+        async with openai_client(gw, t.key) as client:
+            return await client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+
+    answered = asyncio.ensure_future(call())
+    async with asyncio.timeout(10):  # forwarded: reserved; the settle is still to come
+        await gw.control.wait_until(lambda c: c.hits >= 1)
+    redis_proxy.reply_delay_s = SLOW_S
+    loop = asyncio.get_running_loop()
+    asked_at = loop.time()
+    raw = await answered
+    took = loop.time() - asked_at
+    after = int(await direct.hget(account, "bal") or 0)  # before the held reply came back
+    await direct.aclose()
+    cost = int(raw.headers["x-meterway-cost-micros"])
+    # The provider's 0.5 s, and no settle reply (2.5 s away), nor the 1.5 s answer budget.
+    assert took < 1.4, took
+    assert cost > 0 and before - after == cost, (before, after, cost)
+    redis_proxy.reply_delay_s = 0.0
+    await gw.settle_all()
+    assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [cost]

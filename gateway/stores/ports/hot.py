@@ -6,8 +6,10 @@ What each call promises is in its docstring; every method raises only store erro
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Protocol
 
 from billing.admission import Decision
@@ -44,6 +46,12 @@ LOW_BALANCE = 4
 # A settle's reply over this is the debit's part not collected (balance or spend window out),
 # in micros times UNCOLLECTED: `reply // UNCOLLECTED`; its own uncollected row says the same.
 UNCOLLECTED = 8
+
+# Set by the one settlement (services/settlement.py) for the task that runs a settle: the
+# store resolves it once the settle's command is handed to the kernel on its way to Redis, so
+# the answer goes out after the command and before its reply. A store that cannot tell
+# resolves nothing: the settlement then waits for the reply (or its error), as before.
+SETTLE_SENT: ContextVar[asyncio.Future[None] | None] = ContextVar("settle_sent", default=None)
 
 
 class KeyDirectory(Protocol):

@@ -24,6 +24,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
+from gateway.stores.ports.hot import SETTLE_SENT
 from gateway.stores.redis.resp import (
     CONNECT_TIMEOUT_S,
     REPLY_TIMEOUT_S,
@@ -155,7 +156,13 @@ class ClusterWire:
             await conn.execute("SCRIPT", "LOAD", text)
             return await conn.execute_pair(("ASKING",), call)
 
-        return await self._routed(slot_of(keys[0], self._tags) if keys else 0, on)
+        # A redirect (MOVED, ASK) sends the call again, to another node: the first write is
+        # not yet the settle's, so a settle here is told sent by its reply (SETTLE_SENT).
+        told = SETTLE_SENT.set(None)
+        try:
+            return await self._routed(slot_of(keys[0], self._tags) if keys else 0, on)
+        finally:
+            SETTLE_SENT.reset(told)
 
     async def execute(self, *args: Any) -> Any:
         """A single-key command (`GET key`, `HGET key field`): routed by its key, args[1]."""

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import hiredis
 from mypy_extensions import mypyc_attr
 
+from gateway.stores.ports.hot import SETTLE_SENT
 from gateway.stores.redis.packing import pack, pack_script_call
 
 
@@ -72,6 +73,8 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.transport: asyncio.Transport | None = None
         self.outbox: list[bytes] = []
+        # Futures told once what was queued before them is in the kernel (SETTLE_SENT).
+        self.sent: list[asyncio.Future[None]] = []
         self.reads = 0  # data_received calls: the watchdog's sign of life
         self.why_closed = "closed by Redis"  # what connection_lost(None) means, in its error
         # Kept: on Python 3.11 every asyncio.get_running_loop() is a getpid() system call
@@ -117,9 +120,17 @@ class _Protocol(asyncio.Protocol):
         return future
 
     def flush(self) -> None:
-        if self.transport is not None and self.outbox:
-            self.transport.write(b"".join(self.outbox))
+        transport = self.transport
+        if transport is not None and self.outbox:
+            transport.write(b"".join(self.outbox))
         self.outbox.clear()
+        # Told only when nothing is left in the transport's own buffer: a write the kernel
+        # could not take whole waits for a later flush (or the settle's reply, or its error).
+        if self.sent and transport is not None and not transport.get_write_buffer_size():
+            for future in self.sent:
+                if not future.done():
+                    future.set_result(None)
+            self.sent.clear()
 
     def overdue(self, timeout_s: float) -> bool:
         return bool(self.waiting) and time.monotonic() - self.waiting[0][1] > timeout_s
@@ -229,8 +240,12 @@ class WireRedis:
         proto = self._proto
         if proto is None or proto.transport is None:
             proto = await self._connection()
+        reply = proto.send(pack_script_call(sha, keys, args))
+        sent = SETTLE_SENT.get()
+        if sent is not None and not sent.done():
+            proto.sent.append(sent)
         try:
-            return await proto.send(pack_script_call(sha, keys, args))
+            return await reply
         except ReplyError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
