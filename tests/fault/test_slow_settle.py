@@ -37,6 +37,14 @@ async def slow_gw(dsn: str, redis_proxy: CuttableProxy) -> AsyncIterator[Gateway
         await gw.settle_all()
 
 
+async def _slowed_once_forwarded(gw: Gateway, proxy: CuttableProxy) -> None:
+    """Every Redis reply held from the moment the call reached the provider: it is reserved,
+    and its settle is still to come."""
+    async with asyncio.timeout(10):
+        await gw.control.wait_until(lambda c: c.hits >= 1)
+    proxy.reply_delay_s = SLOW_S
+
+
 @pytest.mark.timeout(60)
 async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
     slow_gw: Gateway, redis_proxy: CuttableProxy
@@ -54,9 +62,7 @@ async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
             return [event async for event in s]
 
     answered = asyncio.ensure_future(stream())
-    async with asyncio.timeout(10):  # forwarded: reserved; the settle is still to come
-        await gw.control.wait_until(lambda c: c.hits >= 1)
-    redis_proxy.reply_delay_s = SLOW_S
+    await _slowed_once_forwarded(gw, redis_proxy)
     events = await answered
     (delta,) = [e for e in events if e.type == "message_delta"]
     assert (delta.usage.model_extra or {}).get("cost_micros") == COST
@@ -79,14 +85,13 @@ async def test_the_answer_waits_for_the_settle_to_be_sent_not_for_its_reply(
 
     async def call() -> Any:
         async with openai_client(gw, t.key) as client:
-            return await client.chat.completions.with_raw_response.create(
+            chat = client.chat.completions.with_raw_response
+            return await chat.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
             )
 
     answered = asyncio.ensure_future(call())
-    async with asyncio.timeout(10):  # forwarded: reserved; the settle is still to come
-        await gw.control.wait_until(lambda c: c.hits >= 1)
-    redis_proxy.reply_delay_s = SLOW_S
+    await _slowed_once_forwarded(gw, redis_proxy)
     loop = asyncio.get_running_loop()
     asked_at = loop.time()
     raw = await answered
