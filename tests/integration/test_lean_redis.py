@@ -12,7 +12,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.stores.redis.resp import ReplyError, WireError, WireRedis, parse_url
+from gateway.stores.redis.resp import ReplyError, WireError, WireRedis, WireScript, parse_url
 from tests.bench.redis_work import private_redis
 from tests.support.harness import REDIS_URL
 
@@ -112,3 +112,29 @@ async def test_replies_waiting_on_a_starved_event_loop_are_kept() -> None:
         assert await pending == b"50"
     finally:
         await client.close()
+
+
+async def test_a_new_connection_loads_the_scripts_before_it_carries_a_call() -> None:
+    """A Redis that restarted has no scripts: a settle sent on the new connection must not be
+    answered NOSCRIPT (it would be sent again a round trip after its answer went out), so
+    the connection loads every script the client knows first."""
+    async with private_redis() as url:
+        client = lean(url=url)
+        script = WireScript(client, "return ARGV[1]")
+        commands = aioredis.Redis.from_url(url)
+        try:
+            assert await script((), ("one",)) == b"one"
+            await commands.script_flush()
+            dropped = client._proto
+            assert dropped is not None
+            await commands.client_kill_filter(_type="normal")  # as a restart drops it
+            async with asyncio.timeout(5):
+                await dropped.closed
+            calls = int((await commands.info("commandstats"))["cmdstat_evalsha"]["calls"])
+            assert await script((), ("two",)) == b"two"
+            stats = await commands.info("commandstats")
+            assert int(stats["cmdstat_evalsha"]["calls"]) == calls + 1  # no NOSCRIPT retry
+            assert "cmdstat_eval" not in stats
+        finally:
+            await commands.aclose()
+            await client.close()

@@ -85,6 +85,13 @@ class ClusterWire:
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()
         self.refreshes = 0  # topology refreshes so far, for tests and metrics
+        self._scripts: dict[str, str] = {}
+
+    def know(self, sha: str, text: str) -> None:
+        """A script this client will call: every node's connections load it first."""
+        self._scripts[sha] = text
+        for conn in self._nodes.values():
+            conn.know(sha, text)
 
     def node(self, address: tuple[str, int]) -> WireRedis:
         conn = self._nodes.get(address)
@@ -94,6 +101,8 @@ class ClusterWire:
             conn = WireRedis(
                 endpoint, timeout_s=self.timeout_s, connect_timeout_s=self.connect_timeout_s
             )
+            for sha, text in self._scripts.items():
+                conn.know(sha, text)
             self._nodes[address] = conn
         return conn
 

@@ -163,6 +163,16 @@ class WireRedis:
         self._checked_at = time.monotonic()
         self._reads_seen = -1
         self._silent_since = self._checked_at
+        # sha -> text of the scripts called through this client, loaded on every new
+        # connection before it carries a call (`know`).
+        self._scripts: dict[str, str] = {}
+
+    def know(self, sha: str, text: str) -> None:
+        """A script this client will call: each new connection loads it first, so a Redis
+        that restarted (its script cache empty) never answers a settle with NOSCRIPT. That
+        settle would be sent again after SCRIPT LOAD, a round trip after its answer went
+        out (SETTLE_SENT) with nothing of it in Redis yet."""
+        self._scripts[sha] = text
 
     async def _connection(self) -> _Protocol:
         proto = self._proto
@@ -187,8 +197,10 @@ class WireRedis:
             setup.append(("AUTH", e.username, e.password) if e.username else ("AUTH", e.password))
         if e.db:
             setup.append(("SELECT", e.db))
-        for command in setup:
-            await asyncio.wait_for(proto.send(pack(command)), self.timeout_s)
+        setup += [("SCRIPT", "LOAD", text) for text in self._scripts.values()]
+        replies = [proto.send(pack(command)) for command in setup]  # one write
+        for reply in replies:
+            await asyncio.wait_for(reply, self.timeout_s)
         self._arm_watchdog()
         return proto
 
@@ -266,6 +278,9 @@ class WireRedis:
 class ScriptWire(Protocol):
     """A lean client that runs scripts: one Redis (`WireRedis`) or a cluster (`ClusterWire`)."""
 
+    def know(self, sha: str, text: str) -> None:
+        """A script this client will call (`WireRedis.know`)."""
+
     async def evalsha(
         self, sha: str, text: str, keys: tuple[str, ...], args: tuple[Any, ...]
     ) -> Any: ...
@@ -283,6 +298,7 @@ class WireScript:
         self.client = client
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
+        client.know(self.sha, text)
 
     def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Awaitable[Any]:
         return self.client.evalsha(self.sha, self.text, keys, args)  # no coroutine of its own
