@@ -188,13 +188,14 @@ class Settlements:
         self._unsettled[a.request_id] = pending
         task = hold.task or asyncio.current_task()
         assert task is not None, "a settlement runs in a task"
-        if self.rebook is None:
+        rebook = self.rebook
+        if rebook is None:
             return await self._settle_waiting(hold, pending, settlement, task)
         loop = task.get_loop()
         sent: asyncio.Future[None] = loop.create_future()
         told = SETTLE_SENT.set(sent)  # the task copies the context: only it sees `sent`
         try:
-            self.registry.spawn(self._settle_sent(hold, pending, settlement, sent))
+            self.registry.spawn(self._settle_sent(hold, pending, settlement, sent, rebook))
         finally:
             SETTLE_SENT.reset(told)
         budget = _Budget(task, loop.time() + ANSWER_BUDGET_S)
@@ -209,16 +210,21 @@ class Settlements:
         return False
 
     async def _settle_sent(
-        self, hold: Hold, pending: PendingDebit, settlement: Settlement, sent: asyncio.Future[None]
+        self,
+        hold: Hold,
+        pending: PendingDebit,
+        settlement: Settlement,
+        sent: asyncio.Future[None],
+        rebook: Rebook,
     ) -> None:
         """`settle`'s task: its first try tells `sent` when the command is written (or, when
         the store cannot tell, when the try ends); a failed try retries until Redis takes it."""
         key_id = hold.admitted.key_id
         try:
             done = await self._settle_once(pending, settlement)
-            if done == CLOSED and not hold.resettle and self.rebook is not None:
+            if done == CLOSED and not hold.resettle:
                 _vanished(pending)
-                await self.rebook.entomb(pending, key_id)
+                await rebook.entomb(pending, key_id)
                 await self._settle_once(pending, settlement)  # its late debit
             return
         except StoreUnavailable as exc:  # Redis, or PostgreSQL under a late debit's rebook
