@@ -25,7 +25,7 @@ from billing.tokens import TokenCounter
 from gateway.background import analytics, background, outbound_session
 from gateway.config.providers import pricing_terms
 from gateway.config.settings import PROVIDERS, Settings
-from gateway.http import api_docs, health, metrics
+from gateway.http import api_docs, health, metrics, signing_keys
 from gateway.http.account import routes as account
 from gateway.http.account import user_auth
 from gateway.http.admin import routes as admin
@@ -70,6 +70,7 @@ from gateway.http.appkeys import (
     SETTINGS,
     SETTLEMENT,
     SIGNIN_TICKETS,
+    SIGNING_KEYS,
     SIGNUPS,
     STATEMENTS,
     STORE,
@@ -119,6 +120,7 @@ from gateway.services.registry import TaskRegistry
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.services.settlement import Settlements
+from gateway.services.signing_keys import SigningKeys
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
 
@@ -375,6 +377,7 @@ def create_app(
     app[METER_BOOK] = load_meters(settings.meters_path)
     app[COUNTER] = counter or TokenCounter(CountCache(settings.token_count_cache_chars))
     app[COUNTER].preload()
+    app[SIGNING_KEYS] = SigningKeys(settings.proof)
     app.cleanup_ctx.extend(
         [
             _stores_ctx(stores),
@@ -400,6 +403,7 @@ def create_app(
     webhooks.add_routes(app)
     local_pay.add_routes(app)
     health.add_routes(app)
+    signing_keys.add_routes(app)
     metrics.add_routes(app)
     account.add_routes(app)
     user_auth.add_routes(app)

@@ -23,6 +23,7 @@ from gateway.http.appkeys import (
     BATCH_BOOK,
     CALL_METRICS,
     DIRECTORY,
+    LEDGER_SEALS,
     MEMBERS,
     METER,
     NOTIFY,
@@ -56,7 +57,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import OwnedResponse
 from gateway.workers.analytics_copy import Copier
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
-from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler
+from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
@@ -116,7 +117,8 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
     yield "response_poller", lambda: run_response_poller(book, fetch, every_s, stop=stop)
     yield "batch_poller", _batch_poller(app, stop)
     if settings.settler_enabled:
-        yield from ledger_jobs(settler, stores, stop)
+        seals = app[LEDGER_SEALS] = ledger_seals(stores, settings)
+        yield from ledger_jobs(settler, stores, stop, seals)
     session = app[OUTBOUND_SESSION]
     yield from export_jobs(settings, stores.exports(), session, stop)
     alerts, members = app[ACCOUNT_ALERTS], app[MEMBERS]

@@ -1,13 +1,17 @@
 """`meterway ledger partitions --ahead N` and `meterway ledger retention --before YYYY-MM
-[--yes]`: the ledger's monthly partitions, created ahead and (by an operator only) archived."""
+[--yes]`: the ledger's monthly partitions, created ahead and (by an operator only) archived.
+`meterway ledger seal`, `verify` and `signing-key`: its checkpoints, made now, checked
+against every entry, and a new key to sign them (docs/guides/ledger.md)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
+from gateway.config.proof import ProofSettings
 from gateway.config.settings import Settings
 from gateway.ops.ledger_months import (
     KEEP_AHEAD,
@@ -17,6 +21,8 @@ from gateway.ops.ledger_months import (
     retain,
     retention_plan,
 )
+from gateway.services.ledger_seal import seal, verify
+from gateway.services.signing_keys import SigningKeys, new_seed, public_jwk, unb64url
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
 
@@ -31,12 +37,20 @@ def add_parser(sub: Any) -> None:
     )
     r.add_argument("--before", required=True, help="first month kept live, YYYY-MM")
     r.add_argument("--yes", action="store_true", help="detach; without it, only show what would")
+    ops.add_parser("seal", help="seal every settled entry no checkpoint covers yet")
+    v = ops.add_parser("verify", help="check every checkpoint and entry: exit 1 on any edit")
+    v.add_argument("--json", action="store_true", help="the verdict as JSON")
+    ops.add_parser("signing-key", help="print a new LEDGER_SIGNING_KEY (and its public key)")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
+    if args.ledger_command == "signing-key":
+        return _signing_key()
     try:
         async with open_stores(settings) as stores:
+            if args.ledger_command in ("seal", "verify"):
+                return await _proof(stores, settings, args)
             if args.ledger_command == "partitions":
                 return await _partitions(stores, now, args.ahead)
             return await _retention(stores, now, parse_month(args.before), args.yes)
@@ -72,4 +86,35 @@ async def _retention(stores: Stores, now: datetime, before: date, yes: bool) -> 
         )
     if not yes:
         print("dry run: nothing changed; add --yes to detach (rows are kept, never deleted)")
+    return 0
+
+
+async def _proof(stores: Stores, settings: Settings, args: argparse.Namespace) -> int:
+    keys = SigningKeys(settings.proof)
+    if args.ledger_command == "seal":
+        made = await seal(stores.ledger_proof(), keys, settings.proof.seal_rows)
+        print(f"{made} checkpoint(s) sealed")
+        return 0
+    verdict = await verify(stores.ledger_proof(), keys)
+    if args.json:
+        print(json.dumps(verdict.report(), indent=2))
+        return 0 if verdict.ok else 1
+    for line in verdict.problems:
+        print(f"EDITED: {line}")
+    for line in verdict.unchecked:
+        print(f"not checked: {line}")
+    print(
+        f"{verdict.checkpoints} checkpoint(s), {verdict.entries} entries checked, sealed"
+        f" through id {verdict.sealed_through}, head {verdict.head}"
+        + (f", {verdict.unsigned} unsigned" if verdict.unsigned else "")
+    )
+    print("ok: the ledger matches its checkpoints" if verdict.ok else "FAILED")
+    return 0 if verdict.ok else 1
+
+
+def _signing_key() -> int:
+    seed = new_seed()
+    public = public_jwk(SigningKeys(ProofSettings(signing_seed=unb64url(seed))).public_key())
+    print(f"LEDGER_SIGNING_KEY={seed}")
+    print(f"public key (for LEDGER_VERIFY_KEYS once retired): {public['x']}  kid {public['kid']}")
     return 0

@@ -13,7 +13,7 @@ from gateway.config.settings import Settings
 from gateway.runtime import quiet_collector
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import DeadLetter
-from gateway.workers.ledger_jobs import ledger_jobs, ledger_settler
+from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
 from gateway.workers.supervisor import Supervisor
 
 
@@ -70,7 +70,8 @@ async def run_ledger_workers(stores: Stores, settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, supervisor.stop.set)
     settler = ledger_settler(stores, settings)
-    for name, job in ledger_jobs(settler, stores, supervisor.stop):
+    seals = ledger_seals(stores, settings)
+    for name, job in ledger_jobs(settler, stores, supervisor.stop, seals):
         supervisor.start(name, job)
     try:
         await supervisor.stop.wait()

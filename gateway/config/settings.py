@@ -21,6 +21,7 @@ from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_url, 
 from gateway.config.mcp import McpServer, read_mcp
 from gateway.config.outbound import OutboundSettings
 from gateway.config.payments import PaymentSettings, payment_settings
+from gateway.config.proof import ProofSettings, proof_settings
 from gateway.config.providers import PROVIDERS as PROVIDERS
 from gateway.config.providers import ProviderSettings as ProviderSettings
 from gateway.config.providers import read_providers
@@ -164,6 +165,8 @@ class Settings:
     metrics: MetricSettings = field(default_factory=MetricSettings)
     # The analytics store (CLICKHOUSE_*: gateway/config/analytics.py); off by default.
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    # The ledger's checkpoints and their signing keys (LEDGER_*: gateway/config/proof.py).
+    proof: ProofSettings = field(default_factory=ProofSettings)
     # SAML 2.0 sign-in (SAML_*: gateway/config/saml.py); off by default.
     saml: SamlSettings = field(default_factory=SamlSettings)
     # Domain claims' DNS proofs (DOMAIN_*: gateway/config/domains.py).
@@ -263,6 +266,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         traces=traces,
         metrics=metric_settings(get),
         analytics=analytics_settings(get),
+        proof=proof_settings(get),
         saml=saml_settings(get, signin["public_url"]),
         domains=domain_settings(get),
         **signin,

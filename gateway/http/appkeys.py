@@ -31,6 +31,7 @@ from gateway.services.meter.metering import Meter
 from gateway.services.payment.payments import Payments
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
+from gateway.services.signing_keys import SigningKeys
 from gateway.services.usage_reads import UsageReads
 from gateway.stores.connect import Stores
 from gateway.stores.ports import (
@@ -59,6 +60,7 @@ from gateway.stores.ports import (
 )
 from gateway.stores.ports.scim import ScimPort
 from gateway.workers.analytics_copy import Copier
+from gateway.workers.sealer import LedgerSeals
 from gateway.workers.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -98,6 +100,8 @@ CALL_METRICS = web.AppKey("call_metrics", CallMetrics)
 OTLP_METRICS = web.AppKey("otlp_metrics", MetricExporter)
 # Only with CLICKHOUSE_URL set: the copy of the ledger to the analytics store.
 ANALYTICS_COPIER = web.AppKey("analytics_copier", Copier)
+SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)  # what /.well-known/meterway-keys.json shows
+LEDGER_SEALS = web.AppKey("ledger_seals", LedgerSeals)  # the sealer and its scheduled check
 # Where usage reports read (services/usage_reads.py): the rollups, or ClickHouse caught up.
 USAGE = web.AppKey("usage", UsageReads)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")

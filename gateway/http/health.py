@@ -13,6 +13,7 @@ from gateway.http.appkeys import (
     ANALYTICS_COPIER,
     CALL_METRICS,
     LEDGER,
+    LEDGER_SEALS,
     OTLP_EXPORTER,
     OTLP_METRICS,
     PRICING,
@@ -73,6 +74,9 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     metric_exporter = app.get(OTLP_METRICS)
     if metric_exporter is not None:  # the same for metrics
         details["metrics"] = {**metric_exporter.report(), **app[CALL_METRICS].report()}
+    seals = app.get(LEDGER_SEALS)
+    if seals is not None:  # a failed check is shown and alerted on, never unreadiness
+        details["ledger_proof"] = seals.report()
     copier = app.get(ANALYTICS_COPIER)
     if copier is not None:  # ClickHouse being away delays the copy, never readiness
         details["analytics"] = copier.report()

@@ -12,7 +12,7 @@ from aiohttp import web
 from billing import authority
 from gateway import telemetry
 from gateway.errors import NotFound, ServiceUnavailable
-from gateway.http.appkeys import ANALYTICS_COPIER, COUNTER, STORE, UPSTREAMS
+from gateway.http.appkeys import ANALYTICS_COPIER, COUNTER, LEDGER_SEALS, STORE, UPSTREAMS
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
@@ -67,6 +67,9 @@ async def metrics(request: web.Request) -> web.Response:
     copier = request.app.get(ANALYTICS_COPIER)
     if copier is not None:
         body += analytics_lines(copier.lag_s, copier.copied_rows)
+    seals = request.app.get(LEDGER_SEALS)
+    if seals is not None:
+        body += seals.metric_lines()
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
 
 

@@ -35,6 +35,7 @@ from gateway.stores.postgres.form_tokens import FormTokens
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.idempotency import Idempotency
 from gateway.stores.postgres.ledger import Ledger
+from gateway.stores.postgres.ledger_proof import LedgerProof
 from gateway.stores.postgres.local_provider import LocalProviderStore
 from gateway.stores.postgres.members import Members
 from gateway.stores.postgres.metering import MeteringLedger
@@ -197,6 +198,9 @@ class Stores:
     def statements(self) -> Statements:
         """Months of an account's ledger, for its statements."""
         return Statements(self.pool)
+
+    def ledger_proof(self) -> LedgerProof:
+        return LedgerProof(self.pool)
 
     def analytics_copy(self) -> AnalyticsCopy:
         """How far the ledger is copied to the analytics store, and the rows to copy."""

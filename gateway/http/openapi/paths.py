@@ -96,6 +96,9 @@ _WINDOWS = obj(("windows",), windows=array(ref("Window")))
 
 ROOT = op("Where the API, its docs and the dashboard are", "health", OPEN, ok=JSON_OBJECT)
 HEALTHZ = op("The process runs", "health", OPEN, ok=JSON_OBJECT)
+KEYS = op(
+    "The public keys that verify Meterway's signatures (JWKS)", "health", OPEN, ok=JSON_OBJECT
+)
 READYZ = op(
     "The gateway can meter",
     "health",

@@ -9,6 +9,8 @@ no id at or below the sequence's value when they were listed can still appear.
 
 from __future__ import annotations
 
+import asyncpg
+
 # The open transactions that took a ledger id, by virtual id: in this database only (a
 # database cloned from a template has the same relation ids as its siblings).
 HOLDING_IDS = (
@@ -32,3 +34,22 @@ LAST_GIVEN = (
 SEQUENCE_CACHE = (
     "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ledger_entries_id_seq'::regclass"
 )
+
+
+async def moved_bound(
+    conn: asyncpg.Connection, safe: int, next_id: int | None, next_vxids: list[str] | None
+) -> tuple[int, int | None, list[str] | None]:
+    """(safe, next_id, next_vxids) after one step of the rule above, for a bound kept in a
+    row locked by the caller's transaction: `safe` moves to `next_id` once the transactions
+    listed with it have ended, and up to the last id given out when none holds one."""
+    if await conn.fetchval(SEQUENCE_CACHE) != 1:
+        return safe, next_id, next_vxids  # ids handed out in blocks: the reasoning fails
+    if next_id is not None:
+        if await conn.fetchval(STILL_OPEN, next_vxids):
+            return safe, next_id, next_vxids
+        safe = max(safe, next_id)
+    upto = int(await conn.fetchval(LAST_GIVEN))
+    holding = await conn.fetchval(HOLDING_IDS)
+    if not holding:  # nobody holds an id: every one given out has settled
+        return max(safe, upto), None, None
+    return safe, upto, list(holding)

@@ -13,37 +13,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from billing.ledger_proof import LEAF_COLUMNS
 from gateway.stores.errors import ArchiveSchemaMismatch
 
-ENTRY_COLUMNS = (
-    "id",
-    "account_id",
-    "kind",
-    "amount_micros",
-    "request_id",
-    "idempotency_key",
-    "key_id",
-    "model",
-    "provider",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "usage_source",
-    "reason",
-    "occurred_at",
-    "created_at",
-    "meter",
-    "quantity",
-    "service",
-    "metadata",
-    "price_version",
-    "provider_cost_micros",
-    "usage_detail",
-    "end_user",
-    "tags",
-)
+# The ledger's columns: those its proof's leaves hold (billing/ledger_proof.py), and any a
+# migration adds after them, which also takes a new leaf version there.
+ENTRY_COLUMNS: tuple[str, ...] = LEAF_COLUMNS
 ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)
 
 # Per archive still there, each column whose name or type differs from the ledger's: a
