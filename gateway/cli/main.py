@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from gateway.build import build
-from gateway.cli import admin_cmd, audit_cmd, auth_cmd, billing_cmd
+from gateway.cli import admin_cmd, audit_cmd, auth_cmd, billing_cmd, receipt_cmd
 from gateway.cli.client import ERROR
 
 
@@ -43,6 +43,7 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": auth_cmd.main,
     "logout": auth_cmd.main,
     "auth": auth_cmd.main,
+    "receipt": receipt_cmd.main,
     "version": _print_version,
 }
 
@@ -61,6 +62,7 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
     admin_cmd.add_parser(sub)
     auth_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
+    receipt_cmd.add_parser(sub)
     if full:
         from gateway.cli import analytics_cmd, export_cmd, ledger_cmd, payments_cmd, prices_cmd
 

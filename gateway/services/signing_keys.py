@@ -10,11 +10,16 @@ import hashlib
 import json
 from typing import Any
 
+import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.config.proof import ProofSettings
+
+
+class UnverifiedReceipt(ValueError):
+    """A signed document that does not verify against the published keys, and why."""
 
 
 def b64url(raw: bytes) -> str:
@@ -37,6 +42,17 @@ def new_seed() -> str:
     """A fresh private key's seed, base64url: what LEDGER_SIGNING_KEY takes."""
     raw = Ed25519PrivateKey.generate().private_bytes_raw()
     return b64url(raw)
+
+
+def read_with_jwks(document: dict[str, Any], token: str, typ: str) -> dict[str, Any]:
+    """The claims of `token` checked against a published JWKS document's Ed25519 keys
+    alone: what a customer holding only the public keys can do."""
+    publics = tuple(
+        unb64url(k["x"])
+        for k in document.get("keys", [])
+        if isinstance(k, dict) and k.get("kty") == "OKP" and k.get("crv") == "Ed25519"
+    )
+    return SigningKeys(ProofSettings(retired_keys=publics)).read_jws(token, typ)
 
 
 class SigningKeys:
@@ -90,3 +106,27 @@ class SigningKeys:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": list(self._jwks)}
+
+    def sign_jws(self, claims: dict[str, Any], typ: str) -> str | None:
+        """`claims` as a compact JWS (RFC 7515, EdDSA), `kid` and `typ` in its header; None
+        when no signing key is set."""
+        if self._signer is None:
+            return None
+        headers = {"kid": self.current_kid, "typ": typ}
+        return jwt.encode(claims, self._signer, algorithm="EdDSA", headers=headers)
+
+    def read_jws(self, token: str, typ: str) -> dict[str, Any]:
+        """The claims of a JWS this process's keys signed; UnverifiedReceipt naming why not."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise UnverifiedReceipt(f"not a JWS: {exc}") from exc
+        key = self._verifiers.get(str(header.get("kid")))
+        if key is None:
+            raise UnverifiedReceipt(f"signed by key {header.get('kid')!r}, which is not published")
+        if header.get("typ") != typ:
+            raise UnverifiedReceipt(f"not a {typ} (typ {header.get('typ')!r})")
+        try:
+            return dict(jwt.decode(token, key, algorithms=["EdDSA"], options={"verify_iat": False}))
+        except jwt.PyJWTError as exc:
+            raise UnverifiedReceipt(f"the signature does not verify: {exc}") from exc

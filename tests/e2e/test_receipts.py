@@ -16,6 +16,9 @@ from playwright.async_api import Page
 from pypdf import PdfReader
 
 from billing.money import parse_usd
+from gateway.config.proof import ProofSettings
+from gateway.services.ledger_seal import seal
+from gateway.services.signing_keys import SigningKeys
 from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.e2e.dashboard.test_dashboard_billing import buy_plan, pay, submit_top_up
 from tests.support.browser_kit import low_contrast, overflow_px, screenshots, sign_in, unlabelled
@@ -64,11 +67,18 @@ async def test_a_top_up_has_a_receipt_page_and_pdf_with_the_seller(gw: Gateway, 
     await screenshots(page, "receipt")
     assert await unlabelled(page) == [] and await low_contrast(page) == []
     pdf_href = await page.get_attribute("#receipt-pdf", "href")
+    await gw.settle_all()
+    await seal(gw.stores().ledger_proof(), SigningKeys(ProofSettings()), 50_000)
+    sealed = await gw.stores().ledger_proof().last()
     answer = await page.request.get(str(pdf_href))
     assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
     text = PdfReader(io.BytesIO(await answer.body()), strict=True).pages[0].extract_text()
     assert "$7.50" in text and "Acme Metering Ltd" in text and "GB123456789" in text
     assert href.rsplit("/", 1)[1] in text
+    named = re.search(r"checkpoint(\d+),head([0-9a-f]{64})", "".join(text.split()))
+    assert named and sealed and int(named[1]) >= sealed.checkpoint.seq  # another may seal too
+    heads = "SELECT head FROM ledger_checkpoints WHERE seq = $1"
+    assert await gw.stores().pool.fetchval(heads, int(named[1])) == named[2]
 
 
 async def test_only_billing_readers_and_the_operator_read_a_receipt(

@@ -18,7 +18,9 @@ from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare
+from gateway.http.shared.statements import checkpoint_json, newest_checkpoint
 from gateway.services.receipts import receipt_of
+from gateway.stores.ports.proof import SealedCheckpoint
 
 
 async def _receipt(request: web.Request, account_id: str) -> Receipt:
@@ -44,12 +46,16 @@ def _html(request: web.Request, r: Receipt, base: str, nav: str) -> web.Response
     )
 
 
-def _pdf(r: Receipt) -> web.Response:
+def _pdf(r: Receipt, sealed: SealedCheckpoint | None) -> web.Response:
     seller = seller_lines(r.seller)
     lines = [Line(seller[0] if seller else "Receipt", bold=True, size=14)]
     lines += [Line(s) for s in seller[1:]] + [Line(""), Line(f"Receipt {r.number}", True, 16)]
     lines += [Line(f"{label}: {value}") for label, value in receipt_facts(r)] + [Line("")]
     lines += [Line(f"{what}: {amount}") for what, amount in receipt_lines(r)]
+    if sealed is not None:  # which signed ledger checkpoint this copy was made under
+        seal = checkpoint_json(sealed)
+        lines += [Line(""), Line(f"Ledger sealed through entry {seal['sealed_through_id']}")]
+        lines += [Line(f"under checkpoint {seal['seq']}, head {seal['head']}", size=8)]
     body = text_pdf(lines, title=f"Receipt {r.number}")
     name = f"receipt-{r.payment_id}.pdf"
     return web.Response(
@@ -69,7 +75,7 @@ async def page(request: web.Request) -> web.Response:
 async def pdf(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(BILLING_READ)
-    return _pdf(await _receipt(request, who.account_id))
+    return _pdf(await _receipt(request, who.account_id), await newest_checkpoint(request))
 
 
 async def _operators(request: web.Request) -> Receipt:
@@ -83,7 +89,7 @@ async def operator_page(request: web.Request) -> web.Response:
 
 
 async def operator_pdf(request: web.Request) -> web.Response:
-    return _pdf(await _operators(request))
+    return _pdf(await _operators(request), await newest_checkpoint(request))
 
 
 def add_routes(dash: web.Application) -> None:

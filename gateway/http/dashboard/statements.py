@@ -22,6 +22,7 @@ from gateway.http.routing import Route, declare
 from gateway.http.shared.statements import (
     VIEW_TITLES,
     month_param,
+    newest_checkpoint,
     respond,
     statement_json,
     statement_of,
@@ -40,7 +41,8 @@ def _picked(request: web.Request) -> str:
 
 async def _page(request: web.Request, account_id: str, base: str, nav: str) -> web.Response:
     month = month_param(request, datetime.now(UTC))
-    statement = statement_json(await statement_of(request, account_id, month))
+    found = await statement_of(request, account_id, month)
+    statement = statement_json(found, await newest_checkpoint(request))
     return render(
         request,
         "statement.html",

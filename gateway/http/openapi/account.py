@@ -193,6 +193,13 @@ REQUEST_COST_OF = op(
     ok=ref("RequestCost"),
     params=(path_param("request_id"),),
 )
+RECEIPT = op(
+    "A settled request's signed receipt (a JWS to check against /.well-known/meterway-keys.json)",
+    "account",
+    USER,
+    ok=obj(("object", "request_id", "receipt"), object=STR, request_id=STR, receipt=STR),
+    params=(path_param("request_id"),),
+)
 OWN_GRANTS = op("Your credit grants, newest first", "account", USER, ok=ref("GrantList"))
 BOOL_TRUE = {"const": True}
 REVOKE = op(

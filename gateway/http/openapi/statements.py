@@ -39,11 +39,19 @@ _USAGE = obj(
     by_team=array(_LINE),
     by_kind=array(_LINE),
 )
+# The newest ledger checkpoint when the statement was issued (docs/guides/ledger.md).
+CHECKPOINT: Schema = obj(
+    ("seq", "head", "sealed_through_id", "sealed_at"),
+    seq=INT,
+    head=STR,
+    sealed_through_id=INT,
+    sealed_at=STR,
+)
 STATEMENT: Schema = obj(
     (
         "object", "account_id", "month", "from", "to", "currency", "opening_balance_micros",
         "closing_balance_micros", "usage", "credits", "expiries", "refunds", "adjustments",
-        "other", "reconciled", "final", "complete", "missing_archives",
+        "other", "reconciled", "final", "complete", "missing_archives", "ledger_checkpoint",
     ),
     object={"const": "statement"},
     account_id=STR,
@@ -62,6 +70,7 @@ STATEMENT: Schema = obj(
     final=BOOL,
     complete=BOOL,
     missing_archives=array(STR),
+    ledger_checkpoint={"oneOf": [CHECKPOINT, {"type": "null"}]},
 )  # fmt: skip
 _MONTH = {**path_param("month"), "schema": {"type": "string", "pattern": MONTH_PATTERN}}
 _FORMAT = query("format", {"enum": ["json", "csv"]}, "csv, or send Accept: text/csv")

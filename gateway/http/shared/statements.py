@@ -29,11 +29,12 @@ from billing.statements import (
     parse_month,
 )
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
-from gateway.http.appkeys import STATEMENTS
+from gateway.http.appkeys import STATEMENTS, STORES
 from gateway.http.openapi import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
 from gateway.services.statements import monthly_statement
+from gateway.stores.ports.proof import SealedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ def _section(section: Section) -> dict[str, Any]:
     }
 
 
-def statement_json(s: Statement) -> dict[str, Any]:
-    """A statement for programs: amounts in micros with the ledger's signs."""
+def statement_json(s: Statement, sealed: SealedCheckpoint | None = None) -> dict[str, Any]:
+    """A statement for programs: amounts in micros with the ledger's signs, and the newest
+    ledger checkpoint when it was issued (every entry up to its id is sealed under it)."""
     sections = {n: _section(s.sections[n]) for n in SECTIONS if n != "usage"}
     usage = {
         "total_micros": s.sections["usage"].total_micros,
@@ -80,7 +82,22 @@ def statement_json(s: Statement) -> dict[str, Any]:
         "final": s.final,
         "complete": s.complete,
         "missing_archives": list(s.missing),
+        "ledger_checkpoint": None if sealed is None else checkpoint_json(sealed),
     }
+
+
+def checkpoint_json(sealed: SealedCheckpoint) -> dict[str, Any]:
+    """A checkpoint as a statement or receipt names it (docs/guides/ledger.md)."""
+    return {
+        "seq": sealed.checkpoint.seq,
+        "head": sealed.head,
+        "sealed_through_id": sealed.checkpoint.last_id,
+        "sealed_at": sealed.sealed_at.isoformat(),
+    }
+
+
+async def newest_checkpoint(request: web.Request) -> SealedCheckpoint | None:
+    return await request.config_dict[STORES].ledger_proof().last()
 
 
 def statement_csv(s: Statement) -> str:
@@ -133,7 +150,7 @@ async def respond(request: web.Request, account_id: str, *, as_csv: bool = False
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return web.json_response(statement_json(s))
+    return web.json_response(statement_json(s, await newest_checkpoint(request)))
 
 
 async def account_statement(request: web.Request) -> web.Response:

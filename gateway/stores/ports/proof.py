@@ -62,6 +62,14 @@ class LedgerProofPort(Protocol):
         """Archive tables retention made that are no longer there."""
         ...
 
+    async def covering(self, entry_id: int) -> SealedCheckpoint | None:
+        """The checkpoint whose range holds this entry id; None before one does."""
+        ...
+
+    async def leaf(self, entry_id: int) -> Sequence[LeafValue] | None:
+        """One entry's leaf values, live or archived; None when there is none."""
+        ...
+
     async def newest_entry(self) -> int:
         """The highest entry id committed, live or archived (0 for none)."""
         ...

@@ -139,6 +139,17 @@ class LedgerProof:
             )
         return [ArchiveGap(r["archive_table"], r["min_id"], r["max_id"]) for r in rows]
 
+    async def covering(self, entry_id: int) -> SealedCheckpoint | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                _CHECKPOINT + " WHERE last_id >= $1 ORDER BY last_id LIMIT 1", entry_id
+            )
+        return None if row is None or row["after_id"] >= entry_id else _sealed(row)
+
+    async def leaf(self, entry_id: int) -> Sequence[LeafValue] | None:
+        found = [values async for values in self.leaves(entry_id - 1, entry_id)]
+        return found[0] if len(found) == 1 else None
+
     async def newest_entry(self) -> int:
         with map_postgres_errors():
             live: Any = await self.pool.fetchval("SELECT max(id) FROM ledger_entries")
