@@ -121,19 +121,24 @@ def _rotated(old_seed: str) -> dict[str, str]:
     return {"LEDGER_SIGNING_KEY": new_seed(), "LEDGER_VERIFY_KEYS": b64url(old.public_key())}
 
 
-def _month() -> str:
-    return datetime.now(UTC).strftime("%Y-%m")
-
-
-async def test_without_a_signing_key_there_is_no_receipt(gw: Gateway) -> None:
+async def _settled_call(gw: Gateway) -> tuple[str, str]:
+    """A new account's key and the request id of one settled call it made."""
     t = await tenant(gw, scopes=SCOPES)
     async with openai_client(gw, t.key) as client:
         raw = await client.chat.completions.with_raw_response.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
     await gw.settle_all()
-    rid = raw.headers["x-request-id"]
-    status, body = await _get(gw, t.key, f"/v1/account/requests/{rid}/receipt")
+    return t.key, raw.headers["x-request-id"]
+
+
+def _month() -> str:
+    return datetime.now(UTC).strftime("%Y-%m")
+
+
+async def test_without_a_signing_key_there_is_no_receipt(gw: Gateway) -> None:
+    key, rid = await _settled_call(gw)
+    status, body = await _get(gw, key, f"/v1/account/requests/{rid}/receipt")
     assert status == 404 and "LEDGER_SIGNING_KEY" in body["error"]["message"]
 
 
@@ -145,14 +150,8 @@ async def test_the_docs_check_verifies_a_receipt_and_refuses_a_changed_one() -> 
         temp_database() as dsn,
         running_gateway(dsn, None, LEDGER_SIGNING_KEY=new_seed()) as gw,
     ):
-        t = await tenant(gw, scopes=SCOPES)
-        async with openai_client(gw, t.key) as client:
-            raw = await client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-            )
-        await gw.settle_all()
-        rid = raw.headers["x-request-id"]
-        _, body = await _get(gw, t.key, f"/v1/account/requests/{rid}/receipt")
+        key, rid = await _settled_call(gw)
+        _, body = await _get(gw, key, f"/v1/account/requests/{rid}/receipt")
         script = code.replace("https://meterway.example.com", gw.url)
         assert len(script.strip().splitlines()) <= 20
         good = await _python(script, body["receipt"])
