@@ -28,7 +28,7 @@ class ProofSettings:
     retired_keys: tuple[bytes, ...] = ()  # public keys that verify older checkpoints
     seal_every_s: float = 10.0
     seal_rows: int = 50_000  # the most entries one checkpoint seals
-    verify_every_s: float = 3600.0  # the scheduled check of every checkpoint; 0 is off
+    verify_every_s: float = 86400.0  # the scheduled check of every checkpoint; 0 is off
 
 
 def key_bytes(name: str, raw: str) -> bytes:
@@ -53,5 +53,5 @@ def proof_settings(get: Get) -> ProofSettings:
         ),
         seal_every_s=v.number("LEDGER_SEAL_EVERY_S", get("LEDGER_SEAL_EVERY_S", 10), 0.05),
         seal_rows=v.whole("LEDGER_SEAL_ROWS", get("LEDGER_SEAL_ROWS", 50_000), 1),
-        verify_every_s=v.number("LEDGER_VERIFY_EVERY_S", get("LEDGER_VERIFY_EVERY_S", 3600), 0),
+        verify_every_s=v.number("LEDGER_VERIFY_EVERY_S", get("LEDGER_VERIFY_EVERY_S", 86400), 0),
     )
