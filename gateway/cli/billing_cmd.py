@@ -82,7 +82,10 @@ def _card_line(billing: dict[str, Any] | None) -> list[str]:
 
 
 def _status_text(
-    args: argparse.Namespace, account: dict[str, Any], billing: dict[str, Any] | None
+    args: argparse.Namespace,
+    account: dict[str, Any],
+    billing: dict[str, Any] | None,
+    runway: dict[str, Any] | None = None,
 ) -> str:
     lines = [
         f"account   {account['id']} ({account['name']})",
@@ -91,6 +94,8 @@ def _status_text(
         f"  available {_usd(account['available_micros'])}",
     ]
     lines += _card_line(billing)
+    if runway is not None and runway.get("prepaid"):
+        lines.append(f"runway    {runway['words']}")
     lines += [_window_line(w) for w in account.get("limits") or account.get("windows", [])]
     step = next_step(account)
     if step is None:
@@ -109,9 +114,11 @@ def status(args: argparse.Namespace) -> int:
     account = expect(call(args, "GET", "/v1/account"), 200)
     answer = call(args, "GET", BILLING)
     billing = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
+    found = call(args, "GET", "/v1/account/runway")
+    runway = found.body if found.status == 200 and isinstance(found.body, dict) else None
     step = next_step(account)
-    data = {"account": account, "billing": billing, "next": account.get("next")}
-    emit(args, _status_text(args, account, billing), data)
+    data = {"account": account, "billing": billing, "runway": runway, "next": account.get("next")}
+    emit(args, _status_text(args, account, billing, runway), data)
     return ACTION_NEEDED if step else OK
 
 

@@ -150,6 +150,9 @@ def _statement(lines: int) -> dict[str, Any]:
         "final": lines == 0,
         "complete": lines == 0,
         "missing_archives": ["ledger_2026_11"],
+        "ledger_checkpoint": None
+        if lines == 0
+        else {"seq": 12, "head": "ab" * 32, "sealed_through_id": 99, "sealed_at": AWARE},
         "opening_balance_micros": 9_999_992,
         "closing_balance_micros": 1,
         "credits": _section(lines),

@@ -1,5 +1,5 @@
 """The Overview page, rendered on the server from what the account API answers: balance,
-limits as gauges, the balance forecast, spend and tokens over time.
+limits as gauges, the runway (services/runway.py), spend and tokens over time.
 
 Each section calls the function its /v1/account route calls (`account_overview`, the
 directory's usage series as `usage_rows` reads it, `keys_of`) after the same scope check, so
@@ -9,12 +9,11 @@ a section the credential's scopes do not cover is left out, as the API would ref
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from aiohttp import web
 
-from billing.forecast import WEEK_DAYS, forecast
 from gateway.http.appkeys import USAGE
 from gateway.http.dashboard.billing import billing_overview, step_view
 from gateway.http.dashboard.charts import (
@@ -32,6 +31,7 @@ from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.shared.overview import account_overview
+from gateway.http.shared.runway import runway_of
 from gateway.stores.records import Row
 
 
@@ -47,28 +47,17 @@ async def chart_rows(
     return list(await request.config_dict[USAGE].usage_series(who.account_id, *span, by, filters))
 
 
-async def _week_spend(request: web.Request, who: Principal) -> int:
-    """What the last WEEK_DAYS days (today included) spent: the forecast's rate."""
-    today = datetime.now(UTC).date()
-    start = today - timedelta(days=WEEK_DAYS - 1)
-    rows = await request.config_dict[USAGE].usage_series(
-        who.account_id, start, today + timedelta(days=1), ("day",), {}
-    )
-    return sum(int(r["spend_micros"]) for r in rows)
-
-
 async def spend_section(request: web.Request, who: Principal) -> dict[str, Any]:
     """The charts and the spend by model and by key over the view's span, read at once."""
     view = chart_view(request.query)
     start, end = recent(datetime.now(UTC).date(), view.granularity)
     series = request.config_dict[USAGE].usage_series
-    rows, by_model, by_key, keys, teams, week = await asyncio.gather(
+    rows, by_model, by_key, keys, teams = await asyncio.gather(
         chart_rows(request, who, (start, end), view, {}),
         series(who.account_id, start, end, ("model",), {}),
         series(who.account_id, start, end, ("key",), {}),
         key_names(request, who),
         team_names(request, who),
-        _week_spend(request, who),
     )
     label = labeller(view.stack, keys, teams)
     starts = buckets(start, end, view.granularity)
@@ -82,7 +71,6 @@ async def spend_section(request: web.Request, who: Principal) -> dict[str, Any]:
         "by_key": by_key,
         "key_names": keys,
         "total": sum(spend["values"]),
-        "week": week,
     }
 
 
@@ -103,9 +91,8 @@ async def overview(request: web.Request) -> web.Response:
     # GET /v1/account's step first: it counts the caller's key and team windows too
     step = account["next"] if account else billing["next"] if billing else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out
-    available = account["available_micros"] if account is not None else None
-    if spend is not None and available is not None and account["mode"] == "prepaid":
-        outlook = forecast(cast(int, available), spend["week"])
+    if spend is not None and account is not None and account["mode"] == "prepaid":
+        outlook = await runway_of(request, who.account_id)
     return render(
         request,
         "overview.html",

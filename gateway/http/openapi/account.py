@@ -193,6 +193,22 @@ REQUEST_COST_OF = op(
     ok=ref("RequestCost"),
     params=(path_param("request_id"),),
 )
+RUNWAY = op(
+    "When the account's credit runs out at its recent rate, or its next top-up is due",
+    "account",
+    USER,
+    ok=obj(
+        ("object", "prepaid", "words"),
+        object={"const": "runway"},
+        prepaid={"type": "boolean"},
+        words=STR,
+        rate_micros_per_day=INT,
+        basis_days=INT,
+        days_left=nullable("integer"),
+        expires_unspent_micros=INT,
+        top_up_in_days=nullable("integer"),
+    ),
+)
 RECEIPT = op(
     "A settled request's signed receipt (a JWS to check against /.well-known/meterway-keys.json)",
     "account",

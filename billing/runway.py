@@ -1,0 +1,154 @@
+"""Runway: when an account's credit runs out at its recent rate of spend, with the credit
+that expires before it can be spent taken out, or when its next automatic top-up is due.
+
+The rate is the faster of two readings of the last `BASIS_DAYS` whole UTC days: their
+average (rounded up) and the last of them, so spend that rises shows at once and one quiet
+day does not lengthen the runway. The credit is walked day by day: a grant ending before a
+day begins takes its unspent rest with it; each day's spend draws the grants in the
+allocator's order (soonest end first) and then the rest of the balance. Integers only.
+
+What it promises (docs/guides/dashboard.md, "Runway"): if each coming day spends no more
+than the stated rate, the credit lasts at least the stated days. It is stated in whole days,
+rounded down, and in weeks or months past two weeks, never finer than the rate supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing.credit_grants import Grant, draw_order
+from billing.display import usd
+
+BASIS_DAYS = 7
+HORIZON_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    """Auto top-up: a charge of `amount_micros` once the balance falls under the threshold."""
+
+    threshold_micros: int
+    amount_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Runway:
+    rate_micros: int  # a day's spend the forecast assumes; 0: no recent spend
+    basis_days: int
+    days_left: int | None  # whole days the credit lasts; None: no spend, or past the horizon
+    lost_micros: int  # credit that expires unspent within the runway
+    top_up_in_days: int | None  # with auto top-up: the day the balance first falls under it
+
+    @property
+    def words(self) -> str:
+        return runway_words(self)
+
+    def json(self) -> dict[str, object]:
+        return {
+            "rate_micros_per_day": self.rate_micros,
+            "basis_days": self.basis_days,
+            "days_left": self.days_left,
+            "expires_unspent_micros": self.lost_micros,
+            "top_up_in_days": self.top_up_in_days,
+            "words": self.words,
+        }
+
+
+def daily_rate(days: Sequence[int]) -> int:
+    """The faster of the days' average (rounded up) and the last day; 0 without spend."""
+    if not days:
+        return 0
+    spent = [max(0, d) for d in days]
+    average = -(-sum(spent) // len(spent))
+    return max(average, spent[-1])
+
+
+def runway(
+    now: datetime,
+    available_micros: int,
+    days: Sequence[int],
+    grants: Sequence[Grant] = (),
+    top_up: TopUp | None = None,
+) -> Runway:
+    """The runway of `available_micros` at the rate `days` (the last whole days' spend,
+    oldest first) give, with `grants` (their remaining money is inside the available
+    balance) ending on their dates."""
+    rate = daily_rate(days)
+    if rate == 0:
+        return Runway(0, len(days), None, 0, None)
+    walk = _Walk(available_micros, list(grants))
+    topped: int | None = None
+    for day in range(1, HORIZON_DAYS + 1):
+        walk.expire(now + timedelta(days=day - 1))
+        if not walk.spend(rate, now + timedelta(days=day - 1)):
+            return Runway(rate, len(days), day - 1, walk.lost, topped)
+        if top_up is not None and topped is None and walk.balance < top_up.threshold_micros:
+            topped = day
+    return Runway(rate, len(days), None, walk.lost, topped)
+
+
+class _Walk:
+    """The balance and its grants as the days go by."""
+
+    def __init__(self, balance: int, grants: list[Grant]) -> None:
+        self.balance = balance
+        self.grants = {g.id: g.remaining for g in grants if g.remaining > 0}
+        self.ends = {g.id: g for g in grants}
+        self.lost = 0
+
+    def expire(self, at: datetime) -> None:
+        """Grants ended by `at` take their unspent rest out of the balance."""
+        for gid, left in list(self.grants.items()):
+            if not self.ends[gid].live_at(at):
+                gone = min(left, max(0, self.balance))
+                self.balance -= gone
+                self.lost += gone
+                del self.grants[gid]
+
+    def spend(self, amount: int, at: datetime) -> bool:
+        """A day's spend; False when the balance cannot pay it all."""
+        if self.balance < amount:
+            return False
+        self.balance -= amount
+        order = draw_order([_left(self.ends[g], r) for g, r in self.grants.items()], at)
+        for grant in order:
+            if amount == 0:
+                break
+            take = min(amount, self.grants[grant.id])
+            self.grants[grant.id] -= take
+            amount -= take
+        return True
+
+
+def _left(g: Grant, remaining: int) -> Grant:
+    return Grant(g.id, g.kind, remaining, g.priority, g.ends_at, g.funded_by)
+
+
+def runway_words(r: Runway) -> str:
+    """The runway as people read it, with its basis, never finer than it knows."""
+    if r.rate_micros == 0:
+        return f"No spend in the last {r.basis_days} days, so there is no forecast."
+    basis = (
+        f"At {usd(r.rate_micros)} a day (the higher of the last {r.basis_days} days'"
+        " average and the last day)"
+    )
+    if r.top_up_in_days is not None:
+        when = "within a day" if r.top_up_in_days <= 1 else f"in {_about(r.top_up_in_days)}"
+        return f"{basis}, the next automatic top-up is due {when}."
+    if r.days_left is None:
+        return f"{basis}, your credit lasts more than a year."
+    lost = f"; {usd(r.lost_micros)} of credit expires unspent first" if r.lost_micros else ""
+    if r.days_left == 0:
+        return f"{basis}, your credit runs out within a day{lost}."
+    return f"{basis}, your credit lasts {_about(r.days_left)}{lost}."
+
+
+def _about(days: int) -> str:
+    """`about N days`, or weeks past two weeks, or months past two months: rounded down."""
+    if days < 14:
+        return f"about {days} day{'s' if days > 1 else ''}"
+    if days < 61:
+        return f"about {days // 7} weeks"
+    return f"about {days // 30} months"

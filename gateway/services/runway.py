@@ -1,0 +1,72 @@
+"""An account's runway as every surface shows it (GET /v1/account/runway, the dashboard's
+overview, `meterway billing status`): the last whole days' spend from the usage rollups,
+its credit grants and their ends, and its auto top-up, read off the request path and
+reckoned by billing/runway.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from billing.credit_grants import Grant
+from billing.runway import BASIS_DAYS, Runway, TopUp, runway
+from gateway.stores.ports.payments import Profile
+from gateway.stores.records import Row
+
+
+class DailySpend(Protocol):
+    async def usage_series(
+        self, account_id: str, start: date, end: date, by: Sequence[str], filters: Mapping[str, str]
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+
+class AccountGrants(Protocol):
+    async def of_account(self, account_id: str) -> list[Row]: ...
+
+
+async def last_days(usage: DailySpend, account_id: str, today: date) -> list[int]:
+    """The spend of each of the BASIS_DAYS whole UTC days before today, oldest first."""
+    start = today - timedelta(days=BASIS_DAYS)
+    rows = await usage.usage_series(account_id, start, today, ("day",), {})
+    spent = {str(r["day"]): int(r["spend_micros"]) for r in rows}
+    return [spent.get(str(start + timedelta(days=i)), 0) for i in range(BASIS_DAYS)]
+
+
+def open_grants(rows: Sequence[Row]) -> list[Grant]:
+    """The grants still holding money, each ending at its expiry or revocation."""
+    out = []
+    for r in rows:
+        if r.get("closed_at") is not None or int(r["remaining_micros"]) <= 0:
+            continue
+        ends = [t for t in (r.get("expires_at"), r.get("revoked_at")) if t is not None]
+        out.append(
+            Grant(
+                r["id"],
+                r["kind"],
+                int(r["remaining_micros"]),
+                int(r["priority"]),
+                min(ends, default=None),
+            )
+        )
+    return out
+
+
+def top_up_of(profile: Profile | None) -> TopUp | None:
+    setting = profile.auto_topup if profile is not None else None
+    if setting is None or profile is None or profile.auto_off_reason is not None:
+        return None
+    return TopUp(setting.threshold_micros, setting.amount_micros)
+
+
+async def account_runway(
+    usage: DailySpend,
+    grants: AccountGrants,
+    account_id: str,
+    available_micros: int,
+    now: datetime,
+    profile: Profile | None = None,
+) -> Runway:
+    days = await last_days(usage, account_id, now.date())
+    held = open_grants(await grants.of_account(account_id))
+    return runway(now, available_micros, days, held, top_up_of(profile))
