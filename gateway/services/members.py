@@ -7,8 +7,8 @@ accepting one leaves the other pending. A person proven by an identity provider 
 (issuer, subject), with the e-mail only when verified) is bound to one member at most (the
 `(issuer, subject)` key is unique); a person proven by an e-mailed link (the mailbox) may be
 a member of every organization that invited that address and that they accepted.
-Removing a member revokes every key minted under them (`remove_member`); a role that may
-not spend takes the spending scopes off their keys (`keys_within_role`)."""
+Joining and leaving go through services/joining.py; a role that may not spend takes the
+spending scopes off a member's keys (`keys_within_role`)."""
 
 from __future__ import annotations
 
@@ -121,23 +121,6 @@ async def decline(person: Person, member_id: str, members: MembersPort) -> Row:
     if row is None:
         raise NotFound("No such invitation for you; it may have been withdrawn.")
     return row
-
-
-async def remove_member(
-    members: MembersPort, ledger: LedgerPort, store: HotStorePort, account_id: str, member: str
-) -> bool:
-    """Remove a member and revoke every key minted under them (by them, or by one of their
-    keys): keys act with a person's authority and do not outlive it. Their sessions end on
-    their next request, however they signed in (the session re-reads the member). False
-    when the account has no such member."""
-    found = await members.get(member)
-    if found is None or found["account_id"] != account_id:
-        return False
-    for key_id in await members.keys_of_member(member):
-        row = await ledger.get_key(key_id)
-        if row is not None and row["revoked_at"] is None:
-            await revoke_key(ledger, store, row)
-    return await members.remove(account_id, member)
 
 
 async def keys_within_role(
