@@ -30,13 +30,16 @@ from tests.support.harness import Gateway
 from tests.support.scim import USER, directory_of
 
 AUDIT_JOINS = "/v1/account/audit?action=member.join"
+GROUP_ROLES = {"SCIM_GROUP_ROLES": "Meterway Admins=admin"}
 
 
 @asynccontextmanager
 async def world(dsn: str) -> AsyncIterator[tuple[Gateway, SamlIdp, Zone]]:
     async with (
         dns_server() as zone,
-        saml_gateway(dsn, extra=ROLE_CLAIM_ENV, DOMAIN_DNS_RESOLVER=zone.address) as (gw, idp),
+        saml_gateway(
+            dsn, extra=ROLE_CLAIM_ENV, DOMAIN_DNS_RESOLVER=zone.address, **GROUP_ROLES
+        ) as (gw, idp),
     ):
         yield gw, idp, zone
 
@@ -96,12 +99,19 @@ async def test_a_removed_person_is_not_joined_back_by_a_sign_in(dsn: str) -> Non
         assert dan not in await emails(gw, acme.account_id)
         _, listed, _ = await scim.call("GET", f"/Users/{made['id']}")
         assert listed["active"] is False
+        renamed = f"daniel@{domain}"  # a new address for the deprovisioned person
+        status, _ = await scim.patch(
+            f"/Users/{made['id']}", {"op": "replace", "path": "userName", "value": renamed}
+        )
+        assert status == 200
+        status, body = await sign_in(gw, idp, renamed)
+        assert status == 401 and "You were removed" in body, body[:300]
 
         status, _ = await scim.patch(  # the directory restores them
             f"/Users/{made['id']}", {"op": "replace", "value": {"active": True}}
         )
-        assert status == 200 and dan in await emails(gw, acme.account_id)
-        status, where = await sign_in(gw, idp, dan)
+        assert status == 200 and renamed in await emails(gw, acme.account_id)
+        status, where = await sign_in(gw, idp, renamed)
         assert status == 303 and where.startswith("/dashboard/"), where[:300]
 
 
@@ -170,6 +180,11 @@ async def test_nobody_removes_or_demotes_the_only_owner(dsn: str) -> None:
         assert status == 409 and "only owner" in refused["detail"], refused
         status, refused, _ = await scim.call("DELETE", path)
         assert status == 409 and "only owner" in refused["detail"], refused
+        group = await scim.group("Meterway Admins", made["id"])  # a group mapped to admin
+        status, _ = await scim.patch(
+            f"/Groups/{group['id']}", {"op": "remove", "path": f'members[value eq "{made["id"]}"]'}
+        )
+        assert status == 200  # and left again: a `member`, were they not the only owner
         assert [(m["email"], m["role"]) for m in await people(gw, org.account_id)] == [
             (boss, "owner")
         ]

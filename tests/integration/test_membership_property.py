@@ -19,6 +19,7 @@ runs more seeds than CI's 40."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import secrets
@@ -357,3 +358,19 @@ async def test_joining_and_leaving_keep_every_promise_after_every_step(stores: S
             replay = f"play(stores, steps_of({seed}))"
             raise AssertionError(f"seed {seed} (replay: {replay}): {exc}") from exc
     print(dict(outcomes))
+
+
+async def test_two_sign_ins_at_once_make_one_member(stores: Stores) -> None:
+    """The unique keys decide a race: of sign-ins with one NameID, or with the address's
+    other spellings, arriving together, one makes the member and the rest find it."""
+    w = await world(stores)
+    members, claims = stores.members(), stores.domain_claims()
+    email = w.email(0)  # org 0 proved its domain, with a join role
+    names = [email, email, email.upper(), "pid-0", "pid-0"]
+    joined = await asyncio.gather(
+        *(join(members, claims, Joining(w.orgs[0], email, Way.SIGN_IN, "member", IDP, n))
+          for n in names)
+    )  # fmt: skip
+    assert len({j.member["id"] for j in joined}) == 1, joined
+    assert sum(j.new for j in joined) == 1, joined
+    assert [r["email"] for r in await members.of_account(w.orgs[0])].count(email) == 1
