@@ -21,13 +21,14 @@ remembered, and their dashboard sessions and tokens end on their next request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from billing.grants import MCP_SCOPE, PROXY_SCOPES
+from billing.roles import may_spend
 from gateway.errors import DomainClaimed, DomainOutside, LastOwner, MemberConflict, MemberRemoved
 from gateway.services.domain_claims import holder_of, taken
-from gateway.services.keys import revoke_key
-from gateway.services.members import keys_within_role
+from gateway.services.keys import grant_of_key, revoke_key, set_key_grant
 from gateway.stores.errors import DuplicateMember, OnlyOwner
 from gateway.stores.ports import DomainClaimsPort, HotStorePort, LedgerPort, MembersPort
 from gateway.stores.records import Row
@@ -197,3 +198,30 @@ async def _not_only_owner(members: MembersPort, row: Row) -> None:
     ]
     if [r["id"] for r in owners] == [row["id"]]:
         raise LastOwner(ONLY_OWNER)
+
+
+async def keys_within_role(
+    members: MembersPort, ledger: LedgerPort, store: HotStorePort, member: str, role: str
+) -> list[Row]:
+    """A member given a role that may not spend (viewer, billing) keeps no key that spends:
+    each of their live keys, and every key under it, loses the proxy's and MCP's scopes at
+    once (the proxy reads scopes from Redis, not the role); a key left with none is revoked.
+    The rows written, for the caller's cache and audit."""
+    if may_spend(role):
+        return []
+    written: list[Row] = []
+    for key_id in await members.keys_of_member(member):
+        row = await ledger.get_key(key_id)
+        if row is None or row["revoked_at"] is not None:
+            continue
+        grant = grant_of_key(row)
+        kept = frozenset(s for s in grant.scopes if not _spends(s))
+        if not kept:
+            await revoke_key(ledger, store, row)
+        elif kept != grant.scopes:
+            written += await set_key_grant(ledger, store, row, replace(grant, scopes=kept))
+    return written
+
+
+def _spends(scope: str) -> bool:
+    return scope in PROXY_SCOPES or scope == MCP_SCOPE or scope.startswith(MCP_SCOPE + ":")

@@ -38,7 +38,7 @@ async def world(dsn: str) -> AsyncIterator[tuple[Gateway, SamlIdp, Zone]]:
     async with (
         dns_server() as zone,
         saml_gateway(
-            dsn, extra=ROLE_CLAIM_ENV, DOMAIN_DNS_RESOLVER=zone.address, **GROUP_ROLES
+            dsn, extra={**ROLE_CLAIM_ENV, **GROUP_ROLES}, DOMAIN_DNS_RESOLVER=zone.address
         ) as (gw, idp),
     ):
         yield gw, idp, zone
@@ -139,7 +139,7 @@ async def test_scim_update_and_reactivation_pass_the_check_create_does(dsn: str)
         made = await theirs.user(f"x{secrets.token_hex(3)}@elsewhere.test")
         path = f"/Users/{made['id']}"
         inside = f"y@{domain}"
-        moves = [
+        moves: list[dict[str, Any]] = [
             {"op": "replace", "path": "userName", "value": inside},
             {"op": "replace", "path": "emails", "value": [{"value": inside, "primary": True}]},
         ]

@@ -85,7 +85,7 @@ def steps_of(seed: int) -> list[Step]:
             else rng.choice(kind)
             for kind in ACTIONS[name][:2]
         ]  # fmt: skip
-        out.append((name, drawn[0], drawn[1]))
+        out.append((name, int(drawn[0]), drawn[1]))
     return out
 
 

@@ -45,7 +45,7 @@ async def enter(request: web.Request, member: Row, via: str) -> web.HTTPSeeOther
 async def choices(request: web.Request, person: Person) -> Choices:
     """The person's ways in; of their invitations, only their proven domain's organization's."""
     app = request.config_dict
-    found = await choices_of(person, app[MEMBERS], app[DIRECTORY])
+    found = await choices_of(person, app[MEMBERS], app[DIRECTORY], app[DOMAIN_CLAIMS])
     pending = await domain_claims.offered(app[DOMAIN_CLAIMS], person.email, found.pending)
     return replace(found, pending=pending)
 
