@@ -24,7 +24,7 @@ import os
 import random
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.scim import people
 from gateway.services.scim.placement import Directory
 from gateway.stores.connect import Stores
-from gateway.stores.errors import DomainTaken, DuplicateMember
+from gateway.stores.errors import DomainTaken, DuplicateMember, OnlyOwner
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Lineage, Row, minted_by_key
 
@@ -379,3 +379,29 @@ async def test_two_sign_ins_at_once_make_one_member(stores: Stores) -> None:
     assert len({j.member["id"] for j in joined}) == 1, joined
     assert sum(j.new for j in joined) == 1, joined
     assert [r["email"] for r in await members.of_account(w.orgs[0])].count(email) == 1
+
+
+async def test_two_owners_removing_each_other_at_once_leave_one(stores: Stores) -> None:
+    """The owner rows are locked while a removal or demotion counts them: of two owners
+    leaving at once (or one leaving while the other is demoted), one is refused, at the
+    service (`leave`, `narrow`) and in the store beneath it."""
+    members, s = stores.members(), (stores.members(), stores.ledger, stores.store)
+    for attempt in range(12):
+        w = await world(stores)
+        other = await members.add(w.orgs[0], "owner2@corp.test", IDP, new_id("sub"), "owner")
+        first, second, account = w.owners[0], str(other["id"]), w.orgs[0]
+        kind = attempt % 4
+        ends: list[Awaitable[object]] = [
+            leave(*s, account, first) if kind < 2 else members.remove(account, first),
+            leave(*s, account, second)
+            if kind == 0
+            else narrow(*s, second, "admin")
+            if kind == 1
+            else members.remove(account, second)
+            if kind == 2
+            else members.set_role(second, "viewer"),
+        ]
+        done = await asyncio.gather(*ends, return_exceptions=True)
+        assert sum(isinstance(d, LastOwner | OnlyOwner) for d in done) == 1, (attempt, done)
+        owners = [r for r in await members.of_account(account) if r["role"] == "owner"]
+        assert len(owners) == 1, (attempt, owners)
