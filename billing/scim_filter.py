@@ -7,7 +7,10 @@ A directory sends these (Okta and Entra ID look a person up by `userName eq` or
 attribute path with an optional filter (`members[value eq "u1"]`), so both are parsed here,
 without I/O. Attribute names match case-insensitively, as do string values except the
 case-exact ones (`id`, `externalId`); a bad filter or path raises `ScimSyntax` with the
-`scimType` the RFC names for it.
+`scimType` the RFC names for it. What cannot be read is refused, never half-read: a string
+is a JSON string (no odd escape or raw tab), a number a JSON number in ASCII digits, a filter at
+most MAX_CHARS long and MAX_DEPTH deep (each `and`, `or`, `not`, `[...]` and parenthesis is
+a level: n comparisons joined by `or` are n deep), so recursion never meets Python's limit.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 CORE_PREFIX = "urn:ietf:params:scim:schemas:core:2.0:"
+MAX_CHARS = 4096  # a filter's, or a PATCH path's, length
+MAX_DEPTH = 32  # how deeply a filter nests (docs/guides/scim.md)
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 CASE_EXACT = frozenset({"id", "externalid"})
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 _TOKEN = re.compile(
@@ -105,6 +111,17 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.at = 0
+        self.level = 0  # groups open now: parentheses, `not (`, `[`
+
+    def group(self, close: str) -> Filter:
+        """What a group holds, up to its `close`; too deep a nesting is refused."""
+        self.level += 1
+        if self.level > MAX_DEPTH:
+            raise ScimSyntax(f"the filter nests deeper than {MAX_DEPTH} levels")
+        inner = self.either()
+        self.expect(close)
+        self.level -= 1
+        return inner
 
     def peek(self) -> str:
         return self.tokens[self.at][1] if self.at < len(self.tokens) else ""
@@ -137,22 +154,16 @@ class _Parser:
         if self.peek().lower() == "not":
             self.take()
             self.expect("(")
-            inner = self.either()
-            self.expect(")")
-            return Not(inner)
+            return Not(self.group(")"))
         if self.peek() == "(":
             self.take()
-            inner = self.either()
-            self.expect(")")
-            return inner
+            return self.group(")")
         kind, word = self.take()
         if kind != "word":
             raise ScimSyntax(f"expected an attribute, found {word!r}")
         if self.peek() == "[":
             self.take()
-            inner = self.either()
-            self.expect("]")
-            return ValuePath(attr_path(word), inner)
+            return ValuePath(attr_path(word), self.group("]"))
         path = attr_path(word)
         op = self.take()[1].lower()
         if op == "pr":
@@ -164,22 +175,42 @@ class _Parser:
 
 def _value(kind: str, word: str) -> object:
     if kind == "string":
-        return json.loads(word)
+        try:
+            return json.loads(word)
+        except ValueError:  # an escape JSON has not (`\q`), a raw control character
+            raise ScimSyntax(f"{word[:40]!r} is not a JSON string") from None
     literal = {"true": True, "false": False, "null": None}
     if word.lower() in literal:
         return literal[word.lower()]
-    try:
-        return float(word) if "." in word else int(word)
-    except ValueError:
-        raise ScimSyntax(f"{word!r} is not a value (strings are quoted)") from None
+    if not _NUMBER.fullmatch(word):
+        raise ScimSyntax(f"{word[:40]!r} is not a value (strings are quoted)")
+    return int(word) if word.lstrip("-").isdigit() else float(word)
+
+
+def depth(node: Filter) -> int:
+    """How deeply `node` nests (a comparison is 1), walked without recursion."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        at, level = todo.pop()
+        deepest = max(deepest, level)
+        if isinstance(at, Logic):
+            todo += [(at.left, level + 1), (at.right, level + 1)]
+        elif isinstance(at, Not | ValuePath):
+            todo.append((at.inner, level + 1))
+    return deepest
 
 
 def parse_filter(text: str) -> Filter:
-    """The filter `text` as a tree; ScimSyntax (`invalidFilter`) when it is not one."""
+    """The filter `text` as a tree; ScimSyntax (`invalidFilter`) when it is not one, or is
+    longer than MAX_CHARS or deeper than MAX_DEPTH."""
+    if len(text) > MAX_CHARS:
+        raise ScimSyntax(f"the filter is longer than {MAX_CHARS} characters")
     parser = _Parser(text)
     found = parser.either()
     if parser.at != len(parser.tokens):
         raise ScimSyntax(f"unexpected {parser.peek()!r} in the filter")
+    if depth(found) > MAX_DEPTH:
+        raise ScimSyntax(f"the filter nests deeper than {MAX_DEPTH} levels")
     return found
 
 

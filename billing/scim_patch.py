@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing.scim_filter import (
+    MAX_CHARS,
     AttrPath,
     Filter,
     ScimSyntax,
@@ -37,7 +38,10 @@ class PatchPath:
 
 
 def parse_path(text: str) -> PatchPath:
-    """A PATCH operation's `path`; ScimSyntax (`invalidPath`) when it is not one."""
+    """A PATCH operation's `path`; ScimSyntax (`invalidPath`) when it is not one, or is
+    longer than MAX_CHARS (its filter as deep as a filter may be)."""
+    if len(text) > MAX_CHARS:
+        raise ScimSyntax(f"the path is longer than {MAX_CHARS} characters", "invalidPath")
     if "[" not in text:
         return PatchPath(attr_path(text))
     head, _, rest = text.partition("[")

@@ -5,9 +5,11 @@
     │   ├── VerificationFailed 400 verification_failed (a sign-up's code or link is wrong)
     │   ├── DevicePending      400 authorization_pending (`meterway login`: not approved yet)
     │   ├── DeviceRefused      400 access_denied (the device code was denied or expired)
-    │   └── ScimInvalid        400 invalid_scim_request (a SCIM request; `scimType` says why)
+    │   ├── ScimInvalid        400 invalid_scim_request (a SCIM request; `scimType` says why)
+    │   └── DomainOutside      400 domain_outside (a directory's address outside its proven domains)
     ├── InvalidApiKey          401 invalid_api_key
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
+    │       └── MemberRemoved  401 member_removed (removed: a sign-in does not join them back)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
     │   ├── AccountPending     403 account_pending_approval (signed up, not approved yet)
@@ -22,7 +24,9 @@
     │   ├── FormAlreadySubmitted 409 form_already_submitted (a dashboard form's second submit)
     │   ├── MonthNotItemized   409 month_not_itemized (its archive table was dropped)
     │   ├── DomainNotProven    409 domain_not_proven (its TXT record does not hold the claim)
-    │   └── DomainClaimed      409 domain_claimed (another organization proved the domain)
+    │   ├── DomainClaimed      409 domain_claimed (another organization proved the domain)
+    │   ├── MemberConflict     409 member_conflict (the address is another identity's member)
+    │   └── LastOwner          409 last_owner (the organization's only owner removed or demoted)
     ├── PreconditionFailed     412 precondition_failed (If-Match names an older version)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
@@ -193,6 +197,19 @@ class DomainClaimed(Conflict):
     code = "domain_claimed"
 
 
+class MemberConflict(Conflict):
+    """The organization has a member of this address bound to another sign-in identity,
+    which this one may not stand for."""
+
+    code = "member_conflict"
+
+
+class LastOwner(Conflict):
+    """Removing or demoting the organization's only owner would leave it with none."""
+
+    code = "last_owner"
+
+
 class PayloadTooLarge(MeterwayError):
     status, type, code, anthropic_type = (
         413,
@@ -288,6 +305,13 @@ class SigninFailed(InvalidApiKey):
     """A sign-in by identity provider or e-mailed link that did not prove who is signing in."""
 
     code = "signin_failed"
+
+
+class MemberRemoved(SigninFailed):
+    """The person was removed from the organization (by an owner, the operator or its
+    directory): no sign-in or token joins them back; an invitation or the directory does."""
+
+    code = "member_removed"
 
 
 class IdentityProviderUnavailable(ServiceUnavailable):
@@ -413,6 +437,14 @@ class ScimInvalid(InvalidRequest):
     def __init__(self, message: str, scim_type: str) -> None:
         super().__init__(message)
         self.scim_type = scim_type
+
+
+class DomainOutside(InvalidRequest):
+    """A directory's person whose address is in none of its organization's proven domains
+    (an organization that proved domains takes only their people)."""
+
+    code = "domain_outside"
+    scim_type = "invalidValue"
 
 
 class ScimUniqueness(Conflict):

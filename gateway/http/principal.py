@@ -25,11 +25,21 @@ from billing.authority import (
 )
 from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
 from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
-from gateway.http.appkeys import DIRECTORY, JWT, KEYS, LEDGER, MEMBERS, SETTINGS, STORE, TEAMS
+from gateway.http.appkeys import (
+    DIRECTORY,
+    DOMAIN_CLAIMS,
+    JWT,
+    KEYS,
+    LEDGER,
+    MEMBERS,
+    SETTINGS,
+    STORE,
+    TEAMS,
+)
 from gateway.http.routing import action_of
 from gateway.outbound.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.auth import KEY_PREFIX, presented_key
-from gateway.services.members import keys_within_role
+from gateway.services.joining import Joining, Way, join, narrow
 from gateway.stores.records import KeyRecord, Row
 
 ACCOUNT_READ = "account:read"
@@ -208,20 +218,18 @@ async def _claimed_member(
     """The member a token's (issuer, subject) is, added on first sight (members are
     invited by e-mail or added by claim); their role follows the claim. None when that
     identity is another organization's member: it owns no key here."""
-    members = request.config_dict[MEMBERS]
+    app = request.config_dict
+    members = app[MEMBERS]
     issuer = str(token.claims.get("iss", ""))
     found = await members.by_subject(issuer, token.subject)
-    if found is None and await members.was_removed(account_id, issuer, token.subject):
-        raise InvalidApiKey("You were removed from this organization; ask to be invited again.")
     if found is None:
         email = str(token.claims.get("email") or f"{token.subject}@{issuer or 'jwt'}")
-        found = await members.add(account_id, email, issuer, token.subject, role)
+        j = Joining(account_id, email, Way.SIGN_IN, role, issuer, token.subject)
+        found = (await join(members, app[DOMAIN_CLAIMS], j)).member
     elif found["account_id"] != account_id:
         return None
     elif found["role"] != role:
-        await members.set_role(found["id"], role)
-        app = request.config_dict
-        fitted = await keys_within_role(members, app[LEDGER], app[STORE], str(found["id"]), role)
+        _, fitted = await narrow(members, app[LEDGER], app[STORE], str(found["id"]), role)
         app[KEYS].forget(r["key_hash"] for r in fitted)
     team = await _team_claim(request, account_id, token)
     if team != found["team_id"]:

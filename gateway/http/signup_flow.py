@@ -50,7 +50,7 @@ CODE_TRIES = 5  # wrong codes per address per code lifetime, then every code is 
 
 
 def desk(app: ChainMapProxy) -> Desk:
-    return Desk(app[LEDGER], app[STORE], app[MEMBERS], app[SIGNUPS], app[PLANS])
+    return Desk(app[LEDGER], app[STORE], app[MEMBERS], app[SIGNUPS], app[PLANS], app[DOMAIN_CLAIMS])
 
 
 def _open(request: web.Request) -> None:

@@ -8,8 +8,10 @@ SAML_CLOCK_SKEW_S, `InResponseTo` against the outstanding request):
   unsigned assertion is not enough), and exactly one assertion;
 - its audience restriction present and naming this gateway's entity id;
 - its subject confirmation's `Recipient` this gateway's assertion consumer URL;
-- a response that answers a request answers this browser's request, and one that answers
-  none is taken only with SAML_IDP_INITIATED.
+- a response that answers a request answers this browser's request, read from the signed
+  assertion's `SubjectConfirmationData/@InResponseTo` as well as the Response's unsigned
+  attribute (either naming another request refuses it), and one that answers none is taken
+  only with SAML_IDP_INITIATED.
 One use per assertion is the caller's (its id, kept until it expires: `SamlIdentity.ttl_s`).
 
 pysaml2 is synchronous and runs xmlsec1 as a child process: verification runs in a thread,
@@ -169,8 +171,9 @@ class SamlServiceProvider:
                 raise SamlRefused(f"The identity provider's answer was refused: {why}.") from exc
         if response is None or response.assertion is None:
             raise SamlRefused("The identity provider's answer was refused: no assertion for us.")
-        answered = response.in_response_to
-        if answered and answered != request_id:
+        answered = {response.in_response_to} | _confirmed_requests(response.assertion)
+        answered -= {None, ""}
+        if any(named != request_id for named in answered):
             raise SamlRefused(ANOTHER_BROWSERS)
         if not answered and not self.saml.idp_initiated:
             raise SamlRefused("Sign-in started at the identity provider is not enabled here.")
@@ -206,6 +209,17 @@ class SamlServiceProvider:
             assertion_id=str(assertion.id),
             expires_at=_not_on_or_after(assertion),
         )
+
+
+def _confirmed_requests(assertion: Any) -> set[str | None]:
+    """The requests the signed assertion says it answers (its subject confirmations'
+    `InResponseTo`): unlike the Response's own attribute, nobody strips these unseen."""
+    confirmations = assertion.subject.subject_confirmation if assertion.subject else []
+    return {
+        c.subject_confirmation_data.in_response_to
+        for c in confirmations
+        if c.subject_confirmation_data is not None
+    }
 
 
 def _email(ava: dict[str, list[str]], name_id: Any) -> str:

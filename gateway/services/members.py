@@ -7,19 +7,16 @@ accepting one leaves the other pending. A person proven by an identity provider 
 (issuer, subject), with the e-mail only when verified) is bound to one member at most (the
 `(issuer, subject)` key is unique); a person proven by an e-mailed link (the mailbox) may be
 a member of every organization that invited that address and that they accepted.
-Removing a member revokes every key minted under them (`remove_member`); a role that may
-not spend takes the spending scopes off their keys (`keys_within_role`)."""
+Joining and leaving go through services/joining.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from billing.grants import MCP_SCOPE, PROXY_SCOPES
-from billing.roles import may_spend
 from gateway.errors import Conflict, NotFound, SigninFailed
-from gateway.services.keys import grant_of_key, revoke_key, set_key_grant
+from gateway.services.joining import Joining, Way, join
 from gateway.stores.errors import DuplicateMember
-from gateway.stores.ports import DirectoryPort, HotStorePort, LedgerPort, MembersPort
+from gateway.stores.ports import DirectoryPort, DomainClaimsPort, MembersPort
 from gateway.stores.records import Row
 
 ACCEPT_LINK_DAYS = 7  # how long an invitation's accept link works; the invitation stays
@@ -42,6 +39,11 @@ class Person:
             "subject": self.subject,
             "protocol": self.protocol,
         }
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(issuer, subject): who the identity provider says this is."""
+        return self.issuer, self.subject
 
     @property
     def via(self) -> str:
@@ -80,7 +82,9 @@ class Choices:
         return not (self.person.subject and self.members)
 
 
-async def choices_of(person: Person, members: MembersPort, directory: DirectoryPort) -> Choices:
+async def choices_of(
+    person: Person, members: MembersPort, directory: DirectoryPort, claims: DomainClaimsPort
+) -> Choices:
     if not person.subject:
         rows = await members.by_email(person.email)
         accepted = [r for r in rows if r["accepted_at"] is not None]
@@ -90,7 +94,8 @@ async def choices_of(person: Person, members: MembersPort, directory: DirectoryP
     if bound is None and not pending:
         account = await directory.account_by_external_id(person.subject)
         if account is not None:  # the user-token convention: the account is this user's
-            bound = await members.add(account["id"], person.email, person.issuer, person.subject)
+            j = Joining(account["id"], person.email, Way.SIGN_IN, "member", *person.identity)
+            bound = (await join(members, claims, j)).member
     return Choices(person, [bound] if bound is not None else [], pending)
 
 
@@ -121,47 +126,3 @@ async def decline(person: Person, member_id: str, members: MembersPort) -> Row:
     if row is None:
         raise NotFound("No such invitation for you; it may have been withdrawn.")
     return row
-
-
-async def remove_member(
-    members: MembersPort, ledger: LedgerPort, store: HotStorePort, account_id: str, member: str
-) -> bool:
-    """Remove a member and revoke every key minted under them (by them, or by one of their
-    keys): keys act with a person's authority and do not outlive it. Their sessions end on
-    their next request, however they signed in (the session re-reads the member). False
-    when the account has no such member."""
-    found = await members.get(member)
-    if found is None or found["account_id"] != account_id:
-        return False
-    for key_id in await members.keys_of_member(member):
-        row = await ledger.get_key(key_id)
-        if row is not None and row["revoked_at"] is None:
-            await revoke_key(ledger, store, row)
-    return await members.remove(account_id, member)
-
-
-async def keys_within_role(
-    members: MembersPort, ledger: LedgerPort, store: HotStorePort, member: str, role: str
-) -> list[Row]:
-    """A member given a role that may not spend (viewer, billing) keeps no key that spends:
-    each of their live keys, and every key under it, loses the proxy's and MCP's scopes at
-    once (the proxy reads scopes from Redis, not the role); a key left with none is revoked.
-    The rows written, for the caller's cache and audit."""
-    if may_spend(role):
-        return []
-    written: list[Row] = []
-    for key_id in await members.keys_of_member(member):
-        row = await ledger.get_key(key_id)
-        if row is None or row["revoked_at"] is not None:
-            continue
-        grant = grant_of_key(row)
-        kept = frozenset(s for s in grant.scopes if not _spends(s))
-        if not kept:
-            await revoke_key(ledger, store, row)
-        elif kept != grant.scopes:
-            written += await set_key_grant(ledger, store, row, replace(grant, scopes=kept))
-    return written
-
-
-def _spends(scope: str) -> bool:
-    return scope in PROXY_SCOPES or scope == MCP_SCOPE or scope.startswith(MCP_SCOPE + ":")

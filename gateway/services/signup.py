@@ -19,9 +19,16 @@ from billing.signup import Address, Policy
 from gateway.errors import Conflict, SigninFailed
 from gateway.services.auth import new_id
 from gateway.services.credits import Posted, post_credit
+from gateway.services.joining import Joining, Way, join
 from gateway.services.plan_change import put_account_row
 from gateway.stores.errors import DuplicateCredit
-from gateway.stores.ports import HotStorePort, LedgerPort, MembersPort, SignupsPort
+from gateway.stores.ports import (
+    DomainClaimsPort,
+    HotStorePort,
+    LedgerPort,
+    MembersPort,
+    SignupsPort,
+)
 from gateway.stores.records import GrantSpec, Row
 
 TRIAL_KEY = "signup-trial"  # the trial's idempotency key: one per account
@@ -37,6 +44,7 @@ class Desk:
     members: MembersPort
     signups: SignupsPort
     plans: PlanBook
+    claims: DomainClaimsPort
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,8 @@ async def open_account(
         signup_status=status,
     )
     await desk.ledger.create_account(account_id, addr.email, plan.name, plan.mode)
-    member = await desk.members.add(account_id, addr.email, issuer, subject, "owner")
+    opener = Joining(account_id, addr.email, Way.SIGNUP, "owner", issuer, subject)
+    member = (await join(desk.members, desk.claims, opener)).member
     if not subject:
         accepted = await desk.members.accept(member["id"], addr.email)
         member = accepted if accepted is not None else member

@@ -110,6 +110,11 @@ class DuplicateMember(StoreError):
     """The account already has a member with this e-mail."""
 
 
+class OnlyOwner(StoreError):
+    """The change would leave an organization that has an owner with none (its only
+    accepted owner removed or given another role)."""
+
+
 class DomainTaken(StoreError):
     """Another organization has proven this domain."""
 

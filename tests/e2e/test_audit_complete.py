@@ -23,7 +23,7 @@ import pytest
 
 from billing.audit_words import WORDS
 from gateway.app import create_app
-from gateway.http.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS, SIGNIN_TICKETS
+from gateway.http.appkeys import DASHBOARD_SESSIONS, DOMAIN_CLAIMS, FORM_TOKENS, SIGNIN_TICKETS
 from gateway.http.dashboard.entry import CHOICE_COOKIE
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
@@ -411,14 +411,21 @@ async def refund_form(w: World) -> Change:
     )
 
 
-def _scim_user() -> dict[str, Any]:
-    return {"schemas": [USER], "userName": f"s-{secrets.token_hex(4)}@example.com", "active": True}
+async def _scim_user(w: World) -> dict[str, Any]:
+    """A directory's person: of the organization's proven domain once it proved one (its
+    directory provisions only their people: services/joining.py)."""
+    claims = await w.gw.app[DOMAIN_CLAIMS].of_account(w.account_id)
+    domain = next((c["domain"] for c in claims if c["verified_at"]), "example.com")
+    user = f"s-{secrets.token_hex(4)}@{domain}"
+    return {"schemas": [USER], "userName": user, "active": True}
 
 
 async def _scim_made(w: World, kind: str) -> tuple[Directory, str]:
     """The organization's directory (a fresh token) and a user or group it made."""
     d = await directory_of(w.gw, w.account_id)
-    made = await (d.user(_scim_user()["userName"]) if kind == "Users" else d.group(kind_name()))
+    made = await (
+        d.user((await _scim_user(w))["userName"]) if kind == "Users" else d.group(kind_name())
+    )
     return d, str(made["id"])
 
 
@@ -433,7 +440,7 @@ def scim_flow(method: str, kind: str) -> Flow:
         if method == "POST":
             d = await directory_of(w.gw, w.account_id)
             body = (
-                _scim_user()
+                await _scim_user(w)
                 if kind == "Users"
                 else {"schemas": [GROUP], "displayName": kind_name()}
             )

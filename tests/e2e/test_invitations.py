@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from gateway.errors import Conflict, NotFound
-from gateway.http.appkeys import COURIER, DIRECTORY, LEDGER, MEMBERS
+from gateway.http.appkeys import COURIER, DIRECTORY, DOMAIN_CLAIMS, LEDGER, MEMBERS
 from gateway.services.members import Person, accept, choices_of, decline
 from tests.e2e.test_signin_people import (
     CSRF,
@@ -93,18 +93,18 @@ async def test_two_organizations_inviting_one_person_capture_neither(oidc_gw: Ga
 
 
 async def test_an_identity_belongs_to_one_organization_and_declines_the_rest(gw: Gateway) -> None:
-    members, directory = gw.app[MEMBERS], gw.app[DIRECTORY]
+    members, directory, claims = gw.app[MEMBERS], gw.app[DIRECTORY], gw.app[DOMAIN_CLAIMS]
     email = f"p-{secrets.token_hex(3)}@example.com"
     person = Person(email, ISSUER, f"sub-{secrets.token_hex(3)}")
     a, b = await _org(gw), await _org(gw)
     for org in (b, a):
         await _invite(gw, org.account_id, email)
-    found = await choices_of(person, members, directory)
+    found = await choices_of(person, members, directory, claims)
     assert found.must_choose and found.members == [] and len(found.pending) == 2
     in_b = next(r for r in found.pending if r["account_id"] == b.account_id)
     in_a = next(r for r in found.pending if r["account_id"] == a.account_id)
     assert (await accept(person, in_a["id"], members))["subject"] == person.subject
-    found = await choices_of(person, members, directory)
+    found = await choices_of(person, members, directory, claims)
     assert [r["id"] for r in found.members] == [in_a["id"]] and not found.may_accept
     with pytest.raises(Conflict):
         await accept(person, in_b["id"], members)
@@ -124,7 +124,7 @@ async def test_an_invitation_accepted_by_its_link_binds_no_identity(gw: Gateway)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         assert await use_form(http, str(member["accept_url"])) == 303
     person = Person(email, ISSUER, f"sub-{secrets.token_hex(3)}")
-    found = await choices_of(person, gw.app[MEMBERS], gw.app[DIRECTORY])
+    found = await choices_of(person, gw.app[MEMBERS], gw.app[DIRECTORY], gw.app[DOMAIN_CLAIMS])
     assert found.must_choose and [r["id"] for r in found.pending] == [member["id"]]
 
 
@@ -218,7 +218,7 @@ async def test_an_invitation_link_expires_after_seven_days(gw: Gateway, dsn: str
     ):
         assert r.status == 401
     person = Person(email)  # the invitation itself stays, to accept at sign-in
-    found = await choices_of(person, gw.app[MEMBERS], gw.app[DIRECTORY])
+    found = await choices_of(person, gw.app[MEMBERS], gw.app[DIRECTORY], gw.app[DOMAIN_CLAIMS])
     assert [r["id"] for r in found.pending] == [member["id"]]
 
 
@@ -232,7 +232,9 @@ async def test_an_address_may_be_a_member_of_several_organizations_and_chooses(
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             assert await use_form(http, str(member["accept_url"])) == 303
         ids.append(str(member["id"]))
-    found = await choices_of(Person(email), gw.app[MEMBERS], gw.app[DIRECTORY])
+    found = await choices_of(
+        Person(email), gw.app[MEMBERS], gw.app[DIRECTORY], gw.app[DOMAIN_CLAIMS]
+    )
     assert found.must_choose and sorted(str(r["id"]) for r in found.members) == sorted(ids)
     assert found.pending == []
 

@@ -6,6 +6,7 @@ expired assertion, a comment inside the NameID, a response meant for another bro
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ACCEPT = re.compile(r'action="(/dashboard/signin/choose/[\w-]+/accept)"')
 ASSERTION = re.compile(r"<(\w+):Assertion\b.*?</\1:Assertion>", re.S)
 SIGNATURE = re.compile(r"<(\w+):Signature\b.*?</\1:Signature>", re.S)
+RESPONSE_ANSWERS = re.compile(r'(<\w+:Response\b[^>]*?)\s+InResponseTo="[^"]*"')
 ASSERTION_ID = re.compile(r'(<\w+:Assertion\b[^>]*?\bID=")([^"]+)(")')
 
 
@@ -187,6 +189,29 @@ async def test_idp_initiated_sign_in_only_when_enabled_and_each_assertion_once(d
             status, location, _ = await post(http, gw, {"SAMLResponse": encode(xml)})
             assert (status, location) == (303, "/dashboard/signin/choose")
         await assert_refused(gw, xml, "used already")  # replayed: one use per assertion
+
+
+@pytest.mark.timeout(90)
+async def test_with_idp_initiated_on_another_browsers_response_stays_refused(dsn: str) -> None:
+    """The Response's own InResponseTo is not signed (only the assertion is): removed, the
+    response looks unsolicited. The signed assertion's SubjectConfirmationData still names
+    ann's request, so eve's browser is refused and ann's is not."""
+    async with (
+        saml_gateway(dsn, SAML_IDP_INITIATED="1") as (gw, idp),
+        browser() as ann,
+        browser() as eve,
+    ):
+        t = await tenant(gw)
+        await invite(gw, t.account_id, "ann@example.com")
+        _, fields = await to_idp(ann, gw, idp)
+        xml = base64.b64decode(fields["SAMLResponse"]).decode()
+        stripped = RESPONSE_ANSWERS.sub(r"\1", xml, count=1)
+        assert stripped.count("InResponseTo=") == xml.count("InResponseTo=") - 1 >= 1
+        forged = {"SAMLResponse": encode(stripped)}
+        status, _, body = await post(eve, gw, forged)
+        assert status == 401 and "not started in this browser" in body, body[:300]
+        status, location, body = await post(ann, gw, {**fields, **forged})
+        assert (status, location) == (303, "/dashboard/signin/choose"), body[:300]
 
 
 @pytest.mark.timeout(90)

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -24,6 +25,7 @@ from tests.support.harness import ADMIN_KEY, Gateway, gateway_env, running_gatew
 from tests.support.scim import GROUP, USER, Directory, directory_of, mint_token
 
 ROLES = {"SCIM_GROUP_ROLES": "Meterway Admins=admin"}
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,48 @@ async def test_pages_and_errors_are_the_rfcs(gw: Gateway) -> None:
     assert bad["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     status, missing, _ = await d.call("GET", "/Users/nobody")
     assert status == 404 and missing["status"] == "404"
+
+
+UNREADABLE = [
+    'userName eq "\\q"',
+    'userName eq "a\tb"',
+    "(" * 2000 + "userName pr" + ")" * 2000,
+    "not (" * 600 + "userName pr" + ")" * 600,
+    " or ".join(["userName pr"] * 2000),
+    " or ".join(["userName pr"] * 400),
+    "emails[" * 300 + "value pr" + "]" * 300,
+]
+
+
+async def test_unreadable_filters_and_patch_paths_are_400s_never_500s(gw: Gateway) -> None:
+    d = await org(gw)
+    user = await d.user(name())
+    for text in UNREADABLE:
+        body = {"schemas": [SEARCH], "filter": text}
+        status, bad, _ = await d.call("POST", "/Users/.search", body)
+        assert (status, bad["scimType"]) == (400, "invalidFilter"), (text[:30], bad)
+        op = {"op": "remove", "path": f"emails[{text}]"}
+        status, bad = await d.patch(f"/Users/{user['id']}", op)
+        assert (status, bad["scimType"]) == (400, "invalidPath"), (text[:30], bad)
+
+
+async def test_paging_numbers_go_through_the_one_number_parser(gw: Gateway) -> None:
+    d = await org(gw)
+    await d.user(name())
+    for name_ in ("count", "startIndex"):
+        for text in ("1_0", "+1", "\u0661\u0660", "1.0", " 1", ""):
+            status, bad, _ = await d.call("GET", f"/Users?{name_}={quote(text)}")
+            assert (status, bad["scimType"]) == (400, "invalidValue"), (name_, text, bad)
+            assert name_ in bad["detail"]
+        for value in ("1_0", True, 1.0):
+            body = {"schemas": [SEARCH], name_: value}
+            status, bad, _ = await d.call("POST", "/Users/.search", body)
+            assert (status, bad["scimType"]) == (400, "invalidValue"), (name_, value, bad)
+    status, page, _ = await d.call("GET", "/Users?count=1&startIndex=-3")
+    assert status == 200 and (page["startIndex"], page["itemsPerPage"]) == (1, 1)
+    body = {"schemas": [SEARCH], "count": 0, "startIndex": "1"}
+    status, page, _ = await d.call("POST", "/Users/.search", body)
+    assert status == 200 and page["itemsPerPage"] == 0 and page["totalResults"] == 1
 
 
 async def test_if_match_naming_an_older_version_is_refused(gw: Gateway) -> None:

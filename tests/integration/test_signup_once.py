@@ -24,7 +24,14 @@ TRIAL = PLANS.plans[PLANS.default].trial
 
 
 def desk(stores: Stores) -> Desk:
-    return Desk(stores.ledger, stores.store, stores.members(), stores.signups(), PLANS)
+    return Desk(
+        stores.ledger,
+        stores.store,
+        stores.members(),
+        stores.signups(),
+        PLANS,
+        stores.domain_claims(),
+    )
 
 
 async def test_racing_verifications_open_one_account_and_one_trial(stores: Stores) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from billing.scim_filter import AttrPath, ScimSyntax, matches, parse_filter
+from billing.scim_filter import (
+    MAX_CHARS,
+    MAX_DEPTH,
+    AttrPath,
+    ScimSyntax,
+    depth,
+    matches,
+    parse_filter,
+)
 from billing.scim_patch import apply, parse_path
 
 MULTI = frozenset({"emails", "members"})
@@ -90,3 +98,57 @@ def test_refusals_name_their_scim_type(op: dict[str, object], scim_type: str) ->
     with pytest.raises(ScimSyntax) as caught:
         apply(ADA, [op], MULTI)
     assert caught.value.scim_type == scim_type
+
+
+UNREADABLE = [
+    ('userName eq "\\q"', "invalidFilter"),  # an escape JSON has not
+    ('userName eq "a\tb"', "invalidFilter"),  # a raw tab inside a string
+    ("(" * 2000 + "userName pr" + ")" * 2000, "invalidFilter"),  # deep parentheses
+    ("not (" * 600 + "userName pr" + ")" * 600, "invalidFilter"),  # deep `not`s
+    (" or ".join(["userName pr"] * 2000), "invalidFilter"),  # a long `or` chain
+    ("userName eq 1_0", "invalidFilter"),  # a number JSON has not
+    ("userName eq \u0661\u0660", "invalidFilter"),  # Arabic-Indic digits
+]
+
+
+@pytest.mark.parametrize(("text", "scim_type"), UNREADABLE)
+def test_what_cannot_be_read_is_an_invalid_filter_never_a_crash(text: str, scim_type: str) -> None:
+    with pytest.raises(ScimSyntax) as caught:
+        matches(ADA, parse_filter(text))
+    assert caught.value.scim_type == scim_type
+
+
+@pytest.mark.parametrize(("text", "_"), UNREADABLE)
+def test_the_same_inside_a_patch_path_is_an_invalid_path(text: str, _: str) -> None:
+    with pytest.raises(ScimSyntax) as caught:
+        parse_path(f"emails[{text}]")
+    assert caught.value.scim_type == "invalidPath"
+
+
+def _chain(n: int) -> str:
+    return " or ".join(["userName pr"] * n)
+
+
+def _nested(n: int, inner: str = "userName pr") -> str:
+    return "(" * n + inner + ")" * n
+
+
+def test_a_filter_at_its_bounds_is_read_and_one_past_them_is_refused() -> None:
+    long = 'userName eq "' + "a" * (MAX_CHARS - len('userName eq ""')) + '"'
+    assert len(long) == MAX_CHARS and not matches(ADA, parse_filter(long))
+    for fits in (
+        _chain(MAX_DEPTH),
+        _nested(MAX_DEPTH),
+        "emails[" + _nested(MAX_DEPTH - 1, "value pr") + "]",
+    ):
+        assert depth(parse_filter(fits)) <= MAX_DEPTH and matches(ADA, parse_filter(fits))
+    past = [long + " ", _chain(MAX_DEPTH + 1), _nested(MAX_DEPTH + 1)]
+    past.append("emails[" + _nested(MAX_DEPTH, "value pr") + "]")
+    for text in past:
+        with pytest.raises(ScimSyntax) as caught:
+            parse_filter(text)
+        assert caught.value.scim_type == "invalidFilter", text[:40]
+    assert parse_path("x" * MAX_CHARS).path.attr == "x" * MAX_CHARS
+    with pytest.raises(ScimSyntax) as too_long:
+        parse_path("x" * (MAX_CHARS + 1))
+    assert too_long.value.scim_type == "invalidPath"

@@ -21,6 +21,7 @@ from gateway.http.dashboard.session import start_member_session as member_sessio
 from gateway.http.membership import member_json
 from gateway.services import domain_claims
 from gateway.services.audit import Actor
+from gateway.services.joining import Joining, Way, join
 from gateway.services.members import Choices, Person, choices_of, nobody
 from gateway.stores.records import Row
 
@@ -44,7 +45,7 @@ async def enter(request: web.Request, member: Row, via: str) -> web.HTTPSeeOther
 async def choices(request: web.Request, person: Person) -> Choices:
     """The person's ways in; of their invitations, only their proven domain's organization's."""
     app = request.config_dict
-    found = await choices_of(person, app[MEMBERS], app[DIRECTORY])
+    found = await choices_of(person, app[MEMBERS], app[DIRECTORY], app[DOMAIN_CLAIMS])
     pending = await domain_claims.offered(app[DOMAIN_CLAIMS], person.email, found.pending)
     return replace(found, pending=pending)
 
@@ -67,7 +68,9 @@ async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
 
 async def _joins_by_domain(request: web.Request, person: Person) -> Row | None:
     """Just-in-time membership: an identity provider's user (SAML or OIDC, e-mail verified)
-    of a domain whose proven claim names a join role becomes a member, bound at once."""
+    of a domain whose proven claim names a join role becomes a member, bound at once, if
+    the one rule admits them (services/joining.py: not removed; the same member again when
+    the provider spells their NameID another way)."""
     if not (person.subject and person.email):
         return None
     app = request.config_dict
@@ -75,10 +78,15 @@ async def _joins_by_domain(request: web.Request, person: Person) -> Row | None:
     if holder is None or holder["join_role"] is None:
         return None
     account_id, role = str(holder["account_id"]), str(holder["join_role"])
-    row = await app[MEMBERS].add(account_id, person.email, person.issuer, person.subject, role)
-    request[audited.ACTOR] = Actor("member", str(row["id"]), person.via)
-    after = {**member_json(row), "domain": holder["domain"]}
-    await audited.record(request, "member.join", "member", str(row["id"]), account_id, None, after)
+    j = Joining(account_id, person.email, Way.SIGN_IN, role, person.issuer, person.subject)
+    joined = await join(app[MEMBERS], app[DOMAIN_CLAIMS], j)
+    row = joined.member
+    if joined.new:
+        request[audited.ACTOR] = Actor("member", str(row["id"]), person.via)
+        after = {**member_json(row), "domain": holder["domain"]}
+        await audited.record(
+            request, "member.join", "member", str(row["id"]), account_id, None, after
+        )
     return row
 
 

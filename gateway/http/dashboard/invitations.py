@@ -13,7 +13,7 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import Conflict, NotFound, SigninFailed
 from gateway.http import audited
-from gateway.http.appkeys import LEDGER, MEMBERS
+from gateway.http.appkeys import DOMAIN_CLAIMS, LEDGER, MEMBERS
 from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, enter
 from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
@@ -21,6 +21,7 @@ from gateway.http.dashboard.web import render as render_page
 from gateway.http.membership import member_json
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import INVITEE, SIGN_IN, Route, audits, declare
+from gateway.services import joining
 from gateway.services import members as people
 from gateway.services.audit import Actor
 from gateway.stores.ports import MembersPort
@@ -84,6 +85,9 @@ async def choose_accept(request: web.Request) -> web.Response:
     found = await choices(request, await chooser(request))
     if not found.may_accept:
         raise Conflict("Your sign-in is a member of another organization already.")
+    invited = await _members(request).get(request.match_info["member_id"])
+    if invited is not None:
+        await joining.may_accept(_members(request), request.config_dict[DOMAIN_CLAIMS], invited)
     row = await people.accept(found.person, request.match_info["member_id"], _members(request))
     await end_choices(request)
     await _accepted(request, row, found.person.via)
@@ -126,6 +130,8 @@ async def invitation_page(request: web.Request) -> web.Response:
 async def invitation_accept(request: web.Request) -> web.Response:
     """Accepting by the link signs its holder in as the invited member: the link went to
     that address (or the inviter handed it on). It binds no identity provider's user."""
+    invited = await _invitation(request)
+    await joining.may_accept(_members(request), request.config_dict[DOMAIN_CLAIMS], invited)
     secret = request.match_info["secret"]
     row = await _members(request).accept_by_digest(digest(secret), LINK_MAX_AGE_S)
     if row is None:

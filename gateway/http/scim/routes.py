@@ -11,24 +11,26 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.errors import NotFound, PreconditionFailed, ScimInvalid
+from gateway.errors import InvalidRequest, NotFound, PreconditionFailed, ScimInvalid
 from gateway.http import audited, key_grants
 from gateway.http.appkeys import SCIM
 from gateway.http.membership import member_json
 from gateway.http.openapi import scim as doc
 from gateway.http.routing import Route, audits, declare, unaudited
 from gateway.http.scim.auth import ACCOUNT, base_url, directory, scim_auth
+from gateway.http.whole import INT64_MAX, json_whole, parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services.scim import discovery, groups, people
 from gateway.services.scim.placement import Placed
 from gateway.services.scim.resources import (
+    Query,
     group_json,
     listed,
     projected,
-    query_of,
     user_json,
     version_of,
 )
+from gateway.services.scim.resources import query_of as read_query
 from gateway.stores.records import Row
 
 CONTENT = "application/scim+json"
@@ -103,6 +105,23 @@ async def _placed(request: web.Request, placed: Sequence[Placed | None]) -> None
 
 def _query(request: web.Request) -> dict[str, Any]:
     return dict(request.query)
+
+
+def _whole(value: object, name: str) -> int:
+    """A paging number through the one parser (http/whole.py): ASCII digits, or a JSON
+    integer in a .search body; SCIM's 400 invalidValue otherwise."""
+    try:
+        if isinstance(value, str):
+            return parse_whole(value, name, minimum=-INT64_MAX)
+        return json_whole(value, name, minimum=-INT64_MAX)
+    except InvalidRequest as exc:
+        raise ScimInvalid(exc.message, "invalidValue") from exc
+
+
+def query_of(params: Mapping[str, Any]) -> Query:
+    """A list's parameters, its paging numbers read by the one parser."""
+    numbers = {n: _whole(params[n], n) for n in ("startIndex", "count") if n in params}
+    return read_query({**params, **numbers})
 
 
 async def _users(request: web.Request) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from gateway.http.serialize import account_json, key_use_json
 from gateway.http.shared.reports import query_text, usage_response
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
-from gateway.services import members as member_service
+from gateway.services import joining
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.records import Row
 
@@ -132,11 +132,11 @@ async def member_role_for(request: web.Request, account_id: str, member_id: str,
     row = await members.get(member_id)
     if row is None or row["account_id"] != account_id:
         raise NotFound("No such member.")
-    updated = bodies.found(await members.set_role(row["id"], role), "No such member.")
     app = request.config_dict
-    fitted = await member_service.keys_within_role(
-        members, app[LEDGER], app[STORE], row["id"], role
+    changed, fitted = await joining.narrow(
+        members, app[LEDGER], app[STORE], row["id"], role, operator=True
     )
+    updated = bodies.found(changed, "No such member.")
     await key_grants.followed(request, fitted)
     await audited.record(
         request,
@@ -155,8 +155,8 @@ async def member_remove_for(request: web.Request, account_id: str, member_id: st
     next request (the API and the Operators pages); audited."""
     app = request.config_dict
     row = await app[MEMBERS].get(member_id)
-    if row is None or not await member_service.remove_member(
-        app[MEMBERS], app[LEDGER], app[STORE], account_id, row["id"]
+    if row is None or not await joining.leave(
+        app[MEMBERS], app[LEDGER], app[STORE], account_id, row["id"], operator=True
     ):
         raise NotFound("No such member.")
     await audited.record(

@@ -26,7 +26,7 @@ from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.members import keys_within_role, remove_member
+from gateway.services.joining import leave, narrow
 from gateway.services.mint import Creator, invitation
 from gateway.stores.records import Row
 
@@ -98,11 +98,9 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
     wanted = role_field({"role": role}, "")
     _may(who, row["role"])
     _may(who, wanted)
-    updated = bodies.found(
-        await request.config_dict[MEMBERS].set_role(row["id"], wanted), "No such member."
-    )
     app = request.config_dict
-    fitted = await keys_within_role(app[MEMBERS], app[LEDGER], app[STORE], row["id"], wanted)
+    changed, fitted = await narrow(app[MEMBERS], app[LEDGER], app[STORE], row["id"], wanted)
+    updated = bodies.found(changed, "No such member.")
     await key_grants.followed(request, fitted)
     await audited.record(
         request,
@@ -117,13 +115,13 @@ async def set_role_for(request: web.Request, who: Principal, member_id: str, rol
 
 
 async def remove_for(request: web.Request, who: Principal, member_id: str) -> Row:
-    """Remove a member (an owner only by an owner) and revoke the keys minted under them;
-    their sessions end on their next request."""
+    """Remove a member (an owner only by an owner, the only owner by nobody) and revoke
+    the keys minted under them; their sessions end on their next request."""
     who.require(ORG_WRITE)
     row = await _member(request, who, member_id)
     _may(who, row["role"])
     app = request.config_dict
-    await remove_member(app[MEMBERS], app[LEDGER], app[STORE], who.account_id, row["id"])
+    await leave(app[MEMBERS], app[LEDGER], app[STORE], who.account_id, row["id"])
     await audited.record(
         request, "member.remove", "member", row["id"], row["account_id"], member_json(row), None
     )

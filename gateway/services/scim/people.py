@@ -1,8 +1,9 @@
 """A directory's users: creating one makes (or finds) the organization's member; `active:
 false` or deleting one removes the member the way removing a member does
-(`services/members.remove_member`: every key minted under them is revoked, their sessions
-end on their next request); `active: true` again makes them a member once more, placed by
-their groups, without the revoked keys."""
+(`services/joining.leave`: every key minted under them is revoked, their sessions end on
+their next request, the only owner stays); `active: true` again makes them a member once
+more, placed by their groups, without the revoked keys. Creating, changing the address of
+and reactivating a user pass the one rule for joining (`services/joining.admit`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from typing import Any
 from billing.scim_filter import ScimSyntax
 from billing.scim_patch import apply
 from gateway.errors import ScimInvalid, ScimUniqueness
-from gateway.services import domain_claims
-from gateway.services.members import remove_member
+from gateway.services.joining import Joining, Way, admit, leave
 from gateway.services.scim.discovery import MULTI
 from gateway.services.scim.placement import Directory, Placed, place
 from gateway.services.scim.resources import user_fields
@@ -37,10 +37,11 @@ def taken(exc: DuplicateScim) -> ScimUniqueness:
 
 
 async def create(d: Directory, account_id: str, body: Mapping[str, Any]) -> Changed:
-    """A directory's new person, a member now; none of a domain another organization has
-    proven (its people join that one only: services/domain_claims.py)."""
+    """A directory's new person, a member now, if the one rule admits them: none of a
+    domain another organization proved, and only its own proven domains' people once it
+    proved any."""
     fields = user_fields(body)
-    await domain_claims.may_invite(d.domains, account_id, str(fields["email"] or ""))
+    await _admitted(d, account_id, str(fields["email"] or ""))
     try:
         row = await d.scim.create_user(account_id, fields, "member")
     except DuplicateScim as exc:
@@ -48,14 +49,28 @@ async def create(d: Directory, account_id: str, body: Mapping[str, Any]) -> Chan
     return Changed(row, placed=await place(d, row))
 
 
+async def _admitted(d: Directory, account_id: str, email: str) -> None:
+    await admit(d.members, d.domains, Joining(account_id, email, Way.DIRECTORY))
+
+
 async def _end_membership(d: Directory, row: Row) -> None:
     if row["member_id"]:
-        await remove_member(d.members, d.ledger, d.store, row["account_id"], row["member_id"])
+        await leave(d.members, d.ledger, d.store, row["account_id"], row["member_id"])
+
+
+async def _removal_follows(d: Directory, row: Row, email: str) -> None:
+    """A deprovisioned person's new address is removed too: no sign-in joins them by it."""
+    account_id = str(row["account_id"])
+    if await d.members.was_removed(account_id, "", "", str(row["email"])):
+        await d.members.remember_removed(account_id, email)
 
 
 async def update(d: Directory, row: Row, body: Mapping[str, Any]) -> Changed:
     """Replace the user with `body` (PUT, or what a PATCH left)."""
     fields = user_fields(body)
+    moved = str(fields["email"] or "").lower() != str(row["email"]).lower()
+    if moved or (fields["active"] and not row["active"]):
+        await _admitted(d, row["account_id"], str(fields["email"] or ""))
     try:
         updated = await d.scim.update_user(row["id"], fields)
     except DuplicateScim as exc:
@@ -63,6 +78,8 @@ async def update(d: Directory, row: Row, body: Mapping[str, Any]) -> Changed:
     if row["active"] and not fields["active"]:
         await _end_membership(d, row)
         return Changed(await d.scim.deactivate(row["id"]), "deactivate")
+    if moved and not fields["active"]:
+        await _removal_follows(d, row, str(fields["email"] or ""))
     if not row["active"] and fields["active"]:
         try:
             updated = await d.scim.activate(row["id"], "member")

@@ -1,16 +1,19 @@
 """Where a directory's groups put a person: in the team of the group they joined last (so
 their keys, and the team's budgets, follow), and in the most powerful role the operator
 maps one of their groups to (SCIM_GROUP_ROLES). A person in no mapped group keeps the role
-they have, unless they just left one: then they are a `member`. A team set by hand stays
-until a group says otherwise."""
+they have, unless they just left one: then they are a `member`. The organization's only
+owner keeps that role whatever their groups say (`services/joining.narrow`). A team set by
+hand stays until a group says otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from billing.roles import best_role
-from gateway.services.members import keys_within_role
+from gateway.errors import LastOwner
+from gateway.services.joining import narrow
 from gateway.services.teams import assign_key
 from gateway.stores.ports import (
     DomainClaimsPort,
@@ -86,8 +89,8 @@ async def place(d: Directory, user: Row, left: Sequence[Row] = ()) -> Placed | N
     team = _team(groups, left, before["team_id"])
     fitted: list[Row] = []
     if role != before["role"]:
-        await d.members.set_role(before["id"], role)
-        fitted = await keys_within_role(d.members, d.ledger, d.store, before["id"], role)
+        with contextlib.suppress(LastOwner):  # nobody, the directory included, demotes it
+            _, fitted = await narrow(d.members, d.ledger, d.store, before["id"], role)
     if team != before["team_id"]:
         await d.members.set_team(before["id"], team)
         await move_keys(d, before["id"], team)

@@ -155,10 +155,11 @@ class Query:
 
 
 def _whole(value: object, name: str) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise ScimInvalid(f"'{name}' is a whole number.", "invalidValue") from None
+    """A paging number the caller read already (http/scim/routes.py, through the one
+    number parser)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScimInvalid(f"'{name}' is a whole number.", "invalidValue")
+    return value
 
 
 def _names(value: object) -> tuple[str, ...]:

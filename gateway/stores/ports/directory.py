@@ -189,8 +189,10 @@ class MembersPort(Protocol):
         DuplicateMember if there."""
         ...
 
-    async def set_role(self, member: str, role: str) -> Row | None:
-        """Change a member's role; None if there is no such member."""
+    async def set_role(self, member: str, role: str, *, keep_an_owner: bool = True) -> Row | None:
+        """Change a member's role; None if there is no such member; OnlyOwner when they
+        are the account's only accepted owner and `role` is another (unless not
+        `keep_an_owner`: the operator's change)."""
         ...
 
     async def set_team(self, member: str, team: str | None) -> None:
@@ -246,11 +248,20 @@ class MembersPort(Protocol):
 
     async def signed_in(self, member: str) -> None: ...
 
-    async def remove(self, account_id: str, member: str) -> bool:
-        """Remove a member, remembering their (issuer, subject) so a token naming them
-        does not add them back (`was_removed`); inviting their e-mail again forgets it."""
+    async def remove(self, account_id: str, member: str, *, keep_an_owner: bool = True) -> bool:
+        """Remove a member, remembering their address and (issuer, subject) so no sign-in
+        or token adds them back (`was_removed`); inviting their e-mail again, or their
+        directory making them active, forgets it. OnlyOwner when they are the account's
+        only accepted owner (unless not `keep_an_owner`: the operator's removal)."""
         ...
 
-    async def was_removed(self, account_id: str, issuer: str, subject: str) -> bool:
-        """Whether that identity was removed from the account (and not invited since)."""
+    async def remember_removed(self, account_id: str, email: str) -> None:
+        """Remember `email` as removed too (a deprovisioned person's new address)."""
+        ...
+
+    async def was_removed(
+        self, account_id: str, issuer: str, subject: str, email: str = ""
+    ) -> bool:
+        """Whether that identity, or that address, was removed from the account (and not
+        invited or restored since)."""
         ...

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from gateway.stores.errors import DuplicateMember
+from gateway.stores.errors import DuplicateMember, OnlyOwner
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 
@@ -18,9 +18,23 @@ _COLUMNS = (
 _PENDING = "accepted_at IS NULL AND subject IS NULL"
 
 _REMEMBER_REMOVED = (
-    "INSERT INTO removed_members (account_id, issuer, subject, email) VALUES ($1, $2, $3, $4)"
-    " ON CONFLICT (account_id, issuer, subject) DO UPDATE SET removed_at = now()"
+    "INSERT INTO removed_members (account_id, issuer, subject, email)"
+    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4)"
+    " ON CONFLICT (account_id, email, issuer, subject) DO UPDATE SET removed_at = now()"
 )
+# The account's accepted owners, locked: of two changes racing to remove or demote the last
+# two owners, the second waits for the first and then sees one owner left.
+_OWNERS = (
+    "SELECT id FROM account_members WHERE account_id = $1 AND role = 'owner'"
+    f" AND NOT ({_PENDING}) ORDER BY id FOR UPDATE"
+)
+
+
+async def _keeps_an_owner(conn: asyncpg.Connection, account_id: str, member: str) -> None:
+    """OnlyOwner when `member` is the account's only accepted owner."""
+    owners = [r["id"] for r in await conn.fetch(_OWNERS, account_id)]
+    if owners == [member]:
+        raise OnlyOwner(member)
 
 
 def member_id() -> str:
@@ -180,13 +194,21 @@ class Members:
             )
         return None if row is None else dict(row)
 
-    async def set_role(self, member: str, role: str) -> Row | None:
+    async def set_role(self, member: str, role: str, *, keep_an_owner: bool = True) -> Row | None:
         with map_postgres_errors():
-            row = await self.pool.fetchrow(
-                f"UPDATE account_members SET role = $2 WHERE id = $1 RETURNING {_COLUMNS}",
-                member,
-                role,
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                account_id = await conn.fetchval(
+                    "SELECT account_id FROM account_members WHERE id = $1", member
+                )
+                if account_id is None:
+                    return None
+                if role != "owner" and keep_an_owner:
+                    await _keeps_an_owner(conn, account_id, member)
+                row = await conn.fetchrow(
+                    f"UPDATE account_members SET role = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+                    member,
+                    role,
+                )
         return None if row is None else dict(row)
 
     async def set_team(self, member: str, team: str | None) -> None:
@@ -213,26 +235,40 @@ class Members:
                 "UPDATE account_members SET signed_in_at = now() WHERE id = $1", member
             )
 
-    async def remove(self, account_id: str, member: str) -> bool:
+    async def remove(self, account_id: str, member: str, *, keep_an_owner: bool = True) -> bool:
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
+                if keep_an_owner:
+                    await _keeps_an_owner(conn, account_id, member)
                 row = await conn.fetchrow(
                     "DELETE FROM account_members WHERE id = $1 AND account_id = $2"
                     " RETURNING issuer, subject, email",
                     member,
                     account_id,
                 )
-                if row is not None and row["subject"] is not None:
+                if row is not None:
                     await conn.execute(_REMEMBER_REMOVED, account_id, *row.values())
         return row is not None
 
-    async def was_removed(self, account_id: str, issuer: str, subject: str) -> bool:
+    async def remember_removed(self, account_id: str, email: str) -> None:
+        with map_postgres_errors():
+            await self.pool.execute(
+                "INSERT INTO removed_members (account_id, email) VALUES ($1, lower($2))"
+                " ON CONFLICT DO NOTHING",
+                account_id,
+                email,
+            )
+
+    async def was_removed(
+        self, account_id: str, issuer: str, subject: str, email: str = ""
+    ) -> bool:
         with map_postgres_errors():
             found = await self.pool.fetchval(
-                "SELECT 1 FROM removed_members WHERE account_id = $1 AND issuer = $2"
-                " AND subject = $3",
+                "SELECT 1 FROM removed_members WHERE account_id = $1 AND ((issuer = $2"
+                " AND subject = $3 AND subject <> '') OR email = lower($4)) LIMIT 1",
                 account_id,
                 issuer,
                 subject,
+                email,
             )
         return found is not None

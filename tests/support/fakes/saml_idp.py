@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from saml2 import BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
+from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 
 from tests.support.certs import self_signed
@@ -50,6 +50,7 @@ class SamlIdp:
     url: str
     folder: Path
     user: str = "ann@example.com"
+    persistent: str = ""  # set: the NameID is this persistent id, the address only `mail`
     lifetime: dict[str, int] = field(default_factory=lambda: {"minutes": 5})
     _sp_metadata: str = ""
     _keys: tuple[str, str] = ("", "")
@@ -71,7 +72,7 @@ class SamlIdp:
                     "endpoints": {
                         "single_sign_on_service": [(f"{self.url}/sso", BINDING_HTTP_REDIRECT)]
                     },
-                    "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+                    "name_id_format": [NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT],
                     "policy": {"default": policy},
                 }
             },
@@ -111,7 +112,11 @@ class SamlIdp:
             in_response_to=in_response_to,
             destination=acs,
             sp_entity_id=audience,
-            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=who),
+            name_id=(
+                NameID(format=NAMEID_FORMAT_PERSISTENT, text=self.persistent)
+                if self.persistent
+                else NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=who)
+            ),
             sign_assertion=sign_assertion,
             sign_response=sign_response,
             userid=who,
