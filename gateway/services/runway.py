@@ -6,7 +6,8 @@ reckoned by billing/runway.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from billing.credit_grants import Grant
@@ -70,3 +71,37 @@ async def account_runway(
     days = await last_days(usage, account_id, now.date())
     held = open_grants(await grants.of_account(account_id))
     return runway(now, available_micros, days, held, top_up_of(profile))
+
+
+class AccountRows(Protocol):
+    async def get_account(self, account_id: str) -> Row | None: ...
+
+
+class Clock(Protocol):
+    async def now_ms(self) -> int: ...
+
+
+class Profiles(Protocol):
+    async def profile(self, account_id: str) -> Profile | None: ...
+
+
+@dataclass(frozen=True)
+class Runways:
+    """Every prepaid account's runway, as the API, the dashboard and the notifier read it."""
+
+    accounts: AccountRows
+    clock: Clock
+    usage: DailySpend
+    grants: AccountGrants
+    profiles: Profiles | None = None
+
+    async def of(self, account_id: str, available_micros: int) -> Runway | None:
+        """The account's runway; None for a postpaid account (or none at all)."""
+        row = await self.accounts.get_account(account_id)
+        if row is None or row["mode"] != "prepaid":
+            return None
+        now = datetime.fromtimestamp(await self.clock.now_ms() / 1000, UTC)
+        profile = await self.profiles.profile(account_id) if self.profiles else None
+        return await account_runway(
+            self.usage, self.grants, account_id, available_micros, now, profile
+        )

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.alert_words import describe
+from billing.alerts import runway_check, transitions
 from billing.credit_grants import Grant
 from billing.runway import HORIZON_DAYS, TopUp, daily_rate, runway
 
@@ -82,3 +84,23 @@ def test_spent_at_no_more_than_the_rate_it_lasts_at_least_the_stated_days(
             break
         balance, left, lasted = balance - spend, max(0, left - spend), day
     assert lasted >= r.days_left
+
+
+def test_the_runway_alert_fires_at_the_days_and_clears_a_day_beyond() -> None:
+    active: set[str] = set()
+    seen = []
+    for days in (5, 3, 2, 4, 5, 1, None):
+        r = runway_check(days, 10 if days is not None else 0, 3, "words")
+        for t in transitions([r], active):
+            seen.append(t.event)
+            active = active | {t.key} if t.active else active - {t.key}
+    # fires at 3, stays through 4 (not clearly beyond), resolves at 5, fires again at 1,
+    # resolves when there is no spend left to forecast
+    assert seen == [
+        "balance.runway",
+        "balance.runway.resolved",
+        "balance.runway",
+        "balance.runway.resolved",
+    ]
+    title, sentence = describe("balance.runway", {"words": "At $1.00 a day, it lasts 2 days."})
+    assert title == "Your credit runs out soon" and sentence.startswith("At $1.00 a day")
