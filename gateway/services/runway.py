@@ -11,9 +11,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from billing.credit_grants import Grant
-from billing.runway import BASIS_DAYS, Runway, TopUp, runway
+from billing.quotas import Quota
+from billing.runway import (
+    BASIS_DAYS,
+    BudgetRunway,
+    Runway,
+    TopUp,
+    budget_runway,
+    daily_rate,
+    runway,
+)
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.payments import Profile
-from gateway.stores.records import Row
+from gateway.stores.records import Row, WindowCount
 
 
 class DailySpend(Protocol):
@@ -77,8 +87,16 @@ class AccountRows(Protocol):
     async def get_account(self, account_id: str) -> Row | None: ...
 
 
-class Clock(Protocol):
+class Windows(Protocol):
+    """The hot store's clock and an account's quota windows."""
+
     async def now_ms(self) -> int: ...
+
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]: ...
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: tuple[Quota, ...]
+    ) -> list[WindowCount]: ...
 
 
 class Profiles(Protocol):
@@ -90,7 +108,7 @@ class Runways:
     """Every prepaid account's runway, as the API, the dashboard and the notifier read it."""
 
     accounts: AccountRows
-    clock: Clock
+    clock: Windows
     usage: DailySpend
     grants: AccountGrants
     profiles: Profiles | None = None
@@ -105,3 +123,24 @@ class Runways:
         return await account_runway(
             self.usage, self.grants, account_id, available_micros, now, profile
         )
+
+    async def budgets(self, account_id: str) -> list[BudgetRunway]:
+        """Each spend window of the account at the same rate: when its limit is used up,
+        and whether that comes before it resets."""
+        now_ms = await self.clock.now_ms()
+        today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+        rate = daily_rate(await last_days(self.usage, account_id, today))
+        quotas = tuple(
+            q for q in await self.clock.account_quotas(account_id) if q.metric == "spend_micros"
+        )
+        counts = await self.clock.window_counts(shard_of(account_id), "a", account_id, quotas)
+        return [
+            budget_runway(
+                q.window,
+                q.limit,
+                c.used,
+                rate,
+                None if c.resets_at_ms is None else c.resets_at_ms - now_ms,
+            )
+            for q, c in zip(quotas, counts, strict=True)
+        ]

@@ -65,6 +65,9 @@ async def test_a_week_of_spend_gives_the_days_the_balance_covers(
     assert r["prepaid"] and (r["rate_micros_per_day"], r["basis_days"]) == (cost, 7)
     assert r["days_left"] == available // cost and r["expires_unspent_micros"] == 0
     assert usd(cost) in r["words"] and "last 7 days' average and the last day" in r["words"]
+    [month] = r["budgets"]  # the pro plan's $1,000 a month, a few micros a day: until it resets
+    assert (month["window"], month["before_reset"]) == ("month", False)
+    assert month["days_left"] == (month["limit_micros"] - month["used_micros"]) // cost
 
     login(tmp_path, t.key)
     run = await meterway(gw, tmp_path, "billing", "status")
@@ -102,8 +105,6 @@ async def _runway_events(gw: Gateway, account_id: str, days: int) -> list[tuple[
 async def test_a_postpaid_account_has_no_runway(gw: Gateway) -> None:
     t = await tenant(gw, plan="enterprise", scopes=SCOPES)
     r = await _runway(gw, t.key)
-    assert r == {
-        "object": "runway",
-        "prepaid": False,
-        "words": "Postpaid: you are billed for what you use, so no credit runs out.",
-    }
+    assert r["prepaid"] is False and "days_left" not in r
+    assert r["words"] == "Postpaid: you are billed for what you use, so no credit runs out."
+    assert all(b["days_left"] is None for b in r["budgets"])  # no spend yet: no forecast
