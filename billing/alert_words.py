@@ -25,6 +25,10 @@ def _balance_low(d: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _runway(d: Mapping[str, Any]) -> tuple[str, str]:
+    return "Your credit runs out soon", f"{d.get('words')} Add credit to keep your requests going."
+
+
 def _spend_above(d: Mapping[str, Any]) -> tuple[str, str]:
     period = "today" if d.get("period") == "day" else "this month"
     return "Your spend passed your alert", (
@@ -86,6 +90,7 @@ def _auto_off(d: Mapping[str, Any]) -> tuple[str, str]:
 
 WORDS: dict[str, Words] = {
     "balance.low": _balance_low,
+    "balance.runway": _runway,
     "alert.balance_below": _balance_low,
     "alert.spend_above": _spend_above,
     "budget.threshold": _budget,

@@ -59,6 +59,15 @@ def balance_check(available_micros: int, threshold_micros: int) -> Check:
     )
 
 
+def runway_check(days_left: int | None, rate_micros: int, notify_days: int, words: str) -> Check:
+    """`balance.runway`: at the recent rate the credit lasts `notify_days` days or fewer;
+    clear once it lasts more than a day beyond, or there is no recent spend to forecast."""
+    data = {"days_left": days_left, "rate_micros_per_day": rate_micros, "words": words}
+    firing = rate_micros > 0 and days_left is not None and days_left <= notify_days
+    clear = rate_micros == 0 or days_left is None or days_left > notify_days + 1
+    return Check("balance.runway", "balance.runway", firing, clear, data)
+
+
 def budget_checks(w: Window) -> list[Check]:
     """50/80/100% of a spend window."""
     out = []

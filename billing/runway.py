@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from billing.credit_grants import Grant, draw_order
-from billing.display import usd
+from billing.display import quota_label, usd
 
 BASIS_DAYS = 7
 HORIZON_DAYS = 365
@@ -54,6 +54,52 @@ class Runway:
             "top_up_in_days": self.top_up_in_days,
             "words": self.words,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRunway:
+    """A spend window's limit at the same rate: days until it is used up, and whether that
+    comes before the window resets."""
+
+    window: str
+    limit_micros: int
+    used_micros: int
+    rate_micros: int
+    days_left: int | None  # None: no recent spend
+    before_reset: bool  # it runs out before the window resets (a window that never resets: True)
+
+    @property
+    def words(self) -> str:
+        label = quota_label(self.window, "spend_micros")
+        limit = f"The {label} limit of {usd(self.limit_micros)}"
+        if self.days_left is None:
+            return f"{limit}: no spend in the last {BASIS_DAYS} days, so there is no forecast."
+        if not self.before_reset:
+            return f"{limit} lasts until it resets at this rate."
+        if self.days_left == 0:
+            return f"{limit} runs out within a day at this rate."
+        return f"{limit} runs out in {_about(self.days_left)} at this rate."
+
+    def json(self) -> dict[str, object]:
+        return {
+            "window": self.window,
+            "limit_micros": self.limit_micros,
+            "used_micros": self.used_micros,
+            "days_left": self.days_left,
+            "before_reset": self.before_reset,
+            "words": self.words,
+        }
+
+
+def budget_runway(
+    window: str, limit: int, used: int, rate: int, resets_in_ms: int | None
+) -> BudgetRunway:
+    """How long a spend window's rest lasts at `rate` a day; `resets_in_ms` None: never."""
+    if rate <= 0:
+        return BudgetRunway(window, limit, used, rate, None, False)
+    days = max(0, limit - used) // rate
+    before = resets_in_ms is None or days * 86_400_000 < resets_in_ms  # covers the rest: no
+    return BudgetRunway(window, limit, used, rate, days, before)
 
 
 def daily_rate(days: Sequence[int]) -> int:

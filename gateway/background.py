@@ -23,6 +23,8 @@ from gateway.http.appkeys import (
     BATCH_BOOK,
     CALL_METRICS,
     DIRECTORY,
+    GRANTS,
+    LEDGER,
     LEDGER_SEALS,
     MEMBERS,
     METER,
@@ -49,6 +51,7 @@ from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
 from gateway.services.money_out import resolve
 from gateway.services.responses import Fetch
+from gateway.services.runway import Runways
 from gateway.services.usage_reads import UsageReads
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
@@ -122,8 +125,11 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
     session = app[OUTBOUND_SESSION]
     yield from export_jobs(settings, stores.exports(), session, stop)
     alerts, members = app[ACCOUNT_ALERTS], app[MEMBERS]
-    yield from notify_jobs(settings, stores.store, app[NOTIFY], alerts, session, stop, members)
     payments = app[PAYMENTS]
+    runways = Runways(app[LEDGER], stores.store, app[USAGE], app[GRANTS], payments.profiles)
+    yield from notify_jobs(
+        settings, stores.store, app[NOTIFY], alerts, session, stop, members, runways.of
+    )
     yield (
         "billing_clock",
         every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock"),

@@ -23,6 +23,7 @@ class OutboundSettings:
     notify_email_to: str = ""
     notify_interval_s: float = 15.0
     balance_low_micros: int = 1_000_000
+    runway_days: int = 3  # balance.runway when the credit lasts this many days or fewer; 0 off
     # Where webhooks, alerts and exports may go (EGRESS_ALLOW_HOSTS, EGRESS_ALLOW_HTTP).
     egress: EgressPolicy = field(default_factory=EgressPolicy)
 

@@ -448,6 +448,7 @@ def _outbound(get: Callable[..., object]) -> OutboundSettings:
         balance_low_micros=v.micros(
             "NOTIFY_BALANCE_LOW_MICROS", get("NOTIFY_BALANCE_LOW_MICROS", 1_000_000), 0
         ),
+        runway_days=v.whole("NOTIFY_RUNWAY_DAYS", get("NOTIFY_RUNWAY_DAYS", 3), 0),
         egress=egress,
     )
 

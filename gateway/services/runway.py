@@ -6,13 +6,24 @@ reckoned by billing/runway.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from billing.credit_grants import Grant
-from billing.runway import BASIS_DAYS, Runway, TopUp, runway
+from billing.quotas import Quota
+from billing.runway import (
+    BASIS_DAYS,
+    BudgetRunway,
+    Runway,
+    TopUp,
+    budget_runway,
+    daily_rate,
+    runway,
+)
+from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.payments import Profile
-from gateway.stores.records import Row
+from gateway.stores.records import Row, WindowCount
 
 
 class DailySpend(Protocol):
@@ -70,3 +81,66 @@ async def account_runway(
     days = await last_days(usage, account_id, now.date())
     held = open_grants(await grants.of_account(account_id))
     return runway(now, available_micros, days, held, top_up_of(profile))
+
+
+class AccountRows(Protocol):
+    async def get_account(self, account_id: str) -> Row | None: ...
+
+
+class Windows(Protocol):
+    """The hot store's clock and an account's quota windows."""
+
+    async def now_ms(self) -> int: ...
+
+    async def account_quotas(self, account_id: str) -> tuple[Quota, ...]: ...
+
+    async def window_counts(
+        self, shard: int, scope: str, owner_id: str, quotas: tuple[Quota, ...]
+    ) -> list[WindowCount]: ...
+
+
+class Profiles(Protocol):
+    async def profile(self, account_id: str) -> Profile | None: ...
+
+
+@dataclass(frozen=True)
+class Runways:
+    """Every prepaid account's runway, as the API, the dashboard and the notifier read it."""
+
+    accounts: AccountRows
+    clock: Windows
+    usage: DailySpend
+    grants: AccountGrants
+    profiles: Profiles | None = None
+
+    async def of(self, account_id: str, available_micros: int) -> Runway | None:
+        """The account's runway; None for a postpaid account (or none at all)."""
+        row = await self.accounts.get_account(account_id)
+        if row is None or row["mode"] != "prepaid":
+            return None
+        now = datetime.fromtimestamp(await self.clock.now_ms() / 1000, UTC)
+        profile = await self.profiles.profile(account_id) if self.profiles else None
+        return await account_runway(
+            self.usage, self.grants, account_id, available_micros, now, profile
+        )
+
+    async def budgets(self, account_id: str) -> list[BudgetRunway]:
+        """Each spend window of the account at the same rate: when its limit is used up,
+        and whether that comes before it resets."""
+        now_ms = await self.clock.now_ms()
+        today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+        rate = daily_rate(await last_days(self.usage, account_id, today))
+        quotas = tuple(
+            q for q in await self.clock.account_quotas(account_id) if q.metric == "spend_micros"
+        )
+        counts = await self.clock.window_counts(shard_of(account_id), "a", account_id, quotas)
+        return [
+            budget_runway(
+                q.window,
+                q.limit,
+                c.used,
+                rate,
+                None if c.resets_at_ms is None else c.resets_at_ms - now_ms,
+            )
+            for q, c in zip(quotas, counts, strict=True)
+        ]

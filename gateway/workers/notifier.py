@@ -10,17 +10,20 @@ configured sender and retries failures with a growing backoff; a row nobody can 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from billing.alerts import Window, account_checks, transitions, user_checks
+from billing.alerts import Check, Window, account_checks, runway_check, transitions, user_checks
 from billing.exports import retry_delay_s
+from billing.runway import Runway
 from gateway.outbound.notify import Sender, Undeliverable
 from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
 
 log = logging.getLogger("meterway.notifier")
+# An account's runway from its id and available balance; None when it has none (postpaid).
+RunwayOf = Callable[[str, int], Awaitable[Runway | None]]
 
 
 async def evaluate_once(
@@ -30,10 +33,13 @@ async def evaluate_once(
     personal: AccountAlertsPort | None = None,
     *,
     operator: bool = True,
+    runway: RunwayOf | None = None,
+    runway_days: int = 0,
 ) -> int:
     """Check every account due a check; returns how many alerts moved. `operator`: the
     operator's alerts (off when no webhook or e-mail is configured for them); `personal`:
-    the alerts people set on their own accounts."""
+    the alerts people set on their own accounts; `runway` (with `runway_days` > 0): a
+    prepaid account's runway, for balance.runway."""
     # A process without the operator's targets reads its own cursor: it must not move past
     # activity a process with them has not checked (configurations differ in a rollout).
     name = "notifier" if operator else "notifier-people"
@@ -49,6 +55,8 @@ async def evaluate_once(
         if operator:
             low = thresholds.get(account_id, default_low)
             checks += account_checks(hot.available, low, await _windows(store, account_id))
+            if runway is not None and runway_days > 0:
+                checks += await _runway(runway, account_id, hot.available, runway_days)
         if personal is not None and own.get(account_id):
             spend = await personal.spend(account_id, datetime.now(UTC).date())
             checks += user_checks(own[account_id], hot.available, spend)
@@ -58,6 +66,13 @@ async def evaluate_once(
             moved += len(changes)
     await ledger.save_cursor(cursor, name)
     return moved
+
+
+async def _runway(runway: RunwayOf, account_id: str, available: int, days: int) -> list[Check]:
+    found = await runway(account_id, available)
+    if found is None:  # postpaid: billed for its use, no credit runs out
+        return []
+    return [runway_check(found.days_left, found.rate_micros, days, found.words)]
 
 
 async def _windows(store: HotStorePort, account_id: str) -> list[Window]:

@@ -22,7 +22,7 @@ from gateway.outbound.notify import (
 )
 from gateway.stores.ports import AccountAlertsPort, ExportLedgerPort, HotStorePort, NotifyLedgerPort
 from gateway.workers.exporter import export_all
-from gateway.workers.notifier import deliver_once, evaluate_once
+from gateway.workers.notifier import RunwayOf, deliver_once, evaluate_once
 from gateway.workers.supervisor import Job, every
 
 
@@ -84,6 +84,7 @@ def notify_jobs(
     session: aiohttp.ClientSession,
     stop: asyncio.Event,
     contacts: Contacts | None = None,
+    runway: RunwayOf | None = None,
 ) -> Iterator[tuple[str, Job]]:
     """The notifier: the operator's alerts when a webhook URL or an SMTP server is
     configured for them, and always the alerts people set on their own accounts."""
@@ -93,7 +94,10 @@ def notify_jobs(
 
     async def job() -> None:
         low = settings.outbound.balance_low_micros
-        await evaluate_once(store, ledger, low, alerts, operator=operator)
+        days = settings.outbound.runway_days
+        await evaluate_once(
+            store, ledger, low, alerts, operator=operator, runway=runway, runway_days=days
+        )
         await deliver_once(ledger, send_to, personal=personal)
 
     yield "notifier", every(settings.outbound.notify_interval_s, job, stop, "notifier")

@@ -10,13 +10,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from playwright.async_api import Page
 
 from billing.display import usd
+from gateway.http.appkeys import GRANTS, LEDGER, NOTIFY, USAGE
+from gateway.outbound.notify import WebhookSender
+from gateway.services.runway import Runways
+from gateway.workers.notifier import deliver_once, evaluate_once
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_grants_api import credit, gateway_now
 from tests.support.browser_kit import sign_in
 from tests.support.factories import openai_client, tenant
+from tests.support.fakes.webhook_sink import SECRET, webhook_sink
 from tests.support.harness import Gateway
 
 SCOPES = ["chat", "account:read", "billing:read", "usage:read"]
@@ -59,12 +65,19 @@ async def test_a_week_of_spend_gives_the_days_the_balance_covers(
     assert r["prepaid"] and (r["rate_micros_per_day"], r["basis_days"]) == (cost, 7)
     assert r["days_left"] == available // cost and r["expires_unspent_micros"] == 0
     assert usd(cost) in r["words"] and "last 7 days' average and the last day" in r["words"]
+    [month] = r["budgets"]  # the pro plan's $1,000 a month, a few micros a day: until it resets
+    assert (month["window"], month["before_reset"]) == ("month", False)
+    assert month["days_left"] == (month["limit_micros"] - month["used_micros"]) // cost
 
     login(tmp_path, t.key)
     run = await meterway(gw, tmp_path, "billing", "status")
     assert f"runway    {r['words']}" in run.out, run
     await sign_in(page, t.key)
     assert await page.inner_text("#forecast") == r["words"]
+
+    fired = await _runway_events(gw, t.account_id, r["days_left"])
+    assert fired == [("balance.runway", r["words"])]
+    assert await _runway_events(gw, t.account_id, r["days_left"] - 1) == []  # not clear yet
 
     ends = await gateway_now(gw) + timedelta(days=2)
     await credit(
@@ -75,11 +88,23 @@ async def test_a_week_of_spend_gives_the_days_the_balance_covers(
     assert promo["days_left"] == r["days_left"] + 2  # only what is spent before it ends counts
 
 
+async def _runway_events(gw: Gateway, account_id: str, days: int) -> list[tuple[str, str]]:
+    """What the notifier sends, on a gateway of its own clock, for NOTIFY_RUNWAY_DAYS=days."""
+    ledger = gw.app[NOTIFY]
+    runways = Runways(gw.app[LEDGER], gw.store, gw.app[USAGE], gw.app[GRANTS])
+    async with webhook_sink() as sink, aiohttp.ClientSession() as http:
+        for _ in range(2):  # a second look changes nothing
+            await evaluate_once(
+                gw.store, ledger, 0, runway=runways.of, runway_days=days, operator=True
+            )
+        await deliver_once(ledger, [WebhookSender(http, sink.url, SECRET)])
+        sent = sink.events(account_id)
+    return [(e["type"], e["data"]["words"]) for e in sent if e["type"].startswith("balance.run")]
+
+
 async def test_a_postpaid_account_has_no_runway(gw: Gateway) -> None:
     t = await tenant(gw, plan="enterprise", scopes=SCOPES)
     r = await _runway(gw, t.key)
-    assert r == {
-        "object": "runway",
-        "prepaid": False,
-        "words": "Postpaid: you are billed for what you use, so no credit runs out.",
-    }
+    assert r["prepaid"] is False and "days_left" not in r
+    assert r["words"] == "Postpaid: you are billed for what you use, so no credit runs out."
+    assert all(b["days_left"] is None for b in r["budgets"])  # no spend yet: no forecast

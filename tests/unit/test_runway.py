@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.alert_words import describe
+from billing.alerts import runway_check, transitions
 from billing.credit_grants import Grant
-from billing.runway import HORIZON_DAYS, TopUp, daily_rate, runway
+from billing.runway import HORIZON_DAYS, TopUp, budget_runway, daily_rate, runway
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 USD = 1_000_000
@@ -82,3 +84,36 @@ def test_spent_at_no_more_than_the_rate_it_lasts_at_least_the_stated_days(
             break
         balance, left, lasted = balance - spend, max(0, left - spend), day
     assert lasted >= r.days_left
+
+
+def test_the_runway_alert_fires_at_the_days_and_clears_a_day_beyond() -> None:
+    active: set[str] = set()
+    seen = []
+    for days in (5, 3, 2, 4, 5, 1, None):
+        r = runway_check(days, 10 if days is not None else 0, 3, "words")
+        for t in transitions([r], active):
+            seen.append(t.event)
+            active = active | {t.key} if t.active else active - {t.key}
+    # fires at 3, stays through 4 (not clearly beyond), resolves at 5, fires again at 1,
+    # resolves when there is no spend left to forecast
+    assert seen == [
+        "balance.runway",
+        "balance.runway.resolved",
+        "balance.runway",
+        "balance.runway.resolved",
+    ]
+    title, sentence = describe("balance.runway", {"words": "At $1.00 a day, it lasts 2 days."})
+    assert title == "Your credit runs out soon" and sentence.startswith("At $1.00 a day")
+
+
+def test_a_spend_limit_lasts_until_it_resets_or_runs_out_before() -> None:
+    day = 86_400_000
+    early = budget_runway("month", 10 * USD, 4 * USD, USD, 10 * day)
+    assert (early.days_left, early.before_reset) == (6, True)
+    assert (
+        early.words == "The spend per month limit of $10.00 runs out in about 6 days at this rate."
+    )
+    late = budget_runway("month", 10 * USD, 4 * USD, USD, 6 * day)  # six whole days covered
+    assert not late.before_reset and late.words.endswith("lasts until it resets at this rate.")
+    assert budget_runway("total", 10 * USD, 10 * USD, USD, None).days_left == 0
+    assert "no forecast" in budget_runway("day", 10 * USD, 0, 0, day).words

@@ -12,7 +12,7 @@ from billing import authority
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
-from gateway.http.shared.runway import POSTPAID, runway_of
+from gateway.http.shared.runway import POSTPAID, runway_of, runways
 
 
 async def runway(request: web.Request) -> web.Response:
@@ -20,6 +20,8 @@ async def runway(request: web.Request) -> web.Response:
     found = await runway_of(request, who.account_id)
     body: dict[str, Any] = {"object": "runway", "prepaid": found is not None}
     body.update(found.json() if found is not None else {"words": POSTPAID})
+    budgets = await runways(request).budgets(who.account_id)
+    body["budgets"] = [b.json() for b in budgets]
     return web.json_response(body)
 
 

@@ -198,7 +198,7 @@ RUNWAY = op(
     "account",
     USER,
     ok=obj(
-        ("object", "prepaid", "words"),
+        ("object", "prepaid", "words", "budgets"),
         object={"const": "runway"},
         prepaid={"type": "boolean"},
         words=STR,
@@ -207,6 +207,17 @@ RUNWAY = op(
         days_left=nullable("integer"),
         expires_unspent_micros=INT,
         top_up_in_days=nullable("integer"),
+        budgets=array(
+            obj(
+                ("window", "limit_micros", "used_micros", "days_left", "before_reset", "words"),
+                window=STR,
+                limit_micros=INT,
+                used_micros=INT,
+                days_left=nullable("integer"),
+                before_reset={"type": "boolean"},
+                words=STR,
+            )
+        ),
     ),
 )
 RECEIPT = op(
