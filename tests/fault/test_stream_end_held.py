@@ -11,6 +11,7 @@ and a failed one ended while Redis was stalled, their settle not yet begun."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,12 @@ from typing import Any
 
 import orjson
 import pytest
+import websockets
 
 from gateway.devtools.demo_upstream import UpstreamControl
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.support.factories import GEMINI_PRO_PRICING, debits, tenant
+from tests.support.fakes.realtime import RealtimeControl, beside_the_demo
 from tests.support.harness import Gateway, gateway_with_providers
 
 STALL_S = 0.9  # past the provider's whole stream (0.1 s); under the 1.5 s answer budget
@@ -84,7 +87,8 @@ SHAPES = {
 class Stalled:
     gw: Gateway
     proxy: CuttableProxy
-    providers: tuple[UpstreamControl, ...]  # the default providers' fake, Gemini's
+    providers: tuple[UpstreamControl, ...]  # OpenAI's and Anthropic's fake, Gemini's
+    realtime: RealtimeControl
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +96,21 @@ async def stalled(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     proxy = CuttableProxy("127.0.0.1", 6379)
     await proxy.start()
     tmp_path: Path = tmp_path_factory.mktemp("stream_end")
+    control = UpstreamControl()
     try:
-        async with gateway_with_providers(
-            dsn, tmp_path, GEMINI_PRO_PRICING, PROVIDERS, REDIS_URL=proxy.redis_url
-        ) as (gw, gemini):
-            yield Stalled(gw, proxy, (gw.control, gemini.control))
+        async with (
+            beside_the_demo(control) as (url, realtime),
+            gateway_with_providers(
+                dsn,
+                tmp_path,
+                GEMINI_PRO_PRICING,
+                PROVIDERS,
+                REDIS_URL=proxy.redis_url,
+                OPENAI_BASE_URL=url + "/v1",
+                ANTHROPIC_BASE_URL=url,
+            ) as (gw, gemini),
+        ):
+            yield Stalled(gw, proxy, (control, gemini.control), realtime)
             proxy.restore()
     finally:
         await proxy.close()
@@ -149,5 +163,41 @@ async def test_no_stream_ends_before_its_settle_is_sent(stalled: Stalled, name: 
             await reading
         await gw.stores().redis.connection_pool.disconnect()  # the stall dropped them
     assert seen.ended and any(end in seen.wire for end in shape.ends)
+    await gw.settle_all()
+    assert len(await debits(gw, t.account_id)) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_no_realtime_response_is_done_before_its_settle_is_sent(stalled: Stalled) -> None:
+    gw, proxy, fake = stalled.gw, stalled.proxy, stalled.realtime
+    t = await tenant(gw, credit=1_000_000)
+    fake.delay_s, asked = 0.01, len(fake.frames)
+    url = gw.url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
+    item = {"role": "user", "type": "message", "content": [{"type": "input_text", "text": "hi"}]}
+    kinds: list[str] = []
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {t.key}"}
+    ) as ws:
+        await ws.send(orjson.dumps({"type": "conversation.item.create", "item": item}).decode())
+        await ws.send(orjson.dumps({"type": "response.create"}).decode())
+        try:
+            for _ in range(10_000):  # the fake's frames tell nothing else
+                if any('"response.create"' in f for f in fake.frames[asked:]):
+                    break
+                await asyncio.sleep(0.001)
+            proxy.stall()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STALL_S):
+                    async for frame in ws:
+                        kinds.append(orjson.loads(frame)["type"])
+            assert any(kind.endswith(".delta") for kind in kinds), kinds
+            assert "response.done" not in kinds, "response.done came before its settle was sent"
+        finally:
+            proxy.restore()
+        async with asyncio.timeout(15):
+            async for frame in ws:
+                if orjson.loads(frame)["type"] == "response.done":
+                    break
+        await gw.stores().redis.connection_pool.disconnect()  # the stall dropped them
     await gw.settle_all()
     assert len(await debits(gw, t.account_id)) == 1
