@@ -6,8 +6,9 @@ Billing policy (README, "What gets billed"):
 - complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
 - stream: settled from the provider's final usage; its end (the event carrying that usage,
   relayed with the debit as `usage.cost_micros`, else `[DONE]` or the final event, and the
-  terminator) is held until the settle is sent, so a client never holds a whole stream
-  whose settle a crash could lose; what came before it was relayed as it arrived;
+  terminator) is held until the settle is sent (or its answer budget runs out), so a
+  client never holds a whole stream whose settle a crash could lose; what came before it
+  was relayed as it arrived;
 - stream cut by the client: the upstream is still read (nothing more is written) for up to
   STREAM_DRAIN_TIMEOUT_S, to get the provider's final usage, hidden reasoning included; if it
   does not come in time, input plus every output token read from the provider, counted;
