@@ -133,6 +133,11 @@ async def _read(gw: Gateway, key: str, shape: Shape, seen: Seen) -> None:
     seen.ended = True
 
 
+async def _called(provider: UpstreamControl, hits: int) -> None:
+    """Until the provider is called once more than `hits` times."""
+    await provider.wait_until(lambda c: c.hits > hits)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", list(SHAPES))
 async def test_no_stream_ends_before_its_settle_is_sent(stalled: Stalled, name: str) -> None:
@@ -140,10 +145,7 @@ async def test_no_stream_ends_before_its_settle_is_sent(stalled: Stalled, name: 
     t = await tenant(gw, credit=1_000_000)
     for control in stalled.providers:
         control.delay_s, control.chunk_delay_s = 0.05, 0.02
-    called = [
-        asyncio.ensure_future(c.wait_until(lambda c, hits=c.hits: c.hits > hits))
-        for c in stalled.providers
-    ]
+    called = [asyncio.ensure_future(_called(c, c.hits)) for c in stalled.providers]
     seen = Seen()
     reading = asyncio.ensure_future(_read(gw, t.key, shape, seen))
     try:
