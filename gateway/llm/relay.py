@@ -267,6 +267,7 @@ class StreamRelay:
     def _gone(self, *, cancelled: bool) -> StreamOutcome:
         self.upstream.close()
         self._ended = bool(self._ended)  # closed: `finish` reads nothing more
+        self.gone.set()  # cancelled: a stream cut here gets no end, nor a terminator
         return StreamOutcome(
             _stream_usage(self.call, self.tally, self.counter),
             client_gone=True,

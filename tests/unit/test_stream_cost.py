@@ -204,6 +204,35 @@ async def test_a_client_gone_before_the_usage_event_is_settled_from_it_too() -> 
     assert relay.tally.done  # message_stop was read
 
 
+class _Stalling(_Body):
+    """A body that sends its chunks, then nothing more, ever (`stalled` says so)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(chunks)
+        self.stalled = asyncio.Event()
+
+    async def readany(self) -> bytes:
+        if self.chunks:
+            return self.chunks.pop(0)
+        self.stalled.set()
+        await asyncio.Event().wait()
+        return b""
+
+
+async def test_a_stream_cancelled_mid_way_gets_no_end_after_its_settle() -> None:
+    """Cancelled (the drain bound, a stop): settled from what was read, and the client's
+    stream is left cut, never ended as if whole."""
+    relay, client = _relay(_call(CHAT, {"model": "gpt-4o-mini", "messages": HI}), [])
+    body = cast(_Provider, relay.upstream).content = _Stalling([CHAT_HEAD])
+    running = asyncio.ensure_future(relay.run())
+    await body.stalled.wait()
+    running.cancel()
+    outcome = await running
+    assert outcome.cancelled and outcome.usage.output_tokens == 1  # "Hello"
+    assert not await relay.finish(5)
+    assert bytes(client.sent) == CHAT_HEAD and not client.ended
+
+
 def test_cost_is_spliced_into_the_providers_bytes() -> None:
     pretty = b'{\n  "id": "x",\n  "usage": {\n    "prompt_tokens": 1\n  },\n  "n": 1.50\n}'
     assert costed_answer(pretty, 7) == (
