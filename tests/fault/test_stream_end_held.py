@@ -22,13 +22,18 @@ import pytest
 import websockets
 
 from gateway.devtools.demo_upstream import UpstreamControl
+from tests.e2e.test_bedrock import AWS_ENV, BEDROCK_PROVIDER
+from tests.e2e.test_translated_tools import PRICING
 from tests.fault.tcp_proxy import CuttableProxy
-from tests.support.factories import GEMINI_PRO_PRICING, debits, tenant
+from tests.support.factories import debits, tenant
 from tests.support.fakes.realtime import RealtimeControl, beside_the_demo
 from tests.support.harness import Gateway, gateway_with_providers
 
 STALL_S = 0.9  # past the provider's whole stream (0.1 s); under the 1.5 s answer budget
-PROVIDERS = '[providers.gemini]\nwire = "gemini"\nbase_url = "{url}/v1beta"\napi_key = "g"\n'
+PROVIDERS = (
+    '[providers.gemini]\nwire = "gemini"\nbase_url = "{url}/v1beta"\napi_key = "g"\n'
+    + BEDROCK_PROVIDER
+)
 HI = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": 50, "stream": True}
 TRUNCATED = {"fail_after_chunks": 2, "fail_mode": "truncate"}
@@ -68,6 +73,9 @@ SHAPES = {
     "chat_to_gemini": Shape(
         "/v1/chat/completions", {**CHAT, "model": "gemini-pro"}, (b"[DONE]", b'finish_reason":"')
     ),
+    "chat_to_converse": Shape(  # its finish reason comes before its usage, its end
+        "/v1/chat/completions", {**CHAT, "model": "nova-bedrock"}, (b"[DONE]",)
+    ),
     "gemini": Shape(
         "/v1beta/models/gemini-pro:streamGenerateContent?alt=sse",
         {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
@@ -97,13 +105,16 @@ async def stalled(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     await proxy.start()
     tmp_path: Path = tmp_path_factory.mktemp("stream_end")
     control = UpstreamControl()
+    aws = pytest.MonkeyPatch()
+    for name, value in AWS_ENV.items():
+        aws.setenv(name, value)
     try:
         async with (
             beside_the_demo(control) as (url, realtime),
             gateway_with_providers(
                 dsn,
                 tmp_path,
-                GEMINI_PRO_PRICING,
+                PRICING,  # gemini-pro and nova-bedrock
                 PROVIDERS,
                 REDIS_URL=proxy.redis_url,
                 OPENAI_BASE_URL=url + "/v1",
@@ -114,6 +125,7 @@ async def stalled(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
             proxy.restore()
     finally:
         await proxy.close()
+        aws.undo()
 
 
 @dataclass
