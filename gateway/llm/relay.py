@@ -4,9 +4,11 @@
 Billing policy (README, "What gets billed"):
 - upstream error status, network failure before any output: nothing billed, reservation released;
 - complete answer: the provider's usage, or tokens counted with tiktoken when it reports none;
-- stream: settled from the event carrying the provider's final usage, which is held until
-  the settlement answers (within its answer budget) and then relayed with the debit as
-  `usage.cost_micros`; what came before it was already relayed as it arrived;
+- stream: settled from the provider's final usage; its end (the event carrying that usage,
+  relayed with the debit as `usage.cost_micros`, else `[DONE]` or the final event, and the
+  terminator) is held until the settle is sent (or its answer budget runs out), so a
+  client never holds a whole stream whose settle a crash could lose; what came before it
+  was relayed as it arrived;
 - stream cut by the client: the upstream is still read (nothing more is written) for up to
   STREAM_DRAIN_TIMEOUT_S, to get the provider's final usage, hidden reasoning included; if it
   does not come in time, input plus every output token read from the provider, counted;
@@ -14,7 +16,7 @@ Billing policy (README, "What gets billed"):
   fails the stream like a truncation: what was delivered is billed;
 - stream cut by the provider (error event, truncation, malformed data): the same, and the
   client gets a well-formed error event (the provider's scrubbed as its error statuses are)
-  and the stream terminator; cut before any output or
+  and the stream terminator, both after the settle is sent; cut before any output or
   usage was seen, it is billed nothing, like an error status (a built-in tool that already
   ran and was reported to the client counts as output: its fee is billed).
 """
@@ -62,7 +64,6 @@ class StreamOutcome:
         stored_id: str | None = None,
         finished: bool = True,
         cancelled: bool = False,
-        held: bool = False,
     ) -> None:
         self.usage = usage
         self.client_gone = client_gone
@@ -72,7 +73,6 @@ class StreamOutcome:
         self.finished = finished  # the stream reached its end (a terminal event, [DONE], ...)
         # The task was cancelled: settle what was delivered, then re-raise
         self.cancelled = cancelled
-        self.held = held  # the usage event waits for `StreamRelay.finish`, the stream for it
 
 
 def counted_usage(
@@ -105,11 +105,13 @@ def _failure_tail(call: Call, tally: StreamTally) -> bytes:
 class StreamRelay:
     """Reads the provider's stream and writes the client's, in two steps around settlement.
 
-    `run` forwards events as they arrive until the one carrying the final usage that the
-    client will see (chat's usage chunk when asked for, Anthropic's `message_delta`, the
-    Responses API's terminal event): that one is held, so the caller settles from it and
-    `finish` relays it with the debit in its usage, then the rest. A stream without such an
-    event is relayed whole by `run`. Once `gone` is set nothing more is written, and the
+    `run` forwards events as they arrive and stops at the stream's end, which it holds: the
+    event carrying the final usage the client will see (chat's usage chunk when asked for,
+    Anthropic's `message_delta`, the Responses API's terminal event), else the event that
+    ends the stream (`[DONE]`, a final event), else, for a failed stream, its error event;
+    the terminator is always held. The caller settles (`Settlements.settle` returns once the
+    settle is sent), then `finish` writes what was held, the usage event with the debit in
+    its usage, and relays the rest. Once `gone` is set nothing more is written, and the
     provider is still read to its end (its final usage comes last) until the caller's
     drain bound cancels it."""
 
@@ -132,34 +134,37 @@ class StreamRelay:
         self.gone = gone
         self.tally = call.endpoint.new_tally(call.client_wants_usage)
         self.parser = SSEParser() if parser is None else parser
-        self.held: list[SSEEvent] = []  # the usage event, then the events read with it
-        self._watch = True  # until the usage event is held
+        self.held: list[SSEEvent] = []  # events read with the held end, not yet tallied
+        self._head = b""  # the held bytes `finish` writes first
+        self._usage_event: SSEEvent | None = None  # the held event `finish` writes costed
+        self._ended: bool | None = None  # the provider's stream: None read on, True failed
+        self._watch = True  # until the usage is final
+        self._open = True  # until the end is held
         self._scrub = scrub  # an error event's bytes as a client may read them
 
     async def run(self) -> StreamOutcome:
-        """Relay up to the usage event (then `outcome.held`) or to the end; the caller
-        cancels this after the drain bound once the client left."""
+        """Relay up to the stream's end, held for `finish`; the caller cancels this after the
+        drain bound once the client left."""
         try:
-            failed = await self._pump([], b"")
-            if failed is None:
-                return self._outcome(False, held=True)
-            await self._end(failed)
-        except ConnectionResetError:
-            self.gone.set()
+            self._ended = await self._pump([], b"")
         except asyncio.CancelledError:  # the drain bound ran out: settle what was read, re-raise
             return self._gone(cancelled=True)
-        if self.gone.is_set():
-            return self._gone(cancelled=False)
-        return self._outcome(bool(failed))
+        if self._ended is None or not self.gone.is_set():
+            return self._outcome(self._ended is True)
+        return self._gone(cancelled=False)
 
     async def finish(self, cost: int | None) -> bool:
-        """Write the held usage event, with `cost_micros` when the debit is known, and relay
-        the rest; True if cancelled meanwhile (the caller re-raises once it is done)."""
-        event, rest = self.held[0], self.held[1:]
-        path = self.call.endpoint.stream_cost_path
-        head = event.raw if cost is None else costed_event(event, path, cost)
+        """Write the held end, the usage event with `cost_micros` when the debit is known,
+        relay the rest and the terminator; True if cancelled meanwhile (the caller re-raises
+        once it is done)."""
+        event, head, self._head = self._usage_event, self._head, b""
+        if event is not None and cost is not None:
+            head = costed_event(event, self.call.endpoint.stream_cost_path, cost)
         try:
-            await self._end(bool(await self._pump(rest, head)))  # None only before the hold
+            if self._ended is None:
+                self._ended = bool(await self._pump(self.held, head))
+                head = b""
+            await self._end(self._ended, head)
         except ConnectionResetError:
             self.gone.set()
         except asyncio.CancelledError:
@@ -171,7 +176,7 @@ class StreamRelay:
 
     async def _pump(self, events: list[SSEEvent], head: bytes) -> bool | None:
         """Forward `events`, then what arrives; True if the provider's stream ended
-        abnormally, False at its end, None when the usage event is held."""
+        abnormally, False at its end, None when its end is held."""
         while True:
             failed = False
             if events:  # a chunk inside one event completes none: nothing to select
@@ -179,7 +184,6 @@ class StreamRelay:
                 head += wire
                 if held:
                     await self._write(head)
-                    self.held = held
                     return None
             if head:
                 await self._write(head)
@@ -194,35 +198,47 @@ class StreamRelay:
                 return bool(self.parser.flush()) or not self.tally.done
             events = self.parser.feed(chunk)
 
-    def _select(self, events: list[SSEEvent]) -> tuple[bytes, bool, list[SSEEvent]]:
+    def _select(self, events: list[SSEEvent]) -> tuple[bytes, bool, bool]:
         """The bytes to forward, whether the provider's stream failed (error or malformed
-        data), and the usage event with the events after it when it is reached.
+        data), and whether its end is reached and held (with the events after it).
 
         Nothing after a failure is forwarded, and malformed data never is: the client's SDK
-        should meet one well-formed error event, not a JSON decode error.
+        should meet one well-formed error event, not a JSON decode error. The error event
+        itself is the failed stream's end: held while the end is (`_head`).
         """
         keep: list[bytes] = []
         tally = self.tally
         for at, ev in enumerate(events):
             forward = tally.feed(ev)
             if tally.malformed:
-                return b"".join(keep), True, []
-            if self._watch and tally.usage_final:
-                self._watch = False  # this event made the usage final
-                if forward and self._carries_usage():
-                    return b"".join(keep), False, events[at:]
+                return b"".join(keep), True, False
+            wire = b""
             if forward:
-                keep.append(ev.raw if tally.rewrite is None else tally.rewrite)
+                wire = ev.raw if tally.rewrite is None else tally.rewrite
             if tally.error is not None:  # the stream's last event: scrubbed, never the others
-                if forward and self._scrub is not None:
-                    keep[-1] = self._scrub(keep[-1])
-                return b"".join(keep), True, []
-        return b"".join(keep), False, []
+                if wire and self._scrub is not None:
+                    wire = self._scrub(wire)
+                if self._open:
+                    self._open, self._head, wire = False, wire, b""
+                keep.append(wire)
+                return b"".join(keep), True, False
+            if self._open and self._ends(ev, forward):
+                self._open, self._head, self.held = False, wire, events[at + 1 :]
+                return b"".join(keep), False, True
+            keep.append(wire)
+        return b"".join(keep), False, False
 
-    def _carries_usage(self) -> bool:
-        """The event that made the usage final goes to the client as it came (not rewritten
-        without its usage) and is no error."""
-        return self.tally.rewrite is None and self.tally.error is None
+    def _ends(self, ev: SSEEvent, forward: bool) -> bool:
+        """Whether the event just fed is where the stream's end starts: the one that made
+        the usage final, when it goes to the client as it came (not rewritten without its
+        usage; then it is `_usage_event`), or the one that ends the stream."""
+        tally = self.tally
+        if self._watch and tally.usage_final:
+            self._watch = False  # this event made the usage final
+            if forward and tally.rewrite is None:
+                self._usage_event = ev
+                return True
+        return tally.done
 
     async def _write(self, wire: bytes) -> None:
         if not self.gone.is_set():
@@ -231,22 +247,27 @@ class StreamRelay:
             except ConnectionResetError:
                 self.gone.set()
 
-    async def _end(self, failed: bool) -> None:
+    async def _end(self, failed: bool, head: bytes) -> None:
+        """The held bytes, a failed stream's tail, the terminator."""
         if not self.gone.is_set():
             if failed:
-                await self.out.write(_failure_tail(self.call, self.tally))
+                head += _failure_tail(self.call, self.tally)
+            if head:
+                await self.out.write(head)
             await self.out.write_eof()
 
-    def _outcome(self, failed: bool, *, held: bool = False) -> StreamOutcome:
+    def _outcome(self, failed: bool) -> StreamOutcome:
         tally = self.tally
         usage = _stream_usage(self.call, tally, self.counter)
         delivered = bool(tally.text_parts) or bool(tally.tool_runs)
         billable = not failed or delivered or tally.reported() is not None
         gone = self.gone.is_set()
-        return StreamOutcome(usage, gone, failed, billable, tally.stored_id, tally.done, held=held)
+        return StreamOutcome(usage, gone, failed, billable, tally.stored_id, tally.done)
 
     def _gone(self, *, cancelled: bool) -> StreamOutcome:
         self.upstream.close()
+        self._ended = bool(self._ended)  # closed: `finish` reads nothing more
+        self.gone.set()  # cancelled: a stream cut here gets no end, nor a terminator
         return StreamOutcome(
             _stream_usage(self.call, self.tally, self.counter),
             client_gone=True,

@@ -16,17 +16,20 @@ from google.genai import errors, types
 from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.support.factories import anthropic_client, debits, openai_client, tenant, usage_stream
+from tests.support.factories import (
+    GEMINI_PRO_PRICING,
+    anthropic_client,
+    debits,
+    openai_client,
+    tenant,
+    usage_stream,
+)
 from tests.support.harness import Gateway, gateway_with_providers
 from tests.support.invariants import check_invariants
 
-PRICING = """
-[models."gemini-pro"]
-provider = "gemini"
-upstream = "gemini-2.5-pro"
-catalogue = "gemini-2.5-pro"
-max_output_tokens = 65536
-
+PRICING = (
+    GEMINI_PRO_PRICING
+    + """
 [models."gemini-image"]
 provider = "gemini"
 upstream = "gemini-2.5-flash-image"
@@ -42,6 +45,7 @@ provider = "vertex-eu"
 upstream = "gemini-2.5-flash"
 catalogue = "gemini-2.5-flash"
 """
+)
 VERTEX_ROOT = "/v1/projects/acme/locations/europe-west4/publishers/google"
 CLAUDE_ROOT = "/v1/projects/acme/locations/us-east5/publishers/anthropic"
 PROMPT = "hello world " * 600  # ~1,200 tokens counted: the reported 1,050 input fit it

@@ -18,24 +18,21 @@ from openai.types.chat import ChatCompletionToolMessageParam, ChatCompletionTool
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
 from tests.e2e.test_bedrock import AWS_ENV, BEDROCK_PROVIDER, CREDS
 from tests.support.aws_sigv4 import verifies
+from tests.support.factories import GEMINI_PRO_PRICING, debits, openai_client, tenant
 from tests.support.factories import WEATHER_TOOL as WEATHER
-from tests.support.factories import debits, openai_client, tenant
 from tests.support.harness import Gateway, gateway_with_providers
 from tests.support.invariants import check_invariants
 
-PRICING = """
-[models."gemini-pro"]
-provider = "gemini"
-upstream = "gemini-2.5-pro"
-catalogue = "gemini-2.5-pro"
-max_output_tokens = 65536
-
+PRICING = (
+    GEMINI_PRO_PRICING
+    + """
 [models."nova-bedrock"]
 provider = "bedrock"
 upstream = "amazon.nova-lite-v1:0"
 catalogue = "amazon.nova-lite-v1:0"
 max_output_tokens = 5000
 """
+)
 GEMINI_USAGE = {
     "promptTokenCount": 1000,
     "toolUsePromptTokenCount": 50,

@@ -1,5 +1,7 @@
-"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, or slow
-(every reply held `reply_delay_s` before it is passed on: a Redis slow to answer)."""
+"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, slow
+(every reply held `reply_delay_s` before it is passed on: a Redis slow to answer), or stall
+(drop every connection and hold new ones, accepted but unread, until `restore`: a command
+on a new connection cannot reach Redis, nor be written past its setup's replies)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ class CuttableProxy:
         self.target = (target_host, target_port)
         self.up = True
         self.reply_delay_s = 0.0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -31,11 +35,18 @@ class CuttableProxy:
             w.transport.abort()
         self._writers.clear()
 
+    def stall(self) -> None:
+        self.cut()
+        self.up = True
+        self.flowing.clear()
+
     def restore(self) -> None:
         self.up = True
+        self.flowing.set()
 
     async def close(self) -> None:
         self.cut()
+        self.flowing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -43,6 +54,10 @@ class CuttableProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:
             writer.transport.abort()
+            return
+        self._writers.add(writer)
+        await self.flowing.wait()
+        if writer.transport.is_closing():  # cut while it was held
             return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)

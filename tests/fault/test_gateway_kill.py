@@ -1,48 +1,174 @@
-"""kill -9 `meterway serve` repeatedly under concurrent plain and streamed load; after a
-restart, the sweeper and a drain, every invariant holds."""
+"""kill -9 `meterway serve` repeatedly under concurrent load of every answer shape (plain
+chat, chat streams with and without `include_usage`, Anthropic Messages and Responses API
+streams, Realtime responses); after a restart, the sweeper and a drain, every invariant
+holds, and every answer a client received whole has its debit (issue 69: a stream that
+reached its end before its settle was sent went unbilled when the kill fell between).
+
+`MW_KILL_ROUNDS` sets the kills (4 in the suite); each round's load mixes every shape and
+runs a drawn while before its kill (`MW_KILL_SEED` replays the draws). A campaign by hand:
+`MW_KILL_ROUNDS=60 pytest -n 0 tests/fault/test_gateway_kill.py -s`, which prints the
+whole answers of each shape."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
 import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+import websockets
 
-from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
+from gateway.devtools.demo_upstream import UpstreamControl
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import sweep_once
 from tests.fault.procs import Proc, fault_stores, make_tenant, wait_healthy
+from tests.support.fakes.realtime import beside_the_demo
 from tests.support.harness import gateway_env
 from tests.support.invariants import check_invariants
 
-
-async def _call(http: aiohttp.ClientSession, url: str, key: str, stream: bool) -> tuple[str, int]:
-    body = {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "hi"}],
-        "max_tokens": 50,
-        "stream": stream,
-    }
-    headers = {"Authorization": f"Bearer {key}"}
-    async with http.post(url + "/v1/chat/completions", json=body, headers=headers) as r:
-        await r.read()
-        if r.status != 200 or stream:
-            return "", 0
-        return r.headers["x-request-id"], int(r.headers["x-meterway-cost-micros"])
+ROUNDS = int(os.environ.get("MW_KILL_ROUNDS", "4"))
+WORKERS = 2  # clients of each shape calling at once
+LOADED_S = (0.3, 1.5)  # how long the load runs before each kill, drawn per round
+HI = [{"role": "user", "content": "hi"}]
+CHAT = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": 50}
 
 
-async def _load(url: str, key: str, n: int, costs: dict[str, int]) -> None:
+@dataclass
+class Seen:
+    """What clients received whole: each request id, and the cost the answer showed."""
+
+    costs: dict[str, int] = field(default_factory=dict)
+    delivered: dict[str, str] = field(default_factory=dict)  # each request id's shape
+    shapes: Counter[str] = field(default_factory=Counter)
+
+    def whole(self, shape: str, rid: str, cost: int | None) -> None:
+        self.delivered[rid] = shape
+        self.shapes[shape] += 1
+        if cost is not None:
+            self.costs[rid] = cost
+
+
+@dataclass(frozen=True)
+class Client:
+    http: aiohttp.ClientSession
+    url: str
+    key: str
+    seen: Seen
+
+
+async def _post(c: Client, path: str, body: dict[str, Any]) -> tuple[str, bytes]:
+    """The answer's request id and every byte received, up to a kill that cut it."""
+    received = bytearray()
+    headers = {"Authorization": f"Bearer {c.key}"}
+    async with c.http.post(c.url + path, json=body, headers=headers) as r:
+        if r.status != 200:
+            return "", b""
+        with contextlib.suppress(aiohttp.ClientError):
+            async for chunk in r.content.iter_any():
+                received += chunk
+        return r.headers["x-request-id"], bytes(received)
+
+
+def _events(wire: bytes) -> list[Any]:
+    """The JSON data of each complete SSE event received."""
+    found = []
+    for event in wire.split(b"\n\n")[:-1]:
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: ") and line != b"data: [DONE]":
+                found.append(orjson.loads(line[6:]))
+    return found
+
+
+def _cost(usage: object) -> int | None:
+    return usage.get("cost_micros") if isinstance(usage, dict) else None
+
+
+async def _plain(c: Client) -> None:
+    rid, wire = await _post(c, "/v1/chat/completions", CHAT)
+    with contextlib.suppress(ValueError):
+        c.seen.whole("plain", rid, _cost(orjson.loads(wire).get("usage")))
+
+
+async def _chat_stream(c: Client, usage: bool) -> None:
+    body = {**CHAT, "stream": True}
+    if usage:
+        body["stream_options"] = {"include_usage": True}
+    rid, wire = await _post(c, "/v1/chat/completions", body)
+    if b"data: [DONE]\n\n" in wire:
+        costs = [_cost(e.get("usage")) for e in _events(wire) if e.get("usage")]
+        c.seen.whole("chat_usage" if usage else "chat", rid, costs[-1] if costs else None)
+
+
+async def _messages(c: Client) -> None:
+    body = {"model": "claude-haiku-4-5", "messages": HI, "max_tokens": 50, "stream": True}
+    rid, wire = await _post(c, "/v1/messages", body)
+    events = _events(wire)
+    if any(e.get("type") == "message_stop" for e in events):
+        (delta,) = [e for e in events if e.get("type") == "message_delta"]
+        c.seen.whole("messages", rid, _cost(delta.get("usage")))
+
+
+async def _responses(c: Client) -> None:
+    body = {"model": "gpt-4o-mini", "input": "hi", "stream": True}
+    rid, wire = await _post(c, "/v1/responses", body)
+    done = [e for e in _events(wire) if e.get("type") == "response.completed"]
+    if done:
+        c.seen.whole("responses", rid, _cost(done[0]["response"].get("usage")))
+
+
+async def _realtime(c: Client) -> None:
+    """One text response; its debit's request id is the session's with `.1` (its first)."""
+    url = c.url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
+    item = {"role": "user", "type": "message", "content": [{"type": "input_text", "text": "hi"}]}
+    rid = ""
+    with contextlib.suppress(websockets.WebSocketException, OSError, TimeoutError):
+        async with (
+            asyncio.timeout(30),
+            websockets.connect(url, additional_headers={"Authorization": f"Bearer {c.key}"}) as ws,
+        ):
+            rid = ws.response.headers["x-request-id"] if ws.response else ""
+            await ws.send(orjson.dumps({"type": "conversation.item.create", "item": item}).decode())
+            await ws.send(orjson.dumps({"type": "response.create"}).decode())
+            async for frame in ws:
+                if orjson.loads(frame)["type"] == "response.done":
+                    c.seen.whole("realtime", f"{rid}.1", None)
+                    return
+
+
+SHAPES: tuple[Callable[[Client], Awaitable[None]], ...] = (
+    _plain,
+    lambda c: _chat_stream(c, usage=False),
+    lambda c: _chat_stream(c, usage=True),
+    _messages,
+    _responses,
+    _realtime,
+)
+
+
+async def _load(url: str, key: str, seen: Seen, until: asyncio.Event) -> None:
+    """WORKERS clients of each shape, each calling again as soon as an answer ends, until
+    `until` is set: at a kill, answers are at every stage, their ends among them."""
+
+    async def worker(shape: Callable[[Client], Awaitable[None]]) -> None:
+        while not until.is_set():
+            try:
+                await shape(client)
+            except (aiohttp.ClientError, OSError, ValueError):
+                await asyncio.sleep(0.05)  # refused while the gateway is down
+
     async with aiohttp.ClientSession() as http:
-        results = await asyncio.gather(
-            *(_call(http, url, key, i % 2 == 0) for i in range(n)), return_exceptions=True
-        )
-    for res in results:
-        if isinstance(res, tuple) and res[0]:
-            costs[res[0]] = res[1]
+        client = Client(http, url, key, seen)
+        await asyncio.gather(*(worker(shape) for shape in SHAPES for _ in range(WORKERS)))
 
 
 async def _some_in_flight(stores: Stores, account_id: str) -> None:
@@ -55,36 +181,52 @@ async def _some_in_flight(stores: Stores, account_id: str) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 + 20 * ROUNDS)
 async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
+    seen = Seen()
+    seed = int(os.environ.get("MW_KILL_SEED", secrets.randbelow(10**6)))
+    draw = random.Random(seed)
     control = UpstreamControl(delay_s=0.05, chunk_delay_s=0.05, chunks=4)
-    upstream = await start_upstream(control=control)
-    env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")
-    url = f"http://{env['LISTEN_ADDR']}"
-    costs: dict[str, int] = {}
-    try:
+    async with beside_the_demo(control) as (upstream, realtime):
+        realtime.delay_s = 0.05
+        # Holds outlive the campaign (their lifetime follows UPSTREAM_TIMEOUT_S): only the
+        # final sweep voids those the kills left.
+        lifetime = str(30 + 10 * ROUNDS)
+        env = gateway_env(dsn, upstream, f"mwt{secrets.token_hex(4)}", UPSTREAM_TIMEOUT_S=lifetime)
+        url = f"http://{env['LISTEN_ADDR']}"
         async with fault_stores(env) as (settings, stores):
-            t = await make_tenant(stores, 50_000_000)
+            t = await make_tenant(stores, 50_000_000 * (1 + ROUNDS // 4))
             gateway = Proc(env, "serve")
-            for _round in range(4):
+            for _round in range(ROUNDS):
                 await gateway.start()
                 await wait_healthy(url)
-                load = asyncio.create_task(_load(url, t.key, 40, costs))
+                until = asyncio.Event()
+                load = asyncio.create_task(_load(url, t.key, seen, until))
                 await _some_in_flight(stores, t.account_id)
+                await asyncio.sleep(draw.uniform(*LOADED_S))
                 await gateway.kill()
-                with contextlib.suppress(Exception):
-                    await load
+                until.set()
+                await load
             await gateway.start()
             await wait_healthy(url)
-            await _load(url, t.key, 20, costs)
+            until = asyncio.Event()
+            load = asyncio.create_task(_load(url, t.key, seen, until))
+            await asyncio.sleep(1.0)
+            until.set()
+            await load
             await gateway.kill(15)  # SIGTERM: a clean stop drains in-flight settlements
             ttl_ms = int(settings.reservation_ttl_s * 1000) + 1000
             await stores.redis.incrby(stores.store.keys.clock(0), ttl_ms)
-            voided = await sweep_once(stores.store)
+            voided = swept = await sweep_once(stores.store)
+            while swept:  # a long campaign leaves more than one batch
+                swept = await sweep_once(stores.store)
+                voided += swept
             await Settler(stores.settlement_stream(), stores.ledger, claim_idle_ms=0).drain()
-            report = await check_invariants(stores, [t.account_id], costs)
-            assert voided > 0 and report.voids == voided
-            assert report.costed_without_debit == 0
-            assert report.debits >= len(costs)
-    finally:
-        await upstream.close()
+            report = await check_invariants(stores, [t.account_id], seen.costs, seen.delivered)
+    missed = Counter(seen.delivered[rid] for rid in report.unbilled)
+    print(f"seed {seed}: {ROUNDS} kills, whole answers {dict(seen.shapes)}, unbilled {missed}")
+    assert voided > 0 and report.voids == voided
+    assert report.costed_without_debit == 0
+    assert not missed, f"whole answers never billed, by shape: {missed}"
+    assert set(seen.shapes) == {"plain", "chat", "chat_usage", "messages", "responses", "realtime"}
+    assert report.debits >= len(seen.delivered)

@@ -17,6 +17,15 @@ from gateway.http.appkeys import PRICING
 from gateway.stores.errors import HotStoreUnavailable
 from tests.support.harness import Gateway
 
+# A Gemini API model, for `gateway_with_providers`'s pricing (with a `gemini` provider).
+GEMINI_PRO_PRICING = """
+[models."gemini-pro"]
+provider = "gemini"
+upstream = "gemini-2.5-pro"
+catalogue = "gemini-2.5-pro"
+max_output_tokens = 65536
+"""
+
 # An OpenAI function tool, as clients declare one.
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",

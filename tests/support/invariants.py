@@ -9,7 +9,10 @@
 4. every reservation ended settled or voided: no reservation or deadline entries remain;
 5. once every entry is allocated to credit grants, each account's grants hold its balance:
    sum(remaining) - debt == balance, each grant's remaining is its amount less its draws,
-   and every debit, refund and write-off drew exactly its amount.
+   and every debit, refund and write-off drew exactly its amount;
+6. per request id, what clients saw: each cost an answer showed is its debit, and each
+   answer a client received whole (`delivered`: a 200, a stream that reached its end) has
+   one; the Report counts those without.
 
 `money_violations` checks, at any moment (not only drained), the promises of
 docs/concepts/reservations.md and names each one broken: no balance below its floor (0, minus
@@ -33,10 +36,18 @@ class Report:
     voids: int
     debited_micros: int
     costed_without_debit: int  # a client saw a cost, the process died before settling
+    unbilled: frozenset[str] = frozenset()  # whole answers a client had, never debited
+
+    @property
+    def delivered_without_debit(self) -> int:
+        return len(self.unbilled)
 
 
 async def check_invariants(
-    stores: Stores, account_ids: Iterable[str], costs: Mapping[str, int] | None = None
+    stores: Stores,
+    account_ids: Iterable[str],
+    costs: Mapping[str, int] | None = None,
+    delivered: Iterable[str] = (),
 ) -> Report:
     accounts = sorted(set(account_ids))
     pool = stores.pool
@@ -76,7 +87,10 @@ async def check_invariants(
     await _no_open_reservations(stores)
     await check_grants(stores, accounts)
     missing = await _costs_against_ledger(stores, costs or {})
-    return Report(sum(r["nd"] for r in rows), sum(r["nv"] for r in rows), debited, missing)
+    whole = set(delivered)
+    unbilled = frozenset(whole - set(await _debits(stores, list(whole))))
+    nd, nv = sum(r["nd"] for r in rows), sum(r["nv"] for r in rows)
+    return Report(nd, nv, debited, missing, unbilled)
 
 
 async def check_grants(stores: Stores, account_ids: Iterable[str]) -> None:
@@ -130,12 +144,7 @@ async def _costs_against_ledger(stores: Stores, costs: Mapping[str, int]) -> int
     """Every debit a client was told about is exactly that amount; returns how many lost."""
     if not costs:
         return 0
-    rows = await stores.pool.fetch(
-        "SELECT request_id, kind, amount_micros FROM ledger_entries"
-        " WHERE request_id = ANY($1::text[]) ORDER BY (kind = 'debit')",
-        list(costs),
-    )
-    found = {r["request_id"]: r for r in rows}
+    found = await _debits(stores, list(costs))
     owed = {  # what a debit could not take is the operator's receivable, not the ledger's
         r["request_id"]: r["amount_micros"]
         for r in await stores.pool.fetch(
@@ -144,11 +153,21 @@ async def _costs_against_ledger(stores: Stores, costs: Mapping[str, int]) -> int
             list(costs),
         )
     }
-    for rid, row in found.items():
-        if row["kind"] == "debit":
-            billed = -row["amount_micros"] + owed.get(rid, 0)
-            assert billed == costs[rid], f"{rid}: billed != header cost"
-    return sum(1 for rid in costs if rid not in found or found[rid]["kind"] != "debit")
+    for rid, amount in found.items():
+        assert amount + owed.get(rid, 0) == costs[rid], f"{rid}: billed != header cost"
+    return len(costs) - len(found)
+
+
+async def _debits(stores: Stores, request_ids: list[str]) -> dict[str, int]:
+    """The debit of each request id that has one, as a positive amount."""
+    if not request_ids:
+        return {}
+    rows = await stores.pool.fetch(
+        "SELECT request_id, amount_micros FROM ledger_entries"
+        " WHERE request_id = ANY($1::text[]) AND kind = 'debit'",
+        request_ids,
+    )
+    return {r["request_id"]: -r["amount_micros"] for r in rows}
 
 
 @dataclass(frozen=True)

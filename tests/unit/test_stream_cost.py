@@ -160,7 +160,7 @@ async def test_usage_event_is_held_for_the_settlement_then_relayed_with_its_cost
     for chunks in _splits(head + event + tail):
         relay, client = _relay(call, chunks)
         outcome = await relay.run()
-        assert outcome.held and outcome.billable and outcome.usage.source == "provider"
+        assert outcome.billable and outcome.usage.source == "provider"
         assert bytes(client.sent) == head and not client.ended  # all before it, as it came
         assert not await relay.finish(1234)
         assert client.ended
@@ -173,17 +173,22 @@ async def test_usage_event_is_held_for_the_settlement_then_relayed_with_its_cost
 async def test_a_pending_settlement_relays_the_usage_event_as_it_came() -> None:
     call = _call(CASES[1][0], CASES[1][1])
     relay, client = _relay(call, [MESSAGES_HEAD + MESSAGES_USAGE_EVENT + MESSAGES_TAIL])
-    assert (await relay.run()).held
+    await relay.run()
+    assert bytes(client.sent) == MESSAGES_HEAD and not client.ended
     await relay.finish(None)
     assert bytes(client.sent) == MESSAGES_HEAD + MESSAGES_USAGE_EVENT + MESSAGES_TAIL
 
 
-async def test_a_usage_chunk_the_client_did_not_ask_for_is_hidden_and_nothing_held() -> None:
+async def test_a_usage_chunk_the_client_did_not_ask_for_is_hidden_and_done_held() -> None:
+    """Issue 69: with no usage event to hold, `[DONE]` and the terminator wait for `finish`
+    (the settle sent): a client never holds a whole stream whose settle a crash loses."""
     call = _call(CHAT, {"model": "gpt-4o-mini", "messages": HI})
     for chunks in _splits(CHAT_HEAD + CHAT_USAGE_EVENT + CHAT_TAIL)[::7]:
         relay, client = _relay(call, chunks)
         outcome = await relay.run()
-        assert not outcome.held and outcome.usage.source == "provider"
+        assert outcome.usage.source == "provider"
+        assert bytes(client.sent) == CHAT_HEAD and not client.ended
+        assert not await relay.finish(1234)
         assert bytes(client.sent) == CHAT_HEAD + CHAT_TAIL and client.ended
 
 
@@ -193,10 +198,39 @@ async def test_a_client_gone_before_the_usage_event_is_settled_from_it_too() -> 
     relay, client = _relay(call, [MESSAGES_HEAD, MESSAGES_USAGE_EVENT, MESSAGES_TAIL])
     relay.gone.set()
     outcome = await relay.run()
-    assert outcome.held and outcome.client_gone and outcome.usage.output_tokens == 2
+    assert outcome.client_gone and outcome.usage.output_tokens == 2
     assert not await relay.finish(99)
     assert client.sent == b"" and not client.ended
     assert relay.tally.done  # message_stop was read
+
+
+class _Stalling(_Body):
+    """A body that sends its chunks, then nothing more, ever (`stalled` says so)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(chunks)
+        self.stalled = asyncio.Event()
+
+    async def readany(self) -> bytes:
+        if self.chunks:
+            return self.chunks.pop(0)
+        self.stalled.set()
+        await asyncio.Event().wait()
+        return b""
+
+
+async def test_a_stream_cancelled_mid_way_gets_no_end_after_its_settle() -> None:
+    """Cancelled (the drain bound, a stop): settled from what was read, and the client's
+    stream is left cut, never ended as if whole."""
+    relay, client = _relay(_call(CHAT, {"model": "gpt-4o-mini", "messages": HI}), [])
+    body = cast(_Provider, relay.upstream).content = _Stalling([CHAT_HEAD])
+    running = asyncio.ensure_future(relay.run())
+    await body.stalled.wait()
+    running.cancel()
+    outcome = await running
+    assert outcome.cancelled and outcome.usage.output_tokens == 1  # "Hello"
+    assert not await relay.finish(5)
+    assert bytes(client.sent) == CHAT_HEAD and not client.ended
 
 
 def test_cost_is_spliced_into_the_providers_bytes() -> None:

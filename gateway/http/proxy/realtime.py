@@ -30,6 +30,7 @@ from gateway.errors import (
     QuotaExceeded,
 )
 from gateway.http.appkeys import PROXYING, Proxying
+from gateway.http.headers import request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
@@ -189,6 +190,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             scrubber.error(exc)
             raise
         client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=s.realtime_max_frame_bytes)
+        client.headers.update(request_id_headers(rid))  # each response's debit is `{rid}.{n}`
         request[CLIENT_LEFT] = _client_left  # the relay reads on for the provider's usage
         trace_prepared(request, client)
         try:

@@ -204,6 +204,7 @@ async def _streamed(
             # A background response outlives its stream: it is settled when it ends.
             hold.settling = True
             await own_response(request, call, admitted, outcome.stored_id, pending=True)
+            await relay.finish(None)
             return out
         cancelled = await _settle_stream(request, p, call, hold, relay, outcome)
     if outcome.stored_id is not None:
@@ -221,8 +222,8 @@ async def _settle_stream(
     relay: StreamRelay,
     outcome: StreamOutcome,
 ) -> bool:
-    """Settle a relayed stream, then relay its held usage event with the debit (none while
-    the settlement is pending); True if the handler was cancelled meanwhile.
+    """Settle a relayed stream, then relay its held end, the usage event with the debit
+    (none while the settlement is pending); True if the handler was cancelled meanwhile.
 
     Decided before leaving the upstream block: a cancel landing in its exit must not turn a
     delivered stream into a release."""
@@ -233,10 +234,8 @@ async def _settle_stream(
         p.meter.release_later(hold.admitted, forwarded=True)
     if p.traced:
         streamed(timing(request), relay.tally)
-    if not outcome.held:
-        return outcome.cancelled
     with timing(request).upstream():
-        return await relay.finish(cost)
+        return await relay.finish(cost) or outcome.cancelled
 
 
 async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from gateway.devtools.demo_upstream import UpstreamControl
+from gateway.devtools.demo_upstream.app import create_upstream_app
 from tests.support.harness import listen
 
 PCM_BYTES_PER_SECOND = 48_000
@@ -298,17 +300,38 @@ async def _realtime(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def add_realtime(app: web.Application) -> RealtimeControl:
+    """The fake's route on `app` (beside the demo provider's routes, for one base URL that
+    serves both); its control."""
+    control = app[CONTROL] = RealtimeControl()
+    app.router.add_get("/v1/realtime", _realtime)
+    return control
+
+
 @asynccontextmanager
 async def fake_realtime() -> AsyncIterator[tuple[str, RealtimeControl]]:
     """The fake on a free port: its base URL (what OPENAI_BASE_URL names, `/v1` included)."""
-    control = RealtimeControl()
     app = web.Application()
-    app[CONTROL] = control
-    app.router.add_get("/v1/realtime", _realtime)
+    control = add_realtime(app)
     runner = web.AppRunner(app)
     await runner.setup()
     port = await listen(runner)
     try:
         yield f"http://127.0.0.1:{port}/v1", control
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def beside_the_demo(control: UpstreamControl) -> AsyncIterator[tuple[str, RealtimeControl]]:
+    """The demo provider (gateway/devtools/demo_upstream, steered by `control`) with this
+    fake beside it, on one address: every shape of answer from one OpenAI base URL (the
+    address, `/v1` added) and one Anthropic one (the address)."""
+    app = create_upstream_app(control)
+    realtime = add_realtime(app)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    try:
+        yield f"http://127.0.0.1:{await listen(runner)}", realtime
     finally:
         await runner.cleanup()
