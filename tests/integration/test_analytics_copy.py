@@ -191,7 +191,7 @@ async def test_a_store_made_before_tags_gains_them_and_the_tag_rollup(
     rollup; the old rows read with no tags, a tagged row lands in both."""
     old = {n: k for n, k in LEDGER_COLUMNS.items() if n != "tags"}
     columns = ", ".join(f"{n} {k}" for n, k in old.items())
-    await store.client.execute("CREATE DATABASE IF NOT EXISTS mw_test")
+    await store.client.execute("CREATE DATABASE IF NOT EXISTS mw_test", in_database=False)
     await store.client.execute(
         f"CREATE TABLE mw_test.ledger ({columns}) ENGINE = ReplacingMergeTree"
         " PARTITION BY toYYYYMM(occurred_at) ORDER BY (account_id, id)"

@@ -25,9 +25,13 @@ class ClickHouseHttp:
         if settings.password:
             self.headers["X-ClickHouse-Key"] = settings.password
 
-    async def _post(self, query: str, body: bytes = b"") -> bytes:
-        params = {"query": query, "database": self.settings.database}
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+    async def _post(
+        self, query: str, body: bytes = b"", *, in_database: bool = True, timeout_s: float = 0
+    ) -> bytes:
+        params = {"query": query}
+        if in_database:  # the server sets it before parsing: it must exist (Code 81)
+            params["database"] = self.settings.database
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.timeout_s)
         try:
             async with self.session.post(
                 self.settings.url + "/", params=params, data=body, headers=self.headers,
@@ -41,9 +45,10 @@ class ClickHouseHttp:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise AnalyticsUnavailable(f"ClickHouse unreachable: {exc}") from exc
 
-    async def execute(self, statement: str) -> None:
-        """A statement with no rows back (DDL)."""
-        await self._post(statement)
+    async def execute(self, statement: str, *, in_database: bool = True) -> None:
+        """A statement with no rows back (DDL); `in_database=False` sends it with no current
+        database, as one that makes the database must go."""
+        await self._post(statement, in_database=in_database)
 
     async def select(self, query: str) -> list[dict[str, Any]]:
         """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is)."""

@@ -109,5 +109,9 @@ def statements(database: str) -> list[str]:
 
 
 async def ensure_schema(client: ClickHouseHttp) -> None:
-    for statement in statements(client.settings.database):
+    """The database first, sent with no current database (the server would refuse to set
+    one that does not exist yet), then its objects."""
+    database, *rest = statements(client.settings.database)
+    await client.execute(database, in_database=False)
+    for statement in rest:
         await client.execute(statement)
