@@ -27,7 +27,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.analytics.enabled:
         print("meterway: set CLICKHOUSE_URL", file=sys.stderr)
         return 2
-    async with open_stores(settings) as stores, open_analytics(settings, stores) as (copier, _):
+    async with open_stores(settings) as stores, open_analytics(settings, stores) as (copier, _, _):
         if args.action == "backfill":
             total = 0
             while sent := await copier.round():

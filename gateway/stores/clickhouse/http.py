@@ -1,7 +1,8 @@
 """ClickHouse's HTTP interface: a statement in the `query` parameter, rows in the body
 (`FORMAT JSONEachRow`), the answer in the format the statement names. Any failure, whether
 the network's or ClickHouse's own (an `X-ClickHouse-Exception-Code`, a non-200 status), is
-AnalyticsUnavailable: the copy retries and nothing else waits on it."""
+AnalyticsUnavailable (AnalyticsMissing where the database or a table does not exist): the
+copy retries and nothing else waits on it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import aiohttp
 import orjson
 
 from gateway.config.analytics import AnalyticsSettings
-from gateway.stores.errors import AnalyticsUnavailable
+from gateway.stores.errors import AnalyticsMissing, AnalyticsUnavailable
+
+_MISSING = ("60", "81")  # UNKNOWN_TABLE, UNKNOWN_DATABASE
 
 
 class ClickHouseHttp:
@@ -38,9 +41,11 @@ class ClickHouseHttp:
                 timeout=timeout,
             ) as r:  # fmt: skip
                 answer = await r.read()
-                if r.status != 200 or "X-ClickHouse-Exception-Code" in r.headers:
+                code = r.headers.get("X-ClickHouse-Exception-Code")
+                if r.status != 200 or code is not None:
                     text = answer.decode(errors="replace")[:500]
-                    raise AnalyticsUnavailable(f"ClickHouse answered {r.status}: {text}")
+                    error = AnalyticsMissing if code in _MISSING else AnalyticsUnavailable
+                    raise error(f"ClickHouse answered {r.status}: {text}")
                 return answer
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise AnalyticsUnavailable(f"ClickHouse unreachable: {exc}") from exc
@@ -50,9 +55,10 @@ class ClickHouseHttp:
         database, as one that makes the database must go."""
         await self._post(statement, in_database=in_database)
 
-    async def select(self, query: str) -> list[dict[str, Any]]:
-        """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is)."""
-        answer = await self._post(query + " FORMAT JSONEachRow")
+    async def select(self, query: str, *, timeout_s: float = 0) -> list[dict[str, Any]]:
+        """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is);
+        within `timeout_s` when given (a report's read), else the client's timeout."""
+        answer = await self._post(query + " FORMAT JSONEachRow", timeout_s=timeout_s)
         return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
 
     async def insert(self, table: str, rows: Iterable[Mapping[str, Any]], token: str) -> None:

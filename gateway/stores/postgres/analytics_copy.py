@@ -1,5 +1,6 @@
-"""The ledger's side of the copy to the analytics store (migration 080): which entries are
-safe to copy, the batch in flight, and how far the copy has gone.
+"""The ledger's side of the copy to the analytics store (migrations 080, 086): which entries
+are safe to copy, the batch in flight, how far the copy has gone, and which store (the
+marker the copy wrote into it) that watermark counts.
 
 A batch is a range of entry ids (copied_through, batch_last], chosen once and recorded
 before it is sent: until the store acknowledges it, every round sends that same range, whose
@@ -15,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway.stores.ports.analytics import Watermark
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.id_bound import (
@@ -47,6 +49,11 @@ _NEXT_IDS = "SELECT id FROM ledger_entries WHERE id > $1 AND id <= $2 ORDER BY i
 _OLDEST = """
 SELECT created_at FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT 1
 """
+_WATERMARK = f"""
+SELECT target_id, copied_through, target_high, coalesce(batch_last, copied_through) AS sent,
+       ({_OLDEST.replace("$1", "copied_through")}) AS oldest
+FROM analytics_copy WHERE target = $1
+"""
 
 
 class AnalyticsCopy:
@@ -54,6 +61,25 @@ class AnalyticsCopy:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    async def watermark(self) -> Watermark:
+        """The store the watermark counts, how far, and the oldest entry it lacks: one read."""
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(_WATERMARK, TARGET)
+        return Watermark(
+            row["target_id"], int(row["copied_through"]), int(row["target_high"]),
+            int(row["sent"]), row["oldest"],
+        )  # fmt: skip
+
+    async def retarget(self, target_id: str) -> None:
+        """The store is now the one marked `target_id`, holding nothing: copy from the start
+        (the safe bound stays: it says what the ledger has, not the store)."""
+        with map_postgres_errors():
+            await self.pool.execute(
+                "UPDATE analytics_copy SET target_id = $2, copied_through = 0, batch_last = NULL,"
+                " target_high = 0, copied_at = NULL WHERE target = $1",
+                TARGET, target_id,
+            )  # fmt: skip
 
     async def copied(self) -> int:
         """Every entry at or below this id is in the store."""
@@ -120,13 +146,15 @@ class AnalyticsCopy:
             found = await archives.fetch_each(self.pool, tables, _RANGE, after, last)
         return sorted((dict(r) for r in found), key=lambda r: int(r["id"]))
 
-    async def acknowledged(self, last: int, now: datetime) -> None:
-        """The store has (…, last]: the batch in flight is done."""
+    async def acknowledged(self, last: int, now: datetime, high: int) -> None:
+        """The store has (…, last], its highest entry id at least `high`: the batch in
+        flight is done."""
         with map_postgres_errors():
             await self.pool.execute(
                 "UPDATE analytics_copy SET copied_through = $2, batch_last = NULL,"
-                " copied_at = $3 WHERE target = $1 AND batch_last = $2",
-                TARGET, last, now,
+                " copied_at = $3, target_high = greatest(target_high, $4)"
+                " WHERE target = $1 AND batch_last = $2",
+                TARGET, last, now, high,
             )  # fmt: skip
 
     async def key_groups(self, account_id: str) -> dict[str, tuple[str, str]]:
