@@ -78,7 +78,7 @@ class Copier:
             log.warning("analytics: %s; filling it again from the ledger", why)
             marker = await self.store.reset()
             await self.ledger.retarget(marker)
-            self.refills += 1
+            self.refills += before.target_id is not None  # not the first store filled
             return marker
         return seen.marker
 

@@ -66,6 +66,13 @@ class FakeClickHouse:
     def __post_init__(self) -> None:
         self.answering.set()
 
+    def fail(self, how: str, on: bool = True) -> None:
+        """Start (or end) a failure by name: "down", "read_only" or "hung"."""
+        if how == "hung":
+            self.hang(on)
+        else:
+            setattr(self, how, on)
+
     def hang(self, hung: bool = True) -> None:
         """Hold every request unanswered (and those already held) until `hang(False)`."""
         if hung:
@@ -106,13 +113,11 @@ def _handler(fake: FakeClickHouse, lock: asyncio.Lock) -> Handler:
         if fake.read_only and query.lstrip().upper().startswith("INSERT"):
             return _error(READONLY, "Code: 164. DB::Exception: Cannot execute query in"
                           " readonly mode. (READONLY)")  # fmt: skip
-        database = request.query.get("database") or request.headers.get(
-            "X-ClickHouse-Database", "default"
-        )
+        database = request.query.get("database") or request.headers.get("X-ClickHouse-Database")
         sql = query + ("\n" + body.decode() if body else "")
         async with lock:  # one engine, one statement at a time
             try:
-                data = await asyncio.to_thread(_run, fake, database, sql)
+                data = await asyncio.to_thread(_run, fake, database or "default", sql)
             except Exception as exc:  # the engine's own error, as ClickHouse reports it
                 code = _CODE.search(str(exc))
                 return _error(int(code[1]) if code else 1001, str(exc))
