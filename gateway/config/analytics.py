@@ -40,7 +40,7 @@ class AnalyticsSettings:
 def analytics_settings(get: Get) -> AnalyticsSettings:
     raw = str(get("CLICKHOUSE_URL", "") or "")
     database = str(get("CLICKHOUSE_DATABASE", "meterway") or "meterway")
-    if not _NAME.match(database):
+    if not _NAME.fullmatch(database):
         raise ConfigError(f"CLICKHOUSE_DATABASE must be a plain name, got {database!r}")
     batch = v.whole("CLICKHOUSE_COPY_BATCH", get("CLICKHOUSE_COPY_BATCH", 10_000), 1)
     every_s = v.number("CLICKHOUSE_COPY_EVERY_S", get("CLICKHOUSE_COPY_EVERY_S", 5), 0.05)
