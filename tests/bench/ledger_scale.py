@@ -55,6 +55,7 @@ from gateway.stores.postgres.migrate import migrate
 from gateway.stores.postgres.rollups import ROLLUP_CTE, UNITS_SQL
 from gateway.stores.postgres.statements import Statements
 from gateway.workers.analytics_copy import Copier
+from tests.bench.fixtures import count
 from tests.support.fakes.clickhouse import running_clickhouse
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -293,7 +294,7 @@ def main() -> int:
     results = asyncio.run(measure(args.runs, add_months(current, -1)))
     if args.clickhouse:
         results += asyncio.run(measure_clickhouse(args.runs, add_months(current, -1)))
-    rows = asyncio.run(loaded_rows())  # --reuse measures what is there, not --rows
+    rows = asyncio.run(count("SELECT count(*) FROM ledger_entries", DSN))  # what --reuse found
     head = f"| Read ({rows:,} rows, {args.runs} runs) | first ms | p50 ms | p99 ms |"
     print(f"\n{head}\n|---|---:|---:|---:|")
     for name, cold, p50, p99 in results:
@@ -302,15 +303,6 @@ def main() -> int:
     if not args.keep:
         asyncio.run(_drop())
     return 0
-
-
-async def loaded_rows() -> int:
-    """The ledger's rows in the bench database, as measured."""
-    conn = await asyncpg.connect(DSN)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM ledger_entries"))
-    finally:
-        await conn.close()
 
 
 async def _drop() -> None:
