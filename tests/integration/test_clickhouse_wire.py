@@ -9,6 +9,9 @@ request Meterway sends. Each test names where the server's behaviour is written 
   404, SYNTAX_ERROR 400, the rest 500; the code is in `X-ClickHouse-Exception-Code`.
 - HTTP interface, "Querying": a result with no FORMAT clause is TabSeparated; an INSERT's
   data is the POST body after the `query` parameter's text.
+- HTTP interface, "Response buffering": with `wait_end_of_query=1` the server holds the
+  answer until the query ends, so an error after the first rows still gets its status;
+  a URL parameter the handler does not read is a setting, an unknown one Code 115.
 - Settings, `insert_deduplication_token`: a block inserted again under the same token is
   dropped (non-replicated tables with `non_replicated_deduplication_window`).
 """
@@ -21,6 +24,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.config.analytics import AnalyticsSettings
+from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
+from gateway.stores.clickhouse.http import ClickHouseHttp
 from tests.support.fakes.clickhouse import FakeClickHouse, running_clickhouse
 
 Answer = tuple[int, str, str | None]
@@ -93,3 +99,23 @@ async def test_the_failure_modes_answer_as_a_server_would(ch: FakeClickHouse) ->
     await _post(ch, "CREATE DATABASE gone")
     ch.replace()
     assert (await _post(ch, "SELECT 1", database="gone"))[2] == "81"
+
+
+async def test_an_unknown_url_parameter_is_an_unknown_setting(ch: FakeClickHouse) -> None:
+    status, _, code = await _post(ch, "SELECT 1", no_such_thing="1")
+    assert (status, code) == (404, "115")
+    assert (await _post(ch, "SELECT 1", wait_end_of_query="1"))[0] == 200
+
+
+async def test_meterways_requests_as_the_server_expects_them(ch: FakeClickHouse) -> None:
+    """The database made with no current database, every read held whole, on a fresh
+    server: the first prepare succeeds."""
+    async with aiohttp.ClientSession() as http:
+        store = ClickHouseAnalytics(ClickHouseHttp(AnalyticsSettings(url=ch.url), http))
+        await store.prepare()
+        await store.identity()
+    create, *rest = ch.params
+    assert create["query"].startswith("CREATE DATABASE") and "database" not in create
+    assert all(p["database"] == "meterway" for p in rest)
+    reads = [p for p in rest if p["query"].startswith("SELECT")]
+    assert reads and all(p.get("wait_end_of_query") == "1" for p in reads)

@@ -29,9 +29,12 @@ class ClickHouseHttp:
             self.headers["X-ClickHouse-Key"] = settings.password
 
     async def _post(
-        self, query: str, body: bytes = b"", *, in_database: bool = True, timeout_s: float = 0
-    ) -> bytes:
+        self, query: str, body: bytes = b"", *, in_database: bool = True, timeout_s: float = 0,
+        whole: bool = False,
+    ) -> bytes:  # fmt: skip
         params = {"query": query}
+        if whole:  # the server holds the answer until the query ends: an error gets its status
+            params["wait_end_of_query"] = "1"
         if in_database:  # the server sets it before parsing: it must exist (Code 81)
             params["database"] = self.settings.database
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.timeout_s)
@@ -58,8 +61,11 @@ class ClickHouseHttp:
     async def select(self, query: str, *, timeout_s: float = 0) -> list[dict[str, Any]]:
         """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is);
         within `timeout_s` when given (a report's read), else the client's timeout."""
-        answer = await self._post(query + " FORMAT JSONEachRow", timeout_s=timeout_s)
-        return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
+        answer = await self._post(query + " FORMAT JSONEachRow", timeout_s=timeout_s, whole=True)
+        try:
+            return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:  # an answer cut short: never a partial result
+            raise AnalyticsUnavailable(f"ClickHouse answered no rows: {exc}") from exc
 
     async def insert(self, table: str, rows: Iterable[Mapping[str, Any]], token: str) -> None:
         """Rows into `table` as one block, deduplicated by `token`: the same token sent again
@@ -71,10 +77,3 @@ class ClickHouseHttp:
         )
         body = b"\n".join(orjson.dumps(dict(row)) for row in rows)
         await self._post(statement, body)
-
-    async def ping(self) -> bool:
-        try:
-            await self.select("SELECT 1 AS ok")
-        except AnalyticsUnavailable:
-            return False
-        return True

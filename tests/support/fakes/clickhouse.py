@@ -45,6 +45,11 @@ _BAD_REQUEST = {6: "CANNOT_PARSE_TEXT", 8: "THERE_IS_NO_COLUMN",
                 27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED", 36: "BAD_ARGUMENTS",
                 53: "TYPE_MISMATCH", 62: "SYNTAX_ERROR", 117: "INCORRECT_DATA"}  # fmt: skip
 READONLY = 164
+# URL parameters the HTTP handler reads itself (HTTPHandler.cpp); any other is a setting,
+# and a name that is none is Code 115 (UNKNOWN_SETTING).
+_HANDLER_PARAMS = {"query", "database", "default_format", "user", "password", "quota_key",
+                   "query_id", "session_id", "session_timeout", "session_check", "compress",
+                   "decompress", "buffer_size", "wait_end_of_query"}  # fmt: skip
 
 
 def http_status(code: int) -> int:
@@ -60,6 +65,7 @@ class FakeClickHouse:
     down: bool = False
     read_only: bool = False
     statements: list[str] = field(default_factory=list)
+    params: list[dict[str, str]] = field(default_factory=list)  # each request's, in order
     generation: int = 0
     answering: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -110,6 +116,11 @@ def _handler(fake: FakeClickHouse, lock: asyncio.Lock) -> Handler:
         query = request.query.get("query", "")
         body = await request.read()
         fake.statements.append(query)
+        fake.params.append(dict(request.query))
+        unknown = sorted(set(request.query) - _HANDLER_PARAMS)
+        if unknown:  # the fake knows no settings passed this way: none of Meterway's are
+            return _error(115, f"Code: 115. DB::Exception: Unknown setting '{unknown[0]}'."
+                          " (UNKNOWN_SETTING)")  # fmt: skip
         if fake.read_only and query.lstrip().upper().startswith("INSERT"):
             return _error(READONLY, "Code: 164. DB::Exception: Cannot execute query in"
                           " readonly mode. (READONLY)")  # fmt: skip
