@@ -30,11 +30,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores, open_analytics(settings, stores) as (copier, _, _):
         if args.action == "backfill":
             total = 0
-            while sent := await copier.round():
+            while sent := await copier.round(wait=True):
                 total += sent
             print(f"analytics: {total} ledger entries copied, through id {copier.copied_through}")
             return 0
-        await copier.round()
+        await copier.round(wait=True)
         found = await differences(copier.ledger, copier.store, copier.copied_through)
     for line in found:
         print(line)

@@ -88,7 +88,7 @@ class Freshness:
         after a report read it, so a store replaced or emptied (the copy empties one it
         fills again) since the verdict never answers a report."""
         try:
-            seen = await self.store.identity()
+            seen = await self.store.identity(for_report=True)
         except AnalyticsUnavailable:
             return False
         return seen.marker == approved.marker and seen.high >= approved.high
@@ -99,7 +99,7 @@ class Freshness:
         except StoreUnavailable as exc:
             return Verdict(self.last.lag_s, f"PostgreSQL did not answer: {exc}")
         try:
-            seen = await self.store.identity()
+            seen = await self.store.identity(for_report=True)
         except AnalyticsUnavailable as exc:
             return Verdict(_age(before.oldest), f"ClickHouse did not answer: {exc}")
         try:

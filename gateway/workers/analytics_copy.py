@@ -47,10 +47,15 @@ class Copier:
     refills: int = 0
     rounds: int = 0
 
-    async def round(self) -> int:
+    async def round(self, wait: bool = False) -> int:
         """Copy every safe entry not yet copied to the store the watermark counts, after
         making it that store (filling it again from the first entry) when it is not; the
-        rows sent."""
+        rows sent. One process copies at a time: another's turn makes this round a no-op,
+        unless `wait` (the CLI's backfill waits for it)."""
+        async with self.ledger.turn(wait) as mine:
+            return await self._round() if mine else 0
+
+    async def _round(self) -> int:
         await self.ledger.advance_safe()  # the ledger's side moves while the store is away
         target = await self._target()
         sent = 0

@@ -21,7 +21,7 @@ from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, store_cli
 
 HI: Any = [{"role": "user", "content": "hi"}]
 OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}
-READ_S = 0.5
+READ_S = 1.5
 ASKED = [("model",), ("day", "key"), ("kind",)]
 
 

@@ -27,7 +27,7 @@ from gateway.workers.analytics_copy import Copier, differences
 from tests.integration.conftest import settled_row
 from tests.support.fakes.clickhouse import FakeClickHouse, running_clickhouse
 
-READ_S = 0.3
+READ_S = 1.0
 
 
 @pytest.fixture
@@ -173,3 +173,21 @@ async def test_a_store_emptied_under_a_read_never_answers_it(
     await store.reset()  # what a copy filling it again does first
     assert not await fresh.still(approved)
     assert await fresh.serving() is not None  # the cached verdict: the read's check decides
+
+
+async def test_one_process_copies_at_a_time(
+    own: Stores, clickhouse: FakeClickHouse, http: aiohttp.ClientSession
+) -> None:
+    """Another process's turn (it may be emptying the store to fill it again) makes a round
+    a no-op; the CLI's backfill waits for it instead."""
+    ledger = await _ledger(own, 4)
+    copier = Copier(ledger, _store(clickhouse, http, "mw"), batch_rows=10)
+    other = AnalyticsCopy(own.pool)
+    async with other.turn(wait=False) as mine:
+        assert mine
+        assert await copier.round() == 0
+        waiting = asyncio.create_task(copier.round(wait=True))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    assert await waiting == 4
+    await _exactly_once(clickhouse, "mw", own, copier)

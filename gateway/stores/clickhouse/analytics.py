@@ -44,14 +44,15 @@ class ClickHouseAnalytics:
             f" WHERE (SELECT count() FROM {self.db}.{MARKER}) = 0"
         )
 
-    async def identity(self) -> Target:
+    async def identity(self, for_report: bool = False) -> Target:
         """One read: the marker and the highest entry id; a store without the database or
-        its tables (a new server, a lost volume) has neither."""
+        its tables (a new server, a lost volume) has neither. Within the read timeout when
+        a report waits on it, else the copy's."""
         try:
             rows = await self.client.select(
                 f"SELECT (SELECT min(id) FROM {self.db}.{MARKER}) AS marker,"
                 f" (SELECT max(id) FROM {self.db}.ledger) AS high",
-                timeout_s=self.client.settings.read_timeout_s,
+                timeout_s=self.client.settings.read_timeout_s if for_report else 0,
             )
         except AnalyticsMissing:
             return Target("", 0)

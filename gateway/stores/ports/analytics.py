@@ -4,6 +4,7 @@ analytics_copy.py) and the store's (stores/clickhouse/analytics.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +36,11 @@ class Target:
 
 
 class AnalyticsLedgerPort(Protocol):
+    def turn(self, wait: bool) -> AbstractAsyncContextManager[bool]:
+        """The copy's turn, one process at a time: whether this one has it (`wait`: once
+        the process holding it is done)."""
+        ...
+
     async def watermark(self) -> Watermark:
         """The copy's record, in one read."""
         ...
@@ -75,8 +81,9 @@ class AnalyticsStorePort(Protocol):
         """Make the store's database, tables and marker if missing."""
         ...
 
-    async def identity(self) -> Target:
-        """The store's marker and highest entry id, read back from it."""
+    async def identity(self, for_report: bool = False) -> Target:
+        """The store's marker and highest entry id, read back from it (`for_report`:
+        within a report's read timeout)."""
         ...
 
     async def reset(self) -> str:

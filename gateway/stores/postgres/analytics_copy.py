@@ -11,6 +11,8 @@ from their archive tables, so a copy that fell behind a month still finds them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,10 @@ from gateway.stores.postgres.id_bound import (
 from gateway.stores.postgres.rollups import UNITS_SQL
 
 TARGET = "clickhouse"
+_LOCK = "meterway.analytics_copy"
+_TRY = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+_TAKE = "SELECT true FROM pg_advisory_lock(hashtextextended($1, 0))"
+_GIVE = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
 # A row as the store keeps it: the ledger's columns and the units beyond tokens its usage
 # detail holds, read as the usage rollups read them (stores/postgres/rollups.py).
 _COLUMNS = f"""
@@ -61,6 +67,25 @@ class AnalyticsCopy:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    @contextlib.asynccontextmanager
+    async def turn(self, wait: bool) -> AsyncIterator[bool]:
+        """The copy's turn, one process at a time (an advisory lock held on a connection of
+        its own for the round): whether this process has it. A process filling a store
+        again empties it first, which another's batch in flight would race."""
+        with map_postgres_errors():
+            conn = await self.pool.acquire()
+        try:
+            with map_postgres_errors():
+                mine = bool(await conn.fetchval(_TAKE if wait else _TRY, _LOCK))
+            try:
+                yield mine
+            finally:
+                if mine:
+                    with map_postgres_errors():
+                        await conn.execute(_GIVE, _LOCK)
+        finally:
+            await self.pool.release(conn)
 
     async def watermark(self) -> Watermark:
         """The store the watermark counts, how far, and the oldest entry it lacks: one read."""
