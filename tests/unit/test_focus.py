@@ -128,4 +128,4 @@ def test_a_charge_period_is_the_hour_it_falls_in() -> None:
                           (late, "2026-11-30T23:00:00Z", "2026-12-01T00:00:00Z")]:  # fmt: skip
         for row in entry_rows(e, NOV, Issuer()):
             assert (row["ChargePeriodStart"], row["ChargePeriodEnd"]) == (start, end)
-            assert row["BillingPeriodStart"] <= start and end <= row["BillingPeriodEnd"]
+            assert str(row["BillingPeriodStart"]) <= start and end <= str(row["BillingPeriodEnd"])
