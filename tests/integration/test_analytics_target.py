@@ -97,6 +97,9 @@ async def test_another_database_a_new_server_and_a_lost_volume_are_filled_again(
     await _exactly_once(clickhouse, "db_a", own, first)
 
     clickhouse.replace()  # a new server at the same address, or the volume lost
+    verdict = await Freshness(first.ledger, first.store, max_lag_s=3600).verdict()
+    assert verdict.target is None and "not the store" in verdict.reason
+    assert verdict.lag_s > 0  # every entry: the new server has none of them
     assert await first.round() == 12
     assert first.refills == 2
     await _exactly_once(clickhouse, "db_a", own, first)
