@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
@@ -181,7 +181,7 @@ def _publisher(entry: Entry, issuer: Issuer) -> str:
 
 
 def _common(entry: Entry, period: Period, issuer: Issuer) -> Row:
-    at = _stamp(entry.occurred_at)
+    hour = entry.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return {
         "BillingAccountId": entry.account_id,
         "BillingAccountName": entry.account_name,
@@ -192,8 +192,9 @@ def _common(entry: Entry, period: Period, issuer: Issuer) -> Row:
         "ChargeClass": None,
         "CommitmentDiscountStatus": None,  # no commitments: the validator's SQL reads it
         "ChargeFrequency": "Usage-Based" if entry.kind in ("debit", "void") else "One-Time",
-        "ChargePeriodStart": at,
-        "ChargePeriodEnd": at,
+        # FOCUS: [start, end) of the charge's effective period: the UTC hour it falls in.
+        "ChargePeriodStart": _stamp(hour),
+        "ChargePeriodEnd": _stamp(hour + timedelta(hours=1)),
         "InvoiceId": invoice_id(entry.account_id, period),
         "InvoiceIssuerName": issuer.name,
         "PricingCurrency": CURRENCY,

@@ -86,7 +86,7 @@ def _price(name: str, entry: Mapping[str, object]) -> tuple[int, int]:
 
 
 def _meter(name: str, entry: object) -> Meter:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise MeterError(f"meter {name!r}: names are lower-case letters, digits and _")
     if not isinstance(entry, dict):
         raise MeterError(f"meter {name!r}: must be a table")
@@ -100,7 +100,8 @@ def _meter(name: str, entry: object) -> Meter:
     if on_expiry not in ("charge", "void"):
         raise MeterError(f"meter {name!r}: on_expiry must be charge or void")
     metric = entry.get("quota_metric", f"meter:{name}")
-    if not isinstance(metric, str) or not metric.startswith("meter:") or not NAME.match(metric[6:]):
+    named = isinstance(metric, str) and metric.startswith("meter:")
+    if not named or not NAME.fullmatch(str(metric)[6:]):
         raise MeterError(f"meter {name!r}: quota_metric must look like 'meter:<name>'")
     micros, per = _price(name, entry)
     return Meter(

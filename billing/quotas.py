@@ -82,7 +82,7 @@ def parse_quota(obj: object) -> Quota:
     if not one_of(window, WINDOW_CODES):
         raise QuotaSpecError(f"quota window must be one of {list(WINDOWS)}, got {window!r}")
     if not isinstance(metric, str) or (
-        metric not in METRIC_CODES and not METER_METRIC.match(metric)
+        metric not in METRIC_CODES and not METER_METRIC.fullmatch(metric)
     ):
         raise QuotaSpecError(
             f"quota metric must be one of {list(METRICS)} or 'meter:<name>', got {metric!r}"

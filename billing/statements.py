@@ -75,7 +75,7 @@ def month_of(at: datetime) -> Month:
 
 def parse_month(text: str, now: datetime) -> Month:
     """A month `YYYY-MM` from 2000 up to the current one (UTC)."""
-    found = _MONTH.match(text)
+    found = _MONTH.fullmatch(text)
     if not found:
         raise InvalidMonth(f"'{text}' is not a month like 2026-10 (from {FIRST_YEAR}).")
     month = Month(int(found[1]), int(found[2]))

@@ -31,7 +31,7 @@ class TagSpecError(ValueError):
 
 
 def _valid_value(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= VALUE_MAX and bool(_VALUE.match(value))
+    return isinstance(value, str) and 0 < len(value) <= VALUE_MAX and bool(_VALUE.fullmatch(value))
 
 
 def parse_tags(raw: object) -> Tags:

@@ -20,6 +20,7 @@ from gateway.config.settings import Settings
 from gateway.http.appkeys import (
     ACCOUNT_ALERTS,
     ANALYTICS_COPIER,
+    ANALYTICS_FRESHNESS,
     BATCH_BOOK,
     CALL_METRICS,
     DIRECTORY,
@@ -49,6 +50,7 @@ from gateway.ops.self_restore import CHECK_EVERY_S, ensure_restored
 from gateway.outbound.egress import egress_session
 from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
+from gateway.services.analytics_freshness import Freshness
 from gateway.services.money_out import resolve
 from gateway.services.responses import Fetch
 from gateway.services.runway import Runways
@@ -177,15 +179,17 @@ def _metric_exporter(app: web.Application, stop: asyncio.Event) -> Job:
 @contextlib.asynccontextmanager
 async def open_analytics(
     settings: Settings, stores: Stores
-) -> AsyncIterator[tuple[Copier, ClickHouseUsage]]:
+) -> AsyncIterator[tuple[Copier, Freshness, ClickHouseUsage]]:
     """The copy of the ledger to ClickHouse and the usage reads from it, over an HTTP
     session of their own (ClickHouse is the operator's own service, not an egress
     destination)."""
     async with aiohttp.ClientSession() as session:
         client = ClickHouseHttp(settings.analytics, session)
         ledger = stores.analytics_copy()
-        copier = Copier(ledger, ClickHouseAnalytics(client), settings.analytics.batch_rows)
-        yield copier, ClickHouseUsage(client, ledger.key_groups)
+        store = ClickHouseAnalytics(client)
+        copier = Copier(ledger, store, settings.analytics.batch_rows)
+        fresh = Freshness(ledger, store, settings.analytics.max_lag_s)
+        yield copier, fresh, ClickHouseUsage(client, ledger.key_groups)
 
 
 async def analytics(app: web.Application) -> AsyncIterator[None]:
@@ -196,9 +200,10 @@ async def analytics(app: web.Application) -> AsyncIterator[None]:
         app[USAGE] = UsageReads(app[DIRECTORY])
         yield
         return
-    async with open_analytics(app[SETTINGS], app[STORES]) as (copier, usage):
+    async with open_analytics(app[SETTINGS], app[STORES]) as (copier, fresh, usage):
         app[ANALYTICS_COPIER] = copier
-        app[USAGE] = UsageReads(app[DIRECTORY], usage, copier, settings.max_lag_s)
+        app[ANALYTICS_FRESHNESS] = fresh
+        app[USAGE] = UsageReads(app[DIRECTORY], usage, fresh)
         yield
 
 

@@ -27,14 +27,14 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.analytics.enabled:
         print("meterway: set CLICKHOUSE_URL", file=sys.stderr)
         return 2
-    async with open_stores(settings) as stores, open_analytics(settings, stores) as (copier, _):
+    async with open_stores(settings) as stores, open_analytics(settings, stores) as (copier, _, _):
         if args.action == "backfill":
             total = 0
-            while sent := await copier.round():
+            while sent := await copier.round(wait=True):
                 total += sent
             print(f"analytics: {total} ledger entries copied, through id {copier.copied_through}")
             return 0
-        await copier.round()
+        await copier.round(wait=True)
         found = await differences(copier.ledger, copier.store, copier.copied_through)
     for line in found:
         print(line)

@@ -40,7 +40,7 @@ class McpServer:
 
 def _server(name: str, env: Mapping[str, str], entry: object) -> McpServer:
     where = f"[mcp.{name}]"
-    if not SERVER_NAME.match(name):
+    if not SERVER_NAME.fullmatch(name):
         raise ConfigError(f"{where}: a server name is lower-case letters, digits, - and _")
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where} must be a table")
@@ -49,7 +49,7 @@ def _server(name: str, env: Mapping[str, str], entry: object) -> McpServer:
         raise ConfigError(f"{where}: unknown field(s) {unknown}")
     url = v.url(f"{where} url", str(entry.get("url", "")), ("http", "https"))
     header = str(entry.get("auth_header", "Authorization"))
-    if not HEADER.match(header):
+    if not HEADER.fullmatch(header):
         raise ConfigError(f"{where}: auth_header must be a header name")
     auth = env.get(f"MCP_{name.upper().replace('-', '_')}_AUTH", str(entry.get("auth", "")))
     try:

@@ -22,6 +22,7 @@ from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
 from gateway.outbound.saml_signin import SamlSignin
 from gateway.payments.local import LocalProvider
+from gateway.services.analytics_freshness import Freshness
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
@@ -100,6 +101,8 @@ CALL_METRICS = web.AppKey("call_metrics", CallMetrics)
 OTLP_METRICS = web.AppKey("otlp_metrics", MetricExporter)
 # Only with CLICKHOUSE_URL set: the copy of the ledger to the analytics store.
 ANALYTICS_COPIER = web.AppKey("analytics_copier", Copier)
+# With it: whether reports may read ClickHouse now, and the copy's true lag.
+ANALYTICS_FRESHNESS = web.AppKey("analytics_freshness", Freshness)
 SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)  # what /.well-known/meterway-keys.json shows
 LEDGER_SEALS = web.AppKey("ledger_seals", LedgerSeals)  # the sealer and its scheduled check
 # Where usage reports read (services/usage_reads.py): the rollups, or ClickHouse caught up.

@@ -11,6 +11,7 @@ from billing import authority
 from gateway.build import build
 from gateway.http.appkeys import (
     ANALYTICS_COPIER,
+    ANALYTICS_FRESHNESS,
     CALL_METRICS,
     LEDGER,
     LEDGER_SEALS,
@@ -79,7 +80,8 @@ async def readiness(request: web.Request) -> dict[str, Any]:
         details["ledger_proof"] = seals.report()
     copier = app.get(ANALYTICS_COPIER)
     if copier is not None:  # ClickHouse being away delays the copy, never readiness
-        details["analytics"] = copier.report()
+        verdict = await app[ANALYTICS_FRESHNESS].verdict(fresh=True)
+        details["analytics"] = {**copier.report(), **verdict.report()}
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
     if details["redis"] and not details["redis_consistent"]:
         details["error"] = (

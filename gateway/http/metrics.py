@@ -12,7 +12,14 @@ from aiohttp import web
 from billing import authority
 from gateway import telemetry
 from gateway.errors import NotFound, ServiceUnavailable
-from gateway.http.appkeys import ANALYTICS_COPIER, COUNTER, LEDGER_SEALS, STORE, UPSTREAMS
+from gateway.http.appkeys import (
+    ANALYTICS_COPIER,
+    ANALYTICS_FRESHNESS,
+    COUNTER,
+    LEDGER_SEALS,
+    STORE,
+    UPSTREAMS,
+)
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
@@ -38,12 +45,16 @@ def render(backlog_length: int, lag_ms: int, written: int, parked: int) -> str:
     )
 
 
-def analytics_lines(lag_s: float, copied: int) -> str:
+def analytics_lines(lag_s: float, copied: int, from_clickhouse: bool) -> str:
     return (
-        "# HELP meterway_analytics_copy_lag_seconds Age of the oldest ledger entry not yet"
-        " copied to ClickHouse.\n"
+        "# HELP meterway_analytics_copy_lag_seconds Age of the oldest ledger entry ClickHouse"
+        " lacks.\n"
         "# TYPE meterway_analytics_copy_lag_seconds gauge\n"
         f"meterway_analytics_copy_lag_seconds {lag_s:.3f}\n"
+        "# HELP meterway_analytics_reports_from_clickhouse 1 while usage reports read"
+        " ClickHouse, 0 while they read PostgreSQL (/readyz says why).\n"
+        "# TYPE meterway_analytics_reports_from_clickhouse gauge\n"
+        f"meterway_analytics_reports_from_clickhouse {int(from_clickhouse)}\n"
         "# HELP meterway_analytics_copied_total Ledger entries this process copied to ClickHouse.\n"
         "# TYPE meterway_analytics_copied_total counter\n"
         f"meterway_analytics_copied_total {copied}\n"
@@ -66,7 +77,8 @@ async def metrics(request: web.Request) -> web.Response:
     body = telemetry.exposition().decode() + render(lag.length, lag.oldest_age_ms, written, parked)
     copier = request.app.get(ANALYTICS_COPIER)
     if copier is not None:
-        body += analytics_lines(copier.lag_s, copier.copied_rows)
+        verdict = await request.app[ANALYTICS_FRESHNESS].verdict(fresh=True)
+        body += analytics_lines(verdict.lag_s, copier.copied_rows, verdict.serve)
     seals = request.app.get(LEDGER_SEALS)
     if seals is not None:
         body += seals.metric_lines()

@@ -1,7 +1,9 @@
-"""Where a usage report reads: ClickHouse when it is configured and its copy of the ledger
-has caught up (lag within CLICKHOUSE_MAX_LAG_S), PostgreSQL's rollups otherwise, and
-PostgreSQL again whenever ClickHouse fails to answer. Both give the same sums (the tests
-compare them report by report), so the choice changes how fast, never what."""
+"""Where a usage report reads: ClickHouse when it is configured, is the store the copy's
+watermark counts and its copy of the ledger has caught up (lag within CLICKHOUSE_MAX_LAG_S,
+measured afresh at most a second before: services/analytics_freshness.py), PostgreSQL's
+rollups otherwise, and PostgreSQL again whenever ClickHouse fails to answer within
+CLICKHOUSE_READ_TIMEOUT_S. Both give the same sums (the tests compare them report by
+report), so the choice changes how fast, never what."""
 
 from __future__ import annotations
 
@@ -12,25 +14,28 @@ from datetime import date
 from typing import Any, Protocol
 
 from gateway.stores.errors import AnalyticsUnavailable
+from gateway.stores.ports.analytics import Target
 from gateway.stores.ports.usage import UsageSeriesPort
 
 log = logging.getLogger("meterway.analytics")
 
 
-class CopyProgress(Protocol):
-    def caught_up(self, max_lag_s: float) -> bool: ...
+class Fresh(Protocol):
+    async def serving(self) -> Target | None:
+        """The store reports may read now (None: PostgreSQL)."""
+        ...
+
+    async def still(self, approved: Target) -> bool:
+        """Whether, after a read, the store is still the one approved."""
+        ...
 
 
 @dataclass
 class UsageReads:
     postgres: UsageSeriesPort
     clickhouse: UsageSeriesPort | None = None
-    copy: CopyProgress | None = None
-    max_lag_s: float = 60.0
-    answered_by: str = "postgres"  # the last report's store: /readyz shows it
-
-    def _from_clickhouse(self) -> bool:
-        return bool(self.clickhouse and self.copy and self.copy.caught_up(self.max_lag_s))
+    fresh: Fresh | None = None
+    answered_by: str = "postgres"  # the last report's store
 
     async def usage_series(
         self,
@@ -40,11 +45,14 @@ class UsageReads:
         by: Sequence[str],
         filters: Mapping[str, str],
     ) -> Sequence[Mapping[str, Any]]:
-        if self.clickhouse is not None and self._from_clickhouse():
+        approved = await self.fresh.serving() if self.fresh is not None else None
+        if self.clickhouse is not None and self.fresh is not None and approved is not None:
             try:
                 rows = await self.clickhouse.usage_series(account_id, start, end, by, filters)
-                self.answered_by = "clickhouse"
-                return rows
+                if await self.fresh.still(approved):
+                    self.answered_by = "clickhouse"
+                    return rows
+                log.warning("usage from PostgreSQL: ClickHouse changed under the read")
             except AnalyticsUnavailable as exc:
                 log.warning("usage from PostgreSQL: ClickHouse did not answer (%s)", exc)
         self.answered_by = "postgres"

@@ -5,6 +5,7 @@
     │   ├── HotStoreUnavailable   Redis: billable work must stop (fail closed)
     │   ├── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
     │   └── AnalyticsUnavailable  ClickHouse: the copy waits, nothing else does
+    │       └── AnalyticsMissing  it answers, without Meterway's database or tables
     ├── LedgerRejected            PostgreSQL refused the data itself (constraint, bad value)
     ├── ArchiveSchemaMismatch     an archive table's columns differ from the ledger's
     ├── ArchiveGone               a month's archive table was dropped: not itemized any more
@@ -39,6 +40,11 @@ class LedgerUnavailable(StoreUnavailable):
 class AnalyticsUnavailable(StoreUnavailable):
     """ClickHouse could not be reached or refused a statement: the copy to it waits and
     retries, and reports read PostgreSQL meanwhile."""
+
+
+class AnalyticsMissing(AnalyticsUnavailable):
+    """ClickHouse answered that the database or a table does not exist (Code 81 or 60): a
+    new server, a lost volume or another database, which the copy makes and fills."""
 
 
 class LedgerRejected(StoreError):

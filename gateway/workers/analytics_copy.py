@@ -2,6 +2,12 @@
 watermark (stores/postgres/analytics_copy.py): at least once, each batch under an insert
 token that the store drops when it comes again, so every entry is there exactly once.
 
+The watermark counts one store, the one whose marker it names; each round first reads the
+store's marker and highest entry id back from it, and a store that is another (a new server,
+database or volume) or lacks what the watermark says it has is emptied, marked anew and
+filled again from the first entry, the reports reading PostgreSQL until it has caught up
+(services/analytics_freshness.py).
+
 It runs under the supervisor; ClickHouse being away is a warning and the next round retries
 the same batch. Nothing on a request's path waits on it: reports read PostgreSQL until the
 copy has caught up.
@@ -10,18 +16,24 @@ copy has caught up.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.stores.ports.analytics import AnalyticsLedgerPort, AnalyticsStorePort, DaySums
+from gateway.services.analytics_freshness import lacks
+from gateway.stores.ports.analytics import (
+    AnalyticsLedgerPort,
+    AnalyticsStorePort,
+    DaySums,
+    Target,
+)
 
 log = logging.getLogger("meterway.analytics")
 
 
-def batch_token(after: int, last: int) -> str:
-    """The insert token of the batch (after, last]: the same range, the same rows."""
-    return f"meterway-ledger-{after}-{last}"
+def batch_token(target: str, after: int, last: int) -> str:
+    """The insert token of the batch (after, last] to the store marked `target`: the same
+    range, the same rows; a store filled again takes the range anew."""
+    return f"meterway-ledger-{target}-{after}-{last}"
 
 
 @dataclass
@@ -32,54 +44,67 @@ class Copier:
     prepared: bool = False
     copied_rows: int = 0
     copied_through: int = 0
-    lag_s: float = 0.0
+    refills: int = 0
     rounds: int = 0
 
-    async def round(self) -> int:
-        """Copy every safe entry not yet copied; the rows sent."""
-        if not self.prepared:
-            await self.store.prepare()
-            self.prepared = True
-        await self.ledger.advance_safe()
+    async def round(self, wait: bool = False) -> int:
+        """Copy every safe entry not yet copied to the store the watermark counts, after
+        making it that store (filling it again from the first entry) when it is not; the
+        rows sent. One process copies at a time: another's turn makes this round a no-op,
+        unless `wait` (the CLI's backfill waits for it)."""
+        async with self.ledger.turn(wait) as mine:
+            return await self._round() if mine else 0
+
+    async def _round(self) -> int:
+        await self.ledger.advance_safe()  # the ledger's side moves while the store is away
+        target = await self._target()
         sent = 0
         try:
             while (batch := await self.ledger.next_batch(self.batch_rows)) is not None:
                 after, last = batch
                 rows = await self.ledger.rows(after, last)
                 if rows:
-                    await self.store.insert_ledger(rows, batch_token(after, last))
-                await self.ledger.acknowledged(last, datetime.now(UTC))
+                    await self.store.insert_ledger(rows, batch_token(target, after, last))
+                high = int(rows[-1]["id"]) if rows else 0
+                await self.ledger.acknowledged(last, datetime.now(UTC), high)
                 sent += len(rows)
-            through = await self.ledger.copied()
-            lag_s = await self._lag(through)
-        except BaseException:
-            self.copied_rows += sent  # the batches acknowledged before the failure
-            raise
-        # Set together, after the last await: a report read mid-round never pairs this
-        # round's rows with the last round's lag.
-        self.copied_rows += sent
-        self.copied_through, self.lag_s = through, lag_s
+            self.copied_through = await self.ledger.copied()
+        finally:
+            self.copied_rows += sent  # the batches acknowledged, before any failure too
         self.rounds += 1
         return sent
+
+    async def _target(self) -> str:
+        """The store's marker, once the store is the one the watermark counts: made where
+        it has no schema or marker, emptied and marked anew where it is another."""
+        before = await self.ledger.watermark()
+        seen = await self._identity()
+        if why := lacks(seen, before, await self.ledger.watermark()):
+            log.warning("analytics: %s; filling it again from the ledger", why)
+            marker = await self.store.reset()
+            await self.ledger.retarget(marker)
+            self.refills += before.target_id is not None  # not the first store filled
+            return marker
+        return seen.marker
+
+    async def _identity(self) -> Target:
+        """The store's own account, made first where it has no schema or marker (and once
+        a process, for a schema older than this one)."""
+        if self.prepared and (seen := await self.store.identity()).marker:
+            return seen
+        await self.store.prepare()
+        self.prepared = True
+        return await self.store.identity()
 
     async def run_round(self) -> None:
         """A round for the supervisor's periodic loop."""
         await self.round()
 
-    async def _lag(self, through: int) -> float:
-        oldest = await self.ledger.oldest_uncopied(through)
-        return 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
-
-    def caught_up(self, max_lag_s: float) -> bool:
-        """Whether reports may read the store: a round has run and the oldest entry not
-        yet copied is at most `max_lag_s` old."""
-        return self.prepared and self.rounds > 0 and self.lag_s <= max_lag_s
-
     def report(self) -> dict[str, object]:
         return {
             "copied_through_id": self.copied_through,
             "copied_rows": self.copied_rows,
-            "lag_seconds": round(self.lag_s, 3),
+            "refills": self.refills,
         }
 
 

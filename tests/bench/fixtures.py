@@ -151,9 +151,14 @@ async def populate(
     return pop
 
 
-async def ledger_debits() -> int:
-    conn = await asyncpg.connect(DSN)
+async def count(sql: str, dsn: str = DSN) -> int:
+    """One count from a bench database, on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'debit'"))
+        return int(await conn.fetchval(sql))
     finally:
         await conn.close()
+
+
+async def ledger_debits() -> int:
+    return await count("SELECT count(*) FROM ledger_entries WHERE kind = 'debit'")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +165,23 @@ async def test_every_report_reads_the_same_from_clickhouse_as_from_the_rollups(
             row["spend_micros"] for row in ours
         ]
         assert reads.answered_by == "clickhouse"
+
+
+async def test_to_alone_at_the_first_dates_is_an_empty_report_from_either_store(
+    tmp_path: Path,
+) -> None:
+    """`to=0001-01-15` without `from` answered 500 (30 days before it is no date)."""
+    async with analytics_gateway(tmp_path) as (_, gw):
+        org = await tenant(gw, scopes=["chat"])
+        await gw.settle_all()
+        await _copied(gw, 0)
+        span = (date(1, 1, 1), date(1, 1, 15))
+        assert await gw.app[DIRECTORY].usage_series(org.account_id, *span, ("model",), {}) == []
+        reads = gw.app[USAGE]
+        assert reads.clickhouse is not None
+        assert await reads.clickhouse.usage_series(org.account_id, *span, ("model",), {}) == []
+        path = f"/admin/v1/accounts/{org.account_id}/usage/report?group_by=model&to=0001-01-15"
+        async with gw.http.get(gw.url + path, headers=OPERATOR) as r:
+            body = await r.json()
+            assert r.status == 200 and body["data"] == [], body
+            assert (body["from"], body["to"]) == ("0001-01-01", "0001-01-15"), body

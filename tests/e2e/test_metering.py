@@ -261,3 +261,9 @@ async def test_a_second_settle_for_another_quantity_is_a_conflict(gw: Gateway) -
     await gw.settle_all()
     assert await balance(gw, t.account_id) == 1_000_000 - 100 * GPU
     await check_invariants(gw.stores(), [t.account_id])
+
+
+async def test_a_service_name_ending_in_a_newline_is_refused(gw: Gateway) -> None:
+    body = {"name": "runner\n", "meters": ["cpu_seconds"]}
+    status, error = await gw.admin("POST", "/admin/v1/services", body)
+    assert status == 400 and error["error"]["param"] == "name", error

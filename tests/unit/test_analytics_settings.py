@@ -23,3 +23,13 @@ def test_off_without_a_url_and_refused_names_by_name() -> None:
     for env in ({"CLICKHOUSE_DATABASE": "mw; DROP"}, {"CLICKHOUSE_URL": "ftp://x"}):
         with pytest.raises(ConfigError, match="CLICKHOUSE_"):
             analytics_settings(env.get)
+
+
+def test_a_reports_read_timeout_is_its_own_and_short() -> None:
+    assert analytics_settings({}.get).read_timeout_s == 2.0
+    got = analytics_settings(
+        {"CLICKHOUSE_URL": "http://ch:8123", "CLICKHOUSE_READ_TIMEOUT_S": "0.5"}.get
+    )
+    assert (got.read_timeout_s, got.timeout_s) == (0.5, 30.0)
+    with pytest.raises(ConfigError, match="CLICKHOUSE_READ_TIMEOUT_S"):
+        analytics_settings({"CLICKHOUSE_READ_TIMEOUT_S": "0"}.get)

@@ -115,3 +115,17 @@ def test_allocate_never_loses_or_invents_a_micro(total: int, weights: list[Fract
     if whole > 0:
         for part, weight in zip(parts, weights, strict=True):
             assert abs(part - Fraction(total) * weight / whole) < 1
+
+
+def test_a_charge_period_is_the_hour_it_falls_in() -> None:
+    """FOCUS 1.2: ChargePeriodStart is the inclusive start and ChargePeriodEnd the exclusive
+    end of the charge's effective period, so End is after Start (a zero-length period was
+    written before); an entry's is the UTC hour it falls in, inside its billing period."""
+    entry, _ = _debit("gpt-4o-mini", Usage(input_tokens=1, output_tokens=1))
+    late = Entry(2, "credit", datetime(2026, 11, 30, 23, 59, 59, 999_999, tzinfo=UTC), 5,
+                 "acct_1", "Acme", grant_kind="paid")  # fmt: skip
+    for e, start, end in [(entry, "2026-11-05T12:00:00Z", "2026-11-05T13:00:00Z"),
+                          (late, "2026-11-30T23:00:00Z", "2026-12-01T00:00:00Z")]:  # fmt: skip
+        for row in entry_rows(e, NOV, Issuer()):
+            assert (row["ChargePeriodStart"], row["ChargePeriodEnd"]) == (start, end)
+            assert str(row["BillingPeriodStart"]) <= start and end <= str(row["BillingPeriodEnd"])

@@ -37,7 +37,7 @@ def service_json(row: Row) -> dict[str, Any]:
 async def create_service(request: web.Request) -> web.Response:
     body = parse_json(await request.read())
     name, meters = body.get("name"), body.get("meters")
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         raise InvalidRequest("'name' must be 1-63 of a-z, 0-9, '_', '.', '-'.", param="name")
     book = request.config_dict[METER_BOOK]
     if not isinstance(meters, list) or not meters or not all(isinstance(m, str) for m in meters):

@@ -58,10 +58,11 @@ def _day(request: web.Request, name: str, default: date) -> date:
 
 
 def usage_range(request: web.Request) -> tuple[date, date]:
-    """[from, to) in UTC days; `to` defaults to tomorrow, `from` to 30 days before `to`."""
+    """[from, to) in UTC days; `to` defaults to tomorrow, `from` to 30 days before `to` (or
+    the first day a date names: `to=0001-01-15` alone is a range, with no usage in it)."""
     today = datetime.now(UTC).date()
     end = _day(request, "to", today + timedelta(days=1))
-    start = _day(request, "from", end - timedelta(days=30))
+    start = _day(request, "from", date.fromordinal(max(1, end.toordinal() - 30)))
     if start >= end or (end - start).days > MAX_RANGE_DAYS:
         raise InvalidRequest(
             f"'from' must be before 'to', at most {MAX_RANGE_DAYS} days apart.", param="from"

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.stores.clickhouse.http import ClickHouseHttp
-from gateway.stores.clickhouse.schema import LEDGER_COLUMNS, ensure_schema
+from gateway.stores.clickhouse.schema import FILLED, LEDGER_COLUMNS, MARKER, ensure_schema
+from gateway.stores.clickhouse.usage import literal
+from gateway.stores.errors import AnalyticsMissing
+from gateway.stores.ports.analytics import Target
 
 
 def _wire(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +36,34 @@ class ClickHouseAnalytics:
         self.db = client.settings.database
 
     async def prepare(self) -> None:
+        """The schema, and a marker where there is none (two copiers at once may both write
+        one: the least is the store's)."""
         await ensure_schema(self.client)
+        await self.client.execute(
+            f"INSERT INTO {self.db}.{MARKER} SELECT {literal(secrets.token_hex(12))}"
+            f" WHERE (SELECT count() FROM {self.db}.{MARKER}) = 0"
+        )
+
+    async def identity(self, for_report: bool = False) -> Target:
+        """One read: the marker and the highest entry id; a store without the database or
+        its tables (a new server, a lost volume) has neither. Within the read timeout when
+        a report waits on it, else the copy's."""
+        try:
+            rows = await self.client.select(
+                f"SELECT (SELECT min(id) FROM {self.db}.{MARKER}) AS marker,"
+                f" (SELECT max(id) FROM {self.db}.ledger) AS high",
+                timeout_s=self.client.settings.read_timeout_s if for_report else 0,
+            )
+        except AnalyticsMissing:
+            return Target("", 0)
+        return Target(str(rows[0]["marker"]), int(rows[0]["high"]))
+
+    async def reset(self) -> str:
+        marker = secrets.token_hex(12)
+        for table in FILLED:
+            await self.client.execute(f"TRUNCATE TABLE IF EXISTS {self.db}.{table}")
+        await self.client.execute(f"INSERT INTO {self.db}.{MARKER} VALUES ({literal(marker)})")
+        return marker
 
     async def insert_ledger(self, rows: Sequence[dict[str, Any]], token: str) -> None:
         await self.client.insert(f"{self.db}.ledger", (_wire(r) for r in rows), token)

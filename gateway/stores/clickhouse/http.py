@@ -1,7 +1,8 @@
 """ClickHouse's HTTP interface: a statement in the `query` parameter, rows in the body
 (`FORMAT JSONEachRow`), the answer in the format the statement names. Any failure, whether
 the network's or ClickHouse's own (an `X-ClickHouse-Exception-Code`, a non-200 status), is
-AnalyticsUnavailable: the copy retries and nothing else waits on it."""
+AnalyticsUnavailable (AnalyticsMissing where the database or a table does not exist): the
+copy retries and nothing else waits on it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import aiohttp
 import orjson
 
 from gateway.config.analytics import AnalyticsSettings
-from gateway.stores.errors import AnalyticsUnavailable
+from gateway.stores.errors import AnalyticsMissing, AnalyticsUnavailable
+
+_MISSING = ("60", "81")  # UNKNOWN_TABLE, UNKNOWN_DATABASE
 
 
 class ClickHouseHttp:
@@ -25,30 +28,44 @@ class ClickHouseHttp:
         if settings.password:
             self.headers["X-ClickHouse-Key"] = settings.password
 
-    async def _post(self, query: str, body: bytes = b"") -> bytes:
-        params = {"query": query, "database": self.settings.database}
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+    async def _post(
+        self, query: str, body: bytes = b"", *, in_database: bool = True, timeout_s: float = 0,
+        whole: bool = False,
+    ) -> bytes:  # fmt: skip
+        params = {"query": query}
+        if whole:  # the server holds the answer until the query ends: an error gets its status
+            params["wait_end_of_query"] = "1"
+        if in_database:  # the server sets it before parsing: it must exist (Code 81)
+            params["database"] = self.settings.database
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.timeout_s)
         try:
             async with self.session.post(
                 self.settings.url + "/", params=params, data=body, headers=self.headers,
                 timeout=timeout,
             ) as r:  # fmt: skip
                 answer = await r.read()
-                if r.status != 200 or "X-ClickHouse-Exception-Code" in r.headers:
+                code = r.headers.get("X-ClickHouse-Exception-Code")
+                if r.status != 200 or code is not None:
                     text = answer.decode(errors="replace")[:500]
-                    raise AnalyticsUnavailable(f"ClickHouse answered {r.status}: {text}")
+                    error = AnalyticsMissing if code in _MISSING else AnalyticsUnavailable
+                    raise error(f"ClickHouse answered {r.status}: {text}")
                 return answer
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise AnalyticsUnavailable(f"ClickHouse unreachable: {exc}") from exc
 
-    async def execute(self, statement: str) -> None:
-        """A statement with no rows back (DDL)."""
-        await self._post(statement)
+    async def execute(self, statement: str, *, in_database: bool = True) -> None:
+        """A statement with no rows back (DDL); `in_database=False` sends it with no current
+        database, as one that makes the database must go."""
+        await self._post(statement, in_database=in_database)
 
-    async def select(self, query: str) -> list[dict[str, Any]]:
-        """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is)."""
-        answer = await self._post(query + " FORMAT JSONEachRow")
-        return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
+    async def select(self, query: str, *, timeout_s: float = 0) -> list[dict[str, Any]]:
+        """Rows of a SELECT, as dicts (the query must not name a FORMAT: JSONEachRow is);
+        within `timeout_s` when given (a report's read), else the client's timeout."""
+        answer = await self._post(query + " FORMAT JSONEachRow", timeout_s=timeout_s, whole=True)
+        try:
+            return [orjson.loads(line) for line in answer.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:  # an answer cut short: never a partial result
+            raise AnalyticsUnavailable(f"ClickHouse answered no rows: {exc}") from exc
 
     async def insert(self, table: str, rows: Iterable[Mapping[str, Any]], token: str) -> None:
         """Rows into `table` as one block, deduplicated by `token`: the same token sent again
@@ -60,10 +77,3 @@ class ClickHouseHttp:
         )
         body = b"\n".join(orjson.dumps(dict(row)) for row in rows)
         await self._post(statement, body)
-
-    async def ping(self) -> bool:
-        try:
-            await self.select("SELECT 1 AS ok")
-        except AnalyticsUnavailable:
-            return False
-        return True

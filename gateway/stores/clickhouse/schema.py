@@ -8,6 +8,9 @@ tables and of the views they feed).
   maintained by the materialized view `usage_hourly_mv` as rows arrive.
 - `usage_tag_hourly`: the same sums per tag (name and value) the rows carry, without the
   end user, maintained by `usage_tag_hourly_mv`.
+- `meterway_target`: the marker, one random id the copy writes into the database it fills;
+  the ledger's watermark names it (stores/postgres/analytics_copy.py), so a new server, a
+  lost volume or another database is seen as the store the watermark does not count.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ TAG_HOURLY_KEYS = (
     "tag_value",
 )
 _WINDOW = "non_replicated_deduplication_window = 10000"
+MARKER = "meterway_target"
+# Emptied when the store is filled again: the marker first (a report reading meanwhile
+# finds it gone, services/analytics_freshness.py), then the rows and their rollups.
+FILLED = (MARKER, "ledger", "usage_hourly", "usage_tag_hourly")
 
 
 def statements(database: str) -> list[str]:
@@ -105,9 +112,15 @@ def statements(database: str) -> list[str]:
         f" {selected} FROM {database}.ledger AS l"
         " ARRAY JOIN arrayZip(mapKeys(l.tags), mapValues(l.tags)) AS tag"
         f" GROUP BY {tag_keys}",
+        f"CREATE TABLE IF NOT EXISTS {database}.{MARKER} (id String)"
+        " ENGINE = MergeTree ORDER BY tuple()",
     ]
 
 
 async def ensure_schema(client: ClickHouseHttp) -> None:
-    for statement in statements(client.settings.database):
+    """The database first, sent with no current database (the server would refuse to set
+    one that does not exist yet), then its objects."""
+    database, *rest = statements(client.settings.database)
+    await client.execute(database, in_database=False)
+    for statement in rest:
         await client.execute(statement)

@@ -120,7 +120,8 @@ class ClickHouseUsage:
             f"SELECT toString(toDate(hour)) AS day, model, key_id, meter, tag_value, {sums}"
             f" FROM {db}.usage_tag_hourly WHERE account_id = {literal(account_id)}"
             f" AND tag_name = {literal(tag)} AND kind = 'debit'{_during(span)}"
-            " GROUP BY day, model, key_id, meter, tag_value"
+            " GROUP BY day, model, key_id, meter, tag_value",
+            timeout_s=self.client.settings.read_timeout_s,
         )
 
     async def _grain(
@@ -134,7 +135,8 @@ class ClickHouseUsage:
         return await self.client.select(
             f"SELECT toString(toDate(hour)) AS day, model, key_id, meter, {user}, {sums}"
             f" FROM {db}.usage_hourly WHERE account_id = {literal(account_id)}"
-            f" AND kind = 'debit'{_during((start, end))} GROUP BY {grain}"
+            f" AND kind = 'debit'{_during((start, end))} GROUP BY {grain}",
+            timeout_s=self.client.settings.read_timeout_s,
         )
 
 

@@ -1,5 +1,6 @@
-"""The ledger's side of the copy to the analytics store (migration 080): which entries are
-safe to copy, the batch in flight, and how far the copy has gone.
+"""The ledger's side of the copy to the analytics store (migrations 080, 087): which entries
+are safe to copy, the batch in flight, how far the copy has gone, and which store (the
+marker the copy wrote into it) that watermark counts.
 
 A batch is a range of entry ids (copied_through, batch_last], chosen once and recorded
 before it is sent: until the store acknowledges it, every round sends that same range, whose
@@ -10,22 +11,24 @@ from their archive tables, so a copy that fell behind a month still finds them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from gateway.stores.ports.analytics import Watermark
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.postgres.id_bound import (
-    HOLDING_IDS,
-    LAST_GIVEN,
-    SEQUENCE_CACHE,
-    STILL_OPEN,
-)
+from gateway.stores.postgres.id_bound import moved_bound
 from gateway.stores.postgres.rollups import UNITS_SQL
 
 TARGET = "clickhouse"
+_LOCK = "meterway.analytics_copy"
+_TRY = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+_TAKE = "SELECT true FROM pg_advisory_lock(hashtextextended($1, 0))"
+_GIVE = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
 # A row as the store keeps it: the ledger's columns and the units beyond tokens its usage
 # detail holds, read as the usage rollups read them (stores/postgres/rollups.py).
 _COLUMNS = f"""
@@ -47,6 +50,11 @@ _NEXT_IDS = "SELECT id FROM ledger_entries WHERE id > $1 AND id <= $2 ORDER BY i
 _OLDEST = """
 SELECT created_at FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT 1
 """
+_WATERMARK = f"""
+SELECT target_id, copied_through, target_high, coalesce(batch_last, copied_through) AS sent,
+       ({_OLDEST.replace("$1", "copied_through")}) AS oldest
+FROM analytics_copy WHERE target = $1
+"""
 
 
 class AnalyticsCopy:
@@ -54,6 +62,44 @@ class AnalyticsCopy:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    @contextlib.asynccontextmanager
+    async def turn(self, wait: bool) -> AsyncIterator[bool]:
+        """The copy's turn, one process at a time (an advisory lock held on a connection of
+        its own for the round): whether this process has it. A process filling a store
+        again empties it first, which another's batch in flight would race."""
+        with map_postgres_errors():
+            conn = await self.pool.acquire()
+        try:
+            with map_postgres_errors():
+                mine = bool(await conn.fetchval(_TAKE if wait else _TRY, _LOCK))
+            try:
+                yield mine
+            finally:
+                if mine:
+                    with map_postgres_errors():
+                        await conn.execute(_GIVE, _LOCK)
+        finally:
+            await self.pool.release(conn)
+
+    async def watermark(self) -> Watermark:
+        """The store the watermark counts, how far, and the oldest entry it lacks: one read."""
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(_WATERMARK, TARGET)
+        return Watermark(
+            row["target_id"], int(row["copied_through"]), int(row["target_high"]),
+            int(row["sent"]), row["oldest"],
+        )  # fmt: skip
+
+    async def retarget(self, target_id: str) -> None:
+        """The store is now the one marked `target_id`, holding nothing: copy from the start
+        (the safe bound stays: it says what the ledger has, not the store)."""
+        with map_postgres_errors():
+            await self.pool.execute(
+                "UPDATE analytics_copy SET target_id = $2, copied_through = 0, batch_last = NULL,"
+                " target_high = 0, copied_at = NULL WHERE target = $1",
+                TARGET, target_id,
+            )  # fmt: skip
 
     async def copied(self) -> int:
         """Every entry at or below this id is in the store."""
@@ -70,21 +116,13 @@ class AnalyticsCopy:
                 row = await conn.fetchrow(
                     "SELECT * FROM analytics_copy WHERE target = $1 FOR UPDATE", TARGET
                 )
-                safe = int(row["safe_id"])
-                if await conn.fetchval(SEQUENCE_CACHE) != 1:
-                    return safe  # ids handed out in blocks: the bound's reasoning fails
-                if row["next_id"] is not None:
-                    if await conn.fetchval(STILL_OPEN, row["next_vxids"]):
-                        return safe
-                    safe = max(safe, int(row["next_id"]))
-                upto = int(await conn.fetchval(LAST_GIVEN))
-                holding = await conn.fetchval(HOLDING_IDS)
-                if not holding:  # nobody holds an id: every one given out has settled
-                    safe = max(safe, upto)
+                safe, next_id, vxids = await moved_bound(
+                    conn, int(row["safe_id"]), row["next_id"], row["next_vxids"]
+                )
                 await conn.execute(
                     "UPDATE analytics_copy SET safe_id = $2, next_id = $3, next_vxids = $4"
                     " WHERE target = $1",
-                    TARGET, safe, upto if holding else None, holding or None,
+                    TARGET, safe, next_id, vxids,
                 )  # fmt: skip
                 return safe
 
@@ -120,13 +158,15 @@ class AnalyticsCopy:
             found = await archives.fetch_each(self.pool, tables, _RANGE, after, last)
         return sorted((dict(r) for r in found), key=lambda r: int(r["id"]))
 
-    async def acknowledged(self, last: int, now: datetime) -> None:
-        """The store has (…, last]: the batch in flight is done."""
+    async def acknowledged(self, last: int, now: datetime, high: int) -> None:
+        """The store has (…, last], its highest entry id at least `high`: the batch in
+        flight is done."""
         with map_postgres_errors():
             await self.pool.execute(
                 "UPDATE analytics_copy SET copied_through = $2, batch_last = NULL,"
-                " copied_at = $3 WHERE target = $1 AND batch_last = $2",
-                TARGET, last, now,
+                " copied_at = $3, target_high = greatest(target_high, $4)"
+                " WHERE target = $1 AND batch_last = $2",
+                TARGET, last, now, high,
             )  # fmt: skip
 
     async def key_groups(self, account_id: str) -> dict[str, tuple[str, str]]:
