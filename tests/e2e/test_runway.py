@@ -17,6 +17,7 @@ from billing.display import usd
 from gateway.http.appkeys import GRANTS, LEDGER, NOTIFY, USAGE
 from gateway.outbound.notify import WebhookSender
 from gateway.services.runway import Runways
+from gateway.stores.redis.keys import shard_of
 from gateway.workers.notifier import deliver_once, evaluate_once
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_grants_api import credit, gateway_now
@@ -108,3 +109,13 @@ async def test_a_postpaid_account_has_no_runway(gw: Gateway) -> None:
     assert r["prepaid"] is False and "days_left" not in r
     assert r["words"] == "Postpaid: you are billed for what you use, so no credit runs out."
     assert all(b["days_left"] is None for b in r["budgets"])  # no spend yet: no forecast
+
+
+async def test_a_balance_redis_lost_has_no_forecast(gw: Gateway) -> None:
+    t = await tenant(gw, scopes=SCOPES)
+    await gw.store.redis.delete(gw.store.keys.account(shard_of(t.account_id), t.account_id))
+    r = await _runway(gw, t.key)
+    assert r["prepaid"] is True and "days_left" not in r
+    assert r["words"] == (
+        "The balance is unknown until the operator rebuilds Redis, so there is no forecast."
+    )

@@ -12,14 +12,14 @@ from billing import authority
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
-from gateway.http.shared.runway import POSTPAID, runway_of, runways
+from gateway.http.shared.runway import runway_words, runways
 
 
 async def runway(request: web.Request) -> web.Response:
     who = require(request, ACCOUNT_READ)
-    found = await runway_of(request, who.account_id)
-    body: dict[str, Any] = {"object": "runway", "prepaid": found is not None}
-    body.update(found.json() if found is not None else {"words": POSTPAID})
+    prepaid, found, words = await runway_words(request, who.account_id)
+    body: dict[str, Any] = {"object": "runway", "prepaid": prepaid, "words": words}
+    body.update(found.json() if found is not None else {})
     budgets = await runways(request).budgets(who.account_id)
     body["budgets"] = [b.json() for b in budgets]
     return web.json_response(body)

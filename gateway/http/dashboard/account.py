@@ -92,7 +92,7 @@ async def overview(request: web.Request) -> web.Response:
     step = account["next"] if account else billing["next"] if billing else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out
     if spend is not None and account is not None and account["mode"] == "prepaid":
-        outlook = await runway_of(request, who.account_id)
+        outlook = await runway_of(request, who.account_id)  # None: Redis lost the balance
     return render(
         request,
         "overview.html",
