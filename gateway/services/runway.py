@@ -118,6 +118,10 @@ class Runways:
         row = await self.accounts.get_account(account_id)
         if row is None or row["mode"] != "prepaid":
             return None
+        return await self.prepaid(account_id, available_micros)
+
+    async def prepaid(self, account_id: str, available_micros: int) -> Runway:
+        """The runway of an account the caller already knows is prepaid."""
         now = datetime.fromtimestamp(await self.clock.now_ms() / 1000, UTC)
         profile = await self.profiles.profile(account_id) if self.profiles else None
         return await account_runway(

@@ -92,7 +92,8 @@ async def overview(request: web.Request) -> web.Response:
     step = account["next"] if account else billing["next"] if billing else None
     outlook = None  # a postpaid account is billed for its use: no credit runs out
     if spend is not None and account is not None and account["mode"] == "prepaid":
-        outlook = await runway_of(request, who.account_id)  # None: Redis lost the balance
+        available = cast(int | None, account["available_micros"])  # None: Redis lost it
+        outlook = await runway_of(request, who.account_id, available)
     return render(
         request,
         "overview.html",

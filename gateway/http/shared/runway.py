@@ -20,21 +20,21 @@ def runways(request: web.Request) -> Runways:
     return Runways(app[LEDGER], app[STORE], app[USAGE], app[GRANTS], profiles)
 
 
-async def runway_of(request: web.Request, account_id: str) -> Runway | None:
-    """The account's runway; None for a postpaid account, and while Redis has lost its
-    balance (nothing to forecast from until `meterway rebuild`)."""
-    money = await request.config_dict[STORE].money(account_id)
-    if money is None:
+async def runway_of(request: web.Request, account_id: str, available: int | None) -> Runway | None:
+    """A prepaid account's runway from the available balance its caller read; None while
+    Redis has lost that balance (nothing to forecast from until `meterway rebuild`)."""
+    if available is None:
         return None
-    return await runways(request).of(account_id, money.available)
+    return await runways(request).prepaid(account_id, available)
 
 
 async def runway_words(request: web.Request, account_id: str) -> tuple[bool, Runway | None, str]:
-    """(prepaid, its runway, the words to show) for the API."""
+    """(prepaid, its runway, the words to show) for the API: the account read once."""
     row = await request.config_dict[LEDGER].get_account(account_id)
     if row is None:
         raise NotFound("No such account.")
-    prepaid = row["mode"] == "prepaid"
-    found = await runway_of(request, account_id) if prepaid else None
-    words = found.words if found is not None else UNKNOWN if prepaid else POSTPAID
-    return prepaid, found, words
+    if row["mode"] != "prepaid":
+        return False, None, POSTPAID
+    money = await request.config_dict[STORE].money(account_id)
+    found = await runway_of(request, account_id, None if money is None else money.available)
+    return True, found, UNKNOWN if found is None else found.words

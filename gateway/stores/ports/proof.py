@@ -69,7 +69,3 @@ class LedgerProofPort(Protocol):
     async def leaf(self, entry_id: int) -> Sequence[LeafValue] | None:
         """One entry's leaf values, live or archived; None when there is none."""
         ...
-
-    async def newest_entry(self) -> int:
-        """The highest entry id committed, live or archived (0 for none)."""
-        ...

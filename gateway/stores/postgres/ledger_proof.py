@@ -10,7 +10,6 @@ session (timestamps as integer microseconds, jsonb as its own normalized text).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import asyncpg
 
@@ -149,9 +148,3 @@ class LedgerProof:
     async def leaf(self, entry_id: int) -> Sequence[LeafValue] | None:
         found = [values async for values in self.leaves(entry_id - 1, entry_id)]
         return found[0] if len(found) == 1 else None
-
-    async def newest_entry(self) -> int:
-        with map_postgres_errors():
-            live: Any = await self.pool.fetchval("SELECT max(id) FROM ledger_entries")
-            archived: Any = await self.pool.fetchval("SELECT max(max_id) FROM ledger_archives")
-        return max(int(live or 0), int(archived or 0))
