@@ -20,6 +20,7 @@ from setuptools import setup
 
 HOT_PATH = [
     "billing/admission.py",
+    "billing/byok.py",
     "billing/encodings.py",
     "billing/final_event.py",
     "billing/finish.py",

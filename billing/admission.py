@@ -37,6 +37,7 @@ class Admitted(Value):
         tokens: RateWindow | None,
         plan: str,
         markup_bps: int = 0,
+        byok_version: int = 0,
     ) -> None:
         self.request_id: Final = request_id
         self.account_id: Final = account_id
@@ -49,11 +50,13 @@ class Admitted(Value):
         self.plan: Final = plan
         # The account's markup over provider cost (its own, else its plan's)
         self.markup_bps: Final = markup_bps
+        # The account's BYOK version in the hot store (its `bk`; 0 none): services/byok.py
+        self.byok_version: Final = byok_version
 
 
 @dataclass(frozen=True, slots=True)
 class KeyRefused:
-    reason: str  # key_invalid | key_revoked | key_expired | account_pending
+    reason: str  # key_invalid | key_revoked | key_paused | key_expired | account_pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ def output_room(refusal: QuotaRefused, input_tokens: int) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class BalanceRefused:
-    reason: str  # insufficient_balance | no_payment_method
+    reason: str  # insufficient_balance | no_payment_method | commitment_exhausted
     available_micros: int
     plan: str
     markup_bps: int = 0  # the account's markup: the spend it was refused was marked up by it

@@ -88,7 +88,50 @@ def _auto_off(d: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _reconciliation(d: Mapping[str, Any]) -> tuple[str, str]:
+    cls = str(d.get("class", "")).replace("_", " ")
+    return f"Provider reconciliation: {cls}", (
+        f"{d.get('credential')} on {d.get('day')}, {d.get('model')} {d.get('kind')}: the provider"
+        f" reports {d.get('provider_tokens')} tokens, the ledger {d.get('ledger_tokens')};"
+        f" the provider's cost less Meterway's is {_money(d, 'delta_micros')}. {d.get('note')}"
+    )
+
+
+def _anomaly(d: Mapping[str, Any]) -> tuple[str, str]:
+    scope = f"{d.get('scope')} {d.get('scope_id')}"
+    ids = ", ".join(d.get("request_ids") or ()) or "none yet"
+    then = (
+        " The key is paused: lift the pause on the dashboard's API keys page, or with"
+        f" POST /v1/account/keys/{d.get('key_id')}/resume."
+        if d.get("paused")
+        else ""
+    )
+    return f"Unusual spend on {scope}", (
+        f"Between {d.get('window_start')} and {d.get('window_end')}: {d.get('summary')}"
+        f" (example requests: {ids}).{then}"
+    )
+
+
+def _byok_rejected(d: Mapping[str, Any]) -> tuple[str, str]:
+    return f"Your own {d.get('upstream')} key was refused", (
+        f"{d.get('upstream')} refused your own API key {d.get('key_hint')}: calls to it are"
+        " refused (and not billed) until you replace it (PUT /v1/account/byok/"
+        f"{d.get('upstream')}, or the dashboard's Own keys page) or remove it to use the"
+        " gateway's key."
+    )
+
+
+def _trial_withheld(d: Mapping[str, Any]) -> tuple[str, str]:
+    return "A sign-up's trial credit was withheld", (
+        f"The {d.get('check')} check withheld the trial of {d.get('signup_account_id')}"
+        f" (network {d.get('network') or 'unknown'}); suspected farms are on the Sign-ups page."
+    )
+
+
 WORDS: dict[str, Words] = {
+    "signup.trial_withheld": _trial_withheld,
+    "spend.anomaly": _anomaly,
+    "byok.rejected": _byok_rejected,
     "balance.low": _balance_low,
     "balance.runway": _runway,
     "alert.balance_below": _balance_low,
@@ -100,6 +143,7 @@ WORDS: dict[str, Words] = {
     "payment.receipt": _receipt,
     "grace_period.ending": _grace,
     "auto_topup.disabled": _auto_off,
+    "provider.reconciliation": _reconciliation,
 }
 
 

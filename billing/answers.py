@@ -193,6 +193,12 @@ def balance_answer(
     where = f": {_ask(step)} (at {step.url})" if step.ask else f" at {step.url}"
     if refusal.reason == "no_payment_method":
         message = f"Billing is not set up for this account. Set it up{where}."
+    elif refusal.reason == "commitment_exhausted":
+        message = (
+            f"This account's commitment for the period is used up: this request may cost up"
+            f" to {usd_cost(required)} but {usd_cost(max(refusal.available_micros, 0))} is"
+            f" left of it. It renews with the next period; the operator may raise it."
+        )
     elif refusal.reason == "payment_failed":
         message = (
             f"The last payment for this account's plan failed. Update the payment method{where}."

@@ -57,6 +57,18 @@ def quoted(text: str) -> str:
     return f"“{text}”"
 
 
+def _anomaly_pause(s: Said) -> str:
+    """An opt-in to pausing keys on a spend anomaly: the account's, or one key's."""
+    chosen = s.after.get("pause") or {}
+    key = s.record.get("target_id") if s.record.get("target_kind") == "key" else ""
+    choice = chosen.get(key) if isinstance(chosen, dict) else None
+    what = {"True": "to pause", "False": "not to pause"}.get(
+        str(choice), "to let the account decide for"
+    )
+    whose = f"key {s.name(key)}" if key else "every key of the account"
+    return f"chose {what} {whose} on a spend anomaly"
+
+
 def _key(s: Said) -> str:
     state = s.state
     name = state.get("name") or s.name(s.record.get("target_id"))
@@ -152,10 +164,49 @@ def _plan(s: Said) -> str:
 
 
 def _markup(s: Said) -> str:
-    bps = s.after.get("markup_bps")
-    if bps is None:
-        return f"removed the markup of {s.account}"
-    return f"set the markup of {s.account} to {int(bps) / 100:g}%"
+    """A markup is proposed as a price change (its id and effective time in `after`);
+    records from before reviewed markups set it at once."""
+    bps, change = s.after.get("markup_bps"), s.after.get("price_change")
+    if change is None:
+        if bps is None:
+            return f"removed the markup of {s.account}"
+        return f"set the markup of {s.account} to {int(bps) / 100:g}%"
+    what = "its plan's" if bps is None else f"{int(bps) / 100:g}%"
+    when = s.after.get("effective_at")
+    return f"proposed a markup of {what} for {s.account} from {when} (price change {change})"
+
+
+def _byok_fee(s: Said) -> str:
+    bps = int(s.after.get("percent_bps") or 0)
+    return (
+        f"set the platform fee of calls made with own provider keys to {bps / 100:g}% of"
+        f" the list price plus {s.money('fixed_micros')} a call"
+    )
+
+
+def _commitment_set(s: Said) -> str:
+    a = s.after
+    return (
+        f"committed {s.account} to {s.money('amount_micros')} a {a.get('period')}"
+        f" ({a.get('billing')}, {int(a.get('discount_bps') or 0) / 100:g}% off,"
+        f" then {a.get('on_exhausted')})"
+    )
+
+
+def _commitment_end(s: Said) -> str:
+    return f"ended the commitment of {s.account} at {s.after.get('ends_at')}"
+
+
+def _price_change(verb: str) -> Callable[[Said], str]:
+    def words(s: Said) -> str:
+        markup = s.after.get("markup")
+        models = ", ".join(sorted(s.after.get("models") or {})) or (
+            f"markup of {markup.get('account_id')}" if isinstance(markup, dict) else "no model"
+        )
+        when = s.after.get("effective_at")
+        return f"{verb} price change {s.target} ({models}) from {when}"
+
+    return words
 
 
 def _credit_line(s: Said) -> str:
@@ -277,6 +328,7 @@ WORDS: dict[str, Words] = {
         f" its new secret is {s.after.get('prefix')}…"
     ),
     "key.revoke": lambda s: f"revoked {_key(s)}",
+    "key.resume": lambda s: f"lifted the pause of {_key(s)} after a spend anomaly",
     "key.quotas": lambda s: f"set the limits of {_key(s)} to {_limits(s.after.get('quotas'))}",
     "key.narrow": _key_change,
     "key.fitted": lambda s: f"narrowed {_key(s)} to what its creator may do",
@@ -305,10 +357,25 @@ WORDS: dict[str, Words] = {
     ),
     "account.plan": _plan,
     "account.markup": _markup,
+    "price_change.propose": _price_change("proposed"),
+    "price_change.approve": _price_change("approved"),
+    "price_change.reject": _price_change("rejected"),
     "account.credit_line": _credit_line,
     "account.external_id": _external_id,
     "account.export_ids": _export_ids,
     "account.alerts": _alerts,
+    "account.anomaly_pause": _anomaly_pause,
+    "byok.store": lambda s: (
+        f"stored {s.account}'s own {s.target} key ({s.after.get('hint')})"
+        + (f" in place of {s.before.get('hint')}" if s.before.get("hint") else "")
+    ),
+    "byok.remove": lambda s: (
+        f"removed {s.account}'s own {s.target} key ({s.before.get('hint')}); its calls"
+        " use the gateway's key again"
+    ),
+    "byok.fee": _byok_fee,
+    "commitment.set": _commitment_set,
+    "commitment.end": _commitment_end,
     "service.create": lambda s: f"created {_service(s)}",
     "service.revoke": lambda s: f"revoked {_service(s)}",
     "token.revoke": lambda s: f"revoked a sign-in token of {s.after.get('subject') or s.target}",
@@ -318,7 +385,21 @@ WORDS: dict[str, Words] = {
     "adjustment.create": _adjustment,
     "grant.revoke": _grant_revoke,
     "refund.create": _refund,
+    "invoice.customer": lambda s: f"changed the invoicing details of {s.account}",
+    "invoice.issue": lambda s: (
+        f"issued invoice {s.target} to {s.account} for {s.after.get('month')}"
+        f" ({s.after.get('total')})"
+    ),
+    "invoice.credit_note": lambda s: (
+        f"issued credit note {s.target} cancelling invoice {s.after.get('credits')}"
+        f" ({s.after.get('total')})"
+    ),
+    "invoice.send": lambda s: f"sent invoice {s.target} to {s.account} ({s.after.get('provider')})",
     "payment.auto_topup": _auto_topup,
+    "payment.receipt_header": lambda s: (
+        f"turned {'on' if s.after.get('receipt_header') else 'off'} the receipt on each"
+        f" answer for {s.account}"
+    ),
     "payment.method": lambda s: (
         f"saved a payment method for {s.account}"
         if s.after.get("method_on_file")

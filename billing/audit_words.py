@@ -49,8 +49,9 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "teams": ("Teams and budgets", ("team", "end_user_budget")),
     "money": ("Credits, adjustments and refunds", ("credit", "adjustment", "grant", "refund")),
-    "payments": ("Payments and plans", ("payment",)),
-    "settings": ("Account settings and alerts", ("account", "alert", "service", "domain")),
+    "payments": ("Payments, plans and invoices", ("payment", "invoice", "commitment")),
+    "prices": ("Prices", ("price_change",)),
+    "settings": ("Account settings and alerts", ("account", "alert", "service", "domain", "byok")),
 }
 
 

@@ -155,20 +155,26 @@ def bill_output(
 
 def bill_of(priced_lines: Iterable[PricedLine], price: ModelPrice, at_ms: int) -> BatchBill:
     """The bill of lines already priced (`priced_lines`)."""
-    total, succeeded, numerator = Usage(service_tier=BATCH_TIER), 0, 0
+    total, succeeded, numerator, listed = Usage(service_tier=BATCH_TIER), 0, 0, 0
     counts: dict[str, int] = {}
     for _, usage, priced in priced_lines:
         succeeded += 1
         if usage is None or priced is None:
             continue
         numerator += priced.numerator
+        own = priced.provider_numerator
+        listed += priced.numerator if own < 0 else own
         total = add(total, usage)
         for key, _ in priced.detail:
             counts[key] = counts.get(key, 0) + 1
     detail: list[tuple[str, int | str]] = [("service_tier", BATCH_TIER), ("batch_lines", succeeded)]
     detail += [(f"lines_{k}", n) for k, n in sorted(counts.items()) if k in LINE_DETAIL]
-    version = price.card(at_ms, BATCH_TIER).version
-    return BatchBill(total, succeeded, Priced(numerator, version, tuple(detail)))
+    list_price = price.listed or price  # a booked price's debit names its list card
+    version = list_price.card(at_ms, BATCH_TIER).version
+    if price.listed is None:
+        return BatchBill(total, succeeded, Priced(numerator, version, tuple(detail)))
+    detail.append(("book", price.book))
+    return BatchBill(total, succeeded, Priced(numerator, version, tuple(detail), listed))
 
 
 def line_shares(

@@ -8,8 +8,9 @@ whose limit for the exhausted (window, metric) would have admitted the request.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +47,8 @@ class Plan:
     markup_bps: int = 0  # charged over provider cost, in basis points (2000 = +20 %)
     providers: frozenset[str] = frozenset()  # the only providers it may be served by; empty all
     trial: Trial | None = None  # the grant a new account signing up on it receives
+    # A reviewed change of markup_bps approved and not in force yet: (bps, from ms).
+    next_markup: tuple[int, int] | None = None
 
     def allows_model(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -71,6 +74,18 @@ class PlanBook:
 
     def get(self, name: str) -> Plan | None:
         return self.plans.get(name)
+
+    def install_markup(self, name: str, bps: int, scheduled: tuple[int, int] | None) -> None:
+        """The plan's approved markup and the one approved to follow it (bps, from ms), in
+        place: every holder of the book sees them (docs/concepts/markups.md). A plan the
+        book does not have is left alone."""
+        plan = self.plans.get(name)
+        if plan is not None and isinstance(self.plans, MutableMapping):
+            self.plans[name] = Plan(
+                plan.name, plan.rank, plan.mode, plan.quotas, plan.models, plan.on_insufficient,
+                plan.clamp_min_tokens, plan.price_micros, plan.stripe_price, bps, plan.providers,
+                plan.trial, scheduled,
+            )  # fmt: skip
 
     def upgrade_for(self, current: str, window: str, metric: str, needed: int) -> Upgrade | None:
         """The cheapest higher plan whose limit covers `needed` (used + requested)."""
@@ -146,6 +161,23 @@ def resolved_markup(plan: Plan | None, override: int | None) -> int:
     if override is not None:
         return override
     return plan.markup_bps if plan else 0
+
+
+def next_markup(
+    plan: Plan | None, at: datetime | None, own: int | None, current: int | None = None
+) -> tuple[int, int] | None:
+    """A scheduled markup change as the hot record carries it: (the markup charged from
+    `at`, resolved as `resolved_markup` does; `at` in ms), or None when none is scheduled.
+    An account with no change of its own and no markup of its own (`current`) follows its
+    plan's scheduled one."""
+    if at is None:
+        return plan.next_markup if plan is not None and current is None else None
+    return resolved_markup(plan, own), int(at.timestamp() * 1000)
+
+
+def scheduled_ms(scheduled: tuple[int, datetime] | None) -> tuple[int, int] | None:
+    """A plan's scheduled markup (bps, from) as the plan book and hot records carry it."""
+    return None if scheduled is None else (scheduled[0], int(scheduled[1].timestamp() * 1000))
 
 
 def _price(name: str, entry: Mapping[str, object]) -> tuple[int, str]:

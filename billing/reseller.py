@@ -13,7 +13,7 @@ from typing import Any
 from billing.pricing.explain import EXACT_COST
 
 # Fields that tell a customer what the operator pays and keeps.
-PRIVATE = frozenset({"markup_bps", "provider_cost_micros", "gross_margin_micros"})
+PRIVATE = frozenset({"markup_bps", "next_markup", "provider_cost_micros", "gross_margin_micros"})
 
 
 def for_customer(body: Any, show_cost: bool) -> Any:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from billing.drift import with_stated_cost
 from billing.usage import ToolRuns, Usage, usage_from_anthropic, usage_from_openai, with_tier
 
 _ANTHROPIC_USAGE_FIELDS = (
@@ -176,7 +177,8 @@ class OpenAIStreamTally:
         if not isinstance(usage, dict):
             return True
         read = usage_from_openai(usage, reasoning_apart=self.reasoning_apart)
-        self.usage = with_tier(read, chunk.get("service_tier"))
+        # The cost an OpenAI-compatible upstream states, kept for the drift check, never billed
+        self.usage = with_tier(with_stated_cost(read, usage), chunk.get("service_tier"))
         if self.client_wants_usage or not isinstance(choices, list) or not choices:
             return self.client_wants_usage
         if not any(_carries_something(c) for c in choices):

@@ -35,6 +35,7 @@ from gateway.http.appkeys import (
     AUTO_TOPUPS,
     BATCH_BOOK,
     BUDGETS,
+    BYOK,
     CALL_METRICS,
     COUNTER,
     COURIER,
@@ -46,6 +47,7 @@ from gateway.http.appkeys import (
     FORM_TOKENS,
     GRANTS,
     IDEMPOTENCY,
+    INVOICES,
     JWT,
     KEYS,
     LEDGER,
@@ -55,12 +57,15 @@ from gateway.http.appkeys import (
     METER_BOOK,
     METERING,
     METERING_LEDGER,
+    NETWORK_SIGHTINGS,
     NOTIFY,
     OIDC,
     PAYMENTS,
     PLANS,
+    PRICE_DESK,
     PRICING,
     PROXYING,
+    RECEIPT_HEADERS,
     RESPONSE_BOOK,
     REVOCATIONS,
     SAML,
@@ -110,12 +115,17 @@ from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
+from gateway.services.byok import ByokKeys
 from gateway.services.courier import Courier
 from gateway.services.limits import TeamNames
 from gateway.services.lost_debits import LostDebits
 from gateway.services.meter.metered import Metering
 from gateway.services.meter.metering import Meter
+from gateway.services.network_sightings import NetworkSightings
 from gateway.services.next_steps import refusal_state
+from gateway.services.price_changes import PriceDesk
+from gateway.services.prices_at_start import review_at_start, review_plans_at_start
+from gateway.services.receipt_header import ReceiptHeaders
 from gateway.services.registry import TaskRegistry
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
@@ -181,12 +191,29 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
                 app[PRICING],
                 opened.directory(),
             )
+            app[RECEIPT_HEADERS] = ReceiptHeaders(opened.receipt_headers(), app[SIGNING_KEYS])
+            app[NETWORK_SIGHTINGS] = NetworkSightings(opened.anomalies())
+            app[BYOK] = await _own_keys(app[SETTINGS], opened)
             _observe(app)
             _metering(app, opened)
             yield
             await app[METER].drain(app[SETTINGS].drain_timeout_s)
 
     return stores
+
+
+async def _own_keys(settings: Settings, stores: Stores) -> ByokKeys:
+    """The accounts' own provider keys, read once before serving (a ledger that cannot be
+    read now leaves them to the clock: a call of an account with one is refused as loading
+    until then, by the version its admission reads)."""
+    byok = ByokKeys(
+        stores.byok(), stores.store, settings.byok_encryption_key, settings.byok_notify_window_s
+    )
+    try:
+        await byok.refresh()
+    except StoreError as exc:
+        logging.getLogger("meterway.byok").warning("own provider keys not read: %s", exc)
+    return byok
 
 
 def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
@@ -214,13 +241,39 @@ async def _self_restore(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _price_versions(app: web.Application) -> AsyncIterator[None]:
-    """Register the rate cards debits will name, once at start (never per request). A ledger
-    that cannot take them now does not stop the gateway: debits carry their version anyway,
-    and the next start registers the cards (the same versions: a version hashes its card)."""
+    """Register the rate cards debits will name, once at start (never per request), bill
+    the approved card and plan markups where the configuration moved them
+    (PRICE_CHANGES_AT_START=review, services/prices_at_start.py; before the restore writes
+    hot records), and install the approved price changes before serving. A
+    ledger that cannot take them now does not stop the gateway (the loaded card bills):
+    debits carry their version anyway, the next start registers the cards (the same
+    versions: a version hashes its card), and the price desk's clock installs the changes
+    (services/price_changes.py)."""
+    settings, stores = app[SETTINGS], app[STORES]
+    added = pricing_terms(settings.providers)[0]
+    app[PRICE_DESK] = desk = PriceDesk(
+        app[PRICING],
+        app[PLANS],
+        frozenset(PROVIDERS) | frozenset(added),
+        settings.price_review,
+        stores.price_changes(),
+        stores.price_versions(),
+        stores.store,
+        stores.plan_markups(),
+        settings.price_review.at_start == "review",
+        books=stores.books(),
+    )
     try:
-        await app[STORES].price_versions().register(app[PRICING].rate_cards())
+        await stores.price_versions().register(app[PRICING].rate_cards())
+        if settings.price_review.at_start == "review":
+            await review_at_start(desk, stores.config_cards())
+            await review_plans_at_start(desk, stores.plan_markups())
+        await desk.install()
     except StoreError as exc:
-        logging.getLogger("meterway.pricing").warning("rate cards not registered: %s", exc)
+        logging.getLogger("meterway.pricing").warning(
+            "rate cards not registered, prices at start not reviewed (the loaded card bills): %s",
+            exc,
+        )
     yield
 
 
@@ -238,6 +291,7 @@ async def _user_auth(app: web.Application) -> AsyncIterator[None]:
     courier = app[COURIER] = Courier()
     app[GRANTS] = stores.grants()
     app[STATEMENTS] = stores.statements()
+    app[INVOICES] = stores.invoices()
     app[FOCUS] = stores.focus()
     app[BUDGETS] = stores.end_user_budgets()
     app[TEAMS] = stores.teams()
@@ -340,6 +394,9 @@ async def _proxying(app: web.Application) -> None:
         app[UPSTREAM],
         app[UPSTREAMS],
         traced=app[SETTINGS].traces.enabled,
+        receipts=app[RECEIPT_HEADERS],
+        sightings=app[NETWORK_SIGHTINGS],
+        byok=app[BYOK],
     )
 
 

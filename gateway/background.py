@@ -22,6 +22,7 @@ from gateway.http.appkeys import (
     ANALYTICS_COPIER,
     ANALYTICS_FRESHNESS,
     BATCH_BOOK,
+    BYOK,
     CALL_METRICS,
     DIRECTORY,
     GRANTS,
@@ -29,13 +30,17 @@ from gateway.http.appkeys import (
     LEDGER_SEALS,
     MEMBERS,
     METER,
+    NETWORK_SIGHTINGS,
     NOTIFY,
     OTLP_EXPORTER,
     OTLP_METRICS,
     OUTBOUND_SESSION,
     PAYMENTS,
     PLANS,
+    PRICE_DESK,
     PRICING,
+    RECEIPT_HEADERS,
+    RECONCILER,
     RESPONSE_BOOK,
     SETTINGS,
     STORES,
@@ -52,6 +57,8 @@ from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
 from gateway.services.analytics_freshness import Freshness
 from gateway.services.money_out import resolve
+from gateway.services.network_sightings import NETWORK_FLUSH_S
+from gateway.services.receipt_header import RECEIPT_HEADER_REFRESH_S
 from gateway.services.responses import Fetch
 from gateway.services.runway import Runways
 from gateway.services.usage_reads import UsageReads
@@ -61,9 +68,11 @@ from gateway.stores.clickhouse.usage import ClickHouseUsage
 from gateway.stores.connect import Stores
 from gateway.stores.records import OwnedResponse
 from gateway.workers.analytics_copy import Copier
+from gateway.workers.anomalies import Detector
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
 from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
 from gateway.workers.outbound import export_jobs, notify_jobs
+from gateway.workers.reconciler import Reconciler
 from gateway.workers.response_poller import run_response_poller
 from gateway.workers.settler import Settler
 from gateway.workers.supervisor import Job, Supervisor, every
@@ -121,6 +130,12 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
     every_s = settings.response_poll_interval_s
     yield "response_poller", lambda: run_response_poller(book, fetch, every_s, stop=stop)
     yield "batch_poller", _batch_poller(app, stop)
+    receipts = app[RECEIPT_HEADERS]
+    yield (
+        "receipt_headers",
+        every(RECEIPT_HEADER_REFRESH_S, receipts.refresh, stop, "receipt_headers"),
+    )
+    yield "byok_keys", every(settings.byok_refresh_s, app[BYOK].refresh, stop, "byok_keys")
     if settings.settler_enabled:
         seals = app[LEDGER_SEALS] = ledger_seals(stores, settings)
         yield from ledger_jobs(settler, stores, stop, seals)
@@ -132,6 +147,10 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
     yield from notify_jobs(
         settings, stores.store, app[NOTIFY], alerts, session, stop, members, runways.of
     )
+    sightings = app[NETWORK_SIGHTINGS]
+    yield "network_sightings", every(NETWORK_FLUSH_S, sightings.flush, stop, "network_sightings")
+    detector = Detector(stores.anomalies(), stores.store)
+    yield "anomalies", every(settings.anomaly_every_s, detector.tick, stop, "anomalies")
     yield (
         "billing_clock",
         every(BILLING_CLOCK_EVERY_S, lambda: billing_tick(payments), stop, "billing_clock"),
@@ -144,11 +163,24 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
             )
 
     yield "ledger_partitions", every(KEEPER_EVERY_S, keep_months, stop, "ledger_partitions")
+    price_every = settings.price_review.poll_s
+    yield "price_changes", every(price_every, app[PRICE_DESK].tick, stop, "price_changes")
     yield from _otlp_jobs(app, stop)
+    yield from _reconcile_jobs(app, stop)
     if ANALYTICS_COPIER in app:
         copier = app[ANALYTICS_COPIER]
         every_s = settings.analytics.every_s
         yield "analytics_copy", every(every_s, copier.run_round, stop, "analytics_copy")
+
+
+def _reconcile_jobs(app: web.Application, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
+    """The reconciliation against the providers' reports, when an admin key is set, where
+    ledger work runs (not in a gateway that only forwards, SETTLER_DISABLED=1)."""
+    settings, stores = app[SETTINGS].reconcile, app[STORES]
+    if settings.enabled and app[SETTINGS].settler_enabled:
+        reconciler = Reconciler(settings, stores.provider_reconciliation(), stores.notify_ledger())
+        app[RECONCILER] = reconciler
+        yield "provider_reconcile", every(settings.every_s, reconciler.run_round, stop, "reconcile")
 
 
 def _otlp_jobs(app: web.Application, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:

@@ -6,14 +6,21 @@
     │   ├── DevicePending      400 authorization_pending (`meterway login`: not approved yet)
     │   ├── DeviceRefused      400 access_denied (the device code was denied or expired)
     │   ├── ScimInvalid        400 invalid_scim_request (a SCIM request; `scimType` says why)
-    │   └── DomainOutside      400 domain_outside (a directory's address outside its proven domains)
+    │   ├── DomainOutside      400 domain_outside (a directory's address outside its proven domains)
+    │   ├── PriceChangeTooSoon 400 effective_time_too_soon (a price change too near or past)
+    │   ├── BookInexact        400 price_book_inexact (a book's rate no longer whole)
+    │   └── ConfirmationRequired 400 confirmation_required (a price change's move not named)
     ├── InvalidApiKey          401 invalid_api_key
     │   └── SigninFailed       401 signin_failed (identity provider or e-mailed link)
     │       └── MemberRemoved  401 member_removed (removed: a sign-in does not join them back)
     ├── BillingRequired        402 billing_required
     ├── PermissionDenied       403 permission_denied
     │   ├── AccountPending     403 account_pending_approval (signed up, not approved yet)
-    │   └── AccountRejected    403 account_rejected (its sign-up was declined)
+    │   ├── TrialWithheld      403 trial_withheld (a sign-up's trial credit was not given)
+    │   ├── AccountRejected    403 account_rejected (its sign-up was declined)
+    │   ├── KeyPaused          403 key_paused (paused after a spend anomaly; its owner lifts it)
+    │   ├── ByokKeyRejected    403 byok_key_rejected (the provider refused the account's own key)
+    │   └── SecondApproverRequired 403 second_approver_required (a price change's own proposer)
     ├── NotFound               404 not_found
     │   └── ModelNotFound      404 model_not_found
     ├── MethodNotAllowed       405 method_not_allowed
@@ -26,7 +33,9 @@
     │   ├── DomainNotProven    409 domain_not_proven (its TXT record does not hold the claim)
     │   ├── DomainClaimed      409 domain_claimed (another organization proved the domain)
     │   ├── MemberConflict     409 member_conflict (the address is another identity's member)
-    │   └── LastOwner          409 last_owner (the organization's only owner removed or demoted)
+    │   ├── LastOwner          409 last_owner (the organization's only owner removed or demoted)
+    │   ├── PriceChangeDecided 409 price_change_decided (approved or rejected already)
+    │   └── MarkupChangeScheduled 409 markup_change_scheduled (one is due for the account)
     ├── PreconditionFailed     412 precondition_failed (If-Match names an older version)
     ├── PayloadTooLarge        413 request_too_large
     ├── QuotaExceeded          429 quota_exceeded
@@ -42,6 +51,9 @@
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
     │   ├── DomainLookupFailed 503 domain_lookup_failed (DNS did not answer for a claim)
     │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
+    │   ├── RateSourceUnavailable 503 rate_source_unavailable (FX_RATES_URL gave no rate)
+    │   ├── ByokNotSetUp       503 byok_not_set_up (no BYOK_ENCRYPTION_KEY is set)
+    │   ├── ByokKeysLoading    503 byok_keys_loading (an own key's change not read yet)
     │   └── UpstreamsCoolingDown 503 upstreams_cooling_down (every deployment of the model)
     ├── UpstreamTimeout        504 upstream_timeout
     ├── RequestTimeout         408 request_timeout
@@ -167,6 +179,13 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class BookInexact(InvalidRequest):
+    """The account's price book cannot price this model exactly (a list rate changed under
+    it): refused by name, never rounded; the operator's log says which rate."""
+
+    code = "price_book_inexact"
+
+
 class MethodNotAllowed(MeterwayError):
     status, type, code, anthropic_type = (
         405,
@@ -255,6 +274,24 @@ class ServiceUnavailable(MeterwayError):
     )
 
 
+class TrialWithheld(PermissionDenied):
+    """A sign-up's trial credit was not given, or waits for a card: one class and one
+    message whichever trial check (services/trial_gate.py) held it, so the answer never
+    tells a farm which check it tripped. Carried in verify's answer, not raised: the
+    account is opened either way."""
+
+    code = "trial_withheld"
+    CARD = (
+        "No trial credit was given to this sign-up yet. Trials go to sign-ups that pass our"
+        " checks, one per card: add a card (Billing, Add a card) to ask for it, or top up"
+        " your balance to start now."
+    )
+    NO_CARD = (
+        "No trial credit was given to this sign-up: it did not pass our checks. Top up your"
+        " balance to start."
+    )
+
+
 class SignupRateLimited(QuotaExceeded):
     """Sign-ups asked for too often from one client address or at one e-mail domain; the
     answer is the same whether or not the address is known."""
@@ -295,10 +332,31 @@ class AccountPending(PermissionDenied):
     code = "account_pending_approval"
 
 
+class SecondApproverRequired(PermissionDenied):
+    """With PRICE_CHANGE_APPROVERS=2, a price change approved by the operator who proposed it."""
+
+    code = "second_approver_required"
+
+
 class AccountRejected(PermissionDenied):
     """An account whose sign-up an operator declined: its keys are refused for good."""
 
     code = "account_rejected"
+
+
+class KeyPaused(PermissionDenied):
+    """A key paused after a spend anomaly (docs/guides/anomalies.md): valid (not a 401),
+    paying would not help (not a 402); its owner lifts the pause with one action."""
+
+    code = "key_paused"
+
+
+class ByokKeyRejected(PermissionDenied):
+    """The provider refused the account's own key (401 or 403) for this upstream: nothing
+    was billed, and its owner is told (`byok.rejected`). Retrying does not help until the
+    key is replaced or removed."""
+
+    code = "byok_key_rejected"
 
 
 class SigninFailed(InvalidApiKey):
@@ -332,6 +390,30 @@ class PaymentsNotSetUp(ServiceUnavailable):
 
     code = "payments_not_set_up"
     should_retry = False
+
+
+class RateSourceUnavailable(ServiceUnavailable):
+    """The exchange-rate source the operator configured (FX_RATES_URL) could not be read:
+    no invoice was issued and no number used; retry, or give the rate yourself."""
+
+    code = "rate_source_unavailable"
+
+
+class ByokNotSetUp(ServiceUnavailable):
+    """No BYOK_ENCRYPTION_KEY is set: a customer's own provider key cannot be stored (it
+    is kept only encrypted). Retrying does not help until the operator sets one."""
+
+    code = "byok_not_set_up"
+    should_retry = False
+
+
+class ByokKeysLoading(ServiceUnavailable):
+    """The account changed its own provider keys and this gateway process has not read the
+    change yet (within BYOK_REFRESH_S): nothing was sent, rather than sent with the wrong
+    key or billed at the wrong price. Retry after a second."""
+
+    code = "byok_keys_loading"
+    should_retry = True
 
 
 class UpstreamsCoolingDown(ServiceUnavailable):
@@ -374,6 +456,33 @@ class IdempotencyConflict(Conflict):
             extra={"idempotency_key": key, "first_use": first},
             should_retry=False,
         )
+
+
+class PriceChangeTooSoon(InvalidRequest):
+    """A price change whose effective time is not far enough ahead for every gateway to
+    install it first (PRICE_CHANGE_LEAD_S): prices never change in the past."""
+
+    code = "effective_time_too_soon"
+
+
+class ConfirmationRequired(InvalidRequest):
+    """A price change moving an account's spend past the operator's threshold, approved
+    without naming the move (`confirm`)."""
+
+    code = "confirmation_required"
+
+
+class PriceChangeDecided(Conflict):
+    """A price change already approved or rejected: it is decided once."""
+
+    code = "price_change_decided"
+
+
+class MarkupChangeScheduled(Conflict):
+    """A markup change approved while another of the same account is scheduled and not in
+    force yet: an account has one scheduled markup at a time (approve this one after)."""
+
+    code = "markup_change_scheduled"
 
 
 class MonthNotItemized(Conflict):

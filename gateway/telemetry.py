@@ -48,6 +48,8 @@ class Metrics:
     prompts_counted: Counter
     dead_lettered: Counter
     uncollected: Counter
+    price_checked: Counter
+    price_drift: Counter
     vanished: Counter
     kept_counts: Counter
     upstream_failures: Counter
@@ -188,6 +190,20 @@ def _build() -> Metrics:
             " operator's receivables (a provider reported more than was held, and the balance"
             " or a spend window had no room): alert on any increase. By provider.",
             ["provider"],
+            registry=r,
+        ),
+        price_checked=Counter(
+            "meterway_price_drift_checked",
+            "Debits whose provider stated its own cost (OpenRouter's usage.cost), compared by"
+            " this process's settler with the card that billed them. By model.",
+            ["model"],
+            registry=r,
+        ),
+        price_drift=Counter(
+            "meterway_price_drift",
+            "Of those, the debits whose provider's figure was more than 2% from the card's"
+            " (beyond its rounding): the card or the provider's price moved. By model.",
+            ["model"],
             registry=r,
         ),
         vanished=Counter(

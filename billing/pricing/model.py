@@ -41,14 +41,19 @@ class Priced(Value):
         numerator: int,
         version: str = "",
         detail: tuple[tuple[str, int | str], ...] = (),
+        provider_numerator: int = -1,
     ) -> None:
         self.numerator: Final = numerator
         self.version: Final = version  # the rate card's id (a ledger debit's price_version)
         self.detail: Final = detail  # priced dimensions beyond the columns
+        # The list card's exact cost when a price book priced `numerator` (-1: the same)
+        self.provider_numerator: Final = provider_numerator
 
     @property
     def provider_micros(self) -> int:
-        return ceil_div(self.numerator, COST_SCALE)
+        """What the provider is paid: the list card's cost, whatever book the customer has."""
+        listed = self.provider_numerator
+        return ceil_div(self.numerator if listed < 0 else listed, COST_SCALE)
 
     def charged(self, markup_bps: int = 0) -> int:
         """What the account is debited: the exact cost marked up, rounded up once."""
@@ -116,6 +121,11 @@ class ModelPrice:
     # Its provider's Chat Completions usage counts reasoning outside `completion_tokens`
     # (xAI; billing/usage.py REASONING_APART), so it is added to the completion.
     reasoning_apart: bool = False
+    # Under a price book (billing/pricing/shelf.py): the list price its cards were booked
+    # from, which prices the provider's cost, and the book chain's tags; None and "" for
+    # a list price.
+    listed: ModelPrice | None = field(default=None, repr=False, compare=False)
+    book: str = ""
     # Every price key any of its cards sets: what a request may be billed for at all.
     priced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     # The cards by tier when one period with one segment holds them all (most models): no
@@ -164,7 +174,11 @@ class ModelPrice:
         band = card.band(usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens)
         numerator = band.usage_numerator(usage, TOOL_UNITS)
         plain = not (usage.extra or usage.tool_runs or usage.service_tier) and band.above < 0
-        return Priced(numerator, card.version, () if plain else _detail(usage, band))
+        listed = self.listed
+        if listed is None:
+            return Priced(numerator, card.version, () if plain else _detail(usage, band))
+        base = listed.price(usage, at_ms)  # the list card names the debit's price_version
+        return Priced(numerator, base.version, (*base.detail, ("book", self.book)), base.numerator)
 
     def cost_micros(self, usage: Usage, at_ms: int | None = None) -> int:
         return self.price(usage, at_ms).provider_micros

@@ -9,6 +9,7 @@ kept, so a request costs a lookup either way.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,10 +20,22 @@ from billing.pricing.deployments import Spec, deployed, read_specs
 from billing.pricing.errors import PricingError
 from billing.pricing.model import Deployment, ModelPrice, Period
 from billing.pricing.operator import Route, operator_periods, parse_tools, read_route, routed
+from billing.pricing.shelf import BookShelf
 from billing.usage import REASONING_APART
 
 CATALOGUE_FIELDS = frozenset({"serve", "providers", "exclude"})
 MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile client's are bounded)
+REFUSALS_KEPT = 10_000  # (model, account) pairs counted between two flushes; more are dropped
+NAME_KEPT = 200  # a refused model's name is counted by its first characters
+
+
+def counted_name(model: str) -> str:
+    """The name a refusal is counted under: its first NAME_KEPT characters, as text the
+    ledger stores (a NUL or a lone surrogate a client sent becomes U+FFFD)."""
+    name = model[:NAME_KEPT]
+    if name.isascii() and "\x00" not in name:
+        return name
+    return "".join("\ufffd" if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,46 @@ class PricingTable:
     # and sent to the provider as the call's explicit cap (DEFAULT_MAX_OUTPUT_TOKENS).
     default_output_tokens: int = 32768
     _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
+    # Calls refused for a model no price serves, by (model, account): counted here, in the
+    # process, and flushed to the ledger by the price desk's clock (services/price_changes.py).
+    _refusals: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
+    # The price books the price desk's clock loads (services/price_changes.py): whose
+    # prices differ from the list, and how.
+    books: BookShelf = field(default_factory=BookShelf, compare=False)
+
+    def booked(self, price: ModelPrice, account_id: str, at_ms: int | None = None) -> ModelPrice:
+        """`price` as `account_id` pays it (its price book's, else the list): a dict lookup
+        in what the shelf holds, no I/O. BookError names a rate its book cannot book."""
+        books = self.books
+        if not (books.accounts or books.plans):  # no book assigned: no clock read
+            return price
+        at = time.time_ns() // 1_000_000 if at_ms is None else at_ms
+        return books.price_for(account_id, price, at)
+
+    def refused(self, model: str, account_id: str, calls: int = 1) -> None:
+        """Count a call refused because no price serves `model`: a dict update, no I/O."""
+        key = (counted_name(model), account_id)
+        counts = self._refusals
+        if key in counts:
+            counts[key] += calls
+        elif len(counts) < REFUSALS_KEPT:
+            counts[key] = calls
+
+    def take_refusals(self) -> dict[tuple[str, str], int]:
+        """The refusals counted since the last take, and a fresh count."""
+        taken = dict(self._refusals)
+        self._refusals.clear()
+        return taken
+
+    def install(self, prices: Mapping[str, ModelPrice]) -> None:
+        """Serve `prices` by their names from now on: approved price changes, installed
+        between two requests (services/price_changes.py). Names matched against the
+        catalogue are matched again, so each finds a change made under its model's name."""
+        models = self.models
+        if not isinstance(models, dict):
+            raise TypeError("the table's models are not its own dict")
+        models.update(prices)
+        self._matched.clear()
 
     def lookup(self, model: str) -> ModelPrice | None:
         found = self.models.get(self.aliases.get(model, model))

@@ -15,7 +15,16 @@ from urllib.parse import quote, urlencode
 
 from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
 from billing.tags import GROUP_PREFIX
-from gateway.cli import audit_cmd, console_cmd, signups_cmd, statement_cmd
+from gateway.cli import (
+    anomalies_cmd,
+    audit_cmd,
+    byok_cmd,
+    commitments_cmd,
+    console_cmd,
+    price_review_cmd,
+    signups_cmd,
+    statement_cmd,
+)
 from gateway.cli.client import (
     OK,
     UsageError,
@@ -283,11 +292,17 @@ def markup(args: argparse.Namespace) -> int:
     """`meterway admin markup ACCOUNT 2000` (basis points) or `--clear` (back to its plan's)."""
     if args.clear == (args.markup_bps is not None):
         raise UsageError("give a markup in basis points, or --clear")
-    payload = {"markup_bps": None if args.clear else args.markup_bps}
+    payload: dict[str, Any] = {"markup_bps": None if args.clear else args.markup_bps}
+    if args.effective_at:
+        payload["effective_at"] = price_review_cmd.effective_at(args.effective_at)
     path = f"{A}/accounts/{quote(args.account_id)}/markup"
-    body = expect(call(args, "PUT", path, payload), 200)
-    own = body.get("markup_bps")
-    text = f"{body['id']}: plan's markup" if own is None else f"{body['id']}: markup {own} bps"
+    body = expect(call(args, "PUT", path, payload), 202)
+    own = body["markup"]["markup_bps"]
+    what = "its plan's markup" if own is None else f"markup {own} bps"
+    text = (
+        f"price change {body['id']} proposed: {args.account_id} at {what} from"
+        f" {body['effective_at']}, pending approval (meterway prices approve {body['id']})"
+    )
     emit(args, text, body)
     return OK
 
@@ -410,6 +425,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("account_id")
     p.add_argument("markup_bps", nargs="?", type=int, help="basis points: 2000 is +20%%")
     p.add_argument("--clear", action="store_true", help="follow the plan's markup again")
+    p.add_argument("--effective-at", help="RFC 3339 time, or +2h, +7d (default: a day ahead)")
     p = _command(commands, "credit-line", credit_line, "let an account's balance go below 0")
     p.add_argument("account_id")
     p.add_argument("micros", type=int, help="how far below 0, in micros (0 removes it)")
@@ -435,6 +451,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--account-id", dest="account_id", help="only this account's records")
     audit_cmd.add_arguments(p)
     signups_cmd.add_commands(commands, _command)
+    anomalies_cmd.add_commands(commands, _command)
+    byok_cmd.add_commands(commands, _command)
+    commitments_cmd.add_commands(commands, _command)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from billing.display import quota_amount, quota_label, usd
-from gateway.cli import alerts_cmd, statement_cmd
+from gateway.cli import alerts_cmd, anomalies_cmd, byok_cmd, statement_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -208,6 +208,8 @@ def add_parser(sub: Any) -> None:
         ("cancel", cancel, "cancel the subscription at the end of its period"),
         ("statement", statement_cmd.account_statement, "your organization's statement of a month"),
         *alerts_cmd.COMMANDS,
+        *anomalies_cmd.COMMANDS,
+        *byok_cmd.COMMANDS,
     ):
         p = commands.add_parser(name, help=text, allow_abbrev=False)  # no --token for --token-file
         add_common(p, "token", "METERWAY_TOKEN")
@@ -217,6 +219,8 @@ def add_parser(sub: Any) -> None:
         if name == "plan":
             p.add_argument("plan", help="the plan's name, e.g. starter")
         alerts_cmd.add_arguments(name, p)
+        anomalies_cmd.add_arguments(name, p)
+        byok_cmd.add_arguments(name, p)
         if name == "statement":
             statement_cmd.add_arguments(p)
         if name in ("setup", "portal", "topup", "plan"):  # the commands that print a page

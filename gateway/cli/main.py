@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from gateway.build import build
-from gateway.cli import admin_cmd, audit_cmd, auth_cmd, billing_cmd, receipt_cmd
+from gateway.cli import admin_cmd, audit_cmd, auth_cmd, billing_cmd, invoices_cmd, receipt_cmd
 from gateway.cli.client import ERROR
 
 
@@ -44,6 +44,7 @@ CLIENTS: dict[str, Callable[[argparse.Namespace], int]] = {
     "logout": auth_cmd.main,
     "auth": auth_cmd.main,
     "receipt": receipt_cmd.main,
+    "invoices": invoices_cmd.main,
     "version": _print_version,
 }
 
@@ -63,6 +64,7 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
     auth_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     receipt_cmd.add_parser(sub)
+    invoices_cmd.add_parser(sub)
     if full:
         from gateway.cli import analytics_cmd, export_cmd, ledger_cmd, payments_cmd, prices_cmd
 
@@ -72,7 +74,7 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
 
 
 def _server_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from gateway.cli import settler_cmd
+    from gateway.cli import reconcile_cmd, settler_cmd
 
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")
@@ -101,9 +103,17 @@ def _server_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="on a live Redis: keep open holds, correct balances by fenced deltas",
     )
-    sub.add_parser("sync-plans", help="re-apply config/plans.toml to every account, live")
-    r = sub.add_parser("reconcile", help="compare Redis balances with the ledger")
+    sub.add_parser(
+        "sync-plans",
+        help="re-apply config/plans.toml to every account, live (markups: the approved ones)",
+    )
+    r = sub.add_parser(
+        "reconcile",
+        help="compare Redis balances with the ledger; `providers`: the ledger with the"
+        " providers' own reports",
+    )
     r.add_argument("--repair", action="store_true")
+    reconcile_cmd.add_parser(r)
 
 
 def _command_word(argv: list[str]) -> str | None:

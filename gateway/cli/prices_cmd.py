@@ -2,7 +2,8 @@
 would bill by, read from config/pricing.toml (MW_CONFIG_DIR) over the installed catalogue;
 `diff` compares them with what a running gateway bills now (its operator API), before an
 upgrade is served; `explain` re-derives one debit from its ledger row and the rate card the
-ledger kept for it."""
+ledger kept for it. `propose`, `preview`, `pending`, `show-change`, `approve` and `reject`
+review price changes before they bill (price_review_cmd.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from typing import Any
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
+from billing.pricing.book_explain import book_tags, explain_book
+from billing.pricing.books import read_book_change
 from billing.pricing.explain import diff, explain_row, show
+from billing.pricing.from_cards import from_install, to_toml
+from billing.pricing.shelf import Chain
+from gateway.cli import price_review_cmd
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
+from gateway.cli.client import run as run_client
 from gateway.config.settings import PROVIDERS, Settings
 from gateway.stores.connect import open_stores
 
@@ -26,12 +33,20 @@ def add_parser(sub: Any) -> None:
     s.add_argument("model", help="a model name as clients send it")
     ops.add_parser("check", help="load every price; fail if a served model has none")
     d = ops.add_parser("diff", help="what this install would bill differently from a gateway")
+    d.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="write the moved prices as a price change for `prices propose FILE`",
+    )
     add_common(d, "admin-key", "METERWAY_ADMIN_KEY")
     e = ops.add_parser("explain", help="the arithmetic of one debit, from the ledger")
     e.add_argument("request_id")
+    price_review_cmd.add_parsers(ops)
 
 
-OFFLINE = frozenset({"show", "check", "diff"})
+# What needs no server settings: the config directory, the catalogue, or the operator API.
+OFFLINE = frozenset({"show", "check", "diff"}) | price_review_cmd.COMMANDS
 
 
 def _table(config: Path) -> PricingTable:
@@ -76,6 +91,12 @@ def _diff(config: Path, args: argparse.Namespace) -> int:
     lines = diff(served["models"], table.current())
     print(f"served: {served['catalogue'] or 'no catalogue'}; installed: {table.catalogue_version}")
     print("\n".join(lines) if lines else "no price would change")
+    if args.write is not None:
+        change, left = from_install(served["models"], table.current())
+        args.write.write_text(to_toml(change))
+        print(f"wrote {len(change['models'])} models' prices to {args.write}: review, then propose")
+        for line in left:
+            print(f"not written: {line}")
     return ACTION_NEEDED if lines else OK
 
 
@@ -88,18 +109,37 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"meterway: no debit for request {args.request_id!r}", file=sys.stderr)
             return ERROR
         card = await versions.card(row["price_version"]) if row["price_version"] else None
+        chain = await _chain(stores.price_changes(), row)
     if card is None:
         print(
             f"meterway: the debit names no known rate card ({row['price_version']})",
             file=sys.stderr,
         )
         return ERROR
-    print("\n".join(explain_row(row, card["card"])))
+    lines = explain_row(row, card["card"])
+    if chain:
+        lines += explain_book(row, card["card"], chain)
+    print("\n".join(lines))
     return OK
+
+
+async def _chain(changes: Any, row: Any) -> Chain:
+    """The price books that priced the debit, each as its price change defined it."""
+    books = []
+    for name, version in book_tags(row):
+        change = await changes.get(version)
+        if change is None:
+            continue
+        at = int(change["effective_at"].timestamp() * 1000)
+        read = read_book_change(change["document"], version, at)
+        books += [b for b in read.books if b.name == name]
+    return tuple(books)
 
 
 def offline(args: argparse.Namespace, config: Path) -> int:
     """The subcommands that read only the config directory and the catalogue."""
+    if args.prices_command in price_review_cmd.COMMANDS:
+        return run_client(price_review_cmd.run, args)
     try:
         if args.prices_command == "show":
             return _show(config, args.model)

@@ -24,6 +24,7 @@ from gateway.cli import (
     ledger_cmd,
     payments_cmd,
     prices_cmd,
+    reconcile_cmd,
     settler_cmd,
 )
 from gateway.cli.client import ERROR
@@ -32,7 +33,13 @@ from gateway.config import values as config_values
 from gateway.config.providers import pricing_terms
 from gateway.config.settings import PROVIDERS, Settings, config_dir, load_settings
 from gateway.config.values import ConfigError
-from gateway.ops.rebuild import Drift, RebuildRefused, reconcile, sync_plans
+from gateway.ops.rebuild import (
+    Drift,
+    RebuildRefused,
+    approved_plan_markups,
+    reconcile,
+    sync_plans,
+)
 from gateway.ops.reconcile import parked
 from gateway.ops.self_restore import rebuild_command
 from gateway.runtime import serve_workers
@@ -75,6 +82,8 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
         try:
             plans = load_plans(settings.plans_path)
+            if settings.price_review.at_start == "review":
+                await approved_plan_markups(stores, plans)
             result = await rebuild_command(stores, plans, settings, args.force)
         except RebuildRefused as exc:
             print(f"meterway: rebuild refused: {exc}", file=sys.stderr)
@@ -85,12 +94,18 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
     async with open_stores(settings) as stores:
-        count = await sync_plans(stores, load_plans(settings.plans_path))
+        plans = load_plans(settings.plans_path)
+        if settings.price_review.at_start == "review":
+            for line in await approved_plan_markups(stores, plans):
+                print(line, file=sys.stderr)
+        count = await sync_plans(stores, plans)
     print(f"plans re-applied to {count} account(s)")
     return 0
 
 
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "reconcile_command", None) == "providers":
+        return await reconcile_cmd.run(settings, args)
     async with open_stores(settings) as stores:
         drifts = await reconcile(stores, repair=args.repair)
         dead = await parked(stores)

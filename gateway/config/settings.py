@@ -6,6 +6,8 @@ cast and validated here so a bad setting fails the boot with one clear line.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 from collections.abc import Callable, Mapping
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.roles import ROLES
+from billing.tax import InvalidTaxTable, TaxTable, read_table
 from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings
 from gateway.config.domains import DomainSettings, domain_settings
@@ -21,12 +24,14 @@ from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_url, 
 from gateway.config.mcp import McpServer, read_mcp
 from gateway.config.outbound import OutboundSettings
 from gateway.config.payments import PaymentSettings, payment_settings
+from gateway.config.price_review import PriceReview, price_review
 from gateway.config.proof import ProofSettings, proof_settings
 from gateway.config.providers import PROVIDERS as PROVIDERS
 from gateway.config.providers import ProviderSettings as ProviderSettings
 from gateway.config.providers import read_providers
+from gateway.config.reconcile import ReconcileSettings, reconcile_settings
 from gateway.config.saml import SamlSettings, saml_settings
-from gateway.config.signup import SignupSettings, signup_settings
+from gateway.config.signup import SignupSettings, check_trial_card, signup_settings
 from gateway.config.traces import MetricSettings, TraceSettings, metric_settings, trace_settings
 from gateway.config.values import PLACEHOLDERS, ConfigError
 
@@ -142,7 +147,9 @@ class Settings:
     end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0
+    price_review: PriceReview = field(default_factory=lambda: PriceReview())
     sweep_interval_s: float = 5.0  # how often expired reservations are looked for and voided
+    anomaly_every_s: float = 15.0  # how often the spend anomaly detector runs its round
     response_poll_interval_s: float = 1.0  # how often background responses due a look are read
     drain_timeout_s: float = 30.0
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
@@ -167,10 +174,25 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     # The ledger's checkpoints and their signing keys (LEDGER_*: gateway/config/proof.py).
     proof: ProofSettings = field(default_factory=ProofSettings)
+    # Reconciliation against the providers' own reports (RECONCILE_*: config/reconcile.py).
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     # SAML 2.0 sign-in (SAML_*: gateway/config/saml.py); off by default.
     saml: SamlSettings = field(default_factory=SamlSettings)
     # Domain claims' DNS proofs (DOMAIN_*: gateway/config/domains.py).
     domains: DomainSettings = field(default_factory=DomainSettings)
+    # Invoices (docs/guides/invoices.md): the tax rates of config/tax.toml, and the series
+    # whose numbers invoices and credit notes take (INVOICE_SERIES).
+    tax: TaxTable = field(default_factory=TaxTable)
+    invoice_series: str = "INV"
+    invoice_days_due: int = 30  # days a sent invoice gives the customer to pay (Stripe's due date)
+    fx_rates_url: str = ""  # the ECB-format reference rates an invoice reads when given none
+    # Bring your own key (docs/guides/byok.md): the AES-256-GCM key customers' provider keys
+    # are stored under (BYOK_ENCRYPTION_KEY, base64 of 32 bytes; empty: storing one is
+    # refused), how often each process reads them again, and the least time between two
+    # `byok.rejected` notices of one key.
+    byok_encryption_key: bytes = field(default=b"", repr=False)
+    byok_refresh_s: float = 5.0
+    byok_notify_window_s: int = 3600
 
     @property
     def pricing_path(self) -> Path:
@@ -206,6 +228,14 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     if not (config_dir / "pricing.toml").is_file():
         raise ConfigError(f"MW_CONFIG_DIR {config_dir} has no pricing.toml")
     payments, signin = payment_settings(get), _signin(get)
+    check_trial_card(signin["signup"], payments.provider)
+    try:
+        tax = read_table(config_dir / "tax.toml")
+    except InvalidTaxTable as exc:
+        raise ConfigError(f"tax.toml: {exc}") from exc
+    series = str(get("INVOICE_SERIES", "INV"))
+    if not series.isalnum() or len(series) > 12:
+        raise ConfigError("INVOICE_SERIES must be 1 to 12 letters or digits")
     traces = trace_settings(get)
     if payments.provider == "stripe" and not signin["public_url"]:
         raise ConfigError(
@@ -251,12 +281,18 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         key_rotation_grace_s=v.whole("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0),
         **_hostile_limits(get),
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
+        price_review=price_review(get),
         sweep_interval_s=v.number("SWEEP_INTERVAL_S", get("SWEEP_INTERVAL_S", 5), 0.05),
+        anomaly_every_s=v.number("ANOMALY_EVERY_S", get("ANOMALY_EVERY_S", 15), 0.05),
         response_poll_interval_s=v.number(
             "RESPONSE_POLL_INTERVAL_S", get("RESPONSE_POLL_INTERVAL_S", 1), 0.05
         ),
         drain_timeout_s=v.number("DRAIN_TIMEOUT_S", get("DRAIN_TIMEOUT_S", 30), 0),
         payments=payments,
+        tax=tax,
+        invoice_series=series,
+        invoice_days_due=v.whole("INVOICE_DAYS_DUE", get("INVOICE_DAYS_DUE", 30), 1),
+        fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or "")),
         anthropic_unknown_betas=v.one_of(
             "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
         ),
@@ -267,10 +303,34 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         metrics=metric_settings(get),
         analytics=analytics_settings(get),
         proof=proof_settings(get),
+        reconcile=reconcile_settings(get),
         saml=saml_settings(get, signin["public_url"]),
         domains=domain_settings(get),
+        byok_encryption_key=_byok_key(str(get("BYOK_ENCRYPTION_KEY", "") or "")),
+        byok_refresh_s=v.number("BYOK_REFRESH_S", get("BYOK_REFRESH_S", 5), 0.05),
+        byok_notify_window_s=v.whole("BYOK_NOTIFY_WINDOW_S", get("BYOK_NOTIFY_WINDOW_S", 3600), 1),
         **signin,
     )
+
+
+def _fx_url(raw: str) -> str:
+    """FX_RATES_URL: empty (no source), or an http(s) URL."""
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ConfigError("FX_RATES_URL must be an http(s) URL")
+    return raw
+
+
+def _byok_key(text: str) -> bytes:
+    """BYOK_ENCRYPTION_KEY as its 32 bytes (empty when unset), or the boot fails naming it."""
+    if not text:
+        return b""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("BYOK_ENCRYPTION_KEY must be base64 of 32 random bytes") from exc
+    if len(key) != 32:
+        raise ConfigError("BYOK_ENCRYPTION_KEY must be base64 of 32 random bytes")
+    return key
 
 
 def _traced(

@@ -20,6 +20,11 @@ class SignupSettings:
     limit_window_s: int = 3600
     code_ttl_s: int = 900  # how long a verification link and code work
     token_ttl_s: int = 30 * 86400  # a `meterway login` token's life
+    # The trial's checks (billing/trial_checks.py), each off until the operator turns it on
+    trial_disposable: bool = False  # no trial for a disposable e-mail domain
+    trial_limit_network: int = 0  # trials per client network (/24, /48) per day (0: off)
+    trial_limit_device: int = 0  # trials per device fingerprint per day (0: off)
+    trial_card: bool = False  # the trial waits for a card no other trial was funded by
 
     @property
     def open(self) -> bool:
@@ -43,4 +48,18 @@ def signup_settings(
         limit_window_s=v.whole("SIGNUP_LIMIT_WINDOW_S", get("SIGNUP_LIMIT_WINDOW_S", 3600), 1),
         code_ttl_s=v.whole("SIGNUP_CODE_TTL_S", get("SIGNUP_CODE_TTL_S", 900), 60),
         token_ttl_s=v.whole("CLI_TOKEN_TTL_S", get("CLI_TOKEN_TTL_S", 30 * 86400), 60),
+        trial_disposable=v.flag(get("SIGNUP_TRIAL_DISPOSABLE", "0")),
+        trial_limit_network=_daily(get, "SIGNUP_TRIAL_LIMIT_NETWORK"),
+        trial_limit_device=_daily(get, "SIGNUP_TRIAL_LIMIT_DEVICE"),
+        trial_card=v.flag(get("SIGNUP_TRIAL_CARD", "0")),
     )
+
+
+def _daily(get: Callable[..., object], name: str) -> int:
+    return v.whole(name, get(name, 0), 0)
+
+
+def check_trial_card(signup: SignupSettings, provider: str) -> None:
+    """A card check reads the card's fingerprint from Stripe: no other provider has one."""
+    if signup.trial_card and provider != "stripe":
+        raise ConfigError("SIGNUP_TRIAL_CARD needs PAYMENTS_PROVIDER=stripe")

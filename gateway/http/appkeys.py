@@ -26,10 +26,14 @@ from gateway.services.analytics_freshness import Freshness
 from gateway.services.auth import KeyResolver
 from gateway.services.auto_topup import AutoTopups
 from gateway.services.batches import BatchBook
+from gateway.services.byok import ByokKeys
 from gateway.services.courier import Courier
 from gateway.services.meter.metered import Metering
 from gateway.services.meter.metering import Meter
+from gateway.services.network_sightings import NetworkSightings
 from gateway.services.payment.payments import Payments
+from gateway.services.price_changes import PriceDesk
+from gateway.services.receipt_header import ReceiptHeaders
 from gateway.services.responses import ResponseBook
 from gateway.services.service_keys import ServiceResolver
 from gateway.services.signing_keys import SigningKeys
@@ -47,6 +51,7 @@ from gateway.stores.ports import (
     GrantsPort,
     HotStorePort,
     IdempotencyPort,
+    InvoicesPort,
     LedgerPort,
     MembersPort,
     MeteringLedgerPort,
@@ -61,11 +66,13 @@ from gateway.stores.ports import (
 )
 from gateway.stores.ports.scim import ScimPort
 from gateway.workers.analytics_copy import Copier
+from gateway.workers.reconciler import Reconciler
 from gateway.workers.sealer import LedgerSeals
 from gateway.workers.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 PRICING = web.AppKey("pricing", PricingTable)
+PRICE_DESK = web.AppKey("price_desk", PriceDesk)  # reviews and installs price changes
 PLANS = web.AppKey("plans", PlanBook)
 COUNTER = web.AppKey("counter", TokenCounter)
 STORE: web.AppKey[HotStorePort] = web.AppKey("store")
@@ -103,8 +110,15 @@ OTLP_METRICS = web.AppKey("otlp_metrics", MetricExporter)
 ANALYTICS_COPIER = web.AppKey("analytics_copier", Copier)
 # With it: whether reports may read ClickHouse now, and the copy's true lag.
 ANALYTICS_FRESHNESS = web.AppKey("analytics_freshness", Freshness)
-SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)  # what /.well-known/meterway-keys.json shows
+SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)
+NETWORK_SIGHTINGS = web.AppKey("network_sightings", NetworkSightings)  # keys' networks, batched
+RECEIPT_HEADERS = web.AppKey(
+    "receipt_headers", ReceiptHeaders
+)  # who asked for x-meterway-receipt  # what /.well-known/meterway-keys.json shows
+BYOK = web.AppKey("byok", ByokKeys)  # the accounts' own provider keys, read on a clock
 LEDGER_SEALS = web.AppKey("ledger_seals", LedgerSeals)  # the sealer and its scheduled check
+# Only with an admin key of a provider set: the reconciliation against its reports.
+RECONCILER = web.AppKey("reconciler", Reconciler)
 # Where usage reports read (services/usage_reads.py): the rollups, or ClickHouse caught up.
 USAGE = web.AppKey("usage", UsageReads)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
@@ -117,6 +131,7 @@ MEMBERS: web.AppKey[MembersPort] = web.AppKey("members")
 SIGNUPS: web.AppKey[SignupsPort] = web.AppKey("signups")
 GRANTS: web.AppKey[GrantsPort] = web.AppKey("grants")
 STATEMENTS: web.AppKey[StatementsPort] = web.AppKey("statements")
+INVOICES: web.AppKey[InvoicesPort] = web.AppKey("invoices")
 FOCUS: web.AppKey[FocusPort] = web.AppKey("focus")
 BUDGETS: web.AppKey[EndUserBudgetsPort] = web.AppKey("end_user_budgets")
 TEAMS: web.AppKey[TeamsPort] = web.AppKey("teams")
@@ -145,6 +160,9 @@ class Proxying:
     upstream: Upstream
     upstreams: Upstreams  # the cool-downs of models' deployments
     traced: bool = False  # tracing is on: a plain answer's finish reasons go on its span
+    receipts: ReceiptHeaders | None = None  # which accounts' answers carry their receipt
+    sightings: NetworkSightings | None = None  # the networks keys are used from
+    byok: ByokKeys | None = None  # the accounts' own provider keys and the platform fee
 
 
 PROXYING = web.AppKey("proxying", Proxying)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from aiohttp.helpers import ChainMapProxy
 
 from billing import authority
 from gateway.build import build
@@ -18,6 +19,7 @@ from gateway.http.appkeys import (
     OTLP_EXPORTER,
     OTLP_METRICS,
     PRICING,
+    RECONCILER,
     SETTINGS,
     STORE,
     SUPERVISOR,
@@ -42,6 +44,24 @@ async def root(request: web.Request) -> web.Response:
     return web.json_response(
         {"object": "meterway", "api": "/v1", "docs": "/docs/api", "dashboard": "/dashboard"}
     )
+
+
+def _shown_only(app: ChainMapProxy) -> dict[str, Any]:
+    """What the optional tasks report: shown, alerted on, never a cause of unreadiness."""
+    out: dict[str, Any] = {}
+    exporter = app.get(OTLP_EXPORTER)
+    if exporter is not None:  # a collector that is down never makes the gateway unready
+        out["traces"] = {**exporter.report(), **app[TRACER].report()}
+    metric_exporter = app.get(OTLP_METRICS)
+    if metric_exporter is not None:  # the same for metrics
+        out["metrics"] = {**metric_exporter.report(), **app[CALL_METRICS].report()}
+    seals = app.get(LEDGER_SEALS)
+    if seals is not None:  # a failed check is shown and alerted on
+        out["ledger_proof"] = seals.report()
+    reconciler = app.get(RECONCILER)
+    if reconciler is not None:  # a provider whose reports are unread is shown
+        out["provider_reconciliation"] = reconciler.report()
+    return out
 
 
 async def readiness(request: web.Request) -> dict[str, Any]:
@@ -69,15 +89,7 @@ async def readiness(request: web.Request) -> dict[str, Any]:
     tasks_ok = supervisor is None or supervisor.healthy()
     if supervisor is not None:
         details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
-    exporter = app.get(OTLP_EXPORTER)
-    if exporter is not None:  # a collector that is down never makes the gateway unready
-        details["traces"] = {**exporter.report(), **app[TRACER].report()}
-    metric_exporter = app.get(OTLP_METRICS)
-    if metric_exporter is not None:  # the same for metrics
-        details["metrics"] = {**metric_exporter.report(), **app[CALL_METRICS].report()}
-    seals = app.get(LEDGER_SEALS)
-    if seals is not None:  # a failed check is shown and alerted on, never unreadiness
-        details["ledger_proof"] = seals.report()
+    details.update(_shown_only(app))
     copier = app.get(ANALYTICS_COPIER)
     if copier is not None:  # ClickHouse being away delays the copy, never readiness
         verdict = await app[ANALYTICS_FRESHNESS].verdict(fresh=True)

@@ -17,6 +17,7 @@ from gateway.http.appkeys import (
     ANALYTICS_FRESHNESS,
     COUNTER,
     LEDGER_SEALS,
+    RECONCILER,
     STORE,
     UPSTREAMS,
 )
@@ -82,6 +83,9 @@ async def metrics(request: web.Request) -> web.Response:
     seals = request.app.get(LEDGER_SEALS)
     if seals is not None:
         body += seals.metric_lines()
+    reconciler = request.app.get(RECONCILER)
+    if reconciler is not None:
+        body += reconciler.metric_lines()
     return web.Response(text=body, content_type=CONTENT_TYPE, charset="utf-8")
 
 

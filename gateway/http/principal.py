@@ -24,7 +24,7 @@ from billing.authority import (
     role_scopes,
 )
 from billing.grants import PROXY_SCOPES, GrantTooWide, check_no_looser
-from gateway.errors import InvalidApiKey, NotFound, PermissionDenied
+from gateway.errors import InvalidApiKey, KeyPaused, NotFound, PermissionDenied
 from gateway.http.appkeys import (
     DIRECTORY,
     DOMAIN_CLAIMS,
@@ -34,12 +34,14 @@ from gateway.http.appkeys import (
     MEMBERS,
     SETTINGS,
     STORE,
+    STORES,
     TEAMS,
 )
 from gateway.http.routing import action_of
 from gateway.outbound.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.joining import Joining, Way, join, narrow
+from gateway.services.refusals import PAUSED_MESSAGE
 from gateway.stores.records import KeyRecord, Row
 
 ACCOUNT_READ = "account:read"
@@ -139,6 +141,8 @@ async def _from_key(request: web.Request, raw: str) -> Principal:
     record = await request.config_dict[KEYS].resolve_secret(raw)
     store = request.config_dict[STORE]
     if not await store.key_is_live(record.shard, record.key_id):
+        if await request.config_dict[STORES].anomalies().paused([record.key_id]):
+            raise KeyPaused(PAUSED_MESSAGE, extra={"reason": "key_paused"})
         raise InvalidApiKey("This API key has been revoked or has expired.")
     found = await key_principal(request, record)
     if found is None:

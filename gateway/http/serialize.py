@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.stores.records import HotBalance, Row
@@ -20,6 +20,26 @@ def json_object(value: object) -> dict[str, Any]:
     return dict(sorted(decoded.items())) if isinstance(decoded, dict) else {}
 
 
+def _markup_now(row: Row) -> int | None:
+    """The account's own markup in force now: a scheduled one from its effective time, before
+    the price desk's clock folds it in (services/price_changes.py)."""
+    at = row.get("next_markup_at")
+    due = at is not None and at <= datetime.now(UTC)
+    return row.get("next_markup_bps") if due else row.get("markup_bps")
+
+
+def _next_markup(row: Row) -> dict[str, Any] | None:
+    """A reviewed markup change approved and not in force yet."""
+    at = row.get("next_markup_at")
+    if at is None or at <= datetime.now(UTC):
+        return None
+    return {
+        "markup_bps": row.get("next_markup_bps"),
+        "effective_at": at.isoformat(),
+        "price_change": row.get("next_markup_change"),
+    }
+
+
 def account_json(row: Row, hot: HotBalance | None) -> dict[str, Any]:
     balance, held, available = hot if hot is not None else (None, None, None)
     return {
@@ -34,7 +54,8 @@ def account_json(row: Row, hot: HotBalance | None) -> dict[str, Any]:
         "available_micros": available,
         "ledger_balance_micros": row["balance_micros"],
         "external_id": row.get("external_id"),
-        "markup_bps": row.get("markup_bps"),  # its own; None follows its plan's
+        "markup_bps": _markup_now(row),  # its own; None follows its plan's
+        "next_markup": _next_markup(row),
         "credit_line_micros": row.get("credit_line_micros", 0),  # the floor is minus it
         "created_at": _iso(row["created_at"]),
     }
@@ -99,15 +120,19 @@ def entry_json(row: Row) -> dict[str, Any]:
 
 
 def prices_json(row: Row) -> dict[str, Any]:
-    """What priced a debit: its rate card's version, the provider's cost and the amount
-    charged (the provider cost marked up; a debit written before markups has no provider
-    cost of its own: it was the charge), and the priced dimensions beyond the columns."""
+    """What priced a debit: its rate card's version, the provider's cost, the amount charged
+    (the provider cost under the account's price book, marked up; a debit written before
+    markups has no provider cost of its own: it was the charge) and the margin between them,
+    and the priced dimensions beyond the columns (`book`: the price book that priced it)."""
     debit = row["kind"] == "debit"
     charged = -row["amount_micros"] if debit else None
     provider = row.get("provider_cost_micros")
+    provider = charged if debit and provider is None else provider
     return {
         "price_version": row.get("price_version"),
-        "provider_cost_micros": charged if debit and provider is None else provider,
+        "provider_cost_micros": provider,
         "charged_micros": charged,
+        # The call's margin (a price book's or a markup's): the operator's alone (reseller)
+        "gross_margin_micros": None if charged is None or provider is None else charged - provider,
         "usage_detail": row.get("usage_detail"),
     }

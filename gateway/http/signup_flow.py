@@ -7,6 +7,11 @@ or at a domain nobody uses: only a malformed or blocked address (what anyone can
 the request) and the rate limits (counted alike for every address) refuse. The limits are
 the sign-in form's mechanism (`SIGNIN_TICKETS.count`), per client address, per e-mail
 domain, and per address (SIGNIN_LINK_LIMIT_ADDRESS, an inbox's protection).
+
+Opening an account runs the trial's checks (services/trial_gate.py) on what the verifying
+request came from: its client's network and its device fingerprint, the sign-up form's
+`mw_device` cookie (a random token the page sets for a year) or, from programs, the
+`Meterway-Device` header.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
 from billing.signup import Address, AddressError, address, blocked
+from billing.trial_checks import device_of, network_of
 from gateway.errors import (
     DomainClaimed,
     InvalidRequest,
     NotFound,
     SignupRateLimited,
+    TrialWithheld,
     VerificationFailed,
 )
 from gateway.http import audited
@@ -32,6 +39,7 @@ from gateway.http.appkeys import (
     DOMAIN_CLAIMS,
     LEDGER,
     MEMBERS,
+    NOTIFY,
     PLANS,
     SETTINGS,
     SIGNIN_TICKETS,
@@ -40,17 +48,21 @@ from gateway.http.appkeys import (
 )
 from gateway.http.links import BASE, digest
 from gateway.outbound import signin_mail, signup_mail
-from gateway.services import domain_claims
+from gateway.services import domain_claims, trial_gate
 from gateway.services.audit import Actor
 from gateway.services.members import Person
 from gateway.services.signup import Desk, Opened, grant_trial, open_account
 
 VERIFY_PATH = f"{BASE}/signup/verify"
+DEVICE_COOKIE, DEVICE_HEADER = "mw_device", "Meterway-Device"
 CODE_TRIES = 5  # wrong codes per address per code lifetime, then every code is refused
 
 
 def desk(app: ChainMapProxy) -> Desk:
-    return Desk(app[LEDGER], app[STORE], app[MEMBERS], app[SIGNUPS], app[PLANS], app[DOMAIN_CLAIMS])
+    return Desk(
+        app[LEDGER], app[STORE], app[MEMBERS], app[SIGNUPS], app[PLANS], app[DOMAIN_CLAIMS],
+        app[NOTIFY],
+    )  # fmt: skip
 
 
 def _open(request: web.Request) -> None:
@@ -162,9 +174,36 @@ async def opened(
         await audited.record(
             request, "signup.verify", "account", done.account_id, done.account_id, None, after
         )
+        app = request.config_dict
+        await trial_gate.check(
+            desk(app), app[SETTINGS].signup, done.account_id, addr, signals(request),
+            app[SIGNIN_TICKETS].count,
+        )  # fmt: skip
         if done.status == "active":
             await trial(request, done.account_id)
     return done
+
+
+def signals(request: web.Request) -> trial_gate.Signals:
+    """The network and the device a request came from, as the trial's checks count them."""
+    raw = request.cookies.get(DEVICE_COOKIE) or request.headers.get(DEVICE_HEADER) or ""
+    return trial_gate.Signals(network_of(request.remote or ""), device_of(raw[:200]))
+
+
+async def trial_answer(request: web.Request, account_id: str) -> dict[str, object] | None:
+    """The trial as the person is told of it: given, or not with one message whichever
+    check held it (or whether its checks ran); None while the account waits for approval
+    (its trial is decided then) or when its plan gives none."""
+    row = await request.config_dict[SIGNUPS].of_account(account_id)
+    if row is None or row["status"] != "active":
+        return None
+    if row["trial_at"] is not None:
+        return {"given": True}
+    if row["trial_hold"] == "none":
+        return None  # its plan gives no trial
+    card = request.config_dict[SETTINGS].signup.trial_card
+    withheld = TrialWithheld(TrialWithheld.CARD if card else TrialWithheld.NO_CARD)
+    return {"given": False, **withheld.openai_body()}
 
 
 async def trial(request: web.Request, account_id: str) -> None:

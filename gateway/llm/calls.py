@@ -9,15 +9,18 @@ priced), and requests whose meaning is ambiguous (two max-token fields that disa
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final, final
 
 import orjson
 
+from billing.byok import ByokFee
 from billing.pricing import Deployment, ModelPrice, PricingTable
+from billing.pricing.books import BookError
 from billing.tokens import TokenCounter
 from billing.values import Value, replace
 from gateway.config.providers import BODIES
-from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from gateway.errors import BookInexact, InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.llm.betas import NONE, Betas
 from gateway.llm.end_user import end_user_of
 from gateway.llm.endpoint import Endpoint
@@ -27,6 +30,8 @@ from gateway.llm.options import refuse_unpriced
 from gateway.llm.translations import translated
 from gateway.llm.uploads import Upload
 from gateway.stores.records import KeyRecord
+
+log = logging.getLogger("meterway.pricing")
 
 
 @final
@@ -53,6 +58,7 @@ class Call(Value):
         end_user_param: str = "",
         reserve_micros: int = 0,
         assembled: bool = False,
+        byok: ByokFee | None = None,
     ) -> None:
         self.endpoint: Final = endpoint
         self.price: Final = price
@@ -79,6 +85,9 @@ class Call(Value):
         self.reserve_micros: Final = reserve_micros
         # The provider streams events, the client gets the answer whole
         self.assembled: Final = assembled
+        # Sent with the account's own provider key and charged this platform fee in place
+        # of the list price (services/byok.py); None: the operator's key, the list price.
+        self.byok: Final = byok
 
     @property
     def worst_case_micros(self) -> int:
@@ -87,6 +96,8 @@ class Call(Value):
         tokens = self.price.worst_case_micros(
             self.input_tokens, self.max_output_tokens, self.service_tier, kinds=self.kinds
         )
+        if self.byok is not None:
+            return self.byok.worst(tokens + self.fees_micros)
         return tokens + self.fees_micros
 
     def clamped(self, max_tokens: int) -> Call:
@@ -210,6 +221,8 @@ def _routed(
     price = pricing.lookup(model)
     if endpoint.wire == "gemini" and not _serves(endpoint, price, pricing):
         price = _native_gemini(model, pricing) or price
+    if price is None:
+        pricing.refused(model, key.account_id)  # counted for the operator, off the wire
     if price is None or price.kind != endpoint.kind:
         raise ModelNotFound(
             f"The model '{model}' does not exist or is not served on this endpoint.", param="model"
@@ -218,6 +231,7 @@ def _routed(
         raise PermissionDenied(f"This API key lacks the '{endpoint.scope}' scope.")
     if key.models and price.name not in key.models:
         raise PermissionDenied(f"This API key may not use the model '{model}'.", param="model")
+    price = booked_price(pricing, price, key.account_id)
     wire = pricing.wire(price.provider)
     if endpoint.serves(price, wire):
         return price, None
@@ -225,6 +239,19 @@ def _routed(
     if translation is None:
         raise ModelNotFound(endpoint.wrong_provider.format(model=model), param="model")
     return price, translation
+
+
+def booked_price(pricing: PricingTable, price: ModelPrice, account_id: str) -> ModelPrice:
+    """The price the account pays: its book's (one lookup in the table's shelf), else list."""
+    try:
+        return pricing.booked(price, account_id)
+    except BookError as exc:
+        log.error("price book refuses %s for %s: %s", price.name, account_id, exc)
+        raise BookInexact(
+            f"The model '{price.name}' cannot be priced exactly under this account's price"
+            " book; the operator is told.",
+            param="model",
+        ) from exc
 
 
 def _serves(endpoint: Endpoint, price: ModelPrice | None, pricing: PricingTable) -> bool:

@@ -10,6 +10,7 @@ import orjson
 
 from billing import gemini
 from billing.audio import speech_stream_tally, transcript_stream_tally
+from billing.drift import with_stated_cost
 from billing.images import image_stream_tally
 from billing.pricing import ModelKind, ModelPrice
 from billing.responses import (
@@ -48,9 +49,11 @@ def anthropic_error_event(message: str) -> bytes:
 
 
 def openai_usage(payload: Body) -> Usage | None:
+    """Chat Completions usage, with the cost an OpenAI-compatible upstream states for the
+    call (OpenRouter's `usage.cost`) kept for the drift check, never billed (billing/drift.py)."""
     raw = payload.get("usage")
     usage = usage_from_openai(raw) if isinstance(raw, dict) else None
-    return with_tier(usage, payload.get("service_tier"))
+    return with_tier(with_stated_cost(usage, raw), payload.get("service_tier"))
 
 
 def xai_usage(payload: Body) -> Usage | None:

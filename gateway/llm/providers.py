@@ -34,6 +34,21 @@ AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embed
 # context variable, so no call between the handler and here carries it. Sent only to a
 # provider that forwards traces (TRACE_FORWARD_PROVIDERS).
 TRACE_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("trace_headers", default=())
+# The account's own provider keys by upstream, set by the proxy in the request's task for a
+# call made with them (services/byok.py): a call to an upstream named here authenticates
+# with the account's key in place of the operator's. A context variable, as TRACE_HEADERS.
+BYOK_KEYS: ContextVar[Mapping[str, str] | None] = ContextVar("byok_keys", default=None)
+
+
+def own_keys() -> tuple[str, ...]:
+    """The keys of the call in this task made with an account's own keys, for scrubbing."""
+    keys = BYOK_KEYS.get()
+    return () if keys is None else tuple(keys.values())
+
+
+def _own_key(provider: ProviderSettings) -> str | None:
+    keys = BYOK_KEYS.get()
+    return None if keys is None else keys.get(provider.name)
 
 
 @final
@@ -64,17 +79,19 @@ def target(
     """`path` is relative to the provider's API root ("/chat/completions", "/v1/messages");
     `model` is the model id sent upstream (Azure's deployment, Google's model)."""
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
+    own = _own_key(provider)
+    key = provider.api_key if own is None else own
     if provider.wire == "openai":
-        headers["authorization"] = f"Bearer {provider.api_key}"
+        headers["authorization"] = f"Bearer {key}"
     elif provider.wire == "anthropic":
-        headers["x-api-key"] = provider.api_key
+        headers["x-api-key"] = key
         version = incoming.get("anthropic-version", "")
         headers["anthropic-version"] = (
             version if VERSION_SHAPE.fullmatch(version) else ANTHROPIC_VERSION
         )
         _betas(incoming, headers)
     else:
-        path = _cloud(provider, path, incoming, model, headers)
+        path = _cloud(provider, path, incoming, model, headers, own)
     for name in TEST_HEADERS if forward_test_headers else ():
         if name in incoming:
             headers[name] = incoming[name]
@@ -95,16 +112,20 @@ def _cloud(
     incoming: Mapping[str, str],
     model: str,
     headers: dict[str, str],
+    own: str | None = None,
 ) -> str:
-    """Azure's, Google's and Vertex's paths and credentials: the path as sent."""
+    """Azure's, Google's and Vertex's paths and credentials: the path as sent. `own`: an
+    account's own key (an Azure api-key or a Gemini API key), in place of the operator's."""
     if provider.wire == "azure":
-        if provider.entra_token:
+        if own is not None:
+            headers["api-key"] = own
+        elif provider.entra_token:
             headers["authorization"] = f"Bearer {provider.entra_token}"
         else:
             headers["api-key"] = provider.api_key
         return azure_path(provider, path, model)
     if provider.wire == "gemini":
-        headers["x-goog-api-key"] = provider.api_key
+        headers["x-goog-api-key"] = provider.api_key if own is None else own
     else:  # Vertex AI's, Gemini's or Anthropic's models: an OAuth access token
         headers["authorization"] = f"Bearer {provider.api_key}"
     if provider.wire == "vertex-anthropic":

@@ -102,6 +102,13 @@ def _failure_tail(call: Call, tally: StreamTally) -> bytes:
     return call.endpoint.stream_end
 
 
+# A streamed answer's receipt, before its held end: `: x-meterway-receipt <JWS>`. Only on
+# the wires whose SDKs read server-sent events by the standard, which skips comment lines
+# (google-genai's reader takes any line but `data:` as the start of a JSON error).
+RECEIPT_COMMENT = b": x-meterway-receipt "
+RECEIPT_WIRES = frozenset({"openai", "anthropic"})
+
+
 class StreamRelay:
     """Reads the provider's stream and writes the client's, in two steps around settlement.
 
@@ -153,13 +160,16 @@ class StreamRelay:
             return self._outcome(self._ended is True)
         return self._gone(cancelled=False)
 
-    async def finish(self, cost: int | None) -> bool:
+    async def finish(self, cost: int | None, receipt: str | None = None) -> bool:
         """Write the held end, the usage event with `cost_micros` when the debit is known,
         relay the rest and the terminator; True if cancelled meanwhile (the caller re-raises
-        once it is done)."""
+        once it is done). A `receipt` goes first, as an SSE comment line, which every SSE
+        reader skips (`RECEIPT_WIRES`)."""
         event, head, self._head = self._usage_event, self._head, b""
         if event is not None and cost is not None:
             head = costed_event(event, self.call.endpoint.stream_cost_path, cost)
+        if receipt is not None:
+            head = RECEIPT_COMMENT + receipt.encode() + b"\n\n" + head
         try:
             if self._ended is None:
                 self._ended = bool(await self._pump(self.held, head))

@@ -19,15 +19,25 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from billing.plans import PlanBook, resolved_markup
+from billing.commitments import allowance, hot_terms, terms_from
+from billing.plans import PlanBook, next_markup, resolved_markup, scheduled_ms
 from billing.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
+from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.repair import HotRestorePort
 from gateway.stores.records import KeyRecord, Row
 
-__all__ = ["Drift", "RebuildRefused", "queued_costs", "rebuild", "reconcile", "sync_plans"]
+__all__ = [
+    "Drift",
+    "RebuildRefused",
+    "approved_plan_markups",
+    "queued_costs",
+    "rebuild",
+    "reconcile",
+    "sync_plans",
+]
 
 
 class RebuildRefused(Exception):
@@ -46,6 +56,25 @@ async def sync_plans(stores: Stores, plans: PlanBook) -> int:
     return len(rows)
 
 
+async def approved_plan_markups(stores: Stores, plans: PlanBook) -> list[str]:
+    """PRICE_CHANGES_AT_START=review, for a command that writes hot records from plans.toml:
+    each plan bills its approved markup (a plan first seen is recorded at its loaded one), as
+    a gateway's start installs them; a line for each plan whose loaded markup waits for its
+    review (a gateway's start files it: services/prices_at_start.py)."""
+    markups = stores.plan_markups()
+    loaded = {name: plan.markup_bps for name, plan in plans.plans.items()}
+    await markups.baseline(loaded)
+    waiting = []
+    for name, (bps, scheduled) in (await markups.approved()).items():
+        plans.install_markup(name, bps, scheduled_ms(scheduled))
+        if name in loaded and loaded[name] != bps:
+            waiting.append(
+                f"plan {name}: plans.toml says {loaded[name]} bps; the approved {bps} bps"
+                " bills until the change a gateway's start files is approved and in force"
+            )
+    return waiting
+
+
 async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
     plan = plans.get(row["plan"])
     await stores.store.put_account(
@@ -56,6 +85,9 @@ async def _put_account(stores: Stores, plans: PlanBook, row: Row) -> None:
         quotas=plan.quotas if plan else (),
         markup_bps=resolved_markup(plan, row.get("markup_bps")),
         signup_status=row.get("signup_status"),
+        next_markup=next_markup(
+            plan, row.get("next_markup_at"), row.get("next_markup_bps"), row.get("markup_bps")
+        ),
     )
     await stores.store.set_credit_line(row["id"], row.get("credit_line_micros") or None)
 
@@ -66,6 +98,23 @@ async def _grant_ends(stores: Stores, accounts: Sequence[Row]) -> None:
     ends = await stores.grants().ends()
     for row in accounts:
         await stores.store.put_grant_ends(row["id"], ends.get(row["id"], []))
+
+
+async def _commitments(stores: Stores) -> None:
+    """Each open commitment period back in its account's hash; what it drew, when Redis
+    lost it, estimated as the account's debits since the period began (at most its
+    allowance): every call may have been drawn, so none is discounted past the commitment.
+    A period the hash still holds (a live rebuild) keeps what it drew."""
+    periods = stores.commitments()
+    for row in await periods.open_periods():
+        terms = terms_from(row)
+        start, end = row["period_starts_at"], row["period_ends_at"]
+        allowed = allowance(row["committed_micros"], tranches_of(row["rolled_in"]))
+        drawn = min(await periods.drawn_in(row["account_id"], start, end), allowed)
+        end_ms = int(end.timestamp() * 1000)
+        await stores.store.commitments.open(
+            row["account_id"], end_ms, allowed, hot_terms(terms), drawn
+        )
 
 
 async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> dict[str, int]:
@@ -85,6 +134,7 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
         unsettled = 0
         await _offline_balances(stores, plans, hot, accounts)
     await _grant_ends(stores, accounts)
+    await _commitments(stores)
     keys = await _keys(stores)
     await _end_user_budgets(stores)
     await _key_teams(stores)
@@ -148,6 +198,7 @@ async def _key_teams(stores: Stores) -> None:
 
 async def _keys(stores: Stores) -> int:
     rows = await stores.operator().api_keys()
+    paused = set(await stores.anomalies().all_paused())
     for k in rows:
         record = KeyRecord(
             k["id"],
@@ -168,5 +219,6 @@ async def _keys(stores: Stores) -> int:
             active=k["revoked_at"] is None,
             expires_at_ms=expires,
             quotas=parse_quotas(json.loads(raw) if isinstance(raw, str) else raw),
+            paused=k["id"] in paused,
         )
     return len(rows)

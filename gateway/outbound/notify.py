@@ -26,7 +26,9 @@ from gateway.outbound.notify_mail import notification_mail
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 # Events about the operator's own money (what a customer's debit left uncollected): never
 # mailed to the account's members in place of the operator's address.
-OPERATOR_ONLY = frozenset({"debit.uncollected"})
+OPERATOR_ONLY = frozenset(
+    {"debit.uncollected", "provider.reconciliation", "price.drift", "signup.trial_withheld"}
+)
 
 
 class Undeliverable(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 from billing.payments import TopupLimits
 from billing.plans import PlanBook
@@ -11,6 +12,8 @@ from gateway.payments.local import LocalProvider
 from gateway.payments.none import NoProvider
 from gateway.services.payment.payments import Payments, PaymentsConfig
 from gateway.services.payment.port import PaymentsProvider
+from gateway.services.signup import Desk
+from gateway.services.trial_gate import card_verified
 from gateway.stores.connect import Stores
 
 
@@ -51,6 +54,10 @@ def make_payments(
     profiles = stores.payments_store()
     outbox = stores.notify_ledger() if settings.outbound.notify else None
     thresholds = stores.notify_ledger().thresholds
+    desk = Desk(
+        stores.ledger, stores.store, stores.members(), stores.signups(), plans,
+        stores.domain_claims(), stores.notify_ledger(),
+    )  # fmt: skip
     return Payments(
         provider,
         profiles,
@@ -61,4 +68,6 @@ def make_payments(
         outbox,
         thresholds,
         stores.audit_log(),
+        partial(card_verified, desk),  # recorded for the farms, the check on or off
+        stores.invoices().mark_paid,  # an invoice sent through Stripe Invoicing is paid
     )

@@ -40,9 +40,11 @@ from gateway.services.payment.port import (
     HostedPage,
     Invoice,
     InvoiceState,
+    InvoiceToSend,
     PaymentState,
     ProviderEvent,
     RefundState,
+    SentInvoice,
     SetupState,
     SubscriptionState,
 )
@@ -202,6 +204,18 @@ class LocalProvider:
 
     async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
         return [refund_state(d) for d in await self.store.of_kind("refund", since)]
+
+    async def send_invoice(self, customer: str, invoice: InvoiceToSend) -> SentInvoice:
+        """Recorded as Stripe would hold it, open; no e-mail leaves a local gateway and no
+        page takes its payment (docs/guides/invoices.md, "Sending")."""
+        sent = new_id("in")
+        doc: dict[str, Any] = {
+            "id": sent, "account_id": invoice.account_id, "customer": customer,
+            "number": invoice.number, "email": invoice.email, "currency": invoice.currency,
+            "items": [list(i) for i in invoice.items], "total_minor": invoice.total_minor,
+        }  # fmt: skip
+        await self.store.put(sent, "sent_invoice", invoice.account_id, doc)
+        return SentInvoice(sent, None, "open")
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Events posted to /webhooks/local carry the Stripe-style signature scheme."""

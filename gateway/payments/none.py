@@ -16,10 +16,12 @@ from gateway.services.payment.port import (
     HostedPage,
     Invoice,
     InvoiceState,
+    InvoiceToSend,
     NotConfigured,
     PaymentState,
     ProviderEvent,
     RefundState,
+    SentInvoice,
     SetupState,
     SignatureInvalid,
     SubscriptionState,
@@ -107,6 +109,9 @@ class NoProvider:
 
     async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
         return []
+
+    async def send_invoice(self, customer: str, invoice: InvoiceToSend) -> SentInvoice:
+        raise NotConfigured(f"the {self.name} payments provider sends no invoices: Stripe does")
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         raise SignatureInvalid("no payment provider is configured")

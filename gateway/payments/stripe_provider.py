@@ -32,11 +32,14 @@ from gateway.services.payment.port import (
     CardOnFile,
     HostedPage,
     Invoice,
+    InvoiceNotSent,
     InvoiceState,
+    InvoiceToSend,
     PaymentState,
     ProviderEvent,
     ProviderUnavailable,
     RefundState,
+    SentInvoice,
     SetupState,
     SignatureInvalid,
     SubscriptionState,
@@ -266,7 +269,7 @@ class StripeProvider:
         return get(found, "metadata", "account_id")  # type: ignore[no-any-return]
 
     async def setup(self, object_id: str) -> SetupState | None:
-        customer, method = await self._setup_target(object_id)
+        customer, method, verified = await self._setup_target(object_id)
         if customer is None:
             return None
         if method is not None:
@@ -277,23 +280,33 @@ class StripeProvider:
             )
         account = await self._account_of(customer)
         on_file = await self._default_method(customer) is not None
-        return None if account is None else SetupState(account, customer, on_file)
+        fingerprint = await self._fingerprint(verified) if verified else None
+        return None if account is None else SetupState(account, customer, on_file, fingerprint)
 
-    async def _setup_target(self, object_id: str) -> tuple[str | None, str | None]:
-        """(customer, method to make the default) behind a checkout, setup intent or method."""
+    async def _fingerprint(self, method: str) -> str | None:
+        """`payment_method.card.fingerprint`: Stripe's one value per card number."""
+        found = await self._call(self.v1.payment_methods.retrieve_async, method)
+        value = get(found, "card", "fingerprint")
+        return str(value) if value else None
+
+    async def _setup_target(self, object_id: str) -> tuple[str | None, str | None, str | None]:
+        """(customer, method to make the default, method a succeeded SetupIntent verified)
+        behind a checkout, setup intent or method."""
         if object_id.startswith("cs_"):
             session = await self._call(self.v1.checkout.sessions.retrieve_async, object_id)
             intent = id_of(get(session, "setup_intent"))
             if intent is None:
-                return id_of(get(session, "customer")), None
+                return id_of(get(session, "customer")), None, None
             object_id = intent
         if object_id.startswith("seti_"):
             found = await self._call(self.v1.setup_intents.retrieve_async, object_id)
-            return id_of(get(found, "customer")), id_of(get(found, "payment_method"))
+            method = id_of(get(found, "payment_method"))
+            verified = method if get(found, "status") == "succeeded" else None
+            return id_of(get(found, "customer")), method, verified
         if object_id.startswith("pm_"):
             found = await self._call(self.v1.payment_methods.retrieve_async, object_id)
-            return id_of(get(found, "customer")), None
-        return None, None
+            return id_of(get(found, "customer")), None, None
+        return None, None, None
 
     async def _subscription_state(self, sub: Any) -> SubscriptionState:
         item = sub["items"].data[0]
@@ -409,6 +422,46 @@ class StripeProvider:
     async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
         found = [await self._charge_refunds(c) for c in await self._charges_since(since)]
         return [r for refunds in found for r in refunds]
+
+    async def send_invoice(self, customer: str, invoice: InvoiceToSend) -> SentInvoice:
+        """Stripe Invoicing: the items, then an invoice gathering them (sent for payment,
+        `send_invoice`), checked against the invoice's total before it is finalized and
+        sent. Every call carries an idempotency key of the invoice's number, so a retry
+        after a failure (within Stripe's 24 hours) makes no second item or invoice."""
+        key = f"meterway-invoice-{invoice.number}"
+        meta = {"meterway_invoice": invoice.number, "account_id": invoice.account_id}
+        await self._call(self.v1.customers.update_async, customer, email=invoice.email)
+        currency = invoice.currency.lower()
+        for position, (text, amount) in enumerate(invoice.items, start=1):
+            await self._call(
+                self.v1.invoice_items.create_async,
+                customer=customer, currency=currency, amount=amount, description=text,
+                metadata=meta, options={"idempotency_key": f"{key}-item-{position}"},
+            )  # fmt: skip
+        draft = await self._call(
+            self.v1.invoices.create_async,
+            customer=customer, collection_method="send_invoice",
+            days_until_due=invoice.days_until_due, auto_advance=False,
+            pending_invoice_items_behavior="include", description=invoice.number,
+            metadata=meta, options={"idempotency_key": key},
+        )  # fmt: skip
+        if get(draft, "status") == "draft":
+            total, said = int(get(draft, "total") or 0), str(get(draft, "currency") or "")
+            if (total, said) != (invoice.total_minor, currency):
+                await self._call(self.v1.invoices.delete_async, str(draft.id))
+                raise InvoiceNotSent(
+                    f"Stripe's draft for {invoice.number} came to {total} {said.upper()}, the"
+                    f" invoice to {invoice.total_minor} {invoice.currency}: another pending"
+                    " item of this customer joined it. Nothing was sent."
+                )
+            draft = await self._call(
+                self.v1.invoices.finalize_invoice_async, str(draft.id), auto_advance=False
+            )
+        if get(draft, "status") == "open":
+            draft = await self._call(self.v1.invoices.send_invoice_async, str(draft.id))
+        return SentInvoice(
+            str(draft.id), get(draft, "hosted_invoice_url"), str(get(draft, "status"))
+        )
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """The official SDK checks the signature and the 300 s tolerance, for each secret."""

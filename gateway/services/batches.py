@@ -105,6 +105,7 @@ class BatchBook:
         endpoint = BATCH_ROUTES.get(rec.endpoint)
         if price is None or endpoint is None:
             raise NotFound(f"The model '{rec.model}' is no longer served.", param="input_file_id")
+        price = self.pricing.booked(price, rec.account_id)
         return Call(
             endpoint=replace(endpoint, clamps=False, scope="batches"),
             price=price,
@@ -161,6 +162,7 @@ class BatchBook:
         if price is None:
             log.error("batch %s of unserved model %s not settled", rec.response_id, rec.model)
             return None
+        price = self.pricing.booked(price, rec.account_id, rec.admitted_at_ms or None)
         file_id = batch.get("output_file_id")
         lines = (await output(file_id)).split(b"\n") if isinstance(file_id, str) else []
         at_ms = rec.admitted_at_ms

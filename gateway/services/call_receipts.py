@@ -9,13 +9,14 @@ carries the provider's cost (docs/guides/ledger.md, "Receipts").
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from billing.ledger_proof import LEAF_COLUMNS, leaf_hash
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.ports.proof import LedgerProofPort
-from gateway.stores.records import Row
+from gateway.stores.records import Row, Settlement
 
 RECEIPT_TYP = "meterway-receipt+jws"
 USAGE_KINDS = (
@@ -31,8 +32,9 @@ def receipt_claims(debit: Row, issued_at: int) -> dict[str, Any]:
     """What the receipt states: the debit row's facts a customer may read."""
     occurred: datetime = debit["occurred_at"]
     usage: dict[str, Any] = {k: int(debit.get(k) or 0) for k in USAGE_KINDS}
-    if debit.get("usage_detail"):
-        usage["detail"] = debit["usage_detail"]
+    detail = debit.get("usage_detail")
+    if detail:
+        usage["detail"] = json.loads(detail) if isinstance(detail, str) else dict(detail)
     return {
         "iat": issued_at,
         "sub": debit["account_id"],
@@ -69,3 +71,34 @@ async def call_receipt(
     claims = receipt_claims(debit, issued_at)
     claims["checkpoint"] = await sealed_in(port, debit)
     return keys.sign_jws(claims, RECEIPT_TYP)
+
+
+def settled_claims(
+    account_id: str, key_id: str, request_id: str, settlement: Settlement, settled_ms: int
+) -> dict[str, Any]:
+    """What the answer's own receipt (`x-meterway-receipt`) states: the settlement the call
+    was debited, as its ledger row will hold it, before that row exists. So it has no entry
+    id and no checkpoint, and its time is the gateway's at settling (the ledger's is Redis's,
+    milliseconds apart); the receipt fetched by request id later carries both."""
+    u = settlement.usage
+    usage: dict[str, Any] = {
+        "input_tokens": u.input_tokens,
+        "cached_input_tokens": u.cached_input_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "output_tokens": u.output_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+    }
+    if settlement.detail:
+        usage["detail"] = dict(settlement.detail)
+    return {
+        "iat": settled_ms // 1000,
+        "sub": account_id,
+        "rid": request_id,
+        "time": settled_ms,
+        "model": settlement.model,
+        "key_id": key_id or None,
+        "usage": usage,
+        "usage_source": u.source,
+        "price_version": settlement.price_version or None,
+        "cost_micros": settlement.cost_micros,
+    }

@@ -57,8 +57,10 @@ async def post_adjustment(
     amount_micros: int,
     idempotency_key: str,
     reason: str,
+    kind: str = "adjustment",
 ) -> Posted:
-    """An operator's correction, its own kind (`adjustment`) with its reason: money in funds
+    """An operator's correction, its own kind (`adjustment`; a commitment's write-off is
+    `commitment_expire`, services/commitments.py) with its reason: money in funds
     a grant like a credit; money out draws from grants like spend. Money out may take at most
     what the account has free (its balance less what running requests and other holds hold,
     down to 0 whatever its credit line), decided and held in one atomic step under the
@@ -67,9 +69,7 @@ async def post_adjustment(
     is a payment, not a correction. Raises BalanceTooLow (naming what could be taken) or
     DuplicateCredit; a replay of a written adjustment is answered as one, never refused."""
     if amount_micros > 0:
-        result = await ledger.credit(
-            account_id, amount_micros, idempotency_key, reason, kind="adjustment"
-        )
+        result = await ledger.credit(account_id, amount_micros, idempotency_key, reason, kind=kind)
         balance = await store.apply_credit(account_id, result.entry_id, amount_micros)
         return Posted(result.entry_id, amount_micros, result.created, balance)
     hold = out_hold(account_id, -amount_micros, ADJUSTMENT, idempotency_key)
@@ -79,7 +79,7 @@ async def post_adjustment(
             amount_micros,
             idempotency_key,
             reason,
-            kind="adjustment",
+            kind=kind,
             hold=lambda: store.money_out.take(hold),
         )
     except (BalanceTooLow, DuplicateCredit):

@@ -133,6 +133,11 @@ async def join(members: MembersPort, claims: DomainClaimsPort, j: Joining) -> Jo
         row = await members.add(j.account_id, j.email, j.issuer, j.subject, j.role)
     except DuplicateMember as exc:
         again = await _same_person(members, claims, j)
+        if again is None and j.subject and await members.by_subject(j.issuer, j.subject):
+            raise MemberConflict(  # (issuer, subject) is one member, in one organization
+                "This identity is a member of another organization already; sign in there,"
+                " or ask its owner to remove you first."
+            ) from exc
         if again is None:
             raise MemberConflict(f"{j.email} joined meanwhile; sign in again.") from exc
         return Joined(again, False)

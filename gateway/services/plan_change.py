@@ -7,7 +7,7 @@ holds up by) are live on every gateway process on the next request.
 
 from __future__ import annotations
 
-from billing.plans import Plan, PlanBook, resolved_markup
+from billing.plans import Plan, PlanBook, next_markup, resolved_markup
 from gateway.stores.ports import HotStorePort, LedgerPort
 from gateway.stores.records import Row
 
@@ -72,4 +72,7 @@ async def put_account_row(store: HotStorePort, row: Row, plan: Plan | None) -> N
         quotas=plan.quotas if plan else (),
         markup_bps=resolved_markup(plan, row.get("markup_bps")),
         signup_status=row.get("signup_status"),
+        next_markup=next_markup(
+            plan, row.get("next_markup_at"), row.get("next_markup_bps"), row.get("markup_bps")
+        ),
     )

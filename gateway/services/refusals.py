@@ -27,6 +27,7 @@ from gateway.errors import (
     BillingRequired,
     InvalidApiKey,
     InvalidRequest,
+    KeyPaused,
     QuotaExceeded,
     RequestInFlight,
     ServiceUnavailable,
@@ -39,6 +40,11 @@ KEY_MESSAGES = {
     "key_expired": "This API key has expired.",
     "key_invalid": "Incorrect API key provided.",
 }
+PAUSED_MESSAGE = (
+    "This API key is paused after a spend anomaly. Its owner lifts the pause with"
+    " POST /v1/account/keys/<key id>/resume, `meterway billing key-resume KEY_ID` or the Resume"
+    " button on the dashboard's API keys page (docs/guides/anomalies.md)."
+)
 END_USER_RULE = (
     f"An end-user id is 1 to {END_USER_MAX} characters of letters, digits and ._~@+=/#- when"
     " an end-user budget applies."
@@ -102,12 +108,19 @@ def refusal_error(
             retry_after_s=5,
         )
     assert isinstance(decision, KeyRefused)
+    return _key_refusal(decision)
+
+
+def _key_refusal(decision: KeyRefused) -> Exception:
+    """The key's or its account's refusal: paused, held back, or not a live key."""
     if decision.reason == "account_pending":
         return AccountPending(
             "This account is waiting for the operator's approval; its keys work once it is"
             " approved (you will get an e-mail).",
             extra={"reason": decision.reason},
         )
+    if decision.reason == "key_paused":
+        return KeyPaused(PAUSED_MESSAGE, extra={"reason": decision.reason})
     if decision.reason == "account_rejected":
         return AccountRejected(
             "This account's sign-up was declined by the operator; its keys are not served.",

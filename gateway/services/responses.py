@@ -97,6 +97,8 @@ class ResponseBook:
         if price is None:  # no longer served: its reservation is left to the sweeper
             log.error("response %s of unserved model %s not settled", rec.response_id, rec.model)
             return None
+        at = rec.admitted_at_ms or None  # its book then, as its reservation's
+        price = self.pricing.booked(price, rec.account_id, at)
         usage = usage_from_response(answer) or self._counted(rec, price.encoding, answer)
         cost = await self.meter.settle_priced(
             _admitted(rec), price, usage, worst_micros=rec.worst_micros

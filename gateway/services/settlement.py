@@ -62,6 +62,7 @@ class Hold:
         forwarded: bool = False,
         task: asyncio.Task[Any] | None = None,
         resettle: bool = False,
+        settled: Settlement | None = None,
     ) -> None:
         self.admitted = admitted
         self.settling = settling
@@ -73,6 +74,8 @@ class Hold:
         # A background response may be seen finished twice (a retrieve and the poller): the
         # second settle finds the reservation closed by the first, which is not a loss.
         self.resettle = resettle
+        # The settlement debited (Meter._debit): what the answer's receipt states.
+        self.settled = settled
 
 
 class _Budget:

@@ -29,9 +29,11 @@ from gateway.stores.ports import (
     MembersPort,
     SignupsPort,
 )
+from gateway.stores.ports.ledger import NotifyOutbox
 from gateway.stores.records import GrantSpec, Row
 
 TRIAL_KEY = "signup-trial"  # the trial's idempotency key: one per account
+TRIAL_REASON = "sign-up trial"  # its ledger entry's and grant's reason
 BIND_WAIT_S = 5.0  # how long a second verification waits for the first to open the account
 
 
@@ -45,6 +47,7 @@ class Desk:
     signups: SignupsPort
     plans: PlanBook
     claims: DomainClaimsPort
+    outbox: NotifyOutbox | None = None  # where the operator is told of withheld trials
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ async def open_account(
         billing_ready=False,
         quotas=plan.quotas,
         markup_bps=plan.markup_bps,
+        next_markup=plan.next_markup,  # its plan's reviewed change
         signup_status=status,
     )
     await desk.ledger.create_account(account_id, addr.email, plan.name, plan.mode)
@@ -119,21 +123,23 @@ async def _opened_before(desk: Desk, addr: Address) -> Opened:
 
 async def grant_trial(desk: Desk, account_id: str, now: datetime | None = None) -> Posted | None:
     """The plan's trial, once per sign-up; None when its plan gives none, when it was given
-    before, or when a concurrent call posted it. Posted before it is marked: the post's
-    idempotency key is fixed per account, so a race or a retry after a crash posts it once
-    and a crash between the two loses nothing."""
+    before, when a concurrent call posted it, or when the trial's checks hold it. Posted
+    before it is marked: the post's idempotency key is fixed per account, so a race or a
+    retry after a crash posts it once and a crash between the two loses nothing."""
     account = await desk.ledger.get_account(account_id)
     plan = desk.plans.get(account["plan"]) if account else None
     signup = await desk.signups.of_account(account_id)
     if plan is None or plan.trial is None or signup is None or signup["trial_at"] is not None:
         return None
+    if signup["trial_hold"] != "none":  # refused, waiting for a card, or never checked
+        return None
     trial = plan.trial
     ends = (now or datetime.now(UTC)) + timedelta(days=trial.days)
-    grant = GrantSpec("trial", ends, trial.priority, "sign-up trial")
+    grant = GrantSpec("trial", ends, trial.priority, TRIAL_REASON)
     try:
         posted = await post_credit(
             desk.ledger, desk.store, account_id, trial.amount_micros, TRIAL_KEY,
-            "sign-up trial", grant=grant,
+            TRIAL_REASON, grant=grant,
         )  # fmt: skip
     except DuplicateCredit:  # given before, at another amount (the plan's trial changed)
         posted = None

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -25,7 +25,12 @@ from gateway.config.settings import Settings
 from gateway.stores.ports.repair import BalanceRepairPort, HotRestorePort
 from gateway.stores.postgres.account_alerts import AccountAlerts
 from gateway.stores.postgres.analytics_copy import AnalyticsCopy
+from gateway.stores.postgres.anomalies import Anomalies
 from gateway.stores.postgres.audit import AuditLog
+from gateway.stores.postgres.books import Books
+from gateway.stores.postgres.byok import ByokKeys
+from gateway.stores.postgres.commitments import Commitments
+from gateway.stores.postgres.config_cards import ConfigCards
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.domain_claims import DomainClaims
 from gateway.stores.postgres.end_user_budgets import EndUserBudgets
@@ -34,6 +39,7 @@ from gateway.stores.postgres.focus import FocusReads
 from gateway.stores.postgres.form_tokens import FormTokens
 from gateway.stores.postgres.grants import Grants
 from gateway.stores.postgres.idempotency import Idempotency
+from gateway.stores.postgres.invoices import Invoices
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.postgres.ledger_proof import LedgerProof
 from gateway.stores.postgres.local_provider import LocalProviderStore
@@ -44,12 +50,17 @@ from gateway.stores.postgres.operator import OperatorLedger
 from gateway.stores.postgres.partitions import LedgerPartitions
 from gateway.stores.postgres.payments import PaymentsStore
 from gateway.stores.postgres.pending import PendingDebits
+from gateway.stores.postgres.plan_markups import PlanMarkups
+from gateway.stores.postgres.price_changes import PriceChanges
 from gateway.stores.postgres.price_versions import PriceVersions
+from gateway.stores.postgres.provider_reconciliation import ProviderReconciliation
+from gateway.stores.postgres.receipt_header import ReceiptHeaders
 from gateway.stores.postgres.scim import Scim
 from gateway.stores.postgres.signups import Signups
 from gateway.stores.postgres.statements import Statements
 from gateway.stores.postgres.teams import Teams
 from gateway.stores.redis.balance_repair import BalanceRepair
+from gateway.stores.redis.checked_connection import CheckedConnection
 from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.grant_write_off import GrantWriteOffs
 from gateway.stores.redis.hotstore import HotStore
@@ -121,6 +132,23 @@ class Stores:
         """The rate cards debits name, and the reads that explain a debit."""
         return PriceVersions(self.pool)
 
+    def price_changes(self) -> PriceChanges:
+        """Price changes under review or approved, and the usage their previews re-price."""
+        return PriceChanges(self.pool)
+
+    def books(self) -> Books:
+        """A plan's accounts and the usage a book change's preview re-prices."""
+        return Books(self.pool)
+
+    def config_cards(self) -> ConfigCards:
+        """The cards each start's configuration bills: the approved one, and the change a
+        start files for another (PRICE_CHANGES_AT_START=review)."""
+        return ConfigCards(self.pool)
+
+    def plan_markups(self) -> PlanMarkups:
+        """Plans' approved markups and the reviewed changes of them (migration 105)."""
+        return PlanMarkups(self.pool)
+
     def partitions(self) -> LedgerPartitions:
         """The ledger's monthly partitions: created ahead, archived by the operator."""
         return LedgerPartitions(self.pool)
@@ -133,6 +161,9 @@ class Stores:
 
     def notify_ledger(self) -> NotifyLedger:
         return NotifyLedger(self.pool)
+
+    def anomalies(self) -> Anomalies:
+        return Anomalies(self.pool)
 
     def account_alerts(self) -> AccountAlerts:
         return AccountAlerts(self.pool)
@@ -199,12 +230,33 @@ class Stores:
         """Months of an account's ledger, for its statements."""
         return Statements(self.pool)
 
+    def invoices(self) -> Invoices:
+        """Invoices and credit notes, and the customers' invoicing details."""
+        return Invoices(self.pool)
+
     def ledger_proof(self) -> LedgerProof:
         return LedgerProof(self.pool)
+
+    def commitments(self) -> Commitments:
+        """Accounts' commitments and their periods."""
+        return Commitments(self.pool)
+
+    def byok(self) -> ByokKeys:
+        """Customers' own provider keys (ciphertext), their versions and the platform fee."""
+        return ByokKeys(self.pool)
+
+    def receipt_headers(self) -> ReceiptHeaders:
+        """Which accounts asked for each call's receipt on its answer."""
+        return ReceiptHeaders(self.pool)
 
     def analytics_copy(self) -> AnalyticsCopy:
         """How far the ledger is copied to the analytics store, and the rows to copy."""
         return AnalyticsCopy(self.pool)
+
+    def provider_reconciliation(self) -> ProviderReconciliation:
+        """The ledger's sums of an upstream credential's day, and the differences found
+        against the provider's reports."""
+        return ProviderReconciliation(self.pool)
 
     def focus(self) -> FocusReads:
         """Months of the ledger entry by entry, for FOCUS exports."""
@@ -250,13 +302,16 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
             socket_timeout=REPLY_TIMEOUT_S,
         )
         return cast(aioredis.Redis, cluster), ClusterWire(seeds)
+    endpoint = parse_url(settings.redis_url)
+    # TLS and unix-socket URLs keep the connection class redis-py picks for them.
+    plain: dict[str, Any] = {"connection_class": CheckedConnection} if endpoint else {}
     client = aioredis.Redis.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=REPLY_TIMEOUT_S,
+        **plain,
     )
-    endpoint = parse_url(settings.redis_url)
     return client, WireRedis(endpoint) if endpoint is not None else None
 
 

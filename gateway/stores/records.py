@@ -229,7 +229,16 @@ class WindowCount:
 
 
 # Every kind of ledger entry (the ledger's CHECK constraint, migration 036).
-LEDGER_KINDS = ("debit", "void", "credit", "adjustment", "refund", "expire")
+LEDGER_KINDS = (
+    "debit",
+    "void",
+    "credit",
+    "adjustment",
+    "refund",
+    "expire",
+    "true_up",
+    "commitment_expire",
+)
 
 
 @dataclass(frozen=True, slots=True)

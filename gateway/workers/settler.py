@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from gateway.stores.drift_rows import compared
 from gateway.stores.errors import LedgerRejected, StoreError
 from gateway.stores.ports.settlement import RestoreFence, SettlementLedger, SettlementStream
 from gateway.stores.records import Queued
@@ -73,6 +74,20 @@ def _count_uncollected(rows: Sequence[tuple[object, ...]]) -> None:
             amount = row[_AMOUNT]
             assert isinstance(amount, int)
             metrics().uncollected.labels(str(row[_PROVIDER] or "")).inc(-amount)
+
+
+def _count_drift(rows: Sequence[tuple[object, ...]]) -> None:
+    """Price drift's metrics: debits whose provider stated a cost, and those of them whose
+    figure was further from the card's than billing/drift.py allows, by model."""
+    m = metrics()
+    for found in compared(rows):
+        m.price_checked.labels(found.model).inc()
+        if found.drifted:
+            m.price_drift.labels(found.model).inc()
+            log.warning(
+                "price drift on %s (%s): the provider states %d nano-USD, the card %d micros",
+                found.request_id, found.model, found.stated_nanos, found.card_micros,
+            )  # fmt: skip
 
 
 class Settler:
@@ -134,6 +149,7 @@ class Settler:
         refused: set[str] = set()
         written = await self._write(messages, rows, refused)
         _count_uncollected(rows)
+        _count_drift(rows)
         # A parked message was acknowledged by the move itself.
         await self.stream.ack([m for m in messages if m.message_id not in refused], written)
         return written

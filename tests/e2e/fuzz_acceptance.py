@@ -61,10 +61,29 @@ def filter_body(context: HookContext, body: Any) -> bool:
     cap = body.get("monthly_cap_micros")
     if isinstance(cap, int | float) and isinstance(amount, int | float) and cap < amount:
         return False  # auto top-up: the cap is at least the amount, a rule across fields
+    if not _configured_and_timely(path, body):
+        return False
     if body.get("webhook_url"):
         return False  # its host must resolve to public addresses: the network's state (egress)
     # The origins a person may be sent back to are RETURN_URL_ORIGINS and the gateway's own.
     return "return_url" not in body
+
+
+def _configured_and_timely(path: str, body: dict[str, Any]) -> bool:
+    """Rules of the clock, the configuration and across fields, which no schema states."""
+    if path.endswith("/invoices") and str(body.get("month", "")) > _this_month():
+        return False  # a month that has begun, as a statement's: the clock's rule
+    if path.endswith("/invoices") and body.get("currency", "USD") != "USD" and "rate" not in body:
+        return False  # another currency needs a rate, given or the customer's: across fields
+    if path.endswith("/receipt-header") and body.get("enabled") is True:
+        return False  # receipts are signed only with the operator's LEDGER_SIGNING_KEY
+    # A price change (of models, or an account's markup) names models the gateway prices and
+    # takes effect ahead of the clock by PRICE_CHANGE_LEAD_S: the catalogue's and the clock's.
+    return not (("/prices/" in path or path.endswith("/markup")) and "effective_at" in body)
+
+
+def _this_month() -> str:
+    return datetime.now(UTC).strftime("%Y-%m")
 
 
 @schemathesis.hook

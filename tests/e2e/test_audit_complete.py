@@ -17,18 +17,26 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from billing.audit_words import WORDS
 from gateway.app import create_app
-from gateway.http.appkeys import DASHBOARD_SESSIONS, DOMAIN_CLAIMS, FORM_TOKENS, SIGNIN_TICKETS
+from gateway.http.appkeys import (
+    BYOK,
+    DASHBOARD_SESSIONS,
+    DOMAIN_CLAIMS,
+    FORM_TOKENS,
+    SIGNIN_TICKETS,
+)
 from gateway.http.dashboard.entry import CHOICE_COOKIE
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
 from gateway.http.route_actions import records
 from gateway.http.routing import Route
+from gateway.services import key_pauses
 from gateway.services.members import Person
 from tests.e2e.signup.test_signup_api import code_for, fresh, signup_env
 from tests.e2e.test_idempotency_keys import operator_cookies
@@ -183,7 +191,24 @@ async def claimed_domain(w: World) -> str:
     return domain
 
 
+def price_change(w: World) -> dict[str, Any]:
+    """A reviewed price change a day ahead, moving nothing (so it needs no confirmation)."""
+    ahead = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    return {"models": {"gpt-4o-mini": {"input": "0.15", "output": "0.60"}}, "effective_at": ahead}
+
+
+async def new_price_change(w: World) -> str:
+    return str(
+        (await ok(await w.gw.admin("POST", "/admin/v1/prices/changes", price_change(w))))["id"]
+    )
+
+
+async def _openai(w: World) -> str:
+    return "openai"  # an upstream that takes a customer's own key
+
+
 PARAMS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "change_id": new_price_change,
     "key_id": lambda w: _id(new_key(w)),
     "member_id": new_member,
     "grant_id": new_grant,
@@ -191,6 +216,7 @@ PARAMS: dict[str, Callable[[World], Awaitable[str]]] = {
     "alert_id": new_alert,
     "payment_id": payment,
     "domain": claimed_domain,
+    "upstream": _openai,
 }
 
 
@@ -217,13 +243,19 @@ async def filled(w: World, method: str, path: str) -> str:
 # A body for each change; a callable makes one for the world it runs in.
 JSON: dict[tuple[str, str], Any] = {
     ("POST", "/admin/v1/accounts"): {"name": "audited"},
+    ("POST", "/admin/v1/prices/changes"): price_change,
+    ("POST", "/admin/v1/prices/changes/{change_id}/approve"): {},
     ("POST", "/v1/account/domains"): lambda w: {"domain": f"a-{secrets.token_hex(4)}.example"},
     ("POST", "/v1/account/scim/token"): {},
     ("POST", "/admin/v1/accounts/{account_id}/scim/token"): {},
     ("POST", "/v1/account/domains/{domain}/verify"): {},
     ("PUT", "/admin/v1/accounts/{account_id}/plan"): {"plan": "enterprise"},
+    ("PUT", "/admin/v1/accounts/{account_id}/invoicing"): lambda w: {
+        "legal_name": f"Legal {next(FRESH)}"},
     ("PUT", "/admin/v1/accounts/{account_id}/markup"): {"markup_bps": 1500},
     ("PUT", "/admin/v1/accounts/{account_id}/credit-line"): {"credit_line_micros": 1_000_000},
+    ("PUT", "/admin/v1/accounts/{account_id}/commitment"): lambda w: {
+        "period": "month", "amount_micros": next(FRESH), "on_exhausted": "balance"},
     ("POST", "/admin/v1/keys"): lambda w: {"account_id": w.account_id, "name": "k"},
     ("PUT", "/admin/v1/keys/{key_id}/quotas"): {"quotas": HOUR},
     ("PATCH", "/admin/v1/accounts/{account_id}"): lambda w: {"external_id": secrets.token_hex(6)},
@@ -270,9 +302,18 @@ JSON: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/account/members/{member_id}/role"): {"role": "admin"},
     ("POST", "/v1/account/billing/setup"): {},
     ("PUT", "/v1/account/billing/auto-topup"): None,
+    ("PUT", "/v1/account/billing/receipt-header"): {"enabled": False},
+    ("PUT", "/v1/account/byok/{upstream}"): lambda w: {"api_key": f"own-{secrets.token_hex(8)}"},
+    ("PUT", "/admin/v1/byok/fee"): lambda w: {"percent_bps": next(FRESH), "fixed_micros": 0},
     ("POST", "/v1/auth/tokens"): {"scope": "keys:read"},
 }  # fmt: skip
 FORMS: dict[tuple[str, str], Any] = {
+    ("POST", "/dashboard/keys/byok/{upstream}"): lambda w: {
+        "api_key": f"own-{secrets.token_hex(8)}"},
+    ("POST", "/dashboard/operators/byok-fee"): lambda w: {
+        "percent_bps": str(next(FRESH)), "fixed_micros": "0"},
+    ("POST", "/dashboard/operators/prices/changes/{change_id}/approve"): {},
+    ("POST", "/dashboard/operators/prices/changes/{change_id}/reject"): {},
     ("POST", "/dashboard/keys"): {"name": "from-a-page"},
     ("POST", "/dashboard/keys/{key_id}/rotate"): {"grace": "0"},
     ("POST", "/dashboard/keys/{key_id}/limits"): {
@@ -365,9 +406,109 @@ async def alert_remove_flow(w: World) -> Change:
     return Change("owner page", "/dashboard/billing/alert-remove", {"alert_id": await new_alert(w)})
 
 
+async def paused_key(w: World) -> str:
+    """A new key of the account, paused as a spend anomaly pauses one."""
+    key_id = str((await new_key(w))["id"])
+    await w.gw.stores().pool.execute(
+        "INSERT INTO key_pauses (key_id, account_id) VALUES ($1, $2)", key_id, w.account_id
+    )
+    await key_pauses.pause(w.gw.stores().anomalies(), w.gw.store, key_id, w.account_id)
+    return key_id
+
+
+def resume_flow(prefix: str) -> Flow:
+    async def flow(w: World) -> Change:
+        return Change(kind_of(prefix), f"{prefix}/keys/{await paused_key(w)}/resume", {})
+
+    return flow
+
+
+def pause_choice_flow(path: str) -> Flow:
+    """A key's own choice, on a new key (a change every time); the dashboard's form sets the
+    account's, flipped from what it is."""
+
+    async def flow(w: World) -> Change:
+        if path.startswith("/dashboard"):
+            now = (await w.gw.stores().anomalies().opt_ins(w.account_id)).get("", False)
+            return Change("owner page", path, {} if now else {"pause": "on"})
+        body = {"pause": True, "key_id": str((await new_key(w))["id"])}
+        return Change(kind_of(path), path.replace("{account_id}", w.account_id), body)
+
+    return flow
+
+
+async def byok_remove_flow(w: World) -> Change:
+    """An own key stored first (a removal needs one), then removed by the owner."""
+    await w.gw.app[BYOK].store(w.account_id, "anthropic", f"own-{secrets.token_hex(8)}")
+    return Change("owner", "/v1/account/byok/anthropic")
+
+
+async def byok_remove_form(w: World) -> Change:
+    await w.gw.app[BYOK].store(w.account_id, "openai", f"own-{secrets.token_hex(8)}")
+    return Change("owner page", "/dashboard/keys/byok/openai/remove", {})
+
+
 async def revoke_grant_form(w: World) -> Change:
     path = f"/dashboard/operators/accounts/{w.account_id}/revoke-grant"
     return Change("operator page", path, {"grant_id": await new_grant(w)})
+
+
+async def trial_given(w: World) -> str:
+    """A sign-up approved, so given its trial (the one an operator may take back)."""
+    account_id = await pending_signup(w)
+    status, body = await w.gw.admin("POST", f"/admin/v1/signups/{account_id}/approve")
+    assert status == 200, body
+    return account_id
+
+
+async def revoke_trials_flow(w: World) -> Change:
+    body = {"account_ids": [await trial_given(w)]}
+    return Change("admin", "/admin/v1/signups/revoke-trials", body)
+
+
+async def revoke_trials_form(w: World) -> Change:
+    path = "/dashboard/operators/signups/revoke-trials"
+    return Change("operator page", path, {"account_id": await trial_given(w)})
+
+
+async def postpaid(w: World) -> str:
+    """A postpaid account of its own (only those are invoiced)."""
+    account = await ok(await w.gw.admin("POST", "/admin/v1/accounts", {
+        "name": "invoiced", "plan": "enterprise"}))  # fmt: skip
+    return str(account["id"])
+
+
+async def invoice_flow(w: World) -> Change:
+    month = f"{datetime.now(UTC):%Y-%m}"
+    return Change("admin", f"/admin/v1/accounts/{await postpaid(w)}/invoices", {"month": month})
+
+
+async def credit_note_flow(w: World) -> Change:
+    """An invoice with a line (a credit to its account) to credit."""
+    invoicing = await invoice_flow(w)
+    credits = invoicing.path.replace("/invoices", "/credits")
+    await ok(
+        await w.gw.admin(
+            "POST",
+            credits,
+            {"amount_micros": 1_000, "idempotency_key": "c", "reason": "a line to credit"},
+        )
+    )
+    issued = await ok(await w.gw.admin("POST", invoicing.path, invoicing.body))
+    return Change("admin", f"/admin/v1/invoices/{issued['number']}/credit-note", {"reason": "x"})
+
+
+async def send_invoice_flow(w: World) -> Change:
+    """An invoice that asks for money (an adjustment charging $0.50) to a customer with an
+    invoicing e-mail: sent through the local provider, which records it."""
+    invoicing = await invoice_flow(w)
+    account = invoicing.path.rsplit("/", 1)[0]
+    for path, amount in (("/credits", 1_000_000), ("/adjustments", -500_000)):
+        body = {"amount_micros": amount, "idempotency_key": path, "reason": "charged"}
+        await ok(await w.gw.admin("POST", account + path, body))
+    await ok(await w.gw.admin("PUT", account + "/invoicing", {"email": "ap@example.com"}))
+    issued = await ok(await w.gw.admin("POST", invoicing.path, invoicing.body))
+    return Change("admin", f"/admin/v1/invoices/{issued['number']}/send", None)
 
 
 async def other_plan(w: World) -> str:
@@ -461,6 +602,14 @@ def scim_flow(method: str, kind: str) -> Flow:
     return flow
 
 
+async def commitment_end_flow(w: World) -> Change:
+    """A commitment of its own to end."""
+    path = f"/admin/v1/accounts/{w.account_id}/commitment"
+    body = {"period": "month", "amount_micros": next(FRESH), "on_exhausted": "balance"}
+    await ok(await w.gw.admin("PUT", path, body))
+    return Change("admin", path)
+
+
 async def invited(w: World) -> dict[str, Any]:
     body = {"email": f"inv-{secrets.token_hex(4)}@example.com", "role": "viewer"}
     path = f"/admin/v1/accounts/{w.account_id}/members"
@@ -504,8 +653,28 @@ FLOWS: dict[tuple[str, str], Flow] = {
     ("POST", "/v1/auth/device/token"): device_token_flow,
     ("POST", "/v1/auth/logout"): logout_flow,
     ("POST", "/v1/auth/revoke"): revoke_flow,
+    ("POST", "/admin/v1/accounts/{account_id}/invoices"): invoice_flow,
+    ("DELETE", "/admin/v1/accounts/{account_id}/commitment"): commitment_end_flow,
+    ("POST", "/admin/v1/invoices/{number}/credit-note"): credit_note_flow,
+    ("POST", "/admin/v1/invoices/{number}/send"): send_invoice_flow,
     ("POST", "/dashboard/billing/alert-remove"): alert_remove_flow,
     ("POST", "/dashboard/operators/accounts/{account_id}/revoke-grant"): revoke_grant_form,
+    ("POST", "/admin/v1/signups/revoke-trials"): revoke_trials_flow,
+    ("DELETE", "/v1/account/byok/{upstream}"): byok_remove_flow,
+    ("POST", "/dashboard/keys/byok/{upstream}/remove"): byok_remove_form,
+    ("POST", "/dashboard/operators/signups/revoke-trials"): revoke_trials_form,
+    **{
+        ("POST", f"{prefix}/keys/{{key_id}}/resume"): resume_flow(prefix)
+        for prefix in ("/admin/v1", "/v1/account", "/dashboard")
+    },
+    **{
+        ("PUT" if "/v1/" in path else "POST", path): pause_choice_flow(path)
+        for path in (
+            "/admin/v1/accounts/{account_id}/anomaly-pause",
+            "/v1/account/anomaly-pause",
+            "/dashboard/keys/anomaly-pause",
+        )
+    },
 }
 
 

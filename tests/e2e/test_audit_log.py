@@ -89,8 +89,10 @@ async def test_each_operator_change_writes_one_record(gw: Gateway) -> None:
     assert rec["before"]["quotas"] == [] and rec["after"]["quotas"] != []
     _, rec = await admin(gw, "account.plan", "PUT", base + "/plan", {"plan": "enterprise"})
     assert rec["after"]["plan"] == "enterprise" and rec["before"]["plan"] != "enterprise"
-    _, rec = await admin(gw, "account.markup", "PUT", base + "/markup", {"markup_bps": 1500})
-    assert rec["after"] == {"markup_bps": 1500}
+    change, rec = await admin(gw, "account.markup", "PUT", base + "/markup", {"markup_bps": 1500})
+    assert rec["after"] == {
+        "markup_bps": 1500, "effective_at": change["effective_at"], "price_change": change["id"]
+    }  # fmt: skip
     credit = {"amount_micros": 2_500_000, "idempotency_key": "c1", "grant": {"kind": "promotional"}}
     answer, rec = await admin(gw, "credit.create", "POST", base + "/credits", credit)
     assert (rec["target_kind"], rec["target_id"]) == ("ledger_entry", str(answer["entry_id"]))

@@ -41,10 +41,11 @@ KEY_SCOPES = [*sorted(USER_SCOPES | {"billing"}), "chat"]
 # Path parameters naming a thing of one organization, and what stands for an absent one.
 OWNED = ("key_id", "member_id", "team_id", "request_id", "alert_id", "user_id", "group_id")
 ABSENT = {"request_id": "req_none", "alert_id": "alert_none", "secret": "none", "tail": "none",
-          "schema_id": "none", "type_id": "none", "domain": "absent.example"}  # fmt: skip
+          "schema_id": "none", "type_id": "none", "domain": "absent.example",
+          "number": "INV-999999", "change_id": "999999"}  # fmt: skip
 FIXED = {"month": MONTH, "action": "credit", "subject": "nobody", "auth_id": "auth_none",
          "service_id": "svc_none", "grant_id": "1", "payment_id": "pay_none",
-         "receipt_id": "pay_none"}  # fmt: skip
+         "receipt_id": "pay_none", "upstream": "openai"}  # fmt: skip
 # Bodies a handler reads before it looks its resource up would otherwise answer 400.
 BODIES: dict[str, dict[str, Any]] = {
     "quotas": {"quotas": []},

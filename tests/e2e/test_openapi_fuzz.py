@@ -52,7 +52,7 @@ async def schemathesis(
         flag, paths.lstrip("!"),
         "--header", f"Authorization: Bearer {token}",
         "--max-examples", os.environ.get("MW_FUZZ_EXAMPLES", "10"),
-        "--workers", "1", "--seed", "14", "--no-color",
+        "--workers", "1", "--seed", os.environ.get("MW_FUZZ_SEED", "14"), "--no-color",
         "--generation-database", "none",
         "--suppress-health-check", "all",
         "--request-timeout", "20",

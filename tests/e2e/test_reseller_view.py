@@ -22,7 +22,7 @@ SCOPES = ["chat", "billing", "account:read", "usage:read", "keys:read"]
 # Each read and the private fields it carries when shown.
 MARGIN = ("provider_cost_micros", "gross_margin_micros")
 READS = {
-    "/v1/account": ("markup_bps",),
+    "/v1/account": ("markup_bps", "next_markup"),
     "/v1/account/ledger": ("provider_cost_micros",),
     "/v1/account/usage?group_by=model": MARGIN,
     "/v1/account/usage?group_by=model&format=csv": MARGIN,
@@ -85,6 +85,6 @@ async def test_the_operator_always_reads_them(gw: Gateway) -> None:
     assert status == 200 and "markup_bps" in account
 
 
-def test_private_fields_are_the_issue_s_three() -> None:
-    assert {"markup_bps", "provider_cost_micros", "gross_margin_micros"} == PRIVATE
+def test_private_fields_are_the_issue_s_three_and_a_scheduled_markup() -> None:
+    assert {"markup_bps", "provider_cost_micros", "gross_margin_micros", "next_markup"} == PRIVATE
     assert Path(__file__).exists()

@@ -245,6 +245,8 @@ PAGES += [
     ("/dashboard/end-users", ALL),
     ("/dashboard/operators", frozenset()),
     ("/dashboard/system", frozenset()),
+    ("/dashboard/operators/reconciliation", frozenset()),
+    ("/dashboard/operators/books", frozenset()),
 ]
 
 

@@ -1,12 +1,16 @@
-"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, slow
-(every reply held `reply_delay_s` before it is passed on: a Redis slow to answer), or stall
-(drop every connection and hold new ones, accepted but unread, until `restore`: a command
-on a new connection cannot reach Redis, nor be written past its setup's replies)."""
+"""A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, reset
+(every open connection dropped with an RST, new ones let through: a restarted peer or a
+firewall), slow (every reply held `reply_delay_s` before it is passed on: a Redis slow to
+answer), or stall (drop every connection and hold new ones, accepted but unread, until
+`restore`: a command on a new connection cannot reach Redis, nor be written past its setup's
+replies)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 
 
 class CuttableProxy:
@@ -32,6 +36,14 @@ class CuttableProxy:
     def cut(self) -> None:
         self.up = False
         for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    def reset(self) -> None:
+        for w in list(self._writers):
+            sock = w.get_extra_info("socket")
+            if sock is not None:  # linger 0: close() sends RST, not FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             w.transport.abort()
         self._writers.clear()
 

@@ -13,7 +13,7 @@ from gateway.http.appkeys import PLANS
 from gateway.ops.rebuild import rebuild, reconcile
 from gateway.stores.redis.keys import shard_of
 from tests.support.factories import openai_client, tenant
-from tests.support.harness import Gateway, drop_keys, running_gateway
+from tests.support.harness import Gateway, drop_keys, running_gateway, temp_database
 from tests.support.invariants import check_invariants
 from tests.support.replies import present
 
@@ -42,8 +42,10 @@ async def _chat(gw: Gateway, key: str) -> None:
 
 
 @pytest.fixture
-async def gw(dsn: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, SELF_RESTORE="0") as gateway:
+async def gw() -> AsyncIterator[Gateway]:
+    """A database of its own: `rebuild` restores every account the database holds, and the
+    worker's shared one holds whatever the tests before it left (its time is theirs)."""
+    async with temp_database() as dsn, running_gateway(dsn, SELF_RESTORE="0") as gateway:
         yield gateway
         await gateway.settle_all()
 

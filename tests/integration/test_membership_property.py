@@ -113,6 +113,11 @@ class World:
     def email(self, person: int) -> str:
         return f"p{person}@{self.domains[self.address[person]]}"
 
+    def persistent_id(self, person: int) -> str:
+        """The person's persistent NameID: this case's own, as a real provider's is the
+        person's, so no earlier case (on the shared database) has bound it already."""
+        return f"pid-{self.domains['a'].split('.')[0]}-{person}"
+
 
 def person_of(row: Row) -> int | None:
     local = str(row["email"]).split("@")[0]
@@ -224,7 +229,8 @@ async def _sign_in(w: World, person: int, style: str) -> None:
     else (no invitation waiting) just-in-time by the domain's join role."""
     members, claims = w.stores.members(), w.stores.domain_claims()
     email = w.email(person)
-    subject = {"email": email, "capitals": email.upper(), "persistent": f"pid-{person}"}[style]
+    styles = {"email": email, "capitals": email.upper(), "persistent": w.persistent_id(person)}
+    subject = styles[style]
     if await members.by_subject(IDP, subject) is not None:
         return
     if await members.unbound_by_email(email):
@@ -371,7 +377,7 @@ async def test_two_sign_ins_at_once_make_one_member(stores: Stores) -> None:
     w = await world(stores)
     members, claims = stores.members(), stores.domain_claims()
     email = w.email(0)  # org 0 proved its domain, with a join role
-    names = [email, email, email.upper(), "pid-0", "pid-0"]
+    names = [email, email, email.upper(), w.persistent_id(0), w.persistent_id(0)]
     joined = await asyncio.gather(
         *(join(members, claims, Joining(w.orgs[0], email, Way.SIGN_IN, "member", IDP, n))
           for n in names)
@@ -379,6 +385,21 @@ async def test_two_sign_ins_at_once_make_one_member(stores: Stores) -> None:
     assert len({j.member["id"] for j in joined}) == 1, joined
     assert sum(j.new for j in joined) == 1, joined
     assert [r["email"] for r in await members.of_account(w.orgs[0])].count(email) == 1
+
+
+async def test_an_identity_bound_in_another_organization_is_refused_by_name(
+    stores: Stores,
+) -> None:
+    """(issuer, subject) is one member: the identity a person signs in with elsewhere does
+    not join this organization too, whatever address it brings, and says why."""
+    w = await world(stores)
+    members, claims = stores.members(), stores.domain_claims()
+    pid = w.persistent_id(0)
+    elsewhere = await members.add(w.orgs[1], "someone@elsewhere.test", IDP, pid, "member")
+    with pytest.raises(MemberConflict, match="member of another organization already"):
+        await join(members, claims, Joining(w.orgs[0], w.email(0), Way.SIGN_IN, "member", IDP, pid))
+    assert await members.by_subject(IDP, pid) == elsewhere
+    assert [r for r in await members.of_account(w.orgs[0]) if r["email"] == w.email(0)] == []
 
 
 async def test_two_owners_removing_each_other_at_once_leave_one(stores: Stores) -> None:

@@ -193,3 +193,20 @@ async def test_the_sweeper_closes_a_money_out_hold_only_through_its_resolver(
     assert await sweep_once(stores.store, close) >= 1
     assert await stores.store.balance(h.account_id) == (100_000, 0)
     await check_invariants(stores, [h.account_id])
+
+
+async def test_money_out_of_a_hot_record_holding_no_held_field_is_taken_as_nothing_held(
+    stores: Stores,
+) -> None:
+    """A hot record a credit alone wrote (`bal`, no `held`: the hash made by HINCRBY before
+    the account's record) reads its absent holds as 0, in take.lua as in reserve.lua and
+    settle.lua: a negative adjustment is taken, never a 503."""
+    h = await make_holder(stores, credit=100_000)
+    redis, name = stores.store.redis, stores.store.keys.account(h.shard, h.account_id)
+    assert await redis.hdel(name, "held") == 1
+    assert await _adjust(stores, h, "adj-no-held", 30_000) == 30_000
+    assert await redis.hget(name, "held") == b"0"  # the take's hold, ended by its entry
+    rid = await _reserve(stores, h, f"{h.account_id}:after")
+    assert rid is not None
+    await _settle_all(stores, h, [rid])
+    await check_invariants(stores, [h.account_id])

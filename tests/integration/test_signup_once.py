@@ -12,11 +12,13 @@ from billing.admission import Admitted, KeyRefused
 from billing.plans import load_plans
 from billing.signup import address
 from gateway.config.settings import DEFAULT_CONFIG_DIR
+from gateway.config.signup import SignupSettings
 from gateway.errors import Conflict
 from gateway.ops.rebuild import sync_plans
 from gateway.services.auth import hash_key
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.services.signup import Desk, decide, grant_trial, open_account
+from gateway.services.trial_gate import Signals, check
 from gateway.stores.connect import Stores
 
 PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")
@@ -34,6 +36,17 @@ def desk(stores: Stores) -> Desk:
     )
 
 
+async def never_counted(name: str, window_s: int) -> tuple[int, int]:
+    raise AssertionError(f"counted {name} with its limit off")
+
+
+async def checked(here: Desk, account_id: str) -> None:
+    """The trial's checks, all off, as a verification runs them after opening the account."""
+    hold = await check(here, SignupSettings(), account_id, address("a@example.com"),
+                       Signals("", ""), never_counted)  # fmt: skip
+    assert hold == "none"
+
+
 async def test_racing_verifications_open_one_account_and_one_trial(stores: Stores) -> None:
     assert TRIAL is not None
     local = f"ada{secrets.token_hex(4)}"
@@ -48,6 +61,8 @@ async def test_racing_verifications_open_one_account_and_one_trial(stores: Store
             done = await open_account(here, address(typed), "open")
         except Conflict:
             return None
+        if done.created:  # as the verification that opened it does: its checks, then the trial
+            await checked(here, done.account_id)
         await grant_trial(here, done.account_id)
         return done.account_id, done.created
 
@@ -66,6 +81,7 @@ async def test_racing_verifications_open_one_account_and_one_trial(stores: Store
 async def test_a_pending_accounts_keys_are_refused_until_approved(stores: Stores) -> None:
     here = desk(stores)
     done = await open_account(here, address(f"p{secrets.token_hex(4)}@example.com"), "approval")
+    await checked(here, done.account_id)
     assert done.status == "pending"
     issued = await issue_key(stores.ledger, stores.store, done.account_id, KeySpec("k"))
     record = await stores.store.lookup_key(hash_key(issued.secret))

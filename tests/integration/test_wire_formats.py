@@ -17,7 +17,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterHold
 from gateway.stores.records import GrantEnd, OwnedFile, OwnedResponse, Settlement
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.keys import Keys
+from gateway.stores.redis.keys import Keys, shard_of
 from gateway.stores.redis.records import (
     HeldCounter,
     decode_grant_ends,
@@ -366,6 +366,38 @@ async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -
     assert refused == BalanceRefused("insufficient_balance", 10_000, "pro", 2_000)
 
 
+async def test_reserve_charges_a_scheduled_markup_from_its_time_by_its_own_clock(
+    stores: Stores,
+) -> None:
+    """A markup change scheduled on the hot record (`mkn` from `mka`) is what reserve.lua
+    marks up by once its clock reaches `mka`, and not a millisecond before: the same
+    round trip, no other read. Clearing it leaves the current markup."""
+    h = await make_holder(stores, credit=100_000, markup_bps=500)
+    seconds, micros = await stores.store.redis.time()
+    now_ms = seconds * 1000 + micros // 1000
+
+    async def markup_with(next_markup: tuple[int, int] | None, n: str) -> int:
+        await stores.store.put_account(h.account_id, plan="pro", mode="prepaid",
+                                       billing_ready=True, quotas=(), markup_bps=500,
+                                       next_markup=next_markup)  # fmt: skip
+        decision = await stores.store.reserve(
+            f"mkn-{n}", h.record, input_tokens=1, max_output_tokens=1, spend_micros=450
+        )
+        assert isinstance(decision, Admitted), decision
+        assert decision.held_micros == marked_up(450, decision.markup_bps)
+        await stores.store.release(h.shard, h.account_id, f"mkn-{n}")
+        return decision.markup_bps
+
+    assert await markup_with((2_000, now_ms + 60_000), "ahead") == 500
+    assert await markup_with((2_000, now_ms - 1), "due") == 2_000
+    assert await markup_with((0, now_ms - 1), "to-zero") == 0
+    assert await markup_with(None, "none") == 500
+    fields = await stores.store.redis.hmget(
+        stores.store.keys.account(h.shard, h.account_id), "mkn", "mka"
+    )
+    assert fields == [None, None]
+
+
 async def test_a_meter_is_never_marked_up(stores: Stores) -> None:
     h = await make_holder(stores, markup_bps=5_000)
     hold = MeterHold(f"mtr_{h.shard}_" + "2" * 32, h.account_id, "", "gpu_seconds", 5, 2_000,
@@ -405,3 +437,25 @@ async def test_an_output_files_batch_and_a_settled_debit_round_trip(stores: Stor
     await owned.record(released, 0)
     await owned.settled("batch_2")
     assert await owned.get("batch_2") == replace(released, pending=False)
+
+
+async def test_reserve_hands_back_the_accounts_byok_version(stores: Stores) -> None:
+    """The account hash's `bk` (services/byok.py) rides every admission back, 0 while the
+    account never changed its own keys; a missing hot record is not created by it."""
+    h = await make_holder(stores)
+    first = await stores.store.reserve(
+        "rid-bk-1", h.record, input_tokens=1, max_output_tokens=1, spend_micros=1
+    )
+    assert isinstance(first, Admitted) and first.byok_version == 0
+    await stores.store.set_byok_version(h.account_id, 1_764_000_000_123)
+    again = await stores.store.reserve(
+        "rid-bk-2", h.record, input_tokens=1, max_output_tokens=1, spend_micros=1
+    )
+    assert isinstance(again, Admitted) and again.byok_version == 1_764_000_000_123
+    checked = await stores.store.reserve(
+        "rid-bk-3", h.record, input_tokens=0, max_output_tokens=0, spend_micros=0, mode="key"
+    )
+    assert isinstance(checked, Admitted) and checked.byok_version == 1_764_000_000_123
+    await stores.store.set_byok_version("acct_nowhere", 5)
+    name = stores.store.keys.account(shard_of("acct_nowhere"), "acct_nowhere")
+    assert not await stores.store.redis.exists(name)

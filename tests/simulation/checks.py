@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from gateway.stores.redis.keys import SHARDS
+from gateway.stores.redis.records import decode_reservation
 from tests.simulation.world import World
 
 
@@ -60,4 +62,25 @@ async def billed_as_priced(w: World) -> list[str]:
         got = done.get(rid, 0)
         if got != cost and not (rid in w.vanished and got <= cost):
             broken.append(f"{rid}: cost {cost}, billed {got} (debit and uncollected)")
+    return broken
+
+
+async def commitments_held(w: World) -> list[str]:
+    """Each account's commitment holds exactly what its calls held against it hold, and
+    never draws past what its period allows (holds of the period before may: they carry)."""
+    store = w.stores.store
+    held: dict[str, int] = {}
+    for shard in range(SHARDS):
+        for raw in (await store.redis.hgetall(store.keys.reservations(shard))).values():
+            record = decode_reservation(raw)
+            if record.committed:
+                held[record.account_id] = held.get(record.account_id, 0) + record.held_micros
+    broken = []
+    for account in w.accounts:
+        f = {k: int(v) for k, v in (await store.commitments.fields(account)).items()
+             if k in ("cma", "cmu", "cmh")}  # fmt: skip
+        if f.get("cmh", 0) != held.get(account, 0):
+            broken.append(f"{account}: commitment holds {f.get('cmh')}, calls {held.get(account)}")
+        if "cma" in f and f.get("cmu", 0) > f["cma"]:
+            broken.append(f"{account}: commitment drew past its allowance: {f}")
     return broken

@@ -21,6 +21,7 @@ from tests.support.harness import PG_ADMIN, REDIS_URL, drop_prefix, gateway_env,
 from tests.support.invariants import check_invariants, money_violations
 
 NOWHERE = "http://127.0.0.1:9"
+SIDE_SEED = 1_000_003  # the side generator's seed is the seed's plus this
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ async def seed_stores(template_name: str) -> AsyncIterator[Stores]:
 
 async def run_seed(template_name: str, seed: int, count: int) -> Outcome:
     async with seed_stores(template_name) as stores:
-        world = World(stores, random.Random(seed))
+        world = World(stores, random.Random(seed), random.Random(seed + SIDE_SEED))
         broken = await _run(world, count)
     return Outcome(seed, count, tuple(world.trace), tuple(broken))
 
@@ -78,7 +79,10 @@ async def _run(world: World, count: int) -> list[str]:
     for _ in range(count):
         step = world.rng.choices(actions, weights)[0]
         await step(world)
+        if world.side.random() < steps.SIDE_CHANCE:
+            await world.side.choice(steps.SIDE_STEPS)(world)
         broken = world.broken + await money_violations(world.stores, world.accounts, world.windows)
+        broken += await checks.commitments_held(world)
         if step is steps.drain:
             broken += await checks.ledger_equals_balance(world)
         if broken:

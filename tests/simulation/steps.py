@@ -10,8 +10,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from billing.admission import Admitted
+from billing.commitments import POLICIES, Terms
 from billing.usage import Usage
 from gateway.ops.rebuild import rebuild
+from gateway.services.commitments import CommitmentPorts, close_due, set_commitment
 from gateway.services.credits import post_adjustment, post_credit
 from gateway.services.keys import rotate_key
 from gateway.stores.errors import BalanceTooLow
@@ -230,6 +232,38 @@ async def redis_lost(w: World) -> None:
     w.trace.append(f"redis lost ({len(lost)} requests not fully written), rebuilt {result}")
 
 
+def _commitment_ports(w: World) -> CommitmentPorts:
+    return CommitmentPorts(w.stores.ledger, w.stores.commitments(), w.stores.store)
+
+
+async def commit(w: World) -> None:
+    """An operator commits an account to a spend per month (new terms on one already)."""
+    rng = w.side
+    account = rng.choice(w.accounts)
+    terms = Terms(
+        "month",
+        rng.randrange(2_000, 60_000),
+        "prepaid",
+        discount_bps=rng.randrange(0, 3_000),
+        on_exhausted=rng.choice(POLICIES),
+        overage_bps=rng.randrange(0, 5_000),
+        rollover_bps=rng.randrange(0, 10_001),
+        rollover_cap_micros=rng.randrange(0, 20_000),
+        rollover_periods=rng.randrange(1, 3),
+    )
+    now_ms = await w.stores.store.now_ms()
+    await set_commitment(_commitment_ports(w), account, terms, now_ms)
+    w.trace.append(f"commit {account} {terms.amount_micros} {terms.on_exhausted}")
+
+
+async def close_periods(w: World) -> None:
+    """Every open commitment period closes (as if its month ended), twice: the second run
+    of a keeper closes the periods the first opened, never the first ones again."""
+    far = datetime(2200, 1, 1, tzinfo=UTC)
+    closed = await close_due(_commitment_ports(w), far)
+    w.trace.append(f"close commitment periods -> {closed}")
+
+
 STEPS: Sequence[tuple[Step, int]] = (
     (reserve, 30),
     (settle, 30),
@@ -247,3 +281,7 @@ STEPS: Sequence[tuple[Step, int]] = (
     (metered.start, 8),
     (metered.finish, 8),
 )
+# Commitments' steps, drawn from the world's second generator (`side`) between the others,
+# so adding them left every seed's schedule of the steps above as it was.
+SIDE_STEPS: Sequence[Step] = (commit, commit, close_periods)
+SIDE_CHANCE = 0.12

@@ -41,6 +41,7 @@ class Flight:
 class World:
     stores: Stores
     rng: random.Random
+    side: random.Random = field(default_factory=random.Random)  # commitments' steps (steps.py)
     accounts: list[str] = field(default_factory=list)
     keys: dict[str, list[KeyRecord]] = field(default_factory=dict)  # live keys per account
     windows: list[Window] = field(default_factory=list)

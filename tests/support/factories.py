@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anthropic
@@ -67,6 +69,44 @@ async def tenant(
     )
     assert status == 201, key
     return Tenant(account["id"], key["key"], key["id"])
+
+
+# A gateway that changes markups in tests: a change may take effect a second ahead.
+FAST_REVIEW = {"PRICE_CHANGE_LEAD_S": "1", "PRICE_CHANGE_POLL_S": "0.2"}
+
+
+async def propose_markup(
+    gw: Gateway, account_id: str, bps: int | None, ahead_s: float = 1.5
+) -> dict[str, Any]:
+    """A markup change for the account, `ahead_s` from now (the gateway's lead under it)."""
+    when = (datetime.now(UTC) + timedelta(seconds=ahead_s)).isoformat()
+    body = {"markup_bps": bps, "effective_at": when}
+    status, change = await gw.admin("PUT", f"/admin/v1/accounts/{account_id}/markup", body)
+    assert status == 202, change
+    return dict(change)
+
+
+async def approve(gw: Gateway, change: dict[str, Any]) -> dict[str, Any]:
+    """Approve a change as its reviewer would, naming its largest move."""
+    path = f"/admin/v1/prices/changes/{change['id']}/approve"
+    status, body = await gw.admin("POST", path, {"confirm": change["largest_move_percent"]})
+    assert status == 200, body
+    return dict(body)
+
+
+async def until_effective(change: dict[str, Any]) -> None:
+    at = datetime.fromisoformat(change["effective_at"]).timestamp()
+    await asyncio.sleep(max(0.0, at + 0.05 - time.time()))
+
+
+async def reviewed_markup(
+    gw: Gateway, account_id: str, bps: int | None, ahead_s: float = 1.5
+) -> dict[str, Any]:
+    """An account's markup changed the reviewed way: proposed a moment ahead, approved,
+    and in force when this returns (the gateway runs with FAST_REVIEW)."""
+    change = await approve(gw, await propose_markup(gw, account_id, bps, ahead_s))
+    await until_effective(change)
+    return change
 
 
 def openai_client(gw: Gateway, key: str, **kw: Any) -> openai.AsyncOpenAI:

@@ -161,6 +161,11 @@ def die_with_parent() -> None:
 LOCAL_SINKS = {"EGRESS_ALLOW_HOSTS": "127.0.0.1", "EGRESS_ALLOW_HTTP": "1"}
 
 
+# The test gateways' BYOK_ENCRYPTION_KEY (base64 of 32 bytes): customers' own provider keys
+# can be stored (docs/guides/byok.md); a test without it sets it to "".
+BYOK_TEST_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+
 def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[str, str]:
     """The environment of a test gateway: a free port, a private key prefix, the fake
     provider behind every provider name, the test clock, and the local payment provider
@@ -176,6 +181,10 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
         "MW_TEST_CLOCK": "1",
         "PAYMENTS_PROVIDER": "local",
         "UPSTREAM_TIMEOUT_S": "30",
+        "BYOK_ENCRYPTION_KEY": BYOK_TEST_KEY,
+        # Tests start gateways with pricing files of their own on a shared database: each
+        # bills its own (tests/e2e/test_prices_at_start.py reviews them).
+        "PRICE_CHANGES_AT_START": "apply",
     }
     for name in ("google", "deepseek", "mistral"):
         base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"

@@ -63,10 +63,11 @@ async def check_invariants(
         " coalesce(sum(l.amount_micros), 0)::bigint AS total,"
         " coalesce(sum(l.amount_micros) FILTER (WHERE l.kind = 'credit'), 0)::bigint AS cr,"
         " coalesce(sum(-l.amount_micros) FILTER (WHERE l.kind = 'debit'), 0)::bigint AS dr,"
-        # write-offs of credit grants, refunds and operators' adjustments (either sign) move
-        # the balance too, not as debits
+        # write-offs of credit grants, refunds and operators' adjustments (either sign), and a
+        # commitment's true-up or write-off, move the balance too, not as debits
         " coalesce(sum(-l.amount_micros)"
-        " FILTER (WHERE l.kind IN ('expire', 'refund', 'adjustment')), 0)::bigint AS other,"
+        " FILTER (WHERE l.kind IN ('expire', 'refund', 'adjustment', 'true_up',"
+        " 'commitment_expire')), 0)::bigint AS other,"
         " coalesce(sum(l.entries) FILTER (WHERE l.kind = 'debit'), 0)::bigint AS nd,"
         " coalesce(sum(l.entries) FILTER (WHERE l.kind = 'void'), 0)::bigint AS nv"
         " FROM accounts a LEFT JOIN ledger_kind_sums l ON l.account_id = a.id"

@@ -45,6 +45,28 @@ PARTIALS = {
 PARTIALS |= {"base.html"}
 
 
+def _own_key(i: int) -> dict[str, Any]:
+    """An own provider key as /v1/account/byok lists it (http/shared/byok.py)."""
+    return {
+        "object": "byok_key",
+        "upstream": f"{LONG}{i}",
+        "hint": "...WXYZ",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-02T00:00:00+00:00",
+        "failing_since": ("2026-01-03T00:00:00+00:00", None)[i % 2],
+    }
+
+
+def _anomaly(i: int) -> dict[str, Any]:
+    """A spend anomaly as /v1/account/anomalies lists it (http/shared/anomalies.py)."""
+    return {
+        "id": i, "scope": ("key", "team", "account")[i % 3], "scope_id": f"{LONG}{i}",
+        "summary": f"requests of {10**9} this hour, against a median of 6 over 12 like hours",
+        "window_start": "2026-11-27T19:00:00+00:00", "window_end": "2026-11-27T19:14:03+00:00",
+        "request_ids": [f"req_{i}_{n}" for n in range(i % 6)], "paused": i % 2 == 0, "rule": "rate",
+    }  # fmt: skip
+
+
 def _owner() -> Session:
     who = Principal("acct_1", "user", ROLE_SCOPES["owner"], role="owner", member_id="m1")
     return Session(LONG, "csrf-token", who, True)
@@ -196,6 +218,24 @@ def _readiness(tasks: int) -> dict[str, Any]:
     }
 
 
+def _price_change(i: int, status: str) -> dict[str, Any]:
+    """A price change as the Prices page shows it (http/dashboard/ops_prices.py)."""
+    move = {"account_id": f"{LONG}{i}", "calls": 3, "before": "$0.002000", "after": "$0.004000",
+            "change_percent": "100.0%"}  # fmt: skip
+    return {
+        "id": i, "status": status, "models": {"house": {}} if i % 2 else {},
+        "markup": None if i % 2 else {"account_id": LONG, "markup_bps": 500},
+        "plan_markup": {"plan": LONG, "markup_bps": 1500} if i % 4 == 1 else None,
+        "effective_at": "2026-12-01T00:00:00+00:00", "note": (LONG, "")[i % 2],
+        "diff": [f"~ {LONG} [default] input_mtok: 1.000000 -> 3.000000 USD"] * (i % 3),
+        "preview": {"days": 30}, "largest_move_percent": "100.0%", "proposed_by": LONG,
+        "decided_by": None if status == "pending" else LONG,
+        "total": {"before_micros": "$0.002000", "after_micros": "$0.004000",
+                  "change_micros": "$0.002000"},
+        "moves": [move] * (i % 6), "more_accounts": i % 4, "needs_confirm": bool(i % 2),
+    }  # fmt: skip
+
+
 def _signup(i: int, status: str) -> dict[str, Any]:
     """A sign-up as the operator's page lists it: created_at as a timestamp column gives it."""
     return {
@@ -204,7 +244,19 @@ def _signup(i: int, status: str) -> dict[str, Any]:
         "created_at": (AWARE, NAIVE)[i % 2],
         "status": status,
         "trial": bool(i % 2),
+        "trial_state": ("given", "withheld", "waiting_for_card")[i % 3],
+        "refused_by": (None, "network", None)[i % 3],
     }
+
+
+def _farm(n: int) -> dict[str, Any]:
+    """A suspected farm as the operator's page lists it (services/trial_gate.suspected)."""
+    accounts = [
+        {"account_id": f"acct_{i}", "email": f"{LONG}{i}@example.com", "status": "active",
+         "trial": "given", "refused_by": (None, "card")[i % 2], "created_at": "2026-11-25"}
+        for i in range(n)
+    ]  # fmt: skip
+    return {"shared": {"card": [LONG], "network": ["203.0.113.0/24"]}, "accounts": accounts}
 
 
 def _receipt() -> Receipt:
@@ -294,6 +346,17 @@ def full() -> dict[str, Any]:
         "teams": {"team_1": LONG, "team_2": "research"},
         "can_write": True,
         "can_team": True,
+        "can_org": True,
+        "paused": {k["id"] for k in keys},
+        "pause_on_anomaly": True,
+        "anomalies": [_anomaly(i) for i in range(MANY)],
+        "own_keys": [_own_key(i) for i in range(MANY)],
+        "byok_fee": {"object": "byok_fee", "percent_bps": 250, "fixed_micros": 1_500},
+        "byok_upstreams": [f"{LONG}{i}" for i in range(MANY)],
+        "byok": {
+            "data": [_own_key(i) | {"account_id": f"acct_{i}"} for i in range(MANY)],
+            "fee": {"object": "byok_fee", "percent_bps": 10_000, "fixed_micros": 10**9},
+        },
         "can_keys": True,
         "can_pay": True,
         "scopes": sorted(ROLE_SCOPES["owner"]),
@@ -363,6 +426,7 @@ def full() -> dict[str, Any]:
         ],
         "credit": GrantsView([_grant(i) for i in range(MANY)], [_grant(0)]),
         "expiring": [_grant(i) for i in range(3)],
+        "trial": {"given": False, "error": {"message": LONG, "code": "trial_withheld"}},
         "next_before": 17,
         "health": _readiness(MANY) | {"status": "ready"},
         "settled": 10**9,
@@ -488,6 +552,21 @@ def full() -> dict[str, Any]:
             }
             for i in range(MANY)
         ],
+        "issued": [
+            {
+                "number": f"INV-{i:06d}",
+                "kind": ("invoice", "credit note")[i % 2],
+                "month": "2026-11",
+                "issued_at": (AWARE, NAIVE)[i % 2],
+                "currency": ("EUR", "USD")[i % 2],
+                "total": ("€1,234.56", "$1.00")[i % 2],
+                "usd_micros": (1_337_000, None)[i % 2],
+                "rate": "0.9231",
+                "status": ("issued", "sent", "paid")[i % 3],
+                "url": (None, "https://invoice.stripe.com/i/x")[i % 2],
+            }
+            for i in range(MANY)
+        ],
         "history": [
             {
                 "created_at": (AWARE, NAIVE)[i % 2],
@@ -592,6 +671,14 @@ def sparse() -> dict[str, Any]:
         "teams": {},
         "can_write": False,
         "can_team": False,
+        "can_org": False,
+        "paused": set(),
+        "pause_on_anomaly": False,
+        "anomalies": [],
+        "own_keys": [],
+        "byok_fee": None,
+        "byok_upstreams": [],
+        "byok": {"data": [], "fee": {"object": "byok_fee", "percent_bps": 0, "fixed_micros": 0}},
         "can_keys": False,
         "can_pay": False,
         "default": None,
@@ -678,8 +765,85 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "ops_signups.html": {
         "pending": [_signup(i, "pending") for i in range(MANY)],
         "others": [_signup(i, ("approved", "rejected", "open")[i % 3]) for i in range(MANY)],
+        "farms": [_farm(MANY), _farm(2)],
         "notice": LONG,
         "error": "",
+    },
+    "ops_prices.html": {
+        "pending": [_price_change(i, "pending") for i in range(MANY // 4)],
+        "scheduled": [_price_change(i, "approved") for i in range(3)],
+        "decided": [_price_change(i, ("approved", "rejected")[i % 2]) for i in range(MANY // 4)],
+        "unpriced": [
+            {
+                "model": f"{LONG}{i}",
+                "calls": i,
+                "accounts": 1,
+                "first_seen": "2026-11-01T00:00:00+00:00",
+                "last_seen": "2026-11-27T00:00:00+00:00",
+            }
+            for i in range(MANY)
+        ],
+        "approvers": 2,
+        "notice": LONG,
+        "error": "",
+    },
+    "ops_reconciliation.html": {
+        "rows": [
+            {
+                "day": "2026-11-26",
+                "credential": LONG,
+                "model": ("", LONG)[i % 2],
+                "kind": "cached_input",
+                "class": "price_drift",
+                "provider_tokens": 800,
+                "ledger_tokens": 800,
+                "provider_usd": ("—", "$0.000120")[i % 2],
+                "ledger_usd": "$0.000060",
+                "delta_usd": "$0.000060",
+                "note": LONG,
+            }
+            for i in range(MANY)
+        ],
+        "runs": [
+            {
+                "day": "2026-11-26",
+                "credential": LONG,
+                "upstream": "openai",
+                "checked_at": "2026-11-27T01:00:00+00:00",
+                "differences": i,
+                "error": (None, LONG)[i % 2],
+            }
+            for i in range(MANY)
+        ],
+        "day": "2026-11-26",
+        "error": "",
+    },
+    "ops_books.html": {
+        "books": [
+            {
+                "name": LONG,
+                "version": i,
+                "status": ("in_force", "scheduled", "ended")[i % 3],
+                "effective_at": "2026-11-27T00:00:00+00:00",
+                "until": (None, "2027-01-01T00:00:00+00:00")[i % 2],
+                "parent": (None, LONG)[i % 2],
+                "adjust_bps": (None, -2000)[i % 2],
+                "rules": [
+                    {"family": LONG, "adjust_bps": -2000},
+                    {"model": LONG, "dimension": "output", "rate_micros_per_unit": 500_000},
+                ][: i % 3],
+            }
+            for i in range(MANY)
+        ],
+        "assignments": [
+            {
+                "kind": ("account", "plan")[i % 2],
+                "id": LONG,
+                "book": (None, LONG)[i % 2],
+                "effective_at": "2026-11-27T00:00:00+00:00",
+            }
+            for i in range(MANY)
+        ],
     },
     "invitations.html": {"members": [{"id": "m1", "account": LONG, "role": "owner"}]},
     "ops_people.html": {

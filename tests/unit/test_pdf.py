@@ -9,7 +9,7 @@ import re
 
 from pypdf import PdfReader
 
-from gateway.http.dashboard.pdf import LINES_PER_PAGE, Line, text_pdf
+from gateway.http.pdf import LINES_PER_PAGE, Line, text_pdf
 
 
 def _read(data: bytes) -> PdfReader:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.devtools.demo_upstream import anthropic_wire as wire
 from gateway.devtools.demo_upstream.calls import ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.control import Served, api_key_of
 from gateway.devtools.demo_upstream.sse import play
 from gateway.devtools.demo_upstream.text import (
     last_user_text,
@@ -26,6 +27,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
         raise ProviderError(400, ERRORS(400, "max_tokens: Field required"))
     reply = call.reply(prompt_text(call.body), last_user_text(call.body), budget)
     usage = wire.usage(call.behaviour, reply)
+    key = api_key_of(request.headers)
+    call.control.served.append(Served("anthropic", "messages", key, model, usage))
     if call.body.get("stream") is True:
         pieces = split_chunks(reply.text, call.behaviour.chunks)
         frames = wire.message_frames(wire.new_id(), model, reply, pieces, usage)

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.devtools.demo_upstream import (
+    admin_reports,
     anthropic_routes,
     anthropic_wire,
     audio_routes,
@@ -110,6 +111,7 @@ def create_upstream_app(control: UpstreamControl | None = None) -> web.Applicati
     gemini_routes.add_routes(app)
     bedrock_routes.add_routes(app)
     vertex_claude_routes.add_routes(app)
+    admin_reports.add_routes(app)
     return app
 
 

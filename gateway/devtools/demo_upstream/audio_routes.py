@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiohttp import web
 from billing.audio_duration import Mp3Frames, wav_seconds
 from gateway.devtools.demo_upstream import openai_wire as wire
 from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.control import Served, api_key_of
 from gateway.devtools.demo_upstream.frames import Frame
 from gateway.devtools.demo_upstream.sse import play
 
@@ -75,6 +77,9 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
     if not isinstance(file, dict):
         raise ProviderError(400, ERRORS(400, "'file' is a required property"))
     usage = _usage(call, model, file)
+    seconds = {"seconds": math.ceil(_seconds(file))}  # a second begun is counted
+    key = api_key_of(request.headers)
+    call.control.served.append(Served("openai", "audio_transcriptions", key, model, seconds))
     if call.body.get("stream") == "true":
         return await play(request, call, _frames(usage), wire.error_frame())
     call.finished()
@@ -90,8 +95,11 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
 async def speech(request: web.Request) -> web.StreamResponse:
     """POST /v1/audio/speech: audio bytes, or speech events with stream_format sse."""
     call = await open_call(request, ERRORS)
-    model_of(call, ERRORS)
+    model = model_of(call, ERRORS)
     text = str(call.body.get("input") or "")
+    said = {"characters": len(text)}
+    key = api_key_of(request.headers)
+    call.control.served.append(Served("openai", "audio_speeches", key, model, said))
     if call.body.get("stream_format") == "sse":
         usage = {
             "input_tokens": call.control.counter(text),

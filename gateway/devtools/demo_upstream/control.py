@@ -146,6 +146,27 @@ class RecordedRequest:
     raw: bytes = b""  # the body's bytes, which a signature covers
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A call the fake answered, as its reports count it (admin_reports.py): the key it
+    came with, the model named, the usage it counted (what it reports, or would have), and
+    when (time.time(), seconds since the epoch)."""
+
+    wire: str  # "openai" | "anthropic"
+    endpoint: str  # "completions" | "embeddings" | "messages"
+    api_key: str
+    model: str
+    usage: JSON
+    at: float = field(default_factory=time.time)
+
+
+def api_key_of(headers: Mapping[str, str]) -> str:
+    """The key a call came with: Anthropic's x-api-key, else OpenAI's bearer token."""
+    if "x-api-key" in headers:
+        return headers["x-api-key"]
+    return headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
 @dataclass(eq=False)
 class UpstreamControl(Behaviour):
     """Default behaviour, a FIFO script of one-off behaviours, and what the server observed.
@@ -163,6 +184,12 @@ class UpstreamControl(Behaviour):
     cancelled: int = 0
     completed: int = 0
     stored: dict[str, Any] = field(default_factory=dict)  # Responses API objects by id
+    # What the usage and cost reports sum (admin_reports.py), and how they price and page.
+    served: list[Served] = field(default_factory=list)
+    report_prices: dict[str, dict[str, str]] = field(default_factory=dict)
+    cached_billed_as_input: set[str] = field(default_factory=set)  # models over-billed so
+    report_page_buckets: int = 0  # 0: as many buckets a page as `limit` asks
+    workspaces: dict[str, str] = field(default_factory=dict)  # Anthropic key -> workspace
     _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def next_behaviour(self) -> Behaviour:
@@ -210,6 +237,7 @@ class UpstreamControl(Behaviour):
         self.hits_by_path.clear()
         self.requests.clear()
         self.stored.clear()
+        self.served.clear()
 
     async def wait_until(self, predicate: Callable[[UpstreamControl], bool]) -> None:
         """Wake on each observed event until `predicate(self)` holds, so tests need no sleeps.

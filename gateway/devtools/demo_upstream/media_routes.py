@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.devtools.demo_upstream import images_wire
 from gateway.devtools.demo_upstream import openai_wire as wire
 from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.control import Served, api_key_of
 from gateway.devtools.demo_upstream.sse import play
 
 ERRORS = wire.error_body
@@ -59,6 +60,8 @@ async def answer_images(
     model = model_of(call, ERRORS)
     n = int(call.body.get("n") or 1)
     usage = _image_usage(call, model, n, image_tokens)
+    key = api_key_of(request.headers)
+    call.control.served.append(Served("openai", "images", key, model, {"images": n}))
     if call.body.get("stream") in (True, "true"):
         partial = int(call.body.get("partial_images") or 0)
         frames = images_wire.image_frames(kind, call.body, partial, usage)

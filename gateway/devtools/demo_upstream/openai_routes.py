@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.devtools.demo_upstream import openai_wire as wire
 from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
+from gateway.devtools.demo_upstream.control import JSON, Served, api_key_of
 from gateway.devtools.demo_upstream.sse import play
 from gateway.devtools.demo_upstream.text import (
     completion_prompt,
@@ -20,6 +21,13 @@ ERRORS = wire.error_body
 DEFAULT_DIMENSIONS = 8
 
 
+def _served(request: web.Request, call: Call, endpoint: str, model: str, usage: JSON) -> None:
+    """Keep the call for the usage and cost reports (admin_reports.py)."""
+    call.control.served.append(
+        Served("openai", endpoint, api_key_of(request.headers), model, usage)
+    )
+
+
 def _streaming(call: Call) -> bool:
     return call.body.get("stream") is True
 
@@ -31,6 +39,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     budget = max_tokens_of(call.body, "max_completion_tokens", "max_tokens")
     reply = call.reply(prompt_text(call.body), last_user_text(call.body), budget)
     computed = wire.chat_usage(reply)
+    _served(request, call, "completions", model, call.behaviour.usage or computed)
     if _streaming(call):
         tier = call.behaviour.service_tier
         meta = wire.Meta.new("chatcmpl", model, "chat.completion.chunk", tier)
@@ -79,6 +88,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     vectors = [embedding_vector(str(item), dimensions) for item in inputs]
     tokens = sum(len(i) if isinstance(i, list) else call.control.counter(i) for i in inputs)
     usage = call.behaviour.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
+    _served(request, call, "embeddings", model, usage)
     base64_format = call.body.get("encoding_format") == "base64"
     call.finished()
     return web.json_response(wire.embeddings(model, vectors, base64_format, usage))

@@ -73,6 +73,7 @@ async def verify(request: web.Request) -> web.Response:
             "account_id": done.account_id,
             "status": done.status,
             "signin_url": absolute(request, f"{BASE}/signin/link/{secret}"),
+            "trial": await signup_flow.trial_answer(request, done.account_id),
         }
     )
 

@@ -33,10 +33,13 @@ from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import entry_json, key_json, key_use_json
 from gateway.http.shared import alerts as account_alerts
 from gateway.http.shared import (
+    anomalies,
     audit_log,
+    byok,
     credit_grants,
     end_user_budgets,
     focus,
+    invoices,
     scim_token,
     statements,
     tags,
@@ -209,6 +212,8 @@ def add_routes(app: web.Application) -> None:
         ),
     )
     credit_grants.add_account_routes(account)
+    anomalies.add_account_routes(account)
+    byok.add_account_routes(account)
     audit_log.add_account_routes(account)
     end_user_budgets.add_account_routes(account)
     teams.add_account_routes(account)
@@ -218,6 +223,7 @@ def add_routes(app: web.Application) -> None:
     account_members.add_account_routes(account)
     account_domains.add_routes(account)
     statements.add_account_routes(account)
+    invoices.add_account_routes(account)
     receipts.add_account_routes(account)
     runway.add_account_routes(account)
     focus.add_account_routes(account)

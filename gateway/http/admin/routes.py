@@ -15,22 +15,28 @@ from aiohttp import web
 from billing import authority
 from billing.display import usd_exact
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
-from billing.plans import markup_bps
 from billing.quotas import parse_quotas, quota_to_json
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies, key_grants
+from gateway.http.admin import commitments as admin_commitments
+from gateway.http.admin import price_books as admin_price_books
 from gateway.http.admin import prices as admin_prices
+from gateway.http.admin import reconciliation as admin_reconciliation
 from gateway.http.admin import services as admin_services
-from gateway.http.appkeys import LEDGER, PLANS, STORE
+from gateway.http.appkeys import LEDGER, STORE
 from gateway.http.audited import ACTOR
 from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi import prices as prices_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_json
 from gateway.http.shared import (
+    anomalies,
     audit_log,
+    byok,
     credit_grants,
     end_user_budgets,
     focus,
+    invoices,
     scim_token,
     statements,
     tags,
@@ -55,7 +61,6 @@ from gateway.services import keys as key_service
 from gateway.services.audit import Actor
 from gateway.services.plan_change import (
     apply_credit_line,
-    apply_markup,
 )
 from gateway.services.usage_view import window_usage
 from gateway.stores.errors import LineTooLow
@@ -112,32 +117,6 @@ async def get_account(request: web.Request) -> web.Response:
 async def set_plan(request: web.Request) -> web.Response:
     row = await _account(request)
     await set_account_plan(request, row, parse_json(await request.read()))
-    return await get_account(request)
-
-
-async def set_markup(request: web.Request) -> web.Response:
-    """`{"markup_bps": 2000}` sets the account's own markup over provider cost, overriding
-    its plan's; `null` clears it. Live on the next request; holds made keep theirs."""
-    row = await _account(request)
-    body = parse_json(await request.read())
-    if "markup_bps" not in body:
-        raise InvalidRequest("'markup_bps' is required (null clears it).", param="markup_bps")
-    raw = body["markup_bps"]
-    try:
-        markup = None if raw is None else markup_bps(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"{exc}.", param="markup_bps") from exc
-    app = request.config_dict
-    await apply_markup(app[LEDGER], app[STORE], app[PLANS], row["id"], markup)
-    await audited.record(
-        request,
-        "account.markup",
-        "account",
-        row["id"],
-        row["id"],
-        {"markup_bps": row.get("markup_bps")},
-        {"markup_bps": markup},
-    )
     return await get_account(request)
 
 
@@ -274,10 +253,10 @@ def add_routes(app: web.Application) -> None:
         Route(
             "PUT",
             "/accounts/{account_id}/markup",
-            set_markup,
+            admin_prices.propose_markup,
             authority.OPERATOR,
             audits("account.markup"),
-            doc=ops_doc.SET_MARKUP,
+            doc=prices_doc.PROPOSE_MARKUP,
         ),
         Route(
             "PUT",
@@ -337,8 +316,11 @@ def add_routes(app: web.Application) -> None:
     admin_directory.add_routes(admin)
     admin_keys.add_routes(admin)
     credit_grants.add_admin_routes(admin)
+    anomalies.add_admin_routes(admin)
+    byok.add_admin_routes(admin)
     audit_log.add_admin_routes(admin)
     statements.add_admin_routes(admin)
+    invoices.add_admin_routes(admin)
     focus.add_admin_routes(admin)
     admin_money.add_routes(admin)
     end_user_budgets.add_admin_routes(admin)
@@ -347,6 +329,9 @@ def add_routes(app: web.Application) -> None:
     scim_token.add_admin_routes(admin)
     admin_services.add_routes(admin)
     admin_prices.add_routes(admin)
+    admin_commitments.add_routes(admin)
+    admin_price_books.add_routes(admin)
+    admin_reconciliation.add_routes(admin)
     admin_system.add_routes(admin)
     admin_signups.add_routes(admin)
     app.add_subapp("/admin/v1/", admin)

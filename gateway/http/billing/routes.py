@@ -13,9 +13,9 @@ from aiohttp import web
 
 from billing import authority
 from billing.payments import PaymentRuleError, for_sale
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
-from gateway.http.appkeys import PAYMENTS, PLANS
+from gateway.http.appkeys import PAYMENTS, PLANS, RECEIPT_HEADERS, SIGNING_KEYS
 from gateway.http.openapi import billing as billing_doc
 from gateway.http.principal import (
     BILLING_READ,
@@ -30,6 +30,7 @@ from gateway.llm.calls import parse_json
 from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
 PREFIX = "/v1/account/billing"
+NO_SIGNING_KEY = "This gateway signs no receipts: its operator has set no LEDGER_SIGNING_KEY."
 
 
 @web.middleware
@@ -143,6 +144,24 @@ async def auto_topup(request: web.Request) -> web.Response:
     return web.json_response({"auto_topup": setting})
 
 
+async def receipt_header(request: web.Request) -> web.Response:
+    """Each call's signed receipt on its own answer (services/receipt_header.py): in this
+    process at once, in every other within RECEIPT_HEADER_REFRESH_S."""
+    account, body = _account(request), await _body(request)
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise InvalidRequest("'enabled' must be true or false.", param="enabled")
+    if enabled and not request.config_dict[SIGNING_KEYS].signs:
+        raise InvalidRequest(NO_SIGNING_KEY, param="enabled")
+    if not await request.config_dict[RECEIPT_HEADERS].set(account, enabled):
+        raise NotFound("No such account.")
+    after = {"receipt_header": enabled}
+    await audited.record(
+        request, "payment.receipt_header", "account", account, account, None, after
+    )
+    return web.json_response(after)
+
+
 def add_routes(app: web.Application) -> None:
     """Register before any /v1/account sub-app: the longer prefix must be matched first."""
     billing = web.Application(middlewares=[principal_middleware, payment_errors])
@@ -192,6 +211,14 @@ def add_routes(app: web.Application) -> None:
             authority.BILLING_SETUP,
             audits("payment.auto_topup"),
             doc=billing_doc.AUTO_TOPUP,
+        ),
+        Route(
+            "PUT",
+            "/receipt-header",
+            receipt_header,
+            authority.BILLING_SETUP,
+            audits("payment.receipt_header"),
+            doc=billing_doc.RECEIPT_HEADER,
         ),
     )
     app.add_subapp(PREFIX, billing)

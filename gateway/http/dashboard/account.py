@@ -32,6 +32,7 @@ from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.shared.overview import account_overview
 from gateway.http.shared.runway import runway_of
+from gateway.http.signup_flow import trial_answer
 from gateway.stores.records import Row
 
 
@@ -82,11 +83,12 @@ async def overview(request: web.Request) -> web.Response:
     """Each section its scope allows, the sections read at once (independent reads)."""
     who = account_principal(request)
     reads_account = who.has(ACCOUNT_READ)
-    account, billing, spend, grants = await asyncio.gather(
+    account, billing, spend, grants, trial = await asyncio.gather(
         account_overview(request, who.account_id, who) if reads_account else _nothing(),
         billing_overview(request, who),
         spend_section(request, who) if who.has(USAGE_READ) else _nothing(),
         grants_view(request, who.account_id) if reads_account else _nothing(),
+        trial_answer(request, who.account_id) if reads_account else _nothing(),
     )
     # GET /v1/account's step first: it counts the caller's key and team windows too
     step = account["next"] if account else billing["next"] if billing else None
@@ -107,4 +109,5 @@ async def overview(request: web.Request) -> web.Response:
         granularities=GRANULARITIES,
         stacks=STACKS,
         expiring=grants.expiring if grants is not None else [],
+        trial=trial,
     )

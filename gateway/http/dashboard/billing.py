@@ -25,6 +25,7 @@ from gateway.http import audited
 from gateway.http.appkeys import FORM_TOKENS, PAYMENTS, PLANS
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.grants_view import grants_view
+from gateway.http.dashboard.invoices import issued
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
@@ -100,6 +101,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         history=await request.config_dict[PAYMENTS].history(who.account_id),
         credit=await grants_view(request, who.account_id),
         invoices=await _invoices(request, who.account_id),
+        issued=await issued(request, who),
         alerts=await alerts_of(request, who.account_id),
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),

@@ -1,5 +1,5 @@
-"""The Keys page: list, create (the secret shown once), rotate, revoke, per-key limits and
-the key's team.
+"""The Keys page: list, create (the secret shown once), rotate, revoke, per-key limits, the
+key's team, and spend anomalies (dashboard/anomalies.py: resume a paused key).
 
 Forms become the same bodies the account API reads (`spec_of_body`, `quotas_field`) and go
 through the same functions as /v1/account/keys (`create_key_for`, `rotate_for`,
@@ -21,6 +21,8 @@ from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.appkeys import SETTINGS, STORE, TEAMS
+from gateway.http.dashboard.anomalies import keys_page_extras
+from gateway.http.dashboard.byok import keys_page_byok
 from gateway.http.dashboard.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
@@ -180,6 +182,8 @@ async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web
     who = account_principal(request)
     who.require(KEYS_READ)
     rows = await visible_keys(request, who)
+    flagged = await keys_page_extras(request, who, [r["id"] for r in rows])
+    own = await keys_page_byok(request, who)
     now = datetime.fromtimestamp(await request.config_dict[STORE].now_ms() / 1000, UTC)
     return render(
         request,
@@ -198,6 +202,8 @@ async def _page(request: web.Request, *, status: int = 200, **extra: Any) -> web
         teams=await _teams(request, who),
         account_quotas=await request.config_dict[STORE].account_quotas(who.account_id),
         notice=request.query.get("notice", ""),
+        **flagged,
+        **own,
         **extra,
     )
 

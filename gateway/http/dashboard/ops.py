@@ -24,6 +24,8 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json
+from gateway.http.shared.anomalies import anomalies_json, paused_keys
+from gateway.http.shared.byok import holders_json
 from gateway.http.shared.credit_grants import grants_of
 from gateway.http.shared.operator_accounts import account_windows
 from gateway.http.shared.reports import query_text
@@ -106,6 +108,8 @@ async def account(request: web.Request, *, status: int = 200, **extra: Any) -> w
         grants=_with(grants, tokens[len(FORMS) + len(payments) :]),
         grant_kinds=GRANT_KINDS,
         spend=await spend_section(request, reading(row["id"])),
+        anomalies=(await anomalies_json(request, row["id"]))["data"][:20],
+        paused=await paused_keys(request, [k["id"] for k in keys]),
         granularities=GRANULARITIES,
         stacks=STACKS,
         **extra,
@@ -143,7 +147,15 @@ async def _refundable(request: web.Request, account_id: str) -> list[dict[str, A
 async def system(request: web.Request) -> web.Response:
     operator(request)
     report = await system_report(request)
-    return render(request, "ops_system.html", title="System", nav="system", report=report)
+    return render(
+        request,
+        "ops_system.html",
+        title="System",
+        nav="system",
+        report=report,
+        byok=await holders_json(request, None),
+        notice=request.query.get("notice", ""),
+    )
 
 
 async def account_page(request: web.Request) -> web.Response:

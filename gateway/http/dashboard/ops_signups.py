@@ -1,5 +1,7 @@
 """The operator's Sign-ups page: the accounts people opened themselves, the pending ones
-with Approve and Reject (the same decision as `POST /admin/v1/signups/{id}/approve`)."""
+with Approve and Reject (the same decision as `POST /admin/v1/signups/{id}/approve`), and
+the suspected farms with one button taking back their trials (the same action as
+`POST /admin/v1/signups/revoke-trials`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,14 @@ from gateway.http.dashboard.session import BASE
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
-from gateway.http.shared.signups import decided, listed, signup_json
+from gateway.http.shared.signups import (
+    account_ids,
+    decided,
+    farms,
+    listed,
+    revoke_trials,
+    signup_json,
+)
 
 PAGE = f"{BASE}/operators/signups"
 
@@ -26,7 +35,7 @@ async def signups_page(
     others = [r for r in rows if r["status"] != "pending"]
     return render(
         request, "ops_signups.html", status=status, title="Sign-ups", nav="signups",
-        pending=pending, others=others, notice=notice, error=error,
+        pending=pending, others=others, notice=notice, error=error, farms=await farms(request),
     )  # fmt: skip
 
 
@@ -51,6 +60,19 @@ async def approve(request: web.Request) -> web.Response:
 
 async def reject(request: web.Request) -> web.Response:
     return await _decide(request, False)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    operator(request)
+    form = await request.post()
+    try:
+        done = await revoke_trials(
+            request, account_ids({"account_ids": form.getall("account_id", [])})
+        )
+    except MeterwayError as exc:
+        return await signups_page(request, status=exc.status, error=exc.message)
+    taken = sum(1 for d in done if d["revoked_grants"])
+    return await signups_page(request, notice=f"Trial credit taken back from {taken} account(s).")
 
 
 def add_routes(dash: web.Application) -> None:
@@ -79,5 +101,13 @@ def add_routes(dash: web.Application) -> None:
             authority.OPERATOR_PAGE,
             audits("signup.reject"),
             doc=dashboard_doc.page("Reject a pending sign-up"),
+        ),
+        Route(
+            "POST",
+            "/operators/signups/revoke-trials",
+            revoke,
+            authority.OPERATOR_PAGE,
+            audits("grant.revoke"),
+            doc=dashboard_doc.page("Take back the trial credit of a suspected farm"),
         ),
     )

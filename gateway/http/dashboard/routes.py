@@ -14,14 +14,20 @@ from gateway.errors import MeterwayError, NotFound
 from gateway.http.appkeys import SETTINGS
 from gateway.http.dashboard import account as dashboard_account
 from gateway.http.dashboard import after_signin
+from gateway.http.dashboard import anomalies as dashboard_anomalies
 from gateway.http.dashboard import audit as dashboard_audit
 from gateway.http.dashboard import billing as dashboard_billing
+from gateway.http.dashboard import byok as dashboard_byok
 from gateway.http.dashboard import invitations as dashboard_invitations
+from gateway.http.dashboard import invoices as dashboard_invoices
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
+from gateway.http.dashboard import ops_books as dashboard_ops_books
 from gateway.http.dashboard import ops_console as dashboard_ops_console
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import ops_open as dashboard_ops_open
+from gateway.http.dashboard import ops_prices as dashboard_ops_prices
+from gateway.http.dashboard import ops_reconciliation as dashboard_ops_reconciliation
 from gateway.http.dashboard import ops_signups as dashboard_ops_signups
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import receipts as dashboard_receipts
@@ -140,6 +146,9 @@ def add_routes(app: web.Application) -> None:
     dashboard_invitations.add_routes(dash)
     dashboard_signup.add_routes(dash)
     dashboard_ops_signups.add_routes(dash)
+    dashboard_ops_reconciliation.add_routes(dash)
+    dashboard_ops_books.add_routes(dash)
+    dashboard_ops_prices.add_routes(dash)
     declare(
         r,
         Route(
@@ -196,6 +205,22 @@ def add_routes(app: web.Application) -> None:
         ),
         Route(
             "POST",
+            "/keys/{key_id}/resume",
+            dashboard_anomalies.resume,
+            authority.KEYS_WRITE,
+            audits("key.resume"),
+            doc=dashboard_doc.page("Lift a key's pause after a spend anomaly"),
+        ),
+        Route(
+            "POST",
+            "/keys/anomaly-pause",
+            dashboard_anomalies.pause_choice,
+            authority.ORG_WRITE,
+            audits("account.anomaly_pause"),
+            doc=dashboard_doc.page("Pause keys automatically on a spend anomaly, or only tell"),
+        ),
+        Route(
+            "POST",
             "/keys/{key_id}/limits",
             dashboard_keys.limits,
             authority.KEYS_WRITE,
@@ -213,8 +238,10 @@ def add_routes(app: web.Application) -> None:
     )
     dashboard_organization.add_routes(dash)
     dashboard_billing.add_routes(dash)
+    dashboard_byok.add_routes(dash)
     dashboard_statements.add_routes(dash)
     dashboard_receipts.add_routes(dash)
+    dashboard_invoices.add_routes(dash)
     dashboard_ops.add_routes(dash)
     dashboard_ops_money.add_routes(dash)
     dashboard_ops_console.add_routes(dash)

@@ -64,6 +64,7 @@ class Session:
     principal: Principal | None
     operator: bool
     via: str = "dashboard session"  # how its person signed in, for the audit log
+    admin_key: bool = False  # signed in with the admin key: the API's "admin key" operator
 
 
 SESSION = web.RequestKey("dashboard_session", Session)
@@ -73,11 +74,17 @@ def _secure(request: web.Request) -> bool:
     return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
 
 
-def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
+def set_cookie(
+    request: web.Request,
+    response: web.StreamResponse,
+    name: str,
+    value: str,
+    max_age: int = TTL_S,
+) -> None:
     response.set_cookie(
         name,
         value,
-        max_age=TTL_S,
+        max_age=max_age,
         path=BASE,
         httponly=True,
         samesite="Strict",
@@ -237,7 +244,8 @@ async def _session_of(request: web.Request, data: dict[str, Any]) -> Session | N
                 return None
     how = data.get("signin") or ("jwt" if data["kind"] == "user" else "")
     via = f"dashboard session ({how})" if how else "dashboard session"
-    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]), via)
+    admin = data["kind"] == "admin"
+    return Session(str(data["label"]), str(data["csrf"]), who, bool(data["operator"]), via, admin)
 
 
 async def load_session(request: web.Request) -> Session | None:

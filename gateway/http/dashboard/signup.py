@@ -21,6 +21,8 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_UP, Route, audits, declare
 from gateway.services import device_login
 
+DEVICE_S = 365 * 86400  # the sign-up form's device cookie lives a year
+
 
 def _page(request: web.Request, status: int = 200, **context: Any) -> web.Response:
     token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
@@ -31,6 +33,8 @@ def _page(request: web.Request, status: int = 200, **context: Any) -> web.Respon
         request, "signup.html", status=status, title="Sign up", policy=policy, **context
     )
     set_cookie(request, response, PRE_COOKIE, token)
+    device = request.cookies.get(signup_flow.DEVICE_COOKIE) or secrets.token_urlsafe(24)
+    set_cookie(request, response, signup_flow.DEVICE_COOKIE, device, DEVICE_S)  # trial checks
     return response
 
 

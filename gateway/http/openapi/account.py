@@ -282,6 +282,17 @@ CURRENT_PRICES = op(
         models={"type": "object"},
     ),
 )
+PROVIDER_DIFFERENCES = op(
+    "The differences between the ledger and the providers' usage and cost reports",
+    "admin",
+    ADMIN,
+    ok=obj(("differences", "runs"), differences={"type": "array"}, runs={"type": "array"}),
+    params=(
+        query("day", {"type": "string", "format": "date"}, "one UTC day; none: every day kept"),
+        query("format", {"enum": ["json", "csv"]}),
+    ),
+)
+PROVIDER_DIFFERENCES["responses"]["200"]["content"].update(_CSV)  # format=csv: the export
 ACCOUNT_GRANTS = op(
     "An account's credit grants, newest first",
     "admin",

@@ -161,6 +161,14 @@ AUTO_TOPUP = op(
     ok=obj(("auto_topup",), auto_topup=nullable("object")),
     body=_AUTO,
 )
+RECEIPT_HEADER = op(
+    "Each call's signed receipt on its answer (header x-meterway-receipt; a stream's as a"
+    " comment line), on or off",
+    "billing",
+    USER,
+    ok=obj(("receipt_header",), receipt_header=BOOL),
+    body=obj(("enabled",), enabled=BOOL),
+)
 RECEIVE = op(
     "Provider events (signature verified; 400 when forged or stale)",
     "billing",

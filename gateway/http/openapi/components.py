@@ -85,8 +85,20 @@ ACCOUNT = obj(
     external_id=nullable("string"),
     markup_bps={
         "type": ["integer", "null"],
-        "description": "the account's own markup over provider cost, in basis points;"
-        " null follows its plan's",
+        "description": "the account's own markup over provider cost in force, in basis"
+        " points; null follows its plan's",
+    },
+    next_markup={
+        "anyOf": [
+            obj(
+                ("markup_bps", "effective_at", "price_change"),
+                markup_bps={"type": ["integer", "null"]},
+                effective_at=TIME,
+                price_change=INT,
+            ),
+            {"type": "null"},
+        ],
+        "description": "an approved markup change not in force yet (a price change)",
     },
     credit_line_micros={
         "type": "integer",
@@ -153,6 +165,10 @@ LEDGER_ENTRY = obj(
     price_version=nullable("string"),
     provider_cost_micros=nullable("integer"),
     charged_micros=nullable("integer"),
+    gross_margin_micros={
+        **nullable("integer"),
+        "description": "charged less the provider's cost (operator surfaces only)",
+    },
     usage_detail=nullable("object"),
     end_user=nullable("string"),
     tags={**TAGS, "type": ["object", "null"], "description": "its key's tags when it settled"},

@@ -7,7 +7,6 @@ from typing import Any
 
 from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
 from billing.money import MAX_EXACT
-from billing.plans import MAX_MARKUP_BPS
 from gateway.http.openapi.components import (
     GRANT_SPEC,
 )
@@ -216,14 +215,6 @@ SET_PLAN = op(
         billing_ready=BOOL,
         idempotency_key=TEXT,
     ),
-)
-SET_MARKUP = op(
-    "Set or clear the account's own markup over provider cost",
-    "admin",
-    ADMIN,
-    ok=_ACCOUNT,
-    params=(_ACCOUNT_ID,),
-    body=obj(("markup_bps",), markup_bps={"anyOf": [whole(0, MAX_MARKUP_BPS), {"type": "null"}]}),
 )
 SET_CREDIT_LINE = op(
     "Set the account's credit line (0 removes it): its balance may go down to minus it",

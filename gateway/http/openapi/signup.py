@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     BOOL,
@@ -43,6 +44,8 @@ SIGNUP = obj(
     decided_at=nullable("string"),
     decided_by=nullable("string"),
     trial=BOOL,
+    trial_state={"enum": ["given", "revoked", "waiting_for_card", "withheld", "unchecked", "none"]},
+    refused_by={"enum": ["disposable", "network", "device", "card", "operator", None]},
 )
 
 
@@ -64,6 +67,11 @@ VERIFY = op(
         account_id=STR,
         status=_STATUS,
         signin_url=STR,
+        trial={
+            "type": ["object", "null"],
+            "description": "null while it waits for approval or its plan gives none; else"
+            " `given`, and when false the one `trial_withheld` error object",
+        },
     ),
     body=obj(
         ("email", "code"),
@@ -146,4 +154,48 @@ REJECT = op(
     ADMIN,
     ok=SIGNUP,
     params=(path_param("account_id"),),
+)
+_FARM_ACCOUNT = obj(
+    ("account_id", "email", "trial"),
+    account_id=STR,
+    email=STR,
+    status=nullable("string"),
+    trial={"enum": ["given", "revoked", "waiting_for_card", "withheld", "unchecked", "none"]},
+    refused_by={"enum": ["disposable", "network", "device", "card", "operator", None]},
+    created_at=STR,
+)
+FARM = obj(
+    ("accounts", "shared"),
+    object=STR,
+    shared=obj(card=array(STR), network=array(STR), mailbox=array(STR)),
+    accounts=array(_FARM_ACCOUNT),
+)
+LIST_FARMS = op(
+    "Suspected farms: sign-ups of the last 30 days sharing a card, a network or a mailbox",
+    "admin",
+    ADMIN,
+    ok=obj(("data",), object=STR, data=array(FARM)),
+)
+REVOKE_TRIALS = op(
+    "Take back the sign-up trials of these accounts: each trial grant revoked, its rest"
+    " written off by an `expire` entry",
+    "admin",
+    ADMIN,
+    ok=obj(
+        ("data",),
+        object=STR,
+        data=array(
+            obj(("account_id", "revoked_grants"), account_id=STR, revoked_grants=array(INT))
+        ),
+    ),
+    body=obj(
+        ("account_ids",),
+        account_ids={
+            **array(
+                {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL_PATTERN}
+            ),
+            "minItems": 1,
+            "maxItems": 500,
+        },
+    ),
 )

@@ -15,6 +15,7 @@ from gateway.config.settings import Settings
 from gateway.errors import MeterwayError, RequestTimeout
 from gateway.http.appkeys import Proxying
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.proxy.own_keys import with_own_keys
 from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.llm.betas import read_betas
 from gateway.llm.calls import Call, parse_json, read_call
@@ -85,6 +86,7 @@ async def key_and_call(
             _counted("loop")
             return key, call
     floor = await asyncio.to_thread(read_call, *args, counter.floor(), betas, end_user)
+    floor, _ = with_own_keys(p, key.account_id, floor)  # checked at the price it will pay
     await meter.check_floor(rid, key, floor, plan)
     _counted("thread")
     return key, await asyncio.to_thread(read_call, *args, counter, betas, end_user)

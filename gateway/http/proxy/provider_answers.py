@@ -18,7 +18,8 @@ from gateway.http.appkeys import SETTINGS
 from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
 from gateway.llm.http1 import Answer
-from gateway.llm.scrub import operator_scrubber
+from gateway.llm.providers import own_keys
+from gateway.llm.scrub import operator_scrubber, redact
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})
@@ -35,7 +36,7 @@ async def error_text(request: web.Request, resp: Answer) -> str:
     except UPSTREAM_FAILURES:
         raw = b""
     text = raw.decode("utf-8", "replace")
-    return operator_scrubber(settings).text(text)
+    return operator_scrubber(settings).text(redact(text, own_keys()))
 
 
 def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
@@ -43,7 +44,7 @@ def scrubbed_error(request: web.Request, raw: bytes) -> bytes:
     `error_text` would pass it to a client."""
     settings = request.config_dict[SETTINGS]
     text = raw[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace")
-    return operator_scrubber(settings).text(text).encode()
+    return operator_scrubber(settings).text(redact(text, own_keys())).encode()
 
 
 def scrubbed_event(settings: Settings, raw: bytes) -> bytes:
@@ -51,7 +52,7 @@ def scrubbed_event(settings: Settings, raw: bytes) -> bytes:
     status (the replacements add no line break, quote or backslash: the event stays one
     well-formed SSE event of valid JSON)."""
     text = raw.decode("utf-8", "replace")
-    return operator_scrubber(settings).text(text).encode()
+    return operator_scrubber(settings).text(redact(text, own_keys())).encode()
 
 
 def upstream_failure(status: int, text: str) -> MeterwayError:

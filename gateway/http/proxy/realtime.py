@@ -38,7 +38,7 @@ from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
 from gateway.http.tracing import trace_prepared
 from gateway.http.whole import json_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.calls import booked_price, parse_json
 from gateway.llm.endpoints import REALTIME
 from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS
 from gateway.llm.scrub import operator_scrubber
@@ -110,7 +110,7 @@ def realtime_price(p: Proxying, model: str, key: KeyRecord, bound: str = "") -> 
             "cannot meter it.",
             param="model",
         )
-    return price
+    return booked_price(p.pricing, price, key.account_id)
 
 
 def _scoped(key: KeyRecord) -> None:
@@ -152,7 +152,7 @@ def transcription_price(p: Proxying, model: str, key: KeyRecord) -> ModelPrice:
             "its transcripts in a Realtime session.",
             param="model",
         )
-    return price
+    return booked_price(p.pricing, price, key.account_id)
 
 
 def _session_of(

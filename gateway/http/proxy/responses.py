@@ -14,7 +14,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.errors import NotFound, UpstreamError
-from gateway.http.appkeys import KEYS, PRICING, RESPONSE_BOOK, UPSTREAM
+from gateway.http.appkeys import KEYS, PRICING, PROXYING, RESPONSE_BOOK, UPSTREAM
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -22,6 +22,7 @@ from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm.cost_field import costed_answer
+from gateway.llm.providers import BYOK_KEYS
 from gateway.stores.records import OwnedResponse
 
 CLIENT_ERRORS = frozenset({400, 404, 409, 422, 429})
@@ -40,6 +41,9 @@ async def _upstream(
     body = await request.read() if request.can_read_body else None
     clock = timing(request)
     clock.model = rec.model
+    byok = request.app[PROXYING].byok
+    if byok is not None:  # a response made with the account's own key is read with it
+        BYOK_KEYS.set(byok.keys_of(rec.account_id))
     with clock.upstream():
         return await request.app[UPSTREAM].call(provider, method, path, request.headers, body)
 

@@ -27,6 +27,7 @@ from gateway.http.openapi import proxy_paths as proxy_doc
 from gateway.http.proxy.call_reading import key_and_call, key_and_upload
 from gateway.http.proxy.failover import open_deployed
 from gateway.http.proxy.media import relay_media
+from gateway.http.proxy.own_keys import check_own_keys, own_key_refused, with_own_keys
 from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
 from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
@@ -37,8 +38,15 @@ from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer, costed_media
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
-from gateway.llm.relay import StreamLimits, StreamOutcome, StreamRelay, json_usage
+from gateway.llm.relay import (
+    RECEIPT_WIRES,
+    StreamLimits,
+    StreamOutcome,
+    StreamRelay,
+    json_usage,
+)
 from gateway.llm.sending import send
+from gateway.services.receipt_header import RECEIPT_HEADER
 from gateway.services.settlement import Hold
 from gateway.stores.records import KeyRecord
 
@@ -71,10 +79,16 @@ async def _admit(
 
 
 async def _refused_upstream(
-    request: web.Request, p: Proxying, resp: Answer, hold: Hold, headers: dict[str, str]
+    request: web.Request,
+    p: Proxying,
+    resp: Answer,
+    hold: Hold,
+    headers: dict[str, str],
+    call: Call,
 ) -> web.StreamResponse:
     """The provider did not answer with success: nothing is billed, the reservation is
     released, and the request stays counted in request windows (it was forwarded)."""
+    own_key_refused(p, call, hold.admitted, resp)
     answer = await refused(request, resp, headers)
     p.meter.release_later(hold.admitted, forwarded=True)
     return answer
@@ -104,7 +118,7 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
-            return await _refused_upstream(request, p, resp, hold, headers)
+            return await _refused_upstream(request, p, resp, hold, headers, call)
         clock = timing(request)
         with clock.upstream():
             raw = await read_answer(p.settings, resp)
@@ -130,6 +144,9 @@ async def _plain(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     if stored is not None:
         await own_response(request, call, admitted, stored, pending=False)
     headers.update(_cost_headers(cost))
+    receipt = _receipt(p, hold)
+    if receipt is not None:
+        headers[RECEIPT_HEADER] = receipt
     if call.endpoint.answer is not None:  # the client speaks another wire
         raw = orjson.dumps(call.endpoint.answer(answer, call.price.name))
     body = raw if cost is None else _costed(raw, cost, call)
@@ -157,12 +174,21 @@ async def _media(request: web.Request, p: Proxying, call: Call, hold: Hold) -> w
     call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
-            return await _refused_upstream(request, p, resp, hold, headers)
+            return await _refused_upstream(request, p, resp, hold, headers, call)
         return await relay_media(request, p, call, hold, resp, headers)
 
 
 def _limits(settings: Settings) -> StreamLimits:
     return StreamLimits(settings.upstream_idle_timeout_s, settings.max_sse_event_bytes)
+
+
+def _receipt(p: Proxying, hold: Hold) -> str | None:
+    """The call's signed receipt, for an account that asked for one on its answers
+    (services/receipt_header.py); None otherwise, or when nothing was debited."""
+    receipts, settled, a = p.receipts, hold.settled, hold.admitted
+    if receipts is None or settled is None or not receipts.wanted(a.account_id):
+        return None
+    return receipts.sign(a.account_id, a.key_id, a.request_id, settled)
 
 
 def _cost_headers(cost: int | None) -> dict[str, str]:
@@ -181,7 +207,7 @@ async def _streamed(
     call, resp = await _opened(request, p, call, hold)
     async with resp:
         if resp.status >= 300:
-            return await _refused_upstream(request, p, resp, hold, headers)
+            return await _refused_upstream(request, p, resp, hold, headers, call)
         headers["content-type"], headers["cache-control"] = "text/event-stream", "no-cache"
         if p.traced:
             trace_into(timing(request), headers)
@@ -234,8 +260,9 @@ async def _settle_stream(
         p.meter.release_later(hold.admitted, forwarded=True)
     if p.traced:
         streamed(timing(request), relay.tally)
+    receipt = _receipt(p, hold) if call.endpoint.wire in RECEIPT_WIRES else None
     with timing(request).upstream():
-        return await relay.finish(cost) or outcome.cancelled
+        return await relay.finish(cost, receipt) or outcome.cancelled
 
 
 async def _uploaded(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
@@ -255,10 +282,15 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     p = request.app[PROXYING]
     key, call = await key_and_call(request, p, endpoint)
     timing(request).model = call.price.name
+    call, seen = with_own_keys(p, key.account_id, call)
     asked = call.max_output_tokens
     admitted, call = await p.meter.admit(request[REQUEST_ID], key, call)
     if call.max_output_tokens < asked:  # `_admit` written out too
         request[FITTED] = call.max_output_tokens
+    if admitted.byok_version > seen:
+        check_own_keys(p, admitted, seen)
+    if p.sightings is not None:
+        p.sightings.seen(key.account_id, key.key_id, request.remote, admitted.request_id, call.body)
     forward = _streamed if call.stream else _media if endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()
@@ -271,7 +303,12 @@ async def _serve(
     request: web.Request, p: Proxying, key: KeyRecord, call: Call
 ) -> web.StreamResponse:
     timing(request).model = call.price.name
+    call, seen = with_own_keys(p, key.account_id, call)
     admitted, call = await _admit(request, p, key, call)
+    if admitted.byok_version > seen:
+        check_own_keys(p, admitted, seen)
+    if p.sightings is not None:
+        p.sightings.seen(key.account_id, key.key_id, request.remote, admitted.request_id, call.body)
     forward = _streamed if call.stream else _media if call.endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing

@@ -16,6 +16,7 @@ from gateway.http.appkeys import JWT, SETTINGS
 from gateway.outbound.jwt_auth import VerifiedToken, looks_like_jwt
 
 ADMIN_SCOPE = "admin"
+ADMIN_KEY = "admin key"  # the admin key's holder: one operator, on the API and the dashboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ def is_admin_key(request: web.Request, raw: str) -> bool:
 async def verify_operator(request: web.Request, raw: str) -> Operator:
     """The operator behind `raw`; InvalidApiKey or PermissionDenied otherwise."""
     if is_admin_key(request, raw):
-        return Operator("admin key")
+        return Operator(ADMIN_KEY)
     verifier = request.config_dict.get(JWT)
     if verifier is None or not looks_like_jwt(raw):
         raise InvalidApiKey("Admin API requires 'Authorization: Bearer $ADMIN_API_KEY'.")

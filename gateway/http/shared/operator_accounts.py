@@ -51,6 +51,7 @@ async def open_account(request: web.Request, body: dict[str, Any]) -> tuple[Row,
         billing_ready=False,
         quotas=plan.quotas,
         markup_bps=plan.markup_bps,
+        next_markup=plan.next_markup,  # its plan's reviewed change
     )
     if idem:
         row, created = await ledger.open_account(account_id, name, plan.name, plan.mode, idem)

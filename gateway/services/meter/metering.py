@@ -22,6 +22,7 @@ from billing.admission import (
     output_room,
 )
 from billing.authority import Actor
+from billing.byok import ByokFee
 from billing.end_users import recorded
 from billing.money import marked_up, within
 from billing.next_step import AccountState, Links
@@ -314,8 +315,37 @@ class Meter:
         client left) does not stop it; a None (Redis lost the reservation, with no rebook)
         means the answer goes out without a cost.
         """
+        if call.byok is not None:
+            return await self._settle_byok(hold, call, call.byok, usage)
         cap = _cap(hold.admitted, call, usage)
         return await self._settle(hold, call.price, usage, cap, recorded(call.end_user))
+
+    async def _settle_byok(self, hold: Hold, call: Call, fee: ByokFee, usage: Usage) -> int | None:
+        """A call made with the account's own key: debited the platform fee on its list
+        price (no markup; the operator paid the provider nothing), the usage recorded as
+        any call's, and the debit's detail saying it was a BYOK fee and on what."""
+        price = call.price
+        priced = price.price(usage, hold.admitted.now_ms)
+        worst = worst_case_micros(call) + price.fees_micros(usage.tool_runs)
+        cap = max(hold.admitted.held_micros, fee.worst(worst))
+        detail = (
+            *priced.detail,
+            ("byok", price.provider),
+            ("byok_fee_bps", fee.bps),
+            ("byok_fee_fixed_micros", fee.fixed_micros),
+            ("list_micros", priced.provider_micros),
+        )
+        settlement = Settlement(
+            price.name,
+            price.provider,
+            usage,
+            fee.charged(priced.numerator),
+            priced.version,
+            0,
+            detail,
+            recorded(call.end_user),
+        )
+        return await self._debit(hold, settlement, cap)
 
     async def settle_priced(
         self,
@@ -381,6 +411,7 @@ class Meter:
             self._tell(self.on_settled, hold.admitted, settlement, False)
             self._tell(self.on_charged, hold.admitted, settlement, False)
             return None
+        hold.settled = settlement
         _count_settled(settlement.model, settlement.usage, settlement.cost_micros)
         self._tell(self.on_charged, hold.admitted, settlement, True)
         return settlement.cost_micros  # debited now, or by the settlement's retries

@@ -115,6 +115,14 @@ async def _setup(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
         {"method_on_file": state.method_on_file},
     )
     await record_system(p.audit, _via(ref), method)
+    if state.card_fingerprint and p.cards is not None:
+        posted = await p.cards(state.account_id, state.card_fingerprint)
+        if posted is not None:
+            after = {"amount_micros": posted.amount_micros, "entry_id": posted.entry_id}
+            trial = AuditEvent(
+                "signup.trial", "account", state.account_id, state.account_id, None, after
+            )
+            await record_system(p.audit, _via(ref), trial)
     account = await p.account(state.account_id)
     plan = p.plans.get(account["plan"])
     if plan is not None and account["mode"] == "postpaid" and state.method_on_file:
@@ -160,8 +168,12 @@ async def apply_subscription(p: Payments, sub: SubscriptionState, ref: EventRef 
 async def _invoice(p: Payments, event: ProviderEvent, ref: EventRef) -> str:
     invoice = await p.provider.invoice(event.object_id)
     if invoice is None or invoice.subscription_id is None:
+        outcome = "not a subscription invoice"
+        if invoice is not None and invoice.paid and p.invoice_paid is not None:
+            number = await p.invoice_paid(invoice.id, event.created)
+            outcome = f"{number} paid" if number else outcome
         await p.profiles.record_event(ref)
-        return "not a subscription invoice"
+        return outcome
     sub = await p.provider.subscription(invoice.subscription_id)
     if invoice.paid:
         await _resolved(p, invoice)

@@ -21,6 +21,7 @@ from billing.payments import (
     purchasable,
 )
 from billing.plans import PlanBook
+from gateway.services.credits import Posted
 from gateway.services.next_steps import state_of
 from gateway.services.payment.port import (
     HostedPage,
@@ -61,6 +62,12 @@ class Payments:
     # The accounts' own low-balance lines (PUT /admin/v1/accounts/{id}/alerts), if any.
     thresholds: Callable[[Sequence[str]], Awaitable[dict[str, int]]] | None = None
     audit: AuditLogPort | None = None  # where changes made by provider events are recorded
+    # Sign-up's card check (services/trial_gate.card_verified): a verified card's
+    # fingerprint for an account; the trial it posted, if any.
+    cards: Callable[[str, str], Awaitable[Posted | None]] | None = None
+    # Invoices sent through the provider (services/invoice_sending): the one with this
+    # provider id is paid, at this time; its number the first time, else None.
+    invoice_paid: Callable[[str, datetime], Awaitable[str | None]] | None = None
 
     async def notify(
         self, account_id: str, event: str, data: dict[str, Any], occurrence: str

@@ -79,6 +79,10 @@ class SetupState:
     account_id: str
     customer_id: str
     method_on_file: bool
+    # The card a succeeded setup verified: the provider's fingerprint of its number (one
+    # per card however often it is added), for sign-up's one trial per card; None when the
+    # setup did not succeed or the provider gives none.
+    card_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,33 @@ class Invoice:
     url: str | None  # the provider's page for it, if it has one
     plan: str | None = None  # the plan it bills, when it bills one of the gateway's plans
     period: tuple[datetime, datetime] | None = None  # the period it pays for
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceToSend:
+    """An issued invoice as its provider bills it: each charged line and the tax as an
+    item in the invoice's currency's minor units, so the provider's total is the invoice's
+    to the minor unit (the provider computes no tax of its own)."""
+
+    number: str  # INV-000042: the idempotency of every call that sends it
+    account_id: str
+    email: str  # where the provider sends it
+    currency: str  # ISO 4217
+    items: tuple[tuple[str, int], ...]  # (description, amount in minor units)
+    total_minor: int
+    days_until_due: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentInvoice:
+    id: str  # the provider's invoice id
+    url: str | None  # the page where the customer reads and pays it
+    status: str  # open | paid
+
+
+class InvoiceNotSent(Exception):
+    """The provider's draft does not equal the invoice (another pending item joined it, a
+    currency it does not take): nothing was sent, the draft is deleted."""
 
 
 class PaymentsProvider(Protocol):
@@ -204,6 +235,12 @@ class PaymentsProvider(Protocol):
     async def refunds_since(self, since: datetime) -> Sequence[RefundState]:
         """Refunds made since `since`, at least those of the payments made since then
         (for reconcile)."""
+
+    async def send_invoice(self, customer: str, invoice: InvoiceToSend) -> SentInvoice:
+        """Create the invoice at the provider with exactly these items, finalize it and send
+        it to `invoice.email`; retried with the same invoice, it sends that one again.
+        Raises InvoiceNotSent, NotConfigured (a provider that cannot send invoices) or
+        ProviderUnavailable."""
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Check the signature and freshness of a webhook; raise SignatureInvalid."""

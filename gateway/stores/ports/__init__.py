@@ -27,6 +27,7 @@ from gateway.stores.ports.hot import (
     SweptStorePort,
 )
 from gateway.stores.ports.idempotency import IdempotencyPort
+from gateway.stores.ports.invoices import InvoicesPort
 from gateway.stores.ports.ledger import (
     AccountAlertsPort,
     ExportLedgerPort,
@@ -67,6 +68,7 @@ __all__ = [
     "GrantsPort",
     "HotStorePort",
     "IdempotencyPort",
+    "InvoicesPort",
     "KeyDirectory",
     "LedgerMoney",
     "LedgerPort",

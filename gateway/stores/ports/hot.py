@@ -15,6 +15,7 @@ from typing import Protocol
 from billing.admission import Decision
 from billing.next_step import FullWindow
 from billing.quotas import Quota
+from gateway.stores.ports.commitments import CommitmentHotPort
 from gateway.stores.ports.metering import MeterHoldsPort
 from gateway.stores.ports.money_out import MoneyOutPort
 from gateway.stores.records import (
@@ -122,6 +123,11 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         """Money an operator takes out, held before it leaves."""
         ...
 
+    @property
+    def commitments(self) -> CommitmentHotPort:
+        """An account's commitment: its open period, drawn down at request time."""
+        ...
+
     async def void(self, shard: int, account_id: str, request_id: str) -> bool:
         """Close a reservation its gateway abandoned; the ledger records it as voided."""
         ...
@@ -164,9 +170,12 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         quotas: Sequence[Quota],
         markup_bps: int,
         signup_status: str | None = None,
+        next_markup: tuple[int, int] | None = None,
     ) -> None:
         """Create or update an account's hot record; its balance and holds are untouched.
         `markup_bps` is the account's resolved markup (reserve.lua marks holds up by it);
+        `next_markup` (markup, from ms) one a reviewed change schedules, which reserve.lua
+        applies from then on by the reservation's clock (None: none scheduled);
         `signup_status`: pending or rejected for a sign-up not approved, whose keys
         reserve.lua refuses."""
         ...
@@ -179,8 +188,10 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         active: bool,
         expires_at_ms: int,
         quotas: Sequence[Quota],
+        paused: bool = False,
     ) -> None:
-        """Publish a key so the next request on any gateway process can use it."""
+        """Publish a key so the next request on any gateway process can use it (or is
+        refused it as paused)."""
         ...
 
     async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
@@ -189,6 +200,17 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
     async def revoke_key(self, shard: int, key_id: str) -> None:
         """Refuse the key from the next request on, on every gateway process."""
+        ...
+
+    async def set_byok_version(self, account_id: str, version: int) -> None:
+        """Write an account's BYOK version (`bk`) into its hot record, which reserve.lua
+        hands back with every admission; an account with no hot record is left alone."""
+        ...
+
+    async def set_key_paused(self, shard: int, key_id: str, paused: bool) -> None:
+        """Pause an active key (refused `key_paused` from the next request on, on every
+        gateway process) or make it active again. The caller holds a revoked key revoked
+        (services/key_pauses.py)."""
         ...
 
     async def key_is_live(self, shard: int, key_id: str) -> bool:

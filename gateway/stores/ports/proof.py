@@ -69,3 +69,11 @@ class LedgerProofPort(Protocol):
     async def leaf(self, entry_id: int) -> Sequence[LeafValue] | None:
         """One entry's leaf values, live or archived; None when there is none."""
         ...
+
+
+class ReceiptHeaderPort(Protocol):
+    async def opted_in(self) -> frozenset[str]:
+        """The accounts that asked for a receipt on each answer."""
+
+    async def set_receipt_header(self, account_id: str, enabled: bool) -> bool:
+        """Turn it on or off for an account; False when there is no such account."""

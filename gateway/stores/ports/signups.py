@@ -36,3 +36,30 @@ class SignupsPort(Protocol):
     async def take_trial(self, account_id: str) -> bool:
         """Mark the sign-up's trial given: True the first time, False ever after."""
         ...
+
+    async def note(
+        self, account_id: str, network: str, device: str, hold: str, check: str | None
+    ) -> None:
+        """What the sign-up was opened from (network, device hash) and its trial's hold
+        (`none`, `card` or `refused`) with the check that refused it."""
+        ...
+
+    async def card(self, account_id: str, fingerprint: str, claim: bool) -> bool:
+        """Record the card the sign-up verified; with `claim`, also make it the card that
+        funds this sign-up's trial: True only when no other sign-up's trial was funded by
+        it (a unique index decides, however concurrent) and this one had none yet."""
+        ...
+
+    async def hold(self, account_id: str, hold: str, check: str | None) -> None:
+        """The trial's hold from now on (a card verification ends `card`)."""
+        ...
+
+    async def recent(self, days: int, limit: int) -> list[Row]:
+        """Sign-ups opened in the last `days`, newest first, at most `limit`."""
+        ...
+
+    async def revoke_trial(self, account_id: str, by: str) -> bool:
+        """An operator took the trial back: refused from now on (no card, approval or
+        retry gives it), and a given one marked revoked by `by`. True when this call
+        marked a given trial revoked."""
+        ...

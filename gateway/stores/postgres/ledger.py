@@ -17,11 +17,12 @@ import asyncpg
 
 from billing.money import MAX_EXACT
 from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, ledger_pages, receivables
+from gateway.stores.postgres import grants, ledger_pages, price_drift, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import (
     END_USER_ROLLUP_CTE,
+    HOUR_ROLLUP_CTE,
     ROLLUP_CTE,
     ROLLUP_RETURNING,
     TAG_ROLLUP_CTE,
@@ -81,8 +82,8 @@ WITH won AS (
         SELECT min(f.ctid) FROM settle_in f JOIN won USING (request_id, kind)
         GROUP BY request_id, kind
     ) ORDER BY s.ctid
-    RETURNING account_id, amount_micros, {ROLLUP_RETURNING}
-), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, {TAG_ROLLUP_CTE}, sums AS (
+    RETURNING account_id, amount_micros, request_id, {ROLLUP_RETURNING}
+), {ROLLUP_CTE}, {END_USER_ROLLUP_CTE}, {TAG_ROLLUP_CTE}, {HOUR_ROLLUP_CTE}, sums AS (
     SELECT account_id, sum(amount_micros) AS total, count(*) AS n FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE accounts a SET balance_micros = a.balance_micros + sums.total
@@ -186,7 +187,8 @@ class Ledger(KeyLedger):
     async def write_settlements(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert a batch in one transaction; rows already present are skipped. Returns new.
 
-        An uncollected part (kind `uncollected`) goes to the receivables, not the ledger."""
+        An uncollected part (kind `uncollected`) goes to the receivables, not the ledger; a
+        debit whose provider stated a cost far from its card's queues a `price.drift`."""
         accounts = sorted({row[0] for row in rows})
         entries, uncollected = receivables.split(rows)
         with map_postgres_errors():
@@ -198,6 +200,7 @@ class Ledger(KeyLedger):
                     "settle_in", records=records, columns=LEDGER_COLUMNS
                 )
                 merged = int(await conn.fetchval(_MERGE))
+                await price_drift.write_drift_alerts(conn, entries)
                 return merged + await receivables.write_uncollected(conn, uncollected)
 
     async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:

@@ -59,6 +59,21 @@ roll AS (
     ON CONFLICT (account_id, day, model, key_id, meter) DO UPDATE SET{_ADD_UP}
     RETURNING 1
 )"""
+# Per UTC hour, an LLM call's requests and spend by key and model (migration 095): the
+# baseline billing/anomalies.py compares an hour with, and the newest request id as evidence.
+HOUR_ROLLUP_CTE = """
+roll_hours AS (
+    INSERT INTO usage_hours AS r
+    SELECT account_id, coalesce(key_id, ''), date_trunc('hour', occurred_at),
+           coalesce(model, ''), count(*), -sum(amount_micros), max(request_id), max(occurred_at)
+    FROM ins WHERE kind = 'debit' AND meter IS NULL GROUP BY 1, 2, 3, 4
+    ON CONFLICT (account_id, key_id, hour, model) DO UPDATE SET
+        requests = r.requests + excluded.requests,
+        spend_micros = r.spend_micros + excluded.spend_micros,
+        last_request_id = greatest(r.last_request_id, excluded.last_request_id),
+        last_at = greatest(r.last_at, excluded.last_at)
+    RETURNING 1
+)"""
 # The same sums per end user, of the debits that name one (migration 043).
 END_USER_ROLLUP_CTE = f"""
 roll_end_users AS (

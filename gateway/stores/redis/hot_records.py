@@ -45,9 +45,12 @@ class HotRecords(HotUpkeep):
         quotas: Sequence[Quota],
         markup_bps: int,
         signup_status: str | None = None,
+        next_markup: tuple[int, int] | None = None,
     ) -> None:
         """Create or update an account's hot record; never touches its balance. `markup_bps`
-        is the markup resolved for it (its own, else its plan's: billing.plans)."""
+        is the markup resolved for it (its own, else its plan's: billing.plans);
+        `next_markup` the one an approved change schedules (markup, from ms): reserve.lua
+        charges it from then on by its own clock (`mkn`, `mka`), None removes it."""
         name = self.keys.account(shard_of(account_id), account_id)
         fields = {
             "plan": plan,
@@ -62,6 +65,10 @@ class HotRecords(HotUpkeep):
                 pipe.hsetnx(name, "bal", 0)
                 pipe.hsetnx(name, "held", 0)
                 pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+                if next_markup is None:
+                    pipe.hdel(name, "mkn", "mka")
+                else:
+                    pipe.hset(name, mapping={"mkn": next_markup[0], "mka": next_markup[1]})
                 await pipe.execute()
 
     async def put_key(
@@ -72,11 +79,12 @@ class HotRecords(HotUpkeep):
         active: bool,
         expires_at_ms: int,
         quotas: Sequence[Quota],
+        paused: bool = False,
     ) -> None:
         name = self.keys.api_key(record.shard, record.key_id)
         fields = {
             "acct": record.account_id,
-            "st": "a" if active else "r",
+            "st": ("p" if paused else "a") if active else "r",
             "exp": expires_at_ms,
             "q": encode_quotas(quotas),
             "an": ",".join(record.ancestors),  # reserve.lua counts the call in theirs too
@@ -124,6 +132,16 @@ class HotRecords(HotUpkeep):
     async def revoke_key(self, shard: int, key_id: str) -> None:
         with map_redis_errors():
             await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
+
+    async def set_byok_version(self, account_id: str, version: int) -> None:
+        name = self.keys.account(shard_of(account_id), account_id)
+        with map_redis_errors():
+            if await self.redis.exists(name):
+                await self.redis.hset(name, "bk", str(version))
+
+    async def set_key_paused(self, shard: int, key_id: str, paused: bool) -> None:
+        with map_redis_errors():
+            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "p" if paused else "a")
 
     async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
         with map_redis_errors():

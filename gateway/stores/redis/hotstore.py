@@ -22,6 +22,7 @@ from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED, UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.redis.commitments import HotCommitments
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.hot_records import HotRecords
@@ -84,6 +85,7 @@ class HotStore(HotRecords):
         self._counter_prefixes = tuple(keys.counters(shard) for shard in range(SHARDS))
         self.meters = MeterHolds(self)
         self.money_out = MoneyOutHolds(self)
+        self.commitments = HotCommitments(self)
         self.lost = LostReservations(self)
 
     @classmethod

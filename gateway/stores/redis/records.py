@@ -70,7 +70,8 @@ def _counter(name: str, field: str, slot: str) -> HeldCounter:
 class ReservationRecord:
     """What reserve.lua stores per open reservation (field = request id) and settle.lua
     reads back: `acct|key|held|r|i|o|reserved_at|meter|quantity|service|on expiry|occurred
-    at` then `|name|field|metric<limit` per counter. The meter fields are empty (quantity 0) for
+    at` then `|name|field|metric<limit` per counter; `on expiry` is `C` for an LLM call held
+    against its account's commitment. The meter fields are empty (quantity 0) for
     an LLM call; a meter is stored as its quota code `m.<name>`."""
 
     account_id: str
@@ -87,6 +88,7 @@ class ReservationRecord:
     charge_on_expiry: bool = False
     occurred_at_ms: int | None = None
     metadata: str = ""  # a meter's metadata, base64 of its JSON, as the record carries it
+    committed: bool = False  # an LLM call held against its account's commitment (`C`)
 
 
 def decode_reservation(raw: str | bytes) -> ReservationRecord:
@@ -111,6 +113,7 @@ def decode_reservation(raw: str | bytes) -> ReservationRecord:
         expiry.startswith("c"),  # then `n`: its events may pass the balance's floor
         int(occurred) if occurred else None,
         metadata,
+        expiry == "C",
     )
 
 

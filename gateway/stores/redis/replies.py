@@ -2,7 +2,8 @@
 """The reserve script's reply, decoded into billing's decision types.
 
 reserve.lua answers with a flat array (see its header): `{1, now, req limit, remaining,
-reset, tok limit, remaining, reset, plan, markup bps}` when admitted, else `{0, reason, ...}`.
+reset, tok limit, remaining, reset, plan, markup bps, BYOK version}` when admitted, else
+`{0, reason, ...}`.
 Only this module reads that layout; billing/admission.py keeps the pure decisions. The
 script held the spend marked up by the account's markup (`marked_up`, the same integers), so
 an admitted call's `held_micros` is that amount, not the worst case the gateway asked for.
@@ -39,6 +40,7 @@ def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -
     n = [int(v) for v in reply[1:8]]  # type: ignore[call-overload]
     plan = reply[8]
     markup = int(reply[9]) if len(reply) > 9 else 0  # type: ignore[call-overload]
+    byok = int(reply[10]) if len(reply) > 10 else 0  # type: ignore[call-overload]
     return Admitted(
         request_id,
         key.account_id,
@@ -50,6 +52,7 @@ def _admitted(reply: list[object], request_id: str, key: KeyRecord, held: int) -
         _window(n[4], n[5], n[6]),
         plan.decode() if isinstance(plan, bytes) else str(plan),
         markup,
+        byok,
     )
 
 

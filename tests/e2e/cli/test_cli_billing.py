@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from gateway.http.appkeys import LOCAL_PROVIDER
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway
@@ -49,6 +51,7 @@ def login(home: Path, token: str, name: str = "token") -> None:
     path.chmod(0o600)
 
 
+@pytest.mark.timeout(120)  # several runs of the CLI, each a Python start-up
 async def test_status_when_all_is_well(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw, scopes=STATUS_SCOPES)
     login(tmp_path, t.key)
@@ -110,6 +113,7 @@ async def test_status_when_a_quota_is_exhausted_prints_the_fix(gw: Gateway, tmp_
     assert data["next"]["command"] == "meterway billing plan starter"
 
 
+@pytest.mark.timeout(120)  # several runs of the CLI, each a Python start-up
 async def test_errors_exit_1_and_tokens_are_never_arguments(gw: Gateway, tmp_path: Path) -> None:
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 1 and "no token: put it in" in run.err and run.out == ""
@@ -137,6 +141,7 @@ async def test_setup_portal_and_topup_print_the_payment_url(gw: Gateway, tmp_pat
     assert run.code == 2 and "finer than $0.000001 (one micro)" in run.err  # a usage error
 
 
+@pytest.mark.timeout(120)  # several runs of the CLI, each a Python start-up
 async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw, scopes=STATUS_SCOPES)
     login(tmp_path, ADMIN_KEY, "admin-key")

@@ -111,6 +111,14 @@ PAGES = (
         OPERATOR,
     ),
     Dash("system", "/dashboard/system", OPERATOR, "System"),
+    Dash(
+        "operators-reconciliation",
+        "/dashboard/operators/reconciliation",
+        OPERATOR,
+        "Reconciliation",
+    ),
+    Dash("operators-books", "/dashboard/operators/books", OPERATOR, "Price books"),
+    Dash("operators-prices", "/dashboard/operators/prices", OPERATOR, "Prices"),
     Dash("audit", "/dashboard/audit", OWNER, "Audit log", "form.filters button", OWNER),
     Dash(
         "operators-audit",
@@ -324,6 +332,9 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/audit": OWNER,
     "/dashboard/operators/audit": OPERATOR,
     "/dashboard/operators/signups": OPERATOR,
+    "/dashboard/operators/reconciliation": OPERATOR,
+    "/dashboard/operators/books": OPERATOR,
+    "/dashboard/operators/prices": OPERATOR,
 }
 
 

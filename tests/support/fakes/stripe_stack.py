@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,10 +46,13 @@ CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000341"  # attaches, every charge is declined
 CARD_3DS = "4000002500003155"  # every charge asks for authentication
 CHILD = (
-    "import sys, localstripe.resources as r; r.Store.dump_to_disk = lambda self: None; "
+    "import sys, runpy, localstripe.resources as r; r.Store.dump_to_disk = lambda self: None; "
+    "runpy.run_path(sys.argv[2]); "
     "sys.argv = ['localstripe', '--port', sys.argv[1], '--from-scratch']; "
     "from localstripe.server import start; start()"
 )
+# Stripe Invoicing's finalize and send, which localstripe lacks, added in its process.
+INVOICING = Path(__file__).with_name("localstripe_invoicing.py")
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,16 @@ class StripeStack:
         await self.send_event("checkout.session.completed", s)
         return s
 
+    async def pay_invoice(self, invoice_id: str, number: str = CARD_OK) -> Any:
+        """What Stripe's hosted invoice page does when the customer pays it with a card: the
+        card becomes the customer's invoice method and pays (`invoice.paid` follows)."""
+        v1 = self.client.v1
+        invoice = await v1.invoices.retrieve_async(invoice_id)
+        pm = await self.card(str(invoice.customer), number)
+        settings = {"invoice_settings": {"default_payment_method": pm}}
+        await v1.customers.update_async(str(invoice.customer), params=settings)
+        return await v1.invoices.pay_async(invoice_id)
+
     async def send_event(self, type_: str, obj: dict[str, Any]) -> None:
         """An event of the front's own (Checkout), signed like localstripe's."""
         event = {
@@ -381,6 +395,7 @@ async def stripe_stack() -> AsyncIterator[StripeStack]:
         "-c",
         CHILD,
         str(port),
+        str(INVOICING),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         preexec_fn=die_with_parent,

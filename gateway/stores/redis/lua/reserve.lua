@@ -25,6 +25,8 @@
 -- for end users (`uq` in the key hash), else the account's (`uq`); its counters are scope
 -- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
 -- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
+-- A key's state `st`: 'a' active, 'r' revoked, 'p' paused after a spend anomaly (refused
+-- 'key_paused' until its owner lifts it: gateway/services/key_pauses.py).
 -- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
 -- read with the key: its counters are scope 't', owner the team.
 -- A key minted by a key (`an`: the minting key's id and its ancestors', nearest first) is
@@ -34,8 +36,16 @@
 -- The account hash's `mk` (basis points, absent = 0) marks a proxied call's worst-case spend
 -- up before anything checks or holds it: the balance check, the hold and the spend windows
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
+-- A reviewed markup change scheduled for the account (`mkn` from `mka` ms) replaces `mk`
+-- from that instant of this script's clock, the reservation's: every process switches at once.
+-- The account hash's `bk` is its BYOK version (services/byok.py; absent = 0), handed back
+-- so a process whose copy of the account's own provider keys is older refuses the call.
+-- The account hash's `cme`..`cmt` are its commitment's open period (see below; their
+-- Python home: stores/redis/commitments.py): a call it funds is held there too and priced
+-- at its rate, which the reply's markup bps then is; a used-up commitment that refuses
+-- answers the balance refusal `commitment_exhausted` with what it has left.
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
---         plan, markup bps applied}
+--         plan, markup bps applied, BYOK version}
 --        or {0, reason, ...details}; a balance refusal ends with plan and markup bps applied;
 --        a quota refusal ends with plan, now (so answers measure Retry-After on the same
 --        clock that decided) and the id of its scope (key, team, account or end user);
@@ -61,7 +71,7 @@ local TAILS = '00010203040506070809101112131415161718192021222324252627282930313
 -- Lua numbers are doubles: every amount must stay an integer below 2^53 to be exact.
 local EXACT = 9007199254740992
 local function exact(x)
-  if x == nil or x == '' then return 0 end  -- an absent amount (a meter has no tokens)
+  if not x or x == '' then return 0 end  -- an absent amount (a meter has no tokens)
   local n = tonumber(x)
   if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
     return error('reserve: ' .. tostring(x) .. ' is not an exact integer')
@@ -86,20 +96,25 @@ local k = {ARGV[2], 'a', '0', '', false, false, false, false}
 if ARGV[3] ~= '' then
   k = redis.call('HMGET', KEYS[2], 'acct', 'st', 'exp', 'q', 'uq', 'tm', 'tq', 'an')
   if not k[1] or k[1] ~= ARGV[2] then return {0, 'key_invalid'} end
-  if k[2] ~= 'a' then return {0, 'key_revoked'} end
+  if k[2] ~= 'a' then return {0, k[2] == 'p' and 'key_paused' or 'key_revoked'} end
   local exp = tonumber(k[3] or '0')
   if exp > 0 and now >= exp then return {0, 'key_expired'} end
 end
 local eu = ARGV[13] or ''
 local a = redis.call('HMGET', KEYS[1], 'bal', 'held', 'mode', 'billing', 'plan', 'q', 'mk', 'uq',
-  'u:' .. eu, 'cl', 'gx', 'pend')
+  'u:' .. eu, 'cl', 'gx', 'pend', 'mkn', 'mka', 'bk', 'cme', 'cma', 'cmu', 'cmh', 'cmt')
 if not a[1] then return {0, 'key_invalid'} end
 if a[12] == '1' then return {0, 'account_pending'} end
 if a[12] == '2' then return {0, 'account_rejected'} end
 local plan = a[5] or ''
-local mk = meter == '' and exact(a[7]) or 0
+local mk = 0
+if meter == '' then
+  mk = exact(a[7])
+  if a[14] and now >= exact(a[14]) then mk = exact(a[13]) end  -- a scheduled markup in force
+end
 local mode = ARGV[12] or ''
-local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan, mk } end
+local bk = a[15] or '0'
+local function checked() return { 1, now, -1, 0, 0, -1, 0, 0, plan, mk, bk } end
 if mode == 'key' then return checked() end
 
 local eu_spec, own = '', ''
@@ -179,6 +194,32 @@ local function marked_up(x)
   return exact((x - rest) / 10000 * (10000 + mk) + math.ceil(rest * (10000 + mk) / 10000))
 end
 
+-- A commitment (billing/commitments.py) in its period (`cme`: the period's end, ms): a call
+-- whose worst case at the commitment's rate fits what the period's allowance `cma` leaves
+-- above what it drew (`cmu`) and holds (`cmh`) is held against it at that rate; else
+-- `cmt`'s policy (`discount:o|r|b:overage`): overage prices it at the overage rate, refuse
+-- answers a balance refusal `commitment_exhausted`, balance leaves the account's own rate.
+-- Each rate is the markup and the adjustment multiplied, rounded up to whole basis points
+-- (billing.commitments.effective_bps). An account without a commitment reads five nil fields.
+local committed = false
+if a[16] and meter == '' and now < exact(a[16]) then
+  local cmt = a[20]
+  local c1 = find(cmt, ':', 1, true)
+  local c2 = find(cmt, ':', c1 + 1, true)
+  local own = mk
+  local function rate(adjust)
+    return math.max(math.ceil((10000 + own) * (10000 + adjust) / 10000) - 10000, -9999)
+  end
+  mk = rate(-exact(sub(cmt, 1, c1 - 1)))
+  local left = exact(a[17] or '0') - exact(a[18] or '0') - exact(a[19] or '0')
+  if marked_up(exact(ARGV[7])) <= left then
+    committed = true
+  else
+    local policy = sub(cmt, c1 + 1, c2 - 1)
+    if policy == 'r' then return { 0, 'balance', 'commitment_exhausted', left, plan, mk } end
+    mk = policy == 'o' and rate(exact(sub(cmt, c2 + 1))) or own
+  end
+end
 local r, i, o, s = exact(ARGV[4]), exact(ARGV[5]), exact(ARGV[6]), marked_up(exact(ARGV[7]))
 local amounts = { r = r, i = i, o = o, t = i + o, s = s }
 local mq = 0
@@ -368,6 +409,7 @@ local strs = { r = written(ARGV[4]), i = written(ARGV[5]), o = written(ARGV[6]),
 -- A meter's on-expiry policy gains an `n` when its reported events may take the balance
 -- below its floor (`allow_negative`: refused over balance 0): settle.lua collects them whole.
 local policy = (ARGV[18] or '') .. ((meter ~= '' and ARGV[21] == '0') and 'n' or '')
+if committed then policy = 'C' end  -- held against the commitment too (settle.lua draws it)
 local rec = { ARGV[2], ARGV[3], strs.s, strs.r, strs.i, strs.o, int(now), meter,
   meter == '' and '0' or written(ARGV[16]),
   ARGV[17] or '', policy, ARGV[19] or '' }
@@ -410,6 +452,7 @@ if eu_until then
   if last[2] ~= 'inf' then redis.call('PEXPIREAT', LIVE, last[2]) end
 end
 redis.call('HINCRBY', KEYS[1], 'held', strs.s)
+if committed then redis.call('HINCRBY', KEYS[1], 'cmh', strs.s) end
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
-return { 1, now, r_lim, r_left, r_reset, t_lim, t_left, t_reset, plan, mk }
+return { 1, now, r_lim, r_left, r_reset, t_lim, t_left, t_reset, plan, mk, bk }

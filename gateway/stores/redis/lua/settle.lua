@@ -43,7 +43,7 @@
 local function int(x) return string.format('%d', x) end
 local EXACT = 9007199254740992
 local function exact(x)
-  if x == nil or x == '' then return 0 end  -- an absent amount (a meter has no tokens)
+  if not x or x == '' then return 0 end  -- an absent amount (a meter has no tokens)
   local n = tonumber(x)
   if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
     return error('settle: ' .. tostring(x) .. ' is not an exact integer')
@@ -228,6 +228,18 @@ for j, n in ipairs(at) do
 end
 
 redis.call('HINCRBY', KEYS[3], 'held', int(-held))
+-- A call held against the account's commitment (reserve.lua's `C`) draws what it cost from
+-- the period's allowance (never past it: a cost above the hold draws what is free of the
+-- other holds; an ended commitment draws nothing) and gives back its hold there too.
+if meter == '' and f[11] == 'C' then
+  local c = redis.call('HMGET', KEYS[3], 'cma', 'cmu', 'cmh')
+  if held ~= 0 then redis.call('HINCRBY', KEYS[3], 'cmh', int(-held)) end
+  if cost ~= 0 and c[1] then
+    local room = exact(c[1]) - exact(c[2] or '0') - (exact(c[3] or '0') - held)
+    local draw = math.min(cost, math.max(room, 0))
+    if draw > 0 then redis.call('HINCRBY', KEYS[3], 'cmu', int(draw)) end
+  end
+end
 local bal = nil  -- the balance after this debit, when it moved
 if cost ~= 0 then
   bal = redis.call('HINCRBY', KEYS[3], 'bal', int(-cost))

@@ -15,7 +15,7 @@
 local function int(x) return string.format('%d', x) end
 local EXACT = 9007199254740992
 local function exact(x)
-  if x == nil or x == '' then return 0 end
+  if not x or x == '' then return 0 end
   local n = tonumber(x)
   if not n or n ~= math.floor(n) or n >= EXACT or n <= -EXACT then
     return error('take: ' .. tostring(x) .. ' is not an exact integer')

@@ -1,0 +1,85 @@
+"""Price drift: the cost a provider states for a call against the card that billed it.
+
+An OpenAI-compatible upstream that states its own cost per call (OpenRouter's `usage.cost`,
+in credits of one USD, on every answer and a stream's usage chunk) has it kept with the
+call's usage as `provider_stated_cost_nanos` (nano-USD), a key no card prices: the debit is
+always the card's. The settler compares the two off the request path, per model; a call
+whose stated cost is further from the card's than DRIFT_ALERT_PERMILLE (beyond the card's one
+rounding up, under a micro) has drifted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from billing.usage import Usage
+from billing.values import replace
+
+STATED_COST = "provider_stated_cost_nanos"
+NANOS_PER_USD = 1_000_000_000
+NANOS_PER_MICRO = 1000
+DRIFT_ALERT_PERMILLE = 20  # 2.0 %: a provider's figure this far from the card's is drift
+
+
+def stated_nanos(raw_usage: Mapping[str, object]) -> int | None:
+    """The provider's stated cost in nano-USD (`cost`: a non-negative JSON number), or None."""
+    cost = raw_usage.get("cost")
+    if isinstance(cost, bool) or not isinstance(cost, int | float):
+        return None
+    if not math.isfinite(cost) or cost < 0:
+        return None
+    nanos = (Decimal(repr(cost)) * NANOS_PER_USD).to_integral_value(ROUND_HALF_UP)
+    return int(nanos)
+
+
+def with_stated_cost(usage: Usage | None, raw_usage: object) -> Usage | None:
+    """The usage with the provider's stated cost kept beside it (never priced)."""
+    if usage is None or not isinstance(raw_usage, dict):
+        return usage
+    nanos = stated_nanos(raw_usage)
+    if nanos is None:
+        return usage
+    return replace(usage, extra=(*usage.extra, (STATED_COST, nanos)))
+
+
+def drift_permille(stated: int, card_micros: int) -> int:
+    """How far the stated cost is from the card's, in tenths of a percent of the card's,
+    rounded up; the card's rounding up (under a micro) is not drift."""
+    gap = max(0, abs(stated - card_micros * NANOS_PER_MICRO) - NANOS_PER_MICRO)
+    return -(-gap * 1000 // max(card_micros * NANOS_PER_MICRO, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One debit whose provider stated a cost: its model, account and both figures."""
+
+    model: str
+    account_id: str
+    request_id: str
+    stated_nanos: int
+    card_micros: int
+
+    @property
+    def permille(self) -> int:
+        return drift_permille(self.stated_nanos, self.card_micros)
+
+    @property
+    def drifted(self) -> bool:
+        return self.permille > DRIFT_ALERT_PERMILLE
+
+
+def checked(
+    model: object, account_id: object, request_id: object, card: object, detail: object
+) -> Checked | None:
+    """A ledger row's comparison (`detail` its usage_detail, a JSON text or object), or None
+    when its provider stated no cost."""
+    if isinstance(detail, str | bytes):
+        detail = json.loads(detail) if detail else {}
+    stated = detail.get(STATED_COST) if isinstance(detail, dict) else None
+    if not isinstance(stated, int) or not isinstance(card, int):
+        return None
+    return Checked(str(model), str(account_id), str(request_id), stated, card)

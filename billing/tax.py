@@ -1,0 +1,110 @@
+"""Tax on an invoice, by the operator's rate table (config/tax.toml), with no I/O.
+
+The table names the issuer's country, the EU member states, and a rate per customer country
+(percent, an exact decimal string). One rule decides an invoice's rate:
+
+1. a business customer (one with a tax id) in an EU country other than the issuer's, the
+   issuer being in the EU too: 0%, with the legal mention "Reverse charge";
+2. otherwise the customer's country's rate from the table (VAT, GST...);
+3. a country the table does not list: the table's `default` rate (0% unless set), with its
+   `default_mention` (e.g. "Outside the scope of VAT").
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REVERSE_CHARGE = "Reverse charge"
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PERCENT = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,4})?$")
+
+
+class InvalidTaxTable(ValueError):
+    """config/tax.toml is not a table this module can apply."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    percent: Decimal
+    name: str  # what the customer's tax authority calls it: VAT, GST, JCT
+
+
+@dataclass(frozen=True, slots=True)
+class TaxTable:
+    issuer_country: str = ""
+    eu: frozenset[str] = frozenset()
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+    default: Rate = Rate(Decimal(0), "Tax")
+    default_mention: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tax:
+    """The tax an invoice applies: its rate in percent, its name and any legal mention."""
+
+    percent: Decimal
+    name: str
+    mention: str = ""
+
+    @property
+    def reverse_charge(self) -> bool:
+        return self.mention == REVERSE_CHARGE
+
+
+def country(text: str, what: str) -> str:
+    code = text.strip().upper()
+    if not _COUNTRY.fullmatch(code):
+        raise InvalidTaxTable(f"{what}: '{text}' is not an ISO 3166 two-letter country code")
+    return code
+
+
+def _rate(raw: Any, where: str) -> Rate:
+    if not isinstance(raw, dict) or not isinstance(raw.get("rate"), str):
+        raise InvalidTaxTable(f'{where}: give {{ rate = "19", name = "VAT" }} (rate as a string)')
+    if not _PERCENT.fullmatch(raw["rate"]):
+        raise InvalidTaxTable(f"{where}: rate '{raw['rate']}' is not a percent like \"19\"")
+    return Rate(Decimal(raw["rate"]), str(raw.get("name", "VAT")))
+
+
+def parse_table(doc: Mapping[str, Any]) -> TaxTable:
+    """The table from its TOML document (format: docs/guides/invoices.md)."""
+    rates = doc.get("rates", {})
+    if not isinstance(rates, dict):
+        raise InvalidTaxTable("[rates] must be a table of countries")
+    issuer = doc.get("issuer_country", "")
+    default = doc.get("default", {"rate": "0", "name": "Tax"})
+    return TaxTable(
+        issuer_country=country(issuer, "issuer_country") if issuer else "",
+        eu=frozenset(country(c, "eu") for c in doc.get("eu", [])),
+        rates={country(c, "rates"): _rate(r, f"rates.{c}") for c, r in rates.items()},
+        default=_rate(default, "default"),
+        default_mention=str(doc.get("default_mention", "")),
+    )
+
+
+def read_table(path: Path) -> TaxTable:
+    """config/tax.toml, or an empty table (0% everywhere) when there is none."""
+    if not path.is_file():
+        return TaxTable()
+    try:
+        return parse_table(tomllib.loads(path.read_text()))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidTaxTable(f"{path}: {exc}") from exc
+
+
+def tax_for(table: TaxTable, customer_country: str, customer_tax_id: str) -> Tax:
+    """The one rule of the module docstring."""
+    where = customer_country.upper()
+    issuer = table.issuer_country
+    if customer_tax_id.strip() and issuer in table.eu and where in table.eu and where != issuer:
+        return Tax(Decimal(0), "VAT", REVERSE_CHARGE)
+    found = table.rates.get(where)
+    if found is not None:
+        return Tax(found.percent, found.name)
+    return Tax(table.default.percent, table.default.name, table.default_mention)

@@ -1,0 +1,60 @@
+"""What the operator API and the console show of the reconciliation against the providers
+(billing/reconcile.py): the differences of a UTC day, or of every day kept, as JSON rows or
+CSV (the export), and the runs that found them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest
+from gateway.http.appkeys import STORES
+from gateway.stores.records import Row
+
+COLUMNS = (
+    "credential", "day", "model", "kind", "class", "provider_tokens", "ledger_tokens",
+    "provider_micros", "ledger_micros", "delta_micros", "note",
+)  # fmt: skip
+
+
+def chosen_day(request: web.Request) -> date | None:
+    """`day` (YYYY-MM-DD) from the query; none: every day kept."""
+    raw = request.query.get("day")
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidRequest("'day' must be a date like 2026-11-26.", param="day") from exc
+
+
+def _json(row: Row) -> dict[str, Any]:
+    out = {c: row[c] for c in COLUMNS}
+    out["day"] = row["day"].isoformat()
+    return out
+
+
+async def differences(request: web.Request, day: date | None) -> list[dict[str, Any]]:
+    port = request.config_dict[STORES].provider_reconciliation()
+    return [_json(r) for r in await port.differences(day)]
+
+
+async def runs(request: web.Request) -> list[dict[str, Any]]:
+    port = request.config_dict[STORES].provider_reconciliation()
+    return [
+        {**r, "day": r["day"].isoformat(), "checked_at": r["checked_at"].isoformat()}
+        for r in await port.runs()
+    ]
+
+
+def as_csv(rows: list[dict[str, Any]]) -> web.Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+    return web.Response(text=out.getvalue(), content_type="text/csv")
