@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
@@ -337,3 +338,54 @@ async def test_the_keeper_closes_a_period_at_its_end_on_the_gateway_clock(gw: Ga
     assert await chat(gw, t.key) == discounted  # the new month's commitment
     await gw.settle_all()
     await check_invariants(gw.stores(), [t.account_id])
+
+
+async def _page(gw: Gateway, path: str, credential: str = ADMIN_KEY) -> str:
+    """A dashboard page as `credential` reads it once signed in (the operator's key by
+    default)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(gw.url + "/dashboard/signin") as r:
+            csrf = (await r.text()).split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": csrf, "credential": credential}
+        async with http.post(gw.url + "/dashboard/signin", data=form) as r:
+            assert r.status == 200, await r.text()
+        async with http.get(gw.url + path) as r:
+            assert r.status == 200, await r.text()
+            return await r.text()
+
+
+async def test_the_customer_reads_its_own_commitment_and_the_operator_sees_every_one(
+    gw: Gateway,
+) -> None:
+    """`GET /v1/account/commitment` shows the account's own terms and live drawdown, no
+    other account's; the operators' Commitments page lists each open period."""
+    scopes = ["chat", "account:read", "billing:read"]
+    t = await tenant(gw, plan="contract", credit=0, scopes=scopes)
+    other = await tenant(gw, plan="contract", credit=2_000 * USD, scopes=scopes)
+    await commit(gw, t.account_id, **QUARTERLY)
+    cost = await chat(gw, t.key)
+    await gw.settle_all()
+    headers = {"Authorization": f"Bearer {t.key}"}
+    async with gw.http.get(gw.url + "/v1/account/commitment", headers=headers) as r:
+        own = await r.json()
+    assert r.status == 200, own
+    assert own == await shown(gw, t.account_id)  # what the operator's GET answers
+    assert own["account_id"] == t.account_id and own["discount_bps"] == 1000
+    assert (own["current_period"]["drawn_micros"], own["current_period"]["held_micros"]) == (
+        cost,
+        0,
+    )
+    headers = {"Authorization": f"Bearer {other.key}"}
+    async with gw.http.get(gw.url + "/v1/account/commitment", headers=headers) as r:
+        theirs = await r.json()
+    assert (r.status, theirs["active"], theirs["account_id"]) == (200, False, other.account_id)
+
+    page = await _page(gw, "/dashboard/operators/commitments")
+    row = page.split(f'<tr data-account="{t.account_id}">', 1)[1].split("</tr>", 1)[0]
+    assert "quarter" in row and "$10,000.00" in row and "overage at +2000 bps" in row, row
+    assert cost == 450_900_000 and "$9,549.10" in row, row  # left: $10,000 less $450.90
+    assert other.account_id not in page
+    billing = await _page(gw, "/dashboard/billing", t.key)
+    card = billing.split('id="commitment"', 1)[1].split("</section>", 1)[0]
+    assert "$10,000.00 a quarter" in card and "$9,549.10" in card, card
+    assert 'id="commitment"' not in await _page(gw, "/dashboard/billing", other.key)

@@ -247,6 +247,7 @@ PAGES += [
     ("/dashboard/system", frozenset()),
     ("/dashboard/operators/reconciliation", frozenset()),
     ("/dashboard/operators/books", frozenset()),
+    ("/dashboard/operators/commitments", frozenset()),
 ]
 
 

@@ -743,7 +743,23 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                 "models": [],
             }
             for n in (LONG, "free", "pro")
-        ]
+        ],
+        "commitment": {
+            "active": True,
+            "period": "quarter",
+            "amount_micros": 10_000_000_000,
+            "billing": "prepaid",
+            "discount_bps": 1000,
+            "on_exhausted": "overage",
+            "overage_bps": 2000,
+            "current_period": {
+                "ends_at": "2027-01-01T00:00:00+00:00",
+                "allowance_micros": 11_000_000_000,
+                "rolled_in_micros": 1_000_000_000,
+                "drawn_micros": None,
+                "held_micros": None,
+            },
+        },
     },
     "statement.html": {"base": "/dashboard/statements"},
     "audit.html": {"filters": {"action": "key.create", "account_id": LONG}},  # the query's
@@ -817,6 +833,26 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         ],
         "day": "2026-11-26",
         "error": "",
+    },
+    "ops_commitments.html": {
+        "rows": [
+            {
+                "account_id": LONG,
+                "period": ("month", "quarter", "year")[i % 3],
+                "billing": ("prepaid", "arrears")[i % 2],
+                "ends_at": "2027-01-01T00:00:00+00:00",
+                "committed_micros": 10_000_000_000,
+                "rolled_in_micros": i * 1_000,
+                "drawn_micros": (0, 9_999_999_999)[i % 2],
+                "held_micros": (None, 12_345)[i % 2],
+                "left_micros": (10_000_000_000, -5)[i % 2],
+                "discount_bps": 1000,
+                "on_exhausted": ("overage", "refuse", "balance")[i % 3],
+                "overage_bps": 500,
+            }
+            for i in range(MANY)
+        ],
+        "shown": MANY,
     },
     "ops_books.html": {
         "books": [

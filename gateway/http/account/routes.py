@@ -10,8 +10,8 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http import audited, bodies, key_grants
+from gateway.http.account import commitment, receipts, runway
 from gateway.http.account import domains as account_domains
-from gateway.http.account import receipts, runway
 from gateway.http.account.key_narrowing import narrowed_grant
 from gateway.http.appkeys import (
     DIRECTORY,
@@ -226,5 +226,6 @@ def add_routes(app: web.Application) -> None:
     invoices.add_account_routes(account)
     receipts.add_account_routes(account)
     runway.add_account_routes(account)
+    commitment.add_account_routes(account)
     focus.add_account_routes(account)
     app.add_subapp("/v1/account", account)

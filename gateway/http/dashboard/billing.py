@@ -33,6 +33,7 @@ from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.http.shared.alerts import alerts_of, create_for, delete_for
+from gateway.http.shared.commitments import shown
 from gateway.http.shared.payment_answers import not_set_up, provider_error
 from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
@@ -103,6 +104,7 @@ async def page(request: web.Request, *, status: int = 200, **extra: Any) -> web.
         invoices=await _invoices(request, who.account_id),
         issued=await issued(request, who),
         alerts=await alerts_of(request, who.account_id),
+        commitment=await shown(request, who.account_id),
         can_pay=who.has(BILLING_SETUP),
         notice=request.query.get("notice", ""),
         checkout=request.query.get("checkout", ""),  # back from a hosted page

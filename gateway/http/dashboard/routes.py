@@ -23,6 +23,7 @@ from gateway.http.dashboard import invoices as dashboard_invoices
 from gateway.http.dashboard import keys as dashboard_keys
 from gateway.http.dashboard import ops as dashboard_ops
 from gateway.http.dashboard import ops_books as dashboard_ops_books
+from gateway.http.dashboard import ops_commitments as dashboard_ops_commitments
 from gateway.http.dashboard import ops_console as dashboard_ops_console
 from gateway.http.dashboard import ops_money as dashboard_ops_money
 from gateway.http.dashboard import ops_open as dashboard_ops_open
@@ -148,6 +149,7 @@ def add_routes(app: web.Application) -> None:
     dashboard_ops_signups.add_routes(dash)
     dashboard_ops_reconciliation.add_routes(dash)
     dashboard_ops_books.add_routes(dash)
+    dashboard_ops_commitments.add_routes(dash)
     dashboard_ops_prices.add_routes(dash)
     declare(
         r,

@@ -13,7 +13,7 @@ from billing.commitments import (
     POLICIES,
 )
 from billing.money import BPS, MAX_EXACT
-from gateway.http.openapi.paths import ADMIN
+from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     STR,
     TIME,
@@ -84,4 +84,8 @@ GET_COMMITMENT = op(
 END_COMMITMENT = op(
     "End the account's commitment with its open period", "admin", ADMIN,
     ok=_COMMITMENT, params=(_ACCOUNT,),
+)  # fmt: skip
+OWN_COMMITMENT = op(
+    "Your account's commitment: its terms, the open period's allowance with what it drew and"
+    " holds now, and its past periods", "account", USER, ok=_COMMITMENT,
 )  # fmt: skip

@@ -118,6 +118,7 @@ PAGES = (
         "Reconciliation",
     ),
     Dash("operators-books", "/dashboard/operators/books", OPERATOR, "Price books"),
+    Dash("operators-commitments", "/dashboard/operators/commitments", OPERATOR, "Commitments"),
     Dash("operators-prices", "/dashboard/operators/prices", OPERATOR, "Prices"),
     Dash("audit", "/dashboard/audit", OWNER, "Audit log", "form.filters button", OWNER),
     Dash(
@@ -334,6 +335,7 @@ NAV = {  # the top navigation's links and who gets each
     "/dashboard/operators/signups": OPERATOR,
     "/dashboard/operators/reconciliation": OPERATOR,
     "/dashboard/operators/books": OPERATOR,
+    "/dashboard/operators/commitments": OPERATOR,
     "/dashboard/operators/prices": OPERATOR,
 }
 
