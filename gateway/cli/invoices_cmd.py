@@ -128,7 +128,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--account", help="one account's only")
     p = _command(commands, "show", show, "one invoice or credit note")
     p.add_argument("number", help="e.g. INV-000001")
-    p = _command(commands, "send", send, "send an invoice through Stripe Invoicing")
+    p = _command(commands, "send", send, "send an invoice (or its credit note) through Stripe")
     p.add_argument("number", help="e.g. INV-000001")
     p = _command(commands, "credit-note", credit_note, "cancel an invoice by a credit note")
     p.add_argument("number")

@@ -37,6 +37,7 @@ from gateway.payments.local_objects import (
 from gateway.payments.signing import sign, verify_signature
 from gateway.services.payment.port import (
     CardOnFile,
+    CreditToSend,
     HostedPage,
     Invoice,
     InvoiceState,
@@ -44,6 +45,7 @@ from gateway.services.payment.port import (
     PaymentState,
     ProviderEvent,
     RefundState,
+    SentCredit,
     SentInvoice,
     SetupState,
     SubscriptionState,
@@ -216,6 +218,17 @@ class LocalProvider:
         }  # fmt: skip
         await self.store.put(sent, "sent_invoice", invoice.account_id, doc)
         return SentInvoice(sent, None, "open")
+
+    async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
+        """Recorded against the invoice it corrects, as Stripe would hold it."""
+        sent = new_id("cn")
+        doc: dict[str, Any] = {
+            "id": sent, "account_id": credit.account_id, "number": credit.number,
+            "invoice": credit.provider_invoice_id, "amount_minor": credit.amount_minor,
+            "reason": credit.reason,
+        }  # fmt: skip
+        await self.store.put(sent, "sent_credit_note", credit.account_id, doc)
+        return SentCredit(sent, None)
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Events posted to /webhooks/local carry the Stripe-style signature scheme."""

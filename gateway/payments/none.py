@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from gateway.services.payment.port import (
     CardOnFile,
+    CreditToSend,
     HostedPage,
     Invoice,
     InvoiceState,
@@ -21,6 +22,7 @@ from gateway.services.payment.port import (
     PaymentState,
     ProviderEvent,
     RefundState,
+    SentCredit,
     SentInvoice,
     SetupState,
     SignatureInvalid,
@@ -111,6 +113,9 @@ class NoProvider:
         return []
 
     async def send_invoice(self, customer: str, invoice: InvoiceToSend) -> SentInvoice:
+        raise NotConfigured(f"the {self.name} payments provider sends no invoices: Stripe does")
+
+    async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
         raise NotConfigured(f"the {self.name} payments provider sends no invoices: Stripe does")
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:

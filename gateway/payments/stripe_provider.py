@@ -30,6 +30,7 @@ from gateway.payments.stripe_wire import (
 )
 from gateway.services.payment.port import (
     CardOnFile,
+    CreditToSend,
     HostedPage,
     Invoice,
     InvoiceNotSent,
@@ -39,6 +40,7 @@ from gateway.services.payment.port import (
     ProviderEvent,
     ProviderUnavailable,
     RefundState,
+    SentCredit,
     SentInvoice,
     SetupState,
     SignatureInvalid,
@@ -462,6 +464,36 @@ class StripeProvider:
         return SentInvoice(
             str(draft.id), get(draft, "hosted_invoice_url"), str(get(draft, "status"))
         )
+
+    async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
+        """A Stripe credit note on the invoice it corrects, for its total. Stripe takes it
+        off the invoice's `amount_remaining` first; the rest (the invoice was paid) must be
+        refunded, credited to the Stripe balance or recorded as credited outside Stripe, and
+        the last is what it is: Meterway's ledger settles the money (`out_of_band_amount`).
+        One idempotency key of the credit note's number."""
+        remote = await self._call(self.v1.invoices.retrieve_async, credit.provider_invoice_id)
+        open_now = get(remote, "status") == "open"
+        remaining = int(get(remote, "amount_remaining") or 0) if open_now else 0
+        after = max(0, credit.amount_minor - remaining)
+        memo = f"{credit.number} corrects {credit.invoice_number}"
+        params: dict[str, Any] = {
+            "invoice": credit.provider_invoice_id,
+            "amount": credit.amount_minor,
+            "memo": f"{memo}: {credit.reason}" if credit.reason else memo,
+            "metadata": {"meterway_credit_note": credit.number, "account_id": credit.account_id},
+        }
+        if after:
+            params["out_of_band_amount"] = after
+        try:
+            note = await self._call(
+                self.v1.credit_notes.create_async, **params,
+                options={"idempotency_key": f"meterway-credit-{credit.number}"},
+            )  # fmt: skip
+        except ProviderUnavailable as exc:
+            if exc.status != 400:
+                raise
+            raise InvoiceNotSent(f"Stripe refused {credit.number}: {exc}") from exc
+        return SentCredit(str(note.id), get(note, "pdf"))
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """The official SDK checks the signature and the 300 s tolerance, for each secret."""

@@ -4,7 +4,8 @@ that it was paid (docs/guides/invoices.md, "Sending").
 The provider receives the invoice as Meterway issued it: each charged line and the tax as an
 item in the invoice's currency's minor units, so its total is the invoice's to the minor unit
 and it computes no figure of its own. The invoice stays as issued; where it went is its
-delivery row. A credit note is not sent: the customer reads it in the API and the PDF.
+delivery row. A credit note of an invoice the provider holds is recorded there against
+it (Stripe's credit notes); one of an invoice never sent is not sent either.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from billing.invoices import CHARGED, InvalidInvoice, Invoice
 from gateway.services.payment.payments import Payments
-from gateway.services.payment.port import InvoiceToSend
+from gateway.services.payment.port import CreditToSend, InvoiceToSend
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.records import Row
 
@@ -43,13 +44,14 @@ async def send(
 ) -> tuple[Row, bool]:
     """Send `inv` to the customer's invoicing e-mail through the provider; its delivery row,
     and whether this call sent it (False: it had been sent, nothing was sent again).
-    Raises InvalidInvoice (a credit note, nothing to collect, no e-mail), InvoiceNotSent,
-    NotConfigured or ProviderUnavailable; nothing is recorded then."""
-    if inv.kind != "invoice":
-        raise InvalidInvoice(f"{inv.number} is a credit note: only invoices are sent.")
+    A credit note goes where the invoice it corrects went.
+    Raises InvalidInvoice (nothing to collect, no e-mail, a credit note of an invoice not
+    sent), InvoiceNotSent, NotConfigured or ProviderUnavailable; nothing is recorded then."""
     sent = await store.delivery(inv.series, inv.sequence)
     if sent is not None:
         return sent, False
+    if inv.kind != "invoice":
+        return await _send_credit(payments, store, inv, now), True
     if inv.total_minor <= 0:
         raise InvalidInvoice(f"{inv.number} asks for nothing: there is nothing to collect.")
     details = await store.customer(inv.account_id)
@@ -65,3 +67,29 @@ async def send(
         inv.series, inv.sequence, payments.provider.name, done.id, done.url, now
     )
     return row, True
+
+
+async def _send_credit(payments: Payments, store: InvoicesPort, inv: Invoice, now: datetime) -> Row:
+    series, _, sequence = inv.credits.rpartition("-")
+    corrected = await store.delivery(series, int(sequence))
+    if corrected is None:
+        raise InvalidInvoice(
+            f"{inv.number} corrects {inv.credits}, which was not sent: neither is its credit"
+            " note (the customer reads it in the API and the PDF)."
+        )
+    provider = payments.provider
+    if corrected["provider"] != provider.name:
+        raise InvalidInvoice(
+            f"{inv.credits} was sent through {corrected['provider']}, not {provider.name}:"
+            " its credit note goes there."
+        )
+    if inv.total_minor >= 0:
+        raise InvalidInvoice(f"{inv.number} credits nothing: there is nothing to send.")
+    credit = CreditToSend(
+        inv.number, inv.credits, str(corrected["provider_invoice_id"]), inv.account_id,
+        -inv.total_minor, inv.reason,
+    )  # fmt: skip
+    done = await provider.send_credit_note(credit)
+    return await store.record_delivery(
+        inv.series, inv.sequence, provider.name, done.id, done.url, now
+    )

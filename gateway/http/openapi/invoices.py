@@ -161,7 +161,7 @@ ACCOUNT_ONE = op("One of your invoices or credit notes, as JSON or PDF", "accoun
                  ok=INVOICE, params=(_NUMBER, _FORMAT), extra=_PDF)  # fmt: skip
 ADMIN_SEND = op(
     "Send an issued invoice to the customer's invoicing e-mail through Stripe Invoicing, its"
-    " items and tax exactly as issued; sent already, its delivery is answered and nothing is"
-    " sent again",
+    " items and tax exactly as issued, or a credit note to Stripe against the invoice it"
+    " corrects; sent already, its delivery is answered and nothing is sent again",
     "admin", ADMIN, ok=INVOICE, params=(_NUMBER,),
 )  # fmt: skip

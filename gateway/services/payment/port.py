@@ -159,6 +159,28 @@ class SentInvoice:
     status: str  # open | paid
 
 
+@dataclass(frozen=True, slots=True)
+class CreditToSend:
+    """An issued credit note as its provider records it against the invoice it corrects,
+    which the provider holds already: its total, tax included, in the currency's minor
+    units. The provider takes it off what that invoice still asks for first; any rest (the
+    invoice was paid) is recorded as credited outside the provider, since Meterway's own
+    ledger settles it."""
+
+    number: str  # CN-000043: the idempotency of the call that sends it
+    invoice_number: str  # the invoice it corrects
+    provider_invoice_id: str  # that invoice at the provider
+    account_id: str
+    amount_minor: int  # > 0
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentCredit:
+    id: str  # the provider's credit note id
+    url: str | None  # its PDF at the provider, if it has one
+
+
 class InvoiceNotSent(Exception):
     """The provider's draft does not equal the invoice (another pending item joined it, a
     currency it does not take): nothing was sent, the draft is deleted."""
@@ -240,6 +262,12 @@ class PaymentsProvider(Protocol):
         """Create the invoice at the provider with exactly these items, finalize it and send
         it to `invoice.email`; retried with the same invoice, it sends that one again.
         Raises InvoiceNotSent, NotConfigured (a provider that cannot send invoices) or
+        ProviderUnavailable."""
+
+    async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
+        """Record the credit note against its invoice at the provider (which e-mails it to
+        the customer); retried with the same credit note, it records that one again.
+        Raises InvoiceNotSent (the provider refused it), NotConfigured or
         ProviderUnavailable."""
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:

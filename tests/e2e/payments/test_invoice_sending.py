@@ -141,3 +141,58 @@ async def test_what_cannot_be_sent_is_refused_with_nothing_sent(
     assert status == 200 and shown["delivery"] is None, shown
     listed = await stack.client.v1.invoices.list_async(params={"customer": customer})
     assert [i.id for i in listed.data] == [remote.id]  # the mismatched draft is gone
+
+
+async def credited(gw: Gateway, inv: dict[str, Any]) -> dict[str, Any]:
+    """A credit note of every line of `inv`, sent where `inv` went."""
+    path = f"/admin/v1/invoices/{inv['number']}/credit-note"
+    status, note = await gw.admin("POST", path, {"reason": "service outage"})
+    assert status == 201 and note["total_minor"] == -inv["total_minor"], note
+    status, sent = await gw.admin("POST", f"/admin/v1/invoices/{note['number']}/send")
+    assert status == 200, sent
+    return dict(sent)
+
+
+async def test_a_credit_note_goes_to_stripe_against_the_invoice_it_corrects(
+    gw: Gateway, stack: StripeStack
+) -> None:
+    """Before payment it takes the open invoice's amount off what Stripe asks for; after
+    payment it is recorded as credited outside Stripe (Meterway's ledger settles it). Sent
+    again, nothing new is made."""
+    unpaid = await invoiced(gw, GERMAN, calls=1)
+    status, sent = await gw.admin("POST", f"/admin/v1/invoices/{unpaid['number']}/send")
+    assert status == 200, sent
+    remote_id = sent["delivery"]["provider_invoice_id"]
+    note = await credited(gw, unpaid)
+    delivery = note["delivery"]
+    assert delivery["provider"] == "stripe" and delivery["provider_invoice_id"].startswith("cn_")
+    cn = await stack.client.v1.credit_notes.retrieve_async(delivery["provider_invoice_id"])
+    assert (cn.invoice, cn.amount, cn.currency) == (remote_id, unpaid["total_minor"], "eur")
+    assert (cn.type, cn.pre_payment_amount, cn.out_of_band_amount) == (
+        "pre_payment",
+        unpaid["total_minor"],
+        0,
+    )
+    assert cn.metadata["meterway_credit_note"] == note["number"]
+    assert (await stripe_invoice(stack, remote_id)).amount_remaining == 0
+    status, again = await gw.admin("POST", f"/admin/v1/invoices/{note['number']}/send")
+    assert status == 200 and again["delivery"] == delivery, again
+    listed = await stack.client.v1.credit_notes.list_async(params={"invoice": remote_id})
+    assert [c.id for c in listed.data] == [cn.id]
+
+    paid = await invoiced(gw, GERMAN, calls=1)
+    status, sent = await gw.admin("POST", f"/admin/v1/invoices/{paid['number']}/send")
+    assert status == 200, sent
+    await stack.pay_invoice(sent["delivery"]["provider_invoice_id"])
+    await stack.quiet()
+    note = await credited(gw, paid)
+    cn = await stack.client.v1.credit_notes.retrieve_async(note["delivery"]["provider_invoice_id"])
+    assert (cn.type, cn.amount, cn.post_payment_amount, cn.out_of_band_amount) == (
+        "post_payment",
+        paid["total_minor"],
+        paid["total_minor"],
+        paid["total_minor"],
+    )
+    status, audit = await gw.admin("GET", f"/admin/v1/audit?account_id={paid['account_id']}")
+    sends = [r["target_id"] for r in audit["data"] if r["action"] == "invoice.send"]
+    assert sorted(sends) == sorted([paid["number"], note["number"]]), audit

@@ -9,7 +9,12 @@ rules as its API reference states them (docs.stripe.com/api/invoices):
   `paid` at a zero total) and gets its `hosted_invoice_url`; it sends `invoice.finalized`;
 - `POST /v1/invoices/{id}/send` takes an open invoice collected by `send_invoice` whose
   customer has an e-mail address; it sends `invoice.sent`;
-- a paid invoice sends `invoice.paid` as well as localstripe's `invoice.payment_succeeded`.
+- a paid invoice sends `invoice.paid` as well as localstripe's `invoice.payment_succeeded`;
+- `POST /v1/credit_notes` (docs.stripe.com/api/credit_notes/create) takes a finalized
+  invoice and an `amount` (tax included) up to what earlier credit notes left of its total;
+  it first reduces the invoice's `amount_remaining` (`pre_payment_amount`), and the rest
+  (`post_payment_amount`) must equal `refund_amount` + `credit_amount` +
+  `out_of_band_amount`; it sends `credit_note.created`.
 
 This file imports nothing of the tests: it runs in localstripe's interpreter.
 """
@@ -112,11 +117,103 @@ def _on_payment_success(self: Any) -> None:
     r.schedule_webhook(r.Event("invoice.paid", self))
 
 
+def _remaining(self: Any) -> int:
+    """What the invoice still asks for: nothing once paid, void or a draft; else its total
+    less what credit notes took off before payment."""
+    if self.status != "open":
+        return 0
+    return int(max(0, self.total - getattr(self, "_pre_credit", 0)))
+
+
+class CreditNote(r.StripeObject):  # type: ignore[misc]
+    object = "credit_note"
+    _id_prefix = "cn_"
+
+    def __init__(
+        self,
+        invoice: Any = None,
+        amount: Any = None,
+        memo: Any = None,
+        metadata: Any = None,
+        reason: Any = None,
+        refund_amount: Any = None,
+        credit_amount: Any = None,
+        out_of_band_amount: Any = None,
+        **data: Any,
+    ) -> None:
+        if data:
+            raise UserError(400, "Received unknown parameters: " + ", ".join(data))
+        if not isinstance(invoice, str):
+            raise UserError(400, "Missing required param: invoice.")
+        inv = r.Invoice._api_retrieve(invoice)
+        if inv.status not in ("open", "paid"):
+            raise UserError(400, "You can only create a credit note on a finalized invoice.")
+        total = r.try_convert_to_int(amount)
+        if not isinstance(total, int) or total <= 0:
+            raise UserError(400, "One of `amount`, `lines`, or `shipping_cost` must be provided.")
+        credited = getattr(inv, "_pre_credit", 0) + getattr(inv, "_post_credit", 0)
+        if total > inv.total - credited:
+            raise UserError(
+                400, "The credit note's amount cannot exceed what is left of the invoice's total."
+            )
+        outside = [r.try_convert_to_int(x) or 0 for x in (refund_amount, credit_amount,
+                                                          out_of_band_amount)]  # fmt: skip
+        if not all(isinstance(x, int) and x >= 0 for x in outside):
+            raise UserError(400, "Invalid integer amounts.")
+        pre = min(total, _remaining(inv))
+        post = total - pre
+        if sum(outside) != post:
+            raise UserError(
+                400,
+                "The sum of refund_amount, credit_amount and out_of_band_amount must equal the"
+                f" credit note's post-payment amount ({post}).",
+            )
+        super().__init__()
+        self.invoice = invoice
+        self.customer = inv.customer
+        self.currency = inv.currency
+        self.amount = total
+        self.total = total
+        self.memo = memo
+        self.reason = reason
+        self.metadata = metadata or {}
+        self.status = "issued"
+        self.type = "post_payment" if post else "pre_payment"
+        self.pre_payment_amount = pre
+        self.post_payment_amount = post
+        self.out_of_band_amount = outside[2]
+        self.pdf = f"https://pay.stripe.com/credit_notes/acct_local/{self.id}/pdf"
+        inv._pre_credit = getattr(inv, "_pre_credit", 0) + pre
+        inv._post_credit = getattr(inv, "_post_credit", 0) + post
+        r.schedule_webhook(r.Event("credit_note.created", self))
+
+
+def _create_credit_note(**data: Any) -> Any:
+    return CreditNote(**data)
+
+
+def _retrieve_credit_note(id: str, **data: Any) -> Any:
+    return CreditNote._api_retrieve(id)
+
+
+def _list_credit_notes(invoice: Any = None, **data: Any) -> Any:
+    found = r.List("/v1/credit_notes")
+    notes = [v for k, v in r.store.items() if k.startswith("credit_note:")]
+    found._list = [n for n in notes if invoice is None or n.invoice == invoice]
+    return found
+
+
+r.Invoice.amount_remaining = property(_remaining)
+r.Invoice.pre_payment_credit_notes_amount = property(lambda self: getattr(self, "_pre_credit", 0))
+r.Invoice.post_payment_credit_notes_amount = property(lambda self: getattr(self, "_post_credit", 0))
 r.Invoice._api_create = classmethod(_api_create)
 r.Invoice._on_payment_success = _on_payment_success
 r.extra_apis.extend(
     (
         ("POST", "/v1/invoices/{id}/finalize", _api_finalize),
         ("POST", "/v1/invoices/{id}/send", _api_send),
+        ("POST", "/v1/credit_notes", _create_credit_note),
+        ("GET", "/v1/credit_notes/{id}", _retrieve_credit_note),
+        ("GET", "/v1/credit_notes", _list_credit_notes),
     )
 )
