@@ -16,7 +16,7 @@ from tests.support.harness import Gateway, running_gateway, temp_database
 pytest_plugins = ["tests.support.redis_cluster"]  # the session-scoped `redis_cluster` fixture
 # No run may hang for good (CI would only time out, saying nothing): past this, every
 # process of the run prints every thread's stack and exits. Tests have their own timeouts.
-SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 2700))
+SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 3600))
 
 
 def pytest_configure(config: pytest.Config) -> None:

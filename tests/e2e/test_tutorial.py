@@ -160,7 +160,7 @@ async def _banner(log: Path) -> str:
     raise AssertionError(f"no banner in {text[-2000:]}")
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 async def test_the_dev_banner_names_the_dashboard_and_its_demo_key_signs_in(
     dev_gateway: Dev, tmp_path: Path
 ) -> None:
