@@ -756,8 +756,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                 "ends_at": "2027-01-01T00:00:00+00:00",
                 "allowance_micros": 11_000_000_000,
                 "rolled_in_micros": 1_000_000_000,
-                "drawn_micros": None,
-                "held_micros": None,
+                "drawn_micros": None,  # Redis no longer knows the period: no held_micros
             },
         },
     },
