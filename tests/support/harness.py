@@ -77,10 +77,16 @@ def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 
 
+# The fakes listen as `meterway serve` does (gateway/http/server.py): at aiohttp's default
+# (128) a 200-call burst's SYNs past it are dropped, and their retries can outlast a
+# connect timeout on a slow machine.
+LISTEN_BACKLOG = 4096
+
+
 async def listen(runner: web.AppRunner, sock: socket.socket | None = None) -> int:
     """Start `runner` on `sock` (or a fresh `listening_socket()`); the port it serves."""
     sock = sock or listening_socket()
-    await web.SockSite(runner, sock).start()
+    await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
     return port_of(sock)
 
 

@@ -155,7 +155,7 @@ async def start_upstream(
     runner = web.AppRunner(create_upstream_app(control), handler_cancellation=True)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=4096).start()  # as the gateway's
         bound_port = int(runner.addresses[0][1])
     except BaseException:
         await runner.cleanup()
