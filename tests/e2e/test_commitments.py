@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import openai
 import pytest
 
 from billing.money import ceil_div
 from gateway.services.commitments import CommitmentPorts, close_due, close_period
 from tests.e2e.test_invoices import MONTH, SELLER
+from tests.e2e.test_people_numbers_fuzz import signed_in
 from tests.support.factories import balance, ledger, openai_client, tenant
 from tests.support.harness import (
     ADMIN_KEY,
@@ -343,15 +343,9 @@ async def test_the_keeper_closes_a_period_at_its_end_on_the_gateway_clock(gw: Ga
 async def _page(gw: Gateway, path: str, credential: str = ADMIN_KEY) -> str:
     """A dashboard page as `credential` reads it once signed in (the operator's key by
     default)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(gw.url + "/dashboard/signin") as r:
-            csrf = (await r.text()).split('name="csrf" value="', 1)[1].split('"', 1)[0]
-        form = {"csrf": csrf, "credential": credential}
-        async with http.post(gw.url + "/dashboard/signin", data=form) as r:
-            assert r.status == 200, await r.text()
-        async with http.get(gw.url + path) as r:
-            assert r.status == 200, await r.text()
-            return await r.text()
+    async with await signed_in(gw, credential) as http, http.get(gw.url + path) as r:
+        assert r.status == 200, await r.text()
+        return await r.text()
 
 
 async def test_the_customer_reads_its_own_commitment_and_the_operator_sees_every_one(
