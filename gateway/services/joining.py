@@ -104,11 +104,15 @@ async def _domain_allows(claims: DomainClaimsPort, j: Joining) -> None:
 
 
 async def _same_person(members: MembersPort, claims: DomainClaimsPort, j: Joining) -> Row | None:
-    if j.subject:
-        bound = await members.by_subject(j.issuer, j.subject)
-        if bound is not None and bound["account_id"] == j.account_id:
-            return bound
+    bound = await members.by_subject(j.issuer, j.subject) if j.subject else None
+    if bound is not None and bound["account_id"] == j.account_id:
+        return bound
     here = [r for r in await members.by_email(j.email) if r["account_id"] == j.account_id]
+    if not here and bound is not None:  # (issuer, subject) is one member, in one organization
+        raise MemberConflict(
+            "This identity is a member of another organization already; sign in there,"
+            " or ask its owner to remove you first."
+        )
     if not here:
         return None
     row = here[0]
@@ -133,11 +137,6 @@ async def join(members: MembersPort, claims: DomainClaimsPort, j: Joining) -> Jo
         row = await members.add(j.account_id, j.email, j.issuer, j.subject, j.role)
     except DuplicateMember as exc:
         again = await _same_person(members, claims, j)
-        if again is None and j.subject and await members.by_subject(j.issuer, j.subject):
-            raise MemberConflict(  # (issuer, subject) is one member, in one organization
-                "This identity is a member of another organization already; sign in there,"
-                " or ask its owner to remove you first."
-            ) from exc
         if again is None:
             raise MemberConflict(f"{j.email} joined meanwhile; sign in again.") from exc
         return Joined(again, False)
