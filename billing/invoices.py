@@ -23,6 +23,7 @@ that division is exact (at most 12 decimal places); otherwise it shows none eith
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -42,6 +43,15 @@ _UNIT_PLACES = 12
 
 class InvalidInvoice(ValueError):
     """An invoice that cannot be issued as asked (a bad grouping, currency or rate)."""
+
+
+NUMBER = re.compile(r"([A-Za-z0-9]{1,12})-([0-9]{1,12})")
+
+
+def parse_number(number: str) -> tuple[str, int] | None:
+    """An invoice's or credit note's number ("INV-000042") as (series, sequence), or None."""
+    found = NUMBER.fullmatch(number)
+    return None if found is None else (found[1], int(found[2]))
 
 
 def check_group_by(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billing.invoices import CHARGED, InvalidInvoice, Invoice
+from billing.invoices import CHARGED, InvalidInvoice, Invoice, parse_number
 from gateway.services.payment.payments import Payments
 from gateway.services.payment.port import CreditToSend, InvoiceToSend
 from gateway.stores.ports import InvoicesPort
@@ -70,8 +70,8 @@ async def send(
 
 
 async def _send_credit(payments: Payments, store: InvoicesPort, inv: Invoice, now: datetime) -> Row:
-    series, _, sequence = inv.credits.rpartition("-")
-    corrected = await store.delivery(series, int(sequence))
+    number = parse_number(inv.credits)
+    corrected = None if number is None else await store.delivery(*number)
     if corrected is None:
         raise InvalidInvoice(
             f"{inv.number} corrects {inv.credits}, which was not sent: neither is its credit"

@@ -6,7 +6,6 @@ Each issue and each change of details is audited."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from billing import authority
 from billing.currency import InvalidCurrency, show
-from billing.invoices import InvalidInvoice, Invoice, Line, text_lines
+from billing.invoices import InvalidInvoice, Invoice, Line, parse_number, text_lines
 from billing.statements import InvalidMonth, parse_month
 from gateway.errors import (
     Conflict,
@@ -38,8 +37,6 @@ from gateway.services import invoice_sending
 from gateway.services import invoices as service
 from gateway.services.payment.port import InvoiceNotSent, NotConfigured, ProviderUnavailable
 from gateway.stores.records import Row
-
-_NUMBER = re.compile(r"^([A-Za-z0-9]{1,12})-([0-9]{1,12})$")
 
 
 def _line(ln: Line, currency: str) -> dict[str, Any]:
@@ -150,10 +147,10 @@ async def _account(request: web.Request) -> Row:
 
 
 def _number(request: web.Request) -> tuple[str, int]:
-    found = _NUMBER.fullmatch(request.match_info["number"])
-    if not found:
+    found = parse_number(request.match_info["number"])
+    if found is None:
         raise NotFound("No such invoice.")
-    return found[1], int(found[2])
+    return found
 
 
 async def found(request: web.Request, account_id: str | None) -> Invoice:
