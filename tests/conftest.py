@@ -13,10 +13,11 @@ import uvloop
 
 from tests.support.harness import Gateway, running_gateway, temp_database
 
-pytest_plugins = ["tests.support.redis_cluster"]  # the session-scoped `redis_cluster` fixture
+# The session-scoped `redis_cluster` fixture; what a run is doing, said while it runs.
+pytest_plugins = ["tests.support.redis_cluster", "tests.support.run_watch"]
 # No run may hang for good (CI would only time out, saying nothing): past this, every
 # process of the run prints every thread's stack and exits. Tests have their own timeouts.
-SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 3600))
+SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 7200))  # run_watch reads it too
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -83,7 +83,7 @@ async def run_block(lang: str, code: str, home: Path) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("client", CLIENTS)
 async def test_the_guides_configuration_works(gw: Gateway, client: str, tmp_path: Path) -> None:
     t = await tenant(gw, credit=50_000_000, plan="pro", scopes=["inference"])

@@ -43,7 +43,7 @@ async def gw(dsn: str) -> AsyncIterator[Gateway]:
         await gateway.settle_all()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 @pytest.mark.parametrize("agent", ["claude", "codex", "gemini"])
 async def test_the_agent_completes_and_every_call_is_debited_exactly(
     gw: Gateway, agent: str, tmp_path: Path

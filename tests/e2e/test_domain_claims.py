@@ -35,7 +35,7 @@ async def claimed(gw: Gateway, owner: str, domain: str, join_role: str | None) -
     return dict(made)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_proven_domains_people_join_that_organization_only(dsn: str) -> None:
     async with (
         dns_server() as zone,
@@ -90,7 +90,7 @@ async def test_a_proven_domains_people_join_that_organization_only(dsn: str) -> 
         assert old["accepted_at"] is None  # bob's old invitation, never offered
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_without_a_join_role_an_invitation_is_still_needed(dsn: str) -> None:
     async with (
         dns_server() as zone,
@@ -112,7 +112,7 @@ async def test_without_a_join_role_an_invitation_is_still_needed(dsn: str) -> No
         assert status == 200 and listed["data"] == []
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_two_organizations_proving_one_domain_at_once_one_wins(dsn: str) -> None:
     async with (
         dns_server() as zone,

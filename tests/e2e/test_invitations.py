@@ -62,7 +62,7 @@ async def _oidc_sign_in(page: Page, gw: Gateway, login: str) -> None:
     await page.click("button[type=submit]")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_two_organizations_inviting_one_person_capture_neither(oidc_gw: Gateway) -> None:
     gw, victim = oidc_gw, f"victim-{secrets.token_hex(3)}@example.com"
     b, a = await _org(gw), await _org(gw)

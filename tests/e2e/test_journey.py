@@ -94,7 +94,7 @@ async def _credited(gw: Gateway, account_id: str) -> None:
     raise AssertionError("the top-up was never credited")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -134,7 +134,7 @@ async def test_sign_in_by_identity_provider_402_then_stripe_checkout(dsn: str) -
     assert [b for p, url in stack.urls_sent for b in url_rule_breaks(p, url)] == []
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_sign_in_by_emailed_link_402_then_the_local_provider(dsn: str) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"

@@ -32,7 +32,7 @@ async def expire_entries(gw: Gateway, account_id: str) -> list[int]:
     return [r["amount_micros"] for r in rows]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_settler_process_writes_off_what_a_forwarding_gateway_leaves(
     forwarding_gw: Gateway,
 ) -> None:

@@ -73,7 +73,7 @@ async def emails(gw: Gateway, account_id: str) -> list[str]:
     return sorted(m["email"] for m in await people(gw, account_id))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_removed_person_is_not_joined_back_by_a_sign_in(dsn: str) -> None:
     async with world(dsn) as (gw, idp, zone):
         acme = await tenant(gw)
@@ -115,7 +115,7 @@ async def test_a_removed_person_is_not_joined_back_by_a_sign_in(dsn: str) -> Non
         assert status == 303 and where.startswith("/dashboard/"), where[:300]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_another_name_id_for_a_joined_address_is_the_same_member(dsn: str) -> None:
     async with world(dsn) as (gw, idp, zone):
         acme = await tenant(gw)
@@ -130,7 +130,7 @@ async def test_another_name_id_for_a_joined_address_is_the_same_member(dsn: str)
         assert [r["target_id"] for r in audit["data"]] == [row["id"]]  # joined once
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_scim_update_and_reactivation_pass_the_check_create_does(dsn: str) -> None:
     async with world(dsn) as (gw, _, zone):
         acme, other = await tenant(gw), await tenant(gw)
@@ -163,7 +163,7 @@ async def test_scim_update_and_reactivation_pass_the_check_create_does(dsn: str)
         await ours.user(f"w@{domain}")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_nobody_removes_or_demotes_the_only_owner(dsn: str) -> None:
     async with world(dsn) as (gw, _, _):
         org = await tenant(gw)

@@ -104,7 +104,7 @@ ACCOUNT_ALL_SCOPES = [
 ]  # fmt: skip
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(("surface", "paths"), [("admin", "^/admin/"), ("account", ACCOUNT_PATHS)])
 async def test_schema_valid_requests_are_accepted(
     gw: Gateway, tmp_path: Path, surface: str, paths: str

@@ -29,7 +29,7 @@ def test_the_guide_never_needs_curl() -> None:
     assert guide_blocks() and not any("curl" in block for block in guide_blocks())
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_the_operators_guide_runs_as_written(shell: Shell, dev_gateway: Dev) -> None:
     blocks = guide_blocks()
     assert len(blocks) == 7, "the test follows the guide's seven shell blocks"

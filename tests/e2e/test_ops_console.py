@@ -137,7 +137,7 @@ async def test_a_refusal_after_the_confirmation_keeps_every_field(gw: Gateway, p
     assert typed == {"name": "second", "plan": "pro", "credit": "7.25", "external": taken}
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_people_keys_teams_and_budgets_from_the_operator_pages(
     gw: Gateway, page: Page
 ) -> None:

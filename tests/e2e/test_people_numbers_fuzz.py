@@ -271,7 +271,7 @@ async def still_signed_in(gw: Gateway, http: aiohttp.ClientSession) -> None:
         assert r.status < 400 and "/signin" not in where, "the fuzzing ended its own session"
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 async def test_no_dashboard_form_field_is_a_server_error(gw: Gateway) -> None:
     t: Tenant = await tenant(gw, credit=5_000_000, plan="enterprise", scopes=ALL_SCOPES)
     status, _ = await gw.admin(

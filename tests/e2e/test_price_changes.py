@@ -233,7 +233,7 @@ async def meterway(gw: Gateway, *args: str, **more: str) -> tuple[int, str]:
     return int(proc.returncode or 0), out.decode() + err.decode()
 
 
-@pytest.mark.timeout(240)  # six runs of the CLI, each a Python start-up
+@pytest.mark.timeout(480)  # six runs of the CLI, each a Python start-up
 async def test_the_cli_proposes_lists_and_approves_naming_the_move(
     own_gw: Gateway, tmp_path: Path
 ) -> None:

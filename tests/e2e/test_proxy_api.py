@@ -31,7 +31,7 @@ def reservation(gw: Gateway, max_tokens: int) -> tuple[int, int]:
     return call.input_tokens, call.worst_case_micros
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_200_concurrent_requests_never_spend_credit_that_is_not_there(gw: Gateway) -> None:
     tokens, worst = reservation(gw, 1000)
     t = await tenant(gw, credit=20 * worst)

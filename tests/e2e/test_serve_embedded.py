@@ -56,7 +56,7 @@ def healthz(port: int, deadline_s: float = 90) -> bytes:
             time.sleep(0.2)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_serve_without_embedded_starts_no_server(state: Path) -> None:
     said = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve"],
@@ -67,7 +67,7 @@ def test_serve_without_embedded_starts_no_server(state: Path) -> None:
     assert not (state / "meterway").exists() and processes_under(state) == {}
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_serve_embedded_says_single_machine_serves_and_stops_both(state: Path) -> None:
     port = free_port()
     log = state / "serve.log"

@@ -49,7 +49,7 @@ async def _invite(gw: Gateway, account_id: str, email: str) -> dict[str, object]
     return made
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_an_invited_person_signs_in_with_their_identity_provider(oidc_gw: Gateway) -> None:
     gw = oidc_gw
     t = await tenant(gw)

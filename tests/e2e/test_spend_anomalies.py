@@ -262,7 +262,7 @@ async def _form(http: Any, gw: Gateway, path: str, **fields: str) -> str:
         return str(await r.text())
 
 
-@pytest.mark.timeout(240)  # CLI runs, each a Python start-up
+@pytest.mark.timeout(480)  # CLI runs, each a Python start-up
 async def test_the_owner_opts_in_and_lifts_a_pause_on_the_dashboard(
     gw: Gateway, tmp_path: Path
 ) -> None:
@@ -304,7 +304,7 @@ async def test_the_owner_opts_in_and_lifts_a_pause_on_the_dashboard(
     assert run.code == 0 and "not paused" in run.out, run
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_the_supervised_detector_stops_a_runaway_within_its_delay(gw: Gateway) -> None:
     """No hand-run round: the gateway's own settler and `anomalies` task stop a loop within
     the documented delay (ANOMALY_EVERY_S, plus the settlement's own lag)."""

@@ -111,7 +111,7 @@ async def _dashboard_text(page: Page) -> str:
     return await page.inner_text("main")
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_the_first_customer_tutorial_runs_as_written(shell: Shell, dev_gateway: Dev) -> None:
     blocks = tutorial_blocks()
     assert len(blocks) == 4, "the test follows the tutorial's four shell blocks"
@@ -160,7 +160,7 @@ async def _banner(log: Path) -> str:
     raise AssertionError(f"no banner in {text[-2000:]}")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_the_dev_banner_names_the_dashboard_and_its_demo_key_signs_in(
     dev_gateway: Dev, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ async def _ready_for_calls(gw: Gateway, account_id: str) -> str:
     return str(key["key"])
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_account_creation_with_redis_failing_leaves_nothing_half_made(dsn: str) -> None:
     proxy = CuttableProxy("127.0.0.1", 6379)
     await proxy.start()

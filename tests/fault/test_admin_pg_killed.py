@@ -30,7 +30,7 @@ async def _kill_connections(gw: Gateway) -> int:
     return int(killed)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_reads_after_killed_connections_are_retried(gw: Gateway) -> None:
     t = await tenant(gw)
     for path in (
@@ -44,7 +44,7 @@ async def test_reads_after_killed_connections_are_retried(gw: Gateway) -> None:
         assert status == 200, (path, body)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_write_whose_connection_is_killed_is_a_503_and_a_retry_lands(
     gw: Gateway,
 ) -> None:
@@ -85,7 +85,7 @@ async def test_a_write_whose_connection_is_killed_is_a_503_and_a_retry_lands(
     assert body["plan"] == "enterprise"
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_credit_after_killed_connections_lands_once(gw: Gateway) -> None:
     """Its account is read first (and retried), so the write then has a live connection."""
     t = await tenant(gw, credit=0)

@@ -82,7 +82,7 @@ async def _promoted(cluster: RedisCluster, timeout_s: float = 30.0) -> float:
     raise TimeoutError("no replica took over")
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_master_killed_under_load_fails_over_and_the_books_agree(
     redis_cluster: RedisCluster,
 ) -> None:

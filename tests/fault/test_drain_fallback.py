@@ -64,7 +64,7 @@ async def _until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_requests_outlasting_the_drain_are_cut_billed_for_output_and_released(
     dsn: str,
 ) -> None:

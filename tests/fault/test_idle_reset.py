@@ -12,7 +12,7 @@ from tests.support.factories import tenant
 from tests.support.harness import running_gateway
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_connections_reset_while_idle_fail_no_request(dsn: str) -> None:
     proxy = CuttableProxy("127.0.0.1", 6379)
     await proxy.start()

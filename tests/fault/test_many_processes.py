@@ -53,7 +53,7 @@ async def _backlog_settled(stores: Stores, timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_200_way_race_across_4_gateway_processes(dsn: str) -> None:
     control = UpstreamControl(delay_s=0.3, counter=lambda t: COUNTER.count_text("o200k_base", t))
     upstream = await start_upstream(control=control)
@@ -140,7 +140,7 @@ async def _wait_for(check: Any, what: str, timeout_s: float = 30.0) -> Any:
     raise TimeoutError(what)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_settlers_split_the_streams_and_take_over_a_dead_ones_pending(dsn: str) -> None:
     env = gateway_env(dsn, "http://127.0.0.1:9", f"mwt{secrets.token_hex(4)}")
     proxy = CuttableProxy("127.0.0.1", 5432)

@@ -38,7 +38,7 @@ async def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
     return samples
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_metrics_sum_every_worker_and_parse(dsn: str, tmp_path: Path) -> None:
     control = UpstreamControl(usage=USAGE)
     upstream = await start_upstream(control=control)

@@ -46,7 +46,7 @@ async def _debited_after_restore(gw: Gateway, proxy: CuttableProxy, account_id: 
     return -int(rows[0]["amount_micros"])
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_pending_plain_answer_shows_the_cost_it_debits(
     cut_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:
@@ -66,7 +66,7 @@ async def test_pending_plain_answer_shows_the_cost_it_debits(
     assert await _debited_after_restore(gw, redis_proxy, t.account_id) == 450
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_pending_stream_usage_chunk_shows_the_cost_it_debits(
     cut_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:

@@ -86,7 +86,7 @@ async def metric(url: str, name: str) -> float:
     return float(values[0])
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_poison_is_parked_good_settlements_land_and_nothing_is_given_back(
     own_dsn: str,
 ) -> None:

@@ -39,7 +39,7 @@ async def _load(gw: Gateway, key: str, n: int, costs: dict[str, int]) -> None:
         await asyncio.gather(*(one(i) for i in range(n)))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_postgres_outage_backs_up_then_drains(dsn: str) -> None:
     parts = urlsplit(dsn)
     proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)

@@ -50,7 +50,7 @@ async def _ledger(stores: Stores, account_id: str) -> int:
     return int(total)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_rebuild_is_refused_on_a_live_redis(own_dsn: str) -> None:
     env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (settings, stores):  # rebuilt: ready markers set
@@ -69,7 +69,7 @@ async def test_rebuild_is_refused_on_a_live_redis(own_dsn: str) -> None:
         assert await stores.store.balance(t.account_id) == (1_000_000, 1_000)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_forced_rebuild_keeps_open_holds(own_dsn: str) -> None:
     env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
@@ -91,7 +91,7 @@ async def test_forced_rebuild_keeps_open_holds(own_dsn: str) -> None:
         await check_invariants(stores, [t.account_id])
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_forced_rebuild_repairs_a_wrong_balance_and_restores_a_lost_account(
     own_dsn: str,
 ) -> None:
@@ -111,7 +111,7 @@ async def test_forced_rebuild_repairs_a_wrong_balance_and_restores_a_lost_accoun
         await check_invariants(stores, [wrong.account_id, lost.account_id])
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_offline_rebuild_pages_a_long_backlog(own_dsn: str) -> None:
     env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (settings, stores):

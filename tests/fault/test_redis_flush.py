@@ -50,7 +50,7 @@ async def gw() -> AsyncIterator[Gateway]:
         await gateway.settle_all()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_flushed_redis_refuses_until_rebuild(gw: Gateway) -> None:
     t = await tenant(gw, credit=2_000_000, quotas=HOUR_REQUESTS)
     for _ in range(5):

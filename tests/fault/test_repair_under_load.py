@@ -69,7 +69,7 @@ async def _finish(
     assert await reconcile(stores, rechecks=0) == []
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_repair_under_load_creates_no_drift(own_dsn: str) -> None:
     env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):
@@ -96,7 +96,7 @@ async def test_repair_under_load_creates_no_drift(own_dsn: str) -> None:
         await _finish(stores, settler, tenants, costs)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_drift_injected_under_load_is_repaired_exactly(own_dsn: str) -> None:
     env = gateway_env(own_dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     async with fault_stores(env) as (_, stores):

@@ -94,7 +94,7 @@ async def _populated_ledger_empty_redis(stores: Stores, prefix: str) -> list[Ten
     return tenants
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> None:
     upstream = await start_upstream(control=UpstreamControl())
     prefix = f"mwt{secrets.token_hex(4)}"
@@ -137,7 +137,7 @@ async def test_four_gateways_restore_an_empty_redis_once_and_serve(dsn: str) -> 
         await upstream.close()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_brand_new_database_needs_only_serve_migrate(dsn: str) -> None:
     """An empty database and an empty Redis: `serve --migrate` alone, then the operator API
     and a proxied call work."""
@@ -181,7 +181,7 @@ async def test_a_brand_new_database_needs_only_serve_migrate(dsn: str) -> None:
         await admin.close()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_gateway_started_without_redis_serves_and_restores_once_it_is_back(
     dsn: str,
 ) -> None:

@@ -43,7 +43,7 @@ async def _load(http: aiohttp.ClientSession, url: str, key: str, n: int) -> None
     await asyncio.gather(*(one(i) for i in range(n)))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_serving_under_load_runs_next_to_no_young_collection(dsn: str) -> None:
     upstream = await start_upstream()
     env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")

@@ -16,7 +16,7 @@ from tests.support.invariants import check_invariants
 NOWHERE = "http://127.0.0.1:9"
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_settler_killed_mid_batch_loses_and_doubles_nothing(dsn: str) -> None:
     env = gateway_env(dsn, NOWHERE, f"mwt{secrets.token_hex(4)}")
     rng = random.Random(11)

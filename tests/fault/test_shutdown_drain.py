@@ -28,7 +28,7 @@ async def _abandoned_call(url: str, key: str) -> None:
                 await http.post(url + "/v1/chat/completions", json=BODY, headers=headers)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_stop_drains_calls_whose_clients_left(dsn: str) -> None:
     upstream = await start_upstream(control=UpstreamControl(delay_s=1.5))
     env = gateway_env(dsn, upstream.url, f"mwt{secrets.token_hex(4)}")

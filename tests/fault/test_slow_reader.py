@@ -62,7 +62,7 @@ async def _outlive_the_reservation(gw: Gateway, shard: int) -> None:
         assert await sweep_once(gw.store) == 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_reader_paused_past_the_reservation_lifetime_is_billed_in_full(dsn: str) -> None:
     async with running_gateway(dsn, HOLD_REFRESH_S="0.1") as gw:
         gw.control.reply_text = " ".join(["meter"] * WORDS)

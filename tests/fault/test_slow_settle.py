@@ -45,7 +45,7 @@ async def _slowed_once_forwarded(gw: Gateway, proxy: CuttableProxy) -> None:
     proxy.reply_delay_s = SLOW_S
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
     slow_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:
@@ -71,7 +71,7 @@ async def test_a_slow_settle_still_puts_the_cost_in_the_final_event(
     assert [-r["amount_micros"] for r in await debits(gw, t.account_id)] == [COST]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_the_answer_waits_for_the_settle_to_be_sent_not_for_its_reply(
     slow_gw: Gateway, redis_proxy: CuttableProxy
 ) -> None:

@@ -150,7 +150,7 @@ async def _called(provider: UpstreamControl, hits: int) -> None:
     await provider.wait_until(lambda c: c.hits > hits)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 @pytest.mark.parametrize("name", list(SHAPES))
 async def test_no_stream_ends_before_its_settle_is_sent(stalled: Stalled, name: str) -> None:
     gw, proxy, shape = stalled.gw, stalled.proxy, SHAPES[name]
@@ -181,7 +181,7 @@ async def test_no_stream_ends_before_its_settle_is_sent(stalled: Stalled, name: 
     assert len(await debits(gw, t.account_id)) == 1
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_no_realtime_response_is_done_before_its_settle_is_sent(stalled: Stalled) -> None:
     gw, proxy, fake = stalled.gw, stalled.proxy, stalled.realtime
     t = await tenant(gw, credit=1_000_000)

@@ -356,7 +356,7 @@ async def play(stores: Stores, steps: Sequence[Step]) -> Counter[str]:
     return w.outcomes
 
 
-@pytest.mark.timeout(180)  # about 8 s on a quiet machine; a busy CI runner takes longer
+@pytest.mark.timeout(360)  # about 8 s on a quiet machine; a busy CI runner takes longer
 async def test_joining_and_leaving_keep_every_promise_after_every_step(stores: Stores) -> None:
     outcomes = Counter[str]()
     seeds = range(int(os.environ.get("MEMBERSHIP_SEEDS", len(SEEDS))))

@@ -16,7 +16,7 @@ import pytest
 from tests.bench.redis_work import BASELINE, KINDS, as_json, grown, measure_all
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 async def test_no_kind_of_call_asks_redis_more_than_its_baseline(dsn: str, tmp_path: Path) -> None:
     before = json.loads(BASELINE.read_text())
     now = as_json(await measure_all(dsn, tmp_path))

@@ -51,7 +51,7 @@ def login(home: Path, token: str, name: str = "token") -> None:
     path.chmod(0o600)
 
 
-@pytest.mark.timeout(240)  # several runs of the CLI, each a Python start-up
+@pytest.mark.timeout(480)  # several runs of the CLI, each a Python start-up
 async def test_status_when_all_is_well(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw, scopes=STATUS_SCOPES)
     login(tmp_path, t.key)
@@ -113,7 +113,7 @@ async def test_status_when_a_quota_is_exhausted_prints_the_fix(gw: Gateway, tmp_
     assert data["next"]["command"] == "meterway billing plan starter"
 
 
-@pytest.mark.timeout(240)  # several runs of the CLI, each a Python start-up
+@pytest.mark.timeout(480)  # several runs of the CLI, each a Python start-up
 async def test_errors_exit_1_and_tokens_are_never_arguments(gw: Gateway, tmp_path: Path) -> None:
     run = await meterway(gw, tmp_path, "billing", "status")
     assert run.code == 1 and "no token: put it in" in run.err and run.out == ""
@@ -141,7 +141,7 @@ async def test_setup_portal_and_topup_print_the_payment_url(gw: Gateway, tmp_pat
     assert run.code == 2 and "finer than $0.000001 (one micro)" in run.err  # a usage error
 
 
-@pytest.mark.timeout(240)  # several runs of the CLI, each a Python start-up
+@pytest.mark.timeout(480)  # several runs of the CLI, each a Python start-up
 async def test_admin_commands_over_the_admin_api(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw, scopes=STATUS_SCOPES)
     login(tmp_path, ADMIN_KEY, "admin-key")

@@ -29,7 +29,7 @@ async def _chat(gw: Gateway, secret: str) -> int:
     return 200
 
 
-@pytest.mark.timeout(180)  # many runs of the CLI, each a Python start-up
+@pytest.mark.timeout(360)  # many runs of the CLI, each a Python start-up
 async def test_an_account_opens_with_its_plan_and_opening_credit_once(
     gw: Gateway, tmp_path: Path
 ) -> None:
@@ -48,7 +48,7 @@ async def test_an_account_opens_with_its_plan_and_opening_credit_once(
     assert [g["amount_micros"] for g in json.loads(grants.out)["data"]] == [12_500_000]
 
 
-@pytest.mark.timeout(180)  # many runs of the CLI, each a Python start-up
+@pytest.mark.timeout(360)  # many runs of the CLI, each a Python start-up
 async def test_keys_are_issued_rotated_and_revoked(gw: Gateway, tmp_path: Path) -> None:
     login(tmp_path, ADMIN_KEY, "admin-key")
     opened = await meterway(gw, tmp_path, "admin", "account-create", "k", "--credit", "5", "--json")
@@ -75,7 +75,7 @@ async def test_keys_are_issued_rotated_and_revoked(gw: Gateway, tmp_path: Path) 
     assert await _chat(gw, new_secret) == 401
 
 
-@pytest.mark.timeout(180)  # many runs of the CLI, each a Python start-up
+@pytest.mark.timeout(360)  # many runs of the CLI, each a Python start-up
 async def test_members_are_invited_re_roled_and_removed(gw: Gateway, tmp_path: Path) -> None:
     login(tmp_path, ADMIN_KEY, "admin-key")
     opened = await meterway(gw, tmp_path, "admin", "account-create", "m", "--json")

@@ -79,7 +79,7 @@ async def test_something_to_do_is_exit_3(gw: Gateway, tmp_path: Path) -> None:
     assert run.code == ACTION, run
 
 
-@pytest.mark.timeout(180)  # 14 runs of the CLI, each a Python start-up
+@pytest.mark.timeout(360)  # 14 runs of the CLI, each a Python start-up
 async def test_list_commands_print_a_header_and_take_json(gw: Gateway, tmp_path: Path) -> None:
     t = await tenant(gw)
     login(tmp_path, ADMIN_KEY, "admin-key")

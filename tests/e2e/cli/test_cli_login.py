@@ -77,7 +77,7 @@ async def _code_page(who: SignedIn, home: Path) -> tuple[asyncio.subprocess.Proc
     return proc, code
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) -> None:
     gw, page, done, email = signed_in.gw, signed_in.page, signed_in.done, signed_in.email
     proc, code = await _code_page(signed_in, tmp_path)
@@ -119,7 +119,7 @@ async def test_login_approve_status_logout(signed_in: SignedIn, tmp_path: Path) 
     assert {"device.approve", "auth.logout", "key.create"} <= actions, audit
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_a_denied_code_gives_nothing(signed_in: SignedIn, tmp_path: Path) -> None:
     proc, _ = await _code_page(signed_in, tmp_path)
     await signed_in.page.click("#deny")

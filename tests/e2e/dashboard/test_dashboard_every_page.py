@@ -345,7 +345,7 @@ async def nav_links(page: Page) -> set[str]:
     return {str(await a.get_attribute("href")) for a in await links.all()}
 
 
-@pytest.mark.timeout(240)  # the owner's turn walks every page with Tab and saves it
+@pytest.mark.timeout(480)  # the owner's turn walks every page with Tab and saves it
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_every_page_for_every_caller(tab: Tab, org: Org, caller: str) -> None:
     """Each caller signs in over the last one's session in the same tab; its top

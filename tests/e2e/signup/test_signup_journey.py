@@ -159,11 +159,11 @@ async def _journey(dsn: str, tmp_path: Path, policy: str) -> None:
             await browser.close()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_sign_up_under_approval(dsn: str, tmp_path: Path) -> None:
     await _journey(dsn, tmp_path, "approval")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_sign_up_under_open(dsn: str, tmp_path: Path) -> None:
     await _journey(dsn, tmp_path, "open")

@@ -19,7 +19,7 @@ from tests.support.harness import free_port, running_gateway
 TRIAL = 1_000_000
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 async def test_an_uninvited_identity_signs_up_when_sign_up_is_open(dsn: str) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
