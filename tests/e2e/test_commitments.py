@@ -20,7 +20,7 @@ import pytest
 from billing.money import ceil_div
 from gateway.services.commitments import CommitmentPorts, close_due, close_period
 from tests.e2e.test_invoices import MONTH, SELLER
-from tests.e2e.test_people_numbers_fuzz import signed_in
+from tests.support.dashboard_client import signed_in
 from tests.support.factories import balance, ledger, openai_client, tenant
 from tests.support.harness import (
     ADMIN_KEY,

@@ -13,7 +13,8 @@ from gateway.http.appkeys import FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE
 from tests.e2e.test_idempotency_keys import money_entries, operator_cookies
-from tests.e2e.test_people_numbers_fuzz import ALL_SCOPES, signed_in
+from tests.e2e.test_people_numbers_fuzz import ALL_SCOPES
+from tests.support.dashboard_client import signed_in
 from tests.support.factories import tenant
 from tests.support.harness import Gateway
 

@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 
 from gateway.cli.main import main as cli
-from tests.e2e.dashboard.test_dashboard_session import sign_in
 from tests.support.billing_client import Biller
+from tests.support.dashboard_client import sign_in
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import Gateway, config_dir_with, running_gateway
 

@@ -15,7 +15,7 @@ import pytest
 from gateway.http.appkeys import LEDGER, MEMBERS, SIGNIN_TICKETS
 from gateway.services import device_login
 from tests.e2e.test_key_lineage import call, chat, mint, operator_key, person
-from tests.e2e.test_people_numbers_fuzz import signed_in
+from tests.support.dashboard_client import signed_in
 from tests.support.factories import tenant
 from tests.support.fakes.identity import ROLE_CLAIM_ENV
 from tests.support.harness import Gateway, running_gateway

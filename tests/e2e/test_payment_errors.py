@@ -12,8 +12,8 @@ import pytest
 from gateway.services.payment.port import ProviderUnavailable
 from tests.e2e.payments.test_payments_stripe import stack
 from tests.e2e.test_form_tokens import TOPUP
-from tests.e2e.test_people_numbers_fuzz import CSRF, signed_in
 from tests.support.billing_client import biller
+from tests.support.dashboard_client import CSRF, signed_in
 from tests.support.fakes.stripe_stack import StripeStack
 from tests.support.harness import Gateway, free_port, running_gateway
 

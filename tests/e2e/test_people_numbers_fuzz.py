@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
+from tests.support.dashboard_client import signed_in
 from tests.support.factories import Tenant, tenant
 from tests.support.harness import ADMIN_KEY, Gateway
 
@@ -35,7 +36,6 @@ ALL_SCOPES = [
     "chat", "account:read", "usage:read", "keys:write", "billing", "billing:read",
     "billing:setup", "org:write", "statements:read",
 ]  # fmt: skip
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 MAX_PAGES = 40
 NOT_FUZZED = ("/signout", "/signin")  # they end or start a session, the forms' own premise
 
@@ -179,17 +179,6 @@ class Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
             self.select = None
-
-
-async def signed_in(gw: Gateway, credential: str) -> aiohttp.ClientSession:
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with http.get(gw.url + "/dashboard/signin") as r:
-        token = CSRF.search(await r.text())
-    assert token is not None
-    data = {"csrf": token[1], "credential": credential}
-    async with http.post(gw.url + "/dashboard/signin", data=data) as r:
-        assert r.status == 200, await r.text()
-    return http
 
 
 def in_dashboard(gw: Gateway, url: str, account_id: str) -> str | None:

@@ -30,8 +30,8 @@ from gateway.stores.records import Row
 from gateway.workers.anomalies import ANOMALY_EVERY_S, Detector
 from gateway.workers.notifier import deliver_once
 from tests.e2e.cli.test_cli_billing import login, meterway
-from tests.e2e.dashboard.test_dashboard_session import CSRF, page, sign_in
 from tests.e2e.test_idempotency_keys import operator_cookies
+from tests.support.dashboard_client import CSRF, page, sign_in
 from tests.support.factories import openai_client, tenant
 from tests.support.fakes.webhook_sink import SECRET, webhook_sink
 from tests.support.harness import ADMIN_KEY, Gateway

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from billing.dates import human
 from gateway.cli.main import main as cli
-from tests.e2e.dashboard.test_dashboard_session import page, sign_in
 from tests.support.billing_client import Biller, biller
+from tests.support.dashboard_client import page, sign_in
 from tests.support.harness import Gateway
 
 SCOPES = ["chat", "account:read", "billing", "billing:setup"]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.main import main as cli
-from tests.e2e.dashboard.test_dashboard_session import CSRF, page, sign_in
 from tests.e2e.test_notify_smtp import TO, mailing_gateway
+from tests.support.dashboard_client import CSRF, page, sign_in
 from tests.support.factories import tenant
 from tests.support.fakes.webhook_sink import webhook_sink
 from tests.support.harness import LOCAL_SINKS, Gateway

@@ -15,7 +15,7 @@ from billing.reseller import PRIVATE
 from tests.e2e.account.test_account_api import call
 from tests.e2e.dashboard.test_dashboard import chat
 from tests.e2e.dashboard.test_dashboard_charts import Scene, scene
-from tests.e2e.dashboard.test_dashboard_session import page, sign_in
+from tests.support.dashboard_client import page, sign_in
 from tests.support.factories import ledger, tenant
 from tests.support.harness import Gateway
 

@@ -4,18 +4,16 @@ the key revoked, the token revoked."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from tests.e2e.dashboard.test_dashboard import SCOPES
+from tests.support.dashboard_client import CSRF, page, sign_in
 from tests.support.factories import tenant
 from tests.support.fakes.identity import AUDIENCE, HS_SECRET, ISSUER, claims, sign_hs
 from tests.support.harness import Gateway, running_gateway
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 USER_SCOPES = "account:read usage:read keys:write billing:read"
 
 
@@ -25,22 +23,6 @@ async def jgw(dsn: str) -> AsyncIterator[Gateway]:
     async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
-
-
-async def sign_in(gw: Gateway, credential: str) -> tuple[aiohttp.ClientSession, int, str]:
-    """A browser-like client signed in (or not): the client, the answer's status and page."""
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with http.get(gw.url + "/dashboard/signin") as r:
-        token = CSRF.search(await r.text())
-    assert token is not None
-    data = {"csrf": token.group(1), "credential": credential}
-    async with http.post(gw.url + "/dashboard/signin", data=data) as r:
-        return http, r.status, await r.text()
-
-
-async def page(http: aiohttp.ClientSession, gw: Gateway, path: str) -> tuple[str, str]:
-    async with http.get(gw.url + path) as r:
-        return r.url.path, await r.text()
 
 
 async def test_a_user_token_signs_in_and_its_revocation_ends_the_session(jgw: Gateway) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.dashboard.test_dashboard_session import page, sign_in
+from tests.support.dashboard_client import page, sign_in
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import Gateway
 from tests.support.metering_client import event, service
