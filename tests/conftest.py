@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import faulthandler
 import functools
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -13,17 +11,9 @@ import uvloop
 
 from tests.support.harness import Gateway, running_gateway, temp_database
 
-# The session-scoped `redis_cluster` fixture; what a run is doing, said while it runs.
+# The session-scoped `redis_cluster` fixture; the session's limit and what a run is doing,
+# said while it runs.
 pytest_plugins = ["tests.support.redis_cluster", "tests.support.run_watch"]
-# No run may hang for good (CI would only time out, saying nothing): past this, every
-# process of the run prints every thread's stack and exits. Tests have their own timeouts.
-SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 7200))  # run_watch reads it too
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """In the controller and in each xdist worker; covers what no test's timeout does
-    (session teardown, interpreter exit)."""
-    faulthandler.dump_traceback_later(SESSION_LIMIT_S, exit=True)
 
 
 @pytest.fixture(scope="session")

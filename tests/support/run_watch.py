@@ -1,5 +1,5 @@
 """Says what a run is doing while it runs, in the controller: each failure the moment it is
-reported, and each test still running past a while.
+reported, and each test still running past a while; and ends a run that hangs.
 
 Pytest names failures only in its summary at the end, so a run cut short (the session limit
 in tests/conftest.py, CI's own clock) used to say nothing of what failed or what hung. A
@@ -9,6 +9,7 @@ named here too.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import threading
 import time
@@ -19,8 +20,9 @@ import pytest
 SLOW_NOTICE_S = float(os.environ.get("MW_TEST_SLOW_NOTICE_S", 240))
 WATCH_EVERY_S = 15.0
 GIST_LINES = 40
-# tests/conftest.py ends every process of a run at its session limit: just before that, the
-# tests then running are named.
+# No run may hang for good (CI would only time out, saying nothing): past this, every process
+# of the run prints every thread's stack and exits; just before it, the controller names the
+# tests then running. Tests have their own timeouts.
 SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 7200))
 
 
@@ -100,5 +102,8 @@ def _gist(text: str) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """In the controller and in each xdist worker (the limit covers what no test's timeout
+    does: session teardown, interpreter exit); the watch in the controller only."""
+    faulthandler.dump_traceback_later(SESSION_LIMIT_S, exit=True)
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         config.pluginmanager.register(RunWatch(config), "meterway-run-watch")

@@ -33,7 +33,6 @@ async def commitments_page(request: web.Request) -> web.Response:
             "rolled_in": row["rolled_in"],
         }
         shown = period_json(period, await hot.fields(row["account_id"]))
-        shown.setdefault("held_micros", None)  # Redis no longer knows the period (rebuilt)
         left = shown["allowance_micros"] - (shown["drawn_micros"] or 0)
         terms = {name: row[name] for name in TERM_FIELDS}
         rows.append({"account_id": row["account_id"], **terms, **shown, "left_micros": left})
