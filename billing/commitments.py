@@ -223,3 +223,18 @@ def close(
     if rolled > 0:
         carried.append(Tranche(rolled, rolled_ends))
     return Closing(drawn, drawn - left, unused, rolled, rolled_ends, expired, tuple(carried))
+
+
+def prepaid_share(prepaid_micros: int, tranches: tuple[Tranche, ...]) -> int:
+    """What a period may draw that was paid before it: its prepayment (none in arrears) and
+    what earlier periods rolled into it (bought by their prepayment or true-up)."""
+    return prepaid_micros + sum(t.remaining_micros for t in tranches)
+
+
+def applied_now(prepaid: int, drawn: int, counted: int, applied_before: int) -> int:
+    """What an invoice charges back for one period (its `applied` line): what the period
+    drew from money paid in advance, never more than that money, than the period's debits
+    the invoices have counted so far, nor less than nothing; less what earlier invoices
+    charged back. Over a period's invoices, it adds up to min(drawn, prepaid) once every
+    debit is counted."""
+    return max(0, min(prepaid, drawn, counted) - applied_before)

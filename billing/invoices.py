@@ -4,9 +4,12 @@ the customer's currency, the rounding and the tax (docs/guides/invoices.md).
 The store sums the period's ledger entries in groups (`LedgerGroup`); each group becomes one
 line. Amounts on an invoice carry the customer's sign: what they owe is positive, so a debit
 (negative in the ledger) is a positive usage line and an adjustment that added to the
-balance is a negative one; a commitment's true-up (its shortfall billed in arrears) is a
-charged line of its own. Credits (top-ups, grants) and refunds are listed as their own lines
-but are not charges: the subtotal is the usage, adjustment and commitment lines.
+balance is a negative one. A commitment's lines are charged: its prepayment (the credit a
+prepaid period opens with) and its true-up (the shortfall billed in arrears). What was paid
+in advance is charged back negative (`applied`): the usage a prepaid commitment (or a
+rollover) covered, and on a prepaid account the usage its balance paid. Credits (top-ups,
+grants), refunds and expiries are listed as their own lines but are not charges: the
+subtotal is the usage, adjustment, commitment and applied lines.
 
 **The rounding rule** (one, docs/concepts/money.md): each line's exact amount in USD micros
 is converted at the invoice's rate and rounded once to the currency's minor unit, half away
@@ -32,9 +35,19 @@ from decimal import Decimal, localcontext
 from billing.currency import exact_minor, minor_units, round_half_up, show, to_minor
 from billing.tax import Tax
 
-SECTIONS = ("usage", "adjustment", "commitment", "credit", "refund")
-# the lines the subtotal and the tax are of; `commitment`: a commitment's true-up in arrears
-CHARGED = ("usage", "adjustment", "commitment")
+SECTIONS = ("usage", "adjustment", "commitment", "applied", "credit", "refund", "expired")
+# the lines the subtotal and the tax are of (the module docstring says what each holds)
+CHARGED = ("usage", "adjustment", "commitment", "applied")
+HEADINGS = {
+    "usage": "Usage",
+    "adjustment": "Adjustments",
+    "commitment": "Commitments",
+    "applied": "Paid in advance",
+    "credit": "Credits",
+    "refund": "Refunds",
+    "expired": "Expired credit",
+}
+BALANCE_KEY = "balance"  # the `applied` line of what a prepaid account's balance paid
 QUANTITY_KINDS = ("input", "cached_input", "cache_write", "output", "reasoning", "units")
 GROUP_BYS = ("model", "team", "key")  # and "tag:NAME"
 KINDS = ("invoice", "credit_note")
@@ -174,6 +187,19 @@ def unit_price(
         return format(rounded.normalize(), "f")
 
 
+def paid_from_balance(groups: Iterable[LedgerGroup]) -> LedgerGroup | None:
+    """On a prepaid account's invoice, what its balance already paid: the usage and the
+    adjustments the groups charge, less what a commitment's `applied` lines cover (its
+    top-ups were paid when they were made). None when that is nothing."""
+    groups = list(groups)
+    owed = -sum(g.amount_micros for g in groups if g.section in ("usage", "adjustment"))
+    covered = sum(g.amount_micros for g in groups if g.section == "applied")
+    paid = owed - covered
+    if paid == 0:
+        return None
+    return LedgerGroup("applied", BALANCE_KEY, "paid from the balance", 0, 0, paid)
+
+
 def lines_of(groups: Iterable[LedgerGroup], rate: Decimal, currency: str) -> tuple[Line, ...]:
     """One line per group, in section then key order, each converted and rounded once."""
     digits = minor_units(currency)
@@ -267,10 +293,10 @@ def text_lines(inv: Invoice) -> list[tuple[str, bool]]:
         lines = [ln for ln in inv.lines if ln.section == section]
         if not lines:
             continue
-        heading = section + "s" if section != "usage" else "usage"
+        heading = HEADINGS[section]
         if section not in CHARGED:
             heading += " (not charged)"
-        out.append((heading.capitalize(), True))
+        out.append((heading, True))
         for ln in lines:
             price = f" at {ln.unit_price} {inv.currency} each" if ln.unit_price else ""
             out.append((f"  {ln.label}: {money(ln.amount_minor, inv)}", False))

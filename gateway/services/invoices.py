@@ -21,11 +21,13 @@ from billing.invoices import (
     check_group_by,
     credit_note_lines,
     lines_of,
+    paid_from_balance,
 )
 from billing.receipts import Seller
 from billing.statements import Month
 from billing.tax import TaxTable, tax_for
 from gateway.stores.ports import InvoicesPort
+from gateway.stores.ports.invoices import OpenDraw
 from gateway.stores.records import Row
 
 _EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
@@ -87,13 +89,39 @@ async def _conversion(
     raise InvalidCurrency(f"Invoicing in {currency} needs a rate (units of {currency} per USD).")
 
 
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """The account's commitment as an invoice needs it: whether it has (or had) one, and
+    what its open period drew so far (the hot store's figure; None when it cannot say)."""
+
+    present: bool = False
+    open_drawn: OpenDraw | None = None
+
+
+def open_draw(hot: Mapping[str, str]) -> OpenDraw | None:
+    """The open period's drawdown from the account hash's commitment fields, if it has one."""
+    if "cme" not in hot:
+        return None
+    return OpenDraw(int(hot["cme"]), int(hot.get("cmu", "0")))
+
+
 async def issue(
-    store: InvoicesPort, issuer: Issuer, account: Row, asked: Asked, now: datetime
+    store: InvoicesPort,
+    issuer: Issuer,
+    account: Row,
+    asked: Asked,
+    now: datetime,
+    commitment: Commitment = Commitment(),
 ) -> Invoice:
-    """The account's invoice of the asked month, up to now when the month is not over.
-    Raises InvalidInvoice or InvalidCurrency (nothing written, no number used)."""
-    if account.get("mode") != "postpaid":
-        raise InvalidInvoice("Invoices are issued for postpaid accounts only.")
+    """The account's invoice of the asked month, up to now when the month is not over: a
+    postpaid account's, or a prepaid account's with a commitment (its usage is paid from
+    its balance: charged back on an `applied` line). Raises InvalidInvoice or
+    InvalidCurrency (nothing written, no number used)."""
+    prepaid = account.get("mode") != "postpaid"
+    if prepaid and not commitment.present:
+        raise InvalidInvoice(
+            "Invoices are issued for postpaid accounts and accounts with a commitment only."
+        )
     if asked.month.start >= now:
         raise InvalidInvoice(f"{asked.month} has not begun.")
     row = await store.customer(account["id"])
@@ -107,13 +135,18 @@ async def issue(
         if start >= end:
             raise InvalidInvoice(f"{asked.month} is already invoiced up to {start.isoformat()}.")
         usage = -sum(g.amount_micros for g in groups if g.section == "usage")
+        paid = paid_from_balance(groups) if prepaid else None
+        groups = groups if paid is None else [*groups, paid]
         return Invoice(
             "invoice", issuer.series, number, account["id"], str(asked.month), start, end, now,
             currency, rate, source, group_by, issuer.party, customer, tax,
             lines_of(groups, rate, currency), usage,
         )  # fmt: skip
 
-    return await store.issue(issuer.series, account["id"], asked.month.start, end, group_by, build)
+    return await store.issue(
+        issuer.series, account["id"], asked.month.start, end, group_by, build,
+        commitment.open_drawn,
+    )  # fmt: skip
 
 
 async def credit_note(

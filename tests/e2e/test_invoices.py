@@ -320,7 +320,7 @@ async def test_a_rate_is_an_exact_decimal_string_and_needed(gw: Gateway) -> None
     assert status == 201 and inv["rate_source"] == "operator, 27 Nov 2026"
 
 
-async def test_a_prepaid_account_is_not_invoiced(gw: Gateway) -> None:
+async def test_a_prepaid_account_without_a_commitment_is_not_invoiced(gw: Gateway) -> None:
     t = await tenant(gw)
     status, body = await issue(gw, t.account_id)
     assert status == 409 and "postpaid" in body["error"]["message"]

@@ -13,12 +13,14 @@ from billing.commitments import (
     Terms,
     Tranche,
     allowance,
+    applied_now,
     checked_terms,
     close,
     effective_bps,
     hot_terms,
     period_after,
     period_start,
+    prepaid_share,
 )
 from billing.money import charge, marked_up
 
@@ -162,3 +164,35 @@ def test_a_close_accounts_for_every_micro(
     assert 0 <= closing.rolled_micros <= min(cap, closing.charged_micros)
     assert closing.charged_micros <= committed
     assert all(t.ends_ms > period_after("quarter", start) for t in closing.carried)
+
+
+def test_an_invoice_charges_back_only_what_was_paid_in_advance_and_drawn() -> None:
+    # Arrears: only the rolled-in money was paid before the period.
+    assert prepaid_share(0, (Tranche(300, 9), Tranche(200, 9))) == 500
+    assert applied_now(prepaid=500, drawn=800, counted=900, applied_before=0) == 500
+    # Drawn but not yet in the ledger the invoice reads: never more than its debits.
+    assert applied_now(prepaid=10_000, drawn=800, counted=600, applied_before=0) == 600
+    assert applied_now(prepaid=10_000, drawn=800, counted=900, applied_before=600) == 200
+    assert applied_now(prepaid=10_000, drawn=800, counted=900, applied_before=800) == 0
+    assert applied_now(prepaid=10_000, drawn=0, counted=900, applied_before=0) == 0
+
+
+@given(
+    st.integers(0, 10**9),
+    st.integers(0, 10**9),
+    st.lists(st.integers(0, 10**8), min_size=1, max_size=6),
+)
+def test_a_periods_invoices_charge_back_what_it_drew_once(
+    prepaid: int, drawn: int, debits: list[int]
+) -> None:
+    """However the period's debits fall across its invoices, and whatever the hot store
+    said on the way (never more than it finally drew), the charge-backs add up to
+    min(drawn, prepaid, every debit) and none is negative."""
+    before, counted = 0, 0
+    for i, d in enumerate(debits):
+        counted += d
+        said = drawn * (i + 1) // len(debits)
+        now = applied_now(prepaid, said, counted, before)
+        assert now >= 0
+        before += now
+    assert before == min(prepaid, drawn, counted)

@@ -18,6 +18,7 @@ from billing.invoices import (
     check_group_by,
     credit_note_lines,
     lines_of,
+    paid_from_balance,
     tax_of,
     text_lines,
     unit_price,
@@ -162,3 +163,18 @@ def test_text_names_the_reverse_charge() -> None:
     inv = invoice([debit("gpt-4o", 1_000_000)], "EUR", "0.92", tax_for(TABLE, "FR", "FR1"))
     text = [t for t, _ in text_lines(inv)]
     assert REVERSE_CHARGE in text and "Rate: 1 USD = 0.92 EUR (test)" in text
+
+
+def test_a_prepaid_accounts_balance_pays_what_the_commitment_did_not() -> None:
+    groups = [
+        LedgerGroup("usage", "m", "m", 2, 2, -951_900_000),
+        LedgerGroup("adjustment", "", "adjustment", 1, 0, -100),
+        LedgerGroup("commitment", "", "commitment prepaid", 1, 0, -1_000_000_000),
+        LedgerGroup("applied", "commitment 2026-11-01", "drawn", 0, 0, 450_900_000),
+    ]
+    paid = paid_from_balance(groups)
+    assert paid is not None and (paid.section, paid.amount_micros) == ("applied", 501_000_100)
+    lines = lines_of([*groups, paid], Decimal(1), "USD")
+    assert sum(ln.amount_micros for ln in lines if ln.section != "credit") == 1_000_000_000
+    assert paid_from_balance(groups[2:]) is not None  # charged back more than used: a charge
+    assert paid_from_balance([]) is None

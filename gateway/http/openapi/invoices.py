@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from billing.currency import MINOR_UNITS
+from billing.invoices import SECTIONS
 from billing.statements import MONTH_PATTERN
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
@@ -27,7 +28,7 @@ _LINE = obj(
     ("position", "section", "key", "label", "entries", "requests", "quantities", "unit_price",
      "amount_micros", "amount_minor", "amount", "credits_position"),
     position=INT,
-    section={"enum": ["usage", "adjustment", "commitment", "credit", "refund"]},
+    section={"enum": list(SECTIONS)},
     key=STR,
     label=STR,
     entries=INT,

@@ -25,7 +25,7 @@ from gateway.errors import (
     RateSourceUnavailable,
 )
 from gateway.http import audited, bodies
-from gateway.http.appkeys import INVOICES, LEDGER, PAYMENTS, SETTINGS
+from gateway.http.appkeys import INVOICES, LEDGER, PAYMENTS, SETTINGS, STORE, STORES
 from gateway.http.openapi import invoices as doc
 from gateway.http.pdf import Line as PdfLine
 from gateway.http.pdf import text_pdf
@@ -222,10 +222,13 @@ async def admin_issue(request: web.Request) -> web.Response:
     text = {n: bodies.text_field(body, n, required=False) or "" for n in
             ("group_by", "currency", "rate", "rate_source")}  # fmt: skip
     asked = service.Asked(month, **text)
+    app = request.config_dict
+    commitment = service.Commitment(
+        await app[STORES].commitments().get(account["id"]) is not None,
+        service.open_draw(await app[STORE].commitments.fields(account["id"])),
+    )
     try:
-        inv = await service.issue(
-            request.config_dict[INVOICES], _issuer(request), account, asked, now
-        )
+        inv = await service.issue(app[INVOICES], _issuer(request), account, asked, now, commitment)
     except InvalidCurrency as exc:
         raise InvalidRequest(str(exc)) from exc
     except InvalidInvoice as exc:

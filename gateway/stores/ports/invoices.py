@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from billing.invoices import Invoice, LedgerGroup
 from gateway.stores.records import Row
@@ -15,6 +15,14 @@ Build = Callable[[int, datetime, list[LedgerGroup]], Invoice]
 # Makes the credit note from its own number, the invoice it corrects and the positions of
 # that invoice's lines earlier credit notes cancelled.
 BuildCredit = Callable[[int, Invoice, frozenset[int]], Invoice]
+
+
+class OpenDraw(NamedTuple):
+    """What the account's open commitment period has drawn, as the hot store says it: the
+    period's end (ms) names which period it is."""
+
+    ends_ms: int
+    drawn_micros: int
 
 
 class InvoicesPort(Protocol):
@@ -34,10 +42,13 @@ class InvoicesPort(Protocol):
         period_end: datetime,
         group_by: str,
         build: Build,
+        open_drawn: OpenDraw | None = None,
     ) -> Invoice:
         """Issue the account's invoice of the month up to `period_end` (from the end of its
         last invoice that month, else the month's start) with the series' next number, in
-        one transaction: if `build` raises, nothing is written and no number is used."""
+        one transaction: if `build` raises, nothing is written and no number is used. The
+        groups include what the commitment's periods drew from money paid in advance and no
+        earlier invoice charged back (`open_drawn`: the open period's drawdown, if known)."""
         ...
 
     async def credit_note(self, series: str, number: int, build: BuildCredit) -> Invoice | None:

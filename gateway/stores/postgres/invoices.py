@@ -22,9 +22,11 @@ from typing import Any
 
 import asyncpg
 
+from billing.commitments import applied_now, prepaid_share
 from billing.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
 from billing.tax import Tax
-from gateway.stores.ports.invoices import Build, BuildCredit
+from gateway.stores.ports.commitments import tranches_of
+from gateway.stores.ports.invoices import Build, BuildCredit, OpenDraw
 from gateway.stores.postgres import id_bound
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.records import Row
@@ -45,10 +47,16 @@ _KEYS = {
     "key": ("coalesce(l.key_id, '')", "coalesce(k.name, l.key_id, '')"),
     "tag": ("coalesce(l.tags->>$6, '')", "coalesce(l.tags->>$6, '')"),
 }
+# A prepaid commitment's credit at a period's open (its key, services/commitments.py) is what
+# the customer buys: charged, so its amount is counted with the sign of a debit.
+_PREPAID = "(l.kind = 'credit' AND l.idempotency_key LIKE 'commitment:%:prepaid')"
 _SECTION = (
-    "CASE l.kind WHEN 'debit' THEN 'usage' WHEN 'adjustment' THEN 'adjustment'"
-    " WHEN 'credit' THEN 'credit' WHEN 'true_up' THEN 'commitment' ELSE 'refund' END"
+    f"CASE WHEN {_PREPAID} THEN 'commitment' ELSE CASE l.kind WHEN 'debit' THEN 'usage'"
+    " WHEN 'adjustment' THEN 'adjustment' WHEN 'credit' THEN 'credit'"
+    " WHEN 'true_up' THEN 'commitment' WHEN 'refund' THEN 'refund' ELSE 'expired' END END"
 )
+_AMOUNT = f"CASE WHEN {_PREPAID} THEN -l.amount_micros ELSE l.amount_micros END"
+_OTHER_LABEL = f"CASE WHEN {_PREPAID} THEN 'commitment prepaid' ELSE l.kind END"
 # The period's entries ($2 to $3), and the late ones: written after an earlier invoice of the
 # account covered the time they happened ($5: the highest ledger id those invoices covered),
 # each line of those marked with the month it happened in. Only ids at or below $4 count: every
@@ -60,7 +68,8 @@ WITH e AS (
         ELSE '' END AS late
     FROM ledger_entries l
     WHERE l.account_id = $1 AND l.id <= $4
-      AND l.kind IN ('debit', 'adjustment', 'credit', 'refund', 'true_up')
+      AND l.kind IN ('debit', 'adjustment', 'credit', 'refund', 'true_up', 'expire',
+                     'commitment_expire')
       AND ((l.occurred_at >= $2 AND l.occurred_at < $3)
            OR (l.id > $5 AND l.occurred_at < $2 AND EXISTS (
                SELECT 1 FROM invoices i WHERE i.account_id = $1 AND i.kind = 'invoice'
@@ -70,10 +79,10 @@ SELECT {section} AS section,
        CASE WHEN l.kind = 'debit' THEN {key} || CASE WHEN l.meter IS NULL THEN ''
             ELSE ' / meter ' || l.meter END ELSE '' END || l.late AS key,
        CASE WHEN l.kind = 'debit' THEN {label} || CASE WHEN l.meter IS NULL THEN ''
-            ELSE ' / meter ' || l.meter END ELSE l.kind END || l.late AS label,
+            ELSE ' / meter ' || l.meter END ELSE {other_label} END || l.late AS label,
        count(*)::bigint AS entries,
        (count(*) FILTER (WHERE l.kind = 'debit' AND l.meter IS NULL))::bigint AS requests,
-       sum(l.amount_micros)::bigint AS amount_micros,
+       sum({amount})::bigint AS amount_micros,
        {quantities}
 FROM e l
 LEFT JOIN api_keys k ON k.id = l.key_id
@@ -107,6 +116,8 @@ def _groups_sql(group_by: str) -> str:
     return _GROUPS.format(
         quantities=_SUMS,
         section=_SECTION,
+        amount=_AMOUNT,
+        other_label=_OTHER_LABEL,
         key=key,
         label=label,
         tag_ok="$6::text IS NOT NULL" if kind == "tag" else "true",
@@ -144,6 +155,62 @@ async def ledger_groups(
         )
         for r in rows
     ]
+
+
+# Each period of the account's commitment: its terms at open, what it drew once closed, the
+# prepayment it opened with (its credit's key, services/commitments.py), and the debits of
+# its time the ledger holds up to id $2.
+_PERIODS = """
+SELECT p.starts_at, p.ends_at, p.rolled_in, p.drawn_micros, p.closed_at,
+       coalesce((SELECT k.amount_micros FROM ledger_credit_keys k
+                 WHERE k.account_id = $1 AND k.idempotency_key = 'commitment:' || c.id
+                   || ':' || (extract(epoch FROM p.starts_at) * 1000)::bigint || ':prepaid'),
+                0) AS prepaid_micros,
+       (SELECT coalesce(-sum(l.amount_micros), 0) FROM ledger_entries l
+        WHERE l.account_id = $1 AND l.kind = 'debit' AND l.id <= $2
+          AND l.occurred_at >= p.starts_at AND l.occurred_at < p.ends_at) AS counted_micros
+FROM commitment_periods p JOIN commitments c ON c.id = p.commitment_id
+WHERE c.account_id = $1
+ORDER BY p.starts_at
+"""
+_APPLIED_BEFORE = """
+SELECT ln.key, -sum(ln.amount_micros)::bigint AS micros
+FROM invoice_lines ln JOIN invoices i ON i.id = ln.invoice_id
+WHERE i.account_id = $1 AND i.kind = 'invoice' AND ln.section = 'applied'
+GROUP BY ln.key
+"""
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+async def applied_groups(
+    conn: asyncpg.Connection, account_id: str, through: int, open_drawn: OpenDraw | None
+) -> list[LedgerGroup]:
+    """What the account's commitment periods drew from money paid in advance and no earlier
+    invoice charged back yet (billing.commitments.applied_now), one group a period. A
+    closed period drew what its close recorded; the open one what the hot store said
+    (`open_drawn`: its end and drawn micros), or nothing yet when it could not say."""
+    before = {r["key"]: r["micros"] for r in await conn.fetch(_APPLIED_BEFORE, account_id)}
+    out = []
+    for p in await conn.fetch(_PERIODS, account_id, through):
+        if p["closed_at"] is not None:
+            drawn = int(p["drawn_micros"])
+        elif open_drawn is not None and open_drawn.ends_ms == _ms(p["ends_at"]):
+            drawn = open_drawn.drawn_micros
+        else:
+            drawn = 0
+        rolled = p["rolled_in"]
+        rolled = json.loads(rolled) if isinstance(rolled, str) else rolled
+        prepaid = prepaid_share(int(p["prepaid_micros"]), tranches_of(rolled))
+        day = f"{p['starts_at']:%Y-%m-%d}"
+        key = f"commitment {day}"
+        micros = applied_now(prepaid, drawn, int(p["counted_micros"]), before.get(key, 0))
+        if micros:
+            label = f"drawn from the commitment paid in advance (period from {day})"
+            out.append(LedgerGroup("applied", key, label, 0, 0, micros))
+    return out
 
 
 def _party_json(p: Party) -> str:
@@ -340,11 +407,12 @@ class Invoices:
         period_end: datetime,
         group_by: str,
         build: Build,
+        open_drawn: OpenDraw | None = None,
     ) -> Invoice:
         """Issue the account's invoice for the month up to `period_end`, from the end of its
         last invoice in that month (or the month's start); `build` makes it from its number,
-        the period's start and the ledger's groups, and may refuse by raising: nothing is
-        written then and the number is not used."""
+        the period's start and the ledger's groups (with the commitment's `applied_groups`),
+        and may refuse by raising: nothing is written then and the number is not used."""
         with map_postgres_errors():
             through = await settled_through(self.pool)
             async with self.pool.acquire() as conn, conn.transaction():
@@ -361,6 +429,7 @@ class Invoices:
                 )  # fmt: skip
                 start = month_start if start is None else start
                 groups = await ledger_groups(conn, account_id, start, period_end, group_by, through)
+                groups += await applied_groups(conn, account_id, through, open_drawn)
                 invoice = build(number, start, groups)
                 await _write(conn, invoice, None, through)
         return invoice
