@@ -308,5 +308,7 @@ def text_lines(inv: Invoice) -> list[tuple[str, bool]]:
     out.append((f"{inv.tax.name} {inv.tax.percent}%: {money(inv.tax_minor, inv)}", False))
     if inv.tax.mention:
         out.append((inv.tax.mention, True))
+    if inv.tax.source:
+        out.append((f"Tax rate by {inv.tax.source}", False))
     out.append((f"Total: {money(inv.total_minor, inv)}", True))
     return out

@@ -8,6 +8,10 @@ The table names the issuer's country, the EU member states, and a rate per custo
 2. otherwise the customer's country's rate from the table (VAT, GST...);
 3. a country the table does not list: the table's `default` rate (0% unless set), with its
    `default_mention` (e.g. "Outside the scope of VAT").
+
+With INVOICE_TAX=stripe, Stripe Tax decides the rate instead (`from_stripe`): its tax
+calculation for the customer's country and tax id, read back as one rate and a mention. The
+invoice applies that rate by its own one rounding rule either way.
 """
 
 from __future__ import annotations
@@ -46,11 +50,13 @@ class TaxTable:
 
 @dataclass(frozen=True, slots=True)
 class Tax:
-    """The tax an invoice applies: its rate in percent, its name and any legal mention."""
+    """The tax an invoice applies: its rate in percent, its name, any legal mention, and who
+    decided it (`source`: empty for the operator's table, else Stripe Tax's calculation)."""
 
     percent: Decimal
     name: str
     mention: str = ""
+    source: str = ""
 
     @property
     def reverse_charge(self) -> bool:
@@ -108,3 +114,45 @@ def tax_for(table: TaxTable, customer_country: str, customer_tax_id: str) -> Tax
     if found is not None:
         return Tax(found.percent, found.name)
     return Tax(table.default.percent, table.default.name, table.default_mention)
+
+
+# Stripe Tax (docs.stripe.com/api/tax/calculations): the names of its tax types, the
+# mention a reason that taxes nothing needs on the invoice, and the type of a business's tax
+# id by its country (a tax id of another country has no type here: it is refused, not
+# guessed, since it decides whether the sale is business to business).
+STRIPE_TAX_NAMES = {
+    "vat": "VAT", "gst": "GST", "hst": "HST", "pst": "PST", "qst": "QST", "rst": "RST",
+    "jct": "JCT", "igst": "IGST", "sales_tax": "Sales tax",
+}  # fmt: skip
+STRIPE_MENTIONS = {
+    "reverse_charge": REVERSE_CHARGE,
+    "not_subject_to_tax": "Not subject to tax",
+    "customer_exempt": "Customer exempt from tax",
+    "product_exempt": "Exempt from tax",
+    "zero_rated": "Zero rated",
+}
+EU_COUNTRIES = frozenset(
+    ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+     "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE")
+)  # fmt: skip
+STRIPE_TAX_ID_TYPES = {
+    **dict.fromkeys(EU_COUNTRIES, "eu_vat"),
+    "GB": "gb_vat", "CH": "ch_vat", "NO": "no_vat", "AU": "au_abn", "NZ": "nz_gst",
+    "IN": "in_gst", "JP": "jp_trn", "SG": "sg_gst", "ZA": "za_vat", "CA": "ca_bn",
+}  # fmt: skip
+
+
+def from_stripe(parts: list[tuple[Decimal, str, str]], calculation_id: str) -> Tax:
+    """The invoice's tax from Stripe Tax's breakdown: each part's (percent, tax type,
+    taxability reason). The rates add up (a state's and a county's sales tax); a sale taxed
+    at nothing carries the mention its reason needs (reverse charge...)."""
+    percent = sum((p for p, _, _ in parts), Decimal(0))
+    names: list[str] = []
+    for _, kind, _ in parts:
+        name = STRIPE_TAX_NAMES.get(kind, kind.replace("_", " ").capitalize() or "Tax")
+        if name not in names:
+            names.append(name)
+    mention = ""
+    if percent == 0:
+        mention = next((STRIPE_MENTIONS[r] for _, _, r in parts if r in STRIPE_MENTIONS), "")
+    return Tax(percent, " + ".join(names) or "Tax", mention, f"Stripe Tax ({calculation_id})")

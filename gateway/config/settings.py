@@ -21,6 +21,7 @@ from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings
 from gateway.config.domains import DomainSettings, domain_settings
 from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
+from gateway.config.invoicing import invoice_tax_source
 from gateway.config.mcp import McpServer, read_mcp
 from gateway.config.outbound import OutboundSettings
 from gateway.config.payments import PaymentSettings, payment_settings
@@ -186,6 +187,10 @@ class Settings:
     invoice_series: str = "INV"
     invoice_days_due: int = 30  # days a sent invoice gives the customer to pay (Stripe's due date)
     fx_rates_url: str = ""  # the ECB-format reference rates an invoice reads when given none
+    # Who names an invoice's tax rate (INVOICE_TAX): `table` (tax.toml) or `stripe` (Stripe
+    # Tax, for the product's INVOICE_TAX_CODE).
+    invoice_tax: str = "table"
+    invoice_tax_code: str = "txcd_10000000"
     # Bring your own key (docs/guides/byok.md): the AES-256-GCM key customers' provider keys
     # are stored under (BYOK_ENCRYPTION_KEY, base64 of 32 bytes; empty: storing one is
     # refused), how often each process reads them again, and the least time between two
@@ -236,6 +241,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     series = str(get("INVOICE_SERIES", "INV"))
     if not series.isalnum() or len(series) > 12:
         raise ConfigError("INVOICE_SERIES must be 1 to 12 letters or digits")
+    invoice_tax, tax_code = invoice_tax_source(get, payments.provider)
     traces = trace_settings(get)
     if payments.provider == "stripe" and not signin["public_url"]:
         raise ConfigError(
@@ -291,6 +297,8 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         payments=payments,
         tax=tax,
         invoice_series=series,
+        invoice_tax=invoice_tax,
+        invoice_tax_code=tax_code,
         invoice_days_due=v.whole("INVOICE_DAYS_DUE", get("INVOICE_DAYS_DUE", 30), 1),
         fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or "")),
         anthropic_unknown_betas=v.one_of(

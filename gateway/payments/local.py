@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.plans import PlanBook
+from billing.tax import Tax
 from gateway.payments.local_objects import (
     BRAND,
     CARDS,
@@ -42,6 +43,7 @@ from gateway.services.payment.port import (
     Invoice,
     InvoiceState,
     InvoiceToSend,
+    NotConfigured,
     PaymentState,
     ProviderEvent,
     RefundState,
@@ -49,6 +51,7 @@ from gateway.services.payment.port import (
     SentInvoice,
     SetupState,
     SubscriptionState,
+    TaxAsked,
 )
 from gateway.stores.ports.payments import LocalProviderStorePort
 
@@ -229,6 +232,9 @@ class LocalProvider:
         }  # fmt: skip
         await self.store.put(sent, "sent_credit_note", credit.account_id, doc)
         return SentCredit(sent, None)
+
+    async def tax_rate(self, asked: TaxAsked) -> Tax:
+        raise NotConfigured("the local payments provider computes no tax: Stripe Tax does")
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Events posted to /webhooks/local carry the Stripe-style signature scheme."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NoReturn
 
+from billing.tax import Tax
 from gateway.services.payment.port import (
     CardOnFile,
     CreditToSend,
@@ -27,6 +28,7 @@ from gateway.services.payment.port import (
     SetupState,
     SignatureInvalid,
     SubscriptionState,
+    TaxAsked,
 )
 
 NAME = "none"
@@ -117,6 +119,9 @@ class NoProvider:
 
     async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
         raise NotConfigured(f"the {self.name} payments provider sends no invoices: Stripe does")
+
+    async def tax_rate(self, asked: TaxAsked) -> Tax:
+        raise NotConfigured(f"the {self.name} payments provider computes no tax: Stripe Tax does")
 
     def verify(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         raise SignatureInvalid("no payment provider is configured")

@@ -16,6 +16,7 @@ from typing import Any
 import stripe
 
 from billing.plans import PlanBook
+from billing.tax import Tax
 from gateway.config.return_urls import with_params
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,
@@ -26,6 +27,7 @@ from gateway.payments.stripe_wire import (
     id_of,
     invoice_of,
     payment_state,
+    tax_of_calculation,
     when,
 )
 from gateway.services.payment.port import (
@@ -45,10 +47,12 @@ from gateway.services.payment.port import (
     SetupState,
     SignatureInvalid,
     SubscriptionState,
+    TaxAsked,
     UnknownObject,
 )
 
 TOLERANCE_S = 300
+TAX_PROBE_MINOR = 100_000  # the one line a rate is asked for (any amount names the rate)
 
 
 class StripeProvider:
@@ -464,6 +468,25 @@ class StripeProvider:
         return SentInvoice(
             str(draft.id), get(draft, "hosted_invoice_url"), str(get(draft, "status"))
         )
+
+    async def tax_rate(self, asked: TaxAsked) -> Tax:
+        """Stripe Tax's calculation for one line of `TAX_PROBE_MINOR` in the invoice's
+        currency: the rate depends on who buys and what, not on the amount, and the invoice
+        applies it to its own subtotal by its one rounding rule."""
+        address: dict[str, str] = {"country": asked.country}
+        if asked.address:
+            address["line1"] = asked.address[0]
+        details: dict[str, Any] = {"address": address, "address_source": "billing"}
+        if asked.tax_id:
+            details["tax_ids"] = [{"type": asked.tax_id_type, "value": asked.tax_id}]
+        calc = await self._call(
+            self.v1.tax.calculations.create_async,
+            currency=asked.currency.lower(),
+            line_items=[{"amount": TAX_PROBE_MINOR, "reference": "meterway-invoice-rate",
+                         "tax_code": asked.tax_code}],
+            customer_details=details,
+        )  # fmt: skip
+        return tax_of_calculation(calc)
 
     async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
         """A Stripe credit note on the invoice it corrects, for its total. Stripe takes it

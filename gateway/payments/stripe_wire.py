@@ -8,9 +8,17 @@ port's values (`PaymentState`, `ProviderEvent`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.services.payment.port import CardOnFile, Invoice, PaymentState, ProviderEvent
+from billing.tax import Tax, from_stripe
+from gateway.services.payment.port import (
+    CardOnFile,
+    Invoice,
+    PaymentState,
+    ProviderEvent,
+    ProviderUnavailable,
+)
 
 MICROS_PER_CENT = 10_000
 KINDS = {
@@ -123,6 +131,25 @@ def invoice_of(inv: Any, plans: dict[str, str] | None = None) -> Invoice:
         (plans or {}).get(price),
         (start, end) if start and end else None,
     )
+
+
+def tax_of_calculation(calc: Any) -> Tax:
+    """A Stripe Tax calculation's rate: its `tax_breakdown`, each part's
+    `tax_rate_details.percentage_decimal` and `tax_type` (no details: a sale Stripe collects
+    nothing on, `not_collecting`) and its `taxability_reason`. A rate that is not an exact
+    decimal from 0 to 100 is an answer no invoice can apply: ProviderUnavailable."""
+    parts = []
+    for part in get(calc, "tax_breakdown") or []:
+        text = str(get(part, "tax_rate_details", "percentage_decimal") or "0")
+        try:
+            percent = Decimal(text)
+        except InvalidOperation:
+            percent = Decimal("NaN")
+        if not percent.is_finite() or not 0 <= percent <= 100:
+            raise ProviderUnavailable(f"Stripe Tax answered the rate {text!r}", None)
+        kind = str(get(part, "tax_rate_details", "tax_type") or "")
+        parts.append((percent, kind, str(get(part, "taxability_reason") or "")))
+    return from_stripe(parts, str(get(calc, "id") or "no id"))
 
 
 def error_message(exc: Exception) -> str:

@@ -25,7 +25,8 @@ from billing.invoices import (
 )
 from billing.receipts import Seller
 from billing.statements import Month
-from billing.tax import TaxTable, tax_for
+from billing.tax import STRIPE_TAX_ID_TYPES, Tax, TaxTable, tax_for
+from gateway.services.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.ports.invoices import OpenDraw
 from gateway.stores.records import Row
@@ -37,15 +38,22 @@ _EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
 RateSource = Callable[[str], Awaitable[tuple[Decimal, str]]]
 
 
+# The tax a provider's tax service names for a customer (Stripe Tax, INVOICE_TAX=stripe).
+TaxSource = Callable[[TaxAsked], Awaitable[Tax]]
+
+
 @dataclass(frozen=True, slots=True)
 class Issuer:
     """The operator as invoices name it: SELLER_* settings, tax.toml's country, the series;
-    where rates come from when neither the request nor the customer gives one."""
+    where rates come from when neither the request nor the customer gives one; who names
+    the tax rate when not the table (`tax_source`, for the product's `tax_code`)."""
 
     seller: Seller
     tax: TaxTable
     series: str
     rates: RateSource | None = None
+    tax_source: TaxSource | None = None
+    tax_code: str = ""
 
     @property
     def party(self) -> Party:
@@ -105,6 +113,25 @@ def open_draw(hot: Mapping[str, str]) -> OpenDraw | None:
     return OpenDraw(int(hot["cme"]), int(hot.get("cmu", "0")))
 
 
+async def _tax(issuer: Issuer, customer: Party, currency: str) -> Tax:
+    """The operator's table's rule, or the tax service's rate for this customer. Raises
+    InvalidInvoice for details the service cannot take (no country; a tax id of a country
+    whose id type is not known, which would decide business or consumer by a guess)."""
+    if issuer.tax_source is None:
+        return tax_for(issuer.tax, customer.country, customer.tax_id)
+    if not customer.country:
+        raise InvalidInvoice("Stripe Tax needs the customer's country: set it in its details.")
+    tax_id = customer.tax_id.strip()
+    kind = STRIPE_TAX_ID_TYPES.get(customer.country, "") if tax_id else ""
+    if tax_id and not kind:
+        raise InvalidInvoice(
+            f"Stripe Tax needs the type of a tax id from {customer.country}, which Meterway"
+            " does not know: use the rate table (INVOICE_TAX=table) for this customer."
+        )
+    asked = TaxAsked(customer.country, customer.address, tax_id, kind, currency, issuer.tax_code)
+    return await issuer.tax_source(asked)
+
+
 async def issue(
     store: InvoicesPort,
     issuer: Issuer,
@@ -128,7 +155,7 @@ async def issue(
     group_by = check_group_by(asked.group_by or (row["group_by"] if row else "model"))
     currency, rate, source = await _conversion(asked, row, issuer.rates)
     customer = customer_party(row)
-    tax = tax_for(issuer.tax, customer.country, customer.tax_id)
+    tax = await _tax(issuer, customer, currency)
     end = min(asked.month.end, now)
 
     def build(number: int, start: datetime, groups: list[LedgerGroup]) -> Invoice:

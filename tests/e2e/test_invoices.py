@@ -113,7 +113,9 @@ async def test_eur_invoice_with_german_vat(gw: Gateway) -> None:
         assert ln["amount_minor"] == half_up(ln["amount_micros"], "0.9231", 2)
     assert (inv["currency"], inv["minor_units"], inv["rate"]) == ("EUR", 2, "0.9231")
     assert inv["rate_source"] == "ECB reference rate"
-    assert inv["tax"] == {"name": "VAT", "percent": "19", "mention": "", "reverse_charge": False}
+    assert inv["tax"] == {
+        "name": "VAT", "percent": "19", "mention": "", "reverse_charge": False, "source": "table"
+    }  # fmt: skip
     subtotal = sum(ln["amount_minor"] for ln in usage)
     assert inv["subtotal_minor"] == subtotal
     tax = int((Decimal(subtotal) * Decimal("0.19")).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -131,7 +133,8 @@ async def test_reverse_charge_for_a_french_business(gw: Gateway) -> None:
     status, inv = await issue(gw, c.account_id)
     assert status == 201, inv
     assert inv["tax"] == {
-        "name": "VAT", "percent": "0", "mention": "Reverse charge", "reverse_charge": True
+        "name": "VAT", "percent": "0", "mention": "Reverse charge", "reverse_charge": True,
+        "source": "table",
     }  # fmt: skip
     assert inv["tax_minor"] == 0 and inv["total_minor"] == inv["subtotal_minor"] > 0
     assert inv["customer"]["tax_id"] == "FR40303265045"

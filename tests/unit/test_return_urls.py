@@ -92,3 +92,16 @@ def test_stripe_needs_public_url_and_origins_must_be_origins() -> None:
     for bad in ("https://a.example/path", "ftp://a.example", "a.example", "http://[::1"):
         with pytest.raises(ConfigError, match="RETURN_URL_ORIGINS"):
             load_settings(GOOD | {"RETURN_URL_ORIGINS": bad})
+
+
+def test_stripe_tax_needs_stripe_and_a_tax_code() -> None:
+    with pytest.raises(ConfigError, match="INVOICE_TAX=stripe needs PAYMENTS_PROVIDER=stripe"):
+        load_settings(GOOD | {"INVOICE_TAX": "stripe"})
+    with pytest.raises(ConfigError, match="INVOICE_TAX must be table or stripe"):
+        load_settings(GOOD | {"INVOICE_TAX": "avalara"})
+    with pytest.raises(ConfigError, match="INVOICE_TAX_CODE"):
+        load_settings(STRIPE | {"PUBLIC_URL": BASE, "INVOICE_TAX": "stripe",
+                                "INVOICE_TAX_CODE": "10000000"})  # fmt: skip
+    s = load_settings(STRIPE | {"PUBLIC_URL": BASE, "INVOICE_TAX": "Stripe"})
+    assert (s.invoice_tax, s.invoice_tax_code) == ("stripe", "txcd_10000000")
+    assert load_settings(GOOD).invoice_tax == "table"

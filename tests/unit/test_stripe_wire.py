@@ -4,9 +4,13 @@ PaymentIntent's state means for the ledger."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from gateway.payments.stripe_wire import event_of, invoice_of, payment_state
+import pytest
+
+from gateway.payments.stripe_wire import event_of, invoice_of, payment_state, tax_of_calculation
+from gateway.services.payment.port import ProviderUnavailable
 
 
 def _intent(status: str, **kw: Any) -> dict[str, Any]:
@@ -66,3 +70,33 @@ def test_an_invoice_names_the_plan_and_period_its_line_bills() -> None:
     assert found.period == (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
     bare = invoice_of({"id": "in_2", "status": "open", "amount_due": 500})
     assert (bare.plan, bare.period, bare.amount_micros) == (None, None, 5_000_000)
+
+
+def _calc(*parts: tuple[str | None, str | None, str]) -> dict[str, Any]:
+    return {
+        "id": "taxcalc_1",
+        "tax_breakdown": [
+            {"amount": 0, "taxability_reason": reason,
+             "tax_rate_details": None if percent is None else
+             {"percentage_decimal": percent, "tax_type": kind}}
+            for percent, kind, reason in parts
+        ],
+    }  # fmt: skip
+
+
+def test_a_stripe_tax_calculation_is_one_rate_and_its_mention() -> None:
+    vat = tax_of_calculation(_calc(("19.0", "vat", "standard_rated")))
+    assert (vat.percent, vat.name, vat.mention) == (Decimal(19), "VAT", "")
+    assert vat.source == "Stripe Tax (taxcalc_1)"
+    reverse = tax_of_calculation(_calc(("0.0", "vat", "reverse_charge")))
+    assert reverse.reverse_charge and reverse.percent == 0
+    # A state's and a county's sales tax add up to the one rate the invoice applies.
+    us = tax_of_calculation(_calc(("6.0", "sales_tax", "standard_rated"),
+                                  ("2.875", "sales_tax", "standard_rated")))  # fmt: skip
+    assert (str(us.percent), us.name) == ("8.875", "Sales tax")
+    nothing = tax_of_calculation(_calc((None, None, "not_collecting")))
+    assert (nothing.percent, nothing.mention) == (Decimal(0), "")
+    assert tax_of_calculation({"id": "taxcalc_2", "tax_breakdown": []}).percent == 0
+    for bad in ("abc", "-1", "101", "NaN", "Infinity"):
+        with pytest.raises(ProviderUnavailable, match="rate"):
+            tax_of_calculation(_calc((bad, "vat", "standard_rated")))

@@ -69,8 +69,10 @@ INVOICE: Schema = obj(
     group_by=STR,
     issuer=_PARTY,
     customer=_PARTY,
-    tax=obj(("name", "percent", "mention", "reverse_charge"), name=STR, percent=STR,
-            mention=STR, reverse_charge={"type": "boolean"}),
+    tax=obj(("name", "percent", "mention", "reverse_charge", "source"), name=STR, percent=STR,
+            mention=STR, reverse_charge={"type": "boolean"},
+            source={"type": "string", "description": "table (config/tax.toml), or Stripe Tax"
+                    " and its calculation's id"}),
     lines=array(_LINE),
     usage_micros=MICROS,
     subtotal_minor=INT,

@@ -84,6 +84,7 @@ def invoice_json(inv: Invoice, sent: Row | None = None) -> dict[str, Any]:
             "percent": format(inv.tax.percent.normalize(), "f"),
             "mention": inv.tax.mention,
             "reverse_charge": inv.tax.reverse_charge,
+            "source": inv.tax.source or "table",
         },
         "lines": [_line(ln, inv.currency) for ln in inv.lines],
         "usage_micros": inv.usage_micros,
@@ -187,7 +188,11 @@ def _issuer(request: web.Request) -> service.Issuer:
     settings = request.config_dict[SETTINGS]
     url = settings.fx_rates_url
     rates = partial(fx_rates.fetch_rate, url) if url else None
-    return service.Issuer(settings.payments.seller, settings.tax, settings.invoice_series, rates)
+    stripe_tax = request.config_dict[PAYMENTS].provider.tax_rate
+    return service.Issuer(
+        settings.payments.seller, settings.tax, settings.invoice_series, rates,
+        stripe_tax if settings.invoice_tax == "stripe" else None, settings.invoice_tax_code,
+    )  # fmt: skip
 
 
 async def admin_customer(request: web.Request) -> web.Response:
@@ -235,6 +240,15 @@ async def admin_issue(request: web.Request) -> web.Response:
         raise Conflict(str(exc)) from exc
     except fx_rates.RateSourceFailed as exc:
         raise RateSourceUnavailable(f"{exc} Nothing was issued; retry or give the rate.") from exc
+    except ProviderUnavailable as exc:
+        said = " ".join(str(exc).split())[:300]
+        if exc.status is not None and exc.status < 500:  # the customer's details, refused
+            raise Conflict(f"Stripe Tax refused the customer's details: {said} Nothing"
+                           " was issued.") from exc  # fmt: skip
+        raise PaymentProviderError(
+            f"Stripe Tax did not answer ({said}). Nothing was issued: issue it again.",
+            retry_after_s=5,
+        ) from exc
     shown = invoice_json(inv)
     await audited.record(request, "invoice.issue", "invoice", inv.number, inv.account_id, None,
                          {k: shown[k] for k in ("number", "month", "currency", "total_minor",

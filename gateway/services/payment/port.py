@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from billing.tax import Tax
+
 ObjectKind = Literal["payment", "setup", "subscription", "invoice", "refund", "dispute", "other"]
 PaymentStatus = Literal["pending", "requires_action", "succeeded", "failed"]
 Purpose = Literal["topup", "auto_topup"]
@@ -181,6 +183,20 @@ class SentCredit:
     url: str | None  # its PDF at the provider, if it has one
 
 
+@dataclass(frozen=True, slots=True)
+class TaxAsked:
+    """What a provider's tax service needs to name an invoice's rate (INVOICE_TAX=stripe):
+    the customer's country and address, its tax id with the provider's type for it (empty
+    for a consumer), the invoice's currency and the product's tax code."""
+
+    country: str
+    address: tuple[str, ...]
+    tax_id: str
+    tax_id_type: str
+    currency: str
+    tax_code: str
+
+
 class InvoiceNotSent(Exception):
     """The provider's draft does not equal the invoice (another pending item joined it, a
     currency it does not take): nothing was sent, the draft is deleted."""
@@ -263,6 +279,11 @@ class PaymentsProvider(Protocol):
         it to `invoice.email`; retried with the same invoice, it sends that one again.
         Raises InvoiceNotSent, NotConfigured (a provider that cannot send invoices) or
         ProviderUnavailable."""
+
+    async def tax_rate(self, asked: TaxAsked) -> Tax:
+        """The rate the provider's tax service charges this customer (Stripe Tax), its
+        calculation named in `Tax.source`. Raises NotConfigured (a provider without one) or
+        ProviderUnavailable (unreachable, or it refused the customer's details)."""
 
     async def send_credit_note(self, credit: CreditToSend) -> SentCredit:
         """Record the credit note against its invoice at the provider (which e-mails it to

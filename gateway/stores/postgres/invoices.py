@@ -233,10 +233,10 @@ _INSERT = """
 INSERT INTO invoices (series, number, kind, account_id, credits, month, period_start,
     period_end, issued_at, currency, rate, rate_source, group_by, issuer, customer, tax_name,
     tax_percent, tax_mention, usage_micros, subtotal_minor, tax_minor, total_minor, reason,
-    entries_through)
+    entries_through, tax_source)
 VALUES ($1, $2, $3, $4, (SELECT id FROM invoices WHERE series = $1 AND number = $5), $6, $7,
     $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18, $19, $20, $21, $22, $23,
-    $24)
+    $24, $25)
 RETURNING id
 """
 _LINE = """
@@ -255,7 +255,7 @@ async def _write(
         inv.period_start, inv.period_end, inv.issued_at, inv.currency, inv.rate,
         inv.rate_source, inv.group_by, _party_json(inv.issuer), _party_json(inv.customer),
         inv.tax.name, inv.tax.percent, inv.tax.mention, inv.usage_micros, inv.subtotal_minor,
-        inv.tax_minor, inv.total_minor, inv.reason, through,
+        inv.tax_minor, inv.total_minor, inv.reason, through, inv.tax.source,
     )  # fmt: skip
     await conn.executemany(
         _LINE,
@@ -318,7 +318,7 @@ def _invoice(row: asyncpg.Record, lines: list[asyncpg.Record]) -> Invoice:
         group_by=row["group_by"],
         issuer=_party(row["issuer"]),
         customer=_party(row["customer"]),
-        tax=Tax(row["tax_percent"], row["tax_name"], row["tax_mention"]),
+        tax=Tax(row["tax_percent"], row["tax_name"], row["tax_mention"], row["tax_source"]),
         lines=tuple(
             Line(
                 ln["position"],

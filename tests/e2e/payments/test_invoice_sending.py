@@ -15,29 +15,17 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_invoices import SELLER, issue, postpaid
-from tests.support.fakes.stripe_stack import StripeStack, stripe_stack
-from tests.support.harness import Gateway, free_port, running_gateway
+from tests.support.fakes.stripe_stack import StripeStack, gateway_on
+from tests.support.harness import Gateway
 
 GERMAN = {"country": "DE", "legal_name": "Kunde GmbH", "currency": "EUR", "rate": "0.92",
           "rate_source": "ECB reference rate", "email": "ap@kunde.example"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-async def stack() -> AsyncIterator[StripeStack]:
-    async with stripe_stack() as running:
-        yield running
-
-
 @pytest.fixture
 async def gw(dsn: str, stack: StripeStack) -> AsyncIterator[Gateway]:
-    port = free_port()
-    public = f"http://127.0.0.1:{port}"
-    await stack.reset(public + "/webhooks/stripe")
-    env = stack.env(public) | SELLER | {"LISTEN_ADDR": f"127.0.0.1:{port}"}
-    async with running_gateway(dsn, None, **env) as gateway:
+    async with gateway_on(stack, dsn, **SELLER) as gateway:
         yield gateway
-        await stack.quiet()
-        await gateway.settle_all()
 
 
 async def charge(gw: Gateway, account_id: str, micros: int) -> None:

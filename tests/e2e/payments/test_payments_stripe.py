@@ -37,19 +37,12 @@ from tests.support.fakes.stripe_stack import (
     OLD_SECRET,
     StripeStack,
     sign,
-    stripe_stack,
     url_rule_breaks,
 )
 from tests.support.harness import Gateway, free_port, running_gateway
 
 DAY_MS = 86_400_000
 APP = "https://app.example.com"  # a caller's own site, allowed as a return_url origin
-
-
-@pytest.fixture(scope="module")
-async def stack() -> AsyncIterator[StripeStack]:
-    async with stripe_stack() as running:
-        yield running
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
 """localstripe, a stateful Stripe test server, as a subprocess; and a small front speaking
-Stripe's wire format for what localstripe lacks (Checkout and portal sessions).
+Stripe's wire format for what localstripe lacks (Checkout and portal sessions, Stripe Tax).
 
-The gateway's STRIPE_API_BASE points at the front. The front answers /v1/checkout/sessions and
-/v1/billing_portal/sessions itself and passes every other /v1 call through to localstripe
-unchanged. Completing a checkout (`complete`) does what Stripe's hosted page does: it creates
-and attaches the card in localstripe, then pays (a PaymentIntent), saves (a SetupIntent) or
-subscribes, so localstripe sends its own signed webhooks; the front then sends the signed
-`checkout.session.completed`.
+The gateway's STRIPE_API_BASE points at the front. The front answers /v1/checkout/sessions,
+/v1/billing_portal/sessions and /v1/tax/calculations (stripe_tax.py) itself and passes every
+other /v1 call through to localstripe unchanged. Completing a checkout (`complete`) does what
+Stripe's hosted page does: it creates and attaches the card in localstripe, then pays (a
+PaymentIntent), saves (a SetupIntent) or subscribes, so localstripe sends its own signed
+webhooks; the front then sends the signed `checkout.session.completed`.
 
 localstripe's webhook is registered to the front's /_hooks, which records each delivery
 (body and Stripe-Signature exactly as sent) and forwards it to the gateway while `forward` is
@@ -36,7 +36,8 @@ import aiohttp
 import stripe
 from aiohttp import web
 
-from tests.support.harness import die_with_parent, free_port, listen
+from tests.support.fakes import stripe_tax
+from tests.support.harness import Gateway, die_with_parent, free_port, listen, running_gateway
 
 API_KEY = "sk_test_meterway_localstripe"
 OLD_SECRET = "whsec_meterway_old_0123456789"
@@ -344,6 +345,9 @@ class StripeStack:
             }
         )
 
+    async def _tax(self, request: web.Request) -> web.Response:
+        return stripe_tax.calculate(unflatten(await request.post()))
+
     async def _pass(self, request: web.Request) -> web.Response:
         assert self.http is not None
         headers = {
@@ -366,6 +370,7 @@ class StripeStack:
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/checkout/sessions/{id}", self._get_session)
         app.router.add_post("/v1/billing_portal/sessions", self._portal)
+        app.router.add_post("/v1/tax/calculations", self._tax)
         app.router.add_get("/pay/{id}", self._pay_page)
         app.router.add_post("/pay/{id}", self._pay)
         app.router.add_route("*", "/v1/{tail:.*}", self._pass)
@@ -423,3 +428,17 @@ async def stripe_stack() -> AsyncIterator[StripeStack]:
             await runner.cleanup()
         proc.kill()
         await proc.wait()
+
+
+@asynccontextmanager
+async def gateway_on(stack: StripeStack, dsn: str, **env: str) -> AsyncIterator[Gateway]:
+    """A gateway paid through this stack (a clean localstripe, its webhooks to the gateway),
+    with `env` besides; on leaving, every webhook localstripe scheduled is in and settled."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    await stack.reset(public + "/webhooks/stripe")
+    settings = stack.env(public) | {"LISTEN_ADDR": f"127.0.0.1:{port}"} | env
+    async with running_gateway(dsn, None, **settings) as gateway:
+        yield gateway
+        await stack.quiet()
+        await gateway.settle_all()
