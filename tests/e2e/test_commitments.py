@@ -384,6 +384,33 @@ async def test_the_customer_reads_its_own_commitment_and_the_operator_sees_every
     card = billing.split('id="commitment"', 1)[1].split("</section>", 1)[0]
     assert "$10,000.00 a quarter" in card and "$9,549.10" in card, card
     assert 'id="commitment"' not in await _page(gw, "/dashboard/billing", other.key)
+    assert own["current_period"]["left_micros"] == 10_000 * USD - cost
+
+
+async def test_every_surface_shows_the_same_left_while_a_call_holds(gw: Gateway) -> None:
+    """What is left is the allowance less what was drawn and what running calls hold, the
+    same in the API, the operators' page and the customer's Billing card."""
+    t = await tenant(gw, plan="contract", credit=0, scopes=["chat", "account:read", "billing:read"])
+    await commit(gw, t.account_id, **QUARTERLY)
+    gw.control.delay_s = 2.0
+    running = asyncio.create_task(chat(gw, t.key))
+    for _ in range(200):
+        if (await shown(gw, t.account_id))["current_period"].get("held_micros"):
+            break
+        await asyncio.sleep(0.02)
+    period = (await shown(gw, t.account_id))["current_period"]
+    assert period["held_micros"] > 900 * USD and period["drawn_micros"] == 0
+    left = period["left_micros"]
+    assert left == 10_000 * USD - period["held_micros"]
+    money = f"${left / USD:,.2f}"
+    page = await _page(gw, "/dashboard/operators/commitments")
+    row = page.split(f'<tr data-account="{t.account_id}">', 1)[1].split("</tr>", 1)[0]
+    billing = await _page(gw, "/dashboard/billing", t.key)
+    card = billing.split('id="commitment-left">', 1)[1].split("</span>", 1)[0]
+    assert money in row and card == money, (money, row, card)
+    assert await running == ceil_div(LIST * 9000, 10_000)
+    await gw.settle_all()
+    await check_invariants(gw.stores(), [t.account_id])
 
 
 async def invoice(gw: Gateway, account_id: str) -> dict[str, Any]:

@@ -33,9 +33,8 @@ async def commitments_page(request: web.Request) -> web.Response:
             "rolled_in": row["rolled_in"],
         }
         shown = period_json(period, await hot.fields(row["account_id"]))
-        left = shown["allowance_micros"] - (shown["drawn_micros"] or 0)
         terms = {name: row[name] for name in TERM_FIELDS}
-        rows.append({"account_id": row["account_id"], **terms, **shown, "left_micros": left})
+        rows.append({"account_id": row["account_id"], **terms, **shown})
     return render(
         request, "ops_commitments.html", title="Commitments", nav="commitments", rows=rows,
         shown=SHOWN,

@@ -56,6 +56,10 @@ _PERIOD = obj(
     allowance_micros=micros(),
     drawn_micros={**nullable("integer"), "description": "closed periods; the open one: live"},
     held_micros=micros(),
+    left_micros=micros(
+        description="the open period: what calls may still draw at the commitment's price"
+        " (its allowance, less what it drew and what running calls hold)"
+    ),
     charged_micros=nullable("integer"),
     rolled_out_micros=nullable("integer"),
     expired_micros=nullable("integer"),

@@ -21,7 +21,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def period_json(row: Row, hot: dict[str, str] | None = None) -> dict[str, Any]:
-    """A period; the open one with what it drew and holds now (`hot`: the account's fields)."""
+    """A period; the open one with what it drew, holds and has left now (`hot`: the account's
+    fields; without them, or with another period's, those are not shown)."""
     rolled = sum(t.remaining_micros for t in tranches_of(row.get("rolled_in")))
     out: dict[str, Any] = {
         "starts_at": iso(row["starts_at"]),
@@ -40,6 +41,9 @@ def period_json(row: Row, hot: dict[str, str] | None = None) -> dict[str, Any]:
         out["drawn_micros"] = int(hot.get("cmu", "0"))
         out["held_micros"] = int(hot.get("cmh", "0"))
         out["allowance_micros"] = int(hot.get("cma", "0"))
+        # What a call may still draw at the commitment's price: no more than is not held.
+        left = out["allowance_micros"] - out["drawn_micros"] - out["held_micros"]
+        out["left_micros"] = max(left, 0)
     return out
 
 
