@@ -33,6 +33,7 @@ from gateway.stores.records import GrantSpec, Row
 
 log = logging.getLogger("meterway.commitments")
 GRANT_KIND = "commitment"  # the grants a commitment's prepayment and rollovers fund
+KEY_PREFIX = "commitment:"  # its entries' idempotency keys; no operator's key may start so
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def _ms(at: datetime) -> int:
 
 
 def _key(commitment_id: int, start_ms: int, what: str) -> str:
-    return f"commitment:{commitment_id}:{start_ms}:{what}"
+    return f"{KEY_PREFIX}{commitment_id}:{start_ms}:{what}"
 
 
 async def set_commitment(

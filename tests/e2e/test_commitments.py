@@ -459,6 +459,12 @@ async def test_a_postpaid_prepaid_commitment_is_invoiced_once_and_covers_its_usa
     assert charged(first, "applied") == [-10 * discounted]
     lines_sum_to_ledger(first)
     assert first["subtotal_minor"] == 10_000 * 100  # the prepayment, nothing more
+    # No operator's credit can pass for a prepayment (nor take the keeper's keys).
+    for what, amount in (("credits", 10 * USD), ("adjustments", -USD)):
+        body = {"amount_micros": amount, "idempotency_key": f"commitment:1:{what}:prepaid",
+                "reason": "looks like a prepayment"}  # fmt: skip
+        status, refused = await gw.admin("POST", f"{path}/{what}", body)
+        assert status == 400 and refused["error"]["param"] == "idempotency_key", refused
 
     costs = [await chat(gw, t.key) for _ in range(13)]
     assert costs == [discounted] * 11 + [overage] * 2
@@ -502,4 +508,9 @@ async def test_a_prepaid_account_with_a_commitment_is_invoiced_for_the_commitmen
     assert charged(inv, "applied", "paid from the balance") == [-LIST]
     lines_sum_to_ledger(inv)
     assert inv["subtotal_minor"] == 1_000 * 100
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with gw.http.get(f"{gw.url}/admin/v1/invoices/{inv['number']}?format=pdf",
+                           headers=headers) as r:  # fmt: skip
+        pdf = await r.read()
+    assert r.status == 200 and b"(Paid in advance) Tj" in pdf and b"(Commitments) Tj" in pdf
     await check_invariants(gw.stores(), [t.account_id])

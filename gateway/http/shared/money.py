@@ -25,6 +25,7 @@ from gateway.http.shared.credit_grants import live_grant
 from gateway.http.shared.payment_answers import not_set_up
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
+from gateway.services.commitments import KEY_PREFIX as COMMITMENT_KEYS
 from gateway.services.credits import Posted, post_adjustment, post_credit
 from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
 from gateway.services.payment.payments import Payments
@@ -42,6 +43,17 @@ def _too_high(exc: BalanceTooHigh, amount: int) -> InvalidRequest:
         f" {_usd(exc.most_micros)} more, not {_usd(amount)}.",
         param="amount_micros",
     )
+
+
+def _own_key(idem: str) -> str:
+    """An operator's idempotency key, outside the commitment keeper's namespace: its entries
+    (`commitment:...`) are read by their keys, a prepayment's as a charge on invoices."""
+    if idem.startswith(COMMITMENT_KEYS):
+        raise InvalidRequest(
+            f"Idempotency keys starting with '{COMMITMENT_KEYS}' are the commitment keeper's.",
+            param="idempotency_key",
+        )
+    return idem
 
 
 def _conflict(exc: DuplicateCredit, amount: int, what: str) -> Conflict:
@@ -84,6 +96,7 @@ async def credit_account(
     """Credit once per idempotency key (the API and the dashboard); the answer and whether
     this call created the credit. The credit funds `grant` (a paid one by default)."""
     amount = json_whole(amount, "amount_micros", minimum=1, maximum=MAX_EXACT, words=POSITIVE)
+    idem = _own_key(idem)
     app = request.config_dict
     try:
         async with idempotent(
@@ -123,6 +136,7 @@ async def adjust_account(
     at most what the account has (services/credits.py says why)."""
     words = "'amount_micros' must be a non-zero integer (negative takes money out)."
     amount = json_whole(amount, "amount_micros", minimum=-MAX_EXACT, maximum=MAX_EXACT, words=words)
+    idem = _own_key(idem)
     if amount == 0:
         raise refused("amount_micros", -MAX_EXACT, MAX_EXACT, words)
     if not reason.strip():
