@@ -22,13 +22,12 @@ from typing import Any
 
 import asyncpg
 
-from billing.commitments import applied_now, prepaid_share
 from billing.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
 from billing.tax import Tax
-from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.ports.invoices import Build, BuildCredit, OpenDraw
 from gateway.stores.postgres import id_bound
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
+from gateway.stores.postgres.invoice_applied import applied_groups
 from gateway.stores.records import Row
 
 CUSTOMER_FIELDS = (
@@ -155,62 +154,6 @@ async def ledger_groups(
         )
         for r in rows
     ]
-
-
-# Each period of the account's commitment: its terms at open, what it drew once closed, the
-# prepayment it opened with (its credit's key, services/commitments.py), and the debits of
-# its time the ledger holds up to id $2.
-_PERIODS = """
-SELECT p.starts_at, p.ends_at, p.rolled_in, p.drawn_micros, p.closed_at,
-       coalesce((SELECT k.amount_micros FROM ledger_credit_keys k
-                 WHERE k.account_id = $1 AND k.idempotency_key = 'commitment:' || c.id
-                   || ':' || (extract(epoch FROM p.starts_at) * 1000)::bigint || ':prepaid'),
-                0) AS prepaid_micros,
-       (SELECT coalesce(-sum(l.amount_micros), 0) FROM ledger_entries l
-        WHERE l.account_id = $1 AND l.kind = 'debit' AND l.id <= $2
-          AND l.occurred_at >= p.starts_at AND l.occurred_at < p.ends_at) AS counted_micros
-FROM commitment_periods p JOIN commitments c ON c.id = p.commitment_id
-WHERE c.account_id = $1
-ORDER BY p.starts_at
-"""
-_APPLIED_BEFORE = """
-SELECT ln.key, -sum(ln.amount_micros)::bigint AS micros
-FROM invoice_lines ln JOIN invoices i ON i.id = ln.invoice_id
-WHERE i.account_id = $1 AND i.kind = 'invoice' AND ln.section = 'applied'
-GROUP BY ln.key
-"""
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-async def applied_groups(
-    conn: asyncpg.Connection, account_id: str, through: int, open_drawn: OpenDraw | None
-) -> list[LedgerGroup]:
-    """What the account's commitment periods drew from money paid in advance and no earlier
-    invoice charged back yet (billing.commitments.applied_now), one group a period. A
-    closed period drew what its close recorded; the open one what the hot store said
-    (`open_drawn`: its end and drawn micros), or nothing yet when it could not say."""
-    before = {r["key"]: r["micros"] for r in await conn.fetch(_APPLIED_BEFORE, account_id)}
-    out = []
-    for p in await conn.fetch(_PERIODS, account_id, through):
-        if p["closed_at"] is not None:
-            drawn = int(p["drawn_micros"])
-        elif open_drawn is not None and open_drawn.ends_ms == _ms(p["ends_at"]):
-            drawn = open_drawn.drawn_micros
-        else:
-            drawn = 0
-        rolled = p["rolled_in"]
-        rolled = json.loads(rolled) if isinstance(rolled, str) else rolled
-        prepaid = prepaid_share(int(p["prepaid_micros"]), tranches_of(rolled))
-        day = f"{p['starts_at']:%Y-%m-%d}"
-        key = f"commitment {day}"
-        micros = applied_now(prepaid, drawn, int(p["counted_micros"]), before.get(key, 0))
-        if micros:
-            label = f"drawn from the commitment paid in advance (period from {day})"
-            out.append(LedgerGroup("applied", key, label, 0, 0, micros))
-    return out
 
 
 def _party_json(p: Party) -> str:
