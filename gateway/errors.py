@@ -35,6 +35,7 @@
     │   ├── MemberConflict     409 member_conflict (the address is another identity's member)
     │   ├── LastOwner          409 last_owner (the organization's only owner removed or demoted)
     │   ├── PriceChangeDecided 409 price_change_decided (approved or rejected already)
+    │   ├── PriceChangeTooLate 409 price_change_too_late (its time came too near to approve)
     │   └── MarkupChangeScheduled 409 markup_change_scheduled (one is due for the account)
     ├── PreconditionFailed     412 precondition_failed (If-Match names an older version)
     ├── PayloadTooLarge        413 request_too_large
@@ -476,6 +477,14 @@ class PriceChangeDecided(Conflict):
     """A price change already approved or rejected: it is decided once."""
 
     code = "price_change_decided"
+
+
+class PriceChangeTooLate(Conflict):
+    """A pending price change whose effective time has come nearer than the lead
+    (PRICE_CHANGE_LEAD_S): it can no longer be approved, whatever the request says; propose
+    it again with a later time."""
+
+    code = "price_change_too_late"
 
 
 class MarkupChangeScheduled(Conflict):

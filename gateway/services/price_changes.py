@@ -52,6 +52,7 @@ from gateway.errors import (
     MarkupChangeScheduled,
     NotFound,
     PriceChangeDecided,
+    PriceChangeTooLate,
     PriceChangeTooSoon,
     SecondApproverRequired,
 )
@@ -220,7 +221,13 @@ class PriceDesk:
             raise SecondApproverRequired(
                 f"Price change {change_id} was proposed by {by}; another operator approves it."
             )
-        self._too_soon(row["effective_at"], datetime.now(UTC))
+        earliest = datetime.now(UTC) + timedelta(seconds=self.review.lead_s)
+        if row["effective_at"] < earliest:  # the stored change's state, not the request
+            raise PriceChangeTooLate(
+                f"Price change {change_id} takes effect at {row['effective_at'].isoformat()},"
+                f" less than {self.review.lead_s:g} s from now: it can no longer be approved."
+                " Reject it and propose it again with a later effective_at."
+            )
         move = row["largest_move_permille"]
         if move > self.review.confirm_permille and confirm != percent(move):
             raise ConfirmationRequired(

@@ -187,7 +187,7 @@ async def test_a_markup_change_waits_for_approval_and_its_time_and_never_reaches
     await asyncio.sleep(0.5)  # now closer to its time than the 1 s lead
     path = f"/admin/v1/prices/changes/{late['id']}/approve"
     status, got = await rgw.admin("POST", path, {"confirm": late["largest_move_percent"]})
-    assert status == 400 and got["error"]["code"] == "effective_time_too_soon", got
+    assert status == 409 and got["error"]["code"] == "price_change_too_late", got
     assert await _call(rgw, t.key) == "675"
     await rgw.settle_all()
     await check_invariants(rgw.stores(), [t.account_id])

@@ -216,7 +216,8 @@ async def test_a_price_change_never_takes_effect_in_the_past(own_gw: Gateway) ->
     assert status == 201, change
     await asyncio.sleep(0.8)  # now closer to its effective time than the lead: too late
     status, refused = await gw.admin("POST", f"/admin/v1/prices/changes/{change['id']}/approve")
-    assert status == 400 and refused["error"]["code"] == "effective_time_too_soon", refused
+    # The stored change's time came too near: a conflict with its state, not a bad request.
+    assert status == 409 and refused["error"]["code"] == "price_change_too_late", refused
     status, rejected = await gw.admin("POST", f"/admin/v1/prices/changes/{change['id']}/reject")
     assert status == 200 and rejected["status"] == "rejected", rejected
     status, pending = await gw.admin("GET", "/admin/v1/prices/changes?status=pending")
