@@ -37,6 +37,9 @@ POLICIES = ("overage", "refuse", "balance")
 # The policy's one letter in the account hash's `cmt` (reserve.lua reads it).
 POLICY_CODES = {"overage": "o", "refuse": "r", "balance": "b"}
 MAX_OVERAGE_BPS = 100_000
+# The idempotency keys of a commitment's own ledger entries (`entry_key`): invoices read a
+# period's prepayment by its key, and no operator's credit or adjustment may take one.
+ENTRY_KEY_PREFIX = "commitment:"
 MAX_ROLLOVER_PERIODS = 12
 
 
@@ -238,3 +241,9 @@ def applied_now(prepaid: int, drawn: int, counted: int, applied_before: int) -> 
     charged back. Over a period's invoices, it adds up to min(drawn, prepaid) once every
     debit is counted."""
     return max(0, min(prepaid, drawn, counted) - applied_before)
+
+
+def entry_key(commitment_id: int, start_ms: int, what: str) -> str:
+    """The key of the entry `what` (prepaid, unused, rollover) of the period starting at
+    `start_ms`: written once, however often the keeper runs."""
+    return f"{ENTRY_KEY_PREFIX}{commitment_id}:{start_ms}:{what}"

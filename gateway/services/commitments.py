@@ -20,6 +20,7 @@ from billing.commitments import (
     Terms,
     allowance,
     close,
+    entry_key,
     hot_terms,
     period_after,
     period_start,
@@ -33,7 +34,6 @@ from gateway.stores.records import GrantSpec, Row
 
 log = logging.getLogger("meterway.commitments")
 GRANT_KIND = "commitment"  # the grants a commitment's prepayment and rollovers fund
-KEY_PREFIX = "commitment:"  # its entries' idempotency keys; no operator's key may start so
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,6 @@ def _at(ms: int) -> datetime:
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
-
-
-def _key(commitment_id: int, start_ms: int, what: str) -> str:
-    return f"{KEY_PREFIX}{commitment_id}:{start_ms}:{what}"
 
 
 async def set_commitment(
@@ -79,7 +75,7 @@ async def _open(
     start_ms, end_ms = _ms(period["starts_at"]), _ms(period["ends_at"])
     committed = int(period["committed_micros"])
     if terms.billing == "prepaid":
-        await _credit(ports, account_id, committed, _key(row["id"], start_ms, "prepaid"), None)
+        await _credit(ports, account_id, committed, entry_key(row["id"], start_ms, "prepaid"), None)
     allowed = allowance(committed, tranches_of(period["rolled_in"]))
     await ports.store.commitments.open(account_id, end_ms, allowed, hot_terms(terms))
 
@@ -114,16 +110,16 @@ async def close_period(ports: CommitmentPorts, row: Row) -> None:
         )
     closing = close(terms, start_ms, row["committed_micros"], tranches_of(row["rolled_in"]), drawn)
     if closing.charged_micros:
-        key = _key(row["id"], start_ms, "unused")
+        key = entry_key(row["id"], start_ms, "unused")
         await _charge(ports, account_id, terms, key, closing)
         # A prepaid write-off takes no more than the account has free (running calls hold
         # the rest): the period records what the ledger took, this run's or an earlier one's.
         closing = replace(closing, charged_micros=await ports.commitments.taken(account_id, key))
     if closing.rolled_micros:
-        key = _key(row["id"], start_ms, "rollover")
+        key = entry_key(row["id"], start_ms, "rollover")
         await _credit(ports, account_id, closing.rolled_micros, key, _at(closing.rolled_ends_ms))
     if goes_on and terms.billing == "prepaid":
-        key = _key(row["id"], end_ms, "prepaid")
+        key = entry_key(row["id"], end_ms, "prepaid")
         await _credit(ports, account_id, terms.amount_micros, key, None)
     await ports.commitments.record_close(row["id"], row["period_starts_at"], closing, goes_on)
     if goes_on:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
+from billing.commitments import ENTRY_KEY_PREFIX as COMMITMENT_KEYS
 from billing.display import usd_exact as _usd
 from billing.money import MAX_EXACT
 from billing.payments import PaymentRuleError
@@ -25,7 +26,6 @@ from gateway.http.shared.credit_grants import live_grant
 from gateway.http.shared.payment_answers import not_set_up
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
-from gateway.services.commitments import KEY_PREFIX as COMMITMENT_KEYS
 from gateway.services.credits import Posted, post_adjustment, post_credit
 from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
 from gateway.services.payment.payments import Payments

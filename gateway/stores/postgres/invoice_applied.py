@@ -14,17 +14,18 @@ import json
 
 import asyncpg
 
-from billing.commitments import applied_now, prepaid_share
+from billing.commitments import ENTRY_KEY_PREFIX, applied_now, prepaid_share
 from billing.invoices import LedgerGroup
 from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.ports.invoices import OpenDraw
 
 # Each period of the account's commitment: its terms at open, what it drew once closed, and
-# the prepayment it opened with (its credit's key, services/commitments.py).
+# the prepayment it opened with (its credit's key: billing.commitments.entry_key, $2 the
+# prefix).
 _PERIODS = """
 SELECT p.starts_at, p.ends_at, p.rolled_in, p.drawn_micros, p.closed_at,
        coalesce((SELECT k.amount_micros FROM ledger_credit_keys k
-                 WHERE k.account_id = $1 AND k.idempotency_key = 'commitment:' || c.id
+                 WHERE k.account_id = $1 AND k.idempotency_key = $2 || c.id
                    || ':' || (extract(epoch FROM p.starts_at) * 1000)::bigint || ':prepaid'),
                 0) AS prepaid_micros
 FROM commitment_periods p JOIN commitments c ON c.id = p.commitment_id
@@ -62,7 +63,7 @@ async def applied_groups(
     period's end and drawn micros, from the hot store)."""
     before = {r["key"]: r["micros"] for r in await conn.fetch(_APPLIED_BEFORE, account_id)}
     out = []
-    for p in await conn.fetch(_PERIODS, account_id):
+    for p in await conn.fetch(_PERIODS, account_id, ENTRY_KEY_PREFIX):
         rolled = p["rolled_in"]
         rolled = json.loads(rolled) if isinstance(rolled, str) else rolled
         prepaid = prepaid_share(int(p["prepaid_micros"]), tranches_of(rolled))

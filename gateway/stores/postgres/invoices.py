@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from billing.commitments import ENTRY_KEY_PREFIX
 from billing.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
 from billing.tax import Tax
 from gateway.stores.ports.invoices import Build, BuildCredit, OpenDraw
@@ -48,7 +49,7 @@ _KEYS = {
 }
 # A prepaid commitment's credit at a period's open (its key, services/commitments.py) is what
 # the customer buys: charged, so its amount is counted with the sign of a debit.
-_PREPAID = "(l.kind = 'credit' AND l.idempotency_key LIKE 'commitment:%:prepaid')"
+_PREPAID = f"(l.kind = 'credit' AND l.idempotency_key LIKE '{ENTRY_KEY_PREFIX}%:prepaid')"
 _SECTION = (
     f"CASE WHEN {_PREPAID} THEN 'commitment' ELSE CASE l.kind WHEN 'debit' THEN 'usage'"
     " WHEN 'adjustment' THEN 'adjustment' WHEN 'credit' THEN 'credit'"

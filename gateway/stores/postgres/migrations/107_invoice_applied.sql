@@ -5,4 +5,3 @@ ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_section_check;
 ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_section_check
     CHECK (section IN ('usage', 'adjustment', 'commitment', 'applied', 'credit', 'refund',
                        'expired'));
-CREATE INDEX invoice_lines_applied ON invoice_lines (key) WHERE section = 'applied';
