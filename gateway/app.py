@@ -375,6 +375,8 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     app[PAYMENTS] = payments
     app[AUTO_TOPUPS] = AutoTopups(payments)
     app[METER].settlements.on_low_balance = app[AUTO_TOPUPS].after_settle
+    stores.store.leases.on_low_balance = app[AUTO_TOPUPS].after_settle  # leased calls too
+    stores.store.leases.on_lost = app[METER].settlements.resettle
     app[METER].in_grace = stores.store.in_grace
     app[METER].team_names = TeamNames(app[TEAMS]).get
     app[METER].refusal_facts = partial(refusal_state, stores.store)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.clickhouse.usage import ClickHouseUsage
 from gateway.stores.connect import Stores
+from gateway.stores.errors import StoreUnavailable
 from gateway.stores.records import OwnedResponse
 from gateway.workers.analytics_copy import Copier
 from gateway.workers.anomalies import Detector
@@ -103,9 +105,27 @@ async def background(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[METER].drain(settings.drain_timeout_s)  # in-flight calls settle first
     await supervisor.close()
+    if settings.leases:
+        with contextlib.suppress(StoreUnavailable):  # the sweeper closes them later
+            await app[STORES].store.leases.close_all()
     if settings.settler_enabled:
         with contextlib.suppress(Exception):
             await settler.drain(timeout_s=5)
+
+
+LEASE_KEEP_S = 0.05  # appended settlements are applied this often
+LEASE_EXTEND_EVERY = 100  # rounds between pushes of the leases' deadlines (~5 s)
+
+
+def _lease_keeper(stores: Stores, stop: asyncio.Event) -> Job:
+    """Applies what each lease's requests appended, closes leases that stopped admitting,
+    and keeps the others' deadlines ahead of the sweeper."""
+    leases, rounds = stores.store.leases, itertools.count()
+
+    async def keep() -> None:
+        await leases.keep(extend=next(rounds) % LEASE_EXTEND_EVERY == 0)
+
+    return every(LEASE_KEEP_S, keep, stop, "leases")
 
 
 def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
@@ -120,6 +140,8 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
         await sweep_and_apply(stores.store, stores.pending, close_hold)
 
     yield "sweeper", every(settings.sweep_interval_s, sweep, stop, "sweeper")
+    if settings.leases:
+        yield "leases", _lease_keeper(stores, stop)
     if settings.self_restore:
 
         async def restore() -> None:

@@ -120,6 +120,9 @@ class Settings:
     # per value, as versions before the packed row did): for a rolling upgrade from one of
     # those, whose settlers cannot read a packed row (stream_fields.py).
     settlement_messages: str = "packed"
+    # A busy key's plain calls are admitted under leases (stores/redis/leases.py): one
+    # append per call in Redis instead of two scripts. Off by default while it is new.
+    leases: bool = False
     self_restore: bool = True  # serve restores a Redis without ready markers from the ledger
     show_provider_cost: bool = False  # customers see markup, provider cost and margin
     migrate_on_start: bool = False  # serve applies pending migrations first (MIGRATE=1)
@@ -248,6 +251,8 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
             "PAYMENTS_PROVIDER=stripe needs PUBLIC_URL: Stripe sends people back to absolute"
             " addresses on it"
         )
+    if v.flag(get("LEASES", "0")) and str(get("SETTLEMENT_MESSAGES", "packed")) == "named":
+        raise ConfigError("LEASES=1 needs SETTLEMENT_MESSAGES=packed: a lease appends packed rows")
     return Settings(
         database_url=v.url(
             "DATABASE_URL", str(get("DATABASE_URL", "")), ("postgres", "postgresql")
@@ -275,6 +280,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         settler_name=str(get("SETTLER_NAME", "")) or None,
         settler_lanes=v.whole("SETTLER_LANES", get("SETTLER_LANES", 2), 1),
         settlement_messages=v.one_of("SETTLEMENT_MESSAGES", get, "packed", ("packed", "named")),
+        leases=v.flag(get("LEASES", "0")),
         self_restore=v.flag(get("SELF_RESTORE", "1")),
         show_provider_cost=v.flag(get("SHOW_PROVIDER_COST", "0")),
         migrate_on_start=v.flag(get("MIGRATE", "0")),

@@ -304,6 +304,16 @@ class Settlements:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
 
+    def resettle(
+        self, request_id: str, account_id: str, shard: int, key_id: str, settlement: Settlement
+    ) -> None:
+        """Settle again a debit Redis took and then lost before applying it (a lease's append
+        under a lease it no longer has): as a retry that finds its reservation gone, it is
+        debited late unless its debit is queued or written already."""
+        pending = PendingDebit(request_id, account_id, shard, settlement)
+        self._unsettled[request_id] = pending
+        self.registry.spawn(self._until_settled(pending, settlement, key_id))
+
     async def _lost(self, p: PendingDebit, key_id: str) -> bool:
         """Whether a reservation found closed by a retry was lost (then it is entombed)."""
         if self.rebook is None or await self.rebook.recorded(p):

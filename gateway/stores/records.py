@@ -39,6 +39,15 @@ class KeyRecord:
 MONEY_OUT_ID = re.compile(r"^out_([0-9]{1,2})_[0-9a-f]{32}$")
 
 
+LEASE_ID = re.compile(r"^lse_([0-9]{1,2})_[0-9a-f]{32}$")
+
+
+def is_lease(reservation_id: str) -> bool:
+    """Whether a reservation id names a lease (stores/redis/leases.py): the sweeper closes
+    one by applying what its process appended, then giving back the rest."""
+    return LEASE_ID.match(reservation_id) is not None
+
+
 def is_money_out(request_id: str) -> bool:
     """Whether a reservation id names a money-out hold (stores/redis/money_out.py): the
     sweeper resolves those by the ledger instead of voiding them."""

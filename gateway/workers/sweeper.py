@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway.services.lost_debits import LostDebits
 from gateway.stores.meter_records import is_metered
 from gateway.stores.ports import PendingDebitsPort, SweptStorePort
-from gateway.stores.records import is_money_out
+from gateway.stores.ports.hot import CLOSED
+from gateway.stores.records import is_lease, is_money_out
 
 log = logging.getLogger("meterway.sweeper")
 BATCH = 200
@@ -24,6 +26,11 @@ Resolver = Callable[[int, str], Awaitable[bool]]
 async def _close_expired(
     store: SweptStorePort, shard: int, rid: str, resolve: Resolver | None = None
 ) -> bool:
+    if is_lease(rid):  # its process died: what it appended is debited, the rest given back
+        if await store.leases.close_expired(shard, rid):
+            return True
+        await store.forget_deadline(shard, rid)
+        return False
     if is_money_out(rid):  # never voided: only the ledger knows whether its money left
         return await resolve(shard, rid) if resolve is not None else False
     if is_metered(rid):  # charged or voided by its meter's policy
@@ -50,10 +57,17 @@ async def sweep_once(store: SweptStorePort, resolve: Resolver | None = None) -> 
 
 
 async def apply_pending(store: SweptStorePort, pending: PendingDebitsPort) -> int:
-    """Debit every recorded unsettled call; returns how many were applied."""
+    """Debit every recorded unsettled call; returns how many were applied. One whose hold is
+    gone without its debit (the lease it was admitted under was closed while it was in
+    flight, or Redis lost its reservation) is debited late from what is free, as a settle
+    that finds its reservation lost is (services/settlement.py): never dropped."""
     applied = 0
+    rebook = LostDebits(store, pending)
     for p in await pending.oldest():
-        await store.settle(p.shard, p.account_id, p.request_id, p.settlement)
+        done = await store.settle(p.shard, p.account_id, p.request_id, p.settlement)
+        if done == CLOSED and not await rebook.recorded(p):
+            await rebook.entomb(p, "")  # which key made the call went with the hold
+            await store.settle(p.shard, p.account_id, p.request_id, p.settlement)
         await pending.done(p.request_id)
         applied += 1
     return applied

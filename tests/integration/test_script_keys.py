@@ -64,6 +64,29 @@ async def test_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
     assert len(counters) == 4  # each window's counter, each touched through KEYS
 
 
+async def test_lease_scripts_write_only_keys_they_were_given(stores: Stores) -> None:
+    """A lease's grant, its batches and its close touch only their KEYS; its appends are
+    single-key XADDs to the lease's stream."""
+    h = await make_holder(stores, key_quotas=QUOTAS_K, account_quotas=QUOTAS_A)
+    store, given = stores.store, set[str]()
+    store.leases.enabled = True
+    store._reserve = _recording(store._reserve, given)
+    store._settle = _recording(store._settle, given)
+    store.leases._apply = _recording(store.leases._apply, given)
+    before = await _snapshot(stores)
+    rids = [f"r{n}" for n in range(10)]
+    for rid in rids:
+        await _reserve(store, h, rid)
+    for rid in rids:
+        await store.settle(h.shard, h.account_id, rid, SETTLEMENT)
+    await store.leases.close_all()
+    after = await _snapshot(stores)
+    changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    streams = {k for k in changed if k.startswith(store.keys.tag(h.shard) + "ls:")}
+    assert changed - given - streams == set()
+    assert any(k.startswith(store.keys.tag(h.shard) + "lq:") for k in changed)  # a lease ran
+
+
 async def test_reserve_refuses_to_touch_a_counter_it_was_not_given(stores: Stores) -> None:
     h = await make_holder(stores, key_quotas=QUOTAS_K)
     k, s = stores.store.keys, h.shard

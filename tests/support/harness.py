@@ -263,6 +263,7 @@ class Gateway:
         """Wait for in-flight settlements, then drain the streams into the ledger."""
         await self.app[METER].drain()
         stores = self.stores()
+        await stores.store.leases.close_all()  # what leased calls appended, applied
         await Settler(stores.settlement_stream(), stores.ledger).drain()
 
     async def backlog_length(self) -> int:

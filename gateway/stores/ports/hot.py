@@ -110,8 +110,31 @@ class Reservations(Protocol):
         ...
 
 
+class LeaseUpkeepPort(Protocol):
+    """The leases of this process (stores/redis/leases.py), kept by a background task."""
+
+    async def keep(self, extend: bool = False) -> None:
+        """Apply appended settlements, close leases that stopped admitting, and (`extend`)
+        push the deadlines of the others."""
+        ...
+
+    async def close_all(self) -> None:
+        """At a stop: every lease applied and given back."""
+        ...
+
+    async def close_expired(self, shard: int, lease_id: str) -> bool:
+        """The sweeper's close of a lease its process stopped extending: what it appended
+        is applied, the rest given back; False when it was closed already."""
+        ...
+
+
 class HotStorePort(KeyDirectory, Reservations, Protocol):
     """The Redis hot store: balances, holds, quota counters, keys, and the settlement queue."""
+
+    @property
+    def leases(self) -> LeaseUpkeepPort:
+        """Leases of this process: requests admitted against slices held in Redis."""
+        ...
 
     @property
     def meters(self) -> MeterHoldsPort:
@@ -318,9 +341,20 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         ...
 
 
+class LostReservationsPort(Protocol):
+    """Reservations Redis lost, found by a settle (stores/redis/lost.py)."""
+
+    async def queued(self, shard: int, request_id: str) -> bool: ...
+
+    async def entomb(self, shard: int, account_id: str, key_id: str, request_id: str) -> bool: ...
+
+
 class SweptStorePort(HotStorePort, Protocol):
     """What the sweeper asks of the hot store beyond the rest: the reservations' deadline
-    index, read per shard."""
+    index, read per shard, and the tombstones of reservations found lost."""
+
+    @property
+    def lost(self) -> LostReservationsPort: ...
 
     async def expired_reservations(self, now_ms: int, limit: int) -> dict[int, list[str]]:
         """Per shard, the request ids whose reservation deadline is at or before now_ms,

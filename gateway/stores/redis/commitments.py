@@ -28,9 +28,13 @@ class HotCommitments:
         self._script = load_script(store.redis, "commitment")
 
     async def _run(self, account_id: str, *args: str | int) -> int:
+        """One step of commitment.lua; it returns once no lease granted before it (at the
+        account's own rate) can admit a call (stores/redis/leases.py)."""
         key = self._store.keys.account(shard_of(account_id), account_id)
         with map_redis_errors():
-            return int(await self._script((key,), args))
+            done = int(await self._script((key,), args))
+        await self._store.leases.wait_out(key)
+        return done
 
     async def open(
         self, account_id: str, end_ms: int, allowance: int, terms: str, drawn: int = 0

@@ -14,6 +14,7 @@ from gateway.stores.records import AccountFacts, GrantEnd, HotBalance, KeyRecord
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
+from gateway.stores.redis.leases import Leases
 from gateway.stores.redis.records import (
     decode_grant_ends,
     decode_refusal,
@@ -34,6 +35,7 @@ def _text(raw: bytes | str) -> str:
 
 class HotRecords(HotUpkeep):
     _grant_end_script: ScriptFn  # grant_end.lua, loaded by HotStore
+    leases: Leases  # HotStore's: every change below waits out the leases granted before it
 
     async def put_account(
         self,
@@ -70,6 +72,7 @@ class HotRecords(HotUpkeep):
                 else:
                     pipe.hset(name, mapping={"mkn": next_markup[0], "mka": next_markup[1]})
                 await pipe.execute()
+        await self.leases.wait_out(name)
 
     async def put_key(
         self,
@@ -94,10 +97,13 @@ class HotRecords(HotUpkeep):
                 pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
                 pipe.set(self.keys.directory(key_hash), encode_key_record(record))
                 await pipe.execute()
+        await self.leases.wait_out(name)
 
     async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:
+        name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "q", encode_quotas(quotas))
+            await self.redis.hset(name, "q", encode_quotas(quotas))
+        await self.leases.wait_out(name)
 
     async def put_end_user_budget(
         self, account_id: str, key_id: str, end_user: str, quotas: Sequence[Quota]
@@ -128,24 +134,32 @@ class HotRecords(HotUpkeep):
                 await self.redis.hdel(name, "tm", "tq")
             else:
                 await self.redis.hset(name, mapping={"tm": team_id, "tq": encode_quotas(quotas)})
+        await self.leases.wait_out(name)
 
     async def revoke_key(self, shard: int, key_id: str) -> None:
+        name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "r")
+            await self.redis.hset(name, "st", "r")
+        await self.leases.wait_out(name)
 
     async def set_byok_version(self, account_id: str, version: int) -> None:
         name = self.keys.account(shard_of(account_id), account_id)
         with map_redis_errors():
             if await self.redis.exists(name):
                 await self.redis.hset(name, "bk", str(version))
+        await self.leases.wait_out(name)
 
     async def set_key_paused(self, shard: int, key_id: str, paused: bool) -> None:
+        name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "st", "p" if paused else "a")
+            await self.redis.hset(name, "st", "p" if paused else "a")
+        await self.leases.wait_out(name)
 
     async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
+        name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(self.keys.api_key(shard, key_id), "exp", expires_at_ms)
+            await self.redis.hset(name, "exp", expires_at_ms)
+        await self.leases.wait_out(name)
 
     async def key_is_live(self, shard: int, key_id: str) -> bool:
         """Active and not past its expiry, on the same clock the reserve script uses."""
@@ -265,12 +279,14 @@ class HotRecords(HotUpkeep):
                 await self.redis.hset(name, "cl", str(micros))
             else:
                 await self.redis.hdel(name, "cl")
+        await self.leases.wait_out(name)
 
     async def set_grant_end(self, account_id: str, end: GrantEnd) -> None:
         """One grant's entry (a rest of 0 drops it), atomically beside the scripts."""
         args = (end.grant_id, end.rest_micros, end.end_ms)
         with map_redis_errors():
             await self._grant_end_script((self._account(account_id),), args)
+        await self.leases.wait_out(self._account(account_id))
 
     async def put_grant_ends(self, account_id: str, ends: Sequence[GrantEnd]) -> None:
         """Every grant end of the account at once (rebuild, self-restore)."""
@@ -280,6 +296,7 @@ class HotRecords(HotUpkeep):
                 await self.redis.hset(name, "gx", text)
             else:
                 await self.redis.hdel(name, "gx")
+        await self.leases.wait_out(name)
 
     async def grant_ends(self, account_id: str) -> tuple[GrantEnd, ...]:
         with map_redis_errors():

@@ -27,6 +27,7 @@ from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.hot_records import HotRecords
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
+from gateway.stores.redis.leases import Leases
 from gateway.stores.redis.lost import LostReservations
 from gateway.stores.redis.meter_holds import MeterHolds
 from gateway.stores.redis.money_out import MoneyOutHolds
@@ -61,6 +62,7 @@ class HotStore(HotRecords):
         settlement_messages: str = "packed",
         wire: ScriptWire | None = None,
         end_users_max: int = 100_000,
+        leases: bool = False,
     ) -> None:
         self.redis = client
         self.wire = wire
@@ -87,6 +89,7 @@ class HotStore(HotRecords):
         self.money_out = MoneyOutHolds(self)
         self.commitments = HotCommitments(self)
         self.lost = LostReservations(self)
+        self.leases = Leases(self, enabled=leases)
 
     @classmethod
     def for_settings(
@@ -101,7 +104,20 @@ class HotStore(HotRecords):
             settlement_messages=settings.settlement_messages,
             wire=wire,
             end_users_max=settings.end_users_max,
+            leases=settings.leases,
         )
+
+    @property
+    def reservation_ttl_ms(self) -> str:
+        return self._ttl_ms
+
+    async def call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One script call, Redis's failures seen as HotStoreUnavailable."""
+        return await self._call(script, keys, args)
+
+    async def command(self, *args: Any) -> Any:
+        """One command on one key, through the lean client when there is one."""
+        return await self._command(*args)
 
     async def _call(self, script: ScriptFn, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
@@ -127,7 +143,14 @@ class HotStore(HotRecords):
         end_user: str = "",
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key.
-        `end_user` is `billing.end_users.end_user_id`'s."""
+        `end_user` is `billing.end_users.end_user_id`'s. A busy key's plain call is
+        admitted under a lease when leases are on (stores/redis/leases.py)."""
+        if self.leases.enabled and not mode and not end_user and requests == 1:
+            leased = await self.leases.admit(
+                request_id, key, input_tokens, max_output_tokens, spend_micros
+            )
+            if leased is not None:
+                return leased
         args: tuple[Any, ...] = (
             request_id,
             key.account_id,
@@ -290,13 +313,22 @@ class HotStore(HotRecords):
         under the account's auto top-up threshold adds LOW_BALANCE, one that could not all be
         collected adds UNCOLLECTED times the micros left uncollected (ports/hot.py).
         """
+        if self.leases.owns(request_id):
+            return await self.leases.settle(request_id, settlement)
         return await self._close(shard, account_id, request_id, "debit", settlement)
 
     async def extend(self, shard: int, request_id: str) -> bool:
-        """Push a live reservation's deadline to now + ttl; False once it is closed."""
+        """Push a live reservation's deadline to now + ttl; False once it is closed. A
+        request admitted under a lease is alive while its lease is (`Leases.keep`)."""
+        if self.leases.owns(request_id):
+            return True
+        return await self.extend_by(shard, request_id, self._ttl_ms)
+
+    async def extend_by(self, shard: int, request_id: str, ttl_ms: str) -> bool:
+        """Push a reservation's (or a lease's) deadline to now + `ttl_ms`."""
         k = self.keys
         keys = (k.reservations(shard), k.deadlines(shard), k.clock(shard))
-        return bool(await self._call(self._extend, keys, (request_id, self._ttl_ms, self._clock)))
+        return bool(await self._call(self._extend, keys, (request_id, ttl_ms, self._clock)))
 
     async def close_metered(
         self,
@@ -321,6 +353,8 @@ class HotStore(HotRecords):
     ) -> bool:
         """Give back everything a failed upstream call reserved; nothing is billed. A request
         the provider refused after forwarding (`keep_request`) stays in request windows."""
+        if self.leases.owns(request_id):
+            return await self.leases.release(request_id, keep_request)
         kind = "refused" if keep_request else "release"
         return await self._close(shard, account_id, request_id, kind, None) == DEBITED
 

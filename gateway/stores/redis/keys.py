@@ -47,6 +47,15 @@ class Keys:
         the stream, so moving one between the two is one atomic script)."""
         return f"{self.tag(shard)}dead"
 
+    def lease_stream(self, shard: int, lease_id: str) -> str:
+        """The settlements a process appended under one lease, until lease_apply.lua takes
+        them (stores/redis/lease_wire.py)."""
+        return f"{self.tag(shard)}ls:{lease_id}"
+
+    def lease_seen(self, shard: int, lease_id: str) -> str:
+        """The request ids a lease's settlements were applied for: each applied once."""
+        return f"{self.tag(shard)}lq:{lease_id}"
+
     def closed(self, shard: int, request_id: str) -> str:
         """Marker of a closed metered authorization or event: `kind|quantity|cost`."""
         return f"{self.tag(shard)}mc:{request_id}"

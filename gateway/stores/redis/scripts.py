@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -14,7 +15,17 @@ from gateway.stores.redis.resp import ScriptWire, WireScript
 ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
 
 
+INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
+
+
 def script_text(name: str) -> str:
+    """A script's text, each `--#include NAME` line replaced by `NAME.lua` (code two scripts
+    share; Redis takes one self-contained text per script)."""
+    text = _read(name)
+    return INCLUDE.sub(lambda m: _read(m.group(1)), text)
+
+
+def _read(name: str) -> str:
     return resources.files("gateway.stores.redis.lua").joinpath(f"{name}.lua").read_text()
 
 

@@ -16,6 +16,11 @@
 --       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
 --       checks the key and account; 'check' runs every check and reserves nothing;
+--       'lease' reserves ARGV[23] times the amounts of ARGV 4-7 at most (a lease:
+--       billing/leases.py), fewer where a quarter-like share (ARGV[24], basis points) of
+--       a window's or the balance's headroom is less, and none below four: then it answers
+--       {0, 'unleasable'}, as it does for an account in a commitment's period; ARGV[25]
+--       the longest a lease lives (ms);
 --       13 end user id ('' or absent = none, '!' = one out of bounds: billing/end_users.py),
 --       14 how many end users with live budget windows an account may have (with an end
 --       user only); then for a meter (all absent otherwise; 13 and 14 then ''): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
@@ -45,7 +50,9 @@
 -- at its rate, which the reply's markup bps then is; a used-up commitment that refuses
 -- answers the balance refusal `commitment_exhausted` with what it has left.
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
---         plan, markup bps applied, BYOK version}
+--         plan, markup bps applied, BYOK version}, and for a lease: the units held, then
+--         when it must stop admitting at the latest: the key's expiry, the scheduled
+--         markup's start and the next grant's end (each 0 when none)
 --        or {0, reason, ...details}; a balance refusal ends with plan and markup bps applied;
 --        a quota refusal ends with plan, now (so answers measure Retry-After on the same
 --        clock that decided) and the id of its scope (key, team, account or end user);
@@ -203,6 +210,7 @@ end
 -- (billing.commitments.effective_bps). An account without a commitment reads five nil fields.
 local committed = false
 if a[16] and meter == '' and now < exact(a[16]) then
+  if mode == 'lease' then return { 0, 'unleasable' } end
   local cmt = a[20]
   local c1 = find(cmt, ':', 1, true)
   local c2 = find(cmt, ':', c1 + 1, true)
@@ -239,6 +247,12 @@ local function touch(key, field, m, ttl, lim)
 end
 -- The tightest request window and token window: limit (-1: none), remaining, reset.
 local r_lim, r_left, r_reset, t_lim, t_left, t_reset = -1, 0, 0, -1, 0, 0
+-- A lease's headroom per metric: the least any window it counts in has left (and the
+-- balance's, for spend).
+local room = {}
+local function note_room(m, left)
+  if not room[m] or left < room[m] then room[m] = left end
+end
 local function note_tightest(m, lim, remaining, reset)
   if m == 'r' then
     if r_lim == -1 or remaining < r_left then r_lim, r_left, r_reset = lim, remaining, reset end
@@ -300,6 +314,7 @@ local function sliding(base, w, m, lim, lim_text, amount, scope, shown)
   end
   touch(base, fields[GRANULES + 1], m, SLIDE[w] + 2 * g, lim_text)
   note_tightest(m, lim, lim - used - amount, (c + GRANULES + 1) * g)
+  note_room(m, lim - used)
   return nil
 end
 
@@ -313,6 +328,7 @@ local function calendar(base, w, m, lim, lim_text, amount, scope, shown)
   end
   touch(key, '', m, reset, lim_text)
   note_tightest(m, lim, lim - used - amount, reset)
+  note_room(m, lim - used)
   return nil
 end
 
@@ -394,8 +410,25 @@ if postpaid and a[4] ~= '1' then
 elseif (a[10] or not postpaid) and (meter == '' or ARGV[21] == '1') then
   local avail = spendable()
   if avail < s then return { 0, 'balance', 'insufficient_balance', avail, plan, mk } end
+  note_room('s', avail)
 end
 if mode == 'check' then return checked() end
+
+-- A lease holds `units` times every amount (billing.leases.grant_count: the same rule).
+local units = 1
+if mode == 'lease' then
+  units = exact(ARGV[23])
+  local share = exact(ARGV[24])
+  for m, left in pairs(room) do
+    local each = amounts[m]
+    if each and each > 0 then
+      units = math.min(units, math.floor(math.floor(math.max(left, 0) * share / 10000) / each))
+    end
+  end
+  if units < 4 then return { 0, 'unleasable' } end
+  for m, each in pairs(amounts) do amounts[m] = each * units end
+  s = amounts.s
+end
 
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } end
 
@@ -406,6 +439,7 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return { 0, 'duplicate' } e
 local function written(arg) return (arg and arg ~= '') and arg or '0' end  -- checked exact
 local strs = { r = written(ARGV[4]), i = written(ARGV[5]), o = written(ARGV[6]),
   s = mk == 0 and written(ARGV[7]) or int(s) }  -- amounts as written
+if units > 1 then strs = { r = int(amounts.r), i = int(amounts.i), o = int(amounts.o), s = int(s) } end
 -- A meter's on-expiry policy gains an `n` when its reported events may take the balance
 -- below its floor (`allow_negative`: refused over balance 0): settle.lua collects them whole.
 local policy = (ARGV[18] or '') .. ((meter ~= '' and ARGV[21] == '0') and 'n' or '')
@@ -455,4 +489,20 @@ redis.call('HINCRBY', KEYS[1], 'held', strs.s)
 if committed then redis.call('HINCRBY', KEYS[1], 'cmh', strs.s) end
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
+if mode == 'lease' then
+  -- Until when a lease may admit (ARGV[25]: billing.leases.MAX_LIFE_MS): a change to the
+  -- account or the key waits that long when it is still to come (stores/redis/leases.py).
+  local lz = int(now + exact(ARGV[25]))
+  redis.call('HSET', KEYS[1], 'lz', lz)
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'lz', lz) end
+  local stem = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[3])
+  for _, an in ipairs(anc) do redis.call('HSET', stem .. an[1], 'lz', lz) end
+  local gx_next = 0
+  for at in string.gmatch(a[11] or '', '%d+:%d+@(%d+)') do
+    at = at + 0
+    if at > now and (gx_next == 0 or at < gx_next) then gx_next = at end
+  end
+  return { 1, now, r_lim, r_left, r_reset, t_lim, t_left, t_reset, plan, mk, bk, units,
+    k[3] or '0', a[13] and a[14] or '0', int(gx_next) }
+end
 return { 1, now, r_lim, r_left, r_reset, t_lim, t_left, t_reset, plan, mk, bk }

@@ -1,0 +1,441 @@
+"""Leases in one gateway process: requests admitted against a slice held in Redis, settled
+by one append each (billing/leases.py says what a lease is).
+
+- `admit` takes a request from the key's current lease, or asks Redis for a new one (one
+  reserve.lua call in mode 'lease', which checks and holds everything a per-request
+  reservation would, times the lease's units). None sends the request down the
+  per-request path: the key is not busy enough, the headroom is small, the account is in a
+  commitment's period, or Redis refused the lease (the per-request call then gives the
+  refusal its exact words).
+- `settle` appends the request's settlement to the lease's stream (XADD, no script), before
+  its answer goes out; `keep` then runs lease_apply.lua over each lease with appends, in
+  batches, which debits the balance and queues the ledger rows.
+- `keep` also closes a lease that stopped admitting (its end came, or a bigger request
+  needed a new one) once its requests are settled, extends the deadlines of the others,
+  and tops up a lease running low. A process that dies leaves its leases to the sweeper,
+  which applies what was appended and gives back the rest (`close`).
+- A change to an account or a key waits until no lease granted before it can still admit
+  (`wait_out`: the account's and key's `lz`, at most billing.leases.MAX_LIFE_MS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from billing import values
+from billing.admission import Admitted
+from billing.leases import MAX_LIFE_MS, SHARE_BPS, Pool, Rate, Unit, lease_end_ms, wanted_count
+from billing.money import marked_up
+from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, UNCOLLECTED
+from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.redis import lease_wire
+from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.records import decode_reservation
+from gateway.stores.redis.replies import decode_reserve_reply
+from gateway.stores.redis.scripts import load_script
+
+if TYPE_CHECKING:
+    from gateway.stores.redis.hotstore import HotStore
+
+log = logging.getLogger("meterway.leases")
+DEBITED = 1
+GONE = 2  # lease_apply.lua's fourth reply value: no such lease
+APPLY_BATCH = 1000
+SEEN_TTL_MS = 3_600_000  # a lease's applied request ids, kept for late retries
+# A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
+# closes the lease of a process that stopped this long ago.
+TTL_MS = "30000"
+
+
+class Lease:
+    """One lease this process holds: its pool, and what Redis must still be told."""
+
+    __slots__ = (
+        "account_id",
+        "admitted",
+        "closed",
+        "counters",
+        "ends_at",
+        "granted_at",
+        "id",
+        "in_flight",
+        "key",
+        "pool",
+        "retired",
+        "seen",
+        "stream",
+        "trimmed",
+        "unapplied",
+        "units",
+    )
+
+    def __init__(
+        self,
+        lease_id: str,
+        key: KeyRecord,
+        admitted: Admitted,
+        units: int,
+        counters: tuple[str, ...],
+    ) -> None:
+        self.id = lease_id
+        self.key = key
+        self.account_id = key.account_id
+        self.admitted = admitted  # the grant's decision: plan, markup, windows, Redis's clock
+        self.units = units
+        self.counters = counters
+        self.pool = Pool(0, 0, 0, 0)
+        self.granted_at = 0.0  # the loop's clock when the grant was asked for
+        self.ends_at = 0.0  # the loop's clock when it stops admitting
+        self.in_flight = 0
+        # What was appended and not yet seen applied, by request id (None: a refused call's).
+        self.unapplied: dict[str, Settlement | None] = {}
+        self.retired = False
+        self.closed = False  # given back: a call of it settled now is debited as lost
+        self.trimmed = False  # what it would have admitted more, given back
+        self.stream = ""
+        self.seen = ""
+
+    def now_ms(self, loop_now: float) -> int:
+        """Redis's clock now, as far as this process can tell (the grant's, moved on)."""
+        return self.admitted.now_ms + int((loop_now - self.granted_at) * 1000)
+
+
+class Leases:
+    """The leases of one process, on the hot store that grants them."""
+
+    def __init__(
+        self, store: HotStore, *, enabled: bool, wanted: Callable[[Rate], int] = wanted_count
+    ) -> None:
+        self.store = store
+        self.enabled = enabled
+        self._wanted = wanted  # units to ask for, from a key's recent rate (0: no lease)
+        self._apply = load_script(store.redis, "lease_apply", store.wire)
+        self._settle_again = load_script(store.redis, "lease_settle", store.wire)
+        self._current: dict[str, Lease] = {}  # key id -> the lease admitting its requests
+        self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
+        self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
+        self._rates: dict[str, Rate] = {}
+        self._topping: set[str] = set()  # key ids whose next lease is being asked for
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_low_balance: Any = None  # told the account id when an apply says so
+        # Told (request id, account id, shard, key id, settlement) of each debit appended
+        # under a lease Redis no longer has (lost with its data, or closed by a sweeper
+        # while this process could not reach it): services/settlement.py debits it late
+        # unless it is queued or written already. None: it goes undebited, logged.
+        self.on_lost: Any = None
+
+    def owns(self, request_id: str) -> bool:
+        return request_id in self._requests
+
+    # -- admission ------------------------------------------------------------------
+
+    async def admit(
+        self, request_id: str, key: KeyRecord, input_tokens: int, output_tokens: int, spend: int
+    ) -> Admitted | None:
+        """The request admitted under a lease, or None: take the per-request path."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        rate = self._rates.get(key.key_id)
+        if rate is None:
+            rate = self._rates[key.key_id] = Rate()
+        lease = self._current.get(key.key_id)
+        rate.seen(lease.now_ms(now) if lease is not None else int(now * 1000))
+        if lease is not None:
+            admitted = self._take(lease, request_id, input_tokens, output_tokens, spend, now)
+            if admitted is not None:
+                if lease.pool.low(lease.units):
+                    self._top_up(key, Unit(input_tokens, output_tokens, spend), rate)
+                return admitted
+            self._retire(lease)
+        count = self._wanted(rate)
+        if count == 0:
+            return None
+        lease = await self._grant(key, Unit(input_tokens, output_tokens, spend), count)
+        if lease is None:
+            return None
+        return self._take(lease, request_id, input_tokens, output_tokens, spend, loop.time())
+
+    def _take(
+        self, lease: Lease, request_id: str, i: int, o: int, spend: int, now: float
+    ) -> Admitted | None:
+        if lease.retired or now >= lease.ends_at:
+            return None
+        held = marked_up(spend, lease.admitted.markup_bps)
+        if not lease.pool.take(i, o, held):
+            return None
+        lease.in_flight += 1
+        self._requests[request_id] = (lease, i, o, held, False)
+        return values.replace(
+            lease.admitted, request_id=request_id, held_micros=held, now_ms=lease.now_ms(now)
+        )
+
+    def _top_up(self, key: KeyRecord, unit: Unit, rate: Rate) -> None:
+        if key.key_id in self._topping:
+            return
+        self._topping.add(key.key_id)
+        self._spawn(self._grant(key, unit, max(self._wanted(rate), 1)))
+
+    async def _grant(self, key: KeyRecord, unit: Unit, count: int) -> Lease | None:
+        """One reserve.lua call in mode 'lease'; the new lease becomes the key's current."""
+        store = self.store
+        lease_id = f"lse_{key.shard}_{os.urandom(16).hex()}"
+        args = (
+            lease_id,
+            key.account_id,
+            key.key_id,
+            1,
+            unit.input_tokens,
+            unit.output_tokens,
+            unit.spend_micros,
+            store.tz_offset_ms(),
+            TTL_MS,
+            store.clock_flag,
+            store.keys.counters(key.shard),
+            "lease",
+            *("",) * 10,
+            count,
+            SHARE_BPS,
+            MAX_LIFE_MS,
+        )
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time()
+        try:
+            reply, counters = await store.reserve_raw(key, args)
+        finally:
+            self._topping.discard(key.key_id)
+        if reply[0] != 1:
+            return None
+        admitted = decode_reserve_reply(reply, lease_id, key, unit.spend_micros)
+        assert isinstance(admitted, Admitted)
+        units, ends = int(reply[11]), [int(v) for v in reply[12:15]]
+        lease = Lease(lease_id, key, admitted, units, counters)
+        lease.pool = Pool.of(units, unit, units * admitted.held_micros)
+        lease.granted_at = asked_at  # Redis's clock read after this: the lease ends early
+        end_ms = lease_end_ms(admitted.now_ms, *ends)
+        lease.ends_at = asked_at + (end_ms - admitted.now_ms) / 1000
+        lease.stream = store.keys.lease_stream(key.shard, lease_id)
+        lease.seen = store.keys.lease_seen(key.shard, lease_id)
+        self._open[lease_id] = lease
+        old = self._current.get(key.key_id)
+        if old is not None:
+            self._retire(old)
+        self._current[key.key_id] = lease
+        return lease
+
+    def _retire(self, lease: Lease) -> None:
+        lease.retired = True
+        if self._current.get(lease.key.key_id) is lease:
+            del self._current[lease.key.key_id]
+
+    # -- settlement -----------------------------------------------------------------
+
+    async def settle(self, request_id: str, s: Settlement) -> int:
+        """Append the settlement (the first try), or append it unless Redis has it (a
+        retry). DEBITED, or CLOSED when the lease was closed without it."""
+        lease, i, o, held, tried = self._requests[request_id]
+        if lease.closed:  # closed under it (a stop's close_all): its hold is gone
+            self._done(request_id, lease)
+            return CLOSED
+        now = asyncio.get_running_loop().time()
+        at = lease.now_ms(now)
+        entry = lease_wire.debit_entry(request_id, lease.account_id, lease.key.key_id, s, at, at)
+        self._requests[request_id] = (lease, i, o, held, True)
+        with map_redis_errors():
+            if not tried:
+                await self.store.command("XADD", lease.stream, "*", lease_wire.FIELD, entry)
+            elif not await self._again(lease, request_id, entry):
+                self._done(request_id, lease)
+                return CLOSED
+        self._done(request_id, lease)
+        lease.unapplied[request_id] = s
+        return DEBITED
+
+    async def _again(self, lease: Lease, request_id: str, entry: str) -> bool:
+        keys = (self.store.keys.reservations(lease.key.shard), lease.stream, lease.seen)
+        return bool(await self._settle_again(keys, (lease.id, request_id, entry)))
+
+    async def release(self, request_id: str, keep_request: bool) -> bool:
+        """Give the request's worst case back to its lease's pool; a forwarded request the
+        provider refused stays counted in request windows (an appended `f`)."""
+        lease, i, o, held, _ = self._requests[request_id]
+        if keep_request and not lease.closed:
+            with map_redis_errors():
+                entry = lease_wire.refused_entry(request_id)
+                await self.store.command("XADD", lease.stream, "*", lease_wire.FIELD, entry)
+            lease.unapplied[request_id] = None
+        lease.pool.give_back(i, o, held, request=not keep_request)
+        self._done(request_id, lease)
+        return True
+
+    def _done(self, request_id: str, lease: Lease) -> None:
+        if self._requests.pop(request_id, None) is not None:
+            lease.in_flight -= 1
+
+    # -- upkeep ---------------------------------------------------------------------
+
+    async def keep(self, extend: bool = False) -> None:
+        """One round: apply what was appended, close what stopped admitting and has no
+        request in flight, and (`extend`) push the deadlines of the rest."""
+        now = asyncio.get_running_loop().time()
+        for lease in list(self._open.values()):
+            if now >= lease.ends_at:
+                self._retire(lease)
+            if lease.retired and lease.in_flight == 0:
+                await self._close(lease)
+            elif lease.retired and not lease.trimmed:
+                await self._trim(lease)
+            elif lease.unapplied:
+                await self._run(lease, "apply")
+            elif extend:
+                await self.store.extend_by(lease.key.shard, lease.id, TTL_MS)
+
+    def retire_all(self) -> None:
+        """No lease of this process admits another call (each closes once its calls are
+        settled)."""
+        for lease in list(self._open.values()):
+            self._retire(lease)
+
+    async def close_all(self) -> None:
+        """At a stop: every lease applied and given back (what Redis refuses now, the
+        sweeper closes later)."""
+        self.retire_all()
+        for lease in list(self._open.values()):
+            await self._close(lease)
+
+    async def _trim(self, lease: Lease) -> None:
+        """A lease that stopped admitting while calls of it are still served gives back at
+        once what it would have admitted more: held unused only while it could admit."""
+        lease.trimmed = True
+        pool = lease.pool
+        unused = (pool.requests, pool.input_tokens, pool.output_tokens, pool.spend_micros)
+        lease.pool = Pool(0, 0, 0, 0)
+        await self._run(lease, "trim", unused)
+
+    async def _close(self, lease: Lease) -> None:
+        lease.closed = True
+        await self._run(lease, "close")
+        self._open.pop(lease.id, None)
+
+    async def _run(self, lease: Lease, mode: str, trim: tuple[int, ...] = ()) -> None:
+        reply = await self.apply(lease.key.shard, lease.id, mode, lease.counters, trim)
+        for rid in reply[4:]:
+            lease.unapplied.pop(rid.decode() if isinstance(rid, bytes) else str(rid), None)
+        if int(reply[2]) and self.on_low_balance is not None:
+            self.on_low_balance(lease.account_id)
+        if int(reply[3]) == GONE:
+            self._open.pop(lease.id, None)
+            self._retire(lease)
+            await self._lost(lease)
+
+    async def _lost(self, lease: Lease) -> None:
+        """Debits appended under a lease Redis no longer has, that no close applied (its
+        seen set: a sweeper may have closed it while this process could not reach Redis):
+        settled as lost calls."""
+        appended = [(rid, s) for rid, s in lease.unapplied.items() if s is not None]
+        lease.unapplied.clear()
+        if not appended:
+            return
+        with map_redis_errors():
+            seen = await self.store.redis.smismember(lease.seen, [rid for rid, _ in appended])
+        for (rid, s), applied in zip(appended, seen, strict=True):
+            if applied:
+                continue
+            log.error("lease %s is gone with the debit of %s appended under it", lease.id, rid)
+            if self.on_lost is not None:
+                self.on_lost(rid, lease.account_id, lease.key.shard, lease.key.key_id, s)
+
+    async def apply(
+        self,
+        shard: int,
+        lease_id: str,
+        mode: str,
+        counters: tuple[str, ...] = (),
+        trim: tuple[int, ...] = (),
+    ) -> list[Any]:
+        """lease_apply.lua over one lease: its four counts, then the request ids taken off
+        its stream; a close reads the counters from its record when not given (the
+        sweeper closing another process's lease)."""
+        k = self.store.keys
+        fixed = (
+            k.reservations(shard),
+            k.deadlines(shard),
+            "",
+            k.stream(shard),
+            k.lease_stream(shard, lease_id),
+            k.lease_seen(shard, lease_id),
+            k.clock(shard),
+        )
+        account_id = await self._account_of(shard, lease_id, counters)
+        if account_id is None:
+            return [0, 0, 0, GONE]
+        fixed = (fixed[0], fixed[1], k.account(shard, account_id), *fixed[3:])
+        batch = "" if mode == "close" else APPLY_BATCH
+        args = (lease_id, mode, batch, SEEN_TTL_MS, self.store.clock_flag, *trim)
+        reply = list(await self.store.call(self._apply, fixed + counters, args))
+        if reply[0] == -1:
+            counters = await self._counters(shard, lease_id)
+            reply = list(await self.store.call(self._apply, fixed + counters, args))
+        if reply[0] == -1:
+            raise HotStoreUnavailable(f"lease {lease_id} holds undeclared counters")
+        if reply[1]:
+            log.warning(
+                "lease %s: %d micros its requests cost beyond it uncollected", lease_id, reply[1]
+            )
+        return reply
+
+    async def _account_of(self, shard: int, lease_id: str, counters: tuple[str, ...]) -> str | None:
+        lease = self._open.get(lease_id)
+        if lease is not None:
+            return lease.account_id
+        with map_redis_errors():
+            raw = await self.store.redis.hget(self.store.keys.reservations(shard), lease_id)
+        return None if raw is None else decode_reservation(raw).account_id
+
+    async def _counters(self, shard: int, lease_id: str) -> tuple[str, ...]:
+        with map_redis_errors():
+            raw = await self.store.redis.hget(self.store.keys.reservations(shard), lease_id)
+        return () if raw is None else tuple(c.name for c in decode_reservation(raw).counters)
+
+    async def close_expired(self, shard: int, lease_id: str) -> bool:
+        """The sweeper's close of a lease whose process stopped extending it."""
+        counters = await self._counters(shard, lease_id)
+        reply = await self.apply(shard, lease_id, "close", counters)
+        return int(reply[3]) == 1
+
+    async def wait_out(self, name: str) -> None:
+        """After a change to the hash `name` (an account's or a key's) returned from Redis:
+        this process's leases on it stop admitting, and the change waits until no other
+        process's lease granted before it can admit either (the hash's `lz`)."""
+        keys = self.store.keys
+        for lease in list(self._open.values()):
+            shard = lease.key.shard
+            if name in (
+                keys.account(shard, lease.account_id),
+                keys.api_key(shard, lease.key.key_id),
+            ):
+                self._retire(lease)
+        with map_redis_errors():
+            until = await self.store.redis.hget(name, "lz")
+        if until is None:
+            return
+        wait_ms = int(until) - await self.store.now_ms()
+        if wait_ms > 0:
+            await asyncio.sleep(wait_ms / 1000)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a lease top-up failed: %s", task.exception())
+
+
+__all__ = ["CLOSED", "LOW_BALANCE", "UNCOLLECTED", "Lease", "Leases"]

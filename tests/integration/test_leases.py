@@ -1,0 +1,268 @@
+"""Leases against the real scripts in a real Redis: a busy key's calls are admitted under a
+slice held like a reservation, settled by appends, and every micro lands once, whether the
+process lets its lease go, dies holding it, or retries an append."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from billing.admission import Admitted, KeyRefused, QuotaRefused
+from billing.leases import MAX_LIFE_MS, MIN_UNITS
+from billing.quotas import parse_quota
+from billing.usage import Usage
+from gateway.stores.connect import Stores
+from gateway.stores.ports.hot import CLOSED
+from gateway.stores.records import Settlement
+from gateway.stores.redis.hotstore import DEBITED, HotStore
+from gateway.workers.sweeper import sweep_once
+from tests.integration.conftest import Holder, make_holder
+
+USAGE = Usage(input_tokens=40, cached_input_tokens=10, output_tokens=7, reasoning_tokens=2)
+
+
+def _on(stores: Stores) -> HotStore:
+    store = stores.store
+    store.leases.enabled = True
+    return store
+
+
+def _process(stores: Stores) -> HotStore:
+    """Another gateway process on the same Redis: its own leases."""
+    s = stores.store
+    other = HotStore(s.redis, s.keys, reservation_ttl_s=660, leases=True)
+    return other
+
+
+async def _admit(store: HotStore, h: Holder, rid: str, spend: int = 1_000) -> Admitted:
+    decision = await store.reserve(
+        rid, h.record, input_tokens=50, max_output_tokens=20, spend_micros=spend
+    )
+    assert isinstance(decision, Admitted), decision
+    return decision
+
+
+async def _busy(
+    stores: Stores, calls: int, credit: int = 1_000_000
+) -> tuple[HotStore, Holder, list[str]]:
+    """Leases on, an account with `credit`, and `calls` admitted calls of one key."""
+    store = _on(stores)
+    h = await make_holder(stores, credit=credit)
+    rids = [f"r{n}" for n in range(calls)]
+    for rid in rids:
+        await _admit(store, h, rid)
+    return store, h, rids
+
+
+async def _rows(stores: Stores, shard: int) -> list[list[str]]:
+    raw: Any = await stores.store.redis.xrange(stores.store.keys.stream(shard))
+    return [orjson.loads(fields[b"row"]) for _, fields in raw]
+
+
+async def _leases_in_redis(stores: Stores, shard: int) -> list[str]:
+    names: Any = await stores.store.redis.hkeys(stores.store.keys.reservations(shard))
+    return [n.decode() for n in names if n.startswith(b"lse_")]
+
+
+async def _settle_all(store: HotStore, h: Holder, rids: Sequence[str], cost: int) -> None:
+    for rid in rids:
+        done = await store.settle(h.shard, h.account_id, rid, Settlement("m", "p", USAGE, cost))
+        assert done == DEBITED
+
+
+async def test_a_busy_key_is_leased_and_every_call_is_debited_once(stores: Stores) -> None:
+    store, h, rids = await _busy(stores, 20)
+    assert len(await _leases_in_redis(stores, h.shard)) >= 1
+    bal, held = await store.balance(h.account_id) or (0, 0)
+    assert bal == 1_000_000 and held >= 20 * 1_000  # the leases hold at least the calls' worst
+    await _settle_all(store, h, rids, 300)
+    await store.leases.close_all()
+    assert await store.balance(h.account_id) == (1_000_000 - 20 * 300, 0)
+    rows = await _rows(stores, h.shard)
+    assert sorted(r[0] for r in rows) == sorted(rids)
+    assert {(r[1], r[4]) for r in rows} == {("debit", "300")}
+    assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_a_key_seen_rarely_takes_the_per_request_path(stores: Stores) -> None:
+    store = _on(stores)
+    h = await make_holder(stores)
+    for n in range(MIN_UNITS - 1):
+        await _admit(store, h, f"r{n}")
+    assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_leases_of_several_processes_never_pass_a_window(stores: Stores) -> None:
+    """Two processes admitting a key capped at 30 requests a minute, concurrently: at most 30
+    are admitted however their leases fall, and what was not used is given back."""
+    limit = parse_quota({"window": "minute", "metric": "requests", "limit": 30})
+    h = await make_holder(stores, key_quotas=(limit,))
+    a, b = _on(stores), _process(stores)
+
+    async def one(store: HotStore, rid: str) -> bool:
+        d = await store.reserve(rid, h.record, input_tokens=5, max_output_tokens=5, spend_micros=10)
+        if isinstance(d, Admitted):
+            await store.settle(h.shard, h.account_id, rid, Settlement("m", "p", USAGE, 5))
+        return isinstance(d, Admitted)
+
+    outcomes = await asyncio.gather(*(one(a if n % 2 else b, f"r{n}") for n in range(80)))
+    assert sum(outcomes) <= 30
+    await a.leases.close_all()
+    await b.leases.close_all()
+    a.leases.enabled = False  # what the leases did not use was given back: the rest admits
+    more = [await one(a, f"s{n}") for n in range(40)]
+    assert sum(outcomes) + sum(more) == 30
+
+
+async def test_a_process_that_dies_holding_a_lease_leaves_nothing_lost_or_twice(
+    stores: Stores,
+) -> None:
+    """What a dead process appended is debited once by the sweeper's close; the rest of its
+    lease is given back; a second sweep finds nothing."""
+    store, h, rids = await _busy(stores, 12)
+    await _settle_all(store, h, rids[:9], 250)  # three were in flight when it died
+    for name in await _leases_in_redis(stores, h.shard):
+        await store.redis.zadd(store.keys.deadlines(h.shard), {name: 0})
+    assert await sweep_once(_process(stores)) >= 1
+    assert await store.balance(h.account_id) == (1_000_000 - 9 * 250, 0)
+    assert sorted(r[0] for r in await _rows(stores, h.shard)) == sorted(rids[:9])
+    assert await sweep_once(_process(stores)) == 0
+
+
+async def test_a_retried_append_is_debited_once(stores: Stores) -> None:
+    store, h, rids = await _busy(stores, 8)
+    lease, i, o, held, _ = store.leases._requests["r7"]
+    store.leases._requests["r7"] = (lease, i, o, held, True)  # its first append was cut off
+    await _settle_all(store, h, rids, 100)  # r7 first appended by the retry script
+    await store.leases.keep()
+    # A retry after the apply finds it applied, and appends nothing.
+    store.leases._requests["r7"] = (lease, i, o, held, True)
+    lease.in_flight += 1
+    assert await store.settle(h.shard, h.account_id, "r7", Settlement("m", "p", USAGE, 100)) == 1
+    await store.leases.close_all()
+    assert await store.balance(h.account_id) == (1_000_000 - 8 * 100, 0)
+    assert sorted(r[0] for r in await _rows(stores, h.shard)) == sorted(rids)
+
+
+async def test_a_retry_after_the_lease_closed_without_it_is_told_closed(stores: Stores) -> None:
+    """Its lease was closed (by the sweeper) before the append reached Redis: the settlement
+    is told CLOSED, which services/settlement.py debits late as a lost reservation."""
+    store = _on(stores)
+    h = await make_holder(stores, credit=1_000_000)
+    for n in range(6):
+        await _admit(store, h, f"r{n}")
+    lease, i, o, held, _ = store.leases._requests["r5"]
+    await store.leases.apply(h.shard, lease.id, "close", lease.counters)
+    store.leases._requests["r5"] = (lease, i, o, held, True)
+    done = await store.settle(h.shard, h.account_id, "r5", Settlement("m", "p", USAGE, 100))
+    assert done == CLOSED
+    # Nothing debited; held: only the three calls made before the key was busy.
+    assert await store.balance(h.account_id) == (1_000_000, 3 * 1_000)
+
+
+async def test_a_small_balance_is_not_leased(stores: Stores) -> None:
+    """Under four calls' worst case in a quarter of the balance: every call is reserved on
+    its own, so none is refused while headroom sits in a lease."""
+    store = _on(stores)
+    h = await make_holder(stores, credit=10_000)
+    for n in range(8):
+        await _admit(store, h, f"r{n}")
+    assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_a_revocation_returns_only_once_no_lease_can_admit(stores: Stores) -> None:
+    store, other = _on(stores), _process(stores)
+    h = await make_holder(stores, credit=1_000_000)
+    for n in range(8):
+        await _admit(other, h, f"r{n}")
+    assert await _leases_in_redis(stores, h.shard)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await store.revoke_key(h.shard, h.record.key_id)
+    assert loop.time() - started <= MAX_LIFE_MS / 1000 + 0.2
+    refused = await other.reserve(
+        "late", h.record, input_tokens=5, max_output_tokens=5, spend_micros=10
+    )
+    assert refused == KeyRefused("key_revoked")
+    assert not isinstance(refused, QuotaRefused)
+    await other.leases.close_all()
+
+
+async def test_debits_appended_under_a_lease_redis_lost_are_handed_on(stores: Stores) -> None:
+    """Redis lost the lease (a restart without its data) before applying what was appended:
+    each debit is handed to `on_lost` (services/settlement.py debits it late), and the
+    orphaned stream is dropped so nothing can apply it twice."""
+    store = _on(stores)
+    lost: list[str] = []
+    store.leases.on_lost = lambda rid, *_: lost.append(rid)
+    h = await make_holder(stores, credit=1_000_000)
+    rids = [f"r{n}" for n in range(8)]
+    for rid in rids:
+        await _admit(store, h, rid)
+    await _settle_all(store, h, rids, 100)
+    (lease_id,) = await _leases_in_redis(stores, h.shard)
+    await store.redis.hdel(store.keys.reservations(h.shard), lease_id)
+    await store.leases.keep()
+    assert sorted(lost) == sorted(rids[MIN_UNITS - 1 :])  # the first three were not leased
+    assert not await store.redis.exists(store.keys.lease_stream(h.shard, lease_id))
+
+
+async def test_a_leased_debit_queues_the_row_settle_lua_would(stores: Stores) -> None:
+    """The settler reads a leased call's message as any other: the same values a per-request
+    settle.lua writes for the same settlement (its ids and times aside)."""
+    store = _on(stores)
+    h = await make_holder(stores, credit=1_000_000)
+    detail = (("web_search_calls", 2),)
+    s = Settlement("m", "p", USAGE, 321, "v7", 300, detail, "alice")
+    for n in range(MIN_UNITS + 1):
+        await _admit(store, h, f"r{n}")
+    assert not store.leases.owns("r0") and store.leases.owns(f"r{MIN_UNITS}")
+    for rid in ("r0", f"r{MIN_UNITS}"):
+        await store.settle(h.shard, h.account_id, rid, s)
+    await store.leases.close_all()
+    rows = {r[0]: r for r in await _rows(stores, h.shard)}
+    plain, leased = rows["r0"], rows[f"r{MIN_UNITS}"]
+    assert len(plain) == len(leased) == 19
+    skip = {0, 13, 14}  # request id, reserved at, settled at
+    assert [v for n, v in enumerate(plain) if n not in skip] == [
+        v for n, v in enumerate(leased) if n not in skip
+    ]
+
+
+async def test_a_cost_above_what_the_lease_holds_takes_only_what_is_free(stores: Stores) -> None:
+    """A provider reporting more than the lease has left: the rest is taken from what is
+    free, as settle.lua takes it beyond a hold, and what is not free is uncollected; the
+    balance never goes below its floor."""
+    store, h, rids = await _busy(stores, 8, credit=40_000)
+    leased = rids[MIN_UNITS - 1 :]  # 5 calls under a lease of 8 units of 1,000
+    await _settle_all(store, h, leased[:4], 1_000)
+    done = await store.settle(
+        h.shard, h.account_id, leased[4], Settlement("m", "p", USAGE, 100_000)
+    )
+    assert done == DEBITED
+    await store.leases.close_all()
+    # Held: the three calls before the lease. Free then: 40,000 - 4,000 - 3,000 = 33,000.
+    assert await store.balance(h.account_id) == (3_000, 3_000)
+    rows = {(r[0], r[1]): r for r in await _rows(stores, h.shard)}
+    assert rows[(leased[4], "debit")][4] == "33000"
+    assert rows[(leased[4], "uncollected")][4] == "67000"
+    assert rows[(leased[4], "uncollected")][15] == "balance"
+
+
+async def test_a_lease_that_stops_admitting_gives_back_its_unused_part_at_once(
+    stores: Stores,
+) -> None:
+    """Calls of it still served keep their worst case held; what it would have admitted
+    more is given back at the next round, not when its last call ends."""
+    store, h, rids = await _busy(stores, 6)
+    store.leases.retire_all()
+    await store.leases.keep()
+    held_by_calls = 6 * 1_000  # three reserved one by one, three under the lease
+    assert await store.balance(h.account_id) == (1_000_000, held_by_calls)
+    await _settle_all(store, h, rids, 400)
+    await store.leases.keep()  # the lease closes: its calls are settled
+    assert await store.balance(h.account_id) == (1_000_000 - 6 * 400, 0)
+    assert await _leases_in_redis(stores, h.shard) == []
