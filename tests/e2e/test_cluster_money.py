@@ -5,7 +5,7 @@ second time: the module's `gw` fixture overrides the suite's with a gateway whos
 part (hot-path scripts, settler, sweeper, readiness, admin reads) talks to the cluster.
 Covered: reserve/settle/ledger, 402 and 429 refusals, quotas, streaming, the 200-way races
 for credit and for quota, metered holds expired by the sweeper, and a flushed cluster
-refusing until `rebuild` (then `reconcile` finds no drift).
+refusing until `rebuild` (then `reconcile` finds no drift); each with leases off and on.
 """
 
 from __future__ import annotations
@@ -61,12 +61,15 @@ __all__ = [
 ]
 
 
-@pytest.fixture
-async def gw(dsn: str, redis_cluster: RedisCluster) -> AsyncIterator[Gateway]:
+@pytest.fixture(params=["0", "1"], ids=["per-request", "leases"])
+async def gw(
+    dsn: str, redis_cluster: RedisCluster, request: pytest.FixtureRequest
+) -> AsyncIterator[Gateway]:
     # SELF_RESTORE=0: the flushed-cluster test checks the refusal until `rebuild`; with the
-    # gateway's own restorer on, the cluster would be restored under it.
+    # gateway's own restorer on, the cluster would be restored under it. Each test runs
+    # with calls reserved one by one, and again with busy keys' calls leased (LEASES=1).
     async with running_gateway(
-        dsn, REDIS_CLUSTER_URLS=redis_cluster.urls, SELF_RESTORE="0"
+        dsn, REDIS_CLUSTER_URLS=redis_cluster.urls, SELF_RESTORE="0", LEASES=request.param
     ) as gateway:
         assert gateway.settings.redis_cluster, "the gateway must run in cluster mode"
         yield gateway

@@ -182,7 +182,8 @@ async def _some_in_flight(stores: Stores, account_id: str) -> None:
 
 
 @pytest.mark.timeout(120 + 20 * ROUNDS)
-async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
+@pytest.mark.parametrize("leases", ["0", "1"], ids=["per-request", "leases"])
+async def test_gateway_killed_under_load_loses_no_money(dsn: str, leases: str) -> None:
     seen = Seen()
     seed = int(os.environ.get("MW_KILL_SEED", secrets.randbelow(10**6)))
     draw = random.Random(seed)
@@ -192,7 +193,9 @@ async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
         # Holds outlive the campaign (their lifetime follows UPSTREAM_TIMEOUT_S): only the
         # final sweep voids those the kills left.
         lifetime = str(30 + 10 * ROUNDS)
-        env = gateway_env(dsn, upstream, f"mwt{secrets.token_hex(4)}", UPSTREAM_TIMEOUT_S=lifetime)
+        env = gateway_env(
+            dsn, upstream, f"mwt{secrets.token_hex(4)}", UPSTREAM_TIMEOUT_S=lifetime, LEASES=leases
+        )
         url = f"http://{env['LISTEN_ADDR']}"
         async with fault_stores(env) as (settings, stores):
             t = await make_tenant(stores, 50_000_000 * (1 + ROUNDS // 4))
@@ -217,6 +220,10 @@ async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
             await gateway.kill(15)  # SIGTERM: a clean stop drains in-flight settlements
             ttl_ms = int(settings.reservation_ttl_s * 1000) + 1000
             await stores.redis.incrby(stores.store.keys.clock(0), ttl_ms)
+            held: list[bytes] = await stores.redis.hkeys(  # type: ignore[assignment]
+                stores.store.keys.reservations(shard_of(t.account_id))
+            )
+            leased = sum(1 for name in held if name.startswith(b"lse_"))  # closed, not voided
             voided = swept = await sweep_once(stores.store)
             while swept:  # a long campaign leaves more than one batch
                 swept = await sweep_once(stores.store)
@@ -225,7 +232,8 @@ async def test_gateway_killed_under_load_loses_no_money(dsn: str) -> None:
             report = await check_invariants(stores, [t.account_id], seen.costs, seen.delivered)
     missed = Counter(seen.delivered[rid] for rid in report.unbilled)
     print(f"seed {seed}: {ROUNDS} kills, whole answers {dict(seen.shapes)}, unbilled {missed}")
-    assert voided > 0 and report.voids == voided
+    assert voided > leased and report.voids == voided - leased
+    assert leased > 0 or leases == "0", "no lease was held at the kills: nothing was tested"
     assert report.costed_without_debit == 0
     assert not missed, f"whole answers never billed, by shape: {missed}"
     assert set(seen.shapes) == {"plain", "chat", "chat_usage", "messages", "responses", "realtime"}

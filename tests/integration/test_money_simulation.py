@@ -46,6 +46,22 @@ async def test_every_invariant_holds_after_every_step(template_db: str, seed: in
     assert len(outcome.trace) >= STEPS
 
 
+LEASE_SEEDS = (0, 1, 2, 5)
+LEASE_STEPS = 60
+
+
+@pytest.mark.parametrize("seed", LEASE_SEEDS)
+async def test_every_invariant_holds_with_processes_holding_leases(
+    template_db: str, seed: int
+) -> None:
+    """Two processes lease busy keys' calls: they crash holding leases (the sweeper closes
+    them), their leases end with the clock or outlive a lost Redis, and every promise holds."""
+    outcome = await run_seed(template_db, seed, LEASE_STEPS, leases=True)
+    assert not outcome.broken, outcome.report()
+    assert any(line.endswith("leased") for line in outcome.trace), "no call was leased"
+    assert any(line.startswith("lease keep") for line in outcome.trace)
+
+
 async def test_one_seed_is_one_schedule_with_every_fault(template_db: str) -> None:
     """A seed's steps and their outcomes are its own (the replay command shows the same
     run), and the fixed seeds do try every step, faults included."""

@@ -1,5 +1,5 @@
-"""`python -m tests.simulation --seeds N [--steps M] [--first S] [--parallel K]`, or
-`--seed S` to replay one (printing its trace). Prints seeds per second as it goes; exits 1
+"""`python -m tests.simulation --seeds N [--steps M] [--first S] [--parallel K] [--leases]`,
+or `--seed S` to replay one (printing its trace). Prints seeds per second as it goes; exits 1
 at the first failing seed. `--parallel` runs K seeds at once (each on its own database and
 key prefix; a seed's steps stay in order): the time is mostly waiting on the stores."""
 
@@ -31,12 +31,17 @@ class _Progress:
 
 
 async def _worker(
-    name: str, seeds: Iterator[int], steps: int, progress: _Progress, failed: list[Outcome]
+    name: str,
+    seeds: Iterator[int],
+    steps: int,
+    progress: _Progress,
+    failed: list[Outcome],
+    leases: bool,
 ) -> None:
     for seed in seeds:
         if failed:
             return
-        outcome = await run_seed(name, seed, steps)
+        outcome = await run_seed(name, seed, steps, leases)
         if outcome.broken:
             failed.append(outcome)
             return
@@ -46,14 +51,17 @@ async def _worker(
 async def _main(args: argparse.Namespace) -> int:
     async with template() as name:
         if args.seed is not None:
-            outcome = await run_seed(name, args.seed, args.steps)
+            outcome = await run_seed(name, args.seed, args.steps, args.leases)
             print(outcome.report() if outcome.broken else "\n".join(outcome.trace))
             print("broken" if outcome.broken else "every invariant held")
             return 1 if outcome.broken else 0
         seeds = iter(range(args.first, args.first + args.seeds))  # shared: each seed once
         progress, failed = _Progress(args.steps, args.seeds), list[Outcome]()
         await asyncio.gather(
-            *(_worker(name, seeds, args.steps, progress, failed) for _ in range(args.parallel))
+            *(
+                _worker(name, seeds, args.steps, progress, failed, args.leases)
+                for _ in range(args.parallel)
+            )
         )
         for outcome in failed:
             print(outcome.report())
@@ -67,6 +75,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--seed", type=int, help="replay one seed and print its trace")
+    parser.add_argument(
+        "--leases", action="store_true", help="two processes leasing busy keys' calls"
+    )
     sys.exit(asyncio.run(_main(parser.parse_args())))
 
 

@@ -65,17 +65,20 @@ async def seed_stores(template_name: str) -> AsyncIterator[Stores]:
         await admin.close()
 
 
-async def run_seed(template_name: str, seed: int, count: int) -> Outcome:
+async def run_seed(template_name: str, seed: int, count: int, leases: bool = False) -> Outcome:
+    """`leases`: two gateway processes, each admitting busy keys' calls under leases."""
     async with seed_stores(template_name) as stores:
         world = World(stores, random.Random(seed), random.Random(seed + SIDE_SEED))
+        world.leasing(leases)
         broken = await _run(world, count)
     return Outcome(seed, count, tuple(world.trace), tuple(broken))
 
 
 async def _run(world: World, count: int) -> list[str]:
     await populate(world)
-    actions = [s for s, _ in steps.STEPS]
-    weights = [w for _, w in steps.STEPS]
+    table = [*steps.STEPS, *(steps.LEASE_STEPS if world.procs else ())]
+    actions = [s for s, _ in table]
+    weights = [w for _, w in table]
     for _ in range(count):
         step = world.rng.choices(actions, weights)[0]
         await step(world)
@@ -96,6 +99,10 @@ async def _drained(world: World) -> list[str]:
     while world.flights:
         await steps.settle(world)
     await metered.finish_all(world)
+    if world.procs:  # a stop: every lease given back once its calls are settled
+        for proc in world.procs:
+            await proc.leases.close_all()
+        await steps.lease_keep(world)  # what was appended under leases Redis lost
     await steps.sweep(world)
     await steps.drain(world)
     await GrantKeeper(world.stores.grants(), world.stores.grant_write_offs()).tick()

@@ -43,14 +43,19 @@ async def reserve(w: World) -> None:
     rid = w.next_id(f"{account}:r")
     held = w.rng.choice((w.rng.randrange(50, 2_000), w.rng.randrange(2_000, 20_000)))
     end_user = w.rng.choice(("", *END_USERS))
-    decision = await w.stores.store.reserve(
+    if w.procs and w.rng.random() < 0.5:  # with leases, more calls a lease may admit
+        end_user = ""
+    proc = w.rng.randrange(len(w.procs)) if w.procs else 0
+    decision = await w.process(proc).reserve(
         rid, key, input_tokens=10, max_output_tokens=10, spend_micros=held, end_user=end_user
     )
     if isinstance(decision, Admitted):
-        w.flights[rid] = Flight(rid, key, held, end_user)
+        w.flights[rid] = Flight(rid, key, held, end_user, proc)
     outcome = type(decision).__name__
+    leased = " leased" if w.process(proc).leases.owns(rid) else ""
     w.trace.append(
-        f"reserve {rid} key={w.names[key.key_id]} eu={end_user} held={held} -> {outcome}"
+        f"reserve {rid} key={w.names[key.key_id]} eu={end_user} held={held} p{proc}"
+        f" -> {outcome}{leased}"
     )
 
 
@@ -70,7 +75,7 @@ async def settle(w: World) -> None:
         return await reserve(w)
     del w.flights[f.rid]
     if w.rng.random() < 0.15:  # the provider failed: nothing is billed
-        closed = await w.stores.store.release(f.key.shard, f.key.account_id, f.rid)
+        closed = await w.process(f.proc).release(f.key.shard, f.key.account_id, f.rid)
         w.trace.append(f"release {f.rid} -> {closed}")
         return
     how, cost = _cost(w, f)
@@ -83,7 +88,7 @@ async def settle(w: World) -> None:
 async def _debit(w: World, f: Flight, cost: int) -> int:
     usage = Usage(input_tokens=10, output_tokens=10)
     settlement = Settlement("sim-model", "openai", usage, cost, end_user=f.end_user)
-    return await w.stores.store.settle(f.key.shard, f.key.account_id, f.rid, settlement)
+    return await w.process(f.proc).settle(f.key.shard, f.key.account_id, f.rid, settlement)
 
 
 async def settle_again(w: World) -> None:
@@ -97,7 +102,7 @@ async def settle_again(w: World) -> None:
 
 async def credit(w: World) -> None:
     account = w.rng.choice(w.accounts)
-    amount = w.rng.randrange(1_000, 30_000)
+    amount = w.rng.randrange(1_000, 30_000) * w.room
     spec = None
     if w.rng.random() < 0.5:  # a promotional grant that ends soon
         now = datetime.fromtimestamp(await w.stores.store.now_ms() / 1000, UTC)
@@ -128,6 +133,8 @@ async def advance(w: World) -> None:
 
 
 async def _advance(w: World, ms: int) -> None:
+    for proc in w.procs:  # the time its leases could admit has passed
+        proc.leases.retire_all()
     w.advanced_ms += ms
     keys = w.stores.store.keys
     async with w.stores.redis.pipeline(transaction=False) as pipe:
@@ -210,6 +217,8 @@ async def kill_gateway(w: World) -> None:
     w.abandoned += sorted(w.flights) + died
     w.trace.append(f"kill gateway: {len(w.flights) + len(died)} holds abandoned")
     w.flights.clear()
+    for proc in w.procs:  # their leases are left to the sweeper
+        w.restart(proc)
 
 
 async def sweep(w: World) -> None:
@@ -217,6 +226,21 @@ async def sweep(w: World) -> None:
     await _advance(w, RESERVATION_TTL_MS + 1)
     voided = await sweep_once(w.stores.store)
     w.trace.append(f"sweep after {RESERVATION_TTL_MS + 1} ms -> {voided} voided")
+
+
+async def lease_keep(w: World) -> None:
+    """Each process applies what its leased calls appended and closes leases that stopped
+    admitting; debits appended under a lease Redis lost are debited late (as
+    services/settlement.py's `resettle` does: a tombstone, then the settle)."""
+    for proc in w.procs:
+        await proc.leases.keep(extend=True)
+    late = list(w.lost_appends)
+    w.lost_appends.clear()
+    settlements = metered.meter(w).settlements  # the gateway's, as app.py wires on_lost
+    for rid, account, shard, key_id, settlement in late:
+        settlements.resettle(rid, account, shard, key_id, settlement)
+    await settlements.registry.drain(5)
+    w.trace.append(f"lease keep -> {len(late)} lost appends settled again")
 
 
 async def redis_lost(w: World) -> None:
@@ -281,6 +305,8 @@ STEPS: Sequence[tuple[Step, int]] = (
     (metered.start, 8),
     (metered.finish, 8),
 )
+# With leases (two processes), one step more, so the seeds without them keep their schedule.
+LEASE_STEPS: Sequence[tuple[Step, int]] = ((lease_keep, 8),)
 # Commitments' steps, drawn from the world's second generator (`side`) between the others,
 # so adding them left every seed's schedule of the steps above as it was.
 SIDE_STEPS: Sequence[Step] = (commit, commit, close_periods)

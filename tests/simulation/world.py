@@ -16,8 +16,10 @@ from gateway.services.credits import post_credit
 from gateway.services.meter.metering import Meter
 from gateway.services.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
-from gateway.stores.records import KeyRecord
+from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
+from gateway.stores.redis.leases import Leases
 from tests.integration.test_rebuild_metering import PLANS
 from tests.support.invariants import Window
 
@@ -25,6 +27,7 @@ ACCOUNTS = 3
 KEYS_PER_ACCOUNT = 2
 END_USERS = ("alice", "bob")
 PLAN = "pro"
+LEASE_UNITS = 8  # with leases, every key is busy: each lease asks for this many calls
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Flight:
     key: KeyRecord
     held: int
     end_user: str
+    proc: int = 0  # the gateway process that admitted it (World.procs)
 
 
 @dataclass
@@ -59,6 +63,33 @@ class World:
     meter: Meter | None = None  # the gateway process's, for the metered paths (metered.py)
     live: dict[str, Any] = field(default_factory=dict)  # metered calls started, unfinished
     broken: list[str] = field(default_factory=list)  # what a step saw broken at once
+    # Gateway processes on the one Redis: the stores' own, and with leases a second one;
+    # each admits a busy key's calls under leases of its own (stores/redis/leases.py).
+    procs: list[HotStore] = field(default_factory=list)
+    # How many times the money and the windows a world starts with (and its credits): with
+    # leases, 20, so a quarter of most headrooms holds a lease of several calls.
+    room: int = 1
+    # Debits appended under a lease Redis lost, for the next lease step to debit late.
+    lost_appends: list[tuple[str, str, int, str, Settlement]] = field(default_factory=list)
+
+    def process(self, n: int) -> HotStore:
+        return self.procs[n] if self.procs else self.stores.store
+
+    def leasing(self, leases: bool) -> None:
+        """Two processes, each leasing a busy key's calls."""
+        if not leases:
+            return
+        store = self.stores.store
+        other = HotStore(store.redis, store.keys, reservation_ttl_s=90, test_clock=True)
+        self.procs = [store, other]
+        self.room = 20
+        for proc in self.procs:
+            self.restart(proc)
+
+    def restart(self, proc: HotStore) -> None:
+        """The process starts afresh: no lease of its own (Redis keeps those of before)."""
+        proc.leases = Leases(proc, enabled=True, wanted=lambda _: LEASE_UNITS)
+        proc.leases.on_lost = lambda *lost: self.lost_appends.append(lost)
 
     def next_id(self, what: str) -> str:
         self.serial += 1
@@ -89,11 +120,11 @@ async def populate(world: World) -> None:
             await stores.ledger.set_credit_line(account, rng.randrange(1_000, 20_000))
         await sync_plans(stores, PLANS)  # the account's hot record, as rebuild writes it
         world.accounts.append(account)
-        seed = rng.randrange(0, 50_000)
+        seed = rng.randrange(0, 50_000) * world.room
         await post_credit(stores.ledger, stores.store, account, seed, account, "sim")
         plan = PLANS.get(PLAN)
         world.windows += [Window(account, "a", account, q) for q in (plan.quotas if plan else ())]
-        team_quota = spend_window(rng.randrange(5_000, 60_000))
+        team_quota = spend_window(rng.randrange(5_000, 60_000) * world.room)
         team = str((await stores.teams().create(account, "t", (team_quota,)))["id"])
         world.windows.append(Window(account, "t", team, team_quota))
         for user in END_USERS:  # an end user's budget is the account's, whatever the key
@@ -110,7 +141,7 @@ async def populate(world: World) -> None:
 async def add_key(world: World, account: str, team: tuple[str, Quota] | None) -> KeyRecord:
     """A key with its own hourly spend window, in `team` (id, its window) if any."""
     stores, rng = world.stores, world.rng
-    quota = spend_window(rng.randrange(3_000, 40_000))
+    quota = spend_window(rng.randrange(3_000, 40_000) * world.room)
     issued = await issue_key(stores.ledger, stores.store, account, KeySpec("k", quotas=(quota,)))
     record = KeyRecord(issued.key_id, account, shard_of(account), "k", (), ())
     world.windows.append(Window(account, "k", issued.key_id, quota))

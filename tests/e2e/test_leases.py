@@ -1,0 +1,125 @@
+"""Leases end to end (LEASES=1), driven by the official OpenAI SDK: a busy key's calls cost
+Redis an append each instead of two scripts, every call is billed once, a window is never
+passed by the processes' leases together, and a revoked key is refused as soon as the
+revocation returns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.http.appkeys import METER
+from tests.bench.redis_work import QUIET, private_redis
+from tests.support.factories import openai_client, tenant
+from tests.support.harness import Gateway, running_gateway
+from tests.support.invariants import check_invariants
+
+CALLS = 240
+AT_ONCE = 16
+HI: list[Any] = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def leased(dsn: str) -> AsyncIterator[tuple[Gateway, aioredis.Redis]]:
+    """A gateway with leases on, on a Redis of its own (its command counts are its own)."""
+    async with (
+        private_redis() as url,
+        running_gateway(dsn, None, REDIS_URL=url, LEASES="1", **QUIET) as gw,
+    ):
+        client = aioredis.Redis.from_url(url)
+        try:
+            yield gw, client
+        finally:
+            await client.aclose()
+
+
+async def _burst(gw: Gateway, key: str, calls: int) -> tuple[dict[str, int], int]:
+    """`calls` chat calls, AT_ONCE at a time: each answer's cost by request id, and how many
+    were refused with a 429."""
+    costs: dict[str, int] = {}
+    refused = 0
+    gate = asyncio.Semaphore(AT_ONCE)
+    async with openai_client(gw, key) as client:
+
+        async def one() -> None:
+            nonlocal refused
+            async with gate:
+                try:
+                    raw = await client.chat.completions.with_raw_response.create(
+                        model="gpt-4o-mini", messages=HI, max_tokens=20
+                    )
+                except openai.RateLimitError:
+                    refused += 1
+                    return
+                costs[raw.headers["x-request-id"]] = int(raw.headers["x-meterway-cost-micros"])
+
+        await asyncio.gather(*(one() for _ in range(calls)))
+    return costs, refused
+
+
+async def _calls(client: aioredis.Redis) -> dict[str, int]:
+    info = await client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+
+
+async def test_a_busy_key_costs_redis_an_append_a_call_and_is_billed_once(
+    leased: tuple[Gateway, aioredis.Redis],
+) -> None:
+    gw, redis = leased
+    t = await tenant(gw, credit=100_000_000)
+    await _burst(gw, t.key, 1)  # scripts loaded, the key cached
+    await redis.config_resetstat()
+    costs, refused = await _burst(gw, t.key, CALLS)
+    await gw.app[METER].drain()
+    counted = await _calls(redis)
+    assert refused == 0 and len(costs) == CALLS
+    scripts = counted.get("evalsha", 0) + counted.get("eval", 0)
+    print(f"{CALLS} calls: {scripts} scripts, {counted.get('xadd', 0)} XADDs")
+    # A call's own work is one XADD; the scripts are the leases' grants, batches and closes.
+    assert scripts * 4 <= CALLS, counted
+    await gw.settle_all()
+    stores = gw.stores()
+    report = await check_invariants(stores, [t.account_id], costs, costs)
+    assert report.debits == CALLS + 1 and not report.unbilled
+
+
+async def test_the_leases_of_a_busy_key_never_pass_its_window(
+    leased: tuple[Gateway, aioredis.Redis],
+) -> None:
+    """100 requests a minute allowed, 160 asked at once: exactly 100 answered, the rest
+    refused by name, and every answer billed once."""
+    gw, _ = leased
+    t = await tenant(gw, credit=100_000_000)
+    status, _ = await gw.admin(
+        "PUT",
+        f"/admin/v1/keys/{t.key_id}/quotas",
+        {"quotas": [{"window": "minute", "metric": "requests", "limit": 100}]},
+    )
+    assert status == 200
+    costs, refused = await _burst(gw, t.key, 160)
+    assert len(costs) <= 100 and len(costs) + refused == 160
+    await gw.settle_all()  # the leases given back: what they held unused admits again
+    more, _ = await _burst(gw, t.key, 100 - len(costs) + 5)
+    assert len(costs) + len(more) == 100
+    await gw.settle_all()
+    await check_invariants(gw.stores(), [t.account_id], {**costs, **more}, [*costs, *more])
+
+
+async def test_a_revoked_key_is_refused_as_soon_as_the_revocation_returns(
+    leased: tuple[Gateway, aioredis.Redis],
+) -> None:
+    gw, _ = leased
+    t = await tenant(gw, credit=100_000_000)
+    await _burst(gw, t.key, 40)  # a lease is live now
+    status, _ = await gw.admin("DELETE", f"/admin/v1/keys/{t.key_id}")
+    assert status == 200
+    async with openai_client(gw, t.key) as client:
+        with pytest.raises(openai.AuthenticationError):
+            await client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+    await gw.settle_all()
+    await check_invariants(gw.stores(), [t.account_id])
