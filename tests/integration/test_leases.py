@@ -17,7 +17,7 @@ from billing.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
-from gateway.stores.redis.hotstore import DEBITED, HotStore
+from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
 from gateway.workers.sweeper import sweep_once
 from tests.integration.conftest import Holder, make_holder
 
@@ -266,3 +266,17 @@ async def test_a_lease_that_stops_admitting_gives_back_its_unused_part_at_once(
     await store.leases.keep()  # the lease closes: its calls are settled
     assert await store.balance(h.account_id) == (1_000_000 - 6 * 400, 0)
     assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_a_call_whose_lease_was_closed_under_it_is_debited_late(stores: Stores) -> None:
+    """A stop (or a sweeper) closed the lease while a call of it was served: its settle
+    debits it from what is free, once, as a debit after a void is."""
+    store, h, rids = await _busy(stores, 6)
+    await store.leases.close_all()
+    last = rids[-1]
+    done = await store.settle(h.shard, h.account_id, last, Settlement("m", "p", USAGE, 700))
+    assert done == DEBITED_LATE
+    again = await store.settle(h.shard, h.account_id, last, Settlement("m", "p", USAGE, 700))
+    assert again == CLOSED
+    assert await store.balance(h.account_id) == (1_000_000 - 700, 3 * 1_000)
+    assert [r[0] for r in await _rows(stores, h.shard)] == [last]

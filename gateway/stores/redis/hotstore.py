@@ -317,6 +317,15 @@ class HotStore(HotRecords):
             return await self.leases.settle(request_id, settlement)
         return await self._close(shard, account_id, request_id, "debit", settlement)
 
+    async def debit_late(
+        self, shard: int, account_id: str, key_id: str, request_id: str, settlement: Settlement
+    ) -> int:
+        """Debit a call whose hold is gone with nothing of it debited (its lease was closed
+        before its settlement began): from what is free, as a debit after a void is
+        (the tombstone a void leaves, then settle.lua's late path). DEBITED_LATE."""
+        await self.lost.entomb(shard, account_id, key_id, request_id)
+        return await self._close(shard, account_id, request_id, "debit", settlement)
+
     async def extend(self, shard: int, request_id: str) -> bool:
         """Push a live reservation's deadline to now + ttl; False once it is closed. A
         request admitted under a lease is alive while its lease is (`Leases.keep`)."""

@@ -236,11 +236,16 @@ class Leases:
 
     async def settle(self, request_id: str, s: Settlement) -> int:
         """Append the settlement (the first try), or append it unless Redis has it (a
-        retry). DEBITED, or CLOSED when the lease was closed without it."""
+        retry). DEBITED; DEBITED_LATE when its lease was closed before this settlement
+        began (debited from what is free); CLOSED when the lease was closed without it
+        after (services/settlement.py then debits it late unless it is queued)."""
         lease, i, o, held, tried = self._requests[request_id]
-        if lease.closed:  # closed under it (a stop's close_all): its hold is gone
+        if lease.closed:  # closed under it (a stop, a sweeper): nothing of it appended
             self._done(request_id, lease)
-            return CLOSED
+            key_id = lease.key.key_id
+            return await self.store.debit_late(
+                lease.key.shard, lease.account_id, key_id, request_id, s
+            )
         now = asyncio.get_running_loop().time()
         at = lease.now_ms(now)
         entry = lease_wire.debit_entry(request_id, lease.account_id, lease.key.key_id, s, at, at)
@@ -252,8 +257,18 @@ class Leases:
                 self._done(request_id, lease)
                 return CLOSED
         self._done(request_id, lease)
+        if lease.closed:  # closed while the append was on its way: nothing may apply it
+            return await self._orphaned(lease)
         lease.unapplied[request_id] = s
         return DEBITED
+
+    async def _orphaned(self, lease: Lease) -> int:
+        """An append that may have landed after its lease's close: the stream is dropped
+        (no close applies it now) and the call told CLOSED, so services/settlement.py
+        debits it late unless the close applied it (then its debit is queued)."""
+        with map_redis_errors():
+            await self.store.command("DEL", lease.stream)
+        return CLOSED
 
     async def _again(self, lease: Lease, request_id: str, entry: str) -> bool:
         keys = (self.store.keys.reservations(lease.key.shard), lease.stream, lease.seen)
@@ -328,6 +343,7 @@ class Leases:
         if int(reply[2]) and self.on_low_balance is not None:
             self.on_low_balance(lease.account_id)
         if int(reply[3]) == GONE:
+            lease.closed = True
             self._open.pop(lease.id, None)
             self._retire(lease)
             await self._lost(lease)
