@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:8001")
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--redis", help="the floor: two round trips per request to this Redis")
+    parser.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     web.run_app(
@@ -102,6 +103,7 @@ def main() -> None:
         access_log=None,
         print=None,
         backlog=4096,
+        reuse_port=args.reuse_port,
         loop=uvloop.new_event_loop(),
     )
 

@@ -9,6 +9,7 @@ import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -22,15 +23,18 @@ from gateway.services.provisioning import KeySpec, issue_key
 from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import migrate
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# MWBENCH_PG_ADMIN points a run at a PostgreSQL of its own (tests/bench/scaleout.py's
+# --embedded: a Unix socket, `postgresql://postgres@/postgres?host=DIR`).
+PG_ADMIN = os.environ.get("MWBENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 # MWBENCH_TAG gives a run its own database and Redis prefix, so benchmarks started by
 # different people on one machine do not drop each other's data mid-run.
 TAG = os.environ.get("MWBENCH_TAG", "")
 DATABASE = f"meterway_bench{TAG}"
-DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + DATABASE
 # MWBENCH_REDIS_URL points a run at a Redis of its own (the Redis CPU per request is then
-# only this run's).
+# only this run's); MWBENCH_REDIS_CLUSTER_URLS at a Redis Cluster (its seeds, as the
+# gateway's REDIS_CLUSTER_URLS; REDIS_URL is then one of them).
 REDIS_URL = os.environ.get("MWBENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_CLUSTER_URLS = os.environ.get("MWBENCH_REDIS_CLUSTER_URLS", "")
 PREFIX = f"mwbench{TAG}"
 ADMIN_KEY = "bench-admin-key-0123456789"
 SCALE = 1_000_000
@@ -75,7 +79,10 @@ def bench_config(dest: Path) -> Path:
 
 
 def dsn_of(database: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+    return urlunsplit(urlsplit(PG_ADMIN)._replace(path="/" + database))
+
+
+DSN = dsn_of(DATABASE)
 
 
 async def fresh_database(database: str = DATABASE) -> None:

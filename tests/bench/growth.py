@@ -27,10 +27,10 @@ from tests.bench import fixtures
 from tests.bench.__main__ import _prepare
 from tests.bench.load import Run, wrk
 from tests.bench.procs import free_port
+from tests.bench.report import publish
 from tests.bench.targets import LOAD_CPU, Target, start_bare, start_meterway
 from tests.bench.upstream import MODEL, start_nginx
 
-RESULTS = Path(__file__).resolve().parent / "results"
 STALL_DELAY_MS = 250  # the 1 MB side load: one connection, a pause of 250 ms per request
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 HISTORIES = (8_000, 32_000)  # earlier turns resent by a conversation, bytes
@@ -267,9 +267,7 @@ def main() -> int:
         "",
     ]
     text = "\n".join(head + lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "growth.md").write_text(text)
-    print(text)
+    publish("growth.md", text)
     return 0
 
 

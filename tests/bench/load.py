@@ -60,11 +60,13 @@ def wrk(
     stream: bool,
     connections: int,
     seconds: float,
-    cpu: int,
+    cpu: int | str,
     delay_ms: int = 0,
     org: str | None = None,
+    threads: int = 1,
 ) -> Run:
-    """`org` picks nginx's answer for the bare proxy (default: "sse" or "plain")."""
+    """`org` picks nginx's answer for the bare proxy (default: "sse" or "plain"); `cpu` is
+    taskset's list ("2-3" for two wrk threads on two cores)."""
     env = {
         **os.environ,
         "BENCH_KEYS": str(keys),
@@ -72,7 +74,7 @@ def wrk(
         "BENCH_ORG": org or ("sse" if stream else "plain"),
         "BENCH_DELAY": str(delay_ms),
     }
-    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
+    argv = ["taskset", "-c", str(cpu), "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s"]
     argv += ["--timeout", "10s", "-s", str(HERE / "wrk" / "post.lua"), url]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     return parse_summary(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -30,6 +31,15 @@ def spawn(
     prefix = ["taskset", "-c", str(cpu)] if cpu is not None else []
     out = log.open("ab")
     return subprocess.Popen(prefix + argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def pin(pids: list[int], cpu: int) -> None:
+    """Every thread of `pids` to one CPU (a process started before its core was known, or
+    not by the bench: a PostgreSQL backend); one gone, or not ours to move, is left."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), {cpu})
 
 
 def wait_port(port: int, timeout_s: float = 20.0) -> None:

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"  # not committed (.gitignore)
+
+
+def publish(name: str, text: str) -> None:
+    """A bench's table printed and written to tests/bench/results/`name`."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text(text)
+    print(text)
 
 
 @dataclass(frozen=True)

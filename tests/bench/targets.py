@@ -46,7 +46,7 @@ class Target:
 
 
 def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dict[str, str]:
-    return {
+    env = {
         **os.environ,
         "DATABASE_URL": fixtures.DSN,
         "REDIS_URL": fixtures.REDIS_URL,
@@ -61,6 +61,9 @@ def gateway_env(upstream: str, port: int, config_dir: Path, workers: int) -> dic
         "MW_CONFIG_DIR": str(config_dir),
         "WORKERS": str(workers),
     }
+    if fixtures.REDIS_CLUSTER_URLS:  # the bench's own cluster (tests/bench/scaleout.py)
+        env["REDIS_CLUSTER_URLS"] = fixtures.REDIS_CLUSTER_URLS
+    return env
 
 
 def add_ref_env(parser: argparse.ArgumentParser) -> None:

@@ -28,8 +28,7 @@ import redis
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 NODE_TIMEOUT_MS = 1000
-NODES = 6
-CREATE_FLAGS = ("--cluster-replicas", "1", "--cluster-yes")
+MASTERS = 3
 
 
 @dataclass
@@ -37,6 +36,7 @@ class ClusterNode:
     port: int
     dir: Path
     proc: subprocess.Popen[bytes] | None = None
+    server: str = REDIS_SERVER
 
     @property
     def address(self) -> str:
@@ -46,7 +46,7 @@ class ClusterNode:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                REDIS_SERVER,
+                self.server,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -93,6 +93,7 @@ class RedisCluster:
     nodes: list[ClusterNode]
     root: Path
     killed: list[ClusterNode] = field(default_factory=list)
+    master_count: int = MASTERS
 
     @property
     def urls(self) -> str:
@@ -106,10 +107,10 @@ class RedisCluster:
         return [n for n in self.live() if n.role() == "master"]
 
     def wait_ok(self, timeout_s: float = 30.0) -> None:
-        """Every live node says cluster_state:ok and agrees there are 3 masters serving."""
+        """Every live node says cluster_state:ok and agrees its masters are all serving."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(_state_ok(n) for n in self.live()) and len(self.masters()) == 3:
+            if all(_state_ok(n) for n in self.live()) and len(self.masters()) == self.master_count:
                 return
             time.sleep(0.1)
         raise TimeoutError("Redis Cluster did not reach cluster_state:ok")
@@ -198,17 +199,23 @@ def _wait_pingable(node: ClusterNode) -> None:
     raise TimeoutError(f"redis-server on {node.port} did not start")
 
 
-def start_cluster() -> RedisCluster:
+def start_cluster(
+    masters: int = MASTERS, replicas: int = 1, server: str = REDIS_SERVER, cli: str = REDIS_CLI
+) -> RedisCluster:
+    """`masters` (3 at least: redis-cli's rule) with `replicas` each; the benches' scale-out
+    mode starts one with none, and with the embedded wheel's binaries."""
     root = Path(tempfile.mkdtemp(prefix="mw-cluster-"))
-    nodes = [ClusterNode(cluster_port(), root / str(i)) for i in range(NODES)]
-    cluster = RedisCluster(nodes, root)
+    count = masters * (1 + replicas)
+    nodes = [ClusterNode(cluster_port(), root / str(i), server=server) for i in range(count)]
+    cluster = RedisCluster(nodes, root, master_count=masters)
+    flags = ("--cluster-replicas", str(replicas), "--cluster-yes")
     try:
         for node in nodes:
             node.start()
         for node in nodes:
             _wait_pingable(node)
         subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *[n.address for n in nodes], *CREATE_FLAGS],
+            [cli, "--cluster", "create", *[n.address for n in nodes], *flags],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
