@@ -1,0 +1,211 @@
+"""The scale-out bench's measuring half (`tests/bench/scaleout.py` starts Redis and runs
+this in a process of its own, whose fixtures read that Redis at import): for each build and
+each N, the bare proxy as N processes and `meterway serve` with WORKERS=N, every process
+pinned to its own core, driven by one wrk in interleaved rounds; Redis's CPU and its
+commands per metered request from `INFO cpu` and `INFO commandstats` on every shard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import uvloop
+
+from tests.bench import fixtures
+from tests.bench.__main__ import _prepare
+from tests.bench.load import Run, wrk
+from tests.bench.procs import free_port, matching, pin, spawn, stop, wait_port
+from tests.bench.targets import ROOT, start_meterway
+from tests.bench.upstream import start_nginx
+
+COMPILED = "MWBENCH_COMPILED"  # a checkout after `MW_MYPYC=1 python setup.py build_ext --inplace`
+DRAIN_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The cores of each role; `gateways` one per process, for the largest N. `shared`: the
+    machine has too few cores for every role to have its own."""
+
+    redis: list[int]
+    postgres: int
+    nginx: int
+    wrk: list[int]
+    gateways: list[int]
+    shared: bool
+
+
+@dataclass
+class Figures:
+    """One (build, shards, N): medians over rounds; `calls` per metered request."""
+
+    build: str
+    shards: int
+    procs: int
+    bare_rps: float = 0.0
+    metered_rps: float = 0.0
+    redis_us: float = 0.0
+    calls: dict[str, float] = field(default_factory=dict)
+    errors: int = 0
+
+
+@dataclass
+class Rig:
+    """What every N shares: the arguments, the cores, the Redis nodes, nginx, the files."""
+
+    a: argparse.Namespace
+    lay: Layout
+    nodes: list[redis.Redis]
+    upstream: str
+    work: Path
+    config_dir: Path
+    debits: int = 0  # in the ledger when last drained
+
+    def load(self, url: str, procs: int, seconds: float) -> Run:
+        return wrk(
+            url,
+            keys=self.work / "keys-all.txt",
+            body=self.work / "body-plain.json",
+            stream=False,
+            connections=self.a.c * procs,
+            seconds=seconds,
+            cpu=",".join(str(c) for c in sorted(set(self.lay.wrk))),
+            threads=len(self.lay.wrk),
+        )
+
+
+def build_env(build: str) -> dict[str, str]:
+    """The compiled build runs from MWBENCH_COMPILED's checkout; the pure one from this tree."""
+    return {"PYTHONPATH": os.environ[COMPILED] if build == "compiled" else str(ROOT)}
+
+
+def _redis_cpu(nodes: list[redis.Redis]) -> float:
+    info = [n.info("cpu") for n in nodes]
+    return sum(float(i["used_cpu_sys"]) + float(i["used_cpu_user"]) for i in info)
+
+
+def _calls(nodes: list[redis.Redis]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for node in nodes:
+        for name, stats in node.info("commandstats").items():
+            command = name.removeprefix("cmdstat_")
+            out[command] = out.get(command, 0) + int(stats["calls"])
+    return out
+
+
+def _drained(at_least: int) -> int:
+    """The ledger's debits once there are `at_least` and they stopped moving (the settlers of
+    the gateway's processes drain the streams)."""
+    deadline, last = time.monotonic() + DRAIN_TIMEOUT_S, -1
+    while time.monotonic() < deadline:
+        debits = uvloop.run(fixtures.ledger_debits())
+        if debits >= at_least and debits == last:
+            return debits
+        last = debits
+        time.sleep(0.5)
+    raise TimeoutError(f"the ledger has {last} debits, {at_least} expected, after the drain")
+
+
+def _metered(rig: Rig, url: str, procs: int) -> tuple[Run, float, dict[str, float]]:
+    """A run, Redis CPU microseconds per request (until the ledger caught up), and each
+    Redis command's calls per request (scripts' inner commands included)."""
+    for node in rig.nodes:
+        node.config_resetstat()
+    before = _redis_cpu(rig.nodes)
+    run = rig.load(url, procs, rig.a.seconds)
+    rig.debits = _drained(rig.debits + run.ok)
+    n = max(run.requests, 1)
+    calls = {k: v / n for k, v in _calls(rig.nodes).items() if k not in ("info", "config")}
+    return run, (_redis_cpu(rig.nodes) - before) * 1e6 / n, calls
+
+
+def _bare(rig: Rig, procs: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """N bare proxies sharing one port (SO_REUSEPORT), each pinned to a gateway core."""
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--upstream", rig.upstream, "--reuse-port"]
+    log = rig.work / "bare.log"
+    started = [spawn(argv, cpu=rig.lay.gateways[i], log=log) for i in range(procs)]
+    wait_port(port)
+    time.sleep(0.5)  # every process bound
+    return f"http://127.0.0.1:{port}", started
+
+
+def _said_build(url: str) -> str:
+    with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
+        return str(json.loads(r.read())["build"])
+
+
+def _at(rig: Rig, build: str, procs: int) -> Figures:
+    """Both arms at N processes, started, warmed, measured in interleaved rounds, stopped."""
+    bare_url, bare = _bare(rig, procs)
+    mw = start_meterway(
+        rig.upstream, rig.config_dir, rig.work, workers=procs, extra_env=build_env(build)
+    )
+    try:
+        said = _said_build(mw.url)
+        if said != build:
+            raise SystemExit(f"asked for the {build} build, /healthz says {said}")
+        for i, pid in enumerate(mw.pids()):
+            pin([pid], rig.lay.gateways[i])
+        pin(matching(f" {fixtures.DATABASE} "), rig.lay.postgres)
+        for url in (bare_url, mw.url):
+            rig.load(url, procs, rig.a.warm)
+        rig.debits = _drained(rig.debits)
+        return _rounds(rig, build, procs, bare_url, mw.url)
+    finally:
+        mw.close()
+        for p in bare:
+            stop(p)
+
+
+def _rounds(rig: Rig, build: str, procs: int, bare_url: str, mw_url: str) -> Figures:
+    """The arms one after the other, the order turned each round; the median round of each."""
+    bare: list[Run] = []
+    metered: list[tuple[Run, float, dict[str, float]]] = []
+    for r in range(rig.a.rounds):
+        for arm in ("bare", "metered") if r % 2 == 0 else ("metered", "bare"):
+            if arm == "bare":
+                bare.append(rig.load(bare_url, procs, rig.a.seconds))
+            else:
+                metered.append(_metered(rig, mw_url, procs))
+    run, redis_us, calls = sorted(metered, key=lambda m: m[0].rps)[len(metered) // 2]
+    bare_rps = statistics.median(b.rps for b in bare)
+    runs = [*bare, *(m[0] for m in metered)]
+    print(
+        f"  {build}, N={procs}: bare {bare_rps:,.0f} req/s, metered {run.rps:,.0f} req/s,"
+        f" Redis {redis_us:.1f} us/req",
+        flush=True,
+    )
+    errors = sum(r.non2xx + r.socket_errors for r in runs)
+    return Figures(build, len(rig.nodes), procs, bare_rps, run.rps, redis_us, calls, errors)
+
+
+def measure(a: argparse.Namespace, lay: Layout, builds: list[str], out: Path) -> None:
+    """Every build at every N on this Redis; the figures as JSON in `out`."""
+    urls = fixtures.REDIS_CLUSTER_URLS.split(",") if fixtures.REDIS_CLUSTER_URLS else []
+    nodes = [redis.Redis.from_url(u) for u in urls or [fixtures.REDIS_URL]]
+    figures: list[Figures] = []
+    with tempfile.TemporaryDirectory(prefix="mwscale-") as tmp:
+        work = Path(tmp)
+        try:
+            settings, _ = _prepare(work, argparse.Namespace(accounts=100, keys=1000))
+            upstream = start_nginx(free_port(), lay.nginx)
+            rig = Rig(a, lay, nodes, upstream.url, work, settings.config_dir)
+            try:
+                figures = [_at(rig, build, n) for build in builds for n in a.procs]
+            finally:
+                upstream.close()
+        finally:
+            uvloop.run(fixtures.drop_database())
+    out.write_text(json.dumps([f.__dict__ for f in figures]))
