@@ -11,7 +11,8 @@ metered arm against its own first N (N=1 by default), Redis's CPU per metered re
 cpu` on every shard, from the run's start until the ledger holds its debits, so the
 settlers' reads and acks count too), each Redis command's calls per metered request (`INFO
 commandstats`, reset before each run; the scripts' own commands are counted besides them),
-and wrk's non-2xx and socket errors over both arms' runs.
+wrk's non-2xx and socket errors over both arms' runs, and the most of a core nginx and a wrk
+thread used in a bare run (near 1.00: the load side, not the proxies, set the bare figure).
 
 Every role is pinned: each Redis shard, the bench database's PostgreSQL backends, nginx and
 wrk (a thread per 4 gateway processes) get cores of their own, then one core per gateway
@@ -184,8 +185,9 @@ def _where(lay: Layout, shards: int, cpus: int, procs: int) -> list[str]:
 def _table(figures: list[Figures]) -> list[str]:
     lines = [
         "| build | shards | procs | bare req/s | metered req/s | metered / bare | metered / "
-        "its first N | Redis CPU µs / metered req | Redis commands / req | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "its first N | Redis CPU µs / metered req | Redis commands / req | errors "
+        "| nginx / wrk thread busy (bare) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     first: dict[tuple[str, int], float] = {}
     for f in figures:
@@ -193,7 +195,8 @@ def _table(figures: list[Figures]) -> list[str]:
         lines.append(
             f"| {f.build} | {f.shards} | {f.procs} | {f.bare_rps:,.0f} | {f.metered_rps:,.0f} "
             f"| {f.metered_rps / f.bare_rps:.2f} | {f.metered_rps / base:.2f} "
-            f"| {f.redis_us:.1f} | {sum(f.calls.values()):.1f} | {f.errors} |"
+            f"| {f.redis_us:.1f} | {sum(f.calls.values()):.1f} | {f.errors} "
+            f"| {f.nginx_busy:.2f} / {f.wrk_busy:.2f} |"
         )
     return lines
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,9 +25,18 @@ import uvloop
 from tests.bench import fixtures
 from tests.bench.__main__ import _prepare
 from tests.bench.load import Run, wrk
-from tests.bench.procs import free_port, matching, pin, spawn, stop, wait_port
+from tests.bench.procs import (
+    cpu_seconds,
+    family,
+    free_port,
+    matching,
+    pin,
+    spawn,
+    stop,
+    wait_port,
+)
 from tests.bench.targets import ROOT, start_meterway
-from tests.bench.upstream import start_nginx
+from tests.bench.upstream import Upstream, start_nginx
 
 COMPILED = "MWBENCH_COMPILED"  # a checkout after `MW_MYPYC=1 python setup.py build_ext --inplace`
 DRAIN_TIMEOUT_S = 120.0
@@ -57,6 +67,14 @@ class Figures:
     redis_us: float = 0.0
     calls: dict[str, float] = field(default_factory=dict)
     errors: int = 0
+    nginx_busy: float = 0.0  # the most of a core nginx, and a wrk thread, used in a bare run
+    wrk_busy: float = 0.0
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the waited-for children (wrk, run to its end by load.wrk)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 @dataclass
@@ -66,12 +84,22 @@ class Rig:
     a: argparse.Namespace
     lay: Layout
     nodes: list[redis.Redis]
-    upstream: str
+    upstream: Upstream
     work: Path
     config_dir: Path
     debits: int = 0  # in the ledger when last drained
+    busy: tuple[float, float] = (0.0, 0.0)  # the last run's share of a core: nginx, a wrk thread
 
     def load(self, url: str, procs: int, seconds: float) -> Run:
+        nginx = family(self.upstream.proc.pid)
+        before, started = (cpu_seconds(nginx), _children_cpu()), time.monotonic()
+        run = self._wrk(url, procs, seconds)
+        wall = time.monotonic() - started
+        nginx_s, wrk_s = cpu_seconds(nginx) - before[0], _children_cpu() - before[1]
+        self.busy = (nginx_s / wall, wrk_s / wall / len(self.lay.wrk))
+        return run
+
+    def _wrk(self, url: str, procs: int, seconds: float) -> Run:
         return wrk(
             url,
             keys=self.work / "keys-all.txt",
@@ -133,7 +161,7 @@ def _bare(rig: Rig, procs: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """N bare proxies sharing one port (SO_REUSEPORT), each pinned to a gateway core."""
     port = free_port()
     argv = [sys.executable, "-m", "tests.bench.bare_proxy", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--upstream", rig.upstream, "--reuse-port"]
+    argv += ["--upstream", rig.upstream.url, "--reuse-port"]
     log = rig.work / "bare.log"
     started = [spawn(argv, cpu=rig.lay.gateways[i], log=log) for i in range(procs)]
     wait_port(port)
@@ -150,7 +178,7 @@ def _at(rig: Rig, build: str, procs: int) -> Figures:
     """Both arms at N processes, started, warmed, measured in interleaved rounds, stopped."""
     bare_url, bare = _bare(rig, procs)
     mw = start_meterway(
-        rig.upstream, rig.config_dir, rig.work, workers=procs, extra_env=build_env(build)
+        rig.upstream.url, rig.config_dir, rig.work, workers=procs, extra_env=build_env(build)
     )
     try:
         said = _said_build(mw.url)
@@ -172,11 +200,13 @@ def _at(rig: Rig, build: str, procs: int) -> Figures:
 def _rounds(rig: Rig, build: str, procs: int, bare_url: str, mw_url: str) -> Figures:
     """The arms one after the other, the order turned each round; the median round of each."""
     bare: list[Run] = []
+    busy: list[tuple[float, float]] = []
     metered: list[tuple[Run, float, dict[str, float]]] = []
     for r in range(rig.a.rounds):
         for arm in ("bare", "metered") if r % 2 == 0 else ("metered", "bare"):
             if arm == "bare":
                 bare.append(rig.load(bare_url, procs, rig.a.seconds))
+                busy.append(rig.busy)
             else:
                 metered.append(_metered(rig, mw_url, procs))
     run, redis_us, calls = sorted(metered, key=lambda m: m[0].rps)[len(metered) // 2]
@@ -188,7 +218,10 @@ def _rounds(rig: Rig, build: str, procs: int, bare_url: str, mw_url: str) -> Fig
         flush=True,
     )
     errors = sum(r.non2xx + r.socket_errors for r in runs)
-    return Figures(build, len(rig.nodes), procs, bare_rps, run.rps, redis_us, calls, errors)
+    nginx, wrk_thread = max(b[0] for b in busy), max(b[1] for b in busy)
+    return Figures(
+        build, len(rig.nodes), procs, bare_rps, run.rps, redis_us, calls, errors, nginx, wrk_thread
+    )
 
 
 def measure(a: argparse.Namespace, lay: Layout, builds: list[str], out: Path) -> None:
@@ -201,7 +234,7 @@ def measure(a: argparse.Namespace, lay: Layout, builds: list[str], out: Path) ->
         try:
             settings, _ = _prepare(work, argparse.Namespace(accounts=100, keys=1000))
             upstream = start_nginx(free_port(), lay.nginx)
-            rig = Rig(a, lay, nodes, upstream.url, work, settings.config_dir)
+            rig = Rig(a, lay, nodes, upstream, work, settings.config_dir)
             try:
                 figures = [_at(rig, build, n) for build in builds for n in a.procs]
             finally:
