@@ -13,6 +13,10 @@ settlers' reads and acks count too), each Redis command's calls per metered requ
 commandstats`, reset before each run; the scripts' own commands are counted besides them),
 wrk's non-2xx and socket errors over both arms' runs, and the most of a core nginx and a wrk
 thread used in a bare run (near 1.00: the load side, not the proxies, set the bare figure).
+A second table projects: each arm's processes' CPU per request (/proc), and the metered
+req/s a core per process would allow, N x 1e6 / the gateways' µs against shards x 1e6 /
+Redis's µs, whichever binds; on a machine whose roles share cores, that is the scale-out
+it can show (CPU per request moves far less than req/s when cores are shared or busy).
 
 Every role is pinned: each Redis shard, the bench database's PostgreSQL backends, nginx and
 wrk (a thread per 4 gateway processes) get cores of their own, then one core per gateway
@@ -201,6 +205,28 @@ def _table(figures: list[Figures]) -> list[str]:
     return lines
 
 
+def _ceilings(figures: list[Figures]) -> list[str]:
+    """What the CPU per request says N processes with a core each would serve: the
+    gateways at most N x 1e6 / their µs, the shards at most S x 1e6 / Redis's µs (keys spread
+    evenly); PostgreSQL, nginx and wrk taken to keep up. CPU time moves far less than req/s
+    with a busy machine, so on one whose roles share cores this is the scale-out it can show."""
+    lines = [
+        "| build | shards | procs | bare CPU µs / req | metered CPU µs / req | / bare "
+        "| gateways' ceiling req/s | Redis's ceiling req/s | metered ceiling, bound by |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in figures:
+        gateways = f.procs * 1e6 / f.metered_us
+        shards = f.shards * 1e6 / f.redis_us
+        bound = "gateways" if gateways <= shards else "Redis"
+        lines.append(
+            f"| {f.build} | {f.shards} | {f.procs} | {f.bare_us:,.0f} | {f.metered_us:,.0f} "
+            f"| {f.metered_us / f.bare_us:.2f}x | {gateways:,.0f} | {shards:,.0f} "
+            f"| {min(gateways, shards):,.0f}, {bound} |"
+        )
+    return lines
+
+
 def _commands(figures: list[Figures]) -> list[str]:
     """Calls per metered request of each command that makes 0.05 or more in some column."""
     names = sorted(
@@ -230,6 +256,12 @@ def _document(a: argparse.Namespace, figures: list[Figures], notes: list[str]) -
         [
             *head,
             *_table(figures),
+            "",
+            "CPU per request, and the ceilings it gives with a core per process (a projection;"
+            " the metered processes' CPU includes their settlers' work until the ledger"
+            " caught up):",
+            "",
+            *_ceilings(figures),
             "",
             "Redis commands per metered request (INFO commandstats, summed over the shards):",
             "",

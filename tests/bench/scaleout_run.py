@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +68,8 @@ class Figures:
     errors: int = 0
     nginx_busy: float = 0.0  # the most of a core nginx, and a wrk thread, used in a bare run
     wrk_busy: float = 0.0
+    bare_us: float = 0.0  # the arm's processes' CPU per request
+    metered_us: float = 0.0
 
 
 def _children_cpu() -> float:
@@ -144,17 +145,35 @@ def _drained(at_least: int) -> int:
     raise TimeoutError(f"the ledger has {last} debits, {at_least} expected, after the drain")
 
 
-def _metered(rig: Rig, url: str, procs: int) -> tuple[Run, float, dict[str, float]]:
-    """A run, Redis CPU microseconds per request (until the ledger caught up), and each
-    Redis command's calls per request (scripts' inner commands included)."""
+@dataclass(frozen=True)
+class Sample:
+    """One arm's run: its processes' CPU microseconds per request, Redis's (until the ledger
+    caught up) and each Redis command's calls per request, the load side's share of a core."""
+
+    run: Run
+    proxy_us: float
+    redis_us: float = 0.0
+    calls: dict[str, float] = field(default_factory=dict)
+    busy: tuple[float, float] = (0.0, 0.0)
+
+
+def _bare_run(rig: Rig, url: str, pids: list[int], procs: int) -> Sample:
+    before = cpu_seconds(pids)
+    run = rig.load(url, procs, rig.a.seconds)
+    used = cpu_seconds(pids) - before
+    return Sample(run, used * 1e6 / max(run.requests, 1), busy=rig.busy)
+
+
+def _metered(rig: Rig, url: str, pids: list[int], procs: int) -> Sample:
     for node in rig.nodes:
         node.config_resetstat()
-    before = _redis_cpu(rig.nodes)
+    redis_before, before = _redis_cpu(rig.nodes), cpu_seconds(pids)
     run = rig.load(url, procs, rig.a.seconds)
     rig.debits = _drained(rig.debits + run.ok)
     n = max(run.requests, 1)
     calls = {k: v / n for k, v in _calls(rig.nodes).items() if k not in ("info", "config")}
-    return run, (_redis_cpu(rig.nodes) - before) * 1e6 / n, calls
+    redis_us = (_redis_cpu(rig.nodes) - redis_before) * 1e6 / n
+    return Sample(run, (cpu_seconds(pids) - before) * 1e6 / n, redis_us, calls)
 
 
 def _bare(rig: Rig, procs: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
@@ -190,37 +209,49 @@ def _at(rig: Rig, build: str, procs: int) -> Figures:
         for url in (bare_url, mw.url):
             rig.load(url, procs, rig.a.warm)
         rig.debits = _drained(rig.debits)
-        return _rounds(rig, build, procs, bare_url, mw.url)
+        pids = [p.pid for p in bare]
+        return _rounds(rig, build, procs, pids, mw.pids(), [bare_url, mw.url])
     finally:
         mw.close()
         for p in bare:
             stop(p)
 
 
-def _rounds(rig: Rig, build: str, procs: int, bare_url: str, mw_url: str) -> Figures:
+def _median(samples: list[Sample]) -> Sample:
+    return sorted(samples, key=lambda m: m.run.rps)[len(samples) // 2]
+
+
+def _rounds(
+    rig: Rig, build: str, procs: int, bare: list[int], mw: list[int], urls: list[str]
+) -> Figures:
     """The arms one after the other, the order turned each round; the median round of each."""
-    bare: list[Run] = []
-    busy: list[tuple[float, float]] = []
-    metered: list[tuple[Run, float, dict[str, float]]] = []
+    runs: dict[str, list[Sample]] = {"bare": [], "metered": []}
     for r in range(rig.a.rounds):
         for arm in ("bare", "metered") if r % 2 == 0 else ("metered", "bare"):
             if arm == "bare":
-                bare.append(rig.load(bare_url, procs, rig.a.seconds))
-                busy.append(rig.busy)
+                runs[arm].append(_bare_run(rig, urls[0], bare, procs))
             else:
-                metered.append(_metered(rig, mw_url, procs))
-    run, redis_us, calls = sorted(metered, key=lambda m: m[0].rps)[len(metered) // 2]
-    bare_rps = statistics.median(b.rps for b in bare)
-    runs = [*bare, *(m[0] for m in metered)]
+                runs[arm].append(_metered(rig, urls[1], mw, procs))
+    b, m = _median(runs["bare"]), _median(runs["metered"])
     print(
-        f"  {build}, N={procs}: bare {bare_rps:,.0f} req/s, metered {run.rps:,.0f} req/s,"
-        f" Redis {redis_us:.1f} us/req",
+        f"  {build}, N={procs}: bare {b.run.rps:,.0f} req/s, metered {m.run.rps:,.0f} req/s,"
+        f" Redis {m.redis_us:.1f} us/req",
         flush=True,
     )
-    errors = sum(r.non2xx + r.socket_errors for r in runs)
-    nginx, wrk_thread = max(b[0] for b in busy), max(b[1] for b in busy)
+    every = [*runs["bare"], *runs["metered"]]
     return Figures(
-        build, len(rig.nodes), procs, bare_rps, run.rps, redis_us, calls, errors, nginx, wrk_thread
+        build,
+        len(rig.nodes),
+        procs,
+        b.run.rps,
+        m.run.rps,
+        m.redis_us,
+        m.calls,
+        sum(s.run.non2xx + s.run.socket_errors for s in every),
+        max(s.busy[0] for s in runs["bare"]),
+        max(s.busy[1] for s in runs["bare"]),
+        b.proxy_us,
+        m.proxy_us,
     )
 
 
