@@ -16,7 +16,8 @@ thread used in a bare run (near 1.00: the load side, not the proxies, set the ba
 A second table projects: each arm's processes' CPU per request (/proc), and the metered
 req/s a core per process would allow, N x 1e6 / the gateways' µs against shards x 1e6 /
 Redis's µs, whichever binds; on a machine whose roles share cores, that is the scale-out
-it can show (CPU per request moves far less than req/s when cores are shared or busy).
+it can show. It is no steadier than its inputs: on the 2-core VM at load 2-4, one 5 s round
+moved a figure by up to a third from run to run, so give it 3 rounds or more.
 
 Every role is pinned: each Redis shard, the bench database's PostgreSQL backends, nginx and
 wrk (a thread per 4 gateway processes) get cores of their own, then one core per gateway
@@ -208,8 +209,8 @@ def _table(figures: list[Figures]) -> list[str]:
 def _ceilings(figures: list[Figures]) -> list[str]:
     """What the CPU per request says N processes with a core each would serve: the
     gateways at most N x 1e6 / their µs, the shards at most S x 1e6 / Redis's µs (keys spread
-    evenly); PostgreSQL, nginx and wrk taken to keep up. CPU time moves far less than req/s
-    with a busy machine, so on one whose roles share cores this is the scale-out it can show."""
+    evenly); PostgreSQL, nginx and wrk taken to keep up: on a machine whose roles share
+    cores, the scale-out it can show."""
     lines = [
         "| build | shards | procs | bare CPU µs / req | metered CPU µs / req | / bare "
         "| gateways' ceiling req/s | Redis's ceiling req/s | metered ceiling, bound by |",

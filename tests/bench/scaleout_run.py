@@ -204,7 +204,7 @@ def _at(rig: Rig, build: str, procs: int) -> Figures:
         if said != build:
             raise SystemExit(f"asked for the {build} build, /healthz says {said}")
         for i, pid in enumerate(mw.pids()):
-            pin([pid], rig.lay.gateways[i])
+            pin([pid], rig.lay.gateways[i % procs])
         pin(matching(f" {fixtures.DATABASE} "), rig.lay.postgres)
         for url in (bare_url, mw.url):
             rig.load(url, procs, rig.a.warm)
@@ -243,15 +243,15 @@ def _rounds(
         build,
         len(rig.nodes),
         procs,
-        b.run.rps,
-        m.run.rps,
-        m.redis_us,
-        m.calls,
-        sum(s.run.non2xx + s.run.socket_errors for s in every),
-        max(s.busy[0] for s in runs["bare"]),
-        max(s.busy[1] for s in runs["bare"]),
-        b.proxy_us,
-        m.proxy_us,
+        bare_rps=b.run.rps,
+        metered_rps=m.run.rps,
+        redis_us=m.redis_us,
+        calls=m.calls,
+        errors=sum(s.run.non2xx + s.run.socket_errors for s in every),
+        nginx_busy=max(s.busy[0] for s in runs["bare"]),
+        wrk_busy=max(s.busy[1] for s in runs["bare"]),
+        bare_us=b.proxy_us,
+        metered_us=m.proxy_us,
     )
 
 
