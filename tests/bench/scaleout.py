@@ -1,11 +1,13 @@
 """`python -m tests.bench.scaleout [--procs 1,2,4,8] [--shards 1,3] [--seconds S] [--rounds N]
-[--builds pure,compiled] [--c 32] [--quick] [--embedded]`
+[--builds pure,compiled,pure+leases,compiled+leases] [--keys K] [--accounts A] [--c 32]
+[--quick] [--embedded]`
 
 Scale-out on one machine: for each number of gateway processes N, the bare pass-through
 proxy as N processes sharing one port (SO_REUSEPORT) and `meterway serve` with WORKERS=N
 (its N processes share the port the same way, each with its in-process settler), every
 process pinned to a core of its own; wrk drives c connections per process (c x N in all)
-at plain chat completions, 1,000 keys over 100 accounts, the two arms interleaved over
+at plain chat completions, 1,000 keys over 100 accounts (`--keys`, `--accounts`: a lease
+needs a busy key, 16+ calls a second), the two arms interleaved over
 rounds. Per N: req/s of each arm (the median round), metered / bare at the same N, the
 metered arm against its own first N (N=1 by default), Redis's CPU per metered request (`INFO
 cpu` on every shard, from the run's start until the ledger holds its debits, so the
@@ -81,7 +83,14 @@ def _args() -> argparse.Namespace:
     p.add_argument("--shards", type=_ints, default=[1, 3], help="1, or a cluster of 3+")
     p.add_argument("--seconds", type=float, help="per arm and round (default 8; 3 --quick)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; 1 --quick)")
-    p.add_argument("--builds", type=_names, default=["pure", "compiled"])
+    p.add_argument(
+        "--builds",
+        type=_names,
+        default=["pure", "compiled"],
+        help="pure, compiled, and either with +leases (LEASES=1)",
+    )
+    p.add_argument("--keys", type=int, default=1000, help="keys the load spreads over")
+    p.add_argument("--accounts", type=int, default=100, help="accounts the keys belong to")
     p.add_argument("--c", type=int, default=32, help="wrk connections per gateway process")
     p.add_argument("--quick", action="store_true", help="3 s, one round")
     p.add_argument("--embedded", action="store_true", help="the wheels' Redis and PostgreSQL")
@@ -115,12 +124,12 @@ def layout(cpus: list[int], procs: int, shards: int) -> Layout:
 
 
 def _builds(a: argparse.Namespace, notes: list[str]) -> list[str]:
-    if "compiled" in a.builds and not os.environ.get(COMPILED):
+    if any(b.startswith("compiled") for b in a.builds) and not os.environ.get(COMPILED):
         notes.append(
             f"compiled build: not measured, {COMPILED} is not set (a checkout after `MW_MYPYC=1"
             " python setup.py build_ext --inplace`; docs/performance.md, Two builds)"
         )
-    return [str(b) for b in a.builds if b != "compiled" or os.environ.get(COMPILED)]
+    return [str(b) for b in a.builds if not b.startswith("compiled") or os.environ.get(COMPILED)]
 
 
 def _embedded_redis(a: argparse.Namespace, notes: list[str]) -> None:

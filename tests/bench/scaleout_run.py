@@ -114,8 +114,13 @@ class Rig:
 
 
 def build_env(build: str) -> dict[str, str]:
-    """The compiled build runs from MWBENCH_COMPILED's checkout; the pure one from this tree."""
-    return {"PYTHONPATH": os.environ[COMPILED] if build == "compiled" else str(ROOT)}
+    """The compiled build runs from MWBENCH_COMPILED's checkout; the pure one from this tree.
+    `+leases` (e.g. `pure+leases`): that build with LEASES=1 (docs/concepts/leases.md)."""
+    base, _, variant = build.partition("+")
+    env = {"PYTHONPATH": os.environ[COMPILED] if base == "compiled" else str(ROOT)}
+    if variant == "leases":
+        env["LEASES"] = "1"
+    return env
 
 
 def _redis_cpu(nodes: list[redis.Redis]) -> float:
@@ -201,7 +206,7 @@ def _at(rig: Rig, build: str, procs: int) -> Figures:
     )
     try:
         said = _said_build(mw.url)
-        if said != build:
+        if said != build.partition("+")[0]:
             raise SystemExit(f"asked for the {build} build, /healthz says {said}")
         for i, pid in enumerate(mw.pids()):
             pin([pid], rig.lay.gateways[i % procs])
@@ -263,7 +268,8 @@ def measure(a: argparse.Namespace, lay: Layout, builds: list[str], out: Path) ->
     with tempfile.TemporaryDirectory(prefix="mwscale-") as tmp:
         work = Path(tmp)
         try:
-            settings, _ = _prepare(work, argparse.Namespace(accounts=100, keys=1000))
+            shape = argparse.Namespace(accounts=a.accounts, keys=a.keys)
+            settings, _ = _prepare(work, shape)
             upstream = start_nginx(free_port(), lay.nginx)
             rig = Rig(a, lay, nodes, upstream, work, settings.config_dir)
             try:

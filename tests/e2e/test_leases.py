@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from gateway.http.appkeys import METER
 from tests.bench.redis_work import QUIET, private_redis
 from tests.support.factories import openai_client, tenant
-from tests.support.harness import Gateway, running_gateway
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.support.invariants import check_invariants
 
 CALLS = 240
@@ -108,6 +108,18 @@ async def test_the_leases_of_a_busy_key_never_pass_its_window(
     assert len(costs) + len(more) == 100
     await gw.settle_all()
     await check_invariants(gw.stores(), [t.account_id], {**costs, **more}, [*costs, *more])
+
+
+async def test_the_lease_keeper_is_supervised_and_shown_in_readyz(
+    leased: tuple[Gateway, aioredis.Redis],
+) -> None:
+    gw, _ = leased
+    async with gw.http.get(
+        gw.url + "/readyz", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as r:
+        body = await r.json()
+    assert r.status == 200, body
+    assert body["tasks"]["leases"]["running"] and body["tasks"]["leases"]["healthy"], body
 
 
 async def test_a_revoked_key_is_refused_as_soon_as_the_revocation_returns(

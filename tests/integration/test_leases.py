@@ -155,7 +155,7 @@ async def test_a_retry_after_the_lease_closed_without_it_is_told_closed(stores: 
     for n in range(6):
         await _admit(store, h, f"r{n}")
     lease, i, o, held, _ = store.leases._requests["r5"]
-    await store.leases.apply(h.shard, lease.id, "close", lease.counters)
+    assert await store.leases.close_expired(h.shard, lease.id)  # as a sweeper would
     store.leases._requests["r5"] = (lease, i, o, held, True)
     done = await store.settle(h.shard, h.account_id, "r5", Settlement("m", "p", USAGE, 100))
     assert done == CLOSED

@@ -72,7 +72,7 @@ async def test_lease_scripts_write_only_keys_they_were_given(stores: Stores) -> 
     store.leases.enabled = True
     store._reserve = _recording(store._reserve, given)
     store._settle = _recording(store._settle, given)
-    store.leases._apply = _recording(store.leases._apply, given)
+    store.leases.runs._apply = _recording(store.leases.runs._apply, given)
     before = await _snapshot(stores)
     rids = [f"r{n}" for n in range(10)]
     for rid in rids:

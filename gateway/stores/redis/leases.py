@@ -30,23 +30,18 @@ from billing import values
 from billing.admission import Admitted
 from billing.leases import MAX_LIFE_MS, SHARE_BPS, Pool, Rate, Unit, lease_end_ms, wanted_count
 from billing.money import marked_up
-from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis import lease_wire
 from gateway.stores.redis.errors import map_redis_errors
-from gateway.stores.redis.records import decode_reservation
+from gateway.stores.redis.lease_runs import GONE, LeaseRuns
 from gateway.stores.redis.replies import decode_reserve_reply
-from gateway.stores.redis.scripts import load_script
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hotstore import HotStore
 
 log = logging.getLogger("meterway.leases")
 DEBITED = 1
-GONE = 2  # lease_apply.lua's fourth reply value: no such lease
-APPLY_BATCH = 1000
-SEEN_TTL_MS = 3_600_000  # a lease's applied request ids, kept for late retries
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
 TTL_MS = "30000"
@@ -114,8 +109,7 @@ class Leases:
         self.store = store
         self.enabled = enabled
         self._wanted = wanted  # units to ask for, from a key's recent rate (0: no lease)
-        self._apply = load_script(store.redis, "lease_apply", store.wire)
-        self._settle_again = load_script(store.redis, "lease_settle", store.wire)
+        self.runs = LeaseRuns(store)
         self._current: dict[str, Lease] = {}  # key id -> the lease admitting its requests
         self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
         self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
@@ -253,7 +247,9 @@ class Leases:
         with map_redis_errors():
             if not tried:
                 await self.store.command("XADD", lease.stream, "*", lease_wire.FIELD, entry)
-            elif not await self._again(lease, request_id, entry):
+            elif not await self.runs.append_again(
+                lease.key.shard, lease.id, lease.stream, lease.seen, request_id, entry
+            ):
                 self._done(request_id, lease)
                 return CLOSED
         self._done(request_id, lease)
@@ -269,10 +265,6 @@ class Leases:
         with map_redis_errors():
             await self.store.command("DEL", lease.stream)
         return CLOSED
-
-    async def _again(self, lease: Lease, request_id: str, entry: str) -> bool:
-        keys = (self.store.keys.reservations(lease.key.shard), lease.stream, lease.seen)
-        return bool(await self._settle_again(keys, (lease.id, request_id, entry)))
 
     async def release(self, request_id: str, keep_request: bool) -> bool:
         """Give the request's worst case back to its lease's pool; a forwarded request the
@@ -337,7 +329,8 @@ class Leases:
         self._open.pop(lease.id, None)
 
     async def _run(self, lease: Lease, mode: str, trim: tuple[int, ...] = ()) -> None:
-        reply = await self.apply(lease.key.shard, lease.id, mode, lease.counters, trim)
+        shard = lease.key.shard
+        reply = await self.runs.apply(shard, lease.id, lease.account_id, mode, lease.counters, trim)
         for rid in reply[4:]:
             lease.unapplied.pop(rid.decode() if isinstance(rid, bytes) else str(rid), None)
         if int(reply[2]) and self.on_low_balance is not None:
@@ -365,63 +358,9 @@ class Leases:
             if self.on_lost is not None:
                 self.on_lost(rid, lease.account_id, lease.key.shard, lease.key.key_id, s)
 
-    async def apply(
-        self,
-        shard: int,
-        lease_id: str,
-        mode: str,
-        counters: tuple[str, ...] = (),
-        trim: tuple[int, ...] = (),
-    ) -> list[Any]:
-        """lease_apply.lua over one lease: its four counts, then the request ids taken off
-        its stream; a close reads the counters from its record when not given (the
-        sweeper closing another process's lease)."""
-        k = self.store.keys
-        fixed = (
-            k.reservations(shard),
-            k.deadlines(shard),
-            "",
-            k.stream(shard),
-            k.lease_stream(shard, lease_id),
-            k.lease_seen(shard, lease_id),
-            k.clock(shard),
-        )
-        account_id = await self._account_of(shard, lease_id, counters)
-        if account_id is None:
-            return [0, 0, 0, GONE]
-        fixed = (fixed[0], fixed[1], k.account(shard, account_id), *fixed[3:])
-        batch = "" if mode == "close" else APPLY_BATCH
-        args = (lease_id, mode, batch, SEEN_TTL_MS, self.store.clock_flag, *trim)
-        reply = list(await self.store.call(self._apply, fixed + counters, args))
-        if reply[0] == -1:
-            counters = await self._counters(shard, lease_id)
-            reply = list(await self.store.call(self._apply, fixed + counters, args))
-        if reply[0] == -1:
-            raise HotStoreUnavailable(f"lease {lease_id} holds undeclared counters")
-        if reply[1]:
-            log.warning(
-                "lease %s: %d micros its requests cost beyond it uncollected", lease_id, reply[1]
-            )
-        return reply
-
-    async def _account_of(self, shard: int, lease_id: str, counters: tuple[str, ...]) -> str | None:
-        lease = self._open.get(lease_id)
-        if lease is not None:
-            return lease.account_id
-        with map_redis_errors():
-            raw = await self.store.redis.hget(self.store.keys.reservations(shard), lease_id)
-        return None if raw is None else decode_reservation(raw).account_id
-
-    async def _counters(self, shard: int, lease_id: str) -> tuple[str, ...]:
-        with map_redis_errors():
-            raw = await self.store.redis.hget(self.store.keys.reservations(shard), lease_id)
-        return () if raw is None else tuple(c.name for c in decode_reservation(raw).counters)
-
     async def close_expired(self, shard: int, lease_id: str) -> bool:
         """The sweeper's close of a lease whose process stopped extending it."""
-        counters = await self._counters(shard, lease_id)
-        reply = await self.apply(shard, lease_id, "close", counters)
-        return int(reply[3]) == 1
+        return await self.runs.close_expired(shard, lease_id)
 
     async def wait_out(self, name: str) -> None:
         """After a change to the hash `name` (an account's or a key's) returned from Redis:
