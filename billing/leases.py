@@ -142,6 +142,10 @@ class Rate:
             self._bucket, self._count = bucket, 0
         self._count += 1
 
+    def quiet(self, now_ms: int) -> bool:
+        """Nothing seen in the last two horizons: the key is not busy."""
+        return now_ms // HORIZON_MS > self._bucket + 1
+
     def current(self) -> int:
         """The busier of the last full horizon and the one under way."""
         return max(self.last, self._count)

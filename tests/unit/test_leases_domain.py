@@ -111,5 +111,6 @@ def test_a_key_is_leased_only_once_it_is_busy() -> None:
     for n in range(10_000):
         rate.seen(HORIZON_MS + n % HORIZON_MS)  # the next horizon, far busier
     assert wanted_count(rate) == MAX_UNITS
+    assert not rate.quiet(2 * HORIZON_MS + 1) and rate.quiet(3 * HORIZON_MS)
     rate.seen(10 * HORIZON_MS)  # idle for horizons: it starts over
     assert wanted_count(rate) == 0

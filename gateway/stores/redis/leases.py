@@ -138,7 +138,7 @@ class Leases:
         if rate is None:
             rate = self._rates[key.key_id] = Rate()
         lease = self._current.get(key.key_id)
-        rate.seen(lease.now_ms(now) if lease is not None else int(now * 1000))
+        rate.seen(int(now * 1000))
         if lease is not None:
             admitted = self._take(lease, request_id, input_tokens, output_tokens, spend, now)
             if admitted is not None:
@@ -287,8 +287,13 @@ class Leases:
 
     async def keep(self, extend: bool = False) -> None:
         """One round: apply what was appended, close what stopped admitting and has no
-        request in flight, and (`extend`) push the deadlines of the rest."""
+        request in flight, and (`extend`) push the deadlines of the rest and forget the
+        rates of keys gone quiet (a million keys seen once hold no memory here)."""
         now = asyncio.get_running_loop().time()
+        if extend:
+            quiet = [k for k, rate in self._rates.items() if rate.quiet(int(now * 1000))]
+            for key_id in quiet:
+                del self._rates[key_id]
         for lease in list(self._open.values()):
             if now >= lease.ends_at:
                 self._retire(lease)
@@ -365,7 +370,10 @@ class Leases:
     async def wait_out(self, name: str) -> None:
         """After a change to the hash `name` (an account's or a key's) returned from Redis:
         this process's leases on it stop admitting, and the change waits until no other
-        process's lease granted before it can admit either (the hash's `lz`)."""
+        process's lease granted before it can admit either (the hash's `lz`). Nothing
+        without leases (LEASES is the same on every process): no read per change."""
+        if not self.enabled:
+            return
         keys = self.store.keys
         for lease in list(self._open.values()):
             shard = lease.key.shard
