@@ -280,3 +280,32 @@ async def test_a_call_whose_lease_was_closed_under_it_is_debited_late(stores: St
     assert again == CLOSED
     assert await store.balance(h.account_id) == (1_000_000 - 700, 3 * 1_000)
     assert [r[0] for r in await _rows(stores, h.shard)] == [last]
+
+
+async def test_a_call_refused_beside_another_process_lease_gets_its_room_back(
+    stores: Stores,
+) -> None:
+    """Another process holds a lease it is not using up; a call this process cannot fit
+    without that room asks for it back (the account's `lr`), the other process's next round
+    gives back what its lease would have admitted more, and the call is admitted on its one
+    retry."""
+    a, b = _on(stores), _process(stores)
+    h = await make_holder(stores, credit=100_000)
+    for n in range(6):
+        await _admit(b, h, f"b{n}")  # b's lease: 8 calls of 1,000 (3 reserved on their own)
+    await b.settle(h.shard, h.account_id, "b5", Settlement("m", "p", USAGE, 500))
+    free = 100_000 - 3 * 1_000 - 8 * 1_000
+    assert await a.balance(h.account_id) == (100_000, 100_000 - free)
+
+    async def other_process_rounds() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.04)
+            await b.leases.keep()
+
+    big = free + 5_000  # fits only once b's lease gives back its unused part
+    decision, _ = await asyncio.gather(
+        a.reserve("big", h.record, input_tokens=1, max_output_tokens=1, spend_micros=big),
+        other_process_rounds(),
+    )
+    assert isinstance(decision, Admitted), decision
+    await b.leases.close_all()

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from billing.admission import Admitted, Decision, QuotaRefused
+from billing.admission import Admitted, BalanceRefused, Decision, QuotaRefused
 from billing.usage import Usage
 from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
@@ -168,7 +168,16 @@ class HotStore(HotRecords):
         if end_user:  # only then the script takes the end user, its cap and live set
             args = (*args, end_user, self._end_users_max)
         reply, counters = await self.reserve_raw(key, args, end_user=end_user)
-        return self.decided(reply, request_id, key, spend_micros, counters)
+        decision = self.decided(reply, request_id, key, spend_micros, counters)
+        if (
+            self.leases.enabled
+            and not mode
+            and isinstance(decision, QuotaRefused | BalanceRefused)
+            and await self.leases.reclaim(key)
+        ):  # headroom leased unused may be back: asked once more
+            reply, counters = await self.reserve_raw(key, args, end_user=end_user)
+            decision = self.decided(reply, request_id, key, spend_micros, counters)
+        return decision
 
     async def reserve_raw(
         self,

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meterway.leases")
 DEBITED = 1
+RECLAIM_WAIT_S = 0.15  # three apply rounds of the other processes (background.py)
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
 TTL_MS = "30000"
@@ -336,7 +337,9 @@ class Leases:
     async def _run(self, lease: Lease, mode: str, trim: tuple[int, ...] = ()) -> None:
         shard = lease.key.shard
         reply = await self.runs.apply(shard, lease.id, lease.account_id, mode, lease.counters, trim)
-        for rid in reply[4:]:
+        if len(reply) > 4 and int(reply[4]) > lease.admitted.now_ms:  # a call was refused
+            self._retire(lease)
+        for rid in reply[5:]:
             lease.unapplied.pop(rid.decode() if isinstance(rid, bytes) else str(rid), None)
         if int(reply[2]) and self.on_low_balance is not None:
             self.on_low_balance(lease.account_id)
@@ -366,6 +369,32 @@ class Leases:
     async def close_expired(self, shard: int, lease_id: str) -> bool:
         """The sweeper's close of a lease whose process stopped extending it."""
         return await self.runs.close_expired(shard, lease_id)
+
+    async def reclaim(self, key: KeyRecord) -> bool:
+        """After a call of the account was refused: this process's leases of it give back
+        now what they would have admitted more, and the other processes' are asked to (the
+        account's `lr`, which their next apply round reads). True when that may have freed
+        room: the call is asked once more (after RECLAIM_WAIT_S when other processes hold
+        leases of the account)."""
+        mine = [lease for lease in self._open.values() if lease.account_id == key.account_id]
+        freed = False
+        for lease in mine:
+            self._retire(lease)
+            if lease.in_flight == 0:
+                await self._close(lease)
+                freed = True
+            elif not lease.trimmed:
+                await self._trim(lease)
+                freed = True
+        name = self.store.keys.account(key.shard, key.account_id)
+        now = await self.store.now_ms()
+        with map_redis_errors():
+            until = await self.store.redis.hget(name, "lz")
+            if until is None or int(until) <= now:
+                return freed
+            await self.store.redis.hset(name, "lr", str(now))
+        await asyncio.sleep(RECLAIM_WAIT_S)
+        return True
 
     async def wait_out(self, name: str) -> None:
         """After a change to the hash `name` (an account's or a key's) returned from Redis:

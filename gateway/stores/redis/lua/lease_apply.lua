@@ -19,8 +19,10 @@
 -- queued `uncollected`. At the close, each counter gives back what the lease holds unused of
 -- its metric, and counts what its calls used beyond it, never past its limit.
 -- Reply: {entries applied, micros uncollected, 1 when the balance fell under the auto top-up
---         threshold (else 0), 1 when the lease is closed now (else 0), then the request id
---         of every entry taken off the stream (applied now, or found applied before)};
+--         threshold (else 0), 1 when the lease is closed now (else 0), when a call of the
+--         account was last refused asking for the leases back (the account hash's `lr`,
+--         ms; 0: never), then the request id of every entry taken off the stream (applied
+--         now, or found applied before)};
 --         {0, 0, 0, 2} when there is no such lease (closed, or lost with Redis's data): its
 --         stream, if any, is dropped, since nothing can apply it any more, and its process
 --         settles what it appended as calls whose reservation was lost;
@@ -187,7 +189,8 @@ end
 if not closing then
   f[3], f[4], f[5], f[6] = int(held), int(r), int(i), int(o)
   redis.call('HSET', KEYS[1], id, table.concat(f, '|'))
-  return { applied, unc_total, low, 0, unpack(taken) }
+  local asked = redis.call('HGET', KEYS[3], 'lr') or '0'
+  return { applied, unc_total, low, 0, asked, unpack(taken) }
 end
 
 give_back({ r = r, i = i, o = o, t = i + o, s = math.max(held, 0) })
@@ -195,4 +198,4 @@ redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('DEL', KEYS[5])
 redis.call('PEXPIRE', KEYS[6], ARGV[4])
-return { applied, unc_total, low, 1, unpack(taken) }
+return { applied, unc_total, low, 1, '0', unpack(taken) }
