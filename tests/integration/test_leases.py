@@ -309,3 +309,25 @@ async def test_a_call_refused_beside_another_process_lease_gets_its_room_back(
     )
     assert isinstance(decision, Admitted), decision
     await b.leases.close_all()
+
+
+async def test_a_call_appended_after_a_sweeper_closed_its_lease_is_debited_late_once(
+    stores: Stores,
+) -> None:
+    """The process was cut off past its lease's deadline and a sweeper closed the lease;
+    the process does not know yet, serves a call of it, and appends: nothing is added (the
+    close dropped the stream), and the call is debited from what is free, once."""
+    store, h, rids = await _busy(stores, 6)
+    lease = store.leases._requests[rids[-1]][0]
+    assert await sweep_close(stores, h.shard, lease.id)
+    done = await store.settle(h.shard, h.account_id, rids[-1], Settlement("m", "p", USAGE, 900))
+    assert done == DEBITED_LATE
+    await store.leases.keep()  # the process finds its lease gone: nothing else to settle
+    assert await store.balance(h.account_id) == (1_000_000 - 900, 3 * 1_000)
+    assert [r[0] for r in await _rows(stores, h.shard)] == [rids[-1]]
+    assert not await store.redis.exists(store.keys.lease_stream(h.shard, lease.id))
+
+
+async def sweep_close(stores: Stores, shard: int, lease_id: str) -> bool:
+    """Another process's sweeper closing the lease at its deadline."""
+    return await _process(stores).leases.close_expired(shard, lease_id)

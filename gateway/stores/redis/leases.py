@@ -199,8 +199,9 @@ class Leases:
         )
         loop = asyncio.get_running_loop()
         asked_at = loop.time()
+        stream = store.keys.lease_stream(key.shard, lease_id)
         try:
-            reply, counters = await store.reserve_raw(key, args)
+            reply, counters = await store.reserve_raw(key, args, (stream,))
         finally:
             self._topping.discard(key.key_id)
         if reply[0] != 1:
@@ -213,7 +214,7 @@ class Leases:
         lease.granted_at = asked_at  # Redis's clock read after this: the lease ends early
         end_ms = lease_end_ms(admitted.now_ms, *ends)
         lease.ends_at = asked_at + (end_ms - admitted.now_ms) / 1000
-        lease.stream = store.keys.lease_stream(key.shard, lease_id)
+        lease.stream = stream
         lease.seen = store.keys.lease_seen(key.shard, lease_id)
         self._open[lease_id] = lease
         old = self._current.get(key.key_id)
@@ -231,41 +232,46 @@ class Leases:
 
     async def settle(self, request_id: str, s: Settlement) -> int:
         """Append the settlement (the first try), or append it unless Redis has it (a
-        retry). DEBITED; DEBITED_LATE when its lease was closed before this settlement
-        began (debited from what is free); CLOSED when the lease was closed without it
-        after (services/settlement.py then debits it late unless it is queued)."""
+        retry). DEBITED; DEBITED_LATE when its lease was closed before its first try
+        (debited from what is free); CLOSED when a retry finds the lease closed without it
+        (an earlier try may have landed: services/settlement.py debits it late unless its
+        debit is queued or written)."""
         lease, i, o, held, tried = self._requests[request_id]
         if lease.closed:  # closed under it (a stop, a sweeper): nothing of it appended
             self._done(request_id, lease)
-            key_id = lease.key.key_id
-            return await self.store.debit_late(
-                lease.key.shard, lease.account_id, key_id, request_id, s
-            )
+            return await self._late(lease, request_id, s)
         now = asyncio.get_running_loop().time()
         at = lease.now_ms(now)
         entry = lease_wire.debit_entry(request_id, lease.account_id, lease.key.key_id, s, at, at)
         self._requests[request_id] = (lease, i, o, held, True)
         with map_redis_errors():
             if not tried:
-                await self.store.command("XADD", lease.stream, "*", lease_wire.FIELD, entry)
-            elif not await self.runs.append_again(
-                lease.key.shard, lease.id, lease.stream, lease.seen, request_id, entry
-            ):
-                self._done(request_id, lease)
-                return CLOSED
+                appended = await self._append(lease, entry)
+            else:
+                appended = await self.runs.append_again(
+                    lease.key.shard, lease.id, lease.stream, lease.seen, request_id, entry
+                )
         self._done(request_id, lease)
-        if lease.closed:  # closed while the append was on its way: nothing may apply it
-            return await self._orphaned(lease)
-        lease.unapplied[request_id] = s
-        return DEBITED
+        if appended:
+            lease.unapplied[request_id] = s
+            return DEBITED
+        if not tried:  # the lease was closed first: nothing of this call is in Redis
+            return await self._late(lease, request_id, s)
+        return CLOSED  # an earlier try may have landed: services/settlement.py looks
 
-    async def _orphaned(self, lease: Lease) -> int:
-        """An append that may have landed after its lease's close: the stream is dropped
-        (no close applies it now) and the call told CLOSED, so services/settlement.py
-        debits it late unless the close applied it (then its debit is queued)."""
-        with map_redis_errors():
-            await self.store.command("DEL", lease.stream)
-        return CLOSED
+    async def _late(self, lease: Lease, request_id: str, s: Settlement) -> int:
+        """A call whose lease was closed with nothing of it appended: debited from what is
+        free now, as a debit after a void is (DEBITED_LATE)."""
+        key = lease.key
+        return await self.store.debit_late(key.shard, key.account_id, key.key_id, request_id, s)
+
+    async def _append(self, lease: Lease, entry: str) -> bool:
+        """XADD to the lease's stream, if it still exists: a close (this process's, or a
+        sweeper's while this process was cut off) drops it, and then nothing is added."""
+        added = await self.store.command(
+            "XADD", lease.stream, "NOMKSTREAM", "*", lease_wire.FIELD, entry
+        )
+        return added is not None
 
     async def release(self, request_id: str, keep_request: bool) -> bool:
         """Give the request's worst case back to its lease's pool; a forwarded request the
@@ -273,9 +279,8 @@ class Leases:
         lease, i, o, held, _ = self._requests[request_id]
         if keep_request and not lease.closed:
             with map_redis_errors():
-                entry = lease_wire.refused_entry(request_id)
-                await self.store.command("XADD", lease.stream, "*", lease_wire.FIELD, entry)
-            lease.unapplied[request_id] = None
+                if await self._append(lease, lease_wire.refused_entry(request_id)):
+                    lease.unapplied[request_id] = None
         lease.pool.give_back(i, o, held, request=not keep_request)
         self._done(request_id, lease)
         return True

@@ -11,5 +11,5 @@ local prefix = ARGV[2] .. '|'
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
   if string.sub(entry[2][2], 1, #prefix) == prefix then return 1 end
 end
-redis.call('XADD', KEYS[2], '*', 'm', ARGV[3])
+redis.call('XADD', KEYS[2], 'NOMKSTREAM', '*', 'm', ARGV[3])
 return 1

@@ -16,7 +16,8 @@
 --       6 max output tokens, 7 worst-case spend micros, 8 tz offset ms, 9 reservation ttl ms,
 --       10 use test clock (1/0), 11 counter key prefix, 12 mode: '' reserves; 'key' only
 --       checks the key and account; 'check' runs every check and reserves nothing;
---       'lease' reserves ARGV[23] times the amounts of ARGV 4-7 at most (a lease:
+--       'lease' (the lease's stream last in KEYS) reserves ARGV[23] times the amounts
+--       of ARGV 4-7 at most (a lease:
 --       billing/leases.py), fewer where a quarter-like share (ARGV[24], basis points) of
 --       a window's or the balance's headroom is less, and none below four: then it answers
 --       {0, 'unleasable'}, as it does for an account in a commitment's period; ARGV[25]
@@ -493,6 +494,9 @@ if mode == 'lease' then
   -- Until when a lease may admit (ARGV[25]: billing.leases.MAX_LIFE_MS): a change to the
   -- account or the key waits that long when it is still to come (stores/redis/leases.py).
   local lz = int(now + exact(ARGV[25]))
+  -- The lease's stream, last in KEYS, made now (empty): its process appends with
+  -- NOMKSTREAM, so an append after the lease's close (which drops it) adds nothing.
+  redis.call('XGROUP', 'CREATE', KEYS[#KEYS], 'lease', '$', 'MKSTREAM')
   redis.call('HSET', KEYS[1], 'lz', lz)
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'lz', lz) end
   local stem = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[3])
