@@ -27,6 +27,7 @@ class LeaseRuns:
         self.store = store
         self._apply = load_script(store.redis, "lease_apply", store.wire)
         self._settle_again = load_script(store.redis, "lease_settle", store.wire)
+        self.scripts = 0  # script calls made (for the benches and the tests)
 
     async def apply(
         self,
@@ -56,11 +57,13 @@ class LeaseRuns:
             k.clock(shard),
         )
         batch = "" if mode == "close" else APPLY_BATCH
+        self.scripts += 1
         args = (lease_id, mode, batch, SEEN_TTL_MS, self.store.clock_flag, *trim)
         reply = list(await self.store.call(self._apply, fixed + counters, args))
         if reply[0] == -1:
             record = await self._record(shard, lease_id)
             counters = record[1] if record is not None else ()
+            self.scripts += 1
             reply = list(await self.store.call(self._apply, fixed + counters, args))
         if reply[0] == -1:
             raise HotStoreUnavailable(f"lease {lease_id} holds undeclared counters")
@@ -80,6 +83,7 @@ class LeaseRuns:
         """lease_settle.lua: appended unless applied or waiting; False when the lease is
         closed without it."""
         keys = (self.store.keys.reservations(shard), stream, seen)
+        self.scripts += 1
         return bool(await self.store.call(self._settle_again, keys, (lease_id, request_id, entry)))
 
     async def _record(self, shard: int, lease_id: str) -> tuple[str, tuple[str, ...]] | None:

@@ -111,6 +111,10 @@ class Leases:
         self.enabled = enabled
         self._wanted = wanted  # units to ask for, from a key's recent rate (0: no lease)
         self.runs = LeaseRuns(store)
+        # Counted for the benches and the tests: script calls asking for a lease, and calls
+        # admitted under one (each of which asked Redis for nothing).
+        self.grants = 0
+        self.admitted = 0
         self._current: dict[str, Lease] = {}  # key id -> the lease admitting its requests
         self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
         self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
@@ -164,6 +168,7 @@ class Leases:
         if not lease.pool.take(i, o, held):
             return None
         lease.in_flight += 1
+        self.admitted += 1
         self._requests[request_id] = (lease, i, o, held, False)
         return values.replace(
             lease.admitted, request_id=request_id, held_micros=held, now_ms=lease.now_ms(now)
@@ -200,6 +205,7 @@ class Leases:
         loop = asyncio.get_running_loop()
         asked_at = loop.time()
         stream = store.keys.lease_stream(key.shard, lease_id)
+        self.grants += 1
         try:
             reply, counters = await store.reserve_raw(key, args, (stream,))
         finally:
