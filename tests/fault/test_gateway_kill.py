@@ -232,7 +232,7 @@ async def test_gateway_killed_under_load_loses_no_money(dsn: str, leases: str) -
             report = await check_invariants(stores, [t.account_id], seen.costs, seen.delivered)
     missed = Counter(seen.delivered[rid] for rid in report.unbilled)
     print(f"seed {seed}: {ROUNDS} kills, whole answers {dict(seen.shapes)}, unbilled {missed}")
-    assert voided > leased and report.voids == voided - leased
+    assert voided > 0 and report.voids == voided - leased  # a lease's close is not a void
     assert leased > 0 or leases == "0", "no lease was held at the kills: nothing was tested"
     assert report.costed_without_debit == 0
     assert not missed, f"whole answers never billed, by shape: {missed}"
