@@ -23,9 +23,8 @@ This module holds the arithmetic both sides agree on:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, final
-
-from billing.values import Value
 
 GRANULE_MS: Final = 5_000  # the minute window's granule (reserve.lua: SLIDE.mi / GRANULES)
 MAX_LIFE_MS: Final = 1_000  # the longest a lease admits requests
@@ -36,14 +35,14 @@ SHARE_BPS: Final = 2_500  # at most a quarter of any headroom (balance or window
 BPS: Final = 10_000
 
 
-@final
-class Unit(Value):
-    """One request's worst case: the amounts a lease holds `count` of."""
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One request's worst case: the amounts a lease holds `count` of. Made per lease, not
+    per call: not a hot value (billing/values.py), so it stays out of the compiled build."""
 
-    def __init__(self, input_tokens: int, output_tokens: int, spend_micros: int) -> None:
-        self.input_tokens: Final = input_tokens
-        self.output_tokens: Final = output_tokens
-        self.spend_micros: Final = spend_micros
+    input_tokens: int
+    output_tokens: int
+    spend_micros: int
 
     def per_metric(self) -> dict[str, int]:
         """The unit by reserve.lua's metric codes (billing/quotas.py)."""
