@@ -5,7 +5,8 @@ and background responses once did, without the cap) fails here by name.
 The allowed places, each with why:
 - the Meter's own entry points (`settle`, `settle_priced`, `settle_fixed`), called from any
   surface: they all end in `_debit`;
-- `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/settlement.py);
+- `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/settlement.py),
+  which settles a call admitted under a lease by its lease's append (stores/redis/leases.py);
 - the sweeper's retry of a debit that was already priced and capped (workers/sweeper.py);
 - the metering API's holds (services/metered*.py): a quantity at the meter's own price,
   bounded by its hold unless the operator allows overage (docs/guides/metering-api.md);
@@ -23,6 +24,7 @@ METER_ENTRY_POINTS = {"settle", "settle_priced", "settle_fixed"}
 ALLOWED = {
     ("services/meter/metering.py", "self.settlements"): "Meter._debit, the one settlement",
     ("services/settlement.py", "self.store"): "Settlements: settle.lua through the port",
+    ("stores/redis/hotstore.py", "self.leases"): "the port's settle of a leased call: an append",
     ("workers/sweeper.py", "store"): "a pending debit, priced and capped when it was made",
     ("services/meter/metered.py", "self.holds"): "the metering API's holds (its own rule)",
     ("services/meter/metered_events.py", "metering.holds"): "the metering API's events",
