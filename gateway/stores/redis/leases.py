@@ -30,7 +30,7 @@ from billing import values
 from billing.admission import Admitted
 from billing.leases import MAX_LIFE_MS, SHARE_BPS, Pool, Rate, Unit, lease_end_ms, wanted_count
 from billing.money import marked_up
-from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, UNCOLLECTED
+from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis import lease_wire
 from gateway.stores.redis.errors import map_redis_errors
@@ -441,4 +441,4 @@ class Leases:
             log.warning("a lease top-up failed: %s", task.exception())
 
 
-__all__ = ["CLOSED", "LOW_BALANCE", "UNCOLLECTED", "Lease", "Leases"]
+__all__ = ["Lease", "Leases"]
