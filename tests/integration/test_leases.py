@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import pytest
 
 from billing.admission import Admitted, KeyRefused, QuotaRefused
 from billing.leases import MAX_LIFE_MS, MIN_UNITS
 from billing.quotas import parse_quota
 from billing.usage import Usage
 from gateway.stores.connect import Stores
+from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
@@ -265,6 +267,32 @@ async def test_a_lease_that_stops_admitting_gives_back_its_unused_part_at_once(
     await _settle_all(store, h, rids, 400)
     await store.leases.keep()  # the lease closes: its calls are settled
     assert await store.balance(h.account_id) == (1_000_000 - 6 * 400, 0)
+    assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_a_refused_call_whose_append_fails_still_lets_its_lease_close(
+    stores: Stores,
+) -> None:
+    """The provider refused a forwarded call and Redis refused the refusal's append: the
+    call is no longer in flight, so its lease still closes and gives back all it holds (the
+    release's retry finds nothing held per request)."""
+    store, h, rids = await _busy(stores, 6)
+    for rid in rids[:-1]:
+        await store.settle(h.shard, h.account_id, rid, Settlement("m", "p", USAGE, 400))
+    await store.leases.keep()  # the appends applied
+    lease = store.leases._requests[rids[-1]][0]
+    aside = lease.stream + ":aside"
+    await store.redis.rename(lease.stream, aside)
+    await store.redis.set(lease.stream, "not a stream")  # XADD answers WRONGTYPE
+    with pytest.raises(HotStoreUnavailable):
+        await store.release(h.shard, h.account_id, rids[-1], keep_request=True)
+    assert not store.leases.owns(rids[-1])
+    assert not await store.release(h.shard, h.account_id, rids[-1], keep_request=True)
+    await store.redis.delete(lease.stream)
+    await store.redis.rename(aside, lease.stream)
+    store.leases.retire_all()
+    await store.leases.keep()
+    assert await store.balance(h.account_id) == (1_000_000 - 5 * 400, 0)
     assert await _leases_in_redis(stores, h.shard) == []
 
 

@@ -283,12 +283,17 @@ class Leases:
         """Give the request's worst case back to its lease's pool; a forwarded request the
         provider refused stays counted in request windows (an appended `f`)."""
         lease, i, o, held, _ = self._requests[request_id]
-        if keep_request and not lease.closed:
-            with map_redis_errors():
-                if await self._append(lease, lease_wire.refused_entry(request_id)):
-                    lease.unapplied[request_id] = None
-        lease.pool.give_back(i, o, held, request=not keep_request)
-        self._done(request_id, lease)
+        try:
+            if keep_request and not lease.closed:
+                with map_redis_errors():
+                    if await self._append(lease, lease_wire.refused_entry(request_id)):
+                        lease.unapplied[request_id] = None
+        finally:
+            # Whatever Redis answered: a call left in flight would keep its lease, and all
+            # it holds, open for as long as the process lives. An append that failed leaves
+            # the refused request out of request windows (it was not billed either way).
+            lease.pool.give_back(i, o, held, request=not keep_request)
+            self._done(request_id, lease)
         return True
 
     def _done(self, request_id: str, lease: Lease) -> None:
