@@ -1,8 +1,22 @@
 -- Shared by settle.lua and lease_apply.lua (scripts.py puts it where `--#include collect`
--- stands): what a debit may take beyond its hold. It reads the script's own locals, declared
--- before the include: `f` (the reservation record's fields), `metric` and `limit` (each
--- counter's, by its index in `f`), `limit_of`, `held` (the hold the debit takes first),
--- `floorless`, `now_ms`, `exact`, `int`, `SLIDE`, `GRANULES`; KEYS[3] is the account hash.
+-- stands): Redis's clock, and what a debit may take beyond its hold. It reads the script's
+-- own locals, declared before the include: `f` (the reservation record's fields), `metric`
+-- and `limit` (each counter's, by its index in `f`), `limit_of`, `held` (the hold the debit
+-- takes first), `floorless`, `exact`, `int`, `clock_flag` and `clock_key` (the test clock:
+-- '1' and the key of its offset); KEYS[3] is the account hash.
+local SLIDE = { mi = 60000, h = 3600000 }
+local GRANULES = 12
+local clock = nil
+-- Redis's clock in ms (read once a call), moved by the test clock's offset when asked.
+local function now_ms()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = t[1] * 1000 + math.floor(t[2] / 1000)
+    if clock_flag == '1' then clock = clock + tonumber(redis.call('GET', clock_key) or '0') end
+  end
+  return clock
+end
+
 -- What a window counts now: a sliding window's current granules, or nil when it is gone.
 local function counted(key, field)
   if field == '' then

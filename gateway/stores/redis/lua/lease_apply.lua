@@ -50,17 +50,7 @@ local function split(text, most)
   parts[#parts + 1] = sub(text, from)
   return parts
 end
-local SLIDE = { mi = 60000, h = 3600000 }
-local GRANULES = 12
-local clock = nil
-local function now_ms()
-  if not clock then
-    local t = redis.call('TIME')
-    clock = t[1] * 1000 + math.floor(t[2] / 1000)
-    if ARGV[5] == '1' then clock = clock + tonumber(redis.call('GET', KEYS[7]) or '0') end
-  end
-  return clock
-end
+local clock_flag, clock_key = ARGV[5], KEYS[7]  -- collect.lua's now_ms
 
 local id, closing, trimming = ARGV[1], ARGV[2] == 'close', ARGV[2] == 'trim'
 local rec = redis.call('HGET', KEYS[1], id)

@@ -51,17 +51,7 @@ local function exact(x)
   return n
 end
 
-local SLIDE = { mi = 60000, h = 3600000 }
-local GRANULES = 12
-local clock = nil
-local function now_ms()
-  if not clock then
-    local t = redis.call('TIME')
-    clock = t[1] * 1000 + math.floor(t[2] / 1000)
-    if ARGV[6] == '1' then clock = clock + tonumber(redis.call('GET', KEYS[5]) or '0') end
-  end
-  return clock
-end
+local clock_flag, clock_key = ARGV[6], KEYS[5]  -- collect.lua's now_ms
 
 local late = false
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
