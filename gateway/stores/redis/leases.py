@@ -119,6 +119,9 @@ class Leases:
         self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
         self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
         self._rates: dict[str, Rate] = {}
+        # The rates' clock, ms from the loop's: tests hold it still, so that a loaded
+        # machine's slow calls cannot make a key they drive one by one look quiet.
+        self.rate_ms: Callable[[float], int] = _ms
         self._topping: set[str] = set()  # key ids whose next lease is being asked for
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_low_balance: Any = None  # told the account id when an apply says so
@@ -143,7 +146,7 @@ class Leases:
         if rate is None:
             rate = self._rates[key.key_id] = Rate()
         lease = self._current.get(key.key_id)
-        rate.seen(int(now * 1000))
+        rate.seen(self.rate_ms(now))
         if lease is not None:
             admitted = self._take(lease, request_id, input_tokens, output_tokens, spend, now)
             if admitted is not None:
@@ -308,7 +311,7 @@ class Leases:
         rates of keys gone quiet (a million keys seen once hold no memory here)."""
         now = asyncio.get_running_loop().time()
         if extend:
-            quiet = [k for k, rate in self._rates.items() if rate.quiet(int(now * 1000))]
+            quiet = [k for k, rate in self._rates.items() if rate.quiet(self.rate_ms(now))]
             for key_id in quiet:
                 del self._rates[key_id]
         for lease in list(self._open.values()):
@@ -444,6 +447,10 @@ class Leases:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("a lease top-up failed: %s", task.exception())
+
+
+def _ms(loop_now: float) -> int:
+    return int(loop_now * 1000)
 
 
 __all__ = ["Lease", "Leases"]
