@@ -4,15 +4,20 @@ reported, and each test still running past a while; and ends a run that hangs.
 Pytest names failures only in its summary at the end, so a run cut short (the session limit
 in tests/conftest.py, CI's own clock) used to say nothing of what failed or what hung. A
 worker that a test's timeout kills is reported by xdist as a failure of that test, so it is
-named here too.
+named here too, with every thread's stack as the worker wrote it just before.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import os
+import shutil
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -20,10 +25,24 @@ import pytest
 SLOW_NOTICE_S = float(os.environ.get("MW_TEST_SLOW_NOTICE_S", 240))
 WATCH_EVERY_S = 15.0
 GIST_LINES = 40
+STACK_LINES = 300
 # No run may hang for good (CI would only time out, saying nothing): past this, every process
 # of the run prints every thread's stack and exits; just before it, the controller names the
-# tests then running. Tests have their own timeouts.
-SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 7200))
+# tests then running. Tests have their own timeouts. Five minutes inside CI's 90: a run CI
+# stops says nothing, and one CI timed out went silent for its last 39 minutes.
+SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 5100))
+# A worker writes every thread's stack to a file of its own this long before a test's
+# timeout ends it (pytest-timeout's own dump goes to the worker's captured output, which
+# the crash loses); the controller prints the file when it reports the crash.
+DUMP_BEFORE_TIMEOUT_S = 5.0
+STARTED = time.monotonic()
+
+
+STACKS_DIR = "MW_TEST_STACKS_DIR"  # set by the controller, inherited by its workers
+
+
+def _dump_file(worker: str) -> Path:
+    return Path(os.environ[STACKS_DIR]) / f"{worker}.txt"
 
 
 class RunWatch:
@@ -66,10 +85,23 @@ class RunWatch:
         self._say(f"FAILED ({report.when}, {report.duration:.0f} s){where} {report.nodeid}")
         for line in _gist(report.longreprtext):
             self._say(f"    {line}")
+        if worker is not None and "crashed while running" in report.longreprtext:
+            self._stacks(worker.id)
+
+    def _stacks(self, worker: str) -> None:
+        """What the crashed worker was doing: the stacks it wrote before its timeout."""
+        try:
+            text = _dump_file(worker).read_text(errors="replace")
+        except OSError:
+            return
+        self._say(f"    stacks of {worker} {DUMP_BEFORE_TIMEOUT_S:.0f} s before its timeout:")
+        for line in text.splitlines()[:STACK_LINES]:
+            self._say(f"      {line}")
 
     @pytest.hookimpl
     def pytest_unconfigure(self) -> None:
         self._stop.set()
+        shutil.rmtree(os.environ[STACKS_DIR], ignore_errors=True)
 
     def _watch(self) -> None:
         named_at_limit = False
@@ -103,7 +135,45 @@ def _gist(text: str) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """In the controller and in each xdist worker (the limit covers what no test's timeout
-    does: session teardown, interpreter exit); the watch in the controller only."""
+    does: session teardown, interpreter exit); the watch in the controller only, the stack
+    dumps before a test's timeout in the workers only."""
     faulthandler.dump_traceback_later(SESSION_LIMIT_S, exit=True)
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        os.environ[STACKS_DIR] = tempfile.mkdtemp(prefix="meterway-test-stacks-")
         config.pluginmanager.register(RunWatch(config), "meterway-run-watch")
+    elif STACKS_DIR in os.environ:
+        config.pluginmanager.register(StackDumps(config, worker), "meterway-stack-dumps")
+
+
+class StackDumps:
+    """In a worker: each test arms faulthandler to write every thread's stack to the
+    worker's file just before the test's timeout, and the session's limit again after it
+    (faulthandler holds one timer a process)."""
+
+    def __init__(self, config: pytest.Config, worker: str) -> None:
+        self._default = float(config.getini("timeout") or 0)
+        self._file: IO[str] = _dump_file(worker).open("w")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        timeout = self._timeout(item)
+        left = SESSION_LIMIT_S - (time.monotonic() - STARTED)
+        if 0 < timeout - DUMP_BEFORE_TIMEOUT_S < left:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(f"{item.nodeid}\n")
+            self._file.flush()
+            faulthandler.dump_traceback_later(timeout - DUMP_BEFORE_TIMEOUT_S, file=self._file)
+        try:
+            yield
+        finally:
+            left = SESSION_LIMIT_S - (time.monotonic() - STARTED)
+            faulthandler.dump_traceback_later(max(left, 1.0), exit=True)
+
+    def _timeout(self, item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        if marker is None:
+            return self._default
+        value = marker.args[0] if marker.args else marker.kwargs.get("timeout", self._default)
+        return float(value or 0)
