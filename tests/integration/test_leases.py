@@ -304,6 +304,17 @@ async def test_a_refused_call_whose_append_fails_still_lets_its_lease_close(
     assert await _leases_in_redis(stores, h.shard) == []
 
 
+async def test_a_stop_during_a_top_up_gives_back_the_lease_it_brings(stores: Stores) -> None:
+    """A lease running low asks for the next one in the background; a stop that comes while
+    that grant is on its way closes the new lease too, not only the ones it knew of."""
+    store, h, rids = await _busy(stores, 10)  # 3 one by one, then a lease of 8 runs low
+    assert store.leases._tasks, "a top-up is on its way"
+    await store.leases.close_all()
+    await _settle_all(store, h, rids[:3], 100)
+    assert await _leases_in_redis(stores, h.shard) == []
+    assert await store.balance(h.account_id) == (1_000_000 - 3 * 100, 0)
+
+
 async def test_a_call_whose_lease_was_closed_under_it_is_debited_late(stores: Stores) -> None:
     """A stop (or a sweeper) closed the lease while a call of it was served: its settle
     debits it from what is free, once, as a debit after a void is."""

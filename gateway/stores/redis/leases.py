@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("meterway.leases")
 DEBITED = 1
 RECLAIM_WAIT_S = 0.15  # three apply rounds of the other processes (background.py)
+STOP_WAIT_S = 2.0  # at a stop, the most a top-up still asking Redis is waited for
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
 TTL_MS = "30000"
@@ -334,7 +335,10 @@ class Leases:
 
     async def close_all(self) -> None:
         """At a stop: every lease applied and given back (what Redis refuses now, the
-        sweeper closes later)."""
+        sweeper closes later). A top-up still asking Redis is waited for first: the lease
+        it brings would otherwise stay held until a sweeper found it expired."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=STOP_WAIT_S)
         self.retire_all()
         for lease in list(self._open.values()):
             await self._close(lease)
