@@ -15,9 +15,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -35,14 +34,16 @@ SESSION_LIMIT_S = float(os.environ.get("MW_TEST_SESSION_LIMIT_S", 5100))
 # timeout ends it (pytest-timeout's own dump goes to the worker's captured output, which
 # the crash loses); the controller prints the file when it reports the crash.
 DUMP_BEFORE_TIMEOUT_S = 5.0
-STARTED = time.monotonic()
-
-
 STACKS_DIR = "MW_TEST_STACKS_DIR"  # set by the controller, inherited by its workers
+STARTED = time.monotonic()
 
 
 def _dump_file(worker: str) -> Path:
     return Path(os.environ[STACKS_DIR]) / f"{worker}.txt"
+
+
+def _session_left() -> float:
+    return SESSION_LIMIT_S - (time.monotonic() - STARTED)
 
 
 class RunWatch:
@@ -143,37 +144,29 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[STACKS_DIR] = tempfile.mkdtemp(prefix="meterway-test-stacks-")
         config.pluginmanager.register(RunWatch(config), "meterway-run-watch")
     elif STACKS_DIR in os.environ:
-        config.pluginmanager.register(StackDumps(config, worker), "meterway-stack-dumps")
+        config.pluginmanager.register(StackDumps(worker), "meterway-stack-dumps")
 
 
 class StackDumps:
-    """In a worker: each test arms faulthandler to write every thread's stack to the
-    worker's file just before the test's timeout, and the session's limit again after it
-    (faulthandler holds one timer a process)."""
+    """In a worker: when pytest-timeout arms a test's timer (with the timeout it resolved
+    from the marker, the ini or the environment), faulthandler is armed to write every
+    thread's stack to the worker's file just before it; when the timer is cancelled, the
+    session's limit is armed again (faulthandler holds one timer a process). Both hooks
+    return None, so pytest-timeout's own run after them."""
 
-    def __init__(self, config: pytest.Config, worker: str) -> None:
-        self._default = float(config.getini("timeout") or 0)
+    def __init__(self, worker: str) -> None:
         self._file: IO[str] = _dump_file(worker).open("w")
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
-        timeout = self._timeout(item)
-        left = SESSION_LIMIT_S - (time.monotonic() - STARTED)
-        if 0 < timeout - DUMP_BEFORE_TIMEOUT_S < left:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
+        dump_in = float(settings.timeout) - DUMP_BEFORE_TIMEOUT_S
+        if 0 < dump_in < _session_left():
             self._file.seek(0)
             self._file.truncate()
             self._file.write(f"{item.nodeid}\n")
             self._file.flush()
-            faulthandler.dump_traceback_later(timeout - DUMP_BEFORE_TIMEOUT_S, file=self._file)
-        try:
-            yield
-        finally:
-            left = SESSION_LIMIT_S - (time.monotonic() - STARTED)
-            faulthandler.dump_traceback_later(max(left, 1.0), exit=True)
+            faulthandler.dump_traceback_later(dump_in, file=self._file)
 
-    def _timeout(self, item: pytest.Item) -> float:
-        marker = item.get_closest_marker("timeout")
-        if marker is None:
-            return self._default
-        value = marker.args[0] if marker.args else marker.kwargs.get("timeout", self._default)
-        return float(value or 0)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_cancel_timer(self, item: pytest.Item) -> None:
+        faulthandler.dump_traceback_later(max(_session_left(), 1.0), exit=True)
