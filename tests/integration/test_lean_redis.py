@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import time
 
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.stores.redis.resp import ReplyError, WireError, WireRedis, WireScript, parse_url
+from gateway.stores.redis.resp import (
+    Endpoint,
+    ReplyError,
+    WireError,
+    WireRedis,
+    WireScript,
+    parse_url,
+)
 from tests.bench.redis_work import private_redis
 from tests.support.harness import REDIS_URL
 
@@ -112,6 +120,46 @@ async def test_replies_waiting_on_a_starved_event_loop_are_kept() -> None:
         assert await pending == b"50"
     finally:
         await client.close()
+
+
+async def test_a_connect_waiting_on_a_starved_event_loop_is_kept() -> None:
+    """The loop is held for 1.5 s (three connect timeouts) while Redis's answer to the
+    connect sits unread: the connect is kept and the call answered. (CI: a metering call was
+    answered 503, 'cannot connect to Redis', by a test process starved past the timeout.)"""
+    endpoint = parse_url(REDIS_URL)
+    assert endpoint is not None
+    client = WireRedis(endpoint, connect_timeout_s=0.5)
+    try:
+        pending = asyncio.ensure_future(client.execute("PING"))
+        await asyncio.sleep(0)  # the connect leaves; its answer is microseconds away
+        time.sleep(1.5)  # noqa: ASYNC251 - the starved loop is the point
+        assert await pending in (b"PONG", "PONG")
+    finally:
+        await client.close()
+
+
+async def test_a_connect_nobody_answers_fails_after_the_timeout() -> None:
+    """A listener whose accept queue is full drops the SYN (the kernel resends it 1 s
+    later): the caller fails with WireError once the timeout has run on a loop that was free
+    to notice an answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        host, port = listener.getsockname()
+        queued = [socket.socket() for _ in range(3)]
+        for connection in queued:  # the queue's one place taken, then SYNs that wait
+            connection.setblocking(False)
+            connection.connect_ex((host, port))
+        client = WireRedis(Endpoint(host, port, 0, None, None), connect_timeout_s=0.5)
+        started = time.monotonic()
+        try:
+            with pytest.raises(WireError, match=f"cannot connect to Redis at {host}:{port}"):
+                await client.execute("PING")
+            assert 0.5 <= time.monotonic() - started < 2.0
+        finally:
+            await client.close()
+            for connection in queued:
+                connection.close()
 
 
 async def test_a_new_connection_loads_the_scripts_before_it_carries_a_call() -> None:
