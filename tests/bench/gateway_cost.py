@@ -1,4 +1,4 @@
-"""`python -m tests.bench.gateway_cost [--ref DIR] [--rounds N] [--seconds S] [--c N] ...`
+"""`python -m tests.bench.gateway_cost [--ref DIR] [--also-env K=V] [--rounds N] [--seconds S] ...`
 
 Machine instructions per request, of the bare proxy and of `meterway serve` (this tree and,
 with each `--ref`, another copy of `gateway/` and `billing/` on PYTHONPATH, as in `tests.bench.ab`),
@@ -53,6 +53,13 @@ def _args() -> argparse.Namespace:
     )
     p.add_argument("--c", type=int, default=16, help="wrk connections")
     p.add_argument("--stream", action="store_true", help="streamed calls instead of plain")
+    p.add_argument(
+        "--also-env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="one more arm of this tree with K=V in its environment (e.g. LEASES=1)",
+    )
     return p.parse_args()
 
 
@@ -121,7 +128,11 @@ def main() -> int:
         try:
             arms.append(_bare(work / "cg-0", upstream.url))
             arms.append(_meterway(work / "cg-1", upstream.url, config, {}, "meterway (this tree)"))
-            for i, ref in enumerate(a.ref, start=2):
+            for i, pair in enumerate(a.also_env, start=len(arms)):
+                key, _, value = pair.partition("=")
+                name = f"meterway (this tree, {pair})"
+                arms.append(_meterway(work / f"cg-{i}", upstream.url, config, {key: value}, name))
+            for i, ref in enumerate(a.ref, start=len(arms)):
                 env = {"PYTHONPATH": str(ref.resolve())}
                 name = f"meterway ({ref})"
                 own = ref_config(work / f"config-{i}", config, ref)
