@@ -113,7 +113,7 @@ async def background(app: web.Application) -> AsyncIterator[None]:
             await settler.drain(timeout_s=5)
 
 
-LEASE_KEEP_S = 0.05  # appended settlements are applied this often
+LEASE_KEEP_S = 0.05  # a round: leases that stopped admitting closed, batches that are due
 LEASE_EXTEND_EVERY = 100  # rounds between pushes of the leases' deadlines (~5 s)
 
 
@@ -123,7 +123,7 @@ def _lease_keeper(stores: Stores, stop: asyncio.Event) -> Job:
     leases, rounds = stores.store.leases, itertools.count()
 
     async def keep() -> None:
-        await leases.keep(extend=next(rounds) % LEASE_EXTEND_EVERY == 0)
+        await leases.keep(extend=next(rounds) % LEASE_EXTEND_EVERY == 0, due_only=True)
 
     return every(LEASE_KEEP_S, keep, stop, "leases")
 

@@ -15,11 +15,13 @@ from billing.admission import Admitted, KeyRefused, QuotaRefused
 from billing.leases import MAX_LIFE_MS, MIN_UNITS
 from billing.quotas import parse_quota
 from billing.usage import Usage
+from gateway.background import LEASE_KEEP_S
 from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
+from gateway.stores.redis.leases import APPLY_AFTER_S, APPLY_AT
 from gateway.workers.sweeper import sweep_once
 from tests.integration.conftest import Holder, make_holder
 
@@ -95,6 +97,48 @@ async def test_a_busy_key_is_leased_and_every_call_is_debited_once(stores: Store
     assert sorted(r[0] for r in rows) == sorted(rids)
     assert {(r[1], r[4]) for r in rows} == {("debit", "300")}
     assert await _leases_in_redis(stores, h.shard) == []
+
+
+async def test_the_keepers_round_applies_a_lease_only_when_its_batch_is_due(
+    stores: Stores,
+) -> None:
+    """A lease with a few appends is not applied each round (one script a round per lease
+    would cost a key at a few calls a round more than the per-request path), but once
+    APPLY_AFTER_S passed since its last batch, or once APPLY_AT appends wait; every micro
+    lands once either way."""
+    store = _on(stores)
+    leases = store.leases
+    leases._wanted = lambda rate: 0 if rate.current() < MIN_UNITS else 4 * APPLY_AT  # one lease
+    h = await make_holder(stores, credit=1_000_000)
+    rids = [f"r{n}" for n in range(APPLY_AT + 8)]
+    for rid in rids:
+        await _admit(store, h, rid)
+    (lease,) = leases._open.values()
+    first = [rid for rid in rids if not leases.owns(rid)]  # before the key was busy
+    leased = [rid for rid in rids if leases.owns(rid)]
+    await _settle_all(store, h, first, 100)
+    scripts = leases.runs.scripts
+
+    async def settle(batch: Sequence[str]) -> None:
+        await _settle_all(store, h, batch, 100)
+        await leases.keep(due_only=True)
+
+    await settle(leased[:3])
+    assert leases.runs.scripts == scripts and len(lease.unapplied) == 3  # not due yet
+    lease.applied_at -= APPLY_AFTER_S  # its last batch is that long ago
+    await leases.keep(due_only=True)
+    assert leases.runs.scripts == scripts + 1 and not lease.unapplied
+    await settle(leased[3 : 3 + APPLY_AT - 1])
+    assert leases.runs.scripts == scripts + 1  # one short of a batch
+    await settle(leased[3 + APPLY_AT - 1 : 3 + APPLY_AT])
+    assert leases.runs.scripts == scripts + 2 and not lease.unapplied
+    applied = len(first) + 3 + APPLY_AT
+    bal, held = await store.balance(h.account_id) or (0, 0)
+    assert bal == 1_000_000 - applied * 100 and held > 0
+    await _settle_all(store, h, leased[3 + APPLY_AT :], 100)
+    await leases.close_all()
+    assert await store.balance(h.account_id) == (1_000_000 - len(rids) * 100, 0)
+    assert sorted(r[0] for r in await _rows(stores, h.shard)) == sorted(rids)
 
 
 async def test_a_key_seen_rarely_takes_the_per_request_path(stores: Stores) -> None:
@@ -332,9 +376,10 @@ async def test_a_call_whose_lease_was_closed_under_it_is_debited_late(stores: St
 async def test_a_call_refused_beside_another_process_lease_gets_its_room_back(
     stores: Stores,
 ) -> None:
-    """Another process holds a lease it is not using up; a call this process cannot fit
-    without that room asks for it back (the account's `lr`), the other process's next round
-    gives back what its lease would have admitted more, and the call is admitted on its one
+    """Another process holds a lease it is not using up (nothing appended since its last
+    batch); a call this process cannot fit without that room asks for it back (the
+    account's `lr`), the other process's keeper reads that with the lease's next batch and
+    gives back what the lease would have admitted more, and the call is admitted on its one
     retry."""
     a, b = _on(stores), _process(stores)
     h = await make_holder(stores, credit=100_000)
@@ -344,16 +389,20 @@ async def test_a_call_refused_beside_another_process_lease_gets_its_room_back(
     free = 100_000 - 3 * 1_000 - 8 * 1_000
     assert await a.balance(h.account_id) == (100_000, 100_000 - free)
 
-    async def other_process_rounds() -> None:
-        for _ in range(3):
-            await asyncio.sleep(0.04)
-            await b.leases.keep()
+    async def other_process_keeper() -> None:  # as background.py runs it
+        while True:
+            await asyncio.sleep(LEASE_KEEP_S)
+            await b.leases.keep(due_only=True)
 
+    await b.leases.keep()  # b5's append applied: b's lease now only waits, idle
+    keeper = asyncio.ensure_future(other_process_keeper())
     big = free + 5_000  # fits only once b's lease gives back its unused part
-    decision, _ = await asyncio.gather(
-        a.reserve("big", h.record, input_tokens=1, max_output_tokens=1, spend_micros=big),
-        other_process_rounds(),
-    )
+    try:
+        decision = await a.reserve(
+            "big", h.record, input_tokens=1, max_output_tokens=1, spend_micros=big
+        )
+    finally:
+        keeper.cancel()
     assert isinstance(decision, Admitted), decision
     await b.leases.close_all()
 

@@ -229,11 +229,12 @@ async def sweep(w: World) -> None:
 
 
 async def lease_keep(w: World) -> None:
-    """Each process applies what its leased calls appended and closes leases that stopped
-    admitting; debits appended under a lease Redis lost are debited late (as
-    services/settlement.py's `resettle` does: a tombstone, then the settle)."""
-    for proc in w.procs:
-        await proc.leases.keep(extend=True)
+    """Each process applies what its leased calls appended (those batches that are due, or
+    all) and closes leases that stopped admitting; debits appended under a lease Redis lost
+    are debited late (as services/settlement.py's `resettle` does: a tombstone, then the
+    settle)."""
+    for proc in w.procs:  # a round as the keeper runs it, or one that applies everything
+        await proc.leases.keep(extend=True, due_only=w.rng.random() < 0.5)
     late = list(w.lost_appends)
     w.lost_appends.clear()
     settlements = metered.meter(w).settlements  # the gateway's, as app.py wires on_lost

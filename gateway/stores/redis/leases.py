@@ -42,7 +42,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meterway.leases")
 DEBITED = 1
-RECLAIM_WAIT_S = 0.15  # three apply rounds of the other processes (background.py)
+# A lease's appends wait to be applied until this many have come, or this long has passed
+# since its last batch: a key sending a few calls a round would otherwise cost Redis a
+# script a round each (the balance and windows hold the lease's worst case meanwhile). A
+# lease with nothing appended still runs its batch that often: the batch reads whether a
+# call of the account was refused asking for the leases' unused part back (`reclaim`).
+APPLY_AT = 32
+APPLY_AFTER_S = 0.25
+# Another process's lease reads a reclaim with its next batch and gives back its unused
+# part in that round: APPLY_AFTER_S, a round (background.py's LEASE_KEEP_S) and a margin.
+RECLAIM_WAIT_S = 0.4
 STOP_WAIT_S = 2.0  # at a stop, the most a top-up still asking Redis is waited for
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
@@ -55,6 +64,7 @@ class Lease:
     __slots__ = (
         "account_id",
         "admitted",
+        "applied_at",
         "closed",
         "counters",
         "ends_at",
@@ -87,6 +97,7 @@ class Lease:
         self.counters = counters
         self.pool = Pool(0, 0, 0, 0)
         self.granted_at = 0.0  # the loop's clock when the grant was asked for
+        self.applied_at = 0.0  # the loop's clock at its last batch (or its grant)
         self.ends_at = 0.0  # the loop's clock when it stops admitting
         self.in_flight = 0
         # What was appended and not yet seen applied, by request id (None: a refused call's).
@@ -222,6 +233,7 @@ class Leases:
         lease = Lease(lease_id, key, admitted, units, counters)
         lease.pool = Pool.of(units, unit, units * admitted.held_micros)
         lease.granted_at = asked_at  # Redis's clock read after this: the lease ends early
+        lease.applied_at = asked_at
         end_ms = lease_end_ms(admitted.now_ms, *ends)
         lease.ends_at = asked_at + (end_ms - admitted.now_ms) / 1000
         lease.stream = stream
@@ -306,26 +318,49 @@ class Leases:
 
     # -- upkeep ---------------------------------------------------------------------
 
-    async def keep(self, extend: bool = False) -> None:
-        """One round: apply what was appended, close what stopped admitting and has no
-        request in flight, and (`extend`) push the deadlines of the rest and forget the
-        rates of keys gone quiet (a million keys seen once hold no memory here)."""
+    async def keep(self, extend: bool = False, due_only: bool = False) -> None:
+        """One round: apply what was appended (`due_only`: a batch for leases with APPLY_AT
+        appends waiting or APPLY_AFTER_S since their last), give back what a lease that
+        stopped admitting would admit more and close it once no call of it is in flight,
+        and (`extend`) push the deadlines of the rest and forget the rates of keys gone
+        quiet (a million keys seen once hold no memory here)."""
         now = asyncio.get_running_loop().time()
         if extend:
             quiet = [k for k, rate in self._rates.items() if rate.quiet(self.rate_ms(now))]
             for key_id in quiet:
                 del self._rates[key_id]
-        for lease in list(self._open.values()):
-            if now >= lease.ends_at:
-                self._retire(lease)
-            if lease.retired and lease.in_flight == 0:
-                await self._close(lease)
-            elif lease.retired and not lease.trimmed:
-                await self._trim(lease)
-            elif lease.unapplied:
-                await self._run(lease, "apply")
+        # Every lease's scripts at once: they leave in one write and the round lasts about
+        # one round trip, however many leases the process holds.
+        rounds = [
+            self._keep_one(lease, now, due_only, extend) for lease in list(self._open.values())
+        ]
+        if not rounds:
+            return
+        for outcome in await asyncio.gather(*rounds, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome  # the first failure; every other lease's work was done
+
+    async def _keep_one(self, lease: Lease, now: float, due_only: bool, extend: bool) -> None:
+        if now >= lease.ends_at:
+            self._retire(lease)
+        if not lease.retired:
+            if lease.applied_at <= now - APPLY_AFTER_S or (
+                lease.unapplied and (not due_only or len(lease.unapplied) >= APPLY_AT)
+            ):  # a batch, empty when nothing was appended: it reads whether a reclaim came
+                lease.applied_at = now
+                await self._run(lease, "apply")  # a reclaim it reads retires the lease
             elif extend:
                 await self.store.extend_by(lease.key.shard, lease.id, TTL_MS)
+        if lease.retired and not lease.closed:
+            await self._let_go(lease)
+
+    async def _let_go(self, lease: Lease) -> None:
+        """A lease that stopped admitting: closed once no call of it is in flight; until
+        then, what it would have admitted more is given back."""
+        if lease.in_flight == 0:
+            await self._close(lease)
+        elif not lease.trimmed:
+            await self._trim(lease)
 
     def retire_all(self) -> None:
         """No lease of this process admits another call (each closes once its calls are
