@@ -13,9 +13,11 @@ import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import Backlog, DeadLetter, Queued
@@ -72,11 +74,31 @@ class RedisSettlementStream:
 
     async def _read_per_node(self, start: str, count: int, block_ms: int | None) -> list[Queued]:
         """Non-blocking per-stream reads (a blocked read would hold its node's pipeline);
-        an idle cluster waits `block_ms` here instead of inside Redis."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(SHARDS):
-                pipe.xreadgroup(GROUP, self.consumer, {self.keys.stream(shard): start}, count=count)
-            replies = await pipe.execute()
+        an idle cluster waits `block_ms` here instead of inside Redis.
+
+        Each read goes to its stream's node as the client's slot map names it: left to
+        find the node itself, redis-py sends Redis two `COMMAND` calls for every XREADGROUP
+        (its keys follow STREAMS: `COMMAND GETKEYS`), one round trip after another, 128 a
+        read. A
+        map that is out of date (a failover, a slot moved) fails the read, and the read
+        is made once more the slow way, which redirects and refreshes the map."""
+        cluster = cast(RedisCluster, self.redis)
+        try:
+            async with cluster.pipeline(transaction=False) as pipe:
+                for shard in range(SHARDS):
+                    stream = self.keys.stream(shard)
+                    pipe.execute_command(
+                        "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
+                        "STREAMS", stream, start,
+                        target_nodes=cluster.get_node_from_key(stream),
+                    )  # fmt: skip
+                replies = await pipe.execute()
+        except RedisError:
+            async with cluster.pipeline(transaction=False) as pipe:
+                for shard in range(SHARDS):
+                    stream = self.keys.stream(shard)
+                    pipe.xreadgroup(GROUP, self.consumer, {stream: start}, count=count)
+                replies = await pipe.execute()
         out = [m for reply in replies for m in self._flatten(reply)]
         if not out and block_ms:
             await asyncio.sleep(block_ms / 1000)
