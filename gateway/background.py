@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from gateway import telemetry
 from gateway.config.settings import Settings
 from gateway.http.appkeys import (
     ACCOUNT_ALERTS,
@@ -123,7 +124,19 @@ def _lease_keeper(stores: Stores, stop: asyncio.Event) -> Job:
     leases, rounds = stores.store.leases, itertools.count()
 
     async def keep() -> None:
-        await leases.keep(extend=next(rounds) % LEASE_EXTEND_EVERY == 0, due_only=True)
+        try:
+            await leases.keep(extend=next(rounds) % LEASE_EXTEND_EVERY == 0, due_only=True)
+        finally:
+            refused = leases.grants - leases.granted
+            telemetry.note_leases(
+                id(leases),
+                leases.granted,
+                refused,
+                leases.admitted,
+                leases.runs.scripts,
+                leases.reclaims,
+                leases.held(),
+            )
 
     return every(LEASE_KEEP_S, keep, stop, "leases")
 

@@ -58,8 +58,14 @@ class Metrics:
     unknown_betas: Counter
     trace_spans_dropped: Counter
     otlp_metrics_failed: Counter
+    lease_grants: Counter
+    leased_calls: Counter
+    lease_batches: Counter
+    lease_reclaims: Counter
+    leases_open: Gauge
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    noted: dict[tuple[int, str], int] = field(default_factory=dict)  # see note_kept_counts
+    # The totals last added, by their owner's id and name: see note_kept_counts, note_leases
+    noted: dict[tuple[int, str], int] = field(default_factory=dict)
     tally: Tally = field(default_factory=lambda: Tally())
 
     def labelled(self, family: F, *values: str) -> F:
@@ -263,6 +269,37 @@ def _build() -> Metrics:
             ["reason"],
             registry=r,
         ),
+        lease_grants=Counter(
+            "meterway_lease_grants",
+            "Leases this process asked Redis for (LEASES=1), by result: granted, or refused"
+            " (small headroom, a check refused, or Redis failed: the call took the"
+            " per-request path).",
+            ["result"],
+            registry=r,
+        ),
+        leased_calls=Counter(
+            "meterway_leased_calls",
+            "Calls this process admitted under a lease, each asking Redis for no script.",
+            registry=r,
+        ),
+        lease_batches=Counter(
+            "meterway_lease_batches",
+            "lease_apply.lua runs of this process: batches of appended settlements, unused"
+            " parts given back, closes.",
+            registry=r,
+        ),
+        lease_reclaims=Counter(
+            "meterway_lease_reclaims",
+            "Calls refused while leases of their account could still admit, that asked"
+            " those leases for their unused part and were asked once more.",
+            registry=r,
+        ),
+        leases_open=Gauge(
+            "meterway_leases_open",
+            "Leases held now (summed over the workers).",
+            multiprocess_mode="livesum",
+            registry=r,
+        ),
     )
 
 
@@ -311,6 +348,29 @@ def note_kept_counts(cache: int, hits: int, misses: int) -> None:
         if added > 0:
             m.labelled(m.kept_counts, result).inc(added)
             m.noted[cache, result] = total
+
+
+def note_leases(
+    owner: int, granted: int, refused: int, admitted: int, batches: int, reclaims: int, held: int
+) -> None:
+    """Adds what a process's leases (`owner` their id) counted since the last call, and sets
+    how many are held: the lease keeper calls it each round, so a leased call costs no
+    Prometheus update, and each worker adds its own counts."""
+    m = metrics()
+    totals = (
+        (m.lease_grants, "granted", granted),
+        (m.lease_grants, "refused", refused),
+        (m.leased_calls, "", admitted),
+        (m.lease_batches, "", batches),
+        (m.lease_reclaims, "", reclaims),
+    )
+    for family, result, total in totals:
+        name = f"{family._name}:{result}"
+        added = total - m.noted.get((owner, name), 0)
+        if added > 0:
+            (m.labelled(family, result) if result else family).inc(added)
+            m.noted[owner, name] = total
+    m.leases_open.set(held)
 
 
 def exposition() -> bytes:

@@ -13,13 +13,16 @@ import openai
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.background import LEASE_KEEP_S
 from gateway.http.appkeys import METER
+from gateway.stores.redis.leases import Leases
 from tests.bench.redis_work import QUIET, private_redis
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 from tests.support.invariants import check_invariants
 
 CALLS = 240
+OPERATOR = {"Authorization": f"Bearer {ADMIN_KEY}"}
 AT_ONCE = 16
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 
@@ -100,6 +103,55 @@ async def test_a_busy_key_costs_redis_an_append_a_call_and_is_billed_once(
     await gw.settle_all()
     report = await check_invariants(gw.stores(), [t.account_id], costs, costs)
     assert report.debits == CALLS + 1 and not report.unbilled
+
+
+async def _lease_metrics(gw: Gateway) -> dict[str, float]:
+    """The lease families' samples in /metrics, by name (and result)."""
+    async with gw.http.get(gw.url + "/metrics", headers=OPERATOR) as r:
+        assert r.status == 200
+        text = await r.text()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("meterway_lease", "meterway_leased")):
+            found[name] = float(value)
+    return found
+
+
+def _counted(leases: Leases) -> dict[str, float]:
+    """What the metrics should say of the process's own counts (its leases' counters)."""
+    return {
+        'meterway_lease_grants_total{result="granted"}': leases.granted,
+        'meterway_lease_grants_total{result="refused"}': leases.grants - leases.granted,
+        "meterway_leased_calls_total": leases.admitted,
+        "meterway_lease_batches_total": leases.runs.scripts,
+        "meterway_lease_reclaims_total": leases.reclaims,
+        "meterway_leases_open": leases.held(),
+    }
+
+
+async def test_what_the_leases_count_reaches_metrics_with_the_keepers_next_round(
+    leased: tuple[Gateway, aioredis.Redis],
+) -> None:
+    """Leases granted, calls admitted under them, batches run and leases held: /metrics says
+    what the process's leases counted (the keeper adds it each round; a leased call updates
+    no metric itself)."""
+    gw, _ = leased
+    leases = gw.store.leases
+    t = await tenant(gw, credit=100_000_000)
+    await _burst(gw, t.key, CALLS)
+    await gw.app[METER].drain()
+    assert leases.granted >= 1 and leases.admitted >= CALLS - 2 * AT_ONCE
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while True:  # the metrics are the process's: other gateways of this test run count too
+        shown, counted = await _lease_metrics(gw), _counted(leases)
+        if all(shown.get(name, 0.0) >= value for name, value in counted.items()) and (
+            shown["meterway_leases_open"] == counted["meterway_leases_open"]
+        ):
+            break
+        assert asyncio.get_running_loop().time() < deadline, (shown, counted)
+        await asyncio.sleep(LEASE_KEEP_S)
+    await leases.close_all()
 
 
 async def test_the_leases_of_a_busy_key_never_pass_its_window(

@@ -126,7 +126,9 @@ class Leases:
         # Counted for the benches and the tests: script calls asking for a lease, and calls
         # admitted under one (each of which asked Redis for nothing).
         self.grants = 0
+        self.granted = 0
         self.admitted = 0
+        self.reclaims = 0  # refused calls that asked the account's leases back
         self._current: dict[str, Lease] = {}  # key id -> the lease admitting its requests
         self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
         self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
@@ -227,6 +229,7 @@ class Leases:
             self._topping.discard(key.key_id)
         if reply[0] != 1:
             return None
+        self.granted += 1
         admitted = decode_reserve_reply(reply, lease_id, key, unit.spend_micros)
         assert isinstance(admitted, Admitted)
         units, ends = int(reply[11]), [int(v) for v in reply[12:15]]
@@ -362,6 +365,10 @@ class Leases:
         elif not lease.trimmed:
             await self._trim(lease)
 
+    def held(self) -> int:
+        """Leases this process holds now (granted, not closed)."""
+        return len(self._open)
+
     def retire_all(self) -> None:
         """No lease of this process admits another call (each closes once its calls are
         settled)."""
@@ -434,6 +441,7 @@ class Leases:
         account's `lr`, which their next apply round reads). True when that may have freed
         room: the call is asked once more (after RECLAIM_WAIT_S when other processes hold
         leases of the account)."""
+        self.reclaims += 1
         mine = [lease for lease in self._open.values() if lease.account_id == key.account_id]
         freed = False
         for lease in mine:
