@@ -20,6 +20,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
+from gateway.stores.redis import leases as leases_module
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
 from gateway.stores.redis.leases import APPLY_AFTER_S, APPLY_AT
 from gateway.workers.sweeper import sweep_once
@@ -139,6 +140,27 @@ async def test_the_keepers_round_applies_a_lease_only_when_its_batch_is_due(
     await leases.close_all()
     assert await store.balance(h.account_id) == (1_000_000 - len(rids) * 100, 0)
     assert sorted(r[0] for r in await _rows(stores, h.shard)) == sorted(rids)
+
+
+async def test_a_round_over_more_leases_than_it_sends_at_once_keeps_them_all(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five keys' leases, two sent at a time: one round applies every lease's appends."""
+    monkeypatch.setattr(leases_module, "KEEP_AT_ONCE", 2)
+    store = _on(stores)
+    holders = [await make_holder(stores, credit=1_000_000) for _ in range(5)]
+    for n, h in enumerate(holders):
+        rids = [f"k{n}c{c}" for c in range(6)]
+        for rid in rids:
+            await _admit(store, h, rid)
+        assert any(store.leases.owns(rid) for rid in rids)
+        await _settle_all(store, h, rids, 100)
+    assert len(store.leases._open) == 5
+    await store.leases.keep()
+    assert not any(lease.unapplied for lease in store.leases._open.values())
+    await store.leases.close_all()
+    for h in holders:
+        assert await store.balance(h.account_id) == (1_000_000 - 6 * 100, 0)
 
 
 async def test_a_key_seen_rarely_takes_the_per_request_path(stores: Stores) -> None:

@@ -52,6 +52,7 @@ APPLY_AFTER_S = 0.25
 # Another process's lease reads a reclaim with its next batch and gives back its unused
 # part in that round: APPLY_AFTER_S, a round (background.py's LEASE_KEEP_S) and a margin.
 RECLAIM_WAIT_S = 0.4
+KEEP_AT_ONCE = 64  # leases whose round's scripts are sent together
 STOP_WAIT_S = 2.0  # at a stop, the most a top-up still asking Redis is waited for
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
@@ -332,16 +333,19 @@ class Leases:
             quiet = [k for k, rate in self._rates.items() if rate.quiet(self.rate_ms(now))]
             for key_id in quiet:
                 del self._rates[key_id]
-        # Every lease's scripts at once: they leave in one write and the round lasts about
-        # one round trip, however many leases the process holds.
-        rounds = [
-            self._keep_one(lease, now, due_only, extend) for lease in list(self._open.values())
-        ]
-        if not rounds:
-            return
-        for outcome in await asyncio.gather(*rounds, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome  # the first failure; every other lease's work was done
+        # KEEP_AT_ONCE leases' scripts at a time: they leave in one write, so a round lasts
+        # a round trip per KEEP_AT_ONCE leases, not one per lease, and Redis is never handed
+        # more than a millisecond or two of them at once (other calls wait behind them).
+        leases = list(self._open.values())
+        failed: BaseException | None = None
+        for at in range(0, len(leases), KEEP_AT_ONCE):
+            chunk = leases[at : at + KEEP_AT_ONCE]
+            work = [self._keep_one(lease, now, due_only, extend) for lease in chunk]
+            for outcome in await asyncio.gather(*work, return_exceptions=True):
+                if isinstance(outcome, BaseException) and failed is None:
+                    failed = outcome
+        if failed is not None:
+            raise failed  # the first failure, once every other lease's work was done
 
     async def _keep_one(self, lease: Lease, now: float, due_only: bool, extend: bool) -> None:
         if now >= lease.ends_at:
