@@ -163,6 +163,29 @@ async def test_a_round_over_more_leases_than_it_sends_at_once_keeps_them_all(
         assert await store.balance(h.account_id) == (1_000_000 - 6 * 100, 0)
 
 
+async def test_a_lease_waiting_for_a_call_still_served_keeps_its_deadline_pushed(
+    stores: Stores,
+) -> None:
+    """A lease that stopped admitting gives back its unused part, but a call of it still
+    served (a long stream) keeps it open: the keeper's extend rounds push its deadline as
+    they push an admitting lease's, so no sweeper closes it under the call."""
+    store, h, rids = await _busy(stores, 6)
+    lease = store.leases._requests[rids[-1]][0]
+    await _settle_all(store, h, rids[:-1], 100)  # the last call is still served
+    store.leases.retire_all()
+    await store.leases.keep()  # its unused part given back; still open
+    assert lease.trimmed and not lease.closed
+    deadlines = store.keys.deadlines(h.shard)
+    await store.redis.zadd(deadlines, {lease.id: 0})  # as if its deadline were passing
+    await store.leases.keep(extend=True, due_only=True)
+    assert (await store.redis.zscore(deadlines, lease.id) or 0) > 0
+    assert await sweep_once(_process(stores)) == 0  # the sweeper leaves it be
+    await _settle_all(store, h, rids[-1:], 100)
+    await store.leases.keep()
+    assert lease.closed
+    assert await store.balance(h.account_id) == (1_000_000 - 6 * 100, 0)
+
+
 async def test_a_key_seen_rarely_takes_the_per_request_path(stores: Stores) -> None:
     store = _on(stores)
     h = await make_holder(stores)

@@ -350,24 +350,20 @@ class Leases:
     async def _keep_one(self, lease: Lease, now: float, due_only: bool, extend: bool) -> None:
         if now >= lease.ends_at:
             self._retire(lease)
-        if not lease.retired:
-            if lease.applied_at <= now - APPLY_AFTER_S or (
-                lease.unapplied and (not due_only or len(lease.unapplied) >= APPLY_AT)
-            ):  # a batch, empty when nothing was appended: it reads whether a reclaim came
-                lease.applied_at = now
-                await self._run(lease, "apply")  # a reclaim it reads retires the lease
-            elif extend:
-                await self.store.extend_by(lease.key.shard, lease.id, TTL_MS)
-        if lease.retired and not lease.closed:
-            await self._let_go(lease)
-
-    async def _let_go(self, lease: Lease) -> None:
-        """A lease that stopped admitting: closed once no call of it is in flight; until
-        then, what it would have admitted more is given back."""
-        if lease.in_flight == 0:
+        if not lease.retired and (
+            lease.applied_at <= now - APPLY_AFTER_S
+            or (lease.unapplied and (not due_only or len(lease.unapplied) >= APPLY_AT))
+        ):  # a batch, empty when nothing was appended: it reads whether a reclaim came
+            lease.applied_at = now
+            await self._run(lease, "apply")  # a reclaim it reads retires the lease
+        if lease.closed:
+            return
+        if lease.retired and lease.in_flight == 0:
             await self._close(lease)
-        elif not lease.trimmed:
-            await self._trim(lease)
+        elif lease.retired and not lease.trimmed:
+            await self._trim(lease)  # what it would admit more, given back at once
+        elif extend:  # admitting, or given back and waiting for calls still served
+            await self.store.extend_by(lease.key.shard, lease.id, TTL_MS)
 
     def held(self) -> int:
         """Leases this process holds now (granted, not closed)."""
