@@ -336,7 +336,12 @@ class Leases:
         # KEEP_AT_ONCE leases' scripts at a time: they leave in one write, so a round lasts
         # a round trip per KEEP_AT_ONCE leases, not one per lease, and Redis is never handed
         # more than a millisecond or two of them at once (other calls wait behind them).
-        leases = list(self._open.values())
+        # Only leases with work this round get a task: most wait for their next batch.
+        leases = [
+            lease
+            for lease in list(self._open.values())
+            if self._has_work(lease, now, due_only, extend)
+        ]
         failed: BaseException | None = None
         for at in range(0, len(leases), KEEP_AT_ONCE):
             chunk = leases[at : at + KEEP_AT_ONCE]
@@ -347,13 +352,27 @@ class Leases:
         if failed is not None:
             raise failed  # the first failure, once every other lease's work was done
 
-    async def _keep_one(self, lease: Lease, now: float, due_only: bool, extend: bool) -> None:
+    def _has_work(self, lease: Lease, now: float, due_only: bool, extend: bool) -> bool:
+        """Whether `_keep_one` would ask Redis anything of the lease this round (retiring
+        it first if its end came)."""
         if now >= lease.ends_at:
             self._retire(lease)
-        if not lease.retired and (
-            lease.applied_at <= now - APPLY_AFTER_S
-            or (lease.unapplied and (not due_only or len(lease.unapplied) >= APPLY_AT))
-        ):  # a batch, empty when nothing was appended: it reads whether a reclaim came
+        if lease.retired:
+            return lease.in_flight == 0 or not lease.trimmed or extend
+        return extend or self._batch_due(lease, now, due_only)
+
+    @staticmethod
+    def _batch_due(lease: Lease, now: float, due_only: bool) -> bool:
+        """APPLY_AFTER_S since its last batch (one runs then even when nothing was
+        appended: it reads whether a reclaim came), APPLY_AT appends waiting, or any
+        append when every batch is wanted (not `due_only`)."""
+        waiting = len(lease.unapplied)
+        return lease.applied_at <= now - APPLY_AFTER_S or (
+            waiting > 0 and (not due_only or waiting >= APPLY_AT)
+        )
+
+    async def _keep_one(self, lease: Lease, now: float, due_only: bool, extend: bool) -> None:
+        if not lease.retired and self._batch_due(lease, now, due_only):
             lease.applied_at = now
             await self._run(lease, "apply")  # a reclaim it reads retires the lease
         if lease.closed:
