@@ -20,6 +20,7 @@ from gateway.stores.redis.resp import (
     WireRedis,
     WireScript,
     parse_url,
+    within_running_time,
 )
 from tests.bench.redis_work import private_redis
 from tests.support.harness import REDIS_URL
@@ -160,6 +161,19 @@ async def test_a_connect_nobody_answers_fails_after_the_timeout() -> None:
             await client.close()
             for connection in queued:
                 connection.close()
+
+
+async def test_a_wait_shorter_than_a_turn_of_the_loop_still_times_out() -> None:
+    """A wait of 0.5 ms comes back after 1 ms (uvloop's timers count whole milliseconds),
+    over twice its length: the loop's own grain, not a starved process, so it counts and the
+    wait gives up. (The suite: a connect to a full accept queue waited for the kernel's
+    127 s once its first 0.5 s step had left that little; it never counted again.)"""
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(within_running_time(never, 0.0005))
+    done, _ = await asyncio.wait({waiting}, timeout=5)
+    assert waiting in done, "still waiting after 5 s"
+    assert isinstance(waiting.exception(), TimeoutError)
+    assert never.cancelled()
 
 
 async def test_a_new_connection_loads_the_scripts_before_it_carries_a_call() -> None:

@@ -145,26 +145,35 @@ WATCH_EVERY_S = 1.0
 # resends it, 1 s and then 2 s later: at 2 s, a loaded two-core CI machine turned a busy
 # moment into a 503 (the likeliest cause). A stopped Redis still refuses at once.
 CONNECT_TIMEOUT_S = 5.0
+STARVED_S = 0.1  # a wait this much past its due time (and past twice its length) ran late
+LAST_LOOK_S = 0.05  # the short wait after a late one, before a timeout is judged
 REPLY_TIMEOUT_S = 5.0  # how long a connection owing a reply may stay silent
 
 
 async def within_running_time(future: asyncio.Future[T], timeout_s: float) -> T:
     """`future`'s result, or TimeoutError (the future cancelled) once it has waited
-    `timeout_s` of time the loop was running. A wait that came back late found a starved
-    loop (a loaded machine had not run this process), not a silent peer: uvloop runs due
-    timers before it reads the sockets, so an answer that arrived meanwhile is still unread
-    and that stretch is not counted. (CI: a first connect to Redis was failed that way.)"""
-    left = timeout_s
+    `timeout_s`, judged after a wait on a loop that ran on time. uvloop runs due timers
+    before it reads the sockets, so a wait that came back late (a loaded machine had not
+    run this process) may have an answer unread: that wait counts only its own length, and
+    when it was the last one, one short wait more lets the loop read the sockets first.
+    (CI: a first connect to Redis was failed that way.) Late means over twice the wait
+    and over STARVED_S past it, so the loop's own overhead on a short wait is not; each
+    wait counts at least its own length, so a loop late on every turn still gives up."""
+    left, owed = timeout_s, False  # owed: the last wait ran late, the sockets are unread
     try:
         while not future.done():
             if left <= 0:
-                raise TimeoutError
+                if not owed:
+                    raise TimeoutError
+                owed = False
+                await asyncio.wait((future,), timeout=LAST_LOOK_S)
+                continue
             step = min(left, WATCH_EVERY_S)
             started = time.monotonic()
             await asyncio.wait((future,), timeout=step)
             took = time.monotonic() - started
-            if took <= 2 * step:
-                left -= took
+            owed = took > 2 * step and took - step > STARVED_S
+            left -= step if owed else took
         return future.result()
     finally:
         if not future.done():
