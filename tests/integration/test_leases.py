@@ -452,6 +452,34 @@ async def test_a_call_refused_beside_another_process_lease_gets_its_room_back(
     await b.leases.close_all()
 
 
+async def test_calls_of_one_account_refused_together_share_one_reclaim(stores: Stores) -> None:
+    """Twenty calls refused at once beside another process's lease: one reclaim asks
+    Redis for the room, the twenty wait on it and are each asked once more."""
+    a, b = _on(stores), _process(stores)
+    h = await make_holder(stores, credit=100_000)
+    for n in range(6):
+        await _admit(b, h, f"b{n}")  # b's lease holds room a's calls cannot have
+    runs = 0
+    reclaim = a.leases._reclaim
+
+    async def counted(key: Any) -> bool:
+        nonlocal runs
+        runs += 1
+        return await reclaim(key)
+
+    a.leases._reclaim = counted  # type: ignore[method-assign]
+    big = 100_000  # more than is free, leases given back or not
+    decisions = await asyncio.gather(
+        *(
+            a.reserve(f"big{n}", h.record, input_tokens=1, max_output_tokens=1, spend_micros=big)
+            for n in range(20)
+        )
+    )
+    assert not any(isinstance(d, Admitted) for d in decisions)
+    assert a.leases.reclaims == 20 and runs == 1
+    await b.leases.close_all()
+
+
 async def test_a_call_appended_after_a_sweeper_closed_its_lease_is_debited_late_once(
     stores: Stores,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import os
 import secrets
 import signal
@@ -36,6 +37,11 @@ PG_ADMIN = os.environ.get("MW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/po
 REDIS_URL = os.environ.get("MW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ADMIN_KEY = "test-admin-key-0123456789"
 COUNTER = TokenCounter()
+
+
+# A port free_port() found can be taken before the gateway binds it: an outgoing
+# connection's ephemeral port comes from the same range (the suite: 'address already in use').
+BIND_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -298,15 +304,23 @@ async def running_gateway(
     prefix = f"mwt{secrets.token_hex(4)}"
     control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
     upstream = await start_upstream(control=control)
-    settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
-    async with open_hot_store(settings) as hot:
-        # Ready before start: `serve` restores a Redis without markers from the ledger, and
-        # the shared test database holds every test's accounts, not this test's to load.
-        await hot.mark_ready()
-    app = create_app(settings, counter=COUNTER)
-    runner = GatewayRunner(app, settings)
-    await runner.setup()
-    await start_sites(runner, settings)
+    for attempt in range(BIND_ATTEMPTS):
+        settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
+        async with open_hot_store(settings) as hot:
+            # Ready before start: `serve` restores a Redis without markers from the ledger,
+            # and the shared test database holds every test's accounts, not this test's.
+            await hot.mark_ready()
+        app = create_app(settings, counter=COUNTER)
+        runner = GatewayRunner(app, settings)
+        await runner.setup()
+        try:
+            await start_sites(runner, settings)
+            break
+        except OSError as exc:  # the free port was taken meanwhile (another connection's)
+            await _cleanup(runner)
+            if exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
+                await upstream.close()
+                raise
     await app[STORES].store.mark_ready()
     http = aiohttp.ClientSession()
     try:

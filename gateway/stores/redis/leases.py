@@ -139,6 +139,7 @@ class Leases:
         self.rate_ms: Callable[[float], int] = _ms
         self._topping: set[str] = set()  # key ids whose next lease is being asked for
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reclaiming: dict[str, asyncio.Future[bool]] = {}  # account id -> its reclaim
         self.on_low_balance: Any = None  # told the account id when an apply says so
         # Told (request id, account id, shard, key id, settlement) of each debit appended
         # under a lease Redis no longer has (lost with its data, or closed by a sweeper
@@ -459,8 +460,26 @@ class Leases:
         now what they would have admitted more, and the other processes' are asked to (the
         account's `lr`, which their next apply round reads). True when that may have freed
         room: the call is asked once more (after RECLAIM_WAIT_S when other processes hold
-        leases of the account)."""
+        leases of the account). Calls of one account refused together share one reclaim:
+        a hundred refused at once asked Redis three commands each on a connection of their
+        own, and a loaded machine failed some of those connects."""
         self.reclaims += 1
+        account = key.account_id
+        shared = self._reclaiming.get(account)
+        if shared is None:
+            shared = asyncio.ensure_future(self._reclaim(key))
+            self._reclaiming[account] = shared
+            shared.add_done_callback(self._reclaimed)
+        return await asyncio.shield(shared)
+
+    def _reclaimed(self, done: asyncio.Future[bool]) -> None:
+        for account, shared in list(self._reclaiming.items()):
+            if shared is done:
+                del self._reclaiming[account]
+        if not done.cancelled():
+            done.exception()  # retrieved: each waiter raises it (or none waits any more)
+
+    async def _reclaim(self, key: KeyRecord) -> bool:
         mine = [lease for lease in self._open.values() if lease.account_id == key.account_id]
         freed = False
         for lease in mine:
