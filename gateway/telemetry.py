@@ -64,7 +64,7 @@ class Metrics:
     lease_reclaims: Counter
     leases_open: Gauge
     children: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    # The totals last added, by their owner's id and name: see note_kept_counts, note_leases
+    # The totals last added, by their owner's id and family:labels (`_note_total`)
     noted: dict[tuple[int, str], int] = field(default_factory=dict)
     tally: Tally = field(default_factory=lambda: Tally())
 
@@ -338,16 +338,23 @@ def remove_multiprocess_dir() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _note_total(m: Metrics, owner: int, family: Counter, total: int, *labels: str) -> None:
+    """Adds to `family` what `owner`'s running `total` grew by since it was last noted: the
+    owner counts in plain ints, and no call it counts costs a Prometheus update."""
+    key = (owner, f"{family._name}:{':'.join(labels)}")
+    added = total - m.noted.get(key, 0)
+    if added > 0:
+        m.labelled(family, *labels).inc(added)
+        m.noted[key] = total
+
+
 def note_kept_counts(cache: int, hits: int, misses: int) -> None:
     """Adds what a token-count cache (billing.token_cache.CountCache, `cache` its id) counted
-    since the last call. The cache counts in plain ints under its own lock, so a request that
-    hits it costs no Prometheus update; the totals reach the families when a scrape asks."""
+    since the last call. The cache counts under its own lock, so a request that hits it
+    costs no Prometheus update; the totals reach the families when a scrape asks."""
     m = metrics()
-    for result, total in (("hit", hits), ("miss", misses)):
-        added = total - m.noted.get((cache, result), 0)
-        if added > 0:
-            m.labelled(m.kept_counts, result).inc(added)
-            m.noted[cache, result] = total
+    _note_total(m, cache, m.kept_counts, hits, "hit")
+    _note_total(m, cache, m.kept_counts, misses, "miss")
 
 
 def note_leases(
@@ -357,19 +364,11 @@ def note_leases(
     how many are held: the lease keeper calls it each round, so a leased call costs no
     Prometheus update, and each worker adds its own counts."""
     m = metrics()
-    totals = (
-        (m.lease_grants, "granted", granted),
-        (m.lease_grants, "refused", refused),
-        (m.leased_calls, "", admitted),
-        (m.lease_batches, "", batches),
-        (m.lease_reclaims, "", reclaims),
-    )
-    for family, result, total in totals:
-        name = f"{family._name}:{result}"
-        added = total - m.noted.get((owner, name), 0)
-        if added > 0:
-            (m.labelled(family, result) if result else family).inc(added)
-            m.noted[owner, name] = total
+    _note_total(m, owner, m.lease_grants, granted, "granted")
+    _note_total(m, owner, m.lease_grants, refused, "refused")
+    _note_total(m, owner, m.leased_calls, admitted)
+    _note_total(m, owner, m.lease_batches, batches)
+    _note_total(m, owner, m.lease_reclaims, reclaims)
     m.leases_open.set(held)
 
 
