@@ -21,6 +21,7 @@ by one append each (billing/leases.py says what a lease is).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis import lease_wire
 from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.lease_record import Lease
 from gateway.stores.redis.lease_runs import GONE, LeaseRuns
 from gateway.stores.redis.replies import decode_reserve_reply
 
@@ -57,61 +59,6 @@ STOP_WAIT_S = 2.0  # at a stop, the most a top-up still asking Redis is waited f
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
 # closes the lease of a process that stopped this long ago.
 TTL_MS = "30000"
-
-
-class Lease:
-    """One lease this process holds: its pool, and what Redis must still be told."""
-
-    __slots__ = (
-        "account_id",
-        "admitted",
-        "applied_at",
-        "closed",
-        "counters",
-        "ends_at",
-        "granted_at",
-        "id",
-        "in_flight",
-        "key",
-        "pool",
-        "retired",
-        "seen",
-        "stream",
-        "trimmed",
-        "unapplied",
-        "units",
-    )
-
-    def __init__(
-        self,
-        lease_id: str,
-        key: KeyRecord,
-        admitted: Admitted,
-        units: int,
-        counters: tuple[str, ...],
-    ) -> None:
-        self.id = lease_id
-        self.key = key
-        self.account_id = key.account_id
-        self.admitted = admitted  # the grant's decision: plan, markup, windows, Redis's clock
-        self.units = units
-        self.counters = counters
-        self.pool = Pool(0, 0, 0, 0)
-        self.granted_at = 0.0  # the loop's clock when the grant was asked for
-        self.applied_at = 0.0  # the loop's clock at its last batch (or its grant)
-        self.ends_at = 0.0  # the loop's clock when it stops admitting
-        self.in_flight = 0
-        # What was appended and not yet seen applied, by request id (None: a refused call's).
-        self.unapplied: dict[str, Settlement | None] = {}
-        self.retired = False
-        self.closed = False  # given back: a call of it settled now is debited as lost
-        self.trimmed = False  # what it would have admitted more, given back
-        self.stream = ""
-        self.seen = ""
-
-    def now_ms(self, loop_now: float) -> int:
-        """Redis's clock now, as far as this process can tell (the grant's, moved on)."""
-        return self.admitted.now_ms + int((loop_now - self.granted_at) * 1000)
 
 
 class Leases:
@@ -469,13 +416,11 @@ class Leases:
         if shared is None:
             shared = asyncio.ensure_future(self._reclaim(key))
             self._reclaiming[account] = shared
-            shared.add_done_callback(self._reclaimed)
+            shared.add_done_callback(functools.partial(self._reclaimed, account))
         return await asyncio.shield(shared)
 
-    def _reclaimed(self, done: asyncio.Future[bool]) -> None:
-        for account, shared in list(self._reclaiming.items()):
-            if shared is done:
-                del self._reclaiming[account]
+    def _reclaimed(self, account: str, done: asyncio.Future[bool]) -> None:
+        del self._reclaiming[account]
         if not done.cancelled():
             done.exception()  # retrieved: each waiter raises it (or none waits any more)
 
