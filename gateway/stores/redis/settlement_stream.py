@@ -82,27 +82,28 @@ class RedisSettlementStream:
         read. A
         map that is out of date (a failover, a slot moved) fails the read, and the read
         is made once more the slow way, which redirects and refreshes the map."""
-        cluster = cast(RedisCluster, self.redis)
         try:
-            async with cluster.pipeline(transaction=False) as pipe:
-                for shard in range(SHARDS):
-                    stream = self.keys.stream(shard)
-                    pipe.execute_command(
-                        "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
-                        "STREAMS", stream, start,
-                        target_nodes=cluster.get_node_from_key(stream),
-                    )  # fmt: skip
-                replies = await pipe.execute()
+            replies = await self._reads(start, count, routed=True)
         except RedisError:
-            async with cluster.pipeline(transaction=False) as pipe:
-                for shard in range(SHARDS):
-                    stream = self.keys.stream(shard)
-                    pipe.xreadgroup(GROUP, self.consumer, {stream: start}, count=count)
-                replies = await pipe.execute()
+            replies = await self._reads(start, count, routed=False)
         out = [m for reply in replies for m in self._flatten(reply)]
         if not out and block_ms:
             await asyncio.sleep(block_ms / 1000)
         return out
+
+    async def _reads(self, start: str, count: int, *, routed: bool) -> list[Any]:
+        """One XREADGROUP per shard stream, pipelined; `routed`: each sent to the node the
+        slot map names, else found by redis-py."""
+        cluster = cast(RedisCluster, self.redis)
+        async with cluster.pipeline(transaction=False) as pipe:
+            for shard in range(SHARDS):
+                stream = self.keys.stream(shard)
+                node = {"target_nodes": cluster.get_node_from_key(stream)} if routed else {}
+                pipe.execute_command(
+                    "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
+                    "STREAMS", stream, start, **node,
+                )  # fmt: skip
+            return list(await pipe.execute())
 
     def _flatten(self, reply: Any) -> list[Queued]:
         pairs = reply.items() if isinstance(reply, dict) else (reply or [])
