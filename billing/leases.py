@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Leases: a slice of an account's headroom a gateway process may spend without asking Redis.
 
 A lease is a reservation of several requests' worth at once (RFC 4006's granted units): Redis
@@ -38,7 +39,7 @@ BPS: Final = 10_000
 @dataclass(frozen=True, slots=True)
 class Unit:
     """One request's worst case: the amounts a lease holds `count` of. Made per lease, not
-    per call: not a hot value (billing/values.py), so it stays out of the compiled build."""
+    per call: not a hot value (billing/values.py)."""
 
     input_tokens: int
     output_tokens: int

@@ -49,6 +49,8 @@ END_TO_END = (
     "tests/e2e/test_quotas.py",
     "tests/e2e/test_end_user_budgets.py",
     "tests/e2e/test_cost_in_usage.py",
+    "tests/e2e/test_leases.py",
+    "tests/e2e/test_leased_money.py",
     "tests/e2e/test_traces.py",
     "tests/e2e/test_trace_spans.py",
     "tests/hostile/test_hostile_providers.py",
@@ -57,6 +59,7 @@ END_TO_END = (
     "tests/hostile/test_hostile_stream_errors.py",
     "tests/hostile/test_overreporting_races.py",
     "tests/integration/test_cluster_wire.py",
+    "tests/integration/test_leases.py",
     "tests/fault/test_settle_failure.py",
     "tests/fault/test_lost_reservation.py",
 )

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """One lease a gateway process holds (stores/redis/leases.py keeps them): its pool, its
 grant's decision, its clocks, and what Redis must still be told of it."""
 

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A lease's appended settlement: what a process writes to the lease's stream for each
 request it admitted under the lease, and lease_apply.lua reads.
 

@@ -1,3 +1,4 @@
+# mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Leases in one gateway process: requests admitted against a slice held in Redis, settled
 by one append each (billing/leases.py says what a lease is).
 
@@ -77,6 +78,7 @@ class Leases:
         self.granted = 0
         self.admitted = 0
         self.reclaims = 0  # refused calls that asked the account's leases back
+        self.reclaim_runs = 0  # the reclaims those calls shared (one per account at a time)
         self._current: dict[str, Lease] = {}  # key id -> the lease admitting its requests
         self._open: dict[str, Lease] = {}  # lease id -> every lease not yet closed
         self._requests: dict[str, tuple[Lease, int, int, int, bool]] = {}
@@ -425,6 +427,7 @@ class Leases:
             done.exception()  # retrieved: each waiter raises it (or none waits any more)
 
     async def _reclaim(self, key: KeyRecord) -> bool:
+        self.reclaim_runs += 1
         mine = [lease for lease in self._open.values() if lease.account_id == key.account_id]
         freed = False
         for lease in mine:
