@@ -304,12 +304,14 @@ async def running_gateway(
     prefix = f"mwt{secrets.token_hex(4)}"
     control = UpstreamControl(counter=lambda text: COUNTER.count_text("o200k_base", text))
     upstream = await start_upstream(control=control)
+    settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
+    async with open_hot_store(settings) as hot:
+        # Ready before start: `serve` restores a Redis without markers from the ledger, and
+        # the shared test database holds every test's accounts, not this test's to load.
+        await hot.mark_ready()
     for attempt in range(BIND_ATTEMPTS):
-        settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
-        async with open_hot_store(settings) as hot:
-            # Ready before start: `serve` restores a Redis without markers from the ledger,
-            # and the shared test database holds every test's accounts, not this test's.
-            await hot.mark_ready()
+        if attempt:  # a new free port (LISTEN_ADDR); the prefix, marked ready above, stays
+            settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
         app = create_app(settings, counter=COUNTER)
         runner = GatewayRunner(app, settings)
         await runner.setup()
