@@ -22,7 +22,7 @@ from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
 from gateway.stores.redis import leases as leases_module
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
-from gateway.stores.redis.leases import APPLY_AFTER_S, APPLY_AT
+from gateway.stores.redis.leases import APPLY_AT
 from gateway.workers.sweeper import sweep_once
 from tests.integration.conftest import Holder, make_holder
 
@@ -101,12 +101,16 @@ async def test_a_busy_key_is_leased_and_every_call_is_debited_once(stores: Store
 
 
 async def test_the_keepers_round_applies_a_lease_only_when_its_batch_is_due(
-    stores: Stores,
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A lease with a few appends is not applied each round (one script a round per lease
     would cost a key at a few calls a round more than the per-request path), but once
     APPLY_AFTER_S passed since its last batch, or once APPLY_AT appends wait; every micro
     lands once either way."""
+    # An hour between batches: however slowly a loaded machine settles the calls, only the
+    # test's own step back in time makes a batch due by time.
+    after_s = 3600.0
+    monkeypatch.setattr(leases_module, "APPLY_AFTER_S", after_s)
     store = _on(stores)
     leases = store.leases
     leases._wanted = lambda rate: 0 if rate.current() < MIN_UNITS else 4 * APPLY_AT  # one lease
@@ -126,7 +130,7 @@ async def test_the_keepers_round_applies_a_lease_only_when_its_batch_is_due(
 
     await settle(leased[:3])
     assert leases.runs.scripts == scripts and len(lease.unapplied) == 3  # not due yet
-    lease.applied_at -= APPLY_AFTER_S  # its last batch is that long ago
+    lease.applied_at -= after_s  # its last batch is that long ago
     await leases.keep(due_only=True)
     assert leases.runs.scripts == scripts + 1 and not lease.unapplied
     await settle(leased[3 : 3 + APPLY_AT - 1])
