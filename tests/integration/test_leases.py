@@ -5,6 +5,7 @@ process lets its lease go, dies holding it, or retries an append."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,13 +13,13 @@ import orjson
 import pytest
 
 from billing.admission import Admitted, KeyRefused, QuotaRefused
-from billing.leases import MAX_LIFE_MS, MIN_UNITS
+from billing.leases import GRANULE_MS, MAX_LIFE_MS, MIN_UNITS
 from billing.quotas import parse_quota
 from billing.usage import Usage
 from gateway.background import LEASE_KEEP_S
 from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
-from gateway.stores.ports.hot import CLOSED
+from gateway.stores.ports.hot import CLOSED, SHARDS
 from gateway.stores.records import Settlement
 from gateway.stores.redis import leases as leases_module
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
@@ -42,6 +43,19 @@ def _process(stores: Stores) -> HotStore:
     other = HotStore(s.redis, s.keys, reservation_ttl_s=660, leases=True)
     other.leases.rate_ms = _still
     return other
+
+
+async def _at_a_granules_start(stores: Stores) -> None:
+    """Redis's clock (the test clock) moved to just after a granule's start. A lease ends at
+    its granule's edge: wherever that edge fell in a test, a lease it counts on would end
+    there and another be granted; now each lease the test is granted lasts MAX_LIFE_MS."""
+    store = stores.store
+    seconds, micros = await store.redis.time()
+    ahead = GRANULE_MS - (seconds * 1000 + micros // 1000) % GRANULE_MS  # the offset is 0
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for shard in range(SHARDS):
+            pipe.incrby(store.keys.clock(shard), ahead)
+        await pipe.execute()
 
 
 def _still(loop_now: float) -> int:
@@ -116,9 +130,11 @@ async def test_the_keepers_round_applies_a_lease_only_when_its_batch_is_due(
     leases._wanted = lambda rate: 0 if rate.current() < MIN_UNITS else 4 * APPLY_AT  # one lease
     h = await make_holder(stores, credit=1_000_000)
     rids = [f"r{n}" for n in range(APPLY_AT + 8)]
+    await _at_a_granules_start(stores)
     for rid in rids:
         await _admit(store, h, rid)
     (lease,) = leases._open.values()
+    lease.ends_at = math.inf  # it admitted every call; its end would only add a closing script
     first = [rid for rid in rids if not leases.owns(rid)]  # before the key was busy
     leased = [rid for rid in rids if leases.owns(rid)]
     await _settle_all(store, h, first, 100)
@@ -153,6 +169,7 @@ async def test_a_round_over_more_leases_than_it_sends_at_once_keeps_them_all(
     monkeypatch.setattr(leases_module, "KEEP_AT_ONCE", 2)
     store = _on(stores)
     holders = [await make_holder(stores, credit=1_000_000) for _ in range(5)]
+    await _at_a_granules_start(stores)  # one lease a key
     for n, h in enumerate(holders):
         rids = [f"k{n}c{c}" for c in range(6)]
         for rid in rids:
