@@ -5,6 +5,7 @@ card its own price_version names (never today's prices), written as CSV or Parqu
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -84,8 +85,10 @@ def csv_text(rows: list[Row], header: bool) -> str:
 
 async def parquet_bytes(pages: AsyncIterator[list[Row]]) -> bytes:
     """Every row as one Parquet file: costs and quantities as exact decimals, periods as
-    UTC timestamps, the rest as text."""
+    UTC timestamps, the rest as text. Written in a thread: a month's file takes seconds of
+    CPU, and the first imports pyarrow (and pandas, where installed), which no proxied call
+    of the process may wait behind."""
     rows: list[Row] = []
     async for page in pages:
         rows += page
-    return parquet.write(rows)
+    return await asyncio.to_thread(parquet.write, rows)

@@ -3,7 +3,8 @@
 
 pyarrow is an optional dependency (`pip install 'meterway[parquet]'`); without it a
 Parquet export is refused by name and CSV still works. It is imported by the first Parquet
-export (a tenth of a second), not by every gateway's and every `meterway` command's start.
+export (half a second to seconds, with numpy and pandas where installed: the export writes in
+a thread), not by every gateway's and every `meterway` command's start.
 """
 
 from __future__ import annotations
