@@ -19,13 +19,14 @@ from billing.usage import Usage
 from gateway.background import LEASE_KEEP_S
 from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
-from gateway.stores.ports.hot import CLOSED, SHARDS
+from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Settlement
 from gateway.stores.redis import leases as leases_module
 from gateway.stores.redis.hotstore import DEBITED, DEBITED_LATE, HotStore
 from gateway.stores.redis.leases import APPLY_AT
 from gateway.workers.sweeper import sweep_once
 from tests.integration.conftest import Holder, make_holder
+from tests.support.harness import advance_test_clock
 
 USAGE = Usage(input_tokens=40, cached_input_tokens=10, output_tokens=7, reasoning_tokens=2)
 
@@ -49,13 +50,9 @@ async def _at_a_granules_start(stores: Stores) -> None:
     """Redis's clock (the test clock) moved to just after a granule's start. A lease ends at
     its granule's edge: wherever that edge fell in a test, a lease it counts on would end
     there and another be granted; now each lease the test is granted lasts MAX_LIFE_MS."""
-    store = stores.store
-    seconds, micros = await store.redis.time()
+    seconds, micros = await stores.store.redis.time()
     ahead = GRANULE_MS - (seconds * 1000 + micros // 1000) % GRANULE_MS  # the offset is 0
-    async with store.redis.pipeline(transaction=False) as pipe:
-        for shard in range(SHARDS):
-            pipe.incrby(store.keys.clock(shard), ahead)
-        await pipe.execute()
+    await advance_test_clock(stores.store, ahead)
 
 
 def _still(loop_now: float) -> int:

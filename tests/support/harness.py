@@ -29,6 +29,7 @@ from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, sta
 from gateway.http.appkeys import METER, STORES
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.stores.connect import Stores, open_hot_store, redis_clients
+from gateway.stores.ports.hot import SHARDS
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
 from gateway.workers.settler import Settler
@@ -277,11 +278,16 @@ class Gateway:
 
     async def advance_clock(self, ms: int) -> None:
         """Move the gateway's (Redis-side) clock forward for every shard."""
-        keys = self.store.keys
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            for shard in range(64):
-                pipe.incrby(keys.clock(shard), ms)
-            await pipe.execute()
+        await advance_test_clock(self.store, ms)
+
+
+async def advance_test_clock(store: HotStore, ms: int) -> None:
+    """Move a hot store's test clock (MW_TEST_CLOCK: an offset on Redis's own) forward by
+    `ms` for every shard."""
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for shard in range(SHARDS):
+            pipe.incrby(store.keys.clock(shard), ms)
+        await pipe.execute()
 
 
 async def _cleanup(runner: web.AppRunner) -> None:
