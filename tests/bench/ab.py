@@ -160,7 +160,7 @@ def main() -> int:
                 for stream in ((False, True) if args.stream else (False,))
             ]
         finally:
-            for t in (*arms, *([settler] if settler else [])):
+            for t in [*arms, settler] if settler else arms:
                 t.close()
             upstream.close()
     after = Path("/proc/loadavg").read_text().split()[:3]
