@@ -60,6 +60,7 @@ END_TO_END = (
     "tests/hostile/test_overreporting_races.py",
     "tests/integration/test_cluster_wire.py",
     "tests/integration/test_leases.py",
+    "tests/integration/test_lease_faults.py",
     "tests/fault/test_settle_failure.py",
     "tests/fault/test_lost_reservation.py",
 )
