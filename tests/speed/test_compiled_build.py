@@ -4,7 +4,9 @@ run of the suite beside the pure build the rest of it runs.
 A copy of the repository is built by docs/performance.md's recipe, the block read from the
 page and run as written in a fresh virtualenv (tests/support/fresh_venv.py: the suite's
 dependencies, pip offline, so the recipe's mypy pin must be the suite's), and the modules it
-compiled are placed beside the copy's sources; then:
+compiled are placed beside the copy's sources; once per content: a build is kept under a key
+of everything it reads (tests/support/compiled_cache.py) and reused while that is unchanged.
+Then:
 - the tests of what it compiles run against it (`compiled_pass()`: the unit tests that
   import a compiled module, and the proxy's end-to-end, hostile-provider and fault tests), in
   a pytest of their own with `MW_MYPYC=1` on two workers, under which
@@ -30,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.speed.guard_run import GUARD_TIMEOUT_S, run_guard
+from tests.support import compiled_cache
 from tests.support.fresh_venv import fresh_venv, offline, site_packages
 from tests.unit.test_compiled_build import _hot_path, _module
 
@@ -116,15 +119,12 @@ def place_compiled(venv: Path, tree: Path) -> list[Path]:
     return placed
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A copy of the repository with the compiled build beside its sources."""
+def build(where: Path, tree: Path) -> list[Path]:
+    """docs/performance.md's recipe run as written in a fresh virtualenv over `tree`, and the
+    modules it compiled placed beside the tree's sources."""
     assert shutil.which("cc") or shutil.which("gcc"), "the compiled build needs a C compiler"
-    where = tmp_path_factory.mktemp("compiled")
-    tree = where / "meterway"
-    shutil.copytree(ROOT, tree, ignore=NOT_COPIED, symlinks=True)
     venv = fresh_venv(where)
-    build = subprocess.run(
+    run = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", recipe()],
         cwd=tree,
         env=offline(venv, dict(os.environ)),
@@ -133,9 +133,24 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         timeout=BUILD_TIMEOUT_S,
         check=False,
     )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    assert build.stdout.strip().endswith("(compiled build)"), build.stdout[-3000:]
-    placed = place_compiled(venv, tree)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.strip().endswith("(compiled build)"), run.stdout[-3000:]
+    return place_compiled(venv, tree)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of the repository with the compiled build beside its sources: built by the
+    recipe, or taken from the cache when everything the build reads is as it was when it
+    was last built on this machine (tests/support/compiled_cache.py)."""
+    where = tmp_path_factory.mktemp("compiled")
+    tree = where / "meterway"
+    shutil.copytree(ROOT, tree, ignore=NOT_COPIED, symlinks=True)
+    key = compiled_cache.content_key(tree, _hot_path())
+    placed = compiled_cache.fetch(key, tree)
+    if placed is None:
+        placed = build(where, tree)
+        compiled_cache.store(key, tree, placed)
     assert len(placed) == len(_hot_path()) + 1, placed  # each listed module, the library
     yield tree
 
