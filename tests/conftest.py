@@ -12,8 +12,12 @@ import uvloop
 from tests.support.harness import Gateway, running_gateway, temp_database
 
 # The session-scoped `redis_cluster` fixture; the session's limit and what a run is doing,
-# said while it runs.
-pytest_plugins = ["tests.support.redis_cluster", "tests.support.run_watch"]
+# said while it runs; the slowest files and the lanes against tests/budget.toml, at its end.
+pytest_plugins = [
+    "tests.support.redis_cluster",
+    "tests.support.run_watch",
+    "tests.support.budget",
+]
 
 
 @pytest.fixture(scope="session")
