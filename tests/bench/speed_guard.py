@@ -1,12 +1,14 @@
-"""`python -m tests.bench.speed_guard [--update]`: CI's guard on the hot path.
+"""`python -m tests.bench.speed_guard [--compiled TREE] [--update]`: CI's guard on the hot path.
 
 Counts machine instructions per proxied request (callgrind, as `tests.bench.gateway_cost`
 does) for the bare pass-through proxy and for `meterway serve` on the full metered path (key
 auth, every window of the `pro` plan and two key quotas checked and reserved, pricing,
 settlement; the settler is off: it runs off the hot path), plain and streamed, and compares
 Meterway / bare with `speed_baseline.json` (its `compiled` section when the hot path runs as
-the compiled build, setup.py). Exits 1, naming the figure, when a ratio grew by
-more than the baseline's threshold; `--update` writes the new figures as the baseline.
+the compiled build, setup.py). `--compiled TREE` measures the compiled build laid beside
+TREE's sources too, in the same run, against the same bare proxy. Exits 1, naming the
+figure, when a ratio grew by more than the baseline's threshold; `--update` writes the new
+figures as the baseline.
 
 The count is steady (~1% between runs on a busy machine) because the load is: one client
 sends batches of requests one after another (no concurrency to batch differently from run to
@@ -188,6 +190,21 @@ def arms(
 ) -> Iterator[tuple[Arm, Arm]]:
     """The bare proxy and `meterway serve` (the settler off unless not hot_path_only), each
     started by `start`, before a fixed provider, with one populated key."""
+    with builds(work, {build(): None}, start, hot_path_only) as (bare, served):
+        yield bare, served[build()]
+
+
+@contextlib.contextmanager
+def builds(
+    work: Path,
+    trees: dict[str, Path | None],
+    start: Start = _under_callgrind,
+    hot_path_only: bool = True,
+) -> Iterator[tuple[Arm, dict[str, Arm]]]:
+    """The bare proxy and one `meterway serve` per build, by name: the build this process
+    imports (a tree of None), or the compiled build beside the sources of another tree
+    (`build_ext --inplace`, as the suite's compiled pass lays it out). One key, one database
+    and one Redis prefix serve them all; they are measured one after another."""
     settings = fixtures.bench_config(work / "config")
 
     async def populate() -> str:
@@ -207,17 +224,21 @@ def arms(
         url = f"http://127.0.0.1:{up_port}"
         port = free_port()
         args = ["--listen", f"127.0.0.1:{port}", "--upstream", url]
-        started.append(start(work / "bare", BARE, args, {**os.environ}, port, "bare proxy"))
-        port = free_port()
-        env = {**gateway_env(url, port, settings, 1), **(OFF_THE_HOT_PATH if hot_path_only else {})}
-        # The compiled build's shared module (`build_ext --inplace`) sits at the repository's
-        # root, which the `meterway` script does not have on its path.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
-        started.append(start(work / "meterway", METERWAY, ["serve"], env, port, "meterway"))
-        started[1].secret = secret
-        _wait(started[0], None)
-        _wait(started[1], "/readyz")
-        yield started[0], started[1]
+        bare = start(work / "bare", BARE, args, {**os.environ}, port, "bare proxy")
+        started.append(bare)
+        served: dict[str, Arm] = {}
+        for name, tree in trees.items():
+            port = free_port()
+            env = gateway_env(url, port, settings, 1)
+            env.update(OFF_THE_HOT_PATH if hot_path_only else {})
+            env.update(_imports_from(tree, env))
+            served[name] = start(work / name, METERWAY, ["serve"], env, port, name)
+            served[name].secret = secret
+            started.append(served[name])
+        _wait(bare, None)
+        for arm in served.values():
+            _wait(arm, "/readyz")
+        yield bare, served
     finally:
         for arm in started:
             stop(arm.proc)
@@ -226,14 +247,43 @@ def arms(
         uvloop.run(fixtures.drop_database())
 
 
-def measure(n: int, batches: int) -> dict[str, dict[str, float]]:
-    figures: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="mwguard-") as tmp, arms(Path(tmp)) as (bare, mw):
+def _imports_from(tree: Path | None, env: dict[str, str]) -> dict[str, str]:
+    """The environment that makes `meterway` import the build in `tree`. The compiled
+    build's shared module (`build_ext --inplace`) sits at a tree's root, which the
+    `meterway` script does not have on its path: for this process's own build, its root
+    goes after what PYTHONPATH already names; for another tree, that tree alone."""
+    if tree is None:
+        return {"PYTHONPATH": os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))}
+    return {"PYTHONPATH": str(tree), "MW_MYPYC": "1"}
+
+
+def measure(
+    n: int, batches: int, trees: dict[str, Path | None] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per build, per path: the bare proxy's and Meterway's instructions per request and
+    their ratio. The bare proxy is measured once a path and shared by every build."""
+    trees = trees or {build(): None}
+    figures: dict[str, dict[str, dict[str, float]]] = {name: {} for name in trees}
+    with (
+        tempfile.TemporaryDirectory(prefix="mwguard-") as tmp,
+        builds(Path(tmp), trees) as (
+            bare,
+            served,
+        ),
+    ):
         for path, stream in PATHS.items():
             b = _per_request(bare, stream, n, batches)
-            m = _per_request(mw, stream, n, batches)
-            figures[path] = {"bare": round(b), "meterway": round(m), "ratio": round(m / b, 4)}
-            print(f"{path}: bare {b:,.0f}, meterway {m:,.0f} per request: {m / b:.4f}x", flush=True)
+            for name, arm in served.items():
+                m = _per_request(arm, stream, n, batches)
+                figures[name][path] = {
+                    "bare": round(b),
+                    "meterway": round(m),
+                    "ratio": round(m / b, 4),
+                }
+                print(
+                    f"{name} {path}: bare {b:,.0f}, meterway {m:,.0f} per request: {m / b:.4f}x",
+                    flush=True,
+                )
     return figures
 
 
@@ -277,17 +327,30 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=60, help="requests per batch")
     p.add_argument("--batches", type=int, default=9)
     p.add_argument("--update", action="store_true", help="write these figures as the baseline")
+    p.add_argument(
+        "--compiled",
+        type=Path,
+        metavar="TREE",
+        help="also measure the compiled build beside TREE's sources, in the same run",
+    )
     a = p.parse_args()
     whole = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"threshold": 0.03}
-    kind = build()
-    print(f"the {kind} build", flush=True)
-    figures = measure(a.requests, a.batches)
+    trees: dict[str, Path | None] = {build(): None}
+    if a.compiled:
+        trees["compiled"] = a.compiled.resolve()
+    print(f"the {' and the '.join(trees)} build", flush=True)
+    measured = measure(a.requests, a.batches, trees)
     if a.update:
-        new = {**whole, **figures} if kind == "pure" else {**whole, kind: figures}
-        BASELINE.write_text(json.dumps(new, indent=2) + "\n")
-        print(f"wrote the {kind} build's figures to {BASELINE}")
+        for kind, figures in measured.items():
+            whole = {**whole, **figures} if kind == "pure" else {**whole, kind: figures}
+        BASELINE.write_text(json.dumps(whole, indent=2) + "\n")
+        print(f"wrote the {', '.join(measured)} build's figures to {BASELINE}")
         return 0
-    failures = verdict(figures, baseline_of(whole, kind))
+    failures = [
+        f"the {kind} build's {line}"
+        for kind, figures in measured.items()
+        for line in verdict(figures, baseline_of(whole, kind))
+    ]
     for line in failures:
         print(f"SLOWER: {line}")
     if failures:
