@@ -105,10 +105,11 @@ class Budget:
         before = _recorded()
         if over:
             write(f"over budget: {', '.join(over)}; files grown since the last recorded run:")
-            for path, then, now in grown(self.files, before):
+            rows = grown(self.files, before)
+            for path, then, now in rows:
                 write(f"  {path}: {then:.1f} s -> {now:.1f} s")
-            if not before:
-                write("  (no run recorded on this machine yet)")
+            if not rows:
+                write("  none" if before else "  (no run recorded on this machine yet)")
         _record({**before, **self.files})
 
 
