@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import aiohttp
 
 from billing import provider_reports as reports
-from billing.reconcile import CLASSES, Difference, LedgerSum, alerting, reconcile
+from billing.reconcile import CLASSES, Difference, LedgerSum, alerting, as_row, reconcile
 from gateway.config.reconcile import ReconcileSettings, UpstreamReports
 from gateway.outbound.provider_reports import (
     Page,
@@ -87,12 +87,7 @@ class Reconciler:
             return
         for d in alerting(found, self.settings.alert_micros):
             s = d.slot
-            data = {
-                "credential": s.credential, "day": s.day.isoformat(), "model": s.model,
-                "kind": d.kind, "class": d.cls, "provider_tokens": d.provider_tokens,
-                "ledger_tokens": d.ledger_tokens, "delta_micros": d.delta_micros,
-                "note": d.note,
-            }  # fmt: skip
+            data = as_row(d)
             key = f"{s.credential}_{s.day}_{s.model}_{d.kind}_{d.cls}_{d.delta_micros}"
             await self.outbox.emit(f"provider:{s.credential}", EVENT, data, key)
 
