@@ -216,3 +216,24 @@ async def test_a_failed_read_keeps_the_last_good_differences_marked(gw: Gateway)
     code, _, err = await store_cli(gw, "reconcile", "providers", "--day", day, **_env(gw))
     assert code == 3, err
     assert all(r["failed_run_at"] == "" for r in await _csv(gw, day))
+
+
+async def test_an_echoed_admin_key_is_printed_stored_and_logged_nowhere(
+    gw: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 body repeating RECONCILE_OPENAI_ADMIN_KEY (as OpenAI's does)."""
+    gw.control.report_status = 401
+    env = _env(gw)
+    admin_key = env["RECONCILE_OPENAI_ADMIN_KEY"]
+    code, out, err = await store_cli(gw, "reconcile", "providers", "--day", "2026-11-26", **env)
+    assert code == 1 and "Incorrect API key provided" in err, err
+    assert admin_key not in out + err
+    status, body = await gw.admin("GET", "/admin/v1/reconciliation/providers")
+    assert status == 200 and "HTTP 401" in body["runs"][0]["error"]
+    assert admin_key not in json.dumps(body)
+    settings = load_settings({**gateway_env(gw.settings.database_url, "http://x", "x"), **env})
+    worker = Reconciler(settings.reconcile, gw.stores().provider_reconciliation())
+    await worker.run_round()
+    assert "HTTP 401" in worker.last_errors["openai"]
+    assert admin_key not in json.dumps(worker.report())
+    assert "reconcile openai" in caplog.text and admin_key not in caplog.text
