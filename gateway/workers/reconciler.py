@@ -93,7 +93,8 @@ class Reconciler:
 
     async def run_round(self) -> None:
         """Every upstream's last whole days; one failing upstream or day does not stop the
-        others (its error is kept for /readyz and the run's row)."""
+        others (its error is kept for /readyz and the run's row, and the differences its
+        last good run found still count)."""
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=n) for n in range(self.settings.days, 0, -1)]
         found: dict[str, int] = {}
@@ -107,8 +108,19 @@ class Reconciler:
                     except (ReportUnavailable, reports.ReportError) as exc:
                         errors[source.credential] = f"{day}: {exc}"
                         log.warning("reconcile %s %s: %s", source.credential, day, exc)
+                        for cls in await self._kept(source.credential, day):
+                            found[cls] = found.get(cls, 0) + 1
         self.rounds += 1
         self.last_round_at, self.found, self.last_errors = time.time(), found, errors
+
+    async def _kept(self, credential: str, day: date) -> list[str]:
+        """The classes of the differences a failed run left standing: the last good run's
+        still count in /metrics and /readyz, never a clean zero."""
+        return [
+            str(r["class"])
+            for r in await self.port.differences(day)
+            if r["credential"] == credential
+        ]
 
     def report(self) -> dict[str, object]:
         """/readyz's view: a provider whose reports cannot be read is shown, never

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ import aiohttp
 import openai
 import pytest
 
+from billing.provider_reports import Slot
+from billing.reconcile import PROVIDER_BILL, UNMETERED, Difference
 from gateway.config.settings import load_settings
 from gateway.devtools.demo_upstream.admin_reports import key_id
 from gateway.workers.reconciler import Reconciler
@@ -237,3 +239,22 @@ async def test_an_echoed_admin_key_is_printed_stored_and_logged_nowhere(
     assert "HTTP 401" in worker.last_errors["openai"]
     assert admin_key not in json.dumps(worker.report())
     assert "reconcile openai" in caplog.text and admin_key not in caplog.text
+
+
+async def test_a_failed_round_still_counts_the_kept_differences(gw: Gateway) -> None:
+    """/metrics and /readyz count the last good run's differences of a day whose reports
+    could not be read this round, never a clean zero."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    kept = Difference(
+        Slot("openai", yesterday, "gpt-4.1"), "input", UNMETERED, 10, 0, 20, None, 20, "leak",
+        PROVIDER_BILL,
+    )  # fmt: skip
+    await gw.stores().provider_reconciliation().record("openai", yesterday, "openai", [kept])
+    gw.control.report_status = 500
+    env = _env(gw, RECONCILE_DAYS="1")
+    settings = load_settings({**gateway_env(gw.settings.database_url, "http://x", "x"), **env})
+    worker = Reconciler(settings.reconcile, gw.stores().provider_reconciliation())
+    await worker.run_round()
+    assert "HTTP 500" in worker.last_errors["openai"]
+    assert worker.report()["differences"] == {UNMETERED: 1}
+    assert 'meterway_provider_differences{class="unmetered_traffic"} 1' in worker.metric_lines()
