@@ -82,6 +82,26 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+Leaf = tuple[int, bytes]  # an entry id and its leaf hash
+
+
+def edited_entries(sealed: Sequence[Leaf], found: Sequence[Leaf]) -> list[str]:
+    """The entries whose leaves differ between a checkpoint's sealed leaves (already checked
+    against its root) and the ledger's now, each named by id: "7 changed", "8 deleted",
+    "9 added" (an id the seal did not hold, or held once and now twice)."""
+    then = dict(sealed)
+    seen: dict[int, int] = {}
+    out: list[tuple[int, str]] = []
+    for entry, digest in found:
+        seen[entry] = seen.get(entry, 0) + 1
+        if entry not in then or seen[entry] > 1:
+            out.append((entry, "added"))
+        elif then[entry] != digest:
+            out.append((entry, "changed"))
+    out += [(entry, "deleted") for entry in then if entry not in seen]
+    return [f"{entry} {what}" for entry, what in sorted(out)]
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A sealed range of entry ids (after_id, last_id] with `entries` rows and their root,

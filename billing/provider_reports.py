@@ -49,6 +49,13 @@ OTHER = "other"  # a cost line whose kind of usage the report does not name as t
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 MICROS_PER_CENT = Decimal(10_000)
 MICROS_PER_USD = Decimal(1_000_000)
+# The rounding each cost report is allowed, in micros a line, fixed and documented
+# (docs/guides/reconciliation.md): never read from the digits an amount printed with, so a
+# round `0.1` is a tenth of a dollar to the micro, not "somewhere between 0.05 and 0.15".
+# OpenAI's Costs API writes USD as a JSON number with every digit of its float: a micro.
+# Anthropic's cost report writes cents as a decimal string to the hundredth of a cent
+# ("123.45"): half of that, 50 micros.
+ROUNDING_MICROS = {"openai": Decimal(1), "anthropic": Decimal(50)}
 
 
 class ReportError(ValueError):
@@ -74,8 +81,8 @@ class TokenLine:
 
 @dataclass(frozen=True, slots=True)
 class CostLine:
-    """A provider's cost in micros, exact (a fraction of a micro is kept), and half a unit of
-    the last digit it was written with: the most its own rounding can account for."""
+    """A provider's cost in micros, exact (a fraction of a micro is kept), and the most its
+    report's documented rounding can account for (ROUNDING_MICROS)."""
 
     slot: Slot
     kind: str
@@ -239,13 +246,6 @@ def _decimal(value: object) -> Decimal:
     raise ReportError(f"not an exact decimal amount: {value!r}")
 
 
-def _half_ulp(amount: Decimal, unit_micros: Decimal) -> Decimal:
-    """Half a unit in the last place `amount` was written to, in micros."""
-    exponent = amount.as_tuple().exponent
-    assert isinstance(exponent, int)
-    return Decimal(5).scaleb(exponent - 1) * unit_micros
-
-
 # Anthropic's cost report token types (its `token_type`), as the kinds compared.
 ANTHROPIC_TOKEN_TYPES = {
     "uncached_input_tokens": INPUT,
@@ -274,9 +274,7 @@ def anthropic_costs(
             if r.get("cost_type") not in (None, "tokens"):
                 kind = OTHER
             slot = Slot(credential, day, model_name(r.get("model")))
-            out.append(
-                CostLine(slot, kind, cents * MICROS_PER_CENT, _half_ulp(cents, MICROS_PER_CENT))
-            )
+            out.append(CostLine(slot, kind, cents * MICROS_PER_CENT, ROUNDING_MICROS["anthropic"]))
     return out
 
 
@@ -314,5 +312,5 @@ def openai_costs(page: Mapping[str, Any], who: Attribution) -> list[CostLine]:
         usd = _decimal(amount.get("value"))
         model, kind = openai_line_item(r.get("line_item"))
         slot = Slot(credential, day, model)
-        out.append(CostLine(slot, kind, usd * MICROS_PER_USD, _half_ulp(usd, MICROS_PER_USD)))
+        out.append(CostLine(slot, kind, usd * MICROS_PER_USD, ROUNDING_MICROS["openai"]))
     return out

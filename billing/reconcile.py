@@ -7,14 +7,18 @@ same upstream credential, per UTC day, model and kind of token, every difference
 - `unbilled_by_provider`: Meterway recorded tokens the provider does not report.
 - `price_drift`: the same tokens, a different cost beyond the provider's rounding: the rate of
   that kind (cached input, output...) differs between the provider and Meterway's card.
-- `provider_rounding`: a cost difference within half a unit of the last digit the provider
-  wrote its amount with.
+- `provider_rounding`: a cost difference within the rounding the provider's report is
+  documented to have (a fixed number of micros a line, billing/provider_reports.py's
+  ROUNDING_MICROS), never read from how many digits an amount happened to print with.
 - `unexplained`: a cost the report gives with no tokens of a kind compared (web searches, a
   line item it names otherwise), money without usage.
 
 Tokens must match to the token; Meterway's side of a cost is its tokens times the rate of the
 rate card (the debit's price_version) that priced them, exact, so its own per-call rounding
-is not mistaken for the provider's. Pure: no I/O; money in integer micros at the edges.
+is not mistaken for the provider's. Where the ledger has no rate for a row (a model Meterway
+never forwarded: the leaked key reconciliation exists to find), the difference is valued
+from the provider's own bill instead, and every difference says which source valued it
+(`valued_by`). Pure: no I/O; money in integer micros at the edges.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ from billing.provider_reports import (
 UNMETERED, UNBILLED = "unmetered_traffic", "unbilled_by_provider"
 DRIFT, ROUNDING, UNEXPLAINED = "price_drift", "provider_rounding", "unexplained"
 CLASSES = (UNMETERED, UNBILLED, DRIFT, ROUNDING, UNEXPLAINED)
+# What valued a difference: Meterway's card, the provider's bill, or neither (a unit no side
+# prices, such as images: its count is compared, its money is not).
+LEDGER_RATES, PROVIDER_BILL, UNVALUED = "ledger_rates", "provider_bill", "none"
+VALUED_BY = (LEDGER_RATES, PROVIDER_BILL, UNVALUED)
 TOKENS_PER_RATE = 1_000_000
 
 # The card's price keys (micro-USD per 1M tokens) that price each kind, the most specific
@@ -104,6 +112,20 @@ class Difference:
     ledger_micros: int | None  # Meterway's cost of its tokens at its card, None without one
     delta_micros: int  # provider minus Meterway
     note: str
+    valued_by: str = LEDGER_RATES  # one of VALUED_BY
+
+
+def as_row(d: Difference) -> dict[str, object]:
+    """A difference as the operator reads it (the CLI's JSON, the notification): plain
+    values, the day as ISO text."""
+    s = d.slot
+    return {
+        "credential": s.credential, "day": s.day.isoformat(), "model": s.model,
+        "kind": d.kind, "class": d.cls, "provider_tokens": d.provider_tokens,
+        "ledger_tokens": d.ledger_tokens, "provider_micros": d.provider_micros,
+        "ledger_micros": d.ledger_micros, "delta_micros": d.delta_micros, "note": d.note,
+        "valued_by": d.valued_by,
+    }  # fmt: skip
 
 
 def rate_of(rates: Mapping[str, int], kind: str) -> int | None:
@@ -135,6 +157,7 @@ class _Bill:
 
 
 Key = tuple[Slot, str]
+_Valued = tuple[Fraction, str]  # a difference's exact amount and what valued it
 
 
 def _ledger(sums: Iterable[LedgerSum], split_ttl: bool) -> dict[Key, _Side]:
@@ -191,7 +214,8 @@ def _compare(key: Key, seen: int, bill: _Bill | None, side: _Side) -> Difference
     ledger_micros = None if cost is None else whole_micros(cost)
     provider_micros = None if bill is None else whole_micros(bill.micros)
 
-    def difference(cls: str, delta: Fraction | Decimal, note: str) -> Difference:
+    def difference(cls: str, valued: _Valued, note: str) -> Difference:
+        delta, by = valued
         return Difference(
             slot,
             kind,
@@ -202,6 +226,7 @@ def _compare(key: Key, seen: int, bill: _Bill | None, side: _Side) -> Difference
             ledger_micros,
             whole_micros(delta),
             note,
+            by,
         )
 
     if seen != side.tokens:
@@ -210,26 +235,34 @@ def _compare(key: Key, seen: int, bill: _Bill | None, side: _Side) -> Difference
     if bill is None or bill.micros == (cost or 0):
         return None
     delta = Fraction(bill.micros) - (cost or 0)
+    valued = (delta, PROVIDER_BILL if cost is None else LEDGER_RATES)
     if kind == OTHER or not seen:
         return difference(
-            UNEXPLAINED, delta, "a cost the report bills with no tokens of a kind compared"
+            UNEXPLAINED, valued, "a cost the report bills with no tokens of a kind compared"
         )
     if cost is None:
-        return difference(UNEXPLAINED, delta, "Meterway's card prices none of these tokens")
+        return difference(UNEXPLAINED, valued, "Meterway's card prices none of these tokens")
     if abs(delta) <= bill.tolerance:
         return difference(
-            ROUNDING, delta, f"within the provider's rounding ({bill.tolerance} micros)"
+            ROUNDING, valued, f"within the provider's rounding ({bill.tolerance} micros)"
         )
-    return difference(DRIFT, delta, _drift_note(kind, seen, bill, side))
+    return difference(DRIFT, valued, _drift_note(kind, seen, bill, side))
 
 
-def _token_delta(seen: int, bill: _Bill | None, side: _Side, cost: Fraction | None) -> Fraction:
-    """The money the token difference carries: the provider's cost less Meterway's where
-    both are known, else the extra tokens at Meterway's rate."""
+def _token_delta(seen: int, bill: _Bill | None, side: _Side, cost: Fraction | None) -> _Valued:
+    """The money the token difference carries, and what valued it: the provider's cost less
+    Meterway's where both are known; else, where the ledger has no rate, the extra tokens at
+    the provider's own billed rate (a leak on a model Meterway never forwarded is worth what
+    the provider charged, never $0); else the extra tokens at Meterway's rate."""
     if bill is not None and cost is not None:
-        return Fraction(bill.micros) - cost
-    rate = min(side.rates) if side.rates else 0
-    return Fraction((seen - side.tokens) * rate, TOKENS_PER_RATE)
+        return Fraction(bill.micros) - cost, LEDGER_RATES
+    if bill is not None and seen:
+        return Fraction(bill.micros) * (seen - side.tokens) / seen, PROVIDER_BILL
+    if side.rates:
+        return Fraction((seen - side.tokens) * min(side.rates), TOKENS_PER_RATE), LEDGER_RATES
+    if bill is not None:
+        return Fraction(bill.micros), PROVIDER_BILL
+    return Fraction(0), UNVALUED
 
 
 def _tokens_note(seen: int, side: _Side) -> str:

@@ -24,6 +24,7 @@ from billing.token_cache import CountCache
 from billing.tokens import TokenCounter
 from gateway.background import analytics, background, outbound_session
 from gateway.config.providers import pricing_terms
+from gateway.config.secrets import declared_secrets
 from gateway.config.settings import PROVIDERS, Settings
 from gateway.http import api_docs, health, metrics, signing_keys
 from gateway.http.account import routes as account
@@ -414,7 +415,7 @@ def create_app(
     *,
     stores: StoresOpener = open_stores,
 ) -> web.Application:
-    install_log_redaction()  # before anything logs: no secret in any log line
+    install_log_redaction(declared_secrets(settings))  # before anything logs: no secret in a line
     tracer = Tracer(settings.traces) if settings.traces.enabled else None
     calls = CallMetrics(settings.metrics) if settings.metrics.enabled else None
     app = web.Application(

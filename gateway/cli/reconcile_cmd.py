@@ -14,12 +14,11 @@ import argparse
 import json
 import sys
 from datetime import date
-from typing import Any
 
 import aiohttp
 
 from billing.provider_reports import ReportError
-from billing.reconcile import ROUNDING, Difference
+from billing.reconcile import ROUNDING, Difference, as_row
 from gateway.config.settings import Settings
 from gateway.outbound.provider_reports import ReportUnavailable
 from gateway.stores.connect import open_stores
@@ -43,18 +42,8 @@ def _line(d: Difference) -> str:
     return (
         f"{s.credential} {s.day} {s.model or '(no model)'} {d.kind}: {d.cls}"
         f" provider {d.provider_tokens}, ledger {d.ledger_tokens};"
-        f" delta {d.delta_micros} micros ({d.note})"
+        f" delta {d.delta_micros} micros valued by {d.valued_by} ({d.note})"
     )
-
-
-def _json(d: Difference) -> dict[str, Any]:
-    s = d.slot
-    return {
-        "credential": s.credential, "day": s.day.isoformat(), "model": s.model,
-        "kind": d.kind, "class": d.cls, "provider_tokens": d.provider_tokens,
-        "ledger_tokens": d.ledger_tokens, "provider_micros": d.provider_micros,
-        "ledger_micros": d.ledger_micros, "delta_micros": d.delta_micros, "note": d.note,
-    }  # fmt: skip
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,7 +71,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"meterway: {source.credential} {day}: {exc}", file=sys.stderr)
                 failed = True
     if args.json:
-        print(json.dumps([_json(d) for d in found], indent=2))
+        print(json.dumps([as_row(d) for d in found], indent=2))
     else:
         for d in found:
             print(_line(d))

@@ -1,4 +1,5 @@
-"""Scrubbing secrets out of text a provider or a client wrote, before anyone else reads it.
+"""Scrubbing a provider's or an MCP server's text before a client reads it: the one secret
+scrubber (gateway/scrubbing.py's `scrub`), then internal addresses out.
 
 Provider error bodies sometimes echo the request's headers (the operator's API key, a SigV4
 signature), name the operator's organization and project, or name the internal address they
@@ -17,41 +18,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from gateway import addresses
+from gateway.scrubbing import redact, scrub
 
 if TYPE_CHECKING:
     from gateway.config.settings import Settings
     from gateway.errors import MeterwayError
 
-REDACTED = "[redacted]"
 INTERNAL_URL = "[internal-url]"
 INTERNAL_HOST = "[internal-host]"
 
-# Headers the gateway sends upstream with a credential or an identity in them, and those a
-# provider may echo that carry someone's session.
-HEADER_NAMES = (
-    r"authorization|proxy-authorization|x-api-key|api[_-]?key|apikey|x-goog-api-key|"
-    r"cookie|set-cookie|openai-organization|openai-project|x-amz-security-token|"
-    r"x-amz-date|x-amz-content-sha256|x-ms-client-principal|x-fake-behaviour"
-)
-# A value that runs to the end of the quoted string or line it sits in.
-_VALUE = r"(\"(?:[^\"\\]|\\.)*\"|\\\"(?:[^\"\\]|\\[^\"])*\\\"|[^\"\\\r\n]*)"
-# A name begins a word, or follows a JSON string's escaped line break (`\nCookie: ...`).
-_HEADER = re.compile(
-    rf"(?i)((?:\\?\")?(?:(?<=\\[nrt])|\b)(?:{HEADER_NAMES})(?:\\?\")?\s*:\s*){_VALUE}"
-)
-# Bearer tokens, API keys by their well-known prefixes (sk-, sk-ant-, sk-proj-, rk-, mw-),
-# and OpenAI organization / project ids.
-_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + REDACTED),
-    (re.compile(r"\b(?:sk|rk|pk|mw)-[A-Za-z0-9_-]{6,}"), REDACTED),
-    (re.compile(r"\b(?:org|proj)[-_][A-Za-z0-9]{6,}"), REDACTED),
-)
-# name=value where the name says it holds a secret (a query string or a form).
-_QUERY = re.compile(
-    r"(?i)((?:^|[?&;\s\"'(,])(?:x-amz-[a-z0-9-]+|[a-z0-9_.-]*"
-    r"(?:token|key|secret|signature|sig|password|passwd|auth|code|credential)[a-z0-9_.-]*)=)"
-    r"([^&#\s\"'<>\\]*)"
-)
 # A URL, also as JSON may escape it (`http:\/\/10.1.2.3\/internal`).
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}:(?://|\\/\\/)(?:[^\s\"'<>\\]|\\/)+")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
@@ -86,38 +61,8 @@ def _url(match: re.Match[str], hosts: frozenset[str]) -> str:
     return INTERNAL_URL if _internal_host(host, hosts) else url
 
 
-def _header(match: re.Match[str]) -> str:
-    value = match.group(2)
-    if value.startswith('\\"'):
-        return f'{match.group(1)}\\"{REDACTED}\\"'
-    if value.startswith('"'):
-        return f'{match.group(1)}"{REDACTED}"'
-    return match.group(1) + REDACTED
-
-
 def _ipv4(match: re.Match[str]) -> str:
     return INTERNAL_HOST if internal_address(match.group(0)) else match.group(0)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with each given secret (of 8 characters or more) replaced."""
-    for secret in secrets:
-        if len(secret) >= 8 and secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every given secret, credential-looking token, echoed header and
-    secret-named query value replaced (log lines, and the first pass of `for_client`).
-
-    Replacements contain no quote or backslash, so a JSON document stays valid JSON."""
-    text = redact(text, secrets)
-    text = _HEADER.sub(_header, text)
-    text = _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def for_client(text: str, secrets: Iterable[str] = (), hosts: Iterable[str] = ()) -> str:

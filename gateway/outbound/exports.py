@@ -13,6 +13,7 @@ from typing import Protocol
 import aiohttp
 
 from billing.exports import ExportRow, Outcome, identifier, lago_event, stripe_meter_event
+from gateway.scrubbing import kept
 
 STRIPE_CONCURRENCY = 8
 LAGO_BATCH = 100  # Lago's limit per /events/batch call
@@ -27,8 +28,9 @@ class UsageSink(Protocol):
         ...
 
 
-def _short(text: str) -> str:
-    return text[:300]
+def _short(text: str, secrets: Sequence[str]) -> str:
+    """A sink's answer as the export keeps it: scrubbed of the key it was sent, then cut."""
+    return kept(text, secrets, 300)
 
 
 class StripeMeterSink:
@@ -41,6 +43,7 @@ class StripeMeterSink:
         self.event_name = event_name
         self.url = base_url.rstrip("/") + "/v1/billing/meter_events"
         self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.secrets = (api_key,)
         self._gate = asyncio.Semaphore(STRIPE_CONCURRENCY)
 
     async def send(self, rows: Sequence[ExportRow]) -> list[Outcome]:
@@ -58,10 +61,12 @@ class StripeMeterSink:
             ):
                 text = await r.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Outcome(row.entry_id, False, f"{type(exc).__name__}: {exc}")
+            return Outcome(
+                row.entry_id, False, _short(f"{type(exc).__name__}: {exc}", self.secrets)
+            )
         if r.status < 300 or (r.status == 400 and _stripe_duplicate(text)):
             return Outcome(row.entry_id, True)
-        return Outcome(row.entry_id, False, _short(f"{r.status} {text}"))
+        return Outcome(row.entry_id, False, _short(f"{r.status} {text}", self.secrets))
 
 
 def _stripe_duplicate(text: str) -> bool:
@@ -84,6 +89,7 @@ class LagoSink:
         self.url = api_url.rstrip("/") + "/api/v1/events/batch"
         self.single_url = api_url.rstrip("/") + "/api/v1/events"
         self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.secrets = (api_key,)
 
     async def send(self, rows: Sequence[ExportRow]) -> list[Outcome]:
         out: list[Outcome] = []
@@ -98,7 +104,7 @@ class LagoSink:
             # A Lago that refuses a batch over one known event: send each on its own.
             return [o for row in rows for o in await self._batch([row])]
         ok = 200 <= status < 300 or (status == 422 and _lago_duplicate(text))
-        error = None if ok else _short(f"{status} {text}")
+        error = None if ok else _short(f"{status} {text}", self.secrets)
         return [Outcome(row.entry_id, ok, error) for row in rows]
 
     async def _post(self, url: str, body: object) -> tuple[int, str]:

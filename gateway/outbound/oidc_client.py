@@ -22,6 +22,7 @@ from gateway.errors import IdentityProviderUnavailable, SigninFailed
 from gateway.outbound.egress import egress_session
 from gateway.outbound.jwks import JwksCache
 from gateway.outbound.jwt_auth import InvalidToken, JwtVerifier, RevocationCheck
+from gateway.scrubbing import kept
 
 log = logging.getLogger("meterway.signin")
 
@@ -117,7 +118,8 @@ class OidcClient:
             raise IdentityProviderUnavailable(f"The identity provider answered {status}.")
         if status >= 400:
             why = document.get("error_description") or document.get("error") or status
-            raise SigninFailed(f"The identity provider refused the sign-in: {why}.")
+            said = kept(str(why), [self.settings.oidc_client_secret])
+            raise SigninFailed(f"The identity provider refused the sign-in: {said}.")
         return document
 
     async def _discover(self) -> tuple[_Endpoints, JwtVerifier]:

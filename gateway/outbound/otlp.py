@@ -25,6 +25,7 @@ import aiohttp
 from gateway.config.traces import Export, TraceSettings
 from gateway.outbound import otlp_wire as wire
 from gateway.outbound.otlp_wire import Value
+from gateway.scrubbing import kept
 from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.traces")
@@ -94,10 +95,10 @@ async def post(session: aiohttp.ClientSession, settings: Export, body: bytes) ->
     try:
         async with session.post(settings.endpoint, data=body, headers=headers) as resp:
             if resp.status >= 300:
-                text = (await resp.text())[:200]
+                text = kept(await resp.text(), [v for _, v in settings.headers], 200)
                 return f"collector answered {resp.status}: {text}"
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return f"collector unreachable: {exc!r}"
+        return kept(f"collector unreachable: {exc!r}", [v for _, v in settings.headers])
     return ""
 
 

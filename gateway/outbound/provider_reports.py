@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from gateway.config.reconcile import UpstreamReports
+from gateway.scrubbing import kept
 
 TIMEOUT = aiohttp.ClientTimeout(total=60)
 MAX_PAGES = 1000  # a provider that keeps saying has_more is refused, never followed forever
@@ -34,7 +35,8 @@ OPENAI_USAGE = ("completions", "embeddings", "images", "audio_speeches", "audio_
 
 class ReportUnavailable(Exception):
     """The provider did not give a report: an HTTP error, a body that is not JSON, or
-    endless pages. The run of that day records it and compares nothing."""
+    endless pages. The run of that day records it and compares nothing. Its text is
+    scrubbed (gateway/scrubbing.py): a 401 body repeats the admin key it was sent."""
 
 
 def _headers(source: UpstreamReports) -> dict[str, str]:
@@ -80,9 +82,11 @@ async def _get(
         ) as resp:
             raw = await resp.read()
             if resp.status != 200:
-                raise ReportUnavailable(f"{path}: HTTP {resp.status}: {raw[:200]!r}")
+                said = kept(raw.decode(errors="replace"), [source.admin_key], 200)
+                raise ReportUnavailable(f"{path}: HTTP {resp.status}: {said!r}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ReportUnavailable(f"{path}: {type(exc).__name__}: {exc}") from exc
+        said = kept(f"{type(exc).__name__}: {exc}", [source.admin_key])
+        raise ReportUnavailable(f"{path}: {said}") from exc
     try:
         page = json.loads(raw, parse_float=Decimal)
     except ValueError as exc:

@@ -30,6 +30,7 @@ from gateway.payments.stripe_wire import (
     tax_of_calculation,
     when,
 )
+from gateway.scrubbing import kept
 from gateway.services.payment.port import (
     CardOnFile,
     CreditToSend,
@@ -71,6 +72,7 @@ class StripeProvider:
         self.client = stripe.StripeClient(api_key, base_addresses=addresses, http_client=self.http)
         self.v1: Any = self.client.v1
         self.secrets = tuple(webhook_secrets)
+        self._scrubbed = (api_key, *self.secrets)  # what Stripe's answers must not repeat
         self.plans = plans
         self.price_plan = {p.stripe_price: p.name for p in plans.plans.values() if p.stripe_price}
 
@@ -86,11 +88,13 @@ class StripeProvider:
         except stripe.CardError:
             raise
         except stripe.InvalidRequestError as exc:
+            said = kept(error_message(exc), self._scrubbed)
             if exc.http_status == 404:
-                raise UnknownObject(error_message(exc), exc.http_status) from exc
-            raise ProviderUnavailable(error_message(exc), exc.http_status) from exc
+                raise UnknownObject(said, exc.http_status) from exc
+            raise ProviderUnavailable(said, exc.http_status) from exc
         except stripe.StripeError as exc:  # a connection error has no status: no answer
-            raise ProviderUnavailable(error_message(exc), exc.http_status) from exc
+            said = kept(error_message(exc), self._scrubbed)
+            raise ProviderUnavailable(said, exc.http_status) from exc
 
     async def ensure_customer(self, account_id: str, known: str | None) -> str:
         if known:

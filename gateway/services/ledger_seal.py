@@ -3,8 +3,8 @@
 `seal` turns the entries no checkpoint covers yet, up to the bound below which nothing can
 still commit, into checkpoints: a Merkle root over their leaves, chained to the checkpoint
 before, signed. `verify` reads every checkpoint and every entry again and names each place
-where they no longer agree: a changed, deleted, added or reordered entry, a missing or
-altered checkpoint, a signature that fails.
+where they no longer agree: a changed, deleted, added or reordered entry (by its id, from
+the leaves each checkpoint kept), a missing or altered checkpoint, a signature that fails.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing.ledger_proof import GENESIS, Checkpoint, leaf_hash, merkle_root
+from billing.ledger_proof import GENESIS, Checkpoint, Leaf, edited_entries, leaf_hash, merkle_root
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.ports.proof import ArchiveGap, LedgerProofPort, SealedCheckpoint
 
 YIELD_EVERY = 200  # leaves hashed between turns of the event loop
+NAMED = 20  # edited entries a problem names before "and N more"
 
 
 async def seal(port: LedgerProofPort, keys: SigningKeys, max_rows: int) -> int:
@@ -31,7 +32,8 @@ async def seal(port: LedgerProofPort, keys: SigningKeys, max_rows: int) -> int:
         upto = await port.next_range(after, max_rows)
         if upto is None:
             return made
-        hashes = await _leaf_hashes(port, after, upto)
+        leaves = await _leaves(port, after, upto)
+        hashes = [h for _, h in leaves]
         cp = Checkpoint(
             seq=1 if last is None else last.checkpoint.seq + 1,
             after_id=after,
@@ -44,19 +46,19 @@ async def seal(port: LedgerProofPort, keys: SigningKeys, max_rows: int) -> int:
         signed = keys.sign(head.encode())
         kid, signature = signed if signed is not None else (None, None)
         sealed = SealedCheckpoint(cp, head, kid, signature, datetime.now(UTC))
-        if not await port.add(sealed):
+        if not await port.add(sealed, leaves):
             return made
         made += 1
         last = sealed
 
 
-async def _leaf_hashes(port: LedgerProofPort, after: int, last: int) -> list[bytes]:
-    """The leaves of (after, last], hashed a slice at a time: the sealer shares its process's
-    event loop with requests, and a page of leaves hashed at once held it for a third of a
-    second on a busy machine."""
-    out: list[bytes] = []
+async def _leaves(port: LedgerProofPort, after: int, last: int) -> list[Leaf]:
+    """The leaves of (after, last] (entry id, hash), hashed a slice at a time: the sealer
+    shares its process's event loop with requests, and a page of leaves hashed at once held
+    it for a third of a second on a busy machine."""
+    out: list[Leaf] = []
     async for values in port.leaves(after, last):
-        out.append(leaf_hash(values))
+        out.append((int(values[0] or 0), leaf_hash(values)))
         if len(out) % YIELD_EVERY == 0:
             await asyncio.sleep(0)
     return out
@@ -142,10 +144,27 @@ async def _check_entries(
             f" {dropped[0].table} was dropped"
         )
         return
-    hashes = await _leaf_hashes(port, cp.after_id, cp.last_id)
-    verdict.entries += len(hashes)
+    leaves = await _leaves(port, cp.after_id, cp.last_id)
+    verdict.entries += len(leaves)
     where = f"checkpoint {cp.seq} (ids {cp.after_id + 1}-{cp.last_id})"
-    if len(hashes) != cp.entries:
-        verdict.problems.append(f"{where}: {len(hashes)} entries, {cp.entries} sealed")
-    elif merkle_root(hashes).hex() != cp.root:
-        verdict.problems.append(f"{where}: an entry was changed or reordered")
+    if len(leaves) != cp.entries:
+        problem = f"{where}: {len(leaves)} entries, {cp.entries} sealed"
+    elif merkle_root([h for _, h in leaves]).hex() != cp.root:
+        problem = f"{where}: an entry was changed or reordered"
+    else:
+        return
+    verdict.problems.append(problem + await _named(port, cp, leaves))
+
+
+async def _named(port: LedgerProofPort, cp: Checkpoint, leaves: list[Leaf]) -> str:
+    """Which entries changed: the checkpoint's sealed leaves, believed only once their
+    Merkle root is the checkpoint's (signed) root, against the ledger's leaves now."""
+    sealed = await port.sealed_leaves(cp.seq)
+    if sealed is None:
+        return ""  # sealed before leaves were kept: the range is all it can name
+    if merkle_root([h for _, h in sealed]).hex() != cp.root:
+        return " (its stored leaves were changed too: no entry can be named)"
+    edited = edited_entries(sealed, leaves)
+    shown = ", ".join(edited[:NAMED])
+    more = f" and {len(edited) - NAMED} more" if len(edited) > NAMED else ""
+    return f" (entries {shown}{more})"

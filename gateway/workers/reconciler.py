@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import aiohttp
 
 from billing import provider_reports as reports
-from billing.reconcile import CLASSES, Difference, LedgerSum, alerting, reconcile
+from billing.reconcile import CLASSES, Difference, LedgerSum, alerting, as_row, reconcile
 from gateway.config.reconcile import ReconcileSettings, UpstreamReports
 from gateway.outbound.provider_reports import (
     Page,
@@ -87,18 +87,14 @@ class Reconciler:
             return
         for d in alerting(found, self.settings.alert_micros):
             s = d.slot
-            data = {
-                "credential": s.credential, "day": s.day.isoformat(), "model": s.model,
-                "kind": d.kind, "class": d.cls, "provider_tokens": d.provider_tokens,
-                "ledger_tokens": d.ledger_tokens, "delta_micros": d.delta_micros,
-                "note": d.note,
-            }  # fmt: skip
+            data = as_row(d)
             key = f"{s.credential}_{s.day}_{s.model}_{d.kind}_{d.cls}_{d.delta_micros}"
             await self.outbox.emit(f"provider:{s.credential}", EVENT, data, key)
 
     async def run_round(self) -> None:
         """Every upstream's last whole days; one failing upstream or day does not stop the
-        others (its error is kept for /readyz and the run's row)."""
+        others (its error is kept for /readyz and the run's row, and the differences its
+        last good run found still count)."""
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=n) for n in range(self.settings.days, 0, -1)]
         found: dict[str, int] = {}
@@ -112,8 +108,19 @@ class Reconciler:
                     except (ReportUnavailable, reports.ReportError) as exc:
                         errors[source.credential] = f"{day}: {exc}"
                         log.warning("reconcile %s %s: %s", source.credential, day, exc)
+                        for cls in await self._kept(source.credential, day):
+                            found[cls] = found.get(cls, 0) + 1
         self.rounds += 1
         self.last_round_at, self.found, self.last_errors = time.time(), found, errors
+
+    async def _kept(self, credential: str, day: date) -> list[str]:
+        """The classes of the differences a failed run left standing: the last good run's
+        still count in /metrics and /readyz, never a clean zero."""
+        return [
+            str(r["class"])
+            for r in await self.port.differences(day)
+            if r["credential"] == credential
+        ]
 
     def report(self) -> dict[str, object]:
         """/readyz's view: a provider whose reports cannot be read is shown, never

@@ -83,6 +83,7 @@ async def test_a_call_is_sealed_verified_and_its_checkpoint_checks_offline() -> 
             "SELECT id FROM ledger_entries WHERE kind = 'debit'"
         )
         assert int(edited[1]) <= debit_id <= int(edited[2])
+        assert f"(entries {debit_id} changed)" in out, out  # the entry, not only its range
 
 
 async def test_signing_key_prints_a_key_the_settings_take() -> None:

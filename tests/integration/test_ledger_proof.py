@@ -87,6 +87,15 @@ EDITS = {
 }
 
 
+# What verify names for each edit of entry {0}, after the checkpoint's range.
+NAMED = {
+    "amount": "(entries {0} changed)",
+    "deleted": "(entries {0} deleted)",
+    "reordered": "(entries {0} changed, {1} changed)",
+    "added": "(entries {0} added)",
+}
+
+
 @pytest.mark.parametrize("edit", sorted(EDITS))
 async def test_an_edit_by_sql_is_named(own: Stores, edit: str) -> None:
     await _ledger(own, 12)
@@ -98,6 +107,23 @@ async def test_an_edit_by_sql_is_named(own: Stores, edit: str) -> None:
     assert not verdict.ok
     assert len(verdict.problems) == 1, verdict.problems
     assert verdict.problems[0].startswith("checkpoint 2 ")  # ids 6-10 hold the edit
+    assert verdict.problems[0].endswith(NAMED[edit].format(target, target + 1))
+
+
+async def test_stored_leaves_edited_with_the_entry_name_nothing_false(own: Stores) -> None:
+    """The kept leaves are believed only when they give the signed root."""
+    await _ledger(own, 4)
+    port = own.ledger_proof()
+    await seal(port, KEYS, max_rows=10)
+    await _by_hand(
+        own,
+        "UPDATE ledger_entries SET amount_micros = amount_micros - 1"
+        " WHERE id = (SELECT min(id) FROM ledger_entries)",
+        "UPDATE ledger_checkpoint_leaves SET hashes = overlay(hashes placing"
+        " '\\x00'::bytea from 1)",
+    )
+    (problem,) = (await verify(port, KEYS)).problems
+    assert problem.endswith("(its stored leaves were changed too: no entry can be named)")
 
 
 async def test_a_deleted_or_changed_checkpoint_is_named(own: Stores) -> None:

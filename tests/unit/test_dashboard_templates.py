@@ -816,6 +816,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                 "ledger_usd": "$0.000060",
                 "delta_usd": "$0.000060",
                 "note": LONG,
+                "valued_by": ("ledger_rates", "provider_bill")[i % 2],
+                "failed_run_at": (None, "2026-11-27T02:00:00+00:00")[i % 2],
+                "failed_run_error": (None, LONG)[i % 2],
             }
             for i in range(MANY)
         ],
@@ -827,6 +830,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                 "checked_at": "2026-11-27T01:00:00+00:00",
                 "differences": i,
                 "error": (None, LONG)[i % 2],
+                "compared_at": ("2026-11-27T01:00:00+00:00", None)[i % 2],
             }
             for i in range(MANY)
         ],

@@ -31,6 +31,7 @@ TOP_LEVEL = {
     "addresses": "base",
     "telemetry": "base",
     "build": "base",
+    "scrubbing": "base",
 }
 PRIVATE_STORES = ("redis", "postgres", "connect")
 

@@ -16,6 +16,7 @@ from billing.provider_reports import (
     INPUT,
     OTHER,
     OUTPUT,
+    ROUNDING_MICROS,
     SECONDS,
     WRITE,
     WRITE_1H,
@@ -35,10 +36,13 @@ from billing.provider_reports import (
 )
 from billing.reconcile import (
     DRIFT,
+    LEDGER_RATES,
+    PROVIDER_BILL,
     ROUNDING,
     UNBILLED,
     UNEXPLAINED,
     UNMETERED,
+    UNVALUED,
     LedgerSum,
     alerting,
     reconcile,
@@ -166,20 +170,24 @@ def test_anthropic_costs_count_only_workspaces_that_are_the_keys_alone() -> None
     )
     lines = anthropic_costs(costs, "anthropic", alone)
     assert [(c.kind, c.micros, c.tolerance) for c in lines] == [
-        (CACHED, Decimal("1234500.00"), Decimal("50.0000")),  # 123.45 cents; half of 0.01 cent
-        (OTHER, Decimal("25000.0"), Decimal("500.0000")),
+        (CACHED, Decimal("1234500.00"), Decimal(50)),  # 123.45 cents; half of 0.01 cent
+        (OTHER, Decimal("25000.0"), Decimal(50)),  # "2.5": the same rule, whatever it printed
     ]
 
 
-def test_openai_costs_are_read_exactly_never_as_floats() -> None:
+def _costs_text(value: str, line_item: str) -> list[CostLine]:
+    """A Costs API page as its JSON text, one line, read as the client reads it."""
     raw = (
         '{"object": "page", "has_more": false, "data": [{"start_time": START, "results": [{'
         '"object": "organization.costs.result", "api_key_id": "key_a",'
-        ' "amount": {"value": 0.1000000000000000055511, "currency": "usd"},'
-        ' "line_item": "gpt-4o-mini-2024-07-18, input_tokens"}]}]}'.replace("START", str(START))
+        f' "amount": {{"value": {value}, "currency": "usd"}},'
+        f' "line_item": "{line_item}"}}]}}]}}'.replace("START", str(START))
     )
-    page = json.loads(raw, parse_float=Decimal)
-    (line,) = openai_costs(page, attribution("openai", "key_a"))
+    return openai_costs(json.loads(raw, parse_float=Decimal), attribution("openai", "key_a"))
+
+
+def test_openai_costs_are_read_exactly_never_as_floats() -> None:
+    (line,) = _costs_text("0.1000000000000000055511", "gpt-4o-mini-2024-07-18, input_tokens")
     assert line.micros == Decimal("100000.0000000000055511")
     assert (line.slot, line.kind) == (SLOT, INPUT)
     float_page = _page([{"amount": {"value": 0.5}, "api_key_id": "key_a"}], start_time=START)
@@ -287,6 +295,35 @@ def test_several_cards_for_one_slot_add_up_exactly() -> None:
     assert reconcile(tokens, [_cost(INPUT, "0.0000003")], [cheap, dear], split_ttl=False) == []
     (d,) = reconcile(tokens, [_cost(INPUT, "0.0000004")], [cheap, dear], split_ttl=False)
     assert d.cls == DRIFT  # 0.1 micro off, twice the provider's last digit's half
+
+
+def test_a_round_amount_is_exact_to_the_micro_never_read_from_its_digits() -> None:
+    """OpenAI's `0.1` for output Meterway priced at $0.0625 is a 60 % over-bill."""
+    costs = _costs_text("0.1", "gpt-4o-mini, output")
+    assert [c.tolerance for c in costs] == [ROUNDING_MICROS["openai"]] == [Decimal(1)]
+    ledger = _ledger(out=1000, rates={"output_mtok": 62_500_000})
+    (d,) = reconcile([TokenLine(SLOT, OUTPUT, 1000)], costs, [ledger], split_ttl=False)
+    assert (d.cls, d.delta_micros, d.valued_by) == (DRIFT, 37_500, LEDGER_RATES)
+    assert alerting([d], 10_000) == [d]
+
+
+def test_without_a_ledger_rate_the_provider_bill_values_the_difference() -> None:
+    other = Slot("openai", DAY, "gpt-4.1")
+    tokens = [TokenLine(other, INPUT, 10_000), TokenLine(other, OUTPUT, 2_000)]
+    costs = [
+        CostLine(other, INPUT, Decimal(20_000), Decimal(1)),
+        CostLine(other, OUTPUT, Decimal(16_000), Decimal(1)),
+    ]
+    found = reconcile(tokens, costs, [], split_ttl=False)
+    assert [(d.kind, d.cls, d.ledger_micros, d.delta_micros, d.valued_by) for d in found] == [
+        (INPUT, UNMETERED, None, 20_000, PROVIDER_BILL),
+        (OUTPUT, UNMETERED, None, 16_000, PROVIDER_BILL),
+    ]
+    unpriced = LedgerSum(other, {}, 4_000, 0, 0, 0, 0)  # tokens, no rate: the bill's share
+    (d,) = reconcile(tokens[:1], costs[:1], [unpriced], split_ttl=False)
+    assert (d.cls, d.delta_micros, d.valued_by) == (UNMETERED, 12_000, PROVIDER_BILL)
+    (d,) = reconcile([TokenLine(other, IMAGES, 2)], [], [], split_ttl=False)
+    assert (d.delta_micros, d.valued_by) == (0, UNVALUED)
 
 
 def test_whole_micros_round_halves_away_from_zero() -> None:

@@ -8,14 +8,8 @@ import json
 import pytest
 
 from gateway.errors import UpstreamError
-from gateway.llm.scrub import (
-    INTERNAL_URL,
-    REDACTED,
-    ClientScrubber,
-    for_client,
-    internal_address,
-    scrub,
-)
+from gateway.llm.scrub import INTERNAL_URL, ClientScrubber, for_client, internal_address
+from gateway.scrubbing import REDACTED, scrub
 
 UPSTREAM = "llm-proxy.corp.example"
 

@@ -15,7 +15,10 @@ A key's id is derived from the key (`key_id`), each Anthropic key in a workspace
 unless `control.workspaces` says otherwise. Costs use `control.report_prices` (model -> kind
 -> USD per 1M tokens); `control.cached_billed_as_input` (models) plays a provider that over-bills
 cached tokens at the input rate. `control.report_page_buckets` caps the buckets a page
-holds, so paging is exercised. Shapes: billing/provider_reports.py's sources.
+holds, so paging is exercised. `control.report_status` makes every report route fail with
+that status, a 401's body repeating the key it was sent, as OpenAI's "Incorrect API key
+provided" does. OpenAI's amounts are JSON numbers written as its floats print (`0.1`).
+Shapes: billing/provider_reports.py's sources.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.devtools.demo_upstream.calls import CONTROL
-from gateway.devtools.demo_upstream.control import JSON, Served, UpstreamControl
+from gateway.devtools.demo_upstream.control import JSON, Served, UpstreamControl, api_key_of
 
 BUCKETS = {"1d": 86400, "1h": 3600}
 MILLION = Decimal(1_000_000)
@@ -58,6 +61,30 @@ def _dumps(obj: Any) -> str:
 
 def _reply(obj: JSON) -> web.Response:
     return web.Response(text=_dumps(obj), content_type="application/json")
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _failing(handler: Handler) -> Handler:
+    """The report route, answering `control.report_status` first when one is set."""
+
+    async def route(request: web.Request) -> web.Response:
+        status = request.app[CONTROL].report_status
+        if status is None:
+            return await handler(request)
+        said = "the server had an error while processing your request"
+        if status == 401:
+            said = f"Incorrect API key provided: {api_key_of(request.headers)}"
+        body = {"error": {"message": said, "type": "error"}}
+        return web.json_response(body, status=status)
+
+    return route
+
+
+def _usd_float(usd: Decimal) -> Decimal:
+    """An amount as OpenAI's Costs API writes it: the shortest digits of its float."""
+    return Decimal(repr(float(usd)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +253,7 @@ async def openai_costs(request: web.Request) -> web.Response:
     def bucket(b: JSON) -> JSON:
         results = [
             {"object": "organization.costs.result", "project_id": None, **dict(g),
-             "amount": {"value": a["usd"], "currency": "usd"}}
+             "amount": {"value": _usd_float(a["usd"]), "currency": "usd"}}
             for g, a in b["results"].items()
         ]  # fmt: skip
         return _openai_bucket(b, results)
@@ -333,8 +360,8 @@ async def anthropic_costs(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get(
         "/v1/organization/usage/{what:completions|embeddings|images|audio_speeches|audio_transcriptions}",
-        openai_usage,
+        _failing(openai_usage),
     )
-    app.router.add_get("/v1/organization/costs", openai_costs)
-    app.router.add_get("/v1/organizations/usage_report/messages", anthropic_usage)
-    app.router.add_get("/v1/organizations/cost_report", anthropic_costs)
+    app.router.add_get("/v1/organization/costs", _failing(openai_costs))
+    app.router.add_get("/v1/organizations/usage_report/messages", _failing(anthropic_usage))
+    app.router.add_get("/v1/organizations/cost_report", _failing(anthropic_costs))

@@ -190,6 +190,7 @@ class UpstreamControl(Behaviour):
     cached_billed_as_input: set[str] = field(default_factory=set)  # models over-billed so
     report_page_buckets: int = 0  # 0: as many buckets a page as `limit` asks
     workspaces: dict[str, str] = field(default_factory=dict)  # Anthropic key -> workspace
+    report_status: int | None = None  # every report route answers this error status
     _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def next_behaviour(self) -> Behaviour:

@@ -19,7 +19,8 @@ from gateway.http.headers import provider_error_headers
 from gateway.llm.bounded import TooLarge, read_capped
 from gateway.llm.http1 import Answer
 from gateway.llm.providers import own_keys
-from gateway.llm.scrub import operator_scrubber, redact
+from gateway.llm.scrub import operator_scrubber
+from gateway.scrubbing import redact
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError)
 CLIENT_ERRORS = frozenset({400, 404, 409, 413, 422, 429})

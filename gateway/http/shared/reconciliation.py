@@ -1,6 +1,8 @@
 """What the operator API and the console show of the reconciliation against the providers
 (billing/reconcile.py): the differences of a UTC day, or of every day kept, as JSON rows or
-CSV (the export), and the runs that found them."""
+CSV (the export), and the runs that found them. Each row says what valued it (`valued_by`)
+and, when its day's newest run could not read the reports, that run (`failed_run_at`,
+`failed_run_error`): the row is the last good run's, never erased by a failed read."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from gateway.stores.records import Row
 
 COLUMNS = (
     "credential", "day", "model", "kind", "class", "provider_tokens", "ledger_tokens",
-    "provider_micros", "ledger_micros", "delta_micros", "note",
+    "provider_micros", "ledger_micros", "delta_micros", "note", "valued_by", "failed_run_at",
+    "failed_run_error",
 )  # fmt: skip
 
 
@@ -32,10 +35,12 @@ def chosen_day(request: web.Request) -> date | None:
         raise InvalidRequest("'day' must be a date like 2026-11-26.", param="day") from exc
 
 
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _json(row: Row) -> dict[str, Any]:
-    out = {c: row[c] for c in COLUMNS}
-    out["day"] = row["day"].isoformat()
-    return out
+    return {c: _iso(row[c]) for c in COLUMNS}
 
 
 async def differences(request: web.Request, day: date | None) -> list[dict[str, Any]]:
@@ -45,10 +50,7 @@ async def differences(request: web.Request, day: date | None) -> list[dict[str, 
 
 async def runs(request: web.Request) -> list[dict[str, Any]]:
     port = request.config_dict[STORES].provider_reconciliation()
-    return [
-        {**r, "day": r["day"].isoformat(), "checked_at": r["checked_at"].isoformat()}
-        for r in await port.runs()
-    ]
+    return [{k: _iso(v) for k, v in r.items()} for r in await port.runs()]
 
 
 def as_csv(rows: list[dict[str, Any]]) -> web.Response:

@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 
 from gateway.config.analytics import AnalyticsSettings
+from gateway.scrubbing import kept, url_secrets
 from gateway.stores.errors import AnalyticsMissing, AnalyticsUnavailable
 
 _MISSING = ("60", "81")  # UNKNOWN_TABLE, UNKNOWN_DATABASE
@@ -27,6 +28,7 @@ class ClickHouseHttp:
         self.headers = {"X-ClickHouse-User": settings.user or "default"}
         if settings.password:
             self.headers["X-ClickHouse-Key"] = settings.password
+        self._secrets = (settings.password, *url_secrets(settings.url))
 
     async def _post(
         self, query: str, body: bytes = b"", *, in_database: bool = True, timeout_s: float = 0,
@@ -46,12 +48,13 @@ class ClickHouseHttp:
                 answer = await r.read()
                 code = r.headers.get("X-ClickHouse-Exception-Code")
                 if r.status != 200 or code is not None:
-                    text = answer.decode(errors="replace")[:500]
+                    text = kept(answer.decode(errors="replace"), self._secrets, 500)
                     error = AnalyticsMissing if code in _MISSING else AnalyticsUnavailable
                     raise error(f"ClickHouse answered {r.status}: {text}")
                 return answer
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise AnalyticsUnavailable(f"ClickHouse unreachable: {exc}") from exc
+            said = kept(str(exc), self._secrets)
+            raise AnalyticsUnavailable(f"ClickHouse unreachable: {said}") from exc
 
     async def execute(self, statement: str, *, in_database: bool = True) -> None:
         """A statement with no rows back (DDL); `in_database=False` sends it with no current

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from billing.ledger_proof import Checkpoint, LeafValue
+from billing.ledger_proof import Checkpoint, Leaf, LeafValue
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,15 @@ class LedgerProofPort(Protocol):
         """Every entry with an id in (after, last], live or archived, by id, as leaf values."""
         ...
 
-    async def add(self, sealed: SealedCheckpoint) -> bool:
-        """Store a checkpoint; False when one with its number exists already (another
-        process sealed it first)."""
+    async def add(self, sealed: SealedCheckpoint, leaves: Sequence[Leaf] = ()) -> bool:
+        """Store a checkpoint and the leaves it sealed (ids and hashes, in order), in one
+        transaction; False when one with its number exists already (another process
+        sealed it first)."""
+        ...
+
+    async def sealed_leaves(self, seq: int) -> list[Leaf] | None:
+        """The leaves checkpoint `seq` sealed, as stored; None for one sealed before they
+        were kept."""
         ...
 
     def checkpoints(self) -> AsyncIterator[SealedCheckpoint]:

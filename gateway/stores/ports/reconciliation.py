@@ -27,11 +27,14 @@ class ReconciliationPort(Protocol):
         error: str | None = None,
     ) -> None:
         """Keep one run's differences in place of any earlier run's of that credential and
-        day, in one transaction."""
+        day, in one transaction. A run with an `error` (its reports could not be read)
+        replaces nothing: the last good differences stay, marked with that run."""
         ...
 
     async def differences(self, day: date | None = None) -> list[Row]:
-        """The differences kept, of `day` or of every day, newest day first."""
+        """The differences kept, of `day` or of every day, newest day first; each with
+        `failed_run_at` and `failed_run_error` set when its day's newest run failed (the
+        row is the last good run's)."""
         ...
 
     async def runs(self, limit: int = 60) -> list[Row]:

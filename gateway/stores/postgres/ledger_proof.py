@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from billing.ledger_proof import LEAF_COLUMNS, Checkpoint, LeafValue
+from billing.ledger_proof import LEAF_COLUMNS, Checkpoint, Leaf, LeafValue
 from gateway.stores.ports.proof import ArchiveGap, SealedCheckpoint
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors
@@ -105,17 +105,34 @@ class LedgerProof:
                 yield tuple(row.values())
             start = end
 
-    async def add(self, sealed: SealedCheckpoint) -> bool:
+    async def add(self, sealed: SealedCheckpoint, leaves: Sequence[Leaf] = ()) -> bool:
         cp = sealed.checkpoint
         with map_postgres_errors():
-            done = await self.pool.fetchval(
-                "INSERT INTO ledger_checkpoints (seq, version, after_id, last_id, entries, root,"
-                " prev_head, head, kid, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                " $10) ON CONFLICT DO NOTHING RETURNING true",
-                cp.seq, cp.version, cp.after_id, cp.last_id, cp.entries, cp.root,
-                cp.prev_head, sealed.head, sealed.kid, sealed.signature,
-            )  # fmt: skip
+            async with self.pool.acquire() as conn, conn.transaction():
+                done = await conn.fetchval(
+                    "INSERT INTO ledger_checkpoints (seq, version, after_id, last_id, entries,"
+                    " root, prev_head, head, kid, signature) VALUES ($1, $2, $3, $4, $5, $6,"
+                    " $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING true",
+                    cp.seq, cp.version, cp.after_id, cp.last_id, cp.entries, cp.root,
+                    cp.prev_head, sealed.head, sealed.kid, sealed.signature,
+                )  # fmt: skip
+                if done and leaves:
+                    await conn.execute(
+                        "INSERT INTO ledger_checkpoint_leaves (seq, ids, hashes)"
+                        " VALUES ($1, $2, $3)",
+                        cp.seq, [i for i, _ in leaves], b"".join(h for _, h in leaves),
+                    )  # fmt: skip
         return bool(done)
+
+    async def sealed_leaves(self, seq: int) -> list[Leaf] | None:
+        with map_postgres_errors():
+            row = await self.pool.fetchrow(
+                "SELECT ids, hashes FROM ledger_checkpoint_leaves WHERE seq = $1", seq
+            )
+        if row is None:
+            return None
+        hashes = bytes(row["hashes"])
+        return [(int(i), hashes[32 * n : 32 * n + 32]) for n, i in enumerate(row["ids"])]
 
     async def checkpoints(self) -> AsyncIterator[SealedCheckpoint]:
         after = 0

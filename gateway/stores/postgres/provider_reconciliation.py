@@ -1,5 +1,6 @@
 """Reconciliation against the provider in PostgreSQL (migration 091): the ledger's debits of
-one upstream credential's UTC day, summed per model and rate card, and the runs' differences.
+one upstream credential's UTC day, summed per model and rate card, and the runs' differences
+(migration 109: what valued each, and the last good differences a failed run keeps).
 
 The sums read `ledger_entries` by `occurred_at` (its index) for one day and one provider, off
 every request's path: a background task or an operator's command asks, once a day or so.
@@ -47,19 +48,30 @@ FROM (
 GROUP BY 1, 2
 """
 _RUN = """
-INSERT INTO provider_reconciliation_runs (credential, day, upstream, differences, error)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO provider_reconciliation_runs
+    (credential, day, upstream, differences, error, compared_at)
+VALUES ($1, $2, $3, $4, NULL, now())
 ON CONFLICT (credential, day) DO UPDATE SET upstream = excluded.upstream,
-    checked_at = now(), differences = excluded.differences, error = excluded.error
+    checked_at = now(), differences = excluded.differences, error = NULL,
+    compared_at = now()
+"""
+# A failed run keeps the last good run's differences, its count and when it compared.
+_FAILED = """
+INSERT INTO provider_reconciliation_runs (credential, day, upstream, differences, error)
+VALUES ($1, $2, $3, 0, $4)
+ON CONFLICT (credential, day) DO UPDATE SET upstream = excluded.upstream,
+    checked_at = now(), error = excluded.error
 """
 _INSERT = """
 INSERT INTO provider_differences (credential, day, model, kind, class, provider_tokens,
-    ledger_tokens, provider_micros, ledger_micros, delta_micros, note)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ledger_tokens, provider_micros, ledger_micros, delta_micros, note, valued_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 COLUMNS = (
-    "credential, day, model, kind, class, provider_tokens, ledger_tokens, provider_micros,"
-    " ledger_micros, delta_micros, note"
+    "d.credential, d.day, model, kind, class, provider_tokens, ledger_tokens, provider_micros,"
+    " ledger_micros, delta_micros, note, valued_by,"
+    " CASE WHEN r.error IS NOT NULL THEN r.checked_at END AS failed_run_at,"
+    " r.error AS failed_run_error"
 )
 
 
@@ -87,7 +99,7 @@ def _row(d: Difference) -> tuple[Any, ...]:
     s = d.slot
     return (
         s.credential, s.day, s.model, d.kind, d.cls, d.provider_tokens, d.ledger_tokens,
-        d.provider_micros, d.ledger_micros, d.delta_micros, d.note,
+        d.provider_micros, d.ledger_micros, d.delta_micros, d.note, d.valued_by,
     )  # fmt: skip
 
 
@@ -111,22 +123,26 @@ class ProviderReconciliation:
         error: str | None = None,
     ) -> None:
         with map_postgres_errors():
+            if error is not None:
+                await self.pool.execute(_FAILED, credential, day, upstream, error)
+                return
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "DELETE FROM provider_differences WHERE credential = $1 AND day = $2",
                     credential,
                     day,
                 )
-                await conn.execute(_RUN, credential, day, upstream, len(differences), error)
+                await conn.execute(_RUN, credential, day, upstream, len(differences))
                 if differences:
                     await conn.executemany(_INSERT, [_row(d) for d in differences])
 
     async def differences(self, day: date | None = None) -> list[Row]:
-        where = "" if day is None else " WHERE day = $1"
+        where = "" if day is None else " WHERE d.day = $1"
         with map_postgres_errors():
             rows = await self.pool.fetch(
-                f"SELECT {COLUMNS} FROM provider_differences{where}"
-                " ORDER BY day DESC, credential, model, kind",
+                f"SELECT {COLUMNS} FROM provider_differences d"
+                " JOIN provider_reconciliation_runs r USING (credential, day)"
+                f"{where} ORDER BY d.day DESC, d.credential, model, kind",
                 *(() if day is None else (day,)),
             )
         return [dict(r) for r in rows]
@@ -134,7 +150,7 @@ class ProviderReconciliation:
     async def runs(self, limit: int = 60) -> list[Row]:
         with map_postgres_errors():
             rows = await self.pool.fetch(
-                "SELECT credential, day, upstream, checked_at, differences, error"
+                "SELECT credential, day, upstream, checked_at, differences, error, compared_at"
                 " FROM provider_reconciliation_runs ORDER BY day DESC, credential LIMIT $1",
                 limit,
             )
