@@ -187,7 +187,7 @@ async def _listed(request: web.Request, account_id: str | None) -> web.Response:
 def _issuer(request: web.Request) -> service.Issuer:
     settings = request.config_dict[SETTINGS]
     url = settings.fx_rates_url
-    rates = partial(fx_rates.fetch_rate, url) if url else None
+    rates = partial(fx_rates.fetch_rate, url, settings.outbound.egress) if url else None
     stripe_tax = request.config_dict[PAYMENTS].provider.tax_rate
     return service.Issuer(
         settings.payments.seller, settings.tax, settings.invoice_series, rates,
