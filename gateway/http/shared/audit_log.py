@@ -11,8 +11,6 @@ usage report exports its rows.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -22,6 +20,7 @@ from aiohttp import web
 
 from billing import authority
 from billing.audit_words import KINDS, ids_named, sentence
+from billing.csv_cells import csv_text
 from billing.roles import AUDIT_READ
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.appkeys import AUDIT
@@ -137,13 +136,9 @@ def export_body(records: list[dict[str, Any]], fmt: str) -> str:
     """Records as JSON lines or CSV (before and after as JSON text in their cells)."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for r in records:
-        cells = [r[f] for f in FIELDS]
-        writer.writerow([json.dumps(c) if isinstance(c, dict | list) else c for c in cells])
-    return out.getvalue()
+    rows = ([r[f] for f in FIELDS] for r in records)
+    return csv_text(FIELDS, [[json.dumps(c) if isinstance(c, dict | list) else c for c in row]
+                             for row in rows])  # fmt: skip
 
 
 async def respond(request: web.Request, account_id: str | None) -> web.Response:

@@ -4,13 +4,12 @@ CSV (the export), and the runs that found them."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
+from billing.csv_cells import csv_text
 from gateway.errors import InvalidRequest
 from gateway.http.appkeys import STORES
 from gateway.stores.records import Row
@@ -52,9 +51,5 @@ async def runs(request: web.Request) -> list[dict[str, Any]]:
 
 
 def as_csv(rows: list[dict[str, Any]]) -> web.Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-    return web.Response(text=out.getvalue(), content_type="text/csv")
+    text = csv_text(COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+    return web.Response(text=text, content_type="text/csv")

@@ -6,12 +6,11 @@ card its own price_version names (never today's prices), written as CSV or Parqu
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from billing import csv_cells as cells
 from billing.focus import Entry, Issuer, Period, Row, entry_rows
 from billing.focus_columns import COLUMNS
 from billing.pricing.explain import row_counts
@@ -75,12 +74,7 @@ async def focus_pages(
 
 def csv_text(rows: list[Row], header: bool) -> str:
     """Rows as CSV (a null as an empty field), with the header line first if asked."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-    if header:
-        writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    return out.getvalue()
+    return cells.csv_text(COLUMNS if header else None, [[r.get(c) for c in COLUMNS] for r in rows])
 
 
 async def parquet_bytes(pages: AsyncIterator[list[Row]]) -> bytes:
