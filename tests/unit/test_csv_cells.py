@@ -41,7 +41,8 @@ def test_what_only_looks_like_a_number_is_quoted(text: str) -> None:
 
 
 def test_the_stdlib_reader_reads_back_every_cell() -> None:
-    rows: list[list[object]] = [["a,b", 'say "hi"', "line\nbreak", "cr\ronly", "", None, -12.5], [""]]
+    row: list[object] = ["a,b", 'say "hi"', "line\nbreak", "cr\ronly", "", None, -12.5]
+    rows: list[list[object]] = [row, [""]]
     text = csv_text(["h1", "h2"], rows)
     read = list(csv.reader(io.StringIO(text, newline="")))
     assert read == [
