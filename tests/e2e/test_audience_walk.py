@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -31,6 +32,7 @@ from gateway.services.signing_keys import new_seed, unb64url
 from tests.e2e.test_roles import member_session
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import openai_client, reviewed_markup
+from tests.support.focus_validator import failed_rules
 from tests.support.harness import Gateway, config_dir_with, running_gateway, temp_database
 
 HOUSE = """
@@ -196,3 +198,23 @@ async def test_no_customer_route_reads_the_operator_s_money(gw: Gateway) -> None
         await dash.close()
     assert any(p == "/v1/account/exports/focus" and s == 200 for p, _, s in walked), walked
     assert len([w for w in walked if w[2] == 200]) > 30, walked
+
+
+@pytest.mark.timeout(900)  # the validator's venv is built on a machine's first run
+async def test_the_customer_s_focus_export_under_a_book_passes_the_validator(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    """The account's rows priced off the list card (its charge as ListCost, no list unit
+    price) are still FOCUS 1.2, as CSV and as Parquet."""
+    _, key = await _customer(gw)
+    await _call(gw, key)
+    headers = {"Authorization": f"Bearer {key}"}
+    for fmt in ("csv", "parquet"):
+        url = f"{gw.url}/v1/account/exports/focus?month={MONTH}&format={fmt}"
+        async with gw.http.get(url, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            (tmp_path / f"month.{fmt}").write_bytes(await r.read())
+        assert failed_rules(tmp_path / f"month.{fmt}") == set(), fmt
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "month.csv").read_text())))
+    usage = [r for r in rows if r["ChargeCategory"] == "Usage"]
+    assert usage and all(r["ListCost"] == r["BilledCost"] for r in usage), usage
