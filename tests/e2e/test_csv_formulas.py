@@ -20,7 +20,8 @@ from billing.csv_cells import FORMULA_STARTS
 from billing.provider_reports import Slot
 from billing.reconcile import Difference
 from billing.statements import month_of
-from gateway.http.routing import declared, operation
+from gateway.http.routing import Route, declared, operation
+from tests.support.dashboard_client import signed_in
 from tests.support.factories import openai_client
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway
 
@@ -29,7 +30,7 @@ KEY = "+cmd|' /C calc'!A0"
 TAG = "@SUM(1+1)*cmd|' /C calc'!A0"
 TEAM = "-2+3+cmd|' /C calc'!A0"
 MODEL = "=cmd|' /C calc'!A0"  # a model name as a provider's usage report spells it
-SCOPES = ["chat", "usage:read", "statements:read", "account:read"]
+SCOPES = ["chat", "billing", "usage:read", "statements:read", "account:read"]
 MONTH = str(month_of(datetime.now(UTC)))
 # What must reach each route's CSV (so the check below cannot pass by finding nothing).
 CARRIES = {
@@ -38,6 +39,7 @@ CARRIES = {
     "/v1/account/usage": (TAG,),
     "/admin/v1/accounts/{account_id}/usage/report": (TAG,),
     "/admin/v1/reconciliation/providers": (MODEL,),
+    "/dashboard/usage/export": (TAG,),
 }
 
 
@@ -76,12 +78,22 @@ async def _hostile_account(gw: Gateway) -> tuple[str, str]:
 
 
 def _csv_routes(gw: Gateway) -> list[tuple[str, bool]]:
-    """Every declared GET whose operation answers text/csv: (its path, for the operator)."""
+    """Every declared GET whose operation answers text/csv, and the dashboard's downloads
+    of the account's (`.../export`): (its path, for the operator)."""
     return [
         (path, path.startswith("/admin/"))
         for path, route in declared(gw.app)
-        if route.method == "GET" and "text/csv" in json.dumps(operation(path, route))
+        if route.method == "GET"
+        and ("text/csv" in json.dumps(operation(path, route)) or _download(path, route))
     ]
+
+
+def _download(path: str, route: Route) -> bool:
+    return (
+        route.action.surface == "account"
+        and path.startswith("/dashboard/")
+        and (path.endswith("/export"))
+    )
 
 
 def _safe(cell: str) -> bool:
@@ -102,20 +114,25 @@ async def test_every_csv_route_writes_formulas_inert(gw: Gateway) -> None:
     routes = _csv_routes(gw)
     assert {p for p, _ in routes} >= CARRIES.keys(), routes
     query = {"format": "csv", "group_by": "tag:cc", "month": MONTH, "account_id": aid}
-    for path, operator in routes:
-        url = gw.url + path.format(account_id=aid, month=MONTH)
-        bearer = ADMIN_KEY if operator else key
-        headers = {"Authorization": f"Bearer {bearer}"}
-        async with gw.http.get(url, params=query, headers=headers) as r:
-            text = await r.text()
-        if r.status == 403 and not operator:
-            continue  # people only (the account's audit log): its operator twin is called
-        assert r.status == 200 and r.content_type == "text/csv", (path, text)
-        cells = [c for row in csv.reader(io.StringIO(text, newline="")) for c in row]
-        assert [c for c in cells if not _safe(c)] == [], path
-        if path.endswith("/exports/focus"):
-            assert "-10.000000" in cells, path  # the credit's BilledCost: still a number
-        for hostile in CARRIES.get(path, ()):
-            assert "'" + hostile in cells or any(hostile in c for c in cells if c[:1] == "{"), (
-                path, hostile,
-            )  # fmt: skip
+    dash = await signed_in(gw, key)
+    try:
+        for path, operator in routes:
+            url = gw.url + path.format(account_id=aid, month=MONTH)
+            bearer = ADMIN_KEY if operator else key
+            http, headers = (dash, {}) if path.startswith("/dashboard") else (
+                gw.http, {"Authorization": f"Bearer {bearer}"})  # fmt: skip
+            async with http.get(url, params=query, headers=headers) as r:
+                text = await r.text()
+            if r.status == 403 and not operator:
+                continue  # people only (the account's audit log): its operator twin is called
+            assert r.status == 200 and r.content_type == "text/csv", (path, text)
+            cells = [c for row in csv.reader(io.StringIO(text, newline="")) for c in row]
+            assert [c for c in cells if not _safe(c)] == [], path
+            if path.endswith("/exports/focus"):
+                assert "-10.000000" in cells, path  # the credit's BilledCost: still a number
+            for hostile in CARRIES.get(path, ()):
+                assert "'" + hostile in cells or any(hostile in c for c in cells if c[:1] == "{"), (
+                    path, hostile,
+                )  # fmt: skip
+    finally:
+        await dash.close()
