@@ -29,9 +29,10 @@ from billing.money import format_usd
 from billing.statements import month_of
 from gateway.http.routing import declared, operation
 from gateway.services.signing_keys import new_seed, unb64url
-from tests.e2e.test_roles import member_session
+from tests.e2e.test_roles import member_session, token
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import openai_client, reviewed_markup
+from tests.support.fakes.identity import ROLE_CLAIM_ENV
 from tests.support.focus_validator import failed_rules
 from tests.support.harness import Gateway, config_dir_with, running_gateway, temp_database
 
@@ -57,7 +58,7 @@ MONTH = str(month_of(datetime.now(UTC)))
 async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
     config = config_dir_with(tmp_path_factory.mktemp("walk"), pricing=HOUSE, plans=PLANS)
     env = {"MW_CONFIG_DIR": str(config), "PRICE_CHANGE_LEAD_S": "1", "PRICE_CHANGE_POLL_S": "0.2",
-           "LEDGER_SIGNING_KEY": new_seed()}  # fmt: skip  # receipts are signed
+           "LEDGER_SIGNING_KEY": new_seed(), **ROLE_CLAIM_ENV}  # fmt: skip  # receipts, people
     async with temp_database() as dsn, running_gateway(dsn, None, **env) as gateway:
         yield gateway
 
@@ -174,6 +175,7 @@ async def test_no_customer_route_reads_the_operator_s_money(gw: Gateway) -> None
     spelled = [p for f in figures for p in _spellings(f)]
     dash = await signed_in(gw, key)
     owner, _ = await member_session(gw, aid, "owner")  # for what a key may not read
+    person = {"Authorization": f"Bearer {token(aid, 'owner')}"}
     walked: list[tuple[str, dict[str, str], int]] = [("the call's answer", {}, 200)]
     assert [n.pattern for n in names if n.search(answer)] == [], answer
     assert [p.pattern for p in spelled if p.search(answer)] == [], answer
@@ -186,7 +188,8 @@ async def test_no_customer_route_reads_the_operator_s_money(gw: Gateway) -> None
                 text = _text(await r.read(), r.content_type)
                 status = r.status
             if status == 403:  # people only (the audit log, domains): the owner reads it
-                async with gw.http.get(url, params=query, cookies=owner) as r:
+                cookies = owner if path.startswith("/dashboard") else {}
+                async with gw.http.get(url, params=query, cookies=cookies, headers=person) as r:
                     text = _text(await r.read(), r.content_type)
                     status = r.status
             assert status < 500, (path, query, text[:300])
