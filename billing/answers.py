@@ -14,6 +14,7 @@ from billing.admission import BalanceRefused, QuotaRefused
 from billing.authority import Actor
 from billing.display import usd_cost
 from billing.next_step import (
+    COMMITMENT_USED_UP,
     DASHBOARD_LINKS,
     AccountState,
     FullWindow,
@@ -73,7 +74,10 @@ def balance_step(
     links: Links = DASHBOARD_LINKS,
     caller: Actor | None = None,
 ) -> NextStep:
-    """The account's next step as a 402 shows it: this request's worst case must fit."""
+    """The account's next step as a 402 shows it: this request's worst case must fit. A
+    used-up commitment that refuses is the operator's to lift, whatever the balance holds."""
+    if refusal.reason == "commitment_exhausted":
+        return for_caller(links.place(COMMITMENT_USED_UP), caller)
     state = AccountState(
         refusal.plan,
         "postpaid" if refusal.reason == "no_payment_method" else "prepaid",
@@ -197,7 +201,8 @@ def balance_answer(
         message = (
             f"This account's commitment for the period is used up: this request may cost up"
             f" to {usd_cost(required)} but {usd_cost(max(refusal.available_micros, 0))} is"
-            f" left of it. It renews with the next period; the operator may raise it."
+            f" left of it. Adding credit does not lift it: it renews with the next period;"
+            f" ask the operator to raise or renew it, or to let calls past it (overage)."
         )
     elif refusal.reason == "payment_failed":
         message = (

@@ -58,6 +58,11 @@ class InvalidInvoice(ValueError):
     """An invoice that cannot be issued as asked (a bad grouping, currency or rate)."""
 
 
+class InvalidGroupBy(InvalidInvoice):
+    """A grouping no invoice knows: the caller's parameter, refused as every route refuses a
+    bad `group_by` (400), not as a state of the account (409)."""
+
+
 NUMBER = re.compile(r"([A-Za-z0-9]{1,12})-([0-9]{1,12})")
 
 
@@ -71,7 +76,7 @@ def check_group_by(text: str) -> str:
     """model, team, key, or tag:NAME (a tag key the ledger's debits carry)."""
     if text in GROUP_BYS or (text.startswith("tag:") and 0 < len(text) - 4 <= 64):
         return text
-    raise InvalidInvoice(f"'group_by' must be model, team, key or tag:NAME, not '{text}'.")
+    raise InvalidGroupBy(f"'group_by' must be model, team, key or tag:NAME, not '{text}'.")
 
 
 @dataclass(frozen=True, slots=True)

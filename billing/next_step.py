@@ -259,6 +259,18 @@ def _sales(w: FullWindow, plan: str | None) -> NextStep:
     )  # fmt: skip
 
 
+COMMITMENT_USED_UP = NextStep(
+    "contact_sales",
+    True,
+    "This account's commitment for the period is used up, and its terms refuse calls past"
+    " it: adding credit does not lift it. It renews with the next period; until then ask the"
+    " operator to raise or renew the commitment, or to let calls past it (overage, or from"
+    " the balance).",
+    f"{DASHBOARD}/billing#commitment",
+    "meterway billing status",
+)
+
+
 WHOSE = {"key": "This key's", "team": "This team's", "end_user": "This end user's"}
 NAMED = {"key": "key", "team": "team", "end_user": "end user"}
 

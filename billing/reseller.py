@@ -10,27 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing import audience
 from billing.pricing.explain import EXACT_COST
 
-# Fields that tell a customer what the operator pays and keeps.
-PRIVATE = frozenset({"markup_bps", "next_markup", "provider_cost_micros", "gross_margin_micros"})
+# Fields that tell a customer what the operator pays and keeps: billing/audience.py's.
+PRIVATE = audience.OPERATOR_ONLY
 
 
 def for_customer(body: Any, show_cost: bool) -> Any:
     """`body` (a JSON-able value) without the operator's private fields, at any depth,
     unless the operator shows them."""
-    if show_cost:
-        return body
-    if isinstance(body, dict):
-        return {k: for_customer(v, False) for k, v in body.items() if k not in PRIVATE}
-    if isinstance(body, list):
-        return [for_customer(v, False) for v in body]
-    return body
+    return body if show_cost else audience.for_customer(body)
 
 
 def columns_for_customer(columns: tuple[str, ...], show_cost: bool) -> tuple[str, ...]:
     """A report's columns (a CSV's header) without the private ones, unless shown."""
-    return columns if show_cost else tuple(c for c in columns if c not in PRIVATE)
+    return columns if show_cost else audience.customer_columns(columns)
 
 
 def arithmetic_for_customer(

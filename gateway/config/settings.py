@@ -306,7 +306,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         invoice_tax=invoice_tax,
         invoice_tax_code=tax_code,
         invoice_days_due=v.whole("INVOICE_DAYS_DUE", get("INVOICE_DAYS_DUE", 30), 1),
-        fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or "")),
+        fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or ""), _egress(get)),
         anthropic_unknown_betas=v.one_of(
             "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
         ),
@@ -327,10 +327,13 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
     )
 
 
-def _fx_url(raw: str) -> str:
-    """FX_RATES_URL: empty (no source), or an http(s) URL."""
+def _fx_url(raw: str, egress: EgressPolicy) -> str:
+    """FX_RATES_URL: empty (no source), or an http(s) URL the egress rules let it read (its
+    addresses are checked again at each read)."""
     if raw and not raw.startswith(("http://", "https://")):
         raise ConfigError("FX_RATES_URL must be an http(s) URL")
+    if raw:
+        _egress_url("FX_RATES_URL", raw, egress)
     return raw
 
 

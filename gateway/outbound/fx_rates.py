@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 import aiohttp
 
 from billing.currency import RATE_PLACES, InvalidCurrency, per_usd
+from gateway.config.egress_rules import EgressPolicy
+from gateway.outbound.egress import egress_session
 
 _CUBE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}Cube"
 MAX_BYTES = 256 * 1024  # the ECB's daily file is about 2 KB
@@ -55,19 +57,29 @@ def parse_ecb(body: bytes) -> ReferenceRates:
     return ReferenceRates(str(newest.get("time")), rates)
 
 
-async def fetch_rate(url: str, currency: str) -> tuple[Decimal, str]:
-    """Units of `currency` per USD from the source, and the source as the invoice records it."""
+async def fetch_rate(url: str, egress: EgressPolicy, currency: str) -> tuple[Decimal, str]:
+    """Units of `currency` per USD from the source, and the source as the invoice records it.
+    Read through the egress-checked client, a redirect not followed: the operator's URL
+    reaches no address the rules refuse (a metadata service, this machine). A source that
+    cannot be read, or answers no document, is RateSourceFailed (503); a document without
+    the currency is InvalidCurrency."""
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as r:
+        async with (
+            egress_session(egress, timeout=timeout) as http,
+            http.get(url, allow_redirects=False) as r,
+        ):
             if r.status != 200:
                 raise RateSourceFailed(f"The rate source answered {r.status}; no rate was read.")
             body = await r.content.read(MAX_BYTES + 1)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise InvalidCurrency(f"The rate source could not be read ({exc!r}).") from exc
+        raise RateSourceFailed(f"The rate source could not be read ({exc}).") from exc
     if len(body) > MAX_BYTES:
-        raise InvalidCurrency("The rate source's document is too large.")
-    rates = parse_ecb(body)
+        raise RateSourceFailed("The rate source's document is too large.")
+    try:
+        rates = parse_ecb(body)
+    except InvalidCurrency as exc:
+        raise RateSourceFailed(str(exc)) from exc
     rate = per_usd(rates.per_eur, currency)
     return (
         rate,

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from billing import audience
 from billing.roles import MONEY_CONTACTS
 from gateway.outbound import smtp
 from gateway.outbound.notify_mail import notification_mail
@@ -114,7 +115,10 @@ class SmtpSender:
         self.sender, self.to, self.contacts = sender, to, contacts
 
     async def send(self, delivery: Mapping[str, Any]) -> str | None:
-        return await self.mail(delivery, self.to or await self._members(delivery))
+        if self.to:
+            return await self.mail(delivery, self.to)
+        members = await self._members(delivery)  # the account's people: a customer surface
+        return await self.mail(audience.for_customer(dict(delivery)), members)
 
     async def _members(self, delivery: Mapping[str, Any]) -> str:
         account = str(delivery["account_id"])
@@ -160,7 +164,7 @@ class PersonalEmail:
         target = await self.alerts.target(str(delivery["alert_id"]))
         if target is None or not target["email"]:
             return None  # deleted since, or no address: nothing to deliver
-        return await self.mailer.mail(delivery, target["email"])
+        return await self.mailer.mail(audience.for_customer(dict(delivery)), target["email"])
 
 
 class PersonalWebhook:
@@ -176,4 +180,4 @@ class PersonalWebhook:
         if target is None or not target["webhook_url"]:
             return None
         url, secret = target["webhook_url"], target["webhook_secret"]
-        return await post_signed(self.session, url, secret, delivery)
+        return await post_signed(self.session, url, secret, audience.for_customer(dict(delivery)))

@@ -13,6 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from billing import audience
 from billing.ledger_proof import LEAF_COLUMNS, leaf_hash
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.ports.proof import LedgerProofPort
@@ -34,7 +35,8 @@ def receipt_claims(debit: Row, issued_at: int) -> dict[str, Any]:
     usage: dict[str, Any] = {k: int(debit.get(k) or 0) for k in USAGE_KINDS}
     detail = debit.get("usage_detail")
     if detail:
-        usage["detail"] = json.loads(detail) if isinstance(detail, str) else dict(detail)
+        decoded = json.loads(detail) if isinstance(detail, str) else dict(detail)
+        usage["detail"] = audience.for_customer(decoded)  # no price book: the operator's
     return {
         "iat": issued_at,
         "sub": debit["account_id"],
@@ -89,7 +91,7 @@ def settled_claims(
         "reasoning_tokens": u.reasoning_tokens,
     }
     if settlement.detail:
-        usage["detail"] = dict(settlement.detail)
+        usage["detail"] = audience.for_customer(dict(settlement.detail))
     return {
         "iat": settled_ms // 1000,
         "sub": account_id,

@@ -197,6 +197,12 @@ async def test_refuse_answers_billing_required_and_balance_draws_the_balance(
     error = refused.value.body
     assert isinstance(error, dict) and error["code"] == "billing_required", error
     assert error["reason"] == "commitment_exhausted" and "commitment" in error["message"]
+    # A top-up lifts nothing here: the step is the operator's (raise or renew the
+    # commitment, or let calls past it), never paying in.
+    said = (error["message"] + " " + error["next"]["reason"]).lower()
+    assert error["next"]["action"] == "contact_sales", error
+    assert "top" not in error["next"]["command"] and "add credit" not in said, error
+    assert "operator" in said and "raise" in said and "overage" in said, error
     # A cheaper call still fits what is left.
     assert await chat(gw, refuse.key, "small-chat") == ceil_div((10 + 1000) * 9000, 10_000)
 

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from billing.audience import customer_columns, focus_row_for_customer
 from billing.focus import micros_of
 from billing.focus_columns import COLUMNS
 from tests.e2e.test_statements import OrgMonth, get, gw, traffic
@@ -26,16 +27,24 @@ from tests.support.harness import ADMIN_KEY, Gateway, store_cli
 
 __all__ = ["gw", "traffic"]  # the statements' module fixtures, used here as they are
 HI = [{"role": "user", "content": "hi"}]
+MINE = customer_columns(COLUMNS)  # the account's export: no operator-only column
 
 
-async def _csv(gw: Gateway, path: str, bearer: str) -> list[dict[str, str]]:
+async def _csv(
+    gw: Gateway, path: str, bearer: str, columns: tuple[str, ...] = COLUMNS
+) -> list[dict[str, str]]:
     async with gw.http.get(gw.url + path, headers={"Authorization": f"Bearer {bearer}"}) as r:
         text = await r.text()
         assert r.status == 200, text
         assert r.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert rows and list(rows[0]) == list(COLUMNS)
+    assert rows and list(rows[0]) == list(columns)
     return rows
+
+
+def _as_customer(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The operator's rows as the account reads them (billing/audience.py)."""
+    return [{k: v or "" for k, v in focus_row_for_customer(r).items()} for r in rows]
 
 
 def _sum(rows: list[dict[str, str]], **where: str) -> int:
@@ -45,7 +54,7 @@ def _sum(rows: list[dict[str, str]], **where: str) -> int:
 async def test_the_rows_add_up_to_the_statement_section_by_section_and_entry_by_entry(
     gw: Gateway, traffic: OrgMonth
 ) -> None:
-    rows = await _csv(gw, f"/v1/account/exports/focus?month={traffic.month}", traffic.key)
+    rows = await _csv(gw, f"/v1/account/exports/focus?month={traffic.month}", traffic.key, MINE)
     status, s = await get(gw, f"/v1/account/statements/{traffic.month}", traffic.key)
     assert status == 200, s
     assert sum(micros_of(r["BilledCost"]) for r in rows) == (
@@ -107,13 +116,13 @@ async def test_the_operator_reads_one_account_or_every_one_and_the_cli_writes_pa
     async with openai_client(gw, other.key) as client:
         await client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)  # type: ignore[arg-type]
     await gw.settle_all()
-    mine = await _csv(gw, f"/v1/account/exports/focus?month={traffic.month}", traffic.key)
+    mine = await _csv(gw, f"/v1/account/exports/focus?month={traffic.month}", traffic.key, MINE)
     one = f"/admin/v1/exports/focus?month={traffic.month}&account_id={traffic.account_id}"
-    assert await _csv(gw, one, ADMIN_KEY) == mine
+    assert _as_customer(await _csv(gw, one, ADMIN_KEY)) == mine
     every = await _csv(gw, f"/admin/v1/exports/focus?month={traffic.month}", ADMIN_KEY)
     accounts = {r["BillingAccountId"] for r in every}
     assert {traffic.account_id, other.account_id} <= accounts
-    assert [r for r in every if r["BillingAccountId"] == traffic.account_id] == mine
+    assert _as_customer([r for r in every if r["BillingAccountId"] == traffic.account_id]) == mine
 
     out = tmp_path / "focus.parquet"
     args = ["export", "focus", "--month", traffic.month, "--account", traffic.account_id,

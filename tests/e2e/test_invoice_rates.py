@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.test_invoices import SELLER, half_up, issue, postpaid
 from tests.support.fakes.ecb_rates import Ecb, ecb_server
-from tests.support.harness import Gateway, running_gateway
+from tests.support.harness import LOCAL_SINKS, Gateway, free_port, running_gateway
 
 
 @pytest.fixture
@@ -23,7 +23,8 @@ async def ecb() -> AsyncIterator[Ecb]:
 
 @pytest.fixture
 async def gw(dsn: str, ecb: Ecb) -> AsyncIterator[Gateway]:
-    async with running_gateway(dsn, None, FX_RATES_URL=ecb.url, **SELLER) as gateway:
+    env = {"FX_RATES_URL": ecb.url, **SELLER, **LOCAL_SINKS}  # the fake source is local
+    async with running_gateway(dsn, None, **env) as gateway:
         yield gateway
         await gateway.settle_all()
 
@@ -64,3 +65,22 @@ async def test_a_failing_source_issues_nothing(gw: Gateway, ecb: Ecb) -> None:
     assert status == 201 and inv["rate"] == "153.56092935", inv  # 161.93 / 1.0545
     status, listed = await gw.admin("GET", f"/admin/v1/accounts/{c.account_id}/invoices")
     assert [i["number"] for i in listed["data"]] == [inv["number"]]  # no number used before
+
+
+async def test_a_redirect_inward_is_refused_and_answers_503(gw: Gateway, ecb: Ecb) -> None:
+    """The source is read through the egress rules: a 302 to this machine's own name is
+    not followed (the document behind it would have priced the invoice)."""
+    c = await postpaid(gw, {"country": "CH", "currency": "CHF"}, calls=1)
+    ecb.redirect = ecb.url.replace("127.0.0.1", "localhost")
+    status, body = await issue(gw, c.account_id)
+    assert status == 503 and body["error"]["code"] == "rate_source_unavailable", body
+    assert ecb.asked == 1  # the redirect, and nothing behind it
+
+
+async def test_an_unreachable_source_answers_503(dsn: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}/eurofxref-daily.xml"  # nothing listens there
+    async with running_gateway(dsn, None, FX_RATES_URL=url, **SELLER, **LOCAL_SINKS) as gw:
+        c = await postpaid(gw, {"country": "JP", "currency": "JPY"}, calls=1)
+        status, body = await issue(gw, c.account_id)
+    assert status == 503 and body["error"]["code"] == "rate_source_unavailable", body
+    assert "Nothing was issued" in body["error"]["message"], body

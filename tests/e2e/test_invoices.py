@@ -384,3 +384,19 @@ async def test_the_billing_page_shows_each_invoice_in_both_currencies(gw: Gatewa
         assert r.status == 404
     async with gw.http.get(f"{gw.url}/dashboard/billing", cookies=theirs) as r:
         assert inv["number"] not in await r.text()
+
+
+async def test_a_bad_group_by_is_the_same_400_as_a_usage_report_s(gw: Gateway) -> None:
+    """An unknown grouping is the caller's mistake wherever it is asked for: the invoice's
+    issue and details answer what the usage report answers, naming the parameter."""
+    c = await postpaid(gw, {"country": "DE"})
+    path = f"/admin/v1/accounts/{c.account_id}"
+    _, report = await gw.admin("GET", f"{path}/usage/report?group_by=x")
+    issued = await issue(gw, c.account_id, group_by="x")
+    details = await gw.admin("PUT", f"{path}/invoicing", {"group_by": "x"})
+    for status, body in ((400, report), issued, details):
+        error = body["error"]
+        assert status == 400, body
+        assert (error["type"], error["code"], error["param"]) == (
+            report["error"]["type"], report["error"]["code"], "group_by"
+        ), body  # fmt: skip

@@ -22,9 +22,9 @@ async def test_the_parquet_file_is_written_off_the_event_loops_thread(
     writers: list[int] = []
     write = parquet.write
 
-    def watched(rows: list[Row]) -> bytes:
+    def watched(rows: list[Row], columns: tuple[str, ...]) -> bytes:
         writers.append(threading.get_ident())
-        return write(rows)
+        return write(rows, columns)
 
     monkeypatch.setattr(parquet, "write", watched)
 

@@ -52,6 +52,10 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"QUOTA_TIMEZONE": "Mars/Olympus"}, "QUOTA_TIMEZONE"),
         ({"TOKEN_COUNT_CACHE_CHARS": "-1"}, "TOKEN_COUNT_CACHE_CHARS"),
         ({"SETTLEMENT_MESSAGES": "json"}, "SETTLEMENT_MESSAGES must be one of packed, named"),
+        # The rate source obeys the egress rules: no metadata service, no internal address.
+        ({"FX_RATES_URL": "http://169.254.169.254/latest/"}, "FX_RATES_URL"),
+        ({"FX_RATES_URL": "https://metadata.google.internal/x"}, "metadata service"),
+        ({"FX_RATES_URL": "https://10.0.0.5/eurofxref-daily.xml"}, "FX_RATES_URL"),
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str], fragment: str) -> None:

@@ -26,7 +26,8 @@ async def keys_page_extras(
 ) -> dict[str, Any]:
     """What the Keys page shows of anomalies: paused keys, the newest flags (to a caller
     who reads usage) and the account's choice to pause."""
-    flags = (await anomalies_json(request, who.account_id))["data"] if who.has(USAGE_READ) else []
+    mine = who.has(USAGE_READ)
+    flags = (await anomalies_json(request, who.account_id, customer=True))["data"] if mine else []
     choices = await request.config_dict[STORES].anomalies().opt_ins(who.account_id)
     return {
         "paused": await paused_keys(request, key_ids),

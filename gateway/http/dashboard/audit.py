@@ -19,10 +19,12 @@ from gateway.http.shared.reports import query_text
 
 
 async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:
-    """The page, or with `format=csv|jsonl` the API's own export of the filtered records."""
+    """The page, or with `format=csv|jsonl` the API's own export of the filtered records;
+    the owner's as its account reads them."""
+    customer = nav != "operators"
     if request.query.get("format", "json") != "json":
-        return await respond(request, account_id)
-    page = await audit_page(request, audit_query(request, account_id))
+        return await respond(request, account_id, customer)
+    page = await audit_page(request, audit_query(request, account_id), customer)
     return render(
         request,
         "audit.html",

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
+from billing.reseller import for_customer
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, STORES
@@ -15,15 +16,20 @@ from gateway.http.openapi import anomalies as doc
 from gateway.http.principal import KEYS_WRITE, ORG_WRITE, USAGE_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import own_key
+from gateway.http.shared.overview import show_cost
 from gateway.llm.calls import parse_json
 from gateway.services import key_pauses
 from gateway.stores.records import Row
 
 
-async def anomalies_json(request: web.Request, account_id: str | None) -> dict[str, Any]:
-    """The newest 100 flags, of one account (every account's with None)."""
+async def anomalies_json(
+    request: web.Request, account_id: str | None, customer: bool = False
+) -> dict[str, Any]:
+    """The newest 100 flags, of one account (every account's with None); their evidence
+    as the account reads it when `customer` (billing/audience.py)."""
     rows = await request.config_dict[STORES].anomalies().of_account(account_id)
-    return {"object": "list", "data": rows}
+    body = {"object": "list", "data": rows}
+    return for_customer(body, show_cost(request)) if customer else body
 
 
 async def paused_keys(request: web.Request, key_ids: list[str]) -> set[str]:
@@ -80,7 +86,7 @@ def choices_json(choices: dict[str, bool]) -> dict[str, Any]:
 
 async def account_list(request: web.Request) -> web.Response:
     who = require(request, USAGE_READ)
-    return web.json_response(await anomalies_json(request, who.account_id))
+    return web.json_response(await anomalies_json(request, who.account_id, customer=True))
 
 
 async def account_resume(request: web.Request) -> web.Response:

@@ -11,8 +11,6 @@ usage report exports its rows.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -22,6 +20,8 @@ from aiohttp import web
 
 from billing import authority
 from billing.audit_words import KINDS, ids_named, sentence
+from billing.csv_cells import csv_text
+from billing.reseller import for_customer
 from billing.roles import AUDIT_READ
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.appkeys import AUDIT
@@ -29,6 +29,7 @@ from gateway.http.fields import MAX_AUDIT_PAGE
 from gateway.http.openapi import audit as audit_doc
 from gateway.http.principal import Principal, principal
 from gateway.http.routing import Route, declare
+from gateway.http.shared.overview import show_cost
 from gateway.http.shared.reports import query_text
 from gateway.stores.audit_records import AuditQuery
 from gateway.stores.records import Row
@@ -96,14 +97,23 @@ def audit_query(request: web.Request, account_id: str | None) -> AuditQuery:
     )
 
 
-async def audit_page(request: web.Request, query: AuditQuery) -> dict[str, Any]:
+def _records(request: web.Request, rows: list[Row], customer: bool) -> list[dict[str, Any]]:
+    """The rows as records; as the account reads them when `customer`: an operator's
+    change to its markup shows no figure (billing/audience.py)."""
+    records = [audit_json(r) for r in rows]
+    return for_customer(records, show_cost(request)) if customer else records
+
+
+async def audit_page(
+    request: web.Request, query: AuditQuery, customer: bool = False
+) -> dict[str, Any]:
     """One page of records, newest first, and where the next begins."""
     rows = await request.config_dict[AUDIT].page(_more(query, query.limit + 1))
     page = rows[: query.limit]
     more = len(rows) > query.limit
     return {
         "object": "list",
-        "data": await said(request, [audit_json(r) for r in page]),
+        "data": await said(request, _records(request, page, customer)),
         "has_more": more,
         "next_before": page[-1]["id"] if more else None,
     }
@@ -120,13 +130,15 @@ def _more(query: AuditQuery, limit: int, before: int | None = None) -> AuditQuer
     return replace(query, before_id=before, limit=limit)
 
 
-async def every_record(request: web.Request, query: AuditQuery) -> list[dict[str, Any]]:
+async def every_record(
+    request: web.Request, query: AuditQuery, customer: bool = False
+) -> list[dict[str, Any]]:
     """Every record the filters keep, newest first, at most EXPORT_MAX."""
     out: list[dict[str, Any]] = []
     before = query.before_id
     while len(out) < EXPORT_MAX:
         rows = await request.config_dict[AUDIT].page(_more(query, MAX_PAGE, before))
-        out += [audit_json(r) for r in rows]
+        out += _records(request, rows, customer)
         if len(rows) < MAX_PAGE:
             break
         before = rows[-1]["id"]
@@ -137,23 +149,21 @@ def export_body(records: list[dict[str, Any]], fmt: str) -> str:
     """Records as JSON lines or CSV (before and after as JSON text in their cells)."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for r in records:
-        cells = [r[f] for f in FIELDS]
-        writer.writerow([json.dumps(c) if isinstance(c, dict | list) else c for c in cells])
-    return out.getvalue()
+    rows = ([r[f] for f in FIELDS] for r in records)
+    return csv_text(FIELDS, [[json.dumps(c) if isinstance(c, dict | list) else c for c in row]
+                             for row in rows])  # fmt: skip
 
 
-async def respond(request: web.Request, account_id: str | None) -> web.Response:
+async def respond(
+    request: web.Request, account_id: str | None, customer: bool = False
+) -> web.Response:
     query = audit_query(request, account_id)
     fmt = request.query.get("format", "json")
     if fmt == "json":
-        return web.json_response(await audit_page(request, query))
+        return web.json_response(await audit_page(request, query, customer))
     if fmt not in ("csv", "jsonl"):
         raise InvalidRequest("'format' must be json, csv or jsonl.", param="format")
-    body = export_body(await every_record(request, query), fmt)
+    body = export_body(await every_record(request, query, customer), fmt)
     kind = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = web.Response(text=body, content_type=kind)
     response.headers["Content-Disposition"] = f'attachment; filename="meterway-audit.{fmt}"'
@@ -169,7 +179,7 @@ def owner_account(who: Principal) -> str:
 
 
 async def account_audit(request: web.Request) -> web.Response:
-    return await respond(request, owner_account(principal(request)))
+    return await respond(request, owner_account(principal(request)), customer=True)
 
 
 async def admin_audit(request: web.Request) -> web.Response:

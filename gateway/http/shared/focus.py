@@ -11,13 +11,22 @@ from aiohttp import web
 
 from billing import authority
 from billing.focus import Issuer, Row
+from billing.focus_columns import COLUMNS
 from billing.statements import InvalidMonth, Month, month_of, parse_month
 from gateway.errors import InvalidRequest, MonthNotItemized
-from gateway.http.appkeys import FOCUS
+from gateway.http.appkeys import FOCUS, SETTINGS
 from gateway.http.openapi import focus as focus_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
-from gateway.services.focus.export import FORMATS, MEDIA_TYPES, csv_text, focus_pages, parquet_bytes
+from gateway.services.focus.export import (
+    CUSTOMER_COLUMNS,
+    FORMATS,
+    MEDIA_TYPES,
+    csv_text,
+    focus_pages,
+    for_customer,
+    parquet_bytes,
+)
 from gateway.services.focus.parquet import ParquetUnavailable
 from gateway.stores.errors import ArchiveGone
 
@@ -40,16 +49,22 @@ def _format(request: web.Request) -> str:
     return fmt
 
 
-async def respond(request: web.Request, account_id: str | None) -> web.StreamResponse:
-    """The month's FOCUS rows of one account (or every one) as a file."""
+async def respond(
+    request: web.Request, account_id: str | None, customer: bool = False
+) -> web.StreamResponse:
+    """The month's FOCUS rows of one account (or every one) as a file; as the account reads
+    them when `customer` (billing/audience.py)."""
     month, fmt = _month(request), _format(request)
     who = account_id or "all"
     name = f"meterway-focus-{who}-{month}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     pages = focus_pages(request.config_dict[FOCUS], account_id, month, Issuer())
+    columns: tuple[str, ...] = COLUMNS
+    if customer:
+        pages, columns = for_customer(pages), CUSTOMER_COLUMNS
     try:
         if fmt == "parquet":
-            body = await parquet_bytes(pages)
+            body = await parquet_bytes(pages, columns)
             return web.Response(body=body, content_type=MEDIA_TYPES[fmt], headers=headers)
         first: list[Row] = await anext(pages, [])
     except ParquetUnavailable as exc:
@@ -62,15 +77,16 @@ async def respond(request: web.Request, account_id: str | None) -> web.StreamRes
     response = web.StreamResponse(headers=headers)
     response.content_type = MEDIA_TYPES[fmt]
     await response.prepare(request)
-    await response.write(csv_text(first, header=True).encode())
+    await response.write(csv_text(first, True, columns).encode())
     async for page in pages:
-        await response.write(csv_text(page, header=False).encode())
+        await response.write(csv_text(page, False, columns).encode())
     await response.write_eof()
     return response
 
 
 async def account_focus(request: web.Request) -> web.StreamResponse:
-    return await respond(request, require(request, STATEMENTS_READ).account_id)
+    shown = request.config_dict[SETTINGS].show_provider_cost  # SHOW_PROVIDER_COST=1
+    return await respond(request, require(request, STATEMENTS_READ).account_id, not shown)
 
 
 async def admin_focus(request: web.Request) -> web.StreamResponse:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from billing import authority
 from billing.currency import InvalidCurrency, show
-from billing.invoices import InvalidInvoice, Invoice, Line, parse_number, text_lines
+from billing.invoices import InvalidGroupBy, InvalidInvoice, Invoice, Line, parse_number, text_lines
 from billing.statements import InvalidMonth, parse_month
 from gateway.errors import (
     Conflict,
@@ -187,7 +187,7 @@ async def _listed(request: web.Request, account_id: str | None) -> web.Response:
 def _issuer(request: web.Request) -> service.Issuer:
     settings = request.config_dict[SETTINGS]
     url = settings.fx_rates_url
-    rates = partial(fx_rates.fetch_rate, url) if url else None
+    rates = partial(fx_rates.fetch_rate, url, settings.outbound.egress) if url else None
     stripe_tax = request.config_dict[PAYMENTS].provider.tax_rate
     return service.Issuer(
         settings.payments.seller, settings.tax, settings.invoice_series, rates,
@@ -206,6 +206,8 @@ async def admin_set_customer(request: web.Request) -> web.Response:
     store = request.config_dict[INVOICES]
     try:
         fields = service.customer_fields(await _body(request))
+    except InvalidGroupBy as exc:
+        raise InvalidRequest(str(exc), param="group_by") from exc
     except (InvalidInvoice, InvalidCurrency) as exc:
         raise InvalidRequest(str(exc)) from exc
     before = customer_json(account["id"], await store.customer(account["id"]))
@@ -236,6 +238,8 @@ async def admin_issue(request: web.Request) -> web.Response:
         inv = await service.issue(app[INVOICES], _issuer(request), account, asked, now, commitment)
     except InvalidCurrency as exc:
         raise InvalidRequest(str(exc)) from exc
+    except InvalidGroupBy as exc:
+        raise InvalidRequest(str(exc), param="group_by") from exc
     except InvalidInvoice as exc:
         raise Conflict(str(exc)) from exc
     except fx_rates.RateSourceFailed as exc:

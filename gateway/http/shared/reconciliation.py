@@ -6,13 +6,12 @@ and, when its day's newest run could not read the reports, that run (`failed_run
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
+from billing.csv_cells import csv_text
 from gateway.errors import InvalidRequest
 from gateway.http.appkeys import STORES
 from gateway.stores.records import Row
@@ -54,9 +53,5 @@ async def runs(request: web.Request) -> list[dict[str, Any]]:
 
 
 def as_csv(rows: list[dict[str, Any]]) -> web.Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-    return web.Response(text=out.getvalue(), content_type="text/csv")
+    text = csv_text(COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+    return web.Response(text=text, content_type="text/csv")

@@ -7,14 +7,13 @@ ledger is paginated newest first by entry id.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from billing.csv_cells import csv_text
 from billing.reseller import columns_for_customer, for_customer
 from billing.tags import TagSpecError, tag_group, tag_of
 from gateway.errors import InvalidRequest
@@ -80,13 +79,10 @@ def _choice(request: web.Request, name: str, options: tuple[str, ...]) -> str:
 def _csv(
     account_id: str, group_by: str, rows: list[dict[str, Any]], show_cost: bool
 ) -> web.Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     fields = columns_for_customer((*USAGE_FIELDS, *MARGIN_FIELDS), show_cost)
-    writer.writerow(["account_id", group_by, *fields])
-    for row in rows:
-        writer.writerow([account_id, row[group_by], *(row[f] for f in fields)])
-    return web.Response(text=out.getvalue(), content_type="text/csv")
+    cells = [[account_id, row[group_by], *(row[f] for f in fields)] for row in rows]
+    text = csv_text(("account_id", group_by, *fields), cells)
+    return web.Response(text=text, content_type="text/csv")
 
 
 GROUPS = ("day", "model", "key", "meter", "team", "member", "week", "month", "kind", "end_user")

@@ -7,8 +7,6 @@ otherwise. Both carry the same figures (billing/statements.py's `csv_rows`).
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
+from billing.csv_cells import csv_text
 from billing.statements import (
     CSV_HEADER,
     SECTIONS,
@@ -101,11 +100,7 @@ async def newest_checkpoint(request: web.Request) -> SealedCheckpoint | None:
 
 
 def statement_csv(s: Statement) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(csv_rows(s))
-    return out.getvalue()
+    return csv_text(CSV_HEADER, csv_rows(s))
 
 
 def wants_csv(request: web.Request) -> bool:

@@ -6,12 +6,12 @@ card its own price_version names (never today's prices), written as CSV or Parqu
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from billing import audience
+from billing import csv_cells as cells
 from billing.focus import Entry, Issuer, Period, Row, entry_rows
 from billing.focus_columns import COLUMNS
 from billing.pricing.explain import row_counts
@@ -20,6 +20,7 @@ from gateway.services.focus import parquet
 from gateway.stores.ports import FocusPort
 
 FORMATS = ("csv", "parquet")
+CUSTOMER_COLUMNS = audience.customer_columns(COLUMNS)
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -73,17 +74,21 @@ async def focus_pages(
         yield rows
 
 
-def csv_text(rows: list[Row], header: bool) -> str:
+def csv_text(rows: list[Row], header: bool, columns: tuple[str, ...] = COLUMNS) -> str:
     """Rows as CSV (a null as an empty field), with the header line first if asked."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-    if header:
-        writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    return out.getvalue()
+    return cells.csv_text(columns if header else None, [[r.get(c) for c in columns] for r in rows])
 
 
-async def parquet_bytes(pages: AsyncIterator[list[Row]]) -> bytes:
+async def for_customer(pages: AsyncIterator[list[Row]]) -> AsyncIterator[list[Row]]:
+    """The pages as the account reads them (billing/audience.py): write them with
+    CUSTOMER_COLUMNS."""
+    async for page in pages:
+        yield [audience.focus_row_for_customer(row) for row in page]
+
+
+async def parquet_bytes(
+    pages: AsyncIterator[list[Row]], columns: tuple[str, ...] = COLUMNS
+) -> bytes:
     """Every row as one Parquet file: costs and quantities as exact decimals, periods as
     UTC timestamps, the rest as text. Written in a thread: a month's file takes seconds of
     CPU, and the first imports pyarrow (and pandas, where installed), which no proxied call
@@ -91,4 +96,4 @@ async def parquet_bytes(pages: AsyncIterator[list[Row]]) -> bytes:
     rows: list[Row] = []
     async for page in pages:
         rows += page
-    return await asyncio.to_thread(parquet.write, rows)
+    return await asyncio.to_thread(parquet.write, rows, columns)

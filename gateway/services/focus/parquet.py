@@ -24,9 +24,9 @@ class ParquetUnavailable(Exception):
     """Parquet was asked for without pyarrow installed."""
 
 
-def _schema(pa: Any) -> Any:
+def _schema(pa: Any, columns: tuple[str, ...]) -> Any:
     fields = []
-    for name in COLUMNS:
+    for name in columns:
         if name in DECIMAL_COLUMNS:
             kind = pa.decimal128(*DECIMAL)
         elif name in DATE_COLUMNS:
@@ -47,16 +47,16 @@ def _value(name: str, text: str | None) -> Any:
     return text
 
 
-def write(rows: list[Row]) -> bytes:
-    """The rows as one Parquet file's bytes."""
+def write(rows: list[Row], columns: tuple[str, ...] = COLUMNS) -> bytes:
+    """The rows as one Parquet file's bytes, of `columns`."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - the test extras install it
         needs = "Parquet needs pyarrow: pip install 'meterway[parquet]'."
         raise ParquetUnavailable(needs) from None
-    columns = {name: [_value(name, row.get(name)) for row in rows] for name in COLUMNS}
-    table = pa.Table.from_pydict(columns, schema=_schema(pa))
+    values = {name: [_value(name, row.get(name)) for row in rows] for name in columns}
+    table = pa.Table.from_pydict(values, schema=_schema(pa, columns))
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()

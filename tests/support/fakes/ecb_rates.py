@@ -38,6 +38,7 @@ class Ecb:
     rates: dict[str, str] = field(default_factory=dict)
     status: int = 200
     asked: int = 0
+    redirect: str = ""  # where a 302 sends the reader instead of the document, when set
 
 
 @asynccontextmanager
@@ -48,6 +49,8 @@ async def ecb_server() -> AsyncIterator[Ecb]:
 
     async def daily(request: web.Request) -> web.Response:
         ecb.asked += 1
+        if ecb.redirect:
+            raise web.HTTPFound(ecb.redirect)
         if ecb.status != 200:
             return web.Response(status=ecb.status, text="unavailable")
         return web.Response(text=document(ecb.day, ecb.rates), content_type="text/xml")
