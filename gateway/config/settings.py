@@ -30,6 +30,7 @@ from gateway.config.proof import ProofSettings, proof_settings
 from gateway.config.providers import PROVIDERS as PROVIDERS
 from gateway.config.providers import ProviderSettings as ProviderSettings
 from gateway.config.providers import read_providers
+from gateway.config.proxies import ProxySettings, proxy_settings
 from gateway.config.reconcile import ReconcileSettings, reconcile_settings
 from gateway.config.saml import SamlSettings, saml_settings
 from gateway.config.signup import SignupSettings, check_trial_card, signup_settings
@@ -137,6 +138,9 @@ class Settings:
     client_body_timeout_s: float = 30.0
     client_idle_timeout_s: float = 15.0
     max_connections: int = 4096
+    # The reverse proxies whose forwarding header names the client (TRUSTED_PROXIES,
+    # TRUSTED_PROXY_HEADER: gateway/config/proxies.py); none by default.
+    proxies: ProxySettings = field(default_factory=ProxySettings)
     upstream_first_byte_timeout_s: float = 600.0
     upstream_idle_timeout_s: float = 300.0
     stream_drain_timeout_s: float = 60.0
@@ -291,6 +295,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         scim_group_roles=_group_roles(str(get("SCIM_GROUP_ROLES", "") or "")),
         outbound=_outbound(get),
         key_rotation_grace_s=v.whole("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0),
+        proxies=proxy_settings(get),
         **_hostile_limits(get),
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         price_review=price_review(get),
