@@ -17,6 +17,7 @@ from billing import authority
 from billing.currency import InvalidCurrency, show
 from billing.invoices import InvalidInvoice, Invoice, Line, parse_number, text_lines
 from billing.statements import InvalidMonth, parse_month
+from billing.tax import InvalidTaxId
 from gateway.errors import (
     Conflict,
     InvalidRequest,
@@ -204,11 +205,14 @@ async def admin_customer(request: web.Request) -> web.Response:
 async def admin_set_customer(request: web.Request) -> web.Response:
     account = await _account(request)
     store = request.config_dict[INVOICES]
+    stored = await store.customer(account["id"])
     try:
-        fields = service.customer_fields(await _body(request))
+        fields = service.customer_fields(await _body(request), stored)
+    except InvalidTaxId as exc:
+        raise InvalidRequest(str(exc), param="tax_id") from exc
     except (InvalidInvoice, InvalidCurrency) as exc:
         raise InvalidRequest(str(exc)) from exc
-    before = customer_json(account["id"], await store.customer(account["id"]))
+    before = customer_json(account["id"], stored)
     after = customer_json(account["id"], await store.set_customer(account["id"], fields))
     await audited.record(
         request, "invoice.customer", "account", account["id"], account["id"], before, after
