@@ -21,7 +21,7 @@ from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings
 from gateway.config.domains import DomainSettings, domain_settings
 from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
-from gateway.config.invoicing import invoice_tax_source
+from gateway.config.invoicing import invoice_tax_source, vies_url
 from gateway.config.mcp import McpServer, read_mcp
 from gateway.config.outbound import OutboundSettings
 from gateway.config.payments import PaymentSettings, payment_settings
@@ -194,6 +194,7 @@ class Settings:
     invoice_series: str = "INV"
     invoice_days_due: int = 30  # days a sent invoice gives the customer to pay (Stripe's due date)
     fx_rates_url: str = ""  # the ECB-format reference rates an invoice reads when given none
+    vies_url: str = ""  # VIES's REST interface, asked when a customer's VAT number is set
     # Who names an invoice's tax rate (INVOICE_TAX): `table` (tax.toml) or `stripe` (Stripe
     # Tax, for the product's INVOICE_TAX_CODE).
     invoice_tax: str = "table"
@@ -312,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         invoice_tax_code=tax_code,
         invoice_days_due=v.whole("INVOICE_DAYS_DUE", get("INVOICE_DAYS_DUE", 30), 1),
         fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or "")),
+        vies_url=vies_url(get),
         anthropic_unknown_betas=v.one_of(
             "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
         ),
