@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.harness import free_port
+from tests.support.harness import listening_socket, port_of, serving
 
 
 @dataclass
@@ -24,8 +24,8 @@ class Vies:
 
 @asynccontextmanager
 async def vies_server() -> AsyncIterator[Vies]:
-    port = free_port()
-    vies = Vies(f"http://127.0.0.1:{port}/taxation_customs/vies/rest-api")
+    sock = listening_socket()
+    vies = Vies(f"http://127.0.0.1:{port_of(sock)}/taxation_customs/vies/rest-api")
 
     async def check(request: web.Request) -> web.Response:
         body = await request.json()
@@ -43,10 +43,5 @@ async def vies_server() -> AsyncIterator[Vies]:
 
     app = web.Application()
     app.router.add_post("/taxation_customs/vies/rest-api/check-vat-number", check)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving(app, sock):
         yield vies
-    finally:
-        await runner.cleanup()
