@@ -7,6 +7,11 @@ day does not lengthen the runway. The credit is walked day by day: a grant endin
 day begins takes its unspent rest with it; each day's spend draws the grants in the
 allocator's order (soonest end first) and then the rest of the balance. Integers only.
 
+A prepaid commitment's open period is walked too: its committed share still unspent leaves
+the balance at the period's end (less what rolls over), the next period credits its amount
+unless the commitment ends with this one, and where the commitment refuses calls once used
+up, the runway ends when a period's allowance does.
+
 What it promises (docs/guides/dashboard.md, "Runway"): if each coming day spends no more
 than the stated rate, the credit lasts at least the stated days. It is stated in whole days,
 rounded down, and in weeks or months past two weeks, never finer than the rate supports.
@@ -15,11 +20,13 @@ rounded down, and in weeks or months past two weeks, never finer than the rate s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from billing.commitments import period_after
 from billing.credit_grants import Grant, draw_order
 from billing.display import quota_label, usd
+from billing.money import BPS
 
 BASIS_DAYS = 7
 HORIZON_DAYS = 365
@@ -34,12 +41,31 @@ class TopUp:
 
 
 @dataclass(frozen=True, slots=True)
+class Committed:
+    """A prepaid commitment's open period as the runway walks it: what its allowance has
+    left (`left_micros`, the committed share first written off), the period's end (ms),
+    and its terms: what each next period credits, the rollover, whether calls are refused
+    once a period is used up, and when the commitment ends (None: it goes on)."""
+
+    left_micros: int
+    committed_left_micros: int
+    period_ends_ms: int
+    period: str
+    amount_micros: int
+    rollover_bps: int = 0
+    rollover_cap_micros: int = 0
+    refuse: bool = False
+    ends_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Runway:
     rate_micros: int  # a day's spend the forecast assumes; 0: no recent spend
     basis_days: int
     days_left: int | None  # whole days the credit lasts; None: no spend, or past the horizon
     lost_micros: int  # credit that expires unspent within the runway
     top_up_in_days: int | None  # with auto top-up: the day the balance first falls under it
+    refused: bool = False  # the end is the commitment's allowance, calls refused past it
 
     @property
     def words(self) -> str:
@@ -117,18 +143,22 @@ def runway(
     days: Sequence[int],
     grants: Sequence[Grant] = (),
     top_up: TopUp | None = None,
+    commitment: Committed | None = None,
 ) -> Runway:
     """The runway of `available_micros` at the rate `days` (the last whole days' spend,
     oldest first) give, with `grants` (their remaining money is inside the available
-    balance) ending on their dates."""
+    balance) ending on their dates, and a prepaid `commitment`'s periods."""
     rate = daily_rate(days)
     if rate == 0:
         return Runway(0, len(days), None, 0, None)
-    walk = _Walk(available_micros, list(grants))
+    walk = _Walk(available_micros, list(grants), commitment)
     topped: int | None = None
     for day in range(1, HORIZON_DAYS + 1):
-        walk.expire(now + timedelta(days=day - 1))
-        if not walk.spend(rate, now + timedelta(days=day - 1)):
+        at = now + timedelta(days=day - 1)
+        walk.expire(at)
+        if walk.refuses(rate):
+            return Runway(rate, len(days), day - 1, walk.lost, topped, refused=True)
+        if not walk.spend(rate, at):
             return Runway(rate, len(days), day - 1, walk.lost, topped)
         if top_up is not None and topped is None and walk.balance < top_up.threshold_micros:
             topped = day
@@ -138,26 +168,63 @@ def runway(
 class _Walk:
     """The balance and its grants as the days go by."""
 
-    def __init__(self, balance: int, grants: list[Grant]) -> None:
+    def __init__(self, balance: int, grants: list[Grant], commitment: Committed | None) -> None:
         self.balance = balance
         self.grants = {g.id: g.remaining for g in grants if g.remaining > 0}
         self.ends = {g.id: g for g in grants}
         self.lost = 0
+        self.commitment = commitment
 
     def expire(self, at: datetime) -> None:
-        """Grants ended by `at` take their unspent rest out of the balance."""
+        """Grants ended by `at` take their unspent rest out of the balance; so does a
+        commitment's period ended by then, and the next one credits its amount."""
         for gid, left in list(self.grants.items()):
             if not self.ends[gid].live_at(at):
-                gone = min(left, max(0, self.balance))
-                self.balance -= gone
-                self.lost += gone
+                self._lose(left)
                 del self.grants[gid]
+        c = self.commitment
+        while c is not None and c.period_ends_ms <= at.timestamp() * 1000:
+            unused = c.committed_left_micros
+            rolled = min(unused * c.rollover_bps // BPS, c.rollover_cap_micros)
+            self._lose(unused - rolled)
+            c = self._next_period(c, rolled)
+        self.commitment = c
+
+    def _lose(self, amount: int) -> None:
+        gone = min(amount, max(0, self.balance))
+        self.balance -= gone
+        self.lost += gone
+
+    def _next_period(self, c: Committed, rolled: int) -> Committed | None:
+        if c.ends_ms is not None and c.ends_ms <= c.period_ends_ms:
+            return None
+        self.balance += c.amount_micros  # prepaid: each period's commitment at its open
+        ends = period_after(c.period, c.period_ends_ms)
+        return replace(c, left_micros=c.amount_micros + rolled,
+                       committed_left_micros=c.amount_micros, period_ends_ms=ends)  # fmt: skip
+
+    def refuses(self, amount: int) -> bool:
+        """A commitment that refuses calls once used up cannot take a day's spend."""
+        return (
+            self.commitment is not None
+            and self.commitment.refuse
+            and (self.commitment.left_micros < amount)
+        )
 
     def spend(self, amount: int, at: datetime) -> bool:
         """A day's spend; False when the balance cannot pay it all."""
         if self.balance < amount:
             return False
         self.balance -= amount
+        c = self.commitment
+        if c is not None:  # rolled-in money first, then the committed share
+            rolled_in = c.left_micros - c.committed_left_micros
+            from_committed = max(0, amount - rolled_in)
+            self.commitment = replace(
+                c,
+                left_micros=max(0, c.left_micros - amount),
+                committed_left_micros=max(0, c.committed_left_micros - from_committed),
+            )
         order = draw_order([_left(self.ends[g], r) for g, r in self.grants.items()], at)
         for grant in order:
             if amount == 0:
@@ -185,6 +252,9 @@ def runway_words(r: Runway) -> str:
         return f"{basis}, the next automatic top-up is due {when}."
     if r.days_left is None:
         return f"{basis}, your credit lasts more than a year."
+    if r.refused:
+        when = "within a day" if r.days_left == 0 else f"in {_about(r.days_left)}"
+        return f"{basis}, your commitment is used up {when}, and calls are refused after."
     lost = f"; {usd(r.lost_micros)} of credit expires unspent first" if r.lost_micros else ""
     if r.days_left == 0:
         return f"{basis}, your credit runs out within a day{lost}."

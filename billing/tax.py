@@ -3,8 +3,9 @@
 The table names the issuer's country, the EU member states, and a rate per customer country
 (percent, an exact decimal string). One rule decides an invoice's rate:
 
-1. a business customer (one with a tax id) in an EU country other than the issuer's, the
-   issuer being in the EU too: 0%, with the legal mention "Reverse charge";
+1. a business customer in an EU country other than the issuer's, the issuer being in the
+   EU too, whose tax id is a valid VAT number of that member state (format and check
+   digit, by python-stdnum): 0%, with the legal mention "Reverse charge";
 2. otherwise the customer's country's rate from the table (VAT, GST...);
 3. a country the table does not list: the table's `default` rate (0% unless set), with its
    `default_mention` (e.g. "Outside the scope of VAT").
@@ -24,6 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError
+from stdnum.util import get_cc_module
+
 REVERSE_CHARGE = "Reverse charge"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PERCENT = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,4})?$")
@@ -31,6 +36,10 @@ _PERCENT = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,4})?$")
 
 class InvalidTaxTable(ValueError):
     """config/tax.toml is not a table this module can apply."""
+
+
+class InvalidTaxId(ValueError):
+    """A customer's tax id that is not a valid number of its country."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +113,46 @@ def read_table(path: Path) -> TaxTable:
         raise InvalidTaxTable(f"{path}: {exc}") from exc
 
 
+def vat_country(tax_id: str) -> str | None:
+    """The member state whose valid VAT number `tax_id` is (GR for Greece's EL prefix), or
+    None for anything else."""
+    try:
+        number = eu_vat.validate(tax_id)
+    except ValidationError:
+        return None
+    prefix = number[:2].upper()
+    return "GR" if prefix == "EL" else prefix
+
+
+def checked_tax_id(tax_id: str, customer_country: str) -> str:
+    """`tax_id` checked by python-stdnum against the customer's country: in the EU a VAT
+    number of that member state (its prefix may be left off), kept in its compact form;
+    elsewhere the country's own number where python-stdnum knows it (GB VAT, CH UID, AU
+    ABN, JP corporate number...), kept as written, as is one no rule is known for, since
+    it decides no rate there. '' stays ''. InvalidTaxId otherwise."""
+    text = tax_id.strip()
+    where = customer_country.strip().upper()
+    if not text:
+        return ""
+    if where in EU_COUNTRIES:
+        for asked in (text, f"{'EL' if where == 'GR' else where}{text}"):
+            if vat_country(asked) == where:
+                return str(eu_vat.compact(asked))
+        raise InvalidTaxId(f"'{text}' is not a valid VAT number of {where} (format, check digit).")
+    module = get_cc_module(where.lower(), "vat") if _COUNTRY.fullmatch(where) else None
+    if module is None:
+        return text
+    if not module.is_valid(text):
+        raise InvalidTaxId(f"'{text}' is not a valid tax number of {where}.")
+    return text
+
+
 def tax_for(table: TaxTable, customer_country: str, customer_tax_id: str) -> Tax:
     """The one rule of the module docstring."""
     where = customer_country.upper()
     issuer = table.issuer_country
-    if customer_tax_id.strip() and issuer in table.eu and where in table.eu and where != issuer:
+    business = vat_country(customer_tax_id) == where
+    if business and issuer in table.eu and where in table.eu and where != issuer:
         return Tax(Decimal(0), "VAT", REVERSE_CHARGE)
     found = table.rates.get(where)
     if found is not None:

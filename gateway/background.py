@@ -178,7 +178,10 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
     yield from export_jobs(settings, stores.exports(), session, stop)
     alerts, members = app[ACCOUNT_ALERTS], app[MEMBERS]
     payments = app[PAYMENTS]
-    runways = Runways(app[LEDGER], stores.store, app[USAGE], app[GRANTS], payments.profiles)
+    commitments = (stores.commitments(), stores.store.commitments)
+    runways = Runways(
+        app[LEDGER], stores.store, app[USAGE], app[GRANTS], payments.profiles, commitments
+    )
     yield from notify_jobs(
         settings, stores.store, app[NOTIFY], alerts, session, stop, members, runways.of
     )

@@ -216,10 +216,39 @@ def check_chain(chain: Chain, prices: Iterable[ModelPrice]) -> None:
             book_price(chain, price)
 
 
+def idle_rules(book: Book, prices: Iterable[ModelPrice]) -> list[int]:
+    """The positions of `book`'s rules that price no rate of `prices`: one naming a model
+    nobody serves, a dimension its models' list cards lack (a per-call fee on a model with
+    none), or one a more specific rule of the book always beats. Shown in force, such a
+    rule would bill nothing (docs/guides/price-books.md)."""
+    used: set[int] = set()
+    for name, key in _rates(prices):
+        rule = book.best(name, dimension_of(key))
+        if rule is not None:
+            used.add(id(rule))
+    return [i for i, rule in enumerate(book.rules) if id(rule) not in used]
+
+
+def _rates(prices: Iterable[ModelPrice]) -> set[tuple[str, str]]:
+    """Every (model, price key) a list card of `prices` or of their deployments has."""
+    found: set[tuple[str, str]] = set()
+    for price in prices:
+        found |= {
+            (price.name, key)
+            for period in price.periods
+            for segment in period.segments
+            for card in segment.values()
+            for band in card.bands
+            for key in band.rates
+        }
+        found |= _rates(d.price for d in price.deployments)
+    return found
+
+
 def _reaches(chain: Chain, model: str) -> bool:
     if any(b.adjust_bps for b in chain):
         return True
     return any(r.rank(model) >= 0 for b in chain for r in b.rules)
 
 
-__all__ = ["BookError", "BookShelf", "Source", "book_price", "source"]
+__all__ = ["BookError", "BookShelf", "Source", "book_price", "idle_rules", "source"]

@@ -8,6 +8,7 @@ review price changes before they bill (price_review_cmd.py)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from billing.pricing.shelf import Chain
 from gateway.cli import price_review_cmd
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
 from gateway.cli.client import run as run_client
+from gateway.config.providers import pricing_terms, read_providers
 from gateway.config.settings import PROVIDERS, Settings
+from gateway.config.values import ConfigError, read_toml
 from gateway.stores.connect import open_stores
 
 
@@ -49,12 +52,17 @@ def add_parser(sub: Any) -> None:
 OFFLINE = frozenset({"show", "check", "diff"}) | price_review_cmd.COMMANDS
 
 
-def _table(config: Path) -> PricingTable:
-    return load_pricing(config / "pricing.toml", frozenset(PROVIDERS))
+def _table(config: Path, settings_file: Path | None = None) -> PricingTable:
+    """pricing.toml, its providers the built-in ones and those `settings_file` (--config)
+    adds with `[providers.NAME]` tables."""
+    tables = read_toml(settings_file).get("providers", {})
+    providers = read_providers(os.environ, tables if isinstance(tables, dict) else {})
+    return load_pricing(config / "pricing.toml", PROVIDERS, *pricing_terms(providers))
 
 
-def _show(config: Path, name: str) -> int:
-    price = _table(config).lookup(name)
+def _show(config: Path, args: argparse.Namespace) -> int:
+    name = args.model
+    price = _table(config, args.config).lookup(name)
     if price is None:
         print(f"meterway: no model {name!r} is served", file=sys.stderr)
         return 1
@@ -62,10 +70,10 @@ def _show(config: Path, name: str) -> int:
     return 0
 
 
-def _check(config: Path) -> int:
+def _check(config: Path, args: argparse.Namespace) -> int:
     """The table loaded (else main refused it); each served model is priced now, and every
     model a plan names is served."""
-    table = _table(config)
+    table = _table(config, args.config)
     unpriced = [m.name for m in table.served() if not m.is_priced()]
     for name in unpriced:
         print(f"meterway: {name} has no price", file=sys.stderr)
@@ -87,7 +95,7 @@ def _diff(config: Path, args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"meterway: {exc}", file=sys.stderr)
         return ERROR
-    table = _table(config)
+    table = _table(config, args.config)
     lines = diff(served["models"], table.current())
     print(f"served: {served['catalogue'] or 'no catalogue'}; installed: {table.catalogue_version}")
     print("\n".join(lines) if lines else "no price would change")
@@ -142,10 +150,10 @@ def offline(args: argparse.Namespace, config: Path) -> int:
         return run_client(price_review_cmd.run, args)
     try:
         if args.prices_command == "show":
-            return _show(config, args.model)
+            return _show(config, args)
         if args.prices_command == "diff":
             return _diff(config, args)
-        return _check(config)
-    except (PricingError, PlanError) as exc:
+        return _check(config, args)
+    except (PricingError, PlanError, ConfigError) as exc:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -172,6 +172,12 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# The commands that price calls: they check pricing.toml first, with the providers the
+# settings name (an upstream of its own is one --config's `[providers.NAME]` adds). The
+# others (migrate, ledger, settler, payments...) never read it, so they need no --config.
+PRICED = frozenset({"serve", "dev"})
+
+
 def dev_env(
     env: dict[str, str], host: str | None = None, port: int | None = None
 ) -> dict[str, str]:
@@ -228,7 +234,8 @@ def configured(args: argparse.Namespace, env: dict[str, str]) -> int:
     try:
         settings = load_settings(env, args.config)
         load_plans(settings.plans_path)
-        load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers))
+        if args.command in PRICED:
+            load_pricing(settings.pricing_path, PROVIDERS, *pricing_terms(settings.providers))
     except (ConfigError, PlanError, PricingError) as exc:
         print(f"meterway: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -23,3 +23,12 @@ def invoice_tax_source(get: Callable[[str, Any], Any], provider: str) -> tuple[s
             f"INVOICE_TAX_CODE must be a Stripe tax code like txcd_10000000, not '{code}'"
         )
     return source, code
+
+
+def vies_url(get: Callable[[str, Any], Any]) -> str:
+    """VIES_URL: VIES's REST interface, asked whether a customer's VAT number is registered
+    when it is set (https://ec.europa.eu/taxation_customs/vies/rest-api); empty: not asked."""
+    url = str(get("VIES_URL", "") or "").strip()
+    if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ConfigError(f"VIES_URL must be an http(s) URL, not '{url}'")
+    return url

@@ -21,7 +21,7 @@ from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings
 from gateway.config.domains import DomainSettings, domain_settings
 from gateway.config.egress_rules import EgressPolicy, EgressRefused, check_url, parse_allow
-from gateway.config.invoicing import invoice_tax_source
+from gateway.config.invoicing import invoice_tax_source, vies_url
 from gateway.config.mcp import McpServer, read_mcp
 from gateway.config.outbound import OutboundSettings
 from gateway.config.payments import PaymentSettings, payment_settings
@@ -30,6 +30,7 @@ from gateway.config.proof import ProofSettings, proof_settings
 from gateway.config.providers import PROVIDERS as PROVIDERS
 from gateway.config.providers import ProviderSettings as ProviderSettings
 from gateway.config.providers import read_providers
+from gateway.config.proxies import ProxySettings, proxy_settings
 from gateway.config.reconcile import ReconcileSettings, reconcile_settings
 from gateway.config.saml import SamlSettings, saml_settings
 from gateway.config.signup import SignupSettings, check_trial_card, signup_settings
@@ -137,6 +138,9 @@ class Settings:
     client_body_timeout_s: float = 30.0
     client_idle_timeout_s: float = 15.0
     max_connections: int = 4096
+    # The reverse proxies whose forwarding header names the client (TRUSTED_PROXIES,
+    # TRUSTED_PROXY_HEADER: gateway/config/proxies.py); none by default.
+    proxies: ProxySettings = field(default_factory=ProxySettings)
     upstream_first_byte_timeout_s: float = 600.0
     upstream_idle_timeout_s: float = 300.0
     stream_drain_timeout_s: float = 60.0
@@ -190,6 +194,7 @@ class Settings:
     invoice_series: str = "INV"
     invoice_days_due: int = 30  # days a sent invoice gives the customer to pay (Stripe's due date)
     fx_rates_url: str = ""  # the ECB-format reference rates an invoice reads when given none
+    vies_url: str = ""  # VIES's REST interface, asked when a customer's VAT number is set
     # Who names an invoice's tax rate (INVOICE_TAX): `table` (tax.toml) or `stripe` (Stripe
     # Tax, for the product's INVOICE_TAX_CODE).
     invoice_tax: str = "table"
@@ -291,6 +296,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         scim_group_roles=_group_roles(str(get("SCIM_GROUP_ROLES", "") or "")),
         outbound=_outbound(get),
         key_rotation_grace_s=v.whole("KEY_ROTATION_GRACE_S", get("KEY_ROTATION_GRACE_S", 86400), 0),
+        proxies=proxy_settings(get),
         **_hostile_limits(get),
         hold_refresh_s=v.number("HOLD_REFRESH_S", get("HOLD_REFRESH_S", 30), 0.05),
         price_review=price_review(get),
@@ -307,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         invoice_tax_code=tax_code,
         invoice_days_due=v.whole("INVOICE_DAYS_DUE", get("INVOICE_DAYS_DUE", 30), 1),
         fx_rates_url=_fx_url(str(get("FX_RATES_URL", "") or ""), _egress(get)),
+        vies_url=vies_url(get),
         anthropic_unknown_betas=v.one_of(
             "ANTHROPIC_UNKNOWN_BETAS", get, "pass", ("pass", "refuse")
         ),

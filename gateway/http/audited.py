@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.appkeys import AUDIT
+from gateway.http.client_address import client_address
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.principal import PRINCIPAL, Principal
 from gateway.services import audit
@@ -44,7 +45,7 @@ def actor_of(request: web.Request) -> Actor:
 
 
 def origin_of(request: web.Request) -> Origin:
-    return Origin(request.get(REQUEST_ID), request.remote)
+    return Origin(request.get(REQUEST_ID), client_address(request))
 
 
 async def record(

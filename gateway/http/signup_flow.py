@@ -46,6 +46,7 @@ from gateway.http.appkeys import (
     SIGNUPS,
     STORE,
 )
+from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
 from gateway.outbound import signin_mail, signup_mail
 from gateway.services import domain_claims, trial_gate
@@ -95,7 +96,7 @@ async def _within_limits(request: web.Request, addr: Address) -> None:
     signup, tickets = app[SETTINGS].signup, app[SIGNIN_TICKETS]
     hashed = hashlib.sha256(addr.normalized.encode()).hexdigest()
     for name, limit in (
-        (f"signup-client:{request.remote or ''}", signup.limit_client),
+        (f"signup-client:{client_address(request)}", signup.limit_client),
         (f"signup-domain:{addr.domain}", signup.limit_domain),
         (f"signup-address:{hashed}", app[SETTINGS].signin.link_limit_address),
     ):
@@ -187,7 +188,7 @@ async def opened(
 def signals(request: web.Request) -> trial_gate.Signals:
     """The network and the device a request came from, as the trial's checks count them."""
     raw = request.cookies.get(DEVICE_COOKIE) or request.headers.get(DEVICE_HEADER) or ""
-    return trial_gate.Signals(network_of(request.remote or ""), device_of(raw[:200]))
+    return trial_gate.Signals(network_of(client_address(request)), device_of(raw[:200]))
 
 
 async def trial_answer(request: web.Request, account_id: str) -> dict[str, object] | None:

@@ -27,7 +27,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.repair import HotRestorePort
-from gateway.stores.records import KeyRecord, Row
+from gateway.stores.records import KeyRecord, KeyState, Row
 
 __all__ = [
     "Drift",
@@ -196,6 +196,13 @@ async def _key_teams(stores: Stores) -> None:
         )
 
 
+def _state(key: Row, paused: set[str]) -> KeyState:
+    """A key's state as PostgreSQL holds it: a revocation wins over a pause."""
+    if key["revoked_at"] is not None:
+        return "revoked"
+    return "paused" if key["id"] in paused else "active"
+
+
 async def _keys(stores: Stores) -> int:
     rows = await stores.operator().api_keys()
     paused = set(await stores.anomalies().all_paused())
@@ -216,9 +223,8 @@ async def _keys(stores: Stores) -> int:
         await stores.store.put_key(
             record,
             k["key_hash"],
-            active=k["revoked_at"] is None,
             expires_at_ms=expires,
             quotas=parse_quotas(json.loads(raw) if isinstance(raw, str) else raw),
-            paused=k["id"] in paused,
+            state=_state(k, paused),
         )
     return len(rows)

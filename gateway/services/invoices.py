@@ -25,7 +25,7 @@ from billing.invoices import (
 )
 from billing.receipts import Seller
 from billing.statements import Month
-from billing.tax import STRIPE_TAX_ID_TYPES, Tax, TaxTable, tax_for
+from billing.tax import STRIPE_TAX_ID_TYPES, Tax, TaxTable, checked_tax_id, tax_for
 from gateway.services.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.ports.invoices import OpenDraw
@@ -202,9 +202,26 @@ async def credit_note(
     return await store.credit_note(series, number, build)
 
 
-def customer_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The invoicing details a request sets, each checked (InvalidInvoice/InvalidCurrency)."""
+def customer_fields(body: Mapping[str, Any], stored: Row | None = None) -> dict[str, Any]:
+    """The invoicing details a request sets over `stored`, each checked
+    (InvalidInvoice/InvalidCurrency; InvalidTaxId for a tax id that is not a valid number of
+    the customer's country, as the request or `stored` names them)."""
     out = _texts(body)
+    out.update(_tax_id(body, stored or {}, _others(body)))
+    return out
+
+
+def _tax_id(body: Mapping[str, Any], stored: Row, others: dict[str, Any]) -> dict[str, Any]:
+    """The tax id in its compact form, checked against the country it will stand beside."""
+    if "tax_id" not in body and "country" not in others:
+        return others
+    tax_id = body["tax_id"] if "tax_id" in body else stored.get("tax_id") or ""
+    country = others.get("country", stored.get("country") or "")
+    return others | {"tax_id": checked_tax_id(str(tax_id), str(country))}
+
+
+def _others(body: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if "address" in body:
         lines = body["address"]
         if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):

@@ -19,7 +19,8 @@ from billing.money import charge
 from billing.plans import resolved_markup
 from billing.pricing.books import Book, BookChange, BookError, is_book_change, read_book_change
 from billing.pricing.changes import AccountPreview, largest_move, row_usage
-from billing.pricing.shelf import BookShelf, check_chain
+from billing.pricing.model import ModelPrice
+from billing.pricing.shelf import BookShelf, check_chain, idle_rules
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.stores.records import Row
 
@@ -92,6 +93,8 @@ def check(shelf: BookShelf, change: BookChange, at: int, desk: PriceDesk) -> Non
                 f"book {name!r} is not defined (define it in 'books').", param="books"
             )
     served = desk.table.served()
+    for book in change.books:
+        _no_idle_rule(book, served)
     changed = {b.name for b in change.books}
     for name in sorted(shelf.versions):  # the changed books and every book inheriting one
         chain = shelf.chain_of(name, at)
@@ -101,6 +104,19 @@ def check(shelf: BookShelf, change: BookChange, at: int, desk: PriceDesk) -> Non
             check_chain(chain, served)
         except BookError as exc:
             raise InvalidRequest(str(exc), param="books") from exc
+
+
+def _no_idle_rule(book: Book, served: list[ModelPrice]) -> None:
+    """Refuse a book with a rule that would be shown in force and bill nothing."""
+    idle = idle_rules(book, served)
+    if idle:
+        rule = book.rules[idle[0]]
+        raise InvalidRequest(
+            f"book {book.tag}: rule {idle[0] + 1} ({rule.describe()}) prices no call: no"
+            " served model it names has that rate on its list card, or a more specific rule"
+            " of the book always wins. Name a model and dimension it would change.",
+            param="books",
+        )
 
 
 async def checked(desk: PriceDesk, document: Mapping[str, Any], effective_at: datetime) -> None:

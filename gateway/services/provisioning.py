@@ -72,7 +72,7 @@ async def issue_key(
         lineage.ancestors,
     )
     expires_ms = int(spec.expires_at.timestamp() * 1000) if spec.expires_at else 0
-    await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=spec.quotas)
+    await store.put_key(record, digest, expires_at_ms=expires_ms, quotas=spec.quotas)
     return IssuedKey(key_id, secret)
 
 
@@ -83,7 +83,8 @@ def new_secret() -> tuple[str, str, str]:
 
 
 async def publish_row(store: HotStorePort, row: Row, digest: str) -> None:
-    """Put a key recorded in PostgreSQL (`row`, every column) where the proxy reads it."""
+    """Put a key recorded in PostgreSQL (`row`, every column) where the proxy reads it: its
+    limits, scopes and expiry; a pause or a revocation it carries stays (put_key)."""
     record = KeyRecord(
         row["id"],
         row["account_id"],
@@ -98,4 +99,4 @@ async def publish_row(store: HotStorePort, row: Row, digest: str) -> None:
     expires = row["expires_at"]
     expires_ms = int(expires.timestamp() * 1000) if expires else 0
     quotas = parse_quotas(json.loads(row["quotas"]))
-    await store.put_key(record, digest, active=True, expires_at_ms=expires_ms, quotas=quotas)
+    await store.put_key(record, digest, expires_at_ms=expires_ms, quotas=quotas)

@@ -1,7 +1,9 @@
 """An account's runway as every surface shows it (GET /v1/account/runway, the dashboard's
 overview, `meterway billing status`): the last whole days' spend from the usage rollups,
 its credit grants and their ends, and its auto top-up, read off the request path and
-reckoned by billing/runway.py."""
+reckoned by billing/runway.py. A prepaid commitment's open period counts too: its
+allowance left (the hot store's draw, as the commitment's own answer reads it), its end and
+its terms."""
 
 from __future__ import annotations
 
@@ -10,16 +12,23 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from billing.commitments import allowance, terms_from
 from billing.credit_grants import Grant
 from billing.quotas import Quota
 from billing.runway import (
     BASIS_DAYS,
     BudgetRunway,
+    Committed,
     Runway,
     TopUp,
     budget_runway,
     daily_rate,
     runway,
+)
+from gateway.stores.ports.commitments import (
+    CommitmentHotPort,
+    CommitmentLedgerPort,
+    tranches_of,
 )
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.payments import Profile
@@ -70,6 +79,29 @@ def top_up_of(profile: Profile | None) -> TopUp | None:
     return TopUp(setting.threshold_micros, setting.amount_micros)
 
 
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def committed(found: tuple[Row, Row | None] | None, hot: Mapping[str, str]) -> Committed | None:
+    """A prepaid commitment's open period as the runway walks it (None: no commitment, in
+    arrears, or no period open); `hot` the account's commitment fields, whose draw and holds
+    count while they are this period's."""
+    row, period = found or ({}, None)
+    if period is None or row["billing"] != "prepaid":
+        return None
+    terms, ends_ms = terms_from(row), _ms(period["ends_at"])
+    left = allowance(period["committed_micros"], tranches_of(period.get("rolled_in")))
+    if hot.get("cme") == str(ends_ms):
+        left -= int(hot.get("cmu", "0")) + int(hot.get("cmh", "0"))
+    left = max(0, left)
+    return Committed(
+        left, min(left, int(period["committed_micros"])), ends_ms, terms.period,
+        terms.amount_micros, terms.rollover_bps, terms.rollover_cap_micros,
+        terms.on_exhausted == "refuse", _ms(row["ends_at"]) if row.get("ends_at") else None,
+    )  # fmt: skip
+
+
 async def account_runway(
     usage: DailySpend,
     grants: AccountGrants,
@@ -77,10 +109,11 @@ async def account_runway(
     available_micros: int,
     now: datetime,
     profile: Profile | None = None,
+    commitment: Committed | None = None,
 ) -> Runway:
     days = await last_days(usage, account_id, now.date())
     held = open_grants(await grants.of_account(account_id))
-    return runway(now, available_micros, days, held, top_up_of(profile))
+    return runway(now, available_micros, days, held, top_up_of(profile), commitment)
 
 
 class AccountRows(Protocol):
@@ -112,6 +145,7 @@ class Runways:
     usage: DailySpend
     grants: AccountGrants
     profiles: Profiles | None = None
+    commitments: tuple[CommitmentLedgerPort, CommitmentHotPort] | None = None
 
     async def of(self, account_id: str, available_micros: int) -> Runway | None:
         """The account's runway; None for a postpaid account (or none at all)."""
@@ -125,8 +159,16 @@ class Runways:
         now = datetime.fromtimestamp(await self.clock.now_ms() / 1000, UTC)
         profile = await self.profiles.profile(account_id) if self.profiles else None
         return await account_runway(
-            self.usage, self.grants, account_id, available_micros, now, profile
-        )
+            self.usage, self.grants, account_id, available_micros, now, profile,
+            await self._committed(account_id),
+        )  # fmt: skip
+
+    async def _committed(self, account_id: str) -> Committed | None:
+        if self.commitments is None:
+            return None
+        rows, hot = self.commitments
+        found = await rows.get(account_id)
+        return committed(found, await hot.fields(account_id) if found else {})
 
     async def budgets(self, account_id: str) -> list[BudgetRunway]:
         """Each spend window of the account at the same rate: when its limit is used up,

@@ -18,6 +18,7 @@ from billing.values import Value
 from gateway.stores.stream_fields import ACCOUNT, REQUEST_ID
 
 Row = Mapping[str, Any]  # one ledger row by column name (a dict, never an asyncpg Record)
+KeyState = Literal["active", "paused", "revoked"]  # a key's state, as put_key writes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ async def _populate(store: HotStore) -> list[KeyRecord]:
         await store.apply_credit(acct, 1, 10**14)
         records.append(KeyRecord(f"key_bench{i}", acct, shard_of(acct), "k", (), ()))
         await store.put_key(
-            records[-1], f"hash{i}-{secrets.token_hex(4)}", active=True, expires_at_ms=0, quotas=()
+            records[-1], f"hash{i}-{secrets.token_hex(4)}", expires_at_ms=0, quotas=()
         )
     await store.mark_ready()
     return records

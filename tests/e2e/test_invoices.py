@@ -146,6 +146,36 @@ async def test_reverse_charge_for_a_french_business(gw: Gateway) -> None:
     assert pdf.status == 200 and body.startswith(b"%PDF-1.4") and b"(Reverse charge) Tj" in body
 
 
+@pytest.mark.parametrize(
+    "tax_id",
+    ["!!! not a VAT id ???", "FR40303265046", "DE136695976", "40303265046", "FRXX"],
+)
+async def test_a_tax_id_that_is_not_the_customers_vat_number_is_refused(
+    gw: Gateway, tax_id: str
+) -> None:
+    """Not a VAT number, a wrong check digit, another member state's: refused, naming the
+    field, so it never turns VAT off."""
+    t = await tenant(gw, plan="enterprise", credit=0)
+    path = f"/admin/v1/accounts/{t.account_id}/invoicing"
+    status, body = await gw.admin("PUT", path, {"country": "FR", "tax_id": tax_id})
+    assert status == 400 and body["error"]["param"] == "tax_id", body
+    status, body = await gw.admin("PUT", path, {"country": "FR"})
+    assert status == 200 and body["tax_id"] == ""
+    status, body = await gw.admin("PUT", path, {"tax_id": tax_id})  # the stored country's
+    assert status == 400 and body["error"]["param"] == "tax_id", body
+
+
+async def test_a_vat_number_is_kept_in_its_compact_form(gw: Gateway) -> None:
+    t = await tenant(gw, plan="enterprise", credit=0)
+    path = f"/admin/v1/accounts/{t.account_id}/invoicing"
+    for written in ("FR 40 303 265 045", "40303265045", "fr40303265045"):
+        status, body = await gw.admin("PUT", path, {"country": "FR", "tax_id": written})
+        assert status == 200 and body["tax_id"] == "FR40303265045", body
+    # A customer moved to another country keeps no VAT number of the one it left.
+    status, body = await gw.admin("PUT", path, {"country": "DE"})
+    assert status == 400 and body["error"]["param"] == "tax_id", body
+
+
 async def test_jpy_invoice_has_whole_yen(gw: Gateway) -> None:
     c = await postpaid(gw, {"country": "JP", "currency": "JPY", "rate": "151.37"}, calls=3)
     status, inv = await issue(gw, c.account_id, group_by="key")

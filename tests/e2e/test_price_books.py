@@ -216,6 +216,28 @@ async def test_a_book_that_cannot_price_exactly_or_names_no_book_is_refused(gw: 
         assert status == 400 and said in refused["error"]["message"], (body, refused)
 
 
+async def test_a_rule_that_prices_nothing_is_refused_by_name(gw: Gateway) -> None:
+    """A per-call fee on a model whose list card has none, a model nobody serves, a rule a
+    more specific one of its book always beats: each would be shown in force and bill
+    nothing, so the book is refused when proposed, naming the rule."""
+    ahead = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+    fee = {"model": "house-4o-mini", "dimension": "request", "rate": "1.00"}
+    beaten = {"family": "house-4o", "dimension": "input", "adjust_bps": -500}
+    for rules, said in (
+        ([fee], "book fee@0: rule 1 (model house-4o-mini, request"),
+        ([{"family": "house-4o", "adjust_bps": -100}, fee], "book fee@0: rule 2 (model"),
+        ([{"model": "no-such-model", "adjust_bps": -100}], "rule 1 (model no-such-model"),
+        ([{**beaten, "adjust_bps": -1000}, beaten], "rule 2 (family house-4o, input"),
+    ):
+        body = {"books": {"fee": {"rules": rules}}, "effective_at": ahead}
+        status, refused = await gw.admin("POST", "/admin/v1/prices/changes", body)
+        assert status == 400 and said in refused["error"]["message"], (rules, refused)
+        assert "prices no call" in refused["error"]["message"]
+        assert refused["error"]["param"] == "books"
+    status, listed = await gw.admin("GET", "/admin/v1/prices/books")
+    assert status == 200 and "fee" not in json.dumps(listed)
+
+
 async def meterway(gw: Gateway, *args: str) -> tuple[int, str]:
     env = {**os.environ, "METERWAY_ADMIN_KEY": ADMIN_KEY}
     proc = await asyncio.create_subprocess_exec(

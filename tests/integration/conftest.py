@@ -156,7 +156,7 @@ async def make_holder(
         await stores.store.apply_credit(acct, entry.entry_id, credit)
     record = KeyRecord(key_id, acct, shard_of(acct), "k", (), ())
     key_hash = secrets.token_hex(32)
-    await stores.store.put_key(record, key_hash, active=True, expires_at_ms=0, quotas=key_quotas)
+    await stores.store.put_key(record, key_hash, expires_at_ms=0, quotas=key_quotas)
     return Holder(record, key_hash)
 
 

@@ -38,9 +38,7 @@ async def child_of(stores: Stores, parent: KeyRecord, quotas: tuple[Quota, ...])
         (),
         ancestors=(parent.key_id, *parent.ancestors),
     )
-    await stores.store.put_key(
-        record, secrets.token_hex(32), active=True, expires_at_ms=0, quotas=quotas
-    )
+    await stores.store.put_key(record, secrets.token_hex(32), expires_at_ms=0, quotas=quotas)
     return record
 
 

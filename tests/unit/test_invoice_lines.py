@@ -160,7 +160,9 @@ def test_group_by_values() -> None:
 
 
 def test_text_names_the_reverse_charge() -> None:
-    inv = invoice([debit("gpt-4o", 1_000_000)], "EUR", "0.92", tax_for(TABLE, "FR", "FR1"))
+    inv = invoice(
+        [debit("gpt-4o", 1_000_000)], "EUR", "0.92", tax_for(TABLE, "FR", "FR40303265045")
+    )
     text = [t for t, _ in text_lines(inv)]
     assert REVERSE_CHARGE in text and "Rate: 1 USD = 0.92 EUR (test)" in text
 

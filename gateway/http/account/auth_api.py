@@ -25,6 +25,7 @@ from gateway.errors import InvalidRequest, PermissionDenied, SignupRateLimited
 from gateway.http import audited, signup_flow
 from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.audited import ACTOR
+from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
 from gateway.http.openapi import signup as signup_doc
 from gateway.http.principal import PRINCIPAL, Principal, principal
@@ -92,7 +93,7 @@ async def device_start(request: web.Request) -> web.Response:
     limit = request.config_dict[SETTINGS].signin.link_limit_client
     if limit:
         count, left = await request.config_dict[SIGNIN_TICKETS].count(
-            f"device-client:{request.remote or ''}", device_login.TTL_S
+            f"device-client:{client_address(request)}", device_login.TTL_S
         )
         if count > limit:
             raise SignupRateLimited(
@@ -100,7 +101,7 @@ async def device_start(request: web.Request) -> web.Response:
             )
     agent = request.headers.get("User-Agent", "")
     tickets = request.config_dict[SIGNIN_TICKETS]
-    device, user = await device_login.start(tickets, scopes, request.remote or "", agent)
+    device, user = await device_login.start(tickets, scopes, client_address(request), agent)
     page = absolute(request, DEVICE_PAGE)
     return web.json_response(
         {

@@ -20,6 +20,7 @@ from aiohttp.helpers import ChainMapProxy
 from billing import authority
 from gateway.errors import NotFound, SigninFailed, SigninRateLimited
 from gateway.http.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
+from gateway.http.client_address import client_address
 from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
 from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
@@ -135,7 +136,7 @@ async def _within_limits(request: web.Request, email: str) -> None:
     tickets, window = request.config_dict[SIGNIN_TICKETS], signin.link_limit_window_s
     address = hashlib.sha256(email.encode()).hexdigest()
     for name, limit in (
-        (f"client:{request.remote or ''}", signin.link_limit_client),
+        (f"client:{client_address(request)}", signin.link_limit_client),
         (f"address:{address}", signin.link_limit_address),
     ):
         if limit:

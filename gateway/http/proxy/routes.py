@@ -19,6 +19,7 @@ from billing.usage import Usage
 from gateway.config.settings import Settings
 from gateway.errors import UpstreamError, UpstreamUnreachable
 from gateway.http.appkeys import PROXYING, SETTINGS, Proxying
+from gateway.http.client_address import client_address
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observe import timing
@@ -290,7 +291,9 @@ async def _metered(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     if admitted.byok_version > seen:
         check_own_keys(p, admitted, seen)
     if p.sightings is not None:
-        p.sightings.seen(key.account_id, key.key_id, request.remote, admitted.request_id, call.body)
+        p.sightings.seen(
+            key.account_id, key.key_id, client_address(request), admitted.request_id, call.body
+        )
     forward = _streamed if call.stream else _media if endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()
@@ -308,7 +311,9 @@ async def _serve(
     if admitted.byok_version > seen:
         check_own_keys(p, admitted, seen)
     if p.sightings is not None:
-        p.sightings.seen(key.account_id, key.key_id, request.remote, admitted.request_id, call.body)
+        p.sightings.seen(
+            key.account_id, key.key_id, client_address(request), admitted.request_id, call.body
+        )
     forward = _streamed if call.stream else _media if call.endpoint.media else _plain
     if call.stream:
         request[CLIENT_GONE] = asyncio.Event()  # set when its client leaves: stop writing

@@ -17,22 +17,32 @@ from billing import authority
 from billing.currency import InvalidCurrency, show
 from billing.invoices import InvalidGroupBy, InvalidInvoice, Invoice, Line, parse_number, text_lines
 from billing.statements import InvalidMonth, parse_month
+from billing.tax import InvalidTaxId, vat_country
 from gateway.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
     PaymentProviderError,
     RateSourceUnavailable,
+    ServiceUnavailable,
 )
 from gateway.http import audited, bodies
-from gateway.http.appkeys import INVOICES, LEDGER, PAYMENTS, SETTINGS, STORE, STORES
+from gateway.http.appkeys import (
+    INVOICES,
+    LEDGER,
+    OUTBOUND_SESSION,
+    PAYMENTS,
+    SETTINGS,
+    STORE,
+    STORES,
+)
 from gateway.http.openapi import invoices as doc
 from gateway.http.pdf import Line as PdfLine
 from gateway.http.pdf import text_pdf
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.outbound import fx_rates
+from gateway.outbound import fx_rates, vies
 from gateway.services import invoice_sending
 from gateway.services import invoices as service
 from gateway.services.payment.port import InvoiceNotSent, NotConfigured, ProviderUnavailable
@@ -201,16 +211,36 @@ async def admin_customer(request: web.Request) -> web.Response:
     return web.json_response(customer_json(account["id"], row))
 
 
+async def _in_vies(request: web.Request, tax_id: str) -> None:
+    """With VIES_URL set, an EU VAT number being set must be registered in VIES."""
+    url = request.config_dict[SETTINGS].vies_url
+    if not url or vat_country(tax_id) is None:
+        return
+    try:
+        listed = await vies.registered(request.config_dict[OUTBOUND_SESSION], url, tax_id)
+    except vies.ViesUnavailable as exc:
+        raise ServiceUnavailable(
+            "VIES did not answer, so the VAT number cannot be checked; try again.",
+            retry_after_s=30,
+        ) from exc
+    if not listed:
+        raise InvalidRequest(f"VIES does not list {tax_id} as a VAT number in use.", param="tax_id")
+
+
 async def admin_set_customer(request: web.Request) -> web.Response:
     account = await _account(request)
     store = request.config_dict[INVOICES]
+    stored = await store.customer(account["id"])
     try:
-        fields = service.customer_fields(await _body(request))
+        fields = service.customer_fields(await _body(request), stored)
     except InvalidGroupBy as exc:
         raise InvalidRequest(str(exc), param="group_by") from exc
+    except InvalidTaxId as exc:
+        raise InvalidRequest(str(exc), param="tax_id") from exc
     except (InvalidInvoice, InvalidCurrency) as exc:
         raise InvalidRequest(str(exc)) from exc
-    before = customer_json(account["id"], await store.customer(account["id"]))
+    await _in_vies(request, str(fields.get("tax_id", "")))
+    before = customer_json(account["id"], stored)
     after = customer_json(account["id"], await store.set_customer(account["id"], fields))
     await audited.record(
         request, "invoice.customer", "account", account["id"], account["id"], before, after

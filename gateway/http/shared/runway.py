@@ -6,7 +6,7 @@ from aiohttp import web
 
 from billing.runway import Runway
 from gateway.errors import NotFound
-from gateway.http.appkeys import GRANTS, LEDGER, PAYMENTS, STORE, USAGE
+from gateway.http.appkeys import GRANTS, LEDGER, PAYMENTS, STORE, STORES, USAGE
 from gateway.services.runway import Runways
 
 POSTPAID = "Postpaid: you are billed for what you use, so no credit runs out."
@@ -17,7 +17,8 @@ def runways(request: web.Request) -> Runways:
     app = request.config_dict
     payments = app.get(PAYMENTS)
     profiles = payments.profiles if payments is not None else None
-    return Runways(app[LEDGER], app[STORE], app[USAGE], app[GRANTS], profiles)
+    commitments = (app[STORES].commitments(), app[STORE].commitments)
+    return Runways(app[LEDGER], app[STORE], app[USAGE], app[GRANTS], profiles, commitments)
 
 
 async def runway_of(request: web.Request, account_id: str, available: int | None) -> Runway | None:

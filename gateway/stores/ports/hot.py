@@ -24,6 +24,7 @@ from gateway.stores.records import (
     GrantEnd,
     HotBalance,
     KeyRecord,
+    KeyState,
     Settlement,
     WindowCount,
 )
@@ -208,13 +209,15 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
         record: KeyRecord,
         key_hash: str,
         *,
-        active: bool,
         expires_at_ms: int,
         quotas: Sequence[Quota],
-        paused: bool = False,
+        state: KeyState | None = None,
     ) -> None:
-        """Publish a key so the next request on any gateway process can use it (or is
-        refused it as paused)."""
+        """Publish a key so the next request on any gateway process can use it. Its state
+        (paused, revoked) is written only when `state` names one (a new key is active):
+        republishing a key's limits, scopes or expiry never lifts a pause or revives a
+        revoked key; only `set_key_paused` and `revoke_key` change it, and `meterway
+        rebuild`, which writes every key's state from PostgreSQL."""
         ...
 
     async def set_key_quotas(self, shard: int, key_id: str, quotas: Sequence[Quota]) -> None:

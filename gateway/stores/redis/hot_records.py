@@ -10,12 +10,20 @@ from collections.abc import Sequence
 
 from billing.next_step import FullWindow
 from billing.quotas import Quota, decode_quotas, encode_quotas
-from gateway.stores.records import AccountFacts, GrantEnd, HotBalance, KeyRecord, WindowCount
+from gateway.stores.records import (
+    AccountFacts,
+    GrantEnd,
+    HotBalance,
+    KeyRecord,
+    KeyState,
+    WindowCount,
+)
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.leases import Leases
 from gateway.stores.redis.records import (
+    KEY_STATES,
     decode_grant_ends,
     decode_refusal,
     encode_grant_ends,
@@ -79,21 +87,23 @@ class HotRecords(HotUpkeep):
         record: KeyRecord,
         key_hash: str,
         *,
-        active: bool,
         expires_at_ms: int,
         quotas: Sequence[Quota],
-        paused: bool = False,
+        state: KeyState | None = None,
     ) -> None:
         name = self.keys.api_key(record.shard, record.key_id)
-        fields = {
+        fields: dict[str, str | int] = {
             "acct": record.account_id,
-            "st": ("p" if paused else "a") if active else "r",
             "exp": expires_at_ms,
             "q": encode_quotas(quotas),
             "an": ",".join(record.ancestors),  # reserve.lua counts the call in theirs too
         }
         with map_redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
+                if state is None:
+                    pipe.hsetnx(name, "st", KEY_STATES["active"])  # a new key; else as it was
+                else:
+                    fields["st"] = KEY_STATES[state]
                 pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
                 pipe.set(self.keys.directory(key_hash), encode_key_record(record))
                 await pipe.execute()
@@ -139,7 +149,7 @@ class HotRecords(HotUpkeep):
     async def revoke_key(self, shard: int, key_id: str) -> None:
         name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(name, "st", "r")
+            await self.redis.hset(name, "st", KEY_STATES["revoked"])
         await self.leases.wait_out(name)
 
     async def set_byok_version(self, account_id: str, version: int) -> None:
@@ -152,7 +162,7 @@ class HotRecords(HotUpkeep):
     async def set_key_paused(self, shard: int, key_id: str, paused: bool) -> None:
         name = self.keys.api_key(shard, key_id)
         with map_redis_errors():
-            await self.redis.hset(name, "st", "p" if paused else "a")
+            await self.redis.hset(name, "st", KEY_STATES["paused" if paused else "active"])
         await self.leases.wait_out(name)
 
     async def set_key_expiry(self, shard: int, key_id: str, expires_at_ms: int) -> None:
@@ -165,7 +175,7 @@ class HotRecords(HotUpkeep):
         """Active and not past its expiry, on the same clock the reserve script uses."""
         with map_redis_errors():
             state, exp = await self.redis.hmget(self.keys.api_key(shard, key_id), ["st", "exp"])
-        if state not in (b"a", "a"):
+        if _text(state or "") != KEY_STATES["active"]:
             return False
         expires = int(exp or 0)
         return expires == 0 or await self.now_ms() < expires

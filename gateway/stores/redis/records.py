@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 from billing.next_step import FullWindow
 from gateway.stores.meter_records import ServiceRecord
-from gateway.stores.records import GrantEnd, KeyRecord
+from gateway.stores.records import GrantEnd, KeyRecord, KeyState
 from gateway.stores.redis.keys import shard_of
+
+# A key hash's `st`, as reserve.lua reads it: anything but active is refused.
+KEY_STATES: dict[KeyState, str] = {"active": "a", "paused": "p", "revoked": "r"}
 
 
 def encode_key_record(record: KeyRecord) -> str:

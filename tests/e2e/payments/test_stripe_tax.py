@@ -71,7 +71,9 @@ async def test_details_stripe_tax_cannot_take_issue_nothing(gw: Gateway) -> None
     status, body = await issue(gw, nowhere.account_id)
     assert status == 409 and "country" in body["error"]["message"], body
     # A tax id whose type Meterway does not know for its country is refused, not guessed.
-    brazil = await postpaid(gw, {"legal_name": "Loja", "country": "BR", "tax_id": "12345"}, calls=1)
+    brazil = await postpaid(
+        gw, {"legal_name": "Loja", "country": "BR", "tax_id": "11222333000181"}, calls=1
+    )
     status, body = await issue(gw, brazil.account_id)
     assert status == 409 and "BR" in body["error"]["message"], body
     # Neither refusal used a number: the next invoice takes the next one.
