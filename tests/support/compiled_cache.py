@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import shutil
@@ -73,6 +74,7 @@ def closure(tree: Path, listed: Iterable[str]) -> list[Path]:
     return sorted(path for path in seen if path.is_file())
 
 
+@functools.cache
 def _toolchain() -> str:
     compiler = shutil.which("cc") or shutil.which("gcc") or "cc"
     said = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
