@@ -22,6 +22,12 @@ Redis and asyncpg exceptions are translated into these once, where they enter (s
 from __future__ import annotations
 
 
+def cause(exc: BaseException) -> str:
+    """A library error as a store error's text, never blank: a bare TimeoutError says
+    nothing by itself, and every retry's warning names its cause (its kind, at least)."""
+    return str(exc) or f"{type(exc).__name__} (no message)"
+
+
 class StoreError(Exception):
     """Base of every store-level failure."""
 
