@@ -104,11 +104,12 @@ class Settings:
     # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
     redis_cluster: tuple[str, ...] = field(default=(), repr=False)
     # Faults on the wire (docs/concepts/durability.md): where a settlement Redis did not take
-    # in time is journaled (a directory per REDIS_PREFIX inside), and how long a connect to
-    # Redis and a reply owed by it may take.
+    # in time is journaled (a directory per REDIS_PREFIX inside), how long a connect to Redis
+    # and a reply owed by it may take, and how long each of /readyz's checks may.
     settle_journal_dir: Path = Path("data/journal")
     redis_connect_timeout_s: float = 5.0
     redis_reply_timeout_s: float = 5.0
+    readyz_check_timeout_s: float = 2.0
     max_body_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
     upstream_connect_timeout_s: float = 10.0
@@ -277,6 +278,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         ),
         redis_reply_timeout_s=v.number(
             "REDIS_REPLY_TIMEOUT_S", get("REDIS_REPLY_TIMEOUT_S", 5), 0.05
+        ),
+        readyz_check_timeout_s=v.number(
+            "READYZ_CHECK_TIMEOUT_S", get("READYZ_CHECK_TIMEOUT_S", 2), 0.05
         ),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
         max_upload_bytes=v.whole(
