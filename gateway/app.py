@@ -74,6 +74,7 @@ from gateway.http.appkeys import (
     SERVICES,
     SESSION,
     SETTINGS,
+    SETTLE_JOURNAL,
     SETTLEMENT,
     SIGNIN_TICKETS,
     SIGNING_KEYS,
@@ -134,6 +135,7 @@ from gateway.services.settlement import Settlements
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
+from gateway.stores.journal import SettleJournal
 
 StoresOpener = Callable[[Settings], AbstractAsyncContextManager[Stores]]
 
@@ -175,7 +177,8 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             app[STORE] = opened.store
             app[LEDGER] = opened.ledger
             app[KEYS] = KeyResolver(opened.store)
-            app[METER] = _meter(app[SETTINGS], app[PLANS], opened)
+            journal = app[SETTLE_JOURNAL] = _journal(app[SETTINGS], opened)
+            app[METER] = _meter(app[SETTINGS], app[PLANS], opened, journal)
             app[RESPONSE_BOOK] = ResponseBook(
                 opened.owned_responses(),
                 opened.store,
@@ -199,6 +202,7 @@ def _stores_ctx(opener: StoresOpener) -> Callable[[web.Application], AsyncIterat
             _metering(app, opened)
             yield
             await app[METER].drain(app[SETTINGS].drain_timeout_s)
+            await journal.close()
 
     return stores
 
@@ -217,14 +221,22 @@ async def _own_keys(settings: Settings, stores: Stores) -> ByokKeys:
     return byok
 
 
-def _meter(settings: Settings, plans: PlanBook, stores: Stores) -> Meter:
-    """Metering needs both stores: Redis to settle, PostgreSQL to keep what Redis refused."""
+def _journal(settings: Settings, stores: Stores) -> SettleJournal:
+    """The settlement journal, a directory per key prefix: a replay settles into the Redis
+    keys its settlements were meant for, never another deployment's sharing the disk."""
+    return SettleJournal(settings.settle_journal_dir / settings.redis_prefix, stores.store)
+
+
+def _meter(settings: Settings, plans: PlanBook, stores: Stores, journal: SettleJournal) -> Meter:
+    """Metering needs both stores: Redis to settle, PostgreSQL to keep what Redis refused,
+    and the journal for what Redis did not take in time."""
     settlements = Settlements(
         stores.store,
         TaskRegistry(),
         refresh_s=settings.hold_refresh_s,
         spool=stores.pending.put,
         rebook=LostDebits(stores.store, stores.pending),
+        journal=journal,
     )
     return Meter(stores.store, plans, links_of(settings), settlements)
 

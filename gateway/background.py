@@ -45,6 +45,7 @@ from gateway.http.appkeys import (
     RECONCILER,
     RESPONSE_BOOK,
     SETTINGS,
+    SETTLE_JOURNAL,
     STORES,
     SUPERVISOR,
     TRACER,
@@ -73,6 +74,7 @@ from gateway.stores.records import OwnedResponse
 from gateway.workers.analytics_copy import Copier
 from gateway.workers.anomalies import Detector
 from gateway.workers.billing_clock import BILLING_CLOCK_EVERY_S, billing_tick
+from gateway.workers.journal_replay import REPLAY_EVERY_S, replay_leftovers
 from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
 from gateway.workers.outbound import export_jobs, notify_jobs
 from gateway.workers.reconciler import Reconciler
@@ -141,6 +143,17 @@ def _lease_keeper(stores: Stores, stop: asyncio.Event) -> Job:
     return every(LEASE_KEEP_S, keep, stop, "leases")
 
 
+def _journal_replay(app: web.Application, stop: asyncio.Event) -> Job:
+    """The settlement journals of processes that are gone, replayed at start and every
+    REPLAY_EVERY_S (workers/journal_replay.py)."""
+    journal, settlements = app[SETTLE_JOURNAL], app[METER].settlements
+
+    async def replay() -> None:
+        await replay_leftovers(journal, settlements)
+
+    return every(REPLAY_EVERY_S, replay, stop, "journal_replay")
+
+
 def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterator[tuple[str, Job]]:
     settings, stores = app[SETTINGS], app[STORES]
 
@@ -153,6 +166,7 @@ def _jobs(app: web.Application, settler: Settler, stop: asyncio.Event) -> Iterat
         await sweep_and_apply(stores.store, stores.pending, close_hold)
 
     yield "sweeper", every(settings.sweep_interval_s, sweep, stop, "sweeper")
+    yield "journal_replay", _journal_replay(app, stop)
     if settings.leases:
         yield "leases", _lease_keeper(stores, stop)
     if settings.self_restore:

@@ -49,6 +49,7 @@
     │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
     ├── ServiceUnavailable     503 service_unavailable
+    │   ├── StoreDown          503 service_unavailable (a store is away: `store` names it)
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
     │   ├── DomainLookupFailed 503 domain_lookup_failed (DNS did not answer for a claim)
     │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
@@ -72,6 +73,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+STORE_NAMES = {"redis": "Redis", "postgres": "PostgreSQL", "clickhouse": "ClickHouse"}
 
 
 class MeterwayError(Exception):
@@ -371,6 +373,20 @@ class MemberRemoved(SigninFailed):
     directory): no sign-in or token joins them back; an invitation or the directory does."""
 
     code = "member_removed"
+
+
+class StoreDown(ServiceUnavailable):
+    """A store this request needs did not answer: nothing was carried out (a billable call
+    was not forwarded). The body's `store` names it (`redis`, `postgres`, `clickhouse`), so
+    an operator reading a client's error knows where to look; retry after a second."""
+
+    def __init__(self, store: str) -> None:
+        name = STORE_NAMES.get(store, "A backing store")
+        super().__init__(
+            f"{name} is unavailable; the request was not carried out.",
+            extra={"store": store},
+            retry_after_s=1,
+        )
 
 
 class IdentityProviderUnavailable(ServiceUnavailable):

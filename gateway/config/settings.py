@@ -104,6 +104,13 @@ class Settings:
     redis_prefix: str = "mw"
     # Seed nodes of a Redis Cluster (redis://host:port each); empty = one Redis at redis_url.
     redis_cluster: tuple[str, ...] = field(default=(), repr=False)
+    # Faults on the wire (docs/concepts/durability.md): where a settlement Redis did not take
+    # in time is journaled (a directory per REDIS_PREFIX inside), how long a connect to Redis
+    # and a reply owed by it may take, and how long each of /readyz's checks may.
+    settle_journal_dir: Path = Path("data/journal")
+    redis_connect_timeout_s: float = 5.0
+    redis_reply_timeout_s: float = 5.0
+    readyz_check_timeout_s: float = 2.0
     max_body_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
     upstream_connect_timeout_s: float = 10.0
@@ -270,6 +277,16 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         mcp=read_mcp(env, doc.get("mcp", {})),
         config_dir=config_dir,
         redis_prefix=str(get("REDIS_PREFIX", "mw")),
+        settle_journal_dir=Path(str(get("SETTLE_JOURNAL_DIR", "data/journal"))),
+        redis_connect_timeout_s=v.number(
+            "REDIS_CONNECT_TIMEOUT_S", get("REDIS_CONNECT_TIMEOUT_S", 5), 0.05
+        ),
+        redis_reply_timeout_s=v.number(
+            "REDIS_REPLY_TIMEOUT_S", get("REDIS_REPLY_TIMEOUT_S", 5), 0.05
+        ),
+        readyz_check_timeout_s=v.number(
+            "READYZ_CHECK_TIMEOUT_S", get("READYZ_CHECK_TIMEOUT_S", 2), 0.05
+        ),
         max_body_bytes=v.whole("MAX_BODY_BYTES", get("MAX_BODY_BYTES", 4 * 1024 * 1024), 1024),
         max_upload_bytes=v.whole(
             "MAX_UPLOAD_BYTES", get("MAX_UPLOAD_BYTES", 64 * 1024 * 1024), 1024

@@ -39,6 +39,7 @@ from gateway.services.service_keys import ServiceResolver
 from gateway.services.signing_keys import SigningKeys
 from gateway.services.usage_reads import UsageReads
 from gateway.stores.connect import Stores
+from gateway.stores.journal import SettleJournal
 from gateway.stores.ports import (
     AccountAlertsPort,
     AuditLogPort,
@@ -81,6 +82,7 @@ STORE: web.AppKey[HotStorePort] = web.AppKey("store")
 STORES = web.AppKey("stores", Stores)
 KEYS = web.AppKey("keys", KeyResolver)
 METER = web.AppKey("meter", Meter)
+SETTLE_JOURNAL = web.AppKey("settle_journal", SettleJournal)  # stores/journal.py
 LEDGER: web.AppKey[LedgerPort] = web.AppKey("ledger")
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream")

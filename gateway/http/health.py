@@ -1,8 +1,15 @@
 """Liveness and readiness: /healthz says the process runs, /readyz that it can meter, and
-`/` that this is Meterway (clients such as Claude Code probe it with HEAD before calling)."""
+`/` that this is Meterway (clients such as Claude Code probe it with HEAD before calling).
+
+/readyz answers within READYZ_CHECK_TIMEOUT_S (and the little its own work takes) whatever
+a store does: its store checks run at once, and one that has not answered by then counts
+as away, named in `stores_away`, and is left to end on its own (a PostgreSQL that passes no
+bytes does not even let a cancelled query end)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +17,7 @@ from aiohttp.helpers import ChainMapProxy
 
 from billing import authority
 from gateway.build import build
+from gateway.errors import STORE_NAMES
 from gateway.http.appkeys import (
     ANALYTICS_COPIER,
     ANALYTICS_FRESHNESS,
@@ -30,6 +38,7 @@ from gateway.http.openapi import paths as ops_doc
 from gateway.http.ops_access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
+from gateway.stores.ports import HotStorePort
 
 BUILD = build()
 
@@ -64,38 +73,75 @@ def _shown_only(app: ChainMapProxy) -> dict[str, Any]:
     return out
 
 
+async def _redis(store: HotStorePort) -> dict[str, Any]:
+    consistent = await store.consistent()
+    lag = await store.backlog()
+    return {
+        "redis": True,
+        "redis_consistent": consistent,
+        "settlement_backlog": lag.length,
+        "settlement_lag_ms": lag.oldest_age_ms,
+        "settlement_dead_letters": await store.dead_letter_count(),
+    }
+
+
+async def _within(bound_s: float, checks: dict[str, Awaitable[Any]]) -> dict[str, Any]:
+    """Each check's result, all run at once; None for one that failed with its store away
+    or did not answer within `bound_s` (cancelled, not waited for)."""
+    tasks = {name: asyncio.ensure_future(check) for name, check in checks.items()}
+    await asyncio.wait(tasks.values(), timeout=bound_s)
+    results: dict[str, Any] = {}
+    for name, task in tasks.items():
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(_retrieved)
+            results[name] = None
+        elif isinstance(task.exception(), StoreUnavailable):
+            results[name] = None
+        else:
+            results[name] = task.result()  # any other error is a fault: /readyz fails
+    return results
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def readiness(request: web.Request) -> dict[str, Any]:
     """Whether the gateway can meter, and why not: /readyz and the operators' dashboard."""
     app = request.config_dict
-    details: dict[str, Any] = {"postgres": await app[LEDGER].ping(timeout_s=2)}
+    bound_s = app[SETTINGS].readyz_check_timeout_s
+    checks: dict[str, Awaitable[Any]] = {
+        "postgres": app[LEDGER].ping(timeout_s=bound_s),
+        "redis": _redis(app[STORE]),
+    }
+    copier = app.get(ANALYTICS_COPIER)
+    if copier is not None:  # ClickHouse being away delays the copy, never readiness
+        checks["analytics"] = app[ANALYTICS_FRESHNESS].verdict(fresh=True)
+    answered = await _within(bound_s, checks)
+    details: dict[str, Any] = {"postgres": bool(answered["postgres"])}
+    details.update(answered["redis"] or {"redis": False, "redis_consistent": False})
+    away = [name for name in ("postgres", "redis") if not details[name]]
+    if away:
+        details["stores_away"] = away
+        names = " and ".join(STORE_NAMES[name] for name in away)
+        details["error"] = f"{names} did not answer within {bound_s:g} s"
     details["price_catalogue"] = app[PRICING].catalogue_version or "not served"
     upstreams = app[UPSTREAMS].report()
     if upstreams:  # a cooling upstream leaves the gateway ready: its model has others
         details["upstreams"] = upstreams
-    store = app[STORE]
-    try:
-        consistent = await store.consistent()
-        lag = await store.backlog()
-        details.update(
-            redis=True,
-            redis_consistent=consistent,
-            settlement_backlog=lag.length,
-            settlement_lag_ms=lag.oldest_age_ms,
-            settlement_dead_letters=await store.dead_letter_count(),
-        )
-    except StoreUnavailable:
-        details.update(redis=False, redis_consistent=False)
     supervisor = app.get(SUPERVISOR)
     tasks_ok = supervisor is None or supervisor.healthy()
     if supervisor is not None:
         details["tasks"] = supervisor.report()  # a dead or crash-looping task is not ready
     details.update(_shown_only(app))
-    copier = app.get(ANALYTICS_COPIER)
-    if copier is not None:  # ClickHouse being away delays the copy, never readiness
-        verdict = await app[ANALYTICS_FRESHNESS].verdict(fresh=True)
-        details["analytics"] = {**copier.report(), **verdict.report()}
+    if copier is not None:
+        verdict = answered["analytics"]
+        checked = verdict.report() if verdict is not None else {"checked": False}
+        details["analytics"] = {**copier.report(), **checked}
     ok = details["redis"] and details["postgres"] and details["redis_consistent"] and tasks_ok
-    if details["redis"] and not details["redis_consistent"]:
+    if details["redis"] and not details["redis_consistent"] and not away:
         details["error"] = (
             "Redis holds no ready markers: it is being restored from the ledger"
             if app[SETTINGS].self_restore

@@ -21,13 +21,19 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
+    StoreDown,
 )
 from gateway.http.call_metrics import CallMetrics
 from gateway.http.headers import error_headers
 from gateway.http.observe import TIMING, Timing, observed
 from gateway.http.tracing import Tracer, answer_headers
-from gateway.stores.errors import LedgerRejected, StoreUnavailable
+from gateway.stores.errors import (
+    AnalyticsUnavailable,
+    HotStoreUnavailable,
+    LedgerRejected,
+    LedgerUnavailable,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("meterway")
 # Where Redis or PostgreSQL fail outside the metered path (admin calls, key lookup), the
@@ -110,6 +116,17 @@ class GatewayMiddleware:
 gateway_middleware = GatewayMiddleware()
 
 
+def _store_of(exc: Exception) -> str:
+    """Which store an unavailable store's error is, as StoreDown's `store` names it."""
+    if isinstance(exc, HotStoreUnavailable):
+        return "redis"
+    if isinstance(exc, LedgerUnavailable):
+        return "postgres"
+    if isinstance(exc, AnalyticsUnavailable):
+        return "clickhouse"
+    return "unknown"
+
+
 def error_answer(request: web.Request, exc: Exception) -> web.Response:
     """The answer a handler's exception becomes; a redirect (an HTTPException under 400) is
     raised again for aiohttp to send."""
@@ -117,13 +134,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response:
         return render(request, exc)
     if isinstance(exc, STORE_DOWN):
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-        return render(
-            request,
-            ServiceUnavailable(
-                "A backing store is unavailable; the request was not carried out.",
-                retry_after_s=1,
-            ),
-        )
+        return render(request, StoreDown(_store_of(exc)))
     if isinstance(exc, LedgerRejected):
         # PostgreSQL refused a value the request carried (a NUL in a name, an id too long):
         # the request is wrong, not the gateway. Logged, since a bug can look the same.

@@ -13,6 +13,12 @@
   The settle script is idempotent, so a retry of a debit whose first reply was cut off
   debits nothing more; a reservation Redis lost is debited late from what is free
   (`Rebook`, services/lost_debits.py), so what was shown is always what was settled.
+- With a journal (every served gateway), the answer waits for Redis's reply instead: a settle
+  not sent within ANSWER_BUDGET_S, or sent and not answered within REPLY_BUDGET_S, is
+  appended to the local journal (stores/journal.py) and fsynced before the answer goes out,
+  since a command handed to the kernel is not one Redis took (a connection that passes no
+  bytes takes it all the same). Its retries go on, and mark it taken when Redis answers; the
+  journals of processes that died are replayed (`replay`, workers/journal_replay.py).
 - Once settlement started nothing releases the reservation: release is only for calls whose
   settlement never began.
 """
@@ -26,17 +32,36 @@ from typing import Any, Protocol, final
 
 from billing.admission import Admitted
 from gateway.services.registry import TaskRegistry
-from gateway.stores.errors import HotStoreUnavailable, StoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable, JournalUnavailable, StoreUnavailable
 from gateway.stores.ports import Reservations
 from gateway.stores.ports.hot import CLOSED, LOW_BALANCE, SETTLE_SENT, UNCOLLECTED
-from gateway.stores.records import PendingDebit, Settlement
+from gateway.stores.records import Journaled, PendingDebit, Settlement
 from gateway.telemetry import metrics
 
 log = logging.getLogger("meterway.settlement")
 ANSWER_BUDGET_S = 1.5  # how long a client waits for its cost before getting the answer without
+REPLY_BUDGET_S = 0.25  # with a journal: a settle sent and not answered for this is journaled
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 Spool = Callable[[list[PendingDebit]], Awaitable[None]]
+
+
+class Journal(Protocol):
+    """The local settlement journal (stores/journal.py)."""
+
+    async def write(self, j: Journaled) -> None:
+        """Appended and fsynced: a process killed now still has it replayed (a call admitted
+        under a lease with its lease's append, which the journal asks the store for)."""
+        ...
+
+    def taken(self, request_id: str) -> None:
+        """Redis took a journaled settlement: no replay needs it."""
+        ...
+
+    async def resettle(self, j: Journaled) -> int:
+        """Settle it again as `Reservations.settle` does, from any process (its lease's
+        append again for a leased call): a settlement Redis has already changes nothing."""
+        ...
 
 
 class Rebook(Protocol):
@@ -119,8 +144,11 @@ class Settlements:
         refresh_s: float,
         spool: Spool | None = None,
         rebook: Rebook | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
+        self.journal = journal  # None: the answer waits for the settle to be sent, no more
+        self._journaled: set[str] = set()  # journaled, not yet taken by Redis
         self.rebook = rebook  # None: a lost reservation's usage goes undebited (and shown no cost)
         self.registry = registry
         self.refresh_s = refresh_s
@@ -196,21 +224,49 @@ class Settlements:
             return await self._settle_waiting(hold, pending, settlement, task)
         loop = task.get_loop()
         sent: asyncio.Future[None] = loop.create_future()
+        taken: asyncio.Future[bool] = loop.create_future()
         told = SETTLE_SENT.set(sent)  # the task copies the context: only it sees `sent`
         try:
-            self.registry.spawn(self._settle_sent(hold, pending, settlement, sent, rebook))
+            self.registry.spawn(self._settle_sent(hold, pending, settlement, sent, taken, rebook))
         finally:
             SETTLE_SENT.reset(told)
         budget = _Budget(task, loop.time() + ANSWER_BUDGET_S)
         try:
             await sent
+            if self.journal is not None and not taken.done():
+                budget.stop()
+                budget = _Budget(task, loop.time() + REPLY_BUDGET_S)
+                await taken
         except asyncio.CancelledError:
-            if budget.ran_out():
-                return False
-            raise
+            if not budget.ran_out():
+                raise
         finally:
             budget.stop()
+        # A budget's cancel cancels the future it found awaited: then it was not taken.
+        if self.journal is not None and not (
+            taken.done() and not taken.cancelled() and taken.result()
+        ):
+            await self._journal(pending, hold.admitted.key_id)
         return False
+
+    async def _journal(self, pending: PendingDebit, key_id: str) -> None:
+        """The settle Redis did not take in time, appended to the journal and fsynced (or
+        nothing, when Redis took it meanwhile); its retries go on."""
+        journal, rid = self.journal, pending.request_id
+        if journal is None or rid not in self._unsettled:
+            return
+        self._journaled.add(rid)
+        try:
+            await journal.write(Journaled(pending, key_id))
+        except JournalUnavailable as exc:
+            log.error("settle %s not journaled, its retries go on: %s", rid, exc)
+        if rid not in self._unsettled:  # taken while it was written
+            self._taken(rid)
+
+    def _taken(self, request_id: str) -> None:
+        if request_id in self._journaled and self.journal is not None:
+            self._journaled.discard(request_id)
+            self.journal.taken(request_id)
 
     async def _settle_sent(
         self,
@@ -218,23 +274,29 @@ class Settlements:
         pending: PendingDebit,
         settlement: Settlement,
         sent: asyncio.Future[None],
+        taken: asyncio.Future[bool],
         rebook: Rebook,
     ) -> None:
         """`settle`'s task: its first try tells `sent` when the command is written (or, when
-        the store cannot tell, when the try ends); a failed try retries until Redis takes it."""
+        the store cannot tell, when the try ends) and `taken` whether Redis took it; a failed
+        try retries until Redis takes it."""
         key_id = hold.admitted.key_id
+        took = False
         try:
             done = await self._settle_once(pending, settlement)
             if done == CLOSED and not hold.resettle:
                 _vanished(pending)
                 await rebook.entomb(pending, key_id)
                 await self._settle_once(pending, settlement)  # its late debit
+            took = True
             return
         except StoreUnavailable as exc:  # Redis, or PostgreSQL under a late debit's rebook
             log.warning("settle %s failed, retrying: %s", pending.request_id, exc)
         finally:
             if not sent.done():
                 sent.set_result(None)
+            if not taken.done():
+                taken.set_result(took)
         await self._until_settled(pending, settlement, key_id, RETRY_FIRST_S)
 
     async def _settle_waiting(
@@ -273,6 +335,8 @@ class Settlements:
     async def _settle_once(self, p: PendingDebit, settlement: Settlement) -> int:
         done = await self.store.settle(p.shard, p.account_id, p.request_id, settlement)
         self._unsettled.pop(p.request_id, None)
+        if self._journaled:
+            self._taken(p.request_id)
         if done & LOW_BALANCE and self.on_low_balance is not None:
             self.on_low_balance(p.account_id)
         if done >= UNCOLLECTED and self.on_uncollected is not None:
@@ -282,27 +346,43 @@ class Settlements:
         return done
 
     async def _until_settled(
-        self, p: PendingDebit, settlement: Settlement, key_id: str, wait_s: float = 0.0
+        self,
+        p: PendingDebit,
+        settlement: Settlement,
+        key_id: str,
+        wait_s: float = 0.0,
+        journaled: Journaled | None = None,
     ) -> None:
         """Retry until Redis takes it: first after `wait_s` (the handler's try just failed),
         then backing off from RETRY_FIRST_S up to RETRY_MAX_S. A retry that finds the
         reservation closed was either closed by the failed try or lost with Redis's data:
-        lost when no debit of the request is queued or written, and then debited late."""
+        lost when no debit of the request is queued or written, and then debited late.
+        `journaled`: a dead process's settlement, whose first tries go through the journal
+        (a leased call's append again) until one finds it closed."""
         delay = RETRY_FIRST_S
         if wait_s:
             await asyncio.sleep(wait_s)
             delay = min(wait_s * 2, RETRY_MAX_S)
         while True:
             try:
-                if await self._settle_once(p, settlement) != CLOSED or not await self._lost(
-                    p, key_id
-                ):
+                if journaled is not None and self.journal is not None:
+                    done = await self.journal.resettle(journaled)
+                else:
+                    done = await self._settle_once(p, settlement)
+                if done != CLOSED or not await self._lost(p, key_id):
                     return
+                journaled = None
                 continue  # entombed: the next try debits it late
             except StoreUnavailable as exc:
                 log.warning("settle %s failed, retrying in %.2fs: %s", p.request_id, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
+
+    async def replay(self, j: Journaled) -> None:
+        """Settle a journaled settlement of a process that is gone, retried until Redis takes
+        it: one Redis took already changes nothing (settle.lua closes a request id once;
+        lease_settle.lua appends a request once, and a lease's close applies it once)."""
+        await self._until_settled(j.debit, j.debit.settlement, j.key_id, journaled=j)
 
     def resettle(
         self, request_id: str, account_id: str, shard: int, key_id: str, settlement: Settlement

@@ -67,8 +67,6 @@ from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
 from gateway.stores.redis.resp import (
-    CONNECT_TIMEOUT_S,
-    REPLY_TIMEOUT_S,
     Endpoint,
     ScriptWire,
     WireRedis,
@@ -298,21 +296,30 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
             username=seeds[0].username,
             password=seeds[0].password,
             max_connections=REDIS_MAX_CONNECTIONS,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            socket_timeout=REPLY_TIMEOUT_S,
+            socket_connect_timeout=settings.redis_connect_timeout_s,
+            socket_timeout=settings.redis_reply_timeout_s,
         )
-        return cast(aioredis.Redis, cluster), ClusterWire(seeds)
+        timeouts = _timeouts(settings)
+        return cast(aioredis.Redis, cluster), ClusterWire(seeds, **timeouts)
     endpoint = parse_url(settings.redis_url)
     # TLS and unix-socket URLs keep the connection class redis-py picks for them.
     plain: dict[str, Any] = {"connection_class": CheckedConnection} if endpoint else {}
     client = aioredis.Redis.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=REPLY_TIMEOUT_S,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
+        socket_timeout=settings.redis_reply_timeout_s,
         **plain,
     )
-    return client, WireRedis(endpoint) if endpoint is not None else None
+    return client, WireRedis(endpoint, **_timeouts(settings)) if endpoint is not None else None
+
+
+def _timeouts(settings: Settings) -> dict[str, float]:
+    """REDIS_CONNECT_TIMEOUT_S and REDIS_REPLY_TIMEOUT_S, as the lean clients take them."""
+    return {
+        "timeout_s": settings.redis_reply_timeout_s,
+        "connect_timeout_s": settings.redis_connect_timeout_s,
+    }
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@
     │   ├── LedgerUnavailable     PostgreSQL: the ledger waits, serving goes on
     │   └── AnalyticsUnavailable  ClickHouse: the copy waits, nothing else does
     │       └── AnalyticsMissing  it answers, without Meterway's database or tables
+    ├── JournalUnavailable        the local settlement journal's disk refused a write
     ├── LedgerRejected            PostgreSQL refused the data itself (constraint, bad value)
     ├── ArchiveSchemaMismatch     an archive table's columns differ from the ledger's
     ├── ArchiveGone               a month's archive table was dropped: not itemized any more
@@ -19,6 +20,12 @@ Redis and asyncpg exceptions are translated into these once, where they enter (s
 """
 
 from __future__ import annotations
+
+
+def cause(exc: BaseException) -> str:
+    """A library error as a store error's text, never blank: a bare TimeoutError says
+    nothing by itself, and every retry's warning names its cause (its kind, at least)."""
+    return str(exc) or f"{type(exc).__name__} (no message)"
 
 
 class StoreError(Exception):
@@ -45,6 +52,11 @@ class AnalyticsUnavailable(StoreUnavailable):
 class AnalyticsMissing(AnalyticsUnavailable):
     """ClickHouse answered that the database or a table does not exist (Code 81 or 60): a
     new server, a lost volume or another database, which the copy makes and fills."""
+
+
+class JournalUnavailable(StoreError):
+    """The settlement journal (stores/journal.py) could not append or fsync: its disk is
+    full or failing. The settlement stays with its retries, as before the journal."""
 
 
 class LedgerRejected(StoreError):

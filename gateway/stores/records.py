@@ -409,3 +409,15 @@ class MonthSummary:
     accounts: int
 
     archive: str = ""  # the archive table it went to, once detached
+
+
+@dataclass(frozen=True, slots=True)
+class Journaled:
+    """A settlement the local journal holds (stores/journal.py): its debit, the key it was
+    admitted under (a late debit names it), and for a call admitted under a lease that
+    lease's append again (lease id, its stream, its seen set, the entry), which a retry
+    from any process writes unless Redis has it already."""
+
+    debit: PendingDebit
+    key_id: str
+    lease: tuple[str, str, str, str] | None = None

@@ -1,9 +1,12 @@
 """A TCP proxy a test can cut (drop every connection, refuse new ones) and restore, reset
 (every open connection dropped with an RST, new ones let through: a restarted peer or a
 firewall), slow (every reply held `reply_delay_s` before it is passed on: a Redis slow to
-answer), or stall (drop every connection and hold new ones, accepted but unread, until
+answer), stall (drop every connection and hold new ones, accepted but unread, until
 `restore`: a command on a new connection cannot reach Redis, nor be written past its setup's
-replies)."""
+replies), blackhole (every connection, open or new, kept open and passing no byte either
+way until `restore`: a network that drops packets, neither end told), or half-open (the
+server's side of every connection closed, the client's kept open and silent: a peer that
+went away without a word reaching the client)."""
 
 from __future__ import annotations
 
@@ -20,9 +23,13 @@ class CuttableProxy:
         self.reply_delay_s = 0.0
         self.flowing = asyncio.Event()
         self.flowing.set()
+        self.passing = asyncio.Event()  # cleared: bytes read are held, not passed on
+        self.passing.set()
+        self.accepted = 0  # connections accepted, ever
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._upstream: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -52,13 +59,24 @@ class CuttableProxy:
         self.up = True
         self.flowing.clear()
 
+    def blackhole(self) -> None:
+        self.flowing.clear()
+        self.passing.clear()
+
+    def half_open(self) -> None:
+        self.blackhole()
+        for w in list(self._upstream):
+            w.transport.abort()
+
     def restore(self) -> None:
         self.up = True
         self.flowing.set()
+        self.passing.set()
 
     async def close(self) -> None:
         self.cut()
         self.flowing.set()
+        self.passing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -67,6 +85,7 @@ class CuttableProxy:
         if not self.up:
             writer.transport.abort()
             return
+        self.accepted += 1
         self._writers.add(writer)
         await self.flowing.wait()
         if writer.transport.is_closing():  # cut while it was held
@@ -77,6 +96,7 @@ class CuttableProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
+        self._upstream.add(up_writer)
         await asyncio.gather(
             self._pipe(reader, up_writer),
             self._pipe(up_reader, writer, replies=True),
@@ -90,9 +110,12 @@ class CuttableProxy:
             while data := await reader.read(65536):
                 if replies and self.reply_delay_s:
                     await asyncio.sleep(self.reply_delay_s)
+                await self.passing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
-            self._writers.discard(writer)
-            with contextlib.suppress(Exception):
-                writer.transport.abort()
+            self._upstream.discard(writer)
+            if self.passing.is_set():  # half-open: the client's side stays open, silent
+                self._writers.discard(writer)
+                with contextlib.suppress(Exception):
+                    writer.transport.abort()

@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ LOCAL_SINKS = {"EGRESS_ALLOW_HOSTS": "127.0.0.1", "EGRESS_ALLOW_HTTP": "1"}
 # The test gateways' BYOK_ENCRYPTION_KEY (base64 of 32 bytes): customers' own provider keys
 # can be stored (docs/guides/byok.md); a test without it sets it to "".
 BYOK_TEST_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+# Test gateways journal outside the checkout; each prefix has a directory of its own there.
+JOURNAL_DIR = os.path.join(tempfile.gettempdir(), "meterway-test-journals")
 
 
 def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[str, str]:
@@ -198,6 +201,7 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
         # Tests start gateways with pricing files of their own on a shared database: each
         # bills its own (tests/e2e/test_prices_at_start.py reviews them).
         "PRICE_CHANGES_AT_START": "apply",
+        "SETTLE_JOURNAL_DIR": JOURNAL_DIR,
     }
     for name in ("google", "deepseek", "mistral"):
         base[f"{name.upper()}_BASE_URL"] = upstream_url + "/v1"

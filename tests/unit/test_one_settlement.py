@@ -8,6 +8,8 @@ The allowed places, each with why:
 - `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/settlement.py),
   which settles a call admitted under a lease by its lease's append (stores/redis/leases.py);
 - the sweeper's retry of a debit that was already priced and capped (workers/sweeper.py);
+- the journal's replay of a settlement `Settlements.settle` journaled, priced and capped
+  then (stores/journal.py);
 - the metering API's holds (services/metered*.py): a quantity at the meter's own price,
   bounded by its hold unless the operator allows overage (docs/guides/metering-api.md);
 - the metering API's route calling its service; a form token's single use (not money).
@@ -26,6 +28,7 @@ ALLOWED = {
     ("services/settlement.py", "self.store"): "Settlements: settle.lua through the port",
     ("stores/redis/hotstore.py", "self.leases"): "the port's settle of a leased call: an append",
     ("workers/sweeper.py", "store"): "a pending debit, priced and capped when it was made",
+    ("stores/journal.py", "self.store"): "a journaled settlement, priced and capped when made",
     ("services/meter/metered.py", "self.holds"): "the metering API's holds (its own rule)",
     ("services/meter/metered_events.py", "metering.holds"): "the metering API's events",
     ("http/metering/routes.py", "request.config_dict[METERING]"): "the metering API route",

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from gateway.stores.errors import LedgerRejected, LedgerUnavailable, StoreError
+from gateway.stores.errors import LedgerRejected, LedgerUnavailable, StoreError, cause
 from gateway.telemetry import metrics
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ def map_postgres_errors() -> Iterator[None]:
     except (*UNREACHABLE, *REJECTED, asyncpg.PostgresError) as exc:
         metrics().store_errors.labels("postgres").inc()
         if isinstance(exc, UNREACHABLE):
-            raise LedgerUnavailable(str(exc)) from exc
+            raise LedgerUnavailable(cause(exc)) from exc
         if isinstance(exc, REJECTED):
             raise LedgerRejected(str(exc)) from exc
         raise StoreError(str(exc)) from exc

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from redis.exceptions import RedisError
 
-from gateway.stores.errors import HotStoreUnavailable
+from gateway.stores.errors import HotStoreUnavailable, cause
 from gateway.stores.redis.resp import ReplyError
 from gateway.telemetry import metrics
 
@@ -29,4 +29,4 @@ def unavailable(exc: Exception) -> HotStoreUnavailable:
     """The translation itself, for the hot path's scripts (HotStore._call), which catch
     REDIS_FAILURES directly: a generator-based context costs a few microseconds a call."""
     metrics().store_errors.labels("redis").inc()
-    return HotStoreUnavailable(str(exc))
+    return HotStoreUnavailable(cause(exc))

@@ -235,6 +235,18 @@ class Leases:
             return await self._late(lease, request_id, s)
         return CLOSED  # an earlier try may have landed: services/settlement.py looks
 
+    def append_again_form(self, request_id: str, s: Settlement) -> tuple[str, str, str, str] | None:
+        """What any process's retry of this request's append writes (lease_settle.lua): its
+        lease id, stream, seen set and entry; None when it is not admitted under a lease
+        still open here (a closed lease's call is debited late, as a reservation's is)."""
+        held = self._requests.get(request_id)
+        if held is None or held[0].closed:
+            return None
+        lease = held[0]
+        at = lease.now_ms(asyncio.get_running_loop().time())
+        entry = lease_wire.debit_entry(request_id, lease.account_id, lease.key.key_id, s, at, at)
+        return lease.id, lease.stream, lease.seen, entry
+
     async def _late(self, lease: Lease, request_id: str, s: Settlement) -> int:
         """A call whose lease was closed with nothing of it appended: debited from what is
         free now, as a debit after a void is (DEBITED_LATE)."""

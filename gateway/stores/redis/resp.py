@@ -14,6 +14,12 @@ every caller waiting on it with ConnectionError; the next command reconnects. Si
 merely slow: a connection still answering a deep pipeline is alive however long its queue,
 and a check that runs late (the event loop was starved, so replies may sit unread in the
 socket) judges nothing until the loop has read them.
+
+A Redis known down (a connect failed: refused, unanswered, or its setup unanswered) refuses
+every call at once, naming why, while one connect at a time is tried in the background
+(at most every RETRY_DOWN_S); the first that succeeds lets calls through again. Callers
+that find no connection and Redis not known down share one connect, never queue for one
+after another's.
 """
 
 from __future__ import annotations
@@ -148,6 +154,7 @@ CONNECT_TIMEOUT_S = 5.0
 STARVED_S = 0.1  # a wait this much past its due time (and past twice its length) ran late
 LAST_LOOK_S = 0.05  # the short wait after a late one, before a timeout is judged
 REPLY_TIMEOUT_S = 5.0  # how long a connection owing a reply may stay silent
+RETRY_DOWN_S = 0.5  # a Redis known down: a connect tried in the background at most this often
 
 
 async def within_running_time(future: asyncio.Future[T], timeout_s: float) -> T:
@@ -192,7 +199,11 @@ class WireRedis:
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self._proto: _Protocol | None = None
-        self._lock = asyncio.Lock()
+        self._connecting: asyncio.Future[_Protocol] | None = None  # the one connect under way
+        self._down = ""  # why Redis is known down ("": it is not): calls are refused at once
+        # Silence is closed within 1.5 x timeout_s: it is judged from a check, every quarter.
+        self._watch_s = min(WATCH_EVERY_S, timeout_s / 4)
+        self._tried_at = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
         self._checked_at = time.monotonic()
         self._reads_seen = -1
@@ -212,10 +223,42 @@ class WireRedis:
         proto = self._proto
         if proto is not None and proto.transport is not None:
             return proto
-        async with self._lock:
-            if self._proto is None or self._proto.transport is None:
-                self._proto = await self._connect()
-            return self._proto
+        if self._down:
+            self._try_in_background()
+            e = self.endpoint
+            raise WireError(f"Redis at {e.host}:{e.port} is down, refused at once: {self._down}")
+        connecting = self._connecting
+        if connecting is None:
+            connecting = self._start_connect()
+        return await asyncio.shield(connecting)  # a caller that leaves leaves it to the others
+
+    async def _connect_once(self) -> _Protocol:
+        """One connect, its outcome shared by every caller waiting for it: a failure marks
+        Redis known down, a success clears that."""
+        self._tried_at = time.monotonic()
+        try:
+            proto = await self._connect()
+        except OSError as exc:  # WireError, or a setup reply's timeout
+            self._down = str(exc) or type(exc).__name__
+            raise
+        except ReplyError as refused:  # AUTH or SELECT refused
+            self._down = f"Redis refused the connection's setup: {refused}"
+            raise
+        finally:
+            self._connecting = None
+        self._proto, self._down = proto, ""
+        return proto
+
+    def _try_in_background(self) -> None:
+        """While Redis is known down: one connect in the background, at most every
+        RETRY_DOWN_S, whose failure nobody awaits."""
+        if self._connecting is None and time.monotonic() - self._tried_at >= RETRY_DOWN_S:
+            self._start_connect()
+
+    def _start_connect(self) -> asyncio.Future[_Protocol]:
+        connecting = self._connecting = asyncio.ensure_future(self._connect_once())
+        connecting.add_done_callback(_retrieve)  # a failure its callers left is no loop error
+        return connecting
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -237,15 +280,23 @@ class WireRedis:
             setup.append(("SELECT", e.db))
         setup += [("SCRIPT", "LOAD", text) for text in self._scripts.values()]
         replies = [proto.send(pack(command)) for command in setup]  # one write
-        for reply in replies:
-            await within_running_time(reply, self.timeout_s)
+        try:
+            for reply in replies:
+                await within_running_time(reply, self.timeout_s)
+        except TimeoutError as silent:
+            if proto.transport is not None:
+                proto.transport.abort()
+            raise WireError(
+                f"Redis at {e.host}:{e.port} accepted the connection and sent no reply to its"
+                f" setup in {self.timeout_s:g} s"
+            ) from silent
         self._arm_watchdog()
         return proto
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is None:
             self._checked_at = time.monotonic()
-            self._watchdog = asyncio.get_running_loop().call_later(WATCH_EVERY_S, self._check)
+            self._watchdog = asyncio.get_running_loop().call_later(self._watch_s, self._check)
 
     def _check(self) -> None:
         self._watchdog = None
@@ -253,7 +304,7 @@ class WireRedis:
         if proto is None or proto.transport is None:
             return
         now = time.monotonic()
-        late = now - self._checked_at > 2 * WATCH_EVERY_S
+        late = now - self._checked_at > 2 * self._watch_s
         if late or not proto.waiting or proto.reads != self._reads_seen:
             self._reads_seen = proto.reads
             self._silent_since = now
@@ -311,6 +362,12 @@ class WireRedis:
             proto.why_closed = "the client was closed"
             proto.transport.close()
             await proto.closed
+
+
+def _retrieve(connecting: asyncio.Future[_Protocol]) -> None:
+    """A background connect's failure is its caller's news only: marked, not logged again."""
+    if not connecting.cancelled():
+        connecting.exception()
 
 
 class ScriptWire(Protocol):
