@@ -48,8 +48,7 @@
     ├── UpstreamError          502 upstream_error
     │   └── UpstreamUnreachable 502 upstream_unreachable (nothing reached the provider)
     ├── MalformedRequest       400 malformed_request (not valid HTTP)
-    ├── ServiceUnavailable     503 service_unavailable
-    │   ├── StoreDown          503 service_unavailable (a store is away: `store` names it)
+    ├── ServiceUnavailable     503 service_unavailable (a store away: `store` names it, store_down)
     │   ├── IdentityProviderUnavailable 503 identity_provider_unavailable
     │   ├── DomainLookupFailed 503 domain_lookup_failed (DNS did not answer for a claim)
     │   ├── PaymentsNotSetUp   503 payments_not_set_up (no payment provider is configured)
@@ -375,18 +374,17 @@ class MemberRemoved(SigninFailed):
     code = "member_removed"
 
 
-class StoreDown(ServiceUnavailable):
+def store_down(store: str) -> ServiceUnavailable:
     """A store this request needs did not answer: nothing was carried out (a billable call
     was not forwarded). The body's `store` names it (`redis`, `postgres`, `clickhouse`), so
-    an operator reading a client's error knows where to look; retry after a second."""
-
-    def __init__(self, store: str) -> None:
-        name = STORE_NAMES.get(store, "A backing store")
-        super().__init__(
-            f"{name} is unavailable; the request was not carried out.",
-            extra={"store": store},
-            retry_after_s=1,
-        )
+    an operator reading a client's error knows where to look; retry after a second. The
+    error is ServiceUnavailable's own (its status and code), with the store named."""
+    name = STORE_NAMES.get(store, "A backing store")
+    return ServiceUnavailable(
+        f"{name} is unavailable; the request was not carried out.",
+        extra={"store": store},
+        retry_after_s=1,
+    )
 
 
 class IdentityProviderUnavailable(ServiceUnavailable):

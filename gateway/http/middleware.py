@@ -21,7 +21,7 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    StoreDown,
+    store_down,
 )
 from gateway.http.call_metrics import CallMetrics
 from gateway.http.headers import error_headers
@@ -117,7 +117,7 @@ gateway_middleware = GatewayMiddleware()
 
 
 def _store_of(exc: Exception) -> str:
-    """Which store an unavailable store's error is, as StoreDown's `store` names it."""
+    """Which store an unavailable store's error is, as store_down's `store` names it."""
     if isinstance(exc, HotStoreUnavailable):
         return "redis"
     if isinstance(exc, LedgerUnavailable):
@@ -134,7 +134,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response:
         return render(request, exc)
     if isinstance(exc, STORE_DOWN):
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-        return render(request, StoreDown(_store_of(exc)))
+        return render(request, store_down(_store_of(exc)))
     if isinstance(exc, LedgerRejected):
         # PostgreSQL refused a value the request carried (a NUL in a name, an id too long):
         # the request is wrong, not the gateway. Logged, since a bug can look the same.

@@ -31,7 +31,7 @@ from billing.pricing import ModelPrice, Priced
 from billing.usage import Usage
 from gateway.errors import (
     PermissionDenied,
-    StoreDown,
+    store_down,
 )
 from gateway.llm.calls import Call
 from gateway.services.refusals import refusal_error
@@ -266,7 +266,7 @@ class Meter:
             return await reserve
         except HotStoreUnavailable as exc:
             log.error("reserve failed, refusing unmetered work: %s", exc)
-            raise StoreDown("redis") from exc
+            raise store_down("redis") from exc
 
     def _fit(self, key: KeyRecord, call: Call, decision: Decision) -> int | None:
         """The output tokens a refused call fits in, when it may be sent with fewer: a
