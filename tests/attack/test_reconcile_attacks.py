@@ -461,3 +461,20 @@ async def test_a_customer_key_cannot_read_the_reconciliation(own_dsn: str) -> No
                 body = await r.text()
                 assert r.status in (401, 403), body
                 assert "o1-pro" not in body
+
+
+async def test_the_next_good_run_replaces_the_kept_differences(own_dsn: str) -> None:
+    async with scene(own_dsn) as s:
+
+        def down(method: str, path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+            return (503, b'{"error": "busy"}') if costs_path(path) else None
+
+        rc, text, _ = await good_run_then(s, down)
+        assert rc == 1, text
+        s.reports.rewrite = None
+        rc, found, text = await s.reconcile()
+        assert rc == 0 and found == [], text
+        after = await s.differences()
+        assert [d for d in after["differences"] if d["credential"] == "openai"] == [], after
+        run = one(after["runs"], credential="openai")
+        assert run["error"] is None and run["compared_at"], run
