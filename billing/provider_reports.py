@@ -310,7 +310,10 @@ def openai_costs(page: Mapping[str, Any], who: Attribution) -> list[CostLine]:
         if str(amount.get("currency", "usd")).lower() != "usd":
             raise ReportError(f"a cost in {amount.get('currency')!r}, not USD")
         usd = _decimal(amount.get("value"))
-        model, kind = openai_line_item(r.get("line_item"))
+        item = r.get("line_item")
+        model, kind = openai_line_item(item)
+        if not model and isinstance(item, str):
+            model = model_name(item)  # a line naming a model (or a product) and no kind
         slot = Slot(credential, day, model)
         out.append(CostLine(slot, kind, usd * MICROS_PER_USD, ROUNDING_MICROS["openai"]))
     return out

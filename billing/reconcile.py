@@ -152,7 +152,7 @@ class _Side:
 
 @dataclass
 class _Bill:
-    micros: Decimal = Decimal(0)
+    micros: Fraction = Fraction(0)  # exact: a kindless line's share of it is a ratio
     tolerance: Decimal = Decimal(0)
 
 
@@ -192,15 +192,44 @@ def reconcile(
     billed: dict[Key, _Bill] = {}
     for c in costs:
         bill = billed.setdefault((c.slot, c.kind), _Bill())
-        bill.micros += c.micros
+        bill.micros += Fraction(c.micros)
         bill.tolerance += c.tolerance
     sides = _ledger(ledger, split_ttl)
+    _spread_kindless(billed, seen, sides)
     out = []
     for key in sorted(set(seen) | set(billed) | set(sides), key=_order):
         found = _compare(key, seen.get(key, 0), billed.get(key), sides.get(key, _Side()))
         if found is not None:
             out.append(found)
     return out
+
+
+def _spread_kindless(
+    billed: dict[Key, _Bill], seen: Mapping[Key, int], sides: Mapping[Key, _Side]
+) -> None:
+    """A bill line naming a model and no kind (OpenAI's line item "o1-pro-2025-03-19") bills
+    that model's tokens together. Where the ledger has no rate for them (a model Meterway
+    never forwarded), its amount is spread over the kinds the report counted and no line
+    bills on its own, in proportion to their tokens: the leaked tokens are worth their share
+    of the provider's bill, never $0, and the row names the model."""
+    for (slot, kind), bill in list(billed.items()):
+        if kind != OTHER or not slot.model:
+            continue
+        kinds = {
+            k: tokens
+            for (s, k), tokens in seen.items()
+            if s == slot
+            and tokens
+            and (s, k) not in billed
+            and sides.get((s, k), _Side()).cost is None
+        }
+        total = sum(kinds.values())
+        if not total:
+            continue
+        del billed[(slot, kind)]
+        for k, tokens in kinds.items():
+            share = bill.micros * tokens / total
+            billed[(slot, k)] = _Bill(share, bill.tolerance)
 
 
 def _order(key: Key) -> tuple[str, str, str, str]:

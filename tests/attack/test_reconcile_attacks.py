@@ -128,12 +128,6 @@ async def test_leak_on_a_model_never_forwarded_is_worth_the_providers_bill(own_d
             assert row["delta_micros"] == micros
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="valued_by provider_bill, 'never $0': leaked o1-pro tokens (1000 in, 500 out) billed "
-    "$0.75 on the line item 'o1-pro-2025-03-19' come out valued_by 'none', delta 0; the $0.75 "
-    "lands in an 'unexplained' row with model ''",
-)
 async def test_leak_without_a_cost_line_is_never_worth_zero(own_dsn: str) -> None:
     """The provider bills the leaked tokens in one line (`o1-pro-2025-03-19`, no kind):
     the extra tokens are still worth what the provider billed, never $0."""

@@ -379,3 +379,45 @@ def test_a_workspace_shared_on_another_page_is_not_the_keys_alone() -> None:
     who = attribution("anthropic", "apikey_01")
     assert anthropic_workspaces([first], who) == {DAY: {"wrkspc_1"}}
     assert anthropic_workspaces([first, second], who) == {}
+
+
+def test_a_line_naming_a_model_and_no_kind_values_its_leaked_tokens_by_share() -> None:
+    """OpenAI's line item "o1-pro-2025-03-19" bills the model's tokens together: on a model
+    the ledger has no rate for, each counted kind gets its share of the bill by tokens."""
+    who = attribution("openai", "key_a")
+    usage = {
+        "has_more": False,
+        "data": [
+            {
+                "start_time": 1_767_225_600,
+                "results": [
+                    {
+                        "model": "o1-pro-2025-03-19",
+                        "api_key_id": "key_a",
+                        "input_tokens": 1000,
+                        "output_tokens": 500,
+                    },
+                ],
+            }
+        ]
+    }
+    costs = {
+        "has_more": False,
+        "data": [
+            {
+                "start_time": 1_767_225_600,
+                "results": [
+                    {
+                        "line_item": "o1-pro-2025-03-19",
+                        "api_key_id": "key_a",
+                        "amount": {"value": "0.75", "currency": "usd"},
+                    },
+                ],
+            }
+        ]
+    }
+    found = reconcile(openai_usage(usage, who), openai_costs(costs, who), [], split_ttl=False)
+    assert [(d.slot.model, d.kind, d.delta_micros, d.valued_by) for d in found] == [
+        ("o1-pro", INPUT, 500_000, "provider_bill"),
+        ("o1-pro", OUTPUT, 250_000, "provider_bill"),
+    ]
