@@ -14,6 +14,7 @@ import pytest
 from tests.attack.reports import (
     ANTHROPIC_ADMIN,
     OPENAI_ADMIN,
+    Rewrite,
     Scene,
     add_to_first_bucket,
     cost_line,
@@ -47,6 +48,17 @@ def usage_row(model: str, key: str, inp: int, out: int, cached: int = 0) -> dict
         "output_tokens": out,
         "num_model_requests": 1,
     }
+
+
+def output_billed(amount: str) -> Rewrite:
+    """The costs report with one more line billing gpt-4o-mini's output `amount` (as written)."""
+
+    def billed(method: str, path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+        if costs_path(path):
+            return status, with_cost_lines(body, cost_line(amount, "gpt-4o-mini, output"))
+        return None
+
+    return billed
 
 
 def rows(found: Any) -> list[dict[str, Any]]:
@@ -199,14 +211,7 @@ async def test_one_micro_is_openai_rounding_and_two_are_price_drift(own_dsn: str
         low, high = (tokens * 6) // 10, -((-tokens * 6) // 10)  # floor and ceil of 0.6 N
         for provider, cls in ((low, "provider_rounding"), (high, "provider_rounding"),
                               (high + 2, "price_drift"), (low - 2, "price_drift")):  # fmt: skip
-            amount = f"{provider / 1_000_000:.6f}"
-
-            def billed(m: str, path: str, status: int, body: bytes, a: str = amount) -> Any:
-                if costs_path(path):
-                    return status, with_cost_lines(body, cost_line(a, "gpt-4o-mini, output"))
-                return None
-
-            s.reports.rewrite = billed
+            s.reports.rewrite = output_billed(f"{provider / 1_000_000:.6f}")
             rc, found, text = await s.reconcile()
             out = [r for r in rows(found) if r["kind"] == "output"]
             if cls == "provider_rounding":
@@ -224,13 +229,7 @@ async def test_rounding_is_never_read_from_the_digits_of_an_amount(own_dsn: str)
     async with scene(own_dsn, calls=3) as s:
         output = (await ledger_micros(s))["output"]
         for written, provider in (("0.0001", 100), ("1.5e-4", 150), ("0.00030", 300)):
-
-            def billed(m: str, path: str, status: int, body: bytes, w: str = written) -> Any:
-                if costs_path(path):
-                    return status, with_cost_lines(body, cost_line(w, "gpt-4o-mini, output"))
-                return None
-
-            s.reports.rewrite = billed
+            s.reports.rewrite = output_billed(written)
             rc, found, text = await s.reconcile()
             assert rc == 3, text
             row = one(rows(found), model="gpt-4o-mini", kind="output")
