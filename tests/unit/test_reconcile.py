@@ -399,7 +399,7 @@ def test_a_line_naming_a_model_and_no_kind_values_its_leaked_tokens_by_share() -
                     },
                 ],
             }
-        ]
+        ],
     }
     costs = {
         "has_more": False,
@@ -414,7 +414,7 @@ def test_a_line_naming_a_model_and_no_kind_values_its_leaked_tokens_by_share() -
                     },
                 ],
             }
-        ]
+        ],
     }
     found = reconcile(openai_usage(usage, who), openai_costs(costs, who), [], split_ttl=False)
     assert [(d.slot.model, d.kind, d.delta_micros, d.valued_by) for d in found] == [
