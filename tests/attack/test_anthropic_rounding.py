@@ -13,8 +13,6 @@ from tests.attack.reports import Scene, scene
 from tests.support.factories import anthropic_client
 from tests.support.harness import temp_database
 
-pytestmark = pytest.mark.timeout(60)
-
 
 @pytest.fixture
 async def own_dsn() -> AsyncIterator[str]:

@@ -13,8 +13,6 @@ import pytest
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import Gateway, running_gateway, store_cli, temp_database
 
-pytestmark = pytest.mark.timeout(60)
-
 
 @dataclass
 class Sealed:

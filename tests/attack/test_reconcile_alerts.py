@@ -23,8 +23,6 @@ from tests.attack.reports import (
 from tests.support.fakes.webhook_sink import SECRET, webhook_sink
 from tests.support.harness import LOCAL_SINKS, running_gateway, temp_database
 
-pytestmark = pytest.mark.timeout(60)
-
 LEAKED = "o1-pro-2025-03-19"
 
 

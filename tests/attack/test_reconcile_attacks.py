@@ -25,8 +25,6 @@ from tests.attack.reports import (
 )
 from tests.support.harness import temp_database
 
-pytestmark = pytest.mark.timeout(60)
-
 LEAKED = "o1-pro-2025-03-19"  # a model Meterway's card does not price and never forwarded
 
 

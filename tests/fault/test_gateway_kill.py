@@ -228,7 +228,7 @@ async def _replayed(directory: Path) -> None:
     raise AssertionError(f"journals left unreplayed: {_left(directory)}")
 
 
-@pytest.mark.timeout(120 + 20 * ROUNDS)
+@pytest.mark.timeout(300 + 20 * ROUNDS)
 @pytest.mark.parametrize("leases", ["0", "1"], ids=["per-request", "leases"])
 async def test_gateway_killed_under_load_loses_no_money(
     dsn: str, leases: str, redis_proxy: CuttableProxy, tmp_path: Path
