@@ -14,15 +14,12 @@ import argparse
 import json
 import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
-import aiohttp
-
-from billing.provider_reports import ReportError
 from billing.reconcile import ROUNDING, Difference, as_row
-from gateway.config.settings import Settings
-from gateway.outbound.provider_reports import ReportUnavailable
-from gateway.stores.connect import open_stores
-from gateway.workers.reconciler import Reconciler
+
+if TYPE_CHECKING:  # the runner's modules load when the command runs, not for `--help`
+    from gateway.config.settings import Settings
 
 DONE, ERROR, USAGE, TO_DO = 0, 1, 2, 3
 
@@ -60,6 +57,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
+    import aiohttp
+
+    from billing.provider_reports import ReportError
+    from gateway.outbound.provider_reports import ReportUnavailable
+    from gateway.stores.connect import open_stores
+    from gateway.workers.reconciler import Reconciler
+
     found: list[Difference] = []
     failed = False
     async with open_stores(settings) as stores, aiohttp.ClientSession() as session:

@@ -8,13 +8,12 @@ import argparse
 import asyncio
 import json
 import signal
+from typing import TYPE_CHECKING
 
-from gateway.config.settings import Settings
-from gateway.runtime import quiet_collector
-from gateway.stores.connect import Stores, open_stores
-from gateway.stores.records import DeadLetter
-from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
-from gateway.workers.supervisor import Supervisor
+if TYPE_CHECKING:  # the runners' modules load when a command runs, not for `--help`
+    from gateway.config.settings import Settings
+    from gateway.stores.connect import Stores
+    from gateway.stores.records import DeadLetter
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.runtime import quiet_collector
+    from gateway.stores.connect import open_stores
+
     async with open_stores(settings) as stores:
         if args.settler_command != "dead-letters":
             quiet_collector()  # its batches make thousands of short-lived objects, no cycles
@@ -65,6 +67,9 @@ def describe(letter: DeadLetter) -> dict[str, object]:
 
 async def run_ledger_workers(stores: Stores, settings: Settings) -> None:
     """Until SIGINT or SIGTERM; the settler then acknowledges what it wrote and stops."""
+    from gateway.workers.ledger_jobs import ledger_jobs, ledger_seals, ledger_settler
+    from gateway.workers.supervisor import Supervisor
+
     supervisor = Supervisor()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,6 +4,7 @@ database superuser edits sealed history by SQL; verify must exit 1 and name the 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -11,18 +12,25 @@ import asyncpg
 import pytest
 
 from tests.support.factories import openai_client, tenant
-from tests.support.harness import Gateway, running_gateway, store_cli, temp_database
+from tests.support.harness import (
+    PG_ADMIN,
+    running_gateway,
+    store_cli,
+    stores_cli,
+    temp_database,
+)
 
 
 @dataclass
 class Sealed:
-    gw: Gateway
+    dsn: str
+    prefix: str
     env: dict[str, str]
     db: asyncpg.Connection
     ids: list[int]
 
     async def cli(self, *args: str) -> tuple[int, str]:
-        rc, out, err = await store_cli(self.gw, "ledger", *args, **self.env)
+        rc, out, err = await stores_cli(self.dsn, self.prefix, "ledger", *args, **self.env)
         return rc, out + err
 
     async def superuser(self, sql: str, *args: object) -> None:
@@ -32,8 +40,8 @@ class Sealed:
             await self.db.execute(sql, *args)
 
 
-async def signing_key(gw: Gateway) -> str:
-    rc, out, err = await store_cli(gw, "ledger", "signing-key")
+async def signing_key() -> str:
+    rc, out, err = await stores_cli(PG_ADMIN, "mwsigning", "ledger", "signing-key")
     assert rc == 0, err
     for token in out.replace("=", " ").split():
         if len(token) == 43:  # 32 bytes in base64url without padding
@@ -41,36 +49,46 @@ async def signing_key(gw: Gateway) -> str:
     raise AssertionError(out)
 
 
-@pytest.fixture
-async def sealed() -> AsyncIterator[Sealed]:
-    """A ledger of its own with entries in two sealed checkpoints, and a third."""
-    async with temp_database() as dsn, running_gateway(dsn, SETTLER_DISABLED="1") as bare:
-        key = await signing_key(bare)
+@pytest.fixture(scope="module")
+async def sealed_ledger() -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """A ledger with entries in three sealed checkpoints, made once by a gateway and the
+    CLI, then left with no connection so each test edits a copy of its own."""
+    env = {"LEDGER_SIGNING_KEY": await signing_key(), "SETTLER_DISABLED": "1"}
     async with temp_database() as dsn:
-        env = {"LEDGER_SIGNING_KEY": key, "SETTLER_DISABLED": "1"}
         async with running_gateway(dsn, None, **env) as gw:
-            db = await asyncpg.connect(dsn)
-            try:
-                s = Sealed(gw, env, db, [])
-                for _ in range(3):
-                    payer = await tenant(gw, credit=5_000_000)
-                    client = openai_client(gw, payer.key)
-                    await client.chat.completions.create(
-                        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-                    )
-                    await gw.settle_all()
-                    rc, text = await s.cli("seal")
-                    assert rc == 0, text
-                s.ids = [
-                    r["id"] for r in await db.fetch("SELECT id FROM ledger_entries ORDER BY id")
-                ]
-                seqs = await db.fetchval("SELECT count(*) FROM ledger_checkpoints")
-                assert len(s.ids) >= 6 and seqs >= 3, (s.ids, seqs)
-                rc, text = await s.cli("verify")
-                assert rc == 0, text
-                yield s
-            finally:
-                await db.close()
+            for _ in range(3):
+                payer = await tenant(gw, credit=5_000_000)
+                client = openai_client(gw, payer.key)
+                await client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                )
+                await gw.settle_all()
+                rc, out, err = await store_cli(gw, "ledger", "seal", **env)
+                assert rc == 0, out + err
+            rc, out, err = await store_cli(gw, "ledger", "verify", **env)
+            assert rc == 0, out + err
+        yield dsn, env
+
+
+@pytest.fixture
+async def sealed(sealed_ledger: tuple[str, dict[str, str]]) -> AsyncIterator[Sealed]:
+    """A copy of the sealed ledger (verified clean once, when it was made) to edit."""
+    source, env = sealed_ledger
+    admin = await asyncpg.connect(PG_ADMIN)
+    name = f"mwtest_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source.rsplit("/", 1)[1]}"')
+    dsn = source.rsplit("/", 1)[0] + "/" + name
+    db = await asyncpg.connect(dsn)
+    try:
+        s = Sealed(dsn, f"mwt{secrets.token_hex(4)}", env, db, [])
+        s.ids = [r["id"] for r in await db.fetch("SELECT id FROM ledger_entries ORDER BY id")]
+        seqs = await db.fetchval("SELECT count(*) FROM ledger_checkpoints")
+        assert len(s.ids) >= 6 and seqs >= 3, (s.ids, seqs)
+        yield s
+    finally:
+        await db.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def verify(s: Sealed) -> tuple[int, str]:

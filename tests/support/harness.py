@@ -31,9 +31,9 @@ from gateway.http.appkeys import METER, STORES
 from gateway.http.server import GatewayRunner, start_sites
 from gateway.stores.connect import Stores, open_hot_store, redis_clients
 from gateway.stores.ports.hot import SHARDS
-from gateway.stores.postgres.migrate import migrate
 from gateway.stores.redis.hotstore import HotStore
 from gateway.workers.settler import Settler
+from tests.support.pg_template import migrated_template
 
 PG_ADMIN = os.environ.get("MW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MW_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -56,12 +56,10 @@ def free_port() -> int:
 async def temp_database() -> AsyncIterator[str]:
     name = f"mwtest_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    template = await migrated_template(admin, PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await conn.close()
         yield dsn
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -216,9 +214,14 @@ def gateway_env(dsn: str, upstream_url: str, prefix: str, **env: str) -> dict[st
 async def store_cli(gw: Gateway, *args: str, **env: str) -> tuple[int, str, str]:
     """`meterway ARGS` run as an operator runs it beside this gateway, on its database and
     Redis prefix (commands that open the stores themselves): (exit code, stdout, stderr)."""
+    return await stores_cli(gw.settings.database_url, gw.settings.redis_prefix, *args, **env)
+
+
+async def stores_cli(dsn: str, prefix: str, *args: str, **env: str) -> tuple[int, str, str]:
+    """`meterway ARGS` on a database and Redis prefix with no gateway running."""
     full = {
         **os.environ,
-        **gateway_env(gw.settings.database_url, "http://127.0.0.1:9", gw.settings.redis_prefix),
+        **gateway_env(dsn, "http://127.0.0.1:9", prefix),
         **LOCAL_SINKS,
         **env,
     }
