@@ -30,6 +30,7 @@ from billing.statements import month_of
 from gateway.http.routing import declared, operation
 from gateway.services.signing_keys import new_seed, unb64url
 from tests.e2e.test_roles import member_session, token
+from tests.support.billing_client import SUCCEEDS
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import openai_client, reviewed_markup
 from tests.support.fakes.identity import ROLE_CLAIM_ENV
@@ -106,6 +107,31 @@ async def _call(gw: Gateway, key: str) -> str:
     return answer
 
 
+async def _paid_and_invoiced(gw: Gateway, aid: str, key: str) -> dict[str, str]:
+    """A top-up paid through the local provider (its receipt) and the month's invoice issued
+    under a commitment (its number): the pages that show them answer 200 in the walk."""
+    bearer = {"Authorization": f"Bearer {key}"}
+    url = gw.url + "/v1/account/billing/topups"
+    async with gw.http.post(url, json={"amount_micros": 5_000_000}, headers=bearer) as r:
+        assert r.status in (200, 201), await r.text()
+        checkout = (await r.json())["url"]
+    async with gw.http.post(checkout, data={"action": "pay", "card": SUCCEEDS}) as r:
+        assert r.status == 200 and "succeeded" in await r.text()
+    receipt = await gw.stores().pool.fetchval(
+        "SELECT id FROM payments WHERE account_id = $1 AND status = 'succeeded'", aid
+    )
+    terms = {"period": "month", "amount_micros": 1_000_000, "billing": "prepaid",
+             "on_exhausted": "balance"}  # fmt: skip  # a prepaid account is invoiced with one
+    status, body = await gw.admin("PUT", f"/admin/v1/accounts/{aid}/commitment", terms)
+    assert status == 200, body
+    details = {"legal_name": "Walk Ltd", "address": ["1 Walk Road"], "country": "GB"}
+    status, body = await gw.admin("PUT", f"/admin/v1/accounts/{aid}/invoicing", details)
+    assert status == 200, body
+    status, invoice = await gw.admin("POST", f"/admin/v1/accounts/{aid}/invoices", {"month": MONTH})
+    assert status == 201, invoice
+    return {"receipt_id": str(receipt), "number": str(invoice["number"])}
+
+
 async def _operator_figures(gw: Gateway, aid: str) -> set[int]:
     """The operator's figures of the call, in micros: its provider cost and margin (the
     admin ledger), and every list cost of its FOCUS rows that is not what was billed."""
@@ -170,7 +196,7 @@ async def test_no_customer_route_reads_the_operator_s_money(gw: Gateway) -> None
     answer = _with_claims(await _call(gw, key))
     rid = (await gw.admin("GET", f"/admin/v1/accounts/{aid}/ledger"))[1]["data"][0]["request_id"]
     figures = await _operator_figures(gw, aid)
-    params = {"request_id": rid, "month": MONTH, "receipt_id": "none", "number": "none"}
+    params = {"request_id": rid, "month": MONTH, **await _paid_and_invoiced(gw, aid, key)}
     names = [re.compile(rf"\b{re.escape(n)}\b") for n in sorted(OPERATOR_ONLY)]
     spelled = [p for f in figures for p in _spellings(f)]
     dash = await signed_in(gw, key)
@@ -199,7 +225,11 @@ async def test_no_customer_route_reads_the_operator_s_money(gw: Gateway) -> None
             assert said == [], (path, query, said)
     finally:
         await dash.close()
-    assert any(p == "/v1/account/exports/focus" and s == 200 for p, _, s in walked), walked
+    read = {p for p, _, s in walked if s == 200}
+    for page in ("/v1/account/exports/focus", "/v1/account/invoices/{number}",
+                 "/dashboard/billing/receipts/{receipt_id}",
+                 "/dashboard/billing/invoices/{number}/pdf"):  # fmt: skip
+        assert page in read, (page, walked)
     assert len([w for w in walked if w[2] == 200]) > 30, walked
 
 
