@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 
+import pytest
 import redis
 
 from gateway.stores.redis.cluster_wire import ClusterWire, slot_of
 from gateway.stores.redis.keys import SHARDS, Keys
-from gateway.stores.redis.resp import parse_url
+from gateway.stores.redis.resp import WireError, parse_url
+from tests.fault.tcp_proxy import CuttableProxy
 from tests.support.redis_cluster import RedisCluster
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -48,6 +52,7 @@ async def test_a_stale_slot_map_follows_moved(redis_cluster: RedisCluster) -> No
         assert wire._owner[slot] == owner
         assert wire.refreshes == 1  # MOVED fixed the slot at once; refresh is for the next
         assert await wire.evalsha(SHA, INCR, (key,), (1,)) == 3
+        await wire.refreshed()  # in the background: the call did not wait for it
         assert wire.refreshes == 2
         with redis.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port) as rc:
             rc.delete(key)
@@ -82,3 +87,48 @@ async def test_a_migrating_slot_follows_ask_to_the_importing_node(
             await wire.close()
             for c in (src, dst):
                 c.execute_command("CLUSTER SETSLOT", slot, "STABLE")
+
+
+async def test_a_silent_node_slows_only_the_calls_for_its_own_slots(
+    redis_cluster: RedisCluster,
+) -> None:
+    """A node that accepts connections and never answers (blackholed, half-open), named
+    first among the seeds and then owning one slot: the first refresh takes a live node's
+    answer, and while a call to the silent node waits out its timeout, calls for other
+    slots, and the refresh that call's failure asks for, keep their own pace."""
+    silent = CuttableProxy("127.0.0.1", redis_cluster.nodes[0].port)
+    await silent.start()
+    silent.blackhole()
+    real = [parse_url(u) for u in redis_cluster.urls.split(",")]
+    seeds = [parse_url(silent.redis_url), *real]
+    wire = ClusterWire([s for s in seeds if s is not None], timeout_s=3.0, connect_timeout_s=3.0)
+    keys = Keys(f"cw{secrets.token_hex(3)}")
+    live, lost = keys.clock(3), keys.clock(4)
+    try:
+        asked = time.monotonic()
+        assert await wire.evalsha(SHA, INCR, (live,), (1,)) == 1
+        assert time.monotonic() - asked < 1.5, "the first refresh waited on the silent seed"
+        wire._owner[slot_of(lost, {})] = ("127.0.0.1", silent.port)  # as if the map said so
+        waiting = asyncio.ensure_future(wire.evalsha(SHA, INCR, (lost,), (1,)))
+        slowest = 0.0
+        for n in range(2, 40):
+            asked = time.monotonic()
+            assert await wire.evalsha(SHA, INCR, (live,), (1,)) == n
+            slowest = max(slowest, time.monotonic() - asked)
+            if waiting.done():
+                break
+            await asyncio.sleep(0.1)
+        with pytest.raises(WireError):
+            await waiting  # its outcome is unknown: failed, never retried elsewhere
+        for _ in range(5):  # the map is stale now: the calls do not wait on its refresh
+            asked = time.monotonic()
+            await wire.evalsha(SHA, INCR, (live,), (1,))
+            slowest = max(slowest, time.monotonic() - asked)
+        assert slowest < 1.0, slowest
+        await wire.refreshed()
+        assert wire._owner[slot_of(lost, {})] != ("127.0.0.1", silent.port)
+        with redis.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port) as rc:
+            rc.delete(live)
+    finally:
+        await wire.close()
+        await silent.close()

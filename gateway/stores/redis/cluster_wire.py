@@ -13,11 +13,17 @@ in one write. A lost connection (a dead master) fails the call with WireError, s
 outcome is unknown and the caller fails closed, and marks the topology stale: the next call
 asks the cluster again, so traffic moves to the promoted replica as soon as the cluster
 has failed over.
+
+A dead or silent node slows only the calls for its own slots. A call whose slot has a known
+master never waits for a refresh: a stale map is refreshed in the background, once at a
+time. A refresh asks every known node and seed at once and takes the first answer, so one
+node that accepts connections and never answers (half-open, blackholed) costs it nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -84,6 +90,8 @@ class ClusterWire:
         self._stale = True
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None  # the one refresh nobody waits on
+        self._asking: set[asyncio.Future[Any]] = set()  # CLUSTER SLOTS still out, answer unused
         self.refreshes = 0  # topology refreshes so far, for tests and metrics
         self._scripts: dict[str, str] = {}
 
@@ -117,16 +125,48 @@ class ClusterWire:
             candidates = list(
                 dict.fromkeys([*self._nodes, *((s.host, s.port) for s in self.seeds)])
             )
+            asked: dict[asyncio.Future[Any], tuple[str, int]] = {
+                asyncio.ensure_future(self.node(a).execute("CLUSTER", "SLOTS")): a
+                for a in candidates
+            }
+            self._asking.update(asked)
+            for one in asked:
+                one.add_done_callback(self._asked)
             errors: list[str] = []
-            for address in candidates:
-                try:
-                    reply = await self.node(address).execute("CLUSTER", "SLOTS")
-                except (WireError, ReplyError, TimeoutError) as exc:
+            pending: set[asyncio.Future[Any]] = set(asked)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for answered in done:
+                    address = asked[answered]
+                    exc = answered.exception()
+                    if exc is None:
+                        self._apply(answered.result(), address)
+                        return
+                    if not isinstance(exc, WireError | ReplyError | TimeoutError):
+                        raise exc
                     errors.append(f"{address[0]}:{address[1]}: {exc}")
-                    continue
-                self._apply(reply, address)
-                return
             raise WireError("no Redis Cluster node answered CLUSTER SLOTS: " + "; ".join(errors))
+
+    def _asked(self, task: asyncio.Future[Any]) -> None:
+        """A CLUSTER SLOTS ended: its failure, once a faster node answered, is nobody's."""
+        self._asking.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    def _refresh_soon(self) -> None:
+        """A refresh in the background, unless one is under way; its failure leaves the map
+        stale, so the next call tries again."""
+        if self._background is None or self._background.done():
+            self._background = asyncio.ensure_future(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        with contextlib.suppress(WireError, ReplyError, TimeoutError):
+            await self.refresh()
+
+    async def refreshed(self) -> None:
+        """Until the background refresh (if any) has ended: for tests and shutdown."""
+        if self._background is not None:
+            await asyncio.wait([self._background])
 
     def _apply(self, reply: Any, asked: tuple[str, int]) -> None:
         owner: list[tuple[str, int] | None] = [None] * SLOTS
@@ -142,11 +182,13 @@ class ClusterWire:
 
     async def _master(self, slot: int) -> WireRedis:
         address = self._owner[slot]
-        if address is None or self._stale:
+        if address is None:
             await self.refresh()
             address = self._owner[slot]
             if address is None:
                 raise WireError(f"no Redis Cluster master serves slot {slot}")
+        elif self._stale:
+            self._refresh_soon()
         return self.node(address)
 
     async def evalsha(
@@ -217,6 +259,9 @@ class ClusterWire:
         raise ReplyError(message)
 
     async def close(self) -> None:
+        for task in (self._background, *self._asking):
+            if task is not None:
+                task.cancel()
         nodes, self._nodes = list(self._nodes.values()), {}
         for conn in nodes:
             await conn.close()
