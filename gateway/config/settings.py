@@ -110,6 +110,7 @@ class Settings:
     settle_journal_dir: Path = Path("data/journal")
     redis_connect_timeout_s: float = 5.0
     redis_reply_timeout_s: float = 5.0
+    postgres_command_timeout_s: float = 300.0
     readyz_check_timeout_s: float = 2.0
     max_body_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024  # a multipart upload, spooled to disk
@@ -283,6 +284,9 @@ def load_settings(env: Mapping[str, str] | None = None, config: Path | None = No
         ),
         redis_reply_timeout_s=v.number(
             "REDIS_REPLY_TIMEOUT_S", get("REDIS_REPLY_TIMEOUT_S", 5), 0.05
+        ),
+        postgres_command_timeout_s=v.number(
+            "POSTGRES_COMMAND_TIMEOUT_S", get("POSTGRES_COMMAND_TIMEOUT_S", 300), 0.05
         ),
         readyz_check_timeout_s=v.number(
             "READYZ_CHECK_TIMEOUT_S", get("READYZ_CHECK_TIMEOUT_S", 2), 0.05

@@ -335,7 +335,14 @@ async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
 
 @contextlib.asynccontextmanager
 async def open_ledger(settings: Settings) -> AsyncIterator[Ledger]:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE)
+    # A statement (or the reset after it) unanswered past the command timeout fails and its
+    # connection is closed: a PostgreSQL gone silent (half-open) cannot hold a worker for good.
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=POOL_MAX_SIZE,
+        command_timeout=settings.postgres_command_timeout_s,
+    )
     try:
         yield Ledger(pool)
     finally:

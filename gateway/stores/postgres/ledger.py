@@ -19,6 +19,7 @@ from billing.money import MAX_EXACT
 from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, price_drift, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
+from gateway.stores.postgres.deadline import closed_after
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.rollups import (
     END_USER_ROLLUP_CTE,
@@ -115,6 +116,10 @@ _LOCK = "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDAT
 # The settler usually shares the event loop with the gateway's requests: COPY encodes its
 # rows in one go, so a batch of hundreds would hold the loop too long (docs/performance.md).
 # Larger batches are handed over in slices of this many rows, the loop free between.
+# A settlement batch's connection is closed past this (deadline.py): a silent PostgreSQL
+# would otherwise hold the settler in the batch's ROLLBACK for good. Under the settler's own
+# WRITE_TIMEOUT_S, which also bounds the wait for a connection.
+SETTLE_DEADLINE_S = 25.0
 COPY_SLICE_ROWS = 64
 
 
@@ -192,16 +197,18 @@ class Ledger(KeyLedger):
         accounts = sorted({row[0] for row in rows})
         entries, uncollected = receivables.split(rows)
         with map_postgres_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(_LOCK, accounts)
-                await conn.execute(_STAGE)
-                records = entries if len(entries) <= COPY_SLICE_ROWS else _paced(entries)
-                await conn.copy_records_to_table(
-                    "settle_in", records=records, columns=LEDGER_COLUMNS
-                )
-                merged = int(await conn.fetchval(_MERGE))
-                await price_drift.write_drift_alerts(conn, entries)
-                return merged + await receivables.write_uncollected(conn, uncollected)
+            async with self.pool.acquire() as conn:
+                with closed_after(conn, SETTLE_DEADLINE_S):
+                    async with conn.transaction():
+                        await conn.execute(_LOCK, accounts)
+                        await conn.execute(_STAGE)
+                        records = entries if len(entries) <= COPY_SLICE_ROWS else _paced(entries)
+                        await conn.copy_records_to_table(
+                            "settle_in", records=records, columns=LEDGER_COLUMNS
+                        )
+                        merged = int(await conn.fetchval(_MERGE))
+                        await price_drift.write_drift_alerts(conn, entries)
+                        return merged + await receivables.write_uncollected(conn, uncollected)
 
     async def create_account(self, account_id: str, name: str, plan: str, mode: str) -> None:
         with map_postgres_errors():

@@ -16,6 +16,10 @@ import asyncpg
 from gateway.stores.postgres.ledger_shape import check_archives
 
 LOCK_ID = 0x6D657465  # "mete"
+# A migration may rewrite a large table, and a process waits on the lock while another
+# migrates: the pool's command timeout (POSTGRES_COMMAND_TIMEOUT_S) is for a server gone
+# silent while serving, not for this.
+LONG_S = 24 * 3600.0
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -38,7 +42,7 @@ async def migrate(
     return the names applied (empty when up to date). ArchiveSchemaMismatch if an archive
     table's columns differ from the ledger's, after a migration (then rolled back) or not."""
     applied: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID, timeout=LONG_S)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -50,7 +54,7 @@ async def migrate(
             if number in done or (upto is not None and number > upto):
                 continue
             async with conn.transaction():
-                await conn.execute(sql)
+                await conn.execute(sql, timeout=LONG_S)
                 await check_archives(conn)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", number, name

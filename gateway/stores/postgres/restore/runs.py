@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
+from gateway.stores.postgres.deadline import closed_after
 from gateway.stores.postgres.errors import map_postgres_errors
 
 
@@ -76,12 +77,15 @@ class RestoreFence:
         if conn is None:
             return
         try:
-            with map_postgres_errors():
+            with map_postgres_errors(), closed_after(conn, UNLOCK_DEADLINE_S):
                 await conn.execute(_UNLOCK_SHARED, self._name)
         finally:
             await self._pool.release(conn)
 
 
+# An unlock is answered at once by a live server; a silent one has its connection closed
+# (deadline.py), which frees the lock as surely.
+UNLOCK_DEADLINE_S = 5.0
 _LOCK_SHARED = "SELECT pg_advisory_lock_shared(hashtextextended($1, 0))"
 _UNLOCK_SHARED = "SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))"
 
