@@ -41,7 +41,7 @@ async def resume(request: web.Request) -> web.Response:
     who = account_principal(request)
     who.require(KEYS_WRITE)
     row = await own_key(request, who, request.match_info["key_id"])
-    await resume_key_for(request, row)
+    await resume_key_for(request, row, who)
     raise web.HTTPSeeOther(f"{BASE}/keys?notice=resumed")
 
 

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from billing import authority
 from billing.reseller import for_customer
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, STORES
 from gateway.http.openapi import anomalies as doc
-from gateway.http.principal import KEYS_WRITE, ORG_WRITE, USAGE_READ, require
+from gateway.http.principal import KEYS_WRITE, ORG_WRITE, USAGE_READ, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import own_key
 from gateway.http.shared.overview import show_cost
@@ -37,9 +37,20 @@ async def paused_keys(request: web.Request, key_ids: list[str]) -> set[str]:
     return set(await request.config_dict[STORES].anomalies().paused(key_ids))
 
 
-async def resume_key_for(request: web.Request, row: Row) -> dict[str, Any]:
+async def resume_key_for(
+    request: web.Request, row: Row, who: Principal | None = None
+) -> dict[str, Any]:
     """Lift a key's pause: served again from its next request, on every gateway process;
-    audited when it lifted one (a repeat changes nothing)."""
+    audited when it lifted one (a repeat changes nothing). `who`, the caller (None: the
+    operator): a key minted under the paused key (a child, a token, their children) would
+    be the runaway lifting its own pause, so it is refused."""
+    lineage = (who.key.key_id, *who.key.ancestors) if who is not None and who.key else ()
+    if row["id"] in lineage:
+        raise PermissionDenied(
+            "A key minted under a paused key cannot lift its pause: its owner does, with a "
+            "key or session of their own, or the operator.",
+            extra={"reason": "minted_under_paused_key"},
+        )
     app = request.config_dict
     resumed = await key_pauses.resume(
         app[STORES].anomalies(), app[STORE], row["id"], row["account_id"]
@@ -92,7 +103,7 @@ async def account_list(request: web.Request) -> web.Response:
 async def account_resume(request: web.Request) -> web.Response:
     who = require(request, KEYS_WRITE)
     row = await own_key(request, who, request.match_info["key_id"])
-    return web.json_response(await resume_key_for(request, row))
+    return web.json_response(await resume_key_for(request, row, who))
 
 
 async def account_pause(request: web.Request) -> web.Response:
