@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.attack.provider import Provider, fake_provider
+from tests.support.billing_client import books_balance
 from tests.support.factories import (
     FAST_REVIEW,
     Tenant,
@@ -194,11 +195,12 @@ async def test_concurrent_calls_never_hold_more_than_the_period_has_left(
 async def test_calls_held_together_whose_provider_reports_more_input_draw_what_they_debit(
     world: tuple[Gateway, Provider],
 ) -> None:
-    """commitments.md: [a call held against the commitment] is charged at the discount; its
-    debit is the commitment's drawdown. `refuse`: calls past it are refused. A provider
-    reports 1,000 input tokens for a prompt of a few (under the charge cap of 4x the count +
-    8,192, money.md), so each debit (405) is above its hold (272): three calls held at once
-    within a 1,000 commitment debit 1,215 at the discount."""
+    """commitments.md: a held call whose provider reports more than its hold is still
+    charged at the commitment's price; it draws what the period has left and the rest comes
+    from the balance, under `refuse` too. A provider reports 1,000 input tokens for a prompt
+    of a few (under the charge cap of 4x the count + 8,192, money.md), so each debit (405)
+    is above its hold (272): three calls held at once within a 1,000 commitment debit 1,215
+    at the discount, the commitment is drawn to its end, and the next call is refused."""
     gw, p = world
     t = await tenant(gw, credit=1_000_000, scopes=SCOPES)
     amount = 1000
@@ -215,8 +217,10 @@ async def test_calls_held_together_whose_provider_reports_more_input_draw_what_t
     debited = -sum(r["amount_micros"] for r in await debit_rows(gw, t.account_id))
     assert debited == sum(costs)
     period = (await commitment(gw, t.account_id))["current_period"]
-    assert period["drawn_micros"] <= amount, period
-    assert period["drawn_micros"] == debited, (period, debited)
+    assert period["drawn_micros"] == min(amount, debited), (period, debited)
+    assert await books_balance(gw, t.account_id) == 1_000_000 + amount - debited
+    status, _, body = await chat(gw, t.key, prompt="after")
+    assert status == 402 and "commitment_exhausted" in json.dumps(body), (status, body)
 
 
 async def test_discount_and_markup_combine_into_one_rate_rounded_up_to_whole_bps(
@@ -241,7 +245,7 @@ async def test_discount_and_markup_combine_into_one_rate_rounded_up_to_whole_bps
         model="gpt-4o", max_tokens=2000, messages=[{"role": "user", "content": prompt}]
     )
     done = raw.parse()
-    assert done.usage is not None
+    assert done.usage is not None and done.usage.model_extra is not None
     header = int(raw.headers["x-meterway-cost-micros"])
     assert (header, done.usage.model_extra["cost_micros"]) == (10_002, 10_002)
     status, cost, body = await chat(gw, b.key, model="gpt-4o", prompt=prompt, max_tokens=2000)
