@@ -14,12 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.bench.redis_work import BASELINE, KINDS, as_json, grown, measure_all
+from tests.support.harness import temp_database
 
 
 @pytest.mark.timeout(600)
-async def test_no_kind_of_call_asks_redis_more_than_its_baseline(dsn: str, tmp_path: Path) -> None:
+async def test_no_kind_of_call_asks_redis_more_than_its_baseline(tmp_path: Path) -> None:
+    """On a database of its own: a background round reading the balance of every account
+    with activity in the suite's shared database (HMGETs) lands inside a measure there
+    (plain read 4.95 HMGETs a call against 4.0 in a whole-suite run)."""
     before = json.loads(BASELINE.read_text())
-    now = as_json(await measure_all(dsn, tmp_path))
+    async with temp_database() as dsn:
+        now = as_json(await measure_all(dsn, tmp_path))
     assert sorted(now) == sorted(before) == sorted(KINDS)
     more = [line for kind in KINDS for line in grown(kind, now[kind], before[kind])]
     assert not more, "\n".join(more)
