@@ -53,12 +53,15 @@ async def _call(gw: Gateway, key: str, after_s: float = 0.0) -> tuple[int, Any, 
         return r.status, body, asked, time.monotonic() - asked
 
 
+@pytest.mark.parametrize("fault", ["blackhole", "half_open"])
 async def test_a_blackholed_redis_refuses_calls_at_once_naming_it(
-    gw: Gateway, redis_proxy: CuttableProxy
+    gw: Gateway, redis_proxy: CuttableProxy, fault: str
 ) -> None:
+    """`blackhole`: packets dropped both ways. `half_open`: Redis's side of every connection
+    closed, the gateway's left open and silent (a Redis host gone without a word)."""
     t = await tenant(gw, credit=1_000_000)
     assert (await _call(gw, t.key))[0] == 200
-    redis_proxy.blackhole()
+    getattr(redis_proxy, fault)()
     answers = await asyncio.gather(*(_call(gw, t.key, i * SPREAD_S / CALLS) for i in range(CALLS)))
     assert [a[0] for a in answers] == [503] * CALLS, [a[1] for a in answers]
     slowest = max(a[3] for a in answers)
