@@ -365,17 +365,22 @@ async def test_silent_redis_at_admission_refuses_within_the_bounds_and_forwards_
     finally:
         world.redis.speak()
 
+    await served_once_back(gw, t.key, t.account_id)
+
+
+async def served_once_back(gw: Gateway, key: str, account_id: str) -> None:
+    """Calls are served again once Redis answers, and the one served is debited once."""
     last: list[Any] = []
 
     async def served() -> bool:
-        last[:] = await chat(gw, t.key, f"back {secrets.token_hex(3)}")
+        last[:] = await chat(gw, key, f"back {secrets.token_hex(3)}")
         return bool(last[0] == 200)
 
     try:
         await until(served, "calls served once Redis answers", within_s=30)
     except AssertionError as exc:
         raise AssertionError((str(exc), last)) from exc
-    rows = await settled_debits(gw, t.account_id)
+    rows = await settled_debits(gw, account_id)
     assert [r["amount_micros"] for r in rows] == [-450], rows
 
 
@@ -406,17 +411,6 @@ async def test_redis_down_refuses_billable_calls_within_the_bounds_and_forwards_
     finally:
         await world.redis.up()
 
-    last: list[Any] = []
-
-    async def served() -> bool:
-        last[:] = await chat(gw, t.key, f"back {secrets.token_hex(3)}")
-        return bool(last[0] == 200)
-
-    try:
-        await until(served, "calls served once Redis is back", within_s=30)
-    except AssertionError as exc:
-        raise AssertionError((str(exc), last)) from exc
-    rows = await settled_debits(gw, t.account_id)
-    assert [r["amount_micros"] for r in rows] == [-450], rows
+    await served_once_back(gw, t.key, t.account_id)
     acct = await account(gw, t.account_id)
     assert acct["balance_micros"] == acct["ledger_balance_micros"] == 1_000_000 - 450, acct
