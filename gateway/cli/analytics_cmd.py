@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.background import open_analytics
-from gateway.config.settings import Settings
-from gateway.stores.connect import open_stores
-from gateway.workers.analytics_copy import differences
+if TYPE_CHECKING:  # the runner's modules load when the command runs, not for its parser
+    from gateway.config.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -24,6 +22,10 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.background import open_analytics
+    from gateway.stores.connect import open_stores
+    from gateway.workers.analytics_copy import differences
+
     if not settings.analytics.enabled:
         print("meterway: set CLICKHOUSE_URL", file=sys.stderr)
         return 2

@@ -6,46 +6,35 @@ audit, auth) start without the server's modules."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 
 from billing.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
-from gateway.cli import (
-    analytics_cmd,
-    export_cmd,
-    ledger_cmd,
-    payments_cmd,
-    prices_cmd,
-    reconcile_cmd,
-    settler_cmd,
-)
 from gateway.cli.client import ERROR
 from gateway.cli.dev_guard import DEFAULT_DATABASE_URL, DEV_ADMIN_KEY, admitted, refusal
 from gateway.config import values as config_values
 from gateway.config.providers import pricing_terms
 from gateway.config.settings import PROVIDERS, Settings, config_dir, load_settings
 from gateway.config.values import ConfigError
-from gateway.ops.rebuild import (
-    Drift,
-    RebuildRefused,
-    approved_plan_markups,
-    reconcile,
-    sync_plans,
-)
-from gateway.ops.reconcile import parked
-from gateway.ops.self_restore import rebuild_command
-from gateway.runtime import serve_workers
 from gateway.stores.connect import open_stores
 from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres.migrate import ensure_database
+
+if TYPE_CHECKING:
+    from gateway.ops.rebuild import Drift
+
+# The modules a command runs with are imported when it runs (`_run_of`, and inside the
+# commands below): `meterway ledger verify` loads the ledger's code, not the whole server
+# (gateway.runtime and the app), a second saved on every start.
 
 
 async def _migrated(settings: Settings) -> list[str] | None:
@@ -79,6 +68,9 @@ async def _migrate_before_serving(settings: Settings) -> bool:
 
 
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.ops.rebuild import RebuildRefused, approved_plan_markups
+    from gateway.ops.self_restore import rebuild_command
+
     async with open_stores(settings) as stores:
         try:
             plans = load_plans(settings.plans_path)
@@ -93,6 +85,8 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.ops.rebuild import approved_plan_markups, sync_plans
+
     async with open_stores(settings) as stores:
         plans = load_plans(settings.plans_path)
         if settings.price_review.at_start == "review":
@@ -105,7 +99,12 @@ async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     if getattr(args, "reconcile_command", None) == "providers":
+        from gateway.cli import reconcile_cmd
+
         return await reconcile_cmd.run(settings, args)
+    from gateway.ops.rebuild import reconcile
+    from gateway.ops.reconcile import parked
+
     async with open_stores(settings) as stores:
         drifts = await reconcile(stores, repair=args.repair)
         dead = await parked(stores)
@@ -157,18 +156,28 @@ async def _dev(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
+def _run_of(module: str) -> Command:
+    """The `run` of gateway.cli.`module`, imported when the command runs."""
+
+    async def run(settings: Settings, args: argparse.Namespace) -> int:
+        command: Command = importlib.import_module(f"gateway.cli.{module}").run
+        return await command(settings, args)
+
+    return run
+
+
 COMMANDS: dict[str, Command] = {
     "migrate": _migrate,
-    "settler": settler_cmd.run,
+    "settler": _run_of("settler_cmd"),
     "rebuild": _rebuild,
     "reconcile": _reconcile,
     "dev": _dev,
     "sync-plans": _sync_plans,
-    "export": export_cmd.run,
-    "analytics": analytics_cmd.run,
-    "payments": payments_cmd.run,
-    "ledger": ledger_cmd.run,
-    "prices": prices_cmd.run,
+    "export": _run_of("export_cmd"),
+    "analytics": _run_of("analytics_cmd"),
+    "payments": _run_of("payments_cmd"),
+    "ledger": _run_of("ledger_cmd"),
+    "prices": _run_of("prices_cmd"),
 }
 
 
@@ -215,8 +224,12 @@ def _serve_refusal(settings: Settings, env: dict[str, str], config: Path | None)
 def run(args: argparse.Namespace) -> int:
     """A server command: `prices show/check` need no settings; the others load them (and,
     for `dev` and `serve --embedded`, start the embedded servers first)."""
-    if args.command == "prices" and args.prices_command in prices_cmd.OFFLINE:
-        return prices_cmd.offline(args, config_dir(os.environ))
+    if args.command == "prices":
+        from gateway.cli import prices_cmd
+
+        if args.prices_command in prices_cmd.OFFLINE:
+            offline: int = prices_cmd.offline(args, config_dir(os.environ))
+            return offline
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = dict(os.environ)
     if args.command == "dev" or (args.command == "serve" and args.embedded):
@@ -252,5 +265,7 @@ def _serve(settings: Settings, env: dict[str, str], args: argparse.Namespace) ->
         _migrate_before_serving(settings)
     ):
         return 2
+    from gateway.runtime import serve_workers
+
     serve_workers(settings)
     return 0

@@ -19,8 +19,8 @@ print("LOADED:" + ",".join(m for m in {server!r} if m in sys.modules))
 """
 
 
-def loaded(*argv: str) -> list[str]:
-    code = PROBE.format(argv=list(argv), server=SERVER)
+def loaded(*argv: str, among: tuple[str, ...] = SERVER) -> list[str]:
+    code = PROBE.format(argv=list(argv), server=among)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     line = run.stdout.strip().splitlines()[-1]
     assert line.startswith("LOADED:"), run.stdout
@@ -35,3 +35,12 @@ def test_a_client_command_loads_no_server_module() -> None:
 def test_the_full_help_and_a_server_command_still_parse_everything() -> None:
     assert "gateway.cli.server" not in loaded("--help")  # parsers only
     assert "gateway.cli.server" in loaded("prices", "show", "no-such-model")
+
+
+def test_a_store_command_loads_its_own_modules_not_the_servers_nor_other_commands() -> None:
+    """`meterway ledger verify`, `reconcile providers`: the ledger's code, not the app (a
+    second of imports on every start) nor another command's modules."""
+    others = ("gateway.app", "gateway.runtime", "gateway.background", "gateway.cli.export_cmd",
+              "gateway.cli.receipt_cmd", "gateway.cli.admin_cmd")  # fmt: skip
+    for argv in (("ledger", "verify", "--help"), ("reconcile", "providers", "--help")):
+        assert loaded(*argv, among=others) == [], argv
