@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from billing.money import charge
 from billing.plans import resolved_markup
@@ -25,7 +25,21 @@ from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.stores.records import Row
 
 if TYPE_CHECKING:
-    from gateway.services.price_changes import PriceDesk
+    from billing.plans import PlanBook
+    from billing.pricing import PricingTable
+    from gateway.stores.ports.books import BooksPort
+    from gateway.stores.ports.prices import PriceChangesPort
+
+
+class PriceDesk(Protocol):
+    """What a book's review and install read of the price desk (services/price_changes.py
+    holds it and calls in here; this module never imports it: one direction)."""
+
+    table: PricingTable
+    plans: PlanBook
+    changes: PriceChangesPort
+    books: BooksPort | None
+
 
 PREVIEW_DAYS = 30
 PENDING = 0  # the version a proposed book previews as (approved: its change's id)
