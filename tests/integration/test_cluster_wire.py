@@ -101,17 +101,18 @@ async def test_a_silent_node_slows_only_the_calls_for_its_own_slots(
     silent.blackhole()
     real = [parse_url(u) for u in redis_cluster.urls.split(",")]
     seeds = [parse_url(silent.redis_url), *real]
-    wire = ClusterWire([s for s in seeds if s is not None], timeout_s=3.0, connect_timeout_s=3.0)
+    # Long timeouts, short bounds: a wait on the silent node is told from a loaded machine.
+    wire = ClusterWire([s for s in seeds if s is not None], timeout_s=6.0, connect_timeout_s=6.0)
     keys = Keys(f"cw{secrets.token_hex(3)}")
     live, lost = keys.clock(3), keys.clock(4)
     try:
         asked = time.monotonic()
         assert await wire.evalsha(SHA, INCR, (live,), (1,)) == 1
-        assert time.monotonic() - asked < 1.5, "the first refresh waited on the silent seed"
+        assert time.monotonic() - asked < 3.0, "the first refresh waited on the silent seed"
         wire._owner[slot_of(lost, {})] = ("127.0.0.1", silent.port)  # as if the map said so
         waiting = asyncio.ensure_future(wire.evalsha(SHA, INCR, (lost,), (1,)))
         slowest = 0.0
-        for n in range(2, 40):
+        for n in range(2, 200):
             asked = time.monotonic()
             assert await wire.evalsha(SHA, INCR, (live,), (1,)) == n
             slowest = max(slowest, time.monotonic() - asked)
@@ -124,7 +125,7 @@ async def test_a_silent_node_slows_only_the_calls_for_its_own_slots(
             asked = time.monotonic()
             await wire.evalsha(SHA, INCR, (live,), (1,))
             slowest = max(slowest, time.monotonic() - asked)
-        assert slowest < 1.0, slowest
+        assert slowest < 3.0, slowest
         await wire.refreshed()
         assert wire._owner[slot_of(lost, {})] != ("127.0.0.1", silent.port)
         with redis.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port) as rc:
