@@ -4,11 +4,13 @@ streams, Realtime responses); after a restart, the sweeper and a drain, every in
 holds, and every answer a client received whole has its debit (issue 69: a stream that
 reached its end before its settle was sent went unbilled when the kill fell between).
 
-Every other round, Redis stops answering before the kill (a blackhole: connections stay open
-and pass no byte): answers that end during the outage have their settlements in the
-process's journal, which the next start replays (issue 82: 6 of 140 such answers were
-delivered whole and never billed). Each request id is debited once: the ledger refuses none
-twice (check_invariants), and nothing delivered is left unbilled.
+Before the kill, rounds in turn fail nothing; Redis (a blackhole: connections stay open and
+pass no byte); PostgreSQL half-open (its side of each connection gone, the gateway's left
+silent) while Redis answers past the answer's reply budget; Redis half-open while
+PostgreSQL is blackholed. Answers that end while Redis is away or late have their
+settlements in the process's journal, which the next start replays (issue 82: 6 of 140 such
+answers were delivered whole and never billed). Each request id is debited once: the ledger
+refuses none twice (check_invariants), and nothing delivered is left unbilled.
 
 `MW_KILL_ROUNDS` sets the kills (4 in the suite); each round's load mixes every shape and
 runs a drawn while before its kill (`MW_KILL_SEED` replays the draws). A campaign by hand:
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -49,6 +52,14 @@ ROUNDS = int(os.environ.get("MW_KILL_ROUNDS", "4"))
 WORKERS = 2  # clients of each shape calling at once
 LOADED_S = (0.3, 1.5)  # how long the load runs before each kill, drawn per round
 OUTAGE_S = 6.0  # at most, Redis blackholed before a kill: answers end in it meanwhile
+# What fails before each kill, round by round: (store, proxy mode) pairs.
+FAULTS: tuple[tuple[tuple[str, str], ...], ...] = (
+    (),
+    (("redis", "blackhole"),),
+    (("postgres", "half_open"), ("redis", "slow")),
+    (("redis", "half_open"), ("postgres", "blackhole")),
+)
+SLOW_REPLY_S = 0.4  # Redis "slow": each reply held past the answer's 0.25 s reply budget
 HI = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": 50}
 
@@ -233,6 +244,35 @@ async def _replayed(directory: Path) -> None:
 async def test_gateway_killed_under_load_loses_no_money(
     dsn: str, leases: str, redis_proxy: CuttableProxy, tmp_path: Path
 ) -> None:
+    parts = urlsplit(dsn)
+    pg_proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await pg_proxy.start()
+    proxies = {"redis": redis_proxy, "postgres": pg_proxy}
+    try:
+        await _campaign(dsn, leases, proxies, tmp_path)
+    finally:
+        await pg_proxy.close()
+
+
+def _fail(proxies: dict[str, CuttableProxy], faults: tuple[tuple[str, str], ...]) -> None:
+    for store, mode in faults:
+        if mode == "slow":
+            proxies[store].reply_delay_s = SLOW_REPLY_S
+        else:
+            getattr(proxies[store], mode)()
+
+
+def _heal(proxies: dict[str, CuttableProxy]) -> None:
+    for proxy in proxies.values():
+        proxy.reply_delay_s = 0.0
+        proxy.restore()
+
+
+async def _campaign(
+    dsn: str, leases: str, proxies: dict[str, CuttableProxy], tmp_path: Path
+) -> None:
+    redis_proxy, pg_proxy = proxies["redis"], proxies["postgres"]
+    parts = urlsplit(dsn)
     seen = Seen()
     journaled: set[str] = set()
     seed = int(os.environ.get("MW_KILL_SEED", secrets.randbelow(10**6)))
@@ -252,9 +292,14 @@ async def test_gateway_killed_under_load_loses_no_money(
             LEASES=leases,
             REDIS_URL=redis_proxy.redis_url,
             SETTLE_JOURNAL_DIR=str(tmp_path),
+            POSTGRES_COMMAND_TIMEOUT_S="5",
+        )
+        env["DATABASE_URL"] = dsn.replace(
+            parts.netloc, f"{parts.username}@127.0.0.1:{pg_proxy.port}"
         )
         url, journals = f"http://{env['LISTEN_ADDR']}", tmp_path / prefix
-        async with fault_stores({**env, "REDIS_URL": REDIS_URL}) as (settings, stores):
+        direct = {**env, "REDIS_URL": REDIS_URL, "DATABASE_URL": dsn}
+        async with fault_stores(direct) as (settings, stores):
             t = await make_tenant(stores, 50_000_000 * (1 + ROUNDS // 4))
             gateway = Proc(env, "serve")
             for _round in range(ROUNDS):
@@ -264,12 +309,13 @@ async def test_gateway_killed_under_load_loses_no_money(
                 load = asyncio.create_task(_load(url, t.key, seen, until))
                 await _some_in_flight(stores, t.account_id)
                 await asyncio.sleep(draw.uniform(*LOADED_S))
-                if _round % 2:
-                    redis_proxy.blackhole()
+                faults = FAULTS[_round % len(FAULTS)]
+                _fail(proxies, faults)
+                if any(store == "redis" for store, _ in faults):
                     await _ended_in_outage(seen, journals)
                 await gateway.kill()
                 journaled |= _journaled(journals)
-                redis_proxy.restore()
+                _heal(proxies)
                 until.set()
                 await load
             await gateway.start()
