@@ -335,13 +335,18 @@ async def open_hot_store(settings: Settings) -> AsyncIterator[HotStore]:
 
 @contextlib.asynccontextmanager
 async def open_ledger(settings: Settings) -> AsyncIterator[Ledger]:
-    # A statement (or the reset after it) unanswered past the command timeout fails and its
-    # connection is closed: a PostgreSQL gone silent (half-open) cannot hold a worker for good.
+    # Silence either way is bounded by POSTGRES_COMMAND_TIMEOUT_S. A statement (or the reset
+    # after it) unanswered past it fails and its connection is closed: a PostgreSQL gone
+    # silent cannot hold a worker for good. And the server ends a session left idle inside a
+    # transaction past it: a gateway killed, or cut off, mid-transaction cannot hold its
+    # row locks (an account's, which every later settlement of it waits on) for good.
+    timeout_s = settings.postgres_command_timeout_s
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=1,
         max_size=POOL_MAX_SIZE,
-        command_timeout=settings.postgres_command_timeout_s,
+        command_timeout=timeout_s,
+        server_settings={"idle_in_transaction_session_timeout": str(int(timeout_s * 1000))},
     )
     try:
         yield Ledger(pool)

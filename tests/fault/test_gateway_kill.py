@@ -282,7 +282,7 @@ async def _campaign(
         realtime.delay_s = 0.05
         # Holds outlive the campaign (their lifetime follows UPSTREAM_TIMEOUT_S): only the
         # final sweep voids those the kills left.
-        lifetime = str(30 + 10 * ROUNDS)
+        lifetime = str(60 + 30 * ROUNDS)
         prefix = f"mwt{secrets.token_hex(4)}"
         env = gateway_env(
             dsn,
@@ -298,7 +298,11 @@ async def _campaign(
             parts.netloc, f"{parts.username}@127.0.0.1:{pg_proxy.port}"
         )
         url, journals = f"http://{env['LISTEN_ADDR']}", tmp_path / prefix
+        # The checker's own connections wait on locks as long as they must: a killed gateway's
+        # transaction cut off by the proxy holds its row locks until the server ends it
+        # (idle in transaction past the gateway's POSTGRES_COMMAND_TIMEOUT_S, 5 s here).
         direct = {**env, "REDIS_URL": REDIS_URL, "DATABASE_URL": dsn}
+        direct.pop("POSTGRES_COMMAND_TIMEOUT_S")
         async with fault_stores(direct) as (settings, stores):
             t = await make_tenant(stores, 50_000_000 * (1 + ROUNDS // 4))
             gateway = Proc(env, "serve")
