@@ -139,12 +139,20 @@ def checked_tax_id(tax_id: str, customer_country: str) -> str:
             if vat_country(asked) == where:
                 return str(eu_vat.compact(asked))
         raise InvalidTaxId(f"'{text}' is not a valid VAT number of {where} (format, check digit).")
-    module = get_cc_module(where.lower(), "vat") if _COUNTRY.fullmatch(where) else None
-    if module is None:
+    if not _COUNTRY.fullmatch(where):
         return text
-    if not module.is_valid(text):
+    names = ("vat", *ALSO_ACCEPTED.get(where, ()))
+    modules = [m for m in (get_cc_module(where.lower(), n) for n in names) if m is not None]
+    if not modules:
+        return text
+    if not any(m.is_valid(text) for m in modules):
         raise InvalidTaxId(f"'{text}' is not a valid tax number of {where}.")
     return text
+
+
+# A country whose business number is written two ways: Switzerland's UID (CHE-123.456.789)
+# is its VAT number with MWST, TVA or IVA after it; either names the business.
+ALSO_ACCEPTED: dict[str, tuple[str, ...]] = {"CH": ("uid",)}
 
 
 def tax_for(table: TaxTable, customer_country: str, customer_tax_id: str) -> Tax:
@@ -184,6 +192,14 @@ STRIPE_TAX_ID_TYPES = {
     "GB": "gb_vat", "CH": "ch_vat", "NO": "no_vat", "AU": "au_abn", "NZ": "nz_gst",
     "IN": "in_gst", "JP": "jp_trn", "SG": "sg_gst", "ZA": "za_vat", "CA": "ca_bn",
 }  # fmt: skip
+
+
+def stripe_tax_id_type(country: str, tax_id: str) -> str:
+    """Stripe's type of a customer's tax id ('' when it has none for the country). A Swiss
+    number is a VAT number (`ch_vat`) with MWST, TVA or IVA after it, else a UID (`ch_uid`)."""
+    if country == "CH" and not tax_id.rstrip().upper().endswith(("MWST", "TVA", "IVA")):
+        return "ch_uid"
+    return STRIPE_TAX_ID_TYPES.get(country, "")
 
 
 def from_stripe(parts: list[tuple[Decimal, str, str]], calculation_id: str) -> Tax:

@@ -25,7 +25,7 @@ from billing.invoices import (
 )
 from billing.receipts import Seller
 from billing.statements import Month
-from billing.tax import STRIPE_TAX_ID_TYPES, Tax, TaxTable, checked_tax_id, tax_for
+from billing.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
 from gateway.services.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.ports.invoices import OpenDraw
@@ -122,7 +122,7 @@ async def _tax(issuer: Issuer, customer: Party, currency: str) -> Tax:
     if not customer.country:
         raise InvalidInvoice("Stripe Tax needs the customer's country: set it in its details.")
     tax_id = customer.tax_id.strip()
-    kind = STRIPE_TAX_ID_TYPES.get(customer.country, "") if tax_id else ""
+    kind = stripe_tax_id_type(customer.country, tax_id) if tax_id else ""
     if tax_id and not kind:
         raise InvalidInvoice(
             f"Stripe Tax needs the type of a tax id from {customer.country}, which Meterway"

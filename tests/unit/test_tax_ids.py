@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing.tax import REVERSE_CHARGE, InvalidTaxId, checked_tax_id, read_table, tax_for
+from billing.tax import (
+    REVERSE_CHARGE,
+    InvalidTaxId,
+    checked_tax_id,
+    read_table,
+    stripe_tax_id_type,
+    tax_for,
+)
 from gateway.config.settings import DEFAULT_CONFIG_DIR
 
 TABLE = read_table(DEFAULT_CONFIG_DIR / "tax.toml")  # issuer DE, FR at 20%
@@ -41,3 +48,16 @@ def test_checked_tax_ids() -> None:
                             ("FR40303265046", "FR"), ("GB980780685", "GB")]:  # fmt: skip
         with pytest.raises(InvalidTaxId):
             checked_tax_id(tax_id, country)
+
+
+def test_a_swiss_business_is_named_by_its_uid_or_its_vat_number() -> None:
+    """invoices.md: CH UID. The UID alone, or with MWST/TVA/IVA (the VAT number); Stripe
+    is told which (`ch_uid`, `ch_vat`)."""
+    assert checked_tax_id("CHE-113.690.319", "CH") == "CHE-113.690.319"
+    assert checked_tax_id("CHE-113.690.319 MWST", "CH") == "CHE-113.690.319 MWST"
+    with pytest.raises(InvalidTaxId):
+        checked_tax_id("CHE-113.690.318", "CH")  # check digit
+    assert stripe_tax_id_type("CH", "CHE-113.690.319") == "ch_uid"
+    assert stripe_tax_id_type("CH", "CHE-113.690.319 TVA") == "ch_vat"
+    assert stripe_tax_id_type("FR", "FR40303265045") == "eu_vat"
+    assert stripe_tax_id_type("US", "12-3456789") == ""
