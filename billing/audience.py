@@ -19,7 +19,7 @@ The operator may show its customers everything (SHOW_PROVIDER_COST=1). Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 OPERATOR_ONLY = frozenset(
@@ -53,12 +53,29 @@ def customer_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in columns if c not in OPERATOR_ONLY)
 
 
-def focus_row_for_customer(row: Mapping[str, str | None]) -> dict[str, str | None]:
-    """A FOCUS row as its customer reads it: no operator-only column, and where the call
-    was not priced at the list card (its list cost is not what was billed), its own charge
-    as the list cost and no list unit price."""
+def focus_row_for_customer(
+    row: Mapping[str, str | None], at_list: bool | None = None
+) -> dict[str, str | None]:
+    """A FOCUS row as its customer reads it: no operator-only column, and where its call
+    was not priced at the list card (`at_list`; None: read off the row, its list cost not
+    what was billed), its own charge as the list cost and no list unit price."""
     shown = {k: v for k, v in row.items() if k not in OPERATOR_ONLY}
-    if row.get("ListCost") != row.get("BilledCost"):
+    if at_list is None:
+        at_list = row.get("ListCost") == row.get("BilledCost")
+    if not at_list:
         shown.update(dict.fromkeys(LIST_PRICED))
         shown["ListCost"] = row.get("BilledCost")
     return shown
+
+
+def focus_rows_for_customer(
+    rows: Sequence[Mapping[str, str | None]],
+) -> list[dict[str, str | None]]:
+    """The rows as the customer reads them, judged per call, not per row: a call is at the
+    list card only if every row of it is (the rows of one ledger entry, which follow each
+    other). A row's share can round to its list cost while the call was marked up (0.75
+    micros of input billed as 1): its list unit price would still tell the provider's."""
+    off_list = {
+        row.get("x_LedgerEntryId") for row in rows if row.get("ListCost") != row.get("BilledCost")
+    }
+    return [focus_row_for_customer(r, r.get("x_LedgerEntryId") not in off_list) for r in rows]

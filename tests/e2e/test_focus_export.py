@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from billing.audience import customer_columns, focus_row_for_customer
+from billing.audience import customer_columns, focus_rows_for_customer
 from billing.focus import micros_of
 from billing.focus_columns import COLUMNS
 from tests.e2e.test_statements import OrgMonth, get, gw, traffic
@@ -44,7 +44,7 @@ async def _csv(
 
 def _as_customer(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The operator's rows as the account reads them (billing/audience.py)."""
-    return [{k: v or "" for k, v in focus_row_for_customer(r).items()} for r in rows]
+    return [{k: v or "" for k, v in r.items()} for r in focus_rows_for_customer(rows)]
 
 
 def _sum(rows: list[dict[str, str]], **where: str) -> int:

@@ -8,6 +8,7 @@ from billing.audience import (
     OPERATOR_ONLY,
     customer_columns,
     focus_row_for_customer,
+    focus_rows_for_customer,
     for_customer,
 )
 from billing.focus_columns import COLUMNS
@@ -39,3 +40,20 @@ def test_a_row_at_the_list_card_is_the_customer_s_own() -> None:
 def test_the_customer_s_columns_are_the_declared_ones_less() -> None:
     assert set(COLUMNS) - set(customer_columns(COLUMNS)) == OPERATOR_ONLY & set(COLUMNS)
     assert "x_ProviderCost" in OPERATOR_ONLY & set(COLUMNS)
+
+
+def test_a_call_is_judged_whole_a_row_rounding_to_its_list_cost_hides_its_unit_price() -> None:
+    """A marked-up call whose input share (0.75 micros) rounds to its list cost (1): the
+    input row still shows no list unit price, the call was not priced at the card."""
+    marked = [
+        {"x_LedgerEntryId": "7", "BilledCost": "0.000001", "ListCost": "0.000001",
+         "ListUnitPrice": "0.00000015", "SkuPriceDetails": "{}"},
+        {"x_LedgerEntryId": "7", "BilledCost": "0.008003", "ListCost": "0.006669",
+         "ListUnitPrice": "0.0000006", "SkuPriceDetails": "{}"},
+        {"x_LedgerEntryId": "8", "BilledCost": "0.000350", "ListCost": "0.000350",
+         "ListUnitPrice": "0.0000025", "SkuPriceDetails": "{}"},
+    ]  # fmt: skip
+    shown = focus_rows_for_customer(marked)
+    assert [r["ListUnitPrice"] for r in shown] == [None, None, "0.0000025"]
+    assert [r["SkuPriceDetails"] for r in shown] == [None, None, "{}"]
+    assert [r["ListCost"] for r in shown] == ["0.000001", "0.008003", "0.000350"]

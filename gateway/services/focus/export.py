@@ -83,7 +83,7 @@ async def for_customer(pages: AsyncIterator[list[Row]]) -> AsyncIterator[list[Ro
     """The pages as the account reads them (billing/audience.py): write them with
     CUSTOMER_COLUMNS."""
     async for page in pages:
-        yield [audience.focus_row_for_customer(row) for row in page]
+        yield audience.focus_rows_for_customer(page)
 
 
 async def parquet_bytes(
