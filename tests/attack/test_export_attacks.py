@@ -19,6 +19,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
+from tests.attack.calls import customer_get
 from tests.attack.provider import Provider, fake_provider
 from tests.support.billing_client import biller
 from tests.support.dashboard_client import signed_in
@@ -112,13 +113,6 @@ async def scene() -> AsyncIterator[Scene]:
         yield Scene(gw, p, t, request_id, sdk_cost, month, inv["number"], charge, cost)
 
 
-async def get(gw: Gateway, key: str, path: str, **headers: str) -> tuple[int, str, bytes]:
-    async with gw.http.get(
-        gw.url + path, headers={"Authorization": f"Bearer {key}", **headers}
-    ) as r:
-        return r.status, r.headers.get("Content-Type", ""), await r.read()
-
-
 async def test_the_operator_sees_the_provider_cost_and_the_charge(scene: Scene) -> None:
     """markups.md, What the ledger shows: `charged_micros`, `provider_cost_micros` (the
     control: the figures the customer must not see are there for the operator)."""
@@ -151,7 +145,7 @@ async def test_no_customer_api_answer_shows_markup_provider_cost_or_margin(
     whatever the key or role) read what they were charged, never your markup, the provider's
     cost or your margin: `markup_bps`, `provider_cost_micros`, `gross_margin_micros` ... are
     left out of the account, its ledger, its usage report and CSV, ... its audit log"."""
-    s, _, body = await get(scene.gw, scene.t.key, path)
+    s, _, body = await customer_get(scene.gw, scene.t.key, path)
     assert s == 200, (path, s, body[:300])
     assert scene.leaks(body.decode()) == [], (path, scene.leaks(body.decode()), body[:2000])
 
@@ -160,11 +154,11 @@ async def test_a_requests_cost_and_receipt_show_the_charge_alone(scene: Scene) -
     """markups.md: left out of "a request's cost, its receipts"; "a marked-up request's price
     arithmetic shows the charge alone (the rate card is the provider's)"."""
     gw, t = scene.gw, scene.t
-    s, _, body = await get(gw, t.key, f"/v1/account/requests/{scene.request_id}")
+    s, _, body = await customer_get(gw, t.key, f"/v1/account/requests/{scene.request_id}")
     assert s == 200, body[:300]
     assert scene.leaks(body.decode()) == [], body.decode()[:3000]
     assert str(scene.charge) in body.decode(), body.decode()[:3000]
-    s, _, body = await get(gw, t.key, f"/v1/account/requests/{scene.request_id}/receipt")
+    s, _, body = await customer_get(gw, t.key, f"/v1/account/requests/{scene.request_id}/receipt")
     assert s == 200, body[:300]
     text = body.decode()
     for part in re.findall(r"[A-Za-z0-9_-]{20,}", text):
@@ -185,11 +179,11 @@ async def test_the_customers_invoice_and_statement_show_no_provider_cost(scene: 
         f"/v1/account/invoices/{scene.invoice}?format=pdf",
         f"/v1/account/statements/{scene.month}",
     ):
-        s, _, body = await get(gw, t.key, path)
+        s, _, body = await customer_get(gw, t.key, path)
         assert s == 200, (path, s, body[:300])
         text = body.decode("latin-1")
         assert scene.leaks(text) == [], (path, scene.leaks(text))
-    s, _, body = await get(gw, t.key, f"/v1/account/invoices/{scene.invoice}")
+    s, _, body = await customer_get(gw, t.key, f"/v1/account/invoices/{scene.invoice}")
     assert json.loads(body)["usage_micros"] == scene.charge
 
 
@@ -199,7 +193,7 @@ async def test_the_customers_focus_csv_lists_the_charge_and_no_provider_cost(
     """analytics.md: `ListCost`: "the account's own: what it was charged where a price book
     or markup priced the call (and no `ListUnitPrice` or `SkuPriceDetails` then)";
     "`x_ProviderCost` is in the operator's export only"."""
-    s, _ct, body = await get(
+    s, _ct, body = await customer_get(
         scene.gw, scene.t.key, f"/v1/account/exports/focus?month={scene.month}"
     )
     assert s == 200, body[:300]
@@ -226,7 +220,7 @@ async def test_the_customers_focus_parquet_lists_the_charge_and_no_provider_cost
     scene: Scene,
 ) -> None:
     """analytics.md: the same promise in Parquet (`format=parquet`)."""
-    s, _ct, body = await get(
+    s, _ct, body = await customer_get(
         scene.gw, scene.t.key, f"/v1/account/exports/focus?month={scene.month}&format=parquet"
     )
     assert s == 200, body[:300]
@@ -364,7 +358,7 @@ async def test_every_customer_csv_writes_formulas_inert(scene: Scene, formulas: 
     ]
     seen = ""
     for path in paths:
-        s, _, body = await get(gw, t.key, path)
+        s, _, body = await customer_get(gw, t.key, path)
         assert s == 200, (path, s, body[:300])
         text = body.decode()
         seen += text

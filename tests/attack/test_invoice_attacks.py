@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.attack.calls import customer_get
 from tests.attack.provider import Provider, fake_provider
 from tests.support.billing_client import biller
 from tests.support.dashboard_client import signed_in
@@ -576,13 +577,6 @@ async def test_numbers_have_no_gaps_under_concurrent_issues_and_refusals(world: 
 
 
 # ------------------------------------------------------------------ who may read
-
-
-async def customer_get(gw: Gateway, key: str, path: str, **headers: str) -> tuple[int, str, bytes]:
-    async with gw.http.get(
-        gw.url + path, headers={"Authorization": f"Bearer {key}", **headers}
-    ) as r:
-        return r.status, r.headers.get("Content-Type", ""), await r.read()
 
 
 async def test_only_the_organizations_readers_read_its_invoice(world: World) -> None:
