@@ -324,6 +324,7 @@ async def running_gateway(
         await hot.mark_ready()
     for attempt in range(BIND_ATTEMPTS):
         if attempt:  # a new free port (LISTEN_ADDR); the prefix, marked ready above, stays
+            env = _moved(env, settings.listen_port)
             settings = gateway_settings(dsn, upstream.url, prefix, config, **env)
         app = create_app(settings, counter=COUNTER)
         runner = GatewayRunner(app, settings)
@@ -345,6 +346,15 @@ async def running_gateway(
         await _cleanup(runner)
         await upstream.close()
         await drop_keys(settings)
+
+
+def _moved(env: dict[str, str], taken: int) -> dict[str, str]:
+    """`env` for another try on a new free port: a test that named the port itself (a
+    LISTEN_ADDR, with its PUBLIC_URL on it) has it replaced in every value that names it."""
+    if "LISTEN_ADDR" not in env:
+        return env
+    old, new = f"127.0.0.1:{taken}", f"127.0.0.1:{free_port()}"
+    return {k: v.replace(old, new) for k, v in env.items()}
 
 
 @asynccontextmanager
