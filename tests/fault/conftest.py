@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +23,17 @@ async def redis_proxy() -> AsyncIterator[CuttableProxy]:
     """A proxy in front of the suite's Redis that a test can cut or slow
     (`REDIS_URL=proxy.redis_url` for a gateway behind it)."""
     proxy = CuttableProxy("127.0.0.1", 6379)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def pg_proxy(dsn: str) -> AsyncIterator[CuttableProxy]:
+    """A proxy in front of the suite's PostgreSQL (`pg_proxy.dsn(dsn)` for a gateway
+    behind it)."""
+    parts = urlsplit(dsn)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
     yield proxy
     await proxy.close()

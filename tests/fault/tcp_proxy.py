@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from urllib.parse import urlsplit, urlunsplit
 
 
 class CuttableProxy:
@@ -39,6 +40,13 @@ class CuttableProxy:
     def redis_url(self) -> str:
         """The URL of the proxied Redis (database 0) for a gateway behind it."""
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def dsn(self, dsn: str) -> str:
+        """`dsn` (a PostgreSQL URL this proxy stands in front of) reached through the proxy:
+        the same user and database at the proxy's address."""
+        parts = urlsplit(dsn)
+        user = f"{parts.username}@" if parts.username else ""
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
 
     def cut(self) -> None:
         self.up = False

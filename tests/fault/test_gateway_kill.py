@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -242,16 +241,9 @@ async def _replayed(directory: Path) -> None:
 @pytest.mark.timeout(300 + 20 * ROUNDS)
 @pytest.mark.parametrize("leases", ["0", "1"], ids=["per-request", "leases"])
 async def test_gateway_killed_under_load_loses_no_money(
-    dsn: str, leases: str, redis_proxy: CuttableProxy, tmp_path: Path
+    dsn: str, leases: str, redis_proxy: CuttableProxy, pg_proxy: CuttableProxy, tmp_path: Path
 ) -> None:
-    parts = urlsplit(dsn)
-    pg_proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await pg_proxy.start()
-    proxies = {"redis": redis_proxy, "postgres": pg_proxy}
-    try:
-        await _campaign(dsn, leases, proxies, tmp_path)
-    finally:
-        await pg_proxy.close()
+    await _campaign(dsn, leases, {"redis": redis_proxy, "postgres": pg_proxy}, tmp_path)
 
 
 def _fail(proxies: dict[str, CuttableProxy], faults: tuple[tuple[str, str], ...]) -> None:
@@ -272,7 +264,6 @@ async def _campaign(
     dsn: str, leases: str, proxies: dict[str, CuttableProxy], tmp_path: Path
 ) -> None:
     redis_proxy, pg_proxy = proxies["redis"], proxies["postgres"]
-    parts = urlsplit(dsn)
     seen = Seen()
     journaled: set[str] = set()
     seed = int(os.environ.get("MW_KILL_SEED", secrets.randbelow(10**6)))
@@ -294,9 +285,7 @@ async def _campaign(
             SETTLE_JOURNAL_DIR=str(tmp_path),
             POSTGRES_COMMAND_TIMEOUT_S="5",
         )
-        env["DATABASE_URL"] = dsn.replace(
-            parts.netloc, f"{parts.username}@127.0.0.1:{pg_proxy.port}"
-        )
+        env["DATABASE_URL"] = pg_proxy.dsn(dsn)
         url, journals = f"http://{env['LISTEN_ADDR']}", tmp_path / prefix
         # The checker's own connections wait on locks as long as they must: a killed gateway's
         # transaction cut off by the proxy holds its row locks until the server ends it

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -20,21 +19,8 @@ BOUND_S = CHECK_S + 1.0  # the answer's bound, with a loaded machine's slack
 
 
 @pytest.fixture
-async def pg_proxy(dsn: str) -> AsyncIterator[CuttableProxy]:
-    parts = urlsplit(dsn)
-    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
-
-
-@pytest.fixture
 async def gw(dsn: str, pg_proxy: CuttableProxy) -> AsyncIterator[Gateway]:
-    parts = urlsplit(dsn)
-    netloc = parts.netloc.replace(f":{parts.port or 5432}", "").rsplit("@", 1)
-    where = f"{netloc[0]}@" if len(netloc) == 2 else ""
-    proxied = urlunsplit(parts._replace(netloc=f"{where}127.0.0.1:{pg_proxy.port}"))
-    async with running_gateway(proxied, READYZ_CHECK_TIMEOUT_S=str(CHECK_S)) as gw:
+    async with running_gateway(pg_proxy.dsn(dsn), READYZ_CHECK_TIMEOUT_S=str(CHECK_S)) as gw:
         try:
             yield gw
         finally:
