@@ -74,21 +74,17 @@ async def sealed_ledger() -> AsyncIterator[tuple[str, dict[str, str]]]:
 async def sealed(sealed_ledger: tuple[str, dict[str, str]]) -> AsyncIterator[Sealed]:
     """A copy of the sealed ledger (verified clean once, when it was made) to edit."""
     source, env = sealed_ledger
-    admin = await asyncpg.connect(PG_ADMIN)
-    name = f"mwtest_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source.rsplit("/", 1)[1]}"')
-    dsn = source.rsplit("/", 1)[0] + "/" + name
-    db = await asyncpg.connect(dsn)
-    try:
-        s = Sealed(dsn, f"mwt{secrets.token_hex(4)}", env, db, [])
-        s.ids = [r["id"] for r in await db.fetch("SELECT id FROM ledger_entries ORDER BY id")]
-        seqs = await db.fetchval("SELECT count(*) FROM ledger_checkpoints")
-        assert len(s.ids) >= 6 and seqs >= 3, (s.ids, seqs)
-        yield s
-    finally:
-        await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with temp_database(source.rsplit("/", 1)[1]) as dsn:
+        db = await asyncpg.connect(dsn)
+        try:
+            s = Sealed(dsn, f"mwt{secrets.token_hex(4)}", env, db, [])
+            ids = await db.fetch("SELECT id FROM ledger_entries ORDER BY id")
+            s.ids = [r["id"] for r in ids]
+            seqs = await db.fetchval("SELECT count(*) FROM ledger_checkpoints")
+            assert len(s.ids) >= 6 and seqs >= 3, (s.ids, seqs)
+            yield s
+        finally:
+            await db.close()
 
 
 async def verify(s: Sealed) -> tuple[int, str]:

@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg
-
 from gateway.config.settings import load_settings
 from gateway.stores.connect import Stores, open_stores
 from gateway.workers.grant_keeper import GrantKeeper
 from tests.simulation import checks, metered, steps
 from tests.simulation.world import World, populate
-from tests.support.harness import PG_ADMIN, REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.support.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
 from tests.support.invariants import check_invariants, money_violations
 
 NOWHERE = "http://127.0.0.1:9"
@@ -50,19 +48,15 @@ async def template() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def seed_stores(template_name: str) -> AsyncIterator[Stores]:
-    name = f"mwsim_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     prefix = f"mwsim{secrets.token_hex(4)}"
-    settings = load_settings(gateway_env(PG_ADMIN.rsplit("/", 1)[0] + "/" + name, NOWHERE, prefix))
-    try:
-        async with open_stores(settings) as opened:
-            await opened.store.mark_ready()
-            yield opened
-    finally:
-        await drop_prefix(REDIS_URL, prefix)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with temp_database(template_name) as dsn:
+        settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
+        try:
+            async with open_stores(settings) as opened:
+                await opened.store.mark_ready()
+                yield opened
+        finally:
+            await drop_prefix(REDIS_URL, prefix)
 
 
 async def run_seed(template_name: str, seed: int, count: int, leases: bool = False) -> Outcome:

@@ -53,10 +53,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def temp_database() -> AsyncIterator[str]:
+async def temp_database(template: str | None = None) -> AsyncIterator[str]:
+    """A database of its own, dropped after: a copy of `template` (a database nobody is
+    connected to), or of the migrated template (tests/support/pg_template.py)."""
     name = f"mwtest_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(PG_ADMIN)
-    template = await migrated_template(admin, PG_ADMIN)
+    template = template or await migrated_template(admin, PG_ADMIN)
     await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     try:
