@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.attack.calls import chat
 from tests.attack.provider import Provider, fake_provider
 from tests.support.factories import Tenant, tenant
 from tests.support.harness import Gateway, running_gateway, temp_database
@@ -34,11 +35,8 @@ class Scene:
 async def call(
     gw: Gateway, key: str, prompt: str = "hello", model: str = "gpt-4o-mini"
 ) -> tuple[int, Any]:
-    body = {"model": model, "max_tokens": 16384, "messages": [{"role": "user", "content": prompt}]}
-    async with gw.http.post(
-        gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json=body
-    ) as r:
-        return r.status, await r.json()
+    status, _, body = await chat(gw, key, model, prompt, max_tokens=16384)
+    return status, body
 
 
 async def account_api(

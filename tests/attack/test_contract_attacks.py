@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.attack.calls import chat
 from tests.attack.provider import Provider, fake_provider
 from tests.support.billing_client import books_balance
 from tests.support.factories import (
@@ -71,22 +72,6 @@ async def commitment(gw: Gateway, account_id: str) -> dict[str, Any]:
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}/commitment")
     assert status == 200, body
     return dict(body)
-
-
-async def chat(
-    gw: Gateway, key: str, model: str = "gpt-4o-mini", prompt: str = "hi", max_tokens: int = 500
-) -> tuple[int, int | None, dict[str, Any]]:
-    """(status, x-meterway-cost-micros, body) of one chat completion over raw HTTP."""
-    body = {
-        "model": model,
-        "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": prompt}],
-    }
-    async with gw.http.post(
-        gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json=body
-    ) as r:
-        cost = r.headers.get("x-meterway-cost-micros")
-        return r.status, int(cost) if cost is not None else None, await r.json()
 
 
 async def customer(gw: Gateway, key: str, path: str) -> tuple[int, Any]:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import pytest
 
 from gateway.stores.errors import HotStoreUnavailable
+from tests.attack.calls import chat
 from tests.attack.provider import Provider, fake_provider
 from tests.support.factories import Tenant, ledger, tenant
 from tests.support.harness import REDIS_URL, Gateway, running_gateway, temp_database
@@ -133,19 +134,6 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         await proxy.close()
 
 
-async def chat(gw: Gateway, key: str, prompt: str = "hi") -> tuple[int, int | None, Any]:
-    body = {
-        "model": "gpt-4o-mini",
-        "max_tokens": 500,
-        "messages": [{"role": "user", "content": prompt}],
-    }
-    async with gw.http.post(
-        gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json=body
-    ) as r:
-        cost = r.headers.get("x-meterway-cost-micros")
-        return r.status, int(cost) if cost is not None else None, json.loads(await r.text())
-
-
 async def account(gw: Gateway, account_id: str) -> dict[str, Any]:
     status, body = await gw.admin("GET", f"/admin/v1/accounts/{account_id}")
     assert status == 200, body
@@ -183,7 +171,7 @@ async def test_a_provider_that_fails_bills_nothing_and_releases_the_hold(world: 
     t = await tenant(gw, credit=1_000_000)
     p.status = 500
     try:
-        status, cost, body = await chat(gw, t.key, f"fail {secrets.token_hex(3)}")
+        status, cost, body = await chat(gw, t.key, prompt=f"fail {secrets.token_hex(3)}")
     finally:
         p.status = 200
     assert status >= 500 and cost is None, (status, body)
@@ -200,7 +188,7 @@ async def test_a_client_that_leaves_is_billed_once_for_the_forwarded_call(world:
     gw, p = world.gw, world.p
     t = await tenant(gw, credit=1_000_000)
     p.hold()
-    task = asyncio.create_task(chat(gw, t.key, f"leaving {secrets.token_hex(3)}"))
+    task = asyncio.create_task(chat(gw, t.key, prompt=f"leaving {secrets.token_hex(3)}"))
     await asyncio.wait_for(p.arrived.wait(), 60)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -225,11 +213,11 @@ async def test_silent_redis_journals_the_settle_and_bills_it_once(world: World) 
     id is debited once."""
     gw, p, journal = world.gw, world.p, world.journal
     t = await tenant(gw, credit=1_000_000)
-    status, cost, body = await chat(gw, t.key, f"calm {secrets.token_hex(3)}")
+    status, cost, body = await chat(gw, t.key, prompt=f"calm {secrets.token_hex(3)}")
     assert (status, cost) == (200, 450), body
     assert all(not data for data in journal_bytes(journal).values()), journal_bytes(journal)
     p.hold()
-    task = asyncio.create_task(chat(gw, t.key, f"silent {secrets.token_hex(3)}"))
+    task = asyncio.create_task(chat(gw, t.key, prompt=f"silent {secrets.token_hex(3)}"))
     await asyncio.wait_for(p.arrived.wait(), 60)
     world.redis.silence()
     p.release()
@@ -354,7 +342,7 @@ async def test_silent_redis_at_admission_refuses_within_the_bounds_and_forwards_
     try:
         started = time.monotonic()
         results = await asyncio.gather(
-            *(chat(gw, t.key, f"blackhole {n} {secrets.token_hex(3)}") for n in range(5))
+            *(chat(gw, t.key, prompt=f"blackhole {n} {secrets.token_hex(3)}") for n in range(5))
         )
         took = time.monotonic() - started
         for status, cost, body in results:
@@ -373,7 +361,7 @@ async def served_once_back(gw: Gateway, key: str, account_id: str) -> None:
     last: list[Any] = []
 
     async def served() -> bool:
-        last[:] = await chat(gw, key, f"back {secrets.token_hex(3)}")
+        last[:] = await chat(gw, key, prompt=f"back {secrets.token_hex(3)}")
         return bool(last[0] == 200)
 
     try:
@@ -397,13 +385,13 @@ async def test_redis_down_refuses_billable_calls_within_the_bounds_and_forwards_
     await world.redis.down()
     try:
         started = time.monotonic()
-        status, cost, body = await chat(gw, t.key, f"down {secrets.token_hex(3)}")
+        status, cost, body = await chat(gw, t.key, prompt=f"down {secrets.token_hex(3)}")
         first = time.monotonic() - started
         assert status == 503 and cost is None, (status, body)
         assert '"store": "redis"' in json.dumps(body), body
         assert first <= 1.5 * REPLY_S + CONNECT_S + 1.0, first  # a margin for a loaded machine
         started = time.monotonic()
-        status, _, body = await chat(gw, t.key, f"down again {secrets.token_hex(3)}")
+        status, _, body = await chat(gw, t.key, prompt=f"down again {secrets.token_hex(3)}")
         again = time.monotonic() - started
         assert status == 503 and '"store": "redis"' in json.dumps(body), (status, body)
         assert again < 0.5, again  # known down: refused at once

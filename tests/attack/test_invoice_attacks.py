@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.attack.calls import customer_get
+from tests.attack.calls import chat, customer_get
 from tests.attack.provider import Provider, fake_provider
 from tests.support.billing_client import biller
 from tests.support.dashboard_client import signed_in
@@ -355,13 +355,8 @@ async def test_lines_round_each_and_the_subtotal_adds_the_rounded_lines(world: W
     for model, prompt in (("gpt-4o-mini", "a"), ("gpt-4.1-nano", "b")):
         tag = f"{prompt}-{secrets.token_hex(3)}"
         p.usage_by_prompt[tag] = (33_334, 0)
-        body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": tag}]}
-        async with gw.http.post(
-            gw.url + "/v1/chat/completions",
-            headers={"Authorization": f"Bearer {t.key}"},
-            json=body,
-        ) as r:
-            assert r.status == 200, await r.text()
+        status, _, answer = await chat(gw, t.key, model, tag, max_tokens=1)
+        assert status == 200, answer
     await gw.settle_all()
     key = secrets.token_hex(4)
     s, b = await gw.admin(
@@ -503,16 +498,9 @@ async def test_issued_during_the_month_then_again_the_second_covers_only_the_res
     for tokens in ((1000, 500), (2000, 100)):
         prompt = f"inv-{secrets.token_hex(4)}"
         p.usage_by_prompt[prompt] = tokens
-        body = {
-            "model": "gpt-4o-mini",
-            "max_tokens": 600,
-            "messages": [{"role": "user", "content": prompt}],
-        }
-        async with gw.http.post(
-            gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {t.key}"}, json=body
-        ) as r:
-            assert r.status == 200, await r.text()
-            charges.append(int(r.headers["x-meterway-cost-micros"]))
+        status, cost, answer = await chat(gw, t.key, prompt=prompt, max_tokens=600)
+        assert status == 200 and cost is not None, answer
+        charges.append(cost)
         await gw.settle_all()
         invoices.append(await issued(gw, t.account_id))
     assert [i["usage_micros"] for i in invoices] == charges, (invoices, charges)
