@@ -53,15 +53,11 @@ def customer_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in columns if c not in OPERATOR_ONLY)
 
 
-def focus_row_for_customer(
-    row: Mapping[str, str | None], at_list: bool | None = None
-) -> dict[str, str | None]:
+def _focus_row_for_customer(row: Mapping[str, str | None], at_list: bool) -> dict[str, str | None]:
     """A FOCUS row as its customer reads it: no operator-only column, and where its call
-    was not priced at the list card (`at_list`; None: read off the row, its list cost not
-    what was billed), its own charge as the list cost and no list unit price."""
+    was not priced at the list card, its own charge as the list cost and no list unit
+    price."""
     shown = {k: v for k, v in row.items() if k not in OPERATOR_ONLY}
-    if at_list is None:
-        at_list = row.get("ListCost") == row.get("BilledCost")
     if not at_list:
         shown.update(dict.fromkeys(LIST_PRICED))
         shown["ListCost"] = row.get("BilledCost")
@@ -78,4 +74,4 @@ def focus_rows_for_customer(
     off_list = {
         row.get("x_LedgerEntryId") for row in rows if row.get("ListCost") != row.get("BilledCost")
     }
-    return [focus_row_for_customer(r, r.get("x_LedgerEntryId") not in off_list) for r in rows]
+    return [_focus_row_for_customer(r, r.get("x_LedgerEntryId") not in off_list) for r in rows]

@@ -7,7 +7,6 @@ from billing.audience import (
     LIST_PRICED,
     OPERATOR_ONLY,
     customer_columns,
-    focus_row_for_customer,
     focus_rows_for_customer,
     for_customer,
 )
@@ -26,7 +25,7 @@ def test_a_body_loses_the_operator_s_fields_at_any_depth() -> None:
 def test_a_focus_row_priced_off_the_card_shows_its_charge_as_the_list_cost() -> None:
     row = {"BilledCost": "0.000280", "ListCost": "0.000350", "x_ProviderCost": "0.000350",
            "ListUnitPrice": "0.0000025", "SkuPriceDetails": "{}", "SkuId": "m/input"}  # fmt: skip
-    shown = focus_row_for_customer(row)
+    (shown,) = focus_rows_for_customer([row])
     assert "x_ProviderCost" not in shown and shown["ListCost"] == "0.000280"
     assert all(shown[c] is None for c in LIST_PRICED - {"ListCost"} if c in shown)
     assert shown["SkuId"] == "m/input"
@@ -34,7 +33,7 @@ def test_a_focus_row_priced_off_the_card_shows_its_charge_as_the_list_cost() -> 
 
 def test_a_row_at_the_list_card_is_the_customer_s_own() -> None:
     row = {"BilledCost": "0.000350", "ListCost": "0.000350", "ListUnitPrice": "0.0000025"}
-    assert focus_row_for_customer(row) == row
+    assert focus_rows_for_customer([row]) == [row]
 
 
 def test_the_customer_s_columns_are_the_declared_ones_less() -> None:
