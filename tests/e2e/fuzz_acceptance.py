@@ -63,6 +63,8 @@ def filter_body(context: HookContext, body: Any) -> bool:
         return False  # auto top-up: the cap is at least the amount, a rule across fields
     if not _configured_and_timely(path, body):
         return False
+    if body.get("tax_id") and body.get("country"):
+        return False  # a tax number valid in its country (its checksum): across fields
     if body.get("webhook_url"):
         return False  # its host must resolve to public addresses: the network's state (egress)
     # The origins a person may be sent back to are RETURN_URL_ORIGINS and the gateway's own.
