@@ -138,9 +138,10 @@ def _leaves(priced: list[Unit]) -> dict[str, dict[str, int]]:
 def compile_band(above: int, rates: Mapping[str, int]) -> Band:
     units = [BY_PRICE[k] for k in rates if BY_PRICE[k].usage_key != REQUESTS]
     effective: dict[str, int] = {}
+    leaves = _leaves(units)
     for unit in units:
         scaled = rates[unit.price_key] * unit.scale
-        for key, coef in _leaves(units)[unit.usage_key].items():
+        for key, coef in leaves[unit.usage_key].items():
             effective[key] = effective.get(key, 0) + coef * scaled
     fee = rates.get(BY_PRICE["requests_kcount"].price_key, 0) * BY_PRICE["requests_kcount"].scale
 

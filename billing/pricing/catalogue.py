@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from importlib.metadata import version
 from typing import Any, Literal
 
@@ -236,14 +237,27 @@ def compile_catalogue(
     """Every served model of `providers`, in their order (the first provider's match wins);
     a mapping serves a catalogue provider's models (its values) under another name (its keys)."""
     pairs = providers.items() if isinstance(providers, Mapping) else ((p, p) for p in providers)
-    by_id = {p.id: p for p in catalogue_data.providers}
     entries = []
     for provider, source in pairs:
-        found = by_id.get(source)
-        for model in found.models if found else ():
+        for index, model in enumerate(_models(source)):
             if model.id in exclude or f"{provider}/{model.id}" in exclude:
                 continue
-            entry = _entry(provider, model)
+            entry = _compiled(provider, source, index)
             if entry is not None:
                 entries.append(entry)
     return entries
+
+
+def _models(source: str) -> tuple[gp.ModelInfo, ...]:
+    found = next((p for p in catalogue_data.providers if p.id == source), None)
+    return tuple(found.models) if found else ()
+
+
+@cache
+def _compiled(provider: str, source: str, index: int) -> Entry | None:
+    """The `index`th model of catalogue provider `source`, served as `provider`: compiled once
+    per process (the catalogue is the installed package's data; a process that builds many
+    apps, as the test suite's does, would otherwise compile it for each). Its kind is read
+    from the prices in force at the first compile; an excluded model is never compiled, so a
+    price it cannot state exactly does not fail the load. An error is raised again each time."""
+    return _entry(provider, _models(source)[index])
