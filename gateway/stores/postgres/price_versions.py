@@ -24,6 +24,7 @@ SELECT v, m, p, s, c::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::
     $5::text[]) AS u (v, m, p, s, c)
 ON CONFLICT (version) DO NOTHING
 """
+_KNOWN = "SELECT version FROM price_versions WHERE version = ANY($1::text[])"
 _CARD = "SELECT version, model, provider, source, card, first_seen FROM price_versions"
 _LIVE_ACCOUNT = "SELECT account_id FROM ledger_entries WHERE request_id = $1 LIMIT 1"
 _ARCHIVE_TABLES = (
@@ -43,8 +44,13 @@ class PriceVersions:
         self.pool = pool
 
     async def register(self, cards: Mapping[str, Mapping[str, object]]) -> None:
-        """Record every card (version -> JSON-able card) not yet known, in one statement."""
-        versions = sorted(cards)
+        """Record every card (version -> JSON-able card) not yet known: the known versions
+        are read first, so a restart (every card known) sends and parses no card."""
+        with map_postgres_errors():
+            known = {r["version"] for r in await self.pool.fetch(_KNOWN, sorted(cards))}
+        versions = sorted(set(cards) - known)
+        if not versions:
+            return
         columns = [
             versions,
             [_text(cards[v], "model") for v in versions],
