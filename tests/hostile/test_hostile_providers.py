@@ -46,7 +46,10 @@ async def tight(dsn: str, hp: HostileProvider) -> AsyncIterator[Gateway]:
         MAX_UPSTREAM_BODY_BYTES=str(1024 * 1024),
         MAX_SSE_EVENT_BYTES=str(1024 * 1024),
         UPSTREAM_FIRST_BYTE_TIMEOUT_S="1",
-        UPSTREAM_IDLE_TIMEOUT_S="0.6",
+        # Well above the 0.3 s between the chunks of the stream that outlasts the first-byte
+        # timeout: a loaded machine's scheduling gaps (0.2 s of margin was not enough in a
+        # whole-suite run) must not read as an idle provider.
+        UPSTREAM_IDLE_TIMEOUT_S="2.5",
         STREAM_DRAIN_TIMEOUT_S="1",
     )
     async with running_gateway(dsn, None, **env) as gateway:
@@ -237,7 +240,7 @@ async def test_upstream_timeouts_are_separate(tight: Gateway, hp: HostileProvide
     # A stream longer than the first-byte timeout, whose chunks come within the idle bound.
     parts = [sse(chunk(w), done=False) for w in ("a", "b", "c", "d", "e")]
     last = sse(chunk(usage={"prompt_tokens": 3, "completion_tokens": 5}))
-    hp.script.append(stream_answer([*parts, last], 0.4))
+    hp.script.append(stream_answer([*parts, last], 0.3))  # 1.8 s, past the first byte's 1 s
     status, _, raw = await chat(tight, t.key, stream=True)
     assert status == 200 and raw.endswith(b"data: [DONE]\n\n") and b"upstream_error" not in raw
     m = await money(tight, t.account_id)
