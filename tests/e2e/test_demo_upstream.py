@@ -333,14 +333,18 @@ async def test_client_hang_up_is_counted_at_once(
 async def test_hang_up_during_delay_is_counted(
     upstream: RunningUpstream, control: UpstreamControl
 ) -> None:
-    control.delay_s = 5
-    client = openai.AsyncOpenAI(
-        base_url=upstream.url + "/v1", api_key="x", max_retries=0, timeout=0.2
-    )
-    with pytest.raises(openai.APITimeoutError):
-        await client.chat.completions.create(model="m", messages=CHAT)
+    control.delay_s = 60
+    client = openai.AsyncOpenAI(base_url=upstream.url + "/v1", api_key="x", max_retries=0)
+    call = asyncio.ensure_future(client.chat.completions.create(model="m", messages=CHAT))
+    # The client hangs up once the provider holds its request, in the delay: on that event,
+    # not after a client timeout a loaded machine can spend before the request arrives.
+    async with asyncio.timeout(30):
+        await control.wait_until(lambda c: c.hits_by_path["/v1/chat/completions"] == 1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
     await client.close()
-    async with asyncio.timeout(1):
+    async with asyncio.timeout(30):
         await control.wait_until(lambda c: c.cancelled == 1)
     assert control.hits_by_path["/v1/chat/completions"] == 1
 
