@@ -4,8 +4,8 @@ Pytest's `--durations` names slow tests; a suite grows by files and fixtures, so
 each file's setup, call and teardown, and each lane's (README's lanes, read from the markers
 tests/conftest.py gives), prints the slowest files and the lanes against their budgets, and,
 where a run is over a budget, the files that grew since the last run recorded on this
-machine (`~/.cache/meterway-tests/durations.json`, outside the checkout). A report, never an
-assertion: a test's outcome must not depend on the machine's speed.
+machine (`~/.cache/meterway-tests/durations.json`, outside the checkout; whole runs only). A
+report, never an assertion: a test's outcome must not depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def over_budget(totals: Mapping[str, float], budget: Mapping[str, float]) -> lis
 class Budget:
     """Sums test time per file and lane in the controller, from every worker's reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole: bool) -> None:
         self._started = time.monotonic()
+        self._whole = whole  # the whole suite: the run that is recorded and compared with
         self.files: dict[str, float] = defaultdict(float)
         self.lanes: dict[str, float] = defaultdict(float)
 
@@ -102,15 +103,21 @@ class Budget:
         )
         if wall > budget["wall_s"]:
             over.append("wall")
-        before = _recorded()
+        if not self._whole:
+            if over:
+                write("over budget: " + ", ".join(over) + " (a part of the suite: not compared)")
+            return
         if over:
-            write(f"over budget: {', '.join(over)}; files grown since the last recorded run:")
-            rows = grown(self.files, before)
-            for path, then, now in rows:
-                write(f"  {path}: {then:.1f} s -> {now:.1f} s")
-            if not rows:
-                write("  none" if before else "  (no run recorded on this machine yet)")
-        _record({**before, **self.files})
+            self._grown(write, over, _recorded())
+        _record(self.files)
+
+    def _grown(self, write: Any, over: list[str], before: Mapping[str, float]) -> None:
+        write(f"over budget: {', '.join(over)}; files grown since the last recorded run:")
+        rows = grown(self.files, before)
+        for path, then, now in rows:
+            write(f"  {path}: {then:.1f} s -> {now:.1f} s")
+        if not rows:
+            write("  none" if before else "  (no run recorded on this machine yet)")
 
 
 def _recorded() -> dict[str, float]:
@@ -130,4 +137,13 @@ def _record(files: Mapping[str, float]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
-        config.pluginmanager.register(Budget(), "meterway-budget")
+        config.pluginmanager.register(Budget(whole_suite(config)), "meterway-budget")
+
+
+def whole_suite(config: pytest.Config) -> bool:
+    """README's test command: no paths but the configured ones, no -k, no -m. Only such a
+    run is recorded, so a file run alone (faster, on an idle machine) is never what a
+    whole run is compared with."""
+    paths = [str(a) for a in config.args]
+    chosen = paths and paths != [str(p) for p in config.getini("testpaths")]
+    return not (chosen or config.option.keyword or config.option.markexpr)

@@ -4,8 +4,20 @@ which files grew, which totals are over their budget."""
 from __future__ import annotations
 
 import tomllib
+from types import SimpleNamespace
+from typing import cast
 
-from tests.support.budget import BUDGET, LANES, directory_of, grown, lane_of, over_budget
+import pytest
+
+from tests.support.budget import (
+    BUDGET,
+    LANES,
+    directory_of,
+    grown,
+    lane_of,
+    over_budget,
+    whole_suite,
+)
 
 
 def test_a_test_is_counted_in_the_first_lane_that_takes_it_out_of_the_fast_lane() -> None:
@@ -43,3 +55,18 @@ def test_the_budget_file_names_the_wall_time_every_lane_and_every_tier() -> None
         if path.is_dir() and any(path.glob("test_*.py"))
     }
     assert tiers <= set(budget["directories"]), tiers - set(budget["directories"])
+
+
+def _config(args: list[str], keyword: str = "", markexpr: str = "") -> pytest.Config:
+    option = SimpleNamespace(keyword=keyword, markexpr=markexpr)
+    fake = SimpleNamespace(args=args, option=option, getini=lambda name: ["tests"])
+    return cast(pytest.Config, fake)
+
+
+def test_only_the_whole_suite_is_recorded_and_compared_with() -> None:
+    """A file run alone is faster than under the whole run's load: were it recorded, the
+    next whole run would name it as grown."""
+    assert whole_suite(_config(["tests"]))
+    assert not whole_suite(_config(["tests/attack"]))
+    assert not whole_suite(_config(["tests"], markexpr="fast"))
+    assert not whole_suite(_config(["tests"], keyword="fuzz"))
