@@ -154,10 +154,22 @@ class RedisCluster:
             node.kill(signal.SIGKILL)
 
 
+def _ephemeral_floor() -> int:
+    """The first port the kernel hands to outgoing connections (ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too; Redis wants it <= 55535."""
+    """A free port whose cluster bus port (+10000) is free too, both below the ephemeral
+    range: a port found free there can be given to one of the suite's own outgoing
+    connections before redis-server binds it, and the node then never starts (a whole-suite
+    run lost its 30 cluster tests to one such node)."""
+    top = min(_ephemeral_floor(), 55_536) - 10_001
     while True:
-        port = random.randint(20_000, 45_000)
+        port = random.randint(min(20_000, top), top)
         try:
             for candidate in (port, port + 10_000):
                 with socket.socket() as s:
@@ -190,6 +202,10 @@ def _synced(node: ClusterNode) -> bool:
 def _wait_pingable(node: ClusterNode) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        if node.proc is not None and node.proc.poll() is not None:
+            log = node.dir / "redis.log"
+            said = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"redis-server on {node.port} exited: {said}")
         try:
             with node.client() as c:
                 c.ping()
