@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gateway.services.focus import parquet
 from tests.support.factories import tenant
-from tests.support.harness import ADMIN_KEY, Gateway
+from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -66,6 +67,17 @@ async def schemathesis(
     )  # fmt: skip
     out, _ = await proc.communicate()
     return int(proc.returncode or 0), out.decode(errors="replace")
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[Gateway]:
+    """A gateway on a database of its own. The fuzzer learns ids from the answers (the
+    accounts listed...); on the worker's shared database it met other tests' accounts, one
+    filled to the largest balance (its credits refused: ST202), another whose tax number
+    belonged to a country the fuzzer did not send."""
+    async with temp_database() as dsn, running_gateway(dsn) as gateway:
+        yield gateway
+        await gateway.settle_all()
 
 
 # The run's key would log itself out (POST /v1/auth/logout revokes the key that calls it)

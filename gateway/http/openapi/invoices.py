@@ -5,6 +5,7 @@ from __future__ import annotations
 from billing.currency import MINOR_UNITS
 from billing.invoices import SECTIONS
 from billing.statements import MONTH_PATTERN
+from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     INT,
@@ -105,12 +106,12 @@ EMAIL_PATTERN = r"^\s*([^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+)?\s*$"
 _GROUP_BY = {"type": "string", "pattern": "^(model|team|key|tag:.{1,64})$"}
 _CURRENCY = {"enum": sorted(MINOR_UNITS)}
 _RATE = {"type": "string", "pattern": r"^(?=.*[1-9])[0-9]{1,12}(\.[0-9]{1,12})?$"}
-_TEXT = {"type": "string", "maxLength": 200}
+_TEXT = {"type": "string", "maxLength": 200, "pattern": NO_NUL_PATTERN}  # PostgreSQL keeps no NUL
 # The same details, each optional (those left out keep their values).
 _CUSTOMER_BODY = obj(
     (),
     legal_name=_TEXT,
-    address=array(STR),
+    address=array({"type": "string", "pattern": NO_NUL_PATTERN}),
     country={"type": "string", "pattern": "^([A-Za-z]{2})?$"},
     tax_id=_TEXT,
     currency=_CURRENCY,
