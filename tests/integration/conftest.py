@@ -22,30 +22,14 @@ from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.stream_fields import ledger_row
-from tests.support.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.support.harness import NOWHERE, gateway_env, opened_stores, temp_database
 from tests.support.redis_cluster import RedisCluster
-
-NOWHERE = "http://127.0.0.1:9"
-
-
-@contextlib.asynccontextmanager
-async def _opened(dsn: str) -> AsyncIterator[Stores]:
-    """Both adapters on `dsn` and a private Redis prefix (dropped after), opened the way
-    `meterway serve` opens them, Redis marked ready."""
-    prefix = f"mwt{secrets.token_hex(4)}"
-    settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
-    try:
-        async with open_stores(settings) as opened:
-            await opened.store.mark_ready()
-            yield opened
-    finally:
-        await drop_prefix(REDIS_URL, prefix)
 
 
 @pytest.fixture
 async def stores(dsn: str) -> AsyncIterator[Stores]:
     """Both adapters on the session database."""
-    async with _opened(dsn) as opened:
+    async with opened_stores(dsn) as opened:
         yield opened
 
 
@@ -53,7 +37,7 @@ async def stores(dsn: str) -> AsyncIterator[Stores]:
 async def own() -> AsyncIterator[Stores]:
     """The same on a database of its own, for a test that changes what every account shares
     (retention detaches every month before its cut; rebuild reads every account)."""
-    async with temp_database() as dsn, _opened(dsn) as opened:
+    async with temp_database() as dsn, opened_stores(dsn) as opened:
         yield opened
 
 

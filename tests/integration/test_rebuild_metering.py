@@ -15,8 +15,8 @@ from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.postgres.metering import MeteringLedger
 from gateway.workers.settler import Settler
-from tests.integration.conftest import NOWHERE, make_holder
-from tests.support.harness import REDIS_URL, drop_prefix, gateway_env
+from tests.integration.conftest import make_holder
+from tests.support.harness import NOWHERE, REDIS_URL, drop_prefix, gateway_env
 
 PLANS = load_plans(load_settings(gateway_env("postgresql://unused/db", NOWHERE, "p")).plans_path)
 

@@ -5,20 +5,17 @@ and the full ledger check."""
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from gateway.config.settings import load_settings
-from gateway.stores.connect import Stores, open_stores
+from gateway.stores.connect import Stores
 from gateway.workers.grant_keeper import GrantKeeper
 from tests.simulation import checks, metered, steps
 from tests.simulation.world import World, populate
-from tests.support.harness import REDIS_URL, drop_prefix, gateway_env, temp_database
+from tests.support.harness import opened_stores, temp_database
 from tests.support.invariants import check_invariants, money_violations
 
-NOWHERE = "http://127.0.0.1:9"
 SIDE_SEED = 1_000_003  # the side generator's seed is the seed's plus this
 
 
@@ -48,15 +45,8 @@ async def template() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def seed_stores(template_name: str) -> AsyncIterator[Stores]:
-    prefix = f"mwsim{secrets.token_hex(4)}"
-    async with temp_database(template_name) as dsn:
-        settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
-        try:
-            async with open_stores(settings) as opened:
-                await opened.store.mark_ready()
-                yield opened
-        finally:
-            await drop_prefix(REDIS_URL, prefix)
+    async with temp_database(template_name) as dsn, opened_stores(dsn, "mwsim") as opened:
+        yield opened
 
 
 async def run_seed(template_name: str, seed: int, count: int, leases: bool = False) -> Outcome:

@@ -29,7 +29,7 @@ from gateway.config.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream
 from gateway.http.appkeys import METER, STORES
 from gateway.http.server import GatewayRunner, start_sites
-from gateway.stores.connect import Stores, open_hot_store, redis_clients
+from gateway.stores.connect import Stores, open_hot_store, open_stores, redis_clients
 from gateway.stores.ports.hot import SHARDS
 from gateway.stores.redis.hotstore import HotStore
 from gateway.workers.settler import Settler
@@ -134,6 +134,24 @@ async def drop_prefix(url: str, prefix: str) -> None:
     async for batch in _scan(client, f"{prefix}:*"):
         await client.delete(*batch)
     await client.aclose()
+
+
+# A provider URL nothing answers on: for stores opened without a gateway in front of them.
+NOWHERE = "http://127.0.0.1:9"
+
+
+@asynccontextmanager
+async def opened_stores(dsn: str, tag: str = "mwt") -> AsyncIterator[Stores]:
+    """Both adapters on `dsn` and a private Redis prefix (`tag` and a random suffix, dropped
+    after), opened the way `meterway serve` opens them, Redis marked ready."""
+    prefix = f"{tag}{secrets.token_hex(4)}"
+    settings = load_settings(gateway_env(dsn, NOWHERE, prefix))
+    try:
+        async with open_stores(settings) as opened:
+            await opened.store.mark_ready()
+            yield opened
+    finally:
+        await drop_prefix(REDIS_URL, prefix)
 
 
 async def drop_keys(settings: Settings) -> None:
