@@ -54,7 +54,14 @@ APPLY_AT = 32
 APPLY_AFTER_S = 0.25
 # Another process's lease reads a reclaim with its next batch and gives back its unused
 # part in that round: APPLY_AFTER_S, a round (background.py's LEASE_KEEP_S) and a margin.
+# A refused call is asked again once that much has passed and some lease of the account
+# gave back since the reclaim (the account's `lb` moved): on a loaded machine the other
+# process's round comes late, and a fixed wait refused a call that room was coming back
+# for. RECLAIM_BOUND_S bounds the wait when no lease answers (its process is gone: the
+# sweeper gives its room back later).
 RECLAIM_WAIT_S = 0.4
+RECLAIM_BOUND_S = 2.0
+RECLAIM_POLL_S = 0.05
 KEEP_AT_ONCE = 64  # leases whose round's scripts are sent together
 STOP_WAIT_S = 2.0  # at a stop, the most a top-up still asking Redis is waited for
 # A lease's deadline: `keep` pushes it while the process lives (every ~5 s); the sweeper
@@ -453,12 +460,24 @@ class Leases:
         name = self.store.keys.account(key.shard, key.account_id)
         now = await self.store.now_ms()
         with map_redis_errors():
-            until = await self.store.redis.hget(name, "lz")
+            until, before = await self.store.redis.hmget(name, ["lz", "lb"])
             if until is None or int(until) <= now:
                 return freed
             await self.store.redis.hset(name, "lr", str(now))
-        await asyncio.sleep(RECLAIM_WAIT_S)
+        await self._given_back(name, before)
         return True
+
+    async def _given_back(self, name: str, before: bytes | str | None) -> None:
+        """Until RECLAIM_WAIT_S has passed and a lease of the account gave back since
+        `before` (its `lb`), or RECLAIM_BOUND_S."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(RECLAIM_WAIT_S)
+        while loop.time() - started < RECLAIM_BOUND_S:
+            with map_redis_errors():
+                if await self.store.redis.hget(name, "lb") != before:
+                    return
+            await asyncio.sleep(RECLAIM_POLL_S)
 
     async def wait_out(self, name: str) -> None:
         """After a change to the hash `name` (an account's or a key's) returned from Redis:

@@ -17,7 +17,8 @@
 -- A debit takes its cost from what the lease still holds, as a settle takes its hold; a
 -- cost above that takes only what is free, as settle.lua's (collect.lua): the rest is
 -- queued `uncollected`. At the close, each counter gives back what the lease holds unused of
--- its metric, and counts what its calls used beyond it, never past its limit.
+-- its metric, and counts what its calls used beyond it, never past its limit. Each trim
+-- and close counts one on the account hash's `lb` (a reclaim waits for it to move).
 -- Reply: {entries applied, micros uncollected, 1 when the balance fell under the auto top-up
 --         threshold (else 0), 1 when the lease is closed now (else 0), when a call of the
 --         account was last refused asking for the leases back (the account hash's `lr`,
@@ -166,6 +167,7 @@ local function give_back(back)
     end
   end
   if back.s > 0 then redis.call('HINCRBY', KEYS[3], 'held', int(-back.s)) end
+  redis.call('HINCRBY', KEYS[3], 'lb', 1)  -- what a refused call's reclaim waits for
 end
 
 if trimming then  -- never more than the lease still holds of each amount
