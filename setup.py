@@ -44,6 +44,7 @@ HOT_PATH = [
     "gateway/http/observe.py",
     "gateway/http/proxy/call_reading.py",
     "gateway/http/proxy/routes.py",
+    "gateway/http/span.py",
     "gateway/http/span_attributes.py",
     "gateway/http/trace_context.py",
     "gateway/http/tracing.py",

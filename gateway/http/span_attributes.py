@@ -19,7 +19,7 @@ from gateway.outbound.otlp import CLIENT, INTERNAL, SERVER, SpanData, Value
 from gateway.stores.records import Settlement
 
 if TYPE_CHECKING:
-    from gateway.http.tracing import Attempt, Traced
+    from gateway.http.span import Attempt, Traced
 
 Pairs = tuple[tuple[str, Value], ...]
 # The metered routes' GenAI operation names (semconv), by the end of their path.

@@ -76,6 +76,7 @@ from gateway.stores.redis.restore import HotRestore
 from gateway.stores.redis.revocations import Revocations
 from gateway.stores.redis.sessions import Sessions, SigninTickets
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
+from gateway.stores.redis.window_rebuild import rebuild_windows
 
 REDIS_MAX_CONNECTIONS = 512
 POOL_MAX_SIZE = 8
@@ -110,9 +111,7 @@ class Stores:
 
     async def rebuild_windows(self, plans: PlanBook, *, only_missing: bool = False) -> int:
         """The current quota windows' counters recounted from the ledger."""
-        from gateway.stores.redis.window_rebuild import rebuild_windows  # imports Stores
-
-        return await rebuild_windows(self, plans, only_missing=only_missing)
+        return await rebuild_windows(self.store, self.pool, plans, only_missing=only_missing)
 
     async def restore_closed(self) -> int:
         """The closed markers of metered ids still inside their time to live, from the ledger."""

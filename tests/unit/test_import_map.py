@@ -77,10 +77,15 @@ def table() -> list[tuple[str, frozenset[str] | None]]:
     return rows
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
 def imports(path: Path) -> Iterator[str]:
     """Every module an import names, with `from a import b` read as both a and a.b (b may
     be a module)."""
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -182,3 +187,83 @@ def surface_reaches() -> set[tuple[str, str]]:
 
 def test_a_surface_shares_only_through_a_common_module() -> None:
     assert surface_reaches() == set(), "a surface (or a common module) imports a surface"
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (at any depth, TYPE_CHECKING included);
+    `from a import b` is an import of a.b when that is a module, else of a."""
+    paths = {}
+    for path in [*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]:
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        paths[module.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {module: set() for module in paths}
+    for module, path in paths.items():
+        for node in ast.walk(parsed(path)):
+            if isinstance(node, ast.Import):
+                named = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                named = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module
+                    for a in node.names
+                ]
+            else:
+                continue
+            graph[module] |= {name for name in named if name in paths and name != module}
+    return graph
+
+
+def _finish_order(graph: dict[str, set[str]]) -> list[str]:
+    """Every module once, each after all it reaches (an iterative depth-first walk)."""
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        work = [(root, iter(sorted(graph[root])))]
+        while work:
+            node, children = work[-1]
+            child = next((c for c in children if c not in seen), None)
+            if child is None:
+                work.pop()
+                order.append(node)
+            else:
+                seen.add(child)
+                work.append((child, iter(sorted(graph[child]))))
+    return order
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of more than one module (Kosaraju's: walk the reversed
+    graph from each module in reverse finishing order)."""
+    reverse: dict[str, set[str]] = {node: set() for node in graph}
+    for node, children in graph.items():
+        for child in children:
+            reverse[child].add(node)
+    placed: set[str] = set()
+    found = []
+    for root in reversed(_finish_order(graph)):
+        if root in placed:
+            continue
+        part, todo = [], [root]
+        placed.add(root)
+        while todo:
+            node = todo.pop()
+            part.append(node)
+            fresh = reverse[node] - placed
+            placed |= fresh
+            todo.extend(fresh)
+        if len(part) > 1:
+            found.append(sorted(part))
+    return sorted(found)
+
+
+def test_no_import_circle_of_more_than_one_module() -> None:
+    """Type-only and function-level imports count: a circle hidden behind TYPE_CHECKING
+    still makes two modules one unit a reader must hold at once."""
+    assert circles(module_graph()) == []
+
+
+def test_a_circle_is_seen() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []

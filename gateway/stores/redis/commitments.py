@@ -15,7 +15,7 @@ from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.scripts import load_script
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 FIELDS = ("cme", "cma", "cmu", "cmh", "cmt", "cmc")
 
@@ -23,7 +23,7 @@ FIELDS = ("cme", "cma", "cmu", "cmh", "cmt", "cmc")
 class HotCommitments:
     """Implements `stores.ports.commitments.CommitmentHotPort` on the hot store's Redis."""
 
-    def __init__(self, store: HotStore) -> None:
+    def __init__(self, store: HotCore) -> None:
         self._store = store
         self._script = load_script(store.redis, "commitment")
 

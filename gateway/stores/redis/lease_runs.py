@@ -14,7 +14,7 @@ from gateway.stores.redis.records import decode_reservation
 from gateway.stores.redis.scripts import load_script
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 log = logging.getLogger("meterway.leases")
 GONE = 2  # lease_apply.lua's fourth reply value: no such lease
@@ -23,7 +23,7 @@ SEEN_TTL_MS = 3_600_000  # a lease's applied request ids, kept for late retries
 
 
 class LeaseRuns:
-    def __init__(self, store: HotStore) -> None:
+    def __init__(self, store: HotCore) -> None:
         self.store = store
         self._apply = load_script(store.redis, "lease_apply", store.wire)
         self._settle_again = load_script(store.redis, "lease_settle", store.wire)

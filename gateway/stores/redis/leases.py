@@ -41,7 +41,7 @@ from gateway.stores.redis.lease_runs import GONE, LeaseRuns
 from gateway.stores.redis.replies import decode_reserve_reply
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 log = logging.getLogger("meterway.leases")
 DEBITED = 1
@@ -73,7 +73,7 @@ class Leases:
     """The leases of one process, on the hot store that grants them."""
 
     def __init__(
-        self, store: HotStore, *, enabled: bool, wanted: Callable[[Rate], int] = wanted_count
+        self, store: HotCore, *, enabled: bool, wanted: Callable[[Rate], int] = wanted_count
     ) -> None:
         self.store = store
         self.enabled = enabled

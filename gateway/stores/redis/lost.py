@@ -18,13 +18,13 @@ from gateway.stores.redis.stream import stream_entries
 from gateway.stores.stream_fields import queued
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000  # as a void's (hotstore.py)
 
 
 class LostReservations:
-    def __init__(self, store: HotStore) -> None:
+    def __init__(self, store: HotCore) -> None:
         self._store = store
 
     async def entomb(self, shard: int, account_id: str, key_id: str, request_id: str) -> bool:

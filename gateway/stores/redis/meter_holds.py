@@ -29,7 +29,7 @@ from gateway.stores.redis.replies import decode_reserve_reply
 from gateway.stores.redis.scripts import load_script
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 DAY_MS = 86_400_000
 CLOSED_TTL_MS = 35 * DAY_MS  # as long as an event may be late (Stripe's own horizon)
@@ -53,7 +53,7 @@ def decode_closed(marker: object) -> MeterClosed:
 class MeterHolds:
     """Implements `stores.ports.MeterHoldsPort` on the hot store's Redis."""
 
-    def __init__(self, store: HotStore, closed_ttl_ms: int = CLOSED_TTL_MS) -> None:
+    def __init__(self, store: HotCore, closed_ttl_ms: int = CLOSED_TTL_MS) -> None:
         self.store = store
         self.keys = store.keys
         self._closed_ttl = closed_ttl_ms

@@ -23,7 +23,7 @@ from gateway.stores.redis.records import decode_reservation
 from gateway.stores.redis.scripts import load_script
 
 if TYPE_CHECKING:
-    from gateway.stores.redis.hotstore import HotStore
+    from gateway.stores.redis.hot_core import HotCore
 
 HOLD_TTL_MS = 60_000  # the resolver looks at a hold its writer has not closed after this
 HOLD_ID = MONEY_OUT_ID
@@ -37,7 +37,7 @@ def _purpose(hold: MoneyOutHold) -> str:
 class MoneyOutHolds:
     """Implements `stores.ports.MoneyOutPort` on the hot store's Redis."""
 
-    def __init__(self, store: HotStore) -> None:
+    def __init__(self, store: HotCore) -> None:
         self._store = store
         self._take = load_script(store.redis, "take")
         self._give_back = load_script(store.redis, "give_back")

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from billing.plans import PlanBook
 from billing.quotas import Quota, metric_code, parse_quotas
 from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
-from gateway.stores.connect import Stores
 from gateway.stores.postgres.window_usage import Usage, window_usage
+from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
 
 
@@ -84,10 +84,11 @@ def _write(
     return 1
 
 
-async def rebuild_windows(stores: Stores, plans: PlanBook, *, only_missing: bool = False) -> int:
+async def rebuild_windows(
+    store: HotStore, pool: asyncpg.Pool, plans: PlanBook, *, only_missing: bool = False
+) -> int:
     """Rewrite the counter of every quota of every account and key (`only_missing`: write
     only counters Redis lacks, for a live Redis); returns how many."""
-    store, pool = stores.store, stores.pool
     now, offset = await store.now_ms(), int(store.tz_offset_ms())
     governed = await _governed(pool, plans)
     needed = {(g.scope, g.quota.window) for g in governed}
