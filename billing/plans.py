@@ -16,7 +16,7 @@ from typing import Literal
 
 from billing.money import MoneyFormatError, parse_usd
 from billing.quotas import Quota, QuotaSpecError, parse_quotas
-from billing.signup import Trial, parse_trial
+from billing.trials import Trial, parse_trial
 
 BillingMode = Literal["prepaid", "postpaid"]
 OnInsufficient = Literal["refuse", "clamp"]

@@ -10,17 +10,14 @@ merging two real people would refuse one of them their sign-up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
-
-from billing.money import MoneyFormatError, parse_usd
 
 Policy = Literal["closed", "approval", "open"]
 POLICIES: tuple[Policy, ...] = ("closed", "approval", "open")
 GMAIL = frozenset({"gmail.com", "googlemail.com"})
 MAX_ADDRESS = 254
-MAX_TRIAL_DAYS = 3650
 
 
 class AddressError(ValueError):
@@ -58,35 +55,3 @@ def address(raw: str) -> Address:
 def blocked(domain: str, blocked_domains: Iterable[str]) -> bool:
     """A domain on the list, or under one (`example.com` blocks `mail.example.com`)."""
     return any(domain == d or domain.endswith("." + d) for d in blocked_domains)
-
-
-@dataclass(frozen=True, slots=True)
-class Trial:
-    """A plan's gift to a new account: a `trial` grant of `amount_micros`, ending `days`
-    after it is given, spent in `priority` order among the account's other grants."""
-
-    amount_micros: int
-    days: int
-    priority: int = 10
-
-
-def parse_trial(name: str, raw: object) -> Trial:
-    """A plan's `trial = { amount = "5.00", days = 30, priority = 10 }`; ValueError."""
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"plan {name!r}: trial must be a table")
-    unknown = sorted(set(raw) - {"amount", "days", "priority"})
-    if unknown:
-        raise ValueError(f"plan {name!r}: trial has unknown field(s) {unknown}")
-    amount = raw.get("amount")
-    try:
-        micros = parse_usd(amount) if isinstance(amount, str) else -1
-    except MoneyFormatError:
-        micros = -1
-    if micros <= 0:
-        raise ValueError(f"plan {name!r}: trial amount must be a positive USD string")
-    days, priority = raw.get("days", 30), raw.get("priority", 10)
-    for field, value, top in (("days", days, MAX_TRIAL_DAYS), ("priority", priority, 1000)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= top:
-            raise ValueError(f"plan {name!r}: trial {field} must be a whole number 1..{top}")
-    assert isinstance(days, int) and isinstance(priority, int)
-    return Trial(micros, days, priority)

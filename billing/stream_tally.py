@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from billing.drift import with_stated_cost
+from billing.stated_cost import with_stated_cost
 from billing.usage import ToolRuns, Usage, usage_from_anthropic, usage_from_openai, with_tier
 
 _ANTHROPIC_USAGE_FIELDS = (

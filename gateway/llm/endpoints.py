@@ -10,7 +10,6 @@ import orjson
 
 from billing import gemini
 from billing.audio import speech_stream_tally, transcript_stream_tally
-from billing.drift import with_stated_cost
 from billing.images import image_stream_tally
 from billing.pricing import ModelKind, ModelPrice
 from billing.responses import (
@@ -19,6 +18,7 @@ from billing.responses import (
     response_text,
     usage_from_response,
 )
+from billing.stated_cost import with_stated_cost
 from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
 from billing.tokens import TokenCounter
 from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier

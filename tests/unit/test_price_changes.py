@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from billing.drift import checked, drift_permille, stated_nanos
+from billing.drift import checked, drift_permille
 from billing.money import charge
 from billing.pricing import PricingError, load_pricing, parse_pricing
 from billing.pricing.changes import (
@@ -25,6 +25,7 @@ from billing.pricing.changes import (
 )
 from billing.pricing.from_cards import Unwritable, from_install, model_entry, to_toml
 from billing.pricing.table import NAME_KEPT, REFUSALS_KEPT, counted_name
+from billing.stated_cost import stated_nanos
 from billing.usage import Usage
 from gateway.config.price_review import price_review
 from gateway.config.settings import PROVIDERS as PROVIDERS_ALL

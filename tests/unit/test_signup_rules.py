@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from billing.next_step import AccountState, decide
 from billing.plans import PlanError, parse_plans
-from billing.signup import AddressError, Trial, address, blocked, parse_trial
+from billing.signup import AddressError, address, blocked
+from billing.trials import Trial, parse_trial
 from gateway.services.device_login import ALPHABET, normal_user_code
 
 
