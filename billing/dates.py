@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from billing.display import time_left
+from billing.money.display import time_left
 
 BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 
 PROXY_SCOPES = frozenset(
     {

@@ -16,12 +16,12 @@ from functools import partial
 import aiohttp
 from aiohttp import web
 
-from billing.meters import load_meters
-from billing.next_step import Links
-from billing.plans import PlanBook, load_plans
+from billing.metering.token_cache import CountCache
+from billing.metering.tokens import TokenCounter
+from billing.money.next_step import Links
+from billing.money.plans import PlanBook, load_plans
 from billing.pricing import load_pricing
-from billing.token_cache import CountCache
-from billing.tokens import TokenCounter
+from billing.pricing.meters import load_meters
 from gateway.background import analytics, background, outbound_session
 from gateway.config.providers import pricing_terms
 from gateway.config.secrets import declared_secrets

@@ -349,8 +349,8 @@ def _note_total(m: Metrics, owner: int, family: Counter, total: int, *labels: st
 
 
 def note_kept_counts(cache: int, hits: int, misses: int) -> None:
-    """Adds what a token-count cache (billing.token_cache.CountCache, `cache` its id) counted
-    since the last call. The cache counts under its own lock, so a request that hits it
+    """Adds what a token-count cache (billing.metering.token_cache.CountCache, `cache` its
+    id) counted since the last call. The cache counts under its own lock, so a request that hits it
     costs no Prometheus update; the totals reach the families when a scrape asks."""
     m = metrics()
     _note_total(m, cache, m.kept_counts, hits, "hit")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from billing.money import format_usd
+from billing.money.micros import format_usd
 from billing.pricing.explain import explain, row_counts, usage_detail
 from billing.pricing.explain import unit_label as _unit
 from billing.pricing.shelf import Chain, booked_rate, source

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from billing.money import BPS, MoneyFormatError, parse_usd
+from billing.money.micros import BPS, MoneyFormatError, parse_usd
 from billing.names import one_of
 from billing.pricing.errors import PricingError
 from billing.pricing.operator import CALL_RATES, TOKEN_RATES, UNIT_RATES

@@ -19,13 +19,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from billing.metering.usage import Usage
 from billing.pricing.units import BY_PRICE, BY_USAGE, REQUESTS, Unit, is_plain_token
-from billing.usage import Usage
 
 Tiered = tuple[int, tuple[tuple[int, int], ...]]  # base rate, ((above N input tokens, rate), ...)
 
 
-# The usage keys every call reports, in Usage's own fields' order (billing/usage.py).
+# The usage keys every call reports, in Usage's own fields' order (billing/metering/usage.py).
 CORE_KEYS = (
     "input_tokens",
     "cache_read_tokens",

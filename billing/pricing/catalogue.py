@@ -23,12 +23,12 @@ from typing import Any, Literal
 from genai_prices import data as catalogue_data
 from genai_prices import types as gp
 
+from billing.metering.realtime import DEFAULT_OUTPUT_CAP
 from billing.pricing.card import Tiered, compile_card
 from billing.pricing.errors import PricingError
 from billing.pricing.model import ModelKind, ModelPrice, Period
 from billing.pricing.operator import DEFAULT_IMAGE_TOKENS, IMAGE_TOKENS_FALLBACK
 from billing.pricing.output_caps import output_cap
-from billing.realtime import DEFAULT_OUTPUT_CAP
 
 Matcher = Callable[[str], bool]
 CATALOGUE = "genai-prices"

@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.money import charge
+from billing.metering.usage import REASONING_APART, Usage
+from billing.money.micros import charge
 from billing.pricing.card import RateCard, Tiered, compile_card
 from billing.pricing.errors import PricingError
 from billing.pricing.explain import diff as cards_diff
 from billing.pricing.explain import usage_detail
 from billing.pricing.model import ModelPrice, Period
 from billing.pricing.operator import PRICE_PARTS, RATE_FIELDS, Route, operator_periods, read_route
-from billing.usage import REASONING_APART, Usage
 
 Lookup = Callable[[str], ModelPrice | None]  # a served model by name (PricingTable.lookup)
 # Tenths of a percent: a preview's largest move per account, as an operator confirms it.

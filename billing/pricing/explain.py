@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from billing.money import BPS, COST_SCALE, charge, format_usd
+from billing.metering.usage import Usage
+from billing.money.micros import BPS, COST_SCALE, charge, format_usd
 from billing.pricing.card import _leaves
 from billing.pricing.model import ModelPrice, usage_counts
 from billing.pricing.units import BY_PRICE, BY_USAGE, REQUESTS
-from billing.usage import Usage
 
 PER_LABEL = {1_000_000: "1M", 1000: "1k", 3600: "3,600", 1_000_000_000: "1G"}
 
@@ -70,7 +70,7 @@ def _band_for(card: Mapping[str, Any], input_tokens: int) -> Mapping[str, Any]:
     return chosen
 
 
-EXACT_COST = "exact provider cost"  # a customer reads "exact cost" (billing/reseller.py)
+EXACT_COST = "exact provider cost"  # a customer reads "exact cost" (billing/contracts/reseller.py)
 
 
 @dataclass(frozen=True, slots=True)

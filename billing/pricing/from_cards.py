@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from billing.money import format_usd
+from billing.money.micros import format_usd
 from billing.pricing.operator import CALL_RATES, IMAGES, TOKEN_RATES, UNIT_RATES
 from billing.pricing.units import IMAGE_QUALITIES, IMAGE_SIZES, image_key
 

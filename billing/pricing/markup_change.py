@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from billing.money import charge
-from billing.plans import markup_bps
+from billing.money.micros import charge
+from billing.money.plans import markup_bps
 from billing.pricing.changes import AccountPreview, Lookup, row_usage
 from billing.pricing.errors import PricingError
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, final
 
-from billing.money import COST_SCALE, ceil_div, charge
+from billing.metering.usage import ToolRuns, Usage
+from billing.money.micros import COST_SCALE, ceil_div, charge
 from billing.pricing.card import Band, RateCard
-from billing.usage import ToolRuns, Usage
 from billing.values import Value
 
 ModelKind = Literal[
@@ -119,7 +119,7 @@ class ModelPrice:
     # a price of its own; () for a model with one upstream, this price's.
     deployments: tuple[Deployment, ...] = ()
     # Its provider's Chat Completions usage counts reasoning outside `completion_tokens`
-    # (xAI; billing/usage.py REASONING_APART), so it is added to the completion.
+    # (xAI; billing/metering/usage.py REASONING_APART), so it is added to the completion.
     reasoning_apart: bool = False
     # Under a price book (billing/pricing/shelf.py): the list price its cards were booked
     # from, which prices the provider's cost, and the book chain's tags; None and "" for

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from billing.money import MoneyFormatError, parse_usd
+from billing.money.micros import MoneyFormatError, parse_usd
 from billing.names import one_of
 from billing.pricing.card import Tiered, compile_card
 from billing.pricing.errors import PricingError

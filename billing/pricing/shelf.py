@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from billing.money import BPS
+from billing.money.micros import BPS
 from billing.pricing.books import Book, BookChange, BookError, Rule, dimension_of
 from billing.pricing.card import RateCard, compile_band
 from billing.pricing.model import Deployment, ModelPrice, Period

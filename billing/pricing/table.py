@@ -15,13 +15,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from billing.metering.usage import REASONING_APART
 from billing.pricing.catalogue import VERSION, Entry, compile_catalogue, dashed_date
 from billing.pricing.deployments import Spec, deployed, read_specs
 from billing.pricing.errors import PricingError
 from billing.pricing.model import Deployment, ModelPrice, Period
 from billing.pricing.operator import Route, operator_periods, parse_tools, read_route, routed
 from billing.pricing.shelf import BookShelf
-from billing.usage import REASONING_APART
 
 CATALOGUE_FIELDS = frozenset({"serve", "providers", "exclude"})
 MATCHES_KEPT = 4096  # names matched against the catalogue, kept (a hostile client's are bounded)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from genai_prices.data_units import unit_data
 
-from billing.money import COST_SCALE
+from billing.money.micros import COST_SCALE
 
 REQUESTS = "requests"  # the per-call fee's unit: one per call, never reported
 

@@ -13,8 +13,8 @@ import secrets
 from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
-from billing.display import DollarsError, quota_amount, quota_label, quota_limit, usd
-from billing.tags import GROUP_PREFIX
+from billing.money.display import DollarsError, quota_amount, quota_label, quota_limit, usd
+from billing.usage.tags import GROUP_PREFIX
 from gateway.cli import (
     anomalies_cmd,
     audit_cmd,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from billing.display import usd
+from billing.money.display import usd
 from gateway.cli.client import OK, CliError, amount_micros, call, emit, expect, table
 
 ALERTS = "/v1/account/alerts"

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 from urllib.parse import urlencode
 
-from billing.audit_words import KINDS
+from billing.proof.audit_words import KINDS
 from gateway.cli.client import OK, add_common, call, emit, expect, run, when
 
 _FILTERS = (
@@ -17,7 +17,7 @@ _FILTERS = (
 
 
 def record_line(r: dict[str, Any]) -> str:
-    """One record for a person: when, the record in words (billing/audit_words.py, as the
+    """One record for a person: when, the record in words (billing/proof/audit_words.py, as the
     API gives it), then the action, its target and who did it (and how), to grep by."""
     via = f" ({r['actor_via']})" if r.get("actor_via") else ""
     who = f"{r['actor_kind']} {r['actor_id']}{via}"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from billing.display import lifetime
+from billing.money.display import lifetime
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,

@@ -1,7 +1,7 @@
 """`meterway billing status|setup|portal|topup`: an end user's billing from the terminal.
 
 `status` prints balance, plan and quota windows and the account's one next step (decided by
-billing.next_step, answered by GET /v1/account): when the account is blocked or about to be,
+billing.money.next_step, answered by GET /v1/account): when the account is blocked or about to be,
 the exact command and the page that fix it, and exits 3.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from billing.display import quota_amount, quota_label, usd
+from billing.money.display import quota_amount, quota_label, usd
 from gateway.cli import alerts_cmd, anomalies_cmd, byok_cmd, statement_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
@@ -110,7 +110,7 @@ def _status_text(
 
 
 def status(args: argparse.Namespace) -> int:
-    """Exit 3 only when the account is blocked or about to be (billing.next_step)."""
+    """Exit 3 only when the account is blocked or about to be (billing.money.next_step)."""
     account = expect(call(args, "GET", "/v1/account"), 200)
     answer = call(args, "GET", BILLING)
     billing = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.dates import human
-from billing.display import DollarsError, parse_dollars
+from billing.money.display import DollarsError, parse_dollars
 
 # One rule for every command: 0 done, 1 a failure (the gateway refused or could not be
 # reached), 2 a usage error (the command line, or a value the gateway called invalid),

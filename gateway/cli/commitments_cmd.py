@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from billing.commitments import BILLINGS, PERIODS, POLICIES
+from billing.contracts.commitments import BILLINGS, PERIODS, POLICIES
 from gateway.cli.client import OK, call, emit, expect
 
 TERMS = (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from billing.display import usd
+from billing.money.display import usd
 from gateway.cli.client import OK, amount_micros, call, emit, expect, table, when
 
 A = "/admin/v1"

@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from billing.focus import Issuer
-from billing.statements import InvalidMonth, month_of, parse_month
+from billing.contracts.statements import InvalidMonth, month_of, parse_month
+from billing.usage.focus import Issuer
 from gateway.config.settings import Settings
 from gateway.services.focus.export import FORMATS, csv_text, focus_pages, parquet_bytes
 from gateway.services.focus.parquet import ParquetUnavailable

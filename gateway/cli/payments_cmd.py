@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.money import format_usd
-from billing.plans import load_plans
+from billing.money.micros import format_usd
+from billing.money.plans import load_plans
 from gateway.cli.client import when
 from gateway.config.settings import Settings
 from gateway.payments.factory import make_payments, make_provider

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from billing.money import format_usd
+from billing.money.micros import format_usd
 from gateway.cli.client import ACTION_NEEDED, OK, UsageError, add_common, call, emit, expect, table
 
 COMMANDS = frozenset(

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from billing.plans import PlanError, load_plans
+from billing.money.plans import PlanError, load_plans
 from billing.pricing import PricingError, PricingTable, load_pricing
 from billing.pricing.book_explain import book_tags, explain_book
 from billing.pricing.books import read_book_change

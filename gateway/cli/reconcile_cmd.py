@@ -16,7 +16,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
-from billing.reconcile import ROUNDING, Difference, as_row
+from billing.proof.reconcile import ROUNDING, Difference, as_row
 
 if TYPE_CHECKING:  # the runner's modules load when the command runs, not for `--help`
     from gateway.config.settings import Settings
@@ -59,7 +59,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return USAGE
     import aiohttp
 
-    from billing.provider_reports import ReportError
+    from billing.proof.provider_reports import ReportError
     from gateway.outbound.provider_reports import ReportUnavailable
     from gateway.stores.connect import open_stores
     from gateway.workers.reconciler import Reconciler

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 
-from billing.plans import PlanError, load_plans
+from billing.money.plans import PlanError, load_plans
 from billing.pricing import PricingError, load_pricing
 from gateway.cli.client import ERROR
 from gateway.cli.dev_guard import DEFAULT_DATABASE_URL, DEV_ADMIN_KEY, admitted, refusal

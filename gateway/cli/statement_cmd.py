@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from billing.display import usd_line
+from billing.money.display import usd_line
 from gateway.cli.client import OK, call, emit, expect
 
 _TITLES = (

@@ -9,7 +9,7 @@
     per_call = "0.002"
 
 Clients reach it at `/mcp/search`. Every tool a client may call is priced
-(billing/mcp_prices.py); a price that is not exact in micros fails the boot.
+(billing/pricing/mcp_prices.py); a price that is not exact in micros fails the boot.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from billing.mcp_prices import SERVER_NAME, McpPriceError, ToolPrice, parse_tool_prices
+from billing.pricing.mcp_prices import SERVER_NAME, McpPriceError, ToolPrice, parse_tool_prices
 from gateway.config import values as v
 from gateway.config.values import ConfigError
 

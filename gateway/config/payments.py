@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from billing.receipts import Seller, parse_address
+from billing.money.receipts import Seller, parse_address
 from gateway.config import values as v
 from gateway.config.return_urls import NotAnOrigin, parse_origin
 from gateway.config.values import PLACEHOLDERS, ConfigError

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from billing.contracts.tax import InvalidTaxTable, TaxTable, read_table
 from billing.roles import ROLES
-from billing.tax import InvalidTaxTable, TaxTable, read_table
 from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings
 from gateway.config.domains import DomainSettings, domain_settings
@@ -159,7 +159,9 @@ class Settings:
     realtime_sessions_per_account: int = 50
     realtime_idle_timeout_s: float = 120.0  # no frame either way: the session is closed
     realtime_secret_ttl_s: int = 600  # a client secret's default life (at most 7200 s)
-    token_count_cache_chars: int = 8_000_000  # billing.token_cache.CountCache; 0 keeps nothing
+    token_count_cache_chars: int = (
+        8_000_000  # billing.metering.token_cache.CountCache; 0 keeps nothing
+    )
     end_users_max: int = 100_000  # end users with live budget windows per account
     admin_listen: tuple[str, int] | None = None
     hold_refresh_s: float = 30.0

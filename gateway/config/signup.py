@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from billing.signup import POLICIES, Policy
+from billing.trust.signup import POLICIES, Policy
 from gateway.config import values as v
 from gateway.config.values import ConfigError
 
@@ -20,7 +20,7 @@ class SignupSettings:
     limit_window_s: int = 3600
     code_ttl_s: int = 900  # how long a verification link and code work
     token_ttl_s: int = 30 * 86400  # a `meterway login` token's life
-    # The trial's checks (billing/trial_checks.py), each off until the operator turns it on
+    # The trial's checks (billing/trust/trial_checks.py), each off until the operator turns it on
     trial_disposable: bool = False  # no trial for a disposable e-mail domain
     trial_limit_network: int = 0  # trials per client network (/24, /48) per day (0: off)
     trial_limit_device: int = 0  # trials per device fingerprint per day (0: off)

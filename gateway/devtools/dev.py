@@ -11,8 +11,8 @@ import asyncio
 import errno
 from dataclasses import replace
 
-from billing.plans import load_plans
-from billing.tokens import TokenCounter
+from billing.metering.tokens import TokenCounter
+from billing.money.plans import load_plans
 from gateway.config.settings import Settings
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.http.dashboard.keys import SCOPES

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from billing.meters import MeterBook
-from billing.plans import PlanBook
+from billing.metering.tokens import TokenCounter
+from billing.money.plans import PlanBook
 from billing.pricing import PricingTable
-from billing.tokens import TokenCounter
+from billing.pricing.meters import MeterBook
 from gateway.config.settings import Settings
 from gateway.http.call_metrics import CallMetrics
 from gateway.http.tracing import Tracer

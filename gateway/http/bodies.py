@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.credit_grants import DEFAULT_PRIORITY, PAID
 from billing.dates import NoOffset, expiry
 from billing.grants import expand_scopes
-from billing.quotas import Quota, QuotaSpecError, parse_quotas
-from billing.tags import Tags, TagSpecError, parse_tags
+from billing.money.credit_grants import DEFAULT_PRIORITY, PAID
+from billing.money.quotas import Quota, QuotaSpecError, parse_quotas
+from billing.usage.tags import Tags, TagSpecError, parse_tags
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.whole import json_whole
 from gateway.stores.records import GrantSpec, Row
@@ -91,7 +91,7 @@ def quotas_field(body: dict[str, Any]) -> tuple[Quota, ...]:
 
 
 def tags_field(body: dict[str, Any]) -> Tags:
-    """`tags`, a key's or a team's (billing/tags.py's bounds)."""
+    """`tags`, a key's or a team's (billing/usage/tags.py's bounds)."""
     try:
         return parse_tags(body.get("tags"))
     except TagSpecError as exc:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, Final
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.config.traces import MetricSettings
 from gateway.http.observe import Timing
 from gateway.outbound.otlp_metrics import Totals

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from billing.admission import RateWindow
+from billing.money.admission import RateWindow
 from gateway.errors import MeterwayError
 
 

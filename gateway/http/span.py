@@ -12,7 +12,7 @@ from typing import Final
 from aiohttp import web
 from yarl import URL
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.stores.records import Settlement
 
 SpanEvent = tuple[str, int, tuple[tuple[str, str | int], ...]]  # name, time, attributes

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.config.traces import TENANT_ATTRIBUTES
 from gateway.outbound import otlp_wire as wire
 from gateway.outbound.otlp import CLIENT, INTERNAL, SERVER, SpanData, Value

@@ -23,9 +23,9 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import istr
 
-from billing.admission import Admitted
-from billing.finish import finish_reasons
-from billing.stream_tally import StreamTally
+from billing.metering.finish import finish_reasons
+from billing.metering.stream_tally import StreamTally
+from billing.money.admission import Admitted
 from gateway.config.traces import TraceSettings
 from gateway.http.observe import Timing, timing
 from gateway.http.span import Traced

@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from billing.batches import BATCH_TIER
+from billing.metering.responses import usage_from_response
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from billing.pricing import PricingTable
-from billing.responses import usage_from_response
-from billing.tokens import TokenCounter
-from billing.usage import Usage
+from billing.pricing.batches import BATCH_TIER
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, read_call

@@ -14,10 +14,10 @@ from typing import Any, Final, final
 
 import orjson
 
-from billing.byok import ByokFee
+from billing.contracts.byok import ByokFee
+from billing.metering.tokens import TokenCounter
 from billing.pricing import Deployment, ModelPrice, PricingTable
 from billing.pricing.books import BookError
-from billing.tokens import TokenCounter
 from billing.values import Value, replace
 from gateway.config.providers import BODIES
 from gateway.errors import BookInexact, InvalidRequest, ModelNotFound, PermissionDenied
@@ -76,7 +76,7 @@ class Call(Value):
         # (what is reserved) until one serves it (`served_by`).
         self.deployments: Final = deployments
         self.upload: Final = upload  # a multipart body, sent from its spool (llm/uploads.py)
-        # Who it is for (billing/end_users.py: '' none, INVALID out of bounds) and where the
+        # Who it is for (billing/money/end_users.py: '' none, INVALID out of bounds) and where the
         # request said so: the header, `user` or `metadata.user_id`.
         self.end_user: Final = end_user
         self.end_user_param: Final = end_user_param

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.end_users import HEADER, end_user_id
+from billing.money.end_users import HEADER, end_user_id
 
 
 def end_user_of(wire: str, body: dict[str, Any], header: str | None) -> tuple[str, str]:
-    """(the id as `billing.end_users.end_user_id` gives it, where it came from)."""
+    """(the id as `billing.money.end_users.end_user_id` gives it, where it came from)."""
     if header is not None:
         return end_user_id(header), HEADER
     if wire == "anthropic":

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, final
 
+from billing.metering.stream_tally import StreamTally
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from billing.pricing import ModelKind, ModelPrice
-from billing.stream_tally import StreamTally
-from billing.tokens import TokenCounter
-from billing.usage import Usage
 from billing.values import Value
 from gateway.config.providers import BODIES
 

@@ -8,20 +8,20 @@ from typing import Any
 
 import orjson
 
-from billing import gemini
-from billing.audio import speech_stream_tally, transcript_stream_tally
-from billing.images import image_stream_tally
-from billing.pricing import ModelKind, ModelPrice
-from billing.responses import (
+from billing.metering import gemini
+from billing.metering.audio import speech_stream_tally, transcript_stream_tally
+from billing.metering.images import image_stream_tally
+from billing.metering.responses import (
     ResponsesStreamTally,
     is_terminal,
     response_text,
     usage_from_response,
 )
-from billing.stated_cost import with_stated_cost
-from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
-from billing.tokens import TokenCounter
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
+from billing.metering.stated_cost import with_stated_cost
+from billing.metering.stream_tally import AnthropicStreamTally, OpenAIStreamTally, StreamTally
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
+from billing.pricing import ModelKind, ModelPrice
 from gateway.llm import readers
 from gateway.llm.converse import chat as converse_chat
 from gateway.llm.converse import translate as converse_translate
@@ -50,7 +50,8 @@ def anthropic_error_event(message: str) -> bytes:
 
 def openai_usage(payload: Body) -> Usage | None:
     """Chat Completions usage, with the cost an OpenAI-compatible upstream states for the
-    call (OpenRouter's `usage.cost`) kept for the drift check, never billed (billing/drift.py)."""
+    call (OpenRouter's `usage.cost`) kept for the drift check, never billed
+    (billing/proof/drift.py)."""
     raw = payload.get("usage")
     usage = usage_from_openai(raw) if isinstance(raw, dict) else None
     return with_tier(with_stated_cost(usage, raw), payload.get("service_tier"))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from billing.metering.tokens import TokenCounter
 from billing.pricing import ModelPrice
-from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
 from gateway.llm.options import fee_item

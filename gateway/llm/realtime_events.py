@@ -4,7 +4,7 @@ What a session is set to comes from the provider's own `session.created` and
 `session.updated` (what it will do, not what a client asked for): its input and output audio
 formats, whether voice detection starts responses by itself, and its output cap per response.
 What a client adds to the conversation is estimated from its events: text a token per byte at
-most, audio from its base64 length at the format's rate (billing/realtime.py).
+most, audio from its base64 length at the format's rate (billing/metering/realtime.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from billing.authority import REALTIME_EVENT, Action, message_actions
-from billing.realtime import audio_tokens, base64_bytes
+from billing.metering.realtime import audio_tokens, base64_bytes
 
 # Every event type a client may send, GA and beta, and the action it needs (its scope:
 # `realtime`, decided by billing/authority.py's `may_send`). The GET /v1/realtime route

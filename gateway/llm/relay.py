@@ -30,9 +30,9 @@ from typing import Any, Final, final
 import aiohttp
 from aiohttp import web
 
-from billing.stream_tally import StreamTally
-from billing.tokens import TokenCounter
-from billing.usage import Usage
+from billing.metering.stream_tally import StreamTally
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from billing.values import Value, replace
 from gateway.llm.bedrock import EventStreamToSSE
 from gateway.llm.bounded import Source, next_chunk

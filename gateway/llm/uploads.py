@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import IO
 
-from billing.audio_duration import InconsistentRecording, Mp3Frames, wav_seconds
+from billing.metering.audio_duration import InconsistentRecording, Mp3Frames, wav_seconds
 from gateway.errors import InvalidRequest
 
 CHUNK = 64 * 1024

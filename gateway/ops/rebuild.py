@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from billing.commitments import allowance, hot_terms, terms_from
-from billing.plans import PlanBook, next_markup, resolved_markup, scheduled_ms
-from billing.quotas import parse_quotas
+from billing.contracts.commitments import allowance, hot_terms, terms_from
+from billing.money.plans import PlanBook, next_markup, resolved_markup, scheduled_ms
+from billing.money.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
 from gateway.stores.ports.commitments import tranches_of

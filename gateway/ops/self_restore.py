@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from billing.plans import PlanBook
+from billing.money.plans import PlanBook
 from gateway.config.settings import Settings, restore_lock_name
 from gateway.ops.rebuild import rebuild
 from gateway.stores.connect import Stores

@@ -1,4 +1,4 @@
-"""TXT records, for domain claims' proofs (billing/domains.py), by dnspython's resolver:
+"""TXT records, for domain claims' proofs (billing/members/domains.py), by dnspython's resolver:
 the system's, or DOMAIN_DNS_RESOLVER's. dnspython is imported by the first lookup (a tenth
 of a second), not by every gateway's and every `meterway` command's start."""
 

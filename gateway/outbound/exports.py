@@ -12,7 +12,7 @@ from typing import Protocol
 
 import aiohttp
 
-from billing.exports import ExportRow, Outcome, identifier, lago_event, stripe_meter_event
+from billing.usage.exports import ExportRow, Outcome, identifier, lago_event, stripe_meter_event
 from gateway.scrubbing import kept
 
 STRIPE_CONCURRENCY = 8

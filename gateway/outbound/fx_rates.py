@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 import aiohttp
 
-from billing.currency import RATE_PLACES, InvalidCurrency, per_usd
+from billing.contracts.currency import RATE_PLACES, InvalidCurrency, per_usd
 from gateway.config.egress_rules import EgressPolicy
 from gateway.outbound.egress import egress_session
 

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from html import escape
 from typing import Any
 
-from billing.alert_words import describe
+from billing.trust.alert_words import describe
 
 
 def notification_mail(

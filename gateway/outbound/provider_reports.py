@@ -1,5 +1,5 @@
 """Fetching the providers' own usage and cost reports for one UTC day, every page, with the
-operator's admin key (gateway/config/reconcile.py); billing/provider_reports.py reads them.
+operator's admin key (gateway/config/reconcile.py); billing/proof/provider_reports.py reads them.
 
 Query strings are written as the official SDKs write them (`Querystring(array_format=
 "brackets")` in both `openai/_client.py` and `anthropic/_client.py`: `group_by[]=model`), and

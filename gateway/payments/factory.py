@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from functools import partial
 
-from billing.payments import TopupLimits
-from billing.plans import PlanBook
+from billing.money.payments import TopupLimits
+from billing.money.plans import PlanBook
 from gateway.config.settings import Settings
 from gateway.payments.local import LocalProvider
 from gateway.payments.none import NoProvider

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.plans import PlanBook
-from billing.tax import Tax
+from billing.contracts.tax import Tax
+from billing.money.plans import PlanBook
 from gateway.payments.local_objects import (
     BRAND,
     CARDS,

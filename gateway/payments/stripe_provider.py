@@ -15,8 +15,8 @@ from typing import Any
 
 import stripe
 
-from billing.plans import PlanBook
-from billing.tax import Tax
+from billing.contracts.tax import Tax
+from billing.money.plans import PlanBook
 from gateway.config.return_urls import with_params
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from billing.audit_words import ACTOR_KINDS
+from billing.proof.audit_words import ACTOR_KINDS
 from gateway.stores.audit_records import AuditRecord
 from gateway.stores.ports.audit import AuditLogPort
 

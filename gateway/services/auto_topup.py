@@ -15,7 +15,7 @@ import logging
 import secrets
 from typing import Any
 
-from billing.payments import AUTO_TOPUP_MAX_FAILURES, auto_topup_due, month_start
+from billing.money.payments import AUTO_TOPUP_MAX_FAILURES, auto_topup_due, month_start
 from gateway.services.payment.events import apply_payment
 from gateway.services.payment.payments import Payments
 

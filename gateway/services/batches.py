@@ -5,7 +5,8 @@ its owner. Creating a batch reserves that file's worst case at the batch tier's 
 reservation stays open (its deadline moved on at each look) until Meterway first sees the
 batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve or cancel or
 on its own poll. Then the output file is read and the lines that succeeded are billed, each
-priced on its own at the model it reports or the batch's if dearer (billing/batches.py), once
+priced on its own at the model it reports or the batch's if dearer
+(billing/pricing/batches.py), once
 (settle.lua closes a reservation once, so two processes seeing the same end never bill it
 twice); a batch none of whose lines ran is released. Every later look answers with the
 debit recorded (services/recorded_cost.py), and the output file, downloaded through the
@@ -21,8 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from billing.admission import Admitted
-from billing.batches import (
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.pricing import PricingTable
+from billing.pricing.batches import (
     BATCH_TIER,
     PricedLine,
     bill_of,
@@ -30,8 +33,6 @@ from billing.batches import (
     priced_lines,
     shares_of,
 )
-from billing.pricing import PricingTable
-from billing.usage import Usage
 from gateway.errors import NotFound
 from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
 from gateway.llm.calls import Call
@@ -209,7 +210,7 @@ class BatchBook:
 
     async def costed_output(self, rec: OwnedFile, raw: bytes) -> bytes:
         """A settled batch's output file with each billed line's share of the batch's debit
-        as `cost_micros` in its response body's usage (billing/batches.py's line_shares,
+        as `cost_micros` in its response body's usage (billing/pricing/batches.py's line_shares,
         under the batch's charge cap as its debit was); any other file as it is."""
         batch = await self.owned.get(rec.batch_id) if rec.batch_id else None
         price = self.pricing.lookup(batch.model) if batch is not None else None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from billing import audience
-from billing.ledger_proof import LEAF_COLUMNS, leaf_hash
+from billing.proof.ledger_proof import LEAF_COLUMNS, leaf_hash
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.ports.proof import LedgerProofPort
 from gateway.stores.records import Row, Settlement

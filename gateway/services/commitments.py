@@ -5,7 +5,7 @@ drawdown and holds live in the account's Redis hash, read by reserve.lua in the 
 already makes. A close reads and zeroes what the period drew in one atomic step as the next
 period opens (asked again, it answers the same), then writes each ledger entry under its
 own key (`commitment:<id>:<period start ms>:<what>`), so a close run twice, or after a
-crash anywhere, writes each entry once. The arithmetic is billing/commitments.py's.
+crash anywhere, writes each entry once. The arithmetic is billing/contracts/commitments.py's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from billing.commitments import (
+from billing.contracts.commitments import (
     ArrearsNeedPostpaid,
     Closing,
     Terms,

@@ -1,5 +1,5 @@
 """An organization's domains: claimed by an owner, proven by DNS, and then the one place the
-domain's people may join (billing/domains.py has the pure rules).
+domain's people may join (billing/members/domains.py has the pure rules).
 
 Once proven, a domain's people:
 - are invited by no other organization (`may_invite`: 409 `domain_claimed`), and invitations
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import secrets
 
-from billing import domains, roles
-from billing.domains import InvalidDomain
+from billing import roles
+from billing.members import domains
+from billing.members.domains import InvalidDomain
 from gateway.errors import DomainClaimed, DomainNotProven, InvalidRequest, NotFound
 from gateway.stores.errors import DomainTaken
 from gateway.stores.ports import DomainClaimsPort

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billing.grants import check_no_looser, fit_quotas
-from billing.quotas import Quota, parse_quotas
+from billing.money.quotas import Quota, parse_quotas
 from gateway.stores.ports import EndUserBudgetsPort, HotStorePort, LedgerPort
 from gateway.stores.records import Row
 

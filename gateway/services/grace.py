@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from billing.payments import GRACE_ENDING_NOTICE, grace_key
+from billing.money.payments import GRACE_ENDING_NOTICE, grace_key
 from gateway.services.audit import record_system
 from gateway.services.payment.events import close_grace, plan_event
 from gateway.services.payment.payments import BILLING_BASE, Payments

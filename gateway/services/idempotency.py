@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC
 from typing import Any
 
-from billing.display import usd_exact
+from billing.money.display import usd_exact
 from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.stores.audit_records import FirstUse
 from gateway.stores.ports.idempotency import IdempotencyPort

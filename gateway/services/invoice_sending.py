@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billing.invoices import CHARGED, InvalidInvoice, Invoice, parse_number
+from billing.contracts.invoices import CHARGED, InvalidInvoice, Invoice, parse_number
 from gateway.services.payment.payments import Payments
 from gateway.services.payment.port import CreditToSend, InvoiceToSend
 from gateway.stores.ports import InvoicesPort

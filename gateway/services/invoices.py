@@ -1,6 +1,6 @@
 """Issuing invoices and credit notes (docs/guides/invoices.md), for the operator API and the
 CLI through it: the customer's details and currency, the tax by the operator's table, the
-ledger's groups from the store, and the arithmetic of billing/invoices.py, all inside the
+ledger's groups from the store, and the arithmetic of billing/contracts/invoices.py, all inside the
 store's one issuing transaction so that a refused invoice uses no number."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.currency import InvalidCurrency, minor_units, parse_rate
-from billing.invoices import (
+from billing.contracts.currency import InvalidCurrency, minor_units, parse_rate
+from billing.contracts.invoices import (
     InvalidInvoice,
     Invoice,
     LedgerGroup,
@@ -23,9 +23,9 @@ from billing.invoices import (
     lines_of,
     paid_from_balance,
 )
-from billing.receipts import Seller
-from billing.statements import Month
-from billing.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
+from billing.contracts.statements import Month
+from billing.contracts.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
+from billing.money.receipts import Seller
 from gateway.services.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.ports.invoices import OpenDraw

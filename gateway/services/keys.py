@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from billing.grants import Grant, GrantTooWide, check_within, fit_within
-from billing.quotas import Quota, parse_quotas
+from billing.money.quotas import Quota, parse_quotas
 from gateway.errors import PermissionDenied
 from gateway.services.auth import new_id
 from gateway.services.end_user_budgets import key_budget, set_end_user_budget

@@ -13,7 +13,14 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing.ledger_proof import GENESIS, Checkpoint, Leaf, edited_entries, leaf_hash, merkle_root
+from billing.proof.ledger_proof import (
+    GENESIS,
+    Checkpoint,
+    Leaf,
+    edited_entries,
+    leaf_hash,
+    merkle_root,
+)
 from gateway.services.signing_keys import SigningKeys
 from gateway.stores.ports.proof import ArchiveGap, LedgerProofPort, SealedCheckpoint
 

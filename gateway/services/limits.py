@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from billing.quotas import Quota, parse_quotas
+from billing.money.quotas import Quota, parse_quotas
 from gateway.services.usage_view import window_usage
 from gateway.stores.ports import EndUserBudgetsPort, HotStorePort, LedgerPort, TeamsPort
 from gateway.stores.ports.hot import shard_of

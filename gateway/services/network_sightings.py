@@ -1,5 +1,5 @@
 """Which networks each key is used from, and which prompts it repeats in bursts, for the
-new-network and repeated-request anomaly rules (billing/anomalies.py): counted in the
+new-network and repeated-request anomaly rules (billing/trust/anomalies.py): counted in the
 process as calls are admitted (a hash of the prompt and a dictionary update: no Redis round
 trip, no PostgreSQL wait) and written to PostgreSQL in one batch every NETWORK_FLUSH_S by a
 supervised job (`network_sightings`, in /readyz). A prompt counts as repeated when a key
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from billing.trial_checks import network_of
+from billing.trust.trial_checks import network_of
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.ports.anomalies import AnomaliesPort, NetworkSighting, RepeatedPrompt
 

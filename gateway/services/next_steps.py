@@ -1,4 +1,4 @@
-"""An account's state as billing.next_step reads it, from what the stores answered.
+"""An account's state as billing.money.next_step reads it, from what the stores answered.
 
 The account API, the billing API and the dashboard gather the same rows (the ledger's
 account, the hot balance, the quota windows, the billing profile) and hand them here, so
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.admission import QuotaRefused
-from billing.answers import refused_window
-from billing.next_step import AccountState, FullWindow, refused, standing
+from billing.money.admission import QuotaRefused
+from billing.money.answers import refused_window
+from billing.money.next_step import AccountState, FullWindow, refused, standing
 from gateway.stores.ports import HotStorePort
 from gateway.stores.ports.payments import Profile
 from gateway.stores.records import AccountFacts, HotBalance, Row

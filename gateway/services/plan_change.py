@@ -7,7 +7,7 @@ holds up by) are live on every gateway process on the next request.
 
 from __future__ import annotations
 
-from billing.plans import Plan, PlanBook, next_markup, resolved_markup
+from billing.money.plans import Plan, PlanBook, next_markup, resolved_markup
 from gateway.stores.ports import HotStorePort, LedgerPort
 from gateway.stores.records import Row
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from billing.money import charge
-from billing.plans import resolved_markup
+from billing.money.micros import charge
+from billing.money.plans import resolved_markup
 from billing.pricing.books import Book, BookChange, BookError, is_book_change, read_book_change
 from billing.pricing.changes import AccountPreview, largest_move, row_usage
 from billing.pricing.model import ModelPrice
@@ -25,7 +25,7 @@ from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.stores.records import Row
 
 if TYPE_CHECKING:
-    from billing.plans import PlanBook
+    from billing.money.plans import PlanBook
     from billing.pricing import PricingTable
     from gateway.stores.ports.books import BooksPort
     from gateway.stores.ports.prices import PriceChangesPort

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.plans import PlanBook, resolved_markup, scheduled_ms
+from billing.money.plans import PlanBook, resolved_markup, scheduled_ms
 from billing.pricing import ModelPrice, PricingError, PricingTable
 from billing.pricing.books import is_book_change
 from billing.pricing.changes import (

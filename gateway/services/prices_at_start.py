@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from billing.plans import scheduled_ms
+from billing.money.plans import scheduled_ms
 from billing.pricing import ModelPrice, PricingError
 from billing.pricing.changes import schedule
 from billing.pricing.config_card import approved_entries, moved_models, rates_digest

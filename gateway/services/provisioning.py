@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.quotas import Quota, parse_quotas
+from billing.money.quotas import Quota, parse_quotas
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
 from gateway.stores.ports import HotStorePort, LedgerPort
 from gateway.stores.ports.hot import shard_of

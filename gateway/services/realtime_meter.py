@@ -16,9 +16,9 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from billing.metering.realtime import KINDS, TRANSCRIPT_CAP, Conversation, produced_usage
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice
-from billing.realtime import KINDS, TRANSCRIPT_CAP, Conversation, produced_usage
-from billing.usage import Usage
 from gateway.llm.calls import Call
 from gateway.llm.endpoints import REALTIME
 from gateway.services.meter.metering import Meter

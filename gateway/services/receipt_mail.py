@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billing.receipts import Seller, receipt_lines
+from billing.money.receipts import Seller, receipt_lines
 from gateway.errors import NotFound
 from gateway.services.payment.payments import Payments
 from gateway.services.payment.port import ProviderUnavailable

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing.receipts import Receipt, Seller, card_words
+from billing.money.receipts import Receipt, Seller, card_words
 from gateway.errors import NotFound
 from gateway.services.payment.payments import Payments
 from gateway.services.payment.port import Invoice, ProviderUnavailable

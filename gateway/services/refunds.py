@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from billing.display import usd_exact as display_usd
-from billing.payments import PaymentRuleError
+from billing.money.display import usd_exact as display_usd
+from billing.money.payments import PaymentRuleError
 from gateway.services.money_out import REFUND, out_hold
 from gateway.services.payment.events import post_refund
 from gateway.services.payment.payments import Payments

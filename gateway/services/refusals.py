@@ -4,7 +4,8 @@ and the key's, the end user's and readiness refusals, each counted in the metric
 
 from __future__ import annotations
 
-from billing.admission import (
+from billing.authority import Actor
+from billing.money.admission import (
     BalanceRefused,
     Decision,
     DuplicateRequest,
@@ -15,12 +16,11 @@ from billing.admission import (
     QuotaRefused,
     output_room,
 )
-from billing.answers import balance_answer, quota_answer
-from billing.authority import Actor
-from billing.end_users import MAX_LENGTH as END_USER_MAX
-from billing.money import marked_up, within
-from billing.next_step import AccountState, Links
-from billing.plans import PlanBook
+from billing.money.answers import balance_answer, quota_answer
+from billing.money.end_users import MAX_LENGTH as END_USER_MAX
+from billing.money.micros import marked_up, within
+from billing.money.next_step import AccountState, Links
+from billing.money.plans import PlanBook
 from gateway.errors import (
     AccountPending,
     AccountRejected,

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing.admission import Admitted
+from billing.metering.responses import is_terminal, response_text, usage_from_response
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from billing.pricing import PricingTable
-from billing.responses import is_terminal, response_text, usage_from_response
-from billing.tokens import TokenCounter
-from billing.usage import Usage
 from gateway.errors import NotFound
 from gateway.services.meter.metering import Meter
 from gateway.services.recorded_cost import RequestEntries, recorded_cost

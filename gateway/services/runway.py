@@ -1,7 +1,7 @@
 """An account's runway as every surface shows it (GET /v1/account/runway, the dashboard's
 overview, `meterway billing status`): the last whole days' spend from the usage rollups,
 its credit grants and their ends, and its auto top-up, read off the request path and
-reckoned by billing/runway.py. A prepaid commitment's open period counts too: its
+reckoned by billing/trust/runway.py. A prepaid commitment's open period counts too: its
 allowance left (the hot store's draw, as the commitment's own answer reads it), its end and
 its terms."""
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from billing.commitments import allowance, terms_from
-from billing.credit_grants import Grant
-from billing.quotas import Quota
-from billing.runway import (
+from billing.contracts.commitments import allowance, terms_from
+from billing.money.credit_grants import Grant
+from billing.money.quotas import Quota
+from billing.trust.runway import (
     BASIS_DAYS,
     BudgetRunway,
     Committed,

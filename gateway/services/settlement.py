@@ -30,7 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, final
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.services.registry import TaskRegistry
 from gateway.stores.errors import HotStoreUnavailable, JournalUnavailable, StoreUnavailable
 from gateway.stores.ports import Reservations

@@ -1,12 +1,12 @@
 """A month's statement of an organization, as every surface shows it (account and operator
 APIs, the CLI through them, the dashboard): read by the statements store, reckoned by
-billing/statements.py."""
+billing/contracts/statements.py."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from billing.statements import Month, Statement, build
+from billing.contracts.statements import Month, Statement, build
 from gateway.stores.ports import StatementsPort
 
 

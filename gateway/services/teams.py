@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from billing.quotas import Quota, parse_quotas
+from billing.money.quotas import Quota, parse_quotas
 from gateway.stores.ports import HotStorePort, TeamsPort
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row

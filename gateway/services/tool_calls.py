@@ -14,10 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from billing.end_users import recorded
-from billing.mcp_prices import MODEL_PREFIX, ToolPrice, ledger_model
-from billing.money import marked_up
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.end_users import recorded
+from billing.money.micros import marked_up
+from billing.pricing.mcp_prices import MODEL_PREFIX, ToolPrice, ledger_model
 from gateway.mcp.wire import billed_result, response_to
 from gateway.services.meter.metering import Meter
 from gateway.stores.records import KeyRecord, Settlement
@@ -43,7 +43,7 @@ class ToolCall:
     tool: str
     price: ToolPrice
     message_id: object  # the JSON-RPC id whose response settles it
-    end_user: str = ""  # as billing.end_users.end_user_id gave it
+    end_user: str = ""  # as billing.money.end_users.end_user_id gave it
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import disposable_email_domains
 
-from billing.signup import Address
-from billing.trial_checks import Findings, Hold, farms, verdict
+from billing.trust.signup import Address
+from billing.trust.trial_checks import Findings, Hold, farms, verdict
 from gateway.config.signup import SignupSettings
 from gateway.services.credits import Posted
 from gateway.services.signup import TRIAL_REASON, Desk, grant_trial

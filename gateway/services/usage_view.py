@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.answers import rfc3339
-from billing.quotas import Quota
+from billing.money.answers import rfc3339
+from billing.money.quotas import Quota
 from gateway.stores.ports import HotStorePort
 
 SCOPE_NAMES = {"k": "key", "t": "team", "a": "account"}

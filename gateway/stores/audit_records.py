@@ -43,7 +43,7 @@ class AuditQuery:
     """Which audit records a page reads (None: any): an account, an action, a target kind
     and id, [since, until) of the time; `before_id` continues a page; `actor` a person's
     e-mail or an actor's id; `heads` the first parts of the actions kept (a kind of action,
-    billing/audit_words.py KINDS; empty: any)."""
+    billing/proof/audit_words.py KINDS; empty: any)."""
 
     account_id: str | None = None
     action: str | None = None

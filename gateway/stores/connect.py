@@ -20,7 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from billing.plans import PlanBook
+from billing.money.plans import PlanBook
 from gateway.config.settings import Settings
 from gateway.stores.ports.repair import BalanceRepairPort, HotRestorePort
 from gateway.stores.postgres.account_alerts import AccountAlerts

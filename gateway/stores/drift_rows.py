@@ -1,12 +1,12 @@
 """The debits of a settler's batch whose provider stated a cost, each compared with the card
-that billed it (billing/drift.py): read by the settler's metrics and the ledger's alerts."""
+that billed it (billing/proof/drift.py): read by the settler's metrics and the ledger's alerts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from billing.drift import Checked, checked
+from billing.proof.drift import Checked, checked
 from gateway.stores.stream_fields import LEDGER_COLUMNS
 
 _COLUMNS = ("kind", "model", "account_id", "request_id", "provider_cost_micros", "usage_detail")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from billing.usage import Usage, UsageSource
+from billing.metering.usage import Usage, UsageSource
 from gateway.stores.errors import JournalUnavailable
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import Journaled, PendingDebit, Settlement

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal, NamedTuple, final
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from billing.values import Value
 from gateway.stores.stream_fields import ACCOUNT, REQUEST_ID
 
@@ -71,7 +71,7 @@ class MoneyOutHold:
 
 @dataclass(frozen=True, slots=True)
 class AccountFacts:
-    """What Redis knows of an account that its next step reads (billing.next_step), for a
+    """What Redis knows of an account that its next step reads (billing.money.next_step), for a
     429 decided from the same facts as `billing status`: `available_micros` as
     `HotBalance.available`."""
 
@@ -170,7 +170,7 @@ class GrantEnd:
 
 @dataclass(frozen=True, slots=True)
 class GrantSpec:
-    """The grant a credit funds (billing/credit_grants.py): a plain top-up is `paid`, never
+    """The grant a credit funds (billing/money/credit_grants.py): a plain top-up is `paid`, never
     expiring, at the default priority. `refund_of`: on a refund, the idempotency key of the
     credit it returns money from (its grant gives it back)."""
 

@@ -53,7 +53,7 @@ METADATA = b"md"  # the metadata the service sent, base64 of its JSON ('' = none
 PRICE_VERSION = b"pv"  # the rate card that priced the call (price_versions.version)
 PROVIDER_COST = b"pc"  # micros, the provider's cost before the account's markup
 DETAIL = b"dt"  # the priced dimensions beyond the token columns, a JSON object ('' = none)
-# Only on an LLM call's debit that named its end user (billing/end_users.py), after the
+# Only on an LLM call's debit that named its end user (billing/money/end_users.py), after the
 # eighteen of a priced row:
 END_USER = b"eu"  # the request's end user id
 # Only on a grant's write-off (kind `expire`, written by write_off.lua), after the first

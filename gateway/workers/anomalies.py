@@ -1,5 +1,5 @@
 """The spend anomaly detector: every ANOMALY_EVERY_S (15 s by default) it judges each key
-with freshly settled use, its team and its account, by billing/anomalies.py's rules over
+with freshly settled use, its team and its account, by billing/trust/anomalies.py's rules over
 the hourly sums the settler keeps (`usage_hours`), and the networks and repeated prompts
 the gateway processes record, never on the request path. A flag is recorded with its
 evidence and its notification (`spend.anomaly`) in one transaction, once per rule, scope
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from billing.anomalies import (
+from billing.trust.anomalies import (
     HOUR,
     WEEK,
     WEEKS,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing.exports import Attempt, lago_event, stripe_meter_event, too_old_for_stripe
+from billing.usage.exports import Attempt, lago_event, stripe_meter_event, too_old_for_stripe
 from gateway.outbound.exports import UsageSink
 from gateway.stores.ports import ExportLedgerPort
 

@@ -13,9 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from billing.alerts import Check, Window, account_checks, runway_check, transitions, user_checks
-from billing.exports import retry_delay_s
-from billing.runway import Runway
+from billing.trust.alerts import (
+    Check,
+    Window,
+    account_checks,
+    runway_check,
+    transitions,
+    user_checks,
+)
+from billing.trust.runway import Runway
+from billing.usage.exports import retry_delay_s
 from gateway.outbound.notify import Sender, Undeliverable
 from gateway.stores.ports import AccountAlertsPort, HotStorePort, NotifyLedgerPort
 from gateway.stores.ports.hot import shard_of

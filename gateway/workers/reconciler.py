@@ -1,6 +1,6 @@
 """Reconciliation against the provider on a clock: each round reads every configured
 upstream's usage and cost reports for the last RECONCILE_DAYS whole UTC days, compares them
-with the ledger (billing/reconcile.py), keeps the differences (migration 091) and notifies
+with the ledger (billing/proof/reconcile.py), keeps the differences (migration 091) and notifies
 the operator of those past RECONCILE_ALERT_MICROS (`provider.reconciliation`).
 
 A day is compared again each round it is within reach: the providers fill their reports in
@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
 
-from billing import provider_reports as reports
-from billing.reconcile import CLASSES, Difference, LedgerSum, alerting, as_row, reconcile
+from billing.proof import provider_reports as reports
+from billing.proof.reconcile import CLASSES, Difference, LedgerSum, alerting, as_row, reconcile
 from gateway.config.reconcile import ReconcileSettings, UpstreamReports
 from gateway.outbound.provider_reports import (
     Page,

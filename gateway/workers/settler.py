@@ -78,7 +78,7 @@ def _count_uncollected(rows: Sequence[tuple[object, ...]]) -> None:
 
 def _count_drift(rows: Sequence[tuple[object, ...]]) -> None:
     """Price drift's metrics: debits whose provider stated a cost, and those of them whose
-    figure was further from the card's than billing/drift.py allows, by model."""
+    figure was further from the card's than billing/proof/drift.py allows, by model."""
     m = metrics()
     for found in compared(rows):
         m.price_checked.labels(found.model).inc()

@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from billing.quotas import encode_quotas, quota_to_json
+from billing.money.quotas import encode_quotas, quota_to_json
 from gateway.config.settings import Settings
 from gateway.services.auth import KEY_PREFIX, hash_key, mint_key, new_id
 from gateway.stores.records import OPERATOR_MINTED, KeyRecord

@@ -43,9 +43,9 @@ import uvloop
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as PyCluster
 
-from billing.admission import Admitted
-from billing.plans import load_plans
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.money.plans import load_plans
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.cluster_wire import ClusterWire

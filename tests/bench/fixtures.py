@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from billing.plans import load_plans
-from billing.quotas import parse_quotas
+from billing.money.plans import load_plans
+from billing.money.quotas import parse_quotas
 from gateway.config.settings import DEFAULT_CONFIG_DIR, Settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id

@@ -37,8 +37,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from billing.focus import Issuer
-from billing.statements import Month
+from billing.contracts.statements import Month
+from billing.usage.focus import Issuer
 from gateway.config.analytics import AnalyticsSettings
 from gateway.ops.ledger_months import add_months, month_of
 from gateway.services.focus.export import csv_text, focus_pages

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import uvloop
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.services.auth import hash_key
 from gateway.stores.connect import open_stores
 from gateway.stores.records import KeyRecord, Settlement

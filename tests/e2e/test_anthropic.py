@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.http.appkeys import PRICING
 from gateway.llm.sse import SSEEvent, SSEParser
 from tests.support.factories import anthropic_client, debits, eventual_debits, tenant

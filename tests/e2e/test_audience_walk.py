@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from billing.audience import OPERATOR_ONLY
-from billing.focus import micros_of
-from billing.money import format_usd
-from billing.statements import month_of
+from billing.contracts.statements import month_of
+from billing.money.micros import format_usd
+from billing.usage.focus import micros_of
 from gateway.http.routing import declared, operation
 from gateway.services.signing_keys import new_seed, unb64url
 from tests.e2e.test_roles import member_session, token

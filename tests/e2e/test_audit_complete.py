@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from billing.audit_words import WORDS
+from billing.proof.audit_words import WORDS
 from gateway.app import create_app
 from gateway.http.appkeys import (
     BYOK,

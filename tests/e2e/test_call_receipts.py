@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from billing.ledger_proof import leaf_hash
+from billing.proof.ledger_proof import leaf_hash
 from gateway.config.proof import ProofSettings
 from gateway.services.call_receipts import RECEIPT_TYP
 from gateway.services.signing_keys import (

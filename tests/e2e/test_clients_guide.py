@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.agents_kit import AGENTS, BIN, base_env, ensure_installed, recording_proxy
 from tests.support.factories import debits, held, price, tenant
 from tests.support.harness import Gateway, die_with_parent, running_gateway

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.agents_kit import ensure_installed, recording_proxy, run_agent
 from tests.support.factories import debits, held, price, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.money import ceil_div
+from billing.money.micros import ceil_div
 from gateway.services.commitments import close_due
 from tests.e2e.test_commitments import (
     FAR,

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from billing.money import ceil_div
+from billing.money.micros import ceil_div
 from gateway.services.commitments import CommitmentPorts, close_due, close_period
 from tests.e2e.test_invoices import MONTH, SELLER
 from tests.support.dashboard_client import signed_in

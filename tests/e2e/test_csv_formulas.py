@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from billing.contracts.statements import month_of
 from billing.csv_cells import FORMULA_STARTS
-from billing.provider_reports import Slot
-from billing.reconcile import Difference
-from billing.statements import month_of
+from billing.proof.provider_reports import Slot
+from billing.proof.reconcile import Difference
 from gateway.http.routing import Route, declared, operation
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import openai_client

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from billing.alerts import UserAlert, new_alert_id
+from billing.trust.alerts import UserAlert, new_alert_id
 from gateway.http.appkeys import ACCOUNT_ALERTS
 from tests.e2e.test_user_alerts import SCOPES, call, spend
 from tests.support.factories import tenant

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from anthropic.types import MetadataParam
 
-from billing.reseller import PRIVATE
+from billing.contracts.reseller import PRIVATE
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_roles import member_session
 from tests.support.factories import Tenant, anthropic_client, ledger, openai_client, tenant

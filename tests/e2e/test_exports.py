@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from billing.exports import Attempt
+from billing.usage.exports import Attempt
 from gateway.outbound.exports import LagoSink, StripeMeterSink
 from gateway.stores.postgres.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once

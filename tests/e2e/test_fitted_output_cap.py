@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.stores.redis.keys import shard_of
 from tests.support.factories import balance, debits, openai_client, tenant
 from tests.support.harness import Gateway

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from billing.audience import customer_columns, focus_rows_for_customer
-from billing.focus import micros_of
-from billing.focus_columns import COLUMNS
+from billing.usage.focus import micros_of
+from billing.usage.focus_columns import COLUMNS
 from tests.e2e.test_statements import OrgMonth, get, gw, traffic
 from tests.support.factories import openai_client, tenant
 from tests.support.focus_validator import failed_rules

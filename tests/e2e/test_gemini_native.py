@@ -12,7 +12,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.factories import debits, openai_client, price, tenant
 from tests.support.harness import Gateway, running_gateway
 

@@ -24,8 +24,8 @@ import asyncpg
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from billing.display import usd as display_usd
-from billing.statements import month_of
+from billing.contracts.statements import month_of
+from billing.money.display import usd as display_usd
 from gateway.http.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
 from gateway.services.auth import hash_key

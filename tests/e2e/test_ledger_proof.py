@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from billing.ledger_proof import Checkpoint
+from billing.proof.ledger_proof import Checkpoint
 from gateway.config.proof import proof_settings
 from gateway.services.signing_keys import SigningKeys, new_seed
 from tests.support.factories import openai_client, tenant

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.http.appkeys import PRICE_DESK
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.factories import (

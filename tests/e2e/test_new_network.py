@@ -20,7 +20,7 @@ from typing import Any
 import openai
 import pytest
 
-from billing.trial_checks import network_of
+from billing.trust.trial_checks import network_of
 from gateway.http.appkeys import NETWORK_SIGHTINGS
 from gateway.workers.anomalies import Detector
 from tests.support.factories import openai_client, tenant

@@ -213,7 +213,7 @@ async def test_a_429_and_every_surface_give_one_next_step(
     """Issue 57: the 429 said `upgrade` while `billing status` said `top_up` (a low balance
     and a token window too small for the call; an empty balance and a full window): the 429
     decided from its plan alone, the others from the account without the refusal. Now
-    both decide (billing.next_step.decide) from the account's facts and its refused window
+    both decide (billing.money.next_step.decide) from the account's facts and its refused window
     while it stands."""
     key, refused = await _refused_account(tgw, state)
     api = await _api(tgw, key, "/v1/account")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.factories import debits, held, openai_client, price, tenant
 from tests.support.harness import Gateway, running_gateway
 

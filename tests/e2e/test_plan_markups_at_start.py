@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from billing.plans import load_plans
+from billing.money.plans import load_plans
 from gateway.http.appkeys import PLANS
 from gateway.ops.rebuild import approved_plan_markups, rebuild, sync_plans
 from tests.e2e.test_prices_at_start import cost

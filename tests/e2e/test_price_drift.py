@@ -1,4 +1,4 @@
-"""Price drift (billing/drift.py): an OpenAI-compatible upstream that states its own cost per
+"""Price drift (billing/proof/drift.py): an OpenAI-compatible upstream that states its own cost per
 call (OpenRouter's `usage.cost`) is compared with the card off the request path, by the
 settler; a drift is counted by model and notified to the operator, and the debit is always
 the card's, never the provider's figure."""

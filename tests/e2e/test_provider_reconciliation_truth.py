@@ -19,8 +19,8 @@ import aiohttp
 import openai
 import pytest
 
-from billing.provider_reports import Slot
-from billing.reconcile import PROVIDER_BILL, UNMETERED, Difference
+from billing.proof.provider_reports import Slot
+from billing.proof.reconcile import PROVIDER_BILL, UNMETERED, Difference
 from gateway.config.settings import load_settings
 from gateway.devtools.demo_upstream.admin_reports import key_id
 from gateway.workers.reconciler import Reconciler

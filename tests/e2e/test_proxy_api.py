@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_EXACT
 from gateway.build import build
 from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm.calls import read_call

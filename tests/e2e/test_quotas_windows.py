@@ -235,7 +235,7 @@ async def test_settlement_replaces_the_reserved_amount_with_the_actual(gw: Gatew
 
 
 async def test_usage_api_agrees_with_reserve_script_on_every_window(gw: Gateway) -> None:
-    """billing/windows.py (read side) must name and reset counters exactly as reserve.lua."""
+    """billing/money/windows.py (read side) must name and reset counters exactly as reserve.lua."""
     # a key is minted no wider than its account: the free plan's own limits where it has them
     plan = {(q.window, q.metric): q.limit for q in gw.app[PLANS].plans["free"].quotas}
     quotas: list[dict[str, Any]] = [

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Page
 from pypdf import PdfReader
 
-from billing.money import parse_usd
+from billing.money.micros import parse_usd
 from gateway.config.proof import ProofSettings
 from gateway.services.ledger_seal import seal
 from gateway.services.signing_keys import SigningKeys

@@ -18,7 +18,7 @@ from typing import Any
 import openai
 import pytest
 
-from billing.anomalies import REPEAT_MIN
+from billing.trust.anomalies import REPEAT_MIN
 from gateway.http.appkeys import NETWORK_SIGHTINGS
 from gateway.services.network_sightings import prompt_digest
 from gateway.workers.anomalies import Detector

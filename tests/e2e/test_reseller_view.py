@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page
 
 from billing.audience import OPERATOR_ONLY
-from billing.reseller import PRIVATE
+from billing.contracts.reseller import PRIVATE
 from tests.e2e.test_markups import RESELLER, _call
 from tests.support.browser_kit import sign_in
 from tests.support.factories import debits, tenant

@@ -8,7 +8,7 @@ import asyncio
 import openai
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.factories import (
     balance,
     debits,

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Page
 
-from billing.display import usd
+from billing.money.display import usd
 from gateway.http.appkeys import GRANTS, LEDGER, NOTIFY, USAGE
 from gateway.outbound.notify import WebhookSender
 from gateway.services.runway import Runways

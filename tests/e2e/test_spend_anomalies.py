@@ -22,8 +22,8 @@ import aiohttp
 import openai
 import pytest
 
-from billing.anomalies import FLOOR_REQUESTS, HOUR, Use
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.trust.anomalies import FLOOR_REQUESTS, HOUR, Use
 from gateway.http.appkeys import NOTIFY, PRICING
 from gateway.outbound.notify import WebhookSender
 from gateway.stores.records import Row

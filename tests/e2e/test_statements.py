@@ -21,8 +21,8 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 from playwright.async_api import ConsoleMessage, Page
 
-from billing.display import usd_line
-from billing.statements import Month, month_of
+from billing.contracts.statements import Month, month_of
+from billing.money.display import usd_line
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_grants_api import HOUR_MS, credit, gateway_now, grants_of, write_offs
 from tests.e2e.test_roles import member_session, token

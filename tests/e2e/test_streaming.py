@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from tests.support.factories import (
     balance,
     debits,

@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.llm.sse import SSEEvent, SSEParser
 from tests.support.factories import held, ledger, openai_client, price, tenant
 from tests.support.harness import COUNTER, Gateway

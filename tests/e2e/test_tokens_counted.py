@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from billing.tokens import TokenCounter
-from billing.usage import Usage
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from gateway.http.appkeys import PRICING
 from tests.support.factories import ledger, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, COUNTER, Gateway

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from billing.plans import load_plans
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.plans import load_plans
 from gateway.config.settings import Settings, load_settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from billing.tokens import TokenCounter
+from billing.metering.tokens import TokenCounter
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.workers.settler import Settler
 from tests.fault.procs import serving

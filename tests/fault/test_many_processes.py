@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from redis.exceptions import ResponseError
 
+from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
-from billing.tokens import TokenCounter
 from gateway.config.settings import PROVIDERS, Settings
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.llm.calls import read_call

@@ -8,9 +8,9 @@ import secrets
 
 import pytest
 
-from billing.admission import Admitted
-from billing.plans import load_plans
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.money.plans import load_plans
 from gateway.ops.rebuild import RebuildRefused, rebuild
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement

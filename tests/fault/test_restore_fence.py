@@ -8,7 +8,7 @@ import asyncio
 import secrets
 from collections.abc import Sequence
 
-from billing.plans import load_plans
+from billing.money.plans import load_plans
 from gateway.config.settings import restore_lock_name
 from gateway.ops.self_restore import ensure_restored
 from gateway.stores.postgres.ledger import Ledger

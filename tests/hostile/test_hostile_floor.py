@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from billing.tokens import TokenCounter
-from billing.usage import Usage
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm import endpoints
 from gateway.llm.calls import parse_json, read_call

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.services.auth import hash_key
 from gateway.stores.errors import HotStoreUnavailable
 from tests.hostile.conftest import hostile_env, money

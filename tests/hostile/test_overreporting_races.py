@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.stores.redis.keys import shard_of
 from tests.hostile.provider import HostileProvider, chat_body, json_answer
 from tests.support.factories import balance, tenant

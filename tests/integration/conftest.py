@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.config.settings import load_settings
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores, open_stores

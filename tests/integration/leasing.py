@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import DEBITED, HotStore

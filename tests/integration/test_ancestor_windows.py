@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import secrets
 
-from billing.admission import Admitted, QuotaRefused
-from billing.quotas import Quota, encode_quotas
+from billing.money.admission import Admitted, QuotaRefused
+from billing.money.quotas import Quota, encode_quotas
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from billing.admission import Admitted, BalanceRefused
+from billing.money.admission import Admitted, BalanceRefused
 from gateway.stores.connect import Stores
 from tests.integration.conftest import Holder, make_holder
 from tests.integration.test_credit_grants import _advance, _grant, _now

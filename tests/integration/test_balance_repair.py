@@ -3,7 +3,7 @@ credit in between makes it change nothing (the reader reads again)."""
 
 from __future__ import annotations
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.balances import ledger_position
 from gateway.stores.records import Settlement

@@ -4,8 +4,8 @@ delta, and `rebuild --force` restores a live cluster without losing an open hold
 
 from __future__ import annotations
 
-from billing.plans import load_plans
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.plans import load_plans
 from gateway.config.settings import DEFAULT_CONFIG_DIR
 from gateway.ops.rebuild import rebuild
 from gateway.ops.reconcile import parked, reconcile

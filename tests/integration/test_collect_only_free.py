@@ -8,8 +8,8 @@ operator's receivable (`uncollected_debits`), never the customer's negative bala
 
 from __future__ import annotations
 
-from billing.quotas import Quota
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.quotas import Quota
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement

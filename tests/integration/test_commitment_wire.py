@@ -5,9 +5,9 @@ commitment.lua's close answers the same drawn amount however often it is asked."
 
 from __future__ import annotations
 
-from billing.admission import Admitted, BalanceRefused
-from billing.commitments import Terms, hot_terms
-from billing.usage import Usage
+from billing.contracts.commitments import Terms, hot_terms
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, BalanceRefused
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.records import decode_reservation

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from redis.typing import EncodableT
 
-from billing.admission import Admitted
-from billing.quotas import Quota
-from billing.usage import Usage
-from billing.windows import DAY_MS, GRANULES, SLIDING_MS, calendar_period, granule_ms
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.money.quotas import Quota
+from billing.money.windows import DAY_MS, GRANULES, SLIDING_MS, calendar_period, granule_ms
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from tests.integration.conftest import Holder, make_holder

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.services.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.stores.records import GrantEnd, GrantSpec, Settlement

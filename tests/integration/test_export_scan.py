@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from billing.exports import Attempt, Outcome
+from billing.usage.exports import Attempt, Outcome
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.exports import ExportLedger

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from billing.focus import Issuer, Row, micros_of
-from billing.statements import Month
+from billing.contracts.statements import Month
+from billing.usage.focus import Issuer, Row, micros_of
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
 from gateway.services.focus.export import focus_pages

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from billing.admission import Admitted, BalanceRefused
+from billing.money.admission import Admitted, BalanceRefused
 from gateway.ops.rebuild import rebuild
 from gateway.stores.connect import Stores
 from gateway.stores.records import GrantEnd

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from billing.admission import Admitted, BalanceRefused, KeyRefused
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, BalanceRefused, KeyRefused
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import LOW_BALANCE
 from gateway.stores.records import KeyRecord, Settlement

@@ -8,9 +8,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from billing.invoices import InvalidInvoice, Invoice, LedgerGroup, Party, lines_of
-from billing.statements import month_of
-from billing.tax import Tax
+from billing.contracts.invoices import InvalidInvoice, Invoice, LedgerGroup, Party, lines_of
+from billing.contracts.statements import month_of
+from billing.contracts.tax import Tax
 from gateway.stores.connect import Stores
 from tests.integration.conftest import settled_row
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing.admission import KeyRefused
-from billing.anomalies import FLOOR_REQUESTS, HOUR
+from billing.money.admission import KeyRefused
+from billing.trust.anomalies import FLOOR_REQUESTS, HOUR
 from gateway.ops.rebuild import rebuild
 from gateway.services import key_pauses
 from gateway.services.auth import new_id

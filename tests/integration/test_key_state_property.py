@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.admission import KeyRefused
 from billing.grants import Grant
-from billing.quotas import Quota
+from billing.money.admission import KeyRefused
+from billing.money.quotas import Quota
 from gateway.ops.rebuild import rebuild
 from gateway.services import key_pauses
 from gateway.services.auth import new_id

@@ -7,10 +7,10 @@ import secrets
 
 import pytest
 
-from billing.next_step import Links
-from billing.plans import load_plans
+from billing.metering.usage import Usage
+from billing.money.next_step import Links
+from billing.money.plans import load_plans
 from billing.pricing import load_pricing
-from billing.usage import Usage
 from gateway.config.settings import PROVIDERS
 from gateway.errors import RequestInFlight
 from gateway.llm.calls import read_call

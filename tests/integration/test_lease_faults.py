@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.leases import MIN_UNITS
+from billing.money.leases import MIN_UNITS
 from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from billing.admission import Admitted, KeyRefused, QuotaRefused
-from billing.leases import GRANULE_MS, MAX_LIFE_MS, MIN_UNITS
-from billing.quotas import parse_quota
+from billing.money.admission import Admitted, KeyRefused, QuotaRefused
+from billing.money.leases import GRANULE_MS, MAX_LIFE_MS, MIN_UNITS
+from billing.money.quotas import parse_quota
 from gateway.background import LEASE_KEEP_S
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from billing.ledger_proof import LEAF_COLUMNS
+from billing.proof.ledger_proof import LEAF_COLUMNS
 from gateway.config.proof import ProofSettings
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id

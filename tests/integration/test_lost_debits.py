@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.services.lost_debits import LostDebits
 from gateway.services.registry import TaskRegistry
 from gateway.services.settlement import Hold, Settlements

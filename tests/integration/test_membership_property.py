@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from billing import domains
+from billing.members import domains
 from gateway.errors import (
     DomainClaimed,
     DomainOutside,

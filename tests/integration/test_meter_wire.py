@@ -3,8 +3,8 @@ closed marker, the metered stream message and its ledger row, and an extension's
 
 from __future__ import annotations
 
-from billing.admission import Admitted, QuotaRefused
-from billing.quotas import Quota
+from billing.money.admission import Admitted, QuotaRefused
+from billing.money.quotas import Quota
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import Extended, MeterClosed, MeterHold, MeterOpen

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.grants import MCP_SCOPE, PROXY_SCOPES, Grant
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from billing.roles import ROLES, may_grant
 from gateway.errors import PermissionDenied
 from gateway.services.keys import grant_of_key

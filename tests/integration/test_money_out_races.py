@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.services.credits import post_adjustment
 from gateway.services.money_out import ADJUSTMENT, out_hold, resolve
 from gateway.services.plan_change import apply_credit_line

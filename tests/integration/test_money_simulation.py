@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.services.credits import post_credit
 from gateway.workers.settler import Settler
 from tests.simulation import checks, steps

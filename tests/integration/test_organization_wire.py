@@ -5,10 +5,10 @@ the `undeclared` reply's specs, and a refusal's scope id."""
 
 from __future__ import annotations
 
-from billing.admission import Admitted, EndUserInvalid, EndUsersFull, QuotaRefused
-from billing.end_users import INVALID
-from billing.quotas import Quota, encode_quotas
-from billing.windows import calendar_period, sliding_granules
+from billing.money.admission import Admitted, EndUserInvalid, EndUsersFull, QuotaRefused
+from billing.money.end_users import INVALID
+from billing.money.quotas import Quota, encode_quotas
+from billing.money.windows import calendar_period, sliding_granules
 from gateway.stores.connect import Stores
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys

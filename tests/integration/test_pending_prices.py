@@ -4,8 +4,8 @@ same version, provider cost, detail and end user."""
 
 from __future__ import annotations
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.stores.connect import Stores
 from gateway.stores.records import PendingDebit, Settlement
 from gateway.workers.settler import Settler

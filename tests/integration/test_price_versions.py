@@ -4,9 +4,9 @@ it by request id (live and archived alike)."""
 
 from __future__ import annotations
 
-from billing.admission import Admitted
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from billing.pricing import load_pricing
-from billing.usage import Usage
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement

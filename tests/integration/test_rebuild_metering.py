@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import secrets
 
-from billing.admission import Admitted
-from billing.plans import load_plans
+from billing.money.admission import Admitted
+from billing.money.plans import load_plans
 from gateway.config.settings import load_settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.service_keys import issue_service, revoke_service

@@ -4,7 +4,7 @@ team's quotas, so a lost Redis enforces the same budgets."""
 
 from __future__ import annotations
 
-from billing.quotas import Quota, encode_quotas
+from billing.money.quotas import Quota, encode_quotas
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
 from gateway.services.provisioning import KeySpec, issue_key

@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime
 
-from billing.admission import Admitted, QuotaRefused
-from billing.plans import Plan, PlanBook
-from billing.quotas import Quota
+from billing.money.admission import Admitted, QuotaRefused
+from billing.money.plans import Plan, PlanBook
+from billing.money.quotas import Quota
 from gateway.ops.ledger_months import retain
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id

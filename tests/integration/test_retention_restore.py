@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.ops.ledger_months import add_months, month_of, retain
 from gateway.ops.rebuild import rebuild
 from gateway.services.credits import post_credit

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from billing.admission import Admitted
-from billing.quotas import Quota
-from billing.usage import Usage
-from billing.windows import calendar_period
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.money.quotas import Quota
+from billing.money.windows import calendar_period
 from gateway.services.money_out import ADJUSTMENT, out_hold
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement

@@ -25,8 +25,8 @@ import aiohttp
 import openai
 import pytest
 
-from billing.exports import ExportRow
-from billing.plans import PlanBook
+from billing.money.plans import PlanBook
+from billing.usage.exports import ExportRow
 from gateway.config.analytics import AnalyticsSettings
 from gateway.config.egress_rules import EgressPolicy
 from gateway.config.reconcile import UpstreamReports

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.services.lost_debits import LostDebits
 from gateway.services.registry import TaskRegistry
 from gateway.services.settlement import ANSWER_BUDGET_S, Hold, Settlements

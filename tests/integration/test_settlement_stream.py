@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.balance_repair import BalanceRepair

@@ -8,10 +8,10 @@ import random
 
 from redis.asyncio import Redis
 
-from billing.admission import Admitted, QuotaRefused
-from billing.quotas import Quota
-from billing.usage import Usage
-from billing.windows import GRANULES, granule_ms
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, QuotaRefused
+from billing.money.quotas import Quota
+from billing.money.windows import GRANULES, granule_ms
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from tests.integration.conftest import Holder, make_holder

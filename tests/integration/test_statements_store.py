@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from billing.statements import ARCHIVED, Month, Statement
+from billing.contracts.statements import ARCHIVED, Month, Statement
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
 from gateway.services.statements import monthly_statement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.http.appkeys import PLANS
 from gateway.ops.rebuild import sync_plans
 from tests.support.factories import balance, tenant

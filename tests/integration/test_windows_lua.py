@@ -1,10 +1,10 @@
-"""billing/windows.py names the same Redis counters, periods and granules as reserve.lua."""
+"""billing/money/windows.py names the same Redis counters, periods and granules as reserve.lua."""
 
 from __future__ import annotations
 
-from billing.admission import Admitted
-from billing.quotas import Quota
-from billing.windows import WINDOW_CODE, calendar_period, sliding_granules
+from billing.money.admission import Admitted
+from billing.money.quotas import Quota
+from billing.money.windows import WINDOW_CODE, calendar_period, sliding_granules
 from gateway.services.auth import hash_key
 from gateway.stores.records import KeyRecord
 from tests.support.factories import tenant

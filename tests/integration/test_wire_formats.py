@@ -7,11 +7,11 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
-from billing.admission import Admitted, BalanceRefused, NotReady, QuotaRefused, RateWindow
-from billing.money import marked_up
-from billing.quotas import Quota
-from billing.usage import Usage
-from billing.windows import calendar_period, sliding_granules
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, BalanceRefused, NotReady, QuotaRefused, RateWindow
+from billing.money.micros import marked_up
+from billing.money.quotas import Quota
+from billing.money.windows import calendar_period, sliding_granules
 from gateway.stores import stream_fields
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterHold
@@ -334,7 +334,7 @@ async def test_settler_counts_written_rows_under_the_stats_key(stores: Stores) -
 
 async def test_reserve_marks_the_hold_up_by_the_account_markup(stores: Stores) -> None:
     """The account hash's `mk` scales the worst case before the balance check and the hold
-    (reserve.lua's integers agree with billing.money.marked_up), and the reply carries it."""
+    (reserve.lua's integers agree with billing.money.micros.marked_up), and the reply carries it."""
     spend = Quota("month", "spend_micros", 10_000)
     h = await make_holder(stores, credit=10_000, account_quotas=(spend,), markup_bps=2_000)
     keys = stores.store.keys

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing.admission import Admitted
-from billing.next_step import Links
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
+from billing.money.next_step import Links
 from billing.pricing import ModelPrice, load_pricing
-from billing.usage import Usage
 from gateway.config.settings import PROVIDERS
 from gateway.errors import MeterwayError
 from gateway.llm.calls import Call, read_call

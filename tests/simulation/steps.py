@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from billing.admission import Admitted
-from billing.commitments import POLICIES, Terms
-from billing.usage import Usage
+from billing.contracts.commitments import POLICIES, Terms
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.ops.rebuild import rebuild
 from gateway.services.commitments import CommitmentPorts, close_due, set_commitment
 from gateway.services.credits import post_adjustment, post_credit

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.ops.rebuild import sync_plans
 from gateway.services.credits import post_credit
 from gateway.services.meter.metering import Meter

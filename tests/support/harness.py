@@ -23,7 +23,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from billing.tokens import TokenCounter
+from billing.metering.tokens import TokenCounter
 from gateway.app import create_app
 from gateway.config.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl, start_upstream

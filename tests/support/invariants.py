@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import SHARDS, shard_of
 

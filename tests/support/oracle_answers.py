@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice
-from billing.usage import Usage
 from gateway.llm.endpoints import GEMINI, MESSAGES, RESPONSES
 from gateway.llm.sse import SSEEvent
 

@@ -7,7 +7,7 @@ import math
 import random
 from datetime import datetime, timedelta
 
-from billing.anomalies import Use
+from billing.trust.anomalies import Use
 
 HOUR = timedelta(hours=1)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from billing.metering.usage import Usage
 from billing.pricing import PricingError, PricingTable, parse_pricing
-from billing.usage import Usage
 from gateway.config.providers import PROVIDERS, pricing_terms
 from gateway.config.settings import Settings, load_settings
 from gateway.config.values import ConfigError

@@ -1,4 +1,4 @@
-"""What a notification says to a person (billing/alert_words.py) and the e-mail carrying it
+"""What a notification says to a person (billing/trust/alert_words.py) and the e-mail carrying it
 (outbound/notify_mail.py): words and dollars, the JSON only as an attachment."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from billing.alert_words import describe
-from billing.alerts import UserAlert, transitions, user_checks
+from billing.trust.alert_words import describe
+from billing.trust.alerts import UserAlert, transitions, user_checks
 from gateway.outbound.notify import envelope
 from gateway.outbound.notify_mail import notification_mail
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from billing.alerts import Window, account_checks, balance_check, transitions
+from billing.trust.alerts import Window, account_checks, balance_check, transitions
 from gateway.outbound.notify import sign
 
 

@@ -1,4 +1,4 @@
-"""The spend anomaly rules (billing/anomalies.py): a runaway, a new key's first calls, a
+"""The spend anomaly rules (billing/trust/anomalies.py): a runaway, a new key's first calls, a
 switch to a dearer model, and a month of quiet and of growing traffic never flagged."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.alert_words import describe
-from billing.anomalies import (
+from billing.trust.alert_words import describe
+from billing.trust.anomalies import (
     FLOOR_REQUESTS,
     FLOOR_SPEND_MICROS,
     HOUR,

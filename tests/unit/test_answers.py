@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing.admission import BalanceRefused, QuotaRefused
-from billing.answers import RetryAdvice, balance_answer, quota_answer
-from billing.next_step import Links
-from billing.plans import parse_plans
+from billing.money.admission import BalanceRefused, QuotaRefused
+from billing.money.answers import RetryAdvice, balance_answer, quota_answer
+from billing.money.next_step import Links
+from billing.money.plans import parse_plans
 from gateway.http.headers import retry_headers
 
 PLANS = parse_plans(

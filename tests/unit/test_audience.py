@@ -10,7 +10,7 @@ from billing.audience import (
     focus_rows_for_customer,
     for_customer,
 )
-from billing.focus_columns import COLUMNS
+from billing.usage.focus_columns import COLUMNS
 
 
 def test_a_body_loses_the_operator_s_fields_at_any_depth() -> None:

@@ -11,8 +11,13 @@ from fractions import Fraction
 import lameenc
 import pytest
 
-from billing.audio import usage_from_transcription
-from billing.audio_duration import InconsistentRecording, Mp3Frames, billed_seconds, wav_seconds
+from billing.metering.audio import usage_from_transcription
+from billing.metering.audio_duration import (
+    InconsistentRecording,
+    Mp3Frames,
+    billed_seconds,
+    wav_seconds,
+)
 
 
 def _wav(frames: int, rate: int = 8000) -> bytes:

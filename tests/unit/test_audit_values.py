@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from billing.audit_words import ACTOR_KINDS
+from billing.proof.audit_words import ACTOR_KINDS
 from gateway.http.openapi.audit import RECORD
 from gateway.services.audit import Actor, AuditEvent, Origin, build
 from gateway.services.idempotency import conflict, credit_use, first_use, plan_use

@@ -1,4 +1,4 @@
-"""The audit log in words (billing/audit_words.py): one sentence a record, in dollars and
+"""The audit log in words (billing/proof/audit_words.py): one sentence a record, in dollars and
 names. Which actions need words is read off the route records (what each route audits)
 and the log's own list, so a new audited action without a sentence fails here."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.audit_words import KINDS, WORDS, ids_named, kind_of, sentence
+from billing.proof.audit_words import KINDS, WORDS, ids_named, kind_of, sentence
 from gateway.app import create_app
 from gateway.http.route_actions import records
 from gateway.services.audit import ACTIONS

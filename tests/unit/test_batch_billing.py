@@ -10,8 +10,8 @@ import time
 
 import orjson
 
-from billing.batches import bill_output, is_terminal, line_shares, output_usage
-from billing.usage import Usage, usage_from_openai
+from billing.metering.usage import Usage, usage_from_openai
+from billing.pricing.batches import bill_output, is_terminal, line_shares, output_usage
 from tests.unit.test_pricing_shipped import TABLE
 from tests.unit.test_pricing_shipped import shipped as shipped_price
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from billing.tokens import TokenCounter
+from billing.metering.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.batch_input import read_batch_input
 from gateway.stores.records import KeyRecord

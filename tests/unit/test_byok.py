@@ -1,4 +1,5 @@
-"""Bring your own key's pure parts (billing/byok.py) and its encryption (services/byok.py):
+"""Bring your own key's pure parts (billing/contracts/byok.py) and its encryption
+(services/byok.py):
 the platform fee is the exact list price's share plus the fixed fee, rounded up once, never
 above what its reservation holds; a stored key decrypts only for its own row and key."""
 
@@ -12,8 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.byok import ByokFee, FeeInvalid, KeyShapeInvalid, checked_fee, checked_key, hint
-from billing.money import COST_SCALE
+from billing.contracts.byok import (
+    ByokFee,
+    FeeInvalid,
+    KeyShapeInvalid,
+    checked_fee,
+    checked_key,
+    hint,
+)
+from billing.money.micros import COST_SCALE
 from gateway.services.byok import seal, unseal
 
 FEES = st.builds(ByokFee, st.integers(0, 10_000), st.integers(0, 1_000_000_000))

@@ -17,10 +17,10 @@ from genai_prices import data as catalogue_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.money import COST_SCALE
+from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai
+from billing.money.micros import COST_SCALE
 from billing.pricing import ModelPrice, PricingError, parse_pricing
 from billing.pricing.model import usage_counts
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 from gateway.llm.kinds import billed_kinds
 from tests.unit.test_pricing import PROVIDERS
 

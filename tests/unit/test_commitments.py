@@ -1,4 +1,5 @@
-"""Commitments' arithmetic: periods, rates, and a period's close (billing/commitments.py)."""
+"""Commitments' arithmetic: periods, rates, and a period's close
+(billing/contracts/commitments.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.commitments import (
+from billing.contracts.commitments import (
     CommitmentInvalid,
     Terms,
     Tranche,
@@ -22,7 +23,7 @@ from billing.commitments import (
     period_start,
     prepaid_share,
 )
-from billing.money import charge, marked_up
+from billing.money.micros import charge, marked_up
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:

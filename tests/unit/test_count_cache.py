@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
-from billing.token_cache import CACHED_MIN_CHARS, TEXT_WALK_BYTES, CountCache, NewTextOverBudget
-from billing.tokens import TokenCounter
+from billing.metering.token_cache import (
+    CACHED_MIN_CHARS,
+    TEXT_WALK_BYTES,
+    CountCache,
+    NewTextOverBudget,
+)
+from billing.metering.tokens import TokenCounter
 
 SYSTEM = "You are a careful assistant for a billing team. " * 40  # ~2 KB, sent every turn
 HISTORY: list[Any] = [

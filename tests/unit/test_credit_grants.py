@@ -1,4 +1,4 @@
-"""The credit grant rules (billing/credit_grants.py), no server."""
+"""The credit grant rules (billing/money/credit_grants.py), no server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.credit_grants import (
+from billing.money.credit_grants import (
     Book,
     Draw,
     Entry,

@@ -1,4 +1,4 @@
-"""billing/currency.py: ISO 4217 minor units and the one conversion rule.
+"""billing/contracts/currency.py: ISO 4217 minor units and the one conversion rule.
 
 The table's source is ISO 4217 List One ("Current currency & funds", SIX Financial
 Information, the ISO 4217 maintenance agency). It is checked here against the CLDR table
@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.currency import (
+from billing.contracts.currency import (
     MINOR_UNITS,
     InvalidCurrency,
     minor_units,

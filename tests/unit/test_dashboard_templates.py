@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from billing.audit_words import KINDS
-from billing.receipts import Receipt, Seller, receipt_facts, receipt_lines, seller_lines
+from billing.money.receipts import Receipt, Seller, receipt_facts, receipt_lines, seller_lines
+from billing.proof.audit_words import KINDS
 from billing.roles import ROLE_SCOPES
 from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words

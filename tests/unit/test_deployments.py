@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from billing.metering.usage import Usage
 from billing.pricing import Deployment, PricingError, PricingTable, parse_pricing
-from billing.usage import Usage
 from gateway.config.providers import PROVIDERS
 from gateway.llm.deployments import MAX_COOLDOWN_S, Upstreams, retry_after_s
 

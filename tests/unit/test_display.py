@@ -1,8 +1,8 @@
-"""Money and names for people (billing.display): the wrong answers issue 38 listed, fixed."""
+"""Money and names for people (billing.money.display): the wrong answers issue 38 listed, fixed."""
 
 from __future__ import annotations
 
-from billing.display import (
+from billing.money.display import (
     lifetime,
     metric_label,
     quota_amount,
@@ -13,7 +13,7 @@ from billing.display import (
     usd_input,
     usd_line,
 )
-from billing.money import parse_usd
+from billing.money.micros import parse_usd
 from gateway.cli.statement_cmd import statement_text
 
 
@@ -61,7 +61,7 @@ def test_meter_debits_and_llm_calls_are_labelled_in_usage() -> None:
 
 
 def test_time_left_in_the_two_largest_units() -> None:
-    from billing.display import time_left
+    from billing.money.display import time_left
 
     assert time_left(0) == "now" and time_left(-5) == "now"
     assert time_left(40) == "in 40 s"

@@ -1,6 +1,6 @@
 """docs/reference/metrics.md lists every metric family `/metrics` can answer, and the audit
 log's table every action, and no other: read off the code (the registry of gateway/telemetry.py,
-the `# TYPE` lines written by hand in gateway/, billing/audit_phrases.py's WORDS)."""
+the `# TYPE` lines written by hand in gateway/, billing/proof/audit_phrases.py's WORDS)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from billing.audit_phrases import WORDS
+from billing.proof.audit_phrases import WORDS
 from gateway import telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def test_every_metric_family_has_its_row_and_every_row_a_family() -> None:
 
 def test_every_audit_action_is_in_the_audit_logs_table_and_no_other() -> None:
     """docs/guides/audit-log.md's table of actions is every action the log can hold (each
-    has its words, billing/audit_phrases.py), and only those."""
+    has its words, billing/proof/audit_phrases.py), and only those."""
     page = (ROOT / "docs/guides/audit-log.md").read_text()
     table = page[page.index("| changes | actions |") :].split("\n\n")[0]
     documented = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", table))

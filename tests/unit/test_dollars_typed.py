@@ -1,4 +1,4 @@
-"""What people type as money, read once (billing.display.parse_dollars) by every form and
+"""What people type as money, read once (billing.money.display.parse_dollars) by every form and
 the CLI: dollars, never micros, exact, never through a float."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.display import DollarsError, parse_dollars, quota_limit, usd_input
-from billing.money import MAX_EXACT
-from billing.payments import PaymentRuleError, TopupLimits
+from billing.money.display import DollarsError, parse_dollars, quota_limit, usd_input
+from billing.money.micros import MAX_EXACT
+from billing.money.payments import PaymentRuleError, TopupLimits
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from billing.domains import InvalidDomain, domain_of, normalized, proven, record_name, record_value
+from billing.members.domains import (
+    InvalidDomain,
+    domain_of,
+    normalized,
+    proven,
+    record_name,
+    record_value,
+)
 
 
 @pytest.mark.parametrize(

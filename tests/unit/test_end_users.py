@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from billing.end_users import (
+from billing.money.end_users import (
     INVALID,
     MAX_LENGTH,
     check_end_user_id,
     end_user_id,
     parse_end_user_quotas,
 )
-from billing.quotas import Quota, QuotaSpecError
+from billing.money.quotas import Quota, QuotaSpecError
 from gateway.llm.end_user import end_user_of
 
 

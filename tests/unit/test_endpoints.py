@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
-from billing.tokens import TokenCounter
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.llm.calls import read_call, upstream_body

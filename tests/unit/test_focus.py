@@ -10,7 +10,10 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.focus import (
+from billing.metering.usage import Usage
+from billing.pricing import load_pricing
+from billing.pricing.model import usage_counts
+from billing.usage.focus import (
     CATEGORY,
     Entry,
     Issuer,
@@ -20,10 +23,7 @@ from billing.focus import (
     entry_rows,
     micros_of,
 )
-from billing.focus_columns import COLUMNS, COST_COLUMNS
-from billing.pricing import load_pricing
-from billing.pricing.model import usage_counts
-from billing.usage import Usage
+from billing.usage.focus_columns import COLUMNS, COST_COLUMNS
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))

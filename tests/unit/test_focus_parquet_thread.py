@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pyarrow.parquet as pq
 import pytest
 
-from billing.focus import Row
+from billing.usage.focus import Row
 from gateway.services.focus import parquet
 from gateway.services.focus.export import parquet_bytes
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.meters import MeterError, parse_meters
-from billing.quotas import QuotaSpecError, parse_quota
-from billing.statements import InvalidMonth, parse_month
-from billing.tags import TagSpecError, parse_tags
+from billing.contracts.statements import InvalidMonth, parse_month
+from billing.money.quotas import QuotaSpecError, parse_quota
+from billing.pricing.meters import MeterError, parse_meters
+from billing.usage.tags import TagSpecError, parse_tags
 from gateway.config.analytics import analytics_settings
 from gateway.config.mcp import read_mcp
 from gateway.config.values import ConfigError

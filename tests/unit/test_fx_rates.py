@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.currency import InvalidCurrency, per_usd
+from billing.contracts.currency import InvalidCurrency, per_usd
 from gateway.outbound.fx_rates import parse_ecb
 from tests.support.fakes.ecb_rates import document
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import orjson
 
-from billing.gemini import GeminiStreamTally, answer_usage, candidate_texts, usage_from_gemini
-from billing.usage import Usage
+from billing.metering.gemini import (
+    GeminiStreamTally,
+    answer_usage,
+    candidate_texts,
+    usage_from_gemini,
+)
+from billing.metering.usage import Usage
 from gateway.llm.sse import SSEParser
 
 

@@ -14,7 +14,7 @@ from billing.grants import (
     fit_within,
     user_grant,
 )
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 
 DAY = Quota("day", "requests", 100)
 PARENT = Grant(frozenset({"chat", "keys:write"}), frozenset({"gpt-4o-mini"}), (DAY,), 5_000)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing.admission import RateWindow
-from billing.answers import rfc3339
+from billing.money.admission import RateWindow
+from billing.money.answers import rfc3339
 from gateway import errors
 from gateway.http.headers import duration, error_headers, ratelimit_headers
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.images import gpt_image_output_bound, image_stream_tally, usage_from_images
+from billing.metering.images import gpt_image_output_bound, image_stream_tally, usage_from_images
 
 
 @dataclass

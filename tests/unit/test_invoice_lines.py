@@ -1,5 +1,5 @@
-"""billing/invoices.py and billing/tax.py: lines from the ledger's groups, the one rounding
-rule, the tax rule (VAT by country, reverse charge) and credit notes."""
+"""billing/contracts/invoices.py and billing/contracts/tax.py: lines from the ledger's groups,
+the one rounding rule, the tax rule (VAT by country, reverse charge) and credit notes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from random import Random
 
 import pytest
 
-from billing.currency import parse_rate
-from billing.invoices import (
+from billing.contracts.currency import parse_rate
+from billing.contracts.invoices import (
     InvalidInvoice,
     Invoice,
     LedgerGroup,
@@ -23,7 +23,14 @@ from billing.invoices import (
     text_lines,
     unit_price,
 )
-from billing.tax import REVERSE_CHARGE, InvalidTaxTable, Tax, parse_table, read_table, tax_for
+from billing.contracts.tax import (
+    REVERSE_CHARGE,
+    InvalidTaxTable,
+    Tax,
+    parse_table,
+    read_table,
+    tax_for,
+)
 from gateway.config.settings import DEFAULT_CONFIG_DIR
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""billing/leases.py: a lease's pool never admits more than it holds, its size never takes
+"""billing/money/leases.py: a lease's pool never admits more than it holds, its size never takes
 more than its share of any headroom, and it never admits past its granule or a change."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.leases import (
+from billing.money.leases import (
     GRANULE_MS,
     HORIZON_MS,
     MAX_LIFE_MS,

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from billing.ledger_proof import (
+from billing.proof.ledger_proof import (
     GENESIS,
     LEAF_COLUMNS,
     Checkpoint,

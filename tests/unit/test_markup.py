@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.money import COST_SCALE, charge, marked_up, within
-from billing.plans import PlanError, parse_plans, resolved_markup
+from billing.money.micros import COST_SCALE, charge, marked_up, within
+from billing.money.plans import PlanError, parse_plans, resolved_markup
 
 
 def _plans(**fields: object) -> dict[str, object]:

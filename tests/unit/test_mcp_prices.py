@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from billing.authority import may_call_tool
-from billing.mcp_prices import McpPriceError, ToolPrice, ledger_model, parse_tool_price
+from billing.pricing.mcp_prices import McpPriceError, ToolPrice, ledger_model, parse_tool_price
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError
 

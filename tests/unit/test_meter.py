@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from billing.admission import Admitted, BalanceRefused, Decision
-from billing.next_step import Links
-from billing.plans import load_plans
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, BalanceRefused, Decision
+from billing.money.next_step import Links
+from billing.money.plans import load_plans
 from billing.pricing import load_pricing
-from billing.tokens import TokenCounter
-from billing.usage import Usage
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
 from gateway.llm.calls import Call, read_call

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.meters import MeterError, load_meters, parse_meters
-from billing.quotas import Quota, QuotaSpecError, decode_quotas, encode_quotas, parse_quota
+from billing.money.quotas import Quota, QuotaSpecError, decode_quotas, encode_quotas, parse_quota
+from billing.pricing.meters import MeterError, load_meters, parse_meters
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "meters.toml"
 

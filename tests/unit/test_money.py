@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.money import (
+from billing.money.micros import (
     MICROS_PER_USD,
     MoneyFormatError,
     ceil_div,

@@ -1,12 +1,13 @@
-"""The one next step of an account (billing.next_step.decide), for every state a user meets."""
+"""The one next step of an account (billing.money.next_step.decide), for every state a user
+meets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from billing.next_step import AccountState, FullWindow, Links, decide, refused, standing
-from billing.plans import load_plans
+from billing.money.next_step import AccountState, FullWindow, Links, decide, refused, standing
+from billing.money.plans import load_plans
 
 PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
 FUNDED = AccountState(plan="pro", mode="prepaid", available_micros=9_970_000, low_micros=1_000_000)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from billing.authority import Actor
-from billing.next_step import NEEDS, AccountState, FullWindow, decide, for_caller, who_may
-from billing.plans import load_plans
+from billing.money.next_step import NEEDS, AccountState, FullWindow, decide, for_caller, who_may
+from billing.money.plans import load_plans
 
 PLANS = load_plans(Path(__file__).parents[2] / "config" / "plans.toml")
 EMPTY = AccountState("free", "prepaid", available_micros=0)

@@ -10,8 +10,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
 
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.config.traces import MetricSettings, metric_settings
 from gateway.config.values import ConfigError
 from gateway.http.call_metrics import CallMetrics

@@ -11,9 +11,9 @@ import pytest
 from genai_prices import data as catalogue_data
 
 from billing import values
+from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
 from billing.pricing.output_caps import OUTPUT_CAPS, output_cap
-from billing.tokens import TokenCounter
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest
 from gateway.llm.calls import read_call

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.plans import PlanError, Upgrade, load_plans, parse_plans
+from billing.money.plans import PlanError, Upgrade, load_plans, parse_plans
 
 BOOK = parse_plans(
     {

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from billing.batches import bill_of
-from billing.money import COST_SCALE, charge
+from billing.metering.usage import Usage
+from billing.money.micros import COST_SCALE, charge
 from billing.pricing import parse_pricing
+from billing.pricing.batches import bill_of
 from billing.pricing.books import BookError, is_book_change, read_book_change
 from billing.pricing.model import ModelPrice
 from billing.pricing.shelf import BookShelf, check_chain, source
-from billing.usage import Usage
 from gateway.errors import BookInexact
 from gateway.llm.calls import booked_price
 

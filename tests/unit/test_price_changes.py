@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from billing.drift import checked, drift_permille
-from billing.money import charge
+from billing.metering.stated_cost import stated_nanos
+from billing.metering.usage import Usage
+from billing.money.micros import charge
 from billing.pricing import PricingError, load_pricing, parse_pricing
 from billing.pricing.changes import (
     AccountPreview,
@@ -25,8 +26,7 @@ from billing.pricing.changes import (
 )
 from billing.pricing.from_cards import Unwritable, from_install, model_entry, to_toml
 from billing.pricing.table import NAME_KEPT, REFUSALS_KEPT, counted_name
-from billing.stated_cost import stated_nanos
-from billing.usage import Usage
+from billing.proof.drift import checked, drift_permille
 from gateway.config.price_review import price_review
 from gateway.config.settings import PROVIDERS as PROVIDERS_ALL
 from gateway.config.values import ConfigError

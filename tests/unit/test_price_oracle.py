@@ -31,11 +31,11 @@ from genai_prices import types as gp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.batches import bill_output
+from billing.metering.realtime import response_usage
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice, load_pricing
+from billing.pricing.batches import bill_output
 from billing.pricing.model import usage_counts
-from billing.realtime import response_usage
-from billing.usage import Usage
 from gateway.config.settings import PROVIDERS
 from gateway.llm.batch_input import line_usage
 from gateway.llm.converse.chat import answer_usage as converse_usage

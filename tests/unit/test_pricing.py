@@ -12,8 +12,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai
 from billing.pricing import ModelPrice, PricingError, load_pricing, parse_pricing
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 
 PROVIDERS = frozenset({"openai", "anthropic", "google", "deepseek", "mistral"})
 MISSING = object()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice, load_pricing
-from billing.usage import Usage
 from tests.unit.test_pricing import PROVIDERS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "pricing.toml"

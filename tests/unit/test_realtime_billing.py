@@ -9,9 +9,15 @@ import base64
 import orjson
 import pytest
 
+from billing.metering.realtime import (
+    Conversation,
+    audio_tokens,
+    output_cap,
+    produced_usage,
+    response_usage,
+)
+from billing.metering.usage import Usage
 from billing.pricing.catalogue import compile_catalogue
-from billing.realtime import Conversation, audio_tokens, output_cap, produced_usage, response_usage
-from billing.usage import Usage
 from gateway.errors import InvalidApiKey
 from gateway.llm.realtime_events import SessionShape, client_tokens
 from gateway.services import realtime_secrets as secrets

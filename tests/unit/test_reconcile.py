@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.provider_reports import (
+from billing.proof.provider_reports import (
     CACHED,
     CHARACTERS,
     IMAGES,
@@ -34,7 +34,7 @@ from billing.provider_reports import (
     openai_line_item,
     openai_usage,
 )
-from billing.reconcile import (
+from billing.proof.reconcile import (
     DRIFT,
     LEDGER_RATES,
     PROVIDER_BILL,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from billing.reseller import PRIVATE, arithmetic_for_customer, columns_for_customer, for_customer
+from billing.contracts.reseller import (
+    PRIVATE,
+    arithmetic_for_customer,
+    columns_for_customer,
+    for_customer,
+)
 
 ROW = {"id": 1, "charged_micros": 540, "provider_cost_micros": 450, "markup_bps": 2000}
 LINES = [

@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
+from billing.metering.responses import (
+    ResponsesStreamTally,
+    is_terminal,
+    tool_runs,
+    usage_from_response,
+)
+from billing.metering.usage import Usage
 from billing.pricing import PricingError, parse_pricing
-from billing.responses import ResponsesStreamTally, is_terminal, tool_runs, usage_from_response
-from billing.usage import Usage
 from gateway.llm.sse import SSEParser
 
 DOC: dict[str, Any] = {

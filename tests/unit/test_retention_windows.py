@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.quotas import WINDOWS
-from billing.windows import window_start
+from billing.money.quotas import WINDOWS
+from billing.money.windows import window_start
 from gateway.ops.ledger_months import MonthError, add_months, month_of, retention_cut
 
 TURNS = [datetime(y, m, 1, tzinfo=UTC) for y, m in ((2026, 1), (2026, 3), (2026, 12), (2028, 3))]

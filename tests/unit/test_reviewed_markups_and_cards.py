@@ -1,6 +1,6 @@
 """A markup change's document, diff and preview (billing/pricing/markup_change.py), the card a
 start compares with the approved one (billing/pricing/config_card.py), the hot record's
-scheduled markup (billing/plans.py) and the PRICE_CHANGES_AT_START setting."""
+scheduled markup (billing/money/plans.py) and the PRICE_CHANGES_AT_START setting."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.money import charge
-from billing.plans import Plan, PlanBook, next_markup
+from billing.metering.usage import Usage
+from billing.money.micros import charge
+from billing.money.plans import Plan, PlanBook, next_markup
 from billing.pricing import PricingError, PricingTable, parse_pricing
 from billing.pricing.config_card import approved_entries, moved_models, rates_digest
 from billing.pricing.markup_change import (
@@ -22,7 +23,6 @@ from billing.pricing.markup_change import (
     read_markup,
     read_plan_markup,
 )
-from billing.usage import Usage
 from gateway.config.price_review import price_review
 from gateway.config.values import ConfigError
 

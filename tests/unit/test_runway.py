@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.alert_words import describe
-from billing.alerts import runway_check, transitions
-from billing.credit_grants import Grant
-from billing.runway import HORIZON_DAYS, TopUp, budget_runway, daily_rate, runway
+from billing.money.credit_grants import Grant
+from billing.trust.alert_words import describe
+from billing.trust.alerts import runway_check, transitions
+from billing.trust.runway import HORIZON_DAYS, TopUp, budget_runway, daily_rate, runway
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 USD = 1_000_000

@@ -1,4 +1,4 @@
-"""The runway walks a prepaid commitment's periods (billing/runway.py): the committed share
+"""The runway walks a prepaid commitment's periods (billing/trust/runway.py): the committed share
 unspent at a period's end leaves the balance (less what rolls over), the next period
 credits its amount unless the commitment ends, and a commitment refusing calls once used up
 ends the runway when its allowance does."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.runway import Committed, runway
+from billing.trust.runway import Committed, runway
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # the month's period ends in 4.5 days
 DEC_1 = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp() * 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.scim_filter import (
+from billing.members.scim_filter import (
     MAX_CHARS,
     MAX_DEPTH,
     AttrPath,
@@ -14,7 +14,7 @@ from billing.scim_filter import (
     matches,
     parse_filter,
 )
-from billing.scim_patch import apply, parse_path
+from billing.members.scim_patch import apply, parse_path
 
 MULTI = frozenset({"emails", "members"})
 ADA = {

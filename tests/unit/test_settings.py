@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.token_cache import CountCache
-from billing.tokens import TokenCounter
+from billing.metering.token_cache import CountCache
+from billing.metering.tokens import TokenCounter
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError
 

@@ -1,4 +1,4 @@
-"""billing/statements.py: months, grouping, totals and reconciliation, with no store."""
+"""billing/contracts/statements.py: months, grouping, totals and reconciliation, with no store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.statements import (
+from billing.contracts.statements import (
     ARCHIVED,
     LLM_CALLS,
     TOOL_CALLS,

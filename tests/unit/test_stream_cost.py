@@ -14,8 +14,8 @@ import orjson
 import pytest
 from aiohttp import web
 
+from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
-from billing.tokens import TokenCounter
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.llm.calls import Call, read_call
 from gateway.llm.cost_field import costed_answer, with_cost

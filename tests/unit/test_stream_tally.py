@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from billing.stream_tally import AnthropicStreamTally, OpenAIStreamTally
-from billing.tokens import TokenCounter
-from billing.usage import Usage
+from billing.metering.stream_tally import AnthropicStreamTally, OpenAIStreamTally
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage
 from gateway.llm.sse import SSEEvent, SSEParser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.tags import TagSpecError, parse_tags, tag_group, tag_of
+from billing.usage.tags import TagSpecError, parse_tags, tag_group, tag_of
 
 
 def test_tags_are_checked_and_sorted_by_name() -> None:

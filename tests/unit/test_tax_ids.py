@@ -1,5 +1,5 @@
-"""A customer's tax id, checked by python-stdnum (billing/tax.py): only a valid VAT number of
-the customer's own member state makes a sale reverse charged, whatever was stored."""
+"""A customer's tax id, checked by python-stdnum (billing/contracts/tax.py): only a valid VAT
+number of the customer's own member state makes a sale reverse charged, whatever was stored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.tax import (
+from billing.contracts.tax import (
     REVERSE_CHARGE,
     InvalidTaxId,
     checked_tax_id,

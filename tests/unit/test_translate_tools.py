@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from billing.tokens import TokenCounter
+from billing.metering.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.converse import chat as converse_chat
 from gateway.llm.converse import translate as converse

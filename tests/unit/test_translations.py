@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.errors import InvalidRequest
 from gateway.llm.converse import chat as converse_chat
 from gateway.llm.converse import translate as converse

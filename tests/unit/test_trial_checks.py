@@ -1,4 +1,4 @@
-"""The trial's pure rules (billing/trial_checks.py): what network a client address counts
+"""The trial's pure rules (billing/trust/trial_checks.py): what network a client address counts
 as, a device fingerprint as stored, the verdict of a sign-up's checks, and suspected farms
 grouped by a shared card, network or mailbox."""
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.signup import address
-from billing.trial_checks import Findings, device_of, farms, network_of, verdict
+from billing.trust.signup import address
+from billing.trust.trial_checks import Findings, device_of, farms, network_of, verdict
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError
 from gateway.services.trial_gate import disposable

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing import values
-from billing.usage import MAX_USAGE_TOKENS, Usage, usage_from_anthropic, usage_from_openai
+from billing.metering.usage import MAX_USAGE_TOKENS, Usage, usage_from_anthropic, usage_from_openai
 from tests.unit.test_hot_values import FROZEN
 
 ODD_VALUES: list[object] = [-1, -1000, True, False, 1.5, 12.0, "12", [], {}, 10**18, 1e6]

@@ -18,12 +18,12 @@ import orjson
 import pytest
 from genai_prices import data as catalogue_data
 
-from billing.audio_duration import InconsistentRecording, wav_seconds
-from billing.gemini import usage_from_gemini
+from billing.metering.audio_duration import InconsistentRecording, wav_seconds
+from billing.metering.gemini import usage_from_gemini
+from billing.metering.stream_tally import OpenAIStreamTally
+from billing.metering.tokens import TokenCounter
+from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai
 from billing.pricing import ModelPrice, parse_pricing
-from billing.stream_tally import OpenAIStreamTally
-from billing.tokens import TokenCounter
-from billing.usage import Usage, usage_from_anthropic, usage_from_openai
 from gateway.errors import InvalidRequest
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT, GEMINI, XAI_CHAT

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.windows import (
+from billing.money.windows import (
     GRANULES,
     calendar_period,
     granule_ms,

@@ -18,7 +18,7 @@ cached tokens at the input rate. `control.report_page_buckets` caps the buckets 
 holds, so paging is exercised. `control.report_status` makes every report route fail with
 that status, a 401's body repeating the key it was sent, as OpenAI's "Incorrect API key
 provided" does. OpenAI's amounts are JSON numbers written as its floats print (`0.1`).
-Shapes: billing/provider_reports.py's sources.
+Shapes: billing/proof/provider_reports.py's sources.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.audio_duration import Mp3Frames, wav_seconds
+from billing.metering.audio_duration import Mp3Frames, wav_seconds
 from gateway.devtools.demo_upstream import openai_wire as wire
 from gateway.devtools.demo_upstream.calls import Call, ProviderError, model_of, open_call
 from gateway.devtools.demo_upstream.control import Served, api_key_of

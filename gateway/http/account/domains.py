@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing import authority, domains, roles
+from billing import authority, roles
+from billing.members import domains
 from gateway.http import audited
 from gateway.http.appkeys import DOMAIN_CLAIMS, SETTINGS
 from gateway.http.openapi import domains as doc

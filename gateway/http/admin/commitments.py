@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from billing.commitments import (
+from billing.contracts.commitments import (
     TERM_FIELDS,
     ArrearsNeedPostpaid,
     CommitmentInvalid,

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.plans import markup_bps
+from billing.money.plans import markup_bps
 from billing.pricing.changes import percent
 from billing.pricing.markup_change import MarkupChange
 from gateway.errors import InvalidRequest, NotFound

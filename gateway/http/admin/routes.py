@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.display import usd_exact
-from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
-from billing.quotas import parse_quotas, quota_to_json
+from billing.money.display import usd_exact
+from billing.money.micros import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
+from billing.money.quotas import parse_quotas, quota_to_json
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies, key_grants
 from gateway.http.admin import commitments as admin_commitments

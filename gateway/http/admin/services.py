@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_EXACT
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE

@@ -13,7 +13,7 @@ from html import escape
 from aiohttp import web
 
 from billing import authority
-from billing.display import usd
+from billing.money.display import usd
 from gateway.config.return_urls import with_params
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS

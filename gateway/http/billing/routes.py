@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.payments import PaymentRuleError, for_sale
+from billing.money.payments import PaymentRuleError, for_sale
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import PAYMENTS, PLANS, RECEIPT_HEADERS, SIGNING_KEYS

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from billing.audit_words import KINDS
+from billing.proof.audit_words import KINDS
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.session import account_principal
 from gateway.http.dashboard.web import render

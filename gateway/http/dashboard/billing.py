@@ -16,9 +16,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from billing import authority
-from billing.display import DollarsError, parse_dollars
-from billing.payments import PaymentRuleError, arranged_with_sales
-from billing.plans import Plan, PlanBook
+from billing.money.display import DollarsError, parse_dollars
+from billing.money.payments import PaymentRuleError, arranged_with_sales
+from billing.money.plans import Plan, PlanBook
 from gateway.config.return_urls import with_params
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError, NotFound
 from gateway.http import audited
@@ -39,7 +39,7 @@ from gateway.services.payment.port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 PAID_PLAN = "paid_plan"  # the return address of a plan's checkout names the plan
-# The button of each next step (billing.next_step.decide); its words and link are the step's.
+# The button of each next step (billing.money.next_step.decide); its words and link are the step's.
 BUTTONS = {
     "top_up": "Top up",
     "setup": "Set up billing",

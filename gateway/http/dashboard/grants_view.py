@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.credit_grants import ends_soon
+from billing.money.credit_grants import ends_soon
 from gateway.http.appkeys import GRANTS, STORE
 from gateway.http.shared.credit_grants import grant_json
 

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.currency import show
-from billing.invoices import CHARGED, Invoice
+from billing.contracts.currency import show
+from billing.contracts.invoices import CHARGED, Invoice
 from gateway.http.appkeys import INVOICES
 from gateway.http.dashboard.session import account_principal
 from gateway.http.openapi import dashboard as dashboard_doc

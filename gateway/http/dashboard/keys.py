@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy, MultiMapping
 
-from billing.display import SPEND, DollarsError, quota_limit
 from billing.grants import MCP_SCOPE, PROXY_SCOPES
-from billing.quotas import MAX_LIMIT, METRICS, WINDOWS
+from billing.money.display import SPEND, DollarsError, quota_limit
+from billing.money.quotas import MAX_LIMIT, METRICS, WINDOWS
 from gateway.errors import InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.appkeys import SETTINGS, STORE, TEAMS
@@ -103,7 +103,7 @@ def form_quotas(form: Form) -> list[dict[str, Any]]:
 
 
 def _quota_limit(metric: str, limit: str, i: int) -> tuple[str, int]:
-    """A spend limit in dollars (billing/display.py), every other limit a whole number
+    """A spend limit in dollars (billing/money/display.py), every other limit a whole number
     (gateway/http/whole.py)."""
     if metric != SPEND:
         return metric, parse_whole(limit, f"limit_{i}", maximum=MAX_LIMIT, words=LIMIT_WORDS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from billing.display import usage_label
+from billing.money.display import usage_label
 from gateway.http.appkeys import DIRECTORY, TEAMS
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, Principal
 from gateway.http.serialize import json_object
@@ -71,7 +71,7 @@ async def team_names(request: web.Request, who: Principal) -> dict[str, str]:
 
 def labeller(dimension: str, keys: dict[str, str], teams: dict[str, str]) -> Callable[[str], str]:
     """How a value of `dimension` reads: a key's or team's name, a kind in words, else
-    billing.display.usage_label."""
+    billing.money.display.usage_label."""
     if dimension == "key":
         return lambda v: keys.get(v) or usage_label("key", v)
     if dimension == "team":

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.money import format_usd
+from billing.money.micros import format_usd
 from gateway.errors import NotFound, PermissionDenied
 from gateway.http.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.http.dashboard.account import spend_section

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.commitments import TERM_FIELDS
+from billing.contracts.commitments import TERM_FIELDS
 from gateway.http.appkeys import STORE, STORES
 from gateway.http.dashboard.ops import operator
 from gateway.http.dashboard.web import render

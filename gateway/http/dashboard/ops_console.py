@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.quotas import METRICS, WINDOWS
+from billing.money.quotas import METRICS, WINDOWS
 from billing.roles import ROLES
 from gateway.errors import MeterwayError, NotFound
 from gateway.http import bodies

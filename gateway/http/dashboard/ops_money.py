@@ -24,8 +24,8 @@ from multidict import MultiMapping
 
 from billing import authority
 from billing.dates import in_zone
-from billing.display import DollarsError, parse_dollars, usd_exact, usd_input
-from billing.money import MAX_EXACT
+from billing.money.display import DollarsError, parse_dollars, usd_exact, usd_input
+from billing.money.micros import MAX_EXACT
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.appkeys import PLANS, SETTINGS, STORE

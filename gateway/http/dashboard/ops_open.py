@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from billing import authority
-from billing.display import DollarsError, parse_dollars, usd_exact
+from billing.money.display import DollarsError, parse_dollars, usd_exact
 from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http.appkeys import PLANS
 from gateway.http.dashboard import form_tokens

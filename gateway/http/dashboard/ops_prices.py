@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.money import format_usd
+from billing.money.micros import format_usd
 from gateway.errors import MeterwayError
 from gateway.http.appkeys import PRICE_DESK
 from gateway.http.dashboard.ops import operator

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.quotas import METRICS, WINDOWS
+from billing.money.quotas import METRICS, WINDOWS
 from gateway.errors import MeterwayError
 from gateway.http.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.http.dashboard.keys import Form, form_quotas, form_text

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from billing.receipts import Receipt, receipt_facts, receipt_lines, seller_lines
+from billing.money.receipts import Receipt, receipt_facts, receipt_lines, seller_lines
 from gateway.errors import NotFound
 from gateway.http.appkeys import PAYMENTS, SETTINGS
 from gateway.http.dashboard.ops import OPS, operator, target_row

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from billing import authority
-from billing.statements import InvalidMonth, month_of, parse_month
+from billing.contracts.statements import InvalidMonth, month_of, parse_month
 from gateway.errors import InvalidRequest
 from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.session import BASE, account_principal

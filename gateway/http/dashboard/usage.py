@@ -15,7 +15,7 @@ from datetime import date
 
 from aiohttp import web
 
-from billing.tags import GROUP_PREFIX
+from billing.usage.tags import GROUP_PREFIX
 from gateway.http.appkeys import LEDGER
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked

@@ -16,7 +16,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from billing.display import (
+from billing.money.display import (
     meter_label,
     metric_label,
     quota_amount,
@@ -29,7 +29,7 @@ from billing.display import (
     usd_input,
     usd_line,
 )
-from billing.receipts import refund_standing
+from billing.money.receipts import refund_standing
 from gateway.errors import (
     InternalError,
     InvalidApiKey,

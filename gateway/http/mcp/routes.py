@@ -22,8 +22,8 @@ from aiohttp import web
 
 from billing import authority
 from billing.authority import may_call_tool, may_reach_server
-from billing.end_users import HEADER as END_USER_HEADER
-from billing.end_users import end_user_id
+from billing.money.end_users import HEADER as END_USER_HEADER
+from billing.money.end_users import end_user_id
 from gateway.config.mcp import McpServer
 from gateway.errors import MeterwayError, NotFound, PermissionDenied
 from gateway.http.appkeys import PROXYING, SESSION, SETTINGS

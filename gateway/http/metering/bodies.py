@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from billing.meters import MAX_QUANTITY
+from billing.pricing.meters import MAX_QUANTITY
 from gateway.errors import InvalidRequest
 from gateway.http.whole import json_whole
 from gateway.services.meter.metered import MAX_TTL_S

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.answers import rfc3339
+from billing.money.answers import rfc3339
 from gateway.errors import InvalidApiKey, NotFound
 from gateway.http.appkeys import METERING, SERVICES, STORE
 from gateway.http.metering import bodies

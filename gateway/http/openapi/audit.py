@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.audit_words import ACTOR_KINDS, KINDS
+from billing.proof.audit_words import ACTOR_KINDS, KINDS
 from gateway.http.fields import MAX_AUDIT_PAGE as MAX_PAGE
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import QUERY_TEXT, STR, array, obj, op, query

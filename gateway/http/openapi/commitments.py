@@ -1,18 +1,18 @@
 """OpenAPI paths of commitments: an account's contracted spend per period
-(billing/commitments.py)."""
+(billing/contracts/commitments.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from billing.commitments import (
+from billing.contracts.commitments import (
     BILLINGS,
     MAX_OVERAGE_BPS,
     MAX_ROLLOVER_PERIODS,
     PERIODS,
     POLICIES,
 )
-from billing.money import BPS, MAX_EXACT
+from billing.money.micros import BPS, MAX_EXACT
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     STR,

@@ -4,10 +4,10 @@ handler checks a rule, from the handler's own constant."""
 
 from __future__ import annotations
 
-from billing.credit_grants import DEFAULT_PRIORITY, PAID
-from billing.end_users import END_USER_ID, EXPIRING_WINDOWS
-from billing.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
-from billing.tags import MAX_TAGS, NAME_PATTERN, TAG_GROUP_PATTERN, VALUE_MAX, VALUE_PATTERN
+from billing.money.credit_grants import DEFAULT_PRIORITY, PAID
+from billing.money.end_users import END_USER_ID, EXPIRING_WINDOWS
+from billing.money.quotas import MAX_LIMIT, METER_METRIC, METRICS, WINDOWS
+from billing.usage.tags import MAX_TAGS, NAME_PATTERN, TAG_GROUP_PATTERN, VALUE_MAX, VALUE_PATTERN
 from gateway.http.bodies import (
     GRANT_KIND,
     GRANT_PRIORITY_MAX,
@@ -33,7 +33,8 @@ from gateway.http.openapi.schemas import (
 from gateway.http.shared.reports import GROUPS
 from gateway.stores.records import LEDGER_KINDS
 
-# billing.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not stated here).
+# billing.money.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not
+# stated here).
 _METRIC: Schema = {
     "anyOf": [{"enum": list(METRICS)}, {"type": "string", "pattern": METER_METRIC.pattern}]
 }
@@ -110,7 +111,7 @@ ACCOUNT = obj(
 GROUP_BY: Schema = {
     "anyOf": [{"enum": list(GROUPS)}, {"type": "string", "pattern": TAG_GROUP_PATTERN}]
 }
-# billing/tags.py's bounds.
+# billing/usage/tags.py's bounds.
 TAGS: Schema = {
     "type": "object",
     "maxProperties": MAX_TAGS,

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.payments import MICROS_PER_CENT, for_sale
+from billing.money.payments import MICROS_PER_CENT, for_sale
 from gateway.http.appkeys import METER_BOOK, PLANS, SETTINGS
 from gateway.http.openapi import paths as ops_doc
 from gateway.http.openapi.components import SCHEMAS

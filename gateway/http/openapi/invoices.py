@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from billing.currency import MINOR_UNITS
-from billing.invoices import SECTIONS
-from billing.statements import MONTH_PATTERN
+from billing.contracts.currency import MINOR_UNITS
+from billing.contracts.invoices import SECTIONS
+from billing.contracts.statements import MONTH_PATTERN
 from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
@@ -101,8 +101,9 @@ CUSTOMER: Schema = obj(
 )  # fmt: skip
 # One address or none; surrounding blanks are trimmed (services/invoices.py).
 EMAIL_PATTERN = r"^\s*([^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+)?\s*$"
-# What the handlers take (billing/invoices.py, billing/currency.py): a grouping, an ISO 4217
-# code with a minor unit, a positive exact decimal rate, texts of at most 200 characters.
+# What the handlers take (billing/contracts/invoices.py, billing/contracts/currency.py): a
+# grouping, an ISO 4217 code with a minor unit, a positive exact decimal rate, texts of at
+# most 200 characters.
 _GROUP_BY = {"type": "string", "pattern": "^(model|team|key|tag:.{1,64})$"}
 _CURRENCY = {"enum": sorted(MINOR_UNITS)}
 _RATE = {"type": "string", "pattern": r"^(?=.*[1-9])[0-9]{1,12}(\.[0-9]{1,12})?$"}

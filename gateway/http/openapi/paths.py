@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.money import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_CREDIT_LINE_MICROS as MAX_CREDIT_LINE
+from billing.money.micros import MAX_EXACT
 from gateway.http.openapi.components import (
     GRANT_SPEC,
 )

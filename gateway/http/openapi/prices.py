@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing.plans import MAX_MARKUP_BPS
+from billing.money.plans import MAX_MARKUP_BPS
 from gateway.http.bodies import NO_NUL_PATTERN
 from gateway.http.openapi.paths import ADMIN
 from gateway.http.openapi.schemas import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_EXACT
 from gateway.http.bodies import (
     EMAIL_PATTERN,
     EXPIRY_PATTERN,
@@ -44,7 +44,7 @@ def array(items: Schema) -> Schema:
 STR: Schema = {"type": "string"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
-# billing.next_step.NextStep.json(): the account's one next step, the same on every surface.
+# billing.money.next_step.NextStep.json(): the account's one next step, the same on every surface.
 NEXT_STEP: Schema = obj(
     ("action", "blocked", "reason", "url", "command", "api", "plan", "resets_at"),
     action={"enum": ["none", "top_up", "setup", "fix_payment", "upgrade", "wait", "contact_sales"]},

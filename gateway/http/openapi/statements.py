@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.statements import MONTH_PATTERN
+from billing.contracts.statements import MONTH_PATTERN
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     BOOL,

@@ -8,8 +8,8 @@ import asyncio
 
 from aiohttp import web
 
-from billing.end_users import HEADER as END_USER_HEADER
-from billing.token_cache import NewTextOverBudget
+from billing.metering.token_cache import NewTextOverBudget
+from billing.money.end_users import HEADER as END_USER_HEADER
 from billing.values import replace
 from gateway.config.settings import Settings
 from gateway.errors import MeterwayError, RequestTimeout

@@ -3,7 +3,7 @@ sent with and what it is charged, decided from the process's copy, with no round
 
 from __future__ import annotations
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.errors import ByokKeyRejected, ByokKeysLoading
 from gateway.http.appkeys import Proxying
 from gateway.llm.calls import Call

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.admission import Admitted
+from billing.money.admission import Admitted
 from gateway.http.appkeys import RESPONSE_BOOK
 from gateway.llm.calls import Call
 from gateway.services.meter.metering import worst_case_micros

@@ -26,8 +26,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from billing.authority import may_send
+from billing.metering.realtime import audio_tokens, base64_bytes, output_cap, response_usage
 from billing.pricing import ModelPrice
-from billing.realtime import audio_tokens, base64_bytes, output_cap, response_usage
 from gateway.errors import MeterwayError
 from gateway.llm.realtime_events import (
     AUDIO_DELTAS,

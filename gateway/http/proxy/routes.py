@@ -14,8 +14,8 @@ import orjson
 from aiohttp import web
 
 from billing import authority
-from billing.admission import Admitted
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted
 from gateway.config.settings import Settings
 from gateway.errors import UpstreamError, UpstreamUnreachable
 from gateway.http.appkeys import PROXYING, SETTINGS, Proxying

@@ -14,7 +14,7 @@ import binascii
 import orjson
 from aiohttp import web
 
-from billing.usage import Usage
+from billing.metering.usage import Usage
 from gateway.errors import UpstreamError
 from gateway.http.appkeys import Proxying
 from gateway.http.observe import timing

@@ -19,7 +19,7 @@ from billing.grants import (
     check_within,
     user_grant,
 )
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from billing.roles import may_spend
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies, key_grants

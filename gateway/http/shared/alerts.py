@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from billing import authority
-from billing.alerts import UserAlert, new_alert_id
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_EXACT
+from billing.trust.alerts import UserAlert, new_alert_id
 from gateway.config.egress_rules import EgressRefused
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited

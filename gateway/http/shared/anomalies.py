@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.reseller import for_customer
+from billing.contracts.reseller import for_customer
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, STORES

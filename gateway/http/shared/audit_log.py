@@ -1,9 +1,9 @@
 """Reading the audit log: an organization's owner reads its own records
 (GET /v1/account/audit, the `audit:read` scope, which only the owner role holds and no API
 key is given), the operator reads every account's (GET /admin/v1/audit, `account_id` to
-filter). Filters: `action`, `kind` (a kind of action: billing/audit_words.py KINDS), `actor`
+filter). Filters: `action`, `kind` (a kind of action: billing/proof/audit_words.py KINDS), `actor`
 (a member's e-mail or an actor's id), `target_kind`, `target_id`, `since` and `until` (RFC
-3339 or a day); each record carries its `sentence` (billing/audit_words.py); pages newest
+3339 or a day); each record carries its `sentence` (billing/proof/audit_words.py); pages newest
 first with `limit` and `before` (the `next_before` of the last page).
 `format=csv` or `format=jsonl` exports every matching record (at most EXPORT_MAX), as the
 usage report exports its rows.
@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.audit_words import KINDS, ids_named, sentence
+from billing.contracts.reseller import for_customer
 from billing.csv_cells import csv_text
-from billing.reseller import for_customer
+from billing.proof.audit_words import KINDS, ids_named, sentence
 from billing.roles import AUDIT_READ
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.appkeys import AUDIT

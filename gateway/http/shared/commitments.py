@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.commitments import TERM_FIELDS, allowance
+from billing.contracts.commitments import TERM_FIELDS, allowance
 from gateway.http.appkeys import LEDGER, STORE, STORES
 from gateway.services import commitments as service
 from gateway.stores.ports.commitments import tranches_of

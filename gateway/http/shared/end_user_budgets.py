@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.end_users import check_end_user_id, parse_end_user_quotas
 from billing.grants import GrantTooWide
-from billing.quotas import Quota, QuotaSpecError
+from billing.money.end_users import check_end_user_id, parse_end_user_quotas
+from billing.money.quotas import Quota, QuotaSpecError
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited
 from gateway.http.appkeys import BUDGETS, LEDGER, STORE

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from billing import authority
-from billing.focus import Issuer, Row
-from billing.focus_columns import COLUMNS
-from billing.statements import InvalidMonth, Month, month_of, parse_month
+from billing.contracts.statements import InvalidMonth, Month, month_of, parse_month
+from billing.usage.focus import Issuer, Row
+from billing.usage.focus_columns import COLUMNS
 from gateway.errors import InvalidRequest, MonthNotItemized
 from gateway.http.appkeys import FOCUS, SETTINGS
 from gateway.http.openapi import focus as focus_doc

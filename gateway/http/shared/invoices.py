@@ -14,10 +14,17 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.currency import InvalidCurrency, show
-from billing.invoices import InvalidGroupBy, InvalidInvoice, Invoice, Line, parse_number, text_lines
-from billing.statements import InvalidMonth, parse_month
-from billing.tax import InvalidTaxId, vat_country
+from billing.contracts.currency import InvalidCurrency, show
+from billing.contracts.invoices import (
+    InvalidGroupBy,
+    InvalidInvoice,
+    Invoice,
+    Line,
+    parse_number,
+    text_lines,
+)
+from billing.contracts.statements import InvalidMonth, parse_month
+from billing.contracts.tax import InvalidTaxId, vat_country
 from gateway.errors import (
     Conflict,
     InvalidRequest,

@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.commitments import ENTRY_KEY_PREFIX as COMMITMENT_KEYS
-from billing.display import usd_exact as _usd
-from billing.money import MAX_EXACT
-from billing.payments import PaymentRuleError
+from billing.contracts.commitments import ENTRY_KEY_PREFIX as COMMITMENT_KEYS
+from billing.money.display import usd_exact as _usd
+from billing.money.micros import MAX_EXACT
+from billing.money.payments import PaymentRuleError
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
 from gateway.http.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE

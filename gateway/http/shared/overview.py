@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing.authority import Resource
-from billing.next_step import for_caller
-from billing.reseller import arithmetic_for_customer
+from billing.contracts.reseller import arithmetic_for_customer
+from billing.money.next_step import for_caller
 from gateway.errors import NotFound
 from gateway.http.appkeys import (
     BUDGETS,
@@ -74,7 +74,7 @@ async def request_cost_within(request: web.Request, who: Principal, rid: str) ->
 
 
 def customer_arithmetic(cost: RequestCost, shown: bool) -> list[str] | None:
-    """The debit's arithmetic as the account may read it (billing/reseller.py)."""
+    """The debit's arithmetic as the account may read it (billing/contracts/reseller.py)."""
     debit = cost.debit
     if debit is None:
         return cost.arithmetic

@@ -1,5 +1,5 @@
 """What the operator API and the console show of the reconciliation against the providers
-(billing/reconcile.py): the differences of a UTC day, or of every day kept, as JSON rows or
+(billing/proof/reconcile.py): the differences of a UTC day, or of every day kept, as JSON rows or
 CSV (the export), and the runs that found them. Each row says what valued it (`valued_by`)
 and, when its day's newest run could not read the reports, that run (`failed_run_at`,
 `failed_run_error`): the row is the last good run's, never erased by a failed read."""

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.contracts.reseller import columns_for_customer, for_customer
 from billing.csv_cells import csv_text
-from billing.reseller import columns_for_customer, for_customer
-from billing.tags import TagSpecError, tag_group, tag_of
+from billing.usage.tags import TagSpecError, tag_group, tag_of
 from gateway.errors import InvalidRequest
 from gateway.http.appkeys import LEDGER, TEAMS, USAGE
 from gateway.http.serialize import entry_json
@@ -253,5 +253,5 @@ async def ledger_response(
 
 def json_for(show_cost: bool, body: dict[str, Any], status: int = 200) -> web.Response:
     """A JSON answer as its reader may see it: without the operator's markup, provider
-    cost and margin unless `show_cost` (billing/reseller.py)."""
+    cost and margin unless `show_cost` (billing/contracts/reseller.py)."""
     return web.json_response(for_customer(body, show_cost), status=status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.runway import Runway
+from billing.trust.runway import Runway
 from gateway.errors import NotFound
 from gateway.http.appkeys import GRANTS, LEDGER, PAYMENTS, STORE, STORES, USAGE
 from gateway.services.runway import Runways

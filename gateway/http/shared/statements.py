@@ -2,7 +2,7 @@
 billing; a key with a billing scope) and any account's for the operator, as JSON or CSV.
 
 CSV when `format=csv`, or with no `format` when the Accept header asks for text/csv; JSON
-otherwise. Both carry the same figures (billing/statements.py's `csv_rows`).
+otherwise. Both carry the same figures (billing/contracts/statements.py's `csv_rows`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.csv_cells import csv_text
-from billing.statements import (
+from billing.contracts.statements import (
     CSV_HEADER,
     SECTIONS,
     USAGE_VIEWS,
@@ -27,6 +26,7 @@ from billing.statements import (
     csv_rows,
     parse_month,
 )
+from billing.csv_cells import csv_text
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
 from gateway.http.appkeys import STATEMENTS, STORES
 from gateway.http.openapi import statements as statements_doc

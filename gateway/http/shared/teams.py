@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.quotas import parse_quotas
+from billing.money.quotas import parse_quotas
 from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, TEAMS

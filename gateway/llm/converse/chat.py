@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from billing.usage import MalformedUsage, ToolRuns, Usage, field_tokens
+from billing.metering.usage import MalformedUsage, ToolRuns, Usage, field_tokens
 from gateway.llm.chat.tools import arguments_json, call_arguments, call_start, openai_call
 from gateway.llm.endpoint import Body
 

@@ -21,8 +21,8 @@ import hashlib
 import re
 from typing import Any
 
+from billing.metering.tokens import TokenCounter
 from billing.pricing import ModelPrice
-from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.chat.tools import TOOL_FIELDS, Tools, read_tools
 from gateway.llm.chat.turns import (

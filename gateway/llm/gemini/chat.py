@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from billing.gemini import GeminiStreamTally
+from billing.metering.gemini import GeminiStreamTally
 from gateway.llm.chat.tools import arguments_json, call_arguments, call_start, openai_call
 from gateway.llm.endpoint import Body
 from gateway.llm.gemini.translate import LOCAL_ID

@@ -7,9 +7,9 @@ at the bound its reservation assumed for each image returned, never a guessed lo
 
 from __future__ import annotations
 
-from billing.images import OUTPUT_IMAGE, usage_from_images
+from billing.metering.images import OUTPUT_IMAGE, usage_from_images
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice
-from billing.usage import Usage
 from gateway.llm.endpoint import Body
 from gateway.llm.media.readers import gpt_image_bound, image_units, per_image
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from billing.audio import (
+from billing.metering.audio import (
     AUDIO_SECONDS,
     INPUT_AUDIO,
     TRANSCRIBE_INPUT_TOKENS,
@@ -21,9 +21,9 @@ from billing.audio import (
     seconds_usage,
     usage_from_transcription,
 )
-from billing.audio_duration import billed_seconds
+from billing.metering.audio_duration import billed_seconds
+from billing.metering.usage import Usage
 from billing.pricing import ModelPrice
-from billing.usage import Usage
 from gateway.llm.endpoint import Body
 from gateway.llm.media.audio_readers import (
     SECONDS_MARGIN,

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from billing.audio import (
+from billing.metering.audio import (
     AUDIO_SECONDS,
     CHARACTERS,
     INPUT_AUDIO,
     TRANSCRIBE_INPUT_TOKENS,
     TRANSCRIBE_OUTPUT_TOKENS,
 )
-from billing.audio_duration import billed_seconds
+from billing.metering.audio_duration import billed_seconds
+from billing.metering.tokens import TokenCounter
 from billing.pricing import ModelPrice
-from billing.tokens import TokenCounter
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
 

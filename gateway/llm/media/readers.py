@@ -7,7 +7,7 @@ priced by (images of a size and quality, characters), as `Sizing.fees_micros`.
 
 from __future__ import annotations
 
-from billing.images import (
+from billing.metering.images import (
     GPT_IMAGE_QUALITIES,
     GPT_IMAGE_SIZES,
     INPUT_IMAGE,
@@ -16,9 +16,9 @@ from billing.images import (
     OUTPUT_IMAGE,
     gpt_image_output_bound,
 )
+from billing.metering.tokens import TokenCounter
 from billing.pricing import ModelPrice
 from billing.pricing.units import IMAGE_QUALITIES, IMAGE_SIZES, image_key
-from billing.tokens import TokenCounter
 from billing.values import replace
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing

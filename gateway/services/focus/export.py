@@ -1,4 +1,4 @@
-"""A month of the ledger as FOCUS 1.2 rows (billing/focus.py), for the account API, the
+"""A month of the ledger as FOCUS 1.2 rows (billing/usage/focus.py), for the account API, the
 operator API and `meterway export focus`: read page by page, each debit split by the rate
 card its own price_version names (never today's prices), written as CSV or Parquet.
 """
@@ -12,10 +12,10 @@ from typing import Any
 
 from billing import audience
 from billing import csv_cells as cells
-from billing.focus import Entry, Issuer, Period, Row, entry_rows
-from billing.focus_columns import COLUMNS
+from billing.contracts.statements import Month
 from billing.pricing.explain import row_counts
-from billing.statements import Month
+from billing.usage.focus import Entry, Issuer, Period, Row, entry_rows
+from billing.usage.focus_columns import COLUMNS
 from gateway.services.focus import parquet
 from gateway.stores.ports import FocusPort
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.focus import Row
-from billing.focus_columns import COLUMNS, DATE_COLUMNS, DECIMAL_COLUMNS
+from billing.usage.focus import Row
+from billing.usage.focus_columns import COLUMNS, DATE_COLUMNS, DECIMAL_COLUMNS
 
 DECIMAL = (38, 18)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from billing.admission import Admitted, BalanceRefused, Decision, KeyRefused, QuotaRefused
-from billing.answers import balance_answer, quota_answer
-from billing.meters import Meter, MeterBook
-from billing.next_step import Links
-from billing.plans import PlanBook
+from billing.money.admission import Admitted, BalanceRefused, Decision, KeyRefused, QuotaRefused
+from billing.money.answers import balance_answer, quota_answer
+from billing.money.next_step import Links
+from billing.money.plans import PlanBook
+from billing.pricing.meters import Meter, MeterBook
 from gateway.errors import (
     BillingRequired,
     Conflict,

@@ -14,8 +14,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from billing.admission import Admitted, BalanceRefused, KeyRefused, NotReady
-from billing.meters import Meter
+from billing.money.admission import Admitted, BalanceRefused, KeyRefused, NotReady
+from billing.pricing.meters import Meter
 from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.services.meter.metered import Metering, metered_id
 from gateway.stores.meter_records import MeterClosed, MeterHold, MeterOpen, ServiceRecord

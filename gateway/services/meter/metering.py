@@ -14,21 +14,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from billing import values
-from billing.admission import (
+from billing.authority import Actor
+from billing.contracts.byok import ByokFee
+from billing.metering.usage import Usage
+from billing.money.admission import (
     Admitted,
     BalanceRefused,
     Decision,
     QuotaRefused,
     output_room,
 )
-from billing.authority import Actor
-from billing.byok import ByokFee
-from billing.end_users import recorded
-from billing.money import marked_up, within
-from billing.next_step import AccountState, Links
-from billing.plans import PlanBook
+from billing.money.end_users import recorded
+from billing.money.micros import marked_up, within
+from billing.money.next_step import AccountState, Links
+from billing.money.plans import PlanBook
 from billing.pricing import ModelPrice, Priced
-from billing.usage import Usage
 from gateway.errors import (
     PermissionDenied,
     store_down,

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from billing.payments import (
+from billing.money.payments import (
     AUTO_TOPUP_MAX_FAILURES,
     GRACE_ENDING_NOTICE,
     grace_key,

@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing.authority import Actor
-from billing.next_step import Links, NextStep, decide, for_caller
-from billing.payments import (
+from billing.money.next_step import Links, NextStep, decide, for_caller
+from billing.money.payments import (
     PaymentRuleError,
     TopupLimits,
     parse_auto_topup,
     plan_move,
     purchasable,
 )
-from billing.plans import PlanBook
+from billing.money.plans import PlanBook
 from gateway.services.credits import Posted
 from gateway.services.next_steps import state_of
 from gateway.services.payment.port import (
@@ -130,7 +130,7 @@ class Payments:
         windows: list[dict[str, Any]],
         profile: Profile | None = None,
     ) -> NextStep:
-        """The account's one next step (billing.next_step.decide) from what was read."""
+        """The account's one next step (billing.money.next_step.decide) from what was read."""
         if profile is None:
             profile = await self.profiles.profile(account["id"])
         low = self.config.low_balance_micros

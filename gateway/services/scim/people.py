@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing.scim_filter import ScimSyntax
-from billing.scim_patch import apply
+from billing.members.scim_filter import ScimSyntax
+from billing.members.scim_patch import apply
 from gateway.errors import ScimInvalid, ScimUniqueness
 from gateway.services.joining import Joining, Way, admit, leave
 from gateway.services.scim.discovery import MULTI

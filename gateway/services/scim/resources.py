@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing.scim_filter import ScimSyntax, attr_path, get_ci, matches, parse_filter
+from billing.members.scim_filter import ScimSyntax, attr_path, get_ci, matches, parse_filter
 from gateway.errors import ScimInvalid
 from gateway.services.scim.discovery import CANONICAL, GROUP, LIST, MAX_RESULTS, USER
 from gateway.stores.records import Row

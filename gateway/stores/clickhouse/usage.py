@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from billing.mcp_prices import MODEL_PREFIX
-from billing.tags import GROUP_PREFIX, tag_of
+from billing.pricing.mcp_prices import MODEL_PREFIX
+from billing.usage.tags import GROUP_PREFIX, tag_of
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 

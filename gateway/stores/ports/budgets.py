@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from billing.quotas import Quota
+from billing.money.quotas import Quota
 from gateway.stores.records import Row
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from billing.commitments import Closing, Terms, Tranche
+from billing.contracts.commitments import Closing, Terms, Tranche
 from gateway.stores.records import Row
 
 

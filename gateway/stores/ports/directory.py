@@ -78,7 +78,7 @@ class DirectoryPort(Protocol):
     ) -> list[Row]:
         """Sums per combination of the `by` dimensions (stores/postgres/rollups.DIMENSIONS:
         day, week, month, model, key, meter, team, member, kind; or `tag:<name>`, alone or
-        beside a time bucket, billing/tags.py's `tag_of`) over [start, end) from the
+        beside a time bucket, billing/usage/tags.py's `tag_of`) over [start, end) from the
         rollups only, each row with one field per dimension; `filters` keeps the rows whose
         dimension equals the value (dimension name -> value)."""
         ...
@@ -150,7 +150,7 @@ class SigninTicketsPort(Protocol):
 
 
 class DomainClaimsPort(Protocol):
-    """Domains organizations claim and prove (`domain_claims`, billing/domains.py)."""
+    """Domains organizations claim and prove (`domain_claims`, billing/members/domains.py)."""
 
     async def claim(
         self, account_id: str, domain: str, token: str, join_role: str | None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from billing.statements import MonthLedger
+from billing.contracts.statements import MonthLedger
 from gateway.stores.records import GrantEnd, Row
 
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Protocol
 
-from billing.admission import Decision
-from billing.next_step import FullWindow
-from billing.quotas import Quota
+from billing.money.admission import Decision
+from billing.money.next_step import FullWindow
+from billing.money.quotas import Quota
 from gateway.stores.ports.commitments import CommitmentHotPort
 from gateway.stores.ports.metering import MeterHoldsPort
 from gateway.stores.ports.money_out import MoneyOutPort

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from billing.invoices import Invoice, LedgerGroup
+from billing.contracts.invoices import Invoice, LedgerGroup
 from gateway.stores.records import Row
 
 # Makes the invoice from its number, its period's start and the period's ledger groups.

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from billing.alerts import Transition, UserAlert
-from billing.exports import Attempt, ExportRow
 from billing.grants import Grant
-from billing.quotas import Quota
+from billing.money.quotas import Quota
+from billing.trust.alerts import Transition, UserAlert
+from billing.usage.exports import Attempt, ExportRow
 from gateway.stores.records import (
     NO_FILTER,
     OPERATOR_MINTED,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from billing.admission import Decision
+from billing.money.admission import Decision
 from gateway.stores.meter_records import (
     Extended,
     MeterClosed,

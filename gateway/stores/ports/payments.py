@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from billing.payments import AutoTopup
+from billing.money.payments import AutoTopup
 from gateway.stores.records import EventRef, Row
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from billing.ledger_proof import Checkpoint, Leaf, LeafValue
+from billing.proof.ledger_proof import Checkpoint, Leaf, LeafValue
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from billing.reconcile import Difference, LedgerSum
+from billing.proof.reconcile import Difference, LedgerSum
 from gateway.stores.records import Row
 
 

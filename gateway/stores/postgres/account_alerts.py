@@ -12,7 +12,7 @@ from datetime import date
 
 import asyncpg
 
-from billing.alerts import UserAlert
+from billing.trust.alerts import UserAlert
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 

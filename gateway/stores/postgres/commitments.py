@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from billing.commitments import TERM_FIELDS, Closing, Terms
+from billing.contracts.commitments import TERM_FIELDS, Closing, Terms
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 

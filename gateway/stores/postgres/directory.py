@@ -13,7 +13,7 @@ from functools import cache
 
 import asyncpg
 
-from billing.tags import tag_of
+from billing.usage.tags import tag_of
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more

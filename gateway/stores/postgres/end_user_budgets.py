@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from billing.quotas import Quota, quota_to_json
+from billing.money.quotas import Quota, quota_to_json
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 

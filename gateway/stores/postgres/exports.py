@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from billing.exports import Attempt, ExportRow, retry_delay_s
+from billing.usage.exports import Attempt, ExportRow, retry_delay_s
 from gateway.stores.postgres.archives import ID_MAX
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.id_bound import (

@@ -3,7 +3,7 @@
 `allocate` follows one account's ledger in id order from its book's cursor, under the
 account's row lock. Every writer of ledger rows takes that lock before its rows get their
 ids (the settler's merge, `Ledger.credit`), so an account's ids commit in order and the
-cursor never passes an id that commits later. The rules are billing/credit_grants.py.
+cursor never passes an id that commits later. The rules are billing/money/credit_grants.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from billing.credit_grants import Book, Draw, Entry, Grant, allocate
+from billing.money.credit_grants import Book, Draw, Entry, Grant, allocate
 from gateway.stores.errors import StoreError
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.records import GrantEnd, GrantSpec, Row

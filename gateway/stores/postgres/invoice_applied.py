@@ -1,6 +1,6 @@
 """What an invoice charges back for a commitment (its `applied` lines, migration 107): the
 money each commitment period drew that was paid before it, less what earlier invoices
-charged back (billing.commitments.applied_now). Read inside the issuing transaction, up to
+charged back (billing.contracts.commitments.applied_now). Read inside the issuing transaction, up to
 the ledger id the invoice covers.
 
 A period whose charge-backs already reached what it drew from prepaid money (closed, or
@@ -14,13 +14,13 @@ import json
 
 import asyncpg
 
-from billing.commitments import ENTRY_KEY_PREFIX, applied_now, prepaid_share
-from billing.invoices import LedgerGroup
+from billing.contracts.commitments import ENTRY_KEY_PREFIX, applied_now, prepaid_share
+from billing.contracts.invoices import LedgerGroup
 from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.ports.invoices import OpenDraw
 
 # Each period of the account's commitment: its terms at open, what it drew once closed, and
-# the prepayment it opened with (its credit's key: billing.commitments.entry_key, $2 the
+# the prepayment it opened with (its credit's key: billing.contracts.commitments.entry_key, $2 the
 # prefix).
 _PERIODS = """
 SELECT p.starts_at, p.ends_at, p.rolled_in, p.drawn_micros, p.closed_at,

@@ -7,7 +7,7 @@ other, and one that fails rolls its number back with everything else, so numbers
 gaps (a sequence would lose the number of a rolled-back transaction). After the lock, the
 period's start is read (the end of the account's last invoice in that month, else the
 month's start), then the ledger's entries of the period are summed, and the invoice the
-caller builds from them (billing/invoices.py) is written with its lines. Triggers refuse
+caller builds from them (billing/contracts/invoices.py) is written with its lines. Triggers refuse
 any later change to either.
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import asyncpg
 
-from billing.commitments import ENTRY_KEY_PREFIX
-from billing.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
-from billing.tax import Tax
+from billing.contracts.commitments import ENTRY_KEY_PREFIX
+from billing.contracts.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
+from billing.contracts.tax import Tax
 from gateway.stores.ports.invoices import Build, BuildCredit, OpenDraw
 from gateway.stores.postgres import id_bound
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more

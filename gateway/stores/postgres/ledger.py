@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from billing.money import MAX_EXACT
+from billing.money.micros import MAX_EXACT
 from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
 from gateway.stores.postgres import grants, ledger_pages, price_drift, receivables
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from billing.ledger_proof import LEAF_COLUMNS, Checkpoint, Leaf, LeafValue
+from billing.proof.ledger_proof import LEAF_COLUMNS, Checkpoint, Leaf, LeafValue
 from gateway.stores.ports.proof import ArchiveGap, SealedCheckpoint
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from billing.ledger_proof import LEAF_COLUMNS
+from billing.proof.ledger_proof import LEAF_COLUMNS
 from gateway.stores.errors import ArchiveSchemaMismatch
 
-# The ledger's columns: those its proof's leaves hold (billing/ledger_proof.py), and any a
+# The ledger's columns: those its proof's leaves hold (billing/proof/ledger_proof.py), and any a
 # migration adds after them, which also takes a new leaf version there.
 ENTRY_COLUMNS: tuple[str, ...] = LEAF_COLUMNS
 ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)

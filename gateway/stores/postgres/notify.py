@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from billing.alerts import Transition
+from billing.trust.alerts import Transition
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import Row
 

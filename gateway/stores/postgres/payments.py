@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from billing.payments import AutoTopup
+from billing.money.payments import AutoTopup
 from gateway.stores.ports.payments import LedgerMoney, Profile
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.ledger import record_event

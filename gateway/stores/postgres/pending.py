@@ -10,7 +10,7 @@ import json
 
 import asyncpg
 
-from billing.usage import Usage, UsageSource
+from billing.metering.usage import Usage, UsageSource
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import PendingDebit, Settlement
 from gateway.stores.stream_fields import encode_detail

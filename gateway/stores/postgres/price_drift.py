@@ -1,4 +1,4 @@
-"""Operator notifications of price drift (billing/drift.py), queued in the settler's batch
+"""Operator notifications of price drift (billing/proof/drift.py), queued in the settler's batch
 transaction as the receivables' are: one `price.drift` per model and hour, naming the first
 drifting call of the batch (the outbox keys a row by an account: that call's)."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from billing.drift import Checked
+from billing.proof.drift import Checked
 from gateway.stores.drift_rows import compared
 
 _ALERT = """

@@ -2,7 +2,7 @@
 debit: its ledger row by request id alone, and the card its version names.
 
 Cards are registered in bulk at start-up (`app.py`), never per request: a version is a hash
-of its card (billing/pricing.py), so registering the same table again adds nothing, and a
+of its card (billing/pricing/), so registering the same table again adds nothing, and a
 card once registered is never changed.
 """
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from billing.provider_reports import Slot, model_name
-from billing.reconcile import Difference, LedgerSum
+from billing.proof.provider_reports import Slot, model_name
+from billing.proof.reconcile import Difference, LedgerSum
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.rollups import IMAGES_SQL
 from gateway.stores.records import Row

@@ -10,8 +10,8 @@ re-delivered settlement adds nothing to either). Reports read only this table.
 
 from __future__ import annotations
 
-from billing.mcp_prices import MODEL_PREFIX
-from billing.tags import GROUP_PREFIX, tag_of
+from billing.pricing.mcp_prices import MODEL_PREFIX
+from billing.usage.tags import GROUP_PREFIX, tag_of
 from gateway.stores.records import COST_FIELDS, USAGE_FIELDS
 
 # The units beyond tokens a debit's usage_detail holds: images of any size and quality
@@ -60,7 +60,7 @@ roll AS (
     RETURNING 1
 )"""
 # Per UTC hour, an LLM call's requests and spend by key and model (migration 095): the
-# baseline billing/anomalies.py compares an hour with, and the newest request id as evidence.
+# baseline billing/trust/anomalies.py compares an hour with, and the newest request id as evidence.
 HOUR_ROLLUP_CTE = """
 roll_hours AS (
     INSERT INTO usage_hours AS r
@@ -156,7 +156,7 @@ def series_sql(by: tuple[str, ...], filters: tuple[str, ...]) -> str:
     """Sums per combination of the `by` dimensions over [$2, $3) (UTC days) of account $1,
     where each dimension of `filters` equals its parameter ($4, $5, ... in that order);
     ordered by the dimensions. Names are checked against DIMENSIONS (never spliced raw); a
-    `tag:<name>` word (billing/tags.py's `tag_of`: a TagSpecError, a ValueError, for one it
+    `tag:<name>` word (billing/usage/tags.py's `tag_of`: a TagSpecError, a ValueError, for one it
     refuses) takes its name as the parameter after the filters'.
     By end user or tag, the '' bucket (calls that named none) is left out where it sums to
     nothing."""

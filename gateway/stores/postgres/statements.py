@@ -1,4 +1,5 @@
-"""What a month's statement reads of the ledger (billing/statements.py does the arithmetic).
+"""What a month's statement reads of the ledger (billing/contracts/statements.py does the
+arithmetic).
 
 One read-only REPEATABLE READ transaction, so the account's balance and its entries are one
 snapshot (a balance changes in the transaction that writes its entries):
@@ -18,7 +19,7 @@ from datetime import datetime
 
 import asyncpg
 
-from billing.statements import MonthLedger, Movement
+from billing.contracts.statements import MonthLedger, Movement
 from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import read_once_more
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from billing.windows import SLIDING_MS, granule_ms
+from billing.money.windows import SLIDING_MS, granule_ms
 
 # metric code -> (ledger_archived_usage column, what one debit row adds)
 METRICS = {
@@ -46,7 +46,7 @@ def _add(usage: Usage, rows: list[asyncpg.Record]) -> None:
 
 
 def _add_meters(usage: Usage, rows: list[asyncpg.Record]) -> None:
-    for r in rows:  # a meter's quota code is "m.<name>" (billing.quotas.metric_code)
+    for r in rows:  # a meter's quota code is "m.<name>" (billing.money.quotas.metric_code)
         into = usage.setdefault((r["id"], int(r["b"])), {})
         into["m." + r["meter"]] = into.get("m." + r["meter"], 0) + int(r["q"] or 0)
 

@@ -2,7 +2,7 @@
 
 reserve.lua reads `cme` (the open period's end, ms), `cma` (what the period may draw),
 `cmu` (what it drew), `cmh` (what calls held against it hold) and `cmt` (rates and policy,
-billing.commitments.hot_terms) in the HMGET it already makes; settle.lua draws a call's
+billing.contracts.commitments.hot_terms) in the HMGET it already makes; settle.lua draws a call's
 cost into `cmu` and gives back its hold in `cmh`. This module writes the rest, atomically.
 """
 

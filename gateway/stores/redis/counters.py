@@ -7,8 +7,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from billing.quotas import Quota
-from billing.windows import SLIDING_MS, calendar_period, sliding_granules, sliding_reset
+from billing.money.quotas import Quota
+from billing.money.windows import SLIDING_MS, calendar_period, sliding_granules, sliding_reset
 from gateway.stores.records import WindowCount
 from gateway.stores.redis.keys import Keys
 

@@ -15,9 +15,9 @@ import time
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from billing.end_users import INVALID
-from billing.quotas import WINDOW_BY_CODE
-from billing.windows import calendar_period
+from billing.money.end_users import INVALID
+from billing.money.quotas import WINDOW_BY_CODE
+from billing.money.windows import calendar_period
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.replies import Specs

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from billing.admission import Decision
+from billing.money.admission import Decision
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import Keys
 from gateway.stores.redis.resp import ScriptWire
@@ -32,6 +32,7 @@ class HotCore(Protocol):
     @property
     def clock_flag(self) -> str:
         """reserve/settle ARGV: use the test clock (1/0)."""
+
     @property
     def leases(self) -> LeaseWaits: ...
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from billing.next_step import FullWindow
-from billing.quotas import Quota, decode_quotas, encode_quotas
+from billing.money.next_step import FullWindow
+from billing.money.quotas import Quota, decode_quotas, encode_quotas
 from gateway.stores.records import (
     AccountFacts,
     GrantEnd,
@@ -58,7 +58,7 @@ class HotRecords(HotUpkeep):
         next_markup: tuple[int, int] | None = None,
     ) -> None:
         """Create or update an account's hot record; never touches its balance. `markup_bps`
-        is the markup resolved for it (its own, else its plan's: billing.plans);
+        is the markup resolved for it (its own, else its plan's: billing.money.plans);
         `next_markup` the one an approved change schedules (markup, from ms): reserve.lua
         charges it from then on by its own clock (`mkn`, `mka`), None removes it."""
         name = self.keys.account(shard_of(account_id), account_id)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from billing.admission import Admitted, BalanceRefused, Decision, QuotaRefused
-from billing.usage import Usage
+from billing.metering.usage import Usage
+from billing.money.admission import Admitted, BalanceRefused, Decision, QuotaRefused
 from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED, UNCOLLECTED
@@ -143,7 +143,7 @@ class HotStore(HotRecords):
         end_user: str = "",
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key.
-        `end_user` is `billing.end_users.end_user_id`'s. A busy key's plain call is
+        `end_user` is `billing.money.end_users.end_user_id`'s. A busy key's plain call is
         admitted under a lease when leases are on (stores/redis/leases.py)."""
         if self.leases.enabled and not mode and not end_user and requests == 1:
             leased = await self.leases.admit(

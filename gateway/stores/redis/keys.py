@@ -91,7 +91,7 @@ class Keys:
 
     @staticmethod
     def period_counter(counter: str, period: str) -> str:
-        """A calendar window's counter for one period (`billing.windows.calendar_period`)."""
+        """A calendar window's counter for one period (`billing.money.windows.calendar_period`)."""
         return f"{counter}:{period}"
 
     def settled_stat(self) -> str:

@@ -4,8 +4,8 @@ grant's decision, its clocks, and what Redis must still be told of it."""
 
 from __future__ import annotations
 
-from billing.admission import Admitted
-from billing.leases import Pool
+from billing.money.admission import Admitted
+from billing.money.leases import Pool
 from gateway.stores.records import KeyRecord, Settlement
 
 

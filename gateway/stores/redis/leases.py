@@ -1,6 +1,6 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Leases in one gateway process: requests admitted against a slice held in Redis, settled
-by one append each (billing/leases.py says what a lease is).
+by one append each (billing/money/leases.py says what a lease is).
 
 - `admit` takes a request from the key's current lease, or asks Redis for a new one (one
   reserve.lua call in mode 'lease', which checks and holds everything a per-request
@@ -16,7 +16,7 @@ by one append each (billing/leases.py says what a lease is).
   and tops up a lease running low. A process that dies leaves its leases to the sweeper,
   which applies what was appended and gives back the rest (`close`).
 - A change to an account or a key waits until no lease granted before it can still admit
-  (`wait_out`: the account's and key's `lz`, at most billing.leases.MAX_LIFE_MS).
+  (`wait_out`: the account's and key's `lz`, at most billing.money.leases.MAX_LIFE_MS).
 """
 
 from __future__ import annotations
@@ -29,9 +29,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from billing import values
-from billing.admission import Admitted
-from billing.leases import MAX_LIFE_MS, SHARE_BPS, Pool, Rate, Unit, lease_end_ms, wanted_count
-from billing.money import marked_up
+from billing.money.admission import Admitted
+from billing.money.leases import (
+    MAX_LIFE_MS,
+    SHARE_BPS,
+    Pool,
+    Rate,
+    Unit,
+    lease_end_ms,
+    wanted_count,
+)
+from billing.money.micros import marked_up
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis import lease_wire

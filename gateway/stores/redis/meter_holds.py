@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from billing.admission import Decision
+from billing.money.admission import Decision
 from gateway.stores.meter_records import (
     Extended,
     MeterClosed,

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from billing.next_step import FullWindow
+from billing.money.next_step import FullWindow
 from gateway.stores.meter_records import ServiceRecord
 from gateway.stores.records import GrantEnd, KeyRecord, KeyState
 from gateway.stores.redis.keys import shard_of

@@ -4,7 +4,7 @@
 reserve.lua answers with a flat array (see its header): `{1, now, req limit, remaining,
 reset, tok limit, remaining, reset, plan, markup bps, BYOK version}` when admitted, else
 `{0, reason, ...}`.
-Only this module reads that layout; billing/admission.py keeps the pure decisions. The
+Only this module reads that layout; billing/money/admission.py keeps the pure decisions. The
 script held the spend marked up by the account's markup (`marked_up`, the same integers), so
 an admitted call's `held_micros` is that amount, not the worst case the gateway asked for.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.admission import (
+from billing.money.admission import (
     Admitted,
     BalanceRefused,
     Decision,
@@ -25,8 +25,8 @@ from billing.admission import (
     QuotaRefused,
     RateWindow,
 )
-from billing.money import marked_up
-from billing.quotas import WINDOW_BY_CODE, metric_of_code
+from billing.money.micros import marked_up
+from billing.money.quotas import WINDOW_BY_CODE, metric_of_code
 from gateway.stores.records import KeyRecord
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from billing.plans import PlanBook
-from billing.quotas import Quota, metric_code, parse_quotas
-from billing.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
+from billing.money.plans import PlanBook
+from billing.money.quotas import Quota, metric_code, parse_quotas
+from billing.money.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
 from gateway.stores.postgres.window_usage import Usage, window_usage
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of

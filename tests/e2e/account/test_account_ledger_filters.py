@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from billing.reseller import PRIVATE
+from billing.contracts.reseller import PRIVATE
 from tests.e2e.account.test_account_api import call
 from tests.e2e.dashboard.test_dashboard import chat
 from tests.e2e.dashboard.test_dashboard_charts import Scene, scene

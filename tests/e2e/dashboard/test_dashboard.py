@@ -15,7 +15,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from billing.display import usd, usd_exact
+from billing.money.display import usd, usd_exact
 from gateway.stores.redis.keys import shard_of
 from tests.support.billing_client import Biller
 from tests.support.browser_kit import overflow_px, screenshots, sign_in

@@ -10,7 +10,7 @@ import openai
 import pytest
 from playwright.async_api import Page
 
-from billing.display import usd
+from billing.money.display import usd
 from gateway.payments.local_objects import DECLINED
 from tests.e2e.dashboard.test_dashboard import SCOPES, chat
 from tests.e2e.test_grants_api import credit, gateway_now, grants_of

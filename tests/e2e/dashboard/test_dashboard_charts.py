@@ -14,8 +14,8 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from billing.display import usage_label, usd
-from billing.runway import BASIS_DAYS, runway
+from billing.money.display import usage_label, usd
+from billing.trust.runway import BASIS_DAYS, runway
 from gateway.http.dashboard.charts import bucket_start
 from tests.e2e.dashboard.test_dashboard import SCOPES, chat
 from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page
 
-from billing.display import usd, usd_cost
+from billing.money.display import usd, usd_cost
 from gateway.http.dashboard.charts import bucket_start
 from tests.e2e.dashboard.test_dashboard_charts import Scene, scene, when
 from tests.support.browser_kit import Problems, light_and_dark, overflow_px, sign_in

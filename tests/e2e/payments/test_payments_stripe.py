@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from billing.receipts import Seller
+from billing.money.receipts import Seller
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
 from gateway.services.receipts import receipt_of
 from tests.support.billing_client import (

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from billing.grants import Grant
-from billing.quotas import quota_to_json
+from billing.money.quotas import quota_to_json
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.records import PER_SECRET, Row
 

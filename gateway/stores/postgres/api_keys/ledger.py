@@ -11,7 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from billing.grants import Grant
-from billing.quotas import Quota, quota_to_json
+from billing.money.quotas import Quota, quota_to_json
 from gateway.stores.postgres.api_keys import copy as key_copy
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.records import OPERATOR_MINTED, Lineage, Row

@@ -18,11 +18,11 @@
 --       checks the key and account; 'check' runs every check and reserves nothing;
 --       'lease' (the lease's stream last in KEYS) reserves ARGV[23] times the amounts
 --       of ARGV 4-7 at most (a lease:
---       billing/leases.py), fewer where a quarter-like share (ARGV[24], basis points) of
+--       billing/money/leases.py), fewer where a quarter-like share (ARGV[24], basis points) of
 --       a window's or the balance's headroom is less, and none below four: then it answers
 --       {0, 'unleasable'}, as it does for an account in a commitment's period; ARGV[25]
 --       the longest a lease lives (ms);
---       13 end user id ('' or absent = none, '!' = one out of bounds: billing/end_users.py),
+--       13 end user id ('' or absent = none, '!' = one out of bounds: billing/money/end_users.py),
 --       14 how many end users with live budget windows an account may have (with an end
 --       user only); then for a meter (all absent otherwise; 13 and 14 then ''): 15 meter quota code (m.<name>), 16 max quantity, 17 service name,
 --       18 on expiry (c|v), 19 occurred at ms, 20 refuse over quota (1/0), 21 refuse over
@@ -195,20 +195,20 @@ local function undeclared()
 end
 
 -- ceil(x * (10000 + mk) / 10000) in integers exact below 2^53 (x = q * 10000 + rest), the
--- same as billing.money.marked_up.
+-- same as billing.money.micros.marked_up.
 local function marked_up(x)
   if mk == 0 then return x end
   local rest = x % 10000
   return exact((x - rest) / 10000 * (10000 + mk) + math.ceil(rest * (10000 + mk) / 10000))
 end
 
--- A commitment (billing/commitments.py) in its period (`cme`: the period's end, ms): a call
+-- A commitment (billing/contracts/commitments.py) in its period (`cme`: the period's end, ms): a call
 -- whose worst case at the commitment's rate fits what the period's allowance `cma` leaves
 -- above what it drew (`cmu`) and holds (`cmh`) is held against it at that rate; else
 -- `cmt`'s policy (`discount:o|r|b:overage`): overage prices it at the overage rate, refuse
 -- answers a balance refusal `commitment_exhausted`, balance leaves the account's own rate.
 -- Each rate is the markup and the adjustment multiplied, rounded up to whole basis points
--- (billing.commitments.effective_bps). An account without a commitment reads five nil fields.
+-- (billing.contracts.commitments.effective_bps). An account without a commitment reads five nil fields.
 local committed = false
 if a[16] and meter == '' and now < exact(a[16]) then
   if mode == 'lease' then return { 0, 'unleasable' } end
@@ -415,7 +415,7 @@ elseif (a[10] or not postpaid) and (meter == '' or ARGV[21] == '1') then
 end
 if mode == 'check' then return checked() end
 
--- A lease holds `units` times every amount (billing.leases.grant_count: the same rule).
+-- A lease holds `units` times every amount (billing.money.leases.grant_count: the same rule).
 local units = 1
 if mode == 'lease' then
   units = exact(ARGV[23])
@@ -491,7 +491,7 @@ if committed then redis.call('HINCRBY', KEYS[1], 'cmh', strs.s) end
 redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
 if mode == 'lease' then
-  -- Until when a lease may admit (ARGV[25]: billing.leases.MAX_LIFE_MS): a change to the
+  -- Until when a lease may admit (ARGV[25]: billing.money.leases.MAX_LIFE_MS): a change to the
   -- account or the key waits that long when it is still to come (stores/redis/leases.py).
   local lz = int(now + exact(ARGV[25]))
   -- The lease's stream, last in KEYS, made now (empty): its process appends with

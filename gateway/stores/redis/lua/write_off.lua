@@ -5,7 +5,7 @@
 -- entries were allocated to its grants; the caller read the balance's change counter `seq`
 -- before that, with no settlement of the account queued, so an unchanged `seq` here means
 -- nothing moved the balance since and the rest is exact.
--- Never more than the balance reservations do not hold (billing.credit_grants.write_off): the
+-- Never more than the balance reservations do not hold (billing.money.credit_grants.write_off): the
 -- balance never goes negative through a write-off; the rest follows once they settle.
 -- KEYS: 1 account hash, 2 stream, 3 test clock offset
 -- ARGV: 1 request id, 2 account id, 3 grant id, 4 rest micros, 5 seq seen,

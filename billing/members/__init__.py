@@ -1,0 +1,1 @@
+"""Members: domains an organization proves, and SCIM's filters and patches."""

@@ -1,0 +1,1 @@
+"""Usage: exports to billing systems, FOCUS rows, chargeback tags."""
