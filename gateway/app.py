@@ -115,24 +115,24 @@ from gateway.outbound.saml_signin import SamlSignin
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
-from gateway.services.auto_topup import AutoTopups
-from gateway.services.batches import BatchBook
-from gateway.services.byok import ByokKeys
+from gateway.services.contracts.byok import ByokKeys
 from gateway.services.courier import Courier
-from gateway.services.limits import TeamNames
-from gateway.services.lost_debits import LostDebits
-from gateway.services.meter.metered import Metering
-from gateway.services.meter.metering import Meter
-from gateway.services.network_sightings import NetworkSightings
-from gateway.services.next_steps import refusal_state
-from gateway.services.price_changes import PriceDesk
-from gateway.services.prices_at_start import review_at_start, review_plans_at_start
-from gateway.services.receipt_header import ReceiptHeaders
+from gateway.services.keys.service import ServiceResolver
+from gateway.services.metering.batches import BatchBook
+from gateway.services.metering.responses import ResponseBook
+from gateway.services.money.auto_topup import AutoTopups
+from gateway.services.money.limits import TeamNames
+from gateway.services.money.lost_debits import LostDebits
+from gateway.services.money.meter.metered import Metering
+from gateway.services.money.meter.metering import Meter
+from gateway.services.money.next_steps import refusal_state
+from gateway.services.money.settlement import Settlements
+from gateway.services.proof.price_changes import PriceDesk
+from gateway.services.proof.prices_at_start import review_at_start, review_plans_at_start
+from gateway.services.proof.receipt_header import ReceiptHeaders
+from gateway.services.proof.signing_keys import SigningKeys
 from gateway.services.registry import TaskRegistry
-from gateway.services.responses import ResponseBook
-from gateway.services.service_keys import ServiceResolver
-from gateway.services.settlement import Settlements
-from gateway.services.signing_keys import SigningKeys
+from gateway.services.trust.network_sightings import NetworkSightings
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.journal import SettleJournal
@@ -256,12 +256,12 @@ async def _self_restore(app: web.Application) -> AsyncIterator[None]:
 async def _price_versions(app: web.Application) -> AsyncIterator[None]:
     """Register the rate cards debits will name, once at start (never per request), bill
     the approved card and plan markups where the configuration moved them
-    (PRICE_CHANGES_AT_START=review, services/prices_at_start.py; before the restore writes
+    (PRICE_CHANGES_AT_START=review, services/proof/prices_at_start.py; before the restore writes
     hot records), and install the approved price changes before serving. A
     ledger that cannot take them now does not stop the gateway (the loaded card bills):
     debits carry their version anyway, the next start registers the cards (the same
     versions: a version hashes its card), and the price desk's clock installs the changes
-    (services/price_changes.py)."""
+    (services/proof/price_changes.py)."""
     settings, stores = app[SETTINGS], app[STORES]
     added = pricing_terms(settings.providers)[0]
     app[PRICE_DESK] = desk = PriceDesk(

@@ -278,7 +278,7 @@ class ServiceUnavailable(MeterwayError):
 
 class TrialWithheld(PermissionDenied):
     """A sign-up's trial credit was not given, or waits for a card: one class and one
-    message whichever trial check (services/trial_gate.py) held it, so the answer never
+    message whichever trial check (services/trust/trial_gate.py) held it, so the answer never
     tells a farm which check it tripped. Carried in verify's answer, not raised: the
     account is opened either way."""
 

@@ -50,7 +50,7 @@ class Admitted(Value):
         self.plan: Final = plan
         # The account's markup over provider cost (its own, else its plan's)
         self.markup_bps: Final = markup_bps
-        # The account's BYOK version in the hot store (its `bk`; 0 none): services/byok.py
+        # The account's BYOK version in the hot store (its `bk`; 0 none): services/contracts/byok.py
         self.byok_version: Final = byok_version
 
 

@@ -53,9 +53,10 @@ class PricingTable:
     default_output_tokens: int = 32768
     _matched: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False)
     # Calls refused for a model no price serves, by (model, account): counted here, in the
-    # process, and flushed to the ledger by the price desk's clock (services/price_changes.py).
+    # process, and flushed to the ledger by the price desk's clock
+    # (services/proof/price_changes.py).
     _refusals: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
-    # The price books the price desk's clock loads (services/price_changes.py): whose
+    # The price books the price desk's clock loads (services/proof/price_changes.py): whose
     # prices differ from the list, and how.
     books: BookShelf = field(default_factory=BookShelf, compare=False)
 
@@ -85,7 +86,7 @@ class PricingTable:
 
     def install(self, prices: Mapping[str, ModelPrice]) -> None:
         """Serve `prices` by their names from now on: approved price changes, installed
-        between two requests (services/price_changes.py). Names matched against the
+        between two requests (services/proof/price_changes.py). Names matched against the
         catalogue are matched again, so each finds a change made under its model's name."""
         models = self.models
         if not isinstance(models, dict):

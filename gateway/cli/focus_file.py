@@ -12,8 +12,8 @@ from pathlib import Path
 from billing.contracts.statements import InvalidMonth, month_of, parse_month
 from billing.usage.focus import Issuer
 from gateway.config.settings import Settings
-from gateway.services.focus.export import FORMATS, csv_text, focus_pages, parquet_bytes
-from gateway.services.focus.parquet import ParquetUnavailable
+from gateway.services.usage.focus.export import FORMATS, csv_text, focus_pages, parquet_bytes
+from gateway.services.usage.focus.parquet import ParquetUnavailable
 from gateway.stores.connect import open_stores
 from gateway.stores.errors import ArchiveGone
 

@@ -21,8 +21,8 @@ from gateway.ops.ledger_months import (
     retain,
     retention_plan,
 )
-from gateway.services.ledger_seal import seal, verify
-from gateway.services.signing_keys import SigningKeys, new_seed, public_jwk, unb64url
+from gateway.services.proof.ledger_seal import seal, verify
+from gateway.services.proof.signing_keys import SigningKeys, new_seed, public_jwk, unb64url
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
 

@@ -18,8 +18,8 @@ from billing.money.plans import load_plans
 from gateway.cli.client import when
 from gateway.config.settings import Settings
 from gateway.payments.factory import make_payments, make_provider
-from gateway.services.payment.payments import Payments
-from gateway.services.payment.sync import ALREADY, Difference, reconcile, replay
+from gateway.services.money.payment.payments import Payments
+from gateway.services.money.payment.sync import ALREADY, Difference, reconcile, replay
 from gateway.stores.connect import open_stores
 
 RECONCILE_DAYS = 30

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.client import DEFAULT_API_URL, ERROR, OK, TIMEOUT_S
-from gateway.services.call_receipts import RECEIPT_TYP
-from gateway.services.signing_keys import UnverifiedReceipt, read_with_jwks
+from gateway.services.proof.call_receipts import RECEIPT_TYP
+from gateway.services.proof.signing_keys import UnverifiedReceipt, read_with_jwks
 
 KEYS_PATH = "/.well-known/meterway-keys.json"
 

@@ -18,8 +18,8 @@ from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
 from gateway.http.dashboard.keys import SCOPES
 from gateway.ops.rebuild import rebuild
 from gateway.runtime import serve
-from gateway.services.credits import post_credit
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.money.credits import post_credit
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres.migrate import ensure_database
 

@@ -22,22 +22,22 @@ from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
 from gateway.outbound.saml_signin import SamlSignin
 from gateway.payments.local import LocalProvider
-from gateway.services.analytics_freshness import Freshness
 from gateway.services.auth import KeyResolver
-from gateway.services.auto_topup import AutoTopups
-from gateway.services.batches import BatchBook
-from gateway.services.byok import ByokKeys
+from gateway.services.contracts.byok import ByokKeys
 from gateway.services.courier import Courier
-from gateway.services.meter.metered import Metering
-from gateway.services.meter.metering import Meter
-from gateway.services.network_sightings import NetworkSightings
-from gateway.services.payment.payments import Payments
-from gateway.services.price_changes import PriceDesk
-from gateway.services.receipt_header import ReceiptHeaders
-from gateway.services.responses import ResponseBook
-from gateway.services.service_keys import ServiceResolver
-from gateway.services.signing_keys import SigningKeys
-from gateway.services.usage_reads import UsageReads
+from gateway.services.keys.service import ServiceResolver
+from gateway.services.metering.batches import BatchBook
+from gateway.services.metering.responses import ResponseBook
+from gateway.services.money.auto_topup import AutoTopups
+from gateway.services.money.meter.metered import Metering
+from gateway.services.money.meter.metering import Meter
+from gateway.services.money.payment.payments import Payments
+from gateway.services.proof.price_changes import PriceDesk
+from gateway.services.proof.receipt_header import ReceiptHeaders
+from gateway.services.proof.signing_keys import SigningKeys
+from gateway.services.trust.network_sightings import NetworkSightings
+from gateway.services.usage.analytics_freshness import Freshness
+from gateway.services.usage.reads import UsageReads
 from gateway.stores.connect import Stores
 from gateway.stores.journal import SettleJournal
 from gateway.stores.ports import (
@@ -121,7 +121,7 @@ BYOK = web.AppKey("byok", ByokKeys)  # the accounts' own provider keys, read on 
 LEDGER_SEALS = web.AppKey("ledger_seals", LedgerSeals)  # the sealer and its scheduled check
 # Only with an admin key of a provider set: the reconciliation against its reports.
 RECONCILER = web.AppKey("reconciler", Reconciler)
-# Where usage reports read (services/usage_reads.py): the rollups, or ClickHouse caught up.
+# Where usage reports read (services/usage/reads.py): the rollups, or ClickHouse caught up.
 USAGE = web.AppKey("usage", UsageReads)
 EXPORTS: web.AppKey[ExportLedgerPort] = web.AppKey("exports")
 # the settlement stream, read by the operator's system view for its parked settlements

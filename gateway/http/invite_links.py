@@ -15,7 +15,7 @@ from gateway.http.links import BASE, digest
 from gateway.http.return_to import absolute
 from gateway.outbound import signin_mail
 from gateway.outbound.invitation_mail import invitation_message
-from gateway.services.members import ACCEPT_LINK_DAYS
+from gateway.services.members.identity import ACCEPT_LINK_DAYS
 from gateway.stores.records import Row
 
 

@@ -12,8 +12,9 @@ from billing.roles import RoleError, parse_role
 from gateway.errors import Conflict, InvalidRequest
 from gateway.http import audited, bodies, invite_links
 from gateway.http.appkeys import DOMAIN_CLAIMS, MEMBERS
-from gateway.services import domain_claims, mint
-from gateway.services.mint import Creator
+from gateway.services.keys import mint
+from gateway.services.keys.mint import Creator
+from gateway.services.members import domain_claims
 from gateway.stores.errors import DuplicateMember
 from gateway.stores.records import Row
 

@@ -40,8 +40,8 @@ from gateway.http.appkeys import (
 from gateway.http.routing import action_of
 from gateway.outbound.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.auth import KEY_PREFIX, presented_key
-from gateway.services.joining import Joining, Way, join, narrow
-from gateway.services.refusals import PAUSED_MESSAGE
+from gateway.services.members.joining import Joining, Way, join, narrow
+from gateway.services.money.refusals import PAUSED_MESSAGE
 from gateway.stores.records import KeyRecord, Row
 
 ACCOUNT_READ = "account:read"

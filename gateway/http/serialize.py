@@ -22,7 +22,7 @@ def json_object(value: object) -> dict[str, Any]:
 
 def _markup_now(row: Row) -> int | None:
     """The account's own markup in force now: a scheduled one from its effective time, before
-    the price desk's clock folds it in (services/price_changes.py)."""
+    the price desk's clock folds it in (services/proof/price_changes.py)."""
     at = row.get("next_markup_at")
     due = at is not None and at <= datetime.now(UTC)
     return row.get("next_markup_bps") if due else row.get("markup_bps")

@@ -8,7 +8,7 @@ the request) and the rate limits (counted alike for every address) refuse. The l
 the sign-in form's mechanism (`SIGNIN_TICKETS.count`), per client address, per e-mail
 domain, and per address (SIGNIN_LINK_LIMIT_ADDRESS, an inbox's protection).
 
-Opening an account runs the trial's checks (services/trial_gate.py) on what the verifying
+Opening an account runs the trial's checks (services/trust/trial_gate.py) on what the verifying
 request came from: its client's network and its device fingerprint, the sign-up form's
 `mw_device` cookie (a random token the page sets for a year) or, from programs, the
 `Meterway-Device` header.
@@ -49,10 +49,11 @@ from gateway.http.appkeys import (
 from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
 from gateway.outbound import signin_mail, signup_mail
-from gateway.services import domain_claims, trial_gate
 from gateway.services.audit import Actor
-from gateway.services.members import Person
-from gateway.services.signup import Desk, Opened, grant_trial, open_account
+from gateway.services.members import domain_claims
+from gateway.services.members.identity import Person
+from gateway.services.members.signup import Desk, Opened, grant_trial, open_account
+from gateway.services.trust import trial_gate
 
 VERIFY_PATH = f"{BASE}/signup/verify"
 DEVICE_COOKIE, DEVICE_HEADER = "mw_device", "Meterway-Device"

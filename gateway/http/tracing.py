@@ -33,8 +33,8 @@ from gateway.http.span_attributes import spans_of
 from gateway.http.trace_context import DEFERRED, context_of, outgoing, parent_of, trace_id_of
 from gateway.llm.providers import TRACE_HEADERS
 from gateway.outbound.otlp import SpanData
-from gateway.services.batches import LineBilled
-from gateway.services.meter.metered_events import Event, EventResult
+from gateway.services.metering.batches import LineBilled
+from gateway.services.money.meter.metered_events import Event, EventResult
 from gateway.stores.records import Settlement
 from gateway.telemetry import metrics
 
@@ -46,7 +46,7 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 TRACEPARENT: Final = istr("traceparent")
 MAX_SETTLING: Final = 64  # batches settling at once whose lines wait for their debit's span
 # A debit's reply usually comes after its answer went out (the answer waits for the settle
-# to be sent, not for its reply: services/settlement.py): its span waits for it to say what
+# to be sent, not for its reply: services/money/settlement.py): its span waits for it to say what
 # went uncollected, this long at most (a retried or rebooked debit's span leaves without
 # it), and this many at once.
 REPLY_WAIT_NS: Final = 1_000_000_000

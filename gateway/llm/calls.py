@@ -86,7 +86,7 @@ class Call(Value):
         # The provider streams events, the client gets the answer whole
         self.assembled: Final = assembled
         # Sent with the account's own provider key and charged this platform fee in place
-        # of the list price (services/byok.py); None: the operator's key, the list price.
+        # of the list price (services/contracts/byok.py); None: the operator's key, the list price.
         self.byok: Final = byok
 
     @property

@@ -400,7 +400,7 @@ CHAT_TO_CONVERSE_STREAM: Endpoint = replace(
 
 def _realtime_request(body: Body, price: ModelPrice, counter: TokenCounter) -> Sizing:
     """Never called: a Realtime session's responses are sized from its events
-    (services/realtime_meter.py), not from a request body."""
+    (services/metering/realtime_meter.py), not from a request body."""
     raise NotImplementedError("a Realtime response is sized from its session's events")
 
 

@@ -35,7 +35,7 @@ AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embed
 # provider that forwards traces (TRACE_FORWARD_PROVIDERS).
 TRACE_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("trace_headers", default=())
 # The account's own provider keys by upstream, set by the proxy in the request's task for a
-# call made with them (services/byok.py): a call to an upstream named here authenticates
+# call made with them (services/contracts/byok.py): a call to an upstream named here authenticates
 # with the account's key in place of the operator's. A context variable, as TRACE_HEADERS.
 BYOK_KEYS: ContextVar[Mapping[str, str] | None] = ContextVar("byok_keys", default=None)
 

@@ -2,7 +2,7 @@
 must hold and what it costs. A method without an entry is refused by name, like one whose
 entry says so; nothing reaches the operator's server without passing this table.
 
-- `priced`: `tools/call`, held at its tool's price and settled (services/tool_calls.py).
+- `priced`: `tools/call`, held at its tool's price and settled (services/metering/tool_calls.py).
 - `free`: the protocol itself (starting and ending a session, pings, the tool list filtered
   to what the key may call, notifications about the client's own requests): it reaches no
   resource of the server's, so there is nothing to price.

@@ -60,7 +60,7 @@ async def approved_plan_markups(stores: Stores, plans: PlanBook) -> list[str]:
     """PRICE_CHANGES_AT_START=review, for a command that writes hot records from plans.toml:
     each plan bills its approved markup (a plan first seen is recorded at its loaded one), as
     a gateway's start installs them; a line for each plan whose loaded markup waits for its
-    review (a gateway's start files it: services/prices_at_start.py)."""
+    review (a gateway's start files it: services/proof/prices_at_start.py)."""
     markups = stores.plan_markups()
     loaded = {name: plan.markup_bps for name, plan in plans.plans.items()}
     await markups.baseline(loaded)

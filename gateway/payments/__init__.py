@@ -1,1 +1,1 @@
-"""Payment provider adapters behind services/payment/port.py: Stripe and the local one."""
+"""Payment provider adapters behind services/money/payment/port.py: Stripe and the local one."""

@@ -10,10 +10,10 @@ from billing.money.plans import PlanBook
 from gateway.config.settings import Settings
 from gateway.payments.local import LocalProvider
 from gateway.payments.none import NoProvider
-from gateway.services.payment.payments import Payments, PaymentsConfig
-from gateway.services.payment.port import PaymentsProvider
-from gateway.services.signup import Desk
-from gateway.services.trial_gate import card_verified
+from gateway.services.members.signup import Desk
+from gateway.services.money.payment.payments import Payments, PaymentsConfig
+from gateway.services.money.payment.port import PaymentsProvider
+from gateway.services.trust.trial_gate import card_verified
 from gateway.stores.connect import Stores
 
 

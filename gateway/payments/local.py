@@ -2,7 +2,7 @@
 
 Setup, top-up and plan checkout return URLs of pages the gateway itself serves
 (/billing/local/...). Completing a page records provider objects and events exactly as a
-hosted provider would, and the events go through services/payment/events.py, the path a
+hosted provider would, and the events go through services/money/payment/events.py, the path a
 Stripe webhook takes. Card outcomes follow Stripe's test cards, so a demo or a test picks
 its path: 4242... succeeds, 4000000000000002 is declined, 4000002500003155 needs
 authentication (and is declined off-session, as a real card needing 3-D Secure would be).
@@ -36,7 +36,7 @@ from gateway.payments.local_objects import (
     utc_now,
 )
 from gateway.payments.signing import sign, verify_signature
-from gateway.services.payment.port import (
+from gateway.services.money.payment.port import (
     CardOnFile,
     CreditToSend,
     HostedPage,

@@ -7,7 +7,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.services.payment.port import Invoice, PaymentState, RefundState, SubscriptionState
+from gateway.services.money.payment.port import (
+    Invoice,
+    PaymentState,
+    RefundState,
+    SubscriptionState,
+)
 
 SUCCEEDS, DECLINED, NEEDS_AUTH = "4242424242424242", "4000000000000002", "4000002500003155"
 CARDS = {SUCCEEDS: "succeeds", DECLINED: "declined", NEEDS_AUTH: "requires authentication"}

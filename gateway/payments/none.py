@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from billing.contracts.tax import Tax
-from gateway.services.payment.port import (
+from gateway.services.money.payment.port import (
     CardOnFile,
     CreditToSend,
     HostedPage,

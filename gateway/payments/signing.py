@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.services.payment.port import SignatureInvalid
+from gateway.services.money.payment.port import SignatureInvalid
 
 TOLERANCE_S = 300
 

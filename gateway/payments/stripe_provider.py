@@ -31,7 +31,7 @@ from gateway.payments.stripe_wire import (
     when,
 )
 from gateway.scrubbing import kept
-from gateway.services.payment.port import (
+from gateway.services.money.payment.port import (
     CardOnFile,
     CreditToSend,
     HostedPage,

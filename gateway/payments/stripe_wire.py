@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billing.contracts.tax import Tax, from_stripe
-from gateway.services.payment.port import (
+from gateway.services.money.payment.port import (
     CardOnFile,
     Invoice,
     PaymentState,

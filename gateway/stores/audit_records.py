@@ -13,7 +13,7 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class FirstUse:
     """What an idempotency key was first used for: the operation, a hash of its normalized
-    request (services/idempotency.py makes it) and the use in words, for a refusal."""
+    request (services/metering/idempotency.py makes it) and the use in words, for a refusal."""
 
     operation: str
     fingerprint: str

@@ -212,7 +212,7 @@ class Stores:
         return Grants(self.pool)
 
     def idempotency(self) -> Idempotency:
-        """What each idempotency key was first used for (services/idempotency.py)."""
+        """What each idempotency key was first used for (services/metering/idempotency.py)."""
         return Idempotency(self.pool)
 
     def form_tokens(self) -> FormTokens:
@@ -270,7 +270,8 @@ class Stores:
 
     @property
     def pending(self) -> PendingDebits:
-        """Debits a stopping gateway could not settle in Redis (see services/settlement.py)."""
+        """Debits a stopping gateway could not settle in Redis (see
+        services/money/settlement.py)."""
         return PendingDebits(self.ledger.pool)
 
 

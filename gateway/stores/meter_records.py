@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A metered hold's id (`services/meter/metered.py` makes it: kind, the account's shard, a digest).
+# A metered hold's id (`services/money/meter/metered.py` makes it: kind, the account's shard, a
+# digest).
 METERED_ID = re.compile(r"^(mtr|mev)_([0-9]{1,2})_[0-9a-f]{32}$")
 
 

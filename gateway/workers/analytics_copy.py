@@ -6,7 +6,7 @@ The watermark counts one store, the one whose marker it names; each round first 
 store's marker and highest entry id back from it, and a store that is another (a new server,
 database or volume) or lacks what the watermark says it has is emptied, marked anew and
 filled again from the first entry, the reports reading PostgreSQL until it has caught up
-(services/analytics_freshness.py).
+(services/usage/analytics_freshness.py).
 
 It runs under the supervisor; ClickHouse being away is a warning and the next round retries
 the same batch. Nothing on a request's path waits on it: reports read PostgreSQL until the
@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.services.analytics_freshness import lacks
+from gateway.services.usage.analytics_freshness import lacks
 from gateway.stores.ports.analytics import (
     AnalyticsLedgerPort,
     AnalyticsStorePort,

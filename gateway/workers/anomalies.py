@@ -23,7 +23,7 @@ from billing.trust.anomalies import (
     rate_flag,
     repeat_flag,
 )
-from gateway.services import key_pauses
+from gateway.services.trust import key_pauses
 from gateway.stores.ports import HotStorePort
 from gateway.stores.ports.anomalies import AnomaliesPort
 from gateway.stores.records import Row
@@ -97,7 +97,7 @@ class Detector:
 
     async def _new_networks(self, started: datetime) -> list[Row]:
         """The new-network rule over the key networks recorded since the last round (by
-        the gateway processes' batches: services/network_sightings.py)."""
+        the gateway processes' batches: services/trust/network_sightings.py)."""
         rows = await self.anomalies.new_networks(self.networks_since or started - HOUR)
         self.networks_since = started - OVERLAP
         flagged: list[Row] = []

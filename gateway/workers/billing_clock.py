@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from gateway.services.grace import tick
-from gateway.services.payment.payments import Payments
+from gateway.services.money.grace import tick
+from gateway.services.money.payment.payments import Payments
 
 log = logging.getLogger("meterway.payments")
 BILLING_CLOCK_EVERY_S = 60.0

@@ -1,4 +1,5 @@
-"""The commitment keeper: closes each commitment period that has ended (services/commitments.py).
+"""The commitment keeper: closes each commitment period that has ended
+(services/contracts/commitments.py).
 
 Run beside the grant keeper wherever ledger work runs (shown in /readyz as
 `commitment_keeper`). A close is idempotent end to end, so keepers in several processes,
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from gateway.services.commitments import CommitmentPorts, close_due
+from gateway.services.contracts.commitments import CommitmentPorts, close_due
 from gateway.stores.ports import GrantWriteOffPort
 
 log = logging.getLogger("meterway.commitments")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.services.settlement import Settlements
+from gateway.services.money.settlement import Settlements
 from gateway.stores.journal import SettleJournal
 
 log = logging.getLogger("meterway.journal")

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Iterator
 
 from gateway.config.settings import Settings, restore_lock_name
-from gateway.services.commitments import CommitmentPorts
+from gateway.services.contracts.commitments import CommitmentPorts
 from gateway.stores.connect import Stores
 from gateway.workers.commitment_keeper import COMMITMENT_KEEPER_EVERY_S, CommitmentKeeper
 from gateway.workers.grant_keeper import GRANT_KEEPER_EVERY_S, GrantKeeper

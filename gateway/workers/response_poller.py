@@ -11,7 +11,7 @@ import logging
 
 import aiohttp
 
-from gateway.services.responses import Fetch, ResponseBook
+from gateway.services.metering.responses import Fetch, ResponseBook
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.workers.tasks import pause, raise_if_cancelling, running
 

@@ -10,8 +10,8 @@ import logging
 import time
 
 from gateway.config.proof import ProofSettings
-from gateway.services.ledger_seal import Verdict, seal, verify
-from gateway.services.signing_keys import SigningKeys
+from gateway.services.proof.ledger_seal import Verdict, seal, verify
+from gateway.services.proof.signing_keys import SigningKeys
 from gateway.stores.ports.proof import LedgerProofPort
 
 log = logging.getLogger("meterway.ledger")

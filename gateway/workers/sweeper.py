@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from gateway.services.lost_debits import LostDebits
+from gateway.services.money.lost_debits import LostDebits
 from gateway.stores.meter_records import is_metered
 from gateway.stores.ports import PendingDebitsPort, SweptStorePort
 from gateway.stores.ports.hot import CLOSED
@@ -18,7 +18,7 @@ from gateway.stores.records import is_lease, is_money_out
 
 log = logging.getLogger("meterway.sweeper")
 BATCH = 200
-# Closes a money-out hold at its deadline (services/money_out.py's `resolve`, which reads
+# Closes a money-out hold at its deadline (services/money/out.py's `resolve`, which reads
 # the ledger); without one (a sweep with no ledger) such a hold waits for one that has it.
 Resolver = Callable[[int, str], Awaitable[bool]]
 
@@ -60,7 +60,7 @@ async def apply_pending(store: SweptStorePort, pending: PendingDebitsPort) -> in
     """Debit every recorded unsettled call; returns how many were applied. One whose hold is
     gone without its debit (the lease it was admitted under was closed while it was in
     flight, or Redis lost its reservation) is debited late from what is free, as a settle
-    that finds its reservation lost is (services/settlement.py): never dropped."""
+    that finds its reservation lost is (services/money/settlement.py): never dropped."""
     applied = 0
     rebook = LostDebits(store, pending)
     for p in await pending.oldest():

@@ -19,7 +19,7 @@ from billing.money.quotas import parse_quotas
 from gateway.config.settings import DEFAULT_CONFIG_DIR, Settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
 from gateway.stores.connect import open_stores
 from gateway.stores.postgres.migrate import migrate
 

@@ -41,7 +41,7 @@ from billing.contracts.statements import Month
 from billing.usage.focus import Issuer
 from gateway.config.analytics import AnalyticsSettings
 from gateway.ops.ledger_months import add_months, month_of
-from gateway.services.focus.export import csv_text, focus_pages
+from gateway.services.usage.focus.export import csv_text, focus_pages
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.clickhouse.usage import ClickHouseUsage

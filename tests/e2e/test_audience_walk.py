@@ -28,7 +28,7 @@ from billing.contracts.statements import month_of
 from billing.money.micros import format_usd
 from billing.usage.focus import micros_of
 from gateway.http.routing import declared, operation
-from gateway.services.signing_keys import new_seed, unb64url
+from gateway.services.proof.signing_keys import new_seed, unb64url
 from tests.e2e.test_roles import member_session, token
 from tests.support.billing_client import SUCCEEDS
 from tests.support.dashboard_client import signed_in

@@ -36,8 +36,8 @@ from gateway.http.dashboard.form_tokens import holder_of
 from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
 from gateway.http.route_actions import records
 from gateway.http.routing import Route
-from gateway.services import key_pauses
-from gateway.services.members import Person
+from gateway.services.members.identity import Person
+from gateway.services.trust import key_pauses
 from tests.e2e.signup.test_signup_api import code_for, fresh, signup_env
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import token
@@ -554,7 +554,7 @@ async def refund_form(w: World) -> Change:
 
 async def _scim_user(w: World) -> dict[str, Any]:
     """A directory's person: of the organization's proven domain once it proved one (its
-    directory provisions only their people: services/joining.py)."""
+    directory provisions only their people: services/members/joining.py)."""
     claims = await w.gw.app[DOMAIN_CLAIMS].of_account(w.account_id)
     domain = next((c["domain"] for c in claims if c["verified_at"]), "example.com")
     user = f"s-{secrets.token_hex(4)}@{domain}"

@@ -7,7 +7,7 @@ import asyncio
 from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
-from gateway.services.auto_topup import AutoTopups
+from gateway.services.money.auto_topup import AutoTopups
 from tests.support.billing_client import NEEDS_AUTH, Biller, biller, books_balance
 from tests.support.factories import openai_client
 from tests.support.harness import Gateway

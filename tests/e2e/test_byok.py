@@ -17,7 +17,7 @@ import pytest
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
-from gateway.services.byok import ByokKeys
+from gateway.services.contracts.byok import ByokKeys
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.support.factories import Tenant, balance, debits, held, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, BYOK_TEST_KEY, Gateway, running_gateway

@@ -19,8 +19,8 @@ import pytest
 
 from billing.proof.ledger_proof import leaf_hash
 from gateway.config.proof import ProofSettings
-from gateway.services.call_receipts import RECEIPT_TYP
-from gateway.services.signing_keys import (
+from gateway.services.proof.call_receipts import RECEIPT_TYP
+from gateway.services.proof.signing_keys import (
     SigningKeys,
     UnverifiedReceipt,
     b64url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.money.micros import ceil_div
-from gateway.services.commitments import close_due
+from gateway.services.contracts.commitments import close_due
 from tests.e2e.test_commitments import (
     FAR,
     LIST,

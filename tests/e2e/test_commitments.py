@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from billing.money.micros import ceil_div
-from gateway.services.commitments import CommitmentPorts, close_due, close_period
+from gateway.services.contracts.commitments import CommitmentPorts, close_due, close_period
 from tests.e2e.test_invoices import MONTH, SELLER
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import balance, ledger, openai_client, tenant

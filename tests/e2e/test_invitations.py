@@ -15,7 +15,7 @@ from playwright.async_api import Page, async_playwright
 
 from gateway.errors import Conflict, NotFound
 from gateway.http.appkeys import COURIER, DIRECTORY, DOMAIN_CLAIMS, LEDGER, MEMBERS
-from gateway.services.members import Person, accept, choices_of, decline
+from gateway.services.members.identity import Person, accept, choices_of, decline
 from tests.e2e.test_signin_people import (
     CSRF,
     LINK,

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from billing.proof.ledger_proof import Checkpoint
 from gateway.config.proof import proof_settings
-from gateway.services.signing_keys import SigningKeys, new_seed
+from gateway.services.proof.signing_keys import SigningKeys, new_seed
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, store_cli, temp_database
 

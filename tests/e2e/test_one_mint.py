@@ -1,5 +1,5 @@
 """Issue 56's attacks on the ways to make a credential, each through the gateway as a client
-would make it: every path goes through the one mint (gateway/services/mint.py), which needs
+would make it: every path goes through the one mint (gateway/services/keys/mint.py), which needs
 the creator's right and makes nothing wider than its creator, and a minted key's calls count
 in its minter's windows. Each test failed before the mint."""
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.http.appkeys import LEDGER, MEMBERS, SIGNIN_TICKETS
-from gateway.services import device_login
+from gateway.services.keys import device_login
 from tests.e2e.test_key_lineage import call, chat, mint, operator_key, person
 from tests.support.dashboard_client import signed_in
 from tests.support.factories import tenant

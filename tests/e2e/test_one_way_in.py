@@ -1,4 +1,4 @@
-"""One way into an organization and one way out (services/joining.py), tried as an
+"""One way into an organization and one way out (services/members/joining.py), tried as an
 enterprise customer and an attacker would, against a gateway with a SAML identity provider,
 a DNS resolver the test controls and the organization's SCIM directory:
 - a person removed by an owner, or deprovisioned by the directory, is not joined back by a

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.services.focus import parquet
+from gateway.services.usage.focus import parquet
 from tests.support.factories import tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 

@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from gateway.services import key_pauses
+from gateway.services.trust import key_pauses
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import Gateway
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.services.payment.port import ProviderUnavailable
+from gateway.services.money.payment.port import ProviderUnavailable
 from tests.e2e.payments.conftest import stack
 from tests.e2e.test_form_tokens import TOPUP
 from tests.support.billing_client import biller

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
-from gateway.services.payment.events import apply_event
+from gateway.services.money.payment.events import apply_event
 from tests.support.billing_client import (
     DECLINED,
     NEEDS_AUTH,

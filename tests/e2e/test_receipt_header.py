@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway.services import signing_keys as sk
-from gateway.services.call_receipts import RECEIPT_TYP
-from gateway.services.receipt_header import RECEIPT_HEADER, ReceiptHeaders
+from gateway.services.proof import signing_keys as sk
+from gateway.services.proof.call_receipts import RECEIPT_TYP
+from gateway.services.proof.receipt_header import RECEIPT_HEADER, ReceiptHeaders
 from tests.support.factories import anthropic_client, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 

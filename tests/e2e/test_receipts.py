@@ -17,8 +17,8 @@ from pypdf import PdfReader
 
 from billing.money.micros import parse_usd
 from gateway.config.proof import ProofSettings
-from gateway.services.ledger_seal import seal
-from gateway.services.signing_keys import SigningKeys
+from gateway.services.proof.ledger_seal import seal
+from gateway.services.proof.signing_keys import SigningKeys
 from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.e2e.dashboard.test_dashboard_billing import buy_plan, pay, submit_top_up
 from tests.support.browser_kit import low_contrast, overflow_px, screenshots, sign_in, unlabelled

@@ -20,7 +20,7 @@ import pytest
 
 from billing.trust.anomalies import REPEAT_MIN
 from gateway.http.appkeys import NETWORK_SIGHTINGS
-from gateway.services.network_sightings import prompt_digest
+from gateway.services.trust.network_sightings import prompt_digest
 from gateway.workers.anomalies import Detector
 from tests.e2e.test_new_network import debited_and_told, flags_of
 from tests.support.factories import openai_client, tenant

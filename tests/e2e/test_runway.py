@@ -16,7 +16,7 @@ from playwright.async_api import Page
 from billing.money.display import usd
 from gateway.http.appkeys import GRANTS, LEDGER, NOTIFY, USAGE
 from gateway.outbound.notify import WebhookSender
-from gateway.services.runway import Runways
+from gateway.services.trust.runway import Runways
 from gateway.stores.redis.keys import shard_of
 from gateway.workers.notifier import deliver_once, evaluate_once
 from tests.e2e.cli.test_cli_billing import login, meterway

@@ -20,7 +20,7 @@ from billing.money.plans import load_plans
 from gateway.config.settings import Settings, load_settings
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import shard_of

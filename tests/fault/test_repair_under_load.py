@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from gateway.ops.reconcile import Drift, reconcile
-from gateway.services.credits import post_credit
+from gateway.services.money.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.workers.settler import Settler
 from tests.fault.procs import Proc, Tenant, fault_stores, make_tenant, run_command

@@ -17,8 +17,8 @@ import pytest
 
 from gateway.config.analytics import AnalyticsSettings
 from gateway.ops.ledger_months import retain
-from gateway.services.analytics_freshness import Freshness
 from gateway.services.auth import new_id
+from gateway.services.usage.analytics_freshness import Freshness
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.clickhouse.schema import LEDGER_COLUMNS

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from gateway.config.analytics import AnalyticsSettings
-from gateway.services.analytics_freshness import Freshness
 from gateway.services.auth import new_id
+from gateway.services.usage.analytics_freshness import Freshness
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.connect import Stores

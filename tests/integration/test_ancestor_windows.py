@@ -13,7 +13,7 @@ from billing.money.admission import Admitted, QuotaRefused
 from billing.money.quotas import Quota, encode_quotas
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, minted_by_key
 from gateway.stores.redis.keys import shard_of

@@ -11,7 +11,7 @@ from typing import Any
 
 from billing.metering.usage import Usage
 from billing.money.admission import Admitted
-from gateway.services.credits import post_credit
+from gateway.services.money.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.stores.records import GrantEnd, GrantSpec, Settlement
 from gateway.stores.redis.keys import SHARDS

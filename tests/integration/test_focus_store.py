@@ -13,7 +13,7 @@ from billing.contracts.statements import Month
 from billing.usage.focus import Issuer, Row, micros_of
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
-from gateway.services.focus.export import focus_pages
+from gateway.services.usage.focus.export import focus_pages
 from gateway.stores.connect import Stores
 from gateway.stores.errors import ArchiveGone
 from gateway.stores.postgres import partitions

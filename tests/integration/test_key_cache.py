@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from billing.grants import Grant
 from gateway.services.auth import KEY_CACHE_TTL_S, KeyResolver
-from gateway.services.keys import set_key_grant
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.life_cycle import set_key_grant
+from gateway.services.keys.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
 from tests.integration.conftest import make_holder
 

@@ -5,7 +5,7 @@ migration is carried without anyone remembering rotation."""
 from __future__ import annotations
 
 from gateway.services.auth import new_id
-from gateway.services.provisioning import KeySpec, issue_key, new_secret
+from gateway.services.keys.provisioning import KeySpec, issue_key, new_secret
 from gateway.stores.connect import Stores
 from gateway.stores.records import PER_SECRET, Lineage
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from billing.money.admission import KeyRefused
 from billing.trust.anomalies import FLOOR_REQUESTS, HOUR
 from gateway.ops.rebuild import rebuild
-from gateway.services import key_pauses
 from gateway.services.auth import new_id
-from gateway.services.keys import revoke_key
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.life_cycle import revoke_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.trust import key_pauses
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import KeyRecord

@@ -21,12 +21,12 @@ from billing.grants import Grant
 from billing.money.admission import KeyRefused
 from billing.money.quotas import Quota
 from gateway.ops.rebuild import rebuild
-from gateway.services import key_pauses
 from gateway.services.auth import new_id
-from gateway.services.keys import grant_of_key, revoke_key, rotate_key, set_key_grant
-from gateway.services.keys import set_key_quotas as set_quotas
-from gateway.services.provisioning import KeySpec, issue_key
-from gateway.services.teams import assign_key
+from gateway.services.keys.life_cycle import grant_of_key, revoke_key, rotate_key, set_key_grant
+from gateway.services.keys.life_cycle import set_key_quotas as set_quotas
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.keys.teams import assign_key
+from gateway.services.trust import key_pauses
 from gateway.stores.connect import Stores
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import KeyRecord

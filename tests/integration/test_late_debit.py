@@ -15,7 +15,7 @@ from gateway.config.settings import PROVIDERS
 from gateway.errors import RequestInFlight
 from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
-from gateway.services.meter.metering import Meter
+from gateway.services.money.meter.metering import Meter
 from gateway.stores.redis.hotstore import CLOSED, DEBITED_LATE, Settlement
 from gateway.workers.settler import Settler
 from gateway.workers.sweeper import sweep_once

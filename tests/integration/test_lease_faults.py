@@ -52,7 +52,7 @@ async def test_a_retried_append_is_debited_once(stores: Stores) -> None:
 
 async def test_a_retry_after_the_lease_closed_without_it_is_told_closed(stores: Stores) -> None:
     """Its lease was closed (by the sweeper) before the append reached Redis: the settlement
-    is told CLOSED, which services/settlement.py debits late as a lost reservation."""
+    is told CLOSED, which services/money/settlement.py debits late as a lost reservation."""
     store = leasing.leases_on(stores)
     h = await make_holder(stores, credit=1_000_000)
     for n in range(6):
@@ -68,7 +68,7 @@ async def test_a_retry_after_the_lease_closed_without_it_is_told_closed(stores: 
 
 async def test_debits_appended_under_a_lease_redis_lost_are_handed_on(stores: Stores) -> None:
     """Redis lost the lease (a restart without its data) before applying what was appended:
-    each debit is handed to `on_lost` (services/settlement.py debits it late), and the
+    each debit is handed to `on_lost` (services/money/settlement.py debits it late), and the
     orphaned stream is dropped so nothing can apply it twice."""
     store = leasing.leases_on(stores)
     lost: list[str] = []

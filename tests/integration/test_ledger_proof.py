@@ -16,8 +16,8 @@ from billing.proof.ledger_proof import LEAF_COLUMNS
 from gateway.config.proof import ProofSettings
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
-from gateway.services.ledger_seal import seal, verify
-from gateway.services.signing_keys import SigningKeys, new_seed, unb64url
+from gateway.services.proof.ledger_seal import seal, verify
+from gateway.services.proof.signing_keys import SigningKeys, new_seed, unb64url
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
 from tests.integration.conftest import settled_row

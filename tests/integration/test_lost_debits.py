@@ -11,9 +11,9 @@ from typing import Any
 
 from billing.metering.usage import Usage
 from billing.money.admission import Admitted
-from gateway.services.lost_debits import LostDebits
+from gateway.services.money.lost_debits import LostDebits
+from gateway.services.money.settlement import Hold, Settlements
 from gateway.services.registry import TaskRegistry
-from gateway.services.settlement import Hold, Settlements
 from gateway.stores.connect import Stores
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import Settlement

@@ -1,4 +1,4 @@
-"""The one rule for joining and leaving an organization (services/joining.py), as a
+"""The one rule for joining and leaving an organization (services/members/joining.py), as a
 property: random orders of a directory creating, renaming, deprovisioning, deleting and
 reactivating people, owners and the operator inviting and removing them, organizations
 proving and dropping domains (with a join role), owners trying to leave, and people signing
@@ -41,11 +41,11 @@ from gateway.errors import (
     ScimUniqueness,
 )
 from gateway.services.auth import new_id
-from gateway.services.domain_claims import holder_of, may_invite
-from gateway.services.joining import Joining, Way, join, leave, may_accept, narrow
-from gateway.services.provisioning import KeySpec, issue_key
-from gateway.services.scim import people
-from gateway.services.scim.placement import Directory
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.members.domain_claims import holder_of, may_invite
+from gateway.services.members.joining import Joining, Way, join, leave, may_accept, narrow
+from gateway.services.members.scim import people
+from gateway.services.members.scim.placement import Directory
 from gateway.stores.connect import Stores
 from gateway.stores.errors import DomainTaken, DuplicateMember, OnlyOwner
 from gateway.stores.ports.hot import shard_of

@@ -22,8 +22,8 @@ from billing.grants import MCP_SCOPE, PROXY_SCOPES, Grant
 from billing.money.quotas import Quota
 from billing.roles import ROLES, may_grant
 from gateway.errors import PermissionDenied
-from gateway.services.keys import grant_of_key
-from gateway.services.mint import (
+from gateway.services.keys.life_cycle import grant_of_key
+from gateway.services.keys.mint import (
     Creator,
     KeyStores,
     Right,
@@ -35,8 +35,8 @@ from gateway.services.mint import (
     realtime_secret,
     within,
 )
-from gateway.services.provisioning import KeySpec
-from gateway.services.service_keys import SERVICE
+from gateway.services.keys.provisioning import KeySpec
+from gateway.services.keys.service import SERVICE
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, Lineage
 from gateway.stores.redis.records import decode_key_record

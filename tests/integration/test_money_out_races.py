@@ -16,9 +16,9 @@ import contextlib
 from datetime import UTC, datetime
 
 from billing.metering.usage import Usage
-from gateway.services.credits import post_adjustment
-from gateway.services.money_out import ADJUSTMENT, out_hold, resolve
-from gateway.services.plan_change import apply_credit_line
+from gateway.services.money.credits import post_adjustment
+from gateway.services.money.out import ADJUSTMENT, out_hold, resolve
+from gateway.services.money.plan_change import apply_credit_line
 from gateway.stores.connect import Stores
 from gateway.stores.errors import BalanceTooLow, LineTooLow
 from gateway.stores.records import GrantEnd, Settlement

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from billing.money.admission import Admitted
-from gateway.services.credits import post_credit
+from gateway.services.money.credits import post_credit
 from gateway.workers.settler import Settler
 from tests.simulation import checks, steps
 from tests.simulation.run import Outcome, run_seed, seed_stores, template

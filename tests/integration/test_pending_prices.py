@@ -1,4 +1,4 @@
-"""A debit spooled to PostgreSQL while Redis was down (services/settlement.py's drain) lands
+"""A debit spooled to PostgreSQL while Redis was down (services/money/settlement.py's drain) lands
 with the prices that priced it and its end user: the sweeper's apply_pending debits it with the
 same version, provider cost, detail and end user."""
 

@@ -10,7 +10,7 @@ from billing.money.admission import Admitted
 from billing.money.plans import load_plans
 from gateway.config.settings import load_settings
 from gateway.ops.rebuild import rebuild
-from gateway.services.service_keys import issue_service, revoke_service
+from gateway.services.keys.service import issue_service, revoke_service
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.postgres.metering import MeteringLedger

@@ -7,7 +7,7 @@ from __future__ import annotations
 from billing.money.quotas import Quota, encode_quotas
 from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
 from gateway.stores.connect import Stores
 from gateway.stores.redis.keys import shard_of
 from tests.integration.test_rebuild_metering import PLANS

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from billing.money.admission import Admitted
 from gateway.ops.ledger_months import add_months, month_of, retain
 from gateway.ops.rebuild import rebuild
-from gateway.services.credits import post_credit
+from gateway.services.money.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
 from gateway.stores.ports.payments import LedgerMoney

@@ -10,7 +10,7 @@ from billing.metering.usage import Usage
 from billing.money.admission import Admitted
 from billing.money.quotas import Quota
 from billing.money.windows import calendar_period
-from gateway.services.money_out import ADJUSTMENT, out_hold
+from gateway.services.money.out import ADJUSTMENT, out_hold
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import CLOSED, DEBITED, HotStore

@@ -12,9 +12,9 @@ from typing import Any
 
 from billing.metering.usage import Usage
 from billing.money.admission import Admitted
-from gateway.services.lost_debits import LostDebits
+from gateway.services.money.lost_debits import LostDebits
+from gateway.services.money.settlement import ANSWER_BUDGET_S, Hold, Settlements
 from gateway.services.registry import TaskRegistry
-from gateway.services.settlement import ANSWER_BUDGET_S, Hold, Settlements
 from gateway.stores.connect import Stores
 from gateway.stores.journal import SettleJournal, read
 from gateway.stores.records import Journaled, PendingDebit, Settlement

@@ -16,9 +16,9 @@ from gateway.config.signup import SignupSettings
 from gateway.errors import Conflict
 from gateway.ops.rebuild import sync_plans
 from gateway.services.auth import hash_key
-from gateway.services.provisioning import KeySpec, issue_key
-from gateway.services.signup import Desk, decide, grant_trial, open_account
-from gateway.services.trial_gate import Signals, check
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.members.signup import Desk, decide, grant_trial, open_account
+from gateway.services.trust.trial_gate import Signals, check
 from gateway.stores.connect import Stores
 
 PLANS = load_plans(DEFAULT_CONFIG_DIR / "plans.toml")

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from billing.contracts.statements import ARCHIVED, Month, Statement
 from gateway.ops.ledger_months import retain
 from gateway.services.auth import new_id
-from gateway.services.statements import monthly_statement
+from gateway.services.contracts.statements import monthly_statement
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
 from tests.integration.conftest import settled_row

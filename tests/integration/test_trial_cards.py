@@ -10,8 +10,8 @@ import secrets
 
 from billing.trust.signup import Policy, address
 from gateway.config.signup import SignupSettings
-from gateway.services.signup import decide, grant_trial, open_account
-from gateway.services.trial_gate import Signals, card_verified, check
+from gateway.services.members.signup import decide, grant_trial, open_account
+from gateway.services.trust.trial_gate import Signals, card_verified, check
 from gateway.stores.connect import Stores
 from tests.integration.test_signup_once import TRIAL, desk, never_counted
 

@@ -440,7 +440,7 @@ async def test_an_output_files_batch_and_a_settled_debit_round_trip(stores: Stor
 
 
 async def test_reserve_hands_back_the_accounts_byok_version(stores: Stores) -> None:
-    """The account hash's `bk` (services/byok.py) rides every admission back, 0 while the
+    """The account hash's `bk` (services/contracts/byok.py) rides every admission back, 0 while the
     account never changed its own keys; a missing hot record is not created by it."""
     h = await make_holder(stores)
     first = await stores.store.reserve(

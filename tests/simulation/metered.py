@@ -21,11 +21,11 @@ from gateway.config.settings import PROVIDERS
 from gateway.errors import MeterwayError
 from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
-from gateway.services.lost_debits import LostDebits
-from gateway.services.meter.metering import Meter, charge_cap, worst_case_micros
-from gateway.services.realtime_meter import SessionMeter
+from gateway.services.metering.realtime_meter import SessionMeter
+from gateway.services.money.lost_debits import LostDebits
+from gateway.services.money.meter.metering import Meter, charge_cap, worst_case_micros
+from gateway.services.money.settlement import Settlements
 from gateway.services.registry import TaskRegistry
-from gateway.services.settlement import Settlements
 from gateway.stores.records import KeyRecord
 from tests.integration.test_rebuild_metering import PLANS
 from tests.simulation.world import World

@@ -13,9 +13,9 @@ from billing.contracts.commitments import POLICIES, Terms
 from billing.metering.usage import Usage
 from billing.money.admission import Admitted
 from gateway.ops.rebuild import rebuild
-from gateway.services.commitments import CommitmentPorts, close_due, set_commitment
-from gateway.services.credits import post_adjustment, post_credit
-from gateway.services.keys import rotate_key
+from gateway.services.contracts.commitments import CommitmentPorts, close_due, set_commitment
+from gateway.services.keys.life_cycle import rotate_key
+from gateway.services.money.credits import post_adjustment, post_credit
 from gateway.stores.errors import BalanceTooLow
 from gateway.stores.ports.settlement import SettlementLedger
 from gateway.stores.records import GrantSpec, KeyRecord, Settlement
@@ -231,7 +231,7 @@ async def sweep(w: World) -> None:
 async def lease_keep(w: World) -> None:
     """Each process applies what its leased calls appended (those batches that are due, or
     all) and closes leases that stopped admitting; debits appended under a lease Redis lost
-    are debited late (as services/settlement.py's `resettle` does: a tombstone, then the
+    are debited late (as services/money/settlement.py's `resettle` does: a tombstone, then the
     settle)."""
     for proc in w.procs:  # a round as the keeper runs it, or one that applies everything
         await proc.leases.keep(extend=True, due_only=w.rng.random() < 0.5)

@@ -12,9 +12,9 @@ from typing import Any
 
 from billing.money.quotas import Quota
 from gateway.ops.rebuild import sync_plans
-from gateway.services.credits import post_credit
-from gateway.services.meter.metering import Meter
-from gateway.services.provisioning import KeySpec, issue_key
+from gateway.services.keys.provisioning import KeySpec, issue_key
+from gateway.services.money.credits import post_credit
+from gateway.services.money.meter.metering import Meter
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import HotStore

@@ -12,7 +12,7 @@ from gateway.cli.main import _parser
 from gateway.cli.server import COMMANDS
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
 from gateway.payments.local_objects import DECLINED, NEEDS_AUTH, SUCCEEDS
-from gateway.services.grace import tick
+from gateway.services.money.grace import tick
 from tests.support.factories import Tenant, tenant
 from tests.support.harness import Gateway
 

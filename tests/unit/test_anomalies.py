@@ -24,7 +24,7 @@ from billing.trust.anomalies import (
     sample_hours,
     threshold,
 )
-from gateway.services.network_sightings import prompt_digest
+from gateway.services.trust.network_sightings import prompt_digest
 from tests.support.traffic import month
 
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday

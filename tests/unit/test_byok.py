@@ -1,5 +1,5 @@
 """Bring your own key's pure parts (billing/contracts/byok.py) and its encryption
-(services/byok.py):
+(services/contracts/byok.py):
 the platform fee is the exact list price's share plus the fixed fee, rounded up once, never
 above what its reservation holds; a stored key decrypts only for its own row and key."""
 
@@ -22,7 +22,7 @@ from billing.contracts.byok import (
     hint,
 )
 from billing.money.micros import COST_SCALE
-from gateway.services.byok import seal, unseal
+from gateway.services.contracts.byok import seal, unseal
 
 FEES = st.builds(ByokFee, st.integers(0, 10_000), st.integers(0, 1_000_000_000))
 

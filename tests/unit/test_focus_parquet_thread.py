@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from billing.usage.focus import Row
-from gateway.services.focus import parquet
-from gateway.services.focus.export import parquet_bytes
+from gateway.services.usage.focus import parquet
+from gateway.services.usage.focus.export import parquet_bytes
 
 
 async def test_the_parquet_file_is_written_off_the_event_loops_thread(

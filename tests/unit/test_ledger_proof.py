@@ -17,7 +17,7 @@ from billing.proof.ledger_proof import (
 )
 from gateway.config.proof import ProofSettings, proof_settings
 from gateway.config.values import ConfigError
-from gateway.services.signing_keys import SigningKeys, b64url, new_seed, public_jwk, unb64url
+from gateway.services.proof.signing_keys import SigningKeys, b64url, new_seed, public_jwk, unb64url
 
 
 def _rfc6962(leaves: list[bytes]) -> bytes:

@@ -1,11 +1,12 @@
-"""When a sign-in goes straight in and when it shows the page of choices (services/members.py):
+"""When a sign-in goes straight in and when it shows the page of choices
+(services/members/identity.py):
 one obvious way in goes in; anything else is the person's choice, never first come."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.services.members import Choices, Person
+from gateway.services.members.identity import Choices, Person
 from gateway.stores.records import Row
 
 OIDC = Person("p@example.com", "https://idp.example", "sub-1")

@@ -18,10 +18,10 @@ from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
 from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
-from gateway.services import settlement
-from gateway.services.meter.metering import Meter, worst_case_micros
+from gateway.services.money import settlement
+from gateway.services.money.meter.metering import Meter, worst_case_micros
+from gateway.services.money.settlement import Settlements
 from gateway.services.registry import TaskRegistry
-from gateway.services.settlement import Settlements
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports import Reservations
 from gateway.stores.records import KeyRecord, PendingDebit, Settlement

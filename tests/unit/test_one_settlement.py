@@ -1,11 +1,11 @@
-"""Every debit of a reservation goes through the one settlement (services/meter/metering.py's
+"""Every debit of a reservation goes through the one settlement (services/money/meter/metering.py's
 `Meter._debit`, which applies the charge cap): a new path that settles by hand (as batches
 and background responses once did, without the cap) fails here by name.
 
 The allowed places, each with why:
 - the Meter's own entry points (`settle`, `settle_priced`, `settle_fixed`), called from any
   surface: they all end in `_debit`;
-- `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/settlement.py),
+- `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/money/settlement.py),
   which settles a call admitted under a lease by its lease's append (stores/redis/leases.py);
 - the sweeper's retry of a debit that was already priced and capped (workers/sweeper.py);
 - the journal's replay of a settlement `Settlements.settle` journaled, priced and capped
@@ -24,13 +24,13 @@ GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 METER_ENTRY_POINTS = {"settle", "settle_priced", "settle_fixed"}
 # (file, receiver as written) -> why it may call settle directly
 ALLOWED = {
-    ("services/meter/metering.py", "self.settlements"): "Meter._debit, the one settlement",
-    ("services/settlement.py", "self.store"): "Settlements: settle.lua through the port",
+    ("services/money/meter/metering.py", "self.settlements"): "Meter._debit, the one settlement",
+    ("services/money/settlement.py", "self.store"): "Settlements: settle.lua through the port",
     ("stores/redis/hotstore.py", "self.leases"): "the port's settle of a leased call: an append",
     ("workers/sweeper.py", "store"): "a pending debit, priced and capped when it was made",
     ("stores/journal.py", "self.store"): "a journaled settlement, priced and capped when made",
-    ("services/meter/metered.py", "self.holds"): "the metering API's holds (its own rule)",
-    ("services/meter/metered_events.py", "metering.holds"): "the metering API's events",
+    ("services/money/meter/metered.py", "self.holds"): "the metering API's holds (its own rule)",
+    ("services/money/meter/metered_events.py", "metering.holds"): "the metering API's events",
     ("http/metering/routes.py", "request.config_dict[METERING]"): "the metering API route",
     ("http/dashboard/form_tokens.py", "tokens"): "a form token's single use, not money",
 }

@@ -11,7 +11,7 @@ from billing.money.next_step import AccountState, decide
 from billing.money.plans import PlanError, parse_plans
 from billing.money.trials import Trial, parse_trial
 from billing.trust.signup import AddressError, address, blocked
-from gateway.services.device_login import ALPHABET, normal_user_code
+from gateway.services.keys.device_login import ALPHABET, normal_user_code
 
 
 @pytest.mark.parametrize(

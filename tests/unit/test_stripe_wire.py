@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.payments.stripe_wire import event_of, invoice_of, payment_state, tax_of_calculation
-from gateway.services.payment.port import ProviderUnavailable
+from gateway.services.money.payment.port import ProviderUnavailable
 
 
 def _intent(status: str, **kw: Any) -> dict[str, Any]:

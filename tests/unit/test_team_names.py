@@ -1,11 +1,11 @@
 """A team's name for a 429 is read on the refusal path at most once a minute per team, so a
-client hammering its team's quota does not hammer PostgreSQL (services/limits.py)."""
+client hammering its team's quota does not hammer PostgreSQL (services/money/limits.py)."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from gateway.services.limits import TeamNames
+from gateway.services.money.limits import TeamNames
 from gateway.stores.ports import TeamsPort
 
 

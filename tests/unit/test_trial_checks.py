@@ -14,7 +14,7 @@ from billing.trust.signup import address
 from billing.trust.trial_checks import Findings, device_of, farms, network_of, verdict
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError
-from gateway.services.trial_gate import disposable
+from gateway.services.trust.trial_gate import disposable
 from tests.unit.test_settings import GOOD
 
 

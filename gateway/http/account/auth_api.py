@@ -5,7 +5,7 @@ is (`whoami`), a narrower token (`tokens`), and logging out (revoking itself).
 A CLI token is an API key minted for the person, owned by their member: it acts with at
 most their role as it is now (principal.key_principal), expires (CLI_TOKEN_TTL_S), and
 `tokens` mints only within it (and so within the role: the authority rule). Both go through
-the one mint (services/mint.py): login needs a member, `tokens` the caller's `keys:write`;
+the one mint (services/keys/mint.py): login needs a member, `tokens` the caller's `keys:write`;
 a role that may not spend (viewer, billing) gets no proxy scope from either. A token minted
 by a key lives no longer than that key's secret: rotating the key ends it with the grace."""
 
@@ -34,11 +34,11 @@ from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited
 from gateway.http.shared.account_keys import caller_grant, create_key_for, revoke_key_for
 from gateway.llm.calls import parse_json
 from gateway.outbound.signin_mail import LINK_MINUTES
-from gateway.services import device_login
 from gateway.services.audit import Actor
-from gateway.services.members import Person
-from gateway.services.mint import Right
-from gateway.services.provisioning import KeySpec
+from gateway.services.keys import device_login
+from gateway.services.keys.mint import Right
+from gateway.services.keys.provisioning import KeySpec
+from gateway.services.members.identity import Person
 
 DEVICE_PAGE = f"{BASE}/device"
 

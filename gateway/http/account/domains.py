@@ -1,5 +1,5 @@
 """An organization's domains on the account API: an owner claims one, publishes the TXT
-record the answer names, and proves it (services/domain_claims.py says what a proven domain
+record the answer names, and proves it (services/members/domain_claims.py says what a proven domain
 changes). Every change is audited."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gateway.http.principal import require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.outbound.dns_txt import txt_values
-from gateway.services import domain_claims as service
+from gateway.services.members import domain_claims as service
 
 
 async def list_domains(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 """PATCH /v1/account/keys/{key_id}'s body read as the narrowed grant: a subset of the key's
 scopes, an expiry no later. Narrowing only, so anyone who may change the key may do it; the
-keys minted under it are then fitted inside it in the same write (services/keys.py)."""
+keys minted under it are then fitted inside it in the same write (services/keys/life_cycle.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from billing.grants import Grant, GrantTooWide, check_within
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http import bodies
-from gateway.services.keys import grant_of_key
+from gateway.services.keys.life_cycle import grant_of_key
 from gateway.stores.records import Row
 
 FIELDS = ("scopes", "expires_at")

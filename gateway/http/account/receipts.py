@@ -1,5 +1,5 @@
 """GET /v1/account/requests/{request_id}/receipt: a settled call's signed receipt
-(services/call_receipts.py), for the account whose request it is and within the caller's
+(services/proof/call_receipts.py), for the account whose request it is and within the caller's
 reach, as the request's cost page is."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
 from gateway.http.shared.overview import request_cost_within
-from gateway.services.call_receipts import call_receipt
+from gateway.services.proof.call_receipts import call_receipt
 
 NO_KEY = "This gateway signs no receipts: its operator has set no LEDGER_SIGNING_KEY."
 NO_DEBIT = "This request has no debit to give a receipt for."

@@ -63,7 +63,7 @@ from gateway.http.shared.overview import (
 )
 from gateway.http.shared.reports import json_for, ledger_response, usage_response
 from gateway.llm.calls import parse_json
-from gateway.services.keys import (
+from gateway.services.keys.life_cycle import (
     set_key_grant,
 )
 

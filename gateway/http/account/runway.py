@@ -1,5 +1,5 @@
 """GET /v1/account/runway: when the account's credit runs out at its recent rate, or when
-its next automatic top-up is due (services/runway.py); a postpaid account is billed for its
+its next automatic top-up is due (services/trust/runway.py); a postpaid account is billed for its
 use, so no credit runs out and there is no runway."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The operator's commitments: `PUT/GET/DELETE /admin/v1/accounts/{id}/commitment`.
 
 Terms are set in PostgreSQL, then the open period in the account's Redis hash, so the next
-call is drawn down at once (services/commitments.py); every change is audited."""
+call is drawn down at once (services/contracts/commitments.py); every change is audited."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gateway.http.openapi import commitments as doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.commitments import NONE, commitment_ports, iso, shown
 from gateway.llm.calls import parse_json
-from gateway.services import commitments as service
+from gateway.services.contracts import commitments as service
 
 
 async def _account(request: web.Request) -> str:

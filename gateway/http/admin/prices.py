@@ -4,7 +4,7 @@ GET /admin/v1/prices: the rate cards billed now, model by model and tier by tier
 catalogue loaded (`meterway prices diff` compares them with an install). Under
 /admin/v1/prices/changes: a change is proposed (its diff and its preview of the last 30
 days of usage kept with it), then approved or rejected, each audited; an approved one bills
-from its effective time on every gateway (services/price_changes.py). GET
+from its effective time on every gateway (services/proof/price_changes.py). GET
 /admin/v1/prices/unpriced: the models calls were refused for (404) for want of a price, with
 the demand behind them and the price change that would serve them.
 """

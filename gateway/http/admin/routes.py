@@ -57,12 +57,12 @@ from gateway.http.shared.operator_accounts import (
 from gateway.http.shared.reports import ledger_response
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
-from gateway.services import keys as key_service
 from gateway.services.audit import Actor
-from gateway.services.plan_change import (
+from gateway.services.keys import life_cycle as key_service
+from gateway.services.money.plan_change import (
     apply_credit_line,
 )
-from gateway.services.usage_view import window_usage
+from gateway.services.money.usage_view import window_usage
 from gateway.stores.errors import LineTooLow
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import HotBalance, Row

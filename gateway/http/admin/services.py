@@ -17,7 +17,7 @@ from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
-from gateway.services.service_keys import SERVICE_NAME, issue_service, revoke_service
+from gateway.services.keys.service import SERVICE_NAME, issue_service, revoke_service
 from gateway.stores.errors import DuplicateService
 from gateway.stores.records import Row
 

@@ -1,7 +1,7 @@
 """The local provider's hosted pages, under /billing/local: plain HTML, Pay / Fail / Cancel.
 
 Like a hosted provider's pages they are reached by an unguessable id, not by an API key.
-Every completed page yields provider events that go through services/payment/events.py,
+Every completed page yields provider events that go through services/money/payment/events.py,
 the same path a verified Stripe webhook takes.
 """
 
@@ -21,8 +21,8 @@ from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import LOCAL_PAGES, Route, declare
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS
-from gateway.services.payment.events import apply_event
-from gateway.services.payment.port import ProviderEvent
+from gateway.services.money.payment.events import apply_event
+from gateway.services.money.payment.port import ProviderEvent
 
 PREFIX = "/billing/local"
 ENDED = {

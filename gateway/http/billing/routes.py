@@ -1,7 +1,8 @@
 """The /v1/account/billing sub-app: a caller's own billing, for an API key scoped `billing` or
 a signed-in user whose token carries billing:read / billing:setup.
 
-Handlers are thin: the use cases live in services/payment/payments.py and the provider behind them
+Handlers are thin: the use cases live in services/money/payment/payments.py and the provider behind
+them
 is whichever one is configured.
 """
 
@@ -27,7 +28,7 @@ from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.http.shared.payment_answers import not_set_up, provider_error
 from gateway.llm.calls import parse_json
-from gateway.services.payment.port import NotConfigured, ProviderUnavailable
+from gateway.services.money.payment.port import NotConfigured, ProviderUnavailable
 
 PREFIX = "/v1/account/billing"
 NO_SIGNING_KEY = "This gateway signs no receipts: its operator has set no LEDGER_SIGNING_KEY."
@@ -145,7 +146,7 @@ async def auto_topup(request: web.Request) -> web.Response:
 
 
 async def receipt_header(request: web.Request) -> web.Response:
-    """Each call's signed receipt on its own answer (services/receipt_header.py): in this
+    """Each call's signed receipt on its own answer (services/proof/receipt_header.py): in this
     process at once, in every other within RECEIPT_HEADER_REFRESH_S."""
     account, body = _account(request), await _body(request)
     enabled = body.get("enabled")

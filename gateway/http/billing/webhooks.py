@@ -13,8 +13,8 @@ from gateway.errors import InvalidRequest, NotFound, PaymentProviderError
 from gateway.http.appkeys import PAYMENTS
 from gateway.http.openapi import billing as billing_doc
 from gateway.http.routing import Route, declare, unaudited
-from gateway.services.payment.events import apply_event
-from gateway.services.payment.port import ProviderUnavailable, SignatureInvalid
+from gateway.services.money.payment.events import apply_event
+from gateway.services.money.payment.port import ProviderUnavailable, SignatureInvalid
 
 
 async def receive(request: web.Request) -> web.Response:

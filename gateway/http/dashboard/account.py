@@ -1,5 +1,5 @@
 """The Overview page, rendered on the server from what the account API answers: balance,
-limits as gauges, the runway (services/runway.py), spend and tokens over time.
+limits as gauges, the runway (services/trust/runway.py), spend and tokens over time.
 
 Each section calls the function its /v1/account route calls (`account_overview`, the
 directory's usage series as `usage_rows` reads it, `keys_of`) after the same scope check, so

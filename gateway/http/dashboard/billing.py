@@ -1,6 +1,7 @@
 """The Billing page and the Overview's next step, from what /v1/account/billing answers.
 
-Each form calls the use case its /v1/account/billing route calls (services/payment/payments.py):
+Each form calls the use case its /v1/account/billing route calls
+(services/money/payment/payments.py):
 top up, save or change the payment method, the portal, auto top-up, plan change. The
 provider's hosted page (the local provider's /billing/local/..., or Stripe's) is where money
 moves; the dashboard only sends the browser there and shows the result afterwards.
@@ -35,7 +36,7 @@ from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.http.shared.alerts import alerts_of, create_for, delete_for
 from gateway.http.shared.commitments import shown
 from gateway.http.shared.payment_answers import not_set_up, provider_error
-from gateway.services.payment.port import NotConfigured, ProviderUnavailable
+from gateway.services.money.payment.port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"
 PAID_PLAN = "paid_plan"  # the return address of a plan's checkout names the plan

@@ -19,7 +19,7 @@ from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.byok import keys_json, remove_key, set_fee, store_key
 from gateway.http.shared.byok import upstream_of as _upstream
-from gateway.services.byok import KEYED_WIRES
+from gateway.services.contracts.byok import KEYED_WIRES
 
 
 def _keyed(request: web.Request) -> list[str]:

@@ -19,10 +19,10 @@ from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.session import start_member_session as member_session
 from gateway.http.membership import member_json
-from gateway.services import domain_claims
 from gateway.services.audit import Actor
-from gateway.services.joining import Joining, Way, join
-from gateway.services.members import Choices, Person, choices_of, nobody
+from gateway.services.members import domain_claims
+from gateway.services.members.identity import Choices, Person, choices_of, nobody
+from gateway.services.members.joining import Joining, Way, join
 from gateway.stores.records import Row
 
 ATTEMPT_COOKIE = "mw_oidc_state"
@@ -69,7 +69,7 @@ async def land(request: web.Request, person: Person) -> web.HTTPSeeOther:
 async def _joins_by_domain(request: web.Request, person: Person) -> Row | None:
     """Just-in-time membership: an identity provider's user (SAML or OIDC, e-mail verified)
     of a domain whose proven claim names a join role becomes a member, bound at once, if
-    the one rule admits them (services/joining.py: not removed; the same member again when
+    the one rule admits them (services/members/joining.py: not removed; the same member again when
     the provider spells their NameID another way)."""
     if not (person.subject and person.email):
         return None

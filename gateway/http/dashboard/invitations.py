@@ -21,9 +21,9 @@ from gateway.http.dashboard.web import render as render_page
 from gateway.http.membership import member_json
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import INVITEE, SIGN_IN, Route, audits, declare
-from gateway.services import joining
-from gateway.services import members as people
 from gateway.services.audit import Actor
+from gateway.services.members import identity as people
+from gateway.services.members import joining
 from gateway.stores.ports import MembersPort
 from gateway.stores.records import Row
 

@@ -19,7 +19,7 @@ from gateway.http.pdf import Line, text_pdf
 from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare
 from gateway.http.shared.statements import checkpoint_json, newest_checkpoint
-from gateway.services.receipts import receipt_of
+from gateway.services.money.receipts import receipt_of
 from gateway.stores.ports.proof import SealedCheckpoint
 
 

@@ -24,7 +24,7 @@ from gateway.http.dashboard.entry import land
 from gateway.http.dashboard.session import BASE, digest
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
-from gateway.services.members import Person
+from gateway.services.members.identity import Person
 
 if TYPE_CHECKING:  # pysaml2 is imported by the first sign-in (outbound/saml_signin.py)
     from gateway.outbound.saml_sp import SamlServiceProvider

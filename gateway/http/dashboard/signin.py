@@ -29,7 +29,7 @@ from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
 from gateway.outbound import signin_mail
 from gateway.outbound.oidc_client import Attempt, OidcClient
-from gateway.services.members import Person
+from gateway.services.members.identity import Person
 
 ATTEMPT_TTL_S = 600
 LINK_TTL_S = signin_mail.LINK_MINUTES * 60

@@ -19,7 +19,7 @@ from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_co
 from gateway.http.dashboard.web import CONTEXT, render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_UP, Route, audits, declare
-from gateway.services import device_login
+from gateway.services.keys import device_login
 
 DEVICE_S = 365 * 86400  # the sign-up form's device cookie lives a year
 

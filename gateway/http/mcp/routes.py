@@ -5,7 +5,7 @@ names as refused, is answered with a JSON-RPC error naming it and never sent; ev
 needs the key to reach the server (billing/authority.py's `may_reach_server`). `initialize`
 answers with the capabilities the table serves; `tools/list` shows only the tools the key's
 scopes allow (`may_call_tool`) and that have a price. Each `tools/call` is held at its worst
-case, forwarded and settled (gateway/services/tool_calls.py). Every answer passes the one
+case, forwarded and settled (gateway/services/metering/tool_calls.py). Every answer passes the one
 scrubber (`wire.scrubbed`). A refusal is a JSON-RPC error whose `data` is the HTTP error's
 status and body. GET (the server's own stream) is answered 405, as the transport allows:
 nothing reaches a client that was not asked for in a POST.
@@ -43,8 +43,8 @@ from gateway.mcp.methods import (
 )
 from gateway.mcp.sessions import bind, session_secret, unbind
 from gateway.mcp.upstream import SESSION_HEADER, exchange, read_whole
-from gateway.services.mint import mcp_session
-from gateway.services.tool_calls import Answered, ToolCall, metered_call
+from gateway.services.keys.mint import mcp_session
+from gateway.services.metering.tool_calls import Answered, ToolCall, metered_call
 from gateway.stores.records import KeyRecord
 
 PATH = "/mcp/{server}"

@@ -10,8 +10,8 @@ import orjson
 from billing.pricing.meters import MAX_QUANTITY
 from gateway.errors import InvalidRequest
 from gateway.http.whole import json_whole
-from gateway.services.meter.metered import MAX_TTL_S
-from gateway.services.meter.metered_events import Event
+from gateway.services.money.meter.metered import MAX_TTL_S
+from gateway.services.money.meter.metered_events import Event
 
 DEFAULT_TTL_S = 3600
 MAX_BATCH = 1000

@@ -19,8 +19,8 @@ from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import METERED, Route, declare
 from gateway.http.tracing import traced_events
 from gateway.llm.calls import parse_json
-from gateway.services.meter.metered import Authorization, Settled
-from gateway.services.meter.metered_events import report
+from gateway.services.money.meter.metered import Authorization, Settled
+from gateway.services.money.meter.metered_events import report
 from gateway.stores.meter_records import METERED_ID, ServiceRecord
 
 SERVICE = web.RequestKey("service", ServiceRecord)

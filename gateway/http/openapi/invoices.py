@@ -99,7 +99,7 @@ CUSTOMER: Schema = obj(
     group_by=STR,
     email=STR,
 )  # fmt: skip
-# One address or none; surrounding blanks are trimmed (services/invoices.py).
+# One address or none; surrounding blanks are trimmed (services/contracts/invoices.py).
 EMAIL_PATTERN = r"^\s*([^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+)?\s*$"
 # What the handlers take (billing/contracts/invoices.py, billing/contracts/currency.py): a
 # grouping, an ISO 4217 code with a minor unit, a positive exact decimal rate, texts of at

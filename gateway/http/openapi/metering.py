@@ -16,7 +16,7 @@ from gateway.http.openapi.schemas import (
     path_param,
     ref,
 )
-from gateway.services.service_keys import SERVICE_NAME
+from gateway.services.keys.service import SERVICE_NAME
 
 SERVICE: Security = [{"serviceKey": []}]
 SERVICE_KEY_SCHEME = {

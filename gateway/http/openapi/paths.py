@@ -31,7 +31,7 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.services.refunds import CENT
+from gateway.services.money.refunds import CENT
 
 PROXY: Security = [{"apiKey": []}]
 ADMIN: Security = [{"adminKey": []}]

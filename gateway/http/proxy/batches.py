@@ -5,7 +5,7 @@ the 404 an unknown id gets). Scope `batches`.
 Uploading a file reads and prices every line (llm/batch_input.py) before the file goes on
 to the provider, re-serialized from what was priced (never the bytes uploaded); creating a
 batch reserves that worst case at the batch tier's rates; a retrieve or cancel that shows
-the batch ended settles it from its output file (services/batches.py), as does the
+the batch ended settles it from its output file (services/metering/batches.py), as does the
 gateway's own poll. That retrieve and every later one carry the batch's debit, and its
 output file, downloaded here, each billed line's share of it.
 """
@@ -32,7 +32,7 @@ from gateway.llm.calls import parse_json
 from gateway.llm.cost_field import costed_media
 from gateway.llm.uploads import PartRewrite, Upload, part_lines
 from gateway.llm.upstream import Upstream
-from gateway.services.batches import FetchBatch, FetchOutput
+from gateway.services.metering.batches import FetchBatch, FetchOutput
 from gateway.stores.records import KeyRecord, OwnedResponse
 
 PROVIDER = "openai"  # the Batch API is OpenAI's

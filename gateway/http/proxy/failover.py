@@ -22,7 +22,7 @@ from gateway.llm.deployments import RETRY_STATUSES, Upstreams, retry_after_s
 from gateway.llm.http1 import Answer
 from gateway.llm.sending import send
 from gateway.llm.upstream import Upstream
-from gateway.services.settlement import Hold
+from gateway.services.money.settlement import Hold
 
 
 async def open_deployed(

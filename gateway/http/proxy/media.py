@@ -25,7 +25,7 @@ from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_media
 from gateway.llm.http1 import Answer
 from gateway.llm.relay import json_usage
-from gateway.services.settlement import Hold
+from gateway.services.money.settlement import Hold
 
 
 def _cost_headers(cost: int | None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""A proxied call and the account's own provider keys (services/byok.py): which key it is
+"""A proxied call and the account's own provider keys (services/contracts/byok.py): which key it is
 sent with and what it is charged, decided from the process's copy, with no round trip."""
 
 from __future__ import annotations

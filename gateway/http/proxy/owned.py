@@ -7,8 +7,8 @@ from aiohttp import web
 from billing.money.admission import Admitted
 from gateway.http.appkeys import RESPONSE_BOOK
 from gateway.llm.calls import Call
-from gateway.services.meter.metering import worst_case_micros
-from gateway.services.responses import Created
+from gateway.services.metering.responses import Created
+from gateway.services.money.meter.metering import worst_case_micros
 
 
 async def own_response(

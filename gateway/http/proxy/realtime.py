@@ -1,6 +1,6 @@
 """OpenAI's Realtime API through Meterway: `GET /v1/realtime?model=...` upgraded to a
 WebSocket, and `POST /v1/realtime/client_secrets`, the short-lived secret a browser opens it
-with (services/realtime_secrets.py).
+with (services/metering/realtime_secrets.py).
 
 Everything that can be refused is refused before the upgrade, as an HTTP error with the
 usual body: the key (or secret), the `realtime` scope, the model (served, priced, allowed to
@@ -42,10 +42,10 @@ from gateway.llm.calls import booked_price, parse_json
 from gateway.llm.endpoints import REALTIME
 from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS
 from gateway.llm.scrub import operator_scrubber
-from gateway.services import realtime_secrets as secrets
 from gateway.services.auth import hash_key, presented_key
-from gateway.services.mint import realtime_secret
-from gateway.services.realtime_meter import SessionMeter
+from gateway.services.keys.mint import realtime_secret
+from gateway.services.metering import realtime_secrets as secrets
+from gateway.services.metering.realtime_meter import SessionMeter
 from gateway.stores.records import KeyRecord
 
 # Subprotocols answered to a browser: OpenAI's SDKs offer "realtime" with their key.

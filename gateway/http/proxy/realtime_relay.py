@@ -1,5 +1,5 @@
 """One Realtime session's relay: events both ways, each response held before it may start
-and settled when it ends (services/realtime_meter.py).
+and settled when it ends (services/metering/realtime_meter.py).
 
 A client's frame is forwarded unchanged only if it is a JSON event of a type
 llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key may send (`may_send` over
@@ -47,7 +47,7 @@ from gateway.llm.realtime_events import (
     transcription_model,
 )
 from gateway.llm.scrub import ClientScrubber
-from gateway.services.realtime_meter import MAX_HOLDS, SessionMeter
+from gateway.services.metering.realtime_meter import MAX_HOLDS, SessionMeter
 
 log = logging.getLogger("meterway.realtime")
 Upstream = aiohttp.ClientWebSocketResponse

@@ -1,6 +1,6 @@
 """Retrieve, cancel, list input items of and delete a Responses API response, owner only.
 
-The gateway remembers which key created each response (gateway/services/responses.py); any
+The gateway remembers which key created each response (gateway/services/metering/responses.py); any
 other key gets the same 404 as for an id that does not exist. A retrieve or cancel that
 shows a background response finished settles it there; it and every later one carry its cost.
 """

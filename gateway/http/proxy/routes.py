@@ -47,8 +47,8 @@ from gateway.llm.relay import (
     json_usage,
 )
 from gateway.llm.sending import send
-from gateway.services.receipt_header import RECEIPT_HEADER
-from gateway.services.settlement import Hold
+from gateway.services.money.settlement import Hold
+from gateway.services.proof.receipt_header import RECEIPT_HEADER
 from gateway.stores.records import KeyRecord
 
 # Set when the client leaves a stream: the relay stops writing and drains the provider.
@@ -56,7 +56,8 @@ CLIENT_GONE = web.RequestKey("client_gone", asyncio.Event)
 
 
 # The output cap a call was fitted to and sent with, when its worst case did not fit what
-# its caller had left (services/meter/metering.py `_fit`): said in x-meterway-output-cap-fitted.
+# its caller had left (services/money/meter/metering.py `_fit`): said in
+# x-meterway-output-cap-fitted.
 FITTED = web.RequestKey("output_fitted", int)
 
 
@@ -185,7 +186,7 @@ def _limits(settings: Settings) -> StreamLimits:
 
 def _receipt(p: Proxying, hold: Hold) -> str | None:
     """The call's signed receipt, for an account that asked for one on its answers
-    (services/receipt_header.py); None otherwise, or when nothing was debited."""
+    (services/proof/receipt_header.py); None otherwise, or when nothing was debited."""
     receipts, settled, a = p.receipts, hold.settled, hold.admitted
     if receipts is None or settled is None or not receipts.wanted(a.account_id):
         return None

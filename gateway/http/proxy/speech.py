@@ -22,7 +22,7 @@ from gateway.http.proxy.provider_answers import read_answer
 from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer
 from gateway.llm.sse import SSEParser
-from gateway.services.settlement import Hold
+from gateway.services.money.settlement import Hold
 
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",

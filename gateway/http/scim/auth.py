@@ -16,8 +16,8 @@ from gateway.http.audited import ACTOR
 from gateway.http.routing import action_of
 from gateway.services import audit
 from gateway.services.auth import presented_key
-from gateway.services.scim.placement import Directory
-from gateway.services.scim.tokens import account_of
+from gateway.services.members.scim.placement import Directory
+from gateway.services.members.scim.tokens import account_of
 
 ACCOUNT = web.RequestKey("scim_account", str)
 

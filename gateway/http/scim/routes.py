@@ -1,7 +1,7 @@
 """/scim/v2's routes: Users and Groups (list and filter, .search, create, read, replace,
 PATCH, delete) and the discovery documents, each answered as RFC 7644 says (application/
 scim+json, an ETag of the resource's version, If-Match refused with 412 when it names an
-older one). Every change writes its audit record; the use cases live in services/scim/."""
+older one). Every change writes its audit record; the use cases live in services/members/scim/."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from gateway.http.routing import Route, audits, declare, unaudited
 from gateway.http.scim.auth import ACCOUNT, base_url, directory, scim_auth
 from gateway.http.whole import INT64_MAX, json_whole, parse_whole
 from gateway.llm.calls import parse_json
-from gateway.services.scim import discovery, groups, people
-from gateway.services.scim.placement import Placed
-from gateway.services.scim.resources import (
+from gateway.services.members.scim import discovery, groups, people
+from gateway.services.members.scim.placement import Placed
+from gateway.services.members.scim.resources import (
     Query,
     group_json,
     listed,
@@ -30,7 +30,7 @@ from gateway.services.scim.resources import (
     user_json,
     version_of,
 )
-from gateway.services.scim.resources import query_of as read_query
+from gateway.services.members.scim.resources import query_of as read_query
 from gateway.stores.records import Row
 
 CONTENT = "application/scim+json"

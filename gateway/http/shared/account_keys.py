@@ -36,14 +36,14 @@ from gateway.http.principal import (
     Principal,
 )
 from gateway.http.serialize import key_json, key_use_json
-from gateway.services.keys import (
+from gateway.services.keys.life_cycle import (
     grant_of_key,
     revoke_key,
     rotate_key,
     set_key_quotas,
 )
-from gateway.services.mint import Creator, KeyStores, Right, mint_key
-from gateway.services.provisioning import KeySpec
+from gateway.services.keys.mint import Creator, KeyStores, Right, mint_key
+from gateway.services.keys.provisioning import KeySpec
 from gateway.stores.records import Lineage, Row, minted_by_key
 
 
@@ -73,7 +73,7 @@ async def caller_grant(request: web.Request, who: Principal) -> Grant:
 
 
 async def creator_of(request: web.Request, who: Principal) -> Creator:
-    """The caller as a creator of credentials (services/mint.py): what it holds, the rights
+    """The caller as a creator of credentials (services/keys/mint.py): what it holds, the rights
     its scopes (and, for a person, membership) give, and what a key it makes inherits."""
     rights = set(who.scopes)
     if who.kind == "user" and who.member_id:
@@ -136,7 +136,7 @@ async def create_key_for(
     right: Right = Right.KEY,
     token: bool = False,
 ) -> dict[str, Any]:
-    """Mint a key for the caller (services/mint.py: within what it holds, under its
+    """Mint a key for the caller (services/keys/mint.py: within what it holds, under its
     lineage); the answer carries the secret, shown once. A `token` (/v1/auth/tokens) a
     key mints ends with that key's secret."""
     app = request.config_dict

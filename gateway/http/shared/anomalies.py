@@ -18,7 +18,7 @@ from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import own_key
 from gateway.http.shared.overview import show_cost
 from gateway.llm.calls import parse_json
-from gateway.services import key_pauses
+from gateway.services.trust import key_pauses
 from gateway.stores.records import Row
 
 

@@ -19,7 +19,7 @@ from gateway.http.openapi import byok as doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.byok import KEYED_WIRES
+from gateway.services.contracts.byok import KEYED_WIRES
 from gateway.stores.records import Row
 
 

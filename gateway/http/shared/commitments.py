@@ -1,6 +1,6 @@
 """An account's commitment as the operator API, the account API and the dashboard show it:
 its terms, the open period with what it drew and holds now (the account's Redis fields),
-and its past periods (services/commitments.py)."""
+and its past periods (services/contracts/commitments.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 
 from billing.contracts.commitments import TERM_FIELDS, allowance
 from gateway.http.appkeys import LEDGER, STORE, STORES
-from gateway.services import commitments as service
+from gateway.services.contracts import commitments as service
 from gateway.stores.ports.commitments import tranches_of
 from gateway.stores.records import Row
 

@@ -18,7 +18,7 @@ from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
-from gateway.services.idempotency import idempotent, revocation_use
+from gateway.services.metering.idempotency import idempotent, revocation_use
 from gateway.stores.ports import HotStorePort
 from gateway.stores.records import GrantEnd, GrantSpec, Row
 
@@ -96,7 +96,7 @@ async def revoke_grant(
     """Revoke a grant: its rest is written off by an `expire` entry within seconds (what
     open reservations hold is written off once they settle). The grant, and whether this
     call revoked it (repeating it is a no-op). With `idem`, the key names this revocation
-    only (services/idempotency.py)."""
+    only (services/metering/idempotency.py)."""
     app = request.config_dict
     raw_id = str(parse_whole(raw_id, "grant_id", minimum=1))  # before the key records it
     if idem is None:

@@ -21,7 +21,7 @@ from gateway.http.serialize import account_json, key_use_json
 from gateway.http.shared.reports import query_text, usage_response
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
-from gateway.services import joining
+from gateway.services.members import joining
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.records import Row
 

@@ -24,7 +24,7 @@ from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.end_user_budgets import set_end_user_budget, set_key_budget
+from gateway.services.money.end_user_budgets import set_end_user_budget, set_key_budget
 from gateway.stores.records import Row
 
 

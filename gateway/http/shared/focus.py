@@ -18,7 +18,7 @@ from gateway.http.appkeys import FOCUS, SETTINGS
 from gateway.http.openapi import focus as focus_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
-from gateway.services.focus.export import (
+from gateway.services.usage.focus.export import (
     CUSTOMER_COLUMNS,
     FORMATS,
     MEDIA_TYPES,
@@ -27,7 +27,7 @@ from gateway.services.focus.export import (
     for_customer,
     parquet_bytes,
 )
-from gateway.services.focus.parquet import ParquetUnavailable
+from gateway.services.usage.focus.parquet import ParquetUnavailable
 from gateway.stores.errors import ArchiveGone
 
 

@@ -50,9 +50,9 @@ from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
 from gateway.outbound import fx_rates, vies
-from gateway.services import invoice_sending
-from gateway.services import invoices as service
-from gateway.services.payment.port import InvoiceNotSent, NotConfigured, ProviderUnavailable
+from gateway.services.contracts import invoice_sending
+from gateway.services.contracts import invoices as service
+from gateway.services.money.payment.port import InvoiceNotSent, NotConfigured, ProviderUnavailable
 from gateway.stores.records import Row
 
 

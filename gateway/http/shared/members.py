@@ -26,8 +26,8 @@ from gateway.http.openapi import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.llm.calls import parse_json
-from gateway.services.joining import leave, narrow
-from gateway.services.mint import Creator, invitation
+from gateway.services.keys.mint import Creator, invitation
+from gateway.services.members.joining import leave, narrow
 from gateway.stores.records import Row
 
 

@@ -1,7 +1,7 @@
 """Money an operator moves by hand: credits and adjustments, for the admin API and the
 dashboard's Operators pages alike.
 
-Each is posted once per idempotency key (services/idempotency.py): a key reused for another
+Each is posted once per idempotency key (services/metering/idempotency.py): a key reused for another
 operation or body is a 409 naming the key and its first use (a credit's amount and account),
 so a client that mixed up its keys learns which request it collided with.
 """
@@ -26,11 +26,11 @@ from gateway.http.shared.credit_grants import live_grant
 from gateway.http.shared.payment_answers import not_set_up
 from gateway.http.whole import json_whole, refused
 from gateway.llm.calls import parse_json
-from gateway.services.credits import Posted, post_adjustment, post_credit
-from gateway.services.idempotency import adjustment_use, credit_use, idempotent, refund_use
-from gateway.services.payment.payments import Payments
-from gateway.services.payment.port import NotConfigured, ProviderUnavailable
-from gateway.services.refunds import Refunded, refund_topup
+from gateway.services.metering.idempotency import adjustment_use, credit_use, idempotent, refund_use
+from gateway.services.money.credits import Posted, post_adjustment, post_credit
+from gateway.services.money.payment.payments import Payments
+from gateway.services.money.payment.port import NotConfigured, ProviderUnavailable
+from gateway.services.money.refunds import Refunded, refund_topup
 from gateway.stores.errors import BalanceTooHigh, BalanceTooLow, DuplicateCredit
 from gateway.stores.records import GrantSpec
 
@@ -133,7 +133,7 @@ async def adjust_account(
     request: web.Request, account_id: str, amount: object, idem: str, reason: str
 ) -> tuple[dict[str, Any], bool]:
     """A signed correction with its reason, once per idempotency key; money out may take
-    at most what the account has (services/credits.py says why)."""
+    at most what the account has (services/money/credits.py says why)."""
     words = "'amount_micros' must be a non-zero integer (negative takes money out)."
     amount = json_whole(amount, "amount_micros", minimum=-MAX_EXACT, maximum=MAX_EXACT, words=words)
     idem = _own_key(idem)

@@ -12,16 +12,16 @@ from gateway.http import audited, bodies
 from gateway.http.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
 from gateway.http.serialize import key_json
 from gateway.http.shared import directory as admin_directory
-from gateway.services import mint
 from gateway.services.auth import new_id
-from gateway.services.idempotency import idempotent, plan_use
-from gateway.services.mint import KeyStores, Right, mint_key
-from gateway.services.plan_change import (
+from gateway.services.keys import mint
+from gateway.services.keys.mint import KeyStores, Right, mint_key
+from gateway.services.keys.provisioning import KeySpec
+from gateway.services.metering.idempotency import idempotent, plan_use
+from gateway.services.money.plan_change import (
     apply_plan,
     put_account_row,
 )
-from gateway.services.provisioning import KeySpec
-from gateway.services.usage_view import window_usage
+from gateway.services.money.usage_view import window_usage
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.records import Row
 

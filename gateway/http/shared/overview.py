@@ -22,9 +22,9 @@ from gateway.http.principal import (
     Principal,
 )
 from gateway.http.serialize import account_json
-from gateway.services.limits import limits_of
-from gateway.services.request_cost import RequestCost, request_cost
-from gateway.services.usage_view import window_usage
+from gateway.services.money.limits import limits_of
+from gateway.services.money.request_cost import RequestCost, request_cost
+from gateway.services.money.usage_view import window_usage
 from gateway.stores.ports.hot import shard_of
 
 NO_REQUEST = "No settled request with this id on your account (yet)."

@@ -4,7 +4,7 @@ alike: the provider's failure, or payments not set up."""
 from __future__ import annotations
 
 from gateway.errors import PaymentProviderError, PaymentsNotSetUp
-from gateway.services.payment.port import ProviderUnavailable
+from gateway.services.money.payment.port import ProviderUnavailable
 
 
 def provider_error(exc: ProviderUnavailable) -> PaymentProviderError:

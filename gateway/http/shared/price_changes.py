@@ -1,5 +1,5 @@
 """A price change as the operator API and the operator's Prices page show and decide it: one
-JSON shape, one approval and one rejection (services/price_changes.py decides: a second
+JSON shape, one approval and one rejection (services/proof/price_changes.py decides: a second
 approver, the named move, the lead), each recorded in the audit log as `price_change.VERB`."""
 
 from __future__ import annotations

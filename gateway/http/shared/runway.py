@@ -1,4 +1,4 @@
-"""An account's runway as the API and the dashboard read it (services/runway.py)."""
+"""An account's runway as the API and the dashboard read it (services/trust/runway.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiohttp import web
 from billing.trust.runway import Runway
 from gateway.errors import NotFound
 from gateway.http.appkeys import GRANTS, LEDGER, PAYMENTS, STORE, STORES, USAGE
-from gateway.services.runway import Runways
+from gateway.services.trust.runway import Runways
 
 POSTPAID = "Postpaid: you are billed for what you use, so no credit runs out."
 UNKNOWN = "The balance is unknown until the operator rebuilds Redis, so there is no forecast."

@@ -16,8 +16,8 @@ from gateway.http.appkeys import LEDGER, SCIM
 from gateway.http.openapi import scim as scim_doc
 from gateway.http.principal import require
 from gateway.http.routing import Route, audits, declare
-from gateway.services.mint import Creator, operator
-from gateway.services.scim.tokens import issue
+from gateway.services.keys.mint import Creator, operator
+from gateway.services.members.scim.tokens import issue
 from gateway.stores.records import Row
 
 SCIM_TOKEN = authority.SCIM_TOKEN.scope or ""

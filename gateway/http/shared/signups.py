@@ -1,7 +1,7 @@
 """The operator's side of sign-up: the list of sign-ups (pending first to decide) and the
 decision, e-mailed to the person. Approving serves the account's keys from the next
 request and gives its plan's trial; rejecting keeps them refused (403 account_rejected).
-And the suspected farms (services/trial_gate.py), whose trials one action takes back
+And the suspected farms (services/trust/trial_gate.py), whose trials one action takes back
 through the grants' own revocation (an audited `grant.revoke` and an `expire` entry each)."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import revoke_grant
 from gateway.llm.calls import parse_json
 from gateway.outbound import signin_mail, signup_mail
-from gateway.services import trial_gate
-from gateway.services.signup import decide
+from gateway.services.members.signup import decide
+from gateway.services.trust import trial_gate
 from gateway.stores.records import Row
 
 STATUSES = ("pending", "active", "rejected")

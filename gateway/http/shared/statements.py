@@ -32,7 +32,7 @@ from gateway.http.appkeys import STATEMENTS, STORES
 from gateway.http.openapi import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
-from gateway.services.statements import monthly_statement
+from gateway.services.contracts.statements import monthly_statement
 from gateway.stores.ports.proof import SealedCheckpoint
 
 log = logging.getLogger(__name__)

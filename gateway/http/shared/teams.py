@@ -18,7 +18,7 @@ from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_loos
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import json_object
 from gateway.llm.calls import parse_json
-from gateway.services.teams import assign_key, set_team_quotas
+from gateway.services.keys.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
 from gateway.stores.records import Row
 

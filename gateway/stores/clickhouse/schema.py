@@ -75,7 +75,7 @@ TAG_HOURLY_KEYS = (
 _WINDOW = "non_replicated_deduplication_window = 10000"
 MARKER = "meterway_target"
 # Emptied when the store is filled again: the marker first (a report reading meanwhile
-# finds it gone, services/analytics_freshness.py), then the rows and their rollups.
+# finds it gone, services/usage/analytics_freshness.py), then the rows and their rollups.
 FILLED = (MARKER, "ledger", "usage_hourly", "usage_tag_hourly")
 
 

@@ -49,7 +49,7 @@ LOW_BALANCE = 4
 # in micros times UNCOLLECTED: `reply // UNCOLLECTED`; its own uncollected row says the same.
 UNCOLLECTED = 8
 
-# Set by the one settlement (services/settlement.py) for the task that runs a settle: the
+# Set by the one settlement (services/money/settlement.py) for the task that runs a settle: the
 # store resolves it once the settle's command is handed to the kernel on its way to Redis, so
 # the answer goes out after the command and before its reply. A store that cannot tell
 # resolves nothing: the settlement then waits for the reply (or its error), as before.
@@ -236,7 +236,7 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
     async def set_key_paused(self, shard: int, key_id: str, paused: bool) -> None:
         """Pause an active key (refused `key_paused` from the next request on, on every
         gateway process) or make it active again. The caller holds a revoked key revoked
-        (services/key_pauses.py)."""
+        (services/trust/key_pauses.py)."""
         ...
 
     async def key_is_live(self, shard: int, key_id: str) -> bool:

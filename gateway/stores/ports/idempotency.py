@@ -9,7 +9,7 @@ from gateway.stores.audit_records import FirstUse
 
 class IdempotencyPort(Protocol):
     """What a key was first used for, per account; the shared check is
-    services/idempotency.py."""
+    services/metering/idempotency.py."""
 
     async def claim(self, account_id: str, key: str, use: FirstUse) -> FirstUse | None:
         """Record `use` as the key's first use unless it has one; None when this call

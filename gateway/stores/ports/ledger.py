@@ -98,7 +98,7 @@ class LedgerPort(Protocol):
         as applied in the same transaction, and so is the credit's grant (`grant`, a paid
         one by default; a refund's `refund_of` names the credit whose grant it returns to).
         `hold` is awaited under the account's lock before a new entry is written (never
-        for a replay): money taken out is held there (services/money_out.py), and what it
+        for a replay): money taken out is held there (services/money/out.py), and what it
         raises (BalanceTooLow) writes nothing."""
         ...
 

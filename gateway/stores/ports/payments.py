@@ -1,5 +1,6 @@
 """Billing profiles, payment outcomes, applied provider events and refund claims: what the
-payment use cases (`services/payment/payments.py` and its family) ask of their store, and the values
+payment use cases (`services/money/payment/payments.py` and its family) ask of their store, and the
+values
 crossing it. `stores/postgres/payments.py` and `refund_claims.py` implement it.
 """
 

@@ -1,5 +1,5 @@
 """Usage sums by bucket, as every report reads them (the PostgreSQL rollups, or ClickHouse's
-hourly rollup when it is configured and caught up: services/usage_reads.py chooses)."""
+hourly rollup when it is configured and caught up: services/usage/reads.py chooses)."""
 
 from __future__ import annotations
 

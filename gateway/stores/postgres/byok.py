@@ -1,5 +1,5 @@
 """Bring-your-own-key's rows (migration 103, `stores/ports/byok.py`): read whole by every
-gateway process on a clock (services/byok.py), written by the account and operator APIs,
+gateway process on a clock (services/contracts/byok.py), written by the account and operator APIs,
 never read on a proxied call's path."""
 
 from __future__ import annotations

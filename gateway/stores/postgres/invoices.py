@@ -47,8 +47,8 @@ _KEYS = {
     "key": ("coalesce(l.key_id, '')", "coalesce(k.name, l.key_id, '')"),
     "tag": ("coalesce(l.tags->>$6, '')", "coalesce(l.tags->>$6, '')"),
 }
-# A prepaid commitment's credit at a period's open (its key, services/commitments.py) is what
-# the customer buys: charged, so its amount is counted with the sign of a debit.
+# A prepaid commitment's credit at a period's open (its key, services/contracts/commitments.py) is
+# what the customer buys: charged, so its amount is counted with the sign of a debit.
 _PREPAID = f"(l.kind = 'credit' AND l.idempotency_key LIKE '{ENTRY_KEY_PREFIX}%:prepaid')"
 _SECTION = (
     f"CASE WHEN {_PREPAID} THEN 'commitment' ELSE CASE l.kind WHEN 'debit' THEN 'usage'"

@@ -1,5 +1,5 @@
 """Which accounts asked for each call's signed receipt on its answer (migration 098): read
-whole by every gateway process on a clock (services/receipt_header.py), never per request."""
+whole by every gateway process on a clock (services/proof/receipt_header.py), never per request."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ class RefundClaims:
     ) -> RefundClaim:
         """Claim `amount` of a payment of `paid_micros` for `key`, if that much is left.
         `hold` is awaited under the payment's lock before a new claim is written: the
-        refund's money is held there (services/money_out.py); what it raises claims nothing."""
+        refund's money is held there (services/money/out.py); what it raises claims nothing."""
         with map_postgres_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 await _lock(conn, account_id, payment_id)

@@ -107,7 +107,7 @@ class Leases:
         self.on_low_balance: Any = None  # told the account id when an apply says so
         # Told (request id, account id, shard, key id, settlement) of each debit appended
         # under a lease Redis no longer has (lost with its data, or closed by a sweeper
-        # while this process could not reach it): services/settlement.py debits it late
+        # while this process could not reach it): services/money/settlement.py debits it late
         # unless it is queued or written already. None: it goes undebited, logged.
         self.on_lost: Any = None
 
@@ -225,7 +225,7 @@ class Leases:
         """Append the settlement (the first try), or append it unless Redis has it (a
         retry). DEBITED; DEBITED_LATE when its lease was closed before its first try
         (debited from what is free); CLOSED when a retry finds the lease closed without it
-        (an earlier try may have landed: services/settlement.py debits it late unless its
+        (an earlier try may have landed: services/money/settlement.py debits it late unless its
         debit is queued or written)."""
         lease, i, o, held, tried = self._requests[request_id]
         if lease.closed:  # closed under it (a stop, a sweeper): nothing of it appended
@@ -248,7 +248,7 @@ class Leases:
             return DEBITED
         if not tried:  # the lease was closed first: nothing of this call is in Redis
             return await self._late(lease, request_id, s)
-        return CLOSED  # an earlier try may have landed: services/settlement.py looks
+        return CLOSED  # an earlier try may have landed: services/money/settlement.py looks
 
     def append_again_form(self, request_id: str, s: Settlement) -> tuple[str, str, str, str] | None:
         """What any process's retry of this request's append writes (lease_settle.lua): its

@@ -5,7 +5,7 @@ free and the hold are one atomic step, so racing reservations can never spend th
 A hold is a reservation record (records.py) in the account's shard under an id made from
 what it is for (`out_<shard>_<hash>`), so `held`, held.lua and the sweeper see it; its
 purpose rides in the record's trailing metadata, for the resolver that settles a hold its
-writer left (services/money_out.py).
+writer left (services/money/out.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 
 from billing.money.receipts import Seller
 from gateway.http.appkeys import AUTO_TOPUPS, PAYMENTS
-from gateway.services.receipts import receipt_of
+from gateway.services.money.receipts import receipt_of
 from tests.support.billing_client import (
     Biller,
     biller,

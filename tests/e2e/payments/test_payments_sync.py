@@ -12,8 +12,8 @@ import pytest
 from billing.dates import human
 from gateway.http.appkeys import PAYMENTS
 from gateway.payments.local import LocalProvider
-from gateway.services.payment.events import apply_payment
-from gateway.services.payment.port import PaymentState
+from gateway.services.money.payment.events import apply_payment
+from gateway.services.money.payment.port import PaymentState
 from tests.support.billing_client import biller, books_balance, credits, payments_cli
 from tests.support.harness import Gateway
 

@@ -3,7 +3,7 @@ but the secret's own (PER_SECRET), the columns read from the catalogue, so one a
 migration adds is copied too without anyone remembering rotation
 (tests/integration/test_key_copy.py). The live keys minted under a key: by it, by any
 secret it was rotated from, or by one of those keys, at any depth. And a key's grant with
-those of the keys under it, written together when it changes (services/keys.py)."""
+those of the keys under it, written together when it changes (services/keys/life_cycle.py)."""
 
 from __future__ import annotations
 

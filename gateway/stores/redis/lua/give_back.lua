@@ -1,6 +1,6 @@
 -- Drop a money-out hold (take.lua) whose money did not leave: what it held is free again.
 -- Only its resolver calls this, under the PostgreSQL lock its entry is written under, once
--- it knows the entry was not (services/money_out.py). Idempotent: no hold, nothing changes.
+-- it knows the entry was not (services/money/out.py). Idempotent: no hold, nothing changes.
 -- KEYS: 1 account hash, 2 the shard's reservations hash, 3 reservation deadlines zset
 -- ARGV: 1 hold id
 -- Reply: the micros given back (0: there was no such hold).

@@ -4,7 +4,7 @@
 -- KEYS: 1 reservations hash, 2 the lease's stream, 3 the lease's seen set
 -- ARGV: 1 lease id, 2 request id, 3 the entry (lease_apply.lua's `m`)
 -- Reply: 1 appended or found (it is debited, once), 0 the lease is closed without it (the
---        caller debits it late, as a reservation Redis lost: services/settlement.py).
+--        caller debits it late, as a reservation Redis lost: services/money/settlement.py).
 if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return 1 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 local prefix = ARGV[2] .. '|'

@@ -32,7 +32,7 @@
 -- 'u', owner '<account>:<end user>'. An end user not yet live (none of its counters alive)
 -- is refused {0, 'end_users_full', limit, plan, now} while the account has ARGV[14] live.
 -- A key's state `st`: 'a' active, 'r' revoked, 'p' paused after a spend anomaly (refused
--- 'key_paused' until its owner lifts it: gateway/services/key_pauses.py).
+-- 'key_paused' until its owner lifts it: gateway/services/trust/key_pauses.py).
 -- A key's team (`tm`) and the team's quotas (`tq`, copied to each of its keys' hashes) are
 -- read with the key: its counters are scope 't', owner the team.
 -- A key minted by a key (`an`: the minting key's id and its ancestors', nearest first) is
@@ -44,7 +44,7 @@
 -- all see what the call may be charged. A meter is priced by its operator: never marked up.
 -- A reviewed markup change scheduled for the account (`mkn` from `mka` ms) replaces `mk`
 -- from that instant of this script's clock, the reservation's: every process switches at once.
--- The account hash's `bk` is its BYOK version (services/byok.py; absent = 0), handed back
+-- The account hash's `bk` is its BYOK version (services/contracts/byok.py; absent = 0), handed back
 -- so a process whose copy of the account's own provider keys is older refuses the call.
 -- The account hash's `cme`..`cmt` are its commitment's open period (see below; their
 -- Python home: stores/redis/commitments.py): a call it funds is held there too and priced

@@ -1,0 +1,1 @@
+"""Trust: key pauses, network sightings, runway, the trial gate."""

@@ -1,0 +1,1 @@
+"""Usage: where reports read (ClickHouse or PostgreSQL) and how fresh, FOCUS exports (focus/)."""
