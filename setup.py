@@ -20,7 +20,7 @@ from setuptools import setup
 
 HOT_PATH = [
     "billing/money/admission.py",
-    "billing/contracts/byok.py",
+    "billing/pricing/byok.py",
     "billing/metering/encodings.py",
     "billing/metering/final_event.py",
     "billing/metering/finish.py",

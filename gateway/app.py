@@ -1,5 +1,8 @@
 """The composition root: create_app(settings) builds every client and background task.
 
+Kept whole: the composition root wires every room in one place; each room's own wiring lives
+in that room.
+
 Serve, the CLI commands and the tests all open their stores through `stores.connect`
 (`open_stores`); a test may hand `create_app` another opener, and `Meter`, `KeyResolver`
 and the workers take their stores as parameters, so each can be given a fake.

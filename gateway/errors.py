@@ -1,5 +1,8 @@
 """Every client-visible failure, one class each, with its status and error type.
 
+Kept whole: the one exception tree, drawn below and declared after it, one short class per
+client-visible error: a reader sees every status and type at once.
+
     MeterwayError
     ├── InvalidRequest         400 invalid_request_error
     │   ├── VerificationFailed 400 verification_failed (a sign-up's code or link is wrong)

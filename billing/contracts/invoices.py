@@ -33,7 +33,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 
 from billing.contracts.currency import exact_minor, minor_units, round_half_up, show, to_minor
-from billing.contracts.tax import Tax
+from billing.money.tax import Tax
 
 SECTIONS = ("usage", "adjustment", "commitment", "applied", "credit", "refund", "expired")
 # the lines the subtotal and the tax are of (the module docstring says what each holds)

@@ -1,5 +1,8 @@
 """The words of each audit action (billing/proof/audit_words.py makes the sentence): what a
-record's before and after say, in dollars and names, from its `Said`."""
+record's before and after say, in dollars and names, from its `Said`.
+
+Kept whole: a table, one short phrase per audit action.
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from billing.contracts.commitments import period_after
+from billing.contracts import period_after
 from billing.money.credit_grants import Grant, draw_order
 from billing.money.display import quota_label, usd
 from billing.money.micros import BPS

@@ -3,7 +3,7 @@ device fingerprint is stored as, the one verdict a sign-up's checks reach, and t
 suspected farms (sign-ups sharing a card, a network or a mailbox) an operator reviews.
 
 The checks themselves need counts and look-ups (gateway/services/trust/trial_gate.py takes them);
-what they decide, and how sign-ups group, is here. The mailbox is `billing/trust/signup.py`'s
+what they decide, and how sign-ups group, is here. The mailbox is `billing/members/signup.py`'s
 normalized address (a +tag and Gmail's dots folded): it groups sign-ups and limits trials,
 and never decides who a person is.
 """

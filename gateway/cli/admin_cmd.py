@@ -2,6 +2,8 @@
 end-user budgets, teams, plans, markups, usage, monthly statements; opening accounts, keys
 and members are in console_cmd.py).
 
+Kept whole: one command tree mirroring the operator API, one short function per command.
+
 Same conventions as `meterway billing`; the admin key comes from ~/.config/meterway/admin-key
 or $METERWAY_ADMIN_KEY, never from the command line.
 """

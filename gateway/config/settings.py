@@ -1,5 +1,8 @@
 """Settings, read once at start-up into a frozen object.
 
+Kept whole: every setting is read and checked in one place, once; its parts (payments,
+providers, sign-up, traces...) are modules of their own.
+
 Environment variables win over the optional TOML file given with --config; every value is
 cast and validated here so a bad setting fails the boot with one clear line.
 """
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from billing.contracts.tax import InvalidTaxTable, TaxTable, read_table
+from billing.money.tax import InvalidTaxTable, TaxTable, read_table
 from billing.roles import ROLES
 from gateway.config import values as v
 from gateway.config.analytics import AnalyticsSettings, analytics_settings

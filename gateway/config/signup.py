@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from billing.trust.signup import POLICIES, Policy
+from billing.members.signup import POLICIES, Policy
 from gateway.config import values as v
 from gateway.config.values import ConfigError
 

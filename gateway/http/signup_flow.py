@@ -23,7 +23,7 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
-from billing.trust.signup import Address, AddressError, address, blocked
+from billing.members.signup import Address, AddressError, address, blocked
 from billing.trust.trial_checks import device_of, network_of
 from gateway.errors import (
     DomainClaimed,

@@ -14,10 +14,10 @@ from typing import Any, Final, final
 
 import orjson
 
-from billing.contracts.byok import ByokFee
 from billing.metering.tokens import TokenCounter
 from billing.pricing import Deployment, ModelPrice, PricingTable
 from billing.pricing.books import BookError
+from billing.pricing.byok import ByokFee
 from billing.values import Value, replace
 from gateway.config.providers import BODIES
 from gateway.errors import BookInexact, InvalidRequest, ModelNotFound, PermissionDenied

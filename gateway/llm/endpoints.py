@@ -1,5 +1,8 @@
 """The metered routes as values: chat, completions, embeddings, moderations, responses,
-Anthropic messages, images and audio."""
+Anthropic messages, images and audio.
+
+Kept whole: the table of metered routes, one value each, with the readers they share.
+"""
 
 from __future__ import annotations
 

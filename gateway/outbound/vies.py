@@ -4,7 +4,7 @@ with `{"countryCode", "vatNumber"}`, answering `{"valid": true|false, ...}`.
 
 Asked only when an operator sets a customer's tax id, through the egress-checked client
 (outbound/egress.py), never on a call's path. python-stdnum has already checked the number's
-format and check digit (billing/contracts/tax.py); VIES says whether it is in use.
+format and check digit (billing/money/tax.py); VIES says whether it is in use.
 """
 
 from __future__ import annotations

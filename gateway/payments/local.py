@@ -1,5 +1,8 @@
 """The local payments provider: deterministic, offline, and shaped like a hosted provider.
 
+Kept whole: one implementation of the payment port, with the pages its checkout serves, as a
+hosted provider's would be.
+
 Setup, top-up and plan checkout return URLs of pages the gateway itself serves
 (/billing/local/...). Completing a page records provider objects and events exactly as a
 hosted provider would, and the events go through services/money/payment/events.py, the path a
@@ -15,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.contracts.tax import Tax
 from billing.money.plans import PlanBook
+from billing.money.tax import Tax
 from gateway.payments.local_objects import (
     BRAND,
     CARDS,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NoReturn
 
-from billing.contracts.tax import Tax
+from billing.money.tax import Tax
 from gateway.services.money.payment.port import (
     CardOnFile,
     CreditToSend,

@@ -1,5 +1,8 @@
 """The Stripe adapter: the only module that imports `stripe`.
 
+Kept whole: the one module that imports `stripe`, one method per call of the payment port;
+the wire's shapes are stripe_wire.py.
+
 Amounts cross as cents (1 cent = 10,000 micros). Every object carries the Meterway account id
 in its metadata (customer, PaymentIntent, subscription), so an event can be tied to an account
 by re-fetching its object, never by trusting the event body. Subscription items are sent as
@@ -15,8 +18,8 @@ from typing import Any
 
 import stripe
 
-from billing.contracts.tax import Tax
 from billing.money.plans import PlanBook
+from billing.money.tax import Tax
 from gateway.config.return_urls import with_params
 from gateway.payments.stripe_wire import (
     MICROS_PER_CENT,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing.contracts.tax import Tax, from_stripe
+from billing.money.tax import Tax, from_stripe
 from gateway.services.money.payment.port import (
     CardOnFile,
     Invoice,

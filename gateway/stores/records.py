@@ -1,6 +1,9 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Plain values that cross the store ports, free of any client library.
 
+Kept whole: the values crossing the ports have one home, so both adapters and every service
+agree on them.
+
 Services and handlers see these, never a Redis reply or an asyncpg Record, so a fake store
 in a unit test returns exactly what the real one does.
 """

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from billing.contracts.invoices import InvalidInvoice, Invoice, LedgerGroup, Party, lines_of
 from billing.contracts.statements import month_of
-from billing.contracts.tax import Tax
+from billing.money.tax import Tax
 from gateway.stores.connect import Stores
 from tests.integration.conftest import settled_row
 

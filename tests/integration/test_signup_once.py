@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+from billing.members.signup import address
 from billing.money.admission import Admitted, KeyRefused
 from billing.money.plans import load_plans
-from billing.trust.signup import address
 from gateway.config.settings import DEFAULT_CONFIG_DIR
 from gateway.config.signup import SignupSettings
 from gateway.errors import Conflict

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from billing.trust.signup import Policy, address
+from billing.members.signup import Policy, address
 from gateway.config.signup import SignupSettings
 from gateway.services.members.signup import decide, grant_trial, open_account
 from gateway.services.trust.trial_gate import Signals, card_verified, check

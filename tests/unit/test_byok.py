@@ -1,4 +1,4 @@
-"""Bring your own key's pure parts (billing/contracts/byok.py) and its encryption
+"""Bring your own key's pure parts (billing/pricing/byok.py) and its encryption
 (services/contracts/byok.py):
 the platform fee is the exact list price's share plus the fixed fee, rounded up once, never
 above what its reservation holds; a stored key decrypts only for its own row and key."""
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.contracts.byok import (
+from billing.money.micros import COST_SCALE
+from billing.pricing.byok import (
     ByokFee,
     FeeInvalid,
     KeyShapeInvalid,
@@ -21,7 +22,6 @@ from billing.contracts.byok import (
     checked_key,
     hint,
 )
-from billing.money.micros import COST_SCALE
 from gateway.services.contracts.byok import seal, unseal
 
 FEES = st.builds(ByokFee, st.integers(0, 10_000), st.integers(0, 1_000_000_000))

@@ -66,7 +66,7 @@ def table() -> list[tuple[str, frozenset[str] | None]]:
     """The rows of ARCHITECTURE.md's room table, top to bottom: (room, may import), None
     for "anything"."""
     rows = []
-    for line in ARCHITECTURE.read_text().splitlines():
+    for line in section("Rooms, and who may import whom"):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("| `") or len(cells) < 3:
             continue
@@ -80,6 +80,14 @@ def table() -> list[tuple[str, frozenset[str] | None]]:
 @functools.cache
 def parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text())
+
+
+def section(title: str) -> list[str]:
+    """The lines of ARCHITECTURE.md's `## title` section."""
+    text = ARCHITECTURE.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else len(text)].splitlines()
 
 
 def imports(path: Path) -> Iterator[str]:
@@ -267,3 +275,95 @@ def test_no_import_circle_of_more_than_one_module() -> None:
 def test_a_circle_is_seen() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles({"a": {"b"}, "b": set()}) == []
+
+
+# Capabilities (ARCHITECTURE.md, "Capabilities"): one name, a room of that name in billing/
+# and in gateway/services/ where the layer has it. The base ones use no other capability; any
+# capability may use them; another capability is used only through its package face (the
+# names its __init__.py exports), never a module inside it.
+LAYERS = ("billing", "gateway.services")
+
+
+def capability_table() -> dict[str, bool]:
+    """Capability -> whether it is a base one, from ARCHITECTURE.md's table."""
+    found = {}
+    for line in section("Capabilities"):
+        if line.startswith("| `"):
+            cell = line.strip("|").split("|")[0]
+            found[re.findall(r"`([^`]+)`", cell)[0]] = "(base)" in cell
+    return found
+
+
+def capability_rooms() -> set[str]:
+    return {
+        path.parent.name
+        for layer in LAYERS
+        for path in ROOT.joinpath(*layer.split(".")).glob("*/__init__.py")
+    }
+
+
+def capability_of(module: str) -> tuple[str, bool] | None:
+    """(capability, whether `module` is its face) for a module inside a capability room."""
+    for layer in LAYERS:
+        if module.startswith(layer + "."):
+            parts = module[len(layer) + 1 :].split(".")
+            if ROOT.joinpath(*layer.split("."), parts[0], "__init__.py").exists():
+                return parts[0], len(parts) == 1
+    return None
+
+
+def capability_break(importer: str, imported: str, base: frozenset[str]) -> str | None:
+    """Why `importer` may not import `imported`, or None."""
+    mine, theirs = capability_of(importer), capability_of(imported)
+    if mine is None or theirs is None or mine[0] == theirs[0] or theirs[0] in base:
+        return None
+    if mine[0] in base:
+        return f"{importer}: {mine[0]} is a base capability and uses no other ({imported})"
+    if not theirs[1]:
+        return f"{importer} reaches inside {theirs[0]} ({imported}): use its package face"
+    return None
+
+
+def test_a_capability_uses_another_only_through_its_face() -> None:
+    base = frozenset(name for name, is_base in capability_table().items() if is_base)
+    graph = module_graph()
+    broken = sorted(
+        why
+        for module, targets in graph.items()
+        for target in targets
+        if (why := capability_break(module, target, base)) is not None
+    )
+    assert broken == []
+
+
+def test_every_capability_room_is_in_the_table() -> None:
+    table = capability_table()
+    assert capability_rooms() == set(table), "ARCHITECTURE.md's capabilities and the rooms differ"
+    assert {name for name, is_base in table.items() if is_base} == {"money", "metering", "pricing"}
+
+
+def test_a_capability_break_is_seen() -> None:
+    base = frozenset({"money", "metering", "pricing"})
+    assert capability_break(
+        "gateway.services.trust.runway", "billing.contracts.commitments", base
+    ) == (
+        "gateway.services.trust.runway reaches inside contracts (billing.contracts.commitments):"
+        " use its package face"
+    )
+    assert capability_break("gateway.services.trust.runway", "billing.contracts", base) is None
+    assert capability_break("billing.money.plans", "billing.trust", base) is not None
+    assert capability_break("billing.trust.runway", "billing.money.micros", base) is None
+    assert capability_break("gateway.services.money.out", "gateway.services.audit", base) is None
+
+
+LONG = 400  # lines: a module over this says why it is kept whole, in its first lines
+
+
+def test_a_long_module_says_why_it_is_kept_whole() -> None:
+    silent = sorted(
+        str(path.relative_to(ROOT))
+        for path in [*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]
+        if len(lines := path.read_text().splitlines()) > LONG
+        and not any("Kept whole:" in line for line in lines[:30])
+    )
+    assert silent == []

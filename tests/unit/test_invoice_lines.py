@@ -1,4 +1,4 @@
-"""billing/contracts/invoices.py and billing/contracts/tax.py: lines from the ledger's groups,
+"""billing/contracts/invoices.py and billing/money/tax.py: lines from the ledger's groups,
 the one rounding rule, the tax rule (VAT by country, reverse charge) and credit notes."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from billing.contracts.invoices import (
     text_lines,
     unit_price,
 )
-from billing.contracts.tax import (
+from billing.money.tax import (
     REVERSE_CHARGE,
     InvalidTaxTable,
     Tax,

@@ -1,4 +1,4 @@
-"""Sign-up's pure rules (billing/trust/signup.py): what one address is, blocked domains, a plan's
+"""Sign-up's pure rules (billing/members/signup.py): what one address is, blocked domains, a plan's
 trial, the next step of a pending account, and a `meterway login` user code as typed."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.members.signup import AddressError, address, blocked
 from billing.money.next_step import AccountState, decide
 from billing.money.plans import PlanError, parse_plans
 from billing.money.trials import Trial, parse_trial
-from billing.trust.signup import AddressError, address, blocked
 from gateway.services.keys.device_login import ALPHABET, normal_user_code
 
 

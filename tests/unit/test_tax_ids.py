@@ -1,4 +1,4 @@
-"""A customer's tax id, checked by python-stdnum (billing/contracts/tax.py): only a valid VAT
+"""A customer's tax id, checked by python-stdnum (billing/money/tax.py): only a valid VAT
 number of the customer's own member state makes a sale reverse charged, whatever was stored."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.contracts.tax import (
+from billing.money.tax import (
     REVERSE_CHARGE,
     InvalidTaxId,
     checked_tax_id,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.trust.signup import address
+from billing.members.signup import address
 from billing.trust.trial_checks import Findings, device_of, farms, network_of, verdict
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError

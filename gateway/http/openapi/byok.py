@@ -3,7 +3,7 @@ view of who holds one and the platform fee."""
 
 from __future__ import annotations
 
-from billing.contracts.byok import MAX_FEE_BPS, MAX_FIXED_MICROS, MAX_KEY_CHARS, MIN_KEY_CHARS
+from billing.pricing.byok import MAX_FEE_BPS, MAX_FIXED_MICROS, MAX_KEY_CHARS, MIN_KEY_CHARS
 from gateway.http.openapi.paths import ADMIN, USER
 from gateway.http.openapi.schemas import (
     QUERY_TEXT,

@@ -1,6 +1,9 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The proxied routes: authenticate, reserve, forward, relay, settle.
 
+Kept whole: a proxied call's one path (authenticate, reserve, forward, relay, settle),
+compiled as one module.
+
 Postgres is never awaited here: the reservation is one Redis round trip and the ledger row
 is queued by the settle script for the settler to write.
 """

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from billing.contracts.byok import ByokFee, FeeInvalid, KeyShapeInvalid, checked_fee, checked_key
+from billing.pricing.byok import ByokFee, FeeInvalid, KeyShapeInvalid, checked_fee, checked_key
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import BYOK, SETTINGS, STORES

@@ -2,7 +2,11 @@
 details, issues an account's invoice of a month and a credit note for an invoice, and reads
 them; an organization reads its own (`statements:read`: owners, admins, billing; a key with
 a billing scope), as JSON, or as a PDF (`format=pdf`, or Accept: application/pdf).
-Each issue and each change of details is audited."""
+Each issue and each change of details is audited.
+
+Kept whole: one surface's handlers for one document family, each short, sharing their
+parsing.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from billing.contracts.invoices import (
     text_lines,
 )
 from billing.contracts.statements import InvalidMonth, parse_month
-from billing.contracts.tax import InvalidTaxId, vat_country
+from billing.money.tax import InvalidTaxId, vat_country
 from gateway.errors import (
     Conflict,
     InvalidRequest,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from billing.contracts.byok import NO_FEE, ByokFee, hint
+from billing.pricing.byok import NO_FEE, ByokFee, hint
 from billing.values import replace
 from gateway.errors import ByokKeyRejected, ByokNotSetUp, InvalidRequest
 from gateway.llm.calls import Call

@@ -24,8 +24,8 @@ from billing.contracts.invoices import (
     paid_from_balance,
 )
 from billing.contracts.statements import Month
-from billing.contracts.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
 from billing.money.receipts import Seller
+from billing.money.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
 from gateway.services.money.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
 from gateway.stores.ports.invoices import OpenDraw

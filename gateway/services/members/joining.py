@@ -27,7 +27,7 @@ from enum import StrEnum
 from billing.grants import MCP_SCOPE, PROXY_SCOPES
 from billing.roles import may_spend
 from gateway.errors import DomainClaimed, DomainOutside, LastOwner, MemberConflict, MemberRemoved
-from gateway.services.keys.life_cycle import grant_of_key, revoke_key, set_key_grant
+from gateway.services.keys import grant_of_key, revoke_key, set_key_grant
 from gateway.services.members.domain_claims import holder_of, taken
 from gateway.stores.errors import DuplicateMember, OnlyOwner
 from gateway.stores.ports import DomainClaimsPort, HotStorePort, LedgerPort, MembersPort

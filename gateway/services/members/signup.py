@@ -14,8 +14,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from billing.members.signup import Address, Policy
 from billing.money.plans import PlanBook
-from billing.trust.signup import Address, Policy
 from gateway.errors import Conflict, SigninFailed
 from gateway.services.auth import new_id
 from gateway.services.members.joining import Joining, Way, join

@@ -1,6 +1,9 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Holding a reservation while its request is served, and settling it whatever Redis does.
 
+Kept whole: one state machine (hold, settle, retry, rebook) whose every path must meet the
+same guarantees; split, its cases would hide from each other.
+
 - While a request is served its reservation is kept alive (a heartbeat pushes the deadline),
   so the sweeper never voids a slow reader's stream. One timer beats for every hold in the
   process, rather than a task and a timer created and cancelled on every request.

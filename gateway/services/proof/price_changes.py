@@ -1,6 +1,9 @@
 """Price changes reviewed before they bill: propose (diff and preview), approve, reject, and
 the install every gateway process runs on a clock (docs/concepts/prices.md).
 
+Kept whole: one review's life (propose, preview, approve, reject, install) over one table of
+states.
+
 An approved change is installed in the process's pricing table ahead of its effective time
 (PRICE_CHANGE_LEAD_S is at least one PRICE_CHANGE_POLL_S) as a dated period of each model's
 price, so the card that bills a call is the one in force at its admission (the reservation's
@@ -56,7 +59,11 @@ from gateway.errors import (
     PriceChangeTooSoon,
     SecondApproverRequired,
 )
-from gateway.services.contracts import price_books
+from gateway.services.contracts import (
+    checked_book_change,
+    install_book_change,
+    review_book_change,
+)
 from gateway.services.money.plan_change import put_account_row
 from gateway.stores.errors import LedgerRejected, StoreError
 from gateway.stores.ports import HotStorePort
@@ -136,7 +143,7 @@ class PriceDesk:
     ) -> dict[str, Any]:
         """The change's diff and its preview over the last PREVIEW_DAYS of debits."""
         if is_book_change(document):
-            return await price_books.review(self, document, effective_at)
+            return await review_book_change(self, document, effective_at)
         markup = self._markup(document)
         if markup is not None:
             return await self._markup_review(markup, effective_at)
@@ -243,7 +250,7 @@ class PriceDesk:
         if plan_markup is not None:
             return await self._approve_plan_markup(row, plan_markup, by)
         if is_book_change(row["document"]):
-            await price_books.checked(self, row["document"], row["effective_at"])
+            await checked_book_change(self, row["document"], row["effective_at"])
         else:
             self._scheduled(row["document"], row["effective_at"])  # still prices
         decided = await self.changes.decide(change_id, "approved", by)
@@ -394,7 +401,7 @@ class PriceDesk:
         await self.register(due)
         if due:
             self.table.install(due)
-        await price_books.install(self, rows)
+        await install_book_change(self, rows)
 
     async def register(self, prices: Mapping[str, ModelPrice]) -> None:
         """The new cards in price_versions before they bill, so `prices explain` finds them."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from billing.contracts.commitments import allowance, terms_from
+from billing.contracts import allowance, terms_from
 from billing.money.credit_grants import Grant
 from billing.money.quotas import Quota
 from billing.trust.runway import (

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import disposable_email_domains
 
-from billing.trust.signup import Address
+from billing.members import Address
 from billing.trust.trial_checks import Findings, Hold, farms, verdict
 from gateway.config.signup import SignupSettings
-from gateway.services.members.signup import TRIAL_REASON, Desk, grant_trial
+from gateway.services.members import TRIAL_REASON, Desk, grant_trial
 from gateway.services.money.credits import Posted
 from gateway.stores.records import Row
 

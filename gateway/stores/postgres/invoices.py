@@ -1,6 +1,9 @@
 """Invoices in PostgreSQL (migration 100): the customer's invoicing details, the period's
 ledger in groups, and issuing, all in one transaction per issue.
 
+Kept whole: an issue is one transaction over details, groups, numbering and lines; the
+arithmetic is billing/contracts/invoices.py.
+
 Issuing takes the series' next number by updating its counter row (`invoice_counters`),
 which locks the row until the transaction ends: issues of one series run one after the
 other, and one that fails rolls its number back with everything else, so numbers have no
@@ -24,7 +27,7 @@ import asyncpg
 
 from billing.contracts.commitments import ENTRY_KEY_PREFIX
 from billing.contracts.invoices import InvalidInvoice, Invoice, LedgerGroup, Line, Party
-from billing.contracts.tax import Tax
+from billing.money.tax import Tax
 from gateway.stores.ports.invoices import Build, BuildCredit, OpenDraw
 from gateway.stores.postgres import id_bound
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more

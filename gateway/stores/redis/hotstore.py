@@ -1,6 +1,9 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """The Redis hot store: the only code that talks to Redis on the request path.
 
+Kept whole: the hot store port's one implementation on the request path; its extensions
+(leases, holds, money out, commitments) are modules of their own.
+
 Every hot-path operation is one EVALSHA of a script loaded once at start-up. Every method
 runs inside `map_redis_errors`, so callers see HotStoreUnavailable, never a Redis error,
 and the HTTP layer can fail closed. This module holds the money: the key lookup and the

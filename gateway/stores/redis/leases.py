@@ -2,6 +2,9 @@
 """Leases in one gateway process: requests admitted against a slice held in Redis, settled
 by one append each (billing/money/leases.py says what a lease is).
 
+Kept whole: one state machine over one process's leases (grant, admit, append, batch,
+reclaim, close); the scripts' calls are lease_runs.py, the record lease_record.py.
+
 - `admit` takes a request from the key's current lease, or asks Redis for a new one (one
   reserve.lua call in mode 'lease', which checks and holds everything a per-request
   reservation would, times the lease's units). None sends the request down the

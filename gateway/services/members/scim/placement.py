@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from billing.roles import best_role
 from gateway.errors import LastOwner
-from gateway.services.keys.teams import assign_key
+from gateway.services.keys import assign_key
 from gateway.services.members.joining import narrow
 from gateway.stores.ports import (
     DomainClaimsPort,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 
 from gateway.services.auth import hash_key, new_id
-from gateway.services.keys.mint import Creator, scim_token
+from gateway.services.keys import Creator, scim_token
 from gateway.stores.ports.scim import ScimPort
 from gateway.stores.records import Row
 

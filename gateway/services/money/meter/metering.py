@@ -1,6 +1,9 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """Reserve before forwarding, settle after: the bridge between a proxied call and the store.
 
+Kept whole: `Meter` is the one settlement every debit passes through (`_debit`), and the
+compiled build keeps a call's reserve, settle and release in one native class.
+
 A cost a client is shown has been debited (see services/money/settlement.py for how a settlement
 survives Redis failing); releases of failed calls run as tracked tasks that shutdown drains.
 A reservation a crash leaves open is voided by the sweeper.
@@ -15,7 +18,6 @@ from dataclasses import replace
 
 from billing import values
 from billing.authority import Actor
-from billing.contracts.byok import ByokFee
 from billing.metering.usage import Usage
 from billing.money.admission import (
     Admitted,
@@ -29,6 +31,7 @@ from billing.money.micros import marked_up, within
 from billing.money.next_step import AccountState, Links
 from billing.money.plans import PlanBook
 from billing.pricing import ModelPrice, Priced
+from billing.pricing.byok import ByokFee
 from gateway.errors import (
     PermissionDenied,
     store_down,

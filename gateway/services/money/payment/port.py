@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from billing.contracts.tax import Tax
+from billing.money.tax import Tax
 
 ObjectKind = Literal["payment", "setup", "subscription", "invoice", "refund", "dispute", "other"]
 PaymentStatus = Literal["pending", "requires_action", "succeeded", "failed"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from billing import audience
 from billing import csv_cells as cells
-from billing.contracts.statements import Month
+from billing.contracts import Month
 from billing.pricing.explain import row_counts
 from billing.usage.focus import Entry, Issuer, Period, Row, entry_rows
 from billing.usage.focus_columns import COLUMNS
