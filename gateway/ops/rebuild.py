@@ -24,7 +24,7 @@ from billing.money.plans import PlanBook, next_markup, resolved_markup, schedule
 from billing.money.quotas import parse_quotas
 from gateway.ops.reconcile import Drift, exact_check, queued_costs, reconcile
 from gateway.stores.connect import Stores
-from gateway.stores.ports.commitments import tranches_of
+from gateway.stores.ports.contracts.commitments import tranches_of
 from gateway.stores.ports.hot import shard_of
 from gateway.stores.ports.repair import HotRestorePort
 from gateway.stores.records import KeyRecord, KeyState, Row

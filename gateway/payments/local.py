@@ -56,7 +56,7 @@ from gateway.services.money.payment.port import (
     SubscriptionState,
     TaxAsked,
 )
-from gateway.stores.ports.payments import LocalProviderStorePort
+from gateway.stores.ports.money.payments import LocalProviderStorePort
 
 PAGES = "/billing/local"
 ZERO = timedelta(0)

@@ -18,7 +18,7 @@ from typing import Any
 
 from billing.proof.audit_words import ACTOR_KINDS
 from gateway.stores.audit_records import AuditRecord
-from gateway.stores.ports.audit import AuditLogPort
+from gateway.stores.ports.proof.audit import AuditLogPort
 
 # Every action the log names, by the surface-independent name (the API, the dashboard and
 # the CLI write the same one).

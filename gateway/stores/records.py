@@ -352,7 +352,7 @@ class PendingDebit(Value):
     """A completed call's priced usage that Redis could not take before its gateway stopped;
     kept in PostgreSQL until the sweeper debits it (never voids it). It carries the
     settlement whole, so a field added to Settlement is one edit here too (the spool's
-    columns, stores/postgres/pending.py, say which of them it keeps)."""
+    columns, stores/postgres/money/pending.py, say which of them it keeps)."""
 
     def __init__(
         self, request_id: str, account_id: str, shard: int, settlement: Settlement

@@ -1,5 +1,5 @@
 """The copy of the ledger to the analytics store (ClickHouse), from the ledger's own
-watermark (stores/postgres/analytics_copy.py): at least once, each batch under an insert
+watermark (stores/postgres/usage/analytics_copy.py): at least once, each batch under an insert
 token that the store drops when it comes again, so every entry is there exactly once.
 
 The watermark counts one store, the one whose marker it names; each round first reads the
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.services.usage.analytics_freshness import lacks
-from gateway.stores.ports.analytics import (
+from gateway.stores.ports.usage.analytics import (
     AnalyticsLedgerPort,
     AnalyticsStorePort,
     DaySums,

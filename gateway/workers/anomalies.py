@@ -25,7 +25,7 @@ from billing.trust.anomalies import (
 )
 from gateway.services.trust import key_pauses
 from gateway.stores.ports import HotStorePort
-from gateway.stores.ports.anomalies import AnomaliesPort
+from gateway.stores.ports.trust.anomalies import AnomaliesPort
 from gateway.stores.records import Row
 
 log = logging.getLogger("meterway.anomalies")

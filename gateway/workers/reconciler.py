@@ -27,7 +27,7 @@ from gateway.outbound.provider_reports import (
     openai_reports,
 )
 from gateway.stores.ports.ledger import NotifyOutbox
-from gateway.stores.ports.reconciliation import ReconciliationPort
+from gateway.stores.ports.proof.reconciliation import ReconciliationPort
 
 log = logging.getLogger("meterway.reconcile")
 EVENT = "provider.reconciliation"

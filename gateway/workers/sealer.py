@@ -12,7 +12,7 @@ import time
 from gateway.config.proof import ProofSettings
 from gateway.services.proof.ledger_seal import Verdict, seal, verify
 from gateway.services.proof.signing_keys import SigningKeys
-from gateway.stores.ports.proof import LedgerProofPort
+from gateway.stores.ports.proof.ledger_proof import LedgerProofPort
 
 log = logging.getLogger("meterway.ledger")
 

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 from gateway.stores.drift_rows import compared
 from gateway.stores.errors import LedgerRejected, StoreError
-from gateway.stores.ports.settlement import RestoreFence, SettlementLedger, SettlementStream
+from gateway.stores.ports.money.settlement import RestoreFence, SettlementLedger, SettlementStream
 from gateway.stores.records import Queued
 from gateway.stores.stream_fields import (
     LEDGER_COLUMNS,

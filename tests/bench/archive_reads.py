@@ -28,7 +28,7 @@ from gateway.ops.ledger_months import add_months, month_of
 from gateway.stores.postgres import partitions
 from gateway.stores.postgres.directory import Directory
 from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from tests.bench.ledger_scale import ACCOUNTS, BIG, DSN, _drop, load, timed
 
 Call = Callable[[], Awaitable[object]]

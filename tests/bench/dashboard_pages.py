@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import aiohttp
 import asyncpg
 
-from gateway.stores.postgres.rollups import ROLLUP_CTE, ROLLUP_RETURNING
+from gateway.stores.postgres.usage.rollups import ROLLUP_CTE, ROLLUP_RETURNING
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway, temp_database
 
 TARGET_MS = 150.0

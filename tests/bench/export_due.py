@@ -20,7 +20,7 @@ os.environ.setdefault("MW_LEDGER_SCALE_DATABASE", "meterway_export_due")
 import asyncpg
 
 from gateway.ops.ledger_months import add_months, month_of
-from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.usage.exports import ExportLedger
 from tests.bench.ledger_scale import DSN, _drop, load, timed
 
 

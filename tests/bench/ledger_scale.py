@@ -46,14 +46,14 @@ from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.clickhouse.usage import ClickHouseUsage
 from gateway.stores.postgres import partitions
-from gateway.stores.postgres.analytics_copy import AnalyticsCopy
+from gateway.stores.postgres.contracts.statements import Statements
 from gateway.stores.postgres.directory import Directory
-from gateway.stores.postgres.focus import FocusReads
 from gateway.stores.postgres.ledger import Ledger
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
-from gateway.stores.postgres.rollups import ROLLUP_CTE, UNITS_SQL
-from gateway.stores.postgres.statements import Statements
+from gateway.stores.postgres.usage.analytics_copy import AnalyticsCopy
+from gateway.stores.postgres.usage.focus import FocusReads
+from gateway.stores.postgres.usage.rollups import ROLLUP_CTE, UNITS_SQL
 from gateway.workers.analytics_copy import Copier
 from tests.bench.fixtures import count
 from tests.support.fakes.clickhouse import running_clickhouse

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
 from gateway.http.dashboard.session import COOKIE, digest
-from gateway.stores.postgres.audit import AuditLog
+from gateway.stores.postgres.proof.audit import AuditLog
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.e2e.test_roles import call, token

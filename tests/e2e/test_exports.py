@@ -14,7 +14,7 @@ import pytest
 
 from billing.usage.exports import Attempt
 from gateway.outbound.exports import LagoSink, StripeMeterSink
-from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.usage.exports import ExportLedger
 from gateway.workers.exporter import export_all, export_once
 from tests.support.factories import tenant
 from tests.support.fakes.meter_events import running_fake

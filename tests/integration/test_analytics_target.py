@@ -22,7 +22,7 @@ from gateway.services.usage.analytics_freshness import Freshness
 from gateway.stores.clickhouse.analytics import ClickHouseAnalytics
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.analytics_copy import AnalyticsCopy
+from gateway.stores.postgres.usage.analytics_copy import AnalyticsCopy
 from gateway.workers.analytics_copy import Copier, differences
 from tests.integration.conftest import settled_row
 from tests.support.fakes.clickhouse import FakeClickHouse, running_clickhouse

@@ -19,7 +19,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.errors import ArchiveSchemaMismatch
 from gateway.stores.postgres import partitions
 from gateway.stores.postgres.ledger_shape import ENTRY_COLUMNS
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import Row
 from tests.integration.conftest import meterway, settled_row

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from billing.metering.usage import Usage
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.balances import ledger_position
+from gateway.stores.postgres.money.balances import ledger_position
 from gateway.stores.records import Settlement
 from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.workers.settler import Settler

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from billing.usage.exports import Attempt, Outcome
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
-from gateway.stores.postgres.exports import ExportLedger
+from gateway.stores.postgres.usage.exports import ExportLedger
 from tests.integration.conftest import settled_row
 
 

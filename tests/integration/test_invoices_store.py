@@ -1,4 +1,4 @@
-"""stores/postgres/invoices.py on a database of its own: the series' numbers have no gap
+"""stores/postgres/contracts/invoices.py on a database of its own: the series' numbers have no gap
 when issues run at once and some fail inside their transaction; the period's ledger groups
 carry the debits to the micro, with a meter's units and its exact unit price."""
 

@@ -22,8 +22,8 @@ from gateway.ops.ledger_months import (
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores, open_stores
 from gateway.stores.postgres import partitions
-from gateway.stores.postgres.balances import ledger_totals
 from gateway.stores.postgres.migrate import migrate
+from gateway.stores.postgres.money.balances import ledger_totals
 from tests.integration.conftest import meterway, settled_row
 from tests.support.harness import Gateway, gateway_env, temp_database
 

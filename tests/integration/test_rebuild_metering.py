@@ -13,7 +13,7 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.keys.service import issue_service, revoke_service
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from gateway.workers.settler import Settler
 from tests.integration.conftest import make_holder
 from tests.support.harness import NOWHERE, REDIS_URL, drop_prefix, gateway_env

@@ -14,8 +14,8 @@ from gateway.outbound.exports import LagoSink, StripeMeterSink, UsageSink
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
-from gateway.stores.postgres.exports import ExportLedger
 from gateway.stores.postgres.migrate import migrate
+from gateway.stores.postgres.usage.exports import ExportLedger
 from gateway.stores.stream_fields import ledger_row
 from gateway.workers.exporter import export_once
 from tests.integration.conftest import archive_as_before_022, schema_at

@@ -16,7 +16,7 @@ from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import archives, partitions
 from gateway.stores.postgres.directory import Directory
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import Row
 from tests.integration.conftest import archive_as_before_022, schema_at, settled_row

@@ -18,7 +18,7 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
 from gateway.stores.postgres import partitions
-from gateway.stores.postgres.metering import MeteringLedger
+from gateway.stores.postgres.metering.metered import MeteringLedger
 from gateway.stores.postgres.migrate import migrate
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import shard_of

@@ -15,7 +15,7 @@ from gateway.ops.rebuild import rebuild
 from gateway.services.money.credits import post_credit
 from gateway.stores.connect import Stores
 from gateway.stores.meter_records import MeterClosed, MeterHold
-from gateway.stores.ports.payments import LedgerMoney
+from gateway.stores.ports.money.payments import LedgerMoney
 from gateway.workers.settler import Settler
 from tests.integration.conftest import make_holder
 from tests.integration.test_rebuild_metering import PLANS

@@ -17,7 +17,7 @@ from gateway.services.contracts.commitments import CommitmentPorts, close_due, s
 from gateway.services.keys.life_cycle import rotate_key
 from gateway.services.money.credits import post_adjustment, post_credit
 from gateway.stores.errors import BalanceTooLow
-from gateway.stores.ports.settlement import SettlementLedger
+from gateway.stores.ports.money.settlement import SettlementLedger
 from gateway.stores.records import GrantSpec, KeyRecord, Settlement
 from gateway.stores.redis.keys import SHARDS
 from gateway.workers.grant_keeper import GrantKeeper

@@ -1,5 +1,5 @@
 """No quota window but `total` reaches a month retention may detach, so the rebuild adds
-archived usage to `total` windows only (gateway/stores/postgres/window_usage.py).
+archived usage to `total` windows only (gateway/stores/postgres/money/window_usage.py).
 
 Retention refuses the current UTC month and the last one (`retention_cut`), so every
 detached row is older than the first instant of last month. Every other window starts at

@@ -20,7 +20,7 @@ from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare
 from gateway.http.shared.statements import checkpoint_json, newest_checkpoint
 from gateway.services.money.receipts import receipt_of
-from gateway.stores.ports.proof import SealedCheckpoint
+from gateway.stores.ports.proof.ledger_proof import SealedCheckpoint
 
 
 async def _receipt(request: web.Request, account_id: str) -> Receipt:

@@ -12,7 +12,7 @@ from aiohttp import web
 from billing.contracts.commitments import TERM_FIELDS, allowance
 from gateway.http.appkeys import LEDGER, STORE, STORES
 from gateway.services.contracts import commitments as service
-from gateway.stores.ports.commitments import tranches_of
+from gateway.stores.ports.contracts.commitments import tranches_of
 from gateway.stores.records import Row
 
 

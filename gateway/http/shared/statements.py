@@ -33,7 +33,7 @@ from gateway.http.openapi import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
 from gateway.services.contracts.statements import monthly_statement
-from gateway.stores.ports.proof import SealedCheckpoint
+from gateway.stores.ports.proof.ledger_proof import SealedCheckpoint
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from gateway.errors import ByokKeyRejected, ByokNotSetUp, InvalidRequest
 from gateway.llm.calls import Call
 from gateway.stores.errors import StoreError
 from gateway.stores.ports import HotStorePort
-from gateway.stores.ports.byok import ByokPort
+from gateway.stores.ports.contracts.byok import ByokPort
 
 log = logging.getLogger("meterway.byok")
 NONCE_BYTES = 12

@@ -29,7 +29,7 @@ from billing.contracts.commitments import (
 from gateway.services.money.credits import post_adjustment, post_credit
 from gateway.stores.errors import BalanceTooLow, DuplicateCredit
 from gateway.stores.ports import HotStorePort, LedgerPort
-from gateway.stores.ports.commitments import CommitmentLedgerPort, tranches_of
+from gateway.stores.ports.contracts.commitments import CommitmentLedgerPort, tranches_of
 from gateway.stores.records import GrantSpec, Row
 
 log = logging.getLogger("meterway.commitments")

@@ -28,7 +28,7 @@ from billing.money.receipts import Seller
 from billing.money.tax import Tax, TaxTable, checked_tax_id, stripe_tax_id_type, tax_for
 from gateway.services.money.payment.port import TaxAsked
 from gateway.stores.ports import InvoicesPort
-from gateway.stores.ports.invoices import OpenDraw
+from gateway.stores.ports.contracts.invoices import OpenDraw
 from gateway.stores.records import Row
 
 _EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")

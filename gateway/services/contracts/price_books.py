@@ -27,7 +27,7 @@ from gateway.stores.records import Row
 if TYPE_CHECKING:
     from billing.money.plans import PlanBook
     from billing.pricing import PricingTable
-    from gateway.stores.ports.books import BooksPort
+    from gateway.stores.ports.contracts.books import BooksPort
     from gateway.stores.ports.prices import PriceChangesPort
 
 

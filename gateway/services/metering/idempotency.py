@@ -22,7 +22,7 @@ from typing import Any
 from billing.money.display import usd_exact
 from gateway.errors import IdempotencyConflict, MeterwayError
 from gateway.stores.audit_records import FirstUse
-from gateway.stores.ports.idempotency import IdempotencyPort
+from gateway.stores.ports.metering.idempotency import IdempotencyPort
 
 
 def money(micros: int) -> str:

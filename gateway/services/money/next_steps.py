@@ -13,7 +13,7 @@ from billing.money.admission import QuotaRefused
 from billing.money.answers import refused_window
 from billing.money.next_step import AccountState, FullWindow, refused, standing
 from gateway.stores.ports import HotStorePort
-from gateway.stores.ports.payments import Profile
+from gateway.stores.ports.money.payments import Profile
 from gateway.stores.records import AccountFacts, HotBalance, Row
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 from gateway.stores.errors import StoreError
 from gateway.stores.money_out_ids import hold_id
 from gateway.stores.ports import HotStorePort, LedgerPort
-from gateway.stores.ports.payments import ClaimState
+from gateway.stores.ports.money.payments import ClaimState
 from gateway.stores.records import MoneyOutHold
 
 log = logging.getLogger("meterway.money_out")

@@ -16,7 +16,7 @@ from typing import Any
 from billing import audience
 from billing.proof.ledger_proof import LEAF_COLUMNS, leaf_hash
 from gateway.services.proof.signing_keys import SigningKeys
-from gateway.stores.ports.proof import LedgerProofPort
+from gateway.stores.ports.proof.ledger_proof import LedgerProofPort
 from gateway.stores.records import Row, Settlement
 
 RECEIPT_TYP = "meterway-receipt+jws"

@@ -22,7 +22,7 @@ from billing.proof.ledger_proof import (
     merkle_root,
 )
 from gateway.services.proof.signing_keys import SigningKeys
-from gateway.stores.ports.proof import ArchiveGap, LedgerProofPort, SealedCheckpoint
+from gateway.stores.ports.proof.ledger_proof import ArchiveGap, LedgerProofPort, SealedCheckpoint
 
 YIELD_EVERY = 200  # leaves hashed between turns of the event loop
 NAMED = 20  # edited entries a problem names before "and N more"

@@ -67,7 +67,7 @@ from gateway.services.contracts import (
 from gateway.services.money.plan_change import put_account_row
 from gateway.stores.errors import LedgerRejected, StoreError
 from gateway.stores.ports import HotStorePort
-from gateway.stores.ports.books import BooksPort
+from gateway.stores.ports.contracts.books import BooksPort
 from gateway.stores.ports.prices import PlanMarkupsPort, PriceChangesPort, RateCardsPort
 from gateway.stores.records import Row
 

@@ -14,7 +14,7 @@ import time
 
 from gateway.services.proof.call_receipts import RECEIPT_TYP, settled_claims
 from gateway.services.proof.signing_keys import SigningKeys
-from gateway.stores.ports.proof import ReceiptHeaderPort
+from gateway.stores.ports.proof.ledger_proof import ReceiptHeaderPort
 from gateway.stores.records import Settlement
 
 RECEIPT_HEADER = "x-meterway-receipt"

@@ -11,8 +11,8 @@ side checks the ledger after its write and puts a revoked key back to revoked.
 from __future__ import annotations
 
 from gateway.stores.ports import HotStorePort
-from gateway.stores.ports.anomalies import AnomaliesPort
 from gateway.stores.ports.hot import shard_of
+from gateway.stores.ports.trust.anomalies import AnomaliesPort
 
 
 async def pause(anomalies: AnomaliesPort, store: HotStorePort, key_id: str, account: str) -> None:

@@ -21,7 +21,7 @@ import orjson
 
 from billing.trust.trial_checks import network_of
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.ports.anomalies import AnomaliesPort, NetworkSighting, RepeatedPrompt
+from gateway.stores.ports.trust.anomalies import AnomaliesPort, NetworkSighting, RepeatedPrompt
 
 NETWORK_FLUSH_S = 5.0
 MAX_PENDING = 100_000

@@ -25,13 +25,13 @@ from billing.trust.runway import (
     daily_rate,
     runway,
 )
-from gateway.stores.ports.commitments import (
+from gateway.stores.ports.contracts.commitments import (
     CommitmentHotPort,
     CommitmentLedgerPort,
     tranches_of,
 )
 from gateway.stores.ports.hot import shard_of
-from gateway.stores.ports.payments import Profile
+from gateway.stores.ports.money.payments import Profile
 from gateway.stores.records import Row, WindowCount
 
 

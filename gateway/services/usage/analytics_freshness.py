@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.stores.errors import AnalyticsUnavailable, StoreUnavailable
-from gateway.stores.ports.analytics import (
+from gateway.stores.ports.usage.analytics import (
     AnalyticsLedgerPort,
     AnalyticsStorePort,
     Target,

@@ -14,8 +14,8 @@ from datetime import date
 from typing import Any, Protocol
 
 from gateway.stores.errors import AnalyticsUnavailable
-from gateway.stores.ports.analytics import Target
-from gateway.stores.ports.usage import UsageSeriesPort
+from gateway.stores.ports.usage.analytics import Target
+from gateway.stores.ports.usage.reports import UsageSeriesPort
 
 log = logging.getLogger("meterway.analytics")
 

@@ -13,7 +13,7 @@ from gateway.stores.clickhouse.http import ClickHouseHttp
 from gateway.stores.clickhouse.schema import FILLED, LEDGER_COLUMNS, MARKER, ensure_schema
 from gateway.stores.clickhouse.usage import literal
 from gateway.stores.errors import AnalyticsMissing
-from gateway.stores.ports.analytics import Target
+from gateway.stores.ports.usage.analytics import Target
 
 
 def _wire(row: dict[str, Any]) -> dict[str, Any]:

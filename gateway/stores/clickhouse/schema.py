@@ -9,7 +9,7 @@ tables and of the views they feed).
 - `usage_tag_hourly`: the same sums per tag (name and value) the rows carry, without the
   end user, maintained by `usage_tag_hourly_mv`.
 - `meterway_target`: the marker, one random id the copy writes into the database it fills;
-  the ledger's watermark names it (stores/postgres/analytics_copy.py), so a new server, a
+  the ledger's watermark names it (stores/postgres/usage/analytics_copy.py), so a new server, a
   lost volume or another database is seen as the store the watermark does not count.
 """
 
@@ -43,7 +43,7 @@ LEDGER_COLUMNS = {
     "tags": "Map(String, String)",
 }
 # The hourly rollup's sums: each a column's sum, or an expression's (a usage report's
-# fields: stores/records.py USAGE_FIELDS and COST_FIELDS, as stores/postgres/rollups.py
+# fields: stores/records.py USAGE_FIELDS and COST_FIELDS, as stores/postgres/usage/rollups.py
 # sums them), beside the entries and micros of every kind that verify compares.
 SUMS = {
     "entries": "count()",

@@ -1,5 +1,5 @@
 """Usage reports from ClickHouse: the same buckets and sums as the PostgreSQL rollups
-(stores/postgres/rollups.py `series_sql`), read from the hourly rollup.
+(stores/postgres/usage/rollups.py `series_sql`), read from the hourly rollup.
 
 ClickHouse sums the account's debits per UTC day, model, key and meter (and end user, when
 the report is by or of one), the grain of the PostgreSQL rollups; the rest is done here, as

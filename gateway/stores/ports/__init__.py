@@ -7,8 +7,7 @@ tests hand in fakes. Every method raises only store errors (`stores/errors.py`).
 
 from __future__ import annotations
 
-from gateway.stores.ports.audit import AuditLogPort
-from gateway.stores.ports.budgets import EndUserBudgetsPort, TeamsPort
+from gateway.stores.ports.contracts.invoices import InvoicesPort
 from gateway.stores.ports.directory import (
     DirectoryPort,
     DomainClaimsPort,
@@ -17,17 +16,13 @@ from gateway.stores.ports.directory import (
     SessionsPort,
     SigninTicketsPort,
 )
-from gateway.stores.ports.focus import FocusPort
 from gateway.stores.ports.form_tokens import FormTokensPort
-from gateway.stores.ports.grants import GrantsPort, GrantWriteOffPort, StatementsPort
 from gateway.stores.ports.hot import (
     HotStorePort,
     KeyDirectory,
     Reservations,
     SweptStorePort,
 )
-from gateway.stores.ports.idempotency import IdempotencyPort
-from gateway.stores.ports.invoices import InvoicesPort
 from gateway.stores.ports.ledger import (
     AccountAlertsPort,
     ExportLedgerPort,
@@ -37,22 +32,27 @@ from gateway.stores.ports.ledger import (
     NotifyOutbox,
     PendingDebitsPort,
 )
-from gateway.stores.ports.metering import (
+from gateway.stores.ports.metering.idempotency import IdempotencyPort
+from gateway.stores.ports.metering.metered import (
     FileOwners,
     MeterDecision,
     MeterHoldsPort,
     ResponseOwners,
 )
-from gateway.stores.ports.money_out import MoneyOutPort
-from gateway.stores.ports.payments import (
+from gateway.stores.ports.money.budgets import EndUserBudgetsPort, TeamsPort
+from gateway.stores.ports.money.grants import GrantsPort, GrantWriteOffPort, StatementsPort
+from gateway.stores.ports.money.out import MoneyOutPort
+from gateway.stores.ports.money.payments import (
     LedgerMoney,
     PaymentsStorePort,
     Profile,
     RefundClaim,
     RefundClaimsPort,
 )
-from gateway.stores.ports.settlement import SettlementLedger, SettlementStream
-from gateway.stores.ports.signups import SignupsPort
+from gateway.stores.ports.money.settlement import SettlementLedger, SettlementStream
+from gateway.stores.ports.proof.audit import AuditLogPort
+from gateway.stores.ports.trust.signups import SignupsPort
+from gateway.stores.ports.usage.focus import FocusPort
 
 __all__ = [
     "AccountAlertsPort",

@@ -15,9 +15,9 @@ from typing import Protocol
 from billing.money.admission import Decision
 from billing.money.next_step import FullWindow
 from billing.money.quotas import Quota
-from gateway.stores.ports.commitments import CommitmentHotPort
-from gateway.stores.ports.metering import MeterHoldsPort
-from gateway.stores.ports.money_out import MoneyOutPort
+from gateway.stores.ports.contracts.commitments import CommitmentHotPort
+from gateway.stores.ports.metering.metered import MeterHoldsPort
+from gateway.stores.ports.money.out import MoneyOutPort
 from gateway.stores.records import (
     AccountFacts,
     Backlog,

@@ -167,7 +167,7 @@ class LedgerPort(Protocol):
 
 
 class MeteringLedgerPort(Protocol):
-    """Service keys and metered usage in PostgreSQL (`stores/postgres/metering.py`)."""
+    """Service keys and metered usage in PostgreSQL (`stores/postgres/metering/metered.py`)."""
 
     async def create_service(
         self, service_id: str, name: str, key_hash: str, key_prefix: str, meters: Sequence[str]
@@ -191,7 +191,7 @@ class MeteringLedgerPort(Protocol):
 
 
 class ExportLedgerPort(Protocol):
-    """Per-row export state in PostgreSQL (`stores/postgres/exports.py`)."""
+    """Per-row export state in PostgreSQL (`stores/postgres/usage/exports.py`)."""
 
     async def due(self, target: str, now: datetime, limit: int) -> list[ExportRow]:
         """Debits of accounts mapped at `target`, never exported (from the live ledger) or
@@ -263,7 +263,7 @@ class NotifyLedgerPort(NotifyOutbox, Protocol):
 
 
 class AccountAlertsPort(Protocol):
-    """The alerts people set on their own account (`stores/postgres/account_alerts.py`)."""
+    """The alerts people set on their own account (`stores/postgres/trust/account_alerts.py`)."""
 
     async def create(
         self, account_id: str, alert: UserAlert, email: str | None, webhook_url: str | None

@@ -1,5 +1,6 @@
-"""The ports of price changes (stores/postgres/price_changes.py) and of the rate cards debits
-name (stores/postgres/price_versions.py), as the price desk (services/proof/price_changes.py) uses
+"""The ports of price changes (stores/postgres/proof/price_changes.py) and of the rate cards debits
+name (stores/postgres/pricing/price_versions.py), as the price desk
+(services/proof/price_changes.py) uses
 them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The port of SCIM provisioning (stores/postgres/scim.py): an organization's directory
+"""The port of SCIM provisioning (stores/postgres/members/scim.py): an organization's directory
 token, its users (each a member while active) and its groups (each a team)."""
 
 from __future__ import annotations

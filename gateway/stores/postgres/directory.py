@@ -19,7 +19,7 @@ from gateway.stores.postgres import archives
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
 from gateway.stores.postgres.ledger import entry_row
 from gateway.stores.postgres.ledger_shape import ENTRY_SELECT
-from gateway.stores.postgres.rollups import series_sql
+from gateway.stores.postgres.usage.rollups import series_sql
 from gateway.stores.records import Row, request_entry_of
 
 _GUARDS = "SELECT kind FROM ledger_request_ids WHERE request_id = $1"

@@ -17,11 +17,13 @@ import asyncpg
 
 from billing.money.micros import MAX_EXACT
 from gateway.stores.errors import BalanceTooHigh, DuplicateCredit, StoreError
-from gateway.stores.postgres import grants, ledger_pages, price_drift, receivables
+from gateway.stores.postgres import ledger_pages
 from gateway.stores.postgres.api_keys.ledger import KeyLedger, _row
 from gateway.stores.postgres.deadline import closed_after
 from gateway.stores.postgres.errors import map_postgres_errors, read_once_more
-from gateway.stores.postgres.rollups import (
+from gateway.stores.postgres.money import grants, receivables
+from gateway.stores.postgres.proof import price_drift
+from gateway.stores.postgres.usage.rollups import (
     END_USER_ROLLUP_CTE,
     HOUR_ROLLUP_CTE,
     ROLLUP_CTE,

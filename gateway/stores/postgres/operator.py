@@ -10,9 +10,9 @@ from datetime import datetime
 import asyncpg
 
 from gateway.stores.meter_records import ServiceRecord
-from gateway.stores.postgres import balances
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.migrate import migrate
+from gateway.stores.postgres.money import balances
 from gateway.stores.postgres.restore import runs as restores
 from gateway.stores.postgres.restore import source as restore_source
 from gateway.stores.records import ClosedMarker, Row

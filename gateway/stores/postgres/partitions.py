@@ -17,8 +17,8 @@ from typing import TypeAlias
 import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
-from gateway.stores.postgres.exports import RECORD_UNSENT
-from gateway.stores.postgres.window_usage import RECORD_ARCHIVED
+from gateway.stores.postgres.money.window_usage import RECORD_ARCHIVED
+from gateway.stores.postgres.usage.exports import RECORD_UNSENT
 from gateway.stores.records import MonthAdded, MonthSummary
 
 Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection

@@ -5,7 +5,7 @@ reserve.lua names them, while sliding windows are hashes whose fields are
 granule indexes. Ledger rows carry the settle instant, not the reserve instant, so a call
 that straddled a boundary counts in the later period; voids and releases count nothing,
 as in Redis. A `total` window also counts what retention archived of the months it
-detached (`stores/postgres/window_usage.py`).
+detached (`stores/postgres/money/window_usage.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from billing.money.plans import PlanBook
 from billing.money.quotas import Quota, metric_code, parse_quotas
 from billing.money.windows import DAY_MS, SLIDING_MS, calendar_period, granule_ms, window_start
-from gateway.stores.postgres.window_usage import Usage, window_usage
+from gateway.stores.postgres.money.window_usage import Usage, window_usage
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
 

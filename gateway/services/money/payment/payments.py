@@ -33,7 +33,7 @@ from gateway.services.money.plan_change import apply_plan
 from gateway.services.money.usage_view import window_usage
 from gateway.stores.ports import AuditLogPort, HotStorePort, LedgerPort, NotifyOutbox
 from gateway.stores.ports.hot import shard_of
-from gateway.stores.ports.payments import PaymentsStorePort, Profile
+from gateway.stores.ports.money.payments import PaymentsStorePort, Profile
 from gateway.stores.records import HotBalance, Row
 
 BILLING_BASE = "/v1/account/billing"

@@ -16,7 +16,7 @@ from gateway.services.money.payment.events import NOTHING_DONE, apply_event
 from gateway.services.money.payment.payments import Payments
 from gateway.services.money.payment.port import ProviderEvent, ProviderUnavailable, UnknownObject
 from gateway.stores.errors import StoreError
-from gateway.stores.ports.payments import LedgerMoney
+from gateway.stores.ports.money.payments import LedgerMoney
 
 ALREADY = "already applied"
 

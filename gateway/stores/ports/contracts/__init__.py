@@ -1,0 +1,1 @@
+"""Contracts' ports: price books, BYOK keys, commitments, invoices."""

@@ -1,0 +1,1 @@
+"""Metering's ports: service keys and metered usage, idempotency."""

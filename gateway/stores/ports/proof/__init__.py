@@ -1,0 +1,1 @@
+"""Proof's ports: the audit log, the ledger's proof, reconciliation."""

@@ -1,0 +1,1 @@
+"""Trust's ports: anomalies, sign-ups."""

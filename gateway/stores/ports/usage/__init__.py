@@ -1,0 +1,1 @@
+"""Usage's ports: the analytics store, FOCUS reads, usage reports."""

@@ -1,0 +1,2 @@
+"""Contracts' tables: commitments, invoices and what they apply, statements' reads, BYOK keys,
+price books' facts."""

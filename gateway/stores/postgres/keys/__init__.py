@@ -1,0 +1,1 @@
+"""Keys' tables beyond the ledger's own: teams."""

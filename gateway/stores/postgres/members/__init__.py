@@ -1,0 +1,1 @@
+"""Members' tables: the people of an account, domain claims, SCIM."""

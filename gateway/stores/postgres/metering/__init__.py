@@ -1,0 +1,1 @@
+"""Metering's tables: service keys and metered usage, idempotency keys."""

@@ -1,0 +1,2 @@
+"""Proof's tables: the audit log, the ledger's proof, reconciliation, receipts on answers, price
+changes and drift."""

@@ -1,0 +1,1 @@
+"""Trust's tables: anomalies' sums, the alerts people set, sign-ups."""
