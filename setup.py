@@ -65,12 +65,12 @@ HOT_PATH = [
     "gateway/services/money/settlement.py",
     "gateway/stores/records.py",
     "gateway/stores/redis/hotstore.py",
-    "gateway/stores/redis/lease_record.py",
-    "gateway/stores/redis/lease_wire.py",
-    "gateway/stores/redis/leases.py",
-    "gateway/stores/redis/packing.py",
-    "gateway/stores/redis/replies.py",
-    "gateway/stores/redis/resp.py",
+    "gateway/stores/redis/leases/record.py",
+    "gateway/stores/redis/leases/wire.py",
+    "gateway/stores/redis/leases/process.py",
+    "gateway/stores/redis/wire/packing.py",
+    "gateway/stores/redis/wire/replies.py",
+    "gateway/stores/redis/wire/resp.py",
     "gateway/telemetry.py",
 ]
 

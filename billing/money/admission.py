@@ -2,7 +2,7 @@
 """What the reserve step decided, as plain values the HTTP layer turns into answers.
 
 The hot store returns exactly one of these per request (it decodes the reserve script's
-reply in gateway/stores/redis/replies.py); nothing here does I/O.
+reply in gateway/stores/redis/wire/replies.py); nothing here does I/O.
 """
 
 from __future__ import annotations

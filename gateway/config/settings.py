@@ -132,7 +132,7 @@ class Settings:
     # per value, as versions before the packed row did): for a rolling upgrade from one of
     # those, whose settlers cannot read a packed row (stream_fields.py).
     settlement_messages: str = "packed"
-    # A busy key's plain calls are admitted under leases (stores/redis/leases.py): one
+    # A busy key's plain calls are admitted under leases (stores/redis/leases/process.py): one
     # append per call in Redis instead of two scripts. Off by default while it is new.
     leases: bool = False
     self_restore: bool = True  # serve restores a Redis without ready markers from the ledger

@@ -59,24 +59,24 @@ from gateway.stores.postgres.trust.signups import Signups
 from gateway.stores.postgres.usage.analytics_copy import AnalyticsCopy
 from gateway.stores.postgres.usage.exports import ExportLedger
 from gateway.stores.postgres.usage.focus import FocusReads
-from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.checked_connection import CheckedConnection
-from gateway.stores.redis.cluster_wire import ClusterWire
-from gateway.stores.redis.grant_write_off import GrantWriteOffs
+from gateway.stores.redis.holds.meters import CLOSED_TTL_MS
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.meter_holds import CLOSED_TTL_MS
 from gateway.stores.redis.owned import OwnedFiles, OwnedResponses
-from gateway.stores.redis.resp import (
+from gateway.stores.redis.repair.balances import BalanceRepair
+from gateway.stores.redis.repair.grant_write_off import GrantWriteOffs
+from gateway.stores.redis.repair.restore import HotRestore
+from gateway.stores.redis.repair.window_rebuild import rebuild_windows
+from gateway.stores.redis.settlement_stream import RedisSettlementStream
+from gateway.stores.redis.sign_in.revocations import Revocations
+from gateway.stores.redis.sign_in.sessions import Sessions, SigninTickets
+from gateway.stores.redis.wire.checked_connection import CheckedConnection
+from gateway.stores.redis.wire.cluster import ClusterWire
+from gateway.stores.redis.wire.resp import (
     Endpoint,
     ScriptWire,
     WireRedis,
     parse_url,
 )
-from gateway.stores.redis.restore import HotRestore
-from gateway.stores.redis.revocations import Revocations
-from gateway.stores.redis.sessions import Sessions, SigninTickets
-from gateway.stores.redis.settlement_stream import RedisSettlementStream
-from gateway.stores.redis.window_rebuild import rebuild_windows
 
 REDIS_MAX_CONNECTIONS = 512
 POOL_MAX_SIZE = 8
@@ -287,7 +287,7 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
     On a cluster, redis-py's `RedisCluster` is typed as `aioredis.Redis`: it offers the same
     commands, routes each by its key's slot, splits multi-key EXISTS/DELETE per slot, runs
     non-transactional pipelines per node and SCAN per master. The one read that differs,
-    the settler's multi-stream XREADGROUP, checks `is_cluster` (stores/redis/nodes.py).
+    the settler's multi-stream XREADGROUP, checks `is_cluster` (stores/redis/wire/nodes.py).
     """
     if settings.redis_cluster:
         seeds = cluster_seeds(settings)

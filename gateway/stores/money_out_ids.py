@@ -1,4 +1,4 @@
-"""The id of a money-out hold (stores/redis/money_out.py): made from what the hold is for, so
+"""The id of a money-out hold (stores/redis/holds/money_out.py): made from what the hold is for, so
 a retry finds the hold its first attempt took; services name a hold by it before asking the
 hot store."""
 

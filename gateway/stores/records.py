@@ -47,13 +47,13 @@ LEASE_ID = re.compile(r"^lse_([0-9]{1,2})_[0-9a-f]{32}$")
 
 
 def is_lease(reservation_id: str) -> bool:
-    """Whether a reservation id names a lease (stores/redis/leases.py): the sweeper closes
+    """Whether a reservation id names a lease (stores/redis/leases/process.py): the sweeper closes
     one by applying what its process appended, then giving back the rest."""
     return LEASE_ID.match(reservation_id) is not None
 
 
 def is_money_out(request_id: str) -> bool:
-    """Whether a reservation id names a money-out hold (stores/redis/money_out.py): the
+    """Whether a reservation id names a money-out hold (stores/redis/holds/money_out.py): the
     sweeper resolves those by the ledger instead of voiding them."""
     return MONEY_OUT_ID.match(request_id) is not None
 
@@ -62,7 +62,8 @@ def is_money_out(request_id: str) -> bool:
 class MoneyOutHold:
     """Money an operator takes out, held until its ledger entry is applied or it is given
     back: `kind` adjustment (its entry keyed by `key`) or refund (its claim keyed by `key`,
-    on `payment_id`). `hold_id` is made from kind, account and key (stores/redis/money_out.py)."""
+    on `payment_id`). `hold_id` is made from kind, account and key
+    (stores/redis/holds/money_out.py)."""
 
     hold_id: str
     account_id: str

@@ -5,7 +5,7 @@ Run every second beside the settler (shown in /readyz as `grant_keeper`). Alloca
 follows the accounts with new ledger entries, read from the ledger's newest ids (so a tick
 costs what was written since, not a pass over every account), plus a thorough pass every
 minute: it also finds an entry whose id committed after a higher one was read. A write-off
-round (see stores/redis/grant_write_off.py) waits while a settlement of the account is on
+round (see stores/redis/repair/grant_write_off.py) waits while a settlement of the account is on
 its way to the ledger; it takes the grant's rest, or what reservations do not hold, and
 queues its `expire` entry through the settlement stream. The grant is closed once the
 ledger shows nothing left in it. Time is the gateway's clock, so tests move that clock.

@@ -21,7 +21,7 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
-from gateway.stores.redis.resp import WireRedis, WireScript, parse_url
+from gateway.stores.redis.wire.resp import WireRedis, WireScript, parse_url
 
 UPSTREAM = web.AppKey("upstream", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)

@@ -48,11 +48,11 @@ from billing.money.admission import Admitted
 from billing.money.plans import load_plans
 from gateway.stores.postgres.ledger import Ledger
 from gateway.stores.records import KeyRecord, Settlement
-from gateway.stores.redis.cluster_wire import ClusterWire
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
-from gateway.stores.redis.resp import Endpoint, ScriptWire, WireRedis
 from gateway.stores.redis.settlement_stream import RedisSettlementStream
+from gateway.stores.redis.wire.cluster import ClusterWire
+from gateway.stores.redis.wire.resp import Endpoint, ScriptWire, WireRedis
 from gateway.workers.settler import Settler
 from tests.bench.settler_bench import message
 from tests.support.harness import REDIS_URL, temp_database

@@ -50,7 +50,7 @@ from gateway.services.auth import hash_key
 from gateway.stores.connect import open_stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import HotStore
-from gateway.stores.redis.resp import WireScript
+from gateway.stores.redis.wire.resp import WireScript
 from tests.bench import fixtures
 from tests.bench.__main__ import _settings
 from tests.bench.procs import (

@@ -1,5 +1,5 @@
 """The end-to-end money tests again with busy keys' calls admitted under leases (LEASES=1,
-stores/redis/leases.py), on one Redis: the same functions as in their own modules, imported
+stores/redis/leases/process.py), on one Redis: the same functions as in their own modules, imported
 here so they run a second time with this module's `gw` fixture. The cluster runs them with
 leases too (test_cluster_money.py)."""
 

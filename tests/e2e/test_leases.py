@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from gateway.background import LEASE_KEEP_S
 from gateway.http.appkeys import METER
-from gateway.stores.redis.leases import Leases
+from gateway.stores.redis.leases.process import Leases
 from tests.bench.redis_work import QUIET, private_redis
 from tests.support.factories import openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway, running_gateway

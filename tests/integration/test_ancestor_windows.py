@@ -18,8 +18,8 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, minted_by_key
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation
-from gateway.stores.redis.replies import undeclared
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.replies import undeclared
+from gateway.stores.redis.wire.scripts import load_script
 from tests.integration.conftest import Holder, make_holder
 from tests.integration.test_rebuild_metering import PLANS
 from tests.support.harness import REDIS_URL, drop_prefix

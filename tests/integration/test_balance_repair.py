@@ -7,7 +7,7 @@ from billing.metering.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.postgres.money.balances import ledger_position
 from gateway.stores.records import Settlement
-from gateway.stores.redis.balance_repair import BalanceRepair
+from gateway.stores.redis.repair.balances import BalanceRepair
 from gateway.workers.settler import Settler
 from tests.integration.conftest import Holder, make_holder
 

@@ -10,9 +10,9 @@ import time
 import pytest
 import redis
 
-from gateway.stores.redis.cluster_wire import ClusterWire, slot_of
 from gateway.stores.redis.keys import SHARDS, Keys
-from gateway.stores.redis.resp import WireError, parse_url
+from gateway.stores.redis.wire.cluster import ClusterWire, slot_of
+from gateway.stores.redis.wire.resp import WireError, parse_url
 from tests.fault.tcp_proxy import CuttableProxy
 from tests.support.redis_cluster import RedisCluster
 

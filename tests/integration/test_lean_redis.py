@@ -13,7 +13,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.stores.redis.resp import (
+from gateway.stores.redis.wire.resp import (
     Endpoint,
     ReplyError,
     WireError,

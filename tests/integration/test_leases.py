@@ -17,9 +17,9 @@ from billing.money.quotas import parse_quota
 from gateway.background import LEASE_KEEP_S
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
-from gateway.stores.redis import leases as leases_module
 from gateway.stores.redis.hotstore import DEBITED, HotStore
-from gateway.stores.redis.leases import APPLY_AT
+from gateway.stores.redis.leases import process as leases_module
+from gateway.stores.redis.leases.process import APPLY_AT
 from gateway.workers.sweeper import sweep_once
 from tests.integration.conftest import make_holder
 from tests.integration.leasing import (

@@ -12,8 +12,8 @@ from billing.money.windows import calendar_period, sliding_granules
 from gateway.stores.connect import Stores
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys
-from gateway.stores.redis.replies import Specs, undeclared
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.replies import Specs, undeclared
+from gateway.stores.redis.wire.scripts import load_script
 from tests.integration.conftest import Holder, make_holder
 
 HOUR = Quota("hour", "requests", 2)

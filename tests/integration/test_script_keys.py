@@ -15,7 +15,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.stores.redis.hotstore import CLOSED, DEBITED, HotStore
 from gateway.stores.redis.keys import Keys
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.scripts import load_script
 from tests.integration.conftest import Holder, make_holder
 
 QUOTAS_K = (Quota("minute", "tokens", 10**6), Quota("month", "spend_micros", 10**9))

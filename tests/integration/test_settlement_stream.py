@@ -9,8 +9,8 @@ import asyncio
 from billing.metering.usage import Usage
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
-from gateway.stores.redis.balance_repair import BalanceRepair
-from gateway.stores.redis.restore import HotRestore
+from gateway.stores.redis.repair.balances import BalanceRepair
+from gateway.stores.redis.repair.restore import HotRestore
 from gateway.stores.redis.stream import written_total
 from gateway.stores.stream_fields import named
 from tests.integration.conftest import Holder, make_holder

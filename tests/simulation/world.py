@@ -19,7 +19,7 @@ from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import Keys, shard_of
-from gateway.stores.redis.leases import Leases
+from gateway.stores.redis.leases.process import Leases
 from tests.integration.test_rebuild_metering import PLANS
 from tests.support.invariants import Window
 
@@ -64,7 +64,7 @@ class World:
     live: dict[str, Any] = field(default_factory=dict)  # metered calls started, unfinished
     broken: list[str] = field(default_factory=list)  # what a step saw broken at once
     # Gateway processes on the one Redis: the stores' own, and with leases a second one;
-    # each admits a busy key's calls under leases of its own (stores/redis/leases.py).
+    # each admits a busy key's calls under leases of its own (stores/redis/leases/process.py).
     procs: list[HotStore] = field(default_factory=list)
     # How many times the money and the windows a world starts with (and its credits): with
     # leases, 20, so a quarter of most headrooms holds a lease of several calls.

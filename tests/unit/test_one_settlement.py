@@ -6,7 +6,8 @@ The allowed places, each with why:
 - the Meter's own entry points (`settle`, `settle_priced`, `settle_fixed`), called from any
   surface: they all end in `_debit`;
 - `Meter._debit` -> `Settlements.settle` -> the hot store's `settle` (services/money/settlement.py),
-  which settles a call admitted under a lease by its lease's append (stores/redis/leases.py);
+  which settles a call admitted under a lease by its lease's append
+  (stores/redis/leases/process.py);
 - the sweeper's retry of a debit that was already priced and capped (workers/sweeper.py);
 - the journal's replay of a settlement `Settlements.settle` journaled, priced and capped
   then (stores/journal.py);

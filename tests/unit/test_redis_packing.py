@@ -10,8 +10,8 @@ import hiredis
 import pytest
 
 from gateway.build import COMPILED
-from gateway.stores.redis import packing
-from gateway.stores.redis.packing import pack, pack_evalsha, pack_evalsha_hiredis
+from gateway.stores.redis.wire import packing
+from gateway.stores.redis.wire.packing import pack, pack_evalsha, pack_evalsha_hiredis
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 KEYS = ("mw:{3}:acct:acc_1", "mw:{3}:key:key_1", "mw:{3}:res", "mw:{3}:c:minute:acc_1:29")

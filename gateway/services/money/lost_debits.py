@@ -1,7 +1,7 @@
 """Debiting a call whose reservation Redis lost: the settle that finds it gone (the first
 try's answer, or a retry's once neither the stream nor the ledger has the request's debit)
 leaves the tombstone a void would have, and the settle after it debits the delivered usage
-from what the account has free, the rest uncollected (stores/redis/lost.py). So the cost an
+from what the account has free, the rest uncollected (stores/redis/holds/lost.py). So the cost an
 answer shows is always what its settlement debits and leaves uncollected, whatever Redis
 lost and however late its answer came."""
 
@@ -14,7 +14,7 @@ from gateway.stores.records import PendingDebit
 
 
 class LostReservations(Protocol):
-    """What the hot store keeps of reservations it lost (stores/redis/lost.py)."""
+    """What the hot store keeps of reservations it lost (stores/redis/holds/lost.py)."""
 
     async def queued(self, shard: int, request_id: str) -> bool: ...
 

@@ -112,7 +112,7 @@ class Reservations(Protocol):
 
 
 class LeaseUpkeepPort(Protocol):
-    """The leases of this process (stores/redis/leases.py), kept by a background task."""
+    """The leases of this process (stores/redis/leases/process.py), kept by a background task."""
 
     async def keep(self, extend: bool = False) -> None:
         """Apply appended settlements, close leases that stopped admitting, and (`extend`)
@@ -345,7 +345,7 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
 
 
 class LostReservationsPort(Protocol):
-    """Reservations Redis lost, found by a settle (stores/redis/lost.py)."""
+    """Reservations Redis lost, found by a settle (stores/redis/holds/lost.py)."""
 
     async def queued(self, shard: int, request_id: str) -> bool: ...
 

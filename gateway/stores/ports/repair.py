@@ -25,7 +25,7 @@ class Liveness:
 
 
 class HotRestorePort(Protocol):
-    """Writing the hot store from the ledger (stores/redis/restore.py)."""
+    """Writing the hot store from the ledger (stores/redis/repair/restore.py)."""
 
     async def liveness(self) -> Liveness: ...
 
@@ -44,7 +44,7 @@ class HotRestorePort(Protocol):
 
 class BalanceRepairPort(Protocol):
     """An account's hot balance read under a fence and corrected by a fenced delta
-    (stores/redis/balance_repair.py)."""
+    (stores/redis/repair/balances.py)."""
 
     async def position(self, account_id: str) -> HotPosition | None: ...
 

@@ -20,7 +20,7 @@ from billing.money.quotas import WINDOW_BY_CODE
 from billing.money.windows import calendar_period
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import Keys
-from gateway.stores.redis.replies import Specs
+from gateway.stores.redis.wire.replies import Specs
 
 GRACE_MS = 2_000
 SLIDING_CODES = frozenset({"mi", "h"})

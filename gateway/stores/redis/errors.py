@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from redis.exceptions import RedisError
 
 from gateway.stores.errors import HotStoreUnavailable, cause
-from gateway.stores.redis.resp import ReplyError
+from gateway.stores.redis.wire.resp import ReplyError
 from gateway.telemetry import metrics
 
 # OSError covers the lean wire client's WireError (a ConnectionError) and socket failures.

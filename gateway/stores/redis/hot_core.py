@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from billing.money.admission import Decision
 from gateway.stores.records import KeyRecord, Settlement
 from gateway.stores.redis.keys import Keys
-from gateway.stores.redis.resp import ScriptWire
-from gateway.stores.redis.scripts import ScriptFn
+from gateway.stores.redis.wire.resp import ScriptWire
+from gateway.stores.redis.wire.scripts import ScriptFn
 
 
 class LeaseWaits(Protocol):

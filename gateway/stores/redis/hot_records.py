@@ -21,7 +21,7 @@ from gateway.stores.records import (
 from gateway.stores.redis import counters
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.leases import Leases
+from gateway.stores.redis.leases.process import Leases
 from gateway.stores.redis.records import (
     KEY_STATES,
     decode_grant_ends,
@@ -30,8 +30,8 @@ from gateway.stores.redis.records import (
     encode_key_record,
     encode_refusal,
 )
-from gateway.stores.redis.scripts import ScriptFn
 from gateway.stores.redis.upkeep import HotUpkeep
+from gateway.stores.redis.wire.scripts import ScriptFn
 
 # An account's `pend` field: a sign-up waiting for approval (1) or rejected (2); else 0.
 HELD_BACK = {"pending": "1", "rejected": "2"}

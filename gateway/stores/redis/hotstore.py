@@ -25,19 +25,19 @@ from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED, UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
-from gateway.stores.redis.commitments import HotCommitments
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
+from gateway.stores.redis.holds.commitments import HotCommitments
+from gateway.stores.redis.holds.lost import LostReservations
+from gateway.stores.redis.holds.meters import MeterHolds
+from gateway.stores.redis.holds.money_out import MoneyOutHolds
 from gateway.stores.redis.hot_records import HotRecords
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
-from gateway.stores.redis.leases import Leases
-from gateway.stores.redis.lost import LostReservations
-from gateway.stores.redis.meter_holds import MeterHolds
-from gateway.stores.redis.money_out import MoneyOutHolds
+from gateway.stores.redis.leases.process import Leases
 from gateway.stores.redis.records import decode_key_record, decode_reservation
-from gateway.stores.redis.replies import decode_reserve_reply, undeclared
-from gateway.stores.redis.resp import ScriptWire
-from gateway.stores.redis.scripts import ScriptFn, load_script
+from gateway.stores.redis.wire.replies import decode_reserve_reply, undeclared
+from gateway.stores.redis.wire.resp import ScriptWire
+from gateway.stores.redis.wire.scripts import ScriptFn, load_script
 from gateway.stores.stream_fields import encode_detail
 
 # The value types, the error and CLOSED are re-exported for code written before
@@ -147,7 +147,7 @@ class HotStore(HotRecords):
     ) -> Decision:
         """`mode` "check" runs every check and reserves nothing; "key" checks only the key.
         `end_user` is `billing.money.end_users.end_user_id`'s. A busy key's plain call is
-        admitted under a lease when leases are on (stores/redis/leases.py)."""
+        admitted under a lease when leases are on (stores/redis/leases/process.py)."""
         if self.leases.enabled and not mode and not end_user and requests == 1:
             leased = await self.leases.admit(
                 request_id, key, input_tokens, max_output_tokens, spend_micros

@@ -49,7 +49,7 @@ class Keys:
 
     def lease_stream(self, shard: int, lease_id: str) -> str:
         """The settlements a process appended under one lease, until lease_apply.lua takes
-        them (stores/redis/lease_wire.py)."""
+        them (stores/redis/leases/wire.py)."""
         return f"{self.tag(shard)}ls:{lease_id}"
 
     def lease_seen(self, shard: int, lease_id: str) -> str:

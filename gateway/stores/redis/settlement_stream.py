@@ -23,9 +23,9 @@ from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import Backlog, DeadLetter, Queued
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
-from gateway.stores.redis.nodes import is_cluster
-from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import backlog, parked_count, stream_entries, text_of
+from gateway.stores.redis.wire.nodes import is_cluster
+from gateway.stores.redis.wire.scripts import load_script
 from gateway.stores.stream_fields import named
 
 GROUP = "settlers"

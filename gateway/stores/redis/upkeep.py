@@ -17,7 +17,7 @@ from gateway.stores.redis import stream
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import SHARDS, Keys
 from gateway.stores.redis.records import decode_reservation
-from gateway.stores.redis.resp import ScriptWire
+from gateway.stores.redis.wire.resp import ScriptWire
 
 
 class HotUpkeep:

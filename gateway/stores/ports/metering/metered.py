@@ -55,7 +55,7 @@ class FileOwners(Protocol):
 
 
 class MeterHoldsPort(Protocol):
-    """Metered holds on the reservation engine (`stores/redis/meter_holds.py`): the same
+    """Metered holds on the reservation engine (`stores/redis/holds/meters.py`): the same
     reserve and settle scripts, stream and ledger as LLM calls."""
 
     async def hold(self, h: MeterHold) -> MeterDecision:

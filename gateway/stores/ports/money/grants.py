@@ -63,7 +63,7 @@ class GrantsPort(Protocol):
 
 
 class GrantWriteOffPort(Protocol):
-    """Writing off a grant's rest from the hot balance (stores/redis/grant_write_off.py)."""
+    """Writing off a grant's rest from the hot balance (stores/redis/repair/grant_write_off.py)."""
 
     async def fence(self, account_id: str) -> int | None:
         """The balance's change counter, or None while a settlement of the account is still

@@ -1,7 +1,7 @@
 -- An account's commitment in its hash (reserve.lua reads it, settle.lua draws from it):
 -- `cme` the open period's end (ms), `cma` what it may draw, `cmu` what it drew, `cmh` what
 -- calls held against it hold, `cmt` its rates and policy (billing.contracts.commitments.hot_terms),
--- `cmc` the last closed period's `end:drawn`. The Python home: stores/redis/commitments.py.
+-- `cmc` the last closed period's `end:drawn`. The Python home: stores/redis/holds/commitments.py.
 -- KEYS: 1 account hash.  ARGV: 1 operation, then
 --   open  2 period end, 3 allowance, 4 cmt, 5 drawn (absent: 0; a rebuild's estimate): a
 --         period opens, or, when it is the open one already, takes new terms and allowance

@@ -11,7 +11,7 @@
 --       set ttl ms after a close, 5 use test clock (1/0), then for 'trim': 6-9 the requests,
 --       input tokens, output tokens and spend micros its process will admit no more (a lease
 --       that stopped admitting while calls of it are still served gives that back at once)
--- An entry (stores/redis/lease_wire.py): one field `m`, `rid|kind|input|output|cost|row`:
+-- An entry (stores/redis/leases/wire.py): one field `m`, `rid|kind|input|output|cost|row`:
 -- kind `d` a debit (row: the settlement message as settle.lua's packed form writes it),
 -- `f` a request the provider refused (it stays counted in request windows; no row).
 -- A debit takes its cost from what the lease still holds, as a settle takes its hold; a

@@ -1,6 +1,6 @@
 -- Correct one account's hot balance by a delta, only if nothing moved it since it was read.
 -- `meterway reconcile --repair` reads the balance, the account's queued settlements and
--- applied credits (stores/redis/balance_repair.py), then the ledger; a settle or a credit in
+-- applied credits (stores/redis/repair/balances.py), then the ledger; a settle or a credit in
 -- between would make an absolute write erase a live debit. So the reader keeps a fence: the
 -- balance, its change counter `seq` (settle.lua and credit.lua bump it with every change of
 -- the balance) and how many credits were applied; this script changes nothing unless all

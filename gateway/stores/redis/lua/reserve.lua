@@ -47,7 +47,7 @@
 -- The account hash's `bk` is its BYOK version (services/contracts/byok.py; absent = 0), handed back
 -- so a process whose copy of the account's own provider keys is older refuses the call.
 -- The account hash's `cme`..`cmt` are its commitment's open period (see below; their
--- Python home: stores/redis/commitments.py): a call it funds is held there too and priced
+-- Python home: stores/redis/holds/commitments.py): a call it funds is held there too and priced
 -- at its rate, which the reply's markup bps then is; a used-up commitment that refuses
 -- answers the balance refusal `commitment_exhausted` with what it has left.
 -- Reply: {1, now, req_limit, req_remaining, req_reset, tok_limit, tok_remaining, tok_reset,
@@ -492,7 +492,7 @@ redis.call('HSET', KEYS[3], ARGV[1], table.concat(rec, '|'))
 redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[9])), ARGV[1])
 if mode == 'lease' then
   -- Until when a lease may admit (ARGV[25]: billing.money.leases.MAX_LIFE_MS): a change to the
-  -- account or the key waits that long when it is still to come (stores/redis/leases.py).
+  -- account or the key waits that long when it is still to come (stores/redis/leases/process.py).
   local lz = int(now + exact(ARGV[25]))
   -- The lease's stream, last in KEYS, made now (empty): its process appends with
   -- NOMKSTREAM, so an append after the lease's close (which drops it) adds nothing.

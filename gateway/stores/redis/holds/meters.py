@@ -25,8 +25,8 @@ from gateway.stores.records import KeyRecord
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation, decode_service, encode_service
-from gateway.stores.redis.replies import decode_reserve_reply
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.replies import decode_reserve_reply
+from gateway.stores.redis.wire.scripts import load_script
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hot_core import HotCore

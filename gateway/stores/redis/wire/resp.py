@@ -37,7 +37,7 @@ import hiredis
 from mypy_extensions import mypyc_attr
 
 from gateway.stores.ports.hot import SETTLE_SENT
-from gateway.stores.redis.packing import pack, pack_script_call
+from gateway.stores.redis.wire.packing import pack, pack_script_call
 
 T = TypeVar("T")
 

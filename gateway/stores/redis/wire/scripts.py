@@ -10,7 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from gateway.stores.redis.resp import ScriptWire, WireScript
+from gateway.stores.redis.wire.resp import ScriptWire, WireScript
 
 ScriptFn = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
 

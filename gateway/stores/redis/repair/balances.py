@@ -23,8 +23,8 @@ from gateway.stores.records import HotPosition
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import stream_entries, text_of
+from gateway.stores.redis.wire.scripts import load_script
 from gateway.stores.stream_fields import queued
 
 STREAM_PAGE = 1000

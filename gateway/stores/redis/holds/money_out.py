@@ -20,7 +20,7 @@ from gateway.stores.records import MONEY_OUT_ID, MoneyOutHold
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
 from gateway.stores.redis.records import decode_reservation
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.scripts import load_script
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hot_core import HotCore

@@ -31,7 +31,7 @@ from typing import Any
 from redis.crc import key_slot
 
 from gateway.stores.ports.hot import SETTLE_SENT
-from gateway.stores.redis.resp import (
+from gateway.stores.redis.wire.resp import (
     CONNECT_TIMEOUT_S,
     REPLY_TIMEOUT_S,
     Endpoint,

@@ -1,4 +1,4 @@
-"""The lease scripts' calls (stores/redis/leases.py keeps the leases; this module only talks
+"""The lease scripts' calls (stores/redis/leases/process.py keeps the leases; this module only talks
 to Redis for them): lease_apply.lua over one lease (apply a batch, trim, close), the
 sweeper's close of a dead process's lease, and lease_settle.lua's second try of an append.
 """
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.records import decode_reservation
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.scripts import load_script
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hot_core import HotCore

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.wire.scripts import load_script
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hot_core import HotCore
@@ -29,7 +29,7 @@ class HotCommitments:
 
     async def _run(self, account_id: str, *args: str | int) -> int:
         """One step of commitment.lua; it returns once no lease granted before it (at the
-        account's own rate) can admit a call (stores/redis/leases.py)."""
+        account's own rate) can admit a call (stores/redis/leases/process.py)."""
         key = self._store.keys.account(shard_of(account_id), account_id)
         with map_redis_errors():
             done = int(await self._script((key,), args))

@@ -45,11 +45,11 @@ from billing.money.leases import (
 from billing.money.micros import marked_up
 from gateway.stores.ports.hot import CLOSED
 from gateway.stores.records import KeyRecord, Settlement
-from gateway.stores.redis import lease_wire
 from gateway.stores.redis.errors import map_redis_errors
-from gateway.stores.redis.lease_record import Lease
-from gateway.stores.redis.lease_runs import GONE, LeaseRuns
-from gateway.stores.redis.replies import decode_reserve_reply
+from gateway.stores.redis.leases import wire as lease_wire
+from gateway.stores.redis.leases.record import Lease
+from gateway.stores.redis.leases.runs import GONE, LeaseRuns
+from gateway.stores.redis.wire.replies import decode_reserve_reply
 
 if TYPE_CHECKING:
     from gateway.stores.redis.hot_core import HotCore

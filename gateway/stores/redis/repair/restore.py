@@ -17,8 +17,8 @@ from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import SHARDS, shard_of
 from gateway.stores.redis.records import encode_service
-from gateway.stores.redis.scripts import load_script
 from gateway.stores.redis.stream import stream_entries
+from gateway.stores.redis.wire.scripts import load_script
 from gateway.stores.stream_fields import readable_cost
 
 PAGE = 1000

@@ -10,11 +10,11 @@ is exact.
 from __future__ import annotations
 
 from gateway.stores.records import GrantEnd
-from gateway.stores.redis.balance_repair import BalanceRepair
 from gateway.stores.redis.errors import map_redis_errors
 from gateway.stores.redis.hotstore import HotStore
 from gateway.stores.redis.keys import shard_of
-from gateway.stores.redis.scripts import load_script
+from gateway.stores.redis.repair.balances import BalanceRepair
+from gateway.stores.redis.wire.scripts import load_script
 
 MOVED, ABSENT = -1, -2  # write_off.lua's replies besides the amount written off
 

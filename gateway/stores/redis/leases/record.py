@@ -1,5 +1,5 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
-"""One lease a gateway process holds (stores/redis/leases.py keeps them): its pool, its
+"""One lease a gateway process holds (stores/redis/leases/process.py keeps them): its pool, its
 grant's decision, its clocks, and what Redis must still be told of it."""
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What a sign-in holds on every process: dashboard sessions and revoked user tokens."""
