@@ -29,7 +29,6 @@ from gateway.background import analytics, background, outbound_session
 from gateway.config.providers import pricing_terms
 from gateway.config.secrets import declared_secrets
 from gateway.config.settings import PROVIDERS, Settings
-from gateway.http import api_docs, health, metrics, signing_keys
 from gateway.http.account import routes as account
 from gateway.http.account import user_auth
 from gateway.http.admin import routes as admin
@@ -93,18 +92,19 @@ from gateway.http.appkeys import (
 )
 from gateway.http.billing import local_pay, webhooks
 from gateway.http.billing import routes as billing
-from gateway.http.call_metrics import CallMetrics
 from gateway.http.dashboard import routes as dashboard
 from gateway.http.dashboard.signin import callback_url
 from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
 from gateway.http.middleware import GatewayMiddleware
+from gateway.http.observability.call_metrics import CallMetrics
+from gateway.http.observability.tracer import Tracer
 from gateway.http.openapi import document as openapi
+from gateway.http.ops import api_docs, health, metrics, signing_keys
 from gateway.http.proxy import batches, lookups, realtime, responses
 from gateway.http.proxy import routes as proxy
 from gateway.http.routing import check_declared
 from gateway.http.scim import routes as scim_routes
-from gateway.http.tracing import Tracer
 from gateway.llm.deployments import Upstreams
 from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream, no_handshake_redirects

@@ -12,8 +12,8 @@ from billing.money.plans import PlanBook
 from billing.pricing import PricingTable
 from billing.pricing.meters import MeterBook
 from gateway.config.settings import Settings
-from gateway.http.call_metrics import CallMetrics
-from gateway.http.tracing import Tracer
+from gateway.http.observability.call_metrics import CallMetrics
+from gateway.http.observability.tracer import Tracer
 from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
 from gateway.outbound.jwt_auth import JwtVerifier

@@ -23,10 +23,10 @@ from gateway.errors import (
     PayloadTooLarge,
     store_down,
 )
-from gateway.http.call_metrics import CallMetrics
 from gateway.http.headers import error_headers
-from gateway.http.observe import TIMING, Timing, observed
-from gateway.http.tracing import Tracer, answer_headers
+from gateway.http.observability.call_metrics import CallMetrics
+from gateway.http.observability.observe import TIMING, Timing, observed
+from gateway.http.observability.tracer import Tracer, answer_headers
 from gateway.stores.errors import (
     AnalyticsUnavailable,
     HotStoreUnavailable,

@@ -30,7 +30,7 @@ VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TEST_HEADERS = ("x-fake-behaviour",)
 AZURE_DEPLOYMENT_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings"})
 # The gateway span's context as headers (`traceparent`, and B3's when OTEL_PROPAGATORS names
-# it), set by the tracer (http/tracing.py) in the request's task when tracing is on: a
+# it), set by the tracer (http/observability/tracer.py) in the request's task when tracing is on: a
 # context variable, so no call between the handler and here carries it. Sent only to a
 # provider that forwards traces (TRACE_FORWARD_PROVIDERS).
 TRACE_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("trace_headers", default=())

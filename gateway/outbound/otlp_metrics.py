@@ -1,7 +1,8 @@
 """Metrics to an OpenTelemetry collector: tokens and cost as monotonic Sums, the gateway's
 own time per call as a Histogram, over OTLP/HTTP protobuf every OTEL_METRIC_EXPORT_INTERVAL.
 
-`Totals` adds up what the recorder (http/call_metrics.py) folds into it, in the exporter's
+`Totals` adds up what the recorder (http/observability/call_metrics.py) folds into it, in the
+exporter's
 task; `MetricExporter.run` sends them. Cumulative by default (every export carries the
 totals since the process started, which any collector can turn into rates, and a failed
 export loses nothing: the next one says it all); `delta` sends what changed since the last

@@ -16,7 +16,7 @@ import openai
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from gateway.http.tracing import PROBES
+from gateway.http.observability.tracer import PROBES
 from tests.support.factories import Tenant, debits, eventual_debits, openai_client, tenant
 from tests.support.fakes.otlp_receiver import Receiver, otlp_receiver
 from tests.support.fakes.realtime import fake_realtime

@@ -14,7 +14,7 @@ from billing.metering.usage import Usage
 from billing.money.admission import Admitted
 from gateway.config.traces import MetricSettings, metric_settings
 from gateway.config.values import ConfigError
-from gateway.http.call_metrics import CallMetrics
+from gateway.http.observability.call_metrics import CallMetrics
 from gateway.outbound.otlp_metrics import Totals, encode
 from gateway.stores.records import Settlement
 from tests.support.fakes.otlp_receiver import attrs_of

@@ -13,11 +13,11 @@ from billing.metering.usage import Usage
 from billing.money.admission import Admitted
 from gateway.config.traces import TraceSettings, trace_settings
 from gateway.config.values import ConfigError
-from gateway.http.observe import Timing
-from gateway.http.span import Attempt
-from gateway.http.span_attributes import span_of, spans_of
-from gateway.http.trace_context import DEFERRED, context_of, outgoing, parent_of
-from gateway.http.tracing import REPLY_WAIT_NS, Tracer
+from gateway.http.observability.observe import Timing
+from gateway.http.observability.span import Attempt
+from gateway.http.observability.span_attributes import span_of, spans_of
+from gateway.http.observability.trace_context import DEFERRED, context_of, outgoing, parent_of
+from gateway.http.observability.tracer import REPLY_WAIT_NS, Tracer
 from gateway.outbound.otlp import CLIENT, INTERNAL, SERVER, SpanData, Value, encode
 from gateway.stores.records import Settlement
 from tests.support.fakes.otlp_receiver import value_of

@@ -22,12 +22,13 @@ from billing import authority, roles
 from billing.authority import role_scopes
 from billing.grants import PROXY_SCOPES, expand_scopes
 from gateway.errors import InvalidRequest, PermissionDenied, SignupRateLimited
-from gateway.http import audited, signup_flow
+from gateway.http import audited
 from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.audited import ACTOR
 from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
 from gateway.http.openapi import signup as signup_doc
+from gateway.http.people import signup_flow
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute
 from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited

@@ -13,12 +13,13 @@ from dataclasses import replace
 from aiohttp import web
 
 from gateway.errors import SigninFailed
-from gateway.http import audited, signup_flow
+from gateway.http import audited
 from gateway.http.appkeys import DIRECTORY, DOMAIN_CLAIMS, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard import after_signin
 from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.session import start_member_session as member_session
-from gateway.http.membership import member_json
+from gateway.http.people import signup_flow
+from gateway.http.people.membership import member_json
 from gateway.services.audit import Actor
 from gateway.services.members import domain_claims
 from gateway.services.members.identity import Choices, Person, choices_of, nobody

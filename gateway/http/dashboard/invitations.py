@@ -18,8 +18,8 @@ from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, 
 from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
-from gateway.http.membership import member_json
 from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.people.membership import member_json
 from gateway.http.routing import INVITEE, SIGN_IN, Route, audits, declare
 from gateway.services.audit import Actor
 from gateway.services.members import identity as people

@@ -19,8 +19,8 @@ from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.form_tokens import mint
 from gateway.http.dashboard.session import BASE, SESSION
 from gateway.http.dashboard.web import render
-from gateway.http.health import readiness
 from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.ops.health import readiness
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json

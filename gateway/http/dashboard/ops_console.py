@@ -37,8 +37,8 @@ from gateway.http.dashboard.ops import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
-from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
 from gateway.http.shared.account_keys import revoke_key_for

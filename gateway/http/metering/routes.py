@@ -15,9 +15,9 @@ from billing.money.answers import rfc3339
 from gateway.errors import InvalidApiKey, NotFound
 from gateway.http.appkeys import METERING, SERVICES, STORE
 from gateway.http.metering import bodies
+from gateway.http.observability.tracer import traced_events
 from gateway.http.openapi import metering as metering_doc
 from gateway.http.routing import METERED, Route, declare
-from gateway.http.tracing import traced_events
 from gateway.llm.calls import parse_json
 from gateway.services.money.meter.metered import Authorization, Settled
 from gateway.services.money.meter.metered_events import report

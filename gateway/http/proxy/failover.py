@@ -15,8 +15,8 @@ import time
 from aiohttp import web
 
 from gateway.errors import UpstreamsCoolingDown, UpstreamUnreachable
-from gateway.http.observe import timing
-from gateway.http.span import Attempt, Traced
+from gateway.http.observability.observe import timing
+from gateway.http.observability.span import Attempt, Traced
 from gateway.llm.calls import Call
 from gateway.llm.deployments import RETRY_STATUSES, Upstreams, retry_after_s
 from gateway.llm.http1 import Answer

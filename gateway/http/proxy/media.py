@@ -16,10 +16,10 @@ from aiohttp import web
 
 from gateway.errors import UpstreamTimeout
 from gateway.http.appkeys import Proxying
-from gateway.http.observe import timing
+from gateway.http.observability.observe import timing
+from gateway.http.observability.tracer import trace_prepared
 from gateway.http.proxy.provider_answers import read_answer
 from gateway.http.proxy.speech import assembled_speech
-from gateway.http.tracing import trace_prepared
 from gateway.llm.bounded import next_chunk
 from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_media

@@ -32,11 +32,11 @@ from gateway.errors import (
 from gateway.http.appkeys import PROXYING, Proxying
 from gateway.http.headers import request_id_headers
 from gateway.http.middleware import REQUEST_ID
+from gateway.http.observability.tracer import trace_prepared
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
 from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
-from gateway.http.tracing import trace_prepared
 from gateway.http.whole import json_whole
 from gateway.llm.calls import booked_price, parse_json
 from gateway.llm.endpoints import REALTIME

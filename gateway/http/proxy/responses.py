@@ -17,7 +17,7 @@ from gateway.errors import NotFound, UpstreamError
 from gateway.http.appkeys import KEYS, PRICING, PROXYING, RESPONSE_BOOK, UPSTREAM
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.observe import timing
+from gateway.http.observability.observe import timing
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare

@@ -25,7 +25,8 @@ from gateway.http.appkeys import PROXYING, SETTINGS, Proxying
 from gateway.http.client_address import client_address
 from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.observe import timing
+from gateway.http.observability.observe import timing
+from gateway.http.observability.tracer import finished, streamed, trace_into
 from gateway.http.openapi import llm as llm_doc
 from gateway.http.openapi import proxy_paths as proxy_doc
 from gateway.http.proxy.call_reading import key_and_call, key_and_upload
@@ -36,7 +37,6 @@ from gateway.http.proxy.owned import own_response
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_event
 from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
 from gateway.http.server import CLIENT_LEFT
-from gateway.http.tracing import finished, streamed, trace_into
 from gateway.llm import endpoints
 from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer, costed_media

@@ -17,7 +17,7 @@ from aiohttp import web
 from billing.metering.usage import Usage
 from gateway.errors import UpstreamError
 from gateway.http.appkeys import Proxying
-from gateway.http.observe import timing
+from gateway.http.observability.observe import timing
 from gateway.http.proxy.provider_answers import read_answer
 from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer

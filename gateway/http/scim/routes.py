@@ -14,8 +14,8 @@ from billing import authority
 from gateway.errors import InvalidRequest, NotFound, PreconditionFailed, ScimInvalid
 from gateway.http import audited, key_grants
 from gateway.http.appkeys import SCIM
-from gateway.http.membership import member_json
 from gateway.http.openapi import scim as doc
+from gateway.http.people.membership import member_json
 from gateway.http.routing import Route, audits, declare, unaudited
 from gateway.http.scim.auth import ACCOUNT, base_url, directory, scim_auth
 from gateway.http.whole import INT64_MAX, json_whole, parse_whole

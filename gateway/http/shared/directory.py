@@ -13,9 +13,9 @@ from gateway.errors import Conflict, NotFound
 from gateway.http import audited, bodies, key_grants
 from gateway.http.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.http.fields import MAX_SEARCH
-from gateway.http.membership import add_member, member_json, role_field
 from gateway.http.openapi import account as account_doc
 from gateway.http.openapi import organization as org_doc
+from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
 from gateway.http.shared.reports import query_text, usage_response

@@ -13,11 +13,12 @@ from aiohttp.helpers import ChainMapProxy
 
 from billing import authority
 from gateway.errors import InvalidRequest, NotFound
-from gateway.http import audited, signup_flow
+from gateway.http import audited
 from gateway.http.appkeys import COURIER, GRANTS, SETTINGS, SIGNUPS
 from gateway.http.audited import actor_of
 from gateway.http.links import BASE
 from gateway.http.openapi import signup as signup_doc
+from gateway.http.people import signup_flow
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import revoke_grant
 from gateway.llm.calls import parse_json

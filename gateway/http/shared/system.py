@@ -12,8 +12,8 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
-from gateway.http.health import readiness
 from gateway.http.openapi import paths as ops_doc
+from gateway.http.ops.health import readiness
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.records import DeadLetter

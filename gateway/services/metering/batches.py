@@ -74,7 +74,7 @@ class BatchBook:
         self.pricing = pricing
         self.poll_interval_ms = poll_interval_ms
         # Told each billed line's usage and share of the debit as a batch settles (the
-        # batch's span gives each line a span event: http/tracing.py).
+        # batch's span gives each line a span event: http/observability/tracer.py).
         self.on_lines: Callable[[str, list[LineBilled]], None] | None = None
 
     async def file_uploaded(self, key: KeyRecord, file_id: str, batch: BatchInput) -> None:

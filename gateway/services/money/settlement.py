@@ -159,9 +159,10 @@ class Settlements:
         # Called with the account id when a debit left its balance under the auto top-up
         # threshold (settle.lua says so): no read of the threshold after every settlement.
         self.on_low_balance: Callable[[str], None] | None = None
-        # Told what a debit could not collect (the trace's span says it: http/tracing.py).
+        # Told what a debit could not collect (the trace's span says it:
+        # http/observability/tracer.py).
         self.on_uncollected: Callable[[str, int], None] | None = None
-        # Told that Redis answered a debit (its span waits for that: http/tracing.py).
+        # Told that Redis answered a debit (its span waits for that: http/observability/tracer.py).
         self.on_answered: Callable[[str], None] | None = None
         self._unsettled: dict[str, PendingDebit] = {}
         self._live: dict[str, Admitted] = {}  # holds the heartbeat keeps alive

@@ -75,10 +75,10 @@ class Meter:
         self.refusal_facts: Callable[[QuotaRefused], Awaitable[AccountState | None]] | None = None
         self._stop_by: float | None = None  # loop time by which a stop must be drained
         # Told of every debit as it starts (and again, unbilled, if its reservation was
-        # gone): the request's span takes its settlement record (http/tracing.py).
+        # gone): the request's span takes its settlement record (http/observability/tracer.py).
         self.on_settled: Callable[[Admitted, Settlement, bool], None] | None = None
         # Told of every debit once settle.lua took it (billed), or found nothing to debit
-        # (not): OTLP metrics count its tokens and cost (http/call_metrics.py).
+        # (not): OTLP metrics count its tokens and cost (http/observability/call_metrics.py).
         self.on_charged: Callable[[Admitted, Settlement, bool], None] | None = None
 
     async def admit(self, request_id: str, key: KeyRecord, call: Call) -> tuple[Admitted, Call]:

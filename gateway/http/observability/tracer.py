@@ -27,10 +27,16 @@ from billing.metering.finish import finish_reasons
 from billing.metering.stream_tally import StreamTally
 from billing.money.admission import Admitted
 from gateway.config.traces import TraceSettings
-from gateway.http.observe import Timing, timing
-from gateway.http.span import Traced
-from gateway.http.span_attributes import spans_of
-from gateway.http.trace_context import DEFERRED, context_of, outgoing, parent_of, trace_id_of
+from gateway.http.observability.observe import Timing, timing
+from gateway.http.observability.span import Traced
+from gateway.http.observability.span_attributes import spans_of
+from gateway.http.observability.trace_context import (
+    DEFERRED,
+    context_of,
+    outgoing,
+    parent_of,
+    trace_id_of,
+)
 from gateway.llm.providers import TRACE_HEADERS
 from gateway.outbound.otlp import SpanData
 from gateway.services.metering.batches import LineBilled

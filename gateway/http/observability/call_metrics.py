@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from billing.money.admission import Admitted
 from gateway.config.traces import MetricSettings
-from gateway.http.observe import Timing
+from gateway.http.observability.observe import Timing
 from gateway.outbound.otlp_metrics import Totals
 from gateway.stores.records import Settlement
 from gateway.telemetry import metrics

@@ -17,7 +17,7 @@ from aiohttp import web
 from gateway.telemetry import metrics
 
 if TYPE_CHECKING:
-    from gateway.http.span import Traced
+    from gateway.http.observability.span import Traced
 
 
 class Timing:

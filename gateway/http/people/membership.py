@@ -10,8 +10,9 @@ from aiohttp import web
 
 from billing.roles import RoleError, parse_role
 from gateway.errors import Conflict, InvalidRequest
-from gateway.http import audited, bodies, invite_links
+from gateway.http import audited, bodies
 from gateway.http.appkeys import DOMAIN_CLAIMS, MEMBERS
+from gateway.http.people import invite_links
 from gateway.services.keys import mint
 from gateway.services.keys.mint import Creator
 from gateway.services.members import domain_claims

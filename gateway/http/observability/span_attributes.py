@@ -1,6 +1,6 @@
 # mypyc: compiled (setup.py's HOT_PATH; ARCHITECTURE.md, "Two builds")
 """A finished request's spans, built in the exporter's task from what the tracer kept
-(http/tracing.py): the server span with the HTTP, GenAI semconv and Meterway attributes
+(http/observability/tracer.py): the server span with the HTTP, GenAI semconv and Meterway attributes
 (the money from the settlement record), a child span per provider attempt of a call with
 deployments, and a metering batch's events as span events.
 
@@ -19,7 +19,7 @@ from gateway.outbound.otlp import CLIENT, INTERNAL, SERVER, SpanData, Value
 from gateway.stores.records import Settlement
 
 if TYPE_CHECKING:
-    from gateway.http.span import Attempt, Traced
+    from gateway.http.observability.span import Attempt, Traced
 
 Pairs = tuple[tuple[str, Value], ...]
 # The metered routes' GenAI operation names (semconv), by the end of their path.

@@ -22,7 +22,7 @@ from gateway.http.appkeys import (
     UPSTREAMS,
 )
 from gateway.http.openapi import paths as ops_doc
-from gateway.http.ops_access import ops_allowed
+from gateway.http.ops.access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable
 

@@ -1,0 +1,2 @@
+"""What the account and admin surfaces share about people: inviting, invitation links, sign-up's
+steps."""
