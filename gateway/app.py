@@ -93,7 +93,7 @@ from gateway.http.appkeys import (
 from gateway.http.billing import local_pay, webhooks
 from gateway.http.billing import routes as billing
 from gateway.http.dashboard import routes as dashboard
-from gateway.http.dashboard.signin import callback_url
+from gateway.http.dashboard.people.signin import callback_url
 from gateway.http.mcp import routes as mcp_routes
 from gateway.http.metering import routes as metering
 from gateway.http.middleware import GatewayMiddleware

@@ -8,7 +8,7 @@ from __future__ import annotations
 import aiohttp
 from playwright.async_api import Page
 
-from gateway.http.dashboard.after_signin import NEXT_COOKIE
+from gateway.http.dashboard.people.after_signin import NEXT_COOKIE
 from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.e2e.dashboard.test_dashboard_billing import pay, submit_top_up
 from tests.support.browser_kit import sign_in

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.http.appkeys import DIRECTORY, USAGE
-from gateway.http.shared.reports import FILTERS, GROUPS
+from gateway.http.shared.usage.reports import FILTERS, GROUPS
 from tests.support.factories import openai_client, tenant
 from tests.support.fakes.clickhouse import FakeClickHouse, running_clickhouse
 from tests.support.harness import (

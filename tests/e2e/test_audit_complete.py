@@ -31,9 +31,9 @@ from gateway.http.appkeys import (
     FORM_TOKENS,
     SIGNIN_TICKETS,
 )
-from gateway.http.dashboard.entry import CHOICE_COOKIE
 from gateway.http.dashboard.form_tokens import holder_of
-from gateway.http.dashboard.session import COOKIE, PRE_COOKIE, digest
+from gateway.http.dashboard.people.entry import CHOICE_COOKIE
+from gateway.http.dashboard.people.session import COOKIE, PRE_COOKIE, digest
 from gateway.http.route_actions import records
 from gateway.http.routing import Route
 from gateway.services.members.identity import Person

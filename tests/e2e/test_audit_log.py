@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from gateway.stores.postgres.proof.audit import AuditLog
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.e2e.test_idempotency_keys import operator_cookies

@@ -27,7 +27,7 @@ from billing.authority import Action, Actor, Decision, Resource, may
 from billing.roles import ROLE_SCOPES, ROLES
 from gateway.http.appkeys import DASHBOARD_SESSIONS, FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from gateway.http.principal import BILLING_READ, USER_SCOPES
 from gateway.http.route_actions import table
 from gateway.services.auth import hash_key

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from gateway.services.contracts.byok import ByokKeys
 from tests.e2e.test_idempotency_keys import operator_cookies
 from tests.support.factories import Tenant, balance, debits, held, openai_client, tenant

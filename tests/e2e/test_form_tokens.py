@@ -11,7 +11,7 @@ import orjson
 
 from gateway.http.appkeys import FORM_TOKENS
 from gateway.http.dashboard.form_tokens import holder_of
-from gateway.http.dashboard.session import COOKIE
+from gateway.http.dashboard.people.session import COOKIE
 from tests.e2e.test_idempotency_keys import money_entries, operator_cookies
 from tests.e2e.test_people_numbers_fuzz import ALL_SCOPES
 from tests.support.dashboard_client import signed_in

@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from tests.support.billing_client import biller, credits
 from tests.support.factories import balance, ledger, tenant
 from tests.support.harness import ADMIN_KEY, Gateway

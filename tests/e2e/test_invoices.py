@@ -27,7 +27,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from billing.contracts.statements import month_of
 from billing.money.display import usd as display_usd
 from gateway.http.appkeys import DASHBOARD_SESSIONS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from gateway.services.auth import hash_key
 from tests.e2e.cli.test_cli_billing import login, meterway
 from tests.support.factories import ledger, openai_client, tenant

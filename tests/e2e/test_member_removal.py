@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from tests.support.factories import tenant
 from tests.support.fakes.identity import ISSUER, ROLE_CLAIM_ENV, claims, sign_hs
 from tests.support.harness import Gateway, running_gateway

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, ViewportSize
 
 from gateway.http.appkeys import DASHBOARD_SESSIONS
-from gateway.http.dashboard.session import COOKIE, digest
+from gateway.http.dashboard.people.session import COOKIE, digest
 from tests.e2e.dashboard.test_dashboard import SCOPES
 from tests.support.browser_kit import screenshots, sign_in
 from tests.support.factories import Tenant, tenant

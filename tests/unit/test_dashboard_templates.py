@@ -24,7 +24,7 @@ from gateway.errors import InternalError, NotFound, PermissionDenied
 from gateway.http.dashboard.error_page import words
 from gateway.http.dashboard.grants_view import GrantsView
 from gateway.http.dashboard.keys import SCOPE_GROUPS
-from gateway.http.dashboard.session import Session
+from gateway.http.dashboard.people.session import Session
 from gateway.http.dashboard.web import ASSETS, environment
 from gateway.http.principal import Principal
 
@@ -46,7 +46,7 @@ PARTIALS |= {"base.html"}
 
 
 def _own_key(i: int) -> dict[str, Any]:
-    """An own provider key as /v1/account/byok lists it (http/shared/byok.py)."""
+    """An own provider key as /v1/account/byok lists it (http/shared/contracts/byok.py)."""
     return {
         "object": "byok_key",
         "upstream": f"{LONG}{i}",
@@ -58,7 +58,7 @@ def _own_key(i: int) -> dict[str, Any]:
 
 
 def _anomaly(i: int) -> dict[str, Any]:
-    """A spend anomaly as /v1/account/anomalies lists it (http/shared/anomalies.py)."""
+    """A spend anomaly as /v1/account/anomalies lists it (http/shared/trust/anomalies.py)."""
     return {
         "id": i, "scope": ("key", "team", "account")[i % 3], "scope_id": f"{LONG}{i}",
         "summary": f"requests of {10**9} this hour, against a median of 6 over 12 like hours",
@@ -219,7 +219,7 @@ def _readiness(tasks: int) -> dict[str, Any]:
 
 
 def _price_change(i: int, status: str) -> dict[str, Any]:
-    """A price change as the Prices page shows it (http/dashboard/ops_prices.py)."""
+    """A price change as the Prices page shows it (http/dashboard/operators/prices.py)."""
     move = {"account_id": f"{LONG}{i}", "calls": 3, "before": "$0.002000", "after": "$0.004000",
             "change_percent": "100.0%"}  # fmt: skip
     return {

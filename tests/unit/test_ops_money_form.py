@@ -9,7 +9,7 @@ from multidict import MultiDict
 
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.dashboard.form_tokens import EXPIRED, token_of
-from gateway.http.dashboard.ops_money import _reason
+from gateway.http.dashboard.operators.money import _reason
 
 
 @pytest.mark.parametrize("token", ["\x00", "a\x00b" * 8, "k" * 65, " " * 20, "", "short"])

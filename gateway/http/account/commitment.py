@@ -10,7 +10,7 @@ from billing import authority
 from gateway.http.openapi import commitments as doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
-from gateway.http.shared.commitments import shown
+from gateway.http.shared.contracts.commitments import shown
 
 
 async def commitment(request: web.Request) -> web.Response:

@@ -31,20 +31,7 @@ from gateway.http.principal import (
 )
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import entry_json, key_json, key_use_json
-from gateway.http.shared import alerts as account_alerts
-from gateway.http.shared import (
-    anomalies,
-    audit_log,
-    byok,
-    credit_grants,
-    end_user_budgets,
-    focus,
-    invoices,
-    scim_token,
-    statements,
-    tags,
-    teams,
-)
+from gateway.http.shared import credit_grants, end_user_budgets, scim_token, teams
 from gateway.http.shared import members as account_members
 from gateway.http.shared.account_keys import (
     create_key_for,
@@ -55,13 +42,18 @@ from gateway.http.shared.account_keys import (
     spec_of_body,
     visible_keys,
 )
+from gateway.http.shared.contracts import byok, invoices, statements
 from gateway.http.shared.overview import (
     account_overview,
     customer_arithmetic,
     request_cost_within,
     show_cost,
 )
-from gateway.http.shared.reports import json_for, ledger_response, usage_response
+from gateway.http.shared.proof import audit_log
+from gateway.http.shared.trust import alerts as account_alerts
+from gateway.http.shared.trust import anomalies
+from gateway.http.shared.usage import focus, tags
+from gateway.http.shared.usage.reports import json_for, ledger_response, usage_response
 from gateway.llm.calls import parse_json
 from gateway.services.keys.life_cycle import (
     set_key_grant,

@@ -12,7 +12,7 @@ from billing import authority
 from gateway.http.openapi import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
-from gateway.http.shared.runway import runway_words, runways
+from gateway.http.shared.trust.runway import runway_words, runways
 
 
 async def runway(request: web.Request) -> web.Response:

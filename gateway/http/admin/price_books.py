@@ -11,7 +11,7 @@ from billing import authority
 from gateway.http.appkeys import PRICING
 from gateway.http.openapi import prices as doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.price_books import shelf_json
+from gateway.http.shared.contracts.price_books import shelf_json
 
 
 async def list_books(request: web.Request) -> web.Response:

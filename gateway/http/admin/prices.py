@@ -27,7 +27,7 @@ from gateway.http.audited import actor_of
 from gateway.http.openapi import account as account_doc
 from gateway.http.openapi import prices as doc
 from gateway.http.routing import Route, audits, declare, unaudited
-from gateway.http.shared.price_changes import (
+from gateway.http.shared.proof.price_changes import (
     approved,
     audited_change,
     change_id_of,

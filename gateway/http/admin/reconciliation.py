@@ -10,7 +10,7 @@ from billing import authority
 from gateway.errors import InvalidRequest
 from gateway.http.openapi import account as account_doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.reconciliation import as_csv, chosen_day, differences, runs
+from gateway.http.shared.proof.reconciliation import as_csv, chosen_day, differences, runs
 
 
 async def provider_differences(request: web.Request) -> web.Response:

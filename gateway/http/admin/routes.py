@@ -29,32 +29,24 @@ from gateway.http.openapi import paths as ops_doc
 from gateway.http.openapi import prices as prices_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_json
-from gateway.http.shared import (
-    anomalies,
-    audit_log,
-    byok,
-    credit_grants,
-    end_user_budgets,
-    focus,
-    invoices,
-    scim_token,
-    statements,
-    tags,
-    teams,
-)
-from gateway.http.shared import directory as admin_directory
+from gateway.http.shared import credit_grants, end_user_budgets, scim_token, teams
 from gateway.http.shared import money as admin_money
-from gateway.http.shared import operator_keys as admin_keys
-from gateway.http.shared import signups as admin_signups
-from gateway.http.shared import system as admin_system
-from gateway.http.shared.operator import verify_operator
-from gateway.http.shared.operator_accounts import (
+from gateway.http.shared.contracts import byok, invoices, statements
+from gateway.http.shared.operator import directory as admin_directory
+from gateway.http.shared.operator import keys as admin_keys
+from gateway.http.shared.operator import system as admin_system
+from gateway.http.shared.operator.access import verify_operator
+from gateway.http.shared.operator.accounts import (
     account_windows,
     issue_for,
     open_account,
     set_account_plan,
 )
-from gateway.http.shared.reports import ledger_response
+from gateway.http.shared.proof import audit_log
+from gateway.http.shared.trust import anomalies
+from gateway.http.shared.trust import signups as admin_signups
+from gateway.http.shared.usage import focus, tags
+from gateway.http.shared.usage.reports import ledger_response
 from gateway.http.whole import json_whole
 from gateway.llm.calls import parse_json
 from gateway.services.audit import Actor
@@ -74,7 +66,7 @@ ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 async def admin_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Only the admin sub-application runs this, so proxied calls never pay for it.
 
-    The ADMIN_API_KEY, or a user token with the `admin` scope (http/shared/operator.py)."""
+    The ADMIN_API_KEY, or a user token with the `admin` scope (http/shared/operator/access.py)."""
     auth = request.headers.get("Authorization", "")
     op = await verify_operator(request, auth[7:].strip() if auth[:7].lower() == "bearer " else "")
     request[ACTOR] = Actor("operator", op.label, "jwt" if op.token else "admin key")

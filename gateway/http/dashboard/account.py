@@ -27,12 +27,12 @@ from gateway.http.dashboard.charts import (
 )
 from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.labels import key_names, labeller, team_names
-from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.people.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.people.signup_flow import trial_answer
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.shared.overview import account_overview
-from gateway.http.shared.runway import runway_of
+from gateway.http.shared.trust.runway import runway_of
 from gateway.stores.records import Row
 
 

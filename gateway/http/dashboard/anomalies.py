@@ -1,7 +1,7 @@
 """Spend anomalies on the Keys page: the flags with their evidence, a paused key's Resume
 button (the one action that lifts a pause) and the choice to pause keys automatically.
 
-The forms go through the same functions as the account API (http/shared/anomalies.py)."""
+The forms go through the same functions as the account API (http/shared/trust/anomalies.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.appkeys import STORES
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.principal import KEYS_WRITE, ORG_WRITE, USAGE_READ, Principal
 from gateway.http.shared.account_keys import own_key
-from gateway.http.shared.anomalies import (
+from gateway.http.shared.trust.anomalies import (
     anomalies_json,
     paused_keys,
     resume_key_for,

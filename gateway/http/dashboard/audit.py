@@ -1,7 +1,7 @@
 """The Audit pages: an organization's owner sees its records (/dashboard/audit), the operator
 every account's (/dashboard/operators/audit, an account to filter). They read what
 GET /v1/account/audit and GET /admin/v1/audit answer, through the same functions, after the
-same checks (http/shared/audit_log.py)."""
+same checks (http/shared/proof/audit_log.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from aiohttp import web
 
 from billing import authority
 from billing.proof.audit_words import KINDS
-from gateway.http.dashboard.ops import operator
-from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.operators.accounts import operator
+from gateway.http.dashboard.people.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.audit_log import audit_page, audit_query, owner_account, respond
-from gateway.http.shared.reports import query_text
+from gateway.http.shared.proof.audit_log import audit_page, audit_query, owner_account, respond
+from gateway.http.shared.usage.reports import query_text
 
 
 async def _render(request: web.Request, account_id: str | None, nav: str) -> web.Response:

@@ -27,15 +27,15 @@ from gateway.http.appkeys import FORM_TOKENS, PAYMENTS, PLANS
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.invoices import issued
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
-from gateway.http.shared.alerts import alerts_of, create_for, delete_for
-from gateway.http.shared.commitments import shown
+from gateway.http.shared.contracts.commitments import shown
 from gateway.http.shared.payment_answers import not_set_up, provider_error
+from gateway.http.shared.trust.alerts import alerts_of, create_for, delete_for
 from gateway.services.money.payment.port import NotConfigured, ProviderUnavailable
 
 PAGE = f"{BASE}/billing"

@@ -1,7 +1,7 @@
 """Own provider keys on the dashboard: the customer's, on the Keys page (store, replace or
 remove a key, shown back only as its hint), and the operator's, on the System page (who
 holds one per upstream, never the key, and the platform fee). The forms go through the same
-functions as the account and operator APIs (http/shared/byok.py)."""
+functions as the account and operator APIs (http/shared/contracts/byok.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import InvalidRequest
 from gateway.http.appkeys import SETTINGS
-from gateway.http.dashboard.ops import operator
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.operators.accounts import operator
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
-from gateway.http.shared.byok import keys_json, remove_key, set_fee, store_key
-from gateway.http.shared.byok import upstream_of as _upstream
+from gateway.http.shared.contracts.byok import keys_json, remove_key, set_fee, store_key
+from gateway.http.shared.contracts.byok import upstream_of as _upstream
 from gateway.services.contracts.byok import KEYED_WIRES
 
 

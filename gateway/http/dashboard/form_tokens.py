@@ -27,7 +27,7 @@ from multidict import MultiMapping
 
 from gateway.errors import FormAlreadySubmitted, PermissionDenied
 from gateway.http.appkeys import FORM_TOKENS
-from gateway.http.dashboard.session import COOKIE, TTL_S, digest
+from gateway.http.dashboard.people.session import COOKIE, TTL_S, digest
 
 FIELD = "form_token"
 SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -13,11 +13,11 @@ from billing import authority
 from billing.contracts.currency import show
 from billing.contracts.invoices import CHARGED, Invoice
 from gateway.http.appkeys import INVOICES
-from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.people.session import account_principal
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ, Principal
 from gateway.http.routing import Route, declare
-from gateway.http.shared import invoices as shared
+from gateway.http.shared.contracts import invoices as shared
 from gateway.stores.records import Row
 
 

@@ -23,7 +23,7 @@ from gateway.http import bodies
 from gateway.http.appkeys import SETTINGS, STORE, TEAMS
 from gateway.http.dashboard.anomalies import keys_page_extras
 from gateway.http.dashboard.byok import keys_page_byok
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
 from gateway.http.principal import (

@@ -23,7 +23,7 @@ from billing.money.quotas import METRICS, WINDOWS
 from gateway.errors import MeterwayError
 from gateway.http.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
-from gateway.http.dashboard.session import BASE, account_principal, digest
+from gateway.http.dashboard.people.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal

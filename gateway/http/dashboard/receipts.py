@@ -11,14 +11,14 @@ from billing import authority
 from billing.money.receipts import Receipt, receipt_facts, receipt_lines, seller_lines
 from gateway.errors import NotFound
 from gateway.http.appkeys import PAYMENTS, SETTINGS
-from gateway.http.dashboard.ops import OPS, operator, target_row
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.pdf import Line, text_pdf
 from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare
-from gateway.http.shared.statements import checkpoint_json, newest_checkpoint
+from gateway.http.shared.contracts.statements import checkpoint_json, newest_checkpoint
 from gateway.services.money.receipts import receipt_of
 from gateway.stores.ports.proof.ledger_proof import SealedCheckpoint
 

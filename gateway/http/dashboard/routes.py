@@ -13,31 +13,31 @@ from billing import authority
 from gateway.errors import MeterwayError, NotFound
 from gateway.http.appkeys import SETTINGS
 from gateway.http.dashboard import account as dashboard_account
-from gateway.http.dashboard import after_signin
 from gateway.http.dashboard import anomalies as dashboard_anomalies
 from gateway.http.dashboard import audit as dashboard_audit
 from gateway.http.dashboard import billing as dashboard_billing
 from gateway.http.dashboard import byok as dashboard_byok
-from gateway.http.dashboard import invitations as dashboard_invitations
 from gateway.http.dashboard import invoices as dashboard_invoices
 from gateway.http.dashboard import keys as dashboard_keys
-from gateway.http.dashboard import ops as dashboard_ops
-from gateway.http.dashboard import ops_books as dashboard_ops_books
-from gateway.http.dashboard import ops_commitments as dashboard_ops_commitments
-from gateway.http.dashboard import ops_console as dashboard_ops_console
-from gateway.http.dashboard import ops_money as dashboard_ops_money
-from gateway.http.dashboard import ops_open as dashboard_ops_open
-from gateway.http.dashboard import ops_prices as dashboard_ops_prices
-from gateway.http.dashboard import ops_reconciliation as dashboard_ops_reconciliation
-from gateway.http.dashboard import ops_signups as dashboard_ops_signups
 from gateway.http.dashboard import organization as dashboard_organization
 from gateway.http.dashboard import receipts as dashboard_receipts
-from gateway.http.dashboard import saml as dashboard_saml
-from gateway.http.dashboard import signin as dashboard_signin
-from gateway.http.dashboard import signup as dashboard_signup
 from gateway.http.dashboard import statements as dashboard_statements
 from gateway.http.dashboard import usage as dashboard_usage
-from gateway.http.dashboard.session import (
+from gateway.http.dashboard.operators import accounts as dashboard_ops
+from gateway.http.dashboard.operators import books as dashboard_ops_books
+from gateway.http.dashboard.operators import commitments as dashboard_ops_commitments
+from gateway.http.dashboard.operators import console as dashboard_ops_console
+from gateway.http.dashboard.operators import money as dashboard_ops_money
+from gateway.http.dashboard.operators import open as dashboard_ops_open
+from gateway.http.dashboard.operators import prices as dashboard_ops_prices
+from gateway.http.dashboard.operators import reconciliation as dashboard_ops_reconciliation
+from gateway.http.dashboard.operators import signups as dashboard_ops_signups
+from gateway.http.dashboard.people import after_signin
+from gateway.http.dashboard.people import invitations as dashboard_invitations
+from gateway.http.dashboard.people import saml as dashboard_saml
+from gateway.http.dashboard.people import signin as dashboard_signin
+from gateway.http.dashboard.people import signup as dashboard_signup
+from gateway.http.dashboard.people.session import (
     BASE,
     COOKIE,
     PRE_COOKIE,
@@ -47,7 +47,7 @@ from gateway.http.dashboard.session import (
     set_cookie,
     start_session,
 )
-from gateway.http.dashboard.signin import signin_form
+from gateway.http.dashboard.people.signin import signin_form
 from gateway.http.dashboard.web import (
     ASSETS,
     TEMPLATES,

@@ -13,13 +13,13 @@ from aiohttp import web
 from billing import authority
 from billing.contracts.statements import InvalidMonth, month_of, parse_month
 from gateway.errors import InvalidRequest
-from gateway.http.dashboard.ops import OPS, operator, target_row
-from gateway.http.dashboard.session import BASE, account_principal
+from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
+from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ
 from gateway.http.routing import Route, declare
-from gateway.http.shared.statements import (
+from gateway.http.shared.contracts.statements import (
     VIEW_TITLES,
     month_param,
     newest_checkpoint,

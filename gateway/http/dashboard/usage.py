@@ -20,11 +20,11 @@ from gateway.http.appkeys import LEDGER
 from gateway.http.dashboard.account import chart_rows
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS, buckets, chart_view, stacked
 from gateway.http.dashboard.labels import KINDS, key_names, labeller, named
-from gateway.http.dashboard.session import account_principal
+from gateway.http.dashboard.people.session import account_principal
 from gateway.http.dashboard.web import render
 from gateway.http.principal import ACCOUNT_READ, USAGE_READ, Principal
 from gateway.http.shared.overview import customer_arithmetic, request_cost_within, show_cost
-from gateway.http.shared.reports import (
+from gateway.http.shared.usage.reports import (
     FILTERS,
     GROUPS,
     entry_filter,

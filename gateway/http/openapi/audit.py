@@ -1,4 +1,5 @@
-"""OpenAPI paths of the audit log (http/shared/audit_log.py): the owner's and operator's reads."""
+"""OpenAPI paths of the audit log (http/shared/proof/audit_log.py): the owner's and operator's
+reads."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from gateway.http.openapi.schemas import (
     ref,
     whole,
 )
-from gateway.http.shared.reports import GROUPS
+from gateway.http.shared.usage.reports import GROUPS
 from gateway.stores.records import LEDGER_KINDS
 
 # billing.money.quotas.parse_quota's rule; a list repeats no (window, metric) pair (not

@@ -1,4 +1,4 @@
-"""OpenAPI paths of FOCUS exports (gateway/http/shared/focus.py)."""
+"""OpenAPI paths of FOCUS exports (gateway/http/shared/usage/focus.py)."""
 
 from __future__ import annotations
 

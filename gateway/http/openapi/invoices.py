@@ -1,4 +1,4 @@
-"""OpenAPI paths of invoices and credit notes (gateway/http/shared/invoices.py)."""
+"""OpenAPI paths of invoices and credit notes (gateway/http/shared/contracts/invoices.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from gateway.http.bodies import (
     TEXT_MAX,
     TEXT_PATTERN,
 )
-from gateway.http.shared.reports import MAX_PAGE
+from gateway.http.shared.usage.reports import MAX_PAGE
 from gateway.stores.records import LEDGER_KINDS
 
 Schema = dict[str, Any]

@@ -1,4 +1,4 @@
-"""OpenAPI paths of monthly statements (gateway/http/shared/statements.py)."""
+"""OpenAPI paths of monthly statements (gateway/http/shared/contracts/statements.py)."""
 
 from __future__ import annotations
 

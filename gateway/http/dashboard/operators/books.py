@@ -8,11 +8,11 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http.appkeys import PRICING
-from gateway.http.dashboard.ops import operator
+from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.price_books import shelf_json
+from gateway.http.shared.contracts.price_books import shelf_json
 
 
 async def books_page(request: web.Request) -> web.Response:

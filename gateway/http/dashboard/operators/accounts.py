@@ -17,19 +17,19 @@ from gateway.http.appkeys import DIRECTORY, LEDGER, PAYMENTS, PLANS, STORE
 from gateway.http.dashboard.account import spend_section
 from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.form_tokens import mint
-from gateway.http.dashboard.session import BASE, SESSION
+from gateway.http.dashboard.people.session import BASE, SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.ops.health import readiness
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.serialize import account_json, entry_json, key_use_json
-from gateway.http.shared.anomalies import anomalies_json, paused_keys
-from gateway.http.shared.byok import holders_json
+from gateway.http.shared.contracts.byok import holders_json
 from gateway.http.shared.credit_grants import grants_of
-from gateway.http.shared.operator_accounts import account_windows
-from gateway.http.shared.reports import query_text
-from gateway.http.shared.system import system_report
+from gateway.http.shared.operator.accounts import account_windows
+from gateway.http.shared.operator.system import system_report
+from gateway.http.shared.trust.anomalies import anomalies_json, paused_keys
+from gateway.http.shared.usage.reports import query_text
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row
 

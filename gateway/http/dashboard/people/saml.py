@@ -20,8 +20,8 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import NotFound, SigninFailed
 from gateway.http.appkeys import SAML, SETTINGS, SIGNIN_TICKETS
-from gateway.http.dashboard.entry import land
-from gateway.http.dashboard.session import BASE, digest
+from gateway.http.dashboard.people.entry import land
+from gateway.http.dashboard.people.session import BASE, digest
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
 from gateway.services.members.identity import Person

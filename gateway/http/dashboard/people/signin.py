@@ -21,8 +21,8 @@ from billing import authority
 from gateway.errors import NotFound, SigninFailed, SigninRateLimited
 from gateway.http.appkeys import COURIER, LEDGER, MEMBERS, OIDC, SETTINGS, SIGNIN_TICKETS
 from gateway.http.client_address import client_address
-from gateway.http.dashboard.entry import ATTEMPT_COOKIE, land
-from gateway.http.dashboard.session import BASE, PRE_COOKIE, digest, set_cookie
+from gateway.http.dashboard.people.entry import ATTEMPT_COOKIE, land
+from gateway.http.dashboard.people.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
 from gateway.http.openapi import dashboard as dashboard_doc

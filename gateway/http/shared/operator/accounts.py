@@ -11,7 +11,7 @@ from gateway.errors import Conflict, InvalidRequest
 from gateway.http import audited, bodies
 from gateway.http.appkeys import BUDGETS, IDEMPOTENCY, LEDGER, PLANS, SETTINGS, STORE, TEAMS
 from gateway.http.serialize import key_json
-from gateway.http.shared import directory as admin_directory
+from gateway.http.shared.operator import directory as admin_directory
 from gateway.services.auth import new_id
 from gateway.services.keys import mint
 from gateway.services.keys.mint import KeyStores, Right, mint_key

@@ -11,11 +11,11 @@ from aiohttp import web
 from billing import authority
 from billing.money.micros import format_usd
 from gateway.errors import MeterwayError
-from gateway.http.dashboard.ops import operator
+from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.reconciliation import chosen_day, differences, runs
+from gateway.http.shared.proof.reconciliation import chosen_day, differences, runs
 
 
 def _exact(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from gateway.http.openapi import organization as org_doc
 from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
-from gateway.http.shared.reports import query_text, usage_response
+from gateway.http.shared.usage.reports import query_text, usage_response
 from gateway.http.whole import parse_whole
 from gateway.llm.calls import parse_json
 from gateway.services.members import joining

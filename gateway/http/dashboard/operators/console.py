@@ -33,7 +33,7 @@ from gateway.http.dashboard.keys import (
     key_body,
     typed_key,
 )
-from gateway.http.dashboard.ops import OPS, operator, target_row
+from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
@@ -42,10 +42,10 @@ from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json
 from gateway.http.shared.account_keys import revoke_key_for
-from gateway.http.shared.directory import member_remove_for, member_role_for
 from gateway.http.shared.end_user_budgets import budget_json, put_budget
-from gateway.http.shared.operator_accounts import issue_for
-from gateway.http.shared.operator_keys import rotate_as_operator
+from gateway.http.shared.operator.accounts import issue_for
+from gateway.http.shared.operator.directory import member_remove_for, member_role_for
+from gateway.http.shared.operator.keys import rotate_as_operator
 from gateway.http.shared.teams import create_team, put_key_team, team_json, team_of, team_quotas
 from gateway.http.whole import parse_whole
 from gateway.stores.records import Row

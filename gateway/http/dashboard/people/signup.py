@@ -14,8 +14,8 @@ from billing import authority
 from gateway.errors import MeterwayError, PermissionDenied
 from gateway.http import audited
 from gateway.http.appkeys import SETTINGS, SIGNIN_TICKETS
-from gateway.http.dashboard.entry import enter
-from gateway.http.dashboard.session import PRE_COOKIE, account_principal, set_cookie
+from gateway.http.dashboard.people.entry import enter
+from gateway.http.dashboard.people.session import PRE_COOKIE, account_principal, set_cookie
 from gateway.http.dashboard.web import CONTEXT, render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.people import signup_flow

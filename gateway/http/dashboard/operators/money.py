@@ -30,13 +30,13 @@ from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http import bodies
 from gateway.http.appkeys import PLANS, SETTINGS, STORE
 from gateway.http.dashboard import form_tokens
-from gateway.http.dashboard.ops import OPS, account, operator, target_row
+from gateway.http.dashboard.operators.accounts import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import grant_on, revoke_grant
 from gateway.http.shared.money import adjust_account, credit_account, refund_account
-from gateway.http.shared.operator_accounts import set_account_plan
+from gateway.http.shared.operator.accounts import set_account_plan
 from gateway.http.whole import ASCII_SPACE, parse_whole
 from gateway.stores.records import GrantSpec
 

@@ -30,7 +30,7 @@ from gateway.http.openapi import audit as audit_doc
 from gateway.http.principal import Principal, principal
 from gateway.http.routing import Route, declare
 from gateway.http.shared.overview import show_cost
-from gateway.http.shared.reports import query_text
+from gateway.http.shared.usage.reports import query_text
 from gateway.stores.audit_records import AuditQuery
 from gateway.stores.records import Row
 

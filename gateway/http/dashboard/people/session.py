@@ -27,7 +27,7 @@ from billing.roles import ROLE_SCOPES
 from gateway.errors import InvalidApiKey, InvalidRequest, MeterwayError, PermissionDenied
 from gateway.http.appkeys import DASHBOARD_SESSIONS, MEMBERS, REVOCATIONS, SETTINGS, STORE
 from gateway.http.audited import ACTOR, principal_actor
-from gateway.http.dashboard import after_signin
+from gateway.http.dashboard.people import after_signin
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.links import BASE as BASE
 from gateway.http.links import digest as digest
@@ -40,7 +40,7 @@ from gateway.http.principal import (
     principal_of,
 )
 from gateway.http.routing import action_of
-from gateway.http.shared.operator import Operator, verify_operator
+from gateway.http.shared.operator.access import Operator, verify_operator
 from gateway.outbound.jwt_auth import VerifiedToken
 from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
@@ -53,7 +53,7 @@ SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC = (f"{BASE}/signin", f"{BASE}/signup", f"{BASE}/static/")
 # The identity provider's POST of a SAML response (the POST binding) comes from its site and
 # carries no form token: the signed assertion, and the request id this browser's cookie is
-# bound to, stand in for one (http/dashboard/saml.py).
+# bound to, stand in for one (http/dashboard/people/saml.py).
 SIGNED_POSTS = (f"{BASE}/signin/saml/acs",)
 
 

@@ -15,13 +15,13 @@ from billing import authority
 from billing.money.micros import format_usd
 from gateway.errors import MeterwayError
 from gateway.http.appkeys import PRICE_DESK
-from gateway.http.dashboard.ops import operator
-from gateway.http.dashboard.session import SESSION
+from gateway.http.dashboard.operators.accounts import operator
+from gateway.http.dashboard.people.session import SESSION
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
-from gateway.http.shared.operator import ADMIN_KEY
-from gateway.http.shared.price_changes import approved, change_id_of, change_json, rejected
+from gateway.http.shared.operator.access import ADMIN_KEY
+from gateway.http.shared.proof.price_changes import approved, change_id_of, change_json, rejected
 from gateway.stores.records import Row
 
 MOVES_SHOWN = 5  # the accounts a change moves most, on its card

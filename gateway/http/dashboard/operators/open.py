@@ -25,12 +25,12 @@ from gateway.errors import FormAlreadySubmitted, InvalidRequest, MeterwayError
 from gateway.http.appkeys import PLANS
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.keys import form_text
-from gateway.http.dashboard.ops import OPS, operator
+from gateway.http.dashboard.operators.accounts import OPS, operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.money import credit_account
-from gateway.http.shared.operator_accounts import open_account
+from gateway.http.shared.operator.accounts import open_account
 
 OPENING = ":opening-credit"
 FIELDS = ("name", "plan", "credit", "external_id")

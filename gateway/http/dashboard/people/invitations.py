@@ -14,8 +14,8 @@ from billing import authority
 from gateway.errors import Conflict, NotFound, SigninFailed
 from gateway.http import audited
 from gateway.http.appkeys import DOMAIN_CLAIMS, LEDGER, MEMBERS
-from gateway.http.dashboard.entry import CHOOSE, choices, chooser, end_choices, enter
-from gateway.http.dashboard.session import PRE_COOKIE, digest, set_cookie
+from gateway.http.dashboard.people.entry import CHOOSE, choices, chooser, end_choices, enter
+from gateway.http.dashboard.people.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
 from gateway.http.openapi import dashboard as dashboard_doc

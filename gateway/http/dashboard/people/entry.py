@@ -15,9 +15,9 @@ from aiohttp import web
 from gateway.errors import SigninFailed
 from gateway.http import audited
 from gateway.http.appkeys import DIRECTORY, DOMAIN_CLAIMS, MEMBERS, SETTINGS, SIGNIN_TICKETS
-from gateway.http.dashboard import after_signin
-from gateway.http.dashboard.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
-from gateway.http.dashboard.session import start_member_session as member_session
+from gateway.http.dashboard.people import after_signin
+from gateway.http.dashboard.people.session import BASE, COOKIE, PRE_COOKIE, digest, set_cookie
+from gateway.http.dashboard.people.session import start_member_session as member_session
 from gateway.http.people import signup_flow
 from gateway.http.people.membership import member_json
 from gateway.services.audit import Actor

@@ -11,11 +11,11 @@ from aiohttp import web
 from billing import authority
 from billing.contracts.commitments import TERM_FIELDS
 from gateway.http.appkeys import STORE, STORES
-from gateway.http.dashboard.ops import operator
+from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
 from gateway.http.openapi import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
-from gateway.http.shared.commitments import period_json
+from gateway.http.shared.contracts.commitments import period_json
 
 SHOWN = 200  # open periods on the page, the soonest to close first
 

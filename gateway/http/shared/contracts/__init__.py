@@ -1,0 +1,1 @@
+"""Contracts over HTTP: BYOK keys, commitments, invoices, price books, statements."""

@@ -1,0 +1,1 @@
+"""Proof over HTTP: the audit log, price changes, reconciliation."""

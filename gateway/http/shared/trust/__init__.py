@@ -1,0 +1,1 @@
+"""Trust over HTTP: anomalies, people's own alerts, runway, sign-ups."""

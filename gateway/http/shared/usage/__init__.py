@@ -1,0 +1,1 @@
+"""Usage over HTTP: FOCUS exports, usage and ledger reports, tags."""
