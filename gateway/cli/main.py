@@ -38,30 +38,30 @@ def _print_version(args: argparse.Namespace) -> int:
 
 # The HTTP clients: command word -> the module whose `main` runs it.
 CLIENTS: dict[str, str] = {
-    "billing": "billing_cmd",
-    "admin": "admin_cmd",
-    "signup": "auth_cmd",
-    "verify": "auth_cmd",
-    "login": "auth_cmd",
-    "logout": "auth_cmd",
-    "auth": "auth_cmd",
-    "audit": "audit_cmd",
-    "receipt": "receipt_cmd",
-    "invoices": "invoices_cmd",
+    "billing": "billing",
+    "admin": "admin",
+    "signup": "auth",
+    "verify": "auth",
+    "login": "auth",
+    "logout": "auth",
+    "auth": "auth",
+    "audit": "audit",
+    "receipt": "receipt",
+    "invoices": "invoices",
 }
 # The other commands whose parser a module of their own adds (`add_parser`).
 OTHERS: dict[str, str] = {
-    "export": "export_cmd",
-    "analytics": "analytics_cmd",
-    "payments": "payments_cmd",
-    "ledger": "ledger_cmd",
-    "prices": "prices_cmd",
+    "export": "export",
+    "analytics": "analytics",
+    "payments": "payments",
+    "ledger": "ledger",
+    "prices": "prices",
 }
 SERVER = ("serve", "dev", "migrate", "settler", "rebuild", "sync-plans", "reconcile")
 
 
 def _module(name: str) -> Any:
-    return importlib.import_module(f"gateway.cli.{name}")
+    return importlib.import_module(f"gateway.cli.commands.{name}")
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -86,7 +86,8 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _server_parsers(sub: Subparsers) -> None:
-    from gateway.cli import reconcile_cmd, settler_cmd
+    from gateway.cli.commands import reconcile as reconcile_cmd
+    from gateway.cli.commands import settler as settler_cmd
 
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--migrate", action="store_true", help="apply pending migrations first")

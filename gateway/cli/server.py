@@ -99,7 +99,7 @@ async def _sync_plans(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     if getattr(args, "reconcile_command", None) == "providers":
-        from gateway.cli import reconcile_cmd
+        from gateway.cli.commands import reconcile as reconcile_cmd
 
         return await reconcile_cmd.run(settings, args)
     from gateway.ops.rebuild import reconcile
@@ -157,10 +157,10 @@ Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def _run_of(module: str) -> Command:
-    """The `run` of gateway.cli.`module`, imported when the command runs."""
+    """The `run` of gateway.cli.commands.`module`, imported when the command runs."""
 
     async def run(settings: Settings, args: argparse.Namespace) -> int:
-        command: Command = importlib.import_module(f"gateway.cli.{module}").run
+        command: Command = importlib.import_module(f"gateway.cli.commands.{module}").run
         return await command(settings, args)
 
     return run
@@ -168,16 +168,16 @@ def _run_of(module: str) -> Command:
 
 COMMANDS: dict[str, Command] = {
     "migrate": _migrate,
-    "settler": _run_of("settler_cmd"),
+    "settler": _run_of("settler"),
     "rebuild": _rebuild,
     "reconcile": _reconcile,
     "dev": _dev,
     "sync-plans": _sync_plans,
-    "export": _run_of("export_cmd"),
-    "analytics": _run_of("analytics_cmd"),
-    "payments": _run_of("payments_cmd"),
-    "ledger": _run_of("ledger_cmd"),
-    "prices": _run_of("prices_cmd"),
+    "export": _run_of("export"),
+    "analytics": _run_of("analytics"),
+    "payments": _run_of("payments"),
+    "ledger": _run_of("ledger"),
+    "prices": _run_of("prices"),
 }
 
 
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     """A server command: `prices show/check` need no settings; the others load them (and,
     for `dev` and `serve --embedded`, start the embedded servers first)."""
     if args.command == "prices":
-        from gateway.cli import prices_cmd
+        from gateway.cli.commands import prices as prices_cmd
 
         if args.prices_command in prices_cmd.OFFLINE:
             offline: int = prices_cmd.offline(args, config_dir(os.environ))

@@ -40,7 +40,7 @@ def test_the_full_help_and_a_server_command_still_parse_everything() -> None:
 def test_a_store_command_loads_its_own_modules_not_the_servers_nor_other_commands() -> None:
     """`meterway ledger verify`, `reconcile providers`: the ledger's code, not the app (a
     second of imports on every start) nor another command's modules."""
-    others = ("gateway.app", "gateway.runtime", "gateway.background", "gateway.cli.export_cmd",
-              "gateway.cli.receipt_cmd", "gateway.cli.admin_cmd")  # fmt: skip
+    others = ("gateway.app", "gateway.runtime", "gateway.background", "gateway.cli.commands.export",
+              "gateway.cli.commands.receipt", "gateway.cli.commands.admin")  # fmt: skip
     for argv in (("ledger", "verify", "--help"), ("reconcile", "providers", "--help")):
         assert loaded(*argv, among=others) == [], argv

@@ -14,7 +14,7 @@ from billing.money.display import (
     usd_line,
 )
 from billing.money.micros import parse_usd
-from gateway.cli.statement_cmd import statement_text
+from gateway.cli.commands.statement import statement_text
 
 
 def test_a_balance_is_shown_in_cents_not_micros() -> None:

@@ -19,7 +19,7 @@ OWN_SERVICES = {
     "gateway/outbound/otlp.py": "the operator's OTLP collector, usually a local agent",
     "gateway/outbound/otlp_metrics.py": "the operator's OTLP collector, usually a local agent",
     "gateway/workers/reconciler.py": "the providers' usage-report APIs at their own hosts",
-    "gateway/cli/reconcile_cmd.py": "the providers' usage-report APIs at their own hosts",
+    "gateway/cli/commands/reconcile.py": "the providers' usage-report APIs at their own hosts",
 }
 
 

@@ -40,6 +40,7 @@ from gateway.errors import (
 )
 from gateway.http.dashboard import error_page
 from gateway.http.headers import retry_headers
+from gateway.http.page_headers import PAGE_HEADERS
 from gateway.stores.errors import StoreUnavailable
 
 log = logging.getLogger("meterway.dashboard")
@@ -52,12 +53,7 @@ CSP = (
     "connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 )
 DEFAULTS = {"nav": "", "session": None, "csrf": "", "notice": ""}
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+HEADERS = {"Content-Security-Policy": CSP, **PAGE_HEADERS}
 
 
 def usd_or_unknown(micros: int | None) -> str:

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from billing import authority
 from gateway.errors import NotFound
-from gateway.http.dashboard.web import HEADERS
 from gateway.http.openapi import paths as ops_doc
+from gateway.http.page_headers import PAGE_HEADERS
 from gateway.http.routing import Route, declare
 
 CSP = (
@@ -29,7 +29,7 @@ PAGE = """<!doctype html>
 """
 START = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});\n'
 ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript"}
-SECURITY = {**HEADERS, "Content-Security-Policy": CSP}
+SECURITY = {**PAGE_HEADERS, "Content-Security-Policy": CSP}
 
 
 def _static() -> Path:

@@ -3,7 +3,7 @@ would bill by, read from config/pricing.toml (MW_CONFIG_DIR) over the installed 
 `diff` compares them with what a running gateway bills now (its operator API), before an
 upgrade is served; `explain` re-derives one debit from its ledger row and the rate card the
 ledger kept for it. `propose`, `preview`, `pending`, `show-change`, `approve` and `reject`
-review price changes before they bill (price_review_cmd.py)."""
+review price changes before they bill (price_review.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from billing.pricing.books import read_book_change
 from billing.pricing.explain import diff, explain_row, show
 from billing.pricing.from_cards import from_install, to_toml
 from billing.pricing.shelf import Chain
-from gateway.cli import price_review_cmd
 from gateway.cli.client import ACTION_NEEDED, ERROR, OK, CliError, add_common, call, expect
 from gateway.cli.client import run as run_client
+from gateway.cli.commands import price_review as price_review_cmd
 from gateway.config.providers import pricing_terms, read_providers
 from gateway.config.settings import PROVIDERS, Settings
 from gateway.config.values import ConfigError, read_toml

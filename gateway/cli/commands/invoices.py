@@ -8,8 +8,8 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from gateway.cli.admin_cmd import _command
 from gateway.cli.client import OK, call, emit, expect, run
+from gateway.cli.commands.admin import _command
 
 _ADMIN = "/admin/v1"
 DETAILS = (

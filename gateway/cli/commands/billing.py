@@ -11,7 +11,6 @@ import argparse
 from typing import Any
 
 from billing.money.display import quota_amount, quota_label, usd
-from gateway.cli import alerts_cmd, anomalies_cmd, byok_cmd, statement_cmd
 from gateway.cli.client import (
     ACTION_NEEDED,
     OK,
@@ -26,6 +25,10 @@ from gateway.cli.client import (
     table,
     when,
 )
+from gateway.cli.commands import alerts as alerts_cmd
+from gateway.cli.commands import anomalies as anomalies_cmd
+from gateway.cli.commands import byok as byok_cmd
+from gateway.cli.commands import statement as statement_cmd
 
 BILLING = "/v1/account/billing"
 

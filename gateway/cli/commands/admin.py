@@ -1,6 +1,6 @@
 """`meterway admin`: the operator API from the terminal (accounts, keys, credit and grants,
 end-user budgets, teams, plans, markups, usage, monthly statements; opening accounts, keys
-and members are in console_cmd.py).
+and members are in console.py).
 
 Kept whole: one command tree mirroring the operator API, one short function per command.
 
@@ -17,16 +17,6 @@ from urllib.parse import quote, urlencode
 
 from billing.money.display import DollarsError, quota_amount, quota_label, quota_limit, usd
 from billing.usage.tags import GROUP_PREFIX
-from gateway.cli import (
-    anomalies_cmd,
-    audit_cmd,
-    byok_cmd,
-    commitments_cmd,
-    console_cmd,
-    price_review_cmd,
-    signups_cmd,
-    statement_cmd,
-)
 from gateway.cli.client import (
     OK,
     UsageError,
@@ -39,6 +29,14 @@ from gateway.cli.client import (
     table,
     when,
 )
+from gateway.cli.commands import anomalies as anomalies_cmd
+from gateway.cli.commands import audit as audit_cmd
+from gateway.cli.commands import byok as byok_cmd
+from gateway.cli.commands import commitments as commitments_cmd
+from gateway.cli.commands import console as console_cmd
+from gateway.cli.commands import price_review as price_review_cmd
+from gateway.cli.commands import signups as signups_cmd
+from gateway.cli.commands import statement as statement_cmd
 from gateway.stores.records import USAGE_KINDS, GroupBy
 
 A = "/admin/v1"
