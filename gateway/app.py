@@ -110,11 +110,11 @@ from gateway.llm.http1 import Pool
 from gateway.llm.upstream import HttpUpstream, no_handshake_redirects
 from gateway.logs import install_log_redaction
 from gateway.ops.self_restore import ensure_restored
-from gateway.outbound.jwks import JwksCache
-from gateway.outbound.jwks_source import JwksSource
-from gateway.outbound.jwt_auth import JwtVerifier
-from gateway.outbound.oidc_client import OidcClient
-from gateway.outbound.saml_signin import SamlSignin
+from gateway.outbound.sign_in.jwks import JwksCache
+from gateway.outbound.sign_in.jwks_source import JwksSource
+from gateway.outbound.sign_in.jwt_auth import JwtVerifier
+from gateway.outbound.sign_in.oidc_client import OidcClient
+from gateway.outbound.sign_in.saml_signin import SamlSignin
 from gateway.payments.factory import make_payments, make_provider
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver

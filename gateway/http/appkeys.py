@@ -16,11 +16,11 @@ from gateway.http.observability.call_metrics import CallMetrics
 from gateway.http.observability.tracer import Tracer
 from gateway.llm.deployments import Upstreams
 from gateway.llm.upstream import Upstream
-from gateway.outbound.jwt_auth import JwtVerifier
-from gateway.outbound.oidc_client import OidcClient
 from gateway.outbound.otlp import Exporter
 from gateway.outbound.otlp_metrics import MetricExporter
-from gateway.outbound.saml_signin import SamlSignin
+from gateway.outbound.sign_in.jwt_auth import JwtVerifier
+from gateway.outbound.sign_in.oidc_client import OidcClient
+from gateway.outbound.sign_in.saml_signin import SamlSignin
 from gateway.payments.local import LocalProvider
 from gateway.services.auth import KeyResolver
 from gateway.services.contracts.byok import ByokKeys

@@ -38,7 +38,7 @@ from gateway.http.appkeys import (
     TEAMS,
 )
 from gateway.http.routing import action_of
-from gateway.outbound.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
+from gateway.outbound.sign_in.jwt_auth import InvalidToken, VerifiedToken, looks_like_jwt
 from gateway.services.auth import KEY_PREFIX, presented_key
 from gateway.services.members.joining import Joining, Way, join, narrow
 from gateway.services.money.refusals import PAUSED_MESSAGE

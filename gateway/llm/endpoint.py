@@ -48,7 +48,7 @@ class Sizing(Value):
         # The tier asked for: the reservation assumes its rates if dearer
         self.service_tier: Final = service_tier
         self.fees_micros: Final = fees_micros  # built-in tool fees the request may run up
-        self.kinds: Final = kinds  # usage keys beyond text it may be billed for (llm/kinds.py)
+        self.kinds: Final = kinds  # usage keys beyond text it may bill (reading/kinds.py)
         self.streams: Final = streams  # streamed whatever `stream` says (speech's stream_format)
         # Asked of the provider as server-sent events (its usage is only there) and answered to
         # the client assembled, as the plain answer it asked for (token-priced speech's audio).

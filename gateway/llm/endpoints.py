@@ -25,7 +25,6 @@ from billing.metering.stream_tally import AnthropicStreamTally, OpenAIStreamTall
 from billing.metering.tokens import TokenCounter
 from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai, with_tier
 from billing.pricing import ModelKind, ModelPrice
-from gateway.llm import readers
 from gateway.llm.converse import chat as converse_chat
 from gateway.llm.converse import translate as converse_translate
 from gateway.llm.endpoint import Body, Endpoint, RequestReader, Sizing
@@ -36,6 +35,7 @@ from gateway.llm.media import audio_readers
 from gateway.llm.media import readers as media_readers
 from gateway.llm.media.answers import image_usage
 from gateway.llm.media.audio_answers import speech_usage, transcription_usage
+from gateway.llm.reading import readers
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 

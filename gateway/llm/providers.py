@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from billing.values import Value
 from gateway.config.settings import ProviderSettings
-from gateway.llm.betas import HEADER, forwarded
+from gateway.llm.reading.betas import HEADER, forwarded
 
 ANTHROPIC_VERSION = "2023-06-01"
 VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -36,8 +36,8 @@ from billing.metering.usage import Usage
 from billing.values import Value, replace
 from gateway.llm.bedrock import EventStreamToSSE
 from gateway.llm.bounded import Source, next_chunk
-from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_event
+from gateway.llm.reading.calls import Call
 from gateway.llm.sse import SSEEvent, SSEParser
 
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)

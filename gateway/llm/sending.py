@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.llm.calls import Call, upstream_body
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call, upstream_body
 from gateway.llm.upstream import Upstream
 
 

@@ -23,11 +23,11 @@ from gateway.config.settings import ProviderSettings
 from gateway.config.values import ConfigError
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.llm import bedrock, vertex_claude
-from gateway.llm.betas import forwarded
 from gateway.llm.http1 import Answer, CannotConnect, Origin, Pool
 from gateway.llm.providers import target
+from gateway.llm.reading.betas import forwarded
+from gateway.llm.reading.uploads import Encoded
 from gateway.llm.sse import SSEParser
-from gateway.llm.uploads import Encoded
 
 # (provider, path, incoming headers, body, model) -> (path, headers, body) as sent.
 Reshape = Callable[[str, str, Mapping[str, str], bytes, str], tuple[str, dict[str, str], bytes]]

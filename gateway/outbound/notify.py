@@ -21,8 +21,8 @@ import aiohttp
 
 from billing import audience
 from billing.roles import MONEY_CONTACTS
-from gateway.outbound import smtp
-from gateway.outbound.notify_mail import notification_mail
+from gateway.outbound.mail import smtp
+from gateway.outbound.mail.notification import notification_mail
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 # Events about the operator's own money (what a customer's debit left uncollected): never

@@ -16,7 +16,7 @@ import lameenc
 import openai
 import pytest
 
-from gateway.devtools.demo_upstream.audio_routes import AUDIO_CHUNK
+from gateway.devtools.demo_upstream.routes.audio import AUDIO_CHUNK
 from tests.support.factories import balance, debits, eventual_debits, held, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, COUNTER, Gateway
 from tests.unit.test_audio_duration import extensible_wav

@@ -13,8 +13,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from billing.money.micros import MAX_EXACT
 from gateway.build import build
 from gateway.http.appkeys import COUNTER, PRICING
-from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
+from gateway.llm.reading.calls import read_call
 from gateway.stores.records import KeyRecord
 from tests.support.factories import balance, ledger, openai_client, tenant
 from tests.support.harness import ADMIN_KEY, Gateway

@@ -22,8 +22,8 @@ from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
 from gateway.config.settings import PROVIDERS, Settings
 from gateway.devtools.demo_upstream import UpstreamControl, start_upstream
-from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
+from gateway.llm.reading.calls import read_call
 from gateway.stores.connect import Stores
 from gateway.stores.records import KeyRecord
 from gateway.stores.redis.keys import SHARDS

@@ -18,7 +18,7 @@ from billing.metering.tokens import TokenCounter
 from billing.metering.usage import Usage
 from gateway.http.appkeys import COUNTER, PRICING
 from gateway.llm import endpoints
-from gateway.llm.calls import parse_json, read_call
+from gateway.llm.reading.calls import parse_json, read_call
 from gateway.stores.records import KeyRecord
 from tests.hostile.conftest import money
 from tests.hostile.provider import HostileProvider, chat_body, json_answer

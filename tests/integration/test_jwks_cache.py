@@ -8,8 +8,8 @@ import secrets
 import pytest
 
 from gateway.config.egress_rules import EgressPolicy
-from gateway.outbound.jwks import JwksCache, UnknownSigningKey
-from gateway.outbound.jwks_source import JwksSource
+from gateway.outbound.sign_in.jwks import JwksCache, UnknownSigningKey
+from gateway.outbound.sign_in.jwks_source import JwksSource
 from tests.support.fakes.identity import FakeClock, Jwks, ec_key, jwks_server, rsa_key
 
 # The local key server, admitted past the egress rules on purpose.

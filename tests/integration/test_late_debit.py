@@ -13,8 +13,8 @@ from billing.money.plans import load_plans
 from billing.pricing import load_pricing
 from gateway.config.settings import PROVIDERS
 from gateway.errors import RequestInFlight
-from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT
+from gateway.llm.reading.calls import read_call
 from gateway.services.money.meter.metering import Meter
 from gateway.stores.redis.hotstore import CLOSED, DEBITED_LATE, Settlement
 from gateway.workers.settler import Settler

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.config.egress_rules import EgressPolicy
 from gateway.config.settings import SigninSettings
 from gateway.errors import IdentityProviderUnavailable, SigninFailed
-from gateway.outbound.oidc_client import Attempt, OidcClient
+from gateway.outbound.sign_in.oidc_client import Attempt, OidcClient
 from tests.support.fakes.identity import Jwks, jwks_server, rsa_key, sign
 
 ADMITTED = EgressPolicy(frozenset({"127.0.0.1"}), (), allow_http=True)

@@ -35,8 +35,8 @@ from gateway.config.traces import Export
 from gateway.logs import install_log_redaction
 from gateway.outbound import otlp
 from gateway.outbound.exports import LagoSink, StripeMeterSink
-from gateway.outbound.oidc_client import Attempt, OidcClient
 from gateway.outbound.provider_reports import pages
+from gateway.outbound.sign_in.oidc_client import Attempt, OidcClient
 from gateway.payments.stripe_provider import StripeProvider
 from gateway.stores.clickhouse.http import ClickHouseHttp
 from tests.support.factories import openai_client, tenant

@@ -19,8 +19,8 @@ from billing.money.next_step import Links
 from billing.pricing import ModelPrice, load_pricing
 from gateway.config.settings import PROVIDERS
 from gateway.errors import MeterwayError
-from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
+from gateway.llm.reading.calls import Call, read_call
 from gateway.services.metering.realtime_meter import SessionMeter
 from gateway.services.money.lost_debits import LostDebits
 from gateway.services.money.meter.metering import Meter, charge_cap, worst_case_micros

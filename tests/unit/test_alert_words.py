@@ -1,5 +1,5 @@
 """What a notification says to a person (billing/trust/alert_words.py) and the e-mail carrying it
-(outbound/notify_mail.py): words and dollars, the JSON only as an attachment."""
+(outbound/mail/notification.py): words and dollars, the JSON only as an attachment."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from billing.trust.alert_words import describe
 from billing.trust.alerts import UserAlert, transitions, user_checks
+from gateway.outbound.mail.notification import notification_mail
 from gateway.outbound.notify import envelope
-from gateway.outbound.notify_mail import notification_mail
 
 
 def test_each_event_reads_as_a_sentence() -> None:

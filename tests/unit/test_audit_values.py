@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from billing.proof.audit_words import ACTOR_KINDS
-from gateway.http.openapi.audit import RECORD
+from gateway.http.openapi.paths.audit import RECORD
 from gateway.services.audit import Actor, AuditEvent, Origin, build
 from gateway.services.metering.idempotency import conflict, credit_use, first_use, plan_use
 from gateway.stores.records import GrantSpec

@@ -1,4 +1,4 @@
-"""A batch input file as it is read when uploaded (llm/batch_input.py): the provider is
+"""A batch input file as it is read when uploaded (llm/reading/batch_input.py): the provider is
 sent each line re-serialized from the object priced, a line with a key twice is refused
 naming the key and the line, and the reservation is each line's worst case at its own
 long-context band, summed."""
@@ -10,7 +10,7 @@ import pytest
 
 from billing.metering.tokens import TokenCounter
 from gateway.errors import InvalidRequest
-from gateway.llm.batch_input import read_batch_input
+from gateway.llm.reading.batch_input import read_batch_input
 from gateway.stores.records import KeyRecord
 from tests.unit.test_pricing_shipped import TABLE
 from tests.unit.test_pricing_shipped import shipped as shipped_price

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config.settings import load_settings
 from gateway.config.values import ConfigError
-from gateway.devtools.demo_upstream.bedrock_routes import chunk, frame
+from gateway.devtools.demo_upstream.routes.bedrock import chunk, frame
 from gateway.llm.bedrock import EventStreamToSSE, invoke_body, invoke_path
 
 GOOD = {"DATABASE_URL": "postgresql://u@h/db", "ADMIN_API_KEY": "0123456789abcdef-secret"}

@@ -8,7 +8,7 @@ from multidict import CIMultiDict
 from billing.pricing import load_pricing
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest
-from gateway.llm.betas import OUTPUT_CAPS, PASSING, REFUSED, Betas, forwarded, read_betas
+from gateway.llm.reading.betas import OUTPUT_CAPS, PASSING, REFUSED, Betas, forwarded, read_betas
 from gateway.telemetry import metrics
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))

@@ -21,7 +21,7 @@ from billing.metering.usage import Usage, usage_from_anthropic, usage_from_opena
 from billing.money.micros import COST_SCALE
 from billing.pricing import ModelPrice, PricingError, parse_pricing
 from billing.pricing.model import usage_counts
-from gateway.llm.kinds import billed_kinds
+from gateway.llm.reading.kinds import billed_kinds
 from tests.unit.test_pricing import PROVIDERS
 
 TABLE = parse_pricing({}, PROVIDERS)

@@ -12,7 +12,7 @@ from billing.money.end_users import (
     parse_end_user_quotas,
 )
 from billing.money.quotas import Quota, QuotaSpecError
-from gateway.llm.end_user import end_user_of
+from gateway.llm.reading.end_user import end_user_of
 
 
 @pytest.mark.parametrize(

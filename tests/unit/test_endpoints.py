@@ -9,8 +9,8 @@ from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest, ModelNotFound
-from gateway.llm.calls import read_call, upstream_body
 from gateway.llm.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, openai_error_event
+from gateway.llm.reading.calls import read_call, upstream_body
 from gateway.stores.records import KeyRecord
 from tests.unit.test_hot_values import FROZEN
 

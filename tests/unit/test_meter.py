@@ -16,8 +16,8 @@ from billing.money.plans import load_plans
 from billing.pricing import load_pricing
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import BillingRequired, PermissionDenied, ServiceUnavailable
-from gateway.llm.calls import Call, read_call
 from gateway.llm.endpoints import CHAT
+from gateway.llm.reading.calls import Call, read_call
 from gateway.services.money import settlement
 from gateway.services.money.meter.metering import Meter, worst_case_micros
 from gateway.services.money.settlement import Settlements

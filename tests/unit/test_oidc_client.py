@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from gateway.outbound.oidc_client import Attempt, basic_auth, challenge_of
+from gateway.outbound.sign_in.oidc_client import Attempt, basic_auth, challenge_of
 
 
 def test_the_challenge_is_rfc_7636s_example() -> None:

@@ -16,8 +16,8 @@ from billing.pricing import load_pricing
 from billing.pricing.output_caps import OUTPUT_CAPS, output_cap
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
 from gateway.errors import InvalidRequest
-from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT, GEMINI, RESPONSES
+from gateway.llm.reading.calls import read_call
 from gateway.stores.records import KeyRecord
 
 PRICING = load_pricing(DEFAULT_CONFIG_DIR / "pricing.toml", frozenset(PROVIDERS))

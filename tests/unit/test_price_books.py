@@ -17,7 +17,7 @@ from billing.pricing.books import BookError, is_book_change, read_book_change
 from billing.pricing.model import ModelPrice
 from billing.pricing.shelf import BookShelf, check_chain, source
 from gateway.errors import BookInexact
-from gateway.llm.calls import booked_price
+from gateway.llm.reading.calls import booked_price
 
 PROVIDERS = frozenset({"openai", "anthropic"})
 TABLE = parse_pricing(

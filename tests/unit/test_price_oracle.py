@@ -37,7 +37,6 @@ from billing.pricing import ModelPrice, load_pricing
 from billing.pricing.batches import bill_output
 from billing.pricing.model import usage_counts
 from gateway.config.settings import PROVIDERS
-from gateway.llm.batch_input import line_usage
 from gateway.llm.converse.chat import answer_usage as converse_usage
 from gateway.llm.endpoints import (
     CHAT,
@@ -50,6 +49,7 @@ from gateway.llm.endpoints import (
 )
 from gateway.llm.media.answers import image_usage
 from gateway.llm.media.readers import per_image
+from gateway.llm.reading.batch_input import line_usage
 from tests.support.oracle_answers import (
     AT_MS,
     Answer,

@@ -19,7 +19,7 @@ from billing.metering.realtime import (
 from billing.metering.usage import Usage
 from billing.pricing.catalogue import compile_catalogue
 from gateway.errors import InvalidApiKey
-from gateway.llm.realtime_events import SessionShape, client_tokens
+from gateway.llm.reading.realtime_events import SessionShape, client_tokens
 from gateway.services.metering import realtime_secrets as secrets
 
 USAGE = {

@@ -1,4 +1,4 @@
-"""The Realtime client events and the MCP methods are data (llm/realtime_events.py,
+"""The Realtime client events and the MCP methods are data (llm/reading/realtime_events.py,
 mcp/methods.py): each names the scope or action it needs, a type or method without an
 entry is refused, and MCP's answers pass the one scrubber."""
 
@@ -23,7 +23,7 @@ from billing.authority import (
 from gateway.app import create_app
 from gateway.http.route_actions import message_table, records
 from gateway.llm.endpoints import REALTIME
-from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS, client_event
+from gateway.llm.reading.realtime_events import REALTIME_CLIENT_EVENTS, client_event
 from gateway.llm.scrub import ClientScrubber
 from gateway.mcp import wire
 from gateway.mcp.methods import MCP_METHOD_ACTIONS, MCP_METHODS, McpMethod, method_entry, offered

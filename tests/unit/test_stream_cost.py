@@ -17,11 +17,11 @@ from aiohttp import web
 from billing.metering.tokens import TokenCounter
 from billing.pricing import load_pricing
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
-from gateway.llm.calls import Call, read_call
 from gateway.llm.cost_field import costed_answer, with_cost
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.endpoints import CHAT, MESSAGES, RESPONSES
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call, read_call
 from gateway.llm.relay import StreamLimits, StreamRelay
 from gateway.llm.sse import SSEParser
 from gateway.stores.records import KeyRecord

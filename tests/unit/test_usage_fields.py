@@ -25,11 +25,11 @@ from billing.metering.tokens import TokenCounter
 from billing.metering.usage import Usage, usage_from_anthropic, usage_from_openai
 from billing.pricing import ModelPrice, parse_pricing
 from gateway.errors import InvalidRequest
-from gateway.llm.calls import read_call
 from gateway.llm.endpoints import CHAT, GEMINI, XAI_CHAT
-from gateway.llm.kinds import billed_kinds
 from gateway.llm.media.audio_answers import transcription_usage
 from gateway.llm.media.audio_readers import read_transcription
+from gateway.llm.reading.calls import read_call
+from gateway.llm.reading.kinds import billed_kinds
 from gateway.llm.sse import SSEEvent
 from gateway.stores.records import KeyRecord
 from tests.unit.test_pricing import PROVIDERS

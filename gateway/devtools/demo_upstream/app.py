@@ -14,24 +14,22 @@ from types import TracebackType
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.devtools.demo_upstream import (
-    admin_reports,
-    anthropic_routes,
-    anthropic_wire,
-    audio_routes,
-    azure_routes,
-    batch_routes,
-    bedrock_routes,
-    gemini_routes,
-    media_routes,
-    openai_routes,
-    openai_wire,
-    responses_routes,
-    vertex_claude_routes,
-)
+from gateway.devtools.demo_upstream import admin_reports
 from gateway.devtools.demo_upstream.calls import CONTROL, ProviderError, open_call, parse_body
 from gateway.devtools.demo_upstream.control import RecordedRequest, UpstreamControl
 from gateway.devtools.demo_upstream.forms import is_form, parse_form
+from gateway.devtools.demo_upstream.routes import anthropic as anthropic_routes
+from gateway.devtools.demo_upstream.routes import audio as audio_routes
+from gateway.devtools.demo_upstream.routes import azure as azure_routes
+from gateway.devtools.demo_upstream.routes import batch as batch_routes
+from gateway.devtools.demo_upstream.routes import bedrock as bedrock_routes
+from gateway.devtools.demo_upstream.routes import gemini as gemini_routes
+from gateway.devtools.demo_upstream.routes import media as media_routes
+from gateway.devtools.demo_upstream.routes import openai as openai_routes
+from gateway.devtools.demo_upstream.routes import responses as responses_routes
+from gateway.devtools.demo_upstream.routes import vertex_claude as vertex_claude_routes
+from gateway.devtools.demo_upstream.wires import anthropic as anthropic_wire
+from gateway.devtools.demo_upstream.wires import openai as openai_wire
 
 DEMO_MODELS = (
     "gpt-4o-mini",

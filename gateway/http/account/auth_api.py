@@ -27,14 +27,14 @@ from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS
 from gateway.http.audited import ACTOR
 from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
-from gateway.http.openapi import signup as signup_doc
+from gateway.http.openapi.paths import signup as signup_doc
 from gateway.http.people import signup_flow
 from gateway.http.principal import PRINCIPAL, Principal, principal
 from gateway.http.return_to import absolute
 from gateway.http.routing import SIGN_UP, Route, audits, declare, unaudited
 from gateway.http.shared.account_keys import caller_grant, create_key_for, revoke_key_for
-from gateway.llm.calls import parse_json
-from gateway.outbound.signin_mail import LINK_MINUTES
+from gateway.llm.reading.calls import parse_json
+from gateway.outbound.mail.signin import LINK_MINUTES
 from gateway.services.audit import Actor
 from gateway.services.keys import device_login
 from gateway.services.keys.mint import Right

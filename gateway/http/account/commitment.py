@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing import authority
-from gateway.http.openapi import commitments as doc
+from gateway.http.openapi.paths import commitments as doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts.commitments import shown

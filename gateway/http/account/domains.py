@@ -10,10 +10,10 @@ from billing import authority, roles
 from billing.members import domains
 from gateway.http import audited
 from gateway.http.appkeys import DOMAIN_CLAIMS, SETTINGS
-from gateway.http.openapi import domains as doc
+from gateway.http.openapi.paths import domains as doc
 from gateway.http.principal import require
 from gateway.http.routing import Route, audits, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.outbound.dns_txt import txt_values
 from gateway.services.members import domain_claims as service
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import NotFound
 from gateway.http.appkeys import SIGNING_KEYS, STORES
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
 from gateway.http.shared.overview import request_cost_within

@@ -20,7 +20,7 @@ from gateway.http.appkeys import (
     STORE,
 )
 from gateway.http.fields import MAX_GRACE_S
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import (
     ACCOUNT_READ,
     KEYS_READ,
@@ -54,7 +54,7 @@ from gateway.http.shared.trust import alerts as account_alerts
 from gateway.http.shared.trust import anomalies
 from gateway.http.shared.usage import focus, tags
 from gateway.http.shared.usage.reports import json_for, ledger_response, usage_response
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.keys.life_cycle import (
     set_key_grant,
 )

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from billing import authority
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, declare
 from gateway.http.shared.trust.runway import runway_words, runways

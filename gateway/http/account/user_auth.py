@@ -10,7 +10,7 @@ from gateway.errors import InvalidRequest
 from gateway.http import audited
 from gateway.http.account import auth_api
 from gateway.http.appkeys import REVOCATIONS
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import principal, principal_middleware
 from gateway.http.routing import Route, audits, declare
 

@@ -17,10 +17,10 @@ from billing.contracts.commitments import (
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import LEDGER, STORE
-from gateway.http.openapi import commitments as doc
+from gateway.http.openapi.paths import commitments as doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.contracts.commitments import NONE, commitment_ports, iso, shown
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.contracts import commitments as service
 
 

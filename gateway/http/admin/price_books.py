@@ -9,7 +9,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http.appkeys import PRICING
-from gateway.http.openapi import prices as doc
+from gateway.http.openapi.paths import prices as doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts.price_books import shelf_json
 

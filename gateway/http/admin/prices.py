@@ -24,8 +24,8 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import LEDGER, PRICE_DESK, PRICING
 from gateway.http.audited import actor_of
-from gateway.http.openapi import account as account_doc
-from gateway.http.openapi import prices as doc
+from gateway.http.openapi.paths import account as account_doc
+from gateway.http.openapi.paths import prices as doc
 from gateway.http.routing import Route, audits, declare, unaudited
 from gateway.http.shared.proof.price_changes import (
     approved,
@@ -34,7 +34,7 @@ from gateway.http.shared.proof.price_changes import (
     change_json,
     rejected,
 )
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 
 # A markup change proposed without an effective time: a day for its review.
 MARKUP_AHEAD = timedelta(days=1)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.errors import InvalidRequest
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.proof.reconciliation import as_csv, chosen_day, differences, runs
 

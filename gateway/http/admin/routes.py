@@ -25,8 +25,8 @@ from gateway.http.admin import reconciliation as admin_reconciliation
 from gateway.http.admin import services as admin_services
 from gateway.http.appkeys import LEDGER, STORE
 from gateway.http.audited import ACTOR
-from gateway.http.openapi import paths as ops_doc
-from gateway.http.openapi import prices as prices_doc
+from gateway.http.openapi.paths import operator as ops_doc
+from gateway.http.openapi.paths import prices as prices_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_json
 from gateway.http.shared import credit_grants, end_user_budgets, scim_token, teams
@@ -48,7 +48,7 @@ from gateway.http.shared.trust import signups as admin_signups
 from gateway.http.shared.usage import focus, tags
 from gateway.http.shared.usage.reports import ledger_response
 from gateway.http.whole import json_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.audit import Actor
 from gateway.services.keys import life_cycle as key_service
 from gateway.services.money.plan_change import (

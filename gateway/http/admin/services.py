@@ -13,10 +13,10 @@ from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import EXPORTS, LEDGER, METER_BOOK, METERING_LEDGER, NOTIFY, STORE
 from gateway.http.fields import EXPORT_ID_MAX
-from gateway.http.openapi import metering as metering_doc
+from gateway.http.openapi.paths import metering as metering_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.keys.service import SERVICE_NAME, issue_service, revoke_service
 from gateway.stores.errors import DuplicateService
 from gateway.stores.records import Row

@@ -17,7 +17,7 @@ from billing.money.display import usd
 from gateway.config.return_urls import with_params
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http.appkeys import LOCAL_PROVIDER, PAYMENTS, PLANS
-from gateway.http.openapi import billing as billing_doc
+from gateway.http.openapi.paths import billing as billing_doc
 from gateway.http.routing import LOCAL_PAGES, Route, declare
 from gateway.payments.local import DECLINED_STATUS, LocalProvider
 from gateway.payments.local_objects import CARDS, SUCCEEDS

@@ -17,7 +17,7 @@ from billing.money.payments import PaymentRuleError, for_sale
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import PAYMENTS, PLANS, RECEIPT_HEADERS, SIGNING_KEYS
-from gateway.http.openapi import billing as billing_doc
+from gateway.http.openapi.paths import billing as billing_doc
 from gateway.http.principal import (
     BILLING_READ,
     BILLING_SETUP,
@@ -27,7 +27,7 @@ from gateway.http.principal import (
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare
 from gateway.http.shared.payment_answers import not_set_up, provider_error
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.money.payment.port import NotConfigured, ProviderUnavailable
 
 PREFIX = "/v1/account/billing"

@@ -11,7 +11,7 @@ from aiohttp import web
 from billing import authority
 from gateway.errors import InvalidRequest, NotFound, PaymentProviderError
 from gateway.http.appkeys import PAYMENTS
-from gateway.http.openapi import billing as billing_doc
+from gateway.http.openapi.paths import billing as billing_doc
 from gateway.http.routing import Route, declare, unaudited
 from gateway.services.money.payment.events import apply_event
 from gateway.services.money.payment.port import ProviderUnavailable, SignatureInvalid

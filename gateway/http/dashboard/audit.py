@@ -12,7 +12,7 @@ from billing.proof.audit_words import KINDS
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.people.session import account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.proof.audit_log import audit_page, audit_query, owner_account, respond
 from gateway.http.shared.usage.reports import query_text

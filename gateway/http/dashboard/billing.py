@@ -29,7 +29,7 @@ from gateway.http.dashboard.grants_view import grants_view
 from gateway.http.dashboard.invoices import issued
 from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, Principal
 from gateway.http.return_to import absolute, return_url
 from gateway.http.routing import CHECKOUT, PROVIDER_PAGE, Route, audits, declare

@@ -14,7 +14,7 @@ from gateway.errors import InvalidRequest
 from gateway.http.appkeys import SETTINGS
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.people.session import BASE, account_principal
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.contracts.byok import keys_json, remove_key, set_fee, store_key

@@ -14,7 +14,7 @@ from billing.contracts.currency import show
 from billing.contracts.invoices import CHARGED, Invoice
 from gateway.http.appkeys import INVOICES
 from gateway.http.dashboard.people.session import account_principal
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ, Principal
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts import invoices as shared

@@ -25,7 +25,7 @@ from gateway.http.appkeys import BUDGETS, SIGNIN_TICKETS, TEAMS
 from gateway.http.dashboard.keys import Form, form_quotas, form_text
 from gateway.http.dashboard.people.session import BASE, account_principal, digest
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, ORG_WRITE, Principal
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import visible_keys

@@ -14,7 +14,7 @@ from gateway.http.appkeys import PAYMENTS, SETTINGS
 from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
 from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.pdf import Line, text_pdf
 from gateway.http.principal import BILLING_READ
 from gateway.http.routing import Route, declare

@@ -55,7 +55,7 @@ from gateway.http.dashboard.web import (
     not_found,
     page_middleware,
 )
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import SESSION_END, SIGN_IN, Route, audits, declare
 
 

@@ -16,7 +16,7 @@ from gateway.errors import InvalidRequest
 from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
 from gateway.http.dashboard.people.session import BASE, account_principal
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.principal import STATEMENTS_READ
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts.statements import (

@@ -29,7 +29,7 @@ from gateway.errors import MeterwayError, NotFound, PermissionDenied
 from gateway.http.appkeys import PROXYING, SESSION, SETTINGS
 from gateway.http.headers import error_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.openapi import mcp as mcp_doc
+from gateway.http.openapi.paths import mcp as mcp_doc
 from gateway.http.routing import PROVIDER_CALL, SESSION_END, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm.scrub import operator_scrubber

@@ -16,9 +16,9 @@ from gateway.errors import InvalidApiKey, NotFound
 from gateway.http.appkeys import METERING, SERVICES, STORE
 from gateway.http.metering import bodies
 from gateway.http.observability.tracer import traced_events
-from gateway.http.openapi import metering as metering_doc
+from gateway.http.openapi.paths import metering as metering_doc
 from gateway.http.routing import METERED, Route, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.money.meter.metered import Authorization, Settled
 from gateway.services.money.meter.metered_events import report
 from gateway.stores.meter_records import METERED_ID, ServiceRecord

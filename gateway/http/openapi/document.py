@@ -18,10 +18,10 @@ from aiohttp import web
 from billing import authority
 from billing.money.payments import MICROS_PER_CENT, for_sale
 from gateway.http.appkeys import METER_BOOK, PLANS, SETTINGS
-from gateway.http.openapi import paths as ops_doc
 from gateway.http.openapi.components import SCHEMAS
-from gateway.http.openapi.metering import SERVICE_KEY_SCHEME
-from gateway.http.openapi.scim import SCIM_TOKEN_SCHEME
+from gateway.http.openapi.paths import operator as ops_doc
+from gateway.http.openapi.paths.metering import SERVICE_KEY_SCHEME
+from gateway.http.openapi.paths.scim import SCIM_TOKEN_SCHEME
 from gateway.http.routing import Route, declare, declared, operation
 
 SECURITY_SCHEMES = {

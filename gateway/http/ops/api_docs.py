@@ -12,7 +12,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.errors import NotFound
-from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.paths import operator as ops_doc
 from gateway.http.page_headers import PAGE_HEADERS
 from gateway.http.routing import Route, declare
 

@@ -34,7 +34,7 @@ from gateway.http.appkeys import (
     TRACER,
     UPSTREAMS,
 )
-from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.paths import operator as ops_doc
 from gateway.http.ops.access import ops_allowed
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http.appkeys import SIGNING_KEYS
-from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.paths import operator as ops_doc
 from gateway.http.routing import Route, declare
 
 PATH = "/.well-known/meterway-keys.json"

@@ -13,8 +13,8 @@ from aiohttp.helpers import ChainMapProxy
 from gateway.http.appkeys import COURIER, LEDGER, SETTINGS
 from gateway.http.links import BASE, digest
 from gateway.http.return_to import absolute
-from gateway.outbound import signin_mail
-from gateway.outbound.invitation_mail import invitation_message
+from gateway.outbound.mail import signin as signin_mail
+from gateway.outbound.mail.invitation import invitation_message
 from gateway.services.members.identity import ACCEPT_LINK_DAYS
 from gateway.stores.records import Row
 

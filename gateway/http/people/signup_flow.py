@@ -48,7 +48,8 @@ from gateway.http.appkeys import (
 )
 from gateway.http.client_address import client_address
 from gateway.http.links import BASE, digest
-from gateway.outbound import signin_mail, signup_mail
+from gateway.outbound.mail import signin as signin_mail
+from gateway.outbound.mail import signup as signup_mail
 from gateway.services.audit import Actor
 from gateway.services.members import domain_claims
 from gateway.services.members.identity import Person

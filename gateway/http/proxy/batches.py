@@ -2,7 +2,7 @@
 cancelled, and file contents, each for the key that made them only (another key's id gets
 the 404 an unknown id gets). Scope `batches`.
 
-Uploading a file reads and prices every line (llm/batch_input.py) before the file goes on
+Uploading a file reads and prices every line (llm/reading/batch_input.py) before the file goes on
 to the provider, re-serialized from what was priced (never the bytes uploaded); creating a
 batch reserves that worst case at the batch tier's rates; a retrieve or cancel that shows
 the batch ended settles it from its output file (services/metering/batches.py), as does the
@@ -23,14 +23,14 @@ from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.http.appkeys import BATCH_BOOK, PROXYING, Proxying
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.openapi import llm as llm_doc
+from gateway.http.openapi.paths import llm as llm_doc
 from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_error
 from gateway.http.proxy.uploads import form_body, read_upload
 from gateway.http.routing import PROVIDER_CALL, Route, declare
-from gateway.llm.batch_input import BatchInput, read_batch_input
-from gateway.llm.calls import parse_json
 from gateway.llm.cost_field import costed_media
-from gateway.llm.uploads import PartRewrite, Upload, part_lines
+from gateway.llm.reading.batch_input import BatchInput, read_batch_input
+from gateway.llm.reading.calls import parse_json
+from gateway.llm.reading.uploads import PartRewrite, Upload, part_lines
 from gateway.llm.upstream import Upstream
 from gateway.services.metering.batches import FetchBatch, FetchOutput
 from gateway.stores.records import KeyRecord, OwnedResponse

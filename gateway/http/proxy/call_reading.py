@@ -17,9 +17,9 @@ from gateway.http.appkeys import Proxying
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.proxy.own_keys import with_own_keys
 from gateway.http.proxy.uploads import form_body, read_upload
-from gateway.llm.betas import read_betas
-from gateway.llm.calls import Call, parse_json, read_call
 from gateway.llm.endpoint import Endpoint
+from gateway.llm.reading.betas import read_betas
+from gateway.llm.reading.calls import Call, parse_json, read_call
 from gateway.stores.records import KeyRecord
 from gateway.telemetry import metrics
 

@@ -17,9 +17,9 @@ from aiohttp import web
 from gateway.errors import UpstreamsCoolingDown, UpstreamUnreachable
 from gateway.http.observability.observe import timing
 from gateway.http.observability.span import Attempt, Traced
-from gateway.llm.calls import Call
 from gateway.llm.deployments import RETRY_STATUSES, Upstreams, retry_after_s
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call
 from gateway.llm.sending import send
 from gateway.llm.upstream import Upstream
 from gateway.services.money.settlement import Hold

@@ -20,15 +20,15 @@ from gateway.errors import MeterwayError, ModelNotFound
 from gateway.http.appkeys import COUNTER, KEYS, METER, PRICING, UPSTREAM
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
-from gateway.http.openapi import llm as llm_doc
-from gateway.http.openapi import proxy_paths as proxy_doc
+from gateway.http.openapi.paths import llm as llm_doc
+from gateway.http.openapi.paths import proxy as proxy_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm import endpoints
-from gateway.llm.calls import model_for, parse_json
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.gemini.readers import read_gemini
-from gateway.llm.readers import tools_tokens
+from gateway.llm.reading.calls import model_for, parse_json
+from gateway.llm.reading.readers import tools_tokens
 
 COUNT_PATH = "/v1/messages/count_tokens"
 PROVIDER_ERRORS = frozenset({400, 404, 413, 422, 429})

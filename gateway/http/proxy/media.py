@@ -21,9 +21,9 @@ from gateway.http.observability.tracer import trace_prepared
 from gateway.http.proxy.provider_answers import read_answer
 from gateway.http.proxy.speech import assembled_speech
 from gateway.llm.bounded import next_chunk
-from gateway.llm.calls import Call
 from gateway.llm.cost_field import costed_media
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call
 from gateway.llm.relay import json_usage
 from gateway.services.money.settlement import Hold
 

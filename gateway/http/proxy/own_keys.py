@@ -6,9 +6,9 @@ from __future__ import annotations
 from billing.money.admission import Admitted
 from gateway.errors import ByokKeyRejected, ByokKeysLoading
 from gateway.http.appkeys import Proxying
-from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer
 from gateway.llm.providers import BYOK_KEYS
+from gateway.llm.reading.calls import Call
 
 REJECTED_STATUSES = frozenset({401, 403})
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from billing.money.admission import Admitted
 from gateway.http.appkeys import RESPONSE_BOOK
-from gateway.llm.calls import Call
+from gateway.llm.reading.calls import Call
 from gateway.services.metering.responses import Created
 from gateway.services.money.meter.metering import worst_case_micros
 

@@ -33,14 +33,14 @@ from gateway.http.appkeys import PROXYING, Proxying
 from gateway.http.headers import request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observability.tracer import trace_prepared
-from gateway.http.openapi import llm as llm_doc
+from gateway.http.openapi.paths import llm as llm_doc
 from gateway.http.proxy.realtime_relay import Relay
 from gateway.http.routing import Route, declare, unaudited
 from gateway.http.server import CLIENT_LEFT
 from gateway.http.whole import json_whole
-from gateway.llm.calls import booked_price, parse_json
 from gateway.llm.endpoints import REALTIME
-from gateway.llm.realtime_events import REALTIME_CLIENT_EVENTS
+from gateway.llm.reading.calls import booked_price, parse_json
+from gateway.llm.reading.realtime_events import REALTIME_CLIENT_EVENTS
 from gateway.llm.scrub import operator_scrubber
 from gateway.services.auth import hash_key, presented_key
 from gateway.services.keys.mint import realtime_secret

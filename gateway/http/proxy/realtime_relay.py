@@ -2,7 +2,7 @@
 and settled when it ends (services/metering/realtime_meter.py).
 
 A client's frame is forwarded unchanged only if it is a JSON event of a type
-llm/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key may send (`may_send` over
+llm/reading/realtime_events.py's REALTIME_CLIENT_EVENTS lists and the key may send (`may_send` over
 that type's declared action); any other is answered with an `error` event. A provider's
 event reaches the client through the one scrubber (llm/scrub.py), as chat's error events
 do. The client's frames are read in order;
@@ -29,7 +29,7 @@ from billing.authority import may_send
 from billing.metering.realtime import audio_tokens, base64_bytes, output_cap, response_usage
 from billing.pricing import ModelPrice
 from gateway.errors import MeterwayError
-from gateway.llm.realtime_events import (
+from gateway.llm.reading.realtime_events import (
     AUDIO_DELTAS,
     CONTENT_PREFIXES,
     REALTIME_CLIENT_EVENTS,

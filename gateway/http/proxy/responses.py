@@ -18,7 +18,7 @@ from gateway.http.appkeys import KEYS, PRICING, PROXYING, RESPONSE_BOOK, UPSTREA
 from gateway.http.headers import provider_error_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observability.observe import timing
-from gateway.http.openapi import llm as llm_doc
+from gateway.http.openapi.paths import llm as llm_doc
 from gateway.http.proxy.provider_answers import scrubbed_error
 from gateway.http.routing import PROVIDER_CALL, Route, declare
 from gateway.llm.cost_field import costed_answer

@@ -27,8 +27,8 @@ from gateway.http.headers import ratelimit_headers, request_id_headers
 from gateway.http.middleware import REQUEST_ID
 from gateway.http.observability.observe import timing
 from gateway.http.observability.tracer import finished, streamed, trace_into
-from gateway.http.openapi import llm as llm_doc
-from gateway.http.openapi import proxy_paths as proxy_doc
+from gateway.http.openapi.paths import llm as llm_doc
+from gateway.http.openapi.paths import proxy as proxy_doc
 from gateway.http.proxy.call_reading import key_and_call, key_and_upload
 from gateway.http.proxy.failover import open_deployed
 from gateway.http.proxy.media import relay_media
@@ -38,10 +38,10 @@ from gateway.http.proxy.provider_answers import read_answer, refused, scrubbed_e
 from gateway.http.routing import PROVIDER_CALL, Doc, Route, declare
 from gateway.http.server import CLIENT_LEFT
 from gateway.llm import endpoints
-from gateway.llm.calls import Call, upstream_body
 from gateway.llm.cost_field import costed_answer, costed_media
 from gateway.llm.endpoint import Endpoint
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call, upstream_body
 from gateway.llm.relay import (
     RECEIPT_WIRES,
     StreamLimits,

@@ -19,8 +19,8 @@ from gateway.errors import UpstreamError
 from gateway.http.appkeys import Proxying
 from gateway.http.observability.observe import timing
 from gateway.http.proxy.provider_answers import read_answer
-from gateway.llm.calls import Call
 from gateway.llm.http1 import Answer
+from gateway.llm.reading.calls import Call
 from gateway.llm.sse import SSEParser
 from gateway.services.money.settlement import Hold
 

@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from gateway.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
 from gateway.http.whole import parse_whole
-from gateway.llm.uploads import FilePart, Upload, measured_seconds
+from gateway.llm.reading.uploads import FilePart, Upload, measured_seconds
 
 MAX_FIELD_BYTES = 256 * 1024  # a prompt of 32,000 characters is at most 128 KB of UTF-8
 INT_FIELDS = frozenset({"n", "partial_images"})

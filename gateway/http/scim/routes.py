@@ -14,12 +14,12 @@ from billing import authority
 from gateway.errors import InvalidRequest, NotFound, PreconditionFailed, ScimInvalid
 from gateway.http import audited, key_grants
 from gateway.http.appkeys import SCIM
-from gateway.http.openapi import scim as doc
+from gateway.http.openapi.paths import scim as doc
 from gateway.http.people.membership import member_json
 from gateway.http.routing import Route, audits, declare, unaudited
 from gateway.http.scim.auth import ACCOUNT, base_url, directory, scim_auth
 from gateway.http.whole import INT64_MAX, json_whole, parse_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.members.scim import discovery, groups, people
 from gateway.services.members.scim.placement import Placed
 from gateway.services.members.scim.resources import (

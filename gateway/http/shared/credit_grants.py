@@ -13,11 +13,11 @@ from billing import authority
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited, bodies
 from gateway.http.appkeys import GRANTS, IDEMPOTENCY, LEDGER, STORE
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import ACCOUNT_READ, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import parse_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.metering.idempotency import idempotent, revocation_use
 from gateway.stores.ports import HotStorePort
 from gateway.stores.records import GrantEnd, GrantSpec, Row

@@ -20,10 +20,10 @@ from billing.money.quotas import Quota, QuotaSpecError
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited
 from gateway.http.appkeys import BUDGETS, LEDGER, STORE
-from gateway.http.openapi import organization as org_doc
+from gateway.http.openapi.paths import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.money.end_user_budgets import set_end_user_budget, set_key_budget
 from gateway.stores.records import Row
 

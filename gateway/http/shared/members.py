@@ -21,11 +21,11 @@ from gateway.errors import (
 )
 from gateway.http import audited, bodies, key_grants
 from gateway.http.appkeys import LEDGER, MEMBERS, SETTINGS, SIGNIN_TICKETS, STORE
-from gateway.http.openapi import organization as org_doc
+from gateway.http.openapi.paths import organization as org_doc
 from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, Principal, require
 from gateway.http.routing import Route, audits, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.keys.mint import Creator, invitation
 from gateway.services.members.joining import leave, narrow
 from gateway.stores.records import Row

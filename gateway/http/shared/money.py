@@ -20,12 +20,12 @@ from billing.money.payments import PaymentRuleError
 from gateway.errors import Conflict, InvalidRequest, NotFound, PaymentProviderError
 from gateway.http import audited, bodies
 from gateway.http.appkeys import IDEMPOTENCY, LEDGER, PAYMENTS, SETTINGS, STORE
-from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.paths import operator as ops_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import live_grant
 from gateway.http.shared.payment_answers import not_set_up
 from gateway.http.whole import json_whole, refused
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.metering.idempotency import adjustment_use, credit_use, idempotent, refund_use
 from gateway.services.money.credits import Posted, post_adjustment, post_credit
 from gateway.services.money.payment.payments import Payments

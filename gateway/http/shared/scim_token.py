@@ -13,7 +13,7 @@ from billing.grants import Grant
 from gateway.errors import NotFound
 from gateway.http import audited
 from gateway.http.appkeys import LEDGER, SCIM
-from gateway.http.openapi import scim as scim_doc
+from gateway.http.openapi.paths import scim as scim_doc
 from gateway.http.principal import require
 from gateway.http.routing import Route, audits, declare
 from gateway.services.keys.mint import Creator, operator

@@ -13,11 +13,11 @@ from billing.money.quotas import parse_quotas
 from gateway.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, TEAMS
-from gateway.http.openapi import organization as org_doc
+from gateway.http.openapi.paths import organization as org_doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, calling_key, no_looser, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import json_object
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.keys.teams import assign_key, set_team_quotas
 from gateway.stores.errors import DuplicateTeam
 from gateway.stores.records import Row

@@ -36,7 +36,7 @@ from gateway.llm.chat.turns import (
     sampling,
 )
 from gateway.llm.endpoint import Body, Sizing
-from gateway.llm.readers import read_chat
+from gateway.llm.reading.readers import read_chat
 
 TARGET = "Bedrock"
 ROUTE = "/v1/messages (Anthropic models)"

@@ -17,8 +17,8 @@ from billing.metering.tokens import TokenCounter
 from billing.pricing import ModelPrice
 from gateway.errors import InvalidRequest
 from gateway.llm.endpoint import Body, Sizing
-from gateway.llm.kinds import IMAGE_IN
-from gateway.llm.readers import output_bound, positive_int
+from gateway.llm.reading.kinds import IMAGE_IN
+from gateway.llm.reading.readers import output_bound, positive_int
 
 PROMPT_FIELDS = ("tools", "toolConfig")
 

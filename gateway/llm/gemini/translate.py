@@ -37,7 +37,7 @@ from gateway.llm.chat.turns import (
     sampling,
 )
 from gateway.llm.endpoint import Body, Sizing
-from gateway.llm.readers import read_chat
+from gateway.llm.reading.readers import read_chat
 
 TARGET = "Gemini"
 ROUTE = "/v1/models/{model}:generateContent"

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from billing.pricing.byok import NO_FEE, ByokFee, hint
 from billing.values import replace
 from gateway.errors import ByokKeyRejected, ByokNotSetUp, InvalidRequest
-from gateway.llm.calls import Call
+from gateway.llm.reading.calls import Call
 from gateway.stores.errors import StoreError
 from gateway.stores.ports import HotStorePort
 from gateway.stores.ports.contracts.byok import ByokPort

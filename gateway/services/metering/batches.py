@@ -1,6 +1,6 @@
 """Batches the gateway created: the files they read, who owns each, and settling them.
 
-A batch input file is priced when it is uploaded (llm/batch_input.py) and remembered with
+A batch input file is priced when it is uploaded (llm/reading/batch_input.py) and remembered with
 its owner. Creating a batch reserves that file's worst case at the batch tier's rates; the
 reservation stays open (its deadline moved on at each look) until Meterway first sees the
 batch `completed`, `expired`, `cancelled` or `failed`, on the owner's retrieve or cancel or
@@ -34,9 +34,9 @@ from billing.pricing.batches import (
     shares_of,
 )
 from gateway.errors import NotFound
-from gateway.llm.batch_input import BATCH_ROUTES, BatchInput, line_usage
-from gateway.llm.calls import Call
 from gateway.llm.cost_field import COST_FIELD, with_cost
+from gateway.llm.reading.batch_input import BATCH_ROUTES, BatchInput, line_usage
+from gateway.llm.reading.calls import Call
 from gateway.services.money.meter.metering import Meter, priced_cap, worst_case_micros
 from gateway.services.money.recorded_cost import RequestEntries, recorded_cost
 from gateway.stores.ports import FileOwners, HotStorePort, ResponseOwners

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from billing.metering.realtime import KINDS, TRANSCRIPT_CAP, Conversation, produced_usage
 from billing.metering.usage import Usage
 from billing.pricing import ModelPrice
-from gateway.llm.calls import Call
 from gateway.llm.endpoints import REALTIME
+from gateway.llm.reading.calls import Call
 from gateway.services.money.meter.metering import Meter
 from gateway.services.money.settlement import Hold
 from gateway.stores.records import KeyRecord

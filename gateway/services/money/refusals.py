@@ -32,7 +32,7 @@ from gateway.errors import (
     RequestInFlight,
     ServiceUnavailable,
 )
-from gateway.llm.calls import Call
+from gateway.llm.reading.calls import Call
 from gateway.telemetry import metrics
 
 KEY_MESSAGES = {

@@ -19,7 +19,7 @@ from gateway.http.dashboard.charts import GRANULARITIES, STACKS
 from gateway.http.dashboard.form_tokens import mint
 from gateway.http.dashboard.people.session import BASE, SESSION
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.ops.health import readiness
 from gateway.http.principal import ACCOUNT_READ, KEYS_READ, USAGE_READ, Principal
 from gateway.http.routing import Route, declare

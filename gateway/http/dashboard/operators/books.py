@@ -10,7 +10,7 @@ from billing import authority
 from gateway.http.appkeys import PRICING
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts.price_books import shelf_json
 

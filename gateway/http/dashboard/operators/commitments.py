@@ -13,7 +13,7 @@ from billing.contracts.commitments import TERM_FIELDS
 from gateway.http.appkeys import STORE, STORES
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.contracts.commitments import period_json
 

@@ -37,7 +37,7 @@ from gateway.http.dashboard.operators.accounts import OPS, operator, target_row
 from gateway.http.dashboard.organization import END_USER_WINDOWS
 from gateway.http.dashboard.web import render
 from gateway.http.fields import MAX_GRACE_S
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_use_json

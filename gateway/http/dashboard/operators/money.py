@@ -32,7 +32,7 @@ from gateway.http.appkeys import PLANS, SETTINGS, STORE
 from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.operators.accounts import OPS, account, operator, target_row
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import grant_on, revoke_grant
 from gateway.http.shared.money import adjust_account, credit_account, refund_account

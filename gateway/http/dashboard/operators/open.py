@@ -27,7 +27,7 @@ from gateway.http.dashboard import form_tokens
 from gateway.http.dashboard.keys import form_text
 from gateway.http.dashboard.operators.accounts import OPS, operator
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.money import credit_account
 from gateway.http.shared.operator.accounts import open_account

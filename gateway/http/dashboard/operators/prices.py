@@ -18,7 +18,7 @@ from gateway.http.appkeys import PRICE_DESK
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.people.session import SESSION
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.operator.access import ADMIN_KEY
 from gateway.http.shared.proof.price_changes import approved, change_id_of, change_json, rejected

@@ -13,7 +13,7 @@ from billing.money.micros import format_usd
 from gateway.errors import MeterwayError
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, declare
 from gateway.http.shared.proof.reconciliation import chosen_day, differences, runs
 

@@ -12,7 +12,7 @@ from gateway.errors import MeterwayError
 from gateway.http.dashboard.operators.accounts import operator
 from gateway.http.dashboard.people.session import BASE
 from gateway.http.dashboard.web import render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.trust.signups import (
     account_ids,

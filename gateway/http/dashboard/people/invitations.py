@@ -18,7 +18,7 @@ from gateway.http.dashboard.people.entry import CHOOSE, choices, chooser, end_ch
 from gateway.http.dashboard.people.session import PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.people.membership import member_json
 from gateway.http.routing import INVITEE, SIGN_IN, Route, audits, declare
 from gateway.services.audit import Actor

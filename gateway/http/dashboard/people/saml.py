@@ -1,5 +1,5 @@
 """People signing in to the dashboard through a SAML 2.0 identity provider (Okta, Entra ID,
-Google Workspace, ...): Meterway is the service provider (gateway/outbound/saml_sp.py).
+Google Workspace, ...): Meterway is the service provider (gateway/outbound/sign_in/saml_sp.py).
 
 SP-initiated: `/signin/saml` sends the browser to the provider with an AuthnRequest; its id
 is kept as a one-use ticket under the SHA-256 of a random RelayState, which a cookie of this
@@ -22,12 +22,12 @@ from gateway.errors import NotFound, SigninFailed
 from gateway.http.appkeys import SAML, SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard.people.entry import land
 from gateway.http.dashboard.people.session import BASE, digest
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
 from gateway.services.members.identity import Person
 
-if TYPE_CHECKING:  # pysaml2 is imported by the first sign-in (outbound/saml_signin.py)
-    from gateway.outbound.saml_sp import SamlServiceProvider
+if TYPE_CHECKING:  # pysaml2 is imported by the first sign-in (outbound/sign_in/saml_signin.py)
+    from gateway.outbound.sign_in.saml_sp import SamlServiceProvider
 
 STATE_COOKIE = "mw_saml_state"
 ATTEMPT_TTL_S = 600

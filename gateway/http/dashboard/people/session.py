@@ -41,7 +41,7 @@ from gateway.http.principal import (
 )
 from gateway.http.routing import action_of
 from gateway.http.shared.operator.access import Operator, verify_operator
-from gateway.outbound.jwt_auth import VerifiedToken
+from gateway.outbound.sign_in.jwt_auth import VerifiedToken
 from gateway.services.audit import Actor as AuditActor
 from gateway.services.auth import hash_key
 from gateway.stores.records import Row

@@ -25,10 +25,10 @@ from gateway.http.dashboard.people.entry import ATTEMPT_COOKIE, land
 from gateway.http.dashboard.people.session import BASE, PRE_COOKIE, digest, set_cookie
 from gateway.http.dashboard.web import CONTEXT
 from gateway.http.dashboard.web import render as render_page
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.routing import SIGN_IN, Route, declare
-from gateway.outbound import signin_mail
-from gateway.outbound.oidc_client import Attempt, OidcClient
+from gateway.outbound.mail import signin as signin_mail
+from gateway.outbound.sign_in.oidc_client import Attempt, OidcClient
 from gateway.services.members.identity import Person
 
 ATTEMPT_TTL_S = 600

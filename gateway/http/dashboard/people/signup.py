@@ -17,7 +17,7 @@ from gateway.http.appkeys import SETTINGS, SIGNIN_TICKETS
 from gateway.http.dashboard.people.entry import enter
 from gateway.http.dashboard.people.session import PRE_COOKIE, account_principal, set_cookie
 from gateway.http.dashboard.web import CONTEXT, render
-from gateway.http.openapi import dashboard as dashboard_doc
+from gateway.http.openapi.paths import dashboard as dashboard_doc
 from gateway.http.people import signup_flow
 from gateway.http.routing import SIGN_UP, Route, audits, declare
 from gateway.services.keys import device_login

@@ -15,10 +15,10 @@ from billing.pricing.byok import ByokFee, FeeInvalid, KeyShapeInvalid, checked_f
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import BYOK, SETTINGS, STORES
-from gateway.http.openapi import byok as doc
+from gateway.http.openapi.paths import byok as doc
 from gateway.http.principal import ACCOUNT_READ, ORG_WRITE, require
 from gateway.http.routing import Route, audits, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.contracts.byok import KEYED_WIRES
 from gateway.stores.records import Row
 

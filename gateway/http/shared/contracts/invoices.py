@@ -47,12 +47,12 @@ from gateway.http.appkeys import (
     STORE,
     STORES,
 )
-from gateway.http.openapi import invoices as doc
+from gateway.http.openapi.paths import invoices as doc
 from gateway.http.pdf import Line as PdfLine
 from gateway.http.pdf import text_pdf
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, audits, declare
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.outbound import fx_rates, vies
 from gateway.services.contracts import invoice_sending
 from gateway.services.contracts import invoices as service

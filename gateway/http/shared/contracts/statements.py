@@ -29,7 +29,7 @@ from billing.contracts.statements import (
 from billing.csv_cells import csv_text
 from gateway.errors import InvalidRequest, NotFound, StatementUnbalanced
 from gateway.http.appkeys import STATEMENTS, STORES
-from gateway.http.openapi import statements as statements_doc
+from gateway.http.openapi.paths import statements as statements_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
 from gateway.services.contracts.statements import monthly_statement

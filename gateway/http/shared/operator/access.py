@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.errors import InvalidApiKey, PermissionDenied
 from gateway.http.appkeys import JWT, SETTINGS
-from gateway.outbound.jwt_auth import VerifiedToken, looks_like_jwt
+from gateway.outbound.sign_in.jwt_auth import VerifiedToken, looks_like_jwt
 
 ADMIN_SCOPE = "admin"
 ADMIN_KEY = "admin key"  # the admin key's holder: one operator, on the API and the dashboard

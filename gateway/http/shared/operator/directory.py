@@ -13,14 +13,14 @@ from gateway.errors import Conflict, NotFound
 from gateway.http import audited, bodies, key_grants
 from gateway.http.appkeys import DIRECTORY, LEDGER, MEMBERS, REVOCATIONS, STORE
 from gateway.http.fields import MAX_SEARCH
-from gateway.http.openapi import account as account_doc
-from gateway.http.openapi import organization as org_doc
+from gateway.http.openapi.paths import account as account_doc
+from gateway.http.openapi.paths import organization as org_doc
 from gateway.http.people.membership import add_member, member_json, role_field
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import account_json, key_use_json
 from gateway.http.shared.usage.reports import query_text, usage_response
 from gateway.http.whole import parse_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.members import joining
 from gateway.stores.errors import DuplicateExternalId
 from gateway.stores.records import Row

@@ -14,11 +14,11 @@ from gateway.errors import NotFound
 from gateway.http import bodies
 from gateway.http.appkeys import DIRECTORY, SETTINGS
 from gateway.http.fields import MAX_GRACE_S
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import Principal
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import rotate_for
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.stores.records import Row
 
 

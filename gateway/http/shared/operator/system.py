@@ -12,7 +12,7 @@ from aiohttp import web
 
 from billing import authority
 from gateway.http.appkeys import EXPORTS, SETTINGS, SETTLEMENT, STORE
-from gateway.http.openapi import paths as ops_doc
+from gateway.http.openapi.paths import operator as ops_doc
 from gateway.http.ops.health import readiness
 from gateway.http.routing import Route, declare
 from gateway.stores.errors import StoreUnavailable

@@ -26,7 +26,7 @@ from billing.roles import AUDIT_READ
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.http.appkeys import AUDIT
 from gateway.http.fields import MAX_AUDIT_PAGE
-from gateway.http.openapi import audit as audit_doc
+from gateway.http.openapi.paths import audit as audit_doc
 from gateway.http.principal import Principal, principal
 from gateway.http.routing import Route, declare
 from gateway.http.shared.overview import show_cost

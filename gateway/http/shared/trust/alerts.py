@@ -19,11 +19,11 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.http import audited
 from gateway.http.appkeys import ACCOUNT_ALERTS, SETTINGS
 from gateway.http.fields import ALERT_KINDS, ALERT_PERIODS, EMAIL, MAX_URL
-from gateway.http.openapi import account as account_doc
+from gateway.http.openapi.paths import account as account_doc
 from gateway.http.principal import BILLING_READ, BILLING_SETUP, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.whole import json_whole
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.outbound.egress import checked_url
 from gateway.stores.records import Row
 

@@ -12,12 +12,12 @@ from billing.contracts.reseller import for_customer
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, STORE, STORES
-from gateway.http.openapi import anomalies as doc
+from gateway.http.openapi.paths import anomalies as doc
 from gateway.http.principal import KEYS_WRITE, ORG_WRITE, USAGE_READ, Principal, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.account_keys import own_key
 from gateway.http.shared.overview import show_cost
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 from gateway.services.trust import key_pauses
 from gateway.stores.records import Row
 

@@ -17,12 +17,13 @@ from gateway.http import audited
 from gateway.http.appkeys import COURIER, GRANTS, SETTINGS, SIGNUPS
 from gateway.http.audited import actor_of
 from gateway.http.links import BASE
-from gateway.http.openapi import signup as signup_doc
+from gateway.http.openapi.paths import signup as signup_doc
 from gateway.http.people import signup_flow
 from gateway.http.routing import Route, audits, declare
 from gateway.http.shared.credit_grants import revoke_grant
-from gateway.llm.calls import parse_json
-from gateway.outbound import signin_mail, signup_mail
+from gateway.llm.reading.calls import parse_json
+from gateway.outbound.mail import signin as signin_mail
+from gateway.outbound.mail import signup as signup_mail
 from gateway.services.members.signup import decide
 from gateway.services.trust import trial_gate
 from gateway.stores.records import Row

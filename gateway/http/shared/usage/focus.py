@@ -15,7 +15,7 @@ from billing.usage.focus import Issuer, Row
 from billing.usage.focus_columns import COLUMNS
 from gateway.errors import InvalidRequest, MonthNotItemized
 from gateway.http.appkeys import FOCUS, SETTINGS
-from gateway.http.openapi import focus as focus_doc
+from gateway.http.openapi.paths import focus as focus_doc
 from gateway.http.principal import STATEMENTS_READ, require
 from gateway.http.routing import Route, declare
 from gateway.services.usage.focus.export import (

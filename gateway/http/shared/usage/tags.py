@@ -10,12 +10,12 @@ from aiohttp import web
 from billing import authority
 from gateway.http import audited, bodies
 from gateway.http.appkeys import LEDGER, TEAMS
-from gateway.http.openapi import organization as org_doc
+from gateway.http.openapi.paths import organization as org_doc
 from gateway.http.principal import ORG_WRITE, require
 from gateway.http.routing import Route, audits, declare
 from gateway.http.serialize import key_json
 from gateway.http.shared.teams import key_of, team_json, team_of
-from gateway.llm.calls import parse_json
+from gateway.llm.reading.calls import parse_json
 
 
 async def _key_tags(request: web.Request, account_id: str | None) -> web.Response:

@@ -36,7 +36,7 @@ from gateway.errors import (
     PermissionDenied,
     store_down,
 )
-from gateway.llm.calls import Call
+from gateway.llm.reading.calls import Call
 from gateway.services.money.refusals import refusal_error
 from gateway.services.money.settlement import Hold, Settlements
 from gateway.services.registry import TaskRegistry

@@ -1,0 +1,1 @@
+"""The demo provider's routes, one module per provider wire."""

@@ -1,0 +1,1 @@
+"""Each surface's paths and operations, assembled by document.py."""
