@@ -370,3 +370,16 @@ def test_a_long_module_says_why_it_is_kept_whole() -> None:
         and not any("Kept whole:" in line for line in lines[:30])
     )
     assert silent == []
+
+
+ROOM_MOST = 22  # modules in one folder (its __init__.py counted): past that, sub-rooms
+
+
+def test_no_room_is_too_big_to_read() -> None:
+    rooms = {path.parent for path in [*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]}
+    crowded = sorted(
+        f"{room.relative_to(ROOT)}: {count}"
+        for room in rooms
+        if (count := len(list(room.glob("*.py")))) > ROOM_MOST
+    )
+    assert crowded == []
