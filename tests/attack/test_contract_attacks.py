@@ -21,7 +21,7 @@ from tests.support.billing_client import books_balance
 from tests.support.factories import (
     FAST_REVIEW,
     Tenant,
-    approve,
+    approved_in_time,
     balance,
     ledger,
     openai_client,
@@ -364,9 +364,14 @@ async def propose(gw: Gateway, change: dict[str, Any]) -> tuple[int, dict[str, A
 
 
 async def in_force(gw: Gateway, change: dict[str, Any]) -> None:
-    status, body = await propose(gw, change)
-    assert status == 201, body
-    await until_effective(await approve(gw, body))
+    async def proposed(ahead_s: float) -> dict[str, Any]:
+        status, body = await gw.admin(
+            "POST", "/admin/v1/prices/changes", {**change, "effective_at": ahead(ahead_s)}
+        )
+        assert status == 201, body
+        return dict(body)
+
+    await until_effective(await approved_in_time(gw, proposed))
     await asyncio.sleep(0.5)  # PRICE_CHANGE_POLL_S 0.2: every process installed it
 
 

@@ -40,7 +40,23 @@ def roots_of(source: str) -> set[str]:
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
+        elif (named := imported_by_call(node)) is not None:
+            roots.add(named.split(".")[0])
     return roots
+
+
+def imported_by_call(node: ast.AST) -> str | None:
+    """The module an `importlib.import_module("a.b")` or `__import__("a.b")` call names, when
+    it is a literal (a relative import reaches only the package's own modules)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func, first = node.func, node.args[0]
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if called not in ("import_module", "__import__"):
+        return None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value
+    return None
 
 
 def rel(path: Path) -> str:
@@ -101,6 +117,8 @@ def test_the_rule_sees_every_spelling_of_an_import() -> None:
         "if TYPE_CHECKING:\n    import asyncpg.pool\n"
         "def f():\n    from redis.asyncio import Redis\n    import hiredis as h\n"
         "from . import sibling\n"
+        "def g():\n    importlib.import_module('aiohttp.web')\n    __import__('stripe')\n"
+        "    importlib.import_module(name)\n"
     )
-    assert roots_of(source) == {"typing", "asyncpg", "redis", "hiredis"}
+    assert roots_of(source) == {"typing", "asyncpg", "redis", "hiredis", "aiohttp", "stripe"}
     assert "redis" in imported_roots(ROOT / "gateway/stores/redis/hotstore.py")

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.unit.test_boundaries import imported_by_call
+
 ROOT = Path(__file__).resolve().parents[2]
 ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 
@@ -90,15 +92,40 @@ def section(title: str) -> list[str]:
     return text[start : end if end > 0 else len(text)].splitlines()
 
 
+def module_of(path: Path) -> str:
+    """The dotted name of a module file of the package (a package's is its __init__'s)."""
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def import_targets(path: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Each import in the file, at any depth, as (module, the names taken from it): `import
+    a.b` is ("a.b", ()), `from a import b, c` ("a", ("b", "c")), a relative import resolved
+    against the file's package, and `importlib.import_module("a.b")` or `__import__("a.b")`
+    with a literal name ("a.b", ())."""
+    return targets_in(parsed(path), path)
+
+
+def targets_in(tree: ast.Module, path: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
+    package = module_of(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((a.name, ()) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module, tuple(a.name for a in node.names)
+        elif (named := imported_by_call(node)) is not None:
+            yield named, ()
+
+
 def imports(path: Path) -> Iterator[str]:
     """Every module an import names, with `from a import b` read as both a and a.b (b may
     be a module)."""
-    for node in ast.walk(parsed(path)):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
-            yield from (f"{node.module}.{a.name}" for a in node.names)
+    for module, names in import_targets(path):
+        yield module
+        yield from (f"{module}.{name}" for name in names)
 
 
 @functools.cache
@@ -209,16 +236,8 @@ def module_graph() -> dict[str, set[str]]:
         paths[module.removesuffix(".__init__")] = path
     graph: dict[str, set[str]] = {module: set() for module in paths}
     for module, path in paths.items():
-        for node in ast.walk(parsed(path)):
-            if isinstance(node, ast.Import):
-                named = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                named = [
-                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module
-                    for a in node.names
-                ]
-            else:
-                continue
+        for base, names in import_targets(path):
+            named = [f"{base}.{n}" if f"{base}.{n}" in paths else base for n in names] or [base]
             graph[module] |= {name for name in named if name in paths and name != module}
     return graph
 
@@ -383,3 +402,24 @@ def test_no_room_is_too_big_to_read() -> None:
         if (count := len(list(room.glob("*.py")))) > ROOM_MOST
     )
     assert crowded == []
+
+
+def test_every_spelling_of_an_import_is_read() -> None:
+    """Relative imports and literal import_module/__import__ calls count as imports."""
+    source = (
+        "from ..contracts.commitments import period_after\n"
+        "from . import alerts\n"
+        "def f():\n    importlib.import_module('billing.contracts.statements')\n"
+        "    __import__('gateway.stores.records')\n"
+        "    importlib.import_module(name)\n"
+    )
+    found = sorted(targets_in(ast.parse(source), ROOT / "billing/trust/runway.py"))
+    assert found == [
+        ("billing.contracts.commitments", ("period_after",)),
+        ("billing.contracts.statements", ()),
+        ("billing.trust", ("alerts",)),
+        ("gateway.stores.records", ()),
+    ]
+    assert sorted(targets_in(ast.parse("from . import x"), ROOT / "billing/trust/__init__.py")) == [
+        ("billing.trust", ("x",))
+    ]
