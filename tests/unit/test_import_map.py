@@ -134,9 +134,7 @@ def edges() -> dict[tuple[str, str], str]:
     import in the package."""
     found = {}
     for path in sorted([*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        if module.endswith(".__init__"):
-            module = module.removesuffix(".__init__")
+        module = module_of(path)
         # inside gateway/stores/ its adapters are its own; the package's __init__ is a docstring
         mine = "base" if module == "gateway" else room_of(module, "stores")
         assert mine is not None, module
@@ -232,8 +230,7 @@ def module_graph() -> dict[str, set[str]]:
     `from a import b` is an import of a.b when that is a module, else of a."""
     paths = {}
     for path in [*ROOT.glob("gateway/**/*.py"), *ROOT.glob("billing/**/*.py")]:
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        paths[module.removesuffix(".__init__")] = path
+        paths[module_of(path)] = path
     graph: dict[str, set[str]] = {module: set() for module in paths}
     for module, path in paths.items():
         for base, names in import_targets(path):
