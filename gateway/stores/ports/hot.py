@@ -15,6 +15,7 @@ from typing import Protocol
 from billing.money.admission import Decision
 from billing.money.next_step import FullWindow
 from billing.money.quotas import Quota
+from gateway.stores.ports.cache import CacheEntriesPort
 from gateway.stores.ports.contracts.commitments import CommitmentHotPort
 from gateway.stores.ports.metering.metered import MeterHoldsPort
 from gateway.stores.ports.money.out import MoneyOutPort
@@ -135,6 +136,11 @@ class HotStorePort(KeyDirectory, Reservations, Protocol):
     @property
     def leases(self) -> LeaseUpkeepPort:
         """Leases of this process: requests admitted against slices held in Redis."""
+        ...
+
+    @property
+    def cache(self) -> CacheEntriesPort:
+        """The response cache's entries, on their owners' shards."""
         ...
 
     @property

@@ -25,6 +25,7 @@ from gateway.config.settings import Settings
 from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.ports.hot import CLOSED, UNCOLLECTED
 from gateway.stores.records import KeyRecord, Settlement
+from gateway.stores.redis.cache.entries import CacheEntries
 from gateway.stores.redis.declared import Declarations
 from gateway.stores.redis.errors import REDIS_FAILURES, map_redis_errors, unavailable
 from gateway.stores.redis.holds.commitments import HotCommitments
@@ -93,6 +94,7 @@ class HotStore(HotRecords):
         self.commitments = HotCommitments(self)
         self.lost = LostReservations(self)
         self.leases = Leases(self, enabled=leases)
+        self.cache = CacheEntries(self)
 
     @classmethod
     def for_settings(

@@ -84,6 +84,21 @@ class Keys:
         (a team) or 'u' (an end user, whose `owner_id` is `end_user_owner`'s)."""
         return f"{self.counters(shard)}{scope}:{owner_id}:{quota_code}"
 
+    def cache_entries(self, shard: int, owner_id: str) -> str:
+        """The response cache's entries of one owner (the account, or the organization its
+        policy shares with): a hash of cache key -> `<expires ms>|<answer>`
+        (stores/redis/cache/entries.py)."""
+        return f"{self.tag(shard)}ce:{owner_id}"
+
+    def cache_index(self, shard: int, owner_id: str) -> str:
+        """What each of those entries is: cache key -> `<bytes>|<expires ms>|<key id>|<model>`,
+        and `=bytes`, their total (the owner's budget is counted against it)."""
+        return f"{self.tag(shard)}ci:{owner_id}"
+
+    def cache_expiry(self, shard: int, owner_id: str) -> str:
+        """The same entries scored by when they expire: the soonest is evicted first."""
+        return f"{self.tag(shard)}cz:{owner_id}"
+
     @staticmethod
     def end_user_owner(account_id: str, end_user: str) -> str:
         """The owner id of an end user's counters: end users are counted per account."""

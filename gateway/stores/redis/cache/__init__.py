@@ -1,0 +1,1 @@
+"""The response cache's entries in Redis (entries.py)."""
