@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import cast
 
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
@@ -43,7 +44,8 @@ async def _keep(
 
 async def _index_bytes(stores: Stores, owner: tuple[int, str]) -> int:
     """The sizes the index lists, summed: what `=bytes` must equal."""
-    index = await stores.store.redis.hgetall(stores.store.keys.cache_index(*owner))
+    name = stores.store.keys.cache_index(*owner)
+    index = cast(dict[bytes, bytes], await stores.store.redis.hgetall(name))
     return sum(int(meta.split(b"|")[0]) for field, meta in index.items() if field != b"=bytes")
 
 
