@@ -11,6 +11,7 @@ from typing import cast
 
 from gateway.services.auth import new_id
 from gateway.stores.connect import Stores
+from gateway.stores.ports.cache import CacheHeld
 from gateway.stores.redis.keys import shard_of
 
 NOW = 1_800_000_000_000
@@ -113,7 +114,7 @@ async def test_a_purge_drops_what_it_names_and_nothing_of_another_owner(stores: 
     await _keep(stores, owner, "mwc1:b", b"2" * 20, key_id="key_b", model="m1")
     await _keep(stores, owner, "mwc1:c", b"3" * 40, key_id="key_b", model="m2")
     await _keep(stores, other, "mwc1:a", b"4" * 80, key_id="key_a", model="m1")
-    assert await cache.purge(*owner, key_id="key_a") == type(await cache.held(*owner))(1, 10)
+    assert await cache.purge(*owner, key_id="key_a") == CacheHeld(1, 10)
     assert await cache.lookup(*owner, "mwc1:a", NOW) is None
     purged = await cache.purge(*owner, model="m2")
     assert (purged.entries, purged.bytes) == (1, 40)
