@@ -123,6 +123,12 @@ class CuttableProxy:
                 await writer.drain()
         finally:
             self._upstream.discard(writer)
+            if not self.passing.is_set() and not replies:
+                # The client closed while nothing passed: its close reaches the server once
+                # bytes pass again, as a real network delivers a FIN retransmitted after it
+                # heals. (A server left waiting for the rest of a COPY would otherwise hold
+                # its transaction, and its row locks, for good.)
+                await self.passing.wait()
             if self.passing.is_set():  # half-open: the client's side stays open, silent
                 self._writers.discard(writer)
                 with contextlib.suppress(Exception):
