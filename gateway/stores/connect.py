@@ -71,6 +71,7 @@ from gateway.stores.redis.sign_in.revocations import Revocations
 from gateway.stores.redis.sign_in.sessions import Sessions, SigninTickets
 from gateway.stores.redis.wire.checked_connection import CheckedConnection
 from gateway.stores.redis.wire.cluster import ClusterWire
+from gateway.stores.redis.wire.read_once_more import ReadOnceMoreRedis
 from gateway.stores.redis.wire.resp import (
     Endpoint,
     ScriptWire,
@@ -288,6 +289,8 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
     commands, routes each by its key's slot, splits multi-key EXISTS/DELETE per slot, runs
     non-transactional pipelines per node and SCAN per master. The one read that differs,
     the settler's multi-stream XREADGROUP, checks `is_cluster` (stores/redis/wire/nodes.py).
+    A single Redis's read-only command whose connection turned out lost goes once more
+    (wire/read_once_more.py).
     """
     if settings.redis_cluster:
         seeds = cluster_seeds(settings)
@@ -304,7 +307,7 @@ def redis_clients(settings: Settings) -> tuple[aioredis.Redis, ScriptWire | None
     endpoint = parse_url(settings.redis_url)
     # TLS and unix-socket URLs keep the connection class redis-py picks for them.
     plain: dict[str, Any] = {"connection_class": CheckedConnection} if endpoint else {}
-    client = aioredis.Redis.from_url(
+    client = ReadOnceMoreRedis.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         socket_connect_timeout=settings.redis_connect_timeout_s,
