@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gateway.app import create_app
 from gateway.config.settings import load_settings
-from gateway.http.openapi.document import DOCUMENT, build_document
+from gateway.http.openapi.document import build_document, document_of
 from gateway.http.route_actions import records
 
 ENV = {
@@ -20,7 +20,7 @@ ENV = {
 
 def test_the_served_document_lists_every_declared_route_but_the_catch_all() -> None:
     app = create_app(load_settings(ENV))
-    doc = app[DOCUMENT]
+    doc = document_of(app)
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     declared = {(m, p) for (m, p) in records(app) if m != "*"}
     assert documented == declared and len(declared) > 200
@@ -30,7 +30,7 @@ def test_the_served_document_lists_every_declared_route_but_the_catch_all() -> N
 def test_a_records_operation_is_made_for_its_whole_path() -> None:
     """An operation made from the path (a dashboard page, an organization's route on either
     surface) names the path's own parameters and the surface's security."""
-    doc = create_app(load_settings(ENV))[DOCUMENT]["paths"]
+    doc = document_of(create_app(load_settings(ENV)))["paths"]
     members = "/admin/v1/accounts/{account_id}/members/{member_id}/role"
     assert [p["name"] for p in doc[members]["put"]["parameters"]] == ["account_id", "member_id"]
     assert doc[members]["put"]["security"] == [{"adminKey": []}]
