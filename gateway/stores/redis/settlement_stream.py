@@ -19,9 +19,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from gateway.stores.errors import HotStoreUnavailable
 from gateway.stores.records import Backlog, DeadLetter, Queued
-from gateway.stores.redis.errors import map_redis_errors
+from gateway.stores.redis.errors import map_redis_errors, unavailable
 from gateway.stores.redis.keys import SHARDS, Keys, shard_of
 from gateway.stores.redis.stream import backlog, parked_count, stream_entries, text_of
 from gateway.stores.redis.wire.nodes import is_cluster
@@ -51,15 +50,22 @@ class RedisSettlementStream:
         self._ack_all = load_script(client, "ack")
 
     async def ensure_groups(self) -> None:
-        for shard in range(SHARDS):
-            try:
-                with map_redis_errors():
-                    await self.redis.xgroup_create(
-                        self.keys.stream(shard), GROUP, id="0", mkstream=True
-                    )
-            except HotStoreUnavailable as exc:  # BUSYGROUP: it exists, as it should
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        """Every shard's group, in one pipelined round trip (a gateway starts with this)."""
+        calls = [
+            ("XGROUP CREATE", self.keys.stream(s), GROUP, "0", "MKSTREAM") for s in range(SHARDS)
+        ]
+        for reply in await self._each(calls):
+            if isinstance(reply, RedisError) and "BUSYGROUP" not in str(reply):
+                raise unavailable(reply)  # BUSYGROUP: it exists, as it should
+
+    async def _each(self, calls: Sequence[tuple[str, ...]]) -> list[Any]:
+        """One pipeline (a round trip per node on a cluster); a command's error is its reply,
+        a lost connection raises HotStoreUnavailable."""
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    pipe.execute_command(*call)
+                return await pipe.execute(raise_on_error=False)
 
     async def read(self, count: int, *, pending: bool, block_ms: int | None = None) -> list[Queued]:
         start = "0" if pending else ">"
@@ -184,16 +190,14 @@ class RedisSettlementStream:
         return moved
 
     async def forget_idle_consumers(self, idle_ms: int) -> int:
+        streams = [self.keys.stream(shard) for shard in range(SHARDS)]
+        replies = await self._each([("XINFO CONSUMERS", stream, GROUP) for stream in streams])
         removed = 0
-        for shard in range(SHARDS):
-            stream = self.keys.stream(shard)
-            try:
-                with map_redis_errors():
-                    consumers = await self.redis.xinfo_consumers(stream, GROUP)
-            except HotStoreUnavailable as exc:  # NOGROUP: nothing to tidy on this shard yet
-                if "NOGROUP" in str(exc):
+        for stream, consumers in zip(streams, replies, strict=True):
+            if isinstance(consumers, RedisError):
+                if "NOGROUP" in str(consumers):  # nothing to tidy on this shard yet
                     continue
-                raise
+                raise unavailable(consumers)
             for c in consumers:
                 name = text_of(c["name"])
                 if name != self.consumer and int(c["pending"]) == 0 and int(c["idle"]) > idle_ms:
