@@ -12,7 +12,13 @@ import pytest
 from billing.metering.usage import Usage
 from gateway.http.appkeys import PRICING
 from gateway.llm.sse import SSEEvent, SSEParser
-from tests.support.factories import anthropic_client, debits, eventual_debits, tenant
+from tests.support.factories import (
+    anthropic_client,
+    anthropic_http,
+    debits,
+    eventual_debits,
+    tenant,
+)
 from tests.support.harness import COUNTER, Gateway
 
 MODEL = "claude-haiku-4-5"
@@ -29,7 +35,9 @@ COST = 6_300
 
 
 def bearer_client(gw: Gateway, key: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=gw.url, auth_token=key, api_key=None, max_retries=0)
+    return anthropic.AsyncAnthropic(
+        base_url=gw.url, auth_token=key, api_key=None, max_retries=0, http_client=anthropic_http()
+    )
 
 
 async def test_plain_message_is_billed_with_cache_rates(gw: Gateway) -> None:

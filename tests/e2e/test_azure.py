@@ -14,7 +14,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.devtools.demo_upstream import RunningUpstream, UpstreamControl
-from tests.support.factories import debits, tenant
+from tests.support.factories import debits, openai_http, tenant
 from tests.support.harness import Gateway, gateway_with_providers
 from tests.support.invariants import check_invariants
 
@@ -71,7 +71,11 @@ def fake(azure: Azure) -> UpstreamControl:
 
 def _client(gw: Gateway, key: str) -> openai.AsyncAzureOpenAI:
     return openai.AsyncAzureOpenAI(
-        azure_endpoint=gw.url, api_key=key, api_version=API_VERSION, max_retries=0
+        azure_endpoint=gw.url,
+        api_key=key,
+        api_version=API_VERSION,
+        max_retries=0,
+        http_client=openai_http(),
     )
 
 
