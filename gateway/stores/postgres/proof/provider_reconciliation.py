@@ -127,12 +127,15 @@ class ProviderReconciliation:
                 await self.pool.execute(_FAILED, credential, day, upstream, error)
                 return
             async with self.pool.acquire() as conn, conn.transaction():
+                # The run's row first: its upsert locks (credential, day), so a run at once
+                # waits here until this one commits, then deletes what it wrote (two runs
+                # deleting first both inserted, and the second's insert hit the first's rows).
+                await conn.execute(_RUN, credential, day, upstream, len(differences))
                 await conn.execute(
                     "DELETE FROM provider_differences WHERE credential = $1 AND day = $2",
                     credential,
                     day,
                 )
-                await conn.execute(_RUN, credential, day, upstream, len(differences))
                 if differences:
                     await conn.executemany(_INSERT, [_row(d) for d in differences])
 
