@@ -131,7 +131,11 @@ from gateway.services.money.meter.metering import Meter
 from gateway.services.money.next_steps import refusal_state
 from gateway.services.money.settlement import Settlements
 from gateway.services.proof.price_changes import PriceDesk
-from gateway.services.proof.prices_at_start import review_at_start, review_plans_at_start
+from gateway.services.proof.prices_at_start import (
+    CardsAsJson,
+    review_at_start,
+    review_plans_at_start,
+)
 from gateway.services.proof.receipt_header import ReceiptHeaders
 from gateway.services.proof.signing_keys import SigningKeys
 from gateway.services.registry import TaskRegistry
@@ -280,7 +284,7 @@ async def _price_versions(app: web.Application) -> AsyncIterator[None]:
         books=stores.books(),
     )
     try:
-        await stores.price_versions().register(app[PRICING].rate_cards())
+        await stores.price_versions().register(CardsAsJson(app[PRICING].cards()))
         if settings.price_review.at_start == "review":
             await review_at_start(desk, stores.config_cards())
             await review_plans_at_start(desk, stores.plan_markups())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from billing.metering.usage import REASONING_APART
+from billing.pricing.card import RateCard
 from billing.pricing.catalogue import VERSION, Entry, compile_catalogue, dashed_date
 from billing.pricing.deployments import Spec, deployed, read_specs
 from billing.pricing.errors import PricingError
@@ -150,15 +151,19 @@ class PricingTable:
             out[price.name] = {t: price.card(at_ms, t).to_json() for t in tiers}
         return out
 
-    def rate_cards(self) -> dict[str, Mapping[str, object]]:
-        """Every card a debit can name, by version: what the ledger keeps to re-derive it."""
+    def cards(self) -> dict[str, RateCard]:
+        """Every card a debit can name, by version."""
         return {
-            card.version: card.to_json()
+            card.version: card
             for price in self.served()
             for period in price.periods
             for cards in period.segments
             for card in cards.values()
         }
+
+    def rate_cards(self) -> dict[str, Mapping[str, object]]:
+        """Every card a debit can name, by version: what the ledger keeps to re-derive it."""
+        return {version: card.to_json() for version, card in self.cards().items()}
 
 
 def _first(

@@ -4,10 +4,13 @@ it by request id (live and archived alike)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from billing.metering.usage import Usage
 from billing.money.admission import Admitted
 from billing.pricing import load_pricing
 from gateway.config.settings import DEFAULT_CONFIG_DIR, PROVIDERS
+from gateway.services.proof.prices_at_start import CardsAsJson
 from gateway.stores.connect import Stores
 from gateway.stores.records import Settlement
 from gateway.workers.settler import Settler
@@ -56,3 +59,24 @@ async def test_a_debit_row_names_its_prices_and_is_found_by_request_id(stores: S
     assert charged == -(-priced.provider_micros * 12_000 // 10_000)  # whole micros, +20 %
     assert row["usage_detail"] == dict(priced.detail)
     assert await stores.price_versions().request_entry("rid-unknown") is None
+
+
+async def test_a_start_makes_json_only_of_the_cards_not_yet_registered(stores: Stores) -> None:
+    """What a gateway's start registers (app.py): every card on the first start, and on
+    the next the versions alone (no card made JSON), registered as `rate_cards()` says."""
+
+    class Counted(CardsAsJson):
+        made = 0
+
+        def __getitem__(self, version: str) -> Mapping[str, object]:
+            Counted.made += 1
+            return super().__getitem__(version)
+
+    versions, every = stores.price_versions(), PRICING.rate_cards()
+    await versions.register(Counted(PRICING.cards()))
+    first = Counted.made
+    await versions.register(Counted(PRICING.cards()))
+    assert Counted.made == first <= len(every)
+    some = sorted(every)[:: max(1, len(every) // 20)]
+    rows = [await versions.card(version) for version in some]
+    assert [row["card"] if row else None for row in rows] == [every[v] for v in some]

@@ -17,10 +17,12 @@ and is filed as a pending plan markup change proposed by `config`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from billing.money.plans import scheduled_ms
 from billing.pricing import ModelPrice, PricingError
+from billing.pricing.card import RateCard
 from billing.pricing.changes import schedule
 from billing.pricing.config_card import approved_entries, moved_models, rates_digest
 from billing.pricing.from_cards import Cards, from_install
@@ -138,3 +140,21 @@ async def _file_plan(
             change_id,
         )
     return change_id
+
+
+class CardsAsJson(Mapping[str, Mapping[str, object]]):
+    """Cards by version, each made the ledger's JSON only when read: a start registers the
+    versions PostgreSQL does not know yet, so a start whose cards are all known (every start
+    but the first) makes none (making them all was a tenth of a start's CPU)."""
+
+    def __init__(self, cards: Mapping[str, RateCard]) -> None:
+        self._cards = cards
+
+    def __getitem__(self, version: str) -> Mapping[str, object]:
+        return self._cards[version].to_json()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cards)
+
+    def __len__(self) -> int:
+        return len(self._cards)
