@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anthropic
+import anthropic._base_client as anthropic_base
 import openai
+import openai._base_client as openai_base
 from openai.types.chat import ChatCompletionChunk
 
 from billing.pricing import ModelPrice
@@ -152,13 +154,14 @@ def _tls() -> ssl.SSLContext:
 
 
 def openai_http() -> openai.DefaultAsyncHttpxClient:
-    """The OpenAI SDK's own HTTP client (its timeouts, limits and redirects), on `_tls()`."""
-    return openai.DefaultAsyncHttpxClient(verify=_tls())
+    """The HTTP client the OpenAI SDK makes for itself (its timeouts, limits, redirects, and
+    its close when dropped unclosed), on `_tls()`."""
+    return openai_base.AsyncHttpxClientWrapper(verify=_tls())
 
 
 def anthropic_http() -> anthropic.DefaultAsyncHttpxClient:
-    """The Anthropic SDK's own HTTP client, on `_tls()`."""
-    return anthropic.DefaultAsyncHttpxClient(verify=_tls())
+    """The HTTP client the Anthropic SDK makes for itself, on `_tls()`."""
+    return anthropic_base.AsyncHttpxClientWrapper(verify=_tls())
 
 
 def openai_client(gw: Gateway, key: str, **kw: Any) -> openai.AsyncOpenAI:
