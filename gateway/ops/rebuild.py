@@ -117,8 +117,11 @@ async def _commitments(stores: Stores) -> None:
         )
 
 
-async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> dict[str, int]:
-    """Idempotent. Refuses a live Redis unless `force` (see the module docstring)."""
+async def rebuild(
+    stores: Stores, plans: PlanBook, *, force: bool = False, mark: bool = True
+) -> dict[str, int]:
+    """Idempotent. Refuses a live Redis unless `force` (see the module docstring). Without
+    `mark`, the ready markers are the caller's to set (self_restore.py: once recorded)."""
     hot = stores.hot_restore()
     live = await hot.liveness()
     if live.live and not force:
@@ -141,7 +144,8 @@ async def rebuild(stores: Stores, plans: PlanBook, *, force: bool = False) -> di
     windows = await stores.rebuild_windows(plans, only_missing=live.live)
     services = await hot.put_services(await stores.operator().services())
     closed = await stores.restore_closed()
-    await stores.store.mark_ready()
+    if mark:
+        await stores.store.mark_ready()
     return {
         "accounts": len(accounts),
         "keys": keys,

@@ -35,8 +35,11 @@ async def ensure_restored(
         started = datetime.now(UTC)
         log.warning("Redis has no ready markers: restoring it from the ledger (%s)", trigger)
         live = (await stores.hot_restore().liveness()).live  # partly marked, or holds open
-        counts = await rebuild(stores, plans, force=live)
+        counts = await rebuild(stores, plans, force=live, mark=False)
+        # Recorded before the markers let calls in: a gateway ready after a restore has
+        # its record (the markers first, a reader of redis_restores could find none).
         await stores.operator().record_restore(settings.redis_prefix, trigger, counts, started)
+        await stores.store.mark_ready()
     log.warning("Redis restored from the ledger: %s", counts)
     return True
 
@@ -47,6 +50,7 @@ async def rebuild_command(
     """`meterway rebuild`: under the same lock as the gateways' own restores, recorded."""
     async with stores.operator().restore_lock(restore_lock_name(settings)):
         started = datetime.now(UTC)
-        counts = await rebuild(stores, plans, force=force)
+        counts = await rebuild(stores, plans, force=force, mark=False)
         await stores.operator().record_restore(settings.redis_prefix, "command", counts, started)
+        await stores.store.mark_ready()
     return counts
