@@ -184,7 +184,7 @@ class PriceDesk:
         due = plan.next_markup is not None and plan.next_markup[1] <= at
         before = plan.next_markup[0] if plan.next_markup is not None and due else plan.markup_bps
         since = datetime.now(UTC) - timedelta(days=PREVIEW_DAYS)
-        rows = await self.plan_markups.usage_since(change.plan, since)
+        rows = await self.plan_markups.usage_since(change.plan, since, effective_at)
         accounts = plan_markup_preview(self._lookup, rows, before, change.markup_bps, at)
         return _review(plan_markup_diff(change.plan, before, change.markup_bps), accounts)
 

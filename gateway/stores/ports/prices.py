@@ -147,6 +147,6 @@ class PlanMarkupsPort(Protocol):
         """The accounts on the plan with no markup of their own."""
         ...
 
-    async def usage_since(self, plan: str, since: datetime) -> list[Row]:
-        """The debits since `since` of the accounts following the plan's markup."""
+    async def usage_since(self, plan: str, since: datetime, at: datetime) -> list[Row]:
+        """The debits since `since` of the accounts following the plan's markup at `at`."""
         ...

@@ -53,8 +53,8 @@ _USAGE = """
 SELECT l.account_id, l.model, l.input_tokens, l.cached_input_tokens, l.cache_write_tokens,
        l.output_tokens, l.reasoning_tokens, l.usage_detail, count(*) AS calls
 FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
-WHERE l.kind = 'debit' AND a.plan = $1 AND a.markup_bps IS NULL AND l.model IS NOT NULL
-  AND l.occurred_at >= $2
+WHERE l.kind = 'debit' AND a.plan = $1 AND l.model IS NOT NULL AND l.occurred_at >= $2
+  AND (CASE WHEN a.next_markup_at <= $3 THEN a.next_markup_bps ELSE a.markup_bps END) IS NULL
 GROUP BY l.account_id, l.model, l.input_tokens, l.cached_input_tokens, l.cache_write_tokens,
          l.output_tokens, l.reasoning_tokens, l.usage_detail
 """
@@ -154,9 +154,10 @@ class PlanMarkups:
             records = await self.pool.fetch(_FOLLOWING, plan)
         return [dict(r) for r in records]
 
-    async def usage_since(self, plan: str, since: datetime) -> list[Row]:
-        """The debits since `since` of the accounts following the plan's markup, one row per
-        account and usage, with `calls`."""
+    async def usage_since(self, plan: str, since: datetime, at: datetime) -> list[Row]:
+        """The debits since `since` of the accounts following the plan's markup at `at`, one
+        row per account and usage, with `calls`. An account's own markup scheduled by `at`
+        counts as in force (not yet folded into `markup_bps`, as the hot record has it)."""
         with map_postgres_errors():
-            records = await self.pool.fetch(_USAGE, plan, since)
+            records = await self.pool.fetch(_USAGE, plan, since, at)
         return [dict(r) for r in records]
