@@ -17,6 +17,7 @@ import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
 from gateway.stores.postgres.pricing.config_cards import config_change
+from gateway.stores.postgres.pricing.own_markup import own_markup_at
 from gateway.stores.postgres.proof.price_changes import COLUMNS, DECIDE, INSERT_CHANGE, change_row
 from gateway.stores.records import Row
 
@@ -49,12 +50,12 @@ UPDATE plan_markups SET next_markup_bps = $2, next_markup_at = $3, next_markup_c
 WHERE plan = $1 AND next_markup_at IS NULL RETURNING plan
 """
 _FOLLOWING = "SELECT * FROM accounts WHERE plan = $1 AND markup_bps IS NULL ORDER BY id"
-_USAGE = """
+_USAGE = f"""
 SELECT l.account_id, l.model, l.input_tokens, l.cached_input_tokens, l.cache_write_tokens,
        l.output_tokens, l.reasoning_tokens, l.usage_detail, count(*) AS calls
 FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
 WHERE l.kind = 'debit' AND a.plan = $1 AND l.model IS NOT NULL AND l.occurred_at >= $2
-  AND (CASE WHEN a.next_markup_at <= $3 THEN a.next_markup_bps ELSE a.markup_bps END) IS NULL
+  AND {own_markup_at("$3", "a")} IS NULL
 GROUP BY l.account_id, l.model, l.input_tokens, l.cached_input_tokens, l.cache_write_tokens,
          l.output_tokens, l.reasoning_tokens, l.usage_detail
 """

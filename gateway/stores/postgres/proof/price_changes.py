@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from gateway.stores.postgres.errors import map_postgres_errors
+from gateway.stores.postgres.pricing.own_markup import own_markup_at
 from gateway.stores.records import Row
 
 COLUMNS = (
@@ -64,12 +65,12 @@ GROUP BY account_id, model, input_tokens, cached_input_tokens, cache_write_token
 # A markup change approved: scheduled on the account unless another is scheduled and not yet
 # in force (one in force is folded into `markup_bps` first, as the clock would), its own or,
 # while it follows its plan's markup before or after, its plan's (migration 105).
-_SCHEDULE = """
+_SCHEDULE = f"""
 UPDATE accounts SET
-    markup_bps = CASE WHEN next_markup_at <= now() THEN next_markup_bps ELSE markup_bps END,
+    markup_bps = {own_markup_at("now()")},
     next_markup_bps = $2, next_markup_at = $3, next_markup_change = $4
 WHERE id = $1 AND (next_markup_at IS NULL OR next_markup_at <= now())
-  AND ((CASE WHEN next_markup_at <= now() THEN next_markup_bps ELSE markup_bps END) IS NOT NULL
+  AND ({own_markup_at("now()")} IS NOT NULL
        AND $2::int IS NOT NULL
        OR NOT EXISTS (SELECT 1 FROM plan_markups p
                       WHERE p.plan = accounts.plan AND p.next_markup_at > now()))
