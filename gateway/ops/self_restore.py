@@ -32,14 +32,9 @@ async def ensure_restored(
     async with stores.operator().restore_lock(restore_lock_name(settings)):
         if await stores.store.consistent():
             return False  # restored by another gateway while this one waited
-        started = datetime.now(UTC)
         log.warning("Redis has no ready markers: restoring it from the ledger (%s)", trigger)
         live = (await stores.hot_restore().liveness()).live  # partly marked, or holds open
-        counts = await rebuild(stores, plans, force=live, mark=False)
-        # Recorded before the markers let calls in: a gateway ready after a restore has
-        # its record (the markers first, a reader of redis_restores could find none).
-        await stores.operator().record_restore(settings.redis_prefix, trigger, counts, started)
-        await stores.store.mark_ready()
+        counts = await _recorded_rebuild(stores, plans, settings, trigger, force=live)
     log.warning("Redis restored from the ledger: %s", counts)
     return True
 
@@ -49,8 +44,17 @@ async def rebuild_command(
 ) -> dict[str, int]:
     """`meterway rebuild`: under the same lock as the gateways' own restores, recorded."""
     async with stores.operator().restore_lock(restore_lock_name(settings)):
-        started = datetime.now(UTC)
-        counts = await rebuild(stores, plans, force=force, mark=False)
-        await stores.operator().record_restore(settings.redis_prefix, "command", counts, started)
-        await stores.store.mark_ready()
+        return await _recorded_rebuild(stores, plans, settings, "command", force=force)
+
+
+async def _recorded_rebuild(
+    stores: Stores, plans: PlanBook, settings: Settings, trigger: str, *, force: bool
+) -> dict[str, int]:
+    """Rebuild, record the restore, then set the markers that let calls in: a gateway ready
+    after a restore has its record (the markers first, a reader of redis_restores could
+    find none). Under the restore lock."""
+    started = datetime.now(UTC)
+    counts = await rebuild(stores, plans, force=force, mark=False)
+    await stores.operator().record_restore(settings.redis_prefix, trigger, counts, started)
+    await stores.store.mark_ready()
     return counts
